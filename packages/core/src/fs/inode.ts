@@ -1,0 +1,63 @@
+/**
+ * Files: an inode and its page cache.
+ *
+ * Models the parts of `struct inode` / `struct file` that page migration meets: a named file whose
+ * pages live in an {@link AddressSpace}, and the writeback life cycle of a cached folio
+ * (`folio_clear_dirty_for_io`, `folio_start_writeback`, `folio_end_writeback` from
+ * `mm/page-writeback.c`). File content starts as zeros, like a sparse file.
+ *
+ * @module
+ */
+import type { Kernel } from "../kernel";
+import { filemapGetFolio } from "../mm/filemap";
+import { Folio } from "../mm/folio";
+import type { AddressSpace } from "../mm/mm_types";
+import { truncateInodePages } from "../mm/mmap";
+import { PG_dirty, PG_writeback } from "../mm/page_flags";
+
+/** A file that can be mapped. */
+export class File {
+  constructor(
+    private readonly kernel: Kernel,
+    /** The file's name. */
+    readonly name: string,
+    /** Its page cache (`inode->i_mapping`). */
+    readonly mapping: AddressSpace,
+  ) {}
+
+  /** The cached folio holding page offset `pgoff`, or null (`filemap_get_folio`). */
+  folioAt(pgoff: number): Folio | null {
+    const head = filemapGetFolio(this.mapping, pgoff);
+    return head < 0 ? null : new Folio(this.kernel, head);
+  }
+
+  /**
+   * Starts writeback of the folio at `pgoff`: clears dirty and sets writeback
+   * (`folio_clear_dirty_for_io` + `folio_start_writeback`). False when it is not cached or not
+   * dirty.
+   */
+  startWriteback(pgoff: number): boolean {
+    const head = filemapGetFolio(this.mapping, pgoff);
+    const m = this.kernel.memmap;
+    if (head < 0 || !m.testAndClear(head, PG_dirty)) return false;
+    m.set(head, PG_writeback);
+    return true;
+  }
+
+  /** Completes writeback of the folio at `pgoff` (`folio_end_writeback`). */
+  endWriteback(pgoff: number): boolean {
+    const head = filemapGetFolio(this.mapping, pgoff);
+    if (head < 0) return false;
+    return this.kernel.memmap.testAndClear(head, PG_writeback);
+  }
+
+  /** Folios in the page cache. */
+  get cachedFolios(): number {
+    return this.mapping.nrFolios;
+  }
+
+  /** Drops the whole page cache, unmapping it first (`truncate_pagecache(inode, 0)`). */
+  truncate(): void {
+    truncateInodePages(this.kernel, this.mapping);
+  }
+}

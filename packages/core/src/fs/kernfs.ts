@@ -1,0 +1,156 @@
+/**
+ * The sysfs and procfs trees: directories (kobjects) holding attribute files.
+ *
+ * Models `fs/kernfs/`, `fs/sysfs/` and `lib/kobject.c` as user space sees them. An attribute has
+ * a `show` that returns text ending in a newline and a `store` that returns the number of bytes
+ * it consumed or a negative errno, exactly as `struct kobj_attribute` callbacks do. Reading a
+ * write-only file fails with `EACCES`, as does writing a read-only one; a missing path is
+ * `ENOENT`; a directory is `EISDIR`.
+ *
+ * @module
+ */
+
+import type { Effect } from "effect";
+import { ERRNO, type ErrnoError, errno, errnoName, syscall } from "../errno";
+
+/** A sysfs attribute. Models `struct kobj_attribute`. */
+export interface Attribute {
+  /** File mode bits; `0o444` read-only, `0o644` read-write, `0o200` write-only. */
+  readonly mode: number;
+  /** Models `show()`: the file's text, ending in a newline. */
+  readonly show?: () => string;
+  /**
+   * Models `store()`: consumes the written text and returns its length on success or a
+   * negative errno. It must change nothing when it fails.
+   */
+  readonly store?: (text: string) => number;
+}
+
+/** A directory of the tree. Models `struct kobject` and its kernfs node. */
+export class KObject {
+  /** Subdirectories by name. */
+  readonly children = new Map<string, KObject>();
+  /** Attribute files by name. */
+  readonly attributes = new Map<string, Attribute>();
+  constructor(
+    readonly name: string,
+    readonly parent: KObject | null,
+  ) {}
+
+  /** The absolute path of this directory. */
+  get path(): string {
+    if (!this.parent) return "";
+    return `${this.parent.path}/${this.name}`;
+  }
+}
+
+const split = (path: string): string[] => path.split("/").filter((p) => p.length > 0);
+
+/**
+ * One kernel's pseudo filesystems, rooted at `/` with `/sys` and `/proc` beneath. Each kernel has
+ * its own; two kernels never see each other's files.
+ */
+export class KernFs {
+  /** The root directory. */
+  readonly root = new KObject("", null);
+
+  private lookupDir(parts: readonly string[]): KObject | undefined {
+    let dir: KObject | undefined = this.root;
+    for (const part of parts) {
+      dir = dir.children.get(part);
+      if (!dir) return undefined;
+    }
+    return dir;
+  }
+
+  /** Creates a directory and any missing parents (`kobject_create_and_add`); returns it. */
+  mkdir(path: string): KObject {
+    let dir = this.root;
+    for (const part of split(path)) {
+      let child = dir.children.get(part);
+      if (!child) {
+        child = new KObject(part, dir);
+        dir.children.set(part, child);
+      }
+      dir = child;
+    }
+    return dir;
+  }
+
+  /** Adds attribute files to a directory, creating it if needed (`sysfs_create_group`). */
+  addAttributes(dirPath: string, attributes: Record<string, Attribute>): KObject {
+    const dir = this.mkdir(dirPath);
+    for (const [name, attr] of Object.entries(attributes)) dir.attributes.set(name, attr);
+    return dir;
+  }
+
+  /** Removes a directory and everything below it (`kobject_put` of the last reference). */
+  remove(path: string): boolean {
+    const parts = split(path);
+    const dir = this.lookupDir(parts);
+    if (!dir?.parent) return false;
+    return dir.parent.children.delete(parts.at(-1)!);
+  }
+
+  /** True when `path` names a file or directory. */
+  exists(path: string): boolean {
+    const parts = split(path);
+    if (this.lookupDir(parts)) return true;
+    return this.lookupDir(parts.slice(0, -1))?.attributes.has(parts.at(-1)!) ?? false;
+  }
+
+  /** Names in a directory, subdirectories and files together, sorted (`readdir`). */
+  list(path: string): Effect.Effect<string[], ErrnoError> {
+    return syscall(() => {
+      const dir = this.lookupDir(split(path));
+      if (!dir) return this.missing(path, "list");
+      return [...dir.children.keys(), ...dir.attributes.keys()].sort();
+    });
+  }
+
+  private missing(path: string, op: string): ErrnoError {
+    const parts = split(path);
+    const parent = this.lookupDir(parts.slice(0, -1));
+    if (parent?.attributes.has(parts.at(-1)!) && op === "list") {
+      return errno("ENOTDIR", `${path}: not a directory`);
+    }
+    return errno("ENOENT", `${path}: no such file or directory`);
+  }
+
+  private lookupAttribute(path: string, op: "read" | "write"): Attribute | ErrnoError {
+    const parts = split(path);
+    if (this.lookupDir(parts)) return errno("EISDIR", `${path}: is a directory`);
+    const attr = this.lookupDir(parts.slice(0, -1))?.attributes.get(parts.at(-1)!);
+    if (!attr) return this.missing(path, op);
+    const allowed =
+      op === "read" ? attr.mode & 0o444 && attr.show : attr.mode & 0o222 && attr.store;
+    if (!allowed) return errno("EACCES", `${path}: permission denied (${op})`);
+    return attr;
+  }
+
+  /** Reads a file: the attribute's `show` text. */
+  read(path: string): Effect.Effect<string, ErrnoError> {
+    return syscall(() => {
+      const attr = this.lookupAttribute(path, "read");
+      return attr instanceof Error ? attr : attr.show!();
+    });
+  }
+
+  /**
+   * Writes a file: the attribute's `store`. Succeeds with the byte count it returned, or fails
+   * with the errno it returned, naming the file and the value.
+   */
+  write(path: string, text: string): Effect.Effect<number, ErrnoError> {
+    return syscall(() => {
+      const attr = this.lookupAttribute(path, "write");
+      if (attr instanceof Error) return attr;
+      const result = attr.store!(text);
+      if (result >= 0) return result;
+      const name = errnoName(result) ?? "EINVAL";
+      return errno(name, `${path}: cannot write ${JSON.stringify(text)} (${name})`);
+    });
+  }
+}
+
+/** The `store` return for a rejected value: `-EINVAL`. */
+export const STORE_EINVAL = -ERRNO.EINVAL;

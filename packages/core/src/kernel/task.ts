@@ -1,0 +1,302 @@
+/**
+ * Processes and their system calls.
+ *
+ * Models `struct task_struct` (`include/linux/sched.h`) with its credentials
+ * (`include/linux/cred.h`, capabilities from `include/uapi/linux/capability.h`) and the memory
+ * system calls a process makes: `mmap`, `munmap`, `mbind`, `set_mempolicy`, `get_mempolicy`,
+ * `mlock`, `munlock`, `madvise`, plus reads and writes of its memory through its page tables.
+ * `fork()` (`kernel/fork.c`) copies the address space copy-on-write; `exit()` tears it down.
+ *
+ * Every call returns an Effect that fails with an {@link ErrnoError} and changes nothing when its
+ * arguments are bad.
+ *
+ * @module
+ */
+import { Effect } from "effect";
+import { type ErrnoError, errno, syscall } from "../errno";
+import type { Kernel } from "../kernel";
+import { type AccessProgress, accessVm } from "../mm/memory";
+import {
+  doGetMempolicy,
+  doMbind,
+  type Mempolicy,
+  MPOL_F_ADDR,
+  MPOL_F_NODE,
+  makeMempolicy,
+} from "../mm/mempolicy";
+import type { MmStruct } from "../mm/mm_types";
+import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_WRITE } from "../mm/mm_types";
+import {
+  doMmap,
+  doMunmap,
+  dupMmap,
+  exitMmap,
+  type MmapFile,
+  populateRange,
+  setVmFlags,
+} from "../mm/mmap";
+import { PG_mlocked } from "../mm/page_flags";
+import { ptePfn, ptePresent, pteSpecial } from "../mm/pgtable";
+
+/** `CAP_SYS_PTRACE`. */
+export const CAP_SYS_PTRACE = 19;
+/** `CAP_SYS_ADMIN`. */
+export const CAP_SYS_ADMIN = 21;
+/** `CAP_SYS_NICE`: needed for `MPOL_MF_MOVE_ALL`. */
+export const CAP_SYS_NICE = 23;
+
+/** `MADV_HUGEPAGE`. */
+export const MADV_HUGEPAGE = 14;
+/** `MADV_NOHUGEPAGE`. */
+export const MADV_NOHUGEPAGE = 15;
+
+/** Options of {@link Task.mmap}. */
+export interface MmapOptions {
+  /** `PROT_*` bits; default read and write. */
+  readonly prot?: number;
+  /** `MAP_*` flags; default `MAP_PRIVATE | MAP_ANONYMOUS`. */
+  readonly flags?: number;
+  /** The file to map, for a file mapping. */
+  readonly file?: MmapFile;
+  /** Byte offset into the file. */
+  readonly offset?: number;
+  /** Apply `MADV_HUGEPAGE` (true) or `MADV_NOHUGEPAGE` (false) from the start. */
+  readonly hugepage?: boolean;
+}
+
+/** What a new process is made with. */
+export interface TaskOptions {
+  /** The command name (`comm`). */
+  readonly name?: string;
+  /** Real user id. */
+  readonly uid?: number;
+  /** Effective user id; defaults to `uid`. */
+  readonly euid?: number;
+  /** Effective capabilities (`CAP_*` numbers). */
+  readonly capabilities?: readonly number[];
+  /** The node of the CPU it runs on: its local node. */
+  readonly node?: number;
+}
+
+/** A process. Models `struct task_struct`. */
+export class Task {
+  /** `mm->...` policy set by `set_mempolicy` (`task->mempolicy`); null for the default. */
+  policy: Mempolicy | null = null;
+  /** True once the task has exited. */
+  exited = false;
+
+  constructor(
+    readonly kernel: Kernel,
+    /** Process id. */
+    readonly pid: number,
+    /** The command name (`comm`). */
+    readonly comm: string,
+    /** Real user id (`cred->uid`). */
+    readonly uid: number,
+    /** Effective user id (`cred->euid`). */
+    readonly euid: number,
+    /** Effective capabilities (`cred->cap_effective`). */
+    readonly capabilities: ReadonlySet<number>,
+    /** The local node: where the task's CPU is. */
+    readonly nid: number,
+    /** The address space; null for a kernel thread (`task->mm`). */
+    public mm: MmStruct | null,
+  ) {}
+
+  /** `capable()`: whether the task has a capability. */
+  capable(cap: number): boolean {
+    return this.capabilities.has(cap);
+  }
+
+  private withMm<A>(
+    call: string,
+    body: (mm: MmStruct) => A | ErrnoError,
+  ): Effect.Effect<A, ErrnoError> {
+    return syscall(() => {
+      if (this.exited) return errno("ESRCH", `${call}: process ${this.pid} has exited`);
+      if (!this.mm)
+        return errno("EINVAL", `${call}: process ${this.pid} is a kernel thread with no mm`);
+      return body(this.mm);
+    });
+  }
+
+  /** `mmap()`: maps `length` bytes and returns the address. */
+  mmap(length: number, options: MmapOptions = {}): Effect.Effect<number, ErrnoError> {
+    return this.withMm("mmap", () =>
+      doMmap(this.kernel, this, length, {
+        prot: options.prot ?? 0x3,
+        flags: options.flags ?? 0x22,
+        file: options.file ?? null,
+        offset: options.offset ?? 0,
+        hugepage: options.hugepage,
+      }),
+    );
+  }
+
+  /** `munmap()`. */
+  munmap(addr: number, length: number): Effect.Effect<void, ErrnoError> {
+    return this.withMm("munmap", () => doMunmap(this.kernel, this, addr, length)).pipe(
+      Effect.asVoid,
+    );
+  }
+
+  private access(
+    addr: number,
+    buf: Uint8Array,
+    write: boolean,
+  ): Effect.Effect<Uint8Array, ErrnoError> {
+    const progress: AccessProgress = { done: 0, waitPfn: -1, error: null };
+    const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
+      progress.waitPfn = -1;
+      accessVm(this.kernel, this, addr, buf, write, progress);
+      if (progress.error) return Effect.fail(progress.error);
+      if (progress.waitPfn >= 0) {
+        return Effect.flatMap(this.kernel.folioWaiters.waitUnlocked(progress.waitPfn), () => step);
+      }
+      return Effect.succeed(buf);
+    });
+    return step;
+  }
+
+  /**
+   * Reads `length` bytes at `addr` through the page tables, faulting pages in. An access that
+   * meets a page under migration waits until the migration finishes.
+   */
+  read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError> {
+    return this.withMm("read", () => {
+      if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
+      if (!Number.isSafeInteger(length) || length < 0)
+        return errno("EINVAL", `bad length ${length}`);
+      return new Uint8Array(length);
+    }).pipe(Effect.flatMap((buf) => this.access(addr, buf, false)));
+  }
+
+  /**
+   * Writes `bytes` at `addr` through the page tables. The whole range is checked first: a range
+   * that is not mapped writable fails with `EFAULT` before any byte is written.
+   */
+  write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError> {
+    return this.withMm("write", (mm) => {
+      if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
+      for (let at = addr; at < addr + bytes.length; ) {
+        const vma = mm.findVma(at);
+        if (!vma || !(vma.flags & VM_WRITE)) {
+          return errno("EFAULT", `address 0x${at.toString(16)} is not mapped writable`);
+        }
+        at = vma.end;
+      }
+      return bytes;
+    }).pipe(
+      Effect.flatMap((buf) => this.access(addr, buf, true)),
+      Effect.asVoid,
+    );
+  }
+
+  /** `mbind()`: sets the NUMA policy of a range (no page movement). */
+  mbind(
+    addr: number,
+    length: number,
+    mode: number,
+    nodes: readonly number[],
+  ): Effect.Effect<void, ErrnoError> {
+    return this.withMm("mbind", () => doMbind(this.kernel, this, addr, length, mode, nodes)).pipe(
+      Effect.asVoid,
+    );
+  }
+
+  /** `set_mempolicy()`: sets the task's default policy. */
+  setMempolicy(mode: number, nodes: readonly number[]): Effect.Effect<void, ErrnoError> {
+    return syscall(() => {
+      const policy = makeMempolicy(this.kernel, mode, nodes);
+      if (policy instanceof Error) return policy;
+      this.policy = policy;
+      return undefined;
+    });
+  }
+
+  /**
+   * `get_mempolicy()`: with `MPOL_F_NODE | MPOL_F_ADDR`, the node holding the page at `addr`
+   * (faulting it in); with `MPOL_F_ADDR`, that VMA's policy; with 0, the task's policy.
+   */
+  getMempolicy(flags: number, addr = 0): Effect.Effect<number | Mempolicy, ErrnoError> {
+    return this.withMm("get_mempolicy", () => doGetMempolicy(this.kernel, this, flags, addr));
+  }
+
+  /** The node holding the page at `addr`: `get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR)`. */
+  nodeOf(addr: number): Effect.Effect<number, ErrnoError> {
+    return this.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, addr) as Effect.Effect<number, ErrnoError>;
+  }
+
+  /** `mlock()`: locks a range, faulting its pages in and marking them mlocked. */
+  mlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
+    return this.withMm("mlock", () => {
+      const vmas = setVmFlags(this.kernel, this, addr, length, VM_LOCKED, 0);
+      if (!Array.isArray(vmas)) return vmas;
+      for (const vma of vmas) {
+        const populated = populateRange(this.kernel, this, vma.start, vma.end);
+        if (populated !== 0) return populated;
+        this.markMlocked(vma.ptes, true);
+      }
+      return undefined;
+    });
+  }
+
+  /** `munlock()`. */
+  munlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
+    return this.withMm("munlock", () => {
+      const vmas = setVmFlags(this.kernel, this, addr, length, 0, VM_LOCKED);
+      if (!Array.isArray(vmas)) return vmas;
+      for (const vma of vmas) this.markMlocked(vma.ptes, false);
+      return undefined;
+    });
+  }
+
+  private markMlocked(ptes: Uint32Array, on: boolean): void {
+    const m = this.kernel.memmap;
+    for (const pte of ptes) {
+      if (!ptePresent(pte) || pteSpecial(pte)) continue;
+      const head = m.folioOf(ptePfn(pte));
+      if (on) m.set(head, PG_mlocked);
+      else m.clear(head, PG_mlocked);
+    }
+  }
+
+  /** `madvise()` with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`. */
+  madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError> {
+    return this.withMm("madvise", () => {
+      if (advice === MADV_HUGEPAGE)
+        return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
+      if (advice === MADV_NOHUGEPAGE)
+        return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
+      return errno("EINVAL", `madvise advice ${advice} is not modelled`);
+    }).pipe(Effect.asVoid);
+  }
+
+  /** `fork()`: a child with a copy-on-write copy of this address space. */
+  fork(options: TaskOptions = {}): Effect.Effect<Task, ErrnoError> {
+    return this.withMm("fork", (mm) => {
+      const child = this.kernel.addTask({
+        name: options.name ?? this.comm,
+        uid: this.uid,
+        euid: this.euid,
+        capabilities: [...this.capabilities],
+        node: options.node ?? this.nid,
+      });
+      if (child instanceof Error) return child;
+      dupMmap(this.kernel, mm, child.mm!);
+      child.policy = this.policy;
+      return child;
+    });
+  }
+
+  /** `exit()`: unmaps everything and leaves the process table. */
+  exit(): Effect.Effect<void, ErrnoError> {
+    return syscall(() => {
+      if (this.exited) return errno("ESRCH", `process ${this.pid} has already exited`);
+      if (this.mm) exitMmap(this.kernel, this.mm);
+      this.exited = true;
+      this.kernel.tasks.delete(this.pid);
+      return undefined;
+    });
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The page cache, folio locking and writeback state.
+ *
+ * Models `mm/filemap.c`: folios are found in an address space by page offset
+ * (`filemap_get_folio`), added (`filemap_add_folio`) and removed (`__filemap_remove_folio`).
+ * The page cache holds one reference per base page of each folio. `folio_lock()` /
+ * `folio_unlock()` and `folio_wait_locked()` are here too: an access that meets a migration
+ * entry waits until the folio being migrated is unlocked (`migration_entry_wait`).
+ *
+ * @module
+ */
+import { Effect } from "effect";
+import type { Kernel } from "../kernel";
+import type { AddressSpace } from "./mm_types";
+import {
+  PG_dirty,
+  PG_locked,
+  PG_lru,
+  PG_swapbacked,
+  PG_uptodate,
+  PG_writeback,
+} from "./page_flags";
+import { folioPut } from "./swap";
+
+/** Tasks waiting for folios to be unlocked. Models the folio wait hash table (`folio_waitqueue`). */
+export class FolioWaitQueue {
+  private readonly waiters = new Map<number, Array<() => void>>();
+
+  constructor(private readonly flags: Uint32Array) {}
+
+  /** Completes once `head` is not locked (`folio_wait_locked`). */
+  waitUnlocked(head: number): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      if (!(this.flags[head]! & PG_locked)) {
+        resume(Effect.void);
+        return;
+      }
+      let list = this.waiters.get(head);
+      if (!list) {
+        list = [];
+        this.waiters.set(head, list);
+      }
+      list.push(() => resume(Effect.void));
+    });
+  }
+
+  /** Wakes everyone waiting on `head` (`folio_wake_bit`). */
+  wake(head: number): void {
+    const list = this.waiters.get(head);
+    if (!list) return;
+    this.waiters.delete(head);
+    for (const resume of list) resume();
+  }
+
+  /** Waiters on `head`, for tests. */
+  waiting(head: number): number {
+    return this.waiters.get(head)?.length ?? 0;
+  }
+}
+
+/** `folio_trylock()`: locks the folio if it is unlocked; true on success. */
+export const folioTrylock = (k: Kernel, head: number): boolean => {
+  if (k.memmap.test(head, PG_locked)) return false;
+  k.memmap.set(head, PG_locked);
+  return true;
+};
+
+/** `folio_unlock()`: unlocks and wakes waiters. */
+export const folioUnlock = (k: Kernel, head: number): void => {
+  k.memmap.clear(head, PG_locked);
+  k.folioWaiters.wake(head);
+};
+
+/** `filemap_get_folio()`: the head PFN caching `pgoff`, or -1. */
+export const filemapGetFolio = (mapping: AddressSpace, pgoff: number): number =>
+  mapping.pages.get(pgoff) ?? -1;
+
+/**
+ * `filemap_add_folio()`: caches a freshly allocated folio (refcount 1, the allocation's) at
+ * `pgoff`, which must be aligned to the folio's size. The cache takes one reference per page and
+ * puts the folio on the LRU. The caller still owns its allocation reference.
+ */
+export const filemapAddFolio = (
+  k: Kernel,
+  mapping: AddressSpace,
+  head: number,
+  pgoff: number,
+): void => {
+  const m = k.memmap;
+  const nr = m.folioNrPages(head);
+  m.mapping[head] = mapping.id;
+  m.index[head] = pgoff;
+  m.set(head, PG_uptodate | (mapping.shmem ? PG_swapbacked : 0));
+  m.refcount[head]! += nr;
+  for (let i = 0; i < nr; i++) mapping.pages.set(pgoff + i, head);
+  mapping.nrFolios++;
+  k.lru.add(head);
+};
+
+/**
+ * Replaces `oldHead` by `newHead` in the page cache, moving the cache's references.
+ * Models the `xas_store` loop of `__folio_migrate_mapping()`.
+ */
+export const filemapReplaceFolio = (
+  k: Kernel,
+  mapping: AddressSpace,
+  oldHead: number,
+  newHead: number,
+): void => {
+  const m = k.memmap;
+  const nr = m.folioNrPages(oldHead);
+  const pgoff = m.index[oldHead]!;
+  for (let i = 0; i < nr; i++) mapping.pages.set(pgoff + i, newHead);
+  m.refcount[newHead]! += nr;
+  m.refcount[oldHead]! -= nr;
+};
+
+/**
+ * `__filemap_remove_folio()` + `filemap_free_folio()`: drops a folio from the cache with the
+ * cache's references. The folio must not be mapped.
+ */
+export const filemapRemoveFolio = (k: Kernel, mapping: AddressSpace, head: number): void => {
+  const m = k.memmap;
+  const nr = m.folioNrPages(head);
+  const pgoff = m.index[head]!;
+  for (let i = 0; i < nr; i++) mapping.pages.delete(pgoff + i);
+  mapping.nrFolios--;
+  m.clear(head, PG_dirty | PG_writeback);
+  m.mapping[head] = 0;
+  m.refcount[head]! -= nr - 1;
+  folioPut(k, head);
+};
+
+/** True when the folio is on the LRU and in a page cache, for checks. */
+export const folioIsCached = (k: Kernel, head: number): boolean =>
+  k.memmap.mapping[head]! > 0 && k.memmap.test(head, PG_lru);

@@ -1,0 +1,146 @@
+/**
+ * `struct page` as a structure of typed arrays, indexed by PFN.
+ *
+ * Models `mem_map` / `struct page` (`include/linux/mm_types.h`). There is no JS object per page:
+ * each field is one typed array over every PFN, so a machine with millions of pages costs a fixed
+ * number of allocations, and fields that are never written are never committed by the OS.
+ *
+ * | field | array | kernel field |
+ * | --- | --- | --- |
+ * | flags | `Uint32Array` | `page->flags` |
+ * | refcount | `Int32Array` | `page->_refcount` |
+ * | mapcount | `Int32Array` | `page->_mapcount` + 1 (per page: PTEs that map it) |
+ * | compound head | `Int32Array` | `page->compound_head` (head PFN + 1 on tail pages, else 0) |
+ * | order | `Uint8Array` | `folio->_flags_1` order byte / buddy order in `page_private` |
+ * | private | `Uint32Array` | `page->private` |
+ * | mapping | `Int32Array` | `page->mapping` (address_space id, or minus an anon_vma id) |
+ * | index | `Uint32Array` | `page->index` (page offset in file or anon_vma) |
+ * | lru links | 2 × `Int32Array` | `page->lru` (see {@link ListSpace}) |
+ *
+ * That is 37 bytes per base page, under the 64 bytes of the kernel's own `struct page`.
+ *
+ * @module
+ */
+import { ListSpace } from "../lib/list";
+import { PG_head } from "./page_flags";
+
+/** The per-page metadata of one kernel. */
+export class MemMap {
+  /** `page->flags`. */
+  readonly flags: Uint32Array;
+  /** `page->_refcount`. */
+  readonly refcount: Int32Array;
+  /** Per page: the number of page-table entries that map it (`page->_mapcount + 1`). */
+  readonly mapcount: Int32Array;
+  /** On tail pages, the head PFN plus one (`page->compound_head`); 0 elsewhere. */
+  readonly compoundHead: Int32Array;
+  /** On a folio's head page, its order; on a free buddy block's first page, the block's order. */
+  readonly order: Uint8Array;
+  /** `page->private`. */
+  readonly private: Uint32Array;
+  /** `folio->mapping`: an address_space id (> 0), minus an anon_vma id (< 0), or 0. */
+  readonly mapping: Int32Array;
+  /** `folio->index`: the page offset of the head in its file, or in its anon_vma's space. */
+  readonly index: Uint32Array;
+  /** `page->lru`: the links of every folio list and the buddy free lists. */
+  readonly lru: ListSpace;
+
+  constructor(readonly nrPfns: number) {
+    this.flags = new Uint32Array(nrPfns);
+    this.refcount = new Int32Array(nrPfns);
+    this.mapcount = new Int32Array(nrPfns);
+    this.compoundHead = new Int32Array(nrPfns);
+    this.order = new Uint8Array(nrPfns);
+    this.private = new Uint32Array(nrPfns);
+    this.mapping = new Int32Array(nrPfns);
+    this.index = new Uint32Array(nrPfns);
+    this.lru = new ListSpace(nrPfns);
+  }
+
+  /**
+   * Bytes of metadata per base page: every per-PFN array. The list heads above the PFNs and the
+   * section tables are per list and per section, not per page, and are not counted.
+   */
+  get bytesPerPage(): number {
+    return (
+      this.flags.BYTES_PER_ELEMENT +
+      this.refcount.BYTES_PER_ELEMENT +
+      this.mapcount.BYTES_PER_ELEMENT +
+      this.compoundHead.BYTES_PER_ELEMENT +
+      this.order.BYTES_PER_ELEMENT +
+      this.private.BYTES_PER_ELEMENT +
+      this.mapping.BYTES_PER_ELEMENT +
+      this.index.BYTES_PER_ELEMENT +
+      ListSpace.BYTES_PER_PFN
+    );
+  }
+
+  /** Total bytes of all metadata arrays, list heads included. */
+  get totalBytes(): number {
+    return (
+      this.flags.byteLength +
+      this.refcount.byteLength +
+      this.mapcount.byteLength +
+      this.compoundHead.byteLength +
+      this.order.byteLength +
+      this.private.byteLength +
+      this.mapping.byteLength +
+      this.index.byteLength +
+      this.lru.next.byteLength +
+      this.lru.prev.byteLength
+    );
+  }
+
+  /** The head PFN of the folio that contains `pfn` (`page_folio`). */
+  folioOf(pfn: number): number {
+    const head = this.compoundHead[pfn]!;
+    return head === 0 ? pfn : head - 1;
+  }
+
+  /** The folio's order (`folio_order`); 0 for a small folio. */
+  folioOrder(head: number): number {
+    return this.flags[head]! & PG_head ? this.order[head]! : 0;
+  }
+
+  /** The folio's number of base pages (`folio_nr_pages`). */
+  folioNrPages(head: number): number {
+    return this.flags[head]! & PG_head ? 1 << this.order[head]! : 1;
+  }
+
+  /** Sum of the per-page mapcounts of a folio (`folio_mapcount`). */
+  folioMapcount(head: number): number {
+    const nr = this.folioNrPages(head);
+    let total = 0;
+    for (let i = 0; i < nr; i++) total += this.mapcount[head + i]!;
+    return total;
+  }
+
+  /** True when any page of the folio is mapped (`folio_mapped`). */
+  folioMapped(head: number): boolean {
+    const nr = this.folioNrPages(head);
+    for (let i = 0; i < nr; i++) if (this.mapcount[head + i]! > 0) return true;
+    return false;
+  }
+
+  /** Tests flag bits on a page (`PageX` / `folio_test_x` on the head). */
+  test(pfn: number, flag: number): boolean {
+    return (this.flags[pfn]! & flag) !== 0;
+  }
+
+  /** Sets flag bits (`folio_set_x`). */
+  set(pfn: number, flag: number): void {
+    this.flags[pfn]! |= flag;
+  }
+
+  /** Clears flag bits (`folio_clear_x`). */
+  clear(pfn: number, flag: number): void {
+    this.flags[pfn]! &= ~flag;
+  }
+
+  /** Clears the bits and says whether any was set (`folio_test_clear_x`). */
+  testAndClear(pfn: number, flag: number): boolean {
+    const was = (this.flags[pfn]! & flag) !== 0;
+    this.flags[pfn]! &= ~flag;
+    return was;
+  }
+}

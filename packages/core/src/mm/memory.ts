@@ -1,0 +1,379 @@
+/**
+ * Page faults and memory access through page tables.
+ *
+ * Models `mm/memory.c`: `handle_mm_fault()` with its anonymous (`do_anonymous_page`), file and
+ * shmem (`do_read_fault`, `do_shared_fault`, `do_cow_fault`) and write-protect (`do_wp_page`)
+ * paths, and `zap_pte_range()`. A first read of untouched private anonymous memory maps the
+ * shared zero page; a first write allocates a folio whose size follows the VMA's THP orders where
+ * the range is aligned, falling back to smaller orders as `alloc_anon_folio()` does. New folios
+ * are placed by the NUMA policy.
+ *
+ * Accesses go through the address space's TLB, then the page table. One that meets a migration
+ * entry reports the folio to wait for, as `migration_entry_wait()` does; the caller waits until
+ * that folio is unlocked and retries.
+ *
+ * @module
+ */
+import { type ErrnoError, errno } from "../errno";
+import type { Kernel } from "../kernel";
+import type { Task } from "../kernel/task";
+import { filemapAddFolio, filemapGetFolio } from "./filemap";
+import { __GFP_COMP, __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "./gfp";
+import { policyTarget } from "./mempolicy";
+import { AnonVma, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./mm_types";
+import {
+  PG_dirty,
+  PG_hugetlb,
+  PG_hwpoison,
+  PG_mlocked,
+  PG_swapbacked,
+  PG_uptodate,
+} from "./page_flags";
+import {
+  isMigrationEntry,
+  mkPte,
+  PTE_DIRTY,
+  PTE_SPECIAL,
+  PTE_WRITE,
+  pteDirty,
+  ptePfn,
+  ptePresent,
+  pteSpecial,
+  pteWrite,
+} from "./pgtable";
+import { folioMappings } from "./rmap";
+import { folioPut } from "./swap";
+
+/** `anon_vma_prepare()`: gives the VMA its anon_vma on its first anonymous folio. */
+export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
+  if (vma.anonVma) return vma.anonVma;
+  const anonVma = new AnonVma(k.nextId());
+  k.anonVmas.set(anonVma.id, anonVma);
+  anonVma.vmas.add(vma);
+  vma.anonVma = anonVma;
+  vma.anonVmaChain.push(anonVma);
+  return anonVma;
+};
+
+/**
+ * Allocates a folio for a fault at `slot` of `vma`, trying `orders` (largest first) and placing
+ * it by NUMA policy. Returns the head PFN, or -1 when every order failed. Counts THP successes
+ * and fallbacks in `/proc/vmstat`.
+ */
+const allocFaultFolio = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  pgoff: number,
+  orders: readonly number[],
+): number => {
+  for (const order of orders) {
+    const target = policyTarget(vma.policy ?? task.policy, task.nid, pgoff >> order, k.distance);
+    const gfp = GFP_HIGHUSER_MOVABLE | __GFP_ZERO | (order > 0 ? __GFP_COMP : 0);
+    const head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
+    if (order > 0) {
+      const pmd = order === k.pmdOrder;
+      if (head >= 0) k.vmstat.count(pmd ? "thp_fault_alloc" : "mthp_fault_alloc");
+      else k.vmstat.count(pmd ? "thp_fault_fallback" : "mthp_fault_fallback");
+    }
+    if (head >= 0) return head;
+  }
+  return -1;
+};
+
+/** The first slot of the naturally aligned run of `1 << order` pages around `slot`, if it fits. */
+const alignedRun = (
+  k: Kernel,
+  vma: Vma,
+  slot: number,
+  order: number,
+  pgoffAligned: boolean,
+): number => {
+  const nr = 2 ** order;
+  const vpn = vma.start / k.mem.pageSize + slot;
+  const first = slot - (vpn % nr);
+  if (first < 0 || first + nr > vma.nrPages) return -1;
+  if (pgoffAligned && (vma.pgoff + first) % nr !== 0) return -1;
+  for (let i = first; i < first + nr; i++) if (vma.ptes[i] !== 0) return -1;
+  return first;
+};
+
+/** Sets the new folio's flags and puts it on the LRU. */
+const prepNewFolio = (k: Kernel, vma: Vma, head: number, flags: number): void => {
+  k.memmap.set(head, flags | PG_uptodate | (vma.flags & VM_LOCKED ? PG_mlocked : 0));
+  if (!(flags & PG_hugetlb)) k.lru.add(head);
+};
+
+/** Maps `nr` pages of a folio from `slot`, taking a mapcount and a reference for each. */
+const mapPages = (
+  k: Kernel,
+  vma: Vma,
+  slot: number,
+  page: number,
+  nr: number,
+  bits: number,
+): void => {
+  const m = k.memmap;
+  for (let i = 0; i < nr; i++) {
+    vma.ptes[slot + i] = mkPte(page + i, bits);
+    m.mapcount[page + i]!++;
+  }
+  m.refcount[m.folioOf(page)]! += nr;
+};
+
+/** `folio_add_new_anon_rmap()`: makes a fresh folio anonymous memory of this VMA at `slot`. */
+const newAnonRmap = (k: Kernel, vma: Vma, head: number, slot: number): void => {
+  k.memmap.mapping[head] = -anonVmaPrepare(k, vma).id;
+  k.memmap.index[head] = vma.pgoff + slot;
+};
+
+const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
+  errno("ENOMEM", `no memory for a fault at 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`);
+
+/** `do_anonymous_page()` (and the hugetlb fault, which never maps the zero page). */
+const doAnonymousPage = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  write: boolean,
+): ErrnoError | 0 => {
+  const hugetlb = (vma.flags & VM_HUGETLB) !== 0;
+  if (!write && !hugetlb) {
+    vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL);
+    return 0;
+  }
+  const orders = hugetlb ? [k.pmdOrder] : [...k.thp.allowableOrders(vma.flags), 0];
+  for (const order of orders) {
+    const first = order === 0 ? slot : alignedRun(k, vma, slot, order, false);
+    if (first < 0) continue;
+    const head = allocFaultFolio(k, task, vma, vma.pgoff + first, [order]);
+    if (head < 0) {
+      if (hugetlb) break;
+      continue;
+    }
+    k.memmap.refcount[head] = 0;
+    newAnonRmap(k, vma, head, first);
+    prepNewFolio(k, vma, head, PG_swapbacked | (hugetlb ? PG_hugetlb : 0));
+    const bits = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
+    mapPages(k, vma, first, head, 2 ** order, bits);
+    return 0;
+  }
+  return noMemory(k, vma, slot);
+};
+
+/** Copies one page into a new anonymous order-0 folio mapped writable at `slot` (`wp_page_copy`). */
+const cowPage = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  srcPage: number,
+): ErrnoError | 0 => {
+  if (k.memmap.test(srcPage, PG_hwpoison)) {
+    return errno("EHWPOISON", `copy-on-write of a poisoned page (pfn ${srcPage})`);
+  }
+  const head = allocFaultFolio(k, task, vma, vma.pgoff + slot, [0]);
+  if (head < 0) return noMemory(k, vma, slot);
+  k.mem.copyPages(head, srcPage, 1);
+  k.memmap.refcount[head] = 0;
+  newAnonRmap(k, vma, head, slot);
+  prepNewFolio(k, vma, head, PG_swapbacked);
+  const old = vma.ptes[slot]!;
+  vma.ptes[slot] = 0;
+  mapPages(k, vma, slot, head, 1, PTE_WRITE | PTE_DIRTY);
+  vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
+  if (ptePresent(old) && !pteSpecial(old)) {
+    k.memmap.mapcount[srcPage]!--;
+    folioPut(k, k.memmap.folioOf(srcPage));
+  }
+  k.vmstat.count("cow_fault");
+  return 0;
+};
+
+/** `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. */
+const doFault = (k: Kernel, task: Task, vma: Vma, slot: number, write: boolean): ErrnoError | 0 => {
+  const mapping = vma.mapping!;
+  const pgoff = vma.pgoff + slot;
+  let head = filemapGetFolio(mapping, pgoff);
+  if (head < 0) {
+    for (const order of [...k.thp.allowableOrders(vma.flags), 0]) {
+      const nr = 2 ** order;
+      const first = order === 0 ? slot : alignedRun(k, vma, slot, order, true);
+      if (first < 0) continue;
+      const start = vma.pgoff + first;
+      let cached = false;
+      for (let p = start; p < start + nr && !cached; p++) cached = mapping.pages.has(p);
+      if (cached) continue;
+      head = allocFaultFolio(k, task, vma, start, [order]);
+      if (head < 0) continue;
+      filemapAddFolio(k, mapping, head, start);
+      if (vma.flags & VM_LOCKED) k.memmap.set(head, PG_mlocked);
+      k.memmap.refcount[head]!--;
+      break;
+    }
+    if (head < 0) return noMemory(k, vma, slot);
+  }
+  const page = head + (pgoff - k.memmap.index[head]!);
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  if (write && !shared) return cowPage(k, task, vma, slot, page);
+  let bits = shared && vma.flags & VM_WRITE ? PTE_WRITE : 0;
+  if (write) {
+    bits |= PTE_DIRTY;
+    k.memmap.set(head, PG_dirty);
+  }
+  mapPages(k, vma, slot, page, 1, bits);
+  return 0;
+};
+
+/** `do_wp_page()`: a write to a present, write-protected PTE in a writable VMA. */
+const doWpPage = (k: Kernel, task: Task, vma: Vma, slot: number): ErrnoError | 0 => {
+  const pte = vma.ptes[slot]!;
+  const m = k.memmap;
+  if (pteSpecial(pte)) return cowPage(k, task, vma, slot, k.zeroPfn);
+  const page = ptePfn(pte);
+  const head = m.folioOf(page);
+  const vpn = vma.start / k.mem.pageSize + slot;
+  const reuse =
+    vma.flags & VM_SHARED ||
+    (m.mapping[head]! < 0 &&
+      m.refcount[head] === m.folioMapcount(head) &&
+      folioMappings(k, head).every((mapping) => mapping.vma.mm === vma.mm));
+  if (!reuse) return cowPage(k, task, vma, slot, page);
+  vma.ptes[slot] = pte | PTE_WRITE | PTE_DIRTY;
+  if (m.mapping[head]! > 0) m.set(head, PG_dirty);
+  vma.mm.tlb.flushPage(vpn);
+  return 0;
+};
+
+/** `handle_mm_fault()` for the page at `slot` of `vma`. */
+export const handleMmFault = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  write: boolean,
+): ErrnoError | 0 => {
+  k.vmstat.count("pgfault");
+  const pte = vma.ptes[slot]!;
+  if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot) : 0;
+  if (vma.mapping) return doFault(k, task, vma, slot, write);
+  return doAnonymousPage(k, task, vma, slot, write);
+};
+
+/**
+ * Translates a virtual page for an access, faulting it in if needed. Returns the PFN to access,
+ * an error, or `-(pfn + 1)` when the page is under migration and the access must wait for the
+ * folio of `pfn`.
+ */
+export const translate = (
+  k: Kernel,
+  task: Task,
+  vpn: number,
+  write: boolean,
+): number | ErrnoError => {
+  const mm = task.mm!;
+  const cached = mm.tlb.lookup(vpn);
+  if (cached !== undefined && (!write || (pteWrite(cached) && pteDirty(cached))))
+    return ptePfn(cached);
+  const addr = vpn * k.mem.pageSize;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const vma = mm.findVma(addr);
+    if (!vma) return errno("EFAULT", `address 0x${addr.toString(16)} is not mapped`);
+    if (!(vma.flags & (write ? VM_WRITE : VM_READ))) {
+      return errno(
+        "EFAULT",
+        `address 0x${addr.toString(16)} is not ${write ? "writable" : "readable"}`,
+      );
+    }
+    const slot = vpn - vma.start / k.mem.pageSize;
+    const pte = vma.ptes[slot]!;
+    if (isMigrationEntry(pte)) return -(ptePfn(pte) + 1);
+    if (ptePresent(pte) && (!write || pteWrite(pte))) {
+      if (write && !pteDirty(pte)) {
+        vma.ptes[slot] = pte | PTE_DIRTY;
+        const head = k.memmap.folioOf(ptePfn(pte));
+        if (k.memmap.mapping[head]! > 0) k.memmap.set(head, PG_dirty);
+      }
+      mm.tlb.fill(vpn, vma.ptes[slot]!);
+      return ptePfn(pte);
+    }
+    const fault = handleMmFault(k, task, vma, slot, write);
+    if (fault !== 0) return fault;
+  }
+  return errno("EFAULT", `fault at 0x${addr.toString(16)} did not resolve`);
+};
+
+/** How far an access got: bytes done, and why it stopped early. */
+export interface AccessProgress {
+  /** Bytes transferred. */
+  done: number;
+  /** The folio to wait for before continuing, or -1. */
+  waitPfn: number;
+  /** The error that ended the access, or null. */
+  error: ErrnoError | null;
+}
+
+/**
+ * Copies between `buf` and the task's memory at `addr`, page by page through the page tables.
+ * Stops at a migration entry (reporting the folio to wait for) or an error; `done` says how far
+ * it got, so the caller can resume. Models `access_remote_vm()`.
+ */
+export const accessVm = (
+  k: Kernel,
+  task: Task,
+  addr: number,
+  buf: Uint8Array,
+  write: boolean,
+  progress: AccessProgress,
+): void => {
+  const pageSize = k.mem.pageSize;
+  const len = buf.length;
+  while (progress.done < len) {
+    const at = addr + progress.done;
+    const vpn = Math.floor(at / pageSize);
+    const offset = at - vpn * pageSize;
+    const n = Math.min(pageSize - offset, len - progress.done);
+    const pfn = translate(k, task, vpn, write);
+    if (typeof pfn !== "number") {
+      progress.error = pfn;
+      return;
+    }
+    if (pfn < 0) {
+      progress.waitPfn = k.memmap.folioOf(-pfn - 1);
+      return;
+    }
+    if (k.memmap.test(pfn, PG_hwpoison)) {
+      progress.error = errno("EHWPOISON", `address 0x${at.toString(16)} is in a poisoned page`);
+      return;
+    }
+    const section = k.mem.sectionBytes[pfn >>> k.mem.pfnSectionShift]!;
+    const base = k.mem.byteOffset(pfn) + offset;
+    if (write) section.set(buf.subarray(progress.done, progress.done + n), base);
+    else buf.set(section.subarray(base, base + n), progress.done);
+    progress.done += n;
+  }
+};
+
+/**
+ * `zap_pte_range()`: clears the PTEs of slots `[from, to)`, flushes the TLB, then drops each
+ * mapped page's mapcount and reference. Migration entries are just cleared: the migration that
+ * owns the folio finds no mapping to restore.
+ */
+export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void => {
+  const m = k.memmap;
+  const puts: number[] = [];
+  for (let slot = from; slot < to; slot++) {
+    const pte = vma.ptes[slot]!;
+    if (pte === 0) continue;
+    vma.ptes[slot] = 0;
+    if (!ptePresent(pte) || pteSpecial(pte)) continue;
+    const page = ptePfn(pte);
+    const head = m.folioOf(page);
+    m.mapcount[page]!--;
+    if (pteDirty(pte) && m.mapping[head]! > 0) m.set(head, PG_dirty);
+    puts.push(head);
+  }
+  vma.mm.tlb.flushAll();
+  for (const head of puts) folioPut(k, head);
+};

@@ -1,0 +1,161 @@
+/**
+ * NUMA memory policy: where a fault allocates.
+ *
+ * Models `mm/mempolicy.c`: a policy belongs to a VMA (`mbind`) or to a task
+ * (`set_mempolicy`), and picks the node, and the nodes allowed, for each new folio
+ * (`policy_nodemask`). Without a policy a folio goes to the faulting task's local node and falls
+ * back to the others by distance.
+ *
+ * @module
+ */
+import { type ErrnoError, errno } from "../errno";
+import type { Kernel } from "../kernel";
+import type { Task } from "../kernel/task";
+import { translate } from "./memory";
+import { vmasForRange } from "./mmap";
+
+/** `MPOL_DEFAULT`: the task's policy, or local allocation. */
+export const MPOL_DEFAULT = 0;
+/** `MPOL_PREFERRED`: the given node first, then fallback. */
+export const MPOL_PREFERRED = 1;
+/** `MPOL_BIND`: only the given nodes. */
+export const MPOL_BIND = 2;
+/** `MPOL_INTERLEAVE`: spread page by page over the given nodes. */
+export const MPOL_INTERLEAVE = 3;
+/** `MPOL_LOCAL`: the faulting CPU's node. */
+export const MPOL_LOCAL = 4;
+
+/** `get_mempolicy()` flag: return a node id rather than a policy. */
+export const MPOL_F_NODE = 1 << 0;
+/** `get_mempolicy()` flag: look up the policy (or node) of an address. */
+export const MPOL_F_ADDR = 1 << 1;
+
+/** `mbind()`/`move_pages()` flag: fail if existing pages do not follow the policy. */
+export const MPOL_MF_STRICT = 1 << 0;
+/** `move_pages()` flag: move pages mapped only by this process. */
+export const MPOL_MF_MOVE = 1 << 1;
+/** `move_pages()` flag: move every page, shared ones too; needs `CAP_SYS_NICE`. */
+export const MPOL_MF_MOVE_ALL = 1 << 2;
+
+/** A memory policy mode (`enum mempolicy_mode`). */
+export type MempolicyMode =
+  | typeof MPOL_DEFAULT
+  | typeof MPOL_PREFERRED
+  | typeof MPOL_BIND
+  | typeof MPOL_INTERLEAVE
+  | typeof MPOL_LOCAL;
+
+/** A memory policy. Models `struct mempolicy`. */
+export interface Mempolicy {
+  readonly mode: MempolicyMode;
+  /** The policy's nodes, sorted; empty for default and local. */
+  readonly nodes: readonly number[];
+}
+
+/** Where one allocation should go: the first node to try and the nodes allowed (null: any). */
+export interface AllocTarget {
+  readonly nid: number;
+  readonly nodemask: readonly number[] | null;
+}
+
+/**
+ * The node and nodemask for a new folio at page offset `ilx` under `policy`, for a task on node
+ * `localNid`. Models `policy_nodemask()` with `interleave_nid()`.
+ */
+export const policyTarget = (
+  policy: Mempolicy | null,
+  localNid: number,
+  ilx: number,
+  distance: (a: number, b: number) => number,
+): AllocTarget => {
+  if (!policy) return { nid: localNid, nodemask: null };
+  switch (policy.mode) {
+    case MPOL_PREFERRED:
+      return { nid: policy.nodes[0]!, nodemask: null };
+    case MPOL_BIND: {
+      const nearest = [...policy.nodes].sort(
+        (a, b) => distance(localNid, a) - distance(localNid, b) || a - b,
+      )[0]!;
+      return { nid: nearest, nodemask: policy.nodes };
+    }
+    case MPOL_INTERLEAVE:
+      return { nid: policy.nodes[ilx % policy.nodes.length]!, nodemask: null };
+    default:
+      return { nid: localNid, nodemask: null };
+  }
+};
+
+/** Checks a policy's nodes against the machine; returns the policy or why it is invalid. */
+export const makeMempolicy = (
+  k: Kernel,
+  mode: number,
+  nodes: readonly number[],
+): Mempolicy | null | ErrnoError => {
+  if (![MPOL_DEFAULT, MPOL_PREFERRED, MPOL_BIND, MPOL_INTERLEAVE, MPOL_LOCAL].includes(mode)) {
+    return errno("EINVAL", `unknown memory policy mode ${mode}`);
+  }
+  if (mode === MPOL_DEFAULT || mode === MPOL_LOCAL) {
+    if (nodes.length > 0) return errno("EINVAL", "MPOL_DEFAULT and MPOL_LOCAL take no nodes");
+    return mode === MPOL_DEFAULT ? null : { mode: MPOL_LOCAL, nodes: [] };
+  }
+  for (const nid of nodes) {
+    if (!Number.isInteger(nid) || nid < 0 || nid >= k.mem.nodes.length) {
+      return errno("EINVAL", `node ${nid} does not exist`);
+    }
+  }
+  const withMemory = [...new Set(nodes)]
+    .filter((nid) => k.mem.nodes[nid]!.presentPages > 0)
+    .sort((a, b) => a - b);
+  if (withMemory.length === 0) return errno("EINVAL", "the nodemask has no node with memory");
+  return { mode: mode as MempolicyMode, nodes: withMemory };
+};
+
+/** `mbind()` without page movement: sets the policy of every VMA in `[start, start + length)`. */
+export const doMbind = (
+  k: Kernel,
+  task: Task,
+  start: number,
+  length: number,
+  mode: number,
+  nodes: readonly number[],
+): 0 | ErrnoError => {
+  const pageSize = k.mem.pageSize;
+  if (!Number.isSafeInteger(start) || start < 0 || start % pageSize !== 0) {
+    return errno("EINVAL", `mbind address ${start} is not page aligned`);
+  }
+  if (!Number.isSafeInteger(length) || length < 0)
+    return errno("EINVAL", `mbind length ${length} is invalid`);
+  const policy = makeMempolicy(k, mode, nodes);
+  if (policy instanceof Error) return policy;
+  const end = start + Math.ceil(length / pageSize) * pageSize;
+  if (end === start) return 0;
+  const vmas = vmasForRange(k, task.mm!, start, end, "EFAULT");
+  if (!Array.isArray(vmas)) return vmas;
+  for (const vma of vmas) vma.policy = policy;
+  return 0;
+};
+
+/**
+ * `get_mempolicy()`. With `MPOL_F_NODE | MPOL_F_ADDR` it returns the node of the page at `addr`,
+ * faulting it in first as the kernel does; with `MPOL_F_ADDR` the policy of the VMA at `addr`;
+ * with no flags the task's policy.
+ */
+export const doGetMempolicy = (
+  k: Kernel,
+  task: Task,
+  flags: number,
+  addr: number,
+): number | Mempolicy | ErrnoError => {
+  const mode = flags & (MPOL_F_NODE | MPOL_F_ADDR);
+  if (flags & ~(MPOL_F_NODE | MPOL_F_ADDR))
+    return errno("EINVAL", `unknown get_mempolicy flags ${flags}`);
+  if (mode === 0) return task.policy ?? { mode: MPOL_DEFAULT, nodes: [] };
+  if (mode === MPOL_F_NODE)
+    return errno("EINVAL", "MPOL_F_NODE without MPOL_F_ADDR needs MPOL_INTERLEAVE");
+  const vma = Number.isSafeInteger(addr) ? task.mm!.findVma(addr) : undefined;
+  if (!vma) return errno("EFAULT", `address ${addr} is not mapped`);
+  if (mode === MPOL_F_ADDR) return vma.policy ?? { mode: MPOL_DEFAULT, nodes: [] };
+  const pfn = translate(k, task, Math.floor(addr / k.mem.pageSize), false);
+  if (typeof pfn !== "number") return pfn;
+  return k.mem.pfnToNid(pfn < 0 ? -pfn - 1 : pfn);
+};

@@ -1,0 +1,135 @@
+/**
+ * Address spaces and their regions.
+ *
+ * Models `struct mm_struct` and `struct vm_area_struct` (`include/linux/mm_types.h`). A VMA
+ * covers `[start, end)`, page aligned, and holds its own page table: one PTE per page, so a PTE is
+ * found from an address with one subtraction. What backs the VMA is either anonymous memory,
+ * reached through its `anon_vma` chain, or an {@link AddressSpace}: a file's page cache or a
+ * shared anonymous (shmem) object.
+ *
+ * @module
+ */
+import type { Mempolicy } from "./mempolicy";
+import { Tlb } from "./tlb";
+
+/** `VM_READ`. */
+export const VM_READ = 0x1;
+/** `VM_WRITE`. */
+export const VM_WRITE = 0x2;
+/** `VM_SHARED`: writes are seen by every mapper. */
+export const VM_SHARED = 0x8;
+/** `VM_LOCKED`: mlocked. */
+export const VM_LOCKED = 0x2000;
+/** `VM_HUGETLB`: backed by hugetlb folios. */
+export const VM_HUGETLB = 0x40_0000;
+/** `VM_HUGEPAGE`: `MADV_HUGEPAGE` was given. */
+export const VM_HUGEPAGE = 0x2000_0000;
+/** `VM_NOHUGEPAGE`: `MADV_NOHUGEPAGE` was given. */
+export const VM_NOHUGEPAGE = 0x4000_0000;
+
+/**
+ * The anonymous-memory reverse map of a family of VMAs. Models `struct anon_vma`: every VMA that
+ * may map a folio of this anon_vma is in {@link vmas}, so the rmap walk finds all its mappings.
+ */
+export class AnonVma {
+  /** VMAs linked to this anon_vma through their `anon_vma_chain`. */
+  readonly vmas = new Set<Vma>();
+  constructor(readonly id: number) {}
+}
+
+/**
+ * A page cache: the folios of a file or of a shared anonymous object, by page offset. Models
+ * `struct address_space` with its `i_pages` xarray and its `i_mmap` tree of mapping VMAs.
+ */
+export class AddressSpace {
+  /** Head PFN of the folio that holds each cached page offset (`i_pages`). */
+  readonly pages = new Map<number, number>();
+  /** The VMAs that map this address space (`i_mmap`). */
+  readonly iMmap = new Set<Vma>();
+  /** Cached folios (`nrpages` counts pages; this counts folios). */
+  nrFolios = 0;
+  /** VMAs of a shmem object that still map it; the object is freed when the last one goes. */
+  users = 0;
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    /** True for shared anonymous memory (shmem), false for a regular file. */
+    readonly shmem: boolean,
+  ) {}
+}
+
+/** A virtual memory area. Models `struct vm_area_struct`. */
+export class Vma {
+  /** The page table of this area: one PTE per page (see `pgtable.ts`). */
+  ptes: Uint32Array;
+  /** The anon_vma new anonymous folios of this VMA belong to (`vma->anon_vma`). */
+  anonVma: AnonVma | null = null;
+  /** Every anon_vma this VMA is linked into (`vma->anon_vma_chain`). */
+  anonVmaChain: AnonVma[] = [];
+  /** The VMA's memory policy (`vma->vm_policy`), or null for the task's. */
+  policy: Mempolicy | null = null;
+
+  constructor(
+    readonly mm: MmStruct,
+    public start: number,
+    public end: number,
+    public flags: number,
+    /** Offset of `start` in the backing object, in pages (`vm_pgoff`). */
+    public pgoff: number,
+    /** The backing page cache, or null for private anonymous memory. */
+    readonly mapping: AddressSpace | null,
+    /** The page table; a new, empty one when not given. */
+    ptes: Uint32Array | number,
+  ) {
+    this.ptes = typeof ptes === "number" ? new Uint32Array(ptes) : ptes;
+  }
+
+  /** Pages the area spans. */
+  get nrPages(): number {
+    return this.ptes.length;
+  }
+
+  /** True for private anonymous memory (`vma_is_anonymous`). */
+  get isAnonymous(): boolean {
+    return this.mapping === null;
+  }
+}
+
+/** An address space. Models `struct mm_struct`. */
+export class MmStruct {
+  /** VMAs sorted by start address (`mm->mm_mt`). */
+  readonly vmas: Vma[] = [];
+  /** This address space's TLB. */
+  readonly tlb = new Tlb();
+  /** Where the next mapping is placed (`mm->mmap_base`, growing up here). */
+  mmapCursor = 0x10_0000_0000;
+
+  constructor(readonly id: number) {}
+
+  /** The VMA containing `addr`, or undefined (`vma_lookup`). */
+  findVma(addr: number): Vma | undefined {
+    const vmas = this.vmas;
+    let lo = 0;
+    let hi = vmas.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const vma = vmas[mid]!;
+      if (addr < vma.start) hi = mid - 1;
+      else if (addr >= vma.end) lo = mid + 1;
+      else return vma;
+    }
+    return undefined;
+  }
+
+  /** Inserts a VMA in address order (`vma_link`). */
+  insertVma(vma: Vma): void {
+    let i = this.vmas.length;
+    while (i > 0 && this.vmas[i - 1]!.start > vma.start) i--;
+    this.vmas.splice(i, 0, vma);
+  }
+
+  /** VMAs overlapping `[start, end)`, in address order. */
+  vmasIn(start: number, end: number): Vma[] {
+    return this.vmas.filter((v) => v.start < end && v.end > start);
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * Creating, splitting, copying and tearing down memory mappings.
+ *
+ * Models `mm/mmap.c` and `mm/vma.c` (`do_mmap`, `do_munmap`, `split_vma`), `dup_mmap()` and
+ * `anon_vma_fork()` from fork, and `exit_mmap()`. Mappings are anonymous private, anonymous
+ * shared (shmem), file backed (shared or private), or hugetlb. Placement aligns mappings of at
+ * least a PMD to the PMD size, as `thp_get_unmapped_area()` does, so THP can be used.
+ *
+ * @module
+ */
+import { type ErrnoError, errno } from "../errno";
+import type { Kernel } from "../kernel";
+import type { Task } from "../kernel/task";
+import { filemapRemoveFolio } from "./filemap";
+import { translate, zapPteRange } from "./memory";
+import {
+  AddressSpace,
+  AnonVma,
+  type MmStruct,
+  VM_HUGEPAGE,
+  VM_HUGETLB,
+  VM_LOCKED,
+  VM_NOHUGEPAGE,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+  Vma,
+} from "./mm_types";
+import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "./pgtable";
+
+/** `PROT_READ`. */
+export const PROT_READ = 0x1;
+/** `PROT_WRITE`. */
+export const PROT_WRITE = 0x2;
+/** `PROT_EXEC` (accepted, not modelled). */
+export const PROT_EXEC = 0x4;
+/** `MAP_SHARED`. */
+export const MAP_SHARED = 0x01;
+/** `MAP_PRIVATE`. */
+export const MAP_PRIVATE = 0x02;
+/** `MAP_ANONYMOUS`. */
+export const MAP_ANONYMOUS = 0x20;
+/** `MAP_POPULATE`: fault every page in now. */
+export const MAP_POPULATE = 0x8000;
+/** `MAP_HUGETLB`: back the mapping with PMD-sized hugetlb folios. */
+export const MAP_HUGETLB = 0x40000;
+
+const KNOWN_MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB;
+
+/** What `mmap` maps when it is not anonymous: a file's page cache. */
+export interface MmapFile {
+  /** The file's page cache. */
+  readonly mapping: AddressSpace;
+}
+
+/** Arguments of `mmap` beyond the length. */
+export interface MmapArgs {
+  readonly prot: number;
+  readonly flags: number;
+  readonly file: MmapFile | null;
+  /** Byte offset into the file; page aligned. */
+  readonly offset: number;
+  /** `MADV_HUGEPAGE` (true) or `MADV_NOHUGEPAGE` (false) from the start; undefined for neither. */
+  readonly hugepage: boolean | undefined;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** Links a VMA into the structures that find it: its mm, its anon_vmas, its address space. */
+const linkVma = (vma: Vma): void => {
+  vma.mm.insertVma(vma);
+  for (const anonVma of vma.anonVmaChain) anonVma.vmas.add(vma);
+  if (vma.mapping) {
+    vma.mapping.iMmap.add(vma);
+    vma.mapping.users++;
+  }
+};
+
+/** Unlinks a VMA whose pages are already zapped; frees a shmem object with its last user. */
+const unlinkVma = (k: Kernel, vma: Vma): void => {
+  const i = vma.mm.vmas.indexOf(vma);
+  if (i >= 0) vma.mm.vmas.splice(i, 1);
+  for (const anonVma of vma.anonVmaChain) {
+    anonVma.vmas.delete(vma);
+    if (anonVma.vmas.size === 0) k.anonVmas.delete(anonVma.id);
+  }
+  const mapping = vma.mapping;
+  if (mapping) {
+    mapping.iMmap.delete(vma);
+    if (--mapping.users === 0 && mapping.shmem) {
+      truncateInodePages(k, mapping);
+      k.addressSpaces.delete(mapping.id);
+    }
+  }
+};
+
+/**
+ * `truncate_inode_pages()`: drops every folio of an address space from the page cache. Mapped
+ * folios are unmapped first (`unmap_mapping_range`).
+ */
+export const truncateInodePages = (k: Kernel, mapping: AddressSpace): void => {
+  for (const vma of [...mapping.iMmap]) zapPteRange(k, vma, 0, vma.nrPages);
+  for (const head of new Set(mapping.pages.values())) filemapRemoveFolio(k, mapping, head);
+};
+
+/** `split_vma()`: cuts a VMA at `addr` (page aligned, strictly inside); returns the upper part. */
+export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
+  const at = (addr - vma.start) / k.mem.pageSize;
+  const upper = new Vma(
+    vma.mm,
+    addr,
+    vma.end,
+    vma.flags,
+    vma.pgoff + at,
+    vma.mapping,
+    vma.ptes.slice(at),
+  );
+  upper.anonVma = vma.anonVma;
+  upper.anonVmaChain = [...vma.anonVmaChain];
+  upper.policy = vma.policy;
+  vma.ptes = vma.ptes.slice(0, at);
+  vma.end = addr;
+  linkVma(upper);
+  return upper;
+};
+
+/**
+ * The VMAs covering `[start, end)`, split so that each lies inside the range, or an error when
+ * the range has a hole (`ENOMEM`, as `mlock`/`madvise` report, or `EFAULT` for `mbind`).
+ */
+export const vmasForRange = (
+  k: Kernel,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  hole: "ENOMEM" | "EFAULT",
+): Vma[] | ErrnoError => {
+  let cursor = start;
+  for (const vma of mm.vmasIn(start, end)) {
+    if (vma.start > cursor) break;
+    cursor = vma.end;
+  }
+  if (cursor < end) return errno(hole, `range ${hex(start)}-${hex(end)} is not fully mapped`);
+  const out: Vma[] = [];
+  for (let vma of mm.vmasIn(start, end)) {
+    if (vma.start < start) vma = splitVma(k, vma, start);
+    if (vma.end > end) splitVma(k, vma, end);
+    out.push(vma);
+  }
+  return out;
+};
+
+/** `do_mmap()`: creates a mapping and returns its address. */
+export const doMmap = (
+  k: Kernel,
+  task: Task,
+  length: number,
+  args: MmapArgs,
+): number | ErrnoError => {
+  const { prot, flags, file, offset } = args;
+  const pageSize = k.mem.pageSize;
+  if (!Number.isSafeInteger(length) || length <= 0) {
+    return errno("EINVAL", `mmap length ${length} must be a positive integer`);
+  }
+  const type = flags & (MAP_SHARED | MAP_PRIVATE);
+  if (type !== MAP_SHARED && type !== MAP_PRIVATE) {
+    return errno("EINVAL", "mmap needs exactly one of MAP_SHARED and MAP_PRIVATE");
+  }
+  if (flags & ~KNOWN_MAP_FLAGS)
+    return errno("EINVAL", `unknown mmap flags ${hex(flags & ~KNOWN_MAP_FLAGS)}`);
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+    return errno("EINVAL", `unknown prot bits ${hex(prot)}`);
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset % pageSize !== 0) {
+    return errno("EINVAL", `mmap offset ${offset} is not a multiple of the page size ${pageSize}`);
+  }
+  const anonymous = (flags & MAP_ANONYMOUS) !== 0;
+  if (!anonymous && !file) return errno("EBADF", "mmap of a file needs a file");
+  const hugetlb = (flags & MAP_HUGETLB) !== 0;
+  if (hugetlb && !(anonymous && type === MAP_PRIVATE)) {
+    return errno("EOPNOTSUPP", "MAP_HUGETLB is modelled for private anonymous mappings only");
+  }
+  const pmdSize = pageSize * 2 ** k.pmdOrder;
+  const unit = hugetlb ? pmdSize : pageSize;
+  const len = Math.ceil(length / unit) * unit;
+  const align = len >= pmdSize ? pmdSize : pageSize;
+  const mm = task.mm!;
+  const start = Math.ceil(mm.mmapCursor / align) * align;
+  mm.mmapCursor = start + len + pageSize;
+
+  let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
+  if (type === MAP_SHARED) vmFlags |= VM_SHARED;
+  if (hugetlb) vmFlags |= VM_HUGETLB;
+  if (args.hugepage === true) vmFlags |= VM_HUGEPAGE;
+  if (args.hugepage === false) vmFlags |= VM_NOHUGEPAGE;
+
+  let mapping: AddressSpace | null = null;
+  let pgoff = start / pageSize;
+  if (!anonymous) {
+    mapping = file!.mapping;
+    pgoff = offset / pageSize;
+  } else if (type === MAP_SHARED) {
+    mapping = new AddressSpace(k.nextId(), "/dev/zero (deleted)", true);
+    k.addressSpaces.set(mapping.id, mapping);
+    pgoff = 0;
+  }
+  const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, len / pageSize);
+  linkVma(vma);
+
+  if (flags & MAP_POPULATE) {
+    const populated = populateRange(k, task, start, start + len);
+    if (populated !== 0) {
+      zapPteRange(k, vma, 0, vma.nrPages);
+      unlinkVma(k, vma);
+      return populated;
+    }
+  }
+  return start;
+};
+
+/**
+ * `populate_vma_page_range()`: faults in every page of `[start, end)`; a write fault for private
+ * writable mappings, so copy-on-write happens now, a read fault otherwise.
+ */
+export const populateRange = (
+  k: Kernel,
+  task: Task,
+  start: number,
+  end: number,
+): 0 | ErrnoError => {
+  const pageSize = k.mem.pageSize;
+  for (let addr = start; addr < end; addr += pageSize) {
+    const vma = task.mm!.findVma(addr)!;
+    const write = (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+    const result = translate(k, task, addr / pageSize, write);
+    if (typeof result !== "number") return result;
+  }
+  return 0;
+};
+
+/** `do_munmap()`: removes every mapping in `[addr, addr + length)`. A hole is not an error. */
+export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0 | ErrnoError => {
+  const pageSize = k.mem.pageSize;
+  if (!Number.isSafeInteger(addr) || addr < 0 || addr % pageSize !== 0) {
+    return errno("EINVAL", `munmap address ${addr} is not page aligned`);
+  }
+  if (!Number.isSafeInteger(length) || length <= 0) {
+    return errno("EINVAL", `munmap length ${length} must be a positive integer`);
+  }
+  const end = addr + Math.ceil(length / pageSize) * pageSize;
+  const mm = task.mm!;
+  const hugeSize = pageSize * 2 ** k.pmdOrder;
+  const vmas = mm.vmasIn(addr, end);
+  if (vmas.some((v) => v.flags & VM_HUGETLB) && (addr % hugeSize || end % hugeSize)) {
+    return errno("EINVAL", "munmap of part of a hugetlb page");
+  }
+  for (let vma of vmas) {
+    if (vma.start < addr) vma = splitVma(k, vma, addr);
+    if (vma.end > end) splitVma(k, vma, end);
+    zapPteRange(k, vma, 0, vma.nrPages);
+    unlinkVma(k, vma);
+  }
+  return 0;
+};
+
+/**
+ * `dup_mmap()`: copies a parent's mappings into a child's fresh mm. Shared mappings stay shared.
+ * Private pages become copy-on-write: write-protected in both, mapped by both, so each side's
+ * next write gets its own copy. Each private anonymous VMA of the child joins the parent's
+ * anon_vmas and gets one of its own (`anon_vma_fork`). `VM_LOCKED` is not inherited.
+ */
+export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): void => {
+  const m = k.memmap;
+  child.mmapCursor = parent.mmapCursor;
+  for (const vma of parent.vmas) {
+    const copy = new Vma(
+      child,
+      vma.start,
+      vma.end,
+      vma.flags & ~VM_LOCKED,
+      vma.pgoff,
+      vma.mapping,
+      vma.nrPages,
+    );
+    copy.policy = vma.policy;
+    if (vma.anonVma) {
+      const own = new AnonVma(k.nextId());
+      k.anonVmas.set(own.id, own);
+      copy.anonVmaChain = [...vma.anonVmaChain, own];
+      copy.anonVma = own;
+    }
+    const cow = !(vma.flags & VM_SHARED);
+    for (let slot = 0; slot < vma.nrPages; slot++) {
+      let pte = vma.ptes[slot]!;
+      if (pte === 0) continue;
+      if (cow) {
+        pte &= ~PTE_WRITE;
+        vma.ptes[slot] = pte;
+      }
+      copy.ptes[slot] = pte;
+      if (isMigrationEntry(pte) || !ptePresent(pte) || pteSpecial(pte)) continue;
+      const page = ptePfn(pte);
+      m.mapcount[page]!++;
+      m.refcount[m.folioOf(page)]!++;
+    }
+    linkVma(copy);
+  }
+  parent.tlb.flushAll();
+};
+
+/** `exit_mmap()`: unmaps everything. */
+export const exitMmap = (k: Kernel, mm: MmStruct): void => {
+  for (const vma of [...mm.vmas]) {
+    zapPteRange(k, vma, 0, vma.nrPages);
+    unlinkVma(k, vma);
+  }
+};
+
+/** The flags `mlock`, `munlock` and `madvise` change, applied to whole VMAs of a range. */
+export const setVmFlags = (
+  k: Kernel,
+  task: Task,
+  start: number,
+  length: number,
+  set: number,
+  clear: number,
+): Vma[] | ErrnoError => {
+  const pageSize = k.mem.pageSize;
+  if (!Number.isSafeInteger(start) || start < 0 || start % pageSize !== 0) {
+    return errno("EINVAL", `address ${start} is not page aligned`);
+  }
+  if (!Number.isSafeInteger(length) || length < 0) return errno("EINVAL", `bad length ${length}`);
+  const end = start + Math.ceil(length / pageSize) * pageSize;
+  const vmas = vmasForRange(k, task.mm!, start, end, "ENOMEM");
+  if (!Array.isArray(vmas)) return vmas;
+  for (const vma of vmas) vma.flags = (vma.flags | set) & ~clear;
+  return vmas;
+};

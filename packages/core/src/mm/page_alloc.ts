@@ -1,0 +1,303 @@
+/**
+ * The buddy page allocator, one zone per node.
+ *
+ * Models `mm/page_alloc.c`: free memory is kept as naturally aligned blocks of 2^order pages on
+ * per-order free lists (`zone->free_area[order]`), linked through `page->lru`. Allocation takes
+ * the smallest block that fits and splits it (`expand`); freeing merges a block with its buddy
+ * while the buddy is free (`__free_one_page`). A block never spans two sections.
+ *
+ * Allocation follows the node fallback order (`zonelist`) unless `__GFP_THISNODE` or a nodemask
+ * restricts it. Freeing checks the page state first, as `free_pages_prepare()` does: a page that
+ * is still mapped, still on a list, or already free is reported through `bad_page()` and is not
+ * freed. A hwpoisoned page is never returned to the free lists.
+ *
+ * @module
+ */
+import { FolioList } from "../lib/list";
+import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO } from "./gfp";
+import type { MemMap } from "./mem_map";
+import {
+  FOLIO_CONTENT_COPIED,
+  PG_buddy,
+  PG_has_hwpoisoned,
+  PG_head,
+  PG_hwpoison,
+  PG_locked,
+  PG_lru,
+  PG_reserved,
+  PG_writeback,
+} from "./page_flags";
+import type { PhysicalMemory } from "./sparse";
+
+/** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
+const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
+
+/** The free memory of one node. Models `struct zone` and its `free_area[]`. */
+export class Zone {
+  /** Free blocks per order (`free_area[order].free_list`). */
+  readonly freeArea: FolioList[];
+  /** Number of free blocks per order (`free_area[order].nr_free`). */
+  readonly nrFree: number[];
+  /** Free base pages (`NR_FREE_PAGES`). */
+  freePages = 0;
+  /** Pages handed to the allocator at boot (`zone_managed_pages`). */
+  managedPages = 0;
+  /** Pages taken out of service because they are hwpoisoned. */
+  poisonedPages = 0;
+
+  constructor(
+    readonly nid: number,
+    readonly startPfn: number,
+    readonly endPfn: number,
+    memmap: MemMap,
+    maxOrder: number,
+  ) {
+    this.freeArea = Array.from({ length: maxOrder + 1 }, () => new FolioList(memmap.lru));
+    this.nrFree = new Array<number>(maxOrder + 1).fill(0);
+  }
+}
+
+/** A deliberate fragmentation of one node; {@link Fragmentation.release} undoes it. */
+export interface Fragmentation {
+  /** The node. */
+  readonly nid: number;
+  /** The order of the blocks that were pinned. */
+  readonly order: number;
+  /** Base pages held by the fragmentation. */
+  readonly pinnedPages: number;
+  /** Frees every block the fragmentation holds. Safe to call once. */
+  release(): void;
+}
+
+/** Called when a free finds a page in a state that must not be freed (`bad_page()`). */
+export type BadPageHandler = (pfn: number, reason: string) => void;
+
+/** The page allocator of one kernel. */
+export class PageAllocator {
+  /** One zone per node, by node id. */
+  readonly zones: readonly Zone[];
+  /** The largest block order (`MAX_PAGE_ORDER`): a section, capped at the PUD order. */
+  readonly maxOrder: number;
+  /** Node fallback order for each node (`node_zonelists`): the node first, then by distance. */
+  readonly zonelists: readonly (readonly number[])[];
+
+  constructor(
+    private readonly mem: PhysicalMemory,
+    private readonly memmap: MemMap,
+    maxOrder: number,
+    distance: (from: number, to: number) => number,
+    private readonly badPage: BadPageHandler,
+  ) {
+    this.maxOrder = maxOrder;
+    this.zones = mem.nodes.map(
+      (n) => new Zone(n.nid, n.startPfn, n.startPfn + n.presentPages, memmap, maxOrder),
+    );
+    const ids = mem.nodes.map((n) => n.nid);
+    this.zonelists = ids.map((nid) =>
+      [...ids].sort((a, b) => distance(nid, a) - distance(nid, b) || a - b),
+    );
+    for (const zone of this.zones) {
+      for (let pfn = zone.startPfn; pfn < zone.endPfn; ) {
+        let order = maxOrder;
+        while (
+          order > 0 &&
+          ((pfn & ((1 << order) - 1)) !== 0 || pfn + (1 << order) > zone.endPfn)
+        ) {
+          order--;
+        }
+        this.addToFreeList(zone, pfn, order);
+        zone.managedPages += 1 << order;
+        pfn += 1 << order;
+      }
+    }
+  }
+
+  private addToFreeList(zone: Zone, pfn: number, order: number): void {
+    this.memmap.flags[pfn] = PG_buddy;
+    this.memmap.order[pfn] = order;
+    zone.freeArea[order]!.add(pfn);
+    zone.nrFree[order]!++;
+    zone.freePages += 1 << order;
+  }
+
+  private delFromFreeList(zone: Zone, pfn: number, order: number): void {
+    zone.freeArea[order]!.del(pfn);
+    this.memmap.flags[pfn] = 0;
+    zone.nrFree[order]!--;
+    zone.freePages -= 1 << order;
+  }
+
+  /** Takes a block of exactly `order` from one zone (`__rmqueue_smallest` + `expand`); -1 if none. */
+  private rmqueue(zone: Zone, order: number): number {
+    for (let current = order; current <= this.maxOrder; current++) {
+      const pfn = zone.freeArea[current]!.first;
+      if (pfn < 0) continue;
+      this.delFromFreeList(zone, pfn, current);
+      while (current > order) {
+        current--;
+        this.addToFreeList(zone, pfn + (1 << current), current);
+      }
+      return pfn;
+    }
+    return -1;
+  }
+
+  /** The nodes an allocation may use, in the order it tries them. */
+  private candidates(
+    nid: number,
+    gfp: number,
+    nodemask: readonly number[] | null,
+  ): readonly number[] {
+    if (gfp & __GFP_THISNODE) return [nid];
+    const list = this.zonelists[nid]!;
+    return nodemask ? list.filter((n) => nodemask.includes(n)) : list;
+  }
+
+  /**
+   * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)`: returns the first
+   * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
+   * 0 the block becomes a large folio. `nid` and `order` must already be valid.
+   */
+  allocPages(
+    nid: number,
+    order: number,
+    gfp: number,
+    nodemask: readonly number[] | null = null,
+  ): number {
+    for (const candidate of this.candidates(nid, gfp, nodemask)) {
+      const zone = this.zones[candidate]!;
+      if (zone.freePages < 1 << order) continue;
+      const pfn = this.rmqueue(zone, order);
+      if (pfn < 0) continue;
+      this.prepNewPage(pfn, order, gfp);
+      return pfn;
+    }
+    return -1;
+  }
+
+  private prepNewPage(pfn: number, order: number, gfp: number): void {
+    const m = this.memmap;
+    const nr = 1 << order;
+    m.refcount[pfn] = 1;
+    m.order[pfn] = order;
+    if (order > 0 && gfp & __GFP_COMP) {
+      m.flags[pfn] = PG_head;
+      for (let i = 1; i < nr; i++) m.compoundHead[pfn + i] = pfn + 1;
+    }
+    if (gfp & __GFP_ZERO) this.mem.clearPages(pfn, nr);
+  }
+
+  /** The state check of `free_pages_prepare()`; returns why the page must not be freed, or null. */
+  private badReason(pfn: number, isHead: boolean): string | null {
+    const m = this.memmap;
+    const flags = m.flags[pfn]!;
+    if (flags & PG_buddy) return "page is already free (double free)";
+    if (m.mapcount[pfn] !== 0) return "nonzero mapcount";
+    if (isHead && m.refcount[pfn] !== 0) return "nonzero _refcount";
+    if (m.mapping[pfn]! > 0) return "non-NULL mapping";
+    if (flags & FLAGS_CHECK_AT_FREE) return "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
+    if (m.lru.isLinked(pfn)) return "still on a list";
+    return null;
+  }
+
+  /**
+   * Frees 2^order pages starting at `pfn` (`__free_pages`): the caller has dropped the last
+   * reference. Returns false, and frees nothing, when the pages are in a state that must not be
+   * freed; that is reported through the bad-page handler, as `bad_page()` reports and leaks them.
+   */
+  freePages(pfn: number, order: number): boolean {
+    const m = this.memmap;
+    const nr = 1 << order;
+    for (let i = 0; i < nr; i++) {
+      const reason = this.badReason(pfn + i, i === 0);
+      if (reason !== null) {
+        this.badPage(pfn + i, reason);
+        return false;
+      }
+    }
+    const poisoned = m.flags[pfn]! & PG_has_hwpoisoned || m.flags[pfn]! & PG_hwpoison;
+    for (let i = 0; i < nr; i++) {
+      m.compoundHead[pfn + i] = 0;
+      m.mapping[pfn + i] = 0;
+      m.index[pfn + i] = 0;
+      m.private[pfn + i] = 0;
+      m.flags[pfn + i]! &= PG_hwpoison;
+    }
+    m.flags[pfn]! &= ~(PG_head | FOLIO_CONTENT_COPIED);
+    const zone = this.zones[this.mem.pfnToNid(pfn)]!;
+    if (!poisoned) {
+      this.freeOne(zone, pfn, order);
+      return true;
+    }
+    // A block with a poisoned page: free the good pages one by one, keep the bad ones out.
+    for (let i = 0; i < nr; i++) {
+      if (m.flags[pfn + i]! & PG_hwpoison) zone.poisonedPages++;
+      else this.freeOne(zone, pfn + i, 0);
+    }
+    return true;
+  }
+
+  /** Puts a block on its free list, merging with free buddies (`__free_one_page`). */
+  private freeOne(zone: Zone, pfn: number, order: number): void {
+    const m = this.memmap;
+    while (order < this.maxOrder) {
+      const buddy = pfn ^ (1 << order);
+      if (buddy < zone.startPfn || buddy + (1 << order) > zone.endPfn) break;
+      if (!(m.flags[buddy]! & PG_buddy) || m.order[buddy] !== order) break;
+      this.delFromFreeList(zone, buddy, order);
+      pfn = Math.min(pfn, buddy);
+      order++;
+    }
+    this.addToFreeList(zone, pfn, order);
+  }
+
+  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`). */
+  nodeFreePages(nid: number): number {
+    return this.zones[nid]!.freePages;
+  }
+
+  /** Free base pages on every node together. */
+  totalFreePages(): number {
+    let total = 0;
+    for (const z of this.zones) total += z.freePages;
+    return total;
+  }
+
+  /** The largest order with a free block on a node, or -1 when the node has none. */
+  largestFreeOrder(nid: number): number {
+    const zone = this.zones[nid]!;
+    for (let order = this.maxOrder; order >= 0; order--) if (zone.nrFree[order]! > 0) return order;
+    return -1;
+  }
+
+  /**
+   * Fragments a node on purpose: afterwards no free block on it is larger than `order`. It takes
+   * every block of that order the node has, then frees every other one, so no two free blocks are
+   * buddies. About half the node stays free. What compaction tests and the THP fallback need.
+   */
+  fragment(nid: number, order: number): Fragmentation {
+    const held: number[] = [];
+    for (let pfn = this.allocPages(nid, order, __GFP_THISNODE); pfn >= 0; ) {
+      held.push(pfn);
+      pfn = this.allocPages(nid, order, __GFP_THISNODE);
+    }
+    const pinned = held.filter((pfn) => (pfn >> order) & 1);
+    for (const pfn of held) if (!((pfn >> order) & 1)) this.releaseBlock(pfn, order);
+    let released = false;
+    return {
+      nid,
+      order,
+      pinnedPages: pinned.length << order,
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const pfn of pinned) this.releaseBlock(pfn, order);
+      },
+    };
+  }
+
+  private releaseBlock(pfn: number, order: number): void {
+    this.memmap.refcount[pfn] = 0;
+    this.freePages(pfn, order);
+  }
+}

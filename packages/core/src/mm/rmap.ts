@@ -1,0 +1,122 @@
+/**
+ * The reverse map: from a folio to every page-table entry that maps it.
+ *
+ * Models `mm/rmap.c`. A folio keeps no list of its mappings. Its `mapping` names an anon_vma (for
+ * anonymous memory) or an address space (for the page cache), its `index` its page offset there,
+ * and the walk visits each VMA linked to that anon_vma or address space and computes the one
+ * address where the folio can be mapped (`vma_address`), as `rmap_walk_anon()` and
+ * `rmap_walk_file()` do.
+ *
+ * `try_to_migrate()` turns every present mapping into a migration entry; with `TTU_BATCH_FLUSH`
+ * the TLB flush is deferred to one `try_to_unmap_flush()` for the whole batch.
+ * `remove_migration_ptes()` (which lives in `mm/migrate.c`) puts the mappings back, pointing to
+ * the new folio, or to the old one when migration is undone.
+ *
+ * @module
+ */
+import type { Kernel } from "../kernel";
+import type { Vma } from "./mm_types";
+import { PG_dirty } from "./page_flags";
+import {
+  isMigrationEntry,
+  mkMigrationEntry,
+  mkPte,
+  PTE_DIRTY,
+  PTE_WRITE,
+  pteDirty,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+} from "./pgtable";
+import type { TlbFlushBatch } from "./tlb";
+
+/** `TTU_BATCH_FLUSH`: defer the TLB flush to the caller's {@link TlbFlushBatch}. */
+export const TTU_BATCH_FLUSH = 1 << 0;
+
+/**
+ * Visits every PTE slot where the folio with this `mapping`/`index` can be mapped: each VMA of the
+ * anon_vma or address space, and each of the folio's `nrPages` pages that falls inside it. The
+ * visitor gets the VMA, the slot's index in `vma.ptes`, and the page's index in the folio.
+ * Models `rmap_walk()`.
+ */
+export const rmapWalkSlots = (
+  k: Kernel,
+  mapping: number,
+  index: number,
+  nrPages: number,
+  visit: (vma: Vma, slot: number, page: number) => void,
+): void => {
+  const vmas = mapping < 0 ? k.anonVmas.get(-mapping)?.vmas : k.addressSpaces.get(mapping)?.iMmap;
+  if (!vmas) return;
+  for (const vma of vmas) {
+    const first = Math.max(index, vma.pgoff);
+    const last = Math.min(index + nrPages, vma.pgoff + vma.nrPages);
+    for (let pgoff = first; pgoff < last; pgoff++) visit(vma, pgoff - vma.pgoff, pgoff - index);
+  }
+};
+
+/** One place a folio is mapped: the VMA, the virtual address and the page of the folio. */
+export interface RmapMapping {
+  readonly vma: Vma;
+  readonly address: number;
+  readonly page: number;
+}
+
+/** Every present mapping of a folio, found through the reverse map. */
+export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
+  const m = k.memmap;
+  const out: RmapMapping[] = [];
+  rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, slot, page) => {
+    const pte = vma.ptes[slot]!;
+    if (ptePresent(pte) && ptePfn(pte) === head + page) {
+      out.push({ vma, address: vma.start + slot * k.mem.pageSize, page });
+    }
+  });
+  return out;
+};
+
+/**
+ * `try_to_migrate()`: replaces every present mapping of the folio by a migration entry, drops the
+ * mapcount and reference each mapping held, and moves the PTE dirty bit to the folio. With
+ * {@link TTU_BATCH_FLUSH} the stale TLB entries stay until `batch.flush()`; otherwise each is
+ * flushed at once. Afterwards the folio is unmapped unless a mapping could not be found.
+ */
+export const tryToMigrate = (
+  k: Kernel,
+  head: number,
+  flags: number,
+  batch: TlbFlushBatch | null,
+): void => {
+  const m = k.memmap;
+  const pageSize = k.mem.pageSize;
+  rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, slot, page) => {
+    const pte = vma.ptes[slot]!;
+    if (!ptePresent(pte) || ptePfn(pte) !== head + page) return;
+    vma.ptes[slot] = mkMigrationEntry(head + page, pteWrite(pte), pteDirty(pte));
+    if (pteDirty(pte)) m.set(head, PG_dirty);
+    m.mapcount[head + page]!--;
+    m.refcount[head]!--;
+    if (flags & TTU_BATCH_FLUSH && batch) batch.add(vma.mm.tlb);
+    else vma.mm.tlb.flushPage(vma.start / pageSize + slot);
+  });
+};
+
+/**
+ * `remove_migration_ptes()`: every migration entry that names a page of `src` becomes a present
+ * PTE for the same page of `dst`, with the write permission the entry kept. `dst` takes the
+ * mapcounts and references. `src === dst` undoes a migration. `mapping`/`index` locate the
+ * mappings (the source's, copied to the destination by the move).
+ */
+export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number => {
+  const m = k.memmap;
+  let restored = 0;
+  rmapWalkSlots(k, m.mapping[src]!, m.index[src]!, m.folioNrPages(src), (vma, slot, page) => {
+    const pte = vma.ptes[slot]!;
+    if (!isMigrationEntry(pte) || ptePfn(pte) !== src + page) return;
+    vma.ptes[slot] = mkPte(dst + page, pte & (PTE_WRITE | PTE_DIRTY));
+    m.mapcount[dst + page]!++;
+    m.refcount[dst]!++;
+    restored++;
+  });
+  return restored;
+};

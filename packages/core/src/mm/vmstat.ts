@@ -1,0 +1,67 @@
+/**
+ * `/proc/vmstat`: the kernel's event counters and page-state gauges.
+ *
+ * Models `mm/vmstat.c` and `enum vm_event_item` (`include/linux/vm_event_item.h`) for the items
+ * this model produces. Event counters only grow; gauges (`nr_free_pages`) are read live.
+ *
+ * @module
+ */
+
+/** Event counters, by their `/proc/vmstat` names, in the kernel's order. */
+export const VM_EVENT_ITEMS = [
+  "pgfault",
+  "pgmigrate_success",
+  "pgmigrate_fail",
+  "thp_migration_success",
+  "thp_migration_fail",
+  "thp_migration_split",
+  "thp_fault_alloc",
+  "thp_fault_fallback",
+  "mthp_fault_alloc",
+  "mthp_fault_fallback",
+  "thp_zero_page_alloc",
+  "cow_fault",
+] as const;
+
+/** The name of one event counter (`enum vm_event_item`). */
+export type VmEventItem = (typeof VM_EVENT_ITEMS)[number];
+
+const INDEX = new Map<VmEventItem, number>(VM_EVENT_ITEMS.map((name, i) => [name, i]));
+
+/** One kernel's counters. */
+export class VmStat {
+  private readonly events = new Float64Array(VM_EVENT_ITEMS.length);
+
+  /** @param gauges page-state items read live, such as `nr_free_pages`, printed first. */
+  constructor(private readonly gauges: ReadonlyArray<readonly [string, () => number]>) {}
+
+  /** Adds to an event counter (`count_vm_events`). */
+  count(item: VmEventItem, delta = 1): void {
+    this.events[INDEX.get(item)!]! += delta;
+  }
+
+  /** The current value of an event counter or gauge. */
+  get(item: VmEventItem | string): number {
+    const i = INDEX.get(item as VmEventItem);
+    if (i !== undefined) return this.events[i]!;
+    const gauge = this.gauges.find(([name]) => name === item);
+    return gauge ? gauge[1]() : 0;
+  }
+
+  /** Every item and its value, as `/proc/vmstat` lists them. */
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, read] of this.gauges) out[name] = read();
+    VM_EVENT_ITEMS.forEach((name, i) => {
+      out[name] = this.events[i]!;
+    });
+    return out;
+  }
+
+  /** The text of `/proc/vmstat`: one `name value` line per item. */
+  show(): string {
+    return Object.entries(this.snapshot())
+      .map(([name, value]) => `${name} ${value}\n`)
+      .join("");
+  }
+}
