@@ -1,8 +1,18 @@
+import { readdirSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 
-/** One vitest project per package; each package's own config says how it runs. */
+/** Workspace packages resolve to their TypeScript sources in tests, not to built `dist/`. */
+const conditions = ["@migrate-offload/source", "module", "node", "development|production"];
+
+/** One vitest project per package, named after it. */
 export default defineConfig({
   test: {
-    projects: ["packages/*"],
+    projects: readdirSync(new URL("./packages", import.meta.url)).map((name) => ({
+      extends: true,
+      test: { name, root: `packages/${name}`, include: ["test/**/*.test.ts"] },
+    })),
+    passWithNoTests: false,
   },
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
 });

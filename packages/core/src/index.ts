@@ -15,6 +15,7 @@ export * from "./lib/kstrtox";
 export * from "./lib/list";
 export * from "./lib/nodemask";
 export * from "./mm/copy_mc";
+export * from "./mm/debug";
 export * from "./mm/filemap";
 export * from "./mm/folio";
 export * from "./mm/gfp";

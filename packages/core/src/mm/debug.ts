@@ -1,0 +1,136 @@
+/**
+ * Whole-kernel consistency checks.
+ *
+ * Models the assertions of `CONFIG_DEBUG_VM` (`mm/debug.c`, `VM_BUG_ON_FOLIO`, the page-table
+ * checker `mm/page_table_check.c`) as one sweep that reports every violation it finds instead of
+ * stopping at the first. Property tests call it after every step: page tables, mapcounts,
+ * references, the reverse map, the page cache and the buddy free lists must all agree.
+ *
+ * @module
+ */
+import type { Kernel } from "../kernel";
+import { PG_buddy, PG_lru } from "./page_flags";
+import { isMigrationEntry, ptePfn, pteSpecial } from "./pgtable";
+import { rmapWalkSlots } from "./rmap";
+
+/**
+ * Checks that the kernel's memory metadata is consistent; returns one line per violation, empty
+ * when all is well. O(memory): for tests, not for hot paths.
+ */
+export const checkKernelConsistency = (k: Kernel): string[] => {
+  const m = k.memmap;
+  const problems: string[] = [];
+  const report = (msg: string) => {
+    if (problems.length < 50) problems.push(msg);
+  };
+  const mapcounts = new Map<number, number>();
+  const folioMaps = new Map<number, number>();
+
+  // Page tables: every present PTE maps a live page that the reverse map can find.
+  for (const task of k.tasks.values()) {
+    for (const vma of task.mm?.vmas ?? []) {
+      for (let slot = 0; slot < vma.nrPages; slot++) {
+        const pte = vma.ptes[slot]!;
+        if (pte === 0 || isMigrationEntry(pte)) continue;
+        const page = ptePfn(pte);
+        const where = `pid ${task.pid} addr 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`;
+        if (pteSpecial(pte)) {
+          if (page !== k.zeroPfn) report(`${where}: special PTE to pfn ${page}, not the zero page`);
+          continue;
+        }
+        const head = m.folioOf(page);
+        if (m.test(head, PG_buddy) || m.refcount[head]! <= 0) {
+          report(`${where}: maps pfn ${page}, which is free`);
+          continue;
+        }
+        mapcounts.set(page, (mapcounts.get(page) ?? 0) + 1);
+        folioMaps.set(head, (folioMaps.get(head) ?? 0) + 1);
+        let found = false;
+        rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (v, s) => {
+          if (v === vma && s === slot) found = true;
+        });
+        if (!found) report(`${where}: pfn ${page} is mapped but the reverse map cannot find it`);
+      }
+    }
+  }
+
+  // struct page: mapcounts equal the PTEs counted; references cover mappings and the page cache.
+  const cacheRefs = new Map<number, number>();
+  for (const mapping of k.addressSpaces.values()) {
+    for (const [pgoff, head] of mapping.pages) {
+      cacheRefs.set(head, (cacheRefs.get(head) ?? 0) + 1);
+      if (m.mapping[head] !== mapping.id)
+        report(`page cache ${mapping.name}@${pgoff}: folio ${head} has another mapping`);
+      const index = m.index[head]!;
+      if (pgoff < index || pgoff >= index + m.folioNrPages(head)) {
+        report(
+          `page cache ${mapping.name}@${pgoff}: folio ${head} covers ${index}+${m.folioNrPages(head)}`,
+        );
+      }
+    }
+  }
+  const zones = k.pageAlloc.zones;
+  let freeSeen = 0;
+  for (const zone of zones) {
+    for (let pfn = zone.startPfn; pfn < zone.endPfn; ) {
+      if (m.test(pfn, PG_buddy)) {
+        const order = m.order[pfn]!;
+        freeSeen += 2 ** order;
+        for (let i = 0; i < 2 ** order; i++) {
+          if (m.mapcount[pfn + i] !== 0 || mapcounts.has(pfn + i))
+            report(`free pfn ${pfn + i} is mapped`);
+        }
+        pfn += 2 ** order;
+        continue;
+      }
+      if (m.compoundHead[pfn] !== 0) {
+        pfn++;
+        continue;
+      }
+      const head = pfn;
+      const nr = m.folioNrPages(head);
+      let sum = 0;
+      for (let i = 0; i < nr; i++) {
+        const expected = mapcounts.get(head + i) ?? 0;
+        if (m.mapcount[head + i] !== expected) {
+          report(`pfn ${head + i}: mapcount ${m.mapcount[head + i]} but ${expected} PTEs map it`);
+        }
+        sum += expected;
+      }
+      const minRefs = sum + (cacheRefs.get(head) ?? 0);
+      if (m.refcount[head]! < minRefs && !(m.refcount[head] === 0 && minRefs === 0)) {
+        report(
+          `folio ${head}: refcount ${m.refcount[head]} below its ${minRefs} mappings and cache entries`,
+        );
+      }
+      if (m.test(head, PG_lru) && !m.lru.isLinked(head))
+        report(`folio ${head}: PG_lru but on no list`);
+      pfn += nr;
+    }
+  }
+  const freeCounted = zones.reduce((s, z) => s + z.freePages, 0);
+  if (freeSeen !== freeCounted)
+    report(`buddy: ${freeSeen} free pages on the lists, ${freeCounted} counted`);
+  for (const zone of zones) {
+    let pages = 0;
+    zone.freeArea.forEach((list, order) => {
+      let blocks = 0;
+      for (const pfn of list) {
+        blocks++;
+        pages += 2 ** order;
+        if (!m.test(pfn, PG_buddy) || m.order[pfn] !== order)
+          report(
+            `node ${zone.nid}: pfn ${pfn} on free list ${order} is not a free block of that order`,
+          );
+      }
+      if (blocks !== zone.nrFree[order])
+        report(
+          `node ${zone.nid}: free_area[${order}] has ${blocks} blocks, nr_free says ${zone.nrFree[order]}`,
+        );
+    });
+    if (pages !== zone.freePages)
+      report(`node ${zone.nid}: free lists hold ${pages} pages, freePages says ${zone.freePages}`);
+  }
+  for (const bad of k.badPages) report(`bad page pfn ${bad.pfn}: ${bad.reason}`);
+  return problems;
+};

@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import { ERRNO, KernFs } from "../src/index";
+import { boot, expectErrno, run } from "./helpers";
+
+describe("sysfs and procfs", () => {
+  it("shows THP modes with the current one in brackets and stores with sysfs_streq rules", () => {
+    const k = boot();
+    const path = "/sys/kernel/mm/transparent_hugepage/enabled";
+    expect(run(k.fs.read(path))).toBe("always [madvise] never\n");
+    expect(run(k.fs.write(path, "always\n"))).toBe(7);
+    expect(run(k.fs.read(path))).toBe("[always] madvise never\n");
+    const err = expectErrno(k.fs.write(path, "sometimes"), "EINVAL");
+    expect(err.message).toContain(path);
+    expect(run(k.fs.read(path))).toBe("[always] madvise never\n");
+    const size = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
+    expect(run(k.fs.read(size))).toBe("always inherit madvise [never]\n");
+    run(k.fs.write(size, "inherit"));
+    expect(k.thp.allowableOrders(0)).toEqual([9, 4]);
+    expect(run(k.fs.read("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled"))).toBe(
+      "always [inherit] madvise never\n",
+    );
+  });
+
+  it("fails with ENOENT, EISDIR, ENOTDIR and EACCES as the VFS does", () => {
+    const k = boot();
+    expectErrno(k.fs.read("/sys/kernel/mm/nope"), "ENOENT");
+    expectErrno(k.fs.read("/sys/kernel/mm"), "EISDIR");
+    expectErrno(k.fs.write("/proc/vmstat", "1"), "EACCES");
+    expectErrno(k.fs.list("/proc/vmstat"), "ENOTDIR");
+    expect(run(k.fs.list("/sys/devices/system/node"))).toEqual([
+      "has_memory",
+      "has_normal_memory",
+      "node0",
+      "node1",
+      "online",
+      "possible",
+    ]);
+  });
+
+  it("describes the nodes", () => {
+    const k = boot({ nodes: ["16M", 0, "32M"] });
+    expect(run(k.fs.read("/sys/devices/system/node/online"))).toBe("0-2\n");
+    expect(run(k.fs.read("/sys/devices/system/node/has_memory"))).toBe("0,2\n");
+    expect(run(k.fs.read("/sys/devices/system/node/node2/meminfo"))).toMatch(
+      /^Node 2 MemTotal:\s+32768 kB\nNode 2 MemFree:\s+32768 kB/,
+    );
+    expect(run(k.fs.read("/sys/devices/system/node/node0/distance"))).toBe("10 20 20\n");
+    expect(run(k.fs.read("/proc/buddyinfo")).split("\n")).toHaveLength(3);
+  });
+
+  it("lists /proc/vmstat as name-value lines, counting faults", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096));
+    run(p.write(addr, new Uint8Array([1])));
+    const text = run(k.fs.read("/proc/vmstat"));
+    expect(text).toMatch(/^nr_free_pages \d+\n/);
+    expect(text).toContain("pgfault 1\n");
+    expect(text).toContain("pgmigrate_success 0\n");
+    for (const line of text.trimEnd().split("\n")) expect(line).toMatch(/^[a-z_]+ \d+$/);
+  });
+
+  it("passes store errors through as negative errnos, and the directory tree can be removed", () => {
+    const fs = new KernFs();
+    let value = 3;
+    fs.addAttributes("/sys/kernel/demo", {
+      value: {
+        mode: 0o644,
+        show: () => `${value}\n`,
+        store: (text) => (text === "busy" ? -ERRNO.EBUSY : ((value = Number(text)), text.length)),
+      },
+      secret: { mode: 0o200, store: (t) => t.length },
+    });
+    expectErrno(fs.write("/sys/kernel/demo/value", "busy"), "EBUSY");
+    expect(run(fs.read("/sys/kernel/demo/value"))).toBe("3\n");
+    run(fs.write("/sys/kernel/demo/value", "5"));
+    expect(run(fs.read("/sys/kernel/demo/value"))).toBe("5\n");
+    expectErrno(fs.read("/sys/kernel/demo/secret"), "EACCES");
+    expect(fs.remove("/sys/kernel/demo")).toBe(true);
+    expect(fs.exists("/sys/kernel/demo/value")).toBe(false);
+  });
+});

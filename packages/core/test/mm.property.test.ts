@@ -1,0 +1,279 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  type File,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MPOL_BIND,
+  type Task,
+} from "../src/index";
+import { boot, expectBytes, expectConsistent, run } from "./helpers";
+
+const PAGE = 4096;
+
+type Kind = "anon" | "shared" | "file-shared" | "file-private";
+
+/** What a region of a process maps, in the model. */
+interface Region {
+  start: number;
+  pages: number;
+  kind: Kind;
+  /** Key of the shared object (shmem object or file) for shared and file kinds. */
+  object: string;
+  pgoff: number;
+}
+
+/** The model: what every byte should read as. Pages never written read as zeros. */
+interface ModelProcess {
+  task: Task;
+  regions: Region[];
+  /** Private pages by virtual page number. */
+  privatePages: Map<number, Uint8Array>;
+}
+
+class Model {
+  readonly procs: ModelProcess[] = [];
+  readonly objects = new Map<string, Map<number, Uint8Array>>();
+  nextObject = 0;
+
+  pageOf(proc: ModelProcess, region: Region, vpn: number, forWrite: boolean): Uint8Array {
+    const pgoff = region.pgoff + (vpn - region.start / PAGE);
+    const shared = this.objects.get(region.object);
+    if (
+      region.kind === "anon" ||
+      (region.kind === "file-private" && (forWrite || proc.privatePages.has(vpn)))
+    ) {
+      let page = proc.privatePages.get(vpn);
+      if (!page) {
+        page =
+          region.kind === "file-private"
+            ? new Uint8Array(shared?.get(pgoff) ?? new Uint8Array(PAGE))
+            : new Uint8Array(PAGE);
+        if (forWrite) proc.privatePages.set(vpn, page);
+      }
+      return page;
+    }
+    let page = shared!.get(pgoff);
+    if (!page) {
+      page = new Uint8Array(PAGE);
+      if (forWrite) shared!.set(pgoff, page);
+    }
+    return page;
+  }
+}
+
+const op = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant("mmap" as const),
+      proc: fc.nat(),
+      kind: fc.constantFrom<Kind>("anon", "shared", "file-shared", "file-private"),
+      pages: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constant(512), fc.constant(1024)),
+      hugepage: fc.option(fc.boolean(), { nil: undefined }),
+      bind: fc.option(fc.nat(1), { nil: undefined }),
+      fileOffset: fc.nat(8),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      t: fc.constant("write" as const),
+      proc: fc.nat(),
+      region: fc.nat(),
+      offset: fc.oneof(fc.integer({ min: 0, max: 6 * PAGE }), fc.nat()),
+      length: fc.integer({ min: 1, max: 3 * PAGE }),
+      seed: fc.nat(255),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("fork" as const), proc: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant("munmap" as const),
+      proc: fc.nat(),
+      region: fc.nat(),
+      from: fc.nat(),
+      pages: fc.integer({ min: 1, max: 8 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("exit" as const), proc: fc.nat() }) },
+);
+
+const fill = (length: number, seed: number): Uint8Array => {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = (seed + i * 13) & 0xff;
+  return out;
+};
+
+type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
+
+const apply = (model: Model, files: File[], o: Op) => {
+  if (model.procs.length === 0) return;
+  const proc = model.procs[o.proc % model.procs.length]!;
+  const p = proc.task;
+  switch (o.t) {
+    case "mmap": {
+      const kind = o.kind;
+      const file = files[o.proc % files.length]!;
+      const flags =
+        kind === "anon"
+          ? MAP_PRIVATE | MAP_ANONYMOUS
+          : kind === "shared"
+            ? MAP_SHARED | MAP_ANONYMOUS
+            : kind === "file-shared"
+              ? MAP_SHARED
+              : MAP_PRIVATE;
+      const isFile = kind.startsWith("file");
+      const start = run(
+        p.mmap(o.pages * PAGE, {
+          flags,
+          file: isFile ? file : undefined,
+          offset: isFile ? o.fileOffset * PAGE : 0,
+          hugepage: o.hugepage,
+        }),
+      );
+      if (o.bind !== undefined) run(p.mbind(start, o.pages * PAGE, MPOL_BIND, [o.bind]));
+      const object = isFile
+        ? `file:${file.name}`
+        : kind === "shared"
+          ? `shm:${model.nextObject++}`
+          : "";
+      if (object && !model.objects.has(object)) model.objects.set(object, new Map());
+      proc.regions.push({ start, pages: o.pages, kind, object, pgoff: isFile ? o.fileOffset : 0 });
+      return;
+    }
+    case "write": {
+      if (proc.regions.length === 0) return;
+      const region = proc.regions[o.region % proc.regions.length]!;
+      const bytes = region.pages * PAGE;
+      const offset = o.offset % bytes;
+      const length = Math.min(o.length, bytes - offset);
+      const data = fill(length, o.seed);
+      run(p.write(region.start + offset, data));
+      for (let done = 0; done < length; ) {
+        const at = region.start + offset + done;
+        const vpn = Math.floor(at / PAGE);
+        const within = at - vpn * PAGE;
+        const n = Math.min(PAGE - within, length - done);
+        model.pageOf(proc, region, vpn, true).set(data.subarray(done, done + n), within);
+        done += n;
+      }
+      return;
+    }
+    case "fork": {
+      if (model.procs.length >= 4) return;
+      const child = run(p.fork());
+      const privatePages = new Map<number, Uint8Array>();
+      for (const [vpn, page] of proc.privatePages) privatePages.set(vpn, new Uint8Array(page));
+      model.procs.push({ task: child, regions: proc.regions.map((r) => ({ ...r })), privatePages });
+      return;
+    }
+    case "munmap": {
+      if (proc.regions.length === 0) return;
+      const i = o.region % proc.regions.length;
+      const region = proc.regions[i]!;
+      const from = o.from % region.pages;
+      const pages = Math.min(o.pages, region.pages - from);
+      run(p.munmap(region.start + from * PAGE, pages * PAGE));
+      const parts: Region[] = [];
+      if (from > 0) parts.push({ ...region, pages: from });
+      if (from + pages < region.pages) {
+        parts.push({
+          ...region,
+          start: region.start + (from + pages) * PAGE,
+          pages: region.pages - from - pages,
+          pgoff: region.pgoff + from + pages,
+        });
+      }
+      proc.regions.splice(i, 1, ...parts);
+      for (let vpn = region.start / PAGE + from; vpn < region.start / PAGE + from + pages; vpn++)
+        proc.privatePages.delete(vpn);
+      return;
+    }
+    case "exit": {
+      run(p.exit());
+      model.procs.splice(model.procs.indexOf(proc), 1);
+      return;
+    }
+  }
+};
+
+const checkContents = (model: Model) => {
+  for (const proc of model.procs) {
+    for (const region of proc.regions) {
+      const actual = run(proc.task.read(region.start, region.pages * PAGE));
+      const expected = new Uint8Array(region.pages * PAGE);
+      for (let i = 0; i < region.pages; i++) {
+        expected.set(model.pageOf(proc, region, region.start / PAGE + i, false), i * PAGE);
+      }
+      expectBytes(actual, expected);
+    }
+  }
+};
+
+describe("address spaces (property)", () => {
+  it("reads back every byte written through any mapping; page tables, rmap and counts stay consistent; nothing leaks", () => {
+    fc.assert(
+      fc.property(
+        fc.array(op, { minLength: 1, maxLength: 30 }),
+        fc.constantFrom("always", "madvise", "never"),
+        fc.boolean(),
+        (ops, thp, mthp) => {
+          const k = boot({
+            nodes: ["16M", "16M"],
+            thp: {
+              enabled: thp as "always",
+              sizes: mthp ? { "16kB": "always", "64kB": "madvise" } : {},
+            },
+          });
+          const free = k.pageAlloc.totalFreePages();
+          const files = [run(k.createFile("a")), run(k.createFile("b"))];
+          const model = new Model();
+          model.procs.push({
+            task: run(k.createProcess({ node: 0 })),
+            regions: [],
+            privatePages: new Map(),
+          });
+          model.procs.push({
+            task: run(k.createProcess({ node: 1 })),
+            regions: [],
+            privatePages: new Map(),
+          });
+          // Every process starts with one mapping of each kind, so that random steps meet them.
+          for (const proc of [0, 1]) {
+            for (const kind of ["anon", "shared", "file-shared", "file-private"] as const) {
+              apply(model, files, {
+                t: "mmap",
+                proc,
+                kind,
+                pages: kind === "anon" ? 1024 : 8,
+                hugepage: true,
+                bind: undefined,
+                fileOffset: 0,
+              });
+            }
+          }
+          for (const o of ops) {
+            try {
+              apply(model, files, o);
+            } catch (error) {
+              // Memory can run out in a small machine; that is the only error these steps may meet.
+              expect((error as { errno?: string }).errno).toBe("ENOMEM");
+              return;
+            }
+            expectConsistent(k);
+          }
+          checkContents(model);
+          for (const proc of [...model.procs]) run(proc.task.exit());
+          for (const file of files) file.truncate();
+          expectConsistent(k);
+          expect(k.pageAlloc.totalFreePages()).toBe(free);
+          expect(k.anonVmas.size).toBe(0);
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+});

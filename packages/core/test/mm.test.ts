@@ -1,0 +1,364 @@
+import { describe, expect, it } from "vitest";
+import {
+  MADV_HUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MPOL_BIND,
+  MPOL_DEFAULT,
+  MPOL_F_ADDR,
+  MPOL_F_NODE,
+  MPOL_INTERLEAVE,
+  MPOL_PREFERRED,
+  PROT_READ,
+  ptePfn,
+  type Task,
+} from "../src/index";
+import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+
+const MiB = 2 ** 20;
+
+/** The folio mapped at `addr`, via the page table. */
+const folioAt = (p: Task, addr: number) => {
+  const vma = p.mm!.findVma(addr)!;
+  const pte = vma.ptes[(addr - vma.start) / p.kernel.mem.pageSize]!;
+  return p.kernel.folio(ptePfn(pte));
+};
+
+describe("mmap and munmap", () => {
+  it("rejects bad arguments with the kernel's errno and maps nothing", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    expectErrno(p.mmap(0), "EINVAL");
+    expectErrno(p.mmap(-4096), "EINVAL");
+    expectErrno(p.mmap(4096, { flags: MAP_ANONYMOUS }), "EINVAL");
+    expectErrno(p.mmap(4096, { flags: MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS }), "EINVAL");
+    expectErrno(p.mmap(4096, { flags: MAP_PRIVATE }), "EBADF");
+    expectErrno(p.mmap(4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | 0x1000000 }), "EINVAL");
+    const file = run(k.createFile("f"));
+    expectErrno(p.mmap(4096, { flags: MAP_SHARED, file, offset: 100 }), "EINVAL");
+    expect(p.mm!.vmas).toHaveLength(0);
+    const addr = run(p.mmap(8192));
+    expectErrno(p.munmap(addr + 1, 4096), "EINVAL");
+    expectErrno(p.munmap(addr, 0), "EINVAL");
+    expect(p.mm!.vmas).toHaveLength(1);
+  });
+
+  it("aligns mappings of a PMD or more to the PMD size, rounds lengths up to pages", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const small = run(p.mmap(100));
+    expect(p.mm!.findVma(small)!.end - small).toBe(4096);
+    const big = run(p.mmap(4 * MiB));
+    expect(big % (2 * MiB)).toBe(0);
+  });
+
+  it("splits VMAs on a partial munmap and frees exactly the unmapped pages", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const free = k.pageAlloc.nodeFreePages(0);
+    const addr = run(p.mmap(16 * 4096, { hugepage: false }));
+    run(p.write(addr, pattern(16 * 4096, 1)));
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free - 16);
+    run(p.munmap(addr + 4 * 4096, 4 * 4096));
+    expect(p.mm!.vmas).toHaveLength(2);
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free - 12);
+    expectErrno(p.read(addr + 5 * 4096, 1), "EFAULT");
+    expectBytes(
+      run(p.read(addr + 8 * 4096, 4096)),
+      pattern(16 * 4096, 1).subarray(8 * 4096, 9 * 4096),
+    );
+    run(p.munmap(addr, 16 * 4096));
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free);
+    expectConsistent(k);
+  });
+});
+
+describe("faults", () => {
+  it("maps the shared zero page on a read of untouched anonymous memory", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(8192));
+    const free = k.pageAlloc.totalFreePages();
+    expect(run(p.read(addr, 8192)).every((b) => b === 0)).toBe(true);
+    expect(folioAt(p, addr).pfn).toBe(k.zeroPfn);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    run(p.write(addr, new Uint8Array([7])));
+    expect(folioAt(p, addr).pfn).not.toBe(k.zeroPfn);
+    expect([...run(p.read(addr, 2))]).toEqual([7, 0]);
+    expect(k.vmstat.get("cow_fault")).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("faults in a PMD THP where the range is aligned and THP is allowed", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * MiB));
+    run(p.write(addr + 5000, new Uint8Array([1])));
+    const folio = folioAt(p, addr);
+    expect(folio.order).toBe(9);
+    expect(folio.mapcount).toBe(512);
+    expect(folio.refcount).toBe(512);
+    expect(folio.anon).toBe(true);
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("uses mTHP sizes per the sysfs settings and MADV_HUGEPAGE, and falls back when memory is fragmented", () => {
+    const k = boot({ thp: { enabled: "never", sizes: { "64kB": "madvise", "16kB": "always" } } });
+    const p = run(k.createProcess());
+    const aligned = (addr: number, size: number) => Math.ceil(addr / size) * size;
+    const plain = run(p.mmap(MiB));
+    run(p.write(aligned(plain, 65536), new Uint8Array([1])));
+    expect(folioAt(p, aligned(plain, 65536)).order).toBe(2);
+    const advised = run(p.mmap(MiB));
+    run(p.madvise(advised, MiB, MADV_HUGEPAGE));
+    run(p.write(aligned(advised, 65536), new Uint8Array([1])));
+    expect(folioAt(p, aligned(advised, 65536)).order).toBe(4);
+    // A block is used only where the naturally aligned run lies wholly inside the VMA.
+    const unaligned = advised + MiB - 4096;
+    run(p.write(unaligned, new Uint8Array([1])));
+    expect(folioAt(p, unaligned).order).toBe(0);
+    const frag0 = run(k.fragment(0, 3));
+    const frag1 = run(k.fragment(1, 3));
+    const third = run(p.mmap(MiB, { hugepage: true }));
+    run(p.write(aligned(third, 65536), new Uint8Array([1])));
+    expect(folioAt(p, aligned(third, 65536)).order).toBe(2);
+    expect(k.vmstat.get("mthp_fault_fallback")).toBeGreaterThanOrEqual(1);
+    frag0.release();
+    frag1.release();
+    expectErrno(p.madvise(third + 1, 4096, MADV_HUGEPAGE), "EINVAL");
+    expectErrno(p.madvise(third, 4096, 99), "EINVAL");
+    expectConsistent(k);
+  });
+
+  it("places folios on the local node, or where mbind and set_mempolicy say", () => {
+    const k = boot({ nodes: ["16M", "16M", "16M"] });
+    const p = run(k.createProcess({ node: 2 }));
+    const a = run(p.mmap(4 * 4096));
+    run(p.write(a, new Uint8Array([1])));
+    expect(run(p.nodeOf(a))).toBe(2);
+    const b = run(p.mmap(4 * 4096));
+    run(p.mbind(b, 4 * 4096, MPOL_BIND, [0]));
+    run(p.write(b, new Uint8Array(4 * 4096).fill(1)));
+    for (let i = 0; i < 4; i++) expect(run(p.nodeOf(b + i * 4096))).toBe(0);
+    const c = run(p.mmap(4 * 4096));
+    run(p.mbind(c, 4 * 4096, MPOL_INTERLEAVE, [0, 1]));
+    run(p.write(c, new Uint8Array(4 * 4096).fill(1)));
+    expect([0, 1, 2, 3].map((i) => run(p.nodeOf(c + i * 4096)))).toEqual([0, 1, 0, 1]);
+    run(p.setMempolicy(MPOL_PREFERRED, [1]));
+    const d = run(p.mmap(4096));
+    run(p.write(d, new Uint8Array([1])));
+    expect(run(p.nodeOf(d))).toBe(1);
+    expect(run(p.getMempolicy(0))).toEqual({ mode: MPOL_PREFERRED, nodes: [1] });
+    expect(run(p.getMempolicy(MPOL_F_ADDR, b))).toEqual({ mode: MPOL_BIND, nodes: [0] });
+    expectConsistent(k);
+  });
+
+  it("fails a bound allocation with ENOMEM rather than leave its nodes", () => {
+    const k = boot({ nodes: ["4M", "16M"] });
+    const p = run(k.createProcess());
+    const frag = run(k.fragment(0, 0));
+    const addr = run(p.mmap(8 * MiB, { hugepage: false }));
+    run(p.mbind(addr, 8 * MiB, MPOL_BIND, [0]));
+    expectErrno(p.write(addr, new Uint8Array(8 * MiB)), "ENOMEM");
+    frag.release();
+  });
+
+  it("checks mbind and get_mempolicy arguments", () => {
+    const k = boot({ nodes: ["16M", "16M", 0] });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(8192));
+    expectErrno(p.mbind(addr + 1, 4096, MPOL_BIND, [0]), "EINVAL");
+    expectErrno(p.mbind(addr, 4096, 42, [0]), "EINVAL");
+    expectErrno(p.mbind(addr, 4096, MPOL_BIND, [5]), "EINVAL");
+    expectErrno(p.mbind(addr, 4096, MPOL_BIND, [2]), "EINVAL");
+    expectErrno(p.mbind(addr, 4096, MPOL_BIND, []), "EINVAL");
+    expectErrno(p.mbind(addr, 4096, MPOL_DEFAULT, [0]), "EINVAL");
+    expectErrno(p.mbind(addr, 3 * 4096, MPOL_BIND, [0]), "EFAULT");
+    expect(p.mm!.vmas).toHaveLength(1);
+    expectErrno(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, addr + 3 * 4096), "EFAULT");
+    expectErrno(p.getMempolicy(MPOL_F_NODE), "EINVAL");
+    expectErrno(p.getMempolicy(64), "EINVAL");
+    expectErrno(p.setMempolicy(MPOL_BIND, [9]), "EINVAL");
+  });
+
+  it("refuses writes to read-only mappings and reads of unmapped memory, leaving memory unchanged", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const ro = run(p.mmap(4096, { prot: PROT_READ }));
+    expectErrno(p.write(ro, new Uint8Array([1])), "EFAULT");
+    const rw = run(p.mmap(4096));
+    expectErrno(p.write(rw + 4000, new Uint8Array(200).fill(3)), "EFAULT");
+    expect(run(p.read(rw + 4000, 96)).every((b) => b === 0)).toBe(true);
+    expectErrno(p.read(rw, -1), "EINVAL");
+    expectErrno(p.read(-5, 1), "EFAULT");
+  });
+
+  it("backs MAP_HUGETLB with PMD-sized hugetlb folios off the LRU", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(3 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    expect(p.mm!.findVma(addr)!.end - addr).toBe(4 * MiB);
+    expect([...run(p.read(addr, 2))]).toEqual([0, 0]);
+    const folio = folioAt(p, addr);
+    expect(folio.hugetlb).toBe(true);
+    expect(folio.order).toBe(9);
+    expect(folio.lru).toBe(false);
+    expectErrno(p.munmap(addr, 4096), "EINVAL");
+    expectErrno(p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB }), "EOPNOTSUPP");
+    expectConsistent(k);
+  });
+
+  it("mlocks by faulting pages in and marking them, and munlocks", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * 4096, { hugepage: false }));
+    run(p.mlock(addr, 4 * 4096));
+    expect(folioAt(p, addr).mlocked).toBe(true);
+    expect(folioAt(p, addr + 3 * 4096).pfn).not.toBe(k.zeroPfn);
+    run(p.munlock(addr, 4 * 4096));
+    expect(folioAt(p, addr).mlocked).toBe(false);
+    expectErrno(p.mlock(addr, 8 * 4096), "ENOMEM");
+  });
+
+  it("populates with MAP_POPULATE", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(
+      p.mmap(3 * 4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, hugepage: false }),
+    );
+    for (let i = 0; i < 3; i++) expect(folioAt(p, addr + i * 4096).pfn).not.toBe(k.zeroPfn);
+  });
+});
+
+describe("fork", () => {
+  it("shares shared mappings, and makes private ones copy-on-write with mapcounts telling them apart", () => {
+    const k = boot();
+    const parent = run(k.createProcess({ uid: 1000 }));
+    const priv = run(parent.mmap(2 * 4096, { hugepage: false }));
+    const shared = run(parent.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(parent.write(priv, pattern(2 * 4096, 3)));
+    run(parent.write(shared, new Uint8Array([1])));
+    const child = run(parent.fork());
+    expect(child.uid).toBe(1000);
+    expect(folioAt(parent, priv).mapcount).toBe(2);
+    expect(folioAt(parent, priv).pfn).toBe(folioAt(child, priv).pfn);
+    run(child.write(priv, new Uint8Array([0xee])));
+    expect(folioAt(parent, priv).mapcount).toBe(1);
+    expect(folioAt(child, priv).mapcount).toBe(1);
+    expect(run(parent.read(priv, 1))[0]).toBe(pattern(1, 3)[0]);
+    expect(run(child.read(priv, 1))[0]).toBe(0xee);
+    run(parent.write(priv + 4096, new Uint8Array([0xdd])));
+    expect(run(child.read(priv + 4096, 1))[0]).toBe(pattern(2 * 4096, 3)[4096]);
+    run(child.write(shared, new Uint8Array([2])));
+    expect(run(parent.read(shared, 1))[0]).toBe(2);
+    expect(folioAt(parent, shared).mapcount).toBe(2);
+    expectConsistent(k);
+    run(child.exit());
+    expectErrno(child.exit(), "ESRCH");
+    expectErrno(child.read(priv, 1), "ESRCH");
+    expectConsistent(k);
+  });
+
+  it("lets the last mapper reuse a page on write after the other side exits", () => {
+    const k = boot();
+    const parent = run(k.createProcess());
+    const addr = run(parent.mmap(4096));
+    run(parent.write(addr, new Uint8Array([1])));
+    const pfn = folioAt(parent, addr).pfn;
+    const child = run(parent.fork());
+    run(child.exit());
+    run(parent.write(addr, new Uint8Array([2])));
+    expect(folioAt(parent, addr).pfn).toBe(pfn);
+  });
+
+  it("frees every page when all processes exit", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const free = k.pageAlloc.totalFreePages();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(6 * MiB));
+    run(p.write(addr, pattern(6 * MiB, 9)));
+    const c = run(p.fork());
+    run(c.write(addr + MiB, new Uint8Array([1])));
+    run(p.exit());
+    run(c.exit());
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+});
+
+describe("files and the page cache", () => {
+  it("shares page cache folios between shared mappings and keeps them cached after munmap", () => {
+    const k = boot();
+    const file = run(k.createFile("data"));
+    expectErrno(k.createFile("data"), "EEXIST");
+    const a = run(k.createProcess());
+    const b = run(k.createProcess());
+    const x = run(a.mmap(8192, { flags: MAP_SHARED, file }));
+    const y = run(b.mmap(4096, { flags: MAP_SHARED, file, offset: 4096 }));
+    run(a.write(x + 4096 + 10, new Uint8Array([42])));
+    expect(run(b.read(y + 10, 1))[0]).toBe(42);
+    const folio = file.folioAt(1)!;
+    expect(folio.dirty).toBe(true);
+    expect(folio.anon).toBe(false);
+    expect(folio.mapcount).toBe(2);
+    expect(folio.refcount).toBe(3);
+    run(a.munmap(x, 8192));
+    run(b.munmap(y, 4096));
+    expect(file.cachedFolios).toBe(1);
+    expect(file.folioAt(0)).toBeNull();
+    expect(file.folioAt(1)!.refcount).toBe(1);
+    expectConsistent(k);
+    file.truncate();
+    expect(file.cachedFolios).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("copies on write in a private file mapping, leaving the file untouched", () => {
+    const k = boot();
+    const file = run(k.createFile("lib"));
+    const w = run(k.createProcess());
+    const shared = run(w.mmap(4096, { flags: MAP_SHARED, file }));
+    run(w.write(shared, new Uint8Array([5])));
+    const p = run(k.createProcess());
+    const priv = run(p.mmap(4096, { flags: MAP_PRIVATE, file }));
+    expect(run(p.read(priv, 1))[0]).toBe(5);
+    expect(folioAt(p, priv).pfn).toBe(file.folioAt(0)!.pfn);
+    run(p.write(priv, new Uint8Array([6])));
+    expect(folioAt(p, priv).anon).toBe(true);
+    expect(run(w.read(shared, 1))[0]).toBe(5);
+    expect(run(p.read(priv, 1))[0]).toBe(6);
+    expectConsistent(k);
+  });
+
+  it("tracks dirty and writeback state of cached folios", () => {
+    const k = boot();
+    const file = run(k.createFile("log"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+    expect(file.startWriteback(0)).toBe(false);
+    run(p.write(addr, new Uint8Array([1])));
+    expect(file.startWriteback(0)).toBe(true);
+    expect(file.folioAt(0)!.writeback).toBe(true);
+    expect(file.folioAt(0)!.dirty).toBe(false);
+    expect(file.endWriteback(0)).toBe(true);
+    expect(file.folioAt(0)!.writeback).toBe(false);
+  });
+
+  it("frees a shared anonymous object with its last mapping", () => {
+    const k = boot();
+    const free = k.pageAlloc.totalFreePages();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(8 * 4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(addr, pattern(8 * 4096, 2)));
+    const c = run(p.fork());
+    run(p.munmap(addr, 8 * 4096));
+    expectBytes(run(c.read(addr, 8 * 4096)), pattern(8 * 4096, 2));
+    run(c.munmap(addr, 8 * 4096));
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+});

@@ -1,0 +1,171 @@
+import { Effect, Fiber } from "effect";
+import { describe, expect, it } from "vitest";
+import {
+  copyMcPages,
+  folioMappings,
+  folioMcCopy,
+  folioTrylock,
+  folioUnlock,
+  isMigrationEntry,
+  MAP_ANONYMOUS,
+  MAP_SHARED,
+  PG_hwpoison,
+  ptePfn,
+  removeMigrationPtes,
+  type Task,
+  TlbFlushBatch,
+  TTU_BATCH_FLUSH,
+  tryToMigrate,
+} from "../src/index";
+import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+
+const pteAt = (p: Task, addr: number) => {
+  const vma = p.mm!.findVma(addr)!;
+  return vma.ptes[(addr - vma.start) / 4096]!;
+};
+
+describe("rmap", () => {
+  it("finds every mapping of anonymous folios across fork, and of shared file folios", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096));
+    run(p.write(addr, new Uint8Array([1])));
+    const c = run(p.fork());
+    const head = ptePfn(pteAt(p, addr));
+    expect(folioMappings(k, head).map((m) => [m.vma.mm.id, m.address])).toEqual([
+      [p.mm!.id, addr],
+      [c.mm!.id, addr],
+    ]);
+    const s = run(p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(s, new Uint8Array([1])));
+    const c2 = run(p.fork());
+    expect(folioMappings(k, ptePfn(pteAt(p, s)))).toHaveLength(2);
+    run(c2.munmap(s, 4096));
+    expect(folioMappings(k, ptePfn(pteAt(p, s)))).toHaveLength(1);
+  });
+
+  it("try_to_migrate turns mappings into migration entries; remove_migration_ptes restores them", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 2 ** 20));
+    run(p.write(addr, pattern(2 * 2 ** 20, 4)));
+    const c = run(p.fork());
+    const head = ptePfn(pteAt(p, addr));
+    const refs = k.memmap.refcount[head]!;
+    tryToMigrate(k, head, 0, null);
+    expect(k.memmap.folioMapped(head)).toBe(false);
+    expect(k.memmap.refcount[head]).toBe(refs - 1024);
+    expect(isMigrationEntry(pteAt(p, addr + 4096))).toBe(true);
+    expect(isMigrationEntry(pteAt(c, addr))).toBe(true);
+    const dst = run(k.allocFolio(1, 9));
+    k.mem.copyPages(dst.pfn, head, 512);
+    k.memmap.mapping[dst.pfn] = k.memmap.mapping[head]!;
+    k.memmap.index[dst.pfn] = k.memmap.index[head]!;
+    expect(removeMigrationPtes(k, head, dst.pfn)).toBe(1024);
+    expect(ptePfn(pteAt(c, addr + 8192))).toBe(dst.pfn + 2);
+    expect(run(c.nodeOf(addr))).toBe(1);
+    expectBytes(run(p.read(addr, 2 * 2 ** 20)), pattern(2 * 2 ** 20, 4));
+  });
+
+  it("batched unmapping leaves stale TLB entries until try_to_unmap_flush", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096));
+    run(p.write(addr, new Uint8Array([1])));
+    expect(p.mm!.tlb.size).toBe(1);
+    const head = ptePfn(pteAt(p, addr));
+    const batch = new TlbFlushBatch();
+    tryToMigrate(k, head, TTU_BATCH_FLUSH, batch);
+    expect(batch.flushRequired).toBe(true);
+    // Until the flush, the stale translation still reaches the old page, as on hardware.
+    run(p.write(addr, new Uint8Array([2])));
+    expect(k.mem.bytes(head)[0]).toBe(2);
+    batch.flush();
+    expect(p.mm!.tlb.size).toBe(0);
+    expect(batch.flushRequired).toBe(false);
+    removeMigrationPtes(k, head, head);
+    expect(run(p.read(addr, 1))[0]).toBe(2);
+    expectConsistent(k);
+  });
+
+  it("an access that meets a migration entry waits until the folio is unlocked", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096));
+    run(p.write(addr, new Uint8Array([1])));
+    const src = ptePfn(pteAt(p, addr));
+    expect(folioTrylock(k, src)).toBe(true);
+    expect(folioTrylock(k, src)).toBe(false);
+    tryToMigrate(k, src, 0, null);
+    const writer = Effect.runFork(p.write(addr, new Uint8Array([7])));
+    const reader = Effect.runFork(p.read(addr, 1));
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(src)).toBe(2);
+    const dst = run(k.allocFolio(1, 0));
+    k.mem.copyPages(dst.pfn, src, 1);
+    k.memmap.mapping[dst.pfn] = k.memmap.mapping[src]!;
+    k.memmap.index[dst.pfn] = k.memmap.index[src]!;
+    removeMigrationPtes(k, src, dst.pfn);
+    folioUnlock(k, src);
+    await Effect.runPromise(Fiber.join(writer));
+    expect((await Effect.runPromise(Fiber.join(reader)))[0]).toBe(7);
+    // The write landed in the new folio, never in the source after its copy.
+    expect(dst.bytes()[0]).toBe(7);
+    expect(k.mem.bytes(src)[0]).toBe(1);
+  });
+});
+
+describe("hardware poison", () => {
+  it("fails accesses to the poisoned page only, and machine-check copies stop before it", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 2 ** 20));
+    run(p.write(addr, pattern(2 * 2 ** 20, 5)));
+    const head = ptePfn(pteAt(p, addr));
+    run(k.memoryFailure(head + 3));
+    expectErrno(k.memoryFailure(head + 3), "EHWPOISON");
+    expectErrno(k.memoryFailure(k.mem.maxPfn + 1), "ENXIO");
+    expect(k.folio(head).hwpoisoned).toBe(true);
+    expectBytes(run(p.read(addr, 3 * 4096)), pattern(2 * 2 ** 20, 5).subarray(0, 3 * 4096));
+    expectErrno(p.read(addr + 3 * 4096, 1), "EHWPOISON");
+    expectBytes(
+      run(p.read(addr + 4 * 4096, 4)),
+      pattern(2 * 2 ** 20, 5).subarray(4 * 4096, 4 * 4096 + 4),
+    );
+    const dst = run(k.allocFolio(1, 9));
+    expect(folioMcCopy(k, dst.pfn, head)).toBe(-133);
+    expectBytes(dst.bytes().subarray(0, 3 * 4096), pattern(2 * 2 ** 20, 5).subarray(0, 3 * 4096));
+    expect(
+      dst
+        .bytes()
+        .subarray(3 * 4096, 4 * 4096)
+        .every((b) => b === 0),
+    ).toBe(true);
+    expect(copyMcPages(k, dst.pfn, head, 3)).toBe(0);
+    expect(copyMcPages(k, dst.pfn, head, 512)).toBe(509 * 4096);
+    expect(run(k.fs.read("/proc/meminfo"))).toMatch(/HardwareCorrupted:\s+4 kB/);
+  });
+
+  it("keeps a poisoned page out of the allocator when its folio is freed", () => {
+    const k = boot();
+    const folio = run(k.allocFolio(0, 2));
+    const free = k.pageAlloc.nodeFreePages(0);
+    run(k.memoryFailure(folio.pfn + 1));
+    k.folioPut(folio);
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free + 3);
+    expect(k.pageAlloc.zones[0]!.poisonedPages).toBe(1);
+    expect(k.memmap.test(folio.pfn + 1, PG_hwpoison)).toBe(true);
+    expectErrno(k.unpoisonMemory(folio.pfn + 1), "EBUSY");
+    expectConsistent(k);
+  });
+
+  it("unpoisons a page in use", () => {
+    const k = boot();
+    const folio = run(k.allocFolio(0, 0));
+    run(k.memoryFailure(folio.pfn));
+    run(k.unpoisonMemory(folio.pfn));
+    expect(folio.hwpoisoned).toBe(false);
+    expectErrno(k.unpoisonMemory(folio.pfn), "EINVAL");
+    expectErrno(k.memoryFailure(k.pageAlloc.zones[1]!.startPfn + 5000), "EBUSY");
+  });
+});
