@@ -1,0 +1,99 @@
+/**
+ * The benchmark CLI: `migrate-offload-bench <experiment> [options]`.
+ */
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { parseSize as parseKernelSize } from "@migrate-offload/core";
+import { Effect } from "effect";
+import { formatDemo, runDemo } from "./demo";
+import { formatMemModel, runMemModel } from "./memmodel";
+import { writeJson } from "./report";
+
+const USAGE = `usage: migrate-offload-bench <experiment> [options]
+
+experiments:
+  demo        boot a 2-node kernel, fault memory in, and show where it lives
+                --node-size <size>   memory per node (default 512M)
+  memmodel    struct page bytes per base page and kernel boot time
+                --node-size <size>   memory per node (default 1G); 2 nodes
+                --page-size <bytes>  4096 (default) or 65536
+                --runs <n>           boots to time (default 7)
+
+common options:
+  --out <dir>   where JSON results go (default bench-results)
+  -h, --help    this text`;
+
+const fail = (message: string): never => {
+  process.stderr.write(`error: ${message}\n\n${USAGE}\n`);
+  process.exit(2);
+};
+
+/** Parses a size option, or reports it as a usage error. */
+const parseSize = (text: string): number => {
+  const bytes = parseKernelSize(text);
+  return typeof bytes === "number"
+    ? bytes
+    : fail(`bad size ${JSON.stringify(text)}: ${bytes.message}`);
+};
+
+const main = async (): Promise<void> => {
+  let parsed: ReturnType<typeof parse>;
+  const parse = () =>
+    parseArgs({
+      allowPositionals: true,
+      options: {
+        "node-size": { type: "string" },
+        "page-size": { type: "string" },
+        runs: { type: "string" },
+        out: { type: "string", default: "bench-results" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  try {
+    parsed = parse();
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const [experiment, ...extra] = positionals;
+  if (!experiment) return fail("no experiment named");
+  if (extra.length > 0) return fail(`unexpected arguments: ${extra.join(" ")}`);
+  const positiveInt = (name: string, text: string | undefined, fallback: number) => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    return Number.isInteger(n) && n > 0
+      ? n
+      : fail(`--${name} must be a positive integer, not ${JSON.stringify(text)}`);
+  };
+  switch (experiment) {
+    case "demo": {
+      const nodeBytes = parseSize(values["node-size"] ?? "512M");
+      const report = await Effect.runPromise(runDemo(nodeBytes));
+      process.stdout.write(`${formatDemo(report)}\n`);
+      const ok = report.regions.every((r) => r.intact) && report.consistency.length === 0;
+      if (!ok) process.exitCode = 1;
+      return;
+    }
+    case "memmodel": {
+      const nodeBytes = parseSize(values["node-size"] ?? "1G");
+      const pageSize = positiveInt("page-size", values["page-size"], 4096);
+      const runs = positiveInt("runs", values.runs, 7);
+      const result = await Effect.runPromise(
+        runMemModel({ nodes: [nodeBytes, nodeBytes], pageSize }, runs),
+      );
+      process.stdout.write(`${formatMemModel(result.results)}\n`);
+      const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "memmodel.json");
+      writeJson(path, result);
+      process.stdout.write(`\nJSON: ${path}\n`);
+      return;
+    }
+    default:
+      return fail(`unknown experiment ${JSON.stringify(experiment)}`);
+  }
+};
+
+await main();

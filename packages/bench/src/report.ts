@@ -1,0 +1,99 @@
+/**
+ * What every benchmark report shares: the machine it ran on, summary statistics, markdown tables
+ * and the JSON file format documented in `docs/benchmarks.md`.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { dirname } from "node:path";
+import { mean, median, sampleStandardDeviation } from "simple-statistics";
+
+/** The JSON schema identifier written into every result file. */
+export const SCHEMA = "migrate-offload/bench@1";
+
+/** Where the numbers came from. */
+export interface MachineInfo {
+  readonly node: string;
+  readonly platform: string;
+  readonly cpuModel: string;
+  readonly cpus: number;
+  readonly totalMemoryBytes: number;
+}
+
+/** The machine this process runs on. */
+export const machineInfo = (): MachineInfo => ({
+  node: process.version,
+  platform: `${process.platform}-${process.arch}`,
+  cpuModel: cpus()[0]?.model ?? "unknown",
+  cpus: cpus().length,
+  totalMemoryBytes: totalmem(),
+});
+
+/** Summary of repeated measurements of one quantity. */
+export interface Summary {
+  readonly n: number;
+  readonly median: number;
+  readonly mean: number;
+  /** Sample standard deviation; 0 for a single sample. */
+  readonly sd: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** Summarises samples with simple-statistics. */
+export const summarize = (samples: readonly number[]): Summary => ({
+  n: samples.length,
+  median: median([...samples]),
+  mean: mean([...samples]),
+  sd: samples.length > 1 ? sampleStandardDeviation([...samples]) : 0,
+  min: Math.min(...samples),
+  max: Math.max(...samples),
+});
+
+/** A markdown table. */
+export const markdownTable = (
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+): string => {
+  const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+};
+
+/** One result file. */
+export interface BenchResult<C, R> {
+  readonly schema: typeof SCHEMA;
+  readonly experiment: string;
+  readonly date: string;
+  readonly command: string;
+  readonly machine: MachineInfo;
+  readonly config: C;
+  readonly results: R;
+}
+
+/** Wraps results in the common envelope. */
+export const envelope = <C, R>(experiment: string, config: C, results: R): BenchResult<C, R> => ({
+  schema: SCHEMA,
+  experiment,
+  date: new Date().toISOString(),
+  command: process.argv.slice(2).join(" "),
+  machine: machineInfo(),
+  config,
+  results,
+});
+
+/** Writes a result file, creating its folder. */
+export const writeJson = (path: string, value: unknown): void => {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+};
+
+/** Formats bytes as KiB/MiB/GiB. */
+export const formatBytes = (bytes: number): string => {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+};

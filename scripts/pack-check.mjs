@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// Checks that the published packages really install: packs each publishable package with
+// `pnpm pack`, installs the tarballs into a scratch project outside the workspace, then imports
+// every package from ESM and from CommonJS, and type-checks an import of each under NodeNext
+// resolution. Run after `pnpm build`.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "..");
+const pnpm = process.env.npm_execpath?.includes("pnpm")
+  ? [process.execPath, process.env.npm_execpath]
+  : ["pnpm"];
+const sh = (cmd, args, cwd) =>
+  execFileSync(cmd, args, { cwd, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
+
+const scratch = mkdtempSync(join(tmpdir(), "migrate-offload-pack-"));
+const tarballs = join(scratch, "tarballs");
+mkdirSync(tarballs);
+const packages = [];
+for (const dir of readdirSync(join(root, "packages"))) {
+  const pkg = JSON.parse(readFileSync(join(root, "packages", dir, "package.json"), "utf8"));
+  if (pkg.private) continue;
+  sh(
+    pnpm[0],
+    [...pnpm.slice(1), "pack", "--pack-destination", tarballs],
+    join(root, "packages", dir),
+  );
+  packages.push(pkg.name);
+}
+const files = readdirSync(tarballs).map((f) => join(tarballs, f));
+console.log(`packed ${files.length}: ${readdirSync(tarballs).join(", ")}`);
+
+for (const file of files) {
+  const listing = sh("tar", ["-tzf", file]);
+  for (const required of [
+    "package/LICENSE",
+    "package/README.md",
+    "package/dist/index.js",
+    "package/dist/index.cjs",
+    "package/dist/index.d.ts",
+    "package/dist/index.d.cts",
+  ]) {
+    if (!listing.includes(required)) throw new Error(`${file} lacks ${required}`);
+  }
+  if (listing.includes("package/src/")) throw new Error(`${file} ships its sources`);
+  const manifest = JSON.parse(sh("tar", ["-xzOf", file, "package/package.json"]));
+  if (JSON.stringify(manifest.exports).includes("@migrate-offload/source")) {
+    throw new Error(`${manifest.name}: the published exports map still names the source condition`);
+  }
+  if (JSON.stringify(manifest.dependencies ?? {}).includes("workspace:")) {
+    throw new Error(`${manifest.name}: workspace: dependency left in the published manifest`);
+  }
+}
+
+const app = join(scratch, "app");
+mkdirSync(app);
+writeFileSync(
+  join(app, "package.json"),
+  JSON.stringify({ name: "pack-check", private: true, version: "0.0.0" }),
+);
+sh("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...files], app);
+
+const expectations = {
+  "@migrate-offload/core": "Kernel",
+  "@migrate-offload/dcbm": "DCBM_MODULE_NAME",
+  "@migrate-offload/mtcopy": "MTCOPY_MIGRATOR_NAME",
+  "@migrate-offload/testkit": "TESTKIT_FORMAT_VERSION",
+};
+const esm = packages
+  .map(
+    (name) =>
+      `import * as m${packages.indexOf(name)} from "${name}";\nif (!m${packages.indexOf(name)}.${expectations[name]}) throw new Error("${name}: no ${expectations[name]}");`,
+  )
+  .join("\n");
+writeFileSync(
+  join(app, "check.mjs"),
+  `${esm}
+import { Effect } from "effect";
+const k = Effect.runSync(m${packages.indexOf("@migrate-offload/core")}.Kernel.make({ nodes: ["16M", "16M"] }));
+const p = Effect.runSync(k.createProcess());
+const a = Effect.runSync(p.mmap(4096));
+Effect.runSync(p.write(a, new Uint8Array([42])));
+if (Effect.runSync(p.read(a, 1))[0] !== 42) throw new Error("ESM: bytes did not round-trip");
+console.log("ESM import ok:", ${JSON.stringify(packages)}.join(", "));
+`,
+);
+writeFileSync(
+  join(app, "check.cjs"),
+  `${packages.map((name) => `if (!require("${name}").${expectations[name]}) throw new Error("${name}: no ${expectations[name]}");`).join("\n")}
+const { Effect } = require("effect");
+const { Kernel } = require("@migrate-offload/core");
+const k = Effect.runSync(Kernel.make({ nodes: ["16M"] }));
+if (k.mem.nodes.length !== 1) throw new Error("CJS: kernel did not boot");
+console.log("CJS require ok:", ${JSON.stringify(packages)}.join(", "));
+`,
+);
+writeFileSync(
+  join(app, "check.mts"),
+  `${packages.map((name, i) => `import * as t${i} from "${name}";\nvoid t${i}.${expectations[name]};`).join("\n")}
+import { Effect } from "effect";
+const kernel: t${packages.indexOf("@migrate-offload/core")}.Kernel = Effect.runSync(t${packages.indexOf("@migrate-offload/core")}.Kernel.make({ nodes: ["16M"] }));
+void kernel;
+`,
+);
+writeFileSync(
+  join(app, "check.cts"),
+  `import core = require("@migrate-offload/core");\nconst k: core.Kernel | undefined = undefined;\nvoid k;\n`,
+);
+console.log(sh(process.execPath, ["check.mjs"], app).trim());
+console.log(sh(process.execPath, ["check.cjs"], app).trim());
+sh(
+  process.execPath,
+  [
+    join(root, "node_modules/typescript/bin/tsc"),
+    "--noEmit",
+    "--strict",
+    "--module",
+    "nodenext",
+    "--moduleResolution",
+    "nodenext",
+    "--skipLibCheck",
+    "false",
+    "--types",
+    "node",
+    "--typeRoots",
+    join(root, "node_modules/@types"),
+    "check.mts",
+    "check.cts",
+  ],
+  app,
+);
+console.log("types ok under nodenext resolution (ESM and CJS)");
+rmSync(scratch, { recursive: true, force: true });
