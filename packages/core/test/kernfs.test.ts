@@ -67,7 +67,11 @@ describe("sysfs and procfs", () => {
       value: {
         mode: 0o644,
         show: () => `${value}\n`,
-        store: (text) => (text === "busy" ? -ERRNO.EBUSY : ((value = Number(text)), text.length)),
+        store: (text) => {
+          if (text === "busy") return -ERRNO.EBUSY;
+          value = Number(text);
+          return text.length;
+        },
       },
       secret: { mode: 0o200, store: (t) => t.length },
     });
