@@ -12,7 +12,7 @@ import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../kernel";
 import type { Task } from "../kernel/task";
 import { translate } from "./memory";
-import { vmasForRange } from "./mmap";
+import { pageRange, vmasForRange } from "./mmap";
 
 /** `MPOL_DEFAULT`: the task's policy, or local allocation. */
 export const MPOL_DEFAULT = 0;
@@ -119,15 +119,11 @@ export const doMbind = (
   mode: number,
   nodes: readonly number[],
 ): 0 | ErrnoError => {
-  const pageSize = k.mem.pageSize;
-  if (!Number.isSafeInteger(start) || start < 0 || start % pageSize !== 0) {
-    return errno("EINVAL", `mbind address ${start} is not page aligned`);
-  }
-  if (!Number.isSafeInteger(length) || length < 0)
-    return errno("EINVAL", `mbind length ${length} is invalid`);
+  const range = pageRange(k, "mbind", start, length, true);
+  if (range instanceof Error) return range;
   const policy = makeMempolicy(k, mode, nodes);
   if (policy instanceof Error) return policy;
-  const end = start + Math.ceil(length / pageSize) * pageSize;
+  const end = range.end;
   if (end === start) return 0;
   const vmas = vmasForRange(k, task.mm!, start, end, "EFAULT");
   if (!Array.isArray(vmas)) return vmas;

@@ -124,6 +124,33 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
   return upper;
 };
 
+/** A validated, page-rounded range of user addresses. */
+export interface PageRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Checks a system call's `(addr, length)`: `addr` page aligned, `length` a non-negative integer
+ * (positive unless `allowEmpty`), rounded up to whole pages. `EINVAL` naming the call otherwise.
+ */
+export const pageRange = (
+  k: Kernel,
+  call: string,
+  start: number,
+  length: number,
+  allowEmpty: boolean,
+): PageRange | ErrnoError => {
+  const pageSize = k.mem.pageSize;
+  if (!Number.isSafeInteger(start) || start < 0 || start % pageSize !== 0) {
+    return errno("EINVAL", `${call}: address ${start} is not page aligned`);
+  }
+  if (!Number.isSafeInteger(length) || length < 0 || (length === 0 && !allowEmpty)) {
+    return errno("EINVAL", `${call}: bad length ${length}`);
+  }
+  return { start, end: start + Math.ceil(length / pageSize) * pageSize };
+};
+
 /**
  * The VMAs covering `[start, end)`, split so that each lies inside the range, or an error when
  * the range has a hole (`ENOMEM`, as `mlock`/`madvise` report, or `EFAULT` for `mbind`).
@@ -239,14 +266,10 @@ export const populateRange = (
 
 /** `do_munmap()`: removes every mapping in `[addr, addr + length)`. A hole is not an error. */
 export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0 | ErrnoError => {
+  const range = pageRange(k, "munmap", addr, length, false);
+  if (range instanceof Error) return range;
+  const { end } = range;
   const pageSize = k.mem.pageSize;
-  if (!Number.isSafeInteger(addr) || addr < 0 || addr % pageSize !== 0) {
-    return errno("EINVAL", `munmap address ${addr} is not page aligned`);
-  }
-  if (!Number.isSafeInteger(length) || length <= 0) {
-    return errno("EINVAL", `munmap length ${length} must be a positive integer`);
-  }
-  const end = addr + Math.ceil(length / pageSize) * pageSize;
   const mm = task.mm!;
   const hugeSize = pageSize * 2 ** k.pmdOrder;
   const vmas = mm.vmasIn(addr, end);
@@ -324,12 +347,9 @@ export const setVmFlags = (
   set: number,
   clear: number,
 ): Vma[] | ErrnoError => {
-  const pageSize = k.mem.pageSize;
-  if (!Number.isSafeInteger(start) || start < 0 || start % pageSize !== 0) {
-    return errno("EINVAL", `address ${start} is not page aligned`);
-  }
-  if (!Number.isSafeInteger(length) || length < 0) return errno("EINVAL", `bad length ${length}`);
-  const end = start + Math.ceil(length / pageSize) * pageSize;
+  const range = pageRange(k, "mlock/madvise", start, length, true);
+  if (range instanceof Error) return range;
+  const end = range.end;
   const vmas = vmasForRange(k, task.mm!, start, end, "ENOMEM");
   if (!Array.isArray(vmas)) return vmas;
   for (const vma of vmas) vma.flags = (vma.flags | set) & ~clear;
