@@ -15,19 +15,22 @@ import { type ErrnoError, errno, syscall } from "./errno";
 import { File } from "./fs/inode";
 import { KernFs } from "./fs/kernfs";
 import { Task, type TaskOptions } from "./kernel/task";
+import { Tracepoints } from "./kernel/trace";
 import { formatNodeList } from "./lib/nodemask";
+import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "./lib/numa";
 import { FolioWaitQueue } from "./mm/filemap";
 import { Folio } from "./mm/folio";
 import { __GFP_COMP } from "./mm/gfp";
 import { type MthpMode, type ThpMode, ThpSettings } from "./mm/huge_memory";
 import { MemMap } from "./mm/mem_map";
 import { memoryFailure, unpoisonMemory } from "./mm/memory_failure";
+import { MigrationControl } from "./mm/migrate";
 import { AddressSpace, type AnonVma, MmStruct } from "./mm/mm_types";
 import { type Fragmentation, PageAllocator } from "./mm/page_alloc";
 import { PG_reserved } from "./mm/page_flags";
 import { PTE_MAX_PFN } from "./mm/pgtable";
 import { PhysicalMemory } from "./mm/sparse";
-import { folioPut, Lru } from "./mm/swap";
+import { folioPut, HugetlbActive, Lru } from "./mm/swap";
 import { VmStat } from "./mm/vmstat";
 
 /** A size in bytes, or a string such as `"512M"`, `"2G"`, `"64KiB"`. */
@@ -49,13 +52,6 @@ export interface KernelConfig {
   /** Node distance matrix (`node_distance`, the ACPI SLIT); default 10 local, 20 remote. */
   readonly distances?: ReadonlyArray<ReadonlyArray<number>>;
 }
-
-/** `MAX_NUMNODES` with `CONFIG_NODES_SHIFT=6`. */
-export const MAX_NUMNODES = 64;
-/** `LOCAL_DISTANCE`. */
-export const LOCAL_DISTANCE = 10;
-/** `REMOTE_DISTANCE`. */
-export const REMOTE_DISTANCE = 20;
 
 const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
@@ -184,6 +180,12 @@ export class Kernel {
   readonly pageAlloc: PageAllocator;
   /** The LRU lists. */
   readonly lru: Lru;
+  /** The active hugetlb folios. */
+  readonly hugetlbActive: HugetlbActive;
+  /** Migration settings: batch size and the batch copier. */
+  readonly migration: MigrationControl;
+  /** Tracepoints. */
+  readonly trace = new Tracepoints();
   /** `/proc/vmstat`. */
   readonly vmstat: VmStat;
   /** The sysfs and procfs trees. */
@@ -228,6 +230,8 @@ export class Kernel {
       (pfn, reason) => this.reportBadPage(pfn, reason),
     );
     this.lru = new Lru(this);
+    this.hugetlbActive = new HugetlbActive(this);
+    this.migration = new MigrationControl(2 ** plan.pmdOrder);
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);
@@ -293,6 +297,10 @@ export class Kernel {
     if (!Number.isInteger(uid) || uid < 0 || !Number.isInteger(euid) || euid < 0) {
       return errno("EINVAL", `bad uid ${uid}/${euid}`);
     }
+    const memsAllowed = options.memsAllowed ?? this.mem.nodes.map((n) => n.nid);
+    if (!memsAllowed.every((n) => this.nodeExists(n))) {
+      return errno("EINVAL", `memsAllowed ${memsAllowed} names a missing node`);
+    }
     const pid = ++this.lastPid;
     const task = new Task(
       this,
@@ -303,6 +311,7 @@ export class Kernel {
       new Set(options.capabilities ?? []),
       nid,
       new MmStruct(this.nextId()),
+      memsAllowed,
     );
     this.tasks.set(pid, task);
     return task;

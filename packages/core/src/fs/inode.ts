@@ -47,8 +47,9 @@ export class File {
   /** Completes writeback of the folio at `pgoff` (`folio_end_writeback`). */
   endWriteback(pgoff: number): boolean {
     const head = filemapGetFolio(this.mapping, pgoff);
-    if (head < 0) return false;
-    return this.kernel.memmap.testAndClear(head, PG_writeback);
+    if (head < 0 || !this.kernel.memmap.testAndClear(head, PG_writeback)) return false;
+    this.kernel.folioWaiters.wake(head);
+    return true;
   }
 
   /** Folios in the page cache. */

@@ -22,6 +22,7 @@ import {
   type Mempolicy,
   MPOL_F_ADDR,
   MPOL_F_NODE,
+  MPOL_MF_MOVE,
   makeMempolicy,
 } from "../mm/mempolicy";
 import type { MmStruct } from "../mm/mm_types";
@@ -35,6 +36,7 @@ import {
   populateRange,
   setVmFlags,
 } from "../mm/mmap";
+import { doMovePages, type MovePagesResult } from "../mm/move_pages";
 import { PG_mlocked } from "../mm/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../mm/pgtable";
 
@@ -76,6 +78,8 @@ export interface TaskOptions {
   readonly capabilities?: readonly number[];
   /** The node of the CPU it runs on: its local node. */
   readonly node?: number;
+  /** The nodes its cpuset allows (`cpuset.mems`); default all. */
+  readonly memsAllowed?: readonly number[];
 }
 
 /** A process. Models `struct task_struct`. */
@@ -101,6 +105,8 @@ export class Task {
     readonly nid: number,
     /** The address space; null for a kernel thread (`task->mm`). */
     public mm: MmStruct | null,
+    /** The nodes its cpuset allows (`cpuset_mems_allowed`). */
+    readonly memsAllowed: readonly number[],
   ) {}
 
   /** `capable()`: whether the task has a capability. */
@@ -272,6 +278,19 @@ export class Task {
     }).pipe(Effect.asVoid);
   }
 
+  /**
+   * `move_pages(2)`: moves the pages at `pages` of process `pid` (0 for this one) to `nodes`, or
+   * with `nodes` null reports where they are. See `doMovePages` for every rule.
+   */
+  movePages(
+    pid: number,
+    pages: ArrayLike<number>,
+    nodes: ArrayLike<number> | null,
+    flags: number = MPOL_MF_MOVE,
+  ): Effect.Effect<MovePagesResult, ErrnoError> {
+    return doMovePages(this.kernel, this, pid, pages, nodes, flags);
+  }
+
   /** `fork()`: a child with a copy-on-write copy of this address space. */
   fork(options: TaskOptions = {}): Effect.Effect<Task, ErrnoError> {
     return this.withMm("fork", (mm) => {
@@ -281,6 +300,7 @@ export class Task {
         euid: this.euid,
         capabilities: [...this.capabilities],
         node: options.node ?? this.nid,
+        memsAllowed: this.memsAllowed,
       });
       if (child instanceof Error) return child;
       dupMmap(this.kernel, mm, child.mm!);

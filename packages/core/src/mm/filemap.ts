@@ -22,16 +22,20 @@ import {
 } from "./page_flags";
 import { folioPut } from "./swap";
 
-/** Tasks waiting for folios to be unlocked. Models the folio wait hash table (`folio_waitqueue`). */
+/**
+ * Tasks waiting for a folio flag to clear. Models the folio wait hash table
+ * (`folio_waitqueue`, `folio_wait_bit`): waiting for `PG_locked` is `folio_wait_locked()`, for
+ * `PG_writeback` `folio_wait_writeback()`.
+ */
 export class FolioWaitQueue {
-  private readonly waiters = new Map<number, Array<() => void>>();
+  private readonly waiters = new Map<number, Array<{ bit: number; resume: () => void }>>();
 
   constructor(private readonly flags: Uint32Array) {}
 
-  /** Completes once `head` is not locked (`folio_wait_locked`). */
-  waitUnlocked(head: number): Effect.Effect<void> {
+  /** Completes once `bit` is clear on `head` (`folio_wait_bit`). */
+  waitBit(head: number, bit: number): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
-      if (!(this.flags[head]! & PG_locked)) {
+      if (!(this.flags[head]! & bit)) {
         resume(Effect.void);
         return;
       }
@@ -40,16 +44,23 @@ export class FolioWaitQueue {
         list = [];
         this.waiters.set(head, list);
       }
-      list.push(() => resume(Effect.void));
+      list.push({ bit, resume: () => resume(Effect.void) });
     });
   }
 
-  /** Wakes everyone waiting on `head` (`folio_wake_bit`). */
+  /** Completes once `head` is not locked (`folio_wait_locked`). */
+  waitUnlocked(head: number): Effect.Effect<void> {
+    return this.waitBit(head, PG_locked);
+  }
+
+  /** Wakes the waiters on `head` whose bit is now clear (`folio_wake_bit`). */
   wake(head: number): void {
     const list = this.waiters.get(head);
     if (!list) return;
-    this.waiters.delete(head);
-    for (const resume of list) resume();
+    const still = list.filter((w) => this.flags[head]! & w.bit);
+    if (still.length > 0) this.waiters.set(head, still);
+    else this.waiters.delete(head);
+    for (const w of list) if (!(this.flags[head]! & w.bit)) w.resume();
   }
 
   /** Waiters on `head`, for tests. */

@@ -10,10 +10,14 @@
  *
  * @module
  */
+import { ERRNO } from "../errno";
 import type { Attribute } from "../fs/kernfs";
 import { STORE_EINVAL } from "../fs/kernfs";
+import type { Kernel } from "../kernel";
 import { sysfsStreq } from "../lib/kstrtox";
+import type { FolioList } from "../lib/list";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "./mm_types";
+import { PG_has_hwpoisoned, PG_head, PG_hugetlb, PG_hwpoison, PG_lru } from "./page_flags";
 
 /** The global THP mode (`transparent_hugepage/enabled`). */
 export type ThpMode = "always" | "madvise" | "never";
@@ -105,3 +109,37 @@ export class ThpSettings {
     return dirs;
   }
 }
+
+/**
+ * Splits an isolated large folio into order-0 folios and puts them all on `list`, head first.
+ * Models `split_huge_page_to_list_to_order(…, 0)` on a folio the caller isolated (holding one
+ * extra reference): mappings stay in place, each page keeps its own mapcount and gets one
+ * reference per mapping, one per page-cache entry and the caller's isolation reference.
+ * Returns 0, `-EAGAIN` when someone else holds a reference (a pin), or `-EBUSY` for hugetlb.
+ */
+export const splitFolio = (k: Kernel, head: number, list: FolioList): number => {
+  const m = k.memmap;
+  if (m.test(head, PG_hugetlb)) return -ERRNO.EBUSY;
+  const nr = m.folioNrPages(head);
+  const mapping = m.mapping[head]!;
+  const cacheRefs = mapping > 0 ? nr : 0;
+  if (m.refcount[head] !== m.folioMapcount(head) + cacheRefs + 1) return -ERRNO.EAGAIN;
+  const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);
+  const index = m.index[head]!;
+  const cache = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;
+  for (let i = 0; i < nr; i++) {
+    const page = head + i;
+    m.compoundHead[page] = 0;
+    m.order[page] = 0;
+    m.flags[page] = flags | (m.flags[page]! & PG_hwpoison);
+    m.mapping[page] = mapping;
+    m.index[page] = index + i;
+    m.refcount[page] = m.mapcount[page]! + (mapping > 0 ? 1 : 0) + 1;
+    cache?.pages.set(index + i, page);
+    if (i === 0) list.moveTail(page);
+    else list.addTail(page);
+  }
+  if (cache) cache.nrFolios += nr - 1;
+  k.vmstat.count("thp_split_page");
+  return 0;
+};

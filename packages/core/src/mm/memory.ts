@@ -101,7 +101,8 @@ const alignedRun = (
 /** Sets the new folio's flags and puts it on the LRU. */
 const prepNewFolio = (k: Kernel, vma: Vma, head: number, flags: number): void => {
   k.memmap.set(head, flags | PG_uptodate | (vma.flags & VM_LOCKED ? PG_mlocked : 0));
-  if (!(flags & PG_hugetlb)) k.lru.add(head);
+  if (flags & PG_hugetlb) k.hugetlbActive.add(head);
+  else k.lru.add(head);
 };
 
 /** Maps `nr` pages of a folio from `slot`, taking a mapcount and a reference for each. */

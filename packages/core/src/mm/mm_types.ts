@@ -50,6 +50,18 @@ export class AddressSpace {
   nrFolios = 0;
   /** VMAs of a shmem object that still map it; the object is freed when the last one goes. */
   users = 0;
+  /**
+   * Whether the filesystem has `a_ops->migrate_folio`, which moves dirty folios as they are.
+   * Without it, migration goes through `fallback_migrate_folio()` and must write dirty folios
+   * back first.
+   */
+  migrateFolio = true;
+  /**
+   * What `a_ops->writepage` does when migration must write a dirty folio back: `"ok"` writes it
+   * and the folio is clean on retry, `"error"` fails with `EIO`, `"none"` means the filesystem
+   * cannot write back (`EINVAL`).
+   */
+  writepage: "ok" | "error" | "none" = "ok";
   constructor(
     readonly id: number,
     readonly name: string,

@@ -43,6 +43,9 @@ export const FOLIO_CONTENT_COPIED = 1 << 15;
 /** `PG_has_hwpoisoned`: some page of this large folio is hwpoisoned (kept on the head). */
 export const PG_has_hwpoisoned = 1 << 16;
 
+/** `HPG_migratable`: a hugetlb folio on the active list that may be isolated for migration. */
+export const PG_hugetlb_migratable = 1 << 17;
+
 /** Flag names by bit, for dumps (`%pGp`). */
 export const PAGE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [PG_locked, "locked"],
@@ -62,6 +65,7 @@ export const PAGE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [PG_buddy, "buddy"],
   [FOLIO_CONTENT_COPIED, "content_copied"],
   [PG_has_hwpoisoned, "has_hwpoisoned"],
+  [PG_hugetlb_migratable, "hugetlb_migratable"],
 ];
 
 /** Formats a flags word the way `%pGp` does: `"uptodate|dirty|lru"`. */

@@ -104,13 +104,14 @@ export const tryToMigrate = (
 /**
  * `remove_migration_ptes()`: every migration entry that names a page of `src` becomes a present
  * PTE for the same page of `dst`, with the write permission the entry kept. `dst` takes the
- * mapcounts and references. `src === dst` undoes a migration. `mapping`/`index` locate the
- * mappings (the source's, copied to the destination by the move).
+ * mapcounts and references. `src === dst` undoes a migration. The walk uses `dst`'s mapping and
+ * index, which the move copied from `src`, as the kernel walks the new folio. Returns the number
+ * of entries restored.
  */
 export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number => {
   const m = k.memmap;
   let restored = 0;
-  rmapWalkSlots(k, m.mapping[src]!, m.index[src]!, m.folioNrPages(src), (vma, slot, page) => {
+  rmapWalkSlots(k, m.mapping[dst]!, m.index[dst]!, m.folioNrPages(dst), (vma, slot, page) => {
     const pte = vma.ptes[slot]!;
     if (!isMigrationEntry(pte) || ptePfn(pte) !== src + page) return;
     vma.ptes[slot] = mkPte(dst + page, pte & (PTE_WRITE | PTE_DIRTY));

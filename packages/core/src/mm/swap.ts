@@ -10,7 +10,7 @@
  */
 import type { Kernel } from "../kernel";
 import { FolioList } from "../lib/list";
-import { PG_lru, PG_mlocked } from "./page_flags";
+import { PG_hugetlb_migratable, PG_lru, PG_mlocked } from "./page_flags";
 
 /** The LRU lists of one kernel, one per node (`lruvec`). */
 export class Lru {
@@ -51,6 +51,39 @@ export class Lru {
   }
 }
 
+/**
+ * The active hugetlb folios (`hstate->hugepage_activelist`). Hugetlb folios are not on the LRU;
+ * migration isolates them from this list instead (`isolate_hugetlb`).
+ */
+export class HugetlbActive {
+  /** The list, linked through `folio->lru`. */
+  readonly list: FolioList;
+  constructor(private readonly k: Kernel) {
+    this.list = new FolioList(k.memmap.lru);
+  }
+
+  /** Adds a new hugetlb folio, migratable. */
+  add(head: number): void {
+    this.k.memmap.set(head, PG_hugetlb_migratable);
+    this.list.addTail(head);
+  }
+
+  /** `isolate_hugetlb()`: takes a migratable folio off the list with a reference. */
+  isolate(head: number): boolean {
+    const m = this.k.memmap;
+    if (!m.testAndClear(head, PG_hugetlb_migratable)) return false;
+    m.lru.del(head);
+    m.refcount[head]!++;
+    return true;
+  }
+
+  /** `folio_putback_hugetlb()`: returns an isolated folio and drops the isolation reference. */
+  putback(head: number): void {
+    this.add(head);
+    folioPut(this.k, head);
+  }
+}
+
 /** `folio_get()`: takes a reference. */
 export const folioGet = (k: Kernel, head: number): void => {
   k.memmap.refcount[head]!++;
@@ -69,7 +102,7 @@ export const folioPut = (k: Kernel, head: number): void => {
     k.reportBadPage(head, "folio_put on a folio with no references");
     return;
   }
-  if (m.testAndClear(head, PG_lru)) m.lru.del(head);
+  if (m.testAndClear(head, PG_lru | PG_hugetlb_migratable)) m.lru.del(head);
   m.clear(head, PG_mlocked);
   if (m.mapping[head]! < 0) m.mapping[head] = 0;
   k.pageAlloc.freePages(head, m.folioOrder(head));

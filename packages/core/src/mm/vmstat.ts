@@ -19,6 +19,7 @@ export const VM_EVENT_ITEMS = [
   "thp_fault_fallback",
   "mthp_fault_alloc",
   "mthp_fault_fallback",
+  "thp_split_page",
   "thp_zero_page_alloc",
   "cow_fault",
 ] as const;

@@ -1,0 +1,54 @@
+/**
+ * Tracepoints: a subscribable stream of kernel events.
+ *
+ * Models the `migrate` trace events (`include/trace/events/migrate.h`): `mm_migrate_pages_start`
+ * when `migrate_pages()` begins and `mm_migrate_pages` with its counts when it ends. Subscribers
+ * are called synchronously, in order; with none, emitting costs one size check.
+ *
+ * @module
+ */
+import type { MigrateMode, MigrateReason } from "../mm/migrate_mode";
+
+/** `trace_mm_migrate_pages_start(mode, reason)`. */
+export interface MmMigratePagesStart {
+  readonly event: "mm_migrate_pages_start";
+  readonly mode: MigrateMode;
+  readonly reason: MigrateReason;
+}
+
+/** `trace_mm_migrate_pages(...)`: the counts of one `migrate_pages()` call. */
+export interface MmMigratePages {
+  readonly event: "mm_migrate_pages";
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly thpSucceeded: number;
+  readonly thpFailed: number;
+  readonly thpSplit: number;
+  readonly largeSplit: number;
+  readonly mode: MigrateMode;
+  readonly reason: MigrateReason;
+}
+
+/** Every event this kernel emits. */
+export type TraceEvent = MmMigratePagesStart | MmMigratePages;
+
+/** One kernel's tracepoints. */
+export class Tracepoints {
+  private readonly subscribers = new Set<(event: TraceEvent) => void>();
+
+  /** Calls `fn` for every event from now on; returns the function that unsubscribes. */
+  subscribe(fn: (event: TraceEvent) => void): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+
+  /** Emits an event to every subscriber. */
+  emit(event: TraceEvent): void {
+    for (const fn of this.subscribers) fn(event);
+  }
+
+  /** True when anyone listens; callers skip building events otherwise. */
+  get enabled(): boolean {
+    return this.subscribers.size > 0;
+  }
+}

@@ -1,0 +1,860 @@
+/**
+ * Page migration: `migrate_pages()` and the batched flow of the copy-offload series.
+ *
+ * Models `mm/migrate.c` with the restructuring of the copy-offload series (RFC v4 patches 1–3 and
+ * the v6 per-folio marker):
+ *
+ * 1. **Unmap** each folio of a batch (`migrate_folio_unmap`): lock it, respect writeback per
+ *    mode, allocate the destination, and replace its mappings by migration entries with the TLB
+ *    flush deferred (`TTU_BATCH_FLUSH`).
+ * 2. **Split** the unmapped folios into a batch list (eligible for offload: the reason is allowed,
+ *    the refcount is the expected one, not a `movable_ops` page) and a single list. With no
+ *    offload hook installed every folio is single and nothing else runs.
+ * 3. **Flush** the TLBs once (`try_to_unmap_flush`).
+ * 4. **Batch copy** the eligible folios. Whoever copies a destination marks it
+ *    `FOLIO_CONTENT_COPIED` right after its copy succeeds.
+ * 5. **Move** (`migrate_folio_move`): a marked destination skips its copy, and the marker is
+ *    consumed on that first read, so an `-EAGAIN` retry copies afresh; an unmarked one is copied
+ *    per folio with `folio_mc_copy`. Then mapping, flags and PTEs go to the new folio.
+ * 6. **Undo** whatever is left: mappings back to the source, destinations freed.
+ *
+ * `migrate_pages()` cuts its list into batches of at most `NR_MAX_BATCHED_MIGRATION` base pages,
+ * migrates hugetlb folios first on their own unbatched path, retries per mode, splits a large
+ * folio whose destination cannot be allocated, and returns the number of folios not migrated or a
+ * negative errno, with the kernel's `migrate_pages_stats`, `/proc/vmstat` counters and trace
+ * events.
+ *
+ * The loops are plain synchronous code over typed arrays. Effect appears at the edges of a batch
+ * only: the offload copy, and a synchronous-mode wait for a locked folio or for writeback.
+ *
+ * @module
+ */
+import { Effect } from "effect";
+import { ERRNO, type ErrnoError, errno } from "../errno";
+import type { Kernel } from "../kernel";
+import { FolioList } from "../lib/list";
+import { folioMcCopy } from "./copy_mc";
+import { filemapReplaceFolio, folioTrylock, folioUnlock } from "./filemap";
+import { splitFolio } from "./huge_memory";
+import {
+  isMigrateReason,
+  MIGRATE_ASYNC,
+  MIGRATE_SYNC,
+  MIGRATE_SYNC_LIGHT,
+  type MigrateMode,
+  type MigrateReason,
+  MR_LONGTERM_PIN,
+  MR_MEMORY_FAILURE,
+  MR_NUMA_MISPLACED,
+} from "./migrate_mode";
+import type { AddressSpace } from "./mm_types";
+import {
+  FOLIO_CONTENT_COPIED,
+  PG_dirty,
+  PG_hugetlb,
+  PG_locked,
+  PG_mlocked,
+  PG_movable_ops,
+  PG_private,
+  PG_referenced,
+  PG_swapbacked,
+  PG_uptodate,
+  PG_writeback,
+} from "./page_flags";
+import { removeMigrationPtes, TTU_BATCH_FLUSH, tryToMigrate } from "./rmap";
+import { folioPut } from "./swap";
+import { TlbFlushBatch } from "./tlb";
+
+/** `NR_MAX_MIGRATE_PAGES_RETRY`: passes over a batch in `MIGRATE_ASYNC`, and for hugetlb. */
+export const NR_MAX_MIGRATE_PAGES_RETRY = 10;
+/** `NR_MAX_MIGRATE_ASYNC_RETRY`: passes of the asynchronous first try of a synchronous call. */
+export const NR_MAX_MIGRATE_ASYNC_RETRY = 3;
+/** `NR_MAX_MIGRATE_SYNC_RETRY`: passes of each folio's synchronous retry. */
+export const NR_MAX_MIGRATE_SYNC_RETRY = NR_MAX_MIGRATE_PAGES_RETRY - NR_MAX_MIGRATE_ASYNC_RETRY;
+
+/** `MIGRATEPAGE_SUCCESS`. */
+const MIGRATEPAGE_SUCCESS = 0;
+/** `MIGRATEPAGE_UNMAP`: unmapped, ready to move. */
+const MIGRATEPAGE_UNMAP = 1;
+/** Not a kernel code: the folio is locked or under writeback and a synchronous mode must wait. */
+const MIGRATEPAGE_WAIT = 2;
+
+/** Kept in the destination's `private` between unmap and move (`PAGE_WAS_MAPPED`). */
+const PAGE_WAS_MAPPED = 1;
+/** `PAGE_WAS_MLOCKED`. */
+const PAGE_WAS_MLOCKED = 2;
+
+/** Flags that follow a folio to its new place (`folio_migrate_flags`). */
+const MIGRATE_FLAGS =
+  PG_uptodate | PG_referenced | PG_swapbacked | PG_mlocked | PG_private | PG_movable_ops;
+
+/** `struct migrate_pages_stats`: counts of one `migrate_pages()` call. */
+export interface MigratePagesStats {
+  /** Base pages migrated (`nr_succeeded`). */
+  nrSucceeded: number;
+  /** Base pages that failed (`nr_failed_pages`); folios never tried are not counted. */
+  nrFailedPages: number;
+  /** PMD-sized THPs migrated (`nr_thp_succeeded`). */
+  nrThpSucceeded: number;
+  /** PMD-sized THPs that failed (`nr_thp_failed`). */
+  nrThpFailed: number;
+  /** PMD-sized THPs split to be migrated page by page (`nr_thp_split`). */
+  nrThpSplit: number;
+  /** Large folios of any size split (`nr_split`). */
+  nrSplit: number;
+}
+
+const newStats = (): MigratePagesStats => ({
+  nrSucceeded: 0,
+  nrFailedPages: 0,
+  nrThpSucceeded: 0,
+  nrThpFailed: 0,
+  nrThpSplit: 0,
+  nrSplit: 0,
+});
+
+/** `new_folio_t`: allocates the destination for a source head PFN; -1 (NULL) when it cannot. */
+export type NewFolioFn = (src: number) => number;
+/** `free_folio_t`: takes back a destination that was not used. */
+export type FreeFolioFn = (dst: number) => void;
+
+/**
+ * A batch copier: what a registered migrator provides to `migrate_pages_batch()`. `shouldBatch`
+ * says whether batches of a reason are offered to it; `copy` copies the batch, marking each
+ * destination it copied with `FOLIO_CONTENT_COPIED`, and completes with 0 or a negative errno.
+ * Unmarked destinations fall back to the per-folio copy.
+ */
+export interface BatchCopier {
+  readonly shouldBatch: (reason: MigrateReason) => boolean;
+  readonly copy: (dst: FolioList, src: FolioList, count: number) => Effect.Effect<number>;
+}
+
+/** A kernel's migration settings. */
+export class MigrationControl {
+  /**
+   * `NR_MAX_BATCHED_MIGRATION`: base pages per batch. `HPAGE_PMD_NR` by default; the series
+   * raises it to `HPAGE_PUD_NR` so that several THPs share a batch.
+   */
+  nrMaxBatchedMigration: number;
+  /** The batch copier in use; null when no migrator is active, and then nothing is batched. */
+  offload: BatchCopier | null = null;
+
+  constructor(pmdNr: number) {
+    this.nrMaxBatchedMigration = pmdNr;
+  }
+}
+
+/** What `migrate_pages()` returns. */
+export interface MigratePagesResult {
+  /** Folios not migrated, or a negative errno (the kernel's return value). */
+  readonly rc: number;
+  /** Base pages migrated (`*ret_succeeded`). */
+  readonly nrSucceeded: number;
+  /** The call's `migrate_pages_stats`. */
+  readonly stats: MigratePagesStats;
+}
+
+/**
+ * `folio_expected_ref_count()`: the references a folio holds for its mappings, its page-cache
+ * entries and its private data. Anything above this (plus the caller's isolation reference) is
+ * a pin, and migration must not proceed.
+ */
+export const folioExpectedRefCount = (k: Kernel, head: number): number => {
+  const m = k.memmap;
+  const cache = m.mapping[head]! > 0 ? m.folioNrPages(head) : 0;
+  return m.folioMapcount(head) + cache + (m.test(head, PG_private) ? 1 : 0);
+};
+
+/**
+ * `migrate_folios_mc_copy()` (`folios_mc_copy()` in v4): the default batch copy. Walks the
+ * destination and source lists in lockstep, copying each folio with `folio_mc_copy()` and marking
+ * each destination `FOLIO_CONTENT_COPIED` right after its copy succeeds. Stops at the first
+ * failure and returns its errno; the folios not reached stay unmarked and fall back.
+ */
+export const migrateFoliosMcCopy = (k: Kernel, dst: FolioList, src: FolioList): number => {
+  const m = k.memmap;
+  let d = dst.first;
+  for (const s of src) {
+    const rc = folioMcCopy(k, d, s);
+    if (rc !== 0) return rc;
+    m.set(d, FOLIO_CONTENT_COPIED);
+    d = m.lru.next[d]! - 1;
+  }
+  return 0;
+};
+
+/** The state of one `migrate_pages()` call, shared by its batches. */
+interface MigrateCall {
+  readonly k: Kernel;
+  readonly getNewFolio: NewFolioFn;
+  readonly putNewFolio: FreeFolioFn | null;
+  readonly reason: MigrateReason;
+  readonly errors: Map<number, number> | null;
+  /** The folio a synchronous mode must wait for, and the flag. */
+  waitOn: number;
+  waitBit: number;
+}
+
+const isThp = (k: Kernel, head: number): number =>
+  k.memmap.folioOrder(head) >= k.pmdOrder && !k.memmap.test(head, PG_hugetlb) ? 1 : 0;
+
+/** Restores the source after a failure (`migrate_folio_undo_src`). */
+const undoSrc = (c: MigrateCall, src: number, wasMapped: boolean, ret: FolioList | null): void => {
+  if (wasMapped) removeMigrationPtes(c.k, src, src);
+  folioUnlock(c.k, src);
+  if (ret) ret.moveTail(src);
+};
+
+/** Releases an unused destination (`migrate_folio_undo_dst`). */
+const undoDst = (c: MigrateCall, dst: number): void => {
+  c.k.memmap.private[dst] = 0;
+  c.k.memmap.clear(dst, FOLIO_CONTENT_COPIED);
+  folioUnlock(c.k, dst);
+  if (c.putNewFolio) c.putNewFolio(dst);
+  else folioPut(c.k, dst);
+};
+
+/** Drops the isolation reference of a migrated source (`migrate_folio_done`). */
+const migrateFolioDone = (c: MigrateCall, src: number): void => {
+  if (c.reason !== MR_MEMORY_FAILURE) folioPut(c.k, src);
+};
+
+/**
+ * `migrate_folio_unmap()`: locks the source, allocates the destination and unmaps the source.
+ * Returns `MIGRATEPAGE_UNMAP` with `out[0]` set to the destination, `MIGRATEPAGE_SUCCESS` when the
+ * folio was freed meanwhile, `MIGRATEPAGE_WAIT` when a synchronous mode must wait first, or a
+ * negative errno. A permanent failure moves the source to `ret`.
+ */
+const migrateFolioUnmap = (
+  c: MigrateCall,
+  mode: MigrateMode,
+  src: number,
+  ret: FolioList,
+  tlb: TlbFlushBatch,
+  out: Int32Array,
+): number => {
+  const { k } = c;
+  const m = k.memmap;
+  if (m.refcount[src] === 1) {
+    // Freed from under us: only our isolation reference is left.
+    m.lru.del(src);
+    migrateFolioDone(c, src);
+    return MIGRATEPAGE_SUCCESS;
+  }
+  if (!folioTrylock(k, src)) {
+    if (mode === MIGRATE_ASYNC) return -ERRNO.EAGAIN;
+    if (mode === MIGRATE_SYNC_LIGHT && !m.test(src, PG_uptodate)) return -ERRNO.EAGAIN;
+    c.waitOn = src;
+    c.waitBit = PG_locked;
+    return MIGRATEPAGE_WAIT;
+  }
+  if (m.test(src, PG_writeback)) {
+    folioUnlock(k, src);
+    if (mode !== MIGRATE_SYNC) {
+      ret.moveTail(src);
+      return -ERRNO.EBUSY;
+    }
+    c.waitOn = src;
+    c.waitBit = PG_writeback;
+    return MIGRATEPAGE_WAIT;
+  }
+  const dst = c.getNewFolio(src);
+  if (dst < 0) {
+    folioUnlock(k, src);
+    return -ERRNO.ENOMEM;
+  }
+  m.private[dst] = 0;
+  folioTrylock(k, dst);
+  let wasMapped = false;
+  if (m.mapping[src] === 0) {
+    if (m.test(src, PG_private)) {
+      undoSrc(c, src, false, null);
+      undoDst(c, dst);
+      return -ERRNO.EAGAIN;
+    }
+  } else if (m.folioMapped(src)) {
+    tryToMigrate(k, src, mode === MIGRATE_ASYNC ? TTU_BATCH_FLUSH : 0, tlb);
+    wasMapped = true;
+  }
+  if (!m.folioMapped(src)) {
+    m.private[dst] =
+      (wasMapped ? PAGE_WAS_MAPPED : 0) | (m.test(src, PG_mlocked) ? PAGE_WAS_MLOCKED : 0);
+    out[0] = dst;
+    return MIGRATEPAGE_UNMAP;
+  }
+  undoSrc(c, src, wasMapped, null);
+  undoDst(c, dst);
+  return -ERRNO.EAGAIN;
+};
+
+/** `__folio_migrate_mapping()` + `folio_migrate_flags()`: the new folio takes the old one's place. */
+const migrateMappingAndFlags = (
+  k: Kernel,
+  cache: AddressSpace | undefined,
+  dst: number,
+  src: number,
+): void => {
+  const m = k.memmap;
+  m.mapping[dst] = m.mapping[src]!;
+  m.index[dst] = m.index[src]!;
+  if (cache) filemapReplaceFolio(k, cache, src, dst);
+  if (m.testAndClear(src, PG_dirty)) m.set(dst, PG_dirty);
+  m.set(dst, m.flags[src]! & MIGRATE_FLAGS);
+  m.clear(src, PG_mlocked | PG_private);
+};
+
+/**
+ * `__migrate_folio()`: checks the references, copies unless the destination is marked
+ * `FOLIO_CONTENT_COPIED` (consuming the marker), then moves mapping and flags.
+ */
+const migrateFolio = (
+  k: Kernel,
+  cache: AddressSpace | undefined,
+  dst: number,
+  src: number,
+): number => {
+  const m = k.memmap;
+  const copied = m.testAndClear(dst, FOLIO_CONTENT_COPIED);
+  if (m.refcount[src] !== folioExpectedRefCount(k, src) + 1) return -ERRNO.EAGAIN;
+  if (!copied) {
+    const rc = folioMcCopy(k, dst, src);
+    if (rc !== 0) return rc;
+  }
+  migrateMappingAndFlags(k, cache, dst, src);
+  return 0;
+};
+
+/**
+ * `fallback_migrate_folio()`: for a filesystem without `migrate_folio`. A dirty folio must be
+ * written back first: only `MIGRATE_SYNC` may, through `writeout()`, which fails with `EINVAL`
+ * when the filesystem cannot write back and `EIO` when the write fails, and otherwise leaves the
+ * folio clean for the retry (`-EAGAIN`).
+ */
+const fallbackMigrateFolio = (
+  k: Kernel,
+  cache: AddressSpace,
+  mode: MigrateMode,
+  dst: number,
+  src: number,
+): number => {
+  const m = k.memmap;
+  if (m.test(src, PG_dirty)) {
+    if (mode !== MIGRATE_SYNC) return -ERRNO.EBUSY;
+    if (cache.writepage === "none") return -ERRNO.EINVAL;
+    if (cache.writepage === "error") return -ERRNO.EIO;
+    m.clear(src, PG_dirty);
+    return -ERRNO.EAGAIN;
+  }
+  return migrateFolio(k, cache, dst, src);
+};
+
+/** `move_to_new_folio()`: copies and transfers the folio to `dst`. */
+const moveToNewFolio = (k: Kernel, mode: MigrateMode, dst: number, src: number): number => {
+  const m = k.memmap;
+  const mapping = m.mapping[src]!;
+  if (mapping <= 0) return migrateFolio(k, undefined, dst, src);
+  const cache = k.addressSpaces.get(mapping)!;
+  const rc = cache.migrateFolio
+    ? migrateFolio(k, cache, dst, src)
+    : fallbackMigrateFolio(k, cache, mode, dst, src);
+  if (rc === 0) m.mapping[src] = 0;
+  return rc;
+};
+
+/**
+ * `migrate_folio_move()`: moves an unmapped source to its destination and maps the destination
+ * where the source was. On `-EAGAIN` both stay on their lists for the next pass; on another
+ * failure the source is restored and moved to `ret`.
+ */
+const migrateFolioMove = (
+  c: MigrateCall,
+  mode: MigrateMode,
+  src: number,
+  dst: number,
+  ret: FolioList,
+): number => {
+  const { k } = c;
+  const m = k.memmap;
+  const state = m.private[dst]!;
+  const rc = moveToNewFolio(k, mode, dst, src);
+  if (rc === -ERRNO.EAGAIN) return rc;
+  m.lru.del(dst);
+  if (rc !== 0) {
+    undoSrc(c, src, (state & PAGE_WAS_MAPPED) !== 0, ret);
+    undoDst(c, dst);
+    return rc;
+  }
+  m.private[dst] = 0;
+  if (!m.test(src, PG_movable_ops)) {
+    if (m.test(dst, PG_hugetlb)) k.hugetlbActive.add(dst);
+    else k.lru.add(dst);
+    if (state & PAGE_WAS_MAPPED) removeMigrationPtes(k, src, dst);
+  }
+  folioUnlock(k, dst);
+  folioPut(k, dst);
+  m.lru.del(src);
+  folioUnlock(k, src);
+  migrateFolioDone(c, src);
+  return 0;
+};
+
+/** Folio order for the batch-eligibility test: the v6 three conditions. */
+const batchEligible = (k: Kernel, src: number): boolean =>
+  !k.memmap.test(src, PG_movable_ops) &&
+  k.memmap.refcount[src] === folioExpectedRefCount(k, src) + 1;
+
+/**
+ * `migrate_pages_batch()`: unmaps as many folios of `from` as it can, splits them into the
+ * offload batch and the single list, flushes the TLBs once, batch-copies, then moves, retrying
+ * `-EAGAIN` up to `nrPass` times; returns the folios not migrated or a negative errno.
+ */
+const migratePagesBatch = (
+  c: MigrateCall,
+  from: FolioList,
+  mode: MigrateMode,
+  ret: FolioList,
+  split: FolioList | null,
+  stats: MigratePagesStats,
+  nrPass: number,
+): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    const { k } = c;
+    const m = k.memmap;
+    const space = m.lru;
+    const srcBatch = new FolioList(space);
+    const dstBatch = new FolioList(space);
+    const srcStd = new FolioList(space);
+    const dstStd = new FolioList(space);
+    const tlb = new TlbFlushBatch();
+    const out = new Int32Array(1);
+    const offload = k.migration.offload;
+    const doBatch = offload?.shouldBatch(c.reason) === true;
+    const nosplit = c.reason === MR_NUMA_MISPLACED;
+    let nrBatch = 0;
+    let retry = 1;
+    let thpRetry = 0;
+    let nrFailed = 0;
+    let nrRetryPages = 0;
+    let rcSaved = 0;
+    let lowMemory = false;
+
+    unmapPasses: for (let pass = 0; pass < nrPass && retry; pass++) {
+      retry = 0;
+      thpRetry = 0;
+      nrRetryPages = 0;
+      for (const folio of from) {
+        const thp = isThp(k, folio);
+        const nrPages = m.folioNrPages(folio);
+        const rc = migrateFolioUnmap(c, mode, folio, ret, tlb, out);
+        if (rc === MIGRATEPAGE_WAIT) {
+          yield* k.folioWaiters.waitBit(c.waitOn, c.waitBit);
+          pass--;
+          retry = 1;
+          continue unmapPasses;
+        }
+        if (rc === MIGRATEPAGE_UNMAP) {
+          const dst = out[0]!;
+          if (doBatch && batchEligible(k, folio)) {
+            srcBatch.moveTail(folio);
+            dstBatch.addTail(dst);
+            nrBatch++;
+          } else {
+            srcStd.moveTail(folio);
+            dstStd.addTail(dst);
+          }
+        } else if (rc === MIGRATEPAGE_SUCCESS) {
+          stats.nrSucceeded += nrPages;
+          stats.nrThpSucceeded += thp;
+        } else if (rc === -ERRNO.EAGAIN) {
+          retry++;
+          thpRetry += thp;
+          nrRetryPages += nrPages;
+        } else if (rc === -ERRNO.ENOMEM) {
+          nrFailed++;
+          stats.nrThpFailed += thp;
+          if (m.folioOrder(folio) > 0 && !nosplit) {
+            const splitRc = split ? splitFolio(k, folio, split) : -ERRNO.EBUSY;
+            if (splitRc === 0) {
+              stats.nrThpSplit += thp;
+              stats.nrSplit++;
+              continue;
+            }
+            if (c.reason === MR_LONGTERM_PIN && splitRc === -ERRNO.EAGAIN) {
+              retry++;
+              thpRetry += thp;
+              nrRetryPages += nrPages;
+              nrFailed--;
+              stats.nrThpFailed -= thp;
+              continue;
+            }
+          }
+          stats.nrFailedPages += nrPages + nrRetryPages;
+          stats.nrThpFailed += thpRetry;
+          c.errors?.set(folio, rc);
+          rcSaved = rc;
+          lowMemory = true;
+          break unmapPasses;
+        } else {
+          nrFailed++;
+          stats.nrThpFailed += thp;
+          stats.nrFailedPages += nrPages;
+          c.errors?.set(folio, rc);
+        }
+      }
+    }
+    if (!lowMemory) {
+      nrFailed += retry;
+      stats.nrThpFailed += thpRetry;
+      stats.nrFailedPages += nrRetryPages;
+      if (retry) for (const folio of from) c.errors?.set(folio, -ERRNO.EAGAIN);
+    }
+
+    tlb.flush();
+    if (!srcBatch.isEmpty) yield* offload!.copy(dstBatch, srcBatch, nrBatch);
+
+    retry = 1;
+    for (let pass = 0; pass < nrPass && retry; pass++) {
+      retry = 0;
+      thpRetry = 0;
+      nrRetryPages = 0;
+      for (const [srcs, dsts] of [
+        [srcBatch, dstBatch],
+        [srcStd, dstStd],
+      ] as const) {
+        let dst = dsts.first;
+        for (const folio of srcs) {
+          const nextDst = space.next[dst]! - 1;
+          const thp = isThp(k, folio);
+          const nrPages = m.folioNrPages(folio);
+          const rc = migrateFolioMove(c, mode, folio, dst, ret);
+          if (rc === 0) {
+            stats.nrSucceeded += nrPages;
+            stats.nrThpSucceeded += thp;
+          } else if (rc === -ERRNO.EAGAIN) {
+            retry++;
+            thpRetry += thp;
+            nrRetryPages += nrPages;
+          } else {
+            nrFailed++;
+            stats.nrThpFailed += thp;
+            stats.nrFailedPages += nrPages;
+            c.errors?.set(folio, rc);
+          }
+          dst = nextDst;
+        }
+      }
+    }
+    nrFailed += retry;
+    stats.nrThpFailed += thpRetry;
+    stats.nrFailedPages += nrRetryPages;
+
+    // Undo what is left: folios that kept failing with -EAGAIN go back, unharmed.
+    for (const [srcs, dsts] of [
+      [srcBatch, dstBatch],
+      [srcStd, dstStd],
+    ] as const) {
+      let dst = dsts.first;
+      for (const folio of srcs) {
+        const nextDst = space.next[dst]! - 1;
+        c.errors?.set(folio, -ERRNO.EAGAIN);
+        dsts.del(dst);
+        undoSrc(c, folio, (m.private[dst]! & PAGE_WAS_MAPPED) !== 0, ret);
+        undoDst(c, dst);
+        dst = nextDst;
+      }
+    }
+    srcBatch.release();
+    dstBatch.release();
+    srcStd.release();
+    dstStd.release();
+    return rcSaved || nrFailed;
+  });
+
+/**
+ * `migrate_pages_sync()`: first one asynchronous batch, then every folio that failed, one at a
+ * time, in the caller's synchronous mode.
+ */
+const migratePagesSync = (
+  c: MigrateCall,
+  from: FolioList,
+  mode: MigrateMode,
+  ret: FolioList,
+  split: FolioList,
+  stats: MigratePagesStats,
+): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    const space = c.k.memmap.lru;
+    const folios = new FolioList(space);
+    const astats = newStats();
+    try {
+      const rc = yield* migratePagesBatch(
+        c,
+        from,
+        MIGRATE_ASYNC,
+        folios,
+        split,
+        astats,
+        NR_MAX_MIGRATE_ASYNC_RETRY,
+      );
+      stats.nrSucceeded += astats.nrSucceeded;
+      stats.nrThpSucceeded += astats.nrThpSucceeded;
+      stats.nrThpSplit += astats.nrThpSplit;
+      stats.nrSplit += astats.nrSplit;
+      if (rc < 0) {
+        stats.nrFailedPages += astats.nrFailedPages;
+        stats.nrThpFailed += astats.nrThpFailed;
+        ret.spliceTail(folios);
+        return rc;
+      }
+      stats.nrThpFailed += astats.nrThpSplit;
+      let nrFailed = astats.nrThpSplit;
+      from.spliceTail(folios);
+      while (!from.isEmpty) {
+        folios.moveTail(from.first);
+        const one = yield* migratePagesBatch(
+          c,
+          folios,
+          mode,
+          ret,
+          split,
+          stats,
+          NR_MAX_MIGRATE_SYNC_RETRY,
+        );
+        ret.spliceTail(folios);
+        if (one < 0) return one;
+        nrFailed += one;
+      }
+      return nrFailed;
+    } finally {
+      folios.release();
+    }
+  });
+
+/** `unmap_and_move_huge_page()`: one hugetlb folio, unbatched. */
+const unmapAndMoveHugePage = (
+  c: MigrateCall,
+  mode: MigrateMode,
+  src: number,
+  force: boolean,
+  ret: FolioList,
+): number => {
+  const { k } = c;
+  const m = k.memmap;
+  if (m.refcount[src] === 1) {
+    m.lru.del(src);
+    k.hugetlbActive.putback(src);
+    return MIGRATEPAGE_SUCCESS;
+  }
+  if (!folioTrylock(k, src)) {
+    if (!force || mode !== MIGRATE_SYNC) return -ERRNO.EAGAIN;
+    c.waitOn = src;
+    c.waitBit = PG_locked;
+    return MIGRATEPAGE_WAIT;
+  }
+  const dst = c.getNewFolio(src);
+  if (dst < 0) {
+    folioUnlock(k, src);
+    return -ERRNO.ENOMEM;
+  }
+  folioTrylock(k, dst);
+  let wasMapped = false;
+  if (m.folioMapped(src)) {
+    tryToMigrate(k, src, 0, null);
+    wasMapped = true;
+  }
+  let rc = -ERRNO.EAGAIN;
+  if (!m.folioMapped(src)) rc = moveToNewFolio(k, mode, dst, src);
+  if (wasMapped) removeMigrationPtes(k, src, rc === 0 ? dst : src);
+  folioUnlock(k, dst);
+  folioUnlock(k, src);
+  if (rc === 0) {
+    m.lru.del(src);
+    k.hugetlbActive.putback(src);
+    k.hugetlbActive.putback(dst);
+    return rc;
+  }
+  if (rc !== -ERRNO.EAGAIN) ret.moveTail(src);
+  if (c.putNewFolio) c.putNewFolio(dst);
+  else folioPut(k, dst);
+  return rc;
+};
+
+/** `migrate_hugetlbs()`: the hugetlb folios of `from`, each on its own, with retries. */
+const migrateHugetlbs = (
+  c: MigrateCall,
+  from: FolioList,
+  mode: MigrateMode,
+  stats: MigratePagesStats,
+  ret: FolioList,
+): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    const m = c.k.memmap;
+    let retry = 1;
+    let nrFailed = 0;
+    let nrRetryPages = 0;
+    hugetlbPasses: for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && retry; pass++) {
+      retry = 0;
+      nrRetryPages = 0;
+      for (const folio of from) {
+        if (!m.test(folio, PG_hugetlb)) continue;
+        const nrPages = m.folioNrPages(folio);
+        const rc = unmapAndMoveHugePage(c, mode, folio, pass > 2, ret);
+        if (rc === MIGRATEPAGE_WAIT) {
+          yield* c.k.folioWaiters.waitBit(c.waitOn, c.waitBit);
+          pass--;
+          retry = 1;
+          continue hugetlbPasses;
+        }
+        if (rc === -ERRNO.ENOMEM) {
+          stats.nrFailedPages += nrPages + nrRetryPages;
+          c.errors?.set(folio, rc);
+          return rc;
+        }
+        if (rc === -ERRNO.EAGAIN) {
+          retry++;
+          nrRetryPages += nrPages;
+        } else if (rc === MIGRATEPAGE_SUCCESS) {
+          stats.nrSucceeded += nrPages;
+        } else {
+          nrFailed++;
+          stats.nrFailedPages += nrPages;
+          c.errors?.set(folio, rc);
+        }
+      }
+    }
+    nrFailed += retry;
+    stats.nrFailedPages += nrRetryPages;
+    if (retry)
+      for (const folio of from) if (m.test(folio, PG_hugetlb)) c.errors?.set(folio, -ERRNO.EAGAIN);
+    return nrFailed;
+  });
+
+/** Options of {@link migratePages} beyond the kernel's arguments. */
+export interface MigratePagesOptions {
+  /** Filled with the errno each failed folio ended with, by head PFN. */
+  readonly errors?: Map<number, number>;
+}
+
+/**
+ * `migrate_pages()`: migrates the isolated folios on `from` to destinations from `getNewFolio`.
+ * Folios that could not be migrated are left on `from` for the caller to put back
+ * (`putback_movable_pages`). Fails only for a bad mode or reason; kernel failures are in `rc`.
+ */
+export const migratePages = (
+  k: Kernel,
+  from: FolioList,
+  getNewFolio: NewFolioFn,
+  putNewFolio: FreeFolioFn | null,
+  mode: MigrateMode,
+  reason: MigrateReason,
+  options: MigratePagesOptions = {},
+): Effect.Effect<MigratePagesResult, ErrnoError> =>
+  Effect.suspend(() => {
+    if (mode !== MIGRATE_ASYNC && mode !== MIGRATE_SYNC_LIGHT && mode !== MIGRATE_SYNC) {
+      return Effect.fail(errno("EINVAL", `migrate_pages: unknown mode ${mode}`));
+    }
+    if (!isMigrateReason(reason))
+      return Effect.fail(errno("EINVAL", `migrate_pages: unknown reason ${reason}`));
+    return migratePagesChecked(
+      k,
+      from,
+      getNewFolio,
+      putNewFolio,
+      mode,
+      reason,
+      options.errors ?? null,
+    );
+  });
+
+const migratePagesChecked = (
+  k: Kernel,
+  from: FolioList,
+  getNewFolio: NewFolioFn,
+  putNewFolio: FreeFolioFn | null,
+  mode: MigrateMode,
+  reason: MigrateReason,
+  errors: Map<number, number> | null,
+): Effect.Effect<MigratePagesResult> =>
+  Effect.gen(function* () {
+    const m = k.memmap;
+    const space = m.lru;
+    if (k.trace.enabled) k.trace.emit({ event: "mm_migrate_pages_start", mode, reason });
+    const c: MigrateCall = { k, getNewFolio, putNewFolio, reason, errors, waitOn: -1, waitBit: 0 };
+    const stats = newStats();
+    const folios = new FolioList(space);
+    const retFolios = new FolioList(space);
+    const splitFolios = new FolioList(space);
+    let rcGather = yield* migrateHugetlbs(c, from, mode, stats, retFolios);
+    while (rcGather >= 0) {
+      let nrPages = 0;
+      for (const folio of from) {
+        if (m.test(folio, PG_hugetlb)) {
+          retFolios.moveTail(folio);
+          continue;
+        }
+        nrPages += m.folioNrPages(folio);
+        folios.moveTail(folio);
+        if (nrPages >= k.migration.nrMaxBatchedMigration) break;
+      }
+      const rc =
+        mode === MIGRATE_ASYNC
+          ? yield* migratePagesBatch(
+              c,
+              folios,
+              mode,
+              retFolios,
+              splitFolios,
+              stats,
+              NR_MAX_MIGRATE_PAGES_RETRY,
+            )
+          : yield* migratePagesSync(c, folios, mode, retFolios, splitFolios, stats);
+      retFolios.spliceTail(folios);
+      if (rc < 0) {
+        rcGather = rc;
+        retFolios.spliceTail(splitFolios);
+        break;
+      }
+      if (!splitFolios.isEmpty) {
+        // Split folios were counted as one failure already; try them once, asynchronously.
+        yield* migratePagesBatch(c, splitFolios, MIGRATE_ASYNC, retFolios, null, stats, 1);
+        retFolios.spliceTail(splitFolios);
+      }
+      rcGather += rc;
+      if (from.isEmpty) break;
+    }
+    retFolios.spliceTail(from);
+    from.spliceTail(retFolios);
+    if (from.isEmpty) rcGather = 0;
+    folios.release();
+    retFolios.release();
+    splitFolios.release();
+
+    k.vmstat.count("pgmigrate_success", stats.nrSucceeded);
+    k.vmstat.count("pgmigrate_fail", stats.nrFailedPages);
+    k.vmstat.count("thp_migration_success", stats.nrThpSucceeded);
+    k.vmstat.count("thp_migration_fail", stats.nrThpFailed);
+    k.vmstat.count("thp_migration_split", stats.nrThpSplit);
+    if (k.trace.enabled) {
+      k.trace.emit({
+        event: "mm_migrate_pages",
+        succeeded: stats.nrSucceeded,
+        failed: stats.nrFailedPages,
+        thpSucceeded: stats.nrThpSucceeded,
+        thpFailed: stats.nrThpFailed,
+        thpSplit: stats.nrThpSplit,
+        largeSplit: stats.nrSplit,
+        mode,
+        reason,
+      });
+    }
+    return { rc: rcGather, nrSucceeded: stats.nrSucceeded, stats };
+  });
+
+/** `putback_movable_pages()`: returns every folio on the list to its LRU or hugetlb list. */
+export const putbackMovablePages = (k: Kernel, list: FolioList): void => {
+  for (const folio of list) {
+    list.del(folio);
+    if (k.memmap.test(folio, PG_hugetlb)) k.hugetlbActive.putback(folio);
+    else k.lru.putback(folio);
+  }
+};

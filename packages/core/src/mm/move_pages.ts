@@ -1,0 +1,240 @@
+/**
+ * The `move_pages(2)` system call.
+ *
+ * Models `kernel_move_pages()`, `do_pages_move()`, `add_page_for_migration()` and
+ * `do_pages_stat()` from `mm/migrate.c`.
+ *
+ * Whole-call errors come in the kernel's order: `EINVAL` for unknown flags, `EPERM` for
+ * `MPOL_MF_MOVE_ALL` without `CAP_SYS_NICE`, `ESRCH` for no such process, `EPERM` for another
+ * user's process without `CAP_SYS_PTRACE`, `EINVAL` for a process with no mm, `EFAULT` for a bad
+ * array, then `ENODEV` for a node that does not exist or has no memory and `EACCES` for a node
+ * outside the process's cpuset. Nodes are all checked before any page moves, so a call that fails
+ * changes nothing (Linux moves the entries before the bad one first).
+ *
+ * Each page's status is its node, or a negative errno: `-EFAULT` (no mapping, or the zero page),
+ * `-ENOENT` (not present), `-EACCES` (shared, without `MPOL_MF_MOVE_ALL`), `-EBUSY` (cannot be
+ * isolated, for example a second address in a folio already queued), and for pages whose
+ * migration failed the errno it failed with: `-ENOMEM` (no memory on the target node),
+ * `-EIO`/`-EINVAL` (a dirty file page that could not be written back), `-EBUSY` (writeback),
+ * `-EAGAIN` (still pinned after every retry), `-EHWPOISON`. The call returns the number of pages
+ * that were queued and not migrated. Linux since 4.17 stops at the first batch with failures and
+ * returns that batch's failures plus the entries not yet looked at, leaving their statuses
+ * unwritten; here every entry is processed and gets a status, as the man page describes.
+ *
+ * @module
+ */
+import { Effect } from "effect";
+import { ERRNO, type ErrnoError, errno } from "../errno";
+import type { Kernel } from "../kernel";
+import { CAP_SYS_NICE, CAP_SYS_PTRACE, type Task } from "../kernel/task";
+import { FolioList } from "../lib/list";
+import { MAX_NUMNODES } from "../lib/numa";
+import { __GFP_COMP, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE } from "./gfp";
+import { MPOL_MF_MOVE, MPOL_MF_MOVE_ALL } from "./mempolicy";
+import { migratePages, putbackMovablePages } from "./migrate";
+import { MIGRATE_SYNC, MR_SYSCALL } from "./migrate_mode";
+import { PG_hugetlb } from "./page_flags";
+import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "./pgtable";
+
+/** What `move_pages` returns: the kernel's return value and the status array it fills. */
+export interface MovePagesResult {
+  /** 0, or the number of pages not migrated. */
+  readonly rc: number;
+  /** One entry per page: its node, or a negative errno. */
+  readonly status: Int32Array;
+}
+
+/** The page mapped at `addr` (`follow_page` with `FOLL_DUMP`): a PFN, or a negative errno. */
+const followPage = (k: Kernel, task: Task, addr: number): number => {
+  const vma = task.mm!.findVma(addr);
+  if (!vma) return -ERRNO.EFAULT;
+  const pte = vma.ptes[Math.floor((addr - vma.start) / k.mem.pageSize)]!;
+  if (!ptePresent(pte) || isMigrationEntry(pte)) return -ERRNO.ENOENT;
+  if (pteSpecial(pte)) return -ERRNO.EFAULT;
+  return ptePfn(pte);
+};
+
+/** `ptrace_may_access(task, PTRACE_MODE_READ_REALCREDS)`. */
+const mayAccess = (caller: Task, target: Task): boolean =>
+  caller === target ||
+  caller.capable(CAP_SYS_PTRACE) ||
+  (caller.uid === target.uid && caller.uid === target.euid);
+
+/** Checks the whole call; returns the target task or the error, changing nothing. */
+const checkCall = (
+  k: Kernel,
+  caller: Task,
+  pid: number,
+  pages: ArrayLike<number>,
+  nodes: ArrayLike<number> | null,
+  flags: number,
+): Task | ErrnoError => {
+  if (!Number.isInteger(flags) || flags & ~(MPOL_MF_MOVE | MPOL_MF_MOVE_ALL)) {
+    return errno("EINVAL", `move_pages: unknown flags ${flags}`);
+  }
+  if (flags & MPOL_MF_MOVE_ALL && !caller.capable(CAP_SYS_NICE)) {
+    return errno("EPERM", "move_pages: MPOL_MF_MOVE_ALL needs CAP_SYS_NICE");
+  }
+  const target = pid === 0 ? caller : k.findTask(pid);
+  if (!target) return errno("ESRCH", `move_pages: no process ${pid}`);
+  if (!mayAccess(caller, target)) {
+    return errno(
+      "EPERM",
+      `move_pages: process ${caller.pid} may not move the pages of process ${pid}`,
+    );
+  }
+  if (!target.mm) return errno("EINVAL", `move_pages: process ${pid} has no mm`);
+  const count = pages?.length;
+  if (!Number.isSafeInteger(count) || (nodes !== null && !(nodes?.length >= count))) {
+    return errno("EFAULT", "move_pages: the pages or nodes array is bad");
+  }
+  for (let i = 0; i < count; i++) {
+    if (!Number.isSafeInteger(pages[i]))
+      return errno("EFAULT", `move_pages: pages[${i}] is not an address`);
+  }
+  if (nodes) {
+    for (let i = 0; i < count; i++) {
+      const node = nodes[i]!;
+      if (!Number.isInteger(node) || node < 0 || node >= MAX_NUMNODES || !k.nodeHasMemory(node)) {
+        return errno("ENODEV", `move_pages: nodes[${i}] = ${node} does not exist or has no memory`);
+      }
+      if (!target.memsAllowed.includes(node)) {
+        return errno("EACCES", `move_pages: node ${node} is not allowed for process ${target.pid}`);
+      }
+    }
+  }
+  return target;
+};
+
+/** `do_pages_stat()`: the node of each page. */
+const pagesStat = (k: Kernel, target: Task, pages: ArrayLike<number>, status: Int32Array): void => {
+  for (let i = 0; i < status.length; i++) {
+    const pfn = followPage(k, target, pages[i]!);
+    status[i] = pfn < 0 ? pfn : k.mem.pfnToNid(pfn);
+  }
+};
+
+/**
+ * `add_page_for_migration()`: isolates the folio of the page at `addr` onto `list`. Returns 1 when
+ * queued, 0 when it is already on `node`, or a negative errno for its status.
+ */
+const addPageForMigration = (
+  k: Kernel,
+  target: Task,
+  addr: number,
+  node: number,
+  list: FolioList,
+  migrateAll: boolean,
+): number => {
+  const pfn = followPage(k, target, addr);
+  if (pfn < 0) return pfn;
+  if (k.mem.pfnToNid(pfn) === node) return 0;
+  if (k.memmap.mapcount[pfn]! > 1 && !migrateAll) return -ERRNO.EACCES;
+  const head = k.memmap.folioOf(pfn);
+  const isolated = k.memmap.test(head, PG_hugetlb)
+    ? k.hugetlbActive.isolate(head)
+    : k.lru.isolate(head);
+  if (!isolated) return -ERRNO.EBUSY;
+  list.addTail(head);
+  return 1;
+};
+
+/** `alloc_migration_target()` for a node, with `__GFP_THISNODE`. */
+const allocOnNode =
+  (k: Kernel, node: number) =>
+  (src: number): number => {
+    const order = k.memmap.folioOrder(src);
+    const pfn = k.pageAlloc.allocPages(
+      node,
+      order,
+      GFP_HIGHUSER_MOVABLE | __GFP_THISNODE | (order > 0 ? __GFP_COMP : 0),
+    );
+    if (pfn >= 0 && k.memmap.test(src, PG_hugetlb)) k.memmap.set(pfn, PG_hugetlb);
+    return pfn;
+  };
+
+/**
+ * `do_pages_move()`: runs of consecutive entries with the same target node are queued and
+ * migrated as one `migrate_pages()` call, `MIGRATE_SYNC`, `MR_SYSCALL`.
+ */
+const pagesMove = (
+  k: Kernel,
+  target: Task,
+  pages: ArrayLike<number>,
+  nodes: ArrayLike<number>,
+  migrateAll: boolean,
+  status: Int32Array,
+) =>
+  Effect.gen(function* () {
+    const list = new FolioList(k.memmap.lru);
+    const queued: number[] = [];
+    let notMigrated = 0;
+    let current = -1;
+    const flush = Effect.gen(function* () {
+      if (queued.length === 0) return;
+      const errors = new Map<number, number>();
+      const { rc } = yield* migratePages(
+        k,
+        list,
+        allocOnNode(k, current),
+        null,
+        MIGRATE_SYNC,
+        MR_SYSCALL,
+        { errors },
+      );
+      if (!list.isEmpty) putbackMovablePages(k, list);
+      for (const i of queued) {
+        const pfn = followPage(k, target, pages[i]!);
+        if (pfn >= 0 && k.mem.pfnToNid(pfn) === current) {
+          status[i] = current;
+          continue;
+        }
+        status[i] =
+          pfn < 0 ? pfn : (errors.get(k.memmap.folioOf(pfn)) ?? (rc < 0 ? rc : -ERRNO.EAGAIN));
+        notMigrated++;
+      }
+      queued.length = 0;
+    });
+    try {
+      for (let i = 0; i < status.length; i++) {
+        const node = nodes[i]!;
+        if (node !== current) {
+          yield* flush;
+          current = node;
+        }
+        const err = addPageForMigration(k, target, pages[i]!, node, list, migrateAll);
+        if (err > 0) {
+          queued.push(i);
+          continue;
+        }
+        status[i] = err === 0 ? node : err;
+        yield* flush;
+      }
+      yield* flush;
+    } finally {
+      list.release();
+    }
+    return notMigrated;
+  });
+
+/** `move_pages(2)`: moves (or, with `nodes` null, queries) pages of process `pid` (0: the caller). */
+export const doMovePages = (
+  k: Kernel,
+  caller: Task,
+  pid: number,
+  pages: ArrayLike<number>,
+  nodes: ArrayLike<number> | null,
+  flags: number,
+): Effect.Effect<MovePagesResult, ErrnoError> =>
+  Effect.suspend(() => {
+    const target = checkCall(k, caller, pid, pages, nodes, flags);
+    if (target instanceof Error) return Effect.fail(target);
+    const status = new Int32Array(pages.length);
+    if (!nodes) {
+      pagesStat(k, target, pages, status);
+      return Effect.succeed({ rc: 0, status });
+    }
+    return pagesMove(k, target, pages, nodes, (flags & MPOL_MF_MOVE_ALL) !== 0, status).pipe(
+      Effect.map((rc) => ({ rc, status })),
+    );
+  });
