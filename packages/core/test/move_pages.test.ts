@@ -1,0 +1,297 @@
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import {
+  CAP_SYS_NICE,
+  CAP_SYS_PTRACE,
+  ERRNO,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MPOL_MF_MOVE,
+  MPOL_MF_MOVE_ALL,
+  type MovePagesResult,
+  ptePfn,
+  type Task,
+  type TraceEvent,
+} from "../src/index";
+import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+
+const MiB = 2 ** 20;
+const move = (p: Task, pages: number[], nodes: number[] | null, flags = MPOL_MF_MOVE, pid = 0): Promise<MovePagesResult> =>
+  Effect.runPromise(p.movePages(pid, pages, nodes, flags));
+const folioAt = (p: Task, addr: number) => {
+  const vma = p.mm!.findVma(addr)!;
+  return p.kernel.folio(ptePfn(vma.ptes[(addr - vma.start) / p.kernel.mem.pageSize]!));
+};
+const pagesOf = (addr: number, n: number, step = 4096) => Array.from({ length: n }, (_, i) => addr + i * step);
+
+describe("move_pages: whole-call errors, in the kernel's order", () => {
+  it("EINVAL for unknown flags, before anything else", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    expectErrno(p.movePages(999, [0], [1], 0x8), "EINVAL");
+  });
+
+  it("EPERM for MPOL_MF_MOVE_ALL without CAP_SYS_NICE, before the pid is looked up", () => {
+    const k = boot();
+    const p = run(k.createProcess({ uid: 1000 }));
+    expectErrno(p.movePages(999, [0], [1], MPOL_MF_MOVE_ALL), "EPERM");
+  });
+
+  it("ESRCH for no such process", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    expectErrno(p.movePages(999, [0], [1]), "ESRCH");
+  });
+
+  it("EPERM for another user's process without CAP_SYS_PTRACE; allowed with it or for the same user", async () => {
+    const k = boot();
+    const alice = run(k.createProcess({ uid: 1000 }));
+    const bob = run(k.createProcess({ uid: 1001 }));
+    const admin = run(k.createProcess({ uid: 1002, capabilities: [CAP_SYS_PTRACE] }));
+    const alice2 = run(k.createProcess({ uid: 1000 }));
+    const addr = run(alice.mmap(4096));
+    run(alice.write(addr, new Uint8Array([1])));
+    expectErrno(bob.movePages(alice.pid, [addr], [1]), "EPERM");
+    expect((await move(admin, [addr], null, 0, alice.pid)).status[0]).toBe(0);
+    expect((await move(alice2, [addr], [1], MPOL_MF_MOVE, alice.pid)).status[0]).toBe(1);
+  });
+
+  it("EINVAL for a process with no mm", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const kthread = run(k.createKernelThread("kworker"));
+    expectErrno(p.movePages(kthread.pid, [0], [1]), "EINVAL");
+  });
+
+  it("EFAULT for a bad array", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    expectErrno(p.movePages(0, [0, 4096], [1]), "EFAULT");
+    expectErrno(p.movePages(0, [Number.NaN], [1]), "EFAULT");
+    expectErrno(p.movePages(0, null as never, [1]), "EFAULT");
+  });
+
+  it("ENODEV for a node that does not exist or has no memory, and nothing moves", () => {
+    const k = boot({ nodes: ["16M", "16M", 0] });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(8192));
+    run(p.write(addr, new Uint8Array(8192).fill(1)));
+    for (const bad of [2, 3, 64, -1]) expectErrno(p.movePages(0, [addr, addr + 4096], [1, bad]), "ENODEV");
+    expect(run(p.nodeOf(addr))).toBe(0);
+  });
+
+  it("EACCES for a node outside the cpuset", () => {
+    const k = boot({ nodes: ["16M", "16M", "16M"] });
+    const p = run(k.createProcess({ memsAllowed: [0, 1] }));
+    const addr = run(p.mmap(4096));
+    run(p.write(addr, new Uint8Array([1])));
+    expectErrno(p.movePages(0, [addr], [2]), "EACCES");
+  });
+});
+
+describe("move_pages: per-page status", () => {
+  it("reports the node, -EFAULT for no mapping or the zero page, -ENOENT for not present", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * 4096, { hugepage: false }));
+    run(p.write(addr, new Uint8Array([1])));
+    run(p.read(addr + 4096, 1));
+    const r = await move(p, [addr, addr + 4096, addr + 2 * 4096, addr + 100 * 4096], [1, 1, 1, 1]);
+    expect([...r.status]).toEqual([1, -ERRNO.EFAULT, -ERRNO.ENOENT, -ERRNO.EFAULT]);
+    expect(r.rc).toBe(0);
+    expect(run(p.nodeOf(addr))).toBe(1);
+    const q = await move(p, [addr, addr + 4096, addr + 2 * 4096], null, 0);
+    expect([...q.status]).toEqual([1, -ERRNO.EFAULT, -ERRNO.ENOENT]);
+  });
+
+  it("reports pages already on the target node as that node, without migrating them", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096));
+    run(p.write(addr, new Uint8Array([1])));
+    const pfn = folioAt(p, addr).pfn;
+    const r = await move(p, [addr], [0]);
+    expect([...r.status]).toEqual([0]);
+    expect(folioAt(p, addr).pfn).toBe(pfn);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(0);
+  });
+
+  it("reports -EACCES for shared pages without MPOL_MF_MOVE_ALL, and moves them with it", async () => {
+    const k = boot();
+    const p = run(k.createProcess({ capabilities: [CAP_SYS_NICE] }));
+    const addr = run(p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(addr, new Uint8Array([7])));
+    const child = run(p.fork());
+    expect([...(await move(p, [addr], [1])).status]).toEqual([-ERRNO.EACCES]);
+    expect([...(await move(p, [addr], [1], MPOL_MF_MOVE_ALL)).status]).toEqual([1]);
+    expect(run(child.nodeOf(addr))).toBe(1);
+    expect(run(child.read(addr, 1))[0]).toBe(7);
+    expectConsistent(k);
+  });
+
+  it("reports -EBUSY for a second address in a folio already queued", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * MiB));
+    run(p.write(addr, pattern(2 * MiB, 1)));
+    const r = await move(p, [addr, addr + 4096], [1, 1]);
+    expect([...r.status]).toEqual([1, -ERRNO.EBUSY]);
+    expect(run(p.nodeOf(addr + 4096))).toBe(1);
+    expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 1));
+  });
+
+  it("reports -ENOMEM when the target node has no memory left, and returns the count not migrated", async () => {
+    const k = boot({ nodes: ["16M", "4M"] });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(8 * MiB, { hugepage: false }));
+    run(p.write(addr, pattern(8 * MiB, 3)));
+    const pages = pagesOf(addr, 2048);
+    const r = await move(p, pages, pages.map(() => 1));
+    const moved = [...r.status].filter((s) => s === 1).length;
+    expect(moved).toBe(1024);
+    expect([...r.status].filter((s) => s === -ERRNO.ENOMEM).length).toBe(1024);
+    expect(r.rc).toBe(1024);
+    expectBytes(run(p.read(addr, 8 * MiB)), pattern(8 * MiB, 3));
+    expectConsistent(k);
+  });
+
+  it("reports -EIO and -EINVAL for dirty file pages a filesystem without migrate_folio cannot write back", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const results: number[] = [];
+    for (const writepage of ["error", "none", "ok"] as const) {
+      const file = run(k.createFile(`f-${writepage}`));
+      file.mapping.migrateFolio = false;
+      file.mapping.writepage = writepage;
+      const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+      run(p.write(addr, new Uint8Array([1])));
+      results.push((await move(p, [addr], [1])).status[0]!);
+    }
+    expect(results).toEqual([-ERRNO.EIO, -ERRNO.EINVAL, 1]);
+    expectConsistent(k);
+  });
+
+  it("waits for writeback in MIGRATE_SYNC, then migrates", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const file = run(k.createFile("log"));
+    const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+    run(p.write(addr, new Uint8Array([9])));
+    expect(file.startWriteback(0)).toBe(true);
+    const pending = move(p, [addr], [1]);
+    await Effect.runPromise(Effect.yieldNow);
+    expect(run(p.nodeOf(addr))).toBe(0);
+    file.endWriteback(0);
+    expect([...(await pending).status]).toEqual([1]);
+    expect(file.folioAt(0)!.nid).toBe(1);
+    expect(run(p.read(addr, 1))[0]).toBe(9);
+  });
+
+  it("fails a pinned folio with -EAGAIN after every retry, and moves it once unpinned", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 4096, { hugepage: false }));
+    run(p.write(addr, pattern(2 * 4096, 4)));
+    const pinned = folioAt(p, addr);
+    k.memmap.refcount[pinned.pfn]!++;
+    const r = await move(p, [addr, addr + 4096], [1, 1]);
+    expect([...r.status]).toEqual([-ERRNO.EAGAIN, 1]);
+    expect(r.rc).toBe(1);
+    expect(k.vmstat.get("pgmigrate_fail")).toBeGreaterThan(0);
+    expect(run(p.read(addr, 4096))).toEqual(pattern(2 * 4096, 4).subarray(0, 4096));
+    k.folioPut(pinned);
+    expect([...(await move(p, [addr], [1])).status]).toEqual([1]);
+    expectBytes(run(p.read(addr, 2 * 4096)), pattern(2 * 4096, 4));
+    expectConsistent(k);
+  });
+
+  it("fails a folio with a poisoned page with -EHWPOISON; it stays mapped, readable up to that page", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * MiB));
+    run(p.write(addr, pattern(2 * MiB, 5)));
+    const small = run(p.mmap(4096, { hugepage: false }));
+    run(p.write(small, new Uint8Array([3])));
+    const head = folioAt(p, addr).pfn;
+    run(k.memoryFailure(head + 10));
+    const r = await move(p, [addr, small], [1, 1]);
+    expect([...r.status]).toEqual([-ERRNO.EHWPOISON, 1]);
+    expect(folioAt(p, addr).pfn).toBe(head);
+    expectBytes(run(p.read(addr, 10 * 4096)), pattern(2 * MiB, 5).subarray(0, 10 * 4096));
+    expectErrno(p.read(addr + 10 * 4096, 1), "EHWPOISON");
+    expectConsistent(k);
+  });
+});
+
+describe("move_pages: batching, splitting, hugetlb, counters", () => {
+  it("migrates consecutive entries with the same node as one batch, and counts in /proc/vmstat", async () => {
+    const k = boot({ nodes: ["16M", "16M", "16M"] });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(6 * 4096, { hugepage: false }));
+    run(p.write(addr, pattern(6 * 4096, 6)));
+    const events: TraceEvent[] = [];
+    k.trace.subscribe((e) => events.push(e));
+    const r = await move(p, pagesOf(addr, 6), [1, 1, 1, 2, 2, 1]);
+    expect([...r.status]).toEqual([1, 1, 1, 2, 2, 1]);
+    const ends = events.filter((e) => e.event === "mm_migrate_pages");
+    expect(ends.map((e) => (e.event === "mm_migrate_pages" ? e.succeeded : 0))).toEqual([3, 2, 1]);
+    expect(events[0]).toEqual({ event: "mm_migrate_pages_start", mode: 2, reason: 3 });
+    expect(k.vmstat.get("pgmigrate_success")).toBe(6);
+    expectBytes(run(p.read(addr, 6 * 4096)), pattern(6 * 4096, 6));
+  });
+
+  it("splits a THP whose 2 MiB destination cannot be allocated, and migrates its pages", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * MiB));
+    run(p.write(addr, pattern(2 * MiB, 7)));
+    const frag = run(k.fragment(1, 8));
+    const r = await move(p, [addr], [1]);
+    expect([...r.status]).toEqual([1]);
+    expect(k.vmstat.get("thp_migration_split")).toBe(1);
+    expect(k.vmstat.get("thp_split_page")).toBe(1);
+    expect(folioAt(p, addr).order).toBe(0);
+    expect(run(p.nodeOf(addr + MiB))).toBe(1);
+    expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 7));
+    frag.release();
+    expectConsistent(k);
+  });
+
+  it("migrates hugetlb folios on their own path", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, pattern(2 * MiB, 8)));
+    const before = folioAt(p, addr).pfn;
+    const r = await move(p, [addr], [1]);
+    expect([...r.status]).toEqual([1]);
+    const after = folioAt(p, addr);
+    expect(after.pfn).not.toBe(before);
+    expect(after.hugetlb).toBe(true);
+    expect(after.order).toBe(9);
+    expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 8));
+    expectConsistent(k);
+    run(p.exit());
+    expect(k.pageAlloc.totalFreePages()).toBe(k.pageAlloc.zones.reduce((s, z) => s + z.managedPages, 0) - 1);
+  });
+
+  it("moves file pages with their page cache, keeping them shared", async () => {
+    const k = boot();
+    const file = run(k.createFile("shared.dat"));
+    const a = run(k.createProcess({ capabilities: [CAP_SYS_NICE] }));
+    const b = run(k.createProcess());
+    const x = run(a.mmap(4 * 4096, { flags: MAP_SHARED, file }));
+    const y = run(b.mmap(4 * 4096, { flags: MAP_SHARED, file }));
+    run(a.write(x, pattern(4 * 4096, 9)));
+    run(b.read(y, 4 * 4096));
+    const r = await move(a, pagesOf(x, 4), [1, 1, 1, 1], MPOL_MF_MOVE_ALL);
+    expect([...r.status]).toEqual([1, 1, 1, 1]);
+    expect(file.folioAt(2)!.nid).toBe(1);
+    expect(folioAt(b, y + 2 * 4096).pfn).toBe(file.folioAt(2)!.pfn);
+    run(a.write(x + 5, new Uint8Array([0xab])));
+    expect(run(b.read(y + 5, 1))[0]).toBe(0xab);
+    expectConsistent(k);
+  });
+});
