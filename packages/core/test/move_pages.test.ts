@@ -8,9 +8,9 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  type MovePagesResult,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
-  type MovePagesResult,
   ptePfn,
   type Task,
   type TraceEvent,
@@ -18,13 +18,19 @@ import {
 import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
 
 const MiB = 2 ** 20;
-const move = (p: Task, pages: number[], nodes: number[] | null, flags = MPOL_MF_MOVE, pid = 0): Promise<MovePagesResult> =>
-  Effect.runPromise(p.movePages(pid, pages, nodes, flags));
+const move = (
+  p: Task,
+  pages: number[],
+  nodes: number[] | null,
+  flags = MPOL_MF_MOVE,
+  pid = 0,
+): Promise<MovePagesResult> => Effect.runPromise(p.movePages(pid, pages, nodes, flags));
 const folioAt = (p: Task, addr: number) => {
   const vma = p.mm!.findVma(addr)!;
   return p.kernel.folio(ptePfn(vma.ptes[(addr - vma.start) / p.kernel.mem.pageSize]!));
 };
-const pagesOf = (addr: number, n: number, step = 4096) => Array.from({ length: n }, (_, i) => addr + i * step);
+const pagesOf = (addr: number, n: number, step = 4096) =>
+  Array.from({ length: n }, (_, i) => addr + i * step);
 
 describe("move_pages: whole-call errors, in the kernel's order", () => {
   it("EINVAL for unknown flags, before anything else", () => {
@@ -78,7 +84,8 @@ describe("move_pages: whole-call errors, in the kernel's order", () => {
     const p = run(k.createProcess());
     const addr = run(p.mmap(8192));
     run(p.write(addr, new Uint8Array(8192).fill(1)));
-    for (const bad of [2, 3, 64, -1]) expectErrno(p.movePages(0, [addr, addr + 4096], [1, bad]), "ENODEV");
+    for (const bad of [2, 3, 64, -1])
+      expectErrno(p.movePages(0, [addr, addr + 4096], [1, bad]), "ENODEV");
     expect(run(p.nodeOf(addr))).toBe(0);
   });
 
@@ -148,7 +155,11 @@ describe("move_pages: per-page status", () => {
     const addr = run(p.mmap(8 * MiB, { hugepage: false }));
     run(p.write(addr, pattern(8 * MiB, 3)));
     const pages = pagesOf(addr, 2048);
-    const r = await move(p, pages, pages.map(() => 1));
+    const r = await move(
+      p,
+      pages,
+      pages.map(() => 1),
+    );
     const moved = [...r.status].filter((s) => s === 1).length;
     expect(moved).toBe(1024);
     expect([...r.status].filter((s) => s === -ERRNO.ENOMEM).length).toBe(1024);
@@ -274,7 +285,9 @@ describe("move_pages: batching, splitting, hugetlb, counters", () => {
     expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 8));
     expectConsistent(k);
     run(p.exit());
-    expect(k.pageAlloc.totalFreePages()).toBe(k.pageAlloc.zones.reduce((s, z) => s + z.managedPages, 0) - 1);
+    expect(k.pageAlloc.totalFreePages()).toBe(
+      k.pageAlloc.zones.reduce((s, z) => s + z.managedPages, 0) - 1,
+    );
   });
 
   it("moves file pages with their page cache, keeping them shared", async () => {
