@@ -1,11 +1,14 @@
 /**
- * `@migrate-offload/testkit`: property-based conformance testing for migrators.
+ * `@migrate-offload/testkit`: property-based conformance testing for page migration.
  *
- * Not yet implemented: the package exists so that its name and place in the workspace are
- * fixed. It will depend on `@migrate-offload/core` and fast-check.
+ * Today it holds the random migration workloads ({@link migrationScenarioArb}) and the oracle that
+ * runs one and checks every promise ({@link runMigrationScenario}). The migrator conformance
+ * suite builds on them.
  *
  * @packageDocumentation
  */
+export * from "./oracle";
+export * from "./workload";
 
-/** The version of the conformance suite's scenario format. */
+/** The version of the scenario format. */
 export const TESTKIT_FORMAT_VERSION = 1;
