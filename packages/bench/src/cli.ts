@@ -7,6 +7,7 @@ import { parseSize as parseKernelSize } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { formatDemo, runDemo } from "./demo";
 import { formatMemModel, runMemModel } from "./memmodel";
+import { formatMovePages, runMovePages, SEED_FOLIO_SIZES } from "./movepages";
 import { writeJson } from "./report";
 
 const USAGE = `usage: migrate-offload-bench <experiment> [options]
@@ -18,6 +19,10 @@ experiments:
                 --node-size <size>   memory per node (default 1G); 2 nodes
                 --page-size <bytes>  4096 (default) or 65536
                 --runs <n>           boots to time (default 7)
+  movepages   move_pages() throughput by folio size, against raw memcpy (v4 table 1a)
+                --total <size>       memory moved per call (default 1G)
+                --sizes <list>       folio sizes (default 4K,16K,64K,256K,1M,2M)
+                --runs <n>           timed calls per size (default 5)
 
 common options:
   --out <dir>   where JSON results go (default bench-results)
@@ -45,6 +50,8 @@ const main = async (): Promise<void> => {
         "node-size": { type: "string" },
         "page-size": { type: "string" },
         runs: { type: "string" },
+        total: { type: "string" },
+        sizes: { type: "string" },
         out: { type: "string", default: "bench-results" },
         help: { type: "boolean", short: "h" },
       },
@@ -89,6 +96,28 @@ const main = async (): Promise<void> => {
       const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "memmodel.json");
       writeJson(path, result);
       process.stdout.write(`\nJSON: ${path}\n`);
+      return;
+    }
+    case "movepages": {
+      const total = parseSize(values.total ?? "1G");
+      const sizes = values.sizes ? values.sizes.split(",").map(parseSize) : SEED_FOLIO_SIZES;
+      for (const size of sizes) {
+        if (
+          ![4096, 16384, 32768, 65536, 131072, 262144, 524288, 1 << 20, 2 << 20].includes(size) ||
+          total % size !== 0
+        ) {
+          return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
+        }
+      }
+      const runs = positiveInt("runs", values.runs, 5);
+      const result = await Effect.runPromise(
+        runMovePages(total, sizes, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
+      );
+      process.stdout.write(`${formatMovePages(result.results)}\n`);
+      const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "movepages.json");
+      writeJson(path, result);
+      process.stdout.write(`\nJSON: ${path}\n`);
+      if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
       return;
     }
     default:

@@ -164,15 +164,20 @@ export class PageAllocator {
     gfp: number,
     nodemask: readonly number[] | null = null,
   ): number {
+    if (gfp & __GFP_THISNODE) return this.allocFromZone(nid, order, gfp);
     for (const candidate of this.candidates(nid, gfp, nodemask)) {
-      const zone = this.zones[candidate]!;
-      if (zone.freePages < 1 << order) continue;
-      const pfn = this.rmqueue(zone, order);
-      if (pfn < 0) continue;
-      this.prepNewPage(pfn, order, gfp);
-      return pfn;
+      const pfn = this.allocFromZone(candidate, order, gfp);
+      if (pfn >= 0) return pfn;
     }
     return -1;
+  }
+
+  private allocFromZone(nid: number, order: number, gfp: number): number {
+    const zone = this.zones[nid]!;
+    if (zone.freePages < 1 << order) return -1;
+    const pfn = this.rmqueue(zone, order);
+    if (pfn >= 0) this.prepNewPage(pfn, order, gfp);
+    return pfn;
   }
 
   private prepNewPage(pfn: number, order: number, gfp: number): void {

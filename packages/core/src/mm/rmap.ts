@@ -46,7 +46,7 @@ export const rmapWalkSlots = (
   nrPages: number,
   visit: (vma: Vma, slot: number, page: number) => void,
 ): void => {
-  const vmas = mapping < 0 ? k.anonVmas.get(-mapping)?.vmas : k.addressSpaces.get(mapping)?.iMmap;
+  const vmas = rmapVmas(k, mapping);
   if (!vmas) return;
   for (const vma of vmas) {
     const first = Math.max(index, vma.pgoff);
@@ -54,6 +54,10 @@ export const rmapWalkSlots = (
     for (let pgoff = first; pgoff < last; pgoff++) visit(vma, pgoff - vma.pgoff, pgoff - index);
   }
 };
+
+/** The VMAs that may map a folio with this `mapping`: its anon_vma's or its address space's. */
+const rmapVmas = (k: Kernel, mapping: number): ReadonlySet<Vma> | undefined =>
+  mapping < 0 ? k.anonVmas.get(-mapping)?.vmas : k.addressSpaces.get(mapping)?.iMmap;
 
 /** One place a folio is mapped: the VMA, the virtual address and the page of the folio. */
 export interface RmapMapping {
@@ -88,17 +92,30 @@ export const tryToMigrate = (
   batch: TlbFlushBatch | null,
 ): void => {
   const m = k.memmap;
-  const pageSize = k.mem.pageSize;
-  rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, slot, page) => {
-    const pte = vma.ptes[slot]!;
-    if (!ptePresent(pte) || ptePfn(pte) !== head + page) return;
-    vma.ptes[slot] = mkMigrationEntry(head + page, pteWrite(pte), pteDirty(pte));
-    if (pteDirty(pte)) m.set(head, PG_dirty);
-    m.mapcount[head + page]!--;
-    m.refcount[head]!--;
-    if (flags & TTU_BATCH_FLUSH && batch) batch.add(vma.mm.tlb);
-    else vma.mm.tlb.flushPage(vma.start / pageSize + slot);
-  });
+  const vmas = rmapVmas(k, m.mapping[head]!);
+  if (!vmas) return;
+  const index = m.index[head]!;
+  const nr = m.folioNrPages(head);
+  const deferFlush = (flags & TTU_BATCH_FLUSH) !== 0 && batch !== null;
+  for (const vma of vmas) {
+    const first = Math.max(index, vma.pgoff);
+    const last = Math.min(index + nr, vma.pgoff + vma.nrPages);
+    const ptes = vma.ptes;
+    let unmapped = 0;
+    for (let pgoff = first; pgoff < last; pgoff++) {
+      const slot = pgoff - vma.pgoff;
+      const page = head + pgoff - index;
+      const pte = ptes[slot]!;
+      if (!ptePresent(pte) || ptePfn(pte) !== page) continue;
+      ptes[slot] = mkMigrationEntry(page, pteWrite(pte), pteDirty(pte));
+      if (pteDirty(pte)) m.set(head, PG_dirty);
+      m.mapcount[page]!--;
+      unmapped++;
+      if (!deferFlush) vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
+    }
+    m.refcount[head]! -= unmapped;
+    if (unmapped > 0 && deferFlush) batch.add(vma.mm.tlb);
+  }
 };
 
 /**
@@ -110,14 +127,24 @@ export const tryToMigrate = (
  */
 export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number => {
   const m = k.memmap;
+  const vmas = rmapVmas(k, m.mapping[dst]!);
+  if (!vmas) return 0;
+  const index = m.index[dst]!;
+  const nr = m.folioNrPages(dst);
   let restored = 0;
-  rmapWalkSlots(k, m.mapping[dst]!, m.index[dst]!, m.folioNrPages(dst), (vma, slot, page) => {
-    const pte = vma.ptes[slot]!;
-    if (!isMigrationEntry(pte) || ptePfn(pte) !== src + page) return;
-    vma.ptes[slot] = mkPte(dst + page, pte & (PTE_WRITE | PTE_DIRTY));
-    m.mapcount[dst + page]!++;
-    m.refcount[dst]!++;
-    restored++;
-  });
+  for (const vma of vmas) {
+    const first = Math.max(index, vma.pgoff);
+    const last = Math.min(index + nr, vma.pgoff + vma.nrPages);
+    const ptes = vma.ptes;
+    for (let pgoff = first; pgoff < last; pgoff++) {
+      const slot = pgoff - vma.pgoff;
+      const pte = ptes[slot]!;
+      if (!isMigrationEntry(pte) || ptePfn(pte) !== src + pgoff - index) continue;
+      ptes[slot] = mkPte(dst + pgoff - index, pte & (PTE_WRITE | PTE_DIRTY));
+      m.mapcount[dst + pgoff - index]!++;
+      restored++;
+    }
+  }
+  m.refcount[dst]! += restored;
   return restored;
 };

@@ -1,0 +1,144 @@
+/**
+ * `move_pages()` throughput, after table 1a of the v4 cover letter: move a fixed amount of memory
+ * between two nodes in folios of one size, and report GB/s against raw memcpy in the same run.
+ */
+import {
+  Kernel,
+  type KernelConfig,
+  MPOL_MF_MOVE,
+  type MthpMode,
+  type Task,
+} from "@migrate-offload/core";
+import { Effect } from "effect";
+import { measureMemcpy } from "./memcpy";
+import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
+
+/** Folio sizes of the seed's table, in bytes. */
+export const SEED_FOLIO_SIZES = [4096, 16384, 65536, 262144, 1 << 20, 2 << 20];
+
+/** What one folio size measured. */
+export interface MovePagesRow {
+  readonly folioBytes: number;
+  readonly folios: number;
+  /** GB/s of each measured `move_pages` call. */
+  readonly gbps: Summary;
+  /** Median GB/s over the median raw memcpy GB/s of the same run. */
+  readonly ratioToMemcpy: number;
+  /** Every byte read back unchanged after the last move. */
+  readonly intact: boolean;
+}
+
+/** Results of a `movepages` run. */
+export interface MovePagesResults {
+  readonly memcpyGbps: Summary;
+  readonly rows: readonly MovePagesRow[];
+}
+
+/** The THP settings that make every fault in an aligned mapping allocate folios of `order`. */
+const thpFor = (order: number, pmdOrder: number): KernelConfig["thp"] => {
+  if (order === 0) return { enabled: "never" };
+  const sizes: Record<string, MthpMode> = {};
+  sizes[`${(4096 << order) / 1024}kB`] = "always";
+  if (order !== pmdOrder) sizes[`${(4096 << pmdOrder) / 1024}kB`] = "never";
+  return { enabled: "never", sizes };
+};
+
+const pageByte = (offset: number): number => ((offset >>> 12) * 7 + 1) & 0xff;
+
+/** Fills the mapping with a per-page pattern through the process, in 64 MiB writes. */
+const populate = (proc: Task, addr: number, bytes: number) =>
+  Effect.gen(function* () {
+    const chunk = Math.min(bytes, 64 << 20);
+    const buf = new Uint8Array(chunk);
+    for (let off = 0; off < bytes; off += chunk) {
+      for (let i = 0; i < chunk; i += 4096) buf.fill(pageByte(off + i), i, i + 4096);
+      yield* proc.write(addr + off, buf);
+    }
+  });
+
+const verify = (proc: Task, addr: number, bytes: number) =>
+  Effect.gen(function* () {
+    const chunk = Math.min(bytes, 64 << 20);
+    for (let off = 0; off < bytes; off += chunk) {
+      const got = yield* proc.read(addr + off, chunk);
+      for (let i = 0; i < chunk; i += 4096) {
+        const want = pageByte(off + i);
+        if (got[i] !== want || got[i + 4095] !== want) return false;
+      }
+    }
+    return true;
+  });
+
+/** Measures one folio size: `runs` timed moves, alternating 0 → 1 and 1 → 0. */
+const measureSize = (folioBytes: number, totalBytes: number, runs: number, memcpyMedian: number) =>
+  Effect.gen(function* () {
+    const order = Math.log2(folioBytes / 4096);
+    const nodeBytes = totalBytes + (64 << 20);
+    const kernel = yield* Kernel.make({ nodes: [nodeBytes, nodeBytes], thp: thpFor(order, 9) });
+    const proc = yield* kernel.createProcess({ node: 0 });
+    const addr = yield* proc.mmap(totalBytes);
+    yield* populate(proc, addr, totalBytes);
+    const folios = totalBytes / folioBytes;
+    const pages = new Float64Array(folios);
+    for (let i = 0; i < folios; i++) pages[i] = addr + i * folioBytes;
+    const toOne = new Int32Array(folios).fill(1);
+    const toZero = new Int32Array(folios);
+    // One untimed round trip warms the path up.
+    yield* proc.movePages(0, pages, toOne, MPOL_MF_MOVE);
+    yield* proc.movePages(0, pages, toZero, MPOL_MF_MOVE);
+    const rates: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const nodes = r % 2 === 0 ? toOne : toZero;
+      const start = performance.now();
+      const { rc } = yield* proc.movePages(0, pages, nodes, MPOL_MF_MOVE);
+      const seconds = (performance.now() - start) / 1000;
+      if (rc !== 0)
+        return yield* Effect.fail(
+          new Error(`move_pages left ${rc} pages at ${formatBytes(folioBytes)}`),
+        );
+      rates.push(totalBytes / seconds / 1e9);
+    }
+    const intact = yield* verify(proc, addr, totalBytes);
+    const gbps = summarize(rates);
+    return {
+      folioBytes,
+      folios,
+      gbps,
+      ratioToMemcpy: gbps.median / memcpyMedian,
+      intact,
+    } satisfies MovePagesRow;
+  });
+
+/** Runs the experiment over `sizes`. */
+export const runMovePages = (
+  totalBytes: number,
+  sizes: readonly number[],
+  runs: number,
+  onProgress: (msg: string) => void,
+) =>
+  Effect.gen(function* () {
+    onProgress(`memcpy ${formatBytes(totalBytes)} × ${runs}`);
+    const memcpyGbps = measureMemcpy(totalBytes, runs);
+    const rows: MovePagesRow[] = [];
+    for (const size of sizes) {
+      onProgress(`move_pages ${formatBytes(totalBytes)} in ${formatBytes(size)} folios × ${runs}`);
+      rows.push(yield* measureSize(size, totalBytes, runs, memcpyGbps.median));
+    }
+    const results: MovePagesResults = { memcpyGbps, rows };
+    return envelope("movepages", { totalBytes, sizes, runs }, results);
+  });
+
+const fmt = (s: Summary) => `${s.mean.toFixed(2)}±${s.sd.toFixed(2)}`;
+
+/** The seed's table layout: one column per folio size. */
+export const formatMovePages = (r: MovePagesResults): string => {
+  const header = ["", ...r.rows.map((row) => formatBytes(row.folioBytes).replace(" ", ""))];
+  return markdownTable(header, [
+    ["move_pages GB/s (mean±sd)", ...r.rows.map((row) => fmt(row.gbps))],
+    ["move_pages GB/s (median)", ...r.rows.map((row) => row.gbps.median.toFixed(2))],
+    ["× raw memcpy", ...r.rows.map((row) => row.ratioToMemcpy.toFixed(2))],
+    ["bytes intact", ...r.rows.map((row) => (row.intact ? "yes" : "NO"))],
+  ]).concat(
+    `\n\nraw memcpy, same run: ${fmt(r.memcpyGbps)} GB/s (median ${r.memcpyGbps.median.toFixed(2)})`,
+  );
+};
