@@ -13,7 +13,7 @@ import { writeJson } from "./report";
 const USAGE = `usage: migrate-offload-bench <experiment> [options]
 
 experiments:
-  demo        boot a 2-node kernel, fault memory in, and show where it lives
+  demo        boot a 2-node kernel, fault memory in, show where it lives, move it with move_pages
                 --node-size <size>   memory per node (default 512M)
   memmodel    struct page bytes per base page and kernel boot time
                 --node-size <size>   memory per node (default 1G); 2 nodes
@@ -81,7 +81,10 @@ const main = async (): Promise<void> => {
       const nodeBytes = parseSize(values["node-size"] ?? "512M");
       const report = await Effect.runPromise(runDemo(nodeBytes));
       process.stdout.write(`${formatDemo(report)}\n`);
-      const ok = report.regions.every((r) => r.intact) && report.consistency.length === 0;
+      const ok =
+        [...report.regions, ...report.moved].every((r) => r.intact) &&
+        report.moved.every((r) => Object.keys(r.nodes).join() === "1") &&
+        report.consistency.length === 0;
       if (!ok) process.exitCode = 1;
       return;
     }

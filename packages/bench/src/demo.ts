@@ -31,7 +31,12 @@ export interface RegionReport {
 /** What the demo found. */
 export interface DemoReport {
   readonly config: KernelConfig;
+  /** Where each mapping lives after faulting it in. */
   readonly regions: readonly RegionReport[];
+  /** Where each mapping lives after `move_pages()` moved everything to node 1. */
+  readonly moved: readonly RegionReport[];
+  /** `move_pages` return value and how many entries reported node 1. */
+  readonly movePages: { readonly rc: number; readonly entries: number; readonly onNode1: number };
   readonly freeBytesByNode: readonly number[];
   readonly vmstat: Record<string, number>;
   readonly consistency: readonly string[];
@@ -90,34 +95,53 @@ export const runDemo = (nodeBytes = 512 * 2 ** 20): Effect.Effect<DemoReport, un
       { name: "file, MAP_SHARED", map: proc.mmap(MiB, { flags: MAP_SHARED, file }), bytes: MiB },
     ];
     const regions: RegionReport[] = [];
+    const placed: Array<{ name: string; address: number; bytes: number; data: Uint8Array }> = [];
     for (const [i, plan] of plans.entries()) {
       const address = yield* plan.map;
       if (plan.bind !== undefined) yield* proc.mbind(address, plan.bytes, MPOL_BIND, [plan.bind]);
       const data = fill(plan.bytes, i);
       yield* proc.write(address, data);
-      const back = yield* proc.read(address, plan.bytes);
-      const intact = Buffer.from(back).equals(Buffer.from(data));
-      regions.push({
-        name: plan.name,
-        address,
-        bytes: plan.bytes,
-        intact,
-        ...residency(proc, address),
-      });
+      placed.push({ name: plan.name, address, bytes: plan.bytes, data });
     }
+    const check = (p: (typeof placed)[number]) =>
+      Effect.map(proc.read(p.address, p.bytes), (back) => ({
+        name: p.name,
+        address: p.address,
+        bytes: p.bytes,
+        intact: Buffer.from(back).equals(Buffer.from(p.data)),
+        ...residency(proc, p.address),
+      }));
+    for (const p of placed) regions.push(yield* check(p));
+    // Move every page to node 1 with move_pages(2), one address per base page.
+    const pageSize = kernel.mem.pageSize;
+    const pages = placed.flatMap((p) =>
+      Array.from({ length: p.bytes / pageSize }, (_, i) => p.address + i * pageSize),
+    );
+    const moved = yield* proc.movePages(
+      0,
+      pages,
+      pages.map(() => 1),
+    );
+    const after: RegionReport[] = [];
+    for (const p of placed) after.push(yield* check(p));
     const vmstat = kernel.vmstat.snapshot();
     return {
       config,
       regions,
+      moved: after,
+      movePages: {
+        rc: moved.rc,
+        entries: pages.length,
+        onNode1: moved.status.filter((s) => s === 1).length,
+      },
       freeBytesByNode: kernel.pageAlloc.zones.map((z) => z.freePages * kernel.mem.pageSize),
       vmstat,
       consistency: checkKernelConsistency(kernel),
     };
   });
 
-/** The demo report as text. */
-export const formatDemo = (report: DemoReport): string => {
-  const rows = report.regions.map((r) => [
+const regionRows = (regions: readonly RegionReport[]) =>
+  regions.map((r) => [
     r.name,
     `0x${r.address.toString(16)}`,
     formatBytes(r.bytes),
@@ -129,16 +153,34 @@ export const formatDemo = (report: DemoReport): string => {
       .join(", "),
     r.intact ? "yes" : "NO",
   ]);
+
+/** The demo report as text. */
+export const formatDemo = (report: DemoReport): string => {
+  const header = ["mapping", "address", "size", "folios", "where it lives", "bytes intact"];
   const nodes = report.freeBytesByNode
     .map((free, nid) => `node ${nid}: ${formatBytes(free)} free`)
     .join(", ");
-  const events = ["pgfault", "thp_fault_alloc", "mthp_fault_alloc", "thp_fault_fallback"]
+  const events = [
+    "pgfault",
+    "thp_fault_alloc",
+    "mthp_fault_alloc",
+    "pgmigrate_success",
+    "pgmigrate_fail",
+    "thp_migration_success",
+  ]
     .map((name) => `${name} ${report.vmstat[name]}`)
     .join(", ");
+  const mp = report.movePages;
   return [
     `A machine of ${report.config.nodes.length} NUMA nodes, ${report.config.nodes.map((n) => formatBytes(Number(n))).join(" + ")}; one process on node 0.`,
     "",
-    markdownTable(["mapping", "address", "size", "folios", "where it lives", "bytes intact"], rows),
+    "After faulting the memory in:",
+    "",
+    markdownTable(header, regionRows(report.regions)),
+    "",
+    `move_pages(0, ${mp.entries} pages, all to node 1, MPOL_MF_MOVE) returned ${mp.rc}; ${mp.onNode1} entries report node 1, the rest -EBUSY for addresses inside a large folio already queued.`,
+    "",
+    markdownTable(header, regionRows(report.moved)),
     "",
     nodes,
     `/proc/vmstat: ${events}`,
