@@ -23,6 +23,7 @@ experiments:
                 --total <size>       memory moved per call (default 1G)
                 --sizes <list>       folio sizes (default 4K,16K,64K,256K,1M,2M)
                 --runs <n>           timed calls per size (default 5)
+                --batch-pages <n>    NR_MAX_BATCHED_MIGRATION (default 512, HPAGE_PMD_NR)
 
 common options:
   --out <dir>   where JSON results go (default bench-results)
@@ -52,6 +53,7 @@ const main = async (): Promise<void> => {
         runs: { type: "string" },
         total: { type: "string" },
         sizes: { type: "string" },
+        "batch-pages": { type: "string" },
         out: { type: "string", default: "bench-results" },
         help: { type: "boolean", short: "h" },
       },
@@ -113,8 +115,9 @@ const main = async (): Promise<void> => {
         }
       }
       const runs = positiveInt("runs", values.runs, 5);
+      const batchPages = positiveInt("batch-pages", values["batch-pages"], 512);
       const result = await Effect.runPromise(
-        runMovePages(total, sizes, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
+        runMovePages(total, sizes, runs, (msg) => process.stderr.write(`… ${msg}\n`), batchPages),
       );
       process.stdout.write(`${formatMovePages(result.results)}\n`);
       const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "movepages.json");

@@ -70,11 +70,18 @@ const verify = (proc: Task, addr: number, bytes: number) =>
   });
 
 /** Measures one folio size: `runs` timed moves, alternating 0 → 1 and 1 → 0. */
-const measureSize = (folioBytes: number, totalBytes: number, runs: number, memcpyMedian: number) =>
+const measureSize = (
+  folioBytes: number,
+  totalBytes: number,
+  runs: number,
+  memcpyMedian: number,
+  batchPages: number | undefined,
+) =>
   Effect.gen(function* () {
     const order = Math.log2(folioBytes / 4096);
     const nodeBytes = totalBytes + (64 << 20);
     const kernel = yield* Kernel.make({ nodes: [nodeBytes, nodeBytes], thp: thpFor(order, 9) });
+    if (batchPages !== undefined) kernel.migration.nrMaxBatchedMigration = batchPages;
     const proc = yield* kernel.createProcess({ node: 0 });
     const addr = yield* proc.mmap(totalBytes);
     yield* populate(proc, addr, totalBytes);
@@ -115,6 +122,7 @@ export const runMovePages = (
   sizes: readonly number[],
   runs: number,
   onProgress: (msg: string) => void,
+  batchPages?: number,
 ) =>
   Effect.gen(function* () {
     onProgress(`memcpy ${formatBytes(totalBytes)} × ${runs}`);
@@ -122,10 +130,14 @@ export const runMovePages = (
     const rows: MovePagesRow[] = [];
     for (const size of sizes) {
       onProgress(`move_pages ${formatBytes(totalBytes)} in ${formatBytes(size)} folios × ${runs}`);
-      rows.push(yield* measureSize(size, totalBytes, runs, memcpyGbps.median));
+      rows.push(yield* measureSize(size, totalBytes, runs, memcpyGbps.median, batchPages));
     }
     const results: MovePagesResults = { memcpyGbps, rows };
-    return envelope("movepages", { totalBytes, sizes, runs }, results);
+    return envelope(
+      "movepages",
+      { totalBytes, sizes, runs, batchPages: batchPages ?? 512 },
+      results,
+    );
   });
 
 const fmt = (s: Summary) => `${s.mean.toFixed(2)}±${s.sd.toFixed(2)}`;
