@@ -125,7 +125,12 @@ export type FreeFolioFn = (dst: number) => void;
  * Unmarked destinations fall back to the per-folio copy.
  */
 export interface BatchCopier {
+  /** Models `should_batch(reason)`: whether batches migrated for `reason` are offered. */
   readonly shouldBatch: (reason: MigrateReason) => boolean;
+  /**
+   * Models `offload_copy(dst_list, src_list, count)`: copies the batch, marking each destination
+   * it copied `FOLIO_CONTENT_COPIED`; completes with 0 or a negative errno.
+   */
   readonly copy: (dst: FolioList, src: FolioList, count: number) => Effect.Effect<number>;
 }
 

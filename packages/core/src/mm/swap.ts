@@ -12,37 +12,56 @@ import type { Kernel } from "../kernel";
 import { FolioList } from "../lib/list";
 import { PG_hugetlb_migratable, PG_lru, PG_mlocked } from "./page_flags";
 
-/** The LRU lists of one kernel, one per node (`lruvec`). */
-export class Lru {
-  /** One list per node. */
-  readonly lists: FolioList[];
-  constructor(private readonly k: Kernel) {
-    this.lists = k.mem.nodes.map(() => new FolioList(k.memmap.lru));
-  }
+/**
+ * Lists that migration isolates folios from. A flag bit says a folio is on one; isolating takes
+ * it off with a reference, putting back returns it and drops that reference. The LRU and the
+ * hugetlb active list both work this way.
+ */
+abstract class IsolationLists {
+  constructor(
+    protected readonly k: Kernel,
+    private readonly flag: number,
+  ) {}
 
-  /** `folio_add_lru()`: puts a new folio on its node's LRU. */
+  /** The list a folio belongs on. */
+  protected abstract listOf(head: number): FolioList;
+
+  /** Puts a folio on its list (`folio_add_lru`, or a new hugetlb folio becoming migratable). */
   add(head: number): void {
-    const m = this.k.memmap;
-    m.set(head, PG_lru);
-    this.lists[this.k.mem.pfnToNid(head)]!.addTail(head);
+    this.k.memmap.set(head, this.flag);
+    this.listOf(head).addTail(head);
   }
 
   /**
-   * `folio_isolate_lru()`: takes a folio off the LRU and takes a reference. False when the folio
-   * is not on an LRU (already isolated, or never added).
+   * Takes a folio off its list with a reference (`folio_isolate_lru`, `isolate_hugetlb`).
+   * False when it is not on one: already isolated, or never added.
    */
   isolate(head: number): boolean {
     const m = this.k.memmap;
-    if (!m.testAndClear(head, PG_lru)) return false;
+    if (!m.testAndClear(head, this.flag)) return false;
     m.lru.del(head);
     m.refcount[head]!++;
     return true;
   }
 
-  /** `folio_putback_lru()`: returns an isolated folio to the LRU and drops the isolation reference. */
+  /** Returns an isolated folio and drops the isolation reference (`folio_putback_lru`). */
   putback(head: number): void {
     this.add(head);
     folioPut(this.k, head);
+  }
+}
+
+/** The LRU lists of one kernel, one per node (`lruvec`), marked by `PG_lru`. */
+export class Lru extends IsolationLists {
+  /** One list per node. */
+  readonly lists: FolioList[];
+  constructor(k: Kernel) {
+    super(k, PG_lru);
+    this.lists = k.mem.nodes.map(() => new FolioList(k.memmap.lru));
+  }
+
+  protected listOf(head: number): FolioList {
+    return this.lists[this.k.mem.pfnToNid(head)]!;
   }
 
   /** Folios on a node's LRU, counted by walking it. */
@@ -52,35 +71,20 @@ export class Lru {
 }
 
 /**
- * The active hugetlb folios (`hstate->hugepage_activelist`). Hugetlb folios are not on the LRU;
- * migration isolates them from this list instead (`isolate_hugetlb`).
+ * The active hugetlb folios (`hstate->hugepage_activelist`), marked by `HPG_migratable`.
+ * Hugetlb folios are not on the LRU; migration isolates them from this list instead
+ * (`isolate_hugetlb`, `folio_putback_hugetlb`).
  */
-export class HugetlbActive {
+export class HugetlbActive extends IsolationLists {
   /** The list, linked through `folio->lru`. */
   readonly list: FolioList;
-  constructor(private readonly k: Kernel) {
+  constructor(k: Kernel) {
+    super(k, PG_hugetlb_migratable);
     this.list = new FolioList(k.memmap.lru);
   }
 
-  /** Adds a new hugetlb folio, migratable. */
-  add(head: number): void {
-    this.k.memmap.set(head, PG_hugetlb_migratable);
-    this.list.addTail(head);
-  }
-
-  /** `isolate_hugetlb()`: takes a migratable folio off the list with a reference. */
-  isolate(head: number): boolean {
-    const m = this.k.memmap;
-    if (!m.testAndClear(head, PG_hugetlb_migratable)) return false;
-    m.lru.del(head);
-    m.refcount[head]!++;
-    return true;
-  }
-
-  /** `folio_putback_hugetlb()`: returns an isolated folio and drops the isolation reference. */
-  putback(head: number): void {
-    this.add(head);
-    folioPut(this.k, head);
+  protected listOf(): FolioList {
+    return this.list;
   }
 }
 
