@@ -14,6 +14,7 @@ import { Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "./errno";
 import { File } from "./fs/inode";
 import { KernFs } from "./fs/kernfs";
+import { loadModule, type Module, type ModuleDefinition, unloadModule } from "./kernel/module";
 import { Task, type TaskOptions } from "./kernel/task";
 import { Tracepoints } from "./kernel/trace";
 import { formatNodeList } from "./lib/nodemask";
@@ -25,6 +26,7 @@ import { type MthpMode, type ThpMode, ThpSettings } from "./mm/huge_memory";
 import { MemMap } from "./mm/mem_map";
 import { memoryFailure, unpoisonMemory } from "./mm/memory_failure";
 import { MigrationControl } from "./mm/migrate";
+import { MigrateOffload } from "./mm/migrate_copy_offload";
 import { AddressSpace, type AnonVma, MmStruct } from "./mm/mm_types";
 import { type Fragmentation, PageAllocator } from "./mm/page_alloc";
 import { PG_reserved } from "./mm/page_flags";
@@ -186,6 +188,10 @@ export class Kernel {
   readonly migration: MigrationControl;
   /** Tracepoints. */
   readonly trace = new Tracepoints();
+  /** Loaded modules by name. */
+  readonly modules = new Map<string, Module>();
+  /** The copy-offload registry. */
+  readonly migrateOffload: MigrateOffload;
   /** `/proc/vmstat`. */
   readonly vmstat: VmStat;
   /** The sysfs and procfs trees. */
@@ -243,6 +249,7 @@ export class Kernel {
     this.zeroPfn = this.pageAlloc.allocPages(firstNode.nid, 0, 0);
     this.memmap.set(this.zeroPfn, PG_reserved);
     this.createSysfs();
+    this.migrateOffload = new MigrateOffload(this);
   }
 
   /**
@@ -379,6 +386,16 @@ export class Kernel {
   /** Fragments a node so that no free block is larger than `order` (see `PageAllocator.fragment`). */
   fragment(nid: number, order: number): Effect.Effect<Fragmentation, ErrnoError> {
     return syscall(() => this.checkAlloc(nid, order) ?? this.pageAlloc.fragment(nid, order));
+  }
+
+  /** `init_module()`: loads a module and runs its init (see `loadModule`). */
+  loadModule(definition: ModuleDefinition): Effect.Effect<Module, ErrnoError> {
+    return loadModule(this, definition);
+  }
+
+  /** `delete_module()`: unloads a module; `EBUSY` while pinned (see `unloadModule`). */
+  unloadModule(name: string): Effect.Effect<void, ErrnoError> {
+    return unloadModule(this, name);
   }
 
   /** `memory_failure()`: marks the page at `pfn` hwpoisoned. */

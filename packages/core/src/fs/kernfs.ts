@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Effect } from "effect";
+import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno, errnoName, syscall } from "../errno";
 
 /** A sysfs attribute. Models `struct kobj_attribute`. */
@@ -21,9 +21,10 @@ export interface Attribute {
   readonly show?: () => string;
   /**
    * Models `store()`: consumes the written text and returns its length on success or a
-   * negative errno. It must change nothing when it fails.
+   * negative errno. It must change nothing when it fails. A store that must sleep (one that waits
+   * for a grace period, say) returns an Effect of the same.
    */
-  readonly store?: (text: string) => number;
+  readonly store?: (text: string) => number | Effect.Effect<number>;
 }
 
 /** A directory of the tree. Models `struct kobject` and its kernfs node. */
@@ -141,14 +142,17 @@ export class KernFs {
    * with the errno it returned, naming the file and the value.
    */
   write(path: string, text: string): Effect.Effect<number, ErrnoError> {
-    return syscall(() => {
-      const attr = this.lookupAttribute(path, "write");
-      if (attr instanceof Error) return attr;
-      const result = attr.store!(text);
-      if (result >= 0) return result;
-      const name = errnoName(result) ?? "EINVAL";
-      return errno(name, `${path}: cannot write ${JSON.stringify(text)} (${name})`);
-    });
+    return syscall(() => this.lookupAttribute(path, "write")).pipe(
+      Effect.flatMap((attr) => {
+        const result = attr.store!(text);
+        return typeof result === "number" ? Effect.succeed(result) : result;
+      }),
+      Effect.flatMap((result) => {
+        if (result >= 0) return Effect.succeed(result);
+        const name = errnoName(result) ?? "EINVAL";
+        return Effect.fail(errno(name, `${path}: cannot write ${JSON.stringify(text)} (${name})`));
+      }),
+    );
   }
 }
 

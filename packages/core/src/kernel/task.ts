@@ -25,6 +25,7 @@ import {
   MPOL_MF_MOVE,
   makeMempolicy,
 } from "../mm/mempolicy";
+import type { MigrationAccounting } from "../mm/migrate_copy_offload";
 import type { MmStruct } from "../mm/mm_types";
 import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_WRITE } from "../mm/mm_types";
 import {
@@ -88,6 +89,8 @@ export class Task {
   policy: Mempolicy | null = null;
   /** True once the task has exited. */
   exited = false;
+  /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
+  readonly migration: MigrationAccounting = { offloadBatches: 0, offloadCopyMs: 0 };
 
   constructor(
     readonly kernel: Kernel,

@@ -32,6 +32,7 @@
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../kernel";
+import type { Task } from "../kernel/task";
 import { FolioList } from "../lib/list";
 import { folioMcCopy } from "./copy_mc";
 import { filemapReplaceFolio, folioTrylock, folioUnlock } from "./filemap";
@@ -131,7 +132,12 @@ export interface BatchCopier {
    * Models `offload_copy(dst_list, src_list, count)`: copies the batch, marking each destination
    * it copied `FOLIO_CONTENT_COPIED`; completes with 0 or a negative errno.
    */
-  readonly copy: (dst: FolioList, src: FolioList, count: number) => Effect.Effect<number>;
+  readonly copy: (
+    dst: FolioList,
+    src: FolioList,
+    count: number,
+    caller: Task | null,
+  ) => Effect.Effect<number>;
 }
 
 /** A kernel's migration settings. */
@@ -195,6 +201,10 @@ interface MigrateCall {
   readonly putNewFolio: FreeFolioFn | null;
   readonly reason: MigrateReason;
   readonly errors: Map<number, number> | null;
+  /** The copier the caller named for this call, or null for the active one. */
+  readonly copier: BatchCopier | null;
+  /** The task that initiated the migration, charged for offloaded copies. */
+  readonly caller: Task | null;
   /** The folio a synchronous mode must wait for, and the flag. */
   waitOn: number;
   waitBit: number;
@@ -432,7 +442,7 @@ const migratePagesBatch = (
     const dstStd = new FolioList(space);
     const tlb = new TlbFlushBatch();
     const out = new Int32Array(1);
-    const offload = k.migration.offload;
+    const offload = c.copier ?? k.migration.offload;
     const doBatch = offload?.shouldBatch(c.reason) === true;
     const nosplit = c.reason === MR_NUMA_MISPLACED;
     let nrBatch = 0;
@@ -515,7 +525,7 @@ const migratePagesBatch = (
     }
 
     tlb.flush();
-    if (!srcBatch.isEmpty) yield* offload!.copy(dstBatch, srcBatch, nrBatch);
+    if (!srcBatch.isEmpty) yield* offload!.copy(dstBatch, srcBatch, nrBatch, c.caller);
 
     retry = 1;
     for (let pass = 0; pass < nrPass && retry; pass++) {
@@ -738,6 +748,13 @@ const migrateHugetlbs = (
 export interface MigratePagesOptions {
   /** Filled with the errno each failed folio ended with, by head PFN. */
   readonly errors?: Map<number, number>;
+  /**
+   * A registered copy-offload provider to use for this call instead of the active one (open
+   * question 2 of the series). `EINVAL` when no provider has that name.
+   */
+  readonly migrator?: string;
+  /** The task on whose behalf this runs; offloaded copy time is charged to it. */
+  readonly caller?: Task;
 }
 
 /**
@@ -758,17 +775,23 @@ export const migratePages = (
     if (mode !== MIGRATE_ASYNC && mode !== MIGRATE_SYNC_LIGHT && mode !== MIGRATE_SYNC) {
       return Effect.fail(errno("EINVAL", `migrate_pages: unknown mode ${mode}`));
     }
-    if (!isMigrateReason(reason))
+    if (!isMigrateReason(reason)) {
       return Effect.fail(errno("EINVAL", `migrate_pages: unknown reason ${reason}`));
-    return migratePagesChecked(
-      k,
-      from,
-      getNewFolio,
-      putNewFolio,
-      mode,
-      reason,
-      options.errors ?? null,
-    );
+    }
+    let copier: BatchCopier | null = null;
+    if (options.migrator !== undefined) {
+      copier = k.migrateOffload.copierFor(options.migrator);
+      if (!copier) {
+        return Effect.fail(
+          errno("EINVAL", `migrate_pages: no migrator named ${JSON.stringify(options.migrator)}`),
+        );
+      }
+    }
+    return migratePagesChecked(k, from, getNewFolio, putNewFolio, mode, reason, {
+      errors: options.errors ?? null,
+      copier,
+      caller: options.caller ?? null,
+    });
   });
 
 const migratePagesChecked = (
@@ -778,13 +801,21 @@ const migratePagesChecked = (
   putNewFolio: FreeFolioFn | null,
   mode: MigrateMode,
   reason: MigrateReason,
-  errors: Map<number, number> | null,
+  extra: Pick<MigrateCall, "errors" | "copier" | "caller">,
 ): Effect.Effect<MigratePagesResult> =>
   Effect.gen(function* () {
     const m = k.memmap;
     const space = m.lru;
     if (k.trace.enabled) k.trace.emit({ event: "mm_migrate_pages_start", mode, reason });
-    const c: MigrateCall = { k, getNewFolio, putNewFolio, reason, errors, waitOn: -1, waitBit: 0 };
+    const c: MigrateCall = {
+      k,
+      getNewFolio,
+      putNewFolio,
+      reason,
+      ...extra,
+      waitOn: -1,
+      waitBit: 0,
+    };
     const stats = newStats();
     const folios = new FolioList(space);
     const retFolios = new FolioList(space);

@@ -159,6 +159,7 @@ const allocOnNode =
  */
 const pagesMove = (
   k: Kernel,
+  caller: Task,
   target: Task,
   pages: ArrayLike<number>,
   nodes: ArrayLike<number>,
@@ -180,7 +181,7 @@ const pagesMove = (
         null,
         MIGRATE_SYNC,
         MR_SYSCALL,
-        { errors },
+        { errors, caller },
       );
       if (!list.isEmpty) putbackMovablePages(k, list);
       for (const i of queued) {
@@ -234,7 +235,13 @@ export const doMovePages = (
       pagesStat(k, target, pages, status);
       return Effect.succeed({ rc: 0, status });
     }
-    return pagesMove(k, target, pages, nodes, (flags & MPOL_MF_MOVE_ALL) !== 0, status).pipe(
-      Effect.map((rc) => ({ rc, status })),
-    );
+    return pagesMove(
+      k,
+      caller,
+      target,
+      pages,
+      nodes,
+      (flags & MPOL_MF_MOVE_ALL) !== 0,
+      status,
+    ).pipe(Effect.map((rc) => ({ rc, status })));
   });

@@ -1,0 +1,72 @@
+/**
+ * Sleepable read-copy update.
+ *
+ * Models SRCU (`kernel/rcu/srcutree.c`): readers mark their critical sections with
+ * `srcu_read_lock()` / `srcu_read_unlock()`, which count readers on the current of two indexes;
+ * `synchronize_srcu()` flips the index and waits until every reader on the old one has left, so
+ * it returns only after every reader that started before it has finished. Grace periods run
+ * one at a time, as the kernel serializes them. A reader may sleep (here: suspend on an Effect)
+ * inside its section.
+ *
+ * @module
+ */
+import { Effect, Semaphore } from "effect";
+
+/** One SRCU domain (`struct srcu_struct`). */
+export class Srcu {
+  private index = 0;
+  private readonly readers = [0, 0];
+  private readonly drained: Array<Array<() => void>> = [[], []];
+  private readonly gpMutex = Semaphore.makeUnsafe(1);
+  /** Grace periods completed. */
+  completed = 0;
+
+  /** `srcu_read_lock()`: enters a read-side section; returns the index to unlock with. */
+  readLock(): number {
+    const idx = this.index;
+    this.readers[idx]!++;
+    return idx;
+  }
+
+  /** `srcu_read_unlock()`: leaves a read-side section. */
+  readUnlock(idx: number): void {
+    if (--this.readers[idx]! === 0) {
+      const waiters = this.drained[idx]!.splice(0);
+      for (const wake of waiters) wake();
+    }
+  }
+
+  /** Runs `effect` inside a read-side section, leaving it however the effect ends. */
+  read<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return Effect.acquireUseRelease(
+      Effect.sync(() => this.readLock()),
+      () => effect,
+      (idx) => Effect.sync(() => this.readUnlock(idx)),
+    );
+  }
+
+  /** Readers now in a section, over both indexes. */
+  get activeReaders(): number {
+    return this.readers[0]! + this.readers[1]!;
+  }
+
+  /** `synchronize_srcu()`: completes once every reader that began before it has left. */
+  synchronize(): Effect.Effect<void> {
+    return this.gpMutex.withPermit(
+      Effect.suspend(() => {
+        const old = this.index;
+        this.index ^= 1;
+        return Effect.callback<void>((resume) => {
+          if (this.readers[old] === 0) resume(Effect.void);
+          else this.drained[old]!.push(() => resume(Effect.void));
+        });
+      }).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            this.completed++;
+          }),
+        ),
+      ),
+    );
+  }
+}
