@@ -85,9 +85,19 @@ const pfnAt = (task: Task, addr: number): number => {
   return ptePresent(pte) ? ptePfn(pte) : -1;
 };
 
+/** Options of {@link runMigrationScenario}. */
+export interface ScenarioOptions {
+  /**
+   * Runs on the fresh kernel before anything else: load a driver, register a migrator. Without
+   * it the scenario takes the serial path.
+   */
+  readonly prepare?: (kernel: Kernel) => Effect.Effect<void, unknown>;
+}
+
 /** Builds the scenario's kernel and process, runs its `move_pages` call, and checks everything. */
 export const runMigrationScenario = (
   scenario: MigrationScenario,
+  options: ScenarioOptions = {},
 ): Effect.Effect<ScenarioReport, unknown> =>
   Effect.gen(function* () {
     const problems: string[] = [];
@@ -99,6 +109,7 @@ export const runMigrationScenario = (
       },
     });
     const k = kernel;
+    if (options.prepare) yield* options.prepare(k);
     const initialFree = k.pageAlloc.totalFreePages();
     const proc = yield* k.createProcess({
       node: 0,

@@ -177,6 +177,29 @@ export const folioExpectedRefCount = (k: Kernel, head: number): number => {
 };
 
 /**
+ * The (destination, source) head-PFN pairs of a batch, walking both lists in lockstep as a
+ * migrator's `offload_copy` does (`list_first_entry` / `list_next_entry` on both).
+ */
+export const batchPairs = (
+  k: Kernel,
+  dst: FolioList,
+  src: FolioList,
+): Array<readonly [number, number]> => {
+  const pairs: Array<readonly [number, number]> = [];
+  let d = dst.first;
+  for (const s of src) {
+    pairs.push([d, s]);
+    d = k.memmap.lru.next[d]! - 1;
+  }
+  return pairs;
+};
+
+/** Marks a destination folio `FOLIO_CONTENT_COPIED`: call it right after its copy succeeded. */
+export const folioMarkContentCopied = (k: Kernel, dst: number): void => {
+  k.memmap.set(dst, FOLIO_CONTENT_COPIED);
+};
+
+/**
  * `migrate_folios_mc_copy()` (`folios_mc_copy()` in v4): the default batch copy. Walks the
  * destination and source lists in lockstep, copying each folio with `folio_mc_copy()` and marking
  * each destination `FOLIO_CONTENT_COPIED` right after its copy succeeds. Stops at the first
