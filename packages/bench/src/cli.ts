@@ -8,6 +8,7 @@ import { Effect } from "effect";
 import { formatDemo, runDemo } from "./demo";
 import { formatMemModel, runMemModel } from "./memmodel";
 import { formatMovePages, runMovePages, SEED_FOLIO_SIZES } from "./movepages";
+import { formatRegistry, runRegistry } from "./registry";
 import { writeJson } from "./report";
 
 const USAGE = `usage: migrate-offload-bench <experiment> [options]
@@ -24,6 +25,10 @@ experiments:
                 --sizes <list>       folio sizes (default 4K,16K,64K,256K,1M,2M)
                 --runs <n>           timed calls per size (default 5)
                 --batch-pages <n>    NR_MAX_BATCHED_MIGRATION (default 512, HPAGE_PMD_NR)
+
+  registry    the copy-offload registry's cost: idle fast path vs serial, SRCU + dispatch per batch
+                --total <size>       memory moved per call (default 256M)
+                --runs <n>           timed calls per configuration and round (default 5)
 
 common options:
   --out <dir>   where JSON results go (default bench-results)
@@ -124,6 +129,18 @@ const main = async (): Promise<void> => {
       writeJson(path, result);
       process.stdout.write(`\nJSON: ${path}\n`);
       if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+      return;
+    }
+    case "registry": {
+      const total = parseSize(values.total ?? "256M");
+      const runs = positiveInt("runs", values.runs, 5);
+      const result = await Effect.runPromise(
+        runRegistry(total, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
+      );
+      process.stdout.write(`${formatRegistry(result.results)}\n`);
+      const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "registry.json");
+      writeJson(path, result);
+      process.stdout.write(`\nJSON: ${path}\n`);
       return;
     }
     default:

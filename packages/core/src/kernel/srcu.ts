@@ -38,11 +38,10 @@ export class Srcu {
 
   /** Runs `effect` inside a read-side section, leaving it however the effect ends. */
   read<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.acquireUseRelease(
-      Effect.sync(() => this.readLock()),
-      () => effect,
-      (idx) => Effect.sync(() => this.readUnlock(idx)),
-    );
+    return Effect.uninterruptibleMask((restore) => {
+      const idx = this.readLock();
+      return Effect.onExit(restore(effect), () => Effect.sync(() => this.readUnlock(idx)));
+    });
   }
 
   /** Readers now in a section, over both indexes. */

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { Effect, Semaphore } from "effect";
+import { Effect, Exit, Semaphore } from "effect";
 import { isLeft } from "fp-ts/Either";
 import type { TaskEither } from "fp-ts/TaskEither";
 import { ERRNO, type ErrnoError, errno } from "../errno";
@@ -379,21 +379,29 @@ export class MigrateOffload {
           srcu.readUnlock(idx);
         }
       },
+      // One uninterruptible region: the read lock is always dropped, however the copy ends
+      // (an error, a crash, an interruption), and the exit is accounted in the same step.
       copy: (dst, src, count, caller) =>
-        srcu.read(
-          Effect.suspend(() => {
-            const p = lookup();
+        Effect.uninterruptibleMask((restore) => {
+          const idx = srcu.readLock();
+          const p = lookup();
+          if (!p) {
             // Unregistered since the batch was formed: the default copy, as the static call reverts.
-            if (!p) return Effect.succeed(migrateFoliosMcCopy(k, dst, src));
-            const start = performance.now();
-            return p.migrator.offloadCopy(dst, src, count).pipe(
-              Effect.catchCause(() => Effect.succeed(-ERRNO.EIO)),
-              Effect.tap((rc) =>
-                Effect.sync(() => this.account(p, dst, rc, caller, performance.now() - start)),
-              ),
-            );
-          }),
-        ),
+            const rc = migrateFoliosMcCopy(k, dst, src);
+            srcu.readUnlock(idx);
+            return Effect.succeed(rc);
+          }
+          const start = caller ? performance.now() : 0;
+          return Effect.map(
+            Effect.exit(restore(p.migrator.offloadCopy(dst, src, count))),
+            (exit) => {
+              srcu.readUnlock(idx);
+              const rc = Exit.isSuccess(exit) ? exit.value : -ERRNO.EIO;
+              this.account(p, dst, rc, caller, caller ? performance.now() - start : 0);
+              return rc;
+            },
+          );
+        }),
     };
   }
 
