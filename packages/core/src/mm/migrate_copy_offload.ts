@@ -28,7 +28,7 @@
  * @module
  */
 import { Effect, Exit, Semaphore } from "effect";
-import { isLeft } from "fp-ts/Either";
+import { either } from "fp-ts";
 import type { TaskEither } from "fp-ts/TaskEither";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import type { Attribute } from "../fs/kernfs";
@@ -159,7 +159,7 @@ export const migratorFromTaskEither = (
       try: () => spec.offloadCopy(dst, src, count)(),
       catch: () => -ERRNO.EIO,
     }).pipe(
-      Effect.map((result) => (isLeft(result) ? -Math.abs(result.left) : 0)),
+      Effect.map((result) => (either.isLeft(result) ? -Math.abs(result.left) : 0)),
       Effect.orElseSucceed(() => -ERRNO.EIO),
     ),
 });
