@@ -10,6 +10,7 @@ export * from "./errno";
 export * from "./fs/inode";
 export * from "./fs/kernfs";
 export * from "./kernel";
+export * from "./kernel/copy_engine";
 export * from "./kernel/module";
 export * from "./kernel/srcu";
 export * from "./kernel/task";

@@ -7,7 +7,7 @@
  *
  * | field | array | kernel field |
  * | --- | --- | --- |
- * | flags | `Uint32Array` | `page->flags` |
+ * | flags | `Uint32Array` (shared with copy workers) | `page->flags` |
  * | refcount | `Int32Array` | `page->_refcount` |
  * | mapcount | `Int32Array` | `page->_mapcount` + 1 (per page: PTEs that map it) |
  * | compound head | `Int32Array` | `page->compound_head` (head PFN + 1 on tail pages, else 0) |
@@ -46,7 +46,8 @@ export class MemMap {
   readonly lru: ListSpace;
 
   constructor(readonly nrPfns: number) {
-    this.flags = new Uint32Array(nrPfns);
+    // Shared, so that copy workers can see PG_hwpoison and copy machine-check safely.
+    this.flags = new Uint32Array(new SharedArrayBuffer(nrPfns * 4));
     this.refcount = new Int32Array(nrPfns);
     this.mapcount = new Int32Array(nrPfns);
     this.compoundHead = new Int32Array(nrPfns);

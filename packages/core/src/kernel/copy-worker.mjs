@@ -1,0 +1,71 @@
+// A copy thread of a CopyEngine (copy_engine.ts). Plain JavaScript, so that it runs from the
+// sources and from the build alike. It waits on its doorbell, copies the descriptors in its ring
+// between the kernel's shared node buffers, and rings back. A descriptor whose source range holds a
+// hwpoisoned page is not copied and its tag is marked failed, as copy_mc_to_kernel() would fail.
+import { workerData } from "node:worker_threads";
+
+const { sections, flags, ctrl, ring, tags, pageShift, pfnSectionShift, hwpoison, spin } =
+  workerData;
+const pageSize = 2 ** pageShift;
+const pagesPerSection = 2 ** pfnSectionShift;
+const views = sections.map((buffer) => (buffer ? new Uint8Array(buffer) : null));
+const pageFlags = new Uint32Array(flags);
+const control = new Int32Array(ctrl);
+const slots = new Float64Array(ring);
+const failed = new Int32Array(tags);
+
+// Control words, as copy_engine.ts lays them out.
+const DOORBELL = 0;
+const COUNT = 1;
+const DONE = 2;
+const FAULT = 3;
+const PARK = 4;
+const FIELDS = 5;
+
+const poisoned = (pfn, offset, length) => {
+  const first = pfn + Math.floor(offset / pageSize);
+  const last = pfn + Math.floor((offset + length - 1) / pageSize);
+  for (let p = first; p <= last; p++) if (pageFlags[p] & hwpoison) return true;
+  return false;
+};
+
+const where = (pfn, offset) => {
+  const at = pfn + Math.floor(offset / pageSize);
+  return [
+    views[Math.floor(at / pagesPerSection)],
+    (at % pagesPerSection) * pageSize + (offset % pageSize),
+  ];
+};
+
+let seen = 0;
+for (;;) {
+  for (let spins = 0; Atomics.load(control, DOORBELL) === seen; spins++) {
+    if (spins >= spin) {
+      Atomics.wait(control, DOORBELL, seen);
+      spins = 0;
+    }
+  }
+  seen = Atomics.load(control, DOORBELL);
+  const fault = Atomics.load(control, FAULT);
+  if (fault === 1) throw new Error("injected copy-worker crash");
+  if (fault === 2) process.exit(7);
+  if (fault === 3) Atomics.wait(control, PARK, 0);
+  const count = Atomics.load(control, COUNT);
+  for (let i = 0; i < count; i++) {
+    const base = i * FIELDS;
+    const src = slots[base];
+    const dst = slots[base + 1];
+    const offset = slots[base + 2];
+    const length = slots[base + 3];
+    const tag = slots[base + 4];
+    if (poisoned(src, offset, length)) {
+      Atomics.store(failed, tag, 1);
+      continue;
+    }
+    const [from, fromAt] = where(src, offset);
+    const [to, toAt] = where(dst, offset);
+    to.set(from.subarray(fromAt, fromAt + length), toAt);
+  }
+  Atomics.store(control, DONE, seen);
+  Atomics.notify(control, DONE);
+}

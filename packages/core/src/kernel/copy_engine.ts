@@ -1,0 +1,258 @@
+/**
+ * Copy threads: a pool of `worker_threads` that copy between the kernel's shared node buffers.
+ *
+ * The plumbing that both copy-offload drivers stand on: mtcopy's copy threads and dcbm's DMA
+ * channel engines. Each worker (a *lane*) owns a descriptor ring in a `SharedArrayBuffer`: the
+ * initiating thread writes (source PFN, destination PFN, offset, length, tag) descriptors into it,
+ * bumps the lane's doorbell with `Atomics.store` + `Atomics.notify`, and waits for the lane's
+ * completion word, spinning briefly before `Atomics.waitAsync`, so it never blocks its own thread.
+ * The worker spins briefly on its doorbell before `Atomics.wait`. No message is posted per batch
+ * or per folio, and the rings are allocated once.
+ *
+ * Copies are machine-check safe: a descriptor whose source range holds a hwpoisoned page is not
+ * copied and its tag is marked failed. A worker that throws, exits, or misses the deadline fails
+ * every tag it held; it is replaced and the pool stays whole. Models the work items and kworkers
+ * of `kernel/workqueue.c` as the seed driver uses them, and the engines behind a `dma_chan`.
+ *
+ * @module
+ */
+import { Worker } from "node:worker_threads";
+import { Effect } from "effect";
+import type { Kernel } from "../kernel";
+import { PG_hwpoison } from "../mm/page_flags";
+
+const DOORBELL = 0;
+const COUNT = 1;
+const DONE = 2;
+const FAULT = 3;
+const CONTROL_WORDS = 8;
+const FIELDS = 5;
+
+/** A failure to inject into a worker, for tests: throw, exit, or never finish. */
+export type WorkerFault = "crash" | "exit" | "hang";
+const FAULT_CODES: Record<WorkerFault, number> = { crash: 1, exit: 2, hang: 3 };
+
+/** Options of a {@link CopyEngine}. */
+export interface CopyEngineOptions {
+  /** Worker threads. */
+  readonly threads: number;
+  /** Descriptors one lane holds per round (default 4096). */
+  readonly capacity?: number;
+  /** Tags one job may use (default 65536): usually one per folio of a batch. */
+  readonly maxTags?: number;
+  /** Iterations a worker spins on its doorbell before it sleeps (default 20000). */
+  readonly workerSpin?: number;
+  /** How long a lane may take before its worker is declared hung and replaced (default 10 s). */
+  readonly deadlineMs?: number;
+}
+
+interface Lane {
+  worker: Worker;
+  readonly control: Int32Array;
+  readonly slots: Float64Array;
+  readonly controlBuffer: SharedArrayBuffer;
+  readonly ringBuffer: SharedArrayBuffer;
+  /** Descriptors queued for the next round. */
+  count: number;
+  /** The last doorbell value rung. */
+  seq: number;
+  /** Called when the worker exits, while a round waits on it. */
+  onExit: (() => void) | null;
+}
+
+/** A pool of copy threads over one kernel's memory. */
+export class CopyEngine {
+  private readonly lanes: Lane[] = [];
+  private readonly tags: Int32Array;
+  private readonly tagBuffer: SharedArrayBuffer;
+  private readonly capacity: number;
+  private readonly deadlineMs: number;
+  private readonly workerSpin: number;
+  /** Workers started over the engine's life, replacements included. */
+  spawned = 0;
+  /** Workers replaced after a crash, an exit or a missed deadline. */
+  replaced = 0;
+  private closed = false;
+
+  constructor(
+    private readonly k: Kernel,
+    options: CopyEngineOptions,
+  ) {
+    this.capacity = options.capacity ?? 4096;
+    this.deadlineMs = options.deadlineMs ?? 10_000;
+    this.workerSpin = options.workerSpin ?? 20_000;
+    this.tagBuffer = new SharedArrayBuffer(4 * (options.maxTags ?? 65536));
+    this.tags = new Int32Array(this.tagBuffer);
+    this.resize(options.threads);
+  }
+
+  /** Worker threads in the pool. */
+  get threads(): number {
+    return this.lanes.length;
+  }
+
+  /** Descriptors a lane takes per round. */
+  get laneCapacity(): number {
+    return this.capacity;
+  }
+
+  /** Tags a job may use. */
+  get maxTags(): number {
+    return this.tags.length;
+  }
+
+  private startWorker(lane: Omit<Lane, "worker" | "onExit"> & Partial<Lane>): Worker {
+    const m = this.k.mem;
+    const worker = new Worker(new URL("./copy-worker.mjs", import.meta.url), {
+      workerData: {
+        sections: m.sections,
+        flags: this.k.memmap.flags.buffer,
+        ctrl: lane.controlBuffer,
+        ring: lane.ringBuffer,
+        tags: this.tagBuffer,
+        pageShift: m.pageShift,
+        pfnSectionShift: m.pfnSectionShift,
+        hwpoison: PG_hwpoison,
+        spin: this.workerSpin,
+      },
+    });
+    worker.unref();
+    this.spawned++;
+    return worker;
+  }
+
+  private newLane(): Lane {
+    const controlBuffer = new SharedArrayBuffer(4 * CONTROL_WORDS);
+    const ringBuffer = new SharedArrayBuffer(8 * FIELDS * this.capacity);
+    const partial = {
+      control: new Int32Array(controlBuffer),
+      slots: new Float64Array(ringBuffer),
+      controlBuffer,
+      ringBuffer,
+      count: 0,
+      seq: 0,
+    };
+    const lane: Lane = { ...partial, worker: undefined as never, onExit: null };
+    this.attach(lane);
+    return lane;
+  }
+
+  private attach(lane: Lane): void {
+    lane.control.fill(0);
+    lane.seq = 0;
+    lane.worker = this.startWorker(lane);
+    const worker = lane.worker;
+    worker.on("error", () => {});
+    worker.on("exit", () => {
+      if (lane.worker === worker) lane.onExit?.();
+    });
+  }
+
+  /** Grows or shrinks the pool to `threads` workers (at least 1). */
+  resize(threads: number): void {
+    while (this.lanes.length < threads) this.lanes.push(this.newLane());
+    while (this.lanes.length > Math.max(1, threads)) void this.lanes.pop()!.worker.terminate();
+  }
+
+  /** Starts a job of `nrTags` tags: clears their failure marks and every lane's queue. */
+  begin(nrTags: number): void {
+    this.tags.fill(0, 0, nrTags);
+    for (const lane of this.lanes) lane.count = 0;
+  }
+
+  /**
+   * Queues a copy of bytes `[offset, offset + length)` of the folio at `srcPfn` to the same place
+   * in the folio at `dstPfn`, on lane `laneIndex`, reporting failure under `tag`. False when that
+   * lane's ring is full: run the job, then queue the rest.
+   */
+  push(
+    laneIndex: number,
+    srcPfn: number,
+    dstPfn: number,
+    offset: number,
+    length: number,
+    tag: number,
+  ): boolean {
+    const lane = this.lanes[laneIndex]!;
+    if (lane.count === this.capacity) return false;
+    const base = lane.count * FIELDS;
+    lane.slots[base] = srcPfn;
+    lane.slots[base + 1] = dstPfn;
+    lane.slots[base + 2] = offset;
+    lane.slots[base + 3] = length;
+    lane.slots[base + 4] = tag;
+    lane.count++;
+    return true;
+  }
+
+  /** True when a copy under `tag` failed (poison, or a worker lost) in the current job. */
+  tagFailed(tag: number): boolean {
+    return this.tags[tag] !== 0;
+  }
+
+  /** Makes lane `laneIndex`'s worker fail on its next round, for tests. */
+  inject(laneIndex: number, fault: WorkerFault): void {
+    Atomics.store(this.lanes[laneIndex]!.control, FAULT, FAULT_CODES[fault]);
+  }
+
+  /** Marks every tag of the lane's round failed and puts a fresh worker in its place. */
+  private replace(lane: Lane): void {
+    for (let i = 0; i < lane.count; i++) Atomics.store(this.tags, lane.slots[i * FIELDS + 4]!, 1);
+    lane.onExit = null;
+    void lane.worker.terminate();
+    this.replaced++;
+    if (!this.closed) this.attach(lane);
+  }
+
+  /** Rings one lane and completes when it has finished its round (or was replaced). */
+  private ring(lane: Lane): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      const before = lane.seq;
+      lane.seq++;
+      Atomics.store(lane.control, COUNT, lane.count);
+      Atomics.store(lane.control, DOORBELL, lane.seq);
+      Atomics.notify(lane.control, DOORBELL);
+      let settled = false;
+      const finish = (ok: boolean) => {
+        if (settled) return;
+        settled = true;
+        lane.onExit = null;
+        if (!ok) this.replace(lane);
+        lane.count = 0;
+        resume(Effect.void);
+      };
+      for (let spins = 0; spins < 2000; spins++) {
+        if (Atomics.load(lane.control, DONE) !== before) return finish(true);
+      }
+      lane.onExit = () => finish(false);
+      const waited = Atomics.waitAsync(lane.control, DONE, before, this.deadlineMs);
+      if (!waited.async) return finish(waited.value !== "timed-out");
+      void waited.value.then((outcome) => finish(outcome !== "timed-out"));
+    });
+  }
+
+  /**
+   * Runs the queued copies on every lane that has some, in parallel, and completes when all
+   * have finished. Read the outcome with {@link tagFailed}.
+   */
+  run(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const busy = this.lanes.filter((lane) => lane.count > 0);
+      if (busy.length === 0) return Effect.void;
+      if (busy.length === 1) return this.ring(busy[0]!);
+      return Effect.all(
+        busy.map((lane) => this.ring(lane)),
+        { concurrency: "unbounded", discard: true },
+      );
+    });
+  }
+
+  /** Stops every worker; the engine cannot be used afterwards. */
+  terminate(): Effect.Effect<void> {
+    return Effect.promise(async () => {
+      this.closed = true;
+      await Promise.all(this.lanes.map((lane) => lane.worker.terminate()));
+      this.lanes.length = 0;
+    });
+  }
+}

@@ -1,0 +1,90 @@
+import { Effect } from "effect";
+import { afterEach, describe, expect, it } from "vitest";
+import { CopyEngine, type Kernel } from "../src/index";
+import { boot, expectBytes, pattern, run } from "./helpers";
+
+const engines: CopyEngine[] = [];
+afterEach(async () => {
+  for (const e of engines.splice(0)) await Effect.runPromise(e.terminate());
+});
+
+const setup = (threads: number, options = {}) => {
+  const k = boot();
+  const engine = new CopyEngine(k, { threads, ...options });
+  engines.push(engine);
+  const src = run(k.allocFolio(0, 4));
+  const dst = run(k.allocFolio(1, 4));
+  src.bytes().set(pattern(src.size, 41));
+  return { k, engine, src, dst };
+};
+
+const copyInChunks = (
+  k: Kernel,
+  engine: CopyEngine,
+  src: number,
+  dst: number,
+  bytes: number,
+  chunks: number,
+) => {
+  engine.begin(chunks);
+  const size = bytes / chunks;
+  for (let i = 0; i < chunks; i++)
+    expect(engine.push(i % engine.threads, src, dst, i * size, size, i)).toBe(true);
+  return engine.run();
+};
+
+describe("CopyEngine: worker threads over the shared node buffers", () => {
+  it("copies between node buffers on several workers, in chunks, byte for byte", async () => {
+    const { k, engine, src, dst } = setup(3);
+    await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 6));
+    for (let t = 0; t < 6; t++) expect(engine.tagFailed(t)).toBe(false);
+    expectBytes(dst.bytes(), src.bytes());
+    // Reused: a second job on the same workers.
+    src.bytes().fill(9);
+    await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 4));
+    expect(dst.bytes().every((b) => b === 9)).toBe(true);
+    expect(engine.spawned).toBe(3);
+  });
+
+  it("fails the chunk that reads a poisoned page, and copies the others", async () => {
+    const { k, engine, src, dst } = setup(2);
+    run(k.memoryFailure(src.pfn + 5));
+    await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 4));
+    expect([0, 1, 2, 3].map((t) => engine.tagFailed(t))).toEqual([false, true, false, false]);
+    expectBytes(dst.bytes().subarray(0, 4 * 4096), pattern(src.size, 41).subarray(0, 4 * 4096));
+    expect(
+      dst
+        .bytes()
+        .subarray(4 * 4096, 8 * 4096)
+        .every((b) => b === 0),
+    ).toBe(true);
+  });
+
+  for (const fault of ["crash", "exit", "hang"] as const) {
+    it(`a worker that ${fault === "hang" ? "hangs past the deadline" : fault === "crash" ? "throws" : "exits"} fails only its own chunks, and is replaced`, async () => {
+      const { k, engine, src, dst } = setup(2, { deadlineMs: 300 });
+      engine.inject(1, fault);
+      await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 4));
+      expect([0, 1, 2, 3].map((t) => engine.tagFailed(t))).toEqual([false, true, false, true]);
+      expect(engine.replaced).toBe(1);
+      expect(engine.spawned).toBe(3);
+      // The pool is whole again: every chunk of the next job copies.
+      src.bytes().fill(5);
+      await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 4));
+      expect([0, 1, 2, 3].map((t) => engine.tagFailed(t))).toEqual([false, false, false, false]);
+      expect(dst.bytes().every((b) => b === 5)).toBe(true);
+    });
+  }
+
+  it("refuses a descriptor past a lane's capacity, and resizes", async () => {
+    const { engine } = setup(1, { capacity: 2 });
+    engine.begin(3);
+    expect(engine.push(0, 1, 2, 0, 4096, 0)).toBe(true);
+    expect(engine.push(0, 1, 2, 0, 4096, 1)).toBe(true);
+    expect(engine.push(0, 1, 2, 0, 4096, 2)).toBe(false);
+    engine.resize(4);
+    expect(engine.threads).toBe(4);
+    engine.resize(2);
+    expect(engine.threads).toBe(2);
+  });
+});
