@@ -1,6 +1,6 @@
 import { Effect } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { CopyEngine, type Kernel } from "../src/index";
+import { CopyEngine } from "../src/index";
 import { boot, expectBytes, pattern, run } from "./helpers";
 
 const engines: CopyEngine[] = [];
@@ -19,7 +19,6 @@ const setup = (threads: number, options = {}) => {
 };
 
 const copyInChunks = (
-  k: Kernel,
   engine: CopyEngine,
   src: number,
   dst: number,
@@ -35,13 +34,13 @@ const copyInChunks = (
 
 describe("CopyEngine: worker threads over the shared node buffers", () => {
   it("copies between node buffers on several workers, in chunks, byte for byte", async () => {
-    const { k, engine, src, dst } = setup(3);
-    await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 6));
+    const { engine, src, dst } = setup(3);
+    await Effect.runPromise(copyInChunks(engine, src.pfn, dst.pfn, src.size, 6));
     for (let t = 0; t < 6; t++) expect(engine.tagFailed(t)).toBe(false);
     expectBytes(dst.bytes(), src.bytes());
     // Reused: a second job on the same workers.
     src.bytes().fill(9);
-    await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 4));
+    await Effect.runPromise(copyInChunks(engine, src.pfn, dst.pfn, src.size, 4));
     expect(dst.bytes().every((b) => b === 9)).toBe(true);
     expect(engine.spawned).toBe(3);
   });
@@ -49,7 +48,7 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
   it("fails the chunk that reads a poisoned page, and copies the others", async () => {
     const { k, engine, src, dst } = setup(2);
     run(k.memoryFailure(src.pfn + 5));
-    await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 4));
+    await Effect.runPromise(copyInChunks(engine, src.pfn, dst.pfn, src.size, 4));
     expect([0, 1, 2, 3].map((t) => engine.tagFailed(t))).toEqual([false, true, false, false]);
     expectBytes(dst.bytes().subarray(0, 4 * 4096), pattern(src.size, 41).subarray(0, 4 * 4096));
     expect(
@@ -62,15 +61,15 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
 
   for (const fault of ["crash", "exit", "hang"] as const) {
     it(`a worker that ${fault === "hang" ? "hangs past the deadline" : fault === "crash" ? "throws" : "exits"} fails only its own chunks, and is replaced`, async () => {
-      const { k, engine, src, dst } = setup(2, { deadlineMs: 300 });
+      const { engine, src, dst } = setup(2, { deadlineMs: 300 });
       engine.inject(1, fault);
-      await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 4));
+      await Effect.runPromise(copyInChunks(engine, src.pfn, dst.pfn, src.size, 4));
       expect([0, 1, 2, 3].map((t) => engine.tagFailed(t))).toEqual([false, true, false, true]);
       expect(engine.replaced).toBe(1);
       expect(engine.spawned).toBe(3);
       // The pool is whole again: every chunk of the next job copies.
       src.bytes().fill(5);
-      await Effect.runPromise(copyInChunks(k, engine, src.pfn, dst.pfn, src.size, 4));
+      await Effect.runPromise(copyInChunks(engine, src.pfn, dst.pfn, src.size, 4));
       expect([0, 1, 2, 3].map((t) => engine.tagFailed(t))).toEqual([false, false, false, false]);
       expect(dst.bytes().every((b) => b === 5)).toBe(true);
     });

@@ -1,11 +1,8 @@
 /**
- * `@migrate-offload/mtcopy`: the multi-threaded CPU copy migrator.
- *
- * Not yet implemented: the package exists so that its name and place in the workspace are
- * fixed. It will depend on `@migrate-offload/core` alone.
+ * `@migrate-offload/mtcopy`: the multi-threaded CPU copy migrator, `CPU_MT_COPY`, over real
+ * worker threads, with the padata-style chunked job helper it balances mixed folio sizes with.
  *
  * @packageDocumentation
  */
-
-/** The migrator's name (`CPU_MT_COPY` in the driver). */
-export const MTCOPY_MIGRATOR_NAME = "CPU_MT_COPY";
+export * from "./mtcopy";
+export * from "./padata";
