@@ -92,6 +92,8 @@ export interface ScenarioOptions {
    * it the scenario takes the serial path.
    */
   readonly prepare?: (kernel: Kernel) => Effect.Effect<void, unknown>;
+  /** Runs after the checks: unload a driver, stop its threads. */
+  readonly cleanup?: (kernel: Kernel) => Effect.Effect<void, unknown>;
 }
 
 /** Builds the scenario's kernel and process, runs its `move_pages` call, and checks everything. */
@@ -269,5 +271,6 @@ export const runMigrationScenario = (
       );
     }
     problems.push(...checkKernelConsistency(k));
+    if (options.cleanup) yield* options.cleanup(k);
     return { observation, problems };
   });

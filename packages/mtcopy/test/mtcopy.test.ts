@@ -1,0 +1,300 @@
+import { ERRNO, Kernel, MAP_ANONYMOUS, MAP_PRIVATE, type Task } from "@migrate-offload/core";
+import { migrationScenarioArb, runMigrationScenario } from "@migrate-offload/testkit";
+import { Effect, Fiber } from "effect";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  MTCOPY_SYSFS_DIR,
+  type MtcopyDriver,
+  type MtcopyOptions,
+  mtcopyDriver,
+} from "../src/index";
+
+const run = <A, E>(e: Effect.Effect<A, E>): A => Effect.runSync(e);
+const runP = <A, E>(e: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(e);
+const errnoOf = <A, E>(e: Effect.Effect<A, E>) =>
+  runP(Effect.flip(e)).then((err) => (err as { errno: string }).errno);
+const MiB = 2 ** 20;
+
+const live: Array<{ kernel: Kernel; driver: MtcopyDriver }> = [];
+afterEach(async () => {
+  for (const { kernel, driver } of live.splice(0)) await runP(unloadAll(kernel, driver));
+});
+
+const unloadAll = (kernel: Kernel, driver: MtcopyDriver) =>
+  Effect.gen(function* () {
+    if (!kernel.modules.has("mtcopy")) return;
+    yield* kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "0");
+    yield* kernel.unloadModule("mtcopy");
+    expect(driver.engine).toBeNull();
+  });
+
+const boot = async (
+  options: MtcopyOptions = {},
+  thp: "always" | "never" = "never",
+  mthp = false,
+) => {
+  const sizes: Record<string, "always"> = mthp ? { "64kB": "always" } : {};
+  const kernel = run(Kernel.make({ nodes: ["64M", "64M"], thp: { enabled: thp, sizes } }));
+  const driver = mtcopyDriver(kernel, options);
+  live.push({ kernel, driver });
+  await runP(kernel.loadModule(driver.module));
+  return { kernel, driver };
+};
+
+const fill = (n: number, seed: number) =>
+  Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed + (i >> 12)) & 0xff);
+
+const region = (proc: Task, bytes: number, seed: number, hugepage?: boolean) => {
+  const addr = run(proc.mmap(bytes, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage }));
+  run(proc.write(addr, fill(bytes, seed)));
+  return addr;
+};
+
+const moveAll = (proc: Task, addr: number, bytes: number, node: number, step = 4096) => {
+  const pages = Array.from({ length: bytes / step }, (_, i) => addr + i * step);
+  return runP(
+    proc.movePages(
+      0,
+      pages,
+      pages.map(() => node),
+    ),
+  );
+};
+
+describe("mtcopy: the module and /sys/kernel/cpu_mt", () => {
+  it("creates offloading, threads and reasons with the kernel's parsing rules", async () => {
+    const { kernel } = await boot();
+    const read = (f: string) => run(kernel.fs.read(`${MTCOPY_SYSFS_DIR}/${f}`));
+    const write = (f: string, v: string) => runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/${f}`, v));
+    expect([read("offloading"), read("threads"), read("reasons")]).toEqual(["0\n", "4\n", "all\n"]);
+    for (const bad of ["0", "65", "-1", "x", "", "4 "]) {
+      expect(await errnoOf(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/threads`, bad))).toBe("EINVAL");
+    }
+    expect(await errnoOf(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/threads`, "99999999999"))).toBe(
+      "ERANGE",
+    );
+    expect(read("threads")).toBe("4\n");
+    await write("threads", "0x10\n");
+    expect(read("threads")).toBe("16\n");
+    await write("threads", "auto");
+    expect(read("threads")).toBe("auto\n");
+    expect(await errnoOf(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "2"))).toBe("EINVAL");
+    expect(await errnoOf(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "yes"))).toBe("EINVAL");
+    await write("offloading", "1\n");
+    expect(read("offloading")).toBe("1\n");
+    expect(run(kernel.fs.read("/sys/kernel/mm/migration/offload_migrator"))).toBe(
+      "none [CPU_MT_COPY]\n",
+    );
+    expect(await errnoOf(kernel.unloadModule("mtcopy"))).toBe("EBUSY");
+    await write("reasons", "compaction,syscall_or_cpuset");
+    expect(read("reasons")).toBe("compaction,syscall_or_cpuset\n");
+    expect(await errnoOf(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/reasons`, "sometimes"))).toBe(
+      "EINVAL",
+    );
+    await write("offloading", "0");
+    expect(run(kernel.fs.read("/sys/kernel/mm/migration/offload_migrator"))).toBe(
+      "[none] CPU_MT_COPY\n",
+    );
+  });
+});
+
+describe("mtcopy: the seed's strategies, byte for byte", () => {
+  it("splits every folio across the threads when a batch has fewer folios than threads", async () => {
+    const { kernel, driver } = await boot({ threads: 4 }, "always");
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 4 * MiB, 1, true);
+    const r = await moveAll(proc, addr, 4 * MiB, 1, 2 * MiB);
+    expect([...r.status]).toEqual([1, 1]);
+    expect(Buffer.from(run(proc.read(addr, 4 * MiB))).equals(Buffer.from(fill(4 * MiB, 1)))).toBe(
+      true,
+    );
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
+      batchesOffloaded: 2,
+      foliosCopied: 2,
+      foliosFallenBack: 0,
+    });
+    expect(driver.engine!.threads).toBe(4);
+  });
+
+  it("deals whole folios out when a batch has more folios than threads", async () => {
+    const { kernel } = await boot({ threads: 3 });
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 100 * 4096, 2);
+    const r = await moveAll(proc, addr, 100 * 4096, 1);
+    expect(r.rc).toBe(0);
+    expect(
+      Buffer.from(run(proc.read(addr, 100 * 4096))).equals(Buffer.from(fill(100 * 4096, 2))),
+    ).toBe(true);
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
+      batchesOffloaded: 1,
+      foliosCopied: 100,
+      foliosFallenBack: 0,
+    });
+  });
+
+  it("balances a batch of mixed folio sizes with padata", async () => {
+    const { kernel } = await boot({ threads: 2 }, "never", true);
+    const proc = run(kernel.createProcess());
+    const small = region(proc, 16 * 4096, 3, false);
+    const mthp = region(proc, 512 * 1024, 4);
+    expect(run(kernel.fs.read("/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled"))).toBe(
+      "[always] inherit madvise never\n",
+    );
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const pages = [
+      ...Array.from({ length: 16 }, (_, i) => small + i * 4096),
+      ...Array.from({ length: 8 }, (_, i) => mthp + i * 65536),
+    ];
+    const r = await runP(
+      proc.movePages(
+        0,
+        pages,
+        pages.map(() => 1),
+      ),
+    );
+    expect([...r.status].every((s) => s === 1)).toBe(true);
+    expect(
+      Buffer.from(run(proc.read(small, 16 * 4096))).equals(Buffer.from(fill(16 * 4096, 3))),
+    ).toBe(true);
+    expect(
+      Buffer.from(run(proc.read(mthp, 512 * 1024))).equals(Buffer.from(fill(512 * 1024, 4))),
+    ).toBe(true);
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
+      batchesOffloaded: 1,
+      foliosCopied: 24,
+    });
+  });
+});
+
+describe("mtcopy: failures", () => {
+  it("fails the folio whose chunk meets poison with -EAGAIN; the CPU copy then reports -EHWPOISON", async () => {
+    const { kernel } = await boot({ threads: 4 }, "always");
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 2 * MiB, 5, true);
+    const head = run(proc.movePages(0, [addr], null, 0)).status[0]!;
+    expect(head).toBe(0);
+    const vma = proc.mm!.findVma(addr)!;
+    run(kernel.memoryFailure((vma.ptes[0]! >>> 5) + 300));
+    const r = await moveAll(proc, addr, 2 * MiB, 1, 2 * MiB);
+    expect([...r.status]).toEqual([-ERRNO.EHWPOISON]);
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")!.copyFailures).toBeGreaterThan(0);
+    expect(
+      Buffer.from(run(proc.read(addr, 300 * 4096))).equals(
+        Buffer.from(fill(2 * MiB, 5).subarray(0, 300 * 4096)),
+      ),
+    ).toBe(true);
+  });
+
+  for (const fault of ["crash", "exit", "hang"] as const) {
+    it(`keeps every byte when a copy thread ${fault === "hang" ? "hangs" : fault === "crash" ? "throws" : "exits"}, and the pool heals`, async () => {
+      const { kernel, driver } = await boot({ threads: 2, deadlineMs: 300 });
+      await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+      const proc = run(kernel.createProcess());
+      const addr = region(proc, 64 * 4096, 6);
+      driver.engine!.inject(1, fault);
+      expect((await moveAll(proc, addr, 64 * 4096, 1)).rc).toBe(0);
+      expect(
+        Buffer.from(run(proc.read(addr, 64 * 4096))).equals(Buffer.from(fill(64 * 4096, 6))),
+      ).toBe(true);
+      expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
+        foliosCopied: 32,
+        foliosFallenBack: 32,
+        copyFailures: 1,
+      });
+      expect(driver.engine!.replaced).toBe(1);
+      expect((await moveAll(proc, addr, 64 * 4096, 0)).rc).toBe(0);
+      expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
+        foliosCopied: 96,
+        batchesOffloaded: 1,
+      });
+    });
+  }
+
+  it("can be switched off and unloaded while a copy is in flight; nothing is lost or left running", async () => {
+    const { kernel, driver } = await boot({ threads: 2, deadlineMs: 300 });
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 32 * 4096, 7);
+    driver.engine!.inject(0, "hang");
+    const migration = Effect.runFork(Effect.promise(() => moveAll(proc, addr, 32 * 4096, 1)));
+    await runP(Effect.yieldNow);
+    const off = Effect.runFork(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "0"));
+    await runP(Effect.yieldNow);
+    expect(off.pollUnsafe()).toBeUndefined();
+    expect((await runP(Fiber.join(migration))).rc).toBe(0);
+    await runP(Fiber.join(off));
+    await runP(kernel.unloadModule("mtcopy"));
+    expect(driver.engine).toBeNull();
+    expect(
+      Buffer.from(run(proc.read(addr, 32 * 4096))).equals(Buffer.from(fill(32 * 4096, 7))),
+    ).toBe(true);
+  });
+});
+
+describe("mtcopy: the auto policy", () => {
+  it("declines when fewer than two CPUs are idle or the batch is small, and offloads otherwise", async () => {
+    let idle = 1;
+    const { kernel } = await boot({
+      threads: "auto",
+      idleCpus: () => idle,
+      minBatchBytes: 64 * 4096,
+    });
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const proc = run(kernel.createProcess());
+    const big = region(proc, 128 * 4096, 8);
+    const small = region(proc, 8 * 4096, 9);
+    expect((await moveAll(proc, big, 128 * 4096, 1)).rc).toBe(0);
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
+      batchesDeclined: 1,
+      batchesOffloaded: 0,
+    });
+    idle = 3;
+    expect((await moveAll(proc, small, 8 * 4096, 1)).rc).toBe(0);
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
+      batchesDeclined: 2,
+      batchesOffloaded: 0,
+    });
+    expect((await moveAll(proc, big, 128 * 4096, 0)).rc).toBe(0);
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
+      batchesDeclined: 2,
+      batchesOffloaded: 1,
+      foliosCopied: 128,
+    });
+    expect(
+      Buffer.from(run(proc.read(big, 128 * 4096))).equals(Buffer.from(fill(128 * 4096, 8))),
+    ).toBe(true);
+  });
+});
+
+describe("mtcopy: equivalence with the serial path (property)", () => {
+  it("ends every move_pages workload exactly as the serial path does, at several thread counts", async () => {
+    let driver: MtcopyDriver | null = null;
+    await fc.assert(
+      fc.asyncProperty(
+        migrationScenarioArb,
+        fc.constantFrom(1, 2, 3, 8),
+        async (scenario, threads) => {
+          const serial = await runP(runMigrationScenario(scenario));
+          const offloaded = await runP(
+            runMigrationScenario(scenario, {
+              prepare: (kernel) =>
+                Effect.gen(function* () {
+                  driver = mtcopyDriver(kernel, { threads });
+                  yield* kernel.loadModule(driver.module);
+                  yield* kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1");
+                }),
+              cleanup: (kernel) => unloadAll(kernel, driver!),
+            }),
+          );
+          expect(offloaded.problems).toEqual([]);
+          expect(offloaded.observation).toEqual(serial.observation);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  }, 120_000);
+});
