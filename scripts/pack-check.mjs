@@ -83,7 +83,19 @@ const p = Effect.runSync(k.createProcess());
 const a = Effect.runSync(p.mmap(4096));
 Effect.runSync(p.write(a, new Uint8Array([42])));
 if (Effect.runSync(p.read(a, 1))[0] !== 42) throw new Error("ESM: bytes did not round-trip");
-console.log("ESM import ok:", ${JSON.stringify(packages)}.join(", "));
+// The copy worker ships with the build and starts from the installed package.
+const core = m${packages.indexOf("@migrate-offload/core")};
+const engine = new core.CopyEngine(k, { threads: 2 });
+const src = Effect.runSync(k.allocFolio(0, 2));
+const dst = Effect.runSync(k.allocFolio(1, 2));
+src.bytes().fill(7);
+engine.begin(2);
+engine.push(0, src.pfn, dst.pfn, 0, 8192, 0);
+engine.push(1, src.pfn, dst.pfn, 8192, 8192, 1);
+await Effect.runPromise(engine.run());
+await Effect.runPromise(engine.terminate());
+if (!dst.bytes().every((b) => b === 7)) throw new Error("ESM: the copy workers did not copy");
+console.log("ESM import ok, copy workers ok:", ${JSON.stringify(packages)}.join(", "));
 `,
 );
 writeFileSync(
@@ -93,6 +105,19 @@ const { Effect } = require("effect");
 const { Kernel } = require("@migrate-offload/core");
 const k = Effect.runSync(Kernel.make({ nodes: ["16M"] }));
 if (k.mem.nodes.length !== 1) throw new Error("CJS: kernel did not boot");
+const { CopyEngine } = require("@migrate-offload/core");
+(async () => {
+  const engine = new CopyEngine(k, { threads: 1 });
+  const src = Effect.runSync(k.allocFolio(0, 1));
+  const dst = Effect.runSync(k.allocFolio(0, 1));
+  src.bytes().fill(9);
+  engine.begin(1);
+  engine.push(0, src.pfn, dst.pfn, 0, 8192, 0);
+  await Effect.runPromise(engine.run());
+  await Effect.runPromise(engine.terminate());
+  if (!dst.bytes().every((b) => b === 9)) throw new Error("CJS: the copy workers did not copy");
+  console.log("CJS copy workers ok");
+})().catch((e) => { console.error(e); process.exit(1); });
 console.log("CJS require ok:", ${JSON.stringify(packages)}.join(", "));
 `,
 );

@@ -213,9 +213,11 @@ export class CopyEngine {
       Atomics.store(lane.control, DOORBELL, lane.seq);
       Atomics.notify(lane.control, DOORBELL);
       let settled = false;
+      let deadline: ReturnType<typeof setTimeout> | undefined;
       const finish = (ok: boolean) => {
         if (settled) return;
         settled = true;
+        if (deadline !== undefined) clearTimeout(deadline);
         lane.onExit = null;
         if (!ok) this.replace(lane);
         lane.count = 0;
@@ -225,9 +227,12 @@ export class CopyEngine {
         if (Atomics.load(lane.control, DONE) !== before) return finish(true);
       }
       lane.onExit = () => finish(false);
-      const waited = Atomics.waitAsync(lane.control, DONE, before, this.deadlineMs);
-      if (!waited.async) return finish(waited.value !== "timed-out");
-      void waited.value.then((outcome) => finish(outcome !== "timed-out"));
+      // The deadline is an ordinary timer: it also keeps the process alive while the round runs,
+      // which Atomics.waitAsync alone does not.
+      deadline = setTimeout(() => finish(false), this.deadlineMs);
+      const waited = Atomics.waitAsync(lane.control, DONE, before);
+      if (!waited.async) return finish(true);
+      void waited.value.then(() => finish(true));
     });
   }
 
