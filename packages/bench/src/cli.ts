@@ -8,6 +8,7 @@ import { Effect } from "effect";
 import { formatDemo, runDemo } from "./demo";
 import { formatMemModel, runMemModel } from "./memmodel";
 import { formatMovePages, runMovePages, SEED_FOLIO_SIZES } from "./movepages";
+import { formatMtcopy, runMtcopy } from "./mtcopy";
 import { formatRegistry, runRegistry } from "./registry";
 import { writeJson } from "./report";
 
@@ -29,6 +30,12 @@ experiments:
   registry    the copy-offload registry's cost: idle fast path vs serial, SRCU + dispatch per batch
                 --total <size>       memory moved per call (default 256M)
                 --runs <n>           timed calls per configuration and round (default 5)
+
+  mtcopy      move_pages with CPU_MT_COPY by thread count and auto, vs serial and raw memcpy
+                --total <size>       memory moved per call (default 256M)
+                --sizes <list>       folio sizes (default 4K,64K,2M)
+                --threads <list>     thread policies (default 1,2,4,8,16,auto)
+                --runs <n>           timed calls per cell (default 5)
 
 common options:
   --out <dir>   where JSON results go (default bench-results)
@@ -59,6 +66,7 @@ const main = async (): Promise<void> => {
         total: { type: "string" },
         sizes: { type: "string" },
         "batch-pages": { type: "string" },
+        threads: { type: "string" },
         out: { type: "string", default: "bench-results" },
         help: { type: "boolean", short: "h" },
       },
@@ -129,6 +137,27 @@ const main = async (): Promise<void> => {
       writeJson(path, result);
       process.stdout.write(`\nJSON: ${path}\n`);
       if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+      return;
+    }
+    case "mtcopy": {
+      const total = parseSize(values.total ?? "256M");
+      const sizes = (values.sizes ?? "4K,64K,2M").split(",").map(parseSize);
+      const policies = (values.threads ?? "1,2,4,8,16,auto").split(",").map((t) => {
+        if (t === "auto") return "auto" as const;
+        const n = Number(t);
+        return Number.isInteger(n) && n >= 1 && n <= 64
+          ? n
+          : fail(`--threads: ${JSON.stringify(t)} is not 1..64 or auto`);
+      });
+      const runs = positiveInt("runs", values.runs, 5);
+      const result = await Effect.runPromise(
+        runMtcopy(total, sizes, policies, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
+      );
+      process.stdout.write(`${formatMtcopy(result.results)}\n`);
+      const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "mtcopy.json");
+      writeJson(path, result);
+      process.stdout.write(`\nJSON: ${path}\n`);
+      if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
       return;
     }
     case "registry": {

@@ -64,6 +64,8 @@ export interface MtcopyOptions {
   readonly deadlineMs?: number;
   /** Idle CPUs, for `auto`; default: measured from the load average (see {@link idleCpus}). */
   readonly idleCpus?: () => number;
+  /** Copies one thread's ring holds per round (default 4096); larger batches run in rounds. */
+  readonly ringCapacity?: number;
 }
 
 /**
@@ -104,25 +106,36 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         threads,
         maxTags: 1 << 18,
         deadlineMs: options.deadlineMs,
+        capacity: options.ringCapacity,
       });
     } else if (engine.threads !== threads) engine.resize(threads);
     return engine;
   };
 
-  /** Queues the batch on the engine by the seed's strategies, or padata for mixed sizes. */
+  /** Queues one copy; a copy the ring refuses fails its folio, which then falls back. */
+  const push = (e: CopyEngine, lane: number, i: number, offset: number, length: number): void => {
+    if (!e.push(lane, srcs[i]!, dsts[i]!, offset, length, i)) e.failTag(i);
+  };
+
+  /**
+   * Queues folios `[from, to)` of the batch by the seed's strategies, or padata for mixed sizes.
+   * The caller keeps `to - from` small enough for the lanes' rings.
+   */
   const queue = (
     e: CopyEngine,
-    n: number,
+    from: number,
+    to: number,
     threads: number,
     folioBytes: number,
     uniform: boolean,
   ): void => {
+    const n = to - from;
     if (uniform && n < threads) {
       // Every thread copies a part of every folio.
       const chunk = Math.ceil(folioBytes / threads / 64) * 64;
-      for (let i = 0; i < n; i++) {
+      for (let i = from; i < to; i++) {
         for (let t = 0, at = 0; at < folioBytes; t++, at += chunk) {
-          e.push(t, srcs[i]!, dsts[i]!, at, Math.min(chunk, folioBytes - at), i);
+          push(e, t, i, at, Math.min(chunk, folioBytes - at));
         }
       }
       return;
@@ -130,35 +143,29 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     if (uniform) {
       // Whole folios dealt out: thread t takes n / threads, plus one while t < n % threads.
       const each = Math.floor(n / threads);
-      let i = 0;
+      let i = from;
       for (let t = 0; t < threads; t++) {
         for (let j = 0; j < each + (t < n % threads ? 1 : 0); j++, i++)
-          e.push(t, srcs[i]!, dsts[i]!, 0, folioBytes, i);
+          push(e, t, i, 0, folioBytes);
       }
       return;
     }
-    // Mixed sizes: padata over the pages of the batch, so every thread copies the same bytes.
+    // Mixed sizes: padata over the pages of the slice, so every thread copies the same bytes.
     let total = 0;
-    for (let i = 0; i < n; i++) total += m.folioNrPages(srcs[i]!);
-    let folio = 0;
+    for (let i = from; i < to; i++) total += m.folioNrPages(srcs[i]!);
+    let folio = from;
     let folioStart = 0;
     const pageSize = kernel.mem.pageSize;
     padataDoMultithreaded(
       { start: 0, size: total, align: 1, minChunk: 16, maxThreads: threads },
       (start, end, t) => {
-        while (folioStart + m.folioNrPages(srcs[folio]!) <= start)
+        while (folioStart + m.folioNrPages(srcs[folio]!) <= start) {
           folioStart += m.folioNrPages(srcs[folio++]!);
+        }
         for (let at = start; at < end; ) {
           const nr = m.folioNrPages(srcs[folio]!);
           const upto = Math.min(end, folioStart + nr);
-          e.push(
-            t,
-            srcs[folio]!,
-            dsts[folio]!,
-            (at - folioStart) * pageSize,
-            (upto - at) * pageSize,
-            folio,
-          );
+          push(e, t, folio, (at - folioStart) * pageSize, (upto - at) * pageSize);
           at = upto;
           if (at === folioStart + nr) folioStart += m.folioNrPages(srcs[folio++]!);
         }
@@ -197,17 +204,28 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         threads = Math.max(1, threads);
         const e = engineFor(threads);
         e.begin(n);
-        queue(e, n, threads, m.folioNrPages(srcs[0]!) * kernel.mem.pageSize, uniform);
-        return e.run().pipe(
-          Effect.map(() => {
-            let failed = false;
-            for (let i = 0; i < n; i++) {
-              if (e.tagFailed(i)) failed = true;
-              else m.set(dsts[i]!, FOLIO_CONTENT_COPIED);
-            }
-            return failed ? -ERRNO.EAGAIN : 0;
-          }),
-        );
+        // Rounds small enough for the rings: each folio puts at most `threads` copies on a lane.
+        const slice = Math.max(1, Math.floor(e.laneCapacity / 2));
+        return Effect.gen(function* () {
+          for (let from = 0; from < n; from += slice) {
+            e.clearQueues();
+            queue(
+              e,
+              from,
+              Math.min(n, from + slice),
+              threads,
+              m.folioNrPages(srcs[0]!) * kernel.mem.pageSize,
+              uniform,
+            );
+            yield* e.run();
+          }
+          let failed = false;
+          for (let i = 0; i < n; i++) {
+            if (e.tagFailed(i)) failed = true;
+            else m.set(dsts[i]!, FOLIO_CONTENT_COPIED);
+          }
+          return failed ? -ERRNO.EAGAIN : 0;
+        });
       }),
   };
 

@@ -169,6 +169,46 @@ describe("mtcopy: the seed's strategies, byte for byte", () => {
   });
 });
 
+describe("mtcopy: batches larger than the rings", () => {
+  it("copies a batch in as many rounds as its rings need, and never marks a folio it did not copy", async () => {
+    for (const [threads, pages, mthp] of [
+      [3, 100, false],
+      [2, 5, false],
+      [2, 40, true],
+    ] as const) {
+      const { kernel } = await boot({ threads, ringCapacity: 8 }, "never", mthp);
+      await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+      const proc = run(kernel.createProcess());
+      const addr = region(proc, pages * 4096 * (mthp ? 16 : 1), 10);
+      const small = mthp ? region(proc, 8 * 4096, 11, false) : 0;
+      const bytes = pages * 4096 * (mthp ? 16 : 1);
+      const step = mthp ? 65536 : 4096;
+      const addrs = [
+        ...Array.from({ length: bytes / step }, (_, i) => addr + i * step),
+        ...(mthp ? Array.from({ length: 8 }, (_, i) => small + i * 4096) : []),
+      ];
+      const r = await runP(
+        proc.movePages(
+          0,
+          addrs,
+          addrs.map(() => 1),
+        ),
+      );
+      expect(r.rc).toBe(0);
+      expect(Buffer.from(run(proc.read(addr, bytes))).equals(Buffer.from(fill(bytes, 10)))).toBe(
+        true,
+      );
+      if (mthp)
+        expect(
+          Buffer.from(run(proc.read(small, 8 * 4096))).equals(Buffer.from(fill(8 * 4096, 11))),
+        ).toBe(true);
+      const c = kernel.migrateOffload.counters("CPU_MT_COPY")!;
+      expect(c.foliosFallenBack).toBe(0);
+      expect(c.foliosCopied).toBe(addrs.length);
+    }
+  });
+});
+
 describe("mtcopy: failures", () => {
   it("fails the folio whose chunk meets poison with -EAGAIN; the CPU copy then reports -EHWPOISON", async () => {
     const { kernel } = await boot({ threads: 4 }, "always");

@@ -185,6 +185,16 @@ export class CopyEngine {
     return true;
   }
 
+  /** Empties every lane's queue, keeping the job's tags: for a job run in several rounds. */
+  clearQueues(): void {
+    for (const lane of this.lanes) lane.count = 0;
+  }
+
+  /** Marks `tag` failed, for a copy that could not even be queued. */
+  failTag(tag: number): void {
+    Atomics.store(this.tags, tag, 1);
+  }
+
   /** True when a copy under `tag` failed (poison, or a worker lost) in the current job. */
   tagFailed(tag: number): boolean {
     return this.tags[tag] !== 0;

@@ -1,0 +1,187 @@
+/**
+ * mtcopy throughput: move_pages with the CPU_MT_COPY migrator at several thread counts and
+ * `auto`, against the serial path and raw memcpy (one thread, and all threads), in one run.
+ */
+
+import { cpus } from "node:os";
+import { CopyEngine, Kernel, MPOL_MF_MOVE, type MthpMode } from "@migrate-offload/core";
+import { MTCOPY_SYSFS_DIR, mtcopyDriver, type ThreadPolicy } from "@migrate-offload/mtcopy";
+import { Effect } from "effect";
+import { measureMemcpy } from "./memcpy";
+import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
+
+/** One cell: a folio size and a copier. */
+export interface MtcopyCell {
+  readonly folioBytes: number;
+  /** "serial", or the thread policy. */
+  readonly copier: string;
+  readonly gbps: Summary;
+  /** Median over the serial median at the same folio size. */
+  readonly vsSerial: number;
+  /** Median over the all-thread memcpy median. */
+  readonly vsMemcpyAll: number;
+  /** Batches the migrator declined (auto), out of all it was offered. */
+  readonly declined: number;
+  readonly offered: number;
+  readonly intact: boolean;
+}
+
+/** Results of the mtcopy run. */
+export interface MtcopyResults {
+  readonly memcpyOneThreadGbps: Summary;
+  readonly memcpyAllThreadsGbps: Summary;
+  readonly threadsOfAllThreadMemcpy: number;
+  /** Microseconds per batch spent outside the copies: dispatch over the copy engine. */
+  readonly cells: readonly MtcopyCell[];
+}
+
+const thpFor = (order: number): { enabled: "never"; sizes: Record<string, MthpMode> } => {
+  const sizes: Record<string, MthpMode> = {};
+  if (order > 0) sizes[`${(4096 << order) / 1024}kB`] = "always";
+  if (order !== 9) sizes["2048kB"] = "never";
+  return { enabled: "never", sizes };
+};
+
+/** Raw memcpy on all threads: the copy engine copying one big range in equal parts. */
+const memcpyAllThreads = (bytes: number, runs: number, threads: number) =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel.make({ nodes: [bytes + (16 << 20), bytes + (16 << 20)] });
+    const src = kernel.mem.nodes[0]!.startPfn + 4096;
+    const dst = kernel.mem.nodes[1]!.startPfn;
+    kernel.mem.bytes(src, bytes / 4096).fill(3);
+    const engine = new CopyEngine(kernel, { threads });
+    const part = bytes / threads;
+    const rates: number[] = [];
+    for (let r = 0; r <= runs; r++) {
+      engine.begin(threads);
+      for (let t = 0; t < threads; t++) engine.push(t, src, dst, t * part, part, t);
+      const start = performance.now();
+      yield* engine.run();
+      if (r > 0) rates.push(bytes / ((performance.now() - start) / 1000) / 1e9);
+    }
+    yield* engine.terminate();
+    return summarize(rates);
+  });
+
+const measure = (
+  folioBytes: number,
+  total: number,
+  runs: number,
+  policy: ThreadPolicy | "serial",
+) =>
+  Effect.gen(function* () {
+    const order = Math.log2(folioBytes / 4096);
+    const kernel = yield* Kernel.make({
+      nodes: [total + (64 << 20), total + (64 << 20)],
+      thp: thpFor(order),
+    });
+    kernel.migration.nrMaxBatchedMigration = 1 << 18;
+    const driver = mtcopyDriver(kernel, { threads: policy === "serial" ? 1 : policy });
+    if (policy !== "serial") {
+      yield* kernel.loadModule(driver.module);
+      yield* kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1");
+    }
+    const proc = yield* kernel.createProcess();
+    const addr = yield* proc.mmap(total);
+    const pattern = new Uint8Array(total);
+    for (let i = 0; i < total; i += 4096) pattern.fill((i >>> 12) & 0xff, i, i + 4096);
+    yield* proc.write(addr, pattern);
+    const pages = Float64Array.from(
+      { length: total / folioBytes },
+      (_, i) => addr + i * folioBytes,
+    );
+    const node = (n: number) => new Int32Array(pages.length).fill(n);
+    yield* proc.movePages(0, pages, node(1), MPOL_MF_MOVE);
+    yield* proc.movePages(0, pages, node(0), MPOL_MF_MOVE);
+    const rates: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const start = performance.now();
+      const { rc } = yield* proc.movePages(0, pages, node(r % 2 ? 0 : 1), MPOL_MF_MOVE);
+      if (rc !== 0) return yield* Effect.fail(new Error(`move_pages left ${rc}`));
+      rates.push(total / ((performance.now() - start) / 1000) / 1e9);
+    }
+    const back = yield* proc.read(addr, total);
+    const intact = Buffer.from(back).equals(Buffer.from(pattern));
+    const counters = kernel.migrateOffload.counters("CPU_MT_COPY");
+    if (policy !== "serial") {
+      yield* kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "0");
+      yield* kernel.unloadModule("mtcopy");
+    }
+    const offered = counters
+      ? counters.batchesOffloaded + counters.batchesDeclined + counters.copyFailures
+      : 0;
+    return { gbps: summarize(rates), intact, declined: counters?.batchesDeclined ?? 0, offered };
+  });
+
+/** Runs the experiment. */
+export const runMtcopy = (
+  total: number,
+  sizes: readonly number[],
+  policies: readonly ThreadPolicy[],
+  runs: number,
+  onProgress: (msg: string) => void,
+) =>
+  Effect.gen(function* () {
+    const all = cpus().length;
+    onProgress(`raw memcpy, 1 thread and ${all} threads`);
+    const memcpyOneThreadGbps = measureMemcpy(total, runs);
+    const memcpyAllThreadsGbps = yield* memcpyAllThreads(total, runs, all);
+    const cells: MtcopyCell[] = [];
+    for (const size of sizes) {
+      onProgress(`${formatBytes(size)}: serial`);
+      const serial = yield* measure(size, total, runs, "serial");
+      for (const policy of ["serial" as const, ...policies]) {
+        const m =
+          policy === "serial"
+            ? serial
+            : yield* Effect.andThen(
+                Effect.sync(() => onProgress(`${formatBytes(size)}: ${policy} threads`)),
+                measure(size, total, runs, policy),
+              );
+        cells.push({
+          folioBytes: size,
+          copier: String(policy),
+          gbps: m.gbps,
+          vsSerial: m.gbps.median / serial.gbps.median,
+          vsMemcpyAll: m.gbps.median / memcpyAllThreadsGbps.median,
+          declined: m.declined,
+          offered: m.offered,
+          intact: m.intact,
+        });
+      }
+    }
+    const results: MtcopyResults = {
+      memcpyOneThreadGbps,
+      memcpyAllThreadsGbps,
+      threadsOfAllThreadMemcpy: all,
+      cells,
+    };
+    return envelope("mtcopy", { total, sizes, policies, runs }, results);
+  });
+
+/** Markdown: one row per copier, one column per folio size. */
+export const formatMtcopy = (r: MtcopyResults): string => {
+  const sizes = [...new Set(r.cells.map((c) => c.folioBytes))];
+  const copiers = [...new Set(r.cells.map((c) => c.copier))];
+  const cell = (copier: string, size: number) =>
+    r.cells.find((c) => c.copier === copier && c.folioBytes === size)!;
+  const header = ["copier", ...sizes.map((s) => formatBytes(s).replace(" ", ""))];
+  return [
+    "move_pages GB/s, median (× serial)",
+    "",
+    markdownTable(
+      header,
+      copiers.map((c) => [
+        c === "serial" ? "serial" : `mtcopy ${c}`,
+        ...sizes.map((s) => {
+          const x = cell(c, s);
+          const declined =
+            x.offered > 0 && x.declined > 0 ? `, ${x.declined}/${x.offered} declined` : "";
+          return `${x.gbps.median.toFixed(2)} (${x.vsSerial.toFixed(2)}${declined})${x.intact ? "" : " CORRUPT"}`;
+        }),
+      ]),
+    ),
+    "",
+    `raw memcpy, same run: 1 thread ${r.memcpyOneThreadGbps.median.toFixed(2)} GB/s, ${r.threadsOfAllThreadMemcpy} threads ${r.memcpyAllThreadsGbps.median.toFixed(2)} GB/s`,
+  ].join("\n");
+};
