@@ -31,7 +31,11 @@ export interface MtcopyResults {
   readonly memcpyOneThreadGbps: Summary;
   readonly memcpyAllThreadsGbps: Summary;
   readonly threadsOfAllThreadMemcpy: number;
-  /** Microseconds per batch spent outside the copies: dispatch over the copy engine. */
+  /**
+   * Microseconds for one round trip of a minimal job (one 64-byte copy per thread) through the
+   * copy engine, by thread count: the dispatch cost a batch pays on top of its copies.
+   */
+  readonly dispatchUs: ReadonlyArray<{ readonly threads: number; readonly us: Summary }>;
   readonly cells: readonly MtcopyCell[];
 }
 
@@ -113,6 +117,29 @@ const measure = (
     return { gbps: summarize(rates), intact, declined: counters?.batchesDeclined ?? 0, offered };
   });
 
+/** Round trips of a minimal job through the copy engine, per thread count. */
+const dispatchCost = (threadCounts: readonly number[], rounds: number) =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel.make({ nodes: ["16M", "16M"] });
+    const src = kernel.mem.nodes[0]!.startPfn + 16;
+    const dst = kernel.mem.nodes[1]!.startPfn;
+    const out: Array<{ threads: number; us: Summary }> = [];
+    for (const threads of threadCounts) {
+      const engine = new CopyEngine(kernel, { threads });
+      const samples: number[] = [];
+      for (let r = 0; r < rounds + 50; r++) {
+        engine.begin(threads);
+        for (let t = 0; t < threads; t++) engine.push(t, src, dst, t * 64, 64, t);
+        const start = performance.now();
+        yield* engine.run();
+        if (r >= 50) samples.push((performance.now() - start) * 1000);
+      }
+      yield* engine.terminate();
+      out.push({ threads, us: summarize(samples) });
+    }
+    return out;
+  });
+
 /** Runs the experiment. */
 export const runMtcopy = (
   total: number,
@@ -126,6 +153,11 @@ export const runMtcopy = (
     onProgress(`raw memcpy, 1 thread and ${all} threads`);
     const memcpyOneThreadGbps = measureMemcpy(total, runs);
     const memcpyAllThreadsGbps = yield* memcpyAllThreads(total, runs, all);
+    onProgress("dispatch round trips");
+    const dispatchUs = yield* dispatchCost(
+      policies.filter((p): p is number => typeof p === "number"),
+      2000,
+    );
     const cells: MtcopyCell[] = [];
     for (const size of sizes) {
       onProgress(`${formatBytes(size)}: serial`);
@@ -154,6 +186,7 @@ export const runMtcopy = (
       memcpyOneThreadGbps,
       memcpyAllThreadsGbps,
       threadsOfAllThreadMemcpy: all,
+      dispatchUs,
       cells,
     };
     return envelope("mtcopy", { total, sizes, policies, runs }, results);
@@ -183,5 +216,13 @@ export const formatMtcopy = (r: MtcopyResults): string => {
     ),
     "",
     `raw memcpy, same run: 1 thread ${r.memcpyOneThreadGbps.median.toFixed(2)} GB/s, ${r.threadsOfAllThreadMemcpy} threads ${r.memcpyAllThreadsGbps.median.toFixed(2)} GB/s`,
+    "",
+    markdownTable(
+      ["threads", "dispatch round trip µs, median (mean±sd)"],
+      r.dispatchUs.map((d) => [
+        String(d.threads),
+        `${d.us.median.toFixed(1)} (${d.us.mean.toFixed(1)}±${d.us.sd.toFixed(1)})`,
+      ]),
+    ),
   ].join("\n");
 };
