@@ -46,6 +46,14 @@ const fail = (message: string): never => {
   process.exit(2);
 };
 
+/** Writes an experiment's JSON under `--out`, relative to where the command was run. */
+const save = (name: string, result: unknown): void => {
+  const path = resolve(process.env.INIT_CWD ?? process.cwd(), parsedOut, `${name}.json`);
+  writeJson(path, result);
+  process.stdout.write(`\nJSON: ${path}\n`);
+};
+let parsedOut = "bench-results";
+
 /** Parses a size option, or reports it as a usage error. */
 const parseSize = (text: string): number => {
   const bytes = parseKernelSize(text);
@@ -77,6 +85,7 @@ const main = async (): Promise<void> => {
     return fail((error as Error).message);
   }
   const { values, positionals } = parsed;
+  parsedOut = values.out;
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
@@ -111,9 +120,7 @@ const main = async (): Promise<void> => {
         runMemModel({ nodes: [nodeBytes, nodeBytes], pageSize }, runs),
       );
       process.stdout.write(`${formatMemModel(result.results)}\n`);
-      const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "memmodel.json");
-      writeJson(path, result);
-      process.stdout.write(`\nJSON: ${path}\n`);
+      save("memmodel", result);
       return;
     }
     case "movepages": {
@@ -133,9 +140,7 @@ const main = async (): Promise<void> => {
         runMovePages(total, sizes, runs, (msg) => process.stderr.write(`… ${msg}\n`), batchPages),
       );
       process.stdout.write(`${formatMovePages(result.results)}\n`);
-      const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "movepages.json");
-      writeJson(path, result);
-      process.stdout.write(`\nJSON: ${path}\n`);
+      save("movepages", result);
       if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
       return;
     }
@@ -154,9 +159,7 @@ const main = async (): Promise<void> => {
         runMtcopy(total, sizes, policies, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
       );
       process.stdout.write(`${formatMtcopy(result.results)}\n`);
-      const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "mtcopy.json");
-      writeJson(path, result);
-      process.stdout.write(`\nJSON: ${path}\n`);
+      save("mtcopy", result);
       if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
       return;
     }
@@ -167,9 +170,7 @@ const main = async (): Promise<void> => {
         runRegistry(total, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
       );
       process.stdout.write(`${formatRegistry(result.results)}\n`);
-      const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.out, "registry.json");
-      writeJson(path, result);
-      process.stdout.write(`\nJSON: ${path}\n`);
+      save("registry", result);
       return;
     }
     default:

@@ -4,7 +4,7 @@
 // hwpoisoned page is not copied and its tag is marked failed, as copy_mc_to_kernel() would fail.
 import { workerData } from "node:worker_threads";
 
-const { sections, flags, ctrl, ring, tags, pageShift, pfnSectionShift, hwpoison, spin } =
+const { sections, flags, ctrl, ring, tags, pageShift, pfnSectionShift, hwpoison, spin, layout } =
   workerData;
 const pageSize = 2 ** pageShift;
 const pagesPerSection = 2 ** pfnSectionShift;
@@ -14,13 +14,8 @@ const control = new Int32Array(ctrl);
 const slots = new Float64Array(ring);
 const failed = new Int32Array(tags);
 
-// Control words, as copy_engine.ts lays them out.
-const DOORBELL = 0;
-const COUNT = 1;
-const DONE = 2;
-const FAULT = 3;
-const PARK = 4;
-const FIELDS = 5;
+// The control words and descriptor width, as copy_engine.ts lays them out and passes them.
+const { DOORBELL, COUNT, DONE, FAULT, PARK, FIELDS } = layout;
 
 const poisoned = (pfn, offset, length) => {
   const first = pfn + Math.floor(offset / pageSize);

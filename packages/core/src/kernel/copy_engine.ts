@@ -21,12 +21,10 @@ import { Effect } from "effect";
 import type { Kernel } from "../kernel";
 import { PG_hwpoison } from "../mm/page_flags";
 
-const DOORBELL = 0;
-const COUNT = 1;
-const DONE = 2;
-const FAULT = 3;
+/** The control words of a lane and the width of a descriptor; the worker gets this layout. */
+const LAYOUT = { DOORBELL: 0, COUNT: 1, DONE: 2, FAULT: 3, PARK: 4, FIELDS: 5 } as const;
+const { DOORBELL, COUNT, DONE, FAULT, FIELDS } = LAYOUT;
 const CONTROL_WORDS = 8;
-const FIELDS = 5;
 
 /** A failure to inject into a worker, for tests: throw, exit, or never finish. */
 export type WorkerFault = "crash" | "exit" | "hang";
@@ -114,6 +112,7 @@ export class CopyEngine {
         pfnSectionShift: m.pfnSectionShift,
         hwpoison: PG_hwpoison,
         spin: this.workerSpin,
+        layout: LAYOUT,
       },
     });
     worker.unref();
