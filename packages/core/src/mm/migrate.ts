@@ -236,6 +236,13 @@ interface MigrateCall {
 const isThp = (k: Kernel, head: number): number =>
   k.memmap.folioOrder(head) >= k.pmdOrder && !k.memmap.test(head, PG_hugetlb) ? 1 : 0;
 
+/** Records that a synchronous mode must wait for `bit` to clear on `src`, and says so. */
+const mustWait = (c: MigrateCall, src: number, bit: number): number => {
+  c.waitOn = src;
+  c.waitBit = bit;
+  return MIGRATEPAGE_WAIT;
+};
+
 /** Restores the source after a failure (`migrate_folio_undo_src`). */
 const undoSrc = (c: MigrateCall, src: number, wasMapped: boolean, ret: FolioList | null): void => {
   if (wasMapped) removeMigrationPtes(c.k, src, src);
@@ -282,9 +289,7 @@ const migrateFolioUnmap = (
   if (!folioTrylock(k, src)) {
     if (mode === MIGRATE_ASYNC) return -ERRNO.EAGAIN;
     if (mode === MIGRATE_SYNC_LIGHT && !m.test(src, PG_uptodate)) return -ERRNO.EAGAIN;
-    c.waitOn = src;
-    c.waitBit = PG_locked;
-    return MIGRATEPAGE_WAIT;
+    return mustWait(c, src, PG_locked);
   }
   if (m.test(src, PG_writeback)) {
     folioUnlock(k, src);
@@ -292,9 +297,7 @@ const migrateFolioUnmap = (
       ret.moveTail(src);
       return -ERRNO.EBUSY;
     }
-    c.waitOn = src;
-    c.waitBit = PG_writeback;
-    return MIGRATEPAGE_WAIT;
+    return mustWait(c, src, PG_writeback);
   }
   const dst = c.getNewFolio(src);
   if (dst < 0) {
@@ -685,9 +688,7 @@ const unmapAndMoveHugePage = (
   }
   if (!folioTrylock(k, src)) {
     if (!force || mode !== MIGRATE_SYNC) return -ERRNO.EAGAIN;
-    c.waitOn = src;
-    c.waitBit = PG_locked;
-    return MIGRATEPAGE_WAIT;
+    return mustWait(c, src, PG_locked);
   }
   const dst = c.getNewFolio(src);
   if (dst < 0) {
