@@ -553,47 +553,32 @@ const migratePagesBatch = (
     tlb.flush();
     if (!srcBatch.isEmpty) yield* offload!.copy(dstBatch, srcBatch, nrBatch, c.caller);
 
-    retry = 1;
-    for (let pass = 0; pass < nrPass && retry; pass++) {
-      retry = 0;
-      thpRetry = 0;
-      nrRetryPages = 0;
-      for (const [srcs, dsts] of [
-        [srcBatch, dstBatch],
-        [srcStd, dstStd],
-      ] as const) {
-        let dst = dsts.first;
-        for (const folio of srcs) {
-          const nextDst = space.next[dst]! - 1;
-          const thp = isThp(k, folio);
-          const nrPages = m.folioNrPages(folio);
-          const rc = migrateFolioMove(c, mode, folio, dst, ret);
-          if (rc === 0) {
-            stats.nrSucceeded += nrPages;
-            stats.nrThpSucceeded += thp;
-          } else if (rc === -ERRNO.EAGAIN) {
-            retry++;
-            thpRetry += thp;
-            nrRetryPages += nrPages;
-          } else {
-            nrFailed++;
-            stats.nrThpFailed += thp;
-            stats.nrFailedPages += nrPages;
-            c.errors?.set(folio, rc);
-          }
-          dst = nextDst;
+    /** One move pass over a source list and its destinations, in lockstep. */
+    const movePass = (srcs: FolioList, dsts: FolioList): void => {
+      let dst = dsts.first;
+      for (const folio of srcs) {
+        const nextDst = space.next[dst]! - 1;
+        const thp = isThp(k, folio);
+        const nrPages = m.folioNrPages(folio);
+        const rc = migrateFolioMove(c, mode, folio, dst, ret);
+        if (rc === 0) {
+          stats.nrSucceeded += nrPages;
+          stats.nrThpSucceeded += thp;
+        } else if (rc === -ERRNO.EAGAIN) {
+          retry++;
+          thpRetry += thp;
+          nrRetryPages += nrPages;
+        } else {
+          nrFailed++;
+          stats.nrThpFailed += thp;
+          stats.nrFailedPages += nrPages;
+          c.errors?.set(folio, rc);
         }
+        dst = nextDst;
       }
-    }
-    nrFailed += retry;
-    stats.nrThpFailed += thpRetry;
-    stats.nrFailedPages += nrRetryPages;
-
-    // Undo what is left: folios that kept failing with -EAGAIN go back, unharmed.
-    for (const [srcs, dsts] of [
-      [srcBatch, dstBatch],
-      [srcStd, dstStd],
-    ] as const) {
+    };
+    /** Undoes what is left: folios that kept failing with -EAGAIN go back, unharmed. */
+    const undoAll = (srcs: FolioList, dsts: FolioList): void => {
       let dst = dsts.first;
       for (const folio of srcs) {
         const nextDst = space.next[dst]! - 1;
@@ -603,7 +588,21 @@ const migratePagesBatch = (
         undoDst(c, dst);
         dst = nextDst;
       }
+    };
+
+    retry = 1;
+    for (let pass = 0; pass < nrPass && retry; pass++) {
+      retry = 0;
+      thpRetry = 0;
+      nrRetryPages = 0;
+      movePass(srcBatch, dstBatch);
+      movePass(srcStd, dstStd);
     }
+    nrFailed += retry;
+    stats.nrThpFailed += thpRetry;
+    stats.nrFailedPages += nrRetryPages;
+    undoAll(srcBatch, dstBatch);
+    undoAll(srcStd, dstStd);
     srcBatch.release();
     dstBatch.release();
     srcStd.release();
