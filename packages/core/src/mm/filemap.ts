@@ -12,14 +12,7 @@
 import { Effect } from "effect";
 import type { Kernel } from "../kernel";
 import type { AddressSpace } from "./mm_types";
-import {
-  PG_dirty,
-  PG_locked,
-  PG_lru,
-  PG_swapbacked,
-  PG_uptodate,
-  PG_writeback,
-} from "./page_flags";
+import { PG_dirty, PG_locked, PG_swapbacked, PG_uptodate, PG_writeback } from "./page_flags";
 import { folioPut } from "./swap";
 
 /**
@@ -141,7 +134,3 @@ export const filemapRemoveFolio = (k: Kernel, mapping: AddressSpace, head: numbe
   m.refcount[head]! -= nr - 1;
   folioPut(k, head);
 };
-
-/** True when the folio is on the LRU and in a page cache, for checks. */
-export const folioIsCached = (k: Kernel, head: number): boolean =>
-  k.memmap.mapping[head]! > 0 && k.memmap.test(head, PG_lru);
