@@ -81,6 +81,12 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
     expect(engine.push(0, 1, 2, 0, 4096, 0)).toBe(true);
     expect(engine.push(0, 1, 2, 0, 4096, 1)).toBe(true);
     expect(engine.push(0, 1, 2, 0, 4096, 2)).toBe(false);
+    // A refused copy is never reported done.
+    expect([engine.tagFailed(0), engine.tagFailed(1), engine.tagFailed(2)]).toEqual([
+      false,
+      false,
+      true,
+    ]);
     engine.resize(4);
     expect(engine.threads).toBe(4);
     engine.resize(2);

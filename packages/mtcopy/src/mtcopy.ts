@@ -112,9 +112,9 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     return engine;
   };
 
-  /** Queues one copy; a copy the ring refuses fails its folio, which then falls back. */
+  /** Queues one copy; the engine fails the folio of a copy its ring refuses, and it falls back. */
   const push = (e: CopyEngine, lane: number, i: number, offset: number, length: number): void => {
-    if (!e.push(lane, srcs[i]!, dsts[i]!, offset, length, i)) e.failTag(i);
+    e.push(lane, srcs[i]!, dsts[i]!, offset, length, i);
   };
 
   /**

@@ -161,8 +161,9 @@ export class CopyEngine {
 
   /**
    * Queues a copy of bytes `[offset, offset + length)` of the folio at `srcPfn` to the same place
-   * in the folio at `dstPfn`, on lane `laneIndex`, reporting failure under `tag`. False when that
-   * lane's ring is full: run the job, then queue the rest.
+   * in the folio at `dstPfn`, on lane `laneIndex`, reporting failure under `tag`. When that lane's
+   * ring is full the copy is refused: `tag` is marked failed, so that nothing is ever reported
+   * copied that was not, and `push` returns false (run the job, clear the queues, queue the rest).
    */
   push(
     laneIndex: number,
@@ -173,7 +174,10 @@ export class CopyEngine {
     tag: number,
   ): boolean {
     const lane = this.lanes[laneIndex]!;
-    if (lane.count === this.capacity) return false;
+    if (lane.count === this.capacity) {
+      Atomics.store(this.tags, tag, 1);
+      return false;
+    }
     const base = lane.count * FIELDS;
     lane.slots[base] = srcPfn;
     lane.slots[base + 1] = dstPfn;
@@ -187,11 +191,6 @@ export class CopyEngine {
   /** Empties every lane's queue, keeping the job's tags: for a job run in several rounds. */
   clearQueues(): void {
     for (const lane of this.lanes) lane.count = 0;
-  }
-
-  /** Marks `tag` failed, for a copy that could not even be queued. */
-  failTag(tag: number): void {
-    Atomics.store(this.tags, tag, 1);
   }
 
   /** True when a copy under `tag` failed (poison, or a worker lost) in the current job. */
