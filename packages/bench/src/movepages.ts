@@ -2,15 +2,10 @@
  * `move_pages()` throughput, after table 1a of the v4 cover letter: move a fixed amount of memory
  * between two nodes in folios of one size, and report GB/s against raw memcpy in the same run.
  */
-import {
-  Kernel,
-  type KernelConfig,
-  MPOL_MF_MOVE,
-  type MthpMode,
-  type Task,
-} from "@migrate-offload/core";
+import { Kernel, type KernelConfig, type MthpMode, type Task } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { measureMemcpy } from "./memcpy";
+import { pingPongMovePages } from "./pingpong";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
 
 /** Folio sizes of the seed's table, in bytes. */
@@ -86,25 +81,7 @@ const measureSize = (
     const addr = yield* proc.mmap(totalBytes);
     yield* populate(proc, addr, totalBytes);
     const folios = totalBytes / folioBytes;
-    const pages = new Float64Array(folios);
-    for (let i = 0; i < folios; i++) pages[i] = addr + i * folioBytes;
-    const toOne = new Int32Array(folios).fill(1);
-    const toZero = new Int32Array(folios);
-    // One untimed round trip warms the path up.
-    yield* proc.movePages(0, pages, toOne, MPOL_MF_MOVE);
-    yield* proc.movePages(0, pages, toZero, MPOL_MF_MOVE);
-    const rates: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const nodes = r % 2 === 0 ? toOne : toZero;
-      const start = performance.now();
-      const { rc } = yield* proc.movePages(0, pages, nodes, MPOL_MF_MOVE);
-      const seconds = (performance.now() - start) / 1000;
-      if (rc !== 0)
-        return yield* Effect.fail(
-          new Error(`move_pages left ${rc} pages at ${formatBytes(folioBytes)}`),
-        );
-      rates.push(totalBytes / seconds / 1e9);
-    }
+    const rates = yield* pingPongMovePages(proc, addr, totalBytes, folioBytes, runs);
     const intact = yield* verify(proc, addr, totalBytes);
     const gbps = summarize(rates);
     return {

@@ -4,10 +4,11 @@
  */
 
 import { cpus } from "node:os";
-import { CopyEngine, Kernel, MPOL_MF_MOVE, type MthpMode } from "@migrate-offload/core";
+import { CopyEngine, Kernel, type MthpMode } from "@migrate-offload/core";
 import { MTCOPY_SYSFS_DIR, mtcopyDriver, type ThreadPolicy } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";
 import { measureMemcpy } from "./memcpy";
+import { pingPongMovePages } from "./pingpong";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
 
 /** One cell: a folio size and a copier. */
@@ -90,20 +91,7 @@ const measure = (
     const pattern = new Uint8Array(total);
     for (let i = 0; i < total; i += 4096) pattern.fill((i >>> 12) & 0xff, i, i + 4096);
     yield* proc.write(addr, pattern);
-    const pages = Float64Array.from(
-      { length: total / folioBytes },
-      (_, i) => addr + i * folioBytes,
-    );
-    const node = (n: number) => new Int32Array(pages.length).fill(n);
-    yield* proc.movePages(0, pages, node(1), MPOL_MF_MOVE);
-    yield* proc.movePages(0, pages, node(0), MPOL_MF_MOVE);
-    const rates: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const start = performance.now();
-      const { rc } = yield* proc.movePages(0, pages, node(r % 2 ? 0 : 1), MPOL_MF_MOVE);
-      if (rc !== 0) return yield* Effect.fail(new Error(`move_pages left ${rc}`));
-      rates.push(total / ((performance.now() - start) / 1000) / 1e9);
-    }
+    const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, runs);
     const back = yield* proc.read(addr, total);
     const intact = Buffer.from(back).equals(Buffer.from(pattern));
     const counters = kernel.migrateOffload.counters("CPU_MT_COPY");

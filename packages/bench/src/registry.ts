@@ -8,10 +8,10 @@ import {
   Kernel,
   MIGRATE_REASONS_ALL,
   type Migrator,
-  MPOL_MF_MOVE,
   MR_COMPACTION,
 } from "@migrate-offload/core";
 import { Effect } from "effect";
+import { pingPongMovePages } from "./pingpong";
 import { envelope, markdownTable, type Summary, summarize } from "./report";
 
 /** What the registry run measured. */
@@ -46,16 +46,7 @@ const movePages4k = (bytes: number, runs: number, idle: boolean) =>
     const proc = yield* kernel.createProcess();
     const addr = yield* proc.mmap(bytes);
     yield* proc.write(addr, new Uint8Array(bytes).fill(7));
-    const pages = Float64Array.from({ length: bytes / 4096 }, (_, i) => addr + i * 4096);
-    const toNode = (nid: number) => new Int32Array(pages.length).fill(nid);
-    yield* proc.movePages(0, pages, toNode(1), MPOL_MF_MOVE);
-    yield* proc.movePages(0, pages, toNode(0), MPOL_MF_MOVE);
-    const rates: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const start = performance.now();
-      yield* proc.movePages(0, pages, toNode(r % 2 === 0 ? 1 : 0), MPOL_MF_MOVE);
-      rates.push(bytes / ((performance.now() - start) / 1000) / 1e9);
-    }
+    const rates = yield* pingPongMovePages(proc, addr, bytes, 4096, runs);
     return rates;
   });
 
