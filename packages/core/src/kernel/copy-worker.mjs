@@ -50,15 +50,16 @@ for (;;) {
     const base = i * FIELDS;
     const src = slots[base];
     const dst = slots[base + 1];
-    const offset = slots[base + 2];
-    const length = slots[base + 3];
-    const tag = slots[base + 4];
-    if (poisoned(src, offset, length)) {
+    const srcOffset = slots[base + 2];
+    const dstOffset = slots[base + 3];
+    const length = slots[base + 4];
+    const tag = slots[base + 5];
+    if (poisoned(src, srcOffset, length)) {
       Atomics.store(failed, tag, 1);
       continue;
     }
-    const [from, fromAt] = where(src, offset);
-    const [to, toAt] = where(dst, offset);
+    const [from, fromAt] = where(src, srcOffset);
+    const [to, toAt] = where(dst, dstOffset);
     to.set(from.subarray(fromAt, fromAt + length), toAt);
   }
   Atomics.store(control, DONE, seen);

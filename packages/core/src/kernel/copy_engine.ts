@@ -22,7 +22,7 @@ import type { Kernel } from "../kernel";
 import { PG_hwpoison } from "../mm/page_flags";
 
 /** The control words of a lane and the width of a descriptor; the worker gets this layout. */
-const LAYOUT = { DOORBELL: 0, COUNT: 1, DONE: 2, FAULT: 3, PARK: 4, FIELDS: 5 } as const;
+const LAYOUT = { DOORBELL: 0, COUNT: 1, DONE: 2, FAULT: 3, PARK: 4, FIELDS: 6 } as const;
 const { DOORBELL, COUNT, DONE, FAULT, FIELDS } = LAYOUT;
 const CONTROL_WORDS = 8;
 
@@ -56,6 +56,8 @@ interface Lane {
   seq: number;
   /** Called when the worker exits, while a round waits on it. */
   onExit: (() => void) | null;
+  /** Ends the round in flight (true: the worker finished it), or null when the lane is idle. */
+  settle: ((ok: boolean) => void) | null;
 }
 
 /** A pool of copy threads over one kernel's memory. */
@@ -131,7 +133,7 @@ export class CopyEngine {
       count: 0,
       seq: 0,
     };
-    const lane: Lane = { ...partial, worker: undefined as never, onExit: null };
+    const lane: Lane = { ...partial, worker: undefined as never, onExit: null, settle: null };
     this.attach(lane);
     return lane;
   }
@@ -173,6 +175,24 @@ export class CopyEngine {
     length: number,
     tag: number,
   ): boolean {
+    return this.pushCopy(laneIndex, srcPfn, offset, dstPfn, offset, length, tag);
+  }
+
+  /**
+   * Queues a copy of `length` bytes from byte `srcOffset` of the memory that starts at `srcPfn`
+   * to byte `dstOffset` of the memory that starts at `dstPfn`, on lane `laneIndex`. Each range
+   * must be physically contiguous and lie within one memory section. A full ring refuses the
+   * copy as {@link push} does.
+   */
+  pushCopy(
+    laneIndex: number,
+    srcPfn: number,
+    srcOffset: number,
+    dstPfn: number,
+    dstOffset: number,
+    length: number,
+    tag: number,
+  ): boolean {
     const lane = this.lanes[laneIndex]!;
     if (lane.count === this.capacity) {
       Atomics.store(this.tags, tag, 1);
@@ -181,11 +201,27 @@ export class CopyEngine {
     const base = lane.count * FIELDS;
     lane.slots[base] = srcPfn;
     lane.slots[base + 1] = dstPfn;
-    lane.slots[base + 2] = offset;
-    lane.slots[base + 3] = length;
-    lane.slots[base + 4] = tag;
+    lane.slots[base + 2] = srcOffset;
+    lane.slots[base + 3] = dstOffset;
+    lane.slots[base + 4] = length;
+    lane.slots[base + 5] = tag;
     lane.count++;
     return true;
+  }
+
+  /** Copies queued on lane `laneIndex` for its next round. */
+  queued(laneIndex: number): number {
+    return this.lanes[laneIndex]!.count;
+  }
+
+  /** True while lane `laneIndex` has a round in flight. */
+  busy(laneIndex: number): boolean {
+    return this.lanes[laneIndex]!.settle !== null;
+  }
+
+  /** Clears the failure marks of tags `[from, from + count)`, for callers that own a tag range. */
+  clearTags(from: number, count: number): void {
+    this.tags.fill(0, from, from + count);
   }
 
   /** Empties every lane's queue, keeping the job's tags: for a job run in several rounds. */
@@ -205,42 +241,66 @@ export class CopyEngine {
 
   /** Marks every tag of the lane's round failed and puts a fresh worker in its place. */
   private replace(lane: Lane): void {
-    for (let i = 0; i < lane.count; i++) Atomics.store(this.tags, lane.slots[i * FIELDS + 4]!, 1);
+    for (let i = 0; i < lane.count; i++) Atomics.store(this.tags, lane.slots[i * FIELDS + 5]!, 1);
     lane.onExit = null;
     void lane.worker.terminate();
     this.replaced++;
     if (!this.closed) this.attach(lane);
   }
 
+  /**
+   * Rings lane `laneIndex` for the copies queued on it and returns at once; `onDone` runs once,
+   * when the worker has finished the round (`true`) or has been replaced after a crash, an exit or
+   * a missed deadline (`false`, every tag of the round failed). The lane's queue is empty again
+   * before `onDone` runs. A lane runs one round at a time.
+   */
+  startLane(laneIndex: number, onDone: (ok: boolean) => void): void {
+    const lane = this.lanes[laneIndex]!;
+    if (lane.settle) throw new Error(`copy engine lane ${laneIndex} already has a round in flight`);
+    const before = lane.seq;
+    lane.seq++;
+    Atomics.store(lane.control, COUNT, lane.count);
+    Atomics.store(lane.control, DOORBELL, lane.seq);
+    Atomics.notify(lane.control, DOORBELL);
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    const settle = (ok: boolean) => {
+      if (lane.settle !== settle) return;
+      lane.settle = null;
+      if (deadline !== undefined) clearTimeout(deadline);
+      lane.onExit = null;
+      if (!ok) this.replace(lane);
+      lane.count = 0;
+      onDone(ok);
+    };
+    lane.settle = settle;
+    for (let spins = 0; spins < 2000; spins++) {
+      if (Atomics.load(lane.control, DONE) !== before) return settle(true);
+    }
+    lane.onExit = () => settle(false);
+    // The deadline is an ordinary timer: it also keeps the process alive while the round runs,
+    // which Atomics.waitAsync alone does not.
+    deadline = setTimeout(() => settle(false), this.deadlineMs);
+    const waited = Atomics.waitAsync(lane.control, DONE, before);
+    if (!waited.async) return settle(true);
+    void waited.value.then(() => settle(true));
+  }
+
+  /**
+   * Polls lane `laneIndex`: when its worker has finished the round in flight, ends the round now
+   * (its `onDone` runs before this returns) rather than when the wake-up arrives. True if a round
+   * ended.
+   */
+  pollLane(laneIndex: number): boolean {
+    const lane = this.lanes[laneIndex]!;
+    if (!lane.settle || Atomics.load(lane.control, DONE) !== lane.seq) return false;
+    lane.settle(true);
+    return true;
+  }
+
   /** Rings one lane and completes when it has finished its round (or was replaced). */
-  private ring(lane: Lane): Effect.Effect<void> {
+  private ring(laneIndex: number): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
-      const before = lane.seq;
-      lane.seq++;
-      Atomics.store(lane.control, COUNT, lane.count);
-      Atomics.store(lane.control, DOORBELL, lane.seq);
-      Atomics.notify(lane.control, DOORBELL);
-      let settled = false;
-      let deadline: ReturnType<typeof setTimeout> | undefined;
-      const finish = (ok: boolean) => {
-        if (settled) return;
-        settled = true;
-        if (deadline !== undefined) clearTimeout(deadline);
-        lane.onExit = null;
-        if (!ok) this.replace(lane);
-        lane.count = 0;
-        resume(Effect.void);
-      };
-      for (let spins = 0; spins < 2000; spins++) {
-        if (Atomics.load(lane.control, DONE) !== before) return finish(true);
-      }
-      lane.onExit = () => finish(false);
-      // The deadline is an ordinary timer: it also keeps the process alive while the round runs,
-      // which Atomics.waitAsync alone does not.
-      deadline = setTimeout(() => finish(false), this.deadlineMs);
-      const waited = Atomics.waitAsync(lane.control, DONE, before);
-      if (!waited.async) return finish(true);
-      void waited.value.then(() => finish(true));
+      this.startLane(laneIndex, () => resume(Effect.void));
     });
   }
 
@@ -250,7 +310,8 @@ export class CopyEngine {
    */
   run(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const busy = this.lanes.filter((lane) => lane.count > 0);
+      const busy: number[] = [];
+      for (let i = 0; i < this.lanes.length; i++) if (this.lanes[i]!.count > 0) busy.push(i);
       if (busy.length === 0) return Effect.void;
       if (busy.length === 1) return this.ring(busy[0]!);
       return Effect.all(
