@@ -1,11 +1,17 @@
 /**
  * `@migrate-offload/dcbm`: the DMA Core Batch Migrator and the dmaengine model it drives.
  *
- * Not yet implemented: the package exists so that its name and place in the workspace are
- * fixed. It will depend on `@migrate-offload/core` alone.
+ * - `dma/`: a small dmaengine subsystem: memcpy devices with channels and engine threads
+ *   ({@link dmaAsyncDeviceRegister}), the client API ({@link dmaRequestChanByMask},
+ *   {@link dmaenginePrepDmaMemcpy}, {@link dmaengineSubmit}, {@link dmaAsyncIssuePending},
+ *   {@link dmaengineTerminateSync}), scatter-gather tables and an IOMMU.
+ * - {@link dcbmDriver}: the migrator module.
  *
  * @packageDocumentation
  */
-
-/** The module name the driver registers under (`KBUILD_MODNAME` of `drivers/dma/dcbm`). */
-export const DCBM_MODULE_NAME = "dcbm";
+export * from "./dcbm";
+export * from "./dma/dma_mapping";
+export * from "./dma/dmaengine";
+export * from "./dma/iommu";
+export * from "./dma/memcpy_device";
+export * from "./dma/scatterlist";

@@ -1,0 +1,608 @@
+/**
+ * A memcpy DMA controller: channels served by engine threads over the kernel's memory.
+ *
+ * Models what a dmaengine provider driver does (`drivers/dma/ptdma`, `drivers/dma/idxd`, the
+ * `virt-dma` helpers): it owns the channels, keeps each channel's submitted and issued
+ * descriptors, feeds issued work to its engines, and reports completion.
+ *
+ * The engines are the worker threads of a {@link CopyEngine}, and their number is independent of
+ * the channel count: 16 channels on a 2-core machine share 2 engines. An engine takes a *chunk*
+ * of one channel's issued descriptors (up to `chunkBytes`), translates every bus address through
+ * the device's {@link IommuDomain} first (a descriptor that faults moves no byte and fails
+ * with `DMA_TRANS_READ_FAILED` or `DMA_TRANS_WRITE_FAILED`), and copies the rest on its thread
+ * while the initiating thread runs on. A source page that is hwpoisoned fails its descriptor
+ * (`DMA_TRANS_READ_FAILED`); an engine thread that dies fails its chunk (`DMA_TRANS_ABORTED`)
+ * and is replaced.
+ *
+ * Ordering: a channel of an in-order device has at most one chunk running, so its descriptors
+ * complete in cookie order. A device with `DMA_COMPLETION_NO_ORDER` runs a channel's chunks on
+ * every free engine at once, so they complete in any order.
+ *
+ * Faults can be injected at every step (see {@link DmaFault}).
+ *
+ * @module
+ */
+import { availableParallelism } from "node:os";
+import { CopyEngine, ERRNO, type ErrnoError, errno, type Kernel } from "@migrate-offload/core";
+import { Effect } from "effect";
+import {
+  DMA_COMPLETE,
+  DMA_COMPLETION_NO_ORDER,
+  DMA_ERROR,
+  DMA_IN_PROGRESS,
+  DMA_MEMCPY,
+  DMA_OUT_OF_ORDER,
+  DMA_PREP_INTERRUPT,
+  DMA_PRIVATE,
+  DMA_TRANS_ABORTED,
+  DMA_TRANS_NOERROR,
+  DMA_TRANS_READ_FAILED,
+  DMA_TRANS_WRITE_FAILED,
+  DmaAsyncTxDescriptor,
+  type DmaCapMask,
+  DmaChan,
+  type DmaCookie,
+  type DmaDeviceOps,
+  type DmaengineTxResult,
+  type DmaStatus,
+  dmaCapSet,
+  dmaEngineCore,
+} from "./dmaengine";
+import { IommuDomain, type IommuOptions } from "./iommu";
+
+/**
+ * A fault to inject, for tests: it fires on the `after`-th next occurrence of its step (0: the
+ * next one).
+ * - `request`: `dma_request_chan_by_mask()` finds no channel (`ENODEV`);
+ * - `prep`: `device_prep_dma_memcpy()` returns null;
+ * - `submit`: `tx_submit()` returns `-EIO`;
+ * - `hang`: the submitted descriptor never completes (until {@link DmaDevice.releaseStalled});
+ *   on an in-order device it holds up its channel;
+ * - `worker`: the engine thread that runs the descriptor dies mid-chunk;
+ * - `completion`: the descriptor completes with a device error (`DMA_TRANS_WRITE_FAILED`).
+ */
+export interface DmaFault {
+  /** The step that fails. */
+  readonly kind: "request" | "prep" | "submit" | "hang" | "worker" | "completion";
+  /** Occurrences of that step to let pass first (default 0). */
+  readonly after?: number;
+}
+
+/** Options of a {@link DmaDevice}. */
+export interface DmaDeviceOptions {
+  /** Memcpy channels (default 16). */
+  readonly channels?: number;
+  /** Engine threads (default: the smaller of the channel count and the machine's CPUs). */
+  readonly engines?: number;
+  /** Completes descriptors out of order (`DMA_COMPLETION_NO_ORDER`), as Intel DSA may. */
+  readonly outOfOrder?: boolean;
+  /** Bytes of one channel's work an engine takes at a time (default 8 MiB). */
+  readonly chunkBytes?: number;
+  /** The IOMMU in front of the device. */
+  readonly iommu?: IommuOptions;
+  /** How long an engine thread may take over a chunk before it is replaced (default 10 s). */
+  readonly deadlineMs?: number;
+}
+
+/** Per-channel device state: the descriptor lists of a `virt_dma_chan`, and cookie history. */
+interface ChanState {
+  submitted: DmaAsyncTxDescriptor[];
+  issued: DmaAsyncTxDescriptor[];
+  head: number;
+  stalled: DmaAsyncTxDescriptor[];
+  /** An in-order channel held up by a stalled descriptor. */
+  blocked: boolean;
+  /** Chunks of the channel running on engines. */
+  inflight: number;
+  /** On the device's ready ring. */
+  queued: boolean;
+  /** Bumped by terminate: chunks started before it report nothing. */
+  epoch: number;
+  /** Completed cookies above `completed_cookie`. */
+  doneAbove: Set<number>;
+  /** Cookies that completed with an error (or were aborted). */
+  errored: Set<number>;
+  /** Completed descriptors whose callbacks have not run. */
+  unreported: DmaAsyncTxDescriptor[];
+  /** Terminations waiting for the running chunks to stop. */
+  waiters: Array<() => void>;
+}
+
+const freshState = (): ChanState => ({
+  submitted: [],
+  issued: [],
+  head: 0,
+  stalled: [],
+  blocked: false,
+  inflight: 0,
+  queued: false,
+  epoch: 0,
+  doneAbove: new Set(),
+  errored: new Set(),
+  unreported: [],
+  waiters: [],
+});
+
+interface Chunk {
+  readonly chan: DmaChan;
+  readonly state: ChanState;
+  readonly epoch: number;
+  readonly descs: DmaAsyncTxDescriptor[];
+  readonly tagBase: number;
+}
+
+/** A memcpy DMA controller with its channels and engines. Models a `struct dma_device` provider. */
+export class DmaDevice implements DmaDeviceOps {
+  /** `dev_name()`, set at registration. */
+  name = "";
+  /** `cap_mask`. */
+  readonly capMask: DmaCapMask;
+  /** The channels. */
+  readonly channels: DmaChan[];
+  /** The IOMMU domain the device sits behind. */
+  readonly iommu: IommuDomain;
+  /** The kernel's base page size. */
+  readonly pageSize: number;
+  /** Whether descriptors may complete out of order. */
+  readonly outOfOrder: boolean;
+  /** Bytes of one channel an engine takes at a time. */
+  readonly chunkBytes: number;
+  /** Interrupts raised: completions that ran callbacks on their own. */
+  interrupts = 0;
+  private readonly engine: CopyEngine;
+  private readonly capacity: number;
+  private readonly sectionBytes: number;
+  private readonly states: ChanState[];
+  private readonly lanes: (Chunk | null)[];
+  private readonly ready: DmaChan[] = [];
+  private armed: Array<{ kind: DmaFault["kind"]; countdown: number }> = [];
+  private kicking = false;
+  private rekick = false;
+  // Scratch for translating one descriptor into physically contiguous pieces.
+  private pieceSrc = new Float64Array(64);
+  private pieceDst = new Float64Array(64);
+  private pieceLen = new Float64Array(64);
+
+  constructor(kernel: Kernel, options: DmaDeviceOptions = {}) {
+    const channels = options.channels ?? 16;
+    const engines = options.engines ?? Math.min(channels, availableParallelism());
+    this.pageSize = kernel.mem.pageSize;
+    this.sectionBytes = kernel.mem.pagesPerSection * kernel.mem.pageSize;
+    this.iommu = new IommuDomain(options.iommu);
+    this.outOfOrder = options.outOfOrder ?? false;
+    this.chunkBytes = options.chunkBytes ?? 8 * 2 ** 20;
+    let mask = dmaCapSet(DMA_PRIVATE, dmaCapSet(DMA_MEMCPY));
+    if (this.outOfOrder) mask = dmaCapSet(DMA_COMPLETION_NO_ORDER, mask);
+    this.capMask = mask;
+    this.channels = Array.from({ length: channels }, (_, i) => new DmaChan(this, i));
+    this.states = this.channels.map(freshState);
+    // A ring holds the longest descriptor even when every page of it is a piece of its own.
+    this.capacity = Math.max(4096, Math.ceil(this.iommu.maxSegmentSize / this.pageSize) + 2);
+    this.engine = new CopyEngine(kernel, {
+      threads: engines,
+      capacity: this.capacity,
+      maxTags: engines * this.capacity,
+      deadlineMs: options.deadlineMs,
+    });
+    this.lanes = Array.from({ length: engines }, () => null);
+  }
+
+  /** Engine threads. */
+  get engines(): number {
+    return this.engine.threads;
+  }
+
+  /** Engine threads started over the device's life, replacements included. */
+  get enginesSpawned(): number {
+    return this.engine.spawned;
+  }
+
+  /** Channels a client holds. */
+  get channelsInUse(): number {
+    return this.channels.filter((c) => c.clientCount > 0).length;
+  }
+
+  /** Chunks running on engines now. */
+  get chunksInFlight(): number {
+    return this.lanes.filter((l) => l !== null).length;
+  }
+
+  /** Descriptors held by an injected `hang`. */
+  get stalledDescriptors(): number {
+    return this.states.reduce((n, s) => n + s.stalled.length, 0);
+  }
+
+  /** Arms a fault (see {@link DmaFault}). */
+  inject(fault: DmaFault): void {
+    this.armed.push({ kind: fault.kind, countdown: fault.after ?? 0 });
+  }
+
+  /** Disarms every fault not yet fired. */
+  clearFaults(): void {
+    this.armed = [];
+  }
+
+  /** Lets descriptors held by a `hang` fault run after all, in their channel's order. */
+  releaseStalled(): void {
+    this.channels.forEach((chan, i) => {
+      const st = this.states[i]!;
+      if (st.stalled.length === 0) return;
+      st.issued = [...st.stalled, ...st.issued.slice(st.head)];
+      st.head = 0;
+      st.stalled = [];
+      st.blocked = false;
+      this.enqueue(chan, st);
+    });
+    this.kick();
+  }
+
+  private fire(kind: DmaFault["kind"]): boolean {
+    let fired = false;
+    this.armed = this.armed.filter((f) => {
+      if (f.kind !== kind) return true;
+      if (f.countdown === 0) {
+        fired = true;
+        return false;
+      }
+      f.countdown--;
+      return true;
+    });
+    return fired;
+  }
+
+  /** See {@link DmaDeviceOps.allowRequest}. */
+  allowRequest(): boolean {
+    return !this.fire("request");
+  }
+
+  /** `device_prep_dma_memcpy`: null on a channel not held, a bad length, or an injected fault. */
+  prepMemcpy(
+    chan: DmaChan,
+    dst: number,
+    src: number,
+    len: number,
+    flags: number,
+  ): DmaAsyncTxDescriptor | null {
+    if (chan.clientCount === 0 || !(len > 0) || len > this.iommu.maxSegmentSize) return null;
+    if (this.fire("prep")) return null;
+    return new DmaAsyncTxDescriptor(chan, dst, src, len, flags);
+  }
+
+  /** `tx_submit`: the next cookie, or `-EIO` from an injected fault. */
+  submit(tx: DmaAsyncTxDescriptor): DmaCookie {
+    if (tx.cookie > 0) return -ERRNO.EINVAL;
+    if (this.fire("submit")) return -ERRNO.EIO;
+    const chan = tx.chan;
+    chan.cookie++;
+    tx.cookie = chan.cookie;
+    if (this.fire("hang")) tx.fault = "hang";
+    else if (this.fire("worker")) tx.fault = "worker";
+    else if (this.fire("completion")) tx.fault = "completion";
+    this.states[chan.chanId]!.submitted.push(tx);
+    return tx.cookie;
+  }
+
+  /** `device_issue_pending`: the submitted descriptors become eligible to run. */
+  issuePending(chan: DmaChan): void {
+    const st = this.states[chan.chanId]!;
+    if (st.submitted.length === 0) return;
+    for (const tx of st.submitted) st.issued.push(tx);
+    st.submitted.length = 0;
+    this.enqueue(chan, st);
+    this.kick();
+  }
+
+  /** `device_tx_status`: reaps finished chunks, runs due callbacks, then reports on `cookie`. */
+  txStatus(chan: DmaChan, cookie: DmaCookie): DmaStatus {
+    this.poll();
+    const st = this.states[chan.chanId]!;
+    this.runCallbacks(st);
+    if (this.outOfOrder) return DMA_OUT_OF_ORDER;
+    if (st.errored.has(cookie)) return DMA_ERROR;
+    if (cookie <= chan.completedCookie || st.doneAbove.has(cookie)) return DMA_COMPLETE;
+    return DMA_IN_PROGRESS;
+  }
+
+  /** Checks every engine for a finished chunk without waiting for its wake-up. */
+  poll(): void {
+    for (let lane = 0; lane < this.lanes.length; lane++) {
+      if (this.lanes[lane]) this.engine.pollLane(lane);
+    }
+  }
+
+  /** `device_terminate_all` then `device_synchronize`. */
+  terminateSync(chan: DmaChan): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const st = this.states[chan.chanId]!;
+      st.epoch++;
+      const dropped = [...st.submitted, ...st.issued.slice(st.head), ...st.stalled];
+      st.submitted = [];
+      st.issued = [];
+      st.head = 0;
+      st.stalled = [];
+      st.blocked = false;
+      for (const tx of dropped) this.complete(chan, st, tx, DMA_TRANS_ABORTED, false);
+      st.unreported = [];
+      if (st.inflight === 0) return Effect.void;
+      return Effect.callback<void>((resume) => {
+        st.waiters.push(() => resume(Effect.void));
+      });
+    });
+  }
+
+  /** `device_free_chan_resources`: the channel must have nothing running. */
+  freeChanResources(chan: DmaChan): void {
+    const st = this.states[chan.chanId]!;
+    if (st.inflight > 0 || st.head < st.issued.length || st.submitted.length > 0) {
+      throw new Error(`${chan.name} released with transfers still queued or running`);
+    }
+    this.states[chan.chanId] = freshState();
+    chan.cookie = 0;
+    chan.completedCookie = 0;
+  }
+
+  /** Stops the engine threads; the device cannot be used afterwards. */
+  shutdown(): Effect.Effect<void> {
+    return this.engine.terminate();
+  }
+
+  private enqueue(chan: DmaChan, st: ChanState): void {
+    if (st.queued) return;
+    st.queued = true;
+    this.ready.push(chan);
+  }
+
+  private dispatchable(st: ChanState): boolean {
+    return !st.blocked && st.head < st.issued.length && (this.outOfOrder || st.inflight === 0);
+  }
+
+  /** Gives every idle engine a chunk of the next ready channel, round robin. */
+  private kick(): void {
+    if (this.kicking) {
+      this.rekick = true;
+      return;
+    }
+    this.kicking = true;
+    try {
+      do {
+        this.rekick = false;
+        for (let lane = 0; lane < this.lanes.length; lane++) {
+          if (this.lanes[lane] !== null) continue;
+          let chan: DmaChan | null = null;
+          while (this.ready.length > 0 && !chan) {
+            const next = this.ready.shift()!;
+            const st = this.states[next.chanId]!;
+            st.queued = false;
+            if (this.dispatchable(st)) chan = next;
+          }
+          if (!chan) break;
+          this.dispatch(lane, chan);
+        }
+      } while (this.rekick);
+    } finally {
+      this.kicking = false;
+    }
+  }
+
+  /**
+   * Splits a descriptor into physically contiguous pieces within one memory section each, into
+   * the scratch arrays. Returns the count, -1 for a fault reading, -2 for a fault writing.
+   */
+  private plan(tx: DmaAsyncTxDescriptor): number {
+    let n = 0;
+    for (let done = 0; done < tx.len; n++) {
+      const s = this.iommu.translate(tx.src + done, false);
+      if (s < 0) return -1;
+      const sRun = this.iommu.run;
+      const d = this.iommu.translate(tx.dst + done, true);
+      if (d < 0) return -2;
+      const len = Math.min(
+        tx.len - done,
+        sRun,
+        this.iommu.run,
+        this.sectionBytes - (s % this.sectionBytes),
+        this.sectionBytes - (d % this.sectionBytes),
+      );
+      if (n === this.pieceLen.length) {
+        const grow = (a: Float64Array) => {
+          const b = new Float64Array(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        this.pieceSrc = grow(this.pieceSrc);
+        this.pieceDst = grow(this.pieceDst);
+        this.pieceLen = grow(this.pieceLen);
+      }
+      this.pieceSrc[n] = s;
+      this.pieceDst[n] = d;
+      this.pieceLen[n] = len;
+      done += len;
+    }
+    return n;
+  }
+
+  private dispatch(lane: number, chan: DmaChan): void {
+    const st = this.states[chan.chanId]!;
+    const tagBase = lane * this.capacity;
+    const ps = this.pageSize;
+    this.engine.clearTags(tagBase, this.capacity);
+    const descs: DmaAsyncTxDescriptor[] = [];
+    let bytes = 0;
+    let kill = false;
+    while (st.head < st.issued.length && descs.length < this.capacity) {
+      const tx = st.issued[st.head]!;
+      if (tx.fault === "hang") {
+        st.head++;
+        tx.fault = null;
+        st.stalled.push(tx);
+        if (!this.outOfOrder) {
+          st.blocked = true;
+          break;
+        }
+        continue;
+      }
+      if (descs.length > 0 && bytes + tx.len > this.chunkBytes) break;
+      const pieces = this.plan(tx);
+      if (pieces > this.capacity - this.engine.queued(lane)) break;
+      const tag = tagBase + descs.length;
+      if (pieces < 0) {
+        this.engine.clearTags(tag, 1);
+        tx.fault = pieces === -1 ? "read-fault" : "write-fault";
+      }
+      for (let i = 0; i < pieces; i++) {
+        const s = this.pieceSrc[i]!;
+        const d = this.pieceDst[i]!;
+        this.engine.pushCopy(
+          lane,
+          Math.floor(s / ps),
+          s % ps,
+          Math.floor(d / ps),
+          d % ps,
+          this.pieceLen[i]!,
+          tag,
+        );
+      }
+      if (tx.fault === "worker") kill = true;
+      descs.push(tx);
+      st.head++;
+      bytes += tx.len;
+    }
+    if (st.head === st.issued.length) {
+      st.issued.length = 0;
+      st.head = 0;
+    }
+    if (descs.length === 0) return;
+    this.lanes[lane] = { chan, state: st, epoch: st.epoch, descs, tagBase };
+    st.inflight++;
+    if (this.dispatchable(st)) this.enqueue(chan, st);
+    if (this.engine.queued(lane) === 0) {
+      this.finish(lane, true);
+      return;
+    }
+    if (kill) this.engine.inject(lane, "crash");
+    this.engine.startLane(lane, (ok) => this.finish(lane, ok));
+  }
+
+  /** An engine finished (or lost) its chunk: complete its descriptors, then feed it again. */
+  private finish(lane: number, ok: boolean): void {
+    const chunk = this.lanes[lane];
+    if (!chunk) return;
+    this.lanes[lane] = null;
+    const { chan, state: st } = chunk;
+    st.inflight--;
+    const live = chunk.epoch === st.epoch;
+    let interrupt = false;
+    for (let i = 0; i < chunk.descs.length; i++) {
+      const tx = chunk.descs[i]!;
+      let result: DmaengineTxResult = DMA_TRANS_NOERROR;
+      if (!ok) result = DMA_TRANS_ABORTED;
+      else if (tx.fault === "read-fault" || this.engine.tagFailed(chunk.tagBase + i))
+        result = DMA_TRANS_READ_FAILED;
+      else if (tx.fault === "write-fault" || tx.fault === "completion")
+        result = DMA_TRANS_WRITE_FAILED;
+      this.complete(chan, st, tx, result, live);
+      if (result === DMA_TRANS_NOERROR) {
+        chan.memcpyCount++;
+        chan.bytesTransferred += tx.len;
+      }
+      if ((tx.flags & DMA_PREP_INTERRUPT) !== 0 || result !== DMA_TRANS_NOERROR) interrupt = true;
+    }
+    if (live && interrupt) {
+      this.interrupts++;
+      this.runCallbacks(st);
+    }
+    if (st.inflight === 0 && st.waiters.length > 0) {
+      const waiters = st.waiters;
+      st.waiters = [];
+      for (const wake of waiters) wake();
+    }
+    if (this.dispatchable(st)) this.enqueue(chan, st);
+    this.kick();
+  }
+
+  /** Records a descriptor's end: its result, and the channel's cookie history. */
+  private complete(
+    chan: DmaChan,
+    st: ChanState,
+    tx: DmaAsyncTxDescriptor,
+    result: DmaengineTxResult,
+    report: boolean,
+  ): void {
+    tx.result = result;
+    const cookie = tx.cookie;
+    if (cookie <= 0) return;
+    if (result !== DMA_TRANS_NOERROR) st.errored.add(cookie);
+    if (cookie === chan.completedCookie + 1) {
+      chan.completedCookie = cookie;
+      while (st.doneAbove.delete(chan.completedCookie + 1)) chan.completedCookie++;
+    } else st.doneAbove.add(cookie);
+    if (report) st.unreported.push(tx);
+  }
+
+  /** Runs the callbacks of the channel's completed descriptors, in completion order. */
+  private runCallbacks(st: ChanState): void {
+    if (st.unreported.length === 0) return;
+    const done = st.unreported;
+    st.unreported = [];
+    for (const tx of done) {
+      const result = tx.result ?? DMA_TRANS_ABORTED;
+      tx.callback?.({ result, residue: result === DMA_TRANS_NOERROR ? 0 : tx.len });
+    }
+  }
+}
+
+/**
+ * `dma_async_device_register()`: builds a memcpy DMA controller on `kernel`, starts its engine
+ * threads, names it `dma<N>` and adds `/sys/class/dma/dma<N>chan<M>/` for every channel.
+ * `EINVAL` for a channel or engine count outside 1..64.
+ */
+export const dmaAsyncDeviceRegister = (
+  kernel: Kernel,
+  options: DmaDeviceOptions = {},
+): Effect.Effect<DmaDevice, ErrnoError> =>
+  Effect.suspend(() => {
+    const bad = (n: number | undefined) =>
+      n !== undefined && (!Number.isInteger(n) || n < 1 || n > 64);
+    if (bad(options.channels) || bad(options.engines)) {
+      return Effect.fail(
+        errno(
+          "EINVAL",
+          `a DMA device needs 1..64 channels and engines, got ${JSON.stringify(options)}`,
+        ),
+      );
+    }
+    const core = dmaEngineCore(kernel);
+    const device = new DmaDevice(kernel, options);
+    device.name = `dma${core.nextId++}`;
+    core.devices.push(device);
+    for (const chan of device.channels) {
+      kernel.fs.addAttributes(`/sys/class/dma/${chan.name}`, {
+        in_use: { mode: 0o444, show: () => `${chan.clientCount}\n` },
+        memcpy_count: { mode: 0o444, show: () => `${chan.memcpyCount}\n` },
+        bytes_transferred: { mode: 0o444, show: () => `${chan.bytesTransferred}\n` },
+      });
+    }
+    return Effect.succeed(device);
+  });
+
+/**
+ * `dma_async_device_unregister()`: removes the device and stops its engines. `EBUSY` while a
+ * client holds one of its channels.
+ */
+export const dmaAsyncDeviceUnregister = (
+  kernel: Kernel,
+  device: DmaDevice,
+): Effect.Effect<void, ErrnoError> =>
+  Effect.suspend(() => {
+    const core = dmaEngineCore(kernel);
+    const at = core.devices.indexOf(device);
+    if (at < 0) return Effect.fail(errno("ENODEV", `${device.name} is not registered`));
+    if (device.channelsInUse > 0) {
+      return Effect.fail(
+        errno("EBUSY", `${device.name} has ${device.channelsInUse} channels in use`),
+      );
+    }
+    core.devices.splice(at, 1);
+    for (const chan of device.channels) kernel.fs.remove(`/sys/class/dma/${chan.name}`);
+    return device.shutdown();
+  });
