@@ -31,6 +31,7 @@ import {
   CopyEngine,
   ERRNO,
   FOLIO_CONTENT_COPIED,
+  type FolioList,
   formatReasonMask,
   type Kernel,
   kstrtouint,
@@ -39,7 +40,7 @@ import {
   type ModuleDefinition,
   parseReasonMask,
 } from "@migrate-offload/core";
-import { Effect } from "effect";
+import { Effect, Semaphore } from "effect";
 import { padataDoMultithreaded } from "./padata";
 
 /** `MAX_NUM_COPY_THREADS`. */
@@ -96,7 +97,9 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   let offloading = false;
   const minBatchBytes = options.minBatchBytes ?? 256 * 1024;
   const probe = options.idleCpus ?? idleCpus;
-  // Reused from batch to batch: grown only when a batch is larger than any before.
+  // One batch at a time owns the copy threads' rings and tags; concurrent migrations queue here.
+  const engineLock = Semaphore.makeUnsafe(1);
+  // Reused from batch to batch (under the lock): grown only when a batch is larger than any before.
   let srcs = new Int32Array(512);
   let dsts = new Int32Array(512);
 
@@ -177,57 +180,61 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     name: MTCOPY_MIGRATOR_NAME,
     owner: null,
     shouldBatch: (reason) => (reasonMask & (1 << reason)) !== 0,
-    offloadCopy: (dst, src, count) =>
-      Effect.suspend(() => {
-        if (count > srcs.length) {
-          srcs = new Int32Array(count * 2);
-          dsts = new Int32Array(count * 2);
-        }
-        // Walk both lists in lockstep through the lru links.
-        let n = 0;
-        let uniform = true;
-        let bytes = 0;
-        for (
-          let s = src.first, d = dst.first;
-          s >= 0 && s !== src.head;
-          s = m.lru.next[s]! - 1, d = m.lru.next[d]! - 1
-        ) {
-          srcs[n] = s;
-          dsts[n] = d;
-          if (n > 0 && m.folioNrPages(s) !== m.folioNrPages(srcs[0]!)) uniform = false;
-          bytes += m.folioNrPages(s) * kernel.mem.pageSize;
-          n++;
-        }
-        let threads = typeof policy === "number" ? policy : Math.min(probe(), MAX_NUM_COPY_THREADS);
-        if (policy === "auto" && (threads < 2 || bytes < minBatchBytes))
-          return Effect.succeed(-ERRNO.EOPNOTSUPP);
-        threads = Math.max(1, threads);
-        const e = engineFor(threads);
-        e.begin(n);
-        // Rounds small enough for the rings: each folio puts at most `threads` copies on a lane.
-        const slice = Math.max(1, Math.floor(e.laneCapacity / 2));
-        return Effect.gen(function* () {
-          for (let from = 0; from < n; from += slice) {
-            e.clearQueues();
-            queue(
-              e,
-              from,
-              Math.min(n, from + slice),
-              threads,
-              m.folioNrPages(srcs[0]!) * kernel.mem.pageSize,
-              uniform,
-            );
-            yield* e.run();
-          }
-          let failed = false;
-          for (let i = 0; i < n; i++) {
-            if (e.tagFailed(i)) failed = true;
-            else m.set(dsts[i]!, FOLIO_CONTENT_COPIED);
-          }
-          return failed ? -ERRNO.EAGAIN : 0;
-        });
-      }),
+    offloadCopy: (dst, src, count) => engineLock.withPermit(copyBatch(dst, src, count)),
   };
+
+  /** Copies one batch on the copy threads; the caller holds `engineLock`. */
+  function copyBatch(dst: FolioList, src: FolioList, count: number): Effect.Effect<number> {
+    return Effect.suspend(() => {
+      if (count > srcs.length) {
+        srcs = new Int32Array(count * 2);
+        dsts = new Int32Array(count * 2);
+      }
+      // Walk both lists in lockstep through the lru links.
+      let n = 0;
+      let uniform = true;
+      let bytes = 0;
+      for (
+        let s = src.first, d = dst.first;
+        s >= 0 && s !== src.head;
+        s = m.lru.next[s]! - 1, d = m.lru.next[d]! - 1
+      ) {
+        srcs[n] = s;
+        dsts[n] = d;
+        if (n > 0 && m.folioNrPages(s) !== m.folioNrPages(srcs[0]!)) uniform = false;
+        bytes += m.folioNrPages(s) * kernel.mem.pageSize;
+        n++;
+      }
+      let threads = typeof policy === "number" ? policy : Math.min(probe(), MAX_NUM_COPY_THREADS);
+      if (policy === "auto" && (threads < 2 || bytes < minBatchBytes))
+        return Effect.succeed(-ERRNO.EOPNOTSUPP);
+      threads = Math.max(1, threads);
+      const e = engineFor(threads);
+      e.begin(n);
+      // Rounds small enough for the rings: each folio puts at most `threads` copies on a lane.
+      const slice = Math.max(1, Math.floor(e.laneCapacity / 2));
+      return Effect.gen(function* () {
+        for (let from = 0; from < n; from += slice) {
+          e.clearQueues();
+          queue(
+            e,
+            from,
+            Math.min(n, from + slice),
+            threads,
+            m.folioNrPages(srcs[0]!) * kernel.mem.pageSize,
+            uniform,
+          );
+          yield* e.run();
+        }
+        let failed = false;
+        for (let i = 0; i < n; i++) {
+          if (e.tagFailed(i)) failed = true;
+          else m.set(dsts[i]!, FOLIO_CONTENT_COPIED);
+        }
+        return failed ? -ERRNO.EAGAIN : 0;
+      });
+    });
+  }
 
   const setOffloading = (on: boolean): Effect.Effect<number> => {
     if (on === offloading) return Effect.succeed(0);

@@ -275,6 +275,32 @@ describe("mtcopy: failures", () => {
   });
 });
 
+describe("mtcopy: concurrency", () => {
+  it("migrations running at once share the copy threads and keep every byte", async () => {
+    const { kernel } = await boot({ threads: 2 });
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const procs = [0, 1, 2].map(() => run(kernel.createProcess()));
+    const bytes = 256 * 4096;
+    const addrs = procs.map((p, i) => region(p, bytes, 30 + i));
+    const results = await runP(
+      Effect.all(
+        procs.map((p, i) => Effect.promise(() => moveAll(p, addrs[i]!, bytes, 1))),
+        { concurrency: "unbounded" },
+      ),
+    );
+    expect(results.map((r) => r.rc)).toEqual([0, 0, 0]);
+    procs.forEach((p, i) =>
+      expect(
+        Buffer.from(run(p.read(addrs[i]!, bytes))).equals(Buffer.from(fill(bytes, 30 + i))),
+      ).toBe(true),
+    );
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
+      foliosCopied: 768,
+      foliosFallenBack: 0,
+    });
+  });
+});
+
 describe("mtcopy: the auto policy", () => {
   it("declines when fewer than two CPUs are idle or the batch is small, and offloads otherwise", async () => {
     let idle = 1;
