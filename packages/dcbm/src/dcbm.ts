@@ -265,25 +265,19 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
     });
   };
 
-  let srcs = new Int32Array(512);
-  let dsts = new Int32Array(512);
-
   const migrator: Migrator = {
     name: DCBM_MIGRATOR_NAME,
     owner: null,
     shouldBatch: (reason) => (reasonMask & (1 << reason)) !== 0,
     offloadCopy: (dstList, srcList, count) =>
       Effect.suspend(() => {
-        if (count > srcs.length) {
-          srcs = new Int32Array(count * 2);
-          dsts = new Int32Array(count * 2);
-        }
+        // Per batch: several migrations may be copying through the driver at once.
+        const batchSrcs = new Int32Array(count);
+        const batchDsts = new Int32Array(count);
         let n = 0;
-        for (const pfn of srcList) srcs[n++] = pfn;
+        for (const pfn of srcList) batchSrcs[n++] = pfn;
         n = 0;
-        for (const pfn of dstList) dsts[n++] = pfn;
-        const batchSrcs = srcs;
-        const batchDsts = dsts;
+        for (const pfn of dstList) batchDsts[n++] = pfn;
         const want = Math.min(nrDmaChannels, n, MAX_DMA_CHANNELS);
         const failed = new Uint8Array(n);
         return Effect.scoped(

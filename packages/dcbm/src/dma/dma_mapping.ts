@@ -53,6 +53,7 @@ export const dmaMapSgtable = (
       sgt.dmaLength[last]! + length <= iommu.maxSegmentSize
     ) {
       sgt.dmaLength[last] = sgt.dmaLength[last]! + length;
+      iommu.merged++;
     } else {
       sgt.dmaAddress[nents] = iova;
       sgt.dmaLength[nents] = length;

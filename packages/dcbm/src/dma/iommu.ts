@@ -74,6 +74,8 @@ export class IommuDomain {
   faults = 0;
   /** Live mappings. */
   mappings = 0;
+  /** Segments merged into their neighbour by mappings so far. */
+  merged = 0;
   /** After a successful {@link translate}: bytes contiguous in both spaces from that address. */
   run = 0;
 

@@ -1,0 +1,388 @@
+import { ERRNO, type Kernel, MAP_ANONYMOUS, MAP_PRIVATE, type Task } from "@migrate-offload/core";
+import { Effect, Fiber } from "effect";
+import { TestClock } from "effect/testing";
+import { describe, expect, it } from "vitest";
+import {
+  DCBM_SYSFS_DIR,
+  type DcbmOptions,
+  type DmaDevice,
+  type DmaDeviceOptions,
+  type DmaFault,
+  dcbmDriver,
+} from "../src/index";
+import { addDevice, bootKernel, errnoOf, fill, run, runP, same } from "./helpers";
+
+const MiB = 2 ** 20;
+const MIGRATOR = "/sys/kernel/mm/migration/offload_migrator";
+
+const boot = async (
+  device: DmaDeviceOptions = {},
+  options: DcbmOptions = {},
+  thp: "always" | "never" = "never",
+) => {
+  const kernel = bootKernel(thp);
+  const dma = addDevice(kernel, device);
+  const driver = dcbmDriver(kernel, options);
+  await runP(kernel.loadModule(driver.module));
+  return { kernel, dma, driver };
+};
+
+const write = (kernel: Kernel, file: string, value: string) =>
+  runP(kernel.fs.write(`${DCBM_SYSFS_DIR}/${file}`, value));
+const read = (kernel: Kernel, file: string) => run(kernel.fs.read(`${DCBM_SYSFS_DIR}/${file}`));
+
+const region = (proc: Task, bytes: number, seed: number, hugepage?: boolean) => {
+  const addr = run(proc.mmap(bytes, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage }));
+  run(proc.write(addr, fill(bytes, seed)));
+  return addr;
+};
+
+const moveAll = (proc: Task, addr: number, bytes: number, node: number, step = 4096) => {
+  const pages = Array.from({ length: bytes / step }, (_, i) => addr + i * step);
+  return proc.movePages(
+    0,
+    pages,
+    pages.map(() => node),
+  );
+};
+
+const intact = (proc: Task, addr: number, bytes: number, seed: number) =>
+  same(run(proc.read(addr, bytes)), fill(bytes, seed));
+
+/** Nothing of the device is left held: channels, mappings, running or stalled work. */
+const expectIdle = (dma: DmaDevice) => {
+  expect({
+    channels: dma.channelsInUse,
+    mappings: dma.iommu.mappings,
+    chunks: dma.chunksInFlight,
+    stalled: dma.stalledDescriptors,
+  }).toEqual({ channels: 0, mappings: 0, chunks: 0, stalled: 0 });
+};
+
+const settle = () => Effect.promise(() => new Promise((r) => setTimeout(r, 20)));
+const until = (predicate: () => boolean) =>
+  Effect.promise(
+    () =>
+      new Promise<void>((resolve) => {
+        const check = () => (predicate() ? resolve() : setImmediate(check));
+        check();
+      }),
+  );
+
+describe("dcbm: the module and /sys/kernel/dcbm", () => {
+  it("creates its control files with the kernel's parsing rules", async () => {
+    const { kernel, driver } = await boot();
+    expect(
+      ["offloading", "nr_dma_chan", "folios_migrated", "folios_failures", "completion"].map((f) =>
+        read(kernel, f),
+      ),
+    ).toEqual(["0\n", "1\n", "0\n", "0\n", "[interrupt] polling\n"]);
+    for (const bad of ["0", "17", "-1", "x", "", "4 "]) {
+      expect(await errnoOf(kernel.fs.write(`${DCBM_SYSFS_DIR}/nr_dma_chan`, bad)), bad).toBe(
+        "EINVAL",
+      );
+    }
+    expect(await errnoOf(kernel.fs.write(`${DCBM_SYSFS_DIR}/nr_dma_chan`, "4294967296"))).toBe(
+      "ERANGE",
+    );
+    await write(kernel, "nr_dma_chan", "0x10\n");
+    expect(read(kernel, "nr_dma_chan")).toBe("16\n");
+    for (const bad of ["2", "maybe", ""]) {
+      expect(await errnoOf(kernel.fs.write(`${DCBM_SYSFS_DIR}/offloading`, bad)), bad).toBe(
+        "EINVAL",
+      );
+    }
+    expect(await errnoOf(kernel.fs.write(`${DCBM_SYSFS_DIR}/completion`, "sometimes"))).toBe(
+      "EINVAL",
+    );
+    await write(kernel, "completion", "polling\n");
+    expect(read(kernel, "completion")).toBe("interrupt [polling]\n");
+    expect(run(kernel.fs.read(MIGRATOR))).toBe("[none] DCBM\n");
+    await write(kernel, "offloading", "y");
+    expect(read(kernel, "offloading")).toBe("1\n");
+    expect(driver.offloading).toBe(true);
+    expect(run(kernel.fs.read(MIGRATOR))).toBe("none [DCBM]\n");
+    await write(kernel, "offloading", "1");
+    expect(await errnoOf(kernel.unloadModule("dcbm"))).toBe("EBUSY");
+    const param = "/sys/module/dcbm/parameters/reason_mask";
+    expect(run(kernel.fs.read(param))).toBe(
+      "compaction,syscall_or_cpuset,numa_misplaced,demotion\n",
+    );
+    expect(await errnoOf(kernel.fs.write(param, "whenever"))).toBe("EINVAL");
+    await runP(kernel.fs.write(param, "demotion"));
+    expect(run(kernel.fs.read(param))).toBe("demotion\n");
+    await write(kernel, "offloading", "off");
+    expect(run(kernel.fs.read(MIGRATOR))).toBe("[none] DCBM\n");
+    await runP(kernel.unloadModule("dcbm"));
+    expect(kernel.fs.exists(DCBM_SYSFS_DIR)).toBe(false);
+    expect(kernel.fs.exists("/sys/module/dcbm")).toBe(false);
+  });
+
+  it("offers only the seed's reasons, narrowed by the registry's and its own reason mask", async () => {
+    const { kernel, driver } = await boot({ channels: 2, engines: 1 });
+    const should = (reason: number) => driver.migrator.shouldBatch!(reason as never);
+    // MR_COMPACTION 0, MR_SYSCALL 3, MR_NUMA_MISPLACED 5, MR_DEMOTION 8; not MR_MEMORY_FAILURE 1.
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 8].map(should)).toEqual([
+      true,
+      false,
+      false,
+      true,
+      false,
+      true,
+      false,
+      false,
+      true,
+    ]);
+    await write(kernel, "offloading", "1");
+    await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_reasons", "demotion"));
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 16 * 4096, 3);
+    expect((await runP(moveAll(proc, addr, 16 * 4096, 1))).rc).toBe(0);
+    expect(driver.foliosMigrated).toBe(0);
+    await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_reasons", "all"));
+    expect((await runP(moveAll(proc, addr, 16 * 4096, 0))).rc).toBe(0);
+    expect(driver.foliosMigrated).toBe(16);
+    expect(intact(proc, addr, 16 * 4096, 3)).toBe(true);
+  });
+});
+
+describe("dcbm: copies", () => {
+  it("spreads a batch over min(nr_dma_chan, nr_folios, 16) channels by the seed's split", async () => {
+    const { kernel, dma, driver } = await boot({ channels: 16, engines: 2 });
+    await write(kernel, "nr_dma_chan", "3");
+    await write(kernel, "offloading", "1");
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 10 * 4096, 4);
+    const r = await runP(moveAll(proc, addr, 10 * 4096, 1));
+    expect([...r.status]).toEqual(Array(10).fill(1));
+    expect(intact(proc, addr, 10 * 4096, 4)).toBe(true);
+    // Folios [0,3), [3,6), [6,10).
+    expect(dma.channels.slice(0, 4).map((c) => c.bytesTransferred / 4096)).toEqual([3, 3, 4, 0]);
+    expect([read(kernel, "folios_migrated"), read(kernel, "folios_failures")]).toEqual([
+      "10\n",
+      "0\n",
+    ]);
+    expect(kernel.migrateOffload.counters("DCBM")).toMatchObject({
+      batchesOffloaded: 1,
+      foliosCopied: 10,
+      foliosFallenBack: 0,
+    });
+    // Two folios, sixteen channels wanted: two used.
+    await write(kernel, "nr_dma_chan", "16");
+    const two = region(proc, 2 * 4096, 5);
+    expect((await runP(moveAll(proc, two, 2 * 4096, 1))).rc).toBe(0);
+    expect(dma.channels.filter((c) => c.bytesTransferred > 0).length).toBe(3);
+    expect(driver.foliosMigrated).toBe(12);
+    await write(kernel, "folios_migrated", "0");
+    expect(read(kernel, "folios_migrated")).toBe("0\n");
+    expectIdle(dma);
+  });
+
+  it("moves THPs byte for byte over many channels, with interrupts or by polling", async () => {
+    for (const completion of ["interrupt", "polling"] as const) {
+      const { kernel, dma, driver } = await boot(
+        { channels: 16, engines: 2, chunkBytes: MiB },
+        { nrDmaChan: 8, completion },
+        "always",
+      );
+      await write(kernel, "offloading", "1");
+      const proc = run(kernel.createProcess());
+      const addr = region(proc, 16 * MiB, 6, true);
+      const r = await runP(moveAll(proc, addr, 16 * MiB, 1, 2 * MiB));
+      expect([...r.status]).toEqual(Array(8).fill(1));
+      expect(intact(proc, addr, 16 * MiB, 6)).toBe(true);
+      expect(driver.foliosMigrated).toBe(8);
+      if (completion === "polling") expect(dma.interrupts).toBe(0);
+      else expect(dma.interrupts).toBeGreaterThan(0);
+      expectIdle(dma);
+    }
+  });
+
+  it("walks the two sides by byte offset when the IOMMU merges them differently", async () => {
+    const { kernel, dma, driver } = await boot({ channels: 4, engines: 2 }, { nrDmaChan: 2 });
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 64 * 4096, 7);
+    // Destinations come from a node where no two free pages are neighbours.
+    run(kernel.fragment(1, 0));
+    await write(kernel, "offloading", "1");
+    const r = await runP(moveAll(proc, addr, 64 * 4096, 1));
+    expect(r.rc).toBe(0);
+    expect(dma.iommu.merged).toBeGreaterThan(0);
+    expect(intact(proc, addr, 64 * 4096, 7)).toBe(true);
+    expect(driver.foliosMigrated).toBe(64);
+    expect(driver.foliosFailures).toBe(0);
+    expectIdle(dma);
+  });
+
+  it("never reports a batch done before every descriptor completed on an out-of-order device", async () => {
+    const { kernel, dma, driver } = await boot(
+      { channels: 2, engines: 2, outOfOrder: true, chunkBytes: 4096, iommu: { merge: false } },
+      { nrDmaChan: 1 },
+    );
+    await write(kernel, "offloading", "1");
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 8 * 4096, 8);
+    dma.inject({ kind: "hang", after: 0 });
+    const migration = Effect.runFork(moveAll(proc, addr, 8 * 4096, 1));
+    await runP(until(() => dma.stalledDescriptors === 1 && dma.chunksInFlight === 0));
+    await runP(settle());
+    // The last descriptor (with the interrupt) and all but the first completed: not done yet.
+    expect(migration.pollUnsafe()).toBeUndefined();
+    dma.releaseStalled();
+    const r = await runP(Fiber.join(migration));
+    expect(r.rc).toBe(0);
+    expect(driver.foliosMigrated).toBe(8);
+    expect(driver.foliosFailures).toBe(0);
+    expect(intact(proc, addr, 8 * 4096, 8)).toBe(true);
+    expectIdle(dma);
+  });
+});
+
+describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothing", () => {
+  const cases: Array<{ fault: DmaFault; migrated: number; why: number }> = [
+    // Four channels of four folios each; the fault hits one step.
+    { fault: { kind: "request" }, migrated: 0, why: -ERRNO.ENODEV },
+    { fault: { kind: "prep", after: 5 }, migrated: 12, why: -ERRNO.EIO },
+    { fault: { kind: "submit", after: 9 }, migrated: 12, why: -ERRNO.EIO },
+    { fault: { kind: "worker", after: 2 }, migrated: -1, why: -ERRNO.EIO },
+    { fault: { kind: "completion", after: 14 }, migrated: 15, why: -ERRNO.EIO },
+  ];
+  for (const { fault, migrated } of cases) {
+    it(`${fault.kind}${fault.after ? ` (after ${fault.after})` : ""}`, async () => {
+      const { kernel, dma, driver } = await boot(
+        { channels: 4, engines: 2, chunkBytes: 4096, iommu: { merge: false } },
+        { nrDmaChan: 4 },
+      );
+      await write(kernel, "offloading", "1");
+      const proc = run(kernel.createProcess());
+      const addr = region(proc, 16 * 4096, 9);
+      const spawned = dma.enginesSpawned;
+      dma.inject(fault);
+      const r = await runP(moveAll(proc, addr, 16 * 4096, 1));
+      expect([...r.status]).toEqual(Array(16).fill(1));
+      expect(intact(proc, addr, 16 * 4096, 9)).toBe(true);
+      if (migrated >= 0) expect(driver.foliosMigrated).toBe(migrated);
+      else expect(driver.foliosMigrated).toBeLessThan(16);
+      expect(driver.foliosMigrated + driver.foliosFailures).toBe(16);
+      expect(kernel.migrateOffload.counters("DCBM")).toMatchObject({
+        copyFailures: 1,
+        foliosCopied: driver.foliosMigrated,
+        foliosFallenBack: driver.foliosFailures,
+      });
+      expect(dma.engines).toBe(2);
+      expect(dma.enginesSpawned).toBe(spawned + (fault.kind === "worker" ? 1 : 0));
+      expectIdle(dma);
+    });
+  }
+
+  it("poison in a source fails that folio's descriptor; the CPU copy then reports -EHWPOISON", async () => {
+    const { kernel, dma, driver } = await boot(
+      { channels: 2, engines: 1 },
+      { nrDmaChan: 2 },
+      "always",
+    );
+    await write(kernel, "offloading", "1");
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 4 * MiB, 10, true);
+    const head = run(proc.movePages(0, [addr], null, 0)).status[0]!;
+    expect(head).toBe(0);
+    const vma = proc.mm!.findVma(addr)!;
+    run(kernel.memoryFailure((vma.ptes[0]! >>> 5) + 300));
+    const r = await runP(moveAll(proc, addr, 4 * MiB, 1, 2 * MiB));
+    expect([...r.status]).toEqual([-ERRNO.EHWPOISON, 1]);
+    // The poisoned folio is offered again on the retry pass, and fails again.
+    expect(driver.foliosMigrated).toBe(1);
+    expect(driver.foliosFailures).toBeGreaterThanOrEqual(1);
+    expect(kernel.migrateOffload.counters("DCBM")).toMatchObject({
+      foliosCopied: 1,
+      foliosFallenBack: driver.foliosFailures,
+    });
+    expect(same(run(proc.read(addr + 2 * MiB, 2 * MiB)), fill(4 * MiB, 10).subarray(2 * MiB))).toBe(
+      true,
+    );
+    expectIdle(dma);
+  });
+
+  it("times out after 10 s on Effect's clock when a descriptor never completes", async () => {
+    const { kernel, dma, driver } = await boot(
+      { channels: 2, engines: 1, chunkBytes: 4096, iommu: { merge: false } },
+      { nrDmaChan: 2 },
+    );
+    await write(kernel, "offloading", "1");
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 8 * 4096, 11);
+    dma.inject({ kind: "hang", after: 1 });
+    const result = await runP(
+      Effect.gen(function* () {
+        const fiber = yield* Effect.forkChild(moveAll(proc, addr, 8 * 4096, 1));
+        yield* until(() => dma.stalledDescriptors === 1 && dma.chunksInFlight === 0);
+        yield* TestClock.adjust("9999 millis");
+        yield* settle();
+        const early = fiber.pollUnsafe();
+        yield* TestClock.adjust("1 millis");
+        return { early, r: yield* Fiber.join(fiber) };
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(result.early).toBeUndefined();
+    expect(result.r.rc).toBe(0);
+    expect(intact(proc, addr, 8 * 4096, 11)).toBe(true);
+    // Channel 0 held folios 0-3 and its second descriptor hung, holding up the two after it:
+    // folio 0 and channel 1's four were copied, folios 1-3 fell back.
+    expect(driver.foliosMigrated).toBe(5);
+    expect(driver.foliosFailures).toBe(3);
+    expect(kernel.migrateOffload.counters("DCBM")!.copyFailures).toBe(1);
+    expectIdle(dma);
+  });
+});
+
+describe("dcbm: concurrency", () => {
+  it("migrations running at once share the device; the counters stay exact", async () => {
+    const { kernel, dma, driver } = await boot({ channels: 16, engines: 2 }, { nrDmaChan: 12 });
+    await write(kernel, "offloading", "1");
+    const procs = [0, 1, 2].map(() => run(kernel.createProcess()));
+    const addrs = procs.map((p, i) => region(p, 64 * 4096, 20 + i));
+    const results = await runP(
+      Effect.all(
+        procs.map((p, i) => moveAll(p, addrs[i]!, 64 * 4096, 1)),
+        { concurrency: "unbounded" },
+      ),
+    );
+    expect(results.map((r) => r.rc)).toEqual([0, 0, 0]);
+    procs.forEach((p, i) => expect(intact(p, addrs[i]!, 64 * 4096, 20 + i)).toBe(true));
+    expect(driver.foliosMigrated + driver.foliosFailures).toBe(192);
+    const c = kernel.migrateOffload.counters("DCBM")!;
+    expect(c.foliosCopied).toBe(driver.foliosMigrated);
+    expect(c.foliosFallenBack).toBe(driver.foliosFailures);
+    expect(dma.channels.reduce((n, ch) => n + ch.bytesTransferred, 0)).toBe(
+      driver.foliosMigrated * 4096,
+    );
+    expectIdle(dma);
+  });
+
+  it("switching offloading off waits for DMA in flight; then the module can go", async () => {
+    const { kernel, dma, driver } = await boot({
+      channels: 2,
+      engines: 1,
+      chunkBytes: 4096,
+      iommu: { merge: false },
+    });
+    await write(kernel, "offloading", "1");
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 8 * 4096, 12);
+    dma.inject({ kind: "hang", after: 3 });
+    const migration = Effect.runFork(moveAll(proc, addr, 8 * 4096, 1));
+    await runP(until(() => dma.stalledDescriptors === 1));
+    const off = Effect.runFork(kernel.fs.write(`${DCBM_SYSFS_DIR}/offloading`, "0"));
+    await runP(settle());
+    expect(off.pollUnsafe()).toBeUndefined();
+    expect(await errnoOf(kernel.unloadModule("dcbm"))).toBe("EBUSY");
+    dma.releaseStalled();
+    expect((await runP(Fiber.join(migration))).rc).toBe(0);
+    await runP(Fiber.join(off));
+    expect(driver.offloading).toBe(false);
+    await runP(kernel.unloadModule("dcbm"));
+    expect(intact(proc, addr, 8 * 4096, 12)).toBe(true);
+    expect(driver.foliosMigrated).toBe(8);
+    expectIdle(dma);
+  });
+});
