@@ -348,7 +348,11 @@ describe("dcbm: concurrency", () => {
       ),
     );
     expect(results.map((r) => r.rc)).toEqual([0, 0, 0]);
-    procs.forEach((p, i) => expect(intact(p, addrs[i]!, 64 * 4096, 20 + i)).toBe(true));
+    expect(procs.map((p, i) => intact(p, addrs[i]!, 64 * 4096, 20 + i))).toEqual([
+      true,
+      true,
+      true,
+    ]);
     expect(driver.foliosMigrated + driver.foliosFailures).toBe(192);
     const c = kernel.migrateOffload.counters("DCBM")!;
     expect(c.foliosCopied).toBe(driver.foliosMigrated);

@@ -289,11 +289,11 @@ describe("mtcopy: concurrency", () => {
       ),
     );
     expect(results.map((r) => r.rc)).toEqual([0, 0, 0]);
-    procs.forEach((p, i) =>
-      expect(
+    expect(
+      procs.map((p, i) =>
         Buffer.from(run(p.read(addrs[i]!, bytes))).equals(Buffer.from(fill(bytes, 30 + i))),
-      ).toBe(true),
-    );
+      ),
+    ).toEqual([true, true, true]);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
       foliosCopied: 768,
       foliosFallenBack: 0,

@@ -274,15 +274,18 @@ export class CopyEngine {
     };
     lane.settle = settle;
     for (let spins = 0; spins < 2000; spins++) {
-      if (Atomics.load(lane.control, DONE) !== before) return settle(true);
+      if (Atomics.load(lane.control, DONE) !== before) {
+        settle(true);
+        return;
+      }
     }
     lane.onExit = () => settle(false);
     // The deadline is an ordinary timer: it also keeps the process alive while the round runs,
     // which Atomics.waitAsync alone does not.
     deadline = setTimeout(() => settle(false), this.deadlineMs);
     const waited = Atomics.waitAsync(lane.control, DONE, before);
-    if (!waited.async) return settle(true);
-    void waited.value.then(() => settle(true));
+    if (!waited.async) settle(true);
+    else void waited.value.then(() => settle(true));
   }
 
   /**
