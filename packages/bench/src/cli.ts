@@ -1,10 +1,13 @@
 /**
  * The benchmark CLI: `migrate-offload-bench <experiment> [options]`.
  */
+
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseSize as parseKernelSize } from "@migrate-offload/core";
 import { Effect } from "effect";
+import { formatCpu, formatDcbm, runCpu, runDcbm } from "./dcbm";
 import { formatDemo, runDemo } from "./demo";
 import { formatMemModel, runMemModel } from "./memmodel";
 import { formatMovePages, runMovePages, SEED_FOLIO_SIZES } from "./movepages";
@@ -36,6 +39,21 @@ experiments:
                 --sizes <list>       folio sizes (default 4K,64K,2M)
                 --threads <list>     thread policies (default 1,2,4,8,16,auto)
                 --runs <n>           timed calls per cell (default 5)
+
+  dcbm        move_pages with the DCBM migrator by channel count, vs serial and raw memcpy
+                --total <size>       memory moved per call (default 1G)
+                --sizes <list>       folio sizes (default 4K,64K,2M)
+                --channels <list>    channels per batch (default 1,2,4,8,12,16)
+                --engines <n>        engine threads behind the 16 channels (default: CPUs)
+                --completion <mode>  interrupt (default) or polling
+                --runs <n>           timed calls per cell (default 5)
+
+  cpu         a CPU hog on the initiating thread while serial and dcbm move 2M folios
+                --total <size>       memory moved per call (default 1G)
+                --channels <n>       channels per batch (default 16)
+                --engines <n>        engine threads (default: CPUs less one, at least 1)
+                --completion <mode>  interrupt (default) or polling
+                --runs <n>           timed calls per copier (default 5)
 
 common options:
   --out <dir>   where JSON results go (default bench-results)
@@ -75,6 +93,9 @@ const main = async (): Promise<void> => {
         sizes: { type: "string" },
         "batch-pages": { type: "string" },
         threads: { type: "string" },
+        channels: { type: "string" },
+        engines: { type: "string" },
+        completion: { type: "string" },
         out: { type: "string", default: "bench-results" },
         help: { type: "boolean", short: "h" },
       },
@@ -160,6 +181,56 @@ const main = async (): Promise<void> => {
       );
       process.stdout.write(`${formatMtcopy(result.results)}\n`);
       save("mtcopy", result);
+      if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
+      return;
+    }
+    case "dcbm":
+    case "cpu": {
+      const total = parseSize(values.total ?? "1G");
+      const runs = positiveInt("runs", values.runs, 5);
+      const completion = values.completion ?? "interrupt";
+      if (completion !== "interrupt" && completion !== "polling") {
+        return fail(`--completion must be interrupt or polling, not ${JSON.stringify(completion)}`);
+      }
+      const cpus = availableParallelism();
+      const engines = positiveInt(
+        "engines",
+        values.engines,
+        experiment === "cpu" ? Math.max(1, cpus - 1) : cpus,
+      );
+      if (engines > 64) return fail("--engines must be at most 64");
+      const channelCounts = (values.channels ?? (experiment === "cpu" ? "16" : "1,2,4,8,12,16"))
+        .split(",")
+        .map((t) => {
+          const n = Number(t);
+          return Number.isInteger(n) && n >= 1 && n <= 16
+            ? n
+            : fail(`--channels: ${JSON.stringify(t)} is not 1..16`);
+        });
+      const progress = (msg: string) => process.stderr.write(`… ${msg}\n`);
+      const device = { engines, completion } as const;
+      if (experiment === "cpu") {
+        if (channelCounts.length !== 1) return fail("cpu takes one --channels count");
+        if (total % (2 << 20) !== 0) return fail("--total must be a multiple of 2M");
+        const result = await Effect.runPromise(
+          runCpu(total, channelCounts[0]!, runs, device, progress),
+        );
+        process.stdout.write(`${formatCpu(result.results)}\n`);
+        save("cpu", result);
+        if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+        return;
+      }
+      const sizes = (values.sizes ?? "4K,64K,2M").split(",").map(parseSize);
+      for (const size of sizes) {
+        if (!(size >= 4096 && size <= 2 << 20 && (size & (size - 1)) === 0) || total % size !== 0) {
+          return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
+        }
+      }
+      const result = await Effect.runPromise(
+        runDcbm(total, sizes, channelCounts, runs, device, progress),
+      );
+      process.stdout.write(`${formatDcbm(result.results)}\n`);
+      save("dcbm", result);
       if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
       return;
     }

@@ -2,9 +2,10 @@
  * `move_pages()` throughput, after table 1a of the v4 cover letter: move a fixed amount of memory
  * between two nodes in folios of one size, and report GB/s against raw memcpy in the same run.
  */
-import { Kernel, type KernelConfig, type MthpMode, type Task } from "@migrate-offload/core";
+import { Kernel, type Task } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { measureMemcpy } from "./memcpy";
+import { thpFor } from "./offload";
 import { pingPongMovePages } from "./pingpong";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
 
@@ -28,15 +29,6 @@ export interface MovePagesResults {
   readonly memcpyGbps: Summary;
   readonly rows: readonly MovePagesRow[];
 }
-
-/** The THP settings that make every fault in an aligned mapping allocate folios of `order`. */
-const thpFor = (order: number, pmdOrder: number): KernelConfig["thp"] => {
-  if (order === 0) return { enabled: "never" };
-  const sizes: Record<string, MthpMode> = {};
-  sizes[`${(4096 << order) / 1024}kB`] = "always";
-  if (order !== pmdOrder) sizes[`${(4096 << pmdOrder) / 1024}kB`] = "never";
-  return { enabled: "never", sizes };
-};
 
 const pageByte = (offset: number): number => ((offset >>> 12) * 7 + 1) & 0xff;
 

@@ -4,11 +4,11 @@
  */
 
 import { cpus } from "node:os";
-import { CopyEngine, Kernel, type MthpMode } from "@migrate-offload/core";
+import { CopyEngine, Kernel } from "@migrate-offload/core";
 import { MTCOPY_SYSFS_DIR, mtcopyDriver, type ThreadPolicy } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";
-import { measureMemcpy } from "./memcpy";
-import { pingPongMovePages } from "./pingpong";
+import { measureMemcpy, memcpyAllThreads } from "./memcpy";
+import { measureOffload } from "./offload";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
 
 /** One cell: a folio size and a copier. */
@@ -40,34 +40,6 @@ export interface MtcopyResults {
   readonly cells: readonly MtcopyCell[];
 }
 
-const thpFor = (order: number): { enabled: "never"; sizes: Record<string, MthpMode> } => {
-  const sizes: Record<string, MthpMode> = {};
-  if (order > 0) sizes[`${(4096 << order) / 1024}kB`] = "always";
-  if (order !== 9) sizes["2048kB"] = "never";
-  return { enabled: "never", sizes };
-};
-
-/** Raw memcpy on all threads: the copy engine copying one big range in equal parts. */
-const memcpyAllThreads = (bytes: number, runs: number, threads: number) =>
-  Effect.gen(function* () {
-    const kernel = yield* Kernel.make({ nodes: [bytes + (16 << 20), bytes + (16 << 20)] });
-    const src = kernel.mem.nodes[0]!.startPfn + 4096;
-    const dst = kernel.mem.nodes[1]!.startPfn;
-    kernel.mem.bytes(src, bytes / 4096).fill(3);
-    const engine = new CopyEngine(kernel, { threads });
-    const part = bytes / threads;
-    const rates: number[] = [];
-    for (let r = 0; r <= runs; r++) {
-      engine.begin(threads);
-      for (let t = 0; t < threads; t++) engine.push(t, src, dst, t * part, part, t);
-      const start = performance.now();
-      yield* engine.run();
-      if (r > 0) rates.push(bytes / ((performance.now() - start) / 1000) / 1e9);
-    }
-    yield* engine.terminate();
-    return summarize(rates);
-  });
-
 const measure = (
   folioBytes: number,
   total: number,
@@ -75,34 +47,32 @@ const measure = (
   policy: ThreadPolicy | "serial",
 ) =>
   Effect.gen(function* () {
-    const order = Math.log2(folioBytes / 4096);
-    const kernel = yield* Kernel.make({
-      nodes: [total + (64 << 20), total + (64 << 20)],
-      thp: thpFor(order),
+    const on = policy !== "serial";
+    const m = yield* measureOffload({
+      folioBytes,
+      total,
+      runs,
+      load: on
+        ? (kernel) =>
+            Effect.gen(function* () {
+              yield* kernel.loadModule(mtcopyDriver(kernel, { threads: policy }).module);
+              yield* kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1");
+            })
+        : undefined,
+      inspect: (kernel) => kernel.migrateOffload.counters("CPU_MT_COPY"),
+      unload: on
+        ? (kernel) =>
+            Effect.gen(function* () {
+              yield* kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "0");
+              yield* kernel.unloadModule("mtcopy");
+            })
+        : undefined,
     });
-    kernel.migration.nrMaxBatchedMigration = 1 << 18;
-    const driver = mtcopyDriver(kernel, { threads: policy === "serial" ? 1 : policy });
-    if (policy !== "serial") {
-      yield* kernel.loadModule(driver.module);
-      yield* kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1");
-    }
-    const proc = yield* kernel.createProcess();
-    const addr = yield* proc.mmap(total);
-    const pattern = new Uint8Array(total);
-    for (let i = 0; i < total; i += 4096) pattern.fill((i >>> 12) & 0xff, i, i + 4096);
-    yield* proc.write(addr, pattern);
-    const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, runs);
-    const back = yield* proc.read(addr, total);
-    const intact = Buffer.from(back).equals(Buffer.from(pattern));
-    const counters = kernel.migrateOffload.counters("CPU_MT_COPY");
-    if (policy !== "serial") {
-      yield* kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "0");
-      yield* kernel.unloadModule("mtcopy");
-    }
+    const counters = m.inspected;
     const offered = counters
       ? counters.batchesOffloaded + counters.batchesDeclined + counters.copyFailures
       : 0;
-    return { gbps: summarize(rates), intact, declined: counters?.batchesDeclined ?? 0, offered };
+    return { gbps: m.gbps, intact: m.intact, declined: counters?.batchesDeclined ?? 0, offered };
   });
 
 /** Round trips of a minimal job through the copy engine, per thread count. */
