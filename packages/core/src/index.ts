@@ -21,6 +21,7 @@ export * from "./lib/nodemask";
 export * from "./lib/numa";
 export * from "./mm/copy_mc";
 export * from "./mm/debug";
+export * from "./mm/fail_page_alloc";
 export * from "./mm/filemap";
 export * from "./mm/folio";
 export * from "./mm/gfp";

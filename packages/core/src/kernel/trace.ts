@@ -2,7 +2,8 @@
  * Tracepoints: a subscribable stream of kernel events.
  *
  * Models the `migrate` trace events (`include/trace/events/migrate.h`): `mm_migrate_pages_start`
- * when `migrate_pages()` begins and `mm_migrate_pages` with its counts when it ends. Subscribers
+ * when `migrate_pages()` begins and `mm_migrate_pages` with its counts when it ends, and calls
+ * into a copy-offload migrator (`mm_migrate_offload`). Subscribers
  * are called synchronously, in order; with none, emitting costs one size check.
  *
  * @module
@@ -29,8 +30,25 @@ export interface MmMigratePages {
   readonly reason: MigrateReason;
 }
 
+/**
+ * A call into a copy-offload migrator, emitted inside the SRCU read-side section that covers it:
+ * `should_batch` and `offload_copy` as the call begins, `offload_copy_done` with its return
+ * value as it ends. The series defines no such tracepoint; it is what a kprobe on the migrator's
+ * callbacks would show, and the testkit checks registry invariants with it.
+ */
+export interface MmMigrateOffload {
+  readonly event: "mm_migrate_offload";
+  readonly op: "should_batch" | "offload_copy" | "offload_copy_done";
+  /** The migrator's name. */
+  readonly migrator: string;
+  /** Its owner module's name, or null. */
+  readonly owner: string | null;
+  /** `offload_copy_done`: the return value; otherwise 0. */
+  readonly rc: number;
+}
+
 /** Every event this kernel emits. */
-export type TraceEvent = MmMigratePagesStart | MmMigratePages;
+export type TraceEvent = MmMigratePagesStart | MmMigratePages | MmMigrateOffload;
 
 /** One kernel's tracepoints. */
 export class Tracepoints {

@@ -147,13 +147,52 @@ export class MigrationControl {
    * raises it to `HPAGE_PUD_NR` so that several THPs share a batch.
    */
   nrMaxBatchedMigration: number;
-  /** The batch copier in use; null when no migrator is active, and then nothing is batched. */
-  offload: BatchCopier | null = null;
+  private installed: BatchCopier | null = null;
+  private seen: BatchCopier | null = null;
+  private interposer: CopyInterposer | null = null;
 
   constructor(pmdNr: number) {
     this.nrMaxBatchedMigration = pmdNr;
   }
+
+  /**
+   * The batch copier in use; null when no migrator is active, and then nothing is batched.
+   * Reading it gives the copier as an installed {@link CopyInterposer} sees it.
+   */
+  get offload(): BatchCopier | null {
+    return this.seen;
+  }
+
+  set offload(copier: BatchCopier | null) {
+    this.installed = copier;
+    this.seen = this.interposed(copier);
+  }
+
+  /**
+   * Installs a probe around the batch-copy step of every migration, of the active migrator and
+   * of any migrator a caller names, until the returned function removes it. It models what a
+   * kprobe on `offload_copy` or the fault-injection framework gives a kernel tester: conformance
+   * checks and injected faults without changing the migrator. One at a time: `EBUSY` otherwise.
+   */
+  interpose(interposer: CopyInterposer): (() => void) | ErrnoError {
+    if (this.interposer) return errno("EBUSY", "a copy interposer is already installed");
+    this.interposer = interposer;
+    this.offload = this.installed;
+    return () => {
+      if (this.interposer !== interposer) return;
+      this.interposer = null;
+      this.offload = this.installed;
+    };
+  }
+
+  /** `copier` as the installed interposer sees it (itself when none is installed). */
+  interposed(copier: BatchCopier | null): BatchCopier | null {
+    return copier && this.interposer ? this.interposer(copier) : copier;
+  }
 }
+
+/** Wraps a batch copier: see {@link MigrationControl.interpose}. */
+export type CopyInterposer = (copier: BatchCopier) => BatchCopier;
 
 /** What `migrate_pages()` returns. */
 export interface MigratePagesResult {
@@ -803,7 +842,7 @@ export const migratePages = (
     }
     let copier: BatchCopier | null = null;
     if (options.migrator !== undefined) {
-      copier = k.migrateOffload.copierFor(options.migrator);
+      copier = k.migration.interposed(k.migrateOffload.copierFor(options.migrator));
       if (!copier) {
         return Effect.fail(
           errno("EINVAL", `migrate_pages: no migrator named ${JSON.stringify(options.migrator)}`),

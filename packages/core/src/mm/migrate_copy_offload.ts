@@ -36,6 +36,7 @@ import type { Kernel } from "../kernel";
 import { type Module, modulePut, tryModuleGet } from "../kernel/module";
 import { Srcu } from "../kernel/srcu";
 import type { Task } from "../kernel/task";
+import type { MmMigrateOffload } from "../kernel/trace";
 import type { FolioList } from "../lib/list";
 import { type BatchCopier, migrateFoliosMcCopy } from "./migrate";
 import { MIGRATE_REASON_NAMES, type MigrateReason, MR_TYPES } from "./migrate_mode";
@@ -163,6 +164,15 @@ export const migratorFromTaskEither = (
       Effect.orElseSucceed(() => -ERRNO.EIO),
     ),
 });
+
+const traceCall = (k: Kernel, m: Migrator, op: MmMigrateOffload["op"], rc: number): void =>
+  k.trace.emit({
+    event: "mm_migrate_offload",
+    op,
+    migrator: m.name,
+    owner: m.owner?.name ?? null,
+    rc,
+  });
 
 const newCounters = (): OffloadCounters => ({
   batchesOffloaded: 0,
@@ -374,6 +384,7 @@ export class MigrateOffload {
         try {
           const p = lookup();
           if (!p || !(p.reasonMask & (1 << reason))) return false;
+          if (k.trace.enabled) traceCall(k, p.migrator, "should_batch", 0);
           return p.migrator.shouldBatch?.(reason) === true;
         } finally {
           srcu.readUnlock(idx);
@@ -392,11 +403,13 @@ export class MigrateOffload {
             return Effect.succeed(rc);
           }
           const start = caller ? performance.now() : 0;
+          if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy", 0);
           return Effect.map(
             Effect.exit(restore(p.migrator.offloadCopy(dst, src, count))),
             (exit) => {
-              srcu.readUnlock(idx);
               const rc = Exit.isSuccess(exit) ? exit.value : -ERRNO.EIO;
+              if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy_done", rc);
+              srcu.readUnlock(idx);
               this.account(p, dst, rc, caller, caller ? performance.now() - start : 0);
               return rc;
             },

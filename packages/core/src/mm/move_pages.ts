@@ -31,7 +31,7 @@ import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
 import { __GFP_COMP, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE } from "./gfp";
 import { MPOL_MF_MOVE, MPOL_MF_MOVE_ALL } from "./mempolicy";
-import { migratePages, putbackMovablePages } from "./migrate";
+import { migratePages, type NewFolioFn, putbackMovablePages } from "./migrate";
 import { MIGRATE_SYNC, MR_SYSCALL } from "./migrate_mode";
 import { PG_hugetlb } from "./page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "./pgtable";
@@ -139,9 +139,12 @@ const addPageForMigration = (
   return 1;
 };
 
-/** `alloc_migration_target()` for a node, with `__GFP_THISNODE`. */
-const allocOnNode =
-  (k: Kernel, node: number) =>
+/**
+ * `alloc_migration_target()` with a `migration_target_control` of one node and
+ * `__GFP_THISNODE`: the destination allocator `move_pages(2)` hands to `migrate_pages()`.
+ */
+export const allocMigrationTarget =
+  (k: Kernel, node: number): NewFolioFn =>
   (src: number): number => {
     const order = k.memmap.folioOrder(src);
     const pfn = k.pageAlloc.allocPages(
@@ -177,7 +180,7 @@ const pagesMove = (
       const { rc } = yield* migratePages(
         k,
         list,
-        allocOnNode(k, current),
+        allocMigrationTarget(k, current),
         null,
         MIGRATE_SYNC,
         MR_SYSCALL,

@@ -14,6 +14,7 @@
  * @module
  */
 import { FolioList } from "../lib/list";
+import { FailPageAlloc } from "./fail_page_alloc";
 import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO } from "./gfp";
 import type { MemMap } from "./mem_map";
 import {
@@ -80,6 +81,8 @@ export class PageAllocator {
   readonly maxOrder: number;
   /** Node fallback order for each node (`node_zonelists`): the node first, then by distance. */
   readonly zonelists: readonly (readonly number[])[];
+  /** `fail_page_alloc`: injected allocation failures. */
+  readonly failPageAlloc: FailPageAlloc;
 
   constructor(
     private readonly mem: PhysicalMemory,
@@ -89,6 +92,7 @@ export class PageAllocator {
     private readonly badPage: BadPageHandler,
   ) {
     this.maxOrder = maxOrder;
+    this.failPageAlloc = new FailPageAlloc(mem.pageSize);
     this.zones = mem.nodes.map(
       (n) => new Zone(n.nid, n.startPfn, n.startPfn + n.presentPages, memmap, maxOrder),
     );
@@ -164,6 +168,7 @@ export class PageAllocator {
     gfp: number,
     nodemask: readonly number[] | null = null,
   ): number {
+    if (this.failPageAlloc.armed && this.failPageAlloc.shouldFail(order)) return -1;
     if (gfp & __GFP_THISNODE) return this.allocFromZone(nid, order, gfp);
     for (const candidate of this.candidates(nid, gfp, nodemask)) {
       const pfn = this.allocFromZone(candidate, order, gfp);

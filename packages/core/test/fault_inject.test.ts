@@ -1,0 +1,112 @@
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import {
+  type BatchCopier,
+  type ErrnoError,
+  type Migrator,
+  MPOL_MF_MOVE,
+  migrateFoliosMcCopy,
+  type TraceEvent,
+} from "../src/index";
+import { boot, expectBytes, expectConsistent, pattern, run } from "./helpers";
+
+const setup = (pages: number) => {
+  const k = boot({ thp: { enabled: "never" } });
+  const p = run(k.createProcess());
+  const addr = run(p.mmap(pages * 4096));
+  run(p.write(addr, pattern(pages * 4096, 3)));
+  const addrs = Array.from({ length: pages }, (_, i) => addr + i * 4096);
+  const move = (node: number) =>
+    Effect.runPromise(
+      p.movePages(
+        0,
+        addrs,
+        addrs.map(() => node),
+        MPOL_MF_MOVE,
+      ),
+    );
+  /** One `move_pages` call per page, so each is its own `migrate_pages()` call. */
+  const moveEach = async (node: number) => {
+    const status: number[] = [];
+    for (const a of addrs)
+      status.push((await Effect.runPromise(p.movePages(0, [a], [node], MPOL_MF_MOVE))).status[0]!);
+    return status;
+  };
+  return { k, p, addr, move, moveEach };
+};
+
+describe("fail_page_alloc", () => {
+  it("fails the allocations its attributes select, then stops; statuses say -ENOMEM", async () => {
+    const { k, p, addr, move, moveEach } = setup(6);
+    expect(k.pageAlloc.failPageAlloc.arm({ times: 2, interval: 2 })).toBeNull();
+    // Every second destination allocation fails, twice: pages 1 and 3.
+    expect(await moveEach(1)).toEqual([1, -12, 1, -12, 1, 1]);
+    expect(k.pageAlloc.failPageAlloc.failed).toBe(2);
+    expect(k.pageAlloc.failPageAlloc.armed).toBe(false);
+    // Within one migrate_pages() call, -ENOMEM for a small folio ends the batch: the folios
+    // not yet unmapped are not tried and share the error, as in the kernel. Pages 1 and 3 are
+    // on node 0 already; the third allocation, page 4's, fails.
+    k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 3 });
+    expect([...(await move(0)).status]).toEqual([0, 0, 0, 0, -12, -12]);
+    expectBytes(run(p.read(addr, 6 * 4096)), pattern(6 * 4096, 3));
+    expectConsistent(k);
+  });
+
+  it("lets `space` bytes through first and spares orders below min-order", async () => {
+    const { k, moveEach } = setup(4);
+    k.pageAlloc.failPageAlloc.arm({ times: -1, space: 2 * 4096 + 1 });
+    expect(await moveEach(1)).toEqual([1, 1, -12, -12]);
+    // Order-0 destinations are below min-order 1, so none fails.
+    k.pageAlloc.failPageAlloc.arm({ times: -1, minOrder: 1 });
+    expect(await moveEach(0)).toEqual([0, 0, 0, 0]);
+    expect(k.pageAlloc.failPageAlloc.failed).toBe(0);
+    k.pageAlloc.failPageAlloc.arm({ times: 0 });
+  });
+
+  it("rejects attributes out of range with EINVAL and keeps its state", () => {
+    const { k } = setup(1);
+    for (const bad of [{ times: -2 }, { times: 1, interval: 0 }, { times: 1, space: -1 }]) {
+      expect((k.pageAlloc.failPageAlloc.arm(bad) as ErrnoError).errno).toBe("EINVAL");
+    }
+    expect(k.pageAlloc.failPageAlloc.armed).toBe(false);
+  });
+});
+
+describe("the copy interposer and the mm_migrate_offload tracepoint", () => {
+  it("sees every batch of the active migrator, traces each call, and comes off cleanly", async () => {
+    const { k, p, addr, move } = setup(8);
+    const migrator: Migrator = {
+      name: "plain",
+      owner: null,
+      shouldBatch: () => true,
+      offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(k, dst, src)),
+    };
+    run(k.migrateOffload.register(migrator));
+    const seen: number[] = [];
+    const remove = k.migration.interpose(
+      (inner): BatchCopier => ({
+        shouldBatch: inner.shouldBatch,
+        copy: (dst, src, count, caller) => {
+          seen.push(count);
+          return inner.copy(dst, src, count, caller);
+        },
+      }),
+    );
+    expect(typeof remove).toBe("function");
+    expect((k.migration.interpose((c) => c) as ErrnoError).errno).toBe("EBUSY");
+    const events: TraceEvent[] = [];
+    const unsubscribe = k.trace.subscribe((e) => events.push(e));
+    expect((await move(1)).rc).toBe(0);
+    unsubscribe();
+    expect(seen).toEqual([8]);
+    const calls = events.filter((e) => e.event === "mm_migrate_offload");
+    expect(calls.map((e) => e.op)).toEqual(["should_batch", "offload_copy", "offload_copy_done"]);
+    expect(calls.every((e) => e.migrator === "plain" && e.owner === null)).toBe(true);
+    (remove as () => void)();
+    expect(k.migration.offload).not.toBeNull();
+    expect((await move(0)).rc).toBe(0);
+    expect(seen).toEqual([8]);
+    run(k.migrateOffload.unregister(migrator));
+    expectBytes(run(p.read(addr, 8 * 4096)), pattern(8 * 4096, 3));
+  });
+});
