@@ -2,26 +2,43 @@
  * The "run, then check everything" oracle for a migration scenario.
  *
  * {@link runMigrationScenario} builds a fresh kernel from a {@link MigrationScenario}, records
- * what every page holds, runs the `move_pages(2)` call, then checks every observable promise:
- * each page reads back exactly the bytes it held, each page lives where its status says, the
- * counters add up, the kernel's metadata is consistent, and after teardown the allocator's free
+ * what every page holds, runs the request (`move_pages(2)` or `migrate_pages()`), then checks
+ * every observable promise: each page reads back exactly the bytes it held through every mapping,
+ * each page lives where its status says, the counters add up, the kernel's metadata is
+ * consistent, no content-copied marker outlives the call, and after teardown the allocator's free
  * counts balance. It returns an {@link Observation} of the run, so two runs (say, serial and
- * offloaded) can be compared.
+ * offloaded) can be compared with {@link diffObservations}.
  *
  * @module
  */
 import {
+  allocMigrationTarget,
   CAP_SYS_NICE,
   checkKernelConsistency,
+  ERRNO,
   type File,
+  FOLIO_CONTENT_COPIED,
+  FolioList,
+  folioPut,
   Kernel,
   MAP_ANONYMOUS,
+  MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MIGRATE_SYNC,
+  type MigrateMode,
+  type MigratePagesStats,
+  type MigrateReason,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
+  MR_MEMORY_FAILURE,
+  migratePages,
+  PG_hugetlb,
+  PG_hugetlb_migratable,
+  PG_lru,
   ptePfn,
   ptePresent,
+  putbackMovablePages,
   type Task,
   type TraceEvent,
 } from "@migrate-offload/core";
@@ -30,14 +47,22 @@ import type { MigrationScenario, PageRef, RegionKind } from "./workload";
 
 /** Everything observable about one run, in a form that compares with `toEqual`. */
 export interface Observation {
-  /** `move_pages` return value. */
+  /** The request's return value: `move_pages` or `migrate_pages()`. */
   readonly rc: number;
-  /** `move_pages` statuses. */
+  /**
+   * One status per entry. For `move_pages`, the call's status array. For `migrate_pages()`, the
+   * node the page is on after a successful migration, the errno its folio failed with, `-ENOENT`
+   * for a page with no folio to isolate, or `-EBUSY` for one that could not be isolated.
+   */
   readonly status: readonly number[];
-  /** Node of every mapped page of every region after the call (-1 when not present). */
+  /** Node of every page of every region after the call, through the parent (-1 when not present). */
   readonly nodes: readonly (readonly number[])[];
+  /** The same through the forked child, or null without one. */
+  readonly childNodes: readonly (readonly number[])[] | null;
   /** `/proc/vmstat` migration counters added by the call. */
   readonly vmstat: Readonly<Record<string, number>>;
+  /** The call's `migrate_pages_stats`, summed over its `migrate_pages()` calls (trace events). */
+  readonly stats: Readonly<MigratePagesStats>;
   /** Free base pages per node after the call. */
   readonly freePages: readonly number[];
 }
@@ -48,7 +73,6 @@ export interface ScenarioReport {
   readonly problems: readonly string[];
 }
 
-const PAGE = 4096;
 const COUNTERS = [
   "pgmigrate_success",
   "pgmigrate_fail",
@@ -57,10 +81,10 @@ const COUNTERS = [
   "thp_migration_split",
 ];
 
-/** The bytes the workload writes to page `page` of region `region`. */
-export const scenarioPageBytes = (region: number, page: number): Uint8Array => {
-  const out = new Uint8Array(PAGE);
-  for (let i = 0; i < PAGE; i += 4) {
+/** The bytes the workload writes to page `page` of region `region`, for a base page size. */
+export const scenarioPageBytes = (region: number, page: number, pageSize = 4096): Uint8Array => {
+  const out = new Uint8Array(pageSize);
+  for (let i = 0; i < pageSize; i += 4) {
     out[i] = region + 1;
     out[i + 1] = page & 0xff;
     out[i + 2] = (page >> 8) & 0xff;
@@ -72,17 +96,40 @@ export const scenarioPageBytes = (region: number, page: number): Uint8Array => {
 const flagsOf = (kind: RegionKind): number =>
   kind === "anon"
     ? MAP_PRIVATE | MAP_ANONYMOUS
-    : kind === "shared"
-      ? MAP_SHARED | MAP_ANONYMOUS
-      : kind === "file-shared"
-        ? MAP_SHARED
-        : MAP_PRIVATE;
+    : kind === "hugetlb"
+      ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB
+      : kind === "shared"
+        ? MAP_SHARED | MAP_ANONYMOUS
+        : kind === "file-shared"
+          ? MAP_SHARED
+          : MAP_PRIVATE;
 
 const pfnAt = (task: Task, addr: number): number => {
   const vma = task.mm!.findVma(addr);
   if (!vma) return -1;
-  const pte = vma.ptes[(addr - vma.start) / PAGE]!;
+  const pte = vma.ptes[(addr - vma.start) / task.kernel.mem.pageSize]!;
   return ptePresent(pte) ? ptePfn(pte) : -1;
+};
+
+const sumStats = (events: readonly TraceEvent[]): MigratePagesStats => {
+  const stats: MigratePagesStats = {
+    nrSucceeded: 0,
+    nrFailedPages: 0,
+    nrThpSucceeded: 0,
+    nrThpFailed: 0,
+    nrThpSplit: 0,
+    nrSplit: 0,
+  };
+  for (const e of events) {
+    if (e.event !== "mm_migrate_pages") continue;
+    stats.nrSucceeded += e.succeeded;
+    stats.nrFailedPages += e.failed;
+    stats.nrThpSucceeded += e.thpSucceeded;
+    stats.nrThpFailed += e.thpFailed;
+    stats.nrThpSplit += e.thpSplit;
+    stats.nrSplit += e.largeSplit;
+  }
+  return stats;
 };
 
 /** Options of {@link runMigrationScenario}. */
@@ -92,30 +139,38 @@ export interface ScenarioOptions {
    * it the scenario takes the serial path.
    */
   readonly prepare?: (kernel: Kernel) => Effect.Effect<void, unknown>;
+  /** Runs just before the request, once the workload is built: install probes, inject faults. */
+  readonly beforeCall?: (kernel: Kernel) => Effect.Effect<void, unknown>;
   /** Runs after the checks: unload a driver, stop its threads. */
   readonly cleanup?: (kernel: Kernel) => Effect.Effect<void, unknown>;
 }
 
-/** Builds the scenario's kernel and process, runs its `move_pages` call, and checks everything. */
+/** Builds the scenario's kernel and process, runs its request, and checks everything. */
 export const runMigrationScenario = (
   scenario: MigrationScenario,
   options: ScenarioOptions = {},
 ): Effect.Effect<ScenarioReport, unknown> =>
   Effect.gen(function* () {
     const problems: string[] = [];
-    const kernel = yield* Kernel.make({
+    const PAGE = scenario.pageSize;
+    const k = yield* Kernel.make({
+      pageSize: PAGE,
       nodes: scenario.nodesMiB.map((m) => m * 2 ** 20),
+      // Sections as small as a PMD allows: the per-PFN metadata covers the nodes and no more.
+      sectionSize: Math.max(PAGE * (PAGE / 8), Math.min(...scenario.nodesMiB) * 2 ** 20),
       thp: {
         enabled: scenario.thp,
-        sizes: scenario.mthp ? { "16kB": "always", "64kB": "madvise" } : {},
+        sizes: scenario.mthp
+          ? { [`${(PAGE * 4) / 1024}kB`]: "always", [`${(PAGE * 16) / 1024}kB`]: "madvise" }
+          : {},
       },
     });
-    const k = kernel;
     if (options.prepare) yield* options.prepare(k);
     const initialFree = k.pageAlloc.totalFreePages();
+    const request = scenario.request;
     const proc = yield* k.createProcess({
       node: 0,
-      capabilities: scenario.moveAll ? [CAP_SYS_NICE] : [],
+      capabilities: request.syscall === "move_pages" && request.moveAll ? [CAP_SYS_NICE] : [],
     });
     const file: File = yield* k.createFile("scenario.dat");
     if (scenario.fs !== "migrate_folio") {
@@ -129,6 +184,7 @@ export const runMigrationScenario = (
     }
     // Regions: file regions take consecutive, disjoint parts of the one file.
     const starts: number[] = [];
+    const fileStarts: number[] = [];
     const expected: Array<Array<Uint8Array | null>> = [];
     let fileOffset = 0;
     for (const [r, spec] of scenario.regions.entries()) {
@@ -137,28 +193,33 @@ export const runMigrationScenario = (
         flags: flagsOf(spec.kind),
         file: isFile ? file : undefined,
         offset: isFile ? fileOffset * PAGE : 0,
-        hugepage: spec.hugepage,
+        hugepage: spec.kind === "hugetlb" ? undefined : spec.hugepage,
       });
+      fileStarts.push(isFile ? fileOffset : -1);
       if (isFile) fileOffset += spec.pages;
       starts.push(addr);
       const contents: Array<Uint8Array | null> = [];
       for (let i = 0; i < spec.pages; i++) {
         if (i < spec.written) {
-          const bytes = scenarioPageBytes(r, i);
+          const bytes = scenarioPageBytes(r, i, PAGE);
           yield* proc.write(addr + i * PAGE, bytes);
           contents.push(bytes);
         } else contents.push(null);
       }
       for (let i = 0; i < spec.read; i++) yield* proc.read(addr + i * PAGE, 1);
+      if (spec.mlocked) yield* proc.mlock(addr, spec.pages * PAGE);
       expected.push(contents);
     }
     const child = scenario.fork ? yield* proc.fork() : null;
     const addrOf = (ref: PageRef) => starts[ref.region]! + ref.page * PAGE;
+    const headAt = (ref: PageRef): number => {
+      const pfn = pfnAt(proc, addrOf(ref));
+      return pfn < 0 || pfn === k.zeroPfn ? -1 : k.memmap.folioOf(pfn);
+    };
     const pins: number[] = [];
     for (const ref of scenario.pins) {
-      const pfn = pfnAt(proc, addrOf(ref));
-      if (pfn < 0 || pfn === k.zeroPfn) continue;
-      const head = k.memmap.folioOf(pfn);
+      const head = headAt(ref);
+      if (head < 0) continue;
       k.memmap.refcount[head]!++;
       pins.push(head);
     }
@@ -169,6 +230,14 @@ export const runMigrationScenario = (
       if (Effect.runSyncExit(k.memoryFailure(pfn))._tag === "Success")
         poisoned.add(`${ref.region}:${ref.page}`);
     }
+    const writeback: number[] = [];
+    for (const ref of scenario.writeback) {
+      const pgoff = fileStarts[ref.region]!;
+      if (pgoff >= 0 && file.startWriteback(pgoff + ref.page)) writeback.push(pgoff + ref.page);
+    }
+    const endWriteback = () => {
+      for (const pgoff of writeback.splice(0)) file.endWriteback(pgoff);
+    };
 
     const fragmentation =
       scenario.fragmentOrder === undefined ? null : yield* k.fragment(1, scenario.fragmentOrder);
@@ -178,19 +247,34 @@ export const runMigrationScenario = (
       return pfn < 0 ? -1 : k.mem.pfnToNid(pfn);
     });
     // A status is true when it is written; a later entry for the same folio may move it again.
-    const foliosBefore = scenario.entries.map((e) => {
+    const foliosBefore = scenario.entries.map((e, i) => {
       const pfn = pfnAt(proc, addrOf(e));
-      return pfn < 0 ? -1 - scenario.entries.indexOf(e) : k.memmap.folioOf(pfn);
+      return pfn < 0 ? -1 - i : k.memmap.folioOf(pfn);
     });
     const lastForFolio = (i: number) => foliosBefore.lastIndexOf(foliosBefore[i]!) === i;
+    const firstForFolio = (i: number) => foliosBefore.indexOf(foliosBefore[i]!) === i;
     const events: TraceEvent[] = [];
     const unsubscribe = k.trace.subscribe((e) => events.push(e));
-    const { rc, status } = yield* proc.movePages(
-      0,
-      scenario.entries.map(addrOf),
-      scenario.entries.map((e) => e.node),
-      scenario.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
-    );
+    if (options.beforeCall) yield* options.beforeCall(k);
+    if (scenario.allocFailure) {
+      const bad = k.pageAlloc.failPageAlloc.arm(scenario.allocFailure);
+      if (bad) return yield* Effect.fail(bad);
+    }
+    // A synchronous migration waits for writeback, which ends once the call runs; the others
+    // fail such a folio with -EBUSY whenever they meet it, so writeback ends after them.
+    const waits = request.syscall === "move_pages" || request.mode === MIGRATE_SYNC;
+    if (waits && writeback.length) setImmediate(endWriteback);
+    const { rc, status } =
+      request.syscall === "move_pages"
+        ? yield* proc.movePages(
+            0,
+            scenario.entries.map(addrOf),
+            scenario.entries.map((e) => e.node),
+            request.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
+          )
+        : yield* migrateEntries(k, proc, scenario, addrOf, request.mode, request.reason);
+    k.pageAlloc.failPageAlloc.arm({ times: 0 });
+    endWriteback();
     unsubscribe();
 
     // Each page lives where its status says; failed pages did not move.
@@ -204,30 +288,38 @@ export const runMigrationScenario = (
         problems.push(
           `entry ${i} (${e.region}:${e.page}): status ${s} but the page is on node ${node}`,
         );
-      if (failures.includes(s) && s !== -16 && node !== nodesBefore[i]) {
+      // Where an earlier entry named the same folio, it may have moved before this one failed.
+      if (failures.includes(s) && s !== -16 && firstForFolio(i) && node !== nodesBefore[i]) {
         problems.push(
           `entry ${i}: status ${s} but the page moved from node ${nodesBefore[i]} to ${node}`,
         );
       }
     });
-    const notMigrated = status.filter((s) => failures.includes(s) && s !== -16).length;
-    if (rc < notMigrated)
-      problems.push(`move_pages returned ${rc}, but ${notMigrated} pages failed to migrate`);
+    if (request.syscall === "move_pages") {
+      const notMigrated = status.filter((s) => failures.includes(s) && s !== -16).length;
+      if (rc < notMigrated)
+        problems.push(`move_pages returned ${rc}, but ${notMigrated} pages failed to migrate`);
+    }
 
     // Counters add up: /proc/vmstat moved by what the trace events reported.
     const delta = Object.fromEntries(COUNTERS.map((c) => [c, k.vmstat.get(c) - before[c]!]));
-    const traced = events.filter((e) => e.event === "mm_migrate_pages");
-    const sum = (f: (e: Extract<TraceEvent, { event: "mm_migrate_pages" }>) => number) =>
-      traced.reduce((s, e) => s + (e.event === "mm_migrate_pages" ? f(e) : 0), 0);
-    if (delta.pgmigrate_success !== sum((e) => e.succeeded))
-      problems.push(
-        `pgmigrate_success +${delta.pgmigrate_success}, traced ${sum((e) => e.succeeded)}`,
-      );
-    if (delta.pgmigrate_fail !== sum((e) => e.failed))
-      problems.push(`pgmigrate_fail +${delta.pgmigrate_fail}, traced ${sum((e) => e.failed)}`);
+    const stats = sumStats(events);
+    if (delta.pgmigrate_success !== stats.nrSucceeded)
+      problems.push(`pgmigrate_success +${delta.pgmigrate_success}, traced ${stats.nrSucceeded}`);
+    if (delta.pgmigrate_fail !== stats.nrFailedPages)
+      problems.push(`pgmigrate_fail +${delta.pgmigrate_fail}, traced ${stats.nrFailedPages}`);
     const movedEntries = status.filter((s, i) => s >= 0 && s !== nodesBefore[i]).length;
     if (movedEntries > 0 && delta.pgmigrate_success === 0)
       problems.push(`${movedEntries} entries moved but pgmigrate_success did not change`);
+
+    // No content-copied marker outlives the call: the move phase consumes every one.
+    const flags = k.memmap.flags;
+    for (let pfn = 0; pfn < flags.length; pfn++) {
+      if (flags[pfn]! & FOLIO_CONTENT_COPIED) {
+        problems.push(`pfn ${pfn} still carries FOLIO_CONTENT_COPIED after the call`);
+        break;
+      }
+    }
 
     // Every byte reads back, through the parent and the child, except poisoned pages.
     for (const [r, spec] of scenario.regions.entries()) {
@@ -237,23 +329,27 @@ export const runMigrationScenario = (
           const got = yield* task.read(starts[r]! + i * PAGE, PAGE);
           const want = expected[r]![i] ?? new Uint8Array(PAGE);
           if (!Buffer.from(got).equals(Buffer.from(want))) {
-            problems.push(`pid ${task.pid} region ${r} page ${i}: bytes differ after move_pages`);
+            problems.push(`pid ${task.pid} region ${r} page ${i}: bytes differ after the call`);
             break;
           }
         }
       }
     }
     problems.push(...checkKernelConsistency(k));
+    const nodesOf = (task: Task) =>
+      scenario.regions.map((spec, r) =>
+        Array.from({ length: spec.pages }, (_, i) => {
+          const pfn = pfnAt(task, starts[r]! + i * PAGE);
+          return pfn < 0 ? -1 : k.mem.pfnToNid(pfn);
+        }),
+      );
     const observation: Observation = {
       rc,
       status: [...status],
-      nodes: scenario.regions.map((spec, r) =>
-        Array.from({ length: spec.pages }, (_, i) => {
-          const pfn = pfnAt(proc, starts[r]! + i * PAGE);
-          return pfn < 0 ? -1 : k.mem.pfnToNid(pfn);
-        }),
-      ),
+      nodes: nodesOf(proc),
+      childNodes: child ? nodesOf(child) : null,
       vmstat: delta,
+      stats,
       freePages: k.pageAlloc.zones.map((z) => z.freePages),
     };
 
@@ -273,4 +369,71 @@ export const runMigrationScenario = (
     problems.push(...checkKernelConsistency(k));
     if (options.cleanup) yield* options.cleanup(k);
     return { observation, problems };
+  });
+
+/**
+ * A direct `migrate_pages()` of the entries' folios, as a kernel caller (compaction, NUMA
+ * balancing, demotion) makes one: isolate each folio once, migrate each to its entry's node,
+ * put back what failed. Returns the call's `rc` and one status per entry.
+ */
+const migrateEntries = (
+  k: Kernel,
+  proc: Task,
+  scenario: MigrationScenario,
+  addrOf: (ref: PageRef) => number,
+  mode: MigrateMode,
+  reason: MigrateReason,
+): Effect.Effect<{ rc: number; status: number[] }, unknown> =>
+  Effect.gen(function* () {
+    const list = new FolioList(k.memmap.lru);
+    const target = new Map<number, number>();
+    const status = scenario.entries.map((e) => {
+      const pfn = pfnAt(proc, addrOf(e));
+      if (pfn < 0 || pfn === k.zeroPfn) return -ERRNO.ENOENT;
+      const head = k.memmap.folioOf(pfn);
+      if (target.has(head)) return 0;
+      const isolated = k.memmap.test(head, PG_hugetlb)
+        ? k.hugetlbActive.isolate(head)
+        : k.lru.isolate(head);
+      if (!isolated) return -ERRNO.EBUSY;
+      list.addTail(head);
+      target.set(head, e.node);
+      return 0;
+    });
+    // Each destination on its entry's node; a split folio's pieces follow their original folio.
+    const ranges = [...target].map(([head, node]) => [head, k.memmap.folioNrPages(head), node]);
+    const nodeOf = (src: number): number =>
+      ranges.find(([head, nr]) => src >= head! && src < head! + nr!)?.[2] ?? 0;
+    const errors = new Map<number, number>();
+    const { rc } = yield* migratePages(
+      k,
+      list,
+      (src) => allocMigrationTarget(k, nodeOf(src))(src),
+      null,
+      mode,
+      reason,
+      { errors, caller: proc },
+    );
+    putbackMovablePages(k, list);
+    list.release();
+    // MR_MEMORY_FAILURE leaves each migrated source to its caller (`page_handle_poison()` in
+    // soft offlining), which here releases it: the source's last reference is the isolation's.
+    if (reason === MR_MEMORY_FAILURE) {
+      const m = k.memmap;
+      for (const [head, nr] of ranges) {
+        for (let pfn = head!; pfn < head! + nr!; pfn += m.folioNrPages(pfn)) {
+          if (m.folioOf(pfn) !== pfn || m.refcount[pfn] !== 1 || m.folioMapcount(pfn) !== 0)
+            continue;
+          if (m.test(pfn, PG_lru) || m.test(pfn, PG_hugetlb_migratable)) continue;
+          folioPut(k, pfn);
+        }
+      }
+    }
+    scenario.entries.forEach((e, i) => {
+      if (status[i]! < 0) return;
+      const pfn = pfnAt(proc, addrOf(e));
+      const head = pfn < 0 ? -1 : k.memmap.folioOf(pfn);
+      status[i] = errors.get(head) ?? (pfn < 0 ? -ERRNO.ENOENT : k.mem.pfnToNid(pfn));
+    });
+    return { rc, status };
   });

@@ -1,13 +1,26 @@
 /**
- * Random migration workloads: the machine, the processes and their mappings, page states, and a
- * `move_pages(2)` request, as fast-check arbitraries that shrink to small readable cases.
+ * Random migration workloads: the machine, the processes and their mappings, page states, a
+ * migration request and injected allocation failures, as fast-check arbitraries that shrink to
+ * small readable cases.
  *
  * @module
  */
+import {
+  type FailPageAllocAttr,
+  MIGRATE_ASYNC,
+  MIGRATE_SYNC,
+  MIGRATE_SYNC_LIGHT,
+  type MigrateMode,
+  type MigrateReason,
+  MR_TYPES,
+} from "@migrate-offload/core";
 import fc from "fast-check";
 
-/** How a region is mapped. */
-export type RegionKind = "anon" | "shared" | "file-shared" | "file-private";
+/**
+ * How a region is mapped: private or shared anonymous memory, a shared or private file mapping,
+ * or `MAP_HUGETLB` (private anonymous hugetlb, 4 KiB base pages only).
+ */
+export type RegionKind = "anon" | "shared" | "file-shared" | "file-private" | "hugetlb";
 
 /** One mapping of the workload's process. */
 export interface RegionSpec {
@@ -18,8 +31,10 @@ export interface RegionSpec {
   readonly hugepage: boolean | undefined;
   /** Pages touched with a write (the rest are read or left untouched). */
   readonly written: number;
-  /** Pages touched with a read after the writes. */
+  /** Pages touched with a read after the writes; untouched anonymous pages read as the zero page. */
   readonly read: number;
+  /** `mlock()` the whole region after it is populated. */
+  readonly mlocked: boolean;
 }
 
 /** A page of a region, by index. */
@@ -28,17 +43,32 @@ export interface PageRef {
   readonly page: number;
 }
 
-/** One `move_pages` entry: a page and its target node. */
+/** One request entry: a page and its target node. */
 export interface MoveEntry extends PageRef {
   readonly node: number;
 }
 
-/** A whole scenario: build it, then run one `move_pages` call. */
+/**
+ * The migration request: the `move_pages(2)` system call over the entries, or a direct
+ * `migrate_pages()` of the entries' folios (isolated as a kernel caller isolates them) with a
+ * mode and a reason, each folio to its entry's node.
+ */
+export type MigrationRequest =
+  | { readonly syscall: "move_pages"; readonly moveAll: boolean }
+  | {
+      readonly syscall: "migrate_pages";
+      readonly mode: MigrateMode;
+      readonly reason: MigrateReason;
+    };
+
+/** A whole scenario: build it, then run one migration request. */
 export interface MigrationScenario {
+  /** Base page size (`PAGE_SIZE`). */
+  readonly pageSize: 4096 | 16384 | 65536;
   /** Memory of each node, in MiB. */
   readonly nodesMiB: readonly number[];
   readonly thp: "always" | "madvise" | "never";
-  /** Turn on 16 KiB and 64 KiB mTHP. */
+  /** Turn on mTHP of 4 base pages (`always`) and of 16 base pages (`madvise`). */
   readonly mthp: boolean;
   readonly regions: readonly RegionSpec[];
   /** Fork a child after setting up, so private pages are shared copy-on-write. */
@@ -47,67 +77,199 @@ export interface MigrationScenario {
   readonly pins: readonly PageRef[];
   /** Pages marked hwpoisoned before the call. */
   readonly poison: readonly PageRef[];
+  /** Dirty file pages put under writeback before the call; writeback ends once the call runs. */
+  readonly writeback: readonly PageRef[];
   /** File-system behaviour for dirty file pages (`migrate_folio` or the writeout fallback). */
   readonly fs: "migrate_folio" | "writeback-ok" | "writeback-error" | "no-writeback";
   readonly entries: readonly MoveEntry[];
-  /** `MPOL_MF_MOVE_ALL` (with `CAP_SYS_NICE`) rather than `MPOL_MF_MOVE`. */
-  readonly moveAll: boolean;
+  readonly request: MigrationRequest;
   /**
    * Fragment node 1 before the call so that no free block is larger than this order: large
    * folios then cannot get a destination and are split, or fail with `ENOMEM`.
    */
   readonly fragmentOrder: number | undefined;
+  /** `fail_page_alloc`, armed just before the call: destination allocations that fail. */
+  readonly allocFailure: FailPageAllocAttr | undefined;
 }
 
-/** A region of a scenario. */
-export const regionArb: fc.Arbitrary<RegionSpec> = fc
-  .record({
-    kind: fc.constantFrom<RegionKind>("anon", "anon", "shared", "file-shared", "file-private"),
-    pages: fc.oneof(
-      { weight: 4, arbitrary: fc.integer({ min: 1, max: 48 }) },
-      fc.constantFrom(512, 1024),
-    ),
-    hugepage: fc.option(fc.boolean(), { nil: undefined }),
-    written: fc.nat(),
-    read: fc.nat(),
-  })
-  .map((r) => ({ ...r, written: r.written % (r.pages + 1), read: r.read % (r.pages + 1) }));
+/** The folio-size and page-state knobs of {@link migrationScenarioArb}. */
+export interface ScenarioArbOptions {
+  /**
+   * Base page sizes to draw from; default 4 KiB mostly, with 16 KiB and 64 KiB sometimes.
+   */
+  readonly pageSizes?: readonly MigrationScenario["pageSize"][];
+  /** Region kinds to draw from; default all. */
+  readonly kinds?: readonly RegionKind[];
+  /** Draw `migrate_pages()` requests as well as `move_pages(2)`; default true. */
+  readonly migratePages?: boolean;
+  /** Inject `fail_page_alloc` failures and fragmentation; default true. */
+  readonly allocFailures?: boolean;
+  /** The most entries in one request; default 64. */
+  readonly maxEntries?: number;
+}
+
+const ALL_KINDS: readonly RegionKind[] = [
+  "anon",
+  "anon",
+  "shared",
+  "file-shared",
+  "file-private",
+  "hugetlb",
+];
+
+/** Node sizes in MiB for a base page size: small, but each holds a few PMD-sized folios. */
+const nodeSizesFor = (pageSize: number): readonly number[] =>
+  pageSize === 4096 ? [16, 32] : pageSize === 16384 ? [64, 128] : [512, 1024];
+
+/** A region of a scenario (4 KiB base pages; {@link migrationScenarioArb} fits it to others). */
+export const regionArb = (kinds: readonly RegionKind[] = ALL_KINDS): fc.Arbitrary<RegionSpec> =>
+  fc
+    .record({
+      kind: fc.constantFrom(...kinds),
+      pages: fc.oneof(
+        { weight: 4, arbitrary: fc.integer({ min: 1, max: 48 }) },
+        fc.constantFrom(512, 1024),
+      ),
+      hugepage: fc.option(fc.boolean(), { nil: undefined }),
+      written: fc.nat(),
+      read: fc.nat(),
+      mlocked: fc.boolean(),
+    })
+    .map((r) => ({ ...r, written: r.written % (r.pages + 1), read: r.read % (r.pages + 1) }));
+
+/** A migration request: `move_pages(2)` mostly, or `migrate_pages()` with any mode and reason. */
+export const migrationRequestArb = (migratePages = true): fc.Arbitrary<MigrationRequest> => {
+  const movePages = fc.record({
+    syscall: fc.constant("move_pages" as const),
+    moveAll: fc.boolean(),
+  });
+  if (!migratePages) return movePages;
+  return fc.oneof(
+    { weight: 3, arbitrary: movePages },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        syscall: fc.constant("migrate_pages" as const),
+        mode: fc.constantFrom<MigrateMode>(MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MIGRATE_SYNC),
+        reason: fc.integer({ min: 0, max: MR_TYPES - 1 }),
+      }),
+    },
+  );
+};
+
+/** `fail_page_alloc` settings: fail a few allocations, every one or every few, any order or large only. */
+export const allocFailureArb: fc.Arbitrary<FailPageAllocAttr> = fc.record({
+  times: fc.constantFrom(1, 2, 5, -1),
+  interval: fc.constantFrom(1, 2, 3),
+  minOrder: fc.constantFrom(0, 0, 2),
+});
 
 /**
- * A scenario: two or three nodes of 16–32 MiB, one to four regions, optional fork, pins and
- * poison, and a request of up to 64 entries. Shrinks towards one small anonymous region.
+ * A scenario: two or three small nodes, one to four regions of any kind, optional fork, pins,
+ * poison, writeback and allocation failures, and a request of up to 64
+ * entries. Shrinks towards one small anonymous region on 4 KiB pages.
  */
-export const migrationScenarioArb: fc.Arbitrary<MigrationScenario> = fc
-  .record({
-    nodesMiB: fc.array(fc.constantFrom(16, 32), { minLength: 2, maxLength: 3 }),
-    thp: fc.constantFrom("always" as const, "madvise" as const, "never" as const),
-    mthp: fc.boolean(),
-    regions: fc.array(regionArb, { minLength: 1, maxLength: 4 }),
-    fork: fc.boolean(),
-    pins: fc.array(fc.record({ region: fc.nat(), page: fc.nat() }), { maxLength: 3 }),
-    poison: fc.array(fc.record({ region: fc.nat(), page: fc.nat() }), { maxLength: 2 }),
-    fs: fc.constantFrom(
-      "migrate_folio" as const,
-      "writeback-ok" as const,
-      "writeback-error" as const,
-      "no-writeback" as const,
+export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<MigrationScenario> => {
+  const pageSizes = options.pageSizes ?? [4096, 4096, 4096, 4096, 4096, 4096, 16384, 65536];
+  const faults = options.allocFailures ?? true;
+  const refs = (maxLength: number) =>
+    fc.array(fc.record({ region: fc.nat(), page: fc.nat() }), { maxLength });
+  return fc
+    .record({
+      pageSize: fc.constantFrom(...pageSizes),
+      nodeChoice: fc.array(fc.nat({ max: 1 }), { minLength: 2, maxLength: 3 }),
+      thp: fc.constantFrom("always" as const, "madvise" as const, "never" as const),
+      mthp: fc.boolean(),
+      regions: fc.array(regionArb(options.kinds ?? ALL_KINDS), { minLength: 1, maxLength: 4 }),
+      fork: fc.boolean(),
+      pins: refs(3),
+      poison: refs(2),
+      writeback: refs(2),
+      fs: fc.constantFrom(
+        "migrate_folio" as const,
+        "writeback-ok" as const,
+        "writeback-error" as const,
+        "no-writeback" as const,
+      ),
+      entries: fc.array(fc.record({ region: fc.nat(), page: fc.nat(), node: fc.nat() }), {
+        minLength: 1,
+        maxLength: options.maxEntries ?? 64,
+      }),
+      request: migrationRequestArb(options.migratePages ?? true),
+      fragmentOrder: faults
+        ? fc.option(fc.constantFrom(0, 3, 8), { nil: undefined })
+        : fc.constant(undefined),
+      allocFailure: faults
+        ? fc.option(allocFailureArb, { nil: undefined, freq: 4 })
+        : fc.constant(undefined),
+    })
+    .map(({ nodeChoice, ...s }): MigrationScenario => {
+      const pageSize = s.pageSize as MigrationScenario["pageSize"];
+      const sizes = nodeSizesFor(pageSize);
+      // Larger base pages: hugetlb needs PMD-sized folios of 4 KiB pages, and regions stay small.
+      const regions = s.regions.map((r) => {
+        const kind = r.kind === "hugetlb" && pageSize !== 4096 ? "anon" : r.kind;
+        let pages = pageSize === 4096 ? r.pages : Math.max(1, r.pages % 64);
+        if (kind === "hugetlb") pages = pages < 512 ? 512 : pages - (pages % 512);
+        return {
+          ...r,
+          kind,
+          pages,
+          written: Math.min(r.written, pages),
+          read: Math.min(r.read, pages),
+        };
+      });
+      const fit = <T extends PageRef>(ref: T): T => {
+        const region = ref.region % regions.length;
+        return { ...ref, region, page: ref.page % regions[region]!.pages };
+      };
+      return {
+        ...s,
+        pageSize,
+        nodesMiB: nodeChoice.map((c) => sizes[c]!),
+        regions,
+        pins: s.pins.map(fit),
+        poison: s.poison.map(fit),
+        writeback: s.writeback.map(fit),
+        entries: s.entries.map((e) => ({ ...fit(e), node: e.node % nodeChoice.length })),
+      };
+    });
+};
+
+/** {@link scenarioArb} with its defaults: every kind, state, request and fault. */
+export const migrationScenarioArb: fc.Arbitrary<MigrationScenario> = scenarioArb();
+
+/** A one-line-per-part, human-readable description of a scenario, for failure reports. */
+export const formatScenario = (s: MigrationScenario): string => {
+  const refs = (rs: readonly PageRef[]) => rs.map((r) => `${r.region}:${r.page}`).join(" ");
+  const lines = [
+    `machine: ${s.nodesMiB.length} nodes of ${s.nodesMiB.join(", ")} MiB, ${s.pageSize / 1024} KiB pages, THP ${s.thp}${s.mthp ? ", mTHP on" : ""}`,
+    ...s.regions.map(
+      (r, i) =>
+        `region ${i}: ${r.kind}, ${r.pages} pages, ${r.written} written, ${r.read} read${r.hugepage === undefined ? "" : r.hugepage ? ", MADV_HUGEPAGE" : ", MADV_NOHUGEPAGE"}${r.mlocked ? ", mlocked" : ""}`,
     ),
-    entries: fc.array(fc.record({ region: fc.nat(), page: fc.nat(), node: fc.nat() }), {
-      minLength: 1,
-      maxLength: 64,
-    }),
-    moveAll: fc.boolean(),
-    fragmentOrder: fc.option(fc.constantFrom(0, 3, 8), { nil: undefined }),
-  })
-  .map((s) => {
-    const fit = <T extends PageRef>(ref: T): T => {
-      const region = ref.region % s.regions.length;
-      return { ...ref, region, page: ref.page % s.regions[region]!.pages };
-    };
-    return {
-      ...s,
-      pins: s.pins.map(fit),
-      poison: s.poison.map(fit),
-      entries: s.entries.map((e) => ({ ...fit(e), node: e.node % s.nodesMiB.length })),
-    };
-  });
+  ];
+  if (s.fork) lines.push("fork: a child shares the private pages copy-on-write");
+  if (s.pins.length) lines.push(`pinned: ${refs(s.pins)}`);
+  if (s.poison.length) lines.push(`hwpoisoned: ${refs(s.poison)}`);
+  if (s.writeback.length) lines.push(`under writeback: ${refs(s.writeback)}`);
+  if (s.fs !== "migrate_folio") lines.push(`file system: ${s.fs}`);
+  if (s.fragmentOrder !== undefined)
+    lines.push(`node 1 fragmented to order ${s.fragmentOrder} and below`);
+  if (s.allocFailure) {
+    const a = s.allocFailure;
+    lines.push(
+      `fail_page_alloc: times ${a.times}, interval ${a.interval ?? 1}, min-order ${a.minOrder ?? 0}`,
+    );
+  }
+  const r = s.request;
+  lines.push(
+    r.syscall === "move_pages"
+      ? `request: move_pages(${r.moveAll ? "MPOL_MF_MOVE_ALL" : "MPOL_MF_MOVE"})`
+      : `request: migrate_pages(mode ${r.mode}, reason ${r.reason})`,
+  );
+  lines.push(
+    `entries (region:page→node): ${s.entries.map((e) => `${e.region}:${e.page}→${e.node}`).join(" ")}`,
+  );
+  return lines.join("\n");
+};

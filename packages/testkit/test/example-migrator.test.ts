@@ -1,9 +1,7 @@
 import { Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
-import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { reverseCopyModule } from "../../../docs/examples/reverse-copy-migrator";
-import { migrationScenarioArb, runMigrationScenario } from "../src/index";
 
 const withReverseCopy = (kernel: Kernel) =>
   Effect.gen(function* () {
@@ -34,19 +32,5 @@ describe("the example migrator of docs/writing-a-migrator.md", () => {
     await Effect.runPromise(kernel.unloadModule("reverse_copy"));
     expect(kernel.fs.exists("/sys/kernel/reverse_copy")).toBe(false);
     expect(kernel.migrateOffload.providerNames).toEqual([]);
-  });
-
-  it("ends every move_pages workload exactly as the serial path does (property)", async () => {
-    await fc.assert(
-      fc.asyncProperty(migrationScenarioArb, async (scenario) => {
-        const serial = await Effect.runPromise(runMigrationScenario(scenario));
-        const offloaded = await Effect.runPromise(
-          runMigrationScenario(scenario, { prepare: withReverseCopy }),
-        );
-        expect(offloaded.problems).toEqual([]);
-        expect(offloaded.observation).toEqual(serial.observation);
-      }),
-      { numRuns: 60 },
-    );
   });
 });

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { migrationScenarioArb, runMigrationScenario } from "../src/index";
 
-describe("move_pages over random workloads (property)", () => {
+describe("migrations over random workloads (property)", () => {
   it("every page reads back, lives where its status says, counters add up, nothing leaks", async () => {
     await fc.assert(
       fc.asyncProperty(migrationScenarioArb, async (scenario) => {
@@ -12,7 +12,7 @@ describe("move_pages over random workloads (property)", () => {
       }),
       { numRuns: 120 },
     );
-  });
+  }, 120_000);
 
   it("is deterministic: the same scenario observes the same result twice", async () => {
     await fc.assert(
@@ -23,5 +23,5 @@ describe("move_pages over random workloads (property)", () => {
       }),
       { numRuns: 20 },
     );
-  });
+  }, 120_000);
 });

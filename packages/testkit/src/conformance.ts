@@ -1,0 +1,348 @@
+/**
+ * The migrator conformance harness: {@link verifyMigrator} proves a migrator equivalent to the
+ * kernel's serial copy over random workloads and injected faults, and reports the smallest case
+ * where it is not.
+ *
+ * Each generated case runs twice on fresh kernels: once with no migrator (the serial path, where
+ * nothing is batched) and once with the migrator under test loaded and active, its every batch
+ * audited ({@link auditCopies}). The two runs must observe the same thing: return value and
+ * statuses, the node of every page through every mapping, `/proc/vmstat` deltas and
+ * `migrate_pages_stats`, and free pages per node. Each run must also keep every promise on its
+ * own: every byte reads back, counters add up, metadata is consistent, nothing leaks.
+ *
+ * @module
+ */
+import {
+  type Kernel,
+  MIGRATE_REASONS_ALL,
+  type Migrator,
+  type ModuleDefinition,
+  migrateFoliosMcCopy,
+} from "@migrate-offload/core";
+import { Effect } from "effect";
+import fc from "fast-check";
+import {
+  auditCopies,
+  type CopyAudit,
+  type FaultPlan,
+  faultPlanArb,
+  MIGRATOR_FAULT_KINDS,
+  newCopyAudit,
+} from "./audit";
+import { type Observation, runMigrationScenario } from "./oracle";
+import {
+  formatScenario,
+  type MigrationScenario,
+  type ScenarioArbOptions,
+  scenarioArb,
+} from "./workload";
+
+/** Engine faults a subject can inject into its own copy engine, by kind. */
+export interface EngineFaults {
+  /** The kinds it knows, e.g. `"hang"`, `"worker-death"`. */
+  readonly kinds: readonly string[];
+  /** Injects one into the subject loaded in `kernel`; the next copy meets it. */
+  readonly inject: (kernel: Kernel, kind: string) => void;
+}
+
+/** A migrator under test: how to put it into a fresh kernel and take it out again. */
+export interface MigratorSubject {
+  /** What reports call it. */
+  readonly name: string;
+  /** Loads its module(s) and makes its migrator the active one. */
+  readonly load: (kernel: Kernel) => Effect.Effect<void, unknown>;
+  /**
+   * Switches it off and unloads it. It may check its own resources and fail (or throw) when one
+   * was left behind.
+   */
+  readonly unload: (kernel: Kernel) => Effect.Effect<void, unknown>;
+  /** The engine faults it supports, if any. */
+  readonly engineFaults?: EngineFaults;
+}
+
+/**
+ * The subject for a module whose init registers its migrator as a provider (`addProvider`): load
+ * the module, then make that provider active through `offload_migrator`; to take it out, switch
+ * to `none` and unload the module.
+ */
+export const moduleSubject = (
+  makeModule: (kernel: Kernel) => ModuleDefinition,
+  name?: string,
+): MigratorSubject => {
+  const modules = new WeakMap<Kernel, string>();
+  return {
+    name: name ?? (makeModule.name || "module"),
+    load: (kernel) =>
+      Effect.gen(function* () {
+        const before = new Set(kernel.migrateOffload.providerNames);
+        const module = yield* kernel.loadModule(makeModule(kernel));
+        modules.set(kernel, module.name);
+        const added = kernel.migrateOffload.providerNames.filter((n) => !before.has(n));
+        if (kernel.migrateOffload.activeName === null) {
+          if (added.length !== 1) {
+            return yield* Effect.die(
+              new Error(
+                `module ${module.name} added ${added.length} migrators (${added.join(", ")}); one is needed`,
+              ),
+            );
+          }
+          yield* kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", added[0]!);
+        }
+      }),
+    unload: (kernel) =>
+      Effect.gen(function* () {
+        yield* kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", "none");
+        const module = modules.get(kernel);
+        if (module) yield* kernel.unloadModule(module);
+      }),
+  };
+};
+
+/**
+ * The kernel's own batch copy (`migrate_folios_mc_copy()`) as a migrator module that takes every
+ * batch: the reference subject. Verifying it proves the batched path equivalent to the unbatched
+ * serial path.
+ */
+export const serialCopyModule = (kernel: Kernel): ModuleDefinition => {
+  let migrator: Migrator;
+  return {
+    name: "serial_copy",
+    init: (module) => {
+      migrator = {
+        name: "serial_copy",
+        owner: module,
+        shouldBatch: () => true,
+        offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(kernel, dst, src)),
+      };
+      return kernel.migrateOffload.addProvider(migrator, MIGRATE_REASONS_ALL);
+    },
+    exit: () => Effect.ignore(kernel.migrateOffload.removeProvider(migrator)),
+  };
+};
+
+/** Fault classes of {@link verifyMigrator}. */
+export type FaultClass = "copy-failure" | "partial-copy" | "decline" | "alloc-failure" | string;
+
+/** Options of {@link verifyMigrator}. */
+export interface VerifyOptions {
+  /** Cases to generate; default 50. */
+  readonly numRuns?: number;
+  /** The random seed, to reproduce a run; default random. */
+  readonly seed?: number;
+  /** The path of a reported counterexample, with its seed, to replay only that case. */
+  readonly path?: string;
+  /**
+   * Fault classes to inject: the migrator faults of {@link MIGRATOR_FAULT_KINDS},
+   * `"alloc-failure"` (`fail_page_alloc` and fragmentation), and the subject's engine fault kinds.
+   * Default: all of them.
+   */
+  readonly faults?: readonly FaultClass[];
+  /** Workload knobs: base page sizes, region kinds, requests, entries. */
+  readonly scenarios?: ScenarioArbOptions;
+  /** A case still running after this many milliseconds is reported as a hang; default 60 s. */
+  readonly timeoutMs?: number;
+}
+
+/** What a passing verification covered. */
+export interface VerifyReport {
+  readonly subject: string;
+  readonly runs: number;
+  readonly seed: number;
+  /** Batches offered to the migrator over all cases. */
+  readonly batches: number;
+  /** Destinations it marked content-copied, and ones that fell back. */
+  readonly marked: number;
+  readonly fellBack: number;
+  /** Faults injected, by kind. */
+  readonly injected: Readonly<Record<string, number>>;
+}
+
+/** A migrator that is not equivalent to the serial path: the report says where and how. */
+export class MigratorConformanceError extends Error {
+  constructor(
+    message: string,
+    /** The shrunk scenario and fault. */
+    readonly counterexample: readonly [MigrationScenario, FaultPlan | null] | null,
+    /** The seed and path that replay it through {@link VerifyOptions}. */
+    readonly replay: { readonly seed: number; readonly path: string | undefined },
+  ) {
+    super(message);
+    this.name = "MigratorConformanceError";
+  }
+}
+
+const show = (v: unknown): string => JSON.stringify(v);
+
+/** The differences between two observations, one readable line each (empty when equal). */
+export const diffObservations = (serial: Observation, other: Observation): string[] => {
+  const lines: string[] = [];
+  if (serial.rc !== other.rc) lines.push(`return value: ${serial.rc} → ${other.rc}`);
+  const n = Math.max(serial.status.length, other.status.length);
+  for (let i = 0; i < n; i++) {
+    if (serial.status[i] !== other.status[i])
+      lines.push(`status[${i}]: ${serial.status[i]} → ${other.status[i]}`);
+  }
+  const nodes = (label: string, a: Observation["nodes"] | null, b: Observation["nodes"] | null) => {
+    if (show(a) === show(b)) return;
+    if (!a || !b) {
+      lines.push(`${label}: ${show(a)} → ${show(b)}`);
+      return;
+    }
+    for (const [r, pages] of a.entries()) {
+      for (const [p, node] of pages.entries()) {
+        const got = b[r]?.[p];
+        if (node !== got) lines.push(`${label} of region ${r} page ${p}: ${node} → ${got}`);
+      }
+    }
+  };
+  nodes("node", serial.nodes, other.nodes);
+  nodes("node (child)", serial.childNodes, other.childNodes);
+  for (const [name, value] of Object.entries(serial.vmstat)) {
+    if (other.vmstat[name] !== value)
+      lines.push(`/proc/vmstat ${name}: +${value} → +${other.vmstat[name]}`);
+  }
+  for (const [name, value] of Object.entries(serial.stats)) {
+    const got = (other.stats as unknown as Record<string, number>)[name];
+    if (got !== value) lines.push(`migrate_pages_stats.${name}: ${value} → ${got}`);
+  }
+  serial.freePages.forEach((free, nid) => {
+    if (other.freePages[nid] !== free)
+      lines.push(`free pages on node ${nid}: ${free} → ${other.freePages[nid]}`);
+  });
+  return lines;
+};
+
+const withTimeout = <A>(promise: Promise<A>, ms: number, what: string): Promise<A> => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+};
+
+/** One case: the serial run, the audited run with the subject, and everything compared. */
+const checkCase = async (
+  subject: MigratorSubject,
+  scenario: MigrationScenario,
+  plan: FaultPlan | null,
+  timeoutMs: number,
+  totals: { batches: number; marked: number; fellBack: number; injected: Map<string, number> },
+): Promise<void> => {
+  const serial = await withTimeout(
+    Effect.runPromise(runMigrationScenario(scenario)),
+    timeoutMs,
+    "the serial run",
+  );
+  const audit: CopyAudit = newCopyAudit();
+  let removeProbe: (() => void) | null = null;
+  const offloaded = await withTimeout(
+    Effect.runPromise(
+      runMigrationScenario(scenario, {
+        prepare: subject.load,
+        beforeCall: (kernel) =>
+          Effect.sync(() => {
+            const engine = subject.engineFaults;
+            const probe = kernel.migration.interpose(
+              auditCopies(kernel, audit, plan, engine && ((kind) => engine.inject(kernel, kind))),
+            );
+            if (typeof probe === "function") removeProbe = probe;
+          }),
+        cleanup: (kernel) =>
+          Effect.suspend(() => {
+            removeProbe?.();
+            return subject.unload(kernel);
+          }),
+      }),
+    ),
+    timeoutMs,
+    `the run with ${subject.name}`,
+  );
+  totals.batches += audit.batches;
+  totals.marked += audit.marked;
+  totals.fellBack += audit.fellBack;
+  if (audit.injected)
+    totals.injected.set(audit.injected, (totals.injected.get(audit.injected) ?? 0) + 1);
+  const diff = diffObservations(serial.observation, offloaded.observation);
+  const problems = [...audit.problems, ...offloaded.problems];
+  if (serial.problems.length === 0 && diff.length === 0 && problems.length === 0) return;
+  const section = (title: string, lines: readonly string[]) =>
+    lines.length ? [`${title}:`, ...lines.map((l) => `  ${l}`)] : [];
+  throw new Error(
+    [
+      ...section("differences (serial → migrator)", diff),
+      ...section(`broken promises with ${subject.name}`, problems),
+      ...section("broken promises on the serial path (a kernel-model bug)", serial.problems),
+      `batches offered: ${audit.batches}; marked content-copied: ${audit.marked}; fell back: ${audit.fellBack}`,
+    ].join("\n"),
+  );
+};
+
+/**
+ * Proves a migrator equivalent to the serial path with fast-check: for every generated workload
+ * and injected fault, the run with the migrator ends exactly as the serial run does, keeps every
+ * byte, and leaks nothing. Resolves with what it covered; rejects with a
+ * {@link MigratorConformanceError} whose message shows the shrunk case and what differed.
+ *
+ * Pass a module factory (its init must register the migrator with `addProvider`) or a
+ * {@link MigratorSubject} for drivers that need more set-up or support engine faults.
+ */
+export const verifyMigrator = async (
+  subject: MigratorSubject | ((kernel: Kernel) => ModuleDefinition),
+  options: VerifyOptions = {},
+): Promise<VerifyReport> => {
+  const s = typeof subject === "function" ? moduleSubject(subject) : subject;
+  const engineKinds = s.engineFaults?.kinds ?? [];
+  const faults = options.faults ?? [...MIGRATOR_FAULT_KINDS, "alloc-failure", ...engineKinds];
+  const unknown = faults.filter(
+    (f) =>
+      !MIGRATOR_FAULT_KINDS.includes(f as never) &&
+      f !== "alloc-failure" &&
+      !engineKinds.includes(f),
+  );
+  if (unknown.length) throw new TypeError(`${s.name} cannot inject ${unknown.join(", ")}`);
+  const scenarios = scenarioArb({
+    ...options.scenarios,
+    allocFailures: options.scenarios?.allocFailures ?? faults.includes("alloc-failure"),
+  });
+  const plans = faultPlanArb(faults.filter((f) => f !== "alloc-failure"));
+  const totals = { batches: 0, marked: 0, fellBack: 0, injected: new Map<string, number>() };
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const details = await fc.check(
+    fc.asyncProperty(scenarios, plans, (scenario, plan) =>
+      checkCase(s, scenario, plan, timeoutMs, totals),
+    ),
+    { numRuns: options.numRuns ?? 50, seed: options.seed, path: options.path, endOnFailure: false },
+  );
+  if (details.failed) {
+    const example = details.counterexample as [MigrationScenario, FaultPlan | null] | null;
+    const cause =
+      details.errorInstance instanceof Error
+        ? details.errorInstance.message
+        : String(details.errorInstance);
+    const [scenario, plan] = example ?? [null, null];
+    const text = [
+      `${s.name} is not equivalent to the serial path: fast-check found a case after ${details.numRuns} runs and shrank it ${details.numShrinks} times.`,
+      "",
+      "scenario:",
+      ...(scenario ? formatScenario(scenario).split("\n") : ["(none)"]).map((l) => `  ${l}`),
+      `  fault: ${plan ? `${plan.kind} at batch ${plan.batch}` : "none"}`,
+      "",
+      cause,
+      "",
+      `replay: verifyMigrator(subject, { seed: ${details.seed}, path: ${show(details.counterexamplePath)} })`,
+    ].join("\n");
+    throw new MigratorConformanceError(text, example, {
+      seed: details.seed,
+      path: details.counterexamplePath ?? undefined,
+    });
+  }
+  return {
+    subject: s.name,
+    runs: details.numRuns,
+    seed: details.seed,
+    batches: totals.batches,
+    marked: totals.marked,
+    fellBack: totals.fellBack,
+    injected: Object.fromEntries(totals.injected),
+  };
+};
