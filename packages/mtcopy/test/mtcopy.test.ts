@@ -1,7 +1,5 @@
 import { ERRNO, Kernel, MAP_ANONYMOUS, MAP_PRIVATE, type Task } from "@migrate-offload/core";
-import { migrationScenarioArb, runMigrationScenario } from "@migrate-offload/testkit";
 import { Effect, Fiber } from "effect";
-import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   MTCOPY_SYSFS_DIR,
@@ -334,33 +332,4 @@ describe("mtcopy: the auto policy", () => {
       Buffer.from(run(proc.read(big, 128 * 4096))).equals(Buffer.from(fill(128 * 4096, 8))),
     ).toBe(true);
   });
-});
-
-describe("mtcopy: equivalence with the serial path (property)", () => {
-  it("ends every move_pages workload exactly as the serial path does, at several thread counts", async () => {
-    let driver: MtcopyDriver | null = null;
-    await fc.assert(
-      fc.asyncProperty(
-        migrationScenarioArb,
-        fc.constantFrom(1, 2, 3, 8),
-        async (scenario, threads) => {
-          const serial = await runP(runMigrationScenario(scenario));
-          const offloaded = await runP(
-            runMigrationScenario(scenario, {
-              prepare: (kernel) =>
-                Effect.gen(function* () {
-                  driver = mtcopyDriver(kernel, { threads });
-                  yield* kernel.loadModule(driver.module);
-                  yield* kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1");
-                }),
-              cleanup: (kernel) => unloadAll(kernel, driver!),
-            }),
-          );
-          expect(offloaded.problems).toEqual([]);
-          expect(offloaded.observation).toEqual(serial.observation);
-        },
-      ),
-      { numRuns: 40 },
-    );
-  }, 120_000);
 });
