@@ -69,15 +69,15 @@ export const moduleSubject = (
   makeModule: (kernel: Kernel) => ModuleDefinition,
   name?: string,
 ): MigratorSubject => {
-  const modules = new WeakMap<Kernel, string>();
+  const modules = new WeakMap<Kernel, { module: string; migrator: string | null }>();
   return {
     name: name ?? (makeModule.name || "module"),
     load: (kernel) =>
       Effect.gen(function* () {
         const before = new Set(kernel.migrateOffload.providerNames);
         const module = yield* kernel.loadModule(makeModule(kernel));
-        modules.set(kernel, module.name);
         const added = kernel.migrateOffload.providerNames.filter((n) => !before.has(n));
+        modules.set(kernel, { module: module.name, migrator: added[0] ?? null });
         if (kernel.migrateOffload.activeName === null) {
           if (added.length !== 1) {
             return yield* Effect.die(
@@ -91,9 +91,12 @@ export const moduleSubject = (
       }),
     unload: (kernel) =>
       Effect.gen(function* () {
-        yield* kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", "none");
-        const module = modules.get(kernel);
-        if (module) yield* kernel.unloadModule(module);
+        const loaded = modules.get(kernel);
+        if (!loaded) return;
+        if (kernel.migrateOffload.activeName === loaded.migrator)
+          yield* kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", "none");
+        yield* kernel.unloadModule(loaded.module);
+        modules.delete(kernel);
       }),
   };
 };

@@ -15,6 +15,7 @@
 export * from "./audit";
 export * from "./conformance";
 export * from "./oracle";
+export * from "./races";
 export * from "./workload";
 
 /** The version of the scenario format. */

@@ -14,6 +14,7 @@ import {
   moduleSubject,
   serialCopyModule,
   verifyMigrator,
+  verifyRegistryRaces,
 } from "../src/index";
 
 /** Runs per migrator in CI; `pnpm run conformance` raises it. */
@@ -85,4 +86,10 @@ describe("verifyMigrator", () => {
       "cannot inject hang",
     );
   });
+});
+
+describe("verifyRegistryRaces", () => {
+  it("finds no race in the example migrator's registration, switching and unloading", async () => {
+    await verifyRegistryRaces(moduleSubject(reverseCopyModule, "reverse_copy"), { numRuns: 60 });
+  }, 120_000);
 });
