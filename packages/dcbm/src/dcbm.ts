@@ -137,7 +137,6 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
   let completion: DcbmCompletion = options.completion ?? "interrupt";
   const timeoutMs = options.timeoutMs ?? DCBM_TIMEOUT_MS;
   let reasonMask = DCBM_DEFAULT_REASONS;
-  let offloading = false;
   let foliosMigrated = 0;
   let foliosFailures = 0;
   const mutex = Semaphore.makeUnsafe(1);
@@ -344,21 +343,23 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
   };
 
   let boundMigrator: Migrator = migrator;
+  /**
+   * `offloading` reads the registry: the migrator may also be switched on or off through
+   * `offload_migrator`, and the file must agree with it.
+   */
+  const isOffloading = (): boolean => kernel.migrateOffload.activeName === boundMigrator.name;
 
   const setOffloading = (on: boolean): Effect.Effect<number> =>
     mutex.withPermit(
       Effect.suspend(() => {
-        if (on === offloading) return Effect.succeed(0);
+        if (on === isOffloading()) return Effect.succeed(0);
         const change = on
           ? kernel.migrateOffload.register(boundMigrator)
           : kernel.migrateOffload.unregister(boundMigrator);
         return change.pipe(
           Effect.match({
             onFailure: (error) => error.code,
-            onSuccess: () => {
-              offloading = on;
-              return 0;
-            },
+            onSuccess: () => 0,
           }),
         );
       }),
@@ -376,7 +377,7 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
   const attributes: Record<string, Attribute> = {
     offloading: {
       mode: 0o664,
-      show: () => `${offloading ? 1 : 0}\n`,
+      show: () => `${isOffloading() ? 1 : 0}\n`,
       store: (text) => {
         const value = kstrtobool(text);
         if (typeof value !== "boolean") return value.code;
@@ -460,7 +461,7 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
       return foliosFailures;
     },
     get offloading() {
-      return offloading;
+      return isOffloading();
     },
   };
 };

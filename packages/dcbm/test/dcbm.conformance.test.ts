@@ -1,5 +1,9 @@
 import type { Kernel } from "@migrate-offload/core";
-import { type MigratorSubject, verifyMigrator } from "@migrate-offload/testkit";
+import {
+  type MigratorSubject,
+  verifyMigrator,
+  verifyRegistryRaces,
+} from "@migrate-offload/testkit";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
@@ -80,4 +84,12 @@ describe("dcbm: conformance with the serial path (verifyMigrator)", () => {
       expect(Object.keys(report.injected).length).toBeGreaterThan(0);
     }, 300_000);
   }
+});
+
+describe("dcbm: registration, switching and unloading race migrations (verifyRegistryRaces)", () => {
+  it("never calls it after it was switched off, never unloads it in use, never loses a byte", async () => {
+    await verifyRegistryRaces(dcbmSubject(4, { channels: 4, engines: 2, outOfOrder: true }), {
+      numRuns: 30,
+    });
+  }, 120_000);
 });

@@ -146,6 +146,24 @@ describe("dcbm: the module and /sys/kernel/dcbm", () => {
   });
 });
 
+describe("dcbm: offloading agrees with offload_migrator", () => {
+  it("reads 0 once another migrator or none is switched in, and is then switched off and back cleanly", async () => {
+    const { kernel } = await boot({ channels: 2 });
+    await write(kernel, "offloading", "1");
+    await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", "none"));
+    expect(read(kernel, "offloading")).toBe("0\n");
+    await write(kernel, "offloading", "0");
+    await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", "DCBM"));
+    expect(read(kernel, "offloading")).toBe("1\n");
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 16 * 4096, 9);
+    expect((await runP(moveAll(proc, addr, 16 * 4096, 1))).rc).toBe(0);
+    expect(read(kernel, "folios_migrated")).toBe("16\n");
+    await write(kernel, "offloading", "0");
+    await runP(kernel.unloadModule("dcbm"));
+  });
+});
+
 describe("dcbm: copies", () => {
   it("spreads a batch over min(nr_dma_chan, nr_folios, 16) channels by the seed's split", async () => {
     const { kernel, dma, driver } = await boot({ channels: 16, engines: 2 });

@@ -94,7 +94,6 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   let policy: ThreadPolicy = options.threads ?? 4;
   let reasonMask = MIGRATE_REASONS_ALL;
   let engine: CopyEngine | null = null;
-  let offloading = false;
   const minBatchBytes = options.minBatchBytes ?? 256 * 1024;
   const probe = options.idleCpus ?? idleCpus;
   // One batch at a time owns the copy threads' rings and tags; concurrent migrations queue here.
@@ -237,14 +236,13 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   }
 
   const setOffloading = (on: boolean): Effect.Effect<number> => {
-    if (on === offloading) return Effect.succeed(0);
+    if (on === isOffloading()) return Effect.succeed(0);
     const change = on
       ? kernel.migrateOffload.register(boundMigrator)
       : kernel.migrateOffload.unregister(boundMigrator);
     return change.pipe(
       Effect.tap(() =>
         Effect.sync(() => {
-          offloading = on;
           if (on)
             engineFor(
               typeof policy === "number"
@@ -260,7 +258,7 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   const attributes: Record<string, Attribute> = {
     offloading: {
       mode: 0o664,
-      show: () => `${offloading ? 1 : 0}\n`,
+      show: () => `${isOffloading() ? 1 : 0}\n`,
       store: (text) => {
         const value = kstrtouint(text);
         if (typeof value !== "number") return value.code;
@@ -296,6 +294,11 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   };
 
   let boundMigrator: Migrator = migrator;
+  /**
+   * `offloading` reads the registry: the migrator may also be switched on or off through
+   * `offload_migrator`, and the file must agree with it.
+   */
+  const isOffloading = (): boolean => kernel.migrateOffload.activeName === boundMigrator.name;
   const module: ModuleDefinition = {
     name: MTCOPY_MODULE_NAME,
     init: (mod) =>

@@ -1,5 +1,9 @@
 import type { Kernel } from "@migrate-offload/core";
-import { type MigratorSubject, verifyMigrator } from "@migrate-offload/testkit";
+import {
+  type MigratorSubject,
+  verifyMigrator,
+  verifyRegistryRaces,
+} from "@migrate-offload/testkit";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { MTCOPY_SYSFS_DIR, type MtcopyDriver, mtcopyDriver, type ThreadPolicy } from "../src/index";
@@ -50,4 +54,10 @@ describe("mtcopy: conformance with the serial path (verifyMigrator)", () => {
       expect(Object.keys(report.injected).length).toBeGreaterThan(0);
     }, 300_000);
   }
+});
+
+describe("mtcopy: registration, switching and unloading race migrations (verifyRegistryRaces)", () => {
+  it("never calls it after it was switched off, never unloads it in use, never loses a byte", async () => {
+    await verifyRegistryRaces(mtcopySubject(2), { numRuns: 30 });
+  }, 120_000);
 });

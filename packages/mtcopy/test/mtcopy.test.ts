@@ -97,6 +97,23 @@ describe("mtcopy: the module and /sys/kernel/cpu_mt", () => {
   });
 });
 
+describe("mtcopy: offloading agrees with offload_migrator", () => {
+  it("reads 0 once another migrator or none is switched in, and is then switched off and back cleanly", async () => {
+    const { kernel } = await boot({ threads: 2 });
+    const offloading = `${MTCOPY_SYSFS_DIR}/offloading`;
+    await runP(kernel.fs.write(offloading, "1"));
+    await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", "none"));
+    expect(run(kernel.fs.read(offloading))).toBe("0\n");
+    await runP(kernel.fs.write(offloading, "0"));
+    await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", "CPU_MT_COPY"));
+    expect(run(kernel.fs.read(offloading))).toBe("1\n");
+    const proc = run(kernel.createProcess());
+    const addr = region(proc, 16 * 4096, 9);
+    expect((await moveAll(proc, addr, 16 * 4096, 1)).rc).toBe(0);
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")!.foliosCopied).toBe(16);
+  });
+});
+
 describe("mtcopy: the seed's strategies, byte for byte", () => {
   it("splits every folio across the threads when a batch has fewer folios than threads", async () => {
     const { kernel, driver } = await boot({ threads: 4 }, "always");
