@@ -25,7 +25,6 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
-  MIGRATE_SYNC,
   type MigrateMode,
   type MigratePagesStats,
   type MigrateReason,
@@ -260,10 +259,23 @@ export const runMigrationScenario = (
       const bad = k.pageAlloc.failPageAlloc.arm(scenario.allocFailure);
       if (bad) return yield* Effect.fail(bad);
     }
-    // A synchronous migration waits for writeback, which ends once the call runs; the others
-    // fail such a folio with -EBUSY whenever they meet it, so writeback ends after them.
-    const waits = request.syscall === "move_pages" || request.mode === MIGRATE_SYNC;
-    if (waits && writeback.length) setImmediate(endWriteback);
+    // Writeback completes when a synchronous migration waits for it, and not before: the passes
+    // that meet it first, and the allocations they make, are the same whatever else the event
+    // loop runs meanwhile (an offloaded copy, say). The other modes fail such a folio with
+    // -EBUSY, and its writeback completes after the call.
+    let polling = writeback.length > 0;
+    const completeWaitedWriteback = () => {
+      if (!polling) return;
+      for (let i = writeback.length - 1; i >= 0; i--) {
+        const folio = file.folioAt(writeback[i]!);
+        if (folio && k.folioWaiters.waiting(folio.pfn) > 0) {
+          file.endWriteback(writeback[i]!);
+          writeback.splice(i, 1);
+        }
+      }
+      if (writeback.length) setImmediate(completeWaitedWriteback);
+    };
+    completeWaitedWriteback();
     const { rc, status } =
       request.syscall === "move_pages"
         ? yield* proc.movePages(
@@ -274,6 +286,7 @@ export const runMigrationScenario = (
           )
         : yield* migrateEntries(k, proc, scenario, addrOf, request.mode, request.reason);
     k.pageAlloc.failPageAlloc.arm({ times: 0 });
+    polling = false;
     endWriteback();
     unsubscribe();
 
