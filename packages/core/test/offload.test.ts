@@ -377,7 +377,11 @@ describe("fallback rules and counters (a test migrator)", () => {
     await Effect.runPromise(migrate(k, p, addr, bytes, 1));
     expect(p.migration.offloadBatches).toBe(1);
     expect(p.migration.offloadCopyMs).toBeGreaterThanOrEqual(0);
-    expect(other.migration).toEqual({ offloadBatches: 0, offloadCopyMs: 0 });
+    expect(other.migration).toEqual({
+      offloadBatches: 0,
+      offloadCopyMs: 0,
+      migrationEntryWaits: 0,
+    });
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Kernel } from "@migrate-offload/core";
 import {
   type MigratorSubject,
+  stressMigrator,
   verifyMigrator,
   verifyRegistryRaces,
 } from "@migrate-offload/testkit";
@@ -91,5 +92,17 @@ describe("dcbm: registration, switching and unloading race migrations (verifyReg
     await verifyRegistryRaces(dcbmSubject(4, { channels: 4, engines: 2, outOfOrder: true }), {
       numRuns: 30,
     });
+  }, 120_000);
+});
+
+describe("dcbm: ping-pong under readers and writers (stressMigrator)", () => {
+  it("tears, loses and stales nothing while DMA channels copy", async () => {
+    const report = await stressMigrator(
+      dcbmSubject(8, { channels: 8, engines: 2, outOfOrder: true, chunkBytes: 65536 }),
+      { rounds: 8 },
+    );
+    expect(report.writes).toBeGreaterThan(0);
+    // Accesses met pages under migration and waited for them.
+    expect(report.waits).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 import type { Kernel } from "@migrate-offload/core";
 import {
   type MigratorSubject,
+  stressMigrator,
   verifyMigrator,
   verifyRegistryRaces,
 } from "@migrate-offload/testkit";
@@ -59,5 +60,14 @@ describe("mtcopy: conformance with the serial path (verifyMigrator)", () => {
 describe("mtcopy: registration, switching and unloading race migrations (verifyRegistryRaces)", () => {
   it("never calls it after it was switched off, never unloads it in use, never loses a byte", async () => {
     await verifyRegistryRaces(mtcopySubject(2), { numRuns: 30 });
+  }, 120_000);
+});
+
+describe("mtcopy: ping-pong under readers and writers (stressMigrator)", () => {
+  it("tears, loses and stales nothing while copy threads run", async () => {
+    const report = await stressMigrator(mtcopySubject(2), { rounds: 8 });
+    expect(report.writes).toBeGreaterThan(0);
+    // Accesses met pages under migration and waited for them.
+    expect(report.waits).toBeGreaterThan(0);
   }, 120_000);
 });

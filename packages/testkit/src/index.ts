@@ -16,6 +16,7 @@ export * from "./audit";
 export * from "./conformance";
 export * from "./oracle";
 export * from "./races";
+export * from "./stress";
 export * from "./workload";
 
 /** The version of the scenario format. */

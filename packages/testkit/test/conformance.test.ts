@@ -13,6 +13,7 @@ import {
   MigratorConformanceError,
   moduleSubject,
   serialCopyModule,
+  stressMigrator,
   verifyMigrator,
   verifyRegistryRaces,
 } from "../src/index";
@@ -91,5 +92,23 @@ describe("verifyMigrator", () => {
 describe("verifyRegistryRaces", () => {
   it("finds no race in the example migrator's registration, switching and unloading", async () => {
     await verifyRegistryRaces(moduleSubject(reverseCopyModule, "reverse_copy"), { numRuns: 60 });
+  }, 120_000);
+});
+
+describe("stressMigrator", () => {
+  it("ping-pongs memory under readers and writers with the example migrator: nothing torn, stale or lost", async () => {
+    const report = await stressMigrator(moduleSubject(reverseCopyModule, "reverse_copy"), {
+      rounds: 8,
+    });
+    // Every page but the second of each THP, whose entry meets its folio isolated already.
+    expect(report.pagesMigrated).toBe(8 * (1024 + 64 - 2));
+    expect(report.writes).toBeGreaterThan(0);
+    expect(report.reads).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("catches the forgetful migrator", async () => {
+    await expect(
+      stressMigrator(moduleSubject(forgetfulModule, "forgetful"), { rounds: 2 }),
+    ).rejects.toThrow(/forgetful under stress:[^]*(torn read|holds page|lost a write)/);
   }, 120_000);
 });

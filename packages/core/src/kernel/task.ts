@@ -90,7 +90,11 @@ export class Task {
   /** True once the task has exited. */
   exited = false;
   /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
-  readonly migration: MigrationAccounting = { offloadBatches: 0, offloadCopyMs: 0 };
+  readonly migration: MigrationAccounting = {
+    offloadBatches: 0,
+    offloadCopyMs: 0,
+    migrationEntryWaits: 0,
+  };
 
   constructor(
     readonly kernel: Kernel,
@@ -160,6 +164,7 @@ export class Task {
       accessVm(this.kernel, this, addr, buf, write, progress);
       if (progress.error) return Effect.fail(progress.error);
       if (progress.waitPfn >= 0) {
+        this.migration.migrationEntryWaits++;
         return Effect.flatMap(this.kernel.folioWaiters.waitUnlocked(progress.waitPfn), () => step);
       }
       return Effect.succeed(buf);

@@ -82,6 +82,11 @@ export interface MigrationAccounting {
   offloadBatches: number;
   /** Milliseconds those copies took, wall clock. */
   offloadCopyMs: number;
+  /**
+   * Accesses of this task that met a migration entry and waited for the folio to be mapped
+   * again (`migration_entry_wait()`); the kernel keeps no such count.
+   */
+  migrationEntryWaits: number;
 }
 
 interface Provider {
