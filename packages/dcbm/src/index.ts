@@ -9,6 +9,7 @@
  *
  * @packageDocumentation
  */
+export * from "./conformance";
 export * from "./dcbm";
 export * from "./dma/dma_mapping";
 export * from "./dma/dmaengine";

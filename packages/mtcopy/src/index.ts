@@ -4,5 +4,7 @@
  *
  * @packageDocumentation
  */
+
+export * from "./conformance";
 export * from "./mtcopy";
 export * from "./padata";

@@ -238,7 +238,7 @@ export const verifyRegistryRaces = async (
           if (real.retired.has(e.migrator))
             real.violations.push(`${e.migrator}.${e.op} called after its deactivation returned`);
           const module = e.owner ? k.modules.get(e.owner) : undefined;
-          if (e.owner && (!module || module.state !== "live" || module.refcnt < 1)) {
+          if (e.owner && (module?.state !== "live" || module.refcnt < 1)) {
             real.violations.push(
               `${e.migrator}.${e.op} called while module ${e.owner} is ${module?.state ?? "unloaded"} with refcnt ${module?.refcnt ?? 0}`,
             );

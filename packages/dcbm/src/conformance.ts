@@ -1,0 +1,84 @@
+/**
+ * dcbm as a conformance subject: what `verifyMigrator`, `verifyRegistryRaces` and
+ * `stressMigrator` of `@migrate-offload/testkit` need to load it, with a DMA device of its own,
+ * into a fresh kernel, take it out again, and inject DMA faults.
+ *
+ * @module
+ */
+import type { Kernel } from "@migrate-offload/core";
+import { Effect } from "effect";
+import { DCBM_MODULE_NAME, DCBM_SYSFS_DIR, type DcbmOptions, dcbmDriver } from "./dcbm";
+import {
+  type DmaDevice,
+  type DmaDeviceOptions,
+  type DmaFault,
+  dmaAsyncDeviceRegister,
+  dmaAsyncDeviceUnregister,
+} from "./dma/memcpy_device";
+
+/** Every step of the DMA path that can be made to fail. */
+export const DCBM_DMA_FAULTS: readonly DmaFault["kind"][] = [
+  "request",
+  "prep",
+  "submit",
+  "hang",
+  "worker",
+  "completion",
+];
+
+/**
+ * A conformance subject (the testkit's `MigratorSubject`) for dcbm with `options` on a DMA device
+ * with `device`: loading registers the device, loads the module and switches `offloading` on;
+ * taking it out switches it off, unloads the module, fails if a channel, IOMMU mapping, chunk or
+ * stalled descriptor was left behind or an engine thread was lost, and unregisters the device.
+ * Every injected fault is a {@link DmaFault} at its first occurrence.
+ */
+export const dcbmConformanceSubject = (
+  device: DmaDeviceOptions = {},
+  options: DcbmOptions = {},
+) => {
+  const devices = new WeakMap<Kernel, DmaDevice>();
+  const describe = [
+    `${options.nrDmaChan ?? 1} of ${device.channels ?? 16} channels`,
+    `${device.engines ?? "auto"} engines`,
+    device.outOfOrder ? "out of order" : "",
+    device.iommu?.merge ? "merging IOMMU" : "",
+    options.completion ?? "interrupt",
+  ];
+  return {
+    name: `dcbm (${describe.filter(Boolean).join(", ")})`,
+    load: (kernel: Kernel) =>
+      Effect.gen(function* () {
+        const dma = yield* dmaAsyncDeviceRegister(kernel, device);
+        devices.set(kernel, dma);
+        yield* kernel.loadModule(dcbmDriver(kernel, options).module);
+        yield* kernel.fs.write(`${DCBM_SYSFS_DIR}/offloading`, "1");
+      }),
+    unload: (kernel: Kernel) =>
+      Effect.gen(function* () {
+        const dma = devices.get(kernel);
+        if (!dma) return;
+        const engines = dma.engines;
+        yield* kernel.fs.write(`${DCBM_SYSFS_DIR}/offloading`, "0");
+        yield* kernel.unloadModule(DCBM_MODULE_NAME);
+        const left = {
+          channels: dma.channelsInUse,
+          mappings: dma.iommu.mappings,
+          chunks: dma.chunksInFlight,
+          stalled: dma.stalledDescriptors,
+          enginesLost: engines - dma.engines,
+        };
+        if (Object.values(left).some((n) => n !== 0))
+          return yield* Effect.die(
+            new Error(`dcbm left resources behind: ${JSON.stringify(left)}`),
+          );
+        yield* dmaAsyncDeviceUnregister(kernel, dma);
+        devices.delete(kernel);
+      }),
+    engineFaults: {
+      kinds: DCBM_DMA_FAULTS,
+      inject: (kernel: Kernel, kind: string) =>
+        devices.get(kernel)?.inject({ kind: kind as DmaFault["kind"] }),
+    },
+  };
+};

@@ -1,0 +1,55 @@
+/**
+ * mtcopy as a conformance subject: what `verifyMigrator`, `verifyRegistryRaces` and
+ * `stressMigrator` of `@migrate-offload/testkit` need to load it into a fresh kernel, take it out
+ * again, and inject copy-thread faults.
+ *
+ * @module
+ */
+import type { Kernel } from "@migrate-offload/core";
+import { Effect } from "effect";
+import {
+  MTCOPY_MODULE_NAME,
+  MTCOPY_SYSFS_DIR,
+  type MtcopyDriver,
+  type MtcopyOptions,
+  mtcopyDriver,
+} from "./mtcopy";
+
+/** Faults a copy thread can have injected: it throws, exits, or hangs past its deadline. */
+export const MTCOPY_THREAD_FAULTS = ["crash", "exit", "hang"] as const;
+
+/**
+ * A conformance subject (the testkit's `MigratorSubject`) for mtcopy with `options`: loading it
+ * switches `offloading` on; taking it out switches it off, unloads the module and fails if the
+ * copy threads outlived it. An injected fault lands on the last copy thread.
+ */
+export const mtcopyConformanceSubject = (options: MtcopyOptions = {}) => {
+  const drivers = new WeakMap<Kernel, MtcopyDriver>();
+  const sysfs = (kernel: Kernel, value: string) =>
+    kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, value);
+  return {
+    name: `mtcopy (${options.threads ?? 4} threads)`,
+    load: (kernel: Kernel) =>
+      Effect.gen(function* () {
+        const driver = mtcopyDriver(kernel, options);
+        drivers.set(kernel, driver);
+        yield* kernel.loadModule(driver.module);
+        yield* sysfs(kernel, "1");
+      }),
+    unload: (kernel: Kernel) =>
+      Effect.gen(function* () {
+        yield* sysfs(kernel, "0");
+        yield* kernel.unloadModule(MTCOPY_MODULE_NAME);
+        if (drivers.get(kernel)?.engine)
+          return yield* Effect.die(new Error("mtcopy's copy threads outlived its module"));
+      }),
+    engineFaults: {
+      kinds: MTCOPY_THREAD_FAULTS,
+      inject: (kernel: Kernel, kind: string) => {
+        const engine = drivers.get(kernel)?.engine;
+        if (engine)
+          engine.inject(engine.threads - 1, kind as (typeof MTCOPY_THREAD_FAULTS)[number]);
+      },
+    },
+  };
+};
