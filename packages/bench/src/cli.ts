@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseSize as parseKernelSize } from "@migrate-offload/core";
 import { Effect } from "effect";
+import { CONFORMANCE_SUBJECTS, formatConformance, runConformance } from "./conformance";
 import { formatCpu, formatDcbm, runCpu, runDcbm } from "./dcbm";
 import { formatDemo, runDemo } from "./demo";
 import { formatMemModel, runMemModel } from "./memmodel";
@@ -55,6 +56,11 @@ experiments:
                 --completion <mode>  interrupt (default) or polling
                 --runs <n>           timed calls per copier (default 5)
 
+  conformance the testkit's verifyMigrator: generated cases per second, per migrator
+                --migrators <list>   serial_copy,reverse_copy,mtcopy,dcbm (default: all)
+                --cases <n>          cases per call (default 1000)
+                --runs <n>           calls per migrator (default 1)
+
 common options:
   --out <dir>   where JSON results go (default bench-results)
   -h, --help    this text`;
@@ -96,6 +102,8 @@ const main = async (): Promise<void> => {
         channels: { type: "string" },
         engines: { type: "string" },
         completion: { type: "string" },
+        migrators: { type: "string" },
+        cases: { type: "string" },
         out: { type: "string", default: "bench-results" },
         help: { type: "boolean", short: "h" },
       },
@@ -242,6 +250,21 @@ const main = async (): Promise<void> => {
       );
       process.stdout.write(`${formatRegistry(result.results)}\n`);
       save("registry", result);
+      return;
+    }
+    case "conformance": {
+      const names = (values.migrators ?? Object.keys(CONFORMANCE_SUBJECTS).join(",")).split(",");
+      for (const name of names) {
+        if (!(name in CONFORMANCE_SUBJECTS))
+          return fail(`--migrators: unknown migrator ${JSON.stringify(name)}`);
+      }
+      const cases = positiveInt("cases", values.cases, 1000);
+      const runs = positiveInt("runs", values.runs, 1);
+      const result = await runConformance(names, cases, runs, (msg) =>
+        process.stderr.write(`… ${msg}\n`),
+      );
+      process.stdout.write(`${formatConformance(result.results)}\n`);
+      save("conformance", result);
       return;
     }
     default:

@@ -1,0 +1,102 @@
+/**
+ * The conformance harness's own speed: generated cases per second of `verifyMigrator` for each
+ * migrator the project ships, with every fault class on. A case is two runs of one workload on
+ * fresh kernels (serial and with the migrator) and every comparison between them.
+ */
+import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
+import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
+import {
+  type MigratorSubject,
+  moduleSubject,
+  serialCopyModule,
+  type VerifyReport,
+  verifyMigrator,
+} from "@migrate-offload/testkit";
+import { reverseCopyModule } from "../../../docs/examples/reverse-copy-migrator";
+import { envelope, markdownTable, type Summary, summarize } from "./report";
+
+/** The migrators measured, by the name the CLI knows them by. */
+export const CONFORMANCE_SUBJECTS: Readonly<Record<string, () => MigratorSubject>> = {
+  serial_copy: () => moduleSubject(serialCopyModule, "serial_copy"),
+  reverse_copy: () => moduleSubject(reverseCopyModule, "reverse_copy"),
+  mtcopy: () => mtcopyConformanceSubject({ threads: 2, deadlineMs: 200 }),
+  dcbm: () =>
+    dcbmConformanceSubject(
+      { channels: 4, engines: 2, outOfOrder: true },
+      { nrDmaChan: 4, timeoutMs: 100 },
+    ),
+};
+
+/** One migrator's measurement. */
+export interface ConformanceRow {
+  readonly subject: string;
+  /** Cases per timed call. */
+  readonly cases: number;
+  /** Seconds per call of `cases` cases. */
+  readonly seconds: Summary;
+  /** Cases per second, from the median. */
+  readonly casesPerSecond: number;
+  /** What the last call covered: batches, marked and fallen-back folios, injected faults. */
+  readonly coverage: Pick<VerifyReport, "batches" | "marked" | "fellBack" | "injected">;
+}
+
+/** What the conformance run measured. */
+export interface ConformanceResults {
+  readonly rows: readonly ConformanceRow[];
+}
+
+/** Runs `verifyMigrator` with `cases` cases `runs` times for each named subject, seeds 1, 2, … */
+export const runConformance = async (
+  names: readonly string[],
+  cases: number,
+  runs: number,
+  progress: (message: string) => void,
+) => {
+  const rows: ConformanceRow[] = [];
+  for (const name of names) {
+    const subject = CONFORMANCE_SUBJECTS[name]!();
+    const seconds: number[] = [];
+    let report: VerifyReport | null = null;
+    for (let run = 0; run < runs; run++) {
+      progress(`${subject.name}: ${cases} cases, call ${run + 1} of ${runs}`);
+      const start = performance.now();
+      report = await verifyMigrator(subject, { numRuns: cases, seed: run + 1 });
+      seconds.push((performance.now() - start) / 1000);
+    }
+    const summary = summarize(seconds);
+    rows.push({
+      subject: subject.name,
+      cases,
+      seconds: summary,
+      casesPerSecond: cases / summary.median,
+      coverage: {
+        batches: report!.batches,
+        marked: report!.marked,
+        fellBack: report!.fellBack,
+        injected: report!.injected,
+      },
+    });
+  }
+  return envelope("conformance", { subjects: names, cases, runs }, { rows });
+};
+
+/** The table of a conformance run. */
+export const formatConformance = (r: ConformanceResults): string =>
+  markdownTable(
+    [
+      "migrator",
+      "cases per call",
+      "seconds, median (min–max)",
+      "cases/s",
+      "seconds per 1,000 cases",
+      "batches / marked / fell back",
+    ],
+    r.rows.map((row) => [
+      row.subject,
+      String(row.cases),
+      `${row.seconds.median.toFixed(1)} (${row.seconds.min.toFixed(1)}–${row.seconds.max.toFixed(1)})`,
+      row.casesPerSecond.toFixed(1),
+      (1000 / row.casesPerSecond).toFixed(0),
+      `${row.coverage.batches} / ${row.coverage.marked} / ${row.coverage.fellBack}`,
+    ]),
+  );
