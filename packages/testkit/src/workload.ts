@@ -8,6 +8,8 @@
 import {
   type FailPageAllocAttr,
   MIGRATE_ASYNC,
+  MIGRATE_MODE_NAMES,
+  MIGRATE_REASON_NAMES,
   MIGRATE_SYNC,
   MIGRATE_SYNC_LIGHT,
   type MigrateMode,
@@ -266,7 +268,7 @@ export const formatScenario = (s: MigrationScenario): string => {
   lines.push(
     r.syscall === "move_pages"
       ? `request: move_pages(${r.moveAll ? "MPOL_MF_MOVE_ALL" : "MPOL_MF_MOVE"})`
-      : `request: migrate_pages(mode ${r.mode}, reason ${r.reason})`,
+      : `request: migrate_pages(${MIGRATE_MODE_NAMES[r.mode]}, ${MIGRATE_REASON_NAMES[r.reason]})`,
   );
   lines.push(
     `entries (region:page→node): ${s.entries.map((e) => `${e.region}:${e.page}→${e.node}`).join(" ")}`,
