@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Kernel } from "@migrate-offload/core";
+import type { Kernel, MigratorSubject } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { DCBM_MODULE_NAME, DCBM_SYSFS_DIR, type DcbmOptions, dcbmDriver } from "./dcbm";
 import {
@@ -27,16 +27,16 @@ export const DCBM_DMA_FAULTS: readonly DmaFault["kind"][] = [
 ];
 
 /**
- * A conformance subject (the testkit's `MigratorSubject`) for dcbm with `options` on a DMA device
- * with `device`: loading registers the device, loads the module and switches `offloading` on;
- * taking it out switches it off, unloads the module, fails if a channel, IOMMU mapping, chunk or
- * stalled descriptor was left behind or an engine thread was lost, and unregisters the device.
- * Every injected fault is a {@link DmaFault} at its first occurrence.
+ * A conformance subject for the testkit: dcbm with `options` on a DMA device with `device`.
+ * Loading registers the device, loads the module and switches `offloading` on. Taking it out
+ * switches it off, unloads the module, fails if a channel, IOMMU mapping, chunk or stalled
+ * descriptor was left behind or an engine thread was lost, and unregisters the device. Every
+ * injected fault is a {@link DmaFault} at its first occurrence.
  */
 export const dcbmConformanceSubject = (
   device: DmaDeviceOptions = {},
   options: DcbmOptions = {},
-) => {
+): MigratorSubject => {
   const devices = new WeakMap<Kernel, DmaDevice>();
   const describe = [
     `${options.nrDmaChan ?? 1} of ${device.channels ?? 16} channels`,

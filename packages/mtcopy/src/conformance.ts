@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Kernel } from "@migrate-offload/core";
+import type { Kernel, MigratorSubject } from "@migrate-offload/core";
 import { Effect } from "effect";
 import {
   MTCOPY_MODULE_NAME,
@@ -19,11 +19,11 @@ import {
 export const MTCOPY_THREAD_FAULTS = ["crash", "exit", "hang"] as const;
 
 /**
- * A conformance subject (the testkit's `MigratorSubject`) for mtcopy with `options`: loading it
- * switches `offloading` on; taking it out switches it off, unloads the module and fails if the
- * copy threads outlived it. An injected fault lands on the last copy thread.
+ * A conformance subject for the testkit: mtcopy with `options`. Loading it switches `offloading`
+ * on; taking it out switches it off, unloads the module and fails if the copy threads outlived
+ * it. An injected fault lands on the last copy thread.
  */
-export const mtcopyConformanceSubject = (options: MtcopyOptions = {}) => {
+export const mtcopyConformanceSubject = (options: MtcopyOptions = {}): MigratorSubject => {
   const drivers = new WeakMap<Kernel, MtcopyDriver>();
   const sysfs = (kernel: Kernel, value: string) =>
     kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, value);

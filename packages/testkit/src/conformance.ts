@@ -16,6 +16,7 @@ import {
   type Kernel,
   MIGRATE_REASONS_ALL,
   type Migrator,
+  type MigratorSubject,
   type ModuleDefinition,
   migrateFoliosMcCopy,
 } from "@migrate-offload/core";
@@ -36,29 +37,6 @@ import {
   type ScenarioArbOptions,
   scenarioArb,
 } from "./workload";
-
-/** Engine faults a subject can inject into its own copy engine, by kind. */
-export interface EngineFaults {
-  /** The kinds it knows, e.g. `"hang"`, `"worker-death"`. */
-  readonly kinds: readonly string[];
-  /** Injects one into the subject loaded in `kernel`; the next copy meets it. */
-  readonly inject: (kernel: Kernel, kind: string) => void;
-}
-
-/** A migrator under test: how to put it into a fresh kernel and take it out again. */
-export interface MigratorSubject {
-  /** What reports call it. */
-  readonly name: string;
-  /** Loads its module(s) and makes its migrator the active one. */
-  readonly load: (kernel: Kernel) => Effect.Effect<void, unknown>;
-  /**
-   * Switches it off and unloads it. It may check its own resources and fail (or throw) when one
-   * was left behind.
-   */
-  readonly unload: (kernel: Kernel) => Effect.Effect<void, unknown>;
-  /** The engine faults it supports, if any. */
-  readonly engineFaults?: EngineFaults;
-}
 
 /**
  * The subject for a module whose init registers its migrator as a provider (`addProvider`): load
@@ -122,6 +100,8 @@ export const serialCopyModule = (kernel: Kernel): ModuleDefinition => {
     exit: () => Effect.ignore(kernel.migrateOffload.removeProvider(migrator)),
   };
 };
+
+export type { EngineFaults, MigratorSubject } from "@migrate-offload/core";
 
 /** Fault classes of {@link verifyMigrator}. */
 export type FaultClass = "copy-failure" | "partial-copy" | "decline" | "alloc-failure" | string;

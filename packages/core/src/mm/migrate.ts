@@ -163,6 +163,7 @@ export class MigrationControl {
     return this.seen;
   }
 
+  /** Installs the batch copier (the registry does, on activation), or null for none. */
   set offload(copier: BatchCopier | null) {
     this.installed = copier;
     this.seen = this.interposed(copier);
