@@ -32,6 +32,7 @@ import {
   MPOL_MF_MOVE_ALL,
   MR_MEMORY_FAILURE,
   migratePages,
+  newMigratePagesStats,
   PG_hugetlb,
   PG_hugetlb_migratable,
   PG_lru,
@@ -111,14 +112,7 @@ const pfnAt = (task: Task, addr: number): number => {
 };
 
 const sumStats = (events: readonly TraceEvent[]): MigratePagesStats => {
-  const stats: MigratePagesStats = {
-    nrSucceeded: 0,
-    nrFailedPages: 0,
-    nrThpSucceeded: 0,
-    nrThpFailed: 0,
-    nrThpSplit: 0,
-    nrSplit: 0,
-  };
+  const stats = newMigratePagesStats();
   for (const e of events) {
     if (e.event !== "mm_migrate_pages") continue;
     stats.nrSucceeded += e.succeeded;

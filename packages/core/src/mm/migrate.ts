@@ -105,7 +105,8 @@ export interface MigratePagesStats {
   nrSplit: number;
 }
 
-const newStats = (): MigratePagesStats => ({
+/** A `migrate_pages_stats` of zeros, as `migrate_pages()` starts one. */
+export const newMigratePagesStats = (): MigratePagesStats => ({
   nrSucceeded: 0,
   nrFailedPages: 0,
   nrThpSucceeded: 0,
@@ -665,7 +666,7 @@ const migratePagesSync = (
   Effect.gen(function* () {
     const space = c.k.memmap.lru;
     const folios = new FolioList(space);
-    const astats = newStats();
+    const astats = newMigratePagesStats();
     try {
       const rc = yield* migratePagesBatch(
         c,
@@ -879,7 +880,7 @@ const migratePagesChecked = (
       waitOn: -1,
       waitBit: 0,
     };
-    const stats = newStats();
+    const stats = newMigratePagesStats();
     const folios = new FolioList(space);
     const retFolios = new FolioList(space);
     const splitFolios = new FolioList(space);
