@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseSize as parseKernelSize } from "@migrate-offload/core";
 import { Effect } from "effect";
+import { throughputChart, writeSvg } from "./chart";
 import { CONFORMANCE_SUBJECTS, formatConformance, runConformance } from "./conformance";
 import { formatCpu, formatDcbm, runCpu, runDcbm } from "./dcbm";
 import { formatDemo, runDemo } from "./demo";
@@ -14,13 +15,30 @@ import { formatMemModel, runMemModel } from "./memmodel";
 import { formatMovePages, runMovePages, SEED_FOLIO_SIZES } from "./movepages";
 import { formatMtcopy, runMtcopy } from "./mtcopy";
 import { formatRegistry, runRegistry } from "./registry";
-import { writeJson } from "./report";
+import { formatBytes, writeJson } from "./report";
+import {
+  formatSizes,
+  runSizes,
+  type SizesConfig,
+  type SizesResults,
+  sizesChartPoints,
+} from "./sizes";
 
 const USAGE = `usage: migrate-offload-bench <experiment> [options]
 
 experiments:
-  demo        boot a 2-node kernel, fault memory in, show where it lives, move it with move_pages
+  demo        the main job: boot a 2-node kernel, fault memory in, move it with move_pages and
+              check every byte; then the quick sizes and cpu runs with both drivers, their
+              tables, and the chart
                 --node-size <size>   memory per node (default 512M)
+  sizes       move_pages throughput by folio size: serial, mtcopy by threads, dcbm by channels,
+              against raw memcpy; writes a chart (<out>/sizes.svg); Ctrl-C keeps what it measured
+                --quick              64M, sizes 4K,64K,2M, mtcopy 2, dcbm 4, 3 runs (under a minute)
+                --total <size>       memory moved per call (default 256M)
+                --sizes <list>       folio sizes (default 4K,16K,64K,256K,1M,2M)
+                --threads <list>     mtcopy thread counts (default 1,2,4,8,16)
+                --channels <list>    dcbm channel counts (default 1,2,4,8,16)
+                --runs <n>           timed calls per cell (default 5)
   memmodel    struct page bytes per base page and kernel boot time
                 --node-size <size>   memory per node (default 1G); 2 nodes
                 --page-size <bytes>  4096 (default) or 65536
@@ -86,6 +104,59 @@ const parseSize = (text: string): number => {
     : fail(`bad size ${JSON.stringify(text)}: ${bytes.message}`);
 };
 
+/** The `sizes` presets. */
+const QUICK_SIZES: SizesConfig = {
+  total: 64 << 20,
+  sizes: [4096, 65536, 2 << 20],
+  threads: [2],
+  channels: [4],
+  runs: 3,
+};
+const FULL_SIZES: SizesConfig = {
+  total: 256 << 20,
+  sizes: [4096, 16384, 65536, 262144, 1 << 20, 2 << 20],
+  threads: [1, 2, 4, 8, 16],
+  channels: [1, 2, 4, 8, 16],
+  runs: 5,
+};
+
+/**
+ * Runs the size sweep; Ctrl-C stops it after the cell in progress. Prints the table, writes the
+ * JSON and the chart (also for an interrupted run), and says where they are.
+ */
+const sweepSizes = async (
+  config: SizesConfig,
+  progress: (msg: string) => void,
+): Promise<SizesResults> => {
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    progress("interrupted: finishing the cell in progress, then writing what was measured");
+  };
+  process.once("SIGINT", onSigint);
+  const partial: { current: SizesResults | null } = { current: null };
+  try {
+    const result = await Effect.runPromise(runSizes(config, partial, () => interrupted, progress));
+    const r = result.results;
+    process.stdout.write(`${formatSizes(r)}\n`);
+    save("sizes", result);
+    const chart = resolve(process.env.INIT_CWD ?? process.cwd(), parsedOut, "sizes.svg");
+    await writeSvg(
+      chart,
+      throughputChart(
+        `move_pages throughput by folio size, ${formatBytes(config.total)} per call`,
+        sizesChartPoints(r),
+        r.memcpyAllThreadsGbps.median,
+        `raw memcpy, ${r.threadsOfAllThreadMemcpy} threads`,
+      ),
+    );
+    process.stdout.write(`chart: ${chart}\n`);
+    return r;
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+};
+
 const main = async (): Promise<void> => {
   let parsed: ReturnType<typeof parse>;
   const parse = () =>
@@ -103,6 +174,7 @@ const main = async (): Promise<void> => {
         engines: { type: "string" },
         completion: { type: "string" },
         migrators: { type: "string" },
+        quick: { type: "boolean" },
         cases: { type: "string" },
         out: { type: "string", default: "bench-results" },
         help: { type: "boolean", short: "h" },
@@ -129,6 +201,14 @@ const main = async (): Promise<void> => {
       ? n
       : fail(`--${name} must be a positive integer, not ${JSON.stringify(text)}`);
   };
+  const progress = (msg: string) => process.stderr.write(`… ${msg}\n`);
+  const list = (name: string, text: string, max: number) =>
+    text.split(",").map((t) => {
+      const n = Number(t);
+      return Number.isInteger(n) && n >= 1 && n <= max
+        ? n
+        : fail(`--${name}: ${JSON.stringify(t)} is not 1..${max}`);
+    });
   switch (experiment) {
     case "demo": {
       const nodeBytes = parseSize(values["node-size"] ?? "512M");
@@ -139,6 +219,50 @@ const main = async (): Promise<void> => {
         report.moved.every((r) => Object.keys(r.nodes).join() === "1") &&
         report.consistency.length === 0;
       if (!ok) process.exitCode = 1;
+      // The quick suite: both drivers loaded, the size sweep and the CPU run.
+      process.stdout.write("\n## move_pages by folio size, quick (sizes --quick)\n\n");
+      const sizes = await sweepSizes(QUICK_SIZES, progress);
+      if (!sizes.cells.every((c) => c.intact)) process.exitCode = 1;
+      process.stdout.write("\n## The CPU while dcbm copies, quick (cpu --quick)\n\n");
+      const cpu = await Effect.runPromise(
+        runCpu(
+          256 << 20,
+          16,
+          3,
+          { engines: Math.max(1, availableParallelism() - 1), completion: "interrupt" },
+          progress,
+        ),
+      );
+      process.stdout.write(`${formatCpu(cpu.results)}\n`);
+      save("cpu", cpu);
+      if (!cpu.results.rows.every((row) => row.intact)) process.exitCode = 1;
+      process.stdout.write(
+        process.exitCode
+          ? "\nSome bytes did not survive: see the tables.\n"
+          : "\nEvery byte moved intact.\n",
+      );
+      return;
+    }
+    case "sizes": {
+      const base = values.quick ? QUICK_SIZES : FULL_SIZES;
+      const config: SizesConfig = {
+        total: values.total ? parseSize(values.total) : base.total,
+        sizes: values.sizes ? values.sizes.split(",").map(parseSize) : base.sizes,
+        threads: values.threads ? list("threads", values.threads, 64) : base.threads,
+        channels: values.channels ? list("channels", values.channels, 16) : base.channels,
+        runs: positiveInt("runs", values.runs, base.runs),
+      };
+      for (const size of config.sizes) {
+        if (
+          !(size >= 4096 && size <= 2 << 20 && (size & (size - 1)) === 0) ||
+          config.total % size !== 0
+        ) {
+          return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
+        }
+      }
+      const r = await sweepSizes(config, progress);
+      if (!r.cells.every((c) => c.intact)) process.exitCode = 1;
+      if (!r.complete) process.exitCode = 130;
       return;
     }
     case "memmodel": {

@@ -1,0 +1,59 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import { throughputChart, writeSvg } from "../src/chart";
+import { formatSizes, runSizes, type SizesResults, sizesChartPoints } from "../src/sizes";
+
+describe("sizes", () => {
+  it("measures every copier at every size with both drivers loaded, keeps every byte, and charts it", async () => {
+    const partial: { current: SizesResults | null } = { current: null };
+    const result = await Effect.runPromise(
+      runSizes(
+        { total: 8 << 20, sizes: [4096, 2 << 20], threads: [2], channels: [4], runs: 1 },
+        partial,
+        () => false,
+        () => {},
+      ),
+    );
+    const r = result.results;
+    expect(r.complete).toBe(true);
+    expect(r.cells.map((c) => `${c.folioBytes} ${c.copier}`)).toEqual([
+      "4096 serial",
+      "4096 mtcopy 2",
+      "4096 dcbm 4",
+      "2097152 serial",
+      "2097152 mtcopy 2",
+      "2097152 dcbm 4",
+    ]);
+    expect(r.cells.every((c) => c.intact && c.gbps.n === 1)).toBe(true);
+    const table = formatSizes(r);
+    expect(table).toContain("| copier | 4 KiB | 2 MiB |");
+    expect(table).toContain("| dcbm 4 |");
+    const path = join(mkdtempSync(join(tmpdir(), "sizes-")), "sizes.svg");
+    await writeSvg(path, throughputChart("t", sizesChartPoints(r), 10, "raw memcpy"));
+    const svg = readFileSync(path, "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    for (const label of ["serial", "mtcopy 2", "dcbm 4", "raw memcpy"])
+      expect(svg).toContain(label);
+  }, 120_000);
+
+  it("stops between cells when told, and keeps what it measured", async () => {
+    const partial: { current: SizesResults | null } = { current: null };
+    let cells = 0;
+    const result = await Effect.runPromise(
+      runSizes(
+        { total: 4 << 20, sizes: [4096, 65536], threads: [1], channels: [1], runs: 1 },
+        partial,
+        () => cells >= 2,
+        (msg) => {
+          if (msg.startsWith("[")) cells++;
+        },
+      ),
+    );
+    expect(result.results.complete).toBe(false);
+    expect(result.results.cells.length).toBe(2);
+    expect(formatSizes(result.results)).toContain("Interrupted");
+  }, 120_000);
+});
