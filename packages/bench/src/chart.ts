@@ -45,7 +45,13 @@ export const throughputChart = (
               title: "folio size (KiB)",
             },
             y: { field: "gbps", type: "quantitative", title: "GB/s (median)" },
-            color: { field: "copier", type: "nominal", title: null },
+            // Twenty distinct colours: a full sweep has eleven copiers.
+            color: {
+              field: "copier",
+              type: "nominal",
+              title: null,
+              scale: { scheme: "tableau20" },
+            },
           },
         },
         {
