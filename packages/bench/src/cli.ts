@@ -5,15 +5,19 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseSize as parseKernelSize } from "@migrate-offload/core";
+import { type MigratorSubject, parseSize as parseKernelSize } from "@migrate-offload/core";
+import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
+import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";
 import { throughputChart, writeSvg } from "./chart";
 import { CONFORMANCE_SUBJECTS, formatConformance, runConformance } from "./conformance";
+import { formatGrid, type GridResults, runBase64k, runCount } from "./count";
 import { formatCpu, formatDcbm, runCpu, runDcbm } from "./dcbm";
 import { formatDemo, runDemo } from "./demo";
 import { formatMemModel, runMemModel } from "./memmodel";
 import { formatMovePages, runMovePages, SEED_FOLIO_SIZES } from "./movepages";
 import { formatMtcopy, runMtcopy } from "./mtcopy";
+import { formatAmdahl, formatLatency, runAmdahl, runLatency } from "./probes";
 import { formatRegistry, runRegistry } from "./registry";
 import { formatBytes, writeJson } from "./report";
 import {
@@ -68,11 +72,35 @@ experiments:
                 --runs <n>           timed calls per cell (default 5)
 
   cpu         a CPU hog on the initiating thread while serial and dcbm move 2M folios
+                --quick              256M and 3 runs
                 --total <size>       memory moved per call (default 1G)
                 --channels <n>       channels per batch (default 16)
                 --engines <n>        engine threads (default: CPUs less one, at least 1)
                 --completion <mode>  interrupt (default) or polling
                 --runs <n>           timed calls per copier (default 5)
+
+  count       move_pages throughput by folio count at 2 MiB: serial, mtcopy 1, dcbm 1 (v4 table 2)
+                --quick              counts 1,8,64 and 3 runs
+                --counts <list>      folios per call (default 1,8,64,256,1024; at most 8192)
+                --runs <n>           timed calls per cell (default 5)
+  amdahl      the share of move_pages time spent copying, 1 and 512 folios of 4K and 2M, and the
+              speedup it bounds (v3 cover letter)
+                --quick              7 runs
+                --runs <n>           timed calls per case (default 21)
+  latency     first-folio latency against NR_MAX_BATCHED_MIGRATION: how long the first folio of
+              a batch stays unmapped, serial, mtcopy 2 and dcbm 4 at 2 MiB
+                --quick              64M, batches 512,32768, serial and dcbm 4, 3 runs
+                --total <size>       memory moved per call (default 512M)
+                --batch-pages <list> batch sizes in base pages (default 512,4096,32768,262144)
+                --runs <n>           timed calls per cell (default 5)
+  base64k     64 KiB base pages: 64 KiB folios and 2 MiB mTHP, vanilla and mtcopy by threads
+              (Zi Yan's Grace tables)
+                --quick              64M, mtcopy 2, 3 runs
+                --total <size>       memory moved per call (default 256M)
+                --threads <list>     mtcopy thread counts (default 1,2,4,8)
+                --runs <n>           timed calls per cell (default 5)
+  all         sizes, count, cpu, amdahl, latency and base64k, one after another
+                --quick              each with --quick: under a minute in all
 
   conformance the testkit's verifyMigrator: generated cases per second, per migrator
                 --migrators <list>   serial_copy,reverse_copy,mtcopy,dcbm (default: all)
@@ -124,37 +152,68 @@ const FULL_SIZES: SizesConfig = {
  * Runs the size sweep; Ctrl-C stops it after the cell in progress. Prints the table, writes the
  * JSON and the chart (also for an interrupted run), and says where they are.
  */
+/**
+ * Ctrl-C. An experiment that measures cell by cell sets `stoppable`: the first Ctrl-C lets the
+ * cell in progress finish, and the experiment writes what it measured. Anywhere else, or at a
+ * second Ctrl-C, the process ends at once with 130.
+ */
+let interrupted = false;
+let stoppable = false;
+const stop = () => interrupted;
+process.on("SIGINT", () => {
+  if (!stoppable || interrupted) {
+    process.stderr.write("\ninterrupted\n");
+    process.exit(130);
+  }
+  interrupted = true;
+  process.stderr.write(
+    "… interrupted: finishing the cell in progress, then writing what was measured\n",
+  );
+});
+
+/** Runs a cell-by-cell experiment with Ctrl-C keeping what it measured. */
+const stoppably = async <A>(run: () => Promise<A>): Promise<A> => {
+  stoppable = true;
+  try {
+    return await run();
+  } finally {
+    stoppable = false;
+  }
+};
+
+/** Runs the size sweep; prints the table, writes the JSON and the chart, and says where. */
 const sweepSizes = async (
   config: SizesConfig,
   progress: (msg: string) => void,
 ): Promise<SizesResults> => {
-  let interrupted = false;
-  const onSigint = () => {
-    interrupted = true;
-    progress("interrupted: finishing the cell in progress, then writing what was measured");
-  };
-  process.once("SIGINT", onSigint);
-  const partial: { current: SizesResults | null } = { current: null };
-  try {
-    const result = await Effect.runPromise(runSizes(config, partial, () => interrupted, progress));
-    const r = result.results;
-    process.stdout.write(`${formatSizes(r)}\n`);
-    save("sizes", result);
-    const chart = resolve(process.env.INIT_CWD ?? process.cwd(), parsedOut, "sizes.svg");
-    await writeSvg(
-      chart,
-      throughputChart(
-        `move_pages throughput by folio size, ${formatBytes(config.total)} per call`,
-        sizesChartPoints(r),
-        r.memcpyAllThreadsGbps.median,
-        `raw memcpy, ${r.threadsOfAllThreadMemcpy} threads`,
-      ),
-    );
-    process.stdout.write(`chart: ${chart}\n`);
-    return r;
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+  const result = await stoppably(() => Effect.runPromise(runSizes(config, stop, progress)));
+  const r = result.results;
+  process.stdout.write(`${formatSizes(r)}\n`);
+  save("sizes", result);
+  const chart = resolve(process.env.INIT_CWD ?? process.cwd(), parsedOut, "sizes.svg");
+  await writeSvg(
+    chart,
+    throughputChart(
+      `move_pages throughput by folio size, ${formatBytes(config.total)} per call`,
+      sizesChartPoints(r),
+      r.memcpyAllThreadsGbps.median,
+      `raw memcpy, ${r.threadsOfAllThreadMemcpy} threads`,
+    ),
+  );
+  process.stdout.write(`chart: ${chart}\n`);
+  return r;
+};
+
+/** Prints and saves a grid experiment (`count`, `base64k`); false when a byte was lost. */
+const reportGrid = (
+  name: string,
+  result: { results: GridResults },
+  firstHeader: string,
+): boolean => {
+  process.stdout.write(`${formatGrid(result.results, firstHeader)}\n`);
+  save(name, result);
+  if (!result.results.complete) process.exitCode = 130;
+  return result.results.cells.every((c) => c.intact);
 };
 
 const main = async (): Promise<void> => {
@@ -175,6 +234,7 @@ const main = async (): Promise<void> => {
         completion: { type: "string" },
         migrators: { type: "string" },
         quick: { type: "boolean" },
+        counts: { type: "string" },
         cases: { type: "string" },
         out: { type: "string", default: "bench-results" },
         help: { type: "boolean", short: "h" },
@@ -209,190 +269,264 @@ const main = async (): Promise<void> => {
         ? n
         : fail(`--${name}: ${JSON.stringify(t)} is not 1..${max}`);
     });
-  switch (experiment) {
-    case "demo": {
-      const nodeBytes = parseSize(values["node-size"] ?? "512M");
-      const report = await Effect.runPromise(runDemo(nodeBytes));
-      process.stdout.write(`${formatDemo(report)}\n`);
-      const ok =
-        [...report.regions, ...report.moved].every((r) => r.intact) &&
-        report.moved.every((r) => Object.keys(r.nodes).join() === "1") &&
-        report.consistency.length === 0;
-      if (!ok) process.exitCode = 1;
-      // The quick suite: both drivers loaded, the size sweep and the CPU run.
-      process.stdout.write("\n## move_pages by folio size, quick (sizes --quick)\n\n");
-      const sizes = await sweepSizes(QUICK_SIZES, progress);
-      if (!sizes.cells.every((c) => c.intact)) process.exitCode = 1;
-      process.stdout.write("\n## The CPU while dcbm copies, quick (cpu --quick)\n\n");
-      const cpu = await Effect.runPromise(
-        runCpu(
-          256 << 20,
-          16,
-          3,
-          { engines: Math.max(1, availableParallelism() - 1), completion: "interrupt" },
-          progress,
-        ),
-      );
-      process.stdout.write(`${formatCpu(cpu.results)}\n`);
-      save("cpu", cpu);
-      if (!cpu.results.rows.every((row) => row.intact)) process.exitCode = 1;
-      process.stdout.write(
-        process.exitCode
-          ? "\nSome bytes did not survive: see the tables.\n"
-          : "\nEvery byte moved intact.\n",
-      );
-      return;
-    }
-    case "sizes": {
-      const base = values.quick ? QUICK_SIZES : FULL_SIZES;
-      const config: SizesConfig = {
-        total: values.total ? parseSize(values.total) : base.total,
-        sizes: values.sizes ? values.sizes.split(",").map(parseSize) : base.sizes,
-        threads: values.threads ? list("threads", values.threads, 64) : base.threads,
-        channels: values.channels ? list("channels", values.channels, 16) : base.channels,
-        runs: positiveInt("runs", values.runs, base.runs),
-      };
-      for (const size of config.sizes) {
-        if (
-          !(size >= 4096 && size <= 2 << 20 && (size & (size - 1)) === 0) ||
-          config.total % size !== 0
-        ) {
-          return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
-        }
-      }
-      const r = await sweepSizes(config, progress);
-      if (!r.cells.every((c) => c.intact)) process.exitCode = 1;
-      if (!r.complete) process.exitCode = 130;
-      return;
-    }
-    case "memmodel": {
-      const nodeBytes = parseSize(values["node-size"] ?? "1G");
-      const pageSize = positiveInt("page-size", values["page-size"], 4096);
-      const runs = positiveInt("runs", values.runs, 7);
-      const result = await Effect.runPromise(
-        runMemModel({ nodes: [nodeBytes, nodeBytes], pageSize }, runs),
-      );
-      process.stdout.write(`${formatMemModel(result.results)}\n`);
-      save("memmodel", result);
-      return;
-    }
-    case "movepages": {
-      const total = parseSize(values.total ?? "1G");
-      const sizes = values.sizes ? values.sizes.split(",").map(parseSize) : SEED_FOLIO_SIZES;
-      for (const size of sizes) {
-        if (
-          ![4096, 16384, 32768, 65536, 131072, 262144, 524288, 1 << 20, 2 << 20].includes(size) ||
-          total % size !== 0
-        ) {
-          return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
-        }
-      }
-      const runs = positiveInt("runs", values.runs, 5);
-      const batchPages = positiveInt("batch-pages", values["batch-pages"], 512);
-      const result = await Effect.runPromise(
-        runMovePages(total, sizes, runs, (msg) => process.stderr.write(`… ${msg}\n`), batchPages),
-      );
-      process.stdout.write(`${formatMovePages(result.results)}\n`);
-      save("movepages", result);
-      if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
-      return;
-    }
-    case "mtcopy": {
-      const total = parseSize(values.total ?? "256M");
-      const sizes = (values.sizes ?? "4K,64K,2M").split(",").map(parseSize);
-      const policies = (values.threads ?? "1,2,4,8,16,auto").split(",").map((t) => {
-        if (t === "auto") return "auto" as const;
-        const n = Number(t);
-        return Number.isInteger(n) && n >= 1 && n <= 64
-          ? n
-          : fail(`--threads: ${JSON.stringify(t)} is not 1..64 or auto`);
-      });
-      const runs = positiveInt("runs", values.runs, 5);
-      const result = await Effect.runPromise(
-        runMtcopy(total, sizes, policies, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
-      );
-      process.stdout.write(`${formatMtcopy(result.results)}\n`);
-      save("mtcopy", result);
-      if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
-      return;
-    }
-    case "dcbm":
-    case "cpu": {
-      const total = parseSize(values.total ?? "1G");
-      const runs = positiveInt("runs", values.runs, 5);
-      const completion = values.completion ?? "interrupt";
-      if (completion !== "interrupt" && completion !== "polling") {
-        return fail(`--completion must be interrupt or polling, not ${JSON.stringify(completion)}`);
-      }
-      const cpus = availableParallelism();
-      const engines = positiveInt(
-        "engines",
-        values.engines,
-        experiment === "cpu" ? Math.max(1, cpus - 1) : cpus,
-      );
-      if (engines > 64) return fail("--engines must be at most 64");
-      const channelCounts = (values.channels ?? (experiment === "cpu" ? "16" : "1,2,4,8,12,16"))
-        .split(",")
-        .map((t) => {
-          const n = Number(t);
-          return Number.isInteger(n) && n >= 1 && n <= 16
-            ? n
-            : fail(`--channels: ${JSON.stringify(t)} is not 1..16`);
-        });
-      const progress = (msg: string) => process.stderr.write(`… ${msg}\n`);
-      const device = { engines, completion } as const;
-      if (experiment === "cpu") {
-        if (channelCounts.length !== 1) return fail("cpu takes one --channels count");
-        if (total % (2 << 20) !== 0) return fail("--total must be a multiple of 2M");
-        const result = await Effect.runPromise(
-          runCpu(total, channelCounts[0]!, runs, device, progress),
+  const runOne = async (experiment: string): Promise<void> => {
+    switch (experiment) {
+      case "demo": {
+        const nodeBytes = parseSize(values["node-size"] ?? "512M");
+        const report = await Effect.runPromise(runDemo(nodeBytes));
+        process.stdout.write(`${formatDemo(report)}\n`);
+        const ok =
+          [...report.regions, ...report.moved].every((r) => r.intact) &&
+          report.moved.every((r) => Object.keys(r.nodes).join() === "1") &&
+          report.consistency.length === 0;
+        if (!ok) process.exitCode = 1;
+        // The quick suite: both drivers loaded, the size sweep and the CPU run.
+        process.stdout.write("\n## move_pages by folio size, quick (sizes --quick)\n\n");
+        const sizes = await sweepSizes(QUICK_SIZES, progress);
+        if (!sizes.cells.every((c) => c.intact)) process.exitCode = 1;
+        process.stdout.write("\n## The CPU while dcbm copies, quick (cpu --quick)\n\n");
+        const cpu = await Effect.runPromise(
+          runCpu(
+            256 << 20,
+            16,
+            3,
+            { engines: Math.max(1, availableParallelism() - 1), completion: "interrupt" },
+            progress,
+          ),
         );
-        process.stdout.write(`${formatCpu(result.results)}\n`);
-        save("cpu", result);
+        process.stdout.write(`${formatCpu(cpu.results)}\n`);
+        save("cpu", cpu);
+        if (!cpu.results.rows.every((row) => row.intact)) process.exitCode = 1;
+        process.stdout.write(
+          process.exitCode
+            ? "\nSome bytes did not survive: see the tables.\n"
+            : "\nEvery byte moved intact.\n",
+        );
+        return;
+      }
+      case "sizes": {
+        const base = values.quick ? QUICK_SIZES : FULL_SIZES;
+        const config: SizesConfig = {
+          total: values.total ? parseSize(values.total) : base.total,
+          sizes: values.sizes ? values.sizes.split(",").map(parseSize) : base.sizes,
+          threads: values.threads ? list("threads", values.threads, 64) : base.threads,
+          channels: values.channels ? list("channels", values.channels, 16) : base.channels,
+          runs: positiveInt("runs", values.runs, base.runs),
+        };
+        for (const size of config.sizes) {
+          if (
+            !(size >= 4096 && size <= 2 << 20 && (size & (size - 1)) === 0) ||
+            config.total % size !== 0
+          ) {
+            return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
+          }
+        }
+        const r = await sweepSizes(config, progress);
+        if (!r.cells.every((c) => c.intact)) process.exitCode = 1;
+        if (!r.complete) process.exitCode = 130;
+        return;
+      }
+      case "memmodel": {
+        const nodeBytes = parseSize(values["node-size"] ?? "1G");
+        const pageSize = positiveInt("page-size", values["page-size"], 4096);
+        const runs = positiveInt("runs", values.runs, 7);
+        const result = await Effect.runPromise(
+          runMemModel({ nodes: [nodeBytes, nodeBytes], pageSize }, runs),
+        );
+        process.stdout.write(`${formatMemModel(result.results)}\n`);
+        save("memmodel", result);
+        return;
+      }
+      case "movepages": {
+        const total = parseSize(values.total ?? "1G");
+        const sizes = values.sizes ? values.sizes.split(",").map(parseSize) : SEED_FOLIO_SIZES;
+        for (const size of sizes) {
+          if (
+            ![4096, 16384, 32768, 65536, 131072, 262144, 524288, 1 << 20, 2 << 20].includes(size) ||
+            total % size !== 0
+          ) {
+            return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
+          }
+        }
+        const runs = positiveInt("runs", values.runs, 5);
+        const batchPages = positiveInt("batch-pages", values["batch-pages"], 512);
+        const result = await Effect.runPromise(
+          runMovePages(total, sizes, runs, (msg) => process.stderr.write(`… ${msg}\n`), batchPages),
+        );
+        process.stdout.write(`${formatMovePages(result.results)}\n`);
+        save("movepages", result);
         if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
         return;
       }
-      const sizes = (values.sizes ?? "4K,64K,2M").split(",").map(parseSize);
-      for (const size of sizes) {
-        if (!(size >= 4096 && size <= 2 << 20 && (size & (size - 1)) === 0) || total % size !== 0) {
-          return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
+      case "mtcopy": {
+        const total = parseSize(values.total ?? "256M");
+        const sizes = (values.sizes ?? "4K,64K,2M").split(",").map(parseSize);
+        const policies = (values.threads ?? "1,2,4,8,16,auto").split(",").map((t) => {
+          if (t === "auto") return "auto" as const;
+          const n = Number(t);
+          return Number.isInteger(n) && n >= 1 && n <= 64
+            ? n
+            : fail(`--threads: ${JSON.stringify(t)} is not 1..64 or auto`);
+        });
+        const runs = positiveInt("runs", values.runs, 5);
+        const result = await Effect.runPromise(
+          runMtcopy(total, sizes, policies, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
+        );
+        process.stdout.write(`${formatMtcopy(result.results)}\n`);
+        save("mtcopy", result);
+        if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
+        return;
+      }
+      case "dcbm":
+      case "cpu": {
+        const quick = values.quick && experiment === "cpu";
+        const total = parseSize(values.total ?? (quick ? "256M" : "1G"));
+        const runs = positiveInt("runs", values.runs, quick ? 3 : 5);
+        const completion = values.completion ?? "interrupt";
+        if (completion !== "interrupt" && completion !== "polling") {
+          return fail(
+            `--completion must be interrupt or polling, not ${JSON.stringify(completion)}`,
+          );
         }
+        const cpus = availableParallelism();
+        const engines = positiveInt(
+          "engines",
+          values.engines,
+          experiment === "cpu" ? Math.max(1, cpus - 1) : cpus,
+        );
+        if (engines > 64) return fail("--engines must be at most 64");
+        const channelCounts = (values.channels ?? (experiment === "cpu" ? "16" : "1,2,4,8,12,16"))
+          .split(",")
+          .map((t) => {
+            const n = Number(t);
+            return Number.isInteger(n) && n >= 1 && n <= 16
+              ? n
+              : fail(`--channels: ${JSON.stringify(t)} is not 1..16`);
+          });
+        const progress = (msg: string) => process.stderr.write(`… ${msg}\n`);
+        const device = { engines, completion } as const;
+        if (experiment === "cpu") {
+          if (channelCounts.length !== 1) return fail("cpu takes one --channels count");
+          if (total % (2 << 20) !== 0) return fail("--total must be a multiple of 2M");
+          const result = await Effect.runPromise(
+            runCpu(total, channelCounts[0]!, runs, device, progress),
+          );
+          process.stdout.write(`${formatCpu(result.results)}\n`);
+          save("cpu", result);
+          if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+          return;
+        }
+        const sizes = (values.sizes ?? "4K,64K,2M").split(",").map(parseSize);
+        for (const size of sizes) {
+          if (
+            !(size >= 4096 && size <= 2 << 20 && (size & (size - 1)) === 0) ||
+            total % size !== 0
+          ) {
+            return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
+          }
+        }
+        const result = await Effect.runPromise(
+          runDcbm(total, sizes, channelCounts, runs, device, progress),
+        );
+        process.stdout.write(`${formatDcbm(result.results)}\n`);
+        save("dcbm", result);
+        if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
+        return;
       }
-      const result = await Effect.runPromise(
-        runDcbm(total, sizes, channelCounts, runs, device, progress),
-      );
-      process.stdout.write(`${formatDcbm(result.results)}\n`);
-      save("dcbm", result);
-      if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
-      return;
-    }
-    case "registry": {
-      const total = parseSize(values.total ?? "256M");
-      const runs = positiveInt("runs", values.runs, 5);
-      const result = await Effect.runPromise(
-        runRegistry(total, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
-      );
-      process.stdout.write(`${formatRegistry(result.results)}\n`);
-      save("registry", result);
-      return;
-    }
-    case "conformance": {
-      const names = (values.migrators ?? Object.keys(CONFORMANCE_SUBJECTS).join(",")).split(",");
-      for (const name of names) {
-        if (!(name in CONFORMANCE_SUBJECTS))
-          return fail(`--migrators: unknown migrator ${JSON.stringify(name)}`);
+      case "registry": {
+        const total = parseSize(values.total ?? "256M");
+        const runs = positiveInt("runs", values.runs, 5);
+        const result = await Effect.runPromise(
+          runRegistry(total, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
+        );
+        process.stdout.write(`${formatRegistry(result.results)}\n`);
+        save("registry", result);
+        return;
       }
-      const cases = positiveInt("cases", values.cases, 1000);
-      const runs = positiveInt("runs", values.runs, 1);
-      const result = await runConformance(names, cases, runs, (msg) =>
-        process.stderr.write(`… ${msg}\n`),
-      );
-      process.stdout.write(`${formatConformance(result.results)}\n`);
-      save("conformance", result);
-      return;
+      case "conformance": {
+        const names = (values.migrators ?? Object.keys(CONFORMANCE_SUBJECTS).join(",")).split(",");
+        for (const name of names) {
+          if (!(name in CONFORMANCE_SUBJECTS))
+            return fail(`--migrators: unknown migrator ${JSON.stringify(name)}`);
+        }
+        const cases = positiveInt("cases", values.cases, 1000);
+        const runs = positiveInt("runs", values.runs, 1);
+        const result = await runConformance(names, cases, runs, (msg) =>
+          process.stderr.write(`… ${msg}\n`),
+        );
+        process.stdout.write(`${formatConformance(result.results)}\n`);
+        save("conformance", result);
+        return;
+      }
+      case "count": {
+        const counts = values.counts
+          ? list("counts", values.counts, 8192)
+          : values.quick
+            ? [1, 8, 64]
+            : [1, 8, 64, 256, 1024];
+        const runs = positiveInt("runs", values.runs, values.quick ? 3 : 5);
+        const result = await stoppably(() =>
+          Effect.runPromise(runCount(counts, runs, stop, progress)),
+        );
+        if (!reportGrid("count", result, "2 MiB folios")) process.exitCode = 1;
+        return;
+      }
+      case "base64k": {
+        const total = parseSize(values.total ?? (values.quick ? "64M" : "256M"));
+        if (total % (2 << 20) !== 0) return fail("--total must be a multiple of 2M");
+        const threads = values.threads
+          ? list("threads", values.threads, 64)
+          : values.quick
+            ? [2]
+            : [1, 2, 4, 8];
+        const runs = positiveInt("runs", values.runs, values.quick ? 3 : 5);
+        const result = await stoppably(() =>
+          Effect.runPromise(runBase64k(total, threads, runs, stop, progress)),
+        );
+        if (!reportGrid("base64k", result, "64 KiB base pages")) process.exitCode = 1;
+        return;
+      }
+      case "amdahl": {
+        const runs = positiveInt("runs", values.runs, values.quick ? 7 : 21);
+        const result = await Effect.runPromise(runAmdahl(runs, progress));
+        process.stdout.write(`${formatAmdahl(result.results)}\n`);
+        save("amdahl", result);
+        if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+        return;
+      }
+      case "latency": {
+        const total = parseSize(values.total ?? (values.quick ? "64M" : "512M"));
+        if (total % (2 << 20) !== 0) return fail("--total must be a multiple of 2M");
+        const batches = values["batch-pages"]
+          ? list("batch-pages", values["batch-pages"], 1 << 18)
+          : values.quick
+            ? [512, 32768]
+            : [512, 4096, 32768, 262144];
+        const copiers: Array<[string, MigratorSubject | undefined]> = [
+          ["serial", undefined],
+          ...(values.quick
+            ? []
+            : [
+                ["mtcopy 2", mtcopyConformanceSubject({ threads: 2 })] as [string, MigratorSubject],
+              ]),
+          ["dcbm 4", dcbmConformanceSubject({ channels: 16 }, { nrDmaChan: 4 })],
+        ];
+        const runs = positiveInt("runs", values.runs, values.quick ? 3 : 5);
+        const result = await Effect.runPromise(runLatency(total, batches, copiers, runs, progress));
+        process.stdout.write(`${formatLatency(result.results)}\n`);
+        save("latency", result);
+        if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+        return;
+      }
+      default:
+        return fail(`unknown experiment ${JSON.stringify(experiment)}`);
     }
-    default:
-      return fail(`unknown experiment ${JSON.stringify(experiment)}`);
+  };
+  if (experiment !== "all") return runOne(experiment);
+  for (const name of ["sizes", "count", "cpu", "amdahl", "latency", "base64k"]) {
+    if (interrupted) break;
+    process.stdout.write(`\n## ${name}${values.quick ? " --quick" : ""}\n\n`);
+    await runOne(name);
   }
 };
 

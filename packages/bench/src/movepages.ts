@@ -67,7 +67,7 @@ const measureSize = (
   Effect.gen(function* () {
     const order = Math.log2(folioBytes / 4096);
     const nodeBytes = totalBytes + (64 << 20);
-    const kernel = yield* Kernel.make({ nodes: [nodeBytes, nodeBytes], thp: thpFor(order, 9) });
+    const kernel = yield* Kernel.make({ nodes: [nodeBytes, nodeBytes], thp: thpFor(order) });
     if (batchPages !== undefined) kernel.migration.nrMaxBatchedMigration = batchPages;
     const proc = yield* kernel.createProcess({ node: 0 });
     const addr = yield* proc.mmap(totalBytes);

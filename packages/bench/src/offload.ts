@@ -2,17 +2,26 @@
  * What the offload experiments share: a kernel whose faults allocate folios of one size, a
  * populated mapping, a migrator loaded as its module, and timed ping-pong `move_pages` calls.
  */
-import { Kernel, type KernelConfig, type MthpMode } from "@migrate-offload/core";
+import {
+  Kernel,
+  type KernelConfig,
+  type MigratorSubject,
+  type MthpMode,
+} from "@migrate-offload/core";
 import { Effect } from "effect";
 import { pingPongMovePages } from "./pingpong";
 import { type Summary, summarize } from "./report";
 
-/** The THP settings that make every fault in an aligned mapping allocate folios of `order`. */
-export const thpFor = (order: number, pmdOrder = 9): KernelConfig["thp"] => {
+/**
+ * The THP settings that make every fault in an aligned mapping allocate folios of `order`, for a
+ * base page size.
+ */
+export const thpFor = (order: number, pageSize = 4096): KernelConfig["thp"] => {
   if (order === 0) return { enabled: "never" };
+  const pmdOrder = Math.log2(pageSize / 8);
   const sizes: Record<string, MthpMode> = {};
-  sizes[`${(4096 << order) / 1024}kB`] = "always";
-  if (order !== pmdOrder) sizes[`${(4096 << pmdOrder) / 1024}kB`] = "never";
+  sizes[`${(pageSize * 2 ** order) / 1024}kB`] = "always";
+  if (order !== pmdOrder) sizes[`${(pageSize * 2 ** pmdOrder) / 1024}kB`] = "never";
   return { enabled: "never", sizes };
 };
 
@@ -21,6 +30,10 @@ export interface OffloadRun<A> {
   readonly folioBytes: number;
   readonly total: number;
   readonly runs: number;
+  /** Base page size; default 4 KiB. */
+  readonly pageSize?: number;
+  /** `NR_MAX_BATCHED_MIGRATION`; default `HPAGE_PUD_NR` of 4 KiB pages, as the series measures. */
+  readonly batchPages?: number;
   /** Loads and switches on the migrator under test; absent for the serial path. */
   readonly load?: (kernel: Kernel) => Effect.Effect<void, unknown>;
   /** Reads what the experiment wants to know, after the timed calls. */
@@ -39,11 +52,13 @@ export const measureOffload = <A>(
 ): Effect.Effect<{ gbps: Summary; intact: boolean; inspected: A }, unknown> =>
   Effect.gen(function* () {
     const { folioBytes, total } = run;
+    const pageSize = run.pageSize ?? 4096;
     const kernel = yield* Kernel.make({
+      pageSize,
       nodes: [total + (64 << 20), total + (64 << 20)],
-      thp: thpFor(Math.log2(folioBytes / 4096)),
+      thp: thpFor(Math.log2(folioBytes / pageSize), pageSize),
     });
-    kernel.migration.nrMaxBatchedMigration = 1 << 18;
+    kernel.migration.nrMaxBatchedMigration = run.batchPages ?? 1 << 18;
     if (run.load) yield* run.load(kernel);
     const proc = yield* kernel.createProcess();
     const addr = yield* proc.mmap(total);
@@ -56,4 +71,63 @@ export const measureOffload = <A>(
     const inspected = run.inspect(kernel);
     if (run.unload) yield* run.unload(kernel);
     return { gbps: summarize(rates), intact, inspected };
+  });
+
+/** One cell of a grid of offload measurements. */
+export interface GridCell {
+  /** What the tables call the cell's row and column. */
+  readonly row: string;
+  readonly column: string;
+  readonly folioBytes: number;
+  readonly total: number;
+  readonly pageSize?: number;
+  /** The copier: absent for the serial path. */
+  readonly subject?: MigratorSubject;
+}
+
+/** A measured cell. */
+export interface GridResult {
+  readonly row: string;
+  readonly column: string;
+  readonly folioBytes: number;
+  readonly total: number;
+  readonly gbps: Summary;
+  readonly intact: boolean;
+}
+
+/**
+ * Measures each cell in turn with {@link measureOffload}, appending to `out` as it goes so that
+ * an interrupted run (`stop()` true between cells) keeps what it measured. Returns whether it ran
+ * to the end.
+ */
+export const measureGrid = (
+  cells: readonly GridCell[],
+  runs: number,
+  out: GridResult[],
+  stop: () => boolean,
+  onProgress: (msg: string) => void,
+) =>
+  Effect.gen(function* () {
+    for (const [i, cell] of cells.entries()) {
+      if (stop()) return false;
+      onProgress(`[${i + 1}/${cells.length}] ${cell.column}: ${cell.row}`);
+      const m = yield* measureOffload({
+        folioBytes: cell.folioBytes,
+        total: cell.total,
+        runs,
+        pageSize: cell.pageSize,
+        load: cell.subject?.load,
+        unload: cell.subject?.unload,
+        inspect: () => null,
+      });
+      out.push({
+        row: cell.row,
+        column: cell.column,
+        folioBytes: cell.folioBytes,
+        total: cell.total,
+        gbps: m.gbps,
+        intact: m.intact,
+      });
+    }
+    return true;
   });

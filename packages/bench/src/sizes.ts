@@ -10,7 +10,7 @@ import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";
-import { measureOffload } from "./offload";
+import { type GridCell, type GridResult, measureGrid } from "./offload";
 import { envelope, formatBytes, markdownTable, type Summary } from "./report";
 
 /** What the sweep runs. */
@@ -57,12 +57,11 @@ const copiers = (config: SizesConfig): Array<[string, MigratorSubject | undefine
 ];
 
 /**
- * Runs the sweep. `results` is filled cell by cell, so an interrupted run (`stop()` true between
- * cells) still has everything measured so far.
+ * Runs the sweep. When `stop()` turns true it ends after the cell in progress, and the results
+ * hold every cell measured so far, with `complete` false.
  */
 export const runSizes = (
   config: SizesConfig,
-  results: { current: SizesResults | null },
   stop: () => boolean,
   onProgress: (msg: string) => void,
 ) =>
@@ -76,33 +75,31 @@ export const runSizes = (
       cells: [],
       complete: false,
     };
-    results.current = r;
     const list = copiers(config);
-    const cellsTotal = config.sizes.length * list.length;
-    for (const size of config.sizes) {
-      let serial: Summary | null = null;
-      for (const [copier, subject] of list) {
-        if (stop()) return envelope("sizes", config, r);
-        onProgress(`[${r.cells.length + 1}/${cellsTotal}] ${formatBytes(size)}: ${copier}`);
-        const m = yield* measureOffload({
-          folioBytes: size,
-          total: config.total,
-          runs: config.runs,
-          load: subject?.load,
-          unload: subject?.unload,
-          inspect: () => null,
-        });
-        serial ??= m.gbps;
-        r.cells.push({
-          folioBytes: size,
-          copier,
-          gbps: m.gbps,
-          vsSerial: m.gbps.median / serial.median,
-          vsMemcpyAll: m.gbps.median / r.memcpyAllThreadsGbps.median,
-          intact: m.intact,
-        });
-      }
+    const grid: GridCell[] = config.sizes.flatMap((size) =>
+      list.map(([copier, subject]) => ({
+        row: copier,
+        column: formatBytes(size),
+        folioBytes: size,
+        total: config.total,
+        subject,
+      })),
+    );
+    const measured: GridResult[] = [];
+    const complete = yield* measureGrid(grid, config.runs, measured, stop, onProgress);
+    // Each cell against the serial cell of its size, measured first.
+    for (const m of measured) {
+      const serial = measured.find((x) => x.folioBytes === m.folioBytes && x.row === "serial")!;
+      r.cells.push({
+        folioBytes: m.folioBytes,
+        copier: m.row,
+        gbps: m.gbps,
+        vsSerial: m.gbps.median / serial.gbps.median,
+        vsMemcpyAll: m.gbps.median / r.memcpyAllThreadsGbps.median,
+        intact: m.intact,
+      });
     }
+    if (!complete) return envelope("sizes", config, r);
     r.complete = true;
     return envelope("sizes", config, r);
   });

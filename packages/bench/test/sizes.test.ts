@@ -4,15 +4,13 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { throughputChart, writeSvg } from "../src/chart";
-import { formatSizes, runSizes, type SizesResults, sizesChartPoints } from "../src/sizes";
+import { formatSizes, runSizes, sizesChartPoints } from "../src/sizes";
 
 describe("sizes", () => {
   it("measures every copier at every size with both drivers loaded, keeps every byte, and charts it", async () => {
-    const partial: { current: SizesResults | null } = { current: null };
     const result = await Effect.runPromise(
       runSizes(
         { total: 8 << 20, sizes: [4096, 2 << 20], threads: [2], channels: [4], runs: 1 },
-        partial,
         () => false,
         () => {},
       ),
@@ -40,12 +38,10 @@ describe("sizes", () => {
   }, 120_000);
 
   it("stops between cells when told, and keeps what it measured", async () => {
-    const partial: { current: SizesResults | null } = { current: null };
     let cells = 0;
     const result = await Effect.runPromise(
       runSizes(
         { total: 4 << 20, sizes: [4096, 65536], threads: [1], channels: [1], runs: 1 },
-        partial,
         () => cells >= 2,
         (msg) => {
           if (msg.startsWith("[")) cells++;

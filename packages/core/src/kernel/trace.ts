@@ -3,7 +3,8 @@
  *
  * Models the `migrate` trace events (`include/trace/events/migrate.h`): `mm_migrate_pages_start`
  * when `migrate_pages()` begins and `mm_migrate_pages` with its counts when it ends, and calls
- * into a copy-offload migrator (`mm_migrate_offload`). Subscribers
+ * into a copy-offload migrator (`mm_migrate_offload`), and each migration entry mapped again
+ * (`remove_migration_pte`). Subscribers
  * are called synchronously, in order; with none, emitting costs one size check.
  *
  * @module
@@ -47,8 +48,22 @@ export interface MmMigrateOffload {
   readonly rc: number;
 }
 
+/**
+ * `trace_remove_migration_pte(addr, pte, order)`: a migration entry replaced by a present PTE of
+ * the new folio, as `remove_migration_ptes()` maps a migrated folio again.
+ */
+export interface RemoveMigrationPte {
+  readonly event: "remove_migration_pte";
+  /** The task-virtual address of the PTE. */
+  readonly address: number;
+  /** The page frame it now maps. */
+  readonly pfn: number;
+  /** The order of the folio mapped. */
+  readonly order: number;
+}
+
 /** Every event this kernel emits. */
-export type TraceEvent = MmMigratePagesStart | MmMigratePages | MmMigrateOffload;
+export type TraceEvent = MmMigratePagesStart | MmMigratePages | MmMigrateOffload | RemoveMigrationPte;
 
 /** One kernel's tracepoints. */
 export class Tracepoints {

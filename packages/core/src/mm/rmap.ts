@@ -143,6 +143,14 @@ export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number
       ptes[slot] = mkPte(dst + pgoff - index, pte & (PTE_WRITE | PTE_DIRTY));
       m.mapcount[dst + pgoff - index]!++;
       restored++;
+      if (k.trace.enabled) {
+        k.trace.emit({
+          event: "remove_migration_pte",
+          address: vma.start + slot * k.mem.pageSize,
+          pfn: dst + pgoff - index,
+          order: m.folioOrder(dst),
+        });
+      }
     }
   }
   m.refcount[dst]! += restored;

@@ -1,0 +1,130 @@
+/**
+ * Two sweeps over how much is moved, in the seeds' layouts: the folio-count sweep at 2 MiB of
+ * v4 table 2 (serial against one DMA channel, here also one mtcopy thread), and the 64 KiB
+ * base-page configuration of Zi Yan's Grace tables (`003_*.txt`: 64 KiB pages and 2 MiB mTHP,
+ * serial against mtcopy by thread count). Both against raw memcpy of the same process.
+ */
+import { availableParallelism } from "node:os";
+import type { MigratorSubject } from "@migrate-offload/core";
+import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
+import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
+import { Effect } from "effect";
+import { measureMemcpy, memcpyAllThreads } from "./memcpy";
+import { type GridCell, type GridResult, measureGrid } from "./offload";
+import { envelope, markdownTable, type Summary } from "./report";
+
+/** What a grid run measured; `complete` is false when it was interrupted. */
+export interface GridResults {
+  readonly memcpyOneThreadGbps: Summary;
+  readonly memcpyAllThreadsGbps: Summary;
+  readonly threadsOfAllThreadMemcpy: number;
+  readonly cells: GridResult[];
+  complete: boolean;
+}
+
+/** Measures raw memcpy on `bytes`, then the grid. */
+const runGrid = (
+  experiment: string,
+  config: object,
+  memcpyBytes: number,
+  cells: readonly GridCell[],
+  runs: number,
+  stop: () => boolean,
+  onProgress: (msg: string) => void,
+) =>
+  Effect.gen(function* () {
+    const all = availableParallelism();
+    onProgress(`raw memcpy, 1 thread and ${all} threads`);
+    const r: GridResults = {
+      memcpyOneThreadGbps: measureMemcpy(memcpyBytes, runs),
+      memcpyAllThreadsGbps: yield* memcpyAllThreads(memcpyBytes, runs, all),
+      threadsOfAllThreadMemcpy: all,
+      cells: [],
+      complete: false,
+    };
+    r.complete = yield* measureGrid(cells, runs, r.cells, stop, onProgress);
+    return envelope(experiment, config, r);
+  });
+
+/** The copiers of the count sweep: the serial path, one mtcopy thread, one DMA channel. */
+const countCopiers = (): Array<[string, MigratorSubject | undefined]> => [
+  ["serial", undefined],
+  ["mtcopy 1", mtcopyConformanceSubject({ threads: 1 })],
+  ["dcbm 1", dcbmConformanceSubject({ channels: 16 }, { nrDmaChan: 1 })],
+];
+
+/** The folio-count sweep at 2 MiB: `counts` folios per call. */
+export const runCount = (
+  counts: readonly number[],
+  runs: number,
+  stop: () => boolean,
+  onProgress: (msg: string) => void,
+) => {
+  const folioBytes = 2 << 20;
+  const cells = counts.flatMap((count) =>
+    countCopiers().map(([row, subject]) => ({
+      row,
+      column: String(count),
+      folioBytes,
+      total: count * folioBytes,
+      subject,
+    })),
+  );
+  const largest = Math.max(...counts) * folioBytes;
+  return runGrid("count", { counts, runs }, largest, cells, runs, stop, onProgress);
+};
+
+/** The 64 KiB base-page configuration: 64 KiB pages and 2 MiB mTHP, serial and mtcopy. */
+export const runBase64k = (
+  total: number,
+  threads: readonly number[],
+  runs: number,
+  stop: () => boolean,
+  onProgress: (msg: string) => void,
+) => {
+  const copiers: Array<[string, MigratorSubject | undefined]> = [
+    ["vanilla", undefined],
+    ...threads.map((t): [string, MigratorSubject] => [
+      `mt_${t}`,
+      mtcopyConformanceSubject({ threads: t }),
+    ]),
+  ];
+  const cells = [65536, 2 << 20].flatMap((folioBytes) =>
+    copiers.map(([row, subject]) => ({
+      row,
+      column: folioBytes === 65536 ? "64 KiB pages" : "2 MiB mTHP",
+      folioBytes,
+      total,
+      pageSize: 65536,
+      subject,
+    })),
+  );
+  return runGrid("base64k", { total, threads, runs }, total, cells, runs, stop, onProgress);
+};
+
+/**
+ * Markdown in the seeds' layout: one row per `column` value (a count, a folio size), one column
+ * per copier; GB/s mean ± sd (× raw memcpy on all threads, median over median).
+ */
+export const formatGrid = (r: GridResults, firstHeader: string): string => {
+  const columns = [...new Set(r.cells.map((c) => c.column))];
+  const copiers = [...new Set(r.cells.map((c) => c.row))];
+  const memcpy = r.memcpyAllThreadsGbps.median;
+  const rows = columns.map((column) => [
+    column,
+    ...copiers.map((copier) => {
+      const c = r.cells.find((x) => x.column === column && x.row === copier);
+      if (!c) return "";
+      const ratio = (c.gbps.median / memcpy).toFixed(2);
+      return `${c.gbps.mean.toFixed(2)} ± ${c.gbps.sd.toFixed(2)} (${ratio})${c.intact ? "" : " CORRUPT"}`;
+    }),
+  ]);
+  const fmt = (s: Summary) => `${s.mean.toFixed(2)} ± ${s.sd.toFixed(2)}`;
+  return [
+    markdownTable([firstHeader, ...copiers], rows),
+    "",
+    `GB/s, mean ± sd of the timed calls (× raw memcpy on ${r.threadsOfAllThreadMemcpy} threads).`,
+    `Raw memcpy: ${fmt(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${fmt(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
+    r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
+  ].join("\n");
+};

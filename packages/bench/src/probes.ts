@@ -1,0 +1,249 @@
+/**
+ * Two experiments that look inside one `move_pages` call through the kernel's probes rather
+ * than timing it whole:
+ *
+ * - `amdahl`, the copy-share analysis of the v3 cover letter (`002_*.txt`): the fraction of the
+ *   call's time spent copying folios, and the speedup that bounds;
+ * - `latency`, first-folio latency against batch size, asked for in review of v5: how long the
+ *   first folio of a batch stays unmapped when the whole batch is copied before any folio moves.
+ */
+import {
+  type BatchCopier,
+  Kernel,
+  type MigratorSubject,
+  MPOL_MF_MOVE,
+  type Task,
+} from "@migrate-offload/core";
+import { moduleSubject, serialCopyModule } from "@migrate-offload/testkit";
+import { Effect } from "effect";
+import { thpFor } from "./offload";
+import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
+
+/** A kernel with one process whose `bytes` are faulted in as folios of `folioBytes`. */
+const populated = (folioBytes: number, bytes: number, batchPages: number) =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel.make({
+      nodes: [bytes + (64 << 20), bytes + (64 << 20)],
+      thp: thpFor(Math.log2(folioBytes / 4096)),
+    });
+    kernel.migration.nrMaxBatchedMigration = batchPages;
+    const proc = yield* kernel.createProcess();
+    const addr = yield* proc.mmap(bytes);
+    const pattern = new Uint8Array(bytes);
+    for (let i = 0; i < bytes; i += 4096) pattern.fill((i >>> 12) & 0xff, i, i + 4096);
+    yield* proc.write(addr, pattern);
+    const pages = Float64Array.from(
+      { length: bytes / folioBytes },
+      (_, i) => addr + i * folioBytes,
+    );
+    return { kernel, proc, addr, pattern, pages };
+  });
+
+/** One `move_pages` of `pages` to `node`; fails if a page stayed behind. */
+const moveTo = (proc: Task, pages: Float64Array, node: number) =>
+  Effect.gen(function* () {
+    const { rc } = yield* proc.movePages(
+      0,
+      pages,
+      new Int32Array(pages.length).fill(node),
+      MPOL_MF_MOVE,
+    );
+    if (rc !== 0) return yield* Effect.fail(new Error(`move_pages left ${rc} pages behind`));
+  });
+
+/** One row of the copy-share analysis. */
+export interface AmdahlRow {
+  readonly folioBytes: number;
+  readonly folios: number;
+  /** Wall time of one call, ms. */
+  readonly callMs: Summary;
+  /** Fraction of the call inside the batch copy. */
+  readonly copyShare: Summary;
+  /** `1 / (1 - F)`: the call's speedup with an infinitely fast copy. */
+  readonly maxSpeedup: number;
+  /** `1 / ((1 - F) + F / 7.5)`: with the 7.5 × copy speedup the v3 letter measured for DMA. */
+  readonly speedupAtSeedDma: number;
+  readonly intact: boolean;
+}
+
+/** The v3 cover letter's copy shares, for the table. */
+const SEED_SHARE: Record<string, string> = {
+  "4 KiB×1": "<1 %",
+  "4 KiB×512": "~35 %",
+  "2 MiB×1": "~66 %",
+  "2 MiB×512": "~97 %",
+};
+
+/**
+ * The copy share of `move_pages` for 1 and 512 folios of 4 KiB and 2 MiB. The kernel's own copy
+ * (`migrate_folios_mc_copy()`) runs as the migrator so that every copy of the call happens in the
+ * batch copy step, where the copy interposer times it; batches hold up to `HPAGE_PUD_NR` pages.
+ */
+export const runAmdahl = (runs: number, onProgress: (msg: string) => void) =>
+  Effect.gen(function* () {
+    const rows: AmdahlRow[] = [];
+    for (const folioBytes of [4096, 2 << 20]) {
+      for (const folios of [1, 512]) {
+        onProgress(`amdahl: ${folios} × ${formatBytes(folioBytes)}`);
+        const bytes = folioBytes * folios;
+        const { kernel, proc, addr, pattern, pages } = yield* populated(folioBytes, bytes, 1 << 18);
+        const subject = moduleSubject(serialCopyModule, "serial_copy");
+        yield* subject.load(kernel);
+        let copyMs = 0;
+        const unprobe = kernel.migration.interpose(
+          (inner): BatchCopier => ({
+            shouldBatch: inner.shouldBatch,
+            copy: (dst, src, count, caller) =>
+              Effect.suspend(() => {
+                const start = performance.now();
+                return Effect.tap(inner.copy(dst, src, count, caller), () =>
+                  Effect.sync(() => {
+                    copyMs += performance.now() - start;
+                  }),
+                );
+              }),
+          }),
+        );
+        const calls: number[] = [];
+        const shares: number[] = [];
+        yield* moveTo(proc, pages, 1);
+        yield* moveTo(proc, pages, 0);
+        for (let r = 0; r < runs; r++) {
+          copyMs = 0;
+          const start = performance.now();
+          yield* moveTo(proc, pages, r % 2 === 0 ? 1 : 0);
+          const ms = performance.now() - start;
+          calls.push(ms);
+          shares.push(copyMs / ms);
+        }
+        if (typeof unprobe === "function") unprobe();
+        const intact = Buffer.from(yield* proc.read(addr, bytes)).equals(Buffer.from(pattern));
+        yield* subject.unload(kernel);
+        const share = summarize(shares);
+        rows.push({
+          folioBytes,
+          folios,
+          callMs: summarize(calls),
+          copyShare: share,
+          maxSpeedup: 1 / (1 - share.median),
+          speedupAtSeedDma: 1 / (1 - share.median + share.median / 7.5),
+          intact,
+        });
+      }
+    }
+    return envelope("amdahl", { runs }, { rows });
+  });
+
+/** The copy-share table, beside the v3 cover letter's shares. */
+export const formatAmdahl = (r: { rows: readonly AmdahlRow[] }): string =>
+  markdownTable(
+    [
+      "folios",
+      "call ms, median",
+      "copy share, median (min–max)",
+      "max speedup 1/(1−F)",
+      "speedup with a 7.5 × copy",
+      "the v3 letter's share",
+    ],
+    r.rows.map((row) => {
+      const key = `${formatBytes(row.folioBytes)}×${row.folios}`;
+      return [
+        `${row.folios} × ${formatBytes(row.folioBytes)}${row.intact ? "" : " CORRUPT"}`,
+        row.callMs.median.toFixed(3),
+        `${(row.copyShare.median * 100).toFixed(1)} % (${(row.copyShare.min * 100).toFixed(1)}–${(row.copyShare.max * 100).toFixed(1)})`,
+        row.maxSpeedup.toFixed(2),
+        row.speedupAtSeedDma.toFixed(2),
+        SEED_SHARE[key] ?? "",
+      ];
+    }),
+  );
+
+/** One row of the latency experiment. */
+export interface LatencyRow {
+  readonly copier: string;
+  /** `NR_MAX_BATCHED_MIGRATION`, base pages. */
+  readonly batchPages: number;
+  /** From the call's start to its first `remove_migration_pte`, ms. */
+  readonly firstFolioMs: Summary;
+  /** The whole call, ms. */
+  readonly callMs: Summary;
+  readonly intact: boolean;
+}
+
+/**
+ * First-folio latency against batch size: `bytes` of 2 MiB folios moved by one `move_pages`
+ * call, with `NR_MAX_BATCHED_MIGRATION` set to each of `batches`; the latency is the time from
+ * the call's `mm_migrate_pages_start` to its first `remove_migration_pte`, the moment the first
+ * folio is mapped again.
+ */
+export const runLatency = (
+  bytes: number,
+  batches: readonly number[],
+  copiers: ReadonlyArray<readonly [string, MigratorSubject | undefined]>,
+  runs: number,
+  onProgress: (msg: string) => void,
+) =>
+  Effect.gen(function* () {
+    const rows: LatencyRow[] = [];
+    for (const [copier, subject] of copiers) {
+      for (const batchPages of batches) {
+        onProgress(`latency: ${copier}, batches of ${batchPages} pages`);
+        const setup = yield* populated(2 << 20, bytes, batchPages);
+        const { kernel, proc, addr, pattern, pages } = setup;
+        if (subject) yield* subject.load(kernel);
+        yield* moveTo(proc, pages, 1);
+        yield* moveTo(proc, pages, 0);
+        const first: number[] = [];
+        const calls: number[] = [];
+        for (let r = 0; r < runs; r++) {
+          let start = -1;
+          let mapped = -1;
+          const unsubscribe = kernel.trace.subscribe((e) => {
+            if (e.event === "mm_migrate_pages_start" && start < 0) start = performance.now();
+            if (e.event === "remove_migration_pte" && mapped < 0) {
+              mapped = performance.now();
+              unsubscribe();
+            }
+          });
+          const callStart = performance.now();
+          yield* moveTo(proc, pages, r % 2 === 0 ? 1 : 0);
+          calls.push(performance.now() - callStart);
+          unsubscribe();
+          first.push(mapped - start);
+        }
+        const intact = Buffer.from(yield* proc.read(addr, bytes)).equals(Buffer.from(pattern));
+        if (subject) yield* subject.unload(kernel);
+        rows.push({
+          copier,
+          batchPages,
+          firstFolioMs: summarize(first),
+          callMs: summarize(calls),
+          intact,
+        });
+      }
+    }
+    return envelope(
+      "latency",
+      { bytes, batches, copiers: copiers.map(([c]) => c), runs },
+      { rows },
+    );
+  });
+
+/** The latency table: one row per copier and batch size. */
+export const formatLatency = (r: { rows: readonly LatencyRow[] }): string =>
+  markdownTable(
+    [
+      "copier",
+      "batch (pages)",
+      "first folio mapped again, ms median (min–max)",
+      "whole call, ms median",
+      "first / whole",
+    ],
+    r.rows.map((row) => [
+      `${row.copier}${row.intact ? "" : " CORRUPT"}`,
+      String(row.batchPages),
+      `${row.firstFolioMs.median.toFixed(2)} (${row.firstFolioMs.min.toFixed(2)}–${row.firstFolioMs.max.toFixed(2)})`,
+      row.callMs.median.toFixed(2),
+      (row.firstFolioMs.median / row.callMs.median).toFixed(2),
+    ]),
+  );
