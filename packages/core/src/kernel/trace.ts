@@ -63,7 +63,11 @@ export interface RemoveMigrationPte {
 }
 
 /** Every event this kernel emits. */
-export type TraceEvent = MmMigratePagesStart | MmMigratePages | MmMigrateOffload | RemoveMigrationPte;
+export type TraceEvent =
+  | MmMigratePagesStart
+  | MmMigratePages
+  | MmMigrateOffload
+  | RemoveMigrationPte;
 
 /** One kernel's tracepoints. */
 export class Tracepoints {
