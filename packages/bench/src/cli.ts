@@ -2,7 +2,7 @@
  * The benchmark CLI: `migrate-offload-bench <experiment> [options]`.
  */
 
-import { availableParallelism } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type MigratorSubject, parseSize as parseKernelSize } from "@migrate-offload/core";
@@ -11,7 +11,14 @@ import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";
 import { throughputChart, writeSvg } from "./chart";
 import { CONFORMANCE_SUBJECTS, formatConformance, runConformance } from "./conformance";
-import { formatGrid, type GridResults, runBase64k, runCount } from "./count";
+import {
+  COUNT_SWEEP,
+  countCellBytes,
+  formatGrid,
+  type GridResults,
+  runBase64k,
+  runCount,
+} from "./count";
 import { formatCpu, formatDcbm, runCpu, runDcbm } from "./dcbm";
 import { formatDemo, runDemo } from "./demo";
 import { formatMemModel, runMemModel } from "./memmodel";
@@ -81,7 +88,9 @@ experiments:
 
   count       move_pages throughput by folio count at 2 MiB: serial, mtcopy 1, dcbm 1 (v4 table 2)
                 --quick              counts 1,8,64 and 3 runs
-                --counts <list>      folios per call (default 1,8,64,256,1024; at most 8192)
+                --counts <list>      folios per call (default: 1,8,64,256,1024,2048,4096,8192,
+                                     those whose two nodes fit in half the machine's memory;
+                                     at most 8192, and what fits in 80 % of it)
                 --runs <n>           timed calls per cell (default 5)
   amdahl      the share of move_pages time spent copying, 1 and 512 folios of 4K and 2M, and the
               speedup it bounds (v3 cover letter)
@@ -463,7 +472,13 @@ const main = async (): Promise<void> => {
           ? list("counts", values.counts, 8192)
           : values.quick
             ? [1, 8, 64]
-            : [1, 8, 64, 256, 1024];
+            : COUNT_SWEEP.filter((n) => countCellBytes(n) <= totalmem() / 2);
+        for (const n of counts) {
+          if (countCellBytes(n) > totalmem() * 0.8)
+            return fail(
+              `--counts: ${n} folios of 2 MiB need ${formatBytes(countCellBytes(n))} for two nodes, more than 80 % of this machine's ${formatBytes(totalmem())}`,
+            );
+        }
         const runs = positiveInt("runs", values.runs, values.quick ? 3 : 5);
         const result = await stoppably(() =>
           Effect.runPromise(runCount(counts, runs, stop, progress)),

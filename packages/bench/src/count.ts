@@ -53,6 +53,17 @@ const countCopiers = (): Array<[string, MigratorSubject | undefined]> => [
   ["dcbm 1", dcbmConformanceSubject({ channels: 16 }, { nrDmaChan: 1 })],
 ];
 
+/** The folio counts of v4 table 2 and beyond, up to 16 GiB of 2 MiB folios per call. */
+export const COUNT_SWEEP = [1, 8, 64, 256, 1024, 2048, 4096, 8192] as const;
+
+/**
+ * Bytes of memory a count-sweep cell takes: two nodes, each the folios plus 64 MiB of slack.
+ */
+export const countCellBytes = (count: number): number => 2 * (count * (2 << 20) + (64 << 20));
+
+/** The raw memcpy reference's size: the largest call's bytes, at most 1 GiB (DRAM-bound beyond). */
+const MEMCPY_REFERENCE_MAX = 1 << 30;
+
 /** The folio-count sweep at 2 MiB: `counts` folios per call. */
 export const runCount = (
   counts: readonly number[],
@@ -70,7 +81,7 @@ export const runCount = (
       subject,
     })),
   );
-  const largest = Math.max(...counts) * folioBytes;
+  const largest = Math.min(Math.max(...counts) * folioBytes, MEMCPY_REFERENCE_MAX);
   return runGrid("count", { counts, runs }, largest, cells, runs, stop, onProgress);
 };
 

@@ -17,6 +17,7 @@ import {
 import { Effect } from "effect";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { measureOffload, thpFor } from "./offload";
+import { patternIntact, writePattern } from "./pattern";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
 
 /** The device every dcbm measurement uses, unless told otherwise. */
@@ -264,9 +265,7 @@ export const runCpu = (
       const loaded = copier === "serial" ? null : yield* loadDcbm(kernel, channels, device);
       const proc = yield* kernel.createProcess();
       const addr = yield* proc.mmap(total);
-      const pattern = new Uint8Array(total);
-      for (let i = 0; i < total; i += 4096) pattern.fill((i >>> 12) & 0xff, i, i + 4096);
-      yield* proc.write(addr, pattern);
+      yield* writePattern(proc, addr, total);
       const pages = Float64Array.from(
         { length: total / folioBytes },
         (_, i) => addr + i * folioBytes,
@@ -287,7 +286,7 @@ export const runCpu = (
         walls.push(seconds * 1000);
         shares.push(iterations / seconds / soloRate);
       }
-      const back = yield* proc.read(addr, total);
+      const intact = yield* patternIntact(proc, addr, total);
       const offloaded = loaded ? loaded.driver.foliosMigrated / (runs + 1) : 0;
       if (loaded) yield* unloadDcbm(kernel, loaded);
       rows.push({
@@ -296,7 +295,7 @@ export const runCpu = (
         hogShare: summarize(shares),
         folios: pages.length,
         offloaded,
-        intact: Buffer.from(back).equals(Buffer.from(pattern)),
+        intact,
       });
     }
     const results: CpuResults = { total, folioBytes, hogSoloPerSecond: summarize(solo), rows };

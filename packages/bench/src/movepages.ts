@@ -2,10 +2,11 @@
  * `move_pages()` throughput, after table 1a of the v4 cover letter: move a fixed amount of memory
  * between two nodes in folios of one size, and report GB/s against raw memcpy in the same run.
  */
-import { Kernel, type Task } from "@migrate-offload/core";
+import { Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { measureMemcpy } from "./memcpy";
 import { thpFor } from "./offload";
+import { patternIntact, writePattern } from "./pattern";
 import { pingPongMovePages } from "./pingpong";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
 
@@ -30,32 +31,6 @@ export interface MovePagesResults {
   readonly rows: readonly MovePagesRow[];
 }
 
-const pageByte = (offset: number): number => ((offset >>> 12) * 7 + 1) & 0xff;
-
-/** Fills the mapping with a per-page pattern through the process, in 64 MiB writes. */
-const populate = (proc: Task, addr: number, bytes: number) =>
-  Effect.gen(function* () {
-    const chunk = Math.min(bytes, 64 << 20);
-    const buf = new Uint8Array(chunk);
-    for (let off = 0; off < bytes; off += chunk) {
-      for (let i = 0; i < chunk; i += 4096) buf.fill(pageByte(off + i), i, i + 4096);
-      yield* proc.write(addr + off, buf);
-    }
-  });
-
-const verify = (proc: Task, addr: number, bytes: number) =>
-  Effect.gen(function* () {
-    const chunk = Math.min(bytes, 64 << 20);
-    for (let off = 0; off < bytes; off += chunk) {
-      const got = yield* proc.read(addr + off, chunk);
-      for (let i = 0; i < chunk; i += 4096) {
-        const want = pageByte(off + i);
-        if (got[i] !== want || got[i + 4095] !== want) return false;
-      }
-    }
-    return true;
-  });
-
 /** Measures one folio size: `runs` timed moves, alternating 0 → 1 and 1 → 0. */
 const measureSize = (
   folioBytes: number,
@@ -71,10 +46,10 @@ const measureSize = (
     if (batchPages !== undefined) kernel.migration.nrMaxBatchedMigration = batchPages;
     const proc = yield* kernel.createProcess({ node: 0 });
     const addr = yield* proc.mmap(totalBytes);
-    yield* populate(proc, addr, totalBytes);
+    yield* writePattern(proc, addr, totalBytes);
     const folios = totalBytes / folioBytes;
     const rates = yield* pingPongMovePages(proc, addr, totalBytes, folioBytes, runs);
-    const intact = yield* verify(proc, addr, totalBytes);
+    const intact = yield* patternIntact(proc, addr, totalBytes);
     const gbps = summarize(rates);
     return {
       folioBytes,

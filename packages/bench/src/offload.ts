@@ -9,6 +9,7 @@ import {
   type MthpMode,
 } from "@migrate-offload/core";
 import { Effect } from "effect";
+import { patternIntact, writePattern } from "./pattern";
 import { pingPongMovePages } from "./pingpong";
 import { type Summary, summarize } from "./report";
 
@@ -62,12 +63,9 @@ export const measureOffload = <A>(
     if (run.load) yield* run.load(kernel);
     const proc = yield* kernel.createProcess();
     const addr = yield* proc.mmap(total);
-    const pattern = new Uint8Array(total);
-    for (let i = 0; i < total; i += 4096) pattern.fill((i >>> 12) & 0xff, i, i + 4096);
-    yield* proc.write(addr, pattern);
+    yield* writePattern(proc, addr, total);
     const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, run.runs);
-    const back = yield* proc.read(addr, total);
-    const intact = Buffer.from(back).equals(Buffer.from(pattern));
+    const intact = yield* patternIntact(proc, addr, total);
     const inspected = run.inspect(kernel);
     if (run.unload) yield* run.unload(kernel);
     return { gbps: summarize(rates), intact, inspected };

@@ -17,6 +17,7 @@ import {
 import { moduleSubject, serialCopyModule } from "@migrate-offload/testkit";
 import { Effect } from "effect";
 import { thpFor } from "./offload";
+import { patternIntact, writePattern } from "./pattern";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
 
 /** A kernel with one process whose `bytes` are faulted in as folios of `folioBytes`. */
@@ -29,14 +30,12 @@ const populated = (folioBytes: number, bytes: number, batchPages: number) =>
     kernel.migration.nrMaxBatchedMigration = batchPages;
     const proc = yield* kernel.createProcess();
     const addr = yield* proc.mmap(bytes);
-    const pattern = new Uint8Array(bytes);
-    for (let i = 0; i < bytes; i += 4096) pattern.fill((i >>> 12) & 0xff, i, i + 4096);
-    yield* proc.write(addr, pattern);
+    yield* writePattern(proc, addr, bytes);
     const pages = Float64Array.from(
       { length: bytes / folioBytes },
       (_, i) => addr + i * folioBytes,
     );
-    return { kernel, proc, addr, pattern, pages };
+    return { kernel, proc, addr, pages };
   });
 
 /** One `move_pages` of `pages` to `node`; fails if a page stayed behind. */
@@ -86,7 +85,7 @@ export const runAmdahl = (runs: number, onProgress: (msg: string) => void) =>
       for (const folios of [1, 512]) {
         onProgress(`amdahl: ${folios} × ${formatBytes(folioBytes)}`);
         const bytes = folioBytes * folios;
-        const { kernel, proc, addr, pattern, pages } = yield* populated(folioBytes, bytes, 1 << 18);
+        const { kernel, proc, addr, pages } = yield* populated(folioBytes, bytes, 1 << 18);
         const subject = moduleSubject(serialCopyModule, "serial_copy");
         yield* subject.load(kernel);
         let copyMs = 0;
@@ -117,7 +116,7 @@ export const runAmdahl = (runs: number, onProgress: (msg: string) => void) =>
           shares.push(copyMs / ms);
         }
         if (typeof unprobe === "function") unprobe();
-        const intact = Buffer.from(yield* proc.read(addr, bytes)).equals(Buffer.from(pattern));
+        const intact = yield* patternIntact(proc, addr, bytes);
         yield* subject.unload(kernel);
         const share = summarize(shares);
         rows.push({
@@ -189,7 +188,7 @@ export const runLatency = (
       for (const batchPages of batches) {
         onProgress(`latency: ${copier}, batches of ${batchPages} pages`);
         const setup = yield* populated(2 << 20, bytes, batchPages);
-        const { kernel, proc, addr, pattern, pages } = setup;
+        const { kernel, proc, addr, pages } = setup;
         if (subject) yield* subject.load(kernel);
         yield* moveTo(proc, pages, 1);
         yield* moveTo(proc, pages, 0);
@@ -211,7 +210,7 @@ export const runLatency = (
           unsubscribe();
           first.push(mapped - start);
         }
-        const intact = Buffer.from(yield* proc.read(addr, bytes)).equals(Buffer.from(pattern));
+        const intact = yield* patternIntact(proc, addr, bytes);
         if (subject) yield* subject.unload(kernel);
         rows.push({
           copier,

@@ -1,0 +1,73 @@
+import { Kernel } from "@migrate-offload/core";
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import { COUNT_SWEEP, countCellBytes, formatGrid, runBase64k, runCount } from "../src/count";
+import { patternIntact, writePattern } from "../src/pattern";
+
+describe("count and base64k", () => {
+  it("count measures serial, mtcopy 1 and dcbm 1 at each count, and every byte survives", async () => {
+    const r = await Effect.runPromise(
+      runCount(
+        [1, 4],
+        1,
+        () => false,
+        () => {},
+      ),
+    );
+    expect(r.results.complete).toBe(true);
+    expect(r.results.cells.map((c) => `${c.column} ${c.row} ${c.total}`)).toEqual([
+      "1 serial 2097152",
+      "1 mtcopy 1 2097152",
+      "1 dcbm 1 2097152",
+      "4 serial 8388608",
+      "4 mtcopy 1 8388608",
+      "4 dcbm 1 8388608",
+    ]);
+    expect(r.results.cells.every((c) => c.intact && c.gbps.n === 1)).toBe(true);
+    expect(formatGrid(r.results, "2 MiB folios")).toContain(
+      "| 2 MiB folios | serial | mtcopy 1 | dcbm 1 |",
+    );
+  }, 120_000);
+
+  it("base64k moves 64 KiB pages and 2 MiB mTHP of a 64 KiB-page kernel intact", async () => {
+    const r = await Effect.runPromise(
+      runBase64k(
+        4 << 20,
+        [2],
+        1,
+        () => false,
+        () => {},
+      ),
+    );
+    expect(r.results.cells.map((c) => `${c.column}: ${c.row}`)).toEqual([
+      "64 KiB pages: vanilla",
+      "64 KiB pages: mt_2",
+      "2 MiB mTHP: vanilla",
+      "2 MiB mTHP: mt_2",
+    ]);
+    expect(r.results.cells.every((c) => c.intact)).toBe(true);
+  }, 120_000);
+
+  it("the count sweep's memory need is two nodes of the folios and slack each", () => {
+    expect(countCellBytes(1024)).toBe(2 * 2 ** 31 + (128 << 20));
+    expect(COUNT_SWEEP.at(-1)).toBe(8192);
+  });
+});
+
+describe("the byte pattern", () => {
+  it("reads back intact, and a single changed byte anywhere is caught", async () => {
+    const bytes = (64 << 20) + (2 << 20); // two pieces, the second short
+    const kernel = await Effect.runPromise(Kernel.make({ nodes: ["128M"] }));
+    const proc = await Effect.runPromise(kernel.createProcess());
+    const addr = await Effect.runPromise(proc.mmap(bytes));
+    await Effect.runPromise(writePattern(proc, addr, bytes));
+    expect(await Effect.runPromise(patternIntact(proc, addr, bytes))).toBe(true);
+    for (const offset of [0, 4095, 4096 + 17, (64 << 20) + 5, bytes - 1]) {
+      const [before] = await Effect.runPromise(proc.read(addr + offset, 1));
+      await Effect.runPromise(proc.write(addr + offset, Uint8Array.of((before! + 1) & 0xff)));
+      expect(await Effect.runPromise(patternIntact(proc, addr, bytes))).toBe(false);
+      await Effect.runPromise(proc.write(addr + offset, Uint8Array.of(before!)));
+    }
+    expect(await Effect.runPromise(patternIntact(proc, addr, bytes))).toBe(true);
+  }, 60_000);
+});
