@@ -9,7 +9,8 @@ import { compile, type TopLevelSpec } from "vega-lite";
 
 /** One point of a throughput chart. */
 export interface ThroughputPoint {
-  readonly folioKiB: number;
+  /** Where on the x axis: a folio size in KiB, a folio count. */
+  readonly x: number;
   readonly copier: string;
   readonly gbps: number;
   /** The run's spread: median ± sd is drawn as an error bar. */
@@ -17,11 +18,12 @@ export interface ThroughputPoint {
 }
 
 /**
- * Throughput against folio size, one line per copier, with the machine's raw memcpy bandwidth as
- * a dashed rule: the limit every copier is measured against.
+ * Throughput against a log-2 x axis (folio size, folio count), one line per copier, with the
+ * machine's raw memcpy bandwidth as a dashed rule: the limit every copier is measured against.
  */
 export const throughputChart = (
   title: string,
+  xTitle: string,
   points: readonly ThroughputPoint[],
   memcpyGbps: number,
   memcpyLabel: string,
@@ -39,10 +41,10 @@ export const throughputChart = (
           mark: { type: "line", point: true },
           encoding: {
             x: {
-              field: "folioKiB",
+              field: "x",
               type: "quantitative",
               scale: { type: "log", base: 2 },
-              title: "folio size (KiB)",
+              title: xTitle,
             },
             y: { field: "gbps", type: "quantitative", title: "GB/s (median)" },
             // Twenty distinct colours: a full sweep has eleven copiers.
@@ -57,7 +59,7 @@ export const throughputChart = (
         {
           mark: "errorbar",
           encoding: {
-            x: { field: "folioKiB", type: "quantitative" },
+            x: { field: "x", type: "quantitative" },
             y: { field: "low", type: "quantitative", title: null },
             y2: { field: "high" },
             color: { field: "copier", type: "nominal" },

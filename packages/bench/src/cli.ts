@@ -9,11 +9,13 @@ import { type MigratorSubject, parseSize as parseKernelSize } from "@migrate-off
 import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
 import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";
+import type { TopLevelSpec } from "vega-lite";
 import { throughputChart, writeSvg } from "./chart";
 import { CONFORMANCE_SUBJECTS, formatConformance, runConformance } from "./conformance";
 import {
   COUNT_SWEEP,
   countCellBytes,
+  countChartPoints,
   formatGrid,
   type GridResults,
   runBase64k,
@@ -86,7 +88,8 @@ experiments:
                 --completion <mode>  interrupt (default) or polling
                 --runs <n>           timed calls per copier (default 5)
 
-  count       move_pages throughput by folio count at 2 MiB: serial, mtcopy 1, dcbm 1 (v4 table 2)
+  count       move_pages throughput by folio count at 2 MiB: serial, mtcopy 1, dcbm 1 (v4 table 2);
+              writes a chart (<out>/count.svg); Ctrl-C keeps what it measured
                 --quick              counts 1,8,64 and 3 runs
                 --counts <list>      folios per call (default: 1,8,64,256,1024,2048,4096,8192,
                                      those whose two nodes fit in half the machine's memory;
@@ -103,7 +106,7 @@ experiments:
                 --batch-pages <list> batch sizes in base pages (default 512,4096,32768,262144)
                 --runs <n>           timed calls per cell (default 5)
   base64k     64 KiB base pages: 64 KiB folios and 2 MiB mTHP, vanilla and mtcopy by threads
-              (Zi Yan's Grace tables)
+              (Zi Yan's Grace tables); Ctrl-C keeps what it measured
                 --quick              64M, mtcopy 2, 3 runs
                 --total <size>       memory moved per call (default 256M)
                 --threads <list>     mtcopy thread counts (default 1,2,4,8)
@@ -158,10 +161,6 @@ const FULL_SIZES: SizesConfig = {
 };
 
 /**
- * Runs the size sweep; Ctrl-C stops it after the cell in progress. Prints the table, writes the
- * JSON and the chart (also for an interrupted run), and says where they are.
- */
-/**
  * Ctrl-C. An experiment that measures cell by cell sets `stoppable`: the first Ctrl-C lets the
  * cell in progress finish, and the experiment writes what it measured. Anywhere else, or at a
  * second Ctrl-C, the process ends at once with 130.
@@ -199,18 +198,24 @@ const sweepSizes = async (
   const r = result.results;
   process.stdout.write(`${formatSizes(r)}\n`);
   save("sizes", result);
-  const chart = resolve(process.env.INIT_CWD ?? process.cwd(), parsedOut, "sizes.svg");
-  await writeSvg(
-    chart,
+  await chart(
+    "sizes",
     throughputChart(
       `move_pages throughput by folio size, ${formatBytes(config.total)} per call`,
+      "folio size (KiB)",
       sizesChartPoints(r),
       r.memcpyAllThreadsGbps.median,
       `raw memcpy, ${r.threadsOfAllThreadMemcpy} threads`,
     ),
   );
-  process.stdout.write(`chart: ${chart}\n`);
   return r;
+};
+
+/** Writes an experiment's chart as `<out>/<name>.svg` and says where. */
+const chart = async (name: string, spec: TopLevelSpec): Promise<void> => {
+  const path = resolve(process.env.INIT_CWD ?? process.cwd(), parsedOut, `${name}.svg`);
+  await writeSvg(path, spec);
+  process.stdout.write(`chart: ${path}\n`);
 };
 
 /** Prints and saves a grid experiment (`count`, `base64k`); false when a byte was lost. */
@@ -484,6 +489,17 @@ const main = async (): Promise<void> => {
           Effect.runPromise(runCount(counts, runs, stop, progress)),
         );
         if (!reportGrid("count", result, "2 MiB folios")) process.exitCode = 1;
+        const r = result.results;
+        await chart(
+          "count",
+          throughputChart(
+            "move_pages throughput by folio count, 2 MiB folios",
+            "2 MiB folios per call",
+            countChartPoints(r),
+            r.memcpyAllThreadsGbps.median,
+            `raw memcpy, ${r.threadsOfAllThreadMemcpy} threads`,
+          ),
+        );
         return;
       }
       case "base64k": {

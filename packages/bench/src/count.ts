@@ -9,6 +9,7 @@ import type { MigratorSubject } from "@migrate-offload/core";
 import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
 import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";
+import type { ThroughputPoint } from "./chart";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import { envelope, markdownTable, type Summary } from "./report";
@@ -112,6 +113,15 @@ export const runBase64k = (
   );
   return runGrid("base64k", { total, threads, runs }, total, cells, runs, stop, onProgress);
 };
+
+/** The count sweep's chart points: GB/s (median ± sd) against folios per call, per copier. */
+export const countChartPoints = (r: GridResults): ThroughputPoint[] =>
+  r.cells.map((c) => ({
+    x: Number(c.column),
+    copier: c.row,
+    gbps: c.gbps.median,
+    sd: c.gbps.sd,
+  }));
 
 /**
  * Markdown in the seeds' layout: one row per `column` value (a count, a folio size), one column

@@ -131,7 +131,7 @@ export const formatSizes = (r: SizesResults): string => {
 /** The chart's points: the median of each cell, with its sd. */
 export const sizesChartPoints = (r: SizesResults): ThroughputPoint[] =>
   r.cells.map((c) => ({
-    folioKiB: c.folioBytes / 1024,
+    x: c.folioBytes / 1024,
     copier: c.copier,
     gbps: c.gbps.median,
     sd: c.gbps.sd,

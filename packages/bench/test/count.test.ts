@@ -1,7 +1,18 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
-import { COUNT_SWEEP, countCellBytes, formatGrid, runBase64k, runCount } from "../src/count";
+import { throughputChart, writeSvg } from "../src/chart";
+import {
+  COUNT_SWEEP,
+  countCellBytes,
+  countChartPoints,
+  formatGrid,
+  runBase64k,
+  runCount,
+} from "../src/count";
 import { patternIntact, writePattern } from "../src/pattern";
 
 describe("count and base64k", () => {
@@ -27,6 +38,13 @@ describe("count and base64k", () => {
     expect(formatGrid(r.results, "2 MiB folios")).toContain(
       "| 2 MiB folios | serial | mtcopy 1 | dcbm 1 |",
     );
+    const path = join(mkdtempSync(join(tmpdir(), "count-")), "count.svg");
+    const points = countChartPoints(r.results);
+    expect(points.map((p) => p.x)).toEqual([1, 1, 1, 4, 4, 4]);
+    await writeSvg(path, throughputChart("t", "folios", points, 10, "raw memcpy"));
+    const svg = readFileSync(path, "utf8");
+    for (const label of ["serial", "mtcopy 1", "dcbm 1", "raw memcpy", "folios"])
+      expect(svg).toContain(label);
   }, 120_000);
 
   it("base64k moves 64 KiB pages and 2 MiB mTHP of a 64 KiB-page kernel intact", async () => {

@@ -30,7 +30,10 @@ describe("sizes", () => {
     expect(table).toContain("| copier | 4 KiB | 2 MiB |");
     expect(table).toContain("| dcbm 4 |");
     const path = join(mkdtempSync(join(tmpdir(), "sizes-")), "sizes.svg");
-    await writeSvg(path, throughputChart("t", sizesChartPoints(r), 10, "raw memcpy"));
+    await writeSvg(
+      path,
+      throughputChart("t", "folio size (KiB)", sizesChartPoints(r), 10, "raw memcpy"),
+    );
     const svg = readFileSync(path, "utf8");
     expect(svg.startsWith("<svg")).toBe(true);
     for (const label of ["serial", "mtcopy 2", "dcbm 4", "raw memcpy"])
