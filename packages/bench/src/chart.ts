@@ -35,7 +35,9 @@ export const throughputChart = (
   resolve: { scale: { y: "shared" } },
   layer: [
     {
-      data: { values: points.map((p) => ({ ...p, low: p.gbps - p.sd, high: p.gbps + p.sd })) },
+      data: {
+        values: points.map((p) => ({ ...p, low: Math.max(0, p.gbps - p.sd), high: p.gbps + p.sd })),
+      },
       layer: [
         {
           mark: { type: "line", point: true },

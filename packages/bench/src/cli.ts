@@ -98,7 +98,7 @@ experiments:
   amdahl      the share of move_pages time spent copying, 1 and 512 folios of 4K and 2M, and the
               speedup it bounds (v3 cover letter)
                 --quick              7 runs
-                --runs <n>           timed calls per case (default 21)
+                --runs <n>           timed calls per case, after a warm-up (default 51)
   latency     first-folio latency against NR_MAX_BATCHED_MIGRATION: how long the first folio of
               a batch stays unmapped, serial, mtcopy 2 and dcbm 4 at 2 MiB
                 --quick              64M, batches 512,32768, serial and dcbm 4, 3 runs
@@ -518,7 +518,7 @@ const main = async (): Promise<void> => {
         return;
       }
       case "amdahl": {
-        const runs = positiveInt("runs", values.runs, values.quick ? 7 : 21);
+        const runs = positiveInt("runs", values.runs, values.quick ? 7 : 51);
         const result = await Effect.runPromise(runAmdahl(runs, progress));
         process.stdout.write(`${formatAmdahl(result.results)}\n`);
         save("amdahl", result);

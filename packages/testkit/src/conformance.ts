@@ -13,6 +13,7 @@
  * @module
  */
 import {
+  type FolioList,
   type Kernel,
   MIGRATE_REASONS_ALL,
   type Migrator,
@@ -82,9 +83,13 @@ export const moduleSubject = (
 /**
  * The kernel's own batch copy (`migrate_folios_mc_copy()`) as a migrator module that takes every
  * batch: the reference subject. Verifying it proves the batched path equivalent to the unbatched
- * serial path.
+ * serial path. `copy` replaces the batch copy, for a caller that wraps the kernel's (to time it,
+ * say); it returns 0 or a negative errno as `migrate_folios_mc_copy()` does.
  */
-export const serialCopyModule = (kernel: Kernel): ModuleDefinition => {
+export const serialCopyModule = (
+  kernel: Kernel,
+  copy: (kernel: Kernel, dst: FolioList, src: FolioList) => number = migrateFoliosMcCopy,
+): ModuleDefinition => {
   let migrator: Migrator;
   return {
     name: "serial_copy",
@@ -93,7 +98,7 @@ export const serialCopyModule = (kernel: Kernel): ModuleDefinition => {
         name: "serial_copy",
         owner: module,
         shouldBatch: () => true,
-        offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(kernel, dst, src)),
+        offloadCopy: (dst, src) => Effect.sync(() => copy(kernel, dst, src)),
       };
       return kernel.migrateOffload.addProvider(migrator, MIGRATE_REASONS_ALL);
     },
