@@ -27,6 +27,7 @@ import { formatMemModel, runMemModel } from "./memmodel";
 import { formatMovePages, runMovePages, SEED_FOLIO_SIZES } from "./movepages";
 import { formatMtcopy, runMtcopy } from "./mtcopy";
 import { formatAmdahl, formatLatency, runAmdahl, runLatency } from "./probes";
+import { type OnProgress, StderrProgress } from "./progress";
 import { formatRegistry, runRegistry } from "./registry";
 import { formatBytes, writeJson } from "./report";
 import {
@@ -166,9 +167,11 @@ const FULL_SIZES: SizesConfig = {
  * second Ctrl-C, the process ends at once with 130.
  */
 let interrupted = false;
+const stderrProgress = new StderrProgress();
 let stoppable = false;
 const stop = () => interrupted;
 process.on("SIGINT", () => {
+  stderrProgress.stop();
   if (!stoppable || interrupted) {
     process.stderr.write("\ninterrupted\n");
     process.exit(130);
@@ -186,14 +189,12 @@ const stoppably = async <A>(run: () => Promise<A>): Promise<A> => {
     return await run();
   } finally {
     stoppable = false;
+    stderrProgress.stop();
   }
 };
 
 /** Runs the size sweep; prints the table, writes the JSON and the chart, and says where. */
-const sweepSizes = async (
-  config: SizesConfig,
-  progress: (msg: string) => void,
-): Promise<SizesResults> => {
+const sweepSizes = async (config: SizesConfig, progress: OnProgress): Promise<SizesResults> => {
   const result = await stoppably(() => Effect.runPromise(runSizes(config, stop, progress)));
   const r = result.results;
   process.stdout.write(`${formatSizes(r)}\n`);
@@ -275,7 +276,7 @@ const main = async (): Promise<void> => {
       ? n
       : fail(`--${name} must be a positive integer, not ${JSON.stringify(text)}`);
   };
-  const progress = (msg: string) => process.stderr.write(`… ${msg}\n`);
+  const progress = stderrProgress.report;
   const list = (name: string, text: string, max: number) =>
     text.split(",").map((t) => {
       const n = Number(t);
@@ -365,7 +366,7 @@ const main = async (): Promise<void> => {
         const runs = positiveInt("runs", values.runs, 5);
         const batchPages = positiveInt("batch-pages", values["batch-pages"], 512);
         const result = await Effect.runPromise(
-          runMovePages(total, sizes, runs, (msg) => process.stderr.write(`… ${msg}\n`), batchPages),
+          runMovePages(total, sizes, runs, progress, batchPages),
         );
         process.stdout.write(`${formatMovePages(result.results)}\n`);
         save("movepages", result);
@@ -383,9 +384,7 @@ const main = async (): Promise<void> => {
             : fail(`--threads: ${JSON.stringify(t)} is not 1..64 or auto`);
         });
         const runs = positiveInt("runs", values.runs, 5);
-        const result = await Effect.runPromise(
-          runMtcopy(total, sizes, policies, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
-        );
+        const result = await Effect.runPromise(runMtcopy(total, sizes, policies, runs, progress));
         process.stdout.write(`${formatMtcopy(result.results)}\n`);
         save("mtcopy", result);
         if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
@@ -417,7 +416,6 @@ const main = async (): Promise<void> => {
               ? n
               : fail(`--channels: ${JSON.stringify(t)} is not 1..16`);
           });
-        const progress = (msg: string) => process.stderr.write(`… ${msg}\n`);
         const device = { engines, completion } as const;
         if (experiment === "cpu") {
           if (channelCounts.length !== 1) return fail("cpu takes one --channels count");
@@ -450,9 +448,7 @@ const main = async (): Promise<void> => {
       case "registry": {
         const total = parseSize(values.total ?? "256M");
         const runs = positiveInt("runs", values.runs, 5);
-        const result = await Effect.runPromise(
-          runRegistry(total, runs, (msg) => process.stderr.write(`… ${msg}\n`)),
-        );
+        const result = await Effect.runPromise(runRegistry(total, runs, progress));
         process.stdout.write(`${formatRegistry(result.results)}\n`);
         save("registry", result);
         return;
@@ -465,9 +461,7 @@ const main = async (): Promise<void> => {
         }
         const cases = positiveInt("cases", values.cases, 1000);
         const runs = positiveInt("runs", values.runs, 1);
-        const result = await runConformance(names, cases, runs, (msg) =>
-          process.stderr.write(`… ${msg}\n`),
-        );
+        const result = await runConformance(names, cases, runs, progress);
         process.stdout.write(`${formatConformance(result.results)}\n`);
         save("conformance", result);
         return;

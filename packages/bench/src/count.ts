@@ -12,6 +12,7 @@ import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
+import type { OnProgress } from "./progress";
 import { envelope, markdownTable, type Summary } from "./report";
 
 /** What a grid run measured; `complete` is false when it was interrupted. */
@@ -31,7 +32,7 @@ const runGrid = (
   cells: readonly GridCell[],
   runs: number,
   stop: () => boolean,
-  onProgress: (msg: string) => void,
+  onProgress: OnProgress,
 ) =>
   Effect.gen(function* () {
     const all = availableParallelism();
@@ -70,7 +71,7 @@ export const runCount = (
   counts: readonly number[],
   runs: number,
   stop: () => boolean,
-  onProgress: (msg: string) => void,
+  onProgress: OnProgress,
 ) => {
   const folioBytes = 2 << 20;
   const cells = counts.flatMap((count) =>
@@ -92,7 +93,7 @@ export const runBase64k = (
   threads: readonly number[],
   runs: number,
   stop: () => boolean,
-  onProgress: (msg: string) => void,
+  onProgress: OnProgress,
 ) => {
   const copiers: Array<[string, MigratorSubject | undefined]> = [
     ["vanilla", undefined],

@@ -11,6 +11,7 @@ import {
 import { Effect } from "effect";
 import { patternIntact, writePattern } from "./pattern";
 import { pingPongMovePages } from "./pingpong";
+import type { OnProgress } from "./progress";
 import { type Summary, summarize } from "./report";
 
 /**
@@ -103,12 +104,12 @@ export const measureGrid = (
   runs: number,
   out: GridResult[],
   stop: () => boolean,
-  onProgress: (msg: string) => void,
+  onProgress: OnProgress,
 ) =>
   Effect.gen(function* () {
     for (const [i, cell] of cells.entries()) {
       if (stop()) return false;
-      onProgress(`[${i + 1}/${cells.length}] ${cell.column}: ${cell.row}`);
+      onProgress(`${cell.column}: ${cell.row}`, { index: i, of: cells.length });
       const m = yield* measureOffload({
         folioBytes: cell.folioBytes,
         total: cell.total,
@@ -127,5 +128,6 @@ export const measureGrid = (
         intact: m.intact,
       });
     }
+    onProgress("every cell measured", { index: cells.length, of: cells.length });
     return true;
   });

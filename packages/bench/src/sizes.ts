@@ -11,6 +11,7 @@ import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
+import type { OnProgress } from "./progress";
 import { envelope, formatBytes, markdownTable, type Summary } from "./report";
 
 /** What the sweep runs. */
@@ -60,11 +61,7 @@ const copiers = (config: SizesConfig): Array<[string, MigratorSubject | undefine
  * Runs the sweep. When `stop()` turns true it ends after the cell in progress, and the results
  * hold every cell measured so far, with `complete` false.
  */
-export const runSizes = (
-  config: SizesConfig,
-  stop: () => boolean,
-  onProgress: (msg: string) => void,
-) =>
+export const runSizes = (config: SizesConfig, stop: () => boolean, onProgress: OnProgress) =>
   Effect.gen(function* () {
     const all = availableParallelism();
     onProgress(`raw memcpy, 1 thread and ${all} threads`);
