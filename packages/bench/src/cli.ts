@@ -52,7 +52,7 @@ experiments:
                 --sizes <list>       folio sizes (default 4K,16K,64K,256K,1M,2M)
                 --threads <list>     mtcopy thread counts (default 1,2,4,8,16)
                 --channels <list>    dcbm channel counts (default 1,2,4,8,16)
-                --runs <n>           timed calls per cell (default 5)
+                --runs <n>           timed samples per cell (default 5)
   memmodel    struct page bytes per base page and kernel boot time
                 --node-size <size>   memory per node (default 1G); 2 nodes
                 --page-size <bytes>  4096 (default) or 65536
@@ -60,18 +60,18 @@ experiments:
   movepages   move_pages() throughput by folio size, against raw memcpy (v4 table 1a)
                 --total <size>       memory moved per call (default 1G)
                 --sizes <list>       folio sizes (default 4K,16K,64K,256K,1M,2M)
-                --runs <n>           timed calls per size (default 5)
+                --runs <n>           timed samples per size (default 5)
                 --batch-pages <n>    NR_MAX_BATCHED_MIGRATION (default 512, HPAGE_PMD_NR)
 
   registry    the copy-offload registry's cost: idle fast path vs serial, SRCU + dispatch per batch
                 --total <size>       memory moved per call (default 256M)
-                --runs <n>           timed calls per configuration and round (default 5)
+                --runs <n>           timed samples per configuration and round (default 5)
 
   mtcopy      move_pages with CPU_MT_COPY by thread count and auto, vs serial and raw memcpy
                 --total <size>       memory moved per call (default 256M)
                 --sizes <list>       folio sizes (default 4K,64K,2M)
                 --threads <list>     thread policies (default 1,2,4,8,16,auto)
-                --runs <n>           timed calls per cell (default 5)
+                --runs <n>           timed samples per cell (default 5)
 
   dcbm        move_pages with the DCBM migrator by channel count, vs serial and raw memcpy
                 --total <size>       memory moved per call (default 1G)
@@ -79,7 +79,7 @@ experiments:
                 --channels <list>    channels per batch (default 1,2,4,8,12,16)
                 --engines <n>        engine threads behind the 16 channels (default: CPUs)
                 --completion <mode>  interrupt (default) or polling
-                --runs <n>           timed calls per cell (default 5)
+                --runs <n>           timed samples per cell (default 5)
 
   cpu         a CPU hog on the initiating thread while serial and dcbm move 2M folios
                 --quick              256M and 3 runs
@@ -95,7 +95,7 @@ experiments:
                 --counts <list>      folios per call (default: 1,8,64,256,1024,2048,4096,8192,
                                      those whose two nodes fit in half the machine's memory;
                                      at most 8192, and what fits in 80 % of it)
-                --runs <n>           timed calls per cell (default 5)
+                --runs <n>           timed samples per cell (default 11)
   amdahl      the share of move_pages time spent copying, 1 and 512 folios of 4K and 2M, and the
               speedup it bounds (v3 cover letter)
                 --quick              7 runs
@@ -105,13 +105,13 @@ experiments:
                 --quick              64M, batches 512,32768, serial and dcbm 4, 3 runs
                 --total <size>       memory moved per call (default 512M)
                 --batch-pages <list> batch sizes in base pages (default 512,4096,32768,262144)
-                --runs <n>           timed calls per cell (default 5)
+                --runs <n>           timed samples per cell (default 5)
   base64k     64 KiB base pages: 64 KiB folios and 2 MiB mTHP, vanilla and mtcopy by threads
               (Zi Yan's Grace tables); Ctrl-C keeps what it measured
                 --quick              64M, mtcopy 2, 3 runs
                 --total <size>       memory moved per call (default 256M)
                 --threads <list>     mtcopy thread counts (default 1,2,4,8)
-                --runs <n>           timed calls per cell (default 5)
+                --runs <n>           timed samples per cell (default 5)
   all         sizes, count, cpu, amdahl, latency and base64k, one after another
                 --quick              each with --quick: under a minute in all
 
@@ -478,7 +478,7 @@ const main = async (): Promise<void> => {
               `--counts: ${n} folios of 2 MiB need ${formatBytes(countCellBytes(n))} for two nodes, more than 80 % of this machine's ${formatBytes(totalmem())}`,
             );
         }
-        const runs = positiveInt("runs", values.runs, values.quick ? 3 : 5);
+        const runs = positiveInt("runs", values.runs, values.quick ? 3 : 11);
         const result = await stoppably(() =>
           Effect.runPromise(runCount(counts, runs, stop, progress)),
         );
