@@ -145,7 +145,7 @@ export const formatGrid = (r: GridResults, firstHeader: string): string => {
   return [
     markdownTable([firstHeader, ...copiers], rows),
     "",
-    `GB/s, mean ± sd of the timed calls (× raw memcpy on ${r.threadsOfAllThreadMemcpy} threads).`,
+    `GB/s, mean ± sd of the timed samples (× raw memcpy on ${r.threadsOfAllThreadMemcpy} threads, median over median).`,
     `Raw memcpy: ${fmt(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${fmt(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");

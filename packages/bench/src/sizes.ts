@@ -119,7 +119,7 @@ export const formatSizes = (r: SizesResults): string => {
   return [
     markdownTable(["copier", ...sizes.map(formatBytes)], rows),
     "",
-    `GB/s, mean ± sd of the timed calls (× raw memcpy on ${r.threadsOfAllThreadMemcpy} threads).`,
+    `GB/s, mean ± sd of the timed samples (× raw memcpy on ${r.threadsOfAllThreadMemcpy} threads, median over median).`,
     `Raw memcpy: ${memcpy(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${memcpy(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
