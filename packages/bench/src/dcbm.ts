@@ -4,7 +4,7 @@
  * (after the compaction run with a CPU hog in the v4 cover letter).
  */
 import { availableParallelism } from "node:os";
-import { Kernel, MPOL_MF_MOVE } from "@migrate-offload/core";
+import { type Kernel, MPOL_MF_MOVE } from "@migrate-offload/core";
 import type { DcbmDriver, DmaDevice } from "@migrate-offload/dcbm";
 import {
   DCBM_SYSFS_DIR,
@@ -16,8 +16,8 @@ import {
 } from "@migrate-offload/dcbm";
 import { Effect } from "effect";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";
-import { measureOffload, thpFor } from "./offload";
-import { patternIntact, writePattern } from "./pattern";
+import { measureOffload, populatedKernel } from "./offload";
+import { patternIntact } from "./pattern";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
 
 /** The device every dcbm measurement uses, unless told otherwise. */
@@ -257,19 +257,8 @@ export const runCpu = (
     const rows: CpuRow[] = [];
     for (const copier of ["serial", `dcbm ${channels} ch`]) {
       onProgress(`cpu: ${copier}`);
-      const kernel = yield* Kernel.make({
-        nodes: [total + (64 << 20), total + (64 << 20)],
-        thp: thpFor(9),
-      });
-      kernel.migration.nrMaxBatchedMigration = 1 << 18;
+      const { kernel, proc, addr, pages } = yield* populatedKernel(folioBytes, total, 1 << 18);
       const loaded = copier === "serial" ? null : yield* loadDcbm(kernel, channels, device);
-      const proc = yield* kernel.createProcess();
-      const addr = yield* proc.mmap(total);
-      yield* writePattern(proc, addr, total);
-      const pages = Float64Array.from(
-        { length: total / folioBytes },
-        (_, i) => addr + i * folioBytes,
-      );
       const walls: number[] = [];
       const shares: number[] = [];
       for (let r = 0; r <= runs; r++) {

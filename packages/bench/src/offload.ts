@@ -45,6 +45,35 @@ export interface OffloadRun<A> {
 }
 
 /**
+ * A kernel of two nodes, each `bytes` plus 64 MiB, whose faults allocate folios of `folioBytes`
+ * on base pages of `pageSize` (default 4 KiB), with batches of `batchPages`
+ * (`NR_MAX_BATCHED_MIGRATION`); one process has `bytes` mapped and filled with the byte pattern.
+ * `pages` holds one address per folio, for `move_pages`.
+ */
+export const populatedKernel = (
+  folioBytes: number,
+  bytes: number,
+  batchPages: number,
+  pageSize = 4096,
+) =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel.make({
+      pageSize,
+      nodes: [bytes + (64 << 20), bytes + (64 << 20)],
+      thp: thpFor(Math.log2(folioBytes / pageSize), pageSize),
+    });
+    kernel.migration.nrMaxBatchedMigration = batchPages;
+    const proc = yield* kernel.createProcess();
+    const addr = yield* proc.mmap(bytes);
+    yield* writePattern(proc, addr, bytes);
+    const pages = Float64Array.from(
+      { length: bytes / folioBytes },
+      (_, i) => addr + i * folioBytes,
+    );
+    return { kernel, proc, addr, pages };
+  });
+
+/**
  * Boots a kernel sized for `total` bytes per node, with batches of up to `HPAGE_PUD_NR` pages
  * (the series' patch 6), fills a mapping with a per-page pattern, ping-pongs it between the nodes
  * and checks every byte afterwards.
@@ -54,17 +83,13 @@ export const measureOffload = <A>(
 ): Effect.Effect<{ gbps: Summary; intact: boolean; inspected: A }, unknown> =>
   Effect.gen(function* () {
     const { folioBytes, total } = run;
-    const pageSize = run.pageSize ?? 4096;
-    const kernel = yield* Kernel.make({
-      pageSize,
-      nodes: [total + (64 << 20), total + (64 << 20)],
-      thp: thpFor(Math.log2(folioBytes / pageSize), pageSize),
-    });
-    kernel.migration.nrMaxBatchedMigration = run.batchPages ?? 1 << 18;
+    const { kernel, proc, addr } = yield* populatedKernel(
+      folioBytes,
+      total,
+      run.batchPages ?? 1 << 18,
+      run.pageSize,
+    );
     if (run.load) yield* run.load(kernel);
-    const proc = yield* kernel.createProcess();
-    const addr = yield* proc.mmap(total);
-    yield* writePattern(proc, addr, total);
     const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, run.runs);
     const intact = yield* patternIntact(proc, addr, total);
     const inspected = run.inspect(kernel);

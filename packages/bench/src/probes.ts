@@ -10,7 +10,7 @@
 import {
   type BatchCopier,
   type FolioList,
-  Kernel,
+  type Kernel,
   type MigratorSubject,
   MPOL_MF_MOVE,
   migrateFoliosMcCopy,
@@ -18,27 +18,9 @@ import {
 } from "@migrate-offload/core";
 import { moduleSubject, serialCopyModule } from "@migrate-offload/testkit";
 import { Effect } from "effect";
-import { thpFor } from "./offload";
-import { patternIntact, writePattern } from "./pattern";
+import { populatedKernel } from "./offload";
+import { patternIntact } from "./pattern";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
-
-/** A kernel with one process whose `bytes` are faulted in as folios of `folioBytes`. */
-const populated = (folioBytes: number, bytes: number, batchPages: number) =>
-  Effect.gen(function* () {
-    const kernel = yield* Kernel.make({
-      nodes: [bytes + (64 << 20), bytes + (64 << 20)],
-      thp: thpFor(Math.log2(folioBytes / 4096)),
-    });
-    kernel.migration.nrMaxBatchedMigration = batchPages;
-    const proc = yield* kernel.createProcess();
-    const addr = yield* proc.mmap(bytes);
-    yield* writePattern(proc, addr, bytes);
-    const pages = Float64Array.from(
-      { length: bytes / folioBytes },
-      (_, i) => addr + i * folioBytes,
-    );
-    return { kernel, proc, addr, pages };
-  });
 
 /** One `move_pages` of `pages` to `node`; fails if a page stayed behind. */
 const moveTo = (proc: Task, pages: Float64Array, node: number) =>
@@ -106,7 +88,7 @@ export const runAmdahl = (runs: number, onProgress: (msg: string) => void) =>
       for (const folios of [1, 512]) {
         onProgress(`amdahl: ${folios} × ${formatBytes(folioBytes)}`);
         const bytes = folioBytes * folios;
-        const { kernel, proc, addr, pages } = yield* populated(folioBytes, bytes, 1 << 18);
+        const { kernel, proc, addr, pages } = yield* populatedKernel(folioBytes, bytes, 1 << 18);
         let copyMs = 0;
         let stepMs = 0;
         const timedCopy = (k: Kernel, dst: FolioList, src: FolioList) => {
@@ -220,7 +202,7 @@ export const runLatency = (
     for (const [copier, subject] of copiers) {
       for (const batchPages of batches) {
         onProgress(`latency: ${copier}, batches of ${batchPages} pages`);
-        const setup = yield* populated(2 << 20, bytes, batchPages);
+        const setup = yield* populatedKernel(2 << 20, bytes, batchPages);
         const { kernel, proc, addr, pages } = setup;
         if (subject) yield* subject.load(kernel);
         yield* warmUp(proc, pages);
