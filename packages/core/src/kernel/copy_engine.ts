@@ -104,6 +104,10 @@ export class CopyEngine {
   private startWorker(lane: Omit<Lane, "worker" | "onExit"> & Partial<Lane>): Worker {
     const m = this.k.mem;
     const worker = new Worker(new URL("./copy-worker.mjs", import.meta.url), {
+      // Plain JavaScript with no imports but node:worker_threads: it needs none of the loaders
+      // (a TypeScript runner, a test runner) the process may have started with, and booting
+      // them would take most of a new worker's start-up.
+      execArgv: [],
       workerData: {
         sections: m.sections,
         flags: this.k.memmap.flags.buffer,
