@@ -119,6 +119,8 @@ experiments:
                 --migrators <list>   serial_copy,reverse_copy,mtcopy,dcbm (default: all)
                 --cases <n>          cases per call (default 1000)
                 --runs <n>           calls per migrator (default 1)
+                --hang-ms <ms>       how long mtcopy and dcbm wait on a hung engine (default
+                                     200 and 100, as their tests do)
 
 common options:
   --out <dir>   where JSON results go (default bench-results)
@@ -243,6 +245,7 @@ const main = async (): Promise<void> => {
         total: { type: "string" },
         sizes: { type: "string" },
         "batch-pages": { type: "string" },
+        "hang-ms": { type: "string" },
         threads: { type: "string" },
         channels: { type: "string" },
         engines: { type: "string" },
@@ -461,7 +464,8 @@ const main = async (): Promise<void> => {
         }
         const cases = positiveInt("cases", values.cases, 1000);
         const runs = positiveInt("runs", values.runs, 1);
-        const result = await runConformance(names, cases, runs, progress);
+        const hangMs = values["hang-ms"] ? positiveInt("hang-ms", values["hang-ms"], 0) : undefined;
+        const result = await runConformance(names, cases, runs, progress, hangMs);
         process.stdout.write(`${formatConformance(result.results)}\n`);
         save("conformance", result);
         return;

@@ -1,6 +1,6 @@
 import { Effect } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { CopyEngine } from "../src/index";
+import { CopyEngine, idleCopyWorkers } from "../src/index";
 import { boot, expectBytes, pattern, run } from "./helpers";
 
 const engines: CopyEngine[] = [];
@@ -74,6 +74,43 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
       expect(dst.bytes().every((b) => b === 5)).toBe(true);
     });
   }
+
+  it("keeps a stopped engine's workers, and the next kernel's engine takes them and copies its own memory", async () => {
+    const first = setup(2);
+    await Effect.runPromise(
+      copyInChunks(first.engine, first.src.pfn, first.dst.pfn, first.src.size, 2),
+    );
+    const idle = idleCopyWorkers();
+    await Effect.runPromise(first.engine.terminate());
+    expect(idleCopyWorkers()).toBe(idle + 2);
+    // Were a kept worker still to serve the first kernel, this would reach its destination.
+    first.src.bytes().fill(13);
+    const firstDst = Uint8Array.from(first.dst.bytes());
+    const second = setup(2);
+    expect(idleCopyWorkers()).toBe(idle);
+    second.src.bytes().fill(77);
+    await Effect.runPromise(
+      copyInChunks(second.engine, second.src.pfn, second.dst.pfn, second.src.size, 4),
+    );
+    expect(second.dst.bytes().every((b) => b === 77)).toBe(true);
+    expectBytes(first.dst.bytes(), firstDst);
+    expect(second.engine.spawned).toBe(2);
+  });
+
+  it("ends a round still running when its engine stops as failed, and stops its worker rather than keep it", async () => {
+    const { engine, src, dst } = setup(1, { deadlineMs: 60_000 });
+    engine.inject(0, "hang");
+    const idle = idleCopyWorkers();
+    engine.begin(1);
+    engine.push(0, src.pfn, dst.pfn, 0, src.size, 0);
+    const done: boolean[] = [];
+    engine.startLane(0, (ok) => done.push(ok));
+    expect(engine.busy(0)).toBe(true);
+    await Effect.runPromise(engine.terminate());
+    expect(done).toEqual([false]);
+    expect(engine.tagFailed(0)).toBe(true);
+    expect(idleCopyWorkers()).toBe(idle);
+  });
 
   it("refuses a descriptor past a lane's capacity, and resizes", async () => {
     const { engine } = setup(1, { capacity: 2 });

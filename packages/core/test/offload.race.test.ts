@@ -113,12 +113,11 @@ class Register implements fc.AsyncCommand<Model, Real> {
   constructor(readonly name: Driver) {}
   check = (m: Readonly<Model>) => m.loaded.has(this.name);
   async run(m: Model, r: Real) {
+    // Registration activates the migrator partway through: it may be called from then on.
+    if (!m.active) r.retired.delete(this.name);
     const got = await outcome(r.k.migrateOffload.register(r.migrators.get(this.name)!));
     expect(got).toBe(m.active ? "EBUSY" : "ok");
-    if (got === "ok") {
-      m.active = this.name;
-      r.retired.delete(this.name);
-    }
+    if (got === "ok") m.active = this.name;
   }
   toString = () => `register(${this.name})`;
 }
@@ -141,15 +140,16 @@ class Switch implements fc.AsyncCommand<Model, Real> {
   constructor(readonly target: Driver | "none" | "bogus") {}
   check = () => true;
   async run(m: Model, r: Real) {
+    const valid = this.target === "none" || (this.target !== "bogus" && m.loaded.has(this.target));
+    const next = this.target === "none" ? null : (this.target as Driver);
+    // The target may be called from the moment the switch activates it, before the write returns.
+    if (valid && next) r.retired.delete(next);
     const got = await outcome(
       r.k.fs.write("/sys/kernel/mm/migration/offload_migrator", `${this.target}\n`),
     );
-    const valid = this.target === "none" || (this.target !== "bogus" && m.loaded.has(this.target));
     expect(got).toBe(valid ? "ok" : "EINVAL");
     if (!valid) return;
-    const next = this.target === "none" ? null : (this.target as Driver);
     if (m.active && m.active !== next) r.retired.add(m.active);
-    if (next) r.retired.delete(next);
     m.active = next;
   }
   toString = () => `switch(${this.target})`;

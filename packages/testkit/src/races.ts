@@ -69,13 +69,15 @@ class Load implements fc.AsyncCommand<Model, Real> {
   check = (m: Readonly<Model>) => !m.loaded && m.active === null;
   async run(m: Model, r: Real) {
     const before = new Set(r.k.migrateOffload.providerNames);
+    // Loading activates the subject partway through: a migration waiting to copy may call it
+    // from then on, before load returns.
+    if (r.name) r.retired.delete(r.name);
     const got = await outcome(r.subject.load(r.k));
     expectOutcome(r, "load", got, "ok");
     if (got !== "ok") return;
     r.name ??= r.k.migrateOffload.providerNames.find((n) => !before.has(n)) ?? null;
     m.loaded = true;
     m.active = "subject";
-    if (r.name) r.retired.delete(r.name);
     expectOutcome(r, "active after load", String(r.k.migrateOffload.activeName), String(r.name));
   }
   toString = () => "load";
@@ -99,12 +101,13 @@ class Switch implements fc.AsyncCommand<Model, Real> {
   check = (m: Readonly<Model>) => this.target !== "subject" || m.loaded;
   async run(m: Model, r: Real) {
     const name = this.target === "subject" ? r.name : this.target === "none" ? "none" : REFERENCE;
+    const next = this.target === "none" ? null : this.target;
+    // The target may be called from the moment the switch activates it, before the write returns.
+    if (next) r.retired.delete(next === "subject" ? r.name! : REFERENCE);
     const got = await outcome(r.k.fs.write(OFFLOAD_MIGRATOR, `${name}\n`));
     expectOutcome(r, `switch to ${name}`, got, "ok");
     if (got !== "ok") return;
-    const next = this.target === "none" ? null : this.target;
     if (m.active && m.active !== next) r.retired.add(m.active === "subject" ? r.name! : REFERENCE);
-    if (next) r.retired.delete(next === "subject" ? r.name! : REFERENCE);
     m.active = next;
   }
   toString = () => `switch(${this.target})`;

@@ -93,6 +93,13 @@ describe("verifyRegistryRaces", () => {
   it("finds no race in the example migrator's registration, switching and unloading", async () => {
     await verifyRegistryRaces(moduleSubject(reverseCopyModule, "reverse_copy"), { numRuns: 60 });
   }, 120_000);
+
+  it("lets a migration call the subject once loading has begun to activate it (a seed that once reported that as a race)", async () => {
+    await verifyRegistryRaces(moduleSubject(reverseCopyModule, "reverse_copy"), {
+      numRuns: 30,
+      seed: 715786186,
+    });
+  }, 120_000);
 });
 
 describe("stressMigrator", () => {

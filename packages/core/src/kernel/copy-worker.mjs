@@ -2,66 +2,86 @@
 // sources and from the build alike. It waits on its doorbell, copies the descriptors in its ring
 // between the kernel's shared node buffers, and rings back. A descriptor whose source range holds a
 // hwpoisoned page is not copied and its tag is marked failed, as copy_mc_to_kernel() would fail.
-import { workerData } from "node:worker_threads";
-
-const { sections, flags, ctrl, ring, tags, pageShift, pfnSectionShift, hwpoison, spin, layout } =
-  workerData;
-const pageSize = 2 ** pageShift;
-const pagesPerSection = 2 ** pfnSectionShift;
-const views = sections.map((buffer) => (buffer ? new Uint8Array(buffer) : null));
-const pageFlags = new Uint32Array(flags);
-const control = new Int32Array(ctrl);
-const slots = new Float64Array(ring);
-const failed = new Int32Array(tags);
+//
+// When its engine stops, a healthy worker is told to detach (FAULT word DETACH, then the
+// doorbell): it drops every view of that kernel's memory and waits, idle, for a message with the
+// buffers of its next engine, so that the next kernel need not start a thread.
+import { parentPort, workerData } from "node:worker_threads";
 
 // The control words and descriptor width, as copy_engine.ts lays them out and passes them.
-const { DOORBELL, COUNT, DONE, FAULT, PARK, FIELDS } = layout;
+const { DOORBELL, COUNT, DONE, FAULT, PARK, FIELDS, DETACH } = workerData.layout;
 
-const poisoned = (pfn, offset, length) => {
-  const first = pfn + Math.floor(offset / pageSize);
-  const last = pfn + Math.floor((offset + length - 1) / pageSize);
-  for (let p = first; p <= last; p++) if (pageFlags[p] & hwpoison) return true;
-  return false;
+/** Serves one engine until it detaches this worker. */
+const serve = ({
+  sections,
+  flags,
+  ctrl,
+  ring,
+  tags,
+  pageShift,
+  pfnSectionShift,
+  hwpoison,
+  spin,
+}) => {
+  const pageSize = 2 ** pageShift;
+  const pagesPerSection = 2 ** pfnSectionShift;
+  const views = sections.map((buffer) => (buffer ? new Uint8Array(buffer) : null));
+  const pageFlags = new Uint32Array(flags);
+  const control = new Int32Array(ctrl);
+  const slots = new Float64Array(ring);
+  const failed = new Int32Array(tags);
+
+  const poisoned = (pfn, offset, length) => {
+    const first = pfn + Math.floor(offset / pageSize);
+    const last = pfn + Math.floor((offset + length - 1) / pageSize);
+    for (let p = first; p <= last; p++) if (pageFlags[p] & hwpoison) return true;
+    return false;
+  };
+
+  const where = (pfn, offset) => {
+    const at = pfn + Math.floor(offset / pageSize);
+    return [
+      views[Math.floor(at / pagesPerSection)],
+      (at % pagesPerSection) * pageSize + (offset % pageSize),
+    ];
+  };
+
+  let seen = 0;
+  for (;;) {
+    for (let spins = 0; Atomics.load(control, DOORBELL) === seen; spins++) {
+      if (spins >= spin) {
+        Atomics.wait(control, DOORBELL, seen);
+        spins = 0;
+      }
+    }
+    seen = Atomics.load(control, DOORBELL);
+    const fault = Atomics.load(control, FAULT);
+    if (fault === DETACH) return;
+    if (fault === 1) throw new Error("injected copy-worker crash");
+    if (fault === 2) process.exit(7);
+    if (fault === 3) Atomics.wait(control, PARK, 0);
+    const count = Atomics.load(control, COUNT);
+    for (let i = 0; i < count; i++) {
+      const base = i * FIELDS;
+      const src = slots[base];
+      const dst = slots[base + 1];
+      const srcOffset = slots[base + 2];
+      const dstOffset = slots[base + 3];
+      const length = slots[base + 4];
+      const tag = slots[base + 5];
+      if (poisoned(src, srcOffset, length)) {
+        Atomics.store(failed, tag, 1);
+        continue;
+      }
+      const [from, fromAt] = where(src, srcOffset);
+      const [to, toAt] = where(dst, dstOffset);
+      to.set(from.subarray(fromAt, fromAt + length), toAt);
+    }
+    Atomics.store(control, DONE, seen);
+    Atomics.notify(control, DONE);
+  }
 };
 
-const where = (pfn, offset) => {
-  const at = pfn + Math.floor(offset / pageSize);
-  return [
-    views[Math.floor(at / pagesPerSection)],
-    (at % pagesPerSection) * pageSize + (offset % pageSize),
-  ];
-};
-
-let seen = 0;
-for (;;) {
-  for (let spins = 0; Atomics.load(control, DOORBELL) === seen; spins++) {
-    if (spins >= spin) {
-      Atomics.wait(control, DOORBELL, seen);
-      spins = 0;
-    }
-  }
-  seen = Atomics.load(control, DOORBELL);
-  const fault = Atomics.load(control, FAULT);
-  if (fault === 1) throw new Error("injected copy-worker crash");
-  if (fault === 2) process.exit(7);
-  if (fault === 3) Atomics.wait(control, PARK, 0);
-  const count = Atomics.load(control, COUNT);
-  for (let i = 0; i < count; i++) {
-    const base = i * FIELDS;
-    const src = slots[base];
-    const dst = slots[base + 1];
-    const srcOffset = slots[base + 2];
-    const dstOffset = slots[base + 3];
-    const length = slots[base + 4];
-    const tag = slots[base + 5];
-    if (poisoned(src, srcOffset, length)) {
-      Atomics.store(failed, tag, 1);
-      continue;
-    }
-    const [from, fromAt] = where(src, srcOffset);
-    const [to, toAt] = where(dst, dstOffset);
-    to.set(from.subarray(fromAt, fromAt + length), toAt);
-  }
-  Atomics.store(control, DONE, seen);
-  Atomics.notify(control, DONE);
-}
+// Every engine, the first included, sends its buffers by message; between engines the worker
+// is idle and holds none.
+parentPort.on("message", serve);

@@ -14,6 +14,12 @@
  * every tag it held; it is replaced and the pool stays whole. Models the work items and kworkers
  * of `kernel/workqueue.c` as the seed driver uses them, and the engines behind a `dma_chan`.
  *
+ * Threads outlive their engine: when an engine stops, each healthy idle worker is detached from
+ * that kernel's memory and kept, and the next engine (of any kernel in the process) takes it
+ * instead of starting a thread, as kworkers outlive the work they ran. Starting a thread costs
+ * tens of milliseconds; a test suite that boots a kernel per case would spend most of its time
+ * there.
+ *
  * @module
  */
 import { Worker } from "node:worker_threads";
@@ -21,9 +27,20 @@ import { Effect } from "effect";
 import type { Kernel } from "../kernel";
 import { PG_hwpoison } from "../mm/page_flags";
 
-/** The control words of a lane and the width of a descriptor; the worker gets this layout. */
-const LAYOUT = { DOORBELL: 0, COUNT: 1, DONE: 2, FAULT: 3, PARK: 4, FIELDS: 6 } as const;
-const { DOORBELL, COUNT, DONE, FAULT, FIELDS } = LAYOUT;
+/**
+ * The control words of a lane and the width of a descriptor, and the FAULT word's value that
+ * detaches a worker from its engine; the worker gets this layout.
+ */
+const LAYOUT = { DOORBELL: 0, COUNT: 1, DONE: 2, FAULT: 3, PARK: 4, FIELDS: 6, DETACH: 9 } as const;
+const { DOORBELL, COUNT, DONE, FAULT, FIELDS, DETACH } = LAYOUT;
+
+/** Detached workers of stopped engines, idle, for the next engine to take (most recent last). */
+const idleWorkers: Worker[] = [];
+/** Idle workers kept at most; more are stopped. */
+const MAX_IDLE_WORKERS = 16;
+
+/** Workers the process keeps idle between engines. */
+export const idleCopyWorkers = (): number => idleWorkers.length;
 const CONTROL_WORDS = 8;
 
 /** A failure to inject into a worker, for tests: throw, exit, or never finish. */
@@ -101,29 +118,63 @@ export class CopyEngine {
     return this.tags.length;
   }
 
+  /**
+   * A worker serving `lane`: an idle one if the process keeps any, else a new thread. Either way
+   * it is sent this kernel's buffers by message, so that nothing it was started with pins the
+   * memory of a kernel it no longer serves.
+   */
   private startWorker(lane: Omit<Lane, "worker" | "onExit"> & Partial<Lane>): Worker {
     const m = this.k.mem;
-    const worker = new Worker(new URL("./copy-worker.mjs", import.meta.url), {
-      // Plain JavaScript with no imports but node:worker_threads: it needs none of the loaders
-      // (a TypeScript runner, a test runner) the process may have started with, and booting
-      // them would take most of a new worker's start-up.
-      execArgv: [],
-      workerData: {
-        sections: m.sections,
-        flags: this.k.memmap.flags.buffer,
-        ctrl: lane.controlBuffer,
-        ring: lane.ringBuffer,
-        tags: this.tagBuffer,
-        pageShift: m.pageShift,
-        pfnSectionShift: m.pfnSectionShift,
-        hwpoison: PG_hwpoison,
-        spin: this.workerSpin,
-        layout: LAYOUT,
-      },
-    });
+    const worker =
+      idleWorkers.pop() ??
+      new Worker(new URL("./copy-worker.mjs", import.meta.url), {
+        // Plain JavaScript with no imports but node:worker_threads: it needs none of the loaders
+        // (a TypeScript runner, a test runner) the process may have started with, and booting
+        // them would take most of a new worker's start-up.
+        execArgv: [],
+        workerData: { layout: LAYOUT },
+      });
     worker.unref();
+    worker.removeAllListeners("error").removeAllListeners("exit");
+    worker.postMessage({
+      sections: m.sections,
+      flags: this.k.memmap.flags.buffer,
+      ctrl: lane.controlBuffer,
+      ring: lane.ringBuffer,
+      tags: this.tagBuffer,
+      pageShift: m.pageShift,
+      pfnSectionShift: m.pfnSectionShift,
+      hwpoison: PG_hwpoison,
+      spin: this.workerSpin,
+    });
     this.spawned++;
     return worker;
+  }
+
+  /**
+   * Lets go of `lane`'s worker. A round still in flight ends as failed (its `onDone` runs with
+   * false) and the worker is stopped; an idle worker is detached and kept for the next engine,
+   * unless the process keeps enough. Resolves when it is done.
+   */
+  private release(lane: Lane): Promise<unknown> {
+    const worker = lane.worker;
+    if (lane.settle) {
+      lane.settle(false);
+      return worker.terminate();
+    }
+    lane.onExit = null;
+    worker.removeAllListeners("error").removeAllListeners("exit");
+    if (idleWorkers.length >= MAX_IDLE_WORKERS) return worker.terminate();
+    Atomics.store(lane.control, FAULT, DETACH);
+    Atomics.store(lane.control, DOORBELL, ++lane.seq);
+    Atomics.notify(lane.control, DOORBELL);
+    worker.on("error", () => {});
+    worker.once("exit", () => {
+      const at = idleWorkers.indexOf(worker);
+      if (at >= 0) idleWorkers.splice(at, 1);
+    });
+    idleWorkers.push(worker);
+    return Promise.resolve();
   }
 
   private newLane(): Lane {
@@ -156,7 +207,7 @@ export class CopyEngine {
   /** Grows or shrinks the pool to `threads` workers (at least 1). */
   resize(threads: number): void {
     while (this.lanes.length < threads) this.lanes.push(this.newLane());
-    while (this.lanes.length > Math.max(1, threads)) void this.lanes.pop()!.worker.terminate();
+    while (this.lanes.length > Math.max(1, threads)) void this.release(this.lanes.pop()!);
   }
 
   /** Starts a job of `nrTags` tags: clears their failure marks and every lane's queue. */
@@ -328,11 +379,14 @@ export class CopyEngine {
     });
   }
 
-  /** Stops every worker; the engine cannot be used afterwards. */
+  /**
+   * Stops the engine: rounds in flight end as failed, their workers stopped; idle workers are kept
+   * for the next engine. The engine cannot be used afterwards.
+   */
   terminate(): Effect.Effect<void> {
     return Effect.promise(async () => {
       this.closed = true;
-      await Promise.all(this.lanes.map((lane) => lane.worker.terminate()));
+      await Promise.all(this.lanes.map((lane) => this.release(lane)));
       this.lanes.length = 0;
     });
   }
