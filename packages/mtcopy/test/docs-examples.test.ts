@@ -1,0 +1,52 @@
+// The examples of docs/quick-start.md and docs/concepts.md: each runs, and each page shows its
+// example file as it is.
+import { readFileSync } from "node:fs";
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import { traceOneMigration } from "../../../docs/examples/concepts-trace";
+import { quickStart } from "../../../docs/examples/quick-start";
+
+const docs = new URL("../../../docs/", import.meta.url);
+
+/** The first `ts` block of a page, and the example file, without blank lines and doc comments. */
+const shownAndSource = (page: string, example: string) => {
+  const text = readFileSync(new URL(page, docs), "utf8");
+  const block = /```ts\n([\s\S]*?)```/.exec(text)?.[1] ?? "";
+  const shown = block.split("\n").filter((line) => line !== "" && !line.startsWith("// Effect."));
+  const source = readFileSync(new URL(`examples/${example}`, docs), "utf8")
+    .split("\n")
+    .filter((line) => line !== "" && !/^\s*(\/\*\*|\*)/.test(line));
+  return { text, shown, source };
+};
+
+describe("docs/quick-start.md", () => {
+  it("moves both huge pages to node 1 with mtcopy, intact", async () => {
+    expect(await Effect.runPromise(quickStart)).toEqual({ rc: 0, status: [1, 1], intact: true });
+  });
+
+  it("shows the example file as it is", () => {
+    const { shown, source } = shownAndSource("quick-start.md", "quick-start.ts");
+    expect(shown).toEqual(source);
+  });
+});
+
+describe("docs/concepts.md", () => {
+  it("lists the tracepoints one offloaded migration passes, as the page says", async () => {
+    const seen = await Effect.runPromise(traceOneMigration);
+    const { text } = shownAndSource("concepts.md", "concepts-trace.ts");
+    const said = /It resolves to:\n\n```text\n([\s\S]*?)```/
+      .exec(text)![1]!
+      .trim()
+      .split("\n")
+      .map((line) => {
+        const [, event, times] = /^(.*?)\s+(\d+)$/.exec(line)!;
+        return [event, Number(times)];
+      });
+    expect(seen).toEqual(said);
+  });
+
+  it("shows the example file as it is", () => {
+    const { shown, source } = shownAndSource("concepts.md", "concepts-trace.ts");
+    expect(shown).toEqual(source);
+  });
+});
