@@ -1,10 +1,11 @@
-// The examples of docs/quick-start.md and docs/concepts.md: each runs, and each page shows its
-// example file as it is.
+// The examples of docs/quick-start.md, docs/concepts.md and docs/sysfs.md: each runs, and each
+// page shows its example file as it is.
 import { readFileSync } from "node:fs";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { traceOneMigration } from "../../../docs/examples/concepts-trace";
 import { quickStart } from "../../../docs/examples/quick-start";
+import { sysfsWrites } from "../../../docs/examples/sysfs-writes";
 
 const docs = new URL("../../../docs/", import.meta.url);
 
@@ -17,6 +18,15 @@ const shownAndSource = (page: string, example: string) => {
     .split("\n")
     .filter((line) => line !== "" && !/^\s*(\/\*\*|\*)/.test(line));
   return { text, shown, source };
+};
+
+/** The lines of the `text` block that follows `intro` on a page. */
+const textBlock = (page: string, intro: string): string[] => {
+  const text = readFileSync(new URL(page, docs), "utf8");
+  const at = text.indexOf(`${intro}\n\n\`\`\`text\n`);
+  expect(at).toBeGreaterThanOrEqual(0);
+  const body = text.slice(text.indexOf("```text\n", at) + 8);
+  return body.slice(0, body.indexOf("```")).trim().split("\n");
 };
 
 describe("docs/quick-start.md", () => {
@@ -33,20 +43,26 @@ describe("docs/quick-start.md", () => {
 describe("docs/concepts.md", () => {
   it("lists the tracepoints one offloaded migration passes, as the page says", async () => {
     const seen = await Effect.runPromise(traceOneMigration);
-    const { text } = shownAndSource("concepts.md", "concepts-trace.ts");
-    const said = /It resolves to:\n\n```text\n([\s\S]*?)```/
-      .exec(text)![1]!
-      .trim()
-      .split("\n")
-      .map((line) => {
-        const [, event, times] = /^(.*?)\s+(\d+)$/.exec(line)!;
-        return [event, Number(times)];
-      });
+    const said = textBlock("concepts.md", "It resolves to:").map((line) => {
+      const [, event, times] = /^(.*?)\s+(\d+)$/.exec(line)!;
+      return [event, Number(times)];
+    });
     expect(seen).toEqual(said);
   });
 
   it("shows the example file as it is", () => {
     const { shown, source } = shownAndSource("concepts.md", "concepts-trace.ts");
+    expect(shown).toEqual(source);
+  });
+});
+
+describe("docs/sysfs.md", () => {
+  it("answers each write to mtcopy's threads file as the page says", async () => {
+    expect(await Effect.runPromise(sysfsWrites)).toEqual(textBlock("sysfs.md", "It answers:"));
+  });
+
+  it("shows the example file as it is", () => {
+    const { shown, source } = shownAndSource("sysfs.md", "sysfs-writes.ts");
     expect(shown).toEqual(source);
   });
 });
