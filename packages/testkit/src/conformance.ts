@@ -365,3 +365,25 @@ export const verifyMigrator = async (
     injected: Object.fromEntries(totals.injected),
   };
 };
+
+/** Options of {@link verifyMigratorCovered}. */
+export interface CoveredVerifyOptions extends Omit<VerifyOptions, "seed" | "path"> {
+  /** A seed whose cases are known to reach copies and injected faults; default 2. */
+  readonly coverageSeed?: number;
+}
+
+/**
+ * {@link verifyMigrator} twice, as a CI suite wants it: first on a fixed seed whose cases are
+ * known to offer batches, copy and inject faults, then on a fresh seed, so that every run also
+ * meets cases never seen before. Both must pass. Resolves with both reports: assert coverage
+ * (`marked`, `injected`) on `known`, where it cannot miss by chance.
+ */
+export const verifyMigratorCovered = async (
+  migrator: Parameters<typeof verifyMigrator>[0],
+  options: CoveredVerifyOptions = {},
+): Promise<{ readonly known: VerifyReport; readonly fresh: VerifyReport }> => {
+  const { coverageSeed = 2, ...rest } = options;
+  const known = await verifyMigrator(migrator, { ...rest, seed: coverageSeed });
+  const fresh = await verifyMigrator(migrator, rest);
+  return { known, fresh };
+};
