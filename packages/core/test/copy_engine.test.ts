@@ -112,6 +112,19 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
     expect(idleCopyWorkers()).toBe(idle);
   });
 
+  it("shrinking past a lane whose round is running ends the round as failed, and starts no worker for it", async () => {
+    const { engine, src, dst } = setup(2, { deadlineMs: 60_000 });
+    engine.inject(1, "hang");
+    engine.begin(1);
+    engine.push(1, src.pfn, dst.pfn, 0, src.size, 0);
+    const done: boolean[] = [];
+    engine.startLane(1, (ok) => done.push(ok));
+    engine.resize(1);
+    expect(done).toEqual([false]);
+    expect(engine.threads).toBe(1);
+    expect(engine.spawned).toBe(2);
+  });
+
   it("refuses a descriptor past a lane's capacity, and resizes", async () => {
     const { engine } = setup(1, { capacity: 2 });
     engine.begin(3);

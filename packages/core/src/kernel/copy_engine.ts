@@ -33,6 +33,7 @@ import { PG_hwpoison } from "../mm/page_flags";
  */
 const LAYOUT = { DOORBELL: 0, COUNT: 1, DONE: 2, FAULT: 3, PARK: 4, FIELDS: 6, DETACH: 9 } as const;
 const { DOORBELL, COUNT, DONE, FAULT, FIELDS, DETACH } = LAYOUT;
+const CONTROL_WORDS = 8;
 
 /** Detached workers of stopped engines, idle, for the next engine to take (most recent last). */
 const idleWorkers: Worker[] = [];
@@ -41,7 +42,6 @@ const MAX_IDLE_WORKERS = 16;
 
 /** Workers the process keeps idle between engines. */
 export const idleCopyWorkers = (): number => idleWorkers.length;
-const CONTROL_WORDS = 8;
 
 /** A failure to inject into a worker, for tests: throw, exit, or never finish. */
 export type WorkerFault = "crash" | "exit" | "hang";
@@ -294,13 +294,16 @@ export class CopyEngine {
     Atomics.store(this.lanes[laneIndex]!.control, FAULT, FAULT_CODES[fault]);
   }
 
-  /** Marks every tag of the lane's round failed and puts a fresh worker in its place. */
+  /**
+   * Marks every tag of the lane's round failed and puts a fresh worker in its place, unless the
+   * lane has left the engine (it stopped, or shrank past it).
+   */
   private replace(lane: Lane): void {
     for (let i = 0; i < lane.count; i++) Atomics.store(this.tags, lane.slots[i * FIELDS + 5]!, 1);
     lane.onExit = null;
     void lane.worker.terminate();
     this.replaced++;
-    if (!this.closed) this.attach(lane);
+    if (!this.closed && this.lanes.includes(lane)) this.attach(lane);
   }
 
   /**
