@@ -131,13 +131,36 @@ const fail = (message: string): never => {
   process.exit(2);
 };
 
-/** Writes an experiment's JSON under `--out`, relative to where the command was run. */
+/** Where an experiment's file goes: under `--out`, relative to where the command was run. */
+const outPath = (file: string): string =>
+  resolve(process.env.INIT_CWD ?? process.cwd(), parsedOut, file);
+let parsedOut = "bench-results";
+
+/** Writes an experiment's JSON and says where. */
 const save = (name: string, result: unknown): void => {
-  const path = resolve(process.env.INIT_CWD ?? process.cwd(), parsedOut, `${name}.json`);
+  const path = outPath(`${name}.json`);
   writeJson(path, result);
   process.stdout.write(`\nJSON: ${path}\n`);
 };
-let parsedOut = "bench-results";
+
+/** Prints an experiment's table and saves its JSON; a lost byte fails the run (exit code 1). */
+const publish = (name: string, result: unknown, table: string, intact = true): void => {
+  process.stdout.write(`${table}\n`);
+  save(name, result);
+  if (!intact) process.exitCode = 1;
+};
+
+/**
+ * Refuses folio sizes the experiments cannot make: a base page, or an mTHP size (16 KiB to the
+ * PMD size, a power of two) that divides `total`.
+ */
+const checkFolioSizes = (sizes: readonly number[], total: number): void => {
+  for (const size of sizes) {
+    const power = (size & (size - 1)) === 0;
+    if (!(power && (size === 4096 || (size >= 16384 && size <= 2 << 20))) || total % size !== 0)
+      fail(`folio size ${size} must be a power of two from 4K to 2M (no 8K) dividing --total`);
+  }
+};
 
 /** Parses a size option, or reports it as a usage error. */
 const parseSize = (text: string): number => {
@@ -199,8 +222,7 @@ const stoppably = async <A>(run: () => Promise<A>): Promise<A> => {
 const sweepSizes = async (config: SizesConfig, progress: OnProgress): Promise<SizesResults> => {
   const result = await stoppably(() => Effect.runPromise(runSizes(config, stop, progress)));
   const r = result.results;
-  process.stdout.write(`${formatSizes(r)}\n`);
-  save("sizes", result);
+  publish("sizes", result, formatSizes(r));
   await chart(
     "sizes",
     throughputChart(
@@ -216,7 +238,7 @@ const sweepSizes = async (config: SizesConfig, progress: OnProgress): Promise<Si
 
 /** Writes an experiment's chart as `<out>/<name>.svg` and says where. */
 const chart = async (name: string, spec: TopLevelSpec): Promise<void> => {
-  const path = resolve(process.env.INIT_CWD ?? process.cwd(), parsedOut, `${name}.svg`);
+  const path = outPath(`${name}.svg`);
   await writeSvg(path, spec);
   process.stdout.write(`chart: ${path}\n`);
 };
@@ -227,8 +249,7 @@ const reportGrid = (
   result: { results: GridResults },
   firstHeader: string,
 ): boolean => {
-  process.stdout.write(`${formatGrid(result.results, firstHeader)}\n`);
-  save(name, result);
+  publish(name, result, formatGrid(result.results, firstHeader));
   if (!result.results.complete) process.exitCode = 130;
   return result.results.cells.every((c) => c.intact);
 };
@@ -312,9 +333,12 @@ const main = async (): Promise<void> => {
             progress,
           ),
         );
-        process.stdout.write(`${formatCpu(cpu.results)}\n`);
-        save("cpu", cpu);
-        if (!cpu.results.rows.every((row) => row.intact)) process.exitCode = 1;
+        publish(
+          "cpu",
+          cpu,
+          formatCpu(cpu.results),
+          cpu.results.rows.every((row) => row.intact),
+        );
         process.stdout.write(
           process.exitCode
             ? "\nSome bytes did not survive: see the tables.\n"
@@ -331,14 +355,7 @@ const main = async (): Promise<void> => {
           channels: values.channels ? list("channels", values.channels, 16) : base.channels,
           runs: positiveInt("runs", values.runs, base.runs),
         };
-        for (const size of config.sizes) {
-          if (
-            !(size >= 4096 && size <= 2 << 20 && (size & (size - 1)) === 0) ||
-            config.total % size !== 0
-          ) {
-            return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
-          }
-        }
+        checkFolioSizes(config.sizes, config.total);
         const r = await sweepSizes(config, progress);
         if (!r.cells.every((c) => c.intact)) process.exitCode = 1;
         if (!r.complete) process.exitCode = 130;
@@ -351,34 +368,30 @@ const main = async (): Promise<void> => {
         const result = await Effect.runPromise(
           runMemModel({ nodes: [nodeBytes, nodeBytes], pageSize }, runs),
         );
-        process.stdout.write(`${formatMemModel(result.results)}\n`);
-        save("memmodel", result);
+        publish("memmodel", result, formatMemModel(result.results));
         return;
       }
       case "movepages": {
         const total = parseSize(values.total ?? "1G");
         const sizes = values.sizes ? values.sizes.split(",").map(parseSize) : SEED_FOLIO_SIZES;
-        for (const size of sizes) {
-          if (
-            ![4096, 16384, 32768, 65536, 131072, 262144, 524288, 1 << 20, 2 << 20].includes(size) ||
-            total % size !== 0
-          ) {
-            return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
-          }
-        }
+        checkFolioSizes(sizes, total);
         const runs = positiveInt("runs", values.runs, 5);
         const batchPages = positiveInt("batch-pages", values["batch-pages"], 512);
         const result = await Effect.runPromise(
           runMovePages(total, sizes, runs, progress, batchPages),
         );
-        process.stdout.write(`${formatMovePages(result.results)}\n`);
-        save("movepages", result);
-        if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+        publish(
+          "movepages",
+          result,
+          formatMovePages(result.results),
+          result.results.rows.every((row) => row.intact),
+        );
         return;
       }
       case "mtcopy": {
         const total = parseSize(values.total ?? "256M");
         const sizes = (values.sizes ?? "4K,64K,2M").split(",").map(parseSize);
+        checkFolioSizes(sizes, total);
         const policies = (values.threads ?? "1,2,4,8,16,auto").split(",").map((t) => {
           if (t === "auto") return "auto" as const;
           const n = Number(t);
@@ -388,9 +401,12 @@ const main = async (): Promise<void> => {
         });
         const runs = positiveInt("runs", values.runs, 5);
         const result = await Effect.runPromise(runMtcopy(total, sizes, policies, runs, progress));
-        process.stdout.write(`${formatMtcopy(result.results)}\n`);
-        save("mtcopy", result);
-        if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
+        publish(
+          "mtcopy",
+          result,
+          formatMtcopy(result.results),
+          result.results.cells.every((c) => c.intact),
+        );
         return;
       }
       case "dcbm":
@@ -426,34 +442,32 @@ const main = async (): Promise<void> => {
           const result = await Effect.runPromise(
             runCpu(total, channelCounts[0]!, runs, device, progress),
           );
-          process.stdout.write(`${formatCpu(result.results)}\n`);
-          save("cpu", result);
-          if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+          publish(
+            "cpu",
+            result,
+            formatCpu(result.results),
+            result.results.rows.every((row) => row.intact),
+          );
           return;
         }
         const sizes = (values.sizes ?? "4K,64K,2M").split(",").map(parseSize);
-        for (const size of sizes) {
-          if (
-            !(size >= 4096 && size <= 2 << 20 && (size & (size - 1)) === 0) ||
-            total % size !== 0
-          ) {
-            return fail(`folio size ${size} must be a power of two from 4K to 2M dividing --total`);
-          }
-        }
+        checkFolioSizes(sizes, total);
         const result = await Effect.runPromise(
           runDcbm(total, sizes, channelCounts, runs, device, progress),
         );
-        process.stdout.write(`${formatDcbm(result.results)}\n`);
-        save("dcbm", result);
-        if (!result.results.cells.every((c) => c.intact)) process.exitCode = 1;
+        publish(
+          "dcbm",
+          result,
+          formatDcbm(result.results),
+          result.results.cells.every((c) => c.intact),
+        );
         return;
       }
       case "registry": {
         const total = parseSize(values.total ?? "256M");
         const runs = positiveInt("runs", values.runs, 5);
         const result = await Effect.runPromise(runRegistry(total, runs, progress));
-        process.stdout.write(`${formatRegistry(result.results)}\n`);
-        save("registry", result);
+        publish("registry", result, formatRegistry(result.results));
         return;
       }
       case "conformance": {
@@ -466,8 +480,7 @@ const main = async (): Promise<void> => {
         const runs = positiveInt("runs", values.runs, 1);
         const hangMs = values["hang-ms"] ? positiveInt("hang-ms", values["hang-ms"], 0) : undefined;
         const result = await runConformance(names, cases, runs, progress, hangMs);
-        process.stdout.write(`${formatConformance(result.results)}\n`);
-        save("conformance", result);
+        publish("conformance", result, formatConformance(result.results));
         return;
       }
       case "count": {
@@ -518,9 +531,12 @@ const main = async (): Promise<void> => {
       case "amdahl": {
         const runs = positiveInt("runs", values.runs, values.quick ? 7 : 51);
         const result = await Effect.runPromise(runAmdahl(runs, progress));
-        process.stdout.write(`${formatAmdahl(result.results)}\n`);
-        save("amdahl", result);
-        if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+        publish(
+          "amdahl",
+          result,
+          formatAmdahl(result.results),
+          result.results.rows.every((row) => row.intact),
+        );
         return;
       }
       case "latency": {
@@ -542,9 +558,12 @@ const main = async (): Promise<void> => {
         ];
         const runs = positiveInt("runs", values.runs, values.quick ? 3 : 5);
         const result = await Effect.runPromise(runLatency(total, batches, copiers, runs, progress));
-        process.stdout.write(`${formatLatency(result.results)}\n`);
-        save("latency", result);
-        if (!result.results.rows.every((row) => row.intact)) process.exitCode = 1;
+        publish(
+          "latency",
+          result,
+          formatLatency(result.results),
+          result.results.rows.every((row) => row.intact),
+        );
         return;
       }
       default:

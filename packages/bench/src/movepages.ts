@@ -2,11 +2,10 @@
  * `move_pages()` throughput, after table 1a of the v4 cover letter: move a fixed amount of memory
  * between two nodes in folios of one size, and report GB/s against raw memcpy in the same run.
  */
-import { Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { measureMemcpy } from "./memcpy";
-import { thpFor } from "./offload";
-import { patternIntact, writePattern } from "./pattern";
+import { populatedKernel } from "./offload";
+import { patternIntact } from "./pattern";
 import { pingPongMovePages } from "./pingpong";
 import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
 
@@ -40,13 +39,7 @@ const measureSize = (
   batchPages: number | undefined,
 ) =>
   Effect.gen(function* () {
-    const order = Math.log2(folioBytes / 4096);
-    const nodeBytes = totalBytes + (64 << 20);
-    const kernel = yield* Kernel.make({ nodes: [nodeBytes, nodeBytes], thp: thpFor(order) });
-    if (batchPages !== undefined) kernel.migration.nrMaxBatchedMigration = batchPages;
-    const proc = yield* kernel.createProcess({ node: 0 });
-    const addr = yield* proc.mmap(totalBytes);
-    yield* writePattern(proc, addr, totalBytes);
+    const { proc, addr } = yield* populatedKernel(folioBytes, totalBytes, batchPages);
     const folios = totalBytes / folioBytes;
     const rates = yield* pingPongMovePages(proc, addr, totalBytes, folioBytes, runs);
     const intact = yield* patternIntact(proc, addr, totalBytes);

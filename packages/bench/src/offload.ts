@@ -47,13 +47,14 @@ export interface OffloadRun<A> {
 /**
  * A kernel of two nodes, each `bytes` plus 64 MiB, whose faults allocate folios of `folioBytes`
  * on base pages of `pageSize` (default 4 KiB), with batches of `batchPages`
- * (`NR_MAX_BATCHED_MIGRATION`); one process has `bytes` mapped and filled with the byte pattern.
- * `pages` holds one address per folio, for `move_pages`.
+ * (`NR_MAX_BATCHED_MIGRATION`; the kernel's default when absent); one process on node 0 has
+ * `bytes` mapped and filled with the byte pattern. `pages` holds one address per folio, for
+ * `move_pages`.
  */
 export const populatedKernel = (
   folioBytes: number,
   bytes: number,
-  batchPages: number,
+  batchPages: number | undefined,
   pageSize = 4096,
 ) =>
   Effect.gen(function* () {
@@ -62,8 +63,8 @@ export const populatedKernel = (
       nodes: [bytes + (64 << 20), bytes + (64 << 20)],
       thp: thpFor(Math.log2(folioBytes / pageSize), pageSize),
     });
-    kernel.migration.nrMaxBatchedMigration = batchPages;
-    const proc = yield* kernel.createProcess();
+    if (batchPages !== undefined) kernel.migration.nrMaxBatchedMigration = batchPages;
+    const proc = yield* kernel.createProcess({ node: 0 });
     const addr = yield* proc.mmap(bytes);
     yield* writePattern(proc, addr, bytes);
     const pages = Float64Array.from(

@@ -22,6 +22,11 @@ describe("the bench CLI refuses bad arguments with the reason and the usage text
     [["count", "--counts", "8193"], '--counts: "8193" is not 1..8192'],
     [["count", "--runs", "two"], '--runs must be a positive integer, not "two"'],
     [["sizes", "--sizes", "3K"], "folio size 3072 must be a power of two"],
+    [
+      ["movepages", "--sizes", "8K"],
+      "folio size 8192 must be a power of two from 4K to 2M (no 8K)",
+    ],
+    [["mtcopy", "--sizes", "64K", "--total", "96K"], "folio size 65536 must be a power of two"],
     [["latency", "--total", "3M"], "--total must be a multiple of 2M"],
     [["cpu", "--completion", "never"], "--completion must be interrupt or polling"],
     [["conformance", "--migrators", "nope"], '--migrators: unknown migrator "nope"'],

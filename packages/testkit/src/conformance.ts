@@ -13,6 +13,7 @@
  * @module
  */
 import {
+  ERRNO,
   type FolioList,
   type Kernel,
   MIGRATE_REASONS_ALL,
@@ -261,9 +262,12 @@ const checkCase = async (
   totals.fellBack += audit.fellBack;
   if (audit.injected)
     totals.injected.set(audit.injected, (totals.injected.get(audit.injected) ?? 0) + 1);
-  const outOfMemory = [serial.observation, offloaded.observation].every(
-    (o) => scenario.allocFailure !== undefined && (o.rc === -12 || o.status.includes(-12)),
-  );
+  const ranOutOfMemory = (o: Observation) =>
+    o.rc === -ERRNO.ENOMEM || o.status.includes(-ERRNO.ENOMEM);
+  const outOfMemory =
+    scenario.allocFailure !== undefined &&
+    ranOutOfMemory(serial.observation) &&
+    ranOutOfMemory(offloaded.observation);
   if (outOfMemory) totals.outOfMemory++;
   const diff = outOfMemory ? [] : diffObservations(serial.observation, offloaded.observation);
   const problems = [...audit.problems, ...offloaded.problems];
