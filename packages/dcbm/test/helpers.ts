@@ -29,8 +29,12 @@ export const addDevice = (kernel: Kernel, options: DmaDeviceOptions = {}): DmaDe
 };
 
 /** A deterministic pattern. */
-export const fill = (n: number, seed: number): Uint8Array =>
-  Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed + (i >> 12)) & 0xff);
+export const fill = (n: number, seed: number): Uint8Array => {
+  // A plain loop: \`Uint8Array.from\` with a mapping function takes about a second per 16 MiB.
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 13 + seed + (i >> 12)) & 0xff;
+  return out;
+};
 
 /** Byte-for-byte equality, reported as a boolean so failures stay short. */
 export const same = (a: Uint8Array, b: Uint8Array): boolean =>

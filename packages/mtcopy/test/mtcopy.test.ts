@@ -40,8 +40,12 @@ const boot = async (
   return { kernel, driver };
 };
 
-const fill = (n: number, seed: number) =>
-  Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed + (i >> 12)) & 0xff);
+const fill = (n: number, seed: number): Uint8Array => {
+  // A plain loop: \`Uint8Array.from\` with a mapping function takes about a second per 16 MiB.
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 13 + seed + (i >> 12)) & 0xff;
+  return out;
+};
 
 const region = (proc: Task, bytes: number, seed: number, hugepage?: boolean) => {
   const addr = run(proc.mmap(bytes, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage }));
