@@ -275,5 +275,5 @@ describe("address spaces (property)", () => {
       ),
       { numRuns: 80 },
     );
-  });
+  }, 60_000);
 });
