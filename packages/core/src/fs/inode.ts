@@ -11,9 +11,9 @@
 import type { Kernel } from "../kernel";
 import { filemapGetFolio } from "../mm/filemap";
 import { Folio } from "../mm/folio";
-import type { AddressSpace } from "../mm/mm_types";
+import type { AddressSpace } from "../include/mm_types";
 import { truncateInodePages } from "../mm/mmap";
-import { PG_dirty, PG_writeback } from "../mm/page_flags";
+import { PG_dirty, PG_writeback } from "../include/page_flags";
 
 /** A file that can be mapped. */
 export class File {

@@ -25,7 +25,7 @@
 import { Worker } from "node:worker_threads";
 import { Effect } from "effect";
 import type { Kernel } from "../kernel";
-import { PG_hwpoison } from "../mm/page_flags";
+import { PG_hwpoison } from "../include/page_flags";
 
 /**
  * The control words of a lane and the width of a descriptor, and the FAULT word's value that

@@ -26,8 +26,8 @@ import {
   makeMempolicy,
 } from "../mm/mempolicy";
 import type { MigrationAccounting } from "../mm/migrate_copy_offload";
-import type { MmStruct } from "../mm/mm_types";
-import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_WRITE } from "../mm/mm_types";
+import type { MmStruct } from "../include/mm_types";
+import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_WRITE } from "../include/mm_types";
 import {
   doMmap,
   doMunmap,
@@ -38,8 +38,8 @@ import {
   setVmFlags,
 } from "../mm/mmap";
 import { doMovePages, type MovePagesResult } from "../mm/move_pages";
-import { PG_mlocked } from "../mm/page_flags";
-import { ptePfn, ptePresent, pteSpecial } from "../mm/pgtable";
+import { PG_mlocked } from "../include/page_flags";
+import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 
 /** `CAP_SYS_PTRACE`. */
 export const CAP_SYS_PTRACE = 19;

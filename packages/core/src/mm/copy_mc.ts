@@ -10,7 +10,7 @@
  */
 import { ERRNO } from "../errno";
 import type { Kernel } from "../kernel";
-import { PG_has_hwpoisoned, PG_hwpoison } from "./page_flags";
+import { PG_has_hwpoisoned, PG_hwpoison } from "../include/page_flags";
 
 /**
  * Copies `nrPages` pages from `src` to `dst`, stopping before the first poisoned source page.

@@ -9,8 +9,8 @@
  * @module
  */
 import type { Kernel } from "../kernel";
-import { PG_buddy, PG_lru } from "./page_flags";
-import { isMigrationEntry, ptePfn, pteSpecial } from "./pgtable";
+import { PG_buddy, PG_lru } from "../include/page_flags";
+import { isMigrationEntry, ptePfn, pteSpecial } from "../include/pgtable";
 import { rmapWalkSlots } from "./rmap";
 
 /**

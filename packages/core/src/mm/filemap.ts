@@ -11,8 +11,8 @@
  */
 import { Effect } from "effect";
 import type { Kernel } from "../kernel";
-import type { AddressSpace } from "./mm_types";
-import { PG_dirty, PG_locked, PG_swapbacked, PG_uptodate, PG_writeback } from "./page_flags";
+import type { AddressSpace } from "../include/mm_types";
+import { PG_dirty, PG_locked, PG_swapbacked, PG_uptodate, PG_writeback } from "../include/page_flags";
 import { folioPut } from "./swap";
 
 /**

@@ -22,8 +22,8 @@ import {
   PG_movable_ops,
   PG_uptodate,
   PG_writeback,
-} from "./page_flags";
-import type { MemoryRegion } from "./sparse";
+} from "../include/page_flags";
+import type { MemoryRegion } from "../include/mmzone";
 
 /** A folio: a power-of-two run of pages with one head. Models `struct folio`. */
 export class Folio {

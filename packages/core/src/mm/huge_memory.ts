@@ -16,8 +16,8 @@ import { STORE_EINVAL } from "../fs/kernfs";
 import type { Kernel } from "../kernel";
 import { sysfsStreq } from "../lib/kstrtox";
 import type { FolioList } from "../lib/list";
-import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "./mm_types";
-import { PG_has_hwpoisoned, PG_head, PG_hugetlb, PG_hwpoison, PG_lru } from "./page_flags";
+import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "../include/mm_types";
+import { PG_has_hwpoisoned, PG_head, PG_hugetlb, PG_hwpoison, PG_lru } from "../include/page_flags";
 
 /** The global THP mode (`transparent_hugepage/enabled`). */
 export type ThpMode = "always" | "madvise" | "never";

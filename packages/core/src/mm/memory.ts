@@ -18,9 +18,9 @@ import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../kernel";
 import type { Task } from "../kernel/task";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
-import { __GFP_COMP, __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "./gfp";
+import { __GFP_COMP, __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
 import { policyTarget } from "./mempolicy";
-import { AnonVma, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./mm_types";
+import { AnonVma, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
 import {
   PG_dirty,
   PG_hugetlb,
@@ -28,7 +28,7 @@ import {
   PG_mlocked,
   PG_swapbacked,
   PG_uptodate,
-} from "./page_flags";
+} from "../include/page_flags";
 import {
   isMigrationEntry,
   mkPte,
@@ -40,7 +40,7 @@ import {
   ptePresent,
   pteSpecial,
   pteWrite,
-} from "./pgtable";
+} from "../include/pgtable";
 import { folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 

@@ -11,7 +11,7 @@
  */
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../kernel";
-import { PG_buddy, PG_has_hwpoisoned, PG_head, PG_hwpoison } from "./page_flags";
+import { PG_buddy, PG_has_hwpoisoned, PG_head, PG_hwpoison } from "../include/page_flags";
 
 /** `memory_failure(pfn)`: marks a page as having a hardware error. */
 export const memoryFailure = (k: Kernel, pfn: number): 0 | ErrnoError => {

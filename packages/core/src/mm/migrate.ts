@@ -47,8 +47,8 @@ import {
   MR_LONGTERM_PIN,
   MR_MEMORY_FAILURE,
   MR_NUMA_MISPLACED,
-} from "./migrate_mode";
-import type { AddressSpace } from "./mm_types";
+} from "../include/migrate_mode";
+import type { AddressSpace } from "../include/mm_types";
 import {
   FOLIO_CONTENT_COPIED,
   PG_dirty,
@@ -61,10 +61,10 @@ import {
   PG_swapbacked,
   PG_uptodate,
   PG_writeback,
-} from "./page_flags";
+} from "../include/page_flags";
 import { removeMigrationPtes, TTU_BATCH_FLUSH, tryToMigrate } from "./rmap";
 import { folioPut } from "./swap";
-import { TlbFlushBatch } from "./tlb";
+import { TlbFlushBatch } from "../include/tlbflush";
 
 /** `NR_MAX_MIGRATE_PAGES_RETRY`: passes over a batch in `MIGRATE_ASYNC`, and for hugetlb. */
 export const NR_MAX_MIGRATE_PAGES_RETRY = 10;

@@ -36,11 +36,11 @@ import type { Kernel } from "../kernel";
 import { type Module, modulePut, tryModuleGet } from "../kernel/module";
 import { Srcu } from "../kernel/srcu";
 import type { Task } from "../kernel/task";
-import type { MmMigrateOffload } from "../kernel/trace";
+import type { MmMigrateOffload } from "../include/trace";
 import type { FolioList } from "../lib/list";
 import { type BatchCopier, migrateFoliosMcCopy } from "./migrate";
-import { MIGRATE_REASON_NAMES, type MigrateReason, MR_TYPES } from "./migrate_mode";
-import { FOLIO_CONTENT_COPIED } from "./page_flags";
+import { MIGRATE_REASON_NAMES, type MigrateReason, MR_TYPES } from "../include/migrate_mode";
+import { FOLIO_CONTENT_COPIED } from "../include/page_flags";
 
 /** `MIGRATOR_NAME_LEN`: the most bytes a migrator's name may take. */
 export const MIGRATOR_NAME_LEN = 32;

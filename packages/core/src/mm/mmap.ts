@@ -25,8 +25,8 @@ import {
   VM_SHARED,
   VM_WRITE,
   Vma,
-} from "./mm_types";
-import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "./pgtable";
+} from "../include/mm_types";
+import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 
 /** `PROT_READ`. */
 export const PROT_READ = 0x1;

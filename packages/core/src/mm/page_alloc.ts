@@ -15,8 +15,8 @@
  */
 import { FolioList } from "../lib/list";
 import { FailPageAlloc } from "./fail_page_alloc";
-import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO } from "./gfp";
-import type { MemMap } from "./mem_map";
+import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO } from "../include/gfp";
+import type { MemMap } from "../include/mem_map";
 import {
   FOLIO_CONTENT_COPIED,
   PG_buddy,
@@ -27,8 +27,8 @@ import {
   PG_lru,
   PG_reserved,
   PG_writeback,
-} from "./page_flags";
-import type { PhysicalMemory } from "./sparse";
+} from "../include/page_flags";
+import type { PhysicalMemory } from "../include/mmzone";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;

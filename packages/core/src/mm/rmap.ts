@@ -15,8 +15,8 @@
  * @module
  */
 import type { Kernel } from "../kernel";
-import type { Vma } from "./mm_types";
-import { PG_dirty } from "./page_flags";
+import type { Vma } from "../include/mm_types";
+import { PG_dirty } from "../include/page_flags";
 import {
   isMigrationEntry,
   mkMigrationEntry,
@@ -27,8 +27,8 @@ import {
   ptePfn,
   ptePresent,
   pteWrite,
-} from "./pgtable";
-import type { TlbFlushBatch } from "./tlb";
+} from "../include/pgtable";
+import type { TlbFlushBatch } from "../include/tlbflush";
 
 /** `TTU_BATCH_FLUSH`: defer the TLB flush to the caller's {@link TlbFlushBatch}. */
 export const TTU_BATCH_FLUSH = 1 << 0;

@@ -10,7 +10,7 @@
  */
 import type { Kernel } from "../kernel";
 import { FolioList } from "../lib/list";
-import { PG_hugetlb_migratable, PG_lru, PG_mlocked } from "./page_flags";
+import { PG_hugetlb_migratable, PG_lru, PG_mlocked } from "../include/page_flags";
 
 /**
  * Lists that migration isolates folios from. A flag bit says a folio is on one; isolating takes

@@ -9,8 +9,8 @@
  *
  * @module
  */
-import type { Mempolicy } from "./mempolicy";
-import { Tlb } from "./tlb";
+import type { Mempolicy } from "../mm/mempolicy";
+import { Tlb } from "./tlbflush";
 
 /** `VM_READ`. */
 export const VM_READ = 0x1;

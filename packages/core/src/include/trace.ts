@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { MigrateMode, MigrateReason } from "../mm/migrate_mode";
+import type { MigrateMode, MigrateReason } from "./migrate_mode";
 
 /** `trace_mm_migrate_pages_start(mode, reason)`. */
 export interface MmMigratePagesStart {
