@@ -14,21 +14,23 @@ import { Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "./errno";
 import { File } from "./fs/inode";
 import { KernFs } from "./fs/kernfs";
-import { loadModule, type Module, type ModuleDefinition, unloadModule } from "./kernel/module";
+import { loadModule, unloadModule } from "./kernel/module";
+import type { Module, ModuleDefinition } from "./include/module";
 import { Task, type TaskOptions } from "./kernel/task";
 import { Tracepoints } from "./include/trace";
 import { formatNodeList } from "./lib/nodemask";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "./lib/numa";
-import { FolioWaitQueue } from "./mm/filemap";
-import { Folio } from "./mm/folio";
+import { FolioWaitQueue } from "./include/pagemap";
+import { Folio } from "./include/folio";
 import { __GFP_COMP } from "./include/gfp";
-import { type MthpMode, type ThpMode, ThpSettings } from "./mm/huge_memory";
+import { type MthpMode, type ThpMode, ThpSettings } from "./include/huge_mm";
 import { MemMap } from "./include/mem_map";
 import { memoryFailure, unpoisonMemory } from "./mm/memory_failure";
 import { MigrationControl } from "./mm/migrate";
 import { MigrateOffload } from "./mm/migrate_copy_offload";
 import { AddressSpace, type AnonVma, MmStruct } from "./include/mm_types";
-import { type Fragmentation, PageAllocator } from "./mm/page_alloc";
+import type { Fragmentation, PageAllocator } from "./include/mmzone";
+import { BuddyAllocator } from "./mm/page_alloc";
 import { PG_reserved } from "./include/page_flags";
 import { PTE_MAX_PFN } from "./include/pgtable";
 import { PhysicalMemory } from "./include/mmzone";
@@ -228,7 +230,7 @@ export class Kernel {
     this.pmdOrder = plan.pmdOrder;
     this.pudOrder = 2 * plan.pmdOrder;
     this.distances = plan.distances;
-    this.pageAlloc = new PageAllocator(
+    this.pageAlloc = new BuddyAllocator(
       this.mem,
       this.memmap,
       Math.min(this.pudOrder, this.mem.pfnSectionShift),

@@ -10,7 +10,7 @@
  */
 import type { Kernel } from "../kernel";
 import { filemapGetFolio } from "../mm/filemap";
-import { Folio } from "../mm/folio";
+import { Folio } from "../include/folio";
 import type { AddressSpace } from "../include/mm_types";
 import { truncateInodePages } from "../mm/mmap";
 import { PG_dirty, PG_writeback } from "../include/page_flags";

@@ -11,39 +11,8 @@
  */
 
 import { Effect } from "effect";
-import { ERRNO, type ErrnoError, errno, errnoName, syscall } from "../errno";
-
-/** A sysfs attribute. Models `struct kobj_attribute`. */
-export interface Attribute {
-  /** File mode bits; `0o444` read-only, `0o644` read-write, `0o200` write-only. */
-  readonly mode: number;
-  /** Models `show()`: the file's text, ending in a newline. */
-  readonly show?: () => string;
-  /**
-   * Models `store()`: consumes the written text and returns its length on success or a
-   * negative errno. It must change nothing when it fails. A store that must sleep (one that waits
-   * for a grace period, say) returns an Effect of the same.
-   */
-  readonly store?: (text: string) => number | Effect.Effect<number>;
-}
-
-/** A directory of the tree. Models `struct kobject` and its kernfs node. */
-export class KObject {
-  /** Subdirectories by name. */
-  readonly children = new Map<string, KObject>();
-  /** Attribute files by name. */
-  readonly attributes = new Map<string, Attribute>();
-  constructor(
-    readonly name: string,
-    readonly parent: KObject | null,
-  ) {}
-
-  /** The absolute path of this directory. */
-  get path(): string {
-    if (!this.parent) return "";
-    return `${this.parent.path}/${this.name}`;
-  }
-}
+import { type ErrnoError, errno, errnoName, syscall } from "../errno";
+import { type Attribute, KObject, type KernfsRoot } from "../include/kernfs";
 
 const split = (path: string): string[] => path.split("/").filter((p) => p.length > 0);
 
@@ -51,7 +20,7 @@ const split = (path: string): string[] => path.split("/").filter((p) => p.length
  * One kernel's pseudo filesystems, rooted at `/` with `/sys` and `/proc` beneath. Each kernel has
  * its own; two kernels never see each other's files.
  */
-export class KernFs {
+export class KernFs implements KernfsRoot {
   /** The root directory. */
   readonly root = new KObject("", null);
 
@@ -156,5 +125,3 @@ export class KernFs {
   }
 }
 
-/** The `store` return for a rejected value: `-EINVAL`. */
-export const STORE_EINVAL = -ERRNO.EINVAL;

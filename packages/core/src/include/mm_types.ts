@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Mempolicy } from "../mm/mempolicy";
+import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
 
 /** `VM_READ`. */

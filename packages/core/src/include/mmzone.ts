@@ -1,15 +1,20 @@
 /**
- * Physical memory: NUMA nodes made of sections of real `SharedArrayBuffer` bytes.
+ * Physical memory and its zones: NUMA nodes made of sections of real `SharedArrayBuffer` bytes,
+ * each node with one zone of free blocks.
  *
  * Models SPARSEMEM (`mm/sparse.c`, `include/linux/mmzone.h`): physical memory is cut into
  * fixed-size sections, each node owns a run of sections, and a PFN names a node and a byte
  * offset inside one section's buffer. Each section is its own `SharedArrayBuffer`, allocated
  * zero-filled; the operating system commits its pages only on first touch, so an untouched node of
  * several GiB costs no resident memory. Worker threads can be handed the same buffers and copy
- * between them with nothing but offsets.
+ * between them with nothing but offsets. `struct zone` and the page allocator's interface are
+ * here too; the buddy allocator is `mm/page_alloc.ts`.
  *
  * @module
  */
+import { FolioList } from "../lib/list";
+import type { FailPageAlloc } from "../lib/fault_inject";
+import type { MemMap } from "./mem_map";
 
 /** One NUMA node's span of PFNs. Models `pg_data_t`'s `node_start_pfn` / `node_present_pages`. */
 export interface NodeSpan {
@@ -131,4 +136,82 @@ export class PhysicalMemory {
     const start = this.byteOffset(pfn);
     section.fill(0, start, start + nrPages * this.pageSize);
   }
+}
+
+/** The free memory of one node. Models `struct zone` and its `free_area[]`. */
+export class Zone {
+  /** Free blocks per order (`free_area[order].free_list`). */
+  readonly freeArea: FolioList[];
+  /** Number of free blocks per order (`free_area[order].nr_free`). */
+  readonly nrFree: number[];
+  /** Free base pages (`NR_FREE_PAGES`). */
+  freePages = 0;
+  /** Pages handed to the allocator at boot (`zone_managed_pages`). */
+  managedPages = 0;
+  /** Pages taken out of service because they are hwpoisoned. */
+  poisonedPages = 0;
+
+  constructor(
+    readonly nid: number,
+    readonly startPfn: number,
+    readonly endPfn: number,
+    memmap: MemMap,
+    maxOrder: number,
+  ) {
+    this.freeArea = Array.from({ length: maxOrder + 1 }, () => new FolioList(memmap.lru));
+    this.nrFree = new Array<number>(maxOrder + 1).fill(0);
+  }
+}
+
+/** A deliberate fragmentation of one node; {@link Fragmentation.release} undoes it. */
+export interface Fragmentation {
+  /** The node. */
+  readonly nid: number;
+  /** The order of the blocks that were pinned. */
+  readonly order: number;
+  /** Base pages held by the fragmentation. */
+  readonly pinnedPages: number;
+  /** Frees every block the fragmentation holds. Safe to call once. */
+  release(): void;
+}
+
+/** Called when a free finds a page in a state that must not be freed (`bad_page()`). */
+export type BadPageHandler = (pfn: number, reason: string) => void;
+
+/**
+ * The page allocator of one kernel, as its callers see it. Models the allocation calls of
+ * `include/linux/gfp.h` (`__alloc_pages()`, `__free_pages()`) over the zones of
+ * `include/linux/mmzone.h`. The buddy allocator behind it is `mm/page_alloc.ts`.
+ */
+export interface PageAllocator {
+  /** One zone per node, by node id. */
+  readonly zones: readonly Zone[];
+  /** The largest block order (`MAX_PAGE_ORDER`): a section, capped at the PUD order. */
+  readonly maxOrder: number;
+  /** Node fallback order for each node (`node_zonelists`): the node first, then by distance. */
+  readonly zonelists: readonly (readonly number[])[];
+  /** `fail_page_alloc`: injected allocation failures. */
+  readonly failPageAlloc: FailPageAlloc;
+  /**
+   * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)`: returns the first
+   * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
+   * 0 the block becomes a large folio. `nid` and `order` must already be valid.
+   */
+  allocPages(nid: number, order: number, gfp: number, nodemask?: readonly number[] | null): number;
+  /**
+   * Frees 2^order pages at `pfn` (`__free_pages()`), merging buddies. A page in a state that must
+   * not be freed is reported through `bad_page()` and kept; false then.
+   */
+  freePages(pfn: number, order: number): boolean;
+  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`). */
+  nodeFreePages(nid: number): number;
+  /** Free base pages on every node together. */
+  totalFreePages(): number;
+  /** The largest order with a free block on a node, or -1 when the node has none. */
+  largestFreeOrder(nid: number): number;
+  /**
+   * Fragments a node on purpose: afterwards no free block on it is larger than `order`. About
+   * half the node stays free. What compaction tests and the THP fallback need.
+   */
+  fragment(nid: number, order: number): Fragmentation;
 }

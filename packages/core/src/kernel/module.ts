@@ -13,41 +13,7 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../kernel";
-
-/** `enum module_state`. */
-export type ModuleState = "coming" | "live" | "going" | "unloaded";
-
-/** What a driver provides to be loadable (its `module_init` / `module_exit`). */
-export interface ModuleDefinition {
-  /** The module name (`KBUILD_MODNAME`). */
-  readonly name: string;
-  /** `module_init()`: sets the driver up; failing makes the load fail. */
-  readonly init?: (module: Module) => Effect.Effect<void, ErrnoError>;
-  /** `module_exit()`: tears the driver down. */
-  readonly exit?: (module: Module) => Effect.Effect<void>;
-}
-
-/** A loaded module. Models `struct module`. */
-export class Module {
-  /** `module->state`. */
-  state: ModuleState = "coming";
-  /** The module reference count (`module_refcount`). */
-  refcnt = 0;
-  constructor(
-    readonly kernel: Kernel,
-    readonly definition: ModuleDefinition,
-  ) {}
-
-  /** The module name. */
-  get name(): string {
-    return this.definition.name;
-  }
-
-  /** `/sys/module/<name>`. */
-  get sysfsDir(): string {
-    return `/sys/module/${this.name}`;
-  }
-}
+import { Module, type ModuleDefinition } from "../include/module";
 
 /** `try_module_get()`: pins a live module; false when it is coming, going or gone. */
 export const tryModuleGet = (module: Module): boolean => {
@@ -74,7 +40,7 @@ export const loadModule = (
     if (k.modules.has(definition.name)) {
       return Effect.fail(errno("EEXIST", `module ${definition.name} is already loaded`));
     }
-    const module = new Module(k, definition);
+    const module = new Module(definition);
     k.modules.set(module.name, module);
     k.fs.addAttributes(module.sysfsDir, {
       refcnt: { mode: 0o444, show: () => `${module.refcnt}\n` },

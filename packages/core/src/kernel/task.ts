@@ -16,15 +16,8 @@ import { Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "../errno";
 import type { Kernel } from "../kernel";
 import { type AccessProgress, accessVm } from "../mm/memory";
-import {
-  doGetMempolicy,
-  doMbind,
-  type Mempolicy,
-  MPOL_F_ADDR,
-  MPOL_F_NODE,
-  MPOL_MF_MOVE,
-  makeMempolicy,
-} from "../mm/mempolicy";
+import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
+import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
 import type { MigrationAccounting } from "../mm/migrate_copy_offload";
 import type { MmStruct } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_WRITE } from "../include/mm_types";

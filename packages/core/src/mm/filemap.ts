@@ -1,66 +1,8 @@
-/**
- * The page cache, folio locking and writeback state.
- *
- * Models `mm/filemap.c`: folios are found in an address space by page offset
- * (`filemap_get_folio`), added (`filemap_add_folio`) and removed (`__filemap_remove_folio`).
- * The page cache holds one reference per base page of each folio. `folio_lock()` /
- * `folio_unlock()` and `folio_wait_locked()` are here too: an access that meets a migration
- * entry waits until the folio being migrated is unlocked (`migration_entry_wait`).
- *
- * @module
- */
-import { Effect } from "effect";
+
 import type { Kernel } from "../kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty, PG_locked, PG_swapbacked, PG_uptodate, PG_writeback } from "../include/page_flags";
 import { folioPut } from "./swap";
-
-/**
- * Tasks waiting for a folio flag to clear. Models the folio wait hash table
- * (`folio_waitqueue`, `folio_wait_bit`): waiting for `PG_locked` is `folio_wait_locked()`, for
- * `PG_writeback` `folio_wait_writeback()`.
- */
-export class FolioWaitQueue {
-  private readonly waiters = new Map<number, Array<{ bit: number; resume: () => void }>>();
-
-  constructor(private readonly flags: Uint32Array) {}
-
-  /** Completes once `bit` is clear on `head` (`folio_wait_bit`). */
-  waitBit(head: number, bit: number): Effect.Effect<void> {
-    return Effect.callback<void>((resume) => {
-      if (!(this.flags[head]! & bit)) {
-        resume(Effect.void);
-        return;
-      }
-      let list = this.waiters.get(head);
-      if (!list) {
-        list = [];
-        this.waiters.set(head, list);
-      }
-      list.push({ bit, resume: () => resume(Effect.void) });
-    });
-  }
-
-  /** Completes once `head` is not locked (`folio_wait_locked`). */
-  waitUnlocked(head: number): Effect.Effect<void> {
-    return this.waitBit(head, PG_locked);
-  }
-
-  /** Wakes the waiters on `head` whose bit is now clear (`folio_wake_bit`). */
-  wake(head: number): void {
-    const list = this.waiters.get(head);
-    if (!list) return;
-    const still = list.filter((w) => this.flags[head]! & w.bit);
-    if (still.length > 0) this.waiters.set(head, still);
-    else this.waiters.delete(head);
-    for (const w of list) if (!(this.flags[head]! & w.bit)) w.resume();
-  }
-
-  /** Waiters on `head`, for tests. */
-  waiting(head: number): number {
-    return this.waiters.get(head)?.length ?? 0;
-  }
-}
 
 /** `folio_trylock()`: locks the folio if it is unlocked; true on success. */
 export const folioTrylock = (k: Kernel, head: number): boolean => {

@@ -13,44 +13,17 @@ import type { Kernel } from "../kernel";
 import type { Task } from "../kernel/task";
 import { translate } from "./memory";
 import { pageRange, vmasForRange } from "./mmap";
-
-/** `MPOL_DEFAULT`: the task's policy, or local allocation. */
-export const MPOL_DEFAULT = 0;
-/** `MPOL_PREFERRED`: the given node first, then fallback. */
-export const MPOL_PREFERRED = 1;
-/** `MPOL_BIND`: only the given nodes. */
-export const MPOL_BIND = 2;
-/** `MPOL_INTERLEAVE`: spread page by page over the given nodes. */
-export const MPOL_INTERLEAVE = 3;
-/** `MPOL_LOCAL`: the faulting CPU's node. */
-export const MPOL_LOCAL = 4;
-
-/** `get_mempolicy()` flag: return a node id rather than a policy. */
-export const MPOL_F_NODE = 1 << 0;
-/** `get_mempolicy()` flag: look up the policy (or node) of an address. */
-export const MPOL_F_ADDR = 1 << 1;
-
-/** `mbind()`/`move_pages()` flag: fail if existing pages do not follow the policy. */
-export const MPOL_MF_STRICT = 1 << 0;
-/** `move_pages()` flag: move pages mapped only by this process. */
-export const MPOL_MF_MOVE = 1 << 1;
-/** `move_pages()` flag: move every page, shared ones too; needs `CAP_SYS_NICE`. */
-export const MPOL_MF_MOVE_ALL = 1 << 2;
-
-/** A memory policy mode (`enum mempolicy_mode`). */
-export type MempolicyMode =
-  | typeof MPOL_DEFAULT
-  | typeof MPOL_PREFERRED
-  | typeof MPOL_BIND
-  | typeof MPOL_INTERLEAVE
-  | typeof MPOL_LOCAL;
-
-/** A memory policy. Models `struct mempolicy`. */
-export interface Mempolicy {
-  readonly mode: MempolicyMode;
-  /** The policy's nodes, sorted; empty for default and local. */
-  readonly nodes: readonly number[];
-}
+import {
+  type Mempolicy,
+  type MempolicyMode,
+  MPOL_BIND,
+  MPOL_DEFAULT,
+  MPOL_F_ADDR,
+  MPOL_F_NODE,
+  MPOL_INTERLEAVE,
+  MPOL_LOCAL,
+  MPOL_PREFERRED,
+} from "../include/mempolicy";
 
 /** Where one allocation should go: the first node to try and the nodes allowed (null: any). */
 export interface AllocTarget {

@@ -30,7 +30,7 @@ import { CAP_SYS_NICE, CAP_SYS_PTRACE, type Task } from "../kernel/task";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
 import { __GFP_COMP, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
-import { MPOL_MF_MOVE, MPOL_MF_MOVE_ALL } from "./mempolicy";
+import { MPOL_MF_MOVE, MPOL_MF_MOVE_ALL } from "../include/mempolicy";
 import { migratePages, type NewFolioFn, putbackMovablePages } from "./migrate";
 import { MIGRATE_SYNC, MR_SYSCALL } from "../include/migrate_mode";
 import { PG_hugetlb } from "../include/page_flags";

@@ -1,20 +1,5 @@
-/**
- * The buddy page allocator, one zone per node.
- *
- * Models `mm/page_alloc.c`: free memory is kept as naturally aligned blocks of 2^order pages on
- * per-order free lists (`zone->free_area[order]`), linked through `page->lru`. Allocation takes
- * the smallest block that fits and splits it (`expand`); freeing merges a block with its buddy
- * while the buddy is free (`__free_one_page`). A block never spans two sections.
- *
- * Allocation follows the node fallback order (`zonelist`) unless `__GFP_THISNODE` or a nodemask
- * restricts it. Freeing checks the page state first, as `free_pages_prepare()` does: a page that
- * is still mapped, still on a list, or already free is reported through `bad_page()` and is not
- * freed. A hwpoisoned page is never returned to the free lists.
- *
- * @module
- */
-import { FolioList } from "../lib/list";
-import { FailPageAlloc } from "./fail_page_alloc";
+
+import { FailPageAlloc } from "../lib/fault_inject";
 import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO } from "../include/gfp";
 import type { MemMap } from "../include/mem_map";
 import {
@@ -28,53 +13,19 @@ import {
   PG_reserved,
   PG_writeback,
 } from "../include/page_flags";
-import type { PhysicalMemory } from "../include/mmzone";
+import type {
+  BadPageHandler,
+  Fragmentation,
+  PageAllocator,
+  PhysicalMemory,
+} from "../include/mmzone";
+import { Zone } from "../include/mmzone";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
 
-/** The free memory of one node. Models `struct zone` and its `free_area[]`. */
-export class Zone {
-  /** Free blocks per order (`free_area[order].free_list`). */
-  readonly freeArea: FolioList[];
-  /** Number of free blocks per order (`free_area[order].nr_free`). */
-  readonly nrFree: number[];
-  /** Free base pages (`NR_FREE_PAGES`). */
-  freePages = 0;
-  /** Pages handed to the allocator at boot (`zone_managed_pages`). */
-  managedPages = 0;
-  /** Pages taken out of service because they are hwpoisoned. */
-  poisonedPages = 0;
-
-  constructor(
-    readonly nid: number,
-    readonly startPfn: number,
-    readonly endPfn: number,
-    memmap: MemMap,
-    maxOrder: number,
-  ) {
-    this.freeArea = Array.from({ length: maxOrder + 1 }, () => new FolioList(memmap.lru));
-    this.nrFree = new Array<number>(maxOrder + 1).fill(0);
-  }
-}
-
-/** A deliberate fragmentation of one node; {@link Fragmentation.release} undoes it. */
-export interface Fragmentation {
-  /** The node. */
-  readonly nid: number;
-  /** The order of the blocks that were pinned. */
-  readonly order: number;
-  /** Base pages held by the fragmentation. */
-  readonly pinnedPages: number;
-  /** Frees every block the fragmentation holds. Safe to call once. */
-  release(): void;
-}
-
-/** Called when a free finds a page in a state that must not be freed (`bad_page()`). */
-export type BadPageHandler = (pfn: number, reason: string) => void;
-
-/** The page allocator of one kernel. */
-export class PageAllocator {
+/** The buddy allocator of one kernel: the {@link PageAllocator} every kernel has. */
+export class BuddyAllocator implements PageAllocator {
   /** One zone per node, by node id. */
   readonly zones: readonly Zone[];
   /** The largest block order (`MAX_PAGE_ORDER`): a section, capped at the PUD order. */

@@ -2,13 +2,12 @@
  * The folio handle.
  *
  * Models `struct folio` (`include/linux/mm_types.h`) and its accessors in `include/linux/mm.h`
- * and `page-flags.h`. A {@link Folio} is a light handle, a kernel and a head PFN: making one costs
+ * and `page-flags.h`. A {@link Folio} is a light handle, a machine's memory and a head PFN: making one costs
  * nothing per page, and all state lives in the kernel's {@link MemMap}. The kernel's own loops
  * work on bare head PFNs; handles are for users and tests.
  *
  * @module
  */
-import type { Kernel } from "../kernel";
 import {
   FOLIO_CONTENT_COPIED,
   formatPageFlags,
@@ -22,13 +21,15 @@ import {
   PG_movable_ops,
   PG_uptodate,
   PG_writeback,
-} from "../include/page_flags";
-import type { MemoryRegion } from "../include/mmzone";
+} from "./page_flags";
+import type { MemMap } from "./mem_map";
+import type { MemoryRegion, PhysicalMemory } from "./mmzone";
 
 /** A folio: a power-of-two run of pages with one head. Models `struct folio`. */
 export class Folio {
   constructor(
-    readonly kernel: Kernel,
+    /** The machine whose memory holds it: a kernel, or anything with its memory and `mem_map`. */
+    readonly kernel: { readonly mem: PhysicalMemory; readonly memmap: MemMap },
     /** The head PFN (`folio_pfn`). */
     readonly pfn: number,
   ) {}

@@ -1,0 +1,104 @@
+/**
+ * Transparent huge pages: the policy switches.
+ *
+ * Models `include/linux/huge_mm.h` (`thp_vma_allowable_orders()`, the `huge_anon_orders_*`
+ * bitmaps) and the sysfs switches of `mm/huge_memory.c`:
+ * `/sys/kernel/mm/transparent_hugepage/enabled` and the per-size
+ * `hugepages-<size>kB/enabled`. What a THP does when it is split is in `mm/huge_memory.ts`.
+ *
+ * @module
+ */
+import { type Attribute, STORE_EINVAL } from "./kernfs";
+import { sysfsStreq } from "../lib/kstrtox";
+import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "./mm_types";
+
+/** The global THP mode (`transparent_hugepage/enabled`). */
+export type ThpMode = "always" | "madvise" | "never";
+/** A per-size mTHP mode (`hugepages-<size>kB/enabled`). */
+export type MthpMode = "always" | "inherit" | "madvise" | "never";
+
+const THP_MODES: readonly ThpMode[] = ["always", "madvise", "never"];
+const MTHP_MODES: readonly MthpMode[] = ["always", "inherit", "madvise", "never"];
+
+/** Renders a choice list with the current one in brackets, as sysfs does. */
+const showChoice = (modes: readonly string[], current: string): string =>
+  `${modes.map((m) => (m === current ? `[${m}]` : m)).join(" ")}\n`;
+
+/** One kernel's THP policy. */
+export class ThpSettings {
+  /** The global mode. */
+  enabled: ThpMode;
+  /** Mode of each mTHP order, from 2 up to the PMD order (`huge_anon_orders_*`). */
+  readonly orderModes = new Map<number, MthpMode>();
+
+  constructor(
+    readonly pageSize: number,
+    readonly pmdOrder: number,
+    enabled: ThpMode,
+  ) {
+    this.enabled = enabled;
+    for (let order = 2; order <= pmdOrder; order++) {
+      this.orderModes.set(order, order === pmdOrder ? "inherit" : "never");
+    }
+  }
+
+  /** The `hugepages-<size>kB` directory name of an order. */
+  sizeName(order: number): string {
+    return `hugepages-${(this.pageSize << order) / 1024}kB`;
+  }
+
+  /**
+   * The folio orders a fault in a VMA with `vmFlags` may use, largest first; empty when only base
+   * pages are allowed. Models `thp_vma_allowable_orders()`.
+   */
+  allowableOrders(vmFlags: number): number[] {
+    if (vmFlags & VM_NOHUGEPAGE) return [];
+    const madvised = (vmFlags & VM_HUGEPAGE) !== 0;
+    const globalOn = this.enabled === "always" || (this.enabled === "madvise" && madvised);
+    const orders: number[] = [];
+    for (let order = this.pmdOrder; order >= 2; order--) {
+      const mode = this.orderModes.get(order)!;
+      if (
+        mode === "always" ||
+        (mode === "madvise" && madvised) ||
+        (mode === "inherit" && globalOn)
+      ) {
+        orders.push(order);
+      }
+    }
+    return orders;
+  }
+
+  /** The sysfs attributes: `enabled`, and `hugepages-<size>kB/enabled` for each order. */
+  attributes(): Record<string, Record<string, Attribute>> {
+    const dirs: Record<string, Record<string, Attribute>> = {
+      "": {
+        enabled: {
+          mode: 0o644,
+          show: () => showChoice(THP_MODES, this.enabled),
+          store: (text) => {
+            const mode = THP_MODES.find((m) => sysfsStreq(text, m));
+            if (!mode) return STORE_EINVAL;
+            this.enabled = mode;
+            return text.length;
+          },
+        },
+      },
+    };
+    for (const order of this.orderModes.keys()) {
+      dirs[this.sizeName(order)] = {
+        enabled: {
+          mode: 0o644,
+          show: () => showChoice(MTHP_MODES, this.orderModes.get(order)!),
+          store: (text) => {
+            const mode = MTHP_MODES.find((m) => sysfsStreq(text, m));
+            if (!mode) return STORE_EINVAL;
+            this.orderModes.set(order, mode);
+            return text.length;
+          },
+        },
+      };
+    }
+    return dirs;
+  }
+}

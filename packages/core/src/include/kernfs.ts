@@ -1,0 +1,73 @@
+/**
+ * The sysfs and procfs trees as the rest of the kernel sees them: attributes, directories and
+ * the operations on the tree.
+ *
+ * Models `include/linux/kobject.h` (`struct kobject`, `struct kobj_attribute`) and
+ * `include/linux/kernfs.h` (`struct kernfs_root`). The tree itself is `fs/kernfs.ts`.
+ *
+ * @module
+ */
+import type { Effect } from "effect";
+import { ERRNO, type ErrnoError } from "../errno";
+
+/** A sysfs attribute. Models `struct kobj_attribute`. */
+export interface Attribute {
+  /** File mode bits; `0o444` read-only, `0o644` read-write, `0o200` write-only. */
+  readonly mode: number;
+  /** Models `show()`: the file's text, ending in a newline. */
+  readonly show?: () => string;
+  /**
+   * Models `store()`: consumes the written text and returns its length on success or a
+   * negative errno. It must change nothing when it fails. A store that must sleep (one that waits
+   * for a grace period, say) returns an Effect of the same.
+   */
+  readonly store?: (text: string) => number | Effect.Effect<number>;
+}
+
+/** A directory of the tree. Models `struct kobject` and its kernfs node. */
+export class KObject {
+  /** Subdirectories by name. */
+  readonly children = new Map<string, KObject>();
+  /** Attribute files by name. */
+  readonly attributes = new Map<string, Attribute>();
+  constructor(
+    readonly name: string,
+    readonly parent: KObject | null,
+  ) {}
+
+  /** The absolute path of this directory. */
+  get path(): string {
+    if (!this.parent) return "";
+    return `${this.parent.path}/${this.name}`;
+  }
+}
+
+/**
+ * The operations on one kernel's sysfs and procfs tree. Models `struct kernfs_root` with the
+ * calls drivers make on it (`sysfs_create_group()`, `kobject_del()`) and the ones user space makes
+ * (`open`, `read`, `write`, `readdir`). The tree is `KernFs` (`fs/kernfs.ts`).
+ */
+export interface KernfsRoot {
+  /** The root directory. */
+  readonly root: KObject;
+  /** Creates a directory and any missing parents (`kobject_create_and_add`); returns it. */
+  mkdir(path: string): KObject;
+  /** Adds attribute files to a directory, creating it if needed (`sysfs_create_group`). */
+  addAttributes(dirPath: string, attributes: Record<string, Attribute>): KObject;
+  /** Removes a file or a directory with everything below it (`kobject_del`); false if missing. */
+  remove(path: string): boolean;
+  /** Whether a file or directory exists. */
+  exists(path: string): boolean;
+  /** The names in a directory, sorted (`readdir`); `ENOENT` or `ENOTDIR`. */
+  list(path: string): Effect.Effect<string[], ErrnoError>;
+  /** Reads a file (`show`); `ENOENT`, `EISDIR` or `EACCES`. */
+  read(path: string): Effect.Effect<string, ErrnoError>;
+  /**
+   * Writes a file (`store`): the bytes consumed, or the store's errno as a typed error;
+   * `ENOENT`, `EISDIR` or `EACCES` before any store runs.
+   */
+  write(path: string, text: string): Effect.Effect<number, ErrnoError>;
+}
+
+/** The `store` return for a rejected value: `-EINVAL`. */
+export const STORE_EINVAL = -ERRNO.EINVAL;
