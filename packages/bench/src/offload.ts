@@ -4,9 +4,11 @@
  */
 import {
   Kernel,
+  type ErrnoError,
   type KernelConfig,
   type MigratorSubject,
   type MthpMode,
+  type Task,
 } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { patternIntact, writePattern } from "./pattern";
@@ -44,6 +46,14 @@ export interface OffloadRun<A> {
   readonly unload?: (kernel: Kernel) => Effect.Effect<void, unknown>;
 }
 
+/** What {@link populatedKernel} boots: the kernel, the process, its mapping and one address per folio. */
+export interface PopulatedKernel {
+  readonly kernel: Kernel;
+  readonly proc: Task;
+  readonly addr: number;
+  readonly pages: Float64Array;
+}
+
 /**
  * A kernel of two nodes, each `bytes` plus 64 MiB, whose faults allocate folios of `folioBytes`
  * on base pages of `pageSize` (default 4 KiB), with batches of `batchPages`
@@ -56,14 +66,14 @@ export const populatedKernel = (
   bytes: number,
   batchPages: number | undefined,
   pageSize = 4096,
-) =>
+): Effect.Effect<PopulatedKernel, ErrnoError> =>
   Effect.gen(function* () {
     const kernel = yield* Kernel.make({
       pageSize,
       nodes: [bytes + (64 << 20), bytes + (64 << 20)],
       thp: thpFor(Math.log2(folioBytes / pageSize), pageSize),
     });
-    if (batchPages !== undefined) kernel.migration.nrMaxBatchedMigration = batchPages;
+    if (batchPages !== undefined) kernel.nrMaxBatchedMigration = batchPages;
     const proc = yield* kernel.createProcess({ node: 0 });
     const addr = yield* proc.mmap(bytes);
     yield* writePattern(proc, addr, bytes);

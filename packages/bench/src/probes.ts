@@ -99,7 +99,7 @@ export const runAmdahl = (runs: number, onProgress: (msg: string) => void) =>
         };
         const subject = moduleSubject((k) => serialCopyModule(k, timedCopy), "serial_copy");
         yield* subject.load(kernel);
-        const unprobe = kernel.migration.interpose(
+        const unprobe = kernel.migrateOffload.interpose(
           (inner): BatchCopier => ({
             shouldBatch: inner.shouldBatch,
             copy: (dst, src, count, caller) =>

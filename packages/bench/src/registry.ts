@@ -55,7 +55,7 @@ const dispatch = (iterations: number, runs: number) =>
   Effect.gen(function* () {
     const kernel = yield* Kernel.make({ nodes: ["16M"] });
     yield* kernel.migrateOffload.register(noop, MIGRATE_REASONS_ALL);
-    const d = kernel.migration.offload!;
+    const d = kernel.migrateOffload.copier!;
     const dst = new FolioList(kernel.memmap.lru);
     const src = new FolioList(kernel.memmap.lru);
     dst.addTail(100);

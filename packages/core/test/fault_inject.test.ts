@@ -83,7 +83,7 @@ describe("the copy interposer and the mm_migrate_offload tracepoint", () => {
     };
     run(k.migrateOffload.register(migrator));
     const seen: number[] = [];
-    const remove = k.migration.interpose(
+    const remove = k.migrateOffload.interpose(
       (inner): BatchCopier => ({
         shouldBatch: inner.shouldBatch,
         copy: (dst, src, count, caller) => {
@@ -93,7 +93,7 @@ describe("the copy interposer and the mm_migrate_offload tracepoint", () => {
       }),
     );
     expect(typeof remove).toBe("function");
-    expect((k.migration.interpose((c) => c) as ErrnoError).errno).toBe("EBUSY");
+    expect((k.migrateOffload.interpose((c) => c) as ErrnoError).errno).toBe("EBUSY");
     const events: TraceEvent[] = [];
     const unsubscribe = k.trace.subscribe((e) => events.push(e));
     expect((await move(1)).rc).toBe(0);
@@ -103,7 +103,7 @@ describe("the copy interposer and the mm_migrate_offload tracepoint", () => {
     expect(calls.map((e) => e.op)).toEqual(["should_batch", "offload_copy", "offload_copy_done"]);
     expect(calls.every((e) => e.migrator === "plain" && e.owner === null)).toBe(true);
     (remove as () => void)();
-    expect(k.migration.offload).not.toBeNull();
+    expect(k.migrateOffload.copier).not.toBeNull();
     expect((await move(0)).rc).toBe(0);
     expect(seen).toEqual([8]);
     run(k.migrateOffload.unregister(migrator));

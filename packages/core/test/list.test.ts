@@ -30,6 +30,16 @@ describe("FolioList (list_head)", () => {
     expect(a.count()).toBe(3);
   });
 
+  it("walks entry by entry with list_next_entry, ending after the last", () => {
+    const space = new ListSpace(8);
+    const list = new FolioList(space);
+    for (const pfn of [4, 1, 6]) list.addTail(pfn);
+    const walked: number[] = [];
+    for (let pfn = list.first; pfn >= 0; pfn = list.next(pfn)) walked.push(pfn);
+    expect(walked).toEqual([4, 1, 6]);
+    expect(list.next(6)).toBe(-1);
+  });
+
   it("allows deleting the current entry while iterating (list_for_each_entry_safe)", () => {
     const space = new ListSpace(8);
     const list = new FolioList(space);

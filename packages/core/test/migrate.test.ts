@@ -154,7 +154,7 @@ describe("migrate_pages()", () => {
 describe("the batch-copy path", () => {
   it("with no copier installed, batches nothing", async () => {
     const { k, p, addr, bytes } = setup(16);
-    expect(k.migration.offload).toBeNull();
+    expect(k.migrateOffload.copier).toBeNull();
     const list = isolateRange(k, p, addr, bytes);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
@@ -166,8 +166,8 @@ describe("the batch-copy path", () => {
   it("offers eligible folios to the copier in batches of at most NR_MAX_BATCHED_MIGRATION pages, and skips their copy", async () => {
     const { k, p, addr, bytes } = setup(100);
     const calls: number[] = [];
-    k.migration.offload = recordingCopier(k, calls);
-    k.migration.nrMaxBatchedMigration = 32;
+    k.migrateOffload.installCopier(recordingCopier(k, calls));
+    k.nrMaxBatchedMigration = 32;
     const list = isolateRange(k, p, addr, bytes);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
@@ -184,7 +184,7 @@ describe("the batch-copy path", () => {
   it("batches only the reasons the copier accepts, and never pinned or movable_ops folios", async () => {
     const { k, p, addr, bytes } = setup(8);
     const calls: number[] = [];
-    k.migration.offload = recordingCopier(k, calls, (reason) => reason === MR_COMPACTION);
+    k.migrateOffload.installCopier(recordingCopier(k, calls, (reason) => reason === MR_COMPACTION));
     let list = isolateRange(k, p, addr, bytes);
     await Effect.runPromise(migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_SYSCALL));
     expect(calls).toEqual([]);
@@ -205,7 +205,7 @@ describe("the batch-copy path", () => {
   it("falls back per folio for destinations the copier left unmarked", async () => {
     const { k, p, addr, bytes } = setup(10);
     let offered = 0;
-    k.migration.offload = {
+    k.migrateOffload.installCopier({
       shouldBatch: () => true,
       // Copies and marks every other folio only.
       copy: (dst, src, count) =>
@@ -219,7 +219,7 @@ describe("the batch-copy path", () => {
           }
           return -ERRNO.EIO;
         }),
-    };
+    });
     const list = isolateRange(k, p, addr, bytes);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
@@ -235,7 +235,7 @@ describe("the batch-copy path", () => {
     const { k, p, addr } = setup(1);
     const src = ptePfn(p.mm!.vmas[0]!.ptes[0]!);
     let dstSeen = -1;
-    k.migration.offload = {
+    k.migrateOffload.installCopier({
       shouldBatch: () => true,
       // Marks the destination without copying, then a pin appears before the move phase.
       copy: (dst) =>
@@ -245,7 +245,7 @@ describe("the batch-copy path", () => {
           k.memmap.refcount[src]!++;
           return 0;
         }),
-    };
+    });
     const list = isolateRange(k, p, addr, 4096);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
@@ -253,7 +253,7 @@ describe("the batch-copy path", () => {
     expect(r.rc).toBe(1);
     expect(k.memmap.test(dstSeen, FOLIO_CONTENT_COPIED)).toBe(false);
     k.memmap.refcount[src]!--;
-    k.migration.offload = null;
+    k.migrateOffload.installCopier(null);
     const r2 = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
     );
@@ -268,13 +268,13 @@ describe("concurrency", () => {
   it("accesses during an asynchronous copy wait, and land in the new folio after it", async () => {
     const { k, p, addr, bytes } = setup(32);
     let release: () => void = () => {};
-    k.migration.offload = {
+    k.migrateOffload.installCopier({
       shouldBatch: () => true,
       copy: (dst, src) =>
         Effect.callback<number>((resume) => {
           release = () => resume(Effect.succeed(migrateFoliosMcCopy(k, dst, src)));
         }),
-    };
+    });
     const list = isolateRange(k, p, addr, bytes);
     const migration = Effect.runFork(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
@@ -308,10 +308,10 @@ describe("concurrency", () => {
     const thp = run(p.mmap(2 * MiB));
     run(p.write(addr, new Uint8Array(pages * 4096)));
     run(p.write(thp, new Uint8Array(8)));
-    k.migration.offload = {
+    k.migrateOffload.installCopier({
       shouldBatch: () => true,
       copy: (dst, src) => Effect.yieldNow.pipe(Effect.map(() => migrateFoliosMcCopy(k, dst, src))),
-    };
+    });
     const counters = new Uint32Array(pages + 1);
     const rounds = 40;
     const writer = Effect.gen(function* () {
@@ -364,10 +364,10 @@ describe("concurrency", () => {
 
   it("keeps several migrate_pages() calls in flight on one kernel correct", async () => {
     const { k, p, addr, bytes } = setup(64);
-    k.migration.offload = {
+    k.migrateOffload.installCopier({
       shouldBatch: () => true,
       copy: (dst, src) => Effect.yieldNow.pipe(Effect.map(() => migrateFoliosMcCopy(k, dst, src))),
-    };
+    });
     const half = bytes / 2;
     const a = isolateRange(k, p, addr, half);
     const b = isolateRange(k, p, addr + half, half);

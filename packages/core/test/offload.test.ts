@@ -101,9 +101,9 @@ describe("struct migrator and registration", () => {
     run(k.migrateOffload.start(a));
     expectErrno(k.migrateOffload.register(b), "EBUSY");
     expectErrno(k.migrateOffload.unregister(b), "EINVAL");
-    expect(k.migration.offload).toBe(k.migrateOffload.dispatcher);
+    expect(k.migrateOffload.copier).toBe(k.migrateOffload.dispatcher);
     run(k.migrateOffload.stop(a));
-    expect(k.migration.offload).toBeNull();
+    expect(k.migrateOffload.copier).toBeNull();
     expectErrno(k.migrateOffload.unregister(a), "EINVAL");
     run(k.migrateOffload.register(b));
     expect(k.migrateOffload.activeName).toBe("b");
@@ -214,7 +214,7 @@ describe("the control files", () => {
     expectErrno(k.migrateOffload.removeProvider(a), "EBUSY");
     await Effect.runPromise(k.fs.write(path, "none"));
     expect(run(k.fs.read(path))).toBe("[none] dcbm CPU_MT_COPY\n");
-    expect(k.migration.offload).toBeNull();
+    expect(k.migrateOffload.copier).toBeNull();
   });
 
   it("reads and writes the active migrator's reason mask, refusing bad input unchanged", () => {
@@ -345,7 +345,7 @@ describe("fallback rules and counters (a test migrator)", () => {
     await Effect.runPromise(Effect.yieldNow);
     expect(unregister.pollUnsafe()).toBeUndefined();
     expect(owner.refcnt).toBe(1);
-    expect(k.migration.offload).toBeNull();
+    expect(k.migrateOffload.copier).toBeNull();
     await Effect.runPromise(Deferred.succeed(gate, undefined));
     expect((await Effect.runPromise(Fiber.join(migration))).rc).toBe(0);
     await Effect.runPromise(Fiber.join(unregister));

@@ -2,7 +2,7 @@
  * The copy audit: a probe around every batch copy that checks a migrator's own promises and
  * injects the faults of a {@link FaultPlan}.
  *
- * Installed with `kernel.migration.interpose`, it sees each batch exactly as
+ * Installed with `kernel.migrateOffload.interpose`, it sees each batch exactly as
  * `migrate_pages_batch()` hands it to the migrator. Before the copy no destination may carry
  * `FOLIO_CONTENT_COPIED`; after it, every destination the migrator marked must hold its source's
  * bytes. Destinations left unmarked fall back to the CPU copy, which the oracle's byte checks then

@@ -242,7 +242,7 @@ const checkCase = async (
         beforeCall: (kernel) =>
           Effect.sync(() => {
             const engine = subject.engineFaults;
-            const probe = kernel.migration.interpose(
+            const probe = kernel.migrateOffload.interpose(
               auditCopies(kernel, audit, plan, engine && ((kind) => engine.inject(kernel, kind))),
             );
             if (typeof probe === "function") removeProbe = probe;

@@ -224,7 +224,7 @@ export const verifyRegistryRaces = async (
         };
         Effect.runSync(k.loadModule(serialCopyModule(k)));
         // Every offloaded copy begins, and returns, when the scheduler says.
-        const unprobe = k.migration.interpose(
+        const unprobe = k.migrateOffload.interpose(
           (inner): BatchCopier => ({
             shouldBatch: inner.shouldBatch,
             copy: (dst, src, count, caller) =>

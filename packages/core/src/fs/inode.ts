@@ -8,15 +8,16 @@
  *
  * @module
  */
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import { filemapGetFolio } from "../mm/filemap";
 import { Folio } from "../include/folio";
+import type { File } from "../include/fs";
 import type { AddressSpace } from "../include/mm_types";
 import { truncateInodePages } from "../mm/mmap";
 import { PG_dirty, PG_writeback } from "../include/page_flags";
 
-/** A file that can be mapped. */
-export class File {
+/** A file and its inode: the {@link File} a kernel creates. */
+export class Inode implements File {
   constructor(
     private readonly kernel: Kernel,
     /** The file's name. */

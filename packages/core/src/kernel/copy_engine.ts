@@ -24,7 +24,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { Effect } from "effect";
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import { PG_hwpoison } from "../include/page_flags";
 
 /**

@@ -12,7 +12,7 @@
  */
 import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import { Module, type ModuleDefinition } from "../include/module";
 
 /** `try_module_get()`: pins a live module; false when it is coming, going or gone. */

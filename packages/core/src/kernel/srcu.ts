@@ -11,9 +11,10 @@
  * @module
  */
 import { Effect, Semaphore } from "effect";
+import type { SrcuStruct } from "../include/srcu";
 
-/** One SRCU domain (`struct srcu_struct`). */
-export class Srcu {
+/** One SRCU domain (`struct srcu_struct`, `kernel/rcu/srcutree.c`). */
+export class Srcu implements SrcuStruct {
   private index = 0;
   private readonly readers = [0, 0];
   private readonly drained: Array<Array<() => void>> = [[], []];

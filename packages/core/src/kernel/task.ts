@@ -1,11 +1,11 @@
 /**
  * Processes and their system calls.
  *
- * Models `struct task_struct` (`include/linux/sched.h`) with its credentials
- * (`include/linux/cred.h`, capabilities from `include/uapi/linux/capability.h`) and the memory
- * system calls a process makes: `mmap`, `munmap`, `mbind`, `set_mempolicy`, `get_mempolicy`,
- * `mlock`, `munlock`, `madvise`, plus reads and writes of its memory through its page tables.
- * `fork()` (`kernel/fork.c`) copies the address space copy-on-write; `exit()` tears it down.
+ * Implements the {@link Task} of `include/sched.ts`: the memory system calls a process makes
+ * (`mmap`, `munmap`, `mbind`, `set_mempolicy`, `get_mempolicy`, `mlock`, `munlock`, `madvise`,
+ * `move_pages`), reads and writes of its memory through its page tables, `fork()`
+ * (`kernel/fork.c`), which copies the address space copy-on-write, and `exit()`
+ * (`kernel/exit.c`), which tears it down.
  *
  * Every call returns an Effect that fails with an {@link ErrnoError} and changes nothing when its
  * arguments are bad.
@@ -13,71 +13,25 @@
  * @module
  */
 import { Effect } from "effect";
+import type { MmapOptions, TaskOptions } from "../include/sched";
+import type { Task } from "../include/kernel";
 import { type ErrnoError, errno, syscall } from "../errno";
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import { type AccessProgress, accessVm } from "../mm/memory";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
-import type { MigrationAccounting } from "../mm/migrate_copy_offload";
+import type { MigrationAccounting } from "../include/sched";
 import type { MmStruct } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_WRITE } from "../include/mm_types";
-import {
-  doMmap,
-  doMunmap,
-  dupMmap,
-  exitMmap,
-  type MmapFile,
-  populateRange,
-  setVmFlags,
-} from "../mm/mmap";
-import { doMovePages, type MovePagesResult } from "../mm/move_pages";
+import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
+import { doMovePages } from "../mm/move_pages";
+import type { MovePagesResult } from "../include/migrate";
 import { PG_mlocked } from "../include/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
+import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
 
-/** `CAP_SYS_PTRACE`. */
-export const CAP_SYS_PTRACE = 19;
-/** `CAP_SYS_ADMIN`. */
-export const CAP_SYS_ADMIN = 21;
-/** `CAP_SYS_NICE`: needed for `MPOL_MF_MOVE_ALL`. */
-export const CAP_SYS_NICE = 23;
-
-/** `MADV_HUGEPAGE`. */
-export const MADV_HUGEPAGE = 14;
-/** `MADV_NOHUGEPAGE`. */
-export const MADV_NOHUGEPAGE = 15;
-
-/** Options of {@link Task.mmap}. */
-export interface MmapOptions {
-  /** `PROT_*` bits; default read and write. */
-  readonly prot?: number;
-  /** `MAP_*` flags; default `MAP_PRIVATE | MAP_ANONYMOUS`. */
-  readonly flags?: number;
-  /** The file to map, for a file mapping. */
-  readonly file?: MmapFile;
-  /** Byte offset into the file. */
-  readonly offset?: number;
-  /** Apply `MADV_HUGEPAGE` (true) or `MADV_NOHUGEPAGE` (false) from the start. */
-  readonly hugepage?: boolean;
-}
-
-/** What a new process is made with. */
-export interface TaskOptions {
-  /** The command name (`comm`). */
-  readonly name?: string;
-  /** Real user id. */
-  readonly uid?: number;
-  /** Effective user id; defaults to `uid`. */
-  readonly euid?: number;
-  /** Effective capabilities (`CAP_*` numbers). */
-  readonly capabilities?: readonly number[];
-  /** The node of the CPU it runs on: its local node. */
-  readonly node?: number;
-  /** The nodes its cpuset allows (`cpuset.mems`); default all. */
-  readonly memsAllowed?: readonly number[];
-}
-
-/** A process. Models `struct task_struct`. */
-export class Task {
+/** A process: the {@link Task} a kernel creates. Models `struct task_struct`. */
+export class Process implements Task {
   /** `mm->...` policy set by `set_mempolicy` (`task->mempolicy`); null for the default. */
   policy: Mempolicy | null = null;
   /** True once the task has exited. */

@@ -159,6 +159,15 @@ export class FolioList implements Iterable<number> {
     return last === this.head ? -1 : last;
   }
 
+  /**
+   * The entry after `entry` on this list, or -1 after the last one (`list_next_entry`, with the
+   * `list_entry_is_head()` check a walk ends on).
+   */
+  next(entry: number): number {
+    const next = this.space.next[entry]! - 1;
+    return next === this.head ? -1 : next;
+  }
+
   /** `list_add()`: links an unlinked entry at the front. */
   add(entry: number): void {
     this.space.insertBetween(entry, this.head, this.space.next[this.head]! - 1);

@@ -9,7 +9,7 @@
  * @module
  */
 import { ERRNO } from "../errno";
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import { PG_has_hwpoisoned, PG_hwpoison } from "../include/page_flags";
 
 /**

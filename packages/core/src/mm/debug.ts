@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import { PG_buddy, PG_lru } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, pteSpecial } from "../include/pgtable";
 import { rmapWalkSlots } from "./rmap";

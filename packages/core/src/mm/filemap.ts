@@ -1,7 +1,12 @@
-
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
-import { PG_dirty, PG_locked, PG_swapbacked, PG_uptodate, PG_writeback } from "../include/page_flags";
+import {
+  PG_dirty,
+  PG_locked,
+  PG_swapbacked,
+  PG_uptodate,
+  PG_writeback,
+} from "../include/page_flags";
 import { folioPut } from "./swap";
 
 /** `folio_trylock()`: locks the folio if it is unlocked; true on success. */

@@ -7,7 +7,7 @@
  * @module
  */
 import { ERRNO } from "../errno";
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import type { FolioList } from "../lib/list";
 import { PG_has_hwpoisoned, PG_head, PG_hugetlb, PG_hwpoison, PG_lru } from "../include/page_flags";
 
@@ -43,4 +43,14 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
   if (cache) cache.nrFolios += nr - 1;
   k.vmstat.count("thp_split_page");
   return 0;
+};
+
+/**
+ * Creates `/sys/kernel/mm/transparent_hugepage/` with `enabled` and a `hugepages-<size>kB/`
+ * directory per mTHP size (`hugepage_init_sysfs()`, `mm/huge_memory.c`).
+ */
+export const hugepageInitSysfs = (k: Kernel): void => {
+  for (const [dir, attrs] of Object.entries(k.thp.attributes())) {
+    k.fs.addAttributes(`/sys/kernel/mm/transparent_hugepage/${dir}`, attrs);
+  }
 };

@@ -15,12 +15,20 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../kernel";
-import type { Task } from "../kernel/task";
+import type { Kernel } from "../include/kernel";
+import type { Task } from "../include/kernel";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
 import { __GFP_COMP, __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
 import { policyTarget } from "./mempolicy";
-import { AnonVma, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import {
+  AnonVma,
+  VM_HUGETLB,
+  VM_LOCKED,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+  type Vma,
+} from "../include/mm_types";
 import {
   PG_dirty,
   PG_hugetlb,

@@ -10,7 +10,7 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import { PG_buddy, PG_has_hwpoisoned, PG_head, PG_hwpoison } from "../include/page_flags";
 
 /** `memory_failure(pfn)`: marks a page as having a hardware error. */

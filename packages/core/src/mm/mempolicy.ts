@@ -9,8 +9,8 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../kernel";
-import type { Task } from "../kernel/task";
+import type { Kernel } from "../include/kernel";
+import type { Task } from "../include/kernel";
 import { translate } from "./memory";
 import { pageRange, vmasForRange } from "./mmap";
 import {

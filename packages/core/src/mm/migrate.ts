@@ -31,8 +31,8 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../kernel";
-import type { Task } from "../kernel/task";
+import type { Kernel } from "../include/kernel";
+import type { Task } from "../include/kernel";
 import { FolioList } from "../lib/list";
 import { folioMcCopy } from "./copy_mc";
 import { filemapReplaceFolio, folioTrylock, folioUnlock } from "./filemap";
@@ -65,6 +65,14 @@ import {
 import { removeMigrationPtes, TTU_BATCH_FLUSH, tryToMigrate } from "./rmap";
 import { folioPut } from "./swap";
 import { TlbFlushBatch } from "../include/tlbflush";
+import {
+  type FreeFolioFn,
+  type MigratePagesResult,
+  type MigratePagesStats,
+  type NewFolioFn,
+  newMigratePagesStats,
+} from "../include/migrate";
+import { type BatchCopier } from "../include/migrate_copy_offload";
 
 /** `NR_MAX_MIGRATE_PAGES_RETRY`: passes over a batch in `MIGRATE_ASYNC`, and for hugetlb. */
 export const NR_MAX_MIGRATE_PAGES_RETRY = 10;
@@ -88,123 +96,6 @@ const PAGE_WAS_MLOCKED = 2;
 /** Flags that follow a folio to its new place (`folio_migrate_flags`). */
 const MIGRATE_FLAGS =
   PG_uptodate | PG_referenced | PG_swapbacked | PG_mlocked | PG_private | PG_movable_ops;
-
-/** `struct migrate_pages_stats`: counts of one `migrate_pages()` call. */
-export interface MigratePagesStats {
-  /** Base pages migrated (`nr_succeeded`). */
-  nrSucceeded: number;
-  /** Base pages that failed (`nr_failed_pages`); folios never tried are not counted. */
-  nrFailedPages: number;
-  /** PMD-sized THPs migrated (`nr_thp_succeeded`). */
-  nrThpSucceeded: number;
-  /** PMD-sized THPs that failed (`nr_thp_failed`). */
-  nrThpFailed: number;
-  /** PMD-sized THPs split to be migrated page by page (`nr_thp_split`). */
-  nrThpSplit: number;
-  /** Large folios of any size split (`nr_split`). */
-  nrSplit: number;
-}
-
-/** A `migrate_pages_stats` of zeros, as `migrate_pages()` starts one. */
-export const newMigratePagesStats = (): MigratePagesStats => ({
-  nrSucceeded: 0,
-  nrFailedPages: 0,
-  nrThpSucceeded: 0,
-  nrThpFailed: 0,
-  nrThpSplit: 0,
-  nrSplit: 0,
-});
-
-/** `new_folio_t`: allocates the destination for a source head PFN; -1 (NULL) when it cannot. */
-export type NewFolioFn = (src: number) => number;
-/** `free_folio_t`: takes back a destination that was not used. */
-export type FreeFolioFn = (dst: number) => void;
-
-/**
- * A batch copier: what a registered migrator provides to `migrate_pages_batch()`. `shouldBatch`
- * says whether batches of a reason are offered to it; `copy` copies the batch, marking each
- * destination it copied with `FOLIO_CONTENT_COPIED`, and completes with 0 or a negative errno.
- * Unmarked destinations fall back to the per-folio copy.
- */
-export interface BatchCopier {
-  /** Models `should_batch(reason)`: whether batches migrated for `reason` are offered. */
-  readonly shouldBatch: (reason: MigrateReason) => boolean;
-  /**
-   * Models `offload_copy(dst_list, src_list, count)`: copies the batch, marking each destination
-   * it copied `FOLIO_CONTENT_COPIED`; completes with 0 or a negative errno.
-   */
-  readonly copy: (
-    dst: FolioList,
-    src: FolioList,
-    count: number,
-    caller: Task | null,
-  ) => Effect.Effect<number>;
-}
-
-/** A kernel's migration settings. */
-export class MigrationControl {
-  /**
-   * `NR_MAX_BATCHED_MIGRATION`: base pages per batch. `HPAGE_PMD_NR` by default; the series
-   * raises it to `HPAGE_PUD_NR` so that several THPs share a batch.
-   */
-  nrMaxBatchedMigration: number;
-  private installed: BatchCopier | null = null;
-  private seen: BatchCopier | null = null;
-  private interposer: CopyInterposer | null = null;
-
-  constructor(pmdNr: number) {
-    this.nrMaxBatchedMigration = pmdNr;
-  }
-
-  /**
-   * The batch copier in use; null when no migrator is active, and then nothing is batched.
-   * Reading it gives the copier as an installed {@link CopyInterposer} sees it.
-   */
-  get offload(): BatchCopier | null {
-    return this.seen;
-  }
-
-  /** Installs the batch copier (the registry does, on activation), or null for none. */
-  set offload(copier: BatchCopier | null) {
-    this.installed = copier;
-    this.seen = this.interposed(copier);
-  }
-
-  /**
-   * Installs a probe around the batch-copy step of every migration, of the active migrator and
-   * of any migrator a caller names, until the returned function removes it. It models what a
-   * kprobe on `offload_copy` or the fault-injection framework gives a kernel tester: conformance
-   * checks and injected faults without changing the migrator. One at a time: `EBUSY` otherwise.
-   */
-  interpose(interposer: CopyInterposer): (() => void) | ErrnoError {
-    if (this.interposer) return errno("EBUSY", "a copy interposer is already installed");
-    this.interposer = interposer;
-    this.offload = this.installed;
-    return () => {
-      if (this.interposer !== interposer) return;
-      this.interposer = null;
-      this.offload = this.installed;
-    };
-  }
-
-  /** `copier` as the installed interposer sees it (itself when none is installed). */
-  interposed(copier: BatchCopier | null): BatchCopier | null {
-    return copier && this.interposer ? this.interposer(copier) : copier;
-  }
-}
-
-/** Wraps a batch copier: see {@link MigrationControl.interpose}. */
-export type CopyInterposer = (copier: BatchCopier) => BatchCopier;
-
-/** What `migrate_pages()` returns. */
-export interface MigratePagesResult {
-  /** Folios not migrated, or a negative errno (the kernel's return value). */
-  readonly rc: number;
-  /** Base pages migrated (`*ret_succeeded`). */
-  readonly nrSucceeded: number;
-  /** The call's `migrate_pages_stats`. */
-  readonly stats: MigratePagesStats;
-}
 
 /**
  * `folio_expected_ref_count()`: the references a folio holds for its mappings, its page-cache
@@ -509,7 +400,7 @@ const migratePagesBatch = (
     const dstStd = new FolioList(space);
     const tlb = new TlbFlushBatch();
     const out = new Int32Array(1);
-    const offload = c.copier ?? k.migration.offload;
+    const offload = c.copier ?? k.migrateOffload.copier;
     const doBatch = offload?.shouldBatch(c.reason) === true;
     const nosplit = c.reason === MR_NUMA_MISPLACED;
     let nrBatch = 0;
@@ -844,7 +735,7 @@ export const migratePages = (
     }
     let copier: BatchCopier | null = null;
     if (options.migrator !== undefined) {
-      copier = k.migration.interposed(k.migrateOffload.copierFor(options.migrator));
+      copier = k.migrateOffload.copierFor(options.migrator);
       if (!copier) {
         return Effect.fail(
           errno("EINVAL", `migrate_pages: no migrator named ${JSON.stringify(options.migrator)}`),
@@ -894,7 +785,7 @@ const migratePagesChecked = (
         }
         nrPages += m.folioNrPages(folio);
         folios.moveTail(folio);
-        if (nrPages >= k.migration.nrMaxBatchedMigration) break;
+        if (nrPages >= k.nrMaxBatchedMigration) break;
       }
       const rc =
         mode === MIGRATE_ASYNC

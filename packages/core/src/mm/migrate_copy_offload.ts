@@ -32,63 +32,24 @@ import { either } from "fp-ts";
 import type { TaskEither } from "fp-ts/TaskEither";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import type { Attribute } from "../include/kernfs";
-import type { Kernel } from "../kernel";
-import type { Module } from "../include/module";
+import type { Kernel } from "../include/kernel";
 import { modulePut, tryModuleGet } from "../kernel/module";
 import { Srcu } from "../kernel/srcu";
-import type { Task } from "../kernel/task";
+import type { TaskStruct } from "../include/sched";
 import type { MmMigrateOffload } from "../include/trace";
 import type { FolioList } from "../lib/list";
-import { type BatchCopier, migrateFoliosMcCopy } from "./migrate";
-import { MIGRATE_REASON_NAMES, type MigrateReason, MR_TYPES } from "../include/migrate_mode";
+import type { BatchCopier } from "../include/migrate_copy_offload";
+import { migrateFoliosMcCopy } from "./migrate";
+import { MIGRATE_REASON_NAMES } from "../include/migrate_mode";
 import { FOLIO_CONTENT_COPIED } from "../include/page_flags";
-
-/** `MIGRATOR_NAME_LEN`: the most bytes a migrator's name may take. */
-export const MIGRATOR_NAME_LEN = 32;
-/** A reason mask with every `MR_*` bit set. */
-export const MIGRATE_REASONS_ALL = (1 << MR_TYPES) - 1;
-
-/** The batch copy of a migrator (`offload_copy`): 0, a negative errno, or `-EOPNOTSUPP` to decline. */
-export type OffloadCopy = (dst: FolioList, src: FolioList, count: number) => Effect.Effect<number>;
-
-/** A copy-offload provider. Models `struct migrator`. */
-export interface Migrator {
-  /** Its name, at most {@link MIGRATOR_NAME_LEN} bytes, as listed in `offload_migrator`. */
-  readonly name: string;
-  /** `offload_copy`: copies the batch; required. */
-  readonly offloadCopy: OffloadCopy;
-  /** `should_batch(reason)`: whether to offer batches of a reason; default no. */
-  readonly shouldBatch?: (reason: MigrateReason) => boolean;
-  /** `owner`: the module whose code this is, pinned while the migrator is active. */
-  readonly owner: Module | null;
-}
-
-/** Per-provider counters. */
-export interface OffloadCounters {
-  /** Batches the provider copied (returned 0). */
-  batchesOffloaded: number;
-  /** Folios it marked copied. */
-  foliosCopied: number;
-  /** Folios of its batches left unmarked, which fell back to the CPU copy. */
-  foliosFallenBack: number;
-  /** Batches it declined with `-EOPNOTSUPP`. */
-  batchesDeclined: number;
-  /** Batches whose copy failed (a negative errno other than `-EOPNOTSUPP`, or a crash). */
-  copyFailures: number;
-}
-
-/** Copy work charged to the task that initiated it (open question 4 of v3). */
-export interface MigrationAccounting {
-  /** Offloaded batches this task's migrations started. */
-  offloadBatches: number;
-  /** Milliseconds those copies took, wall clock. */
-  offloadCopyMs: number;
-  /**
-   * Accesses of this task that met a migration entry and waited for the folio to be mapped
-   * again (`migration_entry_wait()`); the kernel keeps no such count.
-   */
-  migrationEntryWaits: number;
-}
+import {
+  type CopyInterposer,
+  MIGRATE_REASONS_ALL,
+  MIGRATOR_NAME_LEN,
+  type MigrateOffload,
+  type Migrator,
+  type OffloadCounters,
+} from "../include/migrate_copy_offload";
 
 interface Provider {
   readonly migrator: Migrator;
@@ -188,8 +149,11 @@ const newCounters = (): OffloadCounters => ({
   copyFailures: 0,
 });
 
-/** The registry of one kernel (`kernel.migrateOffload`). */
-export class MigrateOffload {
+/**
+ * The registry and the batch-copy dispatch of one kernel: the {@link MigrateOffload} every
+ * kernel has as `kernel.migrateOffload`.
+ */
+export class MigrateOffloadRegistry implements MigrateOffload {
   /** The SRCU domain every call into a migrator reads under (`migrate_offload_srcu`). */
   readonly srcu = new Srcu();
   private readonly providers = new Map<string, Provider>();
@@ -197,10 +161,46 @@ export class MigrateOffload {
   private readonly mutex = Semaphore.makeUnsafe(1);
   /** What `migrate_pages_batch()` calls while a migrator is active: reads it under SRCU. */
   readonly dispatcher: BatchCopier;
+  /** The static call's target: the dispatcher while a migrator is active, else null. */
+  private installed: BatchCopier | null = null;
+  /** {@link installed} as the interposer sees it. */
+  private seen: BatchCopier | null = null;
+  private interposer: CopyInterposer | null = null;
 
   constructor(private readonly k: Kernel) {
     this.dispatcher = this.copierOf(() => this.active);
     k.fs.addAttributes("/sys/kernel/mm/migration", this.attributes());
+  }
+
+  /** The batch copier `migrate_pages_batch()` calls; null when no migrator is active. */
+  get copier(): BatchCopier | null {
+    return this.seen;
+  }
+
+  /**
+   * Points the batch-copy static calls at `copier`, or at nothing (`static_call_update()` of
+   * `_offload_copy` / `_should_batch`). Activation does this with the dispatcher; a test of
+   * `migrate_pages_batch()` itself may install a bare copier.
+   */
+  installCopier(copier: BatchCopier | null): void {
+    this.installed = copier;
+    this.seen = this.interposed(copier);
+  }
+
+  /** Installs a probe around every batch copy; see {@link MigrateOffload.interpose}. */
+  interpose(interposer: CopyInterposer): (() => void) | ErrnoError {
+    if (this.interposer) return errno("EBUSY", "a copy interposer is already installed");
+    this.interposer = interposer;
+    this.installCopier(this.installed);
+    return () => {
+      if (this.interposer !== interposer) return;
+      this.interposer = null;
+      this.installCopier(this.installed);
+    };
+  }
+
+  private interposed(copier: BatchCopier | null): BatchCopier | null {
+    return copier && this.interposer ? this.interposer(copier) : copier;
   }
 
   /** Names of the registered providers, in registration order. */
@@ -308,7 +308,7 @@ export class MigrateOffload {
           Effect.tap(() =>
             Effect.sync(() => {
               this.active = p;
-              this.k.migration.offload = this.dispatcher;
+              this.installCopier(this.dispatcher);
             }),
           ),
         );
@@ -335,7 +335,7 @@ export class MigrateOffload {
    */
   copierFor(name: string): BatchCopier | null {
     if (!this.providers.has(name)) return null;
-    return this.copierOf(() => this.providers.get(name) ?? null);
+    return this.interposed(this.copierOf(() => this.providers.get(name) ?? null));
   }
 
   private checkMask(mask: number): ErrnoError | null {
@@ -362,14 +362,14 @@ export class MigrateOffload {
     if (reasonMask !== undefined) p.reasonMask = reasonMask;
     this.providers.set(m.name, p);
     this.active = p;
-    this.k.migration.offload = this.dispatcher;
+    this.installCopier(this.dispatcher);
     return Effect.void;
   }
 
   /** Disables the fast path, restores the default, waits a grace period, drops the module. */
   private deactivate(): Effect.Effect<void> {
     const old = this.active!;
-    this.k.migration.offload = null;
+    this.installCopier(null);
     this.active = null;
     return this.srcu.synchronize().pipe(
       Effect.tap(() =>
@@ -424,7 +424,13 @@ export class MigrateOffload {
     };
   }
 
-  private account(p: Provider, dst: FolioList, rc: number, caller: Task | null, ms: number): void {
+  private account(
+    p: Provider,
+    dst: FolioList,
+    rc: number,
+    caller: TaskStruct | null,
+    ms: number,
+  ): void {
     const m = this.k.memmap;
     const c = p.counters;
     for (const folio of dst) {

@@ -9,8 +9,8 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../kernel";
-import type { Task } from "../kernel/task";
+import type { Kernel } from "../include/kernel";
+import type { Task } from "../include/kernel";
 import { filemapRemoveFolio } from "./filemap";
 import { translate, zapPteRange } from "./memory";
 import {
@@ -27,31 +27,19 @@ import {
   Vma,
 } from "../include/mm_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
-
-/** `PROT_READ`. */
-export const PROT_READ = 0x1;
-/** `PROT_WRITE`. */
-export const PROT_WRITE = 0x2;
-/** `PROT_EXEC` (accepted, not modelled). */
-export const PROT_EXEC = 0x4;
-/** `MAP_SHARED`. */
-export const MAP_SHARED = 0x01;
-/** `MAP_PRIVATE`. */
-export const MAP_PRIVATE = 0x02;
-/** `MAP_ANONYMOUS`. */
-export const MAP_ANONYMOUS = 0x20;
-/** `MAP_POPULATE`: fault every page in now. */
-export const MAP_POPULATE = 0x8000;
-/** `MAP_HUGETLB`: back the mapping with PMD-sized hugetlb folios. */
-export const MAP_HUGETLB = 0x40000;
+import {
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+} from "../include/mman";
+import { type MmapFile } from "../include/fs";
 
 const KNOWN_MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB;
-
-/** What `mmap` maps when it is not anonymous: a file's page cache. */
-export interface MmapFile {
-  /** The file's page cache. */
-  readonly mapping: AddressSpace;
-}
 
 /** Arguments of `mmap` beyond the length. */
 export interface MmapArgs {

@@ -25,24 +25,19 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../kernel";
-import { CAP_SYS_NICE, CAP_SYS_PTRACE, type Task } from "../kernel/task";
+import type { Kernel } from "../include/kernel";
+import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../include/capability";
+import type { Task } from "../include/kernel";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
 import { __GFP_COMP, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
 import { MPOL_MF_MOVE, MPOL_MF_MOVE_ALL } from "../include/mempolicy";
-import { migratePages, type NewFolioFn, putbackMovablePages } from "./migrate";
+import { migratePages, putbackMovablePages } from "./migrate";
+import type { NewFolioFn } from "../include/migrate";
 import { MIGRATE_SYNC, MR_SYSCALL } from "../include/migrate_mode";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
-
-/** What `move_pages` returns: the kernel's return value and the status array it fills. */
-export interface MovePagesResult {
-  /** 0, or the number of pages not migrated. */
-  readonly rc: number;
-  /** One entry per page: its node, or a negative errno. */
-  readonly status: Int32Array;
-}
+import { type MovePagesResult } from "../include/migrate";
 
 /** The page mapped at `addr` (`follow_page` with `FOLL_DUMP`): a PFN, or a negative errno. */
 const followPage = (k: Kernel, task: Task, addr: number): number => {

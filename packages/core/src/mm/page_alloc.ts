@@ -1,4 +1,3 @@
-
 import { FailPageAlloc } from "../lib/fault_inject";
 import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO } from "../include/gfp";
 import type { MemMap } from "../include/mem_map";

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import type { Vma } from "../include/mm_types";
 import { PG_dirty } from "../include/page_flags";
 import {

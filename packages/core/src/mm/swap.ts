@@ -8,8 +8,9 @@
  *
  * @module
  */
-import type { Kernel } from "../kernel";
+import type { Kernel } from "../include/kernel";
 import { FolioList } from "../lib/list";
+import type { HugetlbActive, IsolationList, Lru } from "../include/swap";
 import { PG_hugetlb_migratable, PG_lru, PG_mlocked } from "../include/page_flags";
 
 /**
@@ -17,7 +18,7 @@ import { PG_hugetlb_migratable, PG_lru, PG_mlocked } from "../include/page_flags
  * it off with a reference, putting back returns it and drops that reference. The LRU and the
  * hugetlb active list both work this way.
  */
-abstract class IsolationLists {
+abstract class IsolationLists implements IsolationList {
   constructor(
     protected readonly k: Kernel,
     private readonly flag: number,
@@ -52,7 +53,7 @@ abstract class IsolationLists {
 }
 
 /** The LRU lists of one kernel, one per node (`lruvec`), marked by `PG_lru`. */
-export class Lru extends IsolationLists {
+export class LruLists extends IsolationLists implements Lru {
   /** One list per node. */
   readonly lists: FolioList[];
   constructor(k: Kernel) {
@@ -75,7 +76,7 @@ export class Lru extends IsolationLists {
  * Hugetlb folios are not on the LRU; migration isolates them from this list instead
  * (`isolate_hugetlb`, `folio_putback_hugetlb`).
  */
-export class HugetlbActive extends IsolationLists {
+export class HugetlbActiveList extends IsolationLists implements HugetlbActive {
   /** The list, linked through `folio->lru`. */
   readonly list: FolioList;
   constructor(k: Kernel) {

@@ -1,73 +1,46 @@
 /**
- * The kernel: one simulated machine.
+ * Booting a kernel.
  *
- * `Kernel.make(config)` boots a machine: NUMA nodes with real memory, `struct page` metadata, the
- * buddy allocator, the zero page, the LRU, `/proc/vmstat`, the THP policy and the sysfs and procfs
- * trees. Every piece of state hangs off the returned value: there are no module-level singletons,
- * and any number of kernels can run side by side in one process without seeing each other.
- * Models boot (`start_kernel()` → `mm_core_init()`, `init/main.c`) and the machine description
- * the kernel gets from firmware (the NUMA nodes and their distances, `SLIT`).
+ * `Kernel.make(config)` boots one machine, as `start_kernel()` and `mm_core_init()`
+ * (`init/main.c`) do: it checks the machine description the kernel gets from firmware (the NUMA
+ * nodes and their distances, the ACPI `SLIT`) completely before anything is allocated, then lays
+ * out physical memory and `struct page`, hands every page to the buddy allocator, takes the zero
+ * page, and creates the sysfs and procfs files of the nodes, THP, vmstat and the copy-offload
+ * registry. Every piece of state hangs off the returned {@link Kernel}: there are no module-level
+ * singletons.
  *
  * @module
  */
 import { Effect } from "effect";
-import { type ErrnoError, errno, syscall } from "./errno";
-import { File } from "./fs/inode";
-import { KernFs } from "./fs/kernfs";
-import { loadModule, unloadModule } from "./kernel/module";
-import type { Module, ModuleDefinition } from "./include/module";
-import { Task, type TaskOptions } from "./kernel/task";
-import { Tracepoints } from "./include/trace";
-import { formatNodeList } from "./lib/nodemask";
-import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "./lib/numa";
-import { FolioWaitQueue } from "./include/pagemap";
-import { Folio } from "./include/folio";
-import { __GFP_COMP } from "./include/gfp";
-import { type MthpMode, type ThpMode, ThpSettings } from "./include/huge_mm";
-import { MemMap } from "./include/mem_map";
-import { memoryFailure, unpoisonMemory } from "./mm/memory_failure";
-import { MigrationControl } from "./mm/migrate";
-import { MigrateOffload } from "./mm/migrate_copy_offload";
-import { AddressSpace, type AnonVma, MmStruct } from "./include/mm_types";
-import type { Fragmentation, PageAllocator } from "./include/mmzone";
-import { BuddyAllocator } from "./mm/page_alloc";
-import { PG_reserved } from "./include/page_flags";
-import { PTE_MAX_PFN } from "./include/pgtable";
-import { PhysicalMemory } from "./include/mmzone";
-import { folioPut, HugetlbActive, Lru } from "./mm/swap";
-import { VmStat } from "./include/vmstat";
-
-/** A size in bytes, or a string such as `"512M"`, `"2G"`, `"64KiB"`. */
-export type Size = number | string;
-
-/** The machine to boot. */
-export interface KernelConfig {
-  /** Memory of each NUMA node, node 0 first. A node of size 0 is memoryless. */
-  readonly nodes: ReadonlyArray<Size | { readonly memory: Size }>;
-  /** Base page size (`PAGE_SIZE`): 4 KiB (default), 16 KiB or 64 KiB. */
-  readonly pageSize?: number;
-  /** Bytes per memory section (`SECTION_SIZE_BITS`); default 1 GiB. */
-  readonly sectionSize?: Size;
-  /** THP policy at boot: the global mode and per-size mTHP modes keyed like `"64kB"`. */
-  readonly thp?: {
-    readonly enabled?: ThpMode;
-    readonly sizes?: Readonly<Record<string, MthpMode>>;
-  };
-  /** Node distance matrix (`node_distance`, the ACPI SLIT); default 10 local, 20 remote. */
-  readonly distances?: ReadonlyArray<ReadonlyArray<number>>;
-}
-
-const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-
-/** Parses a size: a number of bytes, or `"<n>[K|M|G|T][i][B]"` (`memparse`). */
-export const parseSize = (size: Size): number | ErrnoError => {
-  if (typeof size === "number") {
-    return Number.isSafeInteger(size) && size >= 0 ? size : errno("EINVAL", `bad size ${size}`);
-  }
-  const match = /^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(size);
-  if (!match) return errno("EINVAL", `bad size ${JSON.stringify(size)}`);
-  return Number(match[1]) * UNITS[match[2]!.toUpperCase()]!;
-};
+import { type ErrnoError, errno, syscall } from "../errno";
+import { createNodeSysfs } from "../drivers/base/node";
+import { Inode } from "../fs/inode";
+import { KernFs } from "../fs/kernfs";
+import { createProcFiles } from "../fs/proc";
+import { Folio } from "../include/folio";
+import type { File } from "../include/fs";
+import { __GFP_COMP } from "../include/gfp";
+import { type MthpMode, ThpSettings } from "../include/huge_mm";
+import type { KernelConfig, BadPage, Kernel as KernelType, Task } from "../include/kernel";
+import { MemMap } from "../include/mem_map";
+import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
+import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
+import type { Module, ModuleDefinition } from "../include/module";
+import { FolioWaitQueue } from "../include/pagemap";
+import { PG_reserved } from "../include/page_flags";
+import { PTE_MAX_PFN } from "../include/pgtable";
+import type { TaskOptions } from "../include/sched";
+import { Tracepoints } from "../include/trace";
+import { VmStat } from "../include/vmstat";
+import { loadModule, unloadModule } from "../kernel/module";
+import { Process } from "../kernel/task";
+import { parseSize } from "../lib/cmdline";
+import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
+import { hugepageInitSysfs } from "../mm/huge_memory";
+import { memoryFailure, unpoisonMemory } from "../mm/memory_failure";
+import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
+import { BuddyAllocator } from "../mm/page_alloc";
+import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 
 const isPowerOfTwo = (n: number): boolean =>
   Number.isSafeInteger(n) && n > 0 && 2 ** Math.log2(n) === n;
@@ -168,67 +141,41 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
   return { pageSize, sectionSize, nodeBytes, pmdOrder, distances, thpOrders };
 };
 
-/** A page that a free refused (`bad_page()`), for tests and reports. */
-export interface BadPage {
-  readonly pfn: number;
-  readonly reason: string;
-}
-
-/** One simulated machine. */
-export class Kernel {
-  /** Physical memory: nodes, sections and their buffers. */
+/** The kernel a {@link Kernel.make} call boots; every other file sees it as a {@link Kernel}. */
+class Machine implements KernelType {
   readonly mem: PhysicalMemory;
-  /** `struct page` for every PFN. */
   readonly memmap: MemMap;
-  /** The buddy allocator. */
-  readonly pageAlloc: PageAllocator;
-  /** The LRU lists. */
-  readonly lru: Lru;
-  /** The active hugetlb folios. */
-  readonly hugetlbActive: HugetlbActive;
-  /** Migration settings: batch size and the batch copier. */
-  readonly migration: MigrationControl;
-  /** Tracepoints. */
+  readonly pageAlloc: BuddyAllocator;
+  readonly lru: LruLists;
+  readonly hugetlbActive: HugetlbActiveList;
   readonly trace = new Tracepoints();
-  /** Loaded modules by name. */
   readonly modules = new Map<string, Module>();
-  /** The copy-offload registry. */
-  readonly migrateOffload: MigrateOffload;
-  /** `/proc/vmstat`. */
+  readonly migrateOffload: MigrateOffloadRegistry;
   readonly vmstat: VmStat;
-  /** The sysfs and procfs trees. */
   readonly fs = new KernFs();
-  /** THP policy. */
   readonly thp: ThpSettings;
-  /** Waiters on folio locks. */
   readonly folioWaiters: FolioWaitQueue;
-  /** The PMD order (`HPAGE_PMD_ORDER`): 9 with 4 KiB pages, 13 with 64 KiB pages. */
   readonly pmdOrder: number;
-  /** The PUD order (`HPAGE_PUD_ORDER`): 18 with 4 KiB pages. */
   readonly pudOrder: number;
-  /** The shared zero page (`ZERO_PAGE(0)`). */
+  nrMaxBatchedMigration: number;
   readonly zeroPfn: number;
-  /** Live anon_vmas by id. */
   readonly anonVmas = new Map<number, AnonVma>();
-  /** Live address spaces (files and shmem objects) by id. */
   readonly addressSpaces = new Map<number, AddressSpace>();
-  /** Processes by pid. */
   readonly tasks = new Map<number, Task>();
-  /** Files by name. */
   readonly files = new Map<string, File>();
-  /** Pages that a free refused, in order. */
   readonly badPages: BadPage[] = [];
-  /** Pages marked hwpoisoned (`num_poisoned_pages`). */
   numPoisonedPages = 0;
   private readonly distances: number[][];
   private lastId = 0;
   private lastPid = 0;
 
-  private constructor(plan: BootPlan) {
+  /** `start_kernel()` → `mm_core_init()`, from a plan that is known to be good. */
+  constructor(plan: BootPlan) {
     this.mem = new PhysicalMemory(plan.pageSize, plan.sectionSize, plan.nodeBytes);
     this.memmap = new MemMap(this.mem.maxPfn);
     this.pmdOrder = plan.pmdOrder;
     this.pudOrder = 2 * plan.pmdOrder;
+    this.nrMaxBatchedMigration = 2 ** plan.pmdOrder;
     this.distances = plan.distances;
     this.pageAlloc = new BuddyAllocator(
       this.mem,
@@ -237,9 +184,8 @@ export class Kernel {
       this.distance,
       (pfn, reason) => this.reportBadPage(pfn, reason),
     );
-    this.lru = new Lru(this);
-    this.hugetlbActive = new HugetlbActive(this);
-    this.migration = new MigrationControl(2 ** plan.pmdOrder);
+    this.lru = new LruLists(this);
+    this.hugetlbActive = new HugetlbActiveList(this);
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);
@@ -250,54 +196,34 @@ export class Kernel {
     const firstNode = this.mem.nodes.find((n) => n.presentPages > 0)!;
     this.zeroPfn = this.pageAlloc.allocPages(firstNode.nid, 0, 0);
     this.memmap.set(this.zeroPfn, PG_reserved);
-    this.createSysfs();
-    this.migrateOffload = new MigrateOffload(this);
+    hugepageInitSysfs(this);
+    createNodeSysfs(this);
+    createProcFiles(this);
+    this.migrateOffload = new MigrateOffloadRegistry(this);
   }
 
-  /**
-   * Boots a kernel. Fails with `EINVAL`, naming the problem, for a bad config: no nodes, a node
-   * size that is not a multiple of the page size, an unsupported page size, a bad distance
-   * matrix or THP size.
-   */
-  static make(config: KernelConfig): Effect.Effect<Kernel, ErrnoError> {
-    return syscall(() => {
-      const plan = planBoot(config);
-      if (plan instanceof Error) return plan;
-      const kernel = new Kernel(plan);
-      if (config.thp?.enabled) kernel.thp.enabled = config.thp.enabled;
-      return kernel;
-    });
-  }
-
-  /** Distance between two nodes (`node_distance`). */
   readonly distance = (from: number, to: number): number => this.distances[from]![to]!;
 
-  /** A fresh id for an anon_vma or address space. */
   nextId(): number {
     return ++this.lastId;
   }
 
-  /** Records a page a free refused (`bad_page()`). */
   reportBadPage(pfn: number, reason: string): void {
     this.badPages.push({ pfn, reason });
   }
 
-  /** True when `nid` names a node of this machine. */
   nodeExists(nid: number): boolean {
     return Number.isInteger(nid) && nid >= 0 && nid < this.mem.nodes.length;
   }
 
-  /** True when `nid` names a node with memory (`node_state(nid, N_MEMORY)`). */
   nodeHasMemory(nid: number): boolean {
     return this.nodeExists(nid) && this.mem.nodes[nid]!.presentPages > 0;
   }
 
-  /** A handle on the folio that contains `pfn`. */
   folio(pfn: number): Folio {
     return new Folio(this, this.memmap.folioOf(pfn));
   }
 
-  /** Adds a task to the process table; used by process creation and fork. */
   addTask(options: TaskOptions): Task | ErrnoError {
     const nid = options.node ?? 0;
     if (!this.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
@@ -311,7 +237,7 @@ export class Kernel {
       return errno("EINVAL", `memsAllowed ${memsAllowed} names a missing node`);
     }
     const pid = ++this.lastPid;
-    const task = new Task(
+    const task = new Process(
       this,
       pid,
       options.name ?? `task${pid}`,
@@ -326,12 +252,10 @@ export class Kernel {
     return task;
   }
 
-  /** Creates a user process with an empty address space. */
   createProcess(options: TaskOptions = {}): Effect.Effect<Task, ErrnoError> {
     return syscall(() => this.addTask(options));
   }
 
-  /** Creates a kernel thread: a task with no address space (`kthread_create`). */
   createKernelThread(name: string): Effect.Effect<Task, ErrnoError> {
     return syscall(() => {
       const task = this.addTask({ name });
@@ -341,18 +265,16 @@ export class Kernel {
     });
   }
 
-  /** The task with this pid, if it exists (`find_task_by_vpid`). */
   findTask(pid: number): Task | undefined {
     return this.tasks.get(pid);
   }
 
-  /** Creates an empty file that processes can map. `EEXIST` if the name is taken. */
   createFile(name: string): Effect.Effect<File, ErrnoError> {
     return syscall(() => {
       if (this.files.has(name)) return errno("EEXIST", `file ${JSON.stringify(name)} exists`);
       const mapping = new AddressSpace(this.nextId(), name, false);
       this.addressSpaces.set(mapping.id, mapping);
-      const file = new File(this, name, mapping);
+      const file = new Inode(this, name, mapping);
       this.files.set(name, file);
       return file;
     });
@@ -366,10 +288,6 @@ export class Kernel {
     return null;
   }
 
-  /**
-   * `folio_alloc()` on a node: a folio of 2^order pages with one reference. `ENOMEM` when no
-   * block of that order is free (on that node, with `__GFP_THISNODE`).
-   */
   allocFolio(nid: number, order: number, gfp = 0): Effect.Effect<Folio, ErrnoError> {
     return syscall(() => {
       const bad = this.checkAlloc(nid, order);
@@ -380,89 +298,53 @@ export class Kernel {
     });
   }
 
-  /** `folio_put()`: drops a reference; the last frees the folio. */
   folioPut(folio: Folio): void {
     folioPut(this, folio.pfn);
   }
 
-  /** Fragments a node so that no free block is larger than `order` (see `PageAllocator.fragment`). */
   fragment(nid: number, order: number): Effect.Effect<Fragmentation, ErrnoError> {
     return syscall(() => this.checkAlloc(nid, order) ?? this.pageAlloc.fragment(nid, order));
   }
 
-  /** `init_module()`: loads a module and runs its init (see `loadModule`). */
   loadModule(definition: ModuleDefinition): Effect.Effect<Module, ErrnoError> {
     return loadModule(this, definition);
   }
 
-  /** `delete_module()`: unloads a module; `EBUSY` while pinned (see `unloadModule`). */
   unloadModule(name: string): Effect.Effect<void, ErrnoError> {
     return unloadModule(this, name);
   }
 
-  /** `memory_failure()`: marks the page at `pfn` hwpoisoned. */
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError> {
     return syscall(() => memoryFailure(this, pfn)).pipe(Effect.asVoid);
   }
 
-  /** `unpoison_memory()`: clears the mark again. */
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError> {
     return syscall(() => unpoisonMemory(this, pfn)).pipe(Effect.asVoid);
   }
-
-  private createSysfs(): void {
-    const thpDirs = this.thp.attributes();
-    for (const [dir, attrs] of Object.entries(thpDirs)) {
-      this.fs.addAttributes(`/sys/kernel/mm/transparent_hugepage/${dir}`, attrs);
-    }
-    const all = this.mem.nodes.map((n) => n.nid);
-    const withMemory = this.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
-    const list = (nodes: number[]) => ({ mode: 0o444, show: () => `${formatNodeList(nodes)}\n` });
-    this.fs.addAttributes("/sys/devices/system/node", {
-      possible: list(all),
-      online: list(all),
-      has_memory: list(withMemory),
-      has_normal_memory: list(withMemory),
-    });
-    const kb = (pages: number) =>
-      `${((pages * this.mem.pageSize) / 1024).toString().padStart(8)} kB`;
-    for (const node of this.mem.nodes) {
-      const zone = this.pageAlloc.zones[node.nid]!;
-      this.fs.addAttributes(`/sys/devices/system/node/node${node.nid}`, {
-        meminfo: {
-          mode: 0o444,
-          show: () =>
-            `Node ${node.nid} MemTotal:       ${kb(node.presentPages)}\n` +
-            `Node ${node.nid} MemFree:        ${kb(zone.freePages)}\n` +
-            `Node ${node.nid} MemUsed:        ${kb(node.presentPages - zone.freePages)}\n`,
-        },
-        distance: { mode: 0o444, show: () => `${this.distances[node.nid]!.join(" ")}\n` },
-      });
-    }
-    this.fs.addAttributes("/proc", {
-      vmstat: { mode: 0o444, show: () => this.vmstat.show() },
-      buddyinfo: {
-        mode: 0o444,
-        show: () =>
-          this.pageAlloc.zones
-            .filter((z) => z.managedPages > 0)
-            .map(
-              (z) =>
-                `Node ${z.nid}, zone   Normal ${z.nrFree.map((n) => n.toString().padStart(6)).join(" ")}\n`,
-            )
-            .join(""),
-      },
-      meminfo: {
-        mode: 0o444,
-        show: () => {
-          const total = this.mem.nodes.reduce((s, n) => s + n.presentPages, 0);
-          return (
-            `MemTotal:       ${kb(total)}\n` +
-            `MemFree:        ${kb(this.pageAlloc.totalFreePages())}\n` +
-            `HardwareCorrupted: ${kb(this.numPoisonedPages)}\n`
-          );
-        },
-      },
-    });
-  }
 }
+
+/** One simulated machine; see {@link Kernel.make}. */
+export type Kernel = KernelType;
+
+/** Boots kernels. */
+export const Kernel = {
+  /**
+   * Boots a kernel (`start_kernel()`, `init/main.c`). Fails with `EINVAL`, naming the problem,
+   * for a bad config: no nodes, a node size that is not a multiple of the page size, an
+   * unsupported page size, a bad distance matrix or THP size.
+   *
+   * @example
+   * ```ts
+   * const kernel = yield* Kernel.make({ nodes: ["512M", "512M"], thp: { enabled: "always" } });
+   * ```
+   */
+  make(config: KernelConfig): Effect.Effect<Kernel, ErrnoError> {
+    return syscall(() => {
+      const plan = planBoot(config);
+      if (plan instanceof Error) return plan;
+      const kernel = new Machine(plan);
+      if (config.thp?.enabled) kernel.thp.enabled = config.thp.enabled;
+      return kernel;
+    });
+  },
+};

@@ -1,0 +1,41 @@
+/**
+ * The NUMA node devices in sysfs.
+ *
+ * Models `drivers/base/node.c`: `/sys/devices/system/node/` with the node state masks
+ * (`possible`, `online`, `has_memory`, `has_normal_memory`) and, per node, `node<N>/meminfo` and
+ * `node<N>/distance`.
+ *
+ * @module
+ */
+import { showValKb } from "../../fs/proc";
+import type { Kernel } from "../../include/kernel";
+import { formatNodeList } from "../../lib/nodemask";
+
+/** Registers every node device and the node state masks (`register_one_node()`, `node_dev_init()`). */
+export const createNodeSysfs = (k: Kernel): void => {
+  const all = k.mem.nodes.map((n) => n.nid);
+  const withMemory = k.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
+  const list = (nodes: number[]) => ({ mode: 0o444, show: () => `${formatNodeList(nodes)}\n` });
+  k.fs.addAttributes("/sys/devices/system/node", {
+    possible: list(all),
+    online: list(all),
+    has_memory: list(withMemory),
+    has_normal_memory: list(withMemory),
+  });
+  for (const node of k.mem.nodes) {
+    const zone = k.pageAlloc.zones[node.nid]!;
+    k.fs.addAttributes(`/sys/devices/system/node/node${node.nid}`, {
+      meminfo: {
+        mode: 0o444,
+        show: () =>
+          `Node ${node.nid} MemTotal:       ${showValKb(k, node.presentPages)}\n` +
+          `Node ${node.nid} MemFree:        ${showValKb(k, zone.freePages)}\n` +
+          `Node ${node.nid} MemUsed:        ${showValKb(k, node.presentPages - zone.freePages)}\n`,
+      },
+      distance: {
+        mode: 0o444,
+        show: () => `${all.map((to) => k.distance(node.nid, to)).join(" ")}\n`,
+      },
+    });
+  }
+};

@@ -1,0 +1,37 @@
+/**
+ * Files as the memory system calls see them.
+ *
+ * Models the parts of `struct file` and `struct inode` (`include/linux/fs.h`) that page migration
+ * meets: a named file whose pages live in an {@link AddressSpace}, and the writeback life cycle of
+ * a cached folio. The file itself is `fs/inode.ts`.
+ *
+ * @module
+ */
+import type { Folio } from "./folio";
+import type { AddressSpace } from "./mm_types";
+
+/** What `mmap` maps when it is not anonymous: a file's page cache. */
+export interface MmapFile {
+  /** The file's page cache. */
+  readonly mapping: AddressSpace;
+}
+
+/** A file that can be mapped: a name and a page cache. Models `struct file` and its inode. */
+export interface File extends MmapFile {
+  /** The file's name. */
+  readonly name: string;
+  /** The cached folio holding page offset `pgoff`, or null (`filemap_get_folio`). */
+  folioAt(pgoff: number): Folio | null;
+  /**
+   * Starts writeback of the folio at `pgoff`: clears dirty and sets writeback
+   * (`folio_clear_dirty_for_io` + `folio_start_writeback`, `mm/page-writeback.c`). False when it
+   * is not cached or not dirty.
+   */
+  startWriteback(pgoff: number): boolean;
+  /** Completes writeback of the folio at `pgoff` (`folio_end_writeback`). */
+  endWriteback(pgoff: number): boolean;
+  /** Folios in the page cache. */
+  readonly cachedFolios: number;
+  /** Drops the whole page cache, unmapping it first (`truncate_pagecache(inode, 0)`). */
+  truncate(): void;
+}

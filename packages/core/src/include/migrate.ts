@@ -1,0 +1,58 @@
+/**
+ * What a caller of page migration passes and gets back.
+ *
+ * Models `include/linux/migrate.h`: the allocation callbacks (`new_folio_t`, `free_folio_t`),
+ * `struct migrate_pages_stats` of `mm/migrate.c`, and the results of `migrate_pages()` and
+ * `move_pages(2)`. The migration itself is `mm/migrate.ts`.
+ *
+ * @module
+ */
+
+/** `struct migrate_pages_stats`: counts of one `migrate_pages()` call. */
+export interface MigratePagesStats {
+  /** Base pages migrated (`nr_succeeded`). */
+  nrSucceeded: number;
+  /** Base pages that failed (`nr_failed_pages`); folios never tried are not counted. */
+  nrFailedPages: number;
+  /** PMD-sized THPs migrated (`nr_thp_succeeded`). */
+  nrThpSucceeded: number;
+  /** PMD-sized THPs that failed (`nr_thp_failed`). */
+  nrThpFailed: number;
+  /** PMD-sized THPs split to be migrated page by page (`nr_thp_split`). */
+  nrThpSplit: number;
+  /** Large folios of any size split (`nr_split`). */
+  nrSplit: number;
+}
+
+/** A `migrate_pages_stats` of zeros, as `migrate_pages()` starts one. */
+export const newMigratePagesStats = (): MigratePagesStats => ({
+  nrSucceeded: 0,
+  nrFailedPages: 0,
+  nrThpSucceeded: 0,
+  nrThpFailed: 0,
+  nrThpSplit: 0,
+  nrSplit: 0,
+});
+
+/** `new_folio_t`: allocates the destination for a source head PFN; -1 (NULL) when it cannot. */
+export type NewFolioFn = (src: number) => number;
+/** `free_folio_t`: takes back a destination that was not used. */
+export type FreeFolioFn = (dst: number) => void;
+
+/** What `migrate_pages()` returns. */
+export interface MigratePagesResult {
+  /** Folios not migrated, or a negative errno (the kernel's return value). */
+  readonly rc: number;
+  /** Base pages migrated (`*ret_succeeded`). */
+  readonly nrSucceeded: number;
+  /** The call's `migrate_pages_stats`. */
+  readonly stats: MigratePagesStats;
+}
+
+/** What `move_pages` returns: the kernel's return value and the status array it fills. */
+export interface MovePagesResult {
+  /** 0, or the number of pages not migrated. */
+  readonly rc: number;
+  /** One entry per page: its node, or a negative errno. */
+  readonly status: Int32Array;
+}

@@ -1,0 +1,163 @@
+/**
+ * The copy-offload framework as migrators and callers see it.
+ *
+ * Models `include/linux/migrate_copy_offload.h` of the series: `struct migrator` with its
+ * `offload_copy` and `should_batch`, the registration calls, the reason mask, and the batch
+ * copier `migrate_pages_batch()` dispatches to. The registry and the dispatch are
+ * `mm/migrate_copy_offload.ts`.
+ *
+ * @module
+ */
+import type { Effect } from "effect";
+import type { ErrnoError } from "../errno";
+import type { FolioList } from "../lib/list";
+import { MR_TYPES, type MigrateReason } from "./migrate_mode";
+import type { Module } from "./module";
+import type { TaskStruct } from "./sched";
+import type { SrcuStruct } from "./srcu";
+
+/** `MIGRATOR_NAME_LEN`: the most bytes a migrator's name may take. */
+export const MIGRATOR_NAME_LEN = 32;
+/** A reason mask with every `MR_*` bit set. */
+export const MIGRATE_REASONS_ALL = (1 << MR_TYPES) - 1;
+
+/** The batch copy of a migrator (`offload_copy`): 0, a negative errno, or `-EOPNOTSUPP` to decline. */
+export type OffloadCopy = (dst: FolioList, src: FolioList, count: number) => Effect.Effect<number>;
+
+/** A copy-offload provider. Models `struct migrator`. */
+export interface Migrator {
+  /** Its name, at most {@link MIGRATOR_NAME_LEN} bytes, as listed in `offload_migrator`. */
+  readonly name: string;
+  /** `offload_copy`: copies the batch; required. */
+  readonly offloadCopy: OffloadCopy;
+  /** `should_batch(reason)`: whether to offer batches of a reason; default no. */
+  readonly shouldBatch?: (reason: MigrateReason) => boolean;
+  /** `owner`: the module whose code this is, pinned while the migrator is active. */
+  readonly owner: Module | null;
+}
+
+/** Per-provider counters. */
+export interface OffloadCounters {
+  /** Batches the provider copied (returned 0). */
+  batchesOffloaded: number;
+  /** Folios it marked copied. */
+  foliosCopied: number;
+  /** Folios of its batches left unmarked, which fell back to the CPU copy. */
+  foliosFallenBack: number;
+  /** Batches it declined with `-EOPNOTSUPP`. */
+  batchesDeclined: number;
+  /** Batches whose copy failed (a negative errno other than `-EOPNOTSUPP`, or a crash). */
+  copyFailures: number;
+}
+
+/**
+ * A batch copier: what a registered migrator provides to `migrate_pages_batch()`. `shouldBatch`
+ * says whether batches of a reason are offered to it; `copy` copies the batch, marking each
+ * destination it copied with `FOLIO_CONTENT_COPIED`, and completes with 0 or a negative errno.
+ * Unmarked destinations fall back to the per-folio copy.
+ */
+export interface BatchCopier {
+  /** Models `should_batch(reason)`: whether batches migrated for `reason` are offered. */
+  readonly shouldBatch: (reason: MigrateReason) => boolean;
+  /**
+   * Models `offload_copy(dst_list, src_list, count)`: copies the batch, marking each destination
+   * it copied `FOLIO_CONTENT_COPIED`; completes with 0 or a negative errno.
+   */
+  readonly copy: (
+    dst: FolioList,
+    src: FolioList,
+    count: number,
+    caller: TaskStruct | null,
+  ) => Effect.Effect<number>;
+}
+
+/** Wraps a batch copier: see {@link MigrateOffload.interpose}. */
+export type CopyInterposer = (copier: BatchCopier) => BatchCopier;
+
+/**
+ * One kernel's copy-offload registry and batch-copy dispatch (`kernel.migrateOffload`). Models
+ * the registration calls of the series (`migrate_offload_register()` / `_unregister()`, v4's
+ * `_start()` / `_stop()`), the `/sys/kernel/mm/migration/` control files, and the static calls
+ * `migrate_pages_batch()` goes through, all in `mm/migrate_copy_offload.c`.
+ *
+ * @example
+ * ```ts
+ * const migrator: Migrator = {
+ *   name: "my_copy",
+ *   owner: null,
+ *   shouldBatch: () => true,
+ *   offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(kernel, dst, src)),
+ * };
+ * yield* kernel.migrateOffload.register(migrator);
+ * ```
+ */
+export interface MigrateOffload {
+  /** The SRCU domain every call into a migrator reads under (`migrate_offload_srcu`). */
+  readonly srcu: SrcuStruct;
+  /**
+   * The batch copier `migrate_pages_batch()` calls: the active migrator under SRCU, as an
+   * installed {@link CopyInterposer} sees it; null when no migrator is active, and then nothing
+   * is batched.
+   */
+  readonly copier: BatchCopier | null;
+  /** What `migrate_pages_batch()` calls while a migrator is active: reads it under SRCU. */
+  readonly dispatcher: BatchCopier;
+  /**
+   * Points the batch-copy static calls at `copier`, or at nothing (`static_call_update()` of
+   * `_offload_copy` / `_should_batch`). Activation does this with {@link MigrateOffload.dispatcher};
+   * a test of `migrate_pages_batch()` itself may install a bare copier.
+   */
+  installCopier(copier: BatchCopier | null): void;
+  /** Names of the registered providers, in registration order. */
+  readonly providerNames: string[];
+  /** The active migrator's name, or null. */
+  readonly activeName: string | null;
+  /** A provider's counters. */
+  counters(name: string): OffloadCounters | undefined;
+  /** A provider's reason mask. */
+  reasonMask(name: string): number | undefined;
+  /**
+   * Makes a migrator available without activating it: it is listed in `offload_migrator`, can be
+   * switched to there, and callers may name it for their own calls. `EEXIST` for a taken name.
+   */
+  addProvider(m: Migrator, reasonMask?: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * Withdraws a provider. `EBUSY` while it is active; otherwise it leaves the list and a grace
+   * period passes, so no caller that named it is still inside it.
+   */
+  removeProvider(m: Migrator): Effect.Effect<void, ErrnoError>;
+  /**
+   * `migrate_offload_register()`: makes `m` the active migrator, registering it as a provider
+   * if needed. `reasonMask` replaces its mask when given. `EINVAL` without `offloadCopy`,
+   * `EBUSY` while another is active, `ENODEV` when the owner cannot be pinned.
+   */
+  register(m: Migrator, reasonMask?: number): Effect.Effect<void, ErrnoError>;
+  /** `migrate_offload_unregister()`: stops the active migrator; `EINVAL` for any other. */
+  unregister(m: Migrator): Effect.Effect<void, ErrnoError>;
+  /** `migrate_offload_start()`: the v4 name of {@link MigrateOffload.register}. */
+  start(m: Migrator, reasonMask?: number): Effect.Effect<void, ErrnoError>;
+  /** `migrate_offload_stop()`: the v4 name of {@link MigrateOffload.unregister}. */
+  stop(m: Migrator): Effect.Effect<void, ErrnoError>;
+  /**
+   * Switches the active migrator to the provider `name`, or to `"none"`: the new one is pinned
+   * first, then the old one is unregistered with its grace period, then the new one activated.
+   * Nothing changes when the new one cannot be pinned.
+   */
+  switchTo(name: string): Effect.Effect<void, ErrnoError>;
+  /** Sets the reason mask of a provider (the active one by default). */
+  setReasonMask(mask: number, name?: string | null): Effect.Effect<void, ErrnoError>;
+  /**
+   * The copier for a caller that names provider `name` for its own `migratePages` call (open
+   * question 2 of v3), as an installed interposer sees it, or null when no such provider is
+   * registered. It reads the provider under SRCU on every call and falls back to the CPU copy
+   * once the provider is withdrawn.
+   */
+  copierFor(name: string): BatchCopier | null;
+  /**
+   * Installs a probe around the batch-copy step of every migration, of the active migrator and
+   * of any migrator a caller names, until the returned function removes it. It models what a
+   * kprobe on `offload_copy` or the fault-injection framework gives a kernel tester: conformance
+   * checks and injected faults without changing the migrator. One at a time: `EBUSY` otherwise.
+   */
+  interpose(interposer: CopyInterposer): (() => void) | ErrnoError;
+}

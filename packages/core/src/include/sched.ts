@@ -1,0 +1,151 @@
+/**
+ * Tasks: a process, its credentials and the memory system calls it makes.
+ *
+ * Models `struct task_struct` (`include/linux/sched.h`) with its credentials
+ * (`include/linux/cred.h`) and the system calls of `include/linux/syscalls.h` that reach memory
+ * management. The calls themselves are `kernel/task.ts` and the `mm/` files they name.
+ *
+ * @module
+ */
+import type { Effect } from "effect";
+import type { ErrnoError } from "../errno";
+import type { MmapFile } from "./fs";
+import type { Mempolicy } from "./mempolicy";
+import type { MovePagesResult } from "./migrate";
+import type { MmStruct } from "./mm_types";
+
+/** Copy work charged to the task that initiated it (open question 4 of v3). */
+export interface MigrationAccounting {
+  /** Offloaded batches this task's migrations started. */
+  offloadBatches: number;
+  /** Milliseconds those copies took, wall clock. */
+  offloadCopyMs: number;
+  /**
+   * Accesses of this task that met a migration entry and waited for the folio to be mapped
+   * again (`migration_entry_wait()`); the kernel keeps no such count.
+   */
+  migrationEntryWaits: number;
+}
+
+/** Options of `Task.mmap`. */
+export interface MmapOptions {
+  /** `PROT_*` bits; default read and write. */
+  readonly prot?: number;
+  /** `MAP_*` flags; default `MAP_PRIVATE | MAP_ANONYMOUS`. */
+  readonly flags?: number;
+  /** The file to map, for a file mapping. */
+  readonly file?: MmapFile;
+  /** Byte offset into the file. */
+  readonly offset?: number;
+  /** Apply `MADV_HUGEPAGE` (true) or `MADV_NOHUGEPAGE` (false) from the start. */
+  readonly hugepage?: boolean;
+}
+
+/** What a new process is made with. */
+export interface TaskOptions {
+  /** The command name (`comm`). */
+  readonly name?: string;
+  /** Real user id. */
+  readonly uid?: number;
+  /** Effective user id; defaults to `uid`. */
+  readonly euid?: number;
+  /** Effective capabilities (`CAP_*` numbers). */
+  readonly capabilities?: readonly number[];
+  /** The node of the CPU it runs on: its local node. */
+  readonly node?: number;
+  /** The nodes its cpuset allows (`cpuset.mems`); default all. */
+  readonly memsAllowed?: readonly number[];
+}
+
+/**
+ * A process, as `mm/` code sees it. Models `struct task_struct` and the memory system calls it
+ * makes; the `Task` of `include/kernel.ts` adds the kernel it runs on. Every call returns
+ * an Effect that fails with an `ErrnoError` and changes nothing when its arguments are bad; a
+ * call on a task that has exited fails with `ESRCH`.
+ *
+ * @example
+ * ```ts
+ * const proc = yield* kernel.createProcess({ node: 0 });
+ * const addr = yield* proc.mmap(2 << 20, { hugepage: true });
+ * yield* proc.write(addr, new Uint8Array([1, 2, 3]));
+ * const { status } = yield* proc.movePages(0, [addr], [1]);
+ * ```
+ */
+export interface TaskStruct {
+  /** Process id. */
+  readonly pid: number;
+  /** The command name (`comm`). */
+  readonly comm: string;
+  /** Real user id (`cred->uid`). */
+  readonly uid: number;
+  /** Effective user id (`cred->euid`). */
+  readonly euid: number;
+  /** Effective capabilities (`cred->cap_effective`). */
+  readonly capabilities: ReadonlySet<number>;
+  /** The local node: where the task's CPU is. */
+  readonly nid: number;
+  /** The address space; null for a kernel thread (`task->mm`). */
+  mm: MmStruct | null;
+  /** The nodes its cpuset allows (`cpuset_mems_allowed`). */
+  readonly memsAllowed: readonly number[];
+  /** The policy set by `set_mempolicy` (`task->mempolicy`); null for the default. */
+  policy: Mempolicy | null;
+  /** True once the task has exited. */
+  exited: boolean;
+  /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
+  readonly migration: MigrationAccounting;
+  /** `capable()` (`kernel/capability.c`): whether the task has a capability. */
+  capable(cap: number): boolean;
+  /** `mmap()` (`mm/mmap.c`): maps `length` bytes and returns the address. */
+  mmap(length: number, options?: MmapOptions): Effect.Effect<number, ErrnoError>;
+  /** `munmap()` (`mm/mmap.c`). */
+  munmap(addr: number, length: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * Reads `length` bytes at `addr` through the page tables, faulting pages in
+   * (`access_remote_vm()`, `mm/memory.c`). An access that meets a page under migration waits
+   * until the migration finishes.
+   */
+  read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError>;
+  /**
+   * Writes `bytes` at `addr` through the page tables (`access_remote_vm()`, `mm/memory.c`). The
+   * whole range is checked first: a range that is not mapped writable fails with `EFAULT` before
+   * any byte is written.
+   */
+  write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError>;
+  /** `mbind()` (`mm/mempolicy.c`): sets the NUMA policy of a range (no page movement). */
+  mbind(
+    addr: number,
+    length: number,
+    mode: number,
+    nodes: readonly number[],
+  ): Effect.Effect<void, ErrnoError>;
+  /** `set_mempolicy()` (`mm/mempolicy.c`): sets the task's default policy. */
+  setMempolicy(mode: number, nodes: readonly number[]): Effect.Effect<void, ErrnoError>;
+  /**
+   * `get_mempolicy()` (`mm/mempolicy.c`): with `MPOL_F_NODE | MPOL_F_ADDR`, the node holding the
+   * page at `addr` (faulting it in); with `MPOL_F_ADDR`, that VMA's policy; with 0, the task's.
+   */
+  getMempolicy(flags: number, addr?: number): Effect.Effect<number | Mempolicy, ErrnoError>;
+  /** The node holding the page at `addr`: `get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR)`. */
+  nodeOf(addr: number): Effect.Effect<number, ErrnoError>;
+  /** `mlock()` (`mm/mlock.c`): locks a range, faulting its pages in and marking them mlocked. */
+  mlock(addr: number, length: number): Effect.Effect<void, ErrnoError>;
+  /** `munlock()` (`mm/mlock.c`). */
+  munlock(addr: number, length: number): Effect.Effect<void, ErrnoError>;
+  /** `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`. */
+  madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * `move_pages(2)` (`mm/migrate.c`): moves the pages at `pages` of process `pid` (0 for this one)
+   * to `nodes`, or with `nodes` null reports where they are. See `doMovePages` for every rule.
+   */
+  movePages(
+    pid: number,
+    pages: ArrayLike<number>,
+    nodes: ArrayLike<number> | null,
+    flags?: number,
+  ): Effect.Effect<MovePagesResult, ErrnoError>;
+  /** `fork()` (`kernel/fork.c`): a child with a copy-on-write copy of this address space. */
+  fork(options?: TaskOptions): Effect.Effect<TaskStruct, ErrnoError>;
+  /** `exit()` (`kernel/exit.c`): unmaps everything and leaves the process table. */
+  exit(): Effect.Effect<void, ErrnoError>;
+}

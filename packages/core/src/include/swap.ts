@@ -1,0 +1,41 @@
+/**
+ * The lists that isolation takes folios from: the LRU and the active hugetlb list.
+ *
+ * Models the LRU calls of `include/linux/swap.h` (`folio_add_lru()`, `folio_isolate_lru()`,
+ * `folio_putback_lru()`) over `struct lruvec` (`include/linux/mmzone.h`), and the hugetlb
+ * counterparts of `include/linux/hugetlb.h` (`isolate_hugetlb()`, `folio_putback_hugetlb()`).
+ * The lists themselves are `mm/swap.ts`.
+ *
+ * @module
+ */
+import type { FolioList } from "../lib/list";
+
+/** A list folios are isolated from for migration and put back on. */
+export interface IsolationList {
+  /** Puts a folio on its list (`folio_add_lru`, or a new hugetlb folio becoming migratable). */
+  add(head: number): void;
+  /**
+   * Takes a folio off its list with a reference (`folio_isolate_lru`, `isolate_hugetlb`).
+   * False when it is not on one: already isolated, or never added.
+   */
+  isolate(head: number): boolean;
+  /** Returns an isolated folio and drops the isolation reference (`folio_putback_lru`). */
+  putback(head: number): void;
+}
+
+/** The LRU lists of one kernel, one per node (`lruvec`), marked by `PG_lru`. */
+export interface Lru extends IsolationList {
+  /** One list per node. */
+  readonly lists: readonly FolioList[];
+  /** Folios on a node's LRU, counted by walking it. */
+  count(nid: number): number;
+}
+
+/**
+ * The active hugetlb folios (`hstate->hugepage_activelist`), marked by `HPG_migratable`.
+ * Hugetlb folios are not on the LRU; migration isolates them from this list instead.
+ */
+export interface HugetlbActive extends IsolationList {
+  /** The list, linked through `folio->lru`. */
+  readonly list: FolioList;
+}

@@ -1,0 +1,31 @@
+/**
+ * Parsing sizes given on the command line.
+ *
+ * Models `memparse()` of `lib/cmdline.c`: a number with an optional binary suffix.
+ *
+ * @module
+ */
+import { type ErrnoError, errno } from "../errno";
+
+/** A size in bytes, or a string such as `"512M"`, `"2G"`, `"64KiB"`. */
+export type Size = number | string;
+
+const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/**
+ * Parses a size (`memparse()`, `lib/cmdline.c`): a number of bytes, or `"<n>[K|M|G|T][i][B]"`.
+ * `EINVAL` for anything else.
+ *
+ * @example
+ * ```ts
+ * parseSize("2M"); // 2097152
+ * ```
+ */
+export const parseSize = (size: Size): number | ErrnoError => {
+  if (typeof size === "number") {
+    return Number.isSafeInteger(size) && size >= 0 ? size : errno("EINVAL", `bad size ${size}`);
+  }
+  const match = /^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(size);
+  if (!match) return errno("EINVAL", `bad size ${JSON.stringify(size)}`);
+  return Number(match[1]) * UNITS[match[2]!.toUpperCase()]!;
+};
