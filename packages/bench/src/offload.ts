@@ -3,8 +3,8 @@
  * populated mapping, a migrator loaded as its module, and timed ping-pong `move_pages` calls.
  */
 import {
-  Kernel,
   type ErrnoError,
+  Kernel,
   type KernelConfig,
   type MigratorSubject,
   type MthpMode,

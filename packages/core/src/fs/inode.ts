@@ -8,13 +8,14 @@
  *
  * @module
  */
-import type { Kernel } from "../include/kernel";
-import { filemapGetFolio } from "../mm/filemap";
+
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
+import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
-import { truncateInodePages } from "../mm/mmap";
 import { PG_dirty, PG_writeback } from "../include/page_flags";
+import { filemapGetFolio } from "../mm/filemap";
+import { truncateInodePages } from "../mm/mmap";
 
 /** A file and its inode: the {@link File} a kernel creates. */
 export class Inode implements File {

@@ -12,7 +12,7 @@
 
 import { Effect } from "effect";
 import { type ErrnoError, errno, errnoName, syscall } from "../errno";
-import { type Attribute, KObject, type KernfsRoot } from "../include/kernfs";
+import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
 
 const split = (path: string): string[] => path.split("/").filter((p) => p.length > 0);
 

@@ -8,6 +8,9 @@
  *
  * @module
  */
+
+import type { MemMap } from "./mem_map";
+import type { MemoryRegion, PhysicalMemory } from "./mmzone";
 import {
   FOLIO_CONTENT_COPIED,
   formatPageFlags,
@@ -22,8 +25,6 @@ import {
   PG_uptodate,
   PG_writeback,
 } from "./page_flags";
-import type { MemMap } from "./mem_map";
-import type { MemoryRegion, PhysicalMemory } from "./mmzone";
 
 /** A folio: a power-of-two run of pages with one head. Models `struct folio`. */
 export class Folio {

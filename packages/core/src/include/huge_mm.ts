@@ -8,8 +8,9 @@
  *
  * @module
  */
-import { type Attribute, STORE_EINVAL } from "./kernfs";
+
 import { sysfsStreq } from "../lib/kstrtox";
+import { type Attribute, STORE_EINVAL } from "./kernfs";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "./mm_types";
 
 /** The global THP mode (`transparent_hugepage/enabled`). */

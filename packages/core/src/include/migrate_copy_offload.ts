@@ -11,7 +11,7 @@
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { FolioList } from "../lib/list";
-import { MR_TYPES, type MigrateReason } from "./migrate_mode";
+import { type MigrateReason, MR_TYPES } from "./migrate_mode";
 import type { Module } from "./module";
 import type { TaskStruct } from "./sched";
 import type { SrcuStruct } from "./srcu";

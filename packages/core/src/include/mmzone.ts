@@ -12,8 +12,9 @@
  *
  * @module
  */
-import { FolioList } from "../lib/list";
+
 import type { FailPageAlloc } from "../lib/fault_inject";
+import { FolioList } from "../lib/list";
 import type { MemMap } from "./mem_map";
 
 /** One NUMA node's span of PFNs. Models `pg_data_t`'s `node_start_pfn` / `node_present_pages`. */

@@ -12,8 +12,8 @@
  * @module
  */
 import { Effect } from "effect";
-import { type ErrnoError, errno, syscall } from "../errno";
 import { createNodeSysfs } from "../drivers/base/node";
+import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
@@ -21,13 +21,13 @@ import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
 import { __GFP_COMP } from "../include/gfp";
 import { type MthpMode, ThpSettings } from "../include/huge_mm";
-import type { KernelConfig, BadPage, Kernel as KernelType, Task } from "../include/kernel";
+import type { BadPage, KernelConfig, Kernel as KernelType, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
 import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
 import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
 import type { Module, ModuleDefinition } from "../include/module";
-import { FolioWaitQueue } from "../include/pagemap";
 import { PG_reserved } from "../include/page_flags";
+import { FolioWaitQueue } from "../include/pagemap";
 import { PTE_MAX_PFN } from "../include/pgtable";
 import type { TaskOptions } from "../include/sched";
 import { Tracepoints } from "../include/trace";

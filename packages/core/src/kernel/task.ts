@@ -13,22 +13,20 @@
  * @module
  */
 import { Effect } from "effect";
-import type { MmapOptions, TaskOptions } from "../include/sched";
-import type { Task } from "../include/kernel";
 import { type ErrnoError, errno, syscall } from "../errno";
-import type { Kernel } from "../include/kernel";
-import { type AccessProgress, accessVm } from "../mm/memory";
+import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
-import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
-import type { MigrationAccounting } from "../include/sched";
+import type { MovePagesResult } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_WRITE } from "../include/mm_types";
-import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
-import { doMovePages } from "../mm/move_pages";
-import type { MovePagesResult } from "../include/migrate";
+import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
 import { PG_mlocked } from "../include/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
-import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
+import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
+import { type AccessProgress, accessVm } from "../mm/memory";
+import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
+import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
+import { doMovePages } from "../mm/move_pages";
 
 /** A process: the {@link Task} a kernel creates. Models `struct task_struct`. */
 export class Process implements Task {

@@ -8,8 +8,8 @@
  */
 import { ERRNO } from "../errno";
 import type { Kernel } from "../include/kernel";
-import type { FolioList } from "../lib/list";
 import { PG_has_hwpoisoned, PG_head, PG_hugetlb, PG_hwpoison, PG_lru } from "../include/page_flags";
+import type { FolioList } from "../lib/list";
 
 /**
  * Splits an isolated large folio into order-0 folios and puts them all on `list`, head first.

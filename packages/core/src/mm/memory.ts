@@ -15,11 +15,8 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../include/kernel";
-import type { Task } from "../include/kernel";
-import { filemapAddFolio, filemapGetFolio } from "./filemap";
 import { __GFP_COMP, __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
-import { policyTarget } from "./mempolicy";
+import type { Kernel, Task } from "../include/kernel";
 import {
   AnonVma,
   VM_HUGETLB,
@@ -49,6 +46,8 @@ import {
   pteSpecial,
   pteWrite,
 } from "../include/pgtable";
+import { filemapAddFolio, filemapGetFolio } from "./filemap";
+import { policyTarget } from "./mempolicy";
 import { folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 

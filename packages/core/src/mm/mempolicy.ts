@@ -9,10 +9,7 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../include/kernel";
-import type { Task } from "../include/kernel";
-import { translate } from "./memory";
-import { pageRange, vmasForRange } from "./mmap";
+import type { Kernel, Task } from "../include/kernel";
 import {
   type Mempolicy,
   type MempolicyMode,
@@ -24,6 +21,8 @@ import {
   MPOL_LOCAL,
   MPOL_PREFERRED,
 } from "../include/mempolicy";
+import { translate } from "./memory";
+import { pageRange, vmasForRange } from "./mmap";
 
 /** Where one allocation should go: the first node to try and the nodes allowed (null: any). */
 export interface AllocTarget {

@@ -31,12 +31,15 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../include/kernel";
-import type { Task } from "../include/kernel";
-import { FolioList } from "../lib/list";
-import { folioMcCopy } from "./copy_mc";
-import { filemapReplaceFolio, folioTrylock, folioUnlock } from "./filemap";
-import { splitFolio } from "./huge_memory";
+import type { Kernel, Task } from "../include/kernel";
+import {
+  type FreeFolioFn,
+  type MigratePagesResult,
+  type MigratePagesStats,
+  type NewFolioFn,
+  newMigratePagesStats,
+} from "../include/migrate";
+import type { BatchCopier } from "../include/migrate_copy_offload";
 import {
   isMigrateReason,
   MIGRATE_ASYNC,
@@ -62,17 +65,13 @@ import {
   PG_uptodate,
   PG_writeback,
 } from "../include/page_flags";
+import { TlbFlushBatch } from "../include/tlbflush";
+import { FolioList } from "../lib/list";
+import { folioMcCopy } from "./copy_mc";
+import { filemapReplaceFolio, folioTrylock, folioUnlock } from "./filemap";
+import { splitFolio } from "./huge_memory";
 import { removeMigrationPtes, TTU_BATCH_FLUSH, tryToMigrate } from "./rmap";
 import { folioPut } from "./swap";
-import { TlbFlushBatch } from "../include/tlbflush";
-import {
-  type FreeFolioFn,
-  type MigratePagesResult,
-  type MigratePagesStats,
-  type NewFolioFn,
-  newMigratePagesStats,
-} from "../include/migrate";
-import { type BatchCopier } from "../include/migrate_copy_offload";
 
 /** `NR_MAX_MIGRATE_PAGES_RETRY`: passes over a batch in `MIGRATE_ASYNC`, and for hugetlb. */
 export const NR_MAX_MIGRATE_PAGES_RETRY = 10;

@@ -31,17 +31,9 @@ import { Effect, Exit, Semaphore } from "effect";
 import { either } from "fp-ts";
 import type { TaskEither } from "fp-ts/TaskEither";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import type { Attribute } from "../include/kernfs";
 import type { Kernel } from "../include/kernel";
-import { modulePut, tryModuleGet } from "../kernel/module";
-import { Srcu } from "../kernel/srcu";
-import type { TaskStruct } from "../include/sched";
-import type { MmMigrateOffload } from "../include/trace";
-import type { FolioList } from "../lib/list";
+import type { Attribute } from "../include/kernfs";
 import type { BatchCopier } from "../include/migrate_copy_offload";
-import { migrateFoliosMcCopy } from "./migrate";
-import { MIGRATE_REASON_NAMES } from "../include/migrate_mode";
-import { FOLIO_CONTENT_COPIED } from "../include/page_flags";
 import {
   type CopyInterposer,
   MIGRATE_REASONS_ALL,
@@ -50,6 +42,14 @@ import {
   type Migrator,
   type OffloadCounters,
 } from "../include/migrate_copy_offload";
+import { MIGRATE_REASON_NAMES } from "../include/migrate_mode";
+import { FOLIO_CONTENT_COPIED } from "../include/page_flags";
+import type { TaskStruct } from "../include/sched";
+import type { MmMigrateOffload } from "../include/trace";
+import { modulePut, tryModuleGet } from "../kernel/module";
+import { Srcu } from "../kernel/srcu";
+import type { FolioList } from "../lib/list";
+import { migrateFoliosMcCopy } from "./migrate";
 
 interface Provider {
   readonly migrator: Migrator;

@@ -9,10 +9,8 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../include/kernel";
-import type { Task } from "../include/kernel";
-import { filemapRemoveFolio } from "./filemap";
-import { translate, zapPteRange } from "./memory";
+import type { MmapFile } from "../include/fs";
+import type { Kernel, Task } from "../include/kernel";
 import {
   AddressSpace,
   AnonVma,
@@ -26,7 +24,6 @@ import {
   VM_WRITE,
   Vma,
 } from "../include/mm_types";
-import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import {
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -37,7 +34,9 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../include/mman";
-import { type MmapFile } from "../include/fs";
+import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
+import { filemapRemoveFolio } from "./filemap";
+import { translate, zapPteRange } from "./memory";
 
 const KNOWN_MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB;
 

@@ -25,19 +25,17 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../include/kernel";
 import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../include/capability";
-import type { Task } from "../include/kernel";
-import { FolioList } from "../lib/list";
-import { MAX_NUMNODES } from "../lib/numa";
 import { __GFP_COMP, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
+import type { Kernel, Task } from "../include/kernel";
 import { MPOL_MF_MOVE, MPOL_MF_MOVE_ALL } from "../include/mempolicy";
-import { migratePages, putbackMovablePages } from "./migrate";
-import type { NewFolioFn } from "../include/migrate";
+import type { MovePagesResult, NewFolioFn } from "../include/migrate";
 import { MIGRATE_SYNC, MR_SYSCALL } from "../include/migrate_mode";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
-import { type MovePagesResult } from "../include/migrate";
+import { FolioList } from "../lib/list";
+import { MAX_NUMNODES } from "../lib/numa";
+import { migratePages, putbackMovablePages } from "./migrate";
 
 /** The page mapped at `addr` (`follow_page` with `FOLL_DUMP`): a PFN, or a negative errno. */
 const followPage = (k: Kernel, task: Task, addr: number): number => {

@@ -1,6 +1,12 @@
-import { FailPageAlloc } from "../lib/fault_inject";
 import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO } from "../include/gfp";
 import type { MemMap } from "../include/mem_map";
+import type {
+  BadPageHandler,
+  Fragmentation,
+  PageAllocator,
+  PhysicalMemory,
+} from "../include/mmzone";
+import { Zone } from "../include/mmzone";
 import {
   FOLIO_CONTENT_COPIED,
   PG_buddy,
@@ -12,13 +18,7 @@ import {
   PG_reserved,
   PG_writeback,
 } from "../include/page_flags";
-import type {
-  BadPageHandler,
-  Fragmentation,
-  PageAllocator,
-  PhysicalMemory,
-} from "../include/mmzone";
-import { Zone } from "../include/mmzone";
+import { FailPageAlloc } from "../lib/fault_inject";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;

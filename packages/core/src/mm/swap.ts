@@ -9,9 +9,9 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import { FolioList } from "../lib/list";
-import type { HugetlbActive, IsolationList, Lru } from "../include/swap";
 import { PG_hugetlb_migratable, PG_lru, PG_mlocked } from "../include/page_flags";
+import type { HugetlbActive, IsolationList, Lru } from "../include/swap";
+import { FolioList } from "../lib/list";
 
 /**
  * Lists that migration isolates folios from. A flag bit says a folio is on one; isolating takes
