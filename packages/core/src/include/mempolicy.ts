@@ -2,7 +2,9 @@
  * NUMA memory policy: the modes, flags and the policy itself.
  *
  * Models `include/uapi/linux/mempolicy.h` (the `MPOL_*` modes and flags) and `struct mempolicy`
- * (`include/linux/mempolicy.h`). What a policy does is in `mm/mempolicy.ts`.
+ * (`include/linux/mempolicy.h`), and how a policy picks the node of a new folio
+ * (`policy_nodemask()`, `mm/mempolicy.c`), which every fault asks. The system calls that set and
+ * read policies are in `mm/mempolicy.ts`.
  *
  * @module
  */
@@ -43,3 +45,36 @@ export interface Mempolicy {
   /** The policy's nodes, sorted; empty for default and local. */
   readonly nodes: readonly number[];
 }
+
+/** Where one allocation should go: the first node to try and the nodes allowed (null: any). */
+export interface AllocTarget {
+  readonly nid: number;
+  readonly nodemask: readonly number[] | null;
+}
+
+/**
+ * The node and nodemask for a new folio at page offset `ilx` under `policy`, for a task on node
+ * `localNid`. Models `policy_nodemask()` with `interleave_nid()`.
+ */
+export const policyTarget = (
+  policy: Mempolicy | null,
+  localNid: number,
+  ilx: number,
+  distance: (a: number, b: number) => number,
+): AllocTarget => {
+  if (!policy) return { nid: localNid, nodemask: null };
+  switch (policy.mode) {
+    case MPOL_PREFERRED:
+      return { nid: policy.nodes[0]!, nodemask: null };
+    case MPOL_BIND: {
+      const nearest = [...policy.nodes].sort(
+        (a, b) => distance(localNid, a) - distance(localNid, b) || a - b,
+      )[0]!;
+      return { nid: nearest, nodemask: policy.nodes };
+    }
+    case MPOL_INTERLEAVE:
+      return { nid: policy.nodes[ilx % policy.nodes.length]!, nodemask: null };
+    default:
+      return { nid: localNid, nodemask: null };
+  }
+};

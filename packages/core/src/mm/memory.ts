@@ -17,6 +17,7 @@
 import { type ErrnoError, errno } from "../errno";
 import { __GFP_COMP, __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
+import { policyTarget } from "../include/mempolicy";
 import {
   AnonVma,
   VM_HUGETLB,
@@ -47,7 +48,6 @@ import {
   pteWrite,
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
-import { policyTarget } from "./mempolicy";
 import { folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 

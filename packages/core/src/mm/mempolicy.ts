@@ -1,5 +1,5 @@
 /**
- * NUMA memory policy: where a fault allocates.
+ * NUMA memory policy: the system calls that set and read it.
  *
  * Models `mm/mempolicy.c`: a policy belongs to a VMA (`mbind`) or to a task
  * (`set_mempolicy`), and picks the node, and the nodes allowed, for each new folio
@@ -23,39 +23,6 @@ import {
 } from "../include/mempolicy";
 import { translate } from "./memory";
 import { pageRange, vmasForRange } from "./mmap";
-
-/** Where one allocation should go: the first node to try and the nodes allowed (null: any). */
-export interface AllocTarget {
-  readonly nid: number;
-  readonly nodemask: readonly number[] | null;
-}
-
-/**
- * The node and nodemask for a new folio at page offset `ilx` under `policy`, for a task on node
- * `localNid`. Models `policy_nodemask()` with `interleave_nid()`.
- */
-export const policyTarget = (
-  policy: Mempolicy | null,
-  localNid: number,
-  ilx: number,
-  distance: (a: number, b: number) => number,
-): AllocTarget => {
-  if (!policy) return { nid: localNid, nodemask: null };
-  switch (policy.mode) {
-    case MPOL_PREFERRED:
-      return { nid: policy.nodes[0]!, nodemask: null };
-    case MPOL_BIND: {
-      const nearest = [...policy.nodes].sort(
-        (a, b) => distance(localNid, a) - distance(localNid, b) || a - b,
-      )[0]!;
-      return { nid: nearest, nodemask: policy.nodes };
-    }
-    case MPOL_INTERLEAVE:
-      return { nid: policy.nodes[ilx % policy.nodes.length]!, nodemask: null };
-    default:
-      return { nid: localNid, nodemask: null };
-  }
-};
 
 /** Checks a policy's nodes against the machine; returns the policy or why it is invalid. */
 export const makeMempolicy = (
