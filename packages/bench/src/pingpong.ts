@@ -29,11 +29,14 @@ export const pingPongMovePages = (
       { length: bytes / folioBytes },
       (_, i) => addr + i * folioBytes,
     );
-    const toNode = [new Int32Array(pages.length), new Int32Array(pages.length).fill(1)] as const;
+    const toNode0 = new Int32Array(pages.length);
+    const toNode1 = new Int32Array(pages.length).fill(1);
     let calls = 0;
     const move = () =>
-      Effect.flatMap(proc.movePages(0, pages, toNode[++calls % 2], MPOL_MF_MOVE), ({ rc }) =>
-        rc === 0 ? Effect.void : Effect.fail(new Error(`move_pages left ${rc} pages behind`)),
+      Effect.flatMap(
+        proc.movePages(0, pages, ++calls % 2 ? toNode1 : toNode0, MPOL_MF_MOVE),
+        ({ rc }) =>
+          rc === 0 ? Effect.void : Effect.fail(new Error(`move_pages left ${rc} pages behind`)),
       );
     const warmStart = performance.now();
     do {
