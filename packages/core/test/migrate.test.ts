@@ -16,6 +16,9 @@ import {
   MR_SYSCALL,
   migrateFoliosMcCopy,
   migratePages,
+  migratePagesBatch,
+  NR_MAX_MIGRATE_PAGES_RETRY,
+  newMigratePagesStats,
   ptePfn,
   putbackMovablePages,
   type Task,
@@ -148,6 +151,72 @@ describe("migrate_pages()", () => {
     expect(MIGRATE_REASON_NAMES).toHaveLength(MR_DAMON + 1);
     expect(MIGRATE_REASON_NAMES[MR_SYSCALL]).toBe("syscall_or_cpuset");
     expect(MIGRATE_REASON_NAMES[MR_NUMA_MISPLACED]).toBe("numa_misplaced");
+  });
+});
+
+describe("migrate_pages_batch(), called directly", () => {
+  it("migrates an isolated list in one batched pass, as the guide's example calls it", async () => {
+    const { k, p, addr, bytes } = setup(16);
+    const list = isolateRange(k, p, addr, bytes);
+    const ret = new FolioList(k.memmap.lru);
+    const stats = newMigratePagesStats();
+    const failed = await Effect.runPromise(
+      migratePagesBatch(
+        k,
+        list,
+        toNode(k, 1),
+        null,
+        MIGRATE_ASYNC,
+        MR_SYSCALL,
+        ret,
+        null,
+        stats,
+        NR_MAX_MIGRATE_PAGES_RETRY,
+      ),
+    );
+    expect(failed).toBe(0);
+    expect(stats.nrSucceeded).toBe(16);
+    expect(list.isEmpty).toBe(true);
+    expect(ret.isEmpty).toBe(true);
+    expect(run(p.nodeOf(addr))).toBe(1);
+    expectBytes(run(p.read(addr, bytes)), pattern(bytes, 11));
+    list.release();
+    ret.release();
+    expectConsistent(k);
+  });
+
+  it("refuses a bad mode, reason, pass count or migrator before touching anything", () => {
+    const { k, p, addr, bytes } = setup(4);
+    const list = isolateRange(k, p, addr, bytes);
+    const ret = new FolioList(k.memmap.lru);
+    const call = (mode: number, reason: number, nrPass: number, migrator?: string) =>
+      Effect.runSync(
+        Effect.flip(
+          migratePagesBatch(
+            k,
+            list,
+            toNode(k, 1),
+            null,
+            mode as never,
+            reason as never,
+            ret,
+            null,
+            newMigratePagesStats(),
+            nrPass,
+            { migrator },
+          ),
+        ),
+      );
+    expect(call(7, MR_SYSCALL, 1).errno).toBe("EINVAL");
+    expect(call(MIGRATE_ASYNC, 99, 1).errno).toBe("EINVAL");
+    expect(call(MIGRATE_ASYNC, MR_SYSCALL, 0).errno).toBe("EINVAL");
+    expect(call(MIGRATE_ASYNC, MR_SYSCALL, 1, "nope").errno).toBe("EINVAL");
+    expect(list.count()).toBe(4);
+    expect(run(p.nodeOf(addr))).toBe(0);
+    putbackMovablePages(k, list);
+    list.release();
+    ret.release();
+    expectConsistent(k);
   });
 });
 

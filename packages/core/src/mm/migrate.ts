@@ -376,11 +376,10 @@ const batchEligible = (k: Kernel, src: number): boolean =>
   k.memmap.refcount[src] === folioExpectedRefCount(k, src) + 1;
 
 /**
- * `migrate_pages_batch()`: unmaps as many folios of `from` as it can, splits them into the
- * offload batch and the single list, flushes the TLBs once, batch-copies, then moves, retrying
- * `-EAGAIN` up to `nrPass` times; returns the folios not migrated or a negative errno.
+ * The body of `migrate_pages_batch()` for a call whose arguments are known to be good; see
+ * {@link migratePagesBatch}.
  */
-const migratePagesBatch = (
+const migratePagesBatchCall = (
   c: MigrateCall,
   from: FolioList,
   mode: MigrateMode,
@@ -558,7 +557,7 @@ const migratePagesSync = (
     const folios = new FolioList(space);
     const astats = newMigratePagesStats();
     try {
-      const rc = yield* migratePagesBatch(
+      const rc = yield* migratePagesBatchCall(
         c,
         from,
         MIGRATE_ASYNC,
@@ -582,7 +581,7 @@ const migratePagesSync = (
       from.spliceTail(folios);
       while (!from.isEmpty) {
         folios.moveTail(from.first);
-        const one = yield* migratePagesBatch(
+        const one = yield* migratePagesBatchCall(
           c,
           folios,
           mode,
@@ -726,26 +725,99 @@ export const migratePages = (
   options: MigratePagesOptions = {},
 ): Effect.Effect<MigratePagesResult, ErrnoError> =>
   Effect.suspend(() => {
-    if (mode !== MIGRATE_ASYNC && mode !== MIGRATE_SYNC_LIGHT && mode !== MIGRATE_SYNC) {
-      return Effect.fail(errno("EINVAL", `migrate_pages: unknown mode ${mode}`));
+    const extra = checkCall(k, "migrate_pages", mode, reason, options);
+    if (extra instanceof Error) return Effect.fail(extra);
+    return migratePagesChecked(k, from, getNewFolio, putNewFolio, mode, reason, extra);
+  });
+
+/** Checks what both entry points are given; the call's extras, or why they are bad. */
+const checkCall = (
+  k: Kernel,
+  fn: string,
+  mode: MigrateMode,
+  reason: MigrateReason,
+  options: MigratePagesOptions,
+): Pick<MigrateCall, "errors" | "copier" | "caller"> | ErrnoError => {
+  if (mode !== MIGRATE_ASYNC && mode !== MIGRATE_SYNC_LIGHT && mode !== MIGRATE_SYNC) {
+    return errno("EINVAL", `${fn}: unknown mode ${mode}`);
+  }
+  if (!isMigrateReason(reason)) return errno("EINVAL", `${fn}: unknown reason ${reason}`);
+  let copier: BatchCopier | null = null;
+  if (options.migrator !== undefined) {
+    copier = k.migrateOffload.copierFor(options.migrator);
+    if (!copier) {
+      return errno("EINVAL", `${fn}: no migrator named ${JSON.stringify(options.migrator)}`);
     }
-    if (!isMigrateReason(reason)) {
-      return Effect.fail(errno("EINVAL", `migrate_pages: unknown reason ${reason}`));
+  }
+  return { errors: options.errors ?? null, copier, caller: options.caller ?? null };
+};
+
+/**
+ * `migrate_pages_batch()` (`mm/migrate.c`, as the copy-offload series restructures it): one pass
+ * of the batched flow over up to `NR_MAX_BATCHED_MIGRATION` pages. It unmaps as many folios of
+ * `from` as it can, splits them into the offload batch (the reason is allowed, the folio holds
+ * only its expected references, it is not `movable_ops`) and the single list, flushes the TLBs
+ * once, copies the batch through the active migrator (or the one `options.migrator` names) or the
+ * CPU, then moves every folio, retrying `-EAGAIN` up to `nrPass` times.
+ *
+ * Preconditions, as the kernel's callers meet them:
+ * - every folio on `from` is isolated (off the LRU or the hugetlb active list, with the isolation
+ *   reference, as `isolate_folio_to_list()` leaves it) and not hugetlb: `migrate_pages()` sends
+ *   hugetlb folios to `unmap_and_move_huge_page()` first;
+ * - `getNewFolio` returns a fresh folio of the same order (-1 when it cannot), and `putNewFolio`
+ *   takes back one that was not used (null frees it);
+ * - `retFolios` receives folios that cannot be migrated; `splitFolios`, when not null,
+ *   receives the pieces of large folios split on `-ENOMEM`.
+ *
+ * Returns the number of folios not migrated, or a negative errno (`-ENOMEM` stops the pass);
+ * folios still on `from` are the caller's to put back. Fails with `EINVAL` for a bad mode,
+ * reason, pass count or migrator name, before anything is touched.
+ *
+ * @example
+ * ```ts
+ * const list = new FolioList(kernel.memmap.lru);
+ * kernel.lru.isolate(head); // the folio mapped at some address
+ * list.addTail(head);
+ * const ret = new FolioList(kernel.memmap.lru);
+ * const stats = newMigratePagesStats();
+ * const newFolio = (src: number) =>
+ *   kernel.pageAlloc.allocPages(1, kernel.memmap.folioOrder(src), __GFP_COMP | __GFP_THISNODE);
+ * const failed = yield* migratePagesBatch(kernel, list, newFolio, null, MIGRATE_ASYNC,
+ *   MR_SYSCALL, ret, null, stats, NR_MAX_MIGRATE_PAGES_RETRY);
+ * // stats.nrSucceeded pages moved; their sources were freed. What could not move is put back:
+ * list.spliceTail(ret);
+ * putbackMovablePages(kernel, list);
+ * ```
+ */
+export const migratePagesBatch = (
+  k: Kernel,
+  from: FolioList,
+  getNewFolio: NewFolioFn,
+  putNewFolio: FreeFolioFn | null,
+  mode: MigrateMode,
+  reason: MigrateReason,
+  retFolios: FolioList,
+  splitFolios: FolioList | null,
+  stats: MigratePagesStats,
+  nrPass: number,
+  options: MigratePagesOptions = {},
+): Effect.Effect<number, ErrnoError> =>
+  Effect.suspend(() => {
+    const extra = checkCall(k, "migrate_pages_batch", mode, reason, options);
+    if (extra instanceof Error) return Effect.fail(extra);
+    if (!Number.isSafeInteger(nrPass) || nrPass < 1) {
+      return Effect.fail(errno("EINVAL", `migrate_pages_batch: nr_pass ${nrPass} is not >= 1`));
     }
-    let copier: BatchCopier | null = null;
-    if (options.migrator !== undefined) {
-      copier = k.migrateOffload.copierFor(options.migrator);
-      if (!copier) {
-        return Effect.fail(
-          errno("EINVAL", `migrate_pages: no migrator named ${JSON.stringify(options.migrator)}`),
-        );
-      }
-    }
-    return migratePagesChecked(k, from, getNewFolio, putNewFolio, mode, reason, {
-      errors: options.errors ?? null,
-      copier,
-      caller: options.caller ?? null,
-    });
+    const c: MigrateCall = {
+      k,
+      getNewFolio,
+      putNewFolio,
+      reason,
+      ...extra,
+      waitOn: -1,
+      waitBit: 0,
+    };
+    return migratePagesBatchCall(c, from, mode, retFolios, splitFolios, stats, nrPass);
   });
 
 const migratePagesChecked = (
@@ -788,7 +860,7 @@ const migratePagesChecked = (
       }
       const rc =
         mode === MIGRATE_ASYNC
-          ? yield* migratePagesBatch(
+          ? yield* migratePagesBatchCall(
               c,
               folios,
               mode,
@@ -806,7 +878,7 @@ const migratePagesChecked = (
       }
       if (!splitFolios.isEmpty) {
         // Split folios were counted as one failure already; try them once, asynchronously.
-        yield* migratePagesBatch(c, splitFolios, MIGRATE_ASYNC, retFolios, null, stats, 1);
+        yield* migratePagesBatchCall(c, splitFolios, MIGRATE_ASYNC, retFolios, null, stats, 1);
         retFolios.spliceTail(splitFolios);
       }
       rcGather += rc;
