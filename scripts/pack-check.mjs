@@ -30,6 +30,8 @@ for (const dir of readdirSync(join(root, "packages"))) {
   packages.push(pkg.name);
 }
 const files = readdirSync(tarballs).map((f) => join(tarballs, f));
+/** Every subpath a package publishes besides its root (`./testing`, say), as `name/sub`. */
+const subpaths = [];
 console.log(`packed ${files.length}: ${readdirSync(tarballs).join(", ")}`);
 
 for (const file of files) {
@@ -48,6 +50,14 @@ for (const file of files) {
   const manifest = JSON.parse(sh("tar", ["-xzOf", file, "package/package.json"]));
   if (JSON.stringify(manifest.exports).includes("@migrate-offload/source")) {
     throw new Error(`${manifest.name}: the published exports map still names the source condition`);
+  }
+  for (const key of Object.keys(manifest.exports ?? {})) {
+    if (key === "." || key === "./package.json") continue;
+    subpaths.push(`${manifest.name}${key.slice(1)}`);
+    for (const ext of ["js", "cjs", "d.ts", "d.cts"]) {
+      const target = `package/dist${key.slice(1)}.${ext}`;
+      if (!listing.includes(target)) throw new Error(`${file} lacks ${target} for ${key}`);
+    }
   }
   if (JSON.stringify(manifest.dependencies ?? {}).includes("workspace:")) {
     throw new Error(`${manifest.name}: workspace: dependency left in the published manifest`);
@@ -74,9 +84,16 @@ const esm = packages
       `import * as m${packages.indexOf(name)} from "${name}";\nif (!m${packages.indexOf(name)}.${expectations[name]}) throw new Error("${name}: no ${expectations[name]}");`,
   )
   .join("\n");
+const esmSubpaths = subpaths
+  .map(
+    (name, i) =>
+      `import * as s${i} from "${name}";\nif (Object.keys(s${i}).length === 0) throw new Error("${name} exports nothing");`,
+  )
+  .join("\n");
 writeFileSync(
   join(app, "check.mjs"),
   `${esm}
+${esmSubpaths}
 import { Effect } from "effect";
 const k = Effect.runSync(m${packages.indexOf("@migrate-offload/core")}.Kernel.make({ nodes: ["16M", "16M"] }));
 const p = Effect.runSync(k.createProcess());
@@ -118,12 +135,14 @@ const { CopyEngine } = require("@migrate-offload/core");
   if (!dst.bytes().every((b) => b === 9)) throw new Error("CJS: the copy workers did not copy");
   console.log("CJS copy workers ok");
 })().catch((e) => { console.error(e); process.exit(1); });
-console.log("CJS require ok:", ${JSON.stringify(packages)}.join(", "));
+${subpaths.map((name) => `if (Object.keys(require("${name}")).length === 0) throw new Error("${name} exports nothing");`).join("\n")}
+console.log("CJS require ok:", ${JSON.stringify([...packages, ...subpaths])}.join(", "));
 `,
 );
 writeFileSync(
   join(app, "check.mts"),
   `${packages.map((name, i) => `import * as t${i} from "${name}";\nvoid t${i}.${expectations[name]};`).join("\n")}
+${subpaths.map((name, i) => `import * as u${i} from "${name}";\nvoid u${i};`).join("\n")}
 import { Effect } from "effect";
 const kernel: t${packages.indexOf("@migrate-offload/core")}.Kernel = Effect.runSync(t${packages.indexOf("@migrate-offload/core")}.Kernel.make({ nodes: ["16M"] }));
 void kernel;

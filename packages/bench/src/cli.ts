@@ -5,7 +5,8 @@
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { type MigratorSubject, parseSize as parseKernelSize } from "@migrate-offload/core";
+import { parseSize as parseKernelSize } from "@migrate-offload/core";
+import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
 import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";

@@ -5,7 +5,7 @@
  * serial against mtcopy by thread count). Both against raw memcpy of the same process.
  */
 import { availableParallelism } from "node:os";
-import type { MigratorSubject } from "@migrate-offload/core";
+import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
 import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";

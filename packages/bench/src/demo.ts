@@ -2,7 +2,6 @@
  * The demo: boot a two-node machine, fault memory in through a process, and show where it lives.
  */
 import {
-  checkKernelConsistency,
   Kernel,
   type KernelConfig,
   MAP_SHARED,
@@ -12,6 +11,7 @@ import {
   pteSpecial,
   type Task,
 } from "@migrate-offload/core";
+import { checkKernelConsistency } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import { formatBytes, markdownTable } from "./report";
 

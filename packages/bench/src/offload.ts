@@ -6,10 +6,10 @@ import {
   type ErrnoError,
   Kernel,
   type KernelConfig,
-  type MigratorSubject,
   type MthpMode,
   type Task,
 } from "@migrate-offload/core";
+import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import { patternIntact, writePattern } from "./pattern";
 import { pingPongMovePages } from "./pingpong";

@@ -11,11 +11,11 @@ import {
   type BatchCopier,
   type FolioList,
   type Kernel,
-  type MigratorSubject,
   MPOL_MF_MOVE,
   migrateFoliosMcCopy,
   type Task,
 } from "@migrate-offload/core";
+import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { moduleSubject, serialCopyModule } from "@migrate-offload/testkit";
 import { Effect } from "effect";
 import { populatedKernel } from "./offload";

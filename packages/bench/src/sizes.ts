@@ -4,7 +4,7 @@
  * folio size, against raw memcpy measured in the same process.
  */
 import { availableParallelism } from "node:os";
-import type { MigratorSubject } from "@migrate-offload/core";
+import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
 import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";

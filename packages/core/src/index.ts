@@ -1,63 +1,267 @@
 /**
- * `@migrate-offload/core`: a model of the Linux kernel's memory management over real memory.
+ * `@migrate-offload/core`: a model of the Linux kernel's memory management and page migration,
+ * over real memory.
  *
- * Start with {@link Kernel.make}. The folder layout follows the kernel's: `mm/` for memory
- * management, `kernel/` for processes, `fs/` for files, sysfs and procfs, `lib/` for helpers.
+ * Start with {@link Kernel.make}. The source tree reads like the kernel's: `include/` declares the
+ * machine's types (as `include/linux/` does), `init/` boots, `mm/` holds one file per
+ * `mm/*.c` concept, `kernel/` processes, modules, SRCU and the copy engine, `fs/` sysfs and
+ * procfs, `lib/` helpers. The exports below are grouped by the kernel header they model.
+ * Conformance contracts, fault-injection hooks and test fixtures are in
+ * `@migrate-offload/core/testing`.
  *
  * @packageDocumentation
  */
-export * from "./drivers/base/node";
-export * from "./errno";
-export * from "./fs/inode";
-export * from "./fs/kernfs";
-export * from "./fs/proc";
-export * from "./include/capability";
-export * from "./include/folio";
-export * from "./include/fs";
-export * from "./include/gfp";
-export * from "./include/huge_mm";
-export type { BadPage, KernelConfig, Task } from "./include/kernel";
-export * from "./include/kernfs";
-export * from "./include/mem_map";
-export * from "./include/mempolicy";
-export * from "./include/migrate";
-export * from "./include/migrate_copy_offload";
-export * from "./include/migrate_mode";
-export * from "./include/mm_types";
-export * from "./include/mman";
-export * from "./include/mmzone";
-export * from "./include/module";
-export * from "./include/page_flags";
-export * from "./include/pagemap";
-export * from "./include/pgtable";
-export * from "./include/sched";
-export * from "./include/srcu";
-export * from "./include/swap";
-export * from "./include/tlbflush";
-export * from "./include/trace";
-export * from "./include/vmstat";
-export * from "./init/main";
-export * from "./kernel/copy_engine";
-export * from "./kernel/module";
-export * from "./kernel/srcu";
-export * from "./kernel/task";
-export * from "./lib/cmdline";
-export * from "./lib/fault_inject";
-export * from "./lib/kstrtox";
-export * from "./lib/list";
-export * from "./lib/nodemask";
-export * from "./lib/numa";
-export * from "./mm/copy_mc";
-export * from "./mm/debug";
-export * from "./mm/filemap";
-export * from "./mm/huge_memory";
-export * from "./mm/memory";
-export * from "./mm/memory_failure";
-export * from "./mm/mempolicy";
-export * from "./mm/migrate";
-export * from "./mm/migrate_copy_offload";
-export * from "./mm/mmap";
-export * from "./mm/move_pages";
-export * from "./mm/page_alloc";
-export * from "./mm/rmap";
-export * from "./mm/swap";
+
+// Errors: include/uapi/asm-generic/errno-base.h, errno.h
+export {
+  ERRNO,
+  ErrnoError,
+  type ErrnoName,
+  errno,
+  errnoName,
+  isErrnoError,
+  syscall,
+} from "./errno";
+// fs/kernfs
+export { KernFs } from "./fs/kernfs";
+// include/linux/capability.h
+export { CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_PTRACE } from "./include/capability";
+// include/linux/mm.h (struct folio accessors)
+export { Folio } from "./include/folio";
+// include/linux/fs.h
+export type { File, MmapFile } from "./include/fs";
+// include/linux/gfp_types.h
+export {
+  __GFP_COMP,
+  __GFP_MOVABLE,
+  __GFP_NOWARN,
+  __GFP_THISNODE,
+  __GFP_ZERO,
+  GFP_HIGHUSER_MOVABLE,
+  GFP_KERNEL,
+  GFP_TRANSHUGE,
+} from "./include/gfp";
+// include/linux/huge_mm.h
+export { type MthpMode, type ThpMode, ThpSettings } from "./include/huge_mm";
+// The machine: include/linux/sched.h, init/main.c
+export type {
+  BadPage,
+  Kernel as KernelInterface,
+  KernelConfig,
+  Task,
+} from "./include/kernel";
+// include/linux/kobject.h, include/linux/kernfs.h
+export { type Attribute, type KernfsRoot, KObject, STORE_EINVAL } from "./include/kernfs";
+// include/linux/mm_types.h (struct page)
+export { MemMap } from "./include/mem_map";
+// include/uapi/linux/mempolicy.h, include/linux/mempolicy.h
+export {
+  type AllocTarget,
+  type Mempolicy,
+  type MempolicyMode,
+  MPOL_BIND,
+  MPOL_DEFAULT,
+  MPOL_F_ADDR,
+  MPOL_F_NODE,
+  MPOL_INTERLEAVE,
+  MPOL_LOCAL,
+  MPOL_MF_MOVE,
+  MPOL_MF_MOVE_ALL,
+  MPOL_MF_STRICT,
+  MPOL_PREFERRED,
+  policyTarget,
+} from "./include/mempolicy";
+// include/linux/migrate.h
+export {
+  type FreeFolioFn,
+  type MigratePagesResult,
+  type MigratePagesStats,
+  type MovePagesResult,
+  type NewFolioFn,
+  newMigratePagesStats,
+} from "./include/migrate";
+// include/linux/migrate_copy_offload.h (the series)
+export {
+  type BatchCopier,
+  type CopyInterposer,
+  MIGRATE_REASONS_ALL,
+  MIGRATOR_NAME_LEN,
+  type MigrateOffload,
+  type Migrator,
+  type OffloadCopy,
+  type OffloadCounters,
+} from "./include/migrate_copy_offload";
+// include/linux/migrate_mode.h
+export {
+  isMigrateReason,
+  MIGRATE_ASYNC,
+  MIGRATE_MODE_NAMES,
+  MIGRATE_REASON_NAMES,
+  MIGRATE_SYNC,
+  MIGRATE_SYNC_LIGHT,
+  type MigrateMode,
+  type MigrateReason,
+  MR_COMPACTION,
+  MR_CONTIG_RANGE,
+  MR_DAMON,
+  MR_DEMOTION,
+  MR_LONGTERM_PIN,
+  MR_MEMORY_FAILURE,
+  MR_MEMORY_HOTPLUG,
+  MR_MEMPOLICY_MBIND,
+  MR_NUMA_MISPLACED,
+  MR_SYSCALL,
+  MR_TYPES,
+} from "./include/migrate_mode";
+// include/linux/mm_types.h (mm_struct, vm_area_struct, anon_vma, address_space)
+export {
+  AddressSpace,
+  AnonVma,
+  MmStruct,
+  VM_HUGEPAGE,
+  VM_HUGETLB,
+  VM_LOCKED,
+  VM_NOHUGEPAGE,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+  Vma,
+} from "./include/mm_types";
+// include/uapi/asm-generic/mman-common.h
+export {
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+} from "./include/mman";
+// include/linux/mmzone.h
+export {
+  type BadPageHandler,
+  type Fragmentation,
+  type MemoryRegion,
+  type NodeSpan,
+  type PageAllocator,
+  PhysicalMemory,
+  Zone,
+} from "./include/mmzone";
+// include/linux/module.h
+export { Module, type ModuleDefinition, type ModuleState } from "./include/module";
+// include/linux/page-flags.h
+export {
+  FOLIO_CONTENT_COPIED,
+  formatPageFlags,
+  PAGE_FLAG_NAMES,
+  PG_buddy,
+  PG_dirty,
+  PG_has_hwpoisoned,
+  PG_head,
+  PG_hugetlb,
+  PG_hugetlb_migratable,
+  PG_hwpoison,
+  PG_locked,
+  PG_lru,
+  PG_mlocked,
+  PG_movable_ops,
+  PG_private,
+  PG_referenced,
+  PG_reserved,
+  PG_swapbacked,
+  PG_uptodate,
+  PG_writeback,
+} from "./include/page_flags";
+// include/linux/pagemap.h
+export { FolioWaitQueue } from "./include/pagemap";
+// include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h
+export {
+  isMigrationEntry,
+  mkMigrationEntry,
+  mkPte,
+  PTE_DIRTY,
+  PTE_MAX_PFN,
+  PTE_MIGRATION,
+  PTE_PFN_SHIFT,
+  PTE_PRESENT,
+  PTE_SPECIAL,
+  PTE_WRITE,
+  pteDirty,
+  pteNone,
+  ptePfn,
+  ptePresent,
+  pteSpecial,
+  pteWrite,
+} from "./include/pgtable";
+// include/linux/sched.h
+export type {
+  MigrationAccounting,
+  MmapOptions,
+  TaskOptions,
+  TaskStruct,
+} from "./include/sched";
+// include/linux/srcu.h
+export type { SrcuStruct } from "./include/srcu";
+// include/linux/swap.h
+export type { HugetlbActive, IsolationList, Lru } from "./include/swap";
+// arch/x86/include/asm/tlbflush.h
+export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
+// include/trace/events/migrate.h
+export {
+  type MmMigrateOffload,
+  type MmMigratePages,
+  type MmMigratePagesStart,
+  type RemoveMigrationPte,
+  type TraceEvent,
+  Tracepoints,
+} from "./include/trace";
+// include/linux/vm_event_item.h, include/linux/vmstat.h
+export { VM_EVENT_ITEMS, type VmEventItem, VmStat } from "./include/vmstat";
+// init/main.c
+export { Kernel } from "./init/main";
+// kernel/: copy threads, modules, SRCU
+export {
+  CopyEngine,
+  type CopyEngineOptions,
+  type WorkerFault,
+} from "./kernel/copy_engine";
+export { modulePut, tryModuleGet } from "./kernel/module";
+export { Srcu } from "./kernel/srcu";
+// lib/
+export { parseSize, type Size } from "./lib/cmdline";
+export {
+  kstrtobool,
+  kstrtoint,
+  kstrtouint,
+  kstrtoull,
+  sysfsStreq,
+} from "./lib/kstrtox";
+export { FolioList, ListSpace } from "./lib/list";
+export { formatNodeList } from "./lib/nodemask";
+export { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "./lib/numa";
+// mm/
+export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
+export {
+  batchPairs,
+  folioExpectedRefCount,
+  folioMarkContentCopied,
+  type MigratePagesOptions,
+  migrateFoliosMcCopy,
+  migratePages,
+  migratePagesBatch,
+  NR_MAX_MIGRATE_ASYNC_RETRY,
+  NR_MAX_MIGRATE_PAGES_RETRY,
+  NR_MAX_MIGRATE_SYNC_RETRY,
+  putbackMovablePages,
+} from "./mm/migrate";
+export {
+  formatReasonMask,
+  migratorFromPromise,
+  migratorFromTaskEither,
+  parseReasonMask,
+} from "./mm/migrate_copy_offload";
+export { allocMigrationTarget } from "./mm/move_pages";
+export { folioGet, folioPut } from "./mm/swap";

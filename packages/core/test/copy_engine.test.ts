@@ -1,6 +1,7 @@
 import { Effect } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { CopyEngine, idleCopyWorkers } from "../src/index";
+import { CopyEngine } from "../src/index";
+import { idleCopyWorkers } from "../src/testing/index";
 import { boot, expectBytes, pattern, run } from "./helpers";
 
 const engines: CopyEngine[] = [];

@@ -1,12 +1,8 @@
 import { Effect, Exit } from "effect";
 import { expect } from "vitest";
-import {
-  checkKernelConsistency,
-  ErrnoError,
-  type ErrnoName,
-  Kernel,
-  type KernelConfig,
-} from "../src/index";
+import type { KernelConfig } from "../src/include/kernel";
+import { ErrnoError, type ErrnoName, Kernel } from "../src/index";
+import { checkKernelConsistency } from "../src/testing/index";
 
 /** Runs a synchronous kernel call, throwing its error. */
 export const run = <A, E>(effect: Effect.Effect<A, E>): A => Effect.runSync(effect);

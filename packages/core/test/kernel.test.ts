@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Kernel, parseSize } from "../src/index";
+import { Kernel } from "../src/index";
+import { parseSize } from "../src/lib/cmdline";
 import { boot, expectErrno, run } from "./helpers";
 
 describe("Kernel.make", () => {

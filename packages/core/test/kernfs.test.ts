@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ERRNO, KernFs } from "../src/index";
+import { KernFs } from "../src/fs/kernfs";
+import { ERRNO } from "../src/index";
 import { boot, expectErrno, run } from "./helpers";
 
 describe("sysfs and procfs", () => {

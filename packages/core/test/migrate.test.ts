@@ -1,11 +1,10 @@
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
+import type { Task } from "../src/include/kernel";
 import {
   type BatchCopier,
   ERRNO,
   FOLIO_CONTENT_COPIED,
-  FolioList,
-  folioMcCopy,
   type Kernel,
   MIGRATE_ASYNC,
   MIGRATE_REASON_NAMES,
@@ -21,8 +20,9 @@ import {
   newMigratePagesStats,
   ptePfn,
   putbackMovablePages,
-  type Task,
 } from "../src/index";
+import { FolioList } from "../src/lib/list";
+import { folioMcCopy } from "../src/mm/copy_mc";
 import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
 
 const MiB = 2 ** 20;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { Task } from "../src/include/kernel";
 import {
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
@@ -14,7 +15,6 @@ import {
   MPOL_PREFERRED,
   PROT_READ,
   ptePfn,
-  type Task,
 } from "../src/index";
 import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
 

@@ -1,8 +1,8 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
+import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../src/include/capability";
+import type { Task } from "../src/include/kernel";
 import {
-  CAP_SYS_NICE,
-  CAP_SYS_PTRACE,
   ERRNO,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -12,7 +12,6 @@ import {
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   ptePfn,
-  type Task,
   type TraceEvent,
 } from "../src/index";
 import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";

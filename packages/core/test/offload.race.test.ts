@@ -1,19 +1,19 @@
 import { Effect, Result } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { Task } from "../src/include/kernel";
+import type { Module } from "../src/include/module";
 import {
   type ErrnoError,
-  FolioList,
   type Kernel,
   MIGRATE_ASYNC,
   type Migrator,
-  type Module,
   MR_COMPACTION,
   migrateFoliosMcCopy,
   migratePages,
   ptePfn,
-  type Task,
 } from "../src/index";
+import { FolioList } from "../src/lib/list";
 import { boot, expectBytes, expectConsistent, pattern, run } from "./helpers";
 
 const DRIVERS = ["drvA", "drvB"] as const;

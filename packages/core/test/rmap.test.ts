@@ -1,22 +1,11 @@
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
-import {
-  copyMcPages,
-  folioMappings,
-  folioMcCopy,
-  folioTrylock,
-  folioUnlock,
-  isMigrationEntry,
-  MAP_ANONYMOUS,
-  MAP_SHARED,
-  PG_hwpoison,
-  ptePfn,
-  removeMigrationPtes,
-  type Task,
-  TlbFlushBatch,
-  TTU_BATCH_FLUSH,
-  tryToMigrate,
-} from "../src/index";
+import type { Task } from "../src/include/kernel";
+import { TlbFlushBatch } from "../src/include/tlbflush";
+import { isMigrationEntry, MAP_ANONYMOUS, MAP_SHARED, PG_hwpoison, ptePfn } from "../src/index";
+import { copyMcPages, folioMcCopy } from "../src/mm/copy_mc";
+import { folioTrylock, folioUnlock } from "../src/mm/filemap";
+import { folioMappings, removeMigrationPtes, TTU_BATCH_FLUSH, tryToMigrate } from "../src/mm/rmap";
 import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
 
 const pteAt = (p: Task, addr: number) => {

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { Kernel, MigratorSubject } from "@migrate-offload/core";
+import type { Kernel } from "@migrate-offload/core";
+import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import { DCBM_MODULE_NAME, DCBM_SYSFS_DIR, type DcbmOptions, dcbmDriver } from "./dcbm";
 import {

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { Kernel, MigratorSubject } from "@migrate-offload/core";
+import type { Kernel } from "@migrate-offload/core";
+import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import {
   MTCOPY_MODULE_NAME,

@@ -18,10 +18,10 @@ import {
   type Kernel,
   MIGRATE_REASONS_ALL,
   type Migrator,
-  type MigratorSubject,
   type ModuleDefinition,
   migrateFoliosMcCopy,
 } from "@migrate-offload/core";
+import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import fc from "fast-check";
 import {
@@ -107,7 +107,7 @@ export const serialCopyModule = (
   };
 };
 
-export type { EngineFaults, MigratorSubject } from "@migrate-offload/core";
+export type { EngineFaults, MigratorSubject } from "@migrate-offload/core/testing";
 
 /** Fault classes of {@link verifyMigrator}. */
 export type FaultClass = "copy-failure" | "partial-copy" | "decline" | "alloc-failure" | string;

@@ -14,7 +14,6 @@
 import {
   allocMigrationTarget,
   CAP_SYS_NICE,
-  checkKernelConsistency,
   ERRNO,
   type File,
   FOLIO_CONTENT_COPIED,
@@ -42,6 +41,7 @@ import {
   type Task,
   type TraceEvent,
 } from "@migrate-offload/core";
+import { checkKernelConsistency } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import type { MigrationScenario, PageRef, RegionKind } from "./workload";
 

@@ -14,7 +14,6 @@
 import {
   allocMigrationTarget,
   type BatchCopier,
-  checkKernelConsistency,
   type ErrnoError,
   FolioList,
   type Kernel,
@@ -26,6 +25,7 @@ import {
   putbackMovablePages,
   type Task,
 } from "@migrate-offload/core";
+import { checkKernelConsistency } from "@migrate-offload/core/testing";
 import { Effect, Result } from "effect";
 import fc from "fast-check";
 import { type MigratorSubject, serialCopyModule } from "./conformance";

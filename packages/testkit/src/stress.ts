@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { checkKernelConsistency, Kernel, type Task } from "@migrate-offload/core";
+import { Kernel, type Task } from "@migrate-offload/core";
+import { checkKernelConsistency } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import type { MigratorSubject } from "./conformance";
 

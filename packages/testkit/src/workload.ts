@@ -6,7 +6,6 @@
  * @module
  */
 import {
-  type FailPageAllocAttr,
   MIGRATE_ASYNC,
   MIGRATE_MODE_NAMES,
   MIGRATE_REASON_NAMES,
@@ -16,6 +15,7 @@ import {
   type MigrateReason,
   MR_TYPES,
 } from "@migrate-offload/core";
+import type { FailPageAllocAttr } from "@migrate-offload/core/testing";
 import fc from "fast-check";
 
 /**

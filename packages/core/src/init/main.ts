@@ -21,7 +21,7 @@ import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
 import { __GFP_COMP } from "../include/gfp";
 import { type MthpMode, ThpSettings } from "../include/huge_mm";
-import type { BadPage, KernelConfig, Kernel as KernelType, Task } from "../include/kernel";
+import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
 import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
 import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
@@ -142,7 +142,7 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
 };
 
 /** The kernel a {@link Kernel.make} call boots; every other file sees it as a {@link Kernel}. */
-class Machine implements KernelType {
+class Machine implements KernelInterface {
   readonly mem: PhysicalMemory;
   readonly memmap: MemMap;
   readonly pageAlloc: BuddyAllocator;
@@ -323,8 +323,8 @@ class Machine implements KernelType {
   }
 }
 
-/** One simulated machine; see {@link Kernel.make}. */
-export type Kernel = KernelType;
+/** One simulated machine: a {@link KernelInterface}, booted with {@link Kernel.make}. */
+export type Kernel = KernelInterface;
 
 /** Boots kernels. */
 export const Kernel = {

@@ -1,0 +1,37 @@
+/**
+ * The conformance contract a migrator driver ships, so the testkit can load it into a fresh
+ * kernel, inject faults into its engine and take it out again.
+ *
+ * Not a kernel interface: it plays the part of the `insmod` / `rmmod` scripts and the
+ * fault-injection knobs (`debugfs`) a kernel tester drives a driver with.
+ *
+ * @module
+ */
+import type { Effect } from "effect";
+import type { Kernel } from "../include/kernel";
+
+/** Engine faults a driver can have injected into its own copy engine, by kind. */
+export interface EngineFaults {
+  /** The kinds it knows, e.g. `"hang"`. */
+  readonly kinds: readonly string[];
+  /** Injects one into the driver loaded in `kernel`; the next copy meets it. */
+  readonly inject: (kernel: Kernel, kind: string) => void;
+}
+
+/**
+ * A migrator driver packaged for conformance testing (`@migrate-offload/testkit`): how to put it
+ * into a fresh kernel and take it out again, as `insmod` and `rmmod` with its control files do.
+ */
+export interface MigratorSubject {
+  /** What reports call it. */
+  readonly name: string;
+  /** Loads its module(s) and makes its migrator the active one. */
+  readonly load: (kernel: Kernel) => Effect.Effect<void, unknown>;
+  /**
+   * Switches it off and unloads it. It may check its own resources and fail when one was left
+   * behind.
+   */
+  readonly unload: (kernel: Kernel) => Effect.Effect<void, unknown>;
+  /** The engine faults it supports, if any. */
+  readonly engineFaults?: EngineFaults;
+}
