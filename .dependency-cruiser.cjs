@@ -62,7 +62,7 @@ module.exports = {
       from: { path: "^packages/([^/]+)/" },
       to: {
         path: "^packages/([^/]+)/src/",
-        pathNot: ["^packages/$1/", "^packages/[^/]+/src/(index|testing|fp-ts)\\.ts$"],
+        pathNot: ["^packages/$1/", "^packages/[^/]+/src/(index|testing|testing/index|fp-ts)\\.ts$"],
       },
     },
   ],
