@@ -35,7 +35,7 @@ export const reverseCopyModule = (kernel: Kernel): ModuleDefinition => {
           Effect.sync(() => {
             // Declining is not a failure: the kernel copies these folios itself.
             if (count < minBatch) return -ERRNO.EOPNOTSUPP;
-            const pairs = batchPairs(kernel, dst, src);
+            const pairs = batchPairs(dst, src);
             for (let i = pairs.length - 1; i >= 0; i--) {
               const [d, s] = pairs[i]!;
               // A poisoned source fails this folio; the ones not marked fall back, one by one.

@@ -109,7 +109,7 @@ export const auditCopies =
       Effect.gen(function* () {
         const m = kernel.memmap;
         const batch = audit.batches++;
-        const pairs = batchPairs(kernel, dst, src);
+        const pairs = batchPairs(dst, src);
         const fault = plan && plan.batch === batch ? plan.kind : null;
         if (fault) audit.injected = fault;
         if (pairs.length !== count)

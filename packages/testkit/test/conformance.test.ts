@@ -37,7 +37,7 @@ const forgetfulModule = (kernel: Kernel): ModuleDefinition => {
         shouldBatch: () => true,
         offloadCopy: (dst, src) =>
           Effect.sync(() => {
-            const pairs = batchPairs(kernel, dst, src);
+            const pairs = batchPairs(dst, src);
             for (const [i, [d, s]] of pairs.entries()) {
               if (i < pairs.length - 1 && folioMcCopy(kernel, d, s) !== 0) return -5;
               folioMarkContentCopied(kernel, d);

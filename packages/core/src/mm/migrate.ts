@@ -111,16 +111,12 @@ export const folioExpectedRefCount = (k: Kernel, head: number): number => {
  * The (destination, source) head-PFN pairs of a batch, walking both lists in lockstep as a
  * migrator's `offload_copy` does (`list_first_entry` / `list_next_entry` on both).
  */
-export const batchPairs = (
-  k: Kernel,
-  dst: FolioList,
-  src: FolioList,
-): Array<readonly [number, number]> => {
+export const batchPairs = (dst: FolioList, src: FolioList): Array<readonly [number, number]> => {
   const pairs: Array<readonly [number, number]> = [];
   let d = dst.first;
   for (const s of src) {
     pairs.push([d, s]);
-    d = k.memmap.lru.next[d]! - 1;
+    d = dst.next(d);
   }
   return pairs;
 };
@@ -143,7 +139,7 @@ export const migrateFoliosMcCopy = (k: Kernel, dst: FolioList, src: FolioList): 
     const rc = folioMcCopy(k, d, s);
     if (rc !== 0) return rc;
     m.set(d, FOLIO_CONTENT_COPIED);
-    d = m.lru.next[d]! - 1;
+    d = dst.next(d);
   }
   return 0;
 };
@@ -487,7 +483,7 @@ const migratePagesBatchCall = (
     const movePass = (srcs: FolioList, dsts: FolioList): void => {
       let dst = dsts.first;
       for (const folio of srcs) {
-        const nextDst = space.next[dst]! - 1;
+        const nextDst = dsts.next(dst);
         const thp = isThp(k, folio);
         const nrPages = m.folioNrPages(folio);
         const rc = migrateFolioMove(c, mode, folio, dst, ret);
@@ -511,7 +507,7 @@ const migratePagesBatchCall = (
     const undoAll = (srcs: FolioList, dsts: FolioList): void => {
       let dst = dsts.first;
       for (const folio of srcs) {
-        const nextDst = space.next[dst]! - 1;
+        const nextDst = dsts.next(dst);
         c.errors?.set(folio, -ERRNO.EAGAIN);
         dsts.del(dst);
         undoSrc(c, folio, (m.private[dst]! & PAGE_WAS_MAPPED) !== 0, ret);
