@@ -11,6 +11,7 @@ export * from "./fs/inode";
 export * from "./fs/kernfs";
 export * from "./kernel";
 export * from "./kernel/copy_engine";
+export * from "./kernel/migrator_module";
 export * from "./kernel/module";
 export * from "./kernel/srcu";
 export * from "./kernel/task";
