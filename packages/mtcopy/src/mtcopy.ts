@@ -29,16 +29,17 @@ import { cpus, loadavg } from "node:os";
 import {
   type Attribute,
   CopyEngine,
+  defineMigratorModule,
   ERRNO,
+  errno,
   FOLIO_CONTENT_COPIED,
   type FolioList,
-  formatReasonMask,
   type Kernel,
   kstrtouint,
   MIGRATE_REASONS_ALL,
   type Migrator,
+  type MigratorModule,
   type ModuleDefinition,
-  parseReasonMask,
 } from "@migrate-offload/core";
 import { Effect, Semaphore } from "effect";
 import { padataDoMultithreaded } from "./padata";
@@ -92,7 +93,6 @@ export interface MtcopyDriver {
 export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): MtcopyDriver => {
   const m = kernel.memmap;
   let policy: ThreadPolicy = options.threads ?? 4;
-  let reasonMask = MIGRATE_REASONS_ALL;
   let engine: CopyEngine | null = null;
   const minBatchBytes = options.minBatchBytes ?? 256 * 1024;
   const probe = options.idleCpus ?? idleCpus;
@@ -175,10 +175,9 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     );
   };
 
-  const migrator: Migrator = {
+  const migrator: Omit<Migrator, "owner"> = {
     name: MTCOPY_MIGRATOR_NAME,
-    owner: null,
-    shouldBatch: (reason) => (reasonMask & (1 << reason)) !== 0,
+    shouldBatch: (reason) => mod.allows(reason),
     offloadCopy: (dst, src, count) => engineLock.withPermit(copyBatch(dst, src, count)),
   };
 
@@ -235,94 +234,53 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     });
   }
 
-  const setOffloading = (on: boolean): Effect.Effect<number> => {
-    if (on === isOffloading()) return Effect.succeed(0);
-    const change = on
-      ? kernel.migrateOffload.register(boundMigrator)
-      : kernel.migrateOffload.unregister(boundMigrator);
-    return change.pipe(
-      Effect.tap(() =>
-        Effect.sync(() => {
-          if (on)
-            engineFor(
-              typeof policy === "number"
-                ? policy
-                : Math.max(1, Math.min(probe(), MAX_NUM_COPY_THREADS)),
-            );
-        }),
-      ),
-      Effect.match({ onFailure: (error) => error.code, onSuccess: () => 0 }),
-    );
-  };
-
-  const attributes: Record<string, Attribute> = {
-    offloading: {
-      mode: 0o664,
-      show: () => `${isOffloading() ? 1 : 0}\n`,
-      store: (text) => {
-        const value = kstrtouint(text);
-        if (typeof value !== "number") return value.code;
-        if (value > 1) return -ERRNO.EINVAL;
-        return setOffloading(value === 1).pipe(Effect.map((rc) => (rc < 0 ? rc : text.length)));
-      },
-    },
-    threads: {
-      mode: 0o664,
-      show: () => `${policy}\n`,
-      store: (text) => {
-        if (text === "auto" || text === "auto\n") {
-          policy = "auto";
-          return text.length;
-        }
-        const value = kstrtouint(text);
-        if (typeof value !== "number") return value.code;
-        if (value < 1 || value > MAX_NUM_COPY_THREADS) return -ERRNO.EINVAL;
-        policy = value;
+  const threadsAttribute: Attribute = {
+    mode: 0o664,
+    show: () => `${policy}\n`,
+    store: (text) => {
+      if (text === "auto" || text === "auto\n") {
+        policy = "auto";
         return text.length;
-      },
-    },
-    reasons: {
-      mode: 0o664,
-      show: () => `${formatReasonMask(reasonMask)}\n`,
-      store: (text) => {
-        const mask = parseReasonMask(text);
-        if (typeof mask !== "number") return mask.code;
-        reasonMask = mask;
-        return text.length;
-      },
+      }
+      const value = kstrtouint(text);
+      if (typeof value !== "number") return value.code;
+      if (value < 1 || value > MAX_NUM_COPY_THREADS) return -ERRNO.EINVAL;
+      policy = value;
+      return text.length;
     },
   };
 
-  let boundMigrator: Migrator = migrator;
-  /**
-   * `offloading` reads the registry: the migrator may also be switched on or off through
-   * `offload_migrator`, and the file must agree with it.
-   */
-  const isOffloading = (): boolean => kernel.migrateOffload.activeName === boundMigrator.name;
-  const module: ModuleDefinition = {
+  const mod: MigratorModule = defineMigratorModule(kernel, {
     name: MTCOPY_MODULE_NAME,
-    init: (mod) =>
-      Effect.suspend(() => {
-        boundMigrator = { ...migrator, owner: mod };
-        kernel.fs.addAttributes(MTCOPY_SYSFS_DIR, attributes);
-        return kernel.migrateOffload.addProvider(boundMigrator);
-      }),
+    sysfsDir: MTCOPY_SYSFS_DIR,
+    migrator,
+    parseOffloading: (text) => {
+      const value = kstrtouint(text);
+      if (typeof value !== "number") return value;
+      return value > 1 ? errno("EINVAL", `offloading is 0 or 1, not ${value}`) : value === 1;
+    },
+    reasonMask: { file: "reasons", where: "sysfs", mode: 0o664, initial: MIGRATE_REASONS_ALL },
+    attributes: { threads: threadsAttribute },
+    // Switching offloading on starts the copy threads.
+    started: () => {
+      engineFor(
+        typeof policy === "number" ? policy : Math.max(1, Math.min(probe(), MAX_NUM_COPY_THREADS)),
+      );
+    },
     exit: () =>
       Effect.gen(function* () {
-        yield* Effect.ignore(kernel.migrateOffload.removeProvider(boundMigrator));
-        kernel.fs.remove(MTCOPY_SYSFS_DIR);
         if (engine) yield* engine.terminate();
         engine = null;
       }),
-  };
+  });
 
   return {
-    module,
+    module: mod.definition,
     get engine() {
       return engine;
     },
     get migrator() {
-      return boundMigrator;
+      return mod.migrator;
     },
     get threads() {
       return policy;
