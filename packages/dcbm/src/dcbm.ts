@@ -57,6 +57,7 @@ import {
 } from "@migrate-offload/core";
 import { Effect, Option, type Scope } from "effect";
 import { dmaMapSgtable, dmaUnmapSgtable } from "./dma/dma_mapping";
+import { dmaReleaseChannel, dmaRequestChanByMask } from "./dma/dmaengine";
 import {
   DMA_COMPLETION_NO_ORDER,
   DMA_CTRL_ACK,
@@ -73,10 +74,8 @@ import {
   dmaengineTerminateSync,
   dmaengineTxStatus,
   dmaHasCap,
-  dmaReleaseChannel,
-  dmaRequestChanByMask,
   dmaSubmitError,
-} from "./dma/dmaengine";
+} from "./dma/dmaengine_h";
 import { DMA_FROM_DEVICE, DMA_TO_DEVICE, type DmaDataDirection } from "./dma/iommu";
 import { SgTable, sgAllocTable, sgFreeTable, sgSetFolio } from "./dma/scatterlist";
 

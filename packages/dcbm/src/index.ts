@@ -13,6 +13,7 @@ export * from "./conformance";
 export * from "./dcbm";
 export * from "./dma/dma_mapping";
 export * from "./dma/dmaengine";
+export * from "./dma/dmaengine_h";
 export * from "./dma/iommu";
 export * from "./dma/memcpy_device";
 export * from "./dma/scatterlist";

@@ -25,6 +25,7 @@
 import { availableParallelism } from "node:os";
 import { CopyEngine, ERRNO, type ErrnoError, errno, type Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
+import { dmaEngineCore } from "./dmaengine";
 import {
   DMA_COMPLETE,
   DMA_COMPLETION_NO_ORDER,
@@ -46,8 +47,7 @@ import {
   type DmaengineTxResult,
   type DmaStatus,
   dmaCapSet,
-  dmaEngineCore,
-} from "./dmaengine";
+} from "./dmaengine_h";
 import { IommuDomain, type IommuOptions } from "./iommu";
 
 /**
