@@ -8,13 +8,8 @@
 import type { Kernel, MigratorSubject } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { DCBM_MODULE_NAME, DCBM_SYSFS_DIR, type DcbmOptions, dcbmDriver } from "./dcbm";
-import {
-  type DmaDevice,
-  type DmaDeviceOptions,
-  type DmaFault,
-  dmaAsyncDeviceRegister,
-  dmaAsyncDeviceUnregister,
-} from "./dma/memcpy_device";
+import { dmaAsyncDeviceRegister, dmaAsyncDeviceUnregister } from "./dma/dmaengine";
+import type { DmaDevice, DmaDeviceOptions, DmaFault } from "./dma/memcpy_device";
 
 /** Every step of the DMA path that can be made to fail. */
 export const DCBM_DMA_FAULTS: readonly DmaFault["kind"][] = [

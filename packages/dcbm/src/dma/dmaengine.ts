@@ -1,16 +1,25 @@
 /**
- * The dmaengine core: the list of DMA devices and channel allocation.
+ * The dmaengine core: the list of DMA devices, their registration, and channel allocation.
  *
- * Models `drivers/dma/dmaengine.c` as a client meets it: a {@link DmaDevice}
- * (`struct dma_device`) offers channels and a capability mask. A client asks for a channel by
- * capability with {@link dmaRequestChanByMask}, which takes a free channel for its exclusive use
- * or fails with `ENODEV`, and gives it back with {@link dmaReleaseChannel}. What it then does on
- * the channel is the interface of `include/linux/dmaengine.h` (`dmaengine_h.ts`).
+ * Models `drivers/dma/dmaengine.c`:
+ *
+ * - {@link dmaAsyncDeviceRegister} adds a device (`struct dma_device`) to the kernel's list,
+ *   names it `dma<N>` and gives each of its channels `/sys/class/dma/dma<N>chan<M>/` with the
+ *   `dma` class's files; {@link dmaAsyncDeviceUnregister} takes it out again, `EBUSY` while a
+ *   client holds one of its channels.
+ * - A client asks for a channel by capability with {@link dmaRequestChanByMask}, which takes a
+ *   free channel of a registered device for its exclusive use or fails with `ENODEV`, and gives
+ *   it back with {@link dmaReleaseChannel}.
+ *
+ * What a client then does on the channel is the interface of `include/linux/dmaengine.h`
+ * (`dmaengine_h.ts`).
  *
  * @module
  */
-import { type ErrnoError, errno, type Kernel } from "@migrate-offload/core";
+import { type Attribute, type ErrnoError, errno, type Kernel } from "@migrate-offload/core";
+import { Effect } from "effect";
 import type { DmaCapMask, DmaChan, DmaDeviceOps } from "./dmaengine_h";
+import { DmaDevice, type DmaDeviceOptions } from "./memcpy_device";
 
 /** The kernel's list of DMA devices (`dma_device_list`), one per kernel. */
 export class DmaEngineCore {
@@ -54,3 +63,71 @@ export const dmaReleaseChannel = (chan: DmaChan): void => {
   chan.device.freeChanResources(chan);
   chan.clientCount = 0;
 };
+
+/** The most channels, and engine threads, one device may have. */
+const DMA_DEVICE_MAX_CHANNELS = 64;
+
+/** A channel's directory in the `dma` class: `/sys/class/dma/dma<N>chan<M>`. */
+const dmaChanSysfsDir = (chan: DmaChan): string => `/sys/class/dma/${chan.name}`;
+
+/** `dma_dev_attrs`: the read-only files of a channel's directory. */
+const dmaChanAttributes = (chan: DmaChan): Record<string, Attribute> => ({
+  in_use: { mode: 0o444, show: () => `${chan.clientCount}\n` },
+  memcpy_count: { mode: 0o444, show: () => `${chan.memcpyCount}\n` },
+  bytes_transferred: { mode: 0o444, show: () => `${chan.bytesTransferred}\n` },
+});
+
+/**
+ * `dma_async_device_register()`: registers a memcpy DMA controller on `kernel`, names it
+ * `dma<N>` and adds `/sys/class/dma/dma<N>chan<M>/` for every channel. The controller is the
+ * model's one provider, {@link DmaDevice}, built here from `options` with its engine threads
+ * started, as its driver's probe builds it before registering. `EINVAL` for a channel or engine
+ * count outside 1..64.
+ */
+export const dmaAsyncDeviceRegister = (
+  kernel: Kernel,
+  options: DmaDeviceOptions = {},
+): Effect.Effect<DmaDevice, ErrnoError> =>
+  Effect.suspend(() => {
+    const bad = (n: number | undefined) =>
+      n !== undefined && (!Number.isInteger(n) || n < 1 || n > DMA_DEVICE_MAX_CHANNELS);
+    if (bad(options.channels) || bad(options.engines)) {
+      return Effect.fail(
+        errno(
+          "EINVAL",
+          `a DMA device needs 1..${DMA_DEVICE_MAX_CHANNELS} channels and engines, got ${JSON.stringify(options)}`,
+        ),
+      );
+    }
+    const core = dmaEngineCore(kernel);
+    const device = new DmaDevice(kernel, options);
+    device.name = `dma${core.nextId++}`;
+    core.devices.push(device);
+    for (const chan of device.channels) {
+      kernel.fs.addAttributes(dmaChanSysfsDir(chan), dmaChanAttributes(chan));
+    }
+    return Effect.succeed(device);
+  });
+
+/**
+ * `dma_async_device_unregister()`: removes the device and its channels' directories, then stops
+ * its engines, as its driver's remove does. `EBUSY` while a client holds one of its channels,
+ * `ENODEV` when it is not registered.
+ */
+export const dmaAsyncDeviceUnregister = (
+  kernel: Kernel,
+  device: DmaDevice,
+): Effect.Effect<void, ErrnoError> =>
+  Effect.suspend(() => {
+    const core = dmaEngineCore(kernel);
+    const at = core.devices.indexOf(device);
+    if (at < 0) return Effect.fail(errno("ENODEV", `${device.name} is not registered`));
+    if (device.channelsInUse > 0) {
+      return Effect.fail(
+        errno("EBUSY", `${device.name} has ${device.channelsInUse} channels in use`),
+      );
+    }
+    core.devices.splice(at, 1);
+    for (const chan of device.channels) kernel.fs.remove(dmaChanSysfsDir(chan));
+    return device.shutdown();
+  });

@@ -23,9 +23,8 @@
  * @module
  */
 import { availableParallelism } from "node:os";
-import { CopyEngine, ERRNO, type ErrnoError, errno, type Kernel } from "@migrate-offload/core";
+import { CopyEngine, ERRNO, type Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
-import { dmaEngineCore } from "./dmaengine";
 import {
   DMA_COMPLETE,
   DMA_COMPLETION_NO_ORDER,
@@ -550,59 +549,3 @@ export class DmaDevice implements DmaDeviceOps {
     }
   }
 }
-
-/**
- * `dma_async_device_register()`: builds a memcpy DMA controller on `kernel`, starts its engine
- * threads, names it `dma<N>` and adds `/sys/class/dma/dma<N>chan<M>/` for every channel.
- * `EINVAL` for a channel or engine count outside 1..64.
- */
-export const dmaAsyncDeviceRegister = (
-  kernel: Kernel,
-  options: DmaDeviceOptions = {},
-): Effect.Effect<DmaDevice, ErrnoError> =>
-  Effect.suspend(() => {
-    const bad = (n: number | undefined) =>
-      n !== undefined && (!Number.isInteger(n) || n < 1 || n > 64);
-    if (bad(options.channels) || bad(options.engines)) {
-      return Effect.fail(
-        errno(
-          "EINVAL",
-          `a DMA device needs 1..64 channels and engines, got ${JSON.stringify(options)}`,
-        ),
-      );
-    }
-    const core = dmaEngineCore(kernel);
-    const device = new DmaDevice(kernel, options);
-    device.name = `dma${core.nextId++}`;
-    core.devices.push(device);
-    for (const chan of device.channels) {
-      kernel.fs.addAttributes(`/sys/class/dma/${chan.name}`, {
-        in_use: { mode: 0o444, show: () => `${chan.clientCount}\n` },
-        memcpy_count: { mode: 0o444, show: () => `${chan.memcpyCount}\n` },
-        bytes_transferred: { mode: 0o444, show: () => `${chan.bytesTransferred}\n` },
-      });
-    }
-    return Effect.succeed(device);
-  });
-
-/**
- * `dma_async_device_unregister()`: removes the device and stops its engines. `EBUSY` while a
- * client holds one of its channels.
- */
-export const dmaAsyncDeviceUnregister = (
-  kernel: Kernel,
-  device: DmaDevice,
-): Effect.Effect<void, ErrnoError> =>
-  Effect.suspend(() => {
-    const core = dmaEngineCore(kernel);
-    const at = core.devices.indexOf(device);
-    if (at < 0) return Effect.fail(errno("ENODEV", `${device.name} is not registered`));
-    if (device.channelsInUse > 0) {
-      return Effect.fail(
-        errno("EBUSY", `${device.name} has ${device.channelsInUse} channels in use`),
-      );
-    }
-    core.devices.splice(at, 1);
-    for (const chan of device.channels) kernel.fs.remove(`/sys/class/dma/${chan.name}`);
-    return device.shutdown();
-  });
