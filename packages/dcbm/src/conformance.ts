@@ -9,7 +9,8 @@ import type { Kernel, MigratorSubject } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { DCBM_MODULE_NAME, DCBM_SYSFS_DIR, type DcbmOptions, dcbmDriver } from "./dcbm";
 import { dmaAsyncDeviceRegister, dmaAsyncDeviceUnregister } from "./dma/dmaengine";
-import type { DmaDevice, DmaDeviceOptions, DmaFault } from "./dma/memcpy_device";
+import { type DmaFault, dmaInjectFault } from "./dma/fault_inject";
+import type { DmaDevice, DmaDeviceOptions } from "./dma/memcpy_device";
 
 /** Every step of the DMA path that can be made to fail. */
 export const DCBM_DMA_FAULTS: readonly DmaFault["kind"][] = [
@@ -72,8 +73,10 @@ export const dcbmConformanceSubject = (
       }),
     engineFaults: {
       kinds: DCBM_DMA_FAULTS,
-      inject: (kernel: Kernel, kind: string) =>
-        devices.get(kernel)?.inject({ kind: kind as DmaFault["kind"] }),
+      inject: (kernel: Kernel, kind: string) => {
+        const dma = devices.get(kernel);
+        if (dma) dmaInjectFault(dma, { kind: kind as DmaFault["kind"] });
+      },
     },
   };
 };

@@ -14,6 +14,7 @@ export * from "./dcbm";
 export * from "./dma/dma_mapping";
 export * from "./dma/dmaengine";
 export * from "./dma/dmaengine_h";
+export * from "./dma/fault_inject";
 export * from "./dma/iommu";
 export * from "./dma/memcpy_device";
 export * from "./dma/scatterlist";

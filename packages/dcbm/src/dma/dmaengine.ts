@@ -19,6 +19,7 @@
 import { type Attribute, type ErrnoError, errno, type Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
 import type { DmaCapMask, DmaChan, DmaDeviceOps } from "./dmaengine_h";
+import { dmaShouldFail } from "./fault_inject";
 import { DmaDevice, type DmaDeviceOptions } from "./memcpy_device";
 
 /** The kernel's list of DMA devices (`dma_device_list`), one per kernel. */
@@ -50,7 +51,7 @@ export const dmaRequestChanByMask = (kernel: Kernel, mask: DmaCapMask): DmaChan 
     if ((device.capMask & mask) !== mask) continue;
     const chan = device.channels.find((c) => c.clientCount === 0);
     if (!chan) continue;
-    if (!device.allowRequest()) break;
+    if (dmaShouldFail(device, "request")) break;
     chan.clientCount = 1;
     return chan;
   }

@@ -105,8 +105,6 @@ export class DmaAsyncTxDescriptor {
   callback: ((result: DmaengineResult) => void) | null = null;
   /** Set by the device when the transfer ended; null while it has not. */
   result: DmaengineTxResult | null = null;
-  /** Device-private: an injected fault to play out, if any. */
-  fault: "hang" | "worker" | "completion" | "read-fault" | "write-fault" | null = null;
 
   constructor(
     /** The channel it was prepared on. */
@@ -154,8 +152,6 @@ export interface DmaDeviceOps extends DmaMappingDevice {
   terminateSync(chan: DmaChan): Effect.Effect<void>;
   /** `device_tx_status`. */
   txStatus(chan: DmaChan, cookie: DmaCookie): DmaStatus;
-  /** Asked by {@link dmaRequestChanByMask} before it hands a channel out: false fails the request. */
-  allowRequest(): boolean;
   /** `device_free_chan_resources`: forgets the channel's descriptors and cookie history. */
   freeChanResources(chan: DmaChan): void;
 }

@@ -18,7 +18,9 @@
  * complete in cookie order. A device with `DMA_COMPLETION_NO_ORDER` runs a channel's chunks on
  * every free engine at once, so they complete in any order.
  *
- * Faults can be injected at every step (see {@link DmaFault}).
+ * Faults are injected from outside, through the fault-injection module (`fault_inject.ts`): each
+ * step that can fail asks it whether this occurrence fails, and a descriptor submitted with a
+ * fault plays it out when it runs.
  *
  * @module
  */
@@ -47,25 +49,14 @@ import {
   type DmaStatus,
   dmaCapSet,
 } from "./dmaengine_h";
+import {
+  dmaFaultSetReleaseStalled,
+  dmaFaultSubmitted,
+  dmaShouldFail,
+  dmaTxFault,
+  dmaTxFaultClear,
+} from "./fault_inject";
 import { IommuDomain, type IommuOptions } from "./iommu";
-
-/**
- * A fault to inject, for tests: it fires on the `after`-th next occurrence of its step (0: the
- * next one).
- * - `request`: `dma_request_chan_by_mask()` finds no channel (`ENODEV`);
- * - `prep`: `device_prep_dma_memcpy()` returns null;
- * - `submit`: `tx_submit()` returns `-EIO`;
- * - `hang`: the submitted descriptor never completes (until {@link DmaDevice.releaseStalled});
- *   on an in-order device it holds up its channel;
- * - `worker`: the engine thread that runs the descriptor dies mid-chunk;
- * - `completion`: the descriptor completes with a device error (`DMA_TRANS_WRITE_FAILED`).
- */
-export interface DmaFault {
-  /** The step that fails. */
-  readonly kind: "request" | "prep" | "submit" | "hang" | "worker" | "completion";
-  /** Occurrences of that step to let pass first (default 0). */
-  readonly after?: number;
-}
 
 /** Options of a {@link DmaDevice}. */
 export interface DmaDeviceOptions {
@@ -122,11 +113,19 @@ const freshState = (): ChanState => ({
   waiters: [],
 });
 
+/** IOMMU faults of a chunk's descriptors: none, reading, or writing. */
+const IOMMU_OK = 0;
+const IOMMU_READ_FAULT = 1;
+const IOMMU_WRITE_FAULT = 2;
+
+/** One channel's descriptors running on one engine. */
 interface Chunk {
   readonly chan: DmaChan;
   readonly state: ChanState;
   readonly epoch: number;
   readonly descs: DmaAsyncTxDescriptor[];
+  /** For each descriptor, the IOMMU fault its translation met, if any. */
+  readonly iommuFaults: number[];
   readonly tagBase: number;
 }
 
@@ -154,7 +153,6 @@ export class DmaDevice implements DmaDeviceOps {
   private readonly states: ChanState[];
   private readonly lanes: (Chunk | null)[];
   private readonly ready: DmaChan[] = [];
-  private armed: Array<{ kind: DmaFault["kind"]; countdown: number }> = [];
   private kicking = false;
   private rekick = false;
   // Scratch for translating one descriptor into physically contiguous pieces.
@@ -184,6 +182,7 @@ export class DmaDevice implements DmaDeviceOps {
       deadlineMs: options.deadlineMs,
     });
     this.lanes = Array.from({ length: engines }, () => null);
+    dmaFaultSetReleaseStalled(this, () => this.releaseStalled());
   }
 
   /** Engine threads. */
@@ -206,23 +205,13 @@ export class DmaDevice implements DmaDeviceOps {
     return this.lanes.filter((l) => l !== null).length;
   }
 
-  /** Descriptors held by an injected `hang`. */
+  /** Descriptors held back, stalled, by an injected `hang`. */
   get stalledDescriptors(): number {
     return this.states.reduce((n, s) => n + s.stalled.length, 0);
   }
 
-  /** Arms a fault (see {@link DmaFault}). */
-  inject(fault: DmaFault): void {
-    this.armed.push({ kind: fault.kind, countdown: fault.after ?? 0 });
-  }
-
-  /** Disarms every fault not yet fired. */
-  clearFaults(): void {
-    this.armed = [];
-  }
-
   /** Lets descriptors held by a `hang` fault run after all, in their channel's order. */
-  releaseStalled(): void {
+  private releaseStalled(): void {
     this.channels.forEach((chan, i) => {
       const st = this.states[i]!;
       if (st.stalled.length === 0) return;
@@ -235,25 +224,6 @@ export class DmaDevice implements DmaDeviceOps {
     this.kick();
   }
 
-  private fire(kind: DmaFault["kind"]): boolean {
-    let fired = false;
-    this.armed = this.armed.filter((f) => {
-      if (f.kind !== kind) return true;
-      if (f.countdown === 0) {
-        fired = true;
-        return false;
-      }
-      f.countdown--;
-      return true;
-    });
-    return fired;
-  }
-
-  /** See {@link DmaDeviceOps.allowRequest}. */
-  allowRequest(): boolean {
-    return !this.fire("request");
-  }
-
   /** `device_prep_dma_memcpy`: null on a channel not held, a bad length, or an injected fault. */
   prepMemcpy(
     chan: DmaChan,
@@ -263,20 +233,18 @@ export class DmaDevice implements DmaDeviceOps {
     flags: number,
   ): DmaAsyncTxDescriptor | null {
     if (chan.clientCount === 0 || !(len > 0) || len > this.iommu.maxSegmentSize) return null;
-    if (this.fire("prep")) return null;
+    if (dmaShouldFail(this, "prep")) return null;
     return new DmaAsyncTxDescriptor(chan, dst, src, len, flags);
   }
 
   /** `tx_submit`: the next cookie, or `-EIO` from an injected fault. */
   submit(tx: DmaAsyncTxDescriptor): DmaCookie {
     if (tx.cookie > 0) return -ERRNO.EINVAL;
-    if (this.fire("submit")) return -ERRNO.EIO;
+    if (dmaShouldFail(this, "submit")) return -ERRNO.EIO;
     const chan = tx.chan;
     chan.cookie++;
     tx.cookie = chan.cookie;
-    if (this.fire("hang")) tx.fault = "hang";
-    else if (this.fire("worker")) tx.fault = "worker";
-    else if (this.fire("completion")) tx.fault = "completion";
+    dmaFaultSubmitted(this, tx);
     this.states[chan.chanId]!.submitted.push(tx);
     return tx.cookie;
   }
@@ -426,13 +394,15 @@ export class DmaDevice implements DmaDeviceOps {
     const ps = this.pageSize;
     this.engine.clearTags(tagBase, this.capacity);
     const descs: DmaAsyncTxDescriptor[] = [];
+    const iommuFaults: number[] = [];
     let bytes = 0;
     let kill = false;
     while (st.head < st.issued.length && descs.length < this.capacity) {
       const tx = st.issued[st.head]!;
-      if (tx.fault === "hang") {
+      const injected = dmaTxFault(tx);
+      if (injected === "hang") {
         st.head++;
-        tx.fault = null;
+        dmaTxFaultClear(tx);
         st.stalled.push(tx);
         if (!this.outOfOrder) {
           st.blocked = true;
@@ -444,9 +414,10 @@ export class DmaDevice implements DmaDeviceOps {
       const pieces = this.plan(tx);
       if (pieces > this.capacity - this.engine.queued(lane)) break;
       const tag = tagBase + descs.length;
+      let iommuFault = IOMMU_OK;
       if (pieces < 0) {
         this.engine.clearTags(tag, 1);
-        tx.fault = pieces === -1 ? "read-fault" : "write-fault";
+        iommuFault = pieces === -1 ? IOMMU_READ_FAULT : IOMMU_WRITE_FAULT;
       }
       for (let i = 0; i < pieces; i++) {
         const s = this.pieceSrc[i]!;
@@ -461,8 +432,10 @@ export class DmaDevice implements DmaDeviceOps {
           tag,
         );
       }
-      if (tx.fault === "worker") kill = true;
+      // A descriptor the IOMMU stopped never reaches its engine thread.
+      if (iommuFault === IOMMU_OK && injected === "worker") kill = true;
       descs.push(tx);
+      iommuFaults.push(iommuFault);
       st.head++;
       bytes += tx.len;
     }
@@ -471,7 +444,7 @@ export class DmaDevice implements DmaDeviceOps {
       st.head = 0;
     }
     if (descs.length === 0) return;
-    this.lanes[lane] = { chan, state: st, epoch: st.epoch, descs, tagBase };
+    this.lanes[lane] = { chan, state: st, epoch: st.epoch, descs, iommuFaults, tagBase };
     st.inflight++;
     if (this.dispatchable(st)) this.enqueue(chan, st);
     if (this.engine.queued(lane) === 0) {
@@ -493,11 +466,12 @@ export class DmaDevice implements DmaDeviceOps {
     let interrupt = false;
     for (let i = 0; i < chunk.descs.length; i++) {
       const tx = chunk.descs[i]!;
+      const iommuFault = chunk.iommuFaults[i]!;
       let result: DmaengineTxResult = DMA_TRANS_NOERROR;
       if (!ok) result = DMA_TRANS_ABORTED;
-      else if (tx.fault === "read-fault" || this.engine.tagFailed(chunk.tagBase + i))
+      else if (iommuFault === IOMMU_READ_FAULT || this.engine.tagFailed(chunk.tagBase + i))
         result = DMA_TRANS_READ_FAILED;
-      else if (tx.fault === "write-fault" || tx.fault === "completion")
+      else if (iommuFault === IOMMU_WRITE_FAULT || dmaTxFault(tx) === "completion")
         result = DMA_TRANS_WRITE_FAILED;
       this.complete(chan, st, tx, result, live);
       if (result === DMA_TRANS_NOERROR) {
