@@ -79,24 +79,63 @@ import {
 import { DMA_FROM_DEVICE, DMA_TO_DEVICE, type DmaDataDirection } from "./dma/iommu";
 import { SgTable, sgAllocTable, sgFreeTable, sgSetFolio } from "./dma/scatterlist";
 
-/** `MAX_DMA_CHANNELS`: the most channels one batch uses. */
+/**
+ * `MAX_DMA_CHANNELS` (`drivers/migrate_offload/dcbm/dcbm.c`): the most channels one batch uses.
+ *
+ * @category DCBM driver
+ */
 export const MAX_DMA_CHANNELS = 16;
-/** The migrator's name, as the seed's `struct migrator` spells it. */
+/**
+ * The migrator's name, as `dma_migrator` (`drivers/migrate_offload/dcbm/dcbm.c`) spells it in its
+ * `struct migrator`.
+ *
+ * @category DCBM driver
+ */
 export const DCBM_MIGRATOR_NAME = "DCBM";
-/** The module name (`KBUILD_MODNAME`). */
+/**
+ * The module name: `KBUILD_MODNAME` of `drivers/migrate_offload/dcbm/dcbm.c`.
+ *
+ * @category DCBM driver
+ */
 export const DCBM_MODULE_NAME = "dcbm";
-/** The control directory (`kobject_create_and_add("dcbm", kernel_kobj)`). */
+/**
+ * The control directory: `kobject_create_and_add("dcbm", kernel_kobj)` in `dcbm_init()`
+ * (`drivers/migrate_offload/dcbm/dcbm.c`).
+ *
+ * @category DCBM driver
+ */
 export const DCBM_SYSFS_DIR = "/sys/kernel/dcbm";
-/** How long one batch may wait for its channels, in milliseconds (the seed's 10 s). */
+/**
+ * How long one batch may wait for its channels, in milliseconds: the 10 s
+ * `wait_for_completion_timeout()` of `folios_copy_dma()` (`drivers/migrate_offload/dcbm/dcbm.c`).
+ *
+ * @category DCBM driver
+ */
 export const DCBM_TIMEOUT_MS = 10_000;
-/** The reasons `dma_should_batch()` accepts: syscalls, compaction, demotion, NUMA balancing. */
+/**
+ * The reasons `dma_should_batch()` (`drivers/migrate_offload/dcbm/dcbm.c`) accepts: syscalls,
+ * compaction, demotion, NUMA balancing.
+ *
+ * @category DCBM driver
+ */
 export const DCBM_DEFAULT_REASONS =
   (1 << MR_SYSCALL) | (1 << MR_COMPACTION) | (1 << MR_DEMOTION) | (1 << MR_NUMA_MISPLACED);
 
-/** How the driver learns that its descriptors completed. */
+/**
+ * How the driver learns that its descriptors completed: by `dma_completion_callback()`
+ * (`drivers/migrate_offload/dcbm/dcbm.c`) on an interrupt, or (beyond the seed) by polling
+ * `dmaengine_tx_status()`.
+ *
+ * @category DCBM driver
+ */
 export type DcbmCompletion = "interrupt" | "polling";
 
-/** Options of {@link dcbmDriver}. */
+/**
+ * Options of {@link dcbmDriver}: the initial `nr_dma_channels` and the batch timeout of
+ * `drivers/migrate_offload/dcbm/dcbm.c`, and the completion mode.
+ *
+ * @category DCBM driver
+ */
 export interface DcbmOptions {
   /** Initial `nr_dma_chan` (default 1, as in the seed). */
   readonly nrDmaChan?: number;
@@ -106,7 +145,12 @@ export interface DcbmOptions {
   readonly timeoutMs?: number;
 }
 
-/** A dcbm driver built for one kernel. */
+/**
+ * A dcbm driver built for one kernel: the module of `drivers/migrate_offload/dcbm/dcbm.c`
+ * (`dcbm_init()` / `dcbm_exit()`), its `dma_migrator` and its counters.
+ *
+ * @category DCBM driver
+ */
 export interface DcbmDriver {
   /** The module definition, for `kernel.loadModule`. */
   readonly module: ModuleDefinition;
@@ -520,7 +564,12 @@ const dcbmModule = (dcbm: DcbmState): MigratorModuleDriver => ({
   attributes: dcbmAttributes(dcbm),
 });
 
-/** Builds the dcbm driver for one kernel. Load it with `kernel.loadModule(driver.module)`. */
+/**
+ * Builds the dcbm driver of `drivers/migrate_offload/dcbm/dcbm.c` (`module_init(dcbm_init)`) for
+ * one kernel. Load it with `kernel.loadModule(driver.module)`.
+ *
+ * @category DCBM driver
+ */
 export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDriver => {
   const dcbm: DcbmState = {
     kernel,

@@ -44,19 +44,47 @@ import {
 import { Effect, Semaphore } from "effect";
 import { padataDoMultithreaded } from "./padata";
 
-/** `MAX_NUM_COPY_THREADS`. */
+/**
+ * `MAX_NUM_COPY_THREADS` (`drivers/migoffcopy/mtcopy/copy_pages.c`): the most copy threads.
+ *
+ * @category mtcopy driver
+ */
 export const MAX_NUM_COPY_THREADS = 64;
-/** The migrator's name, as the seed's `struct migrator` spells it. */
+/**
+ * The migrator's name, as `cpu_migrator` (`drivers/migoffcopy/mtcopy/copy_pages.c`) spells it in
+ * its `struct migrator`.
+ *
+ * @category mtcopy driver
+ */
 export const MTCOPY_MIGRATOR_NAME = "CPU_MT_COPY";
-/** The module name. */
+/**
+ * The module name: `KBUILD_MODNAME` of `drivers/migoffcopy/mtcopy/copy_pages.c`.
+ *
+ * @category mtcopy driver
+ */
 export const MTCOPY_MODULE_NAME = "mtcopy";
-/** The sysfs directory the module creates (`kobject_create_and_add("cpu_mt", kernel_kobj)`). */
+/**
+ * The sysfs directory the module creates: `kobject_create_and_add("cpu_mt", kernel_kobj)` in
+ * `cpu_mt_module_init()` (`drivers/migoffcopy/mtcopy/copy_pages.c`).
+ *
+ * @category mtcopy driver
+ */
 export const MTCOPY_SYSFS_DIR = "/sys/kernel/cpu_mt";
 
-/** How many copy threads to use: a fixed count, or `auto` (idle CPUs only). */
+/**
+ * How many copy threads to use: a fixed count, the `limit_mt_num` of
+ * `drivers/migoffcopy/mtcopy/copy_pages.c`, or (beyond the seed) `auto`, idle CPUs only.
+ *
+ * @category mtcopy driver
+ */
 export type ThreadPolicy = number | "auto";
 
-/** Options of {@link mtcopyDriver}. */
+/**
+ * Options of {@link mtcopyDriver}: the initial `limit_mt_num` of
+ * `drivers/migoffcopy/mtcopy/copy_pages.c`, and the knobs beyond the seed.
+ *
+ * @category mtcopy driver
+ */
 export interface MtcopyOptions {
   /** Initial thread policy (default 4, the seed's `limit_mt_num`). */
   readonly threads?: ThreadPolicy;
@@ -73,11 +101,22 @@ export interface MtcopyOptions {
 /**
  * CPUs idle enough for copy threads: the machine's CPUs less its one-minute load average (which
  * counts this process's threads too), less the initiating thread, which is busy migrating.
+ *
+ * Beyond the seed (Zi Yan's TODO of idle CPUs only): models `num_online_cpus()`
+ * (`include/linux/cpumask.h`) less the load average `avenrun` (`kernel/sched/loadavg.c`).
+ *
+ * @category mtcopy driver
  */
 export const idleCpus = (): number =>
   Math.max(0, cpus().length - Math.max(1, Math.ceil(loadavg()[0]!)));
 
-/** A loaded mtcopy driver: its module definition and, for tools and tests, its copy engine. */
+/**
+ * A loaded mtcopy driver: the module of `drivers/migoffcopy/mtcopy/copy_pages.c`
+ * (`cpu_mt_module_init()` / `cpu_mt_module_exit()`), its `cpu_migrator` and, for tools and tests,
+ * its copy engine.
+ *
+ * @category mtcopy driver
+ */
 export interface MtcopyDriver {
   /** The module definition, for `kernel.loadModule`. */
   readonly module: ModuleDefinition;
@@ -89,7 +128,13 @@ export interface MtcopyDriver {
   readonly threads: ThreadPolicy;
 }
 
-/** Builds the mtcopy driver for one kernel. Load it with `kernel.loadModule(driver.module)`. */
+/**
+ * Builds the mtcopy driver of `drivers/migoffcopy/mtcopy/copy_pages.c`
+ * (`module_init(cpu_mt_module_init)`) for one kernel. Load it with
+ * `kernel.loadModule(driver.module)`.
+ *
+ * @category mtcopy driver
+ */
 export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): MtcopyDriver => {
   const m = kernel.memmap;
   let policy: ThreadPolicy = options.threads ?? 4;

@@ -22,7 +22,11 @@ import type { DmaCapMask, DmaChan, DmaDeviceOps } from "./dmaengine_h";
 import { dmaShouldFail } from "./fault_inject";
 import { DmaDevice, type DmaDeviceOptions } from "./memcpy_device";
 
-/** The kernel's list of DMA devices (`dma_device_list`), one per kernel. */
+/**
+ * The kernel's list of DMA devices: `dma_device_list` (`drivers/dma/dmaengine.c`), one per kernel.
+ *
+ * @category dmaengine core
+ */
 export class DmaEngineCore {
   /** Registered devices, in registration order. */
   readonly devices: DmaDeviceOps[] = [];
@@ -32,7 +36,12 @@ export class DmaEngineCore {
 
 const cores = new WeakMap<Kernel, DmaEngineCore>();
 
-/** The dmaengine core of a kernel (created on first use). */
+/**
+ * The dmaengine core of a kernel, created on first use: its `dma_device_list` and `dma_ida`
+ * (`drivers/dma/dmaengine.c`).
+ *
+ * @category dmaengine core
+ */
 export const dmaEngineCore = (kernel: Kernel): DmaEngineCore => {
   let core = cores.get(kernel);
   if (!core) {
@@ -45,6 +54,10 @@ export const dmaEngineCore = (kernel: Kernel): DmaEngineCore => {
 /**
  * `dma_request_chan_by_mask()`: takes a free channel, for exclusive use, of the first device
  * whose capabilities include `mask`. `ENODEV` when there is none.
+ *
+ * Models `dma_request_chan_by_mask()` (`drivers/dma/dmaengine.c`).
+ *
+ * @category dmaengine core
  */
 export const dmaRequestChanByMask = (kernel: Kernel, mask: DmaCapMask): DmaChan | ErrnoError => {
   for (const device of dmaEngineCore(kernel).devices) {
@@ -58,7 +71,12 @@ export const dmaRequestChanByMask = (kernel: Kernel, mask: DmaCapMask): DmaChan 
   return errno("ENODEV", "dma_request_chan_by_mask: no free channel with those capabilities");
 };
 
-/** `dma_release_channel()`: gives the channel back; its descriptors must be terminated first. */
+/**
+ * `dma_release_channel()` (`drivers/dma/dmaengine.c`): gives the channel back; its descriptors must
+ * be terminated first.
+ *
+ * @category dmaengine core
+ */
 export const dmaReleaseChannel = (chan: DmaChan): void => {
   if (chan.clientCount === 0) throw new Error(`dma_release_channel: ${chan.name} is not held`);
   chan.device.freeChanResources(chan);
@@ -84,6 +102,10 @@ const dmaChanAttributes = (chan: DmaChan): Record<string, Attribute> => ({
  * model's one provider, {@link DmaDevice}, built here from `options` with its engine threads
  * started, as its driver's probe builds it before registering. `EINVAL` for a channel or engine
  * count outside 1..64.
+ *
+ * Models `dma_async_device_register()` (`drivers/dma/dmaengine.c`).
+ *
+ * @category dmaengine core
  */
 export const dmaAsyncDeviceRegister = (
   kernel: Kernel,
@@ -114,6 +136,10 @@ export const dmaAsyncDeviceRegister = (
  * `dma_async_device_unregister()`: removes the device and its channels' directories, then stops
  * its engines, as its driver's remove does. `EBUSY` while a client holds one of its channels,
  * `ENODEV` when it is not registered.
+ *
+ * Models `dma_async_device_unregister()` (`drivers/dma/dmaengine.c`).
+ *
+ * @category dmaengine core
  */
 export const dmaAsyncDeviceUnregister = (
   kernel: Kernel,

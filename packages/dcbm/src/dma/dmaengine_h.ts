@@ -27,38 +27,103 @@
 import type { Effect } from "effect";
 import type { DmaMappingDevice } from "./dma_mapping";
 
-/** `enum dma_transaction_type`: `DMA_MEMCPY`. */
+/**
+ * `DMA_MEMCPY` of `enum dma_transaction_type` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export const DMA_MEMCPY = 0;
-/** `enum dma_transaction_type`: `DMA_INTERRUPT`. */
+/**
+ * `DMA_INTERRUPT` of `enum dma_transaction_type` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export const DMA_INTERRUPT = 7;
-/** `enum dma_transaction_type`: `DMA_PRIVATE`, set on a device whose channels are taken exclusively. */
+/**
+ * `DMA_PRIVATE` of `enum dma_transaction_type` (`include/linux/dmaengine.h`): set on a device whose
+ * channels are taken exclusively.
+ *
+ * @category dmaengine interface
+ */
 export const DMA_PRIVATE = 8;
-/** `enum dma_transaction_type`: `DMA_COMPLETION_NO_ORDER`, completion order is not guaranteed. */
+/**
+ * `DMA_COMPLETION_NO_ORDER` of `enum dma_transaction_type` (`include/linux/dmaengine.h`):
+ * completion order is not guaranteed.
+ *
+ * @category dmaengine interface
+ */
 export const DMA_COMPLETION_NO_ORDER = 13;
-/** `dma_cap_mask_t` with one bit per `enum dma_transaction_type`. */
+/**
+ * `dma_cap_mask_t` (`include/linux/dmaengine.h`), with one bit per `enum dma_transaction_type`.
+ *
+ * @category dmaengine interface
+ */
 export type DmaCapMask = number;
 
-/** `dma_cap_set()` on a copy: the mask with capability `cap` added. */
+/**
+ * `dma_cap_set()` (`include/linux/dmaengine.h`) on a copy: the mask with capability `cap` added.
+ *
+ * @category dmaengine interface
+ */
 export const dmaCapSet = (cap: number, mask: DmaCapMask = 0): DmaCapMask => mask | (1 << cap);
-/** `dma_has_cap()`. */
+/**
+ * `dma_has_cap()` (`include/linux/dmaengine.h`): whether the mask holds capability `cap`.
+ *
+ * @category dmaengine interface
+ */
 export const dmaHasCap = (cap: number, mask: DmaCapMask): boolean => (mask & (1 << cap)) !== 0;
 
-/** `enum dma_ctrl_flags`: `DMA_PREP_INTERRUPT`, interrupt (run callbacks) on completion. */
+/**
+ * `DMA_PREP_INTERRUPT` of `enum dma_ctrl_flags` (`include/linux/dmaengine.h`): interrupt (run
+ * callbacks) on completion.
+ *
+ * @category dmaengine interface
+ */
 export const DMA_PREP_INTERRUPT = 1 << 0;
-/** `enum dma_ctrl_flags`: `DMA_CTRL_ACK`, the client does not chain on this descriptor. */
+/**
+ * `DMA_CTRL_ACK` of `enum dma_ctrl_flags` (`include/linux/dmaengine.h`): the client does not chain
+ * on this descriptor.
+ *
+ * @category dmaengine interface
+ */
 export const DMA_CTRL_ACK = 1 << 1;
 
-/** `enum dma_status`: `DMA_COMPLETE`. */
+/**
+ * `DMA_COMPLETE` of `enum dma_status` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export const DMA_COMPLETE = 0;
-/** `enum dma_status`: `DMA_IN_PROGRESS`. */
+/**
+ * `DMA_IN_PROGRESS` of `enum dma_status` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export const DMA_IN_PROGRESS = 1;
-/** `enum dma_status`: `DMA_PAUSED`. */
+/**
+ * `DMA_PAUSED` of `enum dma_status` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export const DMA_PAUSED = 2;
-/** `enum dma_status`: `DMA_ERROR`. */
+/**
+ * `DMA_ERROR` of `enum dma_status` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export const DMA_ERROR = 3;
-/** `enum dma_status`: `DMA_OUT_OF_ORDER`, the device cannot answer by cookie. */
+/**
+ * `DMA_OUT_OF_ORDER` of `enum dma_status` (`include/linux/dmaengine.h`): the device cannot answer
+ * by cookie.
+ *
+ * @category dmaengine interface
+ */
 export const DMA_OUT_OF_ORDER = 4;
-/** `enum dma_status`. */
+/**
+ * `enum dma_status` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export type DmaStatus =
   | typeof DMA_COMPLETE
   | typeof DMA_IN_PROGRESS
@@ -66,22 +131,48 @@ export type DmaStatus =
   | typeof DMA_ERROR
   | typeof DMA_OUT_OF_ORDER;
 
-/** `enum dmaengine_tx_result`: `DMA_TRANS_NOERROR`. */
+/**
+ * `DMA_TRANS_NOERROR` of `enum dmaengine_tx_result` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export const DMA_TRANS_NOERROR = 0;
-/** `enum dmaengine_tx_result`: `DMA_TRANS_READ_FAILED` (an IOMMU or machine-check fault reading). */
+/**
+ * `DMA_TRANS_READ_FAILED` of `enum dmaengine_tx_result` (`include/linux/dmaengine.h`): an IOMMU or
+ * machine-check fault reading.
+ *
+ * @category dmaengine interface
+ */
 export const DMA_TRANS_READ_FAILED = 1;
-/** `enum dmaengine_tx_result`: `DMA_TRANS_WRITE_FAILED`. */
+/**
+ * `DMA_TRANS_WRITE_FAILED` of `enum dmaengine_tx_result` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export const DMA_TRANS_WRITE_FAILED = 2;
-/** `enum dmaengine_tx_result`: `DMA_TRANS_ABORTED` (terminated, or its engine died). */
+/**
+ * `DMA_TRANS_ABORTED` of `enum dmaengine_tx_result` (`include/linux/dmaengine.h`): terminated, or
+ * its engine died.
+ *
+ * @category dmaengine interface
+ */
 export const DMA_TRANS_ABORTED = 3;
-/** `enum dmaengine_tx_result`. */
+/**
+ * `enum dmaengine_tx_result` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export type DmaengineTxResult =
   | typeof DMA_TRANS_NOERROR
   | typeof DMA_TRANS_READ_FAILED
   | typeof DMA_TRANS_WRITE_FAILED
   | typeof DMA_TRANS_ABORTED;
 
-/** `struct dmaengine_result`: what a completion callback is told. */
+/**
+ * `struct dmaengine_result` (`include/linux/dmaengine.h`): what a completion callback is told.
+ *
+ * @category dmaengine interface
+ */
 export interface DmaengineResult {
   /** How the transfer ended. */
   readonly result: DmaengineTxResult;
@@ -89,15 +180,32 @@ export interface DmaengineResult {
   readonly residue: number;
 }
 
-/** `dma_cookie_t`: positive for a submitted descriptor, a negative errno for a failed submit. */
+/**
+ * `dma_cookie_t` (`include/linux/dmaengine.h`): positive for a submitted descriptor, a negative
+ * errno for a failed submit.
+ *
+ * @category dmaengine interface
+ */
 export type DmaCookie = number;
-/** `DMA_MIN_COOKIE`. */
+/**
+ * `DMA_MIN_COOKIE` (`include/linux/dmaengine.h`): the first cookie a channel hands out.
+ *
+ * @category dmaengine interface
+ */
 export const DMA_MIN_COOKIE = 1;
 
-/** `dma_submit_error()`: the errno of a failed submit, or 0. */
+/**
+ * `dma_submit_error()` (`include/linux/dmaengine.h`): the errno of a failed submit, or 0.
+ *
+ * @category dmaengine interface
+ */
 export const dmaSubmitError = (cookie: DmaCookie): number => (cookie < 0 ? cookie : 0);
 
-/** A prepared transfer. Models `struct dma_async_tx_descriptor`. */
+/**
+ * A prepared transfer. Models `struct dma_async_tx_descriptor` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export class DmaAsyncTxDescriptor {
   /** The cookie, once submitted (`-EBUSY` before). */
   cookie: DmaCookie = -16;
@@ -128,6 +236,10 @@ export class DmaAsyncTxDescriptor {
 /**
  * What a DMA device driver provides. Models the callbacks of `struct dma_device`; the device also
  * maps memory for its channels (`dmaengine_get_dma_device()`), so it carries an IOMMU domain.
+ *
+ * Models `struct dma_device` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
  */
 export interface DmaDeviceOps extends DmaMappingDevice {
   /** `dev_name()`, e.g. `dma0`. */
@@ -156,7 +268,11 @@ export interface DmaDeviceOps extends DmaMappingDevice {
   freeChanResources(chan: DmaChan): void;
 }
 
-/** A DMA channel. Models `struct dma_chan`. */
+/**
+ * A DMA channel. Models `struct dma_chan` (`include/linux/dmaengine.h`).
+ *
+ * @category dmaengine interface
+ */
 export class DmaChan {
   /** `client_count`: 1 while a client holds it. */
   clientCount = 0;
@@ -182,10 +298,20 @@ export class DmaChan {
   }
 }
 
-/** `dmaengine_get_dma_device()`: the device that maps memory for the channel. */
+/**
+ * `dmaengine_get_dma_device()` (`include/linux/dmaengine.h`): the device that maps memory for the
+ * channel.
+ *
+ * @category dmaengine interface
+ */
 export const dmaengineGetDmaDevice = (chan: DmaChan): DmaDeviceOps => chan.device;
 
-/** `dmaengine_prep_dma_memcpy()`: a descriptor copying `len` bytes, or null if the device refuses. */
+/**
+ * `dmaengine_prep_dma_memcpy()` (`include/linux/dmaengine.h`): a descriptor copying `len` bytes, or
+ * null if the device refuses.
+ *
+ * @category dmaengine interface
+ */
 export const dmaenginePrepDmaMemcpy = (
   chan: DmaChan,
   dst: number,
@@ -194,19 +320,44 @@ export const dmaenginePrepDmaMemcpy = (
   flags: number,
 ): DmaAsyncTxDescriptor | null => chan.device.prepMemcpy(chan, dst, src, len, flags);
 
-/** `dmaengine_submit()`: queues the descriptor on its channel; its cookie, or a negative errno. */
+/**
+ * `dmaengine_submit()` (`include/linux/dmaengine.h`): queues the descriptor on its channel; its
+ * cookie, or a negative errno.
+ *
+ * @category dmaengine interface
+ */
 export const dmaengineSubmit = (tx: DmaAsyncTxDescriptor): DmaCookie => tx.submit();
 
-/** `dma_async_issue_pending()`: starts the channel's submitted descriptors. */
+/**
+ * `dma_async_issue_pending()` (`include/linux/dmaengine.h`): starts the channel's submitted
+ * descriptors.
+ *
+ * @category dmaengine interface
+ */
 export const dmaAsyncIssuePending = (chan: DmaChan): void => chan.device.issuePending(chan);
 
-/** `dmaengine_terminate_sync()`: aborts the channel's work and waits until nothing of it runs. */
+/**
+ * `dmaengine_terminate_sync()` (`include/linux/dmaengine.h`): aborts the channel's work and waits
+ * until nothing of it runs.
+ *
+ * @category dmaengine interface
+ */
 export const dmaengineTerminateSync = (chan: DmaChan): Effect.Effect<void> =>
   chan.device.terminateSync(chan);
 
-/** `dmaengine_tx_status()`: polls the device (running due callbacks) and reports on `cookie`. */
+/**
+ * `dmaengine_tx_status()` (`include/linux/dmaengine.h`): polls the device (running due callbacks)
+ * and reports on `cookie`.
+ *
+ * @category dmaengine interface
+ */
 export const dmaengineTxStatus = (chan: DmaChan, cookie: DmaCookie): DmaStatus =>
   chan.device.txStatus(chan, cookie);
 
-/** `dma_async_is_tx_complete()`. */
+/**
+ * `dma_async_is_tx_complete()` (`include/linux/dmaengine.h`): the same as {@link
+ * dmaengineTxStatus}.
+ *
+ * @category dmaengine interface
+ */
 export const dmaAsyncIsTxComplete = dmaengineTxStatus;

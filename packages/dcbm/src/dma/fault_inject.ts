@@ -12,7 +12,12 @@
  */
 import type { DmaAsyncTxDescriptor, DmaDeviceOps } from "./dmaengine_h";
 
-/** A step of the DMA path a fault can be injected at (see {@link DmaFault}). */
+/**
+ * A step of the DMA path a fault can be injected at (see {@link DmaFault}): a `should_fail()` site
+ * (`lib/fault-inject.c`).
+ *
+ * @category Fault injection
+ */
 export type DmaFaultKind = "request" | "prep" | "submit" | "hang" | "worker" | "completion";
 
 /**
@@ -24,6 +29,11 @@ export type DmaFaultKind = "request" | "prep" | "submit" | "hang" | "worker" | "
  *   in-order device it holds up its channel;
  * - `worker`: the engine thread that runs the descriptor dies mid-chunk;
  * - `completion`: the descriptor completes with a device error (`DMA_TRANS_WRITE_FAILED`).
+ *
+ * Models a `struct fault_attr` (`lib/fault-inject.c`) armed for one failure, its `space` the
+ * occurrences let pass.
+ *
+ * @category Fault injection
  */
 export interface DmaFault {
   /** The step that fails. */
@@ -32,7 +42,12 @@ export interface DmaFault {
   readonly after?: number;
 }
 
-/** A fault a submitted descriptor carries until it runs. */
+/**
+ * A fault a submitted descriptor carries until it runs: a `should_fail()` (`lib/fault-inject.c`)
+ * decision taken at `tx_submit` and played out later.
+ *
+ * @category Fault injection
+ */
 export type DmaTxFault = "hang" | "worker" | "completion";
 
 /** The faults armed on one device. Models `struct fault_attr`. */
@@ -54,17 +69,33 @@ const attrOf = (device: DmaDeviceOps): DmaFaultAttr => {
   return attr;
 };
 
-/** Arms a fault on the device (see {@link DmaFault}). */
+/**
+ * Arms a fault on the device (see {@link DmaFault}), as writing a fault attribute's `times` and
+ * `space` does for `lib/fault-inject.c`.
+ *
+ * @category Fault injection
+ */
 export const dmaInjectFault = (device: DmaDeviceOps, fault: DmaFault): void => {
   attrOf(device).armed.push({ kind: fault.kind, countdown: fault.after ?? 0 });
 };
 
-/** Disarms every fault of the device not yet fired. */
+/**
+ * Disarms every fault of the device not yet fired, as setting a fault attribute's `times` to 0 does
+ * (`lib/fault-inject.c`).
+ *
+ * @category Fault injection
+ */
 export const dmaClearFaults = (device: DmaDeviceOps): void => {
   attrOf(device).armed = [];
 };
 
-/** Lets the descriptors a `hang` fault holds on the device run after all, in their channels' order. */
+/**
+ * Lets the descriptors a `hang` fault holds on the device run after all, in their channels'
+ * order, as if the stuck engine recovered: it undoes the `should_fail()` (`lib/fault-inject.c`)
+ * decision their `tx_submit` took.
+ *
+ * @category Fault injection
+ */
 export const dmaReleaseStalled = (device: DmaDeviceOps): void => {
   attrs.get(device)?.releaseStalled?.();
 };
@@ -72,6 +103,10 @@ export const dmaReleaseStalled = (device: DmaDeviceOps): void => {
 /**
  * For a device: how {@link dmaReleaseStalled} lets its stalled descriptors run. A device that
  * honours `hang` sets it once, when it is built.
+ *
+ * Models the provider half of a `lib/fault-inject.c` site: the device says how it recovers.
+ *
+ * @category Fault injection
  */
 export const dmaFaultSetReleaseStalled = (device: DmaDeviceOps, release: () => void): void => {
   attrOf(device).releaseStalled = release;
@@ -80,6 +115,10 @@ export const dmaFaultSetReleaseStalled = (device: DmaDeviceOps, release: () => v
 /**
  * `should_fail()`: whether this occurrence of `kind` on the device is the one an armed fault
  * waits for. Each call counts as one occurrence; a fault fires once.
+ *
+ * Models `should_fail()` (`lib/fault-inject.c`).
+ *
+ * @category Fault injection
  */
 export const dmaShouldFail = (device: DmaDeviceOps, kind: DmaFaultKind): boolean => {
   const attr = attrs.get(device);
@@ -100,6 +139,11 @@ export const dmaShouldFail = (device: DmaDeviceOps, kind: DmaFaultKind): boolean
 /**
  * For a device's `tx_submit`: the descriptor was submitted, one occurrence each of `hang`,
  * `worker` and `completion`; the first that fires is recorded against it.
+ *
+ * Models the `should_fail()` (`lib/fault-inject.c`) sites of a provider's `tx_submit`
+ * (`include/linux/dmaengine.h`).
+ *
+ * @category Fault injection
  */
 export const dmaFaultSubmitted = (device: DmaDeviceOps, tx: DmaAsyncTxDescriptor): void => {
   for (const kind of ["hang", "worker", "completion"] as const) {
@@ -110,10 +154,20 @@ export const dmaFaultSubmitted = (device: DmaDeviceOps, tx: DmaAsyncTxDescriptor
   }
 };
 
-/** The fault recorded against a submitted descriptor, if any. */
+/**
+ * The fault recorded against a submitted descriptor, if any: the `should_fail()`
+ * (`lib/fault-inject.c`) decision of its `tx_submit`.
+ *
+ * @category Fault injection
+ */
 export const dmaTxFault = (tx: DmaAsyncTxDescriptor): DmaTxFault | undefined => txFaults.get(tx);
 
-/** Forgets the descriptor's fault, once the device has played it out. */
+/**
+ * Forgets the descriptor's fault once the device has played it out: the `should_fail()`
+ * (`lib/fault-inject.c`) decision is spent.
+ *
+ * @category Fault injection
+ */
 export const dmaTxFaultClear = (tx: DmaAsyncTxDescriptor): void => {
   txFaults.delete(tx);
 };

@@ -58,7 +58,12 @@ import {
 } from "./fault_inject";
 import { IommuDomain, type IommuOptions } from "./iommu";
 
-/** Options of a {@link DmaDevice}. */
+/**
+ * Options of a {@link DmaDevice}: what a provider's probe (`pt_dmaengine_register()`,
+ * `drivers/dma/ptdma/ptdma-dmaengine.c`) reads from its hardware.
+ *
+ * @category Memcpy DMA device
+ */
 export interface DmaDeviceOptions {
   /** Memcpy channels (default 16). */
   readonly channels?: number;
@@ -129,7 +134,13 @@ interface Chunk {
   readonly tagBase: number;
 }
 
-/** A memcpy DMA controller with its channels and engines. Models a `struct dma_device` provider. */
+/**
+ * A memcpy DMA controller with its channels and engines. Models a `struct dma_device` provider with
+ * `struct virt_dma_chan` channels (`drivers/dma/virt-dma.h`), as
+ * `drivers/dma/ptdma/ptdma-dmaengine.c` builds one.
+ *
+ * @category Memcpy DMA device
+ */
 export class DmaDevice implements DmaDeviceOps {
   /** `dev_name()`, set at registration. */
   name = "";
