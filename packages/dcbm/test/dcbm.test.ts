@@ -7,11 +7,9 @@ import {
   type DcbmOptions,
   type DmaDevice,
   type DmaDeviceOptions,
-  type DmaFault,
   dcbmDriver,
-  dmaInjectFault,
-  dmaReleaseStalled,
 } from "../src/index";
+import { type DmaFault, dmaInjectFault, dmaReleaseStalled } from "../src/testing";
 import { addDevice, bootKernel, errnoOf, fill, run, runP, same } from "./helpers";
 
 const MiB = 2 ** 20;

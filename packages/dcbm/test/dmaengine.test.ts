@@ -29,10 +29,8 @@ import {
   dmaengineTerminateSync,
   dmaengineTxStatus,
   dmaHasCap,
-  dmaInjectFault,
   dmaMapSgtable,
   dmaReleaseChannel,
-  dmaReleaseStalled,
   dmaRequestChanByMask,
   dmaSubmitError,
   dmaUnmapSgtable,
@@ -40,6 +38,7 @@ import {
   sgAllocTable,
   sgSetFolio,
 } from "../src/index";
+import { dmaInjectFault, dmaReleaseStalled } from "../src/testing";
 import { addDevice, bootKernel, errnoOf, fill, run, runP, same } from "./helpers";
 
 const MEMCPY = dmaCapSet(DMA_MEMCPY);
