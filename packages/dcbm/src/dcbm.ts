@@ -27,7 +27,7 @@
  * Every channel's resources are scoped: whatever path the batch takes, the channel is terminated,
  * its tables unmapped and freed, and the channel released, in that order, before the copy returns.
  *
- * The file follows `dcbm.c`: the driver's globals ({@link DcbmState}), `struct dma_work`, the
+ * The file follows `dcbm.c`: the driver's globals (`DcbmState`), `struct dma_work`, the
  * completion callback, the channel and sg-table set-up and teardown, the descriptor submission,
  * `folios_copy_dma()` and `dma_should_batch()`, the sysfs attributes, and the module
  * (`dcbm_init()` / `dcbm_exit()`, written by `defineMigratorModule`). Each function takes the
