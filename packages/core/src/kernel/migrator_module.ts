@@ -30,7 +30,11 @@ import { formatReasonMask, type Migrator, parseReasonMask } from "../mm/migrate_
 import type { MigrateReason } from "../mm/migrate_mode";
 import type { ModuleDefinition } from "./module";
 
-/** Where a driver keeps its reason mask, and how it starts. */
+/**
+ * Where a driver keeps its reason mask, and how it starts: a module parameter (`module_param()`,
+ * `include/linux/moduleparam.h`), as v6's dcbm `reason_mask`, or a `struct kobj_attribute` of its
+ * own directory (`include/linux/kobject.h`).
+ */
 export interface ReasonMaskFile {
   /** The file name, e.g. `reason_mask`. */
   readonly file: string;
@@ -45,7 +49,11 @@ export interface ReasonMaskFile {
   readonly initial: number;
 }
 
-/** What a driver gives {@link defineMigratorModule}: its names, its migrator and its files. */
+/**
+ * What a driver gives {@link defineMigratorModule}: its names, its `struct migrator`
+ * (`include/linux/migrate_copy_offload.h`) and its files, as a driver hands its
+ * `struct device_driver` to `module_driver()` (`include/linux/device/driver.h`).
+ */
 export interface MigratorModuleDriver {
   /** The module name (`KBUILD_MODNAME`). */
   readonly name: string;
@@ -67,7 +75,10 @@ export interface MigratorModuleDriver {
   readonly exit?: () => Effect.Effect<void>;
 }
 
-/** A migrator driver's module, as {@link defineMigratorModule} builds it. */
+/**
+ * A migrator driver's module, as {@link defineMigratorModule} builds it: its `struct module`
+ * definition, its migrator, and its driver lock (a `DEFINE_MUTEX()` of `include/linux/mutex.h`).
+ */
 export interface MigratorModule {
   /** The module definition, for `kernel.loadModule`. */
   readonly definition: ModuleDefinition;
