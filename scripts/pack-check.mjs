@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Checks that the published packages really install: packs each publishable package with
 // `pnpm pack`, installs the tarballs into a scratch project outside the workspace, then imports
-// every package from ESM and from CommonJS, and type-checks an import of each under NodeNext
-// resolution. Run after `pnpm build`.
+// every package and every `./testing` subpath from ESM and from CommonJS, and type-checks an
+// import of each under NodeNext resolution. Run after `pnpm build`.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,34 +30,33 @@ for (const dir of readdirSync(join(root, "packages"))) {
   packages.push(pkg.name);
 }
 const files = readdirSync(tarballs).map((f) => join(tarballs, f));
-/** Every subpath a package publishes besides its root (`./testing`, say), as `name/sub`. */
-const subpaths = [];
 console.log(`packed ${files.length}: ${readdirSync(tarballs).join(", ")}`);
+
+// The packages whose tests need more than their main entry ship it as `./testing`.
+const withTesting = ["@migrate-offload/core", "@migrate-offload/dcbm", "@migrate-offload/mtcopy"];
 
 for (const file of files) {
   const listing = sh("tar", ["-tzf", file]);
+  const manifest = JSON.parse(sh("tar", ["-xzOf", file, "package/package.json"]));
+  const entries = ["index"];
+  if (withTesting.includes(manifest.name)) {
+    if (!manifest.exports?.["./testing"]) {
+      throw new Error(`${manifest.name}: the published exports map has no ./testing`);
+    }
+    entries.push("testing");
+  }
   for (const required of [
     "package/LICENSE",
     "package/README.md",
-    "package/dist/index.js",
-    "package/dist/index.cjs",
-    "package/dist/index.d.ts",
-    "package/dist/index.d.cts",
+    ...entries.flatMap((entry) =>
+      ["js", "cjs", "d.ts", "d.cts"].map((ext) => `package/dist/${entry}.${ext}`),
+    ),
   ]) {
     if (!listing.includes(required)) throw new Error(`${file} lacks ${required}`);
   }
   if (listing.includes("package/src/")) throw new Error(`${file} ships its sources`);
-  const manifest = JSON.parse(sh("tar", ["-xzOf", file, "package/package.json"]));
   if (JSON.stringify(manifest.exports).includes("@migrate-offload/source")) {
     throw new Error(`${manifest.name}: the published exports map still names the source condition`);
-  }
-  for (const key of Object.keys(manifest.exports ?? {})) {
-    if (key === "." || key === "./package.json") continue;
-    subpaths.push(`${manifest.name}${key.slice(1)}`);
-    for (const ext of ["js", "cjs", "d.ts", "d.cts"]) {
-      const target = `package/dist${key.slice(1)}.${ext}`;
-      if (!listing.includes(target)) throw new Error(`${file} lacks ${target} for ${key}`);
-    }
   }
   if (JSON.stringify(manifest.dependencies ?? {}).includes("workspace:")) {
     throw new Error(`${manifest.name}: workspace: dependency left in the published manifest`);
@@ -74,26 +73,53 @@ sh("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...files], 
 
 const expectations = {
   "@migrate-offload/core": "Kernel",
+  "@migrate-offload/core/testing": "checkKernelConsistency",
   "@migrate-offload/dcbm": "DCBM_MODULE_NAME",
+  "@migrate-offload/dcbm/testing": "dcbmConformanceSubject",
   "@migrate-offload/mtcopy": "MTCOPY_MIGRATOR_NAME",
+  "@migrate-offload/mtcopy/testing": "mtcopyConformanceSubject",
   "@migrate-offload/testkit": "TESTKIT_FORMAT_VERSION",
 };
+for (const name of withTesting) {
+  if (!packages.includes(name)) throw new Error(`${name} was not packed`);
+  packages.push(`${name}/testing`);
+}
 const esm = packages
   .map(
     (name) =>
       `import * as m${packages.indexOf(name)} from "${name}";\nif (!m${packages.indexOf(name)}.${expectations[name]}) throw new Error("${name}: no ${expectations[name]}");`,
   )
   .join("\n");
-const esmSubpaths = subpaths
-  .map(
-    (name, i) =>
-      `import * as s${i} from "${name}";\nif (Object.keys(s${i}).length === 0) throw new Error("${name} exports nothing");`,
-  )
-  .join("\n");
+// The main entry and ./testing share one copy of the driver's modules: a fault armed through
+// ./testing reaches a device registered through the main entry, and the conformance subjects
+// load and unload the drivers of the main entry.
+const sharedState = (dcbm, dcbmTesting, mtcopyTesting) => `{
+  const k2 = Effect.runSync(Kernel.make({ nodes: ["16M", "16M"] }));
+  const device = Effect.runSync(${dcbm}.dmaAsyncDeviceRegister(k2, { channels: 1, engines: 1 }));
+  ${dcbmTesting}.dmaInjectFault(device, { kind: "request" });
+  const mask = ${dcbm}.dmaCapSet(${dcbm}.DMA_MEMCPY);
+  if (${dcbm}.dmaRequestChanByMask(k2, mask) instanceof ${dcbm}.DmaChan)
+    throw new Error("dcbm/testing: a fault armed there did not reach the device");
+  const chan = ${dcbm}.dmaRequestChanByMask(k2, mask);
+  if (!(chan instanceof ${dcbm}.DmaChan)) throw new Error("dcbm: no channel after the fault");
+  ${dcbm}.dmaReleaseChannel(chan);
+  await Effect.runPromise(${dcbm}.dmaAsyncDeviceUnregister(k2, device));
+  for (const [subject, name] of [
+    [${dcbmTesting}.dcbmConformanceSubject({ channels: 1, engines: 1 }), "DCBM"],
+    [${mtcopyTesting}.mtcopyConformanceSubject({ threads: 1 }), "CPU_MT_COPY"],
+  ]) {
+    const k3 = Effect.runSync(Kernel.make({ nodes: ["16M", "16M"] }));
+    await Effect.runPromise(subject.load(k3));
+    const active = Effect.runSync(k3.fs.read("/sys/kernel/mm/migration/offload_migrator"));
+    if (!active.includes(\`[\${name}]\`)) throw new Error(\`\${subject.name}: not active: \${active}\`);
+    await Effect.runPromise(subject.unload(k3));
+  }
+}`;
+/** The name check.mjs imports a package as. */
+const m = (name) => `m${packages.indexOf(name)}`;
 writeFileSync(
   join(app, "check.mjs"),
   `${esm}
-${esmSubpaths}
 import { Effect } from "effect";
 const k = Effect.runSync(m${packages.indexOf("@migrate-offload/core")}.Kernel.make({ nodes: ["16M", "16M"] }));
 const p = Effect.runSync(k.createProcess());
@@ -112,7 +138,9 @@ engine.push(1, src.pfn, dst.pfn, 8192, 8192, 1);
 await Effect.runPromise(engine.run());
 await Effect.runPromise(engine.terminate());
 if (!dst.bytes().every((b) => b === 7)) throw new Error("ESM: the copy workers did not copy");
-console.log("ESM import ok, copy workers ok:", ${JSON.stringify(packages)}.join(", "));
+const { Kernel } = core;
+${sharedState(m("@migrate-offload/dcbm"), m("@migrate-offload/dcbm/testing"), m("@migrate-offload/mtcopy/testing"))}
+console.log("ESM import ok, copy workers ok, ./testing shares the drivers:", ${JSON.stringify(packages)}.join(", "));
 `,
 );
 writeFileSync(
@@ -133,24 +161,30 @@ const { CopyEngine } = require("@migrate-offload/core");
   await Effect.runPromise(engine.run());
   await Effect.runPromise(engine.terminate());
   if (!dst.bytes().every((b) => b === 9)) throw new Error("CJS: the copy workers did not copy");
-  console.log("CJS copy workers ok");
+  const dcbm = require("@migrate-offload/dcbm");
+  const dcbmTesting = require("@migrate-offload/dcbm/testing");
+  const mtcopyTesting = require("@migrate-offload/mtcopy/testing");
+  ${sharedState("dcbm", "dcbmTesting", "mtcopyTesting")}
+  console.log("CJS copy workers ok, ./testing shares the drivers");
 })().catch((e) => { console.error(e); process.exit(1); });
-${subpaths.map((name) => `if (Object.keys(require("${name}")).length === 0) throw new Error("${name} exports nothing");`).join("\n")}
-console.log("CJS require ok:", ${JSON.stringify([...packages, ...subpaths])}.join(", "));
+console.log("CJS require ok:", ${JSON.stringify(packages)}.join(", "));
 `,
 );
 writeFileSync(
   join(app, "check.mts"),
   `${packages.map((name, i) => `import * as t${i} from "${name}";\nvoid t${i}.${expectations[name]};`).join("\n")}
-${subpaths.map((name, i) => `import * as u${i} from "${name}";\nvoid u${i};`).join("\n")}
 import { Effect } from "effect";
 const kernel: t${packages.indexOf("@migrate-offload/core")}.Kernel = Effect.runSync(t${packages.indexOf("@migrate-offload/core")}.Kernel.make({ nodes: ["16M"] }));
 void kernel;
+// A device of the main entry takes a fault of ./testing.
+const device: t${packages.indexOf("@migrate-offload/dcbm")}.DmaDevice | null = null;
+const fault: t${packages.indexOf("@migrate-offload/dcbm/testing")}.DmaFault = { kind: "hang", after: 1 };
+if (device) t${packages.indexOf("@migrate-offload/dcbm/testing")}.dmaInjectFault(device, fault);
 `,
 );
 writeFileSync(
   join(app, "check.cts"),
-  `import core = require("@migrate-offload/core");\nconst k: core.Kernel | undefined = undefined;\nvoid k;\n`,
+  `import core = require("@migrate-offload/core");\nconst k: core.Kernel | undefined = undefined;\nvoid k;\nimport dcbmTesting = require("@migrate-offload/dcbm/testing");\nimport mtcopyTesting = require("@migrate-offload/mtcopy/testing");\nvoid dcbmTesting.dcbmConformanceSubject;\nvoid mtcopyTesting.mtcopyConformanceSubject;\n`,
 );
 console.log(sh(process.execPath, ["check.mjs"], app).trim());
 console.log(sh(process.execPath, ["check.cjs"], app).trim());

@@ -3,8 +3,8 @@
  * migrator the project ships, with every fault class on. A case is two runs of one workload on
  * fresh kernels (serial and with the migrator) and every comparison between them.
  */
-import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
-import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
+import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
+import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import {
   type MigratorSubject,
   moduleSubject,

@@ -6,8 +6,8 @@
  */
 import { availableParallelism } from "node:os";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
-import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
-import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy";
+import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
+import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";

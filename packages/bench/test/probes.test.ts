@@ -1,4 +1,4 @@
-import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
+import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { formatAmdahl, formatLatency, runAmdahl, runLatency } from "../src/probes";

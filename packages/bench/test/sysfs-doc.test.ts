@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Kernel } from "@migrate-offload/core";
-import { dcbmConformanceSubject } from "@migrate-offload/dcbm";
+import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
 import { mtcopyDriver } from "@migrate-offload/mtcopy";
 import { Effect, Exit } from "effect";
 import { expect, it } from "vitest";

@@ -228,6 +228,12 @@ export {
   type CopyEngineOptions,
   type WorkerFault,
 } from "./kernel/copy_engine";
+export {
+  defineMigratorModule,
+  type MigratorModule,
+  type MigratorModuleDriver,
+  type ReasonMaskFile,
+} from "./kernel/migrator_module";
 export { modulePut, tryModuleGet } from "./kernel/module";
 export { Srcu } from "./kernel/srcu";
 // lib/

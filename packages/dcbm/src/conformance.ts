@@ -9,15 +9,16 @@ import type { Kernel } from "@migrate-offload/core";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import { DCBM_MODULE_NAME, DCBM_SYSFS_DIR, type DcbmOptions, dcbmDriver } from "./dcbm";
-import {
-  type DmaDevice,
-  type DmaDeviceOptions,
-  type DmaFault,
-  dmaAsyncDeviceRegister,
-  dmaAsyncDeviceUnregister,
-} from "./dma/memcpy_device";
+import { dmaAsyncDeviceRegister, dmaAsyncDeviceUnregister } from "./dma/dmaengine";
+import { type DmaFault, dmaInjectFault } from "./dma/fault_inject";
+import type { DmaDevice, DmaDeviceOptions } from "./dma/memcpy_device";
 
-/** Every step of the DMA path that can be made to fail. */
+/**
+ * Every step of the DMA path that can be made to fail: the `should_fail()` sites
+ * (`lib/fault-inject.c`) of the dmaengine calls `drivers/migrate_offload/dcbm/dcbm.c` makes.
+ *
+ * @category Conformance
+ */
 export const DCBM_DMA_FAULTS: readonly DmaFault["kind"][] = [
   "request",
   "prep",
@@ -33,6 +34,11 @@ export const DCBM_DMA_FAULTS: readonly DmaFault["kind"][] = [
  * switches it off, unloads the module, fails if a channel, IOMMU mapping, chunk or stalled
  * descriptor was left behind or an engine thread was lost, and unregisters the device. Every
  * injected fault is a {@link DmaFault} at its first occurrence.
+ *
+ * Models `insmod dcbm.ko` and `rmmod dcbm` of `drivers/migrate_offload/dcbm/dcbm.c`, with the DMA
+ * device registered by `dma_async_device_register()` (`drivers/dma/dmaengine.c`).
+ *
+ * @category Conformance
  */
 export const dcbmConformanceSubject = (
   device: DmaDeviceOptions = {},
@@ -78,8 +84,10 @@ export const dcbmConformanceSubject = (
       }),
     engineFaults: {
       kinds: DCBM_DMA_FAULTS,
-      inject: (kernel: Kernel, kind: string) =>
-        devices.get(kernel)?.inject({ kind: kind as DmaFault["kind"] }),
+      inject: (kernel: Kernel, kind: string) => {
+        const dma = devices.get(kernel);
+        if (dma) dmaInjectFault(dma, { kind: kind as DmaFault["kind"] });
+      },
     },
   };
 };

@@ -27,27 +27,37 @@
  * Every channel's resources are scoped: whatever path the batch takes, the channel is terminated,
  * its tables unmapped and freed, and the channel released, in that order, before the copy returns.
  *
+ * The file follows `dcbm.c`: the driver's globals (`DcbmState`), `struct dma_work`, the
+ * completion callback, the channel and sg-table set-up and teardown, the descriptor submission,
+ * `folios_copy_dma()` and `dma_should_batch()`, the sysfs attributes, and the module
+ * (`dcbm_init()` / `dcbm_exit()`, written by `defineMigratorModule`). Each function takes the
+ * driver's state, as the C functions use its globals.
+ *
  * @module
  */
 import {
   type Attribute,
+  defineMigratorModule,
   ERRNO,
   FOLIO_CONTENT_COPIED,
-  formatReasonMask,
+  type FolioList,
   type Kernel,
   kstrtobool,
   kstrtouint,
+  type MigrateReason,
   type Migrator,
+  type MigratorModule,
+  type MigratorModuleDriver,
   type ModuleDefinition,
   MR_COMPACTION,
   MR_DEMOTION,
   MR_NUMA_MISPLACED,
   MR_SYSCALL,
-  parseReasonMask,
   sysfsStreq,
 } from "@migrate-offload/core";
-import { Effect, Option, Semaphore } from "effect";
+import { Effect, Option, type Scope } from "effect";
 import { dmaMapSgtable, dmaUnmapSgtable } from "./dma/dma_mapping";
+import { dmaReleaseChannel, dmaRequestChanByMask } from "./dma/dmaengine";
 import {
   DMA_COMPLETION_NO_ORDER,
   DMA_CTRL_ACK,
@@ -64,31 +74,68 @@ import {
   dmaengineTerminateSync,
   dmaengineTxStatus,
   dmaHasCap,
-  dmaReleaseChannel,
-  dmaRequestChanByMask,
   dmaSubmitError,
-} from "./dma/dmaengine";
+} from "./dma/dmaengine_h";
 import { DMA_FROM_DEVICE, DMA_TO_DEVICE, type DmaDataDirection } from "./dma/iommu";
 import { SgTable, sgAllocTable, sgFreeTable, sgSetFolio } from "./dma/scatterlist";
 
-/** `MAX_DMA_CHANNELS`: the most channels one batch uses. */
+/**
+ * `MAX_DMA_CHANNELS` (`drivers/migrate_offload/dcbm/dcbm.c`): the most channels one batch uses.
+ *
+ * @category DCBM driver
+ */
 export const MAX_DMA_CHANNELS = 16;
-/** The migrator's name, as the seed's `struct migrator` spells it. */
+/**
+ * The migrator's name, as `dma_migrator` (`drivers/migrate_offload/dcbm/dcbm.c`) spells it in its
+ * `struct migrator`.
+ *
+ * @category DCBM driver
+ */
 export const DCBM_MIGRATOR_NAME = "DCBM";
-/** The module name (`KBUILD_MODNAME`). */
+/**
+ * The module name: `KBUILD_MODNAME` of `drivers/migrate_offload/dcbm/dcbm.c`.
+ *
+ * @category DCBM driver
+ */
 export const DCBM_MODULE_NAME = "dcbm";
-/** The control directory (`kobject_create_and_add("dcbm", kernel_kobj)`). */
+/**
+ * The control directory: `kobject_create_and_add("dcbm", kernel_kobj)` in `dcbm_init()`
+ * (`drivers/migrate_offload/dcbm/dcbm.c`).
+ *
+ * @category DCBM driver
+ */
 export const DCBM_SYSFS_DIR = "/sys/kernel/dcbm";
-/** How long one batch may wait for its channels, in milliseconds (the seed's 10 s). */
+/**
+ * How long one batch may wait for its channels, in milliseconds: the 10 s
+ * `wait_for_completion_timeout()` of `folios_copy_dma()` (`drivers/migrate_offload/dcbm/dcbm.c`).
+ *
+ * @category DCBM driver
+ */
 export const DCBM_TIMEOUT_MS = 10_000;
-/** The reasons `dma_should_batch()` accepts: syscalls, compaction, demotion, NUMA balancing. */
+/**
+ * The reasons `dma_should_batch()` (`drivers/migrate_offload/dcbm/dcbm.c`) accepts: syscalls,
+ * compaction, demotion, NUMA balancing.
+ *
+ * @category DCBM driver
+ */
 export const DCBM_DEFAULT_REASONS =
   (1 << MR_SYSCALL) | (1 << MR_COMPACTION) | (1 << MR_DEMOTION) | (1 << MR_NUMA_MISPLACED);
 
-/** How the driver learns that its descriptors completed. */
+/**
+ * How the driver learns that its descriptors completed: by `dma_completion_callback()`
+ * (`drivers/migrate_offload/dcbm/dcbm.c`) on an interrupt, or (beyond the seed) by polling
+ * `dmaengine_tx_status()`.
+ *
+ * @category DCBM driver
+ */
 export type DcbmCompletion = "interrupt" | "polling";
 
-/** Options of {@link dcbmDriver}. */
+/**
+ * Options of {@link dcbmDriver}: the initial `nr_dma_channels` and the batch timeout of
+ * `drivers/migrate_offload/dcbm/dcbm.c`, and the completion mode.
+ *
+ * @category DCBM driver
+ */
 export interface DcbmOptions {
   /** Initial `nr_dma_chan` (default 1, as in the seed). */
   readonly nrDmaChan?: number;
@@ -98,7 +145,12 @@ export interface DcbmOptions {
   readonly timeoutMs?: number;
 }
 
-/** A dcbm driver built for one kernel. */
+/**
+ * A dcbm driver built for one kernel: the module of `drivers/migrate_offload/dcbm/dcbm.c`
+ * (`dcbm_init()` / `dcbm_exit()`), its `dma_migrator` and its counters.
+ *
+ * @category DCBM driver
+ */
 export interface DcbmDriver {
   /** The module definition, for `kernel.loadModule`. */
   readonly module: ModuleDefinition;
@@ -112,356 +164,439 @@ export interface DcbmDriver {
   readonly offloading: boolean;
 }
 
+/**
+ * The driver's globals: `folios_migrated`, `folios_failures` and `nr_dma_channels` of `dcbm.c`,
+ * the completion mode and timeout, and the module, which holds `offloading_enabled`, `dcbm_mutex`,
+ * `dma_migrator` and the reason mask. One per {@link dcbmDriver}.
+ */
+interface DcbmState {
+  readonly kernel: Kernel;
+  /** `nr_dma_channels`: channels one batch asks for. */
+  nrDmaChannels: number;
+  /** How the driver learns that descriptors completed. */
+  completion: DcbmCompletion;
+  /** How long one batch may wait, in milliseconds. */
+  readonly timeoutMs: number;
+  /** `folios_migrated`. */
+  foliosMigrated: number;
+  /** `folios_failures`. */
+  foliosFailures: number;
+  /** The module skeleton: `offloading`, the driver lock, the migrator, the reason mask. */
+  readonly module: MigratorModule;
+}
+
 /** One channel's share of a batch. Models the seed's `struct dma_work`. */
 interface DmaWork {
   readonly chan: DmaChan;
   /** First folio of the batch it copies, and how many. */
   readonly first: number;
   readonly count: number;
+  /** `src_sgt`, `dst_sgt`: set once both are mapped (the seed's `mapped`). */
+  src: SgTable | null;
+  dst: SgTable | null;
   readonly descs: DmaAsyncTxDescriptor[];
   /** For each descriptor, the first and last folio (batch indices) it writes to. */
   readonly descFirst: number[];
   readonly descLast: number[];
-  /** Descriptors whose callback has not run. */
+  /** `pending`: descriptors whose callback has not run. */
   pending: number;
   /** 0, or why setting the channel up failed. */
   rc: number;
+  /** `done`: wakes the waiter once `pending` drops to 0. */
   wake: (() => void) | null;
 }
 
-/** Builds the dcbm driver for one kernel. Load it with `kernel.loadModule(driver.module)`. */
-export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDriver => {
-  const m = kernel.memmap;
-  const pageSize = kernel.mem.pageSize;
-  let nrDmaChannels = options.nrDmaChan ?? 1;
-  let completion: DcbmCompletion = options.completion ?? "interrupt";
-  const timeoutMs = options.timeoutMs ?? DCBM_TIMEOUT_MS;
-  let reasonMask = DCBM_DEFAULT_REASONS;
-  let foliosMigrated = 0;
-  let foliosFailures = 0;
-  const mutex = Semaphore.makeUnsafe(1);
+/** `dma_completion_callback()`: one of the work's descriptors completed. */
+const dmaCompletionCallback = (work: DmaWork): void => {
+  work.pending--;
+  if (work.pending === 0) work.wake?.();
+};
 
-  /** Maps a table for the channel's device; the mapping and the table go when the scope closes. */
-  const mapScoped = (chan: DmaChan, sgt: SgTable, direction: DmaDataDirection) =>
-    Effect.acquireRelease(
-      Effect.sync(() => dmaMapSgtable(dmaengineGetDmaDevice(chan), sgt, direction)),
-      (rc) =>
-        Effect.sync(() => {
-          if (rc === 0) dmaUnmapSgtable(dmaengineGetDmaDevice(chan), sgt);
-          sgFreeTable(sgt);
-        }),
-    );
+/**
+ * `dma_request_chan_by_mask()` for one channel of the batch, which `cleanup_dma_work()` gives
+ * back with `dma_release_channel()` when the batch's scope closes. `ENODEV` when none is free.
+ */
+const dmaRequestChanScoped = (dcbm: DcbmState) =>
+  Effect.acquireRelease(
+    Effect.sync(() => dmaRequestChanByMask(dcbm.kernel, dmaCapSet(DMA_MEMCPY))),
+    (chan) => Effect.sync(() => (chan instanceof DmaChan ? dmaReleaseChannel(chan) : undefined)),
+  );
 
-  /**
-   * Sets one channel up and submits its descriptors: 0, or a negative errno (its folios then
-   * stay unmarked). The channel is terminated when the batch's scope closes.
-   */
-  const setUp = (w: DmaWork, srcs: Int32Array, dsts: Int32Array) =>
-    Effect.gen(function* () {
-      const src = sgAllocTable(w.count);
-      const dst = sgAllocTable(w.count);
-      if (!(src instanceof SgTable)) return -ERRNO.ENOMEM;
-      if (!(dst instanceof SgTable)) return -ERRNO.ENOMEM;
-      let total = 0;
-      for (let j = 0; j < w.count; j++) {
-        const bytes = m.folioNrPages(srcs[w.first + j]!) * pageSize;
-        sgSetFolio(src, j, srcs[w.first + j]!, bytes);
-        sgSetFolio(dst, j, dsts[w.first + j]!, bytes);
-        total += bytes;
-      }
-      const srcRc = yield* mapScoped(w.chan, src, DMA_TO_DEVICE);
-      if (srcRc !== 0) return srcRc;
-      const dstRc = yield* mapScoped(w.chan, dst, DMA_FROM_DEVICE);
-      if (dstRc !== 0) return dstRc;
-      yield* Effect.addFinalizer(() => dmaengineTerminateSync(w.chan));
+/**
+ * `dma_map_sgtable()` of one table for the channel's device; `cleanup_dma_work()` unmaps it
+ * (when it was mapped) and frees it when the batch's scope closes.
+ */
+const dmaMapSgtableScoped = (chan: DmaChan, sgt: SgTable, direction: DmaDataDirection) =>
+  Effect.acquireRelease(
+    Effect.sync(() => dmaMapSgtable(dmaengineGetDmaDevice(chan), sgt, direction)),
+    (rc) =>
+      Effect.sync(() => {
+        if (rc === 0) dmaUnmapSgtable(dmaengineGetDmaDevice(chan), sgt);
+        sgFreeTable(sgt);
+      }),
+  );
 
-      const noOrder = dmaHasCap(DMA_COMPLETION_NO_ORDER, dmaengineGetDmaDevice(w.chan).capMask);
-      const interrupt = completion === "interrupt";
-      const callback = () => {
-        w.pending--;
-        if (w.pending === 0) w.wake?.();
-      };
-      // Walk both mapped lists by byte offset: a descriptor ends wherever either side's segment does.
-      let si = 0;
-      let di = 0;
-      let sOff = 0;
-      let dOff = 0;
-      let folio = w.first;
-      let folioEnd = m.folioNrPages(srcs[folio]!) * pageSize;
-      for (let pos = 0; pos < total; ) {
-        const len = Math.min(src.dmaLength[si]! - sOff, dst.dmaLength[di]! - dOff);
-        const last = pos + len === total;
-        const flags = DMA_CTRL_ACK | (interrupt && (last || noOrder) ? DMA_PREP_INTERRUPT : 0);
-        const tx = dmaenginePrepDmaMemcpy(
-          w.chan,
-          dst.dmaAddress[di]! + dOff,
-          src.dmaAddress[si]! + sOff,
-          len,
-          flags,
-        );
-        if (!tx) return -ERRNO.EIO;
-        tx.callback = callback;
-        const cookie = dmaengineSubmit(tx);
-        if (dmaSubmitError(cookie)) return -ERRNO.EIO;
-        w.pending++;
-        w.descs.push(tx);
-        while (folioEnd <= pos) folioEnd += m.folioNrPages(srcs[++folio]!) * pageSize;
-        w.descFirst.push(folio);
-        let lastFolio = folio;
-        for (let end = folioEnd; end < pos + len; ) {
-          end += m.folioNrPages(srcs[++lastFolio]!) * pageSize;
-        }
-        w.descLast.push(lastFolio);
-        pos += len;
-        sOff += len;
-        dOff += len;
-        if (sOff === src.dmaLength[si]) {
-          si++;
-          sOff = 0;
-        }
-        if (dOff === dst.dmaLength[di]) {
-          di++;
-          dOff = 0;
-        }
-      }
-      return 0;
-    });
-
-  /** Waits until every set-up channel's descriptors have all called back. */
-  const waitAll = (works: DmaWork[]): Effect.Effect<void> => {
-    const busy = works.filter((w) => w.rc === 0 && w.pending > 0);
-    if (busy.length === 0) return Effect.void;
-    if (completion === "interrupt") {
-      return Effect.all(
-        busy.map((w) =>
-          Effect.callback<void>((resume) => {
-            if (w.pending === 0) return resume(Effect.void);
-            w.wake = () => resume(Effect.void);
-            return Effect.sync(() => {
-              w.wake = null;
-            });
-          }),
-        ),
-        { concurrency: "unbounded", discard: true },
-      );
+/**
+ * `setup_sg_tables()`: builds the work's source and destination tables, one segment per folio,
+ * and maps both for the channel's device. 0, or a negative errno (its folios then stay
+ * unmarked). Once both are mapped the channel is terminated when the batch's scope closes,
+ * before its tables are unmapped.
+ */
+const setupSgTables = (
+  dcbm: DcbmState,
+  work: DmaWork,
+  srcs: Int32Array,
+  dsts: Int32Array,
+): Effect.Effect<number, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const m = dcbm.kernel.memmap;
+    const pageSize = dcbm.kernel.mem.pageSize;
+    const src = sgAllocTable(work.count);
+    const dst = sgAllocTable(work.count);
+    if (!(src instanceof SgTable)) return -ERRNO.ENOMEM;
+    if (!(dst instanceof SgTable)) return -ERRNO.ENOMEM;
+    for (let j = 0; j < work.count; j++) {
+      const bytes = m.folioNrPages(srcs[work.first + j]!) * pageSize;
+      sgSetFolio(src, j, srcs[work.first + j]!, bytes);
+      sgSetFolio(dst, j, dsts[work.first + j]!, bytes);
     }
-    return Effect.callback<void>((resume) => {
-      let timer: ReturnType<typeof setImmediate> | undefined;
-      const tick = () => {
-        let left = 0;
-        for (const w of busy) {
-          if (w.pending === 0) continue;
-          dmaengineTxStatus(w.chan, w.descs[w.descs.length - 1]!.cookie);
-          if (w.pending > 0) left++;
-        }
-        if (left === 0) resume(Effect.void);
-        else timer = setImmediate(tick);
-      };
-      tick();
-      return Effect.sync(() => {
-        if (timer !== undefined) clearImmediate(timer);
-      });
-    });
-  };
-
-  const migrator: Migrator = {
-    name: DCBM_MIGRATOR_NAME,
-    owner: null,
-    shouldBatch: (reason) => (reasonMask & (1 << reason)) !== 0,
-    offloadCopy: (dstList, srcList, count) =>
-      Effect.suspend(() => {
-        // Per batch: several migrations may be copying through the driver at once.
-        const batchSrcs = new Int32Array(count);
-        const batchDsts = new Int32Array(count);
-        let n = 0;
-        for (const pfn of srcList) batchSrcs[n++] = pfn;
-        n = 0;
-        for (const pfn of dstList) batchDsts[n++] = pfn;
-        const want = Math.min(nrDmaChannels, n, MAX_DMA_CHANNELS);
-        const failed = new Uint8Array(n);
-        return Effect.scoped(
-          Effect.gen(function* () {
-            const chans: DmaChan[] = [];
-            for (let i = 0; i < want; i++) {
-              const chan = yield* Effect.acquireRelease(
-                Effect.sync(() => dmaRequestChanByMask(kernel, dmaCapSet(DMA_MEMCPY))),
-                (c) => Effect.sync(() => (c instanceof DmaChan ? dmaReleaseChannel(c) : undefined)),
-              );
-              if (!(chan instanceof DmaChan)) break;
-              chans.push(chan);
-            }
-            if (chans.length === 0) {
-              foliosFailures += n;
-              return -ERRNO.ENODEV;
-            }
-            const works: DmaWork[] = [];
-            chans.forEach((chan, i) => {
-              const first = Math.floor((n * i) / chans.length);
-              const count = Math.floor((n * (i + 1)) / chans.length) - first;
-              if (count === 0) return;
-              works.push({
-                chan,
-                first,
-                count,
-                descs: [],
-                descFirst: [],
-                descLast: [],
-                pending: 0,
-                rc: 0,
-                wake: null,
-              });
-            });
-            for (const w of works) w.rc = yield* setUp(w, batchSrcs, batchDsts);
-            for (const w of works) if (w.rc === 0) dmaAsyncIssuePending(w.chan);
-            const waited = yield* Effect.timeoutOption(waitAll(works), timeoutMs);
-            let rc = 0;
-            for (const w of works) {
-              if (w.rc !== 0) {
-                failed.fill(1, w.first, w.first + w.count);
-                rc ||= w.rc;
-                continue;
-              }
-              w.descs.forEach((tx, k) => {
-                if (tx.result !== DMA_TRANS_NOERROR)
-                  failed.fill(1, w.descFirst[k]!, w.descLast[k]! + 1);
-              });
-            }
-            let copied = 0;
-            for (let i = 0; i < n; i++) {
-              if (failed[i]) continue;
-              m.set(batchDsts[i]!, FOLIO_CONTENT_COPIED);
-              copied++;
-            }
-            foliosMigrated += copied;
-            foliosFailures += n - copied;
-            if (Option.isNone(waited)) rc ||= -ERRNO.ETIMEDOUT;
-            if (copied < n) rc ||= -ERRNO.EIO;
-            return rc;
-          }),
-        );
-      }),
-  };
-
-  let boundMigrator: Migrator = migrator;
-  /**
-   * `offloading` reads the registry: the migrator may also be switched on or off through
-   * `offload_migrator`, and the file must agree with it.
-   */
-  const isOffloading = (): boolean => kernel.migrateOffload.activeName === boundMigrator.name;
-
-  const setOffloading = (on: boolean): Effect.Effect<number> =>
-    mutex.withPermit(
-      Effect.suspend(() => {
-        if (on === isOffloading()) return Effect.succeed(0);
-        const change = on
-          ? kernel.migrateOffload.register(boundMigrator)
-          : kernel.migrateOffload.unregister(boundMigrator);
-        return change.pipe(
-          Effect.match({
-            onFailure: (error) => error.code,
-            onSuccess: () => 0,
-          }),
-        );
-      }),
-    );
-
-  const counter = (read: () => number, reset: () => void): Attribute => ({
-    mode: 0o664,
-    show: () => `${read()}\n`,
-    store: (text) => {
-      reset();
-      return text.length;
-    },
+    const srcRc = yield* dmaMapSgtableScoped(work.chan, src, DMA_TO_DEVICE);
+    if (srcRc !== 0) return srcRc;
+    const dstRc = yield* dmaMapSgtableScoped(work.chan, dst, DMA_FROM_DEVICE);
+    if (dstRc !== 0) return dstRc;
+    yield* Effect.addFinalizer(() => dmaengineTerminateSync(work.chan));
+    work.src = src;
+    work.dst = dst;
+    return 0;
   });
 
-  const attributes: Record<string, Attribute> = {
-    offloading: {
-      mode: 0o664,
-      show: () => `${isOffloading() ? 1 : 0}\n`,
-      store: (text) => {
-        const value = kstrtobool(text);
-        if (typeof value !== "boolean") return value.code;
-        return setOffloading(value).pipe(Effect.map((rc) => (rc < 0 ? rc : text.length)));
-      },
-    },
-    nr_dma_chan: {
-      mode: 0o664,
-      show: () => `${nrDmaChannels}\n`,
-      store: (text) => {
-        const value = kstrtouint(text);
-        if (typeof value !== "number") return value.code;
-        if (value < 1 || value > MAX_DMA_CHANNELS) return -ERRNO.EINVAL;
-        nrDmaChannels = value;
-        return text.length;
-      },
-    },
-    folios_migrated: counter(
-      () => foliosMigrated,
-      () => {
-        foliosMigrated = 0;
-      },
-    ),
-    folios_failures: counter(
-      () => foliosFailures,
-      () => {
-        foliosFailures = 0;
-      },
-    ),
-    completion: {
-      mode: 0o664,
-      show: () => (completion === "interrupt" ? "[interrupt] polling\n" : "interrupt [polling]\n"),
-      store: (text) => {
-        if (sysfsStreq(text, "interrupt")) completion = "interrupt";
-        else if (sysfsStreq(text, "polling")) completion = "polling";
-        else return -ERRNO.EINVAL;
-        return text.length;
-      },
-    },
-  };
+/**
+ * `submit_dma_transfers()`: prepares and submits the work's memcpy descriptors. 0, or `-EIO`
+ * when the device refuses one (its folios then stay unmarked).
+ *
+ * It walks both mapped lists **by byte offset**, so a descriptor ends wherever either side's DMA
+ * segment does: right even when the IOMMU merged the two sides differently. Every descriptor has
+ * the completion callback; with interrupts, the last one asks for an interrupt, and on a device
+ * that completes out of order every one does.
+ */
+const submitDmaTransfers = (dcbm: DcbmState, work: DmaWork, srcs: Int32Array): number => {
+  const m = dcbm.kernel.memmap;
+  const pageSize = dcbm.kernel.mem.pageSize;
+  const src = work.src!;
+  const dst = work.dst!;
+  let total = 0;
+  for (let j = 0; j < work.count; j++) total += src.length[j]!;
+  const noOrder = dmaHasCap(DMA_COMPLETION_NO_ORDER, dmaengineGetDmaDevice(work.chan).capMask);
+  const interrupt = dcbm.completion === "interrupt";
+  const callback = () => dmaCompletionCallback(work);
+  let si = 0;
+  let di = 0;
+  let sOff = 0;
+  let dOff = 0;
+  let folio = work.first;
+  let folioEnd = m.folioNrPages(srcs[folio]!) * pageSize;
+  for (let pos = 0; pos < total; ) {
+    const len = Math.min(src.dmaLength[si]! - sOff, dst.dmaLength[di]! - dOff);
+    const last = pos + len === total;
+    const flags = DMA_CTRL_ACK | (interrupt && (last || noOrder) ? DMA_PREP_INTERRUPT : 0);
+    const tx = dmaenginePrepDmaMemcpy(
+      work.chan,
+      dst.dmaAddress[di]! + dOff,
+      src.dmaAddress[si]! + sOff,
+      len,
+      flags,
+    );
+    if (!tx) return -ERRNO.EIO;
+    tx.callback = callback;
+    const cookie = dmaengineSubmit(tx);
+    if (dmaSubmitError(cookie)) return -ERRNO.EIO;
+    work.pending++;
+    work.descs.push(tx);
+    while (folioEnd <= pos) folioEnd += m.folioNrPages(srcs[++folio]!) * pageSize;
+    work.descFirst.push(folio);
+    let lastFolio = folio;
+    for (let end = folioEnd; end < pos + len; ) {
+      end += m.folioNrPages(srcs[++lastFolio]!) * pageSize;
+    }
+    work.descLast.push(lastFolio);
+    pos += len;
+    sOff += len;
+    dOff += len;
+    if (sOff === src.dmaLength[si]) {
+      si++;
+      sOff = 0;
+    }
+    if (dOff === dst.dmaLength[di]) {
+      di++;
+      dOff = 0;
+    }
+  }
+  return 0;
+};
 
-  const parameters: Record<string, Attribute> = {
-    reason_mask: {
-      mode: 0o644,
-      show: () => `${formatReasonMask(reasonMask)}\n`,
-      store: (text) => {
-        const mask = parseReasonMask(text);
-        if (typeof mask !== "number") return mask.code;
-        reasonMask = mask;
-        return text.length;
-      },
-    },
-  };
+/**
+ * The seed's `wait_for_completion()` on every channel: waits until each set-up work's
+ * descriptors have all called back, woken by their callbacks, or, in `polling` mode, polling
+ * `dmaengine_tx_status()` between turns of the event loop.
+ */
+const waitForDmaWork = (dcbm: DcbmState, works: readonly DmaWork[]): Effect.Effect<void> => {
+  const busy = works.filter((w) => w.rc === 0 && w.pending > 0);
+  if (busy.length === 0) return Effect.void;
+  if (dcbm.completion === "interrupt") {
+    return Effect.all(
+      busy.map((w) =>
+        Effect.callback<void>((resume) => {
+          if (w.pending === 0) return resume(Effect.void);
+          w.wake = () => resume(Effect.void);
+          return Effect.sync(() => {
+            w.wake = null;
+          });
+        }),
+      ),
+      { concurrency: "unbounded", discard: true },
+    );
+  }
+  return Effect.callback<void>((resume) => {
+    let timer: ReturnType<typeof setImmediate> | undefined;
+    const tick = () => {
+      let left = 0;
+      for (const w of busy) {
+        if (w.pending === 0) continue;
+        dmaengineTxStatus(w.chan, w.descs[w.descs.length - 1]!.cookie);
+        if (w.pending > 0) left++;
+      }
+      if (left === 0) resume(Effect.void);
+      else timer = setImmediate(tick);
+    };
+    tick();
+    return Effect.sync(() => {
+      if (timer !== undefined) clearImmediate(timer);
+    });
+  });
+};
 
-  const module: ModuleDefinition = {
-    name: DCBM_MODULE_NAME,
-    init: (mod) =>
-      Effect.suspend(() => {
-        boundMigrator = { ...migrator, owner: mod };
-        kernel.fs.addAttributes(DCBM_SYSFS_DIR, attributes);
-        kernel.fs.addAttributes(`${mod.sysfsDir}/parameters`, parameters);
-        return kernel.migrateOffload.addProvider(boundMigrator);
-      }),
-    exit: () =>
+/**
+ * Marks every destination folio whose descriptors all completed without error
+ * `FOLIO_CONTENT_COPIED`, counts the batch into `folios_migrated` and `folios_failures`, and
+ * returns the batch's result: the first work's set-up error, `-ETIMEDOUT`, `-EIO` when a folio
+ * was left unmarked, or 0.
+ */
+const dmaWorkComplete = (
+  dcbm: DcbmState,
+  works: readonly DmaWork[],
+  dsts: Int32Array,
+  timedOut: boolean,
+): number => {
+  const n = dsts.length;
+  const failed = new Uint8Array(n);
+  let rc = 0;
+  for (const w of works) {
+    if (w.rc !== 0) {
+      failed.fill(1, w.first, w.first + w.count);
+      rc ||= w.rc;
+      continue;
+    }
+    w.descs.forEach((tx, k) => {
+      if (tx.result !== DMA_TRANS_NOERROR) failed.fill(1, w.descFirst[k]!, w.descLast[k]! + 1);
+    });
+  }
+  let copied = 0;
+  for (let i = 0; i < n; i++) {
+    if (failed[i]) continue;
+    dcbm.kernel.memmap.set(dsts[i]!, FOLIO_CONTENT_COPIED);
+    copied++;
+  }
+  dcbm.foliosMigrated += copied;
+  dcbm.foliosFailures += n - copied;
+  if (timedOut) rc ||= -ERRNO.ETIMEDOUT;
+  if (copied < n) rc ||= -ERRNO.EIO;
+  return rc;
+};
+
+/**
+ * `folios_copy_dma()`, the migrator's `offload_copy`: copies one batch over up to
+ * `min(nr_dma_chan, nr_folios, MAX_DMA_CHANNELS)` channels, channel `i` of `c` taking the folios
+ * `[n·i/c, n·(i+1)/c)`. Several migrations may copy through the driver at once; each batch has
+ * its own works and scope.
+ */
+const foliosCopyDma = (
+  dcbm: DcbmState,
+  dstList: FolioList,
+  srcList: FolioList,
+  count: number,
+): Effect.Effect<number> =>
+  Effect.suspend(() => {
+    const srcs = new Int32Array(count);
+    const dsts = new Int32Array(count);
+    let n = 0;
+    for (const pfn of srcList) srcs[n++] = pfn;
+    n = 0;
+    for (const pfn of dstList) dsts[n++] = pfn;
+    const want = Math.min(dcbm.nrDmaChannels, n, MAX_DMA_CHANNELS);
+    return Effect.scoped(
       Effect.gen(function* () {
-        yield* setOffloading(false);
-        yield* Effect.ignore(kernel.migrateOffload.removeProvider(boundMigrator));
-        kernel.fs.remove(DCBM_SYSFS_DIR);
+        const chans: DmaChan[] = [];
+        for (let i = 0; i < want; i++) {
+          const chan = yield* dmaRequestChanScoped(dcbm);
+          if (!(chan instanceof DmaChan)) break;
+          chans.push(chan);
+        }
+        if (chans.length === 0) {
+          dcbm.foliosFailures += n;
+          return -ERRNO.ENODEV;
+        }
+        const works: DmaWork[] = [];
+        chans.forEach((chan, i) => {
+          const first = Math.floor((n * i) / chans.length);
+          const count = Math.floor((n * (i + 1)) / chans.length) - first;
+          if (count === 0) return;
+          works.push({
+            chan,
+            first,
+            count,
+            src: null,
+            dst: null,
+            descs: [],
+            descFirst: [],
+            descLast: [],
+            pending: 0,
+            rc: 0,
+            wake: null,
+          });
+        });
+        for (const w of works) w.rc = yield* setupSgTables(dcbm, w, srcs, dsts);
+        for (const w of works) if (w.rc === 0) w.rc = submitDmaTransfers(dcbm, w, srcs);
+        for (const w of works) if (w.rc === 0) dmaAsyncIssuePending(w.chan);
+        const waited = yield* Effect.timeoutOption(waitForDmaWork(dcbm, works), dcbm.timeoutMs);
+        return dmaWorkComplete(dcbm, works, dsts, Option.isNone(waited));
       }),
-  };
+    );
+  });
 
+/** `dma_should_batch()`: whether the driver's reason mask allows batches of `reason`. */
+const dmaShouldBatch = (dcbm: DcbmState, reason: MigrateReason): boolean =>
+  dcbm.module.allows(reason);
+
+/** `dma_migrator`: the `struct migrator` the module offers; its owner is set at load. */
+const dmaMigrator = (dcbm: DcbmState): Omit<Migrator, "owner"> => ({
+  name: DCBM_MIGRATOR_NAME,
+  offloadCopy: (dst, src, count) => foliosCopyDma(dcbm, dst, src, count),
+  shouldBatch: (reason) => dmaShouldBatch(dcbm, reason),
+});
+
+/** `folios_migrated_store()` and `folios_failures_store()`: writing anything resets the counter. */
+const counterAttribute = (read: () => number, reset: () => void): Attribute => ({
+  mode: 0o664,
+  show: () => `${read()}\n`,
+  store: (text) => {
+    reset();
+    return text.length;
+  },
+});
+
+/** `nr_dma_chan_store()`: a number in `1..MAX_DMA_CHANNELS`. */
+const nrDmaChanStore = (dcbm: DcbmState, text: string): number => {
+  const value = kstrtouint(text);
+  if (typeof value !== "number") return value.code;
+  if (value < 1 || value > MAX_DMA_CHANNELS) return -ERRNO.EINVAL;
+  dcbm.nrDmaChannels = value;
+  return text.length;
+};
+
+/** `completion`'s show: the two modes, the current one in brackets. */
+const completionShow = (dcbm: DcbmState): string =>
+  dcbm.completion === "interrupt" ? "[interrupt] polling\n" : "interrupt [polling]\n";
+
+/** `completion`'s store: `interrupt` or `polling`. */
+const completionStore = (dcbm: DcbmState, text: string): number => {
+  if (sysfsStreq(text, "interrupt")) dcbm.completion = "interrupt";
+  else if (sysfsStreq(text, "polling")) dcbm.completion = "polling";
+  else return -ERRNO.EINVAL;
+  return text.length;
+};
+
+/**
+ * `dcbm_attrs`: the files of `/sys/kernel/dcbm` beside `offloading`, which the module skeleton
+ * adds: the two counters, `nr_dma_chan`, and (beyond the seed) `completion`.
+ */
+const dcbmAttributes = (dcbm: DcbmState): Record<string, Attribute> => ({
+  folios_migrated: counterAttribute(
+    () => dcbm.foliosMigrated,
+    () => {
+      dcbm.foliosMigrated = 0;
+    },
+  ),
+  folios_failures: counterAttribute(
+    () => dcbm.foliosFailures,
+    () => {
+      dcbm.foliosFailures = 0;
+    },
+  ),
+  nr_dma_chan: {
+    mode: 0o664,
+    show: () => `${dcbm.nrDmaChannels}\n`,
+    store: (text) => nrDmaChanStore(dcbm, text),
+  },
+  completion: {
+    mode: 0o664,
+    show: () => completionShow(dcbm),
+    store: (text) => completionStore(dcbm, text),
+  },
+});
+
+/**
+ * `dcbm_init()` / `dcbm_exit()`: what the module skeleton needs to write them. Init creates
+ * `/sys/kernel/dcbm` and `/sys/module/dcbm/parameters/reason_mask` and offers the migrator;
+ * `offloading` parses with `kstrtobool()` and registers under the driver lock (`dcbm_mutex`);
+ * exit switches offloading off under that lock and removes the directory.
+ */
+const dcbmModule = (dcbm: DcbmState): MigratorModuleDriver => ({
+  name: DCBM_MODULE_NAME,
+  sysfsDir: DCBM_SYSFS_DIR,
+  migrator: dmaMigrator(dcbm),
+  parseOffloading: kstrtobool,
+  reasonMask: {
+    file: "reason_mask",
+    where: "parameters",
+    mode: 0o644,
+    initial: DCBM_DEFAULT_REASONS,
+  },
+  attributes: dcbmAttributes(dcbm),
+});
+
+/**
+ * Builds the dcbm driver of `drivers/migrate_offload/dcbm/dcbm.c` (`module_init(dcbm_init)`) for
+ * one kernel. Load it with `kernel.loadModule(driver.module)`.
+ *
+ * @category DCBM driver
+ */
+export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDriver => {
+  const dcbm: DcbmState = {
+    kernel,
+    nrDmaChannels: options.nrDmaChan ?? 1,
+    completion: options.completion ?? "interrupt",
+    timeoutMs: options.timeoutMs ?? DCBM_TIMEOUT_MS,
+    foliosMigrated: 0,
+    foliosFailures: 0,
+    // The skeleton is built from the state; the state's functions reach it only once loaded.
+    get module() {
+      return module;
+    },
+  };
+  const module = defineMigratorModule(kernel, dcbmModule(dcbm));
   return {
-    module,
+    module: module.definition,
     get migrator() {
-      return boundMigrator;
+      return module.migrator;
     },
     get foliosMigrated() {
-      return foliosMigrated;
+      return dcbm.foliosMigrated;
     },
     get foliosFailures() {
-      return foliosFailures;
+      return dcbm.foliosFailures;
     },
     get offloading() {
-      return isOffloading();
+      return module.offloading;
     },
   };
 };

@@ -4,7 +4,7 @@ import {
   verifyRegistryRaces,
 } from "@migrate-offload/testkit";
 import { describe, expect, it } from "vitest";
-import { dcbmConformanceSubject } from "../src/index";
+import { dcbmConformanceSubject } from "../src/testing";
 
 /** Runs per configuration in CI; `pnpm run conformance` raises it. */
 const RUNS = Number(process.env.CONFORMANCE_RUNS ?? 25);

@@ -7,9 +7,9 @@ import {
   type DcbmOptions,
   type DmaDevice,
   type DmaDeviceOptions,
-  type DmaFault,
   dcbmDriver,
 } from "../src/index";
+import { type DmaFault, dmaInjectFault, dmaReleaseStalled } from "../src/testing";
 import { addDevice, bootKernel, errnoOf, fill, run, runP, same } from "./helpers";
 
 const MiB = 2 ** 20;
@@ -240,13 +240,13 @@ describe("dcbm: copies", () => {
     await write(kernel, "offloading", "1");
     const proc = run(kernel.createProcess());
     const addr = region(proc, 8 * 4096, 8);
-    dma.inject({ kind: "hang", after: 0 });
+    dmaInjectFault(dma, { kind: "hang", after: 0 });
     const migration = Effect.runFork(moveAll(proc, addr, 8 * 4096, 1));
     await runP(until(() => dma.stalledDescriptors === 1 && dma.chunksInFlight === 0));
     await runP(settle());
     // The last descriptor (with the interrupt) and all but the first completed: not done yet.
     expect(migration.pollUnsafe()).toBeUndefined();
-    dma.releaseStalled();
+    dmaReleaseStalled(dma);
     const r = await runP(Fiber.join(migration));
     expect(r.rc).toBe(0);
     expect(driver.foliosMigrated).toBe(8);
@@ -275,7 +275,7 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
       const proc = run(kernel.createProcess());
       const addr = region(proc, 16 * 4096, 9);
       const spawned = dma.enginesSpawned;
-      dma.inject(fault);
+      dmaInjectFault(dma, fault);
       const r = await runP(moveAll(proc, addr, 16 * 4096, 1));
       expect([...r.status]).toEqual(Array(16).fill(1));
       expect(intact(proc, addr, 16 * 4096, 9)).toBe(true);
@@ -329,7 +329,7 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
     await write(kernel, "offloading", "1");
     const proc = run(kernel.createProcess());
     const addr = region(proc, 8 * 4096, 11);
-    dma.inject({ kind: "hang", after: 1 });
+    dmaInjectFault(dma, { kind: "hang", after: 1 });
     const result = await runP(
       Effect.gen(function* () {
         const fiber = yield* Effect.forkChild(moveAll(proc, addr, 8 * 4096, 1));
@@ -391,14 +391,14 @@ describe("dcbm: concurrency", () => {
     await write(kernel, "offloading", "1");
     const proc = run(kernel.createProcess());
     const addr = region(proc, 8 * 4096, 12);
-    dma.inject({ kind: "hang", after: 3 });
+    dmaInjectFault(dma, { kind: "hang", after: 3 });
     const migration = Effect.runFork(moveAll(proc, addr, 8 * 4096, 1));
     await runP(until(() => dma.stalledDescriptors === 1));
     const off = Effect.runFork(kernel.fs.write(`${DCBM_SYSFS_DIR}/offloading`, "0"));
     await runP(settle());
     expect(off.pollUnsafe()).toBeUndefined();
     expect(await errnoOf(kernel.unloadModule("dcbm"))).toBe("EBUSY");
-    dma.releaseStalled();
+    dmaReleaseStalled(dma);
     expect((await runP(Fiber.join(migration))).rc).toBe(0);
     await runP(Fiber.join(off));
     expect(driver.offloading).toBe(false);

@@ -38,6 +38,7 @@ import {
   sgAllocTable,
   sgSetFolio,
 } from "../src/index";
+import { dmaInjectFault, dmaReleaseStalled } from "../src/testing";
 import { addDevice, bootKernel, errnoOf, fill, run, runP, same } from "./helpers";
 
 const MEMCPY = dmaCapSet(DMA_MEMCPY);
@@ -186,14 +187,14 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     const chan = request(kernel);
     const { src, dst, srcT, dstT } = buffers(kernel, device, 8);
     const order: number[] = [];
-    device.inject({ kind: "hang", after: 2 });
+    dmaInjectFault(device, { kind: "hang", after: 2 });
     submitParts(chan, srcT, dstT, 8, (i) => order.push(i), true);
     dmaAsyncIssuePending(chan);
     await runP(waitFor(() => order.length === 2 && device.chunksInFlight === 0));
     expect(dmaengineTxStatus(chan, 3)).toBe(DMA_IN_PROGRESS);
     expect(dmaengineTxStatus(chan, 8)).toBe(DMA_IN_PROGRESS);
     expect(order).toEqual([0, 1]);
-    device.releaseStalled();
+    dmaReleaseStalled(device);
     await runP(waitFor(() => order.length === 8));
     expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(same(dst.bytes(), src.bytes())).toBe(true);
@@ -215,7 +216,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     const chan = request(kernel);
     const { src, dst, srcT, dstT } = buffers(kernel, device, 4);
     const order: number[] = [];
-    device.inject({ kind: "hang", after: 0 });
+    dmaInjectFault(device, { kind: "hang", after: 0 });
     const txs = submitParts(chan, srcT, dstT, 4, (i) => order.push(i));
     dmaAsyncIssuePending(chan);
     // The seed's driver counts only this callback: it would report the batch done here.
@@ -228,7 +229,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
         .every((b) => b === 0),
     ).toBe(true);
     expect(dmaengineTxStatus(chan, txs[0]!.cookie)).toBe(DMA_OUT_OF_ORDER);
-    device.releaseStalled();
+    dmaReleaseStalled(device);
     await runP(waitFor(() => txs.every((t) => t.result !== null)));
     dmaengineTxStatus(chan, txs[0]!.cookie);
     expect(order).toContain(0);
@@ -246,7 +247,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     const chan = request(kernel);
     const { srcT, dstT } = buffers(kernel, device, 8);
     const seen: number[] = [];
-    device.inject({ kind: "hang", after: 1 });
+    dmaInjectFault(device, { kind: "hang", after: 1 });
     const txs = submitParts(chan, srcT, dstT, 8, (i) => seen.push(i), true);
     dmaAsyncIssuePending(chan);
     await runP(waitFor(() => seen.length === 1 && device.chunksInFlight === 0));
@@ -267,17 +268,17 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     const device = addDevice(kernel, { channels: 1, engines: 1, chunkBytes: 4096 });
     const chan = request(kernel);
     const { srcT, dstT } = buffers(kernel, device, 4);
-    device.inject({ kind: "prep" });
+    dmaInjectFault(device, { kind: "prep" });
     expect(dmaenginePrepDmaMemcpy(chan, dstT.dmaAddress[0]!, srcT.dmaAddress[0]!, 4096, 0)).toBe(
       null,
     );
-    device.inject({ kind: "submit" });
+    dmaInjectFault(device, { kind: "submit" });
     const tx = dmaenginePrepDmaMemcpy(chan, dstT.dmaAddress[0]!, srcT.dmaAddress[0]!, 4096, 0)!;
     expect(dmaSubmitError(dmaengineSubmit(tx))).toBe(-ERRNO.EIO);
     // Lengths the device cannot take.
     expect(dmaenginePrepDmaMemcpy(chan, dstT.dmaAddress[0]!, srcT.dmaAddress[0]!, 0, 0)).toBe(null);
-    device.inject({ kind: "completion", after: 1 });
-    device.inject({ kind: "worker", after: 2 });
+    dmaInjectFault(device, { kind: "completion", after: 1 });
+    dmaInjectFault(device, { kind: "worker", after: 2 });
     const results: number[] = [];
     const spawned = device.enginesSpawned;
     submitParts(
@@ -304,7 +305,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     dmaUnmapSgtable(device, srcT);
     dmaUnmapSgtable(device, dstT);
     dmaReleaseChannel(chan);
-    device.inject({ kind: "request" });
+    dmaInjectFault(device, { kind: "request" });
     const refused = dmaRequestChanByMask(kernel, MEMCPY);
     expect("errno" in refused && refused.errno).toBe("ENODEV");
   });

@@ -16,13 +16,23 @@ import {
   mtcopyDriver,
 } from "./mtcopy";
 
-/** Faults a copy thread can have injected: it throws, exits, or hangs past its deadline. */
+/**
+ * Faults a copy thread can have injected: it throws, exits, or hangs past its deadline; a
+ * `copy_page_work_queue_thread()` worker (`drivers/migoffcopy/mtcopy/copy_pages.c`) that fails.
+ *
+ * @category Conformance
+ */
 export const MTCOPY_THREAD_FAULTS = ["crash", "exit", "hang"] as const;
 
 /**
  * A conformance subject for the testkit: mtcopy with `options`. Loading it switches `offloading`
  * on; taking it out switches it off, unloads the module and fails if the copy threads outlived
  * it. An injected fault lands on the last copy thread.
+ *
+ * Models `insmod` and `rmmod` of the module of `drivers/migoffcopy/mtcopy/copy_pages.c`, with its
+ * `offloading` file.
+ *
+ * @category Conformance
  */
 export const mtcopyConformanceSubject = (options: MtcopyOptions = {}): MigratorSubject => {
   const drivers = new WeakMap<Kernel, MtcopyDriver>();

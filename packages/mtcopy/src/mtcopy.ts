@@ -29,33 +29,62 @@ import { cpus, loadavg } from "node:os";
 import {
   type Attribute,
   CopyEngine,
+  defineMigratorModule,
   ERRNO,
+  errno,
   FOLIO_CONTENT_COPIED,
   type FolioList,
-  formatReasonMask,
   type Kernel,
   kstrtouint,
   MIGRATE_REASONS_ALL,
   type Migrator,
+  type MigratorModule,
   type ModuleDefinition,
-  parseReasonMask,
 } from "@migrate-offload/core";
 import { Effect, Semaphore } from "effect";
 import { padataDoMultithreaded } from "./padata";
 
-/** `MAX_NUM_COPY_THREADS`. */
+/**
+ * `MAX_NUM_COPY_THREADS` (`drivers/migoffcopy/mtcopy/copy_pages.c`): the most copy threads.
+ *
+ * @category mtcopy driver
+ */
 export const MAX_NUM_COPY_THREADS = 64;
-/** The migrator's name, as the seed's `struct migrator` spells it. */
+/**
+ * The migrator's name, as `cpu_migrator` (`drivers/migoffcopy/mtcopy/copy_pages.c`) spells it in
+ * its `struct migrator`.
+ *
+ * @category mtcopy driver
+ */
 export const MTCOPY_MIGRATOR_NAME = "CPU_MT_COPY";
-/** The module name. */
+/**
+ * The module name: `KBUILD_MODNAME` of `drivers/migoffcopy/mtcopy/copy_pages.c`.
+ *
+ * @category mtcopy driver
+ */
 export const MTCOPY_MODULE_NAME = "mtcopy";
-/** The sysfs directory the module creates (`kobject_create_and_add("cpu_mt", kernel_kobj)`). */
+/**
+ * The sysfs directory the module creates: `kobject_create_and_add("cpu_mt", kernel_kobj)` in
+ * `cpu_mt_module_init()` (`drivers/migoffcopy/mtcopy/copy_pages.c`).
+ *
+ * @category mtcopy driver
+ */
 export const MTCOPY_SYSFS_DIR = "/sys/kernel/cpu_mt";
 
-/** How many copy threads to use: a fixed count, or `auto` (idle CPUs only). */
+/**
+ * How many copy threads to use: a fixed count, the `limit_mt_num` of
+ * `drivers/migoffcopy/mtcopy/copy_pages.c`, or (beyond the seed) `auto`, idle CPUs only.
+ *
+ * @category mtcopy driver
+ */
 export type ThreadPolicy = number | "auto";
 
-/** Options of {@link mtcopyDriver}. */
+/**
+ * Options of {@link mtcopyDriver}: the initial `limit_mt_num` of
+ * `drivers/migoffcopy/mtcopy/copy_pages.c`, and the knobs beyond the seed.
+ *
+ * @category mtcopy driver
+ */
 export interface MtcopyOptions {
   /** Initial thread policy (default 4, the seed's `limit_mt_num`). */
   readonly threads?: ThreadPolicy;
@@ -72,11 +101,22 @@ export interface MtcopyOptions {
 /**
  * CPUs idle enough for copy threads: the machine's CPUs less its one-minute load average (which
  * counts this process's threads too), less the initiating thread, which is busy migrating.
+ *
+ * Beyond the seed (Zi Yan's TODO of idle CPUs only): models `num_online_cpus()`
+ * (`include/linux/cpumask.h`) less the load average `avenrun` (`kernel/sched/loadavg.c`).
+ *
+ * @category mtcopy driver
  */
 export const idleCpus = (): number =>
   Math.max(0, cpus().length - Math.max(1, Math.ceil(loadavg()[0]!)));
 
-/** A loaded mtcopy driver: its module definition and, for tools and tests, its copy engine. */
+/**
+ * A loaded mtcopy driver: the module of `drivers/migoffcopy/mtcopy/copy_pages.c`
+ * (`cpu_mt_module_init()` / `cpu_mt_module_exit()`), its `cpu_migrator` and, for tools and tests,
+ * its copy engine.
+ *
+ * @category mtcopy driver
+ */
 export interface MtcopyDriver {
   /** The module definition, for `kernel.loadModule`. */
   readonly module: ModuleDefinition;
@@ -88,11 +128,16 @@ export interface MtcopyDriver {
   readonly threads: ThreadPolicy;
 }
 
-/** Builds the mtcopy driver for one kernel. Load it with `kernel.loadModule(driver.module)`. */
+/**
+ * Builds the mtcopy driver of `drivers/migoffcopy/mtcopy/copy_pages.c`
+ * (`module_init(cpu_mt_module_init)`) for one kernel. Load it with
+ * `kernel.loadModule(driver.module)`.
+ *
+ * @category mtcopy driver
+ */
 export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): MtcopyDriver => {
   const m = kernel.memmap;
   let policy: ThreadPolicy = options.threads ?? 4;
-  let reasonMask = MIGRATE_REASONS_ALL;
   let engine: CopyEngine | null = null;
   const minBatchBytes = options.minBatchBytes ?? 256 * 1024;
   const probe = options.idleCpus ?? idleCpus;
@@ -175,10 +220,9 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     );
   };
 
-  const migrator: Migrator = {
+  const migrator: Omit<Migrator, "owner"> = {
     name: MTCOPY_MIGRATOR_NAME,
-    owner: null,
-    shouldBatch: (reason) => (reasonMask & (1 << reason)) !== 0,
+    shouldBatch: (reason) => mod.allows(reason),
     offloadCopy: (dst, src, count) => engineLock.withPermit(copyBatch(dst, src, count)),
   };
 
@@ -235,94 +279,53 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     });
   }
 
-  const setOffloading = (on: boolean): Effect.Effect<number> => {
-    if (on === isOffloading()) return Effect.succeed(0);
-    const change = on
-      ? kernel.migrateOffload.register(boundMigrator)
-      : kernel.migrateOffload.unregister(boundMigrator);
-    return change.pipe(
-      Effect.tap(() =>
-        Effect.sync(() => {
-          if (on)
-            engineFor(
-              typeof policy === "number"
-                ? policy
-                : Math.max(1, Math.min(probe(), MAX_NUM_COPY_THREADS)),
-            );
-        }),
-      ),
-      Effect.match({ onFailure: (error) => error.code, onSuccess: () => 0 }),
-    );
-  };
-
-  const attributes: Record<string, Attribute> = {
-    offloading: {
-      mode: 0o664,
-      show: () => `${isOffloading() ? 1 : 0}\n`,
-      store: (text) => {
-        const value = kstrtouint(text);
-        if (typeof value !== "number") return value.code;
-        if (value > 1) return -ERRNO.EINVAL;
-        return setOffloading(value === 1).pipe(Effect.map((rc) => (rc < 0 ? rc : text.length)));
-      },
-    },
-    threads: {
-      mode: 0o664,
-      show: () => `${policy}\n`,
-      store: (text) => {
-        if (text === "auto" || text === "auto\n") {
-          policy = "auto";
-          return text.length;
-        }
-        const value = kstrtouint(text);
-        if (typeof value !== "number") return value.code;
-        if (value < 1 || value > MAX_NUM_COPY_THREADS) return -ERRNO.EINVAL;
-        policy = value;
+  const threadsAttribute: Attribute = {
+    mode: 0o664,
+    show: () => `${policy}\n`,
+    store: (text) => {
+      if (text === "auto" || text === "auto\n") {
+        policy = "auto";
         return text.length;
-      },
-    },
-    reasons: {
-      mode: 0o664,
-      show: () => `${formatReasonMask(reasonMask)}\n`,
-      store: (text) => {
-        const mask = parseReasonMask(text);
-        if (typeof mask !== "number") return mask.code;
-        reasonMask = mask;
-        return text.length;
-      },
+      }
+      const value = kstrtouint(text);
+      if (typeof value !== "number") return value.code;
+      if (value < 1 || value > MAX_NUM_COPY_THREADS) return -ERRNO.EINVAL;
+      policy = value;
+      return text.length;
     },
   };
 
-  let boundMigrator: Migrator = migrator;
-  /**
-   * `offloading` reads the registry: the migrator may also be switched on or off through
-   * `offload_migrator`, and the file must agree with it.
-   */
-  const isOffloading = (): boolean => kernel.migrateOffload.activeName === boundMigrator.name;
-  const module: ModuleDefinition = {
+  const mod: MigratorModule = defineMigratorModule(kernel, {
     name: MTCOPY_MODULE_NAME,
-    init: (mod) =>
-      Effect.suspend(() => {
-        boundMigrator = { ...migrator, owner: mod };
-        kernel.fs.addAttributes(MTCOPY_SYSFS_DIR, attributes);
-        return kernel.migrateOffload.addProvider(boundMigrator);
-      }),
+    sysfsDir: MTCOPY_SYSFS_DIR,
+    migrator,
+    parseOffloading: (text) => {
+      const value = kstrtouint(text);
+      if (typeof value !== "number") return value;
+      return value > 1 ? errno("EINVAL", `offloading is 0 or 1, not ${value}`) : value === 1;
+    },
+    reasonMask: { file: "reasons", where: "sysfs", mode: 0o664, initial: MIGRATE_REASONS_ALL },
+    attributes: { threads: threadsAttribute },
+    // Switching offloading on starts the copy threads.
+    started: () => {
+      engineFor(
+        typeof policy === "number" ? policy : Math.max(1, Math.min(probe(), MAX_NUM_COPY_THREADS)),
+      );
+    },
     exit: () =>
       Effect.gen(function* () {
-        yield* Effect.ignore(kernel.migrateOffload.removeProvider(boundMigrator));
-        kernel.fs.remove(MTCOPY_SYSFS_DIR);
         if (engine) yield* engine.terminate();
         engine = null;
       }),
-  };
+  });
 
   return {
-    module,
+    module: mod.definition,
     get engine() {
       return engine;
     },
     get migrator() {
-      return boundMigrator;
+      return mod.migrator;
     },
     get threads() {
       return policy;

@@ -10,7 +10,12 @@
  * @module
  */
 
-/** A job for {@link padataDoMultithreaded}. Models `struct padata_mt_job`. */
+/**
+ * A job for {@link padataDoMultithreaded}. Models `struct padata_mt_job`
+ * (`include/linux/padata.h`).
+ *
+ * @category padata
+ */
 export interface PadataJob {
   /** First unit. */
   readonly start: number;
@@ -24,13 +29,21 @@ export interface PadataJob {
   readonly maxThreads: number;
 }
 
-/** `PADATA_WORK_LOAD_BALANCE`: chunks per thread. */
+/**
+ * Chunks per thread: the `load_balance_factor` of `padata_do_multithreaded()` (`kernel/padata.c`).
+ *
+ * @category padata
+ */
 export const PADATA_LOAD_BALANCE_FACTOR = 4;
 
 /**
  * Cuts the job into chunks and calls `threadFn(start, end, thread)` for each, `thread` being the
  * index (below the returned count) of the thread the chunk goes to. Returns how many threads the
  * job uses: one when it is smaller than two minimum chunks. Allocates nothing.
+ *
+ * Models `padata_do_multithreaded()` (`kernel/padata.c`).
+ *
+ * @category padata
  */
 export const padataDoMultithreaded = (
   job: PadataJob,

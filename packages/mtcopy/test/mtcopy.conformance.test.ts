@@ -4,7 +4,7 @@ import {
   verifyRegistryRaces,
 } from "@migrate-offload/testkit";
 import { describe, expect, it } from "vitest";
-import { mtcopyConformanceSubject } from "../src/index";
+import { mtcopyConformanceSubject } from "../src/testing";
 
 /** Runs per thread count in CI; `pnpm run conformance` raises it. */
 const RUNS = Number(process.env.CONFORMANCE_RUNS ?? 25);

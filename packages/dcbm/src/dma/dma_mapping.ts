@@ -11,7 +11,12 @@ import { ERRNO } from "@migrate-offload/core";
 import type { DmaDataDirection, IommuDomain } from "./iommu";
 import type { SgTable } from "./scatterlist";
 
-/** What the mapping API needs of a device: its IOMMU domain and the base page size. */
+/**
+ * What the mapping API of `kernel/dma/mapping.c` needs of a `struct device`: its IOMMU domain and
+ * the base page size.
+ *
+ * @category DMA mapping
+ */
 export interface DmaMappingDevice {
   /** The IOMMU domain the device sits behind. */
   readonly iommu: IommuDomain;
@@ -23,6 +28,10 @@ export interface DmaMappingDevice {
  * `dma_map_sgtable()`: maps the table for `dev` in `direction`. Returns 0, `-EINVAL` when the
  * table is already mapped or a segment is empty or longer than the device's maximum segment
  * size, or `-ENOMEM` when the IOVA space is full. On failure nothing stays mapped.
+ *
+ * Models `dma_map_sgtable()` (`kernel/dma/mapping.c`).
+ *
+ * @category DMA mapping
  */
 export const dmaMapSgtable = (
   dev: DmaMappingDevice,
@@ -66,7 +75,11 @@ export const dmaMapSgtable = (
   return 0;
 };
 
-/** `dma_unmap_sgtable()`: the device loses access to the table's memory. */
+/**
+ * `dma_unmap_sgtable()` (`kernel/dma/mapping.c`): the device loses access to the table's memory.
+ *
+ * @category DMA mapping
+ */
 export const dmaUnmapSgtable = (dev: DmaMappingDevice, sgt: SgTable): void => {
   if (!sgt.mapping) return;
   dev.iommu.unmap(sgt.mapping);

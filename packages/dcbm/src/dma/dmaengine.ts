@@ -1,192 +1,32 @@
 /**
- * The dmaengine client API: capabilities, channels, descriptors, cookies and completion.
+ * The dmaengine core: the list of DMA devices, their registration, and channel allocation.
  *
- * Models `include/linux/dmaengine.h`, `drivers/dma/dmaengine.c` and the cookie helpers of
- * `drivers/dma/dmaengine.h`:
+ * Models `drivers/dma/dmaengine.c`:
  *
- * - A {@link DmaDevice} (`struct dma_device`) offers channels and a capability mask. A client asks
- *   for a channel by capability with {@link dmaRequestChanByMask}, which takes a free channel for
- *   its exclusive use or fails with `ENODEV`, and gives it back with {@link dmaReleaseChannel}.
- * - A transfer is prepared ({@link dmaenginePrepDmaMemcpy}, which may return null), submitted
- *   ({@link dmaengineSubmit}, which assigns the next cookie or returns a negative errno), and only
- *   starts once the client calls {@link dmaAsyncIssuePending}.
- * - A descriptor prepared with {@link DMA_PREP_INTERRUPT} raises an interrupt when it completes:
- *   the channel's completed descriptors then have their callbacks run, in the order they
- *   completed. Callbacks of descriptors without it run at the next interrupt on the channel or
- *   when the client polls with {@link dmaengineTxStatus}.
- * - A device with the {@link DMA_COMPLETION_NO_ORDER} capability (as Intel DSA has) may complete
- *   a channel's descriptors in any order; its cookies then say nothing about earlier ones, and
- *   {@link dmaengineTxStatus} answers {@link DMA_OUT_OF_ORDER}. Completion is known from each
- *   descriptor's own callback.
- * - {@link dmaengineTerminateSync} drops everything the channel has not started, waits for what
- *   is running to stop, and runs no callback of any of it.
+ * - {@link dmaAsyncDeviceRegister} adds a device (`struct dma_device`) to the kernel's list,
+ *   names it `dma<N>` and gives each of its channels `/sys/class/dma/dma<N>chan<M>/` with the
+ *   `dma` class's files; {@link dmaAsyncDeviceUnregister} takes it out again, `EBUSY` while a
+ *   client holds one of its channels.
+ * - A client asks for a channel by capability with {@link dmaRequestChanByMask}, which takes a
+ *   free channel of a registered device for its exclusive use or fails with `ENODEV`, and gives
+ *   it back with {@link dmaReleaseChannel}.
+ *
+ * What a client then does on the channel is the interface of `include/linux/dmaengine.h`
+ * (`dmaengine_h.ts`).
  *
  * @module
  */
-import { type ErrnoError, errno, type Kernel } from "@migrate-offload/core";
-import type { Effect } from "effect";
-import type { DmaMappingDevice } from "./dma_mapping";
-
-/** `enum dma_transaction_type`: `DMA_MEMCPY`. */
-export const DMA_MEMCPY = 0;
-/** `enum dma_transaction_type`: `DMA_INTERRUPT`. */
-export const DMA_INTERRUPT = 7;
-/** `enum dma_transaction_type`: `DMA_PRIVATE`, set on a device whose channels are taken exclusively. */
-export const DMA_PRIVATE = 8;
-/** `enum dma_transaction_type`: `DMA_COMPLETION_NO_ORDER`, completion order is not guaranteed. */
-export const DMA_COMPLETION_NO_ORDER = 13;
-/** `dma_cap_mask_t` with one bit per `enum dma_transaction_type`. */
-export type DmaCapMask = number;
-
-/** `dma_cap_set()` on a copy: the mask with capability `cap` added. */
-export const dmaCapSet = (cap: number, mask: DmaCapMask = 0): DmaCapMask => mask | (1 << cap);
-/** `dma_has_cap()`. */
-export const dmaHasCap = (cap: number, mask: DmaCapMask): boolean => (mask & (1 << cap)) !== 0;
-
-/** `enum dma_ctrl_flags`: `DMA_PREP_INTERRUPT`, interrupt (run callbacks) on completion. */
-export const DMA_PREP_INTERRUPT = 1 << 0;
-/** `enum dma_ctrl_flags`: `DMA_CTRL_ACK`, the client does not chain on this descriptor. */
-export const DMA_CTRL_ACK = 1 << 1;
-
-/** `enum dma_status`: `DMA_COMPLETE`. */
-export const DMA_COMPLETE = 0;
-/** `enum dma_status`: `DMA_IN_PROGRESS`. */
-export const DMA_IN_PROGRESS = 1;
-/** `enum dma_status`: `DMA_PAUSED`. */
-export const DMA_PAUSED = 2;
-/** `enum dma_status`: `DMA_ERROR`. */
-export const DMA_ERROR = 3;
-/** `enum dma_status`: `DMA_OUT_OF_ORDER`, the device cannot answer by cookie. */
-export const DMA_OUT_OF_ORDER = 4;
-/** `enum dma_status`. */
-export type DmaStatus =
-  | typeof DMA_COMPLETE
-  | typeof DMA_IN_PROGRESS
-  | typeof DMA_PAUSED
-  | typeof DMA_ERROR
-  | typeof DMA_OUT_OF_ORDER;
-
-/** `enum dmaengine_tx_result`: `DMA_TRANS_NOERROR`. */
-export const DMA_TRANS_NOERROR = 0;
-/** `enum dmaengine_tx_result`: `DMA_TRANS_READ_FAILED` (an IOMMU or machine-check fault reading). */
-export const DMA_TRANS_READ_FAILED = 1;
-/** `enum dmaengine_tx_result`: `DMA_TRANS_WRITE_FAILED`. */
-export const DMA_TRANS_WRITE_FAILED = 2;
-/** `enum dmaengine_tx_result`: `DMA_TRANS_ABORTED` (terminated, or its engine died). */
-export const DMA_TRANS_ABORTED = 3;
-/** `enum dmaengine_tx_result`. */
-export type DmaengineTxResult =
-  | typeof DMA_TRANS_NOERROR
-  | typeof DMA_TRANS_READ_FAILED
-  | typeof DMA_TRANS_WRITE_FAILED
-  | typeof DMA_TRANS_ABORTED;
-
-/** `struct dmaengine_result`: what a completion callback is told. */
-export interface DmaengineResult {
-  /** How the transfer ended. */
-  readonly result: DmaengineTxResult;
-  /** Bytes not transferred. */
-  readonly residue: number;
-}
-
-/** `dma_cookie_t`: positive for a submitted descriptor, a negative errno for a failed submit. */
-export type DmaCookie = number;
-/** `DMA_MIN_COOKIE`. */
-export const DMA_MIN_COOKIE = 1;
-
-/** `dma_submit_error()`: the errno of a failed submit, or 0. */
-export const dmaSubmitError = (cookie: DmaCookie): number => (cookie < 0 ? cookie : 0);
-
-/** A prepared transfer. Models `struct dma_async_tx_descriptor`. */
-export class DmaAsyncTxDescriptor {
-  /** The cookie, once submitted (`-EBUSY` before). */
-  cookie: DmaCookie = -16;
-  /** `callback_result`: runs on completion, with the result. */
-  callback: ((result: DmaengineResult) => void) | null = null;
-  /** Set by the device when the transfer ended; null while it has not. */
-  result: DmaengineTxResult | null = null;
-  /** Device-private: an injected fault to play out, if any. */
-  fault: "hang" | "worker" | "completion" | "read-fault" | "write-fault" | null = null;
-
-  constructor(
-    /** The channel it was prepared on. */
-    readonly chan: DmaChan,
-    /** Destination bus address. */
-    readonly dst: number,
-    /** Source bus address. */
-    readonly src: number,
-    /** Bytes to copy. */
-    readonly len: number,
-    /** `enum dma_ctrl_flags`. */
-    readonly flags: number,
-  ) {}
-
-  /** `tx_submit()`: see {@link dmaengineSubmit}. */
-  submit(): DmaCookie {
-    return this.chan.device.submit(this);
-  }
-}
+import { type Attribute, type ErrnoError, errno, type Kernel } from "@migrate-offload/core";
+import { Effect } from "effect";
+import type { DmaCapMask, DmaChan, DmaDeviceOps } from "./dmaengine_h";
+import { dmaShouldFail } from "./fault_inject";
+import { DmaDevice, type DmaDeviceOptions } from "./memcpy_device";
 
 /**
- * What a DMA device driver provides. Models the callbacks of `struct dma_device`; the device also
- * maps memory for its channels (`dmaengine_get_dma_device()`), so it carries an IOMMU domain.
+ * The kernel's list of DMA devices: `dma_device_list` (`drivers/dma/dmaengine.c`), one per kernel.
+ *
+ * @category dmaengine core
  */
-export interface DmaDeviceOps extends DmaMappingDevice {
-  /** `dev_name()`, e.g. `dma0`. */
-  name: string;
-  /** `cap_mask`. */
-  readonly capMask: DmaCapMask;
-  /** The channels. */
-  readonly channels: readonly DmaChan[];
-  /** `device_prep_dma_memcpy`. */
-  prepMemcpy(
-    chan: DmaChan,
-    dst: number,
-    src: number,
-    len: number,
-    flags: number,
-  ): DmaAsyncTxDescriptor | null;
-  /** `tx_submit` of its descriptors. */
-  submit(tx: DmaAsyncTxDescriptor): DmaCookie;
-  /** `device_issue_pending`. */
-  issuePending(chan: DmaChan): void;
-  /** `device_terminate_all` + `device_synchronize`. */
-  terminateSync(chan: DmaChan): Effect.Effect<void>;
-  /** `device_tx_status`. */
-  txStatus(chan: DmaChan, cookie: DmaCookie): DmaStatus;
-  /** Asked by {@link dmaRequestChanByMask} before it hands a channel out: false fails the request. */
-  allowRequest(): boolean;
-  /** `device_free_chan_resources`: forgets the channel's descriptors and cookie history. */
-  freeChanResources(chan: DmaChan): void;
-}
-
-/** A DMA channel. Models `struct dma_chan`. */
-export class DmaChan {
-  /** `client_count`: 1 while a client holds it. */
-  clientCount = 0;
-  /** `cookie`: the last cookie handed out. */
-  cookie: DmaCookie = DMA_MIN_COOKIE - 1;
-  /** `completed_cookie`: every cookie up to this one has completed. */
-  completedCookie: DmaCookie = DMA_MIN_COOKIE - 1;
-  /** `local->memcpy_count`. */
-  memcpyCount = 0;
-  /** `local->bytes_transferred`. */
-  bytesTransferred = 0;
-
-  constructor(
-    /** `device`. */
-    readonly device: DmaDeviceOps,
-    /** `chan_id`. */
-    readonly chanId: number,
-  ) {}
-
-  /** The sysfs name, `dma<N>chan<M>`. */
-  get name(): string {
-    return `${this.device.name}chan${this.chanId}`;
-  }
-}
-
-/** The kernel's list of DMA devices (`dma_device_list`), one per kernel. */
 export class DmaEngineCore {
   /** Registered devices, in registration order. */
   readonly devices: DmaDeviceOps[] = [];
@@ -196,7 +36,12 @@ export class DmaEngineCore {
 
 const cores = new WeakMap<Kernel, DmaEngineCore>();
 
-/** The dmaengine core of a kernel (created on first use). */
+/**
+ * The dmaengine core of a kernel, created on first use: its `dma_device_list` and `dma_ida`
+ * (`drivers/dma/dmaengine.c`).
+ *
+ * @category dmaengine core
+ */
 export const dmaEngineCore = (kernel: Kernel): DmaEngineCore => {
   let core = cores.get(kernel);
   if (!core) {
@@ -209,51 +54,107 @@ export const dmaEngineCore = (kernel: Kernel): DmaEngineCore => {
 /**
  * `dma_request_chan_by_mask()`: takes a free channel, for exclusive use, of the first device
  * whose capabilities include `mask`. `ENODEV` when there is none.
+ *
+ * Models `dma_request_chan_by_mask()` (`drivers/dma/dmaengine.c`).
+ *
+ * @category dmaengine core
  */
 export const dmaRequestChanByMask = (kernel: Kernel, mask: DmaCapMask): DmaChan | ErrnoError => {
   for (const device of dmaEngineCore(kernel).devices) {
     if ((device.capMask & mask) !== mask) continue;
     const chan = device.channels.find((c) => c.clientCount === 0);
     if (!chan) continue;
-    if (!device.allowRequest()) break;
+    if (dmaShouldFail(device, "request")) break;
     chan.clientCount = 1;
     return chan;
   }
   return errno("ENODEV", "dma_request_chan_by_mask: no free channel with those capabilities");
 };
 
-/** `dma_release_channel()`: gives the channel back; its descriptors must be terminated first. */
+/**
+ * `dma_release_channel()` (`drivers/dma/dmaengine.c`): gives the channel back; its descriptors must
+ * be terminated first.
+ *
+ * @category dmaengine core
+ */
 export const dmaReleaseChannel = (chan: DmaChan): void => {
   if (chan.clientCount === 0) throw new Error(`dma_release_channel: ${chan.name} is not held`);
   chan.device.freeChanResources(chan);
   chan.clientCount = 0;
 };
 
-/** `dmaengine_get_dma_device()`: the device that maps memory for the channel. */
-export const dmaengineGetDmaDevice = (chan: DmaChan): DmaDeviceOps => chan.device;
+/** The most channels, and engine threads, one device may have. */
+const DMA_DEVICE_MAX_CHANNELS = 64;
 
-/** `dmaengine_prep_dma_memcpy()`: a descriptor copying `len` bytes, or null if the device refuses. */
-export const dmaenginePrepDmaMemcpy = (
-  chan: DmaChan,
-  dst: number,
-  src: number,
-  len: number,
-  flags: number,
-): DmaAsyncTxDescriptor | null => chan.device.prepMemcpy(chan, dst, src, len, flags);
+/** A channel's directory in the `dma` class: `/sys/class/dma/dma<N>chan<M>`. */
+const dmaChanSysfsDir = (chan: DmaChan): string => `/sys/class/dma/${chan.name}`;
 
-/** `dmaengine_submit()`: queues the descriptor on its channel; its cookie, or a negative errno. */
-export const dmaengineSubmit = (tx: DmaAsyncTxDescriptor): DmaCookie => tx.submit();
+/** `dma_dev_attrs`: the read-only files of a channel's directory. */
+const dmaChanAttributes = (chan: DmaChan): Record<string, Attribute> => ({
+  in_use: { mode: 0o444, show: () => `${chan.clientCount}\n` },
+  memcpy_count: { mode: 0o444, show: () => `${chan.memcpyCount}\n` },
+  bytes_transferred: { mode: 0o444, show: () => `${chan.bytesTransferred}\n` },
+});
 
-/** `dma_async_issue_pending()`: starts the channel's submitted descriptors. */
-export const dmaAsyncIssuePending = (chan: DmaChan): void => chan.device.issuePending(chan);
+/**
+ * `dma_async_device_register()`: registers a memcpy DMA controller on `kernel`, names it
+ * `dma<N>` and adds `/sys/class/dma/dma<N>chan<M>/` for every channel. The controller is the
+ * model's one provider, {@link DmaDevice}, built here from `options` with its engine threads
+ * started, as its driver's probe builds it before registering. `EINVAL` for a channel or engine
+ * count outside 1..64.
+ *
+ * Models `dma_async_device_register()` (`drivers/dma/dmaengine.c`).
+ *
+ * @category dmaengine core
+ */
+export const dmaAsyncDeviceRegister = (
+  kernel: Kernel,
+  options: DmaDeviceOptions = {},
+): Effect.Effect<DmaDevice, ErrnoError> =>
+  Effect.suspend(() => {
+    const bad = (n: number | undefined) =>
+      n !== undefined && (!Number.isInteger(n) || n < 1 || n > DMA_DEVICE_MAX_CHANNELS);
+    if (bad(options.channels) || bad(options.engines)) {
+      return Effect.fail(
+        errno(
+          "EINVAL",
+          `a DMA device needs 1..${DMA_DEVICE_MAX_CHANNELS} channels and engines, got ${JSON.stringify(options)}`,
+        ),
+      );
+    }
+    const core = dmaEngineCore(kernel);
+    const device = new DmaDevice(kernel, options);
+    device.name = `dma${core.nextId++}`;
+    core.devices.push(device);
+    for (const chan of device.channels) {
+      kernel.fs.addAttributes(dmaChanSysfsDir(chan), dmaChanAttributes(chan));
+    }
+    return Effect.succeed(device);
+  });
 
-/** `dmaengine_terminate_sync()`: aborts the channel's work and waits until nothing of it runs. */
-export const dmaengineTerminateSync = (chan: DmaChan): Effect.Effect<void> =>
-  chan.device.terminateSync(chan);
-
-/** `dmaengine_tx_status()`: polls the device (running due callbacks) and reports on `cookie`. */
-export const dmaengineTxStatus = (chan: DmaChan, cookie: DmaCookie): DmaStatus =>
-  chan.device.txStatus(chan, cookie);
-
-/** `dma_async_is_tx_complete()`. */
-export const dmaAsyncIsTxComplete = dmaengineTxStatus;
+/**
+ * `dma_async_device_unregister()`: removes the device and its channels' directories, then stops
+ * its engines, as its driver's remove does. `EBUSY` while a client holds one of its channels,
+ * `ENODEV` when it is not registered.
+ *
+ * Models `dma_async_device_unregister()` (`drivers/dma/dmaengine.c`).
+ *
+ * @category dmaengine core
+ */
+export const dmaAsyncDeviceUnregister = (
+  kernel: Kernel,
+  device: DmaDevice,
+): Effect.Effect<void, ErrnoError> =>
+  Effect.suspend(() => {
+    const core = dmaEngineCore(kernel);
+    const at = core.devices.indexOf(device);
+    if (at < 0) return Effect.fail(errno("ENODEV", `${device.name} is not registered`));
+    if (device.channelsInUse > 0) {
+      return Effect.fail(
+        errno("EBUSY", `${device.name} has ${device.channelsInUse} channels in use`),
+      );
+    }
+    core.devices.splice(at, 1);
+    for (const chan of device.channels) kernel.fs.remove(dmaChanSysfsDir(chan));
+    return device.shutdown();
+  });

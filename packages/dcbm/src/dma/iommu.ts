@@ -18,23 +18,50 @@
  * @module
  */
 
-/** `enum dma_data_direction`: `DMA_BIDIRECTIONAL`. */
+/**
+ * `DMA_BIDIRECTIONAL` of `enum dma_data_direction` (`include/linux/dma-direction.h`).
+ *
+ * @category IOMMU
+ */
 export const DMA_BIDIRECTIONAL = 0;
-/** `enum dma_data_direction`: `DMA_TO_DEVICE`, the device reads. */
+/**
+ * `DMA_TO_DEVICE` of `enum dma_data_direction` (`include/linux/dma-direction.h`): the device reads.
+ *
+ * @category IOMMU
+ */
 export const DMA_TO_DEVICE = 1;
-/** `enum dma_data_direction`: `DMA_FROM_DEVICE`, the device writes. */
+/**
+ * `DMA_FROM_DEVICE` of `enum dma_data_direction` (`include/linux/dma-direction.h`): the device
+ * writes.
+ *
+ * @category IOMMU
+ */
 export const DMA_FROM_DEVICE = 2;
-/** `enum dma_data_direction`. */
+/**
+ * `enum dma_data_direction` (`include/linux/dma-direction.h`).
+ *
+ * @category IOMMU
+ */
 export type DmaDataDirection =
   | typeof DMA_BIDIRECTIONAL
   | typeof DMA_TO_DEVICE
   | typeof DMA_FROM_DEVICE;
 
-/** Bytes of IOVA space reserved per mapping. */
+/**
+ * Bytes of IOVA space reserved per mapping: the model's stand-in for `alloc_iova_fast()`
+ * (`drivers/iommu/iova.c`), one slot a mapping.
+ *
+ * @category IOMMU
+ */
 export const IOVA_SLOT_BYTES = 2 ** 40;
 const MAX_SLOTS = 2 ** 12 - 1;
 
-/** Options of an {@link IommuDomain}. */
+/**
+ * Options of an {@link IommuDomain}: whether `iommu_dma_map_sg()` (`drivers/iommu/dma-iommu.c`)
+ * merges segments, and `dma_get_max_seg_size()`.
+ *
+ * @category IOMMU
+ */
 export interface IommuOptions {
   /** Merge physically contiguous neighbouring segments into one DMA segment (default true). */
   readonly merge?: boolean;
@@ -42,7 +69,12 @@ export interface IommuOptions {
   readonly maxSegmentSize?: number;
 }
 
-/** One live mapping: the extents of a table in IOVA space. Models an `iova` plus its PTEs. */
+/**
+ * One live mapping: the extents of a table in IOVA space. Models a `struct iova`
+ * (`include/linux/iova.h`) plus its page-table entries.
+ *
+ * @category IOMMU
+ */
 export class IommuMapping {
   constructor(
     /** The first IOVA of the range. */
@@ -62,7 +94,12 @@ export class IommuMapping {
   ) {}
 }
 
-/** An IOMMU domain: the address space one DMA device sees. Models `struct iommu_domain`. */
+/**
+ * An IOMMU domain: the address space one DMA device sees. Models `struct iommu_domain`
+ * (`include/linux/iommu.h`) as `drivers/iommu/dma-iommu.c` maps through it.
+ *
+ * @category IOMMU
+ */
 export class IommuDomain {
   private readonly slots: (IommuMapping | undefined)[] = [];
   private readonly freeSlots: number[] = [];

@@ -18,12 +18,14 @@
  * complete in cookie order. A device with `DMA_COMPLETION_NO_ORDER` runs a channel's chunks on
  * every free engine at once, so they complete in any order.
  *
- * Faults can be injected at every step (see {@link DmaFault}).
+ * Faults are injected from outside, through the fault-injection module (`fault_inject.ts`): each
+ * step that can fail asks it whether this occurrence fails, and a descriptor submitted with a
+ * fault plays it out when it runs.
  *
  * @module
  */
 import { availableParallelism } from "node:os";
-import { CopyEngine, ERRNO, type ErrnoError, errno, type Kernel } from "@migrate-offload/core";
+import { CopyEngine, ERRNO, type Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
 import {
   DMA_COMPLETE,
@@ -46,29 +48,22 @@ import {
   type DmaengineTxResult,
   type DmaStatus,
   dmaCapSet,
-  dmaEngineCore,
-} from "./dmaengine";
+} from "./dmaengine_h";
+import {
+  dmaFaultSetReleaseStalled,
+  dmaFaultSubmitted,
+  dmaShouldFail,
+  dmaTxFault,
+  dmaTxFaultClear,
+} from "./fault_inject";
 import { IommuDomain, type IommuOptions } from "./iommu";
 
 /**
- * A fault to inject, for tests: it fires on the `after`-th next occurrence of its step (0: the
- * next one).
- * - `request`: `dma_request_chan_by_mask()` finds no channel (`ENODEV`);
- * - `prep`: `device_prep_dma_memcpy()` returns null;
- * - `submit`: `tx_submit()` returns `-EIO`;
- * - `hang`: the submitted descriptor never completes (until {@link DmaDevice.releaseStalled});
- *   on an in-order device it holds up its channel;
- * - `worker`: the engine thread that runs the descriptor dies mid-chunk;
- * - `completion`: the descriptor completes with a device error (`DMA_TRANS_WRITE_FAILED`).
+ * Options of a {@link DmaDevice}: what a provider's probe (`pt_dmaengine_register()`,
+ * `drivers/dma/ptdma/ptdma-dmaengine.c`) reads from its hardware.
+ *
+ * @category Memcpy DMA device
  */
-export interface DmaFault {
-  /** The step that fails. */
-  readonly kind: "request" | "prep" | "submit" | "hang" | "worker" | "completion";
-  /** Occurrences of that step to let pass first (default 0). */
-  readonly after?: number;
-}
-
-/** Options of a {@link DmaDevice}. */
 export interface DmaDeviceOptions {
   /** Memcpy channels (default 16). */
   readonly channels?: number;
@@ -123,15 +118,29 @@ const freshState = (): ChanState => ({
   waiters: [],
 });
 
+/** IOMMU faults of a chunk's descriptors: none, reading, or writing. */
+const IOMMU_OK = 0;
+const IOMMU_READ_FAULT = 1;
+const IOMMU_WRITE_FAULT = 2;
+
+/** One channel's descriptors running on one engine. */
 interface Chunk {
   readonly chan: DmaChan;
   readonly state: ChanState;
   readonly epoch: number;
   readonly descs: DmaAsyncTxDescriptor[];
+  /** For each descriptor, the IOMMU fault its translation met, if any. */
+  readonly iommuFaults: number[];
   readonly tagBase: number;
 }
 
-/** A memcpy DMA controller with its channels and engines. Models a `struct dma_device` provider. */
+/**
+ * A memcpy DMA controller with its channels and engines. Models a `struct dma_device` provider with
+ * `struct virt_dma_chan` channels (`drivers/dma/virt-dma.h`), as
+ * `drivers/dma/ptdma/ptdma-dmaengine.c` builds one.
+ *
+ * @category Memcpy DMA device
+ */
 export class DmaDevice implements DmaDeviceOps {
   /** `dev_name()`, set at registration. */
   name = "";
@@ -155,7 +164,6 @@ export class DmaDevice implements DmaDeviceOps {
   private readonly states: ChanState[];
   private readonly lanes: (Chunk | null)[];
   private readonly ready: DmaChan[] = [];
-  private armed: Array<{ kind: DmaFault["kind"]; countdown: number }> = [];
   private kicking = false;
   private rekick = false;
   // Scratch for translating one descriptor into physically contiguous pieces.
@@ -185,6 +193,7 @@ export class DmaDevice implements DmaDeviceOps {
       deadlineMs: options.deadlineMs,
     });
     this.lanes = Array.from({ length: engines }, () => null);
+    dmaFaultSetReleaseStalled(this, () => this.releaseStalled());
   }
 
   /** Engine threads. */
@@ -207,23 +216,13 @@ export class DmaDevice implements DmaDeviceOps {
     return this.lanes.filter((l) => l !== null).length;
   }
 
-  /** Descriptors held by an injected `hang`. */
+  /** Descriptors held back, stalled, by an injected `hang`. */
   get stalledDescriptors(): number {
     return this.states.reduce((n, s) => n + s.stalled.length, 0);
   }
 
-  /** Arms a fault (see {@link DmaFault}). */
-  inject(fault: DmaFault): void {
-    this.armed.push({ kind: fault.kind, countdown: fault.after ?? 0 });
-  }
-
-  /** Disarms every fault not yet fired. */
-  clearFaults(): void {
-    this.armed = [];
-  }
-
   /** Lets descriptors held by a `hang` fault run after all, in their channel's order. */
-  releaseStalled(): void {
+  private releaseStalled(): void {
     this.channels.forEach((chan, i) => {
       const st = this.states[i]!;
       if (st.stalled.length === 0) return;
@@ -236,25 +235,6 @@ export class DmaDevice implements DmaDeviceOps {
     this.kick();
   }
 
-  private fire(kind: DmaFault["kind"]): boolean {
-    let fired = false;
-    this.armed = this.armed.filter((f) => {
-      if (f.kind !== kind) return true;
-      if (f.countdown === 0) {
-        fired = true;
-        return false;
-      }
-      f.countdown--;
-      return true;
-    });
-    return fired;
-  }
-
-  /** See {@link DmaDeviceOps.allowRequest}. */
-  allowRequest(): boolean {
-    return !this.fire("request");
-  }
-
   /** `device_prep_dma_memcpy`: null on a channel not held, a bad length, or an injected fault. */
   prepMemcpy(
     chan: DmaChan,
@@ -264,20 +244,18 @@ export class DmaDevice implements DmaDeviceOps {
     flags: number,
   ): DmaAsyncTxDescriptor | null {
     if (chan.clientCount === 0 || !(len > 0) || len > this.iommu.maxSegmentSize) return null;
-    if (this.fire("prep")) return null;
+    if (dmaShouldFail(this, "prep")) return null;
     return new DmaAsyncTxDescriptor(chan, dst, src, len, flags);
   }
 
   /** `tx_submit`: the next cookie, or `-EIO` from an injected fault. */
   submit(tx: DmaAsyncTxDescriptor): DmaCookie {
     if (tx.cookie > 0) return -ERRNO.EINVAL;
-    if (this.fire("submit")) return -ERRNO.EIO;
+    if (dmaShouldFail(this, "submit")) return -ERRNO.EIO;
     const chan = tx.chan;
     chan.cookie++;
     tx.cookie = chan.cookie;
-    if (this.fire("hang")) tx.fault = "hang";
-    else if (this.fire("worker")) tx.fault = "worker";
-    else if (this.fire("completion")) tx.fault = "completion";
+    dmaFaultSubmitted(this, tx);
     this.states[chan.chanId]!.submitted.push(tx);
     return tx.cookie;
   }
@@ -427,13 +405,15 @@ export class DmaDevice implements DmaDeviceOps {
     const ps = this.pageSize;
     this.engine.clearTags(tagBase, this.capacity);
     const descs: DmaAsyncTxDescriptor[] = [];
+    const iommuFaults: number[] = [];
     let bytes = 0;
     let kill = false;
     while (st.head < st.issued.length && descs.length < this.capacity) {
       const tx = st.issued[st.head]!;
-      if (tx.fault === "hang") {
+      const injected = dmaTxFault(tx);
+      if (injected === "hang") {
         st.head++;
-        tx.fault = null;
+        dmaTxFaultClear(tx);
         st.stalled.push(tx);
         if (!this.outOfOrder) {
           st.blocked = true;
@@ -445,9 +425,10 @@ export class DmaDevice implements DmaDeviceOps {
       const pieces = this.plan(tx);
       if (pieces > this.capacity - this.engine.queued(lane)) break;
       const tag = tagBase + descs.length;
+      let iommuFault = IOMMU_OK;
       if (pieces < 0) {
         this.engine.clearTags(tag, 1);
-        tx.fault = pieces === -1 ? "read-fault" : "write-fault";
+        iommuFault = pieces === -1 ? IOMMU_READ_FAULT : IOMMU_WRITE_FAULT;
       }
       for (let i = 0; i < pieces; i++) {
         const s = this.pieceSrc[i]!;
@@ -462,8 +443,10 @@ export class DmaDevice implements DmaDeviceOps {
           tag,
         );
       }
-      if (tx.fault === "worker") kill = true;
+      // A descriptor the IOMMU stopped never reaches its engine thread.
+      if (iommuFault === IOMMU_OK && injected === "worker") kill = true;
       descs.push(tx);
+      iommuFaults.push(iommuFault);
       st.head++;
       bytes += tx.len;
     }
@@ -472,7 +455,7 @@ export class DmaDevice implements DmaDeviceOps {
       st.head = 0;
     }
     if (descs.length === 0) return;
-    this.lanes[lane] = { chan, state: st, epoch: st.epoch, descs, tagBase };
+    this.lanes[lane] = { chan, state: st, epoch: st.epoch, descs, iommuFaults, tagBase };
     st.inflight++;
     if (this.dispatchable(st)) this.enqueue(chan, st);
     if (this.engine.queued(lane) === 0) {
@@ -494,11 +477,12 @@ export class DmaDevice implements DmaDeviceOps {
     let interrupt = false;
     for (let i = 0; i < chunk.descs.length; i++) {
       const tx = chunk.descs[i]!;
+      const iommuFault = chunk.iommuFaults[i]!;
       let result: DmaengineTxResult = DMA_TRANS_NOERROR;
       if (!ok) result = DMA_TRANS_ABORTED;
-      else if (tx.fault === "read-fault" || this.engine.tagFailed(chunk.tagBase + i))
+      else if (iommuFault === IOMMU_READ_FAULT || this.engine.tagFailed(chunk.tagBase + i))
         result = DMA_TRANS_READ_FAILED;
-      else if (tx.fault === "write-fault" || tx.fault === "completion")
+      else if (iommuFault === IOMMU_WRITE_FAULT || dmaTxFault(tx) === "completion")
         result = DMA_TRANS_WRITE_FAILED;
       this.complete(chan, st, tx, result, live);
       if (result === DMA_TRANS_NOERROR) {
@@ -550,59 +534,3 @@ export class DmaDevice implements DmaDeviceOps {
     }
   }
 }
-
-/**
- * `dma_async_device_register()`: builds a memcpy DMA controller on `kernel`, starts its engine
- * threads, names it `dma<N>` and adds `/sys/class/dma/dma<N>chan<M>/` for every channel.
- * `EINVAL` for a channel or engine count outside 1..64.
- */
-export const dmaAsyncDeviceRegister = (
-  kernel: Kernel,
-  options: DmaDeviceOptions = {},
-): Effect.Effect<DmaDevice, ErrnoError> =>
-  Effect.suspend(() => {
-    const bad = (n: number | undefined) =>
-      n !== undefined && (!Number.isInteger(n) || n < 1 || n > 64);
-    if (bad(options.channels) || bad(options.engines)) {
-      return Effect.fail(
-        errno(
-          "EINVAL",
-          `a DMA device needs 1..64 channels and engines, got ${JSON.stringify(options)}`,
-        ),
-      );
-    }
-    const core = dmaEngineCore(kernel);
-    const device = new DmaDevice(kernel, options);
-    device.name = `dma${core.nextId++}`;
-    core.devices.push(device);
-    for (const chan of device.channels) {
-      kernel.fs.addAttributes(`/sys/class/dma/${chan.name}`, {
-        in_use: { mode: 0o444, show: () => `${chan.clientCount}\n` },
-        memcpy_count: { mode: 0o444, show: () => `${chan.memcpyCount}\n` },
-        bytes_transferred: { mode: 0o444, show: () => `${chan.bytesTransferred}\n` },
-      });
-    }
-    return Effect.succeed(device);
-  });
-
-/**
- * `dma_async_device_unregister()`: removes the device and stops its engines. `EBUSY` while a
- * client holds one of its channels.
- */
-export const dmaAsyncDeviceUnregister = (
-  kernel: Kernel,
-  device: DmaDevice,
-): Effect.Effect<void, ErrnoError> =>
-  Effect.suspend(() => {
-    const core = dmaEngineCore(kernel);
-    const at = core.devices.indexOf(device);
-    if (at < 0) return Effect.fail(errno("ENODEV", `${device.name} is not registered`));
-    if (device.channelsInUse > 0) {
-      return Effect.fail(
-        errno("EBUSY", `${device.name} has ${device.channelsInUse} channels in use`),
-      );
-    }
-    core.devices.splice(at, 1);
-    for (const chan of device.channels) kernel.fs.remove(`/sys/class/dma/${chan.name}`);
-    return device.shutdown();
-  });

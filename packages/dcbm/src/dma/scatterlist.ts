@@ -14,10 +14,20 @@
 import { type ErrnoError, errno } from "@migrate-offload/core";
 import type { IommuMapping } from "./iommu";
 
-/** `SG_MAX_SINGLE_ALLOC`-style bound on one table here: the most segments a table may hold. */
+/**
+ * The most segments one table may hold here: a bound in the manner of `SG_MAX_SINGLE_ALLOC`
+ * (`include/linux/scatterlist.h`).
+ *
+ * @category Scatterlist
+ */
 export const SG_MAX_ENTRIES = 1 << 22;
 
-/** A scatter-gather table. Models `struct sg_table`. */
+/**
+ * A scatter-gather table. Models `struct sg_table` and its `struct scatterlist` entries
+ * (`include/linux/scatterlist.h`).
+ *
+ * @category Scatterlist
+ */
 export class SgTable {
   /** `sg_page()` of each CPU segment: the PFN of the folio it starts in. */
   readonly pfn: Float64Array;
@@ -46,7 +56,12 @@ export class SgTable {
   }
 }
 
-/** `sg_alloc_table()`: a table of `nents` segments; `EINVAL` for none or too many. */
+/**
+ * `sg_alloc_table()` (`lib/scatterlist.c`): a table of `nents` segments; `EINVAL` for none or too
+ * many.
+ *
+ * @category Scatterlist
+ */
 export const sgAllocTable = (nents: number): SgTable | ErrnoError => {
   if (!Number.isInteger(nents) || nents <= 0 || nents > SG_MAX_ENTRIES) {
     return errno("EINVAL", `sg_alloc_table: ${nents} entries (1..${SG_MAX_ENTRIES})`);
@@ -54,7 +69,12 @@ export const sgAllocTable = (nents: number): SgTable | ErrnoError => {
   return new SgTable(nents);
 };
 
-/** `sg_set_folio()`: segment `index` covers `length` bytes of the folio at `pfn`, from `offset`. */
+/**
+ * `sg_set_folio()` (`include/linux/scatterlist.h`): segment `index` covers `length` bytes of the
+ * folio at `pfn`, from `offset`.
+ *
+ * @category Scatterlist
+ */
 export const sgSetFolio = (
   sgt: SgTable,
   index: number,
@@ -67,7 +87,11 @@ export const sgSetFolio = (
   sgt.offset[index] = offset;
 };
 
-/** `sg_free_table()`: a mapped table must be unmapped first. */
+/**
+ * `sg_free_table()` (`lib/scatterlist.c`): a mapped table must be unmapped first.
+ *
+ * @category Scatterlist
+ */
 export const sgFreeTable = (sgt: SgTable): void => {
   if (sgt.mapping) throw new Error("sg_free_table on a table that is still DMA-mapped");
   sgt.nents = 0;
