@@ -37,10 +37,11 @@
  */
 import {
   type Attribute,
+  batchPairs,
   defineMigratorModule,
   ERRNO,
-  FOLIO_CONTENT_COPIED,
   type FolioList,
+  folioMarkContentCopied,
   type Kernel,
   kstrtobool,
   kstrtouint,
@@ -403,7 +404,7 @@ const dmaWorkComplete = (
   let copied = 0;
   for (let i = 0; i < n; i++) {
     if (failed[i]) continue;
-    dcbm.kernel.memmap.set(dsts[i]!, FOLIO_CONTENT_COPIED);
+    folioMarkContentCopied(dcbm.kernel, dsts[i]!);
     copied++;
   }
   dcbm.foliosMigrated += copied;
@@ -429,9 +430,10 @@ const foliosCopyDma = (
     const srcs = new Int32Array(count);
     const dsts = new Int32Array(count);
     let n = 0;
-    for (const pfn of srcList) srcs[n++] = pfn;
-    n = 0;
-    for (const pfn of dstList) dsts[n++] = pfn;
+    for (const [dst, src] of batchPairs(dstList, srcList)) {
+      dsts[n] = dst;
+      srcs[n++] = src;
+    }
     const want = Math.min(dcbm.nrDmaChannels, n, MAX_DMA_CHANNELS);
     return Effect.scoped(
       Effect.gen(function* () {

@@ -28,12 +28,13 @@
 import { cpus, loadavg } from "node:os";
 import {
   type Attribute,
+  batchPairs,
   CopyEngine,
   defineMigratorModule,
   ERRNO,
   errno,
-  FOLIO_CONTENT_COPIED,
   type FolioList,
+  folioMarkContentCopied,
   type Kernel,
   kstrtouint,
   MIGRATE_REASONS_ALL,
@@ -233,15 +234,11 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         srcs = new Int32Array(count * 2);
         dsts = new Int32Array(count * 2);
       }
-      // Walk both lists in lockstep through the lru links.
+      // Walk both lists in lockstep (list_next_entry on each).
       let n = 0;
       let uniform = true;
       let bytes = 0;
-      for (
-        let s = src.first, d = dst.first;
-        s >= 0 && s !== src.head;
-        s = m.lru.next[s]! - 1, d = m.lru.next[d]! - 1
-      ) {
+      for (const [d, s] of batchPairs(dst, src)) {
         srcs[n] = s;
         dsts[n] = d;
         if (n > 0 && m.folioNrPages(s) !== m.folioNrPages(srcs[0]!)) uniform = false;
@@ -272,7 +269,7 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         let failed = false;
         for (let i = 0; i < n; i++) {
           if (e.tagFailed(i)) failed = true;
-          else m.set(dsts[i]!, FOLIO_CONTENT_COPIED);
+          else folioMarkContentCopied(kernel, dsts[i]!);
         }
         return failed ? -ERRNO.EAGAIN : 0;
       });
