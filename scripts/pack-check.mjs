@@ -94,7 +94,7 @@ const esm = packages
 // ./testing reaches a device registered through the main entry, and the conformance subjects
 // load and unload the drivers of the main entry.
 const sharedState = (dcbm, dcbmTesting, mtcopyTesting) => `{
-  const k2 = Effect.runSync(Kernel.make({ nodes: ["16M", "16M"] }));
+  const k2 = Effect.runSync(Kernel.boot({ nodes: ["16M", "16M"] }));
   const device = Effect.runSync(${dcbm}.dmaAsyncDeviceRegister(k2, { channels: 1, engines: 1 }));
   ${dcbmTesting}.dmaInjectFault(device, { kind: "request" });
   const mask = ${dcbm}.dmaCapSet(${dcbm}.DMA_MEMCPY);
@@ -108,7 +108,7 @@ const sharedState = (dcbm, dcbmTesting, mtcopyTesting) => `{
     [${dcbmTesting}.dcbmConformanceSubject({ channels: 1, engines: 1 }), "DCBM"],
     [${mtcopyTesting}.mtcopyConformanceSubject({ threads: 1 }), "CPU_MT_COPY"],
   ]) {
-    const k3 = Effect.runSync(Kernel.make({ nodes: ["16M", "16M"] }));
+    const k3 = Effect.runSync(Kernel.boot({ nodes: ["16M", "16M"] }));
     await Effect.runPromise(subject.load(k3));
     const active = Effect.runSync(k3.fs.read("/sys/kernel/mm/migration/offload_migrator"));
     if (!active.includes(\`[\${name}]\`)) throw new Error(\`\${subject.name}: not active: \${active}\`);
@@ -121,7 +121,7 @@ writeFileSync(
   join(app, "check.mjs"),
   `${esm}
 import { Effect } from "effect";
-const k = Effect.runSync(m${packages.indexOf("@migrate-offload/core")}.Kernel.make({ nodes: ["16M", "16M"] }));
+const k = Effect.runSync(m${packages.indexOf("@migrate-offload/core")}.Kernel.boot({ nodes: ["16M", "16M"] }));
 const p = Effect.runSync(k.createProcess());
 const a = Effect.runSync(p.mmap(4096));
 Effect.runSync(p.write(a, new Uint8Array([42])));
@@ -148,7 +148,7 @@ writeFileSync(
   `${packages.map((name) => `if (!require("${name}").${expectations[name]}) throw new Error("${name}: no ${expectations[name]}");`).join("\n")}
 const { Effect } = require("effect");
 const { Kernel } = require("@migrate-offload/core");
-const k = Effect.runSync(Kernel.make({ nodes: ["16M"] }));
+const k = Effect.runSync(Kernel.boot({ nodes: ["16M"] }));
 if (k.mem.nodes.length !== 1) throw new Error("CJS: kernel did not boot");
 const { CopyEngine } = require("@migrate-offload/core");
 (async () => {
@@ -174,7 +174,7 @@ writeFileSync(
   join(app, "check.mts"),
   `${packages.map((name, i) => `import * as t${i} from "${name}";\nvoid t${i}.${expectations[name]};`).join("\n")}
 import { Effect } from "effect";
-const kernel: t${packages.indexOf("@migrate-offload/core")}.Kernel = Effect.runSync(t${packages.indexOf("@migrate-offload/core")}.Kernel.make({ nodes: ["16M"] }));
+const kernel: t${packages.indexOf("@migrate-offload/core")}.Kernel = Effect.runSync(t${packages.indexOf("@migrate-offload/core")}.Kernel.boot({ nodes: ["16M"] }));
 void kernel;
 // A device of the main entry takes a fault of ./testing.
 const device: t${packages.indexOf("@migrate-offload/dcbm")}.DmaDevice | null = null;

@@ -7,7 +7,7 @@ import { Effect } from "effect";
  * run of the same event as one line with its count.
  */
 export const traceOneMigration = Effect.gen(function* () {
-  const kernel = yield* Kernel.make({ nodes: ["64M", "64M"], thp: { enabled: "always" } });
+  const kernel = yield* Kernel.boot({ nodes: ["64M", "64M"], thp: { enabled: "always" } });
   yield* kernel.loadModule(mtcopyDriver(kernel, { threads: 1 }).module);
   yield* kernel.fs.write("/sys/kernel/cpu_mt/offloading", "1");
   const proc = yield* kernel.createProcess({ node: 0 });

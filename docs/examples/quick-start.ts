@@ -4,7 +4,7 @@ import { Effect } from "effect";
 
 /** Boots a machine, migrates 4 MiB of huge pages with mtcopy, and says where they ended up. */
 export const quickStart = Effect.gen(function* () {
-  const kernel = yield* Kernel.make({ nodes: ["256M", "256M"], thp: { enabled: "always" } });
+  const kernel = yield* Kernel.boot({ nodes: ["256M", "256M"], thp: { enabled: "always" } });
   yield* kernel.loadModule(mtcopyDriver(kernel, { threads: 2 }).module);
   yield* kernel.fs.write("/sys/kernel/cpu_mt/offloading", "1");
   const proc = yield* kernel.createProcess({ node: 0 });

@@ -4,7 +4,7 @@ import { Effect } from "effect";
 
 /** Writes to mtcopy's control files: what each write answers, and what the file reads after. */
 export const sysfsWrites = Effect.gen(function* () {
-  const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+  const kernel = yield* Kernel.boot({ nodes: ["64M", "64M"] });
   yield* kernel.loadModule(mtcopyDriver(kernel).module);
   const answers: string[] = [];
   for (const value of ["8", "0x10\n", "0", "65", "eight", "auto"]) {

@@ -74,7 +74,7 @@ export const runDemo = (nodeBytes = 512 * 2 ** 20): Effect.Effect<DemoReport, un
       nodes: [nodeBytes, nodeBytes],
       thp: { enabled: "madvise", sizes: { "64kB": "always" } },
     };
-    const kernel = yield* Kernel.make(config);
+    const kernel = yield* Kernel.boot(config);
     const proc = yield* kernel.createProcess({ name: "demo", node: 0 });
     const file = yield* kernel.createFile("demo.dat");
     const MiB = 2 ** 20;

@@ -26,7 +26,7 @@ export const measureMemcpy = (bytes: number, runs: number): Summary => {
 /** Raw memcpy on all threads: the copy engine copying one big range in equal parts. */
 export const memcpyAllThreads = (bytes: number, runs: number, threads: number) =>
   Effect.gen(function* () {
-    const kernel = yield* Kernel.make({ nodes: [bytes + (16 << 20), bytes + (16 << 20)] });
+    const kernel = yield* Kernel.boot({ nodes: [bytes + (16 << 20), bytes + (16 << 20)] });
     const src = kernel.mem.nodes[0]!.startPfn + 4096;
     const dst = kernel.mem.nodes[1]!.startPfn;
     kernel.mem.bytes(src, bytes / 4096).fill(3);

@@ -30,7 +30,7 @@ export const runMemModel = (config: KernelConfig, runs: number) =>
       globalThis.gc?.();
       const before = process.memoryUsage().rss;
       const start = performance.now();
-      const kernel = Effect.runSync(Kernel.make(config));
+      const kernel = Effect.runSync(Kernel.boot(config));
       times.push(performance.now() - start);
       rss.push(process.memoryUsage().rss - before);
       basePages = kernel.mem.nodes.reduce((s, n) => s + n.presentPages, 0);

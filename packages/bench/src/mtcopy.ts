@@ -78,7 +78,7 @@ const measure = (
 /** Round trips of a minimal job through the copy engine, per thread count. */
 const dispatchCost = (threadCounts: readonly number[], rounds: number) =>
   Effect.gen(function* () {
-    const kernel = yield* Kernel.make({ nodes: ["16M", "16M"] });
+    const kernel = yield* Kernel.boot({ nodes: ["16M", "16M"] });
     const src = kernel.mem.nodes[0]!.startPfn + 16;
     const dst = kernel.mem.nodes[1]!.startPfn;
     const out: Array<{ threads: number; us: Summary }> = [];

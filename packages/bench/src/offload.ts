@@ -68,7 +68,7 @@ export const populatedKernel = (
   pageSize = 4096,
 ): Effect.Effect<PopulatedKernel, ErrnoError> =>
   Effect.gen(function* () {
-    const kernel = yield* Kernel.make({
+    const kernel = yield* Kernel.boot({
       pageSize,
       nodes: [bytes + (64 << 20), bytes + (64 << 20)],
       thp: thpFor(Math.log2(folioBytes / pageSize), pageSize),

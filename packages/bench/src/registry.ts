@@ -38,7 +38,7 @@ const noop: Migrator = {
 /** move_pages of `bytes` in 4 KiB folios, alternating nodes; GB/s per timed call. */
 const movePages4k = (bytes: number, runs: number, idle: boolean) =>
   Effect.gen(function* () {
-    const kernel = yield* Kernel.make({
+    const kernel = yield* Kernel.boot({
       nodes: [bytes + (32 << 20), bytes + (32 << 20)],
       thp: { enabled: "never" },
     });
@@ -53,7 +53,7 @@ const movePages4k = (bytes: number, runs: number, idle: boolean) =>
 /** Nanoseconds per batch of `iterations` dispatches, `runs` times; and of an empty loop. */
 const dispatch = (iterations: number, runs: number) =>
   Effect.gen(function* () {
-    const kernel = yield* Kernel.make({ nodes: ["16M"] });
+    const kernel = yield* Kernel.boot({ nodes: ["16M"] });
     yield* kernel.migrateOffload.register(noop, MIGRATE_REASONS_ALL);
     const d = kernel.migrateOffload.copier!;
     const dst = new FolioList(kernel.memmap.lru);

@@ -75,7 +75,7 @@ describe("count and base64k", () => {
 describe("the byte pattern", () => {
   it("reads back intact, and a single changed byte anywhere is caught", async () => {
     const bytes = (64 << 20) + (2 << 20); // two pieces, the second short
-    const kernel = await Effect.runPromise(Kernel.make({ nodes: ["128M"] }));
+    const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["128M"] }));
     const proc = await Effect.runPromise(kernel.createProcess());
     const addr = await Effect.runPromise(proc.mmap(bytes));
     await Effect.runPromise(writePattern(proc, addr, bytes));

@@ -22,7 +22,7 @@ const generic = (path: string): string =>
     .replace(/^\/sys\/module\/[^/]+\/(refcnt|initstate)$/, "/sys/module/<name>/$1");
 
 it("docs/sysfs.md lists every file of a kernel with both drivers and the example loaded", async () => {
-  const kernel = Effect.runSync(Kernel.make({ nodes: ["16M", "16M"] }));
+  const kernel = Effect.runSync(Kernel.boot({ nodes: ["16M", "16M"] }));
   const dcbm = dcbmConformanceSubject({ channels: 2, engines: 1 }, {});
   await Effect.runPromise(dcbm.load(kernel));
   await Effect.runPromise(kernel.loadModule(mtcopyDriver(kernel).module));

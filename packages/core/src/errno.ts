@@ -34,6 +34,7 @@ export const ERRNO = {
   ERANGE: 34,
   ENOSYS: 38,
   EOPNOTSUPP: 95,
+  ESHUTDOWN: 108,
   ETIMEDOUT: 110,
   EHWPOISON: 133,
 } as const;

@@ -9,7 +9,7 @@ export const run = <A, E>(effect: Effect.Effect<A, E>): A => Effect.runSync(effe
 
 /** Boots a kernel; two 64 MiB nodes unless told otherwise. */
 export const boot = (config: Partial<KernelConfig> = {}): Kernel =>
-  run(Kernel.make({ nodes: ["64M", "64M"], ...config }));
+  run(Kernel.boot({ nodes: ["64M", "64M"], ...config }));
 
 /** Asserts the call fails with this errno, and returns the error. */
 export const expectErrno = <A>(

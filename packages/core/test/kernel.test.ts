@@ -29,7 +29,7 @@ describe("Kernel.make", () => {
       [{ nodes: Array(65).fill("4M") }, /1\.\.64 nodes/],
     ];
     for (const [config, message] of bad) {
-      const error = expectErrno(Kernel.make(config as never), "EINVAL");
+      const error = expectErrno(Kernel.boot(config as never), "EINVAL");
       expect(error.message).toMatch(message);
     }
   });

@@ -19,7 +19,7 @@ afterEach(async () => {
 
 /** Boots a two-node kernel (64 MiB each unless told) with THP as asked. */
 export const bootKernel = (thp: "always" | "never" = "never", nodes = ["64M", "64M"]): Kernel =>
-  run(Kernel.make({ nodes, thp: { enabled: thp } }));
+  run(Kernel.boot({ nodes, thp: { enabled: thp } }));
 
 /** Registers a DMA device on the kernel; it is shut down after the test. */
 export const addDevice = (kernel: Kernel, options: DmaDeviceOptions = {}): DmaDevice => {

@@ -33,7 +33,7 @@ const boot = async (
   mthp = false,
 ) => {
   const sizes: Record<string, "always"> = mthp ? { "64kB": "always" } : {};
-  const kernel = run(Kernel.make({ nodes: ["64M", "64M"], thp: { enabled: thp, sizes } }));
+  const kernel = run(Kernel.boot({ nodes: ["64M", "64M"], thp: { enabled: thp, sizes } }));
   const driver = mtcopyDriver(kernel, options);
   live.push({ kernel, driver });
   await runP(kernel.loadModule(driver.module));

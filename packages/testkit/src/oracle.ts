@@ -146,7 +146,7 @@ export const runMigrationScenario = (
   Effect.gen(function* () {
     const problems: string[] = [];
     const PAGE = scenario.pageSize;
-    const k = yield* Kernel.make({
+    const k = yield* Kernel.boot({
       pageSize: PAGE,
       nodes: scenario.nodesMiB.map((m) => m * 2 ** 20),
       // Sections as small as a PMD allows: the per-PFN metadata covers the nodes and no more.

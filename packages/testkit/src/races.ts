@@ -204,7 +204,7 @@ export const verifyRegistryRaces = async (
       fc.commands(commands, { maxCommands: options.maxCommands ?? 20 }),
       async (s, cmds) => {
         const k = Effect.runSync(
-          KernelClass.make({ nodes: ["32M", "32M"], thp: { enabled: "never" } }),
+          KernelClass.boot({ nodes: ["32M", "32M"], thp: { enabled: "never" } }),
         );
         const p = Effect.runSync(k.createProcess());
         const addr = Effect.runSync(p.mmap(pages * 4096));

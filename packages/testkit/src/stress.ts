@@ -79,7 +79,7 @@ export const stressMigrator = (
       const nReaders = options.readers ?? 2;
       const hugePages = options.hugePages ?? 1024;
       const smallPages = options.smallPages ?? 64;
-      const k = yield* Kernel.make({ nodes: ["64M", "64M"], thp: { enabled: "madvise" } });
+      const k = yield* Kernel.boot({ nodes: ["64M", "64M"], thp: { enabled: "madvise" } });
       yield* subject.load(k);
       const initialFree = k.pageAlloc.totalFreePages();
       const proc: Task = yield* k.createProcess({ node: 0 });

@@ -11,7 +11,7 @@ const withReverseCopy = (kernel: Kernel) =>
 
 describe("the example migrator of docs/writing-a-migrator.md", () => {
   it("is switched on and off through its sysfs files, which parse as the kernel does", async () => {
-    const kernel = Effect.runSync(Kernel.make({ nodes: ["16M", "16M"] }));
+    const kernel = Effect.runSync(Kernel.boot({ nodes: ["16M", "16M"] }));
     await Effect.runPromise(withReverseCopy(kernel));
     const read = (f: string) => Effect.runSync(kernel.fs.read(`/sys/kernel/reverse_copy/${f}`));
     expect(read("enabled")).toBe("1\n");

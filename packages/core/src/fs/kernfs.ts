@@ -24,6 +24,24 @@ export class KernFs implements KernfsRoot {
   /** The root directory. */
   readonly root = new KObject("", null);
 
+  /**
+   * @param enter wraps each user-space operation (`read`, `write`, `list`) as a system call of the
+   *   kernel the tree belongs to, so that it counts in flight and fails once the kernel has shut
+   *   down; by default the operation just runs.
+   */
+  constructor(
+    private readonly enter: <A>(
+      op: string,
+      effect: Effect.Effect<A, ErrnoError>,
+    ) => Effect.Effect<A, ErrnoError> = (_op, effect) => effect,
+  ) {}
+
+  /** Removes everything below the root (at kernel shutdown). */
+  clear(): void {
+    this.root.children.clear();
+    this.root.attributes.clear();
+  }
+
   private lookupDir(parts: readonly string[]): KObject | undefined {
     let dir: KObject | undefined = this.root;
     for (const part of parts) {
@@ -71,11 +89,14 @@ export class KernFs implements KernfsRoot {
 
   /** Names in a directory, subdirectories and files together, sorted (`readdir`). */
   list(path: string): Effect.Effect<string[], ErrnoError> {
-    return syscall(() => {
-      const dir = this.lookupDir(split(path));
-      if (!dir) return this.missing(path, "list");
-      return [...dir.children.keys(), ...dir.attributes.keys()].sort();
-    });
+    return this.enter(
+      "readdir",
+      syscall(() => {
+        const dir = this.lookupDir(split(path));
+        if (!dir) return this.missing(path, "list");
+        return [...dir.children.keys(), ...dir.attributes.keys()].sort();
+      }),
+    );
   }
 
   private missing(path: string, op: string): ErrnoError {
@@ -100,10 +121,13 @@ export class KernFs implements KernfsRoot {
 
   /** Reads a file: the attribute's `show` text. */
   read(path: string): Effect.Effect<string, ErrnoError> {
-    return syscall(() => {
-      const attr = this.lookupAttribute(path, "read");
-      return attr instanceof Error ? attr : attr.show!();
-    });
+    return this.enter(
+      "read",
+      syscall(() => {
+        const attr = this.lookupAttribute(path, "read");
+        return attr instanceof Error ? attr : attr.show!();
+      }),
+    );
   }
 
   /**
@@ -111,6 +135,10 @@ export class KernFs implements KernfsRoot {
    * with the errno it returned, naming the file and the value.
    */
   write(path: string, text: string): Effect.Effect<number, ErrnoError> {
+    return this.enter("write", this.store(path, text));
+  }
+
+  private store(path: string, text: string): Effect.Effect<number, ErrnoError> {
     return syscall(() => this.lookupAttribute(path, "write")).pipe(
       Effect.flatMap((attr) => {
         const result = attr.store!(text);

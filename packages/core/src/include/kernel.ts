@@ -13,6 +13,7 @@
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Size } from "../lib/cmdline";
+import type { Device, KernelState } from "./device";
 import type { Folio } from "./folio";
 import type { File } from "./fs";
 import type { MthpMode, ThpMode, ThpSettings } from "./huge_mm";
@@ -182,4 +183,40 @@ export interface Kernel {
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError>;
   /** `unpoison_memory()` (`mm/memory-failure.c`): clears the mark again. */
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError>;
+
+  /** Running, shutting down (no new calls are taken), or shut down. */
+  readonly state: KernelState;
+  /**
+   * Runs `effect` as a system call of this kernel: while the kernel is running it is counted in
+   * flight, so that shutdown waits for it; once shutdown has begun it fails with `ESHUTDOWN`
+   * without running. Every call of the public API goes through here.
+   */
+  call<A, E>(name: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | ErrnoError>;
+  /**
+   * Registers a device that shutdown must stop (`device_register()`, `drivers/base/core.c`);
+   * returns the function that unregisters it again (`device_unregister()`).
+   */
+  registerDevice(device: Device): () => void;
+  /**
+   * Shuts the kernel down (`kernel_power_off()`, `kernel/reboot.c`): new calls fail with
+   * `ESHUTDOWN`; calls in flight are waited for; copy offload is switched off; modules are
+   * unloaded in the reverse order of loading, running their exit functions; devices (DMA
+   * engines, copy threads) are stopped in the reverse order of registration; processes, files,
+   * sysfs and procfs, trace subscribers and every reference to the node memory are dropped.
+   * Calling it again does nothing. Fails with `EBUSY`, after finishing every other step, when a
+   * module's exit or a device's shutdown failed, naming each.
+   *
+   * @example
+   * ```ts
+   * const kernel = yield* Kernel.boot({ nodes: ["64M", "64M"] });
+   * // ... use it ...
+   * yield* kernel.shutdown();
+   * ```
+   */
+  shutdown(): Effect.Effect<void, ErrnoError>;
+  /**
+   * `await using kernel = ...`: shuts the kernel down when the block ends (see
+   * {@link Kernel.shutdown}); rejects with the shutdown's error.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }

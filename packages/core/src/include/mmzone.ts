@@ -51,12 +51,24 @@ export class PhysicalMemory {
   readonly maxPfn: number;
   /** The nodes, indexed by node id. */
   readonly nodes: readonly NodeSpan[];
-  /** Section buffers by section number (`mem_section`); `undefined` for holes. */
-  readonly sections: readonly (SharedArrayBuffer | undefined)[];
+  /**
+   * Section buffers by section number (`mem_section`); `undefined` for holes. Empty once the
+   * kernel has shut down and {@link release}d its memory.
+   */
+  sections: readonly (SharedArrayBuffer | undefined)[];
   /** Byte views of {@link sections}, for copies on this thread. */
-  readonly sectionBytes: readonly (Uint8Array | undefined)[];
+  sectionBytes: readonly (Uint8Array | undefined)[];
   /** Node of each section (`section_to_node_table`); -1 for holes. */
   readonly sectionNid: Int16Array;
+
+  /**
+   * Drops every reference to the section buffers, so that the memory goes back to the host once
+   * nothing else holds it; part of kernel shutdown. Nothing may touch the memory afterwards.
+   */
+  release(): void {
+    this.sections = [];
+    this.sectionBytes = [];
+  }
 
   /**
    * @param pageSize base page size in bytes, a power of two

@@ -79,6 +79,11 @@ export class Tracepoints {
     return () => this.subscribers.delete(fn);
   }
 
+  /** Drops every subscriber (at kernel shutdown). */
+  clear(): void {
+    this.subscribers.clear();
+  }
+
   /** Emits an event to every subscriber. */
   emit(event: TraceEvent): void {
     for (const fn of this.subscribers) fn(event);

@@ -11,12 +11,13 @@
  *
  * @module
  */
-import { Effect } from "effect";
+import { Cause, Effect, type Scope } from "effect";
 import { createNodeSysfs } from "../drivers/base/node";
 import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
+import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
 import { __GFP_COMP } from "../include/gfp";
@@ -32,7 +33,7 @@ import { PTE_MAX_PFN } from "../include/pgtable";
 import type { TaskOptions } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
-import { loadModule, unloadModule } from "../kernel/module";
+import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
 import { Process } from "../kernel/task";
 import { parseSize } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
@@ -152,7 +153,7 @@ class Machine implements KernelInterface {
   readonly modules = new Map<string, Module>();
   readonly migrateOffload: MigrateOffloadRegistry;
   readonly vmstat: VmStat;
-  readonly fs = new KernFs();
+  readonly fs = new KernFs((op, effect) => this.call(op, effect));
   readonly thp: ThpSettings;
   readonly folioWaiters: FolioWaitQueue;
   readonly pmdOrder: number;
@@ -165,9 +166,18 @@ class Machine implements KernelInterface {
   readonly files = new Map<string, File>();
   readonly badPages: BadPage[] = [];
   numPoisonedPages = 0;
+  state: KernelState = "running";
   private readonly distances: number[][];
   private lastId = 0;
   private lastPid = 0;
+  /** System calls in flight; shutdown waits until none is. */
+  private inFlight = 0;
+  /** Resumes shutdown once the last call in flight has returned. */
+  private drained: (() => void) | null = null;
+  /** Registered devices, in registration order. */
+  private readonly devices: Device[] = [];
+  /** The shutdown, once begun: every later call to shutdown() waits on the same one. */
+  private stopping: Promise<ErrnoError | null> | null = null;
 
   /** `start_kernel()` → `mm_core_init()`, from a plan that is known to be good. */
   constructor(plan: BootPlan) {
@@ -203,6 +213,77 @@ class Machine implements KernelInterface {
   }
 
   readonly distance = (from: number, to: number): number => this.distances[from]![to]!;
+
+  call<A, E>(name: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | ErrnoError> {
+    return Effect.suspend((): Effect.Effect<A, E | ErrnoError> => {
+      if (this.state !== "running") {
+        return Effect.fail(errno("ESHUTDOWN", `${name}: the kernel has shut down`));
+      }
+      this.inFlight++;
+      return Effect.ensuring(
+        effect,
+        Effect.sync(() => {
+          if (--this.inFlight === 0) this.drained?.();
+        }),
+      );
+    });
+  }
+
+  registerDevice(device: Device): () => void {
+    this.devices.push(device);
+    return () => {
+      const at = this.devices.indexOf(device);
+      if (at >= 0) this.devices.splice(at, 1);
+    };
+  }
+
+  shutdown(): Effect.Effect<void, ErrnoError> {
+    return Effect.flatMap(
+      Effect.promise(() => {
+        this.stopping ??= Effect.runPromise(this.powerOff());
+        return this.stopping;
+      }),
+      (error) => (error ? Effect.fail(error) : Effect.void),
+    );
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return Effect.runPromise(this.shutdown());
+  }
+
+  /** `kernel_power_off()`: every step of {@link shutdown}, once; the error names what failed. */
+  private powerOff(): Effect.Effect<ErrnoError | null> {
+    const self = this;
+    return Effect.gen(function* () {
+      self.state = "stopping";
+      if (self.inFlight > 0) {
+        yield* Effect.callback<void>((resume) => {
+          self.drained = () => resume(Effect.void);
+        });
+      }
+      const failures: string[] = [];
+      const off = yield* Effect.exit(self.migrateOffload.switchTo("none"));
+      if (off._tag === "Failure") failures.push(`copy offload: ${Cause.pretty(off.cause)}`);
+      failures.push(...(yield* unloadModulesAtShutdown(self)));
+      for (const device of self.devices.splice(0).reverse()) {
+        const stopped = yield* Effect.exit(Effect.suspend(() => device.shutdown()));
+        if (stopped._tag === "Failure") {
+          failures.push(`device ${device.name}: ${Cause.pretty(stopped.cause)}`);
+        }
+      }
+      self.trace.clear();
+      self.fs.clear();
+      self.tasks.clear();
+      self.files.clear();
+      self.anonVmas.clear();
+      self.addressSpaces.clear();
+      self.mem.release();
+      self.state = "down";
+      return failures.length === 0
+        ? null
+        : errno("EBUSY", `shutdown could not stop everything: ${failures.join("; ")}`);
+    });
+  }
 
   nextId(): number {
     return ++this.lastId;
@@ -253,16 +334,22 @@ class Machine implements KernelInterface {
   }
 
   createProcess(options: TaskOptions = {}): Effect.Effect<Task, ErrnoError> {
-    return syscall(() => this.addTask(options));
+    return this.call(
+      "clone",
+      syscall(() => this.addTask(options)),
+    );
   }
 
   createKernelThread(name: string): Effect.Effect<Task, ErrnoError> {
-    return syscall(() => {
-      const task = this.addTask({ name });
-      if (task instanceof Error) return task;
-      task.mm = null;
-      return task;
-    });
+    return this.call(
+      "kthread_create",
+      syscall(() => {
+        const task = this.addTask({ name });
+        if (task instanceof Error) return task;
+        task.mm = null;
+        return task;
+      }),
+    );
   }
 
   findTask(pid: number): Task | undefined {
@@ -270,14 +357,17 @@ class Machine implements KernelInterface {
   }
 
   createFile(name: string): Effect.Effect<File, ErrnoError> {
-    return syscall(() => {
-      if (this.files.has(name)) return errno("EEXIST", `file ${JSON.stringify(name)} exists`);
-      const mapping = new AddressSpace(this.nextId(), name, false);
-      this.addressSpaces.set(mapping.id, mapping);
-      const file = new Inode(this, name, mapping);
-      this.files.set(name, file);
-      return file;
-    });
+    return this.call(
+      "creat",
+      syscall(() => {
+        if (this.files.has(name)) return errno("EEXIST", `file ${JSON.stringify(name)} exists`);
+        const mapping = new AddressSpace(this.nextId(), name, false);
+        this.addressSpaces.set(mapping.id, mapping);
+        const file = new Inode(this, name, mapping);
+        this.files.set(name, file);
+        return file;
+      }),
+    );
   }
 
   private checkAlloc(nid: number, order: number): ErrnoError | null {
@@ -289,13 +379,16 @@ class Machine implements KernelInterface {
   }
 
   allocFolio(nid: number, order: number, gfp = 0): Effect.Effect<Folio, ErrnoError> {
-    return syscall(() => {
-      const bad = this.checkAlloc(nid, order);
-      if (bad) return bad;
-      const pfn = this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP);
-      if (pfn < 0) return errno("ENOMEM", `no free block of order ${order} for node ${nid}`);
-      return new Folio(this, pfn);
-    });
+    return this.call(
+      "folio_alloc",
+      syscall(() => {
+        const bad = this.checkAlloc(nid, order);
+        if (bad) return bad;
+        const pfn = this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP);
+        if (pfn < 0) return errno("ENOMEM", `no free block of order ${order} for node ${nid}`);
+        return new Folio(this, pfn);
+      }),
+    );
   }
 
   folioPut(folio: Folio): void {
@@ -303,23 +396,29 @@ class Machine implements KernelInterface {
   }
 
   fragment(nid: number, order: number): Effect.Effect<Fragmentation, ErrnoError> {
-    return syscall(() => this.checkAlloc(nid, order) ?? this.pageAlloc.fragment(nid, order));
+    return this.call(
+      "fragment",
+      syscall(() => this.checkAlloc(nid, order) ?? this.pageAlloc.fragment(nid, order)),
+    );
   }
 
   loadModule(definition: ModuleDefinition): Effect.Effect<Module, ErrnoError> {
-    return loadModule(this, definition);
+    return this.call("init_module", loadModule(this, definition));
   }
 
   unloadModule(name: string): Effect.Effect<void, ErrnoError> {
-    return unloadModule(this, name);
+    return this.call("delete_module", unloadModule(this, name));
   }
 
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError> {
-    return syscall(() => memoryFailure(this, pfn)).pipe(Effect.asVoid);
+    return this.call("memory_failure", syscall(() => memoryFailure(this, pfn)).pipe(Effect.asVoid));
   }
 
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError> {
-    return syscall(() => unpoisonMemory(this, pfn)).pipe(Effect.asVoid);
+    return this.call(
+      "unpoison_memory",
+      syscall(() => unpoisonMemory(this, pfn)).pipe(Effect.asVoid),
+    );
   }
 }
 
@@ -329,16 +428,41 @@ export type Kernel = KernelInterface;
 /** Boots kernels. */
 export const Kernel = {
   /**
-   * Boots a kernel (`start_kernel()`, `init/main.c`). Fails with `EINVAL`, naming the problem,
-   * for a bad config: no nodes, a node size that is not a multiple of the page size, an
-   * unsupported page size, a bad distance matrix or THP size.
+   * Boots a kernel for the current scope (`start_kernel()`, `init/main.c`), and shuts it down
+   * when the scope closes (see {@link KernelInterface.shutdown}). Fails with `EINVAL`, naming
+   * the problem, for a bad config, as {@link Kernel.boot} does.
    *
    * @example
    * ```ts
-   * const kernel = yield* Kernel.make({ nodes: ["512M", "512M"], thp: { enabled: "always" } });
+   * const node = Effect.runPromise(
+   *   Effect.scoped(
+   *     Effect.gen(function* () {
+   *       const kernel = yield* Kernel.make({ nodes: ["512M", "512M"] });
+   *       const proc = yield* kernel.createProcess();
+   *       const addr = yield* proc.mmap(4096);
+   *       return yield* proc.nodeOf(addr);
+   *     }),
+   *   ),
+   * ); // the kernel has shut down by the time the promise resolves
    * ```
    */
-  make(config: KernelConfig): Effect.Effect<Kernel, ErrnoError> {
+  make(config: KernelConfig): Effect.Effect<Kernel, ErrnoError, Scope.Scope> {
+    return Effect.acquireRelease(Kernel.boot(config), (kernel) => Effect.orDie(kernel.shutdown()));
+  },
+  /**
+   * Boots a kernel that lives until its {@link KernelInterface.shutdown} (`start_kernel()`,
+   * `init/main.c`): for code that holds a kernel outside a scope, or with `await using`. Fails
+   * with `EINVAL`, naming the problem, for a bad config: no nodes, a node size that is not a
+   * multiple of the page size, an unsupported page size, a bad distance matrix or THP size.
+   *
+   * @example
+   * ```ts
+   * const kernel = yield* Kernel.boot({ nodes: ["512M", "512M"], thp: { enabled: "always" } });
+   * // ...
+   * yield* kernel.shutdown();
+   * ```
+   */
+  boot(config: KernelConfig): Effect.Effect<Kernel, ErrnoError> {
     return syscall(() => {
       const plan = planBoot(config);
       if (plan instanceof Error) return plan;

@@ -6,7 +6,14 @@
 // When its engine stops, a healthy worker is told to detach (FAULT word DETACH, then the
 // doorbell): it drops every view of that kernel's memory and waits, idle, for a message with the
 // buffers of its next engine, so that the next kernel need not start a thread.
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
+
+// A detached worker sits idle, and an idle thread never collects garbage on its own, so the views
+// of its last kernel's memory it dropped would keep that memory alive. It collects once on detach.
+setFlagsFromString("--expose-gc");
+const collect = runInNewContext("gc");
 
 // The control words and descriptor width, as copy_engine.ts lays them out and passes them.
 const { DOORBELL, COUNT, DONE, FAULT, PARK, FIELDS, DETACH } = workerData.layout;
@@ -56,7 +63,7 @@ const serve = ({
     }
     seen = Atomics.load(control, DOORBELL);
     const fault = Atomics.load(control, FAULT);
-    if (fault === DETACH) return;
+    if (fault === DETACH) return true;
     if (fault === 1) throw new Error("injected copy-worker crash");
     if (fault === 2) process.exit(7);
     if (fault === 3) Atomics.wait(control, PARK, 0);
@@ -84,4 +91,11 @@ const serve = ({
 
 // Every engine, the first included, sends its buffers by message; between engines the worker
 // is idle and holds none.
-parentPort.on("message", serve);
+parentPort.on("message", (buffers) => {
+  if (!serve(buffers)) return;
+  // Detached: drop the last kernel's memory now, then tell the engine it may let go of us.
+  setImmediate(() => {
+    collect();
+    parentPort.postMessage("detached");
+  });
+});

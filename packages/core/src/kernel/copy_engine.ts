@@ -90,11 +90,18 @@ export class CopyEngine {
   /** Workers replaced after a crash, an exit or a missed deadline. */
   replaced = 0;
   private closed = false;
+  /** Takes the engine off its kernel's device list. */
+  private readonly unregister: () => void;
 
+  /**
+   * Starts `options.threads` copy threads over `k`'s memory. The engine is one of the kernel's
+   * devices: if it is still running when the kernel shuts down, shutdown terminates it.
+   */
   constructor(
     private readonly k: Kernel,
     options: CopyEngineOptions,
   ) {
+    this.unregister = k.registerDevice({ name: "copy-engine", shutdown: () => this.terminate() });
     this.capacity = options.capacity ?? 4096;
     this.deadlineMs = options.deadlineMs ?? 10_000;
     this.workerSpin = options.workerSpin ?? 20_000;
@@ -165,6 +172,14 @@ export class CopyEngine {
     lane.onExit = null;
     worker.removeAllListeners("error").removeAllListeners("exit");
     if (idleWorkers.length >= MAX_IDLE_WORKERS) return worker.terminate();
+    // The worker drops every view of this kernel's memory, collects, and says so; only then is
+    // it idle. A worker that dies meanwhile is simply gone.
+    // Referenced while it detaches, so that a program awaiting this does not exit first.
+    worker.ref();
+    const detached = new Promise<void>((resolve) => {
+      worker.once("message", () => resolve());
+      worker.once("exit", () => resolve());
+    });
     Atomics.store(lane.control, FAULT, DETACH);
     Atomics.store(lane.control, DOORBELL, ++lane.seq);
     Atomics.notify(lane.control, DOORBELL);
@@ -173,8 +188,10 @@ export class CopyEngine {
       const at = idleWorkers.indexOf(worker);
       if (at >= 0) idleWorkers.splice(at, 1);
     });
-    idleWorkers.push(worker);
-    return Promise.resolve();
+    return detached.then(() => {
+      worker.unref();
+      if (worker.threadId >= 0) idleWorkers.push(worker);
+    });
   }
 
   private newLane(): Lane {
@@ -389,6 +406,7 @@ export class CopyEngine {
   terminate(): Effect.Effect<void> {
     return Effect.promise(async () => {
       this.closed = true;
+      this.unregister();
       await Promise.all(this.lanes.map((lane) => this.release(lane)));
       this.lanes.length = 0;
     });

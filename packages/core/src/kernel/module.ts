@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { Effect } from "effect";
+import { Cause, Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import { Module, type ModuleDefinition } from "../include/module";
@@ -84,4 +84,29 @@ export const unloadModule = (k: Kernel, name: string): Effect.Effect<void, Errno
         }),
       ),
     );
+  });
+
+/**
+ * Unloads every module at shutdown, the last loaded first, as the machine going down takes its
+ * drivers with it: each live module is marked going and its exit runs whatever its reference
+ * count (nothing can call into it any more). Returns the names of the modules whose exit failed
+ * or died, with why; each is unloaded all the same.
+ */
+export const unloadModulesAtShutdown = (k: Kernel): Effect.Effect<string[]> =>
+  Effect.gen(function* () {
+    const failures: string[] = [];
+    for (const module of [...k.modules.values()].reverse()) {
+      if (module.state === "live") {
+        module.state = "going";
+        const exit = yield* Effect.exit(
+          Effect.suspend(() => module.definition.exit?.(module) ?? Effect.void),
+        );
+        if (exit._tag === "Failure")
+          failures.push(`module ${module.name}: ${Cause.pretty(exit.cause)}`);
+      }
+      module.state = "unloaded";
+      k.modules.delete(module.name);
+      k.fs.remove(module.sysfsDir);
+    }
+    return failures;
   });

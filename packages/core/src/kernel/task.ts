@@ -80,21 +80,25 @@ export class Process implements Task {
 
   /** `mmap()`: maps `length` bytes and returns the address. */
   mmap(length: number, options: MmapOptions = {}): Effect.Effect<number, ErrnoError> {
-    return this.withMm("mmap", () =>
-      doMmap(this.kernel, this, length, {
-        prot: options.prot ?? 0x3,
-        flags: options.flags ?? 0x22,
-        file: options.file ?? null,
-        offset: options.offset ?? 0,
-        hugepage: options.hugepage,
-      }),
+    return this.kernel.call(
+      "mmap",
+      this.withMm("mmap", () =>
+        doMmap(this.kernel, this, length, {
+          prot: options.prot ?? 0x3,
+          flags: options.flags ?? 0x22,
+          file: options.file ?? null,
+          offset: options.offset ?? 0,
+          hugepage: options.hugepage,
+        }),
+      ),
     );
   }
 
   /** `munmap()`. */
   munmap(addr: number, length: number): Effect.Effect<void, ErrnoError> {
-    return this.withMm("munmap", () => doMunmap(this.kernel, this, addr, length)).pipe(
-      Effect.asVoid,
+    return this.kernel.call(
+      "munmap",
+      this.withMm("munmap", () => doMunmap(this.kernel, this, addr, length)).pipe(Effect.asVoid),
     );
   }
 
@@ -122,12 +126,15 @@ export class Process implements Task {
    * meets a page under migration waits until the migration finishes.
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError> {
-    return this.withMm("read", () => {
-      if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
-      if (!Number.isSafeInteger(length) || length < 0)
-        return errno("EINVAL", `bad length ${length}`);
-      return new Uint8Array(length);
-    }).pipe(Effect.flatMap((buf) => this.access(addr, buf, false)));
+    return this.kernel.call(
+      "read",
+      this.withMm("read", () => {
+        if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
+        if (!Number.isSafeInteger(length) || length < 0)
+          return errno("EINVAL", `bad length ${length}`);
+        return new Uint8Array(length);
+      }).pipe(Effect.flatMap((buf) => this.access(addr, buf, false))),
+    );
   }
 
   /**
@@ -135,19 +142,22 @@ export class Process implements Task {
    * that is not mapped writable fails with `EFAULT` before any byte is written.
    */
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError> {
-    return this.withMm("write", (mm) => {
-      if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
-      for (let at = addr; at < addr + bytes.length; ) {
-        const vma = mm.findVma(at);
-        if (!vma || !(vma.flags & VM_WRITE)) {
-          return errno("EFAULT", `address 0x${at.toString(16)} is not mapped writable`);
+    return this.kernel.call(
+      "write",
+      this.withMm("write", (mm) => {
+        if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
+        for (let at = addr; at < addr + bytes.length; ) {
+          const vma = mm.findVma(at);
+          if (!vma || !(vma.flags & VM_WRITE)) {
+            return errno("EFAULT", `address 0x${at.toString(16)} is not mapped writable`);
+          }
+          at = vma.end;
         }
-        at = vma.end;
-      }
-      return bytes;
-    }).pipe(
-      Effect.flatMap((buf) => this.access(addr, buf, true)),
-      Effect.asVoid,
+        return bytes;
+      }).pipe(
+        Effect.flatMap((buf) => this.access(addr, buf, true)),
+        Effect.asVoid,
+      ),
     );
   }
 
@@ -158,19 +168,25 @@ export class Process implements Task {
     mode: number,
     nodes: readonly number[],
   ): Effect.Effect<void, ErrnoError> {
-    return this.withMm("mbind", () => doMbind(this.kernel, this, addr, length, mode, nodes)).pipe(
-      Effect.asVoid,
+    return this.kernel.call(
+      "mbind",
+      this.withMm("mbind", () => doMbind(this.kernel, this, addr, length, mode, nodes)).pipe(
+        Effect.asVoid,
+      ),
     );
   }
 
   /** `set_mempolicy()`: sets the task's default policy. */
   setMempolicy(mode: number, nodes: readonly number[]): Effect.Effect<void, ErrnoError> {
-    return syscall(() => {
-      const policy = makeMempolicy(this.kernel, mode, nodes);
-      if (policy instanceof Error) return policy;
-      this.policy = policy;
-      return undefined;
-    });
+    return this.kernel.call(
+      "set_mempolicy",
+      syscall(() => {
+        const policy = makeMempolicy(this.kernel, mode, nodes);
+        if (policy instanceof Error) return policy;
+        this.policy = policy;
+        return undefined;
+      }),
+    );
   }
 
   /**
@@ -178,7 +194,10 @@ export class Process implements Task {
    * (faulting it in); with `MPOL_F_ADDR`, that VMA's policy; with 0, the task's policy.
    */
   getMempolicy(flags: number, addr = 0): Effect.Effect<number | Mempolicy, ErrnoError> {
-    return this.withMm("get_mempolicy", () => doGetMempolicy(this.kernel, this, flags, addr));
+    return this.kernel.call(
+      "get_mempolicy",
+      this.withMm("get_mempolicy", () => doGetMempolicy(this.kernel, this, flags, addr)),
+    );
   }
 
   /** The node holding the page at `addr`: `get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR)`. */
@@ -188,26 +207,32 @@ export class Process implements Task {
 
   /** `mlock()`: locks a range, faulting its pages in and marking them mlocked. */
   mlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
-    return this.withMm("mlock", () => {
-      const vmas = setVmFlags(this.kernel, this, addr, length, VM_LOCKED, 0);
-      if (!Array.isArray(vmas)) return vmas;
-      for (const vma of vmas) {
-        const populated = populateRange(this.kernel, this, vma.start, vma.end);
-        if (populated !== 0) return populated;
-        this.markMlocked(vma.ptes, true);
-      }
-      return undefined;
-    });
+    return this.kernel.call(
+      "mlock",
+      this.withMm("mlock", () => {
+        const vmas = setVmFlags(this.kernel, this, addr, length, VM_LOCKED, 0);
+        if (!Array.isArray(vmas)) return vmas;
+        for (const vma of vmas) {
+          const populated = populateRange(this.kernel, this, vma.start, vma.end);
+          if (populated !== 0) return populated;
+          this.markMlocked(vma.ptes, true);
+        }
+        return undefined;
+      }),
+    );
   }
 
   /** `munlock()`. */
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
-    return this.withMm("munlock", () => {
-      const vmas = setVmFlags(this.kernel, this, addr, length, 0, VM_LOCKED);
-      if (!Array.isArray(vmas)) return vmas;
-      for (const vma of vmas) this.markMlocked(vma.ptes, false);
-      return undefined;
-    });
+    return this.kernel.call(
+      "munlock",
+      this.withMm("munlock", () => {
+        const vmas = setVmFlags(this.kernel, this, addr, length, 0, VM_LOCKED);
+        if (!Array.isArray(vmas)) return vmas;
+        for (const vma of vmas) this.markMlocked(vma.ptes, false);
+        return undefined;
+      }),
+    );
   }
 
   private markMlocked(ptes: Uint32Array, on: boolean): void {
@@ -222,13 +247,16 @@ export class Process implements Task {
 
   /** `madvise()` with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`. */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError> {
-    return this.withMm("madvise", () => {
-      if (advice === MADV_HUGEPAGE)
-        return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
-      if (advice === MADV_NOHUGEPAGE)
-        return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
-      return errno("EINVAL", `madvise advice ${advice} is not modelled`);
-    }).pipe(Effect.asVoid);
+    return this.kernel.call(
+      "madvise",
+      this.withMm("madvise", () => {
+        if (advice === MADV_HUGEPAGE)
+          return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
+        if (advice === MADV_NOHUGEPAGE)
+          return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
+        return errno("EINVAL", `madvise advice ${advice} is not modelled`);
+      }).pipe(Effect.asVoid),
+    );
   }
 
   /**
@@ -241,35 +269,41 @@ export class Process implements Task {
     nodes: ArrayLike<number> | null,
     flags: number = MPOL_MF_MOVE,
   ): Effect.Effect<MovePagesResult, ErrnoError> {
-    return doMovePages(this.kernel, this, pid, pages, nodes, flags);
+    return this.kernel.call("move_pages", doMovePages(this.kernel, this, pid, pages, nodes, flags));
   }
 
   /** `fork()`: a child with a copy-on-write copy of this address space. */
   fork(options: TaskOptions = {}): Effect.Effect<Task, ErrnoError> {
-    return this.withMm("fork", (mm) => {
-      const child = this.kernel.addTask({
-        name: options.name ?? this.comm,
-        uid: this.uid,
-        euid: this.euid,
-        capabilities: [...this.capabilities],
-        node: options.node ?? this.nid,
-        memsAllowed: this.memsAllowed,
-      });
-      if (child instanceof Error) return child;
-      dupMmap(this.kernel, mm, child.mm!);
-      child.policy = this.policy;
-      return child;
-    });
+    return this.kernel.call(
+      "fork",
+      this.withMm("fork", (mm) => {
+        const child = this.kernel.addTask({
+          name: options.name ?? this.comm,
+          uid: this.uid,
+          euid: this.euid,
+          capabilities: [...this.capabilities],
+          node: options.node ?? this.nid,
+          memsAllowed: this.memsAllowed,
+        });
+        if (child instanceof Error) return child;
+        dupMmap(this.kernel, mm, child.mm!);
+        child.policy = this.policy;
+        return child;
+      }),
+    );
   }
 
   /** `exit()`: unmaps everything and leaves the process table. */
   exit(): Effect.Effect<void, ErrnoError> {
-    return syscall(() => {
-      if (this.exited) return errno("ESRCH", `process ${this.pid} has already exited`);
-      if (this.mm) exitMmap(this.kernel, this.mm);
-      this.exited = true;
-      this.kernel.tasks.delete(this.pid);
-      return undefined;
-    });
+    return this.kernel.call(
+      "exit",
+      syscall(() => {
+        if (this.exited) return errno("ESRCH", `process ${this.pid} has already exited`);
+        if (this.mm) exitMmap(this.kernel, this.mm);
+        this.exited = true;
+        this.kernel.tasks.delete(this.pid);
+        return undefined;
+      }),
+    );
   }
 }

@@ -720,11 +720,14 @@ export const migratePages = (
   reason: MigrateReason,
   options: MigratePagesOptions = {},
 ): Effect.Effect<MigratePagesResult, ErrnoError> =>
-  Effect.suspend(() => {
-    const extra = checkCall(k, "migrate_pages", mode, reason, options);
-    if (extra instanceof Error) return Effect.fail(extra);
-    return migratePagesChecked(k, from, getNewFolio, putNewFolio, mode, reason, extra);
-  });
+  k.call(
+    "migrate_pages",
+    Effect.suspend(() => {
+      const extra = checkCall(k, "migrate_pages", mode, reason, options);
+      if (extra instanceof Error) return Effect.fail(extra);
+      return migratePagesChecked(k, from, getNewFolio, putNewFolio, mode, reason, extra);
+    }),
+  );
 
 /** Checks what both entry points are given; the call's extras, or why they are bad. */
 const checkCall = (
@@ -797,6 +800,36 @@ export const migratePagesBatch = (
   stats: MigratePagesStats,
   nrPass: number,
   options: MigratePagesOptions = {},
+): Effect.Effect<number, ErrnoError> =>
+  k.call(
+    "migrate_pages_batch",
+    migratePagesBatchChecked(
+      k,
+      from,
+      getNewFolio,
+      putNewFolio,
+      mode,
+      reason,
+      retFolios,
+      splitFolios,
+      stats,
+      nrPass,
+      options,
+    ),
+  );
+
+const migratePagesBatchChecked = (
+  k: Kernel,
+  from: FolioList,
+  getNewFolio: NewFolioFn,
+  putNewFolio: FreeFolioFn | null,
+  mode: MigrateMode,
+  reason: MigrateReason,
+  retFolios: FolioList,
+  splitFolios: FolioList | null,
+  stats: MigratePagesStats,
+  nrPass: number,
+  options: MigratePagesOptions,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.suspend(() => {
     const extra = checkCall(k, "migrate_pages_batch", mode, reason, options);

@@ -96,6 +96,9 @@ const dmaChanAttributes = (chan: DmaChan): Record<string, Attribute> => ({
   bytes_transferred: { mode: 0o444, show: () => `${chan.bytesTransferred}\n` },
 });
 
+/** How each registered device leaves its kernel's device list (`device_unregister()`). */
+const kernelDevices = new WeakMap<DmaDevice, () => void>();
+
 /**
  * `dma_async_device_register()`: registers a memcpy DMA controller on `kernel`, names it
  * `dma<N>` and adds `/sys/class/dma/dma<N>chan<M>/` for every channel. The controller is the
@@ -129,6 +132,13 @@ export const dmaAsyncDeviceRegister = (
     for (const chan of device.channels) {
       kernel.fs.addAttributes(dmaChanSysfsDir(chan), dmaChanAttributes(chan));
     }
+    kernelDevices.set(
+      device,
+      kernel.registerDevice({
+        name: device.name,
+        shutdown: () => dmaAsyncDeviceUnregister(kernel, device),
+      }),
+    );
     return Effect.succeed(device);
   });
 
@@ -155,6 +165,8 @@ export const dmaAsyncDeviceUnregister = (
       );
     }
     core.devices.splice(at, 1);
+    kernelDevices.get(device)?.();
+    kernelDevices.delete(device);
     for (const chan of device.channels) kernel.fs.remove(dmaChanSysfsDir(chan));
     return device.shutdown();
   });
