@@ -323,19 +323,38 @@ class Machine implements KernelInterface {
   }
 }
 
-/** One simulated machine: a {@link KernelInterface}, booted with {@link Kernel.make}. */
+/**
+ * One simulated machine: a {@link KernelInterface}, booted with {@link Kernel.make}. The
+ * machine-wide state `start_kernel()` (`init/main.c`) sets up, as one value.
+ *
+ * @category Kernel
+ */
 export type Kernel = KernelInterface;
 
-/** Boots kernels. */
+/**
+ * Boots kernels. The model's entry point, with no kernel symbol of its own: {@link Kernel.make}
+ * stands where `start_kernel()` (`init/main.c`) does.
+ *
+ * @category Kernel
+ */
 export const Kernel = {
   /**
-   * Boots a kernel (`start_kernel()`, `init/main.c`). Fails with `EINVAL`, naming the problem,
-   * for a bad config: no nodes, a node size that is not a multiple of the page size, an
-   * unsupported page size, a bad distance matrix or THP size.
+   * Boots a kernel (`start_kernel()` and `mm_core_init()`, `init/main.c`). The config is checked
+   * completely first, as the model's boot plan, before anything is allocated: no kernel symbol
+   * does that; firmware hands Linux a machine description it trusts. Fails with `EINVAL`, naming
+   * the problem, for a bad config: no nodes, a node size that is not a multiple of the page size,
+   * an unsupported page size, a bad distance matrix or THP size.
    *
    * @example
    * ```ts
-   * const kernel = yield* Kernel.make({ nodes: ["512M", "512M"], thp: { enabled: "always" } });
+   * import { Kernel } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * const program = Effect.gen(function* () {
+   *   const kernel = yield* Kernel.make({ nodes: ["512M", "512M"], thp: { enabled: "always" } });
+   *   return yield* kernel.fs.read("/sys/devices/system/node/has_memory"); // "0-1\n"
+   * });
+   * await Effect.runPromise(program);
    * ```
    */
   make(config: KernelConfig): Effect.Effect<Kernel, ErrnoError> {
