@@ -3,7 +3,8 @@
  * the operations on the tree.
  *
  * Models `include/linux/kobject.h` (`struct kobject`, `struct kobj_attribute`) and
- * `include/linux/kernfs.h` (`struct kernfs_root`). The tree itself is `fs/kernfs.ts`.
+ * `include/linux/kernfs.h` (`struct kernfs_root`, defined in `fs/kernfs/kernfs-internal.h`). The
+ * tree itself is `fs/kernfs.ts`.
  *
  * @module
  */

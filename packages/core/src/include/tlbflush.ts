@@ -6,7 +6,7 @@
  * reach the old page, as on hardware. Unmapping for migration may defer the flush
  * (`TTU_BATCH_FLUSH`): the address spaces are collected in a {@link TlbFlushBatch} and flushed
  * once, by `try_to_unmap_flush()`, before any page is copied. Models `arch_tlbbatch_*` and
- * `struct tlbflush_unmap_batch` (`mm/rmap.c`).
+ * `struct tlbflush_unmap_batch` (`include/linux/mm_types_task.h`, used by `mm/rmap.c`).
  *
  * @module
  */

@@ -1,10 +1,10 @@
 /**
  * Copying folios, with and without machine-check recovery.
  *
- * Models `copy_mc_to_kernel()` / `copy_mc_highpage()` (`include/linux/highmem.h`) and
- * `folio_mc_copy()` / `folio_copy()` (`mm/util.c`). A machine-check-safe copy stops at the first
- * poisoned source page and reports it, rather than consuming the bad data; the destination keeps
- * the pages copied before it.
+ * Models `copy_mc_to_kernel()` (`include/linux/uaccess.h`) / `copy_mc_highpage()`
+ * (`include/linux/highmem.h`) and `folio_mc_copy()` / `folio_copy()` (`mm/util.c`). A
+ * machine-check-safe copy stops at the first poisoned source page and reports it, rather than
+ * consuming the bad data; the destination keeps the pages copied before it.
  *
  * @module
  */
