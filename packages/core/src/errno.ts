@@ -10,7 +10,12 @@
  */
 import { Data, Effect } from "effect";
 
-/** The errno numbers this model can produce, by kernel name (`include/uapi/asm-generic/errno*.h`). */
+/**
+ * The errno numbers this model can produce, by kernel name: the `E*` defines of
+ * `include/uapi/asm-generic/errno-base.h` and `include/uapi/asm-generic/errno.h`.
+ *
+ * @category Errors
+ */
 export const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
@@ -39,7 +44,12 @@ export const ERRNO = {
   EHWPOISON: 133,
 } as const;
 
-/** The kernel name of an errno, such as `"EINVAL"`. */
+/**
+ * The kernel name of an errno, such as `"EINVAL"`: one of the `E*` defines of
+ * `include/uapi/asm-generic/errno-base.h` and `errno.h`.
+ *
+ * @category Errors
+ */
 export type ErrnoName = keyof typeof ERRNO;
 
 const NAME_BY_NUMBER = new Map<number, ErrnoName>(
@@ -49,8 +59,12 @@ const NAME_BY_NUMBER = new Map<number, ErrnoName>(
 /**
  * A kernel error: the errno name and a sentence saying what was wrong.
  *
- * Models the kernel's `-E…` return convention for calls that fail as a whole. It is an Effect
- * tagged error, so it can be failed with, matched by `_tag`, and yielded inside `Effect.gen`.
+ * Models the kernel's `-E…` return convention for calls that fail as a whole (the numbers of
+ * `include/uapi/asm-generic/errno-base.h` and `errno.h`, returned as `ERR_PTR()` or a negative
+ * `int`, `include/linux/err.h`). It is an Effect tagged error, so it can be failed with, matched
+ * by `_tag`, and yielded inside `Effect.gen`.
+ *
+ * @category Errors
  */
 export class ErrnoError extends Data.TaggedError("ErrnoError")<{
   readonly errno: ErrnoName;
@@ -62,20 +76,42 @@ export class ErrnoError extends Data.TaggedError("ErrnoError")<{
   }
 }
 
-/** Builds an {@link ErrnoError}: `errno("EINVAL", "threads must be 1..64")`. */
+/**
+ * Builds an {@link ErrnoError}: `errno("EINVAL", "threads must be 1..64")`. The model's
+ * `return -EINVAL;`; no kernel symbol of its own (the numbers are those of
+ * `include/uapi/asm-generic/errno-base.h` and `errno.h`).
+ *
+ * @category Errors
+ */
 export const errno = (name: ErrnoName, message: string): ErrnoError =>
   new ErrnoError({ errno: name, message });
 
-/** The kernel name of a (positive or negative) errno number; `undefined` if this model has none. */
+/**
+ * The kernel name of a (positive or negative) errno number; `undefined` if this model has none.
+ * Models `errname()` (`lib/errname.c`).
+ *
+ * @category Errors
+ */
 export const errnoName = (code: number): ErrnoName | undefined =>
   NAME_BY_NUMBER.get(Math.abs(code));
 
-/** True when a synchronous kernel call returned an error value rather than its result. */
+/**
+ * True when a synchronous kernel call returned an error value rather than its result. Models
+ * `IS_ERR()` (`include/linux/err.h`).
+ *
+ * @category Errors
+ */
 export const isErrnoError = (value: unknown): value is ErrnoError => value instanceof ErrnoError;
 
 /**
  * Lifts a synchronous kernel call that returns either its result or an {@link ErrnoError} into an
  * Effect. The call runs when the Effect runs, not before.
+ *
+ * An SDK helper that models no kernel symbol: it stands where the kernel's system-call boundary
+ * does (`SYSCALL_DEFINEn()`, `include/linux/syscalls.h`), turning a negative return into a
+ * failure the caller sees.
+ *
+ * @category Errors
  */
 export const syscall = <A>(body: () => A | ErrnoError): Effect.Effect<A, ErrnoError> =>
   Effect.suspend(() => {

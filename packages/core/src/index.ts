@@ -113,7 +113,8 @@ export {
   MR_SYSCALL,
   MR_TYPES,
 } from "./include/migrate_mode";
-// include/linux/mm_types.h (mm_struct, vm_area_struct, anon_vma, address_space)
+// include/linux/mm_types.h (mm_struct, vm_area_struct), include/linux/rmap.h (anon_vma),
+// include/linux/fs.h (address_space), include/linux/mm.h (VM_* flags)
 export {
   AddressSpace,
   AnonVma,

@@ -20,10 +20,16 @@ import {
 import { Effect } from "effect";
 import fc from "fast-check";
 
-/** Faults the audit injects into any migrator, at the batch boundary. */
+/**
+ * Faults the audit injects into any migrator, at the batch boundary: the failure modes the
+ * series' fallback must absorb (an `offload_copy` that fails, one that breaks off midway, one
+ * that declines with `-EOPNOTSUPP`).
+ *
+ * @category Audit
+ */
 export type MigratorFaultKind = "copy-failure" | "partial-copy" | "decline";
 
-/** Every {@link MigratorFaultKind}. */
+/** Every {@link MigratorFaultKind}. @category Audit */
 export const MIGRATOR_FAULT_KINDS: readonly MigratorFaultKind[] = [
   "copy-failure",
   "partial-copy",
@@ -38,6 +44,8 @@ export const MIGRATOR_FAULT_KINDS: readonly MigratorFaultKind[] = [
  *   the batch fails with `-EIO`, as a copy that broke off midway;
  * - `decline`: the batch is declined with `-EOPNOTSUPP`;
  * - any other kind is an engine fault the subject injects itself, just before the batch.
+ *
+ * @category Audit
  */
 export interface FaultPlan {
   readonly kind: string;
@@ -48,6 +56,8 @@ export interface FaultPlan {
  * A fault plan over `kinds`, or none (one case in six); shrinks to no fault, then to the first
  * batch. Most plans hit the first batch, because most workloads offer the migrator one or two
  * batches: a plan for a batch that never comes injects nothing.
+ *
+ * @category Audit
  */
 export const faultPlanArb = (kinds: readonly string[]): fc.Arbitrary<FaultPlan | null> =>
   kinds.length === 0
@@ -63,7 +73,12 @@ export const faultPlanArb = (kinds: readonly string[]): fc.Arbitrary<FaultPlan |
         { nil: null, freq: 6 },
       );
 
-/** What the audit saw over one run. */
+/**
+ * What the audit saw over one run: batches offered, destinations marked `FOLIO_CONTENT_COPIED`
+ * or left to the CPU fallback, the fault injected, and every broken promise.
+ *
+ * @category Audit
+ */
 export interface CopyAudit {
   /** Batches offered to the migrator. */
   batches: number;
@@ -77,7 +92,7 @@ export interface CopyAudit {
   readonly problems: string[];
 }
 
-/** A fresh, empty audit. */
+/** A fresh, empty {@link CopyAudit}. @category Audit */
 export const newCopyAudit = (): CopyAudit => ({
   batches: 0,
   marked: 0,
@@ -95,6 +110,12 @@ const firstDifference = (a: Uint8Array, b: Uint8Array): number => {
 /**
  * The interposer that audits every batch of `kernel` into `audit`, injecting `plan`'s fault.
  * `injectEngineFault` receives a plan whose kind is not a {@link MigratorFaultKind}.
+ *
+ * Checks the series' copy contract on every batch: no destination arrives already marked
+ * `FOLIO_CONTENT_COPIED`, and every destination the migrator marks holds its source's bytes.
+ * Install it with `kernel.migrateOffload.interpose`.
+ *
+ * @category Audit
  */
 export const auditCopies =
   (

@@ -44,6 +44,8 @@ import {
  * The subject for a module whose init registers its migrator as a provider (`addProvider`): load
  * the module, then make that provider active through `offload_migrator`; to take it out, switch
  * to `none` and unload the module.
+ *
+ * @category Conformance
  */
 export const moduleSubject = (
   makeModule: (kernel: Kernel) => ModuleDefinition,
@@ -86,6 +88,8 @@ export const moduleSubject = (
  * batch: the reference subject. Verifying it proves the batched path equivalent to the unbatched
  * serial path. `copy` replaces the batch copy, for a caller that wraps the kernel's (to time it,
  * say); it returns 0 or a negative errno as `migrate_folios_mc_copy()` does.
+ *
+ * @category Conformance
  */
 export const serialCopyModule = (
   kernel: Kernel,
@@ -109,10 +113,15 @@ export const serialCopyModule = (
 
 export type { EngineFaults, MigratorSubject } from "@migrate-offload/core/testing";
 
-/** Fault classes of {@link verifyMigrator}. */
+/**
+ * Fault classes of {@link verifyMigrator}: the {@link MigratorFaultKind}s, `"alloc-failure"`
+ * (`fail_page_alloc` and fragmentation), or an engine fault kind of the subject.
+ *
+ * @category Conformance
+ */
 export type FaultClass = "copy-failure" | "partial-copy" | "decline" | "alloc-failure" | string;
 
-/** Options of {@link verifyMigrator}. */
+/** Options of {@link verifyMigrator}. @category Conformance */
 export interface VerifyOptions {
   /** Cases to generate; default 50. */
   readonly numRuns?: number;
@@ -132,7 +141,7 @@ export interface VerifyOptions {
   readonly timeoutMs?: number;
 }
 
-/** What a passing verification covered. */
+/** What a passing verification covered. @category Conformance */
 export interface VerifyReport {
   readonly subject: string;
   readonly runs: number;
@@ -151,7 +160,12 @@ export interface VerifyReport {
   readonly outOfMemoryCases: number;
 }
 
-/** A migrator that is not equivalent to the serial path: the report says where and how. */
+/**
+ * A migrator that is not equivalent to the serial path: the report says where and how, with the
+ * shrunk counterexample and the seed and path that replay it.
+ *
+ * @category Conformance
+ */
 export class MigratorConformanceError extends Error {
   constructor(
     message: string,
@@ -167,7 +181,12 @@ export class MigratorConformanceError extends Error {
 
 const show = (v: unknown): string => JSON.stringify(v);
 
-/** The differences between two observations, one readable line each (empty when equal). */
+/**
+ * The differences between two observations, one readable line each (empty when equal): how a run
+ * with a migrator strayed from the serial run.
+ *
+ * @category Oracle
+ */
 export const diffObservations = (serial: Observation, other: Observation): string[] => {
   const lines: string[] = [];
   if (serial.rc !== other.rc) lines.push(`return value: ${serial.rc} → ${other.rc}`);
@@ -301,6 +320,17 @@ const checkCase = async (
  * differ in which entry failed with which errno; each run's own promises (every byte intact,
  * every page where its status says, nothing leaked) are still checked, and the report counts
  * these cases in `outOfMemoryCases`.
+ *
+ * @category Conformance
+ *
+ * @example
+ * ```ts
+ * import { serialCopyModule, verifyMigrator } from "@migrate-offload/testkit";
+ *
+ * // A module factory whose init registers its migrator with `addProvider`:
+ * const report = await verifyMigrator((kernel) => serialCopyModule(kernel), { numRuns: 20 });
+ * report.batches; // batches offered to the migrator over every case
+ * ```
  */
 export const verifyMigrator = async (
   subject: MigratorSubject | ((kernel: Kernel) => ModuleDefinition),
@@ -370,7 +400,7 @@ export const verifyMigrator = async (
   };
 };
 
-/** Options of {@link verifyMigratorCovered}. */
+/** Options of {@link verifyMigratorCovered}. @category Conformance */
 export interface CoveredVerifyOptions extends Omit<VerifyOptions, "seed" | "path"> {
   /** A seed whose cases are known to reach copies and injected faults; default 2. */
   readonly coverageSeed?: number;
@@ -381,6 +411,8 @@ export interface CoveredVerifyOptions extends Omit<VerifyOptions, "seed" | "path
  * known to offer batches, copy and inject faults, then on a fresh seed, so that every run also
  * meets cases never seen before. Both must pass. Resolves with both reports: assert coverage
  * (`marked`, `injected`) on `known`, where it cannot miss by chance.
+ *
+ * @category Conformance
  */
 export const verifyMigratorCovered = async (
   migrator: Parameters<typeof verifyMigrator>[0],

@@ -12,12 +12,66 @@
  *
  * @packageDocumentation
  */
-export * from "./audit";
-export * from "./conformance";
-export * from "./oracle";
-export * from "./races";
-export * from "./stress";
-export * from "./workload";
 
-/** The version of the scenario format. */
+// Audit: the probe around every batch copy, and the faults it injects at the batch boundary.
+export {
+  auditCopies,
+  type CopyAudit,
+  type FaultPlan,
+  faultPlanArb,
+  MIGRATOR_FAULT_KINDS,
+  type MigratorFaultKind,
+  newCopyAudit,
+} from "./audit";
+// Conformance: a migrator against the serial path, the subjects it loads, and the comparison of
+// two runs' observations (`diffObservations`, part of the oracle).
+export {
+  type CoveredVerifyOptions,
+  diffObservations,
+  type EngineFaults,
+  type FaultClass,
+  MigratorConformanceError,
+  type MigratorSubject,
+  moduleSubject,
+  serialCopyModule,
+  type VerifyOptions,
+  type VerifyReport,
+  verifyMigrator,
+  verifyMigratorCovered,
+} from "./conformance";
+// Oracle: run one scenario on a fresh kernel and check every observable promise.
+export {
+  type Observation,
+  runMigrationScenario,
+  type ScenarioOptions,
+  type ScenarioReport,
+  scenarioPageBytes,
+} from "./oracle";
+// Races: registration, switching and unloading against migrations in flight.
+export { type RaceOptions, verifyRegistryRaces } from "./races";
+// Stress: ping-pong migration under concurrent readers and writers.
+export { type StressOptions, type StressReport, stressMigrator } from "./stress";
+// Generators: random machines, mappings, page states and migration requests (fast-check).
+export {
+  allocFailureArb,
+  formatScenario,
+  type MigrationRequest,
+  type MigrationScenario,
+  type MoveEntry,
+  migrationRequestArb,
+  migrationScenarioArb,
+  type PageRef,
+  type RegionKind,
+  type RegionSpec,
+  regionArb,
+  type ScenarioArbOptions,
+  scenarioArb,
+} from "./workload";
+
+/**
+ * The version of the scenario format ({@link MigrationScenario}). The pack check imports it to
+ * prove that the published package loads.
+ *
+ * @category Generators
+ */
 export const TESTKIT_FORMAT_VERSION = 2;

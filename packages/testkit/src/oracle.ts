@@ -45,7 +45,13 @@ import { checkKernelConsistency } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import type { MigrationScenario, PageRef, RegionKind } from "./workload";
 
-/** Everything observable about one run, in a form that compares with `toEqual`. */
+/**
+ * Everything observable about one run, in a form that compares with `toEqual`: what
+ * `move_pages(2)` or `migrate_pages()` returned, where every page ended up, the `/proc/vmstat`
+ * and `migrate_pages_stats` counts, and free memory per node.
+ *
+ * @category Oracle
+ */
 export interface Observation {
   /** The request's return value: `move_pages` or `migrate_pages()`. */
   readonly rc: number;
@@ -67,7 +73,7 @@ export interface Observation {
   readonly freePages: readonly number[];
 }
 
-/** What went wrong, if anything: one line per broken promise. */
+/** What went wrong, if anything: one line per broken promise. @category Oracle */
 export interface ScenarioReport {
   readonly observation: Observation;
   readonly problems: readonly string[];
@@ -81,7 +87,11 @@ const COUNTERS = [
   "thp_migration_split",
 ];
 
-/** The bytes the workload writes to page `page` of region `region`, for a base page size. */
+/**
+ * The bytes the workload writes to page `page` of region `region`, for a base page size.
+ *
+ * @category Oracle
+ */
 export const scenarioPageBytes = (region: number, page: number, pageSize = 4096): Uint8Array => {
   const out = new Uint8Array(pageSize);
   for (let i = 0; i < pageSize; i += 4) {
@@ -125,7 +135,7 @@ const sumStats = (events: readonly TraceEvent[]): MigratePagesStats => {
   return stats;
 };
 
-/** Options of {@link runMigrationScenario}. */
+/** Options of {@link runMigrationScenario}. @category Oracle */
 export interface ScenarioOptions {
   /**
    * Runs on the fresh kernel before anything else: load a driver, register a migrator. Without
@@ -138,7 +148,14 @@ export interface ScenarioOptions {
   readonly cleanup?: (kernel: Kernel) => Effect.Effect<void, unknown>;
 }
 
-/** Builds the scenario's kernel and process, runs its request, and checks everything. */
+/**
+ * Builds the scenario's kernel and process, runs its request, and checks everything: every page
+ * reads back its bytes through every mapping, lives where its status says, the counters add up,
+ * the kernel's metadata is consistent, no `FOLIO_CONTENT_COPIED` marker outlives the call, and
+ * teardown returns every page to the allocator.
+ *
+ * @category Oracle
+ */
 export const runMigrationScenario = (
   scenario: MigrationScenario,
   options: ScenarioOptions = {},

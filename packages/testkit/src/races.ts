@@ -169,12 +169,13 @@ const commands = [
   fc.constantFrom(0, 1).map((nid) => new Migrate(nid)),
 ];
 
-/** Options of {@link verifyRegistryRaces}. */
+/** Options of {@link verifyRegistryRaces}. @category Races */
 export interface RaceOptions {
   /** Command sequences to run; default 50. */
   readonly numRuns?: number;
   /** The most commands in one sequence; default 20. */
   readonly maxCommands?: number;
+  /** The random seed, to reproduce a run; default random. */
   readonly seed?: number;
   /** Base pages in the migrated region; default 64 (with transparent huge pages off). */
   readonly pages?: number;
@@ -191,6 +192,12 @@ const pattern = (length: number): Uint8Array => {
 /**
  * Races a migrator's registration, switching and unloading against migrations in flight, under
  * `fc.scheduler`; rejects with the shrunk command sequence and what broke.
+ *
+ * Checks the registry promises of the series (`mm/migrate_copy_offload.c`): once
+ * `migrate_offload_unregister()` returns, the migrator is never called again (its SRCU grace
+ * period), and its module is never unloaded or called while a call into it is in flight.
+ *
+ * @category Races
  */
 export const verifyRegistryRaces = async (
   subject: MigratorSubject,

@@ -15,7 +15,7 @@ import { checkKernelConsistency } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import type { MigratorSubject } from "./conformance";
 
-/** Options of {@link stressMigrator}. */
+/** Options of {@link stressMigrator}. @category Stress */
 export interface StressOptions {
   /** Migrations of the whole working set, alternating between node 1 and node 0; default 16. */
   readonly rounds?: number;
@@ -29,11 +29,13 @@ export interface StressOptions {
   readonly smallPages?: number;
 }
 
-/** What a stress run did. */
+/** What a stress run did. @category Stress */
 export interface StressReport {
+  /** Migrations of the whole working set made. */
   readonly rounds: number;
   /** Page writes and page reads made while migrations ran. */
   readonly writes: number;
+  /** Page reads made while migrations ran. */
   readonly reads: number;
   /** Of those, the accesses that met a migration entry and waited for the folio. */
   readonly waits: number;
@@ -67,6 +69,12 @@ const uniformWord = (bytes: Uint8Array): number | null => {
  * Runs the stress mode against `subject`. Resolves with what it did; rejects with every broken
  * promise it saw (a torn or stale read, a lost write, a failed migration, inconsistent metadata,
  * a leak).
+ *
+ * Checks what the kernel's migration selftest (`tools/testing/selftests/mm/migration.c`) checks:
+ * an access that meets a migration entry waits (`migration_entry_wait()`) and then sees whole,
+ * current data.
+ *
+ * @category Stress
  */
 export const stressMigrator = (
   subject: MigratorSubject,

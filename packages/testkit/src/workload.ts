@@ -21,10 +21,12 @@ import fc from "fast-check";
 /**
  * How a region is mapped: private or shared anonymous memory, a shared or private file mapping,
  * or `MAP_HUGETLB` (private anonymous hugetlb, 4 KiB base pages only).
+ *
+ * @category Generators
  */
 export type RegionKind = "anon" | "shared" | "file-shared" | "file-private" | "hugetlb";
 
-/** One mapping of the workload's process. */
+/** One mapping of the workload's process. @category Generators */
 export interface RegionSpec {
   readonly kind: RegionKind;
   /** Length in base pages. */
@@ -39,13 +41,13 @@ export interface RegionSpec {
   readonly mlocked: boolean;
 }
 
-/** A page of a region, by index. */
+/** A page of a region, by index. @category Generators */
 export interface PageRef {
   readonly region: number;
   readonly page: number;
 }
 
-/** One request entry: a page and its target node. */
+/** One request entry: a page and its target node. @category Generators */
 export interface MoveEntry extends PageRef {
   readonly node: number;
 }
@@ -54,6 +56,8 @@ export interface MoveEntry extends PageRef {
  * The migration request: the `move_pages(2)` system call over the entries, or a direct
  * `migrate_pages()` of the entries' folios (isolated as a kernel caller isolates them) with a
  * mode and a reason, each folio to its entry's node.
+ *
+ * @category Generators
  */
 export type MigrationRequest =
   | { readonly syscall: "move_pages"; readonly moveAll: boolean }
@@ -63,7 +67,7 @@ export type MigrationRequest =
       readonly reason: MigrateReason;
     };
 
-/** A whole scenario: build it, then run one migration request. */
+/** A whole scenario: build it, then run one migration request. @category Generators */
 export interface MigrationScenario {
   /** Base page size (`PAGE_SIZE`). */
   readonly pageSize: 4096 | 16384 | 65536;
@@ -94,7 +98,7 @@ export interface MigrationScenario {
   readonly allocFailure: FailPageAllocAttr | undefined;
 }
 
-/** The folio-size and page-state knobs of {@link migrationScenarioArb}. */
+/** The folio-size and page-state knobs of {@link migrationScenarioArb}. @category Generators */
 export interface ScenarioArbOptions {
   /**
    * Base page sizes to draw from; default 4 KiB mostly, with 16 KiB and 64 KiB sometimes.
@@ -123,7 +127,11 @@ const ALL_KINDS: readonly RegionKind[] = [
 const nodeSizesFor = (pageSize: number): readonly number[] =>
   pageSize === 4096 ? [16, 32] : pageSize === 16384 ? [64, 128] : [512, 1024];
 
-/** A region of a scenario (4 KiB base pages; {@link migrationScenarioArb} fits it to others). */
+/**
+ * A region of a scenario (4 KiB base pages; {@link migrationScenarioArb} fits it to others).
+ *
+ * @category Generators
+ */
 export const regionArb = (kinds: readonly RegionKind[] = ALL_KINDS): fc.Arbitrary<RegionSpec> =>
   fc
     .record({
@@ -139,7 +147,11 @@ export const regionArb = (kinds: readonly RegionKind[] = ALL_KINDS): fc.Arbitrar
     })
     .map((r) => ({ ...r, written: r.written % (r.pages + 1), read: r.read % (r.pages + 1) }));
 
-/** A migration request: `move_pages(2)` mostly, or `migrate_pages()` with any mode and reason. */
+/**
+ * A migration request: `move_pages(2)` mostly, or `migrate_pages()` with any mode and reason.
+ *
+ * @category Generators
+ */
 export const migrationRequestArb = (migratePages = true): fc.Arbitrary<MigrationRequest> => {
   const movePages = fc.record({
     syscall: fc.constant("move_pages" as const),
@@ -159,7 +171,12 @@ export const migrationRequestArb = (migratePages = true): fc.Arbitrary<Migration
   );
 };
 
-/** `fail_page_alloc` settings: fail a few allocations, every one or every few, any order or large only. */
+/**
+ * `fail_page_alloc` settings: fail a few allocations, every one or every few, any order or large
+ * only.
+ *
+ * @category Generators
+ */
 export const allocFailureArb: fc.Arbitrary<FailPageAllocAttr> = fc.record({
   times: fc.constantFrom(1, 2, 5, -1),
   interval: fc.constantFrom(1, 2, 3),
@@ -170,6 +187,8 @@ export const allocFailureArb: fc.Arbitrary<FailPageAllocAttr> = fc.record({
  * A scenario: two or three small nodes, one to four regions of any kind, optional fork, pins,
  * poison, writeback and allocation failures, and a request of up to 64
  * entries. Shrinks towards one small anonymous region on 4 KiB pages.
+ *
+ * @category Generators
  */
 export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<MigrationScenario> => {
   const pageSizes = options.pageSizes ?? [4096, 4096, 4096, 4096, 4096, 4096, 16384, 65536];
@@ -238,10 +257,18 @@ export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<Migr
     });
 };
 
-/** {@link scenarioArb} with its defaults: every kind, state, request and fault. */
+/**
+ * {@link scenarioArb} with its defaults: every kind, state, request and fault.
+ *
+ * @category Generators
+ */
 export const migrationScenarioArb: fc.Arbitrary<MigrationScenario> = scenarioArb();
 
-/** A one-line-per-part, human-readable description of a scenario, for failure reports. */
+/**
+ * A one-line-per-part, human-readable description of a scenario, for failure reports.
+ *
+ * @category Generators
+ */
 export const formatScenario = (s: MigrationScenario): string => {
   const refs = (rs: readonly PageRef[]) => rs.map((r) => `${r.region}:${r.page}`).join(" ");
   const lines = [

@@ -18,7 +18,10 @@ const split = (path: string): string[] => path.split("/").filter((p) => p.length
 
 /**
  * One kernel's pseudo filesystems, rooted at `/` with `/sys` and `/proc` beneath. Each kernel has
- * its own; two kernels never see each other's files.
+ * its own; two kernels never see each other's files. Models kernfs (`fs/kernfs/dir.c`,
+ * `fs/kernfs/file.c`) with sysfs (`fs/sysfs/`) and the kobject calls of `lib/kobject.c`.
+ *
+ * @category sysfs and procfs
  */
 export class KernFs implements KernfsRoot {
   /** The root directory. */
@@ -51,7 +54,10 @@ export class KernFs implements KernfsRoot {
     return dir;
   }
 
-  /** Creates a directory and any missing parents (`kobject_create_and_add`); returns it. */
+  /**
+   * Creates a directory and any missing parents (`kobject_create_and_add()`, `lib/kobject.c`);
+   * returns it.
+   */
   mkdir(path: string): KObject {
     let dir = this.root;
     for (const part of split(path)) {
@@ -65,14 +71,20 @@ export class KernFs implements KernfsRoot {
     return dir;
   }
 
-  /** Adds attribute files to a directory, creating it if needed (`sysfs_create_group`). */
+  /**
+   * Adds attribute files to a directory, creating it if needed (`sysfs_create_group()`,
+   * `fs/sysfs/group.c`).
+   */
   addAttributes(dirPath: string, attributes: Record<string, Attribute>): KObject {
     const dir = this.mkdir(dirPath);
     for (const [name, attr] of Object.entries(attributes)) dir.attributes.set(name, attr);
     return dir;
   }
 
-  /** Removes a directory and everything below it (`kobject_put` of the last reference). */
+  /**
+   * Removes a directory and everything below it (`kobject_put()` of the last reference,
+   * `lib/kobject.c`).
+   */
   remove(path: string): boolean {
     const parts = split(path);
     const dir = this.lookupDir(parts);
@@ -87,7 +99,10 @@ export class KernFs implements KernfsRoot {
     return this.lookupDir(parts.slice(0, -1))?.attributes.has(parts.at(-1)!) ?? false;
   }
 
-  /** Names in a directory, subdirectories and files together, sorted (`readdir`). */
+  /**
+   * Names in a directory, subdirectories and files together, sorted (`readdir`,
+   * `kernfs_fop_readdir()`, `fs/kernfs/dir.c`).
+   */
   list(path: string): Effect.Effect<string[], ErrnoError> {
     return this.enter(
       "readdir",
@@ -119,7 +134,7 @@ export class KernFs implements KernfsRoot {
     return attr;
   }
 
-  /** Reads a file: the attribute's `show` text. */
+  /** Reads a file: the attribute's `show` text (`kernfs_fop_read_iter()`, `fs/kernfs/file.c`). */
   read(path: string): Effect.Effect<string, ErrnoError> {
     return this.enter(
       "read",
@@ -131,8 +146,9 @@ export class KernFs implements KernfsRoot {
   }
 
   /**
-   * Writes a file: the attribute's `store`. Succeeds with the byte count it returned, or fails
-   * with the errno it returned, naming the file and the value.
+   * Writes a file: the attribute's `store` (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`).
+   * Succeeds with the byte count it returned, or fails with the errno it returned, naming the file
+   * and the value.
    */
   write(path: string, text: string): Effect.Effect<number, ErrnoError> {
     return this.enter("write", this.store(path, text));

@@ -7,9 +7,13 @@
  * @module
  */
 
-/** `CAP_SYS_PTRACE`. */
+/** `CAP_SYS_PTRACE` (`include/uapi/linux/capability.h`). @category Processes */
 export const CAP_SYS_PTRACE = 19;
-/** `CAP_SYS_ADMIN`. */
+/** `CAP_SYS_ADMIN` (`include/uapi/linux/capability.h`). @category Processes */
 export const CAP_SYS_ADMIN = 21;
-/** `CAP_SYS_NICE`: needed for `MPOL_MF_MOVE_ALL`. */
+/**
+ * `CAP_SYS_NICE` (`include/uapi/linux/capability.h`): needed for `MPOL_MF_MOVE_ALL`.
+ *
+ * @category Processes
+ */
 export const CAP_SYS_NICE = 23;

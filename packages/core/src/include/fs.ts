@@ -10,17 +10,30 @@
 import type { Folio } from "./folio";
 import type { AddressSpace } from "./mm_types";
 
-/** What `mmap` maps when it is not anonymous: a file's page cache. */
+/**
+ * What `mmap` maps when it is not anonymous: a file's page cache. Models the `f_mapping` of
+ * `struct file` (`include/linux/fs.h`) that `do_mmap()` (`mm/mmap.c`) maps.
+ *
+ * @category Address spaces
+ */
 export interface MmapFile {
   /** The file's page cache. */
   readonly mapping: AddressSpace;
 }
 
-/** A file that can be mapped: a name and a page cache. Models `struct file` and its inode. */
+/**
+ * A file that can be mapped: a name and a page cache. Models `struct file` and its
+ * `struct inode` (`include/linux/fs.h`).
+ *
+ * @category Address spaces
+ */
 export interface File extends MmapFile {
   /** The file's name. */
   readonly name: string;
-  /** The cached folio holding page offset `pgoff`, or null (`filemap_get_folio`). */
+  /**
+   * The cached folio holding page offset `pgoff`, or null (`filemap_get_folio()`,
+   * `include/linux/pagemap.h`).
+   */
   folioAt(pgoff: number): Folio | null;
   /**
    * Starts writeback of the folio at `pgoff`: clears dirty and sets writeback
@@ -28,10 +41,13 @@ export interface File extends MmapFile {
    * is not cached or not dirty.
    */
   startWriteback(pgoff: number): boolean;
-  /** Completes writeback of the folio at `pgoff` (`folio_end_writeback`). */
+  /** Completes writeback of the folio at `pgoff` (`folio_end_writeback()`, `mm/filemap.c`). */
   endWriteback(pgoff: number): boolean;
   /** Folios in the page cache. */
   readonly cachedFolios: number;
-  /** Drops the whole page cache, unmapping it first (`truncate_pagecache(inode, 0)`). */
+  /**
+   * Drops the whole page cache, unmapping it first (`truncate_pagecache(inode, 0)`,
+   * `mm/truncate.c`).
+   */
   truncate(): void;
 }

@@ -13,9 +13,20 @@ import { sysfsStreq } from "../lib/kstrtox";
 import { type Attribute, STORE_EINVAL } from "./kernfs";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "./mm_types";
 
-/** The global THP mode (`transparent_hugepage/enabled`). */
+/**
+ * The global THP mode: the choice of `/sys/kernel/mm/transparent_hugepage/enabled`
+ * (`mm/huge_memory.c`), kept in the `TRANSPARENT_HUGEPAGE_FLAG` bits of
+ * `transparent_hugepage_flags` (`include/linux/huge_mm.h`).
+ *
+ * @category Memory and folios
+ */
 export type ThpMode = "always" | "madvise" | "never";
-/** A per-size mTHP mode (`hugepages-<size>kB/enabled`). */
+/**
+ * A per-size mTHP mode: the choice of `hugepages-<size>kB/enabled` (`mm/huge_memory.c`), kept
+ * in the `huge_anon_orders_*` bitmaps.
+ *
+ * @category Memory and folios
+ */
 export type MthpMode = "always" | "inherit" | "madvise" | "never";
 
 const THP_MODES: readonly ThpMode[] = ["always", "madvise", "never"];
@@ -25,11 +36,19 @@ const MTHP_MODES: readonly MthpMode[] = ["always", "inherit", "madvise", "never"
 const showChoice = (modes: readonly string[], current: string): string =>
   `${modes.map((m) => (m === current ? `[${m}]` : m)).join(" ")}\n`;
 
-/** One kernel's THP policy. */
+/**
+ * One kernel's THP policy. Models the THP switches of `mm/huge_memory.c`
+ * (`transparent_hugepage_flags`, `huge_anon_orders_always` / `_madvise` / `_inherit`) and
+ * `thp_vma_allowable_orders()` (`include/linux/huge_mm.h`).
+ *
+ * @category Memory and folios
+ */
 export class ThpSettings {
   /** The global mode. */
   enabled: ThpMode;
-  /** Mode of each mTHP order, from 2 up to the PMD order (`huge_anon_orders_*`). */
+  /**
+   * Mode of each mTHP order, from 2 up to the PMD order (`huge_anon_orders_*`, `mm/huge_memory.c`).
+   */
   readonly orderModes = new Map<number, MthpMode>();
 
   constructor(
@@ -50,7 +69,7 @@ export class ThpSettings {
 
   /**
    * The folio orders a fault in a VMA with `vmFlags` may use, largest first; empty when only base
-   * pages are allowed. Models `thp_vma_allowable_orders()`.
+   * pages are allowed. Models `thp_vma_allowable_orders()` (`include/linux/huge_mm.h`).
    */
   allowableOrders(vmFlags: number): number[] {
     if (vmFlags & VM_NOHUGEPAGE) return [];

@@ -29,32 +29,56 @@ import type { HugetlbActive, Lru } from "./swap";
 import type { Tracepoints } from "./trace";
 import type { VmStat } from "./vmstat";
 
-/** The machine to boot: what firmware tells the kernel, and the boot command line's THP switches. */
+/**
+ * The machine to boot: what firmware tells the kernel, and the boot command line's THP switches.
+ * The input of `start_kernel()` (`init/main.c`): the NUMA memory map and ACPI SLIT distances the
+ * firmware reports, `PAGE_SIZE`, and `transparent_hugepage=` (`mm/huge_memory.c`).
+ *
+ * @category Kernel
+ */
 export interface KernelConfig {
   /** Memory of each NUMA node, node 0 first. A node of size 0 is memoryless. */
   readonly nodes: ReadonlyArray<Size | { readonly memory: Size }>;
-  /** Base page size (`PAGE_SIZE`): 4 KiB (default), 16 KiB or 64 KiB. */
+  /**
+   * Base page size (`PAGE_SIZE`: `arch/x86/include/asm/page_types.h`, arm64's `page-def.h`): 4 KiB
+   * (default), 16 KiB or 64 KiB.
+   */
   readonly pageSize?: number;
-  /** Bytes per memory section (`SECTION_SIZE_BITS`); default 1 GiB. */
+  /**
+   * Bytes per memory section (`SECTION_SIZE_BITS`, `arch/x86/include/asm/sparsemem.h`); default 1
+   * GiB.
+   */
   readonly sectionSize?: Size;
   /** THP policy at boot: the global mode and per-size mTHP modes keyed like `"64kB"`. */
   readonly thp?: {
     readonly enabled?: ThpMode;
     readonly sizes?: Readonly<Record<string, MthpMode>>;
   };
-  /** Node distance matrix (`node_distance`, the ACPI SLIT); default 10 local, 20 remote. */
+  /**
+   * Node distance matrix (`node_distance()`, `include/linux/topology.h`; the ACPI SLIT); default 10
+   * local, 20 remote.
+   */
   readonly distances?: ReadonlyArray<ReadonlyArray<number>>;
 }
 
-/** A page that a free refused (`bad_page()`, `mm/page_alloc.c`), for tests and reports. */
+/**
+ * A page that a free refused (`bad_page()`, `mm/page_alloc.c`), for tests and reports.
+ *
+ * @category Kernel
+ */
 export interface BadPage {
+  /** The page's PFN. */
   readonly pfn: number;
+  /** Why it could not be freed, as `bad_page()` prints it. */
   readonly reason: string;
 }
 
 /**
  * A process on a kernel: the {@link TaskStruct} with the kernel it runs on. What
- * `Kernel.createProcess` and `fork()` return.
+ * `Kernel.createProcess` and `fork()` return. Models `struct task_struct`
+ * (`include/linux/sched.h`); the kernel it runs on is implicit in Linux.
+ *
+ * @category Processes
  */
 export interface Task extends TaskStruct {
   /** The kernel the process runs on. */
@@ -68,6 +92,11 @@ export interface Task extends TaskStruct {
  * memory, `struct page` metadata, the buddy allocator, the zero page, the LRU, `/proc/vmstat`,
  * the THP policy, the copy-offload registry and the sysfs and procfs trees.
  *
+ * Models the machine-wide state that `start_kernel()` (`init/main.c`) sets up and Linux keeps in
+ * global variables; here it is one value per kernel.
+ *
+ * @category Kernel
+ *
  * @example
  * ```ts
  * const kernel = yield* Kernel.make({ nodes: ["512M", "512M"] });
@@ -78,13 +107,13 @@ export interface Task extends TaskStruct {
 export interface Kernel {
   /** Physical memory: nodes, sections and their buffers (`mm/sparse.c`). */
   readonly mem: PhysicalMemory;
-  /** `struct page` for every PFN (`mem_map`). */
+  /** `struct page` for every PFN (`mem_map`; `struct page` is in `include/linux/mm_types.h`). */
   readonly memmap: MemMap;
   /** The page allocator (`mm/page_alloc.c`). */
   readonly pageAlloc: PageAllocator;
-  /** The LRU lists (`lruvec`). */
+  /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */
   readonly lru: Lru;
-  /** The active hugetlb folios (`hstate->hugepage_activelist`). */
+  /** The active hugetlb folios (`hstate->hugepage_activelist`, `include/linux/hugetlb.h`). */
   readonly hugetlbActive: HugetlbActive;
   /** Tracepoints (`include/trace/events/migrate.h`). */
   readonly trace: Tracepoints;
@@ -100,9 +129,12 @@ export interface Kernel {
   readonly thp: ThpSettings;
   /** Waiters on folio locks and writeback (`folio_wait_table`, `mm/filemap.c`). */
   readonly folioWaiters: FolioWaitQueue;
-  /** The PMD order (`HPAGE_PMD_ORDER`): 9 with 4 KiB pages, 13 with 64 KiB pages. */
+  /**
+   * The PMD order (`HPAGE_PMD_ORDER`, `include/linux/huge_mm.h`): 9 with 4 KiB pages, 13 with 64
+   * KiB pages.
+   */
   readonly pmdOrder: number;
-  /** The PUD order (`HPAGE_PUD_ORDER`): 18 with 4 KiB pages. */
+  /** The PUD order (`HPAGE_PUD_ORDER`, `include/linux/huge_mm.h`): 18 with 4 KiB pages. */
   readonly pudOrder: number;
   /**
    * `NR_MAX_BATCHED_MIGRATION` (`mm/migrate.c`): base pages per `migrate_pages_batch()` call.
@@ -110,32 +142,38 @@ export interface Kernel {
    * a batch.
    */
   nrMaxBatchedMigration: number;
-  /** The shared zero page (`ZERO_PAGE(0)`). */
+  /** The shared zero page (`ZERO_PAGE(0)`, `arch/x86/include/asm/pgtable.h`). */
   readonly zeroPfn: number;
   /** Live anon_vmas by id. */
   readonly anonVmas: Map<number, AnonVma>;
   /** Live address spaces (files and shmem objects) by id. */
   readonly addressSpaces: Map<number, AddressSpace>;
-  /** Processes by pid (`init_task.tasks`). */
+  /** Processes by pid (`init_task.tasks`, `init/init_task.c`). */
   readonly tasks: Map<number, Task>;
   /** Files by name. */
   readonly files: Map<string, File>;
   /** Pages that a free refused, in order. */
   readonly badPages: BadPage[];
-  /** Pages marked hwpoisoned (`num_poisoned_pages`). */
+  /** Pages marked hwpoisoned (`num_poisoned_pages`, `mm/memory-failure.c`). */
   numPoisonedPages: number;
 
-  /** Distance between two nodes (`node_distance`). */
+  /** Distance between two nodes (`node_distance()`, `include/linux/topology.h`). */
   readonly distance: (from: number, to: number) => number;
   /** A fresh id for an anon_vma or address space. */
   nextId(): number;
-  /** Records a page a free refused (`bad_page()`). */
+  /** Records a page a free refused (`bad_page()`, `mm/page_alloc.c`). */
   reportBadPage(pfn: number, reason: string): void;
   /** True when `nid` names a node of this machine. */
   nodeExists(nid: number): boolean;
-  /** True when `nid` names a node with memory (`node_state(nid, N_MEMORY)`). */
+  /**
+   * True when `nid` names a node with memory (`node_state(nid, N_MEMORY)`,
+   * `include/linux/nodemask.h`).
+   */
   nodeHasMemory(nid: number): boolean;
-  /** A handle on the folio that contains `pfn` (`page_folio(pfn_to_page(pfn))`). */
+  /**
+   * A handle on the folio that contains `pfn` (`page_folio(pfn_to_page(pfn))`,
+   * `include/linux/page-flags.h`).
+   */
   folio(pfn: number): Folio;
   /**
    * Adds a task to the process table (`copy_process()`, `kernel/fork.c`); used by process
@@ -143,17 +181,24 @@ export interface Kernel {
    */
   addTask(options: TaskOptions): Task | ErrnoError;
   /**
-   * Creates a user process with an empty address space.
+   * Creates a user process with an empty address space: what `kernel_clone()` (`kernel/fork.c`)
+   * followed by `execve()` (`fs/exec.c`) leaves, a task with a fresh `mm_struct` and no mappings.
+   * `EINVAL` for a missing node, a bad uid or an empty cpuset.
    *
    * @example
    * ```ts
+   * const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
    * const proc = yield* kernel.createProcess({ node: 0, name: "app" });
+   * const admin = yield* kernel.createProcess({ node: 1, capabilities: [CAP_SYS_NICE] });
+   * admin.capable(CAP_SYS_NICE); // true: it may use MPOL_MF_MOVE_ALL
    * ```
    */
   createProcess(options?: TaskOptions): Effect.Effect<Task, ErrnoError>;
-  /** Creates a kernel thread: a task with no address space (`kthread_create`, `kernel/kthread.c`). */
+  /**
+   * Creates a kernel thread: a task with no address space (`kthread_create()`, `kernel/kthread.c`).
+   */
   createKernelThread(name: string): Effect.Effect<Task, ErrnoError>;
-  /** The task with this pid, if it exists (`find_task_by_vpid`, `kernel/pid.c`). */
+  /** The task with this pid, if it exists (`find_task_by_vpid()`, `kernel/pid.c`). */
   findTask(pid: number): Task | undefined;
   /** Creates an empty file that processes can map. `EEXIST` if the name is taken. */
   createFile(name: string): Effect.Effect<File, ErrnoError>;
@@ -162,9 +207,16 @@ export interface Kernel {
    * `ENOMEM` when no block of that order is free (on that node, with `__GFP_THISNODE`).
    */
   allocFolio(nid: number, order: number, gfp?: number): Effect.Effect<Folio, ErrnoError>;
-  /** `folio_put()` (`mm/swap.c`): drops a reference; the last frees the folio. */
+  /**
+   * `folio_put()` (`include/linux/mm.h`): drops a reference; the last frees the folio
+   * (`__folio_put()`, `mm/swap.c`).
+   */
   folioPut(folio: Folio): void;
-  /** Fragments a node so that no free block is larger than `order` (see `PageAllocator.fragment`). */
+  /**
+   * Fragments a node so that no free block is larger than `order` (see `PageAllocator.fragment`).
+   * A test set-up with no kernel symbol: it pins blocks of the buddy allocator (`mm/page_alloc.c`)
+   * as a long-running, fragmenting workload would.
+   */
   fragment(nid: number, order: number): Effect.Effect<Fragmentation, ErrnoError>;
   /**
    * `init_module()` (`kernel/module/main.c`): loads a module and runs its init.

@@ -3,28 +3,42 @@
  * the operations on the tree.
  *
  * Models `include/linux/kobject.h` (`struct kobject`, `struct kobj_attribute`) and
- * `include/linux/kernfs.h` (`struct kernfs_root`). The tree itself is `fs/kernfs.ts`.
+ * `include/linux/kernfs.h` (`struct kernfs_root`, defined in `fs/kernfs/kernfs-internal.h`). The
+ * tree itself is `fs/kernfs.ts`.
  *
  * @module
  */
 import type { Effect } from "effect";
 import { ERRNO, type ErrnoError } from "../errno";
 
-/** A sysfs attribute. Models `struct kobj_attribute`. */
+/**
+ * A sysfs attribute. Models `struct kobj_attribute` (`include/linux/kobject.h`).
+ *
+ * @category sysfs and procfs
+ */
 export interface Attribute {
   /** File mode bits; `0o444` read-only, `0o644` read-write, `0o200` write-only. */
   readonly mode: number;
-  /** Models `show()`: the file's text, ending in a newline. */
+  /**
+   * Models `show()` of `struct kobj_attribute` (`include/linux/kobject.h`): the file's text, ending
+   * in a newline.
+   */
   readonly show?: () => string;
   /**
-   * Models `store()`: consumes the written text and returns its length on success or a
-   * negative errno. It must change nothing when it fails. A store that must sleep (one that waits
-   * for a grace period, say) returns an Effect of the same.
+   * Models `store()` of `struct kobj_attribute` (`include/linux/kobject.h`): consumes the written
+   * text and returns its length on success or a negative errno. It must change nothing when it
+   * fails. A store that must sleep (one that waits for a grace period, say) returns an Effect of
+   * the same.
    */
   readonly store?: (text: string) => number | Effect.Effect<number>;
 }
 
-/** A directory of the tree. Models `struct kobject` and its kernfs node. */
+/**
+ * A directory of the tree. Models `struct kobject` (`include/linux/kobject.h`) and its
+ * `struct kernfs_node` (`include/linux/kernfs.h`).
+ *
+ * @category sysfs and procfs
+ */
 export class KObject {
   /** Subdirectories by name. */
   readonly children = new Map<string, KObject>();
@@ -43,31 +57,56 @@ export class KObject {
 }
 
 /**
- * The operations on one kernel's sysfs and procfs tree. Models `struct kernfs_root` with the
- * calls drivers make on it (`sysfs_create_group()`, `kobject_del()`) and the ones user space makes
- * (`open`, `read`, `write`, `readdir`). The tree is `KernFs` (`fs/kernfs.ts`).
+ * The operations on one kernel's sysfs and procfs tree. Models `struct kernfs_root`
+ * (`fs/kernfs/kernfs-internal.h`, opaque in `include/linux/kernfs.h`) with the calls drivers make
+ * on it (`sysfs_create_group()`, `kobject_del()`) and the ones user space makes (`open`, `read`,
+ * `write`, `readdir`). The tree is `KernFs` (`fs/kernfs.ts`).
+ *
+ * @category sysfs and procfs
  */
 export interface KernfsRoot {
   /** The root directory. */
   readonly root: KObject;
-  /** Creates a directory and any missing parents (`kobject_create_and_add`); returns it. */
+  /**
+   * Creates a directory and any missing parents (`kobject_create_and_add()`, `lib/kobject.c`);
+   * returns it.
+   */
   mkdir(path: string): KObject;
-  /** Adds attribute files to a directory, creating it if needed (`sysfs_create_group`). */
+  /**
+   * Adds attribute files to a directory, creating it if needed (`sysfs_create_group()`,
+   * `fs/sysfs/group.c`).
+   */
   addAttributes(dirPath: string, attributes: Record<string, Attribute>): KObject;
-  /** Removes a file or a directory with everything below it (`kobject_del`); false if missing. */
+  /**
+   * Removes a file or a directory with everything below it (`kobject_del()`, `lib/kobject.c`);
+   * false if missing.
+   */
   remove(path: string): boolean;
   /** Whether a file or directory exists. */
   exists(path: string): boolean;
-  /** The names in a directory, sorted (`readdir`); `ENOENT` or `ENOTDIR`. */
+  /**
+   * The names in a directory, sorted (`readdir`, through `kernfs_fop_readdir()`,
+   * `fs/kernfs/dir.c`); `ENOENT` or `ENOTDIR`.
+   */
   list(path: string): Effect.Effect<string[], ErrnoError>;
-  /** Reads a file (`show`); `ENOENT`, `EISDIR` or `EACCES`. */
+  /**
+   * Reads a file (`show`, through `kernfs_fop_read_iter()`, `fs/kernfs/file.c`); `ENOENT`, `EISDIR`
+   * or `EACCES`.
+   */
   read(path: string): Effect.Effect<string, ErrnoError>;
   /**
-   * Writes a file (`store`): the bytes consumed, or the store's errno as a typed error;
-   * `ENOENT`, `EISDIR` or `EACCES` before any store runs.
+   * Writes a file (`store`, through `kernfs_fop_write_iter()`, `fs/kernfs/file.c`): the bytes
+   * consumed, or the store's errno as a typed error; `ENOENT`, `EISDIR` or `EACCES` before any
+   * store runs.
    */
   write(path: string, text: string): Effect.Effect<number, ErrnoError>;
 }
 
-/** The `store` return for a rejected value: `-EINVAL`. */
+/**
+ * The `store` return for a rejected value: `-EINVAL`, as a `kobj_attribute` store
+ * (`include/linux/kobject.h`) returns it. A named constant of the model; the kernel writes
+ * `return -EINVAL;` (`include/uapi/asm-generic/errno-base.h`).
+ *
+ * @category sysfs and procfs
+ */
 export const STORE_EINVAL = -ERRNO.EINVAL;

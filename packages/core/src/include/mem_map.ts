@@ -24,7 +24,12 @@
 import { ListSpace } from "../lib/list";
 import { PG_head } from "./page_flags";
 
-/** The per-page metadata of one kernel. */
+/**
+ * The per-page metadata of one kernel. Models `mem_map`, the array of `struct page`
+ * (`include/linux/mm_types.h`; allocated per section by `mm/sparse.c`).
+ *
+ * @category Memory and folios
+ */
 export class MemMap {
   /** `page->flags`. */
   readonly flags: Uint32Array;
@@ -92,23 +97,25 @@ export class MemMap {
     );
   }
 
-  /** The head PFN of the folio that contains `pfn` (`page_folio`). */
+  /**
+   * The head PFN of the folio that contains `pfn` (`page_folio()`, `include/linux/page-flags.h`).
+   */
   folioOf(pfn: number): number {
     const head = this.compoundHead[pfn]!;
     return head === 0 ? pfn : head - 1;
   }
 
-  /** The folio's order (`folio_order`); 0 for a small folio. */
+  /** The folio's order (`folio_order()`, `include/linux/mm.h`); 0 for a small folio. */
   folioOrder(head: number): number {
     return this.flags[head]! & PG_head ? this.order[head]! : 0;
   }
 
-  /** The folio's number of base pages (`folio_nr_pages`). */
+  /** The folio's number of base pages (`folio_nr_pages()`, `include/linux/mm.h`). */
   folioNrPages(head: number): number {
     return this.flags[head]! & PG_head ? 1 << this.order[head]! : 1;
   }
 
-  /** Sum of the per-page mapcounts of a folio (`folio_mapcount`). */
+  /** Sum of the per-page mapcounts of a folio (`folio_mapcount()`, `include/linux/mm.h`). */
   folioMapcount(head: number): number {
     const nr = this.folioNrPages(head);
     let total = 0;
@@ -116,29 +123,35 @@ export class MemMap {
     return total;
   }
 
-  /** True when any page of the folio is mapped (`folio_mapped`). */
+  /** True when any page of the folio is mapped (`folio_mapped()`, `include/linux/mm.h`). */
   folioMapped(head: number): boolean {
     const nr = this.folioNrPages(head);
     for (let i = 0; i < nr; i++) if (this.mapcount[head + i]! > 0) return true;
     return false;
   }
 
-  /** Tests flag bits on a page (`PageX` / `folio_test_x` on the head). */
+  /**
+   * Tests flag bits on a page (`PageX()` / `folio_test_x()` on the head,
+   * `include/linux/page-flags.h`).
+   */
   test(pfn: number, flag: number): boolean {
     return (this.flags[pfn]! & flag) !== 0;
   }
 
-  /** Sets flag bits (`folio_set_x`). */
+  /** Sets flag bits (`folio_set_x()`, `include/linux/page-flags.h`). */
   set(pfn: number, flag: number): void {
     this.flags[pfn]! |= flag;
   }
 
-  /** Clears flag bits (`folio_clear_x`). */
+  /** Clears flag bits (`folio_clear_x()`, `include/linux/page-flags.h`). */
   clear(pfn: number, flag: number): void {
     this.flags[pfn]! &= ~flag;
   }
 
-  /** Clears the bits and says whether any was set (`folio_test_clear_x`). */
+  /**
+   * Clears the bits and says whether any was set (`folio_test_clear_x()`,
+   * `include/linux/page-flags.h`).
+   */
   testAndClear(pfn: number, flag: number): boolean {
     const was = (this.flags[pfn]! & flag) !== 0;
     this.flags[pfn]! &= ~flag;

@@ -8,30 +8,75 @@
  *
  * @module
  */
-/** `MPOL_DEFAULT`: the task's policy, or local allocation. */
+/**
+ * `MPOL_DEFAULT` (`include/uapi/linux/mempolicy.h`): the task's policy, or local allocation.
+ *
+ * @category Memory policy
+ */
 export const MPOL_DEFAULT = 0;
-/** `MPOL_PREFERRED`: the given node first, then fallback. */
+/**
+ * `MPOL_PREFERRED` (`include/uapi/linux/mempolicy.h`): the given node first, then fallback.
+ *
+ * @category Memory policy
+ */
 export const MPOL_PREFERRED = 1;
-/** `MPOL_BIND`: only the given nodes. */
+/** `MPOL_BIND` (`include/uapi/linux/mempolicy.h`): only the given nodes. @category Memory policy */
 export const MPOL_BIND = 2;
-/** `MPOL_INTERLEAVE`: spread page by page over the given nodes. */
+/**
+ * `MPOL_INTERLEAVE` (`include/uapi/linux/mempolicy.h`): spread page by page over the given nodes.
+ *
+ * @category Memory policy
+ */
 export const MPOL_INTERLEAVE = 3;
-/** `MPOL_LOCAL`: the faulting CPU's node. */
+/**
+ * `MPOL_LOCAL` (`include/uapi/linux/mempolicy.h`): the faulting CPU's node.
+ *
+ * @category Memory policy
+ */
 export const MPOL_LOCAL = 4;
 
-/** `get_mempolicy()` flag: return a node id rather than a policy. */
+/**
+ * `MPOL_F_NODE` (`include/uapi/linux/mempolicy.h`), a `get_mempolicy()` flag: return a node id
+ * rather than a policy.
+ *
+ * @category Memory policy
+ */
 export const MPOL_F_NODE = 1 << 0;
-/** `get_mempolicy()` flag: look up the policy (or node) of an address. */
+/**
+ * `MPOL_F_ADDR` (`include/uapi/linux/mempolicy.h`), a `get_mempolicy()` flag: look up the policy
+ * (or node) of an address.
+ *
+ * @category Memory policy
+ */
 export const MPOL_F_ADDR = 1 << 1;
 
-/** `mbind()`/`move_pages()` flag: fail if existing pages do not follow the policy. */
+/**
+ * `MPOL_MF_STRICT` (`include/uapi/linux/mempolicy.h`), an `mbind()`/`move_pages()` flag: fail if
+ * existing pages do not follow the policy.
+ *
+ * @category Memory policy
+ */
 export const MPOL_MF_STRICT = 1 << 0;
-/** `move_pages()` flag: move pages mapped only by this process. */
+/**
+ * `MPOL_MF_MOVE` (`include/uapi/linux/mempolicy.h`), a `move_pages()` flag: move pages mapped only
+ * by this process.
+ *
+ * @category Memory policy
+ */
 export const MPOL_MF_MOVE = 1 << 1;
-/** `move_pages()` flag: move every page, shared ones too; needs `CAP_SYS_NICE`. */
+/**
+ * `MPOL_MF_MOVE_ALL` (`include/uapi/linux/mempolicy.h`), a `move_pages()` flag: move every page,
+ * shared ones too; needs `CAP_SYS_NICE`.
+ *
+ * @category Memory policy
+ */
 export const MPOL_MF_MOVE_ALL = 1 << 2;
 
-/** A memory policy mode (`enum mempolicy_mode`). */
+/**
+ * A memory policy mode (`enum mempolicy_mode`, `include/uapi/linux/mempolicy.h`).
+ *
+ * @category Memory policy
+ */
 export type MempolicyMode =
   | typeof MPOL_DEFAULT
   | typeof MPOL_PREFERRED
@@ -39,22 +84,37 @@ export type MempolicyMode =
   | typeof MPOL_INTERLEAVE
   | typeof MPOL_LOCAL;
 
-/** A memory policy. Models `struct mempolicy`. */
+/**
+ * A memory policy. Models `struct mempolicy` (`include/linux/mempolicy.h`).
+ *
+ * @category Memory policy
+ */
 export interface Mempolicy {
+  /** The mode (`mempolicy->mode`). */
   readonly mode: MempolicyMode;
   /** The policy's nodes, sorted; empty for default and local. */
   readonly nodes: readonly number[];
 }
 
-/** Where one allocation should go: the first node to try and the nodes allowed (null: any). */
+/**
+ * Where one allocation should go: the first node to try and the nodes allowed (null: any). The
+ * pair `policy_nodemask()` (`mm/mempolicy.c`) hands the page allocator: the preferred `nid` it
+ * sets and the nodemask it returns.
+ *
+ * @category Memory policy
+ */
 export interface AllocTarget {
+  /** The node to try first (the preferred `nid`). */
   readonly nid: number;
+  /** The nodes allowed, or null for any (a NULL nodemask). */
   readonly nodemask: readonly number[] | null;
 }
 
 /**
  * The node and nodemask for a new folio at page offset `ilx` under `policy`, for a task on node
- * `localNid`. Models `policy_nodemask()` with `interleave_nid()`.
+ * `localNid`. Models `policy_nodemask()` with `interleave_nid()` (`mm/mempolicy.c`).
+ *
+ * @category Memory policy
  */
 export const policyTarget = (
   policy: Mempolicy | null,

@@ -8,7 +8,11 @@
  * @module
  */
 
-/** `struct migrate_pages_stats`: counts of one `migrate_pages()` call. */
+/**
+ * `struct migrate_pages_stats` (`mm/migrate.c`): counts of one `migrate_pages()` call.
+ *
+ * @category Page migration
+ */
 export interface MigratePagesStats {
   /** Base pages migrated (`nr_succeeded`). */
   nrSucceeded: number;
@@ -24,7 +28,12 @@ export interface MigratePagesStats {
   nrSplit: number;
 }
 
-/** A `migrate_pages_stats` of zeros, as `migrate_pages()` starts one. */
+/**
+ * A `migrate_pages_stats` of zeros, as `migrate_pages()` (`mm/migrate.c`) starts one with
+ * `memset(&stats, 0, sizeof(stats))`.
+ *
+ * @category Page migration
+ */
 export const newMigratePagesStats = (): MigratePagesStats => ({
   nrSucceeded: 0,
   nrFailedPages: 0,
@@ -34,12 +43,26 @@ export const newMigratePagesStats = (): MigratePagesStats => ({
   nrSplit: 0,
 });
 
-/** `new_folio_t`: allocates the destination for a source head PFN; -1 (NULL) when it cannot. */
+/**
+ * `new_folio_t` (`include/linux/migrate.h`): allocates the destination for a source head PFN; -1
+ * (NULL) when it cannot.
+ *
+ * @category Page migration
+ */
 export type NewFolioFn = (src: number) => number;
-/** `free_folio_t`: takes back a destination that was not used. */
+/**
+ * `free_folio_t` (`include/linux/migrate.h`): takes back a destination that was not used.
+ *
+ * @category Page migration
+ */
 export type FreeFolioFn = (dst: number) => void;
 
-/** What `migrate_pages()` returns. */
+/**
+ * What `migrate_pages()` (`mm/migrate.c`) returns: its return value, and what it writes through
+ * `ret_succeeded` and into its `migrate_pages_stats`.
+ *
+ * @category Page migration
+ */
 export interface MigratePagesResult {
   /** Folios not migrated, or a negative errno (the kernel's return value). */
   readonly rc: number;
@@ -49,7 +72,12 @@ export interface MigratePagesResult {
   readonly stats: MigratePagesStats;
 }
 
-/** What `move_pages` returns: the kernel's return value and the status array it fills. */
+/**
+ * What `move_pages(2)` returns: the kernel's return value and the status array it fills
+ * (`kernel_move_pages()` and `do_pages_move()`, `mm/migrate.c`).
+ *
+ * @category Page migration
+ */
 export interface MovePagesResult {
   /** 0, or the number of pages not migrated. */
   readonly rc: number;

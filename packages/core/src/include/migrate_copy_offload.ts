@@ -16,15 +16,36 @@ import type { Module } from "./module";
 import type { TaskStruct } from "./sched";
 import type { SrcuStruct } from "./srcu";
 
-/** `MIGRATOR_NAME_LEN`: the most bytes a migrator's name may take. */
+/**
+ * `MIGRATOR_NAME_LEN` (`include/linux/migrate_copy_offload.h`): the most bytes a migrator's name
+ * may take.
+ *
+ * @category Copy offload
+ */
 export const MIGRATOR_NAME_LEN = 32;
-/** A reason mask with every `MR_*` bit set. */
+/**
+ * A reason mask with every `MR_*` bit set: the mask v6's `migrate_offload_register(m, reason_mask)`
+ * (`include/linux/migrate_copy_offload.h`) takes for "all". A constant of the model; the series
+ * spells it `"all"`.
+ *
+ * @category Copy offload
+ */
 export const MIGRATE_REASONS_ALL = (1 << MR_TYPES) - 1;
 
-/** The batch copy of a migrator (`offload_copy`): 0, a negative errno, or `-EOPNOTSUPP` to decline. */
+/**
+ * The batch copy of a migrator: the `offload_copy` callback of `struct migrator`
+ * (`include/linux/migrate_copy_offload.h`). Completes with 0, a negative errno, or `-EOPNOTSUPP` to
+ * decline.
+ *
+ * @category Copy offload
+ */
 export type OffloadCopy = (dst: FolioList, src: FolioList, count: number) => Effect.Effect<number>;
 
-/** A copy-offload provider. Models `struct migrator`. */
+/**
+ * A copy-offload provider. Models `struct migrator` (`include/linux/migrate_copy_offload.h`).
+ *
+ * @category Copy offload
+ */
 export interface Migrator {
   /** Its name, at most {@link MIGRATOR_NAME_LEN} bytes, as listed in `offload_migrator`. */
   readonly name: string;
@@ -36,7 +57,13 @@ export interface Migrator {
   readonly owner: Module | null;
 }
 
-/** Per-provider counters. */
+/**
+ * Per-provider counters. Statistics of the model with no kernel symbol: the series keeps such
+ * counts in each driver (dcbm's `folios_migrated` and `folios_failures`,
+ * `drivers/migrate_offload/dcbm/dcbm.c`).
+ *
+ * @category Copy offload
+ */
 export interface OffloadCounters {
   /** Batches the provider copied (returned 0). */
   batchesOffloaded: number;
@@ -55,13 +82,23 @@ export interface OffloadCounters {
  * says whether batches of a reason are offered to it; `copy` copies the batch, marking each
  * destination it copied with `FOLIO_CONTENT_COPIED`, and completes with 0 or a negative errno.
  * Unmarked destinations fall back to the per-folio copy.
+ *
+ * Models the pair of static calls `migrate_pages_batch()` (`mm/migrate.c`) goes through,
+ * `migrate_offload_copy` and `migrate_should_batch`, which the registration calls of
+ * `mm/migrate_copy_offload.c` point at a migrator.
+ *
+ * @category Copy offload
  */
 export interface BatchCopier {
-  /** Models `should_batch(reason)`: whether batches migrated for `reason` are offered. */
+  /**
+   * Models `should_batch(reason)` (`include/linux/migrate_copy_offload.h`): whether batches
+   * migrated for `reason` are offered.
+   */
   readonly shouldBatch: (reason: MigrateReason) => boolean;
   /**
-   * Models `offload_copy(dst_list, src_list, count)`: copies the batch, marking each destination
-   * it copied `FOLIO_CONTENT_COPIED`; completes with 0 or a negative errno.
+   * Models `offload_copy(dst_list, src_list, count)` (`include/linux/migrate_copy_offload.h`):
+   * copies the batch, marking each destination it copied `FOLIO_CONTENT_COPIED`; completes with 0
+   * or a negative errno.
    */
   readonly copy: (
     dst: FolioList,
@@ -71,14 +108,22 @@ export interface BatchCopier {
   ) => Effect.Effect<number>;
 }
 
-/** Wraps a batch copier: see {@link MigrateOffload.interpose}. */
+/**
+ * Wraps a batch copier: see {@link MigrateOffload.interpose}. A test hook with no kernel symbol;
+ * it stands where a kprobe (`kernel/kprobes.c`) on the migrator's `offload_copy` would.
+ *
+ * @category Copy offload
+ */
 export type CopyInterposer = (copier: BatchCopier) => BatchCopier;
 
 /**
  * One kernel's copy-offload registry and batch-copy dispatch (`kernel.migrateOffload`). Models
  * the registration calls of the series (`migrate_offload_register()` / `_unregister()`, v4's
  * `_start()` / `_stop()`), the `/sys/kernel/mm/migration/` control files, and the static calls
- * `migrate_pages_batch()` goes through, all in `mm/migrate_copy_offload.c`.
+ * `migrate_pages_batch()` goes through, all in `mm/migrate_copy_offload.c`
+ * (`include/linux/migrate_copy_offload.h`).
+ *
+ * @category Copy offload
  *
  * @example
  * ```ts
@@ -92,7 +137,10 @@ export type CopyInterposer = (copier: BatchCopier) => BatchCopier;
  * ```
  */
 export interface MigrateOffload {
-  /** The SRCU domain every call into a migrator reads under (`migrate_offload_srcu`). */
+  /**
+   * The SRCU domain every call into a migrator reads under (`migrate_offload_srcu`,
+   * `include/linux/migrate_copy_offload.h`).
+   */
   readonly srcu: SrcuStruct;
   /**
    * The batch copier `migrate_pages_batch()` calls: the active migrator under SRCU, as an
@@ -103,9 +151,10 @@ export interface MigrateOffload {
   /** What `migrate_pages_batch()` calls while a migrator is active: reads it under SRCU. */
   readonly dispatcher: BatchCopier;
   /**
-   * Points the batch-copy static calls at `copier`, or at nothing (`static_call_update()` of
-   * `_offload_copy` / `_should_batch`). Activation does this with {@link MigrateOffload.dispatcher};
-   * a test of `migrate_pages_batch()` itself may install a bare copier.
+   * Points the batch-copy static calls at `copier`, or at nothing (`static_call_update()`,
+   * `include/linux/static_call.h`, of `_offload_copy` / `_should_batch`). Activation does this with
+   * {@link MigrateOffload.dispatcher}; a test of `migrate_pages_batch()` itself may install a bare
+   * copier.
    */
   installCopier(copier: BatchCopier | null): void;
   /** Names of the registered providers, in registration order. */
@@ -127,16 +176,38 @@ export interface MigrateOffload {
    */
   removeProvider(m: Migrator): Effect.Effect<void, ErrnoError>;
   /**
-   * `migrate_offload_register()`: makes `m` the active migrator, registering it as a provider
-   * if needed. `reasonMask` replaces its mask when given. `EINVAL` without `offloadCopy`,
-   * `EBUSY` while another is active, `ENODEV` when the owner cannot be pinned.
+   * `migrate_offload_register()` (`mm/migrate_copy_offload.c`): makes `m` the active migrator,
+   * registering it as a provider if needed. `reasonMask` replaces its mask when given. `EINVAL`
+   * without `offloadCopy`, `EBUSY` while another is active, `ENODEV` when the owner cannot be
+   * pinned.
+   *
+   * @example
+   * ```ts
+   * const migrator: Migrator = {
+   *   name: "my_copy",
+   *   owner: null, // built in: no module to pin
+   *   offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(kernel, dst, src)),
+   * };
+   * yield* kernel.migrateOffload.register(migrator, MIGRATE_REASONS_ALL);
+   * kernel.migrateOffload.activeName; // "my_copy"
+   * yield* kernel.migrateOffload.unregister(migrator);
+   * ```
    */
   register(m: Migrator, reasonMask?: number): Effect.Effect<void, ErrnoError>;
-  /** `migrate_offload_unregister()`: stops the active migrator; `EINVAL` for any other. */
+  /**
+   * `migrate_offload_unregister()` (`mm/migrate_copy_offload.c`): stops the active migrator;
+   * `EINVAL` for any other.
+   */
   unregister(m: Migrator): Effect.Effect<void, ErrnoError>;
-  /** `migrate_offload_start()`: the v4 name of {@link MigrateOffload.register}. */
+  /**
+   * `migrate_offload_start()` (`mm/migrate_copy_offload.c`): the v4 name of
+   * {@link MigrateOffload.register}.
+   */
   start(m: Migrator, reasonMask?: number): Effect.Effect<void, ErrnoError>;
-  /** `migrate_offload_stop()`: the v4 name of {@link MigrateOffload.unregister}. */
+  /**
+   * `migrate_offload_stop()` (`mm/migrate_copy_offload.c`): the v4 name of
+   * {@link MigrateOffload.unregister}.
+   */
   stop(m: Migrator): Effect.Effect<void, ErrnoError>;
   /**
    * Switches the active migrator to the provider `name`, or to `"none"`: the new one is pinned
@@ -144,7 +215,10 @@ export interface MigrateOffload {
    * Nothing changes when the new one cannot be pinned.
    */
   switchTo(name: string): Effect.Effect<void, ErrnoError>;
-  /** Sets the reason mask of a provider (the active one by default). */
+  /**
+   * Sets the reason mask of a provider (the active one by default): v6's
+   * `migrate_offload_set_reason_mask()` (`mm/migrate_copy_offload.c`).
+   */
   setReasonMask(mask: number, name?: string | null): Effect.Effect<void, ErrnoError>;
   /**
    * The copier for a caller that names provider `name` for its own `migratePages` call (open

@@ -12,24 +12,27 @@
 import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
 
-/** `VM_READ`. */
+/** `VM_READ` (`include/linux/mm.h`): the area may be read. @category Address spaces */
 export const VM_READ = 0x1;
-/** `VM_WRITE`. */
+/** `VM_WRITE` (`include/linux/mm.h`): the area may be written. @category Address spaces */
 export const VM_WRITE = 0x2;
-/** `VM_SHARED`: writes are seen by every mapper. */
+/** `VM_SHARED` (`include/linux/mm.h`): writes are seen by every mapper. @category Address spaces */
 export const VM_SHARED = 0x8;
-/** `VM_LOCKED`: mlocked. */
+/** `VM_LOCKED` (`include/linux/mm.h`): mlocked. @category Address spaces */
 export const VM_LOCKED = 0x2000;
-/** `VM_HUGETLB`: backed by hugetlb folios. */
+/** `VM_HUGETLB` (`include/linux/mm.h`): backed by hugetlb folios. @category Address spaces */
 export const VM_HUGETLB = 0x40_0000;
-/** `VM_HUGEPAGE`: `MADV_HUGEPAGE` was given. */
+/** `VM_HUGEPAGE` (`include/linux/mm.h`): `MADV_HUGEPAGE` was given. @category Address spaces */
 export const VM_HUGEPAGE = 0x2000_0000;
-/** `VM_NOHUGEPAGE`: `MADV_NOHUGEPAGE` was given. */
+/** `VM_NOHUGEPAGE` (`include/linux/mm.h`): `MADV_NOHUGEPAGE` was given. @category Address spaces */
 export const VM_NOHUGEPAGE = 0x4000_0000;
 
 /**
- * The anonymous-memory reverse map of a family of VMAs. Models `struct anon_vma`: every VMA that
- * may map a folio of this anon_vma is in {@link vmas}, so the rmap walk finds all its mappings.
+ * The anonymous-memory reverse map of a family of VMAs. Models `struct anon_vma`
+ * (`include/linux/rmap.h`): every VMA that may map a folio of this anon_vma is in {@link vmas},
+ * so the rmap walk (`mm/rmap.c`) finds all its mappings.
+ *
+ * @category Address spaces
  */
 export class AnonVma {
   /** VMAs linked to this anon_vma through their `anon_vma_chain`. */
@@ -39,7 +42,10 @@ export class AnonVma {
 
 /**
  * A page cache: the folios of a file or of a shared anonymous object, by page offset. Models
- * `struct address_space` with its `i_pages` xarray and its `i_mmap` tree of mapping VMAs.
+ * `struct address_space` (`include/linux/fs.h`) with its `i_pages` xarray and its `i_mmap` tree
+ * of mapping VMAs.
+ *
+ * @category Address spaces
  */
 export class AddressSpace {
   /** Head PFN of the folio that holds each cached page offset (`i_pages`). */
@@ -52,8 +58,8 @@ export class AddressSpace {
   users = 0;
   /**
    * Whether the filesystem has `a_ops->migrate_folio`, which moves dirty folios as they are.
-   * Without it, migration goes through `fallback_migrate_folio()` and must write dirty folios
-   * back first.
+   * Without it, migration goes through `fallback_migrate_folio()` (`mm/migrate.c`) and must write
+   * dirty folios back first.
    */
   migrateFolio = true;
   /**
@@ -70,7 +76,11 @@ export class AddressSpace {
   ) {}
 }
 
-/** A virtual memory area. Models `struct vm_area_struct`. */
+/**
+ * A virtual memory area. Models `struct vm_area_struct` (`include/linux/mm_types.h`).
+ *
+ * @category Address spaces
+ */
 export class Vma {
   /** The page table of this area: one PTE per page (see `pgtable.ts`). */
   ptes: Uint32Array;
@@ -101,13 +111,17 @@ export class Vma {
     return this.ptes.length;
   }
 
-  /** True for private anonymous memory (`vma_is_anonymous`). */
+  /** True for private anonymous memory (`vma_is_anonymous()`, `include/linux/mm.h`). */
   get isAnonymous(): boolean {
     return this.mapping === null;
   }
 }
 
-/** An address space. Models `struct mm_struct`. */
+/**
+ * An address space. Models `struct mm_struct` (`include/linux/mm_types.h`).
+ *
+ * @category Address spaces
+ */
 export class MmStruct {
   /** VMAs sorted by start address (`mm->mm_mt`). */
   readonly vmas: Vma[] = [];
@@ -118,7 +132,7 @@ export class MmStruct {
 
   constructor(readonly id: number) {}
 
-  /** The VMA containing `addr`, or undefined (`vma_lookup`). */
+  /** The VMA containing `addr`, or undefined (`vma_lookup()`, `include/linux/mm.h`). */
   findVma(addr: number): Vma | undefined {
     const vmas = this.vmas;
     let lo = 0;
@@ -133,7 +147,7 @@ export class MmStruct {
     return undefined;
   }
 
-  /** Inserts a VMA in address order (`vma_link`). */
+  /** Inserts a VMA in address order (`vma_link()`, `mm/vma.c`). */
   insertVma(vma: Vma): void {
     let i = this.vmas.length;
     while (i > 0 && this.vmas[i - 1]!.start > vma.start) i--;

@@ -1,29 +1,71 @@
 /**
  * The memory-mapping ABI: protection bits, mapping flags and advice.
  *
- * Models `include/uapi/asm-generic/mman-common.h` and `include/uapi/linux/mman.h`.
+ * Models `include/uapi/asm-generic/mman-common.h`, `include/uapi/asm-generic/mman.h` and
+ * `include/uapi/linux/mman.h`.
  *
  * @module
  */
 
-/** `PROT_READ`. */
+/**
+ * `PROT_READ` (`include/uapi/asm-generic/mman-common.h`): the mapping may be read.
+ *
+ * @category Address spaces
+ */
 export const PROT_READ = 0x1;
-/** `PROT_WRITE`. */
+/**
+ * `PROT_WRITE` (`include/uapi/asm-generic/mman-common.h`): the mapping may be written.
+ *
+ * @category Address spaces
+ */
 export const PROT_WRITE = 0x2;
-/** `PROT_EXEC` (accepted, not modelled). */
+/**
+ * `PROT_EXEC` (`include/uapi/asm-generic/mman-common.h`) (accepted, not modelled).
+ *
+ * @category Address spaces
+ */
 export const PROT_EXEC = 0x4;
-/** `MAP_SHARED`. */
+/**
+ * `MAP_SHARED` (`include/uapi/linux/mman.h`): writes are shared with every mapper.
+ *
+ * @category Address spaces
+ */
 export const MAP_SHARED = 0x01;
-/** `MAP_PRIVATE`. */
+/**
+ * `MAP_PRIVATE` (`include/uapi/linux/mman.h`): a copy-on-write mapping.
+ *
+ * @category Address spaces
+ */
 export const MAP_PRIVATE = 0x02;
-/** `MAP_ANONYMOUS`. */
+/**
+ * `MAP_ANONYMOUS` (`include/uapi/asm-generic/mman-common.h`): no file behind the mapping.
+ *
+ * @category Address spaces
+ */
 export const MAP_ANONYMOUS = 0x20;
-/** `MAP_POPULATE`: fault every page in now. */
+/**
+ * `MAP_POPULATE` (`include/uapi/asm-generic/mman.h`): fault every page in now.
+ *
+ * @category Address spaces
+ */
 export const MAP_POPULATE = 0x8000;
-/** `MAP_HUGETLB`: back the mapping with PMD-sized hugetlb folios. */
+/**
+ * `MAP_HUGETLB` (`include/uapi/asm-generic/mman.h`): back the mapping with PMD-sized hugetlb
+ * folios.
+ *
+ * @category Address spaces
+ */
 export const MAP_HUGETLB = 0x40000;
 
-/** `MADV_HUGEPAGE`. */
+/**
+ * `MADV_HUGEPAGE` (`include/uapi/asm-generic/mman-common.h`): worth backing with huge pages.
+ *
+ * @category Address spaces
+ */
 export const MADV_HUGEPAGE = 14;
-/** `MADV_NOHUGEPAGE`. */
+/**
+ * `MADV_NOHUGEPAGE` (`include/uapi/asm-generic/mman-common.h`): not worth backing with huge pages.
+ *
+ * @category Address spaces
+ */
 export const MADV_NOHUGEPAGE = 15;

@@ -17,7 +17,12 @@ import type { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
 import type { MemMap } from "./mem_map";
 
-/** One NUMA node's span of PFNs. Models `pg_data_t`'s `node_start_pfn` / `node_present_pages`. */
+/**
+ * One NUMA node's span of PFNs. Models `pg_data_t`'s `node_start_pfn` / `node_present_pages`
+ * (`struct pglist_data`, `include/linux/mmzone.h`).
+ *
+ * @category Memory and folios
+ */
 export interface NodeSpan {
   /** The node id (`pgdat->node_id`). */
   readonly nid: number;
@@ -30,14 +35,27 @@ export interface NodeSpan {
 /**
  * A byte range of physical memory that a worker thread can address on its own: the buffer it
  * lives in and where. What `dma_map_*` or a copy thread is handed.
+ *
+ * No kernel symbol: it stands where a DMA address and length do (`dma_map_page()`,
+ * `include/linux/dma-mapping.h`), or a kernel virtual address a copy thread reads through.
+ *
+ * @category Memory and folios
  */
 export interface MemoryRegion {
+  /** The section buffer the range lives in. */
   readonly buffer: SharedArrayBuffer;
+  /** Where the range starts in {@link buffer}. */
   readonly byteOffset: number;
+  /** How many bytes the range spans. */
   readonly byteLength: number;
 }
 
-/** The machine's physical memory. One per kernel. */
+/**
+ * The machine's physical memory. One per kernel. Models SPARSEMEM's sections (`mem_section`,
+ * `include/linux/mmzone.h`, set up by `mm/sparse.c`) with real bytes behind each.
+ *
+ * @category Memory and folios
+ */
 export class PhysicalMemory {
   /** Base page size in bytes (`PAGE_SIZE`). */
   readonly pageSize: number;
@@ -98,7 +116,7 @@ export class PhysicalMemory {
     this.maxPfn = sections.length * this.pagesPerSection;
   }
 
-  /** True when `pfn` has memory behind it (`pfn_valid`). */
+  /** True when `pfn` has memory behind it (`pfn_valid()`, `include/linux/mmzone.h`). */
   pfnValid(pfn: number): boolean {
     if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.maxPfn) return false;
     const buf = this.sections[pfn >>> this.pfnSectionShift];
@@ -107,7 +125,7 @@ export class PhysicalMemory {
     );
   }
 
-  /** The node that owns `pfn` (`pfn_to_nid`). `pfn` must be valid. */
+  /** The node that owns `pfn` (`pfn_to_nid()`, `include/linux/mmzone.h`). `pfn` must be valid. */
   pfnToNid(pfn: number): number {
     return this.sectionNid[pfn >>> this.pfnSectionShift]!;
   }
@@ -133,7 +151,10 @@ export class PhysicalMemory {
     };
   }
 
-  /** Copies whole pages (`copy_page` over a range). Neither range may cross a section. */
+  /**
+   * Copies whole pages (`copy_page()`, `arch/x86/lib/copy_page_64.S`, over a range). Neither range
+   * may cross a section.
+   */
   copyPages(dstPfn: number, srcPfn: number, nrPages: number): void {
     const src = this.sectionBytes[srcPfn >>> this.pfnSectionShift]!;
     const dst = this.sectionBytes[dstPfn >>> this.pfnSectionShift]!;
@@ -143,7 +164,7 @@ export class PhysicalMemory {
     else dst.set(src.subarray(s, s + len), this.byteOffset(dstPfn));
   }
 
-  /** Zeroes whole pages (`clear_page` over a range). */
+  /** Zeroes whole pages (`clear_page()`, `arch/x86/include/asm/page_64.h`, over a range). */
   clearPages(pfn: number, nrPages: number): void {
     const section = this.sectionBytes[pfn >>> this.pfnSectionShift]!;
     const start = this.byteOffset(pfn);
@@ -151,7 +172,12 @@ export class PhysicalMemory {
   }
 }
 
-/** The free memory of one node. Models `struct zone` and its `free_area[]`. */
+/**
+ * The free memory of one node. Models `struct zone` and its `free_area[]`
+ * (`include/linux/mmzone.h`).
+ *
+ * @category Memory and folios
+ */
 export class Zone {
   /** Free blocks per order (`free_area[order].free_list`). */
   readonly freeArea: FolioList[];
@@ -159,7 +185,7 @@ export class Zone {
   readonly nrFree: number[];
   /** Free base pages (`NR_FREE_PAGES`). */
   freePages = 0;
-  /** Pages handed to the allocator at boot (`zone_managed_pages`). */
+  /** Pages handed to the allocator at boot (`zone_managed_pages()`, `include/linux/mmzone.h`). */
   managedPages = 0;
   /** Pages taken out of service because they are hwpoisoned. */
   poisonedPages = 0;
@@ -176,7 +202,13 @@ export class Zone {
   }
 }
 
-/** A deliberate fragmentation of one node; {@link Fragmentation.release} undoes it. */
+/**
+ * A deliberate fragmentation of one node; {@link Fragmentation.release} undoes it. A test set-up
+ * with no kernel symbol: free memory of the buddy allocator (`mm/page_alloc.c`) cut up as a
+ * long-running workload leaves it, for compaction and THP-fallback tests.
+ *
+ * @category Memory and folios
+ */
 export interface Fragmentation {
   /** The node. */
   readonly nid: number;
@@ -188,35 +220,50 @@ export interface Fragmentation {
   release(): void;
 }
 
-/** Called when a free finds a page in a state that must not be freed (`bad_page()`). */
+/**
+ * Called when a free finds a page in a state that must not be freed (`bad_page()`,
+ * `mm/page_alloc.c`).
+ *
+ * @category Memory and folios
+ */
 export type BadPageHandler = (pfn: number, reason: string) => void;
 
 /**
  * The page allocator of one kernel, as its callers see it. Models the allocation calls of
  * `include/linux/gfp.h` (`__alloc_pages()`, `__free_pages()`) over the zones of
- * `include/linux/mmzone.h`. The buddy allocator behind it is `mm/page_alloc.ts`.
+ * `include/linux/mmzone.h`. The buddy allocator behind it is `mm/page_alloc.ts` (the kernel's
+ * `mm/page_alloc.c`).
+ *
+ * @category Memory and folios
  */
 export interface PageAllocator {
   /** One zone per node, by node id. */
   readonly zones: readonly Zone[];
-  /** The largest block order (`MAX_PAGE_ORDER`): a section, capped at the PUD order. */
+  /**
+   * The largest block order (`MAX_PAGE_ORDER`, `include/linux/mmzone.h`): a section, capped at the
+   * PUD order.
+   */
   readonly maxOrder: number;
-  /** Node fallback order for each node (`node_zonelists`): the node first, then by distance. */
+  /**
+   * Node fallback order for each node (`node_zonelists`, `build_zonelists()` in `mm/page_alloc.c`):
+   * the node first, then by distance.
+   */
   readonly zonelists: readonly (readonly number[])[];
-  /** `fail_page_alloc`: injected allocation failures. */
+  /** `fail_page_alloc` (`mm/fail_page_alloc.c`): injected allocation failures. */
   readonly failPageAlloc: FailPageAlloc;
   /**
-   * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)`: returns the first
-   * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
-   * 0 the block becomes a large folio. `nid` and `order` must already be valid.
+   * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`):
+   * returns the first PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP`
+   * and an order above 0 the block becomes a large folio. `nid` and `order` must already be valid.
    */
   allocPages(nid: number, order: number, gfp: number, nodemask?: readonly number[] | null): number;
   /**
-   * Frees 2^order pages at `pfn` (`__free_pages()`), merging buddies. A page in a state that must
-   * not be freed is reported through `bad_page()` and kept; false then.
+   * Frees 2^order pages at `pfn` (`__free_pages()`, `mm/page_alloc.c`), merging buddies. A page in
+   * a state that must not be freed is reported through `bad_page()` (`mm/page_alloc.c`) and kept;
+   * false then.
    */
   freePages(pfn: number, order: number): boolean;
-  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`). */
+  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`, `mm/vmstat.c`). */
   nodeFreePages(nid: number): number;
   /** Free base pages on every node together. */
   totalFreePages(): number;

@@ -9,24 +9,40 @@
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 
-/** `enum module_state`. */
+/**
+ * `enum module_state` (`include/linux/module.h`): `MODULE_STATE_COMING`, `_LIVE`, `_GOING`, and
+ * the model's `"unloaded"` for a module whose memory Linux would have freed.
+ *
+ * @category Modules
+ */
 export type ModuleState = "coming" | "live" | "going" | "unloaded";
 
-/** What a driver provides to be loadable (its `module_init` / `module_exit`). */
+/**
+ * What a driver provides to be loadable: its `module_init()` / `module_exit()` functions
+ * (`include/linux/module.h`) and its name.
+ *
+ * @category Modules
+ */
 export interface ModuleDefinition {
   /** The module name (`KBUILD_MODNAME`). */
   readonly name: string;
-  /** `module_init()`: sets the driver up; failing makes the load fail. */
+  /**
+   * `module_init()` (`include/linux/module.h`): sets the driver up; failing makes the load fail.
+   */
   readonly init?: (module: Module) => Effect.Effect<void, ErrnoError>;
-  /** `module_exit()`: tears the driver down. */
+  /** `module_exit()` (`include/linux/module.h`): tears the driver down. */
   readonly exit?: (module: Module) => Effect.Effect<void>;
 }
 
-/** A loaded module. Models `struct module`. */
+/**
+ * A loaded module. Models `struct module` (`include/linux/module.h`).
+ *
+ * @category Modules
+ */
 export class Module {
   /** `module->state`. */
   state: ModuleState = "coming";
-  /** The module reference count (`module_refcount`). */
+  /** The module reference count (`module_refcount()`, `kernel/module/main.c`). */
   refcnt = 0;
   constructor(
     /** What the driver provided. */
@@ -38,7 +54,7 @@ export class Module {
     return this.definition.name;
   }
 
-  /** `/sys/module/<name>`. */
+  /** `/sys/module/<name>` (`mod_sysfs_setup()`, `kernel/module/sysfs.c`). */
   get sysfsDir(): string {
     return `/sys/module/${this.name}`;
   }

@@ -8,45 +8,128 @@
  * @module
  */
 
-/** `PG_locked`: the folio is locked (`folio_lock`). */
+/**
+ * `PG_locked` (`include/linux/page-flags.h`): the folio is locked (`folio_lock()`,
+ * `include/linux/pagemap.h`).
+ *
+ * @category Page flags
+ */
 export const PG_locked = 1 << 0;
-/** `PG_referenced`. */
+/**
+ * `PG_referenced` (`include/linux/page-flags.h`): the folio was accessed recently.
+ *
+ * @category Page flags
+ */
 export const PG_referenced = 1 << 1;
-/** `PG_uptodate`: the folio's content is valid. */
+/**
+ * `PG_uptodate` (`include/linux/page-flags.h`): the folio's content is valid.
+ *
+ * @category Page flags
+ */
 export const PG_uptodate = 1 << 2;
-/** `PG_dirty`: the folio differs from its backing store. */
+/**
+ * `PG_dirty` (`include/linux/page-flags.h`): the folio differs from its backing store.
+ *
+ * @category Page flags
+ */
 export const PG_dirty = 1 << 3;
-/** `PG_lru`: the folio is on an LRU list. */
+/** `PG_lru` (`include/linux/page-flags.h`): the folio is on an LRU list. @category Page flags */
 export const PG_lru = 1 << 4;
-/** `PG_head`: the first page of a large folio (`folio_test_large`). */
+/**
+ * `PG_head` (`include/linux/page-flags.h`): the first page of a large folio (`folio_test_large()`).
+ *
+ * @category Page flags
+ */
 export const PG_head = 1 << 5;
-/** `PG_writeback`: the folio is being written back. */
+/**
+ * `PG_writeback` (`include/linux/page-flags.h`): the folio is being written back.
+ *
+ * @category Page flags
+ */
 export const PG_writeback = 1 << 6;
-/** `PG_mlocked`: the folio is mlocked (`VM_LOCKED`). */
+/**
+ * `PG_mlocked` (`include/linux/page-flags.h`): the folio is mlocked (`VM_LOCKED`).
+ *
+ * @category Page flags
+ */
 export const PG_mlocked = 1 << 7;
-/** `PG_hwpoison`: this page has a hardware memory error. */
+/**
+ * `PG_hwpoison` (`include/linux/page-flags.h`): this page has a hardware memory error.
+ *
+ * @category Page flags
+ */
 export const PG_hwpoison = 1 << 8;
-/** `PG_reserved`: never allocated or freed, such as the shared zero page. */
+/**
+ * `PG_reserved` (`include/linux/page-flags.h`): never allocated or freed, such as the shared zero
+ * page.
+ *
+ * @category Page flags
+ */
 export const PG_reserved = 1 << 9;
-/** `PG_swapbacked`: anonymous or shmem memory. */
+/**
+ * `PG_swapbacked` (`include/linux/page-flags.h`): anonymous or shmem memory.
+ *
+ * @category Page flags
+ */
 export const PG_swapbacked = 1 << 10;
-/** `PG_private`: the folio has filesystem private data (`folio_get_private`). */
+/**
+ * `PG_private` (`include/linux/page-flags.h`): the folio has filesystem private data
+ * (`folio_get_private()`).
+ *
+ * @category Page flags
+ */
 export const PG_private = 1 << 11;
-/** `PG_movable_ops`: a non-LRU page migrated through `movable_operations` (zsmalloc, balloon). */
+/**
+ * `PG_movable_ops` (`include/linux/page-flags.h`): a non-LRU page migrated through
+ * `movable_operations` (zsmalloc, balloon).
+ *
+ * @category Page flags
+ */
 export const PG_movable_ops = 1 << 12;
-/** The `PGTY_hugetlb` page type: a hugetlbfs folio. */
+/**
+ * The `PGTY_hugetlb` page type (`include/linux/page-flags.h`): a hugetlbfs folio.
+ *
+ * @category Page flags
+ */
 export const PG_hugetlb = 1 << 13;
-/** The `PGTY_buddy` page type: the first page of a free block in the buddy allocator. */
+/**
+ * The `PGTY_buddy` page type (`include/linux/page-flags.h`): the first page of a free block in the
+ * buddy allocator.
+ *
+ * @category Page flags
+ */
 export const PG_buddy = 1 << 14;
-/** `FOLIO_CONTENT_COPIED`: the destination's content was already copied (the offload marker). */
+/**
+ * `FOLIO_CONTENT_COPIED` (the v6 series, `include/linux/migrate_copy_offload.h`; v4's
+ * `PAGE_ALREADY_COPIED` in `mm/migrate.c`): the destination's content was already copied (the
+ * offload marker). The series keeps it in the destination's migration state beside
+ * `PAGE_WAS_MAPPED` and `PAGE_WAS_MLOCKED`; the model keeps it in the flags word.
+ *
+ * @category Page flags
+ */
 export const FOLIO_CONTENT_COPIED = 1 << 15;
-/** `PG_has_hwpoisoned`: some page of this large folio is hwpoisoned (kept on the head). */
+/**
+ * `PG_has_hwpoisoned` (`include/linux/page-flags.h`): some page of this large folio is hwpoisoned
+ * (kept on the head).
+ *
+ * @category Page flags
+ */
 export const PG_has_hwpoisoned = 1 << 16;
 
-/** `HPG_migratable`: a hugetlb folio on the active list that may be isolated for migration. */
+/**
+ * `HPG_migratable` (`include/linux/hugetlb.h`): a hugetlb folio on the active list that may be
+ * isolated for migration.
+ *
+ * @category Page flags
+ */
 export const PG_hugetlb_migratable = 1 << 17;
 
-/** Flag names by bit, for dumps (`%pGp`). */
+/**
+ * Flag names by bit, for dumps (`%pGp`): `pageflag_names` (`mm/debug.c`), built from
+ * `__def_pageflag_names` (`include/trace/events/mmflags.h`).
+ *
+ * @category Page flags
+ */
 export const PAGE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [PG_locked, "locked"],
   [PG_referenced, "referenced"],
@@ -68,7 +151,12 @@ export const PAGE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [PG_hugetlb_migratable, "hugetlb_migratable"],
 ];
 
-/** Formats a flags word the way `%pGp` does: `"uptodate|dirty|lru"`. */
+/**
+ * Formats a flags word the way `%pGp` does (`flags_string()`, `lib/vsprintf.c`):
+ * `"uptodate|dirty|lru"`.
+ *
+ * @category Page flags
+ */
 export const formatPageFlags = (flags: number): string =>
   PAGE_FLAG_NAMES.filter(([bit]) => flags & bit)
     .map(([, name]) => name)

@@ -11,15 +11,18 @@ import { PG_locked } from "./page_flags";
 
 /**
  * Tasks waiting for a folio flag to clear. Models the folio wait hash table
- * (`folio_waitqueue`, `folio_wait_bit`): waiting for `PG_locked` is `folio_wait_locked()`, for
- * `PG_writeback` `folio_wait_writeback()`.
+ * (`folio_waitqueue()`, `folio_wait_bit()`, `mm/filemap.c`): waiting for `PG_locked` is
+ * `folio_wait_locked()` (`include/linux/pagemap.h`), for `PG_writeback`
+ * `folio_wait_writeback()` (`mm/page-writeback.c`).
+ *
+ * @category Memory and folios
  */
 export class FolioWaitQueue {
   private readonly waiters = new Map<number, Array<{ bit: number; resume: () => void }>>();
 
   constructor(private readonly flags: Uint32Array) {}
 
-  /** Completes once `bit` is clear on `head` (`folio_wait_bit`). */
+  /** Completes once `bit` is clear on `head` (`folio_wait_bit()`, `mm/filemap.c`). */
   waitBit(head: number, bit: number): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
       if (!(this.flags[head]! & bit)) {
@@ -35,12 +38,12 @@ export class FolioWaitQueue {
     });
   }
 
-  /** Completes once `head` is not locked (`folio_wait_locked`). */
+  /** Completes once `head` is not locked (`folio_wait_locked()`, `include/linux/pagemap.h`). */
   waitUnlocked(head: number): Effect.Effect<void> {
     return this.waitBit(head, PG_locked);
   }
 
-  /** Wakes the waiters on `head` whose bit is now clear (`folio_wake_bit`). */
+  /** Wakes the waiters on `head` whose bit is now clear (`folio_wake_bit()`, `mm/filemap.c`). */
   wake(head: number): void {
     const list = this.waiters.get(head);
     if (!list) return;

@@ -9,26 +9,69 @@
  * @module
  */
 
-/** `_PAGE_PRESENT`: the entry maps a page. */
+/**
+ * `_PAGE_PRESENT` (`arch/x86/include/asm/pgtable_types.h`): the entry maps a page.
+ *
+ * @category Page tables
+ */
 export const PTE_PRESENT = 1 << 0;
-/** `_PAGE_RW`: writes are allowed (a migration entry keeps it as "writable migration entry"). */
+/**
+ * `_PAGE_RW` (`arch/x86/include/asm/pgtable_types.h`): writes are allowed (a migration entry keeps
+ * it as "writable migration entry").
+ *
+ * @category Page tables
+ */
 export const PTE_WRITE = 1 << 1;
-/** A migration entry (`SWP_MIGRATION_READ` / `SWP_MIGRATION_WRITE`): not present. */
+/**
+ * A migration entry (`SWP_MIGRATION_READ` / `SWP_MIGRATION_WRITE`, `include/linux/swap.h`): not
+ * present.
+ *
+ * @category Page tables
+ */
 export const PTE_MIGRATION = 1 << 2;
-/** `_PAGE_DIRTY`: the page was written through this entry. */
+/**
+ * `_PAGE_DIRTY` (`arch/x86/include/asm/pgtable_types.h`): the page was written through this entry.
+ *
+ * @category Page tables
+ */
 export const PTE_DIRTY = 1 << 3;
-/** `_PAGE_SPECIAL`: a page with no rmap and no refcount, the shared zero page. */
+/**
+ * `_PAGE_SPECIAL` (`arch/x86/include/asm/pgtable_types.h`): a page with no rmap and no refcount,
+ * the shared zero page.
+ *
+ * @category Page tables
+ */
 export const PTE_SPECIAL = 1 << 4;
-/** Bits below the PFN. */
+/**
+ * Bits below the PFN in the model's 32-bit entry, where x86's `pte_pfn()`
+ * (`arch/x86/include/asm/pgtable.h`) shifts by `PAGE_SHIFT`.
+ *
+ * @category Page tables
+ */
 export const PTE_PFN_SHIFT = 5;
-/** The largest PFN an entry can hold. */
+/**
+ * The largest PFN the model's 32-bit entry can hold; x86 bounds it with `PTE_PFN_MASK`
+ * (`arch/x86/include/asm/pgtable_types.h`).
+ *
+ * @category Page tables
+ */
 export const PTE_MAX_PFN = 2 ** (32 - PTE_PFN_SHIFT) - 1;
 
-/** `pfn_pte()`: a present entry for `pfn` with the given permission bits. */
+/**
+ * `pfn_pte()` (`arch/x86/include/asm/pgtable.h`): a present entry for `pfn` with the given
+ * permission bits.
+ *
+ * @category Page tables
+ */
 export const mkPte = (pfn: number, bits: number): number =>
   ((pfn << PTE_PFN_SHIFT) | bits | PTE_PRESENT) >>> 0;
 
-/** `make_{readable,writable}_migration_entry()`: a migration entry for `pfn`. */
+/**
+ * `make_{readable,writable}_migration_entry()` (`include/linux/swapops.h`): a migration entry for
+ * `pfn`.
+ *
+ * @category Page tables
+ */
 export const mkMigrationEntry = (pfn: number, writable: boolean, dirty: boolean): number =>
   ((pfn << PTE_PFN_SHIFT) |
     PTE_MIGRATION |
@@ -36,17 +79,44 @@ export const mkMigrationEntry = (pfn: number, writable: boolean, dirty: boolean)
     (dirty ? PTE_DIRTY : 0)) >>>
   0;
 
-/** `pte_pfn()` / `swp_offset_pfn()`: the PFN an entry names. */
+/**
+ * `pte_pfn()` (`arch/x86/include/asm/pgtable.h`) / `swp_offset_pfn()` (`include/linux/swapops.h`):
+ * the PFN an entry names.
+ *
+ * @category Page tables
+ */
 export const ptePfn = (pte: number): number => pte >>> PTE_PFN_SHIFT;
-/** `pte_none()`. */
+/** `pte_none()` (`arch/x86/include/asm/pgtable.h`): the entry is empty. @category Page tables */
 export const pteNone = (pte: number): boolean => pte === 0;
-/** `pte_present()`. */
+/**
+ * `pte_present()` (`arch/x86/include/asm/pgtable.h`): the entry maps a page.
+ *
+ * @category Page tables
+ */
 export const ptePresent = (pte: number): boolean => (pte & PTE_PRESENT) !== 0;
-/** `is_migration_entry()`. */
+/**
+ * `is_migration_entry()` (`include/linux/swapops.h`): the entry names a page under migration.
+ *
+ * @category Page tables
+ */
 export const isMigrationEntry = (pte: number): boolean => (pte & PTE_MIGRATION) !== 0;
-/** `pte_write()` / `is_writable_migration_entry()`. */
+/**
+ * `pte_write()` (`arch/x86/include/asm/pgtable.h`) / `is_writable_migration_entry()`
+ * (`include/linux/swapops.h`): writes are allowed.
+ *
+ * @category Page tables
+ */
 export const pteWrite = (pte: number): boolean => (pte & PTE_WRITE) !== 0;
-/** `pte_dirty()`. */
+/**
+ * `pte_dirty()` (`arch/x86/include/asm/pgtable.h`): the page was written through the entry.
+ *
+ * @category Page tables
+ */
 export const pteDirty = (pte: number): boolean => (pte & PTE_DIRTY) !== 0;
-/** `pte_special()`. */
+/**
+ * `pte_special()` (`arch/x86/include/asm/pgtable.h`): the entry maps a page with no `struct page`
+ * bookkeeping.
+ *
+ * @category Page tables
+ */
 export const pteSpecial = (pte: number): boolean => (pte & PTE_SPECIAL) !== 0;

@@ -14,7 +14,13 @@ import type { Mempolicy } from "./mempolicy";
 import type { MovePagesResult } from "./migrate";
 import type { MmStruct } from "./mm_types";
 
-/** Copy work charged to the task that initiated it (open question 4 of v3). */
+/**
+ * Copy work charged to the task that initiated it (open question 4 of v3). No kernel symbol:
+ * the series leaves open how helper-thread CPU time is charged; this stands where per-task
+ * accounting in `struct task_struct` (`include/linux/sched.h`) would.
+ *
+ * @category Processes
+ */
 export interface MigrationAccounting {
   /** Offloaded batches this task's migrations started. */
   offloadBatches: number;
@@ -22,12 +28,17 @@ export interface MigrationAccounting {
   offloadCopyMs: number;
   /**
    * Accesses of this task that met a migration entry and waited for the folio to be mapped
-   * again (`migration_entry_wait()`); the kernel keeps no such count.
+   * again (`migration_entry_wait()`, `mm/migrate.c`); the kernel keeps no such count.
    */
   migrationEntryWaits: number;
 }
 
-/** Options of `Task.mmap`. */
+/**
+ * Options of `Task.mmap`: the `prot`, `flags`, `fd` and `offset` arguments of `mmap(2)`
+ * (`ksys_mmap_pgoff()`, `mm/mmap.c`), plus an `madvise()` applied at once.
+ *
+ * @category Processes
+ */
 export interface MmapOptions {
   /** `PROT_*` bits; default read and write. */
   readonly prot?: number;
@@ -41,7 +52,12 @@ export interface MmapOptions {
   readonly hugepage?: boolean;
 }
 
-/** What a new process is made with. */
+/**
+ * What a new process is made with: the parts of `struct task_struct` (`include/linux/sched.h`)
+ * and `struct cred` (`include/linux/cred.h`) that memory system calls check.
+ *
+ * @category Processes
+ */
 export interface TaskOptions {
   /** The command name (`comm`). */
   readonly name?: string;
@@ -53,13 +69,14 @@ export interface TaskOptions {
   readonly capabilities?: readonly number[];
   /** The node of the CPU it runs on: its local node. */
   readonly node?: number;
-  /** The nodes its cpuset allows (`cpuset.mems`); default all. */
+  /** The nodes its cpuset allows (`cpuset.mems`, `kernel/cgroup/cpuset.c`); default all. */
   readonly memsAllowed?: readonly number[];
 }
 
 /**
- * A process, as `mm/` code sees it. Models `struct task_struct` and the memory system calls it
- * makes; the `Task` of `include/kernel.ts` adds the kernel it runs on. Every call returns
+ * A process, as `mm/` code sees it. Models `struct task_struct` (`include/linux/sched.h`) and the
+ * memory system calls it makes (`include/linux/syscalls.h`); the `Task` of `include/kernel.ts`
+ * adds the kernel it runs on. Every call returns
  * an Effect that fails with an `ErrnoError` and changes nothing when its arguments are bad; a
  * call on a task that has exited fails with `ESRCH`.
  *
@@ -70,6 +87,8 @@ export interface TaskOptions {
  * yield* proc.write(addr, new Uint8Array([1, 2, 3]));
  * const { status } = yield* proc.movePages(0, [addr], [1]);
  * ```
+ *
+ * @category Processes
  */
 export interface TaskStruct {
   /** Process id. */
@@ -86,9 +105,12 @@ export interface TaskStruct {
   readonly nid: number;
   /** The address space; null for a kernel thread (`task->mm`). */
   mm: MmStruct | null;
-  /** The nodes its cpuset allows (`cpuset_mems_allowed`). */
+  /** The nodes its cpuset allows (`cpuset_mems_allowed()`, `kernel/cgroup/cpuset.c`). */
   readonly memsAllowed: readonly number[];
-  /** The policy set by `set_mempolicy` (`task->mempolicy`); null for the default. */
+  /**
+   * The policy set by `set_mempolicy()` (`task->mempolicy`, `mm/mempolicy.c`); null for the
+   * default.
+   */
   policy: Mempolicy | null;
   /** True once the task has exited. */
   exited: boolean;
@@ -96,7 +118,20 @@ export interface TaskStruct {
   readonly migration: MigrationAccounting;
   /** `capable()` (`kernel/capability.c`): whether the task has a capability. */
   capable(cap: number): boolean;
-  /** `mmap()` (`mm/mmap.c`): maps `length` bytes and returns the address. */
+  /**
+   * `mmap()` (`mm/mmap.c`): maps `length` bytes and returns the address. Private anonymous memory
+   * by default; `EINVAL` for a bad length or flags, `EBADF` for a file mapping without a file.
+   *
+   * @example
+   * ```ts
+   * const proc = yield* kernel.createProcess({ node: 0 });
+   * const heap = yield* proc.mmap(4 << 20, { hugepage: true }); // private anonymous, THP allowed
+   * const shared = yield* proc.mmap(8192, { flags: MAP_SHARED | MAP_ANONYMOUS });
+   * const file = yield* kernel.createFile("data");
+   * const view = yield* proc.mmap(8192, { flags: MAP_SHARED, file, prot: PROT_READ });
+   * yield* proc.write(heap, new Uint8Array([1, 2, 3])); // faults the first page in
+   * ```
+   */
   mmap(length: number, options?: MmapOptions): Effect.Effect<number, ErrnoError>;
   /** `munmap()` (`mm/mmap.c`). */
   munmap(addr: number, length: number): Effect.Effect<void, ErrnoError>;
@@ -137,6 +172,15 @@ export interface TaskStruct {
   /**
    * `move_pages(2)` (`mm/migrate.c`): moves the pages at `pages` of process `pid` (0 for this one)
    * to `nodes`, or with `nodes` null reports where they are. See `doMovePages` for every rule.
+   *
+   * @example
+   * ```ts
+   * const addr = yield* proc.mmap(2 * 4096);
+   * yield* proc.write(addr, new Uint8Array(2 * 4096).fill(7)); // fault both pages in on node 0
+   * const { rc, status } = yield* proc.movePages(0, [addr, addr + 4096], [1, 1]);
+   * // rc === 0; status: [1, 1], each page's new node
+   * const where = yield* proc.movePages(0, [addr], null); // status: [1]
+   * ```
    */
   movePages(
     pid: number,

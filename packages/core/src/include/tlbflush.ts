@@ -6,15 +6,26 @@
  * reach the old page, as on hardware. Unmapping for migration may defer the flush
  * (`TTU_BATCH_FLUSH`): the address spaces are collected in a {@link TlbFlushBatch} and flushed
  * once, by `try_to_unmap_flush()`, before any page is copied. Models `arch_tlbbatch_*` and
- * `struct tlbflush_unmap_batch` (`mm/rmap.c`).
+ * `struct tlbflush_unmap_batch` (`include/linux/mm_types_task.h`, used by `mm/rmap.c`).
  *
  * @module
  */
 
-/** How many translations one TLB holds; the oldest is evicted first. */
+/**
+ * How many translations one TLB holds; the oldest is evicted first. A property of the model's
+ * hardware, with no kernel symbol (the kernel flushes the TLB through
+ * `arch/x86/include/asm/tlbflush.h` but never sizes it).
+ *
+ * @category Page tables
+ */
 export const TLB_ENTRIES = 64;
 
-/** One address space's TLB: virtual page number to cached PTE. */
+/**
+ * One address space's TLB: virtual page number to cached PTE. The hardware the flush calls of
+ * (`arch/x86/include/asm/tlbflush.h`) act on; no kernel structure models it.
+ *
+ * @category Page tables
+ */
 export class Tlb {
   private readonly entries = new Map<number, number>();
   /** Full flushes so far, for tests and statistics. */
@@ -33,12 +44,15 @@ export class Tlb {
     this.entries.set(vpn, pte);
   }
 
-  /** `flush_tlb_page()`. */
+  /** `flush_tlb_page()` (`arch/x86/include/asm/tlbflush.h`): drops one page's translation. */
   flushPage(vpn: number): void {
     this.entries.delete(vpn);
   }
 
-  /** `flush_tlb_mm()`. */
+  /**
+   * `flush_tlb_mm()` (`arch/x86/include/asm/tlbflush.h`): drops every translation of the address
+   * space.
+   */
   flushAll(): void {
     this.entries.clear();
     this.flushes++;
@@ -51,13 +65,19 @@ export class Tlb {
 }
 
 /**
- * Deferred flushes collected while unmapping a batch. Models `struct tlbflush_unmap_batch`:
- * {@link add} is `set_tlb_ubc_flush_pending()`, {@link flush} is `try_to_unmap_flush()`.
+ * Deferred flushes collected while unmapping a batch. Models `struct tlbflush_unmap_batch`
+ * (`include/linux/mm_types_task.h`): {@link add} is `set_tlb_ubc_flush_pending()`, {@link flush}
+ * is `try_to_unmap_flush()` (both `mm/rmap.c`).
+ *
+ * @category Page tables
  */
 export class TlbFlushBatch {
   private readonly pending = new Set<Tlb>();
 
-  /** Records that `tlb` holds stale entries that must be flushed before the pages change. */
+  /**
+   * Records that `tlb` holds stale entries that must be flushed before the pages change
+   * (`set_tlb_ubc_flush_pending()`, `mm/rmap.c`).
+   */
   add(tlb: Tlb): void {
     this.pending.add(tlb);
   }
@@ -67,7 +87,7 @@ export class TlbFlushBatch {
     return this.pending.size > 0;
   }
 
-  /** Flushes every pending TLB at once. */
+  /** Flushes every pending TLB at once (`try_to_unmap_flush()`, `mm/rmap.c`). */
   flush(): void {
     for (const tlb of this.pending) tlb.flushAll();
     this.pending.clear();

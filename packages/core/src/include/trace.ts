@@ -11,34 +11,61 @@
  */
 import type { MigrateMode, MigrateReason } from "./migrate_mode";
 
-/** `trace_mm_migrate_pages_start(mode, reason)`. */
+/**
+ * `trace_mm_migrate_pages_start(mode, reason)`: the `mm_migrate_pages_start` event
+ * (`include/trace/events/migrate.h`), as `migrate_pages()` (`mm/migrate.c`) begins.
+ *
+ * @category Tracing and statistics
+ */
 export interface MmMigratePagesStart {
+  /** The event's name. */
   readonly event: "mm_migrate_pages_start";
+  /** The call's migration mode. */
   readonly mode: MigrateMode;
+  /** The call's migration reason. */
   readonly reason: MigrateReason;
 }
 
-/** `trace_mm_migrate_pages(...)`: the counts of one `migrate_pages()` call. */
+/**
+ * `trace_mm_migrate_pages(...)`: the `mm_migrate_pages` event (`include/trace/events/migrate.h`),
+ * with the counts of one `migrate_pages()` (`mm/migrate.c`) call.
+ *
+ * @category Tracing and statistics
+ */
 export interface MmMigratePages {
+  /** The event's name. */
   readonly event: "mm_migrate_pages";
+  /** Base pages migrated (`succeeded`). */
   readonly succeeded: number;
+  /** Base pages that failed (`failed`). */
   readonly failed: number;
+  /** PMD-sized THPs migrated (`thp_succeeded`). */
   readonly thpSucceeded: number;
+  /** PMD-sized THPs that failed (`thp_failed`). */
   readonly thpFailed: number;
+  /** PMD-sized THPs split (`thp_split`). */
   readonly thpSplit: number;
+  /** Large folios of any size split (`large_split`). */
   readonly largeSplit: number;
+  /** The call's migration mode. */
   readonly mode: MigrateMode;
+  /** The call's migration reason. */
   readonly reason: MigrateReason;
 }
 
 /**
  * A call into a copy-offload migrator, emitted inside the SRCU read-side section that covers it:
  * `should_batch` and `offload_copy` as the call begins, `offload_copy_done` with its return
- * value as it ends. The series defines no such tracepoint; it is what a kprobe on the migrator's
- * callbacks would show, and the testkit checks registry invariants with it.
+ * value as it ends. The series defines no such tracepoint; it is what a kprobe
+ * (`kernel/kprobes.c`) on the `struct migrator` callbacks (`include/linux/migrate_copy_offload.h`)
+ * would show, and the testkit checks registry invariants with it.
+ *
+ * @category Tracing and statistics
  */
 export interface MmMigrateOffload {
+  /** The event's name. */
   readonly event: "mm_migrate_offload";
+  /** Which callback, and whether it begins or ends. */
   readonly op: "should_batch" | "offload_copy" | "offload_copy_done";
   /** The migrator's name. */
   readonly migrator: string;
@@ -50,9 +77,13 @@ export interface MmMigrateOffload {
 
 /**
  * `trace_remove_migration_pte(addr, pte, order)`: a migration entry replaced by a present PTE of
- * the new folio, as `remove_migration_ptes()` maps a migrated folio again.
+ * the new folio, as `remove_migration_ptes()` (`mm/migrate.c`) maps a migrated folio again. The
+ * `remove_migration_pte` event (`include/trace/events/migrate.h`).
+ *
+ * @category Tracing and statistics
  */
 export interface RemoveMigrationPte {
+  /** The event's name. */
   readonly event: "remove_migration_pte";
   /** The task-virtual address of the PTE. */
   readonly address: number;
@@ -62,18 +93,32 @@ export interface RemoveMigrationPte {
   readonly order: number;
 }
 
-/** Every event this kernel emits. */
+/**
+ * Every event this kernel emits: the `migrate` trace events (`include/trace/events/migrate.h`) and
+ * the model's `mm_migrate_offload`.
+ *
+ * @category Tracing and statistics
+ */
 export type TraceEvent =
   | MmMigratePagesStart
   | MmMigratePages
   | MmMigrateOffload
   | RemoveMigrationPte;
 
-/** One kernel's tracepoints. */
+/**
+ * One kernel's tracepoints. Models the tracepoint machinery (`include/linux/tracepoint.h`,
+ * `kernel/tracepoint.c`) for the events of (`include/trace/events/migrate.h`): subscribing is
+ * registering a probe.
+ *
+ * @category Tracing and statistics
+ */
 export class Tracepoints {
   private readonly subscribers = new Set<(event: TraceEvent) => void>();
 
-  /** Calls `fn` for every event from now on; returns the function that unsubscribes. */
+  /**
+   * Calls `fn` for every event from now on; returns the function that unsubscribes
+   * (`tracepoint_probe_register()`, `kernel/tracepoint.c`).
+   */
   subscribe(fn: (event: TraceEvent) => void): () => void {
     this.subscribers.add(fn);
     return () => this.subscribers.delete(fn);

@@ -7,7 +7,13 @@
  * @module
  */
 
-/** Event counters, by their `/proc/vmstat` names, in the kernel's order. */
+/**
+ * Event counters, by their `/proc/vmstat` names, in the kernel's order: the items of
+ * `enum vm_event_item` (`include/linux/vm_event_item.h`) this model counts, named as
+ * `vmstat_text` (`mm/vmstat.c`) prints them.
+ *
+ * @category Tracing and statistics
+ */
 export const VM_EVENT_ITEMS = [
   "pgfault",
   "pgmigrate_success",
@@ -24,19 +30,28 @@ export const VM_EVENT_ITEMS = [
   "cow_fault",
 ] as const;
 
-/** The name of one event counter (`enum vm_event_item`). */
+/**
+ * The name of one event counter (`enum vm_event_item`, `include/linux/vm_event_item.h`).
+ *
+ * @category Tracing and statistics
+ */
 export type VmEventItem = (typeof VM_EVENT_ITEMS)[number];
 
 const INDEX = new Map<VmEventItem, number>(VM_EVENT_ITEMS.map((name, i) => [name, i]));
 
-/** One kernel's counters. */
+/**
+ * One kernel's counters: the per-CPU event counters of `include/linux/vmstat.h` and the
+ * `/proc/vmstat` file of `mm/vmstat.c`.
+ *
+ * @category Tracing and statistics
+ */
 export class VmStat {
   private readonly events = new Float64Array(VM_EVENT_ITEMS.length);
 
   /** @param gauges page-state items read live, such as `nr_free_pages`, printed first. */
   constructor(private readonly gauges: ReadonlyArray<readonly [string, () => number]>) {}
 
-  /** Adds to an event counter (`count_vm_events`). */
+  /** Adds to an event counter (`count_vm_events()`, `include/linux/vmstat.h`). */
   count(item: VmEventItem, delta = 1): void {
     this.events[INDEX.get(item)!]! += delta;
   }
@@ -59,7 +74,9 @@ export class VmStat {
     return out;
   }
 
-  /** The text of `/proc/vmstat`: one `name value` line per item. */
+  /**
+   * The text of `/proc/vmstat`: one `name value` line per item (`vmstat_show()`, `mm/vmstat.c`).
+   */
   show(): string {
     return Object.entries(this.snapshot())
       .map(([name, value]) => `${name} ${value}\n`)

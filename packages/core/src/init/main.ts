@@ -422,10 +422,21 @@ class Machine implements KernelInterface {
   }
 }
 
-/** One simulated machine: a {@link KernelInterface}, booted with {@link Kernel.make}. */
+/**
+ * One simulated machine: a {@link KernelInterface}, booted with {@link Kernel.make} or
+ * {@link Kernel.boot}. The
+ * machine-wide state `start_kernel()` (`init/main.c`) sets up, as one value.
+ *
+ * @category Kernel
+ */
 export type Kernel = KernelInterface;
 
-/** Boots kernels. */
+/**
+ * Boots kernels. The model's entry point, with no kernel symbol of its own: {@link Kernel.make}
+ * stands where `start_kernel()` (`init/main.c`) does.
+ *
+ * @category Kernel
+ */
 export const Kernel = {
   /**
    * Boots a kernel for the current scope (`start_kernel()`, `init/main.c`), and shuts it down

@@ -40,14 +40,31 @@ const idleWorkers: Worker[] = [];
 /** Idle workers kept at most; more are stopped. */
 const MAX_IDLE_WORKERS = 16;
 
-/** Workers the process keeps idle between engines. */
+/**
+ * Workers the process keeps idle between engines. A test hook with no kernel symbol: the idle
+ * kworkers a worker pool keeps (`kernel/workqueue.c`), here shared by every kernel of the process.
+ *
+ * @category Testing
+ */
 export const idleCopyWorkers = (): number => idleWorkers.length;
 
-/** A failure to inject into a worker, for tests: throw, exit, or never finish. */
+/**
+ * A failure to inject into a worker, for tests: throw, exit, or never finish. No kernel symbol: a
+ * kworker (`kernel/workqueue.c`) or DMA channel (`include/linux/dmaengine.h`) that crashes, goes
+ * away or hangs.
+ *
+ * @category Copy engine
+ */
 export type WorkerFault = "crash" | "exit" | "hang";
 const FAULT_CODES: Record<WorkerFault, number> = { crash: 1, exit: 2, hang: 3 };
 
-/** Options of a {@link CopyEngine}. */
+/**
+ * Options of a {@link CopyEngine}: the sizes of its threads and rings. No kernel symbol; they
+ * stand where a workqueue's `max_active` (`kernel/workqueue.c`) and a DMA channel's descriptor
+ * ring do.
+ *
+ * @category Copy engine
+ */
 export interface CopyEngineOptions {
   /** Worker threads. */
   readonly threads: number;
@@ -77,7 +94,14 @@ interface Lane {
   settle: ((ok: boolean) => void) | null;
 }
 
-/** A pool of copy threads over one kernel's memory. */
+/**
+ * A pool of copy threads over one kernel's memory. The model's plumbing under both copy-offload
+ * drivers, with no kernel symbol of its own: it stands where mtcopy's work items and kworkers
+ * (`kernel/workqueue.c`) and dcbm's DMA channels (`struct dma_chan`, `include/linux/dmaengine.h`)
+ * do.
+ *
+ * @category Copy engine
+ */
 export class CopyEngine {
   private readonly lanes: Lane[] = [];
   private readonly tags: Int32Array;

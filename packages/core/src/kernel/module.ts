@@ -15,14 +15,23 @@ import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import { Module, type ModuleDefinition } from "../include/module";
 
-/** `try_module_get()`: pins a live module; false when it is coming, going or gone. */
+/**
+ * `try_module_get()` (`kernel/module/main.c`): pins a live module; false when it is coming, going
+ * or gone.
+ *
+ * @category Modules
+ */
 export const tryModuleGet = (module: Module): boolean => {
   if (module.state !== "live") return false;
   module.refcnt++;
   return true;
 };
 
-/** `module_put()`: releases a pin. */
+/**
+ * `module_put()` (`kernel/module/main.c`): releases a pin.
+ *
+ * @category Modules
+ */
 export const modulePut = (module: Module): void => {
   if (module.refcnt <= 0) throw new Error(`module_put on ${module.name} with no references`);
   module.refcnt--;

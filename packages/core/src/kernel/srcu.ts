@@ -13,7 +13,12 @@
 import { Effect, Semaphore } from "effect";
 import type { SrcuStruct } from "../include/srcu";
 
-/** One SRCU domain (`struct srcu_struct`, `kernel/rcu/srcutree.c`). */
+/**
+ * One SRCU domain: models `struct srcu_struct` (`include/linux/srcutree.h`) and its
+ * implementation in `kernel/rcu/srcutree.c`.
+ *
+ * @category Kernel
+ */
 export class Srcu implements SrcuStruct {
   private index = 0;
   private readonly readers = [0, 0];
@@ -22,14 +27,17 @@ export class Srcu implements SrcuStruct {
   /** Grace periods completed. */
   completed = 0;
 
-  /** `srcu_read_lock()`: enters a read-side section; returns the index to unlock with. */
+  /**
+   * `srcu_read_lock()` (`include/linux/srcu.h`): enters a read-side section; returns the index to
+   * unlock with.
+   */
   readLock(): number {
     const idx = this.index;
     this.readers[idx]!++;
     return idx;
   }
 
-  /** `srcu_read_unlock()`: leaves a read-side section. */
+  /** `srcu_read_unlock()` (`include/linux/srcu.h`): leaves a read-side section. */
   readUnlock(idx: number): void {
     if (--this.readers[idx]! === 0) {
       const waiters = this.drained[idx]!.splice(0);
@@ -50,7 +58,10 @@ export class Srcu implements SrcuStruct {
     return this.readers[0]! + this.readers[1]!;
   }
 
-  /** `synchronize_srcu()`: completes once every reader that began before it has left. */
+  /**
+   * `synchronize_srcu()` (`kernel/rcu/srcutree.c`): completes once every reader that began before
+   * it has left.
+   */
   synchronize(): Effect.Effect<void> {
     return this.gpMutex.withPermit(
       Effect.suspend(() => {

@@ -7,7 +7,12 @@
  */
 import { type ErrnoError, errno } from "../errno";
 
-/** A size in bytes, or a string such as `"512M"`, `"2G"`, `"64KiB"`. */
+/**
+ * A size in bytes, or a string such as `"512M"`, `"2G"`, `"64KiB"`: what `memparse()`
+ * (`lib/cmdline.c`) reads from a boot parameter such as `mem=`.
+ *
+ * @category Kernel
+ */
 export type Size = number | string;
 
 const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
@@ -20,6 +25,8 @@ const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 3
  * ```ts
  * parseSize("2M"); // 2097152
  * ```
+ *
+ * @category Kernel
  */
 export const parseSize = (size: Size): number | ErrnoError => {
   if (typeof size === "number") {

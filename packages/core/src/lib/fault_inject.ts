@@ -11,7 +11,12 @@
  */
 import { type ErrnoError, errno } from "../errno";
 
-/** The attributes of `fail_page_alloc` (`struct fault_attr`), as written to its debugfs files. */
+/**
+ * The attributes of `fail_page_alloc` (`struct fault_attr`, `include/linux/fault-inject.h`), as
+ * written to its debugfs files (`mm/fail_page_alloc.c`).
+ *
+ * @category Testing
+ */
 export interface FailPageAllocAttr {
   /** `times`: how many allocations to fail; -1 for no limit. */
   readonly times: number;
@@ -23,7 +28,12 @@ export interface FailPageAllocAttr {
   readonly minOrder?: number;
 }
 
-/** One kernel's `fail_page_alloc` state. */
+/**
+ * One kernel's `fail_page_alloc` state (`mm/fail_page_alloc.c`, over `should_fail()` of
+ * `lib/fault-inject.c`).
+ *
+ * @category Testing
+ */
 export class FailPageAlloc {
   private times = 0;
   private interval = 1;
@@ -60,7 +70,10 @@ export class FailPageAlloc {
     return this.times !== 0;
   }
 
-  /** `should_fail_alloc_page()`: whether this allocation fails. */
+  /**
+   * `should_fail_alloc_page()` (`mm/page_alloc.c`, through `__should_fail_alloc_page()` of
+   * `mm/fail_page_alloc.c`): whether this allocation fails.
+   */
   shouldFail(order: number): boolean {
     if (this.times === 0 || order < this.minOrder) return false;
     const size = this.pageSize * 2 ** order;

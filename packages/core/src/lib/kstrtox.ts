@@ -52,17 +52,25 @@ const parseUnsigned = (
   return value;
 };
 
-/** Models `kstrtoull()`: an unsigned 64-bit value, as a bigint. */
+/**
+ * Models `kstrtoull()` (`lib/kstrtox.c`): an unsigned 64-bit value, as a bigint.
+ *
+ * @category sysfs and procfs
+ */
 export const kstrtoull = (s: string, base = 0): bigint | ErrnoError =>
   parseUnsigned("kstrtoull", s, base, 0xffff_ffff_ffff_ffffn);
 
-/** Models `kstrtouint()`: an unsigned 32-bit value. */
+/** Models `kstrtouint()` (`lib/kstrtox.c`): an unsigned 32-bit value. @category sysfs and procfs */
 export const kstrtouint = (s: string, base = 0): number | ErrnoError => {
   const v = parseUnsigned("kstrtouint", s, base, 0xffff_ffffn);
   return typeof v === "bigint" ? Number(v) : v;
 };
 
-/** Models `kstrtoint()`: a signed 32-bit value; a leading `-` is allowed. */
+/**
+ * Models `kstrtoint()` (`lib/kstrtox.c`): a signed 32-bit value; a leading `-` is allowed.
+ *
+ * @category sysfs and procfs
+ */
 export const kstrtoint = (s: string, base = 0): number | ErrnoError => {
   const negative = s.startsWith("-");
   const v = parseUnsigned("kstrtoint", negative ? s.slice(1) : s, base, 0x8000_0000n);
@@ -74,9 +82,11 @@ export const kstrtoint = (s: string, base = 0): number | ErrnoError => {
 };
 
 /**
- * Models `kstrtobool()`: the first character decides. `y Y t T 1 e E` (and `on`) are true;
- * `n N f F 0 d D` (and `off`) are false; anything else is `EINVAL`. The rest of the string is
- * ignored, as in the kernel, so `"yes"` and `"1\n"` are both true.
+ * Models `kstrtobool()` (`lib/kstrtox.c`): the first character decides. `y Y t T 1 e E` (and `on`)
+ * are true; `n N f F 0 d D` (and `off`) are false; anything else is `EINVAL`. The rest of the
+ * string is ignored, as in the kernel, so `"yes"` and `"1\n"` are both true.
+ *
+ * @category sysfs and procfs
  */
 export const kstrtobool = (s: string): boolean | ErrnoError => {
   switch (s[0]) {
@@ -106,8 +116,10 @@ export const kstrtobool = (s: string): boolean | ErrnoError => {
 };
 
 /**
- * Models `sysfs_streq()`: equal, ignoring one trailing newline on either side. Sysfs stores that
- * take a keyword (`always`, `never`, a migrator name) compare with it.
+ * Models `sysfs_streq()` (`lib/string.c`): equal, ignoring one trailing newline on either side.
+ * Sysfs stores that take a keyword (`always`, `never`, a migrator name) compare with it.
+ *
+ * @category sysfs and procfs
  */
 export const sysfsStreq = (a: string, b: string): boolean =>
   (a.endsWith("\n") ? a.slice(0, -1) : a) === (b.endsWith("\n") ? b.slice(0, -1) : b);

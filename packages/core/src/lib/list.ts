@@ -16,7 +16,10 @@ const INITIAL_HEADS = 256;
 
 /**
  * The link storage shared by every list of one kernel: `next`/`prev` for each PFN, then for each
- * list head. Models the `lru` `list_head` of `struct page` plus the heads that point into it.
+ * list head. Models the `lru` `list_head` of `struct page` (`include/linux/mm_types.h`; the type
+ * is `struct list_head` of `include/linux/types.h`) plus the heads that point into it.
+ *
+ * @category Lists
  */
 export class ListSpace {
   /** `next[i]` is the index after `i`, plus one; 0 when `i` is not linked. */
@@ -42,7 +45,10 @@ export class ListSpace {
     this.headCapacity += count;
   }
 
-  /** Takes a head slot and makes it an empty circular list (`INIT_LIST_HEAD`). */
+  /**
+   * Takes a head slot and makes it an empty circular list (`INIT_LIST_HEAD()`,
+   * `include/linux/list.h`).
+   */
   allocHead(): number {
     if (this.freeHeads.length === 0) {
       const grow = this.headCapacity;
@@ -78,7 +84,7 @@ export class ListSpace {
     return this.next[entry] !== 0;
   }
 
-  /** Links `entry` between `prev` and `next` (`__list_add`). */
+  /** Links `entry` between `prev` and `next` (`__list_add()`, `include/linux/list.h`). */
   insertBetween(entry: number, prev: number, next: number): void {
     this.next[entry] = next + 1;
     this.prev[entry] = prev + 1;
@@ -86,7 +92,7 @@ export class ListSpace {
     this.prev[next] = entry + 1;
   }
 
-  /** Unlinks `entry` from whatever list holds it (`list_del`). */
+  /** Unlinks `entry` from whatever list holds it (`list_del()`, `include/linux/list.h`). */
   del(entry: number): void {
     const next = this.next[entry]! - 1;
     const prev = this.prev[entry]! - 1;
@@ -128,11 +134,14 @@ class ListIterator implements Iterator<number> {
 }
 
 /**
- * A list of folios, named by their head PFNs. Models a `struct list_head` that folios are
- * linked into through `folio->lru`: `migrate_pages()` input lists, buddy free areas, LRU lists.
+ * A list of folios, named by their head PFNs. Models a `struct list_head` that folios are linked
+ * into through `folio->lru`, with the list calls of `include/linux/list.h`: `migrate_pages()` input
+ * lists, buddy free areas, LRU lists.
  *
  * A folio is on at most one list at a time. Iteration (`for (const pfn of list)`) is safe
  * against removing or moving the current entry, as `list_for_each_entry_safe` is.
+ *
+ * @category Lists
  */
 export class FolioList implements Iterable<number> {
   /** The head's index in the {@link ListSpace}. */
@@ -142,60 +151,69 @@ export class FolioList implements Iterable<number> {
     this.head = space.allocHead();
   }
 
-  /** `list_empty()`. */
+  /** `list_empty()` (`include/linux/list.h`). */
   get isEmpty(): boolean {
     return this.space.next[this.head] === this.head + 1;
   }
 
-  /** The first entry, or -1 when empty (`list_first_entry_or_null`). */
+  /** The first entry, or -1 when empty (`list_first_entry_or_null()`, `include/linux/list.h`). */
   get first(): number {
     const first = this.space.next[this.head]! - 1;
     return first === this.head ? -1 : first;
   }
 
-  /** The last entry, or -1 when empty (`list_last_entry`). */
+  /** The last entry, or -1 when empty (`list_last_entry()`, `include/linux/list.h`). */
   get last(): number {
     const last = this.space.prev[this.head]! - 1;
     return last === this.head ? -1 : last;
   }
 
   /**
-   * The entry after `entry` on this list, or -1 after the last one (`list_next_entry`, with the
-   * `list_entry_is_head()` check a walk ends on).
+   * The entry after `entry` on this list, or -1 after the last one (`list_next_entry()`, with the
+   * `list_entry_is_head()` check a walk ends on; both `include/linux/list.h`).
    */
   next(entry: number): number {
     const next = this.space.next[entry]! - 1;
     return next === this.head ? -1 : next;
   }
 
-  /** `list_add()`: links an unlinked entry at the front. */
+  /** `list_add()` (`include/linux/list.h`): links an unlinked entry at the front. */
   add(entry: number): void {
     this.space.insertBetween(entry, this.head, this.space.next[this.head]! - 1);
   }
 
-  /** `list_add_tail()`: links an unlinked entry at the back. */
+  /** `list_add_tail()` (`include/linux/list.h`): links an unlinked entry at the back. */
   addTail(entry: number): void {
     this.space.insertBetween(entry, this.space.prev[this.head]! - 1, this.head);
   }
 
-  /** `list_move()`: takes an entry off its current list and adds it at the front of this one. */
+  /**
+   * `list_move()` (`include/linux/list.h`): takes an entry off its current list and adds it at the
+   * front of this one.
+   */
   move(entry: number): void {
     this.space.del(entry);
     this.add(entry);
   }
 
-  /** `list_move_tail()`: takes an entry off its current list and adds it at the back of this one. */
+  /**
+   * `list_move_tail()` (`include/linux/list.h`): takes an entry off its current list and adds it at
+   * the back of this one.
+   */
   moveTail(entry: number): void {
     this.space.del(entry);
     this.addTail(entry);
   }
 
-  /** `list_del()`: unlinks an entry that is on this list. */
+  /** `list_del()` (`include/linux/list.h`): unlinks an entry that is on this list. */
   del(entry: number): void {
     this.space.del(entry);
   }
 
-  /** `list_splice_tail_init()`: moves every entry of `other` to the back of this list, in order. */
+  /**
+   * `list_splice_tail_init()` (`include/linux/list.h`): moves every entry of `other` to the back of
+   * this list, in order.
+   */
   spliceTail(other: FolioList): void {
     if (other.isEmpty) return;
     const { next, prev } = this.space;
@@ -210,7 +228,10 @@ export class FolioList implements Iterable<number> {
     prev[other.head] = other.head + 1;
   }
 
-  /** Counts the entries by walking the list: O(n), for checks and reports (`list_count_nodes`). */
+  /**
+   * Counts the entries by walking the list: O(n), for checks and reports (`list_count_nodes()`,
+   * `include/linux/list.h`).
+   */
   count(): number {
     let n = 0;
     for (let e = this.space.next[this.head]! - 1; e !== this.head; e = this.space.next[e]! - 1) n++;

@@ -7,7 +7,13 @@
  * @module
  */
 
-/** Prints sorted node ids as ranges: `[0, 1, 3]` → `"0-1,3"` (`%*pbl`). */
+/**
+ * Prints sorted node ids as ranges: `[0, 1, 3]` → `"0-1,3"` (`%*pbl`). Models
+ * `bitmap_print_list_to_buf()` (`lib/bitmap-str.c`) over a `nodemask_t`
+ * (`include/linux/nodemask.h`).
+ *
+ * @category sysfs and procfs
+ */
 export const formatNodeList = (nodes: Iterable<number>): string => {
   const sorted = [...new Set(nodes)].sort((a, b) => a - b);
   const parts: string[] = [];

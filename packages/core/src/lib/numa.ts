@@ -6,9 +6,21 @@
  * @module
  */
 
-/** `MAX_NUMNODES` with `CONFIG_NODES_SHIFT=6`. */
+/**
+ * `MAX_NUMNODES` (`include/linux/numa.h`) with `CONFIG_NODES_SHIFT=6`.
+ *
+ * @category Memory and folios
+ */
 export const MAX_NUMNODES = 64;
-/** `LOCAL_DISTANCE`: a node's distance to itself. */
+/**
+ * `LOCAL_DISTANCE` (`include/linux/topology.h`): a node's distance to itself.
+ *
+ * @category Memory and folios
+ */
 export const LOCAL_DISTANCE = 10;
-/** `REMOTE_DISTANCE`: the default distance between two nodes. */
+/**
+ * `REMOTE_DISTANCE` (`include/linux/topology.h`): the default distance between two nodes.
+ *
+ * @category Memory and folios
+ */
 export const REMOTE_DISTANCE = 20;

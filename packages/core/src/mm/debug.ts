@@ -16,6 +16,12 @@ import { rmapWalkSlots } from "./rmap";
 /**
  * Checks that the kernel's memory metadata is consistent; returns one line per violation, empty
  * when all is well. O(memory): for tests, not for hot paths.
+ *
+ * No single kernel symbol: it gathers the `CONFIG_DEBUG_VM` assertions (`VM_BUG_ON_FOLIO()`,
+ * `include/linux/mmdebug.h`; `dump_page()`, `mm/debug.c`) and the page-table checker
+ * (`mm/page_table_check.c`) into one sweep.
+ *
+ * @category Testing
  */
 export const checkKernelConsistency = (k: Kernel): string[] => {
   const m = k.memmap;

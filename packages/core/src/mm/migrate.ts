@@ -73,11 +73,25 @@ import { splitFolio } from "./huge_memory";
 import { removeMigrationPtes, TTU_BATCH_FLUSH, tryToMigrate } from "./rmap";
 import { folioPut } from "./swap";
 
-/** `NR_MAX_MIGRATE_PAGES_RETRY`: passes over a batch in `MIGRATE_ASYNC`, and for hugetlb. */
+/**
+ * `NR_MAX_MIGRATE_PAGES_RETRY` (`mm/migrate.c`): passes over a batch in `MIGRATE_ASYNC`, and for
+ * hugetlb.
+ *
+ * @category Page migration
+ */
 export const NR_MAX_MIGRATE_PAGES_RETRY = 10;
-/** `NR_MAX_MIGRATE_ASYNC_RETRY`: passes of the asynchronous first try of a synchronous call. */
+/**
+ * `NR_MAX_MIGRATE_ASYNC_RETRY` (`mm/migrate.c`): passes of the asynchronous first try of a
+ * synchronous call.
+ *
+ * @category Page migration
+ */
 export const NR_MAX_MIGRATE_ASYNC_RETRY = 3;
-/** `NR_MAX_MIGRATE_SYNC_RETRY`: passes of each folio's synchronous retry. */
+/**
+ * `NR_MAX_MIGRATE_SYNC_RETRY` (`mm/migrate.c`): passes of each folio's synchronous retry.
+ *
+ * @category Page migration
+ */
 export const NR_MAX_MIGRATE_SYNC_RETRY = NR_MAX_MIGRATE_PAGES_RETRY - NR_MAX_MIGRATE_ASYNC_RETRY;
 
 /** `MIGRATEPAGE_SUCCESS`. */
@@ -97,9 +111,11 @@ const MIGRATE_FLAGS =
   PG_uptodate | PG_referenced | PG_swapbacked | PG_mlocked | PG_private | PG_movable_ops;
 
 /**
- * `folio_expected_ref_count()`: the references a folio holds for its mappings, its page-cache
- * entries and its private data. Anything above this (plus the caller's isolation reference) is
- * a pin, and migration must not proceed.
+ * `folio_expected_ref_count()` (`include/linux/mm.h`): the references a folio holds for its
+ * mappings, its page-cache entries and its private data. Anything above this (plus the caller's
+ * isolation reference) is a pin, and migration must not proceed.
+ *
+ * @category Page migration
  */
 export const folioExpectedRefCount = (k: Kernel, head: number): number => {
   const m = k.memmap;
@@ -109,7 +125,13 @@ export const folioExpectedRefCount = (k: Kernel, head: number): number => {
 
 /**
  * The (destination, source) head-PFN pairs of a batch, walking both lists in lockstep as a
- * migrator's `offload_copy` does (`list_first_entry` / `list_next_entry` on both).
+ * migrator's `offload_copy` does (`list_first_entry()` / `list_next_entry()` on both,
+ * `include/linux/list.h`). A helper of the model for migrator authors, with no kernel symbol: it
+ * is the walk of `folios_mc_copy()` (`mm/util.c` in v4) and dcbm's `folios_copy_dma()`
+ * (`drivers/migrate_offload/dcbm/dcbm.c`), as `struct migrator`
+ * (`include/linux/migrate_copy_offload.h`) callbacks do it.
+ *
+ * @category Copy offload
  */
 export const batchPairs = (dst: FolioList, src: FolioList): Array<readonly [number, number]> => {
   const pairs: Array<readonly [number, number]> = [];
@@ -121,16 +143,25 @@ export const batchPairs = (dst: FolioList, src: FolioList): Array<readonly [numb
   return pairs;
 };
 
-/** Marks a destination folio `FOLIO_CONTENT_COPIED`: call it right after its copy succeeded. */
+/**
+ * Marks a destination folio `FOLIO_CONTENT_COPIED`: call it right after its copy succeeded. The
+ * marking step of the v6 series (`include/linux/migrate_copy_offload.h`), which sets the marker in
+ * the destination's migration state; the model has no separate name for the kernel's setter.
+ *
+ * @category Copy offload
+ */
 export const folioMarkContentCopied = (k: Kernel, dst: number): void => {
   k.memmap.set(dst, FOLIO_CONTENT_COPIED);
 };
 
 /**
- * `migrate_folios_mc_copy()` (`folios_mc_copy()` in v4): the default batch copy. Walks the
- * destination and source lists in lockstep, copying each folio with `folio_mc_copy()` and marking
- * each destination `FOLIO_CONTENT_COPIED` right after its copy succeeds. Stops at the first
- * failure and returns its errno; the folios not reached stay unmarked and fall back.
+ * `migrate_folios_mc_copy()` (`folios_mc_copy()` in v4, `mm/util.c`, declared in
+ * `include/linux/mm.h`): the default batch copy. Walks the destination and source lists in
+ * lockstep, copying each folio with `folio_mc_copy()` (`mm/util.c`) and marking each destination
+ * `FOLIO_CONTENT_COPIED` right after its copy succeeds. Stops at the first failure and returns
+ * its errno; the folios not reached stay unmarked and fall back.
+ *
+ * @category Copy offload
  */
 export const migrateFoliosMcCopy = (k: Kernel, dst: FolioList, src: FolioList): number => {
   const m = k.memmap;
@@ -693,7 +724,13 @@ const migrateHugetlbs = (
     return nrFailed;
   });
 
-/** Options of {@link migratePages} beyond the kernel's arguments. */
+/**
+ * Options of {@link migratePages} beyond the kernel's arguments of `migrate_pages()`
+ * (`mm/migrate.c`): the model's per-folio errors, per-caller migrator choice (an open question of
+ * the series, `include/linux/migrate_copy_offload.h`) and CPU-time accounting.
+ *
+ * @category Page migration
+ */
 export interface MigratePagesOptions {
   /** Filled with the errno each failed folio ended with, by head PFN. */
   readonly errors?: Map<number, number>;
@@ -707,9 +744,27 @@ export interface MigratePagesOptions {
 }
 
 /**
- * `migrate_pages()`: migrates the isolated folios on `from` to destinations from `getNewFolio`.
- * Folios that could not be migrated are left on `from` for the caller to put back
- * (`putback_movable_pages`). Fails only for a bad mode or reason; kernel failures are in `rc`.
+ * `migrate_pages()` (`mm/migrate.c`): migrates the isolated folios on `from` to destinations from
+ * `getNewFolio`. Folios that could not be migrated are left on `from` for the caller to put back
+ * (`putback_movable_pages()`, `mm/migrate.c`). Fails only for a bad mode or reason; kernel
+ * failures are in `rc`.
+ *
+ * @category Page migration
+ *
+ * @example
+ * ```ts
+ * // Isolate the folio mapped at `addr`, as a caller of migrate_pages() does.
+ * const vma = proc.mm!.findVma(addr)!;
+ * const head = kernel.memmap.folioOf(ptePfn(vma.ptes[(addr - vma.start) / 4096]!));
+ * const list = new FolioList(kernel.memmap.lru);
+ * if (kernel.lru.isolate(head)) list.addTail(head);
+ * const toNode1 = (src: number) =>
+ *   kernel.pageAlloc.allocPages(1, kernel.memmap.folioOrder(src), __GFP_COMP | __GFP_THISNODE);
+ * const { rc, nrSucceeded } = yield* migratePages(kernel, list, toNode1, null, MIGRATE_SYNC,
+ *   MR_SYSCALL);
+ * // rc: folios not migrated (0 here); what did not move goes back to the LRU.
+ * putbackMovablePages(kernel, list);
+ * ```
  */
 export const migratePages = (
   k: Kernel,
@@ -771,6 +826,8 @@ const checkCall = (
  * Returns the number of folios not migrated, or a negative errno (`-ENOMEM` stops the pass);
  * folios still on `from` are the caller's to put back. Fails with `EINVAL` for a bad mode,
  * reason, pass count or migrator name, before anything is touched.
+ *
+ * @category Page migration
  *
  * @example
  * ```ts
@@ -941,7 +998,12 @@ const migratePagesChecked = (
     return { rc: rcGather, nrSucceeded: stats.nrSucceeded, stats };
   });
 
-/** `putback_movable_pages()`: returns every folio on the list to its LRU or hugetlb list. */
+/**
+ * `putback_movable_pages()` (`mm/migrate.c`): returns every folio on the list to its LRU or
+ * hugetlb list.
+ *
+ * @category Page migration
+ */
 export const putbackMovablePages = (k: Kernel, list: FolioList): void => {
   for (const folio of list) {
     list.del(folio);

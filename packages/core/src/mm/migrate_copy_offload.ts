@@ -57,7 +57,13 @@ interface Provider {
   readonly counters: OffloadCounters;
 }
 
-/** Parses a reason mask: `"all"`, `"none"`, or comma-separated reason names. */
+/**
+ * Parses a reason mask: `"all"`, `"none"`, or comma-separated reason names, as v6 reads a
+ * `reason_mask` control (`mm/migrate_copy_offload.c`); the names are those of `MIGRATE_REASON`
+ * (`include/trace/events/migrate.h`).
+ *
+ * @category Copy offload
+ */
 export const parseReasonMask = (text: string): number | ErrnoError => {
   const value = text.endsWith("\n") ? text.slice(0, -1) : text;
   if (value === "all") return MIGRATE_REASONS_ALL;
@@ -71,7 +77,12 @@ export const parseReasonMask = (text: string): number | ErrnoError => {
   return mask;
 };
 
-/** Prints a reason mask as {@link parseReasonMask} reads it. */
+/**
+ * Prints a reason mask as {@link parseReasonMask} reads it: names, as v6 prints a `reason_mask`
+ * control (`mm/migrate_copy_offload.c`).
+ *
+ * @category Copy offload
+ */
 export const formatReasonMask = (mask: number): string => {
   if (mask === MIGRATE_REASONS_ALL) return "all";
   if (mask === 0) return "none";
@@ -94,7 +105,13 @@ const checkMigrator = (m: Migrator | null | undefined): ErrnoError | null => {
   return null;
 };
 
-/** Adapts a Promise-based `offloadCopy` (resolving to 0 or a negative errno); a rejection is `-EIO`. */
+/**
+ * Adapts a Promise-based `offloadCopy` (resolving to 0 or a negative errno); a rejection is
+ * `-EIO`. An SDK helper with no kernel symbol: it builds the `offload_copy` callback of
+ * `struct migrator` (`include/linux/migrate_copy_offload.h`) from async code.
+ *
+ * @category Copy offload
+ */
 export const migratorFromPromise = (
   spec: Omit<Migrator, "offloadCopy"> & {
     readonly offloadCopy: (dst: FolioList, src: FolioList, count: number) => Promise<number>;
@@ -110,7 +127,11 @@ export const migratorFromPromise = (
 
 /**
  * Adapts an fp-ts `offloadCopy` returning a `TaskEither`: `Right` is success, `Left(errno)` a
- * failure (a negative errno; `-EOPNOTSUPP` declines). A rejected task is `-EIO`.
+ * failure (a negative errno; `-EOPNOTSUPP` declines). A rejected task is `-EIO`. An SDK helper
+ * with no kernel symbol: it builds the `offload_copy` callback of `struct migrator`
+ * (`include/linux/migrate_copy_offload.h`) from fp-ts code.
+ *
+ * @category Copy offload
  */
 export const migratorFromTaskEither = (
   spec: Omit<Migrator, "offloadCopy"> & {

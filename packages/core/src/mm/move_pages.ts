@@ -133,8 +133,10 @@ const addPageForMigration = (
 };
 
 /**
- * `alloc_migration_target()` with a `migration_target_control` of one node and
+ * `alloc_migration_target()` (`mm/migrate.c`) with a `migration_target_control` of one node and
  * `__GFP_THISNODE`: the destination allocator `move_pages(2)` hands to `migrate_pages()`.
+ *
+ * @category Page migration
  */
 export const allocMigrationTarget =
   (k: Kernel, node: number): NewFolioFn =>

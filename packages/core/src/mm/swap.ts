@@ -89,14 +89,21 @@ export class HugetlbActiveList extends IsolationLists implements HugetlbActive {
   }
 }
 
-/** `folio_get()`: takes a reference. */
+/**
+ * `folio_get()` (`include/linux/mm.h`): takes a reference.
+ *
+ * @category Memory and folios
+ */
 export const folioGet = (k: Kernel, head: number): void => {
   k.memmap.refcount[head]!++;
 };
 
 /**
- * `folio_put()`: drops a reference; the last one frees the folio (`__folio_put`): off the LRU,
- * anonymous mapping cleared, pages back to the buddy allocator.
+ * `folio_put()` (`include/linux/mm.h`): drops a reference; the last one frees the folio
+ * (`__folio_put()`, `mm/swap.c`): off the LRU, anonymous mapping cleared, pages back to the buddy
+ * allocator.
+ *
+ * @category Memory and folios
  */
 export const folioPut = (k: Kernel, head: number): void => {
   const m = k.memmap;

@@ -10,7 +10,12 @@
 import type { Effect } from "effect";
 import type { Kernel } from "../include/kernel";
 
-/** Engine faults a driver can have injected into its own copy engine, by kind. */
+/**
+ * Engine faults a driver can have injected into its own copy engine, by kind. No kernel symbol:
+ * it plays the part of a driver's fault-injection knobs (`lib/fault-inject.c`, under debugfs).
+ *
+ * @category Testing
+ */
 export interface EngineFaults {
   /** The kinds it knows, e.g. `"hang"`. */
   readonly kinds: readonly string[];
@@ -21,6 +26,10 @@ export interface EngineFaults {
 /**
  * A migrator driver packaged for conformance testing (`@migrate-offload/testkit`): how to put it
  * into a fresh kernel and take it out again, as `insmod` and `rmmod` with its control files do.
+ * No kernel symbol: it stands beside `init_module()` / `delete_module()` (`kernel/module/main.c`)
+ * and the registration calls of `mm/migrate_copy_offload.c`.
+ *
+ * @category Testing
  */
 export interface MigratorSubject {
   /** What reports call it. */
