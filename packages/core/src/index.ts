@@ -26,6 +26,8 @@ export {
 export { KernFs } from "./fs/kernfs";
 // include/linux/capability.h
 export { CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_PTRACE } from "./include/capability";
+// include/linux/device.h
+export type { Device, KernelState } from "./include/device";
 // include/linux/mm.h (struct folio accessors)
 export { Folio } from "./include/folio";
 // include/linux/fs.h

@@ -10,7 +10,12 @@
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 
-/** A device of a kernel, as shutdown sees it. Models `struct device` with `->shutdown()`. */
+/**
+ * A device of a kernel, as shutdown sees it. Models `struct device` with `->shutdown()`
+ * (`include/linux/device.h`).
+ *
+ * @category Kernel
+ */
 export interface Device {
   /** The device's name, as `dev_name()` gives it; shutdown errors name it. */
   readonly name: string;
@@ -21,5 +26,10 @@ export interface Device {
   readonly shutdown: () => Effect.Effect<void, ErrnoError>;
 }
 
-/** Where a kernel is in its life: running, shutting down, or shut down. */
+/**
+ * Where a kernel is in its life: running, shutting down, or shut down; `system_state`
+ * (`SYSTEM_RUNNING`, `SYSTEM_POWER_OFF`, `include/linux/kernel.h`) as the model keeps it.
+ *
+ * @category Kernel
+ */
 export type KernelState = "running" | "stopping" | "down";

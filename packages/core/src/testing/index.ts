@@ -13,3 +13,4 @@ export { idleCopyWorkers } from "../kernel/copy_engine";
 export { FailPageAlloc, type FailPageAllocAttr } from "../lib/fault_inject";
 export { checkKernelConsistency } from "../mm/debug";
 export type { EngineFaults, MigratorSubject } from "./conformance";
+export { collectGarbage } from "./gc";
