@@ -38,6 +38,7 @@ import {
   type SizesResults,
   sizesChartPoints,
 } from "./sizes";
+import { formatSoak, runSoak, SOAK_COPIERS } from "./soak";
 
 const USAGE = `usage: migrate-offload-bench <experiment> [options]
 
@@ -116,6 +117,14 @@ experiments:
   all         sizes, count, cpu, amdahl, latency and base64k, one after another
                 --quick              each with --quick: under a minute in all
 
+  soak        boots, uses and shuts down kernels with each copier (serial, mtcopy, dcbm in order
+              and out of order), one engine fault a round, every byte checked; prints memory at
+              start, peak and end and ends with "soak: leaked <n> MiB, <k> threads"
+                --rounds <n>         kernels per copier (default 50)
+                --node-size <size>   memory per node (default 256M); 2 nodes
+                --total <size>       memory moved each round (default 64M)
+                --quick              5 rounds, 64M nodes, 16M moved
+
   conformance the testkit's verifyMigrator: generated cases per second, per migrator
                 --migrators <list>   serial_copy,reverse_copy,mtcopy,dcbm (default: all)
                 --cases <n>          cases per call (default 1000)
@@ -138,14 +147,15 @@ const outPath = (file: string): string =>
 let parsedOut = "bench-results";
 
 /** Writes an experiment's JSON and says where. */
-const save = (name: string, result: unknown): void => {
+const save = (name: string, result: object): void => {
   const path = outPath(`${name}.json`);
-  writeJson(path, result);
+  // The process's peak resident set so far (getrusage's ru_maxrss), in bytes.
+  writeJson(path, { ...result, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
   process.stdout.write(`\nJSON: ${path}\n`);
 };
 
 /** Prints an experiment's table and saves its JSON; a lost byte fails the run (exit code 1). */
-const publish = (name: string, result: unknown, table: string, intact = true): void => {
+const publish = (name: string, result: object, table: string, intact = true): void => {
   process.stdout.write(`${table}\n`);
   save(name, result);
   if (!intact) process.exitCode = 1;
@@ -276,6 +286,7 @@ const main = async (): Promise<void> => {
         quick: { type: "boolean" },
         counts: { type: "string" },
         cases: { type: "string" },
+        rounds: { type: "string" },
         out: { type: "string", default: "bench-results" },
         help: { type: "boolean", short: "h" },
       },
@@ -469,6 +480,25 @@ const main = async (): Promise<void> => {
         const runs = positiveInt("runs", values.runs, 5);
         const result = await Effect.runPromise(runRegistry(total, runs, progress));
         publish("registry", result, formatRegistry(result.results));
+        return;
+      }
+      case "soak": {
+        const quick = values.quick === true;
+        const nodeBytes = values["node-size"]
+          ? parseSize(values["node-size"])
+          : (quick ? 64 : 256) << 20;
+        const moveBytes = values.total ? parseSize(values.total) : (quick ? 16 : 64) << 20;
+        if (moveBytes % 4096 !== 0 || moveBytes > nodeBytes / 2) {
+          return fail(`--total must be whole pages and at most half of --node-size`);
+        }
+        const config = {
+          rounds: positiveInt("rounds", values.rounds, quick ? 5 : 50),
+          nodeBytes,
+          moveBytes,
+          copiers: Object.keys(SOAK_COPIERS),
+        };
+        const result = await Effect.runPromise(runSoak(config, progress));
+        publish("soak", result, formatSoak(result.results), result.results.ok);
         return;
       }
       case "conformance": {

@@ -48,6 +48,32 @@ const MAX_IDLE_WORKERS = 16;
  */
 export const idleCopyWorkers = (): number => idleWorkers.length;
 
+/** Every copy thread of the process that has not exited: serving an engine, or idle. */
+const liveWorkers = new Set<Worker>();
+
+/**
+ * Copy threads of the process that are still running: those serving an engine and those kept
+ * idle. With every engine stopped, anything above {@link idleCopyWorkers} is a leaked thread.
+ * A test hook with no kernel symbol, as {@link idleCopyWorkers} is.
+ *
+ * @category Testing
+ */
+export const liveCopyWorkers = (): number => {
+  // A thread that has exited has thread id -1; forget it.
+  for (const worker of liveWorkers) if (worker.threadId < 0) liveWorkers.delete(worker);
+  return liveWorkers.size;
+};
+
+/**
+ * Stops every idle copy thread and resolves when they have exited, so that a process can end
+ * with no copy thread running (a soak's last step, say). The next engine starts threads afresh.
+ * A test hook with no kernel symbol, as {@link idleCopyWorkers} is.
+ *
+ * @category Testing
+ */
+export const drainIdleCopyWorkers = (): Promise<void> =>
+  Promise.all(idleWorkers.splice(0).map((worker) => worker.terminate())).then(() => undefined);
+
 /**
  * A failure to inject into a worker, for tests: throw, exit, or never finish. No kernel symbol: a
  * kworker (`kernel/workqueue.c`) or DMA channel (`include/linux/dmaengine.h`) that crashes, goes
@@ -165,6 +191,7 @@ export class CopyEngine {
         execArgv: [],
         workerData: { layout: LAYOUT },
       });
+    liveWorkers.add(worker);
     worker.unref();
     worker.removeAllListeners("error").removeAllListeners("exit");
     worker.postMessage({

@@ -9,7 +9,7 @@
  *
  * @packageDocumentation
  */
-export { idleCopyWorkers } from "../kernel/copy_engine";
+export { drainIdleCopyWorkers, idleCopyWorkers, liveCopyWorkers } from "../kernel/copy_engine";
 export { FailPageAlloc, type FailPageAllocAttr } from "../lib/fault_inject";
 export { checkKernelConsistency } from "../mm/debug";
 export type { EngineFaults, MigratorSubject } from "./conformance";
