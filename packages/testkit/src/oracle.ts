@@ -42,7 +42,7 @@ import {
   type TraceEvent,
 } from "@migrate-offload/core";
 import { checkKernelConsistency } from "@migrate-offload/core/testing";
-import { Effect } from "effect";
+import { Effect, type Scope } from "effect";
 import type { MigrationScenario, PageRef, RegionKind } from "./workload";
 
 /**
@@ -160,10 +160,17 @@ export const runMigrationScenario = (
   scenario: MigrationScenario,
   options: ScenarioOptions = {},
 ): Effect.Effect<ScenarioReport, unknown> =>
+  // The scenario's kernel lives for this call: it is shut down when the call ends, however it ends.
+  Effect.scoped(runScenarioOnFreshKernel(scenario, options));
+
+const runScenarioOnFreshKernel = (
+  scenario: MigrationScenario,
+  options: ScenarioOptions,
+): Effect.Effect<ScenarioReport, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const problems: string[] = [];
     const PAGE = scenario.pageSize;
-    const k = yield* Kernel.boot({
+    const k = yield* Kernel.make({
       pageSize: PAGE,
       nodes: scenario.nodesMiB.map((m) => m * 2 ** 20),
       // Sections as small as a PMD allows: the per-PFN metadata covers the nodes and no more.

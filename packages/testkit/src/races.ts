@@ -292,6 +292,13 @@ export const verifyRegistryRaces = async (
         if (k.migrateOffload.srcu.activeReaders !== 0)
           problems.push(`${k.migrateOffload.srcu.activeReaders} SRCU readers remain`);
         problems.push(...checkKernelConsistency(k));
+        // A run that finished shuts its kernel down (one stuck in a call would wait on it).
+        if (end === "finished") {
+          const down = await Effect.runPromise(
+            Effect.match(k.shutdown(), { onFailure: (error) => error, onSuccess: () => null }),
+          );
+          if (down) problems.push(down.message);
+        }
         if (problems.length) throw new Error(`${subject.name}:\n  ${problems.join("\n  ")}`);
       },
     ),

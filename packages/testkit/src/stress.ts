@@ -173,6 +173,7 @@ export const stressMigrator = (
       const free = k.pageAlloc.totalFreePages();
       if (free !== initialFree) problems.push(`${initialFree - free} pages leaked`);
       yield* subject.unload(k);
+      yield* k.shutdown();
       if (problems.length) {
         const shown = problems.slice(0, 20);
         return yield* Effect.die(
