@@ -24,6 +24,7 @@ export const ERRNO = {
   EIO: 5,
   ENXIO: 6,
   E2BIG: 7,
+  ENOEXEC: 8,
   EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,

@@ -214,6 +214,7 @@ export type { HugetlbActive, IsolationList, Lru } from "./include/swap";
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
 // include/trace/events/migrate.h
 export {
+  type CopyWorkerEvent,
   type MmMigrateOffload,
   type MmMigratePages,
   type MmMigratePagesStart,

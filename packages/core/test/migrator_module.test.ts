@@ -31,7 +31,7 @@ const toy = (k: Kernel, where: "parameters" | "sysfs" = "sysfs") => {
     parseOffloading: kstrtobool,
     reasonMask: { file: "reasons", where, mode: 0o644, initial: 1 << MR_SYSCALL },
     attributes: { version: { mode: 0o444, show: () => "1\n" } },
-    started: () => events.push("started"),
+    prepare: () => Effect.sync(() => void events.push("started")),
     exit: () => Effect.sync(() => events.push("exit")),
   });
   return { mod, events };

@@ -58,7 +58,7 @@ import {
 } from "@migrate-offload/core";
 import { Effect, Option, type Scope } from "effect";
 import { dmaMapSgtable, dmaUnmapSgtable } from "./dma/dma_mapping";
-import { dmaReleaseChannel, dmaRequestChanByMask } from "./dma/dmaengine";
+import { dmaDevicesReady, dmaReleaseChannel, dmaRequestChanByMask } from "./dma/dmaengine";
 import {
   DMA_COMPLETION_NO_ORDER,
   DMA_CTRL_ACK,
@@ -564,6 +564,9 @@ const dcbmModule = (dcbm: DcbmState): MigratorModuleDriver => ({
     initial: DCBM_DEFAULT_REASONS,
   },
   attributes: dcbmAttributes(dcbm),
+  // Switching offloading on fails, naming the file, when a DMA device's engine threads cannot
+  // start: batches must never quietly fall back to the CPU because the engines never ran.
+  prepare: () => dmaDevicesReady(dcbm.kernel),
 });
 
 /**

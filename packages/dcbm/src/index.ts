@@ -36,6 +36,7 @@ export {
   DmaEngineCore,
   dmaAsyncDeviceRegister,
   dmaAsyncDeviceUnregister,
+  dmaDevicesReady,
   dmaEngineCore,
   dmaReleaseChannel,
   dmaRequestChanByMask,

@@ -97,6 +97,11 @@ export interface MtcopyOptions {
   readonly idleCpus?: () => number;
   /** Copies one thread's ring holds per round (default 4096); larger batches run in rounds. */
   readonly ringCapacity?: number;
+  /**
+   * The copy threads' entry file (default: the one `@migrate-offload/core` ships, as
+   * `@migrate-offload/core/copy-worker.mjs`); see `CopyEngineOptions.workerUrl`.
+   */
+  readonly workerUrl?: string | URL;
 }
 
 /**
@@ -155,6 +160,7 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         maxTags: 1 << 18,
         deadlineMs: options.deadlineMs,
         capacity: options.ringCapacity,
+        workerUrl: options.workerUrl,
       });
     } else if (engine.threads !== threads) engine.resize(threads);
     return engine;
@@ -303,10 +309,17 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     },
     reasonMask: { file: "reasons", where: "sysfs", mode: 0o664, initial: MIGRATE_REASONS_ALL },
     attributes: { threads: threadsAttribute },
-    // Switching offloading on starts the copy threads.
-    started: () => {
-      engineFor(
+    // Switching offloading on starts the copy threads, and fails, naming the file, when they
+    // cannot start: copies must never quietly fall back because the threads never ran.
+    prepare: () => {
+      const e = engineFor(
         typeof policy === "number" ? policy : Math.max(1, Math.min(probe(), MAX_NUM_COPY_THREADS)),
+      );
+      return Effect.tapError(e.ready(), () =>
+        Effect.promise(async () => {
+          engine = null;
+          await Effect.runPromise(e.terminate());
+        }),
       );
     },
     exit: () =>

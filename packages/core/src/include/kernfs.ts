@@ -30,7 +30,7 @@ export interface Attribute {
    * fails. A store that must sleep (one that waits for a grace period, say) returns an Effect of
    * the same.
    */
-  readonly store?: (text: string) => number | Effect.Effect<number>;
+  readonly store?: (text: string) => number | Effect.Effect<number, ErrnoError>;
 }
 
 /**

@@ -94,6 +94,26 @@ export interface RemoveMigrationPte {
 }
 
 /**
+ * A copy thread of a copy engine threw or exited. Not a kernel tracepoint: what a workqueue's
+ * `pr_warn` and a driver's `dev_err` would print when a kworker or a DMA engine dies
+ * (`kernel/workqueue.c`), as an event a test or a tool can count.
+ *
+ * @category Tracing and statistics
+ */
+export interface CopyWorkerEvent {
+  /** The event's name. */
+  readonly event: "copy_worker";
+  /** What happened: an error thrown in the thread, or the thread's exit. */
+  readonly what: "error" | "exit";
+  /** The engine lane the thread served. */
+  readonly lane: number;
+  /** The thread's entry file. */
+  readonly entry: string;
+  /** The error's message, or the exit code. */
+  readonly message: string;
+}
+
+/**
  * Every event this kernel emits: the `migrate` trace events (`include/trace/events/migrate.h`) and
  * the model's `mm_migrate_offload`.
  *
@@ -103,7 +123,8 @@ export type TraceEvent =
   | MmMigratePagesStart
   | MmMigratePages
   | MmMigrateOffload
-  | RemoveMigrationPte;
+  | RemoveMigrationPte
+  | CopyWorkerEvent;
 
 /**
  * One kernel's tracepoints. Models the tracepoint machinery (`include/linux/tracepoint.h`,

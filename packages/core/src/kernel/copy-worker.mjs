@@ -99,3 +99,6 @@ parentPort.on("message", (buffers) => {
     parentPort.postMessage("detached");
   });
 });
+
+// Running: the engine that started this thread may offer it work.
+parentPort.postMessage("online");

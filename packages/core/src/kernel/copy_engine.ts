@@ -24,6 +24,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { Effect } from "effect";
+import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import { PG_hwpoison } from "../include/page_flags";
 
@@ -37,6 +38,10 @@ const CONTROL_WORDS = 8;
 
 /** Detached workers of stopped engines, idle, for the next engine to take (most recent last). */
 const idleWorkers: Worker[] = [];
+/** The entry file each worker runs: an idle one only serves an engine of the same entry. */
+const workerEntry = new WeakMap<Worker, string>();
+/** Workers that have said they are running (their entry loaded). */
+const onlineWorkers = new WeakSet<Worker>();
 /** Idle workers kept at most; more are stopped. */
 const MAX_IDLE_WORKERS = 16;
 
@@ -102,7 +107,16 @@ export interface CopyEngineOptions {
   readonly workerSpin?: number;
   /** How long a lane may take before its worker is declared hung and replaced (default 10 s). */
   readonly deadlineMs?: number;
+  /**
+   * Where the copy thread's entry file is (default: `copy-worker.mjs` beside this module, which
+   * the package ships and exports as `@migrate-offload/core/copy-worker.mjs`). A program bundled
+   * into one file passes the copy it ships; see `docs/bundling.md`.
+   */
+  readonly workerUrl?: string | URL;
 }
+
+/** The entry file copy threads start from when no `workerUrl` is given. */
+const DEFAULT_WORKER_URL = new URL("./copy-worker.mjs", import.meta.url);
 
 interface Lane {
   worker: Worker;
@@ -118,6 +132,8 @@ interface Lane {
   onExit: (() => void) | null;
   /** Ends the round in flight (true: the worker finished it), or null when the lane is idle. */
   settle: ((ok: boolean) => void) | null;
+  /** Settles once the lane's worker is running: null, or the error that kept it from starting. */
+  online: Promise<ErrnoError | null>;
 }
 
 /**
@@ -139,6 +155,13 @@ export class CopyEngine {
   spawned = 0;
   /** Workers replaced after a crash, an exit or a missed deadline. */
   replaced = 0;
+  /** Errors thrown in workers (a crash, or an entry that failed to load); each is traced too. */
+  workerErrors = 0;
+  /** Workers that exited while serving the engine; each is traced too. */
+  workerExits = 0;
+  /** The last worker error's message, or null. */
+  lastWorkerError: string | null = null;
+  private readonly workerUrl: string;
   private closed = false;
   /** Takes the engine off its kernel's device list. */
   private readonly unregister: () => void;
@@ -152,6 +175,7 @@ export class CopyEngine {
     options: CopyEngineOptions,
   ) {
     this.unregister = k.registerDevice({ name: "copy-engine", shutdown: () => this.terminate() });
+    this.workerUrl = new URL(options.workerUrl ?? DEFAULT_WORKER_URL).href;
     this.capacity = options.capacity ?? 4096;
     this.deadlineMs = options.deadlineMs ?? 10_000;
     this.workerSpin = options.workerSpin ?? 20_000;
@@ -182,18 +206,21 @@ export class CopyEngine {
    */
   private startWorker(lane: Omit<Lane, "worker" | "onExit"> & Partial<Lane>): Worker {
     const m = this.k.mem;
+    const pooled = idleWorkers.findLastIndex((w) => workerEntry.get(w) === this.workerUrl);
     const worker =
-      idleWorkers.pop() ??
-      new Worker(new URL("./copy-worker.mjs", import.meta.url), {
-        // Plain JavaScript with no imports but node:worker_threads: it needs none of the loaders
-        // (a TypeScript runner, a test runner) the process may have started with, and booting
-        // them would take most of a new worker's start-up.
-        execArgv: [],
-        workerData: { layout: LAYOUT },
-      });
+      pooled >= 0
+        ? idleWorkers.splice(pooled, 1)[0]!
+        : new Worker(new URL(this.workerUrl), {
+            // Plain JavaScript with no imports but node built-ins: it needs none of the loaders
+            // (a TypeScript runner, a test runner) the process may have started with, and
+            // booting them would take most of a new worker's start-up.
+            execArgv: [],
+            workerData: { layout: LAYOUT },
+          });
+    workerEntry.set(worker, this.workerUrl);
     liveWorkers.add(worker);
     worker.unref();
-    worker.removeAllListeners("error").removeAllListeners("exit");
+    worker.removeAllListeners("error").removeAllListeners("exit").removeAllListeners("message");
     worker.postMessage({
       sections: m.sections,
       flags: this.k.memmap.flags.buffer,
@@ -221,8 +248,15 @@ export class CopyEngine {
       return worker.terminate();
     }
     lane.onExit = null;
-    worker.removeAllListeners("error").removeAllListeners("exit");
-    if (idleWorkers.length >= MAX_IDLE_WORKERS) return worker.terminate();
+    worker.removeAllListeners("error").removeAllListeners("exit").removeAllListeners("message");
+    // A worker that never ran, or has exited, is only stopped: it has nothing to detach.
+    if (
+      idleWorkers.length >= MAX_IDLE_WORKERS ||
+      !onlineWorkers.has(worker) ||
+      worker.threadId < 0
+    ) {
+      return worker.terminate();
+    }
     // The worker drops every view of this kernel's memory, collects, and says so; only then is
     // it idle. A worker that dies meanwhile is simply gone.
     // Referenced while it detaches, so that a program awaiting this does not exit first.
@@ -234,7 +268,9 @@ export class CopyEngine {
     Atomics.store(lane.control, FAULT, DETACH);
     Atomics.store(lane.control, DOORBELL, ++lane.seq);
     Atomics.notify(lane.control, DOORBELL);
-    worker.on("error", () => {});
+    // An idle worker belongs to no engine: an error there is counted by no one, but it exits
+    // and leaves the pool.
+    worker.once("error", () => {});
     worker.once("exit", () => {
       const at = idleWorkers.indexOf(worker);
       if (at >= 0) idleWorkers.splice(at, 1);
@@ -256,7 +292,13 @@ export class CopyEngine {
       count: 0,
       seq: 0,
     };
-    const lane: Lane = { ...partial, worker: undefined as never, onExit: null, settle: null };
+    const lane: Lane = {
+      ...partial,
+      worker: undefined as never,
+      onExit: null,
+      settle: null,
+      online: Promise.resolve(null),
+    };
     this.attach(lane);
     return lane;
   }
@@ -266,10 +308,73 @@ export class CopyEngine {
     lane.seq = 0;
     lane.worker = this.startWorker(lane);
     const worker = lane.worker;
-    worker.on("error", () => {});
-    worker.on("exit", () => {
-      if (lane.worker === worker) lane.onExit?.();
+    let started: (error: ErrnoError | null) => void = () => {};
+    if (onlineWorkers.has(worker)) lane.online = Promise.resolve(null);
+    else {
+      // Referenced until it runs, so that a program awaiting ready() does not exit first.
+      worker.ref();
+      lane.online = new Promise((resolve) => {
+        started = (error) => {
+          worker.unref();
+          started = () => {};
+          resolve(error);
+        };
+      });
+    }
+    worker.on("message", (message) => {
+      if (message !== "online") return;
+      onlineWorkers.add(worker);
+      started(null);
     });
+    worker.on("error", (error) => {
+      this.workerErrors++;
+      this.lastWorkerError = error.message;
+      this.traceWorker(lane, "error", error.message);
+      started(this.startFailure(error));
+    });
+    worker.on("exit", (code) => {
+      if (lane.worker !== worker) return;
+      this.workerExits++;
+      this.traceWorker(lane, "exit", `exit code ${code}`);
+      started(
+        errno("ENOEXEC", `copy thread ${this.workerUrl} exited with code ${code} before it ran`),
+      );
+      lane.onExit?.();
+    });
+  }
+
+  /** The typed error for a worker that failed before it was running, naming its entry file. */
+  private startFailure(error: Error): ErrnoError {
+    const code = (error as { code?: string }).code;
+    return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND"
+      ? errno("ENOENT", `copy thread entry ${this.workerUrl} not found: ${error.message}`)
+      : errno("ENOEXEC", `copy thread entry ${this.workerUrl} failed to start: ${error.message}`);
+  }
+
+  private traceWorker(lane: Lane, what: "error" | "exit", message: string): void {
+    if (!this.k.trace.enabled) return;
+    this.k.trace.emit({
+      event: "copy_worker",
+      what,
+      lane: this.lanes.indexOf(lane),
+      entry: this.workerUrl,
+      message,
+    });
+  }
+
+  /**
+   * Completes once every copy thread of the engine is running; fails, naming the entry file, when
+   * one could not start (its entry is missing, or failed to load). A driver checks this before it
+   * offers the engine: copies must never fall back to the CPU because the threads never ran.
+   */
+  ready(): Effect.Effect<void, ErrnoError> {
+    return Effect.flatMap(
+      Effect.promise(() => Promise.all(this.lanes.map((lane) => lane.online))),
+      (errors) => {
+        const failed = errors.find((error) => error !== null);
+        return failed ? Effect.fail(failed) : Effect.void;
+      },
+    );
   }
 
   /** Grows or shrinks the pool to `threads` workers (at least 1). */

@@ -70,8 +70,12 @@ export interface MigratorModuleDriver {
   readonly attributes?: Readonly<Record<string, Attribute>>;
   /** Its other module parameters. */
   readonly parameters?: Readonly<Record<string, Attribute>>;
-  /** Runs under the driver lock once a write to `offloading` registered the migrator. */
-  readonly started?: () => void;
+  /**
+   * Runs under the driver lock when a write to `offloading` switches it on, before the migrator
+   * is registered: starts what the driver copies with (its copy threads). Its failure refuses the
+   * write with that error, and offloading stays off.
+   */
+  readonly prepare?: () => Effect.Effect<void, ErrnoError>;
   /** Its own teardown, run last at module exit. */
   readonly exit?: () => Effect.Effect<void>;
 }
@@ -97,7 +101,7 @@ export interface MigratorModule {
    * Registers (`true`) or unregisters (`false`) the migrator under the driver lock: 0, or the
    * negative errno the registry refused with. Nothing happens when it is already so.
    */
-  setOffloading(on: boolean): Effect.Effect<number>;
+  setOffloading(on: boolean): Effect.Effect<number, ErrnoError>;
 }
 
 /** The state behind one {@link MigratorModule}. */
@@ -112,16 +116,14 @@ interface MigratorModuleState {
 const isOffloading = (s: MigratorModuleState): boolean =>
   s.kernel.migrateOffload.activeName === s.migrator.name;
 
-const setOffloading = (s: MigratorModuleState, on: boolean): Effect.Effect<number> =>
+const setOffloading = (s: MigratorModuleState, on: boolean): Effect.Effect<number, ErrnoError> =>
   s.lock.withPermit(
     Effect.suspend(() => {
       if (on === isOffloading(s)) return Effect.succeed(0);
       const registry = s.kernel.migrateOffload;
       const change = on ? registry.register(s.migrator) : registry.unregister(s.migrator);
-      return change.pipe(
-        Effect.tap(() => Effect.sync(() => (on ? s.driver.started?.() : undefined))),
-        Effect.match({ onFailure: (error) => error.code, onSuccess: () => 0 }),
-      );
+      const toCode = Effect.match(change, { onFailure: (error) => error.code, onSuccess: () => 0 });
+      return on && s.driver.prepare ? Effect.andThen(s.driver.prepare(), toCode) : toCode;
     }),
   );
 
@@ -188,7 +190,8 @@ export const defineMigratorModule = (
       }),
     exit: () =>
       Effect.gen(function* () {
-        yield* setOffloading(s, false);
+        // Switching off registers nothing, so it cannot fail on the driver's side.
+        yield* Effect.orDie(setOffloading(s, false));
         yield* Effect.ignore(kernel.migrateOffload.removeProvider(s.migrator));
         kernel.fs.remove(driver.sysfsDir);
         if (driver.exit) yield* driver.exit();

@@ -52,6 +52,17 @@ export const dmaEngineCore = (kernel: Kernel): DmaEngineCore => {
 };
 
 /**
+ * Completes once every DMA device registered on `kernel` has its engines running; fails with the
+ * first device's error otherwise. Not a kernel call: what a client learns in Linux when a
+ * provider's probe failed and it never registered (`-EPROBE_DEFER`, `-ENODEV` from
+ * `dma_request_chan()`), here asked of devices whose engine threads start after registration.
+ *
+ * @category dmaengine core
+ */
+export const dmaDevicesReady = (kernel: Kernel): Effect.Effect<void, ErrnoError> =>
+  Effect.forEach(dmaEngineCore(kernel).devices, (device) => device.ready(), { discard: true });
+
+/**
  * `dma_request_chan_by_mask()`: takes a free channel, for exclusive use, of the first device
  * whose capabilities include `mask`. `ENODEV` when there is none.
  *

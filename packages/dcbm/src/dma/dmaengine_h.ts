@@ -24,6 +24,8 @@
  *
  * @module
  */
+
+import type { ErrnoError } from "@migrate-offload/core";
 import type { Effect } from "effect";
 import type { DmaMappingDevice } from "./dma_mapping";
 
@@ -248,6 +250,12 @@ export interface DmaDeviceOps extends DmaMappingDevice {
   readonly capMask: DmaCapMask;
   /** The channels. */
   readonly channels: readonly DmaChan[];
+  /**
+   * Completes once the device's engines are running; fails, saying why, when they could not
+   * start (an engine thread's entry file is missing, say). A client that is about to depend on
+   * the device (dcbm switching offloading on) asks first.
+   */
+  ready(): Effect.Effect<void, ErrnoError>;
   /** `device_prep_dma_memcpy`. */
   prepMemcpy(
     chan: DmaChan,

@@ -25,7 +25,7 @@
  * @module
  */
 import { availableParallelism } from "node:os";
-import { CopyEngine, ERRNO, type Kernel } from "@migrate-offload/core";
+import { CopyEngine, ERRNO, type ErrnoError, type Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
 import {
   DMA_COMPLETE,
@@ -77,6 +77,11 @@ export interface DmaDeviceOptions {
   readonly iommu?: IommuOptions;
   /** How long an engine thread may take over a chunk before it is replaced (default 10 s). */
   readonly deadlineMs?: number;
+  /**
+   * The engine threads' entry file (default: the one `@migrate-offload/core` ships, as
+   * `@migrate-offload/core/copy-worker.mjs`); see `CopyEngineOptions.workerUrl`.
+   */
+  readonly workerUrl?: string | URL;
 }
 
 /** Per-channel device state: the descriptor lists of a `virt_dma_chan`, and cookie history. */
@@ -163,7 +168,7 @@ export class DmaDevice implements DmaDeviceOps {
   private readonly sectionBytes: number;
   private readonly states: ChanState[];
   private readonly lanes: (Chunk | null)[];
-  private readonly ready: DmaChan[] = [];
+  private readonly readyChans: DmaChan[] = [];
   private kicking = false;
   private rekick = false;
   // Scratch for translating one descriptor into physically contiguous pieces.
@@ -191,6 +196,7 @@ export class DmaDevice implements DmaDeviceOps {
       capacity: this.capacity,
       maxTags: engines * this.capacity,
       deadlineMs: options.deadlineMs,
+      workerUrl: options.workerUrl,
     });
     this.lanes = Array.from({ length: engines }, () => null);
     dmaFaultSetReleaseStalled(this, () => this.releaseStalled());
@@ -324,10 +330,19 @@ export class DmaDevice implements DmaDeviceOps {
     return this.engine.terminate();
   }
 
+  /**
+   * Completes once every engine thread is running; fails, naming the entry file, when one could
+   * not start. Registration waits for it, as a provider's probe fails when its hardware does not
+   * answer.
+   */
+  ready(): Effect.Effect<void, ErrnoError> {
+    return this.engine.ready();
+  }
+
   private enqueue(chan: DmaChan, st: ChanState): void {
     if (st.queued) return;
     st.queued = true;
-    this.ready.push(chan);
+    this.readyChans.push(chan);
   }
 
   private dispatchable(st: ChanState): boolean {
@@ -347,8 +362,8 @@ export class DmaDevice implements DmaDeviceOps {
         for (let lane = 0; lane < this.lanes.length; lane++) {
           if (this.lanes[lane] !== null) continue;
           let chan: DmaChan | null = null;
-          while (this.ready.length > 0 && !chan) {
-            const next = this.ready.shift()!;
+          while (this.readyChans.length > 0 && !chan) {
+            const next = this.readyChans.shift()!;
             const st = this.states[next.chanId]!;
             st.queued = false;
             if (this.dispatchable(st)) chan = next;
