@@ -210,4 +210,75 @@ sh(
   app,
 );
 console.log("types ok under nodenext resolution (ESM and CJS)");
+
+// A program bundled into one file (docs/bundling.md) offloads when it ships the copy thread's
+// entry file and says where it is, and fails loudly at the switch when it does not.
+const bundled = `import { Kernel, MPOL_MF_MOVE } from "@migrate-offload/core";
+import { MTCOPY_SYSFS_DIR, mtcopyDriver } from "@migrate-offload/mtcopy";
+import { Effect } from "effect";
+const workerUrl = process.env.WORKER ? new URL(process.env.WORKER, import.meta.url) : undefined;
+const program = Effect.gen(function* () {
+  const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+  yield* kernel.loadModule(mtcopyDriver(kernel, { threads: 2, workerUrl }).module);
+  yield* kernel.fs.write(MTCOPY_SYSFS_DIR + "/offloading", "1");
+  const proc = yield* kernel.createProcess();
+  const addr = yield* proc.mmap(4 << 20);
+  const bytes = Uint8Array.from({ length: 4 << 20 }, (_, i) => (i * 7) & 0xff);
+  yield* proc.write(addr, bytes);
+  const pages = Array.from({ length: 1024 }, (_, i) => addr + i * 4096);
+  yield* proc.movePages(0, pages, pages.map(() => 1), MPOL_MF_MOVE);
+  const back = yield* proc.read(addr, bytes.length);
+  if (!back.every((b, i) => b === bytes[i])) throw new Error("bytes lost");
+  const batches = kernel.migrateOffload.counters("CPU_MT_COPY").batchesOffloaded;
+  if (batches === 0) throw new Error("no batch was offloaded");
+  return batches;
+});
+Effect.runPromise(Effect.scoped(program)).then(
+  (batches) => console.log("bundled program offloaded " + batches + " batches"),
+  (error) => {
+    console.error(error.errno + ": " + error.message);
+    process.exit(3);
+  },
+);
+`;
+writeFileSync(join(app, "bundled.mjs"), bundled);
+const bundle = (dir) => {
+  mkdirSync(join(app, dir, "workers"), { recursive: true });
+  sh(
+    join(root, "node_modules/.bin/esbuild"),
+    [
+      "bundled.mjs",
+      "--bundle",
+      "--platform=node",
+      "--format=esm",
+      "--log-level=warning",
+      `--outfile=${dir}/app.mjs`,
+    ],
+    app,
+  );
+  return join(app, dir, "app.mjs");
+};
+const shipped = bundle("dist-shipped");
+writeFileSync(
+  join(app, "dist-shipped", "workers", "copy-worker.mjs"),
+  readFileSync(join(app, "node_modules/@migrate-offload/core/dist/copy-worker.mjs")),
+);
+const offloaded = execFileSync(process.execPath, [shipped], {
+  cwd: app,
+  encoding: "utf8",
+  env: { ...process.env, WORKER: "./workers/copy-worker.mjs" },
+});
+if (!/offloaded [1-9]\d* batches/.test(offloaded)) throw new Error(`bundled: ${offloaded}`);
+console.log(offloaded.trim());
+const missing = bundle("dist-missing");
+let refused = "";
+try {
+  execFileSync(process.execPath, [missing], { cwd: app, encoding: "utf8", stdio: "pipe" });
+} catch (error) {
+  refused = String(error.stderr);
+}
+if (!/^ENOENT: .*copy-worker\.mjs/m.test(refused)) {
+  throw new Error(`a bundle without its copy thread did not fail loudly: ${refused}`);
+}
+console.log(`bundled program without its copy thread refused: ${refused.trim().split("\n")[0]}`);
 rmSync(scratch, { recursive: true, force: true });
