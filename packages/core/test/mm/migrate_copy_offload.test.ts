@@ -2,8 +2,8 @@ import { Deferred, Effect, Fiber } from "effect";
 import fc from "fast-check";
 import * as TE from "fp-ts/TaskEither";
 import { describe, expect, it } from "vitest";
-import type { Task } from "../src/include/kernel";
-import type { Module } from "../src/include/module";
+import type { Task } from "../../src/include/kernel";
+import type { Module } from "../../src/include/module";
 import {
   ERRNO,
   FOLIO_CONTENT_COPIED,
@@ -22,11 +22,11 @@ import {
   migratorFromTaskEither,
   parseReasonMask,
   ptePfn,
-} from "../src/index";
-import { Srcu } from "../src/kernel/srcu";
-import { FolioList } from "../src/lib/list";
-import { folioMcCopy } from "../src/mm/copy_mc";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+} from "../../src/index";
+import { Srcu } from "../../src/kernel/srcu";
+import { FolioList } from "../../src/lib/list";
+import { folioMcCopy } from "../../src/mm/copy_mc";
+import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "../helpers";
 
 /** A migrator that copies with the default mc copy, for the given reasons. */
 const copier = (

@@ -37,8 +37,8 @@ import {
   type SgTable,
   sgAllocTable,
   sgSetFolio,
-} from "../src/index";
-import { addDevice, bootKernel, errnoOf, fill, run, runP, same } from "./helpers";
+} from "../../src/index";
+import { addDevice, bootKernel, errnoOf, fill, run, runP, same } from "../helpers";
 
 const MEMCPY = dmaCapSet(DMA_MEMCPY);
 
@@ -123,7 +123,7 @@ describe("dmaengine: devices, channels and capabilities", () => {
 
   it("rejects a device with no channels", async () => {
     const kernel = bootKernel();
-    const { dmaAsyncDeviceRegister } = await import("../src/index");
+    const { dmaAsyncDeviceRegister } = await import("../../src/index");
     expect(await errnoOf(dmaAsyncDeviceRegister(kernel, { channels: 0 }))).toBe("EINVAL");
     expect(await errnoOf(dmaAsyncDeviceRegister(kernel, { engines: 65 }))).toBe("EINVAL");
   });

@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { File } from "../src/include/fs";
-import type { Task } from "../src/include/kernel";
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MPOL_BIND } from "../src/index";
-import { boot, expectBytes, expectConsistent, run } from "./helpers";
+import type { File } from "../../src/include/fs";
+import type { Task } from "../../src/include/kernel";
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MPOL_BIND } from "../../src/index";
+import { boot, expectBytes, expectConsistent, run } from "../helpers";
 
 const PAGE = 4096;
 

@@ -1,8 +1,8 @@
 import { Effect, Result } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Task } from "../src/include/kernel";
-import type { Module } from "../src/include/module";
+import type { Task } from "../../src/include/kernel";
+import type { Module } from "../../src/include/module";
 import {
   type ErrnoError,
   type Kernel,
@@ -12,9 +12,9 @@ import {
   migrateFoliosMcCopy,
   migratePages,
   ptePfn,
-} from "../src/index";
-import { FolioList } from "../src/lib/list";
-import { boot, expectBytes, expectConsistent, pattern, run } from "./helpers";
+} from "../../src/index";
+import { FolioList } from "../../src/lib/list";
+import { boot, expectBytes, expectConsistent, pattern, run } from "../helpers";
 
 const DRIVERS = ["drvA", "drvB"] as const;
 type Driver = (typeof DRIVERS)[number];

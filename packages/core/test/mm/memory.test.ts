@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Task } from "../src/include/kernel";
+import type { Task } from "../../src/include/kernel";
 import {
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
@@ -15,8 +15,8 @@ import {
   MPOL_PREFERRED,
   PROT_READ,
   ptePfn,
-} from "../src/index";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+} from "../../src/index";
+import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "../helpers";
 
 const MiB = 2 ** 20;
 

@@ -7,8 +7,8 @@ import {
   MPOL_MF_MOVE,
   migrateFoliosMcCopy,
   type TraceEvent,
-} from "../src/index";
-import { boot, expectBytes, expectConsistent, pattern, run } from "./helpers";
+} from "../../src/index";
+import { boot, expectBytes, expectConsistent, pattern, run } from "../helpers";
 
 const setup = (pages: number) => {
   const k = boot({ thp: { enabled: "never" } });

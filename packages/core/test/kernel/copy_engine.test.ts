@@ -1,8 +1,8 @@
 import { Effect } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { CopyEngine } from "../src/index";
-import { idleCopyWorkers } from "../src/testing/index";
-import { boot, expectBytes, pattern, run } from "./helpers";
+import { CopyEngine } from "../../src/index";
+import { idleCopyWorkers } from "../../src/testing/index";
+import { boot, expectBytes, pattern, run } from "../helpers";
 
 const engines: CopyEngine[] = [];
 afterEach(async () => {

@@ -1,12 +1,17 @@
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
-import type { Task } from "../src/include/kernel";
-import { TlbFlushBatch } from "../src/include/tlbflush";
-import { isMigrationEntry, MAP_ANONYMOUS, MAP_SHARED, PG_hwpoison, ptePfn } from "../src/index";
-import { copyMcPages, folioMcCopy } from "../src/mm/copy_mc";
-import { folioTrylock, folioUnlock } from "../src/mm/filemap";
-import { folioMappings, removeMigrationPtes, TTU_BATCH_FLUSH, tryToMigrate } from "../src/mm/rmap";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+import type { Task } from "../../src/include/kernel";
+import { TlbFlushBatch } from "../../src/include/tlbflush";
+import { isMigrationEntry, MAP_ANONYMOUS, MAP_SHARED, PG_hwpoison, ptePfn } from "../../src/index";
+import { copyMcPages, folioMcCopy } from "../../src/mm/copy_mc";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import {
+  folioMappings,
+  removeMigrationPtes,
+  TTU_BATCH_FLUSH,
+  tryToMigrate,
+} from "../../src/mm/rmap";
+import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "../helpers";
 
 const pteAt = (p: Task, addr: number) => {
   const vma = p.mm!.findVma(addr)!;

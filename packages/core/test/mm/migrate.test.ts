@@ -1,6 +1,6 @@
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
-import type { Task } from "../src/include/kernel";
+import type { Task } from "../../src/include/kernel";
 import {
   type BatchCopier,
   ERRNO,
@@ -20,10 +20,10 @@ import {
   newMigratePagesStats,
   ptePfn,
   putbackMovablePages,
-} from "../src/index";
-import { FolioList } from "../src/lib/list";
-import { folioMcCopy } from "../src/mm/copy_mc";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+} from "../../src/index";
+import { FolioList } from "../../src/lib/list";
+import { folioMcCopy } from "../../src/mm/copy_mc";
+import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "../helpers";
 
 const MiB = 2 ** 20;
 

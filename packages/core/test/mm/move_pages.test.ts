@@ -1,7 +1,7 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
-import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../src/include/capability";
-import type { Task } from "../src/include/kernel";
+import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../../src/include/capability";
+import type { Task } from "../../src/include/kernel";
 import {
   ERRNO,
   MAP_ANONYMOUS,
@@ -13,8 +13,8 @@ import {
   MPOL_MF_MOVE_ALL,
   ptePfn,
   type TraceEvent,
-} from "../src/index";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+} from "../../src/index";
+import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "../helpers";
 
 const MiB = 2 ** 20;
 const move = (
