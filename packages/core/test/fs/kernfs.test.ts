@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KernFs } from "../../src/fs/kernfs";
 import { ERRNO } from "../../src/index";
-import { boot, expectErrno, run } from "../helpers";
+import { boot, expectErrno, run } from "../../src/testing/index";
 
 describe("sysfs and procfs", () => {
   it("shows THP modes with the current one in brackets and stores with sysfs_streq rules", () => {

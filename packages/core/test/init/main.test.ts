@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Kernel } from "../../src/index";
 import { parseSize } from "../../src/lib/cmdline";
-import { boot, expectErrno, run } from "../helpers";
+import { boot, expectErrno, run } from "../../src/testing/index";
 
 describe("Kernel.make", () => {
   it("rejects bad configs with EINVAL naming the problem", () => {

@@ -1,8 +1,7 @@
 import { Effect } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { CopyEngine } from "../../src/index";
-import { idleCopyWorkers } from "../../src/testing/index";
-import { boot, expectBytes, pattern, run } from "../helpers";
+import { boot, expectBytes, idleCopyWorkers, pattern, run } from "../../src/testing/index";
 
 const engines: CopyEngine[] = [];
 afterEach(async () => {

@@ -14,7 +14,14 @@ import {
   ptePfn,
 } from "../../src/index";
 import { FolioList } from "../../src/lib/list";
-import { boot, expectBytes, expectConsistent, pattern, run } from "../helpers";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  mapPattern,
+  pattern,
+  run,
+} from "../../src/testing/index";
 
 const DRIVERS = ["drvA", "drvB"] as const;
 type Driver = (typeof DRIVERS)[number];
@@ -224,8 +231,7 @@ describe("the registry under races (model-based, fc.commands + fc.scheduler)", (
         async (s, cmds) => {
           const k = boot();
           const p = run(k.createProcess());
-          const addr = run(p.mmap(PAGES * 4096, { hugepage: false }));
-          run(p.write(addr, pattern(PAGES * 4096, 31)));
+          const addr = mapPattern(p, PAGES * 4096, 31, false);
           const real: Real = {
             k,
             p,

@@ -2,8 +2,13 @@ import { Effect } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { __GFP_THISNODE, __GFP_ZERO, PG_buddy } from "../../src/index";
-import { checkKernelConsistency } from "../../src/testing/index";
-import { boot, expectConsistent, expectErrno, run } from "../helpers";
+import {
+  boot,
+  checkKernelConsistency,
+  expectConsistent,
+  expectErrno,
+  run,
+} from "../../src/testing/index";
 
 describe("buddy allocator", () => {
   it("starts with every page of every node free, minus the zero page", () => {
