@@ -11,6 +11,9 @@
  *   {@link isolateRange}), and checks that throw plain errors ({@link expectErrno},
  *   {@link expectBytes}, {@link expectConsistent}), so that no test framework is needed to run
  *   them.
+ * - The race harness of the copy-offload registry ({@link runRegistryRaces}, `./races`), on
+ *   `fc.commands` and `fc.scheduler`: it needs `fast-check`, an optional peer dependency, and
+ *   loads it only when called.
  *
  * @packageDocumentation
  */
@@ -37,3 +40,15 @@ export {
   sameBytes,
   waitUntil,
 } from "./fixtures";
+export {
+  expectOutcome,
+  type RaceHarness,
+  RaceMigrate,
+  type RaceModel,
+  RaceReasons,
+  type RaceRunOptions,
+  RaceSwitch,
+  type RaceWorld,
+  raceOutcome,
+  runRegistryRaces,
+} from "./races";
