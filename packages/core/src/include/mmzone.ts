@@ -196,7 +196,8 @@ export interface PageAllocator {
   /**
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)`: returns the first
    * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
-   * 0 the block becomes a large folio. `nid` and `order` must already be valid.
+   * 0 the block becomes a large folio. `order` must already be valid; a node that does not exist
+   * has nothing to give (-1).
    */
   allocPages(nid: number, order: number, gfp: number, nodemask?: readonly number[] | null): number;
   /**
@@ -204,11 +205,11 @@ export interface PageAllocator {
    * not be freed is reported through `bad_page()` and kept; false then.
    */
   freePages(pfn: number, order: number): boolean;
-  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`). */
+  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`); 0 for a node that does not exist. */
   nodeFreePages(nid: number): number;
   /** Free base pages on every node together. */
   totalFreePages(): number;
-  /** The largest order with a free block on a node, or -1 when the node has none. */
+  /** The largest order with a free block on a node, or -1 when the node has none (or does not exist). */
   largestFreeOrder(nid: number): number;
   /**
    * Fragments a node on purpose: afterwards no free block on it is larger than `order`. About

@@ -34,6 +34,18 @@ describe("Kernel.make", () => {
     }
   });
 
+  it("answers node_distance from the matrix, and past it as x86 does: local to itself, remote to others", () => {
+    const k = boot({
+      nodes: ["4M", "4M"],
+      distances: [
+        [10, 31],
+        [31, 10],
+      ],
+    });
+    expect([k.distance(0, 1), k.distance(1, 1)]).toEqual([31, 10]);
+    expect([k.distance(0, 2), k.distance(5, 5), k.distance(-1, 0)]).toEqual([20, 10, 20]);
+  });
+
   it("parses sizes as memparse does", () => {
     expect(parseSize("4K")).toBe(4096);
     expect(parseSize("2G")).toBe(2 ** 31);

@@ -13,6 +13,7 @@ import {
   MPOL_INTERLEAVE,
   MPOL_PREFERRED,
   PROT_READ,
+  policyTarget,
 } from "../../src/index";
 import {
   boot,
@@ -154,6 +155,23 @@ describe("faults", () => {
     expect(run(p.getMempolicy(0))).toEqual({ mode: MPOL_PREFERRED, nodes: [1] });
     expect(run(p.getMempolicy(MPOL_F_ADDR, b))).toEqual({ mode: MPOL_BIND, nodes: [0] });
     expectConsistent(k);
+  });
+
+  it("picks the node of a policy with no nodes as the kernel would: local, and none allowed when bound", () => {
+    const distance = (a: number, b: number) => (a === b ? 10 : 20);
+    expect(policyTarget({ mode: MPOL_PREFERRED, nodes: [] }, 1, 0, distance)).toEqual({
+      nid: 1,
+      nodemask: null,
+    });
+    expect(policyTarget({ mode: MPOL_BIND, nodes: [] }, 1, 0, distance)).toEqual({
+      nid: 1,
+      nodemask: [],
+    });
+    expect(policyTarget({ mode: MPOL_INTERLEAVE, nodes: [] }, 0, 3, distance)).toEqual({
+      nid: 0,
+      nodemask: null,
+    });
+    expect(policyTarget({ mode: MPOL_BIND, nodes: [0, 2] }, 1, 0, distance).nid).toBe(0);
   });
 
   it("fails a bound allocation with ENOMEM rather than leave its nodes", () => {

@@ -60,6 +60,16 @@ describe("buddy allocator", () => {
     expect(run(k.allocFolio(0, 0)).nid).toBe(2);
   });
 
+  it("answers for a node that does not exist: nothing free, nothing to give, nothing on its LRU", () => {
+    const k = boot();
+    expect(k.pageAlloc.nodeFreePages(2)).toBe(0);
+    expect(k.pageAlloc.largestFreeOrder(-1)).toBe(-1);
+    expect(k.pageAlloc.allocPages(2, 0, 0)).toBe(-1);
+    expect(k.pageAlloc.allocPages(7, 0, __GFP_THISNODE)).toBe(-1);
+    expect(k.lru.count(2)).toBe(0);
+    expectConsistent(k);
+  });
+
   it("zeroes with __GFP_ZERO", () => {
     const k = boot();
     const folio = run(k.allocFolio(0, 2));
