@@ -142,4 +142,15 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
     engine.resize(2);
     expect(engine.threads).toBe(2);
   });
+
+  it("names a lane it does not have with a RangeError", () => {
+    const { engine } = setup(2);
+    engine.begin(1);
+    expect(() => engine.push(2, 1, 2, 0, 4096, 0)).toThrow(
+      new RangeError("copy engine has no lane 2; it has 2"),
+    );
+    expect(() => engine.queued(-1)).toThrow(RangeError);
+    expect(() => engine.startLane(7, () => {})).toThrow(RangeError);
+    expect(engine.queued(1)).toBe(0);
+  });
 });

@@ -449,4 +449,13 @@ describe("SRCU", () => {
     await Effect.runPromise(Fiber.join(second));
     expect(srcu.activeReaders).toBe(0);
   });
+
+  it("refuses to unlock an index no read lock returned, counting nothing", () => {
+    const srcu = new Srcu();
+    const idx = srcu.readLock();
+    expect(() => srcu.readUnlock(2)).toThrow(new RangeError("srcu_read_unlock: bad index 2"));
+    expect(srcu.activeReaders).toBe(1);
+    srcu.readUnlock(idx);
+    expect(srcu.activeReaders).toBe(0);
+  });
 });
