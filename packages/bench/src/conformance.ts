@@ -61,15 +61,19 @@ export const runConformance = async (
 ) => {
   const rows: ConformanceRow[] = [];
   for (const name of names) {
-    const subject = CONFORMANCE_SUBJECTS[name]!(hangMs);
+    const make = CONFORMANCE_SUBJECTS[name];
+    if (!make) throw new RangeError(`unknown migrator ${JSON.stringify(name)}`);
+    const subject = make(hangMs);
     const seconds: number[] = [];
-    let report: VerifyReport | null = null;
+    const reports: VerifyReport[] = [];
     for (let run = 0; run < runs; run++) {
       progress(`${subject.name}: ${cases} cases, call ${run + 1} of ${runs}`);
       const start = performance.now();
-      report = await verifyMigrator(subject, { numRuns: cases, seed: run + 1 });
+      reports.push(await verifyMigrator(subject, { numRuns: cases, seed: run + 1 }));
       seconds.push((performance.now() - start) / 1000);
     }
+    const report = reports.at(-1);
+    if (!report) throw new RangeError(`runs must be at least 1, not ${runs}`);
     const summary = summarize(seconds);
     rows.push({
       subject: subject.name,
@@ -77,10 +81,10 @@ export const runConformance = async (
       seconds: summary,
       casesPerSecond: cases / summary.median,
       coverage: {
-        batches: report!.batches,
-        marked: report!.marked,
-        fellBack: report!.fellBack,
-        injected: report!.injected,
+        batches: report.batches,
+        marked: report.marked,
+        fellBack: report.fellBack,
+        injected: report.injected,
       },
     });
   }

@@ -1,4 +1,16 @@
-import { ERRNO, type Kernel, MAP_ANONYMOUS, MAP_PRIVATE, type Task } from "@migrate-offload/core";
+import { ERRNO, type Kernel } from "@migrate-offload/core";
+import {
+  boot as bootKernel,
+  errnoOf,
+  mapPattern,
+  moveRange,
+  pattern,
+  patternIntact,
+  run,
+  runP,
+  sameBytes,
+  waitUntil,
+} from "@migrate-offload/core/testing";
 import { Effect, Fiber } from "effect";
 import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
@@ -10,7 +22,7 @@ import {
   dcbmDriver,
 } from "../src/index";
 import { type DmaFault, dmaInjectFault, dmaReleaseStalled } from "../src/testing";
-import { addDevice, bootKernel, errnoOf, fill, run, runP, same } from "./helpers";
+import { addDevice } from "./helpers";
 
 const MiB = 2 ** 20;
 const MIGRATOR = "/sys/kernel/mm/migration/offload_migrator";
@@ -20,7 +32,7 @@ const boot = async (
   options: DcbmOptions = {},
   thp: "always" | "never" = "never",
 ) => {
-  const kernel = bootKernel(thp);
+  const kernel = bootKernel({ thp: { enabled: thp } });
   const dma = addDevice(kernel, device);
   const driver = dcbmDriver(kernel, options);
   await runP(kernel.loadModule(driver.module));
@@ -30,24 +42,6 @@ const boot = async (
 const write = (kernel: Kernel, file: string, value: string) =>
   runP(kernel.fs.write(`${DCBM_SYSFS_DIR}/${file}`, value));
 const read = (kernel: Kernel, file: string) => run(kernel.fs.read(`${DCBM_SYSFS_DIR}/${file}`));
-
-const region = (proc: Task, bytes: number, seed: number, hugepage?: boolean) => {
-  const addr = run(proc.mmap(bytes, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage }));
-  run(proc.write(addr, fill(bytes, seed)));
-  return addr;
-};
-
-const moveAll = (proc: Task, addr: number, bytes: number, node: number, step = 4096) => {
-  const pages = Array.from({ length: bytes / step }, (_, i) => addr + i * step);
-  return proc.movePages(
-    0,
-    pages,
-    pages.map(() => node),
-  );
-};
-
-const intact = (proc: Task, addr: number, bytes: number, seed: number) =>
-  same(run(proc.read(addr, bytes)), fill(bytes, seed));
 
 /** Nothing of the device is left held: channels, mappings, running or stalled work. */
 const expectIdle = (dma: DmaDevice) => {
@@ -60,14 +54,6 @@ const expectIdle = (dma: DmaDevice) => {
 };
 
 const settle = () => Effect.promise(() => new Promise((r) => setTimeout(r, 20)));
-const until = (predicate: () => boolean) =>
-  Effect.promise(
-    () =>
-      new Promise<void>((resolve) => {
-        const check = () => (predicate() ? resolve() : setImmediate(check));
-        check();
-      }),
-  );
 
 describe("dcbm: the module and /sys/kernel/dcbm", () => {
   it("creates its control files with the kernel's parsing rules", async () => {
@@ -136,13 +122,13 @@ describe("dcbm: the module and /sys/kernel/dcbm", () => {
     await write(kernel, "offloading", "1");
     await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_reasons", "demotion"));
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 16 * 4096, 3);
-    expect((await runP(moveAll(proc, addr, 16 * 4096, 1))).rc).toBe(0);
+    const addr = mapPattern(proc, 16 * 4096, 3);
+    expect((await runP(moveRange(proc, addr, 16 * 4096, 1))).rc).toBe(0);
     expect(driver.foliosMigrated).toBe(0);
     await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_reasons", "all"));
-    expect((await runP(moveAll(proc, addr, 16 * 4096, 0))).rc).toBe(0);
+    expect((await runP(moveRange(proc, addr, 16 * 4096, 0))).rc).toBe(0);
     expect(driver.foliosMigrated).toBe(16);
-    expect(intact(proc, addr, 16 * 4096, 3)).toBe(true);
+    expect(patternIntact(proc, addr, 16 * 4096, 3)).toBe(true);
   });
 });
 
@@ -156,8 +142,8 @@ describe("dcbm: offloading agrees with offload_migrator", () => {
     await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", "DCBM"));
     expect(read(kernel, "offloading")).toBe("1\n");
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 16 * 4096, 9);
-    expect((await runP(moveAll(proc, addr, 16 * 4096, 1))).rc).toBe(0);
+    const addr = mapPattern(proc, 16 * 4096, 9);
+    expect((await runP(moveRange(proc, addr, 16 * 4096, 1))).rc).toBe(0);
     expect(read(kernel, "folios_migrated")).toBe("16\n");
     await write(kernel, "offloading", "0");
     await runP(kernel.unloadModule("dcbm"));
@@ -170,10 +156,10 @@ describe("dcbm: copies", () => {
     await write(kernel, "nr_dma_chan", "3");
     await write(kernel, "offloading", "1");
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 10 * 4096, 4);
-    const r = await runP(moveAll(proc, addr, 10 * 4096, 1));
+    const addr = mapPattern(proc, 10 * 4096, 4);
+    const r = await runP(moveRange(proc, addr, 10 * 4096, 1));
     expect([...r.status]).toEqual(Array(10).fill(1));
-    expect(intact(proc, addr, 10 * 4096, 4)).toBe(true);
+    expect(patternIntact(proc, addr, 10 * 4096, 4)).toBe(true);
     // Folios [0,3), [3,6), [6,10).
     expect(dma.channels.slice(0, 4).map((c) => c.bytesTransferred / 4096)).toEqual([3, 3, 4, 0]);
     expect([read(kernel, "folios_migrated"), read(kernel, "folios_failures")]).toEqual([
@@ -187,8 +173,8 @@ describe("dcbm: copies", () => {
     });
     // Two folios, sixteen channels wanted: two used.
     await write(kernel, "nr_dma_chan", "16");
-    const two = region(proc, 2 * 4096, 5);
-    expect((await runP(moveAll(proc, two, 2 * 4096, 1))).rc).toBe(0);
+    const two = mapPattern(proc, 2 * 4096, 5);
+    expect((await runP(moveRange(proc, two, 2 * 4096, 1))).rc).toBe(0);
     expect(dma.channels.filter((c) => c.bytesTransferred > 0).length).toBe(3);
     expect(driver.foliosMigrated).toBe(12);
     await write(kernel, "folios_migrated", "0");
@@ -205,10 +191,10 @@ describe("dcbm: copies", () => {
       );
       await write(kernel, "offloading", "1");
       const proc = run(kernel.createProcess());
-      const addr = region(proc, 16 * MiB, 6, true);
-      const r = await runP(moveAll(proc, addr, 16 * MiB, 1, 2 * MiB));
+      const addr = mapPattern(proc, 16 * MiB, 6, true);
+      const r = await runP(moveRange(proc, addr, 16 * MiB, 1, 2 * MiB));
       expect([...r.status]).toEqual(Array(8).fill(1));
-      expect(intact(proc, addr, 16 * MiB, 6)).toBe(true);
+      expect(patternIntact(proc, addr, 16 * MiB, 6)).toBe(true);
       expect(driver.foliosMigrated).toBe(8);
       if (completion === "polling") expect(dma.interrupts).toBe(0);
       else expect(dma.interrupts).toBeGreaterThan(0);
@@ -219,14 +205,14 @@ describe("dcbm: copies", () => {
   it("walks the two sides by byte offset when the IOMMU merges them differently", async () => {
     const { kernel, dma, driver } = await boot({ channels: 4, engines: 2 }, { nrDmaChan: 2 });
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 64 * 4096, 7);
+    const addr = mapPattern(proc, 64 * 4096, 7);
     // Destinations come from a node where no two free pages are neighbours.
     run(kernel.fragment(1, 0));
     await write(kernel, "offloading", "1");
-    const r = await runP(moveAll(proc, addr, 64 * 4096, 1));
+    const r = await runP(moveRange(proc, addr, 64 * 4096, 1));
     expect(r.rc).toBe(0);
     expect(dma.iommu.merged).toBeGreaterThan(0);
-    expect(intact(proc, addr, 64 * 4096, 7)).toBe(true);
+    expect(patternIntact(proc, addr, 64 * 4096, 7)).toBe(true);
     expect(driver.foliosMigrated).toBe(64);
     expect(driver.foliosFailures).toBe(0);
     expectIdle(dma);
@@ -239,10 +225,10 @@ describe("dcbm: copies", () => {
     );
     await write(kernel, "offloading", "1");
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 8 * 4096, 8);
+    const addr = mapPattern(proc, 8 * 4096, 8);
     dmaInjectFault(dma, { kind: "hang", after: 0 });
-    const migration = Effect.runFork(moveAll(proc, addr, 8 * 4096, 1));
-    await runP(until(() => dma.stalledDescriptors === 1 && dma.chunksInFlight === 0));
+    const migration = Effect.runFork(moveRange(proc, addr, 8 * 4096, 1));
+    await runP(waitUntil(() => dma.stalledDescriptors === 1 && dma.chunksInFlight === 0));
     await runP(settle());
     // The last descriptor (with the interrupt) and all but the first completed: not done yet.
     expect(migration.pollUnsafe()).toBeUndefined();
@@ -251,7 +237,7 @@ describe("dcbm: copies", () => {
     expect(r.rc).toBe(0);
     expect(driver.foliosMigrated).toBe(8);
     expect(driver.foliosFailures).toBe(0);
-    expect(intact(proc, addr, 8 * 4096, 8)).toBe(true);
+    expect(patternIntact(proc, addr, 8 * 4096, 8)).toBe(true);
     expectIdle(dma);
   });
 });
@@ -273,12 +259,12 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
       );
       await write(kernel, "offloading", "1");
       const proc = run(kernel.createProcess());
-      const addr = region(proc, 16 * 4096, 9);
+      const addr = mapPattern(proc, 16 * 4096, 9);
       const spawned = dma.enginesSpawned;
       dmaInjectFault(dma, fault);
-      const r = await runP(moveAll(proc, addr, 16 * 4096, 1));
+      const r = await runP(moveRange(proc, addr, 16 * 4096, 1));
       expect([...r.status]).toEqual(Array(16).fill(1));
-      expect(intact(proc, addr, 16 * 4096, 9)).toBe(true);
+      expect(patternIntact(proc, addr, 16 * 4096, 9)).toBe(true);
       if (migrated >= 0) expect(driver.foliosMigrated).toBe(migrated);
       else expect(driver.foliosMigrated).toBeLessThan(16);
       expect(driver.foliosMigrated + driver.foliosFailures).toBe(16);
@@ -301,12 +287,12 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
     );
     await write(kernel, "offloading", "1");
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 4 * MiB, 10, true);
+    const addr = mapPattern(proc, 4 * MiB, 10, true);
     const head = run(proc.movePages(0, [addr], null, 0)).status[0]!;
     expect(head).toBe(0);
     const vma = proc.mm!.findVma(addr)!;
     run(kernel.memoryFailure((vma.ptes[0]! >>> 5) + 300));
-    const r = await runP(moveAll(proc, addr, 4 * MiB, 1, 2 * MiB));
+    const r = await runP(moveRange(proc, addr, 4 * MiB, 1, 2 * MiB));
     expect([...r.status]).toEqual([-ERRNO.EHWPOISON, 1]);
     // The poisoned folio is offered again on the retry pass, and fails again.
     expect(driver.foliosMigrated).toBe(1);
@@ -315,9 +301,9 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
       foliosCopied: 1,
       foliosFallenBack: driver.foliosFailures,
     });
-    expect(same(run(proc.read(addr + 2 * MiB, 2 * MiB)), fill(4 * MiB, 10).subarray(2 * MiB))).toBe(
-      true,
-    );
+    expect(
+      sameBytes(run(proc.read(addr + 2 * MiB, 2 * MiB)), pattern(4 * MiB, 10).subarray(2 * MiB)),
+    ).toBe(true);
     expectIdle(dma);
   });
 
@@ -328,12 +314,12 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
     );
     await write(kernel, "offloading", "1");
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 8 * 4096, 11);
+    const addr = mapPattern(proc, 8 * 4096, 11);
     dmaInjectFault(dma, { kind: "hang", after: 1 });
     const result = await runP(
       Effect.gen(function* () {
-        const fiber = yield* Effect.forkChild(moveAll(proc, addr, 8 * 4096, 1));
-        yield* until(() => dma.stalledDescriptors === 1 && dma.chunksInFlight === 0);
+        const fiber = yield* Effect.forkChild(moveRange(proc, addr, 8 * 4096, 1));
+        yield* waitUntil(() => dma.stalledDescriptors === 1 && dma.chunksInFlight === 0);
         yield* TestClock.adjust("9999 millis");
         yield* settle();
         const early = fiber.pollUnsafe();
@@ -343,7 +329,7 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
     );
     expect(result.early).toBeUndefined();
     expect(result.r.rc).toBe(0);
-    expect(intact(proc, addr, 8 * 4096, 11)).toBe(true);
+    expect(patternIntact(proc, addr, 8 * 4096, 11)).toBe(true);
     // Channel 0 held folios 0-3 and its second descriptor hung, holding up the two after it:
     // folio 0 and channel 1's four were copied, folios 1-3 fell back.
     expect(driver.foliosMigrated).toBe(5);
@@ -358,15 +344,15 @@ describe("dcbm: concurrency", () => {
     const { kernel, dma, driver } = await boot({ channels: 16, engines: 2 }, { nrDmaChan: 12 });
     await write(kernel, "offloading", "1");
     const procs = [0, 1, 2].map(() => run(kernel.createProcess()));
-    const addrs = procs.map((p, i) => region(p, 64 * 4096, 20 + i));
+    const addrs = procs.map((p, i) => mapPattern(p, 64 * 4096, 20 + i));
     const results = await runP(
       Effect.all(
-        procs.map((p, i) => moveAll(p, addrs[i]!, 64 * 4096, 1)),
+        procs.map((p, i) => moveRange(p, addrs[i]!, 64 * 4096, 1)),
         { concurrency: "unbounded" },
       ),
     );
     expect(results.map((r) => r.rc)).toEqual([0, 0, 0]);
-    expect(procs.map((p, i) => intact(p, addrs[i]!, 64 * 4096, 20 + i))).toEqual([
+    expect(procs.map((p, i) => patternIntact(p, addrs[i]!, 64 * 4096, 20 + i))).toEqual([
       true,
       true,
       true,
@@ -390,10 +376,10 @@ describe("dcbm: concurrency", () => {
     });
     await write(kernel, "offloading", "1");
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 8 * 4096, 12);
+    const addr = mapPattern(proc, 8 * 4096, 12);
     dmaInjectFault(dma, { kind: "hang", after: 3 });
-    const migration = Effect.runFork(moveAll(proc, addr, 8 * 4096, 1));
-    await runP(until(() => dma.stalledDescriptors === 1));
+    const migration = Effect.runFork(moveRange(proc, addr, 8 * 4096, 1));
+    await runP(waitUntil(() => dma.stalledDescriptors === 1));
     const off = Effect.runFork(kernel.fs.write(`${DCBM_SYSFS_DIR}/offloading`, "0"));
     await runP(settle());
     expect(off.pollUnsafe()).toBeUndefined();
@@ -403,7 +389,7 @@ describe("dcbm: concurrency", () => {
     await runP(Fiber.join(off));
     expect(driver.offloading).toBe(false);
     await runP(kernel.unloadModule("dcbm"));
-    expect(intact(proc, addr, 8 * 4096, 12)).toBe(true);
+    expect(patternIntact(proc, addr, 8 * 4096, 12)).toBe(true);
     expect(driver.foliosMigrated).toBe(8);
     expectIdle(dma);
   });

@@ -1,4 +1,15 @@
-import { ERRNO, Kernel, MAP_ANONYMOUS, MAP_PRIVATE, type Task } from "@migrate-offload/core";
+import { ERRNO, type Kernel } from "@migrate-offload/core";
+import {
+  boot as bootKernel,
+  errnoOf,
+  mapPattern,
+  moveRange,
+  pattern,
+  patternIntact,
+  run,
+  runP,
+  sameBytes,
+} from "@migrate-offload/core/testing";
 import { Effect, Fiber } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -8,10 +19,6 @@ import {
   mtcopyDriver,
 } from "../src/index";
 
-const run = <A, E>(e: Effect.Effect<A, E>): A => Effect.runSync(e);
-const runP = <A, E>(e: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(e);
-const errnoOf = <A, E>(e: Effect.Effect<A, E>) =>
-  runP(Effect.flip(e)).then((err) => (err as { errno: string }).errno);
 const MiB = 2 ** 20;
 
 const live: Array<{ kernel: Kernel; driver: MtcopyDriver }> = [];
@@ -33,36 +40,15 @@ const boot = async (
   mthp = false,
 ) => {
   const sizes: Record<string, "always"> = mthp ? { "64kB": "always" } : {};
-  const kernel = run(Kernel.boot({ nodes: ["64M", "64M"], thp: { enabled: thp, sizes } }));
+  const kernel = bootKernel({ thp: { enabled: thp, sizes } });
   const driver = mtcopyDriver(kernel, options);
   live.push({ kernel, driver });
   await runP(kernel.loadModule(driver.module));
   return { kernel, driver };
 };
 
-const fill = (n: number, seed: number): Uint8Array => {
-  // A plain loop: \`Uint8Array.from\` with a mapping function takes about a second per 16 MiB.
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 13 + seed + (i >> 12)) & 0xff;
-  return out;
-};
-
-const region = (proc: Task, bytes: number, seed: number, hugepage?: boolean) => {
-  const addr = run(proc.mmap(bytes, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage }));
-  run(proc.write(addr, fill(bytes, seed)));
-  return addr;
-};
-
-const moveAll = (proc: Task, addr: number, bytes: number, node: number, step = 4096) => {
-  const pages = Array.from({ length: bytes / step }, (_, i) => addr + i * step);
-  return runP(
-    proc.movePages(
-      0,
-      pages,
-      pages.map(() => node),
-    ),
-  );
-};
+/** {@link moveRange}, run to completion. */
+const moveAll = (...args: Parameters<typeof moveRange>) => runP(moveRange(...args));
 
 describe("mtcopy: the module and /sys/kernel/cpu_mt", () => {
   it("creates offloading, threads and reasons with the kernel's parsing rules", async () => {
@@ -112,7 +98,7 @@ describe("mtcopy: offloading agrees with offload_migrator", () => {
     await runP(kernel.fs.write("/sys/kernel/mm/migration/offload_migrator", "CPU_MT_COPY"));
     expect(run(kernel.fs.read(offloading))).toBe("1\n");
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 16 * 4096, 9);
+    const addr = mapPattern(proc, 16 * 4096, 9);
     expect((await moveAll(proc, addr, 16 * 4096, 1)).rc).toBe(0);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")!.foliosCopied).toBe(16);
   });
@@ -123,12 +109,10 @@ describe("mtcopy: the seed's strategies, byte for byte", () => {
     const { kernel, driver } = await boot({ threads: 4 }, "always");
     await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 4 * MiB, 1, true);
+    const addr = mapPattern(proc, 4 * MiB, 1, true);
     const r = await moveAll(proc, addr, 4 * MiB, 1, 2 * MiB);
     expect([...r.status]).toEqual([1, 1]);
-    expect(Buffer.from(run(proc.read(addr, 4 * MiB))).equals(Buffer.from(fill(4 * MiB, 1)))).toBe(
-      true,
-    );
+    expect(patternIntact(proc, addr, 4 * MiB, 1)).toBe(true);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
       batchesOffloaded: 2,
       foliosCopied: 2,
@@ -141,12 +125,10 @@ describe("mtcopy: the seed's strategies, byte for byte", () => {
     const { kernel } = await boot({ threads: 3 });
     await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 100 * 4096, 2);
+    const addr = mapPattern(proc, 100 * 4096, 2);
     const r = await moveAll(proc, addr, 100 * 4096, 1);
     expect(r.rc).toBe(0);
-    expect(
-      Buffer.from(run(proc.read(addr, 100 * 4096))).equals(Buffer.from(fill(100 * 4096, 2))),
-    ).toBe(true);
+    expect(patternIntact(proc, addr, 100 * 4096, 2)).toBe(true);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
       batchesOffloaded: 1,
       foliosCopied: 100,
@@ -157,8 +139,8 @@ describe("mtcopy: the seed's strategies, byte for byte", () => {
   it("balances a batch of mixed folio sizes with padata", async () => {
     const { kernel } = await boot({ threads: 2 }, "never", true);
     const proc = run(kernel.createProcess());
-    const small = region(proc, 16 * 4096, 3, false);
-    const mthp = region(proc, 512 * 1024, 4);
+    const small = mapPattern(proc, 16 * 4096, 3, false);
+    const mthp = mapPattern(proc, 512 * 1024, 4);
     expect(run(kernel.fs.read("/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled"))).toBe(
       "[always] inherit madvise never\n",
     );
@@ -175,12 +157,8 @@ describe("mtcopy: the seed's strategies, byte for byte", () => {
       ),
     );
     expect([...r.status].every((s) => s === 1)).toBe(true);
-    expect(
-      Buffer.from(run(proc.read(small, 16 * 4096))).equals(Buffer.from(fill(16 * 4096, 3))),
-    ).toBe(true);
-    expect(
-      Buffer.from(run(proc.read(mthp, 512 * 1024))).equals(Buffer.from(fill(512 * 1024, 4))),
-    ).toBe(true);
+    expect(patternIntact(proc, small, 16 * 4096, 3)).toBe(true);
+    expect(patternIntact(proc, mthp, 512 * 1024, 4)).toBe(true);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
       batchesOffloaded: 1,
       foliosCopied: 24,
@@ -198,8 +176,8 @@ describe("mtcopy: batches larger than the rings", () => {
       const { kernel } = await boot({ threads, ringCapacity: 8 }, "never", mthp);
       await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
       const proc = run(kernel.createProcess());
-      const addr = region(proc, pages * 4096 * (mthp ? 16 : 1), 10);
-      const small = mthp ? region(proc, 8 * 4096, 11, false) : 0;
+      const addr = mapPattern(proc, pages * 4096 * (mthp ? 16 : 1), 10);
+      const small = mthp ? mapPattern(proc, 8 * 4096, 11, false) : 0;
       const bytes = pages * 4096 * (mthp ? 16 : 1);
       const step = mthp ? 65536 : 4096;
       const addrs = [
@@ -214,13 +192,8 @@ describe("mtcopy: batches larger than the rings", () => {
         ),
       );
       expect(r.rc).toBe(0);
-      expect(Buffer.from(run(proc.read(addr, bytes))).equals(Buffer.from(fill(bytes, 10)))).toBe(
-        true,
-      );
-      if (mthp)
-        expect(
-          Buffer.from(run(proc.read(small, 8 * 4096))).equals(Buffer.from(fill(8 * 4096, 11))),
-        ).toBe(true);
+      expect(patternIntact(proc, addr, bytes, 10)).toBe(true);
+      if (mthp) expect(patternIntact(proc, small, 8 * 4096, 11)).toBe(true);
       const c = kernel.migrateOffload.counters("CPU_MT_COPY")!;
       expect(c.foliosFallenBack).toBe(0);
       expect(c.foliosCopied).toBe(addrs.length);
@@ -233,7 +206,7 @@ describe("mtcopy: failures", () => {
     const { kernel } = await boot({ threads: 4 }, "always");
     await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 2 * MiB, 5, true);
+    const addr = mapPattern(proc, 2 * MiB, 5, true);
     const head = run(proc.movePages(0, [addr], null, 0)).status[0]!;
     expect(head).toBe(0);
     const vma = proc.mm!.findVma(addr)!;
@@ -242,9 +215,7 @@ describe("mtcopy: failures", () => {
     expect([...r.status]).toEqual([-ERRNO.EHWPOISON]);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")!.copyFailures).toBeGreaterThan(0);
     expect(
-      Buffer.from(run(proc.read(addr, 300 * 4096))).equals(
-        Buffer.from(fill(2 * MiB, 5).subarray(0, 300 * 4096)),
-      ),
+      sameBytes(run(proc.read(addr, 300 * 4096)), pattern(2 * MiB, 5).subarray(0, 300 * 4096)),
     ).toBe(true);
   });
 
@@ -253,12 +224,10 @@ describe("mtcopy: failures", () => {
       const { kernel, driver } = await boot({ threads: 2, deadlineMs: 300 });
       await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
       const proc = run(kernel.createProcess());
-      const addr = region(proc, 64 * 4096, 6);
+      const addr = mapPattern(proc, 64 * 4096, 6);
       driver.engine!.inject(1, fault);
       expect((await moveAll(proc, addr, 64 * 4096, 1)).rc).toBe(0);
-      expect(
-        Buffer.from(run(proc.read(addr, 64 * 4096))).equals(Buffer.from(fill(64 * 4096, 6))),
-      ).toBe(true);
+      expect(patternIntact(proc, addr, 64 * 4096, 6)).toBe(true);
       expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
         foliosCopied: 32,
         foliosFallenBack: 32,
@@ -277,7 +246,7 @@ describe("mtcopy: failures", () => {
     const { kernel, driver } = await boot({ threads: 2, deadlineMs: 300 });
     await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
     const proc = run(kernel.createProcess());
-    const addr = region(proc, 32 * 4096, 7);
+    const addr = mapPattern(proc, 32 * 4096, 7);
     driver.engine!.inject(0, "hang");
     const migration = Effect.runFork(Effect.promise(() => moveAll(proc, addr, 32 * 4096, 1)));
     await runP(Effect.yieldNow);
@@ -288,9 +257,7 @@ describe("mtcopy: failures", () => {
     await runP(Fiber.join(off));
     await runP(kernel.unloadModule("mtcopy"));
     expect(driver.engine).toBeNull();
-    expect(
-      Buffer.from(run(proc.read(addr, 32 * 4096))).equals(Buffer.from(fill(32 * 4096, 7))),
-    ).toBe(true);
+    expect(patternIntact(proc, addr, 32 * 4096, 7)).toBe(true);
   });
 });
 
@@ -300,7 +267,7 @@ describe("mtcopy: concurrency", () => {
     await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
     const procs = [0, 1, 2].map(() => run(kernel.createProcess()));
     const bytes = 256 * 4096;
-    const addrs = procs.map((p, i) => region(p, bytes, 30 + i));
+    const addrs = procs.map((p, i) => mapPattern(p, bytes, 30 + i));
     const results = await runP(
       Effect.all(
         procs.map((p, i) => Effect.promise(() => moveAll(p, addrs[i]!, bytes, 1))),
@@ -308,11 +275,11 @@ describe("mtcopy: concurrency", () => {
       ),
     );
     expect(results.map((r) => r.rc)).toEqual([0, 0, 0]);
-    expect(
-      procs.map((p, i) =>
-        Buffer.from(run(p.read(addrs[i]!, bytes))).equals(Buffer.from(fill(bytes, 30 + i))),
-      ),
-    ).toEqual([true, true, true]);
+    expect(procs.map((p, i) => patternIntact(p, addrs[i]!, bytes, 30 + i))).toEqual([
+      true,
+      true,
+      true,
+    ]);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
       foliosCopied: 768,
       foliosFallenBack: 0,
@@ -330,8 +297,8 @@ describe("mtcopy: the auto policy", () => {
     });
     await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
     const proc = run(kernel.createProcess());
-    const big = region(proc, 128 * 4096, 8);
-    const small = region(proc, 8 * 4096, 9);
+    const big = mapPattern(proc, 128 * 4096, 8);
+    const small = mapPattern(proc, 8 * 4096, 9);
     expect((await moveAll(proc, big, 128 * 4096, 1)).rc).toBe(0);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
       batchesDeclined: 1,
@@ -349,8 +316,6 @@ describe("mtcopy: the auto policy", () => {
       batchesOffloaded: 1,
       foliosCopied: 128,
     });
-    expect(
-      Buffer.from(run(proc.read(big, 128 * 4096))).equals(Buffer.from(fill(128 * 4096, 8))),
-    ).toBe(true);
+    expect(patternIntact(proc, big, 128 * 4096, 8)).toBe(true);
   });
 });

@@ -114,6 +114,14 @@ const flagsOf = (kind: RegionKind): number =>
           ? MAP_SHARED
           : MAP_PRIVATE;
 
+/** Every page a scenario refers to: its request's entries, pins, poisoned and written-back pages. */
+const scenarioRefs = (scenario: MigrationScenario): PageRef[] => [
+  ...scenario.entries,
+  ...scenario.pins,
+  ...scenario.poison,
+  ...scenario.writeback,
+];
+
 const pfnAt = (task: Task, addr: number): number => {
   const vma = task.mm!.findVma(addr);
   if (!vma) return -1;
@@ -168,6 +176,19 @@ const runScenarioOnFreshKernel = (
   options: ScenarioOptions,
 ): Effect.Effect<ScenarioReport, unknown, Scope.Scope> =>
   Effect.gen(function* () {
+    const outside = scenarioRefs(scenario).find(
+      (ref) =>
+        !Number.isInteger(ref.page) ||
+        ref.page < 0 ||
+        ref.page >= (scenario.regions[ref.region]?.pages ?? 0),
+    );
+    if (outside) {
+      return yield* Effect.fail(
+        new RangeError(
+          `scenario refers to page ${outside.page} of region ${outside.region}; it has ${scenario.regions.length} regions`,
+        ),
+      );
+    }
     const problems: string[] = [];
     const PAGE = scenario.pageSize;
     const k = yield* Kernel.make({
@@ -228,6 +249,7 @@ const runScenarioOnFreshKernel = (
       expected.push(contents);
     }
     const child = scenario.fork ? yield* proc.fork() : null;
+    // Every reference names a region the scenario has: checked before the kernel booted.
     const addrOf = (ref: PageRef) => starts[ref.region]! + ref.page * PAGE;
     const headAt = (ref: PageRef): number => {
       const pfn = pfnAt(proc, addrOf(ref));

@@ -7,78 +7,58 @@
  * result returns to `migrate_pages_batch()`. It checks the registry's promises (after
  * `migrate_offload_unregister()` returns, the migrator is never called again; a module is never
  * unloaded or called while a call into it is in flight) through the `mm_migrate_offload`
- * tracepoint, and that no byte is lost.
+ * tracepoint, and that no byte is lost. The harness is core's `runRegistryRaces`
+ * (`@migrate-offload/core/testing`); this module adds the subject's load and unload and the
+ * kernel's serial copy as the other migrator to switch to.
  *
  * @module
  */
 import {
-  allocMigrationTarget,
-  type BatchCopier,
-  type ErrnoError,
-  FolioList,
-  type Kernel,
-  Kernel as KernelClass,
-  MIGRATE_ASYNC,
-  MR_COMPACTION,
-  migratePages,
-  ptePfn,
-  putbackMovablePages,
-  type Task,
-} from "@migrate-offload/core";
-import { checkKernelConsistency } from "@migrate-offload/core/testing";
-import { Effect, Result } from "effect";
+  expectOutcome,
+  RaceMigrate,
+  type RaceModel,
+  RaceReasons,
+  type RaceRunOptions,
+  RaceSwitch,
+  type RaceWorld,
+  raceOutcome,
+  runRegistryRaces,
+} from "@migrate-offload/core/testing";
+import { Effect } from "effect";
 import fc from "fast-check";
 import { type MigratorSubject, serialCopyModule } from "./conformance";
 
-const OFFLOAD_MIGRATOR = "/sys/kernel/mm/migration/offload_migrator";
-const OFFLOAD_REASONS = "/sys/kernel/mm/migration/offload_reasons";
 const REFERENCE = "serial_copy";
 
-interface Model {
+interface Model extends RaceModel {
   loaded: boolean;
-  /** The active provider: the subject's migrator, the reference, or none. */
-  active: "subject" | "reference" | null;
 }
 
-interface Real {
-  readonly k: Kernel;
-  readonly p: Task;
-  readonly addr: number;
-  readonly pages: number;
-  readonly s: fc.Scheduler;
+interface Real extends RaceWorld {
   readonly subject: MigratorSubject;
-  /** The subject's migrator name, learnt at its first load. */
-  name: string | null;
-  /** Migrators whose deactivation has returned and that have not been activated again. */
-  readonly retired: Set<string>;
-  readonly violations: string[];
-  readonly pending: Promise<unknown>[];
 }
-
-const outcome = (effect: Effect.Effect<unknown, unknown>): Promise<string> =>
-  Effect.runPromise(Effect.result(effect)).then((r) =>
-    Result.isSuccess(r) ? "ok" : ((r.failure as ErrnoError).errno ?? String(r.failure)),
-  );
-
-const expectOutcome = (r: Real, what: string, got: string, want: string): void => {
-  if (got !== want) r.violations.push(`${what}: expected ${want}, got ${got}`);
-};
 
 class Load implements fc.AsyncCommand<Model, Real> {
   /** Loading makes the subject active, which needs no other migrator active. */
   check = (m: Readonly<Model>) => !m.loaded && m.active === null;
   async run(m: Model, r: Real) {
-    const before = new Set(r.k.migrateOffload.providerNames);
+    const k = r.kernel;
+    const before = new Set(k.migrateOffload.providerNames);
+    const known = r.aliases.get("subject");
     // Loading activates the subject partway through: a migration waiting to copy may call it
     // from then on, before load returns.
-    if (r.name) r.retired.delete(r.name);
-    const got = await outcome(r.subject.load(r.k));
+    if (known) r.retired.delete(known);
+    const got = await raceOutcome(r.subject.load(k));
     expectOutcome(r, "load", got, "ok");
     if (got !== "ok") return;
-    r.name ??= r.k.migrateOffload.providerNames.find((n) => !before.has(n)) ?? null;
+    const name = known ?? k.migrateOffload.providerNames.find((n) => !before.has(n)) ?? null;
+    if (name) {
+      r.aliases.set("subject", name);
+      m.providers.add(name);
+    }
     m.loaded = true;
-    m.active = "subject";
-    expectOutcome(r, "active after load", String(r.k.migrateOffload.activeName), String(r.name));
+    m.active = name;
+    expectOutcome(r, "active after load", String(k.migrateOffload.activeName), String(name));
   }
   toString = () => "load";
 }
@@ -86,108 +66,35 @@ class Load implements fc.AsyncCommand<Model, Real> {
 class Unload implements fc.AsyncCommand<Model, Real> {
   check = (m: Readonly<Model>) => m.loaded;
   async run(m: Model, r: Real) {
-    const got = await outcome(r.subject.unload(r.k));
+    const got = await raceOutcome(r.subject.unload(r.kernel));
     expectOutcome(r, "unload", got, "ok");
     if (got !== "ok") return;
+    const name = r.aliases.get("subject");
     m.loaded = false;
-    if (m.active === "subject") m.active = null;
-    if (r.name) r.retired.add(r.name);
+    if (name) {
+      if (m.active === name) m.active = null;
+      m.providers.delete(name);
+      r.retired.add(name);
+    }
   }
   toString = () => "unload";
-}
-
-class Switch implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly target: "subject" | "reference" | "none") {}
-  check = (m: Readonly<Model>) => this.target !== "subject" || m.loaded;
-  async run(m: Model, r: Real) {
-    const name = this.target === "subject" ? r.name : this.target === "none" ? "none" : REFERENCE;
-    const next = this.target === "none" ? null : this.target;
-    // The target may be called from the moment the switch activates it, before the write returns.
-    if (next) r.retired.delete(next === "subject" ? r.name! : REFERENCE);
-    const got = await outcome(r.k.fs.write(OFFLOAD_MIGRATOR, `${name}\n`));
-    expectOutcome(r, `switch to ${name}`, got, "ok");
-    if (got !== "ok") return;
-    if (m.active && m.active !== next) r.retired.add(m.active === "subject" ? r.name! : REFERENCE);
-    m.active = next;
-  }
-  toString = () => `switch(${this.target})`;
-}
-
-class Reasons implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly mask: string) {}
-  check = () => true;
-  async run(m: Model, r: Real) {
-    const got = await outcome(r.k.fs.write(OFFLOAD_REASONS, this.mask));
-    expectOutcome(r, `offload_reasons ${this.mask}`, got, m.active ? "ok" : "ENODEV");
-  }
-  toString = () => `reasons(${this.mask})`;
-}
-
-/** Starts a compaction-style migration of the whole region; it runs on while later commands do. */
-class Migrate implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly nid: number) {}
-  check = () => true;
-  async run(_m: Model, r: Real) {
-    const { k, p, addr } = r;
-    const list = new FolioList(k.memmap.lru);
-    const vma = p.mm!.findVma(addr)!;
-    for (let i = 0; i < r.pages; i++) {
-      const head = k.memmap.folioOf(ptePfn(vma.ptes[i]!));
-      if (k.lru.isolate(head)) list.addTail(head);
-    }
-    r.pending.push(
-      Effect.runPromise(
-        migratePages(
-          k,
-          list,
-          allocMigrationTarget(k, this.nid),
-          null,
-          MIGRATE_ASYNC,
-          MR_COMPACTION,
-        ).pipe(
-          Effect.ensuring(
-            Effect.sync(() => {
-              putbackMovablePages(k, list);
-              list.release();
-            }),
-          ),
-        ),
-      ),
-    );
-  }
-  toString = () => `migrate(→${this.nid})`;
 }
 
 const commands = [
   fc.constant(new Load()),
   fc.constant(new Unload()),
   fc
-    .constantFrom("subject" as const, "reference" as const, "none" as const)
-    .map((t) => new Switch(t)),
-  fc.constantFrom("all", "compaction", "none", "demotion,damon").map((mask) => new Reasons(mask)),
-  fc.constantFrom(0, 1).map((nid) => new Migrate(nid)),
-  fc.constantFrom(0, 1).map((nid) => new Migrate(nid)),
+    .constantFrom("subject", "reference", "none")
+    .map((t) => new RaceSwitch<Model>(t, (m) => t !== "subject" || m.loaded)),
+  fc
+    .constantFrom("all", "compaction", "none", "demotion,damon")
+    .map((mask) => new RaceReasons(mask)),
+  fc.constantFrom(0, 1).map((nid) => new RaceMigrate(nid)),
+  fc.constantFrom(0, 1).map((nid) => new RaceMigrate(nid)),
 ];
 
-/** Options of {@link verifyRegistryRaces}. @category Races */
-export interface RaceOptions {
-  /** Command sequences to run; default 50. */
-  readonly numRuns?: number;
-  /** The most commands in one sequence; default 20. */
-  readonly maxCommands?: number;
-  /** The random seed, to reproduce a run; default random. */
-  readonly seed?: number;
-  /** Base pages in the migrated region; default 64 (with transparent huge pages off). */
-  readonly pages?: number;
-  /** A sequence still running after this many milliseconds is reported as stuck; default 10 s. */
-  readonly stuckMs?: number;
-}
-
-const pattern = (length: number): Uint8Array => {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = (i * 31 + (i >> 12)) & 0xff;
-  return out;
-};
+/** Options of {@link verifyRegistryRaces}: those of core's `runRegistryRaces`. @category Races */
+export type RaceOptions = RaceRunOptions;
 
 /**
  * Races a migrator's registration, switching and unloading against migrations in flight, under
@@ -199,109 +106,26 @@ const pattern = (length: number): Uint8Array => {
  *
  * @category Races
  */
-export const verifyRegistryRaces = async (
+export const verifyRegistryRaces = (
   subject: MigratorSubject,
   options: RaceOptions = {},
-): Promise<void> => {
-  const pages = options.pages ?? 64;
-  const stuckMs = options.stuckMs ?? 10_000;
-  await fc.assert(
-    fc.asyncProperty(
-      fc.scheduler(),
-      fc.commands(commands, { maxCommands: options.maxCommands ?? 20 }),
-      async (s, cmds) => {
-        const k = Effect.runSync(
-          KernelClass.boot({ nodes: ["32M", "32M"], thp: { enabled: "never" } }),
-        );
-        const p = Effect.runSync(k.createProcess());
-        const addr = Effect.runSync(p.mmap(pages * 4096));
-        const bytes = pattern(pages * 4096);
-        Effect.runSync(p.write(addr, bytes));
-        const real: Real = {
-          k,
-          p,
-          addr,
-          pages,
-          s,
-          subject,
-          name: null,
-          retired: new Set(),
-          violations: [],
-          pending: [],
-        };
-        Effect.runSync(k.loadModule(serialCopyModule(k)));
-        // Every offloaded copy begins, and returns, when the scheduler says.
-        const unprobe = k.migrateOffload.interpose(
-          (inner): BatchCopier => ({
-            shouldBatch: inner.shouldBatch,
-            copy: (dst, src, count, caller) =>
-              Effect.promise(() => s.schedule(Promise.resolve(), "copy begins")).pipe(
-                Effect.andThen(inner.copy(dst, src, count, caller)),
-                Effect.tap(() =>
-                  Effect.promise(() => s.schedule(Promise.resolve(), "copy returns")),
-                ),
-              ),
-          }),
-        );
-        const unsubscribe = k.trace.subscribe((e) => {
-          if (e.event !== "mm_migrate_offload" || e.op === "offload_copy_done") return;
-          if (real.retired.has(e.migrator))
-            real.violations.push(`${e.migrator}.${e.op} called after its deactivation returned`);
-          const module = e.owner ? k.modules.get(e.owner) : undefined;
-          if (e.owner && (module?.state !== "live" || module.refcnt < 1)) {
-            real.violations.push(
-              `${e.migrator}.${e.op} called while module ${e.owner} is ${module?.state ?? "unloaded"} with refcnt ${module?.refcnt ?? 0}`,
-            );
-          }
-        });
+): Promise<void> =>
+  runRegistryRaces<Model, Real>(
+    {
+      name: subject.name,
+      commands,
+      start: async (world) => {
+        Effect.runSync(world.kernel.loadModule(serialCopyModule(world.kernel)));
+        world.aliases.set("reference", REFERENCE);
+        const real: Real = Object.assign(world, { subject });
         // The subject starts loaded and active, so that every command meets a live registry.
-        const model: Model = { loaded: false, active: null };
+        const model: Model = { loaded: false, active: null, providers: new Set([REFERENCE]) };
         await new Load().run(model, real);
-        const finished = (async () => {
-          await s.waitFor(fc.asyncModelRun(() => ({ model, real }), cmds));
-          for (;;) {
-            if (s.count() > 0) await s.waitAll();
-            const settled = await Promise.race([
-              Promise.allSettled(real.pending).then(() => true),
-              new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1)),
-            ]);
-            if (settled && s.count() === 0) break;
-          }
-          if (model.loaded) await new Unload().run(model, real);
-          return "finished";
-        })();
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const stuck = new Promise<string>((resolve) => {
-          timer = setTimeout(
-            () =>
-              resolve(
-                `stuck: ${s.count()} scheduled, ${k.migrateOffload.srcu.activeReaders} SRCU readers`,
-              ),
-            stuckMs,
-          );
-        });
-        const end = await Promise.race([finished, stuck]);
-        clearTimeout(timer);
-        unsubscribe();
-        if (typeof unprobe === "function") unprobe();
-        const problems = [...real.violations];
-        if (end !== "finished") problems.push(end);
-        const now = Effect.runSync(p.read(addr, pages * 4096));
-        if (!Buffer.from(now).equals(Buffer.from(bytes)))
-          problems.push("the region's bytes changed");
-        if (k.migrateOffload.srcu.activeReaders !== 0)
-          problems.push(`${k.migrateOffload.srcu.activeReaders} SRCU readers remain`);
-        problems.push(...checkKernelConsistency(k));
-        // A run that finished shuts its kernel down (one stuck in a call would wait on it).
-        if (end === "finished") {
-          const down = await Effect.runPromise(
-            Effect.match(k.shutdown(), { onFailure: (error) => error, onSuccess: () => null }),
-          );
-          if (down) problems.push(down.message);
-        }
-        if (problems.length) throw new Error(`${subject.name}:\n  ${problems.join("\n  ")}`);
+        return { model, world: real };
       },
-    ),
-    { numRuns: options.numRuns ?? 50, seed: options.seed },
+      finish: async (model, real) => {
+        if (model.loaded) await new Unload().run(model, real);
+      },
+    },
+    options,
   );
-};

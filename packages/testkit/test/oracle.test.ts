@@ -24,4 +24,16 @@ describe("migrations over random workloads (property)", () => {
       { numRuns: 20 },
     );
   }, 120_000);
+
+  it("refuses a scenario that refers to a page outside its regions", async () => {
+    const [scenario] = fc.sample(migrationScenarioArb, { numRuns: 1, seed: 7 });
+    if (!scenario) throw new Error("fast-check sampled nothing");
+    const region = scenario.regions.length;
+    const error = await Effect.runPromise(
+      Effect.flip(runMigrationScenario({ ...scenario, pins: [{ region, page: 0 }] })),
+    );
+    expect(error).toEqual(
+      new RangeError(`scenario refers to page 0 of region ${region}; it has ${region} regions`),
+    );
+  });
 });

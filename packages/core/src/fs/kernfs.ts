@@ -54,6 +54,14 @@ export class KernFs implements KernfsRoot {
     return dir;
   }
 
+  /** The attribute file `parts` names: in the directory of all but the last part; none for `/`. */
+  private lookupFile(parts: readonly string[]): Attribute | undefined {
+    const name = parts.at(-1);
+    return name === undefined
+      ? undefined
+      : this.lookupDir(parts.slice(0, -1))?.attributes.get(name);
+  }
+
   /**
    * Creates a directory and any missing parents (`kobject_create_and_add()`, `lib/kobject.c`);
    * returns it.
@@ -86,17 +94,15 @@ export class KernFs implements KernfsRoot {
    * `lib/kobject.c`).
    */
   remove(path: string): boolean {
-    const parts = split(path);
-    const dir = this.lookupDir(parts);
+    const dir = this.lookupDir(split(path));
     if (!dir?.parent) return false;
-    return dir.parent.children.delete(parts.at(-1)!);
+    return dir.parent.children.delete(dir.name);
   }
 
   /** True when `path` names a file or directory. */
   exists(path: string): boolean {
     const parts = split(path);
-    if (this.lookupDir(parts)) return true;
-    return this.lookupDir(parts.slice(0, -1))?.attributes.has(parts.at(-1)!) ?? false;
+    return this.lookupDir(parts) !== undefined || this.lookupFile(parts) !== undefined;
   }
 
   /**
@@ -115,23 +121,26 @@ export class KernFs implements KernfsRoot {
   }
 
   private missing(path: string, op: string): ErrnoError {
-    const parts = split(path);
-    const parent = this.lookupDir(parts.slice(0, -1));
-    if (parent?.attributes.has(parts.at(-1)!) && op === "list") {
+    if (op === "list" && this.lookupFile(split(path))) {
       return errno("ENOTDIR", `${path}: not a directory`);
     }
     return errno("ENOENT", `${path}: no such file or directory`);
   }
 
-  private lookupAttribute(path: string, op: "read" | "write"): Attribute | ErrnoError {
+  /** The `show` (for a read) or `store` (for a write) of the file at `path`, if it may be called. */
+  private lookupHandler<K extends "show" | "store">(
+    path: string,
+    handler: K,
+  ): NonNullable<Attribute[K]> | ErrnoError {
     const parts = split(path);
+    const op = handler === "show" ? "read" : "write";
     if (this.lookupDir(parts)) return errno("EISDIR", `${path}: is a directory`);
-    const attr = this.lookupDir(parts.slice(0, -1))?.attributes.get(parts.at(-1)!);
+    const attr = this.lookupFile(parts);
     if (!attr) return this.missing(path, op);
-    const allowed =
-      op === "read" ? attr.mode & 0o444 && attr.show : attr.mode & 0o222 && attr.store;
-    if (!allowed) return errno("EACCES", `${path}: permission denied (${op})`);
-    return attr;
+    const call = attr[handler];
+    if (!(attr.mode & (handler === "show" ? 0o444 : 0o222)) || !call)
+      return errno("EACCES", `${path}: permission denied (${op})`);
+    return call;
   }
 
   /** Reads a file: the attribute's `show` text (`kernfs_fop_read_iter()`, `fs/kernfs/file.c`). */
@@ -139,8 +148,8 @@ export class KernFs implements KernfsRoot {
     return this.enter(
       "read",
       syscall(() => {
-        const attr = this.lookupAttribute(path, "read");
-        return attr instanceof Error ? attr : attr.show!();
+        const show = this.lookupHandler(path, "show");
+        return show instanceof Error ? show : show();
       }),
     );
   }
@@ -155,9 +164,9 @@ export class KernFs implements KernfsRoot {
   }
 
   private store(path: string, text: string): Effect.Effect<number, ErrnoError> {
-    return syscall(() => this.lookupAttribute(path, "write")).pipe(
-      Effect.flatMap((attr) => {
-        const result = attr.store!(text);
+    return syscall(() => this.lookupHandler(path, "store")).pipe(
+      Effect.flatMap((store) => {
+        const result = store(text);
         return typeof result === "number" ? Effect.succeed(result) : result;
       }),
       Effect.flatMap((result) => {

@@ -123,17 +123,19 @@ export const policyTarget = (
   distance: (a: number, b: number) => number,
 ): AllocTarget => {
   if (!policy) return { nid: localNid, nodemask: null };
+  // A policy with no nodes starts at the local node: MPOL_PREFERRED with an empty mask is local
+  // allocation in the kernel; MPOL_BIND to no node then allows none (`set_mempolicy` refuses both).
   switch (policy.mode) {
     case MPOL_PREFERRED:
-      return { nid: policy.nodes[0]!, nodemask: null };
+      return { nid: policy.nodes[0] ?? localNid, nodemask: null };
     case MPOL_BIND: {
       const nearest = [...policy.nodes].sort(
         (a, b) => distance(localNid, a) - distance(localNid, b) || a - b,
-      )[0]!;
-      return { nid: nearest, nodemask: policy.nodes };
+      )[0];
+      return { nid: nearest ?? localNid, nodemask: policy.nodes };
     }
     case MPOL_INTERLEAVE:
-      return { nid: policy.nodes[ilx % policy.nodes.length]!, nodemask: null };
+      return { nid: policy.nodes[ilx % policy.nodes.length] ?? localNid, nodemask: null };
     default:
       return { nid: localNid, nodemask: null };
   }

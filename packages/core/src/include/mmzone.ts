@@ -252,9 +252,10 @@ export interface PageAllocator {
   /** `fail_page_alloc` (`mm/fail_page_alloc.c`): injected allocation failures. */
   readonly failPageAlloc: FailPageAlloc;
   /**
-   * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`):
-   * returns the first PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP`
-   * and an order above 0 the block becomes a large folio. `nid` and `order` must already be valid.
+   * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`): returns the first
+   * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
+   * 0 the block becomes a large folio. `order` must already be valid; a node that does not exist
+   * has nothing to give (-1).
    */
   allocPages(nid: number, order: number, gfp: number, nodemask?: readonly number[] | null): number;
   /**
@@ -263,11 +264,11 @@ export interface PageAllocator {
    * false then.
    */
   freePages(pfn: number, order: number): boolean;
-  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`, `mm/vmstat.c`). */
+  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`, `mm/vmstat.c`); 0 for a node that does not exist. */
   nodeFreePages(nid: number): number;
   /** Free base pages on every node together. */
   totalFreePages(): number;
-  /** The largest order with a free block on a node, or -1 when the node has none. */
+  /** The largest order with a free block on a node, or -1 when the node has none (or does not exist). */
   largestFreeOrder(nid: number): number;
   /**
    * Fragments a node on purpose: afterwards no free block on it is larger than `order`. About

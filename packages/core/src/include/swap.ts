@@ -44,7 +44,7 @@ export interface IsolationList {
 export interface Lru extends IsolationList {
   /** One list per node. */
   readonly lists: readonly FolioList[];
-  /** Folios on a node's LRU, counted by walking it. */
+  /** Folios on a node's LRU, counted by walking it; 0 for a node that does not exist. */
   count(nid: number): number;
 }
 

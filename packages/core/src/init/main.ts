@@ -212,7 +212,12 @@ class Machine implements KernelInterface {
     this.migrateOffload = new MigrateOffloadRegistry(this);
   }
 
-  readonly distance = (from: number, to: number): number => this.distances[from]![to]!;
+  /**
+   * `node_distance()`: from the distance matrix; a node outside it is local to itself and remote
+   * to every other, as x86's `__node_distance()` answers past `numa_distance_cnt`.
+   */
+  readonly distance = (from: number, to: number): number =>
+    this.distances[from]?.[to] ?? (from === to ? LOCAL_DISTANCE : REMOTE_DISTANCE);
 
   call<A, E>(name: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | ErrnoError> {
     return Effect.suspend((): Effect.Effect<A, E | ErrnoError> => {

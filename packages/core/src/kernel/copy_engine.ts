@@ -383,6 +383,15 @@ export class CopyEngine {
     while (this.lanes.length > Math.max(1, threads)) void this.release(this.lanes.pop()!);
   }
 
+  /** Lane `laneIndex`; a `RangeError` for a lane the engine does not have. */
+  private lane(laneIndex: number): Lane {
+    const lane = this.lanes[laneIndex];
+    if (!lane) {
+      throw new RangeError(`copy engine has no lane ${laneIndex}; it has ${this.lanes.length}`);
+    }
+    return lane;
+  }
+
   /** Starts a job of `nrTags` tags: clears their failure marks and every lane's queue. */
   begin(nrTags: number): void {
     this.tags.fill(0, 0, nrTags);
@@ -421,7 +430,7 @@ export class CopyEngine {
     length: number,
     tag: number,
   ): boolean {
-    const lane = this.lanes[laneIndex]!;
+    const lane = this.lane(laneIndex);
     if (lane.count === this.capacity) {
       Atomics.store(this.tags, tag, 1);
       return false;
@@ -439,12 +448,12 @@ export class CopyEngine {
 
   /** Copies queued on lane `laneIndex` for its next round. */
   queued(laneIndex: number): number {
-    return this.lanes[laneIndex]!.count;
+    return this.lane(laneIndex).count;
   }
 
   /** True while lane `laneIndex` has a round in flight. */
   busy(laneIndex: number): boolean {
-    return this.lanes[laneIndex]!.settle !== null;
+    return this.lane(laneIndex).settle !== null;
   }
 
   /** Clears the failure marks of tags `[from, from + count)`, for callers that own a tag range. */
@@ -464,7 +473,7 @@ export class CopyEngine {
 
   /** Makes lane `laneIndex`'s worker fail on its next round, for tests. */
   inject(laneIndex: number, fault: WorkerFault): void {
-    Atomics.store(this.lanes[laneIndex]!.control, FAULT, FAULT_CODES[fault]);
+    Atomics.store(this.lane(laneIndex).control, FAULT, FAULT_CODES[fault]);
   }
 
   /**
@@ -486,7 +495,7 @@ export class CopyEngine {
    * before `onDone` runs. A lane runs one round at a time.
    */
   startLane(laneIndex: number, onDone: (ok: boolean) => void): void {
-    const lane = this.lanes[laneIndex]!;
+    const lane = this.lane(laneIndex);
     if (lane.settle) throw new Error(`copy engine lane ${laneIndex} already has a round in flight`);
     const before = lane.seq;
     lane.seq++;
@@ -525,7 +534,7 @@ export class CopyEngine {
    * ended.
    */
   pollLane(laneIndex: number): boolean {
-    const lane = this.lanes[laneIndex]!;
+    const lane = this.lane(laneIndex);
     if (!lane.settle || Atomics.load(lane.control, DONE) !== lane.seq) return false;
     lane.settle(true);
     return true;

@@ -20,27 +20,31 @@ import type { SrcuStruct } from "../include/srcu";
  * @category Kernel
  */
 export class Srcu implements SrcuStruct {
-  private index = 0;
-  private readonly readers = [0, 0];
-  private readonly drained: Array<Array<() => void>> = [[], []];
+  /** The index new readers take: 0 or 1, flipped by each grace period. */
+  private index: 0 | 1 = 0;
+  /** Readers in a section, by the index they took. */
+  private readonly readers: [number, number] = [0, 0];
+  /** Grace periods waiting for an index's readers to drain, by index. */
+  private readonly drained: [Array<() => void>, Array<() => void>] = [[], []];
   private readonly gpMutex = Semaphore.makeUnsafe(1);
   /** Grace periods completed. */
   completed = 0;
 
-  /**
-   * `srcu_read_lock()` (`include/linux/srcu.h`): enters a read-side section; returns the index to
-   * unlock with.
-   */
-  readLock(): number {
+  /** `srcu_read_lock()` (`include/linux/srcu.h`): enters a read-side section; returns the index to unlock with. */
+  readLock(): 0 | 1 {
     const idx = this.index;
-    this.readers[idx]!++;
+    this.readers[idx]++;
     return idx;
   }
 
-  /** `srcu_read_unlock()` (`include/linux/srcu.h`): leaves a read-side section. */
+  /**
+   * `srcu_read_unlock()` (`include/linux/srcu.h`): leaves a read-side section. A `RangeError` for an index no
+   * {@link readLock} returns (the kernel's `WARN_ON_ONCE(idx & ~0x1)`).
+   */
   readUnlock(idx: number): void {
-    if (--this.readers[idx]! === 0) {
-      const waiters = this.drained[idx]!.splice(0);
+    if (idx !== 0 && idx !== 1) throw new RangeError(`srcu_read_unlock: bad index ${idx}`);
+    if (--this.readers[idx] === 0) {
+      const waiters = this.drained[idx].splice(0);
       for (const wake of waiters) wake();
     }
   }
@@ -55,7 +59,7 @@ export class Srcu implements SrcuStruct {
 
   /** Readers now in a section, over both indexes. */
   get activeReaders(): number {
-    return this.readers[0]! + this.readers[1]!;
+    return this.readers[0] + this.readers[1];
   }
 
   /**
@@ -66,10 +70,10 @@ export class Srcu implements SrcuStruct {
     return this.gpMutex.withPermit(
       Effect.suspend(() => {
         const old = this.index;
-        this.index ^= 1;
+        this.index = old === 0 ? 1 : 0;
         return Effect.callback<void>((resume) => {
           if (this.readers[old] === 0) resume(Effect.void);
-          else this.drained[old]!.push(() => resume(Effect.void));
+          else this.drained[old].push(() => resume(Effect.void));
         });
       }).pipe(
         Effect.tap(() =>

@@ -103,14 +103,15 @@ export class BuddyAllocator implements PageAllocator {
     nodemask: readonly number[] | null,
   ): readonly number[] {
     if (gfp & __GFP_THISNODE) return [nid];
-    const list = this.zonelists[nid]!;
+    const list = this.zonelists[nid] ?? [];
     return nodemask ? list.filter((n) => nodemask.includes(n)) : list;
   }
 
   /**
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)`: returns the first
    * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
-   * 0 the block becomes a large folio. `nid` and `order` must already be valid.
+   * 0 the block becomes a large folio. `order` must already be valid; a node that does not exist
+   * has nothing to give (-1).
    */
   allocPages(
     nid: number,
@@ -128,8 +129,8 @@ export class BuddyAllocator implements PageAllocator {
   }
 
   private allocFromZone(nid: number, order: number, gfp: number): number {
-    const zone = this.zones[nid]!;
-    if (zone.freePages < 1 << order) return -1;
+    const zone = this.zones[nid];
+    if (!zone || zone.freePages < 1 << order) return -1;
     const pfn = this.rmqueue(zone, order);
     if (pfn >= 0) this.prepNewPage(pfn, order, gfp);
     return pfn;
@@ -211,9 +212,9 @@ export class BuddyAllocator implements PageAllocator {
     this.addToFreeList(zone, pfn, order);
   }
 
-  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`). */
+  /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`); 0 for a node that does not exist. */
   nodeFreePages(nid: number): number {
-    return this.zones[nid]!.freePages;
+    return this.zones[nid]?.freePages ?? 0;
   }
 
   /** Free base pages on every node together. */
@@ -225,7 +226,8 @@ export class BuddyAllocator implements PageAllocator {
 
   /** The largest order with a free block on a node, or -1 when the node has none. */
   largestFreeOrder(nid: number): number {
-    const zone = this.zones[nid]!;
+    const zone = this.zones[nid];
+    if (!zone) return -1;
     for (let order = this.maxOrder; order >= 0; order--) if (zone.nrFree[order]! > 0) return order;
     return -1;
   }

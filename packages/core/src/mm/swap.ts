@@ -65,9 +65,9 @@ export class LruLists extends IsolationLists implements Lru {
     return this.lists[this.k.mem.pfnToNid(head)]!;
   }
 
-  /** Folios on a node's LRU, counted by walking it. */
+  /** Folios on a node's LRU, counted by walking it; 0 for a node that does not exist. */
   count(nid: number): number {
-    return this.lists[nid]!.count();
+    return this.lists[nid]?.count() ?? 0;
   }
 }
 

@@ -6,6 +6,14 @@
  * - Fault injection: `fail_page_alloc` ({@link FailPageAlloc}, `mm/fail_page_alloc.c`).
  * - Checks: the kernel's own consistency check ({@link checkKernelConsistency},
  *   `CONFIG_DEBUG_VM`) and the idle copy-thread pool ({@link idleCopyWorkers}).
+ * - Fixtures every package's tests share (`./fixtures`): {@link boot} a kernel, {@link run} its
+ *   calls, write and check a {@link pattern}, walk a page table ({@link folioAt},
+ *   {@link isolateRange}), and checks that throw plain errors ({@link expectErrno},
+ *   {@link expectBytes}, {@link expectConsistent}), so that no test framework is needed to run
+ *   them.
+ * - The race harness of the copy-offload registry ({@link runRegistryRaces}, `./races`), on
+ *   `fc.commands` and `fc.scheduler`: it needs `fast-check`, an optional peer dependency, and
+ *   loads it only when called.
  *
  * @packageDocumentation
  */
@@ -13,4 +21,35 @@ export { drainIdleCopyWorkers, idleCopyWorkers, liveCopyWorkers } from "../kerne
 export { FailPageAlloc, type FailPageAllocAttr } from "../lib/fault_inject";
 export { checkKernelConsistency } from "../mm/debug";
 export type { EngineFaults, MigratorSubject } from "./conformance";
+export {
+  boot,
+  errnoOf,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  isolateRange,
+  mapPattern,
+  moveRange,
+  pagesOf,
+  pattern,
+  patternIntact,
+  pteAt,
+  run,
+  runP,
+  sameBytes,
+  waitUntil,
+} from "./fixtures";
 export { collectGarbage } from "./gc";
+export {
+  expectOutcome,
+  type RaceHarness,
+  RaceMigrate,
+  type RaceModel,
+  RaceReasons,
+  type RaceRunOptions,
+  RaceSwitch,
+  type RaceWorld,
+  raceOutcome,
+  runRegistryRaces,
+} from "./races";

@@ -1,6 +1,5 @@
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
-import type { Task } from "../src/include/kernel";
 import {
   type BatchCopier,
   ERRNO,
@@ -20,24 +19,21 @@ import {
   newMigratePagesStats,
   ptePfn,
   putbackMovablePages,
-} from "../src/index";
-import { FolioList } from "../src/lib/list";
-import { folioMcCopy } from "../src/mm/copy_mc";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+} from "../../src/index";
+import { FolioList } from "../../src/lib/list";
+import { folioMcCopy } from "../../src/mm/copy_mc";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  isolateRange,
+  mapPattern,
+  pattern,
+  run,
+} from "../../src/testing/index";
 
 const MiB = 2 ** 20;
-
-/** Isolates the folios mapped in `[addr, addr + length)` onto a new list, as a caller of migrate_pages() does. */
-const isolateRange = (k: Kernel, p: Task, addr: number, length: number): FolioList => {
-  const list = new FolioList(k.memmap.lru);
-  const vma = p.mm!.findVma(addr)!;
-  for (let off = 0; off < length; off += 4096) {
-    const pfn = ptePfn(vma.ptes[(addr + off - vma.start) / 4096]!);
-    const head = k.memmap.folioOf(pfn);
-    if (k.lru.isolate(head)) list.addTail(head);
-  }
-  return list;
-};
 
 const toNode =
   (k: Kernel, nid: number) =>
@@ -65,15 +61,14 @@ const recordingCopier = (
 const setup = (pages = 64, thp = false) => {
   const k = boot({ thp: { enabled: thp ? "always" : "never" } });
   const p = run(k.createProcess());
-  const addr = run(p.mmap(pages * 4096));
-  run(p.write(addr, pattern(pages * 4096, 11)));
+  const addr = mapPattern(p, pages * 4096, 11);
   return { k, p, addr, bytes: pages * 4096 };
 };
 
 describe("migrate_pages()", () => {
   it("returns 0 and nr_succeeded on success, with every stat, counter and byte right", async () => {
     const { k, p, addr, bytes } = setup(1024, true);
-    const list = isolateRange(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     expect(list.count()).toBe(2);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
@@ -98,7 +93,7 @@ describe("migrate_pages()", () => {
 
   it("leaves failed folios on the list for putback, and returns how many failed", async () => {
     const { k, p, addr, bytes } = setup(8);
-    const list = isolateRange(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     const pinned = [list.first, k.memmap.lru.next[list.first]! - 1];
     for (const pfn of pinned) k.memmap.refcount[pfn]!++;
     const errors = new Map<number, number>();
@@ -120,7 +115,7 @@ describe("migrate_pages()", () => {
   it("fails the whole call with -ENOMEM (no split) for NUMA balancing when a THP has no destination", async () => {
     const { k, p, addr, bytes } = setup(512, true);
     const frag = run(k.fragment(1, 4));
-    const list = isolateRange(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_NUMA_MISPLACED),
     );
@@ -157,7 +152,7 @@ describe("migrate_pages()", () => {
 describe("migrate_pages_batch(), called directly", () => {
   it("migrates an isolated list in one batched pass, as the guide's example calls it", async () => {
     const { k, p, addr, bytes } = setup(16);
-    const list = isolateRange(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     const ret = new FolioList(k.memmap.lru);
     const stats = newMigratePagesStats();
     const failed = await Effect.runPromise(
@@ -187,7 +182,7 @@ describe("migrate_pages_batch(), called directly", () => {
 
   it("refuses a bad mode, reason, pass count or migrator before touching anything", () => {
     const { k, p, addr, bytes } = setup(4);
-    const list = isolateRange(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     const ret = new FolioList(k.memmap.lru);
     const call = (mode: number, reason: number, nrPass: number, migrator?: string) =>
       Effect.runSync(
@@ -224,7 +219,7 @@ describe("the batch-copy path", () => {
   it("with no copier installed, batches nothing", async () => {
     const { k, p, addr, bytes } = setup(16);
     expect(k.migrateOffload.copier).toBeNull();
-    const list = isolateRange(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
     );
@@ -237,7 +232,7 @@ describe("the batch-copy path", () => {
     const calls: number[] = [];
     k.migrateOffload.installCopier(recordingCopier(k, calls));
     k.nrMaxBatchedMigration = 32;
-    const list = isolateRange(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
     );
@@ -254,11 +249,11 @@ describe("the batch-copy path", () => {
     const { k, p, addr, bytes } = setup(8);
     const calls: number[] = [];
     k.migrateOffload.installCopier(recordingCopier(k, calls, (reason) => reason === MR_COMPACTION));
-    let list = isolateRange(k, p, addr, bytes);
+    let list = isolateRange(p, addr, bytes);
     await Effect.runPromise(migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_SYSCALL));
     expect(calls).toEqual([]);
     list.release();
-    list = isolateRange(k, p, addr, bytes);
+    list = isolateRange(p, addr, bytes);
     k.memmap.refcount[list.first]!++;
     const pinned = list.first;
     await Effect.runPromise(
@@ -289,7 +284,7 @@ describe("the batch-copy path", () => {
           return -ERRNO.EIO;
         }),
     });
-    const list = isolateRange(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
     );
@@ -315,7 +310,7 @@ describe("the batch-copy path", () => {
           return 0;
         }),
     });
-    const list = isolateRange(k, p, addr, 4096);
+    const list = isolateRange(p, addr, 4096);
     const r = await Effect.runPromise(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
     );
@@ -344,7 +339,7 @@ describe("concurrency", () => {
           release = () => resume(Effect.succeed(migrateFoliosMcCopy(k, dst, src)));
         }),
     });
-    const list = isolateRange(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     const migration = Effect.runFork(
       migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
     );
@@ -438,8 +433,8 @@ describe("concurrency", () => {
       copy: (dst, src) => Effect.yieldNow.pipe(Effect.map(() => migrateFoliosMcCopy(k, dst, src))),
     });
     const half = bytes / 2;
-    const a = isolateRange(k, p, addr, half);
-    const b = isolateRange(k, p, addr + half, half);
+    const a = isolateRange(p, addr, half);
+    const b = isolateRange(p, addr + half, half);
     const [ra, rb] = await Effect.runPromise(
       Effect.all(
         [

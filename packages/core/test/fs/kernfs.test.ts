@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { KernFs } from "../src/fs/kernfs";
-import { ERRNO } from "../src/index";
-import { boot, expectErrno, run } from "./helpers";
+import { KernFs } from "../../src/fs/kernfs";
+import { ERRNO } from "../../src/index";
+import { boot, expectErrno, run } from "../../src/testing/index";
 
 describe("sysfs and procfs", () => {
   it("shows THP modes with the current one in brackets and stores with sysfs_streq rules", () => {
@@ -81,7 +81,11 @@ describe("sysfs and procfs", () => {
     run(fs.write("/sys/kernel/demo/value", "5"));
     expect(run(fs.read("/sys/kernel/demo/value"))).toBe("5\n");
     expectErrno(fs.read("/sys/kernel/demo/secret"), "EACCES");
+    expect(fs.exists("/")).toBe(true);
+    expect(fs.exists("/sys/kernel/demo/secret")).toBe(true);
+    expect(fs.remove("/")).toBe(false);
     expect(fs.remove("/sys/kernel/demo")).toBe(true);
     expect(fs.exists("/sys/kernel/demo/value")).toBe(false);
+    expect(fs.exists("/sys/kernel")).toBe(true);
   });
 });

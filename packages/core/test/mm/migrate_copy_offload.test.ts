@@ -2,8 +2,8 @@ import { Deferred, Effect, Fiber } from "effect";
 import fc from "fast-check";
 import * as TE from "fp-ts/TaskEither";
 import { describe, expect, it } from "vitest";
-import type { Task } from "../src/include/kernel";
-import type { Module } from "../src/include/module";
+import type { Task } from "../../src/include/kernel";
+import type { Module } from "../../src/include/module";
 import {
   ERRNO,
   FOLIO_CONTENT_COPIED,
@@ -21,12 +21,19 @@ import {
   migratorFromPromise,
   migratorFromTaskEither,
   parseReasonMask,
-  ptePfn,
-} from "../src/index";
-import { Srcu } from "../src/kernel/srcu";
-import { FolioList } from "../src/lib/list";
-import { folioMcCopy } from "../src/mm/copy_mc";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+} from "../../src/index";
+import { Srcu } from "../../src/kernel/srcu";
+import { folioMcCopy } from "../../src/mm/copy_mc";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  isolateRange,
+  mapPattern,
+  pattern,
+  run,
+} from "../../src/testing/index";
 
 /** A migrator that copies with the default mc copy, for the given reasons. */
 const copier = (
@@ -48,24 +55,13 @@ const copier = (
 const setup = (pages = 16) => {
   const k = boot();
   const p = run(k.createProcess());
-  const addr = run(p.mmap(pages * 4096, { hugepage: false }));
-  run(p.write(addr, pattern(pages * 4096, 21)));
+  const addr = mapPattern(p, pages * 4096, 21, false);
   return { k, p, addr, bytes: pages * 4096 };
-};
-
-const isolate = (k: Kernel, p: Task, addr: number, bytes: number) => {
-  const list = new FolioList(k.memmap.lru);
-  const vma = p.mm!.findVma(addr)!;
-  for (let off = 0; off < bytes; off += 4096) {
-    const head = k.memmap.folioOf(ptePfn(vma.ptes[(addr + off - vma.start) / 4096]!));
-    if (k.lru.isolate(head)) list.addTail(head);
-  }
-  return list;
 };
 
 const migrate = (k: Kernel, p: Task, addr: number, bytes: number, nid: number, options = {}) =>
   Effect.gen(function* () {
-    const list = isolate(k, p, addr, bytes);
+    const list = isolateRange(p, addr, bytes);
     const r = yield* migratePages(
       k,
       list,
@@ -451,6 +447,15 @@ describe("SRCU", () => {
     expect(second.pollUnsafe()).toBeUndefined();
     srcu.readUnlock(late);
     await Effect.runPromise(Fiber.join(second));
+    expect(srcu.activeReaders).toBe(0);
+  });
+
+  it("refuses to unlock an index no read lock returned, counting nothing", () => {
+    const srcu = new Srcu();
+    const idx = srcu.readLock();
+    expect(() => srcu.readUnlock(2)).toThrow(new RangeError("srcu_read_unlock: bad index 2"));
+    expect(srcu.activeReaders).toBe(1);
+    srcu.readUnlock(idx);
     expect(srcu.activeReaders).toBe(0);
   });
 });

@@ -1,20 +1,23 @@
 // The examples of docs/quick-start.md, docs/concepts.md and docs/sysfs.md: each runs, and each
-// page shows its example file as it is.
+// page shows its example file as it is; so does docs/conformance.md its snippet test.
 import { readFileSync } from "node:fs";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
-import { traceOneMigration } from "../../../docs/examples/concepts-trace";
-import { quickStart } from "../../../docs/examples/quick-start";
-import { sysfsWrites } from "../../../docs/examples/sysfs-writes";
+import { traceOneMigration } from "../examples/concepts-trace";
+import { quickStart } from "../examples/quick-start";
+import { sysfsWrites } from "../examples/sysfs-writes";
 
-const docs = new URL("../../../docs/", import.meta.url);
+const docs = new URL("../", import.meta.url);
 
-/** The first `ts` block of a page, and the example file, without blank lines and doc comments. */
-const shownAndSource = (page: string, example: string) => {
+/**
+ * The first `ts` block of a page, and the file it shows (a path under `docs/`), without blank
+ * lines and doc comments.
+ */
+const shownAndSource = (page: string, file: string) => {
   const text = readFileSync(new URL(page, docs), "utf8");
   const block = /```ts\n([\s\S]*?)```/.exec(text)?.[1] ?? "";
   const shown = block.split("\n").filter((line) => line !== "" && !line.startsWith("// Effect."));
-  const source = readFileSync(new URL(`examples/${example}`, docs), "utf8")
+  const source = readFileSync(new URL(file, docs), "utf8")
     .split("\n")
     .filter((line) => line !== "" && !/^\s*(\/\*\*|\*)/.test(line));
   return { text, shown, source };
@@ -35,7 +38,7 @@ describe("docs/quick-start.md", () => {
   });
 
   it("shows the example file as it is", () => {
-    const { shown, source } = shownAndSource("quick-start.md", "quick-start.ts");
+    const { shown, source } = shownAndSource("quick-start.md", "examples/quick-start.ts");
     expect(shown).toEqual(source);
   });
 });
@@ -51,7 +54,7 @@ describe("docs/concepts.md", () => {
   });
 
   it("shows the example file as it is", () => {
-    const { shown, source } = shownAndSource("concepts.md", "concepts-trace.ts");
+    const { shown, source } = shownAndSource("concepts.md", "examples/concepts-trace.ts");
     expect(shown).toEqual(source);
   });
 });
@@ -62,7 +65,17 @@ describe("docs/sysfs.md", () => {
   });
 
   it("shows the example file as it is", () => {
-    const { shown, source } = shownAndSource("sysfs.md", "sysfs-writes.ts");
+    const { shown, source } = shownAndSource("sysfs.md", "examples/sysfs-writes.ts");
+    expect(shown).toEqual(source);
+  });
+});
+
+describe("docs/conformance.md", () => {
+  it("shows its snippet test as it is", () => {
+    const { shown, source } = shownAndSource(
+      "conformance.md",
+      "test/verify-migrator-snippet.test.ts",
+    );
     expect(shown).toEqual(source);
   });
 });

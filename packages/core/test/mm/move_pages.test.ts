@@ -1,7 +1,7 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
-import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../src/include/capability";
-import type { Task } from "../src/include/kernel";
+import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../../src/include/capability";
+import type { Task } from "../../src/include/kernel";
 import {
   ERRNO,
   MAP_ANONYMOUS,
@@ -11,10 +11,19 @@ import {
   type MovePagesResult,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
-  ptePfn,
   type TraceEvent,
-} from "../src/index";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+} from "../../src/index";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  mapPattern,
+  pagesOf,
+  pattern,
+  run,
+} from "../../src/testing/index";
 
 const MiB = 2 ** 20;
 const move = (
@@ -24,12 +33,6 @@ const move = (
   flags = MPOL_MF_MOVE,
   pid = 0,
 ): Promise<MovePagesResult> => Effect.runPromise(p.movePages(pid, pages, nodes, flags));
-const folioAt = (p: Task, addr: number) => {
-  const vma = p.mm!.findVma(addr)!;
-  return p.kernel.folio(ptePfn(vma.ptes[(addr - vma.start) / p.kernel.mem.pageSize]!));
-};
-const pagesOf = (addr: number, n: number, step = 4096) =>
-  Array.from({ length: n }, (_, i) => addr + i * step);
 
 describe("move_pages: whole-call errors, in the kernel's order", () => {
   it("EINVAL for unknown flags, before anything else", () => {
@@ -140,8 +143,7 @@ describe("move_pages: per-page status", () => {
   it("reports -EBUSY for a second address in a folio already queued", async () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
-    const addr = run(p.mmap(2 * MiB));
-    run(p.write(addr, pattern(2 * MiB, 1)));
+    const addr = mapPattern(p, 2 * MiB, 1);
     const r = await move(p, [addr, addr + 4096], [1, 1]);
     expect([...r.status]).toEqual([1, -ERRNO.EBUSY]);
     expect(run(p.nodeOf(addr + 4096))).toBe(1);
@@ -151,8 +153,7 @@ describe("move_pages: per-page status", () => {
   it("reports -ENOMEM when the target node has no memory left, and returns the count not migrated", async () => {
     const k = boot({ nodes: ["16M", "4M"] });
     const p = run(k.createProcess());
-    const addr = run(p.mmap(8 * MiB, { hugepage: false }));
-    run(p.write(addr, pattern(8 * MiB, 3)));
+    const addr = mapPattern(p, 8 * MiB, 3, false);
     const pages = pagesOf(addr, 2048);
     const r = await move(
       p,
@@ -202,8 +203,7 @@ describe("move_pages: per-page status", () => {
   it("fails a pinned folio with -EAGAIN after every retry, and moves it once unpinned", async () => {
     const k = boot();
     const p = run(k.createProcess());
-    const addr = run(p.mmap(2 * 4096, { hugepage: false }));
-    run(p.write(addr, pattern(2 * 4096, 4)));
+    const addr = mapPattern(p, 2 * 4096, 4, false);
     const pinned = folioAt(p, addr);
     k.memmap.refcount[pinned.pfn]!++;
     const r = await move(p, [addr, addr + 4096], [1, 1]);
@@ -220,8 +220,7 @@ describe("move_pages: per-page status", () => {
   it("fails a folio with a poisoned page with -EHWPOISON; it stays mapped, readable up to that page", async () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
-    const addr = run(p.mmap(2 * MiB));
-    run(p.write(addr, pattern(2 * MiB, 5)));
+    const addr = mapPattern(p, 2 * MiB, 5);
     const small = run(p.mmap(4096, { hugepage: false }));
     run(p.write(small, new Uint8Array([3])));
     const head = folioAt(p, addr).pfn;
@@ -239,8 +238,7 @@ describe("move_pages: batching, splitting, hugetlb, counters", () => {
   it("migrates consecutive entries with the same node as one batch, and counts in /proc/vmstat", async () => {
     const k = boot({ nodes: ["16M", "16M", "16M"] });
     const p = run(k.createProcess());
-    const addr = run(p.mmap(6 * 4096, { hugepage: false }));
-    run(p.write(addr, pattern(6 * 4096, 6)));
+    const addr = mapPattern(p, 6 * 4096, 6, false);
     const events: TraceEvent[] = [];
     k.trace.subscribe((e) => events.push(e));
     const r = await move(p, pagesOf(addr, 6), [1, 1, 1, 2, 2, 1]);
@@ -255,8 +253,7 @@ describe("move_pages: batching, splitting, hugetlb, counters", () => {
   it("splits a THP whose 2 MiB destination cannot be allocated, and migrates its pages", async () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
-    const addr = run(p.mmap(2 * MiB));
-    run(p.write(addr, pattern(2 * MiB, 7)));
+    const addr = mapPattern(p, 2 * MiB, 7);
     const frag = run(k.fragment(1, 8));
     const r = await move(p, [addr], [1]);
     expect([...r.status]).toEqual([1]);

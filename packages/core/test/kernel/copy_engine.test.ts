@@ -1,8 +1,7 @@
 import { Effect } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { CopyEngine } from "../src/index";
-import { idleCopyWorkers } from "../src/testing/index";
-import { boot, expectBytes, pattern, run } from "./helpers";
+import { CopyEngine } from "../../src/index";
+import { boot, expectBytes, idleCopyWorkers, pattern, run } from "../../src/testing/index";
 
 const engines: CopyEngine[] = [];
 afterEach(async () => {
@@ -142,5 +141,16 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
     expect(engine.threads).toBe(4);
     engine.resize(2);
     expect(engine.threads).toBe(2);
+  });
+
+  it("names a lane it does not have with a RangeError", () => {
+    const { engine } = setup(2);
+    engine.begin(1);
+    expect(() => engine.push(2, 1, 2, 0, 4096, 0)).toThrow(
+      new RangeError("copy engine has no lane 2; it has 2"),
+    );
+    expect(() => engine.queued(-1)).toThrow(RangeError);
+    expect(() => engine.startLane(7, () => {})).toThrow(RangeError);
+    expect(engine.queued(1)).toBe(0);
   });
 });

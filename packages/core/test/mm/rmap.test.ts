@@ -1,17 +1,25 @@
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
-import type { Task } from "../src/include/kernel";
-import { TlbFlushBatch } from "../src/include/tlbflush";
-import { isMigrationEntry, MAP_ANONYMOUS, MAP_SHARED, PG_hwpoison, ptePfn } from "../src/index";
-import { copyMcPages, folioMcCopy } from "../src/mm/copy_mc";
-import { folioTrylock, folioUnlock } from "../src/mm/filemap";
-import { folioMappings, removeMigrationPtes, TTU_BATCH_FLUSH, tryToMigrate } from "../src/mm/rmap";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
-
-const pteAt = (p: Task, addr: number) => {
-  const vma = p.mm!.findVma(addr)!;
-  return vma.ptes[(addr - vma.start) / 4096]!;
-};
+import { TlbFlushBatch } from "../../src/include/tlbflush";
+import { isMigrationEntry, MAP_ANONYMOUS, MAP_SHARED, PG_hwpoison, ptePfn } from "../../src/index";
+import { copyMcPages, folioMcCopy } from "../../src/mm/copy_mc";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import {
+  folioMappings,
+  removeMigrationPtes,
+  TTU_BATCH_FLUSH,
+  tryToMigrate,
+} from "../../src/mm/rmap";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  mapPattern,
+  pattern,
+  pteAt,
+  run,
+} from "../../src/testing/index";
 
 describe("rmap", () => {
   it("finds every mapping of anonymous folios across fork, and of shared file folios", () => {
@@ -36,8 +44,7 @@ describe("rmap", () => {
   it("try_to_migrate turns mappings into migration entries; remove_migration_ptes restores them", () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
-    const addr = run(p.mmap(2 * 2 ** 20));
-    run(p.write(addr, pattern(2 * 2 ** 20, 4)));
+    const addr = mapPattern(p, 2 * 2 ** 20, 4);
     const c = run(p.fork());
     const head = ptePfn(pteAt(p, addr));
     const refs = k.memmap.refcount[head]!;
@@ -108,8 +115,7 @@ describe("hardware poison", () => {
   it("fails accesses to the poisoned page only, and machine-check copies stop before it", () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
-    const addr = run(p.mmap(2 * 2 ** 20));
-    run(p.write(addr, pattern(2 * 2 ** 20, 5)));
+    const addr = mapPattern(p, 2 * 2 ** 20, 5);
     const head = ptePfn(pteAt(p, addr));
     run(k.memoryFailure(head + 3));
     expectErrno(k.memoryFailure(head + 3), "EHWPOISON");

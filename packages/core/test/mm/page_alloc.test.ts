@@ -1,9 +1,14 @@
 import { Effect } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { __GFP_THISNODE, __GFP_ZERO, PG_buddy } from "../src/index";
-import { checkKernelConsistency } from "../src/testing/index";
-import { boot, expectConsistent, expectErrno, run } from "./helpers";
+import { __GFP_THISNODE, __GFP_ZERO, PG_buddy } from "../../src/index";
+import {
+  boot,
+  checkKernelConsistency,
+  expectConsistent,
+  expectErrno,
+  run,
+} from "../../src/testing/index";
 
 describe("buddy allocator", () => {
   it("starts with every page of every node free, minus the zero page", () => {
@@ -53,6 +58,16 @@ describe("buddy allocator", () => {
     while (k.pageAlloc.nodeFreePages(0) > 0) held.push(run(k.allocFolio(0, 0, __GFP_THISNODE)));
     expectErrno(k.allocFolio(0, 0, __GFP_THISNODE), "ENOMEM");
     expect(run(k.allocFolio(0, 0)).nid).toBe(2);
+  });
+
+  it("answers for a node that does not exist: nothing free, nothing to give, nothing on its LRU", () => {
+    const k = boot();
+    expect(k.pageAlloc.nodeFreePages(2)).toBe(0);
+    expect(k.pageAlloc.largestFreeOrder(-1)).toBe(-1);
+    expect(k.pageAlloc.allocPages(2, 0, 0)).toBe(-1);
+    expect(k.pageAlloc.allocPages(7, 0, __GFP_THISNODE)).toBe(-1);
+    expect(k.lru.count(2)).toBe(0);
+    expectConsistent(k);
   });
 
   it("zeroes with __GFP_ZERO", () => {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FolioList, ListSpace } from "../src/lib/list";
+import { FolioList, ListSpace } from "../../src/lib/list";
 
 describe("FolioList (list_head)", () => {
   it("adds at both ends, moves, deletes and splices in O(1) steps", () => {

@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
-import { Kernel } from "@migrate-offload/core";
+import type { Kernel } from "@migrate-offload/core";
+import { boot } from "@migrate-offload/core/testing";
 import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
 import { mtcopyDriver } from "@migrate-offload/mtcopy";
 import { Effect, Exit } from "effect";
 import { expect, it } from "vitest";
-import { reverseCopyModule } from "../../../docs/examples/reverse-copy-migrator";
+import { reverseCopyModule } from "../examples/reverse-copy-migrator";
 
 /** Every file under `path`, depth first. */
 const walk = (kernel: Kernel, path: string): string[] => {
@@ -22,12 +23,12 @@ const generic = (path: string): string =>
     .replace(/^\/sys\/module\/[^/]+\/(refcnt|initstate)$/, "/sys/module/<name>/$1");
 
 it("docs/sysfs.md lists every file of a kernel with both drivers and the example loaded", async () => {
-  const kernel = Effect.runSync(Kernel.boot({ nodes: ["16M", "16M"] }));
+  const kernel = boot({ nodes: ["16M", "16M"] });
   const dcbm = dcbmConformanceSubject({ channels: 2, engines: 1 }, {});
   await Effect.runPromise(dcbm.load(kernel));
   await Effect.runPromise(kernel.loadModule(mtcopyDriver(kernel).module));
   await Effect.runPromise(kernel.loadModule(reverseCopyModule(kernel)));
-  const page = readFileSync(new URL("../../../docs/sysfs.md", import.meta.url), "utf8");
+  const page = readFileSync(new URL("../sysfs.md", import.meta.url), "utf8");
   const files = [...new Set(walk(kernel, "/").map(generic))];
   expect(files.length).toBeGreaterThan(25);
   const missing = files.filter((file) => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Kernel } from "../src/index";
-import { parseSize } from "../src/lib/cmdline";
-import { boot, expectErrno, run } from "./helpers";
+import { Kernel } from "../../src/index";
+import { parseSize } from "../../src/lib/cmdline";
+import { boot, expectErrno, run } from "../../src/testing/index";
 
 describe("Kernel.make", () => {
   it("rejects bad configs with EINVAL naming the problem", () => {
@@ -32,6 +32,18 @@ describe("Kernel.make", () => {
       const error = expectErrno(Kernel.boot(config as never), "EINVAL");
       expect(error.message).toMatch(message);
     }
+  });
+
+  it("answers node_distance from the matrix, and past it as x86 does: local to itself, remote to others", () => {
+    const k = boot({
+      nodes: ["4M", "4M"],
+      distances: [
+        [10, 31],
+        [31, 10],
+      ],
+    });
+    expect([k.distance(0, 1), k.distance(1, 1)]).toEqual([31, 10]);
+    expect([k.distance(0, 2), k.distance(5, 5), k.distance(-1, 0)]).toEqual([20, 10, 20]);
   });
 
   it("parses sizes as memparse does", () => {

@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { File } from "../src/include/fs";
-import type { Task } from "../src/include/kernel";
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MPOL_BIND } from "../src/index";
-import { boot, expectBytes, expectConsistent, run } from "./helpers";
+import type { File } from "../../src/include/fs";
+import type { Task } from "../../src/include/kernel";
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MPOL_BIND } from "../../src/index";
+import { boot, expectBytes, expectConsistent, pattern, run } from "../../src/testing/index";
 
 const PAGE = 4096;
 
@@ -96,12 +96,6 @@ const op = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant("exit" as const), proc: fc.nat() }) },
 );
 
-const fill = (length: number, seed: number): Uint8Array => {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = (seed + i * 13) & 0xff;
-  return out;
-};
-
 type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
 
 const apply = (model: Model, files: File[], o: Op) => {
@@ -145,7 +139,7 @@ const apply = (model: Model, files: File[], o: Op) => {
       const bytes = region.pages * PAGE;
       const offset = o.offset % bytes;
       const length = Math.min(o.length, bytes - offset);
-      const data = fill(length, o.seed);
+      const data = pattern(length, o.seed);
       run(p.write(region.start + offset, data));
       for (let done = 0; done < length; ) {
         const at = region.start + offset + done;

@@ -7,14 +7,20 @@ import {
   MPOL_MF_MOVE,
   migrateFoliosMcCopy,
   type TraceEvent,
-} from "../src/index";
-import { boot, expectBytes, expectConsistent, pattern, run } from "./helpers";
+} from "../../src/index";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  mapPattern,
+  pattern,
+  run,
+} from "../../src/testing/index";
 
 const setup = (pages: number) => {
   const k = boot({ thp: { enabled: "never" } });
   const p = run(k.createProcess());
-  const addr = run(p.mmap(pages * 4096));
-  run(p.write(addr, pattern(pages * 4096, 3)));
+  const addr = mapPattern(p, pages * 4096, 3);
   const addrs = Array.from({ length: pages }, (_, i) => addr + i * 4096);
   const move = (node: number) =>
     Effect.runPromise(

@@ -8,8 +8,8 @@ import {
   MR_COMPACTION,
   MR_SYSCALL,
   migrateFoliosMcCopy,
-} from "../src/index";
-import { boot, run } from "./helpers";
+} from "../../src/index";
+import { boot, run } from "../../src/testing/index";
 
 const DIR = "/sys/kernel/toy";
 const MIGRATOR = "/sys/kernel/mm/migration/offload_migrator";

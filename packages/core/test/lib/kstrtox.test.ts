@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { ErrnoError, kstrtobool, kstrtoint, kstrtouint, kstrtoull, sysfsStreq } from "../src/index";
+import {
+  ErrnoError,
+  kstrtobool,
+  kstrtoint,
+  kstrtouint,
+  kstrtoull,
+  sysfsStreq,
+} from "../../src/index";
 
 const errnoOf = (v: unknown) => (v instanceof ErrnoError ? v.errno : v);
 

@@ -1,4 +1,13 @@
 import { ERRNO, type Kernel } from "@migrate-offload/core";
+import {
+  boot,
+  errnoOf,
+  pattern,
+  run,
+  runP,
+  sameBytes,
+  waitUntil,
+} from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
@@ -37,9 +46,9 @@ import {
   type SgTable,
   sgAllocTable,
   sgSetFolio,
-} from "../src/index";
-import { dmaInjectFault, dmaReleaseStalled } from "../src/testing";
-import { addDevice, bootKernel, errnoOf, fill, run, runP, same } from "./helpers";
+} from "../../src/index";
+import { dmaInjectFault, dmaReleaseStalled } from "../../src/testing";
+import { addDevice } from "../helpers";
 
 const MEMCPY = dmaCapSet(DMA_MEMCPY);
 
@@ -54,7 +63,7 @@ const buffers = (kernel: Kernel, device: DmaDevice, pages: number, seed = 1) => 
   const order = Math.log2(pages);
   const src = run(kernel.allocFolio(0, order));
   const dst = run(kernel.allocFolio(1, order));
-  src.bytes().set(fill(src.size, seed));
+  src.bytes().set(pattern(src.size, seed));
   const table = (pfn: number, dir: typeof DMA_TO_DEVICE | typeof DMA_FROM_DEVICE) => {
     const sgt = sgAllocTable(1) as SgTable;
     sgSetFolio(sgt, 0, pfn, pages * 4096);
@@ -89,18 +98,9 @@ const submitParts = (
   });
 };
 
-const waitFor = (predicate: () => boolean) =>
-  Effect.promise(
-    () =>
-      new Promise<void>((resolve) => {
-        const check = () => (predicate() ? resolve() : setImmediate(check));
-        check();
-      }),
-  );
-
 describe("dmaengine: devices, channels and capabilities", () => {
   it("hands out free memcpy channels exclusively, ENODEV when none is left, and names them in sysfs", async () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, { channels: 2, engines: 1 });
     expect(dmaHasCap(DMA_MEMCPY, device.capMask)).toBe(true);
     expect(dmaHasCap(DMA_COMPLETION_NO_ORDER, device.capMask)).toBe(false);
@@ -123,8 +123,8 @@ describe("dmaengine: devices, channels and capabilities", () => {
   });
 
   it("rejects a device with no channels", async () => {
-    const kernel = bootKernel();
-    const { dmaAsyncDeviceRegister } = await import("../src/index");
+    const kernel = boot();
+    const { dmaAsyncDeviceRegister } = await import("../../src/index");
     expect(await errnoOf(dmaAsyncDeviceRegister(kernel, { channels: 0 }))).toBe("EINVAL");
     expect(await errnoOf(dmaAsyncDeviceRegister(kernel, { engines: 65 }))).toBe("EINVAL");
   });
@@ -132,7 +132,7 @@ describe("dmaengine: devices, channels and capabilities", () => {
 
 describe("dmaengine: descriptors, cookies and completion", () => {
   it("copies nothing until issue_pending, then copies on an engine thread and calls back", async () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, { channels: 1, engines: 1 });
     const chan = request(kernel);
     const { src, dst, srcT, dstT } = buffers(kernel, device, 16);
@@ -143,9 +143,9 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     await runP(Effect.promise(() => new Promise((r) => setTimeout(r, 5))));
     expect(dst.bytes().every((b) => b === 0)).toBe(true);
     dmaAsyncIssuePending(chan);
-    await runP(waitFor(() => results.length === 4));
+    await runP(waitUntil(() => results.length === 4));
     expect(results.every((r) => r.result === DMA_TRANS_NOERROR && r.residue === 0)).toBe(true);
-    expect(same(dst.bytes(), src.bytes())).toBe(true);
+    expect(sameBytes(dst.bytes(), src.bytes())).toBe(true);
     expect(dmaengineTxStatus(chan, 4)).toBe(DMA_COMPLETE);
     expect(chan.completedCookie).toBe(4);
     expect(run(kernel.fs.read("/sys/class/dma/dma0chan0/memcpy_count"))).toBe("4\n");
@@ -160,7 +160,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
   });
 
   it("runs callbacks of descriptors without DMA_PREP_INTERRUPT only at an interrupt or a poll", async () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, { channels: 1, engines: 1, chunkBytes: 4096 });
     const chan = request(kernel);
     const { srcT, dstT } = buffers(kernel, device, 4);
@@ -169,7 +169,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     const txs = submitParts(chan, srcT, dstT, 4, (i) => seen.push(i));
     for (const tx of txs) (tx as { flags: number }).flags = DMA_CTRL_ACK;
     dmaAsyncIssuePending(chan);
-    await runP(waitFor(() => txs.every((t) => t.result !== null)));
+    await runP(waitUntil(() => txs.every((t) => t.result !== null)));
     expect(seen).toEqual([]);
     expect(device.interrupts).toBe(0);
     // Polling runs them, in completion order.
@@ -182,7 +182,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
   });
 
   it("an in-order device completes a channel in cookie order even when a descriptor is held up", async () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, { channels: 1, engines: 2, chunkBytes: 4096 });
     const chan = request(kernel);
     const { src, dst, srcT, dstT } = buffers(kernel, device, 8);
@@ -190,14 +190,14 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     dmaInjectFault(device, { kind: "hang", after: 2 });
     submitParts(chan, srcT, dstT, 8, (i) => order.push(i), true);
     dmaAsyncIssuePending(chan);
-    await runP(waitFor(() => order.length === 2 && device.chunksInFlight === 0));
+    await runP(waitUntil(() => order.length === 2 && device.chunksInFlight === 0));
     expect(dmaengineTxStatus(chan, 3)).toBe(DMA_IN_PROGRESS);
     expect(dmaengineTxStatus(chan, 8)).toBe(DMA_IN_PROGRESS);
     expect(order).toEqual([0, 1]);
     dmaReleaseStalled(device);
-    await runP(waitFor(() => order.length === 8));
+    await runP(waitUntil(() => order.length === 8));
     expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(same(dst.bytes(), src.bytes())).toBe(true);
+    expect(sameBytes(dst.bytes(), src.bytes())).toBe(true);
     await runP(dmaengineTerminateSync(chan));
     dmaUnmapSgtable(device, srcT);
     dmaUnmapSgtable(device, dstT);
@@ -205,7 +205,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
   });
 
   it("an out-of-order device can run the last descriptor's callback while an earlier one has not completed", async () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, {
       channels: 1,
       engines: 2,
@@ -220,7 +220,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     const txs = submitParts(chan, srcT, dstT, 4, (i) => order.push(i));
     dmaAsyncIssuePending(chan);
     // The seed's driver counts only this callback: it would report the batch done here.
-    await runP(waitFor(() => order.includes(3)));
+    await runP(waitUntil(() => order.includes(3)));
     expect(txs[0]!.result).toBeNull();
     expect(
       dst
@@ -230,11 +230,11 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     ).toBe(true);
     expect(dmaengineTxStatus(chan, txs[0]!.cookie)).toBe(DMA_OUT_OF_ORDER);
     dmaReleaseStalled(device);
-    await runP(waitFor(() => txs.every((t) => t.result !== null)));
+    await runP(waitUntil(() => txs.every((t) => t.result !== null)));
     dmaengineTxStatus(chan, txs[0]!.cookie);
     expect(order).toContain(0);
     expect(order.indexOf(0)).toBeGreaterThan(order.indexOf(3));
-    expect(same(dst.bytes(), src.bytes())).toBe(true);
+    expect(sameBytes(dst.bytes(), src.bytes())).toBe(true);
     await runP(dmaengineTerminateSync(chan));
     dmaUnmapSgtable(device, srcT);
     dmaUnmapSgtable(device, dstT);
@@ -242,7 +242,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
   });
 
   it("terminate_sync drops what has not run, waits for what runs, and calls nobody back", async () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, { channels: 1, engines: 1, chunkBytes: 4096 });
     const chan = request(kernel);
     const { srcT, dstT } = buffers(kernel, device, 8);
@@ -250,7 +250,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     dmaInjectFault(device, { kind: "hang", after: 1 });
     const txs = submitParts(chan, srcT, dstT, 8, (i) => seen.push(i), true);
     dmaAsyncIssuePending(chan);
-    await runP(waitFor(() => seen.length === 1 && device.chunksInFlight === 0));
+    await runP(waitUntil(() => seen.length === 1 && device.chunksInFlight === 0));
     expect(device.stalledDescriptors).toBe(1);
     await runP(dmaengineTerminateSync(chan));
     expect(device.stalledDescriptors).toBe(0);
@@ -264,7 +264,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
   });
 
   it("prep, submit, engine and completion faults each fail what they hit and nothing else", async () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, { channels: 1, engines: 1, chunkBytes: 4096 });
     const chan = request(kernel);
     const { srcT, dstT } = buffers(kernel, device, 4);
@@ -292,7 +292,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
       true,
     );
     dmaAsyncIssuePending(chan);
-    await runP(waitFor(() => results.filter((r) => r !== undefined).length === 4));
+    await runP(waitUntil(() => results.filter((r) => r !== undefined).length === 4));
     expect(results).toEqual([
       DMA_TRANS_NOERROR,
       DMA_TRANS_WRITE_FAILED,
@@ -311,7 +311,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
   });
 
   it("fails a descriptor that reads a hwpoisoned page, and copies the rest", async () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, { channels: 1, engines: 1 });
     const chan = request(kernel);
     const { src, dst, srcT, dstT } = buffers(kernel, device, 4);
@@ -328,9 +328,9 @@ describe("dmaengine: descriptors, cookies and completion", () => {
       true,
     );
     dmaAsyncIssuePending(chan);
-    await runP(waitFor(() => results.filter((r) => r !== undefined).length === 4));
+    await runP(waitUntil(() => results.filter((r) => r !== undefined).length === 4));
     expect(results).toEqual([0, 0, DMA_TRANS_READ_FAILED, 0]);
-    expect(same(dst.bytes().subarray(12288), src.bytes().subarray(12288))).toBe(true);
+    expect(sameBytes(dst.bytes().subarray(12288), src.bytes().subarray(12288))).toBe(true);
     expect(
       dst
         .bytes()
@@ -346,7 +346,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
 
 describe("dmaengine: scatter-gather and the IOMMU", () => {
   it("merges physically contiguous segments, so the two sides of a copy can differ in nents", () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, { channels: 1, engines: 1 });
     const block = run(kernel.allocFolio(0, 2));
     const contiguous = sgAllocTable(4) as SgTable;
@@ -372,7 +372,7 @@ describe("dmaengine: scatter-gather and the IOMMU", () => {
   });
 
   it("faults, and moves no byte, for an address outside every mapping or against its direction", async () => {
-    const kernel = bootKernel();
+    const kernel = boot();
     const device = addDevice(kernel, { channels: 1, engines: 1 });
     const chan = request(kernel);
     const { src, dst, srcT, dstT } = buffers(kernel, device, 4);
@@ -387,7 +387,7 @@ describe("dmaengine: scatter-gather and the IOMMU", () => {
     copy(dstT.dmaAddress[0]!, 12345, 4096); // not an IOVA at all
     copy(dstT.dmaAddress[0]!, srcT.dmaAddress[0]!, 4096); // fine
     dmaAsyncIssuePending(chan);
-    await runP(waitFor(() => results.length === 4));
+    await runP(waitUntil(() => results.length === 4));
     expect(results).toEqual([
       DMA_TRANS_READ_FAILED,
       DMA_TRANS_WRITE_FAILED,
@@ -395,21 +395,21 @@ describe("dmaengine: scatter-gather and the IOMMU", () => {
       DMA_TRANS_NOERROR,
     ]);
     expect(device.iommu.faults).toBe(3);
-    expect(same(dst.bytes().subarray(0, 4096), src.bytes().subarray(0, 4096))).toBe(true);
+    expect(sameBytes(dst.bytes().subarray(0, 4096), src.bytes().subarray(0, 4096))).toBe(true);
     expect(
       dst
         .bytes()
         .subarray(4096)
         .every((b) => b === 0),
     ).toBe(true);
-    expect(same(src.bytes(), fill(src.size, 1))).toBe(true);
+    expect(sameBytes(src.bytes(), pattern(src.size, 1))).toBe(true);
     // Unmapped memory is out of reach too.
     await runP(dmaengineTerminateSync(chan));
     const stale = dstT.dmaAddress[0]!;
     dmaUnmapSgtable(device, dstT);
     copy(stale, srcT.dmaAddress[0]!, 4096);
     dmaAsyncIssuePending(chan);
-    await runP(waitFor(() => results.length === 5));
+    await runP(waitUntil(() => results.length === 5));
     expect(results[4]).toBe(DMA_TRANS_WRITE_FAILED);
     await runP(dmaengineTerminateSync(chan));
     dmaUnmapSgtable(device, srcT);
@@ -417,7 +417,7 @@ describe("dmaengine: scatter-gather and the IOMMU", () => {
   });
 
   it("sixteen channels share two engines, and copies proceed while the initiating thread runs", async () => {
-    const kernel = bootKernel("never", ["128M", "128M"]);
+    const kernel = boot({ nodes: ["128M", "128M"] });
     const device = addDevice(kernel, { channels: 16, engines: 2, chunkBytes: 1 << 20 });
     const chans = Array.from({ length: 16 }, () => request(kernel));
     const sets = chans.map((_, i) => buffers(kernel, device, 512, i));
@@ -430,14 +430,14 @@ describe("dmaengine: scatter-gather and the IOMMU", () => {
     // channel call back (the second one's interrupt runs the first one's callback too).
     let spins = 0;
     await runP(
-      waitFor(() => {
+      waitUntil(() => {
         spins++;
         return done === 32;
       }),
     );
     expect(spins).toBeGreaterThan(1);
     for (const [i, s] of sets.entries()) {
-      expect(same(s.dst.bytes(), s.src.bytes()), `channel ${i}`).toBe(true);
+      expect(sameBytes(s.dst.bytes(), s.src.bytes()), `channel ${i}`).toBe(true);
       await runP(dmaengineTerminateSync(chans[i]!));
       dmaUnmapSgtable(device, s.srcT);
       dmaUnmapSgtable(device, s.dstT);

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { Task } from "../src/include/kernel";
 import {
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
@@ -14,18 +13,20 @@ import {
   MPOL_INTERLEAVE,
   MPOL_PREFERRED,
   PROT_READ,
-  ptePfn,
-} from "../src/index";
-import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
+  policyTarget,
+} from "../../src/index";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  mapPattern,
+  pattern,
+  run,
+} from "../../src/testing/index";
 
 const MiB = 2 ** 20;
-
-/** The folio mapped at `addr`, via the page table. */
-const folioAt = (p: Task, addr: number) => {
-  const vma = p.mm!.findVma(addr)!;
-  const pte = vma.ptes[(addr - vma.start) / p.kernel.mem.pageSize]!;
-  return p.kernel.folio(ptePfn(pte));
-};
 
 describe("mmap and munmap", () => {
   it("rejects bad arguments with the kernel's errno and maps nothing", () => {
@@ -59,8 +60,7 @@ describe("mmap and munmap", () => {
     const k = boot();
     const p = run(k.createProcess());
     const free = k.pageAlloc.nodeFreePages(0);
-    const addr = run(p.mmap(16 * 4096, { hugepage: false }));
-    run(p.write(addr, pattern(16 * 4096, 1)));
+    const addr = mapPattern(p, 16 * 4096, 1, false);
     expect(k.pageAlloc.nodeFreePages(0)).toBe(free - 16);
     run(p.munmap(addr + 4 * 4096, 4 * 4096));
     expect(p.mm!.vmas).toHaveLength(2);
@@ -155,6 +155,23 @@ describe("faults", () => {
     expect(run(p.getMempolicy(0))).toEqual({ mode: MPOL_PREFERRED, nodes: [1] });
     expect(run(p.getMempolicy(MPOL_F_ADDR, b))).toEqual({ mode: MPOL_BIND, nodes: [0] });
     expectConsistent(k);
+  });
+
+  it("picks the node of a policy with no nodes as the kernel would: local, and none allowed when bound", () => {
+    const distance = (a: number, b: number) => (a === b ? 10 : 20);
+    expect(policyTarget({ mode: MPOL_PREFERRED, nodes: [] }, 1, 0, distance)).toEqual({
+      nid: 1,
+      nodemask: null,
+    });
+    expect(policyTarget({ mode: MPOL_BIND, nodes: [] }, 1, 0, distance)).toEqual({
+      nid: 1,
+      nodemask: [],
+    });
+    expect(policyTarget({ mode: MPOL_INTERLEAVE, nodes: [] }, 0, 3, distance)).toEqual({
+      nid: 0,
+      nodemask: null,
+    });
+    expect(policyTarget({ mode: MPOL_BIND, nodes: [0, 2] }, 1, 0, distance).nid).toBe(0);
   });
 
   it("fails a bound allocation with ENOMEM rather than leave its nodes", () => {
@@ -279,8 +296,7 @@ describe("fork", () => {
     const k = boot({ thp: { enabled: "always" } });
     const free = k.pageAlloc.totalFreePages();
     const p = run(k.createProcess());
-    const addr = run(p.mmap(6 * MiB));
-    run(p.write(addr, pattern(6 * MiB, 9)));
+    const addr = mapPattern(p, 6 * MiB, 9);
     const c = run(p.fork());
     run(c.write(addr + MiB, new Uint8Array([1])));
     run(p.exit());

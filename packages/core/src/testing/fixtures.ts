@@ -1,0 +1,163 @@
+/**
+ * Fixtures every package's tests share: boot a kernel, run its calls, fill and check memory,
+ * walk a process's page table, and the checks a test makes most often.
+ *
+ * Not a kernel interface. The checks (`expect…`) throw a plain `Error` whose message says what
+ * differed, so that any test runner reports them as failures and the published package needs
+ * no test framework at run time.
+ *
+ * @module
+ */
+import { Effect, Exit } from "effect";
+import { type ErrnoError, type ErrnoName, isErrnoError } from "../errno";
+import type { Folio } from "../include/folio";
+import type { KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
+import type { MovePagesResult } from "../include/migrate";
+import { MAP_ANONYMOUS, MAP_PRIVATE } from "../include/mman";
+import { ptePfn } from "../include/pgtable";
+import { Kernel } from "../init/main";
+import { FolioList } from "../lib/list";
+import { checkKernelConsistency } from "../mm/debug";
+
+/** Runs a synchronous kernel call and returns its value; throws what it fails with. */
+export const run = <A, E>(effect: Effect.Effect<A, E>): A => Effect.runSync(effect);
+
+/** Runs a kernel call that may wait (a migration, an unload); rejects with what it fails with. */
+export const runP = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect);
+
+/** Boots a kernel: two 64 MiB nodes and the default THP settings, unless `config` says else. */
+export const boot = (config: Partial<KernelConfig> = {}): Kernel =>
+  run(Kernel.boot({ nodes: ["64M", "64M"], ...config }));
+
+/** The error name a call fails with (`"EINVAL"`, say); rejects when the call succeeds. */
+export const errnoOf = <A, E>(effect: Effect.Effect<A, E>): Promise<string | undefined> =>
+  runP(Effect.flip(effect)).then((error) => (error as { errno?: string }).errno);
+
+/**
+ * Runs a synchronous call that must fail with errno `name`, and returns the error; throws when
+ * it succeeds or fails otherwise.
+ */
+export const expectErrno = <A, E>(effect: Effect.Effect<A, E>, name: ErrnoName): ErrnoError => {
+  const exit = Effect.runSyncExit(effect);
+  if (Exit.isSuccess(exit)) throw new Error(`expected ${name}, but the call succeeded`);
+  const found = Exit.findErrorOption(exit);
+  const error = found._tag === "Some" ? found.value : undefined;
+  if (!isErrnoError(error))
+    throw new Error(`expected ${name}, but the call failed otherwise: ${String(exit.cause)}`);
+  if (error.errno !== name)
+    throw new Error(`expected ${name}, but the call failed with ${error.errno}: ${error.message}`);
+  return error;
+};
+
+/** Throws, listing every problem, unless the kernel's metadata is consistent. */
+export const expectConsistent = (kernel: KernelInterface): void => {
+  const problems = checkKernelConsistency(kernel);
+  if (problems.length > 0)
+    throw new Error(`kernel metadata inconsistent:\n  ${problems.join("\n  ")}`);
+};
+
+/**
+ * A deterministic byte pattern: neighbouring bytes differ, and each 256-byte piece carries a
+ * hash of its index, so a piece or page copied to another offset (or a copy cut short) shows
+ * up. Different seeds give different patterns.
+ */
+export const pattern = (length: number, seed: number): Uint8Array => {
+  const out = new Uint8Array(length);
+  // A plain loop: `Uint8Array.from` with a mapping function takes about a second per 16 MiB.
+  for (let piece = 0; piece < length; piece += 256) {
+    const salt = (Math.imul(piece >>> 8, 0x9e3779b1) >>> 24) + seed * 7;
+    const end = Math.min(length, piece + 256);
+    for (let i = piece; i < end; i++) out[i] = (i * 31 + salt) & 0xff;
+  }
+  return out;
+};
+
+/** Byte-for-byte equality, as a boolean, so that a failing check stays short. */
+export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+
+/** Throws, naming the length or the first differing offset, unless the bytes are equal. */
+export const expectBytes = (actual: Uint8Array, expected: Uint8Array): void => {
+  if (sameBytes(actual, expected)) return;
+  if (actual.length !== expected.length)
+    throw new Error(`expected ${expected.length} bytes, got ${actual.length}`);
+  let i = 0;
+  while (actual[i] === expected[i]) i++;
+  throw new Error(`bytes differ at offset ${i}: got ${actual[i]}, expected ${expected[i]}`);
+};
+
+/**
+ * The page-table entry that maps `addr` in `task` (the raw PTE, 0 when nothing is faulted in);
+ * throws when no VMA covers `addr`.
+ */
+export const pteAt = (task: Task, addr: number): number => {
+  const vma = task.mm?.findVma(addr);
+  if (!vma) throw new Error(`no VMA of process ${task.pid} covers ${addr.toString(16)}`);
+  const pte = vma.ptes[Math.floor((addr - vma.start) / task.kernel.mem.pageSize)];
+  if (pte === undefined) throw new Error(`no PTE for ${addr.toString(16)}`);
+  return pte;
+};
+
+/** The folio mapped at `addr` in `task`, found through its page table. */
+export const folioAt = (task: Task, addr: number): Folio =>
+  task.kernel.folio(ptePfn(pteAt(task, addr)));
+
+/**
+ * Isolates the folios mapped in `[addr, addr + bytes)` of `task` from the LRU onto a new list,
+ * as a caller of `migrate_pages()` does; a folio already isolated is left out.
+ */
+export const isolateRange = (task: Task, addr: number, bytes: number): FolioList => {
+  const k = task.kernel;
+  const list = new FolioList(k.memmap.lru);
+  for (let off = 0; off < bytes; off += k.mem.pageSize) {
+    const head = k.memmap.folioOf(ptePfn(pteAt(task, addr + off)));
+    if (k.lru.isolate(head)) list.addTail(head);
+  }
+  return list;
+};
+
+/** Addresses `step` bytes apart from `addr`, `n` of them: the `pages` of a `move_pages` call. */
+export const pagesOf = (addr: number, n: number, step = 4096): number[] =>
+  Array.from({ length: n }, (_, i) => addr + i * step);
+
+/**
+ * Maps `bytes` of private anonymous memory in `task` (`hugepage` as `madvise` would say) and
+ * writes {@link pattern}`(bytes, seed)` over it; returns the address.
+ */
+export const mapPattern = (task: Task, bytes: number, seed: number, hugepage?: boolean): number => {
+  const addr = run(task.mmap(bytes, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage }));
+  run(task.write(addr, pattern(bytes, seed)));
+  return addr;
+};
+
+/** Whether `bytes` at `addr` in `task` still read as {@link pattern}`(bytes, seed)`. */
+export const patternIntact = (task: Task, addr: number, bytes: number, seed: number): boolean =>
+  sameBytes(run(task.read(addr, bytes)), pattern(bytes, seed));
+
+/** `move_pages` of every page (`step` apart) of `[addr, addr + bytes)` in `task` to `node`. */
+export const moveRange = (
+  task: Task,
+  addr: number,
+  bytes: number,
+  node: number,
+  step = 4096,
+): Effect.Effect<MovePagesResult, ErrnoError> => {
+  const pages = pagesOf(addr, bytes / step, step);
+  return task.movePages(
+    0,
+    pages,
+    pages.map(() => node),
+  );
+};
+
+/** Completes once `predicate` holds, checking again after each turn of the event loop. */
+export const waitUntil = (predicate: () => boolean): Effect.Effect<void> =>
+  Effect.promise(
+    () =>
+      new Promise<void>((resolve) => {
+        const check = () => (predicate() ? resolve() : setImmediate(check));
+        check();
+      }),
+  );
