@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Cause, Effect, type Scope } from "effect";
+import { Cause, Deferred, Effect, type Scope } from "effect";
 import { createNodeSysfs } from "../drivers/base/node";
 import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
@@ -176,8 +176,8 @@ class Machine implements KernelInterface {
   private drained: (() => void) | null = null;
   /** Registered devices, in registration order. */
   private readonly devices: Device[] = [];
-  /** The shutdown, once begun: every later call to shutdown() waits on the same one. */
-  private stopping: Promise<ErrnoError | null> | null = null;
+  /** Settles when the shutdown that began has finished: every later call waits on it. */
+  private readonly poweredOff = Deferred.makeUnsafe<ErrnoError | null>();
 
   /** `start_kernel()` → `mm_core_init()`, from a plan that is known to be good. */
   constructor(plan: BootPlan) {
@@ -243,13 +243,13 @@ class Machine implements KernelInterface {
   }
 
   shutdown(): Effect.Effect<void, ErrnoError> {
-    return Effect.flatMap(
-      Effect.promise(() => {
-        this.stopping ??= Effect.runPromise(this.powerOff());
-        return this.stopping;
-      }),
-      (error) => (error ? Effect.fail(error) : Effect.void),
-    );
+    return Effect.suspend(() =>
+      // The first call powers off, in its own fiber (synchronously when nothing it stops needs to
+      // wait); a call made meanwhile or later waits for that one.
+      this.state === "running"
+        ? Effect.tap(this.powerOff(), (error) => Deferred.succeed(this.poweredOff, error))
+        : Deferred.await(this.poweredOff),
+    ).pipe(Effect.flatMap((error) => (error ? Effect.fail(error) : Effect.void)));
   }
 
   [Symbol.asyncDispose](): Promise<void> {
