@@ -34,7 +34,8 @@ import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule } from "../kernel/module";
 import { Process } from "../kernel/task";
-import { parseSize } from "../lib/cmdline";
+import { parseSize, type Size } from "../lib/cmdline";
+import { kvmalloc } from "../lib/kvmalloc";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { memoryFailure, unpoisonMemory } from "../mm/memory_failure";
@@ -54,8 +55,14 @@ interface BootPlan {
   readonly thpOrders: Map<number, MthpMode>;
 }
 
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
 /** Checks a config completely before anything is allocated. */
 const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
+  if (!isRecord(config)) {
+    return errno("EINVAL", `the config must be an object with nodes, not ${String(config)}`);
+  }
   const pageSize = config.pageSize ?? 4096;
   if (![4096, 16384, 65536].includes(pageSize)) {
     return errno("EINVAL", `pageSize ${pageSize} is not one of 4096, 16384, 65536`);
@@ -70,7 +77,7 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
   }
   const nodeBytes: number[] = [];
   for (const [nid, node] of config.nodes.entries()) {
-    const bytes = parseSize(typeof node === "object" ? node.memory : node);
+    const bytes = parseSize(isRecord(node) ? (node.memory as Size) : node);
     if (typeof bytes !== "number") return errno("EINVAL", `node ${nid}: ${bytes.message}`);
     if (bytes % pageSize !== 0) {
       return errno(
@@ -96,6 +103,18 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
   if (pfns > PTE_MAX_PFN)
     return errno("EINVAL", `${pfns} page frames exceed the model's limit of ${PTE_MAX_PFN}`);
   const n = nodeBytes.length;
+  if (
+    config.distances !== undefined &&
+    !(Array.isArray(config.distances) && config.distances.every((row) => Array.isArray(row)))
+  ) {
+    return errno("EINVAL", `distances must be a ${n}x${n} matrix of numbers`);
+  }
+  if (config.thp !== undefined && !isRecord(config.thp)) {
+    return errno("EINVAL", "thp must be an object with enabled and sizes");
+  }
+  if (config.thp?.sizes !== undefined && !isRecord(config.thp.sizes)) {
+    return errno("EINVAL", 'thp.sizes must map sizes such as "64kB" to modes');
+  }
   const distances =
     config.distances?.map((row) => [...row]) ??
     Array.from({ length: n }, (_, i) =>
@@ -330,8 +349,10 @@ export type Kernel = KernelInterface;
 export const Kernel = {
   /**
    * Boots a kernel (`start_kernel()`, `init/main.c`). Fails with `EINVAL`, naming the problem,
-   * for a bad config: no nodes, a node size that is not a multiple of the page size, an
-   * unsupported page size, a bad distance matrix or THP size.
+   * for a bad config: no config or one that is not an object, no nodes, a node size that is not a
+   * multiple of the page size, an unsupported page size, a bad distance matrix or THP size. Fails
+   * with `ENOMEM` when the host cannot allocate the machine's memory or its `struct page` arrays,
+   * as `memblock` allocations fail at boot; nothing of the half-built machine stays reachable.
    *
    * @example
    * ```ts
@@ -342,7 +363,11 @@ export const Kernel = {
     return syscall(() => {
       const plan = planBoot(config);
       if (plan instanceof Error) return plan;
-      const kernel = new Machine(plan);
+      const kernel = kvmalloc(() => new Machine(plan));
+      if (!kernel) {
+        const bytes = plan.nodeBytes.reduce((sum, b) => sum + b, 0);
+        return errno("ENOMEM", `the host cannot allocate ${bytes} bytes of node memory`);
+      }
       if (config.thp?.enabled) kernel.thp.enabled = config.thp.enabled;
       return kernel;
     });
