@@ -138,7 +138,9 @@ export interface Kernel {
   folio(pfn: number): Folio;
   /**
    * Adds a task to the process table (`copy_process()`, `kernel/fork.c`); used by process
-   * creation and fork. `EINVAL` for a missing node, a bad uid or an empty cpuset.
+   * creation and fork. `EINVAL` for a missing node, a bad uid, name or capability list, or
+   * `memsAllowed` naming a node without memory; `ENOSPC` for empty `memsAllowed`, as a cpuset
+   * with no mems cannot hold a task (`cpuset_can_attach()`, `kernel/cgroup/cpuset.c`).
    */
   addTask(options: TaskOptions): Task | ErrnoError;
   /**

@@ -33,7 +33,7 @@ import type { TaskOptions } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule } from "../kernel/module";
-import { Process } from "../kernel/task";
+import { checkTaskOptions, Process } from "../kernel/task";
 import { parseSize, type Size } from "../lib/cmdline";
 import { kvmalloc } from "../lib/kvmalloc";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
@@ -244,17 +244,14 @@ class Machine implements KernelInterface {
   }
 
   addTask(options: TaskOptions): Task | ErrnoError {
+    const bad = checkTaskOptions(this, options);
+    if (bad) return bad;
     const nid = options.node ?? 0;
-    if (!this.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
     const uid = options.uid ?? 0;
     const euid = options.euid ?? uid;
-    if (!Number.isInteger(uid) || uid < 0 || !Number.isInteger(euid) || euid < 0) {
-      return errno("EINVAL", `bad uid ${uid}/${euid}`);
-    }
-    const memsAllowed = options.memsAllowed ?? this.mem.nodes.map((n) => n.nid);
-    if (!memsAllowed.every((n) => this.nodeExists(n))) {
-      return errno("EINVAL", `memsAllowed ${memsAllowed} names a missing node`);
-    }
+    // The top cpuset's mems are the nodes with memory (`node_states[N_MEMORY]`).
+    const memsAllowed =
+      options.memsAllowed ?? this.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
     const pid = ++this.lastPid;
     const task = new Process(
       this,

@@ -28,6 +28,40 @@ import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 
+/**
+ * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
+ * arguments and `cpuset_can_attach()` / `update_nodemask()` (`kernel/cgroup/cpuset.c`) check the
+ * cpuset it joins: `EINVAL` for a missing node, a bad uid, name or capability list, or mems that
+ * name a node without memory (`cpuset.mems` must be a subset of `N_MEMORY`); `ENOSPC` for empty
+ * mems, as a cpuset with no mems cannot hold a task.
+ */
+export const checkTaskOptions = (k: Kernel, options: TaskOptions): ErrnoError | null => {
+  if (typeof options !== "object" || options === null)
+    return errno("EINVAL", `task options must be an object, not ${String(options)}`);
+  const nid = options.node ?? 0;
+  if (!k.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
+  const uid = options.uid ?? 0;
+  const euid = options.euid ?? uid;
+  if (!Number.isInteger(uid) || uid < 0 || !Number.isInteger(euid) || euid < 0) {
+    return errno("EINVAL", `bad uid ${uid}/${euid}`);
+  }
+  if (options.name !== undefined && typeof options.name !== "string")
+    return errno("EINVAL", `the task name must be a string, not ${String(options.name)}`);
+  const caps = options.capabilities ?? [];
+  if (!Array.isArray(caps) || !caps.every((c) => Number.isInteger(c) && c >= 0 && c < 64))
+    return errno("EINVAL", "capabilities must be a list of CAP_* numbers");
+  const mems = options.memsAllowed;
+  if (mems === undefined) return null;
+  if (!Array.isArray(mems)) return errno("EINVAL", "memsAllowed must be a list of nodes");
+  if (mems.length === 0)
+    return errno("ENOSPC", "memsAllowed is empty: a cpuset with no mems cannot hold a task");
+  if (!mems.every((n) => k.nodeExists(n)))
+    return errno("EINVAL", `memsAllowed ${mems} names a missing node`);
+  if (!mems.every((n) => k.nodeHasMemory(n)))
+    return errno("EINVAL", `memsAllowed ${mems} names a node without memory`);
+  return null;
+};
+
 /** A process: the {@link Task} a kernel creates. Models `struct task_struct`. */
 export class Process implements Task {
   /** `mm->...` policy set by `set_mempolicy` (`task->mempolicy`); null for the default. */
@@ -66,12 +100,18 @@ export class Process implements Task {
     return this.capabilities.has(cap);
   }
 
+  /** A system call of this task: `ESRCH` once it has exited, as no call of a dead task runs. */
+  private live<A>(call: string, body: () => A | ErrnoError): Effect.Effect<A, ErrnoError> {
+    return syscall(() =>
+      this.exited ? errno("ESRCH", `${call}: process ${this.pid} has exited`) : body(),
+    );
+  }
+
   private withMm<A>(
     call: string,
     body: (mm: MmStruct) => A | ErrnoError,
   ): Effect.Effect<A, ErrnoError> {
-    return syscall(() => {
-      if (this.exited) return errno("ESRCH", `${call}: process ${this.pid} has exited`);
+    return this.live(call, () => {
       if (!this.mm)
         return errno("EINVAL", `${call}: process ${this.pid} is a kernel thread with no mm`);
       return body(this.mm);
@@ -165,7 +205,7 @@ export class Process implements Task {
 
   /** `set_mempolicy()`: sets the task's default policy. */
   setMempolicy(mode: number, nodes: readonly number[]): Effect.Effect<void, ErrnoError> {
-    return syscall(() => {
+    return this.live("set_mempolicy", () => {
       const policy = makeMempolicy(this.kernel, mode, nodes);
       if (policy instanceof Error) return policy;
       this.policy = policy;
@@ -241,7 +281,9 @@ export class Process implements Task {
     nodes: ArrayLike<number> | null,
     flags: number = MPOL_MF_MOVE,
   ): Effect.Effect<MovePagesResult, ErrnoError> {
-    return doMovePages(this.kernel, this, pid, pages, nodes, flags);
+    return this.live("move_pages", () => undefined).pipe(
+      Effect.flatMap(() => doMovePages(this.kernel, this, pid, pages, nodes, flags)),
+    );
   }
 
   /** `fork()`: a child with a copy-on-write copy of this address space. */
@@ -264,8 +306,7 @@ export class Process implements Task {
 
   /** `exit()`: unmaps everything and leaves the process table. */
   exit(): Effect.Effect<void, ErrnoError> {
-    return syscall(() => {
-      if (this.exited) return errno("ESRCH", `process ${this.pid} has already exited`);
+    return this.live("exit", () => {
       if (this.mm) exitMmap(this.kernel, this.mm);
       this.exited = true;
       this.kernel.tasks.delete(this.pid);
