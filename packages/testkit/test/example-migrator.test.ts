@@ -18,6 +18,12 @@ describe("the example migrator of docs/writing-a-migrator.md", () => {
     expect(Effect.runSync(kernel.fs.read("/sys/kernel/mm/migration/offload_migrator"))).toBe(
       "none [reverse_copy]\n",
     );
+    // A second 1 is the no-op it is for both drivers, not EBUSY; nothing changes.
+    expect(
+      await Effect.runPromise(kernel.fs.write("/sys/kernel/reverse_copy/enabled", "1\n")),
+    ).toBe(2);
+    expect(read("enabled")).toBe("1\n");
+    expect(kernel.modules.get("reverse_copy")!.refcnt).toBe(1);
     expect(
       Effect.runSync(Effect.flip(kernel.fs.write("/sys/kernel/reverse_copy/min_batch", "0"))).errno,
     ).toBe("EINVAL");
@@ -29,6 +35,11 @@ describe("the example migrator of docs/writing-a-migrator.md", () => {
     expect(Effect.runSync(Effect.flip(kernel.unloadModule("reverse_copy"))).errno).toBe("EBUSY");
     await Effect.runPromise(kernel.fs.write("/sys/kernel/reverse_copy/enabled", "off"));
     expect(read("enabled")).toBe("0\n");
+    // So is a second 0.
+    expect(await Effect.runPromise(kernel.fs.write("/sys/kernel/reverse_copy/enabled", "0"))).toBe(
+      1,
+    );
+    expect(kernel.modules.get("reverse_copy")!.refcnt).toBe(0);
     await Effect.runPromise(kernel.unloadModule("reverse_copy"));
     expect(kernel.fs.exists("/sys/kernel/reverse_copy")).toBe(false);
     expect(kernel.migrateOffload.providerNames).toEqual([]);
