@@ -277,6 +277,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 0,
           batchesDeclined: 0,
           copyFailures: 0,
+          shouldBatchFailures: 0,
         },
         fail: {
           batchesOffloaded: 0,
@@ -284,6 +285,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 12,
           batchesDeclined: 0,
           copyFailures: 1,
+          shouldBatchFailures: 0,
         },
         decline: {
           batchesOffloaded: 0,
@@ -291,6 +293,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 12,
           batchesDeclined: 1,
           copyFailures: 0,
+          shouldBatchFailures: 0,
         },
         partial: {
           batchesOffloaded: 0,
@@ -298,6 +301,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 8,
           batchesDeclined: 0,
           copyFailures: 1,
+          shouldBatchFailures: 0,
         },
         crash: {
           batchesOffloaded: 0,
@@ -305,6 +309,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 12,
           batchesDeclined: 0,
           copyFailures: 1,
+          shouldBatchFailures: 0,
         },
       }[behaviour];
       expect(c).toEqual(expected);

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { Effect, Exit, Semaphore } from "effect";
+import { Cause, Effect, Exit, Semaphore } from "effect";
 import { either } from "fp-ts";
 import type { TaskEither } from "fp-ts/TaskEither";
 import { ERRNO, type ErrnoError, errno } from "../errno";
@@ -132,13 +132,20 @@ export const migratorFromTaskEither = (
     ),
 });
 
-const traceCall = (k: Kernel, m: Migrator, op: MmMigrateOffload["op"], rc: number): void =>
+const traceCall = (
+  k: Kernel,
+  m: Migrator,
+  op: MmMigrateOffload["op"],
+  rc: number,
+  error: string | null = null,
+): void =>
   k.trace.emit({
     event: "mm_migrate_offload",
     op,
     migrator: m.name,
     owner: m.owner?.name ?? null,
     rc,
+    ...(error === null ? {} : { error }),
   });
 
 const newCounters = (): OffloadCounters => ({
@@ -147,7 +154,77 @@ const newCounters = (): OffloadCounters => ({
   foliosFallenBack: 0,
   batchesDeclined: 0,
   copyFailures: 0,
+  shouldBatchFailures: 0,
 });
+
+/** `MAX_ERRNO` (`include/linux/err.h`): a negative errno is in `-MAX_ERRNO..-1`. */
+const MAX_ERRNO = 4095;
+
+/** A value in words, for the trace of a callback that returned it. */
+const describe = (value: unknown): string => {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "function") return "a function";
+  if (value !== null && typeof value === "object") {
+    return typeof (value as { then?: unknown }).then === "function" ? "a Promise" : "an object";
+  }
+  return String(value);
+};
+
+/** What an exception or a failed Effect's cause says. */
+const reasonOf = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : describe(error);
+
+/** How a call into a migrator's `offload_copy` ended: its return value, or why it is broken. */
+interface OffloadCopyResult {
+  /** 0, a negative errno, or `-EIO` for a broken callback. */
+  readonly rc: number;
+  /** Why the callback is broken (it threw, returned no Effect, died, or returned garbage); or null. */
+  readonly error: string | null;
+}
+
+/** `-EIO` for a broken `offload_copy`, with the reason. */
+const brokenCopy = (error: string): OffloadCopyResult => ({ rc: -ERRNO.EIO, error });
+
+/**
+ * Starts a migrator's `offloadCopy` as a boundary call: a synchronous exception or a return
+ * value that is not an Effect becomes a broken result at once, instead of escaping into
+ * `migrate_pages_batch()`. The Effect, when there is one, is returned for the caller to run.
+ */
+const startOffloadCopy = (
+  m: Migrator,
+  dst: FolioList,
+  src: FolioList,
+  count: number,
+): OffloadCopyResult | Effect.Effect<unknown, unknown> => {
+  let started: unknown;
+  try {
+    started = m.offloadCopy(dst, src, count);
+  } catch (error) {
+    return brokenCopy(`offloadCopy threw ${reasonOf(error)}`);
+  }
+  if (!Effect.isEffect(started)) {
+    return brokenCopy(`offloadCopy returned ${describe(started)}, not an Effect`);
+  }
+  // The type says Effect<number>; a service it requires but no one provides dies when run.
+  return started as Effect.Effect<unknown, unknown>;
+};
+
+/** How the Effect of an `offloadCopy` ended, checked: 0 or a negative errno, or broken. */
+const offloadCopyExit = (exit: Exit.Exit<unknown, unknown>): OffloadCopyResult => {
+  if (Exit.isFailure(exit)) {
+    const how = Cause.hasInterruptsOnly(exit.cause)
+      ? "was interrupted"
+      : Cause.hasDies(exit.cause)
+        ? `died with ${reasonOf(Cause.squash(exit.cause))}`
+        : `failed with ${reasonOf(Cause.squash(exit.cause))}`;
+    return brokenCopy(`offloadCopy's Effect ${how}`);
+  }
+  const rc = exit.value;
+  if (typeof rc === "number" && Number.isInteger(rc) && rc <= 0 && rc >= -MAX_ERRNO) {
+    return { rc, error: null };
+  }
+  return brokenCopy(`offloadCopy completed with ${describe(rc)}, not 0 or a negative errno`);
+};
 
 /**
  * The registry and the batch-copy dispatch of one kernel: the {@link MigrateOffload} every
@@ -380,7 +457,20 @@ export class MigrateOffloadRegistry implements MigrateOffload {
     );
   }
 
-  /** A copier that finds its provider with `lookup` inside each SRCU read-side section. */
+  /**
+   * A copier that finds its provider with `lookup` inside each SRCU read-side section. The calls
+   * into the migrator are a boundary: whatever its callbacks do, the read lock is dropped and
+   * `migrate_pages_batch()` gets a well-formed answer.
+   *
+   * - `shouldBatch` that throws or returns anything but a boolean means "do not batch" for that
+   *   call; it is counted (`shouldBatchFailures`) and traced (`should_batch_failed`, with the
+   *   reason).
+   * - `offloadCopy` that throws, returns something that is not an Effect, returns an Effect that
+   *   fails, dies or is interrupted, or completes with anything but 0 or a negative errno is a
+   *   broken callback: the copy failed with `-EIO`. Its marks are not trusted: every destination
+   *   of the batch is unmarked, so the whole batch takes the CPU copy. It is counted
+   *   (`copyFailures`) and traced (`offload_copy_done` with `-EIO` and the reason).
+   */
   private copierOf(lookup: () => Provider | null): BatchCopier {
     const k = this.k;
     const srcu = this.srcu;
@@ -391,7 +481,17 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           const p = lookup();
           if (!p || !(p.reasonMask & (1 << reason))) return false;
           if (k.trace.enabled) traceCall(k, p.migrator, "should_batch", 0);
-          return p.migrator.shouldBatch?.(reason) === true;
+          if (p.migrator.shouldBatch === undefined) return false;
+          let answer: unknown;
+          try {
+            answer = p.migrator.shouldBatch(reason);
+          } catch (error) {
+            this.shouldBatchFailed(p, `shouldBatch threw ${reasonOf(error)}`);
+            return false;
+          }
+          if (typeof answer === "boolean") return answer;
+          this.shouldBatchFailed(p, `shouldBatch returned ${describe(answer)}, not a boolean`);
+          return false;
         } finally {
           srcu.readUnlock(idx);
         }
@@ -410,18 +510,29 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           }
           const start = caller ? performance.now() : 0;
           if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy", 0);
-          return Effect.map(
-            Effect.exit(restore(p.migrator.offloadCopy(dst, src, count))),
-            (exit) => {
-              const rc = Exit.isSuccess(exit) ? exit.value : -ERRNO.EIO;
-              if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy_done", rc);
-              srcu.readUnlock(idx);
-              this.account(p, dst, rc, caller, caller ? performance.now() - start : 0);
-              return rc;
-            },
-          );
+          const started = startOffloadCopy(p.migrator, dst, src, count);
+          const ended = Effect.isEffect(started)
+            ? Effect.map(Effect.exit(restore(started)), offloadCopyExit)
+            : Effect.succeed(started);
+          return Effect.map(ended, ({ rc, error }) => {
+            if (error !== null) {
+              // Nothing a broken callback marked is trusted: the CPU copies the whole batch.
+              for (const folio of dst) k.memmap.clear(folio, FOLIO_CONTENT_COPIED);
+            }
+            if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy_done", rc, error);
+            srcu.readUnlock(idx);
+            this.account(p, dst, rc, caller, caller ? performance.now() - start : 0);
+            return rc;
+          });
         }),
     };
+  }
+
+  /** Counts and traces a `shouldBatch` that threw or returned garbage. */
+  private shouldBatchFailed(p: Provider, error: string): void {
+    p.counters.shouldBatchFailures++;
+    if (this.k.trace.enabled)
+      traceCall(this.k, p.migrator, "should_batch_failed", -ERRNO.EIO, error);
   }
 
   private account(
@@ -479,7 +590,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           [...this.providers.entries()]
             .map(
               ([name, p]) =>
-                `${name} batches_offloaded ${p.counters.batchesOffloaded} folios_copied ${p.counters.foliosCopied} folios_fallen_back ${p.counters.foliosFallenBack} batches_declined ${p.counters.batchesDeclined} copy_failures ${p.counters.copyFailures}\n`,
+                `${name} batches_offloaded ${p.counters.batchesOffloaded} folios_copied ${p.counters.foliosCopied} folios_fallen_back ${p.counters.foliosFallenBack} batches_declined ${p.counters.batchesDeclined} copy_failures ${p.counters.copyFailures} should_batch_failures ${p.counters.shouldBatchFailures}\n`,
             )
             .join(""),
       },
