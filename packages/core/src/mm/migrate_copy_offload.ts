@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { Cause, Effect, Exit, Semaphore } from "effect";
+import { Effect, Exit, Semaphore } from "effect";
 import { either } from "fp-ts";
 import type { TaskEither } from "fp-ts/TaskEither";
 import { ERRNO, type ErrnoError, errno } from "../errno";
@@ -48,6 +48,7 @@ import type { TaskStruct } from "../include/sched";
 import type { MmMigrateOffload } from "../include/trace";
 import { modulePut, tryModuleGet } from "../kernel/module";
 import { Srcu } from "../kernel/srcu";
+import { callEffect, formatCause, formatThrown, formatValue } from "../lib/bug";
 import type { FolioList } from "../lib/list";
 import { migrateFoliosMcCopy } from "./migrate";
 
@@ -160,70 +161,26 @@ const newCounters = (): OffloadCounters => ({
 /** `MAX_ERRNO` (`include/linux/err.h`): a negative errno is in `-MAX_ERRNO..-1`. */
 const MAX_ERRNO = 4095;
 
-/** A value in words, for the trace of a callback that returned it. */
-const describe = (value: unknown): string => {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "function") return "a function";
-  if (value !== null && typeof value === "object") {
-    return typeof (value as { then?: unknown }).then === "function" ? "a Promise" : "an object";
-  }
-  return String(value);
-};
-
-/** What an exception or a failed Effect's cause says. */
-const reasonOf = (error: unknown): string =>
-  error instanceof Error ? `${error.name}: ${error.message}` : describe(error);
-
 /** How a call into a migrator's `offload_copy` ended: its return value, or why it is broken. */
 interface OffloadCopyResult {
   /** 0, a negative errno, or `-EIO` for a broken callback. */
   readonly rc: number;
-  /** Why the callback is broken (it threw, returned no Effect, died, or returned garbage); or null. */
+  /** Why the callback is broken (it threw, returned no Effect, failed, died or returned garbage); or null. */
   readonly error: string | null;
 }
 
-/** `-EIO` for a broken `offload_copy`, with the reason. */
-const brokenCopy = (error: string): OffloadCopyResult => ({ rc: -ERRNO.EIO, error });
-
-/**
- * Starts a migrator's `offloadCopy` as a boundary call: a synchronous exception or a return
- * value that is not an Effect becomes a broken result at once, instead of escaping into
- * `migrate_pages_batch()`. The Effect, when there is one, is returned for the caller to run.
- */
-const startOffloadCopy = (
-  m: Migrator,
-  dst: FolioList,
-  src: FolioList,
-  count: number,
-): OffloadCopyResult | Effect.Effect<unknown, unknown> => {
-  let started: unknown;
-  try {
-    started = m.offloadCopy(dst, src, count);
-  } catch (error) {
-    return brokenCopy(`offloadCopy threw ${reasonOf(error)}`);
-  }
-  if (!Effect.isEffect(started)) {
-    return brokenCopy(`offloadCopy returned ${describe(started)}, not an Effect`);
-  }
-  // The type says Effect<number>; a service it requires but no one provides dies when run.
-  return started as Effect.Effect<unknown, unknown>;
-};
-
-/** How the Effect of an `offloadCopy` ended, checked: 0 or a negative errno, or broken. */
-const offloadCopyExit = (exit: Exit.Exit<unknown, unknown>): OffloadCopyResult => {
-  if (Exit.isFailure(exit)) {
-    const how = Cause.hasInterruptsOnly(exit.cause)
-      ? "was interrupted"
-      : Cause.hasDies(exit.cause)
-        ? `died with ${reasonOf(Cause.squash(exit.cause))}`
-        : `failed with ${reasonOf(Cause.squash(exit.cause))}`;
-    return brokenCopy(`offloadCopy's Effect ${how}`);
-  }
+/** How an `offloadCopy` ended, checked: 0 or a negative errno, or `-EIO` with why it is broken. */
+const offloadCopyResult = (exit: Exit.Exit<unknown, unknown>): OffloadCopyResult => {
+  if (Exit.isFailure(exit))
+    return { rc: -ERRNO.EIO, error: formatCause("offloadCopy", exit.cause) };
   const rc = exit.value;
   if (typeof rc === "number" && Number.isInteger(rc) && rc <= 0 && rc >= -MAX_ERRNO) {
     return { rc, error: null };
   }
-  return brokenCopy(`offloadCopy completed with ${describe(rc)}, not 0 or a negative errno`);
+  return {
+    rc: -ERRNO.EIO,
+    error: `offloadCopy completed with ${formatValue(rc)}, not 0 or a negative errno`,
+  };
 };
 
 /**
@@ -486,11 +443,11 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           try {
             answer = p.migrator.shouldBatch(reason);
           } catch (error) {
-            this.shouldBatchFailed(p, `shouldBatch threw ${reasonOf(error)}`);
+            this.shouldBatchFailed(p, `shouldBatch threw ${formatThrown(error)}`);
             return false;
           }
           if (typeof answer === "boolean") return answer;
-          this.shouldBatchFailed(p, `shouldBatch returned ${describe(answer)}, not a boolean`);
+          this.shouldBatchFailed(p, `shouldBatch returned ${formatValue(answer)}, not a boolean`);
           return false;
         } finally {
           srcu.readUnlock(idx);
@@ -510,11 +467,9 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           }
           const start = caller ? performance.now() : 0;
           if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy", 0);
-          const started = startOffloadCopy(p.migrator, dst, src, count);
-          const ended = Effect.isEffect(started)
-            ? Effect.map(Effect.exit(restore(started)), offloadCopyExit)
-            : Effect.succeed(started);
-          return Effect.map(ended, ({ rc, error }) => {
+          const call = callEffect("offloadCopy", () => p.migrator.offloadCopy(dst, src, count));
+          return Effect.map(Effect.exit(restore(call)), (exit) => {
+            const { rc, error } = offloadCopyResult(exit);
             if (error !== null) {
               // Nothing a broken callback marked is trusted: the CPU copies the whole batch.
               for (const folio of dst) k.memmap.clear(folio, FOLIO_CONTENT_COPIED);
