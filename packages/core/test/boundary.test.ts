@@ -5,14 +5,17 @@ import { describe, expect, it } from "vitest";
 import type { Kernel, Task } from "../src/include/kernel";
 import {
   ERRNO,
+  type ErrnoName,
+  errno,
   FOLIO_CONTENT_COPIED,
   type Migrator,
   type MmMigrateOffload,
+  type ModuleDefinition,
   migrateFoliosMcCopy,
   migratorFromPromise,
   type TraceEvent,
 } from "../src/index";
-import { boot, expectBytes, expectConsistent, pattern, run } from "./helpers";
+import { boot, expectBytes, expectConsistent, expectErrno, pattern, run } from "./helpers";
 
 const PAGES = 8;
 const BYTES = PAGES * 4096;
@@ -205,4 +208,118 @@ describe("shouldBatch is a boundary: a broken one means no batch for that call",
       expectUsable(k, p, addr);
     });
   }
+});
+
+describe("a module's init and exit are a boundary", () => {
+  const MIGRATOR = "/sys/kernel/mm/migration/offload_migrator";
+  /** A module whose init offers a migrator and then does `then`. */
+  const withInit = (k: Kernel, then: () => unknown): ModuleDefinition => ({
+    name: "flaky",
+    init: (module) => {
+      run(k.migrateOffload.addProvider({ ...copier(k), owner: module }));
+      k.fs.addAttributes("/sys/module/flaky/parameters", { p: { mode: 0o444, show: () => "1\n" } });
+      return then() as never;
+    },
+  });
+  const copier = (k: Kernel): Migrator => ({
+    name: "flaky",
+    owner: null,
+    shouldBatch: () => true,
+    offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(k, dst, src)),
+  });
+
+  const brokenInits: Array<[string, () => unknown, ErrnoName, RegExp]> = [
+    [
+      "throws",
+      () => {
+        throw new Error("probe failed");
+      },
+      "EIO",
+      /module flaky: init threw Error: probe failed/,
+    ],
+    ["returns undefined", () => undefined, "EIO", /init returned undefined, not an Effect/],
+    ["returns a number", () => 0, "EIO", /init returned 0, not an Effect/],
+    ["returns a string", () => "ok", "EIO", /init returned "ok", not an Effect/],
+    [
+      "returns an Effect that dies",
+      () => Effect.die(new Error("oops")),
+      "EIO",
+      /init's Effect died with Error: oops/,
+    ],
+    [
+      "returns an Effect that fails with a non-errno",
+      () => Effect.fail("bad"),
+      "EIO",
+      /init's Effect failed with "bad"/,
+    ],
+    [
+      "fails with an errno of its own",
+      () => Effect.fail(errno("ENODEV", "no device")),
+      "ENODEV",
+      /no device/,
+    ],
+  ];
+  for (const [what, then, name, message] of brokenInits) {
+    it(`an init that ${what} fails the load with ${name} and unloads the module as do_init_module() does`, () => {
+      const k = boot();
+      const error = expectErrno(k.loadModule(withInit(k, then)), name);
+      expect(error.message).toMatch(message);
+      expect(k.modules.has("flaky")).toBe(false);
+      expect(k.fs.exists("/sys/module/flaky")).toBe(false);
+      // What it registered went with it: the name is free, and nothing lists it.
+      expect(k.migrateOffload.providerNames).toEqual([]);
+      expect(run(k.fs.read(MIGRATOR))).toBe("[none]\n");
+      // The same name loads again, works, and unloads.
+      const module = run(k.loadModule(withInit(k, () => Effect.void)));
+      expect(module.state).toBe("live");
+      run(k.fs.write(MIGRATOR, "flaky"));
+      run(k.fs.write(MIGRATOR, "none"));
+      run(k.unloadModule("flaky"));
+      expect(k.migrateOffload.providerNames).toEqual([]);
+    });
+  }
+
+  const brokenExits: Array<[string, () => unknown]> = [
+    [
+      "throws",
+      () => {
+        throw new Error("teardown failed");
+      },
+    ],
+    ["returns undefined", () => undefined],
+    ["returns a number", () => 1],
+    ["returns an Effect that dies", () => Effect.die(new Error("oops"))],
+    ["returns an Effect that fails", () => Effect.fail(errno("EBUSY", "still busy"))],
+  ];
+  for (const [what, exit] of brokenExits) {
+    it(`an exit that ${what} still completes the unload, and what the module left registered goes`, () => {
+      const k = boot();
+      let migrator!: Migrator;
+      const definition: ModuleDefinition = {
+        name: "flaky",
+        init: (module) => {
+          migrator = { ...copier(k), owner: module };
+          return k.migrateOffload.addProvider(migrator);
+        },
+        exit: exit as never,
+      };
+      run(k.loadModule(definition));
+      run(k.unloadModule("flaky"));
+      expect(k.modules.has("flaky")).toBe(false);
+      expect(k.fs.exists("/sys/module/flaky")).toBe(false);
+      expect(k.migrateOffload.providerNames).toEqual([]);
+      expect(run(k.loadModule(definition)).state).toBe("live");
+      run(k.unloadModule("flaky"));
+    });
+  }
+
+  it("refuses a malformed definition with EINVAL before anything is loaded", () => {
+    const k = boot();
+    expectErrno(k.loadModule(null as never), "EINVAL");
+    expectErrno(k.loadModule({ name: 5 } as never), "EINVAL");
+    expectErrno(k.loadModule({ name: "x", init: 5 } as never), "EINVAL");
+    expectErrno(k.loadModule({ name: "x", exit: "no" } as never), "EINVAL");
+    expectErrno(k.loadModule({ name: "has space" }), "EINVAL");
+    expect(k.modules.size).toBe(0);
+  });
 });

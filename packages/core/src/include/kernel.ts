@@ -21,7 +21,7 @@ import type { MemMap } from "./mem_map";
 import type { MigrateOffload } from "./migrate_copy_offload";
 import type { AddressSpace, AnonVma } from "./mm_types";
 import type { Fragmentation, PageAllocator, PhysicalMemory } from "./mmzone";
-import type { Module, ModuleDefinition } from "./module";
+import type { Module, ModuleDefinition, ModuleNotifier } from "./module";
 import type { FolioWaitQueue } from "./pagemap";
 import type { TaskOptions, TaskStruct } from "./sched";
 import type { HugetlbActive, Lru } from "./swap";
@@ -89,6 +89,8 @@ export interface Kernel {
   readonly trace: Tracepoints;
   /** Loaded modules by name (`modules` list, `kernel/module/main.c`). */
   readonly modules: Map<string, Module>;
+  /** The module notifier chain (`module_notify_list`, `kernel/module/main.c`). */
+  readonly moduleNotifyList: Set<ModuleNotifier>;
   /** The copy-offload registry and the batch-copy dispatch (`mm/migrate_copy_offload.c`). */
   readonly migrateOffload: MigrateOffload;
   /** `/proc/vmstat` (`mm/vmstat.c`). */

@@ -25,7 +25,7 @@ import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../
 import { MemMap } from "../include/mem_map";
 import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
 import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
-import type { Module, ModuleDefinition } from "../include/module";
+import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module";
 import { PG_reserved } from "../include/page_flags";
 import { FolioWaitQueue } from "../include/pagemap";
 import { PTE_MAX_PFN } from "../include/pgtable";
@@ -169,6 +169,7 @@ class Machine implements KernelInterface {
   readonly hugetlbActive: HugetlbActiveList;
   readonly trace = new Tracepoints();
   readonly modules = new Map<string, Module>();
+  readonly moduleNotifyList = new Set<ModuleNotifier>();
   readonly migrateOffload: MigrateOffloadRegistry;
   readonly vmstat: VmStat;
   readonly fs = new KernFs();

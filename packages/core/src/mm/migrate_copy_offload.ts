@@ -43,10 +43,11 @@ import {
   type OffloadCounters,
 } from "../include/migrate_copy_offload";
 import { MIGRATE_REASON_NAMES } from "../include/migrate_mode";
+import type { Module } from "../include/module";
 import { FOLIO_CONTENT_COPIED } from "../include/page_flags";
 import type { TaskStruct } from "../include/sched";
 import type { MmMigrateOffload } from "../include/trace";
-import { modulePut, tryModuleGet } from "../kernel/module";
+import { modulePut, registerModuleNotifier, tryModuleGet } from "../kernel/module";
 import { Srcu } from "../kernel/srcu";
 import { callEffect, formatCause, formatThrown, formatValue } from "../lib/bug";
 import type { FolioList } from "../lib/list";
@@ -204,6 +205,30 @@ export class MigrateOffloadRegistry implements MigrateOffload {
   constructor(private readonly k: Kernel) {
     this.dispatcher = this.copierOf(() => this.active);
     k.fs.addAttributes("/sys/kernel/mm/migration", this.attributes());
+    registerModuleNotifier(k, (state, module) =>
+      state === "going" ? this.moduleGoing(module) : Effect.void,
+    );
+  }
+
+  /**
+   * The registry's module notifier: a module going (its exit ran, or its init failed) takes the
+   * providers it still owns out of the list, and a grace period passes so that no caller that
+   * named one is still inside it, as a subsystem drops a module's registrations in its
+   * `MODULE_STATE_GOING` notifier (`static_call_module_notify()`, `kernel/static_call_inline.c`).
+   * The active provider is never among them: it pins its module, which cannot go while pinned.
+   */
+  private moduleGoing(module: Module): Effect.Effect<void> {
+    return this.locked(
+      Effect.suspend(() => {
+        let dropped = 0;
+        for (const [name, p] of this.providers) {
+          if (p.migrator.owner !== module || p === this.active) continue;
+          this.providers.delete(name);
+          dropped++;
+        }
+        return dropped > 0 ? this.srcu.synchronize() : Effect.void;
+      }),
+    );
   }
 
   /** The batch copier `migrate_pages_batch()` calls; null when no migrator is active. */
@@ -378,7 +403,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
       : errno("EINVAL", `reason mask ${mask} is not a set of MR_* bits`);
   }
 
-  private locked<A>(effect: Effect.Effect<A, ErrnoError>): Effect.Effect<A, ErrnoError> {
+  private locked<A, E extends ErrnoError>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
     return this.mutex.withPermit(effect);
   }
 
