@@ -13,8 +13,52 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno, errnoName, syscall } from "../errno";
 import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
+import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
 
 const split = (path: string): string[] => path.split("/").filter((p) => p.length > 0);
+
+/** `EFAULT`: an argument the kernel cannot read, as `copy_from_user()` fails on a bad pointer. */
+const badPointer = (what: string, value: unknown): ErrnoError =>
+  errno("EFAULT", `the ${what} must be a string, not ${formatValue(value)}`);
+
+/** The byte count or negative errno a `store` returned, or `EIO` for anything else. */
+const storeResult = (path: string, value: unknown): Effect.Effect<number, ErrnoError> =>
+  typeof value === "number" && Number.isInteger(value)
+    ? Effect.succeed(value)
+    : Effect.fail(
+        errno(
+          "EIO",
+          `${path}: store returned ${formatValue(value)}, not a byte count or a negative errno`,
+        ),
+      );
+
+/**
+ * Calls an attribute's `store` as the boundary it is (`sysfs_kf_write()` calling a driver's
+ * `store`, `fs/sysfs/file.c`): nothing it throws or returns escapes as anything but an errno.
+ */
+const callStore = (
+  path: string,
+  attr: Attribute,
+  text: string,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.suspend(() => {
+    let result: unknown;
+    try {
+      result = attr.store!(text);
+    } catch (thrown) {
+      return Effect.fail(errno("EIO", `${path}: store threw ${formatThrown(thrown)}`));
+    }
+    if (!Effect.isEffect(result)) return storeResult(path, result);
+    return callEffect("store", () => result).pipe(
+      Effect.mapError((error) =>
+        errno(
+          "EIO",
+          `${path}: ${isCallbackBug(error) ? error.reason : `store's Effect failed with ${formatThrown(error)}`}`,
+        ),
+      ),
+      Effect.flatMap((value) => storeResult(path, value)),
+    );
+  });
 
 /**
  * One kernel's pseudo filesystems, rooted at `/` with `/sys` and `/proc` beneath. Each kernel has
@@ -72,6 +116,7 @@ export class KernFs implements KernfsRoot {
   /** Names in a directory, subdirectories and files together, sorted (`readdir`). */
   list(path: string): Effect.Effect<string[], ErrnoError> {
     return syscall(() => {
+      if (typeof path !== "string") return badPointer("path", path);
       const dir = this.lookupDir(split(path));
       if (!dir) return this.missing(path, "list");
       return [...dir.children.keys(), ...dir.attributes.keys()].sort();
@@ -98,24 +143,40 @@ export class KernFs implements KernfsRoot {
     return attr;
   }
 
-  /** Reads a file: the attribute's `show` text. */
+  /**
+   * Reads a file: the attribute's `show` text. `EFAULT` for a path that is not a string; `EIO`
+   * when `show` throws or returns something that is not a string.
+   */
   read(path: string): Effect.Effect<string, ErrnoError> {
     return syscall(() => {
+      if (typeof path !== "string") return badPointer("path", path);
       const attr = this.lookupAttribute(path, "read");
-      return attr instanceof Error ? attr : attr.show!();
+      if (attr instanceof Error) return attr;
+      let text: unknown;
+      try {
+        text = attr.show!();
+      } catch (thrown) {
+        return errno("EIO", `${path}: show threw ${formatThrown(thrown)}`);
+      }
+      if (typeof text === "string") return text;
+      return errno("EIO", `${path}: show returned ${formatValue(text)}, not text`);
     });
   }
 
   /**
    * Writes a file: the attribute's `store`. Succeeds with the byte count it returned, or fails
-   * with the errno it returned, naming the file and the value.
+   * with the errno it returned, naming the file and the value. `EFAULT` for a path or text that
+   * is not a string, as a write from a bad buffer is. The store is the driver's code: one that
+   * throws, returns something that is neither a number nor an Effect, or whose Effect fails or
+   * dies, fails the write with `EIO`, naming what it did.
    */
   write(path: string, text: string): Effect.Effect<number, ErrnoError> {
-    return syscall(() => this.lookupAttribute(path, "write")).pipe(
-      Effect.flatMap((attr) => {
-        const result = attr.store!(text);
-        return typeof result === "number" ? Effect.succeed(result) : result;
-      }),
+    return syscall(() => {
+      if (typeof path !== "string") return badPointer("path", path);
+      if (typeof text !== "string") return badPointer("text", text);
+      return this.lookupAttribute(path, "write");
+    }).pipe(
+      Effect.flatMap((attr) => callStore(path, attr, text)),
       Effect.flatMap((result) => {
         if (result >= 0) return Effect.succeed(result);
         const name = errnoName(result) ?? "EINVAL";
