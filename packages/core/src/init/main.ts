@@ -35,13 +35,13 @@ import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule } from "../kernel/module";
 import { checkTaskOptions, Process } from "../kernel/task";
 import { parseSize, type Size } from "../lib/cmdline";
-import { kvmalloc } from "../lib/kvmalloc";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { memoryFailure, unpoisonMemory } from "../mm/memory_failure";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
+import { kvmalloc } from "../mm/util";
 
 const isPowerOfTwo = (n: number): boolean =>
   Number.isSafeInteger(n) && n > 0 && 2 ** Math.log2(n) === n;

@@ -18,15 +18,16 @@ import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
-import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_WRITE } from "../include/mm_types";
+import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE } from "../include/mm_types";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
 import { PG_mlocked } from "../include/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
-import { type AccessProgress, accessVm } from "../mm/memory";
+import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
+import { kvmalloc } from "../mm/util";
 
 /**
  * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
@@ -159,14 +160,16 @@ export class Process implements Task {
 
   /**
    * Reads `length` bytes at `addr` through the page tables, faulting pages in. An access that
-   * meets a page under migration waits until the migration finishes.
+   * meets a page under migration waits until the migration finishes. The whole range is checked
+   * first: `EFAULT` for a range past `TASK_SIZE` or not mapped readable, `ENOMEM` when the host
+   * cannot allocate a buffer of `length` bytes.
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError> {
-    return this.withMm("read", () => {
-      if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
-      if (!Number.isSafeInteger(length) || length < 0)
-        return errno("EINVAL", `bad length ${length}`);
-      return new Uint8Array(length);
+    return this.withMm("read", (mm) => {
+      const bad = checkAccess(mm, addr, length, false);
+      if (bad) return bad;
+      const buf = kvmalloc(() => new Uint8Array(length));
+      return buf ?? errno("ENOMEM", `read of ${length} bytes: no memory for the buffer`);
     }).pipe(Effect.flatMap((buf) => this.access(addr, buf, false)));
   }
 
@@ -176,15 +179,9 @@ export class Process implements Task {
    */
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError> {
     return this.withMm("write", (mm) => {
-      if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
-      for (let at = addr; at < addr + bytes.length; ) {
-        const vma = mm.findVma(at);
-        if (!vma || !(vma.flags & VM_WRITE)) {
-          return errno("EFAULT", `address 0x${at.toString(16)} is not mapped writable`);
-        }
-        at = vma.end;
-      }
-      return bytes;
+      if (!(bytes instanceof Uint8Array))
+        return errno("EFAULT", "write: the bytes are not a Uint8Array");
+      return checkAccess(mm, addr, bytes.length, true) ?? bytes;
     }).pipe(
       Effect.flatMap((buf) => this.access(addr, buf, true)),
       Effect.asVoid,
@@ -229,7 +226,7 @@ export class Process implements Task {
   /** `mlock()`: locks a range, faulting its pages in and marking them mlocked. */
   mlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.withMm("mlock", () => {
-      const vmas = setVmFlags(this.kernel, this, addr, length, VM_LOCKED, 0);
+      const vmas = setVmFlags(this.kernel, this, ...this.lockRange(addr, length), VM_LOCKED, 0);
       if (!Array.isArray(vmas)) return vmas;
       for (const vma of vmas) {
         const populated = populateRange(this.kernel, this, vma.start, vma.end);
@@ -243,11 +240,20 @@ export class Process implements Task {
   /** `munlock()`. */
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.withMm("munlock", () => {
-      const vmas = setVmFlags(this.kernel, this, addr, length, 0, VM_LOCKED);
+      const vmas = setVmFlags(this.kernel, this, ...this.lockRange(addr, length), 0, VM_LOCKED);
       if (!Array.isArray(vmas)) return vmas;
       for (const vma of vmas) this.markMlocked(vma.ptes, false);
       return undefined;
     });
+  }
+
+  /**
+   * `do_mlock()` / `munlock()`: the start rounded down to its page, the length grown by as much
+   * (`len = PAGE_ALIGN(len + offset_in_page(start))`), so an unaligned range is not an error.
+   */
+  private lockRange(addr: number, length: number): [number, number] {
+    const offset = Number.isSafeInteger(addr) && addr >= 0 ? addr % this.kernel.mem.pageSize : 0;
+    return [addr - offset, length + offset];
   }
 
   private markMlocked(ptes: Uint32Array, on: boolean): void {
@@ -298,7 +304,12 @@ export class Process implements Task {
         memsAllowed: this.memsAllowed,
       });
       if (child instanceof Error) return child;
-      dupMmap(this.kernel, mm, child.mm!);
+      const copied = dupMmap(this.kernel, mm, child.mm!);
+      if (copied !== 0) {
+        child.exited = true;
+        this.kernel.tasks.delete(child.pid);
+        return copied;
+      }
       child.policy = this.policy;
       return child;
     });
