@@ -80,6 +80,15 @@ describe("offloadCopy is a boundary: a broken one is a copy failure with -EIO", 
     ],
     ["returns an Effect that fails", () => () => Effect.fail("no") as never, /failed with "no"/],
     [
+      "returns an Effect that yields something that is not an Effect",
+      () => () =>
+        Effect.gen(function* () {
+          yield* "x" as unknown as Effect.Effect<void>;
+          return 0;
+        }) as never,
+      /offloadCopy's Effect died with .*Not a valid effect/,
+    ],
+    [
       "completes with a positive number",
       () => () => Effect.succeed(3),
       /completed with 3, not 0 or a negative errno/,

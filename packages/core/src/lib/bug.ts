@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Cause, Effect } from "effect";
+import { Cause, Effect, Fiber } from "effect";
 
 /**
  * A value as a report names it: strings quoted, objects by kind. Models the value formats of
@@ -50,7 +50,9 @@ export const isCallbackBug = (value: unknown): value is CallbackBug => value ins
 /**
  * Calls a callback that should return an Effect, and runs that Effect, so that no exception and
  * no defect escapes: a synchronous throw, a return value that is not an Effect, and an Effect
- * that dies each fail with a {@link CallbackBug} naming `name`. The Effect's own typed failure
+ * that dies (even past the handlers of the fiber that runs it, as a generator yielding something
+ * that is not an Effect does) each fail with a {@link CallbackBug} naming `name`. The Effect runs
+ * in a fiber of its own, which an interruption of the caller interrupts. Its own typed failure
  * passes through unchanged (the caller decides what a failure it does not expect means) and so
  * does an interruption. The success value is not checked. Models the call sites that
  * `report_bug()` (`lib/bug.c`) protects: the fault is reported where the kernel called.
@@ -74,7 +76,14 @@ export const callEffect = (name: string, call: () => unknown): Effect.Effect<unk
       );
     }
     // The type says no requirements; a service it requires but no one provides dies when run.
-    return Effect.catchDefect(started as Effect.Effect<unknown, unknown>, (defect) =>
+    const effect = started as Effect.Effect<unknown, unknown>;
+    // Some defects (a generator that yields something that is not an Effect) end the fiber that
+    // runs them past every handler in it: the callback runs in a fiber of its own, and what is
+    // looked at is how that fiber ended. Interrupting the caller interrupts it.
+    const own = Effect.flatMap(Effect.forkChild(effect, { startImmediately: true }), (fiber) =>
+      Effect.onInterrupt(Fiber.join(fiber), () => Fiber.interrupt(fiber)),
+    );
+    return Effect.catchDefect(own, (defect) =>
       Effect.fail(new CallbackBug(`${name}'s Effect died with ${formatThrown(defect)}`)),
     );
   });
