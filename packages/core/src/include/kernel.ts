@@ -158,7 +158,10 @@ export interface Kernel {
   createKernelThread(name: string): Effect.Effect<Task, ErrnoError>;
   /** The task with this pid, if it exists (`find_task_by_vpid`, `kernel/pid.c`). */
   findTask(pid: number): Task | undefined;
-  /** Creates an empty file that processes can map. `EEXIST` if the name is taken. */
+  /**
+   * Creates an empty file that processes can map. `EEXIST` if the name is taken, `EINVAL` for a
+   * name that is not a non-empty string.
+   */
   createFile(name: string): Effect.Effect<File, ErrnoError>;
   /**
    * `folio_alloc()` (`mm/mempolicy.c`) on a node: a folio of 2^order pages with one reference.

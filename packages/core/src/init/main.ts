@@ -34,6 +34,7 @@ import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule } from "../kernel/module";
 import { checkTaskOptions, Process } from "../kernel/task";
+import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
 import { hugepageInitSysfs } from "../mm/huge_memory";
@@ -61,7 +62,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 /** Checks a config completely before anything is allocated. */
 const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
   if (!isRecord(config)) {
-    return errno("EINVAL", `the config must be an object with nodes, not ${String(config)}`);
+    return errno("EINVAL", `the config must be an object with nodes, not ${formatValue(config)}`);
   }
   const pageSize = config.pageSize ?? 4096;
   if (![4096, 16384, 65536].includes(pageSize)) {
@@ -288,6 +289,8 @@ class Machine implements KernelInterface {
 
   createFile(name: string): Effect.Effect<File, ErrnoError> {
     return syscall(() => {
+      if (typeof name !== "string" || name.length === 0)
+        return errno("EINVAL", `a file name must be a non-empty string, not ${formatValue(name)}`);
       if (this.files.has(name)) return errno("EEXIST", `file ${JSON.stringify(name)} exists`);
       const mapping = new AddressSpace(this.nextId(), name, false);
       this.addressSpaces.set(mapping.id, mapping);

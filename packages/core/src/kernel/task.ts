@@ -23,6 +23,7 @@ import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
 import { PG_mlocked } from "../include/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
+import { formatValue } from "../lib/bug";
 import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
@@ -38,7 +39,7 @@ import { kvmalloc } from "../mm/util";
  */
 export const checkTaskOptions = (k: Kernel, options: TaskOptions): ErrnoError | null => {
   if (typeof options !== "object" || options === null)
-    return errno("EINVAL", `task options must be an object, not ${String(options)}`);
+    return errno("EINVAL", `task options must be an object, not ${formatValue(options)}`);
   const nid = options.node ?? 0;
   if (!k.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
   const uid = options.uid ?? 0;
@@ -47,7 +48,7 @@ export const checkTaskOptions = (k: Kernel, options: TaskOptions): ErrnoError | 
     return errno("EINVAL", `bad uid ${uid}/${euid}`);
   }
   if (options.name !== undefined && typeof options.name !== "string")
-    return errno("EINVAL", `the task name must be a string, not ${String(options.name)}`);
+    return errno("EINVAL", `the task name must be a string, not ${formatValue(options.name)}`);
   const caps = options.capabilities ?? [];
   if (!Array.isArray(caps) || !caps.every((c) => Number.isInteger(c) && c >= 0 && c < 64))
     return errno("EINVAL", "capabilities must be a list of CAP_* numbers");

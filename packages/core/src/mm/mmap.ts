@@ -221,6 +221,9 @@ export const doMmap = (
   if (!Number.isSafeInteger(length) || length <= 0) {
     return errno("EINVAL", `mmap length ${length} must be a positive integer`);
   }
+  if (!Number.isInteger(flags) || !Number.isInteger(prot)) {
+    return errno("EINVAL", `mmap flags ${flags} and prot ${prot} must be integers`);
+  }
   const type = flags & (MAP_SHARED | MAP_PRIVATE);
   if (type !== MAP_SHARED && type !== MAP_PRIVATE) {
     return errno("EINVAL", "mmap needs exactly one of MAP_SHARED and MAP_PRIVATE");
@@ -233,7 +236,9 @@ export const doMmap = (
     return errno("EINVAL", `mmap offset ${offset} is not a multiple of the page size ${pageSize}`);
   }
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;
-  if (!anonymous && !file) return errno("EBADF", "mmap of a file needs a file");
+  if (!anonymous && !(file?.mapping instanceof AddressSpace)) {
+    return errno("EBADF", "mmap of a file needs a file");
+  }
   const hugetlb = (flags & MAP_HUGETLB) !== 0;
   if (hugetlb && !(anonymous && type === MAP_PRIVATE)) {
     return errno("EOPNOTSUPP", "MAP_HUGETLB is modelled for private anonymous mappings only");
