@@ -27,7 +27,10 @@ export const formatValue = (value: unknown): string => {
   return String(value);
 };
 
-/** What a callback threw: an `Error` by name and message, anything else by {@link formatValue}. */
+/**
+ * What a callback threw, as `report_bug()` (`lib/bug.c`) prints a fault: an `Error` by name and
+ * message, anything else by {@link formatValue}.
+ */
 export const formatThrown = (thrown: unknown): string =>
   thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : formatValue(thrown);
 
@@ -44,7 +47,7 @@ export class CallbackBug {
   ) {}
 }
 
-/** True for a {@link CallbackBug}. */
+/** True for a {@link CallbackBug}, the report of `report_bug()` (`lib/bug.c`). */
 export const isCallbackBug = (value: unknown): value is CallbackBug => value instanceof CallbackBug;
 
 /**
@@ -89,8 +92,8 @@ export const callEffect = (name: string, call: () => unknown): Effect.Effect<unk
   });
 
 /**
- * What a callback's failed Effect says, for a report: the {@link CallbackBug} reason, an
- * interruption, or the typed failure it failed with.
+ * What a callback's failed Effect says, for the report `report_bug()` (`lib/bug.c`) would print:
+ * the {@link CallbackBug} reason, an interruption, or the typed failure it failed with.
  */
 export const formatCause = (name: string, cause: Cause.Cause<unknown>): string => {
   if (Cause.hasInterruptsOnly(cause)) return `${name}'s Effect was interrupted`;
