@@ -45,6 +45,18 @@ const moveAll = (p: Task, addr: number, node: number) =>
     ),
   );
 
+/** The broken callback was traced once, as `-EIO`, with what it did. */
+const expectTracedOnce = (
+  events: readonly MmMigrateOffload[],
+  op: MmMigrateOffload["op"],
+  message: RegExp,
+) => {
+  const traced = events.filter((e) => e.op === op);
+  expect(traced).toHaveLength(1);
+  expect(traced[0]!.rc).toBe(-ERRNO.EIO);
+  expect(traced[0]!.error).toMatch(message);
+};
+
 /** After the broken call: nothing is held, the kernel answers, and the module goes. */
 const expectUsable = (k: Kernel, p: Task, addr: number) => {
   expect(k.migrateOffload.srcu.activeReaders).toBe(0);
@@ -127,10 +139,7 @@ describe("offloadCopy is a boundary: a broken one is a copy failure with -EIO", 
         copyFailures: 1,
         shouldBatchFailures: 0,
       });
-      const done = events.filter((e) => e.op === "offload_copy_done");
-      expect(done).toHaveLength(1);
-      expect(done[0]!.rc).toBe(-ERRNO.EIO);
-      expect(done[0]!.error).toMatch(message);
+      expectTracedOnce(events, "offload_copy_done", message);
       expectUsable(k, p, addr);
     });
   }
@@ -207,10 +216,7 @@ describe("shouldBatch is a boundary: a broken one means no batch for that call",
         copyFailures: 0,
         shouldBatchFailures: 1,
       });
-      const failed = events.filter((e) => e.op === "should_batch_failed");
-      expect(failed).toHaveLength(1);
-      expect(failed[0]!.rc).toBe(-ERRNO.EIO);
-      expect(failed[0]!.error).toMatch(message);
+      expectTracedOnce(events, "should_batch_failed", message);
       expect(run(k.fs.read("/sys/kernel/mm/migration/offload_stats"))).toContain(
         "should_batch_failures 1",
       );
