@@ -2,12 +2,13 @@
 // docs/reliability.md ("Wrong calls to the public API") is rendered from this list: the test
 // fails when the page and the code disagree. `UPDATE_DOCS=1` rewrites the page's table.
 import { readFileSync, writeFileSync } from "node:fs";
-import type { Effect } from "effect";
+import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../src/include/capability";
 import type { Task } from "../src/include/kernel";
 import { TASK_SIZE } from "../src/include/page_64_types";
 import {
+  __GFP_THISNODE,
   type ErrnoError,
   type ErrnoName,
   type File,
@@ -17,6 +18,7 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  type Migrator,
   MPOL_BIND,
   MPOL_DEFAULT,
   MPOL_F_NODE,
@@ -172,6 +174,11 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         call: "p.mmap(4096, { prot: 8 })",
         errno: "EINVAL",
         run: ({ p }) => p.mmap(PAGE, { prot: 8 }),
+      },
+      {
+        call: 'p.mmap(4096, { prot: "rw" })',
+        errno: "EINVAL",
+        run: ({ p }) => p.mmap(PAGE, { prot: "rw" as never }),
       },
       {
         call: "p.mmap(4096, { flags: MAP_PRIVATE })",
@@ -415,6 +422,23 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
       },
       { call: 'k.unloadModule("nope")', errno: "ENOENT", run: ({ k }) => k.unloadModule("nope") },
       {
+        call: 'k.unloadModule("m")  // its migrator is active',
+        errno: "EBUSY",
+        run: ({ k }) => {
+          const module = run(k.loadModule({ name: "m" }));
+          run(k.migrateOffload.register({ ...migrator("m"), owner: module }));
+          return k.unloadModule("m");
+        },
+      },
+      {
+        call: "k.migrateOffload.register(b)  // a is active",
+        errno: "EBUSY",
+        run: ({ k }) => {
+          run(k.migrateOffload.register(migrator("a")));
+          return k.migrateOffload.register(migrator("b"));
+        },
+      },
+      {
         call: 'k.migrateOffload.register({ name: "x", owner: null })',
         errno: "EINVAL",
         run: ({ k }) => k.migrateOffload.register({ name: "x", owner: null } as never),
@@ -440,6 +464,20 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         errno: "EINVAL",
         run: ({ k }) => k.migrateOffload.setReasonMask(1 << 12),
       },
+    ],
+  ],
+  [
+    "Physical memory",
+    [
+      { call: "k.allocFolio(9, 0)", errno: "EINVAL", run: ({ k }) => k.allocFolio(9, 0) },
+      { call: "k.allocFolio(0, 40)", errno: "EINVAL", run: ({ k }) => k.allocFolio(0, 40) },
+      {
+        call: "k.allocFolio(2, 0, __GFP_THISNODE)  // node 2 has no memory",
+        errno: "ENOMEM",
+        run: ({ k }) => k.allocFolio(2, 0, __GFP_THISNODE),
+      },
+      { call: "k.memoryFailure(-1)", errno: "ENXIO", run: ({ k }) => k.memoryFailure(-1) },
+      { call: "k.unpoisonMemory(100)", errno: "EINVAL", run: ({ k }) => k.unpoisonMemory(100) },
     ],
   ],
   [
@@ -509,6 +547,11 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
     ],
   ],
 ];
+
+/** A migrator that copies nothing itself: every batch is declined. */
+function migrator(name: string): Migrator {
+  return { name, owner: null, shouldBatch: () => true, offloadCopy: () => Effect.succeed(-95) };
+}
 
 /** A table cell: pipes escaped, as the page writes them. */
 const cell = (text: string): string => text.replaceAll("|", "\\|");
