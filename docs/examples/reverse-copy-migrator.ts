@@ -63,6 +63,8 @@ export const reverseCopyModule = (kernel: Kernel): ModuleDefinition => {
           store: (text) => {
             const on = kstrtobool(text);
             if (typeof on !== "boolean") return on.code;
+            // Writing the state it is already in is a no-op, as the drivers' offloading files do.
+            if (on === (kernel.migrateOffload.activeName === migrator.name)) return text.length;
             const change = on
               ? kernel.migrateOffload.register(migrator)
               : kernel.migrateOffload.unregister(migrator);

@@ -19,6 +19,10 @@ describe("the example migrator of docs/writing-a-migrator.md", () => {
     expect(run(kernel.fs.read("/sys/kernel/mm/migration/offload_migrator"))).toBe(
       "none [reverse_copy]\n",
     );
+    // A second 1 is the no-op it is for both drivers, not EBUSY; nothing changes.
+    expect(await runP(kernel.fs.write("/sys/kernel/reverse_copy/enabled", "1\n"))).toBe(2);
+    expect(read("enabled")).toBe("1\n");
+    expect(kernel.modules.get("reverse_copy")?.refcnt).toBe(1);
     expect(await errnoOf(kernel.fs.write("/sys/kernel/reverse_copy/min_batch", "0"))).toBe(
       "EINVAL",
     );
@@ -30,6 +34,9 @@ describe("the example migrator of docs/writing-a-migrator.md", () => {
     expect(await errnoOf(kernel.unloadModule("reverse_copy"))).toBe("EBUSY");
     await runP(kernel.fs.write("/sys/kernel/reverse_copy/enabled", "off"));
     expect(read("enabled")).toBe("0\n");
+    // So is a second 0.
+    expect(await runP(kernel.fs.write("/sys/kernel/reverse_copy/enabled", "0"))).toBe(1);
+    expect(kernel.modules.get("reverse_copy")?.refcnt).toBe(0);
     await runP(kernel.unloadModule("reverse_copy"));
     expect(kernel.fs.exists("/sys/kernel/reverse_copy")).toBe(false);
     expect(kernel.migrateOffload.providerNames).toEqual([]);

@@ -120,6 +120,7 @@ export {
 export {
   AddressSpace,
   AnonVma,
+  MMAP_MIN_ADDR,
   MmStruct,
   VM_HUGEPAGE,
   VM_HUGETLB,
@@ -154,7 +155,14 @@ export {
   Zone,
 } from "./include/mmzone";
 // include/linux/module.h
-export { Module, type ModuleDefinition, type ModuleState } from "./include/module";
+export {
+  Module,
+  type ModuleDefinition,
+  type ModuleNotifier,
+  type ModuleState,
+} from "./include/module";
+// arch/x86/include/asm/page_64_types.h, processor.h
+export { TASK_SIZE, TASK_SIZE_MAX } from "./include/page_64_types";
 // include/linux/page-flags.h
 export {
   FOLIO_CONTENT_COPIED,
@@ -238,7 +246,7 @@ export {
   type MigratorModuleDriver,
   type ReasonMaskFile,
 } from "./kernel/migrator_module";
-export { modulePut, tryModuleGet } from "./kernel/module";
+export { modulePut, registerModuleNotifier, tryModuleGet } from "./kernel/module";
 export { Srcu } from "./kernel/srcu";
 // lib/
 export { parseSize, type Size } from "./lib/cmdline";

@@ -11,10 +11,58 @@
  */
 
 import { Effect } from "effect";
-import { type ErrnoError, errno, errnoName, syscall } from "../errno";
+import { type ErrnoError, errno, errnoName, isErrnoError, syscall } from "../errno";
 import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
+import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
 
 const split = (path: string): string[] => path.split("/").filter((p) => p.length > 0);
+
+/** `EFAULT`: an argument the kernel cannot read, as `copy_from_user()` fails on a bad pointer. */
+const badPointer = (what: string, value: unknown): ErrnoError =>
+  errno("EFAULT", `the ${what} must be a string, not ${formatValue(value)}`);
+
+/** The byte count or negative errno a `store` returned, or `EIO` for anything else. */
+const storeResult = (path: string, value: unknown): Effect.Effect<number, ErrnoError> =>
+  typeof value === "number" && Number.isInteger(value)
+    ? Effect.succeed(value)
+    : Effect.fail(
+        errno(
+          "EIO",
+          `${path}: store returned ${formatValue(value)}, not a byte count or a negative errno`,
+        ),
+      );
+
+/**
+ * Runs a `store`, the driver's code, as a boundary: one that throws, returns something that is
+ * neither a number nor an Effect, or whose Effect dies or fails with anything but an errno error
+ * fails the write with `EIO`, naming what it did. An errno error it fails with on purpose (the
+ * file a copy thread could not start from, say) reaches the writer as it is.
+ */
+const callStore = (
+  path: string,
+  store: NonNullable<Attribute["store"]>,
+  text: string,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.suspend(() => {
+    let result: unknown;
+    try {
+      result = store(text);
+    } catch (thrown) {
+      return Effect.fail(errno("EIO", `${path}: store threw ${formatThrown(thrown)}`));
+    }
+    if (!Effect.isEffect(result)) return storeResult(path, result);
+    return callEffect("store", () => result).pipe(
+      Effect.mapError((error) =>
+        isErrnoError(error)
+          ? error
+          : errno(
+              "EIO",
+              `${path}: ${isCallbackBug(error) ? error.reason : `store's Effect failed with ${formatThrown(error)}`}`,
+            ),
+      ),
+      Effect.flatMap((value) => storeResult(path, value)),
+    );
+  });
 
 /**
  * One kernel's pseudo filesystems, rooted at `/` with `/sys` and `/proc` beneath. Each kernel has
@@ -113,6 +161,7 @@ export class KernFs implements KernfsRoot {
     return this.enter(
       "readdir",
       syscall(() => {
+        if (typeof path !== "string") return badPointer("path", path);
         const dir = this.lookupDir(split(path));
         if (!dir) return this.missing(path, "list");
         return [...dir.children.keys(), ...dir.attributes.keys()].sort();
@@ -143,13 +192,26 @@ export class KernFs implements KernfsRoot {
     return call;
   }
 
-  /** Reads a file: the attribute's `show` text (`kernfs_fop_read_iter()`, `fs/kernfs/file.c`). */
+  /**
+   * Reads a file: the attribute's `show` text (`kernfs_fop_read_iter()`, `fs/kernfs/file.c`).
+   * `EFAULT` for a path that is not a string; `EIO` when `show` throws or returns something that
+   * is not a string.
+   */
   read(path: string): Effect.Effect<string, ErrnoError> {
     return this.enter(
       "read",
       syscall(() => {
+        if (typeof path !== "string") return badPointer("path", path);
         const show = this.lookupHandler(path, "show");
-        return show instanceof Error ? show : show();
+        if (show instanceof Error) return show;
+        let text: unknown;
+        try {
+          text = show();
+        } catch (thrown) {
+          return errno("EIO", `${path}: show threw ${formatThrown(thrown)}`);
+        }
+        if (typeof text === "string") return text;
+        return errno("EIO", `${path}: show returned ${formatValue(text)}, not text`);
       }),
     );
   }
@@ -157,18 +219,20 @@ export class KernFs implements KernfsRoot {
   /**
    * Writes a file: the attribute's `store` (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`).
    * Succeeds with the byte count it returned, or fails with the errno it returned, naming the file
-   * and the value.
+   * and the value. `EFAULT` for a path or text that is not a string, as a write from a bad buffer
+   * is; a broken store is `EIO` (see `callStore`).
    */
   write(path: string, text: string): Effect.Effect<number, ErrnoError> {
     return this.enter("write", this.store(path, text));
   }
 
   private store(path: string, text: string): Effect.Effect<number, ErrnoError> {
-    return syscall(() => this.lookupHandler(path, "store")).pipe(
-      Effect.flatMap((store) => {
-        const result = store(text);
-        return typeof result === "number" ? Effect.succeed(result) : result;
-      }),
+    return syscall(() => {
+      if (typeof path !== "string") return badPointer("path", path);
+      if (typeof text !== "string") return badPointer("text", text);
+      return this.lookupHandler(path, "store");
+    }).pipe(
+      Effect.flatMap((store) => callStore(path, store, text)),
       Effect.flatMap((result) => {
         if (result >= 0) return Effect.succeed(result);
         const name = errnoName(result) ?? "EINVAL";

@@ -22,7 +22,7 @@ import type { MemMap } from "./mem_map";
 import type { MigrateOffload } from "./migrate_copy_offload";
 import type { AddressSpace, AnonVma } from "./mm_types";
 import type { Fragmentation, PageAllocator, PhysicalMemory } from "./mmzone";
-import type { Module, ModuleDefinition } from "./module";
+import type { Module, ModuleDefinition, ModuleNotifier } from "./module";
 import type { FolioWaitQueue } from "./pagemap";
 import type { TaskOptions, TaskStruct } from "./sched";
 import type { HugetlbActive, Lru } from "./swap";
@@ -119,6 +119,8 @@ export interface Kernel {
   readonly trace: Tracepoints;
   /** Loaded modules by name (`modules` list, `kernel/module/main.c`). */
   readonly modules: Map<string, Module>;
+  /** The module notifier chain (`module_notify_list`, `kernel/module/main.c`). */
+  readonly moduleNotifyList: Set<ModuleNotifier>;
   /** The copy-offload registry and the batch-copy dispatch (`mm/migrate_copy_offload.c`). */
   readonly migrateOffload: MigrateOffload;
   /** `/proc/vmstat` (`mm/vmstat.c`). */
@@ -177,7 +179,9 @@ export interface Kernel {
   folio(pfn: number): Folio;
   /**
    * Adds a task to the process table (`copy_process()`, `kernel/fork.c`); used by process
-   * creation and fork. `EINVAL` for a missing node, a bad uid or an empty cpuset.
+   * creation and fork. `EINVAL` for a missing node, a bad uid, name or capability list, or
+   * `memsAllowed` naming a node without memory; `ENOSPC` for empty `memsAllowed`, as a cpuset
+   * with no mems cannot hold a task (`cpuset_can_attach()`, `kernel/cgroup/cpuset.c`).
    */
   addTask(options: TaskOptions): Task | ErrnoError;
   /**
@@ -200,7 +204,10 @@ export interface Kernel {
   createKernelThread(name: string): Effect.Effect<Task, ErrnoError>;
   /** The task with this pid, if it exists (`find_task_by_vpid()`, `kernel/pid.c`). */
   findTask(pid: number): Task | undefined;
-  /** Creates an empty file that processes can map. `EEXIST` if the name is taken. */
+  /**
+   * Creates an empty file that processes can map. `EEXIST` if the name is taken, `EINVAL` for a
+   * name that is not a non-empty string.
+   */
   createFile(name: string): Effect.Effect<File, ErrnoError>;
   /**
    * `folio_alloc()` (`mm/mempolicy.c`) on a node: a folio of 2^order pages with one reference.

@@ -14,10 +14,13 @@
  * | order | `Uint8Array` | `folio->_flags_1` order byte / buddy order in `page_private` |
  * | private | `Uint32Array` | `page->private` |
  * | mapping | `Int32Array` | `page->mapping` (address_space id, or minus an anon_vma id) |
- * | index | `Uint32Array` | `page->index` (page offset in file or anon_vma) |
+ * | index | `Float64Array` | `page->index` (page offset in file or anon_vma; an `unsigned long`) |
  * | lru links | 2 × `Int32Array` | `page->lru` (see {@link ListSpace}) |
  *
- * That is 37 bytes per base page, under the 64 bytes of the kernel's own `struct page`.
+ * That is 41 bytes per base page, under the 64 bytes of the kernel's own `struct page`. The index
+ * is a double because the page offset of anonymous memory is its virtual page number, which for a
+ * user address up to `TASK_SIZE` (2^47) needs 35 bits with 4 KiB pages: a double holds every
+ * integer to 2^53 exactly.
  *
  * @module
  */
@@ -46,7 +49,7 @@ export class MemMap {
   /** `folio->mapping`: an address_space id (> 0), minus an anon_vma id (< 0), or 0. */
   readonly mapping: Int32Array;
   /** `folio->index`: the page offset of the head in its file, or in its anon_vma's space. */
-  readonly index: Uint32Array;
+  readonly index: Float64Array;
   /** `page->lru`: the links of every folio list and the buddy free lists. */
   readonly lru: ListSpace;
 
@@ -59,7 +62,7 @@ export class MemMap {
     this.order = new Uint8Array(nrPfns);
     this.private = new Uint32Array(nrPfns);
     this.mapping = new Int32Array(nrPfns);
-    this.index = new Uint32Array(nrPfns);
+    this.index = new Float64Array(nrPfns);
     this.lru = new ListSpace(nrPfns);
   }
 

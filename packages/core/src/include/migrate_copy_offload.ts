@@ -35,7 +35,9 @@ export const MIGRATE_REASONS_ALL = (1 << MR_TYPES) - 1;
 /**
  * The batch copy of a migrator: the `offload_copy` callback of `struct migrator`
  * (`include/linux/migrate_copy_offload.h`). Completes with 0, a negative errno, or `-EOPNOTSUPP` to
- * decline.
+ * decline. Anything else (an exception, a value that is not an Effect, an Effect that fails or
+ * dies, a result that is not 0 or a negative errno) is a broken callback, which the kernel treats
+ * as a failed copy with `-EIO`, copying the whole batch on the CPU.
  *
  * @category Copy offload
  */
@@ -51,7 +53,10 @@ export interface Migrator {
   readonly name: string;
   /** `offload_copy`: copies the batch; required. */
   readonly offloadCopy: OffloadCopy;
-  /** `should_batch(reason)`: whether to offer batches of a reason; default no. */
+  /**
+   * `should_batch(reason)`: whether to offer batches of a reason; default no. One that throws or
+   * returns anything but a boolean means no for that call, and is counted and traced.
+   */
   readonly shouldBatch?: (reason: MigrateReason) => boolean;
   /** `owner`: the module whose code this is, pinned while the migrator is active. */
   readonly owner: Module | null;
@@ -73,8 +78,16 @@ export interface OffloadCounters {
   foliosFallenBack: number;
   /** Batches it declined with `-EOPNOTSUPP`. */
   batchesDeclined: number;
-  /** Batches whose copy failed (a negative errno other than `-EOPNOTSUPP`, or a crash). */
+  /**
+   * Batches whose copy failed: a negative errno other than `-EOPNOTSUPP`, or a broken callback
+   * (one that threw, returned no Effect, failed or died, or returned garbage), counted as `-EIO`.
+   */
   copyFailures: number;
+  /**
+   * Calls of `shouldBatch` that threw or returned anything but a boolean; each counted as "do not
+   * batch" for that call.
+   */
+  shouldBatchFailures: number;
 }
 
 /**

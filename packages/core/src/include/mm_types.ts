@@ -12,6 +12,14 @@
 import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
 
+/**
+ * `mmap_min_addr` (`include/linux/mm.h`, `security/min_addr.c`) at its default,
+ * `CONFIG_DEFAULT_MMAP_MIN_ADDR` = 65536: no mapping starts below it.
+ *
+ * @category Address spaces
+ */
+export const MMAP_MIN_ADDR = 0x1_0000;
+
 /** `VM_READ` (`include/linux/mm.h`): the area may be read. @category Address spaces */
 export const VM_READ = 0x1;
 /** `VM_WRITE` (`include/linux/mm.h`): the area may be written. @category Address spaces */
@@ -127,7 +135,16 @@ export class MmStruct {
   readonly vmas: Vma[] = [];
   /** This address space's TLB. */
   readonly tlb = new Tlb();
-  /** Where the next mapping is placed (`mm->mmap_base`, growing up here). */
+  /**
+   * `mm->mmap_base` (`arch_pick_mmap_layout()`): where the search for a free range starts. The
+   * model lays mappings out bottom-up from here, as the legacy layout does.
+   */
+  mmapBase = 0x10_0000_0000;
+  /**
+   * Where the next search for a free range starts: just past the last mapping placed, a guard
+   * page above it (`mm->free_area_cache` of the kernels before `vm_unmapped_area()`). When nothing
+   * fits between it and `TASK_SIZE`, the search starts again from {@link mmapBase}.
+   */
   mmapCursor = 0x10_0000_0000;
 
   constructor(readonly id: number) {}

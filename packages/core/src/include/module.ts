@@ -35,6 +35,16 @@ export interface ModuleDefinition {
 }
 
 /**
+ * A callback on the module notifier chain: a `struct notifier_block` on `module_notify_list`
+ * (`register_module_notifier()`, `kernel/module/main.c`). The kernel calls the chain with
+ * `"going"` after a module's exit has run and after its init failed, before the module is freed,
+ * so that a subsystem can drop what the module left registered with it.
+ *
+ * @category Modules
+ */
+export type ModuleNotifier = (state: ModuleState, module: Module) => Effect.Effect<void>;
+
+/**
  * A loaded module. Models `struct module` (`include/linux/module.h`).
  *
  * @category Modules

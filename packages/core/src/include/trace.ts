@@ -56,7 +56,8 @@ export interface MmMigratePages {
 /**
  * A call into a copy-offload migrator, emitted inside the SRCU read-side section that covers it:
  * `should_batch` and `offload_copy` as the call begins, `offload_copy_done` with its return
- * value as it ends. The series defines no such tracepoint; it is what a kprobe
+ * value as it ends, and `should_batch_failed` when `should_batch` threw or returned something
+ * that is not a boolean. The series defines no such tracepoint; it is what a kprobe
  * (`kernel/kprobes.c`) on the `struct migrator` callbacks (`include/linux/migrate_copy_offload.h`)
  * would show, and the testkit checks registry invariants with it.
  *
@@ -65,14 +66,22 @@ export interface MmMigratePages {
 export interface MmMigrateOffload {
   /** The event's name. */
   readonly event: "mm_migrate_offload";
-  /** Which callback, and whether it begins or ends. */
-  readonly op: "should_batch" | "offload_copy" | "offload_copy_done";
+  readonly op: "should_batch" | "should_batch_failed" | "offload_copy" | "offload_copy_done";
   /** The migrator's name. */
   readonly migrator: string;
   /** Its owner module's name, or null. */
   readonly owner: string | null;
-  /** `offload_copy_done`: the return value; otherwise 0. */
+  /**
+   * `offload_copy_done`: the return value (`-EIO` for a broken callback);
+   * `should_batch_failed`: `-EIO`; otherwise 0.
+   */
   readonly rc: number;
+  /**
+   * Why the callback is broken, for `should_batch_failed` and for an `offload_copy_done` of a
+   * callback that threw, returned no Effect, failed or died, or returned garbage: what it threw
+   * or returned. Absent when the callback behaved.
+   */
+  readonly error?: string;
 }
 
 /**

@@ -26,7 +26,7 @@ import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../
 import { MemMap } from "../include/mem_map";
 import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
 import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
-import type { Module, ModuleDefinition } from "../include/module";
+import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module";
 import { PG_reserved } from "../include/page_flags";
 import { FolioWaitQueue } from "../include/pagemap";
 import { PTE_MAX_PFN } from "../include/pgtable";
@@ -34,14 +34,16 @@ import type { TaskOptions } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
-import { Process } from "../kernel/task";
-import { parseSize } from "../lib/cmdline";
+import { checkTaskOptions, Process } from "../kernel/task";
+import { formatValue } from "../lib/bug";
+import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { memoryFailure, unpoisonMemory } from "../mm/memory_failure";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
+import { kvmalloc } from "../mm/util";
 
 const isPowerOfTwo = (n: number): boolean =>
   Number.isSafeInteger(n) && n > 0 && 2 ** Math.log2(n) === n;
@@ -55,8 +57,14 @@ interface BootPlan {
   readonly thpOrders: Map<number, MthpMode>;
 }
 
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
 /** Checks a config completely before anything is allocated. */
 const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
+  if (!isRecord(config)) {
+    return errno("EINVAL", `the config must be an object with nodes, not ${formatValue(config)}`);
+  }
   const pageSize = config.pageSize ?? 4096;
   if (![4096, 16384, 65536].includes(pageSize)) {
     return errno("EINVAL", `pageSize ${pageSize} is not one of 4096, 16384, 65536`);
@@ -71,7 +79,7 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
   }
   const nodeBytes: number[] = [];
   for (const [nid, node] of config.nodes.entries()) {
-    const bytes = parseSize(typeof node === "object" ? node.memory : node);
+    const bytes = parseSize(isRecord(node) ? (node.memory as Size) : node);
     if (typeof bytes !== "number") return errno("EINVAL", `node ${nid}: ${bytes.message}`);
     if (bytes % pageSize !== 0) {
       return errno(
@@ -97,6 +105,18 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
   if (pfns > PTE_MAX_PFN)
     return errno("EINVAL", `${pfns} page frames exceed the model's limit of ${PTE_MAX_PFN}`);
   const n = nodeBytes.length;
+  if (
+    config.distances !== undefined &&
+    !(Array.isArray(config.distances) && config.distances.every((row) => Array.isArray(row)))
+  ) {
+    return errno("EINVAL", `distances must be a ${n}x${n} matrix of numbers`);
+  }
+  if (config.thp !== undefined && !isRecord(config.thp)) {
+    return errno("EINVAL", "thp must be an object with enabled and sizes");
+  }
+  if (config.thp?.sizes !== undefined && !isRecord(config.thp.sizes)) {
+    return errno("EINVAL", 'thp.sizes must map sizes such as "64kB" to modes');
+  }
   const distances =
     config.distances?.map((row) => [...row]) ??
     Array.from({ length: n }, (_, i) =>
@@ -151,6 +171,7 @@ class Machine implements KernelInterface {
   readonly hugetlbActive: HugetlbActiveList;
   readonly trace = new Tracepoints();
   readonly modules = new Map<string, Module>();
+  readonly moduleNotifyList = new Set<ModuleNotifier>();
   readonly migrateOffload: MigrateOffloadRegistry;
   readonly vmstat: VmStat;
   readonly fs = new KernFs((op, effect) => this.call(op, effect));
@@ -311,17 +332,14 @@ class Machine implements KernelInterface {
   }
 
   addTask(options: TaskOptions): Task | ErrnoError {
+    const bad = checkTaskOptions(this, options);
+    if (bad) return bad;
     const nid = options.node ?? 0;
-    if (!this.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
     const uid = options.uid ?? 0;
     const euid = options.euid ?? uid;
-    if (!Number.isInteger(uid) || uid < 0 || !Number.isInteger(euid) || euid < 0) {
-      return errno("EINVAL", `bad uid ${uid}/${euid}`);
-    }
-    const memsAllowed = options.memsAllowed ?? this.mem.nodes.map((n) => n.nid);
-    if (!memsAllowed.every((n) => this.nodeExists(n))) {
-      return errno("EINVAL", `memsAllowed ${memsAllowed} names a missing node`);
-    }
+    // The top cpuset's mems are the nodes with memory (`node_states[N_MEMORY]`).
+    const memsAllowed =
+      options.memsAllowed ?? this.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
     const pid = ++this.lastPid;
     const task = new Process(
       this,
@@ -365,6 +383,11 @@ class Machine implements KernelInterface {
     return this.call(
       "creat",
       syscall(() => {
+        if (typeof name !== "string" || name.length === 0)
+          return errno(
+            "EINVAL",
+            `a file name must be a non-empty string, not ${formatValue(name)}`,
+          );
         if (this.files.has(name)) return errno("EEXIST", `file ${JSON.stringify(name)} exists`);
         const mapping = new AddressSpace(this.nextId(), name, false);
         this.addressSpaces.set(mapping.id, mapping);
@@ -468,8 +491,11 @@ export const Kernel = {
   /**
    * Boots a kernel that lives until its {@link KernelInterface.shutdown} (`start_kernel()`,
    * `init/main.c`): for code that holds a kernel outside a scope, or with `await using`. Fails
-   * with `EINVAL`, naming the problem, for a bad config: no nodes, a node size that is not a
-   * multiple of the page size, an unsupported page size, a bad distance matrix or THP size.
+   * with `EINVAL`, naming the problem, for a bad config: no config or one that is not an object,
+   * no nodes, a node size that is not a multiple of the page size, an unsupported page size, a bad
+   * distance matrix or THP size. Fails with `ENOMEM` when the host cannot allocate the machine's
+   * memory or its `struct page` arrays, as `memblock` allocations fail at boot; nothing of the
+   * half-built machine stays reachable.
    *
    * @example
    * ```ts
@@ -482,7 +508,11 @@ export const Kernel = {
     return syscall(() => {
       const plan = planBoot(config);
       if (plan instanceof Error) return plan;
-      const kernel = new Machine(plan);
+      const kernel = kvmalloc(() => new Machine(plan));
+      if (!kernel) {
+        const bytes = plan.nodeBytes.reduce((sum, b) => sum + b, 0);
+        return errno("ENOMEM", `the host cannot allocate ${bytes} bytes of node memory`);
+      }
       if (config.thp?.enabled) kernel.thp.enabled = config.thp.enabled;
       return kernel;
     });

@@ -12,7 +12,8 @@
  * - **init** creates the driver's control directory (`kobject_create_and_add()`,
  *   `sysfs_create_groups()`) with its `offloading` file, the driver's own files and its reason-mask
  *   file, adds any module parameters under `/sys/module/<name>/parameters/`, and offers the
- *   migrator, owned by the module, to the registry, where `offload_migrator` lists it;
+ *   migrator, owned by the module, to the registry, where `offload_migrator` lists it; when the
+ *   registry refuses it (`EEXIST` for a taken name), init removes the directory again and fails;
  * - a write to **`offloading`** takes the driver lock (the seeds' `dcbm_mutex` and
  *   `migratecfg_mutex`) and registers or unregisters the migrator while holding it, so two writes
  *   never interleave. Reading it asks the registry, so it agrees with `offload_migrator` when the
@@ -186,7 +187,10 @@ export const defineMigratorModule = (
         };
         if (Object.keys(parameters).length > 0)
           kernel.fs.addAttributes(`${mod.sysfsDir}/parameters`, parameters);
-        return kernel.migrateOffload.addProvider(s.migrator);
+        // Its error path removes the directory it made, as dcbm_init() puts its kobject.
+        return kernel.migrateOffload
+          .addProvider(s.migrator)
+          .pipe(Effect.tapError(() => Effect.sync(() => kernel.fs.remove(driver.sysfsDir))));
       }),
     exit: () =>
       Effect.gen(function* () {

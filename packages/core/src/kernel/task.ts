@@ -18,15 +18,51 @@ import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
-import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_WRITE } from "../include/mm_types";
+import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE } from "../include/mm_types";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
 import { PG_mlocked } from "../include/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
-import { type AccessProgress, accessVm } from "../mm/memory";
+import { formatValue } from "../lib/bug";
+import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
+import { kvmalloc } from "../mm/util";
+
+/**
+ * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
+ * arguments and `cpuset_can_attach()` / `update_nodemask()` (`kernel/cgroup/cpuset.c`) check the
+ * cpuset it joins: `EINVAL` for a missing node, a bad uid, name or capability list, or mems that
+ * name a node without memory (`cpuset.mems` must be a subset of `N_MEMORY`); `ENOSPC` for empty
+ * mems, as a cpuset with no mems cannot hold a task.
+ */
+export const checkTaskOptions = (k: Kernel, options: TaskOptions): ErrnoError | null => {
+  if (typeof options !== "object" || options === null)
+    return errno("EINVAL", `task options must be an object, not ${formatValue(options)}`);
+  const nid = options.node ?? 0;
+  if (!k.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
+  const uid = options.uid ?? 0;
+  const euid = options.euid ?? uid;
+  if (!Number.isInteger(uid) || uid < 0 || !Number.isInteger(euid) || euid < 0) {
+    return errno("EINVAL", `bad uid ${uid}/${euid}`);
+  }
+  if (options.name !== undefined && typeof options.name !== "string")
+    return errno("EINVAL", `the task name must be a string, not ${formatValue(options.name)}`);
+  const caps = options.capabilities ?? [];
+  if (!Array.isArray(caps) || !caps.every((c) => Number.isInteger(c) && c >= 0 && c < 64))
+    return errno("EINVAL", "capabilities must be a list of CAP_* numbers");
+  const mems = options.memsAllowed;
+  if (mems === undefined) return null;
+  if (!Array.isArray(mems)) return errno("EINVAL", "memsAllowed must be a list of nodes");
+  if (mems.length === 0)
+    return errno("ENOSPC", "memsAllowed is empty: a cpuset with no mems cannot hold a task");
+  if (!mems.every((n) => k.nodeExists(n)))
+    return errno("EINVAL", `memsAllowed ${mems} names a missing node`);
+  if (!mems.every((n) => k.nodeHasMemory(n)))
+    return errno("EINVAL", `memsAllowed ${mems} names a node without memory`);
+  return null;
+};
 
 /** A process: the {@link Task} a kernel creates. Models `struct task_struct`. */
 export class Process implements Task {
@@ -66,12 +102,18 @@ export class Process implements Task {
     return this.capabilities.has(cap);
   }
 
+  /** A system call of this task: `ESRCH` once it has exited, as no call of a dead task runs. */
+  private live<A>(call: string, body: () => A | ErrnoError): Effect.Effect<A, ErrnoError> {
+    return syscall(() =>
+      this.exited ? errno("ESRCH", `${call}: process ${this.pid} has exited`) : body(),
+    );
+  }
+
   private withMm<A>(
     call: string,
     body: (mm: MmStruct) => A | ErrnoError,
   ): Effect.Effect<A, ErrnoError> {
-    return syscall(() => {
-      if (this.exited) return errno("ESRCH", `${call}: process ${this.pid} has exited`);
+    return this.live(call, () => {
       if (!this.mm)
         return errno("EINVAL", `${call}: process ${this.pid} is a kernel thread with no mm`);
       return body(this.mm);
@@ -123,16 +165,18 @@ export class Process implements Task {
 
   /**
    * Reads `length` bytes at `addr` through the page tables, faulting pages in. An access that
-   * meets a page under migration waits until the migration finishes.
+   * meets a page under migration waits until the migration finishes. The whole range is checked
+   * first: `EFAULT` for a range past `TASK_SIZE` or not mapped readable, `ENOMEM` when the host
+   * cannot allocate a buffer of `length` bytes.
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError> {
     return this.kernel.call(
       "read",
-      this.withMm("read", () => {
-        if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
-        if (!Number.isSafeInteger(length) || length < 0)
-          return errno("EINVAL", `bad length ${length}`);
-        return new Uint8Array(length);
+      this.withMm("read", (mm) => {
+        const bad = checkAccess(mm, addr, length, false);
+        if (bad) return bad;
+        const buf = kvmalloc(() => new Uint8Array(length));
+        return buf ?? errno("ENOMEM", `read of ${length} bytes: no memory for the buffer`);
       }).pipe(Effect.flatMap((buf) => this.access(addr, buf, false))),
     );
   }
@@ -145,15 +189,9 @@ export class Process implements Task {
     return this.kernel.call(
       "write",
       this.withMm("write", (mm) => {
-        if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
-        for (let at = addr; at < addr + bytes.length; ) {
-          const vma = mm.findVma(at);
-          if (!vma || !(vma.flags & VM_WRITE)) {
-            return errno("EFAULT", `address 0x${at.toString(16)} is not mapped writable`);
-          }
-          at = vma.end;
-        }
-        return bytes;
+        if (!(bytes instanceof Uint8Array))
+          return errno("EFAULT", "write: the bytes are not a Uint8Array");
+        return checkAccess(mm, addr, bytes.length, true) ?? bytes;
       }).pipe(
         Effect.flatMap((buf) => this.access(addr, buf, true)),
         Effect.asVoid,
@@ -180,7 +218,7 @@ export class Process implements Task {
   setMempolicy(mode: number, nodes: readonly number[]): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "set_mempolicy",
-      syscall(() => {
+      this.live("set_mempolicy", () => {
         const policy = makeMempolicy(this.kernel, mode, nodes);
         if (policy instanceof Error) return policy;
         this.policy = policy;
@@ -210,7 +248,7 @@ export class Process implements Task {
     return this.kernel.call(
       "mlock",
       this.withMm("mlock", () => {
-        const vmas = setVmFlags(this.kernel, this, addr, length, VM_LOCKED, 0);
+        const vmas = setVmFlags(this.kernel, this, ...this.lockRange(addr, length), VM_LOCKED, 0);
         if (!Array.isArray(vmas)) return vmas;
         for (const vma of vmas) {
           const populated = populateRange(this.kernel, this, vma.start, vma.end);
@@ -227,12 +265,21 @@ export class Process implements Task {
     return this.kernel.call(
       "munlock",
       this.withMm("munlock", () => {
-        const vmas = setVmFlags(this.kernel, this, addr, length, 0, VM_LOCKED);
+        const vmas = setVmFlags(this.kernel, this, ...this.lockRange(addr, length), 0, VM_LOCKED);
         if (!Array.isArray(vmas)) return vmas;
         for (const vma of vmas) this.markMlocked(vma.ptes, false);
         return undefined;
       }),
     );
+  }
+
+  /**
+   * `do_mlock()` / `munlock()`: the start rounded down to its page, the length grown by as much
+   * (`len = PAGE_ALIGN(len + offset_in_page(start))`), so an unaligned range is not an error.
+   */
+  private lockRange(addr: number, length: number): [number, number] {
+    const offset = Number.isSafeInteger(addr) && addr >= 0 ? addr % this.kernel.mem.pageSize : 0;
+    return [addr - offset, length + offset];
   }
 
   private markMlocked(ptes: Uint32Array, on: boolean): void {
@@ -269,7 +316,12 @@ export class Process implements Task {
     nodes: ArrayLike<number> | null,
     flags: number = MPOL_MF_MOVE,
   ): Effect.Effect<MovePagesResult, ErrnoError> {
-    return this.kernel.call("move_pages", doMovePages(this.kernel, this, pid, pages, nodes, flags));
+    return this.kernel.call(
+      "move_pages",
+      this.live("move_pages", () => undefined).pipe(
+        Effect.flatMap(() => doMovePages(this.kernel, this, pid, pages, nodes, flags)),
+      ),
+    );
   }
 
   /** `fork()`: a child with a copy-on-write copy of this address space. */
@@ -286,7 +338,12 @@ export class Process implements Task {
           memsAllowed: this.memsAllowed,
         });
         if (child instanceof Error) return child;
-        dupMmap(this.kernel, mm, child.mm!);
+        const copied = dupMmap(this.kernel, mm, child.mm!);
+        if (copied !== 0) {
+          child.exited = true;
+          this.kernel.tasks.delete(child.pid);
+          return copied;
+        }
         child.policy = this.policy;
         return child;
       }),
@@ -297,8 +354,7 @@ export class Process implements Task {
   exit(): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "exit",
-      syscall(() => {
-        if (this.exited) return errno("ESRCH", `process ${this.pid} has already exited`);
+      this.live("exit", () => {
         if (this.mm) exitMmap(this.kernel, this.mm);
         this.exited = true;
         this.kernel.tasks.delete(this.pid);

@@ -32,6 +32,7 @@ export const parseSize = (size: Size): number | ErrnoError => {
   if (typeof size === "number") {
     return Number.isSafeInteger(size) && size >= 0 ? size : errno("EINVAL", `bad size ${size}`);
   }
+  if (typeof size !== "string") return errno("EINVAL", `bad size ${String(size)}`);
   const match = /^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(size);
   if (!match) return errno("EINVAL", `bad size ${JSON.stringify(size)}`);
   return Number(match[1]) * UNITS[match[2]!.toUpperCase()]!;

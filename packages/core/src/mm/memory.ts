@@ -20,6 +20,7 @@ import type { Kernel, Task } from "../include/kernel";
 import { policyTarget } from "../include/mempolicy";
 import {
   AnonVma,
+  type MmStruct,
   VM_HUGETLB,
   VM_LOCKED,
   VM_READ,
@@ -27,6 +28,7 @@ import {
   VM_WRITE,
   type Vma,
 } from "../include/mm_types";
+import { TASK_SIZE } from "../include/page_64_types";
 import {
   PG_dirty,
   PG_hugetlb,
@@ -310,6 +312,40 @@ export const translate = (
     if (fault !== 0) return fault;
   }
   return errno("EFAULT", `fault at 0x${addr.toString(16)} did not resolve`);
+};
+
+/**
+ * Checks a whole access before any byte moves: `EFAULT` for an address that is not a user
+ * address, a range that reaches past `TASK_SIZE` (`access_ok()`,
+ * `arch/x86/include/asm/uaccess_64.h`) or a page in it not mapped readable (or writable, for a
+ * write); `EINVAL` for a length that is not a byte count. Null when the access may go ahead.
+ */
+export const checkAccess = (
+  mm: MmStruct,
+  addr: number,
+  length: number,
+  write: boolean,
+): ErrnoError | null => {
+  if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
+  if (!Number.isSafeInteger(length) || length < 0) return errno("EINVAL", `bad length ${length}`);
+  if (addr + length > TASK_SIZE) {
+    return errno(
+      "EFAULT",
+      `0x${addr.toString(16)}+${length} reaches past TASK_SIZE 0x${TASK_SIZE.toString(16)}`,
+    );
+  }
+  const flag = write ? VM_WRITE : VM_READ;
+  for (let at = addr; at < addr + length; ) {
+    const vma = mm.findVma(at);
+    if (!vma || !(vma.flags & flag)) {
+      return errno(
+        "EFAULT",
+        `address 0x${at.toString(16)} is not mapped ${write ? "writable" : "readable"}`,
+      );
+    }
+    at = vma.end;
+  }
+  return null;
 };
 
 /** How far an access got: bytes done, and why it stopped early. */

@@ -33,6 +33,8 @@ export const makeMempolicy = (
   if (![MPOL_DEFAULT, MPOL_PREFERRED, MPOL_BIND, MPOL_INTERLEAVE, MPOL_LOCAL].includes(mode)) {
     return errno("EINVAL", `unknown memory policy mode ${mode}`);
   }
+  // get_nodes(): a nodemask that cannot be read from the caller is EFAULT.
+  if (!Array.isArray(nodes)) return errno("EFAULT", "the nodemask is not a list of nodes");
   if (mode === MPOL_DEFAULT || mode === MPOL_LOCAL) {
     if (nodes.length > 0) return errno("EINVAL", "MPOL_DEFAULT and MPOL_LOCAL take no nodes");
     return mode === MPOL_DEFAULT ? null : { mode: MPOL_LOCAL, nodes: [] };

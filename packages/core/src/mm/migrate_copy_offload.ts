@@ -43,11 +43,13 @@ import {
   type OffloadCounters,
 } from "../include/migrate_copy_offload";
 import { MIGRATE_REASON_NAMES } from "../include/migrate_mode";
+import type { Module } from "../include/module";
 import { FOLIO_CONTENT_COPIED } from "../include/page_flags";
 import type { TaskStruct } from "../include/sched";
 import type { MmMigrateOffload } from "../include/trace";
-import { modulePut, tryModuleGet } from "../kernel/module";
+import { modulePut, registerModuleNotifier, tryModuleGet } from "../kernel/module";
 import { Srcu } from "../kernel/srcu";
+import { callEffect, formatCause, formatThrown, formatValue } from "../lib/bug";
 import type { FolioList } from "../lib/list";
 import { migrateFoliosMcCopy } from "./migrate";
 
@@ -153,13 +155,20 @@ export const migratorFromTaskEither = (
     ),
 });
 
-const traceCall = (k: Kernel, m: Migrator, op: MmMigrateOffload["op"], rc: number): void =>
+const traceCall = (
+  k: Kernel,
+  m: Migrator,
+  op: MmMigrateOffload["op"],
+  rc: number,
+  error: string | null = null,
+): void =>
   k.trace.emit({
     event: "mm_migrate_offload",
     op,
     migrator: m.name,
     owner: m.owner?.name ?? null,
     rc,
+    ...(error === null ? {} : { error }),
   });
 
 const newCounters = (): OffloadCounters => ({
@@ -168,7 +177,33 @@ const newCounters = (): OffloadCounters => ({
   foliosFallenBack: 0,
   batchesDeclined: 0,
   copyFailures: 0,
+  shouldBatchFailures: 0,
 });
+
+/** `MAX_ERRNO` (`include/linux/err.h`): a negative errno is in `-MAX_ERRNO..-1`. */
+const MAX_ERRNO = 4095;
+
+/** How a call into a migrator's `offload_copy` ended: its return value, or why it is broken. */
+interface OffloadCopyResult {
+  /** 0, a negative errno, or `-EIO` for a broken callback. */
+  readonly rc: number;
+  /** Why the callback is broken (it threw, returned no Effect, failed, died or returned garbage); or null. */
+  readonly error: string | null;
+}
+
+/** How an `offloadCopy` ended, checked: 0 or a negative errno, or `-EIO` with why it is broken. */
+const offloadCopyResult = (exit: Exit.Exit<unknown, unknown>): OffloadCopyResult => {
+  if (Exit.isFailure(exit))
+    return { rc: -ERRNO.EIO, error: formatCause("offloadCopy", exit.cause) };
+  const rc = exit.value;
+  if (typeof rc === "number" && Number.isInteger(rc) && rc <= 0 && rc >= -MAX_ERRNO) {
+    return { rc, error: null };
+  }
+  return {
+    rc: -ERRNO.EIO,
+    error: `offloadCopy completed with ${formatValue(rc)}, not 0 or a negative errno`,
+  };
+};
 
 /**
  * The registry and the batch-copy dispatch of one kernel: the {@link MigrateOffload} every
@@ -191,6 +226,30 @@ export class MigrateOffloadRegistry implements MigrateOffload {
   constructor(private readonly k: Kernel) {
     this.dispatcher = this.copierOf(() => this.active);
     k.fs.addAttributes("/sys/kernel/mm/migration", this.attributes());
+    registerModuleNotifier(k, (state, module) =>
+      state === "going" ? this.moduleGoing(module) : Effect.void,
+    );
+  }
+
+  /**
+   * The registry's module notifier: a module going (its exit ran, or its init failed) takes the
+   * providers it still owns out of the list, and a grace period passes so that no caller that
+   * named one is still inside it, as a subsystem drops a module's registrations in its
+   * `MODULE_STATE_GOING` notifier (`static_call_module_notify()`, `kernel/static_call_inline.c`).
+   * The active provider is never among them: it pins its module, which cannot go while pinned.
+   */
+  private moduleGoing(module: Module): Effect.Effect<void> {
+    return this.locked(
+      Effect.suspend(() => {
+        let dropped = 0;
+        for (const [name, p] of this.providers) {
+          if (p.migrator.owner !== module || p === this.active) continue;
+          this.providers.delete(name);
+          dropped++;
+        }
+        return dropped > 0 ? this.srcu.synchronize() : Effect.void;
+      }),
+    );
   }
 
   /** The batch copier `migrate_pages_batch()` calls; null when no migrator is active. */
@@ -365,7 +424,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
       : errno("EINVAL", `reason mask ${mask} is not a set of MR_* bits`);
   }
 
-  private locked<A>(effect: Effect.Effect<A, ErrnoError>): Effect.Effect<A, ErrnoError> {
+  private locked<A, E extends ErrnoError>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
     return this.mutex.withPermit(effect);
   }
 
@@ -401,7 +460,20 @@ export class MigrateOffloadRegistry implements MigrateOffload {
     );
   }
 
-  /** A copier that finds its provider with `lookup` inside each SRCU read-side section. */
+  /**
+   * A copier that finds its provider with `lookup` inside each SRCU read-side section. The calls
+   * into the migrator are a boundary: whatever its callbacks do, the read lock is dropped and
+   * `migrate_pages_batch()` gets a well-formed answer.
+   *
+   * - `shouldBatch` that throws or returns anything but a boolean means "do not batch" for that
+   *   call; it is counted (`shouldBatchFailures`) and traced (`should_batch_failed`, with the
+   *   reason).
+   * - `offloadCopy` that throws, returns something that is not an Effect, returns an Effect that
+   *   fails, dies or is interrupted, or completes with anything but 0 or a negative errno is a
+   *   broken callback: the copy failed with `-EIO`. Its marks are not trusted: every destination
+   *   of the batch is unmarked, so the whole batch takes the CPU copy. It is counted
+   *   (`copyFailures`) and traced (`offload_copy_done` with `-EIO` and the reason).
+   */
   private copierOf(lookup: () => Provider | null): BatchCopier {
     const k = this.k;
     const srcu = this.srcu;
@@ -412,7 +484,17 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           const p = lookup();
           if (!p || !(p.reasonMask & (1 << reason))) return false;
           if (k.trace.enabled) traceCall(k, p.migrator, "should_batch", 0);
-          return p.migrator.shouldBatch?.(reason) === true;
+          if (p.migrator.shouldBatch === undefined) return false;
+          let answer: unknown;
+          try {
+            answer = p.migrator.shouldBatch(reason);
+          } catch (error) {
+            this.shouldBatchFailed(p, `shouldBatch threw ${formatThrown(error)}`);
+            return false;
+          }
+          if (typeof answer === "boolean") return answer;
+          this.shouldBatchFailed(p, `shouldBatch returned ${formatValue(answer)}, not a boolean`);
+          return false;
         } finally {
           srcu.readUnlock(idx);
         }
@@ -431,18 +513,27 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           }
           const start = caller ? performance.now() : 0;
           if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy", 0);
-          return Effect.map(
-            Effect.exit(restore(p.migrator.offloadCopy(dst, src, count))),
-            (exit) => {
-              const rc = Exit.isSuccess(exit) ? exit.value : -ERRNO.EIO;
-              if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy_done", rc);
-              srcu.readUnlock(idx);
-              this.account(p, dst, rc, caller, caller ? performance.now() - start : 0);
-              return rc;
-            },
-          );
+          const call = callEffect("offloadCopy", () => p.migrator.offloadCopy(dst, src, count));
+          return Effect.map(Effect.exit(restore(call)), (exit) => {
+            const { rc, error } = offloadCopyResult(exit);
+            if (error !== null) {
+              // Nothing a broken callback marked is trusted: the CPU copies the whole batch.
+              for (const folio of dst) k.memmap.clear(folio, FOLIO_CONTENT_COPIED);
+            }
+            if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy_done", rc, error);
+            srcu.readUnlock(idx);
+            this.account(p, dst, rc, caller, caller ? performance.now() - start : 0);
+            return rc;
+          });
         }),
     };
+  }
+
+  /** Counts and traces a `shouldBatch` that threw or returned garbage. */
+  private shouldBatchFailed(p: Provider, error: string): void {
+    p.counters.shouldBatchFailures++;
+    if (this.k.trace.enabled)
+      traceCall(this.k, p.migrator, "should_batch_failed", -ERRNO.EIO, error);
   }
 
   private account(
@@ -500,7 +591,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           [...this.providers.entries()]
             .map(
               ([name, p]) =>
-                `${name} batches_offloaded ${p.counters.batchesOffloaded} folios_copied ${p.counters.foliosCopied} folios_fallen_back ${p.counters.foliosFallenBack} batches_declined ${p.counters.batchesDeclined} copy_failures ${p.counters.copyFailures}\n`,
+                `${name} batches_offloaded ${p.counters.batchesOffloaded} folios_copied ${p.counters.foliosCopied} folios_fallen_back ${p.counters.foliosFallenBack} batches_declined ${p.counters.batchesDeclined} copy_failures ${p.counters.copyFailures} should_batch_failures ${p.counters.shouldBatchFailures}\n`,
             )
             .join(""),
       },

@@ -14,6 +14,7 @@ import type { Kernel, Task } from "../include/kernel";
 import {
   AddressSpace,
   AnonVma,
+  MMAP_MIN_ADDR,
   type MmStruct,
   VM_HUGEPAGE,
   VM_HUGETLB,
@@ -34,9 +35,11 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../include/mman";
+import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { filemapRemoveFolio } from "./filemap";
 import { translate, zapPteRange } from "./memory";
+import { kvmalloc, vmEnoughMemory } from "./util";
 
 const KNOWN_MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB;
 
@@ -90,7 +93,11 @@ export const truncateInodePages = (k: Kernel, mapping: AddressSpace): void => {
   for (const head of new Set(mapping.pages.values())) filemapRemoveFolio(k, mapping, head);
 };
 
-/** `split_vma()`: cuts a VMA at `addr` (page aligned, strictly inside); returns the upper part. */
+/**
+ * `split_vma()`: cuts a VMA at `addr` (page aligned, strictly inside); returns the upper part.
+ * The two parts keep their halves of the one page table, so a split allocates nothing and
+ * cannot fail half way.
+ */
 export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
   const at = (addr - vma.start) / k.mem.pageSize;
   const upper = new Vma(
@@ -100,12 +107,12 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
     vma.flags,
     vma.pgoff + at,
     vma.mapping,
-    vma.ptes.slice(at),
+    vma.ptes.subarray(at),
   );
   upper.anonVma = vma.anonVma;
   upper.anonVmaChain = [...vma.anonVmaChain];
   upper.policy = vma.policy;
-  vma.ptes = vma.ptes.slice(0, at);
+  vma.ptes = vma.ptes.subarray(0, at);
   vma.end = addr;
   linkVma(upper);
   return upper;
@@ -164,7 +171,45 @@ export const vmasForRange = (
   return out;
 };
 
-/** `do_mmap()`: creates a mapping and returns its address. */
+/**
+ * `get_unmapped_area()` (`mm/mmap.c`): the lowest free range of `len` bytes, aligned to `align`,
+ * at or above the search cursor and below `TASK_SIZE`, a guard page away from its neighbours; when
+ * none is left there, the search starts again from `mmap_base`, as the search from
+ * `free_area_cache` did. `ENOMEM` for a length that can never fit (more than
+ * `TASK_SIZE - mmap_min_addr`) or when no range is free. Changes nothing.
+ */
+export const getUnmappedArea = (
+  k: Kernel,
+  mm: MmStruct,
+  len: number,
+  align: number,
+): number | ErrnoError => {
+  if (len > TASK_SIZE - MMAP_MIN_ADDR) {
+    return errno(
+      "ENOMEM",
+      `mmap of ${len} bytes: more than fits below TASK_SIZE ${hex(TASK_SIZE)}`,
+    );
+  }
+  const guard = k.mem.pageSize;
+  for (const from of [mm.mmapCursor, mm.mmapBase]) {
+    let start = Math.ceil(Math.max(from, MMAP_MIN_ADDR) / align) * align;
+    for (const vma of mm.vmas) {
+      if (vma.end + guard <= start) continue;
+      if (start + len + guard <= vma.start) break;
+      start = Math.ceil((vma.end + guard) / align) * align;
+    }
+    if (start + len <= TASK_SIZE) return start;
+  }
+  return errno("ENOMEM", `mmap of ${len} bytes: no free range below TASK_SIZE ${hex(TASK_SIZE)}`);
+};
+
+/**
+ * `do_mmap()`: creates a mapping and returns its address. Every check comes before anything
+ * changes: `EINVAL` for bad arguments, `EOVERFLOW` for a file offset past what it can express,
+ * `ENOMEM` when no range below `TASK_SIZE` is free (`get_unmapped_area()`), when the overcommit
+ * heuristic refuses a private writable or shared anonymous mapping larger than all of memory
+ * (`__vm_enough_memory()`), or when the host cannot allocate its page table.
+ */
 export const doMmap = (
   k: Kernel,
   task: Task,
@@ -175,6 +220,9 @@ export const doMmap = (
   const pageSize = k.mem.pageSize;
   if (!Number.isSafeInteger(length) || length <= 0) {
     return errno("EINVAL", `mmap length ${length} must be a positive integer`);
+  }
+  if (!Number.isInteger(flags) || !Number.isInteger(prot)) {
+    return errno("EINVAL", `mmap flags ${flags} and prot ${prot} must be integers`);
   }
   const type = flags & (MAP_SHARED | MAP_PRIVATE);
   if (type !== MAP_SHARED && type !== MAP_PRIVATE) {
@@ -188,7 +236,9 @@ export const doMmap = (
     return errno("EINVAL", `mmap offset ${offset} is not a multiple of the page size ${pageSize}`);
   }
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;
-  if (!anonymous && !file) return errno("EBADF", "mmap of a file needs a file");
+  if (!anonymous && !(file?.mapping instanceof AddressSpace)) {
+    return errno("EBADF", "mmap of a file needs a file");
+  }
   const hugetlb = (flags & MAP_HUGETLB) !== 0;
   if (hugetlb && !(anonymous && type === MAP_PRIVATE)) {
     return errno("EOPNOTSUPP", "MAP_HUGETLB is modelled for private anonymous mappings only");
@@ -196,16 +246,36 @@ export const doMmap = (
   const pmdSize = pageSize * 2 ** k.pmdOrder;
   const unit = hugetlb ? pmdSize : pageSize;
   const len = Math.ceil(length / unit) * unit;
+  // pgoff + (len >> PAGE_SHIFT) overflowing an unsigned long: here, past an exact integer.
+  if (!anonymous && offset + len > Number.MAX_SAFE_INTEGER) {
+    return errno("EOVERFLOW", `mmap offset ${offset} + length ${len} overflows the file offset`);
+  }
   const align = len >= pmdSize ? pmdSize : pageSize;
   const mm = task.mm!;
-  const start = Math.ceil(mm.mmapCursor / align) * align;
-  mm.mmapCursor = start + len + pageSize;
+  const start = getUnmappedArea(k, mm, len, align);
+  if (typeof start !== "number") return start;
 
   let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
   if (type === MAP_SHARED) vmFlags |= VM_SHARED;
   if (hugetlb) vmFlags |= VM_HUGETLB;
   if (args.hugepage === true) vmFlags |= VM_HUGEPAGE;
   if (args.hugepage === false) vmFlags |= VM_NOHUGEPAGE;
+  // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared anonymous.
+  const accountable =
+    !hugetlb &&
+    ((anonymous && type === MAP_SHARED) || (vmFlags & (VM_SHARED | VM_WRITE)) === VM_WRITE);
+  if (accountable) {
+    const refused = vmEnoughMemory(k, len / pageSize);
+    if (refused) return refused;
+  }
+  const ptes = kvmalloc(() => new Uint32Array(len / pageSize));
+  if (!ptes) {
+    return errno(
+      "ENOMEM",
+      `mmap of ${len} bytes: no memory for a page table of ${len / pageSize} entries`,
+    );
+  }
+  mm.mmapCursor = start + len + pageSize;
 
   let mapping: AddressSpace | null = null;
   let pgoff = start / pageSize;
@@ -217,7 +287,7 @@ export const doMmap = (
     k.addressSpaces.set(mapping.id, mapping);
     pgoff = 0;
   }
-  const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, len / pageSize);
+  const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, ptes);
   linkVma(vma);
 
   if (flags & MAP_POPULATE) {
@@ -251,10 +321,20 @@ export const populateRange = (
   return 0;
 };
 
-/** `do_munmap()`: removes every mapping in `[addr, addr + length)`. A hole is not an error. */
+/**
+ * `do_munmap()`: removes every mapping in `[addr, addr + length)`. A hole is not an error;
+ * `EINVAL` for an unaligned address, a zero length or a range past `TASK_SIZE`.
+ */
 export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0 | ErrnoError => {
   const range = pageRange(k, "munmap", addr, length, false);
   if (range instanceof Error) return range;
+  // do_vmi_munmap(): a range that does not lie below TASK_SIZE is EINVAL.
+  if (addr > TASK_SIZE || length > TASK_SIZE - addr) {
+    return errno(
+      "EINVAL",
+      `munmap of ${hex(addr)}+${length} reaches past TASK_SIZE ${hex(TASK_SIZE)}`,
+    );
+  }
   const { end } = range;
   const pageSize = k.mem.pageSize;
   const mm = task.mm!;
@@ -277,11 +357,16 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
  * Private pages become copy-on-write: write-protected in both, mapped by both, so each side's
  * next write gets its own copy. Each private anonymous VMA of the child joins the parent's
  * anon_vmas and gets one of its own (`anon_vma_fork`). `VM_LOCKED` is not inherited.
+ * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
  */
-export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): void => {
+export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | ErrnoError => {
   const m = k.memmap;
+  // Every page table first: a fork that cannot have them all fails before anything is shared.
+  const tables = kvmalloc(() => parent.vmas.map((vma) => new Uint32Array(vma.nrPages)));
+  if (!tables) return errno("ENOMEM", "fork: no memory for the child's page tables");
+  child.mmapBase = parent.mmapBase;
   child.mmapCursor = parent.mmapCursor;
-  for (const vma of parent.vmas) {
+  for (const [i, vma] of parent.vmas.entries()) {
     const copy = new Vma(
       child,
       vma.start,
@@ -289,7 +374,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): void => {
       vma.flags & ~VM_LOCKED,
       vma.pgoff,
       vma.mapping,
-      vma.nrPages,
+      tables[i]!,
     );
     copy.policy = vma.policy;
     if (vma.anonVma) {
@@ -315,6 +400,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): void => {
     linkVma(copy);
   }
   parent.tlb.flushAll();
+  return 0;
 };
 
 /** `exit_mmap()`: unmaps everything. */

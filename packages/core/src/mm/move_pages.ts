@@ -7,9 +7,10 @@
  * Whole-call errors come in the kernel's order: `EINVAL` for unknown flags, `EPERM` for
  * `MPOL_MF_MOVE_ALL` without `CAP_SYS_NICE`, `ESRCH` for no such process, `EPERM` for another
  * user's process without `CAP_SYS_PTRACE`, `EINVAL` for a process with no mm, `EFAULT` for a bad
- * array, then `ENODEV` for a node that does not exist or has no memory and `EACCES` for a node
- * outside the process's cpuset. Nodes are all checked before any page moves, so a call that fails
- * changes nothing (Linux moves the entries before the bad one first).
+ * array, `ENOMEM` for more entries than a status array can hold, then `ENODEV` for a node that
+ * does not exist or has no memory and `EACCES` for a node outside the process's cpuset. Nodes are
+ * all checked before any page moves, so a call that fails changes nothing (Linux moves the
+ * entries before the bad one first).
  *
  * Each page's status is its node, or a negative errno: `-EFAULT` (no mapping, or the zero page),
  * `-ENOENT` (not present), `-EACCES` (shared, without `MPOL_MF_MOVE_ALL`), `-EBUSY` (cannot be
@@ -36,6 +37,7 @@ import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgt
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
 import { migratePages, putbackMovablePages } from "./migrate";
+import { kvmalloc } from "./util";
 
 /** The page mapped at `addr` (`follow_page` with `FOLL_DUMP`): a PFN, or a negative errno. */
 const followPage = (k: Kernel, task: Task, addr: number): number => {
@@ -53,7 +55,10 @@ const mayAccess = (caller: Task, target: Task): boolean =>
   caller.capable(CAP_SYS_PTRACE) ||
   (caller.uid === target.uid && caller.uid === target.euid);
 
-/** Checks the whole call; returns the target task or the error, changing nothing. */
+/**
+ * Checks the whole call; returns the target task and the status array to fill, or the error,
+ * changing nothing. `ENOMEM` when the host cannot allocate a status array of that many entries.
+ */
 const checkCall = (
   k: Kernel,
   caller: Task,
@@ -61,7 +66,7 @@ const checkCall = (
   pages: ArrayLike<number>,
   nodes: ArrayLike<number> | null,
   flags: number,
-): Task | ErrnoError => {
+): { readonly target: Task; readonly status: Int32Array } | ErrnoError => {
   if (!Number.isInteger(flags) || flags & ~(MPOL_MF_MOVE | MPOL_MF_MOVE_ALL)) {
     return errno("EINVAL", `move_pages: unknown flags ${flags}`);
   }
@@ -78,9 +83,11 @@ const checkCall = (
   }
   if (!target.mm) return errno("EINVAL", `move_pages: process ${pid} has no mm`);
   const count = pages?.length;
-  if (!Number.isSafeInteger(count) || (nodes !== null && !(nodes?.length >= count))) {
+  if (!Number.isSafeInteger(count) || count < 0 || (nodes !== null && !(nodes?.length >= count))) {
     return errno("EFAULT", "move_pages: the pages or nodes array is bad");
   }
+  const status = kvmalloc(() => new Int32Array(count));
+  if (!status) return errno("ENOMEM", `move_pages: no memory for ${count} status entries`);
   for (let i = 0; i < count; i++) {
     if (!Number.isSafeInteger(pages[i]))
       return errno("EFAULT", `move_pages: pages[${i}] is not an address`);
@@ -96,7 +103,7 @@ const checkCall = (
       }
     }
   }
-  return target;
+  return { target, status };
 };
 
 /** `do_pages_stat()`: the node of each page. */
@@ -226,9 +233,9 @@ export const doMovePages = (
   flags: number,
 ): Effect.Effect<MovePagesResult, ErrnoError> =>
   Effect.suspend(() => {
-    const target = checkCall(k, caller, pid, pages, nodes, flags);
-    if (target instanceof Error) return Effect.fail(target);
-    const status = new Int32Array(pages.length);
+    const checked = checkCall(k, caller, pid, pages, nodes, flags);
+    if (checked instanceof Error) return Effect.fail(checked);
+    const { target, status } = checked;
     if (!nodes) {
       pagesStat(k, target, pages, status);
       return Effect.succeed({ rc: 0, status });

@@ -1,3 +1,4 @@
+import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { KernFs } from "../../src/fs/kernfs";
 import { ERRNO } from "../../src/index";
@@ -87,5 +88,56 @@ describe("sysfs and procfs", () => {
     expect(fs.remove("/sys/kernel/demo")).toBe(true);
     expect(fs.exists("/sys/kernel/demo/value")).toBe(false);
     expect(fs.exists("/sys/kernel")).toBe(true);
+  });
+
+  it("treats a driver's store and show as a boundary: what they throw or return is EIO, never an exception", () => {
+    const fs = new KernFs();
+    const store = (result: () => unknown) => ({ mode: 0o644, store: result as never });
+    fs.addAttributes("/sys/kernel/bad", {
+      throws: store(() => {
+        throw new Error("parse bug");
+      }),
+      undefined: store(() => undefined),
+      text: store(() => "3"),
+      dies: store(() => Effect.die(new Error("oops"))),
+      fails: store(() => Effect.fail("no")),
+      garbage: store(() => Effect.succeed("3")),
+      show: {
+        mode: 0o444,
+        show: () => {
+          throw new TypeError("no state");
+        },
+      },
+      number: { mode: 0o444, show: () => 5 as never },
+    });
+    const cases: Array<[string, RegExp]> = [
+      ["throws", /store threw Error: parse bug/],
+      ["undefined", /store returned undefined, not a byte count/],
+      ["text", /store returned "3", not a byte count/],
+      ["dies", /store's Effect died with Error: oops/],
+      ["fails", /store's Effect failed with "no"/],
+      ["garbage", /store returned "3", not a byte count/],
+    ];
+    for (const [file, message] of cases) {
+      const error = expectErrno(fs.write(`/sys/kernel/bad/${file}`, "1"), "EIO");
+      expect(error.message).toMatch(message);
+      expect(error.message).toContain(`/sys/kernel/bad/${file}`);
+    }
+    expect(expectErrno(fs.read("/sys/kernel/bad/show"), "EIO").message).toMatch(
+      /show threw TypeError: no state/,
+    );
+    expect(expectErrno(fs.read("/sys/kernel/bad/number"), "EIO").message).toMatch(
+      /show returned 5, not text/,
+    );
+  });
+
+  it("refuses a path or text that is not a string with EFAULT, as a bad user pointer", () => {
+    const k = boot();
+    const path = "/sys/kernel/mm/transparent_hugepage/enabled";
+    expectErrno(k.fs.write(path, 1 as never), "EFAULT");
+    expectErrno(k.fs.write(undefined as never, "always"), "EFAULT");
+    expectErrno(k.fs.read(null as never), "EFAULT");
+    expectErrno(k.fs.list(7 as never), "EFAULT");
+    expect(run(k.fs.read(path))).toBe("always [madvise] never\n");
   });
 });

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { Effect } from "effect";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Kernel } from "../../src/index";
 import { parseSize } from "../../src/lib/cmdline";
 import { boot, expectErrno, run } from "../../src/testing/index";
@@ -44,6 +45,69 @@ describe("Kernel.make", () => {
     });
     expect([k.distance(0, 1), k.distance(1, 1)]).toEqual([31, 10]);
     expect([k.distance(0, 2), k.distance(5, 5), k.distance(-1, 0)]).toEqual([20, 10, 20]);
+  });
+
+  it("rejects a missing or malformed config with EINVAL, not an exception", () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [undefined, /config must be an object/],
+      [null, /config must be an object/],
+      [5, /config must be an object/],
+      ["64M", /config must be an object/],
+      [["64M"], /config must be an object/],
+      [{}, /1\.\.64 nodes/],
+      [{ nodes: "64M" }, /1\.\.64 nodes/],
+      [{ nodes: [null] }, /node 0: bad size/],
+      [{ nodes: [{}] }, /node 0: bad size/],
+      [{ nodes: [Symbol("x")] }, /node 0: bad size/],
+      [{ nodes: ["64M"], distances: 10 }, /distances must be/],
+      [{ nodes: ["64M"], distances: [10] }, /distances must be/],
+      [{ nodes: ["64M"], thp: "always" }, /thp must be an object/],
+      [{ nodes: ["64M"], thp: { sizes: "64kB" } }, /thp.sizes must map/],
+      [{ nodes: ["64M"], sectionSize: {} }, /bad size/],
+    ];
+    for (const [config, message] of bad) {
+      const error = expectErrno(Kernel.boot(config as never), "EINVAL");
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  describe("when the host cannot allocate", () => {
+    afterEach(() => {
+      vi.unstubAllGlobals();
+    });
+
+    it("fails with ENOMEM instead of the host's RangeError, and the next boot works", () => {
+      const Real = globalThis.SharedArrayBuffer;
+      let attempts = 0;
+      // The host refuses every buffer over 64 MiB, as it refuses one larger than it can commit.
+      class Refusing extends Real {
+        constructor(length: number) {
+          attempts++;
+          if (length > 64 * 2 ** 20) throw new RangeError("Array buffer allocation failed");
+          super(length);
+        }
+      }
+      vi.stubGlobal("SharedArrayBuffer", Refusing);
+      const error = expectErrno(
+        Kernel.boot({ nodes: ["64M", "256M"], sectionSize: "256M" }),
+        "ENOMEM",
+      );
+      expect(error.message).toMatch(/cannot allocate 335544320 bytes/);
+      expect(attempts).toBeGreaterThan(0);
+      vi.unstubAllGlobals();
+      const k = run(Kernel.boot({ nodes: ["64M", "256M"], sectionSize: "256M" }));
+      expect(k.pageAlloc.totalFreePages()).toBe((320 * 2 ** 20) / 4096 - 1);
+    });
+
+    it("lets any other exception through: only an allocation failure is ENOMEM", () => {
+      class Broken {
+        constructor() {
+          throw new TypeError("not an allocation failure");
+        }
+      }
+      vi.stubGlobal("SharedArrayBuffer", Broken);
+      expect(() => Effect.runSync(Kernel.boot({ nodes: ["16M"] }))).toThrow(/not an allocation/);
+    });
   });
 
   it("parses sizes as memparse does", () => {

@@ -9,7 +9,7 @@ import {
   MR_SYSCALL,
   migrateFoliosMcCopy,
 } from "../../src/index";
-import { boot, run } from "../../src/testing/index";
+import { boot, expectErrno, run } from "../../src/testing/index";
 
 const DIR = "/sys/kernel/toy";
 const MIGRATOR = "/sys/kernel/mm/migration/offload_migrator";
@@ -109,5 +109,22 @@ describe("defineMigratorModule: the skeleton of a migrator driver", () => {
     await runP(Fiber.interrupt(taken));
     expect(await runP(Fiber.join(on))).toBe(0);
     expect(mod.offloading).toBe(true);
+  });
+
+  it("fails a load whose migrator name is taken with EEXIST and leaves no directory behind", () => {
+    const k = boot();
+    run(
+      k.migrateOffload.addProvider({
+        name: "TOY",
+        owner: null,
+        offloadCopy: () => Effect.succeed(-95),
+      }),
+    );
+    const { mod } = toy(k, "parameters");
+    expectErrno(k.loadModule(mod.definition), "EEXIST");
+    expect(k.fs.exists(DIR)).toBe(false);
+    expect(k.fs.exists("/sys/module/toy")).toBe(false);
+    expect(k.modules.has("toy")).toBe(false);
+    expect(k.migrateOffload.providerNames).toEqual(["TOY"]);
   });
 });

@@ -200,6 +200,9 @@ describe("faults", () => {
     expectErrno(p.getMempolicy(MPOL_F_NODE), "EINVAL");
     expectErrno(p.getMempolicy(64), "EINVAL");
     expectErrno(p.setMempolicy(MPOL_BIND, [9]), "EINVAL");
+    expectErrno(p.setMempolicy(MPOL_BIND, 1 as never), "EFAULT");
+    expectErrno(p.mbind(addr, 4096, MPOL_BIND, null as never), "EFAULT");
+    expect(p.policy).toBeNull();
   });
 
   it("refuses writes to read-only mappings and reads of unmapped memory, leaving memory unchanged", () => {

@@ -273,6 +273,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 0,
           batchesDeclined: 0,
           copyFailures: 0,
+          shouldBatchFailures: 0,
         },
         fail: {
           batchesOffloaded: 0,
@@ -280,6 +281,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 12,
           batchesDeclined: 0,
           copyFailures: 1,
+          shouldBatchFailures: 0,
         },
         decline: {
           batchesOffloaded: 0,
@@ -287,6 +289,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 12,
           batchesDeclined: 1,
           copyFailures: 0,
+          shouldBatchFailures: 0,
         },
         partial: {
           batchesOffloaded: 0,
@@ -294,6 +297,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 8,
           batchesDeclined: 0,
           copyFailures: 1,
+          shouldBatchFailures: 0,
         },
         crash: {
           batchesOffloaded: 0,
@@ -301,6 +305,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           foliosFallenBack: 12,
           batchesDeclined: 0,
           copyFailures: 1,
+          shouldBatchFailures: 0,
         },
       }[behaviour];
       expect(c).toEqual(expected);

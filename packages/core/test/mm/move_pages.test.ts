@@ -4,11 +4,13 @@ import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../../src/include/capability";
 import type { Task } from "../../src/include/kernel";
 import {
   ERRNO,
+  MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
   type MovePagesResult,
+  MPOL_BIND,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   type TraceEvent,
@@ -97,6 +99,68 @@ describe("move_pages: whole-call errors, in the kernel's order", () => {
     const addr = run(p.mmap(4096));
     run(p.write(addr, new Uint8Array([1])));
     expectErrno(p.movePages(0, [addr], [2]), "EACCES");
+  });
+});
+
+describe("calls by and on an exited process", () => {
+  it("ESRCH for every call an exited process makes, and for calls that name it; nothing changes", () => {
+    const k = boot();
+    const victim = run(k.createProcess());
+    const addr = run(victim.mmap(4096));
+    run(victim.write(addr, new Uint8Array([7])));
+    const dead = run(k.createProcess());
+    const own = run(dead.mmap(4096));
+    run(dead.exit());
+    // A dead task makes no system call: not on another process, not on itself.
+    expectErrno(dead.movePages(victim.pid, [addr], [1]), "ESRCH");
+    expectErrno(dead.movePages(0, [own], [1]), "ESRCH");
+    expectErrno(dead.setMempolicy(MPOL_BIND, [1]), "ESRCH");
+    expectErrno(dead.mmap(4096), "ESRCH");
+    expectErrno(dead.munmap(own, 4096), "ESRCH");
+    expectErrno(dead.mbind(own, 4096, MPOL_BIND, [1]), "ESRCH");
+    expectErrno(dead.getMempolicy(0), "ESRCH");
+    expectErrno(dead.mlock(own, 4096), "ESRCH");
+    expectErrno(dead.madvise(own, 4096, MADV_HUGEPAGE), "ESRCH");
+    expectErrno(dead.read(own, 1), "ESRCH");
+    expectErrno(dead.write(own, new Uint8Array([1])), "ESRCH");
+    expectErrno(dead.fork(), "ESRCH");
+    expectErrno(dead.exit(), "ESRCH");
+    expect(dead.policy).toBeNull();
+    // Reaped, it is gone from the process table: find_task_by_vpid() finds nothing.
+    expectErrno(victim.movePages(dead.pid, [own], [1]), "ESRCH");
+    expect(run(victim.nodeOf(addr))).toBe(0);
+    expect(run(victim.read(addr, 1))[0]).toBe(7);
+    expectConsistent(k);
+  });
+});
+
+describe("cpusets", () => {
+  it("refuses empty mems with ENOSPC, as a cpuset with no mems cannot hold a task", () => {
+    const k = boot();
+    const error = expectErrno(k.createProcess({ memsAllowed: [] }), "ENOSPC");
+    expect(error.message).toMatch(/no mems/);
+    expect(k.tasks.size).toBe(0);
+  });
+
+  it("refuses mems outside the nodes with memory with EINVAL, and defaults to the nodes with memory", () => {
+    const k = boot({ nodes: ["16M", 0, "16M"] });
+    expectErrno(k.createProcess({ memsAllowed: [1] }), "EINVAL");
+    expectErrno(k.createProcess({ memsAllowed: [0, 3] }), "EINVAL");
+    expectErrno(k.createProcess({ memsAllowed: "0-1" as never }), "EINVAL");
+    expect(k.tasks.size).toBe(0);
+    const p = run(k.createProcess());
+    expect(p.memsAllowed).toEqual([0, 2]);
+    expect(run(p.fork()).memsAllowed).toEqual([0, 2]);
+  });
+
+  it("refuses malformed task options with EINVAL", () => {
+    const k = boot();
+    expectErrno(k.createProcess(null as never), "EINVAL");
+    expectErrno(k.createProcess({ capabilities: 5 as never }), "EINVAL");
+    expectErrno(k.createProcess({ capabilities: [-1] }), "EINVAL");
+    expectErrno(k.createProcess({ name: 42 as never }), "EINVAL");
+    expectErrno(k.createProcess({ node: 9 }), "EINVAL");
+    expect(k.tasks.size).toBe(0);
   });
 });
 
