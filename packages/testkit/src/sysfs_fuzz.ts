@@ -138,7 +138,7 @@ export interface SysfsFuzzReport {
   readonly consistencyChecks: number;
   /** What those checks found; empty when every one was clean. */
   readonly consistency: readonly string[];
-  /** Where the write path differs from the kernel's without breaking a promise. */
+  /** Where the write path differs from the kernel's without breaking a promise, by rule and file. */
   readonly deviations: readonly SysfsFuzzDeviation[];
   /** The first broken promise, shrunk; null when every run kept every promise. */
   readonly failure: SysfsFuzzFailure | null;
@@ -845,7 +845,9 @@ export const fuzzSysfsWrites = async (options: SysfsFuzzOptions): Promise<SysfsF
     migrations: totals.migrations,
     consistencyChecks: totals.consistencyChecks,
     consistency: totals.consistency,
-    deviations: [...totals.deviations.values()],
+    deviations: [...totals.deviations.values()].sort(
+      (a, b) => a.rule.localeCompare(b.rule) || a.file.localeCompare(b.file),
+    ),
     failure,
   };
 };
