@@ -25,6 +25,16 @@ const plantedSubject = (name: string, attribute: () => Attribute): MigratorSubje
     }),
 });
 
+/** The fuzz over a kernel with one planted file and nothing else loaded: 20 runs of 20 writes. */
+const fuzzPlanted = (name: string, attribute: () => Attribute, options: { hangMs?: number } = {}) =>
+  fuzzSysfsWrites({
+    drivers: [plantedSubject(name, attribute)],
+    numRuns: 20,
+    writesPerRun: 20,
+    seed: SEED,
+    ...options,
+  });
+
 describe("fuzzSysfsWrites", () => {
   it("writes every writable file of a kernel with mtcopy and dcbm, and every promise holds", async () => {
     const report = await fuzzSysfsWrites({
@@ -67,25 +77,18 @@ describe("fuzzSysfsWrites", () => {
   }, 120_000);
 
   it("reports a store that changes its state before it refuses the value, with the write", async () => {
-    const report = await fuzzSysfsWrites({
-      drivers: [
-        plantedSubject("limit", () => {
-          let limit = 0;
-          return {
-            mode: 0o644,
-            show: () => `${limit}\n`,
-            store: (text) => {
-              const value = kstrtouint(text);
-              if (typeof value !== "number") return value.code;
-              limit = value; // set before the range check: the bug
-              return value > 8 ? STORE_EINVAL : text.length;
-            },
-          };
-        }),
-      ],
-      numRuns: 20,
-      writesPerRun: 20,
-      seed: SEED,
+    const report = await fuzzPlanted("limit", () => {
+      let limit = 0;
+      return {
+        mode: 0o644,
+        show: () => `${limit}\n`,
+        store: (text) => {
+          const value = kstrtouint(text);
+          if (typeof value !== "number") return value.code;
+          limit = value; // set before the range check: the bug
+          return value > 8 ? STORE_EINVAL : text.length;
+        },
+      };
     });
     const failure = report.failure;
     expect(failure).not.toBeNull();
@@ -103,21 +106,14 @@ describe("fuzzSysfsWrites", () => {
   }, 120_000);
 
   it("reports a store that throws instead of returning an errno", async () => {
-    const report = await fuzzSysfsWrites({
-      drivers: [
-        plantedSubject("strict", () => ({
-          mode: 0o644,
-          show: () => "0\n",
-          store: (text) => {
-            if (text.includes("x")) throw new TypeError(`cannot parse ${text}`);
-            return STORE_EINVAL;
-          },
-        })),
-      ],
-      numRuns: 20,
-      writesPerRun: 20,
-      seed: SEED,
-    });
+    const report = await fuzzPlanted("strict", () => ({
+      mode: 0o644,
+      show: () => "0\n",
+      store: (text) => {
+        if (text.includes("x")) throw new TypeError(`cannot parse ${text}`);
+        return STORE_EINVAL;
+      },
+    }));
     expect(report.failure?.message).toMatch(
       /^write of ".*x.*" to \/sys\/kernel\/planted\/strict ended in a defect: /s,
     );
@@ -125,19 +121,15 @@ describe("fuzzSysfsWrites", () => {
   }, 120_000);
 
   it("reports a store that never returns, and still shuts the kernel down", async () => {
-    const report = await fuzzSysfsWrites({
-      drivers: [
-        plantedSubject("stuck", () => ({
-          mode: 0o644,
-          show: () => "0\n",
-          store: (text) => (text.includes("x") ? Effect.never : STORE_EINVAL),
-        })),
-      ],
-      numRuns: 20,
-      writesPerRun: 20,
-      seed: SEED,
-      hangMs: 100,
-    });
+    const report = await fuzzPlanted(
+      "stuck",
+      () => ({
+        mode: 0o644,
+        show: () => "0\n",
+        store: (text) => (text.includes("x") ? Effect.never : STORE_EINVAL),
+      }),
+      { hangMs: 100 },
+    );
     expect(report.failure?.message).toMatch(
       /^write of ".*x.*" to \/sys\/kernel\/planted\/stuck did not end within 100 ms$/s,
     );
