@@ -39,6 +39,7 @@ import {
   sizesChartPoints,
 } from "./sizes";
 import { formatSoak, runSoak, SOAK_COPIERS } from "./soak";
+import { formatSysfsFuzz, runSysfsFuzz, sysfsFuzzClean } from "./sysfs_fuzz";
 
 const USAGE = `usage: migrate-offload-bench <experiment> [options]
 
@@ -124,6 +125,13 @@ experiments:
                 --node-size <size>   memory per node (default 256M); 2 nodes
                 --total <size>       memory moved each round (default 64M)
                 --quick              5 rounds, 64M nodes, 16M moved
+
+  sysfs-fuzz  writes valid values and junk to every writable sysfs and procfs file of a kernel
+              with mtcopy and dcbm loaded, with migrations between (fast-check): every write a
+              success or a typed errno, nothing changed by a refusal, every byte intact, and a
+              clean consistency check
+                --writes <n>         writes, in runs of 50 on fresh kernels (default 10000)
+                --seed <n>           fast-check's seed (default: a fresh one, printed)
 
   conformance the testkit's verifyMigrator: generated cases per second, per migrator
                 --migrators <list>   serial_copy,reverse_copy,mtcopy,dcbm (default: all)
@@ -287,6 +295,8 @@ const main = async (): Promise<void> => {
         counts: { type: "string" },
         cases: { type: "string" },
         rounds: { type: "string" },
+        writes: { type: "string" },
+        seed: { type: "string" },
         out: { type: "string", default: "bench-results" },
         help: { type: "boolean", short: "h" },
       },
@@ -499,6 +509,21 @@ const main = async (): Promise<void> => {
         };
         const result = await Effect.runPromise(runSoak(config, progress));
         publish("soak", result, formatSoak(result.results), result.results.ok);
+        return;
+      }
+      case "sysfs-fuzz": {
+        const writes = positiveInt("writes", values.writes, 10_000);
+        const seed = values.seed === undefined ? undefined : Number(values.seed);
+        if (seed !== undefined && !Number.isInteger(seed))
+          return fail(`--seed must be an integer, not ${JSON.stringify(values.seed)}`);
+        const result = await runSysfsFuzz({ writes, seed }, progress);
+        stderrProgress.stop();
+        publish(
+          "sysfs-fuzz",
+          result,
+          formatSysfsFuzz(result.results),
+          sysfsFuzzClean(result.results),
+        );
         return;
       }
       case "conformance": {

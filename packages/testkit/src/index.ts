@@ -51,6 +51,17 @@ export {
 export { type RaceOptions, verifyRegistryRaces } from "./races";
 // Stress: ping-pong migration under concurrent readers and writers.
 export { type StressOptions, type StressReport, stressMigrator } from "./stress";
+// Sysfs fuzz: every writable sysfs and procfs file written with valid values and junk.
+export {
+  formatSysfsFuzzFailure,
+  fuzzSysfsWrites,
+  type SysfsFuzzCommand,
+  type SysfsFuzzDeviation,
+  type SysfsFuzzFailure,
+  type SysfsFuzzFileCount,
+  type SysfsFuzzOptions,
+  type SysfsFuzzReport,
+} from "./sysfs_fuzz";
 // Generators: random machines, mappings, page states and migration requests (fast-check).
 export {
   allocFailureArb,
