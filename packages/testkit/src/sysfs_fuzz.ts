@@ -185,6 +185,9 @@ const isTypedErrno = (error: unknown): error is ErrnoError =>
   (error as { _tag?: unknown })._tag === "ErrnoError" &&
   typeof (error as { errno?: unknown }).errno === "string";
 
+/** The `EIO` message of the kernel's sysfs boundary when a store itself broke (`fs/kernfs.ts`). */
+const BROKEN_STORE = /: store (threw|returned)|: store's Effect/;
+
 /**
  * Runs a kernel call to its end, or until `hangMs` pass without one; then it interrupts the call,
  * so that the kernel can still be shut down unless the call cannot be interrupted. A store that
@@ -431,6 +434,11 @@ const write = async (
   tally.byFile.set(file, count);
   if (done.kind === "hang") throw new FuzzFailure(`${what} did not end within ${hangMs} ms`);
   if (done.kind === "other") throw new FuzzFailure(`${what} ended in ${done.what}`);
+  // The kernel contains a store that throws or returns garbage (EIO, naming what it did), but the
+  // store is still broken: a driver bug the fuzz is there to find.
+  if (done.kind === "errno" && BROKEN_STORE.test(done.error.message)) {
+    throw new FuzzFailure(`${what} ended in a defect: the kernel contained ${done.error.message}`);
+  }
   if (done.kind === "success") {
     if (done.value !== value.length)
       throw new FuzzFailure(`${what} succeeded with ${done.value}, not its ${value.length} bytes`);
