@@ -490,19 +490,19 @@ const dmaMigrator = (dcbm: DcbmState): Omit<Migrator, "owner"> => ({
 const counterAttribute = (read: () => number, reset: () => void): Attribute => ({
   mode: 0o664,
   show: () => `${read()}\n`,
-  store: (text) => {
+  store: (_text, count) => {
     reset();
-    return text.length;
+    return count;
   },
 });
 
 /** `nr_dma_chan_store()`: a number in `1..MAX_DMA_CHANNELS`. */
-const nrDmaChanStore = (dcbm: DcbmState, text: string): number => {
+const nrDmaChanStore = (dcbm: DcbmState, text: string, count: number): number => {
   const value = kstrtouint(text);
   if (typeof value !== "number") return value.code;
   if (value < 1 || value > MAX_DMA_CHANNELS) return -ERRNO.EINVAL;
   dcbm.nrDmaChannels = value;
-  return text.length;
+  return count;
 };
 
 /** `completion`'s show: the two modes, the current one in brackets. */
@@ -510,11 +510,11 @@ const completionShow = (dcbm: DcbmState): string =>
   dcbm.completion === "interrupt" ? "[interrupt] polling\n" : "interrupt [polling]\n";
 
 /** `completion`'s store: `interrupt` or `polling`. */
-const completionStore = (dcbm: DcbmState, text: string): number => {
+const completionStore = (dcbm: DcbmState, text: string, count: number): number => {
   if (sysfsStreq(text, "interrupt")) dcbm.completion = "interrupt";
   else if (sysfsStreq(text, "polling")) dcbm.completion = "polling";
   else return -ERRNO.EINVAL;
-  return text.length;
+  return count;
 };
 
 /**
@@ -537,12 +537,12 @@ const dcbmAttributes = (dcbm: DcbmState): Record<string, Attribute> => ({
   nr_dma_chan: {
     mode: 0o664,
     show: () => `${dcbm.nrDmaChannels}\n`,
-    store: (text) => nrDmaChanStore(dcbm, text),
+    store: (text, count) => nrDmaChanStore(dcbm, text, count),
   },
   completion: {
     mode: 0o664,
     show: () => completionShow(dcbm),
-    store: (text) => completionStore(dcbm, text),
+    store: (text, count) => completionStore(dcbm, text, count),
   },
 });
 

@@ -285,16 +285,16 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   const threadsAttribute: Attribute = {
     mode: 0o664,
     show: () => `${policy}\n`,
-    store: (text) => {
+    store: (text, count) => {
       if (text === "auto" || text === "auto\n") {
         policy = "auto";
-        return text.length;
+        return count;
       }
       const value = kstrtouint(text);
       if (typeof value !== "number") return value.code;
       if (value < 1 || value > MAX_NUM_COPY_THREADS) return -ERRNO.EINVAL;
       policy = value;
-      return text.length;
+      return count;
     },
   };
 

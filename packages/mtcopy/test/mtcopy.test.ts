@@ -56,9 +56,17 @@ describe("mtcopy: the module and /sys/kernel/cpu_mt", () => {
     const read = (f: string) => run(kernel.fs.read(`${MTCOPY_SYSFS_DIR}/${f}`));
     const write = (f: string, v: string) => runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/${f}`, v));
     expect([read("offloading"), read("threads"), read("reasons")]).toEqual(["0\n", "4\n", "all\n"]);
-    for (const bad of ["0", "65", "-1", "x", "", "4 "]) {
+    for (const bad of ["0", "65", "-1", "x", "4 "]) {
       expect(await errnoOf(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/threads`, bad))).toBe("EINVAL");
     }
+    // sysfs_kf_write() (fs/sysfs/file.c) returns 0 for an empty write before the store runs.
+    expect(await write("threads", "")).toBe(0);
+    expect(read("threads")).toBe("4\n");
+    // "\0" is one byte whose C string is empty: kstrtouint("") is EINVAL.
+    expect(await errnoOf(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/threads`, "\u0000"))).toBe("EINVAL");
+    expect(await write("threads", "8\u0000junk")).toBe(6);
+    expect(read("threads")).toBe("8\n");
+    await write("threads", "4");
     expect(await errnoOf(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/threads`, "99999999999"))).toBe(
       "ERANGE",
     );

@@ -97,11 +97,11 @@ export interface SysfsFuzzFailure {
 
 /**
  * Where a file answers a write otherwise than the kernel's write path would, without breaking a
- * promise of the fuzz: `"empty-write"`, a zero-length write that was refused or changed a file
- * (`sysfs_kf_write()`, `fs/sysfs/file.c`, returns 0 for it without calling the store);
- * `"page-size"`, a write longer than a page that a store accepted whole
+ * promise of the fuzz. None is counted today: the two rules this used to count, an empty write
+ * that reached the store (`sysfs_kf_write()`, `fs/sysfs/file.c`, returns 0 for it without calling
+ * the store) and a write longer than a page that a store accepted whole
  * (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`, hands a sysfs store at most `PAGE_SIZE`
- * bytes). Counted, not failed. @category Sysfs fuzz
+ * bytes), are now promises the write path keeps and the fuzz fails on. @category Sysfs fuzz
  */
 export interface SysfsFuzzDeviation {
   /** Which rule of the kernel's write path. */
@@ -410,12 +410,6 @@ const addTally = (into: Tally, from: Tally): void => {
   }
 };
 
-const deviate = (tally: Tally, d: Omit<SysfsFuzzDeviation, "count">): void => {
-  const key = `${d.rule} ${d.file}`;
-  const t = tally.deviations.get(key);
-  tally.deviations.set(key, t ? { ...t, count: t.count + 1 } : { ...d, count: 1 });
-};
-
 /** One write: success with the byte count or a typed errno; after a refusal, nothing changed. */
 const write = async (
   world: World,
@@ -439,33 +433,25 @@ const write = async (
   if (done.kind === "errno" && BROKEN_STORE.test(done.error.message)) {
     throw new FuzzFailure(`${what} ended in a defect: the kernel contained ${done.error.message}`);
   }
+  // kernfs_fop_write_iter() (fs/kernfs/file.c) hands the store at most PAGE_SIZE of the UTF-8
+  // bytes, and sysfs_kf_write() (fs/sysfs/file.c) returns 0 for none without calling it.
+  const bytes = Math.min(new TextEncoder().encode(value).length, kernel.mem.pageSize);
   if (done.kind === "success") {
-    if (done.value !== value.length)
-      throw new FuzzFailure(`${what} succeeded with ${done.value}, not its ${value.length} bytes`);
+    if (done.value !== bytes)
+      throw new FuzzFailure(`${what} succeeded with ${done.value}, not its ${bytes} bytes`);
     tally.accepted++;
     count.accepted++;
-    if (value.length > kernel.mem.pageSize) {
-      deviate(tally, {
-        rule: "page-size",
-        file,
-        what: `${what} was accepted whole (${value.length} bytes)`,
-      });
-    }
-    if (value === "") {
+    if (bytes === 0) {
       const changed = changes(before, snapshot(kernel, world.tree.readable));
       if (changed.length > 0)
-        deviate(tally, {
-          rule: "empty-write",
-          file,
-          what: `${what} changed ${changed.join("; ")}`,
-        });
+        throw new FuzzFailure(`${what} was empty but changed ${changed.join("; ")}`);
     }
     return;
   }
   const errno = done.error.errno;
   tally.refused.set(errno, (tally.refused.get(errno) ?? 0) + 1);
   count.refused++;
-  if (value === "") deviate(tally, { rule: "empty-write", file, what: `${what} was ${errno}` });
+  if (bytes === 0) throw new FuzzFailure(`${what} was empty but refused with ${errno}`);
   const changed = changes(before, snapshot(kernel, world.tree.readable));
   if (changed.length > 0)
     throw new FuzzFailure(`${what} was refused with ${errno} but changed ${changed.join("; ")}`);
@@ -752,17 +738,18 @@ const commandsArb = (
  * It checks, for the write path `kernfs_fop_write_iter()` (`fs/kernfs/file.c`) →
  * `sysfs_kf_write()` (`fs/sysfs/file.c`) → the attribute's store:
  *
- * - every write ends in success with its byte count or a typed `ErrnoError`: a raw exception, a
- *   defect, an untyped failure or a write that never ends (`hangMs`) breaks the promise;
+ * - every write ends in success with its byte count (its UTF-8 bytes, at most `PAGE_SIZE`) or a
+ *   typed `ErrnoError`: a raw exception, a defect, an untyped failure or a write that never ends
+ *   (`hangMs`) breaks the promise;
+ * - an empty write succeeds with 0 and changes nothing;
  * - a refused write changes nothing: every readable file of the tree reads as it did before it
  *   (a superset of its own directory);
  * - after every migration every byte of the region reads back as written;
  * - at the end of each run `checkKernelConsistency()` (`CONFIG_DEBUG_VM`, `mm/debug.c`) is clean,
  *   and the process exits, the drivers unload and the kernel shuts down.
  *
- * Where the write path answers otherwise than the kernel's without breaking a promise (an empty
- * write that a store sees; a write of more than a page that a store accepts whole) it counts a
- * {@link SysfsFuzzDeviation}. The counts cover every run up to and including the first failing
+ * Where the write path answers otherwise than the kernel's without breaking a promise it would
+ * count a {@link SysfsFuzzDeviation}; no rule is counted today. The counts cover every run up to and including the first failing
  * one, not the runs fast-check makes while it shrinks it. Resolves with the report either way;
  * rejects only when the first kernel cannot be booted with the drivers.
  *

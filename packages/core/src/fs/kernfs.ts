@@ -15,6 +15,23 @@ import { type ErrnoError, errno, errnoName, isErrnoError, syscall } from "../err
 import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
 import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
 
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+/**
+ * What `kernfs_fop_write_iter()` (`fs/kernfs/file.c`) makes of a write before `sysfs_kf_write()`
+ * (`fs/sysfs/file.c`) hands it to a store: the text's UTF-8 bytes, cut to `pageSize` (`len =
+ * min(len, PAGE_SIZE)`, a sysfs file having no `atomic_write_len`), copied and NUL-terminated
+ * (`buf[len] = '\0'`). `count` is that byte count; `text` is the buffer as the C string every
+ * store parses it as (`kstrto*()`, `sysfs_streq()`): the bytes up to the first NUL.
+ */
+const kernelBuffer = (text: string, pageSize: number): { text: string; count: number } => {
+  const bytes = utf8.encode(text);
+  const count = Math.min(bytes.length, pageSize);
+  const nul = bytes.subarray(0, count).indexOf(0);
+  return { text: fromUtf8.decode(bytes.subarray(0, nul < 0 ? count : nul)), count };
+};
+
 const split = (path: string): string[] => path.split("/").filter((p) => p.length > 0);
 
 /** `EFAULT`: an argument the kernel cannot read, as `copy_from_user()` fails on a bad pointer. */
@@ -36,17 +53,19 @@ const storeResult = (path: string, value: unknown): Effect.Effect<number, ErrnoE
  * Runs a `store`, the driver's code, as a boundary: one that throws, returns something that is
  * neither a number nor an Effect, or whose Effect dies or fails with anything but an errno error
  * fails the write with `EIO`, naming what it did. An errno error it fails with on purpose (the
- * file a copy thread could not start from, say) reaches the writer as it is.
+ * file a copy thread could not start from, say) reaches the writer as it is. `text` and `count`
+ * are the buffer and byte count `sysfs_kf_write()` (`fs/sysfs/file.c`) passes to `->store()`.
  */
 const callStore = (
   path: string,
   store: NonNullable<Attribute["store"]>,
   text: string,
+  count: number,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.suspend(() => {
     let result: unknown;
     try {
-      result = store(text);
+      result = store(text, count);
     } catch (thrown) {
       return Effect.fail(errno("EIO", `${path}: store threw ${formatThrown(thrown)}`));
     }
@@ -79,12 +98,15 @@ export class KernFs implements KernfsRoot {
    * @param enter wraps each user-space operation (`read`, `write`, `list`) as a system call of the
    *   kernel the tree belongs to, so that it counts in flight and fails once the kernel has shut
    *   down; by default the operation just runs.
+   * @param pageSize the kernel's `PAGE_SIZE`: the most bytes a write hands a store
+   *   (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`); 4096 by default.
    */
   constructor(
     private readonly enter: <A>(
       op: string,
       effect: Effect.Effect<A, ErrnoError>,
     ) => Effect.Effect<A, ErrnoError> = (_op, effect) => effect,
+    readonly pageSize = 4096,
   ) {}
 
   /** Removes everything below the root (at kernel shutdown). */
@@ -217,10 +239,14 @@ export class KernFs implements KernfsRoot {
   }
 
   /**
-   * Writes a file: the attribute's `store` (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`).
-   * Succeeds with the byte count it returned, or fails with the errno it returned, naming the file
-   * and the value. `EFAULT` for a path or text that is not a string, as a write from a bad buffer
-   * is; a broken store is `EIO` (see `callStore`).
+   * Writes a file: the attribute's `store` (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`, then
+   * `sysfs_kf_write()`, `fs/sysfs/file.c`). The text is written as UTF-8 bytes; at most
+   * `pageSize` of them reach the store, NUL-terminated, so a store parses the bytes before the
+   * first NUL and is told the whole count. A zero-length write succeeds with 0 without calling the
+   * store. Succeeds with the byte count the store returned, or fails with the errno it returned,
+   * naming the file and the value. `EFAULT` for a path or text that is not a string, as a write
+   * from a bad buffer is; a broken store is `EIO` (see `callStore`). `ENOENT`, `EISDIR` and
+   * `EACCES` come first, as `open()` gives them, even for a zero-length write.
    */
   write(path: string, text: string): Effect.Effect<number, ErrnoError> {
     return this.enter("write", this.store(path, text));
@@ -232,11 +258,19 @@ export class KernFs implements KernfsRoot {
       if (typeof text !== "string") return badPointer("text", text);
       return this.lookupHandler(path, "store");
     }).pipe(
-      Effect.flatMap((store) => callStore(path, store, text)),
-      Effect.flatMap((result) => {
-        if (result >= 0) return Effect.succeed(result);
-        const name = errnoName(result) ?? "EINVAL";
-        return Effect.fail(errno(name, `${path}: cannot write ${JSON.stringify(text)} (${name})`));
+      Effect.flatMap((store) => {
+        const buf = kernelBuffer(text, this.pageSize);
+        // sysfs_kf_write(): `if (!count) return 0;`, before the store.
+        if (buf.count === 0) return Effect.succeed(0);
+        return callStore(path, store, buf.text, buf.count).pipe(
+          Effect.flatMap((result) => {
+            if (result >= 0) return Effect.succeed(result);
+            const name = errnoName(result) ?? "EINVAL";
+            return Effect.fail(
+              errno(name, `${path}: cannot write ${JSON.stringify(buf.text)} (${name})`),
+            );
+          }),
+        );
       }),
     );
   }

@@ -96,11 +96,11 @@ export class ThpSettings {
         enabled: {
           mode: 0o644,
           show: () => showChoice(THP_MODES, this.enabled),
-          store: (text) => {
+          store: (text, count) => {
             const mode = THP_MODES.find((m) => sysfsStreq(text, m));
             if (!mode) return STORE_EINVAL;
             this.enabled = mode;
-            return text.length;
+            return count;
           },
         },
       },
@@ -110,11 +110,11 @@ export class ThpSettings {
         enabled: {
           mode: 0o644,
           show: () => showChoice(MTHP_MODES, this.orderModes.get(order)!),
-          store: (text) => {
+          store: (text, count) => {
             const mode = MTHP_MODES.find((m) => sysfsStreq(text, m));
             if (!mode) return STORE_EINVAL;
             this.orderModes.set(order, mode);
-            return text.length;
+            return count;
           },
         },
       };

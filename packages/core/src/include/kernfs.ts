@@ -25,12 +25,14 @@ export interface Attribute {
    */
   readonly show?: () => string;
   /**
-   * Models `store()` of `struct kobj_attribute` (`include/linux/kobject.h`): consumes the written
-   * text and returns its length on success or a negative errno. It must change nothing when it
-   * fails. A store that must sleep (one that waits for a grace period, say) returns an Effect of
-   * the same.
+   * Models `store()` of `struct kobj_attribute` (`include/linux/kobject.h`), as
+   * `sysfs_kf_write()` (`fs/sysfs/file.c`) calls it: `text` is the written buffer as a C string
+   * (the UTF-8 bytes before the first NUL, at most `PAGE_SIZE` of them), `count` the bytes
+   * written (never 0: an empty write does not reach the store). It returns `count` when it
+   * consumed the write, or a negative errno. It must change nothing when it fails. A store that
+   * must sleep (one that waits for a grace period, say) returns an Effect of the same.
    */
-  readonly store?: (text: string) => number | Effect.Effect<number, ErrnoError>;
+  readonly store?: (text: string, count: number) => number | Effect.Effect<number, ErrnoError>;
 }
 
 /**

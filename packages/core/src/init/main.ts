@@ -174,7 +174,7 @@ class Machine implements KernelInterface {
   readonly moduleNotifyList = new Set<ModuleNotifier>();
   readonly migrateOffload: MigrateOffloadRegistry;
   readonly vmstat: VmStat;
-  readonly fs = new KernFs((op, effect) => this.call(op, effect));
+  readonly fs: KernFs;
   readonly thp: ThpSettings;
   readonly folioWaiters: FolioWaitQueue;
   readonly pmdOrder: number;
@@ -202,6 +202,7 @@ class Machine implements KernelInterface {
 
   /** `start_kernel()` → `mm_core_init()`, from a plan that is known to be good. */
   constructor(plan: BootPlan) {
+    this.fs = new KernFs((op, effect) => this.call(op, effect), plan.pageSize);
     this.mem = new PhysicalMemory(plan.pageSize, plan.sectionSize, plan.nodeBytes);
     this.memmap = new MemMap(this.mem.maxPfn);
     this.pmdOrder = plan.pmdOrder;

@@ -132,10 +132,10 @@ const setOffloading = (s: MigratorModuleState, on: boolean): Effect.Effect<numbe
 const offloadingAttribute = (s: MigratorModuleState): Attribute => ({
   mode: 0o664,
   show: () => `${isOffloading(s) ? 1 : 0}\n`,
-  store: (text) => {
+  store: (text, count) => {
     const on = s.driver.parseOffloading(text);
     if (typeof on !== "boolean") return on.code;
-    return setOffloading(s, on).pipe(Effect.map((rc) => (rc < 0 ? rc : text.length)));
+    return setOffloading(s, on).pipe(Effect.map((rc) => (rc < 0 ? rc : count)));
   },
 });
 
@@ -143,11 +143,11 @@ const offloadingAttribute = (s: MigratorModuleState): Attribute => ({
 const reasonMaskAttribute = (s: MigratorModuleState): Attribute => ({
   mode: s.driver.reasonMask.mode,
   show: () => `${formatReasonMask(s.reasonMask)}\n`,
-  store: (text) => {
+  store: (text, count) => {
     const mask = parseReasonMask(text);
     if (typeof mask !== "number") return mask.code;
     s.reasonMask = mask;
-    return text.length;
+    return count;
   },
 });
 

@@ -2,9 +2,9 @@
  * String-to-number parsing with the kernel's rules, used by every sysfs `store`.
  *
  * Models `lib/kstrtox.c`: `kstrtobool`, `kstrtouint`, `kstrtoint` and `kstrtoull`. Like the kernel,
- * a single trailing newline is accepted (what `echo` writes), a leading `+` is accepted, a leading
- * `-` is not for unsigned parsers, base 0 auto-detects `0x` (hex) and `0` (octal), junk gives
- * `EINVAL` and overflow gives `ERANGE`.
+ * a single trailing newline is accepted (what `echo` writes), one leading `+` is accepted, a
+ * leading `-` is not for unsigned parsers, base 0 auto-detects `0x` (hex) and `0` (octal), junk
+ * gives `EINVAL` and overflow gives `ERANGE` (a 64-bit overflow before any junk after it).
  *
  * @module
  */
@@ -20,14 +20,15 @@ const digitValue = (c: string): number => {
 
 const isHexDigit = (c: string | undefined): boolean => c !== undefined && digitValue(c) < 16;
 
-/** Parses an unsigned value of at most `max`; shared by the sized parsers below. */
-const parseUnsigned = (
-  what: string,
-  input: string,
-  base: number,
-  max: bigint,
-): bigint | ErrnoError => {
-  let s = input.startsWith("+") ? input.slice(1) : input;
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+/**
+ * `_kstrtoull()` (`lib/kstrtox.c`): no sign; the radix from `_parse_integer_fixup_radix()`, the
+ * digits by `_parse_integer()`, which flags an overflow of 64 bits as it goes. That overflow is
+ * `ERANGE` before anything else is looked at; no digit is `EINVAL`; then one newline may follow
+ * and nothing else.
+ */
+const parseU64 = (what: string, input: string, s: string, base: number): bigint | ErrnoError => {
   if (base === 0) {
     if (s[0] === "0") base = s[1]?.toLowerCase() === "x" && isHexDigit(s[2]) ? 16 : 8;
     else base = 10;
@@ -35,56 +36,88 @@ const parseUnsigned = (
   if (base === 16 && s[0] === "0" && s[1]?.toLowerCase() === "x") s = s.slice(2);
   let value = 0n;
   let consumed = 0;
+  let overflow = false;
   const bigBase = BigInt(base);
   while (consumed < s.length) {
     const digit = digitValue(s[consumed]!);
     if (digit >= base) break;
     value = value * bigBase + BigInt(digit);
+    if (value > U64_MAX) overflow = true;
     consumed++;
   }
+  if (overflow) return errno("ERANGE", `${what}: ${JSON.stringify(input)} is out of range`);
   if (consumed === 0) return errno("EINVAL", `${what}: ${JSON.stringify(input)} is not a number`);
   let rest = s.slice(consumed);
   if (rest.startsWith("\n")) rest = rest.slice(1);
   if (rest.length > 0) {
     return errno("EINVAL", `${what}: trailing characters in ${JSON.stringify(input)}`);
   }
-  if (value > max) return errno("ERANGE", `${what}: ${JSON.stringify(input)} is out of range`);
   return value;
 };
 
+const outOfRange = (what: string, input: string): ErrnoError =>
+  errno("ERANGE", `${what}: ${JSON.stringify(input)} is out of range`);
+
+/** `kstrtoull()` under another name: one leading `+` skipped, then `_kstrtoull()`. */
+const parseUnsigned = (what: string, s: string, base: number): bigint | ErrnoError =>
+  parseU64(what, s, s[0] === "+" ? s.slice(1) : s, base);
+
 /**
- * Models `kstrtoull()` (`lib/kstrtox.c`): an unsigned 64-bit value, as a bigint.
+ * `kstrtoll()` (`lib/kstrtox.c`) under another name: a leading `-` and `_kstrtoull()` of the
+ * rest (so no second sign), or `kstrtoull()`; `ERANGE` outside the signed 64-bit range.
+ */
+const parseSigned = (what: string, s: string, base: number): bigint | ErrnoError => {
+  if (s[0] === "-") {
+    const v = parseU64(what, s, s.slice(1), base);
+    if (typeof v !== "bigint") return v;
+    if (v > 0x8000_0000_0000_0000n) return outOfRange(what, s);
+    return -v;
+  }
+  const v = parseUnsigned(what, s, base);
+  if (typeof v !== "bigint") return v;
+  if (v > 0x7fff_ffff_ffff_ffffn) return outOfRange(what, s);
+  return v;
+};
+
+/**
+ * Models `kstrtoull()` (`lib/kstrtox.c`): an unsigned 64-bit value, as a bigint. One leading `+`
+ * is skipped; a 64-bit overflow is `ERANGE` even when junk follows it.
  *
  * @category sysfs and procfs
  */
 export const kstrtoull = (s: string, base = 0): bigint | ErrnoError =>
-  parseUnsigned("kstrtoull", s, base, 0xffff_ffff_ffff_ffffn);
+  parseUnsigned("kstrtoull", s, base);
 
-/** Models `kstrtouint()` (`lib/kstrtox.c`): an unsigned 32-bit value. @category sysfs and procfs */
+/**
+ * Models `kstrtouint()` (`lib/kstrtox.c`): `kstrtoull()`, then `ERANGE` past 32 bits.
+ *
+ * @category sysfs and procfs
+ */
 export const kstrtouint = (s: string, base = 0): number | ErrnoError => {
-  const v = parseUnsigned("kstrtouint", s, base, 0xffff_ffffn);
-  return typeof v === "bigint" ? Number(v) : v;
+  const v = parseUnsigned("kstrtouint", s, base);
+  if (typeof v !== "bigint") return v;
+  return v > 0xffff_ffffn ? outOfRange("kstrtouint", s) : Number(v);
 };
 
 /**
- * Models `kstrtoint()` (`lib/kstrtox.c`): a signed 32-bit value; a leading `-` is allowed.
+ * Models `kstrtoint()` (`lib/kstrtox.c`): `kstrtoll()`, then `ERANGE` outside the signed 32-bit
+ * range. One leading `-` or `+` is allowed, and only in first position.
  *
  * @category sysfs and procfs
  */
 export const kstrtoint = (s: string, base = 0): number | ErrnoError => {
-  const negative = s.startsWith("-");
-  const v = parseUnsigned("kstrtoint", negative ? s.slice(1) : s, base, 0x8000_0000n);
+  const v = parseSigned("kstrtoint", s, base);
   if (typeof v !== "bigint") return v;
-  if (!negative && v > 0x7fff_ffffn) {
-    return errno("ERANGE", `kstrtoint: ${JSON.stringify(s)} is out of range`);
-  }
-  return negative ? -Number(v) : Number(v);
+  return v < -0x8000_0000n || v > 0x7fff_ffffn ? outOfRange("kstrtoint", s) : Number(v);
 };
 
 /**
- * Models `kstrtobool()` (`lib/kstrtox.c`): the first character decides. `y Y t T 1 e E` (and `on`)
- * are true; `n N f F 0 d D` (and `off`) are false; anything else is `EINVAL`. The rest of the
- * string is ignored, as in the kernel, so `"yes"` and `"1\n"` are both true.
+ * Models `kstrtobool()` (`lib/kstrtox.c`, as mainline has it since the `true`/`false` and
+ * `enabled`/`disabled` letters were added; older trees accept only `y Y 1 n N 0` and `on`/`off`):
+ * the first character decides. `y Y t T 1 e E` are true; `n N f F 0 d D` are false; `o` or `O`
+ * is decided by the second character, `n`/`N` true (`on`) and `f`/`F` false (`off`); anything
+ * else is `EINVAL`. The rest of the string is ignored, as in the kernel, so `"yes"` and `"1\n"`
+ * are both true.
  *
  * @category sysfs and procfs
  */

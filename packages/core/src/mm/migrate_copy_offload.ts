@@ -567,22 +567,22 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           const active = this.activeName ?? "none";
           return `${names.map((n) => (n === active ? `[${n}]` : n)).join(" ")}\n`;
         },
-        store: (text) => {
+        store: (text, count) => {
           const name = text.endsWith("\n") ? text.slice(0, -1) : text;
           return this.switchTo(name.trim()).pipe(
-            Effect.match({ onFailure: (error) => error.code, onSuccess: () => text.length }),
+            Effect.match({ onFailure: (error) => error.code, onSuccess: () => count }),
           );
         },
       },
       offload_reasons: {
         mode: 0o644,
         show: () => `${this.active ? formatReasonMask(this.active.reasonMask) : "none"}\n`,
-        store: (text) => {
+        store: (text, count) => {
           const mask = parseReasonMask(text);
           if (typeof mask !== "number") return mask.code;
           if (!this.active) return -ERRNO.ENODEV;
           this.active.reasonMask = mask;
-          return text.length;
+          return count;
         },
       },
       offload_stats: {

@@ -90,6 +90,51 @@ describe("sysfs and procfs", () => {
     expect(fs.exists("/sys/kernel")).toBe(true);
   });
 
+  it("writes as kernfs_fop_write_iter() and sysfs_kf_write() do: bytes, cut to a page, NUL-terminated, none for an empty write", () => {
+    const fs = new KernFs();
+    expect(fs.pageSize).toBe(4096);
+    const seen: [string, number][] = [];
+    fs.addAttributes("/sys/kernel/demo", {
+      echo: {
+        mode: 0o644,
+        show: () => `${seen.length}\n`,
+        store: (text, count) => {
+          seen.push([text, count]);
+          return count;
+        },
+      },
+      ro: { mode: 0o444, show: () => "1\n" },
+    });
+    const path = "/sys/kernel/demo/echo";
+    expect(run(fs.write(path, ""))).toBe(0);
+    expect(seen).toEqual([]);
+    expectErrno(fs.write("/sys/kernel/demo/ro", ""), "EACCES");
+    expectErrno(fs.write("/sys/kernel/demo/missing", ""), "ENOENT");
+    expect(run(fs.write(path, "é\n"))).toBe(3);
+    expect(run(fs.write(path, "x".repeat(5000)))).toBe(4096);
+    expect(run(fs.write(path, "1\u0000junk\n"))).toBe(7);
+    expect(run(fs.write(path, "\u0000"))).toBe(1);
+    // 4095 ASCII bytes and the first byte of "é": the store sees the cut bytes as they are.
+    expect(run(fs.write(path, `${"y".repeat(4095)}é`))).toBe(4096);
+    expect(seen).toEqual([
+      ["é\n", 3],
+      ["x".repeat(4096), 4096],
+      ["1", 7],
+      ["", 1],
+      [`${"y".repeat(4095)}\ufffd`, 4096],
+    ]);
+  });
+
+  it("cuts writes to the kernel's own PAGE_SIZE, and an empty write changes no file", () => {
+    const k = boot({ pageSize: 16384 });
+    const path = "/sys/kernel/mm/transparent_hugepage/enabled";
+    expect(run(k.fs.write(path, ""))).toBe(0);
+    expect(run(k.fs.read(path))).toBe("always [madvise] never\n");
+    expectErrno(k.fs.write(path, "never\n".padEnd(20000, "\n")), "EINVAL");
+    expect(run(k.fs.write(path, "never\u0000".padEnd(20000, "x")))).toBe(16384);
+    expect(run(k.fs.read(path))).toBe("always madvise [never]\n");
+  });
+
   it("treats a driver's store and show as a boundary: what they throw or return is EIO, never an exception", () => {
     const fs = new KernFs();
     const store = (result: () => unknown) => ({ mode: 0o644, store: result as never });
