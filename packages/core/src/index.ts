@@ -25,7 +25,13 @@ export {
 // fs/kernfs
 export { KernFs } from "./fs/kernfs";
 // include/linux/capability.h
-export { CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_PTRACE } from "./include/capability";
+export {
+  CAP_FULL_SET,
+  CAP_LAST_CAP,
+  CAP_SYS_ADMIN,
+  CAP_SYS_NICE,
+  CAP_SYS_PTRACE,
+} from "./include/capability";
 // include/linux/device.h
 export type { Device, KernelState } from "./include/device";
 // include/linux/mm.h (struct folio accessors)

@@ -17,3 +17,21 @@ export const CAP_SYS_ADMIN = 21;
  * @category Processes
  */
 export const CAP_SYS_NICE = 23;
+/**
+ * `CAP_LAST_CAP` (`include/uapi/linux/capability.h`): the highest capability number,
+ * `CAP_CHECKPOINT_RESTORE`.
+ *
+ * @category Processes
+ */
+export const CAP_LAST_CAP = 40;
+/**
+ * `CAP_FULL_SET` (`include/linux/capability.h`): every capability, what a process running as root
+ * holds after `execve()` (`cap_bprm_creds_from_file()`, `security/commoncap.c`) unless securebits
+ * say otherwise.
+ *
+ * @category Processes
+ */
+export const CAP_FULL_SET: readonly number[] = Array.from(
+  { length: CAP_LAST_CAP + 1 },
+  (_, i) => i,
+);

@@ -65,7 +65,10 @@ export interface TaskOptions {
   readonly uid?: number;
   /** Effective user id; defaults to `uid`. */
   readonly euid?: number;
-  /** Effective capabilities (`CAP_*` numbers). */
+  /**
+   * Effective capabilities (`CAP_*` numbers). By default a process whose effective uid is 0 holds
+   * them all (`CAP_FULL_SET`), as a program run by root does, and any other holds none.
+   */
   readonly capabilities?: readonly number[];
   /** The node of the CPU it runs on: its local node. */
   readonly node?: number;

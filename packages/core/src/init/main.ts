@@ -17,6 +17,7 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
+import { CAP_FULL_SET } from "../include/capability";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
@@ -348,7 +349,8 @@ class Machine implements KernelInterface {
       options.name ?? `task${pid}`,
       uid,
       euid,
-      new Set(options.capabilities ?? []),
+      // Root holds every capability, as a process run by root does (`cap_bprm_creds_from_file()`).
+      new Set(options.capabilities ?? (euid === 0 ? CAP_FULL_SET : [])),
       nid,
       new MmStruct(this.nextId()),
       memsAllowed,

@@ -25,6 +25,7 @@ import {
   pagesOf,
   pattern,
   run,
+  runP,
 } from "../../src/testing/index";
 
 const MiB = 2 ** 20;
@@ -47,6 +48,21 @@ describe("move_pages: whole-call errors, in the kernel's order", () => {
     const k = boot();
     const p = run(k.createProcess({ uid: 1000 }));
     expectErrno(p.movePages(999, [0], [1], MPOL_MF_MOVE_ALL), "EPERM");
+  });
+
+  it("lets root move every page: a process of uid 0 holds CAP_SYS_NICE unless told otherwise", async () => {
+    const k = boot();
+    const root = run(k.createProcess({ uid: 0 }));
+    expect(root.capable(CAP_SYS_NICE)).toBe(true);
+    expect(root.capable(CAP_SYS_PTRACE)).toBe(true);
+    const addr = run(root.mmap(4096));
+    run(root.write(addr, new Uint8Array([7])));
+    expect((await runP(root.movePages(0, [addr], [1], MPOL_MF_MOVE_ALL))).status[0]).toBe(1);
+    // Told otherwise: root without CAP_SYS_NICE is refused, as after capset() drops it.
+    const limited = run(k.createProcess({ uid: 0, capabilities: [] }));
+    expectErrno(limited.movePages(0, [addr], [1], MPOL_MF_MOVE_ALL), "EPERM");
+    // Nobody else holds it by default.
+    expect(run(k.createProcess({ uid: 1000 })).capable(CAP_SYS_NICE)).toBe(false);
   });
 
   it("ESRCH for no such process", () => {
