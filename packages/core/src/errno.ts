@@ -38,6 +38,7 @@ export const ERRNO = {
   EINVAL: 22,
   ENOSPC: 28,
   ERANGE: 34,
+  EDEADLK: 35,
   ENOSYS: 38,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Cause, Deferred, Effect, type Scope } from "effect";
+import { Cause, Context, Deferred, Effect, type Scope } from "effect";
 import { createNodeSysfs } from "../drivers/base/node";
 import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
@@ -163,6 +163,12 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
   return { pageSize, sectionSize, nodeBytes, pmdOrder, distances, thpOrders };
 };
 
+/** The kernels whose calls the running fiber is inside (shutdown must not wait for itself). */
+const InKernelCall = Context.Reference<ReadonlySet<KernelInterface>>(
+  "migrate-offload/InKernelCall",
+  { defaultValue: () => new Set() },
+);
+
 /** The kernel a {@link Kernel.make} call boots; every other file sees it as a {@link Kernel}. */
 class Machine implements KernelInterface {
   readonly mem: PhysicalMemory;
@@ -243,18 +249,21 @@ class Machine implements KernelInterface {
     this.distances[from]?.[to] ?? (from === to ? LOCAL_DISTANCE : REMOTE_DISTANCE);
 
   call<A, E>(name: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | ErrnoError> {
-    return Effect.suspend((): Effect.Effect<A, E | ErrnoError> => {
-      if (this.state !== "running") {
-        return Effect.fail(errno("ESHUTDOWN", `${name}: the kernel has shut down`));
-      }
-      this.inFlight++;
-      return Effect.ensuring(
-        effect,
-        Effect.sync(() => {
-          if (--this.inFlight === 0) this.drained?.();
-        }),
-      );
-    });
+    return Effect.flatMap(
+      Effect.service(InKernelCall),
+      (inside): Effect.Effect<A, E | ErrnoError> => {
+        if (this.state !== "running") {
+          return Effect.fail(errno("ESHUTDOWN", `${name}: the kernel has shut down`));
+        }
+        this.inFlight++;
+        return Effect.ensuring(
+          Effect.provideService(effect, InKernelCall, new Set([...inside, this])),
+          Effect.sync(() => {
+            if (--this.inFlight === 0) this.drained?.();
+          }),
+        );
+      },
+    );
   }
 
   registerDevice(device: Device): () => void {
@@ -266,13 +275,25 @@ class Machine implements KernelInterface {
   }
 
   shutdown(): Effect.Effect<void, ErrnoError> {
-    return Effect.suspend(() =>
+    return Effect.flatMap(Effect.service(InKernelCall), (inside) => {
+      // From inside one of this kernel's own calls (a sysfs store, a module's exit, a migrator's
+      // copy, or shutdown itself) it would wait for the call it is part of: refuse at once.
+      if (inside.has(this)) {
+        return Effect.fail(
+          errno("EDEADLK", "shutdown from inside a call of this kernel would wait for itself"),
+        );
+      }
       // The first call powers off, in its own fiber (synchronously when nothing it stops needs to
       // wait); a call made meanwhile or later waits for that one.
-      this.state === "running"
-        ? Effect.tap(this.powerOff(), (error) => Deferred.succeed(this.poweredOff, error))
-        : Deferred.await(this.poweredOff),
-    ).pipe(Effect.flatMap((error) => (error ? Effect.fail(error) : Effect.void)));
+      const done =
+        this.state === "running"
+          ? Effect.tap(
+              Effect.provideService(this.powerOff(), InKernelCall, new Set([...inside, this])),
+              (error) => Deferred.succeed(this.poweredOff, error),
+            )
+          : Deferred.await(this.poweredOff);
+      return Effect.flatMap(done, (error) => (error ? Effect.fail(error) : Effect.void));
+    });
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
@@ -108,15 +109,29 @@ export interface CopyEngineOptions {
   /** How long a lane may take before its worker is declared hung and replaced (default 10 s). */
   readonly deadlineMs?: number;
   /**
-   * Where the copy thread's entry file is (default: `copy-worker.mjs` beside this module, which
-   * the package ships and exports as `@migrate-offload/core/copy-worker.mjs`). A program bundled
-   * into one file passes the copy it ships; see `docs/bundling.md`.
+   * Where the copy thread's entry file is, as a URL or a file path (default: `copy-worker.mjs`
+   * beside this module, which the package ships and exports as
+   * `@migrate-offload/core/copy-worker.mjs`). A program bundled into one file passes the copy it
+   * ships; see `docs/bundling.md`.
    */
   readonly workerUrl?: string | URL;
 }
 
-/** The entry file copy threads start from when no `workerUrl` is given. */
-const DEFAULT_WORKER_URL = new URL("./copy-worker.mjs", import.meta.url);
+/**
+ * The entry file copy threads start from when no `workerUrl` is given: `copy-worker.mjs` beside
+ * this module. Resolved when an engine needs it, so that a bundle without `import.meta` (a
+ * CommonJS bundle of the ES module build) can still load and pass `workerUrl`.
+ */
+const defaultWorkerUrl = (): URL | ErrnoError => {
+  try {
+    return new URL("./copy-worker.mjs", import.meta.url);
+  } catch {
+    return errno(
+      "ENOENT",
+      "copy thread entry: this build cannot locate copy-worker.mjs (no import.meta.url); pass workerUrl",
+    );
+  }
+};
 
 interface Lane {
   worker: Worker;
@@ -168,14 +183,24 @@ export class CopyEngine {
 
   /**
    * Starts `options.threads` copy threads over `k`'s memory. The engine is one of the kernel's
-   * devices: if it is still running when the kernel shuts down, shutdown terminates it.
+   * devices: if it is still running when the kernel shuts down, shutdown terminates it. Throws an
+   * `ESHUTDOWN` errno error for a kernel that has begun to shut down.
    */
   constructor(
     private readonly k: Kernel,
     options: CopyEngineOptions,
   ) {
+    // No thread is started for a kernel that is going away: nothing would stop it.
+    if (k.state !== "running") throw errno("ESHUTDOWN", "copy engine: the kernel has shut down");
     this.unregister = k.registerDevice({ name: "copy-engine", shutdown: () => this.terminate() });
-    this.workerUrl = new URL(options.workerUrl ?? DEFAULT_WORKER_URL).href;
+    const url = options.workerUrl ?? defaultWorkerUrl();
+    if (url instanceof Error) throw url;
+    // A file path is taken as well as a URL.
+    this.workerUrl = (
+      typeof url === "string" && !/^[a-z][a-z0-9+.-]*:/i.test(url)
+        ? pathToFileURL(url)
+        : new URL(url)
+    ).href;
     this.capacity = options.capacity ?? 4096;
     this.deadlineMs = options.deadlineMs ?? 10_000;
     this.workerSpin = options.workerSpin ?? 20_000;
@@ -314,7 +339,19 @@ export class CopyEngine {
       // Referenced until it runs, so that a program awaiting ready() does not exit first.
       worker.ref();
       lane.online = new Promise((resolve) => {
+        // A thread that loads but never says it runs is as broken as one that cannot load.
+        const deadline = setTimeout(
+          () =>
+            started(
+              errno(
+                "ETIMEDOUT",
+                `copy thread ${this.workerUrl} did not start within ${this.deadlineMs} ms`,
+              ),
+            ),
+          this.deadlineMs,
+        );
         started = (error) => {
+          clearTimeout(deadline);
           worker.unref();
           started = () => {};
           resolve(error);
@@ -339,7 +376,13 @@ export class CopyEngine {
       started(
         errno("ENOEXEC", `copy thread ${this.workerUrl} exited with code ${code} before it ran`),
       );
-      lane.onExit?.();
+      if (lane.onExit) lane.onExit();
+      else if (onlineWorkers.has(worker) && !this.closed && this.lanes.includes(lane)) {
+        // It exited between rounds: put a fresh thread in its place now, rather than let the
+        // next round ring a dead one and wait out the deadline.
+        this.replaced++;
+        this.attach(lane);
+      }
     });
   }
 

@@ -171,15 +171,17 @@ export const unloadModulesAtShutdown = (k: Kernel): Effect.Effect<string[]> =>
     for (const module of [...k.modules.values()].reverse()) {
       if (module.state === "live") {
         module.state = "going";
-        const exit = yield* Effect.exit(
-          Effect.suspend(() => module.definition.exit?.(module) ?? Effect.void),
+        const exit = module.definition.exit;
+        // The same boundary as delete_module(): nothing the exit throws or returns escapes.
+        const ended = yield* Effect.exit(
+          exit ? callEffect("exit", () => exit(module)) : Effect.void,
         );
-        if (exit._tag === "Failure")
-          failures.push(`module ${module.name}: ${Cause.pretty(exit.cause)}`);
+        if (ended._tag === "Failure") {
+          failures.push(`module ${module.name}: ${formatCause("exit", ended.cause)}`);
+        }
+        yield* notifyGoing(k, module);
       }
-      module.state = "unloaded";
-      k.modules.delete(module.name);
-      k.fs.remove(module.sysfsDir);
+      freeModule(k, module);
     }
     return failures;
   });

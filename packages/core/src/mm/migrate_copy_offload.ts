@@ -310,7 +310,8 @@ export class MigrateOffloadRegistry implements MigrateOffload {
   addProvider(m: Migrator, reasonMask = MIGRATE_REASONS_ALL): Effect.Effect<void, ErrnoError> {
     return this.locked(
       Effect.suspend(() => {
-        const bad = checkMigrator(m) ?? this.checkMask(reasonMask);
+        const bad =
+          this.checkRunning("addProvider") ?? checkMigrator(m) ?? this.checkMask(reasonMask);
         if (bad) return Effect.fail(bad);
         const existing = this.providers.get(m.name);
         if (existing && existing.migrator !== m)
@@ -344,7 +345,12 @@ export class MigrateOffloadRegistry implements MigrateOffload {
    * if needed. `reasonMask` replaces its mask when given.
    */
   register(m: Migrator, reasonMask?: number): Effect.Effect<void, ErrnoError> {
-    return this.locked(Effect.suspend(() => this.activate(m, reasonMask)));
+    return this.locked(
+      Effect.suspend(() => {
+        const down = this.checkRunning("migrate_offload_register");
+        return down ? Effect.fail(down) : this.activate(m, reasonMask);
+      }),
+    );
   }
 
   /** `migrate_offload_unregister()`: stops the active migrator; `EINVAL` for any other. */
@@ -378,6 +384,8 @@ export class MigrateOffloadRegistry implements MigrateOffload {
     return this.locked(
       Effect.suspend(() => {
         if (name === "none") return this.active ? this.deactivate() : Effect.void;
+        const down = this.checkRunning("offload_migrator");
+        if (down) return Effect.fail(down);
         const p = this.providers.get(name);
         if (!p) return Effect.fail(errno("EINVAL", `no migrator named ${JSON.stringify(name)}`));
         if (this.active === p) return Effect.void;
@@ -416,6 +424,13 @@ export class MigrateOffloadRegistry implements MigrateOffload {
   copierFor(name: string): BatchCopier | null {
     if (!this.providers.has(name)) return null;
     return this.interposed(this.copierOf(() => this.providers.get(name) ?? null));
+  }
+
+  /** `ESHUTDOWN` once the kernel has begun to shut down: nothing new is offered a migrator. */
+  private checkRunning(call: string): ErrnoError | null {
+    return this.k.state === "running"
+      ? null
+      : errno("ESHUTDOWN", `${call}: the kernel has shut down`);
   }
 
   private checkMask(mask: number): ErrnoError | null {

@@ -12,7 +12,7 @@ import {
   migrateFoliosMcCopy,
   migratePages,
 } from "../../src/index";
-import { collectGarbage, idleCopyWorkers } from "../../src/testing/index";
+import { collectGarbage, idleCopyWorkers, liveCopyWorkers } from "../../src/testing/index";
 
 const run = <A, E>(effect: Effect.Effect<A, E>): A => Effect.runSync(effect);
 const errnoOf = <A>(effect: Effect.Effect<A, unknown>): string =>
@@ -165,5 +165,75 @@ describe("kernel shutdown", () => {
     // Nor do the copy threads, now idle, hold it: the bytes are gone from the process.
     expect(before - process.memoryUsage().arrayBuffers).toBeGreaterThanOrEqual(nodeBytes);
     expect(k.state).toBe("down");
+  });
+
+  it("refuses shutdown from inside one of the kernel's own calls with EDEADLK, and stays usable", async () => {
+    const k = run(Kernel.boot({ nodes: ["16M", "16M"] }));
+    const results: string[] = [];
+    run(
+      k.loadModule({
+        name: "selfstop",
+        init: () =>
+          Effect.sync(() => {
+            k.fs.addAttributes("/sys/kernel/selfstop", {
+              stop: {
+                mode: 0o200,
+                store: (text) =>
+                  Effect.match(k.shutdown(), {
+                    onFailure: (error) => {
+                      results.push(error.errno);
+                      return text.length;
+                    },
+                    onSuccess: () => text.length,
+                  }),
+              },
+            });
+          }),
+        exit: () =>
+          Effect.match(k.shutdown(), {
+            onFailure: (error) => void results.push(`exit:${error.errno}`),
+            onSuccess: () => undefined,
+          }),
+      }),
+    );
+    await Effect.runPromise(k.fs.write("/sys/kernel/selfstop/stop", "1"));
+    expect(results).toEqual(["EDEADLK"]);
+    expect(k.state).toBe("running");
+    // An exit run by shutdown that calls shutdown again is refused the same way.
+    await Effect.runPromise(k.shutdown());
+    expect(results).toEqual(["EDEADLK", "exit:EDEADLK"]);
+    expect(k.state).toBe("down");
+  });
+
+  it("offers nothing new once down: registering a migrator or starting copy threads is ESHUTDOWN", async () => {
+    const k = run(Kernel.boot({ nodes: ["16M"] }));
+    await Effect.runPromise(k.shutdown());
+    const migrator: Migrator = {
+      name: "late",
+      owner: null,
+      shouldBatch: () => true,
+      offloadCopy: () => Effect.succeed(0),
+    };
+    expect(errnoOf(k.migrateOffload.register(migrator))).toBe("ESHUTDOWN");
+    expect(errnoOf(k.migrateOffload.addProvider(migrator))).toBe("ESHUTDOWN");
+    const threads = liveCopyWorkers();
+    expect(() => new CopyEngine(k, { threads: 1 })).toThrow(/shut down/);
+    expect(liveCopyWorkers()).toBe(threads);
+  });
+
+  it("finishes every step when a module's exit returns garbage, and reports it with EBUSY", async () => {
+    const k = run(Kernel.boot({ nodes: ["16M"] }));
+    run(k.loadModule({ name: "bad", exit: (() => 42) as never }));
+    run(k.loadModule({ name: "worse", exit: (() => Promise.resolve()) as never }));
+    const error = (await Effect.runPromise(Effect.flip(k.shutdown()))) as ErrnoError;
+    expect(error.errno).toBe("EBUSY");
+    expect(error.message).toMatch(/module worse: .*module bad: /s);
+    expect(k.state).toBe("down");
+    expect(k.modules.size).toBe(0);
+    expect(k.mem.sections).toEqual([]);
+    // A later shutdown gives the same answer at once.
+    expect(((await Effect.runPromise(Effect.flip(k.shutdown()))) as ErrnoError).errno).toBe(
+      "EBUSY",
+    );
   });
 });

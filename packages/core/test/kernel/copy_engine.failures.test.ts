@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -64,6 +64,63 @@ describe("copy threads that fail are never quiet", () => {
       "exit",
       "exit",
     ]);
+    await Effect.runPromise(engine.terminate());
+    await Effect.runPromise(k.shutdown());
+  });
+
+  it("an entry that loads but never says it runs fails ready() with ETIMEDOUT after the deadline", async () => {
+    const k = boot();
+    const dir = mkdtempSync(join(tmpdir(), "copy-worker-"));
+    const silent = join(dir, "copy-worker.mjs");
+    writeFileSync(
+      silent,
+      'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\n',
+    );
+    const engine = new CopyEngine(k, {
+      threads: 1,
+      deadlineMs: 200,
+      workerUrl: pathToFileURL(silent),
+    });
+    const error = (await Effect.runPromise(Effect.flip(engine.ready()))) as ErrnoError;
+    expect(error.errno).toBe("ETIMEDOUT");
+    expect(error.message).toContain(pathToFileURL(silent).href);
+    await Effect.runPromise(engine.terminate());
+    await Effect.runPromise(k.shutdown());
+  });
+
+  it("a thread that exits between rounds is replaced at once, so the next round copies", async () => {
+    const k = boot();
+    // The shipped entry, changed to exit a little after it finishes its first round: idle.
+    const dir = mkdtempSync(join(tmpdir(), "copy-worker-"));
+    const entry = join(dir, "copy-worker.mjs");
+    const shipped = readFileSync(
+      new URL("../../src/kernel/copy-worker.mjs", import.meta.url),
+      "utf8",
+    );
+    writeFileSync(
+      entry,
+      shipped.replace(
+        "Atomics.notify(control, DONE);",
+        "Atomics.notify(control, DONE);\n    for (const t = Date.now(); Date.now() - t < 50; );\n    process.exit(3);",
+      ),
+    );
+    const engine = new CopyEngine(k, { threads: 1, workerUrl: pathToFileURL(entry) });
+    await Effect.runPromise(engine.ready());
+    const src = run(k.allocFolio(0, 0));
+    const dst = run(k.allocFolio(1, 0));
+    const copy = async (value: number) => {
+      src.bytes().fill(value);
+      engine.begin(1);
+      engine.push(0, src.pfn, dst.pfn, 0, 4096, 0);
+      await Effect.runPromise(engine.run());
+      return !engine.tagFailed(0) && dst.bytes().every((b) => b === value);
+    };
+    expect(await copy(1)).toBe(true);
+    // Wait (by events, not time) until the engine has seen the exit and put a thread in its place.
+    while (engine.workerExits === 0) await new Promise((resolve) => setImmediate(resolve));
+    expect(engine.replaced).toBe(1);
+    await Effect.runPromise(engine.ready());
+    expect(await copy(2)).toBe(true);
     await Effect.runPromise(engine.terminate());
     await Effect.runPromise(k.shutdown());
   });

@@ -136,6 +136,9 @@ export const dmaAsyncDeviceRegister = (
         ),
       );
     }
+    if (kernel.state !== "running") {
+      return Effect.fail(errno("ESHUTDOWN", "dma_async_device_register: the kernel has shut down"));
+    }
     const core = dmaEngineCore(kernel);
     const device = new DmaDevice(kernel, options);
     device.name = `dma${core.nextId++}`;
