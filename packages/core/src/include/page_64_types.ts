@@ -9,8 +9,16 @@
  * @module
  */
 
-/** `TASK_SIZE_MAX`: `(1 << 47) - PAGE_SIZE`, the top of user space with 4-level paging. */
+/**
+ * `TASK_SIZE_MAX`: `(1 << 47) - PAGE_SIZE`, the top of user space with 4-level paging.
+ *
+ * @category Address spaces
+ */
 export const TASK_SIZE_MAX = 0x7fff_ffff_f000;
 
-/** `TASK_SIZE`: the top of a 64-bit task's user address space; no mapping reaches above it. */
+/**
+ * `TASK_SIZE`: the top of a 64-bit task's user address space; no mapping reaches above it.
+ *
+ * @category Address spaces
+ */
 export const TASK_SIZE = TASK_SIZE_MAX;

@@ -36,6 +36,8 @@ import { formatReasonMask, parseReasonMask } from "../mm/migrate_copy_offload";
  * Where a driver keeps its reason mask, and how it starts: a module parameter (`module_param()`,
  * `include/linux/moduleparam.h`), as v6's dcbm `reason_mask`, or a `struct kobj_attribute` of its
  * own directory (`include/linux/kobject.h`).
+ *
+ * @category Modules
  */
 export interface ReasonMaskFile {
   /** The file name, e.g. `reason_mask`. */
@@ -55,6 +57,8 @@ export interface ReasonMaskFile {
  * What a driver gives {@link defineMigratorModule}: its names, its `struct migrator`
  * (`include/linux/migrate_copy_offload.h`) and its files, as a driver hands its
  * `struct device_driver` to `module_driver()` (`include/linux/device/driver.h`).
+ *
+ * @category Modules
  */
 export interface MigratorModuleDriver {
   /** The module name (`KBUILD_MODNAME`). */
@@ -84,6 +88,8 @@ export interface MigratorModuleDriver {
 /**
  * A migrator driver's module, as {@link defineMigratorModule} builds it: its `struct module`
  * definition, its migrator, and its driver lock (a `DEFINE_MUTEX()` of `include/linux/mutex.h`).
+ *
+ * @category Modules
  */
 export interface MigratorModule {
   /** The module definition, for `kernel.loadModule`. */
@@ -157,6 +163,8 @@ const reasonMaskAttribute = (s: MigratorModuleState): Attribute => ({
  * `offloading` store that `drivers/migrate_offload/dcbm/dcbm.c` and
  * `drivers/migoffcopy/mtcopy/copy_pages.c` each write by hand, written once as `module_driver()`
  * (`include/linux/device/driver.h`) writes a driver's.
+ *
+ * @category Modules
  */
 export const defineMigratorModule = (
   kernel: Kernel,

@@ -47,6 +47,8 @@ export const modulePut = (module: Module): void => {
 /**
  * `register_module_notifier()` (`kernel/module/main.c`): adds `nb` to the module notifier chain;
  * returns the `unregister_module_notifier()` that takes it off.
+ *
+ * @category Modules
  */
 export const registerModuleNotifier = (k: Kernel, nb: ModuleNotifier): (() => void) => {
   k.moduleNotifyList.add(nb);

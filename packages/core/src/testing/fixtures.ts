@@ -19,23 +19,41 @@ import { Kernel } from "../init/main";
 import { FolioList } from "../lib/list";
 import { checkKernelConsistency } from "../mm/debug";
 
-/** Runs a synchronous kernel call and returns its value; throws what it fails with. */
+/**
+ * Runs a synchronous kernel call and returns its value; throws what it fails with.
+ *
+ * @category Testing
+ */
 export const run = <A, E>(effect: Effect.Effect<A, E>): A => Effect.runSync(effect);
 
-/** Runs a kernel call that may wait (a migration, an unload); rejects with what it fails with. */
+/**
+ * Runs a kernel call that may wait (a migration, an unload); rejects with what it fails with.
+ *
+ * @category Testing
+ */
 export const runP = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect);
 
-/** Boots a kernel: two 64 MiB nodes and the default THP settings, unless `config` says else. */
+/**
+ * Boots a kernel: two 64 MiB nodes and the default THP settings, unless `config` says else.
+ *
+ * @category Testing
+ */
 export const boot = (config: Partial<KernelConfig> = {}): Kernel =>
   run(Kernel.boot({ nodes: ["64M", "64M"], ...config }));
 
-/** The error name a call fails with (`"EINVAL"`, say); rejects when the call succeeds. */
+/**
+ * The error name a call fails with (`"EINVAL"`, say); rejects when the call succeeds.
+ *
+ * @category Testing
+ */
 export const errnoOf = <A, E>(effect: Effect.Effect<A, E>): Promise<string | undefined> =>
   runP(Effect.flip(effect)).then((error) => (error as { errno?: string }).errno);
 
 /**
  * Runs a synchronous call that must fail with errno `name`, and returns the error; throws when
  * it succeeds or fails otherwise.
+ *
+ * @category Testing
  */
 export const expectErrno = <A, E>(effect: Effect.Effect<A, E>, name: ErrnoName): ErrnoError => {
   const exit = Effect.runSyncExit(effect);
@@ -49,7 +67,11 @@ export const expectErrno = <A, E>(effect: Effect.Effect<A, E>, name: ErrnoName):
   return error;
 };
 
-/** Throws, listing every problem, unless the kernel's metadata is consistent. */
+/**
+ * Throws, listing every problem, unless the kernel's metadata is consistent.
+ *
+ * @category Testing
+ */
 export const expectConsistent = (kernel: KernelInterface): void => {
   const problems = checkKernelConsistency(kernel);
   if (problems.length > 0)
@@ -60,6 +82,8 @@ export const expectConsistent = (kernel: KernelInterface): void => {
  * A deterministic byte pattern: neighbouring bytes differ, and each 256-byte piece carries a
  * hash of its index, so a piece or page copied to another offset (or a copy cut short) shows
  * up. Different seeds give different patterns.
+ *
+ * @category Testing
  */
 export const pattern = (length: number, seed: number): Uint8Array => {
   const out = new Uint8Array(length);
@@ -72,13 +96,21 @@ export const pattern = (length: number, seed: number): Uint8Array => {
   return out;
 };
 
-/** Byte-for-byte equality, as a boolean, so that a failing check stays short. */
+/**
+ * Byte-for-byte equality, as a boolean, so that a failing check stays short.
+ *
+ * @category Testing
+ */
 export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
     Buffer.from(b.buffer, b.byteOffset, b.byteLength),
   );
 
-/** Throws, naming the length or the first differing offset, unless the bytes are equal. */
+/**
+ * Throws, naming the length or the first differing offset, unless the bytes are equal.
+ *
+ * @category Testing
+ */
 export const expectBytes = (actual: Uint8Array, expected: Uint8Array): void => {
   if (sameBytes(actual, expected)) return;
   if (actual.length !== expected.length)
@@ -91,6 +123,8 @@ export const expectBytes = (actual: Uint8Array, expected: Uint8Array): void => {
 /**
  * The page-table entry that maps `addr` in `task` (the raw PTE, 0 when nothing is faulted in);
  * throws when no VMA covers `addr`.
+ *
+ * @category Testing
  */
 export const pteAt = (task: Task, addr: number): number => {
   const vma = task.mm?.findVma(addr);
@@ -100,13 +134,19 @@ export const pteAt = (task: Task, addr: number): number => {
   return pte;
 };
 
-/** The folio mapped at `addr` in `task`, found through its page table. */
+/**
+ * The folio mapped at `addr` in `task`, found through its page table.
+ *
+ * @category Testing
+ */
 export const folioAt = (task: Task, addr: number): Folio =>
   task.kernel.folio(ptePfn(pteAt(task, addr)));
 
 /**
  * Isolates the folios mapped in `[addr, addr + bytes)` of `task` from the LRU onto a new list,
  * as a caller of `migrate_pages()` does; a folio already isolated is left out.
+ *
+ * @category Testing
  */
 export const isolateRange = (task: Task, addr: number, bytes: number): FolioList => {
   const k = task.kernel;
@@ -118,13 +158,19 @@ export const isolateRange = (task: Task, addr: number, bytes: number): FolioList
   return list;
 };
 
-/** Addresses `step` bytes apart from `addr`, `n` of them: the `pages` of a `move_pages` call. */
+/**
+ * Addresses `step` bytes apart from `addr`, `n` of them: the `pages` of a `move_pages` call.
+ *
+ * @category Testing
+ */
 export const pagesOf = (addr: number, n: number, step = 4096): number[] =>
   Array.from({ length: n }, (_, i) => addr + i * step);
 
 /**
  * Maps `bytes` of private anonymous memory in `task` (`hugepage` as `madvise` would say) and
  * writes {@link pattern}`(bytes, seed)` over it; returns the address.
+ *
+ * @category Testing
  */
 export const mapPattern = (task: Task, bytes: number, seed: number, hugepage?: boolean): number => {
   const addr = run(task.mmap(bytes, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage }));
@@ -132,11 +178,19 @@ export const mapPattern = (task: Task, bytes: number, seed: number, hugepage?: b
   return addr;
 };
 
-/** Whether `bytes` at `addr` in `task` still read as {@link pattern}`(bytes, seed)`. */
+/**
+ * Whether `bytes` at `addr` in `task` still read as {@link pattern}`(bytes, seed)`.
+ *
+ * @category Testing
+ */
 export const patternIntact = (task: Task, addr: number, bytes: number, seed: number): boolean =>
   sameBytes(run(task.read(addr, bytes)), pattern(bytes, seed));
 
-/** `move_pages` of every page (`step` apart) of `[addr, addr + bytes)` in `task` to `node`. */
+/**
+ * `move_pages` of every page (`step` apart) of `[addr, addr + bytes)` in `task` to `node`.
+ *
+ * @category Testing
+ */
 export const moveRange = (
   task: Task,
   addr: number,
@@ -152,7 +206,11 @@ export const moveRange = (
   );
 };
 
-/** Completes once `predicate` holds, checking again after each turn of the event loop. */
+/**
+ * Completes once `predicate` holds, checking again after each turn of the event loop.
+ *
+ * @category Testing
+ */
 export const waitUntil = (predicate: () => boolean): Effect.Effect<void> =>
   Effect.promise(
     () =>

@@ -31,7 +31,11 @@ import { isolateRange, pattern, run, sameBytes } from "./fixtures";
 const OFFLOAD_MIGRATOR = "/sys/kernel/mm/migration/offload_migrator";
 const OFFLOAD_REASONS = "/sys/kernel/mm/migration/offload_reasons";
 
-/** What the model of a race run tracks at the least; a harness's model may track more. */
+/**
+ * What the model of a race run tracks at the least; a harness's model may track more.
+ *
+ * @category Testing
+ */
 export interface RaceModel {
   /** The name of the migrator that should be active; null when none should be. */
   active: string | null;
@@ -39,7 +43,11 @@ export interface RaceModel {
   readonly providers: Set<string>;
 }
 
-/** The real side of a race run: one kernel, one process and its region, the scheduler. */
+/**
+ * The real side of a race run: one kernel, one process and its region, the scheduler.
+ *
+ * @category Testing
+ */
 export interface RaceWorld {
   /** The kernel of this run, booted fresh for it. */
   readonly kernel: Kernel;
@@ -61,7 +69,11 @@ export interface RaceWorld {
   readonly pending: Promise<unknown>[];
 }
 
-/** A race harness: the commands to generate, and how a run starts and ends. */
+/**
+ * A race harness: the commands to generate, and how a run starts and ends.
+ *
+ * @category Testing
+ */
 export interface RaceHarness<M extends RaceModel, W extends RaceWorld> {
   /** Names what is tested in the error a failing run throws. */
   readonly name: string;
@@ -79,7 +91,11 @@ export interface RaceHarness<M extends RaceModel, W extends RaceWorld> {
   readonly finish?: (model: M, world: W) => Promise<void>;
 }
 
-/** Options of {@link runRegistryRaces}. */
+/**
+ * Options of {@link runRegistryRaces}.
+ *
+ * @category Testing
+ */
 export interface RaceRunOptions {
   /** Command sequences to run; default 50. */
   readonly numRuns?: number;
@@ -93,13 +109,21 @@ export interface RaceRunOptions {
   readonly stuckMs?: number;
 }
 
-/** How a call ended: `"ok"`, or the errno name (or text) it failed with. */
+/**
+ * How a call ended: `"ok"`, or the errno name (or text) it failed with.
+ *
+ * @category Testing
+ */
 export const raceOutcome = (effect: Effect.Effect<unknown, unknown>): Promise<string> =>
   Effect.runPromise(Effect.result(effect)).then((r) =>
     Result.isSuccess(r) ? "ok" : ((r.failure as ErrnoError).errno ?? String(r.failure)),
   );
 
-/** Records a violation in `world` unless a call ended as the model says. */
+/**
+ * Records a violation in `world` unless a call ended as the model says.
+ *
+ * @category Testing
+ */
 export const expectOutcome = (world: RaceWorld, what: string, got: string, want: string): void => {
   if (got !== want) world.violations.push(`${what}: expected ${want}, got ${got}`);
 };
@@ -108,6 +132,8 @@ export const expectOutcome = (world: RaceWorld, what: string, got: string, want:
  * Writes `offload_migrator`: `target` is a migrator's name, an alias of one in
  * {@link RaceWorld.aliases}, or `"none"`. The write must succeed exactly when the model lists
  * the target as a provider (or it is `"none"`).
+ *
+ * @category Testing
  */
 export class RaceSwitch<M extends RaceModel = RaceModel> implements AsyncCommand<M, RaceWorld> {
   /**
@@ -141,7 +167,11 @@ export class RaceSwitch<M extends RaceModel = RaceModel> implements AsyncCommand
   }
 }
 
-/** Writes `offload_reasons`, which must succeed exactly while a migrator is active. */
+/**
+ * Writes `offload_reasons`, which must succeed exactly while a migrator is active.
+ *
+ * @category Testing
+ */
 export class RaceReasons implements AsyncCommand<RaceModel, RaceWorld> {
   /** @param mask - what to write, e.g. `"compaction"`. */
   constructor(readonly mask: string) {}
@@ -160,7 +190,11 @@ export class RaceReasons implements AsyncCommand<RaceModel, RaceWorld> {
   }
 }
 
-/** Starts a compaction-style migration of the whole region; it runs on while later commands do. */
+/**
+ * Starts a compaction-style migration of the whole region; it runs on while later commands do.
+ *
+ * @category Testing
+ */
 export class RaceMigrate implements AsyncCommand<RaceModel, RaceWorld> {
   /** @param nid - the node to migrate to. */
   constructor(readonly nid: number) {}
@@ -239,6 +273,8 @@ const watchCalls = (world: RaceWorld) =>
  * a process whose region holds a {@link pattern}, the harness's start, the commands under
  * `fc.scheduler`, every migration to its end, the harness's finish, then the checks. Rejects
  * with fast-check's report (the shrunk sequence and its seed) and what broke.
+ *
+ * @category Testing
  */
 export const runRegistryRaces = async <M extends RaceModel, W extends RaceWorld>(
   harness: RaceHarness<M, W>,
