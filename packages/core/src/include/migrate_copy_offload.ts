@@ -17,8 +17,8 @@ import type { TaskStruct } from "./sched";
 import type { SrcuStruct } from "./srcu";
 
 /**
- * `MIGRATOR_NAME_LEN` (`include/linux/migrate_copy_offload.h`): the most bytes a migrator's name
- * may take.
+ * `MIGRATOR_NAME_LEN` (`include/linux/migrate_copy_offload.h`): the size of `struct migrator`'s
+ * `char name[]`, its terminating NUL included, so a name holds at most 31 bytes.
  *
  * @category Copy offload
  */
@@ -49,7 +49,10 @@ export type OffloadCopy = (dst: FolioList, src: FolioList, count: number) => Eff
  * @category Copy offload
  */
 export interface Migrator {
-  /** Its name, at most {@link MIGRATOR_NAME_LEN} bytes, as listed in `offload_migrator`. */
+  /**
+   * Its name, at most `MIGRATOR_NAME_LEN - 1` (31) bytes, as `char name[MIGRATOR_NAME_LEN]` holds
+   * it with its terminating NUL; as listed in `offload_migrator`.
+   */
   readonly name: string;
   /** `offload_copy`: copies the batch; required. */
   readonly offloadCopy: OffloadCopy;

@@ -95,10 +95,11 @@ const checkMigrator = (m: Migrator | null | undefined): ErrnoError | null => {
   if (!m || typeof m.offloadCopy !== "function")
     return errno("EINVAL", "a migrator needs an offloadCopy");
   const bytes = Buffer.byteLength(m.name ?? "");
-  if (bytes === 0 || bytes > MIGRATOR_NAME_LEN || /\s/.test(m.name) || m.name === "none") {
+  // `char name[MIGRATOR_NAME_LEN]` holds the terminating NUL too: 31 bytes of name at most.
+  if (bytes === 0 || bytes >= MIGRATOR_NAME_LEN || /\s/.test(m.name) || m.name === "none") {
     return errno(
       "EINVAL",
-      `migrator name ${JSON.stringify(m.name)} must be 1..${MIGRATOR_NAME_LEN} bytes, no spaces, not "none"`,
+      `migrator name ${JSON.stringify(m.name)} must be 1..${MIGRATOR_NAME_LEN - 1} bytes, no spaces, not "none"`,
     );
   }
   if (m.shouldBatch !== undefined && typeof m.shouldBatch !== "function") {

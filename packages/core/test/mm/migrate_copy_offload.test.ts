@@ -83,11 +83,14 @@ describe("struct migrator and registration", () => {
     expectErrno(r.register(null as never), "EINVAL");
     expectErrno(r.register({ ...copier(k, "a"), name: "" }), "EINVAL");
     expectErrno(r.register({ ...copier(k, "a"), name: "x".repeat(33) }), "EINVAL");
+    // char name[32] holds 31 bytes and the terminating NUL.
+    expectErrno(r.register({ ...copier(k, "a"), name: "x".repeat(32) }), "EINVAL");
+    expectErrno(r.register({ ...copier(k, "a"), name: "é".repeat(16) }), "EINVAL");
     expectErrno(r.register({ ...copier(k, "a"), name: "two words" }), "EINVAL");
     expectErrno(r.register({ ...copier(k, "a"), name: "none" }), "EINVAL");
     expect(r.activeName).toBeNull();
-    run(r.register({ ...copier(k, "a"), name: "x".repeat(32) }));
-    expect(r.activeName).toBe("x".repeat(32));
+    run(r.register({ ...copier(k, "a"), name: "x".repeat(31) }));
+    expect(r.activeName).toBe("x".repeat(31));
   });
 
   it("allows exactly one active migrator: EBUSY for a second, EINVAL when another unregisters", () => {
