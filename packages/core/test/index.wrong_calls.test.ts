@@ -153,6 +153,7 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
       },
       { call: "dead.mmap(4096)", errno: "ESRCH", run: ({ dead }) => dead.mmap(PAGE) },
       { call: "dead.fork()", errno: "ESRCH", run: ({ dead }) => dead.fork() },
+      { call: "p.fork(null)", errno: "EINVAL", run: ({ p }) => p.fork(null as never) },
     ],
   ],
   [
@@ -174,6 +175,16 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         call: "p.mmap(4096, { prot: 8 })",
         errno: "EINVAL",
         run: ({ p }) => p.mmap(PAGE, { prot: 8 }),
+      },
+      {
+        call: "p.mmap(4096, null)",
+        errno: "EINVAL",
+        run: ({ p }) => p.mmap(PAGE, null as never),
+      },
+      {
+        call: 'p.mmap(4096, { hugepage: "yes" })',
+        errno: "EINVAL",
+        run: ({ p }) => p.mmap(PAGE, { hugepage: "yes" as never }),
       },
       {
         call: 'p.mmap(4096, { prot: "rw" })',

@@ -124,15 +124,22 @@ export class Process implements Task {
   mmap(length: number, options: MmapOptions = {}): Effect.Effect<number, ErrnoError> {
     return this.kernel.call(
       "mmap",
-      this.withMm("mmap", () =>
-        doMmap(this.kernel, this, length, {
+      this.withMm("mmap", () => {
+        if (typeof options !== "object" || options === null)
+          return errno("EINVAL", `mmap options must be an object, not ${formatValue(options)}`);
+        if (options.hugepage !== undefined && typeof options.hugepage !== "boolean")
+          return errno(
+            "EINVAL",
+            `mmap hugepage must be true or false, not ${formatValue(options.hugepage)}`,
+          );
+        return doMmap(this.kernel, this, length, {
           prot: options.prot ?? 0x3,
           flags: options.flags ?? 0x22,
           file: options.file ?? null,
           offset: options.offset ?? 0,
           hugepage: options.hugepage,
-        }),
-      ),
+        });
+      }),
     );
   }
 
@@ -329,6 +336,8 @@ export class Process implements Task {
     return this.kernel.call(
       "fork",
       this.withMm("fork", (mm) => {
+        if (typeof options !== "object" || options === null)
+          return errno("EINVAL", `fork options must be an object, not ${formatValue(options)}`);
         const child = this.kernel.addTask({
           name: options.name ?? this.comm,
           uid: this.uid,
