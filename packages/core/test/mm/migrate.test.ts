@@ -163,6 +163,12 @@ describe("migrate_pages()", () => {
     expect(delta("thp_migration_success")).toBe(0);
     expect(delta("thp_migration_fail")).toBe(0);
     expect(delta("thp_migration_split")).toBe(0);
+    // __folio_split(): thp_split_page is for PMD size only; every size counts in its own stats.
+    expect(delta("thp_split_page")).toBe(0);
+    expect(k.thp.mthpStat(4, "split")).toBe(1);
+    expect(run(k.fs.read("/sys/kernel/mm/transparent_hugepage/hugepages-64kB/stats/split"))).toBe(
+      "1\n",
+    );
     putbackMovablePages(k, list);
     expect(run(p.nodeOf(addr))).toBe(1);
     expect(run(p.nodeOf(addr + 65536 - 4096))).toBe(0);
