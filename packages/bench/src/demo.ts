@@ -163,7 +163,6 @@ export const formatDemo = (report: DemoReport): string => {
   const events = [
     "pgfault",
     "thp_fault_alloc",
-    "mthp_fault_alloc",
     "pgmigrate_success",
     "pgmigrate_fail",
     "thp_migration_success",

@@ -50,7 +50,13 @@ export {
   GFP_TRANSHUGE,
 } from "./include/gfp";
 // include/linux/huge_mm.h
-export { type MthpMode, type ThpMode, ThpSettings } from "./include/huge_mm";
+export {
+  MTHP_STAT_ITEMS,
+  type MthpMode,
+  type MthpStatItem,
+  type ThpMode,
+  ThpSettings,
+} from "./include/huge_mm";
 // The machine: include/linux/sched.h, init/main.c
 export type {
   BadPage,

@@ -4,7 +4,8 @@
  * Models `include/linux/huge_mm.h` (`thp_vma_allowable_orders()`, the `huge_anon_orders_*`
  * bitmaps) and the sysfs switches of `mm/huge_memory.c`:
  * `/sys/kernel/mm/transparent_hugepage/enabled` and the per-size
- * `hugepages-<size>kB/enabled`. What a THP does when it is split is in `mm/huge_memory.ts`.
+ * `hugepages-<size>kB/enabled`, and the per-size statistics of `count_mthp_stat()` behind
+ * `hugepages-<size>kB/stats/`. What a THP does when it is split is in `mm/huge_memory.ts`.
  *
  * @module
  */
@@ -29,6 +30,28 @@ export type ThpMode = "always" | "madvise" | "never";
  */
 export type MthpMode = "always" | "inherit" | "madvise" | "never";
 
+/**
+ * The per-size mTHP statistics the model counts, by their file names under
+ * `hugepages-<size>kB/stats/`: the items of `enum mthp_stat_item` (`include/linux/huge_mm.h`)
+ * this model produces, named as `DEFINE_MTHP_STAT_ATTR()` (`mm/huge_memory.c`) names their files,
+ * in the kernel's order. Linux keeps these per size only; `/proc/vmstat` has no such items.
+ *
+ * @category Tracing and statistics
+ */
+export const MTHP_STAT_ITEMS = [
+  "anon_fault_alloc",
+  "anon_fault_fallback",
+  "split",
+  "split_failed",
+] as const;
+
+/**
+ * One per-size mTHP statistic (`enum mthp_stat_item`, `include/linux/huge_mm.h`).
+ *
+ * @category Tracing and statistics
+ */
+export type MthpStatItem = (typeof MTHP_STAT_ITEMS)[number];
+
 const THP_MODES: readonly ThpMode[] = ["always", "madvise", "never"];
 const MTHP_MODES: readonly MthpMode[] = ["always", "inherit", "madvise", "never"];
 
@@ -50,6 +73,8 @@ export class ThpSettings {
    * Mode of each mTHP order, from 2 up to the PMD order (`huge_anon_orders_*`, `mm/huge_memory.c`).
    */
   readonly orderModes = new Map<number, MthpMode>();
+  /** `mthp_stats` (`mm/huge_memory.c`): one row of counters per order, 0 to the PMD order. */
+  private readonly mthpStats: Float64Array[];
 
   constructor(
     readonly pageSize: number,
@@ -57,9 +82,31 @@ export class ThpSettings {
     enabled: ThpMode,
   ) {
     this.enabled = enabled;
+    this.mthpStats = Array.from(
+      { length: pmdOrder + 1 },
+      () => new Float64Array(MTHP_STAT_ITEMS.length),
+    );
     for (let order = 2; order <= pmdOrder; order++) {
       this.orderModes.set(order, order === pmdOrder ? "inherit" : "never");
     }
+  }
+
+  /**
+   * Counts one event for folios of `order`: `count_mthp_stat()` (`include/linux/huge_mm.h`),
+   * which ignores order 0 and orders above the PMD order.
+   */
+  countMthpStat(order: number, item: MthpStatItem): void {
+    if (order <= 0 || order > this.pmdOrder) return;
+    this.mthpStats[order]![MTHP_STAT_ITEMS.indexOf(item)]!++;
+  }
+
+  /**
+   * The value of one per-size statistic, as `hugepages-<size>kB/stats/<item>` shows it
+   * (`sum_mthp_stat()`, `mm/huge_memory.c`); 0 for an order without statistics.
+   */
+  mthpStat(order: number, item: MthpStatItem): number {
+    if (order <= 0 || order > this.pmdOrder) return 0;
+    return this.mthpStats[order]![MTHP_STAT_ITEMS.indexOf(item)]!;
   }
 
   /** The `hugepages-<size>kB` directory name of an order. */
@@ -89,7 +136,10 @@ export class ThpSettings {
     return orders;
   }
 
-  /** The sysfs attributes: `enabled`, and `hugepages-<size>kB/enabled` for each order. */
+  /**
+   * The sysfs attributes: `enabled`, and for each order `hugepages-<size>kB/enabled` and the
+   * read-only `hugepages-<size>kB/stats/<item>` files (`stats_attr_grp`, `mm/huge_memory.c`).
+   */
   attributes(): Record<string, Record<string, Attribute>> {
     const dirs: Record<string, Record<string, Attribute>> = {
       "": {
@@ -118,6 +168,11 @@ export class ThpSettings {
           },
         },
       };
+      const stats: Record<string, Attribute> = {};
+      for (const item of MTHP_STAT_ITEMS) {
+        stats[item] = { mode: 0o444, show: () => `${this.mthpStat(order, item)}\n` };
+      }
+      dirs[`${this.sizeName(order)}/stats`] = stats;
     }
     return dirs;
   }

@@ -10,7 +10,8 @@
 /**
  * Event counters, by their `/proc/vmstat` names, in the kernel's order: the items of
  * `enum vm_event_item` (`include/linux/vm_event_item.h`) this model counts, named as
- * `vmstat_text` (`mm/vmstat.c`) prints them.
+ * `vmstat_text` (`mm/vmstat.c`) prints them. Counters Linux keeps per mTHP size only
+ * (`count_mthp_stat()`) are not here: they are `ThpSettings.mthpStat` (`include/huge_mm.ts`).
  *
  * @category Tracing and statistics
  */
@@ -23,9 +24,8 @@ export const VM_EVENT_ITEMS = [
   "thp_migration_split",
   "thp_fault_alloc",
   "thp_fault_fallback",
-  "mthp_fault_alloc",
-  "mthp_fault_fallback",
   "thp_split_page",
+  "thp_split_page_failed",
   "thp_zero_page_alloc",
   "cow_fault",
 ] as const;

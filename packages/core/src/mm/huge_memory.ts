@@ -17,6 +17,8 @@ import type { FolioList } from "../lib/list";
  * extra reference): mappings stay in place, each page keeps its own mapcount and gets one
  * reference per mapping, one per page-cache entry and the caller's isolation reference.
  * Returns 0, `-EAGAIN` when someone else holds a reference (a pin), or `-EBUSY` for hugetlb.
+ * Counts the split, or its failure, as `__folio_split()` does (PMD size in `/proc/vmstat`, every
+ * size in its `hugepages-<size>kB/stats/`).
  */
 export const splitFolio = (k: Kernel, head: number, list: FolioList): number => {
   const m = k.memmap;
@@ -24,7 +26,11 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
   const nr = m.folioNrPages(head);
   const mapping = m.mapping[head]!;
   const cacheRefs = mapping > 0 ? nr : 0;
-  if (m.refcount[head] !== m.folioMapcount(head) + cacheRefs + 1) return -ERRNO.EAGAIN;
+  const order = m.folioOrder(head);
+  if (m.refcount[head] !== m.folioMapcount(head) + cacheRefs + 1) {
+    countSplit(k, order, false);
+    return -ERRNO.EAGAIN;
+  }
   const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);
   const index = m.index[head]!;
   const cache = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;
@@ -41,8 +47,18 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
     else list.addTail(page);
   }
   if (cache) cache.nrFolios += nr - 1;
-  k.vmstat.count("thp_split_page");
+  countSplit(k, order, true);
   return 0;
+};
+
+/**
+ * Counts a split of a folio of `order`, as the end of `__folio_split()` (`mm/huge_memory.c`)
+ * does: `thp_split_page` or `thp_split_page_failed` in `/proc/vmstat` for a PMD-sized folio only,
+ * `split` or `split_failed` in the folio size's mTHP statistics for every order.
+ */
+const countSplit = (k: Kernel, order: number, ok: boolean): void => {
+  if (order >= k.pmdOrder) k.vmstat.count(ok ? "thp_split_page" : "thp_split_page_failed");
+  k.thp.countMthpStat(order, ok ? "split" : "split_failed");
 };
 
 /**

@@ -67,7 +67,7 @@ export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
 /**
  * Allocates a folio for a fault at `slot` of `vma`, trying `orders` (largest first) and placing
  * it by NUMA policy. Returns the head PFN, or -1 when every order failed. Counts THP successes
- * and fallbacks in `/proc/vmstat`.
+ * and fallbacks in `/proc/vmstat` (PMD size) and in the per-size mTHP statistics.
  */
 const allocFaultFolio = (
   k: Kernel,
@@ -81,9 +81,12 @@ const allocFaultFolio = (
     const gfp = GFP_HIGHUSER_MOVABLE | __GFP_ZERO | (order > 0 ? __GFP_COMP : 0);
     const head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
     if (order > 0) {
-      const pmd = order === k.pmdOrder;
-      if (head >= 0) k.vmstat.count(pmd ? "thp_fault_alloc" : "mthp_fault_alloc");
-      else k.vmstat.count(pmd ? "thp_fault_fallback" : "mthp_fault_fallback");
+      // A PMD THP counts in /proc/vmstat and its size's stats (`__do_huge_pmd_anonymous_page()`,
+      // `mm/huge_memory.c`); a smaller mTHP only in its size's (`alloc_anon_folio()`,
+      // `mm/memory.c`).
+      if (order === k.pmdOrder)
+        k.vmstat.count(head >= 0 ? "thp_fault_alloc" : "thp_fault_fallback");
+      k.thp.countMthpStat(order, head >= 0 ? "anon_fault_alloc" : "anon_fault_fallback");
     }
     if (head >= 0) return head;
   }

@@ -191,6 +191,11 @@ interface MigrateCall {
   waitBit: number;
 }
 
+/**
+ * 1 for a PMD-sized THP, which bumps the `nr_thp_*` stats and the `thp_migration_*` counters:
+ * `folio_test_pmd_mappable()` (`include/linux/huge_mm.h`) as `migrate_pages_batch()`
+ * (`mm/migrate.c`) tests it. Smaller large folios count only in `nr_split` and the page counts.
+ */
 const isThp = (k: Kernel, head: number): number =>
   k.memmap.folioOrder(head) >= k.pmdOrder && !k.memmap.test(head, PG_hugetlb) ? 1 : 0;
 
@@ -568,8 +573,9 @@ const migratePagesBatchCall = (
   });
 
 /**
- * `migrate_pages_sync()`: first one asynchronous batch, then every folio that failed, one at a
- * time, in the caller's synchronous mode.
+ * `migrate_pages_sync()` (`mm/migrate.c`): first one asynchronous batch, then every folio that
+ * failed, one at a time, in the caller's synchronous mode. A large folio of any order that the
+ * asynchronous batch split counts as one failed folio (`nr_split`), as it is not retried here.
  */
 const migratePagesSync = (
   c: MigrateCall,
@@ -604,7 +610,11 @@ const migratePagesSync = (
         return rc;
       }
       stats.nrThpFailed += astats.nrThpSplit;
-      let nrFailed = astats.nrThpSplit;
+      // Each large folio split counts as one failure, whatever its order: `nr_split` includes
+      // `nr_thp_split` ("mm/migrate: correct nr_failed in migrate_pages_sync()"). The split
+      // pieces are tried once more by `migrate_pages()`, whose result stays non-zero while any
+      // of them is left on the list.
+      let nrFailed = astats.nrSplit;
       from.spliceTail(folios);
       while (!from.isEmpty) {
         folios.moveTail(from.first);

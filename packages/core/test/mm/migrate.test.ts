@@ -129,6 +129,54 @@ describe("migrate_pages()", () => {
     expectConsistent(k);
   });
 
+  it("counts a split 64 KiB mTHP as one failure, as migrate_pages_sync() adds nr_split", async () => {
+    const k = boot({ thp: { enabled: "never", sizes: { "64kB": "always" } } });
+    const p = run(k.createProcess());
+    const region = run(p.mmap(MiB));
+    const addr = Math.ceil(region / 65536) * 65536;
+    run(p.write(addr, pattern(65536, 11)));
+    const list = isolateRange(p, addr, 65536);
+    expect([...list].map((head) => k.memmap.folioOrder(head))).toEqual([4]);
+    // No order-4 destination; order-0 destinations for the first 8 pieces only.
+    let left = 8;
+    const newFolio = (src: number): number =>
+      k.memmap.folioOrder(src) > 0 || left-- <= 0 ? -1 : toNode(k, 1)(src);
+    const before = k.vmstat.snapshot();
+    const r = await Effect.runPromise(
+      migratePages(k, list, newFolio, null, MIGRATE_SYNC, MR_SYSCALL),
+    );
+    // Linux returns 1: the split folio is one failure (nr_split), and 8 pieces are still listed.
+    expect(r.rc).toBe(1);
+    expect(list.count()).toBe(8);
+    expect(r.stats).toEqual({
+      nrSucceeded: 8,
+      nrFailedPages: 1,
+      nrThpSucceeded: 0,
+      nrThpFailed: 0,
+      nrThpSplit: 0,
+      nrSplit: 1,
+    });
+    const after = k.vmstat.snapshot();
+    const delta = (name: string) => after[name]! - before[name]!;
+    expect(delta("pgmigrate_success")).toBe(8);
+    expect(delta("pgmigrate_fail")).toBe(1);
+    expect(delta("thp_migration_success")).toBe(0);
+    expect(delta("thp_migration_fail")).toBe(0);
+    expect(delta("thp_migration_split")).toBe(0);
+    // __folio_split(): thp_split_page is for PMD size only; every size counts in its own stats.
+    expect(delta("thp_split_page")).toBe(0);
+    expect(k.thp.mthpStat(4, "split")).toBe(1);
+    expect(run(k.fs.read("/sys/kernel/mm/transparent_hugepage/hugepages-64kB/stats/split"))).toBe(
+      "1\n",
+    );
+    putbackMovablePages(k, list);
+    expect(run(p.nodeOf(addr))).toBe(1);
+    expect(run(p.nodeOf(addr + 65536 - 4096))).toBe(0);
+    expectBytes(run(p.read(addr, 65536)), pattern(65536, 11));
+    list.release();
+    expectConsistent(k);
+  });
+
   it("rejects an unknown mode or reason", () => {
     const k = boot();
     const list = new FolioList(k.memmap.lru);
