@@ -13,6 +13,7 @@
  * @module
  */
 
+import { errno } from "../errno";
 import type { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
 import type { MemMap } from "./mem_map";
@@ -137,15 +138,27 @@ export class PhysicalMemory {
 
   /** A zero-copy view of `nrPages` pages from `pfn`; the range must not cross a section. */
   bytes(pfn: number, nrPages = 1): Uint8Array {
-    const section = this.sectionBytes[pfn >>> this.pfnSectionShift]!;
+    const section = this.sectionAt(pfn);
     const start = this.byteOffset(pfn);
     return section.subarray(start, start + nrPages * this.pageSize);
+  }
+
+  /**
+   * The bytes of the section holding `pfn`. Throws an errno error, never a `TypeError`: `ESHUTDOWN`
+   * once the memory has been {@link release}d, `EFAULT` for a PFN in no section (a hole).
+   */
+  private sectionAt(pfn: number): Uint8Array {
+    const section = this.sectionBytes[pfn >>> this.pfnSectionShift];
+    if (section) return section;
+    throw this.sections.length === 0
+      ? errno("ESHUTDOWN", `pfn ${pfn}: the kernel has shut down and released its memory`)
+      : errno("EFAULT", `pfn ${pfn} is in no memory section`);
   }
 
   /** The same range as {@link bytes}, as a buffer and offsets a worker can use. */
   region(pfn: number, nrPages = 1): MemoryRegion {
     return {
-      buffer: this.sections[pfn >>> this.pfnSectionShift]!,
+      buffer: this.sectionAt(pfn).buffer as SharedArrayBuffer,
       byteOffset: this.byteOffset(pfn),
       byteLength: nrPages * this.pageSize,
     };
@@ -156,8 +169,8 @@ export class PhysicalMemory {
    * may cross a section.
    */
   copyPages(dstPfn: number, srcPfn: number, nrPages: number): void {
-    const src = this.sectionBytes[srcPfn >>> this.pfnSectionShift]!;
-    const dst = this.sectionBytes[dstPfn >>> this.pfnSectionShift]!;
+    const src = this.sectionAt(srcPfn);
+    const dst = this.sectionAt(dstPfn);
     const s = this.byteOffset(srcPfn);
     const len = nrPages * this.pageSize;
     if (src === dst) dst.copyWithin(this.byteOffset(dstPfn), s, s + len);
@@ -166,7 +179,7 @@ export class PhysicalMemory {
 
   /** Zeroes whole pages (`clear_page()`, `arch/x86/include/asm/page_64.h`, over a range). */
   clearPages(pfn: number, nrPages: number): void {
-    const section = this.sectionBytes[pfn >>> this.pfnSectionShift]!;
+    const section = this.sectionAt(pfn);
     const start = this.byteOffset(pfn);
     section.fill(0, start, start + nrPages * this.pageSize);
   }

@@ -444,6 +444,8 @@ class Machine implements KernelInterface {
   }
 
   folioPut(folio: Folio): void {
+    // After shutdown there is nothing to put back: the memory map belongs to no running kernel.
+    if (this.state !== "running") throw errno("ESHUTDOWN", "folio_put: the kernel has shut down");
     folioPut(this, folio.pfn);
   }
 

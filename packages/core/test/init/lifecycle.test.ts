@@ -236,4 +236,18 @@ describe("kernel shutdown", () => {
       "EBUSY",
     );
   });
+
+  it("answers the memory accessors with ESHUTDOWN after shutdown, not a TypeError", async () => {
+    const k = run(Kernel.boot({ nodes: ["16M"] }));
+    const folio = run(k.allocFolio(0, 0));
+    await Effect.runPromise(k.shutdown());
+    for (const touch of [
+      () => k.mem.bytes(folio.pfn),
+      () => folio.bytes(),
+      () => k.mem.region(folio.pfn),
+      () => k.folioPut(folio),
+    ]) {
+      expect(touch).toThrow(expect.objectContaining({ _tag: "ErrnoError", errno: "ESHUTDOWN" }));
+    }
+  });
 });
