@@ -564,6 +564,8 @@ const dcbmModule = (dcbm: DcbmState): MigratorModuleDriver => ({
     initial: DCBM_DEFAULT_REASONS,
   },
   attributes: dcbmAttributes(dcbm),
+  // v6: the controls are module parameters too, the same files under both directories.
+  controlsAsParameters: ["offloading", "nr_dma_chan", "folios_migrated", "folios_failures"],
   // Switching offloading on fails, naming the file, when a DMA device's engine threads cannot
   // start: batches must never quietly fall back to the CPU because the engines never ran.
   prepare: () => dmaDevicesReady(dcbm.kernel),

@@ -1,4 +1,4 @@
-import { ERRNO, type Kernel } from "@migrate-offload/core";
+import { ERRNO, type Kernel, MR_COMPACTION } from "@migrate-offload/core";
 import {
   boot as bootKernel,
   errnoOf,
@@ -56,6 +56,26 @@ const expectIdle = (dma: DmaDevice) => {
 const settle = () => Effect.promise(() => new Promise((r) => setTimeout(r, 20)));
 
 describe("dcbm: the module and /sys/kernel/dcbm", () => {
+  it("makes its controls module parameters too (v6), the same files as the seed's directory", async () => {
+    const { kernel } = await boot();
+    const params = "/sys/module/dcbm/parameters";
+    expect(run(kernel.fs.list(params))).toEqual([
+      "folios_failures",
+      "folios_migrated",
+      "nr_dma_chan",
+      "offloading",
+      "reason_mask",
+    ]);
+    run(kernel.fs.write(`${params}/nr_dma_chan`, "4"));
+    expect(read(kernel, "nr_dma_chan")).toBe("4\n");
+    await runP(kernel.fs.write(`${DCBM_SYSFS_DIR}/offloading`, "1"));
+    expect(run(kernel.fs.read(`${params}/offloading`))).toBe("1\n");
+    run(kernel.fs.write(`${params}/reason_mask`, String(1 << MR_COMPACTION)));
+    expect(run(kernel.fs.read(`${params}/reason_mask`))).toBe("compaction\n");
+    await runP(kernel.fs.write(`${params}/offloading`, "0"));
+    expect(read(kernel, "offloading")).toBe("0\n");
+  });
+
   it("creates its control files with the kernel's parsing rules", async () => {
     const { kernel, driver } = await boot();
     expect(

@@ -76,6 +76,12 @@ export interface MigratorModuleDriver {
   /** Its other module parameters. */
   readonly parameters?: Readonly<Record<string, Attribute>>;
   /**
+   * Which of its control files (`offloading` and its other files) are also module parameters
+   * under `/sys/module/<name>/parameters/`, as the same attributes (`module_param()`,
+   * `include/linux/moduleparam.h`), as v6 of the series makes dcbm's.
+   */
+  readonly controlsAsParameters?: readonly string[];
+  /**
    * Runs under the driver lock when a write to `offloading` switches it on, before the migrator
    * is registered: starts what the driver copies with (its copy threads). Its failure refuses the
    * write with that error, and offloading stays off.
@@ -184,13 +190,17 @@ export const defineMigratorModule = (
       Effect.suspend(() => {
         s.migrator = { ...driver.migrator, owner: mod };
         const own = mask.where === "sysfs" ? { [mask.file]: reasonMaskAttribute(s) } : {};
-        kernel.fs.addAttributes(driver.sysfsDir, {
-          ...driver.attributes,
-          ...own,
-          offloading: offloadingAttribute(s),
-        });
+        const offloading = offloadingAttribute(s);
+        const controls = { ...driver.attributes, ...own, offloading };
+        kernel.fs.addAttributes(driver.sysfsDir, controls);
         const parameters = {
           ...driver.parameters,
+          // v6 makes the controls module parameters; the seed's directory keeps the same files.
+          ...Object.fromEntries(
+            Object.entries(controls).filter(([name]) =>
+              driver.controlsAsParameters?.includes(name),
+            ),
+          ),
           ...(mask.where === "parameters" ? { [mask.file]: reasonMaskAttribute(s) } : {}),
         };
         if (Object.keys(parameters).length > 0)

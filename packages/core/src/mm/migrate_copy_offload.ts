@@ -50,6 +50,7 @@ import type { MmMigrateOffload } from "../include/trace";
 import { modulePut, registerModuleNotifier, tryModuleGet } from "../kernel/module";
 import { Srcu } from "../kernel/srcu";
 import { callEffect, formatCause, formatThrown, formatValue } from "../lib/bug";
+import { kstrtouint } from "../lib/kstrtox";
 import type { FolioList } from "../lib/list";
 import { migrateFoliosMcCopy } from "./migrate";
 
@@ -60,9 +61,10 @@ interface Provider {
 }
 
 /**
- * Parses a reason mask: `"all"`, `"none"`, or comma-separated reason names, as v6 reads a
+ * Parses a reason mask: `"all"`, `"none"`, comma-separated reason names, or a raw number of
+ * `MR_*` bits (decimal, `0x` hex or `0` octal, as `kstrtouint()` reads it), as v6 reads a
  * `reason_mask` control (`mm/migrate_copy_offload.c`); the names are those of `MIGRATE_REASON`
- * (`include/trace/events/migrate.h`).
+ * (`include/trace/events/migrate.h`). `EINVAL` for an unknown name or a bit that is no reason.
  *
  * @category Copy offload
  */
@@ -70,6 +72,14 @@ export const parseReasonMask = (text: string): number | ErrnoError => {
   const value = text.endsWith("\n") ? text.slice(0, -1) : text;
   if (value === "all") return MIGRATE_REASONS_ALL;
   if (value === "none") return 0;
+  // v6: a raw number of MR_* bits, as kstrtouint() reads it (0x… and 0… included).
+  if (/^[+]?[0-9]/.test(value)) {
+    const raw = kstrtouint(value);
+    if (typeof raw !== "number") return raw;
+    return raw & ~MIGRATE_REASONS_ALL
+      ? errno("EINVAL", `reason mask ${raw} is not a set of MR_* bits`)
+      : raw;
+  }
   let mask = 0;
   for (const name of value.split(",")) {
     const reason = MIGRATE_REASON_NAMES.indexOf(name.trim());

@@ -167,6 +167,17 @@ describe("the reason policy", () => {
     );
   });
 
+  it("parses a raw number of MR_* bits too, as v6 does, and refuses a bit that is no reason", () => {
+    const both = (1 << MR_COMPACTION) | (1 << MR_DEMOTION);
+    expect(parseReasonMask(`${both}\n`)).toBe(both);
+    expect(parseReasonMask(`0x${both.toString(16)}`)).toBe(both);
+    expect(parseReasonMask("0")).toBe(0);
+    expect((parseReasonMask(`${1 << MR_TYPES}`) as { errno: string }).errno).toBe("EINVAL");
+    expect((parseReasonMask("4294967296") as { errno: string }).errno).toBe("ERANGE");
+    expect((parseReasonMask("-1") as { errno: string }).errno).toBe("EINVAL");
+    expect((parseReasonMask("12abc") as { errno: string }).errno).toBe("EINVAL");
+  });
+
   it("offloads a batch only when the mask allows the reason and shouldBatch agrees; default no", async () => {
     const { k, p, addr, bytes } = setup();
     const calls = { n: 0 };
