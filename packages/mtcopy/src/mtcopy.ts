@@ -28,7 +28,6 @@
 import { cpus, loadavg } from "node:os";
 import {
   type Attribute,
-  batchPairs,
   CopyEngine,
   defineMigratorModule,
   ERRNO,
@@ -240,11 +239,11 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         srcs = new Int32Array(count * 2);
         dsts = new Int32Array(count * 2);
       }
-      // Walk both lists in lockstep (list_next_entry on each).
       let n = 0;
       let uniform = true;
       let bytes = 0;
-      for (const [d, s] of batchPairs(dst, src)) {
+      // Both lists in lockstep with list_next_entry(), into the reused arrays: no allocation per folio.
+      for (let s = src.first, d = dst.first; s >= 0; s = src.next(s), d = dst.next(d)) {
         srcs[n] = s;
         dsts[n] = d;
         if (n > 0 && m.folioNrPages(s) !== m.folioNrPages(srcs[0]!)) uniform = false;

@@ -256,8 +256,12 @@ class Machine implements KernelInterface {
           return Effect.fail(errno("ESHUTDOWN", `${name}: the kernel has shut down`));
         }
         this.inFlight++;
+        // A nested call (move_pages calling migrate_pages) is already marked: nothing to add.
+        const marked = inside.has(this)
+          ? effect
+          : Effect.provideService(effect, InKernelCall, new Set([...inside, this]));
         return Effect.ensuring(
-          Effect.provideService(effect, InKernelCall, new Set([...inside, this])),
+          marked,
           Effect.sync(() => {
             if (--this.inFlight === 0) this.drained?.();
           }),

@@ -150,40 +150,43 @@ export const unloadModule = (k: Kernel, name: string): Effect.Effect<void, Errno
       return Effect.fail(errno("EBUSY", `module ${name} is ${module.state}`));
     if (module.refcnt > 0)
       return Effect.fail(errno("EBUSY", `module ${name} is in use (refcnt ${module.refcnt})`));
+    return Effect.asVoid(exitModule(k, module));
+  });
+
+/**
+ * The second half of `delete_module()`: marks a live module going, runs its exit behind the
+ * callback boundary (nothing it throws or returns escapes), tells the notifier chain and frees
+ * the module, whatever the exit did, uninterruptibly. Completes with how the exit ended.
+ */
+const exitModule = (k: Kernel, module: Module): Effect.Effect<Exit.Exit<unknown, unknown>> =>
+  Effect.uninterruptibleMask((restore) => {
     module.state = "going";
     const exit = module.definition.exit;
     const call = exit ? callEffect("exit", () => exit(module)) : Effect.void;
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.exit(restore(call)).pipe(
-        Effect.andThen(notifyGoing(k, module)),
-        Effect.andThen(Effect.sync(() => freeModule(k, module))),
-      ),
+    return Effect.exit(restore(call)).pipe(
+      Effect.tap(() => notifyGoing(k, module)),
+      Effect.tap(() => Effect.sync(() => freeModule(k, module))),
     );
   });
 
 /**
  * Unloads every module at shutdown, the last loaded first, as the machine going down takes its
- * drivers with it: each live module is marked going and its exit runs whatever its reference
- * count (nothing can call into it any more). Returns the names of the modules whose exit failed
- * or died, with why; each is unloaded all the same.
+ * drivers with it: each live module's exit runs whatever its reference count (nothing can call
+ * into it any more). Returns the names of the modules whose exit failed or died, with why; each
+ * is unloaded all the same.
  */
 export const unloadModulesAtShutdown = (k: Kernel): Effect.Effect<string[]> =>
   Effect.gen(function* () {
     const failures: string[] = [];
     for (const module of [...k.modules.values()].reverse()) {
-      if (module.state === "live") {
-        module.state = "going";
-        const exit = module.definition.exit;
-        // The same boundary as delete_module(): nothing the exit throws or returns escapes.
-        const ended = yield* Effect.exit(
-          exit ? callEffect("exit", () => exit(module)) : Effect.void,
-        );
-        if (ended._tag === "Failure") {
-          failures.push(`module ${module.name}: ${formatCause("exit", ended.cause)}`);
-        }
-        yield* notifyGoing(k, module);
+      if (module.state !== "live") {
+        freeModule(k, module);
+        continue;
       }
-      freeModule(k, module);
+      const ended = yield* exitModule(k, module);
+      if (ended._tag === "Failure") {
+        failures.push(`module ${module.name}: ${formatCause("exit", ended.cause)}`);
+      }
     }
     return failures;
   });

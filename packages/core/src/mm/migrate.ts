@@ -870,51 +870,24 @@ export const migratePagesBatch = (
 ): Effect.Effect<number, ErrnoError> =>
   k.call(
     "migrate_pages_batch",
-    migratePagesBatchChecked(
-      k,
-      from,
-      getNewFolio,
-      putNewFolio,
-      mode,
-      reason,
-      retFolios,
-      splitFolios,
-      stats,
-      nrPass,
-      options,
-    ),
+    Effect.suspend(() => {
+      const extra = checkCall(k, "migrate_pages_batch", mode, reason, options);
+      if (extra instanceof Error) return Effect.fail(extra);
+      if (!Number.isSafeInteger(nrPass) || nrPass < 1) {
+        return Effect.fail(errno("EINVAL", `migrate_pages_batch: nr_pass ${nrPass} is not >= 1`));
+      }
+      const c: MigrateCall = {
+        k,
+        getNewFolio,
+        putNewFolio,
+        reason,
+        ...extra,
+        waitOn: -1,
+        waitBit: 0,
+      };
+      return migratePagesBatchCall(c, from, mode, retFolios, splitFolios, stats, nrPass);
+    }),
   );
-
-const migratePagesBatchChecked = (
-  k: Kernel,
-  from: FolioList,
-  getNewFolio: NewFolioFn,
-  putNewFolio: FreeFolioFn | null,
-  mode: MigrateMode,
-  reason: MigrateReason,
-  retFolios: FolioList,
-  splitFolios: FolioList | null,
-  stats: MigratePagesStats,
-  nrPass: number,
-  options: MigratePagesOptions,
-): Effect.Effect<number, ErrnoError> =>
-  Effect.suspend(() => {
-    const extra = checkCall(k, "migrate_pages_batch", mode, reason, options);
-    if (extra instanceof Error) return Effect.fail(extra);
-    if (!Number.isSafeInteger(nrPass) || nrPass < 1) {
-      return Effect.fail(errno("EINVAL", `migrate_pages_batch: nr_pass ${nrPass} is not >= 1`));
-    }
-    const c: MigrateCall = {
-      k,
-      getNewFolio,
-      putNewFolio,
-      reason,
-      ...extra,
-      waitOn: -1,
-      waitBit: 0,
-    };
-    return migratePagesBatchCall(c, from, mode, retFolios, splitFolios, stats, nrPass);
-  });
 
 const migratePagesChecked = (
   k: Kernel,
