@@ -9,7 +9,14 @@ import { MTCOPY_SYSFS_DIR, mtcopyDriver, type ThreadPolicy } from "@migrate-offl
 import { Effect } from "effect";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { measureOffload } from "./offload";
-import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
+import {
+  envelope,
+  formatBytes,
+  formatSummary,
+  markdownTable,
+  type Summary,
+  summarize,
+} from "./report";
 
 /** One cell: a folio size and a copier. */
 export interface MtcopyCell {
@@ -176,11 +183,8 @@ export const formatMtcopy = (r: MtcopyResults): string => {
     `raw memcpy, same run: 1 thread ${r.memcpyOneThreadGbps.median.toFixed(2)} GB/s, ${r.threadsOfAllThreadMemcpy} threads ${r.memcpyAllThreadsGbps.median.toFixed(2)} GB/s`,
     "",
     markdownTable(
-      ["threads", "dispatch round trip µs, median (mean±sd)"],
-      r.dispatchUs.map((d) => [
-        String(d.threads),
-        `${d.us.median.toFixed(1)} (${d.us.mean.toFixed(1)}±${d.us.sd.toFixed(1)})`,
-      ]),
+      ["threads", "dispatch round trip µs, median (min–max)"],
+      r.dispatchUs.map((d) => [String(d.threads), formatSummary(d.us, 1)]),
     ),
   ].join("\n");
 };
