@@ -370,14 +370,22 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
     }
     case "conformance": {
       const o = invocation.options;
-      const names = o.migrators ?? Object.keys(CONFORMANCE_SUBJECTS);
+      const extra = await userMigrators(o.migrator);
+      const names = o.migrators ?? (extra.length > 0 ? [] : Object.keys(CONFORMANCE_SUBJECTS));
       for (const name of names) {
         if (!(name in CONFORMANCE_SUBJECTS))
           return fail(
             `--migrators: unknown migrator ${JSON.stringify(name)}; the migrators are ${Object.keys(CONFORMANCE_SUBJECTS).join(", ")}`,
           );
       }
-      const result = await runConformance(names, o.cases ?? 1000, o.runs ?? 1, progress, o.hangMs);
+      const result = await runConformance(
+        names,
+        o.cases ?? 1000,
+        o.runs ?? 1,
+        progress,
+        o.hangMs,
+        extra,
+      );
       publish("conformance", result, formatConformance(result.results));
       return;
     }

@@ -8,7 +8,7 @@
  */
 import { parseSize } from "@migrate-offload/core";
 import { Effect, FileSystem, Layer, Option, Path, Sink, Stdio, Stream, Terminal } from "effect";
-import { Command, Flag } from "effect/cli";
+import { CliOutput, Command, Flag } from "effect/cli";
 import { ChildProcessSpawner } from "effect/process";
 
 /** The program's name in usage lines. */
@@ -118,16 +118,18 @@ const out = optional(
 );
 
 /**
- * Every experiment: its description (what `<experiment> --help` and the command list show) and
+ * Every experiment: its summary (the command list), its description (`<experiment> --help`) and
  * the options it takes.
  */
 export const EXPERIMENTS = {
   demo: {
+    summary: "boot, move and check every byte; then sizes --quick and cpu --quick",
     description:
       "the main job: boot a 2-node kernel, fault memory in, move it with move_pages and check every byte; then the quick sizes and cpu runs with both drivers, their tables, and the chart",
     flags: { nodeSize: size("node-size", "memory per node, bytes (default 512M)"), out },
   },
   sizes: {
+    summary: "move_pages GB/s by folio size: serial, mtcopy, dcbm, --migrator; a chart",
     description:
       "move_pages throughput by folio size: serial, mtcopy by threads, dcbm by channels and any --migrator, against raw memcpy; writes <out>/sizes.svg; Ctrl-C keeps what it measured",
     flags: {
@@ -142,6 +144,7 @@ export const EXPERIMENTS = {
     },
   },
   memmodel: {
+    summary: "struct page bytes per base page and kernel boot time",
     description: "struct page bytes per base page and kernel boot time",
     flags: {
       nodeSize: size("node-size", "memory per node, bytes; 2 nodes (default 1G)"),
@@ -151,6 +154,7 @@ export const EXPERIMENTS = {
     },
   },
   movepages: {
+    summary: "move_pages() GB/s by folio size, against raw memcpy (v4 table 1a)",
     description: "move_pages() throughput by folio size, against raw memcpy (v4 table 1a)",
     flags: {
       total: total("1G"),
@@ -164,6 +168,7 @@ export const EXPERIMENTS = {
     },
   },
   registry: {
+    summary: "the copy-offload registry's cost: idle fast path, dispatch per batch",
     description:
       "the copy-offload registry's cost: idle fast path vs serial, SRCU + dispatch per batch",
     flags: {
@@ -173,6 +178,7 @@ export const EXPERIMENTS = {
     },
   },
   mtcopy: {
+    summary: "move_pages with mtcopy by thread count and auto",
     description: "move_pages with CPU_MT_COPY by thread count and auto, vs serial and raw memcpy",
     flags: {
       total: total("256M"),
@@ -201,6 +207,7 @@ export const EXPERIMENTS = {
     },
   },
   dcbm: {
+    summary: "move_pages with dcbm by channel count",
     description: "move_pages with the DCBM migrator by channel count, vs serial and raw memcpy",
     flags: {
       total: total("1G"),
@@ -213,6 +220,7 @@ export const EXPERIMENTS = {
     },
   },
   cpu: {
+    summary: "a CPU hog on the initiating thread while serial and dcbm copy",
     description: "a CPU hog on the initiating thread while serial and dcbm move 2M folios",
     flags: {
       quick: quick("256M and 3 runs"),
@@ -225,6 +233,7 @@ export const EXPERIMENTS = {
     },
   },
   count: {
+    summary: "move_pages GB/s by folio count at 2 MiB (v4 table 2); a chart",
     description:
       "move_pages throughput by folio count at 2 MiB: serial, mtcopy 1, dcbm 1 and any --migrator (v4 table 2); writes <out>/count.svg; Ctrl-C keeps what it measured",
     flags: {
@@ -240,6 +249,7 @@ export const EXPERIMENTS = {
     },
   },
   amdahl: {
+    summary: "the share of move_pages time spent copying, and the speedup it bounds",
     description:
       "the share of move_pages time spent copying, 1 and 512 folios of 4K and 2M, and the speedup it bounds (v3 cover letter)",
     flags: {
@@ -249,6 +259,7 @@ export const EXPERIMENTS = {
     },
   },
   latency: {
+    summary: "how long the first folio of a batch stays unmapped, by batch size",
     description:
       "first-folio latency against NR_MAX_BATCHED_MIGRATION: how long the first folio of a batch stays unmapped, serial, mtcopy 2 and dcbm 4 at 2 MiB",
     flags: {
@@ -264,6 +275,7 @@ export const EXPERIMENTS = {
     },
   },
   base64k: {
+    summary: "64 KiB base pages: 64 KiB folios and 2 MiB mTHP, vanilla and mtcopy",
     description:
       "64 KiB base pages: 64 KiB folios and 2 MiB mTHP, vanilla and mtcopy by threads (Zi Yan's Grace tables); Ctrl-C keeps what it measured",
     flags: {
@@ -275,10 +287,12 @@ export const EXPERIMENTS = {
     },
   },
   all: {
+    summary: "sizes, count, cpu, amdahl, latency and base64k in turn",
     description: "sizes, count, cpu, amdahl, latency and base64k, one after another",
     flags: { quick: quick("each with --quick: under a minute in all"), out },
   },
   soak: {
+    summary: "boot, use and shut down kernels with each copier; leaks reported",
     description:
       'boots, uses and shuts down kernels with each copier, one engine fault a round, every byte checked; prints memory at start, peak and end and ends with "soak: leaked <n> MiB, <k> threads"',
     flags: {
@@ -296,6 +310,7 @@ export const EXPERIMENTS = {
     },
   },
   "sysfs-fuzz": {
+    summary: "valid and junk writes to every writable sysfs and procfs file",
     description:
       "writes valid values and junk to every writable sysfs and procfs file of a kernel with mtcopy and dcbm loaded, with migrations between: every write a success or a typed errno, nothing changed by a refusal, every byte intact, a clean consistency check",
     flags: {
@@ -310,16 +325,21 @@ export const EXPERIMENTS = {
     },
   },
   conformance: {
-    description: "the testkit's verifyMigrator: generated cases per second, per migrator",
+    summary: "the testkit's verifyMigrator: cases per second, per migrator",
+    description:
+      "the testkit's verifyMigrator: generated cases per second, per migrator, the built-in ones and any --migrator",
     flags: {
       migrators: optional(
         Flag.String("migrators").pipe(
           Flag.withMetavar("list"),
           Flag.map((text) => text.split(",")),
-          Flag.withDescription("serial_copy,reverse_copy,mtcopy,dcbm (default: all)"),
+          Flag.withDescription(
+            "built-in migrators: serial_copy,reverse_copy,mtcopy,dcbm (default: all; none of them when --migrator is given alone)",
+          ),
         ),
       ),
       cases: count("cases", "generated cases per call (default 1000)"),
+      migrator,
       runs: runs("calls per migrator (default 1)"),
       hangMs: count(
         "hang-ms",
@@ -364,7 +384,7 @@ export const benchCommand = <E>(run: (invocation: Invocation) => Effect.Effect<v
       run({ experiment: name, options } as Invocation),
     ).pipe(
       Command.withDescription(EXPERIMENTS[name].description),
-      Command.withShortDescription(EXPERIMENTS[name].description.split(/[:;]/)[0]!),
+      Command.withShortDescription(EXPERIMENTS[name].summary),
     ),
   );
   return Command.make(PROGRAM).pipe(
@@ -376,14 +396,21 @@ export const benchCommand = <E>(run: (invocation: Invocation) => Effect.Effect<v
 };
 
 /**
- * The services `effect/cli` runs on, over this process: the command line `args`, help and
- * errors written through `write` (stdout) and to stderr, and the terminal's width. The CLI
- * reads no files and spawns nothing, so those two services refuse.
+ * The services `effect/cli` runs on, over this process: the command line `args`, help written
+ * through `write` (stdout by default), the reasons a command line was refused through
+ * `writeError` (stderr by default), and the terminal's width. Colours only on a terminal. The
+ * CLI reads no files and spawns nothing, so those two services refuse.
  */
 export const cliEnvironment = (
   args: readonly string[],
-  write: (text: string) => void = (text) => process.stdout.write(text),
+  write?: (text: string) => void,
+  writeError?: (text: string) => void,
 ) => {
+  const out = write ?? ((text: string) => process.stdout.write(text));
+  const err = writeError ?? ((text: string) => process.stderr.write(text));
+  const formatter = CliOutput.defaultFormatter({
+    colors: write === undefined && process.stdout.isTTY === true,
+  });
   const sink = (put: (text: string) => void) => () =>
     // biome-ignore lint/suspicious/useIterableCallbackReturn: Sink.forEach's callback returns an Effect by design.
     Sink.forEach((chunk: string | Uint8Array) =>
@@ -393,14 +420,31 @@ export const cliEnvironment = (
     );
   const unused = Effect.die(new Error("the bench CLI does not read the terminal"));
   return Layer.mergeAll(
+    CliOutput.layerPresenter({
+      present: (event) =>
+        Effect.sync(() => {
+          switch (event._tag) {
+            case "Help":
+              out(`${formatter.formatHelpDoc(event.helpDoc)}\n`);
+              return;
+            case "InvalidInvocation":
+              err(`${formatter.formatHelpDoc(event.helpDoc)}\n`);
+              err(`${formatter.formatErrors(event.errors)}\n`);
+              return;
+            case "Version":
+              out(`${formatter.formatVersion(event.name, event.version)}\n`);
+              return;
+          }
+        }),
+    }),
     FileSystem.layerNoop({}),
     Path.layer,
     Layer.succeed(
       Stdio.Stdio,
       Stdio.make({
         args: Effect.succeed(args),
-        stdout: sink(write),
-        stderr: sink((text) => process.stderr.write(text)),
+        stdout: sink(out),
+        stderr: sink(err),
         stdin: Stream.empty,
       }),
     ),
@@ -412,7 +456,7 @@ export const cliEnvironment = (
         size: unused,
         readInput: unused,
         readLine: unused,
-        display: (text) => Effect.sync(() => write(text)),
+        display: (text) => Effect.sync(() => out(text)),
       }),
     ),
     Layer.succeed(
