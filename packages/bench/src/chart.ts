@@ -26,7 +26,7 @@ export interface ReferenceLine {
 }
 
 /** The y axis of every throughput chart: what is drawn and its unit. */
-export const THROUGHPUT_AXIS_TITLE = "throughput, GB/s (10⁹ bytes/s): median, bars min–max";
+export const THROUGHPUT_AXIS_TITLE = "GB/s (10⁹ B/s): median, bars min–max";
 
 /**
  * Copier names in reading order: families (`serial`, `mtcopy`, `dcbm`, …) in the order they first
