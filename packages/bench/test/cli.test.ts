@@ -126,7 +126,7 @@ describe("the bench CLI's grammar", () => {
     });
     expect((await parse(["conformance", "--cases", "200"])).invocation).toEqual({
       experiment: "conformance",
-      options: { cases: 200 },
+      options: { cases: 200, migrator: [] },
     });
     expect((await parse(["mtcopy", "--threads", "2,auto"])).invocation?.options).toEqual({
       threads: [2, "auto"],
