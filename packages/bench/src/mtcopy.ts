@@ -165,7 +165,7 @@ export const formatMtcopy = (r: MtcopyResults): string => {
     r.cells.find((c) => c.copier === copier && c.folioBytes === size)!;
   const header = ["copier", ...sizes.map((s) => formatBytes(s).replace(" ", ""))];
   return [
-    "move_pages GB/s, median (× serial)",
+    "move_pages GB/s, median (min–max) [× serial]",
     "",
     markdownTable(
       header,
@@ -175,12 +175,12 @@ export const formatMtcopy = (r: MtcopyResults): string => {
           const x = cell(c, s);
           const declined =
             x.offered > 0 && x.declined > 0 ? `, ${x.declined}/${x.offered} declined` : "";
-          return `${x.gbps.median.toFixed(2)} (${x.vsSerial.toFixed(2)}${declined})${x.intact ? "" : " CORRUPT"}`;
+          return `${formatSummary(x.gbps)} [${x.vsSerial.toFixed(2)}${declined}]${x.intact ? "" : " CORRUPT"}`;
         }),
       ]),
     ),
     "",
-    `raw memcpy, same run: 1 thread ${r.memcpyOneThreadGbps.median.toFixed(2)} GB/s, ${r.threadsOfAllThreadMemcpy} threads ${r.memcpyAllThreadsGbps.median.toFixed(2)} GB/s`,
+    `raw memcpy, same run: 1 thread ${formatSummary(r.memcpyOneThreadGbps)} GB/s, ${r.threadsOfAllThreadMemcpy} threads ${formatSummary(r.memcpyAllThreadsGbps)} GB/s`,
     "",
     markdownTable(
       ["threads", "dispatch round trip µs, median (min–max)"],
