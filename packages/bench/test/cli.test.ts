@@ -8,6 +8,7 @@ import { Cause, Effect, Exit } from "effect";
 import { CliError, Command } from "effect/cli";
 import { describe, expect, it } from "vitest";
 import { benchCommand, cliEnvironment, EXPERIMENTS, type Invocation } from "../src/commands";
+import { runCount } from "../src/count";
 import { runSizes } from "../src/sizes";
 import { loadUserMigrator } from "../src/user_migrator";
 
@@ -229,6 +230,22 @@ describe("--migrator", () => {
     expect(r.config).toMatchObject({ migrators: ["reverse-copy-migrator"] });
     expect(r.results.cells.map((c) => [c.copier, c.intact])).toEqual([
       ["serial", true],
+      ["reverse-copy-migrator", true],
+    ]);
+    const count = await Effect.runPromise(
+      runCount(
+        [2],
+        1,
+        () => false,
+        () => {},
+        [subject],
+      ),
+    );
+    expect(count.config).toMatchObject({ migrators: ["reverse-copy-migrator"] });
+    expect(count.results.cells.map((c) => [c.row, c.intact])).toEqual([
+      ["serial", true],
+      ["mtcopy 1", true],
+      ["dcbm 1", true],
       ["reverse-copy-migrator", true],
     ]);
   }, 60_000);
