@@ -8,7 +8,7 @@
  */
 import { parseSize } from "@migrate-offload/core";
 import { Effect, FileSystem, Layer, Option, Path, Sink, Stdio, Stream, Terminal } from "effect";
-import { CliOutput, Command, Flag } from "effect/cli";
+import { CliConfig, CliOutput, Command, Flag, GlobalFlag } from "effect/cli";
 import { ChildProcessSpawner } from "effect/process";
 
 /** The program's name in usage lines. */
@@ -399,7 +399,8 @@ export const benchCommand = <E>(run: (invocation: Invocation) => Effect.Effect<v
  * The services `effect/cli` runs on, over this process: the command line `args`, help written
  * through `write` (stdout by default), the reasons a command line was refused through
  * `writeError` (stderr by default), and the terminal's width. Colours only on a terminal. The
- * CLI reads no files and spawns nothing, so those two services refuse.
+ * one built-in global flag is `--help`. The CLI reads no files and spawns nothing, so those two
+ * services refuse.
  */
 export const cliEnvironment = (
   args: readonly string[],
@@ -420,6 +421,8 @@ export const cliEnvironment = (
     );
   const unused = Effect.die(new Error("the bench CLI does not read the terminal"));
   return Layer.mergeAll(
+    // --help alone: no version, shell completions, log level or interactive wizard to offer.
+    CliConfig.layer({ builtIns: [GlobalFlag.Help] }),
     CliOutput.layerPresenter({
       present: (event) =>
         Effect.sync(() => {
