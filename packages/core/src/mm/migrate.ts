@@ -982,6 +982,23 @@ const migratePagesChecked = (
   });
 
 /**
+ * `isolate_folio_to_list()` (`mm/migrate.c`): takes the folio at head PFN `head` off the LRU (or,
+ * for hugetlb, off the active hugetlb list) with the isolation reference, and adds it to the back
+ * of `list`, ready for {@link migratePages}. False when it cannot be isolated: it is on no such
+ * list (already isolated, by this caller or another migration, or never added) and `list` is left
+ * as it was. {@link putbackMovablePages} undoes it.
+ *
+ * @category Page migration
+ */
+export const isolateFolioToList = (k: Kernel, head: number, list: FolioList): boolean => {
+  const isolated = k.memmap.test(head, PG_hugetlb)
+    ? k.hugetlbActive.isolate(head)
+    : k.lru.isolate(head);
+  if (isolated) list.addTail(head);
+  return isolated;
+};
+
+/**
  * `putback_movable_pages()` (`mm/migrate.c`): returns every folio on the list to its LRU or
  * hugetlb list.
  *
