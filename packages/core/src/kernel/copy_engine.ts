@@ -106,8 +106,17 @@ export interface CopyEngineOptions {
   readonly maxTags?: number;
   /** Iterations a worker spins on its doorbell before it sleeps (default 20000). */
   readonly workerSpin?: number;
-  /** How long a lane may take before its worker is declared hung and replaced (default 10 s). */
+  /**
+   * How long a lane may take over one round before its worker is declared hung and replaced
+   * (default 10 s): the deadline an injected `hang` waits out.
+   */
   readonly deadlineMs?: number;
+  /**
+   * How long a new worker thread may take to say it runs before `ready()` fails with `ETIMEDOUT`
+   * (default 10 s). Separate from `deadlineMs`: a short hang deadline, as conformance runs set,
+   * must not fail threads that start slowly on a loaded host.
+   */
+  readonly startDeadlineMs?: number;
   /**
    * Where the copy thread's entry file is, as a URL or a file path (default: `copy-worker.mjs`
    * beside this module, which the package ships and exports as
@@ -165,6 +174,7 @@ export class CopyEngine {
   private readonly tagBuffer: SharedArrayBuffer;
   private readonly capacity: number;
   private readonly deadlineMs: number;
+  private readonly startDeadlineMs: number;
   private readonly workerSpin: number;
   /** Workers started over the engine's life, replacements included. */
   spawned = 0;
@@ -203,6 +213,7 @@ export class CopyEngine {
     ).href;
     this.capacity = options.capacity ?? 4096;
     this.deadlineMs = options.deadlineMs ?? 10_000;
+    this.startDeadlineMs = options.startDeadlineMs ?? 10_000;
     this.workerSpin = options.workerSpin ?? 20_000;
     this.tagBuffer = new SharedArrayBuffer(4 * (options.maxTags ?? 65536));
     this.tags = new Int32Array(this.tagBuffer);
@@ -345,10 +356,10 @@ export class CopyEngine {
             started(
               errno(
                 "ETIMEDOUT",
-                `copy thread ${this.workerUrl} did not start within ${this.deadlineMs} ms`,
+                `copy thread ${this.workerUrl} did not start within ${this.startDeadlineMs} ms`,
               ),
             ),
-          this.deadlineMs,
+          this.startDeadlineMs,
         );
         started = (error) => {
           clearTimeout(deadline);
