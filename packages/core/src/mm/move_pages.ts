@@ -167,19 +167,24 @@ const addPageForMigration = (
  * import { Effect } from "effect";
  *
  * await Effect.runPromise(
- *   Effect.gen(function* () {
- *     const kernel = yield* Kernel.boot({ nodes: ["16M", "16M"] });
- *     const proc = yield* kernel.createProcess();
- *     const addr = yield* proc.mmap(2 * 4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
- *     yield* proc.write(addr, new Uint8Array(2 * 4096).fill(7));
- *     const list = new FolioList(kernel.memmap.lru);
- *     yield* isolateFoliosToList(proc, [addr, addr + 4096], list);
- *     const { rc } = yield* migratePages(kernel, list, allocMigrationTarget(kernel, 1), null,
- *       MIGRATE_SYNC, MR_SYSCALL);
- *     putbackMovablePages(kernel, list); // what did not move goes back to the LRU
- *     list.release();
- *     console.log(rc); // 0: both folios now on node 1
- *   }),
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["16M", "16M"] });
+ *       const proc = yield* kernel.createProcess();
+ *       const addr = yield* proc.mmap(2 * 4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+ *       yield* proc.write(addr, new Uint8Array(2 * 4096).fill(7));
+ *       const list = new FolioList(kernel.memmap.lru);
+ *       const queued = yield* isolateFoliosToList(proc, [addr, addr + 4096], list);
+ *       const { rc } = yield* migratePages(kernel, list, allocMigrationTarget(kernel, 1), null,
+ *         MIGRATE_SYNC, MR_SYSCALL);
+ *       putbackMovablePages(kernel, list); // what did not move goes back to the LRU
+ *       list.release();
+ *       console.log(queued, rc); // 2 0: two folios isolated, none left behind
+ *       // An address with nothing mapped fails, and isolates nothing:
+ *       const error = yield* Effect.flip(isolateFoliosToList(proc, [0x1000], list));
+ *       console.log(error.errno); // "EFAULT"
+ *     }),
+ *   ),
  * );
  * ```
  */
