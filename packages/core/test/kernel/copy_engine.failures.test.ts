@@ -83,6 +83,7 @@ describe("copy threads that fail are never quiet", () => {
     });
     const error = (await Effect.runPromise(Effect.flip(engine.ready()))) as ErrnoError;
     expect(error.errno).toBe("ETIMEDOUT");
+    expect(error.message).toContain("did not start within 200 ms");
     expect(error.message).toContain(pathToFileURL(silent).href);
     await Effect.runPromise(engine.terminate());
     await Effect.runPromise(k.shutdown());
