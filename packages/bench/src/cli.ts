@@ -6,14 +6,13 @@
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
-import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
-import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import { Cause, Effect, Exit } from "effect";
 import { CliError, Command } from "effect/cli";
 import type { TopLevelSpec } from "vega-lite";
 import { throughputChart, writeSvg } from "./chart";
 import { benchCommand, cliEnvironment, type Invocation, PROGRAM } from "./commands";
 import { CONFORMANCE_SUBJECTS, formatConformance, runConformance } from "./conformance";
+import { dcbmCopier, mtcopyCopier } from "./copiers";
 import {
   COUNT_SWEEP,
   countCellBytes,
@@ -454,10 +453,8 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
       const batches = o.batchPages ?? (o.quick ? [512, 32768] : [512, 4096, 32768, 262144]);
       const copiers: Array<[string, MigratorSubject | undefined]> = [
         ["serial", undefined],
-        ...(o.quick
-          ? []
-          : [["mtcopy 2", mtcopyConformanceSubject({ threads: 2 })] as [string, MigratorSubject]]),
-        ["dcbm 4", dcbmConformanceSubject({ channels: 16 }, { nrDmaChan: 4 })],
+        ...(o.quick ? [] : [["mtcopy 2", mtcopyCopier(2)] as [string, MigratorSubject]]),
+        ["dcbm 4", dcbmCopier(4)],
       ];
       const runs = o.runs ?? (o.quick ? 3 : 5);
       const result = await Effect.runPromise(runLatency(total, batches, copiers, runs, progress));

@@ -6,10 +6,9 @@
  */
 import { availableParallelism } from "node:os";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
-import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
-import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
+import { dcbmCopier, mtcopyCopier } from "./copiers";
 import { measureMemcpy, memcpyAllThreads, memcpyWarnings } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
@@ -53,8 +52,8 @@ const countCopiers = (
   extra: readonly MigratorSubject[],
 ): Array<[string, MigratorSubject | undefined]> => [
   ["serial", undefined],
-  ["mtcopy 1", mtcopyConformanceSubject({ threads: 1 })],
-  ["dcbm 1", dcbmConformanceSubject({ channels: 16 }, { nrDmaChan: 1 })],
+  ["mtcopy 1", mtcopyCopier(1)],
+  ["dcbm 1", dcbmCopier(1)],
   ...extra.map((subject): [string, MigratorSubject] => [subject.name, subject]),
 ];
 
@@ -105,10 +104,7 @@ export const runBase64k = (
 ) => {
   const copiers: Array<[string, MigratorSubject | undefined]> = [
     ["vanilla", undefined],
-    ...threads.map((t): [string, MigratorSubject] => [
-      `mt_${t}`,
-      mtcopyConformanceSubject({ threads: t }),
-    ]),
+    ...threads.map((t): [string, MigratorSubject] => [`mt_${t}`, mtcopyCopier(t)]),
   ];
   const cells = [65536, 2 << 20].flatMap((folioBytes) =>
     copiers.map(([row, subject]) => ({

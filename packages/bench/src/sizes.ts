@@ -5,10 +5,9 @@
  */
 import { availableParallelism } from "node:os";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
-import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
-import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
+import { dcbmCopier, mtcopyCopier } from "./copiers";
 import { measureMemcpy, memcpyAllThreads, memcpyWarnings } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
@@ -52,11 +51,11 @@ const copiers = (
   ["serial", undefined],
   ...config.threads.map((threads): [string, MigratorSubject] => [
     `mtcopy ${threads}`,
-    mtcopyConformanceSubject({ threads }),
+    mtcopyCopier(threads),
   ]),
   ...config.channels.map((nrDmaChan): [string, MigratorSubject] => [
     `dcbm ${nrDmaChan}`,
-    dcbmConformanceSubject({ channels: 16 }, { nrDmaChan }),
+    dcbmCopier(nrDmaChan),
   ]),
   ...extra.map((subject): [string, MigratorSubject] => [subject.name, subject]),
 ];
