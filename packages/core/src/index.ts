@@ -181,6 +181,7 @@ export {
 export {
   type BadPageHandler,
   type Fragmentation,
+  type MemoryRegion,
   MIGRATE_HIGHATOMIC,
   MIGRATE_ISOLATE,
   MIGRATE_MOVABLE,
@@ -189,7 +190,6 @@ export {
   MIGRATE_TYPES,
   MIGRATE_UNMOVABLE,
   MIGRATETYPE_NAMES,
-  type MemoryRegion,
   type MigrateType,
   type NodeSpan,
   type PageAllocator,

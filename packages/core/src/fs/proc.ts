@@ -42,7 +42,8 @@ const pagetypeinfo = (k: Kernel): string => {
       out += `Node ${z.nid.toString().padStart(4)}, zone ${ZONE_NAME}, type ${MIGRATETYPE_NAMES[mt]!.padStart(12)} `;
       for (let o = 0; o < orders; o++) {
         const n = z.nrFreeByType[o]![mt]!;
-        out += n >= 100000 ? `>${(100000).toString().padStart(6)} ` : `${n.toString().padStart(6)} `;
+        out +=
+          n >= 100000 ? `>${(100000).toString().padStart(6)} ` : `${n.toString().padStart(6)} `;
       }
       out += "\n";
     }

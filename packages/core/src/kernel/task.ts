@@ -26,10 +26,10 @@ import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/s
 import { formatValue } from "../lib/bug";
 import { directCompact } from "../mm/compaction";
 import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
-import { folioPut } from "../mm/swap";
 import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
+import { folioPut } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 
 /**

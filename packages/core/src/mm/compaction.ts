@@ -199,7 +199,13 @@ export const fragmentationScoreWmark = (k: Kernel, low: boolean): number => {
   return low ? wmarkLow : Math.min(wmarkLow + 10, 100);
 };
 
-const trace = (k: Kernel, zone: Zone, order: number, event: "finished" | "suitable", ret: number) => {
+const trace = (
+  k: Kernel,
+  zone: Zone,
+  order: number,
+  event: "finished" | "suitable",
+  ret: number,
+) => {
   if (k.trace.enabled) {
     k.trace.emit({
       event: `mm_compaction_${event}`,
@@ -433,23 +439,22 @@ const suitableMigrationTarget = (k: Kernel, cc: CompactControl, pfn: number): bo
 };
 
 /**
- * `isolate_freepages_block()` (`mm/compaction.c`): takes the free blocks of
- * `[start, endPfn)`, every `stride`-th page, onto `cc.freepages` until there are as many free
- * pages as pages to migrate. Returns where it stopped and the pages isolated; counts
- * `compact_isolated` and emits `mm_compaction_isolate_freepages`.
+ * `isolate_freepages_block()` (`mm/compaction.c`): takes the free blocks of `[start, endPfn)`
+ * onto `cc.freepages` until there are as many free pages as pages to migrate, or the zone would
+ * drop under its min watermark. Returns where it stopped; counts `compact_isolated` and emits
+ * `mm_compaction_isolate_freepages`.
  */
 const isolateFreepagesBlock = (
   k: Kernel,
   cc: CompactControl,
   start: number,
   endPfn: number,
-  stride: number,
-): { readonly next: number; readonly isolated: number } => {
+): number => {
   const m = k.memmap;
   let nrScanned = 0;
   let totalIsolated = 0;
   let pfn = start;
-  for (; pfn < endPfn; pfn += stride) {
+  for (; pfn < endPfn; pfn++) {
     nrScanned++;
     if (!(m.flags[pfn]! & PG_buddy)) continue;
     const order = m.order[pfn]!;
@@ -477,14 +482,16 @@ const isolateFreepagesBlock = (
   }
   cc.totalFreeScanned += nrScanned;
   if (totalIsolated) k.vmstat.count("compact_isolated", totalIsolated);
-  return { next: pfn, isolated: totalIsolated };
+  return pfn;
 };
 
 /**
  * `isolate_freepages()` (`mm/compaction.c`): the free scanner, from `cc.freePfn` down pageblock
  * by pageblock, stopping above the migration scanner's pageblock or once it has isolated as
- * many free pages as there are pages to migrate. In `MIGRATE_ASYNC` it samples every
- * `COMPACT_CLUSTER_MAX`-th page until a block gives something.
+ * many free pages as there are pages to migrate. It looks at every page: the kernel's
+ * asynchronous mode samples every `COMPACT_CLUSTER_MAX`-th page here, but only after
+ * `fast_isolate_freepages()` has searched the free lists, which the model does not do; sampling
+ * alone would miss the single free pages a fragmented node is made of.
  */
 const isolateFreepages = (k: Kernel, cc: CompactControl): void => {
   const nr = pageblockNr(k);
@@ -492,24 +499,16 @@ const isolateFreepages = (k: Kernel, cc: CompactControl): void => {
   let blockStart = pageblockStart(k, isolateStart);
   let blockEnd = Math.min(blockStart + nr, cc.zone.endPfn);
   const lowPfn = pageblockStart(k, cc.migratePfn) + nr;
-  let stride = cc.mode === MIGRATE_ASYNC ? COMPACT_CLUSTER_MAX : 1;
   for (; blockStart >= lowPfn; blockEnd = blockStart, blockStart -= nr, isolateStart = blockStart) {
     if (blockStart < cc.zone.startPfn) break;
     if (!suitableMigrationTarget(k, cc, blockStart)) continue;
-    const { next, isolated } = isolateFreepagesBlock(
-      k,
-      cc,
-      Math.max(isolateStart, blockStart),
-      blockEnd,
-      stride,
-    );
+    const next = isolateFreepagesBlock(k, cc, Math.max(isolateStart, blockStart), blockEnd);
     isolateStart = next;
     if (cc.nrFreepages >= cc.nrMigratepages) {
       if (isolateStart >= blockEnd) isolateStart = blockStart - nr;
       break;
     }
     if (isolateStart < blockEnd) break;
-    stride = isolated ? 1 : Math.min(COMPACT_CLUSTER_MAX, stride * 2);
   }
   cc.freePfn = isolateStart;
 };
@@ -652,7 +651,8 @@ export const compactZone = (
 ): Effect.Effect<CompactZoneResult, ErrnoError> =>
   Effect.gen(function* () {
     const zone = k.pageAlloc.zones[nid];
-    if (!zone) return yield* Effect.fail(errno("EINVAL", `compact_zone: node ${nid} does not exist`));
+    if (!zone)
+      return yield* Effect.fail(errno("EINVAL", `compact_zone: node ${nid} does not exist`));
     const { order, mode } = options;
     const gfp = options.gfp ?? GFP_KERNEL;
     const done = (result: number): CompactZoneResult => ({
@@ -874,7 +874,14 @@ export const directCompact = (k: Kernel, dc: DirectCompact): Effect.Effect<void,
     dc.page = -1;
     if (!req) return;
     const { nid, order, gfp, nodemask } = req;
-    const first = yield* allocPagesDirectCompact(k, gfp, order, nid, nodemask, CompactPriority.ASYNC);
+    const first = yield* allocPagesDirectCompact(
+      k,
+      gfp,
+      order,
+      nid,
+      nodemask,
+      CompactPriority.ASYNC,
+    );
     if (first.page >= 0) {
       dc.page = first.page;
       return;
@@ -1059,7 +1066,8 @@ export class CompactionState implements Compaction {
 /** Parses an integer sysctl in `[min, max]` as `proc_dointvec_minmax()` does; EINVAL otherwise. */
 const parseMinmax = (name: string, text: string, min: number, max: number): number | ErrnoError => {
   const v = kstrtoint(text.trim(), 10);
-  if (v instanceof Error) return errno("EINVAL", `${name}: ${JSON.stringify(text)} is not an integer`);
+  if (v instanceof Error)
+    return errno("EINVAL", `${name}: ${JSON.stringify(text)} is not an integer`);
   if (v < min || v > max) return errno("EINVAL", `${name}: ${v} is outside ${min}..${max}`);
   return v;
 };

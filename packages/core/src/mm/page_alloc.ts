@@ -1,5 +1,9 @@
+import { Effect } from "effect";
+import { type ErrnoError, errno } from "../errno";
 import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO, gfpMigratetype } from "../include/gfp";
+import type { Kernel } from "../include/kernel";
 import type { MemMap } from "../include/mem_map";
+import { MIGRATE_SYNC, MR_CONTIG_RANGE } from "../include/migrate_mode";
 import type {
   BadPageHandler,
   Fragmentation,
@@ -30,10 +34,6 @@ import {
   PG_reserved,
   PG_writeback,
 } from "../include/page_flags";
-import { Effect } from "effect";
-import { type ErrnoError, errno } from "../errno";
-import type { Kernel } from "../include/kernel";
-import { MR_CONTIG_RANGE, MIGRATE_SYNC } from "../include/migrate_mode";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
 import { isolateMigratepagesRange } from "./compaction";
@@ -459,7 +459,8 @@ export class BuddyAllocator implements PageAllocator {
     if (free <= mark) return false;
     if (order === 0) return true;
     for (let o = order; o <= this.maxOrder; o++) {
-      for (let mt = 0; mt < MIGRATE_PCPTYPES; mt++) if (!zone.freeArea[o]![mt]!.isEmpty) return true;
+      for (let mt = 0; mt < MIGRATE_PCPTYPES; mt++)
+        if (!zone.freeArea[o]![mt]!.isEmpty) return true;
     }
     return false;
   }

@@ -43,7 +43,6 @@ export {
   waitUntil,
 } from "./fixtures";
 export { collectGarbage } from "./gc";
-export { type FragmentedNode, type FragmentNodeOptions, fragmentNode } from "./workloads";
 export {
   expectOutcome,
   type RaceHarness,
@@ -56,3 +55,4 @@ export {
   raceOutcome,
   runRegistryRaces,
 } from "./races";
+export { type FragmentedNode, type FragmentNodeOptions, fragmentNode } from "./workloads";
