@@ -15,7 +15,7 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import type { DirectCompact } from "../include/compaction";
+import { type DirectCompact, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
 import {
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
@@ -120,7 +120,15 @@ const allocFaultFolio = (
     } else {
       head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
     }
-    if (head < 0 && order > 0 && dc && !dc.tried && gfp & __GFP_DIRECT_RECLAIM) {
+    // __alloc_pages_slowpath() compacts for a costly order (a movable allocation of order 3 or
+    // less only reclaims).
+    if (
+      head < 0 &&
+      order > PAGE_ALLOC_COSTLY_ORDER &&
+      dc &&
+      !dc.tried &&
+      gfp & __GFP_DIRECT_RECLAIM
+    ) {
       dc.request = { nid: target.nid, order, gfp, nodemask: target.nodemask };
       return -1;
     }
