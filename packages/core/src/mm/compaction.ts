@@ -271,8 +271,24 @@ const skipIsolationOnOrder = (k: Kernel, order: number, target: number): boolean
   (!isViaCompactMemory(target) && order >= target) || order >= k.pageAlloc.pageblockOrder;
 
 /**
+ * The end of one block's scan, as both scanners finish it: the `mm_compaction_isolate_*` trace
+ * event and `count_compact_events(COMPACTISOLATED, ...)`.
+ */
+const isolated = (
+  k: Kernel,
+  event: "mm_compaction_isolate_migratepages" | "mm_compaction_isolate_freepages",
+  startPfn: number,
+  endPfn: number,
+  nrScanned: number,
+  nrTaken: number,
+): void => {
+  if (k.trace.enabled) k.trace.emit({ event, startPfn, endPfn, nrScanned, nrTaken });
+  if (nrTaken) k.vmstat.count("compact_isolated", nrTaken);
+};
+
+/**
  * `isolate_migratepages_block()` (`mm/compaction.c`): scans `[lowPfn, endPfn)` and isolates the
- * LRU folios that can move onto `cc.migratepages`, stopping after `COMPACT_CLUSTER_MAX` folios.
+ * LRU folios that can move onto `cc.migratepages`, stopping once `COMPACT_CLUSTER_MAX` pages are.
  * Skipped: free blocks (whole), large folios {@link skipIsolationOnOrder} rejects, pages not on
  * the LRU (kernel memory, isolated folios, `movable_ops` pages), hugetlb folios, pinned folios
  * (more references than mappings, page cache and private data account for), and locked folios
@@ -336,17 +352,8 @@ const isolateMigratepagesBlock = (
     }
   }
   if (lowPfn > endPfn) lowPfn = endPfn;
-  if (k.trace.enabled) {
-    k.trace.emit({
-      event: "mm_compaction_isolate_migratepages",
-      startPfn,
-      endPfn: lowPfn,
-      nrScanned,
-      nrTaken: nrIsolated,
-    });
-  }
   cc.totalMigrateScanned += nrScanned;
-  if (nrIsolated) k.vmstat.count("compact_isolated", nrIsolated);
+  isolated(k, "mm_compaction_isolate_migratepages", startPfn, lowPfn, nrScanned, nrIsolated);
   return lowPfn;
 };
 
@@ -471,17 +478,8 @@ const isolateFreepagesBlock = (
     pfn += isolated - 1;
   }
   if (pfn > endPfn) pfn = endPfn;
-  if (k.trace.enabled) {
-    k.trace.emit({
-      event: "mm_compaction_isolate_freepages",
-      startPfn: start,
-      endPfn: pfn,
-      nrScanned,
-      nrTaken: totalIsolated,
-    });
-  }
   cc.totalFreeScanned += nrScanned;
-  if (totalIsolated) k.vmstat.count("compact_isolated", totalIsolated);
+  isolated(k, "mm_compaction_isolate_freepages", start, pfn, nrScanned, totalIsolated);
   return pfn;
 };
 
