@@ -10,9 +10,11 @@ import {
   fragmentationScoreNode,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
+  GFP_KERNEL_RECLAIMABLE,
   type Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  MIGRATE_RECLAIMABLE,
   MIGRATE_SYNC,
   type Migrator,
   MPOL_BIND,
@@ -98,6 +100,20 @@ describe("the buddy allocator's orders and pageblocks", () => {
     k.folioPut(kernelPage);
     k.folioPut(k.folio(userPage));
     expect(k.pageAlloc.largestFreeOrder(1)).toBe(10);
+    expectConsistent(k);
+  });
+
+  it("puts GFP_KERNEL_RECLAIMABLE memory in a reclaimable pageblock (gfp_migratetype)", () => {
+    const k = boot({ nodes: ["4M", "4M"] });
+    const folio = run(k.allocFolio(1, 0, GFP_KERNEL_RECLAIMABLE | __GFP_THISNODE));
+    expect(k.pageAlloc.zones[1]!.pageblockMigratetype(folio.pfn)).toBe(MIGRATE_RECLAIMABLE);
+    const blocks = run(k.fs.read("/proc/pagetypeinfo"))
+      .split("\n")
+      .filter((l) => l.startsWith("Node 1, zone"))[0];
+    expect(blocks).toBe(
+      "Node 1, zone   Normal            0            0            2            0            0 ",
+    );
+    k.folioPut(folio);
     expectConsistent(k);
   });
 
@@ -383,6 +399,34 @@ describe("kcompactd", () => {
     expect(k.vmstat.get("compact_daemon_migrate_scanned")).toBeGreaterThan(0);
     expect(k.vmstat.get("compact_daemon_wake")).toBe(0); // a timeout, not a wake
     expectErrno(k.fs.write("/proc/sys/vm/compaction_proactiveness", "101"), "EINVAL");
+    expectErrno(k.fs.write("/proc/sys/vm/compaction_proactiveness", "-1"), "EINVAL");
+    expect(run(k.fs.read("/proc/sys/vm/compaction_proactiveness"))).toBe("20\n");
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    await runP(k.shutdown());
+  });
+
+  it("wakes at once when compaction_proactiveness is written (compaction_proactiveness_sysctl_handler)", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const events = record(k);
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.compaction.run();
+        // No time passes on the TestClock: only the write's wake-up can start it.
+        yield* k.fs.write("/proc/sys/vm/compaction_proactiveness", "30");
+        yield* waitUntil(() => fragmentationScoreNode(k, 1) <= 70);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(
+      events
+        .filter((e) => e.event === "mm_compaction_wakeup_kcompactd")
+        .map((e) => e.event === "mm_compaction_wakeup_kcompactd" && [e.nid, e.order]),
+    ).toEqual([
+      [0, -1],
+      [1, -1],
+    ]);
+    expect(k.vmstat.get("compact_daemon_migrate_scanned")).toBeGreaterThan(0);
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
     await runP(k.shutdown());
