@@ -336,6 +336,8 @@ const isolateMigratepagesBlock = (
     if (!m.test(head, PG_lru)) {
       if (m.test(head, PG_movable_ops) && isolateMovableOpsPage(k, head)) {
         cc.migratepages.addTail(head);
+        cc.nrMigratepages += nr;
+        nrIsolated += nr;
       }
       continue;
     }
