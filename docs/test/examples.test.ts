@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
+import { compactionExample } from "../examples/compaction";
 import { traceOneMigration } from "../examples/concepts-trace";
 import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
 import { quickStart } from "../examples/quick-start";
@@ -98,6 +99,24 @@ describe("docs/writing-a-migrator.md", () => {
       "examples/migrate-with-reverse-copy.ts",
       "## Migrating with it",
     );
+    expect(shown).toEqual(source);
+  });
+});
+
+describe("docs/callers.md", () => {
+  it("fragments node 1, falls back, compacts, and gets a THP, as the page says", async () => {
+    const seen = await Effect.runPromise(compactionExample);
+    const said = Object.fromEntries(
+      textBlock("callers.md", "It resolves to:").map((line) => {
+        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
+        return [key, /^\d+$/.test(value) ? Number(value) : value === "true" ? true : value];
+      }),
+    );
+    expect({ ...seen, before: seen.before?.trimEnd(), after: seen.after?.trimEnd() }).toEqual(said);
+  });
+
+  it("shows the example file as it is", () => {
+    const { shown, source } = shownAndSource("callers.md", "examples/compaction.ts");
     expect(shown).toEqual(source);
   });
 });

@@ -32,6 +32,19 @@ export {
   CAP_SYS_NICE,
   CAP_SYS_PTRACE,
 } from "./include/capability";
+// include/linux/compaction.h
+export {
+  COMPACT_CLUSTER_MAX,
+  COMPACT_MAX_DEFER_SHIFT,
+  COMPACTION_STATUS_NAMES,
+  type Compaction,
+  CompactPriority,
+  CompactResult,
+  compactGap,
+  type DirectCompact,
+  HPAGE_FRAG_CHECK_INTERVAL_MSEC,
+  PAGE_ALLOC_COSTLY_ORDER,
+} from "./include/compaction";
 // include/linux/device.h
 export type { Device, KernelState } from "./include/device";
 // include/linux/mm.h (struct folio accessors)
@@ -41,13 +54,21 @@ export type { File, MmapFile } from "./include/fs";
 // include/linux/gfp_types.h
 export {
   __GFP_COMP,
+  __GFP_DIRECT_RECLAIM,
+  __GFP_KSWAPD_RECLAIM,
   __GFP_MOVABLE,
+  __GFP_NORETRY,
   __GFP_NOWARN,
+  __GFP_RECLAIM,
+  __GFP_RECLAIMABLE,
   __GFP_THISNODE,
   __GFP_ZERO,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
+  GFP_KERNEL_RECLAIMABLE,
   GFP_TRANSHUGE,
+  GFP_TRANSHUGE_LIGHT,
+  gfpMigratetype,
 } from "./include/gfp";
 // include/linux/huge_mm.h
 export {
@@ -161,9 +182,21 @@ export {
   type BadPageHandler,
   type Fragmentation,
   type MemoryRegion,
+  MIGRATE_HIGHATOMIC,
+  MIGRATE_ISOLATE,
+  MIGRATE_MOVABLE,
+  MIGRATE_PCPTYPES,
+  MIGRATE_RECLAIMABLE,
+  MIGRATE_TYPES,
+  MIGRATE_UNMOVABLE,
+  MIGRATETYPE_NAMES,
+  type MigrateType,
   type NodeSpan,
   type PageAllocator,
   PhysicalMemory,
+  WMARK_HIGH,
+  WMARK_LOW,
+  WMARK_MIN,
   Zone,
 } from "./include/mmzone";
 // include/linux/module.h
@@ -232,9 +265,10 @@ export type { SrcuStruct } from "./include/srcu";
 export type { HugetlbActive, IsolationList, Lru } from "./include/swap";
 // arch/x86/include/asm/tlbflush.h
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
-// include/trace/events/migrate.h
+// include/trace/events/migrate.h, include/trace/events/compaction.h
 export {
   type CopyWorkerEvent,
+  type MmCompactionEvent,
   type MmMigrateOffload,
   type MmMigratePages,
   type MmMigratePagesStart,
@@ -273,6 +307,23 @@ export { FolioList, ListSpace } from "./lib/list";
 export { formatNodeList } from "./lib/nodemask";
 export { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "./lib/numa";
 // mm/
+export {
+  allocPagesDirectCompact,
+  type CompactControl,
+  type CompactZoneOptions,
+  type CompactZoneResult,
+  compactionSuitable,
+  compactNode,
+  compactNodes,
+  compactZone,
+  directCompact,
+  extfragForOrder,
+  fragmentationIndex,
+  fragmentationScoreNode,
+  fragmentationScoreWmark,
+  isolateMigratepagesRange,
+  tryToCompactPages,
+} from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
 export {
   batchPairs,
@@ -295,4 +346,5 @@ export {
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
 export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
+export { allocContigPages, allocContigRange } from "./mm/page_alloc";
 export { folioGet, folioPut } from "./mm/swap";

@@ -1,12 +1,63 @@
 /**
  * The memory files of `/proc`.
  *
- * Models `/proc/meminfo` (`fs/proc/meminfo.c`), `/proc/vmstat` and `/proc/buddyinfo`
- * (`mm/vmstat.c`).
+ * Models `/proc/meminfo` (`fs/proc/meminfo.c`), `/proc/vmstat`, `/proc/buddyinfo` and
+ * `/proc/pagetypeinfo` (`mm/vmstat.c`).
  *
  * @module
  */
 import type { Kernel } from "../include/kernel";
+import { MIGRATE_TYPES, MIGRATETYPE_NAMES, type Zone } from "../include/mmzone";
+
+/** The zone's name as `/proc` prints it, `%8s`: the model's one zone per node is `Normal`. */
+const ZONE_NAME = "Normal".padStart(8);
+
+/**
+ * `/proc/buddyinfo` (`frag_show_print()`, `mm/vmstat.c`): per zone, `Node N, zone   Normal `
+ * then the free blocks of each order, each `%6lu `.
+ */
+const buddyinfo = (zones: readonly Zone[]): string =>
+  zones
+    .map(
+      (z) =>
+        `Node ${z.nid}, zone ${ZONE_NAME} ${z.nrFree.map((n) => `${n.toString().padStart(6)} `).join("")}\n`,
+    )
+    .join("");
+
+/**
+ * `/proc/pagetypeinfo` (`pagetypeinfo_show()`, `mm/vmstat.c`): the pageblock order, then free
+ * blocks per order and migrate type (`pagetypeinfo_showfree_print()`, counts above 100000 shown
+ * as `>100000`), then pageblocks per type (`pagetypeinfo_showblockcount_print()`).
+ */
+const pagetypeinfo = (k: Kernel): string => {
+  const zones = k.pageAlloc.zones.filter((z) => z.managedPages > 0);
+  const orders = k.pageAlloc.maxOrder + 1;
+  let out = `Page block order: ${k.pageAlloc.pageblockOrder}\n`;
+  out += `Pages per block:  ${2 ** k.pageAlloc.pageblockOrder}\n\n`;
+  out += `${"Free pages count per migrate type at order".padEnd(43)} `;
+  for (let o = 0; o < orders; o++) out += `${o.toString().padStart(6)} `;
+  out += "\n";
+  for (const z of zones) {
+    for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
+      out += `Node ${z.nid.toString().padStart(4)}, zone ${ZONE_NAME}, type ${MIGRATETYPE_NAMES[mt]!.padStart(12)} `;
+      for (let o = 0; o < orders; o++) {
+        const n = z.nrFreeByType[o]![mt]!;
+        out +=
+          n >= 100000 ? `>${(100000).toString().padStart(6)} ` : `${n.toString().padStart(6)} `;
+      }
+      out += "\n";
+    }
+  }
+  out += `\n${"Number of blocks type ".padEnd(23)}`;
+  for (let mt = 0; mt < MIGRATE_TYPES; mt++) out += `${MIGRATETYPE_NAMES[mt]!.padStart(12)} `;
+  out += "\n";
+  for (const z of zones) {
+    const count = new Array<number>(MIGRATE_TYPES).fill(0);
+    for (const mt of z.pageblockType) count[mt]!++;
+    out += `Node ${z.nid}, zone ${ZONE_NAME} ${count.map((c) => `${c.toString().padStart(12)} `).join("")}\n`;
+  }
+  return out;
+};
 
 /**
  * A count of pages as `/proc/meminfo` prints it: kibibytes, right-aligned in eight columns, then
@@ -21,15 +72,9 @@ export const createProcFiles = (k: Kernel): void => {
     vmstat: { mode: 0o444, show: () => k.vmstat.show() },
     buddyinfo: {
       mode: 0o444,
-      show: () =>
-        k.pageAlloc.zones
-          .filter((z) => z.managedPages > 0)
-          .map(
-            (z) =>
-              `Node ${z.nid}, zone   Normal ${z.nrFree.map((n) => n.toString().padStart(6)).join(" ")}\n`,
-          )
-          .join(""),
+      show: () => buddyinfo(k.pageAlloc.zones.filter((z) => z.managedPages > 0)),
     },
+    pagetypeinfo: { mode: 0o400, show: () => pagetypeinfo(k) },
     meminfo: {
       mode: 0o444,
       show: () => {

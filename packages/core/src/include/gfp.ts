@@ -5,6 +5,12 @@
  *
  * @module
  */
+import {
+  MIGRATE_MOVABLE,
+  MIGRATE_RECLAIMABLE,
+  MIGRATE_UNMOVABLE,
+  type MigrateType,
+} from "./mmzone";
 
 /**
  * `__GFP_THISNODE` (`include/linux/gfp_types.h`): allocate on the requested node or fail; no
@@ -35,17 +41,88 @@ export const __GFP_NOWARN = 1 << 3;
  */
 export const __GFP_MOVABLE = 1 << 4;
 /**
- * `GFP_KERNEL` (`include/linux/gfp_types.h`): an ordinary kernel allocation.
+ * `__GFP_RECLAIMABLE` (`include/linux/gfp_types.h`): kernel memory that reclaim can free (slab
+ * caches marked `SLAB_RECLAIM_ACCOUNT`); it goes to `MIGRATE_RECLAIMABLE` pageblocks.
  *
  * @category Memory and folios
  */
-export const GFP_KERNEL = 0;
+export const __GFP_RECLAIMABLE = 1 << 5;
+/**
+ * `__GFP_DIRECT_RECLAIM` (`include/linux/gfp_types.h`): the caller may enter direct reclaim and
+ * direct compaction (`__alloc_pages_direct_compact()`, `mm/page_alloc.c`) when a high-order
+ * allocation fails.
+ *
+ * @category Memory and folios
+ */
+export const __GFP_DIRECT_RECLAIM = 1 << 6;
+/**
+ * `__GFP_KSWAPD_RECLAIM` (`include/linux/gfp_types.h`): wake the node's background reclaim and
+ * compaction (`kswapd`, then `wakeup_kcompactd()`) when the allocation fails.
+ *
+ * @category Memory and folios
+ */
+export const __GFP_KSWAPD_RECLAIM = 1 << 7;
+/**
+ * `__GFP_NORETRY` (`include/linux/gfp_types.h`): give up after one light attempt at direct
+ * compaction.
+ *
+ * @category Memory and folios
+ */
+export const __GFP_NORETRY = 1 << 8;
+/**
+ * `__GFP_RECLAIM` (`include/linux/gfp_types.h`): direct and background reclaim both.
+ *
+ * @category Memory and folios
+ */
+export const __GFP_RECLAIM = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM;
+/**
+ * `GFP_KERNEL` (`include/linux/gfp_types.h`): an ordinary kernel allocation: unmovable, and it
+ * may reclaim and compact.
+ *
+ * @category Memory and folios
+ */
+export const GFP_KERNEL = __GFP_RECLAIM;
+/**
+ * `GFP_KERNEL_ACCOUNT`'s reclaimable sibling as slab caches of dentries and inodes allocate
+ * (`GFP_KERNEL | __GFP_RECLAIMABLE`, `mm/slab.h`'s `kmalloc_reclaimable`): kernel memory in
+ * `MIGRATE_RECLAIMABLE` pageblocks.
+ *
+ * @category Memory and folios
+ */
+export const GFP_KERNEL_RECLAIMABLE = GFP_KERNEL | __GFP_RECLAIMABLE;
 /**
  * `GFP_HIGHUSER_MOVABLE` (`include/linux/gfp_types.h`): user memory that may be migrated, as faults
  * and migration allocate.
  *
  * @category Memory and folios
  */
-export const GFP_HIGHUSER_MOVABLE = __GFP_MOVABLE;
-/** `GFP_TRANSHUGE` (`include/linux/gfp_types.h`): a THP allocation. @category Memory and folios */
-export const GFP_TRANSHUGE = __GFP_MOVABLE | __GFP_COMP | __GFP_NOWARN;
+export const GFP_HIGHUSER_MOVABLE = __GFP_MOVABLE | __GFP_RECLAIM;
+/**
+ * `GFP_TRANSHUGE_LIGHT` (`include/linux/gfp_types.h`): a THP allocation that neither reclaims nor
+ * compacts; what a fault in a VMA without `MADV_HUGEPAGE` asks for under the default `defrag`
+ * setting, `madvise` (`vma_thp_gfp_mask()`, `mm/huge_memory.c`).
+ *
+ * @category Memory and folios
+ */
+export const GFP_TRANSHUGE_LIGHT = __GFP_MOVABLE | __GFP_COMP | __GFP_NOWARN;
+/**
+ * `GFP_TRANSHUGE` (`include/linux/gfp_types.h`): a THP allocation that may compact directly; a
+ * fault in a `MADV_HUGEPAGE` VMA asks for it under `defrag=madvise`.
+ *
+ * @category Memory and folios
+ */
+export const GFP_TRANSHUGE = GFP_TRANSHUGE_LIGHT | __GFP_DIRECT_RECLAIM;
+
+/**
+ * `gfp_migratetype()` (`include/linux/gfp.h`): the pageblock type an allocation asks for:
+ * `MIGRATE_MOVABLE` for `__GFP_MOVABLE`, `MIGRATE_RECLAIMABLE` for `__GFP_RECLAIMABLE`,
+ * `MIGRATE_UNMOVABLE` otherwise.
+ *
+ * @category Memory and folios
+ */
+export const gfpMigratetype = (gfp: number): MigrateType =>
+  gfp & __GFP_MOVABLE
+    ? MIGRATE_MOVABLE
+    : gfp & __GFP_RECLAIMABLE
+      ? MIGRATE_RECLAIMABLE
+      : MIGRATE_UNMOVABLE;

@@ -13,6 +13,7 @@
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Size } from "../lib/cmdline";
+import type { Compaction } from "./compaction";
 import type { Device, KernelState } from "./device";
 import type { Folio } from "./folio";
 import type { File } from "./fs";
@@ -120,6 +121,8 @@ export interface Kernel {
   readonly memmap: MemMap;
   /** The page allocator (`mm/page_alloc.c`). */
   readonly pageAlloc: PageAllocator;
+  /** Compaction's tunables and daemons (`mm/compaction.c`). */
+  readonly compaction: Compaction;
   /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */
   readonly lru: Lru;
   /** The active hugetlb folios (`hstate->hugepage_activelist`, `include/linux/hugetlb.h`). */
@@ -230,7 +233,13 @@ export interface Kernel {
   createFile(name: string): Effect.Effect<File, ErrnoError>;
   /**
    * `folio_alloc()` (`mm/mempolicy.c`) on a node: a folio of 2^order pages with one reference.
-   * `ENOMEM` when no block of that order is free (on that node, with `__GFP_THISNODE`).
+   * `gfp` says what kind of memory it is: without `__GFP_MOVABLE` (`GFP_KERNEL`, the default 0)
+   * it is unmovable kernel memory, placed in `MIGRATE_UNMOVABLE` pageblocks (stealing from
+   * others as `__rmqueue_fallback()` does), which compaction cannot move: the way to fragment a
+   * node as kernel allocations do. Orders above `MAX_PAGE_ORDER` up to the PUD order come from
+   * `alloc_contig_pages()` (`folio_alloc_gigantic()`), which migrates what is in the way
+   * (`MR_CONTIG_RANGE`). `EINVAL` for a node that does not exist or an order outside 0..PUD order;
+   * `ENOMEM` when no block of that order can be had (on that node, with `__GFP_THISNODE`).
    */
   allocFolio(nid: number, order: number, gfp?: number): Effect.Effect<Folio, ErrnoError>;
   /**

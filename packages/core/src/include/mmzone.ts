@@ -186,22 +186,117 @@ export class PhysicalMemory {
 }
 
 /**
- * The free memory of one node. Models `struct zone` and its `free_area[]`
- * (`include/linux/mmzone.h`).
+ * `MIGRATE_UNMOVABLE` (`enum migratetype`, `include/linux/mmzone.h`): kernel memory that cannot
+ * move; allocations without `__GFP_MOVABLE` or `__GFP_RECLAIMABLE`.
+ *
+ * @category Memory and folios
+ */
+export const MIGRATE_UNMOVABLE = 0;
+/**
+ * `MIGRATE_MOVABLE` (`include/linux/mmzone.h`): user memory and page cache, which migration can
+ * move (`__GFP_MOVABLE`). Every pageblock starts movable at boot (`memmap_init_range()`).
+ *
+ * @category Memory and folios
+ */
+export const MIGRATE_MOVABLE = 1;
+/**
+ * `MIGRATE_RECLAIMABLE` (`include/linux/mmzone.h`): kernel memory reclaim can free, such as
+ * slab caches of dentries and inodes (`__GFP_RECLAIMABLE`).
+ *
+ * @category Memory and folios
+ */
+export const MIGRATE_RECLAIMABLE = 2;
+/**
+ * `MIGRATE_PCPTYPES` (`include/linux/mmzone.h`): the types with per-CPU lists, which allocations
+ * ask for and fall back between.
+ *
+ * @category Memory and folios
+ */
+export const MIGRATE_PCPTYPES = 3;
+/**
+ * `MIGRATE_HIGHATOMIC` (`include/linux/mmzone.h`): pageblocks reserved for high-order atomic
+ * allocations. The model reserves none, so the list is always empty; `/proc/pagetypeinfo` shows it.
+ *
+ * @category Memory and folios
+ */
+export const MIGRATE_HIGHATOMIC = MIGRATE_PCPTYPES;
+/**
+ * `MIGRATE_ISOLATE` (`include/linux/mmzone.h`; the model builds without `CONFIG_CMA`, so it
+ * follows `MIGRATE_HIGHATOMIC`): pageblocks `alloc_contig_range()` has isolated; nothing is
+ * allocated from them.
+ *
+ * @category Memory and folios
+ */
+export const MIGRATE_ISOLATE = 4;
+/**
+ * `MIGRATE_TYPES` (`include/linux/mmzone.h`): the number of migrate types.
+ *
+ * @category Memory and folios
+ */
+export const MIGRATE_TYPES = 5;
+/**
+ * A pageblock's migrate type: one of the `MIGRATE_*` values (`enum migratetype`,
+ * `include/linux/mmzone.h`).
+ *
+ * @category Memory and folios
+ */
+export type MigrateType = number;
+/**
+ * `migratetype_names[]` (`mm/page_alloc.c`): each type's name, as `/proc/pagetypeinfo` prints it.
+ *
+ * @category Memory and folios
+ */
+export const MIGRATETYPE_NAMES: readonly string[] = [
+  "Unmovable",
+  "Movable",
+  "Reclaimable",
+  "HighAtomic",
+  "Isolate",
+];
+
+/**
+ * `enum zone_watermarks` (`include/linux/mmzone.h`): `WMARK_MIN`, `WMARK_LOW`, `WMARK_HIGH` as
+ * indexes into {@link Zone.watermark}.
+ *
+ * @category Memory and folios
+ */
+export const WMARK_MIN = 0;
+/** `WMARK_LOW` (`include/linux/mmzone.h`). @category Memory and folios */
+export const WMARK_LOW = 1;
+/** `WMARK_HIGH` (`include/linux/mmzone.h`). @category Memory and folios */
+export const WMARK_HIGH = 2;
+
+/**
+ * The free memory of one node. Models `struct zone` (`include/linux/mmzone.h`): its
+ * `free_area[]` with one free list per migrate type, the pageblock migrate types
+ * (`pageblock_flags`, `include/linux/pageblock-flags.h`), the watermarks, and where compaction's
+ * scanners start (`compact_cached_migrate_pfn` / `compact_cached_free_pfn`).
  *
  * @category Memory and folios
  */
 export class Zone {
-  /** Free blocks per order (`free_area[order].free_list`). */
-  readonly freeArea: FolioList[];
+  /**
+   * Free blocks per order and migrate type (`free_area[order].free_list[mt]`). A free block is
+   * on the list of its first pageblock's type.
+   */
+  readonly freeArea: FolioList[][];
   /** Number of free blocks per order (`free_area[order].nr_free`). */
   readonly nrFree: number[];
+  /** Number of free blocks per order and migrate type, as `/proc/pagetypeinfo` counts them. */
+  readonly nrFreeByType: number[][];
+  /** Migrate type of each pageblock, from the zone's start (`get_pageblock_migratetype()`). */
+  readonly pageblockType: Uint8Array;
   /** Free base pages (`NR_FREE_PAGES`). */
   freePages = 0;
   /** Pages handed to the allocator at boot (`zone_managed_pages()`, `include/linux/mmzone.h`). */
   managedPages = 0;
   /** Pages taken out of service because they are hwpoisoned. */
   poisonedPages = 0;
+  /**
+   * The min, low and high watermarks in pages (`_watermark[]`, set by
+   * `__setup_per_zone_wmarks()`, `mm/page_alloc.c`); index with `WMARK_MIN` / `_LOW` / `_HIGH`.
+   */
+  readonly watermark: [number, number, number] = [0, 0, 0];
 
   constructor(
     readonly nid: number,
@@ -209,9 +304,28 @@ export class Zone {
     readonly endPfn: number,
     memmap: MemMap,
     maxOrder: number,
+    /** `pageblock_order` (`include/linux/pageblock-flags.h`). */
+    readonly pageblockOrder: number,
   ) {
-    this.freeArea = Array.from({ length: maxOrder + 1 }, () => new FolioList(memmap.lru));
+    this.freeArea = Array.from({ length: maxOrder + 1 }, () =>
+      Array.from({ length: MIGRATE_TYPES }, () => new FolioList(memmap.lru)),
+    );
     this.nrFree = new Array<number>(maxOrder + 1).fill(0);
+    this.nrFreeByType = Array.from({ length: maxOrder + 1 }, () =>
+      new Array<number>(MIGRATE_TYPES).fill(0),
+    );
+    const blocks = Math.ceil((endPfn - startPfn) / 2 ** pageblockOrder);
+    this.pageblockType = new Uint8Array(blocks).fill(MIGRATE_MOVABLE);
+  }
+
+  /** The migrate type of the pageblock holding `pfn` (`get_pfnblock_migratetype()`). */
+  pageblockMigratetype(pfn: number): MigrateType {
+    return this.pageblockType[(pfn - this.startPfn) >> this.pageblockOrder]!;
+  }
+
+  /** Pages the zone spans (`zone->spanned_pages`). */
+  get spannedPages(): number {
+    return this.endPfn - this.startPfn;
   }
 }
 
@@ -253,10 +367,18 @@ export interface PageAllocator {
   /** One zone per node, by node id. */
   readonly zones: readonly Zone[];
   /**
-   * The largest block order (`MAX_PAGE_ORDER`, `include/linux/mmzone.h`): a section, capped at the
-   * PUD order.
+   * The largest block order (`MAX_PAGE_ORDER`, `include/linux/mmzone.h`): the architecture's
+   * (`ARCH_FORCE_MAX_ORDER`: 10 with 4 KiB pages, 11 with 16 KiB, 13 with 64 KiB), capped at the
+   * section size. Larger folios come from `alloc_contig_pages()`.
    */
   readonly maxOrder: number;
+  /**
+   * `pageblock_order` (`include/linux/pageblock-flags.h`): the PMD order, capped at `maxOrder`;
+   * 9 with 4 KiB pages.
+   */
+  readonly pageblockOrder: number;
+  /** `min_free_kbytes` (`mm/page_alloc.c`): what the zones' min watermarks add up to, in KiB. */
+  readonly minFreeKbytes: number;
   /**
    * Node fallback order for each node (`node_zonelists`, `build_zonelists()` in `mm/page_alloc.c`):
    * the node first, then by distance.
@@ -277,6 +399,44 @@ export interface PageAllocator {
    * false then.
    */
   freePages(pfn: number, order: number): boolean;
+  /**
+   * `post_alloc_hook()` and `prep_compound_page()` (`mm/page_alloc.c`): makes a block taken off
+   * the free lists an allocated page of `order` with one reference (a large folio with
+   * `__GFP_COMP`, zeroed with `__GFP_ZERO`).
+   */
+  prepNewPage(pfn: number, order: number, gfp: number): void;
+  /**
+   * `free_pages_prepare()` (`mm/page_alloc.c`): checks 2^order pages at `pfn` may be freed and
+   * clears what an allocated page carries; false, with the bad page reported, when they must not.
+   */
+  freePagesPrepare(pfn: number, order: number): boolean;
+  /**
+   * `__isolate_free_page()` (`mm/page_alloc.c`): takes the free block of `order` at `pfn` off
+   * its list unless that would leave the zone under its min watermark; the pages taken, or 0.
+   */
+  isolateFreePage(pfn: number, order: number): number;
+  /**
+   * `__zone_watermark_ok()` (`mm/page_alloc.c`): would node `nid`'s zone keep `mark` pages free
+   * after an allocation of `order` (with `freePages` free, its own by default), with a free block
+   * of that order to give?
+   */
+  zoneWatermarkOk(nid: number, order: number, mark: number, freePages?: number): boolean;
+  /**
+   * `find_suitable_fallback()` (`mm/page_alloc.c`): the first type an allocation of `startType`
+   * may steal a free block of `order` from on node `nid`, or -1 (also when, with
+   * `onlyStealable`, it could not claim the pageblock).
+   */
+  findSuitableFallback(
+    nid: number,
+    order: number,
+    startType: MigrateType,
+    onlyStealable?: boolean,
+  ): MigrateType;
+  /**
+   * Sets the migrate type of the pageblocks of a range and moves their free blocks to the new
+   * type's lists (`set_pageblock_migratetype()`, `move_freepages_block()`, `mm/page_alloc.c`).
+   */
+  setMigratetype(pfn: number, nrPages: number, mt: MigrateType): void;
   /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`, `mm/vmstat.c`); 0 for a node that does not exist. */
   nodeFreePages(nid: number): number;
   /** Free base pages on every node together. */

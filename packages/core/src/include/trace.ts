@@ -123,6 +123,74 @@ export interface CopyWorkerEvent {
 }
 
 /**
+ * The `compaction` trace events (`include/trace/events/compaction.h`) that follow one
+ * `compact_zone()` run (`mm/compaction.c`): `mm_compaction_begin` and `mm_compaction_end` with
+ * the zone's span and the scanners' positions, `mm_compaction_isolate_migratepages` and
+ * `mm_compaction_isolate_freepages` per block scanned, `mm_compaction_migratepages` per
+ * `migrate_pages()` call, `mm_compaction_finished` / `mm_compaction_suitable` with the decision,
+ * and `mm_compaction_kcompactd_wake` / `mm_compaction_wakeup_kcompactd` for the daemon.
+ *
+ * @category Tracing and statistics
+ */
+export type MmCompactionEvent =
+  | {
+      /** `mm_compaction_begin` or `mm_compaction_end`. */
+      readonly event: "mm_compaction_begin" | "mm_compaction_end";
+      /** The zone's node. */
+      readonly nid: number;
+      /** `zone_start`: the zone's first PFN. */
+      readonly zoneStart: number;
+      /** `migrate_pfn`: where the migration scanner is. */
+      readonly migratePfn: number;
+      /** `free_pfn`: where the free scanner is. */
+      readonly freePfn: number;
+      /** `zone_end`: one past the zone's last PFN. */
+      readonly zoneEnd: number;
+      /** `sync`: the mode is not `MIGRATE_ASYNC`. */
+      readonly sync: boolean;
+      /** `status` of `mm_compaction_end` (`compaction_status_string`); absent at begin. */
+      readonly status?: string;
+    }
+  | {
+      /** `mm_compaction_isolate_migratepages` or `mm_compaction_isolate_freepages`. */
+      readonly event: "mm_compaction_isolate_migratepages" | "mm_compaction_isolate_freepages";
+      /** `start_pfn`: where the block's scan began. */
+      readonly startPfn: number;
+      /** `end_pfn`: where it stopped. */
+      readonly endPfn: number;
+      /** `nr_scanned`: pages looked at. */
+      readonly nrScanned: number;
+      /** `nr_taken`: pages isolated. */
+      readonly nrTaken: number;
+    }
+  | {
+      /** `mm_compaction_migratepages`. */
+      readonly event: "mm_compaction_migratepages";
+      /** `nr_migrated`: pages migrated by one `migrate_pages()` call. */
+      readonly nrMigrated: number;
+      /** `nr_failed`: pages isolated but not migrated. */
+      readonly nrFailed: number;
+    }
+  | {
+      /** `mm_compaction_finished` or `mm_compaction_suitable`. */
+      readonly event: "mm_compaction_finished" | "mm_compaction_suitable";
+      /** The zone's node. */
+      readonly nid: number;
+      /** The order compacted for; -1 for a full compaction. */
+      readonly order: number;
+      /** `ret` (`compaction_status_string`). */
+      readonly ret: string;
+    }
+  | {
+      /** `mm_compaction_kcompactd_wake` or `mm_compaction_wakeup_kcompactd`. */
+      readonly event: "mm_compaction_kcompactd_wake" | "mm_compaction_wakeup_kcompactd";
+      /** The node. */
+      readonly nid: number;
+      /** The order asked for; -1 for a proactive trigger. */
+      readonly order: number;
+    };
+
+/**
  * Every event this kernel emits: the `migrate` trace events (`include/trace/events/migrate.h`) and
  * the model's `mm_migrate_offload`.
  *
@@ -133,7 +201,8 @@ export type TraceEvent =
   | MmMigratePages
   | MmMigrateOffload
   | RemoveMigrationPte
-  | CopyWorkerEvent;
+  | CopyWorkerEvent
+  | MmCompactionEvent;
 
 /**
  * One kernel's tracepoints. Models the tracepoint machinery (`include/linux/tracepoint.h`,

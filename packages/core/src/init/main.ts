@@ -39,10 +39,11 @@ import { checkTaskOptions, Process } from "../kernel/task";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
+import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { memoryFailure, unpoisonMemory } from "../mm/memory_failure";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
-import { BuddyAllocator } from "../mm/page_alloc";
+import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 
@@ -180,6 +181,7 @@ class Machine implements KernelInterface {
   readonly modules = new Map<string, Module>();
   readonly moduleNotifyList = new Set<ModuleNotifier>();
   readonly migrateOffload: MigrateOffloadRegistry;
+  readonly compaction: CompactionState;
   readonly vmstat: VmStat;
   readonly fs: KernFs;
   readonly thp: ThpSettings;
@@ -216,10 +218,18 @@ class Machine implements KernelInterface {
     this.pudOrder = 2 * plan.pmdOrder;
     this.nrMaxBatchedMigration = 2 ** plan.pmdOrder;
     this.distances = plan.distances;
+    // MAX_PAGE_ORDER: ARCH_FORCE_MAX_ORDER (arch/arm64/Kconfig: 13 with 64 KiB pages, 11 with
+    // 16 KiB; x86-64's 10 otherwise), no larger than a section (include/linux/mmzone.h).
+    const maxOrder = Math.min(
+      { 4096: 10, 16384: 11, 65536: 13 }[plan.pageSize] ?? 10,
+      this.mem.pfnSectionShift,
+    );
     this.pageAlloc = new BuddyAllocator(
       this.mem,
       this.memmap,
-      Math.min(this.pudOrder, this.mem.pfnSectionShift),
+      maxOrder,
+      // pageblock_order (include/linux/pageblock-flags.h): the PMD order, at most MAX_PAGE_ORDER.
+      Math.min(plan.pmdOrder, maxOrder),
       this.distance,
       (pfn, reason) => this.reportBadPage(pfn, reason),
     );
@@ -238,6 +248,8 @@ class Machine implements KernelInterface {
     hugepageInitSysfs(this);
     createNodeSysfs(this);
     createProcFiles(this);
+    this.compaction = new CompactionState(this);
+    compactionInitSysfs(this, this.compaction);
     this.migrateOffload = new MigrateOffloadRegistry(this);
   }
 
@@ -426,22 +438,31 @@ class Machine implements KernelInterface {
     );
   }
 
-  private checkAlloc(nid: number, order: number): ErrnoError | null {
+  private checkAlloc(nid: number, order: number, max = this.pageAlloc.maxOrder): ErrnoError | null {
     if (!this.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
-    if (!Number.isInteger(order) || order < 0 || order > this.pageAlloc.maxOrder) {
-      return errno("EINVAL", `order ${order} is outside 0..${this.pageAlloc.maxOrder}`);
+    if (!Number.isInteger(order) || order < 0 || order > max) {
+      return errno("EINVAL", `order ${order} is outside 0..${max}`);
     }
     return null;
   }
 
   allocFolio(nid: number, order: number, gfp = 0): Effect.Effect<Folio, ErrnoError> {
+    // Up to MAX_FOLIO_ORDER, the PUD order: above MAX_PAGE_ORDER from alloc_contig_pages(), as
+    // folio_alloc_gigantic() (include/linux/gfp.h) allocates.
     return this.call(
       "folio_alloc",
-      syscall(() => {
-        const bad = this.checkAlloc(nid, order);
-        if (bad) return bad;
-        const pfn = this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP);
-        if (pfn < 0) return errno("ENOMEM", `no free block of order ${order} for node ${nid}`);
+      Effect.gen({ self: this }, function* () {
+        const bad = this.checkAlloc(nid, order, this.pudOrder);
+        if (bad) return yield* Effect.fail(bad);
+        const pfn =
+          order > this.pageAlloc.maxOrder
+            ? yield* allocContigPages(this, order, gfp | __GFP_COMP, nid)
+            : this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP);
+        if (pfn < 0) {
+          return yield* Effect.fail(
+            errno("ENOMEM", `no free block of order ${order} for node ${nid}`),
+          );
+        }
         return new Folio(this, pfn);
       }),
     );

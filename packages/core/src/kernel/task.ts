@@ -24,10 +24,12 @@ import { PG_mlocked } from "../include/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
+import { directCompact } from "../mm/compaction";
 import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
+import { folioPut } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 
 /**
@@ -156,11 +158,25 @@ export class Process implements Task {
     buf: Uint8Array,
     write: boolean,
   ): Effect.Effect<Uint8Array, ErrnoError> {
-    const progress: AccessProgress = { done: 0, waitPfn: -1, error: null };
+    const progress: AccessProgress = {
+      done: 0,
+      waitPfn: -1,
+      error: null,
+      compact: { request: null, tried: false, page: -1 },
+    };
     const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
       progress.waitPfn = -1;
       accessVm(this.kernel, this, addr, buf, write, progress);
+      if (progress.compact.page >= 0 && !progress.compact.request) {
+        // The retried fault did not take the page compaction got (the range changed meanwhile).
+        folioPut(this.kernel, progress.compact.page);
+        progress.compact.page = -1;
+      }
       if (progress.error) return Effect.fail(progress.error);
+      if (progress.compact.request) {
+        // __alloc_pages_direct_compact(): compact, then fault again with what it got.
+        return Effect.flatMap(directCompact(this.kernel, progress.compact), () => step);
+      }
       if (progress.waitPfn >= 0) {
         this.migration.migrationEntryWaits++;
         return Effect.flatMap(this.kernel.folioWaiters.waitUnlocked(progress.waitPfn), () => step);

@@ -119,16 +119,28 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     report(`buddy: ${freeSeen} free pages on the lists, ${freeCounted} counted`);
   for (const zone of zones) {
     let pages = 0;
-    zone.freeArea.forEach((list, order) => {
+    zone.freeArea.forEach((lists, order) => {
       let blocks = 0;
-      for (const pfn of list) {
-        blocks++;
-        pages += 2 ** order;
-        if (!m.test(pfn, PG_buddy) || m.order[pfn] !== order)
+      lists.forEach((list, mt) => {
+        let typed = 0;
+        for (const pfn of list) {
+          blocks++;
+          typed++;
+          pages += 2 ** order;
+          if (!m.test(pfn, PG_buddy) || m.order[pfn] !== order)
+            report(
+              `node ${zone.nid}: pfn ${pfn} on free list ${order} is not a free block of that order`,
+            );
+          if (zone.pageblockMigratetype(pfn) !== mt)
+            report(
+              `node ${zone.nid}: pfn ${pfn} on the type ${mt} list of order ${order} is in a pageblock of type ${zone.pageblockMigratetype(pfn)}`,
+            );
+        }
+        if (typed !== zone.nrFreeByType[order]![mt])
           report(
-            `node ${zone.nid}: pfn ${pfn} on free list ${order} is not a free block of that order`,
+            `node ${zone.nid}: free_area[${order}].free_list[${mt}] has ${typed} blocks, ${zone.nrFreeByType[order]![mt]} counted`,
           );
-      }
+      });
       if (blocks !== zone.nrFree[order])
         report(
           `node ${zone.nid}: free_area[${order}] has ${blocks} blocks, nr_free says ${zone.nrFree[order]}`,

@@ -15,12 +15,21 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import { __GFP_COMP, __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
+import { type DirectCompact, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
+import {
+  __GFP_COMP,
+  __GFP_DIRECT_RECLAIM,
+  __GFP_ZERO,
+  GFP_HIGHUSER_MOVABLE,
+  GFP_TRANSHUGE,
+  GFP_TRANSHUGE_LIGHT,
+} from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import { policyTarget } from "../include/mempolicy";
 import {
   AnonVma,
   type MmStruct,
+  VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
   VM_READ,
@@ -65,9 +74,28 @@ export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
 };
 
 /**
+ * `VM_FAULT_RETRY` (`include/linux/mm_types.h`): the fault stopped to let its caller do something
+ * that may wait (here, direct compaction) and must be repeated.
+ */
+export const VM_FAULT_RETRY = 0x400;
+
+/**
+ * `vma_thp_gfp_mask()` (`mm/huge_memory.c`) under the default `defrag` setting, `madvise`: a
+ * THP for a `MADV_HUGEPAGE` VMA may compact directly (`GFP_TRANSHUGE`), any other asks only the
+ * free lists (`GFP_TRANSHUGE_LIGHT`).
+ */
+const vmaThpGfpMask = (vma: Vma): number =>
+  vma.flags & VM_HUGEPAGE ? GFP_TRANSHUGE : GFP_TRANSHUGE_LIGHT;
+
+/**
  * Allocates a folio for a fault at `slot` of `vma`, trying `orders` (largest first) and placing
  * it by NUMA policy. Returns the head PFN, or -1 when every order failed. Counts THP successes
  * and fallbacks in `/proc/vmstat` (PMD size) and in the per-size mTHP statistics.
+ *
+ * With `dc`, a THP allocation that may compact directly and fails asks for direct compaction
+ * instead of falling back: it fills `dc.request` and returns -1 without counting anything; the
+ * fault then returns `VM_FAULT_RETRY`. The retried fault takes the page compaction got
+ * (`dc.page`), or falls back.
  */
 const allocFaultFolio = (
   k: Kernel,
@@ -75,11 +103,37 @@ const allocFaultFolio = (
   vma: Vma,
   pgoff: number,
   orders: readonly number[],
+  dc?: DirectCompact,
 ): number => {
   for (const order of orders) {
     const target = policyTarget(vma.policy ?? task.policy, task.nid, pgoff >> order, k.distance);
-    const gfp = GFP_HIGHUSER_MOVABLE | __GFP_ZERO | (order > 0 ? __GFP_COMP : 0);
-    const head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
+    const hugetlb = (vma.flags & VM_HUGETLB) !== 0;
+    const gfp =
+      (order > 0 && !hugetlb ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
+      __GFP_ZERO |
+      (order > 0 ? __GFP_COMP : 0);
+    let head: number;
+    if (dc && dc.page >= 0 && k.memmap.folioOrder(dc.page) === order) {
+      // Allocated with this gfp (zeroed) right after compaction.
+      head = dc.page;
+      dc.page = -1;
+    } else {
+      head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
+    }
+    // __alloc_pages_slowpath() compacts for a costly order (a movable allocation of order 3 or
+    // less only reclaims).
+    if (
+      head < 0 &&
+      order > PAGE_ALLOC_COSTLY_ORDER &&
+      dc &&
+      !dc.tried &&
+      gfp & __GFP_DIRECT_RECLAIM
+    ) {
+      dc.request = { nid: target.nid, order, gfp, nodemask: target.nodemask };
+      return -1;
+    }
+    // This fault's compaction is spent; the next THP fault of the access may compact again.
+    if (dc && order > 0) dc.tried = false;
     if (order > 0) {
       // A PMD THP counts in /proc/vmstat and its size's stats (`__do_huge_pmd_anonymous_page()`,
       // `mm/huge_memory.c`); a smaller mTHP only in its size's (`alloc_anon_folio()`,
@@ -150,7 +204,8 @@ const doAnonymousPage = (
   vma: Vma,
   slot: number,
   write: boolean,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const hugetlb = (vma.flags & VM_HUGETLB) !== 0;
   if (!write && !hugetlb) {
     vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL);
@@ -160,7 +215,8 @@ const doAnonymousPage = (
   for (const order of orders) {
     const first = order === 0 ? slot : alignedRun(k, vma, slot, order, false);
     if (first < 0) continue;
-    const head = allocFaultFolio(k, task, vma, vma.pgoff + first, [order]);
+    const head = allocFaultFolio(k, task, vma, vma.pgoff + first, [order], dc);
+    if (dc?.request) return VM_FAULT_RETRY;
     if (head < 0) {
       if (hugetlb) break;
       continue;
@@ -259,19 +315,23 @@ const doWpPage = (k: Kernel, task: Task, vma: Vma, slot: number): ErrnoError | 0
   return 0;
 };
 
-/** `handle_mm_fault()` for the page at `slot` of `vma`. */
+/**
+ * `handle_mm_fault()` for the page at `slot` of `vma`. With `dc`, an anonymous THP fault may
+ * stop with `VM_FAULT_RETRY` to ask for direct compaction (see {@link DirectCompact}).
+ */
 export const handleMmFault = (
   k: Kernel,
   task: Task,
   vma: Vma,
   slot: number,
   write: boolean,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   k.vmstat.count("pgfault");
   const pte = vma.ptes[slot]!;
   if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot) : 0;
   if (vma.mapping) return doFault(k, task, vma, slot, write);
-  return doAnonymousPage(k, task, vma, slot, write);
+  return doAnonymousPage(k, task, vma, slot, write, dc);
 };
 
 /**
@@ -279,12 +339,21 @@ export const handleMmFault = (
  * an error, or `-(pfn + 1)` when the page is under migration and the access must wait for the
  * folio of `pfn`.
  */
-export const translate = (
+export function translate(k: Kernel, task: Task, vpn: number, write: boolean): number | ErrnoError;
+export function translate(
   k: Kernel,
   task: Task,
   vpn: number,
   write: boolean,
-): number | ErrnoError => {
+  dc: DirectCompact,
+): number | ErrnoError | typeof VM_FAULT_RETRY_ACCESS;
+export function translate(
+  k: Kernel,
+  task: Task,
+  vpn: number,
+  write: boolean,
+  dc?: DirectCompact,
+): number | ErrnoError | typeof VM_FAULT_RETRY_ACCESS {
   const mm = task.mm!;
   const cached = mm.tlb.lookup(vpn);
   if (cached !== undefined && (!write || (pteWrite(cached) && pteDirty(cached))))
@@ -311,11 +380,15 @@ export const translate = (
       mm.tlb.fill(vpn, vma.ptes[slot]!);
       return ptePfn(pte);
     }
-    const fault = handleMmFault(k, task, vma, slot, write);
+    const fault = handleMmFault(k, task, vma, slot, write, dc);
+    if (fault === VM_FAULT_RETRY) return VM_FAULT_RETRY_ACCESS;
     if (fault !== 0) return fault;
   }
   return errno("EFAULT", `fault at 0x${addr.toString(16)} did not resolve`);
-};
+}
+
+/** What {@link translate} returns for a fault that stopped with `VM_FAULT_RETRY`. */
+export const VM_FAULT_RETRY_ACCESS: unique symbol = Symbol("VM_FAULT_RETRY");
 
 /**
  * Checks a whole access before any byte moves: `EFAULT` for an address that is not a user
@@ -359,6 +432,8 @@ export interface AccessProgress {
   waitPfn: number;
   /** The error that ended the access, or null. */
   error: ErrnoError | null;
+  /** Direct compaction a THP fault asked for before it falls back (see {@link DirectCompact}). */
+  readonly compact: DirectCompact;
 }
 
 /**
@@ -381,7 +456,8 @@ export const accessVm = (
     const vpn = Math.floor(at / pageSize);
     const offset = at - vpn * pageSize;
     const n = Math.min(pageSize - offset, len - progress.done);
-    const pfn = translate(k, task, vpn, write);
+    const pfn = translate(k, task, vpn, write, progress.compact);
+    if (pfn === VM_FAULT_RETRY_ACCESS) return;
     if (typeof pfn !== "number") {
       progress.error = pfn;
       return;

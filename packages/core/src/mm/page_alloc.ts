@@ -1,17 +1,33 @@
-import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO } from "../include/gfp";
+import { Effect } from "effect";
+import { type ErrnoError, errno } from "../errno";
+import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO, gfpMigratetype } from "../include/gfp";
+import type { Kernel } from "../include/kernel";
 import type { MemMap } from "../include/mem_map";
+import { MIGRATE_SYNC, MR_CONTIG_RANGE } from "../include/migrate_mode";
 import type {
   BadPageHandler,
   Fragmentation,
   PageAllocator,
   PhysicalMemory,
 } from "../include/mmzone";
-import { Zone } from "../include/mmzone";
+import {
+  MIGRATE_ISOLATE,
+  MIGRATE_MOVABLE,
+  MIGRATE_PCPTYPES,
+  MIGRATE_RECLAIMABLE,
+  MIGRATE_UNMOVABLE,
+  type MigrateType,
+  WMARK_HIGH,
+  WMARK_LOW,
+  WMARK_MIN,
+  Zone,
+} from "../include/mmzone";
 import {
   FOLIO_CONTENT_COPIED,
   PG_buddy,
   PG_has_hwpoisoned,
   PG_head,
+  PG_hugetlb,
   PG_hwpoison,
   PG_locked,
   PG_lru,
@@ -19,16 +35,40 @@ import {
   PG_writeback,
 } from "../include/page_flags";
 import { FailPageAlloc } from "../lib/fault_inject";
+import { FolioList } from "../lib/list";
+import { isolateMigratepagesRange } from "./compaction";
+import { migratePages, putbackMovablePages } from "./migrate";
+import { allocMigrationTarget } from "./move_pages";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
+
+/**
+ * `fallbacks[]` (`mm/page_alloc.c`): the types an allocation may steal from, in order, when its
+ * own free lists are empty.
+ */
+const FALLBACKS: readonly (readonly MigrateType[])[] = [
+  [MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE], // MIGRATE_UNMOVABLE
+  [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE], // MIGRATE_MOVABLE
+  [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE], // MIGRATE_RECLAIMABLE
+];
+
+/** `watermark_scale_factor` (`mm/page_alloc.c`): 10, i.e. 0.1% of the zone. */
+const WATERMARK_SCALE_FACTOR = 10;
+
+/** `int_sqrt()` (`lib/math/int_sqrt.c`): the integer square root. */
+const intSqrt = (x: number): number => Math.floor(Math.sqrt(x));
 
 /** The buddy allocator of one kernel: the {@link PageAllocator} every kernel has. */
 export class BuddyAllocator implements PageAllocator {
   /** One zone per node, by node id. */
   readonly zones: readonly Zone[];
-  /** The largest block order (`MAX_PAGE_ORDER`): a section, capped at the PUD order. */
+  /** The largest block order (`MAX_PAGE_ORDER`): the architecture's, capped at the section size. */
   readonly maxOrder: number;
+  /** `pageblock_order` (`include/linux/pageblock-flags.h`): the PMD order, capped at `maxOrder`. */
+  readonly pageblockOrder: number;
+  /** `min_free_kbytes` (`mm/page_alloc.c`), from `init_per_zone_wmark_min()`. */
+  readonly minFreeKbytes: number;
   /** Node fallback order for each node (`node_zonelists`): the node first, then by distance. */
   readonly zonelists: readonly (readonly number[])[];
   /** `fail_page_alloc`: injected allocation failures. */
@@ -38,13 +78,16 @@ export class BuddyAllocator implements PageAllocator {
     private readonly mem: PhysicalMemory,
     private readonly memmap: MemMap,
     maxOrder: number,
+    pageblockOrder: number,
     distance: (from: number, to: number) => number,
     private readonly badPage: BadPageHandler,
   ) {
     this.maxOrder = maxOrder;
+    this.pageblockOrder = pageblockOrder;
     this.failPageAlloc = new FailPageAlloc(mem.pageSize);
     this.zones = mem.nodes.map(
-      (n) => new Zone(n.nid, n.startPfn, n.startPfn + n.presentPages, memmap, maxOrder),
+      (n) =>
+        new Zone(n.nid, n.startPfn, n.startPfn + n.presentPages, memmap, maxOrder, pageblockOrder),
     );
     const ids = mem.nodes.map((n) => n.nid);
     this.zonelists = ids.map((nid) =>
@@ -64,36 +107,187 @@ export class BuddyAllocator implements PageAllocator {
         pfn += 1 << order;
       }
     }
+    // init_per_zone_wmark_min() and __setup_per_zone_wmarks() (mm/page_alloc.c).
+    const lowmemPages = this.zones.reduce((sum, z) => sum + z.managedPages, 0);
+    const lowmemKbytes = (lowmemPages * mem.pageSize) / 1024;
+    this.minFreeKbytes = Math.min(Math.max(intSqrt(lowmemKbytes * 16), 128), 262144);
+    const pagesMin = this.minFreeKbytes >> (mem.pageShift - 10);
+    for (const zone of this.zones) {
+      const min = Math.floor((pagesMin * zone.managedPages) / lowmemPages);
+      const step = Math.max(
+        min >> 2,
+        Math.floor((zone.managedPages * WATERMARK_SCALE_FACTOR) / 10000),
+      );
+      zone.watermark[WMARK_MIN] = min;
+      zone.watermark[WMARK_LOW] = min + step;
+      zone.watermark[WMARK_HIGH] = min + 2 * step;
+    }
   }
 
+  /** `__add_to_free_list()`: on the list of the block's pageblock type. */
   private addToFreeList(zone: Zone, pfn: number, order: number): void {
+    const mt = zone.pageblockMigratetype(pfn);
     this.memmap.flags[pfn] = PG_buddy;
     this.memmap.order[pfn] = order;
-    zone.freeArea[order]!.add(pfn);
+    zone.freeArea[order]![mt]!.add(pfn);
     zone.nrFree[order]!++;
+    zone.nrFreeByType[order]![mt]!++;
     zone.freePages += 1 << order;
   }
 
+  /** `__del_page_from_free_list()`. */
   private delFromFreeList(zone: Zone, pfn: number, order: number): void {
-    zone.freeArea[order]!.del(pfn);
+    const mt = zone.pageblockMigratetype(pfn);
+    zone.freeArea[order]![mt]!.del(pfn);
     this.memmap.flags[pfn] = 0;
     zone.nrFree[order]!--;
+    zone.nrFreeByType[order]![mt]!--;
     zone.freePages -= 1 << order;
   }
 
-  /** Takes a block of exactly `order` from one zone (`__rmqueue_smallest` + `expand`); -1 if none. */
-  private rmqueue(zone: Zone, order: number): number {
+  /**
+   * `set_pageblock_migratetype()` over every pageblock of a range, moving the free blocks in it to
+   * the new type's lists (`move_freepages()` with `change_pageblock_range()`, `mm/page_alloc.c`).
+   */
+  private setPageblockRange(zone: Zone, pfn: number, nrPages: number, mt: MigrateType): void {
+    const end = Math.min(pfn + nrPages, zone.endPfn);
+    const moved: Array<readonly [number, number]> = [];
+    for (let p = pfn; p < end; ) {
+      if (this.memmap.flags[p]! & PG_buddy) {
+        const order = this.memmap.order[p]!;
+        this.delFromFreeList(zone, p, order);
+        moved.push([p, order]);
+        p += 1 << order;
+      } else p++;
+    }
+    const first = (pfn - zone.startPfn) >> this.pageblockOrder;
+    const last = (end - 1 - zone.startPfn) >> this.pageblockOrder;
+    zone.pageblockType.fill(mt, first, last + 1);
+    for (const [p, order] of moved) this.addToFreeList(zone, p, order);
+  }
+
+  /** `expand()`: gives back the halves of a block split down from `high` to `low`. */
+  private expand(zone: Zone, pfn: number, low: number, high: number): void {
+    while (high > low) {
+      high--;
+      this.addToFreeList(zone, pfn + (1 << high), high);
+    }
+  }
+
+  /** `__rmqueue_smallest()`: the smallest free block of at least `order` of type `mt`, split. */
+  private rmqueueSmallest(zone: Zone, order: number, mt: MigrateType): number {
     for (let current = order; current <= this.maxOrder; current++) {
-      const pfn = zone.freeArea[current]!.first;
+      const pfn = zone.freeArea[current]![mt]!.first;
       if (pfn < 0) continue;
       this.delFromFreeList(zone, pfn, current);
-      while (current > order) {
-        current--;
-        this.addToFreeList(zone, pfn + (1 << current), current);
-      }
+      this.expand(zone, pfn, order, current);
       return pfn;
     }
     return -1;
+  }
+
+  /**
+   * `can_steal_fallback()` (`mm/page_alloc.c`): may an allocation of `startType` claim the whole
+   * pageblock it steals from? Always for a pageblock-sized block; for unmovable and reclaimable
+   * allocations, and for blocks of at least half a pageblock.
+   */
+  private canStealFallback(order: number, startType: MigrateType): boolean {
+    if (order >= this.pageblockOrder) return true;
+    return (
+      order >= this.pageblockOrder / 2 ||
+      startType === MIGRATE_RECLAIMABLE ||
+      startType === MIGRATE_UNMOVABLE
+    );
+  }
+
+  /**
+   * `find_suitable_fallback()` (`mm/page_alloc.c`): the first type in `fallbacks[startType]` with
+   * a free block of `order` on node `nid`, or -1; with `onlyStealable`, -1 also when an
+   * allocation of `startType` could not claim that block's pageblock.
+   */
+  findSuitableFallback(
+    nid: number,
+    order: number,
+    startType: MigrateType,
+    onlyStealable = false,
+  ): MigrateType {
+    const zone = this.zones[nid];
+    if (!zone || startType >= MIGRATE_PCPTYPES) return -1;
+    for (const mt of FALLBACKS[startType]!) {
+      if (zone.freeArea[order]![mt]!.isEmpty) continue;
+      if (onlyStealable && !this.canStealFallback(order, startType)) return -1;
+      return mt;
+    }
+    return -1;
+  }
+
+  /**
+   * `__rmqueue_fallback()` with `steal_suitable_fallback()` (`mm/page_alloc.c`, as 6.10 left them):
+   * the largest free block of a fallback type. A block of a pageblock or more is claimed whole;
+   * a smaller one claims its pageblock when the allocation may steal and at least half the
+   * pageblock is free or compatible, otherwise only the pages asked for are taken and the
+   * pageblock keeps its type: how unmovable pages end up scattered through movable pageblocks.
+   */
+  private rmqueueFallback(zone: Zone, order: number, startType: MigrateType): number {
+    let current = this.maxOrder;
+    let fallback = -1;
+    for (; current >= order; current--) {
+      fallback = this.findSuitableFallback(zone.nid, current, startType);
+      if (fallback < 0) continue;
+      // A movable allocation that may not claim takes the smallest block instead (find_smallest).
+      if (
+        !this.canStealFallback(current, startType) &&
+        startType === MIGRATE_MOVABLE &&
+        current > order
+      ) {
+        for (current = order; current <= this.maxOrder; current++) {
+          fallback = this.findSuitableFallback(zone.nid, current, startType);
+          if (fallback >= 0) break;
+        }
+      }
+      break;
+    }
+    if (fallback < 0 || current > this.maxOrder) return -1;
+    const pfn = zone.freeArea[current]![fallback]!.first;
+    const pbNr = 1 << this.pageblockOrder;
+    if (current >= this.pageblockOrder) {
+      this.delFromFreeList(zone, pfn, current);
+      this.setPageblockRange(zone, pfn, 1 << current, startType);
+      this.expand(zone, pfn, order, current);
+      return pfn;
+    }
+    if (this.canStealFallback(current, startType)) {
+      const start = Math.max(pfn & ~(pbNr - 1), zone.startPfn);
+      const end = Math.min(start + pbNr, zone.endPfn);
+      let freePages = 0;
+      let movablePages = 0;
+      for (let p = start; p < end; p++) {
+        const flags = this.memmap.flags[p]!;
+        if (flags & PG_buddy) {
+          freePages += 1 << this.memmap.order[p]!;
+          p += (1 << this.memmap.order[p]!) - 1;
+        } else if (flags & PG_lru) movablePages++;
+      }
+      const alike =
+        startType === MIGRATE_MOVABLE
+          ? movablePages
+          : fallback === MIGRATE_MOVABLE
+            ? pbNr - (freePages + movablePages)
+            : 0;
+      if (freePages + alike >= 1 << (this.pageblockOrder - 1)) {
+        this.setPageblockRange(zone, start, pbNr, startType);
+        return this.rmqueueSmallest(zone, order, startType);
+      }
+    }
+    this.delFromFreeList(zone, pfn, current);
+    this.expand(zone, pfn, order, current);
+    return pfn;
+  }
+
+  /** `__rmqueue()`: from the type's own lists, then by stealing. */
+  private rmqueue(zone: Zone, order: number, mt: MigrateType): number {
+    const pfn = this.rmqueueSmallest(zone, order, mt);
+    return pfn >= 0 ? pfn : this.rmqueueFallback(zone, order, mt);
   }
 
   /** The nodes an allocation may use, in the order it tries them. */
@@ -130,13 +324,17 @@ export class BuddyAllocator implements PageAllocator {
 
   private allocFromZone(nid: number, order: number, gfp: number): number {
     const zone = this.zones[nid];
-    if (!zone || zone.freePages < 1 << order) return -1;
-    const pfn = this.rmqueue(zone, order);
+    if (!zone || zone.freePages < 1 << order || order > this.maxOrder) return -1;
+    const pfn = this.rmqueue(zone, order, gfpMigratetype(gfp));
     if (pfn >= 0) this.prepNewPage(pfn, order, gfp);
     return pfn;
   }
 
-  private prepNewPage(pfn: number, order: number, gfp: number): void {
+  /**
+   * `post_alloc_hook()` and `prep_compound_page()` (`mm/page_alloc.c`): makes a block taken off
+   * the free lists (or isolated by compaction) an allocated page of `order` with one reference.
+   */
+  prepNewPage(pfn: number, order: number, gfp: number): void {
     const m = this.memmap;
     const nr = 1 << order;
     m.refcount[pfn] = 1;
@@ -165,29 +363,18 @@ export class BuddyAllocator implements PageAllocator {
    * Frees 2^order pages starting at `pfn` (`__free_pages`): the caller has dropped the last
    * reference. Returns false, and frees nothing, when the pages are in a state that must not be
    * freed; that is reported through the bad-page handler, as `bad_page()` reports and leaks them.
+   * A block above `maxOrder` (a folio from `alloc_contig_pages()`) goes back in `maxOrder` pieces,
+   * as `free_contig_range()` gives it back.
    */
   freePages(pfn: number, order: number): boolean {
+    const poisoned = this.memmap.flags[pfn]! & (PG_has_hwpoisoned | PG_hwpoison);
+    if (!this.freePagesPrepare(pfn, order)) return false;
     const m = this.memmap;
     const nr = 1 << order;
-    for (let i = 0; i < nr; i++) {
-      const reason = this.badReason(pfn + i, i === 0);
-      if (reason !== null) {
-        this.badPage(pfn + i, reason);
-        return false;
-      }
-    }
-    const poisoned = m.flags[pfn]! & PG_has_hwpoisoned || m.flags[pfn]! & PG_hwpoison;
-    for (let i = 0; i < nr; i++) {
-      m.compoundHead[pfn + i] = 0;
-      m.mapping[pfn + i] = 0;
-      m.index[pfn + i] = 0;
-      m.private[pfn + i] = 0;
-      m.flags[pfn + i]! &= PG_hwpoison;
-    }
-    m.flags[pfn]! &= ~(PG_head | FOLIO_CONTENT_COPIED);
     const zone = this.zones[this.mem.pfnToNid(pfn)]!;
     if (!poisoned) {
-      this.freeOne(zone, pfn, order);
+      const piece = Math.min(order, this.maxOrder);
+      for (let at = pfn; at < pfn + nr; at += 1 << piece) this.freeOne(zone, at, piece);
       return true;
     }
     // A block with a poisoned page: free the good pages one by one, keep the bad ones out.
@@ -198,18 +385,110 @@ export class BuddyAllocator implements PageAllocator {
     return true;
   }
 
-  /** Puts a block on its free list, merging with free buddies (`__free_one_page`). */
+  /**
+   * `free_pages_prepare()` (`mm/page_alloc.c`): checks that 2^order pages at `pfn` may be freed
+   * and clears what an allocated page carries (compound head, mapping, flags but hwpoison), so
+   * the block can go back to a free list. False, with the bad page reported and nothing changed,
+   * when they must not be freed.
+   */
+  freePagesPrepare(pfn: number, order: number): boolean {
+    const m = this.memmap;
+    const nr = 1 << order;
+    for (let i = 0; i < nr; i++) {
+      const reason = this.badReason(pfn + i, i === 0);
+      if (reason !== null) {
+        this.badPage(pfn + i, reason);
+        return false;
+      }
+    }
+    for (let i = 0; i < nr; i++) {
+      m.compoundHead[pfn + i] = 0;
+      m.mapping[pfn + i] = 0;
+      m.index[pfn + i] = 0;
+      m.private[pfn + i] = 0;
+      m.flags[pfn + i]! &= PG_hwpoison;
+    }
+    m.flags[pfn]! &= ~(PG_head | FOLIO_CONTENT_COPIED);
+    m.order[pfn] = order;
+    return true;
+  }
+
+  /**
+   * Puts a block on its free list, merging with free buddies (`__free_one_page`). Above
+   * `pageblock_order` a buddy of another mergeable type is retyped to the freed block's type; an
+   * isolated pageblock merges with nothing outside it.
+   */
   private freeOne(zone: Zone, pfn: number, order: number): void {
     const m = this.memmap;
+    const mt = zone.pageblockMigratetype(pfn);
     while (order < this.maxOrder) {
       const buddy = pfn ^ (1 << order);
       if (buddy < zone.startPfn || buddy + (1 << order) > zone.endPfn) break;
       if (!(m.flags[buddy]! & PG_buddy) || m.order[buddy] !== order) break;
+      if (order >= this.pageblockOrder) {
+        const buddyMt = zone.pageblockMigratetype(buddy);
+        if (buddyMt !== mt) {
+          if (mt === MIGRATE_ISOLATE || buddyMt === MIGRATE_ISOLATE) break;
+          this.delFromFreeList(zone, buddy, order);
+          zone.pageblockType.fill(
+            mt,
+            (buddy - zone.startPfn) >> this.pageblockOrder,
+            (buddy + (1 << order) - zone.startPfn) >> this.pageblockOrder,
+          );
+          pfn = Math.min(pfn, buddy);
+          order++;
+          continue;
+        }
+      }
       this.delFromFreeList(zone, buddy, order);
       pfn = Math.min(pfn, buddy);
       order++;
     }
     this.addToFreeList(zone, pfn, order);
+  }
+
+  /**
+   * `__zone_watermark_ok()` (`mm/page_alloc.c`): would a zone with `freePages` free (its own by
+   * default) keep `mark` pages free after an allocation of `order`, and does it hold a free block
+   * of that order in a type an allocation may take? False for a node that does not exist.
+   */
+  zoneWatermarkOk(nid: number, order: number, mark: number, freePages?: number): boolean {
+    const zone = this.zones[nid];
+    if (!zone) return false;
+    const free = (freePages ?? zone.freePages) - ((1 << order) - 1);
+    if (free <= mark) return false;
+    if (order === 0) return true;
+    for (let o = order; o <= this.maxOrder; o++) {
+      for (let mt = 0; mt < MIGRATE_PCPTYPES; mt++)
+        if (!zone.freeArea[o]![mt]!.isEmpty) return true;
+    }
+    return false;
+  }
+
+  /**
+   * `__isolate_free_page()` (`mm/page_alloc.c`): takes the free block of `order` at `pfn` off its
+   * free list for compaction, unless that would leave the zone under its min watermark. Returns
+   * the pages taken (`1 << order`) or 0. The block keeps its order in `memmap.order`, with no
+   * reference; {@link prepNewPage} makes it a folio, {@link freePages} gives it back.
+   */
+  isolateFreePage(pfn: number, order: number): number {
+    const zone = this.zones[this.mem.pfnToNid(pfn)]!;
+    if (zone.pageblockMigratetype(pfn) !== MIGRATE_ISOLATE) {
+      if (!this.zoneWatermarkOk(zone.nid, 0, zone.watermark[WMARK_MIN] + (1 << order))) return 0;
+    }
+    this.delFromFreeList(zone, pfn, order);
+    this.memmap.order[pfn] = order;
+    return 1 << order;
+  }
+
+  /**
+   * Sets the migrate type of every pageblock in `[pfn, pfn + nrPages)` and moves the free blocks
+   * there to the new type's lists (`set_pageblock_migratetype()` with `move_freepages_block()`,
+   * `mm/page_alloc.c`; `MIGRATE_ISOLATE` is what `start_isolate_page_range()`,
+   * `mm/page_isolation.c`, sets). The range lies in one zone.
+   */
+  setMigratetype(pfn: number, nrPages: number, mt: MigrateType): void {
+    this.setPageblockRange(this.zones[this.mem.pfnToNid(pfn)]!, pfn, nrPages, mt);
   }
 
   /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`); 0 for a node that does not exist. */
@@ -263,3 +542,116 @@ export class BuddyAllocator implements PageAllocator {
     this.freePages(pfn, order);
   }
 }
+
+/**
+ * `has_unmovable_pages()` (`mm/page_isolation.c`): the first page of `[start, end)` that is
+ * neither free nor a movable folio (kernel memory, the zero page, a pinned or hugetlb folio), or
+ * -1.
+ */
+const firstUnmovablePage = (k: Kernel, start: number, end: number): number => {
+  const m = k.memmap;
+  for (let pfn = start; pfn < end; pfn++) {
+    if (m.flags[pfn]! & PG_buddy) {
+      pfn += 2 ** m.order[pfn]! - 1;
+      continue;
+    }
+    const head = m.folioOf(pfn);
+    if (m.flags[head]! & (PG_reserved | PG_hugetlb) || !(m.flags[head]! & PG_lru)) return pfn;
+    pfn = head + m.folioNrPages(head) - 1;
+  }
+  return -1;
+};
+
+/** The retries of `__alloc_contig_migrate_range()` (`mm/page_alloc.c`): five passes. */
+const CONTIG_MIGRATE_TRIES = 5;
+
+/**
+ * `alloc_contig_range()` (`mm/page_alloc.c`): makes `[start, start + nrPages)` of one node an
+ * allocated block of `order` (`nrPages` is `1 << order`, `start` aligned to it). It isolates the
+ * range's pageblocks (`MIGRATE_ISOLATE`, `start_isolate_page_range()`), migrates every folio in
+ * it elsewhere on the node (`migrate_pages()` with `alloc_migration_target()`, `MIGRATE_SYNC`,
+ * `MR_CONTIG_RANGE`), checks every page is free (`test_pages_isolated()`), takes them, and gives
+ * the pageblocks back their movable type. `EBUSY`, with the range as it was (what moved stays
+ * moved), when a page in it cannot move.
+ *
+ * @category Memory and folios
+ */
+export const allocContigRange = (
+  k: Kernel,
+  start: number,
+  order: number,
+  gfp: number,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.gen(function* () {
+    const nr = 2 ** order;
+    const nid = k.mem.pfnToNid(start);
+    const busy = firstUnmovablePage(k, start, start + nr);
+    if (busy >= 0) {
+      return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${busy} cannot move`));
+    }
+    const pa = k.pageAlloc;
+    pa.setMigratetype(start, nr, MIGRATE_ISOLATE);
+    const restore = () => pa.setMigratetype(start, nr, MIGRATE_MOVABLE);
+    const list = new FolioList(k.memmap.lru);
+    try {
+      for (let tries = 0; tries < CONTIG_MIGRATE_TRIES; tries++) {
+        if (isolateMigratepagesRange(k, nid, start, start + nr, list) === 0) break;
+        const r = yield* Effect.exit(
+          migratePages(k, list, allocMigrationTarget(k, nid), null, MIGRATE_SYNC, MR_CONTIG_RANGE),
+        );
+        putbackMovablePages(k, list);
+        if (r._tag === "Failure") {
+          restore();
+          return yield* Effect.failCause(r.cause);
+        }
+      }
+    } finally {
+      putbackMovablePages(k, list);
+      list.release();
+    }
+    // test_pages_isolated(): every page must be free now.
+    const m = k.memmap;
+    for (let pfn = start; pfn < start + nr; pfn += 2 ** m.order[pfn]!) {
+      if (!(m.flags[pfn]! & PG_buddy)) {
+        restore();
+        return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${pfn} is still in use`));
+      }
+    }
+    for (let pfn = start; pfn < start + nr; ) {
+      const o = m.order[pfn]!;
+      pa.isolateFreePage(pfn, o);
+      pfn += 2 ** o;
+    }
+    restore();
+    pa.prepNewPage(start, order, gfp);
+    return start;
+  });
+
+/**
+ * `alloc_contig_pages()` (`mm/page_alloc.c`), as `folio_alloc_gigantic()` uses it: a folio of
+ * `order` above `MAX_PAGE_ORDER`, from the first naturally aligned range of the nodes an
+ * allocation from `nid` may use (`__GFP_THISNODE`: `nid` alone) whose pages are all free or movable
+ * (`pfn_range_valid_contig()`), made free by {@link allocContigRange}. -1 when no range can be
+ * had.
+ *
+ * @category Memory and folios
+ */
+export const allocContigPages = (
+  k: Kernel,
+  order: number,
+  gfp: number,
+  nid: number,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.gen(function* () {
+    const nr = 2 ** order;
+    const nodes = gfp & __GFP_THISNODE ? [nid] : (k.pageAlloc.zonelists[nid] ?? []);
+    for (const node of nodes) {
+      const zone = k.pageAlloc.zones[node]!;
+      for (let pfn = Math.ceil(zone.startPfn / nr) * nr; pfn + nr <= zone.endPfn; pfn += nr) {
+        if (firstUnmovablePage(k, pfn, pfn + nr) >= 0) continue;
+        const got = yield* Effect.exit(allocContigRange(k, pfn, order, gfp));
+        if (got._tag === "Success") return got.value;
+      }
+    }
+    return -1;
+  });

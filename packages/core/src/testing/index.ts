@@ -11,6 +11,8 @@
  *   {@link isolateRange}), and checks that throw plain errors ({@link expectErrno},
  *   {@link expectBytes}, {@link expectConsistent}), so that no test framework is needed to run
  *   them.
+ * - Workloads that fragment a node as a long-running machine does ({@link fragmentNode},
+ *   `./workloads`): interleaved movable, page-cache and unmovable allocations, for compaction.
  * - The race harness of the copy-offload registry ({@link runRegistryRaces}, `./races`), on
  *   `fc.commands` and `fc.scheduler`: it needs `fast-check`, an optional peer dependency, and
  *   loads it only when called.
@@ -53,3 +55,4 @@ export {
   raceOutcome,
   runRegistryRaces,
 } from "./races";
+export { type FragmentedNode, type FragmentNodeOptions, fragmentNode } from "./workloads";

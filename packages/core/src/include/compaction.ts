@@ -1,0 +1,177 @@
+/**
+ * What compaction's callers see: its results, priorities and tunables.
+ *
+ * Models `include/linux/compaction.h` (`enum compact_result`, `enum compact_priority`,
+ * `compact_gap()`) and the sysctls of `mm/compaction.c`. The compactor itself is
+ * `mm/compaction.ts`.
+ *
+ * @module
+ */
+import type { Effect } from "effect";
+import type { ErrnoError } from "../errno";
+
+/**
+ * `enum compact_result` (`include/linux/compaction.h`), in the kernel's order: a larger value is
+ * further along, and `try_to_compact_pages()` keeps the largest of its zones'.
+ *
+ * @category Compaction
+ */
+export const CompactResult = {
+  /** `COMPACT_NOT_SUITABLE_ZONE`: the fragmentation index says the zone lacks memory, not order. */
+  NOT_SUITABLE_ZONE: 0,
+  /** `COMPACT_SKIPPED`: too few free pages for compaction to have targets. */
+  SKIPPED: 1,
+  /** `COMPACT_DEFERRED`: recent failures defer compaction. */
+  DEFERRED: 2,
+  /** `COMPACT_NO_SUITABLE_PAGE`: no page of the order yet; an internal step, never returned. */
+  NO_SUITABLE_PAGE: 3,
+  /** `COMPACT_CONTINUE`: keep going. */
+  CONTINUE: 4,
+  /** `COMPACT_COMPLETE`: the scanners met over the whole zone. */
+  COMPLETE: 5,
+  /** `COMPACT_PARTIAL_SKIPPED`: the scanners met over part of the zone. */
+  PARTIAL_SKIPPED: 6,
+  /** `COMPACT_CONTENDED`: stopped early (a fatal signal; here, the kernel shutting down). */
+  CONTENDED: 7,
+  /** `COMPACT_SUCCESS`: a free page of the order exists. */
+  SUCCESS: 8,
+} as const;
+
+/**
+ * One of the {@link CompactResult} values (`enum compact_result`, `include/linux/compaction.h`).
+ *
+ * @category Compaction
+ */
+export type CompactResult = (typeof CompactResult)[keyof typeof CompactResult];
+
+/**
+ * `compaction_status_string[]` (`include/trace/events/compaction.h`, through
+ * `COMPACTION_STATUS`): each {@link CompactResult} as the trace events print it.
+ *
+ * @category Compaction
+ */
+export const COMPACTION_STATUS_NAMES: readonly string[] = [
+  "not_suitable_zone",
+  "skipped",
+  "deferred",
+  "no_suitable_page",
+  "continue",
+  "complete",
+  "partial_skipped",
+  "contended",
+  "success",
+];
+
+/**
+ * `enum compact_priority` (`include/linux/compaction.h`): how hard direct compaction tries. A
+ * lower value tries harder: `COMPACT_PRIO_SYNC_FULL` (0) scans in `MIGRATE_SYNC_LIGHT` mode and
+ * takes free pages from any pageblock, `COMPACT_PRIO_SYNC_LIGHT` (1, `DEF_COMPACT_PRIORITY`) is
+ * `MIGRATE_SYNC_LIGHT`, `COMPACT_PRIO_ASYNC` (2, `INIT_COMPACT_PRIORITY`) is `MIGRATE_ASYNC`.
+ *
+ * @category Compaction
+ */
+export const CompactPriority = {
+  /** `COMPACT_PRIO_SYNC_FULL` (`MIN_COMPACT_PRIORITY`). */
+  SYNC_FULL: 0,
+  /** `COMPACT_PRIO_SYNC_LIGHT` (`DEF_COMPACT_PRIORITY`, `MIN_COMPACT_COSTLY_PRIORITY`). */
+  SYNC_LIGHT: 1,
+  /** `COMPACT_PRIO_ASYNC` (`INIT_COMPACT_PRIORITY`). */
+  ASYNC: 2,
+} as const;
+
+/**
+ * One of the {@link CompactPriority} values (`enum compact_priority`).
+ *
+ * @category Compaction
+ */
+export type CompactPriority = (typeof CompactPriority)[keyof typeof CompactPriority];
+
+/**
+ * `COMPACT_CLUSTER_MAX` (`include/linux/compaction.h`, `SWAP_CLUSTER_MAX`): the most folios the
+ * migration scanner isolates before migrating them.
+ *
+ * @category Compaction
+ */
+export const COMPACT_CLUSTER_MAX = 32;
+
+/**
+ * `PAGE_ALLOC_COSTLY_ORDER` (`include/linux/mmzone.h`): orders above it are costly; compaction
+ * asks the fragmentation index before compacting for them.
+ *
+ * @category Compaction
+ */
+export const PAGE_ALLOC_COSTLY_ORDER = 3;
+
+/**
+ * `HPAGE_FRAG_CHECK_INTERVAL_MSEC` (`mm/compaction.c`): how often, in milliseconds, `kcompactd`
+ * checks a node's fragmentation score for proactive compaction.
+ *
+ * @category Compaction
+ */
+export const HPAGE_FRAG_CHECK_INTERVAL_MSEC = 500;
+
+/**
+ * `COMPACT_MAX_DEFER_SHIFT` (`include/linux/compaction.h`): proactive compaction that made no
+ * progress waits `HPAGE_FRAG_CHECK_INTERVAL_MSEC << 6` before its next check.
+ *
+ * @category Compaction
+ */
+export const COMPACT_MAX_DEFER_SHIFT = 6;
+
+/**
+ * `compact_gap()` (`include/linux/compaction.h`): the free pages compaction needs beyond the
+ * watermark for an allocation of `order`: twice the request, for the copies in flight.
+ *
+ * @category Compaction
+ */
+export const compactGap = (order: number): number => 2 * 2 ** order;
+
+/**
+ * One direct compaction a fault asks for: `__alloc_pages_direct_compact()` (`mm/page_alloc.c`)
+ * runs between the failed fast-path allocation and the fallback. The fault fills in
+ * {@link DirectCompact.request} and stops; the caller compacts (an Effect), keeps the page it got,
+ * and faults again, which takes {@link DirectCompact.page} or, when compaction failed, falls back
+ * to a smaller order.
+ *
+ * @category Compaction
+ */
+export interface DirectCompact {
+  /** The allocation to compact for: node, order, GFP flags, nodemask; null when none is wanted. */
+  request: {
+    readonly nid: number;
+    readonly order: number;
+    readonly gfp: number;
+    readonly nodemask: readonly number[] | null;
+  } | null;
+  /** True once direct compaction ran for this access: the next failure falls back. */
+  tried: boolean;
+  /** The block compaction allocated for the retried fault, or -1. */
+  page: number;
+}
+
+/**
+ * A kernel's compaction: its tunables and its daemons. Models the sysctls and the per-node
+ * `kcompactd` state of `mm/compaction.c` (`pg_data_t`'s `kcompactd_max_order`,
+ * `proactive_compact_trigger`). `mm/compaction.ts` implements it.
+ *
+ * @category Compaction
+ */
+export interface Compaction {
+  /** `/proc/sys/vm/compaction_proactiveness` (`sysctl_compaction_proactiveness`): 0..100, 20. */
+  proactiveness: number;
+  /** `/proc/sys/vm/extfrag_threshold` (`sysctl_extfrag_threshold`): 0..1000, 500. */
+  extfragThreshold: number;
+  /**
+   * `wakeup_kcompactd()` (`mm/compaction.c`): asks node `nid`'s `kcompactd` to compact for
+   * `order`; it wakes when it runs and compaction could help.
+   */
+  wakeup(nid: number, order: number): void;
+  /**
+   * `kcompactd_run()` for every node with memory (`kcompactd_init()`, `mm/compaction.c`): forks
+   * one daemon fiber per node, sleeping on the caller's `Clock` (`TestClock` in tests); kernel
+   * shutdown stops them. `EBUSY` when they run already.
+   */
+  run(): Effect.Effect<void, ErrnoError>;
+  /** True while the `kcompactd` fibers run. */
+  readonly running: boolean;
+}

@@ -1,0 +1,1125 @@
+/**
+ * Memory compaction: moving movable folios out of the way so that free pages join into
+ * high-order blocks.
+ *
+ * Models `mm/compaction.c` (Linux 6.12): `compact_zone()` runs two scanners over a zone, the
+ * migration scanner from the zone's start (`isolate_migratepages()`,
+ * `isolate_migratepages_block()`) and the free scanner from its end (`isolate_freepages()`,
+ * `isolate_freepages_block()`), until they meet or the wanted order is free
+ * (`__compact_finished()`). Isolated folios go to `migrate_pages()` (`mm/migrate.ts`) with
+ * `compaction_alloc()` / `compaction_free()` as the allocation callbacks and `MR_COMPACTION` as
+ * the reason, so the copy-offload registry's reason mask, `should_batch` and the migrators see
+ * compaction's batches as they see any other caller's.
+ *
+ * What starts it: `/proc/sys/vm/compact_memory` (`compact_nodes()`), a node's
+ * `/sys/devices/system/node/node<N>/compact` (`compact_node()`), direct compaction from a failed
+ * high-order allocation (`try_to_compact_pages()`, counted in `compact_stall`), and `kcompactd`,
+ * one daemon fiber per node on Effect's `Clock`, woken by `wakeup_kcompactd()` and every
+ * `HPAGE_FRAG_CHECK_INTERVAL_MSEC` for proactive compaction (`compaction_proactiveness`).
+ *
+ * Not modelled: the pageblock skip hints (`PG_migrate_skip`), the cached scanner positions (every
+ * run scans the whole zone), deferral (`defer_compaction()`), the fast searches
+ * (`fast_isolate_freepages()`, `fast_find_migrateblock()`) and page capture. The migration
+ * scanner isolates LRU folios only; `movable_ops` pages (`isolate_movable_ops_page()`) are
+ * recognised and skipped at {@link isolateMovableOpsPage}, the place a driver's pages will be
+ * taken.
+ *
+ * @module
+ */
+import { Deferred, Duration, Effect, Fiber } from "effect";
+import { type ErrnoError, errno } from "../errno";
+import {
+  COMPACT_CLUSTER_MAX,
+  COMPACT_MAX_DEFER_SHIFT,
+  COMPACTION_STATUS_NAMES,
+  type Compaction,
+  CompactPriority,
+  CompactResult,
+  compactGap,
+  type DirectCompact,
+  HPAGE_FRAG_CHECK_INTERVAL_MSEC,
+  PAGE_ALLOC_COSTLY_ORDER,
+} from "../include/compaction";
+import {
+  __GFP_COMP,
+  __GFP_NORETRY,
+  __GFP_THISNODE,
+  GFP_KERNEL,
+  gfpMigratetype,
+} from "../include/gfp";
+import type { Kernel } from "../include/kernel";
+import {
+  MIGRATE_ASYNC,
+  MIGRATE_SYNC,
+  MIGRATE_SYNC_LIGHT,
+  type MigrateMode,
+  MR_COMPACTION,
+} from "../include/migrate_mode";
+import {
+  MIGRATE_MOVABLE,
+  type MigrateType,
+  WMARK_LOW,
+  WMARK_MIN,
+  type Zone,
+} from "../include/mmzone";
+import {
+  PG_buddy,
+  PG_head,
+  PG_hugetlb,
+  PG_locked,
+  PG_lru,
+  PG_movable_ops,
+} from "../include/page_flags";
+import { kstrtoint } from "../lib/kstrtox";
+import { FolioList } from "../lib/list";
+import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
+
+/**
+ * `struct compact_control` (`mm/internal.h`): the state of one `compact_zone()` run.
+ *
+ * @category Compaction
+ */
+export interface CompactControl {
+  /** The zone compacted. */
+  readonly zone: Zone;
+  /** The order wanted; -1 for a full compaction (`is_via_compact_memory()`). */
+  readonly order: number;
+  /** The migration mode of the run. */
+  readonly mode: MigrateMode;
+  /** The GFP flags of the allocation compacted for. */
+  readonly gfp: number;
+  /** The pageblock type the allocation wants (`gfp_migratetype()`). */
+  readonly migratetype: MigrateType;
+  /** Direct compaction from an allocation (`direct_compaction`). */
+  readonly directCompaction: boolean;
+  /** Proactive compaction by `kcompactd` (`proactive_compaction`). */
+  readonly proactiveCompaction: boolean;
+  /** Free-scanner targets need not be movable pageblocks (`ignore_block_suitable`). */
+  readonly ignoreBlockSuitable: boolean;
+  /** The folios isolated for migration (`migratepages`). */
+  readonly migratepages: FolioList;
+  /** Isolated free blocks by order (`freepages[]`), each a head PFN. */
+  readonly freepages: number[][];
+  /** Base pages on {@link migratepages} (`nr_migratepages`). */
+  nrMigratepages: number;
+  /** Base pages on {@link freepages} (`nr_freepages`). */
+  nrFreepages: number;
+  /** Where the migration scanner is (`migrate_pfn`). */
+  migratePfn: number;
+  /** Where the free scanner is (`free_pfn`): the start of the next pageblock it scans. */
+  freePfn: number;
+  /** Pages the migration scanner looked at (`total_migrate_scanned`). */
+  totalMigrateScanned: number;
+  /** Pages the free scanner looked at (`total_free_scanned`). */
+  totalFreeScanned: number;
+  /** The run stopped early (`contended`): the kernel is shutting down. */
+  contended: boolean;
+}
+
+/** `is_via_compact_memory()`: a full compaction, from `compact_memory` or a node's `compact`. */
+const isViaCompactMemory = (order: number): boolean => order === -1;
+
+const pageblockNr = (k: Kernel): number => 2 ** k.pageAlloc.pageblockOrder;
+const pageblockStart = (k: Kernel, pfn: number): number => pfn - (pfn % pageblockNr(k));
+
+/**
+ * `fill_contig_page_info()` (`mm/vmstat.c`): free pages, free blocks, and free blocks big enough
+ * for `order` (counted in blocks of that order).
+ */
+const contigPageInfo = (
+  zone: Zone,
+  order: number,
+): { freePages: number; freeBlocksTotal: number; freeBlocksSuitable: number } => {
+  let freePages = 0;
+  let freeBlocksTotal = 0;
+  let freeBlocksSuitable = 0;
+  zone.nrFree.forEach((blocks, o) => {
+    freeBlocksTotal += blocks;
+    freePages += blocks * 2 ** o;
+    if (o >= order) freeBlocksSuitable += blocks * 2 ** (o - order);
+  });
+  return { freePages, freeBlocksTotal, freeBlocksSuitable };
+};
+
+/**
+ * `fragmentation_index()` (`__fragmentation_index()`, `mm/vmstat.c`): why an allocation of
+ * `order` would fail, in thousandths: toward 0 for lack of memory, toward 1000 for external
+ * fragmentation; -1000 when a block of the order is free; 0 with nothing free. What
+ * `/sys/kernel/debug/extfrag/extfrag_index` shows and `extfrag_threshold` is compared with.
+ *
+ * @category Compaction
+ */
+export const fragmentationIndex = (zone: Zone, order: number): number => {
+  const info = contigPageInfo(zone, order);
+  if (info.freeBlocksTotal === 0) return 0;
+  if (info.freeBlocksSuitable > 0) return -1000;
+  const requested = 2 ** order;
+  return (
+    1000 -
+    Math.floor((1000 + Math.floor((info.freePages * 1000) / requested)) / info.freeBlocksTotal)
+  );
+};
+
+/**
+ * `extfrag_for_order()` (`mm/vmstat.c`): the percentage of free memory in blocks smaller than
+ * `order`; 0 with nothing free.
+ *
+ * @category Compaction
+ */
+export const extfragForOrder = (zone: Zone, order: number): number => {
+  const info = contigPageInfo(zone, order);
+  if (info.freePages === 0) return 0;
+  return Math.floor(
+    ((info.freePages - info.freeBlocksSuitable * 2 ** order) * 100) / info.freePages,
+  );
+};
+
+/**
+ * `fragmentation_score_node()` (`mm/compaction.c`): node `nid`'s fragmentation score, 0..100:
+ * {@link extfragForOrder} at `COMPACTION_HPAGE_ORDER` (the PMD order) of each zone, weighted by
+ * the zone's share of the node (`fragmentation_score_zone_weighted()`). One zone per node here.
+ *
+ * @category Compaction
+ */
+export const fragmentationScoreNode = (k: Kernel, nid: number): number => {
+  const zone = k.pageAlloc.zones[nid];
+  if (!zone || zone.managedPages === 0) return 0;
+  const present = k.mem.nodes[nid]!.presentPages;
+  return Math.floor((present * extfragForOrder(zone, k.pmdOrder)) / (present + 1));
+};
+
+/**
+ * `fragmentation_score_wmark()` (`mm/compaction.c`): the low (`low`) or high score watermark of
+ * proactive compaction: `max(100 - proactiveness, 5)` and 10 above it, at most 100.
+ *
+ * @category Compaction
+ */
+export const fragmentationScoreWmark = (k: Kernel, low: boolean): number => {
+  const wmarkLow = Math.max(100 - k.compaction.proactiveness, 5);
+  return low ? wmarkLow : Math.min(wmarkLow + 10, 100);
+};
+
+const trace = (
+  k: Kernel,
+  zone: Zone,
+  order: number,
+  event: "finished" | "suitable",
+  ret: number,
+) => {
+  if (k.trace.enabled) {
+    k.trace.emit({
+      event: `mm_compaction_${event}`,
+      nid: zone.nid,
+      order,
+      ret: COMPACTION_STATUS_NAMES[ret]!,
+    });
+  }
+};
+
+/**
+ * `compaction_suitable()` (`mm/compaction.c`): may compaction help an allocation of `order` in
+ * this zone? The zone needs its watermark (low for costly orders, min otherwise) plus
+ * `compact_gap(order)` free at order 0, so the migration targets exist; for a costly order the
+ * fragmentation index must also be above `extfrag_threshold`, or the failure is lack of memory.
+ * Emits `mm_compaction_suitable`.
+ *
+ * @category Compaction
+ */
+export const compactionSuitable = (k: Kernel, zone: Zone, order: number): boolean => {
+  const mark =
+    zone.watermark[order > PAGE_ALLOC_COSTLY_ORDER ? WMARK_LOW : WMARK_MIN] + compactGap(order);
+  let suitable = k.pageAlloc.zoneWatermarkOk(zone.nid, 0, mark);
+  let ret: number = CompactResult.SKIPPED;
+  if (suitable) {
+    ret = CompactResult.CONTINUE;
+    if (order > PAGE_ALLOC_COSTLY_ORDER) {
+      const fragindex = fragmentationIndex(zone, order);
+      if (fragindex >= 0 && fragindex <= k.compaction.extfragThreshold) {
+        suitable = false;
+        ret = CompactResult.NOT_SUITABLE_ZONE;
+      }
+    }
+  }
+  trace(k, zone, order, "suitable", ret);
+  return suitable;
+};
+
+/**
+ * `compaction_suit_allocation_order()` (`mm/compaction.c`): `COMPACT_SUCCESS` when the order is
+ * free above the min watermark already, `COMPACT_SKIPPED` when {@link compactionSuitable} says
+ * no, `COMPACT_CONTINUE` otherwise.
+ */
+const compactionSuitAllocationOrder = (k: Kernel, zone: Zone, order: number): CompactResult => {
+  if (k.pageAlloc.zoneWatermarkOk(zone.nid, order, zone.watermark[WMARK_MIN])) {
+    return CompactResult.SUCCESS;
+  }
+  return compactionSuitable(k, zone, order) ? CompactResult.CONTINUE : CompactResult.SKIPPED;
+};
+
+/**
+ * Where `movable_ops` pages (`PG_movable_ops`: balloon pages, zsmalloc) would be isolated
+ * (`isolate_movable_ops_page()`, `mm/migrate.c`). The model's compaction takes LRU folios only,
+ * so this answers false; a driver with movable pages plugs in here.
+ */
+const isolateMovableOpsPage = (_k: Kernel, _pfn: number): boolean => false;
+
+/**
+ * `skip_isolation_on_order()` (`mm/compaction.c`): large folios of the wanted order or more are
+ * not worth moving, and a full compaction leaves pageblock-sized ones alone.
+ */
+const skipIsolationOnOrder = (k: Kernel, order: number, target: number): boolean =>
+  (!isViaCompactMemory(target) && order >= target) || order >= k.pageAlloc.pageblockOrder;
+
+/**
+ * The end of one block's scan, as both scanners finish it: the `mm_compaction_isolate_*` trace
+ * event and `count_compact_events(COMPACTISOLATED, ...)`.
+ */
+const isolated = (
+  k: Kernel,
+  event: "mm_compaction_isolate_migratepages" | "mm_compaction_isolate_freepages",
+  startPfn: number,
+  endPfn: number,
+  nrScanned: number,
+  nrTaken: number,
+): void => {
+  if (k.trace.enabled) k.trace.emit({ event, startPfn, endPfn, nrScanned, nrTaken });
+  if (nrTaken) k.vmstat.count("compact_isolated", nrTaken);
+};
+
+/**
+ * `isolate_migratepages_block()` (`mm/compaction.c`): scans `[lowPfn, endPfn)` and isolates the
+ * LRU folios that can move onto `cc.migratepages`, stopping once `COMPACT_CLUSTER_MAX` pages are.
+ * Skipped: free blocks (whole), large folios {@link skipIsolationOnOrder} rejects, pages not on
+ * the LRU (kernel memory, isolated folios, `movable_ops` pages), hugetlb folios, pinned folios
+ * (more references than mappings, page cache and private data account for), and locked folios
+ * in `MIGRATE_ASYNC`. Returns where it stopped; counts `compact_isolated` and emits
+ * `mm_compaction_isolate_migratepages`.
+ */
+const isolateMigratepagesBlock = (
+  k: Kernel,
+  cc: CompactControl,
+  lowPfn: number,
+  endPfn: number,
+  allocContig: boolean,
+): number => {
+  const m = k.memmap;
+  const startPfn = lowPfn;
+  let nrScanned = 0;
+  let nrIsolated = 0;
+  for (; lowPfn < endPfn; lowPfn++) {
+    nrScanned++;
+    const flags = m.flags[lowPfn]!;
+    if (flags & PG_buddy) {
+      const order = m.order[lowPfn]!;
+      if (order > 0 && order <= k.pageAlloc.maxOrder) {
+        lowPfn += 2 ** order - 1;
+        nrScanned += 2 ** order - 1;
+      }
+      continue;
+    }
+    const head = m.folioOf(lowPfn);
+    const nr = m.folioNrPages(head);
+    if (m.test(head, PG_hugetlb)) {
+      lowPfn = head + nr - 1;
+      continue;
+    }
+    if (m.test(head, PG_head) && !allocContig) {
+      const order = m.folioOrder(head);
+      if (skipIsolationOnOrder(k, order, cc.order)) {
+        if (order <= k.pageAlloc.maxOrder) {
+          nrScanned += head + nr - 1 - lowPfn;
+          lowPfn = head + nr - 1;
+        }
+        continue;
+      }
+    }
+    if (!m.test(head, PG_lru)) {
+      if (m.test(head, PG_movable_ops) && isolateMovableOpsPage(k, head)) {
+        cc.migratepages.addTail(head);
+        cc.nrMigratepages += nr;
+        nrIsolated += nr;
+      }
+      continue;
+    }
+    if (m.refcount[head]! > folioExpectedRefCount(k, head)) continue;
+    if (cc.mode === MIGRATE_ASYNC && m.test(head, PG_locked)) continue;
+    if (!k.lru.isolate(head)) continue;
+    cc.migratepages.addTail(head);
+    cc.nrMigratepages += nr;
+    nrIsolated += nr;
+    lowPfn = head + nr - 1;
+    if (cc.nrMigratepages >= COMPACT_CLUSTER_MAX && !allocContig) {
+      lowPfn++;
+      break;
+    }
+  }
+  if (lowPfn > endPfn) lowPfn = endPfn;
+  cc.totalMigrateScanned += nrScanned;
+  isolated(k, "mm_compaction_isolate_migratepages", startPfn, lowPfn, nrScanned, nrIsolated);
+  return lowPfn;
+};
+
+/**
+ * `isolate_migratepages_range()` (`mm/compaction.c`): isolates every LRU folio of
+ * `[startPfn, endPfn)` onto `list`, large folios included, for `alloc_contig_range()`. Returns the
+ * base pages isolated.
+ *
+ * @category Compaction
+ */
+export const isolateMigratepagesRange = (
+  k: Kernel,
+  nid: number,
+  startPfn: number,
+  endPfn: number,
+  list: FolioList,
+): number => {
+  const cc: CompactControl = {
+    zone: k.pageAlloc.zones[nid]!,
+    order: -1,
+    mode: MIGRATE_SYNC,
+    gfp: GFP_KERNEL,
+    migratetype: MIGRATE_MOVABLE,
+    directCompaction: false,
+    proactiveCompaction: false,
+    ignoreBlockSuitable: true,
+    migratepages: list,
+    freepages: [],
+    nrMigratepages: 0,
+    nrFreepages: 0,
+    migratePfn: startPfn,
+    freePfn: endPfn,
+    totalMigrateScanned: 0,
+    totalFreeScanned: 0,
+    contended: false,
+  };
+  isolateMigratepagesBlock(k, cc, startPfn, endPfn, true);
+  return cc.nrMigratepages;
+};
+
+/**
+ * `suitable_migration_source()` (`mm/compaction.c`): asynchronous direct compaction scans only
+ * pageblocks of the allocation's kind (movable ones for a movable allocation); everything else
+ * scans every pageblock.
+ */
+const suitableMigrationSource = (cc: CompactControl, pfn: number): boolean => {
+  if (cc.mode !== MIGRATE_ASYNC || !cc.directCompaction) return true;
+  const blockMt = cc.zone.pageblockMigratetype(pfn);
+  return cc.migratetype === MIGRATE_MOVABLE
+    ? blockMt === MIGRATE_MOVABLE
+    : blockMt === cc.migratetype;
+};
+
+/**
+ * `isolate_migratepages()` (`mm/compaction.c`): from `cc.migratePfn`, finds the next pageblock
+ * below the free scanner worth scanning and isolates from it. True when something was isolated
+ * (`ISOLATE_SUCCESS`), false for `ISOLATE_NONE`.
+ */
+const isolateMigratepages = (k: Kernel, cc: CompactControl): boolean => {
+  const nr = pageblockNr(k);
+  let lowPfn = cc.migratePfn;
+  let blockStart = Math.max(pageblockStart(k, lowPfn), cc.zone.startPfn);
+  let blockEnd = pageblockStart(k, lowPfn) + nr;
+  for (; blockEnd <= cc.freePfn; lowPfn = blockEnd, blockStart = blockEnd, blockEnd += nr) {
+    if (!suitableMigrationSource(cc, blockStart)) continue;
+    lowPfn = isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, false);
+    break;
+  }
+  cc.migratePfn = lowPfn;
+  return cc.nrMigratepages > 0;
+};
+
+/** `compact_scanners_met()`: the scanners are in the same pageblock, or have crossed. */
+const compactScannersMet = (k: Kernel, cc: CompactControl): boolean =>
+  Math.floor(cc.freePfn / pageblockNr(k)) <= Math.floor(cc.migratePfn / pageblockNr(k));
+
+/**
+ * `suitable_migration_target()` (`mm/compaction.c`): the free scanner takes from movable
+ * pageblocks only (unless told otherwise), and not from one whose first page starts a free block
+ * as large as what compaction is building.
+ */
+const suitableMigrationTarget = (k: Kernel, cc: CompactControl, pfn: number): boolean => {
+  const m = k.memmap;
+  if (m.flags[pfn]! & PG_buddy) {
+    const order = cc.order > 0 ? cc.order : k.pageAlloc.pageblockOrder;
+    if (m.order[pfn]! >= order) return false;
+  }
+  if (cc.ignoreBlockSuitable) return true;
+  return cc.zone.pageblockMigratetype(pfn) === MIGRATE_MOVABLE;
+};
+
+/**
+ * `isolate_freepages_block()` (`mm/compaction.c`): takes the free blocks of `[start, endPfn)`
+ * onto `cc.freepages` until there are as many free pages as pages to migrate, or the zone would
+ * drop under its min watermark. Returns where it stopped; counts `compact_isolated` and emits
+ * `mm_compaction_isolate_freepages`.
+ */
+const isolateFreepagesBlock = (
+  k: Kernel,
+  cc: CompactControl,
+  start: number,
+  endPfn: number,
+): number => {
+  const m = k.memmap;
+  let nrScanned = 0;
+  let totalIsolated = 0;
+  let pfn = start;
+  for (; pfn < endPfn; pfn++) {
+    nrScanned++;
+    if (!(m.flags[pfn]! & PG_buddy)) continue;
+    const order = m.order[pfn]!;
+    const isolated = k.pageAlloc.isolateFreePage(pfn, order);
+    if (!isolated) break;
+    nrScanned += isolated - 1;
+    totalIsolated += isolated;
+    cc.nrFreepages += isolated;
+    cc.freepages[order]!.push(pfn);
+    if (cc.nrMigratepages <= cc.nrFreepages) {
+      pfn += isolated;
+      break;
+    }
+    pfn += isolated - 1;
+  }
+  if (pfn > endPfn) pfn = endPfn;
+  cc.totalFreeScanned += nrScanned;
+  isolated(k, "mm_compaction_isolate_freepages", start, pfn, nrScanned, totalIsolated);
+  return pfn;
+};
+
+/**
+ * `isolate_freepages()` (`mm/compaction.c`): the free scanner, from `cc.freePfn` down pageblock
+ * by pageblock, stopping above the migration scanner's pageblock or once it has isolated as
+ * many free pages as there are pages to migrate. It looks at every page: the kernel's
+ * asynchronous mode samples every `COMPACT_CLUSTER_MAX`-th page here, but only after
+ * `fast_isolate_freepages()` has searched the free lists, which the model does not do; sampling
+ * alone would miss the single free pages a fragmented node is made of.
+ */
+const isolateFreepages = (k: Kernel, cc: CompactControl): void => {
+  const nr = pageblockNr(k);
+  let isolateStart = cc.freePfn;
+  let blockStart = pageblockStart(k, isolateStart);
+  let blockEnd = Math.min(blockStart + nr, cc.zone.endPfn);
+  const lowPfn = pageblockStart(k, cc.migratePfn) + nr;
+  for (; blockStart >= lowPfn; blockEnd = blockStart, blockStart -= nr, isolateStart = blockStart) {
+    if (blockStart < cc.zone.startPfn) break;
+    if (!suitableMigrationTarget(k, cc, blockStart)) continue;
+    const next = isolateFreepagesBlock(k, cc, Math.max(isolateStart, blockStart), blockEnd);
+    isolateStart = next;
+    if (cc.nrFreepages >= cc.nrMigratepages) {
+      if (isolateStart >= blockEnd) isolateStart = blockStart - nr;
+      break;
+    }
+    if (isolateStart < blockEnd) break;
+  }
+  cc.freePfn = isolateStart;
+};
+
+/**
+ * `compaction_alloc()` (`mm/compaction.c`): the destination for a folio being migrated: the
+ * smallest isolated free block of its order or more, split down, the rest kept for later; the
+ * free scanner runs once more when none is left. -1 when none can be found.
+ */
+const compactionAlloc =
+  (k: Kernel, cc: CompactControl) =>
+  (src: number): number => {
+    const order = k.memmap.folioOrder(src);
+    let start = order;
+    const find = () => {
+      for (start = order; start < cc.freepages.length; start++) {
+        if (cc.freepages[start]!.length > 0) return true;
+      }
+      return false;
+    };
+    if (!find()) {
+      isolateFreepages(k, cc);
+      if (!find()) return -1;
+    }
+    const pfn = cc.freepages[start]!.pop()!;
+    while (start > order) {
+      start--;
+      k.memmap.order[pfn + 2 ** start] = start;
+      cc.freepages[start]!.push(pfn + 2 ** start);
+    }
+    cc.nrFreepages -= 2 ** order;
+    k.pageAlloc.prepNewPage(pfn, order, order > 0 ? __GFP_COMP : 0);
+    return pfn;
+  };
+
+/**
+ * `compaction_free()` (`mm/compaction.c`): takes back a destination `migrate_pages()` did not use,
+ * onto the isolated free blocks.
+ */
+const compactionFree =
+  (k: Kernel, cc: CompactControl) =>
+  (dst: number): void => {
+    const m = k.memmap;
+    const order = m.folioOrder(dst);
+    if (--m.refcount[dst]! > 0) return;
+    if (!k.pageAlloc.freePagesPrepare(dst, order)) return;
+    cc.freepages[order]!.push(dst);
+    cc.nrFreepages += 2 ** order;
+  };
+
+/** `release_free_list()`: every isolated free block back to the buddy allocator. */
+const releaseFreeList = (k: Kernel, cc: CompactControl): void => {
+  cc.freepages.forEach((blocks, order) => {
+    for (const pfn of blocks) k.pageAlloc.freePages(pfn, order);
+    blocks.length = 0;
+  });
+  cc.nrFreepages = 0;
+};
+
+/**
+ * `__compact_finished()` (`mm/compaction.c`): is the run done? Complete when the scanners meet;
+ * for proactive compaction, when the zone's score is under the low watermark; never early for a
+ * full compaction; otherwise, at a pageblock boundary, success when a free block of the order is
+ * on the allocation's lists or one it could claim from another type.
+ */
+const compactFinishedInner = (k: Kernel, cc: CompactControl): number => {
+  if (cc.contended || k.state !== "running") return CompactResult.CONTENDED;
+  if (compactScannersMet(k, cc)) return CompactResult.COMPLETE;
+  if (cc.proactiveCompaction) {
+    const score = extfragForOrder(cc.zone, k.pmdOrder);
+    return score > fragmentationScoreWmark(k, true)
+      ? CompactResult.CONTINUE
+      : CompactResult.SUCCESS;
+  }
+  if (isViaCompactMemory(cc.order)) return CompactResult.CONTINUE;
+  if (cc.migratePfn % pageblockNr(k) !== 0) return CompactResult.CONTINUE;
+  for (let order = cc.order; order <= k.pageAlloc.maxOrder; order++) {
+    if (!cc.zone.freeArea[order]![cc.migratetype]!.isEmpty) return CompactResult.SUCCESS;
+    if (k.pageAlloc.findSuitableFallback(cc.zone.nid, order, cc.migratetype, true) >= 0) {
+      return CompactResult.SUCCESS;
+    }
+  }
+  return CompactResult.NO_SUITABLE_PAGE;
+};
+
+/** `compact_finished()`: {@link compactFinishedInner} with its trace event. */
+const compactFinished = (k: Kernel, cc: CompactControl): number => {
+  const ret = compactFinishedInner(k, cc);
+  trace(k, cc.zone, cc.order, "finished", ret);
+  return ret === CompactResult.NO_SUITABLE_PAGE ? CompactResult.CONTINUE : ret;
+};
+
+/** What a {@link compactZone} run is asked for: `struct compact_control`'s inputs. */
+export interface CompactZoneOptions {
+  /** The order wanted; -1 for a full compaction. */
+  readonly order: number;
+  /** The migration mode. */
+  readonly mode: MigrateMode;
+  /** The GFP flags of the allocation compacted for (`GFP_KERNEL` for a full compaction). */
+  readonly gfp?: number;
+  /** Direct compaction (`direct_compaction`). */
+  readonly directCompaction?: boolean;
+  /** Proactive compaction (`proactive_compaction`). */
+  readonly proactiveCompaction?: boolean;
+  /** `ignore_block_suitable`: `COMPACT_PRIO_SYNC_FULL` sets it. */
+  readonly ignoreBlockSuitable?: boolean;
+}
+
+/**
+ * What one {@link compactZone} run did.
+ *
+ * @category Compaction
+ */
+export interface CompactZoneResult {
+  /** How it ended (`enum compact_result`). */
+  readonly result: CompactResult;
+  /** Pages the migration scanner looked at (`total_migrate_scanned`). */
+  readonly migrateScanned: number;
+  /** Pages the free scanner looked at (`total_free_scanned`). */
+  readonly freeScanned: number;
+  /** Base pages migrated. */
+  readonly migrated: number;
+}
+
+/**
+ * `compact_zone()` (`mm/compaction.c`): compacts node `nid`'s zone. Unless this is a full
+ * compaction (`order` -1), first checks {@link compactionSuitable}. Then, until
+ * `__compact_finished()` says stop: isolate up to `COMPACT_CLUSTER_MAX` folios, migrate them with
+ * `migrate_pages()` (`compaction_alloc()`, `compaction_free()`, the run's mode, `MR_COMPACTION`),
+ * put back what did not move. Isolated free pages go back at the end. Counts
+ * `compact_migrate_scanned`, `compact_free_scanned` and `compact_isolated`; emits
+ * `mm_compaction_begin`, `_end`, `_migratepages` and the isolation events.
+ *
+ * @category Compaction
+ */
+export const compactZone = (
+  k: Kernel,
+  nid: number,
+  options: CompactZoneOptions,
+): Effect.Effect<CompactZoneResult, ErrnoError> =>
+  Effect.gen(function* () {
+    const zone = k.pageAlloc.zones[nid];
+    if (!zone)
+      return yield* Effect.fail(errno("EINVAL", `compact_zone: node ${nid} does not exist`));
+    const { order, mode } = options;
+    const gfp = options.gfp ?? GFP_KERNEL;
+    const done = (result: number): CompactZoneResult => ({
+      result: result as CompactResult,
+      migrateScanned: 0,
+      freeScanned: 0,
+      migrated: 0,
+    });
+    if (zone.managedPages === 0) return done(CompactResult.SKIPPED);
+    if (!isViaCompactMemory(order)) {
+      const ret = compactionSuitAllocationOrder(k, zone, order);
+      if (ret !== CompactResult.CONTINUE) return done(ret);
+    }
+    const cc: CompactControl = {
+      zone,
+      order,
+      mode,
+      gfp,
+      migratetype: gfpMigratetype(gfp),
+      directCompaction: options.directCompaction ?? false,
+      proactiveCompaction: options.proactiveCompaction ?? false,
+      ignoreBlockSuitable: options.ignoreBlockSuitable ?? false,
+      migratepages: new FolioList(k.memmap.lru),
+      freepages: Array.from({ length: k.pageAlloc.maxOrder + 1 }, () => []),
+      nrMigratepages: 0,
+      nrFreepages: 0,
+      migratePfn: zone.startPfn,
+      freePfn: pageblockStart(k, zone.endPfn - 1),
+      totalMigrateScanned: 0,
+      totalFreeScanned: 0,
+      contended: false,
+    };
+    const sync = mode !== MIGRATE_ASYNC;
+    const edge = (event: "mm_compaction_begin" | "mm_compaction_end", status?: number) => {
+      if (!k.trace.enabled) return;
+      k.trace.emit({
+        event,
+        nid,
+        zoneStart: zone.startPfn,
+        migratePfn: cc.migratePfn,
+        freePfn: cc.freePfn,
+        zoneEnd: zone.endPfn,
+        sync,
+        ...(status === undefined ? {} : { status: COMPACTION_STATUS_NAMES[status]! }),
+      });
+    };
+    edge("mm_compaction_begin");
+    let ret = compactFinished(k, cc);
+    let migrated = 0;
+    try {
+      while (ret === CompactResult.CONTINUE) {
+        if (isolateMigratepages(k, cc)) {
+          const isolated = cc.nrMigratepages;
+          const r = yield* Effect.exit(
+            migratePages(
+              k,
+              cc.migratepages,
+              compactionAlloc(k, cc),
+              compactionFree(k, cc),
+              mode,
+              MR_COMPACTION,
+            ),
+          );
+          if (r._tag === "Failure") {
+            // The kernel is shutting down: stop as a fatal signal stops compaction.
+            cc.contended = true;
+          } else {
+            migrated += r.value.nrSucceeded;
+            if (k.trace.enabled) {
+              k.trace.emit({
+                event: "mm_compaction_migratepages",
+                nrMigrated: r.value.nrSucceeded,
+                nrFailed: isolated - r.value.nrSucceeded,
+              });
+            }
+            if (r.value.rc < 0 && !compactScannersMet(k, cc)) cc.contended = true;
+          }
+          cc.nrMigratepages = 0;
+          putbackMovablePages(k, cc.migratepages);
+        }
+        ret = compactFinished(k, cc);
+      }
+    } finally {
+      putbackMovablePages(k, cc.migratepages);
+      cc.migratepages.release();
+      releaseFreeList(k, cc);
+    }
+    k.vmstat.count("compact_migrate_scanned", cc.totalMigrateScanned);
+    k.vmstat.count("compact_free_scanned", cc.totalFreeScanned);
+    edge("mm_compaction_end", ret);
+    return {
+      result: ret as CompactResult,
+      migrateScanned: cc.totalMigrateScanned,
+      freeScanned: cc.totalFreeScanned,
+      migrated,
+    };
+  });
+
+/**
+ * `compact_node()` (`mm/compaction.c`): a full compaction (order -1) of node `nid`'s zone,
+ * `MIGRATE_SYNC`, or `MIGRATE_SYNC_LIGHT` and proactive for `kcompactd`'s proactive runs (which
+ * count `compact_daemon_migrate_scanned` / `_free_scanned`). What a write to the node's `compact`
+ * file runs.
+ *
+ * @category Compaction
+ */
+export const compactNode = (
+  k: Kernel,
+  nid: number,
+  proactive = false,
+): Effect.Effect<CompactZoneResult, ErrnoError> =>
+  k.call(
+    "compact_node",
+    Effect.gen(function* () {
+      const r = yield* compactZone(k, nid, {
+        order: -1,
+        mode: proactive ? MIGRATE_SYNC_LIGHT : MIGRATE_SYNC,
+        gfp: GFP_KERNEL,
+        proactiveCompaction: proactive,
+        ignoreBlockSuitable: false,
+      });
+      if (proactive) {
+        k.vmstat.count("compact_daemon_migrate_scanned", r.migrateScanned);
+        k.vmstat.count("compact_daemon_free_scanned", r.freeScanned);
+      }
+      return r;
+    }),
+  );
+
+/**
+ * `compact_nodes()` (`mm/compaction.c`): {@link compactNode} on every node with memory, one after
+ * the other; what writing 1 to `/proc/sys/vm/compact_memory` runs.
+ *
+ * @category Compaction
+ */
+export const compactNodes = (k: Kernel): Effect.Effect<void, ErrnoError> =>
+  Effect.forEach(
+    k.mem.nodes.filter((n) => n.presentPages > 0),
+    (n) => compactNode(k, n.nid),
+    { discard: true },
+  );
+
+/**
+ * `try_to_compact_pages()` (`mm/compaction.c`): direct compaction for an allocation of `order`
+ * with `gfp`, over the nodes it may use (node `nid` first, then its fallbacks, or `nid` alone
+ * with `__GFP_THISNODE`), at priority `prio`: `MIGRATE_ASYNC` for `COMPACT_PRIO_ASYNC`,
+ * `MIGRATE_SYNC_LIGHT` otherwise. Stops at the first zone that succeeds; returns the largest
+ * result (`COMPACT_SKIPPED` when no zone could be compacted).
+ *
+ * @category Compaction
+ */
+export const tryToCompactPages = (
+  k: Kernel,
+  gfp: number,
+  order: number,
+  nid: number,
+  nodemask: readonly number[] | null,
+  prio: CompactPriority,
+): Effect.Effect<CompactResult, ErrnoError> =>
+  Effect.gen(function* () {
+    let rc: number = CompactResult.SKIPPED;
+    const nodes =
+      gfp & __GFP_THISNODE
+        ? [nid]
+        : (k.pageAlloc.zonelists[nid] ?? []).filter((n) => !nodemask || nodemask.includes(n));
+    for (const node of nodes) {
+      const { result } = yield* compactZone(k, node, {
+        order,
+        mode: prio === CompactPriority.ASYNC ? MIGRATE_ASYNC : MIGRATE_SYNC_LIGHT,
+        gfp,
+        directCompaction: true,
+        ignoreBlockSuitable: prio === CompactPriority.SYNC_FULL,
+      });
+      rc = Math.max(rc, result);
+      if (result === CompactResult.SUCCESS) break;
+    }
+    return rc as CompactResult;
+  });
+
+/**
+ * `__alloc_pages_direct_compact()` (`mm/page_alloc.c`): runs {@link tryToCompactPages}, then
+ * tries the allocation again. Unless compaction was skipped it counts `compact_stall`, then
+ * `compact_success` when the allocation got its page or `compact_fail` when it did not. Returns
+ * the page (head PFN) or -1, and the compaction result.
+ *
+ * @category Compaction
+ */
+export const allocPagesDirectCompact = (
+  k: Kernel,
+  gfp: number,
+  order: number,
+  nid: number,
+  nodemask: readonly number[] | null,
+  prio: CompactPriority,
+): Effect.Effect<{ readonly page: number; readonly result: CompactResult }, ErrnoError> =>
+  Effect.gen(function* () {
+    const result = yield* tryToCompactPages(k, gfp, order, nid, nodemask, prio);
+    if (result === CompactResult.SKIPPED) return { page: -1, result };
+    k.vmstat.count("compact_stall");
+    const page = k.pageAlloc.allocPages(nid, order, gfp, nodemask);
+    k.vmstat.count(page >= 0 ? "compact_success" : "compact_fail");
+    return { page, result };
+  });
+
+/**
+ * The direct compaction a costly high-order allocation gets in `__alloc_pages_slowpath()`
+ * (`mm/page_alloc.c`), for a caller that asked with `__GFP_DIRECT_RECLAIM`: first at
+ * `INIT_COMPACT_PRIORITY` (asynchronous); with `__GFP_NORETRY` it stops there when compaction
+ * was skipped or deferred; otherwise (the model has no reclaim to run between) once more at
+ * `DEF_COMPACT_PRIORITY` (`MIGRATE_SYNC_LIGHT`). Fills `dc.page` with the page it got, or -1.
+ *
+ * @category Compaction
+ */
+export const directCompact = (k: Kernel, dc: DirectCompact): Effect.Effect<void, ErrnoError> =>
+  Effect.gen(function* () {
+    const req = dc.request;
+    dc.request = null;
+    dc.tried = true;
+    dc.page = -1;
+    if (!req) return;
+    const { nid, order, gfp, nodemask } = req;
+    const first = yield* allocPagesDirectCompact(
+      k,
+      gfp,
+      order,
+      nid,
+      nodemask,
+      CompactPriority.ASYNC,
+    );
+    if (first.page >= 0) {
+      dc.page = first.page;
+      return;
+    }
+    if (
+      gfp & __GFP_NORETRY &&
+      (first.result === CompactResult.SKIPPED || first.result === CompactResult.DEFERRED)
+    ) {
+      return;
+    }
+    const second = yield* allocPagesDirectCompact(
+      k,
+      gfp,
+      order,
+      nid,
+      nodemask,
+      CompactPriority.SYNC_LIGHT,
+    );
+    dc.page = second.page;
+  });
+
+/** One node's `kcompactd` state (`pg_data_t`'s `kcompactd_*` and `proactive_compact_trigger`). */
+interface KcompactdNode {
+  maxOrder: number;
+  proactiveTrigger: boolean;
+  /** Completed to wake the daemon (`kcompactd_wait`); replaced after each wake. */
+  wait: Deferred.Deferred<void>;
+}
+
+/**
+ * A kernel's compaction: the sysctls and the per-node `kcompactd` daemons of `mm/compaction.c`.
+ *
+ * @category Compaction
+ */
+export class CompactionState implements Compaction {
+  proactiveness = 20;
+  extfragThreshold = 500;
+  private readonly nodes: KcompactdNode[];
+  private fibers: Fiber.Fiber<void, never>[] = [];
+
+  constructor(private readonly k: Kernel) {
+    this.nodes = k.mem.nodes.map(() => ({
+      maxOrder: 0,
+      proactiveTrigger: false,
+      wait: Deferred.makeUnsafe<void>(),
+    }));
+  }
+
+  get running(): boolean {
+    return this.fibers.length > 0;
+  }
+
+  /**
+   * `kcompactd_node_suitable()` (`mm/compaction.c`): would compaction for the node's wanted order
+   * do anything?
+   */
+  private nodeSuitable(nid: number): boolean {
+    const zone = this.k.pageAlloc.zones[nid]!;
+    return (
+      zone.managedPages > 0 &&
+      compactionSuitAllocationOrder(this.k, zone, this.nodes[nid]!.maxOrder) ===
+        CompactResult.CONTINUE
+    );
+  }
+
+  private wake(nid: number): void {
+    Deferred.doneUnsafe(this.nodes[nid]!.wait, Effect.void);
+  }
+
+  wakeup(nid: number, order: number): void {
+    const node = this.nodes[nid];
+    if (!node || order <= 0) return;
+    if (node.maxOrder < order) node.maxOrder = order;
+    if (!this.running || !this.nodeSuitable(nid)) return;
+    if (this.k.trace.enabled) {
+      this.k.trace.emit({ event: "mm_compaction_wakeup_kcompactd", nid, order });
+    }
+    this.wake(nid);
+  }
+
+  /** `compaction_proactiveness_sysctl_handler()`: a nonzero write wakes every daemon at once. */
+  triggerProactive(): void {
+    if (!this.proactiveness) return;
+    this.nodes.forEach((node, nid) => {
+      if (node.proactiveTrigger) return;
+      node.proactiveTrigger = true;
+      if (this.k.trace.enabled) {
+        this.k.trace.emit({ event: "mm_compaction_wakeup_kcompactd", nid, order: -1 });
+      }
+      this.wake(nid);
+    });
+  }
+
+  /** `should_proactive_compact_node()`: the score is above the high watermark. */
+  private shouldProactiveCompactNode(nid: number): boolean {
+    if (!this.proactiveness) return false;
+    return fragmentationScoreNode(this.k, nid) > fragmentationScoreWmark(this.k, false);
+  }
+
+  /** `kcompactd_do_work()`: compacts for the order the node was woken for. */
+  private doWork(nid: number): Effect.Effect<void, ErrnoError> {
+    const k = this.k;
+    const node = this.nodes[nid]!;
+    return Effect.gen(function* () {
+      const order = node.maxOrder;
+      if (k.trace.enabled) k.trace.emit({ event: "mm_compaction_kcompactd_wake", nid, order });
+      k.vmstat.count("compact_daemon_wake");
+      const zone = k.pageAlloc.zones[nid]!;
+      if (compactionSuitAllocationOrder(k, zone, order) === CompactResult.CONTINUE) {
+        const r = yield* k.call(
+          "kcompactd",
+          compactZone(k, nid, { order, mode: MIGRATE_SYNC_LIGHT, gfp: GFP_KERNEL }),
+        );
+        k.vmstat.count("compact_daemon_migrate_scanned", r.migrateScanned);
+        k.vmstat.count("compact_daemon_free_scanned", r.freeScanned);
+      }
+      if (node.maxOrder <= order) node.maxOrder = 0;
+    });
+  }
+
+  /** `kcompactd()`: one node's daemon loop. */
+  private daemon(nid: number): Effect.Effect<void, ErrnoError> {
+    const self = this;
+    const node = this.nodes[nid]!;
+    const k = this.k;
+    const defaultTimeout = HPAGE_FRAG_CHECK_INTERVAL_MSEC;
+    return Effect.gen(function* () {
+      let timeout = defaultTimeout;
+      for (;;) {
+        const woken = yield* Deferred.await(node.wait).pipe(
+          Effect.as(true),
+          Effect.timeoutOrElse({
+            duration: Duration.millis(timeout),
+            orElse: () => Effect.succeed(false),
+          }),
+        );
+        if (woken) node.wait = Deferred.makeUnsafe<void>();
+        if (k.state !== "running") return;
+        if (woken && (node.maxOrder > 0 || node.proactiveTrigger) && !node.proactiveTrigger) {
+          yield* self.doWork(nid);
+          timeout = defaultTimeout;
+          continue;
+        }
+        timeout = defaultTimeout;
+        if (self.shouldProactiveCompactNode(nid)) {
+          const prev = fragmentationScoreNode(k, nid);
+          yield* compactNode(k, nid, true);
+          if (fragmentationScoreNode(k, nid) >= prev) {
+            timeout = defaultTimeout * 2 ** COMPACT_MAX_DEFER_SHIFT;
+          }
+        }
+        node.proactiveTrigger = false;
+      }
+    });
+  }
+
+  run(): Effect.Effect<void, ErrnoError> {
+    return this.k.call(
+      "kcompactd_run",
+      Effect.gen({ self: this }, function* () {
+        if (this.running) return yield* Effect.fail(errno("EBUSY", "kcompactd runs already"));
+        for (const n of this.k.mem.nodes) {
+          if (n.presentPages === 0) continue;
+          // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
+          const loop = Effect.catch(this.daemon(n.nid), () => Effect.void);
+          this.fibers.push(yield* Effect.forkDetach(loop));
+        }
+        const fibers = this.fibers;
+        this.k.registerDevice({
+          name: "kcompactd",
+          shutdown: () =>
+            Effect.suspend(() => {
+              this.fibers = [];
+              return Fiber.interruptAll(fibers);
+            }),
+        });
+      }),
+    );
+  }
+}
+
+/** Parses an integer sysctl in `[min, max]` as `proc_dointvec_minmax()` does; EINVAL otherwise. */
+const parseMinmax = (name: string, text: string, min: number, max: number): number | ErrnoError => {
+  const v = kstrtoint(text.trim(), 10);
+  if (v instanceof Error)
+    return errno("EINVAL", `${name}: ${JSON.stringify(text)} is not an integer`);
+  if (v < min || v > max) return errno("EINVAL", `${name}: ${v} is outside ${min}..${max}`);
+  return v;
+};
+
+/**
+ * Creates compaction's files: `/proc/sys/vm/compact_memory` (0200; writing 1 compacts every node,
+ * anything else is `EINVAL`), `/proc/sys/vm/compaction_proactiveness` (0644, 0..100),
+ * `/proc/sys/vm/extfrag_threshold` (0644, 0..1000) and `/sys/devices/system/node/node<N>/compact`
+ * (0200; any write compacts the node), as `kcompactd_init()`, `vm_compaction[]` and
+ * `compaction_register_node()` (`mm/compaction.c`) do.
+ *
+ * @category Compaction
+ */
+export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => {
+  k.fs.addAttributes("/proc/sys/vm", {
+    compact_memory: {
+      mode: 0o200,
+      store: (text, count) => {
+        const v = parseMinmax("compact_memory", text, -0x80000000, 0x7fffffff);
+        if (v instanceof Error) return v;
+        if (v !== 1) return errno("EINVAL", `compact_memory: only 1 is accepted, not ${v}`);
+        return Effect.as(compactNodes(k), count);
+      },
+    },
+    compaction_proactiveness: {
+      mode: 0o644,
+      show: () => `${state.proactiveness}\n`,
+      store: (text, count) => {
+        const v = parseMinmax("compaction_proactiveness", text, 0, 100);
+        if (v instanceof Error) return v;
+        state.proactiveness = v;
+        state.triggerProactive();
+        return count;
+      },
+    },
+    extfrag_threshold: {
+      mode: 0o644,
+      show: () => `${state.extfragThreshold}\n`,
+      store: (text, count) => {
+        const v = parseMinmax("extfrag_threshold", text, 0, 1000);
+        if (v instanceof Error) return v;
+        state.extfragThreshold = v;
+        return count;
+      },
+    },
+  });
+  for (const node of k.mem.nodes) {
+    k.fs.addAttributes(`/sys/devices/system/node/node${node.nid}`, {
+      compact: {
+        mode: 0o200,
+        store: (_text, count) => Effect.as(compactNode(k, node.nid), count),
+      },
+    });
+  }
+};

@@ -1,0 +1,434 @@
+import { Effect } from "effect";
+import { TestClock } from "effect/testing";
+import { describe, expect, it } from "vitest";
+import {
+  __GFP_THISNODE,
+  CompactResult,
+  compactZone,
+  extfragForOrder,
+  fragmentationIndex,
+  fragmentationScoreNode,
+  GFP_HIGHUSER_MOVABLE,
+  GFP_KERNEL,
+  GFP_KERNEL_RECLAIMABLE,
+  type Kernel,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MIGRATE_RECLAIMABLE,
+  MIGRATE_SYNC,
+  type Migrator,
+  MPOL_BIND,
+  MR_COMPACTION,
+  MR_SYSCALL,
+  migrateFoliosMcCopy,
+  type TraceEvent,
+} from "../../src/index";
+import {
+  boot,
+  errnoOf,
+  expectConsistent,
+  expectErrno,
+  fragmentNode,
+  run,
+  runP,
+  waitUntil,
+} from "../../src/testing/index";
+
+const MiB = 2 ** 20;
+
+/** Every event of the run, for sums the kernel's counters must equal. */
+const record = (k: Kernel): TraceEvent[] => {
+  const events: TraceEvent[] = [];
+  k.trace.subscribe((e) => events.push(e));
+  return events;
+};
+
+const sum = (events: TraceEvent[], event: string, field: "nrScanned" | "nrTaken"): number =>
+  events.reduce(
+    (s, e) =>
+      e.event === event && field in e ? s + (e as unknown as Record<string, number>)[field]! : s,
+    0,
+  );
+
+/** A process bound to `nid` whose next write to a fresh 2 MiB-aligned range is a THP fault. */
+const thpFaulter = (k: Kernel, nid: number, hugepage = false) =>
+  Effect.gen(function* () {
+    const proc = yield* k.createProcess({ node: nid });
+    yield* proc.setMempolicy(MPOL_BIND, [nid]);
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    const addr = yield* proc.mmap(8 * MiB, hugepage ? { flags, hugepage } : { flags });
+    return { proc, addr };
+  });
+
+const delta = (k: Kernel) => {
+  const before = k.vmstat.snapshot();
+  return (item: string) => k.vmstat.get(item) - before[item]!;
+};
+
+describe("the buddy allocator's orders and pageblocks", () => {
+  it("prints /proc/buddyinfo as frag_show_print() does: 11 orders, each %6lu and a space", () => {
+    // 4 MiB nodes: one MAX_PAGE_ORDER (10) block each; the zero page split node 0's down.
+    const k = boot({ nodes: ["4M", "4M"] });
+    expect(run(k.fs.read("/proc/buddyinfo"))).toBe(
+      "Node 0, zone   Normal      1      1      1      1      1      1      1      1      1      1      0 \n" +
+        "Node 1, zone   Normal      0      0      0      0      0      0      0      0      0      0      1 \n",
+    );
+  });
+
+  it("an unmovable allocation claims the movable block it falls back to, a movable one claims it back (__rmqueue_fallback)", () => {
+    const k = boot({ nodes: ["4M", "4M"] });
+    const blocks = () =>
+      run(k.fs.read("/proc/pagetypeinfo"))
+        .split("\n")
+        .filter((l) => l.startsWith("Node 1, zone"))[0];
+    // pagetypeinfo_showblockcount_print(): Unmovable Movable Reclaimable HighAtomic Isolate.
+    expect(blocks()).toBe(
+      "Node 1, zone   Normal            0            2            0            0            0 ",
+    );
+    const kernelPage = run(k.allocFolio(1, 0, GFP_KERNEL | __GFP_THISNODE));
+    // The order-10 block was above pageblock_order: both its pageblocks became unmovable.
+    expect(blocks()).toBe(
+      "Node 1, zone   Normal            2            0            0            0            0 ",
+    );
+    const userPage = k.pageAlloc.allocPages(1, 0, GFP_HIGHUSER_MOVABLE | __GFP_THISNODE);
+    // The largest unmovable block, order 9, is a whole pageblock: claimed for movable.
+    expect(blocks()).toBe(
+      "Node 1, zone   Normal            1            1            0            0            0 ",
+    );
+    expect(k.pageAlloc.zones[1]!.pageblockMigratetype(userPage)).toBe(1);
+    expect(k.pageAlloc.zones[1]!.pageblockMigratetype(kernelPage.pfn)).toBe(0);
+    k.folioPut(kernelPage);
+    k.folioPut(k.folio(userPage));
+    expect(k.pageAlloc.largestFreeOrder(1)).toBe(10);
+    expectConsistent(k);
+  });
+
+  it("puts GFP_KERNEL_RECLAIMABLE memory in a reclaimable pageblock (gfp_migratetype)", () => {
+    const k = boot({ nodes: ["4M", "4M"] });
+    const folio = run(k.allocFolio(1, 0, GFP_KERNEL_RECLAIMABLE | __GFP_THISNODE));
+    expect(k.pageAlloc.zones[1]!.pageblockMigratetype(folio.pfn)).toBe(MIGRATE_RECLAIMABLE);
+    const blocks = run(k.fs.read("/proc/pagetypeinfo"))
+      .split("\n")
+      .filter((l) => l.startsWith("Node 1, zone"))[0];
+    expect(blocks).toBe(
+      "Node 1, zone   Normal            0            0            2            0            0 ",
+    );
+    k.folioPut(folio);
+    expectConsistent(k);
+  });
+
+  it("prints /proc/pagetypeinfo's header and free counts per type (pagetypeinfo_show)", () => {
+    const k = boot({ nodes: ["4M", "4M"] });
+    const lines = run(k.fs.read("/proc/pagetypeinfo")).split("\n");
+    expect(lines.slice(0, 4)).toEqual([
+      "Page block order: 9",
+      "Pages per block:  512",
+      "",
+      "Free pages count per migrate type at order       0      1      2      3      4      5      6      7      8      9     10 ",
+    ]);
+    expect(lines).toContain(
+      "Node    1, zone   Normal, type      Movable      0      0      0      0      0      0      0      0      0      0      1 ",
+    );
+    expectErrno(k.fs.write("/proc/pagetypeinfo", "1"), "EACCES");
+  });
+
+  it("allocates folios above MAX_PAGE_ORDER with alloc_contig_pages, migrating what is in the way (MR_CONTIG_RANGE)", async () => {
+    const k = boot({ nodes: ["64M", "64M"] });
+    const events = record(k);
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const d = delta(k);
+    // Order 12 (16 MiB) is above MAX_PAGE_ORDER: no free list holds it.
+    const folio = await runP(k.allocFolio(1, 12, __GFP_THISNODE));
+    expect(folio.order).toBe(12);
+    expect(folio.pfn % 4096).toBe(0);
+    expect(d("pgmigrate_success")).toBeGreaterThan(0);
+    const reasons = events.flatMap((e) => (e.event === "mm_migrate_pages" ? [e.reason] : []));
+    expect(new Set(reasons)).toEqual(new Set([6])); // MR_CONTIG_RANGE
+    expect(await runP(frag.intact())).toBe(true);
+    const free = k.pageAlloc.nodeFreePages(1);
+    k.folioPut(folio);
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(free + 4096);
+    // Order 19 is above the PUD order; 13 does not fit among unmovable pages everywhere.
+    expectErrno(k.allocFolio(1, 19), "EINVAL");
+    const pinned = run(k.fragment(0, 8));
+    expect(await errnoOf(k.allocFolio(0, 11, __GFP_THISNODE))).toBe("ENOMEM");
+    pinned.release();
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+});
+
+describe("compaction (mm/compaction.c)", () => {
+  it("a THP fault on a fragmented node falls back; after compact_memory the next one gets a THP, bytes intact", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 512, pageCacheEvery: 8 }));
+    expect(k.pageAlloc.largestFreeOrder(1)).toBeLessThan(9);
+    const { proc, addr } = await runP(thpFaulter(k, 1));
+    const d = delta(k);
+    await runP(proc.write(addr, new Uint8Array(4096).fill(7)));
+    // No MADV_HUGEPAGE: GFP_TRANSHUGE_LIGHT, no direct compaction, a fallback.
+    expect(d("thp_fault_fallback")).toBe(1);
+    expect(d("thp_fault_alloc")).toBe(0);
+    expect(d("compact_stall")).toBe(0);
+
+    const events = record(k);
+    expect(await runP(k.fs.write("/proc/sys/vm/compact_memory", "1"))).toBe(1);
+    expect(k.pageAlloc.largestFreeOrder(1)).toBeGreaterThanOrEqual(9);
+    await runP(proc.write(addr + 2 * MiB, new Uint8Array(4096).fill(8)));
+    expect(d("thp_fault_alloc")).toBe(1);
+    expect(await runP(frag.intact())).toBe(true);
+    expect([...run(proc.read(addr, 4096))].every((b) => b === 7)).toBe(true);
+
+    // The counters are what the scanners' trace events add up to (isolate_*_block() and
+    // compact_zone() count them so); compact_memory is no allocation: no stall, success or fail.
+    expect(d("compact_migrate_scanned")).toBe(
+      sum(events, "mm_compaction_isolate_migratepages", "nrScanned"),
+    );
+    expect(d("compact_free_scanned")).toBe(
+      sum(events, "mm_compaction_isolate_freepages", "nrScanned"),
+    );
+    expect(d("compact_isolated")).toBe(
+      sum(events, "mm_compaction_isolate_migratepages", "nrTaken") +
+        sum(events, "mm_compaction_isolate_freepages", "nrTaken"),
+    );
+    expect(d("compact_migrate_scanned")).toBeGreaterThan(0);
+    expect(d("pgmigrate_success")).toBe(
+      events.reduce((s, e) => (e.event === "mm_compaction_migratepages" ? s + e.nrMigrated : s), 0),
+    );
+    expect(d("pgmigrate_success")).toBeGreaterThan(0);
+    expect(d("compact_stall") + d("compact_success") + d("compact_fail")).toBe(0);
+    // compact_nodes(): one full (order -1), synchronous compact_zone() per node with memory.
+    const ends = events.filter((e) => e.event === "mm_compaction_end");
+    expect(
+      ends.map((e) => (e.event === "mm_compaction_end" ? [e.nid, e.sync, e.status] : [])),
+    ).toEqual([
+      [0, true, "complete"],
+      [1, true, "complete"],
+    ]);
+    // Every batch went through migrate_pages() as MR_COMPACTION, MIGRATE_SYNC.
+    for (const e of events) {
+      if (e.event === "mm_migrate_pages") expect([e.reason, e.mode]).toEqual([MR_COMPACTION, 2]);
+    }
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
+  it("compact_memory takes 1 only (sysctl_compaction_handler), and cannot be read", () => {
+    const k = boot();
+    for (const bad of ["0", "2", "-1", "x", "1x"]) {
+      expectErrno(k.fs.write("/proc/sys/vm/compact_memory", bad), "EINVAL");
+    }
+    expectErrno(k.fs.read("/proc/sys/vm/compact_memory"), "EACCES");
+    expect(k.vmstat.get("compact_migrate_scanned")).toBe(0);
+  });
+
+  it("node<N>/compact compacts that node only (sysfs_compact_node)", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const events = record(k);
+    await runP(k.fs.write("/sys/devices/system/node/node0/compact", "1"));
+    expect(k.pageAlloc.largestFreeOrder(1)).toBeLessThan(9);
+    await runP(k.fs.write("/sys/devices/system/node/node1/compact", "anything"));
+    expect(k.pageAlloc.largestFreeOrder(1)).toBe(10);
+    expect(
+      events
+        .filter((e) => e.event === "mm_compaction_begin")
+        .map((e) => e.event === "mm_compaction_begin" && e.nid),
+    ).toEqual([0, 1]);
+    expect(await runP(frag.intact())).toBe(true);
+    expectErrno(k.fs.read("/sys/devices/system/node/node1/compact"), "EACCES");
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
+  it("a THP fault in a MADV_HUGEPAGE VMA compacts directly: compact_stall and compact_success, and gets its THP", async () => {
+    const k = boot({ thp: { enabled: "madvise" } });
+    const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 256 }));
+    const { proc, addr } = await runP(thpFaulter(k, 1, true));
+    const d = delta(k);
+    const events = record(k);
+    await runP(proc.write(addr, new Uint8Array(4096).fill(3)));
+    expect(d("compact_stall")).toBe(1);
+    expect(d("compact_success")).toBe(1);
+    expect(d("compact_fail")).toBe(0);
+    expect(d("thp_fault_alloc")).toBe(1);
+    expect(d("thp_fault_fallback")).toBe(0);
+    // INIT_COMPACT_PRIORITY first: asynchronous, for order 9, and it sufficed.
+    const begins = events.filter((e) => e.event === "mm_compaction_begin");
+    expect(begins.map((e) => e.event === "mm_compaction_begin" && e.sync)).toEqual([false]);
+    const finished = events.filter((e) => e.event === "mm_compaction_finished").at(-1);
+    expect(finished).toMatchObject({ order: 9, ret: "success" });
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
+  it("direct compaction skips a node short of memory by the fragmentation index, unless extfrag_threshold is lowered; then it fails (compact_fail)", async () => {
+    const k = boot({ thp: { enabled: "madvise" } });
+    // Unmovable order-8 blocks held in every other place: nothing compaction can move.
+    const pinned = run(k.fragment(1, 8));
+    const zone = k.pageAlloc.zones[1]!;
+    const index = fragmentationIndex(zone, 9);
+    expect(index).toBeGreaterThanOrEqual(0);
+    expect(index).toBeLessThanOrEqual(500);
+    const { proc, addr } = await runP(thpFaulter(k, 1, true));
+    const d = delta(k);
+    await runP(proc.write(addr, new Uint8Array(4096)));
+    expect(d("compact_stall")).toBe(0); // COMPACT_SKIPPED: not counted
+    expect(d("thp_fault_fallback")).toBe(1);
+    expectErrno(k.fs.write("/proc/sys/vm/extfrag_threshold", "1001"), "EINVAL");
+    expect(run(k.fs.read("/proc/sys/vm/extfrag_threshold"))).toBe("500\n");
+    run(k.fs.write("/proc/sys/vm/extfrag_threshold", "0"));
+    await runP(proc.write(addr + 2 * MiB, new Uint8Array(4096)));
+    // Async, then sync-light: each a stall that found no page.
+    expect(d("compact_stall")).toBe(2);
+    expect(d("compact_fail")).toBe(2);
+    expect(d("compact_success")).toBe(0);
+    expect(d("thp_fault_fallback")).toBe(2);
+    pinned.release();
+    expectConsistent(k);
+  });
+
+  it("computes the fragmentation index and score as mm/vmstat.c does", () => {
+    const k = boot({ nodes: ["4M", "4M"] });
+    const zone = k.pageAlloc.zones[0]!; // one free block of each order 0..9: 1023 pages
+    expect(fragmentationIndex(zone, 9)).toBe(-1000);
+    // 1000 - (1000 + 1023 * 1000 / 1024) / 10 = 1000 - 1999 / 10
+    expect(fragmentationIndex(zone, 10)).toBe(801);
+    expect(extfragForOrder(zone, 9)).toBe(49); // (1023 - 512) * 100 / 1023
+    expect(fragmentationScoreNode(k, 0)).toBe(48); // 49 * 1024 / 1025
+    expect(fragmentationIndex(k.pageAlloc.zones[1]!, 3)).toBe(-1000);
+  });
+
+  it("returns COMPACT_SUCCESS at once when the order is free, and COMPACT_SKIPPED under the watermark (compaction_suitable)", async () => {
+    const k = boot();
+    const ok = await runP(compactZone(k, 1, { order: 9, mode: MIGRATE_SYNC }));
+    expect(ok.result).toBe(CompactResult.SUCCESS);
+    const held = [];
+    while (k.pageAlloc.nodeFreePages(1) > 256) held.push(run(k.allocFolio(1, 0, __GFP_THISNODE)));
+    expect(k.pageAlloc.largestFreeOrder(1)).toBeLessThan(9);
+    const skipped = await runP(compactZone(k, 1, { order: 9, mode: MIGRATE_SYNC }));
+    expect(skipped.result).toBe(CompactResult.SKIPPED);
+    for (const f of held) k.folioPut(f);
+  });
+
+  it("a migrator sees compaction's batches when its reason mask includes compaction, and not otherwise", async () => {
+    for (const mask of [1 << MR_COMPACTION, 1 << MR_SYSCALL]) {
+      const k = boot();
+      const reasons: number[] = [];
+      let copies = 0;
+      const m: Migrator = {
+        name: "recorder",
+        owner: null,
+        shouldBatch: (reason) => {
+          reasons.push(reason);
+          return true;
+        },
+        offloadCopy: (dst, src) =>
+          Effect.sync(() => {
+            copies++;
+            return migrateFoliosMcCopy(k, dst, src);
+          }),
+      };
+      run(k.migrateOffload.register(m, mask));
+      const frag = await runP(fragmentNode(k, { nid: 1 }));
+      await runP(k.fs.write("/proc/sys/vm/compact_memory", "1"));
+      expect(k.vmstat.get("pgmigrate_success")).toBeGreaterThan(0);
+      if (mask === 1 << MR_COMPACTION) {
+        expect(reasons.length).toBeGreaterThan(0);
+        expect(new Set(reasons)).toEqual(new Set([MR_COMPACTION]));
+        expect(copies).toBeGreaterThan(0);
+      } else {
+        expect(reasons).toEqual([]);
+        expect(copies).toBe(0);
+      }
+      expect(await runP(frag.intact())).toBe(true);
+      await runP(frag.release());
+      await runP(k.shutdown());
+    }
+  });
+});
+
+describe("kcompactd", () => {
+  it("compacts when woken (wakeup_kcompactd), counting compact_daemon_*, and stops at shutdown", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        run(k.fs.write("/proc/sys/vm/compaction_proactiveness", "0"));
+        yield* k.compaction.run();
+        expect(k.compaction.running).toBe(true);
+        expectErrno(k.compaction.run(), "EBUSY");
+        k.compaction.wakeup(1, 9);
+        yield* waitUntil(
+          () => k.vmstat.get("compact_daemon_wake") === 1 && k.pageAlloc.largestFreeOrder(1) >= 9,
+        );
+        yield* waitUntil(() => k.vmstat.get("compact_daemon_migrate_scanned") > 0);
+        const wake = k.vmstat.get("compact_daemon_wake");
+        // Asleep again: time passes, nothing is proactive (proactiveness 0), nothing runs.
+        yield* TestClock.adjust("5000 millis");
+        return { wake, after: k.vmstat.get("compact_daemon_wake") };
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(result).toEqual({ wake: 1, after: 1 });
+    expect(k.vmstat.get("compact_daemon_free_scanned")).toBeGreaterThan(0);
+    // kcompactd compacts for order 9, not the whole zone: no compact_memory counters of its own.
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    await runP(k.shutdown());
+    expect(k.compaction.running).toBe(false);
+  });
+
+  it("compacts proactively every HPAGE_FRAG_CHECK_INTERVAL_MSEC while the score is above the high watermark", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    // Proactiveness 20: watermarks 80 and 90 (fragmentation_score_wmark()).
+    expect(run(k.fs.read("/proc/sys/vm/compaction_proactiveness"))).toBe("20\n");
+    expect(fragmentationScoreNode(k, 1)).toBeGreaterThan(90);
+    const seen = await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.compaction.run();
+        yield* TestClock.adjust("499 millis");
+        const early = k.vmstat.get("compact_daemon_migrate_scanned");
+        yield* TestClock.adjust("1 millis");
+        yield* waitUntil(() => fragmentationScoreNode(k, 1) <= 80);
+        return early;
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(seen).toBe(0);
+    expect(k.vmstat.get("compact_daemon_migrate_scanned")).toBeGreaterThan(0);
+    expect(k.vmstat.get("compact_daemon_wake")).toBe(0); // a timeout, not a wake
+    expectErrno(k.fs.write("/proc/sys/vm/compaction_proactiveness", "101"), "EINVAL");
+    expectErrno(k.fs.write("/proc/sys/vm/compaction_proactiveness", "-1"), "EINVAL");
+    expect(run(k.fs.read("/proc/sys/vm/compaction_proactiveness"))).toBe("20\n");
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    await runP(k.shutdown());
+  });
+
+  it("wakes at once when compaction_proactiveness is written (compaction_proactiveness_sysctl_handler)", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const events = record(k);
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.compaction.run();
+        // No time passes on the TestClock: only the write's wake-up can start it.
+        yield* k.fs.write("/proc/sys/vm/compaction_proactiveness", "30");
+        yield* waitUntil(() => fragmentationScoreNode(k, 1) <= 70);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(
+      events
+        .filter((e) => e.event === "mm_compaction_wakeup_kcompactd")
+        .map((e) => e.event === "mm_compaction_wakeup_kcompactd" && [e.nid, e.order]),
+    ).toEqual([
+      [0, -1],
+      [1, -1],
+    ]);
+    expect(k.vmstat.get("compact_daemon_migrate_scanned")).toBeGreaterThan(0);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    await runP(k.shutdown());
+  });
+});
