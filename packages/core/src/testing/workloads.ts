@@ -73,10 +73,24 @@ export interface FragmentedNode {
  *
  * @example
  * ```ts
- * const frag = yield* fragmentNode(kernel, { nid: 1, unmovableEvery: 512 });
- * // /proc/buddyinfo: node 1 has no free block of order 9; compaction can make some.
- * yield* kernel.fs.write("/proc/sys/vm/compact_memory", "1");
- * yield* frag.release();
+ * import { Kernel } from "@migrate-offload/core";
+ * import { fragmentNode } from "@migrate-offload/core/testing";
+ * import { Effect } from "effect";
+ *
+ * const orders = await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+ *       const frag = yield* fragmentNode(kernel, { nid: 1, unmovableEvery: 512 });
+ *       const before = kernel.pageAlloc.largestFreeOrder(1); // below 9: no THP fits
+ *       yield* kernel.fs.write("/proc/sys/vm/compact_memory", "1");
+ *       const after = kernel.pageAlloc.largestFreeOrder(1); // compaction freed whole blocks
+ *       yield* frag.release();
+ *       return { thpFitsBefore: before >= 9, thpFitsAfter: after >= 9 };
+ *     }),
+ *   ),
+ * );
+ * console.log(orders); // { thpFitsBefore: false, thpFitsAfter: true }
  * ```
  */
 export const fragmentNode = (
