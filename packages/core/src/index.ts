@@ -232,13 +232,15 @@ export type { SrcuStruct } from "./include/srcu";
 export type { HugetlbActive, IsolationList, Lru } from "./include/swap";
 // arch/x86/include/asm/tlbflush.h
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
-// include/trace/events/migrate.h
+// include/trace/events/migrate.h, include/trace/events/thp.h
 export {
   type CopyWorkerEvent,
+  type MigrationPmd,
   type MmMigrateOffload,
   type MmMigratePages,
   type MmMigratePagesStart,
   type RemoveMigrationPte,
+  type SetMigrationPte,
   type TraceEvent,
   Tracepoints,
 } from "./include/trace";
@@ -293,5 +295,6 @@ export {
   migratorFromTaskEither,
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
+export { folioWalkEntry } from "./mm/memory";
 export { allocMigrationTarget } from "./mm/move_pages";
 export { folioGet, folioPut } from "./mm/swap";

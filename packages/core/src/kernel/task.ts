@@ -17,7 +17,7 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult } from "../include/migrate";
-import type { MmStruct } from "../include/mm_types";
+import type { MmStruct, Vma } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE } from "../include/mm_types";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
 import { PG_mlocked } from "../include/page_flags";
@@ -260,7 +260,7 @@ export class Process implements Task {
         for (const vma of vmas) {
           const populated = populateRange(this.kernel, this, vma.start, vma.end);
           if (populated !== 0) return populated;
-          this.markMlocked(vma.ptes, true);
+          this.markMlocked(vma, true);
         }
         return undefined;
       }),
@@ -274,7 +274,7 @@ export class Process implements Task {
       this.withMm("munlock", () => {
         const vmas = setVmFlags(this.kernel, this, ...this.lockRange(addr, length), 0, VM_LOCKED);
         if (!Array.isArray(vmas)) return vmas;
-        for (const vma of vmas) this.markMlocked(vma.ptes, false);
+        for (const vma of vmas) this.markMlocked(vma, false);
         return undefined;
       }),
     );
@@ -289,14 +289,16 @@ export class Process implements Task {
     return [addr - offset, length + offset];
   }
 
-  private markMlocked(ptes: Uint32Array, on: boolean): void {
-    const m = this.kernel.memmap;
-    for (const pte of ptes) {
-      if (!ptePresent(pte) || pteSpecial(pte)) continue;
-      const head = m.folioOf(ptePfn(pte));
-      if (on) m.set(head, PG_mlocked);
-      else m.clear(head, PG_mlocked);
-    }
+  /** Marks (or clears) `PG_mlocked` on every folio the VMA maps, by huge PMD or by PTE. */
+  private markMlocked(vma: Vma, on: boolean): void {
+    const mark = (pte: number) => {
+      if (!ptePresent(pte) || pteSpecial(pte)) return;
+      const head = this.kernel.memmap.folioOf(ptePfn(pte));
+      if (on) this.kernel.memmap.set(head, PG_mlocked);
+      else this.kernel.memmap.clear(head, PG_mlocked);
+    };
+    vma.pmds.forEach(mark);
+    vma.ptes.forEach(mark);
   }
 
   /** `madvise()` with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`. */

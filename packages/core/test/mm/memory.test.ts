@@ -99,8 +99,12 @@ describe("faults", () => {
     run(p.write(addr + 5000, new Uint8Array([1])));
     const folio = folioAt(p, addr);
     expect(folio.order).toBe(9);
-    expect(folio.mapcount).toBe(512);
-    expect(folio.refcount).toBe(512);
+    // do_huge_pmd_anonymous_page() maps it with one huge PMD: folio_mapcount() and
+    // folio_entire_mapcount() are 1, no page has a PTE mapcount, the mapping holds one reference.
+    expect(folio.mapcount).toBe(1);
+    expect(folio.entireMapcount).toBe(1);
+    expect(k.memmap.mapcount[folio.pfn + 1]).toBe(0);
+    expect(folio.refcount).toBe(1);
     expect(folio.anon).toBe(true);
     expect(k.vmstat.get("thp_fault_alloc")).toBe(1);
     expectConsistent(k);
