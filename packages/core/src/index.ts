@@ -276,6 +276,7 @@ export { formatNodeList } from "./lib/nodemask";
 export { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "./lib/numa";
 // mm/
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
+export { folioWalkEntry } from "./mm/memory";
 export {
   batchPairs,
   folioExpectedRefCount,
@@ -295,6 +296,5 @@ export {
   migratorFromTaskEither,
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
-export { folioWalkEntry } from "./mm/memory";
 export { allocMigrationTarget } from "./mm/move_pages";
 export { folioGet, folioPut } from "./mm/swap";

@@ -12,7 +12,6 @@
  * @module
  */
 import {
-  folioWalkEntry,
   allocMigrationTarget,
   CAP_SYS_NICE,
   ERRNO,
@@ -20,6 +19,7 @@ import {
   FOLIO_CONTENT_COPIED,
   FolioList,
   folioPut,
+  folioWalkEntry,
   Kernel,
   MAP_ANONYMOUS,
   MAP_HUGETLB,

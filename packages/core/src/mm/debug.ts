@@ -132,7 +132,9 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       const nr = m.folioNrPages(head);
       const entire = entireMapcounts.get(head) ?? 0;
       if (m.entireMapcount[head] !== entire) {
-        report(`folio ${head}: entire mapcount ${m.entireMapcount[head]} but ${entire} PMDs map it`);
+        report(
+          `folio ${head}: entire mapcount ${m.entireMapcount[head]} but ${entire} PMDs map it`,
+        );
       }
       for (let i = 1; i < nr; i++) {
         if (m.entireMapcount[head + i] !== 0)

@@ -130,7 +130,11 @@ export const expectBytes = (actual: Uint8Array, expected: Uint8Array): void => {
 export const pteAt = (task: Task, addr: number): number => {
   const vma = task.mm?.findVma(addr);
   if (!vma) throw new Error(`no VMA of process ${task.pid} covers ${addr.toString(16)}`);
-  return folioWalkEntry(task.kernel, vma, Math.floor((addr - vma.start) / task.kernel.mem.pageSize));
+  return folioWalkEntry(
+    task.kernel,
+    vma,
+    Math.floor((addr - vma.start) / task.kernel.mem.pageSize),
+  );
 };
 
 /**
