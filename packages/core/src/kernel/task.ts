@@ -2,7 +2,7 @@
  * Processes and their system calls.
  *
  * Implements the {@link Task} of `include/sched.ts`: the memory system calls a process makes
- * (`mmap`, `munmap`, `mbind`, `set_mempolicy`, `get_mempolicy`, `mlock`, `munlock`, `madvise`,
+ * (`mmap`, `munmap`, `mprotect`, `mbind`, `set_mempolicy`, `get_mempolicy`, `mlock`, `munlock`, `madvise`,
  * `move_pages`), reads and writes of its memory through its page tables, `fork()`
  * (`kernel/fork.c`), which copies the address space copy-on-write, and `exit()`
  * (`kernel/exit.c`), which tears it down.
@@ -28,6 +28,7 @@ import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
+import { doMprotect } from "../mm/mprotect";
 import { kvmalloc } from "../mm/util";
 
 /**
@@ -148,6 +149,16 @@ export class Process implements Task {
     return this.kernel.call(
       "munmap",
       this.withMm("munmap", () => doMunmap(this.kernel, this, addr, length)).pipe(Effect.asVoid),
+    );
+  }
+
+  /** `mprotect()`. */
+  mprotect(addr: number, length: number, prot: number): Effect.Effect<void, ErrnoError> {
+    return this.kernel.call(
+      "mprotect",
+      this.withMm("mprotect", () => doMprotect(this.kernel, this, addr, length, prot)).pipe(
+        Effect.asVoid,
+      ),
     );
   }
 

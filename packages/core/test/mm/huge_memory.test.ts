@@ -3,13 +3,23 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Kernel, Task } from "../../src/include/kernel";
 import type { TraceEvent } from "../../src/include/trace";
-import { isMigrationEntry, MADV_NOHUGEPAGE, PG_mlocked, ptePfn, ptePresent } from "../../src/index";
+import {
+  isMigrationEntry,
+  MADV_NOHUGEPAGE,
+  PG_mlocked,
+  PROT_READ,
+  PROT_WRITE,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+} from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import { removeMigrationPtes, tryToMigrate } from "../../src/mm/rmap";
 import {
   boot,
   expectBytes,
   expectConsistent,
+  expectErrno,
   folioAt,
   mapPattern,
   pattern,
@@ -191,6 +201,40 @@ describe("PMD-mapped THPs", () => {
     run(p.mlock(addr + 3 * MiB, PAGE));
     expect(k.vmstat.get("thp_split_pmd")).toBe(2);
     expectBytes(run(p.read(addr, 4 * MiB)), pattern(4 * MiB, 7));
+    expectConsistent(k);
+  });
+
+  // mprotect_fixup() -> split_vma() -> vma_adjust_trans_huge(); change_huge_pmd() keeps a PMD
+  // wholly inside the range whole and write-protects it.
+  it("splits the PMD when mprotect covers half of it; a whole PMD is write-protected in place", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * MiB, 9);
+    const first = folioAt(p, addr).pfn;
+    run(p.mprotect(addr, MiB, PROT_READ));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(k.folio(first).order).toBe(9);
+    expect(k.folio(first).mapcount).toBe(512);
+    expectErrno(p.write(addr, new Uint8Array([1])), "EFAULT");
+    run(p.write(addr + MiB, new Uint8Array([1])));
+    run(p.mprotect(addr + 2 * MiB, 2 * MiB, PROT_READ));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    const pmd = vmaAt(p, addr + 2 * MiB).pmds.get(addr + 2 * MiB)!;
+    expect(ptePresent(pmd) && !pteWrite(pmd)).toBe(true);
+    expectErrno(p.write(addr + 3 * MiB, new Uint8Array([1])), "EFAULT");
+    // Writable again: the write fault reuses the exclusive THP (do_huge_pmd_wp_page()).
+    run(p.mprotect(addr + 2 * MiB, 2 * MiB, PROT_READ | PROT_WRITE));
+    run(p.write(addr + 3 * MiB, new Uint8Array([2])));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(pteWrite(vmaAt(p, addr + 2 * MiB).pmds.get(addr + 2 * MiB)!)).toBe(true);
+    // The PTE-mapped THP, read-only in part, still migrates as one folio.
+    expect((await runP(p.movePages(0, [addr], [1]))).status[0]).toBe(1);
+    expect(folioAt(p, addr).order).toBe(9);
+    expect(folioAt(p, addr + MiB).pfn).toBe(folioAt(p, addr).pfn);
+    const expected = pattern(4 * MiB, 9);
+    expected[MiB] = 1;
+    expected[3 * MiB] = 2;
+    expectBytes(run(p.read(addr, 4 * MiB)), expected);
     expectConsistent(k);
   });
 

@@ -13,6 +13,7 @@ import {
   MPOL_INTERLEAVE,
   MPOL_PREFERRED,
   PROT_READ,
+  PROT_WRITE,
   policyTarget,
 } from "../../src/index";
 import {
@@ -72,6 +73,46 @@ describe("mmap and munmap", () => {
     );
     run(p.munmap(addr, 16 * 4096));
     expect(k.pageAlloc.nodeFreePages(0)).toBe(free);
+    expectConsistent(k);
+  });
+});
+
+describe("mprotect", () => {
+  // do_mprotect_pkey() / mprotect_fixup() / change_protection() (mm/mprotect.c).
+  it("splits VMAs, write-protects what loses PROT_WRITE, and faults writes back in once allowed", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 8 * 4096, 2, false);
+    const pfn = folioAt(p, addr + 2 * 4096).pfn;
+    run(p.mprotect(addr + 2 * 4096, 2 * 4096, PROT_READ));
+    expect(p.mm!.vmas).toHaveLength(3);
+    // The TLB held a writable translation; it was flushed.
+    expectErrno(p.write(addr + 2 * 4096, new Uint8Array([9])), "EFAULT");
+    expectBytes(run(p.read(addr, 8 * 4096)), pattern(8 * 4096, 2));
+    run(p.mprotect(addr + 3 * 4096, 4096, 0));
+    expectErrno(p.read(addr + 3 * 4096, 1), "EFAULT");
+    // A zero length is no call at all (mprotect(2) returns 0).
+    run(p.mprotect(addr, 0, 0));
+    run(p.mprotect(addr, 8 * 4096, PROT_READ | PROT_WRITE));
+    run(p.write(addr + 2 * 4096, new Uint8Array([9])));
+    // do_wp_page() reused the exclusive page: no copy.
+    expect(folioAt(p, addr + 2 * 4096).pfn).toBe(pfn);
+    expect(k.vmstat.get("cow_fault")).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("changes nothing when the range has a hole or cuts a hugetlb page", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * 4096, 3, false);
+    run(p.munmap(addr + 2 * 4096, 4096));
+    const before = p.mm!.vmas.map((v) => [v.start, v.end, v.flags]);
+    expectErrno(p.mprotect(addr, 4 * 4096, PROT_READ), "ENOMEM");
+    expect(p.mm!.vmas.map((v) => [v.start, v.end, v.flags])).toEqual(before);
+    run(p.write(addr, new Uint8Array([1])));
+    const huge = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    expectErrno(p.mprotect(huge, 4096, PROT_READ), "EINVAL");
+    run(p.mprotect(huge, 2 * MiB, PROT_READ));
     expectConsistent(k);
   });
 });
