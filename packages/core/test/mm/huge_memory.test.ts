@@ -273,6 +273,11 @@ describe("PMD-mapped THPs", () => {
         pages: fc.integer({ min: 1, max: 3 }),
       }),
       fc.record({ t: fc.constant("migrate" as const), page: fc.nat(), node: fc.nat(1) }),
+      fc.record({
+        t: fc.constant("protect" as const),
+        page: fc.nat(),
+        pages: fc.integer({ min: 1, max: 600 }),
+      }),
       fc.record({ t: fc.constant("fork" as const) }),
       fc.record({ t: fc.constant("exit" as const) }),
     );
@@ -307,6 +312,13 @@ describe("PMD-mapped THPs", () => {
             const shared = k.memmap.pageMapcount(pfn) > 1;
             const result = await runP(p.movePages(0, [at], [s.node]));
             expect(result.status[0]).toBe(stays || !shared ? s.node : -13);
+          } else if (s.t === "protect" && at >= 0) {
+            // Read-only and back over a run of mapped pages: the VMA splits (and a huge PMD a
+            // cut goes through), the entries lose their write bit, and later writes fault.
+            let n = 1;
+            while (n < s.pages && proc.pages.has(at + n * PAGE)) n++;
+            run(p.mprotect(at, n * PAGE, PROT_READ));
+            run(p.mprotect(at, n * PAGE, PROT_READ | PROT_WRITE));
           } else if (s.t === "fork" && procs.length < 3) {
             const copy = new Map([...proc.pages].map(([a, d]) => [a, new Uint8Array(d)]));
             procs.push({ task: run(p.fork()), pages: copy });
