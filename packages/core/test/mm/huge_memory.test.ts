@@ -147,6 +147,28 @@ describe("PMD-mapped THPs", () => {
     expect(p.migration.migrationEntryWaits).toBeGreaterThan(0);
   });
 
+  // copy_huge_pmd() (mm/huge_memory.c): a fork copies a PMD migration entry, made readable in
+  // both mms; remove_migration_pmd() maps both back read-only, one entire mapcount each.
+  it("copies a PMD migration entry at fork, readable in both, and restores both", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 11);
+    const src = folioAt(p, addr).pfn;
+    tryToMigrate(k, src, 0, null);
+    expect(pteWrite(vmaAt(p, addr).pmds.get(addr)!)).toBe(true);
+    const c = run(p.fork());
+    for (const t of [p, c]) {
+      const entry = vmaAt(t, addr).pmds.get(addr)!;
+      expect(isMigrationEntry(entry) && !pteWrite(entry)).toBe(true);
+    }
+    expect(removeMigrationPtes(k, src, src)).toBe(2);
+    expect(k.folio(src).entireMapcount).toBe(2);
+    expect(k.folio(src).refcount).toBe(2);
+    expect(pteWrite(vmaAt(c, addr).pmds.get(addr)!)).toBe(false);
+    expectBytes(run(c.read(addr, 2 * MiB)), pattern(2 * MiB, 11));
+    expectConsistent(k);
+  });
+
   // __split_huge_pmd() (mm/huge_memory.c) from vma_adjust_trans_huge() in the munmap's
   // split_vma(): the folio stays a large folio mapped by the 511 PTEs left.
   it("splits the PMD on a partial munmap; the PTE-mapped THP still migrates as one folio", async () => {
