@@ -2,6 +2,7 @@
  * The demo: boot a two-node machine, fault memory in through a process, and show where it lives.
  */
 import {
+  folioWalkEntry,
   Kernel,
   type KernelConfig,
   MAP_SHARED,
@@ -55,7 +56,8 @@ const residency = (p: Task, address: number) => {
   const folios: Record<string, number> = {};
   const nodes: Record<number, number> = {};
   const seen = new Set<number>();
-  for (const pte of vma.ptes) {
+  for (let slot = 0; slot < vma.nrPages; slot++) {
+    const pte = folioWalkEntry(k, vma, slot);
     if (!ptePresent(pte) || pteSpecial(pte)) continue;
     const folio = k.folio(ptePfn(pte));
     nodes[folio.nid] = (nodes[folio.nid] ?? 0) + k.mem.pageSize;

@@ -184,7 +184,7 @@ export interface LatencyRow {
   readonly copier: string;
   /** `NR_MAX_BATCHED_MIGRATION`, base pages. */
   readonly batchPages: number;
-  /** From the call's start to its first `remove_migration_pte`, ms. */
+  /** From the call's start to its first `remove_migration_pte` or `remove_migration_pmd`, ms. */
   readonly firstFolioMs: Summary;
   /** The whole call, ms. */
   readonly callMs: Summary;
@@ -194,8 +194,8 @@ export interface LatencyRow {
 /**
  * First-folio latency against batch size: `bytes` of 2 MiB folios moved by one `move_pages`
  * call, with `NR_MAX_BATCHED_MIGRATION` set to each of `batches`; the latency is the time from
- * the call's `mm_migrate_pages_start` to its first `remove_migration_pte`, the moment the first
- * folio is mapped again.
+ * the call's `mm_migrate_pages_start` to its first `remove_migration_pte` or
+ * `remove_migration_pmd` (a PMD-mapped THP), the moment the first folio is mapped again.
  */
 export const runLatency = (
   bytes: number,
@@ -220,7 +220,9 @@ export const runLatency = (
           let mapped = -1;
           const unsubscribe = kernel.trace.subscribe((e) => {
             if (e.event === "mm_migrate_pages_start" && start < 0) start = performance.now();
-            if (e.event === "remove_migration_pte" && mapped < 0) {
+            const remapped =
+              e.event === "remove_migration_pte" || e.event === "remove_migration_pmd";
+            if (remapped && mapped < 0) {
               mapped = performance.now();
               unsubscribe();
             }

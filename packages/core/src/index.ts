@@ -265,14 +265,16 @@ export type { SrcuStruct } from "./include/srcu";
 export type { HugetlbActive, IsolationList, Lru } from "./include/swap";
 // arch/x86/include/asm/tlbflush.h
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
-// include/trace/events/migrate.h, include/trace/events/compaction.h
+// include/trace/events/migrate.h, include/trace/events/thp.h, include/trace/events/compaction.h
 export {
   type CopyWorkerEvent,
+  type MigrationPmd,
   type MmCompactionEvent,
   type MmMigrateOffload,
   type MmMigratePages,
   type MmMigratePagesStart,
   type RemoveMigrationPte,
+  type SetMigrationPte,
   type TraceEvent,
   Tracepoints,
 } from "./include/trace";
@@ -325,6 +327,7 @@ export {
   tryToCompactPages,
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
+export { folioWalkEntry } from "./mm/memory";
 export {
   batchPairs,
   folioExpectedRefCount,

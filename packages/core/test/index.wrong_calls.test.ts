@@ -230,6 +230,26 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         run: ({ p, addr }) => p.munmap(addr, 2 ** 47),
       },
       {
+        call: "p.mprotect(addr + 1, 4096, PROT_READ)",
+        errno: "EINVAL",
+        run: ({ p, addr }) => p.mprotect(addr + 1, PAGE, PROT_READ),
+      },
+      {
+        call: "p.mprotect(addr, 4096, 8)",
+        errno: "EINVAL",
+        run: ({ p, addr }) => p.mprotect(addr, PAGE, 8),
+      },
+      {
+        call: "p.mprotect(addr, 2 ** 46, PROT_READ)",
+        errno: "ENOMEM",
+        run: ({ p, addr }) => p.mprotect(addr, 2 ** 46, PROT_READ),
+      },
+      {
+        call: "p.mprotect(addr, 2 ** 47, PROT_READ)",
+        errno: "ENOMEM",
+        run: ({ p, addr }) => p.mprotect(addr, 2 ** 47, PROT_READ),
+      },
+      {
         call: "p.mlock(addr, 2 ** 46)",
         errno: "ENOMEM",
         run: ({ p, addr }) => p.mlock(addr, 2 ** 46),

@@ -19,6 +19,7 @@ import {
   FOLIO_CONTENT_COPIED,
   FolioList,
   folioPut,
+  folioWalkEntry,
   isolateFolioToList,
   Kernel,
   MAP_ANONYMOUS,
@@ -125,7 +126,7 @@ const scenarioRefs = (scenario: MigrationScenario): PageRef[] => [
 const pfnAt = (task: Task, addr: number): number => {
   const vma = task.mm!.findVma(addr);
   if (!vma) return -1;
-  const pte = vma.ptes[(addr - vma.start) / task.kernel.mem.pageSize]!;
+  const pte = folioWalkEntry(task.kernel, vma, (addr - vma.start) / task.kernel.mem.pageSize);
   return ptePresent(pte) ? ptePfn(pte) : -1;
 };
 

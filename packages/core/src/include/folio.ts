@@ -61,9 +61,18 @@ export class Folio {
   get refcount(): number {
     return this.kernel.memmap.refcount[this.pfn]!;
   }
-  /** `folio_mapcount()` (`include/linux/mm.h`): page-table entries mapping any of its pages. */
+  /**
+   * `folio_mapcount()` (`include/linux/mm.h`): page-table entries mapping any of its pages, a
+   * huge PMD counting one.
+   */
   get mapcount(): number {
     return this.kernel.memmap.folioMapcount(this.pfn);
+  }
+  /**
+   * `folio_entire_mapcount()` (`include/linux/mm.h`): the huge PMDs that map the whole folio.
+   */
+  get entireMapcount(): number {
+    return this.kernel.memmap.folioEntireMapcount(this.pfn);
   }
   /** The raw flags word (`folio->flags`, `include/linux/mm_types.h`). */
   get flags(): number {

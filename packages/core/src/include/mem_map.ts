@@ -10,6 +10,7 @@
  * | flags | `Uint32Array` (shared with copy workers) | `page->flags` |
  * | refcount | `Int32Array` | `page->_refcount` |
  * | mapcount | `Int32Array` | `page->_mapcount` + 1 (per page: PTEs that map it) |
+ * | entire mapcount | `Int32Array` | `folio->_entire_mapcount` + 1 (at the head: PMDs that map the folio) |
  * | compound head | `Int32Array` | `page->compound_head` (head PFN + 1 on tail pages, else 0) |
  * | order | `Uint8Array` | `folio->_flags_1` order byte / buddy order in `page_private` |
  * | private | `Uint32Array` | `page->private` |
@@ -17,7 +18,7 @@
  * | index | `Float64Array` | `page->index` (page offset in file or anon_vma; an `unsigned long`) |
  * | lru links | 2 × `Int32Array` | `page->lru` (see {@link ListSpace}) |
  *
- * That is 41 bytes per base page, under the 64 bytes of the kernel's own `struct page`. The index
+ * That is 45 bytes per base page, under the 64 bytes of the kernel's own `struct page`. The index
  * is a double because the page offset of anonymous memory is its virtual page number, which for a
  * user address up to `TASK_SIZE` (2^47) needs 35 bits with 4 KiB pages: a double holds every
  * integer to 2^53 exactly.
@@ -40,6 +41,11 @@ export class MemMap {
   readonly refcount: Int32Array;
   /** Per page: the number of page-table entries that map it (`page->_mapcount + 1`). */
   readonly mapcount: Int32Array;
+  /**
+   * Per folio, at its head: the PMD entries that map the whole folio (`folio->_entire_mapcount +
+   * 1`, `include/linux/mm_types.h`); a PMD mapping takes no per-page mapcount.
+   */
+  readonly entireMapcount: Int32Array;
   /** On tail pages, the head PFN plus one (`page->compound_head`); 0 elsewhere. */
   readonly compoundHead: Int32Array;
   /** On a folio's head page, its order; on a free buddy block's first page, the block's order. */
@@ -58,6 +64,7 @@ export class MemMap {
     this.flags = new Uint32Array(new SharedArrayBuffer(nrPfns * 4));
     this.refcount = new Int32Array(nrPfns);
     this.mapcount = new Int32Array(nrPfns);
+    this.entireMapcount = new Int32Array(nrPfns);
     this.compoundHead = new Int32Array(nrPfns);
     this.order = new Uint8Array(nrPfns);
     this.private = new Uint32Array(nrPfns);
@@ -75,6 +82,7 @@ export class MemMap {
       this.flags.BYTES_PER_ELEMENT +
       this.refcount.BYTES_PER_ELEMENT +
       this.mapcount.BYTES_PER_ELEMENT +
+      this.entireMapcount.BYTES_PER_ELEMENT +
       this.compoundHead.BYTES_PER_ELEMENT +
       this.order.BYTES_PER_ELEMENT +
       this.private.BYTES_PER_ELEMENT +
@@ -90,6 +98,7 @@ export class MemMap {
       this.flags.byteLength +
       this.refcount.byteLength +
       this.mapcount.byteLength +
+      this.entireMapcount.byteLength +
       this.compoundHead.byteLength +
       this.order.byteLength +
       this.private.byteLength +
@@ -118,16 +127,36 @@ export class MemMap {
     return this.flags[head]! & PG_head ? 1 << this.order[head]! : 1;
   }
 
-  /** Sum of the per-page mapcounts of a folio (`folio_mapcount()`, `include/linux/mm.h`). */
+  /**
+   * Every page-table entry that maps the folio (`folio_mapcount()`, `include/linux/mm.h`): its
+   * PMD mappings, one each, plus the PTEs that map any of its pages, one each, as
+   * `folio->_large_mapcount` counts them.
+   */
   folioMapcount(head: number): number {
     const nr = this.folioNrPages(head);
-    let total = 0;
+    let total = this.entireMapcount[head]!;
     for (let i = 0; i < nr; i++) total += this.mapcount[head + i]!;
     return total;
   }
 
+  /**
+   * The PMD entries that map the whole folio (`folio_entire_mapcount()`, `include/linux/mm.h`).
+   */
+  folioEntireMapcount(head: number): number {
+    return this.entireMapcount[head]!;
+  }
+
+  /**
+   * The entries that map one page (`page_mapcount()` of the kernels that had it,
+   * `include/linux/mm.h`): the PTEs that map it plus the PMDs that map its whole folio.
+   */
+  pageMapcount(pfn: number): number {
+    return this.mapcount[pfn]! + this.entireMapcount[this.folioOf(pfn)]!;
+  }
+
   /** True when any page of the folio is mapped (`folio_mapped()`, `include/linux/mm.h`). */
   folioMapped(head: number): boolean {
+    if (this.entireMapcount[head]! > 0) return true;
     const nr = this.folioNrPages(head);
     for (let i = 0; i < nr; i++) if (this.mapcount[head + i]! > 0) return true;
     return false;

@@ -3,7 +3,8 @@
  *
  * Models `struct mm_struct` and `struct vm_area_struct` (`include/linux/mm_types.h`). A VMA
  * covers `[start, end)`, page aligned, and holds its own page table: one PTE per page, so a PTE is
- * found from an address with one subtraction. What backs the VMA is either anonymous memory,
+ * found from an address with one subtraction, and the huge PMD entries that map a whole
+ * PMD-sized, PMD-aligned range with one entry (a PMD-mapped THP), by that range's address. What backs the VMA is either anonymous memory,
  * reached through its `anon_vma` chain, or an {@link AddressSpace}: a file's page cache or a
  * shared anonymous (shmem) object.
  *
@@ -92,6 +93,13 @@ export class AddressSpace {
 export class Vma {
   /** The page table of this area: one PTE per page (see `pgtable.ts`). */
   ptes: Uint32Array;
+  /**
+   * The huge PMD entries of this area (`pmd_trans_huge()` or a PMD migration entry,
+   * `include/linux/huge_mm.h`, `include/linux/swapops.h`), by the PMD-aligned address each maps,
+   * in the PTE encoding of `pgtable.ts` naming the folio's head. The PTEs under one are 0: a PMD
+   * that maps a page has no PTE table below it.
+   */
+  pmds = new Map<number, number>();
   /** The anon_vma new anonymous folios of this VMA belong to (`vma->anon_vma`). */
   anonVma: AnonVma | null = null;
   /** Every anon_vma this VMA is linked into (`vma->anon_vma_chain`). */

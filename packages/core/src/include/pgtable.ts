@@ -4,7 +4,10 @@
  * Models the PTE encoding of `include/linux/pgtable.h` and the migration swap entries of
  * `include/linux/swapops.h`. An entry is a 32-bit word: the PFN above five flag bits. A present
  * entry maps a page; a migration entry is not present and names the page being migrated, with
- * the write permission it must get back (`make_writable_migration_entry`).
+ * the write permission it must get back (`make_writable_migration_entry`). A huge PMD
+ * (`Vma.pmds`) uses the same encoding and names its folio's head: present, it maps the whole
+ * PMD-size folio (`pmd_trans_huge()`); not present, it is a PMD migration entry
+ * (`is_pmd_migration_entry()`).
  *
  * @module
  */

@@ -162,6 +162,12 @@ export interface TaskStruct {
   /** `munmap()` (`mm/mmap.c`). */
   munmap(addr: number, length: number): Effect.Effect<void, ErrnoError>;
   /**
+   * `mprotect()` (`mm/mprotect.c`): sets the protection of a range to `prot` (`PROT_READ`,
+   * `PROT_WRITE`, `PROT_EXEC`, or 0), splitting VMAs, and a huge PMD a cut goes through, at its
+   * ends. See `doMprotect` for every rule.
+   */
+  mprotect(addr: number, length: number, prot: number): Effect.Effect<void, ErrnoError>;
+  /**
    * Reads `length` bytes at `addr` through the page tables, faulting pages in
    * (`access_remote_vm()`, `mm/memory.c`). An access that meets a page under migration waits
    * until the migration finishes.

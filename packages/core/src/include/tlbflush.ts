@@ -50,6 +50,14 @@ export class Tlb {
   }
 
   /**
+   * `flush_tlb_range()` (`arch/x86/include/asm/tlbflush.h`), as `flush_pmd_tlb_range()` uses it
+   * for a huge PMD: drops the translations of `nr` pages from `vpn`.
+   */
+  flushRange(vpn: number, nr: number): void {
+    for (let i = 0; i < nr; i++) this.entries.delete(vpn + i);
+  }
+
+  /**
    * `flush_tlb_mm()` (`arch/x86/include/asm/tlbflush.h`): drops every translation of the address
    * space.
    */

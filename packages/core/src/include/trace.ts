@@ -3,8 +3,10 @@
  *
  * Models the `migrate` trace events (`include/trace/events/migrate.h`): `mm_migrate_pages_start`
  * when `migrate_pages()` begins and `mm_migrate_pages` with its counts when it ends, and calls
- * into a copy-offload migrator (`mm_migrate_offload`), and each migration entry mapped again
- * (`remove_migration_pte`). Subscribers
+ * into a copy-offload migrator (`mm_migrate_offload`), and each migration entry installed
+ * (`set_migration_pte`) and mapped again (`remove_migration_pte`); and the `thp` events of a
+ * PMD-mapped THP's migration entry (`set_migration_pmd`, `remove_migration_pmd`,
+ * `include/trace/events/thp.h`). Subscribers
  * are called synchronously, in order; with none, emitting costs one size check.
  *
  * @module
@@ -103,6 +105,42 @@ export interface RemoveMigrationPte {
 }
 
 /**
+ * `trace_set_migration_pte(addr, pte, order)`: a present PTE replaced by a migration entry, as
+ * `try_to_migrate_one()` (`mm/rmap.c`) unmaps a folio for migration. The `set_migration_pte`
+ * event (`include/trace/events/migrate.h`).
+ *
+ * @category Tracing and statistics
+ */
+export interface SetMigrationPte {
+  /** The event's name. */
+  readonly event: "set_migration_pte";
+  /** The task-virtual address of the PTE. */
+  readonly address: number;
+  /** The page frame the migration entry names. */
+  readonly pfn: number;
+  /** The order of the folio unmapped. */
+  readonly order: number;
+}
+
+/**
+ * `trace_set_migration_pmd(addr, pmd)` / `trace_remove_migration_pmd(addr, pmd)`: the
+ * `migration_pmd` events (`include/trace/events/thp.h`). `set_migration_pmd` when
+ * `set_pmd_migration_entry()` (`mm/huge_memory.c`) replaces a huge PMD by one migration entry,
+ * `remove_migration_pmd` when `remove_migration_pmd()` maps the new (or old) folio with one huge
+ * PMD again.
+ *
+ * @category Tracing and statistics
+ */
+export interface MigrationPmd {
+  /** The event's name. */
+  readonly event: "set_migration_pmd" | "remove_migration_pmd";
+  /** The task-virtual, PMD-aligned address the entry maps. */
+  readonly address: number;
+  /** The entry written, in the model's encoding (`pgtable.ts`). */
+  readonly pmd: number;
+}
+
+/**
  * A copy thread of a copy engine threw or exited. Not a kernel tracepoint: what a workqueue's
  * `pr_warn` and a driver's `dev_err` would print when a kworker or a DMA engine dies
  * (`kernel/workqueue.c`), as an event a test or a tool can count.
@@ -191,8 +229,8 @@ export type MmCompactionEvent =
     };
 
 /**
- * Every event this kernel emits: the `migrate` trace events (`include/trace/events/migrate.h`) and
- * the model's `mm_migrate_offload`.
+ * Every event this kernel emits: the `migrate` trace events (`include/trace/events/migrate.h`), the
+ * `migration_pmd` events of `include/trace/events/thp.h`, the `compaction` events and the model's `mm_migrate_offload`.
  *
  * @category Tracing and statistics
  */
@@ -200,7 +238,9 @@ export type TraceEvent =
   | MmMigratePagesStart
   | MmMigratePages
   | MmMigrateOffload
+  | SetMigrationPte
   | RemoveMigrationPte
+  | MigrationPmd
   | CopyWorkerEvent
   | MmCompactionEvent;
 

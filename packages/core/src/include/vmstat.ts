@@ -35,6 +35,7 @@ export const VM_EVENT_ITEMS = [
   "thp_fault_fallback",
   "thp_split_page",
   "thp_split_page_failed",
+  "thp_split_pmd",
   "thp_zero_page_alloc",
   "cow_fault",
 ] as const;

@@ -2,7 +2,7 @@
  * Processes and their system calls.
  *
  * Implements the {@link Task} of `include/sched.ts`: the memory system calls a process makes
- * (`mmap`, `munmap`, `mbind`, `set_mempolicy`, `get_mempolicy`, `mlock`, `munlock`, `madvise`,
+ * (`mmap`, `munmap`, `mprotect`, `mbind`, `set_mempolicy`, `get_mempolicy`, `mlock`, `munlock`, `madvise`,
  * `move_pages`), reads and writes of its memory through its page tables, `fork()`
  * (`kernel/fork.c`), which copies the address space copy-on-write, and `exit()`
  * (`kernel/exit.c`), which tears it down.
@@ -17,7 +17,7 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult } from "../include/migrate";
-import type { MmStruct } from "../include/mm_types";
+import type { MmStruct, Vma } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE } from "../include/mm_types";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
 import { PG_mlocked } from "../include/page_flags";
@@ -29,6 +29,7 @@ import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
+import { doMprotect } from "../mm/mprotect";
 import { folioPut } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 
@@ -150,6 +151,16 @@ export class Process implements Task {
     return this.kernel.call(
       "munmap",
       this.withMm("munmap", () => doMunmap(this.kernel, this, addr, length)).pipe(Effect.asVoid),
+    );
+  }
+
+  /** `mprotect()`. */
+  mprotect(addr: number, length: number, prot: number): Effect.Effect<void, ErrnoError> {
+    return this.kernel.call(
+      "mprotect",
+      this.withMm("mprotect", () => doMprotect(this.kernel, this, addr, length, prot)).pipe(
+        Effect.asVoid,
+      ),
     );
   }
 
@@ -276,7 +287,7 @@ export class Process implements Task {
         for (const vma of vmas) {
           const populated = populateRange(this.kernel, this, vma.start, vma.end);
           if (populated !== 0) return populated;
-          this.markMlocked(vma.ptes, true);
+          this.markMlocked(vma, true);
         }
         return undefined;
       }),
@@ -290,7 +301,7 @@ export class Process implements Task {
       this.withMm("munlock", () => {
         const vmas = setVmFlags(this.kernel, this, ...this.lockRange(addr, length), 0, VM_LOCKED);
         if (!Array.isArray(vmas)) return vmas;
-        for (const vma of vmas) this.markMlocked(vma.ptes, false);
+        for (const vma of vmas) this.markMlocked(vma, false);
         return undefined;
       }),
     );
@@ -305,14 +316,16 @@ export class Process implements Task {
     return [addr - offset, length + offset];
   }
 
-  private markMlocked(ptes: Uint32Array, on: boolean): void {
-    const m = this.kernel.memmap;
-    for (const pte of ptes) {
-      if (!ptePresent(pte) || pteSpecial(pte)) continue;
-      const head = m.folioOf(ptePfn(pte));
-      if (on) m.set(head, PG_mlocked);
-      else m.clear(head, PG_mlocked);
-    }
+  /** Marks (or clears) `PG_mlocked` on every folio the VMA maps, by huge PMD or by PTE. */
+  private markMlocked(vma: Vma, on: boolean): void {
+    const mark = (pte: number) => {
+      if (!ptePresent(pte) || pteSpecial(pte)) return;
+      const head = this.kernel.memmap.folioOf(ptePfn(pte));
+      if (on) this.kernel.memmap.set(head, PG_mlocked);
+      else this.kernel.memmap.clear(head, PG_mlocked);
+    };
+    vma.pmds.forEach(mark);
+    vma.ptes.forEach(mark);
   }
 
   /** `madvise()` with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`. */

@@ -3,15 +3,16 @@
  *
  * Models the assertions of `CONFIG_DEBUG_VM` (`mm/debug.c`, `VM_BUG_ON_FOLIO`, the page-table
  * checker `mm/page_table_check.c`) as one sweep that reports every violation it finds instead of
- * stopping at the first. Property tests call it after every step: page tables, mapcounts,
- * references, the reverse map, the page cache and the buddy free lists must all agree.
+ * stopping at the first. Property tests call it after every step: page tables (huge PMDs
+ * included), mapcounts (per page and entire), references, the reverse map, the page cache and the
+ * buddy free lists must all agree.
  *
  * @module
  */
 import type { Kernel } from "../include/kernel";
 import { PG_buddy, PG_lru } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, pteSpecial } from "../include/pgtable";
-import { rmapWalkSlots } from "./rmap";
+import { rmapWalkPmds, rmapWalkSlots } from "./rmap";
 
 /**
  * Checks that the kernel's memory metadata is consistent; returns one line per violation, empty
@@ -30,11 +31,44 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     if (problems.length < 50) problems.push(msg);
   };
   const mapcounts = new Map<number, number>();
-  const folioMaps = new Map<number, number>();
+  const entireMapcounts = new Map<number, number>();
+  const pmdNr = 2 ** k.pmdOrder;
 
-  // Page tables: every present PTE maps a live page that the reverse map can find.
+  // Page tables: every huge PMD covers an aligned PMD range of its VMA with no PTE under it and
+  // maps the head of a live PMD-sized folio, and every present PTE maps a live page; the reverse
+  // map finds each.
   for (const task of k.tasks.values()) {
     for (const vma of task.mm?.vmas ?? []) {
+      for (const [haddr, pmd] of vma.pmds) {
+        const where = `pid ${task.pid} pmd 0x${haddr.toString(16)}`;
+        const first = (haddr - vma.start) / k.mem.pageSize;
+        if (haddr % (pmdNr * k.mem.pageSize) !== 0) {
+          report(`${where}: not PMD aligned`);
+          continue;
+        }
+        if (first < 0 || first + pmdNr > vma.nrPages) {
+          report(`${where}: reaches outside its VMA`);
+          continue;
+        }
+        if (vma.ptes.subarray(first, first + pmdNr).some((pte) => pte !== 0))
+          report(`${where}: PTEs under a huge PMD`);
+        const head = ptePfn(pmd);
+        if (m.compoundHead[head] !== 0 || m.folioOrder(head) !== k.pmdOrder) {
+          report(`${where}: names pfn ${head}, not the head of a PMD-sized folio`);
+          continue;
+        }
+        if (isMigrationEntry(pmd)) continue;
+        if (m.test(head, PG_buddy) || m.refcount[head]! <= 0) {
+          report(`${where}: maps pfn ${head}, which is free`);
+          continue;
+        }
+        entireMapcounts.set(head, (entireMapcounts.get(head) ?? 0) + 1);
+        let found = false;
+        rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, pmdNr, (v, a) => {
+          if (v === vma && a === haddr) found = true;
+        });
+        if (!found) report(`${where}: pfn ${head} is mapped but the reverse map cannot find it`);
+      }
       for (let slot = 0; slot < vma.nrPages; slot++) {
         const pte = vma.ptes[slot]!;
         if (pte === 0 || isMigrationEntry(pte)) continue;
@@ -50,7 +84,6 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           continue;
         }
         mapcounts.set(page, (mapcounts.get(page) ?? 0) + 1);
-        folioMaps.set(head, (folioMaps.get(head) ?? 0) + 1);
         let found = false;
         rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (v, s) => {
           if (v === vma && s === slot) found = true;
@@ -85,6 +118,8 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         for (let i = 0; i < 2 ** order; i++) {
           if (m.mapcount[pfn + i] !== 0 || mapcounts.has(pfn + i))
             report(`free pfn ${pfn + i} is mapped`);
+          if (m.entireMapcount[pfn + i] !== 0 || entireMapcounts.has(pfn + i))
+            report(`free pfn ${pfn + i} has an entire mapcount`);
         }
         pfn += 2 ** order;
         continue;
@@ -95,7 +130,17 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       const head = pfn;
       const nr = m.folioNrPages(head);
-      let sum = 0;
+      const entire = entireMapcounts.get(head) ?? 0;
+      if (m.entireMapcount[head] !== entire) {
+        report(
+          `folio ${head}: entire mapcount ${m.entireMapcount[head]} but ${entire} PMDs map it`,
+        );
+      }
+      for (let i = 1; i < nr; i++) {
+        if (m.entireMapcount[head + i] !== 0)
+          report(`pfn ${head + i}: a tail page with an entire mapcount`);
+      }
+      let sum = entire;
       for (let i = 0; i < nr; i++) {
         const expected = mapcounts.get(head + i) ?? 0;
         if (m.mapcount[head + i] !== expected) {

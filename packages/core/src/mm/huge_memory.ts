@@ -1,21 +1,116 @@
 /**
- * Splitting transparent huge pages.
+ * Transparent huge pages mapped by PMDs, and splitting them.
  *
- * Models `split_huge_page_to_list_to_order()` of `mm/huge_memory.c` on an isolated folio. The THP
- * policy switches are in `include/huge_mm.ts`.
+ * Models `mm/huge_memory.c`: splitting a huge PMD into the 512 PTEs of a PTE-mapped THP
+ * (`__split_huge_pmd()`, `split_huge_pmd_address()`, `vma_adjust_trans_huge()`), zapping one
+ * (`zap_huge_pmd()`), and `split_huge_page_to_list_to_order()` on an isolated folio. Mapping a
+ * THP with a PMD at fault time (`do_huge_pmd_anonymous_page()`, `do_huge_pmd_wp_page()`) is in
+ * `mm/memory.ts` with the other faults; a PMD's migration entry (`set_pmd_migration_entry()`,
+ * `remove_migration_pmd()`) in `mm/rmap.ts` with the walk that calls it. The THP policy switches
+ * are in `include/huge_mm.ts`.
  *
  * @module
  */
 import { ERRNO } from "../errno";
 import type { Kernel } from "../include/kernel";
-import { PG_has_hwpoisoned, PG_head, PG_hugetlb, PG_hwpoison, PG_lru } from "../include/page_flags";
+import type { Vma } from "../include/mm_types";
+import {
+  PG_dirty,
+  PG_has_hwpoisoned,
+  PG_head,
+  PG_hugetlb,
+  PG_hwpoison,
+  PG_lru,
+} from "../include/page_flags";
+import {
+  isMigrationEntry,
+  mkMigrationEntry,
+  mkPte,
+  PTE_DIRTY,
+  PTE_WRITE,
+  pteDirty,
+  ptePfn,
+  pteWrite,
+} from "../include/pgtable";
 import type { FolioList } from "../lib/list";
+import { rmapWalkPmds } from "./rmap";
+
+/** `HPAGE_PMD_SIZE` (`include/linux/huge_mm.h`): the bytes one huge PMD maps. */
+export const hpagePmdSize = (k: Kernel): number => k.mem.pageSize * 2 ** k.pmdOrder;
+
+/**
+ * `__split_huge_pmd_locked()` (`mm/huge_memory.c`): replaces the huge PMD at `haddr` of `vma` by
+ * the PTEs of a page table, one per page of the folio, with the PMD's write and dirty bits. A
+ * present PMD's entire mapcount becomes a mapcount on each page, and its one reference 512 (one
+ * per PTE mapping); a PMD migration entry becomes one migration entry per page. The folio stays a
+ * large folio (a PTE-mapped THP). Counts `thp_split_pmd`. Nothing happens without a huge PMD there.
+ */
+export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
+  const pmd = vma.pmds.get(haddr);
+  if (pmd === undefined) return;
+  const m = k.memmap;
+  const nr = 2 ** k.pmdOrder;
+  const vpn = haddr / k.mem.pageSize;
+  const first = vpn - vma.start / k.mem.pageSize;
+  const head = ptePfn(pmd);
+  k.vmstat.count("thp_split_pmd");
+  vma.pmds.delete(haddr);
+  if (isMigrationEntry(pmd)) {
+    for (let i = 0; i < nr; i++)
+      vma.ptes[first + i] = mkMigrationEntry(head + i, pteWrite(pmd), pteDirty(pmd));
+    return;
+  }
+  const bits = pmd & (PTE_WRITE | PTE_DIRTY);
+  for (let i = 0; i < nr; i++) {
+    vma.ptes[first + i] = mkPte(head + i, bits);
+    m.mapcount[head + i]!++;
+  }
+  m.entireMapcount[head]!--;
+  m.refcount[head]! += nr - 1;
+  vma.mm.tlb.flushRange(vpn, nr);
+};
+
+/**
+ * `split_huge_pmd_address()` (`mm/huge_memory.c`): splits the huge PMD that covers `address` of
+ * `vma`, if there is one.
+ */
+export const splitHugePmdAddress = (k: Kernel, vma: Vma, address: number): void => {
+  const size = hpagePmdSize(k);
+  splitHugePmd(k, vma, address - (address % size));
+};
+
+/**
+ * `vma_adjust_trans_huge()` (`mm/huge_memory.c`): before `vma` is cut at `address`, splits the
+ * huge PMD that the cut would go through; a cut at a PMD boundary leaves every huge PMD whole.
+ */
+export const vmaAdjustTransHuge = (k: Kernel, vma: Vma, address: number): void => {
+  if (vma.pmds.size > 0 && address % hpagePmdSize(k) !== 0) splitHugePmdAddress(k, vma, address);
+};
+
+/**
+ * `zap_huge_pmd()` (`mm/huge_memory.c`): clears the huge PMD at `haddr`. For a present one it
+ * drops the entire mapcount, moves the dirty bit to a file folio, and returns the folio whose
+ * reference the caller puts after the TLB flush; a migration entry is just cleared (the migration
+ * that owns the folio finds nothing to restore) and -1 is returned.
+ */
+export const zapHugePmd = (k: Kernel, vma: Vma, haddr: number): number => {
+  const pmd = vma.pmds.get(haddr)!;
+  vma.pmds.delete(haddr);
+  if (isMigrationEntry(pmd)) return -1;
+  const m = k.memmap;
+  const head = ptePfn(pmd);
+  m.entireMapcount[head]!--;
+  if (pteDirty(pmd) && m.mapping[head]! > 0) m.set(head, PG_dirty);
+  return head;
+};
 
 /**
  * Splits an isolated large folio into order-0 folios and puts them all on `list`, head first.
  * Models `split_huge_page_to_list_to_order(…, 0)` on a folio the caller isolated (holding one
- * extra reference): mappings stay in place, each page keeps its own mapcount and gets one
- * reference per mapping, one per page-cache entry and the caller's isolation reference.
+ * extra reference): every huge PMD that maps it is split into PTEs first (the
+ * `TTU_SPLIT_HUGE_PMD` of `unmap_folio()`, counting `thp_split_pmd`), then mappings stay in place,
+ * each page keeps its own mapcount and gets one reference per mapping, one per page-cache entry
+ * and the caller's isolation reference.
  * Returns 0, `-EAGAIN` when someone else holds a reference (a pin), or `-EBUSY` for hugetlb.
  * Counts the split, or its failure, as `__folio_split()` does (PMD size in `/proc/vmstat`, every
  * size in its `hugepages-<size>kB/stats/`).
@@ -31,6 +126,9 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
     countSplit(k, order, false);
     return -ERRNO.EAGAIN;
   }
+  rmapWalkPmds(k, mapping, m.index[head]!, nr, (vma, haddr, pmd) => {
+    if (ptePfn(pmd) === head) splitHugePmd(k, vma, haddr);
+  });
   const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);
   const index = m.index[head]!;
   const cache = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;

@@ -8,9 +8,16 @@
  * the range is aligned, falling back to smaller orders as `alloc_anon_folio()` does. New folios
  * are placed by the NUMA policy.
  *
- * Accesses go through the address space's TLB, then the page table. One that meets a migration
- * entry reports the folio to wait for, as `migration_entry_wait()` does; the caller waits until
- * that folio is unlocked and retries.
+ * A PMD-sized THP of a private anonymous VMA is mapped by one huge PMD
+ * (`do_huge_pmd_anonymous_page()`, `mm/huge_memory.c`) where the VMA holds the whole aligned range
+ * and nothing is mapped in it yet; smaller mTHPs, file and shmem folios and hugetlb pages are
+ * mapped by PTEs. A write to a write-protected huge PMD reuses the folio when this mm alone holds
+ * it, else splits the PMD and copies the one page (`do_huge_pmd_wp_page()`).
+ *
+ * Accesses go through the address space's TLB, then the page table: a huge PMD gives the page at
+ * the address's offset in its folio. One that meets a migration entry, of a PTE or a PMD, reports
+ * the folio to wait for, as `migration_entry_wait()` and `pmd_migration_entry_wait()` do; the
+ * caller waits until that folio is unlocked and retries.
  *
  * @module
  */
@@ -50,6 +57,7 @@ import {
   isMigrationEntry,
   mkPte,
   PTE_DIRTY,
+  PTE_PFN_SHIFT,
   PTE_SPECIAL,
   PTE_WRITE,
   pteDirty,
@@ -59,8 +67,31 @@ import {
   pteWrite,
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
+import { hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
 import { folioMappings } from "./rmap";
 import { folioPut } from "./swap";
+
+/**
+ * The entry that maps one page of a VMA: its PTE, or a huge PMD narrowed to the page (the same
+ * bits, naming the page at its offset in the folio), or 0. Models the lookup of
+ * `folio_walk_start()` (`mm/memory.c`), which stops at whichever level maps the page. `slot` is
+ * the page's index in the VMA.
+ *
+ * @category Page tables
+ */
+export const folioWalkEntry = (k: Kernel, vma: Vma, slot: number): number => {
+  if (vma.pmds.size > 0) {
+    const nr = 2 ** k.pmdOrder;
+    const vpn = vma.start / k.mem.pageSize + slot;
+    const offset = vpn % nr;
+    const pmd = vma.pmds.get((vpn - offset) * k.mem.pageSize);
+    if (pmd !== undefined) return (pmd + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
+  }
+  return vma.ptes[slot]!;
+};
+
+/** The PMD-aligned address of the huge PMD range that holds `addr`. */
+const pmdAddress = (k: Kernel, addr: number): number => addr - (addr % hpagePmdSize(k));
 
 /** `anon_vma_prepare()`: gives the VMA its anon_vma on its first anonymous folio. */
 export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
@@ -225,6 +256,13 @@ const doAnonymousPage = (
     newAnonRmap(k, vma, head, first);
     prepNewFolio(k, vma, head, PG_swapbacked | (hugetlb ? PG_hugetlb : 0));
     const bits = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
+    if (order === k.pmdOrder && !hugetlb) {
+      // do_huge_pmd_anonymous_page(): one huge PMD, one entire mapcount, one reference.
+      vma.pmds.set(vma.start + first * k.mem.pageSize, mkPte(head, bits));
+      k.memmap.entireMapcount[head]!++;
+      k.memmap.refcount[head]!++;
+      return 0;
+    }
     mapPages(k, vma, first, head, 2 ** order, bits);
     return 0;
   }
@@ -295,6 +333,41 @@ const doFault = (k: Kernel, task: Task, vma: Vma, slot: number, write: boolean):
   return 0;
 };
 
+/**
+ * Whether a write fault may reuse an anonymous folio in place (`wp_can_reuse_anon_folio()`,
+ * `mm/memory.c`): no reference beyond its mappings, and every mapping in this mm.
+ */
+const canReuseAnonFolio = (k: Kernel, vma: Vma, head: number): boolean => {
+  const m = k.memmap;
+  return (
+    m.mapping[head]! < 0 &&
+    m.refcount[head] === m.folioMapcount(head) &&
+    folioMappings(k, head).every((mapping) => mapping.vma.mm === vma.mm)
+  );
+};
+
+/**
+ * `do_huge_pmd_wp_page()` (`mm/huge_memory.c`): a write to a write-protected huge PMD. The PMD
+ * becomes writable when the folio can be reused; otherwise it is split (`__split_huge_pmd()`) and
+ * the fault falls back to the PTE, which copies the one page.
+ */
+const doHugePmdWpPage = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  haddr: number,
+  slot: number,
+): ErrnoError | 0 => {
+  const pmd = vma.pmds.get(haddr)!;
+  if (canReuseAnonFolio(k, vma, ptePfn(pmd))) {
+    vma.pmds.set(haddr, pmd | PTE_WRITE | PTE_DIRTY);
+    vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
+    return 0;
+  }
+  splitHugePmd(k, vma, haddr);
+  return doWpPage(k, task, vma, slot);
+};
+
 /** `do_wp_page()`: a write to a present, write-protected PTE in a writable VMA. */
 const doWpPage = (k: Kernel, task: Task, vma: Vma, slot: number): ErrnoError | 0 => {
   const pte = vma.ptes[slot]!;
@@ -303,11 +376,7 @@ const doWpPage = (k: Kernel, task: Task, vma: Vma, slot: number): ErrnoError | 0
   const page = ptePfn(pte);
   const head = m.folioOf(page);
   const vpn = vma.start / k.mem.pageSize + slot;
-  const reuse =
-    vma.flags & VM_SHARED ||
-    (m.mapping[head]! < 0 &&
-      m.refcount[head] === m.folioMapcount(head) &&
-      folioMappings(k, head).every((mapping) => mapping.vma.mm === vma.mm));
+  const reuse = vma.flags & VM_SHARED || canReuseAnonFolio(k, vma, head);
   if (!reuse) return cowPage(k, task, vma, slot, page);
   vma.ptes[slot] = pte | PTE_WRITE | PTE_DIRTY;
   if (m.mapping[head]! > 0) m.set(head, PG_dirty);
@@ -328,10 +397,30 @@ export const handleMmFault = (
   dc?: DirectCompact,
 ): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   k.vmstat.count("pgfault");
+  const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
+  const pmd = vma.pmds.get(haddr);
+  if (pmd !== undefined && ptePresent(pmd))
+    return write ? doHugePmdWpPage(k, task, vma, haddr, slot) : 0;
   const pte = vma.ptes[slot]!;
   if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot) : 0;
   if (vma.mapping) return doFault(k, task, vma, slot, write);
   return doAnonymousPage(k, task, vma, slot, write, dc);
+};
+
+/** Sets the dirty bit of the entry that maps `slot`, a huge PMD or a PTE, and a file folio's. */
+const markDirty = (k: Kernel, vma: Vma, slot: number): void => {
+  const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
+  const pmd = vma.pmds.get(haddr);
+  let pfn: number;
+  if (pmd !== undefined) {
+    vma.pmds.set(haddr, pmd | PTE_DIRTY);
+    pfn = ptePfn(pmd);
+  } else {
+    vma.ptes[slot] = vma.ptes[slot]! | PTE_DIRTY;
+    pfn = ptePfn(vma.ptes[slot]!);
+  }
+  const head = k.memmap.folioOf(pfn);
+  if (k.memmap.mapping[head]! > 0) k.memmap.set(head, PG_dirty);
 };
 
 /**
@@ -369,15 +458,11 @@ export function translate(
       );
     }
     const slot = vpn - vma.start / k.mem.pageSize;
-    const pte = vma.ptes[slot]!;
+    const pte = folioWalkEntry(k, vma, slot);
     if (isMigrationEntry(pte)) return -(ptePfn(pte) + 1);
     if (ptePresent(pte) && (!write || pteWrite(pte))) {
-      if (write && !pteDirty(pte)) {
-        vma.ptes[slot] = pte | PTE_DIRTY;
-        const head = k.memmap.folioOf(ptePfn(pte));
-        if (k.memmap.mapping[head]! > 0) k.memmap.set(head, PG_dirty);
-      }
-      mm.tlb.fill(vpn, vma.ptes[slot]!);
+      if (write && !pteDirty(pte)) markDirty(k, vma, slot);
+      mm.tlb.fill(vpn, pte | (write ? PTE_DIRTY : 0));
       return ptePfn(pte);
     }
     const fault = handleMmFault(k, task, vma, slot, write, dc);
@@ -479,13 +564,26 @@ export const accessVm = (
 };
 
 /**
- * `zap_pte_range()`: clears the PTEs of slots `[from, to)`, flushes the TLB, then drops each
- * mapped page's mapcount and reference. Migration entries are just cleared: the migration that
- * owns the folio finds no mapping to restore.
+ * `zap_pmd_range()` / `zap_pte_range()`: clears the entries of slots `[from, to)`, flushes the
+ * TLB, then drops each mapped page's mapcount and reference. A huge PMD wholly inside the range is
+ * zapped whole (`zap_huge_pmd()`); one the range covers in part is split first
+ * (`__split_huge_pmd()`) and its PTEs zapped. Migration entries are just cleared: the migration
+ * that owns the folio finds no mapping to restore.
  */
 export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void => {
   const m = k.memmap;
   const puts: number[] = [];
+  const nr = 2 ** k.pmdOrder;
+  for (const haddr of [...vma.pmds.keys()]) {
+    const first = (haddr - vma.start) / k.mem.pageSize;
+    if (first + nr <= from || first >= to) continue;
+    if (first >= from && first + nr <= to) {
+      const head = zapHugePmd(k, vma, haddr);
+      if (head >= 0) puts.push(head);
+    } else {
+      splitHugePmd(k, vma, haddr);
+    }
+  }
   for (let slot = from; slot < to; slot++) {
     const pte = vma.ptes[slot]!;
     if (pte === 0) continue;

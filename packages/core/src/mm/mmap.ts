@@ -38,6 +38,7 @@ import {
 import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { filemapRemoveFolio } from "./filemap";
+import { vmaAdjustTransHuge } from "./huge_memory";
 import { translate, zapPteRange } from "./memory";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
@@ -95,10 +96,12 @@ export const truncateInodePages = (k: Kernel, mapping: AddressSpace): void => {
 
 /**
  * `split_vma()`: cuts a VMA at `addr` (page aligned, strictly inside); returns the upper part.
- * The two parts keep their halves of the one page table, so a split allocates nothing and
- * cannot fail half way.
+ * A huge PMD the cut goes through is split into PTEs first (`vma_adjust_trans_huge()`); the two
+ * parts keep their halves of the one page table and the huge PMDs on their side, so a split
+ * allocates nothing and cannot fail half way.
  */
 export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
+  vmaAdjustTransHuge(k, vma, addr);
   const at = (addr - vma.start) / k.mem.pageSize;
   const upper = new Vma(
     vma.mm,
@@ -112,6 +115,11 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
   upper.anonVma = vma.anonVma;
   upper.anonVmaChain = [...vma.anonVmaChain];
   upper.policy = vma.policy;
+  for (const [haddr, pmd] of vma.pmds) {
+    if (haddr < addr) continue;
+    upper.pmds.set(haddr, pmd);
+    vma.pmds.delete(haddr);
+  }
   vma.ptes = vma.ptes.subarray(0, at);
   vma.end = addr;
   linkVma(upper);
@@ -355,7 +363,8 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
 /**
  * `dup_mmap()`: copies a parent's mappings into a child's fresh mm. Shared mappings stay shared.
  * Private pages become copy-on-write: write-protected in both, mapped by both, so each side's
- * next write gets its own copy. Each private anonymous VMA of the child joins the parent's
+ * next write gets its own copy; a huge PMD is copied as one (`copy_huge_pmd()`,
+ * `mm/huge_memory.c`), taking one more entire mapcount. Each private anonymous VMA of the child joins the parent's
  * anon_vmas and gets one of its own (`anon_vma_fork`). `VM_LOCKED` is not inherited.
  * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
  */
@@ -384,6 +393,17 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       copy.anonVma = own;
     }
     const cow = !(vma.flags & VM_SHARED);
+    for (let [haddr, pmd] of vma.pmds) {
+      if (cow) {
+        pmd &= ~PTE_WRITE;
+        vma.pmds.set(haddr, pmd);
+      }
+      copy.pmds.set(haddr, pmd);
+      if (isMigrationEntry(pmd)) continue;
+      const head = ptePfn(pmd);
+      m.entireMapcount[head]!++;
+      m.refcount[head]!++;
+    }
     for (let slot = 0; slot < vma.nrPages; slot++) {
       let pte = vma.ptes[slot]!;
       if (pte === 0) continue;

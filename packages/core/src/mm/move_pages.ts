@@ -36,6 +36,7 @@ import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
+import { folioWalkEntry } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { kvmalloc } from "./util";
 
@@ -43,7 +44,7 @@ import { kvmalloc } from "./util";
 const followPage = (k: Kernel, task: Task, addr: number): number => {
   const vma = task.mm!.findVma(addr);
   if (!vma) return -ERRNO.EFAULT;
-  const pte = vma.ptes[Math.floor((addr - vma.start) / k.mem.pageSize)]!;
+  const pte = folioWalkEntry(k, vma, Math.floor((addr - vma.start) / k.mem.pageSize));
   if (!ptePresent(pte) || isMigrationEntry(pte)) return -ERRNO.ENOENT;
   if (pteSpecial(pte)) return -ERRNO.EFAULT;
   return ptePfn(pte);
@@ -129,7 +130,7 @@ const addPageForMigration = (
   const pfn = followPage(k, target, addr);
   if (pfn < 0) return pfn;
   if (k.mem.pfnToNid(pfn) === node) return 0;
-  if (k.memmap.mapcount[pfn]! > 1 && !migrateAll) return -ERRNO.EACCES;
+  if (k.memmap.pageMapcount(pfn) > 1 && !migrateAll) return -ERRNO.EACCES;
   return isolateFolioToList(k, k.memmap.folioOf(pfn), list) ? 1 : -ERRNO.EBUSY;
 };
 

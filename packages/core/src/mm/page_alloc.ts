@@ -352,6 +352,7 @@ export class BuddyAllocator implements PageAllocator {
     const flags = m.flags[pfn]!;
     if (flags & PG_buddy) return "page is already free (double free)";
     if (m.mapcount[pfn] !== 0) return "nonzero mapcount";
+    if (isHead && m.entireMapcount[pfn] !== 0) return "nonzero entire_mapcount";
     if (isHead && m.refcount[pfn] !== 0) return "nonzero _refcount";
     if (m.mapping[pfn]! > 0) return "non-NULL mapping";
     if (flags & FLAGS_CHECK_AT_FREE) return "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";

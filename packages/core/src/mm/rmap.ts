@@ -7,10 +7,16 @@
  * address where the folio can be mapped (`vma_address`), as `rmap_walk_anon()` and
  * `rmap_walk_file()` do.
  *
- * `try_to_migrate()` turns every present mapping into a migration entry; with `TTU_BATCH_FLUSH`
- * the TLB flush is deferred to one `try_to_unmap_flush()` for the whole batch.
+ * A PMD-sized THP may be mapped by one huge PMD (`Vma.pmds`) instead of PTEs; the walk finds it
+ * as `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`) does, with a PMD and no PTE.
+ *
+ * `try_to_migrate()` turns every present mapping into a migration entry: one per PTE, one for a
+ * whole huge PMD (`set_pmd_migration_entry()`, `mm/huge_memory.c`); with `TTU_BATCH_FLUSH` the
+ * TLB flush of PTEs is deferred to one `try_to_unmap_flush()` for the whole batch.
  * `remove_migration_ptes()` (which lives in `mm/migrate.c`) puts the mappings back, pointing to
- * the new folio, or to the old one when migration is undone.
+ * the new folio, or to the old one when migration is undone; a PMD migration entry becomes a huge
+ * PMD again (`remove_migration_pmd()`, `mm/huge_memory.c`). The two PMD steps live here, beside
+ * the walk that calls them, so that `huge_memory.ts` can use the walk.
  *
  * @module
  */
@@ -59,31 +65,102 @@ export const rmapWalkSlots = (
 const rmapVmas = (k: Kernel, mapping: number): ReadonlySet<Vma> | undefined =>
   mapping < 0 ? k.anonVmas.get(-mapping)?.vmas : k.addressSpaces.get(mapping)?.iMmap;
 
+/**
+ * Visits every huge PMD entry (present or a migration entry) at the one address where a
+ * PMD-sized folio with this `mapping`/`index` can be mapped whole: each VMA of the anon_vma or
+ * address space that holds all `nrPages` pages there. The visitor gets the VMA, the PMD-aligned
+ * address and the entry, and checks which folio the entry names. Nothing is visited for a folio
+ * smaller than a PMD. Models the PMD step of `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`).
+ */
+export const rmapWalkPmds = (
+  k: Kernel,
+  mapping: number,
+  index: number,
+  nrPages: number,
+  visit: (vma: Vma, haddr: number, pmd: number) => void,
+): void => {
+  if (nrPages !== 2 ** k.pmdOrder) return;
+  const vmas = rmapVmas(k, mapping);
+  if (!vmas) return;
+  for (const vma of vmas) {
+    if (vma.pmds.size === 0 || index < vma.pgoff || index + nrPages > vma.pgoff + vma.nrPages)
+      continue;
+    const haddr = vma.start + (index - vma.pgoff) * k.mem.pageSize;
+    const pmd = vma.pmds.get(haddr);
+    if (pmd !== undefined) visit(vma, haddr, pmd);
+  }
+};
+
 /** One place a folio is mapped: the VMA, the virtual address and the page of the folio. */
 export interface RmapMapping {
   readonly vma: Vma;
+  /** The address of the page, or of the whole folio for a PMD mapping. */
   readonly address: number;
+  /** The page of the folio mapped there (0 for a PMD mapping, which maps them all). */
   readonly page: number;
+  /** True for a huge PMD that maps the whole folio. */
+  readonly pmd: boolean;
 }
 
-/** Every present mapping of a folio, found through the reverse map. */
+/** Every present mapping of a folio, found through the reverse map: huge PMDs, then PTEs. */
 export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
   const m = k.memmap;
   const out: RmapMapping[] = [];
-  rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, slot, page) => {
+  const mapping = m.mapping[head]!;
+  const index = m.index[head]!;
+  const nr = m.folioNrPages(head);
+  rmapWalkPmds(k, mapping, index, nr, (vma, address, pmd) => {
+    if (ptePresent(pmd) && ptePfn(pmd) === head) out.push({ vma, address, page: 0, pmd: true });
+  });
+  rmapWalkSlots(k, mapping, index, nr, (vma, slot, page) => {
     const pte = vma.ptes[slot]!;
     if (ptePresent(pte) && ptePfn(pte) === head + page) {
-      out.push({ vma, address: vma.start + slot * k.mem.pageSize, page });
+      out.push({ vma, address: vma.start + slot * k.mem.pageSize, page, pmd: false });
     }
   });
   return out;
 };
 
 /**
+ * `set_pmd_migration_entry()` (`mm/huge_memory.c`): replaces the present huge PMD at `haddr`,
+ * which maps the folio `head`, by one migration entry for the folio that keeps its write and
+ * dirty bits, moves the dirty bit to the folio, drops the entire mapcount and the reference the
+ * mapping held, and flushes the PMD's translations at once (`pmdp_invalidate()`; a PMD's flush is
+ * never deferred). Emits `set_migration_pmd`.
+ */
+const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): void => {
+  const m = k.memmap;
+  const head = ptePfn(pmd);
+  const entry = mkMigrationEntry(head, pteWrite(pmd), pteDirty(pmd));
+  vma.pmds.set(haddr, entry);
+  if (pteDirty(pmd)) m.set(head, PG_dirty);
+  m.entireMapcount[head]!--;
+  m.refcount[head]!--;
+  vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
+  if (k.trace.enabled) k.trace.emit({ event: "set_migration_pmd", address: haddr, pmd: entry });
+};
+
+/**
+ * `remove_migration_pmd()` (`mm/huge_memory.c`): the PMD migration entry at `haddr` becomes a
+ * huge PMD mapping the folio `dst`, writable if the entry was, dirty if it was; `dst` takes the
+ * entire mapcount and a reference. Emits `remove_migration_pmd`.
+ */
+const removeMigrationPmd = (k: Kernel, vma: Vma, haddr: number, entry: number, dst: number) => {
+  const m = k.memmap;
+  const pmd = mkPte(dst, entry & (PTE_WRITE | PTE_DIRTY));
+  vma.pmds.set(haddr, pmd);
+  m.entireMapcount[dst]!++;
+  m.refcount[dst]!++;
+  if (k.trace.enabled) k.trace.emit({ event: "remove_migration_pmd", address: haddr, pmd });
+};
+
+/**
  * `try_to_migrate()`: replaces every present mapping of the folio by a migration entry, drops the
- * mapcount and reference each mapping held, and moves the PTE dirty bit to the folio. With
- * {@link TTU_BATCH_FLUSH} the stale TLB entries stay until `batch.flush()`; otherwise each is
- * flushed at once. Afterwards the folio is unmapped unless a mapping could not be found.
+ * mapcount and reference each mapping held, and moves the PTE dirty bit to the folio. A huge PMD
+ * becomes one PMD migration entry (`set_pmd_migration_entry()`), flushed at once; each PTE one
+ * migration entry (emitting `set_migration_pte`). With {@link TTU_BATCH_FLUSH} the stale TLB
+ * entries of PTEs stay until `batch.flush()`; otherwise each is flushed at once. Afterwards the
+ * folio is unmapped unless a mapping could not be found.
  */
 export const tryToMigrate = (
   k: Kernel,
@@ -96,7 +173,11 @@ export const tryToMigrate = (
   if (!vmas) return;
   const index = m.index[head]!;
   const nr = m.folioNrPages(head);
+  rmapWalkPmds(k, m.mapping[head]!, index, nr, (vma, haddr, pmd) => {
+    if (ptePresent(pmd) && ptePfn(pmd) === head) setPmdMigrationEntry(k, vma, haddr, pmd);
+  });
   const deferFlush = (flags & TTU_BATCH_FLUSH) !== 0 && batch !== null;
+  const order = m.folioOrder(head);
   for (const vma of vmas) {
     const first = Math.max(index, vma.pgoff);
     const last = Math.min(index + nr, vma.pgoff + vma.nrPages);
@@ -112,6 +193,10 @@ export const tryToMigrate = (
       m.mapcount[page]!--;
       unmapped++;
       if (!deferFlush) vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
+      if (k.trace.enabled) {
+        const address = vma.start + slot * k.mem.pageSize;
+        k.trace.emit({ event: "set_migration_pte", address, pfn: page, order });
+      }
     }
     m.refcount[head]! -= unmapped;
     if (unmapped > 0 && deferFlush) batch.add(vma.mm.tlb);
@@ -120,10 +205,11 @@ export const tryToMigrate = (
 
 /**
  * `remove_migration_ptes()`: every migration entry that names a page of `src` becomes a present
- * PTE for the same page of `dst`, with the write permission the entry kept. `dst` takes the
+ * PTE for the same page of `dst`, with the write permission the entry kept; a PMD migration entry
+ * that names `src` becomes a huge PMD mapping `dst` (`remove_migration_pmd()`). `dst` takes the
  * mapcounts and references. `src === dst` undoes a migration. The walk uses `dst`'s mapping and
  * index, which the move copied from `src`, as the kernel walks the new folio. Returns the number
- * of entries restored.
+ * of entries restored, a PMD counting one.
  */
 export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number => {
   const m = k.memmap;
@@ -131,6 +217,12 @@ export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number
   if (!vmas) return 0;
   const index = m.index[dst]!;
   const nr = m.folioNrPages(dst);
+  let restoredPmds = 0;
+  rmapWalkPmds(k, m.mapping[dst]!, index, nr, (vma, haddr, entry) => {
+    if (!isMigrationEntry(entry) || ptePfn(entry) !== src) return;
+    removeMigrationPmd(k, vma, haddr, entry, dst);
+    restoredPmds++;
+  });
   let restored = 0;
   for (const vma of vmas) {
     const first = Math.max(index, vma.pgoff);
@@ -154,5 +246,5 @@ export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number
     }
   }
   m.refcount[dst]! += restored;
-  return restored;
+  return restored + restoredPmds;
 };

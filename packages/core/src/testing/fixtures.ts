@@ -18,6 +18,7 @@ import { ptePfn } from "../include/pgtable";
 import { Kernel } from "../init/main";
 import { FolioList } from "../lib/list";
 import { checkKernelConsistency } from "../mm/debug";
+import { folioWalkEntry } from "../mm/memory";
 
 /**
  * Runs a synchronous kernel call and returns its value; throws what it fails with.
@@ -121,17 +122,19 @@ export const expectBytes = (actual: Uint8Array, expected: Uint8Array): void => {
 };
 
 /**
- * The page-table entry that maps `addr` in `task` (the raw PTE, 0 when nothing is faulted in);
- * throws when no VMA covers `addr`.
+ * The page-table entry that maps `addr` in `task`: the raw PTE, or a huge PMD narrowed to the
+ * page (`folioWalkEntry`), 0 when nothing is faulted in; throws when no VMA covers `addr`.
  *
  * @category Testing
  */
 export const pteAt = (task: Task, addr: number): number => {
   const vma = task.mm?.findVma(addr);
   if (!vma) throw new Error(`no VMA of process ${task.pid} covers ${addr.toString(16)}`);
-  const pte = vma.ptes[Math.floor((addr - vma.start) / task.kernel.mem.pageSize)];
-  if (pte === undefined) throw new Error(`no PTE for ${addr.toString(16)}`);
-  return pte;
+  return folioWalkEntry(
+    task.kernel,
+    vma,
+    Math.floor((addr - vma.start) / task.kernel.mem.pageSize),
+  );
 };
 
 /**

@@ -13,6 +13,7 @@ import {
   MPOL_INTERLEAVE,
   MPOL_PREFERRED,
   PROT_READ,
+  PROT_WRITE,
   policyTarget,
 } from "../../src/index";
 import {
@@ -76,6 +77,46 @@ describe("mmap and munmap", () => {
   });
 });
 
+describe("mprotect", () => {
+  // do_mprotect_pkey() / mprotect_fixup() / change_protection() (mm/mprotect.c).
+  it("splits VMAs, write-protects what loses PROT_WRITE, and faults writes back in once allowed", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 8 * 4096, 2, false);
+    const pfn = folioAt(p, addr + 2 * 4096).pfn;
+    run(p.mprotect(addr + 2 * 4096, 2 * 4096, PROT_READ));
+    expect(p.mm!.vmas).toHaveLength(3);
+    // The TLB held a writable translation; it was flushed.
+    expectErrno(p.write(addr + 2 * 4096, new Uint8Array([9])), "EFAULT");
+    expectBytes(run(p.read(addr, 8 * 4096)), pattern(8 * 4096, 2));
+    run(p.mprotect(addr + 3 * 4096, 4096, 0));
+    expectErrno(p.read(addr + 3 * 4096, 1), "EFAULT");
+    // A zero length is no call at all (mprotect(2) returns 0).
+    run(p.mprotect(addr, 0, 0));
+    run(p.mprotect(addr, 8 * 4096, PROT_READ | PROT_WRITE));
+    run(p.write(addr + 2 * 4096, new Uint8Array([9])));
+    // do_wp_page() reused the exclusive page: no copy.
+    expect(folioAt(p, addr + 2 * 4096).pfn).toBe(pfn);
+    expect(k.vmstat.get("cow_fault")).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("changes nothing when the range has a hole or cuts a hugetlb page", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * 4096, 3, false);
+    run(p.munmap(addr + 2 * 4096, 4096));
+    const before = p.mm!.vmas.map((v) => [v.start, v.end, v.flags]);
+    expectErrno(p.mprotect(addr, 4 * 4096, PROT_READ), "ENOMEM");
+    expect(p.mm!.vmas.map((v) => [v.start, v.end, v.flags])).toEqual(before);
+    run(p.write(addr, new Uint8Array([1])));
+    const huge = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    expectErrno(p.mprotect(huge, 4096, PROT_READ), "EINVAL");
+    run(p.mprotect(huge, 2 * MiB, PROT_READ));
+    expectConsistent(k);
+  });
+});
+
 describe("faults", () => {
   it("maps the shared zero page on a read of untouched anonymous memory", () => {
     const k = boot();
@@ -99,8 +140,12 @@ describe("faults", () => {
     run(p.write(addr + 5000, new Uint8Array([1])));
     const folio = folioAt(p, addr);
     expect(folio.order).toBe(9);
-    expect(folio.mapcount).toBe(512);
-    expect(folio.refcount).toBe(512);
+    // do_huge_pmd_anonymous_page() maps it with one huge PMD: folio_mapcount() and
+    // folio_entire_mapcount() are 1, no page has a PTE mapcount, the mapping holds one reference.
+    expect(folio.mapcount).toBe(1);
+    expect(folio.entireMapcount).toBe(1);
+    expect(k.memmap.mapcount[folio.pfn + 1]).toBe(0);
+    expect(folio.refcount).toBe(1);
     expect(folio.anon).toBe(true);
     expect(k.vmstat.get("thp_fault_alloc")).toBe(1);
     expectConsistent(k);

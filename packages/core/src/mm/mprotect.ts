@@ -1,0 +1,100 @@
+/**
+ * Changing the protection of a range of memory.
+ *
+ * Models `mm/mprotect.c`: `do_mprotect_pkey()` checks the call and the range, `mprotect_fixup()`
+ * splits the VMAs at the range's ends (splitting a huge PMD a cut goes through, as
+ * `vma_adjust_trans_huge()` does) and sets their flags, and `change_protection()` write-protects
+ * the entries of a range that loses `PROT_WRITE`: PTEs, whole huge PMDs (`change_huge_pmd()`) and
+ * writable migration entries, which become readable ones. A range that gains `PROT_WRITE` keeps
+ * its entries read-only; the next write faults and reuses or copies the page.
+ *
+ * @module
+ */
+import { type ErrnoError, errno } from "../errno";
+import type { Kernel, Task } from "../include/kernel";
+import { VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../include/mman";
+import { TASK_SIZE } from "../include/page_64_types";
+import { isMigrationEntry, PTE_WRITE, ptePresent } from "../include/pgtable";
+import { hpagePmdSize } from "./huge_memory";
+import { pageRange, vmasForRange } from "./mmap";
+import { vmEnoughMemory } from "./util";
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * `change_protection()` without `PROT_WRITE` (`mm/mprotect.c`): clears the write bit of every
+ * present entry of `vma`, huge PMDs whole (`change_huge_pmd()`), and turns writable migration
+ * entries into readable ones (`make_readable_migration_entry()`), so the page comes back
+ * read-only.
+ */
+const writeProtectVma = (vma: Vma): void => {
+  const protect = (entry: number) =>
+    (ptePresent(entry) || isMigrationEntry(entry)) && entry & PTE_WRITE
+      ? (entry & ~PTE_WRITE) >>> 0
+      : entry;
+  for (const [haddr, pmd] of vma.pmds) vma.pmds.set(haddr, protect(pmd));
+  for (let slot = 0; slot < vma.nrPages; slot++) vma.ptes[slot] = protect(vma.ptes[slot]!);
+};
+
+/**
+ * `mprotect()` (`do_mprotect_pkey()`, `mm/mprotect.c`): sets the protection of every page of
+ * `[start, start + length)` to `prot` (`PROT_READ`, `PROT_WRITE`, `PROT_EXEC`, or 0 for
+ * `PROT_NONE`). A zero length does nothing. Every check comes before anything changes: `EINVAL`
+ * for an unaligned `start`, a bad length, unknown `prot` bits, or a range that would cut a hugetlb
+ * page (`hugetlb_vm_op_split()`); `ENOMEM` for a range that reaches past `TASK_SIZE`, has a hole,
+ * or makes more private memory writable than the overcommit heuristic allows
+ * (`security_vm_enough_memory_mm()`). Unlike Linux, which stops at the first hole after changing
+ * the VMAs before it, a range with a hole changes nothing.
+ */
+export const doMprotect = (
+  k: Kernel,
+  task: Task,
+  start: number,
+  length: number,
+  prot: number,
+): 0 | ErrnoError => {
+  const range = pageRange(k, "mprotect", start, length, true);
+  if (range instanceof Error) return range;
+  if (!Number.isInteger(prot) || prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) {
+    return errno(
+      "EINVAL",
+      `mprotect: unknown prot bits ${typeof prot === "number" ? hex(prot) : prot}`,
+    );
+  }
+  const { end } = range;
+  if (end === start) return 0;
+  if (end > TASK_SIZE) {
+    return errno(
+      "ENOMEM",
+      `mprotect of ${hex(start)}+${length} reaches past TASK_SIZE ${hex(TASK_SIZE)}`,
+    );
+  }
+  const mm = task.mm!;
+  const hugeSize = hpagePmdSize(k);
+  const touched = mm.vmasIn(start, end);
+  if (touched.some((v) => v.flags & VM_HUGETLB) && (start % hugeSize || end % hugeSize)) {
+    return errno("EINVAL", "mprotect of part of a hugetlb page");
+  }
+  const newFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
+  if (newFlags & VM_WRITE) {
+    // mprotect_fixup(): private memory that becomes writable is charged now.
+    let charged = 0;
+    for (const v of touched) {
+      if (v.flags & (VM_WRITE | VM_SHARED | VM_HUGETLB)) continue;
+      charged += (Math.min(v.end, end) - Math.max(v.start, start)) / k.mem.pageSize;
+    }
+    if (charged > 0) {
+      const refused = vmEnoughMemory(k, charged);
+      if (refused) return refused;
+    }
+  }
+  const vmas = vmasForRange(k, mm, start, end, "ENOMEM");
+  if (!Array.isArray(vmas)) return vmas;
+  for (const vma of vmas) {
+    vma.flags = (vma.flags & ~(VM_READ | VM_WRITE)) | newFlags;
+    if (!(newFlags & VM_WRITE)) writeProtectVma(vma);
+  }
+  mm.tlb.flushAll();
+  return 0;
+};

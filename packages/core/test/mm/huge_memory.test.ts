@@ -1,0 +1,361 @@
+import { Effect, Fiber } from "effect";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { Kernel, Task } from "../../src/include/kernel";
+import type { TraceEvent } from "../../src/include/trace";
+import {
+  isMigrationEntry,
+  MADV_NOHUGEPAGE,
+  PG_mlocked,
+  PROT_READ,
+  PROT_WRITE,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+} from "../../src/index";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import { removeMigrationPtes, tryToMigrate } from "../../src/mm/rmap";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  mapPattern,
+  pattern,
+  pteAt,
+  run,
+  runP,
+} from "../../src/testing/index";
+
+const MiB = 2 ** 20;
+const PAGE = 4096;
+
+/** Counts the trace events by name while `body` runs. */
+const countEvents = async (k: Kernel, body: () => Promise<unknown>) => {
+  const counts: Record<string, number> = {};
+  const off = k.trace.subscribe((e: TraceEvent) => {
+    counts[e.event] = (counts[e.event] ?? 0) + 1;
+  });
+  try {
+    await body();
+  } finally {
+    off();
+  }
+  return (name: string) => counts[name] ?? 0;
+};
+
+/** The VMA of `task` at `addr`. */
+const vmaAt = (task: Task, addr: number) => task.mm!.findVma(addr)!;
+
+/** The PTEs of `task` in `[addr, addr + bytes)` that are present and name a page of `head`. */
+const ptesInto = (task: Task, addr: number, bytes: number, head: number): number => {
+  const vma = vmaAt(task, addr);
+  let n = 0;
+  for (let at = addr; at < addr + bytes; at += PAGE) {
+    const pte = vma.ptes[(at - vma.start) / PAGE]!;
+    if (ptePresent(pte) && task.kernel.memmap.folioOf(ptePfn(pte)) === head) n++;
+  }
+  return n;
+};
+
+describe("PMD-mapped THPs", () => {
+  // do_huge_pmd_anonymous_page() (mm/huge_memory.c): one huge PMD, folio_entire_mapcount() 1.
+  it("maps a PMD-size THP fault with one huge PMD and no PTEs", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 1);
+    const vma = vmaAt(p, addr);
+    expect([...vma.pmds.keys()]).toEqual([addr]);
+    expect(vma.ptes.every((pte) => pte === 0)).toBe(true);
+    const folio = folioAt(p, addr + 300 * PAGE);
+    expect(folio.pfn).toBe(ptePfn(vma.pmds.get(addr)!));
+    expect(folio.order).toBe(9);
+    expect(folio.entireMapcount).toBe(1);
+    expect(folio.mapcount).toBe(1);
+    expect(k.memmap.pageMapcount(folio.pfn + 300)).toBe(1);
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(1);
+    // Loads and stores reach the page at the address's offset in the folio.
+    expect(ptePfn(pteAt(p, addr + 300 * PAGE))).toBe(folio.pfn + 300);
+    run(p.write(addr + 300 * PAGE + 5, new Uint8Array([0xab])));
+    expect(k.mem.bytes(folio.pfn + 300)[5]).toBe(0xab);
+    expectConsistent(k);
+  });
+
+  it("maps with PTEs where the VMA cannot hold an aligned PMD, or THP is off for it", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    // thp_vma_allowable_order(): a VMA smaller than a PMD gets no PMD-size folio.
+    const small = mapPattern(p, MiB, 2);
+    expect(vmaAt(p, small).pmds.size).toBe(0);
+    const off = mapPattern(p, 2 * MiB, 3, false);
+    expect(vmaAt(p, off).pmds.size).toBe(0);
+    expect(folioAt(p, off).order).toBe(0);
+    expectConsistent(k);
+  });
+
+  // set_pmd_migration_entry() / remove_migration_pmd() (mm/huge_memory.c), counted by the
+  // set_migration_pmd / remove_migration_pmd events of include/trace/events/thp.h.
+  it("migrates a PMD-mapped THP through one PMD migration entry", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 4);
+    const src = folioAt(p, addr).pfn;
+    const events = await countEvents(k, () => runP(p.movePages(0, [addr + 7 * PAGE], [1])));
+    expect(events("set_migration_pmd")).toBe(1);
+    expect(events("remove_migration_pmd")).toBe(1);
+    expect(events("set_migration_pte")).toBe(0);
+    expect(events("remove_migration_pte")).toBe(0);
+    expect(k.vmstat.get("thp_migration_success")).toBe(1);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(512);
+    const dst = folioAt(p, addr);
+    expect(dst.pfn).not.toBe(src);
+    expect(dst.nid).toBe(1);
+    expect(dst.entireMapcount).toBe(1);
+    expect([...vmaAt(p, addr).pmds.keys()]).toEqual([addr]);
+    expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 4));
+    expectConsistent(k);
+  });
+
+  // pmd_migration_entry_wait() (mm/migrate.c): an access that meets a PMD migration entry waits
+  // for the folio and retries.
+  it("makes an access to a PMD under migration wait until the folio is unlocked", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 5);
+    const src = folioAt(p, addr).pfn;
+    expect(folioTrylock(k, src)).toBe(true);
+    tryToMigrate(k, src, 0, null);
+    const pmd = vmaAt(p, addr).pmds.get(addr)!;
+    expect(isMigrationEntry(pmd)).toBe(true);
+    expect(ptePfn(pmd)).toBe(src);
+    expect(k.memmap.folioMapped(src)).toBe(false);
+    const writer = Effect.runFork(p.write(addr + 9 * PAGE, new Uint8Array([9])));
+    const reader = Effect.runFork(p.read(addr + 9 * PAGE, 1));
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(src)).toBe(2);
+    const dst = run(k.allocFolio(1, 9));
+    k.mem.copyPages(dst.pfn, src, 512);
+    k.memmap.mapping[dst.pfn] = k.memmap.mapping[src]!;
+    k.memmap.index[dst.pfn] = k.memmap.index[src]!;
+    expect(removeMigrationPtes(k, src, dst.pfn)).toBe(1);
+    folioUnlock(k, src);
+    await Effect.runPromise(Fiber.join(writer));
+    expect((await Effect.runPromise(Fiber.join(reader)))[0]).toBe(9);
+    expect(k.mem.bytes(dst.pfn + 9)[0]).toBe(9);
+    expect(k.mem.bytes(src + 9)[0]).toBe(pattern(2 * MiB, 5)[9 * PAGE]);
+    expect(p.migration.migrationEntryWaits).toBeGreaterThan(0);
+  });
+
+  // copy_huge_pmd() (mm/huge_memory.c): a fork copies a PMD migration entry, made readable in
+  // both mms; remove_migration_pmd() maps both back read-only, one entire mapcount each.
+  it("copies a PMD migration entry at fork, readable in both, and restores both", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 11);
+    const src = folioAt(p, addr).pfn;
+    tryToMigrate(k, src, 0, null);
+    expect(pteWrite(vmaAt(p, addr).pmds.get(addr)!)).toBe(true);
+    const c = run(p.fork());
+    for (const t of [p, c]) {
+      const entry = vmaAt(t, addr).pmds.get(addr)!;
+      expect(isMigrationEntry(entry) && !pteWrite(entry)).toBe(true);
+    }
+    expect(removeMigrationPtes(k, src, src)).toBe(2);
+    expect(k.folio(src).entireMapcount).toBe(2);
+    expect(k.folio(src).refcount).toBe(2);
+    expect(pteWrite(vmaAt(c, addr).pmds.get(addr)!)).toBe(false);
+    expectBytes(run(c.read(addr, 2 * MiB)), pattern(2 * MiB, 11));
+    expectConsistent(k);
+  });
+
+  // __split_huge_pmd() (mm/huge_memory.c) from vma_adjust_trans_huge() in the munmap's
+  // split_vma(): the folio stays a large folio mapped by the 511 PTEs left.
+  it("splits the PMD on a partial munmap; the PTE-mapped THP still migrates as one folio", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 6);
+    const head = folioAt(p, addr).pfn;
+    run(p.munmap(addr + 100 * PAGE, PAGE));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(k.vmstat.get("thp_split_page")).toBe(0);
+    expect(vmaAt(p, addr).pmds.size).toBe(0);
+    const folio = k.folio(head);
+    expect(folio.order).toBe(9);
+    expect(folio.entireMapcount).toBe(0);
+    expect(folio.mapcount).toBe(511);
+    expect(folio.refcount).toBe(511);
+    expect(k.memmap.mapcount[head + 100]).toBe(0);
+    expect(
+      ptesInto(p, addr, 100 * PAGE, head) + ptesInto(p, addr + 101 * PAGE, 411 * PAGE, head),
+    ).toBe(511);
+    expectConsistent(k);
+
+    const events = await countEvents(k, () => runP(p.movePages(0, [addr], [1])));
+    expect(events("set_migration_pte")).toBe(511);
+    expect(events("remove_migration_pte")).toBe(511);
+    expect(events("set_migration_pmd")).toBe(0);
+    expect(k.vmstat.get("thp_migration_success")).toBe(1);
+    const dst = folioAt(p, addr);
+    expect(dst.order).toBe(9);
+    expect(dst.nid).toBe(1);
+    expect(dst.mapcount).toBe(511);
+    expect(folioAt(p, addr + 511 * PAGE).pfn).toBe(dst.pfn);
+    const expected = pattern(2 * MiB, 6);
+    expectBytes(run(p.read(addr, 100 * PAGE)), expected.subarray(0, 100 * PAGE));
+    expectBytes(run(p.read(addr + 101 * PAGE, 411 * PAGE)), expected.subarray(101 * PAGE));
+    expectConsistent(k);
+  });
+
+  it("splits the PMD when madvise or mlock covers half of it, and not at a PMD boundary", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * MiB, 7);
+    run(p.madvise(addr, MiB, MADV_NOHUGEPAGE));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(vmaAt(p, addr).pmds.size).toBe(0);
+    // The second PMD lies wholly in the upper VMA (1 MiB to 4 MiB) and stays whole.
+    expect(vmaAt(p, addr + MiB).ptes.length).toBe(768);
+    expect([...vmaAt(p, addr + MiB).pmds.keys()]).toEqual([addr + 2 * MiB]);
+    run(p.mlock(addr + 2 * MiB, 2 * MiB));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(k.memmap.test(folioAt(p, addr + 2 * MiB).pfn, PG_mlocked)).toBe(true);
+    run(p.mlock(addr + 3 * MiB, PAGE));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(2);
+    expectBytes(run(p.read(addr, 4 * MiB)), pattern(4 * MiB, 7));
+    expectConsistent(k);
+  });
+
+  // mprotect_fixup() -> split_vma() -> vma_adjust_trans_huge(); change_huge_pmd() keeps a PMD
+  // wholly inside the range whole and write-protects it.
+  it("splits the PMD when mprotect covers half of it; a whole PMD is write-protected in place", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * MiB, 9);
+    const first = folioAt(p, addr).pfn;
+    run(p.mprotect(addr, MiB, PROT_READ));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(k.folio(first).order).toBe(9);
+    expect(k.folio(first).mapcount).toBe(512);
+    expectErrno(p.write(addr, new Uint8Array([1])), "EFAULT");
+    run(p.write(addr + MiB, new Uint8Array([1])));
+    run(p.mprotect(addr + 2 * MiB, 2 * MiB, PROT_READ));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    const pmd = vmaAt(p, addr + 2 * MiB).pmds.get(addr + 2 * MiB)!;
+    expect(ptePresent(pmd) && !pteWrite(pmd)).toBe(true);
+    expectErrno(p.write(addr + 3 * MiB, new Uint8Array([1])), "EFAULT");
+    // Writable again: the write fault reuses the exclusive THP (do_huge_pmd_wp_page()).
+    run(p.mprotect(addr + 2 * MiB, 2 * MiB, PROT_READ | PROT_WRITE));
+    run(p.write(addr + 3 * MiB, new Uint8Array([2])));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(pteWrite(vmaAt(p, addr + 2 * MiB).pmds.get(addr + 2 * MiB)!)).toBe(true);
+    // The PTE-mapped THP, read-only in part, still migrates as one folio.
+    expect((await runP(p.movePages(0, [addr], [1]))).status[0]).toBe(1);
+    expect(folioAt(p, addr).order).toBe(9);
+    expect(folioAt(p, addr + MiB).pfn).toBe(folioAt(p, addr).pfn);
+    const expected = pattern(4 * MiB, 9);
+    expected[MiB] = 1;
+    expected[3 * MiB] = 2;
+    expectBytes(run(p.read(addr, 4 * MiB)), expected);
+    expectConsistent(k);
+  });
+
+  // copy_huge_pmd() at fork, then do_huge_pmd_wp_page(): a shared THP is split and one page
+  // copied; once the other mm is gone the PMD is reused in place.
+  it("copies a huge PMD at fork and splits it on a copy-on-write fault", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 8);
+    const head = folioAt(p, addr).pfn;
+    const c = run(p.fork());
+    expect(k.folio(head).entireMapcount).toBe(2);
+    expect(k.folio(head).refcount).toBe(2);
+    run(c.write(addr + 3 * PAGE, new Uint8Array([1])));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(k.vmstat.get("cow_fault")).toBe(1);
+    expect(k.folio(head).entireMapcount).toBe(1);
+    expect(k.folio(head).mapcount).toBe(1 + 511);
+    expect(folioAt(c, addr + 3 * PAGE).order).toBe(0);
+    expect(run(p.read(addr + 3 * PAGE, 1))[0]).toBe(pattern(2 * MiB, 8)[3 * PAGE]);
+    run(c.exit());
+    expect(k.folio(head).mapcount).toBe(1);
+    run(p.write(addr, new Uint8Array([2])));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(vmaAt(p, addr).pmds.get(addr)).toBeDefined();
+    expectConsistent(k);
+  });
+
+  it("keeps the checker consistent and every byte intact under THPs, partial unmaps, forks and migrations (property)", async () => {
+    const step = fc.oneof(
+      fc.record({ t: fc.constant("map" as const), pmds: fc.integer({ min: 1, max: 2 }) }),
+      fc.record({ t: fc.constant("write" as const), page: fc.nat(), seed: fc.nat(255) }),
+      fc.record({
+        t: fc.constant("unmap" as const),
+        page: fc.nat(),
+        pages: fc.integer({ min: 1, max: 3 }),
+      }),
+      fc.record({ t: fc.constant("migrate" as const), page: fc.nat(), node: fc.nat(1) }),
+      fc.record({
+        t: fc.constant("protect" as const),
+        page: fc.nat(),
+        pages: fc.integer({ min: 1, max: 600 }),
+      }),
+      fc.record({ t: fc.constant("fork" as const) }),
+      fc.record({ t: fc.constant("exit" as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
+        const k = boot({ thp: { enabled: "always" } });
+        const procs: { task: Task; pages: Map<number, Uint8Array> }[] = [
+          { task: run(k.createProcess()), pages: new Map() },
+        ];
+        for (const s of steps) {
+          const proc = procs[procs.length - 1]!;
+          const p = proc.task;
+          const pages = [...proc.pages.keys()];
+          const at = pages.length ? pages[(s as { page?: number }).page! % pages.length]! : -1;
+          if (s.t === "map") {
+            const bytes = s.pmds * 2 * MiB;
+            const addr = mapPattern(p, bytes, s.pmds);
+            const data = pattern(bytes, s.pmds);
+            for (let i = 0; i < bytes; i += PAGE) proc.pages.set(addr + i, data.slice(i, i + PAGE));
+          } else if (s.t === "write" && at >= 0) {
+            const data = pattern(PAGE, s.seed);
+            run(p.write(at, data));
+            proc.pages.set(at, data);
+          } else if (s.t === "unmap" && at >= 0) {
+            run(p.munmap(at, s.pages * PAGE));
+            for (let i = 0; i < s.pages; i++) proc.pages.delete(at + i * PAGE);
+          } else if (s.t === "migrate" && at >= 0) {
+            // add_page_for_migration(): a page already on the node stays; else a page mapped
+            // more than once needs MPOL_MF_MOVE_ALL (-EACCES).
+            const pfn = ptePfn(pteAt(p, at));
+            const stays = k.folio(k.memmap.folioOf(pfn)).nid === s.node;
+            const shared = k.memmap.pageMapcount(pfn) > 1;
+            const result = await runP(p.movePages(0, [at], [s.node]));
+            expect(result.status[0]).toBe(stays || !shared ? s.node : -13);
+          } else if (s.t === "protect" && at >= 0) {
+            // Read-only and back over a run of mapped pages: the VMA splits (and a huge PMD a
+            // cut goes through), the entries lose their write bit, and later writes fault.
+            let n = 1;
+            while (n < s.pages && proc.pages.has(at + n * PAGE)) n++;
+            run(p.mprotect(at, n * PAGE, PROT_READ));
+            run(p.mprotect(at, n * PAGE, PROT_READ | PROT_WRITE));
+          } else if (s.t === "fork" && procs.length < 3) {
+            const copy = new Map([...proc.pages].map(([a, d]) => [a, new Uint8Array(d)]));
+            procs.push({ task: run(p.fork()), pages: copy });
+          } else if (s.t === "exit" && procs.length > 1) {
+            run(p.exit());
+            procs.pop();
+          }
+          expectConsistent(k);
+        }
+        for (const { task, pages } of procs) {
+          for (const [addr, data] of pages) expectBytes(run(task.read(addr, PAGE)), data);
+        }
+        expectConsistent(k);
+      }),
+      { numRuns: 25 },
+    );
+  }, 120_000);
+});
