@@ -290,7 +290,6 @@ export {
 export {
   formatReasonMask,
   migratorFromPromise,
-  migratorFromTaskEither,
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
 export { allocMigrationTarget } from "./mm/move_pages";
