@@ -391,6 +391,8 @@ if (
   throw new Error("the CommonJS project did not compile to require()");
 }
 console.log(sh(process.execPath, ["cjs/out/main.js"], app).trim());
+typecheck(["--noEmit", "--module", "node20", "cjs/main.ts"]);
+console.log('the CommonJS project type-checks under "module": "node20" too');
 // Under "node16" TypeScript refuses to require an ES module (TS1479), as docs/packaging.md says.
 writeFileSync(
   join(cjsProject, "node16.ts"),
