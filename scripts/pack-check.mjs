@@ -41,12 +41,13 @@ const fails = (cmd, args, cwd, env = process.env) => {
   }
   throw new Error(`${cmd} ${args.join(" ")} succeeded, and should not have`);
 };
-// npm reads npm_config_* variables as its own settings: those pnpm set for this script go.
-const {
-  npm_config_user_agent: _agent,
-  npm_config_verify_deps_before_run: _verify,
-  ...npmEnv
-} = process.env;
+// npm reads npm_config_* variables as its own settings: those pnpm sets for its own use go.
+const npmEnv = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([key]) =>
+      !/^npm_config_(user_agent|verify_deps_before_run|npm_globalconfig|_jsr_registry)$/i.test(key),
+  ),
+);
 const npm = (args, cwd) => sh("npm", args, cwd, npmEnv);
 const tsc = join(root, "node_modules/typescript/bin/tsc");
 const esbuild = join(root, "node_modules/.bin/esbuild");
