@@ -33,7 +33,7 @@ module.exports = {
       comment:
         "mm/, kernel/, fs/ and drivers/ never import boot or an entry point (testing/ included).",
       from: { path: `${SRC}(mm|kernel|fs|drivers)/` },
-      to: { path: `${SRC}(init/|index\\.ts|testing/|fp-ts\\.ts)` },
+      to: { path: `${SRC}(init/|index\\.ts|testing/|fp-ts\\.ts|promise\\.ts)` },
     },
     {
       name: "core-boot-below-entry",
@@ -57,19 +57,30 @@ module.exports = {
       to: { path: "^packages/(dcbm|mtcopy|testkit|bench)/", pathNot: "^packages/$1/" },
     },
     {
+      name: "fp-ts-only-through-its-entry",
+      severity: "error",
+      comment:
+        "fp-ts is an optional peer of core: only src/fp-ts.ts (the ./fp-ts entry) imports it, so the other entries load without it.",
+      from: { path: "^packages/[^/]+/src/", pathNot: "^packages/core/src/fp-ts\\.ts$" },
+      to: { path: "(^|/)fp-ts([/@]|\\.ts$)" },
+    },
+    {
       name: "no-deep-imports",
       severity: "error",
       comment: "Another package is reached through its entry points, never its internal files.",
       from: { path: "^packages/([^/]+)/" },
       to: {
         path: "^packages/([^/]+)/src/",
-        pathNot: ["^packages/$1/", "^packages/[^/]+/src/(index|testing|testing/index|fp-ts)\\.ts$"],
+        pathNot: [
+          "^packages/$1/",
+          "^packages/[^/]+/src/(index|testing|testing/index|fp-ts|promise)\\.ts$",
+        ],
       },
     },
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "(^|/)(node_modules|dist)/" },
+    exclude: { path: "(^|/)dist/" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: {

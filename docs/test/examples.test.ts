@@ -2,24 +2,30 @@
 // page shows its example file as it is; so does docs/conformance.md its snippet test.
 import { readFileSync } from "node:fs";
 import { Effect } from "effect";
+import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, it } from "vitest";
 import { compactionExample } from "../examples/compaction";
 import { traceOneMigration } from "../examples/concepts-trace";
+import { fpTsMigration } from "../examples/fp-ts-migrator";
 import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
+import { promiseDoor } from "../examples/promise-door";
 import { quickStart } from "../examples/quick-start";
 import { sysfsWrites } from "../examples/sysfs-writes";
 
 const docs = new URL("../", import.meta.url);
 
 /**
- * The first `ts` block of a page (or the first after the text `after`), and the file it shows (a
- * path under `docs/`), without blank lines and doc comments.
+ * The first `ts` block of a page (a path under `docs/`) that contains `marker`, looking only after
+ * the text `after`, and the file it shows, without blank lines and doc comments.
  */
-const shownAndSource = (page: string, file: string, after = "") => {
+const shownAndSource = (page: string, file: string, marker = "", after = "") => {
   const text = readFileSync(new URL(page, docs), "utf8");
   const from = text.indexOf(after);
   expect(from).toBeGreaterThanOrEqual(0);
-  const block = /```ts\n([\s\S]*?)```/.exec(text.slice(from))?.[1] ?? "";
+  const block =
+    [...text.slice(from).matchAll(/```ts\n([\s\S]*?)```/g)].find(([, body]) =>
+      body!.includes(marker),
+    )?.[1] ?? "";
   const shown = block.split("\n").filter((line) => line !== "" && !line.startsWith("// Effect."));
   const source = readFileSync(new URL(file, docs), "utf8")
     .split("\n")
@@ -97,6 +103,7 @@ describe("docs/writing-a-migrator.md", () => {
     const { shown, source } = shownAndSource(
       "writing-a-migrator.md",
       "examples/migrate-with-reverse-copy.ts",
+      "",
       "## Migrating with it",
     );
     expect(shown).toEqual(source);
@@ -117,6 +124,47 @@ describe("docs/callers.md", () => {
 
   it("shows the example file as it is", () => {
     const { shown, source } = shownAndSource("callers.md", "examples/compaction.ts");
+    expect(shown).toEqual(source);
+  });
+});
+
+describe("README.md: the Promise door", () => {
+  it("boots, loads mtcopy, moves 1 MiB to node 1 and rejects a bad call with its ErrnoError", async () => {
+    // mmap(2) of 0 bytes is EINVAL (do_mmap(), mm/mmap.c); 256 pages of 4 KiB in one batch.
+    expect(await promiseDoor()).toEqual({
+      onNode1: true,
+      intact: true,
+      failed: "EINVAL",
+      batchesOffloaded: 1,
+    });
+  });
+
+  it("shows the example file as it is", () => {
+    const { shown, source } = shownAndSource(
+      "../README.md",
+      "examples/promise-door.ts",
+      "@migrate-offload/core/promise",
+    );
+    expect(shown).toEqual(source);
+  });
+});
+
+describe("docs/fp-ts.md", () => {
+  it("moves 1 MiB to node 1 with a migrator written in fp-ts, every folio by the migrator", async () => {
+    expect(await fpTsMigration()).toEqual(
+      E.right({ rc: 0, onNode1: true, intact: true, foliosCopied: 256 }),
+    );
+  });
+
+  it("imports fp-ts by module file only, as plain Node ES modules need", () => {
+    const source = readFileSync(new URL("examples/fp-ts-migrator.ts", docs), "utf8");
+    const specifiers = [...source.matchAll(/from "(fp-ts[^"]*)"/g)].map(([, s]) => s!);
+    expect(specifiers.length).toBeGreaterThan(0);
+    for (const specifier of specifiers) expect(specifier).toMatch(/^fp-ts\/lib\/\w+\.js$/);
+  });
+
+  it("shows the example file as it is", () => {
+    const { shown, source } = shownAndSource("fp-ts.md", "examples/fp-ts-migrator.ts");
     expect(shown).toEqual(source);
   });
 });

@@ -345,7 +345,6 @@ export {
 export {
   formatReasonMask,
   migratorFromPromise,
-  migratorFromTaskEither,
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
 export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";

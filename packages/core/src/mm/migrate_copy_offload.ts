@@ -28,8 +28,6 @@
  * @module
  */
 import { Effect, Exit, Semaphore } from "effect";
-import { either } from "fp-ts";
-import type { TaskEither } from "fp-ts/TaskEither";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import type { Attribute } from "../include/kernfs";
@@ -179,34 +177,6 @@ export const migratorFromPromise = (
     }).pipe(
       // An async function that ends without `return` resolves to undefined: it succeeded.
       Effect.map((rc) => (rc === undefined ? 0 : rc)),
-      Effect.orElseSucceed(() => -ERRNO.EIO),
-    ),
-});
-
-/**
- * Adapts an fp-ts `offloadCopy` returning a `TaskEither`: `Right` is success, `Left(errno)` a
- * failure (a negative errno; `-EOPNOTSUPP` declines). A rejected task is `-EIO`. An SDK helper
- * with no kernel symbol: it builds the `offload_copy` callback of `struct migrator`
- * (`include/linux/migrate_copy_offload.h`) from fp-ts code.
- *
- * @category Copy offload
- */
-export const migratorFromTaskEither = (
-  spec: Omit<Migrator, "offloadCopy"> & {
-    readonly offloadCopy: (
-      dst: FolioList,
-      src: FolioList,
-      count: number,
-    ) => TaskEither<number, void>;
-  },
-): Migrator => ({
-  ...spec,
-  offloadCopy: (dst, src, count) =>
-    Effect.tryPromise({
-      try: () => spec.offloadCopy(dst, src, count)(),
-      catch: () => -ERRNO.EIO,
-    }).pipe(
-      Effect.map((result) => (either.isLeft(result) ? -Math.abs(result.left) : 0)),
       Effect.orElseSucceed(() => -ERRNO.EIO),
     ),
 });

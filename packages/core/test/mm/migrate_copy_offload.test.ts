@@ -1,7 +1,8 @@
 import { Deferred, Effect, Fiber } from "effect";
 import fc from "fast-check";
-import * as TE from "fp-ts/TaskEither";
+import * as TE from "fp-ts/lib/TaskEither.js";
 import { describe, expect, it } from "vitest";
+import { migratorFromTaskEither } from "../../src/fp-ts";
 import type { Task } from "../../src/include/kernel";
 import type { Module } from "../../src/include/module";
 import {
@@ -21,7 +22,6 @@ import {
   migrateFoliosMcCopy,
   migratePages,
   migratorFromPromise,
-  migratorFromTaskEither,
   parseReasonMask,
 } from "../../src/index";
 import { Srcu } from "../../src/kernel/srcu";
