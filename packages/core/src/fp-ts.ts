@@ -35,14 +35,21 @@ import type { FolioList } from "./lib/list";
  *
  * @example
  * ```ts
- * import * as TE from "fp-ts/lib/TaskEither.js";
+ * import { ERRNO, Kernel, migrateFoliosMcCopy } from "@migrate-offload/core";
+ * import { migratorFromTaskEither } from "@migrate-offload/core/fp-ts";
+ * import { Effect } from "effect";
+ * import * as TE from "fp-ts/lib/TaskEither.js"; // by file: fp-ts has no exports map
  *
+ * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["16M", "16M"] }));
  * const migrator = migratorFromTaskEither({
  *   name: "fp_copy",
  *   owner: null,
  *   offloadCopy: (dst, src) =>
  *     migrateFoliosMcCopy(kernel, dst, src) === 0 ? TE.right(undefined) : TE.left(-ERRNO.EIO),
  * });
+ * await Effect.runPromise(kernel.migrateOffload.register(migrator));
+ * console.log(kernel.migrateOffload.activeName); // "fp_copy"
+ * await Effect.runPromise(kernel.shutdown());
  * ```
  * @category Copy offload
  */
@@ -74,7 +81,17 @@ export const migratorFromTaskEither = (
  *
  * @example
  * ```ts
+ * import { Kernel } from "@migrate-offload/core";
+ * import { taskEitherOf } from "@migrate-offload/core/fp-ts";
+ * import { Effect } from "effect";
+ * import * as E from "fp-ts/lib/Either.js";
+ *
+ * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["16M"] }));
  * const proc = await taskEitherOf(kernel.createProcess())(); // Right(task)
+ * console.log(E.isRight(proc)); // true
+ * const bad = await taskEitherOf(kernel.createProcess({ node: 7 }))(); // no node 7
+ * console.log(E.isLeft(bad)); // true
+ * await Effect.runPromise(kernel.shutdown());
  * ```
  * @category Copy offload
  */

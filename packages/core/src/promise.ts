@@ -40,8 +40,14 @@ import { Kernel } from "./init/main";
  *
  * @example
  * ```ts
+ * import type { ErrnoError } from "@migrate-offload/core";
+ * import { boot, run } from "@migrate-offload/core/promise";
+ *
+ * const kernel = await boot({ nodes: ["16M"] });
  * const proc = await run(kernel.createProcess());
- * await run(proc.mmap(0)).catch((e: ErrnoError) => e.errno); // "EINVAL"
+ * const errno = await run(proc.mmap(0)).catch((e: ErrnoError) => e.errno);
+ * console.log(errno); // "EINVAL"
+ * await run(kernel.shutdown());
  * ```
  * @category Promise
  */
