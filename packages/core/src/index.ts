@@ -28,10 +28,14 @@ export { KernFs } from "./fs/kernfs";
 export {
   CAP_FULL_SET,
   CAP_LAST_CAP,
+  CAP_SETGID,
+  CAP_SETUID,
   CAP_SYS_ADMIN,
   CAP_SYS_NICE,
   CAP_SYS_PTRACE,
 } from "./include/capability";
+// include/linux/cred.h
+export type { Cred } from "./include/cred";
 // include/linux/device.h
 export type { Device, KernelState } from "./include/device";
 // include/linux/mm.h (struct folio accessors)
@@ -134,6 +138,9 @@ export {
   AnonVma,
   MMAP_MIN_ADDR,
   MmStruct,
+  SUID_DUMP_DISABLE,
+  SUID_DUMP_ROOT,
+  SUID_DUMP_USER,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
@@ -220,11 +227,13 @@ export {
   pteWrite,
 } from "./include/pgtable";
 // include/linux/sched.h
-export type {
-  MigrationAccounting,
-  MmapOptions,
-  TaskOptions,
-  TaskStruct,
+export {
+  type MigrationAccounting,
+  type MmapOptions,
+  PR_GET_DUMPABLE,
+  PR_SET_DUMPABLE,
+  type TaskOptions,
+  type TaskStruct,
 } from "./include/sched";
 // include/linux/srcu.h
 export type { SrcuStruct } from "./include/srcu";
@@ -259,6 +268,17 @@ export {
   type ReasonMaskFile,
 } from "./kernel/migrator_module";
 export { modulePut, registerModuleNotifier, tryModuleGet } from "./kernel/module";
+// kernel/ptrace.c, include/linux/ptrace.h
+export {
+  PTRACE_MODE_ATTACH,
+  PTRACE_MODE_FSCREDS,
+  PTRACE_MODE_NOAUDIT,
+  PTRACE_MODE_READ,
+  PTRACE_MODE_READ_FSCREDS,
+  PTRACE_MODE_READ_REALCREDS,
+  PTRACE_MODE_REALCREDS,
+  ptraceMayAccess,
+} from "./kernel/ptrace";
 export { Srcu } from "./kernel/srcu";
 // lib/
 export { parseSize, type Size } from "./lib/cmdline";

@@ -126,11 +126,41 @@ export class Vma {
 }
 
 /**
+ * `SUID_DUMP_DISABLE` (`include/linux/sched/coredump.h`): the address space is not dumpable; only
+ * a task with `CAP_SYS_PTRACE` may inspect it. What `commit_creds()` sets when a task's effective
+ * ids change (the `fs.suid_dumpable` default, 0).
+ *
+ * @category Address spaces
+ */
+export const SUID_DUMP_DISABLE = 0;
+/**
+ * `SUID_DUMP_USER` (`include/linux/sched/coredump.h`): dumpable, the default of a new address
+ * space; `ptrace_may_access()` then needs only matching ids.
+ *
+ * @category Address spaces
+ */
+export const SUID_DUMP_USER = 1;
+/**
+ * `SUID_DUMP_ROOT` (`include/linux/sched/coredump.h`): dumpable by root only (`fs.suid_dumpable`
+ * 2); `ptrace_may_access()` treats it as not dumpable.
+ *
+ * @category Address spaces
+ */
+export const SUID_DUMP_ROOT = 2;
+
+/**
  * An address space. Models `struct mm_struct` (`include/linux/mm_types.h`).
  *
  * @category Address spaces
  */
 export class MmStruct {
+  /**
+   * The dumpable mode (`get_dumpable()`, the `MMF_DUMPABLE` bits of `mm->flags`):
+   * {@link SUID_DUMP_USER} for a new address space, kept across `fork()`, cleared to
+   * {@link SUID_DUMP_DISABLE} when the owner's effective ids change, set by
+   * `prctl(PR_SET_DUMPABLE)`.
+   */
+  dumpable = SUID_DUMP_USER;
   /** VMAs sorted by start address (`mm->mm_mt`). */
   readonly vmas: Vma[] = [];
   /** This address space's TLB. */

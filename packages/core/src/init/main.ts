@@ -17,7 +17,6 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
-import { CAP_FULL_SET } from "../include/capability";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
@@ -35,7 +34,7 @@ import type { TaskOptions } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
-import { checkTaskOptions, Process } from "../kernel/task";
+import { checkTaskOptions, Process, taskCred } from "../kernel/task";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
@@ -362,8 +361,6 @@ class Machine implements KernelInterface {
     const bad = checkTaskOptions(this, options);
     if (bad) return bad;
     const nid = options.node ?? 0;
-    const uid = options.uid ?? 0;
-    const euid = options.euid ?? uid;
     // The top cpuset's mems are the nodes with memory (`node_states[N_MEMORY]`).
     const memsAllowed =
       options.memsAllowed ?? this.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
@@ -372,10 +369,7 @@ class Machine implements KernelInterface {
       this,
       pid,
       options.name ?? `task${pid}`,
-      uid,
-      euid,
-      // Root holds every capability, as a process run by root does (`cap_bprm_creds_from_file()`).
-      new Set(options.capabilities ?? (euid === 0 ? CAP_FULL_SET : [])),
+      taskCred(options),
       nid,
       new MmStruct(this.nextId()),
       memsAllowed,
