@@ -209,7 +209,9 @@ export {
 export { FolioWaitQueue } from "./include/pagemap";
 // include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h
 export {
+  isHwpoisonEntry,
   isMigrationEntry,
+  mkHwpoisonEntry,
   mkMigrationEntry,
   mkPte,
   PTE_DIRTY,

@@ -317,7 +317,7 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
     const head = run(proc.movePages(0, [addr], null, 0)).status[0]!;
     expect(head).toBe(0);
     const vma = proc.mm!.findVma(addr)!;
-    run(kernel.memoryFailure((vma.ptes[0]! >>> 5) + 300));
+    run(kernel.injectMemoryError((vma.ptes[0]! >>> 5) + 300));
     const r = await runP(moveRange(proc, addr, 4 * MiB, 1, 2 * MiB));
     expect([...r.status]).toEqual([-ERRNO.EHWPOISON, 1]);
     // The poisoned folio is offered again on the retry pass, and fails again.

@@ -218,7 +218,7 @@ describe("mtcopy: failures", () => {
     const head = run(proc.movePages(0, [addr], null, 0)).status[0]!;
     expect(head).toBe(0);
     const vma = proc.mm!.findVma(addr)!;
-    run(kernel.memoryFailure((vma.ptes[0]! >>> 5) + 300));
+    run(kernel.injectMemoryError((vma.ptes[0]! >>> 5) + 300));
     const r = await moveAll(proc, addr, 2 * MiB, 1, 2 * MiB);
     expect([...r.status]).toEqual([-ERRNO.EHWPOISON]);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")!.copyFailures).toBeGreaterThan(0);

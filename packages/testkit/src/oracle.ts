@@ -266,7 +266,7 @@ const runScenarioOnFreshKernel = (
     for (const ref of scenario.poison) {
       const pfn = pfnAt(proc, addrOf(ref));
       if (pfn < 0 || pfn === k.zeroPfn) continue;
-      if (Effect.runSyncExit(k.memoryFailure(pfn))._tag === "Success")
+      if (Effect.runSyncExit(k.injectMemoryError(pfn))._tag === "Success")
         poisoned.add(`${ref.region}:${ref.page}`);
     }
     const writeback: number[] = [];

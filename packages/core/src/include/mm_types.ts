@@ -76,6 +76,12 @@ export class AddressSpace {
    * cannot write back (`EINVAL`).
    */
   writepage: "ok" | "error" | "none" = "ok";
+  /**
+   * Write-back errors recorded on the file (`mapping->wb_err`, an `errseq_t`, `lib/errseq.c`):
+   * `mapping_set_error(mapping, -EIO)` advances it, and each open file reports `EIO` once from
+   * `fsync()` for errors since it last looked (`file_check_and_advance_wb_err()`).
+   */
+  wbErrSeq = 0;
   constructor(
     readonly id: number,
     readonly name: string,

@@ -202,6 +202,12 @@ export class Zone {
   managedPages = 0;
   /** Pages taken out of service because they are hwpoisoned. */
   poisonedPages = 0;
+  /**
+   * The node's `memory_failure()` outcomes (`pglist_data->mf_stats`, `struct
+   * memory_failure_stats`, `include/linux/mmzone.h`; the model has one zone per node): every
+   * handled error and each result, shown in `/sys/devices/system/node/node<N>/memory_failure/`.
+   */
+  readonly mfStats = { total: 0, ignored: 0, failed: 0, delayed: 0, recovered: 0 };
 
   constructor(
     readonly nid: number,
@@ -277,6 +283,11 @@ export interface PageAllocator {
    * false then.
    */
   freePages(pfn: number, order: number): boolean;
+  /**
+   * `take_page_off_buddy()` (`mm/page_alloc.c`): takes the free page `pfn` out of the allocator
+   * for good (a poisoned page); false when it is in no free block.
+   */
+  takePageOffBuddy(pfn: number): boolean;
   /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`, `mm/vmstat.c`); 0 for a node that does not exist. */
   nodeFreePages(nid: number): number;
   /** Free base pages on every node together. */

@@ -128,7 +128,26 @@ export interface CopyWorkerEvent {
  *
  * @category Tracing and statistics
  */
+/**
+ * `trace_memory_failure_event(pfn, type, result)`: the `memory_failure_event` event
+ * (`include/trace/events/memory-failure.h`), one per `action_result()` (`mm/memory-failure.c`).
+ *
+ * @category Tracing and statistics
+ */
+export interface MemoryFailureEvent {
+  /** The event's name. */
+  readonly event: "memory_failure_event";
+  /** The poisoned page. */
+  readonly pfn: number;
+  /** The state it was found in: an `enum mf_action_page_type` name (`include/linux/mm.h`). */
+  readonly type: string;
+  /** What became of it: an `enum mf_result` name (`include/linux/mm.h`). */
+  readonly result: "MF_IGNORED" | "MF_FAILED" | "MF_DELAYED" | "MF_RECOVERED";
+}
+
+/** Every event a kernel's tracepoints emit. @category Tracing and statistics */
 export type TraceEvent =
+  | MemoryFailureEvent
   | MmMigratePagesStart
   | MmMigratePages
   | MmMigrateOffload

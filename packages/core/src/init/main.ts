@@ -39,7 +39,7 @@ import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
 import { hugepageInitSysfs } from "../mm/huge_memory";
-import { memoryFailure, unpoisonMemory } from "../mm/memory_failure";
+import { injectMemoryError, memoryFailure, unpoisonMemory } from "../mm/memory_failure";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
@@ -464,6 +464,13 @@ class Machine implements KernelInterface {
 
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError> {
     return this.call("memory_failure", syscall(() => memoryFailure(this, pfn)).pipe(Effect.asVoid));
+  }
+
+  injectMemoryError(pfn: number): Effect.Effect<void, ErrnoError> {
+    return this.call(
+      "inject_memory_error",
+      syscall(() => injectMemoryError(this, pfn)).pipe(Effect.asVoid),
+    );
   }
 
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError> {

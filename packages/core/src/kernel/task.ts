@@ -51,8 +51,9 @@ export const checkTaskOptions = (k: Kernel, options: TaskOptions): ErrnoError | 
   if (!Array.isArray(caps) || !caps.every((c) => Number.isInteger(c) && c >= 0 && c < 64))
     return errno("EINVAL", "capabilities must be a list of CAP_* numbers");
   const cred = taskCred(options);
-  const ids = [cred.uid, cred.euid, cred.suid, cred.gid, cred.egid, cred.sgid];
-  if (!ids.every(idValid)) return errno("EINVAL", `bad uid or gid in ${ids}`);
+  for (const id of ["uid", "euid", "suid", "gid", "egid", "sgid"] as const) {
+    if (!idValid(cred[id])) return errno("EINVAL", `${id} ${cred[id]} is not a valid id`);
+  }
   const mems = options.memsAllowed;
   if (mems === undefined) return null;
   if (!Array.isArray(mems)) return errno("EINVAL", "memsAllowed must be a list of nodes");

@@ -198,6 +198,37 @@ export class BuddyAllocator implements PageAllocator {
     return true;
   }
 
+  /**
+   * `take_page_off_buddy()` (`mm/page_alloc.c`): removes the free page `pfn` from the buddy
+   * allocator for good, splitting the free block that holds it and freeing the rest
+   * (`break_down_buddy_pages()`). The page keeps only `PG_hwpoison` and counts in the zone's
+   * poisoned pages, as a freed poisoned page does. False when `pfn` is in no free block.
+   */
+  takePageOffBuddy(pfn: number): boolean {
+    const m = this.memmap;
+    const zone = this.zones[this.mem.pfnToNid(pfn)];
+    if (!zone) return false;
+    for (let order = 0; order <= this.maxOrder; order++) {
+      const start = pfn & ~((1 << order) - 1);
+      if (start < zone.startPfn) break;
+      if (!(m.flags[start]! & PG_buddy) || m.order[start] !== order) continue;
+      this.delFromFreeList(zone, start, order);
+      // break_down_buddy_pages(): halve the block, keeping the half without the page free.
+      let base = start;
+      for (let half = order - 1; half >= 0; half--) {
+        const size = 1 << half;
+        const target = pfn < base + size ? base : base + size;
+        this.addToFreeList(zone, target === base ? base + size : base, half);
+        base = target;
+      }
+      m.flags[pfn] = PG_hwpoison;
+      m.order[pfn] = 0;
+      zone.poisonedPages++;
+      return true;
+    }
+    return false;
+  }
+
   /** Puts a block on its free list, merging with free buddies (`__free_one_page`). */
   private freeOne(zone: Zone, pfn: number, order: number): void {
     const m = this.memmap;

@@ -304,7 +304,7 @@ describe("move_pages: per-page status", () => {
     const small = run(p.mmap(4096, { hugepage: false }));
     run(p.write(small, new Uint8Array([3])));
     const head = folioAt(p, addr).pfn;
-    run(k.memoryFailure(head + 10));
+    run(k.injectMemoryError(head + 10));
     const r = await move(p, [addr, small], [1, 1]);
     expect([...r.status]).toEqual([-ERRNO.EHWPOISON, 1]);
     expect(folioAt(p, addr).pfn).toBe(head);
