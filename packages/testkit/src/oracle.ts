@@ -211,15 +211,7 @@ const runScenarioOnFreshKernel = (
       capabilities: request.syscall === "move_pages" && request.moveAll ? [CAP_SYS_NICE] : [],
     });
     const file: File = yield* k.createFile("scenario.dat");
-    if (scenario.fs !== "migrate_folio") {
-      file.mapping.migrateFolio = false;
-      file.mapping.writepage =
-        scenario.fs === "writeback-ok"
-          ? "ok"
-          : scenario.fs === "writeback-error"
-            ? "error"
-            : "none";
-    }
+    if (scenario.fs !== "migrate_folio") file.mapping.migrateFolio = false;
     // Regions: file regions take consecutive, disjoint parts of the one file.
     const starts: number[] = [];
     const fileStarts: number[] = [];

@@ -66,16 +66,11 @@ export class AddressSpace {
   users = 0;
   /**
    * Whether the filesystem has `a_ops->migrate_folio`, which moves dirty folios as they are.
-   * Without it, migration goes through `fallback_migrate_folio()` (`mm/migrate.c`) and must write
-   * dirty folios back first.
+   * Without it, migration goes through `fallback_migrate_folio()` (`mm/migrate.c`), which cannot
+   * move a dirty folio (`EBUSY`; Linux 6.16 removed the `writeout()` through `->writepage` that
+   * older kernels tried in `MIGRATE_SYNC`).
    */
   migrateFolio = true;
-  /**
-   * What `a_ops->writepage` does when migration must write a dirty folio back: `"ok"` writes it
-   * and the folio is clean on retry, `"error"` fails with `EIO`, `"none"` means the filesystem
-   * cannot write back (`EINVAL`).
-   */
-  writepage: "ok" | "error" | "none" = "ok";
   /**
    * Write-back errors recorded on the file (`mapping->wb_err`, an `errseq_t`, `lib/errseq.c`):
    * `mapping_set_error(mapping, -EIO)` advances it, and each open file reports `EIO` once from
