@@ -243,9 +243,10 @@ export type { SrcuStruct } from "./include/srcu";
 export type { HugetlbActive, IsolationList, Lru } from "./include/swap";
 // arch/x86/include/asm/tlbflush.h
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
-// include/trace/events/migrate.h
+// include/trace/events/migrate.h, include/trace/events/memory-failure.h
 export {
   type CopyWorkerEvent,
+  type MemoryFailureEvent,
   type MmMigrateOffload,
   type MmMigratePages,
   type MmMigratePagesStart,

@@ -4,7 +4,8 @@
  * Models the `migrate` trace events (`include/trace/events/migrate.h`): `mm_migrate_pages_start`
  * when `migrate_pages()` begins and `mm_migrate_pages` with its counts when it ends, and calls
  * into a copy-offload migrator (`mm_migrate_offload`), and each migration entry mapped again
- * (`remove_migration_pte`). Subscribers
+ * (`remove_migration_pte`), and `memory_failure_event` (`include/trace/events/memory-failure.h`)
+ * for each outcome of `memory_failure()`. Subscribers
  * are called synchronously, in order; with none, emitting costs one size check.
  *
  * @module
