@@ -73,80 +73,81 @@ export const sysSetuid = (task: CredTask, uid: number): 0 | ErrnoError => {
   return 0;
 };
 
-/** Checks one `set*res*id()` triple: `EINVAL` for a bad id, else whether an id is new. */
-const checkTriple = (
-  call: string,
-  ids: readonly [number, number, number],
-  old: readonly number[],
-): ErrnoError | boolean => {
-  for (const id of ids) {
-    if (id !== KEEP && !idValid(id)) return errno("EINVAL", `${call}: ${id} is not a valid id`);
+/** The ids one `set*res*id()` call changes: real, effective, saved and the filesystem id. */
+type IdKey = "uid" | "euid" | "suid" | "fsuid" | "gid" | "egid" | "sgid" | "fsgid";
+interface IdKind {
+  readonly call: string;
+  readonly ids: readonly [IdKey, IdKey, IdKey];
+  readonly fs: IdKey;
+  readonly cap: number;
+  /** The capability fix-up of the change (`security_task_fix_setuid()`), if any. */
+  readonly fixup: ((old: Cred, next: Cred) => Cred) | null;
+}
+
+/**
+ * `__sys_setresuid()` / `__sys_setresgid()` (`kernel/sys.c`): -1 leaves an id unchanged;
+ * `EINVAL` for an id that is not valid; a call that changes nothing returns at once; a new id
+ * that is none of the current three needs the capability (`EPERM`). The filesystem id follows
+ * the effective one.
+ */
+const setres = (
+  task: CredTask,
+  kind: IdKind,
+  args: readonly [number, number, number],
+): 0 | ErrnoError => {
+  const old = task.cred;
+  const current = kind.ids.map((key) => old[key]);
+  for (const id of args) {
+    if (id !== KEEP && !idValid(id))
+      return errno("EINVAL", `${kind.call}: ${id} is not a valid id`);
   }
-  return ids.some((id) => !isCurrent(id, old));
+  if (args.every((id, i) => id === KEEP || id === current[i])) return 0;
+  if (args.some((id) => !isCurrent(id, current)) && !old.capEffective.has(kind.cap)) {
+    return errno(
+      "EPERM",
+      `${kind.call}: an id that is none of the current ones needs the capability`,
+    );
+  }
+  const ids: Partial<Record<IdKey, number>> = {};
+  kind.ids.forEach((key, i) => {
+    ids[key] = args[i] === KEEP ? old[key] : args[i];
+  });
+  ids[kind.fs] = ids[kind.ids[1]];
+  const next: Cred = { ...old, ...ids };
+  commitCreds(task, kind.fixup ? kind.fixup(old, next) : next);
+  return 0;
 };
 
-/** `__sys_setresuid()` (`kernel/sys.c`): -1 leaves an id unchanged. */
+const UIDS: IdKind = {
+  call: "setresuid",
+  ids: ["uid", "euid", "suid"],
+  fs: "fsuid",
+  cap: CAP_SETUID,
+  fixup: capEmulateSetxuid,
+};
+const GIDS: IdKind = {
+  call: "setresgid",
+  ids: ["gid", "egid", "sgid"],
+  fs: "fsgid",
+  cap: CAP_SETGID,
+  fixup: null,
+};
+
+/** `__sys_setresuid()` (`kernel/sys.c`). */
 export const sysSetresuid = (
   task: CredTask,
   ruid: number,
   euid: number,
   suid: number,
-): 0 | ErrnoError => {
-  const old = task.cred;
-  const fresh = checkTriple("setresuid", [ruid, euid, suid], [old.uid, old.euid, old.suid]);
-  if (typeof fresh !== "boolean") return fresh;
-  if (
-    (ruid === KEEP || ruid === old.uid) &&
-    (euid === KEEP || euid === old.euid) &&
-    (suid === KEEP || suid === old.suid)
-  ) {
-    return 0;
-  }
-  if (fresh && !old.capEffective.has(CAP_SETUID)) {
-    return errno("EPERM", "setresuid: a new uid needs CAP_SETUID");
-  }
-  const e = euid === KEEP ? old.euid : euid;
-  const next: Cred = {
-    ...old,
-    uid: ruid === KEEP ? old.uid : ruid,
-    euid: e,
-    suid: suid === KEEP ? old.suid : suid,
-    fsuid: e,
-  };
-  commitCreds(task, capEmulateSetxuid(old, next));
-  return 0;
-};
+): 0 | ErrnoError => setres(task, UIDS, [ruid, euid, suid]);
 
-/** `__sys_setresgid()` (`kernel/sys.c`): -1 leaves an id unchanged. */
+/** `__sys_setresgid()` (`kernel/sys.c`). */
 export const sysSetresgid = (
   task: CredTask,
   rgid: number,
   egid: number,
   sgid: number,
-): 0 | ErrnoError => {
-  const old = task.cred;
-  const fresh = checkTriple("setresgid", [rgid, egid, sgid], [old.gid, old.egid, old.sgid]);
-  if (typeof fresh !== "boolean") return fresh;
-  if (
-    (rgid === KEEP || rgid === old.gid) &&
-    (egid === KEEP || egid === old.egid) &&
-    (sgid === KEEP || sgid === old.sgid)
-  ) {
-    return 0;
-  }
-  if (fresh && !old.capEffective.has(CAP_SETGID)) {
-    return errno("EPERM", "setresgid: a new gid needs CAP_SETGID");
-  }
-  const e = egid === KEEP ? old.egid : egid;
-  commitCreds(task, {
-    ...old,
-    gid: rgid === KEEP ? old.gid : rgid,
-    egid: e,
-    sgid: sgid === KEEP ? old.sgid : sgid,
-    fsgid: e,
-  });
-  return 0;
-};
+): 0 | ErrnoError => setres(task, GIDS, [rgid, egid, sgid]);
 
 /** `prctl(PR_GET_DUMPABLE)` / `prctl(PR_SET_DUMPABLE, arg)` (`kernel/sys.c`). */
 export const sysPrctl = (task: CredTask, option: number, arg: number): number | ErrnoError => {
