@@ -142,6 +142,26 @@ describe("memory_failure(): anonymous pages", () => {
     expectConsistent(k);
   });
 
+  it("reads an mlocked page's state from its flags: MF_MSG_DIRTY_MLOCKED_LRU (error_states[])", () => {
+    const k = boot();
+    const seen = events(k);
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4096, 7);
+    run(p.mlock(addr, 4096));
+    const pfn = ptePfn(pteAt(p, addr));
+    run(k.memoryFailure(pfn));
+    expect(seen).toEqual([
+      {
+        event: "memory_failure_event",
+        pfn,
+        type: "MF_MSG_DIRTY_MLOCKED_LRU",
+        result: "MF_RECOVERED",
+      },
+    ]);
+    expectErrno(p.read(addr, 1), "EHWPOISON");
+    expectConsistent(k);
+  });
+
   it("splits a THP first, then unmaps only the poisoned page (try_to_split_thp_page)", () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
