@@ -28,6 +28,8 @@ export { KernFs } from "./fs/kernfs";
 export {
   CAP_FULL_SET,
   CAP_LAST_CAP,
+  CAP_SETGID,
+  CAP_SETUID,
   CAP_SYS_ADMIN,
   CAP_SYS_NICE,
   CAP_SYS_PTRACE,
@@ -45,6 +47,8 @@ export {
   HPAGE_FRAG_CHECK_INTERVAL_MSEC,
   PAGE_ALLOC_COSTLY_ORDER,
 } from "./include/compaction";
+// include/linux/cred.h
+export type { Cred } from "./include/cred";
 // include/linux/device.h
 export type { Device, KernelState } from "./include/device";
 // include/linux/mm.h (struct folio accessors)
@@ -155,6 +159,9 @@ export {
   AnonVma,
   MMAP_MIN_ADDR,
   MmStruct,
+  SUID_DUMP_DISABLE,
+  SUID_DUMP_ROOT,
+  SUID_DUMP_USER,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
@@ -235,7 +242,9 @@ export {
 export { FolioWaitQueue } from "./include/pagemap";
 // include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h
 export {
+  isHwpoisonEntry,
   isMigrationEntry,
+  mkHwpoisonEntry,
   mkMigrationEntry,
   mkPte,
   PTE_DIRTY,
@@ -253,11 +262,13 @@ export {
   pteWrite,
 } from "./include/pgtable";
 // include/linux/sched.h
-export type {
-  MigrationAccounting,
-  MmapOptions,
-  TaskOptions,
-  TaskStruct,
+export {
+  type MigrationAccounting,
+  type MmapOptions,
+  PR_GET_DUMPABLE,
+  PR_SET_DUMPABLE,
+  type TaskOptions,
+  type TaskStruct,
 } from "./include/sched";
 // include/linux/srcu.h
 export type { SrcuStruct } from "./include/srcu";
@@ -265,9 +276,11 @@ export type { SrcuStruct } from "./include/srcu";
 export type { HugetlbActive, IsolationList, Lru } from "./include/swap";
 // arch/x86/include/asm/tlbflush.h
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
-// include/trace/events/migrate.h, include/trace/events/thp.h, include/trace/events/compaction.h
+// include/trace/events/migrate.h, include/trace/events/thp.h, include/trace/events/compaction.h,
+// include/trace/events/memory-failure.h
 export {
   type CopyWorkerEvent,
+  type MemoryFailureEvent,
   type MigrationPmd,
   type MmCompactionEvent,
   type MmMigrateOffload,
@@ -295,6 +308,17 @@ export {
   type ReasonMaskFile,
 } from "./kernel/migrator_module";
 export { modulePut, registerModuleNotifier, tryModuleGet } from "./kernel/module";
+// kernel/ptrace.c, include/linux/ptrace.h
+export {
+  PTRACE_MODE_ATTACH,
+  PTRACE_MODE_FSCREDS,
+  PTRACE_MODE_NOAUDIT,
+  PTRACE_MODE_READ,
+  PTRACE_MODE_READ_FSCREDS,
+  PTRACE_MODE_READ_REALCREDS,
+  PTRACE_MODE_REALCREDS,
+  ptraceMayAccess,
+} from "./kernel/ptrace";
 export { Srcu } from "./kernel/srcu";
 // lib/
 export { parseSize, type Size } from "./lib/cmdline";

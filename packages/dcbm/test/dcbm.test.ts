@@ -1,4 +1,10 @@
-import { ERRNO, type Kernel, MR_COMPACTION } from "@migrate-offload/core";
+import {
+  ERRNO,
+  type Kernel,
+  MIGRATE_REASONS_ALL,
+  MR_COMPACTION,
+  MR_TYPES,
+} from "@migrate-offload/core";
 import {
   boot as bootKernel,
   errnoOf,
@@ -153,6 +159,24 @@ describe("dcbm: the module and /sys/kernel/dcbm", () => {
     expect((await runP(moveRange(proc, addr, 16 * 4096, 0))).rc).toBe(0);
     expect(driver.foliosMigrated).toBe(16);
     expect(patternIntact(proc, addr, 16 * 4096, 3)).toBe(true);
+  });
+});
+
+describe("dcbm: v6's every reason, one write away", () => {
+  it("takes `all` (or the raw mask of every MR_* bit) in reason_mask and then batches every reason", async () => {
+    const { kernel, driver } = await boot({ channels: 2, engines: 1 });
+    const should = (reason: number) => driver.migrator.shouldBatch!(reason as never);
+    const param = "/sys/module/dcbm/parameters/reason_mask";
+    // v6 registers dcbm with every reason allowed; the default stays the seed's four.
+    await runP(kernel.fs.write(param, "all"));
+    const every = Array.from({ length: MR_TYPES }, (_, r) => r);
+    expect(every.map(should)).toEqual(every.map(() => true));
+    const all = run(kernel.fs.read(param));
+    await runP(kernel.fs.write(param, "none"));
+    expect(every.some(should)).toBe(false);
+    await runP(kernel.fs.write(param, String(MIGRATE_REASONS_ALL)));
+    expect(run(kernel.fs.read(param))).toBe(all);
+    expect(every.map(should)).toEqual(every.map(() => true));
   });
 });
 
@@ -317,7 +341,7 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
     const addr = mapPattern(proc, 4 * MiB, 10, true);
     const head = run(proc.movePages(0, [addr], null, 0)).status[0]!;
     expect(head).toBe(0);
-    run(kernel.memoryFailure(folioAt(proc, addr).pfn + 300));
+    run(kernel.injectMemoryError(folioAt(proc, addr).pfn + 300));
     const r = await runP(moveRange(proc, addr, 4 * MiB, 1, 2 * MiB));
     expect([...r.status]).toEqual([-ERRNO.EHWPOISON, 1]);
     // The poisoned folio is offered again on the retry pass, and fails again.

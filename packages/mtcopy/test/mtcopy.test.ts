@@ -218,7 +218,7 @@ describe("mtcopy: failures", () => {
     const addr = mapPattern(proc, 2 * MiB, 5, true);
     const head = run(proc.movePages(0, [addr], null, 0)).status[0]!;
     expect(head).toBe(0);
-    run(kernel.memoryFailure(folioAt(proc, addr).pfn + 300));
+    run(kernel.injectMemoryError(folioAt(proc, addr).pfn + 300));
     const r = await moveAll(proc, addr, 2 * MiB, 1, 2 * MiB);
     expect([...r.status]).toEqual([-ERRNO.EHWPOISON]);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")!.copyFailures).toBeGreaterThan(0);

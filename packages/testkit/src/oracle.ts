@@ -212,15 +212,7 @@ const runScenarioOnFreshKernel = (
       capabilities: request.syscall === "move_pages" && request.moveAll ? [CAP_SYS_NICE] : [],
     });
     const file: File = yield* k.createFile("scenario.dat");
-    if (scenario.fs !== "migrate_folio") {
-      file.mapping.migrateFolio = false;
-      file.mapping.writepage =
-        scenario.fs === "writeback-ok"
-          ? "ok"
-          : scenario.fs === "writeback-error"
-            ? "error"
-            : "none";
-    }
+    if (scenario.fs !== "migrate_folio") file.mapping.migrateFolio = false;
     // Regions: file regions take consecutive, disjoint parts of the one file.
     const starts: number[] = [];
     const fileStarts: number[] = [];
@@ -267,7 +259,7 @@ const runScenarioOnFreshKernel = (
     for (const ref of scenario.poison) {
       const pfn = pfnAt(proc, addrOf(ref));
       if (pfn < 0 || pfn === k.zeroPfn) continue;
-      if (Effect.runSyncExit(k.memoryFailure(pfn))._tag === "Success")
+      if (Effect.runSyncExit(k.injectMemoryError(pfn))._tag === "Success")
         poisoned.add(`${ref.region}:${ref.page}`);
     }
     const writeback: number[] = [];

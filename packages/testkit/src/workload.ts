@@ -85,8 +85,11 @@ export interface MigrationScenario {
   readonly poison: readonly PageRef[];
   /** Dirty file pages put under writeback before the call; writeback ends once the call runs. */
   readonly writeback: readonly PageRef[];
-  /** File-system behaviour for dirty file pages (`migrate_folio` or the writeout fallback). */
-  readonly fs: "migrate_folio" | "writeback-ok" | "writeback-error" | "no-writeback";
+  /**
+   * Whether the file system has `migrate_folio`; without it dirty file pages cannot migrate
+   * (`fallback_migrate_folio()`).
+   */
+  readonly fs: "migrate_folio" | "no-migrate_folio";
   readonly entries: readonly MoveEntry[];
   readonly request: MigrationRequest;
   /**
@@ -206,12 +209,7 @@ export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<Migr
       pins: refs(3),
       poison: refs(2),
       writeback: refs(2),
-      fs: fc.constantFrom(
-        "migrate_folio" as const,
-        "writeback-ok" as const,
-        "writeback-error" as const,
-        "no-writeback" as const,
-      ),
+      fs: fc.constantFrom("migrate_folio" as const, "no-migrate_folio" as const),
       entries: fc.array(fc.record({ region: fc.nat(), page: fc.nat(), node: fc.nat() }), {
         minLength: 1,
         maxLength: options.maxEntries ?? 64,

@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { Effect } from "effect";
+import { type ErrnoError, errno, syscall } from "../errno";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
 import type { Kernel } from "../include/kernel";
@@ -16,6 +18,7 @@ import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty, PG_writeback } from "../include/page_flags";
 import { filemapGetFolio } from "../mm/filemap";
 import { truncateInodePages } from "../mm/mmap";
+import { folioMkclean } from "../mm/rmap";
 
 /** A file and its inode: the {@link File} a kernel creates. */
 export class Inode implements File {
@@ -52,6 +55,29 @@ export class Inode implements File {
     if (head < 0 || !this.kernel.memmap.testAndClear(head, PG_writeback)) return false;
     this.kernel.folioWaiters.wake(head);
     return true;
+  }
+
+  /** The write-back error state this file has seen (`file->f_wb_err`, `errseq_sample()`). */
+  private wbErrSample = 0;
+
+  /**
+   * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back (a state change: the
+   * model has no backing store) and reports `EIO` once for write-back errors recorded on the file
+   * since the last call (`file_check_and_advance_wb_err()`, `mm/filemap.c`), such as a dirty page
+   * lost to a memory error. Writeback already in flight is not waited for.
+   */
+  fsync(): Effect.Effect<void, ErrnoError> {
+    return syscall(() => {
+      const m = this.kernel.memmap;
+      for (const head of new Set(this.mapping.pages.values())) {
+        if (m.test(head, PG_writeback) || !m.test(head, PG_dirty)) continue;
+        folioMkclean(this.kernel, head);
+        m.clear(head, PG_dirty);
+      }
+      if (this.mapping.wbErrSeq === this.wbErrSample) return undefined;
+      this.wbErrSample = this.mapping.wbErrSeq;
+      return errno("EIO", `fsync: a write-back error was recorded on ${this.name}`);
+    });
   }
 
   /** Folios in the page cache. */

@@ -7,6 +7,18 @@
  * @module
  */
 
+/**
+ * `CAP_SETGID` (`include/uapi/linux/capability.h`): set any group id.
+ *
+ * @category Processes
+ */
+export const CAP_SETGID = 6;
+/**
+ * `CAP_SETUID` (`include/uapi/linux/capability.h`): set any user id.
+ *
+ * @category Processes
+ */
+export const CAP_SETUID = 7;
 /** `CAP_SYS_PTRACE` (`include/uapi/linux/capability.h`). @category Processes */
 export const CAP_SYS_PTRACE = 19;
 /** `CAP_SYS_ADMIN` (`include/uapi/linux/capability.h`). @category Processes */

@@ -7,6 +7,8 @@
  *
  * @module
  */
+import type { Effect } from "effect";
+import type { ErrnoError } from "../errno";
 import type { Folio } from "./folio";
 import type { AddressSpace } from "./mm_types";
 
@@ -43,6 +45,13 @@ export interface File extends MmapFile {
   startWriteback(pgoff: number): boolean;
   /** Completes writeback of the folio at `pgoff` (`folio_end_writeback()`, `mm/filemap.c`). */
   endWriteback(pgoff: number): boolean;
+  /**
+   * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back (a state change: the
+   * model has no backing store) and fails with `EIO`, once, when a write-back error was recorded
+   * on the file since the last call (`file_check_and_advance_wb_err()`, `mm/filemap.c`): for
+   * example a dirty page lost to `memory_failure()`.
+   */
+  fsync(): Effect.Effect<void, ErrnoError>;
   /** Folios in the page cache. */
   readonly cachedFolios: number;
   /**

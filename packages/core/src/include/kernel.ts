@@ -282,8 +282,31 @@ export interface Kernel {
   loadModule(definition: ModuleDefinition): Effect.Effect<Module, ErrnoError>;
   /** `delete_module()` (`kernel/module/main.c`): unloads a module; `EBUSY` while pinned. */
   unloadModule(name: string): Effect.Effect<void, ErrnoError>;
-  /** `memory_failure()` (`mm/memory-failure.c`): marks the page at `pfn` hwpoisoned. */
+  /**
+   * `memory_failure(pfn, 0)` (`mm/memory-failure.c`): handles an uncorrected memory error in the
+   * page at `pfn` by its state. A free page leaves the allocator; an anonymous or dirty page is
+   * unmapped from every process, whose later access fails with `EHWPOISON` (`SIGBUS`,
+   * `BUS_MCEERR_AR`); a clean file page is dropped from its file, a dirty one too with `EIO` for
+   * the next `fsync()`; a large folio is split first. Fails with `ENXIO` for no memory,
+   * `EHWPOISON` when already poisoned or the large folio cannot be split, and `EBUSY` when the
+   * page could not be handled (a kernel page, a folio under migration). See
+   * `mm/memory_failure.ts` for every state.
+   *
+   * @example
+   * ```ts
+   * yield* kernel.memoryFailure(pfn);
+   * const err = yield* Effect.flip(proc.read(addr, 1)); // errno "EHWPOISON"
+   * ```
+   */
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * Plants an uncorrected error the kernel has not handled yet: the page at `pfn` is marked
+   * poisoned and counted, and nothing else changes, so reads of it fail with `EHWPOISON` and a
+   * machine-check-safe copy from it (a migration) fails. No kernel symbol: the state between the
+   * hardware error and `memory_failure()`. `ENXIO` outside memory, `EHWPOISON` when already
+   * poisoned, `EBUSY` for a free page.
+   */
+  injectMemoryError(pfn: number): Effect.Effect<void, ErrnoError>;
   /** `unpoison_memory()` (`mm/memory-failure.c`): clears the mark again. */
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError>;
 

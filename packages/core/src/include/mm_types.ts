@@ -67,16 +67,17 @@ export class AddressSpace {
   users = 0;
   /**
    * Whether the filesystem has `a_ops->migrate_folio`, which moves dirty folios as they are.
-   * Without it, migration goes through `fallback_migrate_folio()` (`mm/migrate.c`) and must write
-   * dirty folios back first.
+   * Without it, migration goes through `fallback_migrate_folio()` (`mm/migrate.c`), which cannot
+   * move a dirty folio (`EBUSY`; Linux 6.16 removed the `writeout()` through `->writepage` that
+   * older kernels tried in `MIGRATE_SYNC`).
    */
   migrateFolio = true;
   /**
-   * What `a_ops->writepage` does when migration must write a dirty folio back: `"ok"` writes it
-   * and the folio is clean on retry, `"error"` fails with `EIO`, `"none"` means the filesystem
-   * cannot write back (`EINVAL`).
+   * Write-back errors recorded on the file (`mapping->wb_err`, an `errseq_t`, `lib/errseq.c`):
+   * `mapping_set_error(mapping, -EIO)` advances it, and each open file reports `EIO` once from
+   * `fsync()` for errors since it last looked (`file_check_and_advance_wb_err()`).
    */
-  writepage: "ok" | "error" | "none" = "ok";
+  wbErrSeq = 0;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -134,11 +135,41 @@ export class Vma {
 }
 
 /**
+ * `SUID_DUMP_DISABLE` (`include/linux/sched/coredump.h`): the address space is not dumpable; only
+ * a task with `CAP_SYS_PTRACE` may inspect it. What `commit_creds()` sets when a task's effective
+ * ids change (the `fs.suid_dumpable` default, 0).
+ *
+ * @category Address spaces
+ */
+export const SUID_DUMP_DISABLE = 0;
+/**
+ * `SUID_DUMP_USER` (`include/linux/sched/coredump.h`): dumpable, the default of a new address
+ * space; `ptrace_may_access()` then needs only matching ids.
+ *
+ * @category Address spaces
+ */
+export const SUID_DUMP_USER = 1;
+/**
+ * `SUID_DUMP_ROOT` (`include/linux/sched/coredump.h`): dumpable by root only (`fs.suid_dumpable`
+ * 2); `ptrace_may_access()` treats it as not dumpable.
+ *
+ * @category Address spaces
+ */
+export const SUID_DUMP_ROOT = 2;
+
+/**
  * An address space. Models `struct mm_struct` (`include/linux/mm_types.h`).
  *
  * @category Address spaces
  */
 export class MmStruct {
+  /**
+   * The dumpable mode (`get_dumpable()`, the `MMF_DUMPABLE` bits of `mm->flags`):
+   * {@link SUID_DUMP_USER} for a new address space, kept across `fork()`, cleared to
+   * {@link SUID_DUMP_DISABLE} when the owner's effective ids change, set by
+   * `prctl(PR_SET_DUMPABLE)`.
+   */
+  dumpable = SUID_DUMP_USER;
   /** VMAs sorted by start address (`mm->mm_mt`). */
   readonly vmas: Vma[] = [];
   /** This address space's TLB. */

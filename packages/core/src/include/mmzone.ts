@@ -297,6 +297,12 @@ export class Zone {
    * `__setup_per_zone_wmarks()`, `mm/page_alloc.c`); index with `WMARK_MIN` / `_LOW` / `_HIGH`.
    */
   readonly watermark: [number, number, number] = [0, 0, 0];
+  /**
+   * The node's `memory_failure()` outcomes (`pglist_data->mf_stats`, `struct
+   * memory_failure_stats`, `include/linux/mmzone.h`; the model has one zone per node): every
+   * handled error and each result, shown in `/sys/devices/system/node/node<N>/memory_failure/`.
+   */
+  readonly mfStats = { total: 0, ignored: 0, failed: 0, delayed: 0, recovered: 0 };
 
   constructor(
     readonly nid: number,
@@ -437,6 +443,11 @@ export interface PageAllocator {
    * type's lists (`set_pageblock_migratetype()`, `move_freepages_block()`, `mm/page_alloc.c`).
    */
   setMigratetype(pfn: number, nrPages: number, mt: MigrateType): void;
+  /**
+   * `take_page_off_buddy()` (`mm/page_alloc.c`): takes the free page `pfn` out of the allocator
+   * for good (a poisoned page); false when it is in no free block.
+   */
+  takePageOffBuddy(pfn: number): boolean;
   /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`, `mm/vmstat.c`); 0 for a node that does not exist. */
   nodeFreePages(nid: number): number;
   /** Free base pages on every node together. */

@@ -98,6 +98,23 @@ export const pteNone = (pte: number): boolean => pte === 0;
  */
 export const ptePresent = (pte: number): boolean => (pte & PTE_PRESENT) !== 0;
 /**
+ * `make_hwpoison_entry()` (`include/linux/swapops.h`): the non-present entry that
+ * `try_to_unmap(TTU_HWPOISON)` leaves where a poisoned page was mapped. A later access through it
+ * gets `SIGBUS` with `BUS_MCEERR_AR` (`do_swap_page()` → `VM_FAULT_HWPOISON`, `mm/memory.c`).
+ * Encoded as a non-present entry with the {@link PTE_SPECIAL} bit and the page's PFN.
+ *
+ * @category Page tables
+ */
+export const mkHwpoisonEntry = (pfn: number): number =>
+  ((pfn << PTE_PFN_SHIFT) | PTE_SPECIAL) >>> 0;
+/**
+ * `is_hwpoison_entry()` (`include/linux/swapops.h`): the entry marks an unmapped poisoned page.
+ *
+ * @category Page tables
+ */
+export const isHwpoisonEntry = (pte: number): boolean =>
+  (pte & (PTE_PRESENT | PTE_MIGRATION | PTE_SPECIAL)) === PTE_SPECIAL;
+/**
  * `is_migration_entry()` (`include/linux/swapops.h`): the entry names a page under migration.
  *
  * @category Page tables

@@ -9,10 +9,25 @@
  */
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
+import type { Cred } from "./cred";
 import type { MmapFile } from "./fs";
 import type { Mempolicy } from "./mempolicy";
 import type { MovePagesResult } from "./migrate";
 import type { MmStruct } from "./mm_types";
+
+/**
+ * `PR_GET_DUMPABLE` (`include/uapi/linux/prctl.h`): `prctl()` returns the dumpable mode.
+ *
+ * @category Processes
+ */
+export const PR_GET_DUMPABLE = 3;
+/**
+ * `PR_SET_DUMPABLE` (`include/uapi/linux/prctl.h`): `prctl()` sets the dumpable mode to 0
+ * (`SUID_DUMP_DISABLE`) or 1 (`SUID_DUMP_USER`).
+ *
+ * @category Processes
+ */
+export const PR_SET_DUMPABLE = 4;
 
 /**
  * Copy work charged to the task that initiated it (open question 4 of v3). No kernel symbol:
@@ -65,9 +80,18 @@ export interface TaskOptions {
   readonly uid?: number;
   /** Effective user id; defaults to `uid`. */
   readonly euid?: number;
+  /** Saved set-user-id; defaults to `euid`, as `execve()` leaves it. */
+  readonly suid?: number;
+  /** Real group id; defaults to `uid` (a user's private group). */
+  readonly gid?: number;
+  /** Effective group id; defaults to `gid`. */
+  readonly egid?: number;
+  /** Saved set-group-id; defaults to `egid`. */
+  readonly sgid?: number;
   /**
-   * Effective capabilities (`CAP_*` numbers). By default a process whose effective uid is 0 holds
-   * them all (`CAP_FULL_SET`), as a program run by root does, and any other holds none.
+   * Capabilities (`CAP_*` numbers), both permitted and effective. By default a process whose
+   * effective uid is 0 holds them all (`CAP_FULL_SET`), as a program run by root does, and any
+   * other holds none.
    */
   readonly capabilities?: readonly number[];
   /** The node of the CPU it runs on: its local node. */
@@ -109,6 +133,11 @@ export interface TaskStruct {
   readonly pid: number;
   /** The command name (`comm`). */
   readonly comm: string;
+  /**
+   * The credentials (`task->cred`, `include/linux/cred.h`): replaced whole by the `set*id()`
+   * calls, as `commit_creds()` does.
+   */
+  readonly cred: Cred;
   /** Real user id (`cred->uid`). */
   readonly uid: number;
   /** Effective user id (`cred->euid`). */
@@ -232,6 +261,40 @@ export interface TaskStruct {
     nodes: ArrayLike<number> | null,
     flags?: number,
   ): Effect.Effect<MovePagesResult, ErrnoError>;
+  /**
+   * `setuid(2)` (`__sys_setuid()`, `kernel/sys.c`). With `CAP_SETUID` sets the real, effective
+   * and saved uids; without it sets the effective uid to the real or saved one, else `EPERM`.
+   * `EINVAL` for an id that is not valid. Capabilities follow `cap_emulate_setxuid()`
+   * (`security/commoncap.c`): losing uid 0 from all three ids clears the permitted and effective
+   * sets, an effective uid leaving 0 clears the effective set, one becoming 0 restores it from
+   * the permitted set. A change of effective id makes the address space not dumpable
+   * (`commit_creds()`, `kernel/cred.c`).
+   *
+   * @example
+   * ```ts
+   * const child = yield* root.fork();
+   * yield* child.setuid(65534); // "nobody": no capabilities left, mm no longer dumpable
+   * yield* child.prctl(PR_SET_DUMPABLE, 1);
+   * ```
+   */
+  setuid(uid: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * `setresuid(2)` (`__sys_setresuid()`, `kernel/sys.c`): -1 leaves an id as it is. Without
+   * `CAP_SETUID` each new id must be one of the current real, effective or saved uids, else
+   * `EPERM`. `seteuid(e)` is `setresuid(-1, e, -1)`. Capabilities and dumpability change as for
+   * {@link setuid}.
+   */
+  setresuid(ruid: number, euid: number, suid: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * `setresgid(2)` (`__sys_setresgid()`, `kernel/sys.c`): as {@link setresuid} for group ids,
+   * with `CAP_SETGID`; capabilities do not change.
+   */
+  setresgid(rgid: number, egid: number, sgid: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * `prctl(2)` (`kernel/sys.c`) with `PR_GET_DUMPABLE` (returns the dumpable mode) or
+   * `PR_SET_DUMPABLE` (`arg` 0 or 1, else `EINVAL`; returns 0). Any other option is `EINVAL`.
+   */
+  prctl(option: number, arg?: number): Effect.Effect<number, ErrnoError>;
   /** `fork()` (`kernel/fork.c`): a child with a copy-on-write copy of this address space. */
   fork(options?: TaskOptions): Effect.Effect<TaskStruct, ErrnoError>;
   /** `exit()` (`kernel/exit.c`): unmaps everything and leaves the process table. */

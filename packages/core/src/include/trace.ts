@@ -4,9 +4,10 @@
  * Models the `migrate` trace events (`include/trace/events/migrate.h`): `mm_migrate_pages_start`
  * when `migrate_pages()` begins and `mm_migrate_pages` with its counts when it ends, and calls
  * into a copy-offload migrator (`mm_migrate_offload`), and each migration entry installed
- * (`set_migration_pte`) and mapped again (`remove_migration_pte`); and the `thp` events of a
+ * (`set_migration_pte`) and mapped again (`remove_migration_pte`); the `thp` events of a
  * PMD-mapped THP's migration entry (`set_migration_pmd`, `remove_migration_pmd`,
- * `include/trace/events/thp.h`). Subscribers
+ * `include/trace/events/thp.h`); and `memory_failure_event`
+ * (`include/trace/events/memory-failure.h`) for each outcome of `memory_failure()`. Subscribers
  * are called synchronously, in order; with none, emitting costs one size check.
  *
  * @module
@@ -234,7 +235,26 @@ export type MmCompactionEvent =
  *
  * @category Tracing and statistics
  */
+/**
+ * `trace_memory_failure_event(pfn, type, result)`: the `memory_failure_event` event
+ * (`include/trace/events/memory-failure.h`), one per `action_result()` (`mm/memory-failure.c`).
+ *
+ * @category Tracing and statistics
+ */
+export interface MemoryFailureEvent {
+  /** The event's name. */
+  readonly event: "memory_failure_event";
+  /** The poisoned page. */
+  readonly pfn: number;
+  /** The state it was found in: an `enum mf_action_page_type` name (`include/linux/mm.h`). */
+  readonly type: string;
+  /** What became of it: an `enum mf_result` name (`include/linux/mm.h`). */
+  readonly result: "MF_IGNORED" | "MF_FAILED" | "MF_DELAYED" | "MF_RECOVERED";
+}
+
+/** Every event a kernel's tracepoints emit. @category Tracing and statistics */
 export type TraceEvent =
+  | MemoryFailureEvent
   | MmMigratePagesStart
   | MmMigratePages
   | MmMigrateOffload

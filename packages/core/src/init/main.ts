@@ -17,7 +17,6 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
-import { CAP_FULL_SET } from "../include/capability";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
@@ -35,13 +34,13 @@ import type { TaskOptions } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
-import { checkTaskOptions, Process } from "../kernel/task";
+import { checkTaskOptions, Process, taskCred } from "../kernel/task";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
 import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
-import { memoryFailure, unpoisonMemory } from "../mm/memory_failure";
+import { injectMemoryError, memoryFailure, unpoisonMemory } from "../mm/memory_failure";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
@@ -374,8 +373,6 @@ class Machine implements KernelInterface {
     const bad = checkTaskOptions(this, options);
     if (bad) return bad;
     const nid = options.node ?? 0;
-    const uid = options.uid ?? 0;
-    const euid = options.euid ?? uid;
     // The top cpuset's mems are the nodes with memory (`node_states[N_MEMORY]`).
     const memsAllowed =
       options.memsAllowed ?? this.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
@@ -384,10 +381,7 @@ class Machine implements KernelInterface {
       this,
       pid,
       options.name ?? `task${pid}`,
-      uid,
-      euid,
-      // Root holds every capability, as a process run by root does (`cap_bprm_creds_from_file()`).
-      new Set(options.capabilities ?? (euid === 0 ? CAP_FULL_SET : [])),
+      taskCred(options),
       nid,
       new MmStruct(this.nextId()),
       memsAllowed,
@@ -491,6 +485,13 @@ class Machine implements KernelInterface {
 
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError> {
     return this.call("memory_failure", syscall(() => memoryFailure(this, pfn)).pipe(Effect.asVoid));
+  }
+
+  injectMemoryError(pfn: number): Effect.Effect<void, ErrnoError> {
+    return this.call(
+      "inject_memory_error",
+      syscall(() => injectMemoryError(this, pfn)).pipe(Effect.asVoid),
+    );
   }
 
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError> {

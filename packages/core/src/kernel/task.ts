@@ -14,6 +14,8 @@
  */
 import { Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "../errno";
+import { CAP_FULL_SET } from "../include/capability";
+import { type Cred, idValid } from "../include/cred";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult } from "../include/migrate";
@@ -32,6 +34,7 @@ import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
 import { folioPut } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
+import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
 
 /**
  * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
@@ -45,16 +48,15 @@ export const checkTaskOptions = (k: Kernel, options: TaskOptions): ErrnoError | 
     return errno("EINVAL", `task options must be an object, not ${formatValue(options)}`);
   const nid = options.node ?? 0;
   if (!k.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
-  const uid = options.uid ?? 0;
-  const euid = options.euid ?? uid;
-  if (!Number.isInteger(uid) || uid < 0 || !Number.isInteger(euid) || euid < 0) {
-    return errno("EINVAL", `bad uid ${uid}/${euid}`);
-  }
   if (options.name !== undefined && typeof options.name !== "string")
     return errno("EINVAL", `the task name must be a string, not ${formatValue(options.name)}`);
   const caps = options.capabilities ?? [];
   if (!Array.isArray(caps) || !caps.every((c) => Number.isInteger(c) && c >= 0 && c < 64))
     return errno("EINVAL", "capabilities must be a list of CAP_* numbers");
+  const cred = taskCred(options);
+  for (const id of ["uid", "euid", "suid", "gid", "egid", "sgid"] as const) {
+    if (!idValid(cred[id])) return errno("EINVAL", `${id} ${cred[id]} is not a valid id`);
+  }
   const mems = options.memsAllowed;
   if (mems === undefined) return null;
   if (!Array.isArray(mems)) return errno("EINVAL", "memsAllowed must be a list of nodes");
@@ -65,6 +67,32 @@ export const checkTaskOptions = (k: Kernel, options: TaskOptions): ErrnoError | 
   if (!mems.every((n) => k.nodeHasMemory(n)))
     return errno("EINVAL", `memsAllowed ${mems} names a node without memory`);
   return null;
+};
+
+/**
+ * The credentials a task is made with (`TaskOptions`): saved ids follow the effective ones, and
+ * group ids the user id, unless given. Capabilities are both permitted and effective; root holds
+ * them all by default, as a process run by root does (`cap_bprm_creds_from_file()`,
+ * `security/commoncap.c`).
+ */
+export const taskCred = (options: TaskOptions): Cred => {
+  const uid = options.uid ?? 0;
+  const euid = options.euid ?? uid;
+  const gid = options.gid ?? uid;
+  const egid = options.egid ?? gid;
+  const caps = options.capabilities ?? (euid === 0 ? CAP_FULL_SET : []);
+  return {
+    uid,
+    euid,
+    suid: options.suid ?? euid,
+    fsuid: euid,
+    gid,
+    egid,
+    sgid: options.sgid ?? egid,
+    fsgid: egid,
+    capPermitted: new Set(caps),
+    capEffective: new Set(caps),
+  };
 };
 
 /** A process: the {@link Task} a kernel creates. Models `struct task_struct`. */
@@ -86,12 +114,8 @@ export class Process implements Task {
     readonly pid: number,
     /** The command name (`comm`). */
     readonly comm: string,
-    /** Real user id (`cred->uid`). */
-    readonly uid: number,
-    /** Effective user id (`cred->euid`). */
-    readonly euid: number,
-    /** Effective capabilities (`cred->cap_effective`). */
-    readonly capabilities: ReadonlySet<number>,
+    /** The credentials (`task->cred`); replaced whole by `commit_creds()`. */
+    public cred: Cred,
     /** The local node: where the task's CPU is. */
     readonly nid: number,
     /** The address space; null for a kernel thread (`task->mm`). */
@@ -100,9 +124,56 @@ export class Process implements Task {
     readonly memsAllowed: readonly number[],
   ) {}
 
+  /** Real user id (`cred->uid`). */
+  get uid(): number {
+    return this.cred.uid;
+  }
+
+  /** Effective user id (`cred->euid`). */
+  get euid(): number {
+    return this.cred.euid;
+  }
+
+  /** Effective capabilities (`cred->cap_effective`). */
+  get capabilities(): ReadonlySet<number> {
+    return this.cred.capEffective;
+  }
+
   /** `capable()`: whether the task has a capability. */
   capable(cap: number): boolean {
-    return this.capabilities.has(cap);
+    return this.cred.capEffective.has(cap);
+  }
+
+  /** `setuid(2)` (`kernel/sys.c`). */
+  setuid(uid: number): Effect.Effect<void, ErrnoError> {
+    return this.kernel.call(
+      "setuid",
+      this.live("setuid", () => sysSetuid(this, uid) || undefined),
+    );
+  }
+
+  /** `setresuid(2)` (`kernel/sys.c`). */
+  setresuid(ruid: number, euid: number, suid: number): Effect.Effect<void, ErrnoError> {
+    return this.kernel.call(
+      "setresuid",
+      this.live("setresuid", () => sysSetresuid(this, ruid, euid, suid) || undefined),
+    );
+  }
+
+  /** `setresgid(2)` (`kernel/sys.c`). */
+  setresgid(rgid: number, egid: number, sgid: number): Effect.Effect<void, ErrnoError> {
+    return this.kernel.call(
+      "setresgid",
+      this.live("setresgid", () => sysSetresgid(this, rgid, egid, sgid) || undefined),
+    );
+  }
+
+  /** `prctl(2)` with `PR_GET_DUMPABLE` / `PR_SET_DUMPABLE` (`kernel/sys.c`). */
+  prctl(option: number, arg = 0): Effect.Effect<number, ErrnoError> {
+    return this.kernel.call(
+      "prctl",
+      this.live("prctl", () => sysPrctl(this, option, arg)),
+    );
   }
 
   /** A system call of this task: `ESRCH` once it has exited, as no call of a dead task runs. */
@@ -369,13 +440,12 @@ export class Process implements Task {
           return errno("EINVAL", `fork options must be an object, not ${formatValue(options)}`);
         const child = this.kernel.addTask({
           name: options.name ?? this.comm,
-          uid: this.uid,
-          euid: this.euid,
-          capabilities: [...this.capabilities],
           node: options.node ?? this.nid,
           memsAllowed: this.memsAllowed,
         });
         if (child instanceof Error) return child;
+        // copy_creds() (kernel/cred.c): the child shares its parent's credentials.
+        (child as Process).cred = this.cred;
         const copied = dupMmap(this.kernel, mm, child.mm!);
         if (copied !== 0) {
           child.exited = true;

@@ -11,7 +11,7 @@
  */
 import type { Kernel } from "../include/kernel";
 import { PG_buddy, PG_lru } from "../include/page_flags";
-import { isMigrationEntry, ptePfn, pteSpecial } from "../include/pgtable";
+import { isHwpoisonEntry, isMigrationEntry, ptePfn, pteSpecial } from "../include/pgtable";
 import { rmapWalkPmds, rmapWalkSlots } from "./rmap";
 
 /**
@@ -71,7 +71,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       for (let slot = 0; slot < vma.nrPages; slot++) {
         const pte = vma.ptes[slot]!;
-        if (pte === 0 || isMigrationEntry(pte)) continue;
+        if (pte === 0 || isMigrationEntry(pte) || isHwpoisonEntry(pte)) continue;
         const page = ptePfn(pte);
         const where = `pid ${task.pid} addr 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`;
         if (pteSpecial(pte)) {

@@ -54,6 +54,7 @@ import {
   PG_uptodate,
 } from "../include/page_flags";
 import {
+  isHwpoisonEntry,
   isMigrationEntry,
   mkPte,
   PTE_DIRTY,
@@ -403,6 +404,15 @@ export const handleMmFault = (
     return write ? doHugePmdWpPage(k, task, vma, haddr, slot) : 0;
   const pte = vma.ptes[slot]!;
   if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot) : 0;
+  if (isHwpoisonEntry(pte)) {
+    // do_swap_page(): VM_FAULT_HWPOISON, which the arch fault handler turns into SIGBUS with
+    // BUS_MCEERR_AR and the faulting address.
+    const addr = vma.start + slot * k.mem.pageSize;
+    return errno(
+      "EHWPOISON",
+      `address 0x${addr.toString(16)}: the poisoned page (pfn ${ptePfn(pte)}) was unmapped; SIGBUS BUS_MCEERR_AR`,
+    );
+  }
   if (vma.mapping) return doFault(k, task, vma, slot, write);
   return doAnonymousPage(k, task, vma, slot, write, dc);
 };

@@ -1,31 +1,269 @@
 /**
  * Hardware memory errors.
  *
- * Models the marking half of `mm/memory-failure.c`: `memory_failure()` sets `PG_hwpoison` on the
- * page (and `PG_has_hwpoisoned` on its large folio) and counts it in `num_poisoned_pages`.
- * Accessing a poisoned page fails with `EHWPOISON` (the kernel sends `SIGBUS`), a
- * machine-check-safe copy from it fails instead of returning garbage, and freeing it keeps it
- * out of the allocator. `unpoison_memory()` clears the mark, as the hwpoison debugfs file does.
+ * Models `memory_failure()` of `mm/memory-failure.c` (Linux 6.13 and later): a page with an
+ * uncorrected error is marked `PG_hwpoison`, counted in `num_poisoned_pages`, and then handled by
+ * its state, each outcome reported through `action_result()` (the `memory_failure_event`
+ * tracepoint, the per-node `memory_failure/` counters):
+ *
+ * - a free page in the buddy allocator is taken out of it (`take_page_off_buddy()`): "free buddy
+ *   page", recovered;
+ * - a page in use that is not on the LRU (a kernel allocation, the zero page, a folio isolated for
+ *   migration, a `movable_ops` page) cannot be handled (`get_hwpoison_page()` fails): "get
+ *   hwpoison page", ignored, `EBUSY`;
+ * - a large folio on the LRU is split first; one that cannot be split (pinned) stays whole:
+ *   "unsplit thp", failed, `EHWPOISON`;
+ * - an LRU page is unmapped from every process (`hwpoison_user_mappings()`): where its data
+ *   could be lost (anonymous, dirty, shmem) each PTE becomes a hwpoison entry and a later access
+ *   gets `EHWPOISON` (`SIGBUS` with `BUS_MCEERR_AR`); a clean file page is just unmapped. Then the
+ *   `error_states[]` table picks the action by the page's flags (`identify_page_state()`):
+ *   dirty or clean, mlocked or not. `me_pagecache_dirty()` records `EIO` on the file
+ *   (`mapping_set_error()`, reported once by `fsync()`); `me_pagecache_clean()` truncates the
+ *   page from its file (a shmem page stays cached, poisoned) and an anonymous page is left to be
+ *   freed; a page someone else still holds is "failed".
+ * - a hugetlb folio is unmapped whole with hwpoison entries (`me_huge_page()`): anonymous, it is
+ *   freed and dissolved, its good pages going back to the allocator.
+ *
+ * Processes are killed late, as with `vm.memory_failure_early_kill` 0: none is signalled until it
+ * touches the page. There is no swap, so the swap-cache states never occur.
+ * {@link injectMemoryError} plants an error that `memory_failure()` has not yet handled, as a
+ * machine-check-safe copy meets it. `unpoison_memory()` clears a mark, as the hwpoison debugfs
+ * file does.
  *
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
-import { PG_buddy, PG_has_hwpoisoned, PG_head, PG_hwpoison } from "../include/page_flags";
+import {
+  PG_buddy,
+  PG_dirty,
+  PG_has_hwpoisoned,
+  PG_head,
+  PG_hugetlb,
+  PG_hwpoison,
+  PG_lru,
+  PG_mlocked,
+} from "../include/page_flags";
+import type { MemoryFailureEvent } from "../include/trace";
+import { FolioList } from "../lib/list";
+import { filemapRemoveFolio } from "./filemap";
+import { splitFolio } from "./huge_memory";
+import { folioMkclean, TTU_HWPOISON, tryToUnmap } from "./rmap";
+import { folioPut } from "./swap";
 
-/** `memory_failure(pfn)`: marks a page as having a hardware error. */
-export const memoryFailure = (k: Kernel, pfn: number): 0 | ErrnoError => {
-  if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
+/**
+ * `enum mf_result` (`include/linux/mm.h`): what became of a poisoned page. Ignored: nothing could
+ * be done; failed: it could not be isolated; delayed: it will be dealt with later; recovered: it
+ * is out of service and no data was lost that a process will not be told about.
+ *
+ * @category Memory and folios
+ */
+export type MfResult = MemoryFailureEvent["result"];
+
+/**
+ * `enum mf_action_page_type` (`include/linux/mm.h`): the state a poisoned page was found in, the
+ * `type` of `memory_failure_event`. The model reaches the ones named here.
+ *
+ * @category Memory and folios
+ */
+export type MfActionPageType =
+  | "MF_MSG_HUGE"
+  | "MF_MSG_GET_HWPOISON"
+  | "MF_MSG_UNMAP_FAILED"
+  | "MF_MSG_DIRTY_MLOCKED_LRU"
+  | "MF_MSG_CLEAN_MLOCKED_LRU"
+  | "MF_MSG_DIRTY_LRU"
+  | "MF_MSG_CLEAN_LRU"
+  | "MF_MSG_TRUNCATED_LRU"
+  | "MF_MSG_BUDDY"
+  | "MF_MSG_UNSPLIT_THP"
+  | "MF_MSG_ALREADY_POISONED";
+
+/** The `memory_failure_stats` field each result counts in. */
+const MF_STAT = {
+  MF_IGNORED: "ignored",
+  MF_FAILED: "failed",
+  MF_DELAYED: "delayed",
+  MF_RECOVERED: "recovered",
+} as const;
+
+/** A page in use is one with references, or a page of a folio that has them. */
+const inUse = (k: Kernel, pfn: number): boolean => {
   const m = k.memmap;
-  if (m.test(pfn, PG_hwpoison)) return errno("EHWPOISON", `pfn ${pfn} is already poisoned`);
-  if (m.test(pfn, PG_buddy) || (m.refcount[m.folioOf(pfn)] === 0 && m.compoundHead[pfn] === 0)) {
-    return errno("EBUSY", `pfn ${pfn} is free memory; only pages in use are modelled`);
+  return m.refcount[m.folioOf(pfn)]! > 0;
+};
+
+/**
+ * `action_result()`: reports the outcome (the `memory_failure_event` tracepoint) and, unless the
+ * page was already poisoned, counts it in the node's `memory_failure/` statistics
+ * (`update_per_node_mf_stats()`). 0 when recovered or delayed, else `EBUSY`.
+ */
+const actionResult = (
+  k: Kernel,
+  pfn: number,
+  type: MfActionPageType,
+  result: MfResult,
+): 0 | ErrnoError => {
+  if (k.trace.enabled) k.trace.emit({ event: "memory_failure_event", pfn, type, result });
+  if (type !== "MF_MSG_ALREADY_POISONED") {
+    const stats = k.pageAlloc.zones[k.mem.pfnToNid(pfn)]!.mfStats;
+    stats.total++;
+    stats[MF_STAT[result]]++;
   }
+  if (result === "MF_RECOVERED" || result === "MF_DELAYED") return 0;
+  return errno("EBUSY", `memory_failure: pfn ${pfn}: ${type}: ${result}`);
+};
+
+/** Marks `pfn` poisoned and counts it (`SetPageHWPoison`, `num_poisoned_pages_inc()`). */
+const setHwpoison = (k: Kernel, pfn: number): void => {
+  const m = k.memmap;
   m.set(pfn, PG_hwpoison);
   const head = m.folioOf(pfn);
   if (m.test(head, PG_head)) m.set(head, PG_has_hwpoisoned);
   k.numPoisonedPages++;
+};
+
+/**
+ * Plants an uncorrected error in the page at `pfn` that the kernel has not handled yet: the page
+ * is marked `PG_hwpoison` (and its folio `PG_has_hwpoisoned`) and counted, and nothing else
+ * changes, so a process reading it gets `EHWPOISON` and a machine-check-safe copy from it fails,
+ * as the hardware reports the error when the bytes are consumed. No kernel symbol: the state
+ * between the error and `memory_failure()`. `ENXIO` outside memory, `EHWPOISON` when already
+ * poisoned, `EBUSY` for a free page (the allocator would hand it out).
+ */
+export const injectMemoryError = (k: Kernel, pfn: number): 0 | ErrnoError => {
+  if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
+  if (k.memmap.test(pfn, PG_hwpoison)) return errno("EHWPOISON", `pfn ${pfn} is already poisoned`);
+  if (!inUse(k, pfn)) return errno("EBUSY", `pfn ${pfn} is free memory`);
+  setHwpoison(k, pfn);
   return 0;
+};
+
+/**
+ * `hwpoison_user_mappings()`: unmaps the folio everywhere. A clean file page whose data the file
+ * still has is unmapped plainly; otherwise (anonymous, dirty, shmem) each mapping of the poisoned
+ * page becomes a hwpoison entry. A dirty PTE makes the folio dirty first. False when a mapping
+ * remains.
+ */
+const hwpoisonUserMappings = (k: Kernel, head: number): boolean => {
+  const m = k.memmap;
+  if (m.folioMapcount(head) === 0) return true;
+  let ttu = TTU_HWPOISON;
+  const mapping = m.mapping[head]!;
+  const file = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;
+  // mapping_can_writeback(): a regular file; shmem has no writeback.
+  if (!m.test(head, PG_dirty) && file && !file.shmem) {
+    if (folioMkclean(k, head)) m.set(head, PG_dirty);
+    else ttu = 0; // "corrupted page was clean: dropped without side effects"
+  }
+  tryToUnmap(k, head, ttu);
+  return m.folioMapcount(head) === 0;
+};
+
+/**
+ * The `error_states[]` entries an LRU page can match (`identify_page_state()`): mlocked or
+ * unevictable before plain LRU, dirty before clean.
+ */
+const identifyPageState = (flags: number): MfActionPageType => {
+  const dirty = (flags & PG_dirty) !== 0;
+  if (flags & PG_mlocked) return dirty ? "MF_MSG_DIRTY_MLOCKED_LRU" : "MF_MSG_CLEAN_MLOCKED_LRU";
+  return dirty ? "MF_MSG_DIRTY_LRU" : "MF_MSG_CLEAN_LRU";
+};
+
+/**
+ * `me_pagecache_dirty()` / `me_pagecache_clean()` on an unmapped order-0 LRU page that holds our
+ * reference: off the LRU (`delete_from_lru_cache()`), `EIO` recorded on a dirty file, the page
+ * truncated from a regular file (a shmem page is kept, `shmem_error_remove_folio()`), and
+ * "failed" when someone else still holds it (`has_extra_refcount()`).
+ */
+const mePagecache = (k: Kernel, page: number, dirty: boolean): MfResult => {
+  const m = k.memmap;
+  if (m.testAndClear(page, PG_lru)) m.lru.del(page);
+  m.clear(page, PG_mlocked);
+  const mapping = m.mapping[page]!;
+  if (mapping < 0 || mapping === 0) {
+    // An anonymous page: the only reference left should be ours.
+    return m.refcount[page]! - 1 > 0 ? "MF_FAILED" : "MF_RECOVERED";
+  }
+  const file = k.addressSpaces.get(mapping)!;
+  if (dirty) file.wbErrSeq++; // mapping_set_error(mapping, -EIO)
+  if (file.shmem) return m.refcount[page]! - 1 - 1 > 0 ? "MF_FAILED" : "MF_RECOVERED";
+  filemapRemoveFolio(k, file, page);
+  return m.refcount[page]! - 1 > 0 ? "MF_FAILED" : "MF_RECOVERED";
+};
+
+/**
+ * `me_huge_page()` on an unmapped hugetlb folio holding our reference: an anonymous one is freed
+ * and dissolved into the buddy allocator, its poisoned pages kept out (`__page_handle_poison()`);
+ * one someone else still holds is "failed".
+ */
+const meHugePage = (k: Kernel, head: number): MfResult => {
+  const m = k.memmap;
+  if (m.refcount[head]! - 1 > 0) return "MF_FAILED";
+  folioPut(k, head);
+  return "MF_RECOVERED";
+};
+
+/**
+ * `memory_failure(pfn, 0)` (`mm/memory-failure.c`): handles an uncorrected error in the page at
+ * `pfn`, as the module comment describes. Returns 0 when the page was recovered, `ENXIO` for a PFN
+ * with no memory, `EHWPOISON` for a page already poisoned or a large folio that cannot be split,
+ * and `EBUSY` when the page could not be handled (ignored or failed); the page stays poisoned and
+ * counted in every case but `ENXIO`.
+ */
+export const memoryFailure = (k: Kernel, pfn: number): 0 | ErrnoError => {
+  if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
+  const m = k.memmap;
+  if (m.test(pfn, PG_hwpoison)) {
+    actionResult(k, pfn, "MF_MSG_ALREADY_POISONED", "MF_FAILED");
+    return errno("EHWPOISON", `pfn ${pfn} is already poisoned`);
+  }
+  setHwpoison(k, pfn);
+  if (!inUse(k, pfn)) {
+    // get_hwpoison_page() found no user: a free buddy page is taken off the free lists.
+    if (k.pageAlloc.takePageOffBuddy(pfn))
+      return actionResult(k, pfn, "MF_MSG_BUDDY", "MF_RECOVERED");
+    return actionResult(k, pfn, "MF_MSG_GET_HWPOISON", "MF_IGNORED");
+  }
+  let head = m.folioOf(pfn);
+  if (m.test(head, PG_hugetlb)) {
+    // try_memory_failure_hugetlb(): the whole folio is unmapped with hwpoison entries.
+    m.refcount[head]!++;
+    tryToUnmap(k, head, TTU_HWPOISON);
+    if (m.folioMapcount(head) > 0) {
+      m.refcount[head]!--;
+      return actionResult(k, pfn, "MF_MSG_UNMAP_FAILED", "MF_FAILED");
+    }
+    return actionResult(k, pfn, "MF_MSG_HUGE", meHugePage(k, head));
+  }
+  // HWPoisonHandlable(): only LRU pages (and free ones, above) can be handled.
+  if (!m.test(head, PG_lru)) return actionResult(k, pfn, "MF_MSG_GET_HWPOISON", "MF_IGNORED");
+  if (m.folioOrder(head) > 0) {
+    // try_to_split_thp_page(): split to order 0 under an isolation reference.
+    const list = new FolioList(m.lru);
+    k.lru.isolate(head);
+    list.addTail(head);
+    const split = splitFolio(k, head, list);
+    for (let folio = list.first; folio >= 0; folio = list.first) {
+      list.del(folio);
+      k.lru.putback(folio);
+    }
+    if (split !== 0) {
+      actionResult(k, pfn, "MF_MSG_UNSPLIT_THP", "MF_FAILED");
+      return errno("EHWPOISON", `memory_failure: pfn ${pfn}: its large folio could not be split`);
+    }
+    head = pfn;
+  }
+  m.refcount[head]!++; // get_hwpoison_page()'s reference
+  const flags = m.flags[head]!;
+  if (!hwpoisonUserMappings(k, head)) {
+    m.refcount[head]!--;
+    return actionResult(k, pfn, "MF_MSG_UNMAP_FAILED", "MF_FAILED");
+  }
+  const type = identifyPageState(m.flags[head]! | (flags & PG_dirty));
+  const result = mePagecache(k, head, ((m.flags[head]! | flags) & PG_dirty) !== 0);
+  folioPut(k, head);
+  return actionResult(k, pfn, type, result);
 };
 
 /** `unpoison_memory(pfn)`: clears a page's poison mark. */

@@ -189,6 +189,14 @@ interface MigrateCall {
   /** The folio a synchronous mode must wait for, and the flag. */
   waitOn: number;
   waitBit: number;
+  /**
+   * The source whose destination was allocated before a wait, as the kernel holds it across
+   * `folio_lock()` / `folio_wait_writeback()`: -1 for none. With it, the destination and whether
+   * the source is still locked by this call.
+   */
+  heldSrc: number;
+  heldDst: number;
+  heldLocked: boolean;
 }
 
 /**
@@ -199,11 +207,42 @@ interface MigrateCall {
 const isThp = (k: Kernel, head: number): number =>
   k.memmap.folioOrder(head) >= k.pmdOrder && !k.memmap.test(head, PG_hugetlb) ? 1 : 0;
 
-/** Records that a synchronous mode must wait for `bit` to clear on `src`, and says so. */
-const mustWait = (c: MigrateCall, src: number, bit: number): number => {
+/**
+ * Records that a synchronous mode must wait for `bit` to clear on `src`, holding the destination
+ * `dst` (and the source's lock when `locked`) across the wait, and says so.
+ */
+const mustWait = (
+  c: MigrateCall,
+  src: number,
+  bit: number,
+  dst: number,
+  locked: boolean,
+): number => {
+  releaseHeld(c);
   c.waitOn = src;
   c.waitBit = bit;
+  c.heldSrc = src;
+  c.heldDst = dst;
+  c.heldLocked = locked;
   return MIGRATEPAGE_WAIT;
+};
+
+/**
+ * The destination for `src`: the one held across a wait for it, else a new one from
+ * `get_new_folio()` (-1 when none); with whether the source is already locked by this call.
+ */
+const takeDst = (c: MigrateCall, src: number): { dst: number; locked: boolean } => {
+  if (c.heldSrc !== src) return { dst: c.getNewFolio(src), locked: false };
+  c.heldSrc = -1;
+  return { dst: c.heldDst, locked: c.heldLocked };
+};
+
+/** Gives back a destination held across a wait whose source was not retried. */
+const releaseHeld = (c: MigrateCall): void => {
+  if (c.heldSrc < 0) return;
+  if (c.heldLocked) folioUnlock(c.k, c.heldSrc);
+  c.heldSrc = -1;
+  undoDst(c, c.heldDst);
 };
 
 /** Restores the source after a failure (`migrate_folio_undo_src`). */
@@ -245,27 +284,27 @@ const migrateFolioUnmap = (
   const m = k.memmap;
   if (m.refcount[src] === 1) {
     // Freed from under us: only our isolation reference is left.
+    if (c.heldSrc === src) releaseHeld(c);
     m.lru.del(src);
     migrateFolioDone(c, src);
     return MIGRATEPAGE_SUCCESS;
   }
-  if (!folioTrylock(k, src)) {
-    if (mode === MIGRATE_ASYNC) return -ERRNO.EAGAIN;
-    if (mode === MIGRATE_SYNC_LIGHT && !m.test(src, PG_uptodate)) return -ERRNO.EAGAIN;
-    return mustWait(c, src, PG_locked);
+  // The destination comes first, before the source's lock.
+  const { dst, locked } = takeDst(c, src);
+  if (dst < 0) return -ERRNO.ENOMEM;
+  if (!locked && !folioTrylock(k, src)) {
+    if (mode === MIGRATE_ASYNC || (mode === MIGRATE_SYNC_LIGHT && !m.test(src, PG_uptodate))) {
+      undoDst(c, dst);
+      return -ERRNO.EAGAIN;
+    }
+    return mustWait(c, src, PG_locked, dst, false);
   }
   if (m.test(src, PG_writeback)) {
-    folioUnlock(k, src);
-    if (mode !== MIGRATE_SYNC) {
-      ret.moveTail(src);
-      return -ERRNO.EBUSY;
-    }
-    return mustWait(c, src, PG_writeback);
-  }
-  const dst = c.getNewFolio(src);
-  if (dst < 0) {
-    folioUnlock(k, src);
-    return -ERRNO.ENOMEM;
+    // Only MIGRATE_SYNC waits for writeback, holding the lock and the destination.
+    if (mode === MIGRATE_SYNC) return mustWait(c, src, PG_writeback, dst, true);
+    undoSrc(c, src, false, ret);
+    undoDst(c, dst);
+    return -ERRNO.EBUSY;
   }
   m.private[dst] = 0;
   folioTrylock(k, dst);
@@ -329,10 +368,10 @@ const migrateFolio = (
 };
 
 /**
- * `fallback_migrate_folio()`: for a filesystem without `migrate_folio`. A dirty folio must be
- * written back first: only `MIGRATE_SYNC` may, through `writeout()`, which fails with `EINVAL`
- * when the filesystem cannot write back and `EIO` when the write fails, and otherwise leaves the
- * folio clean for the retry (`-EAGAIN`).
+ * `fallback_migrate_folio()`: for a filesystem without `migrate_folio` (Linux 6.16 and later,
+ * after `writeout()` was removed). A dirty folio cannot be moved: `EBUSY` in every mode. A folio
+ * with private data the filesystem will not release cannot either: `EAGAIN` in `MIGRATE_SYNC`,
+ * `EBUSY` otherwise (`filemap_release_folio()`; the model's filesystems keep none).
  */
 const fallbackMigrateFolio = (
   k: Kernel,
@@ -341,14 +380,8 @@ const fallbackMigrateFolio = (
   dst: number,
   src: number,
 ): number => {
-  const m = k.memmap;
-  if (m.test(src, PG_dirty)) {
-    if (mode !== MIGRATE_SYNC) return -ERRNO.EBUSY;
-    if (cache.writepage === "none") return -ERRNO.EINVAL;
-    if (cache.writepage === "error") return -ERRNO.EIO;
-    m.clear(src, PG_dirty);
-    return -ERRNO.EAGAIN;
-  }
+  if (k.memmap.test(src, PG_dirty)) return -ERRNO.EBUSY;
+  if (k.memmap.test(src, PG_private)) return mode === MIGRATE_SYNC ? -ERRNO.EAGAIN : -ERRNO.EBUSY;
   return migrateFolio(k, cache, dst, src);
 };
 
@@ -505,6 +538,7 @@ const migratePagesBatchCall = (
         }
       }
     }
+    releaseHeld(c);
     if (!lowMemory) {
       nrFailed += retry;
       stats.nrThpFailed += thpRetry;
@@ -648,18 +682,18 @@ const unmapAndMoveHugePage = (
   const { k } = c;
   const m = k.memmap;
   if (m.refcount[src] === 1) {
+    if (c.heldSrc === src) releaseHeld(c);
     m.lru.del(src);
     k.hugetlbActive.putback(src);
     return MIGRATEPAGE_SUCCESS;
   }
-  if (!folioTrylock(k, src)) {
-    if (!force || mode !== MIGRATE_SYNC) return -ERRNO.EAGAIN;
-    return mustWait(c, src, PG_locked);
-  }
-  const dst = c.getNewFolio(src);
-  if (dst < 0) {
-    folioUnlock(k, src);
-    return -ERRNO.ENOMEM;
+  const { dst, locked } = takeDst(c, src);
+  if (dst < 0) return -ERRNO.ENOMEM;
+  if (!locked && !folioTrylock(k, src)) {
+    if (force && mode === MIGRATE_SYNC) return mustWait(c, src, PG_locked, dst, false);
+    if (c.putNewFolio) c.putNewFolio(dst);
+    else folioPut(k, dst);
+    return -ERRNO.EAGAIN;
   }
   folioTrylock(k, dst);
   let wasMapped = false;
@@ -711,6 +745,7 @@ const migrateHugetlbs = (
           continue hugetlbPasses;
         }
         if (rc === -ERRNO.ENOMEM) {
+          releaseHeld(c);
           stats.nrFailedPages += nrPages + nrRetryPages;
           c.errors?.set(folio, rc);
           return rc;
@@ -727,6 +762,7 @@ const migrateHugetlbs = (
         }
       }
     }
+    releaseHeld(c);
     nrFailed += retry;
     stats.nrFailedPages += nrRetryPages;
     if (retry)
@@ -934,6 +970,9 @@ export const migratePagesBatch = (
         ...extra,
         waitOn: -1,
         waitBit: 0,
+        heldSrc: -1,
+        heldDst: -1,
+        heldLocked: false,
       };
       return migratePagesBatchCall(c, from, mode, retFolios, splitFolios, stats, nrPass);
     }),
@@ -960,6 +999,9 @@ const migratePagesChecked = (
       ...extra,
       waitOn: -1,
       waitBit: 0,
+      heldSrc: -1,
+      heldDst: -1,
+      heldLocked: false,
     };
     const stats = newMigratePagesStats();
     const folios = new FolioList(space);

@@ -375,6 +375,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
   if (!tables) return errno("ENOMEM", "fork: no memory for the child's page tables");
   child.mmapBase = parent.mmapBase;
   child.mmapCursor = parent.mmapCursor;
+  child.dumpable = parent.dumpable; // mm_init() keeps the MMF_INIT_MASK bits of mm->flags
   for (const [i, vma] of parent.vmas.entries()) {
     const copy = new Vma(
       child,

@@ -5,8 +5,9 @@
  * `do_pages_stat()` from `mm/migrate.c`.
  *
  * Whole-call errors come in the kernel's order: `EINVAL` for unknown flags, `EPERM` for
- * `MPOL_MF_MOVE_ALL` without `CAP_SYS_NICE`, `ESRCH` for no such process, `EPERM` for another
- * user's process without `CAP_SYS_PTRACE`, `EINVAL` for a process with no mm, `EFAULT` for a bad
+ * `MPOL_MF_MOVE_ALL` without `CAP_SYS_NICE`, `ESRCH` for no such process, `EPERM` when
+ * `ptraceMayAccess(PTRACE_MODE_READ_REALCREDS)` denies (another user's process, or one that is not
+ * dumpable, without `CAP_SYS_PTRACE`), `EINVAL` for a process with no mm, `EFAULT` for a bad
  * array, `ENOMEM` for more entries than a status array can hold, then `ENODEV` for a node that
  * does not exist or has no memory and `EACCES` for a node outside the process's cpuset. Nodes are
  * all checked before any page moves, so a call that fails changes nothing (Linux moves the
@@ -26,7 +27,7 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../include/capability";
+import { CAP_SYS_NICE } from "../include/capability";
 import { __GFP_COMP, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import { MPOL_MF_MOVE, MPOL_MF_MOVE_ALL } from "../include/mempolicy";
@@ -34,6 +35,7 @@ import type { MovePagesResult, NewFolioFn } from "../include/migrate";
 import { MIGRATE_SYNC, MR_SYSCALL } from "../include/migrate_mode";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
+import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
 import { folioWalkEntry } from "./memory";
@@ -49,12 +51,6 @@ const followPage = (k: Kernel, task: Task, addr: number): number => {
   if (pteSpecial(pte)) return -ERRNO.EFAULT;
   return ptePfn(pte);
 };
-
-/** `ptrace_may_access(task, PTRACE_MODE_READ_REALCREDS)`. */
-const mayAccess = (caller: Task, target: Task): boolean =>
-  caller === target ||
-  caller.capable(CAP_SYS_PTRACE) ||
-  (caller.uid === target.uid && caller.uid === target.euid);
 
 /**
  * Checks the whole call; returns the target task and the status array to fill, or the error,
@@ -76,7 +72,7 @@ const checkCall = (
   }
   const target = pid === 0 ? caller : k.findTask(pid);
   if (!target) return errno("ESRCH", `move_pages: no process ${pid}`);
-  if (!mayAccess(caller, target)) {
+  if (!ptraceMayAccess(caller, target, PTRACE_MODE_READ_REALCREDS)) {
     return errno(
       "EPERM",
       `move_pages: process ${caller.pid} may not move the pages of process ${pid}`,

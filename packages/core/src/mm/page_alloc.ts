@@ -387,6 +387,37 @@ export class BuddyAllocator implements PageAllocator {
   }
 
   /**
+   * `take_page_off_buddy()` (`mm/page_alloc.c`): removes the free page `pfn` from the buddy
+   * allocator for good, splitting the free block that holds it and freeing the rest
+   * (`break_down_buddy_pages()`). The page keeps only `PG_hwpoison` and counts in the zone's
+   * poisoned pages, as a freed poisoned page does. False when `pfn` is in no free block.
+   */
+  takePageOffBuddy(pfn: number): boolean {
+    const m = this.memmap;
+    const zone = this.zones[this.mem.pfnToNid(pfn)];
+    if (!zone) return false;
+    for (let order = 0; order <= this.maxOrder; order++) {
+      const start = pfn & ~((1 << order) - 1);
+      if (start < zone.startPfn) break;
+      if (!(m.flags[start]! & PG_buddy) || m.order[start] !== order) continue;
+      this.delFromFreeList(zone, start, order);
+      // break_down_buddy_pages(): halve the block, keeping the half without the page free.
+      let base = start;
+      for (let half = order - 1; half >= 0; half--) {
+        const size = 1 << half;
+        const target = pfn < base + size ? base : base + size;
+        this.addToFreeList(zone, target === base ? base + size : base, half);
+        base = target;
+      }
+      m.flags[pfn] = PG_hwpoison;
+      m.order[pfn] = 0;
+      zone.poisonedPages++;
+      return true;
+    }
+    return false;
+  }
+
+  /**
    * `free_pages_prepare()` (`mm/page_alloc.c`): checks that 2^order pages at `pfn` may be freed
    * and clears what an allocated page carries (compound head, mapping, flags but hwpoison), so
    * the block can go back to a free list. False, with the bad page reported and nothing changed,

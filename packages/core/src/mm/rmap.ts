@@ -22,9 +22,10 @@
  */
 import type { Kernel } from "../include/kernel";
 import type { Vma } from "../include/mm_types";
-import { PG_dirty } from "../include/page_flags";
+import { PG_dirty, PG_has_hwpoisoned, PG_hugetlb, PG_hwpoison } from "../include/page_flags";
 import {
   isMigrationEntry,
+  mkHwpoisonEntry,
   mkMigrationEntry,
   mkPte,
   PTE_DIRTY,
@@ -201,6 +202,54 @@ export const tryToMigrate = (
     m.refcount[head]! -= unmapped;
     if (unmapped > 0 && deferFlush) batch.add(vma.mm.tlb);
   }
+};
+
+/** `TTU_HWPOISON`: leave a hwpoison entry where a poisoned page was mapped. */
+export const TTU_HWPOISON = 1 << 1;
+
+/**
+ * `try_to_unmap()` (`mm/rmap.c`, `try_to_unmap_one()`): removes every present mapping of the
+ * folio, moving the PTE dirty bits to the folio and dropping the mapcount and reference each
+ * mapping held, with a TLB flush per entry. With {@link TTU_HWPOISON} a poisoned page's entry
+ * becomes a hwpoison entry (for hugetlb, every page of the folio: one huge entry covers it), so
+ * that a later access gets `SIGBUS`; every other entry is cleared, and a later access faults the
+ * page in again.
+ */
+export const tryToUnmap = (k: Kernel, head: number, flags: number): void => {
+  const m = k.memmap;
+  const hugetlb = m.test(head, PG_hugetlb);
+  const poisonedFolio = hugetlb && m.test(head, PG_has_hwpoisoned);
+  let unmapped = 0;
+  rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, slot, i) => {
+    const pte = vma.ptes[slot]!;
+    const page = head + i;
+    if (!ptePresent(pte) || ptePfn(pte) !== page) return;
+    const poisoned = poisonedFolio || m.test(page, PG_hwpoison);
+    vma.ptes[slot] = flags & TTU_HWPOISON && poisoned ? mkHwpoisonEntry(page) : 0;
+    if (pteDirty(pte)) m.set(head, PG_dirty);
+    m.mapcount[page]!--;
+    unmapped++;
+    vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
+  });
+  m.refcount[head]! -= unmapped;
+};
+
+/**
+ * `folio_mkclean()` (`mm/rmap.c`): write-protects and cleans every PTE mapping the folio; true when
+ * one of them was dirty.
+ */
+export const folioMkclean = (k: Kernel, head: number): boolean => {
+  const m = k.memmap;
+  let dirty = false;
+  rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, slot, i) => {
+    const pte = vma.ptes[slot]!;
+    if (!ptePresent(pte) || ptePfn(pte) !== head + i) return;
+    if (!pteDirty(pte) && !pteWrite(pte)) return;
+    dirty ||= pteDirty(pte);
+    vma.ptes[slot] = pte & ~(PTE_DIRTY | PTE_WRITE);
+    vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
+  });
+  return dirty;
 };
 
 /**

@@ -47,7 +47,7 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
 
   it("fails the chunk that reads a poisoned page, and copies the others", async () => {
     const { k, engine, src, dst } = setup(2);
-    run(k.memoryFailure(src.pfn + 5));
+    run(k.injectMemoryError(src.pfn + 5));
     await Effect.runPromise(copyInChunks(engine, src.pfn, dst.pfn, src.size, 4));
     expect([0, 1, 2, 3].map((t) => engine.tagFailed(t))).toEqual([false, true, false, false]);
     expectBytes(dst.bytes().subarray(0, 4 * 4096), pattern(src.size, 41).subarray(0, 4 * 4096));

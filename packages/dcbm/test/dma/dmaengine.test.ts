@@ -315,7 +315,7 @@ describe("dmaengine: descriptors, cookies and completion", () => {
     const device = addDevice(kernel, { channels: 1, engines: 1 });
     const chan = request(kernel);
     const { src, dst, srcT, dstT } = buffers(kernel, device, 4);
-    run(kernel.memoryFailure(src.pfn + 2));
+    run(kernel.injectMemoryError(src.pfn + 2));
     const results: number[] = [];
     submitParts(
       chan,

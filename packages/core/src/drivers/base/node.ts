@@ -3,7 +3,7 @@
  *
  * Models `drivers/base/node.c`: `/sys/devices/system/node/` with the node state masks
  * (`possible`, `online`, `has_memory`, `has_normal_memory`) and, per node, `node<N>/meminfo` and
- * `node<N>/distance`.
+ * `node<N>/distance` and `node<N>/memory_failure/{total,ignored,failed,delayed,recovered}`.
  *
  * @module
  */
@@ -36,6 +36,16 @@ export const createNodeSysfs = (k: Kernel): void => {
         mode: 0o444,
         show: () => `${all.map((to) => k.distance(node.nid, to)).join(" ")}\n`,
       },
+    });
+    // memory_failure_attr_group (drivers/base/node.c): one read-only count per file.
+    const stats = zone.mfStats;
+    const stat = (key: keyof typeof stats) => ({ mode: 0o444, show: () => `${stats[key]}\n` });
+    k.fs.addAttributes(`/sys/devices/system/node/node${node.nid}/memory_failure`, {
+      total: stat("total"),
+      ignored: stat("ignored"),
+      failed: stat("failed"),
+      delayed: stat("delayed"),
+      recovered: stat("recovered"),
     });
   }
 };

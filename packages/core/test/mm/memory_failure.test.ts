@@ -1,0 +1,271 @@
+// memory_failure() by page state, with the values of mm/memory-failure.c (Linux 6.13+):
+// action_result() outcomes, the memory_failure_event tracepoint
+// (include/trace/events/memory-failure.h), the per-node memory_failure/ counters
+// (drivers/base/node.c) and num_poisoned_pages (/proc/meminfo HardwareCorrupted).
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import {
+  __GFP_THISNODE,
+  ERRNO,
+  isHwpoisonEntry,
+  type Kernel,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MPOL_MF_MOVE,
+  PG_hwpoison,
+  PROT_READ,
+  PROT_WRITE,
+  ptePfn,
+  putbackMovablePages,
+  type TraceEvent,
+} from "../../src/index";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  isolateRange,
+  mapPattern,
+  pattern,
+  pteAt,
+  run,
+} from "../../src/testing/index";
+
+const events = (k: Kernel): TraceEvent[] => {
+  const seen: TraceEvent[] = [];
+  k.trace.subscribe((e) => {
+    if (e.event === "memory_failure_event") seen.push(e);
+  });
+  return seen;
+};
+const nodeStats = (k: Kernel, nid: number): string[] =>
+  ["total", "ignored", "failed", "delayed", "recovered"].map((f) =>
+    run(k.fs.read(`/sys/devices/system/node/node${nid}/memory_failure/${f}`)).trim(),
+  );
+
+describe("memory_failure(): free and unhandlable pages", () => {
+  it("takes a free buddy page off the free lists: MF_MSG_BUDDY, MF_RECOVERED (take_page_off_buddy)", () => {
+    const k = boot();
+    const seen = events(k);
+    const pfn = k.pageAlloc.zones[1]!.startPfn + 5000;
+    const free = k.pageAlloc.nodeFreePages(1);
+    run(k.memoryFailure(pfn));
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(free - 1);
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(true);
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn, type: "MF_MSG_BUDDY", result: "MF_RECOVERED" },
+    ]);
+    expect(nodeStats(k, 1)).toEqual(["1", "0", "0", "0", "1"]);
+    expect(run(k.fs.read("/proc/meminfo"))).toMatch(/HardwareCorrupted:\s+4 kB/);
+    // The allocator never hands it out: every free page of the node, none of them it.
+    const taken: number[] = [];
+    const alloc = () => k.pageAlloc.allocPages(1, 0, __GFP_THISNODE);
+    for (let got = alloc(); got >= 0; got = alloc()) taken.push(got);
+    expect(taken).toHaveLength(free - 1);
+    expect(taken).not.toContain(pfn);
+  });
+
+  it("ignores a kernel page (not on the LRU): MF_MSG_GET_HWPOISON, MF_IGNORED, EBUSY; it stays poisoned", () => {
+    const k = boot();
+    const seen = events(k);
+    const folio = run(k.allocFolio(0, 0));
+    expectErrno(k.memoryFailure(folio.pfn), "EBUSY");
+    expect(folio.hwpoisoned).toBe(true);
+    expect(k.numPoisonedPages).toBe(1);
+    expect(seen.map((e) => e.event === "memory_failure_event" && [e.type, e.result])).toEqual([
+      ["MF_MSG_GET_HWPOISON", "MF_IGNORED"],
+    ]);
+    expect(nodeStats(k, 0)).toEqual(["1", "1", "0", "0", "0"]);
+    // A second error on it: MF_MSG_ALREADY_POISONED, MF_FAILED, -EHWPOISON, not counted again.
+    expectErrno(k.memoryFailure(folio.pfn), "EHWPOISON");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_ALREADY_POISONED", result: "MF_FAILED" });
+    expect(nodeStats(k, 0)[0]).toBe("1");
+    expect(k.numPoisonedPages).toBe(1);
+    expectErrno(k.memoryFailure(k.mem.maxPfn + 1), "ENXIO");
+  });
+
+  it("ignores a folio isolated for migration (off the LRU): MF_MSG_GET_HWPOISON, MF_IGNORED", () => {
+    const k = boot();
+    const seen = events(k);
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4096, 1);
+    const list = isolateRange(p, addr, 4096);
+    expectErrno(k.memoryFailure(list.first), "EBUSY");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_GET_HWPOISON", result: "MF_IGNORED" });
+    putbackMovablePages(k, list);
+    // Still mapped: the error is met when the page is read.
+    expectErrno(p.read(addr, 1), "EHWPOISON");
+  });
+
+  it("ignores the zero page, mapped by a process but reserved", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096));
+    run(p.read(addr, 1)); // maps the zero page
+    expectErrno(k.memoryFailure(k.zeroPfn), "EBUSY");
+  });
+});
+
+describe("memory_failure(): anonymous pages", () => {
+  it("unmaps a page from every process with hwpoison entries; a later access gets EHWPOISON (SIGBUS BUS_MCEERR_AR)", () => {
+    const k = boot();
+    const seen = events(k);
+    const parent = run(k.createProcess());
+    const addr = mapPattern(parent, 4 * 4096, 3);
+    const child = run(parent.fork());
+    const pfn = ptePfn(pteAt(parent, addr + 4096));
+    const free = k.pageAlloc.nodeFreePages(0);
+    run(k.memoryFailure(pfn));
+    // Written, so dirty: MF_MSG_DIRTY_LRU; anonymous, so me_pagecache_clean() recovers it.
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn, type: "MF_MSG_DIRTY_LRU", result: "MF_RECOVERED" },
+    ]);
+    for (const p of [parent, child]) {
+      expect(isHwpoisonEntry(pteAt(p, addr + 4096))).toBe(true);
+      const err = expectErrno(p.read(addr + 4096, 1), "EHWPOISON");
+      expect(err.message).toContain(`0x${(addr + 4096).toString(16)}`);
+      expectErrno(p.write(addr + 4096 + 10, new Uint8Array([1])), "EHWPOISON");
+      expectBytes(run(p.read(addr, 4096)), pattern(4 * 4096, 3).subarray(0, 4096));
+    }
+    // The page was freed and kept out of the allocator.
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free);
+    expect(k.memmap.refcount[pfn]).toBe(0);
+    // move_pages() finds no folio behind a hwpoison entry (folio_walk_start()): -ENOENT.
+    const { status } = Effect.runSync(parent.movePages(0, [addr + 4096], [1], MPOL_MF_MOVE));
+    expect(status[0]).toBe(-ERRNO.ENOENT);
+    expectConsistent(k);
+    // Unmapping and exit clear the entries without touching the page.
+    run(child.munmap(addr, 4 * 4096));
+    run(parent.exit());
+    expectConsistent(k);
+  });
+
+  it("reads an mlocked page's state from its flags: MF_MSG_DIRTY_MLOCKED_LRU (error_states[])", () => {
+    const k = boot();
+    const seen = events(k);
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4096, 7);
+    run(p.mlock(addr, 4096));
+    const pfn = ptePfn(pteAt(p, addr));
+    run(k.memoryFailure(pfn));
+    expect(seen).toEqual([
+      {
+        event: "memory_failure_event",
+        pfn,
+        type: "MF_MSG_DIRTY_MLOCKED_LRU",
+        result: "MF_RECOVERED",
+      },
+    ]);
+    expectErrno(p.read(addr, 1), "EHWPOISON");
+    expectConsistent(k);
+  });
+
+  it("splits a THP first, then unmaps only the poisoned page (try_to_split_thp_page)", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 2 ** 20, 5);
+    const head = ptePfn(pteAt(p, addr));
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    const splits = k.vmstat.get("thp_split_page");
+    run(k.memoryFailure(head + 3));
+    expect(k.vmstat.get("thp_split_page")).toBe(splits + 1);
+    expect(k.memmap.folioOrder(head)).toBe(0);
+    expect(isHwpoisonEntry(pteAt(p, addr + 3 * 4096))).toBe(true);
+    expectErrno(p.read(addr + 3 * 4096, 1), "EHWPOISON");
+    const want = pattern(2 * 2 ** 20, 5);
+    expectBytes(run(p.read(addr, 3 * 4096)), want.subarray(0, 3 * 4096));
+    expectBytes(run(p.read(addr + 4 * 4096, 4096)), want.subarray(4 * 4096, 5 * 4096));
+    expectConsistent(k);
+  });
+
+  it("fails a THP that cannot be split (pinned): MF_MSG_UNSPLIT_THP, MF_FAILED, EHWPOISON", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const seen = events(k);
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 2 ** 20, 5);
+    const head = ptePfn(pteAt(p, addr));
+    k.memmap.refcount[head]!++; // a pin
+    expectErrno(k.memoryFailure(head + 3), "EHWPOISON");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_UNSPLIT_THP", result: "MF_FAILED" });
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    expect(nodeStats(k, 0)).toEqual(["1", "0", "1", "0", "0"]);
+    expectErrno(p.read(addr + 3 * 4096, 1), "EHWPOISON");
+    k.memmap.refcount[head]!--;
+    expectConsistent(k);
+  });
+
+  it("unmaps a whole hugetlb folio with hwpoison entries and dissolves it: MF_MSG_HUGE, MF_RECOVERED", () => {
+    const k = boot();
+    const seen = events(k);
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, new Uint8Array([1])));
+    const head = ptePfn(pteAt(p, addr));
+    const free = k.pageAlloc.nodeFreePages(0);
+    run(k.memoryFailure(head + 7));
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_RECOVERED" });
+    expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
+    expectErrno(p.read(addr, 1), "EHWPOISON");
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free + 511);
+    expectConsistent(k);
+  });
+});
+
+describe("memory_failure(): page cache", () => {
+  const mapFile = (dirty: boolean, shared = MAP_SHARED) => {
+    const k = boot();
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 4096, { flags: shared, file, prot: PROT_READ | PROT_WRITE }));
+    if (dirty) run(p.write(addr, new Uint8Array([9])));
+    else run(p.read(addr, 1));
+    run(p.read(addr + 4096, 1));
+    return { k, file, p, addr, pfn: ptePfn(pteAt(p, addr)), seen: events(k) };
+  };
+
+  it("drops a clean file page from its file and unmaps it plainly: MF_MSG_CLEAN_LRU, MF_RECOVERED", () => {
+    const { k, file, p, addr, pfn, seen } = mapFile(false);
+    run(k.memoryFailure(pfn));
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn, type: "MF_MSG_CLEAN_LRU", result: "MF_RECOVERED" },
+    ]);
+    expect(pteAt(p, addr)).toBe(0); // no hwpoison entry: the data is still in the file
+    expect(file.folioAt(0)).toBeNull();
+    expect(run(p.read(addr, 1))[0]).toBe(0); // faulted in again
+    run(file.fsync());
+    expectConsistent(k);
+  });
+
+  it("drops a dirty file page with EIO recorded for fsync, hwpoison entries for its mappers: MF_MSG_DIRTY_LRU", () => {
+    const { k, file, p, addr, pfn, seen } = mapFile(true);
+    run(k.memoryFailure(pfn));
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn, type: "MF_MSG_DIRTY_LRU", result: "MF_RECOVERED" },
+    ]);
+    expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
+    expectErrno(p.read(addr, 1), "EHWPOISON");
+    expect(file.folioAt(0)).toBeNull();
+    expect(file.folioAt(1)).not.toBeNull();
+    // mapping_set_error(-EIO): reported once (file_check_and_advance_wb_err()).
+    expectErrno(file.fsync(), "EIO");
+    run(file.fsync());
+    expectConsistent(k);
+  });
+
+  it("keeps a shmem page cached and poisoned, its mappings hwpoison entries (shmem_error_remove_folio)", () => {
+    const k = boot();
+    const seen = events(k);
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(addr, new Uint8Array([4])));
+    const pfn = ptePfn(pteAt(p, addr));
+    run(k.memoryFailure(pfn));
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_DIRTY_LRU", result: "MF_RECOVERED" });
+    expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
+    expect(k.memmap.refcount[pfn]).toBe(1); // the page cache's
+    expectErrno(p.read(addr, 1), "EHWPOISON");
+    expectConsistent(k);
+  });
+});
