@@ -27,6 +27,9 @@ export const VM_EVENT_ITEMS = [
   "thp_split_page",
   "thp_split_page_failed",
   "thp_zero_page_alloc",
+  "balloon_inflate",
+  "balloon_deflate",
+  "balloon_migrate",
   "cow_fault",
 ] as const;
 

@@ -17,6 +17,7 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
+import type { BalloonDevInfo } from "../include/balloon";
 import { CAP_FULL_SET } from "../include/capability";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
@@ -25,6 +26,7 @@ import { __GFP_COMP } from "../include/gfp";
 import { type MthpMode, ThpSettings } from "../include/huge_mm";
 import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
+import type { MovableOperations } from "../include/migrate";
 import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
 import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module";
@@ -39,6 +41,7 @@ import { checkTaskOptions, Process } from "../kernel/task";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
+import { balloonInit } from "../mm/balloon";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { memoryFailure, unpoisonMemory } from "../mm/memory_failure";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
@@ -181,6 +184,8 @@ class Machine implements KernelInterface {
   readonly moduleNotifyList = new Set<ModuleNotifier>();
   readonly migrateOffload: MigrateOffloadRegistry;
   readonly vmstat: VmStat;
+  readonly movableOps = new Map<number, MovableOperations>();
+  readonly balloonDevices = new Map<number, BalloonDevInfo>();
   readonly fs: KernFs;
   readonly thp: ThpSettings;
   readonly folioWaiters: FolioWaitQueue;
@@ -239,6 +244,7 @@ class Machine implements KernelInterface {
     createNodeSysfs(this);
     createProcFiles(this);
     this.migrateOffload = new MigrateOffloadRegistry(this);
+    balloonInit(this);
   }
 
   /**
@@ -330,6 +336,7 @@ class Machine implements KernelInterface {
       self.files.clear();
       self.anonVmas.clear();
       self.addressSpaces.clear();
+      self.balloonDevices.clear();
       self.mem.release();
       self.state = "down";
       return failures.length === 0
