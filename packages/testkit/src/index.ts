@@ -41,6 +41,7 @@ export {
 } from "./conformance";
 // Oracle: run one scenario on a fresh kernel and check every observable promise.
 export {
+  type BalloonObservation,
   type Observation,
   runMigrationScenario,
   type ScenarioOptions,
@@ -65,6 +66,8 @@ export {
 // Generators: random machines, mappings, page states and migration requests (fast-check).
 export {
   allocFailureArb,
+  type BalloonSpec,
+  balloonArb,
   formatScenario,
   type MigrationRequest,
   type MigrationScenario,
@@ -85,4 +88,4 @@ export {
  *
  * @category Generators
  */
-export const TESTKIT_FORMAT_VERSION = 2;
+export const TESTKIT_FORMAT_VERSION = 3;
