@@ -70,6 +70,41 @@ const setupBalloon = (n: number) => {
   return { k, vb, pages: [...vb.vbDevInfo.pages] };
 };
 
+/**
+ * A one-page balloon whose driver answers `rc` to every migratepage, migrated to node 1 with
+ * MIGRATE_ASYNC / MR_COMPACTION. Checks what every failure leaves: one pgmigrate_fail, no
+ * balloon_migrate, the page still isolated on the list and the destination freed; then puts it
+ * back (putback_movable_ops_page) and checks the balloon has it again.
+ */
+const migrateWithDriverAnswer = async (rc: number) => {
+  const k = boot();
+  let calls = 0;
+  const b = balloonDevinfoInit(k, () => {
+    calls++;
+    return rc;
+  });
+  const page = balloonPageAlloc(k);
+  balloonPageEnqueue(k, b, page);
+  const free1 = k.pageAlloc.zones[1]!.freePages;
+  const list = isolateBalloon(k, [page]);
+  const errors = new Map<number, number>();
+  const r = await Effect.runPromise(
+    migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION, { errors }),
+  );
+  expect(k.vmstat.get("pgmigrate_fail")).toBe(1);
+  expect(k.vmstat.get("balloon_migrate")).toBe(0);
+  expect([...list]).toEqual([page]);
+  expect(k.memmap.test(page, PG_movable_ops_isolated)).toBe(true);
+  expect(k.pageAlloc.zones[1]!.freePages).toBe(free1);
+  putbackMovablePages(k, list);
+  expect([...b.pages]).toEqual([page]);
+  expect(b.isolatedPages).toBe(0);
+  expect(k.memmap.refcount[page]).toBe(1);
+  list.release();
+  expectConsistent(k);
+  return { calls, errors, page, r };
+};
+
 describe("isolate_movable_ops_page()", () => {
   it("isolates a balloon page: owner's list left, PG_movable_ops_isolated, one more reference", () => {
     const { k, vb, pages } = setupBalloon(2);
@@ -190,34 +225,10 @@ describe("migrate_pages() with movable_ops pages", () => {
   }
 
   it("retries -EAGAIN (balloon_lock held) NR_MAX_MIGRATE_PAGES_RETRY times, then leaves the page isolated for putback", async () => {
-    const k = boot();
-    let calls = 0;
-    const b = balloonDevinfoInit(k, () => {
-      calls++;
-      return -ERRNO.EAGAIN;
-    });
-    const page = balloonPageAlloc(k);
-    balloonPageEnqueue(k, b, page);
-    const free1 = k.pageAlloc.zones[1]!.freePages;
-    const list = isolateBalloon(k, [page]);
-    const errors = new Map<number, number>();
-    const r = await Effect.runPromise(
-      migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION, { errors }),
-    );
+    const { calls, errors, page, r } = await migrateWithDriverAnswer(-ERRNO.EAGAIN);
     expect(r.rc).toBe(1);
     expect(calls).toBe(NR_MAX_MIGRATE_PAGES_RETRY);
     expect(errors.get(page)).toBe(-ERRNO.EAGAIN);
-    expect(k.vmstat.get("pgmigrate_fail")).toBe(1);
-    expect(k.vmstat.get("balloon_migrate")).toBe(0);
-    expect([...list]).toEqual([page]);
-    expect(k.memmap.test(page, PG_movable_ops_isolated)).toBe(true);
-    expect(k.pageAlloc.zones[1]!.freePages).toBe(free1);
-    putbackMovablePages(k, list);
-    expect([...b.pages]).toEqual([page]);
-    expect(b.isolatedPages).toBe(0);
-    expect(k.memmap.refcount[page]).toBe(1);
-    list.release();
-    expectConsistent(k);
   });
 
   it("a synchronous call tries NR_MAX_MIGRATE_ASYNC_RETRY + NR_MAX_MIGRATE_SYNC_RETRY passes (migrate_pages_sync)", async () => {
@@ -242,29 +253,10 @@ describe("migrate_pages() with movable_ops pages", () => {
   });
 
   it("a permanent failure (-EBUSY) is not retried: the page goes back, the destination is freed", async () => {
-    const k = boot();
-    let calls = 0;
-    const b = balloonDevinfoInit(k, () => {
-      calls++;
-      return -ERRNO.EBUSY;
-    });
-    const page = balloonPageAlloc(k);
-    balloonPageEnqueue(k, b, page);
-    const free1 = k.pageAlloc.zones[1]!.freePages;
-    const list = isolateBalloon(k, [page]);
-    const errors = new Map<number, number>();
-    const r = await Effect.runPromise(
-      migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION, { errors }),
-    );
+    const { calls, errors, page, r } = await migrateWithDriverAnswer(-ERRNO.EBUSY);
     expect(r.rc).toBe(1);
     expect(calls).toBe(1);
     expect(errors.get(page)).toBe(-ERRNO.EBUSY);
-    expect(k.vmstat.get("pgmigrate_fail")).toBe(1);
-    expect(k.pageAlloc.zones[1]!.freePages).toBe(free1);
-    putbackMovablePages(k, list);
-    expect([...b.pages]).toEqual([page]);
-    list.release();
-    expectConsistent(k);
   });
 
   it("-ENOENT from the driver: the old page deflated, the new one not inflated (balloon_deflate, both freed)", async () => {
