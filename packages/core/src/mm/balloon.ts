@@ -25,7 +25,7 @@ import type { Kernel } from "../include/kernel";
 import type { MovableOperations } from "../include/migrate";
 import { PG_movable_ops, PG_offline } from "../include/page_flags";
 import { FolioList } from "../lib/list";
-import { setMovableOps } from "./migrate_movable_ops";
+import { callMigratePage, setMovableOps } from "./migrate_movable_ops";
 import { folioGet, folioPut } from "./swap";
 
 /**
@@ -182,14 +182,7 @@ const balloonMops = (k: Kernel): MovableOperations => ({
   migratePage: (newpage, page, mode) => {
     const b = balloonPageDevice(k, page);
     if (!b) return -ERRNO.EAGAIN;
-    let rc: number;
-    try {
-      rc = b.migratepage(b, newpage, page, mode);
-    } catch {
-      // A driver callback that throws failed: a permanent failure, the page goes back.
-      return -ERRNO.EINVAL;
-    }
-    if (!Number.isSafeInteger(rc) || rc > 0) return -ERRNO.EINVAL;
+    const rc = callMigratePage(() => b.migratepage(b, newpage, page, mode));
     if (rc < 0 && rc !== -ERRNO.ENOENT) return rc;
     if (rc === 0) {
       folioGet(k, newpage);

@@ -60,6 +60,15 @@ export const pageHasMovableOps = (k: Kernel, page: number): boolean => {
   return (flags & PG_movable_ops) !== 0 && MOVABLE_OPS_PAGE_TYPES.some((t) => (flags & t) !== 0);
 };
 
+/** An owner's `isolate_page`: anything but `true`, an exception included, refuses. */
+const callIsolatePage = (ops: MovableOperations, page: number, mode: number): boolean => {
+  try {
+    return ops.isolatePage(page, mode) === true;
+  } catch {
+    return false;
+  }
+};
+
 /**
  * `page_movable_ops()` (`mm/migrate.c`): the ops registered for the page's type, or undefined
  * when its type has none (they were unregistered).
@@ -68,6 +77,22 @@ const pageMovableOps = (k: Kernel, page: number): MovableOperations | undefined 
   const flags = k.memmap.flags[page]!;
   const type = MOVABLE_OPS_PAGE_TYPES.find((t) => (flags & t) !== 0);
   return type === undefined ? undefined : k.movableOps.get(type);
+};
+
+/**
+ * Calls an owner's page-migration callback (`migrate_page`, or a balloon driver's `migratepage`)
+ * at the boundary where the kernel calls a driver: what it returns if that is 0 or a negative
+ * errno; `-EIO`, a permanent failure after which the page is put back, if it throws or returns
+ * anything else.
+ */
+export const callMigratePage = (call: () => number): number => {
+  let rc: unknown;
+  try {
+    rc = call();
+  } catch {
+    return -ERRNO.EIO;
+  }
+  return typeof rc === "number" && Number.isSafeInteger(rc) && rc <= 0 ? rc : -ERRNO.EIO;
 };
 
 /**
@@ -102,7 +127,7 @@ export const isolateMovableOpsPage = (k: Kernel, page: number, mode: number): bo
     return false;
   }
   const ops = pageMovableOps(k, page);
-  if (m.test(page, PG_movable_ops_isolated) || !ops || !ops.isolatePage(page, mode)) {
+  if (m.test(page, PG_movable_ops_isolated) || !ops || !callIsolatePage(ops, page, mode)) {
     folioUnlock(k, page);
     folioPut(k, page);
     return false;
@@ -121,7 +146,11 @@ export const isolateMovableOpsPage = (k: Kernel, page: number, mode: number): bo
  */
 export const putbackMovableOpsPage = (k: Kernel, page: number): void => {
   const locked = folioTrylock(k, page);
-  pageMovableOps(k, page)?.putbackPage(page);
+  try {
+    pageMovableOps(k, page)?.putbackPage(page);
+  } catch {
+    // A broken owner callback: the page is put back on the core's side all the same.
+  }
   k.memmap.clear(page, PG_movable_ops_isolated);
   if (locked) folioUnlock(k, page);
   folioPut(k, page);
@@ -145,7 +174,7 @@ export const migrateMovableOpsPage = (
 ): number => {
   const ops = pageMovableOps(k, src);
   if (!ops) return -ERRNO.EAGAIN;
-  const rc = ops.migratePage(dst, src, mode);
+  const rc = callMigratePage(() => ops.migratePage(dst, src, mode));
   if (rc === 0) k.memmap.clear(src, PG_movable_ops_isolated);
   return rc;
 };

@@ -71,17 +71,17 @@ const setupBalloon = (n: number) => {
 };
 
 /**
- * A one-page balloon whose driver answers `rc` to every migratepage, migrated to node 1 with
+ * A one-page balloon whose driver answers `answer()` to every migratepage, migrated to node 1 with
  * MIGRATE_ASYNC / MR_COMPACTION. Checks what every failure leaves: one pgmigrate_fail, no
  * balloon_migrate, the page still isolated on the list and the destination freed; then puts it
  * back (putback_movable_ops_page) and checks the balloon has it again.
  */
-const migrateWithDriverAnswer = async (rc: number) => {
+const migrateWithDriverAnswer = async (answer: () => number) => {
   const k = boot();
   let calls = 0;
   const b = balloonDevinfoInit(k, () => {
     calls++;
-    return rc;
+    return answer();
   });
   const page = balloonPageAlloc(k);
   balloonPageEnqueue(k, b, page);
@@ -225,7 +225,7 @@ describe("migrate_pages() with movable_ops pages", () => {
   }
 
   it("retries -EAGAIN (balloon_lock held) NR_MAX_MIGRATE_PAGES_RETRY times, then leaves the page isolated for putback", async () => {
-    const { calls, errors, page, r } = await migrateWithDriverAnswer(-ERRNO.EAGAIN);
+    const { calls, errors, page, r } = await migrateWithDriverAnswer(() => -ERRNO.EAGAIN);
     expect(r.rc).toBe(1);
     expect(calls).toBe(NR_MAX_MIGRATE_PAGES_RETRY);
     expect(errors.get(page)).toBe(-ERRNO.EAGAIN);
@@ -253,10 +253,45 @@ describe("migrate_pages() with movable_ops pages", () => {
   });
 
   it("a permanent failure (-EBUSY) is not retried: the page goes back, the destination is freed", async () => {
-    const { calls, errors, page, r } = await migrateWithDriverAnswer(-ERRNO.EBUSY);
+    const { calls, errors, page, r } = await migrateWithDriverAnswer(() => -ERRNO.EBUSY);
     expect(r.rc).toBe(1);
     expect(calls).toBe(1);
     expect(errors.get(page)).toBe(-ERRNO.EBUSY);
+  });
+
+  it("a driver callback that throws or answers garbage is a permanent failure, -EIO, and the page goes back", async () => {
+    for (const answer of [
+      () => {
+        throw new Error("broken driver");
+      },
+      () => 1,
+      () => Number.NaN,
+    ]) {
+      const { calls, errors, page, r } = await migrateWithDriverAnswer(answer);
+      expect(r.rc).toBe(1);
+      expect(calls).toBe(1);
+      expect(errors.get(page)).toBe(-ERRNO.EIO);
+    }
+  });
+
+  it("an owner whose isolate_page throws refuses the isolation, and nothing is held", () => {
+    const { k, pages } = setupBalloon(1);
+    const balloonMops = k.movableOps.get(PG_offline)!;
+    setMovableOps(k, null, PG_offline);
+    setMovableOps(
+      k,
+      {
+        ...balloonMops,
+        isolatePage: () => {
+          throw new Error("broken owner");
+        },
+      },
+      PG_offline,
+    );
+    expect(isolateMovableOpsPage(k, pages[0]!, 0)).toBe(false);
+    expect(k.memmap.refcount[pages[0]!]).toBe(1);
+    expect(k.memmap.test(pages[0]!, PG_locked | PG_movable_ops_isolated)).toBe(false);
+    expectConsistent(k);
   });
 
   it("-ENOENT from the driver: the old page deflated, the new one not inflated (balloon_deflate, both freed)", async () => {
