@@ -84,6 +84,8 @@ const pageMovableOps = (k: Kernel, page: number): MovableOperations | undefined 
  * at the boundary where the kernel calls a driver: what it returns if that is 0 or a negative
  * errno; `-EIO`, a permanent failure after which the page is put back, if it throws or returns
  * anything else.
+ *
+ * @category Page migration
  */
 export const callMigratePage = (call: () => number): number => {
   let rc: unknown;
