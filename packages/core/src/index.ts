@@ -298,6 +298,7 @@ export {
   batchPairs,
   folioExpectedRefCount,
   folioMarkContentCopied,
+  isolateFolioToList,
   type MigratePagesOptions,
   migrateFoliosMcCopy,
   migratePages,
@@ -320,5 +321,5 @@ export {
   putbackMovableOpsPage,
   setMovableOps,
 } from "./mm/migrate_movable_ops";
-export { allocMigrationTarget } from "./mm/move_pages";
+export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
 export { folioGet, folioPut } from "./mm/swap";

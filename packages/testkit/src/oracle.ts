@@ -24,7 +24,7 @@ import {
   FOLIO_CONTENT_COPIED,
   FolioList,
   folioPut,
-  isolateMovableOpsPage,
+  isolateFolioToList,
   Kernel,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -38,7 +38,6 @@ import {
   MR_MEMORY_FAILURE,
   migratePages,
   newMigratePagesStats,
-  PG_hugetlb,
   PG_hugetlb_migratable,
   PG_lru,
   ptePfn,
@@ -584,19 +583,15 @@ const migrateEntries = (
       if (pfn < 0 || pfn === k.zeroPfn) return -ERRNO.ENOENT;
       const head = k.memmap.folioOf(pfn);
       if (target.has(head)) return 0;
-      const isolated = k.memmap.test(head, PG_hugetlb)
-        ? k.hugetlbActive.isolate(head)
-        : k.lru.isolate(head);
-      if (!isolated) return -ERRNO.EBUSY;
-      list.addTail(head);
+      if (!isolateFolioToList(k, head, list)) return -ERRNO.EBUSY;
       target.set(head, e.node);
       return 0;
     });
-    // Balloon pages: each isolated once, and only while it is still the balloon's.
+    // Balloon pages: each isolated once (`isolate_folio_to_list()` sends a movable_ops page to
+    // `isolate_movable_ops_page()`), and only while it is still the balloon's.
     const balloonSrc = (balloon ? (scenario.balloon?.entries ?? []) : []).map((e) => {
       const page = balloon!.pages[e.page] ?? -1;
-      if (page < 0 || target.has(page) || !isolateMovableOpsPage(k, page, 0)) return -1;
-      list.addTail(page);
+      if (page < 0 || target.has(page) || !isolateFolioToList(k, page, list)) return -1;
       target.set(page, e.node);
       return page;
     });

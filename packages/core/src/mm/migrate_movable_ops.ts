@@ -111,11 +111,45 @@ export const callMigratePage = (call: () => number): number => {
  *
  * @example
  * ```ts
- * // Compaction-style: isolate a balloon page and migrate it with the LRU folios.
- * const list = new FolioList(kernel.memmap.lru);
- * if (isolateMovableOpsPage(kernel, pfn, 0)) list.addTail(pfn);
- * yield* migratePages(kernel, list, newFolio, null, MIGRATE_ASYNC, MR_COMPACTION);
- * putbackMovablePages(kernel, list);
+ * import {
+ *   allocMigrationTarget,
+ *   FolioList,
+ *   isolateMovableOpsPage,
+ *   Kernel,
+ *   MIGRATE_ASYNC,
+ *   MR_COMPACTION,
+ *   migratePages,
+ *   putbackMovablePages,
+ *   VirtioBalloon,
+ * } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+ *       const vb = new VirtioBalloon(kernel);
+ *       vb.fillBalloon(4);
+ *       // As compaction does: isolate the balloon's pages onto a migration list.
+ *       const list = new FolioList(kernel.memmap.lru);
+ *       for (const page of [...vb.vbDevInfo.pages]) {
+ *         if (isolateMovableOpsPage(kernel, page, 0)) list.addTail(page);
+ *       }
+ *       const { rc, nrSucceeded } = yield* migratePages(
+ *         kernel,
+ *         list,
+ *         allocMigrationTarget(kernel, 1),
+ *         null,
+ *         MIGRATE_ASYNC,
+ *         MR_COMPACTION,
+ *       );
+ *       // rc 0, nrSucceeded 4; /proc/vmstat balloon_migrate 4.
+ *       console.log(rc, nrSucceeded, kernel.vmstat.get("balloon_migrate"));
+ *       putbackMovablePages(kernel, list);
+ *       list.release();
+ *     }),
+ *   ),
+ * );
  * ```
  */
 export const isolateMovableOpsPage = (k: Kernel, page: number, mode: number): boolean => {

@@ -15,6 +15,7 @@ import {
   balloonPageEnqueue,
   ERRNO,
   folioPut,
+  isolateFolioToList,
   isolateMovableOpsPage,
   type Kernel,
   MIGRATE_ASYNC,
@@ -166,6 +167,23 @@ describe("isolate_movable_ops_page()", () => {
     expect(k.memmap.test(deflated, PG_offline | PG_movable_ops)).toBe(false);
     expect(vb.leakBalloon(1)).toBe(1);
     expect(isolateMovableOpsPage(k, pages[0]!, 0)).toBe(false);
+    expectConsistent(k);
+  });
+});
+
+describe("isolate_folio_to_list()", () => {
+  it("sends a movable_ops page to isolate_movable_ops_page(), and putback_movable_pages() returns it", () => {
+    const { k, vb, pages } = setupBalloon(1);
+    const list = new FolioList(k.memmap.lru);
+    expect(isolateFolioToList(k, pages[0]!, list)).toBe(true);
+    expect([...list]).toEqual(pages);
+    expect(k.memmap.test(pages[0]!, PG_movable_ops_isolated)).toBe(true);
+    expect(vb.vbDevInfo.isolatedPages).toBe(1);
+    expect(isolateFolioToList(k, pages[0]!, list)).toBe(false);
+    putbackMovablePages(k, list);
+    expect([...vb.vbDevInfo.pages]).toEqual(pages);
+    expect(k.memmap.refcount[pages[0]!]).toBe(1);
+    list.release();
     expectConsistent(k);
   });
 });

@@ -55,9 +55,20 @@ export interface VirtioBalloonOptions {
  *
  * @example
  * ```ts
- * const vb = new VirtioBalloon(kernel);
- * vb.fillBalloon(8); // 8 pages inflated: /proc/vmstat balloon_inflate 8
- * vb.leakBalloon(3); // 3 deflated and freed: balloon_deflate 3
+ * import { Kernel, VirtioBalloon } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M"] });
+ *       const vb = new VirtioBalloon(kernel);
+ *       vb.fillBalloon(8); // 8 pages inflated: /proc/vmstat balloon_inflate 8
+ *       vb.leakBalloon(3); // 3 deflated and freed: balloon_deflate 3
+ *       console.log(vb.numPages, kernel.vmstat.get("balloon_deflate")); // 5 3
+ *     }),
+ *   ),
+ * );
  * ```
  */
 export class VirtioBalloon {
