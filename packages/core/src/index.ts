@@ -12,6 +12,12 @@
  * @packageDocumentation
  */
 
+// drivers/virtio/virtio_balloon.c
+export {
+  VIRTIO_BALLOON_ARRAY_PFNS_MAX,
+  VirtioBalloon,
+  type VirtioBalloonOptions,
+} from "./drivers/virtio/virtio_balloon";
 // Errors: include/uapi/asm-generic/errno-base.h, errno.h
 export {
   ERRNO,
@@ -24,6 +30,8 @@ export {
 } from "./errno";
 // fs/kernfs
 export { KernFs } from "./fs/kernfs";
+// include/linux/balloon.h
+export type { BalloonDevInfo, BalloonMigratepage } from "./include/balloon";
 // include/linux/capability.h
 export {
   CAP_FULL_SET,
@@ -115,6 +123,7 @@ export {
   type FreeFolioFn,
   type MigratePagesResult,
   type MigratePagesStats,
+  type MovableOperations,
   type MovePagesResult,
   type NewFolioFn,
   newMigratePagesStats,
@@ -231,6 +240,8 @@ export {
   PG_lru,
   PG_mlocked,
   PG_movable_ops,
+  PG_movable_ops_isolated,
+  PG_offline,
   PG_private,
   PG_referenced,
   PG_reserved,
@@ -332,6 +343,15 @@ export {
 export { FolioList, ListSpace } from "./lib/list";
 export { formatNodeList } from "./lib/nodemask";
 export { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "./lib/numa";
+export {
+  balloonDevinfoInit,
+  balloonInit,
+  balloonPageAlloc,
+  balloonPageDequeue,
+  balloonPageEnqueue,
+  balloonPageListDequeue,
+  balloonPageListEnqueue,
+} from "./mm/balloon";
 // mm/
 export {
   allocPagesDirectCompact,
@@ -371,6 +391,13 @@ export {
   migratorFromPromise,
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
+export {
+  isolateMovableOpsPage,
+  migrateMovableOpsPage,
+  pageHasMovableOps,
+  putbackMovableOpsPage,
+  setMovableOps,
+} from "./mm/migrate_movable_ops";
 export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
 export { folioGet, folioPut } from "./mm/swap";

@@ -283,6 +283,8 @@ export const diffObservations = (serial: Observation, other: Observation): strin
     if (other.freePages[nid] !== free)
       lines.push(`free pages on node ${nid}: ${free} → ${other.freePages[nid]}`);
   });
+  if (show(serial.balloon) !== show(other.balloon))
+    lines.push(`balloon: ${show(serial.balloon)} → ${show(other.balloon)}`);
   return lines;
 };
 

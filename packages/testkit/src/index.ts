@@ -51,6 +51,7 @@ export {
 export { forgetfulCopyModule, reverseCopyModule } from "./examples";
 // Oracle: run one scenario on a fresh kernel and check every observable promise.
 export {
+  type BalloonObservation,
   type Observation,
   runMigrationScenario,
   type ScenarioOptions,
@@ -75,6 +76,8 @@ export {
 // Generators: random machines, mappings, page states and migration requests (fast-check).
 export {
   allocFailureArb,
+  type BalloonSpec,
+  balloonArb,
   formatScenario,
   type MigrationRequest,
   type MigrationScenario,
@@ -95,4 +98,4 @@ export {
  *
  * @category Generators
  */
-export const TESTKIT_FORMAT_VERSION = 2;
+export const TESTKIT_FORMAT_VERSION = 3;

@@ -13,6 +13,11 @@
  */
 import {
   allocMigrationTarget,
+  type BalloonDevInfo,
+  balloonDevinfoInit,
+  balloonPageAlloc,
+  balloonPageDequeue,
+  balloonPageEnqueue,
   CAP_SYS_NICE,
   ERRNO,
   type File,
@@ -41,10 +46,11 @@ import {
   putbackMovablePages,
   type Task,
   type TraceEvent,
+  VirtioBalloon,
 } from "@migrate-offload/core";
 import { checkKernelConsistency } from "@migrate-offload/core/testing";
 import { Effect, type Scope } from "effect";
-import type { MigrationScenario, PageRef, RegionKind } from "./workload";
+import type { BalloonSpec, MigrationScenario, PageRef, RegionKind } from "./workload";
 
 /**
  * Everything observable about one run, in a form that compares with `toEqual`: what
@@ -72,6 +78,26 @@ export interface Observation {
   readonly stats: Readonly<MigratePagesStats>;
   /** Free base pages per node after the call. */
   readonly freePages: readonly number[];
+  /** The scenario's balloon after the call, or null without one. */
+  readonly balloon: BalloonObservation | null;
+}
+
+/**
+ * The balloon after the call: the outcome of each of its entries and where its pages are.
+ *
+ * @category Oracle
+ */
+export interface BalloonObservation {
+  /**
+   * One per balloon entry of a `migrate_pages()` request: the node the page was migrated to, the
+   * errno it failed with, its node when it was not reached, or null when the entry isolated
+   * nothing (another entry took the page); empty for `move_pages(2)`.
+   */
+  readonly status: readonly (number | null)[];
+  /** The node of every page on the balloon's list, sorted. */
+  readonly nodes: readonly number[];
+  /** Pages still isolated (`isolated_pages`): 0 once everything is put back. */
+  readonly isolated: number;
 }
 
 /** What went wrong, if anything: one line per broken promise. @category Oracle */
@@ -86,7 +112,90 @@ const COUNTERS = [
   "thp_migration_success",
   "thp_migration_fail",
   "thp_migration_split",
+  "balloon_inflate",
+  "balloon_deflate",
+  "balloon_migrate",
 ];
+
+/** The scenario's balloon: its device, its driver when it is a virtio balloon, its pages. */
+interface ScenarioBalloon {
+  readonly b: BalloonDevInfo;
+  readonly vb: VirtioBalloon | null;
+  /** The page of each balloon index, as inflated. */
+  readonly pages: readonly number[];
+}
+
+/** What an owner that keeps data writes into its balloon page `index`. */
+const balloonPageBytes = (index: number, pageSize: number): Uint8Array =>
+  scenarioPageBytes(200, index, pageSize);
+
+/**
+ * Inflates the scenario's balloon on node 0: a virtio balloon, or an owner that keeps data in its
+ * pages and copies it to the new page in its `migratepage`.
+ */
+const inflateBalloon = (k: Kernel, spec: BalloonSpec): ScenarioBalloon => {
+  if (!spec.ownerCopies) {
+    const vb = new VirtioBalloon(k);
+    vb.fillBalloon(spec.pages);
+    // list_add() puts each page at the front: the first inflated is the last on the list.
+    return { b: vb.vbDevInfo, vb, pages: [...vb.vbDevInfo.pages].reverse() };
+  }
+  const b = balloonDevinfoInit(k, (_b, newpage, page) => {
+    k.mem.copyPages(newpage, page, 1);
+    return 0;
+  });
+  const pages: number[] = [];
+  for (let i = 0; i < spec.pages; i++) {
+    const page = balloonPageAlloc(k, 0);
+    if (page < 0) break;
+    k.mem.bytes(page).set(balloonPageBytes(i, k.mem.pageSize));
+    balloonPageEnqueue(k, b, page);
+    pages.push(page);
+  }
+  return { b, vb: null, pages };
+};
+
+/** Deflates every page of the balloon and frees it, as a driver's removal does. */
+const deflateBalloon = (k: Kernel, balloon: ScenarioBalloon): void => {
+  if (balloon.vb) {
+    while (balloon.vb.leakBalloon(balloon.vb.numPages) > 0);
+    return;
+  }
+  for (
+    let page = balloonPageDequeue(k, balloon.b);
+    page >= 0;
+    page = balloonPageDequeue(k, balloon.b)
+  )
+    folioPut(k, page);
+};
+
+/** The balloon's promises after the call: whole, nothing isolated, the owner's bytes intact. */
+const checkBalloon = (k: Kernel, balloon: ScenarioBalloon, problems: string[]): void => {
+  const { b, vb } = balloon;
+  const listed = [...b.pages];
+  if (b.isolatedPages !== 0) problems.push(`balloon: ${b.isolatedPages} pages still isolated`);
+  if (listed.length !== balloon.pages.length)
+    problems.push(`balloon: ${listed.length} pages listed, ${balloon.pages.length} inflated`);
+  if (vb) {
+    const host = [...vb.host].sort((x, y) => x - y);
+    if (JSON.stringify(host) !== JSON.stringify([...listed].sort((x, y) => x - y)))
+      problems.push("balloon: the host's pages are not the balloon's list");
+    return;
+  }
+  const seen = new Set<number>();
+  for (const page of listed) {
+    const bytes = k.mem.bytes(page);
+    const index = bytes[1]! | (bytes[2]! << 8);
+    if (
+      seen.has(index) ||
+      !Buffer.from(bytes).equals(Buffer.from(balloonPageBytes(index, k.mem.pageSize)))
+    ) {
+      problems.push(`balloon: pfn ${page} does not hold one of the owner's pages`);
+      return;
+    }
+    seen.add(index);
+  }
+};
 
 /**
  * The bytes the workload writes to page `page` of region `region`, for a base page size.
@@ -271,6 +380,7 @@ const runScenarioOnFreshKernel = (
       for (const pgoff of writeback.splice(0)) file.endWriteback(pgoff);
     };
 
+    const balloon = scenario.balloon ? inflateBalloon(k, scenario.balloon) : null;
     const fragmentation =
       scenario.fragmentOrder === undefined ? null : yield* k.fragment(1, scenario.fragmentOrder);
     const before = Object.fromEntries(COUNTERS.map((c) => [c, k.vmstat.get(c)]));
@@ -309,15 +419,19 @@ const runScenarioOnFreshKernel = (
       if (writeback.length) setImmediate(completeWaitedWriteback);
     };
     completeWaitedWriteback();
-    const { rc, status } =
+    const { rc, status, balloonStatus, balloonMoved } =
       request.syscall === "move_pages"
-        ? yield* proc.movePages(
-            0,
-            scenario.entries.map(addrOf),
-            scenario.entries.map((e) => e.node),
-            request.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
-          )
-        : yield* migrateEntries(k, proc, scenario, addrOf, request.mode, request.reason);
+        ? {
+            ...(yield* proc.movePages(
+              0,
+              scenario.entries.map(addrOf),
+              scenario.entries.map((e) => e.node),
+              request.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
+            )),
+            balloonStatus: [],
+            balloonMoved: 0,
+          }
+        : yield* migrateEntries(k, proc, scenario, addrOf, request.mode, request.reason, balloon);
     k.pageAlloc.failPageAlloc.arm({ times: 0 });
     polling = false;
     endWriteback();
@@ -357,6 +471,18 @@ const runScenarioOnFreshKernel = (
     const movedEntries = status.filter((s, i) => s >= 0 && s !== nodesBefore[i]).length;
     if (movedEntries > 0 && delta.pgmigrate_success === 0)
       problems.push(`${movedEntries} entries moved but pgmigrate_success did not change`);
+    if (balloon) {
+      // Every balloon page that left its isolation for a new page was counted by its owner.
+      if (delta.balloon_migrate !== balloonMoved)
+        problems.push(
+          `balloon_migrate +${delta.balloon_migrate}, but ${balloonMoved} balloon pages moved`,
+        );
+      if (delta.balloon_inflate !== 0 || delta.balloon_deflate !== 0)
+        problems.push("the call inflated or deflated the balloon");
+      checkBalloon(k, balloon, problems);
+    } else if (delta.balloon_migrate !== 0) {
+      problems.push(`balloon_migrate +${delta.balloon_migrate} without a balloon`);
+    }
 
     // No content-copied marker outlives the call: the move phase consumes every one.
     const flags = k.memmap.flags;
@@ -397,10 +523,16 @@ const runScenarioOnFreshKernel = (
       vmstat: delta,
       stats,
       freePages: k.pageAlloc.zones.map((z) => z.freePages),
+      balloon: balloon && {
+        status: balloonStatus,
+        nodes: [...balloon.b.pages].map((p) => k.mem.pfnToNid(p)).sort((x, y) => x - y),
+        isolated: balloon.b.isolatedPages,
+      },
     };
 
     // Teardown: nothing leaked, nothing freed twice.
     fragmentation?.release();
+    if (balloon) deflateBalloon(k, balloon);
     for (const head of pins) k.memmap.refcount[head]!--;
     if (child) yield* child.exit();
     yield* proc.exit();
@@ -420,7 +552,9 @@ const runScenarioOnFreshKernel = (
 /**
  * A direct `migrate_pages()` of the entries' folios, as a kernel caller (compaction, NUMA
  * balancing, demotion) makes one: isolate each folio once, migrate each to its entry's node,
- * put back what failed. Returns the call's `rc` and one status per entry.
+ * put back what failed. The balloon's entries are isolated too (`isolate_movable_ops_page()`, as
+ * compaction's scan does) and go on the same list after the process's folios. Returns the call's
+ * `rc`, one status per entry and one per balloon entry.
  */
 const migrateEntries = (
   k: Kernel,
@@ -429,7 +563,11 @@ const migrateEntries = (
   addrOf: (ref: PageRef) => number,
   mode: MigrateMode,
   reason: MigrateReason,
-): Effect.Effect<{ rc: number; status: number[] }, unknown> =>
+  balloon: ScenarioBalloon | null,
+): Effect.Effect<
+  { rc: number; status: number[]; balloonStatus: (number | null)[]; balloonMoved: number },
+  unknown
+> =>
   Effect.gen(function* () {
     const list = new FolioList(k.memmap.lru);
     const target = new Map<number, number>();
@@ -441,6 +579,14 @@ const migrateEntries = (
       if (!isolateFolioToList(k, head, list)) return -ERRNO.EBUSY;
       target.set(head, e.node);
       return 0;
+    });
+    // Balloon pages: each isolated once (`isolate_folio_to_list()` sends a movable_ops page to
+    // `isolate_movable_ops_page()`), and only while it is still the balloon's.
+    const balloonSrc = (balloon ? (scenario.balloon?.entries ?? []) : []).map((e) => {
+      const page = balloon!.pages[e.page] ?? -1;
+      if (page < 0 || target.has(page) || !isolateFolioToList(k, page, list)) return -1;
+      target.set(page, e.node);
+      return page;
     });
     // Each destination on its entry's node; a split folio's pieces follow their original folio.
     const ranges = [...target].map(([head, node]) => [head, k.memmap.folioNrPages(head), node]);
@@ -456,6 +602,16 @@ const migrateEntries = (
       reason,
       { errors, caller: proc },
     );
+    // A balloon page left on the list was not migrated; its status is its node, or its errno.
+    const notMoved = new Set(list);
+    const balloonMoved = balloonSrc.filter((page) => page >= 0 && !notMoved.has(page)).length;
+    const balloonStatus = balloonSrc.map((page, i) => {
+      if (page < 0) return null;
+      return (
+        errors.get(page) ??
+        (notMoved.has(page) ? k.mem.pfnToNid(page) : scenario.balloon!.entries[i]!.node)
+      );
+    });
     putbackMovablePages(k, list);
     list.release();
     // MR_MEMORY_FAILURE leaves each migrated source to its caller (`page_handle_poison()` in
@@ -466,7 +622,9 @@ const migrateEntries = (
         for (let pfn = head!; pfn < head! + nr!; pfn += m.folioNrPages(pfn)) {
           if (m.folioOf(pfn) !== pfn || m.refcount[pfn] !== 1 || m.folioMapcount(pfn) !== 0)
             continue;
-          if (m.test(pfn, PG_lru) || m.test(pfn, PG_hugetlb_migratable)) continue;
+          // Still on a list (the LRU, hugetlb's, a balloon's): put back, not migrated.
+          if (m.test(pfn, PG_lru) || m.test(pfn, PG_hugetlb_migratable) || m.lru.isLinked(pfn))
+            continue;
           folioPut(k, pfn);
         }
       }
@@ -477,5 +635,5 @@ const migrateEntries = (
       const head = pfn < 0 ? -1 : k.memmap.folioOf(pfn);
       status[i] = errors.get(head) ?? (pfn < 0 ? -ERRNO.ENOENT : k.mem.pfnToNid(pfn));
     });
-    return { rc, status };
+    return { rc, status, balloonStatus, balloonMoved };
   });

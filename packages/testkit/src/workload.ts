@@ -67,6 +67,29 @@ export type MigrationRequest =
       readonly reason: MigrateReason;
     };
 
+/**
+ * A memory balloon inflated before the call: pages with movable_ops (`PGTY_offline`,
+ * `PG_movable_ops`), mapped by nobody, that only a kernel caller of `migrate_pages()` (compaction,
+ * memory offlining) can migrate, through the balloon's `movable_operations` (`mm/balloon.c`).
+ *
+ * @category Generators
+ */
+export interface BalloonSpec {
+  /** Pages inflated before the call. */
+  readonly pages: number;
+  /**
+   * Balloon pages a `migrate_pages()` request also isolates (`isolate_movable_ops_page()`) and
+   * migrates, each to its node; `move_pages(2)` cannot reach them and leaves them alone.
+   */
+  readonly entries: ReadonlyArray<{ readonly page: number; readonly node: number }>;
+  /**
+   * The owner keeps data in its pages and copies it in its `migratepage` (as zsmalloc's
+   * `zs_page_migrate()` copies its objects); otherwise it is a virtio balloon, whose pages' bytes
+   * mean nothing and are not copied.
+   */
+  readonly ownerCopies: boolean;
+}
+
 /** A whole scenario: build it, then run one migration request. @category Generators */
 export interface MigrationScenario {
   /** Base page size (`PAGE_SIZE`). */
@@ -99,6 +122,8 @@ export interface MigrationScenario {
   readonly fragmentOrder: number | undefined;
   /** `fail_page_alloc`, armed just before the call: destination allocations that fail. */
   readonly allocFailure: FailPageAllocAttr | undefined;
+  /** A balloon of movable_ops pages on node 0, or none. */
+  readonly balloon: BalloonSpec | undefined;
 }
 
 /** The folio-size and page-state knobs of {@link migrationScenarioArb}. @category Generators */
@@ -115,6 +140,8 @@ export interface ScenarioArbOptions {
   readonly allocFailures?: boolean;
   /** The most entries in one request; default 64. */
   readonly maxEntries?: number;
+  /** Inflate a balloon of movable_ops pages, migrated with `migrate_pages()`; default true. */
+  readonly balloon?: boolean;
 }
 
 const ALL_KINDS: readonly RegionKind[] = [
@@ -187,9 +214,21 @@ export const allocFailureArb: fc.Arbitrary<FailPageAllocAttr> = fc.record({
 });
 
 /**
+ * A balloon of 1 to 16 pages and up to 16 of them to migrate (page indexes and nodes are fitted to
+ * the scenario by {@link scenarioArb}).
+ *
+ * @category Generators
+ */
+export const balloonArb: fc.Arbitrary<BalloonSpec> = fc.record({
+  pages: fc.integer({ min: 1, max: 16 }),
+  entries: fc.array(fc.record({ page: fc.nat(), node: fc.nat() }), { maxLength: 16 }),
+  ownerCopies: fc.boolean(),
+});
+
+/**
  * A scenario: two or three small nodes, one to four regions of any kind, optional fork, pins,
- * poison, writeback and allocation failures, and a request of up to 64
- * entries. Shrinks towards one small anonymous region on 4 KiB pages.
+ * poison, writeback and allocation failures, a balloon of movable_ops pages, and a request of up
+ * to 64 entries. Shrinks towards one small anonymous region on 4 KiB pages.
  *
  * @category Generators
  */
@@ -221,6 +260,10 @@ export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<Migr
       allocFailure: faults
         ? fc.option(allocFailureArb, { nil: undefined, freq: 4 })
         : fc.constant(undefined),
+      balloon:
+        (options.balloon ?? true)
+          ? fc.option(balloonArb, { nil: undefined, freq: 3 })
+          : fc.constant(undefined),
     })
     .map(({ nodeChoice, ...s }): MigrationScenario => {
       const pageSize = s.pageSize as MigrationScenario["pageSize"];
@@ -251,6 +294,13 @@ export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<Migr
         poison: s.poison.map(fit),
         writeback: s.writeback.map(fit),
         entries: s.entries.map((e) => ({ ...fit(e), node: e.node % nodeChoice.length })),
+        balloon: s.balloon && {
+          ...s.balloon,
+          entries: s.balloon.entries.map((e) => ({
+            page: e.page % s.balloon!.pages,
+            node: e.node % nodeChoice.length,
+          })),
+        },
       };
     });
 };
@@ -287,6 +337,12 @@ export const formatScenario = (s: MigrationScenario): string => {
     const a = s.allocFailure;
     lines.push(
       `fail_page_alloc: times ${a.times}, interval ${a.interval ?? 1}, min-order ${a.minOrder ?? 0}`,
+    );
+  }
+  if (s.balloon) {
+    const b = s.balloon;
+    lines.push(
+      `balloon: ${b.pages} pages on node 0, ${b.ownerCopies ? "an owner that copies its pages" : "virtio (content not copied)"}; migrate_pages also takes ${b.entries.map((e) => `${e.page}→${e.node}`).join(" ") || "none"}`,
     );
   }
   const r = s.request;

@@ -13,6 +13,7 @@
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Size } from "../lib/cmdline";
+import type { BalloonDevInfo } from "./balloon";
 import type { Compaction } from "./compaction";
 import type { Device, KernelState } from "./device";
 import type { Folio } from "./folio";
@@ -20,6 +21,7 @@ import type { File } from "./fs";
 import type { MthpMode, ThpMode, ThpSettings } from "./huge_mm";
 import type { KernfsRoot } from "./kernfs";
 import type { MemMap } from "./mem_map";
+import type { MovableOperations } from "./migrate";
 import type { MigrateOffload } from "./migrate_copy_offload";
 import type { AddressSpace, AnonVma } from "./mm_types";
 import type { Fragmentation, PageAllocator, PhysicalMemory } from "./mmzone";
@@ -137,6 +139,13 @@ export interface Kernel {
   readonly migrateOffload: MigrateOffload;
   /** `/proc/vmstat` (`mm/vmstat.c`). */
   readonly vmstat: VmStat;
+  /**
+   * The `movable_operations` of each page type that has them, keyed by the page-type flag
+   * (`offline_movable_ops` / `zsmalloc_movable_ops`, set by `set_movable_ops()`, `mm/migrate.c`).
+   */
+  readonly movableOps: Map<number, MovableOperations>;
+  /** Balloon devices by the id their pages keep in `page->private` (`mm/balloon.c`). */
+  readonly balloonDevices: Map<number, BalloonDevInfo>;
   /** The sysfs and procfs trees (`fs/kernfs/`). */
   readonly fs: KernfsRoot;
   /** THP policy (`mm/huge_memory.c`). */

@@ -3,10 +3,11 @@
  *
  * Models `include/linux/migrate.h`: the allocation callbacks (`new_folio_t`, `free_folio_t`),
  * `struct migrate_pages_stats` of `mm/migrate.c`, and the results of `migrate_pages()` and
- * `move_pages(2)`. The migration itself is `mm/migrate.ts`.
+ * `move_pages(2)`, and `struct movable_operations`. The migration itself is `mm/migrate.ts`.
  *
  * @module
  */
+import type { MigrateMode } from "./migrate_mode";
 
 /**
  * `struct migrate_pages_stats` (`mm/migrate.c`): counts of one `migrate_pages()` call.
@@ -83,4 +84,32 @@ export interface MovePagesResult {
   readonly rc: number;
   /** One entry per page: its node, or a negative errno. */
   readonly status: Int32Array;
+}
+
+/**
+ * `struct movable_operations` (`include/linux/migrate.h`): how the owner of a non-LRU movable page
+ * (a balloon, zsmalloc) lets migration isolate, move and put back its pages. The migration core
+ * calls these with the page locked; the page is a base page (PFN).
+ *
+ * - `isolatePage(page, mode)`: take the page out of the owner's bookkeeping for migration; false
+ *   when it cannot be isolated now (for instance, the owner already released it). `mode` is an
+ *   `isolate_mode_t` (`include/linux/mmzone.h`), passed through.
+ * - `migratePage(dst, src, mode)`: move the isolated `src` to the locked, fresh `dst`. The owner
+ *   decides what moves: its bookkeeping, and the content only if it keeps any there. 0 on success
+ *   (the owner then dropped its reference to `src` and holds one on `dst`); `-EAGAIN` for a
+ *   temporary failure, retried; any other negative errno is a permanent failure, after which the
+ *   page stays isolated and is put back.
+ * - `putbackPage(page)`: return an isolated page that was not migrated to the owner.
+ *
+ * The migration core, not the owner, sets and clears `PG_movable_ops_isolated`.
+ *
+ * @category Page migration
+ */
+export interface MovableOperations {
+  /** `isolate_page`: true when the page was taken out of the owner's lists. */
+  isolatePage(page: number, mode: number): boolean;
+  /** `migrate_page`: 0, or a negative errno (`-EAGAIN` retries). */
+  migratePage(dst: number, src: number, mode: MigrateMode): number;
+  /** `putback_page`: the isolated page goes back to its owner. */
+  putbackPage(page: number): void;
 }

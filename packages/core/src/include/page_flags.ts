@@ -80,8 +80,13 @@ export const PG_swapbacked = 1 << 10;
  */
 export const PG_private = 1 << 11;
 /**
- * `PG_movable_ops` (`include/linux/page-flags.h`): a non-LRU page migrated through
- * `movable_operations` (zsmalloc, balloon).
+ * `PG_movable_ops` (`include/linux/page-flags.h`, `PageMovableOps()`; Linux 6.17 and later): a
+ * non-LRU page migrated through the `movable_operations` of its page type. Set by the owner
+ * (`SetPageMovableOps()`, as `balloon_page_insert()` does), never cleared by it: it stays until
+ * the page is freed. `page_has_movable_ops()` needs it together with a page type that has
+ * movable_ops ({@link PG_offline}). Linux aliases it to `PG_uptodate`; the model gives it its own
+ * bit. Before 6.17 the same fact was `PAGE_MAPPING_MOVABLE` in `page->mapping`
+ * (`__PageMovable()`).
  *
  * @category Page flags
  */
@@ -125,6 +130,27 @@ export const PG_has_hwpoisoned = 1 << 16;
 export const PG_hugetlb_migratable = 1 << 17;
 
 /**
+ * The `PGTY_offline` page type (`include/linux/page-flags.h`, `PageOffline()`): a page the kernel
+ * gave away, such as a page inflated in a memory balloon (`balloon_page_insert()`, `mm/balloon.c`).
+ * With {@link PG_movable_ops} it is migrated through the movable_ops registered for the type
+ * (`set_movable_ops(&balloon_mops, PGTY_offline)`). Cleared when the page is freed.
+ *
+ * @category Page flags
+ */
+export const PG_offline = 1 << 18;
+
+/**
+ * `PG_movable_ops_isolated` (`include/linux/page-flags.h`, `PageMovableOpsIsolated()`; Linux 6.17
+ * and later, `PG_isolated` before): a movable_ops page isolated for migration. Owned by the
+ * migration core: `isolate_movable_ops_page()` sets it, `putback_movable_ops_page()` and a
+ * successful `migrate_movable_ops_page()` clear it (`mm/migrate.c`). Linux aliases it to
+ * `PG_reclaim`; the model gives it its own bit.
+ *
+ * @category Page flags
+ */
+export const PG_movable_ops_isolated = 1 << 19;
+
+/**
  * Flag names by bit, for dumps (`%pGp`): `pageflag_names` (`mm/debug.c`), built from
  * `__def_pageflag_names` (`include/trace/events/mmflags.h`).
  *
@@ -149,6 +175,8 @@ export const PAGE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [FOLIO_CONTENT_COPIED, "content_copied"],
   [PG_has_hwpoisoned, "has_hwpoisoned"],
   [PG_hugetlb_migratable, "hugetlb_migratable"],
+  [PG_offline, "offline"],
+  [PG_movable_ops_isolated, "movable_ops_isolated"],
 ];
 
 /**

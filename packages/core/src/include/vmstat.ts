@@ -37,6 +37,9 @@ export const VM_EVENT_ITEMS = [
   "thp_split_page_failed",
   "thp_split_pmd",
   "thp_zero_page_alloc",
+  "balloon_inflate",
+  "balloon_deflate",
+  "balloon_migrate",
   "cow_fault",
 ] as const;
 

@@ -17,6 +17,7 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
+import type { BalloonDevInfo } from "../include/balloon";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
@@ -24,6 +25,7 @@ import { __GFP_COMP } from "../include/gfp";
 import { type MthpMode, ThpSettings } from "../include/huge_mm";
 import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
+import type { MovableOperations } from "../include/migrate";
 import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
 import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module";
@@ -38,6 +40,7 @@ import { checkTaskOptions, Process, taskCred } from "../kernel/task";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
+import { balloonInit } from "../mm/balloon";
 import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { injectMemoryError, memoryFailure, unpoisonMemory } from "../mm/memory_failure";
@@ -182,6 +185,8 @@ class Machine implements KernelInterface {
   readonly migrateOffload: MigrateOffloadRegistry;
   readonly compaction: CompactionState;
   readonly vmstat: VmStat;
+  readonly movableOps = new Map<number, MovableOperations>();
+  readonly balloonDevices = new Map<number, BalloonDevInfo>();
   readonly fs: KernFs;
   readonly thp: ThpSettings;
   readonly folioWaiters: FolioWaitQueue;
@@ -250,6 +255,7 @@ class Machine implements KernelInterface {
     this.compaction = new CompactionState(this);
     compactionInitSysfs(this, this.compaction);
     this.migrateOffload = new MigrateOffloadRegistry(this);
+    balloonInit(this);
   }
 
   /**
@@ -341,6 +347,7 @@ class Machine implements KernelInterface {
       self.files.clear();
       self.anonVmas.clear();
       self.addressSpaces.clear();
+      self.balloonDevices.clear();
       self.mem.release();
       self.state = "down";
       return failures.length === 0

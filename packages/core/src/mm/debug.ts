@@ -4,13 +4,19 @@
  * Models the assertions of `CONFIG_DEBUG_VM` (`mm/debug.c`, `VM_BUG_ON_FOLIO`, the page-table
  * checker `mm/page_table_check.c`) as one sweep that reports every violation it finds instead of
  * stopping at the first. Property tests call it after every step: page tables (huge PMDs
- * included), mapcounts (per page and entire), references, the reverse map, the page cache and the
- * buddy free lists must all agree.
+ * included), mapcounts (per page and entire), references, the reverse map, the page cache, the
+ * buddy free lists and the balloons' lists must all agree.
  *
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import { PG_buddy, PG_lru } from "../include/page_flags";
+import {
+  PG_buddy,
+  PG_lru,
+  PG_movable_ops,
+  PG_movable_ops_isolated,
+  PG_offline,
+} from "../include/page_flags";
 import { isHwpoisonEntry, isMigrationEntry, ptePfn, pteSpecial } from "../include/pgtable";
 import { rmapWalkPmds, rmapWalkSlots } from "./rmap";
 
@@ -193,6 +199,27 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     });
     if (pages !== zone.freePages)
       report(`node ${zone.nid}: free lists hold ${pages} pages, freePages says ${zone.freePages}`);
+  }
+  // Balloons: listed pages are balloon pages of that device; isolated ones are counted.
+  for (const b of k.balloonDevices.values()) {
+    for (const page of b.pages) {
+      if (!m.test(page, PG_offline) || !m.test(page, PG_movable_ops) || m.private[page] !== b.id)
+        report(`balloon ${b.id}: pfn ${page} on its list is not one of its pages`);
+      if (m.test(page, PG_movable_ops_isolated))
+        report(`balloon ${b.id}: pfn ${page} is on its list and isolated`);
+      if (m.refcount[page]! < 1) report(`balloon ${b.id}: pfn ${page} has no reference`);
+    }
+  }
+  const isolated = new Map<number, number>();
+  for (let pfn = 0; pfn < m.nrPfns; pfn++) {
+    if (m.test(pfn, PG_movable_ops_isolated) && m.private[pfn] !== 0)
+      isolated.set(m.private[pfn]!, (isolated.get(m.private[pfn]!) ?? 0) + 1);
+  }
+  for (const b of k.balloonDevices.values()) {
+    if ((isolated.get(b.id) ?? 0) !== b.isolatedPages)
+      report(
+        `balloon ${b.id}: isolated_pages ${b.isolatedPages}, ${isolated.get(b.id) ?? 0} pages isolated`,
+      );
   }
   for (const bad of k.badPages) report(`bad page pfn ${bad.pfn}: ${bad.reason}`);
   return problems;

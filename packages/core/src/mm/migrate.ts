@@ -58,7 +58,6 @@ import {
   PG_hugetlb,
   PG_locked,
   PG_mlocked,
-  PG_movable_ops,
   PG_private,
   PG_referenced,
   PG_swapbacked,
@@ -70,6 +69,12 @@ import { FolioList } from "../lib/list";
 import { folioMcCopy } from "./copy_mc";
 import { filemapReplaceFolio, folioTrylock, folioUnlock } from "./filemap";
 import { splitFolio } from "./huge_memory";
+import {
+  isolateMovableOpsPage,
+  migrateMovableOpsPage,
+  pageHasMovableOps,
+  putbackMovableOpsPage,
+} from "./migrate_movable_ops";
 import { removeMigrationPtes, TTU_BATCH_FLUSH, tryToMigrate } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -107,8 +112,7 @@ const PAGE_WAS_MAPPED = 1;
 const PAGE_WAS_MLOCKED = 2;
 
 /** Flags that follow a folio to its new place (`folio_migrate_flags`). */
-const MIGRATE_FLAGS =
-  PG_uptodate | PG_referenced | PG_swapbacked | PG_mlocked | PG_private | PG_movable_ops;
+const MIGRATE_FLAGS = PG_uptodate | PG_referenced | PG_swapbacked | PG_mlocked | PG_private;
 
 /**
  * `folio_expected_ref_count()` (`include/linux/mm.h`): the references a folio holds for its
@@ -282,8 +286,9 @@ const migrateFolioUnmap = (
 ): number => {
   const { k } = c;
   const m = k.memmap;
-  if (m.refcount[src] === 1) {
-    // Freed from under us: only our isolation reference is left.
+  if (m.refcount[src] === 1 && !pageHasMovableOps(k, src)) {
+    // Freed from under us: only our isolation reference is left. A movable_ops page is its
+    // owner's until freed, and goes to its owner's callback instead.
     if (c.heldSrc === src) releaseHeld(c);
     m.lru.del(src);
     migrateFolioDone(c, src);
@@ -308,6 +313,12 @@ const migrateFolioUnmap = (
   }
   m.private[dst] = 0;
   folioTrylock(k, dst);
+  if (pageHasMovableOps(k, src)) {
+    // Mapped by nobody: nothing to unmap; its owner moves it (`migrate_movable_ops_page()`).
+    m.private[dst] = m.test(src, PG_mlocked) ? PAGE_WAS_MLOCKED : 0;
+    out[0] = dst;
+    return MIGRATEPAGE_UNMAP;
+  }
   let wasMapped = false;
   if (m.mapping[src] === 0) {
     if (m.test(src, PG_private)) {
@@ -413,6 +424,7 @@ const migrateFolioMove = (
   const { k } = c;
   const m = k.memmap;
   const state = m.private[dst]!;
+  if (pageHasMovableOps(k, src)) return movableOpsFolioMove(c, mode, src, dst, state, ret);
   const rc = moveToNewFolio(k, mode, dst, src);
   if (rc === -ERRNO.EAGAIN) return rc;
   m.lru.del(dst);
@@ -422,23 +434,58 @@ const migrateFolioMove = (
     return rc;
   }
   m.private[dst] = 0;
-  if (!m.test(src, PG_movable_ops)) {
-    if (m.test(dst, PG_hugetlb)) k.hugetlbActive.add(dst);
-    else k.lru.add(dst);
-    if (state & PAGE_WAS_MAPPED) removeMigrationPtes(k, src, dst);
-  }
+  if (m.test(dst, PG_hugetlb)) k.hugetlbActive.add(dst);
+  else k.lru.add(dst);
+  if (state & PAGE_WAS_MAPPED) removeMigrationPtes(k, src, dst);
+  return migrateFolioMoveDone(c, src, dst);
+};
+
+/** The end of a successful `migrate_folio_move()` (`out_unlock_both`): both references drop. */
+const migrateFolioMoveDone = (c: MigrateCall, src: number, dst: number): number => {
+  const { k } = c;
   folioUnlock(k, dst);
   folioPut(k, dst);
-  m.lru.del(src);
+  k.memmap.lru.del(src);
   folioUnlock(k, src);
   migrateFolioDone(c, src);
   return 0;
 };
 
+/**
+ * The movable_ops branch of `migrate_folio_move()`: the destination leaves its list
+ * (`__migrate_folio_extract()`), the owner's `migrate_page` moves the page
+ * (`migrate_movable_ops_page()`), and the destination goes back to its place for an `-EAGAIN`
+ * retry or is freed, with the source moved to `ret`, on another failure.
+ */
+const movableOpsFolioMove = (
+  c: MigrateCall,
+  mode: MigrateMode,
+  src: number,
+  dst: number,
+  state: number,
+  ret: FolioList,
+): number => {
+  const { k } = c;
+  const m = k.memmap;
+  const prev = m.lru.prev[dst]! - 1;
+  const next = m.lru.next[dst]! - 1;
+  m.lru.del(dst);
+  m.private[dst] = 0;
+  const rc = migrateMovableOpsPage(k, dst, src, mode);
+  if (rc === 0) return migrateFolioMoveDone(c, src, dst);
+  if (rc === -ERRNO.EAGAIN) {
+    m.lru.insertBetween(dst, prev, next);
+    m.private[dst] = state;
+    return rc;
+  }
+  undoSrc(c, src, false, ret);
+  undoDst(c, dst);
+  return rc;
+};
+
 /** Folio order for the batch-eligibility test: the v6 three conditions. */
 const batchEligible = (k: Kernel, src: number): boolean =>
-  !k.memmap.test(src, PG_movable_ops) &&
-  k.memmap.refcount[src] === folioExpectedRefCount(k, src) + 1;
+  !pageHasMovableOps(k, src) && k.memmap.refcount[src] === folioExpectedRefCount(k, src) + 1;
 
 /**
  * The body of `migrate_pages_batch()` for a call whose arguments are known to be good; see
@@ -1075,24 +1122,27 @@ const migratePagesChecked = (
 
 /**
  * `isolate_folio_to_list()` (`mm/migrate.c`): takes the folio at head PFN `head` off the LRU (or,
- * for hugetlb, off the active hugetlb list) with the isolation reference, and adds it to the back
- * of `list`, ready for {@link migratePages}. False when it cannot be isolated: it is on no such
- * list (already isolated, by this caller or another migration, or never added) and `list` is left
- * as it was. {@link putbackMovablePages} undoes it.
+ * for hugetlb, off the active hugetlb list; for a movable_ops page, from its owner through
+ * `isolate_movable_ops_page()`) with the isolation reference, and adds it to the back of `list`,
+ * ready for {@link migratePages}. False when it cannot be isolated: it is on no such list (already
+ * isolated, by this caller or another migration, or never added), or its owner refused, and `list`
+ * is left as it was. {@link putbackMovablePages} undoes it.
  *
  * @category Page migration
  */
 export const isolateFolioToList = (k: Kernel, head: number, list: FolioList): boolean => {
   const isolated = k.memmap.test(head, PG_hugetlb)
     ? k.hugetlbActive.isolate(head)
-    : k.lru.isolate(head);
+    : pageHasMovableOps(k, head)
+      ? isolateMovableOpsPage(k, head, 0)
+      : k.lru.isolate(head);
   if (isolated) list.addTail(head);
   return isolated;
 };
 
 /**
  * `putback_movable_pages()` (`mm/migrate.c`): returns every folio on the list to its LRU or
- * hugetlb list.
+ * hugetlb list, and every movable_ops page to its owner (`putback_movable_ops_page()`).
  *
  * @category Page migration
  */
@@ -1100,6 +1150,7 @@ export const putbackMovablePages = (k: Kernel, list: FolioList): void => {
   for (const folio of list) {
     list.del(folio);
     if (k.memmap.test(folio, PG_hugetlb)) k.hugetlbActive.putback(folio);
+    else if (pageHasMovableOps(k, folio)) putbackMovableOpsPage(k, folio);
     else k.lru.putback(folio);
   }
 };

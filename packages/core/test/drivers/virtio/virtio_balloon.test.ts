@@ -1,0 +1,65 @@
+/**
+ * The virtio balloon driver (drivers/virtio/virtio_balloon.c: fill_balloon, leak_balloon) over the
+ * balloon core (mm/balloon.c, Linux 7.0).
+ */
+import { describe, expect, it } from "vitest";
+import {
+  PG_movable_ops,
+  PG_offline,
+  VIRTIO_BALLOON_ARRAY_PFNS_MAX,
+  VirtioBalloon,
+} from "../../../src/index";
+import { boot, expectConsistent } from "../../../src/testing/index";
+
+describe("virtio_balloon", () => {
+  it("fill_balloon() takes pages from the buddy allocator, at most VIRTIO_BALLOON_ARRAY_PFNS_MAX a call", () => {
+    const k = boot();
+    const free = k.pageAlloc.totalFreePages();
+    const managed = k.pageAlloc.zones[0]!.managedPages;
+    const vb = new VirtioBalloon(k);
+    expect(vb.fillBalloon(1000)).toBe(VIRTIO_BALLOON_ARRAY_PFNS_MAX);
+    expect(vb.numPages).toBe(256);
+    expect(k.pageAlloc.totalFreePages()).toBe(free - 256);
+    // Without VIRTIO_BALLOON_F_DEFLATE_ON_OOM the pages leave the managed count.
+    expect(k.pageAlloc.zones[0]!.managedPages).toBe(managed - 256);
+    expect(k.vmstat.get("balloon_inflate")).toBe(256);
+    for (const page of vb.vbDevInfo.pages) {
+      expect(k.memmap.test(page, PG_offline | PG_movable_ops)).toBe(true);
+      expect(k.memmap.private[page]).toBe(vb.vbDevInfo.id);
+      expect(k.memmap.refcount[page]).toBe(1);
+      expect(vb.host.has(page)).toBe(true);
+    }
+    expect(k.vmstat.show()).toContain(
+      "balloon_inflate 256\nballoon_deflate 0\nballoon_migrate 0\n",
+    );
+    expectConsistent(k);
+  });
+
+  it("leak_balloon() frees at most the balloon's pages and counts balloon_deflate", () => {
+    const k = boot();
+    const free = k.pageAlloc.totalFreePages();
+    const vb = new VirtioBalloon(k, { deflateOnOom: true });
+    const managed = k.pageAlloc.zones[0]!.managedPages;
+    vb.fillBalloon(10);
+    expect(k.pageAlloc.zones[0]!.managedPages).toBe(managed);
+    expect(vb.leakBalloon(4)).toBe(4);
+    expect(vb.leakBalloon(100)).toBe(6);
+    expect(vb.leakBalloon(1)).toBe(0);
+    expect(vb.numPages).toBe(0);
+    expect(vb.host.size).toBe(0);
+    expect(k.vmstat.get("balloon_deflate")).toBe(10);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  it("fill_balloon() stops at the first page the allocator cannot give", () => {
+    const k = boot({ nodes: ["4M"] });
+    const vb = new VirtioBalloon(k);
+    let total = 0;
+    for (let n = vb.fillBalloon(256); n > 0; n = vb.fillBalloon(256)) total += n;
+    expect(k.pageAlloc.totalFreePages()).toBe(0);
+    expect(vb.numPages).toBe(total);
+    expect(vb.fillBalloon(1)).toBe(0);
+    expectConsistent(k);
+  });
+});
