@@ -11,7 +11,7 @@ import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { MmapFile } from "./fs";
 import type { Mempolicy } from "./mempolicy";
-import type { MovePagesResult } from "./migrate";
+import type { MovePagesResult, MovePagesStatus } from "./migrate";
 import type { MmStruct } from "./mm_types";
 
 /**
@@ -176,6 +176,11 @@ export interface TaskStruct {
    * `move_pages(2)` (`mm/migrate.c`): moves the pages at `pages` of process `pid` (0 for this one)
    * to `nodes`, or with `nodes` null reports where they are. See `doMovePages` for every rule.
    *
+   * `status` is the caller's status array (`int *status`), which the call fills as the kernel
+   * does: only the entries it reaches, so what it wrote before a failure stays readable there,
+   * and entries it never reached keep what they held. Without one the call fills a fresh
+   * `Int32Array` whose unreached entries hold `MOVE_PAGES_STATUS_UNWRITTEN`.
+   *
    * @example
    * ```ts
    * const addr = yield* proc.mmap(2 * 4096);
@@ -183,14 +188,20 @@ export interface TaskStruct {
    * const { rc, status } = yield* proc.movePages(0, [addr, addr + 4096], [1, 1]);
    * // rc === 0; status: [1, 1], each page's new node
    * const where = yield* proc.movePages(0, [addr], null); // status: [1]
+   * // The caller's own array: on a two-node machine node 7 fails the call with ENODEV after
+   * // the first page moved, and mine[0] says so.
+   * const mine = new Int32Array([-1, -1]);
+   * const exit = yield* Effect.exit(proc.movePages(0, [addr, addr + 4096], [0, 7], MPOL_MF_MOVE, mine));
+   * // exit fails with ENODEV; mine: [0, -1]
    * ```
    */
-  movePages(
+  movePages<S extends MovePagesStatus = Int32Array>(
     pid: number,
     pages: ArrayLike<number>,
     nodes: ArrayLike<number> | null,
     flags?: number,
-  ): Effect.Effect<MovePagesResult, ErrnoError>;
+    status?: S,
+  ): Effect.Effect<MovePagesResult<S>, ErrnoError>;
   /** `fork()` (`kernel/fork.c`): a child with a copy-on-write copy of this address space. */
   fork(options?: TaskOptions): Effect.Effect<TaskStruct, ErrnoError>;
   /** `exit()` (`kernel/exit.c`): unmaps everything and leaves the process table. */
