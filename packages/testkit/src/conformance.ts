@@ -154,8 +154,9 @@ export interface VerifyReport {
   /** Faults injected, by kind. */
   readonly injected: Readonly<Record<string, number>>;
   /**
-   * Cases where both runs ran out of memory on an injected allocation failure, and only each
-   * run's own promises were checked (see {@link verifyMigrator}).
+   * Cases where both runs ran out of memory on an injected allocation failure (`-ENOMEM`: a
+   * `move_pages` that failed as a whole, or a folio's `migrate_pages()` error); they are compared
+   * like every other case.
    */
   readonly outOfMemoryCases: number;
 }
@@ -283,12 +284,15 @@ const checkCase = async (
     totals.injected.set(audit.injected, (totals.injected.get(audit.injected) ?? 0) + 1);
   const ranOutOfMemory = (o: Observation) =>
     o.rc === -ERRNO.ENOMEM || o.status.includes(-ERRNO.ENOMEM);
-  const outOfMemory =
+  if (
     scenario.allocFailure !== undefined &&
     ranOutOfMemory(serial.observation) &&
-    ranOutOfMemory(offloaded.observation);
-  if (outOfMemory) totals.outOfMemory++;
-  const diff = outOfMemory ? [] : diffObservations(serial.observation, offloaded.observation);
+    ranOutOfMemory(offloaded.observation)
+  )
+    totals.outOfMemory++;
+  // A run that fails as a whole (move_pages returning migrate_pages()'s -ENOMEM) is compared like
+  // any other: the same errno, the same statuses written before it, the same memory.
+  const diff = diffObservations(serial.observation, offloaded.observation);
   const problems = [...audit.problems, ...offloaded.problems];
   if (serial.problems.length === 0 && diff.length === 0 && problems.length === 0) return;
   const section = (title: string, lines: readonly string[]) =>
@@ -312,13 +316,9 @@ const checkCase = async (
  * Pass a module factory (its init must register the migrator with `addProvider`) or a
  * {@link MigratorSubject} for drivers that need more set-up or support engine faults.
  *
- * One exception is the series' own: when both runs run out of memory on an injected allocation
- * failure (`fail_page_alloc` fails the Nth allocation), which entry meets the failure depends on
- * the order folios are processed in, and the batch path changes that order as the series does.
- * It moves batch-eligible folios before the others, so the folios that failed reach
- * `migrate_pages_sync()`'s one-by-one retry in another order. In such a case the two runs may
- * differ in which entry failed with which errno; each run's own promises (every byte intact,
- * every page where its status says, nothing leaked) are still checked, and the report counts
+ * A run that ends on an injected allocation failure (`fail_page_alloc` fails the Nth
+ * allocation) is compared like any other: a `move_pages` that fails with `ENOMEM` must fail with
+ * it on both paths, having written the same statuses and moved the same pages. The report counts
  * these cases in `outOfMemoryCases`.
  *
  * @category Conformance

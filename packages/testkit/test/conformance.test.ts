@@ -1,5 +1,6 @@
 import {
   batchPairs,
+  ERRNO,
   folioMarkContentCopied,
   folioMcCopy,
   type Kernel,
@@ -7,11 +8,16 @@ import {
   type ModuleDefinition,
 } from "@migrate-offload/core";
 import { Effect } from "effect";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { reverseCopyModule } from "../../../docs/examples/reverse-copy-migrator";
 import {
+  allocFailureArb,
+  diffObservations,
   MigratorConformanceError,
   moduleSubject,
+  runMigrationScenario,
+  scenarioArb,
   serialCopyModule,
   stressMigrator,
   verifyMigrator,
@@ -63,16 +69,43 @@ describe("verifyMigrator", () => {
     expect(Object.keys(known.injected).length).toBeGreaterThan(0);
   }, 300_000);
 
-  it("lets the batch path reorder which folio meets an injected allocation failure, and counts the case", async () => {
+  it("compares the case where the batch path reorders which folio meets an injected allocation failure: ENOMEM on both, alike", async () => {
     // A pinned file folio (not batch-eligible) and a hwpoisoned anonymous one (batched): the
     // batch path moves the poisoned one first, so the one-by-one sync retry meets the third
-    // allocation, which fails, with the other folio than the serial path does.
+    // allocation, which fails, with the other folio than the serial path does. Both calls fail
+    // with ENOMEM (do_pages_move() returns migrate_pages()'s errno) and write no status of the
+    // failed run, so the two runs observe the same thing and are compared in full.
     const report = await verifyMigrator(moduleSubject(serialCopyModule, "serial_copy"), {
       seed: -1517631987,
       path: REORDERED_CASE,
     });
     expect(report.outOfMemoryCases).toBeGreaterThanOrEqual(1);
   }, 60_000);
+
+  it("a move_pages that fails as a whole ends alike on the serial and the batch path: same errno, statuses and memory (property)", async () => {
+    // do_pages_move() (mm/migrate.c) returns migrate_pages()'s -ENOMEM and leaves the failed
+    // run's statuses unwritten; the batch path must end every such call exactly as the serial
+    // path does, and the property must meet such calls, not only calls that succeed.
+    const subject = moduleSubject(serialCopyModule, "serial_copy");
+    const scenarios = fc
+      .tuple(scenarioArb({ migratePages: false }), allocFailureArb)
+      .map(([scenario, allocFailure]) => ({ ...scenario, allocFailure }));
+    let failedWhole = 0;
+    await fc.assert(
+      fc.asyncProperty(scenarios, async (scenario) => {
+        const serial = await Effect.runPromise(runMigrationScenario(scenario));
+        const batched = await Effect.runPromise(
+          runMigrationScenario(scenario, { prepare: subject.load, cleanup: subject.unload }),
+        );
+        expect(serial.problems).toEqual([]);
+        expect(batched.problems).toEqual([]);
+        expect(diffObservations(serial.observation, batched.observation)).toEqual([]);
+        if (serial.observation.rc === -ERRNO.ENOMEM) failedWhole++;
+      }),
+      { numRuns: 80, seed: 11 },
+    );
+    expect(failedWhole).toBeGreaterThan(0);
+  }, 300_000);
 
   it("passes the example migrator of docs/writing-a-migrator.md", async () => {
     const { known } = await verifyMigratorCovered(reverseCopyModule, { numRuns: RUNS });
