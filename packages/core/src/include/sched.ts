@@ -189,10 +189,10 @@ export interface TaskStruct {
    * // rc === 0; status: [1, 1], each page's new node
    * const where = yield* proc.movePages(0, [addr], null); // status: [1]
    * // The caller's own array: on a two-node machine node 7 fails the call with ENODEV after
-   * // the first page moved, and mine[0] says so.
+   * // the run before it moved (back to node 0), and mine[0] says so.
    * const mine = new Int32Array([-1, -1]);
    * const exit = yield* Effect.exit(proc.movePages(0, [addr, addr + 4096], [0, 7], MPOL_MF_MOVE, mine));
-   * // exit fails with ENODEV; mine: [0, -1]
+   * // exit fails with ENODEV; mine: [0, -1]; the first page is on node 0, the second on node 1
    * ```
    */
   movePages<S extends MovePagesStatus = Int32Array>(
