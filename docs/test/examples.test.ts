@@ -4,18 +4,21 @@ import { readFileSync } from "node:fs";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { traceOneMigration } from "../examples/concepts-trace";
+import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
 import { quickStart } from "../examples/quick-start";
 import { sysfsWrites } from "../examples/sysfs-writes";
 
 const docs = new URL("../", import.meta.url);
 
 /**
- * The first `ts` block of a page, and the file it shows (a path under `docs/`), without blank
- * lines and doc comments.
+ * The first `ts` block of a page (or the first after the text `after`), and the file it shows (a
+ * path under `docs/`), without blank lines and doc comments.
  */
-const shownAndSource = (page: string, file: string) => {
+const shownAndSource = (page: string, file: string, after = "") => {
   const text = readFileSync(new URL(page, docs), "utf8");
-  const block = /```ts\n([\s\S]*?)```/.exec(text)?.[1] ?? "";
+  const from = text.indexOf(after);
+  expect(from).toBeGreaterThanOrEqual(0);
+  const block = /```ts\n([\s\S]*?)```/.exec(text.slice(from))?.[1] ?? "";
   const shown = block.split("\n").filter((line) => line !== "" && !line.startsWith("// Effect."));
   const source = readFileSync(new URL(file, docs), "utf8")
     .split("\n")
@@ -75,6 +78,25 @@ describe("docs/conformance.md", () => {
     const { shown, source } = shownAndSource(
       "conformance.md",
       "test/verify-migrator-snippet.test.ts",
+    );
+    expect(shown).toEqual(source);
+  });
+});
+
+describe("docs/writing-a-migrator.md", () => {
+  it("migrates isolated folios with the example migrator named for the call: all four copied by it", async () => {
+    expect(await Effect.runPromise(migrateWithReverseCopy)).toEqual({
+      rc: 0,
+      node: 1,
+      foliosCopied: 4,
+    });
+  });
+
+  it("shows the example file as it is", () => {
+    const { shown, source } = shownAndSource(
+      "writing-a-migrator.md",
+      "examples/migrate-with-reverse-copy.ts",
+      "## Migrating with it",
     );
     expect(shown).toEqual(source);
   });

@@ -13,7 +13,7 @@ import {
   verifyMigrator,
 } from "@migrate-offload/testkit";
 import { reverseCopyModule } from "../../../docs/examples/reverse-copy-migrator";
-import { envelope, markdownTable, type Summary, summarize } from "./report";
+import { envelope, formatSummary, markdownTable, type Summary, summarize } from "./report";
 
 /**
  * The migrators measured, by the name the CLI knows them by. `hangMs` is how long a worker-based
@@ -51,19 +51,25 @@ export interface ConformanceResults {
   readonly rows: readonly ConformanceRow[];
 }
 
-/** Runs `verifyMigrator` with `cases` cases `runs` times for each named subject, seeds 1, 2, … */
+/**
+ * Runs `verifyMigrator` with `cases` cases `runs` times for each named subject, then each of
+ * `extra` (a user's modules, `--migrator`), seeds 1, 2, …
+ */
 export const runConformance = async (
   names: readonly string[],
   cases: number,
   runs: number,
   progress: (message: string) => void,
   hangMs?: number,
+  extra: readonly MigratorSubject[] = [],
 ) => {
   const rows: ConformanceRow[] = [];
-  for (const name of names) {
+  const subjects = names.map((name) => {
     const make = CONFORMANCE_SUBJECTS[name];
     if (!make) throw new RangeError(`unknown migrator ${JSON.stringify(name)}`);
-    const subject = make(hangMs);
+    return make(hangMs);
+  });
+  for (const subject of [...subjects, ...extra]) {
     const seconds: number[] = [];
     const reports: VerifyReport[] = [];
     for (let run = 0; run < runs; run++) {
@@ -88,7 +94,8 @@ export const runConformance = async (
       },
     });
   }
-  return envelope("conformance", { subjects: names, cases, runs, hangMs }, { rows });
+  const all = [...names, ...extra.map((subject) => subject.name)];
+  return envelope("conformance", { subjects: all, cases, runs, hangMs }, { rows });
 };
 
 /** The table of a conformance run. */
@@ -105,7 +112,7 @@ export const formatConformance = (r: ConformanceResults): string =>
     r.rows.map((row) => [
       row.subject,
       String(row.cases),
-      `${row.seconds.median.toFixed(1)} (${row.seconds.min.toFixed(1)}–${row.seconds.max.toFixed(1)})`,
+      formatSummary(row.seconds, 1),
       row.casesPerSecond.toFixed(1),
       (1000 / row.casesPerSecond).toFixed(0),
       `${row.coverage.batches} / ${row.coverage.marked} / ${row.coverage.fellBack}`,

@@ -6,14 +6,13 @@
  */
 import { availableParallelism } from "node:os";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
-import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
-import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
-import { measureMemcpy, memcpyAllThreads } from "./memcpy";
+import { dcbmCopier, mtcopyCopier } from "./copiers";
+import { measureMemcpy, memcpyAllThreads, memcpyWarnings } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
-import { envelope, markdownTable, type Summary } from "./report";
+import { envelope, formatSummary, markdownTable, type Summary } from "./report";
 
 /** What a grid run measured; `complete` is false when it was interrupted. */
 export interface GridResults {
@@ -49,10 +48,13 @@ const runGrid = (
   });
 
 /** The copiers of the count sweep: the serial path, one mtcopy thread, one DMA channel. */
-const countCopiers = (): Array<[string, MigratorSubject | undefined]> => [
+const countCopiers = (
+  extra: readonly MigratorSubject[],
+): Array<[string, MigratorSubject | undefined]> => [
   ["serial", undefined],
-  ["mtcopy 1", mtcopyConformanceSubject({ threads: 1 })],
-  ["dcbm 1", dcbmConformanceSubject({ channels: 16 }, { nrDmaChan: 1 })],
+  ["mtcopy 1", mtcopyCopier(1)],
+  ["dcbm 1", dcbmCopier(1)],
+  ...extra.map((subject): [string, MigratorSubject] => [subject.name, subject]),
 ];
 
 /** The folio counts of v4 table 2 and beyond, up to 16 GiB of 2 MiB folios per call. */
@@ -66,16 +68,20 @@ export const countCellBytes = (count: number): number => 2 * (count * (2 << 20) 
 /** The raw memcpy reference's size: the largest call's bytes, at most 1 GiB (DRAM-bound beyond). */
 const MEMCPY_REFERENCE_MAX = 1 << 30;
 
-/** The folio-count sweep at 2 MiB: `counts` folios per call. */
+/**
+ * The folio-count sweep at 2 MiB: `counts` folios per call; `extra` are further migrators (a
+ * user's module, `--migrator`), measured after the drivers at each count.
+ */
 export const runCount = (
   counts: readonly number[],
   runs: number,
   stop: () => boolean,
   onProgress: OnProgress,
+  extra: readonly MigratorSubject[] = [],
 ) => {
   const folioBytes = 2 << 20;
   const cells = counts.flatMap((count) =>
-    countCopiers().map(([row, subject]) => ({
+    countCopiers(extra).map(([row, subject]) => ({
       row,
       column: String(count),
       folioBytes,
@@ -84,7 +90,8 @@ export const runCount = (
     })),
   );
   const largest = Math.min(Math.max(...counts) * folioBytes, MEMCPY_REFERENCE_MAX);
-  return runGrid("count", { counts, runs }, largest, cells, runs, stop, onProgress);
+  const migrators = extra.map((subject) => subject.name);
+  return runGrid("count", { counts, runs, migrators }, largest, cells, runs, stop, onProgress);
 };
 
 /** The 64 KiB base-page configuration: 64 KiB pages and 2 MiB mTHP, serial and mtcopy. */
@@ -97,10 +104,7 @@ export const runBase64k = (
 ) => {
   const copiers: Array<[string, MigratorSubject | undefined]> = [
     ["vanilla", undefined],
-    ...threads.map((t): [string, MigratorSubject] => [
-      `mt_${t}`,
-      mtcopyConformanceSubject({ threads: t }),
-    ]),
+    ...threads.map((t): [string, MigratorSubject] => [`mt_${t}`, mtcopyCopier(t)]),
   ];
   const cells = [65536, 2 << 20].flatMap((folioBytes) =>
     copiers.map(([row, subject]) => ({
@@ -115,18 +119,27 @@ export const runBase64k = (
   return runGrid("base64k", { total, threads, runs }, total, cells, runs, stop, onProgress);
 };
 
-/** The count sweep's chart points: GB/s (median ± sd) against folios per call, per copier. */
+/** The count sweep's chart points: GB/s (median, min–max) against folios per call, per copier. */
 export const countChartPoints = (r: GridResults): ThroughputPoint[] =>
   r.cells.map((c) => ({
     x: Number(c.column),
     copier: c.row,
     gbps: c.gbps.median,
-    sd: c.gbps.sd,
+    min: c.gbps.min,
+    max: c.gbps.max,
   }));
+
+/** A grid's cells above raw memcpy on all threads, as warnings. */
+export const gridWarnings = (r: GridResults): string[] =>
+  memcpyWarnings(
+    r.cells.map((c) => ({ copier: c.row, where: c.column, gbps: c.gbps })),
+    r.memcpyAllThreadsGbps,
+    r.threadsOfAllThreadMemcpy,
+  );
 
 /**
  * Markdown in the seeds' layout: one row per `column` value (a count, a folio size), one column
- * per copier; GB/s mean ± sd (× raw memcpy on all threads, median over median).
+ * per copier; GB/s median (min–max) (× raw memcpy on all threads, median over median).
  */
 export const formatGrid = (r: GridResults, firstHeader: string): string => {
   const columns = [...new Set(r.cells.map((c) => c.column))];
@@ -138,15 +151,14 @@ export const formatGrid = (r: GridResults, firstHeader: string): string => {
       const c = r.cells.find((x) => x.column === column && x.row === copier);
       if (!c) return "";
       const ratio = (c.gbps.median / memcpy).toFixed(2);
-      return `${c.gbps.mean.toFixed(2)} ± ${c.gbps.sd.toFixed(2)} (${ratio})${c.intact ? "" : " CORRUPT"}`;
+      return `${formatSummary(c.gbps)} ×${ratio}${c.intact ? "" : " CORRUPT"}`;
     }),
   ]);
-  const fmt = (s: Summary) => `${s.mean.toFixed(2)} ± ${s.sd.toFixed(2)}`;
   return [
     markdownTable([firstHeader, ...copiers], rows),
     "",
-    `GB/s, mean ± sd of the timed samples (× raw memcpy on ${r.threadsOfAllThreadMemcpy} threads, median over median).`,
-    `Raw memcpy: ${fmt(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${fmt(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
+    `GB/s, median (min–max) of the timed samples; ×: the median against raw memcpy on ${r.threadsOfAllThreadMemcpy} threads.`,
+    `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
 };

@@ -18,7 +18,14 @@ import { Effect } from "effect";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { measureOffload, populatedKernel } from "./offload";
 import { patternIntact } from "./pattern";
-import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
+import {
+  envelope,
+  formatBytes,
+  formatSummary,
+  markdownTable,
+  type Summary,
+  summarize,
+} from "./report";
 
 /** The device every dcbm measurement uses, unless told otherwise. */
 export interface DcbmBenchDevice {
@@ -166,7 +173,7 @@ export const formatDcbm = (r: DcbmResults): string => {
   const cell = (copier: string, size: number) =>
     r.cells.find((c) => c.copier === copier && c.folioBytes === size)!;
   return [
-    `move_pages GB/s, median (× serial, × ${r.threadsOfAllThreadMemcpy}-thread memcpy); ${r.device.engines} engine threads, ${r.device.completion} completion`,
+    `move_pages GB/s, median (min–max) [× serial, × ${r.threadsOfAllThreadMemcpy}-thread memcpy]; ${r.device.engines} engine threads, ${r.device.completion} completion`,
     "",
     markdownTable(
       ["copier", ...sizes.map((s) => formatBytes(s).replace(" ", ""))],
@@ -175,12 +182,12 @@ export const formatDcbm = (r: DcbmResults): string => {
         ...sizes.map((s) => {
           const x = cell(c, s);
           const fell = x.foliosFailures > 0 ? `, ${x.foliosFailures} fell back` : "";
-          return `${x.gbps.median.toFixed(2)} (${x.vsSerial.toFixed(2)}, ${x.vsMemcpyAll.toFixed(2)}${fell})${x.intact ? "" : " CORRUPT"}`;
+          return `${formatSummary(x.gbps)} [${x.vsSerial.toFixed(2)}, ${x.vsMemcpyAll.toFixed(2)}${fell}]${x.intact ? "" : " CORRUPT"}`;
         }),
       ]),
     ),
     "",
-    `raw memcpy, same run: 1 thread ${r.memcpyOneThreadGbps.median.toFixed(2)} GB/s, ${r.threadsOfAllThreadMemcpy} threads ${r.memcpyAllThreadsGbps.median.toFixed(2)} GB/s`,
+    `raw memcpy, same run: 1 thread ${formatSummary(r.memcpyOneThreadGbps)} GB/s, ${r.threadsOfAllThreadMemcpy} threads ${formatSummary(r.memcpyAllThreadsGbps)} GB/s`,
   ].join("\n");
 };
 
@@ -299,14 +306,14 @@ export const formatCpu = (r: CpuResults): string =>
     markdownTable(
       [
         "copier",
-        "wall ms, median",
+        "wall ms, median (min–max)",
         "hog progress vs solo, median (min–max)",
         "folios",
         "DMA-copied",
       ],
       r.rows.map((row) => [
         row.copier,
-        row.wallMs.median.toFixed(1),
+        formatSummary(row.wallMs, 1),
         `${(row.hogShare.median * 100).toFixed(0)} % (${(row.hogShare.min * 100).toFixed(0)}–${(row.hogShare.max * 100).toFixed(0)} %)`,
         String(row.folios),
         `${row.offloaded}${row.intact ? "" : " CORRUPT"}`,

@@ -3,6 +3,7 @@
  */
 import { CopyEngine, Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
+import type { ReferenceLine } from "./chart";
 import { type Summary, summarize } from "./report";
 
 /**
@@ -43,3 +44,43 @@ export const memcpyAllThreads = (bytes: number, runs: number, threads: number) =
     yield* engine.terminate();
     return summarize(rates);
   });
+
+/**
+ * The two raw memcpy references as chart rules, each labelled with what it measured: one
+ * `TypedArray.set` on the main thread, and the copy engine on `threads` worker threads.
+ */
+export const memcpyReferenceLines = (
+  oneThread: Summary,
+  allThreads: Summary,
+  threads: number,
+): ReferenceLine[] => [
+  { gbps: oneThread.median, label: "raw memcpy, 1 thread" },
+  { gbps: allThreads.median, label: `raw memcpy, ${threads} threads` },
+];
+
+/** A measured cell, as {@link memcpyWarnings} reads it. */
+export interface CopierCell {
+  readonly copier: string;
+  /** Where in the sweep: a folio size, a folio count. */
+  readonly where: string;
+  readonly gbps: Summary;
+}
+
+/**
+ * A warning naming each cell whose median beats raw memcpy on all threads: a first line, then one
+ * line per cell; none when no cell does. That reference is one measurement, on one buffer pair,
+ * in this process: a copier above it says the reference undershot, not that a copier copies
+ * faster than memory, and its ratios above 1 read as such.
+ */
+export const memcpyWarnings = (
+  cells: readonly CopierCell[],
+  allThreads: Summary,
+  threads: number,
+): string[] => {
+  const above = cells.filter((c) => c.gbps.median > allThreads.median);
+  if (above.length === 0) return [];
+  return [
+    `warning: ${above.length} cell${above.length === 1 ? "" : "s"} beat the line "raw memcpy, ${threads} threads" (${allThreads.median.toFixed(2)} GB/s). That line is one measurement of this process, not a bound: a ratio to it above 1 shows its error, not a copier faster than memory.`,
+    ...above.map((c) => `  ${c.copier} at ${c.where}: ${c.gbps.median.toFixed(2)} GB/s`),
+  ];
+};

@@ -3,7 +3,7 @@
  */
 import { Kernel, type KernelConfig } from "@migrate-offload/core";
 import { Effect } from "effect";
-import { envelope, markdownTable, type Summary, summarize } from "./report";
+import { envelope, formatSummary, markdownTable, type Summary, summarize } from "./report";
 
 /** What the memory-model run measured. */
 export interface MemModelResults {
@@ -54,8 +54,7 @@ export const formatMemModel = (r: MemModelResults): string =>
       "base pages",
       "struct page bytes/page",
       "all metadata bytes/page",
-      "boot ms (median)",
-      "boot ms (mean ± sd)",
+      "boot ms, median (min–max)",
       "RSS added by boot",
     ],
     [
@@ -63,8 +62,7 @@ export const formatMemModel = (r: MemModelResults): string =>
         String(r.basePages),
         String(r.metadataBytesPerPage),
         r.metadataBytesPerPageTotal.toFixed(2),
-        r.bootMs.median.toFixed(1),
-        `${r.bootMs.mean.toFixed(1)} ± ${r.bootMs.sd.toFixed(1)}`,
+        formatSummary(r.bootMs, 1),
         `${(r.rssDeltaBytes / 2 ** 20).toFixed(1)} MiB`,
       ],
     ],

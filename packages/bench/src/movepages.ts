@@ -7,7 +7,14 @@ import { measureMemcpy } from "./memcpy";
 import { populatedKernel } from "./offload";
 import { patternIntact } from "./pattern";
 import { pingPongMovePages } from "./pingpong";
-import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
+import {
+  envelope,
+  formatBytes,
+  formatSummary,
+  markdownTable,
+  type Summary,
+  summarize,
+} from "./report";
 
 /** Folio sizes of the seed's table, in bytes. */
 export const SEED_FOLIO_SIZES = [4096, 16384, 65536, 262144, 1 << 20, 2 << 20];
@@ -77,17 +84,14 @@ export const runMovePages = (
     );
   });
 
-const fmt = (s: Summary) => `${s.mean.toFixed(2)}±${s.sd.toFixed(2)}`;
-
 /** The seed's table layout: one column per folio size. */
 export const formatMovePages = (r: MovePagesResults): string => {
   const header = ["", ...r.rows.map((row) => formatBytes(row.folioBytes).replace(" ", ""))];
   return markdownTable(header, [
-    ["move_pages GB/s (mean±sd)", ...r.rows.map((row) => fmt(row.gbps))],
-    ["move_pages GB/s (median)", ...r.rows.map((row) => row.gbps.median.toFixed(2))],
+    ["move_pages GB/s, median (min–max)", ...r.rows.map((row) => formatSummary(row.gbps))],
     ["× raw memcpy", ...r.rows.map((row) => row.ratioToMemcpy.toFixed(2))],
     ["bytes intact", ...r.rows.map((row) => (row.intact ? "yes" : "NO"))],
   ]).concat(
-    `\n\nraw memcpy, same run: ${fmt(r.memcpyGbps)} GB/s (median ${r.memcpyGbps.median.toFixed(2)})`,
+    `\n\nraw memcpy on 1 thread, same run: ${formatSummary(r.memcpyGbps)} GB/s, median (min–max)`,
   );
 };

@@ -9,7 +9,14 @@ import { MTCOPY_SYSFS_DIR, mtcopyDriver, type ThreadPolicy } from "@migrate-offl
 import { Effect } from "effect";
 import { measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { measureOffload } from "./offload";
-import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
+import {
+  envelope,
+  formatBytes,
+  formatSummary,
+  markdownTable,
+  type Summary,
+  summarize,
+} from "./report";
 
 /** One cell: a folio size and a copier. */
 export interface MtcopyCell {
@@ -158,7 +165,7 @@ export const formatMtcopy = (r: MtcopyResults): string => {
     r.cells.find((c) => c.copier === copier && c.folioBytes === size)!;
   const header = ["copier", ...sizes.map((s) => formatBytes(s).replace(" ", ""))];
   return [
-    "move_pages GB/s, median (× serial)",
+    "move_pages GB/s, median (min–max) [× serial]",
     "",
     markdownTable(
       header,
@@ -168,19 +175,16 @@ export const formatMtcopy = (r: MtcopyResults): string => {
           const x = cell(c, s);
           const declined =
             x.offered > 0 && x.declined > 0 ? `, ${x.declined}/${x.offered} declined` : "";
-          return `${x.gbps.median.toFixed(2)} (${x.vsSerial.toFixed(2)}${declined})${x.intact ? "" : " CORRUPT"}`;
+          return `${formatSummary(x.gbps)} [${x.vsSerial.toFixed(2)}${declined}]${x.intact ? "" : " CORRUPT"}`;
         }),
       ]),
     ),
     "",
-    `raw memcpy, same run: 1 thread ${r.memcpyOneThreadGbps.median.toFixed(2)} GB/s, ${r.threadsOfAllThreadMemcpy} threads ${r.memcpyAllThreadsGbps.median.toFixed(2)} GB/s`,
+    `raw memcpy, same run: 1 thread ${formatSummary(r.memcpyOneThreadGbps)} GB/s, ${r.threadsOfAllThreadMemcpy} threads ${formatSummary(r.memcpyAllThreadsGbps)} GB/s`,
     "",
     markdownTable(
-      ["threads", "dispatch round trip µs, median (mean±sd)"],
-      r.dispatchUs.map((d) => [
-        String(d.threads),
-        `${d.us.median.toFixed(1)} (${d.us.mean.toFixed(1)}±${d.us.sd.toFixed(1)})`,
-      ]),
+      ["threads", "dispatch round trip µs, median (min–max)"],
+      r.dispatchUs.map((d) => [String(d.threads), formatSummary(d.us, 1)]),
     ),
   ].join("\n");
 };

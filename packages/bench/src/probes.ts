@@ -20,7 +20,14 @@ import { moduleSubject, serialCopyModule } from "@migrate-offload/testkit";
 import { Effect } from "effect";
 import { populatedKernel } from "./offload";
 import { patternIntact } from "./pattern";
-import { envelope, formatBytes, markdownTable, type Summary, summarize } from "./report";
+import {
+  envelope,
+  formatBytes,
+  formatSummary,
+  markdownTable,
+  type Summary,
+  summarize,
+} from "./report";
 
 /** One `move_pages` of `pages` to `node`; fails if a page stayed behind. */
 const moveTo = (proc: Task, pages: Float64Array, node: number) =>
@@ -151,7 +158,7 @@ export const formatAmdahl = (r: { rows: readonly AmdahlRow[] }): string =>
   markdownTable(
     [
       "folios",
-      "call ms, median",
+      "call ms, median (min–max)",
       "folio copy share F, median (min–max)",
       "copy step with dispatch, median",
       "max speedup 1/(1−F)",
@@ -162,7 +169,7 @@ export const formatAmdahl = (r: { rows: readonly AmdahlRow[] }): string =>
       const key = `${formatBytes(row.folioBytes)}×${row.folios}`;
       return [
         `${row.folios} × ${formatBytes(row.folioBytes)}${row.intact ? "" : " CORRUPT"}`,
-        row.callMs.median.toFixed(3),
+        formatSummary(row.callMs, 3),
         `${(row.copyShare.median * 100).toFixed(1)} % (${(row.copyShare.min * 100).toFixed(1)}–${(row.copyShare.max * 100).toFixed(1)})`,
         `${(row.stepShare.median * 100).toFixed(1)} %`,
         row.maxSpeedup.toFixed(2),
@@ -249,14 +256,14 @@ export const formatLatency = (r: { rows: readonly LatencyRow[] }): string =>
       "copier",
       "batch (pages)",
       "first folio mapped again, ms median (min–max)",
-      "whole call, ms median",
+      "whole call, ms median (min–max)",
       "first / whole",
     ],
     r.rows.map((row) => [
       `${row.copier}${row.intact ? "" : " CORRUPT"}`,
       String(row.batchPages),
-      `${row.firstFolioMs.median.toFixed(2)} (${row.firstFolioMs.min.toFixed(2)}–${row.firstFolioMs.max.toFixed(2)})`,
-      row.callMs.median.toFixed(2),
+      formatSummary(row.firstFolioMs),
+      formatSummary(row.callMs),
       (row.firstFolioMs.median / row.callMs.median).toFixed(2),
     ]),
   );

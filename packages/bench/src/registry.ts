@@ -12,7 +12,7 @@ import {
 } from "@migrate-offload/core";
 import { Effect } from "effect";
 import { pingPongMovePages } from "./pingpong";
-import { envelope, markdownTable, type Summary, summarize } from "./report";
+import { envelope, formatSummary, markdownTable, type Summary, summarize } from "./report";
 
 /** What the registry run measured. */
 export interface RegistryResults {
@@ -104,29 +104,26 @@ export const runRegistry = (bytes: number, runs: number, onProgress: (msg: strin
     return envelope("registry", { bytes, runs }, results);
   });
 
-const fmt = (s: Summary, digits = 2) =>
-  `${s.median.toFixed(digits)} (${s.mean.toFixed(digits)}±${s.sd.toFixed(digits)})`;
-
 /** The measurement as markdown tables. */
 export const formatRegistry = (r: RegistryResults): string =>
   [
     markdownTable(
-      ["move_pages, 4 KiB folios", "GB/s median (mean±sd)"],
+      ["move_pages, 4 KiB folios", "GB/s, median (min–max)"],
       [
-        ["serial path: no migrator", fmt(r.serialGbps)],
-        ["idle fast path: migrator registered, reason mask none", fmt(r.idleGbps)],
+        ["serial path: no migrator", formatSummary(r.serialGbps)],
+        ["idle fast path: migrator registered, reason mask none", formatSummary(r.idleGbps)],
         ["idle / serial", r.idleRatio.toFixed(3)],
       ],
     ),
     "",
     markdownTable(
-      ["per batch", "ns median (mean±sd)"],
+      ["per batch", "ns, median (min–max)"],
       [
         [
           "SRCU read side + shouldBatch + no-op offloadCopy + accounting",
-          fmt(r.dispatchNsPerBatch, 0),
+          formatSummary(r.dispatchNsPerBatch, 0),
         ],
-        ["the same loop, one bare Effect step instead", fmt(r.loopNsPerBatch, 0)],
+        ["the same loop, one bare Effect step instead", formatSummary(r.loopNsPerBatch, 0)],
       ],
     ),
   ].join("\n");

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname } from "node:path";
-import { mean, median, sampleStandardDeviation } from "simple-statistics";
+import { max, mean, median, min, sampleStandardDeviation } from "simple-statistics";
 
 /** The JSON schema identifier written into every result file. */
 export const SCHEMA = "migrate-offload/bench@1";
@@ -39,14 +39,25 @@ export interface Summary {
   readonly max: number;
 }
 
+/**
+ * A summary as every table prints it: the median, then the spread as the smallest and largest
+ * sample, `1.23 (1.10–1.40)`; one sample prints alone. The median is the statistic every table,
+ * chart and ratio uses, so that one outlying sample (a page-fault storm, a descheduled worker)
+ * moves no number.
+ */
+export const formatSummary = (s: Summary, digits = 2): string =>
+  s.n > 1
+    ? `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`
+    : s.median.toFixed(digits);
+
 /** Summarises samples with simple-statistics. */
 export const summarize = (samples: readonly number[]): Summary => ({
   n: samples.length,
   median: median([...samples]),
   mean: mean([...samples]),
   sd: samples.length > 1 ? sampleStandardDeviation([...samples]) : 0,
-  min: Math.min(...samples),
-  max: Math.max(...samples),
+  min: min([...samples]),
+  max: max([...samples]),
 });
 
 /** A markdown table. */

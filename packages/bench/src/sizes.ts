@@ -5,14 +5,13 @@
  */
 import { availableParallelism } from "node:os";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
-import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
-import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
-import { measureMemcpy, memcpyAllThreads } from "./memcpy";
+import { dcbmCopier, mtcopyCopier } from "./copiers";
+import { measureMemcpy, memcpyAllThreads, memcpyWarnings } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
-import { envelope, formatBytes, markdownTable, type Summary } from "./report";
+import { envelope, formatBytes, formatSummary, markdownTable, type Summary } from "./report";
 
 /** What the sweep runs. */
 export interface SizesConfig {
@@ -28,7 +27,7 @@ export interface SizesConfig {
 /** One cell: a folio size and a copier. */
 export interface SizesCell {
   readonly folioBytes: number;
-  /** `serial`, `mtcopy N` or `dcbm N`. */
+  /** `serial`, `mtcopy N`, `dcbm N` or a user's migrator by its subject's name. */
   readonly copier: string;
   readonly gbps: Summary;
   readonly vsSerial: number;
@@ -45,23 +44,33 @@ export interface SizesResults {
   complete: boolean;
 }
 
-const copiers = (config: SizesConfig): Array<[string, MigratorSubject | undefined]> => [
+const copiers = (
+  config: SizesConfig,
+  extra: readonly MigratorSubject[],
+): Array<[string, MigratorSubject | undefined]> => [
   ["serial", undefined],
   ...config.threads.map((threads): [string, MigratorSubject] => [
     `mtcopy ${threads}`,
-    mtcopyConformanceSubject({ threads }),
+    mtcopyCopier(threads),
   ]),
   ...config.channels.map((nrDmaChan): [string, MigratorSubject] => [
     `dcbm ${nrDmaChan}`,
-    dcbmConformanceSubject({ channels: 16 }, { nrDmaChan }),
+    dcbmCopier(nrDmaChan),
   ]),
+  ...extra.map((subject): [string, MigratorSubject] => [subject.name, subject]),
 ];
 
 /**
  * Runs the sweep. When `stop()` turns true it ends after the cell in progress, and the results
- * hold every cell measured so far, with `complete` false.
+ * hold every cell measured so far, with `complete` false. `extra` are further migrators (a user's
+ * module, `--migrator`), measured after the drivers at each size; the JSON's config names them.
  */
-export const runSizes = (config: SizesConfig, stop: () => boolean, onProgress: OnProgress) =>
+export const runSizes = (
+  config: SizesConfig,
+  stop: () => boolean,
+  onProgress: OnProgress,
+  extra: readonly MigratorSubject[] = [],
+) =>
   Effect.gen(function* () {
     const all = availableParallelism();
     onProgress(`raw memcpy, 1 thread and ${all} threads`);
@@ -72,7 +81,7 @@ export const runSizes = (config: SizesConfig, stop: () => boolean, onProgress: O
       cells: [],
       complete: false,
     };
-    const list = copiers(config);
+    const list = copiers(config, extra);
     const grid: GridCell[] = config.sizes.flatMap((size) =>
       list.map(([copier, subject]) => ({
         row: copier,
@@ -96,15 +105,18 @@ export const runSizes = (config: SizesConfig, stop: () => boolean, onProgress: O
         intact: m.intact,
       });
     }
-    if (!complete) return envelope("sizes", config, r);
-    r.complete = true;
-    return envelope("sizes", config, r);
+    r.complete = complete;
+    // The JSON names the user's migrators beside the sweep's settings.
+    return envelope("sizes", { ...config, migrators: extra.map((s) => s.name) }, r);
   });
 
 const cell = (c: SizesCell) =>
-  `${c.gbps.mean.toFixed(2)} ± ${c.gbps.sd.toFixed(2)} (${c.vsMemcpyAll.toFixed(2)})`;
+  `${formatSummary(c.gbps)} ×${c.vsMemcpyAll.toFixed(2)}${c.intact ? "" : " CORRUPT"}`;
 
-/** Markdown: one row per copier, one column per folio size; GB/s mean ± sd (× all-thread memcpy). */
+/**
+ * Markdown: one row per copier, one column per folio size; GB/s median (min–max) and the median
+ * against raw memcpy on all threads.
+ */
 export const formatSizes = (r: SizesResults): string => {
   const sizes = [...new Set(r.cells.map((c) => c.folioBytes))];
   const names = [...new Set(r.cells.map((c) => c.copier))];
@@ -115,21 +127,29 @@ export const formatSizes = (r: SizesResults): string => {
       return c ? cell(c) : "";
     }),
   ]);
-  const memcpy = (s: Summary) => `${s.mean.toFixed(2)} ± ${s.sd.toFixed(2)}`;
   return [
     markdownTable(["copier", ...sizes.map(formatBytes)], rows),
     "",
-    `GB/s, mean ± sd of the timed samples (× raw memcpy on ${r.threadsOfAllThreadMemcpy} threads, median over median).`,
-    `Raw memcpy: ${memcpy(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${memcpy(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
+    `GB/s, median (min–max) of the timed samples; ×: the median against raw memcpy on ${r.threadsOfAllThreadMemcpy} threads.`,
+    `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
 };
 
-/** The chart's points: the median of each cell, with its sd. */
+/** The chart's points: the median of each cell, with its min–max. */
 export const sizesChartPoints = (r: SizesResults): ThroughputPoint[] =>
   r.cells.map((c) => ({
     x: c.folioBytes / 1024,
     copier: c.copier,
     gbps: c.gbps.median,
-    sd: c.gbps.sd,
+    min: c.gbps.min,
+    max: c.gbps.max,
   }));
+
+/** The sizes sweep's cells above raw memcpy on all threads, as warnings. */
+export const sizesWarnings = (r: SizesResults): string[] =>
+  memcpyWarnings(
+    r.cells.map((c) => ({ copier: c.copier, where: formatBytes(c.folioBytes), gbps: c.gbps })),
+    r.memcpyAllThreadsGbps,
+    r.threadsOfAllThreadMemcpy,
+  );

@@ -41,7 +41,10 @@ describe("count and base64k", () => {
     const path = join(mkdtempSync(join(tmpdir(), "count-")), "count.svg");
     const points = countChartPoints(r.results);
     expect(points.map((p) => p.x)).toEqual([1, 1, 1, 4, 4, 4]);
-    await writeSvg(path, throughputChart("t", "folios", points, 10, "raw memcpy"));
+    await writeSvg(
+      path,
+      throughputChart("t", "folios", points, [{ gbps: 10, label: "raw memcpy, 2 threads" }]),
+    );
     const svg = readFileSync(path, "utf8");
     for (const label of ["serial", "mtcopy 1", "dcbm 1", "raw memcpy", "folios"])
       expect(svg).toContain(label);

@@ -32,7 +32,9 @@ describe("sizes", () => {
     const path = join(mkdtempSync(join(tmpdir(), "sizes-")), "sizes.svg");
     await writeSvg(
       path,
-      throughputChart("t", "folio size (KiB)", sizesChartPoints(r), 10, "raw memcpy"),
+      throughputChart("t", "folio size (KiB)", sizesChartPoints(r), [
+        { gbps: 10, label: "raw memcpy, 2 threads" },
+      ]),
     );
     const svg = readFileSync(path, "utf8");
     expect(svg.startsWith("<svg")).toBe(true);

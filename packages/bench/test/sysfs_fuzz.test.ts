@@ -22,8 +22,8 @@ describe("the sysfs-fuzz experiment", () => {
   }, 120_000);
 
   it.each([
-    [["--writes", "0"], '--writes must be a positive integer, not "0"'],
-    [["--seed", "one"], '--seed must be an integer, not "one"'],
+    [["--writes", "0"], 'Invalid value for flag --writes: "0"'],
+    [["--seed", "one"], 'Invalid value for flag --seed: "one"'],
   ])(
     "refuses %j with the reason",
     (args, reason) => {
@@ -33,7 +33,7 @@ describe("the sysfs-fuzz experiment", () => {
         { cwd: root, encoding: "utf8", timeout: 60_000 },
       );
       expect(r.status).toBe(2);
-      expect(r.stderr).toContain(`error: ${reason}`);
+      expect(r.stderr).toContain(reason);
       expect(r.stdout).toBe("");
     },
     60_000,

@@ -280,6 +280,7 @@ export {
   batchPairs,
   folioExpectedRefCount,
   folioMarkContentCopied,
+  isolateFolioToList,
   type MigratePagesOptions,
   migrateFoliosMcCopy,
   migratePages,
@@ -295,5 +296,5 @@ export {
   migratorFromTaskEither,
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
-export { allocMigrationTarget } from "./mm/move_pages";
+export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
 export { folioGet, folioPut } from "./mm/swap";

@@ -573,9 +573,31 @@ const dcbmModule = (dcbm: DcbmState): MigratorModuleDriver => ({
 
 /**
  * Builds the dcbm driver of `drivers/migrate_offload/dcbm/dcbm.c` (`module_init(dcbm_init)`) for
- * one kernel. Load it with `kernel.loadModule(driver.module)`.
+ * one kernel. Load it with `kernel.loadModule(driver.module)`, after registering a DMA device
+ * with memcpy channels for it to request.
  *
  * @category DCBM driver
+ *
+ * @example
+ * ```ts
+ * import { Kernel } from "@migrate-offload/core";
+ * import { dcbmDriver, dmaAsyncDeviceRegister } from "@migrate-offload/dcbm";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+ *       yield* dmaAsyncDeviceRegister(kernel, { channels: 4 }); // dma0, four memcpy channels
+ *       const driver = dcbmDriver(kernel);
+ *       yield* kernel.loadModule(driver.module); // creates /sys/kernel/dcbm
+ *       yield* kernel.fs.write("/sys/kernel/dcbm/nr_dma_chan", "4");
+ *       yield* kernel.fs.write("/sys/kernel/dcbm/offloading", "1"); // registers DCBM
+ *       console.log(kernel.migrateOffload.activeName); // "DCBM"
+ *     }),
+ *   ),
+ * ); // shutdown unloads dcbm and stops the device's engine threads
+ * ```
  */
 export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDriver => {
   const dcbm: DcbmState = {

@@ -10,7 +10,11 @@
  */
 
 // insmod / rmmod of drivers/migrate_offload/dcbm/dcbm.c, for @migrate-offload/testkit.
-export { DCBM_DMA_FAULTS, dcbmConformanceSubject } from "./conformance";
+export {
+  DCBM_CONFORMANCE_TIMEOUT_MS,
+  DCBM_DMA_FAULTS,
+  dcbmConformanceSubject,
+} from "./conformance";
 
 // lib/fault-inject.c: faults armed on a DMA device, fired at the should_fail() sites.
 export {

@@ -139,6 +139,26 @@ export interface MtcopyDriver {
  * `kernel.loadModule(driver.module)`.
  *
  * @category mtcopy driver
+ *
+ * @example
+ * ```ts
+ * import { Kernel } from "@migrate-offload/core";
+ * import { mtcopyDriver } from "@migrate-offload/mtcopy";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+ *       yield* kernel.loadModule(mtcopyDriver(kernel, { threads: 2 }).module); // insmod
+ *       yield* kernel.fs.write("/sys/kernel/cpu_mt/offloading", "1"); // registers CPU_MT_COPY
+ *       console.log(kernel.migrateOffload.activeName); // "CPU_MT_COPY"
+ *       yield* kernel.fs.write("/sys/kernel/cpu_mt/offloading", "0");
+ *       yield* kernel.unloadModule("mtcopy"); // rmmod; the copy threads stop
+ *     }),
+ *   ),
+ * );
+ * ```
  */
 export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): MtcopyDriver => {
   const m = kernel.memmap;

@@ -7,4 +7,8 @@
  */
 
 // insmod / rmmod of drivers/migoffcopy/mtcopy/copy_pages.c, for @migrate-offload/testkit.
-export { MTCOPY_THREAD_FAULTS, mtcopyConformanceSubject } from "./conformance";
+export {
+  MTCOPY_CONFORMANCE_DEADLINE_MS,
+  MTCOPY_THREAD_FAULTS,
+  mtcopyConformanceSubject,
+} from "./conformance";

@@ -1,5 +1,6 @@
 import {
   stressMigrator,
+  verifyMigrator,
   verifyMigratorCovered,
   verifyRegistryRaces,
 } from "@migrate-offload/testkit";
@@ -18,6 +19,21 @@ describe("mtcopy: conformance with the serial path (verifyMigrator)", () => {
       expect(Object.keys(known.injected).length).toBeGreaterThan(0);
     }, 300_000);
   }
+});
+
+describe("mtcopy: the conformance subject's defaults", () => {
+  // The default subject bounds an injected hang by MTCOPY_CONFORMANCE_DEADLINE_MS, not the
+  // driver's 10 s: these ten cases, seven of them hangs, fit in the 30 s budget of the test (with
+  // the 10 s deadline they took 72 s).
+  it("replaces a hung copy thread after its short deadline, and the batch falls back", async () => {
+    const report = await verifyMigrator(mtcopyConformanceSubject({ threads: 2 }), {
+      faults: ["hang"],
+      numRuns: 10,
+      seed: 2,
+    });
+    expect(report.injected.hang).toBe(7);
+    expect(report.compared).toBe(10);
+  }, 30_000);
 });
 
 describe("mtcopy: registration, switching and unloading race migrations (verifyRegistryRaces)", () => {

@@ -121,14 +121,21 @@ export type { EngineFaults, MigratorSubject } from "@migrate-offload/core/testin
  */
 export type FaultClass = "copy-failure" | "partial-copy" | "decline" | "alloc-failure" | string;
 
-/** Options of {@link verifyMigrator}. @category Conformance */
-export interface VerifyOptions {
-  /** Cases to generate; default 50. */
-  readonly numRuns?: number;
-  /** The random seed, to reproduce a run; default random. */
-  readonly seed?: number;
-  /** The path of a reported counterexample, with its seed, to replay only that case. */
-  readonly path?: string;
+/**
+ * One generated case of the conformance property: a workload and the fault injected into it
+ * (null: none).
+ *
+ * @category Conformance
+ */
+export type ConformanceCase = [scenario: MigrationScenario, fault: FaultPlan | null];
+
+/**
+ * Options of {@link conformanceProperty}: what to generate and inject, and how long a case may
+ * run.
+ *
+ * @category Conformance
+ */
+export interface ConformanceOptions {
   /**
    * Fault classes to inject: the migrator faults of {@link MIGRATOR_FAULT_KINDS},
    * `"alloc-failure"` (`fail_page_alloc` and fragmentation), and the subject's engine fault kinds.
@@ -137,15 +144,68 @@ export interface VerifyOptions {
   readonly faults?: readonly FaultClass[];
   /** Workload knobs: base page sizes, region kinds, requests, entries. */
   readonly scenarios?: ScenarioArbOptions;
-  /** A case still running after this many milliseconds is reported as a hang; default 60 s. */
+  /**
+   * The harness's own deadline for one run of a case, in milliseconds (default 60 s): a run still
+   * going after it fails the case as a hang. It does not shorten an injected engine hang: that
+   * waits out the driver's own deadline (mtcopy's `deadlineMs`, dcbm's `timeoutMs`), which the
+   * shipped subjects keep short (see `docs/conformance.md`).
+   */
   readonly timeoutMs?: number;
+}
+
+/**
+ * Options of {@link verifyMigrator}: those of {@link conformanceProperty}, and any
+ * `fc.Parameters` of fast-check, passed through to its runner (`numRuns`, `seed`, `path`,
+ * `verbose`, `examples`, `interruptAfterTimeLimit`, `endOnFailure`, `reporter` or
+ * `asyncReporter`...). Parameters not given come from `fc.configureGlobal`; `numRuns` defaults
+ * to 50 when neither says.
+ *
+ * @category Conformance
+ */
+export interface VerifyOptions extends ConformanceOptions, fc.Parameters<ConformanceCase> {}
+
+/**
+ * What the cases checked so far covered, as {@link ConformanceProperty.coverage} counts them.
+ *
+ * @category Conformance
+ */
+export interface ConformanceCoverage {
+  /** Cases checked (a shrinking step or a replay is a case too). */
+  readonly cases: number;
+  /** Cases whose run with the migrator was compared with the serial run. */
+  readonly compared: number;
+  /**
+   * Cases where both runs ran out of memory on an injected allocation failure: not compared with
+   * the serial run, each run's own promises checked alone (see {@link verifyMigrator}).
+   */
+  readonly checkedAlone: number;
+  /** Batches offered to the migrator. */
+  readonly batches: number;
+  /** Destinations it marked content-copied, and ones that fell back. */
+  readonly marked: number;
+  readonly fellBack: number;
+  /** Faults injected, by kind. */
+  readonly injected: Readonly<Record<string, number>>;
 }
 
 /** What a passing verification covered. @category Conformance */
 export interface VerifyReport {
   readonly subject: string;
+  /** Cases run: {@link VerifyReport.compared} plus {@link VerifyReport.checkedAlone}. */
   readonly runs: number;
+  /** Cases whose run with the migrator was compared with the serial run. */
+  readonly compared: number;
+  /**
+   * Cases where both runs ran out of memory on an injected allocation failure, which were not
+   * compared with the serial run and had only each run's own promises checked (see
+   * {@link verifyMigrator}).
+   */
+  readonly checkedAlone: number;
+  /** The same count as {@link VerifyReport.checkedAlone}, under its earlier name. */
+  readonly outOfMemoryCases: number;
   readonly seed: number;
+  /** Whether `interruptAfterTimeLimit` stopped the run before `numRuns` cases. */
+  readonly interrupted: boolean;
   /** Batches offered to the migrator over all cases. */
   readonly batches: number;
   /** Destinations it marked content-copied, and ones that fell back. */
@@ -154,11 +214,11 @@ export interface VerifyReport {
   /** Faults injected, by kind. */
   readonly injected: Readonly<Record<string, number>>;
   /**
-   * Cases where both runs ran out of memory on an injected allocation failure (`-ENOMEM`: a
-   * `move_pages` that failed as a whole, or a folio's `migrate_pages()` error); they are compared
-   * like every other case.
+   * The report as text, starting with the cases compared and checked alone, e.g.
+   * `reverse_copy: 100 cases: 62 compared with the serial path, 38 checked alone (both runs out
+   * of memory)`.
    */
-  readonly outOfMemoryCases: number;
+  readonly summary: string;
 }
 
 /**
@@ -234,19 +294,23 @@ const withTimeout = <A>(promise: Promise<A>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 };
 
+/** What the cases checked so far covered. */
+interface Totals {
+  cases: number;
+  checkedAlone: number;
+  batches: number;
+  marked: number;
+  fellBack: number;
+  injected: Map<string, number>;
+}
+
 /** One case: the serial run, the audited run with the subject, and everything compared. */
 const checkCase = async (
   subject: MigratorSubject,
   scenario: MigrationScenario,
   plan: FaultPlan | null,
   timeoutMs: number,
-  totals: {
-    batches: number;
-    marked: number;
-    fellBack: number;
-    injected: Map<string, number>;
-    outOfMemory: number;
-  },
+  totals: Totals,
 ): Promise<void> => {
   const serial = await withTimeout(
     Effect.runPromise(runMigrationScenario(scenario)),
@@ -284,15 +348,13 @@ const checkCase = async (
     totals.injected.set(audit.injected, (totals.injected.get(audit.injected) ?? 0) + 1);
   const ranOutOfMemory = (o: Observation) =>
     o.rc === -ERRNO.ENOMEM || o.status.includes(-ERRNO.ENOMEM);
-  if (
+  const outOfMemory =
     scenario.allocFailure !== undefined &&
     ranOutOfMemory(serial.observation) &&
-    ranOutOfMemory(offloaded.observation)
-  )
-    totals.outOfMemory++;
-  // A run that fails as a whole (move_pages returning migrate_pages()'s -ENOMEM) is compared like
-  // any other: the same errno, the same statuses written before it, the same memory.
-  const diff = diffObservations(serial.observation, offloaded.observation);
+    ranOutOfMemory(offloaded.observation);
+  totals.cases++;
+  if (outOfMemory) totals.checkedAlone++;
+  const diff = outOfMemory ? [] : diffObservations(serial.observation, offloaded.observation);
   const problems = [...audit.problems, ...offloaded.problems];
   if (serial.problems.length === 0 && diff.length === 0 && problems.length === 0) return;
   const section = (title: string, lines: readonly string[]) =>
@@ -308,34 +370,52 @@ const checkCase = async (
 };
 
 /**
- * Proves a migrator equivalent to the serial path with fast-check: for every generated workload
- * and injected fault, the run with the migrator ends exactly as the serial run does, keeps every
- * byte, and leaks nothing. Resolves with what it covered; rejects with a
- * {@link MigratorConformanceError} whose message shows the shrunk case and what differed.
+ * The conformance property, for a fast-check runner of your own: what {@link verifyMigrator}
+ * runs, as a value. Read more there.
  *
- * Pass a module factory (its init must register the migrator with `addProvider`) or a
- * {@link MigratorSubject} for drivers that need more set-up or support engine faults.
- *
- * A run that ends on an injected allocation failure (`fail_page_alloc` fails the Nth
- * allocation) is compared like any other: a `move_pages` that fails with `ENOMEM` must fail with
- * it on both paths, having written the same statuses and moved the same pages. The report counts
- * these cases in `outOfMemoryCases`.
+ * @category Conformance
+ */
+export interface ConformanceProperty {
+  /** The subject it checks. */
+  readonly subject: MigratorSubject;
+  /** The generators of one case: the workload, and the fault to inject (or null). */
+  readonly arbitraries: [fc.Arbitrary<MigrationScenario>, fc.Arbitrary<FaultPlan | null>];
+  /**
+   * Checks one case: runs it on the serial path and with the migrator (its batches audited, the
+   * fault injected) on fresh kernels, and rejects with what differed or which promise broke.
+   */
+  readonly check: (scenario: MigrationScenario, fault: FaultPlan | null) => Promise<void>;
+  /** `fc.asyncProperty(...arbitraries, check)`, for `fc.assert(property, params)`. */
+  readonly property: fc.IAsyncProperty<ConformanceCase>;
+  /** What the cases checked so far covered. */
+  readonly coverage: () => ConformanceCoverage;
+}
+
+/**
+ * Builds the conformance property of a migrator without running it: the arbitraries, the
+ * check of one case, and the two as an `fc.IAsyncProperty`, so that a suite can run it with
+ * `fc.assert(property, params)` or with `@fast-check/vitest`'s `test.prop(arbitraries)(name,
+ * check)` and keep the copy audit, the fault plans and the out-of-memory rule of
+ * {@link verifyMigrator}. `subject` is a module factory or a {@link MigratorSubject}. Throws a
+ * `TypeError` for a fault class the subject cannot inject.
  *
  * @category Conformance
  *
  * @example
  * ```ts
- * import { serialCopyModule, verifyMigrator } from "@migrate-offload/testkit";
+ * import { conformanceProperty, serialCopyModule } from "@migrate-offload/testkit";
+ * import fc from "fast-check";
  *
- * // A module factory whose init registers its migrator with `addProvider`:
- * const report = await verifyMigrator((kernel) => serialCopyModule(kernel), { numRuns: 20 });
- * report.batches; // batches offered to the migrator over every case
+ * const conformance = conformanceProperty(serialCopyModule, { faults: ["copy-failure"] });
+ * await fc.assert(conformance.property, { numRuns: 5, seed: 2 });
+ * const { compared, checkedAlone, batches } = conformance.coverage();
+ * console.log(compared + checkedAlone, batches); // 5 cases, and the batches they offered
  * ```
  */
-export const verifyMigrator = async (
+export const conformanceProperty = (
   subject: MigratorSubject | ((kernel: Kernel) => ModuleDefinition),
-  options: VerifyOptions = {},
-): Promise<VerifyReport> => {
+  options: ConformanceOptions = {},
+): ConformanceProperty => {
   const s = typeof subject === "function" ? moduleSubject(subject) : subject;
   const engineKinds = s.engineFaults?.kinds ?? [];
   const faults = options.faults ?? [...MIGRATOR_FAULT_KINDS, "alloc-failure", ...engineKinds];
@@ -351,22 +431,115 @@ export const verifyMigrator = async (
     allocFailures: options.scenarios?.allocFailures ?? faults.includes("alloc-failure"),
   });
   const plans = faultPlanArb(faults.filter((f) => f !== "alloc-failure"));
-  const totals = {
+  const totals: Totals = {
+    cases: 0,
+    checkedAlone: 0,
     batches: 0,
     marked: 0,
     fellBack: 0,
-    injected: new Map<string, number>(),
-    outOfMemory: 0,
+    injected: new Map(),
   };
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const details = await fc.check(
-    fc.asyncProperty(scenarios, plans, (scenario, plan) =>
-      checkCase(s, scenario, plan, timeoutMs, totals),
-    ),
-    { numRuns: options.numRuns ?? 50, seed: options.seed, path: options.path, endOnFailure: false },
-  );
+  const check = (scenario: MigrationScenario, plan: FaultPlan | null) =>
+    checkCase(s, scenario, plan, timeoutMs, totals);
+  return {
+    subject: s,
+    arbitraries: [scenarios, plans],
+    check,
+    property: fc.asyncProperty(scenarios, plans, check),
+    coverage: () => ({
+      cases: totals.cases,
+      compared: totals.cases - totals.checkedAlone,
+      checkedAlone: totals.checkedAlone,
+      batches: totals.batches,
+      marked: totals.marked,
+      fellBack: totals.fellBack,
+      injected: Object.fromEntries(totals.injected),
+    }),
+  };
+};
+
+/**
+ * The text of a report: first how many cases were compared with the serial path and how many
+ * were checked alone, then the seed and what the migrator was offered and injected.
+ */
+const summarize = (r: Omit<VerifyReport, "summary">): string =>
+  [
+    `${r.subject}: ${r.runs} cases${r.interrupted ? " (interrupted)" : ""}: ${r.compared} compared with the serial path, ${r.checkedAlone} checked alone (both runs out of memory on an injected allocation failure)`,
+    `seed ${r.seed}; batches offered: ${r.batches}; marked content-copied: ${r.marked}; fell back: ${r.fellBack}`,
+    `faults injected: ${
+      Object.entries(r.injected)
+        .map(([kind, n]) => `${kind} ${n}`)
+        .join(", ") || "none"
+    }`,
+  ].join("\n");
+
+/**
+ * Proves a migrator equivalent to the serial path with fast-check: for every generated workload
+ * and injected fault, the run with the migrator ends exactly as the serial run does, keeps every
+ * byte, and leaks nothing. Resolves with what it covered; rejects with a
+ * {@link MigratorConformanceError} whose message shows the shrunk case and what differed.
+ *
+ * Pass a module factory (its init must register the migrator with `addProvider`) or a
+ * {@link MigratorSubject} for drivers that need more set-up or support engine faults. The
+ * options take fast-check's own parameters too, passed through; `numRuns` comes from
+ * `fc.configureGlobal` when not given, else 50. A `reporter` or `asyncReporter` gets the run
+ * details as `fc.assert` would give them; a failure still rejects afterwards. With `verbose`,
+ * the error message ends with fast-check's own report.
+ *
+ * One exception is the series' own: when both runs run out of memory on an injected allocation
+ * failure (`fail_page_alloc` fails the Nth allocation), which entry meets the failure depends on
+ * the order folios are processed in, and the batch path changes that order as the series does.
+ * It moves batch-eligible folios before the others, so the folios that failed reach
+ * `migrate_pages_sync()`'s one-by-one retry in another order. In such a case the two runs may
+ * differ in which entry failed with which errno; each run's own promises (every byte intact,
+ * every page where its status says, nothing leaked) are still checked, and the report counts
+ * these cases in `checkedAlone`, beside the `compared` ones, and says so on its first line
+ * (`summary`).
+ *
+ * To run the property under another runner (`fc.assert`, `@fast-check/vitest`), build it with
+ * {@link conformanceProperty}.
+ *
+ * @category Conformance
+ *
+ * @example
+ * ```ts
+ * import { reverseCopyModule, verifyMigrator } from "@migrate-offload/testkit";
+ *
+ * // A module factory whose init registers its migrator with `addProvider`:
+ * const report = await verifyMigrator(reverseCopyModule, { numRuns: 10, seed: 2 });
+ * console.log(report.summary);
+ * // reverseCopyModule: 10 cases: 9 compared with the serial path, 1 checked alone (both runs
+ * // out of memory on an injected allocation failure)
+ * // seed 2; batches offered: 10; marked content-copied: 7; fell back: 8
+ * // faults injected: copy-failure 1, partial-copy 2, decline 1
+ * ```
+ */
+export const verifyMigrator = async (
+  subject: MigratorSubject | ((kernel: Kernel) => ModuleDefinition),
+  options: VerifyOptions = {},
+): Promise<VerifyReport> => {
+  const { faults, scenarios, timeoutMs, ...given } = options;
+  const conformance = conformanceProperty(subject, { faults, scenarios, timeoutMs });
+  const s = conformance.subject;
+  // Keys given as undefined would hide fc.configureGlobal's values.
+  const params = Object.fromEntries(
+    Object.entries(given).filter(([, v]) => v !== undefined),
+  ) as fc.Parameters<ConformanceCase>;
+  const numRuns = params.numRuns ?? fc.readConfigureGlobal()?.numRuns ?? 50;
+  const details = await fc.check(conformance.property, { ...params, numRuns });
+  const reporter = details.runConfiguration.asyncReporter ?? details.runConfiguration.reporter;
+  if (reporter) await reporter(details);
+  if (details.failed && details.counterexample === null) {
+    // fast-check fails a run that ran no case, or (markInterruptAsFailure) any interrupted one.
+    throw new MigratorConformanceError(
+      `${s.name}: interrupted after ${details.numRuns} cases (interruptAfterTimeLimit ${details.runConfiguration.interruptAfterTimeLimit} ms): ${details.numRuns === 0 ? "nothing was verified" : "markInterruptAsFailure is set"}`,
+      null,
+      { seed: details.seed, path: undefined },
+    );
+  }
   if (details.failed) {
-    const example = details.counterexample as [MigrationScenario, FaultPlan | null] | null;
+    const example = details.counterexample as ConformanceCase | null;
     const cause =
       details.errorInstance instanceof Error
         ? details.errorInstance.message
@@ -382,22 +555,28 @@ export const verifyMigrator = async (
       cause,
       "",
       `replay: verifyMigrator(subject, { seed: ${details.seed}, path: ${show(details.counterexamplePath)} })`,
+      ...(details.runConfiguration.verbose ? ["", fc.defaultReportMessage(details)] : []),
     ].join("\n");
     throw new MigratorConformanceError(text, example, {
       seed: details.seed,
       path: details.counterexamplePath ?? undefined,
     });
   }
-  return {
+  const c = conformance.coverage();
+  const report = {
     subject: s.name,
-    runs: details.numRuns,
+    runs: c.cases,
+    compared: c.compared,
+    checkedAlone: c.checkedAlone,
+    outOfMemoryCases: c.checkedAlone,
     seed: details.seed,
-    batches: totals.batches,
-    marked: totals.marked,
-    fellBack: totals.fellBack,
-    outOfMemoryCases: totals.outOfMemory,
-    injected: Object.fromEntries(totals.injected),
+    interrupted: details.interrupted,
+    batches: c.batches,
+    marked: c.marked,
+    fellBack: c.fellBack,
+    injected: c.injected,
   };
+  return { ...report, summary: summarize(report) };
 };
 
 /** Options of {@link verifyMigratorCovered}. @category Conformance */

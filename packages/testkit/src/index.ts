@@ -2,7 +2,9 @@
  * `@migrate-offload/testkit`: property-based conformance testing for page migration.
  *
  * - {@link verifyMigrator} proves a migrator equivalent to the serial path over random workloads
- *   and injected faults, and reports the smallest counterexample.
+ *   and injected faults, and reports the smallest counterexample; {@link conformanceProperty} is
+ *   the same property as a value, for `fc.assert` or `@fast-check/vitest`.
+ * - {@link reverseCopyModule} is the example migrator of the guide, ready to load or verify.
  * - {@link verifyRegistryRaces} drives a migrator through load, switch, unload and concurrent
  *   migrations under `fc.scheduler`, checking the registry's promises.
  * - {@link stressMigrator} ping-pongs memory between nodes while readers and writers use it.
@@ -23,10 +25,16 @@ export {
   type MigratorFaultKind,
   newCopyAudit,
 } from "./audit";
-// Conformance: a migrator against the serial path, the subjects it loads, and the comparison of
-// two runs' observations (`diffObservations`, part of the oracle).
+// Conformance: a migrator against the serial path, the property itself for other runners, the
+// subjects it loads, and the comparison of two runs' observations (`diffObservations`, part of
+// the oracle).
 export {
+  type ConformanceCase,
+  type ConformanceCoverage,
+  type ConformanceOptions,
+  type ConformanceProperty,
   type CoveredVerifyOptions,
+  conformanceProperty,
   diffObservations,
   type EngineFaults,
   type FaultClass,
@@ -39,6 +47,8 @@ export {
   verifyMigrator,
   verifyMigratorCovered,
 } from "./conformance";
+// Examples: the migrator of docs/writing-a-migrator.md, and a broken one.
+export { forgetfulCopyModule, reverseCopyModule } from "./examples";
 // Oracle: run one scenario on a fresh kernel and check every observable promise.
 export {
   type Observation,

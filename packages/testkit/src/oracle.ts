@@ -19,6 +19,7 @@ import {
   FOLIO_CONTENT_COPIED,
   FolioList,
   folioPut,
+  isolateFolioToList,
   Kernel,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -33,7 +34,6 @@ import {
   MR_MEMORY_FAILURE,
   migratePages,
   newMigratePagesStats,
-  PG_hugetlb,
   PG_hugetlb_migratable,
   PG_lru,
   ptePfn,
@@ -478,11 +478,7 @@ const migrateEntries = (
       if (pfn < 0 || pfn === k.zeroPfn) return -ERRNO.ENOENT;
       const head = k.memmap.folioOf(pfn);
       if (target.has(head)) return 0;
-      const isolated = k.memmap.test(head, PG_hugetlb)
-        ? k.hugetlbActive.isolate(head)
-        : k.lru.isolate(head);
-      if (!isolated) return -ERRNO.EBUSY;
-      list.addTail(head);
+      if (!isolateFolioToList(k, head, list)) return -ERRNO.EBUSY;
       target.set(head, e.node);
       return 0;
     });

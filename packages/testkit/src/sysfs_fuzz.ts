@@ -763,10 +763,10 @@ const commandsArb = (
  *
  * const report = await fuzzSysfsWrites({
  *   drivers: [mtcopyConformanceSubject({ threads: 2 }), dcbmConformanceSubject({ engines: 1 })],
- *   numRuns: 200,
- *   writesPerRun: 50, // 10⁴ writes
+ *   numRuns: 2, // a CI suite runs 200
+ *   writesPerRun: 10,
  * });
- * report.failure; // null when every promise held
+ * console.log(report.failure); // null when every promise held
  * ```
  */
 export const fuzzSysfsWrites = async (options: SysfsFuzzOptions): Promise<SysfsFuzzReport> => {

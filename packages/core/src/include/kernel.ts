@@ -99,9 +99,18 @@ export interface Task extends TaskStruct {
  *
  * @example
  * ```ts
- * const kernel = yield* Kernel.make({ nodes: ["512M", "512M"] });
- * const proc = yield* kernel.createProcess({ node: 0 });
- * const text = yield* kernel.fs.read("/sys/devices/system/node/has_memory"); // "0-1\n"
+ * import { Kernel } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * const text = await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+ *       return yield* kernel.fs.read("/sys/devices/system/node/has_memory");
+ *     }),
+ *   ),
+ * );
+ * console.log(text); // "0-1\n"
  * ```
  */
 export interface Kernel {
@@ -191,10 +200,20 @@ export interface Kernel {
    *
    * @example
    * ```ts
-   * const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
-   * const proc = yield* kernel.createProcess({ node: 0, name: "app" });
-   * const admin = yield* kernel.createProcess({ node: 1, capabilities: [CAP_SYS_NICE] });
-   * admin.capable(CAP_SYS_NICE); // true: it may use MPOL_MF_MOVE_ALL
+   * import { CAP_SYS_NICE, Kernel } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * await Effect.runPromise(
+   *   Effect.scoped(
+   *     Effect.gen(function* () {
+   *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+   *       const app = yield* kernel.createProcess({ node: 0, name: "app", uid: 1000 });
+   *       const admin = yield* kernel.createProcess({ uid: 1000, capabilities: [CAP_SYS_NICE] });
+   *       console.log(app.capable(CAP_SYS_NICE)); // false: not root, no capabilities given
+   *       console.log(admin.capable(CAP_SYS_NICE)); // true: it may use MPOL_MF_MOVE_ALL
+   *     }),
+   *   ),
+   * );
    * ```
    */
   createProcess(options?: TaskOptions): Effect.Effect<Task, ErrnoError>;
@@ -230,9 +249,25 @@ export interface Kernel {
    *
    * @example
    * ```ts
-   * const driver = mtcopyDriver(kernel, { threads: 2 });
-   * yield* kernel.loadModule(driver.module);
-   * yield* kernel.fs.write("/sys/kernel/cpu_mt/offloading", "1");
+   * import { Kernel, type ModuleDefinition } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * // A module whose init and exit only say that they ran.
+   * const hello: ModuleDefinition = {
+   *   name: "hello",
+   *   init: () => Effect.sync(() => console.log("hello: init")),
+   *   exit: () => Effect.sync(() => console.log("hello: exit")),
+   * };
+   * await Effect.runPromise(
+   *   Effect.scoped(
+   *     Effect.gen(function* () {
+   *       const kernel = yield* Kernel.make({ nodes: ["64M"] });
+   *       const module = yield* kernel.loadModule(hello); // "hello: init"
+   *       console.log(module.name, [...kernel.modules.keys()]); // hello [ "hello" ]
+   *       yield* kernel.unloadModule("hello"); // "hello: exit"
+   *     }),
+   *   ),
+   * );
    * ```
    */
   loadModule(definition: ModuleDefinition): Effect.Effect<Module, ErrnoError>;
@@ -267,9 +302,18 @@ export interface Kernel {
    *
    * @example
    * ```ts
-   * const kernel = yield* Kernel.boot({ nodes: ["64M", "64M"] });
-   * // ... use it ...
-   * yield* kernel.shutdown();
+   * import { Kernel } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * await Effect.runPromise(
+   *   Effect.gen(function* () {
+   *     const kernel = yield* Kernel.boot({ nodes: ["64M", "64M"] });
+   *     const proc = yield* kernel.createProcess();
+   *     yield* proc.mmap(4096);
+   *     yield* kernel.shutdown();
+   *     console.log(kernel.state); // "down"
+   *   }),
+   * );
    * ```
    */
   shutdown(): Effect.Effect<void, ErrnoError>;

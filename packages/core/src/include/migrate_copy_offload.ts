@@ -143,13 +143,30 @@ export type CopyInterposer = (copier: BatchCopier) => BatchCopier;
  *
  * @example
  * ```ts
- * const migrator: Migrator = {
- *   name: "my_copy",
- *   owner: null,
- *   shouldBatch: () => true,
- *   offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(kernel, dst, src)),
- * };
- * yield* kernel.migrateOffload.register(migrator);
+ * import {
+ *   Kernel,
+ *   MIGRATE_REASONS_ALL,
+ *   type Migrator,
+ *   migrateFoliosMcCopy,
+ * } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+ *       const migrator: Migrator = {
+ *         name: "my_copy",
+ *         owner: null,
+ *         shouldBatch: () => true,
+ *         offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(kernel, dst, src)),
+ *       };
+ *       yield* kernel.migrateOffload.register(migrator, MIGRATE_REASONS_ALL);
+ *       const text = yield* kernel.fs.read("/sys/kernel/mm/migration/offload_migrator");
+ *       console.log(text); // "none [my_copy]\n"
+ *     }),
+ *   ),
+ * );
  * ```
  */
 export interface MigrateOffload {
@@ -199,14 +216,31 @@ export interface MigrateOffload {
    *
    * @example
    * ```ts
-   * const migrator: Migrator = {
-   *   name: "my_copy",
-   *   owner: null, // built in: no module to pin
-   *   offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(kernel, dst, src)),
-   * };
-   * yield* kernel.migrateOffload.register(migrator, MIGRATE_REASONS_ALL);
-   * kernel.migrateOffload.activeName; // "my_copy"
-   * yield* kernel.migrateOffload.unregister(migrator);
+   * import {
+   *   Kernel,
+   *   MIGRATE_REASONS_ALL,
+   *   type Migrator,
+   *   migrateFoliosMcCopy,
+   * } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * await Effect.runPromise(
+   *   Effect.scoped(
+   *     Effect.gen(function* () {
+   *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+   *       const migrator: Migrator = {
+   *         name: "my_copy",
+   *         owner: null, // built in: no module to pin
+   *         shouldBatch: () => true,
+   *         offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(kernel, dst, src)),
+   *       };
+   *       yield* kernel.migrateOffload.register(migrator, MIGRATE_REASONS_ALL);
+   *       console.log(kernel.migrateOffload.activeName); // "my_copy"
+   *       yield* kernel.migrateOffload.unregister(migrator); // waits for calls in flight
+   *       console.log(kernel.migrateOffload.activeName); // null
+   *     }),
+   *   ),
+   * );
    * ```
    */
   register(m: Migrator, reasonMask?: number): Effect.Effect<void, ErrnoError>;

@@ -85,10 +85,21 @@ export interface TaskOptions {
  *
  * @example
  * ```ts
- * const proc = yield* kernel.createProcess({ node: 0 });
- * const addr = yield* proc.mmap(2 << 20, { hugepage: true });
- * yield* proc.write(addr, new Uint8Array([1, 2, 3]));
- * const { status } = yield* proc.movePages(0, [addr], [1]);
+ * import { Kernel } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"], thp: { enabled: "always" } });
+ *       const proc = yield* kernel.createProcess({ node: 0 });
+ *       const addr = yield* proc.mmap(2 << 20, { hugepage: true });
+ *       yield* proc.write(addr, new Uint8Array([1, 2, 3])); // one 2 MiB folio on node 0
+ *       const { status } = yield* proc.movePages(0, [addr], [1]);
+ *       console.log([...status]); // [ 1 ]: the folio is on node 1
+ *     }),
+ *   ),
+ * );
  * ```
  *
  * @category Processes
@@ -127,12 +138,24 @@ export interface TaskStruct {
    *
    * @example
    * ```ts
-   * const proc = yield* kernel.createProcess({ node: 0 });
-   * const heap = yield* proc.mmap(4 << 20, { hugepage: true }); // private anonymous, THP allowed
-   * const shared = yield* proc.mmap(8192, { flags: MAP_SHARED | MAP_ANONYMOUS });
-   * const file = yield* kernel.createFile("data");
-   * const view = yield* proc.mmap(8192, { flags: MAP_SHARED, file, prot: PROT_READ });
-   * yield* proc.write(heap, new Uint8Array([1, 2, 3])); // faults the first page in
+   * import { Kernel, MAP_ANONYMOUS, MAP_SHARED, PROT_READ } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * await Effect.runPromise(
+   *   Effect.scoped(
+   *     Effect.gen(function* () {
+   *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+   *       const proc = yield* kernel.createProcess({ node: 0 });
+   *       const heap = yield* proc.mmap(4 << 20, { hugepage: true }); // private anonymous, THP allowed
+   *       const shared = yield* proc.mmap(8192, { flags: MAP_SHARED | MAP_ANONYMOUS });
+   *       const file = yield* kernel.createFile("data");
+   *       const view = yield* proc.mmap(8192, { flags: MAP_SHARED, file, prot: PROT_READ });
+   *       yield* proc.write(heap, new Uint8Array([1, 2, 3])); // faults the first page in
+   *       yield* proc.write(shared, new Uint8Array([4]));
+   *       console.log(yield* proc.read(view, 2)); // Uint8Array(2) [ 0, 0 ]: the file is empty
+   *     }),
+   *   ),
+   * );
    * ```
    */
   mmap(length: number, options?: MmapOptions): Effect.Effect<number, ErrnoError>;
@@ -183,16 +206,30 @@ export interface TaskStruct {
    *
    * @example
    * ```ts
-   * const addr = yield* proc.mmap(2 * 4096);
-   * yield* proc.write(addr, new Uint8Array(2 * 4096).fill(7)); // fault both pages in on node 0
-   * const { rc, status } = yield* proc.movePages(0, [addr, addr + 4096], [1, 1]);
-   * // rc === 0; status: [1, 1], each page's new node
-   * const where = yield* proc.movePages(0, [addr], null); // status: [1]
-   * // The caller's own array: on a two-node machine node 7 fails the call with ENODEV after
-   * // the run before it moved (back to node 0), and mine[0] says so.
-   * const mine = new Int32Array([-1, -1]);
-   * const exit = yield* Effect.exit(proc.movePages(0, [addr, addr + 4096], [0, 7], MPOL_MF_MOVE, mine));
-   * // exit fails with ENODEV; mine: [0, -1]; the first page is on node 0, the second on node 1
+   * import { Kernel, MPOL_MF_MOVE } from "@migrate-offload/core";
+   * import { Effect, Exit } from "effect";
+   *
+   * await Effect.runPromise(
+   *   Effect.scoped(
+   *     Effect.gen(function* () {
+   *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+   *       const proc = yield* kernel.createProcess({ node: 0 });
+   *       const addr = yield* proc.mmap(2 * 4096);
+   *       yield* proc.write(addr, new Uint8Array(2 * 4096).fill(7)); // fault both pages in on node 0
+   *       const { rc, status } = yield* proc.movePages(0, [addr, addr + 4096], [1, 1]);
+   *       console.log(rc, [...status]); // 0 [ 1, 1 ]: each page's new node
+   *       const where = yield* proc.movePages(0, [addr], null); // nodes null: only ask
+   *       console.log([...where.status]); // [ 1 ]
+   *       // The caller's own status array: node 7 does not exist, so the call fails with ENODEV
+   *       // after the run before it moved (back to node 0), and mine[0] says so.
+   *       const mine = new Int32Array([-1, -1]);
+   *       const exit = yield* Effect.exit(
+   *         proc.movePages(0, [addr, addr + 4096], [0, 7], MPOL_MF_MOVE, mine),
+   *       );
+   *       console.log(Exit.isFailure(exit), [...mine]); // true [ 0, -1 ]
+   *     }),
+   *   ),
+   * );
    * ```
    */
   movePages<S extends MovePagesStatus = Int32Array>(

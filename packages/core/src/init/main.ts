@@ -503,16 +503,21 @@ export const Kernel = {
    *
    * @example
    * ```ts
-   * const node = Effect.runPromise(
+   * import { Kernel } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * const node = await Effect.runPromise(
    *   Effect.scoped(
    *     Effect.gen(function* () {
-   *       const kernel = yield* Kernel.make({ nodes: ["512M", "512M"] });
-   *       const proc = yield* kernel.createProcess();
+   *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+   *       const proc = yield* kernel.createProcess({ node: 1 });
    *       const addr = yield* proc.mmap(4096);
+   *       yield* proc.write(addr, new Uint8Array([1])); // faults the page in on the task's node
    *       return yield* proc.nodeOf(addr);
    *     }),
    *   ),
    * ); // the kernel has shut down by the time the promise resolves
+   * console.log(node); // 1
    * ```
    */
   make(config: KernelConfig): Effect.Effect<Kernel, ErrnoError, Scope.Scope> {
@@ -529,9 +534,17 @@ export const Kernel = {
    *
    * @example
    * ```ts
-   * const kernel = yield* Kernel.boot({ nodes: ["512M", "512M"], thp: { enabled: "always" } });
-   * // ...
-   * yield* kernel.shutdown();
+   * import { Kernel } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * const kernel = await Effect.runPromise(
+   *   Kernel.boot({ nodes: ["64M", "64M"], thp: { enabled: "always" } }),
+   * );
+   * const thp = await Effect.runPromise(
+   *   kernel.fs.read("/sys/kernel/mm/transparent_hugepage/enabled"),
+   * );
+   * console.log(thp); // "[always] madvise never\n"
+   * await Effect.runPromise(kernel.shutdown());
    * ```
    */
   boot(config: KernelConfig): Effect.Effect<Kernel, ErrnoError> {

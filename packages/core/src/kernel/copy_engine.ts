@@ -109,6 +109,13 @@ export interface CopyEngineOptions {
   /** How long a lane may take before its worker is declared hung and replaced (default 10 s). */
   readonly deadlineMs?: number;
   /**
+   * How long a new copy thread may take to say it runs before `ready()` fails with `ETIMEDOUT`
+   * (default 10 s, or `deadlineMs` when that is longer). Kept apart from `deadlineMs`: starting a
+   * thread loads a module and can take seconds on a loaded machine, while a short hang deadline is
+   * what makes fault-injection tests fast.
+   */
+  readonly startDeadlineMs?: number;
+  /**
    * Where the copy thread's entry file is, as a URL or a file path (default: `copy-worker.mjs`
    * beside this module, which the package ships and exports as
    * `@migrate-offload/core/copy-worker.mjs`). A program bundled into one file passes the copy it
@@ -165,6 +172,7 @@ export class CopyEngine {
   private readonly tagBuffer: SharedArrayBuffer;
   private readonly capacity: number;
   private readonly deadlineMs: number;
+  private readonly startDeadlineMs: number;
   private readonly workerSpin: number;
   /** Workers started over the engine's life, replacements included. */
   spawned = 0;
@@ -203,6 +211,7 @@ export class CopyEngine {
     ).href;
     this.capacity = options.capacity ?? 4096;
     this.deadlineMs = options.deadlineMs ?? 10_000;
+    this.startDeadlineMs = options.startDeadlineMs ?? Math.max(this.deadlineMs, 10_000);
     this.workerSpin = options.workerSpin ?? 20_000;
     this.tagBuffer = new SharedArrayBuffer(4 * (options.maxTags ?? 65536));
     this.tags = new Int32Array(this.tagBuffer);
@@ -345,10 +354,10 @@ export class CopyEngine {
             started(
               errno(
                 "ETIMEDOUT",
-                `copy thread ${this.workerUrl} did not start within ${this.deadlineMs} ms`,
+                `copy thread ${this.workerUrl} did not start within ${this.startDeadlineMs} ms`,
               ),
             ),
-          this.deadlineMs,
+          this.startDeadlineMs,
         );
         started = (error) => {
           clearTimeout(deadline);

@@ -60,7 +60,8 @@ export const isCallbackBug = (value: unknown): value is CallbackBug => value ins
  * does an interruption. The success value is not checked. Models the call sites that
  * `report_bug()` (`lib/bug.c`) protects: the fault is reported where the kernel called.
  *
- * @example
+ * For instance:
+ *
  * ```ts
  * const run = callEffect("init", () => definition.init(module));
  * ```

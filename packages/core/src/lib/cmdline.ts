@@ -23,7 +23,10 @@ const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 3
  *
  * @example
  * ```ts
- * parseSize("2M"); // 2097152
+ * import { parseSize } from "@migrate-offload/core";
+ *
+ * console.log(parseSize("2M")); // 2097152
+ * console.log(parseSize("1GiB")); // 1073741824
  * ```
  *
  * @category Kernel

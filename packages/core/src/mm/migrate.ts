@@ -763,17 +763,43 @@ export interface MigratePagesOptions {
  *
  * @example
  * ```ts
- * // Isolate the folio mapped at `addr`, as a caller of migrate_pages() does.
- * const vma = proc.mm!.findVma(addr)!;
- * const head = kernel.memmap.folioOf(ptePfn(vma.ptes[(addr - vma.start) / 4096]!));
- * const list = new FolioList(kernel.memmap.lru);
- * if (kernel.lru.isolate(head)) list.addTail(head);
- * const toNode1 = (src: number) =>
- *   kernel.pageAlloc.allocPages(1, kernel.memmap.folioOrder(src), __GFP_COMP | __GFP_THISNODE);
- * const { rc, nrSucceeded } = yield* migratePages(kernel, list, toNode1, null, MIGRATE_SYNC,
- *   MR_SYSCALL);
- * // rc: folios not migrated (0 here); what did not move goes back to the LRU.
- * putbackMovablePages(kernel, list);
+ * import {
+ *   allocMigrationTarget,
+ *   FolioList,
+ *   Kernel,
+ *   isolateFoliosToList,
+ *   MIGRATE_SYNC,
+ *   MR_SYSCALL,
+ *   migratePages,
+ *   putbackMovablePages,
+ * } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+ *       const proc = yield* kernel.createProcess({ node: 0 });
+ *       const addr = yield* proc.mmap(4 * 4096);
+ *       yield* proc.write(addr, new Uint8Array(4 * 4096).fill(9));
+ *       // Isolate the folios behind the addresses, as a caller of migrate_pages() does.
+ *       const list = new FolioList(kernel.memmap.lru);
+ *       yield* isolateFoliosToList(proc, [addr, addr + 4096, addr + 8192, addr + 12288], list);
+ *       const { rc, nrSucceeded } = yield* migratePages(
+ *         kernel,
+ *         list,
+ *         allocMigrationTarget(kernel, 1),
+ *         null,
+ *         MIGRATE_SYNC,
+ *         MR_SYSCALL,
+ *       );
+ *       putbackMovablePages(kernel, list); // what did not move goes back to the LRU
+ *       list.release();
+ *       console.log(rc, nrSucceeded); // 0 4: no folio left behind, four pages moved
+ *       console.log(yield* proc.nodeOf(addr)); // 1
+ *     }),
+ *   ),
+ * );
  * ```
  */
 export const migratePages = (
@@ -841,18 +867,42 @@ const checkCall = (
  *
  * @example
  * ```ts
- * const list = new FolioList(kernel.memmap.lru);
- * kernel.lru.isolate(head); // the folio mapped at some address
- * list.addTail(head);
- * const ret = new FolioList(kernel.memmap.lru);
- * const stats = newMigratePagesStats();
- * const newFolio = (src: number) =>
- *   kernel.pageAlloc.allocPages(1, kernel.memmap.folioOrder(src), __GFP_COMP | __GFP_THISNODE);
- * const failed = yield* migratePagesBatch(kernel, list, newFolio, null, MIGRATE_ASYNC,
- *   MR_SYSCALL, ret, null, stats, NR_MAX_MIGRATE_PAGES_RETRY);
- * // stats.nrSucceeded pages moved; their sources were freed. What could not move is put back:
- * list.spliceTail(ret);
- * putbackMovablePages(kernel, list);
+ * import {
+ *   allocMigrationTarget,
+ *   FolioList,
+ *   Kernel,
+ *   isolateFoliosToList,
+ *   MIGRATE_ASYNC,
+ *   MR_SYSCALL,
+ *   migratePagesBatch,
+ *   NR_MAX_MIGRATE_PAGES_RETRY,
+ *   newMigratePagesStats,
+ *   putbackMovablePages,
+ * } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+ *       const proc = yield* kernel.createProcess({ node: 0 });
+ *       const addr = yield* proc.mmap(2 * 4096);
+ *       yield* proc.write(addr, new Uint8Array(2 * 4096).fill(3));
+ *       const list = new FolioList(kernel.memmap.lru);
+ *       yield* isolateFoliosToList(proc, [addr, addr + 4096], list);
+ *       const ret = new FolioList(kernel.memmap.lru);
+ *       const stats = newMigratePagesStats();
+ *       const failed = yield* migratePagesBatch(kernel, list, allocMigrationTarget(kernel, 1),
+ *         null, MIGRATE_ASYNC, MR_SYSCALL, ret, null, stats, NR_MAX_MIGRATE_PAGES_RETRY);
+ *       // The sources of the pages that moved were freed. What could not move is put back:
+ *       list.spliceTail(ret);
+ *       putbackMovablePages(kernel, list);
+ *       list.release();
+ *       ret.release();
+ *       console.log(failed, stats.nrSucceeded); // 0 2
+ *     }),
+ *   ),
+ * );
  * ```
  */
 export const migratePagesBatch = (
@@ -980,6 +1030,23 @@ const migratePagesChecked = (
     }
     return { rc: rcGather, nrSucceeded: stats.nrSucceeded, stats };
   });
+
+/**
+ * `isolate_folio_to_list()` (`mm/migrate.c`): takes the folio at head PFN `head` off the LRU (or,
+ * for hugetlb, off the active hugetlb list) with the isolation reference, and adds it to the back
+ * of `list`, ready for {@link migratePages}. False when it cannot be isolated: it is on no such
+ * list (already isolated, by this caller or another migration, or never added) and `list` is left
+ * as it was. {@link putbackMovablePages} undoes it.
+ *
+ * @category Page migration
+ */
+export const isolateFolioToList = (k: Kernel, head: number, list: FolioList): boolean => {
+  const isolated = k.memmap.test(head, PG_hugetlb)
+    ? k.hugetlbActive.isolate(head)
+    : k.lru.isolate(head);
+  if (isolated) list.addTail(head);
+  return isolated;
+};
 
 /**
  * `putback_movable_pages()` (`mm/migrate.c`): returns every folio on the list to its LRU or

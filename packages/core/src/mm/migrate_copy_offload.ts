@@ -119,15 +119,56 @@ const checkMigrator = (m: Migrator | null | undefined): ErrnoError | null => {
 };
 
 /**
- * Adapts a Promise-based `offloadCopy` (resolving to 0 or a negative errno); a rejection is
- * `-EIO`. An SDK helper with no kernel symbol: it builds the `offload_copy` callback of
- * `struct migrator` (`include/linux/migrate_copy_offload.h`) from async code.
+ * Adapts a Promise-based `offloadCopy`: it resolves to 0 (or to nothing: an `async` function
+ * that ends without `return` copied the batch) or to a negative errno (`-EOPNOTSUPP` declines);
+ * a rejection is `-EIO`. Anything else it resolves to (a positive number, a string, `null`) is a
+ * broken callback, a copy failure whose marks are not trusted, as for any migrator. An SDK helper
+ * with no kernel symbol: it builds the `offload_copy` callback of `struct migrator`
+ * (`include/linux/migrate_copy_offload.h`) from async code.
  *
  * @category Copy offload
+ *
+ * @example
+ * ```ts
+ * import {
+ *   batchPairs,
+ *   folioMarkContentCopied,
+ *   folioMcCopy,
+ *   Kernel,
+ *   MIGRATE_REASONS_ALL,
+ *   migratorFromPromise,
+ * } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["16M", "16M"] });
+ *       const migrator = migratorFromPromise({
+ *         name: "async_copy",
+ *         owner: null,
+ *         shouldBatch: () => true,
+ *         // Resolving with nothing is success; a folio left unmarked falls back.
+ *         offloadCopy: async (dst, src) => {
+ *           for (const [d, s] of batchPairs(dst, src))
+ *             if (folioMcCopy(kernel, d, s) === 0) folioMarkContentCopied(kernel, d);
+ *         },
+ *       });
+ *       yield* kernel.migrateOffload.register(migrator, MIGRATE_REASONS_ALL);
+ *       console.log(kernel.migrateOffload.activeName); // "async_copy"
+ *     }),
+ *   ),
+ * );
+ * ```
  */
 export const migratorFromPromise = (
   spec: Omit<Migrator, "offloadCopy"> & {
-    readonly offloadCopy: (dst: FolioList, src: FolioList, count: number) => Promise<number>;
+    readonly offloadCopy: (
+      dst: FolioList,
+      src: FolioList,
+      count: number,
+      // biome-ignore lint/suspicious/noConfusingVoidType: an `async` function with no `return` is typed Promise<void>
+    ) => Promise<number | void>;
   },
 ): Migrator => ({
   ...spec,
@@ -135,7 +176,11 @@ export const migratorFromPromise = (
     Effect.tryPromise({
       try: () => spec.offloadCopy(dst, src, count),
       catch: () => -ERRNO.EIO,
-    }).pipe(Effect.orElseSucceed(() => -ERRNO.EIO)),
+    }).pipe(
+      // An async function that ends without `return` resolves to undefined: it succeeded.
+      Effect.map((rc) => (rc === undefined ? 0 : rc)),
+      Effect.orElseSucceed(() => -ERRNO.EIO),
+    ),
 });
 
 /**

@@ -46,7 +46,7 @@ import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES, NUMA_NO_NODE } from "../lib/numa";
-import { migratePages, putbackMovablePages } from "./migrate";
+import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { kvmalloc } from "./util";
 
 /** `DO_PAGES_STAT_CHUNK_NR`: `do_pages_stat()` reads addresses and writes statuses 16 at a time. */
@@ -205,14 +205,101 @@ const addFolioForMigration = (
   if (pfn < 0) return pfn;
   if (k.mem.pfnToNid(pfn) === node) return 0;
   if (k.memmap.mapcount[pfn]! > 1 && !migrateAll) return -ERRNO.EACCES;
-  const head = k.memmap.folioOf(pfn);
-  const isolated = k.memmap.test(head, PG_hugetlb)
-    ? k.hugetlbActive.isolate(head)
-    : k.lru.isolate(head);
-  if (!isolated) return -ERRNO.EBUSY;
-  list.addTail(head);
-  return 1;
+  return isolateFolioToList(k, k.memmap.folioOf(pfn), list) ? 1 : -ERRNO.EBUSY;
 };
+
+/**
+ * Isolates the folios mapped at the user addresses `addrs` of `task` onto `list`, for a caller
+ * of {@link migratePages}: each address is looked up in the task's page table as
+ * `add_page_for_migration()` (`mm/migrate.c`) looks up a `move_pages(2)` page, and its folio is
+ * isolated with `isolate_folio_to_list()` (`mm/migrate.c`), as `migrate_folio_add()`
+ * (`mm/mempolicy.c`) does for `mbind(2)` and `migrate_pages(2)`. Several addresses in one large
+ * folio queue it once. Resolves with the number of folios added; put back what
+ * `migratePages()` leaves on the list with {@link putbackMovablePages}.
+ *
+ * An SDK helper with no kernel symbol of its own. Fails, leaving `list` and every folio as they
+ * were, with `EFAULT` for an address no VMA of `task` covers or one that maps the zero page,
+ * `ENOENT` for a page not faulted in (or under migration), `EBUSY` for a folio another caller
+ * has isolated, and `EINVAL` for a task with no memory (a kernel thread): the page statuses
+ * `move_pages(2)` would report for the same addresses.
+ *
+ * @category Page migration
+ *
+ * @example
+ * ```ts
+ * import {
+ *   FolioList,
+ *   Kernel,
+ *   MAP_ANONYMOUS,
+ *   MAP_PRIVATE,
+ *   MIGRATE_SYNC,
+ *   MR_SYSCALL,
+ *   allocMigrationTarget,
+ *   isolateFoliosToList,
+ *   migratePages,
+ *   putbackMovablePages,
+ * } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["16M", "16M"] });
+ *       const proc = yield* kernel.createProcess();
+ *       const addr = yield* proc.mmap(2 * 4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+ *       yield* proc.write(addr, new Uint8Array(2 * 4096).fill(7));
+ *       const list = new FolioList(kernel.memmap.lru);
+ *       const queued = yield* isolateFoliosToList(proc, [addr, addr + 4096], list);
+ *       const { rc } = yield* migratePages(kernel, list, allocMigrationTarget(kernel, 1), null,
+ *         MIGRATE_SYNC, MR_SYSCALL);
+ *       putbackMovablePages(kernel, list); // what did not move goes back to the LRU
+ *       list.release();
+ *       console.log(queued, rc); // 2 0: two folios isolated, none left behind
+ *       // An address with nothing mapped fails, and isolates nothing:
+ *       const error = yield* Effect.flip(isolateFoliosToList(proc, [0x1000], list));
+ *       console.log(error.errno); // "EFAULT"
+ *     }),
+ *   ),
+ * );
+ * ```
+ */
+export const isolateFoliosToList = (
+  task: Task,
+  addrs: ArrayLike<number>,
+  list: FolioList,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.suspend(() => {
+    const k = task.kernel;
+    if (!task.mm) return Effect.fail(errno("EINVAL", `process ${task.pid} has no memory`));
+    const added = new FolioList(list.space);
+    const queued = new Set<number>();
+    const fail = (error: ErrnoError) => {
+      putbackMovablePages(k, added);
+      added.release();
+      return Effect.fail(error);
+    };
+    for (let i = 0; i < addrs.length; i++) {
+      const addr = addrs[i]!;
+      const at = `address 0x${addr.toString(16)} of process ${task.pid}`;
+      const pfn = followPage(k, task, addr);
+      if (pfn === -ERRNO.EFAULT)
+        return fail(errno("EFAULT", `${at} is not mapped, or maps the zero page`));
+      if (pfn < 0) return fail(errno("ENOENT", `${at} has no page present`));
+      const head = k.memmap.folioOf(pfn);
+      if (queued.has(head)) continue;
+      if (!isolateFolioToList(k, head, added))
+        return fail(
+          errno(
+            "EBUSY",
+            `the folio at ${at} is already isolated (by an earlier call, or a migration)`,
+          ),
+        );
+      queued.add(head);
+    }
+    list.spliceTail(added);
+    added.release();
+    return Effect.succeed(queued.size);
+  });
 
 /**
  * `alloc_migration_target()` (`mm/migrate.c`) with a `migration_target_control` of one node and

@@ -32,7 +32,8 @@ export const isAllocationFailure = (error: unknown): boolean =>
  * {@link isAllocationFailure}); any other exception propagates. Models `kvmalloc()`
  * (`mm/util.c`), whose `NULL` the caller turns into `-ENOMEM` before changing anything.
  *
- * @example
+ * For instance:
+ *
  * ```ts
  * const ptes = kvmalloc(() => new Uint32Array(nrPages));
  * if (!ptes) return errno("ENOMEM", "no memory for the page table");

@@ -19,10 +19,17 @@ let gc: (() => void) | null = null;
  *
  * @example
  * ```ts
+ * import { Kernel } from "@migrate-offload/core";
+ * import { collectGarbage } from "@migrate-offload/core/testing";
+ * import { Effect } from "effect";
+ *
+ * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["64M"] }));
  * const ref = new WeakRef(kernel.mem.sections[0]!);
- * yield* kernel.shutdown();
+ * await Effect.runPromise(kernel.shutdown());
+ * // A WeakRef holds its target until the task that made it ends: let it end.
+ * await new Promise((resolve) => setTimeout(resolve, 0));
  * collectGarbage();
- * ref.deref(); // undefined
+ * console.log(ref.deref()); // undefined: shutdown dropped the section and its memory
  * ```
  *
  * @category Testing

@@ -68,7 +68,7 @@ describe("copy threads that fail are never quiet", () => {
     await Effect.runPromise(k.shutdown());
   });
 
-  it("an entry that loads but never says it runs fails ready() with ETIMEDOUT after the deadline", async () => {
+  it("an entry that loads but never says it runs fails ready() with ETIMEDOUT after the start deadline", async () => {
     const k = boot();
     const dir = mkdtempSync(join(tmpdir(), "copy-worker-"));
     const silent = join(dir, "copy-worker.mjs");
@@ -78,11 +78,12 @@ describe("copy threads that fail are never quiet", () => {
     );
     const engine = new CopyEngine(k, {
       threads: 1,
-      deadlineMs: 200,
+      startDeadlineMs: 200,
       workerUrl: pathToFileURL(silent),
     });
     const error = (await Effect.runPromise(Effect.flip(engine.ready()))) as ErrnoError;
     expect(error.errno).toBe("ETIMEDOUT");
+    expect(error.message).toContain("did not start within 200 ms");
     expect(error.message).toContain(pathToFileURL(silent).href);
     await Effect.runPromise(engine.terminate());
     await Effect.runPromise(k.shutdown());

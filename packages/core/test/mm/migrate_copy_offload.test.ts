@@ -5,8 +5,10 @@ import { describe, expect, it } from "vitest";
 import type { Task } from "../../src/include/kernel";
 import type { Module } from "../../src/include/module";
 import {
+  batchPairs,
   ERRNO,
   FOLIO_CONTENT_COPIED,
+  folioMarkContentCopied,
   formatReasonMask,
   type Kernel,
   MIGRATE_ASYNC,
@@ -446,6 +448,49 @@ describe("adapters for authors who do not use Effect", () => {
       if (m.name === "rejects") expect(c.copyFailures).toBe(1);
       else if (m.name === "left") expect(c.batchesDeclined).toBe(1);
       else expect(c.foliosCopied).toBe(4);
+    }
+  });
+
+  /**
+   * Migrates four pages to node 1 through a `migratorFromPromise` migrator whose callback copies
+   * and marks every folio it can, then resolves to `resolved`; the bytes must arrive either way.
+   * Returns the migrator's counters.
+   */
+  const migrateThroughPromise = async (resolved: () => unknown) => {
+    const { k, p, addr, bytes } = setup(4);
+    const m = migratorFromPromise({
+      name: "promised",
+      owner: null,
+      shouldBatch: () => true,
+      offloadCopy: async (dst, src) => {
+        for (const [d, s] of batchPairs(dst, src))
+          if (folioMcCopy(k, d, s) === 0) folioMarkContentCopied(k, d);
+        return resolved() as never;
+      },
+    });
+    run(k.migrateOffload.register(m));
+    expect((await Effect.runPromise(migrate(k, p, addr, bytes, 1))).rc).toBe(0);
+    expectBytes(run(p.read(addr, bytes)), pattern(bytes, 21));
+    return k.migrateOffload.counters("promised");
+  };
+
+  it("fromPromise: an async callback that ends without return copied the batch (0, not a failure)", async () => {
+    // What `async (dst, src) => { ...copy and mark... }` resolves to.
+    expect(await migrateThroughPromise(() => undefined)).toMatchObject({
+      batchesOffloaded: 1,
+      foliosCopied: 4,
+      foliosFallenBack: 0,
+      copyFailures: 0,
+    });
+  });
+
+  it("fromPromise: resolving to null or a positive number is a broken callback: -EIO, every folio falls back", async () => {
+    for (const value of [null, 3]) {
+      expect(await migrateThroughPromise(() => value)).toMatchObject({
+        foliosCopied: 0,
+        foliosFallenBack: 4,
+        copyFailures: 1,
+      });
     }
   });
 });

@@ -3,17 +3,25 @@ import { describe, expect, it } from "vitest";
 import { CAP_SYS_NICE, CAP_SYS_PTRACE } from "../../src/include/capability";
 import type { Task } from "../../src/include/kernel";
 import {
+  allocMigrationTarget,
   ERRNO,
+  FolioList,
+  isolateFoliosToList,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MIGRATE_SYNC,
   MOVE_PAGES_STATUS_UNWRITTEN,
   type MovePagesResult,
   MPOL_BIND,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
+  MR_SYSCALL,
+  migratePages,
+  PG_lru,
+  putbackMovablePages,
   type TraceEvent,
 } from "../../src/index";
 import {
@@ -659,5 +667,83 @@ describe("move_pages: batching, splitting, hugetlb, counters", () => {
     run(a.write(x + 5, new Uint8Array([0xab])));
     expect(run(b.read(y + 5, 1))[0]).toBe(0xab);
     expectConsistent(k);
+  });
+});
+
+describe("isolateFoliosToList: the folios behind user addresses, for migrate_pages()", () => {
+  const list = (k: ReturnType<typeof boot>) => new FolioList(k.memmap.lru);
+
+  it("isolates each folio once, off the LRU, and migratePages moves them (isolate_folio_to_list, mm/migrate.c)", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const huge = mapPattern(p, 2 * MiB, 7);
+    const small = mapPattern(p, 2 * 4096, 8, false);
+    const l = list(k);
+    // Three addresses in one THP queue it once (mempolicy.c's queue_folios_pte_range skips a
+    // folio it already queued); two small pages are two folios.
+    expect(
+      run(isolateFoliosToList(p, [huge, huge + 4096, huge + MiB, small, small + 4096], l)),
+    ).toBe(3);
+    expect(l.count()).toBe(3);
+    for (const head of l) expect(k.memmap.test(head, PG_lru)).toBe(false);
+    const { rc } = await runP(
+      migratePages(k, l, allocMigrationTarget(k, 1), null, MIGRATE_SYNC, MR_SYSCALL),
+    );
+    expect(rc).toBe(0);
+    expect(l.isEmpty).toBe(true);
+    l.release();
+    expect(run(p.nodeOf(huge))).toBe(1);
+    expect(run(p.nodeOf(small + 4096))).toBe(1);
+    expectBytes(run(p.read(huge, 2 * MiB)), pattern(2 * MiB, 7));
+    expectBytes(run(p.read(small, 2 * 4096)), pattern(2 * 4096, 8));
+    expectConsistent(k);
+  });
+
+  it("fails with the errno move_pages(2) gives the same address, leaving the list and the LRU as they were", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 4096, 9, false);
+    const untouched = run(p.mmap(4096, { hugepage: false }));
+    const zero = run(p.mmap(4096, { hugepage: false }));
+    run(p.read(zero, 1)); // a read fault maps the zero page
+    const l = list(k);
+    const cases: Array<[number, "EFAULT" | "ENOENT"]> = [
+      [0x1000, "EFAULT"], // no VMA: do_pages_move()'s -EFAULT
+      [zero, "EFAULT"], // the zero page: follow_page(FOLL_DUMP) refuses it
+      [untouched, "ENOENT"], // nothing faulted in
+    ];
+    for (const [bad, name] of cases) {
+      const error = expectErrno(isolateFoliosToList(p, [addr, addr + 4096, bad], l), name);
+      expect(error.message).toContain(bad.toString(16));
+      expect(l.isEmpty).toBe(true);
+      expect(k.memmap.test(folioAt(p, addr).pfn, PG_lru)).toBe(true);
+      expect(k.memmap.test(folioAt(p, addr + 4096).pfn, PG_lru)).toBe(true);
+    }
+    l.release();
+    expectConsistent(k);
+  });
+
+  it("fails with EBUSY for a folio already isolated, and puts back the ones this call took", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 4096, 10, false);
+    const first = list(k);
+    expect(run(isolateFoliosToList(p, [addr + 4096], first))).toBe(1);
+    const second = list(k);
+    expectErrno(isolateFoliosToList(p, [addr, addr + 4096], second), "EBUSY");
+    expect(second.isEmpty).toBe(true);
+    expect(k.memmap.test(folioAt(p, addr).pfn, PG_lru)).toBe(true);
+    putbackMovablePages(k, first);
+    first.release();
+    second.release();
+    expectConsistent(k);
+  });
+
+  it("fails with EINVAL for a kernel thread, which has no memory", () => {
+    const k = boot();
+    const thread = run(k.createKernelThread("kworker"));
+    const l = list(k);
+    expectErrno(isolateFoliosToList(thread, [0x1000], l), "EINVAL");
+    l.release();
   });
 });
