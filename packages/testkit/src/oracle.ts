@@ -34,6 +34,7 @@ import {
   type MigrateMode,
   type MigratePagesStats,
   type MigrateReason,
+  MOVE_PAGES_STATUS_UNWRITTEN,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   MR_MEMORY_FAILURE,
@@ -60,10 +61,14 @@ import type { BalloonSpec, MigrationScenario, PageRef, RegionKind } from "./work
  * @category Oracle
  */
 export interface Observation {
-  /** The request's return value: `move_pages` or `migrate_pages()`. */
+  /**
+   * The request's return value: `move_pages` or `migrate_pages()`. A `move_pages` that fails as a
+   * whole (`-ENOMEM` from `migrate_pages()`) gives its negative errno.
+   */
   readonly rc: number;
   /**
-   * One status per entry. For `move_pages`, the call's status array. For `migrate_pages()`, the
+   * One status per entry. For `move_pages`, the call's status array, also when the call failed;
+   * an entry it never wrote holds `MOVE_PAGES_STATUS_UNWRITTEN`. For `migrate_pages()`, the
    * node the page is on after a successful migration, the errno its folio failed with, `-ENOENT`
    * for a page with no folio to isolate, or `-EBUSY` for one that could not be isolated.
    */
@@ -422,8 +427,8 @@ const runScenarioOnFreshKernel = (
     const { rc, status, balloonStatus, balloonMoved } =
       request.syscall === "move_pages"
         ? {
-            ...(yield* proc.movePages(
-              0,
+            ...(yield* movePagesOutcome(
+              proc,
               scenario.entries.map(addrOf),
               scenario.entries.map((e) => e.node),
               request.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
@@ -437,7 +442,8 @@ const runScenarioOnFreshKernel = (
     endWriteback();
     unsubscribe();
 
-    // Each page lives where its status says; failed pages did not move.
+    // Each page lives where its status says; failed pages did not move. A move_pages status
+    // that was never written holds MOVE_PAGES_STATUS_UNWRITTEN and says nothing.
     const failures = [-11, -16, -12, -5, -22, -133];
     scenario.entries.forEach((e, i) => {
       if (!lastForFolio(i)) return;
@@ -456,9 +462,18 @@ const runScenarioOnFreshKernel = (
       }
     });
     if (request.syscall === "move_pages") {
-      const notMigrated = status.filter((s) => failures.includes(s) && s !== -16).length;
-      if (rc < notMigrated)
-        problems.push(`move_pages returned ${rc}, but ${notMigrated} pages failed to migrate`);
+      // do_pages_move(): a run that all migrated is stored; one with failures stops the call, and
+      // rc counts its failures (at least one) plus the entries after it, none of them stored.
+      // The only whole-call error a scenario can meet is migrate_pages()'s -ENOMEM.
+      const unwritten = status.filter((s) => s === MOVE_PAGES_STATUS_UNWRITTEN).length;
+      if (rc < 0 && rc !== -ERRNO.ENOMEM) problems.push(`move_pages failed with ${rc}`);
+      if (rc === 0 && unwritten > 0)
+        problems.push(`move_pages returned 0, but ${unwritten} statuses were not written`);
+      if (rc > 0 && rc > unwritten)
+        problems.push(`move_pages returned ${rc}, but only ${unwritten} statuses were not written`);
+      const stray = status.find((s) => failures.includes(s) && s !== -16);
+      if (stray !== undefined)
+        problems.push(`move_pages wrote status ${stray}, a migration failure`);
     }
 
     // Counters add up: /proc/vmstat moved by what the trace events reported.
@@ -548,6 +563,24 @@ const runScenarioOnFreshKernel = (
     if (options.cleanup) yield* options.cleanup(k);
     return { observation, problems };
   });
+
+/**
+ * `move_pages(2)` with a status array of the caller's, initialised to
+ * `MOVE_PAGES_STATUS_UNWRITTEN`, as a C caller would pass one: its return value, or the negative
+ * errno of a whole-call failure, and the statuses the call wrote either way.
+ */
+const movePagesOutcome = (
+  proc: Task,
+  pages: readonly number[],
+  nodes: readonly number[],
+  flags: number,
+): Effect.Effect<{ rc: number; status: Int32Array }> => {
+  const status = new Int32Array(pages.length).fill(MOVE_PAGES_STATUS_UNWRITTEN);
+  return Effect.match(proc.movePages(0, pages, nodes, flags, status), {
+    onFailure: (error) => ({ rc: error.code, status }),
+    onSuccess: ({ rc }) => ({ rc, status }),
+  });
+};
 
 /**
  * A direct `migrate_pages()` of the entries' folios, as a kernel caller (compaction, NUMA
