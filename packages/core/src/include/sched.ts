@@ -285,9 +285,22 @@ export interface TaskStruct {
    *
    * @example
    * ```ts
-   * const child = yield* root.fork();
-   * yield* child.setuid(65534); // "nobody": no capabilities left, mm no longer dumpable
-   * yield* child.prctl(PR_SET_DUMPABLE, 1);
+   * import { Kernel, PR_GET_DUMPABLE, PR_SET_DUMPABLE } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["16M"] }));
+   * const dumpable = await Effect.runPromise(
+   *   Effect.gen(function* () {
+   *     const root = yield* kernel.createProcess({ uid: 0 });
+   *     const child = yield* root.fork();
+   *     yield* child.setuid(65534); // "nobody": no capabilities left, mm no longer dumpable
+   *     const after = yield* child.prctl(PR_GET_DUMPABLE);
+   *     yield* child.prctl(PR_SET_DUMPABLE, 1);
+   *     return [after, yield* child.prctl(PR_GET_DUMPABLE)];
+   *   }),
+   * );
+   * console.log(dumpable); // [ 0, 1 ]
+   * await Effect.runPromise(kernel.shutdown());
    * ```
    */
   setuid(uid: number): Effect.Effect<void, ErrnoError>;
