@@ -9,6 +9,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
+import type { Vma } from "../include/mm_types";
 import { PG_buddy, PG_lru } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, pteSpecial } from "../include/pgtable";
 import { rmapWalkSlots } from "./rmap";
@@ -29,8 +30,24 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   const report = (msg: string) => {
     if (problems.length < 50) problems.push(msg);
   };
-  const mapcounts = new Map<number, number>();
-  const folioMaps = new Map<number, number>();
+  // PTEs counted per PFN: a typed array, since the free-page sweep below looks up every free PFN.
+  const mapcounts = new Int32Array(m.nrPfns);
+  // The slots the reverse map reaches for the folio last looked up, by VMA: a large folio's PTEs
+  // come one after another, so its walk is made once rather than once per PTE.
+  let walked = -1;
+  let reached = new Map<Vma, Set<number>>();
+  const rmapReaches = (head: number, vma: Vma, slot: number): boolean => {
+    if (head !== walked) {
+      walked = head;
+      reached = new Map();
+      rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (v, s) => {
+        const slots = reached.get(v);
+        if (slots) slots.add(s);
+        else reached.set(v, new Set([s]));
+      });
+    }
+    return reached.get(vma)?.has(slot) ?? false;
+  };
 
   // Page tables: every present PTE maps a live page that the reverse map can find.
   for (const task of k.tasks.values()) {
@@ -39,23 +56,21 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         const pte = vma.ptes[slot]!;
         if (pte === 0 || isMigrationEntry(pte)) continue;
         const page = ptePfn(pte);
-        const where = `pid ${task.pid} addr 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`;
+        const where = () =>
+          `pid ${task.pid} addr 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`;
         if (pteSpecial(pte)) {
-          if (page !== k.zeroPfn) report(`${where}: special PTE to pfn ${page}, not the zero page`);
+          if (page !== k.zeroPfn)
+            report(`${where()}: special PTE to pfn ${page}, not the zero page`);
           continue;
         }
         const head = m.folioOf(page);
         if (m.test(head, PG_buddy) || m.refcount[head]! <= 0) {
-          report(`${where}: maps pfn ${page}, which is free`);
+          report(`${where()}: maps pfn ${page}, which is free`);
           continue;
         }
-        mapcounts.set(page, (mapcounts.get(page) ?? 0) + 1);
-        folioMaps.set(head, (folioMaps.get(head) ?? 0) + 1);
-        let found = false;
-        rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (v, s) => {
-          if (v === vma && s === slot) found = true;
-        });
-        if (!found) report(`${where}: pfn ${page} is mapped but the reverse map cannot find it`);
+        mapcounts[page]!++;
+        if (!rmapReaches(head, vma, slot))
+          report(`${where()}: pfn ${page} is mapped but the reverse map cannot find it`);
       }
     }
   }
@@ -83,7 +98,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         const order = m.order[pfn]!;
         freeSeen += 2 ** order;
         for (let i = 0; i < 2 ** order; i++) {
-          if (m.mapcount[pfn + i] !== 0 || mapcounts.has(pfn + i))
+          if (m.mapcount[pfn + i] !== 0 || mapcounts[pfn + i] !== 0)
             report(`free pfn ${pfn + i} is mapped`);
         }
         pfn += 2 ** order;
@@ -97,7 +112,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       const nr = m.folioNrPages(head);
       let sum = 0;
       for (let i = 0; i < nr; i++) {
-        const expected = mapcounts.get(head + i) ?? 0;
+        const expected = mapcounts[head + i]!;
         if (m.mapcount[head + i] !== expected) {
           report(`pfn ${head + i}: mapcount ${m.mapcount[head + i]} but ${expected} PTEs map it`);
         }
