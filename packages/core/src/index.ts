@@ -236,6 +236,7 @@ export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
 export {
   type CopyWorkerEvent,
   type MmMigrateOffload,
+  type MmMigrateOffloadDecision,
   type MmMigratePages,
   type MmMigratePagesStart,
   type RemoveMigrationPte,
@@ -293,5 +294,20 @@ export {
   migratorFromTaskEither,
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
+// the copy step's cost model, for the migrators' adaptive policies (beyond the series)
+export {
+  type CalibrateOptions,
+  type CopyBatch,
+  type CopyCostProfile,
+  type CopyOffload,
+  calibrateCopyCost,
+  cpuCopyNs,
+  dmaCopyNs,
+  migrateKernelNs,
+  type OffloadDecision,
+  offloadDecision,
+  parseCopyCostProfile,
+  threadCopyNs,
+} from "./mm/migrate_copy_cost";
 export { allocMigrationTarget } from "./mm/move_pages";
 export { folioGet, folioPut } from "./mm/swap";
