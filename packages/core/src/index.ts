@@ -305,6 +305,7 @@ export {
   dmaCopyNs,
   migrateKernelNs,
   type OffloadDecision,
+  OffloadPolicy,
   offloadDecision,
   parseCopyCostProfile,
   threadCopyNs,

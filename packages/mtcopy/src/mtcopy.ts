@@ -19,16 +19,21 @@
  * where poison is caught folio by folio.
  *
  * Beyond the seed, answering the review's point that threads slow migration down on a busy
- * machine: the `auto` thread policy counts idle CPUs from the load average and the initiating
- * thread, and declines (`-EOPNOTSUPP`, the CPU copy at no cost) when fewer than two are idle or
- * the batch is too small to pay for dispatch (Zi Yan's TODO 3).
+ * machine ("at worst, the same as today") and Zi Yan's TODO 3 (a runtime check for when to use
+ * threads): the `auto` thread policy counts idle CPUs from the load average, uses one thread per
+ * idle CPU and the initiator's, and offloads a batch only when the copy-cost model
+ * (`migrate_copy_cost.ts` of the core) predicts the threads finish no later than the CPU copy;
+ * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). Each decision is counted
+ * (`batches_taken`, `batches_declined`) and traced (`mm_migrate_offload_decision`).
  *
  * @module
  */
 import { cpus, loadavg } from "node:os";
 import {
   type Attribute,
+  type CopyCostProfile,
   CopyEngine,
+  calibrateCopyCost,
   defineMigratorModule,
   ERRNO,
   errno,
@@ -40,6 +45,7 @@ import {
   type Migrator,
   type MigratorModule,
   type ModuleDefinition,
+  OffloadPolicy,
 } from "@migrate-offload/core";
 import { Effect, Semaphore } from "effect";
 import { padataDoMultithreaded } from "./padata";
@@ -88,8 +94,11 @@ export type ThreadPolicy = number | "auto";
 export interface MtcopyOptions {
   /** Initial thread policy (default 4, the seed's `limit_mt_num`). */
   readonly threads?: ThreadPolicy;
-  /** In `auto`, batches of fewer bytes are declined (default 256 KiB). */
-  readonly minBatchBytes?: number;
+  /**
+   * The copy-cost profile `auto` decides with (a fixed or saved one, see `parseCopyCostProfile`
+   * of the core); default: calibrated on the copy threads at the first `auto` batch.
+   */
+  readonly costProfile?: CopyCostProfile;
   /** How long a copy thread may take per batch before it is replaced (default 10 s). */
   readonly deadlineMs?: number;
   /** Idle CPUs, for `auto`; default: measured from the load average (see {@link idleCpus}). */
@@ -131,6 +140,8 @@ export interface MtcopyDriver {
   readonly migrator: Migrator;
   /** The current thread policy. */
   readonly threads: ThreadPolicy;
+  /** `auto`'s policy: its profile and its taken and declined counters. */
+  readonly policy: OffloadPolicy;
 }
 
 /**
@@ -144,7 +155,6 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   const m = kernel.memmap;
   let policy: ThreadPolicy = options.threads ?? 4;
   let engine: CopyEngine | null = null;
-  const minBatchBytes = options.minBatchBytes ?? 256 * 1024;
   const probe = options.idleCpus ?? idleCpus;
   // One batch at a time owns the copy threads' rings and tags; concurrent migrations queue here.
   const engineLock = Semaphore.makeUnsafe(1);
@@ -226,6 +236,13 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     );
   };
 
+  const offloadPolicy = new OffloadPolicy(
+    kernel,
+    MTCOPY_MIGRATOR_NAME,
+    () => calibrateCopyCost(kernel, engine ? { engine } : {}),
+    options.costProfile,
+  );
+
   const migrator: Omit<Migrator, "owner"> = {
     name: MTCOPY_MIGRATOR_NAME,
     shouldBatch: (reason) => mod.allows(reason),
@@ -250,10 +267,23 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         bytes += m.folioNrPages(s) * kernel.mem.pageSize;
         n++;
       }
-      let threads = typeof policy === "number" ? policy : Math.min(probe(), MAX_NUM_COPY_THREADS);
-      if (policy === "auto" && (threads < 2 || bytes < minBatchBytes))
-        return Effect.succeed(-ERRNO.EOPNOTSUPP);
-      threads = Math.max(1, threads);
+      if (typeof policy === "number") return copyOn(policy, n, uniform);
+      // auto: one thread per idle CPU and the initiator's, if the model says they pay.
+      const idle = probe();
+      const threads = Math.max(1, Math.min(idle + 1, MAX_NUM_COPY_THREADS));
+      return Effect.flatMap(
+        offloadPolicy.decide(
+          { folios: n, bytes, pageSize: kernel.mem.pageSize },
+          { kind: "threads", threads, idleCpus: idle },
+        ),
+        (d) => (d.taken ? copyOn(threads, n, uniform) : Effect.succeed(-ERRNO.EOPNOTSUPP)),
+      );
+    });
+  }
+
+  /** Copies the `n` folios gathered in `srcs`/`dsts` on `threads` copy threads. */
+  function copyOn(threads: number, n: number, uniform: boolean): Effect.Effect<number> {
+    return Effect.suspend(() => {
       const e = engineFor(threads);
       e.begin(n);
       // Rounds small enough for the rings: each folio puts at most `threads` copies on a lane.
@@ -307,7 +337,7 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
       return value > 1 ? errno("EINVAL", `offloading is 0 or 1, not ${value}`) : value === 1;
     },
     reasonMask: { file: "reasons", where: "sysfs", mode: 0o664, initial: MIGRATE_REASONS_ALL },
-    attributes: { threads: threadsAttribute },
+    attributes: { threads: threadsAttribute, ...offloadPolicy.attributes() },
     // Switching offloading on starts the copy threads, and fails, naming the file, when they
     // cannot start: copies must never quietly fall back because the threads never ran.
     prepare: () => {
@@ -339,5 +369,6 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     get threads() {
       return policy;
     },
+    policy: offloadPolicy,
   };
 };

@@ -33,6 +33,7 @@ import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import { GFP_KERNEL } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
+import type { Attribute } from "../include/kernfs";
 import { CopyEngine } from "../kernel/copy_engine";
 
 /**
@@ -378,17 +379,19 @@ export const calibrateCopyCost = (
     // The engine: pages from the allocator, never a page in use.
     const pageSize = kernel.mem.pageSize;
     let order = Math.min(kernel.pageAlloc.maxOrder, Math.log2((2 << 20) / pageSize));
+    // __free_pages(): drop the allocation's one reference, then give the block back.
+    const free = (pfn: number, o: number) => {
+      kernel.memmap.refcount[pfn] = 0;
+      kernel.pageAlloc.freePages(pfn, o);
+    };
     let a = -1;
     let b = -1;
-    for (; order >= 0 && (a < 0 || b < 0); order--) {
-      if (a >= 0) kernel.pageAlloc.freePages(a, order + 1);
+    for (; order >= 0; order--) {
       a = kernel.pageAlloc.allocPages(0, order, GFP_KERNEL);
       b = a < 0 ? -1 : kernel.pageAlloc.allocPages(0, order, GFP_KERNEL);
-      if (a >= 0 && b < 0) {
-        kernel.pageAlloc.freePages(a, order);
-        a = -1;
-      }
       if (a >= 0 && b >= 0) break;
+      if (a >= 0) free(a, order);
+      a = -1;
     }
     if (a < 0 || b < 0) return yield* errno("ENOMEM", "no free blocks to calibrate the copy on");
     const block = pageSize << order;
@@ -421,8 +424,8 @@ export const calibrateCopyCost = (
       Effect.ensuring(
         Effect.gen(function* () {
           if (own) yield* own.terminate();
-          kernel.pageAlloc.freePages(a, order);
-          kernel.pageAlloc.freePages(b, order);
+          free(a, order);
+          free(b, order);
         }),
       ),
     );
@@ -445,3 +448,103 @@ export const calibrateCopyCost = (
       },
     };
   });
+
+/**
+ * A migrator's adaptive policy: the profile it decides with (a fixed or saved one, or one
+ * calibrated on first use), its taken and declined counters, and the trace event of each
+ * decision. One per driver; both drivers use it.
+ *
+ * @category Copy offload
+ */
+export class OffloadPolicy {
+  /** Batches the policy offloaded. */
+  taken = 0;
+  /** Batches the policy declined to the CPU copy. */
+  declined = 0;
+  private profile: CopyCostProfile | null;
+
+  /**
+   * @param kernel - the kernel whose batches it decides, whose tracepoints it emits on.
+   * @param migrator - the migrator's name, in the trace event.
+   * @param calibrate - measures a profile on first use, when none was given.
+   * @param profile - a fixed or saved profile; none: calibrate on the first decision.
+   */
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly migrator: string,
+    private readonly calibrate: () => Effect.Effect<CopyCostProfile, ErrnoError>,
+    profile?: CopyCostProfile,
+  ) {
+    this.profile = profile ?? null;
+  }
+
+  /** The profile decisions use; null until calibrated. */
+  get costProfile(): CopyCostProfile | null {
+    return this.profile;
+  }
+
+  /**
+   * Decides one batch: calibrates first when there is no profile yet (a failed calibration
+   * declines the batch, and the next batch tries again), then counts the decision and emits
+   * `mm_migrate_offload_decision` with its prediction.
+   */
+  decide(batch: CopyBatch, offload: CopyOffload): Effect.Effect<OffloadDecision> {
+    const policy = this;
+    return Effect.gen(function* () {
+      if (!policy.profile) {
+        const measured = yield* Effect.exit(policy.calibrate());
+        if (measured._tag === "Failure") {
+          policy.declined++;
+          return { taken: false, cpuNs: 0, offloadNs: 0, initiatorNs: 0, lanes: 0 };
+        }
+        policy.profile = measured.value;
+      }
+      const d = offloadDecision(policy.profile, batch, offload);
+      if (d.taken) policy.taken++;
+      else policy.declined++;
+      if (policy.kernel.trace.enabled)
+        policy.kernel.trace.emit({
+          event: "mm_migrate_offload_decision",
+          migrator: policy.migrator,
+          taken: d.taken,
+          folios: batch.folios,
+          bytes: batch.bytes,
+          lanes: d.lanes,
+          idleCpus: offload.kind === "threads" ? offload.idleCpus : 0,
+          cpuNs: d.cpuNs,
+          offloadNs: d.offloadNs,
+          initiatorNs: d.initiatorNs,
+        });
+      return d;
+    });
+  }
+
+  /**
+   * The two counters as sysfs files, `batches_taken` and `batches_declined`: a count, and
+   * writing anything resets it (as dcbm's `folios_migrated_store()` does).
+   */
+  attributes(): Record<string, Attribute> {
+    const counter = (read: () => number, reset: () => void): Attribute => ({
+      mode: 0o664,
+      show: () => `${read()}\n`,
+      store: (_text, count) => {
+        reset();
+        return count;
+      },
+    });
+    return {
+      batches_taken: counter(
+        () => this.taken,
+        () => {
+          this.taken = 0;
+        },
+      ),
+      batches_declined: counter(
+        () => this.declined,
+        () => {
+          this.declined = 0;
+        },
+      ),
+    };
+  }
+}
