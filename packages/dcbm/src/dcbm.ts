@@ -24,6 +24,12 @@
  * in review of v6). In `polling` mode no descriptor asks for an interrupt and the driver polls
  * `dmaengine_tx_status()` between turns of the event loop instead.
  *
+ * Beyond the seed, a policy (`policy`: `always`, the seed's, by default, or `adaptive`): with
+ * `adaptive` the driver offloads a batch only when the copy-cost model (`migrate_copy_cost.ts`
+ * of the core) predicts its channels finish no later than the CPU copy, and otherwise declines it
+ * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows). Each decision is counted
+ * (`batches_taken`, `batches_declined`) and traced (`mm_migrate_offload_decision`).
+ *
  * Every channel's resources are scoped: whatever path the batch takes, the channel is terminated,
  * its tables unmapped and freed, and the channel released, in that order, before the copy returns.
  *
@@ -38,6 +44,8 @@
 import {
   type Attribute,
   batchPairs,
+  type CopyCostProfile,
+  calibrateCopyCost,
   defineMigratorModule,
   ERRNO,
   type FolioList,
@@ -54,6 +62,7 @@ import {
   MR_DEMOTION,
   MR_NUMA_MISPLACED,
   MR_SYSCALL,
+  OffloadPolicy,
   sysfsStreq,
 } from "@migrate-offload/core";
 import { Effect, Option, type Scope } from "effect";
@@ -132,6 +141,15 @@ export const DCBM_DEFAULT_REASONS =
 export type DcbmCompletion = "interrupt" | "polling";
 
 /**
+ * Which batches the driver takes: `always`, every batch its reason mask allows, as
+ * `folios_copy_dma()` (`drivers/migrate_offload/dcbm/dcbm.c`) does; or (beyond the seed)
+ * `adaptive`, only those the copy-cost model predicts it copies no slower than the CPU.
+ *
+ * @category DCBM driver
+ */
+export type DcbmPolicy = "always" | "adaptive";
+
+/**
  * Options of {@link dcbmDriver}: the initial `nr_dma_channels` and the batch timeout of
  * `drivers/migrate_offload/dcbm/dcbm.c`, and the completion mode.
  *
@@ -144,6 +162,13 @@ export interface DcbmOptions {
   readonly completion?: DcbmCompletion;
   /** The batch timeout in milliseconds (default {@link DCBM_TIMEOUT_MS}), on Effect's clock. */
   readonly timeoutMs?: number;
+  /** Initial policy (default `always`, the seed's). */
+  readonly policy?: DcbmPolicy;
+  /**
+   * The copy-cost profile `adaptive` decides with (a fixed or saved one, see
+   * `parseCopyCostProfile` of the core); default: calibrated at the first `adaptive` batch.
+   */
+  readonly costProfile?: CopyCostProfile;
 }
 
 /**
@@ -163,6 +188,10 @@ export interface DcbmDriver {
   readonly foliosFailures: number;
   /** `offloading`. */
   readonly offloading: boolean;
+  /** The current policy. */
+  readonly policy: DcbmPolicy;
+  /** `adaptive`'s model: its profile and its taken and declined counters. */
+  readonly offloadPolicy: OffloadPolicy;
 }
 
 /**
@@ -182,6 +211,10 @@ interface DcbmState {
   foliosMigrated: number;
   /** `folios_failures`. */
   foliosFailures: number;
+  /** Which batches it takes. */
+  policy: DcbmPolicy;
+  /** The copy-cost model `adaptive` decides with, and its counters. */
+  readonly offloadPolicy: OffloadPolicy;
   /** The module skeleton: `offloading`, the driver lock, the migrator, the reason mask. */
   readonly module: MigratorModule;
 }
@@ -435,6 +468,29 @@ const foliosCopyDma = (
       srcs[n++] = src;
     }
     const want = Math.min(dcbm.nrDmaChannels, n, MAX_DMA_CHANNELS);
+    if (dcbm.policy === "always") return foliosCopyDmaOn(dcbm, srcs, dsts, want);
+    let bytes = 0;
+    for (let i = 0; i < n; i++) bytes += dcbm.kernel.memmap.folioNrPages(srcs[i]!);
+    bytes *= dcbm.kernel.mem.pageSize;
+    return Effect.flatMap(
+      dcbm.offloadPolicy.decide(
+        { folios: n, bytes, pageSize: dcbm.kernel.mem.pageSize },
+        { kind: "dma", channels: want },
+      ),
+      (d) =>
+        d.taken ? foliosCopyDmaOn(dcbm, srcs, dsts, want) : Effect.succeed(-ERRNO.EOPNOTSUPP),
+    );
+  });
+
+/** Copies the batch gathered in `srcs`/`dsts` over up to `want` channels. */
+const foliosCopyDmaOn = (
+  dcbm: DcbmState,
+  srcs: Int32Array,
+  dsts: Int32Array,
+  want: number,
+): Effect.Effect<number> =>
+  Effect.suspend(() => {
+    const n = srcs.length;
     return Effect.scoped(
       Effect.gen(function* () {
         const chans: DmaChan[] = [];
@@ -517,9 +573,22 @@ const completionStore = (dcbm: DcbmState, text: string, count: number): number =
   return count;
 };
 
+/** `policy`'s show: the two policies, the current one in brackets. */
+const policyShow = (dcbm: DcbmState): string =>
+  dcbm.policy === "always" ? "[always] adaptive\n" : "always [adaptive]\n";
+
+/** `policy`'s store: `always` or `adaptive`. */
+const policyStore = (dcbm: DcbmState, text: string, count: number): number => {
+  if (sysfsStreq(text, "always")) dcbm.policy = "always";
+  else if (sysfsStreq(text, "adaptive")) dcbm.policy = "adaptive";
+  else return -ERRNO.EINVAL;
+  return count;
+};
+
 /**
  * `dcbm_attrs`: the files of `/sys/kernel/dcbm` beside `offloading`, which the module skeleton
- * adds: the two counters, `nr_dma_chan`, and (beyond the seed) `completion`.
+ * adds: the two counters, `nr_dma_chan`, and (beyond the seed) `completion`, `policy` and the
+ * policy's `batches_taken` and `batches_declined`.
  */
 const dcbmAttributes = (dcbm: DcbmState): Record<string, Attribute> => ({
   folios_migrated: counterAttribute(
@@ -544,6 +613,12 @@ const dcbmAttributes = (dcbm: DcbmState): Record<string, Attribute> => ({
     show: () => completionShow(dcbm),
     store: (text, count) => completionStore(dcbm, text, count),
   },
+  policy: {
+    mode: 0o664,
+    show: () => policyShow(dcbm),
+    store: (text, count) => policyStore(dcbm, text, count),
+  },
+  ...dcbm.offloadPolicy.attributes(),
 });
 
 /**
@@ -585,6 +660,13 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
     timeoutMs: options.timeoutMs ?? DCBM_TIMEOUT_MS,
     foliosMigrated: 0,
     foliosFailures: 0,
+    policy: options.policy ?? "always",
+    offloadPolicy: new OffloadPolicy(
+      kernel,
+      DCBM_MIGRATOR_NAME,
+      () => calibrateCopyCost(kernel),
+      options.costProfile,
+    ),
     // The skeleton is built from the state; the state's functions reach it only once loaded.
     get module() {
       return module;
@@ -605,5 +687,9 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
     get offloading() {
       return module.offloading;
     },
+    get policy() {
+      return dcbm.policy;
+    },
+    offloadPolicy: dcbm.offloadPolicy,
   };
 };
