@@ -72,8 +72,8 @@ export interface CopyCostProfile {
     /** Per thread used. */
     readonly threadNs: number;
   };
-  /** DMA channels (`dcbm`). */
-  readonly dma: {
+  /** DMA channels (`dcbm`); absent on a machine without a DMA engine, where DMA never pays. */
+  readonly dma?: {
     /** Channels the device offers. */
     readonly channels: number;
     /** Engines behind the channels: at most this many channels copy at once. */
@@ -193,7 +193,8 @@ export const threadCopyNs = (
  * The copy on DMA channels, dcbm's split (`folios_copy_dma()`, `drivers/migrate_offload/dcbm/dcbm.c`):
  * `c = min(channels, folios, nr_chan, 16)` channels, channel `i` taking folios
  * `[n·i/c, n·(i+1)/c)`, one descriptor per folio. Returns the wall time, the channels used, and
- * the initiator's share (set-up, per-channel and per-folio CPU work), ns.
+ * the initiator's share (set-up, per-channel and per-folio CPU work), ns. A profile without a
+ * `dma` section predicts an infinite time on no channel.
  *
  * @category Copy offload
  */
@@ -202,6 +203,7 @@ export const dmaCopyNs = (
   b: CopyBatch,
   channels: number,
 ): { readonly ns: number; readonly initiatorNs: number; readonly channels: number } => {
+  if (!p.dma) return { ns: Number.POSITIVE_INFINITY, initiatorNs: 0, channels: 0 };
   const c = Math.max(1, Math.min(channels, b.folios, p.dma.channels, MAX_BATCH_CHANNELS));
   const s = b.folios === 0 ? 0 : b.bytes / b.folios;
   const perDesc = p.dma.descNs + s / p.dma.chanGbps;
@@ -278,7 +280,7 @@ const POSITIVE = new Set([
 /**
  * Reads a profile from parsed JSON (a saved profile, `JSON.parse` of its file). Every field of
  * {@link CopyCostProfile} must be present and a finite number, at least 0 (bandwidths and counts
- * above 0); `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
+ * above 0), except the whole `dma` section, which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
  *
  * @returns the profile, or `EINVAL` naming the first field that is missing or wrong.
  *
@@ -291,6 +293,7 @@ export const parseCopyCostProfile = (json: unknown): CopyCostProfile | ErrnoErro
   if (typeof o.name !== "string") return errno("EINVAL", "profile field name must be a string");
   for (const [section, keys] of Object.entries(FIELDS)) {
     const part = o[section];
+    if (section === "dma" && part === undefined) continue;
     if (typeof part !== "object" || part === null)
       return errno("EINVAL", `profile section ${section} is missing`);
     for (const key of keys) {
@@ -311,7 +314,7 @@ export const parseCopyCostProfile = (json: unknown): CopyCostProfile | ErrnoErro
     kernel: pick("kernel"),
     cpu: pick("cpu"),
     threads: pick("threads"),
-    dma: pick("dma"),
+    ...(o.dma === undefined ? {} : { dma: pick("dma") }),
   };
 };
 

@@ -15,22 +15,24 @@ import {
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+const DMA = {
+  channels: 16,
+  engines: 16,
+  chanGbps: 4,
+  maxGbps: 64,
+  setupNs: 5000,
+  chanNs: 1000,
+  folioCpuNs: 200,
+  descNs: 300,
+  completionNs: 10000,
+};
+
 const PROFILE: CopyCostProfile = {
   name: "fixed",
   kernel: { callNs: 1000, folioNs: 400, pteNs: 100, pmdBytes: 2 * MiB },
   cpu: { threadGbps: 4, memGbps: 10, copyCallNs: 100 },
   threads: { dispatchNs: 20000, threadNs: 1000 },
-  dma: {
-    channels: 16,
-    engines: 16,
-    chanGbps: 4,
-    maxGbps: 64,
-    setupNs: 5000,
-    chanNs: 1000,
-    folioCpuNs: 200,
-    descNs: 300,
-    completionNs: 10000,
-  },
+  dma: DMA,
 };
 
 const batch = (folios: number, folioBytes: number) => ({
@@ -73,7 +75,7 @@ describe("dmaCopyNs: folios_copy_dma(), drivers/migrate_offload/dcbm/dcbm.c", ()
     // 3 folios on 8 channels: 3 channels.
     expect(dmaCopyNs(PROFILE, batch(3, 2 * MiB), 8).channels).toBe(3);
     // 16 channels on 2 engines: 8 rounds of one 524588 ns descriptor each.
-    const twoEngines = { ...PROFILE, dma: { ...PROFILE.dma, engines: 2 } };
+    const twoEngines = { ...PROFILE, dma: { ...DMA, engines: 2 } };
     expect(dmaCopyNs(twoEngines, batch(16, 2 * MiB), 16).ns).toBe(24200 + 8 * 524588 + 10000);
   });
 });
@@ -133,7 +135,7 @@ describe("parseCopyCostProfile: a saved profile", () => {
     expect(parseCopyCostProfile(json)).toEqual(PROFILE);
   });
   it("refuses a missing field, a zero bandwidth or a negative cost with EINVAL naming it", () => {
-    const { folioCpuNs: _, ...dma } = PROFILE.dma;
+    const { folioCpuNs: _, ...dma } = DMA;
     const missing = parseCopyCostProfile({ ...PROFILE, dma });
     expect(missing).toBeInstanceOf(ErrnoError);
     expect((missing as ErrnoError).errno).toBe("EINVAL");
@@ -146,5 +148,11 @@ describe("parseCopyCostProfile: a saved profile", () => {
     });
     expect((negative as ErrnoError).message).toContain("threads.dispatchNs");
     expect(parseCopyCostProfile("fast")).toBeInstanceOf(ErrnoError);
+  });
+  it("takes a profile without a dma section: a machine with no DMA engine, where DMA never pays", () => {
+    const { dma: _, ...noDma } = PROFILE;
+    expect(parseCopyCostProfile(noDma)).toEqual(noDma);
+    const d = offloadDecision(noDma, batch(16, 2 * MiB), { kind: "dma", channels: 16 });
+    expect(d).toMatchObject({ taken: false, offloadNs: Number.POSITIVE_INFINITY, lanes: 0 });
   });
 });
