@@ -10,7 +10,7 @@ import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
 import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
-import { measureMemcpy, memcpyAllThreads, memcpyWarnings } from "./memcpy";
+import { limitRatios, measureMemcpy, memcpyAllThreads, memcpyWarnings } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
 import { envelope, formatSummary, markdownTable, type Summary } from "./report";
@@ -48,13 +48,21 @@ const runGrid = (
     return envelope(experiment, config, r);
   });
 
-/** The copiers of the count sweep: the serial path, one mtcopy thread, one DMA channel. */
+/**
+ * The copiers of the count sweep: the serial path, one mtcopy thread, one DMA channel, and the
+ * adaptive policies: mtcopy `auto` and one DMA channel `adaptive`.
+ */
 const countCopiers = (
   extra: readonly MigratorSubject[],
 ): Array<[string, MigratorSubject | undefined]> => [
   ["serial", undefined],
   ["mtcopy 1", mtcopyConformanceSubject({ threads: 1 })],
   ["dcbm 1", dcbmConformanceSubject({ channels: 16 }, { nrDmaChan: 1 })],
+  ["mtcopy adaptive", mtcopyConformanceSubject({ threads: "auto" })],
+  [
+    "dcbm 1 adaptive",
+    dcbmConformanceSubject({ channels: 16 }, { nrDmaChan: 1, policy: "adaptive" }),
+  ],
   ...extra.map((subject): [string, MigratorSubject] => [subject.name, subject]),
 ];
 
@@ -148,21 +156,36 @@ export const gridWarnings = (r: GridResults): string[] =>
 export const formatGrid = (r: GridResults, firstHeader: string): string => {
   const columns = [...new Set(r.cells.map((c) => c.column))];
   const copiers = [...new Set(r.cells.map((c) => c.row))];
-  const memcpy = r.memcpyAllThreadsGbps.median;
+  const find = (column: string, copier: string) =>
+    r.cells.find((x) => x.column === column && x.row === copier);
   const rows = columns.map((column) => [
     column,
     ...copiers.map((copier) => {
-      const c = r.cells.find((x) => x.column === column && x.row === copier);
+      const c = find(column, copier);
       if (!c) return "";
-      const ratio = (c.gbps.median / memcpy).toFixed(2);
-      return `${formatSummary(c.gbps)} ×${ratio}${c.intact ? "" : " CORRUPT"}`;
+      const ratios = limitRatios(c.gbps, r.memcpyOneThreadGbps, r.memcpyAllThreadsGbps);
+      return `${formatSummary(c.gbps)} ${ratios}${c.intact ? "" : " CORRUPT"}`;
+    }),
+  ]);
+  // Each copier over the first copier (serial, vanilla) of its row, measured in the same run.
+  const [base, ...others] = copiers;
+  const vsBase = columns.map((column) => [
+    column,
+    ...others.map((copier) => {
+      const c = find(column, copier);
+      const b = base === undefined ? undefined : find(column, base);
+      return c && b ? (c.gbps.median / b.gbps.median).toFixed(2) : "";
     }),
   ]);
   return [
     markdownTable([firstHeader, ...copiers], rows),
     "",
-    `GB/s, median (min–max) of the timed samples; ×: the median against raw memcpy on ${r.threadsOfAllThreadMemcpy} threads.`,
-    `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
+    `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
+    `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
+    "",
+    `Each copier's median over ${base ?? "the first copier"}'s:`,
+    "",
+    markdownTable([firstHeader, ...others], vsBase),
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
 };

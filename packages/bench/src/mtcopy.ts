@@ -140,7 +140,7 @@ export const runMtcopy = (
           copier: String(policy),
           gbps: m.gbps,
           vsSerial: m.gbps.median / serial.gbps.median,
-          vsMemcpyAll: m.gbps.median / memcpyAllThreadsGbps.median,
+          vsMemcpyAll: m.gbps.median / memcpyAllThreadsGbps.max,
           declined: m.declined,
           offered: m.offered,
           intact: m.intact,

@@ -23,6 +23,8 @@ export interface SizesConfig {
   /** dcbm channel counts (of a 16-channel device). */
   readonly channels: readonly number[];
   readonly runs: number;
+  /** Adds the adaptive rows: `mtcopy adaptive` (threads `auto`) and `dcbm N adaptive`. */
+  readonly adaptive?: boolean;
 }
 
 /** One cell: a folio size and a copier. */
@@ -32,6 +34,9 @@ export interface SizesCell {
   readonly copier: string;
   readonly gbps: Summary;
   readonly vsSerial: number;
+  /** The median against raw memcpy on one thread, its best run. */
+  readonly vsMemcpyOne: number;
+  /** The median against raw memcpy on all threads, its best run. */
   readonly vsMemcpyAll: number;
   readonly intact: boolean;
 }
@@ -54,10 +59,27 @@ const copiers = (
     `mtcopy ${threads}`,
     mtcopyConformanceSubject({ threads }),
   ]),
-  ...config.channels.map((nrDmaChan): [string, MigratorSubject] => [
-    `dcbm ${nrDmaChan}`,
-    dcbmConformanceSubject({ channels: 16 }, { nrDmaChan }),
-  ]),
+  ...(config.adaptive
+    ? [
+        ["mtcopy adaptive", mtcopyConformanceSubject({ threads: "auto" })] as [
+          string,
+          MigratorSubject,
+        ],
+      ]
+    : []),
+  ...config.channels.flatMap(
+    (nrDmaChan): Array<[string, MigratorSubject]> => [
+      [`dcbm ${nrDmaChan}`, dcbmConformanceSubject({ channels: 16 }, { nrDmaChan })],
+      ...(config.adaptive
+        ? [
+            [
+              `dcbm ${nrDmaChan} adaptive`,
+              dcbmConformanceSubject({ channels: 16 }, { nrDmaChan, policy: "adaptive" }),
+            ] as [string, MigratorSubject],
+          ]
+        : []),
+    ],
+  ),
   ...extra.map((subject): [string, MigratorSubject] => [subject.name, subject]),
 ];
 
@@ -71,6 +93,7 @@ export const runSizes = (
   stop: () => boolean,
   onProgress: OnProgress,
   extra: readonly MigratorSubject[] = [],
+  experiment = "sizes",
 ) =>
   Effect.gen(function* () {
     const all = availableParallelism();
@@ -102,21 +125,23 @@ export const runSizes = (
         copier: m.row,
         gbps: m.gbps,
         vsSerial: m.gbps.median / serial.gbps.median,
-        vsMemcpyAll: m.gbps.median / r.memcpyAllThreadsGbps.median,
+        vsMemcpyOne: m.gbps.median / r.memcpyOneThreadGbps.max,
+        vsMemcpyAll: m.gbps.median / r.memcpyAllThreadsGbps.max,
         intact: m.intact,
       });
     }
     r.complete = complete;
     // The JSON names the user's migrators beside the sweep's settings.
-    return envelope("sizes", { ...config, migrators: extra.map((s) => s.name) }, r);
+    return envelope(experiment, { ...config, migrators: extra.map((s) => s.name) }, r);
   });
 
 const cell = (c: SizesCell) =>
-  `${formatSummary(c.gbps)} ×${c.vsMemcpyAll.toFixed(2)}${c.intact ? "" : " CORRUPT"}`;
+  `${formatSummary(c.gbps)} ×${c.vsMemcpyOne.toFixed(2)}/×${c.vsMemcpyAll.toFixed(2)}${c.intact ? "" : " CORRUPT"}`;
 
 /**
  * Markdown: one row per copier, one column per folio size; GB/s median (min–max) and the median
- * against raw memcpy on all threads.
+ * against raw memcpy on one thread and on all threads; then each copier's median over the
+ * serial path's, measured in the same run.
  */
 export const formatSizes = (r: SizesResults): string => {
   const sizes = [...new Set(r.cells.map((c) => c.folioBytes))];
@@ -128,11 +153,24 @@ export const formatSizes = (r: SizesResults): string => {
       return c ? cell(c) : "";
     }),
   ]);
+  const ratios = names
+    .filter((name) => name !== "serial")
+    .map((name) => [
+      name,
+      ...sizes.map((size) => {
+        const c = r.cells.find((x) => x.folioBytes === size && x.copier === name);
+        return c ? c.vsSerial.toFixed(2) : "";
+      }),
+    ]);
   return [
     markdownTable(["copier", ...sizes.map(formatBytes)], rows),
     "",
-    `GB/s, median (min–max) of the timed samples; ×: the median against raw memcpy on ${r.threadsOfAllThreadMemcpy} threads.`,
-    `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
+    `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
+    `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
+    "",
+    "Each copier's median over the serial path's (÷ serial):",
+    "",
+    markdownTable(["copier", ...sizes.map(formatBytes)], ratios),
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
 };

@@ -288,12 +288,6 @@ export {
   NR_MAX_MIGRATE_SYNC_RETRY,
   putbackMovablePages,
 } from "./mm/migrate";
-export {
-  formatReasonMask,
-  migratorFromPromise,
-  migratorFromTaskEither,
-  parseReasonMask,
-} from "./mm/migrate_copy_offload";
 // the copy step's cost model, for the migrators' adaptive policies (beyond the series)
 export {
   type CalibrateOptions,
@@ -310,5 +304,11 @@ export {
   parseCopyCostProfile,
   threadCopyNs,
 } from "./mm/migrate_copy_cost";
+export {
+  formatReasonMask,
+  migratorFromPromise,
+  migratorFromTaskEither,
+  parseReasonMask,
+} from "./mm/migrate_copy_offload";
 export { allocMigrationTarget } from "./mm/move_pages";
 export { folioGet, folioPut } from "./mm/swap";

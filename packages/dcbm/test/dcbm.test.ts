@@ -446,6 +446,7 @@ const dmaProfile = (chanGbps: number): CopyCostProfile => ({
     chanNs: 1000,
     folioCpuNs: 200,
     descNs: 300,
+    pteNs: 0,
     completionNs: 10000,
   },
 });

@@ -319,6 +319,7 @@ const AUTO_PROFILE: CopyCostProfile = {
     chanNs: 0,
     folioCpuNs: 0,
     descNs: 0,
+    pteNs: 0,
     completionNs: 0,
   },
 };

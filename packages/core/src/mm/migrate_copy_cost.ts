@@ -22,7 +22,7 @@
  *   `t` threads run on at most `idleCpus + 1` CPUs (the initiator sleeps while it waits) and
  *   together copy no faster than `memGbps`;
  * - DMA channels (`dcbm`): `setupNs + c·chanNs + n·folioCpuNs` on the initiating CPU, then the
- *   slowest channel's descriptors (`descNs + s/chanGbps` each) on `c = min(channels, n, nr_chan)`
+ *   slowest channel's descriptors (`descNs + pteNs·ptes(s) + s/chanGbps` each) on `c = min(channels, n, nr_chan)`
  *   channels served by `engines` engines, together no faster than `maxGbps`, then
  *   `completionNs` to learn it is done.
  *
@@ -90,6 +90,8 @@ export interface CopyCostProfile {
     readonly folioCpuNs: number;
     /** Per descriptor, on the channel. */
     readonly descNs: number;
+    /** Per base page of a PTE-mapped folio, on the channel (its pages' translations). */
+    readonly pteNs: number;
     /** From the last descriptor's completion to the initiator running again (interrupt latency). */
     readonly completionNs: number;
   };
@@ -206,7 +208,7 @@ export const dmaCopyNs = (
   if (!p.dma) return { ns: Number.POSITIVE_INFINITY, initiatorNs: 0, channels: 0 };
   const c = Math.max(1, Math.min(channels, b.folios, p.dma.channels, MAX_BATCH_CHANNELS));
   const s = b.folios === 0 ? 0 : b.bytes / b.folios;
-  const perDesc = p.dma.descNs + s / p.dma.chanGbps;
+  const perDesc = p.dma.descNs + p.dma.pteNs * ptesOf(p, s, b.pageSize) + s / p.dma.chanGbps;
   // c channels on `engines` engines: each engine runs its channels' descriptors one after another.
   const rounds = Math.ceil(c / Math.min(c, p.dma.engines));
   const slowest = Math.ceil(b.folios / c) * perDesc * rounds;
@@ -262,6 +264,7 @@ const FIELDS = {
     "chanNs",
     "folioCpuNs",
     "descNs",
+    "pteNs",
     "completionNs",
   ],
 } as const;
@@ -403,7 +406,8 @@ export const calibrateCopyCost = (
     const round = (copies: number, length: number) =>
       Effect.gen(function* () {
         engine.begin(1);
-        for (let i = 0; i < copies; i++) engine.pushCopy(0, a, i * length, b, i * length, length, 0);
+        for (let i = 0; i < copies; i++)
+          engine.pushCopy(0, a, i * length, b, i * length, length, 0);
         const start = performance.now();
         yield* engine.run();
         return (performance.now() - start) * 1e6;
@@ -447,6 +451,7 @@ export const calibrateCopyCost = (
         chanNs: 0,
         folioCpuNs: measured.itemNs,
         descNs: 0,
+        pteNs: 0,
         completionNs: measured.tripNs,
       },
     };

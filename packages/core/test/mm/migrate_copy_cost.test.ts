@@ -24,6 +24,7 @@ const DMA = {
   chanNs: 1000,
   folioCpuNs: 200,
   descNs: 300,
+  pteNs: 0,
   completionNs: 10000,
 };
 
@@ -125,7 +126,9 @@ describe("offloadDecision: the adaptive policy", () => {
     );
   });
   it("declines an empty batch", () => {
-    expect(offloadDecision(PROFILE, batch(0, 4096), { kind: "dma", channels: 4 }).taken).toBe(false);
+    expect(offloadDecision(PROFILE, batch(0, 4096), { kind: "dma", channels: 4 }).taken).toBe(
+      false,
+    );
   });
 });
 
