@@ -41,9 +41,10 @@ describe("the shipped profiles", () => {
     // The PMD-mapped 2 MiB baseline cell fixes the CPU's bandwidth.
     const base = predictTable(v4.profile, seedTable("v4-1a"), v4.fittedOn);
     expect(base.cells[0]![5]!.predicted).toBeCloseTo(10.88, 1);
-    // The 16-channel 2 MiB cell fixes the device's bandwidth.
+    // The 16-channel 2 MiB cell fixes the device's bandwidth; the per-call and per-batch costs,
+    // fitted after it on the count table, take about 1 % off a 1 GB call.
     const dma = predictTable(v4.profile, seedTable("v4-1b"), v4.fittedOn);
-    expect(dma.cells[5]![5]!.predicted).toBeCloseTo(66.86, 0);
+    expect(Math.abs(dma.cells[5]![5]!.error)).toBeLessThan(0.02);
     expect(dma.cells[5]![5]!.fitted).toBe(true);
     expect(dma.cells[1]![5]!.fitted).toBe(false);
   });
