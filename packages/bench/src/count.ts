@@ -174,7 +174,10 @@ export const formatGrid = (r: GridResults, firstHeader: string): string => {
     ...others.map((copier) => {
       const c = find(column, copier);
       const b = base === undefined ? undefined : find(column, base);
-      return c && b ? (c.gbps.median / b.gbps.median).toFixed(2) : "";
+      if (!c) return "";
+      // Against the serial samples interleaved in the copier's own kernel, when it has them.
+      const serial = c.serialGbps ?? b?.gbps;
+      return serial ? (c.gbps.median / serial.median).toFixed(2) : "";
     }),
   ]);
   return [
@@ -183,7 +186,7 @@ export const formatGrid = (r: GridResults, firstHeader: string): string => {
     `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
     `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
     "",
-    `Each copier's median over ${base ?? "the first copier"}'s:`,
+    `Each copier's median over ${base ?? "the first copier"}'s, the serial samples taken in the copier's own kernel between its samples:`,
     "",
     markdownTable([firstHeader, ...others], vsBase),
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",

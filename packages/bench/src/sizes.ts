@@ -124,7 +124,8 @@ export const runSizes = (
         folioBytes: m.folioBytes,
         copier: m.row,
         gbps: m.gbps,
-        vsSerial: m.gbps.median / serial.gbps.median,
+        // Against the serial samples interleaved in the copier's own kernel, when it has them.
+        vsSerial: m.gbps.median / (m.serialGbps ?? serial.gbps).median,
         vsMemcpyOne: m.gbps.median / r.memcpyOneThreadGbps.max,
         vsMemcpyAll: m.gbps.median / r.memcpyAllThreadsGbps.max,
         intact: m.intact,
@@ -168,7 +169,7 @@ export const formatSizes = (r: SizesResults): string => {
     `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
     `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
     "",
-    "Each copier's median over the serial path's (÷ serial):",
+    "Each copier's median over the serial path's (÷ serial), the serial samples taken in the copier's own kernel between its samples:",
     "",
     markdownTable(["copier", ...sizes.map(formatBytes)], ratios),
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
