@@ -145,6 +145,7 @@ export const countChartPoints = (r: GridResults): ThroughputPoint[] =>
 export const gridWarnings = (r: GridResults): string[] =>
   memcpyWarnings(
     r.cells.map((c) => ({ copier: c.row, where: c.column, gbps: c.gbps })),
+    r.memcpyOneThreadGbps,
     r.memcpyAllThreadsGbps,
     r.threadsOfAllThreadMemcpy,
   );

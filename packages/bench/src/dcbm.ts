@@ -15,7 +15,7 @@ import {
   dmaAsyncDeviceUnregister,
 } from "@migrate-offload/dcbm";
 import { Effect } from "effect";
-import { measureMemcpy, memcpyAllThreads } from "./memcpy";
+import { allThreadLimit, measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { measureOffload, populatedKernel } from "./offload";
 import { patternIntact } from "./pattern";
 import {
@@ -148,7 +148,7 @@ export const runDcbm = (
           copier: String(copier),
           gbps: m.gbps,
           vsSerial: m.gbps.median / serial.median,
-          vsMemcpyAll: m.gbps.median / memcpyAllThreadsGbps.max,
+          vsMemcpyAll: m.gbps.median / allThreadLimit(memcpyOneThreadGbps, memcpyAllThreadsGbps),
           vsMemcpyOne: m.gbps.median / memcpyOneThreadGbps.max,
           foliosMigrated: m.inspected.migrated,
           foliosFailures: m.inspected.failures,

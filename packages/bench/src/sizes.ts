@@ -9,7 +9,7 @@ import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
 import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
-import { measureMemcpy, memcpyAllThreads, memcpyWarnings } from "./memcpy";
+import { allThreadLimit, measureMemcpy, memcpyAllThreads, memcpyWarnings } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
 import { envelope, formatBytes, formatSummary, markdownTable, type Summary } from "./report";
@@ -127,7 +127,7 @@ export const runSizes = (
         // Against the serial samples interleaved in the copier's own kernel, when it has them.
         vsSerial: m.gbps.median / (m.serialGbps ?? serial.gbps).median,
         vsMemcpyOne: m.gbps.median / r.memcpyOneThreadGbps.max,
-        vsMemcpyAll: m.gbps.median / r.memcpyAllThreadsGbps.max,
+        vsMemcpyAll: m.gbps.median / allThreadLimit(r.memcpyOneThreadGbps, r.memcpyAllThreadsGbps),
         intact: m.intact,
       });
     }
@@ -190,6 +190,7 @@ export const sizesChartPoints = (r: SizesResults): ThroughputPoint[] =>
 export const sizesWarnings = (r: SizesResults): string[] =>
   memcpyWarnings(
     r.cells.map((c) => ({ copier: c.copier, where: formatBytes(c.folioBytes), gbps: c.gbps })),
+    r.memcpyOneThreadGbps,
     r.memcpyAllThreadsGbps,
     r.threadsOfAllThreadMemcpy,
   );
