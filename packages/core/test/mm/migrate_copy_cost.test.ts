@@ -1,8 +1,10 @@
 // The copy-cost model's arithmetic, on a hand-made profile with round numbers; every expectation
 // is worked out by hand in the comment above it. Nothing here times anything.
+import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   type CopyCostProfile,
+  calibrateCopyCost,
   cpuCopyNs,
   dmaCopyNs,
   ErrnoError,
@@ -11,6 +13,7 @@ import {
   parseCopyCostProfile,
   threadCopyNs,
 } from "../../src/index";
+import { boot } from "../../src/testing/index";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -72,6 +75,13 @@ describe("dmaCopyNs: folios_copy_dma(), drivers/migrate_offload/dcbm/dcbm.c", ()
     // initiator 5000 + 16·1000 + 16·200 = 24200; slowest 300 + 524288 = 524588 > 32 MiB/64.
     expect(dmaCopyNs(PROFILE, batch(16, 2 * MiB), 16).ns).toBe(24200 + 524588 + 10000);
   });
+  it("adds the channel's per-PTE cost for PTE-mapped folios only", () => {
+    const ptes = { ...PROFILE, dma: { ...DMA, pteNs: 10 } };
+    // 512 × 4 KiB, one channel: each descriptor 10 ns more (one PTE): 796288 + 5120.
+    expect(dmaCopyNs(ptes, batch(512, 4 * KiB), 1).ns).toBe(801408);
+    // 2 MiB is PMD-mapped: no PTE.
+    expect(dmaCopyNs(ptes, batch(16, 2 * MiB), 16).ns).toBe(24200 + 524588 + 10000);
+  });
   it("uses no more channels than folios, and channels beyond the engines queue", () => {
     // 3 folios on 8 channels: 3 channels.
     expect(dmaCopyNs(PROFILE, batch(3, 2 * MiB), 8).channels).toBe(3);
@@ -130,6 +140,19 @@ describe("offloadDecision: the adaptive policy", () => {
       false,
     );
   });
+});
+
+describe("calibrateCopyCost: a short measurement on this machine", () => {
+  it("gives a profile parseCopyCostProfile accepts, on pages it takes from and gives back to the allocator", async () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const free = kernel.pageAlloc.nodeFreePages(0);
+    const p = await Effect.runPromise(calibrateCopyCost(kernel, { dmaChannels: 4, dmaEngines: 2 }));
+    expect(p.name).toBe("calibrated");
+    expect(parseCopyCostProfile(JSON.parse(JSON.stringify(p)))).toEqual(p);
+    expect(p.dma).toMatchObject({ channels: 4, engines: 2 });
+    expect(kernel.pageAlloc.nodeFreePages(0)).toBe(free);
+    expect(kernel.badPages).toEqual([]);
+  }, 30_000);
 });
 
 describe("parseCopyCostProfile: a saved profile", () => {
