@@ -338,10 +338,13 @@ const assemble = (
   profile: Omit<CopyCostProfile, "name">,
 ): FittedProfile => ({ name, source, tables, fittedOn, profile: { name, ...profile } });
 
-/** The v4 machine (AMD Zen 3 EPYC, PTDMA): v4 tables 1a, 1b and 2. */
-const fitV4 = (): FittedProfile => {
-  const serial = fitSerial("v4-1a");
-  const call = fitCall("v4-count", "baseline");
+/**
+ * The EPYC machine's kernel work and CPU: {@link fitSerial} on a baseline table by folio size,
+ * {@link fitCall} on a count table's baseline; 4 KiB pages, 2 MiB PMD.
+ */
+const fitEpycKernel = (bySize: string, byCount: string) => {
+  const serial = fitSerial(bySize);
+  const call = fitCall(byCount, "baseline");
   const kernel = {
     callNs: call.callNs,
     folioNs: serial.folioNs,
@@ -350,6 +353,12 @@ const fitV4 = (): FittedProfile => {
   };
   const kernelNs = (s: number) =>
     kernel.folioNs + (s < kernel.pmdBytes ? kernel.pteNs * (s / 4096) : 0);
+  return { serial, call, kernel, kernelNs };
+};
+
+/** The v4 machine (AMD Zen 3 EPYC, PTDMA): v4 tables 1a, 1b and 2. */
+const fitV4 = (): FittedProfile => {
+  const { serial, call, kernel, kernelNs } = fitEpycKernel("v4-1a", "v4-count");
   const dma = fitDma("v4-1b", kernelNs);
   const base: Omit<CopyCostProfile, "name"> = {
     kernel,
@@ -372,16 +381,7 @@ const fitV4 = (): FittedProfile => {
 
 /** The v3 machine (the same EPYC, an older kernel): v3 tables 1a, 1b, 1c and 2. */
 const fitV3 = (): FittedProfile => {
-  const serial = fitSerial("v3-1a");
-  const call = fitCall("v3-count", "baseline");
-  const kernel = {
-    callNs: call.callNs,
-    folioNs: serial.folioNs,
-    pteNs: serial.pteNs,
-    pmdBytes: 2 * MiB,
-  };
-  const kernelNs = (s: number) =>
-    kernel.folioNs + (s < kernel.pmdBytes ? kernel.pteNs * (s / 4096) : 0);
+  const { serial, call, kernel, kernelNs } = fitEpycKernel("v3-1a", "v3-count");
   const dma = fitDma("v3-1c", kernelNs);
   // Memory's bandwidth: the 16-thread 2 MiB cell, all of its copy at that bandwidth.
   const mem =

@@ -295,6 +295,7 @@ export {
   type CopyCostProfile,
   type CopyOffload,
   calibrateCopyCost,
+  counterAttribute,
   cpuCopyNs,
   dmaCopyNs,
   migrateKernelNs,

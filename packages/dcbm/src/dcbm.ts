@@ -46,6 +46,7 @@ import {
   batchPairs,
   type CopyCostProfile,
   calibrateCopyCost,
+  counterAttribute,
   defineMigratorModule,
   ERRNO,
   type FolioList,
@@ -542,16 +543,6 @@ const dmaMigrator = (dcbm: DcbmState): Omit<Migrator, "owner"> => ({
   shouldBatch: (reason) => dmaShouldBatch(dcbm, reason),
 });
 
-/** `folios_migrated_store()` and `folios_failures_store()`: writing anything resets the counter. */
-const counterAttribute = (read: () => number, reset: () => void): Attribute => ({
-  mode: 0o664,
-  show: () => `${read()}\n`,
-  store: (_text, count) => {
-    reset();
-    return count;
-  },
-});
-
 /** `nr_dma_chan_store()`: a number in `1..MAX_DMA_CHANNELS`. */
 const nrDmaChanStore = (dcbm: DcbmState, text: string, count: number): number => {
   const value = kstrtouint(text);
@@ -561,29 +552,25 @@ const nrDmaChanStore = (dcbm: DcbmState, text: string, count: number): number =>
   return count;
 };
 
-/** `completion`'s show: the two modes, the current one in brackets. */
-const completionShow = (dcbm: DcbmState): string =>
-  dcbm.completion === "interrupt" ? "[interrupt] polling\n" : "interrupt [polling]\n";
-
-/** `completion`'s store: `interrupt` or `polling`. */
-const completionStore = (dcbm: DcbmState, text: string, count: number): number => {
-  if (sysfsStreq(text, "interrupt")) dcbm.completion = "interrupt";
-  else if (sysfsStreq(text, "polling")) dcbm.completion = "polling";
-  else return -ERRNO.EINVAL;
-  return count;
-};
-
-/** `policy`'s show: the two policies, the current one in brackets. */
-const policyShow = (dcbm: DcbmState): string =>
-  dcbm.policy === "always" ? "[always] adaptive\n" : "always [adaptive]\n";
-
-/** `policy`'s store: `always` or `adaptive`. */
-const policyStore = (dcbm: DcbmState, text: string, count: number): number => {
-  if (sysfsStreq(text, "always")) dcbm.policy = "always";
-  else if (sysfsStreq(text, "adaptive")) dcbm.policy = "adaptive";
-  else return -ERRNO.EINVAL;
-  return count;
-};
+/**
+ * A file of named choices, as the kernel's `[always] madvise never` files print and parse them:
+ * shows every choice with the current one in brackets; stores one of them (`sysfsStreq`, so a
+ * trailing newline is allowed), anything else is `EINVAL`. `completion` and `policy`.
+ */
+const choiceAttribute = <T extends string>(
+  choices: readonly T[],
+  get: () => T,
+  set: (choice: T) => void,
+): Attribute => ({
+  mode: 0o664,
+  show: () => `${choices.map((c) => (c === get() ? `[${c}]` : c)).join(" ")}\n`,
+  store: (text, count) => {
+    const choice = choices.find((c) => sysfsStreq(text, c));
+    if (choice === undefined) return -ERRNO.EINVAL;
+    set(choice);
+    return count;
+  },
+});
 
 /**
  * `dcbm_attrs`: the files of `/sys/kernel/dcbm` beside `offloading`, which the module skeleton
@@ -608,16 +595,20 @@ const dcbmAttributes = (dcbm: DcbmState): Record<string, Attribute> => ({
     show: () => `${dcbm.nrDmaChannels}\n`,
     store: (text, count) => nrDmaChanStore(dcbm, text, count),
   },
-  completion: {
-    mode: 0o664,
-    show: () => completionShow(dcbm),
-    store: (text, count) => completionStore(dcbm, text, count),
-  },
-  policy: {
-    mode: 0o664,
-    show: () => policyShow(dcbm),
-    store: (text, count) => policyStore(dcbm, text, count),
-  },
+  completion: choiceAttribute(
+    ["interrupt", "polling"] as const,
+    () => dcbm.completion,
+    (c) => {
+      dcbm.completion = c;
+    },
+  ),
+  policy: choiceAttribute(
+    ["always", "adaptive"] as const,
+    () => dcbm.policy,
+    (p) => {
+      dcbm.policy = p;
+    },
+  ),
   ...dcbm.offloadPolicy.attributes(),
 });
 

@@ -461,6 +461,21 @@ export const calibrateCopyCost = (
   });
 
 /**
+ * A counter as a sysfs file: reads the count; writing anything resets it. Models dcbm's
+ * `folios_migrated_show()` / `folios_migrated_store()` (`drivers/migrate_offload/dcbm/dcbm.c`).
+ *
+ * @category Copy offload
+ */
+export const counterAttribute = (read: () => number, reset: () => void): Attribute => ({
+  mode: 0o664,
+  show: () => `${read()}\n`,
+  store: (_text, count) => {
+    reset();
+    return count;
+  },
+});
+
+/**
  * A migrator's adaptive policy: the profile it decides with (a fixed or saved one, or one
  * calibrated on first use), its taken and declined counters, and the trace event of each
  * decision. One per driver; both drivers use it.
@@ -535,22 +550,14 @@ export class OffloadPolicy {
    * writing anything resets it (as dcbm's `folios_migrated_store()` does).
    */
   attributes(): Record<string, Attribute> {
-    const counter = (read: () => number, reset: () => void): Attribute => ({
-      mode: 0o664,
-      show: () => `${read()}\n`,
-      store: (_text, count) => {
-        reset();
-        return count;
-      },
-    });
     return {
-      batches_taken: counter(
+      batches_taken: counterAttribute(
         () => this.taken,
         () => {
           this.taken = 0;
         },
       ),
-      batches_declined: counter(
+      batches_declined: counterAttribute(
         () => this.declined,
         () => {
           this.declined = 0;
