@@ -125,3 +125,27 @@ export const limitRatios = (gbps: Summary, oneThread: Summary, allThreads: Summa
  */
 export const allThreadLimit = (oneThread: Summary, allThreads: Summary): number =>
   Math.max(oneThread.max, allThreads.max);
+
+/** The two references, one thread and all threads. */
+export interface MemcpyReferences {
+  readonly oneThread: Summary;
+  readonly allThreads: Summary;
+}
+
+/** Measures both references over {@link memcpyBytes} of `bytes`, `threads` threads for the second. */
+export const measureReferences = (bytes: number, runs: number, threads: number) =>
+  Effect.gen(function* () {
+    const oneThread = measureMemcpy(bytes, runs);
+    const allThreads = yield* memcpyAllThreads(bytes, runs, threads);
+    return { oneThread, allThreads } satisfies MemcpyReferences;
+  });
+
+/**
+ * Both references measured before and after an experiment, each kept from the measurement whose
+ * best run is higher: on a loaded machine the load comes and goes, and a limit taken at both ends
+ * is likelier to have met a quiet moment.
+ */
+export const betterReferences = (a: MemcpyReferences, b: MemcpyReferences): MemcpyReferences => ({
+  oneThread: a.oneThread.max >= b.oneThread.max ? a.oneThread : b.oneThread,
+  allThreads: a.allThreads.max >= b.allThreads.max ? a.allThreads : b.allThreads,
+});

@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { cpus, loadavg } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import {
   type Attribute,
   type CopyCostProfile,
@@ -122,7 +122,7 @@ export interface MtcopyOptions {
  * @category mtcopy driver
  */
 export const idleCpus = (): number =>
-  Math.max(0, cpus().length - Math.max(1, Math.ceil(loadavg()[0]!)));
+  Math.max(0, availableParallelism() - Math.max(1, Math.ceil(loadavg()[0]!)));
 
 /**
  * A loaded mtcopy driver: the module of `drivers/migoffcopy/mtcopy/copy_pages.c`
