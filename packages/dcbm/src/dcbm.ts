@@ -478,8 +478,13 @@ const foliosCopyDma = (
         { folios: n, bytes, pageSize: dcbm.kernel.mem.pageSize },
         { kind: "dma", channels: want },
       ),
-      (d) =>
-        d.taken ? foliosCopyDmaOn(dcbm, srcs, dsts, want) : Effect.succeed(-ERRNO.EOPNOTSUPP),
+      (d) => {
+        if (!d.taken) return Effect.succeed(-ERRNO.EOPNOTSUPP);
+        const start = performance.now();
+        return Effect.tap(foliosCopyDmaOn(dcbm, srcs, dsts, want), () =>
+          Effect.sync(() => dcbm.offloadPolicy.observe(d, (performance.now() - start) * 1e6)),
+        );
+      },
     );
   });
 

@@ -498,6 +498,7 @@ describe("dcbm: the adaptive policy (the copy-cost model)", () => {
         cpuNs: 143872,
         offloadNs: 211072,
         initiatorNs: 31600,
+        correction: 1,
       },
     ]);
     expect(kernel.migrateOffload.counters("DCBM")).toMatchObject({

@@ -276,7 +276,13 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
           { folios: n, bytes, pageSize: kernel.mem.pageSize },
           { kind: "threads", threads, idleCpus: idle },
         ),
-        (d) => (d.taken ? copyOn(threads, n, uniform) : Effect.succeed(-ERRNO.EOPNOTSUPP)),
+        (d) => {
+          if (!d.taken) return Effect.succeed(-ERRNO.EOPNOTSUPP);
+          const start = performance.now();
+          return Effect.tap(copyOn(threads, n, uniform), () =>
+            Effect.sync(() => offloadPolicy.observe(d, (performance.now() - start) * 1e6)),
+          );
+        },
       );
     });
   }

@@ -114,6 +114,11 @@ export interface MmMigrateOffloadDecision {
   readonly offloadNs: number;
   /** Predicted nanoseconds the initiating CPU stays busy with the offload. */
   readonly initiatorNs: number;
+  /**
+   * What the policy's earlier offloads really cost over their predictions: `offloadNs` is the
+   * model's prediction times this (1 until an offload has been observed).
+   */
+  readonly correction: number;
 }
 
 /**

@@ -487,6 +487,13 @@ export class OffloadPolicy {
   taken = 0;
   /** Batches the policy declined to the CPU copy. */
   declined = 0;
+  /**
+   * What the offloads it took really cost over what the model predicted for them: starts at 1,
+   * moves halfway to each observed ratio ({@link observe}), and each declined batch takes a tenth
+   * of its distance from 1 off again, so that a policy that learned to decline tries once more
+   * later. Offload predictions are multiplied by it before they are compared with the CPU's.
+   */
+  correction = 1;
   private profile: CopyCostProfile | null;
 
   /**
@@ -511,8 +518,9 @@ export class OffloadPolicy {
 
   /**
    * Decides one batch: calibrates first when there is no profile yet (a failed calibration
-   * declines the batch, and the next batch tries again), then counts the decision and emits
-   * `mm_migrate_offload_decision` with its prediction.
+   * declines the batch, and the next batch tries again), predicts with the model, scales the
+   * offload's prediction by {@link correction}, then counts the decision and emits
+   * `mm_migrate_offload_decision` with its prediction. The returned `offloadNs` is the scaled one.
    */
   decide(batch: CopyBatch, offload: CopyOffload): Effect.Effect<OffloadDecision> {
     const policy = this;
@@ -525,9 +533,18 @@ export class OffloadPolicy {
         }
         policy.profile = measured.value;
       }
-      const d = offloadDecision(policy.profile, batch, offload);
+      const raw = offloadDecision(policy.profile, batch, offload);
+      const offloadNs = raw.offloadNs * policy.correction;
+      const d: OffloadDecision = {
+        ...raw,
+        offloadNs,
+        taken: batch.folios > 0 && offloadNs <= raw.cpuNs,
+      };
       if (d.taken) policy.taken++;
-      else policy.declined++;
+      else {
+        policy.declined++;
+        policy.correction = 1 + (policy.correction - 1) * 0.9;
+      }
       if (policy.kernel.trace.enabled)
         policy.kernel.trace.emit({
           event: "mm_migrate_offload_decision",
@@ -540,9 +557,20 @@ export class OffloadPolicy {
           cpuNs: d.cpuNs,
           offloadNs: d.offloadNs,
           initiatorNs: d.initiatorNs,
+          correction: offloadNs / (raw.offloadNs || 1),
         });
       return d;
     });
+  }
+
+  /**
+   * Tells the policy what an offload it took really cost, dispatch to completion, ns: the
+   * correction moves halfway to `actualNs` over the model's prediction for that batch.
+   */
+  observe(d: OffloadDecision, actualNs: number): void {
+    const predicted = d.offloadNs / this.correction;
+    if (!(predicted > 0) || !(actualNs >= 0)) return;
+    this.correction = (this.correction + actualNs / predicted) / 2;
   }
 
   /**

@@ -8,7 +8,9 @@ import {
   cpuCopyNs,
   dmaCopyNs,
   ErrnoError,
+  type MmMigrateOffloadDecision,
   migrateKernelNs,
+  OffloadPolicy,
   offloadDecision,
   parseCopyCostProfile,
   threadCopyNs,
@@ -139,6 +141,38 @@ describe("offloadDecision: the adaptive policy", () => {
     expect(offloadDecision(PROFILE, batch(0, 4096), { kind: "dma", channels: 4 }).taken).toBe(
       false,
     );
+  });
+});
+
+describe("OffloadPolicy: decisions, counters, the trace event and the correction", () => {
+  it("learns from an offload that cost more than predicted, and forgets a tenth per decline", async () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const events: MmMigrateOffloadDecision[] = [];
+    kernel.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_offload_decision") events.push(e);
+    });
+    const policy = new OffloadPolicy(
+      kernel,
+      "TEST",
+      () => Effect.die(new Error("a fixed profile is never calibrated")),
+      PROFILE,
+    );
+    const b = batch(16, 2 * MiB);
+    const dma = { kind: "dma", channels: 16 } as const;
+    // 558788 ns predicted against 8390208 on the CPU: taken.
+    const first = await Effect.runPromise(policy.decide(b, dma));
+    expect(first).toMatchObject({ taken: true, offloadNs: 558788 });
+    // It really took 30 times as long: the correction moves halfway, to 15.5.
+    policy.observe(first, 30 * 558788);
+    expect(policy.correction).toBe(15.5);
+    // 558788 × 15.5 = 8661214 > 8390208: declined; the correction falls to 1 + 14.5 × 0.9.
+    const second = await Effect.runPromise(policy.decide(b, dma));
+    expect(second).toMatchObject({ taken: false, offloadNs: 558788 * 15.5 });
+    expect(policy.correction).toBeCloseTo(14.05, 9);
+    // 558788 × 14.05 = 7850971 < 8390208: taken again.
+    expect((await Effect.runPromise(policy.decide(b, dma))).taken).toBe(true);
+    expect([policy.taken, policy.declined]).toEqual([2, 1]);
+    expect(events.map((e) => e.correction)).toEqual([1, 15.5, expect.closeTo(14.05, 9)]);
   });
 });
 
