@@ -112,17 +112,30 @@ export interface MtcopyOptions {
   readonly workerUrl?: string | URL;
 }
 
+/** The last {@link idleCpus} answer and when it was read (`performance.now()`, ms). */
+let idleCache = { at: Number.NEGATIVE_INFINITY, idle: 0 };
+
 /**
  * CPUs idle enough for copy threads: the machine's CPUs less its one-minute load average (which
- * counts this process's threads too), less the initiating thread, which is busy migrating.
+ * counts this process's threads too), less the initiating thread, which is busy migrating. The
+ * kernel updates the load average every 5 s (`LOAD_FREQ`, `kernel/sched/loadavg.c`), so the answer
+ * is read again at most once a second; a batch pays for no system call.
  *
  * Beyond the seed (Zi Yan's TODO of idle CPUs only): models `num_online_cpus()`
  * (`include/linux/cpumask.h`) less the load average `avenrun` (`kernel/sched/loadavg.c`).
  *
  * @category mtcopy driver
  */
-export const idleCpus = (): number =>
-  Math.max(0, availableParallelism() - Math.max(1, Math.ceil(loadavg()[0]!)));
+export const idleCpus = (): number => {
+  const now = performance.now();
+  if (now - idleCache.at >= 1000) {
+    idleCache = {
+      at: now,
+      idle: Math.max(0, availableParallelism() - Math.max(1, Math.ceil(loadavg()[0]!))),
+    };
+  }
+  return idleCache.idle;
+};
 
 /**
  * A loaded mtcopy driver: the module of `drivers/migoffcopy/mtcopy/copy_pages.c`

@@ -489,9 +489,9 @@ export class OffloadPolicy {
   declined = 0;
   /**
    * What the offloads it took really cost over what the model predicted for them: starts at 1,
-   * moves halfway to each observed ratio ({@link observe}), and each declined batch takes a tenth
-   * of its distance from 1 off again, so that a policy that learned to decline tries once more
-   * later. Offload predictions are multiplied by it before they are compared with the CPU's.
+   * moves halfway to each observed ratio ({@link observe}), and each declined batch takes a
+   * hundredth of its distance from 1 off again, so that a policy that learned to decline tries once
+   * more, a hundred or so batches later. Offload predictions are multiplied by it before they are compared with the CPU's.
    */
   correction = 1;
   private profile: CopyCostProfile | null;
@@ -543,7 +543,7 @@ export class OffloadPolicy {
       if (d.taken) policy.taken++;
       else {
         policy.declined++;
-        policy.correction = 1 + (policy.correction - 1) * 0.9;
+        policy.correction = 1 + (policy.correction - 1) * 0.99;
       }
       if (policy.kernel.trace.enabled)
         policy.kernel.trace.emit({

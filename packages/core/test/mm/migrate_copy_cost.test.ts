@@ -145,7 +145,7 @@ describe("offloadDecision: the adaptive policy", () => {
 });
 
 describe("OffloadPolicy: decisions, counters, the trace event and the correction", () => {
-  it("learns from an offload that cost more than predicted, and forgets a tenth per decline", async () => {
+  it("learns from an offload that cost more than predicted, and forgets a hundredth per decline", async () => {
     const kernel = boot({ nodes: ["16M", "16M"] });
     const events: MmMigrateOffloadDecision[] = [];
     kernel.trace.subscribe((e) => {
@@ -165,14 +165,24 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
     // It really took 30 times as long: the correction moves halfway, to 15.5.
     policy.observe(first, 30 * 558788);
     expect(policy.correction).toBe(15.5);
-    // 558788 × 15.5 = 8661214 > 8390208: declined; the correction falls to 1 + 14.5 × 0.9.
+    // 558788 × 15.5 = 8661214 > 8390208: declined; the correction falls to 1 + 14.5 × 0.99.
     const second = await Effect.runPromise(policy.decide(b, dma));
     expect(second).toMatchObject({ taken: false, offloadNs: 558788 * 15.5 });
-    expect(policy.correction).toBeCloseTo(14.05, 9);
-    // 558788 × 14.05 = 7850971 < 8390208: taken again.
+    expect(policy.correction).toBeCloseTo(15.355, 9);
+    // 558788 × 15.355 = 8580190 > 8390208: declined again, until the correction is under
+    // 8390208 / 558788 = 15.0149…: three declines (1 + 14.5 × 0.99³ = 15.0719 is not; × 0.99⁴ is).
+    for (let i = 0; i < 3; i++)
+      expect((await Effect.runPromise(policy.decide(b, dma))).taken).toBe(false);
     expect((await Effect.runPromise(policy.decide(b, dma))).taken).toBe(true);
-    expect([policy.taken, policy.declined]).toEqual([2, 1]);
-    expect(events.map((e) => e.correction)).toEqual([1, 15.5, expect.closeTo(14.05, 9)]);
+    expect([policy.taken, policy.declined]).toEqual([2, 4]);
+    expect(events.map((e) => e.correction)).toEqual([
+      1,
+      15.5,
+      expect.closeTo(15.355, 9),
+      expect.closeTo(1 + 14.5 * 0.99 ** 2, 9),
+      expect.closeTo(1 + 14.5 * 0.99 ** 3, 9),
+      expect.closeTo(1 + 14.5 * 0.99 ** 4, 9),
+    ]);
   });
 });
 
