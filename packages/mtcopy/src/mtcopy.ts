@@ -45,6 +45,7 @@ import {
   type Migrator,
   type MigratorModule,
   type ModuleDefinition,
+  type OffloadDecision,
   OffloadPolicy,
 } from "@migrate-offload/core";
 import { Effect, Semaphore } from "effect";
@@ -259,11 +260,53 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   const migrator: Omit<Migrator, "owner"> = {
     name: MTCOPY_MIGRATOR_NAME,
     shouldBatch: (reason) => mod.allows(reason),
-    offloadCopy: (dst, src, count) => engineLock.withPermit(copyBatch(dst, src, count)),
+    offloadCopy: (dst, src, count) =>
+      typeof policy === "number"
+        ? engineLock.withPermit(copyBatch(dst, src, count, policy, null))
+        : decideAuto(dst, src),
   };
 
-  /** Copies one batch on the copy threads; the caller holds `engineLock`. */
-  function copyBatch(dst: FolioList, src: FolioList, count: number): Effect.Effect<number> {
+  /**
+   * `auto`: decides the batch before it waits for the copy threads, so that a declined batch
+   * costs one walk of its list and the model's arithmetic. Only the first decision, which
+   * calibrates on the copy threads, takes the lock.
+   */
+  function decideAuto(dst: FolioList, src: FolioList): Effect.Effect<number> {
+    return Effect.suspend(() => {
+      let n = 0;
+      let bytes = 0;
+      for (let s = src.first; s >= 0; s = src.next(s)) {
+        bytes += m.folioNrPages(s) * kernel.mem.pageSize;
+        n++;
+      }
+      // One thread per idle CPU and the initiator's, if the model says they pay.
+      const idle = probe();
+      const threads = Math.max(1, Math.min(idle + 1, MAX_NUM_COPY_THREADS));
+      const decide = offloadPolicy.decide(
+        { folios: n, bytes, pageSize: kernel.mem.pageSize },
+        { kind: "threads", threads, idleCpus: idle },
+      );
+      return Effect.flatMap(
+        offloadPolicy.costProfile ? decide : engineLock.withPermit(decide),
+        (d) =>
+          d.taken
+            ? engineLock.withPermit(copyBatch(dst, src, n, threads, d))
+            : Effect.succeed(-ERRNO.EOPNOTSUPP),
+      );
+    });
+  }
+
+  /**
+   * Copies one batch on `threads` copy threads; the caller holds `engineLock`. With `auto`'s
+   * `decision`, the copy's time is reported to the policy.
+   */
+  function copyBatch(
+    dst: FolioList,
+    src: FolioList,
+    count: number,
+    threads: number,
+    decision: OffloadDecision | null,
+  ): Effect.Effect<number> {
     return Effect.suspend(() => {
       if (count > srcs.length) {
         srcs = new Int32Array(count * 2);
@@ -271,31 +314,17 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
       }
       let n = 0;
       let uniform = true;
-      let bytes = 0;
       // Both lists in lockstep with list_next_entry(), into the reused arrays: no allocation per folio.
       for (let s = src.first, d = dst.first; s >= 0; s = src.next(s), d = dst.next(d)) {
         srcs[n] = s;
         dsts[n] = d;
         if (n > 0 && m.folioNrPages(s) !== m.folioNrPages(srcs[0]!)) uniform = false;
-        bytes += m.folioNrPages(s) * kernel.mem.pageSize;
         n++;
       }
-      if (typeof policy === "number") return copyOn(policy, n, uniform);
-      // auto: one thread per idle CPU and the initiator's, if the model says they pay.
-      const idle = probe();
-      const threads = Math.max(1, Math.min(idle + 1, MAX_NUM_COPY_THREADS));
-      return Effect.flatMap(
-        offloadPolicy.decide(
-          { folios: n, bytes, pageSize: kernel.mem.pageSize },
-          { kind: "threads", threads, idleCpus: idle },
-        ),
-        (d) => {
-          if (!d.taken) return Effect.succeed(-ERRNO.EOPNOTSUPP);
-          const start = performance.now();
-          return Effect.tap(copyOn(threads, n, uniform), () =>
-            Effect.sync(() => offloadPolicy.observe(d, (performance.now() - start) * 1e6)),
-          );
-        },
+      if (decision === null) return copyOn(threads, n, uniform);
+      const start = performance.now();
+      return Effect.tap(copyOn(threads, n, uniform), () =>
+        Effect.sync(() => offloadPolicy.observe(decision, (performance.now() - start) * 1e6)),
       );
     });
   }
