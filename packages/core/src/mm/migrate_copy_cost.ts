@@ -565,13 +565,24 @@ export class OffloadPolicy {
 
   /**
    * Tells the policy what an offload it took really cost, dispatch to completion, ns: the
-   * correction moves halfway to `actualNs` over the model's prediction for that batch.
+   * correction moves halfway to `actualNs` over the model's prediction for that batch, that ratio
+   * held within 1/8–8 so that one stall cannot silence the offload for long. The first offload,
+   * which starts cold, is not counted.
    */
   observe(d: OffloadDecision, actualNs: number): void {
     const predicted = d.offloadNs / this.correction;
     if (!(predicted > 0) || !(actualNs >= 0)) return;
-    this.correction = (this.correction + actualNs / predicted) / 2;
+    // The first offload starts cold (copy threads waking, code not yet compiled): not counted.
+    if (!this.warm) {
+      this.warm = true;
+      return;
+    }
+    const ratio = Math.min(8, Math.max(1 / 8, actualNs / predicted));
+    this.correction = (this.correction + ratio) / 2;
   }
+
+  /** Whether an offload has been observed yet (the first, cold one is not counted). */
+  private warm = false;
 
   /**
    * The two counters as sysfs files, `batches_taken` and `batches_declined`: a count, and
