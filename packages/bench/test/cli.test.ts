@@ -259,9 +259,11 @@ describe("--migrator", () => {
       ["serial", true],
       ["mtcopy 1", true],
       ["dcbm 1", true],
+      ["mtcopy adaptive", true],
+      ["dcbm 1 adaptive", true],
       ["reverse-copy-migrator", true],
     ]);
-  }, 60_000);
+  }, 120_000);
 
   it("picks an export with #name, and refuses one that makes no migrator, saying what it made", async () => {
     const picked = await loadUserMigrator(
