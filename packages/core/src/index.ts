@@ -297,6 +297,7 @@ export {
   type MigrationPmd,
   type MmCompactionEvent,
   type MmMigrateOffload,
+  type MmMigrateOffloadDecision,
   type MmMigratePages,
   type MmMigratePagesStart,
   type RemoveMigrationPte,
@@ -388,6 +389,23 @@ export {
   NR_MAX_MIGRATE_SYNC_RETRY,
   putbackMovablePages,
 } from "./mm/migrate";
+// the copy step's cost model, for the migrators' adaptive policies (beyond the series)
+export {
+  type CalibrateOptions,
+  type CopyBatch,
+  type CopyCostProfile,
+  type CopyOffload,
+  calibrateCopyCost,
+  counterAttribute,
+  cpuCopyNs,
+  dmaCopyNs,
+  migrateKernelNs,
+  type OffloadDecision,
+  OffloadPolicy,
+  offloadDecision,
+  parseCopyCostProfile,
+  threadCopyNs,
+} from "./mm/migrate_copy_cost";
 export {
   formatReasonMask,
   migratorFromPromise,
