@@ -27,7 +27,13 @@ import {
 import { kstrtobool, sysfsStreq } from "../../lib/kstrtox";
 import { offlinePages, onlinePages } from "../../mm/memory_hotplug";
 
-/** The directory every memory block lives in (`memory_subsys`, `memory_dev_init()`). */
+/**
+ * `/sys/devices/system/memory`: the directory of the memory subsystem (`memory_subsys`,
+ * `memory_dev_init()`, `drivers/base/memory.c`), where every memory block and
+ * `block_size_bytes` live.
+ *
+ * @category Memory hotplug
+ */
 export const MEMORY_SYSFS_ROOT = "/sys/devices/system/memory";
 
 /**
