@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { compactionExample } from "../examples/compaction";
 import { traceOneMigration } from "../examples/concepts-trace";
 import { fpTsMigration } from "../examples/fp-ts-migrator";
+import { memoryOffliningExample } from "../examples/memory-offlining";
 import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
 import { promiseDoor } from "../examples/promise-door";
 import { quickStart } from "../examples/quick-start";
@@ -124,6 +125,33 @@ describe("docs/callers.md", () => {
 
   it("shows the example file as it is", () => {
     const { shown, source } = shownAndSource("callers.md", "examples/compaction.ts");
+    expect(shown).toEqual(source);
+  });
+
+  it("offlines the block a process lives in, refuses the zero page's, and onlines it, as the page says", async () => {
+    const seen = await Effect.runPromise(memoryOffliningExample);
+    const said = Object.fromEntries(
+      textBlock("callers.md", "The offline resolves to:").map((line) => {
+        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
+        return [
+          key,
+          /^\d+$/.test(value) && key !== "blockSize"
+            ? Number(value)
+            : value === "true"
+              ? true
+              : value,
+        ];
+      }),
+    );
+    expect(seen).toEqual(said);
+  });
+
+  it("shows the memory offlining example as it is", () => {
+    const { shown, source } = shownAndSource(
+      "callers.md",
+      "examples/memory-offlining.ts",
+      "memoryOffliningExample",
+    );
     expect(shown).toEqual(source);
   });
 });
