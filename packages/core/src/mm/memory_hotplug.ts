@@ -1,7 +1,7 @@
 /**
  * Memory offlining and onlining: the `MR_MEMORY_HOTPLUG` caller of `migrate_pages()`.
  *
- * Models `mm/memory_hotplug.c` as Linux 6.12 has it: `offline_pages()` isolates a range's
+ * Models `mm/memory_hotplug.c` as Linux 6.16 has it: `offline_pages()` isolates a range's
  * pageblocks (`mm/page_isolation.ts`), migrates every movable folio out of it
  * (`scan_movable_pages()`, `do_migrate_range()`: LRU folios, THPs, hugetlb folios in use and
  * `movable_ops` pages such as a balloon's, `MIGRATE_SYNC`, `MR_MEMORY_HOTPLUG`, to other nodes
