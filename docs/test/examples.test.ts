@@ -43,6 +43,19 @@ const textBlock = (page: string, intro: string): string[] => {
   return body.slice(0, body.indexOf("```")).trim().split("\n");
 };
 
+/**
+ * The `key: value` lines of the `text` block after `intro` on a page, as an object: numbers as
+ * numbers (unless `strings` names the key), `true` as true, the rest as text.
+ */
+const keyValues = (page: string, intro: string, strings: readonly string[] = []) =>
+  Object.fromEntries(
+    textBlock(page, intro).map((line) => {
+      const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
+      if (/^\d+$/.test(value) && !strings.includes(key)) return [key, Number(value)];
+      return [key, value === "true" ? true : value];
+    }),
+  );
+
 describe("docs/quick-start.md", () => {
   it("moves both huge pages to node 1 with mtcopy, intact", async () => {
     expect(await Effect.runPromise(quickStart)).toEqual({ rc: 0, status: [1, 1], intact: true });
@@ -114,12 +127,7 @@ describe("docs/writing-a-migrator.md", () => {
 describe("docs/callers.md", () => {
   it("fragments node 1, falls back, compacts, and gets a THP, as the page says", async () => {
     const seen = await Effect.runPromise(compactionExample);
-    const said = Object.fromEntries(
-      textBlock("callers.md", "It resolves to:").map((line) => {
-        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
-        return [key, /^\d+$/.test(value) ? Number(value) : value === "true" ? true : value];
-      }),
-    );
+    const said = keyValues("callers.md", "It resolves to:");
     expect({ ...seen, before: seen.before?.trimEnd(), after: seen.after?.trimEnd() }).toEqual(said);
   });
 
@@ -130,20 +138,7 @@ describe("docs/callers.md", () => {
 
   it("offlines the block a process lives in, refuses the zero page's, and onlines it, as the page says", async () => {
     const seen = await Effect.runPromise(memoryOffliningExample);
-    const said = Object.fromEntries(
-      textBlock("callers.md", "The offline resolves to:").map((line) => {
-        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
-        return [
-          key,
-          /^\d+$/.test(value) && key !== "blockSize"
-            ? Number(value)
-            : value === "true"
-              ? true
-              : value,
-        ];
-      }),
-    );
-    expect(seen).toEqual(said);
+    expect(seen).toEqual(keyValues("callers.md", "The offline resolves to:", ["blockSize"]));
   });
 
   it("shows the memory offlining example as it is", () => {

@@ -14,11 +14,9 @@ import {
   MAP_PRIVATE,
   MIGRATE_ISOLATE,
   MIGRATE_SYNC,
-  type Migrator,
   MPOL_BIND,
   MR_MEMORY_HOTPLUG,
   MR_SYSCALL,
-  migrateFoliosMcCopy,
   PG_buddy,
   PG_reserved,
   type TraceEvent,
@@ -32,6 +30,7 @@ import {
   fragmentNode,
   mapPattern,
   patternIntact,
+  recordingMigrator,
   run,
   runP,
 } from "../../src/testing/index";
@@ -264,22 +263,8 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
   it("a migrator sees the offline batches only when its reason mask includes memory_hotplug", async () => {
     for (const mask of [1 << MR_MEMORY_HOTPLUG, 1 << MR_SYSCALL]) {
       const k = bootBlocks();
-      const reasons: number[] = [];
-      let copies = 0;
-      const m: Migrator = {
-        name: "recorder",
-        owner: null,
-        shouldBatch: (reason) => {
-          reasons.push(reason);
-          return true;
-        },
-        offloadCopy: (dst, src) =>
-          Effect.sync(() => {
-            copies++;
-            return migrateFoliosMcCopy(k, dst, src);
-          }),
-      };
-      run(k.migrateOffload.register(m, mask));
+      const { migrator, reasons, copies } = recordingMigrator(k);
+      run(k.migrateOffload.register(migrator, mask));
       const proc = run(k.createProcess({ node: 1 }));
       const addr = run(proc.mmap(8 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
       run(proc.write(addr, new Uint8Array(8 * MiB).fill(0x42)));
@@ -288,10 +273,10 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
       expect(k.vmstat.get("pgmigrate_success")).toBeGreaterThan(0);
       if (mask === 1 << MR_MEMORY_HOTPLUG) {
         expect(new Set(reasons)).toEqual(new Set([MR_MEMORY_HOTPLUG]));
-        expect(copies).toBeGreaterThan(0);
+        expect(copies()).toBeGreaterThan(0);
       } else {
         expect(reasons).toEqual([]);
-        expect(copies).toBe(0);
+        expect(copies()).toBe(0);
       }
       expect(run(proc.read(addr, 8 * MiB)).every((b) => b === 0x42)).toBe(true);
       await runP(k.shutdown());
