@@ -161,6 +161,11 @@ export const doMigrateRange = (
  * (`undo_isolate_page_range()`): every page is usable again, and what moved stays moved, on
  * other memory. Returns the pages taken out.
  *
+ * This is what writing `offline` to a block's `state` runs; the block's state is the driver's
+ * (`drivers/base/memory.ts`), so a direct call leaves `state` reading `online`, as a direct
+ * `offline_pages()` from a driver would. Offline memory through sysfs unless managing the blocks
+ * yourself.
+ *
  * @category Memory hotplug
  */
 export const offlinePages = (

@@ -647,6 +647,12 @@ export const allocContigRange = (
       return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${busy} cannot move`));
     }
     const pa = k.pageAlloc;
+    // set_migratetype_isolate(): a pageblock someone else isolated (an offline) is EBUSY.
+    const zone = pa.zones[nid]!;
+    for (let pfn = start; pfn < start + nr; pfn += 2 ** pa.pageblockOrder) {
+      if (zone.pageblockMigratetype(pfn) === MIGRATE_ISOLATE)
+        return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${pfn} is isolated`));
+    }
     pa.setMigratetype(start, nr, MIGRATE_ISOLATE);
     const restore = () => pa.setMigratetype(start, nr, MIGRATE_MOVABLE);
     const list = new FolioList(k.memmap.lru);

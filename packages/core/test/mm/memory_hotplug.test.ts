@@ -8,6 +8,7 @@ import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   __GFP_THISNODE,
+  allocContigRange,
   GFP_KERNEL,
   type Kernel,
   MAP_ANONYMOUS,
@@ -250,6 +251,9 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
       }),
     );
     expect(read(k, `${ROOT}/memory${id}/state`)).toBe("going-offline\n");
+    // The block's pageblocks are isolated: alloc_contig_range() cannot take them meanwhile.
+    expect(await errnoOf(allocContigRange(k, id * 4096, 12, GFP_KERNEL))).toBe("EBUSY");
+    expect(k.pageAlloc.zones[1]!.pageblockType.includes(MIGRATE_ISOLATE)).toBe(true);
     await runP(Fiber.interrupt(fiber));
     expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
     expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
