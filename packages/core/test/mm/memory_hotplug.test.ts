@@ -12,6 +12,7 @@ import {
   GFP_KERNEL,
   type Kernel,
   MAP_ANONYMOUS,
+  MAP_HUGETLB,
   MAP_PRIVATE,
   MIGRATE_ISOLATE,
   MIGRATE_SYNC,
@@ -19,6 +20,7 @@ import {
   MR_MEMORY_HOTPLUG,
   MR_SYSCALL,
   PG_buddy,
+  PG_hugetlb,
   PG_reserved,
   type TraceEvent,
   VirtioBalloon,
@@ -30,6 +32,7 @@ import {
   folioAt,
   fragmentNode,
   mapPattern,
+  pattern,
   patternIntact,
   recordingMigrator,
   run,
@@ -188,6 +191,27 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expect(await runP(frag.intact())).toBe(true);
     expectConsistent(k);
     await runP(frag.release());
+  });
+
+  it("migrates hugetlb folios in use (isolate_hugetlb()), which stay hugetlb folios", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const addr = run(proc.mmap(4 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(proc.write(addr, pattern(4 * MiB, 11)));
+    const head = folioAt(proc, addr).pfn;
+    expect(k.memmap.test(head, PG_hugetlb)).toBe(true);
+    const id = blockOf(k, head);
+    await write(k, `${ROOT}/memory${id}/state`, "offline");
+    expect(patternIntact(proc, addr, 4 * MiB, 11)).toBe(true);
+    for (const at of [addr, addr + 2 * MiB]) {
+      const moved = folioAt(proc, at).pfn;
+      expect(blockOf(k, moved)).not.toBe(id);
+      expect(k.memmap.test(moved, PG_hugetlb)).toBe(true);
+      expect(k.memmap.folioOrder(moved)).toBe(9);
+    }
+    expect(run(proc.nodeOf(addr))).toBe(0);
+    expectConsistent(k);
   });
 
   it("a block with an unmovable kernel page stays online: EBUSY, nothing moved, nothing isolated", async () => {
