@@ -5,6 +5,7 @@ import {
   MIGRATE_REASONS_ALL,
   type MmMigrateOffloadDecision,
   MOVE_PAGES_STATUS_UNWRITTEN,
+  MPOL_BIND,
   MR_COMPACTION,
   MR_TYPES,
 } from "@migrate-offload/core";
@@ -558,5 +559,38 @@ describe("dcbm: the adaptive policy (the copy-cost model)", () => {
     await write(kernel, "batches_declined", "x");
     expect(read(kernel, "batches_declined")).toBe("0\n");
     expectIdle(fast.dma);
+  });
+});
+
+describe("dcbm: memory offlining (MR_MEMORY_HOTPLUG)", () => {
+  it("copies none of an offline's batches with its default reason mask, and all of them once memory_hotplug is added", async () => {
+    const kernel = bootKernel({ sectionSize: "16M" });
+    addDevice(kernel, { channels: 2 });
+    const driver = dcbmDriver(kernel);
+    await runP(kernel.loadModule(driver.module));
+    await write(kernel, "offloading", "1");
+    const param = "/sys/module/dcbm/parameters/reason_mask";
+    // DCBM_DEFAULT_REASONS: syscall, compaction, demotion, NUMA balancing; not memory_hotplug.
+    expect(run(kernel.fs.read(param))).not.toContain("memory_hotplug");
+    const offlineBlockOf = async (seed: number) => {
+      const proc = run(kernel.createProcess({ node: 1 }));
+      run(proc.setMempolicy(MPOL_BIND, [1]));
+      const addr = mapPattern(proc, 4 * MiB, seed);
+      const block = Math.floor(folioAt(proc, addr).pfn / kernel.mem.pagesPerSection);
+      const moved = kernel.vmstat.get("pgmigrate_success");
+      await runP(kernel.fs.write(`/sys/devices/system/memory/memory${block}/state`, "offline"));
+      expect(patternIntact(proc, addr, 4 * MiB, seed)).toBe(true);
+      await runP(kernel.fs.write(`/sys/devices/system/memory/memory${block}/online`, "1"));
+      return kernel.vmstat.get("pgmigrate_success") - moved;
+    };
+    expect(await offlineBlockOf(1)).toBe(1024);
+    expect(driver.foliosMigrated).toBe(0);
+    await runP(
+      kernel.fs.write(param, "compaction,syscall_or_cpuset,numa_misplaced,demotion,memory_hotplug"),
+    );
+    expect(await offlineBlockOf(2)).toBe(1024);
+    expect(driver.foliosMigrated).toBe(1024);
+    await write(kernel, "offloading", "0");
+    await runP(kernel.unloadModule("dcbm"));
   });
 });

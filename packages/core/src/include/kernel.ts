@@ -21,6 +21,7 @@ import type { File } from "./fs";
 import type { MthpMode, ThpMode, ThpSettings } from "./huge_mm";
 import type { KernfsRoot } from "./kernfs";
 import type { MemMap } from "./mem_map";
+import type { MemoryBlock } from "./memory";
 import type { MovableOperations } from "./migrate";
 import type { MigrateOffload } from "./migrate_copy_offload";
 import type { AddressSpace, AnonVma } from "./mm_types";
@@ -123,6 +124,11 @@ export interface Kernel {
   readonly memmap: MemMap;
   /** The page allocator (`mm/page_alloc.c`). */
   readonly pageAlloc: PageAllocator;
+  /**
+   * The memory blocks, one per present section, in section order (`memory_blocks`,
+   * `drivers/base/memory.c`); each is `/sys/devices/system/memory/memory<id>`.
+   */
+  readonly memoryBlocks: readonly MemoryBlock[];
   /** Compaction's tunables and daemons (`mm/compaction.c`). */
   readonly compaction: Compaction;
   /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */

@@ -299,19 +299,22 @@ export const isolateFoliosToList = (
   });
 
 /**
- * `alloc_migration_target()` (`mm/migrate.c`) with a `migration_target_control` of one node and
- * `__GFP_THISNODE`: the destination allocator `move_pages(2)` hands to `migrate_pages()`.
+ * `alloc_migration_target()` (`mm/migrate.c`): the destination allocator a caller hands to
+ * `migrate_pages()`. With no `nmask` its `migration_target_control` is one node and
+ * `__GFP_THISNODE`, as `move_pages(2)` builds it; with `nmask` (memory offlining's
+ * `do_migrate_range()`) the folio may go to any node of the mask, nearest to `node` first.
  *
  * @category Page migration
  */
 export const allocMigrationTarget =
-  (k: Kernel, node: number): NewFolioFn =>
+  (k: Kernel, node: number, nmask: readonly number[] | null = null): NewFolioFn =>
   (src: number): number => {
     const order = k.memmap.folioOrder(src);
     const pfn = k.pageAlloc.allocPages(
       node,
       order,
-      GFP_HIGHUSER_MOVABLE | __GFP_THISNODE | (order > 0 ? __GFP_COMP : 0),
+      GFP_HIGHUSER_MOVABLE | (nmask ? 0 : __GFP_THISNODE) | (order > 0 ? __GFP_COMP : 0),
+      nmask,
     );
     if (pfn >= 0 && k.memmap.test(src, PG_hugetlb)) k.memmap.set(pfn, PG_hugetlb);
     return pfn;
