@@ -109,12 +109,19 @@ export {
   MPOL_BIND,
   MPOL_DEFAULT,
   MPOL_F_ADDR,
+  MPOL_F_MEMS_ALLOWED,
   MPOL_F_NODE,
+  MPOL_F_NUMA_BALANCING,
+  MPOL_F_RELATIVE_NODES,
+  MPOL_F_STATIC_NODES,
   MPOL_INTERLEAVE,
   MPOL_LOCAL,
+  MPOL_MF_LAZY,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   MPOL_MF_STRICT,
+  MPOL_MF_VALID,
+  MPOL_MODE_FLAGS,
   MPOL_PREFERRED,
   policyTarget,
 } from "./include/mempolicy";
@@ -399,5 +406,7 @@ export {
   setMovableOps,
 } from "./mm/migrate_movable_ops";
 export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
+// mm/mempolicy.c
+export { allocMigrationTargetByMpol } from "./mm/mempolicy";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
 export { folioGet, folioPut } from "./mm/swap";
