@@ -379,6 +379,8 @@ export {
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
 export { folioWalkEntry } from "./mm/memory";
+// mm/mempolicy.c
+export { allocMigrationTargetByMpol } from "./mm/mempolicy";
 export {
   batchPairs,
   folioExpectedRefCount,
@@ -406,7 +408,5 @@ export {
   setMovableOps,
 } from "./mm/migrate_movable_ops";
 export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
-// mm/mempolicy.c
-export { allocMigrationTargetByMpol } from "./mm/mempolicy";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
 export { folioGet, folioPut } from "./mm/swap";

@@ -74,6 +74,9 @@ const INT_MAX = 2 ** 31 - 1;
 
 const sorted = (nodes: Iterable<number>): number[] => [...new Set(nodes)].sort((a, b) => a - b);
 
+/** A node list for a message: `[0, 1]`. */
+const showNodes = (nodes: readonly number[]): string => `[${nodes.join(", ")}]`;
+
 /**
  * `get_nodes()`: the node list a caller passes, read as the kernel reads a user nodemask of
  * `maxnode` bits. With `maxnode` null the list is the whole mask (the `mbind()` and
@@ -156,8 +159,7 @@ const mpolNew = (
   const withFlags = (policy: Mempolicy): Mempolicy =>
     flags ? { ...policy, flags, userNodes: nodes } : policy;
   if (mode === MPOL_LOCAL || (mode === MPOL_PREFERRED && nodes.length === 0)) {
-    if (nodeFlags)
-      return errno("EINVAL", `${call}: local allocation takes no MPOL_F_*_NODES flag`);
+    if (nodeFlags) return errno("EINVAL", `${call}: local allocation takes no MPOL_F_*_NODES flag`);
     if (mode === MPOL_LOCAL && nodes.length > 0)
       return errno("EINVAL", `${call}: MPOL_LOCAL takes no nodes`);
     return withFlags({ mode: MPOL_LOCAL, nodes: [] });
@@ -172,7 +174,7 @@ const mpolNew = (
   if (effective.length === 0)
     return errno(
       "EINVAL",
-      `${call}: none of the nodes ${nodes} is an allowed node with memory (${allowed})`,
+      `${call}: none of the nodes ${showNodes(nodes)} is an allowed node with memory ${showNodes(allowed)}`,
     );
   return withFlags({
     mode: mode as MempolicyMode,
@@ -268,7 +270,10 @@ const queueFolio = (k: Kernel, qp: QueuePages, head: number, byPte: boolean): vo
     if (head === qp.large) return;
     qp.large = head;
   }
-  if (!(qp.flags & (MPOL_MF_MOVE | MPOL_MF_MOVE_ALL)) || !migrateFolioAdd(k, head, qp.list, qp.flags))
+  if (
+    !(qp.flags & (MPOL_MF_MOVE | MPOL_MF_MOVE_ALL)) ||
+    !migrateFolioAdd(k, head, qp.list, qp.flags)
+  )
     qp.nrFailed++;
 };
 
@@ -317,19 +322,19 @@ const queuePagesRange = (
 ): number | ErrnoError => {
   const vmas = mm.vmasIn(start, end);
   const range = `0x${start.toString(16)}-0x${end.toString(16)}`;
-  if (vmas.length === 0) return errno("EFAULT", `no VMA in ${range}`);
+  if (vmas.length === 0) return errno("EFAULT", `mbind: no VMA in ${range}`);
   if (!discontigOk && start < vmas[0]!.start)
-    return errno("EFAULT", `${range} is not fully mapped`);
+    return errno("EFAULT", `mbind: ${range} is not fully mapped`);
   const qp: QueuePages = { list, flags, nodes, invert, large: -1, nrFailed: 0 };
   for (let i = 0; i < vmas.length; i++) {
     const vma = vmas[i]!;
     const next = vmas[i + 1];
     if (!discontigOk && vma.end < end && (!next || vma.end < next.start))
-      return errno("EFAULT", `${range} is not fully mapped`);
+      return errno("EFAULT", `mbind: ${range} is not fully mapped`);
     // Neither strict checking nor moving: only the range is checked.
     if (!(flags & (MPOL_MF_STRICT | MPOL_MF_MOVE | MPOL_MF_MOVE_ALL))) continue;
     if (!queueVma(k, qp, vma, Math.max(start, vma.start), Math.min(end, vma.end)))
-      return errno("EIO", `a page in ${range} is off the policy's nodes (MPOL_MF_STRICT)`);
+      return errno("EIO", `mbind: a page in ${range} is off the policy's nodes (MPOL_MF_STRICT)`);
   }
   return qp.nrFailed;
 };
@@ -465,7 +470,17 @@ const migrateToNode = (
     if (!first) return Effect.succeed(0);
     const list = new FolioList(k.memmap.lru);
     return Effect.gen(function* () {
-      const nrFailed = queuePagesRange(k, mm, first.start, TASK_SIZE, [source], flags, list, false, true);
+      const nrFailed = queuePagesRange(
+        k,
+        mm,
+        first.start,
+        TASK_SIZE,
+        [source],
+        flags,
+        list,
+        false,
+        true,
+      );
       // With MPOL_MF_DISCONTIG_OK and the whole address space, the walk cannot fail.
       if (nrFailed instanceof Error) return yield* Effect.fail(nrFailed);
       let err = 0;
@@ -582,13 +597,16 @@ export const kernelMigratePages = (
       return Effect.fail(
         errno(
           "EPERM",
-          `migrate_pages: nodes ${wanted} are not all in process ${target.pid}'s cpuset (${target.memsAllowed}) and CAP_SYS_NICE is missing`,
+          `migrate_pages: nodes ${showNodes(wanted)} are not all in process ${target.pid}'s cpuset ${showNodes(target.memsAllowed)}, and CAP_SYS_NICE is missing`,
         ),
       );
     const to = wanted.filter((nid) => caller.memsAllowed.includes(nid));
     if (to.length === 0)
       return Effect.fail(
-        errno("EINVAL", `migrate_pages: no node of ${wanted} is in the caller's cpuset`),
+        errno(
+          "EINVAL",
+          `migrate_pages: no node of ${showNodes(wanted)} is in the caller's cpuset ${showNodes(caller.memsAllowed)}`,
+        ),
       );
     if (!target.mm)
       return Effect.fail(errno("EINVAL", `migrate_pages: process ${target.pid} has no mm`));

@@ -86,7 +86,9 @@ describe("mbind(2) with MPOL_MF_MOVE (do_mbind, mm/mempolicy.c)", () => {
     const k = boot();
     const p = run(k.createProcess({ node: 0 }));
     const addr = mapPattern(p, 4 * PAGE, 3);
-    expect(await runP(Effect.flip(p.mbind(addr, 4 * PAGE, MPOL_BIND, [1], MPOL_MF_STRICT)))).toMatchObject({ errno: "EIO" });
+    expect(
+      await runP(Effect.flip(p.mbind(addr, 4 * PAGE, MPOL_BIND, [1], MPOL_MF_STRICT))),
+    ).toMatchObject({ errno: "EIO" });
     expect(run(p.getMempolicy(MPOL_F_ADDR, addr))).toEqual({ mode: MPOL_DEFAULT, nodes: [] });
     expect(nodesOf(p, addr, 4)).toEqual([0, 0, 0, 0]);
     // Every page already on the nodes: no error.
@@ -104,7 +106,9 @@ describe("mbind(2) with MPOL_MF_MOVE (do_mbind, mm/mempolicy.c)", () => {
     const held = new FolioList(k.memmap.lru);
     run(isolateFoliosToList(p, [addr + 2 * PAGE], held));
     expect(
-      await runP(Effect.flip(p.mbind(addr, 4 * PAGE, MPOL_BIND, [1], MPOL_MF_MOVE | MPOL_MF_STRICT))),
+      await runP(
+        Effect.flip(p.mbind(addr, 4 * PAGE, MPOL_BIND, [1], MPOL_MF_MOVE | MPOL_MF_STRICT)),
+      ),
     ).toMatchObject({ errno: "EIO" });
     expect(nodesOf(p, addr, 4)).toEqual([1, 1, 0, 1]);
     expect(run(p.getMempolicy(MPOL_F_ADDR, addr))).toEqual({ mode: MPOL_BIND, nodes: [1] });
@@ -130,7 +134,9 @@ describe("mbind(2) with MPOL_MF_MOVE (do_mbind, mm/mempolicy.c)", () => {
       held.push(f.value);
     }
     expect(
-      await runP(Effect.flip(p.mbind(addr, 2 * PAGE, MPOL_BIND, [1], MPOL_MF_MOVE | MPOL_MF_STRICT))),
+      await runP(
+        Effect.flip(p.mbind(addr, 2 * PAGE, MPOL_BIND, [1], MPOL_MF_MOVE | MPOL_MF_STRICT)),
+      ),
     ).toMatchObject({ errno: "EIO" });
     expect(nodesOf(p, addr, 2)).toEqual([0, 0]);
     for (const f of held) k.folioPut(f);
@@ -211,7 +217,10 @@ describe("mbind(2) with MPOL_MF_MOVE (do_mbind, mm/mempolicy.c)", () => {
     const p = run(k.createProcess({ node: 0, uid: 1000 }));
     const addr = mapPattern(p, 4 * PAGE, 8);
     // Mode before nodes before flags before MPOL_MF_MOVE_ALL's capability before the range.
-    expectErrno(p.mbind(addr + 1, PAGE, 42, null as never, MPOL_MF_MOVE_ALL | MPOL_MF_LAZY), "EINVAL");
+    expectErrno(
+      p.mbind(addr + 1, PAGE, 42, null as never, MPOL_MF_MOVE_ALL | MPOL_MF_LAZY),
+      "EINVAL",
+    );
     expectErrno(p.mbind(addr + 1, PAGE, MPOL_BIND, null as never, MPOL_MF_LAZY), "EFAULT");
     expectErrno(p.mbind(addr + 1, PAGE, MPOL_BIND, [1], MPOL_MF_MOVE_ALL | MPOL_MF_LAZY), "EINVAL");
     expectErrno(p.mbind(addr + 1, PAGE, MPOL_BIND, [1], MPOL_MF_LAZY), "EINVAL"); // not in MPOL_MF_VALID
@@ -222,7 +231,10 @@ describe("mbind(2) with MPOL_MF_MOVE (do_mbind, mm/mempolicy.c)", () => {
     await runP(p.mbind(addr, 0, MPOL_BIND, [], MPOL_MF_MOVE));
     expectErrno(p.mbind(addr, PAGE, MPOL_BIND, [], MPOL_MF_MOVE), "EINVAL");
     expectErrno(p.mbind(addr, PAGE, MPOL_BIND, [64]), "EINVAL"); // past MAX_NUMNODES
-    expectErrno(p.mbind(addr, PAGE, MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_BIND, [1]), "EINVAL");
+    expectErrno(
+      p.mbind(addr, PAGE, MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_BIND, [1]),
+      "EINVAL",
+    );
     // A hole: EFAULT, changing nothing; MPOL_DEFAULT may span holes (MPOL_MF_DISCONTIG_OK).
     run(p.munmap(addr + PAGE, PAGE));
     expectErrno(p.mbind(addr, 4 * PAGE, MPOL_BIND, [1], MPOL_MF_MOVE), "EFAULT");
@@ -398,7 +410,10 @@ describe("set_mempolicy(2) and get_mempolicy(2) (kernel_set_mempolicy, do_get_me
   it("validates the mode flags as sanitize_mpol_flags() and mpol_new() do", () => {
     const k = boot();
     const p = run(k.createProcess());
-    expectErrno(p.setMempolicy(MPOL_BIND | MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES, [0]), "EINVAL");
+    expectErrno(
+      p.setMempolicy(MPOL_BIND | MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES, [0]),
+      "EINVAL",
+    );
     expectErrno(p.setMempolicy(MPOL_INTERLEAVE | MPOL_F_NUMA_BALANCING, [0]), "EINVAL");
     run(p.setMempolicy(MPOL_BIND | MPOL_F_NUMA_BALANCING, [0]));
     expectErrno(p.setMempolicy(7, [0]), "EINVAL"); // MPOL_MAX
