@@ -5,6 +5,7 @@ import { Effect } from "effect";
 import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, it } from "vitest";
 import { compactionExample } from "../examples/compaction";
+import { mbindExample } from "../examples/mbind-migrate-pages";
 import { traceOneMigration } from "../examples/concepts-trace";
 import { fpTsMigration } from "../examples/fp-ts-migrator";
 import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
@@ -34,9 +35,9 @@ const shownAndSource = (page: string, file: string, marker = "", after = "") => 
 };
 
 /** The lines of the `text` block that follows `intro` on a page. */
-const textBlock = (page: string, intro: string): string[] => {
+const textBlock = (page: string, intro: string, after = ""): string[] => {
   const text = readFileSync(new URL(page, docs), "utf8");
-  const at = text.indexOf(`${intro}\n\n\`\`\`text\n`);
+  const at = text.indexOf(`${intro}\n\n\`\`\`text\n`, text.indexOf(after));
   expect(at).toBeGreaterThanOrEqual(0);
   const body = text.slice(text.indexOf("```text\n", at) + 8);
   return body.slice(0, body.indexOf("```")).trim().split("\n");
@@ -124,6 +125,27 @@ describe("docs/callers.md", () => {
 
   it("shows the example file as it is", () => {
     const { shown, source } = shownAndSource("callers.md", "examples/compaction.ts");
+    expect(shown).toEqual(source);
+  });
+
+  it("moves pages with mbind(MPOL_MF_MOVE) and migrate_pages(2), each with its reason, as the page says", async () => {
+    const seen = await Effect.runPromise(mbindExample);
+    const said = Object.fromEntries(
+      textBlock("callers.md", "It resolves to:", "## mbind and migrate_pages(2)").map((line) => {
+        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
+        return [key, /^\d+$/.test(value) ? Number(value) : value === "true" ? true : value];
+      }),
+    );
+    expect(seen).toEqual(said);
+  });
+
+  it("shows the mbind example file as it is", () => {
+    const { shown, source } = shownAndSource(
+      "callers.md",
+      "examples/mbind-migrate-pages.ts",
+      "",
+      "## mbind and migrate_pages(2)",
+    );
     expect(shown).toEqual(source);
   });
 });
