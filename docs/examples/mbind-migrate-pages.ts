@@ -7,11 +7,11 @@ import {
   Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  type Migrator,
   MPOL_INTERLEAVE,
   MPOL_MF_MOVE,
   MPOL_MF_STRICT,
   MR_MEMPOLICY_MBIND,
-  type Migrator,
   migrateFoliosMcCopy,
 } from "@migrate-offload/core";
 import { Effect } from "effect";

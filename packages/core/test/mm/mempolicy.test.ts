@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import { CAP_SYS_NICE } from "../../src/include/capability";
 import type { Task } from "../../src/include/kernel";
 import {
+  __GFP_THISNODE,
+  type Folio,
   FolioList,
   isolateFoliosToList,
   MAP_ANONYMOUS,
@@ -127,9 +129,9 @@ describe("mbind(2) with MPOL_MF_MOVE (do_mbind, mm/mempolicy.c)", () => {
     const k = boot();
     const p = run(k.createProcess({ node: 0 }));
     const addr = mapPattern(p, 2 * PAGE, 5);
-    const held: number[] = [];
+    const held: Folio[] = [];
     for (;;) {
-      const f = Effect.runSyncExit(k.allocFolio(1, 0, 1)); // __GFP_THISNODE
+      const f = Effect.runSyncExit(k.allocFolio(1, 0, __GFP_THISNODE));
       if (f._tag === "Failure") break;
       held.push(f.value);
     }
