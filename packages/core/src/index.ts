@@ -130,8 +130,10 @@ export {
   type FreeFolioFn,
   type MigratePagesResult,
   type MigratePagesStats,
+  MOVE_PAGES_STATUS_UNWRITTEN,
   type MovableOperations,
   type MovePagesResult,
+  type MovePagesStatus,
   type NewFolioFn,
   newMigratePagesStats,
 } from "./include/migrate";
@@ -349,7 +351,7 @@ export {
 } from "./lib/kstrtox";
 export { FolioList, ListSpace } from "./lib/list";
 export { formatNodeList } from "./lib/nodemask";
-export { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "./lib/numa";
+export { LOCAL_DISTANCE, MAX_NUMNODES, NUMA_NO_NODE, REMOTE_DISTANCE } from "./lib/numa";
 export {
   balloonDevinfoInit,
   balloonInit,

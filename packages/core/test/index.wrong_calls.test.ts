@@ -28,6 +28,7 @@ import {
   MPOL_F_STATIC_NODES,
   MPOL_INTERLEAVE,
   MPOL_MF_LAZY,
+  MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   MPOL_MF_STRICT,
   PROT_READ,
@@ -445,9 +446,14 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         },
       },
       {
-        call: "p.movePages(0, [addr, addr], [1])",
+        call: "p.movePages(0, [addr], [])",
         errno: "EFAULT",
-        run: ({ p, addr }) => p.movePages(0, [addr, addr], [1]),
+        run: ({ p, addr }) => p.movePages(0, [addr], []),
+      },
+      {
+        call: "p.movePages(0, [addr], [0], MPOL_MF_MOVE, new Int32Array(0))",
+        errno: "EFAULT",
+        run: ({ p, addr }) => p.movePages(0, [addr], [0], MPOL_MF_MOVE, new Int32Array(0)),
       },
       {
         call: 'p.movePages(0, ["x"], null)',

@@ -303,8 +303,23 @@ export interface Kernel {
    *
    * @example
    * ```ts
-   * yield* kernel.memoryFailure(pfn);
-   * const err = yield* Effect.flip(proc.read(addr, 1)); // errno "EHWPOISON"
+   * import { Kernel } from "@migrate-offload/core";
+   * import { folioAt } from "@migrate-offload/core/testing";
+   * import { Effect } from "effect";
+   *
+   * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["16M"] }));
+   * const errno = await Effect.runPromise(
+   *   Effect.gen(function* () {
+   *     const proc = yield* kernel.createProcess();
+   *     const addr = yield* proc.mmap(4096);
+   *     yield* proc.write(addr, new Uint8Array([1])); // an anonymous page, mapped once
+   *     yield* kernel.memoryFailure(folioAt(proc, addr).pfn); // unmapped: a hwpoison entry
+   *     const err = yield* Effect.flip(proc.read(addr, 1));
+   *     return err.errno;
+   *   }),
+   * );
+   * console.log(errno); // "EHWPOISON"
+   * await Effect.runPromise(kernel.shutdown());
    * ```
    */
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError>;
