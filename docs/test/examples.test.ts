@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { compactionExample } from "../examples/compaction";
 import { traceOneMigration } from "../examples/concepts-trace";
 import { fpTsMigration } from "../examples/fp-ts-migrator";
+import { mbindExample } from "../examples/mbind-migrate-pages";
 import { memoryOffliningExample } from "../examples/memory-offlining";
 import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
 import { promiseDoor } from "../examples/promise-door";
@@ -35,9 +36,9 @@ const shownAndSource = (page: string, file: string, marker = "", after = "") => 
 };
 
 /** The lines of the `text` block that follows `intro` on a page. */
-const textBlock = (page: string, intro: string): string[] => {
+const textBlock = (page: string, intro: string, after = ""): string[] => {
   const text = readFileSync(new URL(page, docs), "utf8");
-  const at = text.indexOf(`${intro}\n\n\`\`\`text\n`);
+  const at = text.indexOf(`${intro}\n\n\`\`\`text\n`, text.indexOf(after));
   expect(at).toBeGreaterThanOrEqual(0);
   const body = text.slice(text.indexOf("```text\n", at) + 8);
   return body.slice(0, body.indexOf("```")).trim().split("\n");
@@ -146,6 +147,27 @@ describe("docs/callers.md", () => {
       "callers.md",
       "examples/memory-offlining.ts",
       "memoryOffliningExample",
+    );
+    expect(shown).toEqual(source);
+  });
+
+  it("moves pages with mbind(MPOL_MF_MOVE) and migrate_pages(2), each with its reason, as the page says", async () => {
+    const seen = await Effect.runPromise(mbindExample);
+    const said = Object.fromEntries(
+      textBlock("callers.md", "It resolves to:", "## mbind and migrate_pages(2)").map((line) => {
+        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
+        return [key, /^\d+$/.test(value) ? Number(value) : value === "true" ? true : value];
+      }),
+    );
+    expect(seen).toEqual(said);
+  });
+
+  it("shows the mbind example file as it is", () => {
+    const { shown, source } = shownAndSource(
+      "callers.md",
+      "examples/mbind-migrate-pages.ts",
+      "",
+      "## mbind and migrate_pages(2)",
     );
     expect(shown).toEqual(source);
   });

@@ -123,12 +123,19 @@ export {
   MPOL_BIND,
   MPOL_DEFAULT,
   MPOL_F_ADDR,
+  MPOL_F_MEMS_ALLOWED,
   MPOL_F_NODE,
+  MPOL_F_NUMA_BALANCING,
+  MPOL_F_RELATIVE_NODES,
+  MPOL_F_STATIC_NODES,
   MPOL_INTERLEAVE,
   MPOL_LOCAL,
+  MPOL_MF_LAZY,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   MPOL_MF_STRICT,
+  MPOL_MF_VALID,
+  MPOL_MODE_FLAGS,
   MPOL_PREFERRED,
   policyTarget,
 } from "./include/mempolicy";
@@ -396,6 +403,8 @@ export {
   onlinePages,
   scanMovablePages,
 } from "./mm/memory_hotplug";
+// mm/mempolicy.c
+export { allocMigrationTargetByMpol } from "./mm/mempolicy";
 export {
   batchPairs,
   folioExpectedRefCount,

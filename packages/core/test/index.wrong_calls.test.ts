@@ -21,9 +21,16 @@ import {
   type Migrator,
   MPOL_BIND,
   MPOL_DEFAULT,
+  MPOL_F_MEMS_ALLOWED,
   MPOL_F_NODE,
+  MPOL_F_NUMA_BALANCING,
+  MPOL_F_RELATIVE_NODES,
+  MPOL_F_STATIC_NODES,
+  MPOL_INTERLEAVE,
+  MPOL_MF_LAZY,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
+  MPOL_MF_STRICT,
   PROT_READ,
 } from "../src/index";
 import { boot, expectErrno, run } from "../src/testing/index";
@@ -301,15 +308,76 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         run: ({ p, addr }) => p.mbind(addr, 2 ** 46, MPOL_BIND, [1]),
       },
       {
+        call: "p.mbind(addr, 4096, MPOL_BIND | MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES, [1])",
+        errno: "EINVAL",
+        run: ({ p, addr }) =>
+          p.mbind(addr, PAGE, MPOL_BIND | MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES, [1]),
+      },
+      {
+        call: "p.mbind(addr, 4096, MPOL_BIND, [1], MPOL_MF_LAZY)",
+        errno: "EINVAL",
+        run: ({ p, addr }) => p.mbind(addr, PAGE, MPOL_BIND, [1], MPOL_MF_LAZY),
+      },
+      {
+        call: "p.mbind(addr, 4096, MPOL_BIND, [1], MPOL_MF_MOVE_ALL)",
+        errno: "EPERM",
+        run: ({ p, addr }) => p.mbind(addr, PAGE, MPOL_BIND, [1], MPOL_MF_MOVE_ALL),
+      },
+      {
+        call: "p.mbind(addr, 4096, MPOL_BIND, [1], MPOL_MF_STRICT)  // the page is on node 0",
+        errno: "EIO",
+        run: ({ p, addr }) => p.mbind(addr, PAGE, MPOL_BIND, [1], MPOL_MF_STRICT),
+      },
+      {
         call: "p.setMempolicy(MPOL_BIND, 1)",
         errno: "EFAULT",
         run: ({ p }) => p.setMempolicy(MPOL_BIND, 1 as never),
+      },
+      {
+        call: "p.setMempolicy(MPOL_INTERLEAVE | MPOL_F_NUMA_BALANCING, [0])",
+        errno: "EINVAL",
+        run: ({ p }) => p.setMempolicy(MPOL_INTERLEAVE | MPOL_F_NUMA_BALANCING, [0]),
       },
       { call: "p.getMempolicy(64)", errno: "EINVAL", run: ({ p }) => p.getMempolicy(64) },
       {
         call: "p.getMempolicy(MPOL_F_NODE)",
         errno: "EINVAL",
         run: ({ p }) => p.getMempolicy(MPOL_F_NODE),
+      },
+      {
+        call: "p.getMempolicy(MPOL_F_MEMS_ALLOWED | MPOL_F_NODE)",
+        errno: "EINVAL",
+        run: ({ p }) => p.getMempolicy(MPOL_F_MEMS_ALLOWED | MPOL_F_NODE),
+      },
+      {
+        call: "p.migratePagesSyscall(0, -1, [0], [1])",
+        errno: "EINVAL",
+        run: ({ p }) => p.migratePagesSyscall(0, -1, [0], [1]),
+      },
+      {
+        call: "p.migratePagesSyscall(0, 128, [0], [64])",
+        errno: "EINVAL",
+        run: ({ p }) => p.migratePagesSyscall(0, 128, [0], [64]),
+      },
+      {
+        call: "p.migratePagesSyscall(0, 64, 1, [1])",
+        errno: "EFAULT",
+        run: ({ p }) => p.migratePagesSyscall(0, 64, 1 as never, [1]),
+      },
+      {
+        call: "p.migratePagesSyscall(999, 64, [0], [1])",
+        errno: "ESRCH",
+        run: ({ p }) => p.migratePagesSyscall(999, 64, [0], [1]),
+      },
+      {
+        call: "p.migratePagesSyscall(other.pid, 64, [0], [1])",
+        errno: "EPERM",
+        run: ({ p, other }) => p.migratePagesSyscall(other.pid, 64, [0], [1]),
+      },
+      {
+        call: "p.migratePagesSyscall(0, 64, [0], [2])  // outside its cpuset, no CAP_SYS_NICE",
+        errno: "EPERM",
+        run: ({ p }) => p.migratePagesSyscall(0, 64, [0], [2]),
       },
     ],
   ],

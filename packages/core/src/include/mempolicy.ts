@@ -51,26 +51,78 @@ export const MPOL_F_NODE = 1 << 0;
 export const MPOL_F_ADDR = 1 << 1;
 
 /**
- * `MPOL_MF_STRICT` (`include/uapi/linux/mempolicy.h`), an `mbind()`/`move_pages()` flag: fail if
- * existing pages do not follow the policy.
+ * `MPOL_F_MEMS_ALLOWED` (`include/uapi/linux/mempolicy.h`), a `get_mempolicy()` flag: return the
+ * nodes the task's cpuset allows (`cpuset_current_mems_allowed`).
+ *
+ * @category Memory policy
+ */
+export const MPOL_F_MEMS_ALLOWED = 1 << 2;
+
+/**
+ * `MPOL_F_STATIC_NODES` (`include/uapi/linux/mempolicy.h`), a mode flag of `set_mempolicy()` and
+ * `mbind()` (or'ed into the mode): the nodes are physical node ids, kept as given
+ * (`w.user_nodemask`) when the cpuset changes.
+ *
+ * @category Memory policy
+ */
+export const MPOL_F_STATIC_NODES = 1 << 15;
+/**
+ * `MPOL_F_RELATIVE_NODES` (`include/uapi/linux/mempolicy.h`), a mode flag: the nodes are
+ * positions in the task's allowed nodes (node `n` of the mask is the `n`-th allowed node, modulo
+ * their number: `mpol_relative_nodemask()`, `mm/mempolicy.c`).
+ *
+ * @category Memory policy
+ */
+export const MPOL_F_RELATIVE_NODES = 1 << 14;
+/**
+ * `MPOL_F_NUMA_BALANCING` (`include/uapi/linux/mempolicy.h`), a mode flag: let NUMA balancing
+ * move pages within an `MPOL_BIND` policy's nodes. Accepted with `MPOL_BIND` only; NUMA balancing
+ * is not modelled, so it changes nothing else.
+ *
+ * @category Memory policy
+ */
+export const MPOL_F_NUMA_BALANCING = 1 << 13;
+/**
+ * `MPOL_MODE_FLAGS` (`include/uapi/linux/mempolicy.h`): the mode flags a mode may carry.
+ *
+ * @category Memory policy
+ */
+export const MPOL_MODE_FLAGS = MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALANCING;
+
+/**
+ * `MPOL_MF_STRICT` (`include/uapi/linux/mempolicy.h`), an `mbind()` flag: fail with `EIO` if
+ * existing pages do not follow the policy (and, with a move flag, could not be moved).
  *
  * @category Memory policy
  */
 export const MPOL_MF_STRICT = 1 << 0;
 /**
- * `MPOL_MF_MOVE` (`include/uapi/linux/mempolicy.h`), a `move_pages()` flag: move pages mapped only
- * by this process.
+ * `MPOL_MF_MOVE` (`include/uapi/linux/mempolicy.h`), an `mbind()`/`move_pages()` flag: move pages
+ * mapped only by this process.
  *
  * @category Memory policy
  */
 export const MPOL_MF_MOVE = 1 << 1;
 /**
- * `MPOL_MF_MOVE_ALL` (`include/uapi/linux/mempolicy.h`), a `move_pages()` flag: move every page,
- * shared ones too; needs `CAP_SYS_NICE`.
+ * `MPOL_MF_MOVE_ALL` (`include/uapi/linux/mempolicy.h`), an `mbind()`/`move_pages()` flag: move
+ * every page, shared ones too; needs `CAP_SYS_NICE`.
  *
  * @category Memory policy
  */
 export const MPOL_MF_MOVE_ALL = 1 << 2;
+/**
+ * `MPOL_MF_LAZY` (`include/uapi/linux/mempolicy.h`): lazy migration on fault, which Linux no
+ * longer supports: outside `MPOL_MF_VALID`, so `mbind()` refuses it with `EINVAL`.
+ *
+ * @category Memory policy
+ */
+export const MPOL_MF_LAZY = 1 << 3;
+/**
+ * `MPOL_MF_VALID` (`include/uapi/linux/mempolicy.h`): the flags `mbind()` accepts.
+ *
+ * @category Memory policy
+ */
+export const MPOL_MF_VALID = MPOL_MF_STRICT | MPOL_MF_MOVE | MPOL_MF_MOVE_ALL;
 
 /**
  * A memory policy mode (`enum mempolicy_mode`, `include/uapi/linux/mempolicy.h`).
@@ -94,6 +146,17 @@ export interface Mempolicy {
   readonly mode: MempolicyMode;
   /** The policy's nodes, sorted; empty for default and local. */
   readonly nodes: readonly number[];
+  /**
+   * The mode flags it was made with (`mempolicy->flags & MPOL_MODE_FLAGS`:
+   * {@link MPOL_F_STATIC_NODES}, {@link MPOL_F_RELATIVE_NODES}, {@link MPOL_F_NUMA_BALANCING});
+   * absent for none.
+   */
+  readonly flags?: number;
+  /**
+   * The nodes as the caller gave them (`mempolicy->w.user_nodemask`), kept when a node flag is set;
+   * `get_mempolicy()` reports these then.
+   */
+  readonly userNodes?: readonly number[];
 }
 
 /**

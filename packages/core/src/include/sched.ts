@@ -208,18 +208,50 @@ export interface TaskStruct {
    * any byte is written.
    */
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError>;
-  /** `mbind()` (`mm/mempolicy.c`): sets the NUMA policy of a range (no page movement). */
+  /**
+   * `mbind(2)` (`do_mbind()`, `mm/mempolicy.c`): sets the NUMA policy of a range (`mode` may carry
+   * `MPOL_F_STATIC_NODES` / `MPOL_F_RELATIVE_NODES`). With `flags` `MPOL_MF_MOVE` (pages only this
+   * process maps) or `MPOL_MF_MOVE_ALL` (all, needs `CAP_SYS_NICE`, else `EPERM`) it also moves
+   * the pages already in the range that are off the policy's nodes, through `migrate_pages()`
+   * with `MR_MEMPOLICY_MBIND`; with `MPOL_MF_STRICT` it fails with `EIO` when a page stays off
+   * them. See `doMbind` for every rule.
+   *
+   * @example
+   * ```ts
+   * import { Kernel, MPOL_BIND, MPOL_MF_MOVE, MPOL_MF_STRICT } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * await Effect.runPromise(
+   *   Effect.scoped(
+   *     Effect.gen(function* () {
+   *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+   *       const proc = yield* kernel.createProcess({ node: 0 });
+   *       const addr = yield* proc.mmap(4 * 4096);
+   *       yield* proc.write(addr, new Uint8Array(4 * 4096).fill(3)); // on node 0
+   *       yield* proc.mbind(addr, 4 * 4096, MPOL_BIND, [1], MPOL_MF_MOVE | MPOL_MF_STRICT);
+   *       console.log(yield* proc.nodeOf(addr)); // 1
+   *     }),
+   *   ),
+   * );
+   * ```
+   */
   mbind(
     addr: number,
     length: number,
     mode: number,
     nodes: readonly number[],
+    flags?: number,
   ): Effect.Effect<void, ErrnoError>;
-  /** `set_mempolicy()` (`mm/mempolicy.c`): sets the task's default policy. */
+  /**
+   * `set_mempolicy(2)` (`kernel_set_mempolicy()`, `mm/mempolicy.c`): sets the task's default
+   * policy; `mode` may carry `MPOL_F_STATIC_NODES` or `MPOL_F_RELATIVE_NODES` (not both: `EINVAL`).
+   * The nodes are cut down to the task's cpuset nodes with memory; `EINVAL` when none is left.
+   */
   setMempolicy(mode: number, nodes: readonly number[]): Effect.Effect<void, ErrnoError>;
   /**
    * `get_mempolicy()` (`mm/mempolicy.c`): with `MPOL_F_NODE | MPOL_F_ADDR`, the node holding the
-   * page at `addr` (faulting it in); with `MPOL_F_ADDR`, that VMA's policy; with 0, the task's.
+   * page at `addr` (faulting it in); with `MPOL_F_ADDR`, that VMA's policy; with 0, the task's;
+   * with `MPOL_F_MEMS_ALLOWED`, the cpuset's nodes (as an `MPOL_DEFAULT` policy's nodes).
    */
   getMempolicy(flags: number, addr?: number): Effect.Effect<number | Mempolicy, ErrnoError>;
   /** The node holding the page at `addr`: `get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR)`. */
@@ -274,6 +306,40 @@ export interface TaskStruct {
     flags?: number,
     status?: S,
   ): Effect.Effect<MovePagesResult<S>, ErrnoError>;
+  /**
+   * `migrate_pages(2)` (`kernel_migrate_pages()`, `do_migrate_pages()`, `mm/mempolicy.c`): moves
+   * the pages of process `pid` (0 for this one) that are on `oldNodes` to `newNodes`, nodemasks
+   * of `maxnode` bits (a null list is an empty mask), pairing the nodes in order, through
+   * `migrate_pages()` with `MR_SYSCALL`. Resolves with the number of folios not moved. `EINVAL`
+   * for a bad `maxnode` or node, `ESRCH` for no such process, `EPERM` for a process this one may
+   * not access or nodes outside its cpuset without `CAP_SYS_NICE`, `EINVAL` when no new node is
+   * in this task's cpuset. Shared pages move only with `CAP_SYS_NICE`. See `kernelMigratePages`.
+   *
+   * @example
+   * ```ts
+   * import { Kernel } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * await Effect.runPromise(
+   *   Effect.scoped(
+   *     Effect.gen(function* () {
+   *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
+   *       const proc = yield* kernel.createProcess({ node: 0 });
+   *       const addr = yield* proc.mmap(8 * 4096);
+   *       yield* proc.write(addr, new Uint8Array(8 * 4096).fill(5)); // on node 0
+   *       const left = yield* proc.migratePagesSyscall(0, 64, [0], [1]);
+   *       console.log(left, yield* proc.nodeOf(addr)); // 0 1
+   *     }),
+   *   ),
+   * );
+   * ```
+   */
+  migratePagesSyscall(
+    pid: number,
+    maxnode: number,
+    oldNodes: readonly number[] | null,
+    newNodes: readonly number[] | null,
+  ): Effect.Effect<number, ErrnoError>;
   /**
    * `setuid(2)` (`__sys_setuid()`, `kernel/sys.c`). With `CAP_SETUID` sets the real, effective
    * and saved uids; without it sets the effective uid to the real or saved one, else `EPERM`.

@@ -3,7 +3,7 @@
  *
  * Implements the {@link Task} of `include/sched.ts`: the memory system calls a process makes
  * (`mmap`, `munmap`, `mprotect`, `mbind`, `set_mempolicy`, `get_mempolicy`, `mlock`, `munlock`, `madvise`,
- * `move_pages`), reads and writes of its memory through its page tables, `fork()`
+ * `move_pages`, `migrate_pages`), reads and writes of its memory through its page tables, `fork()`
  * (`kernel/fork.c`), which copies the address space copy-on-write, and `exit()`
  * (`kernel/exit.c`), which tears it down.
  *
@@ -28,7 +28,7 @@ import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/s
 import { formatValue } from "../lib/bug";
 import { directCompact } from "../mm/compaction";
 import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
-import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
+import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
@@ -304,31 +304,30 @@ export class Process implements Task {
     );
   }
 
-  /** `mbind()`: sets the NUMA policy of a range (no page movement). */
+  /**
+   * `mbind()`: sets the NUMA policy of a range, and with `MPOL_MF_MOVE` / `MPOL_MF_MOVE_ALL` moves
+   * the pages already there to it. See `doMbind` for every rule.
+   */
   mbind(
     addr: number,
     length: number,
     mode: number,
     nodes: readonly number[],
+    flags = 0,
   ): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "mbind",
-      this.withMm("mbind", () => doMbind(this.kernel, this, addr, length, mode, nodes)).pipe(
-        Effect.asVoid,
+      this.withMm("mbind", () => undefined).pipe(
+        Effect.flatMap(() => doMbind(this.kernel, this, addr, length, mode, nodes, flags)),
       ),
     );
   }
 
-  /** `set_mempolicy()`: sets the task's default policy. */
+  /** `set_mempolicy()`: sets the task's default policy (`mode` may carry the mode flags). */
   setMempolicy(mode: number, nodes: readonly number[]): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "set_mempolicy",
-      this.live("set_mempolicy", () => {
-        const policy = makeMempolicy(this.kernel, mode, nodes);
-        if (policy instanceof Error) return policy;
-        this.policy = policy;
-        return undefined;
-      }),
+      this.live("set_mempolicy", () => doSetMempolicy(this.kernel, this, mode, nodes)),
     );
   }
 
@@ -429,6 +428,27 @@ export class Process implements Task {
       "move_pages",
       this.live("move_pages", () => undefined).pipe(
         Effect.flatMap(() => doMovePages(this.kernel, this, pid, pages, nodes, flags, status)),
+      ),
+    );
+  }
+
+  /**
+   * `migrate_pages(2)`: moves the pages of process `pid` (0 for this one) on `oldNodes` to
+   * `newNodes`, nodemasks of `maxnode` bits. Resolves with the folios not moved. See
+   * `kernelMigratePages` for every rule.
+   */
+  migratePagesSyscall(
+    pid: number,
+    maxnode: number,
+    oldNodes: readonly number[] | null,
+    newNodes: readonly number[] | null,
+  ): Effect.Effect<number, ErrnoError> {
+    return this.kernel.call(
+      "migrate_pages",
+      this.live("migrate_pages", () => undefined).pipe(
+        Effect.flatMap(() =>
+          kernelMigratePages(this.kernel, this, pid, maxnode, oldNodes, newNodes),
+        ),
       ),
     );
   }
