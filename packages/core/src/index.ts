@@ -101,6 +101,16 @@ export type {
 export { type Attribute, type KernfsRoot, KObject, STORE_EINVAL } from "./include/kernfs";
 // include/linux/mm_types.h (struct page)
 export { MemMap } from "./include/mem_map";
+// include/linux/memory-tiers.h
+export {
+  MEMTIER_ADISTANCE_DRAM,
+  MEMTIER_CHUNK_BITS,
+  MEMTIER_CHUNK_SIZE,
+  MEMTIER_DEFAULT_DAX_ADISTANCE,
+  type MemoryTier,
+  type MemoryTiers,
+  NUMA_NO_NODE,
+} from "./include/memory_tiers";
 // include/uapi/linux/mempolicy.h, include/linux/mempolicy.h
 export {
   type AllocTarget,
@@ -213,6 +223,7 @@ export {
   WMARK_HIGH,
   WMARK_LOW,
   WMARK_MIN,
+  WMARK_PROMO,
   Zone,
 } from "./include/mmzone";
 // include/linux/module.h
@@ -229,6 +240,7 @@ export {
   FOLIO_CONTENT_COPIED,
   formatPageFlags,
   PAGE_FLAG_NAMES,
+  PG_active,
   PG_buddy,
   PG_dirty,
   PG_has_hwpoisoned,
@@ -263,14 +275,18 @@ export {
   PTE_MIGRATION,
   PTE_PFN_SHIFT,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SPECIAL,
   PTE_WRITE,
+  PTE_YOUNG,
   pteDirty,
   pteNone,
   ptePfn,
   ptePresent,
+  pteProtnone,
   pteSpecial,
   pteWrite,
+  pteYoung,
 } from "./include/pgtable";
 // include/linux/sched.h
 export {
@@ -284,7 +300,18 @@ export {
 // include/linux/srcu.h
 export type { SrcuStruct } from "./include/srcu";
 // include/linux/swap.h
-export type { HugetlbActive, IsolationList, Lru } from "./include/swap";
+export {
+  type HugetlbActive,
+  type IsolationList,
+  type Kswapd,
+  LRU_ACTIVE_ANON,
+  LRU_ACTIVE_FILE,
+  LRU_INACTIVE_ANON,
+  LRU_INACTIVE_FILE,
+  LRU_UNEVICTABLE,
+  type Lru,
+  NR_LRU_LISTS,
+} from "./include/swap";
 // arch/x86/include/asm/tlbflush.h
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
 // include/trace/events/migrate.h, include/trace/events/thp.h, include/trace/events/compaction.h,
@@ -400,4 +427,12 @@ export {
 } from "./mm/migrate_movable_ops";
 export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
-export { folioGet, folioPut } from "./mm/swap";
+export { folioReferenced } from "./mm/rmap";
+export { folioGet, folioLruList, folioPut } from "./mm/swap";
+export {
+  canDemote,
+  DEF_PRIORITY,
+  directReclaim,
+  SWAP_CLUSTER_MAX,
+  tryToFreePages,
+} from "./mm/vmscan";

@@ -145,6 +145,11 @@ export interface DirectCompact {
   } | null;
   /** True once direct compaction ran for this access: the next failure falls back. */
   tried: boolean;
+  /**
+   * True once direct reclaim ran for the base page the access faults in now: the next failure is
+   * `ENOMEM`. Cleared when a base page is allocated.
+   */
+  reclaimTried: boolean;
   /** The block compaction allocated for the retried fault, or -1. */
   page: number;
 }

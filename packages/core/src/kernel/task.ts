@@ -34,6 +34,7 @@ import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
 import { folioPut } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
+import { directReclaim } from "../mm/vmscan";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
 
 /**
@@ -244,7 +245,7 @@ export class Process implements Task {
       done: 0,
       waitPfn: -1,
       error: null,
-      compact: { request: null, tried: false, page: -1 },
+      compact: { request: null, tried: false, reclaimTried: false, page: -1 },
     };
     const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
       progress.waitPfn = -1;
@@ -256,8 +257,13 @@ export class Process implements Task {
       }
       if (progress.error) return Effect.fail(progress.error);
       if (progress.compact.request) {
-        // __alloc_pages_direct_compact(): compact, then fault again with what it got.
-        return Effect.flatMap(directCompact(this.kernel, progress.compact), () => step);
+        // __alloc_pages_direct_compact() for a costly order, __alloc_pages_direct_reclaim() for a
+        // base page: compact or reclaim, then fault again with what it got.
+        const slow =
+          progress.compact.request.order > 0
+            ? directCompact(this.kernel, progress.compact)
+            : directReclaim(this.kernel, progress.compact);
+        return Effect.flatMap(slow, () => step);
       }
       if (progress.waitPfn >= 0) {
         this.migration.migrationEntryWaits++;

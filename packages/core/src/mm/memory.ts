@@ -61,11 +61,13 @@ import {
   PTE_PFN_SHIFT,
   PTE_SPECIAL,
   PTE_WRITE,
+  PTE_YOUNG,
   pteDirty,
   ptePfn,
   ptePresent,
   pteSpecial,
   pteWrite,
+  pteYoung,
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
 import { hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
@@ -153,17 +155,18 @@ const allocFaultFolio = (
       head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
     }
     // __alloc_pages_slowpath() compacts for a costly order (a movable allocation of order 3 or
-    // less only reclaims).
+    // less only reclaims), and reclaims directly for a base page (__alloc_pages_direct_reclaim()).
     if (
       head < 0 &&
-      order > PAGE_ALLOC_COSTLY_ORDER &&
       dc &&
-      !dc.tried &&
-      gfp & __GFP_DIRECT_RECLAIM
+      gfp & __GFP_DIRECT_RECLAIM &&
+      ((order > PAGE_ALLOC_COSTLY_ORDER && !dc.tried) || (order === 0 && !dc.reclaimTried))
     ) {
       dc.request = { nid: target.nid, order, gfp, nodemask: target.nodemask };
       return -1;
     }
+    // A base page got: the next one of the access may reclaim again.
+    if (dc && order === 0 && head >= 0) dc.reclaimTried = false;
     // This fault's compaction is spent; the next THP fault of the access may compact again.
     if (dc && order > 0) dc.tried = false;
     if (order > 0) {
@@ -299,8 +302,18 @@ const cowPage = (
   return 0;
 };
 
-/** `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. */
-const doFault = (k: Kernel, task: Task, vma: Vma, slot: number, write: boolean): ErrnoError | 0 => {
+/**
+ * `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. With `dc`,
+ * a base page the page cache cannot get asks for direct reclaim (`VM_FAULT_RETRY`).
+ */
+const doFault = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  write: boolean,
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const mapping = vma.mapping!;
   const pgoff = vma.pgoff + slot;
   let head = filemapGetFolio(mapping, pgoff);
@@ -313,7 +326,8 @@ const doFault = (k: Kernel, task: Task, vma: Vma, slot: number, write: boolean):
       let cached = false;
       for (let p = start; p < start + nr && !cached; p++) cached = mapping.pages.has(p);
       if (cached) continue;
-      head = allocFaultFolio(k, task, vma, start, [order]);
+      head = allocFaultFolio(k, task, vma, start, [order], order === 0 ? dc : undefined);
+      if (dc?.request) return VM_FAULT_RETRY;
       if (head < 0) continue;
       filemapAddFolio(k, mapping, head, start);
       if (vma.flags & VM_LOCKED) k.memmap.set(head, PG_mlocked);
@@ -413,24 +427,28 @@ export const handleMmFault = (
       `address 0x${addr.toString(16)}: the poisoned page (pfn ${ptePfn(pte)}) was unmapped; SIGBUS BUS_MCEERR_AR`,
     );
   }
-  if (vma.mapping) return doFault(k, task, vma, slot, write);
+  if (vma.mapping) return doFault(k, task, vma, slot, write, dc);
   return doAnonymousPage(k, task, vma, slot, write, dc);
 };
 
-/** Sets the dirty bit of the entry that maps `slot`, a huge PMD or a PTE, and a file folio's. */
-const markDirty = (k: Kernel, vma: Vma, slot: number): void => {
+/**
+ * What the MMU does on a page walk that fills the TLB: sets the accessed (young) bit of the entry
+ * that maps `slot`, a huge PMD or a PTE, and for a write its dirty bit and a file folio's.
+ */
+const markAccessed = (k: Kernel, vma: Vma, slot: number, write: boolean): void => {
   const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
   const pmd = vma.pmds.get(haddr);
+  const bits = PTE_YOUNG | (write ? PTE_DIRTY : 0);
   let pfn: number;
   if (pmd !== undefined) {
-    vma.pmds.set(haddr, pmd | PTE_DIRTY);
+    vma.pmds.set(haddr, (pmd | bits) >>> 0);
     pfn = ptePfn(pmd);
   } else {
-    vma.ptes[slot] = vma.ptes[slot]! | PTE_DIRTY;
+    vma.ptes[slot] = vma.ptes[slot]! | bits;
     pfn = ptePfn(vma.ptes[slot]!);
   }
   const head = k.memmap.folioOf(pfn);
-  if (k.memmap.mapping[head]! > 0) k.memmap.set(head, PG_dirty);
+  if (write && k.memmap.mapping[head]! > 0) k.memmap.set(head, PG_dirty);
 };
 
 /**
@@ -471,8 +489,8 @@ export function translate(
     const pte = folioWalkEntry(k, vma, slot);
     if (isMigrationEntry(pte)) return -(ptePfn(pte) + 1);
     if (ptePresent(pte) && (!write || pteWrite(pte))) {
-      if (write && !pteDirty(pte)) markDirty(k, vma, slot);
-      mm.tlb.fill(vpn, pte | (write ? PTE_DIRTY : 0));
+      if (!pteYoung(pte) || (write && !pteDirty(pte))) markAccessed(k, vma, slot, write);
+      mm.tlb.fill(vpn, pte | PTE_YOUNG | (write ? PTE_DIRTY : 0));
       return ptePfn(pte);
     }
     const fault = handleMmFault(k, task, vma, slot, write, dc);
