@@ -233,6 +233,13 @@ export {
   type ModuleNotifier,
   type ModuleState,
 } from "./include/module";
+// include/linux/sched/sysctl.h, include/linux/sched/numa_balancing.h
+export {
+  NUMA_BALANCING_DISABLED,
+  NUMA_BALANCING_MEMORY_TIERING,
+  NUMA_BALANCING_NORMAL,
+  type NumaBalancing,
+} from "./include/numa_balancing";
 // arch/x86/include/asm/page_64_types.h, processor.h
 export { TASK_SIZE, TASK_SIZE_MAX } from "./include/page_64_types";
 // include/linux/page-flags.h
@@ -358,6 +365,7 @@ export {
   ptraceMayAccess,
 } from "./kernel/ptrace";
 export { Srcu } from "./kernel/srcu";
+export { procDointvecMinmax } from "./kernel/sysctl";
 // lib/
 export { parseSize, type Size } from "./lib/cmdline";
 export {
@@ -418,6 +426,7 @@ export {
   migratorFromPromise,
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
+export { migrateMisplacedFolio, migrateMisplacedFolioPrepare } from "./mm/migrate_misplaced";
 export {
   isolateMovableOpsPage,
   migrateMovableOpsPage,
@@ -426,6 +435,7 @@ export {
   setMovableOps,
 } from "./mm/migrate_movable_ops";
 export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
+export { changeProtNuma } from "./mm/mprotect";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
 export { folioReferenced } from "./mm/rmap";
 export { folioGet, folioLruList, folioPut } from "./mm/swap";

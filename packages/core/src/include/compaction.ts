@@ -152,6 +152,11 @@ export interface DirectCompact {
   reclaimTried: boolean;
   /** The block compaction allocated for the retried fault, or -1. */
   page: number;
+  /**
+   * A folio a NUMA hinting fault isolated to move to `nid` (`do_numa_page()` →
+   * `migrate_misplaced_folio()`), which the caller migrates before faulting again; null when none.
+   */
+  misplaced: { readonly folio: number; readonly nid: number } | null;
 }
 
 /**

@@ -27,6 +27,7 @@ import type { MigrateOffload } from "./migrate_copy_offload";
 import type { AddressSpace, AnonVma } from "./mm_types";
 import type { Fragmentation, PageAllocator, PhysicalMemory } from "./mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "./module";
+import type { NumaBalancing } from "./numa_balancing";
 import type { FolioWaitQueue } from "./pagemap";
 import type { TaskOptions, TaskStruct } from "./sched";
 import type { HugetlbActive, Kswapd, Lru } from "./swap";
@@ -137,6 +138,8 @@ export interface Kernel {
   readonly memoryTiers: MemoryTiers;
   /** The per-node `kswapd` daemons of reclaim (`mm/vmscan.c`). */
   readonly kswapd: Kswapd;
+  /** Automatic NUMA balancing and memory tiering promotion (`kernel/sched/fair.c`). */
+  readonly numaBalancing: NumaBalancing;
   /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */
   readonly lru: Lru;
   /** The active hugetlb folios (`hstate->hugepage_activelist`, `include/linux/hugetlb.h`). */

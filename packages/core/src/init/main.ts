@@ -28,8 +28,9 @@ import { MemMap } from "../include/mem_map";
 import { MEMTIER_ADISTANCE_DRAM } from "../include/memory_tiers";
 import type { MovableOperations } from "../include/migrate";
 import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
-import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
+import { type Fragmentation, PhysicalMemory, WMARK_HIGH, WMARK_PROMO } from "../include/mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module";
+import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import { PG_reserved } from "../include/page_flags";
 import { FolioWaitQueue } from "../include/pagemap";
 import { PTE_MAX_PFN } from "../include/pgtable";
@@ -37,6 +38,7 @@ import type { TaskOptions } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
+import { NumaBalancingState, numaBalancingInitSysfs } from "../kernel/sched/fair";
 import { checkTaskOptions, Process, taskCred } from "../kernel/task";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
@@ -211,6 +213,7 @@ class Machine implements KernelInterface {
   readonly compaction: CompactionState;
   readonly memoryTiers: MemoryTierState;
   readonly kswapd: KswapdState;
+  readonly numaBalancing: NumaBalancingState;
   readonly vmstat: VmStat;
   readonly movableOps = new Map<number, MovableOperations>();
   readonly balloonDevices = new Map<number, BalloonDevInfo>();
@@ -285,6 +288,11 @@ class Machine implements KernelInterface {
     memoryTierInitSysfs(this, this.memoryTiers);
     this.kswapd = new KswapdState(this);
     this.pageAlloc.wakeupKswapd = (nid, order) => this.kswapd.wakeup(nid, order);
+    this.numaBalancing = new NumaBalancingState(this);
+    numaBalancingInitSysfs(this, this.numaBalancing);
+    // pgdat_balanced(): in memory tiering mode kswapd balances to the promo watermark.
+    this.kswapd.balanceMark = () =>
+      this.numaBalancing.mode & NUMA_BALANCING_MEMORY_TIERING ? WMARK_PROMO : WMARK_HIGH;
     this.migrateOffload = new MigrateOffloadRegistry(this);
     balloonInit(this);
   }

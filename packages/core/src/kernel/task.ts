@@ -29,6 +29,7 @@ import { formatValue } from "../lib/bug";
 import { directCompact } from "../mm/compaction";
 import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, makeMempolicy } from "../mm/mempolicy";
+import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
@@ -245,7 +246,7 @@ export class Process implements Task {
       done: 0,
       waitPfn: -1,
       error: null,
-      compact: { request: null, tried: false, reclaimTried: false, page: -1 },
+      compact: { request: null, tried: false, reclaimTried: false, page: -1, misplaced: null },
     };
     const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
       progress.waitPfn = -1;
@@ -254,6 +255,12 @@ export class Process implements Task {
         // The retried fault did not take the page compaction got (the range changed meanwhile).
         folioPut(this.kernel, progress.compact.page);
         progress.compact.page = -1;
+      }
+      if (progress.compact.misplaced) {
+        // do_numa_page() → migrate_misplaced_folio(): move the isolated folio, then access again.
+        const { folio, nid } = progress.compact.misplaced;
+        progress.compact.misplaced = null;
+        return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid), () => step);
       }
       if (progress.error) return Effect.fail(progress.error);
       if (progress.compact.request) {

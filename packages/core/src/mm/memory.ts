@@ -59,18 +59,21 @@ import {
   mkPte,
   PTE_DIRTY,
   PTE_PFN_SHIFT,
+  PTE_PROTNONE,
   PTE_SPECIAL,
   PTE_WRITE,
   PTE_YOUNG,
   pteDirty,
   ptePfn,
   ptePresent,
+  pteProtnone,
   pteSpecial,
   pteWrite,
   pteYoung,
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
 import { hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
+import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -400,6 +403,34 @@ const doWpPage = (k: Kernel, task: Task, vma: Vma, slot: number): ErrnoError | 0
 };
 
 /**
+ * `do_numa_page()` (`mm/memory.c`): a fault on a NUMA hinting entry. Counts `numa_hint_faults`
+ * (and `numa_hint_faults_local` when the page is on the faulting task's node), makes the entry
+ * accessible again (the kernel does so after deciding, the model first: nothing else runs in
+ * between), and asks NUMA balancing where the folio belongs (`numa_migrate_check()`). A folio to
+ * move is isolated (`migrate_misplaced_folio_prepare()`) and handed to the caller in
+ * {@link DirectCompact.misplaced}, and the fault returns `VM_FAULT_RETRY`; without `dc` it only
+ * restores the entry.
+ */
+const doNumaPage = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  dc?: DirectCompact,
+): 0 | typeof VM_FAULT_RETRY => {
+  const pte = vma.ptes[slot]!;
+  vma.ptes[slot] = pte & ~PTE_PROTNONE;
+  const head = k.memmap.folioOf(ptePfn(pte));
+  k.vmstat.count("numa_hint_faults");
+  if (k.mem.pfnToNid(head) === task.nid) k.vmstat.count("numa_hint_faults_local");
+  const target = k.numaBalancing.migrateCheck(task, vma, head);
+  if (target < 0 || !dc) return 0;
+  if (!migrateMisplacedFolioPrepare(k, head, target)) return 0;
+  dc.misplaced = { folio: head, nid: target };
+  return VM_FAULT_RETRY;
+};
+
+/**
  * `handle_mm_fault()` for the page at `slot` of `vma`. With `dc`, an anonymous THP fault may
  * stop with `VM_FAULT_RETRY` to ask for direct compaction (see {@link DirectCompact}).
  */
@@ -417,6 +448,7 @@ export const handleMmFault = (
   if (pmd !== undefined && ptePresent(pmd))
     return write ? doHugePmdWpPage(k, task, vma, haddr, slot) : 0;
   const pte = vma.ptes[slot]!;
+  if (ptePresent(pte) && pteProtnone(pte)) return doNumaPage(k, task, vma, slot, dc);
   if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot) : 0;
   if (isHwpoisonEntry(pte)) {
     // do_swap_page(): VM_FAULT_HWPOISON, which the arch fault handler turns into SIGBUS with
@@ -488,7 +520,7 @@ export function translate(
     const slot = vpn - vma.start / k.mem.pageSize;
     const pte = folioWalkEntry(k, vma, slot);
     if (isMigrationEntry(pte)) return -(ptePfn(pte) + 1);
-    if (ptePresent(pte) && (!write || pteWrite(pte))) {
+    if (ptePresent(pte) && !pteProtnone(pte) && (!write || pteWrite(pte))) {
       if (!pteYoung(pte) || (write && !pteDirty(pte))) markAccessed(k, vma, slot, write);
       mm.tlb.fill(vpn, pte | PTE_YOUNG | (write ? PTE_DIRTY : 0));
       return ptePfn(pte);
