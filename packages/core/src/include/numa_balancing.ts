@@ -9,8 +9,8 @@
  */
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
-import type { Task } from "./kernel";
 import type { Vma } from "./mm_types";
+import type { TaskStruct } from "./sched";
 
 /**
  * `NUMA_BALANCING_DISABLED` (`include/linux/sched/sysctl.h`): 0, no NUMA hinting faults.
@@ -75,11 +75,11 @@ export interface NumaBalancing {
    * `scan_size_mb` of mapped memory `PROT_NONE` (`change_prot_numa()`), from where its last scan
    * stopped. Returns the PTEs updated. Nothing while {@link mode} is 0.
    */
-  taskNumaWork(task: Task): number;
+  taskNumaWork(task: TaskStruct): number;
   /**
    * `numa_migrate_check()` (`mm/memory.c`) → `mpol_misplaced()` → `should_numa_migrate_memory()`
    * (`kernel/sched/fair.c`): where a NUMA hinting fault by `task` on the folio `head` in `vma`
    * should move it, or `NUMA_NO_NODE`. Counts `pgpromote_candidate` for a hot slow-tier page.
    */
-  migrateCheck(task: Task, vma: Vma, head: number): number;
+  migrateCheck(task: TaskStruct, vma: Vma, head: number): number;
 }

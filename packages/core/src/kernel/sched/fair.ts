@@ -20,7 +20,7 @@
  */
 import { Clock, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../../errno";
-import type { Kernel, Task } from "../../include/kernel";
+import type { Kernel } from "../../include/kernel";
 import { NUMA_NO_NODE } from "../../include/memory_tiers";
 import { MPOL_DEFAULT } from "../../include/mempolicy";
 import { type MmStruct, VM_HUGETLB, VM_READ, VM_WRITE, type Vma } from "../../include/mm_types";
@@ -29,6 +29,7 @@ import {
   NUMA_BALANCING_NORMAL,
   type NumaBalancing,
 } from "../../include/numa_balancing";
+import type { TaskStruct } from "../../include/sched";
 import { kstrtoull } from "../../lib/kstrtox";
 import { hpagePmdSize } from "../../mm/huge_memory";
 import { changeProtNuma } from "../../mm/mprotect";
@@ -129,7 +130,7 @@ export class NumaBalancingState implements NumaBalancing {
     return !(vma.mapping && (vma.flags & (VM_READ | VM_WRITE)) === VM_READ);
   }
 
-  taskNumaWork(task: Task): number {
+  taskNumaWork(task: TaskStruct): number {
     const k = this.k;
     const mm = task.mm;
     if (!this.mode || !mm) return 0;
@@ -225,7 +226,12 @@ export class NumaBalancingState implements NumaBalancing {
    * and within the rate limit; otherwise the two-stage filter lets a folio follow a task once two
    * faults in a row came from the same node.
    */
-  private shouldMigrateMemory(task: Task, head: number, srcNid: number, dstNid: number): boolean {
+  private shouldMigrateMemory(
+    task: TaskStruct,
+    head: number,
+    srcNid: number,
+    dstNid: number,
+  ): boolean {
     const k = this.k;
     if (this.mode & NUMA_BALANCING_MEMORY_TIERING && !k.memoryTiers.nodeIsToptier(srcNid)) {
       const defTh = this.hotThresholdMs;
@@ -240,7 +246,7 @@ export class NumaBalancingState implements NumaBalancing {
     return last === undefined || last.nid === dstNid;
   }
 
-  migrateCheck(task: Task, vma: Vma, head: number): number {
+  migrateCheck(task: TaskStruct, vma: Vma, head: number): number {
     // mpol_misplaced(): only the default policy (MPOL_F_MOF | MPOL_F_MORON) follows the task.
     const policy = vma.policy ?? task.policy;
     if (policy && policy.mode !== MPOL_DEFAULT) return NUMA_NO_NODE;
