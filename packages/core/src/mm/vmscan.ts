@@ -287,6 +287,12 @@ const shrinkFolioList = (
     let reclaimed = 0;
     let activated = 0;
     let doDemotePass = canDemote(k, nid);
+    /** `activate_locked`: back to the active list (`pgactivate`). */
+    const activate = (head: number, nr: number) => {
+      m.set(head, PG_active);
+      activated += nr;
+      ret.addTail(head);
+    };
     try {
       for (;;) {
         while (!list.isEmpty) {
@@ -299,9 +305,7 @@ const shrinkFolioList = (
           }
           const refs = folioCheckReferences(k, head);
           if (refs === FolioReferences.ACTIVATE) {
-            m.set(head, PG_active);
-            activated += nr;
-            ret.addTail(head);
+            activate(head, nr);
             continue;
           }
           if (refs === FolioReferences.KEEP) {
@@ -315,17 +319,13 @@ const shrinkFolioList = (
           // Anonymous and shmem folios could only be swapped out: the model has no swap
           // (add_to_swap() fails), so they go back active.
           if (m.test(head, PG_swapbacked)) {
-            m.set(head, PG_active);
-            activated += nr;
-            ret.addTail(head);
+            activate(head, nr);
             continue;
           }
           if (m.folioMapcount(head) > 0) tryToUnmap(k, head, 0);
           // A dirty file folio would need writeback first.
           if (m.folioMapcount(head) > 0 || m.test(head, PG_dirty)) {
-            m.set(head, PG_active);
-            activated += nr;
-            ret.addTail(head);
+            activate(head, nr);
             continue;
           }
           if (removeMapping(k, head)) reclaimed += nr;

@@ -13,12 +13,14 @@ import { type ErrnoError, type ErrnoName, isErrnoError } from "../errno";
 import type { Folio } from "../include/folio";
 import type { KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import type { MovePagesResult } from "../include/migrate";
+import type { Migrator } from "../include/migrate_copy_offload";
 import { MAP_ANONYMOUS, MAP_PRIVATE } from "../include/mman";
 import { ptePfn } from "../include/pgtable";
 import { Kernel } from "../init/main";
 import { FolioList } from "../lib/list";
 import { checkKernelConsistency } from "../mm/debug";
 import { folioWalkEntry } from "../mm/memory";
+import { migrateFoliosMcCopy } from "../mm/migrate";
 
 /**
  * Runs a synchronous kernel call and returns its value; throws what it fails with.
@@ -222,3 +224,59 @@ export const waitUntil = (predicate: () => boolean): Effect.Effect<void> =>
         check();
       }),
   );
+
+/**
+ * What a {@link recordingMigrator} saw: the migrator to register, every reason `shouldBatch` was
+ * asked about, and how many batches it copied.
+ *
+ * @category Testing
+ */
+export interface RecordingMigrator {
+  /** The migrator: accepts every batch offered and copies it on the CPU. */
+  readonly migrator: Migrator;
+  /** The reason of each `shouldBatch` call, in order. */
+  readonly reasons: number[];
+  /** Batches `offloadCopy` copied so far. */
+  readonly copies: () => number;
+}
+
+/**
+ * A migrator that records what the kernel offers it, for tests of which callers' batches reach a
+ * migrator under a reason mask. Its `offloadCopy` copies with `migrateFoliosMcCopy`, so every
+ * byte arrives as the serial path would have it.
+ *
+ * @category Testing
+ *
+ * @example
+ * ```ts
+ * import { MR_SYSCALL } from "@migrate-offload/core";
+ * import { boot, recordingMigrator, run } from "@migrate-offload/core/testing";
+ *
+ * const kernel = boot();
+ * const recorder = recordingMigrator(kernel);
+ * run(kernel.migrateOffload.register(recorder.migrator, 1 << MR_SYSCALL));
+ * console.log(recorder.reasons); // [] until a move_pages call offers it a batch
+ * run(kernel.shutdown());
+ * ```
+ */
+export const recordingMigrator = (
+  kernel: KernelInterface,
+  name = "recorder",
+): RecordingMigrator => {
+  const reasons: number[] = [];
+  let copies = 0;
+  const migrator: Migrator = {
+    name,
+    owner: null,
+    shouldBatch: (reason) => {
+      reasons.push(reason);
+      return true;
+    },
+    offloadCopy: (dst, src) =>
+      Effect.sync(() => {
+        copies++;
+        return migrateFoliosMcCopy(kernel, dst, src);
+      }),
+  };
+  return { migrator, reasons, copies: () => copies };
+};

@@ -37,6 +37,8 @@ export {
   pattern,
   patternIntact,
   pteAt,
+  type RecordingMigrator,
+  recordingMigrator,
   run,
   runP,
   sameBytes,

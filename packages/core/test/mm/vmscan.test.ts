@@ -7,11 +7,9 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MEMTIER_DEFAULT_DAX_ADISTANCE,
-  type Migrator,
   MPOL_BIND,
   MR_COMPACTION,
   MR_DEMOTION,
-  migrateFoliosMcCopy,
   PROT_READ,
   type Task,
   WMARK_HIGH,
@@ -22,6 +20,7 @@ import {
   expectConsistent,
   expectErrno,
   pattern,
+  recordingMigrator,
   run,
   runP,
   sameBytes,
@@ -157,33 +156,19 @@ describe("direct reclaim (try_to_free_pages)", () => {
     for (const mask of [1 << MR_DEMOTION, 1 << MR_COMPACTION]) {
       const k = tiered();
       run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
-      const reasons: number[] = [];
-      let copies = 0;
-      const m: Migrator = {
-        name: "recorder",
-        owner: null,
-        shouldBatch: (reason) => {
-          reasons.push(reason);
-          return true;
-        },
-        offloadCopy: (dst, src) =>
-          Effect.sync(() => {
-            copies++;
-            return migrateFoliosMcCopy(k, dst, src);
-          }),
-      };
-      run(k.migrateOffload.register(m, mask));
+      const recorder = recordingMigrator(k);
+      run(k.migrateOffload.register(recorder.migrator, mask));
       const p = boundToDram(k);
       const n = 4500;
       const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
       await runP(p.write(addr, pattern(n * PAGE, 4)));
       expect(count(k, "pgdemote_direct")).toBeGreaterThan(0);
       if (mask === 1 << MR_DEMOTION) {
-        expect(new Set(reasons)).toEqual(new Set([MR_DEMOTION]));
-        expect(copies).toBeGreaterThan(0);
+        expect(new Set(recorder.reasons)).toEqual(new Set([MR_DEMOTION]));
+        expect(recorder.copies()).toBeGreaterThan(0);
       } else {
-        expect(reasons).toEqual([]);
-        expect(copies).toBe(0);
+        expect(recorder.reasons).toEqual([]);
+        expect(recorder.copies()).toBe(0);
       }
       expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 4))).toBe(true);
       await runP(k.shutdown());

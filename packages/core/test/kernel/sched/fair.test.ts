@@ -6,12 +6,10 @@ import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MEMTIER_DEFAULT_DAX_ADISTANCE,
-  type Migrator,
   MPOL_BIND,
   MPOL_DEFAULT,
   MR_COMPACTION,
   MR_NUMA_MISPLACED,
-  migrateFoliosMcCopy,
   type Task,
   WMARK_HIGH,
 } from "../../../src/index";
@@ -19,6 +17,7 @@ import {
   boot,
   expectErrno,
   pattern,
+  recordingMigrator,
   run,
   runP,
   sameBytes,
@@ -224,22 +223,8 @@ describe("memory tiering promotion (NUMA_BALANCING_MEMORY_TIERING)", () => {
     for (const mask of [1 << MR_NUMA_MISPLACED, 1 << MR_COMPACTION]) {
       const k = tiered();
       run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
-      const reasons: number[] = [];
-      let copies = 0;
-      const m: Migrator = {
-        name: "recorder",
-        owner: null,
-        shouldBatch: (reason) => {
-          reasons.push(reason);
-          return true;
-        },
-        offloadCopy: (dst, src) =>
-          Effect.sync(() => {
-            copies++;
-            return migrateFoliosMcCopy(k, dst, src);
-          }),
-      };
-      run(k.migrateOffload.register(m, mask));
+      const recorder = recordingMigrator(k);
+      run(k.migrateOffload.register(recorder.migrator, mask));
       const { p, addr } = onSlowTier(k, 32, 5);
       await Effect.runPromise(
         Effect.gen(function* () {
@@ -250,11 +235,11 @@ describe("memory tiering promotion (NUMA_BALANCING_MEMORY_TIERING)", () => {
       );
       expect(count(k, "pgpromote_success")).toBe(32);
       if (mask === 1 << MR_NUMA_MISPLACED) {
-        expect(new Set(reasons)).toEqual(new Set([MR_NUMA_MISPLACED]));
-        expect(copies).toBe(32);
+        expect(new Set(recorder.reasons)).toEqual(new Set([MR_NUMA_MISPLACED]));
+        expect(recorder.copies()).toBe(32);
       } else {
-        expect(reasons).toEqual([]);
-        expect(copies).toBe(0);
+        expect(recorder.reasons).toEqual([]);
+        expect(recorder.copies()).toBe(0);
       }
       expect(sameBytes(run(p.read(addr, 32 * PAGE)), pattern(32 * PAGE, 5))).toBe(true);
       await runP(k.shutdown());
