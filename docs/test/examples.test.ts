@@ -13,6 +13,7 @@ import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
 import { promiseDoor } from "../examples/promise-door";
 import { quickStart } from "../examples/quick-start";
 import { sysfsWrites } from "../examples/sysfs-writes";
+import { tieringExample } from "../examples/tiering";
 
 const docs = new URL("../", import.meta.url);
 
@@ -169,6 +170,31 @@ describe("docs/callers.md", () => {
       "",
       "## mbind and migrate_pages(2)",
     );
+    expect(shown).toEqual(source);
+  });
+});
+
+describe("docs/tiering.md", () => {
+  it("demotes the oldest pages under pressure and promotes them when read again, as the page says", async () => {
+    const seen = await Effect.runPromise(tieringExample);
+    const said = Object.fromEntries(
+      textBlock("tiering.md", "It resolves to:").map((line) => {
+        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
+        return [
+          key,
+          /^\d+$/.test(value) && key !== "dram" && key !== "cxl"
+            ? Number(value)
+            : value === "true"
+              ? true
+              : value,
+        ];
+      }),
+    );
+    expect(seen).toEqual(said);
+  });
+
+  it("shows the example file as it is", () => {
+    const { shown, source } = shownAndSource("tiering.md", "examples/tiering.ts", "tieringExample");
     expect(shown).toEqual(source);
   });
 });

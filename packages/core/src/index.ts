@@ -115,6 +115,15 @@ export {
   MMOP_ONLINE_MOVABLE,
   ONLINE_TYPE_TO_STR,
 } from "./include/memory";
+// include/linux/memory-tiers.h
+export {
+  MEMTIER_ADISTANCE_DRAM,
+  MEMTIER_CHUNK_BITS,
+  MEMTIER_CHUNK_SIZE,
+  MEMTIER_DEFAULT_DAX_ADISTANCE,
+  type MemoryTier,
+  type MemoryTiers,
+} from "./include/memory_tiers";
 // include/uapi/linux/mempolicy.h, include/linux/mempolicy.h
 export {
   type AllocTarget,
@@ -236,6 +245,7 @@ export {
   WMARK_HIGH,
   WMARK_LOW,
   WMARK_MIN,
+  WMARK_PROMO,
   Zone,
 } from "./include/mmzone";
 // include/linux/module.h
@@ -245,6 +255,13 @@ export {
   type ModuleNotifier,
   type ModuleState,
 } from "./include/module";
+// include/linux/sched/sysctl.h, include/linux/sched/numa_balancing.h
+export {
+  NUMA_BALANCING_DISABLED,
+  NUMA_BALANCING_MEMORY_TIERING,
+  NUMA_BALANCING_NORMAL,
+  type NumaBalancing,
+} from "./include/numa_balancing";
 // arch/x86/include/asm/page_64_types.h, processor.h
 export { TASK_SIZE, TASK_SIZE_MAX } from "./include/page_64_types";
 // include/linux/page-flags.h
@@ -252,6 +269,7 @@ export {
   FOLIO_CONTENT_COPIED,
   formatPageFlags,
   PAGE_FLAG_NAMES,
+  PG_active,
   PG_buddy,
   PG_dirty,
   PG_has_hwpoisoned,
@@ -286,14 +304,18 @@ export {
   PTE_MIGRATION,
   PTE_PFN_SHIFT,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SPECIAL,
   PTE_WRITE,
+  PTE_YOUNG,
   pteDirty,
   pteNone,
   ptePfn,
   ptePresent,
+  pteProtnone,
   pteSpecial,
   pteWrite,
+  pteYoung,
 } from "./include/pgtable";
 // include/linux/sched.h
 export {
@@ -307,7 +329,18 @@ export {
 // include/linux/srcu.h
 export type { SrcuStruct } from "./include/srcu";
 // include/linux/swap.h
-export type { HugetlbActive, IsolationList, Lru } from "./include/swap";
+export {
+  type HugetlbActive,
+  type IsolationList,
+  type Kswapd,
+  LRU_ACTIVE_ANON,
+  LRU_ACTIVE_FILE,
+  LRU_INACTIVE_ANON,
+  LRU_INACTIVE_FILE,
+  LRU_UNEVICTABLE,
+  type Lru,
+  NR_LRU_LISTS,
+} from "./include/swap";
 // arch/x86/include/asm/tlbflush.h
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
 // include/trace/events/migrate.h, include/trace/events/thp.h, include/trace/events/compaction.h,
@@ -355,6 +388,7 @@ export {
   ptraceMayAccess,
 } from "./kernel/ptrace";
 export { Srcu } from "./kernel/srcu";
+export { procDointvecMinmax } from "./kernel/sysctl";
 // lib/
 export { parseSize, type Size } from "./lib/cmdline";
 export {
@@ -441,6 +475,7 @@ export {
   migratorFromPromise,
   parseReasonMask,
 } from "./mm/migrate_copy_offload";
+export { migrateMisplacedFolio, migrateMisplacedFolioPrepare } from "./mm/migrate_misplaced";
 export {
   isolateMovableOpsPage,
   migrateMovableOpsPage,
@@ -449,6 +484,7 @@ export {
   setMovableOps,
 } from "./mm/migrate_movable_ops";
 export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
+export { changeProtNuma } from "./mm/mprotect";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
 export {
   hasUnmovablePages,
@@ -456,4 +492,12 @@ export {
   testPagesIsolated,
   undoIsolatePageRange,
 } from "./mm/page_isolation";
-export { folioGet, folioPut } from "./mm/swap";
+export { folioReferenced } from "./mm/rmap";
+export { folioGet, folioLruList, folioPut } from "./mm/swap";
+export {
+  canDemote,
+  DEF_PRIORITY,
+  directReclaim,
+  SWAP_CLUSTER_MAX,
+  tryToFreePages,
+} from "./mm/vmscan";

@@ -112,6 +112,11 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         errno: "EINVAL",
         run: () => Kernel.boot({ nodes: ["512G"] }),
       },
+      {
+        call: 'Kernel.boot({ nodes: ["64M", { memory: "64M", adistance: -1 }] })',
+        errno: "EINVAL",
+        run: () => Kernel.boot({ nodes: ["64M", { memory: "64M", adistance: -1 }] }),
+      },
     ],
   ],
   [

@@ -145,8 +145,18 @@ export interface DirectCompact {
   } | null;
   /** True once direct compaction ran for this access: the next failure falls back. */
   tried: boolean;
+  /**
+   * True once direct reclaim ran for the base page the access faults in now: the next failure is
+   * `ENOMEM`. Cleared when a base page is allocated.
+   */
+  reclaimTried: boolean;
   /** The block compaction allocated for the retried fault, or -1. */
   page: number;
+  /**
+   * A folio a NUMA hinting fault isolated to move to `nid` (`do_numa_page()` →
+   * `migrate_misplaced_folio()`), which the caller migrates before faulting again; null when none.
+   */
+  misplaced: { readonly folio: number; readonly nid: number } | null;
 }
 
 /**

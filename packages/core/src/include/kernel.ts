@@ -22,14 +22,16 @@ import type { MthpMode, ThpMode, ThpSettings } from "./huge_mm";
 import type { KernfsRoot } from "./kernfs";
 import type { MemMap } from "./mem_map";
 import type { MemoryBlock } from "./memory";
+import type { MemoryTiers } from "./memory_tiers";
 import type { MovableOperations } from "./migrate";
 import type { MigrateOffload } from "./migrate_copy_offload";
 import type { AddressSpace, AnonVma } from "./mm_types";
 import type { Fragmentation, PageAllocator, PhysicalMemory } from "./mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "./module";
+import type { NumaBalancing } from "./numa_balancing";
 import type { FolioWaitQueue } from "./pagemap";
 import type { TaskOptions, TaskStruct } from "./sched";
-import type { HugetlbActive, Lru } from "./swap";
+import type { HugetlbActive, Kswapd, Lru } from "./swap";
 import type { Tracepoints } from "./trace";
 import type { VmStat } from "./vmstat";
 
@@ -41,8 +43,15 @@ import type { VmStat } from "./vmstat";
  * @category Kernel
  */
 export interface KernelConfig {
-  /** Memory of each NUMA node, node 0 first. A node of size 0 is memoryless. */
-  readonly nodes: ReadonlyArray<Size | { readonly memory: Size }>;
+  /**
+   * Memory of each NUMA node, node 0 first. A node of size 0 is memoryless. A node given as an
+   * object may name its memory type by its abstract distance (`adistance`, see
+   * `mm/memory-tiers.c`): a non-negative integer below 2^31, such as
+   * `MEMTIER_DEFAULT_DAX_ADISTANCE` for CXL or persistent memory onlined by dax kmem. Such a node
+   * is a memory-only device, with no CPUs (not `N_CPU`); a node without `adistance` is DRAM
+   * (`MEMTIER_ADISTANCE_DRAM`) with CPUs.
+   */
+  readonly nodes: ReadonlyArray<Size | { readonly memory: Size; readonly adistance?: number }>;
   /**
    * Base page size (`PAGE_SIZE`: `arch/x86/include/asm/page_types.h`, arm64's `page-def.h`): 4 KiB
    * (default), 16 KiB or 64 KiB.
@@ -131,6 +140,12 @@ export interface Kernel {
   readonly memoryBlocks: readonly MemoryBlock[];
   /** Compaction's tunables and daemons (`mm/compaction.c`). */
   readonly compaction: Compaction;
+  /** The memory tiers and demotion targets (`mm/memory-tiers.c`). */
+  readonly memoryTiers: MemoryTiers;
+  /** The per-node `kswapd` daemons of reclaim (`mm/vmscan.c`). */
+  readonly kswapd: Kswapd;
+  /** Automatic NUMA balancing and memory tiering promotion (`kernel/sched/fair.c`). */
+  readonly numaBalancing: NumaBalancing;
   /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */
   readonly lru: Lru;
   /** The active hugetlb folios (`hstate->hugepage_activelist`, `include/linux/hugetlb.h`). */

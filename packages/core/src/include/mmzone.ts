@@ -265,6 +265,14 @@ export const WMARK_MIN = 0;
 export const WMARK_LOW = 1;
 /** `WMARK_HIGH` (`include/linux/mmzone.h`). @category Memory and folios */
 export const WMARK_HIGH = 2;
+/**
+ * `WMARK_PROMO` (`include/linux/mmzone.h`): one more step above the high watermark. In memory
+ * tiering mode, promotion wakes kswapd on a top-tier node until it has this much free, to make
+ * room for the pages it promotes.
+ *
+ * @category Memory and folios
+ */
+export const WMARK_PROMO = 3;
 
 /**
  * The free memory of one node. Models `struct zone` (`include/linux/mmzone.h`): its
@@ -301,10 +309,11 @@ export class Zone {
   /** Pages taken out of service because they are hwpoisoned. */
   poisonedPages = 0;
   /**
-   * The min, low and high watermarks in pages (`_watermark[]`, set by
-   * `__setup_per_zone_wmarks()`, `mm/page_alloc.c`); index with `WMARK_MIN` / `_LOW` / `_HIGH`.
+   * The min, low, high and promo watermarks in pages (`_watermark[]`, set by
+   * `__setup_per_zone_wmarks()`, `mm/page_alloc.c`); index with `WMARK_MIN` / `_LOW` / `_HIGH` /
+   * `_PROMO`.
    */
-  readonly watermark: [number, number, number] = [0, 0, 0];
+  readonly watermark: [number, number, number, number] = [0, 0, 0, 0];
   /**
    * The node's `memory_failure()` outcomes (`pglist_data->mf_stats`, `struct
    * memory_failure_stats`, `include/linux/mmzone.h`; the model has one zone per node): every

@@ -151,6 +151,16 @@ export const PG_offline = 1 << 18;
 export const PG_movable_ops_isolated = 1 << 19;
 
 /**
+ * `PG_active` (`include/linux/page-flags.h`): the folio is on an active LRU list
+ * (`LRU_ACTIVE_ANON` or `LRU_ACTIVE_FILE`). Reclaim sets it on a folio found referenced
+ * (`pgactivate`) and clears it when aging moves the folio to the inactive list (`pgdeactivate`);
+ * migration carries it to the new folio (`folio_migrate_flags()`). Cleared when the folio is freed.
+ *
+ * @category Page flags
+ */
+export const PG_active = 1 << 20;
+
+/**
  * Flag names by bit, for dumps (`%pGp`): `pageflag_names` (`mm/debug.c`), built from
  * `__def_pageflag_names` (`include/trace/events/mmflags.h`).
  *
@@ -177,6 +187,7 @@ export const PAGE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [PG_hugetlb_migratable, "hugetlb_migratable"],
   [PG_offline, "offline"],
   [PG_movable_ops_isolated, "movable_ops_isolated"],
+  [PG_active, "active"],
 ];
 
 /**

@@ -2,7 +2,7 @@
  * Page-table entries.
  *
  * Models the PTE encoding of `include/linux/pgtable.h` and the migration swap entries of
- * `include/linux/swapops.h`. An entry is a 32-bit word: the PFN above five flag bits. A present
+ * `include/linux/swapops.h`. An entry is a 32-bit word: the PFN above seven flag bits. A present
  * entry maps a page; a migration entry is not present and names the page being migrated, with
  * the write permission it must get back (`make_writable_migration_entry`). A huge PMD
  * (`Vma.pmds`) uses the same encoding and names its folio's head: present, it maps the whole
@@ -46,12 +46,29 @@ export const PTE_DIRTY = 1 << 3;
  */
 export const PTE_SPECIAL = 1 << 4;
 /**
+ * `_PAGE_ACCESSED` (`arch/x86/include/asm/pgtable_types.h`), the young bit: the page was accessed
+ * through this entry since the bit was last cleared. The model's loads and stores set it when they
+ * walk the page table to fill the TLB, as the MMU does; reclaim's `folio_referenced()`
+ * (`mm/rmap.c`) reads and clears it, flushing the TLB entry so that the next access sets it again.
+ *
+ * @category Page tables
+ */
+export const PTE_YOUNG = 1 << 5;
+/**
+ * `_PAGE_PROTNONE` (`arch/x86/include/asm/pgtable_types.h`): a NUMA hinting entry. The page stays
+ * mapped (`pte_present()` is true) but any access faults (`pte_protnone()`), so that NUMA
+ * balancing learns who uses it (`change_prot_numa()`, `do_numa_page()`).
+ *
+ * @category Page tables
+ */
+export const PTE_PROTNONE = 1 << 6;
+/**
  * Bits below the PFN in the model's 32-bit entry, where x86's `pte_pfn()`
  * (`arch/x86/include/asm/pgtable.h`) shifts by `PAGE_SHIFT`.
  *
  * @category Page tables
  */
-export const PTE_PFN_SHIFT = 5;
+export const PTE_PFN_SHIFT = 7;
 /**
  * The largest PFN the model's 32-bit entry can hold; x86 bounds it with `PTE_PFN_MASK`
  * (`arch/x86/include/asm/pgtable_types.h`).
@@ -140,3 +157,18 @@ export const pteDirty = (pte: number): boolean => (pte & PTE_DIRTY) !== 0;
  * @category Page tables
  */
 export const pteSpecial = (pte: number): boolean => (pte & PTE_SPECIAL) !== 0;
+
+/**
+ * `pte_young()` (`arch/x86/include/asm/pgtable.h`): the accessed bit is set.
+ *
+ * @category Page tables
+ */
+export const pteYoung = (pte: number): boolean => (pte & PTE_YOUNG) !== 0;
+
+/**
+ * `pte_protnone()` (`arch/x86/include/asm/pgtable.h`): a NUMA hinting entry, present but not
+ * accessible.
+ *
+ * @category Page tables
+ */
+export const pteProtnone = (pte: number): boolean => (pte & PTE_PROTNONE) !== 0;

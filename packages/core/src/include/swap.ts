@@ -1,14 +1,57 @@
 /**
- * The lists that isolation takes folios from: the LRU and the active hugetlb list.
+ * The lists that isolation takes folios from (the LRU and the active hugetlb list), and reclaim.
  *
  * Models the LRU calls of `include/linux/swap.h` (`folio_add_lru()`, `folio_isolate_lru()`,
- * `folio_putback_lru()`) over `struct lruvec` (`include/linux/mmzone.h`), and the hugetlb
- * counterparts of `include/linux/hugetlb.h` (`isolate_hugetlb()`, `folio_putback_hugetlb()`).
- * The lists themselves are `mm/swap.ts`.
+ * `folio_putback_lru()`) over `struct lruvec` and `enum lru_list` (`include/linux/mmzone.h`), the
+ * hugetlb counterparts of `include/linux/hugetlb.h` (`isolate_hugetlb()`,
+ * `folio_putback_hugetlb()`), and `kswapd`'s interface (`wakeup_kswapd()`, `kswapd_run()`). The
+ * lists themselves are `mm/swap.ts`; reclaim is `mm/vmscan.ts`.
  *
  * @module
  */
+import type { Effect } from "effect";
+import type { ErrnoError } from "../errno";
 import type { FolioList } from "../lib/list";
+
+/**
+ * `LRU_INACTIVE_ANON` (`enum lru_list`, `include/linux/mmzone.h`): anonymous and shmem folios not
+ * used lately, where reclaim looks first. A new anonymous folio starts here.
+ *
+ * @category Reclaim
+ */
+export const LRU_INACTIVE_ANON = 0;
+/**
+ * `LRU_ACTIVE_ANON` (`include/linux/mmzone.h`): anonymous and shmem folios in use (`PG_active`).
+ *
+ * @category Reclaim
+ */
+export const LRU_ACTIVE_ANON = 1;
+/**
+ * `LRU_INACTIVE_FILE` (`include/linux/mmzone.h`): page cache folios not used lately. A new page
+ * cache folio starts here.
+ *
+ * @category Reclaim
+ */
+export const LRU_INACTIVE_FILE = 2;
+/**
+ * `LRU_ACTIVE_FILE` (`include/linux/mmzone.h`): page cache folios in use (`PG_active`).
+ *
+ * @category Reclaim
+ */
+export const LRU_ACTIVE_FILE = 3;
+/**
+ * `LRU_UNEVICTABLE` (`include/linux/mmzone.h`): folios reclaim must not take, here the mlocked
+ * ones (`PG_mlocked`).
+ *
+ * @category Reclaim
+ */
+export const LRU_UNEVICTABLE = 4;
+/**
+ * `NR_LRU_LISTS` (`include/linux/mmzone.h`): 5, the lists of one `lruvec`.
+ *
+ * @category Reclaim
+ */
+export const NR_LRU_LISTS = 5;
 
 /**
  * A list folios are isolated from for migration and put back on: the LRU calls of
@@ -36,16 +79,53 @@ export interface IsolationList {
 }
 
 /**
- * The LRU lists of one kernel, one per node (`struct lruvec`, `include/linux/mmzone.h`), marked by
- * `PG_lru`.
+ * The LRU lists of one kernel (`struct lruvec`, `include/linux/mmzone.h`): per node, one list per
+ * `enum lru_list`, marked by `PG_lru`. A folio's list follows its flags (`folio_lru_list()`,
+ * `include/linux/mm_inline.h`): mlocked ones are unevictable, the rest are anon (swap-backed) or
+ * file, active (`PG_active`) or inactive. Folios are added at the head and reclaim takes them from
+ * the tail, so the tail holds the oldest.
  *
  * @category Memory and folios
  */
 export interface Lru extends IsolationList {
-  /** One list per node. */
-  readonly lists: readonly FolioList[];
-  /** Folios on a node's LRU, counted by walking it; 0 for a node that does not exist. */
+  /** Per node, the lists indexed by `LRU_INACTIVE_ANON` … `LRU_UNEVICTABLE`. */
+  readonly lists: readonly (readonly FolioList[])[];
+  /** Folios on a node's lists, counted by walking them; 0 for a node that does not exist. */
   count(nid: number): number;
+  /**
+   * `lruvec_lru_size()` (`mm/vmscan.c`): the pages (not folios) on one list of a node, counted by
+   * walking it; 0 for a node that does not exist.
+   */
+  size(nid: number, lru: number): number;
+}
+
+/**
+ * A kernel's `kswapd` daemons, one per node with memory (`pgdat->kswapd`, `mm/vmscan.c`), and the
+ * state reclaim keeps per node. `mm/vmscan.ts` implements it.
+ *
+ * @category Reclaim
+ */
+export interface Kswapd {
+  /** Whether the daemons run (between {@link run} and kernel shutdown). */
+  readonly running: boolean;
+  /**
+   * `kswapd_run()` for every node with memory: starts the daemons as fibers on the `Clock` of the
+   * calling fiber (`TestClock` in tests); kernel shutdown stops them. `EBUSY` when they run
+   * already.
+   */
+  run(): Effect.Effect<void, ErrnoError>;
+  /**
+   * `wakeup_kswapd()` (`mm/vmscan.c`): asks node `nid`'s daemon to reclaim until the node is above
+   * its high watermark (`WMARK_HIGH`; `WMARK_PROMO` in NUMA balancing's memory tiering mode) for
+   * an allocation of `order`. Nothing happens when the daemons do not run, the node's daemon is
+   * awake already, or the node is balanced.
+   */
+  wakeup(nid: number, order: number): void;
+  /**
+   * What `shrink_node()` (`mm/vmscan.c`) does when it reclaimed something on `nid`: resets the
+   * node's `kswapd_failures`, so a daemon that had given the node up works on it again.
+   */
+  nodeReclaimed(nid: number): void;
 }
 
 /**

@@ -10,13 +10,39 @@
 /**
  * Event counters, by their `/proc/vmstat` names, in the kernel's order: the items of
  * `enum vm_event_item` (`include/linux/vm_event_item.h`) this model counts, named as
- * `vmstat_text` (`mm/vmstat.c`) prints them. Counters Linux keeps per mTHP size only
+ * `vmstat_text` (`mm/vmstat.c`) prints them, after the node counters of `enum node_stat_item`
+ * (`include/linux/mmzone.h`) that only grow (`pgpromote_*`, `pgdemote_*`). Counters Linux keeps per mTHP size only
  * (`count_mthp_stat()`) are not here: they are `ThpSettings.mthpStat` (`include/huge_mm.ts`).
  *
  * @category Tracing and statistics
  */
 export const VM_EVENT_ITEMS = [
+  // Node counters (enum node_stat_item), printed before the events.
+  "pgpromote_success",
+  "pgpromote_candidate",
+  "pgdemote_kswapd",
+  "pgdemote_direct",
+  // Events (enum vm_event_item).
+  "allocstall_normal",
+  "pgactivate",
+  "pgdeactivate",
   "pgfault",
+  "pgrefill",
+  "pgsteal_kswapd",
+  "pgsteal_direct",
+  "pgscan_kswapd",
+  "pgscan_direct",
+  "pgscan_anon",
+  "pgscan_file",
+  "pgsteal_anon",
+  "pgsteal_file",
+  "kswapd_low_wmark_hit_quickly",
+  "kswapd_high_wmark_hit_quickly",
+  "pageoutrun",
+  "numa_pte_updates",
+  "numa_hint_faults",
+  "numa_hint_faults_local",
+  "numa_pages_migrated",
   "pgmigrate_success",
   "pgmigrate_fail",
   "thp_migration_success",

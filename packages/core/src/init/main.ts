@@ -27,10 +27,12 @@ import { type MthpMode, ThpSettings } from "../include/huge_mm";
 import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
 import type { MemoryBlock } from "../include/memory";
+import { MEMTIER_ADISTANCE_DRAM } from "../include/memory_tiers";
 import type { MovableOperations } from "../include/migrate";
 import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
-import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
+import { type Fragmentation, PhysicalMemory, WMARK_HIGH, WMARK_PROMO } from "../include/mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module";
+import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import { PG_reserved } from "../include/page_flags";
 import { FolioWaitQueue } from "../include/pagemap";
 import { PTE_MAX_PFN } from "../include/pgtable";
@@ -38,6 +40,7 @@ import type { TaskOptions } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
+import { NumaBalancingState, numaBalancingInitSysfs } from "../kernel/sched/fair";
 import { checkTaskOptions, Process, taskCred } from "../kernel/task";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
@@ -46,10 +49,12 @@ import { balloonInit } from "../mm/balloon";
 import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { injectMemoryError, memoryFailure, unpoisonMemory } from "../mm/memory_failure";
+import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm/memory_tiers";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
+import { KswapdState } from "../mm/vmscan";
 
 const isPowerOfTwo = (n: number): boolean =>
   Number.isSafeInteger(n) && n > 0 && 2 ** Math.log2(n) === n;
@@ -61,6 +66,8 @@ interface BootPlan {
   readonly pmdOrder: number;
   readonly distances: number[][];
   readonly thpOrders: Map<number, MthpMode>;
+  /** Each node's memory type (null for a node with no memory). */
+  readonly memtypes: (NodeMemoryType | null)[];
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -84,9 +91,29 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
     return errno("EINVAL", `nodes must list 1..${MAX_NUMNODES} nodes`);
   }
   const nodeBytes: number[] = [];
+  const memtypes: (NodeMemoryType | null)[] = [];
   for (const [nid, node] of config.nodes.entries()) {
     const bytes = parseSize(isRecord(node) ? (node.memory as Size) : node);
     if (typeof bytes !== "number") return errno("EINVAL", `node ${nid}: ${bytes.message}`);
+    const adistance = isRecord(node) ? node.adistance : undefined;
+    if (
+      adistance !== undefined &&
+      (!Number.isInteger(adistance) ||
+        (adistance as number) < 0 ||
+        (adistance as number) >= 2 ** 31)
+    ) {
+      return errno(
+        "EINVAL",
+        `node ${nid}: adistance ${formatValue(adistance)} is not an integer in 0..2147483647`,
+      );
+    }
+    memtypes.push(
+      bytes === 0
+        ? null
+        : adistance === undefined
+          ? { adistance: MEMTIER_ADISTANCE_DRAM, hasCpu: true }
+          : { adistance: adistance as number, hasCpu: false },
+    );
     if (bytes % pageSize !== 0) {
       return errno(
         "EINVAL",
@@ -165,7 +192,7 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
       `thp.enabled ${JSON.stringify(enabled)} is not always, madvise or never`,
     );
   }
-  return { pageSize, sectionSize, nodeBytes, pmdOrder, distances, thpOrders };
+  return { pageSize, sectionSize, nodeBytes, pmdOrder, distances, thpOrders, memtypes };
 };
 
 /** The kernels whose calls the running fiber is inside (shutdown must not wait for itself). */
@@ -187,6 +214,9 @@ class Machine implements KernelInterface {
   readonly moduleNotifyList = new Set<ModuleNotifier>();
   readonly migrateOffload: MigrateOffloadRegistry;
   readonly compaction: CompactionState;
+  readonly memoryTiers: MemoryTierState;
+  readonly kswapd: KswapdState;
+  readonly numaBalancing: NumaBalancingState;
   readonly vmstat: VmStat;
   readonly movableOps = new Map<number, MovableOperations>();
   readonly balloonDevices = new Map<number, BalloonDevInfo>();
@@ -259,6 +289,15 @@ class Machine implements KernelInterface {
     createProcFiles(this);
     this.compaction = new CompactionState(this);
     compactionInitSysfs(this, this.compaction);
+    this.memoryTiers = new MemoryTierState(plan.memtypes, this.distance);
+    memoryTierInitSysfs(this, this.memoryTiers);
+    this.kswapd = new KswapdState(this);
+    this.pageAlloc.wakeupKswapd = (nid, order) => this.kswapd.wakeup(nid, order);
+    this.numaBalancing = new NumaBalancingState(this);
+    numaBalancingInitSysfs(this, this.numaBalancing);
+    // pgdat_balanced(): in memory tiering mode kswapd balances to the promo watermark.
+    this.kswapd.balanceMark = () =>
+      this.numaBalancing.mode & NUMA_BALANCING_MEMORY_TIERING ? WMARK_PROMO : WMARK_HIGH;
     this.migrateOffload = new MigrateOffloadRegistry(this);
     balloonInit(this);
   }

@@ -29,11 +29,13 @@ import { formatValue } from "../lib/bug";
 import { directCompact } from "../mm/compaction";
 import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
+import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
 import { folioPut } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
+import { directReclaim } from "../mm/vmscan";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
 
 /**
@@ -244,7 +246,7 @@ export class Process implements Task {
       done: 0,
       waitPfn: -1,
       error: null,
-      compact: { request: null, tried: false, page: -1 },
+      compact: { request: null, tried: false, reclaimTried: false, page: -1, misplaced: null },
     };
     const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
       progress.waitPfn = -1;
@@ -254,10 +256,21 @@ export class Process implements Task {
         folioPut(this.kernel, progress.compact.page);
         progress.compact.page = -1;
       }
+      if (progress.compact.misplaced) {
+        // do_numa_page() → migrate_misplaced_folio(): move the isolated folio, then access again.
+        const { folio, nid } = progress.compact.misplaced;
+        progress.compact.misplaced = null;
+        return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid), () => step);
+      }
       if (progress.error) return Effect.fail(progress.error);
       if (progress.compact.request) {
-        // __alloc_pages_direct_compact(): compact, then fault again with what it got.
-        return Effect.flatMap(directCompact(this.kernel, progress.compact), () => step);
+        // __alloc_pages_direct_compact() for a costly order, __alloc_pages_direct_reclaim() for a
+        // base page: compact or reclaim, then fault again with what it got.
+        const slow =
+          progress.compact.request.order > 0
+            ? directCompact(this.kernel, progress.compact)
+            : directReclaim(this.kernel, progress.compact);
+        return Effect.flatMap(slow, () => step);
       }
       if (progress.waitPfn >= 0) {
         this.migration.migrationEntryWaits++;

@@ -70,7 +70,7 @@ import {
   PG_lru,
   PG_movable_ops,
 } from "../include/page_flags";
-import { kstrtoint } from "../lib/kstrtox";
+import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
 
@@ -1063,15 +1063,6 @@ export class CompactionState implements Compaction {
   }
 }
 
-/** Parses an integer sysctl in `[min, max]` as `proc_dointvec_minmax()` does; EINVAL otherwise. */
-const parseMinmax = (name: string, text: string, min: number, max: number): number | ErrnoError => {
-  const v = kstrtoint(text.trim(), 10);
-  if (v instanceof Error)
-    return errno("EINVAL", `${name}: ${JSON.stringify(text)} is not an integer`);
-  if (v < min || v > max) return errno("EINVAL", `${name}: ${v} is outside ${min}..${max}`);
-  return v;
-};
-
 /**
  * Creates compaction's files: `/proc/sys/vm/compact_memory` (0200; writing 1 compacts every node,
  * anything else is `EINVAL`), `/proc/sys/vm/compaction_proactiveness` (0644, 0..100),
@@ -1086,7 +1077,7 @@ export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => 
     compact_memory: {
       mode: 0o200,
       store: (text, count) => {
-        const v = parseMinmax("compact_memory", text, -0x80000000, 0x7fffffff);
+        const v = procDointvecMinmax("compact_memory", text, -0x80000000, 0x7fffffff);
         if (v instanceof Error) return v;
         if (v !== 1) return errno("EINVAL", `compact_memory: only 1 is accepted, not ${v}`);
         return Effect.as(compactNodes(k), count);
@@ -1096,7 +1087,7 @@ export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => 
       mode: 0o644,
       show: () => `${state.proactiveness}\n`,
       store: (text, count) => {
-        const v = parseMinmax("compaction_proactiveness", text, 0, 100);
+        const v = procDointvecMinmax("compaction_proactiveness", text, 0, 100);
         if (v instanceof Error) return v;
         state.proactiveness = v;
         state.triggerProactive();
@@ -1107,7 +1098,7 @@ export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => 
       mode: 0o644,
       show: () => `${state.extfragThreshold}\n`,
       store: (text, count) => {
-        const v = parseMinmax("extfrag_threshold", text, 0, 1000);
+        const v = procDointvecMinmax("extfrag_threshold", text, 0, 1000);
         if (v instanceof Error) return v;
         state.extfragThreshold = v;
         return count;

@@ -59,16 +59,21 @@ import {
   mkPte,
   PTE_DIRTY,
   PTE_PFN_SHIFT,
+  PTE_PROTNONE,
   PTE_SPECIAL,
   PTE_WRITE,
+  PTE_YOUNG,
   pteDirty,
   ptePfn,
   ptePresent,
+  pteProtnone,
   pteSpecial,
   pteWrite,
+  pteYoung,
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
 import { hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
+import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -153,17 +158,18 @@ const allocFaultFolio = (
       head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
     }
     // __alloc_pages_slowpath() compacts for a costly order (a movable allocation of order 3 or
-    // less only reclaims).
+    // less only reclaims), and reclaims directly for a base page (__alloc_pages_direct_reclaim()).
     if (
       head < 0 &&
-      order > PAGE_ALLOC_COSTLY_ORDER &&
       dc &&
-      !dc.tried &&
-      gfp & __GFP_DIRECT_RECLAIM
+      gfp & __GFP_DIRECT_RECLAIM &&
+      ((order > PAGE_ALLOC_COSTLY_ORDER && !dc.tried) || (order === 0 && !dc.reclaimTried))
     ) {
       dc.request = { nid: target.nid, order, gfp, nodemask: target.nodemask };
       return -1;
     }
+    // A base page got: the next one of the access may reclaim again.
+    if (dc && order === 0 && head >= 0) dc.reclaimTried = false;
     // This fault's compaction is spent; the next THP fault of the access may compact again.
     if (dc && order > 0) dc.tried = false;
     if (order > 0) {
@@ -299,8 +305,18 @@ const cowPage = (
   return 0;
 };
 
-/** `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. */
-const doFault = (k: Kernel, task: Task, vma: Vma, slot: number, write: boolean): ErrnoError | 0 => {
+/**
+ * `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. With `dc`,
+ * a base page the page cache cannot get asks for direct reclaim (`VM_FAULT_RETRY`).
+ */
+const doFault = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  write: boolean,
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const mapping = vma.mapping!;
   const pgoff = vma.pgoff + slot;
   let head = filemapGetFolio(mapping, pgoff);
@@ -313,7 +329,8 @@ const doFault = (k: Kernel, task: Task, vma: Vma, slot: number, write: boolean):
       let cached = false;
       for (let p = start; p < start + nr && !cached; p++) cached = mapping.pages.has(p);
       if (cached) continue;
-      head = allocFaultFolio(k, task, vma, start, [order]);
+      head = allocFaultFolio(k, task, vma, start, [order], order === 0 ? dc : undefined);
+      if (dc?.request) return VM_FAULT_RETRY;
       if (head < 0) continue;
       filemapAddFolio(k, mapping, head, start);
       if (vma.flags & VM_LOCKED) k.memmap.set(head, PG_mlocked);
@@ -386,6 +403,34 @@ const doWpPage = (k: Kernel, task: Task, vma: Vma, slot: number): ErrnoError | 0
 };
 
 /**
+ * `do_numa_page()` (`mm/memory.c`): a fault on a NUMA hinting entry. Counts `numa_hint_faults`
+ * (and `numa_hint_faults_local` when the page is on the faulting task's node), makes the entry
+ * accessible again (the kernel does so after deciding, the model first: nothing else runs in
+ * between), and asks NUMA balancing where the folio belongs (`numa_migrate_check()`). A folio to
+ * move is isolated (`migrate_misplaced_folio_prepare()`) and handed to the caller in
+ * {@link DirectCompact.misplaced}, and the fault returns `VM_FAULT_RETRY`; without `dc` it only
+ * restores the entry.
+ */
+const doNumaPage = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  dc?: DirectCompact,
+): 0 | typeof VM_FAULT_RETRY => {
+  const pte = vma.ptes[slot]!;
+  vma.ptes[slot] = pte & ~PTE_PROTNONE;
+  const head = k.memmap.folioOf(ptePfn(pte));
+  k.vmstat.count("numa_hint_faults");
+  if (k.mem.pfnToNid(head) === task.nid) k.vmstat.count("numa_hint_faults_local");
+  const target = k.numaBalancing.migrateCheck(task, vma, head);
+  if (target < 0 || !dc) return 0;
+  if (!migrateMisplacedFolioPrepare(k, head, target)) return 0;
+  dc.misplaced = { folio: head, nid: target };
+  return VM_FAULT_RETRY;
+};
+
+/**
  * `handle_mm_fault()` for the page at `slot` of `vma`. With `dc`, an anonymous THP fault may
  * stop with `VM_FAULT_RETRY` to ask for direct compaction (see {@link DirectCompact}).
  */
@@ -403,6 +448,7 @@ export const handleMmFault = (
   if (pmd !== undefined && ptePresent(pmd))
     return write ? doHugePmdWpPage(k, task, vma, haddr, slot) : 0;
   const pte = vma.ptes[slot]!;
+  if (ptePresent(pte) && pteProtnone(pte)) return doNumaPage(k, task, vma, slot, dc);
   if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot) : 0;
   if (isHwpoisonEntry(pte)) {
     // do_swap_page(): VM_FAULT_HWPOISON, which the arch fault handler turns into SIGBUS with
@@ -413,24 +459,28 @@ export const handleMmFault = (
       `address 0x${addr.toString(16)}: the poisoned page (pfn ${ptePfn(pte)}) was unmapped; SIGBUS BUS_MCEERR_AR`,
     );
   }
-  if (vma.mapping) return doFault(k, task, vma, slot, write);
+  if (vma.mapping) return doFault(k, task, vma, slot, write, dc);
   return doAnonymousPage(k, task, vma, slot, write, dc);
 };
 
-/** Sets the dirty bit of the entry that maps `slot`, a huge PMD or a PTE, and a file folio's. */
-const markDirty = (k: Kernel, vma: Vma, slot: number): void => {
+/**
+ * What the MMU does on a page walk that fills the TLB: sets the accessed (young) bit of the entry
+ * that maps `slot`, a huge PMD or a PTE, and for a write its dirty bit and a file folio's.
+ */
+const markAccessed = (k: Kernel, vma: Vma, slot: number, write: boolean): void => {
   const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
   const pmd = vma.pmds.get(haddr);
+  const bits = PTE_YOUNG | (write ? PTE_DIRTY : 0);
   let pfn: number;
   if (pmd !== undefined) {
-    vma.pmds.set(haddr, pmd | PTE_DIRTY);
+    vma.pmds.set(haddr, (pmd | bits) >>> 0);
     pfn = ptePfn(pmd);
   } else {
-    vma.ptes[slot] = vma.ptes[slot]! | PTE_DIRTY;
+    vma.ptes[slot] = vma.ptes[slot]! | bits;
     pfn = ptePfn(vma.ptes[slot]!);
   }
   const head = k.memmap.folioOf(pfn);
-  if (k.memmap.mapping[head]! > 0) k.memmap.set(head, PG_dirty);
+  if (write && k.memmap.mapping[head]! > 0) k.memmap.set(head, PG_dirty);
 };
 
 /**
@@ -470,9 +520,9 @@ export function translate(
     const slot = vpn - vma.start / k.mem.pageSize;
     const pte = folioWalkEntry(k, vma, slot);
     if (isMigrationEntry(pte)) return -(ptePfn(pte) + 1);
-    if (ptePresent(pte) && (!write || pteWrite(pte))) {
-      if (write && !pteDirty(pte)) markDirty(k, vma, slot);
-      mm.tlb.fill(vpn, pte | (write ? PTE_DIRTY : 0));
+    if (ptePresent(pte) && !pteProtnone(pte) && (!write || pteWrite(pte))) {
+      if (!pteYoung(pte) || (write && !pteDirty(pte))) markAccessed(k, vma, slot, write);
+      mm.tlb.fill(vpn, pte | PTE_YOUNG | (write ? PTE_DIRTY : 0));
       return ptePfn(pte);
     }
     const fault = handleMmFault(k, task, vma, slot, write, dc);

@@ -54,6 +54,7 @@ import {
 import type { AddressSpace } from "../include/mm_types";
 import {
   FOLIO_CONTENT_COPIED,
+  PG_active,
   PG_dirty,
   PG_hugetlb,
   PG_locked,
@@ -112,7 +113,8 @@ const PAGE_WAS_MAPPED = 1;
 const PAGE_WAS_MLOCKED = 2;
 
 /** Flags that follow a folio to its new place (`folio_migrate_flags`). */
-const MIGRATE_FLAGS = PG_uptodate | PG_referenced | PG_swapbacked | PG_mlocked | PG_private;
+const MIGRATE_FLAGS =
+  PG_uptodate | PG_referenced | PG_active | PG_swapbacked | PG_mlocked | PG_private;
 
 /**
  * `folio_expected_ref_count()` (`include/linux/mm.h`): the references a folio holds for its

@@ -6,7 +6,8 @@
  * `vma_adjust_trans_huge()` does) and sets their flags, and `change_protection()` write-protects
  * the entries of a range that loses `PROT_WRITE`: PTEs, whole huge PMDs (`change_huge_pmd()`) and
  * writable migration entries, which become readable ones. A range that gains `PROT_WRITE` keeps
- * its entries read-only; the next write faults and reuses or copies the page.
+ * its entries read-only; the next write faults and reuses or copies the page. `change_prot_numa()`
+ * marks entries for NUMA balancing's hinting faults.
  *
  * @module
  */
@@ -15,7 +16,15 @@ import type { Kernel, Task } from "../include/kernel";
 import { VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../include/mman";
 import { TASK_SIZE } from "../include/page_64_types";
-import { isMigrationEntry, PTE_WRITE, ptePresent } from "../include/pgtable";
+import {
+  isMigrationEntry,
+  PTE_PROTNONE,
+  PTE_WRITE,
+  ptePfn,
+  ptePresent,
+  pteProtnone,
+  pteSpecial,
+} from "../include/pgtable";
 import { hpagePmdSize } from "./huge_memory";
 import { pageRange, vmasForRange } from "./mmap";
 import { vmEnoughMemory } from "./util";
@@ -97,4 +106,44 @@ export const doMprotect = (
   }
   mm.tlb.flushAll();
   return 0;
+};
+
+/**
+ * `change_prot_numa()` (`mm/mprotect.c`, `change_pte_range()` with `MM_CP_PROT_NUMA`): turns the
+ * present PTEs of `vma` in `[start, end)` into NUMA hinting entries (`PTE_PROTNONE`), flushing
+ * each translation, so the next access faults (`do_numa_page()`). Skipped, as the kernel skips
+ * them: the zero page and other special entries, entries already `PROT_NONE`, hugetlb and
+ * PMD-mapped memory (whose `change_huge_pmd()` path the model does not take), and, in memory
+ * tiering mode without `NUMA_BALANCING_NORMAL`, pages on top-tier nodes, which have nowhere to be
+ * promoted to. For a slow-tier page in tiering mode it records the scan time
+ * (`folio_xchg_access_time()`) through `recordScan`. Returns the PTEs updated
+ * (`numa_pte_updates`).
+ *
+ * @category NUMA balancing
+ */
+export const changeProtNuma = (
+  k: Kernel,
+  vma: Vma,
+  start: number,
+  end: number,
+  skipToptier: boolean,
+  recordScan: (head: number) => void,
+): number => {
+  if (vma.flags & VM_HUGETLB) return 0;
+  const pageSize = k.mem.pageSize;
+  const pmdSize = hpagePmdSize(k);
+  let updated = 0;
+  for (let addr = Math.max(start, vma.start); addr < Math.min(end, vma.end); addr += pageSize) {
+    if (vma.pmds.has(addr - (addr % pmdSize))) continue;
+    const slot = (addr - vma.start) / pageSize;
+    const pte = vma.ptes[slot]!;
+    if (!ptePresent(pte) || pteSpecial(pte) || pteProtnone(pte)) continue;
+    const head = k.memmap.folioOf(ptePfn(pte));
+    if (skipToptier && k.memoryTiers.nodeIsToptier(k.mem.pfnToNid(head))) continue;
+    recordScan(head);
+    vma.ptes[slot] = pte | PTE_PROTNONE;
+    vma.mm.tlb.flushPage(addr / pageSize);
+    updated++;
+  }
+  return updated;
 };

@@ -1,6 +1,12 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
-import { __GFP_COMP, __GFP_THISNODE, __GFP_ZERO, gfpMigratetype } from "../include/gfp";
+import {
+  __GFP_COMP,
+  __GFP_KSWAPD_RECLAIM,
+  __GFP_THISNODE,
+  __GFP_ZERO,
+  gfpMigratetype,
+} from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import type { MemMap } from "../include/mem_map";
 import { MIGRATE_SYNC, MR_CONTIG_RANGE } from "../include/migrate_mode";
@@ -20,6 +26,7 @@ import {
   WMARK_HIGH,
   WMARK_LOW,
   WMARK_MIN,
+  WMARK_PROMO,
   Zone,
 } from "../include/mmzone";
 import {
@@ -73,6 +80,12 @@ export class BuddyAllocator implements PageAllocator {
   readonly zonelists: readonly (readonly number[])[];
   /** `fail_page_alloc`: injected allocation failures. */
   readonly failPageAlloc: FailPageAlloc;
+  /**
+   * `wakeup_kswapd()` (`mm/vmscan.c`), set once reclaim exists: called with the node and order
+   * of an allocation allowed to wake kswapd (`__GFP_KSWAPD_RECLAIM`) that left its node under the
+   * low watermark.
+   */
+  wakeupKswapd: ((nid: number, order: number) => void) | null = null;
 
   constructor(
     private readonly mem: PhysicalMemory,
@@ -121,6 +134,7 @@ export class BuddyAllocator implements PageAllocator {
       zone.watermark[WMARK_MIN] = min;
       zone.watermark[WMARK_LOW] = min + step;
       zone.watermark[WMARK_HIGH] = min + 2 * step;
+      zone.watermark[WMARK_PROMO] = min + 3 * step;
     }
   }
 
@@ -326,7 +340,14 @@ export class BuddyAllocator implements PageAllocator {
     const zone = this.zones[nid];
     if (!zone || zone.freePages < 1 << order || order > this.maxOrder) return -1;
     const pfn = this.rmqueue(zone, order, gfpMigratetype(gfp));
-    if (pfn >= 0) this.prepNewPage(pfn, order, gfp);
+    if (pfn < 0) return pfn;
+    this.prepNewPage(pfn, order, gfp);
+    // The kernel's fast path refuses a zone under its low watermark (ALLOC_WMARK_LOW) and its
+    // slow path wakes kswapd (wake_all_kswapds()); the model lets the allocation dip below and
+    // wakes that node's kswapd, so reclaim brings it back up while allocations keep succeeding.
+    if (gfp & __GFP_KSWAPD_RECLAIM && zone.freePages < zone.watermark[WMARK_LOW]!) {
+      this.wakeupKswapd?.(nid, order);
+    }
     return pfn;
   }
 

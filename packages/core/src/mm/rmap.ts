@@ -30,10 +30,12 @@ import {
   mkPte,
   PTE_DIRTY,
   PTE_WRITE,
+  PTE_YOUNG,
   pteDirty,
   ptePfn,
   ptePresent,
   pteWrite,
+  pteYoung,
 } from "../include/pgtable";
 import type { TlbFlushBatch } from "../include/tlbflush";
 
@@ -250,6 +252,36 @@ export const folioMkclean = (k: Kernel, head: number): boolean => {
     vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
   });
   return dirty;
+};
+
+/**
+ * `folio_referenced()` (`mm/rmap.c`, `folio_referenced_one()`): how many of the folio's mappings,
+ * huge PMDs and PTEs, have the accessed (young) bit set. It clears each bit it finds and flushes
+ * that translation (`ptep_clear_flush_young()`, `pmdp_clear_flush_young()`), so a later access
+ * sets it again. Reclaim's aging calls it to tell used folios from idle ones.
+ *
+ * @category Reclaim
+ */
+export const folioReferenced = (k: Kernel, head: number): number => {
+  const m = k.memmap;
+  const mapping = m.mapping[head]!;
+  const index = m.index[head]!;
+  const nr = m.folioNrPages(head);
+  let referenced = 0;
+  rmapWalkPmds(k, mapping, index, nr, (vma, haddr, pmd) => {
+    if (!ptePresent(pmd) || ptePfn(pmd) !== head || !pteYoung(pmd)) return;
+    vma.pmds.set(haddr, (pmd & ~PTE_YOUNG) >>> 0);
+    vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
+    referenced++;
+  });
+  rmapWalkSlots(k, mapping, index, nr, (vma, slot, i) => {
+    const pte = vma.ptes[slot]!;
+    if (!ptePresent(pte) || ptePfn(pte) !== head + i || !pteYoung(pte)) return;
+    vma.ptes[slot] = pte & ~PTE_YOUNG;
+    vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
+    referenced++;
+  });
+  return referenced;
 };
 
 /**

@@ -2,15 +2,32 @@
  * Folio references and the LRU lists.
  *
  * Models `mm/swap.c` (`folio_get`, `folio_put`, `__folio_put`, `folio_add_lru`,
- * `folio_putback_lru`) and `folio_isolate_lru()` from `mm/vmscan.c`. Each node has one LRU list;
- * a folio on it has `PG_lru` set. The LRU holds no reference. Isolating a folio takes it off the
- * list and takes a reference, which is how migration holds the folios it works on.
+ * `folio_putback_lru`) and `folio_isolate_lru()` from `mm/vmscan.c`. Each node has one `lruvec`:
+ * the inactive and active anon and file lists and the unevictable list (`enum lru_list`); a folio
+ * on one has `PG_lru` set, and which one follows its flags (`folio_lru_list()`,
+ * `include/linux/mm_inline.h`). The LRU holds no reference. Isolating a folio takes it off its
+ * list and takes a reference, which is how migration and reclaim hold the folios they work on.
  *
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import { PG_hugetlb_migratable, PG_lru, PG_mlocked } from "../include/page_flags";
-import type { HugetlbActive, IsolationList, Lru } from "../include/swap";
+import {
+  PG_active,
+  PG_hugetlb_migratable,
+  PG_lru,
+  PG_mlocked,
+  PG_swapbacked,
+} from "../include/page_flags";
+import {
+  type HugetlbActive,
+  type IsolationList,
+  LRU_ACTIVE_ANON,
+  LRU_INACTIVE_ANON,
+  LRU_INACTIVE_FILE,
+  LRU_UNEVICTABLE,
+  type Lru,
+  NR_LRU_LISTS,
+} from "../include/swap";
 import { FolioList } from "../lib/list";
 
 /**
@@ -52,22 +69,50 @@ abstract class IsolationLists implements IsolationList {
   }
 }
 
-/** The LRU lists of one kernel, one per node (`lruvec`), marked by `PG_lru`. */
+/**
+ * `folio_lru_list()` (`include/linux/mm_inline.h`): the list a folio belongs on by its flags:
+ * unevictable when mlocked, else anon (swap-backed) or file, active or inactive.
+ *
+ * @category Reclaim
+ */
+export const folioLruList = (flags: number): number => {
+  if (flags & PG_mlocked) return LRU_UNEVICTABLE;
+  const base = flags & PG_swapbacked ? LRU_INACTIVE_ANON : LRU_INACTIVE_FILE;
+  return base + (flags & PG_active ? LRU_ACTIVE_ANON - LRU_INACTIVE_ANON : 0);
+};
+
+/** The LRU lists of one kernel: one `lruvec` per node, marked by `PG_lru`. */
 export class LruLists extends IsolationLists implements Lru {
-  /** One list per node. */
-  readonly lists: FolioList[];
+  /** Per node, one list per `enum lru_list`. */
+  readonly lists: FolioList[][];
   constructor(k: Kernel) {
     super(k, PG_lru);
-    this.lists = k.mem.nodes.map(() => new FolioList(k.memmap.lru));
+    this.lists = k.mem.nodes.map(() =>
+      Array.from({ length: NR_LRU_LISTS }, () => new FolioList(k.memmap.lru)),
+    );
   }
 
   protected listOf(head: number): FolioList {
-    return this.lists[this.k.mem.pfnToNid(head)]!;
+    return this.lists[this.k.mem.pfnToNid(head)]![folioLruList(this.k.memmap.flags[head]!)]!;
   }
 
-  /** Folios on a node's LRU, counted by walking it; 0 for a node that does not exist. */
+  /** `lruvec_add_folio()`: at the head of its list, the youngest end. */
+  override add(head: number): void {
+    this.k.memmap.set(head, PG_lru);
+    this.listOf(head).add(head);
+  }
+
+  /** Folios on a node's lists, counted by walking them; 0 for a node that does not exist. */
   count(nid: number): number {
-    return this.lists[nid]?.count() ?? 0;
+    return this.lists[nid]?.reduce((sum, list) => sum + list.count(), 0) ?? 0;
+  }
+
+  size(nid: number, lru: number): number {
+    const list = this.lists[nid]?.[lru];
+    if (!list) return 0;
+    let pages = 0;
+    for (const head of list) pages += this.k.memmap.folioNrPages(head);
+    return pages;
   }
 }
 
@@ -115,7 +160,8 @@ export const folioPut = (k: Kernel, head: number): void => {
     return;
   }
   if (m.testAndClear(head, PG_lru | PG_hugetlb_migratable)) m.lru.del(head);
-  m.clear(head, PG_mlocked);
+  // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference.
+  m.clear(head, PG_mlocked | PG_active);
   if (m.mapping[head]! < 0) m.mapping[head] = 0;
   k.pageAlloc.freePages(head, m.folioOrder(head));
 };

@@ -227,30 +227,43 @@ export const waitUntil = (predicate: () => boolean): Effect.Effect<void> =>
   );
 
 /**
- * What {@link recordingMigrator} saw: every reason its `shouldBatch` was asked about, in order,
- * and how many batches it copied.
+ * What a {@link recordingMigrator} saw: the migrator to register, every reason `shouldBatch` was
+ * asked about, and how many batches it copied.
  *
  * @category Testing
  */
-export interface MigratorRecord {
-  /** The migrator to register (`k.migrateOffload.register(migrator, mask)`). */
+export interface RecordingMigrator {
+  /** The migrator: accepts every batch offered and copies it on the CPU. */
   readonly migrator: Migrator;
-  /** Each reason `shouldBatch` was asked about, in order. */
+  /** The reason of each `shouldBatch` call, in order. */
   readonly reasons: MigrateReason[];
-  /** The batches `offloadCopy` copied. */
+  /** Batches `offloadCopy` copied so far. */
   readonly copies: () => number;
 }
 
 /**
- * A migrator that takes every batch it is offered and copies it on the CPU
- * (`migrateFoliosMcCopy`), recording the reasons it is asked about: what a test of a
- * `migrate_pages()` caller registers, with the reason mask under test, to see which of that
- * caller's batches reach a migrator. No kernel symbol: a `struct migrator`
- * (`include/linux/migrate_copy_offload.h`) with no owner.
+ * A migrator that records what the kernel offers it, for tests of which callers' batches reach a
+ * migrator under a reason mask. Its `offloadCopy` copies with `migrateFoliosMcCopy`, so every
+ * byte arrives as the serial path would have it.
  *
  * @category Testing
+ *
+ * @example
+ * ```ts
+ * import { MR_SYSCALL } from "@migrate-offload/core";
+ * import { boot, recordingMigrator, run } from "@migrate-offload/core/testing";
+ *
+ * const kernel = boot();
+ * const recorder = recordingMigrator(kernel);
+ * run(kernel.migrateOffload.register(recorder.migrator, 1 << MR_SYSCALL));
+ * console.log(recorder.reasons); // [] until a move_pages call offers it a batch
+ * run(kernel.shutdown());
+ * ```
  */
-export const recordingMigrator = (k: KernelInterface, name = "recorder"): MigratorRecord => {
+export const recordingMigrator = (
+  kernel: KernelInterface,
+  name = "recorder",
+): RecordingMigrator => {
   const reasons: MigrateReason[] = [];
   let copies = 0;
   const migrator: Migrator = {
@@ -263,7 +276,7 @@ export const recordingMigrator = (k: KernelInterface, name = "recorder"): Migrat
     offloadCopy: (dst, src) =>
       Effect.sync(() => {
         copies++;
-        return migrateFoliosMcCopy(k, dst, src);
+        return migrateFoliosMcCopy(kernel, dst, src);
       }),
   };
   return { migrator, reasons, copies: () => copies };

@@ -314,18 +314,18 @@ describe("compaction (mm/compaction.c)", () => {
   it("a migrator sees compaction's batches when its reason mask includes compaction, and not otherwise", async () => {
     for (const mask of [1 << MR_COMPACTION, 1 << MR_SYSCALL]) {
       const k = boot();
-      const { migrator, reasons, copies } = recordingMigrator(k);
-      run(k.migrateOffload.register(migrator, mask));
+      const recorder = recordingMigrator(k);
+      run(k.migrateOffload.register(recorder.migrator, mask));
       const frag = await runP(fragmentNode(k, { nid: 1 }));
       await runP(k.fs.write("/proc/sys/vm/compact_memory", "1"));
       expect(k.vmstat.get("pgmigrate_success")).toBeGreaterThan(0);
       if (mask === 1 << MR_COMPACTION) {
-        expect(reasons.length).toBeGreaterThan(0);
-        expect(new Set(reasons)).toEqual(new Set([MR_COMPACTION]));
-        expect(copies()).toBeGreaterThan(0);
+        expect(recorder.reasons.length).toBeGreaterThan(0);
+        expect(new Set(recorder.reasons)).toEqual(new Set([MR_COMPACTION]));
+        expect(recorder.copies()).toBeGreaterThan(0);
       } else {
-        expect(reasons).toEqual([]);
-        expect(copies()).toBe(0);
+        expect(recorder.reasons).toEqual([]);
+        expect(recorder.copies()).toBe(0);
       }
       expect(await runP(frag.intact())).toBe(true);
       await runP(frag.release());

@@ -1,0 +1,697 @@
+/**
+ * Reclaim: aging the LRU lists, demoting cold folios to a slower tier, evicting clean page cache,
+ * and the `kswapd` daemons.
+ *
+ * Models `mm/vmscan.c`. `shrink_node()` scans each evictable list of a node's `lruvec` by its size
+ * `>> priority` (`get_scan_count()`; anonymous lists only when their folios can go somewhere,
+ * here only by demotion: the model has no swap). `shrink_active_list()` moves folios from the tail
+ * of an active list to the inactive one, clearing the accessed bits it finds
+ * (`folio_referenced()`), while the inactive list is too short (`inactive_is_low()`).
+ * `shrink_inactive_list()` isolates folios from the tail of an inactive list and hands them to
+ * `shrink_folio_list()`: a folio referenced since it was last looked at is activated
+ * (`folio_check_references()`); a cold one is demoted when its node has a demotion target
+ * (`demote_folio_list()`: `migrate_pages()` with `MR_DEMOTION`, `MIGRATE_ASYNC`, destinations from
+ * `alloc_demote_folio()`), else evicted when it is clean page cache (unmapped, then dropped from
+ * the cache: `__remove_mapping()`), else kept: anonymous memory with no demotion target has
+ * nowhere to go, and a dirty file folio would need writeback, which the model does not do. No
+ * byte is ever lost.
+ *
+ * Reclaim runs in two places, as in the kernel: `kswapd`, one daemon fiber per node on Effect's
+ * `Clock`, woken when an allocation leaves its node under the low watermark (`wakeup_kswapd()`)
+ * and reclaiming until the node is above its high watermark (`balance_pgdat()`); and direct
+ * reclaim, when an allocation finds no free page at all (`__alloc_pages_direct_reclaim()` →
+ * `try_to_free_pages()`).
+ *
+ * @module
+ */
+import { Deferred, Duration, Effect, Fiber } from "effect";
+import { type ErrnoError, errno } from "../errno";
+import type { DirectCompact } from "../include/compaction";
+import {
+  __GFP_COMP,
+  __GFP_NOWARN,
+  __GFP_RECLAIM,
+  __GFP_THISNODE,
+  GFP_HIGHUSER_MOVABLE,
+} from "../include/gfp";
+import type { Kernel } from "../include/kernel";
+import { MIGRATE_ASYNC, MR_DEMOTION } from "../include/migrate_mode";
+import { WMARK_HIGH } from "../include/mmzone";
+import {
+  PG_active,
+  PG_dirty,
+  PG_mlocked,
+  PG_referenced,
+  PG_swapbacked,
+  PG_writeback,
+} from "../include/page_flags";
+import {
+  type Kswapd,
+  LRU_ACTIVE_ANON,
+  LRU_ACTIVE_FILE,
+  LRU_INACTIVE_ANON,
+  LRU_INACTIVE_FILE,
+} from "../include/swap";
+import { FolioList } from "../lib/list";
+import { NUMA_NO_NODE } from "../lib/numa";
+import { filemapRemoveFolio } from "./filemap";
+import { migratePages } from "./migrate";
+import { folioReferenced, tryToUnmap } from "./rmap";
+import { folioPut } from "./swap";
+
+/**
+ * `DEF_PRIORITY` (`include/linux/mmzone.h`): 12. Reclaim scans `lru_size >> priority` folios of
+ * each list, starting here and lowering the priority (scanning more) while it falls short.
+ *
+ * @category Reclaim
+ */
+export const DEF_PRIORITY = 12;
+
+/**
+ * `SWAP_CLUSTER_MAX` (`include/linux/swap.h`): 32, the pages reclaim handles at a time and what
+ * direct reclaim tries to free.
+ *
+ * @category Reclaim
+ */
+export const SWAP_CLUSTER_MAX = 32;
+
+/**
+ * How long kswapd naps once its node is balanced before it sleeps for good (`HZ / 10` in
+ * `kswapd_try_to_sleep()`, `mm/vmscan.c`): 100 ms.
+ */
+const KSWAPD_NAP_MS = 100;
+
+/**
+ * `MAX_RECLAIM_RETRIES` (`mm/internal.h`): 16. After that many `balance_pgdat()` runs in a row
+ * that reclaimed nothing, kswapd gives the node up (`kswapd_failures`) until reclaim on it makes
+ * progress again.
+ */
+const MAX_RECLAIM_RETRIES = 16;
+
+/** `struct scan_control` (`mm/vmscan.c`): one reclaim pass's goal, priority and tallies. */
+interface ScanControl {
+  /** Pages to reclaim before stopping (`nr_to_reclaim`). */
+  nrToReclaim: number;
+  /** `lru_size >> priority` is scanned per list. */
+  priority: number;
+  /** Pages scanned (`nr_scanned`). */
+  nrScanned: number;
+  /** Pages reclaimed, demoted ones included (`nr_reclaimed`). */
+  nrReclaimed: number;
+  /** Whether kswapd runs it (`current_is_kswapd()`), for the `_kswapd` / `_direct` counters. */
+  readonly kswapd: boolean;
+}
+
+/**
+ * `can_demote()` (`mm/vmscan.c`): demotion is on (`/sys/kernel/mm/numa/demotion_enabled`) and the
+ * node has a demotion target.
+ *
+ * @category Reclaim
+ */
+export const canDemote = (k: Kernel, nid: number): boolean =>
+  k.memoryTiers.demotionEnabled && k.memoryTiers.preferred(nid).length > 0;
+
+/**
+ * `can_reclaim_anon_pages()` (`mm/vmscan.c`): anonymous folios can leave the node. With no swap
+ * in the model, only by demotion.
+ */
+const canReclaimAnonPages = (k: Kernel, nid: number): boolean => canDemote(k, nid);
+
+/** `int_sqrt()` (`lib/math/int_sqrt.c`). */
+const intSqrt = (x: number): number => Math.floor(Math.sqrt(x));
+
+/**
+ * `inactive_is_low()` (`mm/vmscan.c`): the inactive list is shorter than the active one divided
+ * by the ratio `int_sqrt(10 * gb)` (1 below 1 GiB of the two together).
+ */
+const inactiveIsLow = (k: Kernel, nid: number, inactiveLru: number): boolean => {
+  const inactive = k.lru.size(nid, inactiveLru);
+  const active = k.lru.size(nid, inactiveLru + 1);
+  const gb = (inactive + active) >> (30 - k.mem.pageShift);
+  const ratio = gb ? intSqrt(10 * gb) : 1;
+  return inactive * ratio < active;
+};
+
+/**
+ * `isolate_lru_folios()` (`mm/vmscan.c`): takes folios from the tail of one list (the oldest)
+ * onto `dst` until `nrToScan` pages were scanned. Returns the pages scanned.
+ */
+const isolateLruFolios = (
+  k: Kernel,
+  nid: number,
+  lru: number,
+  nrToScan: number,
+  dst: FolioList,
+): number => {
+  const list = k.lru.lists[nid]![lru]!;
+  let scanned = 0;
+  while (scanned < nrToScan && !list.isEmpty) {
+    const head = list.last;
+    scanned += k.memmap.folioNrPages(head);
+    k.lru.isolate(head);
+    dst.addTail(head);
+  }
+  return scanned;
+};
+
+/**
+ * `move_folios_to_lru()` (`mm/vmscan.c`): puts every folio of `list` back on the list its flags
+ * name, dropping the isolation reference. Returns the pages moved.
+ */
+const moveFoliosToLru = (k: Kernel, list: FolioList): number => {
+  let moved = 0;
+  while (!list.isEmpty) {
+    const head = list.first;
+    list.del(head);
+    moved += k.memmap.folioNrPages(head);
+    k.lru.putback(head);
+  }
+  return moved;
+};
+
+/**
+ * `shrink_active_list()` (`mm/vmscan.c`): moves up to `nrToScan` pages from the tail of an active
+ * list to its inactive list, clearing their accessed bits on the way (the kernel keeps only
+ * referenced executable file folios active, and the model maps no executables). Counts
+ * `pgrefill` and `pgdeactivate`.
+ */
+const shrinkActiveList = (k: Kernel, nid: number, lru: number, nrToScan: number): void => {
+  const hold = new FolioList(k.memmap.lru);
+  try {
+    const scanned = isolateLruFolios(k, nid, lru, nrToScan, hold);
+    k.vmstat.count("pgrefill", scanned);
+    for (const head of hold) {
+      folioReferenced(k, head);
+      k.memmap.clear(head, PG_active);
+    }
+    k.vmstat.count("pgdeactivate", moveFoliosToLru(k, hold));
+  } finally {
+    hold.release();
+  }
+};
+
+/** What `folio_check_references()` (`mm/vmscan.c`) decides for a folio. */
+enum FolioReferences {
+  ACTIVATE,
+  KEEP,
+  RECLAIM,
+}
+
+/**
+ * `folio_check_references()` (`mm/vmscan.c`): every mapped folio starts with the accessed bit its
+ * first fault set, so one reference only earns `PG_referenced` and another trip around the
+ * inactive list; a folio referenced again by then, or through several mappings, is activated. A
+ * folio with no accessed bit is reclaimed, whether or not it had `PG_referenced`.
+ */
+const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
+  const m = k.memmap;
+  const referencedPtes = folioReferenced(k, head);
+  const referencedFolio = m.testAndClear(head, PG_referenced);
+  if (referencedPtes > 0) {
+    m.set(head, PG_referenced);
+    if (referencedFolio || referencedPtes > 1) return FolioReferences.ACTIVATE;
+    return FolioReferences.KEEP;
+  }
+  return FolioReferences.RECLAIM;
+};
+
+/**
+ * `alloc_demote_folio()` (`mm/vmscan.c`): a destination for a demoted folio, first on the
+ * preferred target node alone, then on any node of the tiers below (`allowed`), nearest to the
+ * target first. Never reclaims or wakes kswapd for it (`__GFP_RECLAIM` cleared), never warns.
+ */
+const allocDemoteFolio =
+  (k: Kernel, target: number, allowed: readonly number[]) =>
+  (src: number): number => {
+    const order = k.memmap.folioOrder(src);
+    const gfp =
+      (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | (order > 0 ? __GFP_COMP : 0);
+    const pfn = k.pageAlloc.allocPages(target, order, gfp | __GFP_THISNODE);
+    return pfn >= 0 ? pfn : k.pageAlloc.allocPages(target, order, gfp, allowed);
+  };
+
+/**
+ * `demote_folio_list()` (`mm/vmscan.c`): migrates the folios of `list` to the node's demotion
+ * target (`next_demotion_node()`) and its fallbacks, `MIGRATE_ASYNC`, `MR_DEMOTION`, and counts
+ * `pgdemote_kswapd` or `pgdemote_direct`. Folios that did not move stay on `list`. Returns the
+ * pages demoted.
+ */
+const demoteFolioList = (
+  k: Kernel,
+  list: FolioList,
+  nid: number,
+  sc: ScanControl,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.gen(function* () {
+    const target = k.memoryTiers.nextDemotionNode(nid);
+    if (target === NUMA_NO_NODE) return 0;
+    const alloc = allocDemoteFolio(k, target, k.memoryTiers.allowedTargets(nid));
+    const { nrSucceeded } = yield* migratePages(k, list, alloc, null, MIGRATE_ASYNC, MR_DEMOTION);
+    k.vmstat.count(sc.kswapd ? "pgdemote_kswapd" : "pgdemote_direct", nrSucceeded);
+    return nrSucceeded;
+  });
+
+/**
+ * `__remove_mapping()` (`mm/vmscan.c`): drops an unmapped, clean page cache folio from its cache
+ * when nothing but the cache and the isolation holds it, and frees it. False when someone else
+ * holds a reference.
+ */
+const removeMapping = (k: Kernel, head: number): boolean => {
+  const m = k.memmap;
+  const nr = m.folioNrPages(head);
+  if (m.refcount[head] !== 1 + nr || m.folioMapcount(head) !== 0) return false;
+  const mapping = k.addressSpaces.get(m.mapping[head]!);
+  if (!mapping) return false;
+  filemapRemoveFolio(k, mapping, head);
+  folioPut(k, head);
+  return true;
+};
+
+/**
+ * `shrink_folio_list()` (`mm/vmscan.c`): decides the fate of each isolated folio of `list`
+ * (oldest first). Referenced folios are activated (`pgactivate`) or kept; cold ones are demoted
+ * when the node can demote, then, in a second pass over what did not move, clean page cache is
+ * evicted and everything else kept. What is not reclaimed stays on `list` for the caller to put
+ * back. Returns the pages reclaimed, demoted ones included.
+ */
+const shrinkFolioList = (
+  k: Kernel,
+  list: FolioList,
+  nid: number,
+  sc: ScanControl,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.gen(function* () {
+    const m = k.memmap;
+    const ret = new FolioList(m.lru);
+    const demote = new FolioList(m.lru);
+    let reclaimed = 0;
+    let activated = 0;
+    let doDemotePass = canDemote(k, nid);
+    /** `activate_locked`: back to the active list (`pgactivate`). */
+    const activate = (head: number, nr: number) => {
+      m.set(head, PG_active);
+      activated += nr;
+      ret.addTail(head);
+    };
+    try {
+      for (;;) {
+        while (!list.isEmpty) {
+          const head = list.first;
+          list.del(head);
+          const nr = m.folioNrPages(head);
+          if (m.test(head, PG_mlocked) || m.test(head, PG_writeback)) {
+            ret.addTail(head);
+            continue;
+          }
+          const refs = folioCheckReferences(k, head);
+          if (refs === FolioReferences.ACTIVATE) {
+            activate(head, nr);
+            continue;
+          }
+          if (refs === FolioReferences.KEEP) {
+            ret.addTail(head);
+            continue;
+          }
+          if (doDemotePass) {
+            demote.addTail(head);
+            continue;
+          }
+          // Anonymous and shmem folios could only be swapped out: the model has no swap
+          // (add_to_swap() fails), so they go back active.
+          if (m.test(head, PG_swapbacked)) {
+            activate(head, nr);
+            continue;
+          }
+          if (m.folioMapcount(head) > 0) tryToUnmap(k, head, 0);
+          // A dirty file folio would need writeback first.
+          if (m.folioMapcount(head) > 0 || m.test(head, PG_dirty)) {
+            activate(head, nr);
+            continue;
+          }
+          if (removeMapping(k, head)) reclaimed += nr;
+          else ret.addTail(head);
+        }
+        if (demote.isEmpty) break;
+        reclaimed += yield* demoteFolioList(k, demote, nid, sc);
+        if (demote.isEmpty) break;
+        // Folios that could not be demoted get the ordinary treatment.
+        list.spliceTail(demote);
+        doDemotePass = false;
+      }
+      k.vmstat.count("pgactivate", activated);
+      list.spliceTail(ret);
+      return reclaimed;
+    } finally {
+      // Nothing may stay on a local list: on failure the folios go back to `list` for the caller.
+      list.spliceTail(demote);
+      list.spliceTail(ret);
+      demote.release();
+      ret.release();
+    }
+  });
+
+/**
+ * `shrink_inactive_list()` (`mm/vmscan.c`): isolates up to `nrToScan` pages from the tail of an
+ * inactive list, runs {@link shrinkFolioList} over them and puts back the survivors. Counts
+ * `pgscan_kswapd` / `pgscan_direct` and `pgscan_anon` / `pgscan_file` for the pages scanned,
+ * `pgsteal_*` likewise for the pages reclaimed.
+ */
+const shrinkInactiveList = (
+  k: Kernel,
+  nid: number,
+  lru: number,
+  nrToScan: number,
+  sc: ScanControl,
+): Effect.Effect<void, ErrnoError> =>
+  Effect.gen(function* () {
+    const list = new FolioList(k.memmap.lru);
+    const anon = lru === LRU_INACTIVE_ANON;
+    try {
+      const scanned = isolateLruFolios(k, nid, lru, nrToScan, list);
+      if (scanned === 0) return;
+      k.vmstat.count(sc.kswapd ? "pgscan_kswapd" : "pgscan_direct", scanned);
+      k.vmstat.count(anon ? "pgscan_anon" : "pgscan_file", scanned);
+      sc.nrScanned += scanned;
+      const reclaimed = yield* shrinkFolioList(k, list, nid, sc);
+      k.vmstat.count(sc.kswapd ? "pgsteal_kswapd" : "pgsteal_direct", reclaimed);
+      k.vmstat.count(anon ? "pgsteal_anon" : "pgsteal_file", reclaimed);
+      sc.nrReclaimed += reclaimed;
+    } finally {
+      moveFoliosToLru(k, list);
+      list.release();
+    }
+  });
+
+/**
+ * `shrink_list()` (`mm/vmscan.c`): an active list is aged only while its inactive list is low; an
+ * inactive list is shrunk.
+ */
+const shrinkList = (
+  k: Kernel,
+  nid: number,
+  lru: number,
+  nrToScan: number,
+  sc: ScanControl,
+): Effect.Effect<void, ErrnoError> => {
+  if (lru === LRU_ACTIVE_ANON || lru === LRU_ACTIVE_FILE) {
+    if (inactiveIsLow(k, nid, lru - 1)) shrinkActiveList(k, nid, lru, nrToScan);
+    return Effect.void;
+  }
+  return shrinkInactiveList(k, nid, lru, nrToScan, sc);
+};
+
+/** The evictable lists, in `for_each_evictable_lru()` order. */
+const EVICTABLE = [LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE];
+
+/**
+ * `shrink_node()` → `shrink_lruvec()` (`mm/vmscan.c`): scans each evictable list of the node by
+ * `lru_size >> priority` pages (`get_scan_count()`, anonymous lists only when
+ * `can_reclaim_anon_pages()`), `SWAP_CLUSTER_MAX` at a time, until the targets are met or enough
+ * was reclaimed; then ages the active anonymous list if its inactive list is low.
+ */
+const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void, ErrnoError> =>
+  Effect.gen(function* () {
+    const reclaimedBefore = sc.nrReclaimed;
+    const anon = canReclaimAnonPages(k, nid);
+    const nr = EVICTABLE.map((lru) =>
+      lru <= LRU_ACTIVE_ANON && !anon ? 0 : k.lru.size(nid, lru) >> sc.priority,
+    );
+    while (nr[0]! > 0 || nr[2]! > 0 || nr[3]! > 0) {
+      for (const [i, lru] of EVICTABLE.entries()) {
+        if (nr[i]! === 0) continue;
+        const chunk = Math.min(nr[i]!, SWAP_CLUSTER_MAX);
+        nr[i]! -= chunk;
+        yield* shrinkList(k, nid, lru, chunk, sc);
+      }
+      if (sc.nrReclaimed >= sc.nrToReclaim) break;
+    }
+    if (anon && inactiveIsLow(k, nid, LRU_INACTIVE_ANON)) {
+      shrinkActiveList(k, nid, LRU_ACTIVE_ANON, SWAP_CLUSTER_MAX);
+    }
+    if (sc.nrReclaimed > reclaimedBefore) k.kswapd.nodeReclaimed(nid);
+  });
+
+/**
+ * `try_to_free_pages()` (`mm/vmscan.c`, `do_try_to_free_pages()`): direct reclaim for an
+ * allocation of `order` that found no free page. Shrinks the nodes the allocation may use (`nid`
+ * first, then its fallbacks by distance, or `nid` alone with `__GFP_THISNODE`), lowering the
+ * priority from `DEF_PRIORITY` until `SWAP_CLUSTER_MAX` pages were reclaimed. Counts
+ * `allocstall_normal`. Returns the pages reclaimed.
+ *
+ * @category Reclaim
+ */
+export const tryToFreePages = (
+  k: Kernel,
+  gfp: number,
+  order: number,
+  nid: number,
+  nodemask: readonly number[] | null,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.gen(function* () {
+    k.vmstat.count("allocstall_normal");
+    const nodes =
+      gfp & __GFP_THISNODE
+        ? [nid]
+        : (k.pageAlloc.zonelists[nid] ?? []).filter((n) => !nodemask || nodemask.includes(n));
+    const sc: ScanControl = {
+      nrToReclaim: Math.max(SWAP_CLUSTER_MAX, 1 << order),
+      priority: DEF_PRIORITY,
+      nrScanned: 0,
+      nrReclaimed: 0,
+      kswapd: false,
+    };
+    for (; sc.priority >= 0; sc.priority--) {
+      for (const node of nodes) {
+        if (!k.nodeHasMemory(node)) continue;
+        yield* shrinkNode(k, node, sc);
+        if (sc.nrReclaimed >= sc.nrToReclaim) return sc.nrReclaimed;
+      }
+    }
+    return sc.nrReclaimed;
+  });
+
+/**
+ * `__alloc_pages_direct_reclaim()` (`mm/page_alloc.c`): reclaims directly for the allocation a
+ * fault could not satisfy ({@link DirectCompact.request}), then tries it again, filling
+ * `dc.page` with the page it got or -1; as the slow path's `should_reclaim_retry()` allows, it
+ * repeats while reclaim makes progress, and up to `MAX_RECLAIM_RETRIES` (16) times in a row when
+ * it does not (the first round over a list of recently used folios only ages them). The retried
+ * fault takes that page, or fails with `ENOMEM` (where the kernel would invoke the OOM killer).
+ *
+ * @category Reclaim
+ */
+export const directReclaim = (k: Kernel, dc: DirectCompact): Effect.Effect<void, ErrnoError> =>
+  Effect.gen(function* () {
+    const req = dc.request;
+    dc.request = null;
+    dc.reclaimTried = true;
+    dc.page = -1;
+    if (!req) return;
+    const { nid, order, gfp, nodemask } = req;
+    // __alloc_pages_slowpath() reclaims again while should_reclaim_retry() allows: without limit
+    // while reclaim makes progress, and MAX_RECLAIM_RETRIES times in a row when it does not.
+    for (let noProgressLoops = 0; noProgressLoops <= MAX_RECLAIM_RETRIES; ) {
+      const progress = yield* tryToFreePages(k, gfp, order, nid, nodemask);
+      dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask);
+      if (dc.page >= 0) return;
+      noProgressLoops = progress > 0 ? 0 : noProgressLoops + 1;
+    }
+  });
+
+/** One node's `kswapd` state (`pg_data_t`'s `kswapd_wait`, `kswapd_order`, `kswapd_failures`). */
+interface KswapdNode {
+  /** The largest order a waker asked for (`kswapd_order`), passed on to `kcompactd`. */
+  order: number;
+  /** `balance_pgdat()` runs in a row that reclaimed nothing (`kswapd_failures`). */
+  failures: number;
+  /** Whether the daemon waits to be woken (`waitqueue_active(&pgdat->kswapd_wait)`). */
+  sleeping: boolean;
+  /** A wake-up the daemon has not seen yet. */
+  woken: boolean;
+  /** Completed to wake the daemon (`kswapd_wait`); replaced after each wake. */
+  wait: Deferred.Deferred<void>;
+}
+
+/**
+ * A kernel's `kswapd` daemons (`mm/vmscan.c`).
+ *
+ * @category Reclaim
+ */
+export class KswapdState implements Kswapd {
+  private readonly nodes: KswapdNode[];
+  private fibers: Fiber.Fiber<void, never>[] = [];
+  /**
+   * Which watermark balances a node: `WMARK_HIGH`, or `WMARK_PROMO` while NUMA balancing runs in
+   * memory tiering mode (`pgdat_balanced()`).
+   */
+  balanceMark: () => number = () => WMARK_HIGH;
+
+  constructor(private readonly k: Kernel) {
+    this.nodes = k.mem.nodes.map(() => ({
+      order: 0,
+      failures: 0,
+      sleeping: false,
+      woken: false,
+      wait: Deferred.makeUnsafe<void>(),
+    }));
+  }
+
+  get running(): boolean {
+    return this.fibers.length > 0;
+  }
+
+  /**
+   * `pgdat_balanced()` (`mm/vmscan.c`) for order 0: the node has its balance watermark free. The
+   * kernel balances for the waker's order and falls back to order 0 once it reclaimed
+   * `compact_gap(order)`; the model always balances for order 0 and leaves the order to
+   * `kcompactd`, which it wakes when it goes to sleep.
+   */
+  private balanced(nid: number): boolean {
+    const zone = this.k.pageAlloc.zones[nid]!;
+    if (zone.managedPages === 0) return true;
+    return this.k.pageAlloc.zoneWatermarkOk(nid, 0, zone.watermark[this.balanceMark()]!);
+  }
+
+  /** `prepare_kswapd_sleep()`: balanced, or given up (`kswapd_failures`). */
+  private mayRest(nid: number): boolean {
+    return this.nodes[nid]!.failures >= MAX_RECLAIM_RETRIES || this.balanced(nid);
+  }
+
+  nodeReclaimed(nid: number): void {
+    const node = this.nodes[nid];
+    if (node) node.failures = 0;
+  }
+
+  wakeup(nid: number, order: number): void {
+    const node = this.nodes[nid];
+    if (!node || !this.running) return;
+    if (node.order < order) node.order = order;
+    if (!node.sleeping || this.mayRest(nid)) return;
+    node.sleeping = false;
+    node.woken = true;
+    Deferred.doneUnsafe(node.wait, Effect.void);
+  }
+
+  /** Takes a pending wake-up; true when there was one. */
+  private takeWake(node: KswapdNode): boolean {
+    if (!node.woken) return false;
+    node.woken = false;
+    node.wait = Deferred.makeUnsafe<void>();
+    return true;
+  }
+
+  /** Waits for a wake-up or `ms` milliseconds; true when woken. */
+  private sleep(node: KswapdNode, ms: number | null): Effect.Effect<boolean> {
+    if (this.takeWake(node)) return Effect.succeed(true);
+    node.sleeping = true;
+    const woken = Deferred.await(node.wait).pipe(Effect.as(true));
+    const waited =
+      ms === null
+        ? woken
+        : woken.pipe(
+            Effect.timeoutOrElse({
+              duration: Duration.millis(ms),
+              orElse: () => Effect.succeed(false),
+            }),
+          );
+    return Effect.map(waited, () => {
+      node.sleeping = false;
+      return this.takeWake(node);
+    });
+  }
+
+  /**
+   * `kswapd_try_to_sleep()` (`mm/vmscan.c`): once the node is balanced, a short nap (`HZ / 10`)
+   * and then sleep until woken; a wake during the nap counts `kswapd_low_wmark_hit_quickly`, an
+   * unbalanced node after it `kswapd_high_wmark_hit_quickly`, and either goes back to work.
+   */
+  private tryToSleep(nid: number): Effect.Effect<void> {
+    const self = this;
+    const node = this.nodes[nid]!;
+    return Effect.gen(function* () {
+      let wokenEarly = false;
+      if (self.mayRest(nid)) {
+        if (node.order > 0) self.k.compaction.wakeup(nid, node.order);
+        wokenEarly = yield* self.sleep(node, KSWAPD_NAP_MS);
+      }
+      if (!wokenEarly && self.mayRest(nid)) {
+        node.order = 0;
+        yield* self.sleep(node, null);
+        return;
+      }
+      self.takeWake(node);
+      self.k.vmstat.count(
+        wokenEarly ? "kswapd_low_wmark_hit_quickly" : "kswapd_high_wmark_hit_quickly",
+      );
+    });
+  }
+
+  /**
+   * `balance_pgdat()` (`mm/vmscan.c`): shrinks the node from `DEF_PRIORITY` down, aiming each
+   * pass at the high watermark's worth of pages (`kswapd_shrink_node()`), until it is balanced.
+   * Counts `pageoutrun`.
+   */
+  private balancePgdat(nid: number): Effect.Effect<void, ErrnoError> {
+    const self = this;
+    const k = this.k;
+    const node = this.nodes[nid]!;
+    return Effect.gen(function* () {
+      k.vmstat.count("pageoutrun");
+      const zone = k.pageAlloc.zones[nid]!;
+      let reclaimed = 0;
+      for (let priority = DEF_PRIORITY; priority >= 1; priority--) {
+        if (self.balanced(nid)) break;
+        const sc: ScanControl = {
+          nrToReclaim: Math.max(zone.watermark[WMARK_HIGH]!, SWAP_CLUSTER_MAX),
+          priority,
+          nrScanned: 0,
+          nrReclaimed: 0,
+          kswapd: true,
+        };
+        yield* shrinkNode(k, nid, sc);
+        reclaimed += sc.nrReclaimed;
+      }
+      if (reclaimed === 0 && !self.balanced(nid)) node.failures++;
+    });
+  }
+
+  /** `kswapd()` (`mm/vmscan.c`): one node's daemon loop. */
+  private daemon(nid: number): Effect.Effect<void, ErrnoError> {
+    const self = this;
+    const k = this.k;
+    return Effect.gen(function* () {
+      for (;;) {
+        yield* self.tryToSleep(nid);
+        if (k.state !== "running") return;
+        yield* k.call("kswapd", self.balancePgdat(nid));
+      }
+    });
+  }
+
+  run(): Effect.Effect<void, ErrnoError> {
+    return this.k.call(
+      "kswapd_run",
+      Effect.gen({ self: this }, function* () {
+        if (this.running) return yield* Effect.fail(errno("EBUSY", "kswapd runs already"));
+        for (const n of this.k.mem.nodes) {
+          if (n.presentPages === 0) continue;
+          // Asleep from the start, as kswapd is from boot: a wake before the fiber first runs
+          // is kept for it.
+          this.nodes[n.nid]!.sleeping = true;
+          // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
+          const loop = Effect.catch(this.daemon(n.nid), () => Effect.void);
+          this.fibers.push(yield* Effect.forkDetach(loop));
+        }
+        const fibers = this.fibers;
+        this.k.registerDevice({
+          name: "kswapd",
+          shutdown: () =>
+            Effect.suspend(() => {
+              this.fibers = [];
+              return Fiber.interruptAll(fibers);
+            }),
+        });
+      }),
+    );
+  }
+}

@@ -1,0 +1,273 @@
+import { Effect } from "effect";
+import { TestClock } from "effect/testing";
+import { describe, expect, it } from "vitest";
+import {
+  type Kernel,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MEMTIER_DEFAULT_DAX_ADISTANCE,
+  MPOL_BIND,
+  MPOL_DEFAULT,
+  MR_COMPACTION,
+  MR_NUMA_MISPLACED,
+  type Task,
+  WMARK_HIGH,
+} from "../../../src/index";
+import {
+  boot,
+  expectErrno,
+  pattern,
+  recordingMigrator,
+  run,
+  runP,
+  sameBytes,
+  waitUntil,
+} from "../../../src/testing/index";
+
+const PAGE = 4096;
+const debugfs = "/sys/kernel/debug/sched/numa_balancing";
+
+/** A 32 MiB DRAM node 0 and a 64 MiB CXL node 1. */
+const tiered = (): Kernel =>
+  boot({ nodes: ["32M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }] });
+
+/** `n` pages written by a task of node 0 but placed on node 1, then left to the default policy. */
+const onSlowTier = (k: Kernel, n: number, seed: number): { p: Task; addr: number } => {
+  const p = run(k.createProcess({ node: 0 }));
+  run(p.setMempolicy(MPOL_BIND, [1]));
+  const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+  run(p.write(addr, pattern(n * PAGE, seed)));
+  run(p.setMempolicy(MPOL_DEFAULT, []));
+  return { p, addr };
+};
+
+const nodesOf = (p: Task, addr: number, n: number): number[] =>
+  Array.from({ length: n }, (_, i) => run(p.nodeOf(addr + i * PAGE)));
+const on = (nodes: number[], nid: number) => nodes.filter((n) => n === nid).length;
+const count = (k: Kernel, name: string) => k.vmstat.get(name);
+
+describe("NUMA balancing files", () => {
+  it("numa_balancing takes 0..4 (sysctl_numa_balancing, SYSCTL_FOUR); the rate limit 0 and up", () => {
+    const k = tiered();
+    const file = "/proc/sys/kernel/numa_balancing";
+    expect(run(k.fs.read(file))).toBe("0\n");
+    for (const v of ["1", "2", "3", "4\n", "0"]) {
+      run(k.fs.write(file, v));
+      expect(run(k.fs.read(file))).toBe(`${v.trim()}\n`);
+    }
+    for (const bad of ["5", "-1", "two", ""]) {
+      if (bad) expectErrno(k.fs.write(file, bad), "EINVAL");
+    }
+    expect(run(k.fs.read(file))).toBe("0\n");
+    const rate = "/proc/sys/kernel/numa_balancing_promote_rate_limit_MBps";
+    expect(run(k.fs.read(rate))).toBe("65536\n");
+    run(k.fs.write(rate, "0"));
+    expectErrno(k.fs.write(rate, "-1"), "EINVAL");
+    expect(run(k.fs.read(rate))).toBe("0\n");
+    run(k.shutdown());
+  });
+
+  it("debugfs tunables have the kernel's defaults and parse as debugfs u32 files", () => {
+    const k = tiered();
+    const read = (name: string) => run(k.fs.read(`${debugfs}/${name}`));
+    expect(
+      [
+        "scan_delay_ms",
+        "scan_period_min_ms",
+        "scan_period_max_ms",
+        "scan_size_mb",
+        "hot_threshold_ms",
+      ].map(read),
+    ).toEqual(["1000\n", "1000\n", "60000\n", "256\n", "1000\n"]);
+    run(k.fs.write(`${debugfs}/hot_threshold_ms`, "0x200"));
+    expect(read("hot_threshold_ms")).toBe("512\n");
+    expectErrno(k.fs.write(`${debugfs}/scan_size_mb`, "big"), "EINVAL");
+    expect(read("scan_size_mb")).toBe("256\n");
+    run(k.shutdown());
+  });
+});
+
+describe("memory tiering promotion (NUMA_BALANCING_MEMORY_TIERING)", () => {
+  it("marks slow-tier pages PROT_NONE, and promotes each hot one on its hint fault (do_numa_page)", async () => {
+    const k = tiered();
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
+    const n = 512;
+    const { p, addr } = onSlowTier(k, n, 1);
+    const fast = run(p.mmap(64 * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.write(fast, pattern(64 * PAGE, 2))); // on node 0: top tier, never scanned in mode 2
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.numaBalancing.run();
+        expectErrno(k.numaBalancing.run(), "EBUSY");
+        yield* TestClock.adjust("999 millis");
+        expect(k.vmstat.get("numa_pte_updates")).toBe(0); // scan_delay_ms not over yet
+        yield* TestClock.adjust("1 millis");
+        expect(k.vmstat.get("numa_pte_updates")).toBe(n);
+        // Touched at once: hint-fault latency 0, under hot_threshold_ms.
+        expect(sameBytes(yield* p.read(addr, n * PAGE), pattern(n * PAGE, 1))).toBe(true);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(on(nodesOf(p, addr, n), 0)).toBe(n);
+    expect(count(k, "numa_hint_faults")).toBe(n);
+    expect(count(k, "numa_hint_faults_local")).toBe(0);
+    expect(count(k, "pgpromote_candidate")).toBe(n);
+    expect(count(k, "pgpromote_success")).toBe(n);
+    expect(count(k, "numa_pages_migrated")).toBe(n);
+    expect(count(k, "pgmigrate_success")).toBe(n);
+    expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 1))).toBe(true);
+    expect(sameBytes(run(p.read(fast, 64 * PAGE)), pattern(64 * PAGE, 2))).toBe(true);
+    await runP(k.shutdown());
+    expect(k.numaBalancing.running).toBe(false);
+  });
+
+  it("promotes at most numa_balancing_promote_rate_limit_MBps per second (numa_promotion_rate_limit)", async () => {
+    const k = tiered();
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
+    run(k.fs.write("/proc/sys/kernel/numa_balancing_promote_rate_limit_MBps", "1"));
+    run(k.fs.write(`${debugfs}/scan_delay_ms`, "5000"));
+    const n = 600;
+    const { p, addr } = onSlowTier(k, n, 3);
+    const seen = await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.numaBalancing.run();
+        yield* TestClock.adjust("5000 millis"); // first scan
+        yield* p.read(addr, n * PAGE);
+        const first = on(nodesOf(p, addr, n), 0);
+        yield* TestClock.adjust("1000 millis"); // second scan of what is left on node 1
+        yield* TestClock.adjust("1 millis"); // a new one-second window
+        yield* p.read(addr, n * PAGE);
+        const second = on(nodesOf(p, addr, n), 0) - first;
+        return { first, second };
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    // 1 MB/s of 4 KiB pages: 256 pages a second.
+    expect(seen).toEqual({ first: 256, second: 256 });
+    expect(count(k, "pgpromote_success")).toBe(512);
+    // Every hot fault was a candidate: 600 in the first second, the 344 left in the second.
+    expect(count(k, "pgpromote_candidate")).toBe(600 + 344);
+    expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 3))).toBe(true);
+    await runP(k.shutdown());
+  });
+
+  it("leaves a page whose fault came hot_threshold_ms or later after its scan (numa_hint_fault_latency)", async () => {
+    const k = tiered();
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
+    run(k.fs.write(`${debugfs}/hot_threshold_ms`, "500"));
+    const n = 16;
+    const { p, addr } = onSlowTier(k, n, 4);
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.numaBalancing.run();
+        yield* TestClock.adjust("1000 millis"); // scanned at 1000
+        yield* TestClock.adjust("500 millis");
+        yield* p.read(addr, n * PAGE); // latency 500: not hot
+        expect(on(nodesOf(p, addr, n), 0)).toBe(0);
+        expect(k.vmstat.get("numa_hint_faults")).toBe(n);
+        expect(k.vmstat.get("pgpromote_candidate")).toBe(0);
+        yield* TestClock.adjust("500 millis"); // scanned again at 2000
+        yield* TestClock.adjust("499 millis");
+        yield* p.read(addr, n * PAGE); // latency 499: hot
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(on(nodesOf(p, addr, n), 0)).toBe(n);
+    expect(count(k, "pgpromote_success")).toBe(n);
+    await runP(k.shutdown());
+  });
+
+  it("wakes the top tier's kswapd when it lacks room, which demotes to the promo watermark (migrate_misplaced_folio_prepare)", async () => {
+    const k = boot({ nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }] });
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    const zone = k.pageAlloc.zones[0]!;
+    const n = 8;
+    const { p, addr } = onSlowTier(k, n, 7);
+    // Cold memory fills node 0 to one page above its high watermark: balanced for kswapd, but
+    // short of the high watermark plus a page that a promotion needs (migrate_balanced_pgdat()).
+    const filler = run(k.createProcess({ node: 0 }));
+    run(filler.setMempolicy(MPOL_BIND, [0]));
+    const cold = zone.freePages - zone.watermark[WMARK_HIGH]! - 1;
+    const coldAddr = run(filler.mmap(cold * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(filler.write(coldAddr, pattern(cold * PAGE, 8)));
+    const seen = await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        yield* TestClock.adjust("1000 millis"); // kswapd naps, then sleeps: node 0 is balanced
+        expect(k.vmstat.get("pageoutrun")).toBe(0);
+        yield* k.fs.write("/proc/sys/kernel/numa_balancing", "2");
+        yield* k.numaBalancing.run();
+        yield* TestClock.adjust("1000 millis");
+        yield* p.read(addr, n * PAGE); // hot, but the first fault finds no room: kswapd is woken
+        const first = on(nodesOf(p, addr, n), 0);
+        expect(k.vmstat.get("pgpromote_candidate")).toBe(n);
+        // In tiering mode kswapd balances to the promo watermark (pgdat_balanced()).
+        // kswapd runs beside the task: it demotes cold pages until node 0 is above the promo
+        // watermark (pgdat_balanced() in tiering mode), and the faults after it find room.
+        yield* waitUntil(() => k.vmstat.get("pgdemote_kswapd") > 0);
+        yield* TestClock.adjust("1000 millis"); // the next scan
+        yield* p.read(addr, n * PAGE);
+        return { first, after: on(nodesOf(p, addr, n), 0) };
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(seen.first).toBeLessThan(n);
+    expect(seen.after).toBe(n);
+    expect(count(k, "pageoutrun")).toBeGreaterThan(0);
+    expect(count(k, "pgdemote_kswapd")).toBeGreaterThan(0);
+    expect(count(k, "pgpromote_success")).toBe(n);
+    expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 7))).toBe(true);
+    expect(sameBytes(run(filler.read(coldAddr, cold * PAGE)), pattern(cold * PAGE, 8))).toBe(true);
+    await runP(k.shutdown());
+    expect(k.kswapd.running).toBe(false);
+    expect(k.numaBalancing.running).toBe(false);
+  });
+
+  it("a migrator sees promotion's batches when its reason mask includes numa_misplaced, and not otherwise", async () => {
+    for (const mask of [1 << MR_NUMA_MISPLACED, 1 << MR_COMPACTION]) {
+      const k = tiered();
+      run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
+      const recorder = recordingMigrator(k);
+      run(k.migrateOffload.register(recorder.migrator, mask));
+      const { p, addr } = onSlowTier(k, 32, 5);
+      await Effect.runPromise(
+        Effect.gen(function* () {
+          yield* k.numaBalancing.run();
+          yield* TestClock.adjust("1000 millis");
+          yield* p.read(addr, 32 * PAGE);
+        }).pipe(Effect.provide(TestClock.layer())),
+      );
+      expect(count(k, "pgpromote_success")).toBe(32);
+      if (mask === 1 << MR_NUMA_MISPLACED) {
+        expect(new Set(recorder.reasons)).toEqual(new Set([MR_NUMA_MISPLACED]));
+        expect(recorder.copies()).toBe(32);
+      } else {
+        expect(recorder.reasons).toEqual([]);
+        expect(recorder.copies()).toBe(0);
+      }
+      expect(sameBytes(run(p.read(addr, 32 * PAGE)), pattern(32 * PAGE, 5))).toBe(true);
+      await runP(k.shutdown());
+    }
+  });
+});
+
+describe("NUMA balancing between DRAM nodes (NUMA_BALANCING_NORMAL)", () => {
+  it("moves a page to the node of the task that faults on it, never counting a promotion", async () => {
+    const k = boot(); // two 64 MiB DRAM nodes
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [1]));
+    const addr = run(p.mmap(8 * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.write(addr, pattern(8 * PAGE, 6)));
+    run(p.setMempolicy(MPOL_DEFAULT, []));
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.numaBalancing.run();
+        yield* TestClock.adjust("1000 millis");
+        yield* p.read(addr, 8 * PAGE);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(on(nodesOf(p, addr, 8), 0)).toBe(8);
+    expect(count(k, "numa_pte_updates")).toBe(8);
+    expect(count(k, "numa_pages_migrated")).toBe(8);
+    expect(count(k, "pgpromote_success")).toBe(0);
+    expect(count(k, "pgpromote_candidate")).toBe(0);
+    await runP(k.shutdown());
+  });
+});

@@ -1,0 +1,248 @@
+import { Effect } from "effect";
+import { TestClock } from "effect/testing";
+import { describe, expect, it } from "vitest";
+import {
+  type Kernel,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MEMTIER_DEFAULT_DAX_ADISTANCE,
+  MPOL_BIND,
+  MR_COMPACTION,
+  MR_DEMOTION,
+  PROT_READ,
+  type Task,
+  WMARK_HIGH,
+  WMARK_LOW,
+} from "../../src/index";
+import {
+  boot,
+  expectConsistent,
+  expectErrno,
+  pattern,
+  recordingMigrator,
+  run,
+  runP,
+  sameBytes,
+  waitUntil,
+} from "../../src/testing/index";
+
+const PAGE = 4096;
+/** A 16 MiB DRAM node 0 and a 64 MiB CXL node 1 (dax kmem's abstract distance). */
+const tiered = (): Kernel =>
+  boot({ nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }] });
+
+/** A process whose memory may only come from node 0 (MPOL_BIND), so node 0 must make room. */
+const boundToDram = (k: Kernel): Task => {
+  const p = run(k.createProcess({ node: 0 }));
+  run(p.setMempolicy(MPOL_BIND, [0]));
+  return p;
+};
+
+const nodesOf = (p: Task, addr: number, n: number): number[] =>
+  Array.from({ length: n }, (_, i) => run(p.nodeOf(addr + i * PAGE)));
+
+const count = (k: Kernel, name: string) => k.vmstat.get(name);
+
+describe("direct reclaim (try_to_free_pages)", () => {
+  it("demotes the oldest anonymous pages to the slow tier first, with every byte intact (demote_folio_list)", async () => {
+    const k = tiered();
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    const p = boundToDram(k);
+    const n = 5000; // more than node 0 holds (4096 pages)
+    const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await runP(p.write(addr, pattern(n * PAGE, 1)));
+    const nodes = nodesOf(p, addr, n);
+    const demoted = nodes.filter((nid) => nid === 1).length;
+    // The LRU's tail is the oldest: the pages demoted are exactly the first ones written.
+    expect(demoted).toBeGreaterThan(n - 4096);
+    expect(nodes.slice(0, demoted).every((nid) => nid === 1)).toBe(true);
+    expect(nodes.slice(demoted).every((nid) => nid === 0)).toBe(true);
+    expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 1))).toBe(true);
+    // Demoted pages count as reclaimed (shrink_folio_list adds demote_folio_list's result).
+    expect(count(k, "pgdemote_direct")).toBe(demoted);
+    expect(count(k, "pgsteal_direct")).toBe(demoted);
+    expect(count(k, "pgsteal_anon")).toBe(demoted);
+    expect(count(k, "pgmigrate_success")).toBe(demoted);
+    expect(count(k, "pgdemote_kswapd")).toBe(0);
+    expect(count(k, "pgscan_direct")).toBe(count(k, "pgscan_anon"));
+    expect(count(k, "pgscan_file")).toBe(0);
+    expect(count(k, "allocstall_normal")).toBeGreaterThan(0);
+    // Each page was young from its fault when reclaim first met it: that earned it PG_referenced
+    // and another trip around the inactive list, not activation (folio_check_references()). Used
+    // once, never activated, never deactivated.
+    expect(count(k, "pgactivate")).toBe(0);
+    expect(count(k, "pgdeactivate")).toBe(0);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  it("keeps anonymous pages with no demotion target (no swap): the fault fails with ENOMEM, nothing lost", async () => {
+    const k = tiered(); // demotion_enabled stays false
+    const p = boundToDram(k);
+    const n = 5000;
+    const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    let written = 0;
+    for (; written < n; written++) {
+      const r = await runP(Effect.exit(p.write(addr + written * PAGE, pattern(PAGE, written))));
+      if (r._tag === "Failure") break;
+    }
+    expect(written).toBeLessThan(4096);
+    expect(written).toBeGreaterThan(4000);
+    for (let i = 0; i < written; i++) {
+      expect(sameBytes(run(p.read(addr + i * PAGE, PAGE)), pattern(PAGE, i))).toBe(true);
+    }
+    expect(count(k, "pgmigrate_success")).toBe(0);
+    expect(count(k, "pgsteal_direct")).toBe(0);
+    // get_scan_count(): anon lists are not scanned when anon pages cannot leave.
+    expect(count(k, "pgscan_anon")).toBe(0);
+    expect(count(k, "allocstall_normal")).toBeGreaterThan(0);
+    await runP(k.shutdown());
+  });
+
+  it("evicts clean page cache and keeps dirty page cache (shrink_folio_list, __remove_mapping)", async () => {
+    const k = tiered();
+    const p = boundToDram(k);
+    const clean = run(k.createFile("clean"));
+    const dirty = run(k.createFile("dirty"));
+    const c = run(p.mmap(1000 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file: clean }));
+    const d = run(p.mmap(100 * PAGE, { flags: MAP_SHARED, file: dirty }));
+    run(p.read(c, 1000 * PAGE)); // cached, clean
+    run(p.write(d, pattern(100 * PAGE, 7))); // cached, dirty
+    expect(clean.mapping.nrFolios).toBe(1000);
+    const n = 3500;
+    const a = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await runP(p.write(a, pattern(n * PAGE, 2)));
+    expect(clean.mapping.nrFolios).toBeLessThan(1000);
+    const evicted = 1000 - clean.mapping.nrFolios;
+    expect(count(k, "pgsteal_file")).toBe(evicted);
+    expect(count(k, "pgsteal_direct")).toBe(evicted);
+    expect(count(k, "pgscan_anon")).toBe(0);
+    expect(dirty.mapping.nrFolios).toBe(100);
+    expect(sameBytes(run(p.read(d, 100 * PAGE)), pattern(100 * PAGE, 7))).toBe(true);
+    expect(sameBytes(run(p.read(a, n * PAGE)), pattern(n * PAGE, 2))).toBe(true);
+    // An evicted clean page reads back as it was: zeros, from the file.
+    expect(run(p.read(c, 1000 * PAGE)).every((b) => b === 0)).toBe(true);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  it("keeps pages in use on DRAM: their accessed bits activate them (folio_check_references)", async () => {
+    const k = tiered();
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    const p = boundToDram(k);
+    // Enough to make node 0 reclaim once, so that what follows sees an aged LRU.
+    const old = run(p.mmap(4200 * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await runP(p.write(old, pattern(4200 * PAGE, 8)));
+    const hot = run(p.mmap(64 * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.write(hot, pattern(64 * PAGE, 3)));
+    const chunk = 64;
+    const chunks = 80;
+    const cold = run(p.mmap(chunks * chunk * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    for (let i = 0; i < chunks; i++) {
+      await runP(p.write(cold + i * chunk * PAGE, pattern(chunk * PAGE, 100 + i)));
+      run(p.read(hot, 64 * PAGE)); // in use
+    }
+    expect(count(k, "pgdemote_direct")).toBeGreaterThan(0);
+    expect(nodesOf(p, hot, 64).every((nid) => nid === 0)).toBe(true);
+    // Referenced again after their first trip: activated (every hot page, at least once).
+    expect(count(k, "pgactivate")).toBeGreaterThanOrEqual(64);
+    expect(nodesOf(p, cold, 64).every((nid) => nid === 1)).toBe(true);
+    expect(sameBytes(run(p.read(hot, 64 * PAGE)), pattern(64 * PAGE, 3))).toBe(true);
+    await runP(k.shutdown());
+  });
+
+  it("a migrator sees demotion's batches when its reason mask includes demotion, and not otherwise", async () => {
+    for (const mask of [1 << MR_DEMOTION, 1 << MR_COMPACTION]) {
+      const k = tiered();
+      run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+      const recorder = recordingMigrator(k);
+      run(k.migrateOffload.register(recorder.migrator, mask));
+      const p = boundToDram(k);
+      const n = 4500;
+      const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+      await runP(p.write(addr, pattern(n * PAGE, 4)));
+      expect(count(k, "pgdemote_direct")).toBeGreaterThan(0);
+      if (mask === 1 << MR_DEMOTION) {
+        expect(new Set(recorder.reasons)).toEqual(new Set([MR_DEMOTION]));
+        expect(recorder.copies()).toBeGreaterThan(0);
+      } else {
+        expect(recorder.reasons).toEqual([]);
+        expect(recorder.copies()).toBe(0);
+      }
+      expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 4))).toBe(true);
+      await runP(k.shutdown());
+    }
+  });
+});
+
+describe("kswapd", () => {
+  it("wakes below the low watermark, demotes until the high watermark, naps, and stops at shutdown (balance_pgdat)", async () => {
+    const k = tiered();
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    const zone = k.pageAlloc.zones[0]!;
+    // min_free_kbytes = int_sqrt(80 MiB in KiB * 16) = 1144 KiB: 286 pages, 57 of them node 0's.
+    expect(k.pageAlloc.minFreeKbytes).toBe(1144);
+    expect(zone.watermark.slice(0, 3)).toEqual([57, 71, 85]);
+    const p = run(k.createProcess({ node: 0 })); // default policy: local node first
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        expect(k.kswapd.running).toBe(true);
+        expectErrno(k.kswapd.run(), "EBUSY");
+        // Leave node 0 just under its low watermark.
+        const n = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+        const addr = yield* p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(addr, pattern(n * PAGE, 5));
+        expect(zone.freePages).toBeLessThan(zone.watermark[WMARK_LOW]!);
+        yield* waitUntil(() => zone.freePages >= zone.watermark[WMARK_HIGH]!);
+        const during = k.vmstat.snapshot();
+        // Balanced: a 100 ms nap, then sleep. Nothing more runs however long it sleeps.
+        yield* TestClock.adjust("10000 millis");
+        return { addr, n, during, after: k.vmstat.snapshot() };
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(result.after).toEqual(result.during);
+    const demoted = count(k, "pgdemote_kswapd");
+    expect(demoted).toBeGreaterThan(0);
+    expect(count(k, "pgsteal_kswapd")).toBe(demoted);
+    expect(count(k, "pgscan_kswapd")).toBeGreaterThanOrEqual(demoted);
+    expect(count(k, "pgdemote_direct")).toBe(0);
+    expect(count(k, "allocstall_normal")).toBe(0);
+    // Each balance_pgdat() run followed a look at the node that found it short of its high
+    // watermark (kswapd_try_to_sleep()'s counters); the first scan of pages young from their
+    // fault only marks them PG_referenced, so the first run may fall short.
+    expect(count(k, "pageoutrun")).toBeGreaterThanOrEqual(1);
+    expect(count(k, "pageoutrun")).toBe(
+      count(k, "kswapd_high_wmark_hit_quickly") + count(k, "kswapd_low_wmark_hit_quickly"),
+    );
+    const nodes = nodesOf(p, result.addr, result.n);
+    expect(nodes.slice(0, demoted).every((nid) => nid === 1)).toBe(true);
+    expect(sameBytes(run(p.read(result.addr, result.n * PAGE)), pattern(result.n * PAGE, 5))).toBe(
+      true,
+    );
+    await runP(k.shutdown());
+    expect(k.kswapd.running).toBe(false);
+  });
+
+  it("stays asleep without demotion targets for anonymous memory, and gives a hopeless node up (kswapd_failures)", async () => {
+    const k = tiered(); // demotion disabled: nothing on node 0 can go anywhere
+    const zone = k.pageAlloc.zones[0]!;
+    const p = run(k.createProcess({ node: 0 }));
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        const n = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+        const addr = yield* p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(addr, pattern(n * PAGE, 6));
+        yield* waitUntil(() => k.vmstat.get("pageoutrun") >= 16);
+        yield* TestClock.adjust("10000 millis");
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    // MAX_RECLAIM_RETRIES runs that reclaimed nothing, then kswapd rests.
+    expect(count(k, "pageoutrun")).toBe(16);
+    expect(count(k, "pgsteal_kswapd")).toBe(0);
+    await runP(k.shutdown());
+    expect(k.kswapd.running).toBe(false);
+  });
+});
