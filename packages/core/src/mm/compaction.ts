@@ -601,7 +601,11 @@ const compactFinished = (k: Kernel, cc: CompactControl): number => {
   return ret === CompactResult.NO_SUITABLE_PAGE ? CompactResult.CONTINUE : ret;
 };
 
-/** What a {@link compactZone} run is asked for: `struct compact_control`'s inputs. */
+/**
+ * What a {@link compactZone} run is asked for: `struct compact_control`'s inputs.
+ *
+ * @category Compaction
+ */
 export interface CompactZoneOptions {
   /** The order wanted; -1 for a full compaction. */
   readonly order: number;

@@ -252,5 +252,7 @@ describe("a misbehaving driver callback leaves the kernel usable (property)", ()
       ),
       { numRuns: 80 },
     );
-  });
+    // 80 kernels, each loading and unloading a module with copy threads: seconds, not vitest's
+    // default 5 s budget, on a loaded 2-core machine.
+  }, 120_000);
 });
