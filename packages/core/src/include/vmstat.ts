@@ -33,6 +33,8 @@ export const VM_EVENT_ITEMS = [
   "compact_daemon_free_scanned",
   "thp_fault_alloc",
   "thp_fault_fallback",
+  "thp_file_alloc",
+  "thp_file_fallback",
   "thp_split_page",
   "thp_split_page_failed",
   "thp_split_pmd",

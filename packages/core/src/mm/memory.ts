@@ -166,7 +166,12 @@ const allocFaultFolio = (
     }
     // This fault's compaction is spent; the next THP fault of the access may compact again.
     if (dc && order > 0) dc.tried = false;
-    if (order > 0) {
+    if (order > 0 && vma.mapping?.shmem) {
+      // shmem_alloc_and_add_folio() (`mm/shmem.c`): thp_file_* for the PMD size, shmem_* in
+      // every size's stats.
+      if (order === k.pmdOrder) k.vmstat.count(head >= 0 ? "thp_file_alloc" : "thp_file_fallback");
+      k.thp.countMthpStat(order, head >= 0 ? "shmem_alloc" : "shmem_fallback");
+    } else if (order > 0) {
       // A PMD THP counts in /proc/vmstat and its size's stats (`__do_huge_pmd_anonymous_page()`,
       // `mm/huge_memory.c`); a smaller mTHP only in its size's (`alloc_anon_folio()`,
       // `mm/memory.c`).
@@ -305,7 +310,13 @@ const doFault = (k: Kernel, task: Task, vma: Vma, slot: number, write: boolean):
   const pgoff = vma.pgoff + slot;
   let head = filemapGetFolio(mapping, pgoff);
   if (head < 0) {
-    for (const order of [...k.thp.allowableOrders(vma.flags), 0]) {
+    // shmem_fault(): the orders shmem_allowable_huge_orders() allows. A regular file's folios
+    // come from filemap_fault(), and the model's files are those of a filesystem without large
+    // folio support (mapping_large_folio_support() false): order 0 only.
+    const orders = mapping.shmem
+      ? k.thp.shmemAllowableOrders(vma.flags, pgoff, Math.ceil(mapping.size / k.mem.pageSize))
+      : [];
+    for (const order of [...orders, 0]) {
       const nr = 2 ** order;
       const first = order === 0 ? slot : alignedRun(k, vma, slot, order, true);
       if (first < 0) continue;
