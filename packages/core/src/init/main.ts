@@ -491,7 +491,10 @@ class Machine implements KernelInterface {
   }
 
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError> {
-    return this.call("memory_failure", syscall(() => memoryFailure(this, pfn)).pipe(Effect.asVoid));
+    return this.call(
+      "memory_failure",
+      Effect.suspend(() => memoryFailure(this, pfn)),
+    );
   }
 
   injectMemoryError(pfn: number): Effect.Effect<void, ErrnoError> {
