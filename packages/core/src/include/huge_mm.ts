@@ -62,6 +62,7 @@ export const MTHP_STAT_ITEMS = [
   "shmem_fallback",
   "split",
   "split_failed",
+  "split_deferred",
 ] as const;
 
 /**

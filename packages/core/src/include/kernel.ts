@@ -127,6 +127,12 @@ export interface Kernel {
   readonly compaction: Compaction;
   /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */
   readonly lru: Lru;
+  /**
+   * The deferred split queue (`deferred_split_queue`, `mm/huge_memory.c`, one per node in Linux,
+   * `pgdat->deferred_split_queue`): head PFNs of partially mapped anonymous large folios, in the
+   * order they were queued, waiting for the shrinker (`deferredSplitScan`) to split them.
+   */
+  readonly deferredSplitQueue: Set<number>;
   /** The active hugetlb folios (`hstate->hugepage_activelist`, `include/linux/hugetlb.h`). */
   readonly hugetlbActive: HugetlbActive;
   /** Tracepoints (`include/trace/events/migrate.h`). */

@@ -37,6 +37,7 @@ export const VM_EVENT_ITEMS = [
   "thp_file_fallback",
   "thp_split_page",
   "thp_split_page_failed",
+  "thp_deferred_split_page",
   "thp_split_pmd",
   "thp_zero_page_alloc",
   "balloon_inflate",

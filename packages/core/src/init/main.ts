@@ -189,6 +189,7 @@ class Machine implements KernelInterface {
   readonly balloonDevices = new Map<number, BalloonDevInfo>();
   readonly fs: KernFs;
   readonly thp: ThpSettings;
+  readonly deferredSplitQueue = new Set<number>();
   readonly folioWaiters: FolioWaitQueue;
   readonly pmdOrder: number;
   readonly pudOrder: number;

@@ -68,7 +68,7 @@ import {
   pteWrite,
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
-import { hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
+import { folioRemoveRmapDeferred, hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
 import { folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -297,8 +297,10 @@ const cowPage = (
   mapPages(k, vma, slot, head, 1, PTE_WRITE | PTE_DIRTY);
   vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
   if (ptePresent(old) && !pteSpecial(old)) {
+    const src = k.memmap.folioOf(srcPage);
     k.memmap.mapcount[srcPage]!--;
-    folioPut(k, k.memmap.folioOf(srcPage));
+    folioRemoveRmapDeferred(k, src);
+    folioPut(k, src);
   }
   k.vmstat.count("cow_fault");
   return 0;
@@ -616,6 +618,9 @@ export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void
     if (pteDirty(pte) && m.mapping[head]! > 0) m.set(head, PG_dirty);
     puts.push(head);
   }
+  // __folio_remove_rmap(): a large anonymous folio this zap left partially mapped is queued
+  // for the deferred split.
+  for (const head of new Set(puts)) folioRemoveRmapDeferred(k, head);
   vma.mm.tlb.flushAll();
   for (const head of puts) folioPut(k, head);
 };

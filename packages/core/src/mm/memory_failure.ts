@@ -33,7 +33,7 @@
  * @module
  */
 import { Effect } from "effect";
-import { ERRNO, type ErrnoError, errno } from "../errno";
+import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import {
   PG_buddy,
@@ -47,9 +47,8 @@ import {
   PG_writeback,
 } from "../include/page_flags";
 import type { MemoryFailureEvent } from "../include/trace";
-import { FolioList } from "../lib/list";
 import { filemapRemoveFolio, folioLock, folioUnlock } from "./filemap";
-import { splitFolio } from "./huge_memory";
+import { splitLruFolio } from "./huge_memory";
 import { folioMkclean, TTU_HWPOISON, tryToUnmap } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -257,7 +256,7 @@ export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, Errno
     if (m.folioOrder(head) > 0) {
       // try_to_split_thp_page(): lock_page(), split to order 0, unlock every page.
       yield* folioLock(k, head);
-      const split = splitLocked(k, head, pfn);
+      const split = splitLruFolio(k, head, pfn);
       if (split !== 0) {
         folioUnlock(k, head);
         folioPut(k, head);
@@ -315,33 +314,6 @@ const identifyAndAct = (k: Kernel, pfn: number, head: number, saved: number): 0 
   folioUnlock(k, head);
   folioPut(k, head);
   return actionResult(k, pfn, type, res);
-};
-
-/**
- * The split of `try_to_split_thp_page()` on a locked large LRU folio holding our reference: the
- * folio is isolated, split to order 0 (our reference standing in for the isolation one) and put
- * back; every page is unlocked (`__split_huge_page()` unlocks all but `pfn`, which
- * `try_to_split_thp_page()` unlocks after it), and `pfn` keeps our reference. Returns `splitFolio()`'s result: `-EAGAIN` when someone else holds a
- * reference (an isolation for migration, a pin), the folio then being as it was.
- */
-const splitLocked = (k: Kernel, head: number, pfn: number): number => {
-  const m = k.memmap;
-  if (!k.lru.isolate(head)) return -ERRNO.EAGAIN;
-  m.refcount[head]!--; // the isolation reference is ours
-  const list = new FolioList(m.lru);
-  list.addTail(head);
-  const split = splitFolio(k, head, list);
-  for (let folio = list.first; folio >= 0; folio = list.first) {
-    list.del(folio);
-    if (split !== 0) {
-      k.lru.add(folio); // back on the LRU, keeping our reference
-      continue;
-    }
-    if (folio === pfn) k.lru.add(folio);
-    else k.lru.putback(folio);
-    folioUnlock(k, folio);
-  }
-  return split;
 };
 
 /** `unpoison_memory(pfn)`: clears a page's poison mark. */
