@@ -499,17 +499,13 @@ export function translate(
 export const VM_FAULT_RETRY_ACCESS: unique symbol = Symbol("VM_FAULT_RETRY");
 
 /**
- * Checks a whole access before any byte moves: `EFAULT` for an address that is not a user
- * address, a range that reaches past `TASK_SIZE` (`access_ok()`,
- * `arch/x86/include/asm/uaccess_64.h`) or a page in it not mapped readable (or writable, for a
- * write); `EINVAL` for a length that is not a byte count. Null when the access may go ahead.
+ * Checks an access's arguments before any byte moves: `EFAULT` for an address that is not a user
+ * address or a range that reaches past `TASK_SIZE` (`access_ok()`,
+ * `arch/x86/include/asm/uaccess_64.h`); `EINVAL` for a length that is not a byte count. Null when
+ * the access may go ahead. Whether each page is mapped is found out page by page, at the fault
+ * ({@link translate}).
  */
-export const checkAccess = (
-  mm: MmStruct,
-  addr: number,
-  length: number,
-  write: boolean,
-): ErrnoError | null => {
+export const checkAccess = (addr: number, length: number): ErrnoError | null => {
   if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
   if (!Number.isSafeInteger(length) || length < 0) return errno("EINVAL", `bad length ${length}`);
   if (addr + length > TASK_SIZE) {
@@ -518,18 +514,27 @@ export const checkAccess = (
       `0x${addr.toString(16)}+${length} reaches past TASK_SIZE 0x${TASK_SIZE.toString(16)}`,
     );
   }
+  return null;
+};
+
+/**
+ * The bytes from `addr`, at most `length`, that lie in VMAs mapped readable (or writable, for a
+ * write) without a gap: how far an access can get before it faults with `EFAULT`.
+ */
+export const accessExtent = (
+  mm: MmStruct,
+  addr: number,
+  length: number,
+  write: boolean,
+): number => {
   const flag = write ? VM_WRITE : VM_READ;
-  for (let at = addr; at < addr + length; ) {
+  let at = addr;
+  while (at < addr + length) {
     const vma = mm.findVma(at);
-    if (!vma || !(vma.flags & flag)) {
-      return errno(
-        "EFAULT",
-        `address 0x${at.toString(16)} is not mapped ${write ? "writable" : "readable"}`,
-      );
-    }
+    if (!vma || !(vma.flags & flag)) break;
     at = vma.end;
   }
-  return null;
+  return Math.min(at, addr + length) - addr;
 };
 
 /** How far an access got: bytes done, and why it stopped early. */
