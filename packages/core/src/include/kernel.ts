@@ -183,6 +183,13 @@ export interface Kernel {
   readonly files: Map<string, File>;
   /** Pages that a free refused, in order. */
   readonly badPages: BadPage[];
+  /**
+   * Pages inflated into balloons (`NR_BALLOON_PAGES`, a node stat summed, Linux 6.15+):
+   * `nr_balloon_pages` in `/proc/vmstat`, `Balloon:` in `/proc/meminfo`. Raised by
+   * `balloon_page_enqueue()`, lowered by `balloon_page_list_dequeue()`; a migration leaves it as
+   * it is, as `balloon_page_migrate()` does.
+   */
+  nrBalloonPages: number;
   /** Pages marked hwpoisoned (`num_poisoned_pages`, `mm/memory-failure.c`). */
   numPoisonedPages: number;
 

@@ -201,6 +201,7 @@ class Machine implements KernelInterface {
   readonly files = new Map<string, File>();
   readonly badPages: BadPage[] = [];
   numPoisonedPages = 0;
+  nrBalloonPages = 0;
   state: KernelState = "running";
   private readonly distances: number[][];
   private lastId = 0;
@@ -246,6 +247,7 @@ class Machine implements KernelInterface {
     this.vmstat = new VmStat([
       ["nr_free_pages", () => this.pageAlloc.totalFreePages()],
       ["nr_poisoned_pages", () => this.numPoisonedPages],
+      ["nr_balloon_pages", () => this.nrBalloonPages],
     ]);
     const firstNode = this.mem.nodes.find((n) => n.presentPages > 0)!;
     this.zeroPfn = this.pageAlloc.allocPages(firstNode.nid, 0, 0);
