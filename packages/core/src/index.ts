@@ -89,6 +89,8 @@ export {
   MTHP_STAT_ITEMS,
   type MthpMode,
   type MthpStatItem,
+  type ShmemHuge,
+  type ShmemMthpMode,
   type ThpMode,
   ThpSettings,
 } from "./include/huge_mm";

@@ -38,13 +38,16 @@ export class Inode implements File {
 
   /**
    * Starts writeback of the folio at `pgoff`: clears dirty and sets writeback
-   * (`folio_clear_dirty_for_io` + `folio_start_writeback`). False when it is not cached or not
-   * dirty.
+   * (`folio_clear_dirty_for_io` + `folio_start_writeback`). The mappings are cleaned and
+   * write-protected first (`folio_mkclean()`), their dirty bits moving to the folio. False when
+   * it is not cached or not dirty.
    */
   startWriteback(pgoff: number): boolean {
     const head = filemapGetFolio(this.mapping, pgoff);
     const m = this.kernel.memmap;
-    if (head < 0 || !m.testAndClear(head, PG_dirty)) return false;
+    if (head < 0) return false;
+    if (folioMkclean(this.kernel, head)) m.set(head, PG_dirty);
+    if (!m.testAndClear(head, PG_dirty)) return false;
     m.set(head, PG_writeback);
     return true;
   }

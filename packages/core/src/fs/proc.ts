@@ -83,7 +83,8 @@ export const createProcFiles = (k: Kernel): void => {
         return (
           `MemTotal:       ${showValKb(k, total)}\n` +
           `MemFree:        ${showValKb(k, k.pageAlloc.totalFreePages())}\n` +
-          `HardwareCorrupted: ${showValKb(k, k.numPoisonedPages)}\n`
+          `HardwareCorrupted: ${showValKb(k, k.numPoisonedPages)}\n` +
+          `Balloon:        ${showValKb(k, k.nrBalloonPages)}\n`
         );
       },
     },

@@ -4,7 +4,8 @@
  * Models `include/linux/huge_mm.h` (`thp_vma_allowable_orders()`, the `huge_anon_orders_*`
  * bitmaps) and the sysfs switches of `mm/huge_memory.c`:
  * `/sys/kernel/mm/transparent_hugepage/enabled` and the per-size
- * `hugepages-<size>kB/enabled`, and the per-size statistics of `count_mthp_stat()` behind
+ * `hugepages-<size>kB/enabled`; the shmem switches of `mm/shmem.c` (`shmem_enabled`, the per-size
+ * `hugepages-<size>kB/shmem_enabled`, `shmem_allowable_huge_orders()`); and the per-size statistics of `count_mthp_stat()` behind
  * `hugepages-<size>kB/stats/`. What a THP does when it is split is in `mm/huge_memory.ts`.
  *
  * @module
@@ -29,6 +30,22 @@ export type ThpMode = "always" | "madvise" | "never";
  * @category Memory and folios
  */
 export type MthpMode = "always" | "inherit" | "madvise" | "never";
+/**
+ * The huge page policy of shared anonymous memory: the choice of
+ * `/sys/kernel/mm/transparent_hugepage/shmem_enabled` (`shmem_huge`, `mm/shmem.c`), by the names
+ * `shmem_format_huge()` prints. `deny` forces huge pages off for every mount, `force` on for
+ * every mount (PMD size only); the default is `never`.
+ *
+ * @category Memory and folios
+ */
+export type ShmemHuge = "always" | "within_size" | "advise" | "never" | "deny" | "force";
+/**
+ * A per-size shmem mTHP mode: the choice of `hugepages-<size>kB/shmem_enabled`
+ * (`thpsize_shmem_enabled_store()`, `mm/shmem.c`), kept in the `huge_shmem_orders_*` bitmaps.
+ *
+ * @category Memory and folios
+ */
+export type ShmemMthpMode = "always" | "inherit" | "within_size" | "advise" | "never";
 
 /**
  * The per-size mTHP statistics the model counts, by their file names under
@@ -41,8 +58,11 @@ export type MthpMode = "always" | "inherit" | "madvise" | "never";
 export const MTHP_STAT_ITEMS = [
   "anon_fault_alloc",
   "anon_fault_fallback",
+  "shmem_alloc",
+  "shmem_fallback",
   "split",
   "split_failed",
+  "split_deferred",
 ] as const;
 
 /**
@@ -54,6 +74,21 @@ export type MthpStatItem = (typeof MTHP_STAT_ITEMS)[number];
 
 const THP_MODES: readonly ThpMode[] = ["always", "madvise", "never"];
 const MTHP_MODES: readonly MthpMode[] = ["always", "inherit", "madvise", "never"];
+const SHMEM_HUGE: readonly ShmemHuge[] = [
+  "always",
+  "within_size",
+  "advise",
+  "never",
+  "deny",
+  "force",
+];
+const SHMEM_MTHP_MODES: readonly ShmemMthpMode[] = [
+  "always",
+  "inherit",
+  "within_size",
+  "advise",
+  "never",
+];
 
 /** Renders a choice list with the current one in brackets, as sysfs does. */
 const showChoice = (modes: readonly string[], current: string): string =>
@@ -73,6 +108,17 @@ export class ThpSettings {
    * Mode of each mTHP order, from 2 up to the PMD order (`huge_anon_orders_*`, `mm/huge_memory.c`).
    */
   readonly orderModes = new Map<number, MthpMode>();
+  /**
+   * The shmem policy, `shmem_enabled` (`shmem_huge`, `mm/shmem.c`): `never` by default, as
+   * without `transparent_hugepage_shmem=` on the command line.
+   */
+  shmemEnabled: ShmemHuge = "never";
+  /**
+   * Mode of each shmem folio order, from 1 up to the PMD order (`huge_shmem_orders_*`,
+   * `THP_ORDERS_ALL_FILE_DEFAULT`): the PMD order inherits `shmem_enabled`, the others are
+   * `never`, as `shmem_init()` sets them.
+   */
+  readonly shmemOrderModes = new Map<number, ShmemMthpMode>();
   /** `mthp_stats` (`mm/huge_memory.c`): one row of counters per order, 0 to the PMD order. */
   private readonly mthpStats: Float64Array[];
 
@@ -88,6 +134,9 @@ export class ThpSettings {
     );
     for (let order = 2; order <= pmdOrder; order++) {
       this.orderModes.set(order, order === pmdOrder ? "inherit" : "never");
+    }
+    for (let order = 1; order <= pmdOrder; order++) {
+      this.shmemOrderModes.set(order, order === pmdOrder ? "inherit" : "never");
     }
   }
 
@@ -136,9 +185,60 @@ export class ThpSettings {
     return orders;
   }
 
+  /** Whether the PMD order, and it alone, has its shmem mode `inherit`. */
+  private shmemInheritsPmdOnly(): boolean {
+    for (const [order, mode] of this.shmemOrderModes)
+      if ((mode === "inherit") !== (order === this.pmdOrder)) return false;
+    return true;
+  }
+
   /**
-   * The sysfs attributes: `enabled`, and for each order `hugepages-<size>kB/enabled` and the
-   * read-only `hugepages-<size>kB/stats/<item>` files (`stats_attr_grp`, `mm/huge_memory.c`).
+   * The folio orders a fault on shared anonymous memory may use, largest first; empty when only
+   * base pages are allowed. Models `shmem_allowable_huge_orders()` with
+   * `shmem_huge_global_enabled()` (`mm/shmem.c`, Linux 6.16) for a VMA that `vma_is_anon_shmem()`:
+   * `VM_NOHUGEPAGE` or `shmem_enabled` `deny` allow none; `force` allows the `inherit` orders;
+   * otherwise the `always` orders, the `within_size` orders whose block ends inside the object,
+   * the `advise` orders under `MADV_HUGEPAGE`, and the `inherit` orders when the global policy
+   * allows the PMD size (`always`; `within_size` when a PMD block at `index` ends inside the
+   * object; `advise` under `MADV_HUGEPAGE`).
+   *
+   * @param vmFlags - the VMA's flags
+   * @param index - the page offset of the fault in the object
+   * @param sizePages - the object's size (`i_size`) in pages
+   */
+  shmemAllowableOrders(vmFlags: number, index: number, sizePages: number): number[] {
+    if (vmFlags & VM_NOHUGEPAGE || this.shmemEnabled === "deny") return [];
+    const modes = [...this.shmemOrderModes].sort((a, b) => b[0] - a[0]);
+    const having = (wanted: ShmemMthpMode): number[] =>
+      modes.filter(([, mode]) => mode === wanted).map(([order]) => order);
+    if (this.shmemEnabled === "force") return having("inherit");
+    // shmem_get_orders_within_size(): the orders from the largest whose naturally aligned block
+    // holding `index` ends inside i_size.
+    const withinSize = (orders: number[]): number[] => {
+      const fits = orders.findIndex((o) => Math.ceil((index + 1) / 2 ** o) * 2 ** o <= sizePages);
+      return fits < 0 ? [] : orders.slice(fits);
+    };
+    const madvised = (vmFlags & VM_HUGEPAGE) !== 0;
+    const pmd = [this.pmdOrder];
+    const globalOn =
+      this.shmemEnabled === "always" ||
+      (this.shmemEnabled === "within_size" && withinSize(pmd).length > 0) ||
+      ((this.shmemEnabled === "within_size" || this.shmemEnabled === "advise") && madvised);
+    const allowed = new Set([
+      ...having("always"),
+      ...withinSize(having("within_size")),
+      ...(madvised ? having("advise") : []),
+      ...(globalOn ? having("inherit") : []),
+    ]);
+    return modes.map(([order]) => order).filter((order) => allowed.has(order));
+  }
+
+  /**
+   * The sysfs attributes: `enabled` and `shmem_enabled`; for each anonymous order (2 to the PMD
+   * order) `hugepages-<size>kB/enabled`; for each file order (1 to the PMD order,
+   * `THP_ORDERS_ALL_FILE_DEFAULT`) `hugepages-<size>kB/shmem_enabled` (`mm/shmem.c`); and the
+   * read-only `hugepages-<size>kB/stats/<item>` files, the `anon_*` ones for anonymous orders only
+   * (`any_stats_attr_grp`, `anon_stats_attr_grp`, `mm/huge_memory.c`).
    */
   attributes(): Record<string, Record<string, Attribute>> {
     const dirs: Record<string, Record<string, Attribute>> = {
@@ -155,21 +255,56 @@ export class ThpSettings {
         },
       },
     };
-    for (const order of this.orderModes.keys()) {
+    dirs[""]!.shmem_enabled = {
+      mode: 0o644,
+      show: () => showChoice(SHMEM_HUGE, this.shmemEnabled),
+      store: (text, count) => {
+        // shmem_enabled_store(): at most 15 bytes, one trailing newline dropped, then an exact
+        // name (shmem_parse_huge()); `force` only while the PMD order alone inherits.
+        if (count + 1 > 16) return STORE_EINVAL;
+        const huge = SHMEM_HUGE.find((m) => m === text.replace(/\n$/, ""));
+        if (!huge) return STORE_EINVAL;
+        if (huge === "force" && !this.shmemInheritsPmdOnly()) return STORE_EINVAL;
+        this.shmemEnabled = huge;
+        return count;
+      },
+    };
+    for (const order of this.shmemOrderModes.keys()) {
       dirs[this.sizeName(order)] = {
-        enabled: {
+        shmem_enabled: {
           mode: 0o644,
-          show: () => showChoice(MTHP_MODES, this.orderModes.get(order)!),
+          show: () => showChoice(SHMEM_MTHP_MODES, this.shmemOrderModes.get(order)!),
           store: (text, count) => {
-            const mode = MTHP_MODES.find((m) => sysfsStreq(text, m));
+            // thpsize_shmem_enabled_store(): `inherit` of a non-PMD order is refused while
+            // shmem_enabled is `force`.
+            const mode = SHMEM_MTHP_MODES.find((m) => sysfsStreq(text, m));
             if (!mode) return STORE_EINVAL;
-            this.orderModes.set(order, mode);
+            if (mode === "inherit" && this.shmemEnabled === "force" && order !== this.pmdOrder)
+              return STORE_EINVAL;
+            this.shmemOrderModes.set(order, mode);
             return count;
           },
         },
       };
+    }
+    for (const order of this.orderModes.keys()) {
+      dirs[this.sizeName(order)]!.enabled = {
+        mode: 0o644,
+        show: () => showChoice(MTHP_MODES, this.orderModes.get(order)!),
+        store: (text, count) => {
+          const mode = MTHP_MODES.find((m) => sysfsStreq(text, m));
+          if (!mode) return STORE_EINVAL;
+          this.orderModes.set(order, mode);
+          return count;
+        },
+      };
+    }
+    // The statistics of every size (`any_stats_attr_grp`), and the anonymous ones for the
+    // sizes anonymous memory can use (`anon_stats_attr_grp`).
+    for (const order of this.shmemOrderModes.keys()) {
       const stats: Record<string, Attribute> = {};
       for (const item of MTHP_STAT_ITEMS) {
+        if (item.startsWith("anon_") && !this.orderModes.has(order)) continue;
         stats[item] = { mode: 0o444, show: () => `${this.mthpStat(order, item)}\n` };
       }
       dirs[`${this.sizeName(order)}/stats`] = stats;

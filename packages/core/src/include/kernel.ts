@@ -148,6 +148,12 @@ export interface Kernel {
   readonly numaBalancing: NumaBalancing;
   /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */
   readonly lru: Lru;
+  /**
+   * The deferred split queue (`deferred_split_queue`, `mm/huge_memory.c`, one per node in Linux,
+   * `pgdat->deferred_split_queue`): head PFNs of partially mapped anonymous large folios, in the
+   * order they were queued, waiting for the shrinker (`deferredSplitScan`) to split them.
+   */
+  readonly deferredSplitQueue: Set<number>;
   /** The active hugetlb folios (`hstate->hugepage_activelist`, `include/linux/hugetlb.h`). */
   readonly hugetlbActive: HugetlbActive;
   /** Tracepoints (`include/trace/events/migrate.h`). */
@@ -198,6 +204,13 @@ export interface Kernel {
   readonly files: Map<string, File>;
   /** Pages that a free refused, in order. */
   readonly badPages: BadPage[];
+  /**
+   * Pages inflated into balloons (`NR_BALLOON_PAGES`, a node stat summed, Linux 6.15+):
+   * `nr_balloon_pages` in `/proc/vmstat`, `Balloon:` in `/proc/meminfo`. Raised by
+   * `balloon_page_enqueue()`, lowered by `balloon_page_list_dequeue()`; a migration leaves it as
+   * it is, as `balloon_page_migrate()` does.
+   */
+  nrBalloonPages: number;
   /** Pages marked hwpoisoned (`num_poisoned_pages`, `mm/memory-failure.c`). */
   numPoisonedPages: number;
 

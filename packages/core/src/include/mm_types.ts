@@ -78,6 +78,11 @@ export class AddressSpace {
    * `fsync()` for errors since it last looked (`file_check_and_advance_wb_err()`).
    */
   wbErrSeq = 0;
+  /**
+   * The object's size in bytes (`i_size`): the length of the mapping that created a shmem
+   * object (`shmem_zero_setup()`); 0 for a regular file, whose size the model does not track.
+   */
+  size = 0;
   constructor(
     readonly id: number,
     readonly name: string,

@@ -197,15 +197,21 @@ export interface TaskStruct {
    */
   mprotect(addr: number, length: number, prot: number): Effect.Effect<void, ErrnoError>;
   /**
-   * Reads `length` bytes at `addr` through the page tables, faulting pages in
-   * (`access_remote_vm()`, `mm/memory.c`). An access that meets a page under migration waits
-   * until the migration finishes.
+   * Reads `length` bytes at `addr`: the task's own loads, in address order, through its TLB and
+   * page tables, each missing page faulted in (`handle_mm_fault()`, `mm/memory.c`). An access
+   * that meets a page under migration waits until the migration finishes. The first address not
+   * mapped readable ends the read with `EFAULT` naming it (the `SIGSEGV` of
+   * `do_user_addr_fault()`, `arch/x86/mm/fault.c`), the pages before it faulted in; a poisoned
+   * page with `EHWPOISON` (`SIGBUS`, `BUS_MCEERR_AR`). `EFAULT` at once for a range reaching past
+   * `TASK_SIZE` (`access_ok()`).
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError>;
   /**
-   * Writes `bytes` at `addr` through the page tables (`access_remote_vm()`, `mm/memory.c`). The
-   * whole range is checked first: a range that is not mapped writable fails with `EFAULT` before
-   * any byte is written.
+   * Writes `bytes` at `addr`: the task's own stores, in address order, as the loads of
+   * {@link Task.read} are. The bytes before the first address not mapped writable are written,
+   * and the write fails there with `EFAULT` naming it (the `SIGSEGV`, `SEGV_MAPERR` or
+   * `SEGV_ACCERR`, of `do_user_addr_fault()`), as a store sequence on hardware stops at the first
+   * faulting store.
    */
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError>;
   /**

@@ -222,6 +222,7 @@ class Machine implements KernelInterface {
   readonly balloonDevices = new Map<number, BalloonDevInfo>();
   readonly fs: KernFs;
   readonly thp: ThpSettings;
+  readonly deferredSplitQueue = new Set<number>();
   readonly folioWaiters: FolioWaitQueue;
   readonly pmdOrder: number;
   readonly pudOrder: number;
@@ -233,6 +234,7 @@ class Machine implements KernelInterface {
   readonly files = new Map<string, File>();
   readonly badPages: BadPage[] = [];
   numPoisonedPages = 0;
+  nrBalloonPages = 0;
   state: KernelState = "running";
   private readonly distances: number[][];
   private lastId = 0;
@@ -279,6 +281,7 @@ class Machine implements KernelInterface {
     this.vmstat = new VmStat([
       ["nr_free_pages", () => this.pageAlloc.totalFreePages()],
       ["nr_poisoned_pages", () => this.numPoisonedPages],
+      ["nr_balloon_pages", () => this.nrBalloonPages],
     ]);
     const firstNode = this.mem.nodes.find((n) => n.presentPages > 0)!;
     this.zeroPfn = this.pageAlloc.allocPages(firstNode.nid, 0, 0);
@@ -535,7 +538,10 @@ class Machine implements KernelInterface {
   }
 
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError> {
-    return this.call("memory_failure", syscall(() => memoryFailure(this, pfn)).pipe(Effect.asVoid));
+    return this.call(
+      "memory_failure",
+      Effect.suspend(() => memoryFailure(this, pfn)),
+    );
   }
 
   injectMemoryError(pfn: number): Effect.Effect<void, ErrnoError> {

@@ -27,7 +27,7 @@ import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
 import { directCompact } from "../mm/compaction";
-import { type AccessProgress, accessVm, checkAccess } from "../mm/memory";
+import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
 import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
@@ -282,34 +282,49 @@ export class Process implements Task {
   }
 
   /**
-   * Reads `length` bytes at `addr` through the page tables, faulting pages in. An access that
-   * meets a page under migration waits until the migration finishes. The whole range is checked
-   * first: `EFAULT` for a range past `TASK_SIZE` or not mapped readable, `ENOMEM` when the host
-   * cannot allocate a buffer of `length` bytes.
+   * Reads `length` bytes at `addr` through the page tables, in address order, faulting pages in.
+   * An access that meets a page under migration waits until the migration finishes. `EFAULT` for
+   * a range past `TASK_SIZE`, or at the first address not mapped readable (the pages before it
+   * faulted in); `ENOMEM` when the host cannot allocate a buffer for the bytes read.
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError> {
     return this.kernel.call(
       "read",
       this.withMm("read", (mm) => {
-        const bad = checkAccess(mm, addr, length, false);
+        const bad = checkAccess(addr, length);
         if (bad) return bad;
-        const buf = kvmalloc(() => new Uint8Array(length));
+        // The loads reach the first address not mapped readable, faulting pages in on the way,
+        // and fault there: the buffer need only hold what comes before it.
+        const reach = accessExtent(mm, addr, length, false);
+        const buf = kvmalloc(() => new Uint8Array(reach));
         return buf ?? errno("ENOMEM", `read of ${length} bytes: no memory for the buffer`);
-      }).pipe(Effect.flatMap((buf) => this.access(addr, buf, false))),
+      }).pipe(
+        Effect.flatMap((buf) => this.access(addr, buf, false)),
+        Effect.flatMap((buf) =>
+          buf.length === length
+            ? Effect.succeed(buf)
+            : Effect.fail(
+                errno(
+                  "EFAULT",
+                  `address 0x${(addr + buf.length).toString(16)} is not mapped readable`,
+                ),
+              ),
+        ),
+      ),
     );
   }
 
   /**
-   * Writes `bytes` at `addr` through the page tables. The whole range is checked first: a range
-   * that is not mapped writable fails with `EFAULT` before any byte is written.
+   * Writes `bytes` at `addr` through the page tables, in address order: the bytes before the
+   * first page not mapped writable are written, and the write fails there with `EFAULT`.
    */
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "write",
-      this.withMm("write", (mm) => {
+      this.withMm("write", () => {
         if (!(bytes instanceof Uint8Array))
           return errno("EFAULT", "write: the bytes are not a Uint8Array");
-        return checkAccess(mm, addr, bytes.length, true) ?? bytes;
+        return checkAccess(addr, bytes.length) ?? bytes;
       }).pipe(
         Effect.flatMap((buf) => this.access(addr, buf, true)),
         Effect.asVoid,

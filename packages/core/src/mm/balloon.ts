@@ -88,7 +88,7 @@ export const balloonPageAlloc = (k: Kernel, nid = 0): number =>
 /**
  * `balloon_page_enqueue()` (`mm/balloon.c`): inflates a page from {@link balloonPageAlloc} into
  * `b`: lists it, takes it out of the zone's managed pages when the device says so, and counts
- * `balloon_inflate`. The balloon keeps the allocation's reference.
+ * `balloon_inflate` and in `nr_balloon_pages`. The balloon keeps the allocation's reference.
  *
  * @category Memory balloon
  */
@@ -96,6 +96,7 @@ export const balloonPageEnqueue = (k: Kernel, b: BalloonDevInfo, page: number): 
   balloonPageInsert(k, b, page);
   if (b.adjustManagedPageCount) adjustManagedPageCount(k, page, -1);
   k.vmstat.count("balloon_inflate");
+  k.nrBalloonPages++; // inc_node_page_state(page, NR_BALLOON_PAGES)
 };
 
 /**
@@ -117,7 +118,7 @@ export const balloonPageListEnqueue = (k: Kernel, b: BalloonDevInfo, pages: Foli
 /**
  * `balloon_page_list_dequeue()` (`mm/balloon.c`): deflates up to `nReqPages` pages of `b` onto
  * `pages`: each leaves the device (its `page->private` cleared), returns to the managed count when
- * the device says so, and counts `balloon_deflate`. Isolated pages are on no list and cannot be
+ * the device says so, and counts `balloon_deflate` (and out of `nr_balloon_pages`). Isolated pages are on no list and cannot be
  * dequeued, so fewer may come back. The driver frees them (`folio_put`).
  *
  * @category Memory balloon
@@ -136,6 +137,7 @@ export const balloonPageListDequeue = (
     balloonPageFinalize(k, page);
     k.vmstat.count("balloon_deflate");
     pages.add(page);
+    k.nrBalloonPages--; // dec_node_page_state(page, NR_BALLOON_PAGES)
     n++;
   }
   return n;

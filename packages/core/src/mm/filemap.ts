@@ -1,3 +1,4 @@
+import { Effect } from "effect";
 import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import {
@@ -15,6 +16,15 @@ export const folioTrylock = (k: Kernel, head: number): boolean => {
   k.memmap.set(head, PG_locked);
   return true;
 };
+
+/**
+ * `folio_lock()` (`include/linux/pagemap.h`, `__folio_lock()` in `mm/filemap.c`): sleeps until
+ * the folio is unlocked, then locks it.
+ */
+export const folioLock = (k: Kernel, head: number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    while (!folioTrylock(k, head)) yield* k.folioWaiters.waitUnlocked(head);
+  });
 
 /** `folio_unlock()`: unlocks and wakes waiters. */
 export const folioUnlock = (k: Kernel, head: number): void => {

@@ -32,8 +32,10 @@ import {
   ptePfn,
   pteWrite,
 } from "../include/pgtable";
-import type { FolioList } from "../lib/list";
+import { FolioList } from "../lib/list";
+import { folioTrylock, folioUnlock } from "./filemap";
 import { rmapWalkPmds } from "./rmap";
+import { folioPut } from "./swap";
 
 /** `HPAGE_PMD_SIZE` (`include/linux/huge_mm.h`): the bytes one huge PMD maps. */
 export const hpagePmdSize = (k: Kernel): number => k.mem.pageSize * 2 ** k.pmdOrder;
@@ -129,6 +131,8 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
   rmapWalkPmds(k, mapping, m.index[head]!, nr, (vma, haddr, pmd) => {
     if (ptePfn(pmd) === head) splitHugePmd(k, vma, haddr);
   });
+  // __folio_split(): off the deferred split queue.
+  k.deferredSplitQueue.delete(head);
   const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);
   const index = m.index[head]!;
   const cache = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;
@@ -147,6 +151,116 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
   if (cache) cache.nrFolios += nr - 1;
   countSplit(k, order, true);
   return 0;
+};
+
+/**
+ * Splits a locked large LRU folio on which the caller holds a reference, in place, as
+ * `split_folio()` on a folio that is not isolated does: the folio is isolated (the caller's
+ * reference standing in for the isolation one), split to order 0 by {@link splitFolio} and put
+ * back on the LRU; every page is unlocked, and `keep` keeps the caller's reference (pages left
+ * with no user are freed). Returns `splitFolio()`'s result: `-EAGAIN` when someone else holds a
+ * reference (an isolation for migration, a pin), the folio then being as it was, still locked and
+ * holding the caller's reference.
+ */
+export const splitLruFolio = (k: Kernel, head: number, keep: number): number => {
+  const m = k.memmap;
+  if (!k.lru.isolate(head)) return -ERRNO.EAGAIN;
+  m.refcount[head]!--; // the isolation reference is the caller's
+  const list = new FolioList(m.lru);
+  list.addTail(head);
+  const split = splitFolio(k, head, list);
+  for (let folio = list.first; folio >= 0; folio = list.first) {
+    list.del(folio);
+    if (split === 0) folioUnlock(k, folio);
+    if (split !== 0 || folio === keep) k.lru.add(folio);
+    else k.lru.putback(folio);
+  }
+  return split;
+};
+
+/**
+ * `deferred_split_folio(folio, true)` (`mm/huge_memory.c`, Linux 6.16): queues a partially
+ * mapped anonymous folio of order 2 or more for the shrinker, counting `thp_deferred_split_page`
+ * (PMD size) and the size's `split_deferred` the first time. Linux also queues every new PMD THP
+ * unflagged, for the underused-THP split, which with the default `max_ptes_none` (511) splits
+ * none; the model queues partially mapped folios only.
+ */
+export const deferredSplitFolio = (k: Kernel, head: number): void => {
+  const order = k.memmap.folioOrder(head);
+  if (order <= 1 || k.deferredSplitQueue.has(head)) return;
+  if (order >= k.pmdOrder) k.vmstat.count("thp_deferred_split_page");
+  k.thp.countMthpStat(order, "split_deferred");
+  k.deferredSplitQueue.add(head);
+};
+
+/**
+ * The end of `__folio_remove_rmap()` (`mm/rmap.c`, Linux 6.16), after mappings of an anonymous
+ * large folio were removed: when a page lost its last mapping (no huge PMD maps the folio) while
+ * another page is still mapped, the folio is partially mapped and goes on the deferred split
+ * queue ({@link deferredSplitFolio}).
+ */
+export const folioRemoveRmapDeferred = (k: Kernel, head: number): void => {
+  const m = k.memmap;
+  if (m.mapping[head]! >= 0 || m.folioOrder(head) <= 1 || k.deferredSplitQueue.has(head)) return;
+  if (m.entireMapcount[head]! > 0 || !m.folioMapped(head)) return;
+  const nr = m.folioNrPages(head);
+  for (let i = 0; i < nr; i++) {
+    if (m.mapcount[head + i] === 0) {
+      deferredSplitFolio(k, head);
+      return;
+    }
+  }
+};
+
+/**
+ * `deferred_split_count()` (`mm/huge_memory.c`): the folios queued on node `nid`, the shrinker's
+ * `count_objects`.
+ */
+export const deferredSplitCount = (k: Kernel, nid: number): number => {
+  let n = 0;
+  for (const head of k.deferredSplitQueue) if (k.mem.pfnToNid(head) === nid) n++;
+  return n;
+};
+
+/**
+ * `deferred_split_scan()` (`mm/huge_memory.c`, Linux 6.16), the deferred split shrinker's
+ * `scan_objects`, which reclaim runs under memory pressure: takes up to `nrToScan` folios of node
+ * `nid` off the queue, in queue order, and splits each to order 0 (`split_folio()`), its pages
+ * that no process maps being freed. A folio being freed is just dropped; one that is locked, or
+ * cannot be split (someone else holds a reference), goes back on the queue. Returns the folios
+ * split.
+ */
+export const deferredSplitScan = (
+  k: Kernel,
+  nid: number,
+  nrToScan = Number.POSITIVE_INFINITY,
+): number => {
+  const m = k.memmap;
+  const batch: number[] = [];
+  for (const head of k.deferredSplitQueue) {
+    if (batch.length >= nrToScan) break;
+    if (k.mem.pfnToNid(head) !== nid) continue;
+    k.deferredSplitQueue.delete(head);
+    if (m.refcount[head]! > 0) {
+      m.refcount[head]!++; // folio_try_get()
+      batch.push(head);
+    }
+  }
+  let split = 0;
+  for (const head of batch) {
+    if (folioTrylock(k, head)) {
+      if (splitLruFolio(k, head, head) === 0) {
+        split++;
+        folioPut(k, head);
+        continue;
+      }
+      folioUnlock(k, head);
+    }
+    // Not split: back on the queue, still partially mapped.
+    k.deferredSplitQueue.add(head);
+    folioPut(k, head);
+  }
+  return split;
 };
 
 /**

@@ -72,7 +72,7 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
-import { hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
+import { folioRemoveRmapDeferred, hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { folioMappings } from "./rmap";
 import { folioPut } from "./swap";
@@ -172,7 +172,12 @@ const allocFaultFolio = (
     if (dc && order === 0 && head >= 0) dc.reclaimTried = false;
     // This fault's compaction is spent; the next THP fault of the access may compact again.
     if (dc && order > 0) dc.tried = false;
-    if (order > 0) {
+    if (order > 0 && vma.mapping?.shmem) {
+      // shmem_alloc_and_add_folio() (`mm/shmem.c`): thp_file_* for the PMD size, shmem_* in
+      // every size's stats.
+      if (order === k.pmdOrder) k.vmstat.count(head >= 0 ? "thp_file_alloc" : "thp_file_fallback");
+      k.thp.countMthpStat(order, head >= 0 ? "shmem_alloc" : "shmem_fallback");
+    } else if (order > 0) {
       // A PMD THP counts in /proc/vmstat and its size's stats (`__do_huge_pmd_anonymous_page()`,
       // `mm/huge_memory.c`); a smaller mTHP only in its size's (`alloc_anon_folio()`,
       // `mm/memory.c`).
@@ -298,8 +303,10 @@ const cowPage = (
   mapPages(k, vma, slot, head, 1, PTE_WRITE | PTE_DIRTY);
   vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
   if (ptePresent(old) && !pteSpecial(old)) {
+    const src = k.memmap.folioOf(srcPage);
     k.memmap.mapcount[srcPage]!--;
-    folioPut(k, k.memmap.folioOf(srcPage));
+    folioRemoveRmapDeferred(k, src);
+    folioPut(k, src);
   }
   k.vmstat.count("cow_fault");
   return 0;
@@ -321,7 +328,13 @@ const doFault = (
   const pgoff = vma.pgoff + slot;
   let head = filemapGetFolio(mapping, pgoff);
   if (head < 0) {
-    for (const order of [...k.thp.allowableOrders(vma.flags), 0]) {
+    // shmem_fault(): the orders shmem_allowable_huge_orders() allows. A regular file's folios
+    // come from filemap_fault(), and the model's files are those of a filesystem without large
+    // folio support (mapping_large_folio_support() false): order 0 only.
+    const orders = mapping.shmem
+      ? k.thp.shmemAllowableOrders(vma.flags, pgoff, Math.ceil(mapping.size / k.mem.pageSize))
+      : [];
+    for (const order of [...orders, 0]) {
       const nr = 2 ** order;
       const first = order === 0 ? slot : alignedRun(k, vma, slot, order, true);
       if (first < 0) continue;
@@ -536,17 +549,13 @@ export function translate(
 export const VM_FAULT_RETRY_ACCESS: unique symbol = Symbol("VM_FAULT_RETRY");
 
 /**
- * Checks a whole access before any byte moves: `EFAULT` for an address that is not a user
- * address, a range that reaches past `TASK_SIZE` (`access_ok()`,
- * `arch/x86/include/asm/uaccess_64.h`) or a page in it not mapped readable (or writable, for a
- * write); `EINVAL` for a length that is not a byte count. Null when the access may go ahead.
+ * Checks an access's arguments before any byte moves: `EFAULT` for an address that is not a user
+ * address or a range that reaches past `TASK_SIZE` (`access_ok()`,
+ * `arch/x86/include/asm/uaccess_64.h`); `EINVAL` for a length that is not a byte count. Null when
+ * the access may go ahead. Whether each page is mapped is found out page by page, at the fault
+ * ({@link translate}).
  */
-export const checkAccess = (
-  mm: MmStruct,
-  addr: number,
-  length: number,
-  write: boolean,
-): ErrnoError | null => {
+export const checkAccess = (addr: number, length: number): ErrnoError | null => {
   if (!Number.isSafeInteger(addr) || addr < 0) return errno("EFAULT", `bad address ${addr}`);
   if (!Number.isSafeInteger(length) || length < 0) return errno("EINVAL", `bad length ${length}`);
   if (addr + length > TASK_SIZE) {
@@ -555,18 +564,27 @@ export const checkAccess = (
       `0x${addr.toString(16)}+${length} reaches past TASK_SIZE 0x${TASK_SIZE.toString(16)}`,
     );
   }
+  return null;
+};
+
+/**
+ * The bytes from `addr`, at most `length`, that lie in VMAs mapped readable (or writable, for a
+ * write) without a gap: how far an access can get before it faults with `EFAULT`.
+ */
+export const accessExtent = (
+  mm: MmStruct,
+  addr: number,
+  length: number,
+  write: boolean,
+): number => {
   const flag = write ? VM_WRITE : VM_READ;
-  for (let at = addr; at < addr + length; ) {
+  let at = addr;
+  while (at < addr + length) {
     const vma = mm.findVma(at);
-    if (!vma || !(vma.flags & flag)) {
-      return errno(
-        "EFAULT",
-        `address 0x${at.toString(16)} is not mapped ${write ? "writable" : "readable"}`,
-      );
-    }
+    if (!vma || !(vma.flags & flag)) break;
     at = vma.end;
   }
-  return null;
+  return Math.min(at, addr + length) - addr;
 };
 
 /** How far an access got: bytes done, and why it stopped early. */
@@ -655,6 +673,9 @@ export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void
     if (pteDirty(pte) && m.mapping[head]! > 0) m.set(head, PG_dirty);
     puts.push(head);
   }
+  // __folio_remove_rmap(): a large anonymous folio this zap left partially mapped is queued
+  // for the deferred split.
+  for (const head of new Set(puts)) folioRemoveRmapDeferred(k, head);
   vma.mm.tlb.flushAll();
   for (const head of puts) folioPut(k, head);
 };

@@ -32,6 +32,7 @@
  *
  * @module
  */
+import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import {
@@ -43,11 +44,11 @@ import {
   PG_hwpoison,
   PG_lru,
   PG_mlocked,
+  PG_writeback,
 } from "../include/page_flags";
 import type { MemoryFailureEvent } from "../include/trace";
-import { FolioList } from "../lib/list";
-import { filemapRemoveFolio } from "./filemap";
-import { splitFolio } from "./huge_memory";
+import { filemapRemoveFolio, folioLock, folioUnlock } from "./filemap";
+import { splitLruFolio } from "./huge_memory";
 import { folioMkclean, TTU_HWPOISON, tryToUnmap } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -77,7 +78,8 @@ export type MfActionPageType =
   | "MF_MSG_TRUNCATED_LRU"
   | "MF_MSG_BUDDY"
   | "MF_MSG_UNSPLIT_THP"
-  | "MF_MSG_ALREADY_POISONED";
+  | "MF_MSG_ALREADY_POISONED"
+  | "MF_MSG_UNKNOWN";
 
 /** The `memory_failure_stats` field each result counts in. */
 const MF_STAT = {
@@ -205,65 +207,113 @@ const meHugePage = (k: Kernel, head: number): MfResult => {
 };
 
 /**
- * `memory_failure(pfn, 0)` (`mm/memory-failure.c`): handles an uncorrected error in the page at
- * `pfn`, as the module comment describes. Returns 0 when the page was recovered, `ENXIO` for a PFN
- * with no memory, `EHWPOISON` for a page already poisoned or a large folio that cannot be split,
- * and `EBUSY` when the page could not be handled (ignored or failed); the page stays poisoned and
- * counted in every case but `ENXIO`.
+ * `memory_failure(pfn, 0)` (`mm/memory-failure.c`, Linux 6.16): handles an uncorrected error in
+ * the page at `pfn`, as the module comment describes. It sleeps where the kernel does, holding
+ * its reference (`get_hwpoison_page()`) so that the folio stays: in `folio_lock()` before
+ * `hwpoison_filter()`, in the `lock_page()` of `try_to_split_thp_page()`, in `folio_lock()`
+ * before the page's flags are read, and in `folio_wait_writeback()` before the mappings are torn
+ * down; a hugetlb folio is locked too (`try_memory_failure_hugetlb()`). The page is unlocked when
+ * it has been dealt with. Fails with `ENXIO` for a PFN with no memory, `EHWPOISON` for a page
+ * already poisoned or a large folio that cannot be split, and `EBUSY` when the page could not be
+ * handled (ignored or failed); the page stays poisoned and counted in every case but `ENXIO`.
  */
-export const memoryFailure = (k: Kernel, pfn: number): 0 | ErrnoError => {
-  if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
+export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
+  Effect.gen(function* () {
+    if (!k.mem.pfnValid(pfn)) return yield* errno("ENXIO", `pfn ${pfn} has no memory behind it`);
+    const m = k.memmap;
+    if (m.test(pfn, PG_hwpoison)) {
+      actionResult(k, pfn, "MF_MSG_ALREADY_POISONED", "MF_FAILED");
+      return yield* errno("EHWPOISON", `pfn ${pfn} is already poisoned`);
+    }
+    setHwpoison(k, pfn);
+    if (!inUse(k, pfn)) {
+      // get_hwpoison_page() found no user: a free buddy page is taken off the free lists.
+      if (k.pageAlloc.takePageOffBuddy(pfn))
+        return yield* result(actionResult(k, pfn, "MF_MSG_BUDDY", "MF_RECOVERED"));
+      return yield* result(actionResult(k, pfn, "MF_MSG_GET_HWPOISON", "MF_IGNORED"));
+    }
+    let head = m.folioOf(pfn);
+    if (m.test(head, PG_hugetlb)) {
+      // try_memory_failure_hugetlb(): under the folio lock, the whole folio is unmapped with
+      // hwpoison entries.
+      m.refcount[head]!++;
+      yield* folioLock(k, head);
+      tryToUnmap(k, head, TTU_HWPOISON);
+      folioUnlock(k, head);
+      if (m.folioMapcount(head) > 0) {
+        m.refcount[head]!--;
+        return yield* result(actionResult(k, pfn, "MF_MSG_UNMAP_FAILED", "MF_FAILED"));
+      }
+      return yield* result(actionResult(k, pfn, "MF_MSG_HUGE", meHugePage(k, head)));
+    }
+    // HWPoisonHandlable(): only LRU pages (and free ones, above) can be handled.
+    if (!m.test(head, PG_lru))
+      return yield* result(actionResult(k, pfn, "MF_MSG_GET_HWPOISON", "MF_IGNORED"));
+    m.refcount[head]!++; // get_hwpoison_page()'s reference, held across every sleep below
+    // folio_lock() around hwpoison_filter(), which filters nothing here.
+    yield* folioLock(k, head);
+    folioUnlock(k, head);
+    if (m.folioOrder(head) > 0) {
+      // try_to_split_thp_page(): lock_page(), split to order 0, unlock every page.
+      yield* folioLock(k, head);
+      const split = splitLruFolio(k, head, pfn);
+      if (split !== 0) {
+        folioUnlock(k, head);
+        folioPut(k, head);
+        actionResult(k, pfn, "MF_MSG_UNSPLIT_THP", "MF_FAILED");
+        return yield* errno(
+          "EHWPOISON",
+          `memory_failure: pfn ${pfn}: its large folio could not be split`,
+        );
+      }
+      head = pfn;
+    }
+    yield* folioLock(k, head);
+    // The flags as they are now: unmapping clears PG_mlocked.
+    const flags = m.flags[head]!;
+    if (!(flags & PG_lru) && !(flags & PG_writeback)) {
+      // Isolated while we slept: identify_page_state() with the saved flags, no unmapping.
+      return yield* result(identifyAndAct(k, pfn, head, flags));
+    }
+    // folio_wait_writeback(), still holding the lock.
+    yield* k.folioWaiters.waitBit(head, PG_writeback);
+    if (!hwpoisonUserMappings(k, head)) {
+      folioUnlock(k, head);
+      folioPut(k, head);
+      return yield* result(actionResult(k, pfn, "MF_MSG_UNMAP_FAILED", "MF_FAILED"));
+    }
+    if (m.test(head, PG_lru) && m.mapping[head] === 0) {
+      // Torn down by someone else (truncated) while we slept.
+      folioUnlock(k, head);
+      folioPut(k, head);
+      return yield* result(actionResult(k, pfn, "MF_MSG_TRUNCATED_LRU", "MF_IGNORED"));
+    }
+    return yield* result(identifyAndAct(k, pfn, head, flags));
+  });
+
+/** An `actionResult()` outcome as an Effect: success, or the failure it names. */
+const result = (r: 0 | ErrnoError): Effect.Effect<void, ErrnoError> =>
+  r === 0 ? Effect.void : Effect.fail(r);
+
+/**
+ * `identify_page_state()` and its `page_action()` on a locked order-0 page holding our reference:
+ * the `error_states[]` entry by the current flags and the saved ones (dirty before clean, mlocked
+ * before plain LRU; a page on no LRU and not mlocked is `MF_MSG_UNKNOWN`, `me_unknown()`), its
+ * action, then the unlock and our reference put.
+ */
+const identifyAndAct = (k: Kernel, pfn: number, head: number, saved: number): 0 | ErrnoError => {
   const m = k.memmap;
-  if (m.test(pfn, PG_hwpoison)) {
-    actionResult(k, pfn, "MF_MSG_ALREADY_POISONED", "MF_FAILED");
-    return errno("EHWPOISON", `pfn ${pfn} is already poisoned`);
+  const flags = m.flags[head]! | (saved & (PG_dirty | PG_mlocked | PG_lru));
+  if (!(flags & (PG_lru | PG_mlocked))) {
+    folioUnlock(k, head);
+    folioPut(k, head);
+    return actionResult(k, pfn, "MF_MSG_UNKNOWN", "MF_IGNORED");
   }
-  setHwpoison(k, pfn);
-  if (!inUse(k, pfn)) {
-    // get_hwpoison_page() found no user: a free buddy page is taken off the free lists.
-    if (k.pageAlloc.takePageOffBuddy(pfn))
-      return actionResult(k, pfn, "MF_MSG_BUDDY", "MF_RECOVERED");
-    return actionResult(k, pfn, "MF_MSG_GET_HWPOISON", "MF_IGNORED");
-  }
-  let head = m.folioOf(pfn);
-  if (m.test(head, PG_hugetlb)) {
-    // try_memory_failure_hugetlb(): the whole folio is unmapped with hwpoison entries.
-    m.refcount[head]!++;
-    tryToUnmap(k, head, TTU_HWPOISON);
-    if (m.folioMapcount(head) > 0) {
-      m.refcount[head]!--;
-      return actionResult(k, pfn, "MF_MSG_UNMAP_FAILED", "MF_FAILED");
-    }
-    return actionResult(k, pfn, "MF_MSG_HUGE", meHugePage(k, head));
-  }
-  // HWPoisonHandlable(): only LRU pages (and free ones, above) can be handled.
-  if (!m.test(head, PG_lru)) return actionResult(k, pfn, "MF_MSG_GET_HWPOISON", "MF_IGNORED");
-  if (m.folioOrder(head) > 0) {
-    // try_to_split_thp_page(): split to order 0 under an isolation reference.
-    const list = new FolioList(m.lru);
-    k.lru.isolate(head);
-    list.addTail(head);
-    const split = splitFolio(k, head, list);
-    for (let folio = list.first; folio >= 0; folio = list.first) {
-      list.del(folio);
-      k.lru.putback(folio);
-    }
-    if (split !== 0) {
-      actionResult(k, pfn, "MF_MSG_UNSPLIT_THP", "MF_FAILED");
-      return errno("EHWPOISON", `memory_failure: pfn ${pfn}: its large folio could not be split`);
-    }
-    head = pfn;
-  }
-  m.refcount[head]!++; // get_hwpoison_page()'s reference
-  const flags = m.flags[head]!;
-  if (!hwpoisonUserMappings(k, head)) {
-    m.refcount[head]!--;
-    return actionResult(k, pfn, "MF_MSG_UNMAP_FAILED", "MF_FAILED");
-  }
-  const type = identifyPageState(m.flags[head]! | (flags & PG_dirty));
-  const result = mePagecache(k, head, ((m.flags[head]! | flags) & PG_dirty) !== 0);
+  const type = identifyPageState(flags);
+  const res = mePagecache(k, head, (flags & PG_dirty) !== 0);
+  folioUnlock(k, head);
   folioPut(k, head);
-  return actionResult(k, pfn, type, result);
+  return actionResult(k, pfn, type, res);
 };
 
 /** `unpoison_memory(pfn)`: clears a page's poison mark. */

@@ -530,6 +530,17 @@ const migratePagesBatchCall = (
       for (const folio of from) {
         const thp = isThp(k, folio);
         const nrPages = m.folioNrPages(folio);
+        // The rare folio on the deferred split queue (partially mapped) is split now, counted as
+        // a failure, its pages migrated with the other split folios (Linux 6.10 and later).
+        if (nrPages > 2 && split && k.deferredSplitQueue.has(folio)) {
+          if (splitFolio(k, folio, split) === 0) {
+            nrFailed++;
+            stats.nrThpFailed += thp;
+            stats.nrThpSplit += thp;
+            stats.nrSplit++;
+            continue;
+          }
+        }
         const rc = migrateFolioUnmap(c, mode, folio, ret, tlb, out);
         if (rc === MIGRATEPAGE_WAIT) {
           yield* k.folioWaiters.waitBit(c.waitOn, c.waitBit);

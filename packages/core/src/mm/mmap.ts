@@ -292,6 +292,7 @@ export const doMmap = (
     pgoff = offset / pageSize;
   } else if (type === MAP_SHARED) {
     mapping = new AddressSpace(k.nextId(), "/dev/zero (deleted)", true);
+    mapping.size = len;
     k.addressSpaces.set(mapping.id, mapping);
     pgoff = 0;
   }

@@ -145,7 +145,7 @@ export const folioGet = (k: Kernel, head: number): void => {
 
 /**
  * `folio_put()` (`include/linux/mm.h`): drops a reference; the last one frees the folio
- * (`__folio_put()`, `mm/swap.c`): off the LRU, anonymous mapping cleared, pages back to the buddy
+ * (`__folio_put()`, `mm/swap.c`): off the LRU and the deferred split queue, anonymous mapping cleared, pages back to the buddy
  * allocator.
  *
  * @category Memory and folios
@@ -160,6 +160,7 @@ export const folioPut = (k: Kernel, head: number): void => {
     return;
   }
   if (m.testAndClear(head, PG_lru | PG_hugetlb_migratable)) m.lru.del(head);
+  k.deferredSplitQueue.delete(head); // folio_unqueue_deferred_split()
   // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference.
   m.clear(head, PG_mlocked | PG_active);
   if (m.mapping[head]! < 0) m.mapping[head] = 0;

@@ -14,6 +14,7 @@ import {
   pteWrite,
 } from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import { deferredSplitCount, deferredSplitScan } from "../../src/mm/huge_memory";
 import { removeMigrationPtes, tryToMigrate } from "../../src/mm/rmap";
 import {
   boot,
@@ -170,8 +171,10 @@ describe("PMD-mapped THPs", () => {
   });
 
   // __split_huge_pmd() (mm/huge_memory.c) from vma_adjust_trans_huge() in the munmap's
-  // split_vma(): the folio stays a large folio mapped by the 511 PTEs left.
-  it("splits the PMD on a partial munmap; the PTE-mapped THP still migrates as one folio", async () => {
+  // split_vma(): the folio stays a large folio mapped by the 511 PTEs left. Partially mapped, it
+  // goes on the deferred split queue (__folio_remove_rmap(), mm/rmap.c, Linux 6.16), and
+  // migrate_pages_batch() (mm/migrate.c, Linux 6.10+) splits such a folio before migrating it.
+  it("splits the PMD on a partial munmap; the partially mapped THP is queued, and migration splits it first", async () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
     const addr = mapPattern(p, 2 * MiB, 6);
@@ -189,21 +192,86 @@ describe("PMD-mapped THPs", () => {
     expect(
       ptesInto(p, addr, 100 * PAGE, head) + ptesInto(p, addr + 101 * PAGE, 411 * PAGE, head),
     ).toBe(511);
+    // deferred_split_folio(folio, true): thp_deferred_split_page and split_deferred, once.
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(1);
+    expect(
+      run(k.fs.read("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/stats/split_deferred")),
+    ).toBe("1\n");
+    expect(deferredSplitCount(k, 0)).toBe(1);
     expectConsistent(k);
 
     const events = await countEvents(k, () => runP(p.movePages(0, [addr], [1])));
     expect(events("set_migration_pte")).toBe(511);
     expect(events("remove_migration_pte")).toBe(511);
     expect(events("set_migration_pmd")).toBe(0);
-    expect(k.vmstat.get("thp_migration_success")).toBe(1);
+    // Split first: one split, counted as a THP migration failure (migrate_pages_sync() adds
+    // nr_thp_split to nr_thp_failed), and the 511 mapped pages migrated one by one; the unmapped
+    // page is freed by the split.
+    expect(k.vmstat.get("thp_split_page")).toBe(1);
+    expect(k.vmstat.get("thp_migration_split")).toBe(1);
+    expect(k.vmstat.get("thp_migration_success")).toBe(0);
+    // 512: the unmapped page, held only by the isolation, counts as migrated too
+    // (migrate_folio_unmap(): "Folio was freed from under us").
+    expect(k.vmstat.get("pgmigrate_success")).toBe(512);
+    expect(deferredSplitCount(k, 0)).toBe(0);
+    expect(k.memmap.refcount[head + 100]).toBe(0);
     const dst = folioAt(p, addr);
-    expect(dst.order).toBe(9);
+    expect(dst.order).toBe(0);
     expect(dst.nid).toBe(1);
-    expect(dst.mapcount).toBe(511);
-    expect(folioAt(p, addr + 511 * PAGE).pfn).toBe(dst.pfn);
+    expect(folioAt(p, addr + 511 * PAGE).nid).toBe(1);
     const expected = pattern(2 * MiB, 6);
     expectBytes(run(p.read(addr, 100 * PAGE)), expected.subarray(0, 100 * PAGE));
     expectBytes(run(p.read(addr + 101 * PAGE, 411 * PAGE)), expected.subarray(101 * PAGE));
+    expectConsistent(k);
+  });
+
+  // deferred_split_scan() (mm/huge_memory.c, Linux 6.16): the shrinker splits the queued folios;
+  // a folio freed while queued leaves the queue (folio_unqueue_deferred_split()).
+  it("splits queued folios when the deferred split shrinker runs, and requeues a locked one", () => {
+    const k = boot({ thp: { enabled: "always", sizes: { "64kB": "always" } } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * MiB, 8);
+    const a = folioAt(p, addr).pfn;
+    const b = folioAt(p, addr + 2 * MiB).pfn;
+    const nid = k.mem.pfnToNid(a);
+    // MADV_DONTNEED-like zaps of part of each: both partially mapped.
+    run(p.munmap(addr + 4 * PAGE, 4 * PAGE));
+    run(p.munmap(addr + 2 * MiB, PAGE));
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(2);
+    expect(deferredSplitCount(k, nid)).toBe(2);
+    const free = k.pageAlloc.nodeFreePages(nid);
+    expect(folioTrylock(k, b)).toBe(true);
+    expect(deferredSplitScan(k, nid)).toBe(1);
+    // a split: its 4 unmapped pages freed; b locked: back on the queue, whole.
+    expect(k.memmap.folioOrder(a)).toBe(0);
+    expect(k.vmstat.get("thp_split_page")).toBe(1);
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 4);
+    expect(k.memmap.folioOrder(b)).toBe(9);
+    expect(deferredSplitCount(k, nid)).toBe(1);
+    folioUnlock(k, b);
+    expect(deferredSplitScan(k, nid)).toBe(1);
+    expect(deferredSplitCount(k, nid)).toBe(0);
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(2); // counted once per folio
+    const want = pattern(4 * MiB, 8);
+    expectBytes(run(p.read(addr, 4 * PAGE)), want.subarray(0, 4 * PAGE));
+    expectBytes(run(p.read(addr + 8 * PAGE, PAGE)), want.subarray(8 * PAGE, 9 * PAGE));
+    expectBytes(
+      run(p.read(addr + 2 * MiB + PAGE, PAGE)),
+      want.subarray(2 * MiB + PAGE, 2 * MiB + 2 * PAGE),
+    );
+    // A fully unmapped folio is never queued; a queued one that is freed leaves the queue.
+    const c = mapPattern(p, 2 * MiB, 9);
+    run(p.munmap(c, 2 * MiB));
+    // 64 KiB mTHPs (the PMD size needs a 2 MiB block), at the first 64 KiB-aligned address.
+    const d = Math.ceil(mapPattern(p, MiB, 3) / (16 * PAGE)) * 16 * PAGE;
+    const small = folioAt(p, d).pfn;
+    expect(k.memmap.folioOrder(small)).toBe(4);
+    run(p.munmap(d, PAGE));
+    expect(k.thp.mthpStat(4, "split_deferred")).toBe(1);
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(2); // PMD size only
+    expect(k.deferredSplitQueue.has(small)).toBe(true);
+    run(p.munmap(d + PAGE, 15 * PAGE));
+    expect(k.deferredSplitQueue.has(small)).toBe(false);
     expectConsistent(k);
   });
 

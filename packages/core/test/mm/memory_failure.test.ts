@@ -2,7 +2,7 @@
 // action_result() outcomes, the memory_failure_event tracepoint
 // (include/trace/events/memory-failure.h), the per-node memory_failure/ counters
 // (drivers/base/node.c) and num_poisoned_pages (/proc/meminfo HardwareCorrupted).
-import { Effect } from "effect";
+import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   __GFP_THISNODE,
@@ -15,12 +15,14 @@ import {
   MAP_SHARED,
   MPOL_MF_MOVE,
   PG_hwpoison,
+  PG_locked,
   PROT_READ,
   PROT_WRITE,
   ptePfn,
   putbackMovablePages,
   type TraceEvent,
 } from "../../src/index";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import {
   boot,
   expectBytes,
@@ -250,6 +252,48 @@ describe("memory_failure(): page cache", () => {
     expect(file.folioAt(1)).not.toBeNull();
     // mapping_set_error(-EIO): reported once (file_check_and_advance_wb_err()).
     expectErrno(file.fsync(), "EIO");
+    run(file.fsync());
+    expectConsistent(k);
+  });
+
+  // memory_failure() (mm/memory-failure.c, Linux 6.16) sleeps in folio_lock() before it reads
+  // the page's flags, and in folio_wait_writeback() before it unmaps the page.
+  it("sleeps in folio_lock() on a locked page and handles it once the page is unlocked", async () => {
+    const { k, p, addr, pfn, seen } = mapFile(true);
+    expect(folioTrylock(k, pfn)).toBe(true);
+    const handler = Effect.runFork(k.memoryFailure(pfn));
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(pfn)).toBe(1);
+    expect(seen).toEqual([]);
+    expect(isHwpoisonEntry(pteAt(p, addr))).toBe(false); // still mapped: nothing done yet
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(true); // but marked (TestSetPageHWPoison)
+    folioUnlock(k, pfn);
+    await Effect.runPromise(Fiber.join(handler));
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn, type: "MF_MSG_DIRTY_LRU", result: "MF_RECOVERED" },
+    ]);
+    expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
+    expect(k.memmap.test(pfn, PG_locked)).toBe(false);
+    expectConsistent(k);
+  });
+
+  it("waits in folio_wait_writeback(), holding the lock, then drops the page written back: MF_MSG_CLEAN_LRU", async () => {
+    const { k, file, p, addr, pfn, seen } = mapFile(true);
+    expect(file.startWriteback(0)).toBe(true);
+    const handler = Effect.runFork(k.memoryFailure(pfn));
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(pfn)).toBe(1);
+    expect(k.memmap.test(pfn, PG_locked)).toBe(true);
+    expect(seen).toEqual([]);
+    expect(ptePfn(pteAt(p, addr))).toBe(pfn);
+    expect(file.endWriteback(0)).toBe(true);
+    await Effect.runPromise(Fiber.join(handler));
+    // Written back, the page is clean: it is dropped, unmapped plainly, and no EIO is recorded.
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn, type: "MF_MSG_CLEAN_LRU", result: "MF_RECOVERED" },
+    ]);
+    expect(pteAt(p, addr)).toBe(0);
+    expect(file.folioAt(0)).toBeNull();
     run(file.fsync());
     expectConsistent(k);
   });

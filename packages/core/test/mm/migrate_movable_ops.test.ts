@@ -156,7 +156,9 @@ describe("isolate_movable_ops_page()", () => {
     k.memmap.clear(pages[0]!, PG_locked);
     // A page dequeued by the driver and not yet freed: still PageOffline and PG_movable_ops
     // (sticky until freed), but page->private is gone, so balloon_page_isolate() refuses.
+    const inflated = k.vmstat.get("nr_balloon_pages");
     const deflated = balloonPageDequeue(k, vb.vbDevInfo);
+    expect(k.vmstat.get("nr_balloon_pages")).toBe(inflated - 1); // balloon_page_list_dequeue()
     vb.numPages--;
     vb.host.delete(deflated);
     expect(pageHasMovableOps(k, deflated)).toBe(true);
@@ -221,6 +223,9 @@ describe("migrate_pages() with movable_ops pages", () => {
       expect(k.vmstat.get("balloon_migrate")).toBe(8);
       expect(k.vmstat.get("balloon_inflate")).toBe(8);
       expect(k.vmstat.get("balloon_deflate")).toBe(0);
+      // NR_BALLOON_PAGES (Linux 6.15+): raised at enqueue, untouched by balloon_page_migrate().
+      expect(k.vmstat.get("nr_balloon_pages")).toBe(8);
+      expect(run(k.fs.read("/proc/meminfo"))).toContain("Balloon:              32 kB\n");
       // The balloon now holds 8 pages of node 1, and the host was told about each swap.
       const now = [...vb.vbDevInfo.pages];
       expect(now).toHaveLength(8);
@@ -330,6 +335,8 @@ describe("migrate_pages() with movable_ops pages", () => {
     expect(k.vmstat.get("pgmigrate_success")).toBe(1);
     expect(k.vmstat.get("balloon_deflate")).toBe(1);
     expect(k.vmstat.get("balloon_migrate")).toBe(0);
+    // balloon_page_migrate() does not lower NR_BALLOON_PAGES on this path: it stays 1.
+    expect(k.vmstat.get("nr_balloon_pages")).toBe(1);
     expect(b.pages.isEmpty).toBe(true);
     expect(b.isolatedPages).toBe(0);
     expect(k.pageAlloc.zones[0]!.managedPages).toBe(managed0);
