@@ -8,6 +8,7 @@
  */
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_TYPES, MIGRATETYPE_NAMES, type Zone } from "../include/mmzone";
+import { hugetlbReportMeminfo } from "../mm/hugetlb";
 
 /** The zone's name as `/proc` prints it, `%8s`: the model's one zone per node is `Normal`. */
 const ZONE_NAME = "Normal".padStart(8);
@@ -82,7 +83,8 @@ export const createProcFiles = (k: Kernel): void => {
         return (
           `MemTotal:       ${showValKb(k, total)}\n` +
           `MemFree:        ${showValKb(k, k.pageAlloc.totalFreePages())}\n` +
-          `HardwareCorrupted: ${showValKb(k, k.numPoisonedPages)}\n`
+          `HardwareCorrupted: ${showValKb(k, k.numPoisonedPages)}\n` +
+          hugetlbReportMeminfo(k)
         );
       },
     },

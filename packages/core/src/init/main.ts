@@ -43,7 +43,14 @@ import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
 import { balloonInit } from "../mm/balloon";
 import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
-import { injectMemoryError, memoryFailure, unpoisonMemory } from "../mm/memory_failure";
+import { HugetlbPool, hugetlbSysfsInit } from "../mm/hugetlb";
+import {
+  injectMemoryError,
+  memoryFailure,
+  softOfflineInitSysfs,
+  softOfflinePage,
+  unpoisonMemory,
+} from "../mm/memory_failure";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
@@ -179,6 +186,7 @@ class Machine implements KernelInterface {
   readonly pageAlloc: BuddyAllocator;
   readonly lru: LruLists;
   readonly hugetlbActive: HugetlbActiveList;
+  readonly hstate: HugetlbPool;
   readonly trace = new Tracepoints();
   readonly modules = new Map<string, Module>();
   readonly moduleNotifyList = new Set<ModuleNotifier>();
@@ -239,6 +247,7 @@ class Machine implements KernelInterface {
     );
     this.lru = new LruLists(this);
     this.hugetlbActive = new HugetlbActiveList(this);
+    this.hstate = new HugetlbPool(this);
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);
@@ -251,6 +260,8 @@ class Machine implements KernelInterface {
     this.memmap.set(this.zeroPfn, PG_reserved);
     hugepageInitSysfs(this);
     createNodeSysfs(this);
+    hugetlbSysfsInit(this);
+    softOfflineInitSysfs(this);
     createProcFiles(this);
     this.compaction = new CompactionState(this);
     compactionInitSysfs(this, this.compaction);
@@ -492,6 +503,13 @@ class Machine implements KernelInterface {
 
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError> {
     return this.call("memory_failure", syscall(() => memoryFailure(this, pfn)).pipe(Effect.asVoid));
+  }
+
+  softOfflinePage(pfn: number): Effect.Effect<void, ErrnoError> {
+    return this.call(
+      "soft_offline_page",
+      Effect.suspend(() => softOfflinePage(this, pfn)),
+    );
   }
 
   injectMemoryError(pfn: number): Effect.Effect<void, ErrnoError> {

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import { PG_hugetlb_migratable, PG_lru, PG_mlocked } from "../include/page_flags";
+import { PG_hugetlb, PG_hugetlb_migratable, PG_lru, PG_mlocked } from "../include/page_flags";
 import type { HugetlbActive, IsolationList, Lru } from "../include/swap";
 import { FolioList } from "../lib/list";
 
@@ -101,7 +101,7 @@ export const folioGet = (k: Kernel, head: number): void => {
 /**
  * `folio_put()` (`include/linux/mm.h`): drops a reference; the last one frees the folio
  * (`__folio_put()`, `mm/swap.c`): off the LRU, anonymous mapping cleared, pages back to the buddy
- * allocator.
+ * allocator, or a hugetlb folio to its pool (`free_huge_folio()`, `mm/hugetlb.c`).
  *
  * @category Memory and folios
  */
@@ -116,6 +116,10 @@ export const folioPut = (k: Kernel, head: number): void => {
   }
   if (m.testAndClear(head, PG_lru | PG_hugetlb_migratable)) m.lru.del(head);
   m.clear(head, PG_mlocked);
+  if (m.test(head, PG_hugetlb)) {
+    k.hstate.freeHugeFolio(head);
+    return;
+  }
   if (m.mapping[head]! < 0) m.mapping[head] = 0;
   k.pageAlloc.freePages(head, m.folioOrder(head));
 };

@@ -199,6 +199,7 @@ describe("memory_failure(): anonymous pages", () => {
   it("unmaps a whole hugetlb folio with hwpoison entries and dissolves it: MF_MSG_HUGE, MF_RECOVERED", () => {
     const k = boot();
     const seen = events(k);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const p = run(k.createProcess());
     const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
     run(p.write(addr, new Uint8Array([1])));
@@ -209,6 +210,8 @@ describe("memory_failure(): anonymous pages", () => {
     expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
     expectErrno(p.read(addr, 1), "EHWPOISON");
     expect(k.pageAlloc.nodeFreePages(0)).toBe(free + 511);
+    // The poisoned huge page left the pool (dissolved, __page_handle_poison()).
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("0\n");
     expectConsistent(k);
   });
 });

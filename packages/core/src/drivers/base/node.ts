@@ -10,6 +10,7 @@
 import { showValKb } from "../../fs/proc";
 import type { Kernel } from "../../include/kernel";
 import { formatNodeList } from "../../lib/nodemask";
+import { hugetlbReportNodeMeminfo } from "../../mm/hugetlb";
 
 /** Registers every node device and the node state masks (`register_one_node()`, `node_dev_init()`). */
 export const createNodeSysfs = (k: Kernel): void => {
@@ -30,7 +31,8 @@ export const createNodeSysfs = (k: Kernel): void => {
         show: () =>
           `Node ${node.nid} MemTotal:       ${showValKb(k, node.presentPages)}\n` +
           `Node ${node.nid} MemFree:        ${showValKb(k, zone.freePages)}\n` +
-          `Node ${node.nid} MemUsed:        ${showValKb(k, node.presentPages - zone.freePages)}\n`,
+          `Node ${node.nid} MemUsed:        ${showValKb(k, node.presentPages - zone.freePages)}\n` +
+          hugetlbReportNodeMeminfo(k, node.nid),
       },
       distance: {
         mode: 0o444,
