@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { compactionExample } from "../examples/compaction";
 import { traceOneMigration } from "../examples/concepts-trace";
 import { fpTsMigration } from "../examples/fp-ts-migrator";
+import { hugetlbSoftOfflineExample } from "../examples/hugetlb-soft-offline";
 import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
 import { promiseDoor } from "../examples/promise-door";
 import { quickStart } from "../examples/quick-start";
@@ -124,6 +125,26 @@ describe("docs/callers.md", () => {
 
   it("shows the example file as it is", () => {
     const { shown, source } = shownAndSource("callers.md", "examples/compaction.ts");
+    expect(shown).toEqual(source);
+  });
+
+  it("sizes the hugetlb pool, moves a huge page within it, and soft-offlines it, as the page says", async () => {
+    const seen = await Effect.runPromise(hugetlbSoftOfflineExample);
+    const said = Object.fromEntries(
+      textBlock("callers.md", "The hugetlb example resolves to:").map((line) => {
+        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
+        return [key, value === "true" ? true : value];
+      }),
+    );
+    expect(seen).toEqual(said);
+  });
+
+  it("shows the hugetlb example file as it is", () => {
+    const { shown, source } = shownAndSource(
+      "callers.md",
+      "examples/hugetlb-soft-offline.ts",
+      "hugetlbSoftOfflineExample",
+    );
     expect(shown).toEqual(source);
   });
 });

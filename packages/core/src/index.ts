@@ -73,6 +73,7 @@ export {
   __GFP_NOWARN,
   __GFP_RECLAIM,
   __GFP_RECLAIMABLE,
+  __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   __GFP_ZERO,
   GFP_HIGHUSER_MOVABLE,
@@ -80,6 +81,7 @@ export {
   GFP_KERNEL_RECLAIMABLE,
   GFP_TRANSHUGE,
   GFP_TRANSHUGE_LIGHT,
+  GFP_USER,
   gfpMigratetype,
 } from "./include/gfp";
 // include/linux/huge_mm.h
@@ -90,6 +92,8 @@ export {
   type ThpMode,
   ThpSettings,
 } from "./include/huge_mm";
+// include/linux/hugetlb.h
+export { type Hstate, HugetlbResvMap } from "./include/hugetlb";
 // The machine: include/linux/sched.h, init/main.c
 export type {
   BadPage,
@@ -184,6 +188,7 @@ export {
 export {
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
+  MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_POPULATE,
@@ -371,6 +376,7 @@ export {
   tryToCompactPages,
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
+export { allocHugetlbFolioNodemask, dissolveFreeHugetlbFolio } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
 export {
   batchPairs,
@@ -398,6 +404,10 @@ export {
   putbackMovableOpsPage,
   setMovableOps,
 } from "./mm/migrate_movable_ops";
-export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
+export {
+  allocMigrationTarget,
+  isolateFoliosToList,
+  type MigrationTargetControl,
+} from "./mm/move_pages";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
 export { folioGet, folioPut } from "./mm/swap";

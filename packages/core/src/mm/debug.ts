@@ -117,6 +117,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   }
   const zones = k.pageAlloc.zones;
   let freeSeen = 0;
+  const hugeHeads = new Array<number>(k.mem.nodes.length).fill(0);
   for (const zone of zones) {
     for (let pfn = zone.startPfn; pfn < zone.endPfn; ) {
       if (m.test(pfn, PG_buddy)) {
@@ -137,6 +138,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       const head = pfn;
       const nr = m.folioNrPages(head);
+      if (m.test(head, PG_hugetlb)) hugeHeads[zone.nid]!++;
       const entire = entireMapcounts.get(head) ?? 0;
       if (m.entireMapcount[head] !== entire) {
         report(
@@ -205,9 +207,6 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   // every hugetlb folio is counted on its node.
   const h = k.hstate;
   const sum = (a: readonly number[]) => a.reduce((s, n) => s + n, 0);
-  const hugeHeads = new Array<number>(h.nrHugePagesNode.length).fill(0);
-  for (let pfn = 0; pfn < m.nrPfns; pfn++)
-    if (m.test(pfn, PG_hugetlb) && m.compoundHead[pfn] === 0) hugeHeads[k.mem.pfnToNid(pfn)]!++;
   h.hugepageFreelists.forEach((list, nid) => {
     let n = 0;
     for (const head of list) {
