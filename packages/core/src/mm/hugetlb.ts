@@ -37,7 +37,6 @@ import {
   __GFP_NOWARN,
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
-  __GFP_ZERO,
   GFP_HIGHUSER_MOVABLE,
 } from "../include/gfp";
 import type { Hstate } from "../include/hugetlb";
@@ -602,12 +601,14 @@ export const allocHugetlbFolioNodemask = (
   reason: MigrateReason,
 ): number => {
   const pool = poolOf(k);
+  // htlb_modify_alloc_mask(): the pool's mask, with the caller's __GFP_THISNODE and __GFP_NOWARN.
+  const mask = htlbAllocMask() | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
   if (pool.availableHugePages > 0) {
-    const head = pool.dequeueNodemask(nid, nodemask, gfp);
+    const head = pool.dequeueNodemask(nid, nodemask, mask);
     if (head >= 0) return head;
   }
-  const mask = htlbAllowAllocFallback(reason) ? gfp : gfp | __GFP_THISNODE;
-  const head = pool.allocFresh(nid, (mask & ~__GFP_ZERO) | htlbAllocMask(), nodemask);
+  const fresh = htlbAllowAllocFallback(reason) ? mask : mask | __GFP_THISNODE;
+  const head = pool.allocFresh(nid, fresh, nodemask);
   if (head < 0) return -1;
   pool.setTemporary(head);
   return head;
