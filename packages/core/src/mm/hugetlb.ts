@@ -660,29 +660,47 @@ export const hugetlbReportNodeMeminfo = (k: Kernel, nid: number): string => {
 };
 
 /**
- * `__nr_hugepages_store_common()`: parses a count (`kstrtoul()` in base 10 for sysfs; the sysctl
- * parses as `proc_doulongvec_minmax()`, base 0 after blanks) and resizes the pool. `EINVAL` for
- * what is not a number, `ERANGE` past 64 bits.
+ * Parses a count written to a pool file: `kstrtoul()` in base 10 for sysfs, base 0 after blanks
+ * for the sysctl (as `proc_doulongvec_minmax()` parses). `EINVAL` for what is not a number,
+ * `ERANGE` past 64 bits; a count past what a double holds exactly is clamped to the largest.
  */
+const parseCount = (text: string, sysctl: boolean): number | ErrnoError => {
+  const v = kstrtoull(sysctl ? text.trim() : text, sysctl ? 0 : 10);
+  if (typeof v !== "bigint") return v;
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+};
+
+/** `__nr_hugepages_store_common()`: parses a count and resizes the pool (or one node's part). */
 const nrHugepagesStore =
   (k: Kernel, nid: number, sysctl: boolean) =>
   (text: string, count: number): number | Effect.Effect<number, ErrnoError> => {
-    const v = kstrtoull(sysctl ? text.trim() : text, sysctl ? 0 : 10);
-    if (typeof v !== "bigint") return v;
-    const n = v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+    const n = parseCount(text, sysctl);
+    if (typeof n !== "number") return n;
     return Effect.as(poolOf(k).setMaxHugePages(n, nid), count);
   };
 
-/** `nr_overcommit_hugepages_store()`: `kstrtoul()` in base 10, then the limit is set. */
-const nrOvercommitStore =
-  (k: Kernel, sysctl: boolean) =>
-  (text: string, count: number): number | ErrnoError => {
-    const v = kstrtoull(sysctl ? text.trim() : text, sysctl ? 0 : 10);
-    if (typeof v !== "bigint") return v;
-    poolOf(k).nrOvercommitHugePages =
-      v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
-    return count;
+/** The `nr_hugepages` and `nr_overcommit_hugepages` files of the whole pool. */
+const poolAttributes = (k: Kernel, sysctl: boolean) => {
+  const h = poolOf(k);
+  return {
+    nr_hugepages: {
+      mode: 0o644,
+      show: () => `${h.nrHugePages}\n`,
+      store: nrHugepagesStore(k, NUMA_NO_NODE, sysctl),
+    },
+    nr_overcommit_hugepages: {
+      mode: 0o644,
+      show: () => `${h.nrOvercommitHugePages}\n`,
+      // nr_overcommit_hugepages_store(): the limit is set.
+      store: (text: string, count: number): number | ErrnoError => {
+        const n = parseCount(text, sysctl);
+        if (typeof n !== "number") return n;
+        h.nrOvercommitHugePages = n;
+        return count;
+      },
+    },
   };
+};
 
 /**
  * Creates the pool's files, as `hugetlb_init()`, `hugetlb_sysfs_init()`,
@@ -700,18 +718,7 @@ const nrOvercommitStore =
 export const hugetlbSysfsInit = (k: Kernel): KObject => {
   const h = poolOf(k);
   const show = (value: () => number) => ({ mode: 0o444, show: () => `${value()}\n` });
-  k.fs.addAttributes("/proc/sys/vm", {
-    nr_hugepages: {
-      mode: 0o644,
-      show: () => `${h.nrHugePages}\n`,
-      store: nrHugepagesStore(k, NUMA_NO_NODE, true),
-    },
-    nr_overcommit_hugepages: {
-      mode: 0o644,
-      show: () => `${h.nrOvercommitHugePages}\n`,
-      store: nrOvercommitStore(k, true),
-    },
-  });
+  k.fs.addAttributes("/proc/sys/vm", poolAttributes(k, true));
   for (const node of k.mem.nodes) {
     const nid = node.nid;
     k.fs.addAttributes(`/sys/devices/system/node/node${nid}/hugepages/${h.name}`, {
@@ -725,16 +732,7 @@ export const hugetlbSysfsInit = (k: Kernel): KObject => {
     });
   }
   return k.fs.addAttributes(`/sys/kernel/mm/hugepages/${h.name}`, {
-    nr_hugepages: {
-      mode: 0o644,
-      show: () => `${h.nrHugePages}\n`,
-      store: nrHugepagesStore(k, NUMA_NO_NODE, false),
-    },
-    nr_overcommit_hugepages: {
-      mode: 0o644,
-      show: () => `${h.nrOvercommitHugePages}\n`,
-      store: nrOvercommitStore(k, false),
-    },
+    ...poolAttributes(k, false),
     free_hugepages: show(() => h.freeHugePages),
     resv_hugepages: show(() => h.resvHugePages),
     surplus_hugepages: show(() => h.surplusHugePages),

@@ -13,12 +13,14 @@ import { type ErrnoError, type ErrnoName, isErrnoError } from "../errno";
 import type { Folio } from "../include/folio";
 import type { KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import type { MovePagesResult } from "../include/migrate";
+import type { Migrator } from "../include/migrate_copy_offload";
 import { MAP_ANONYMOUS, MAP_PRIVATE } from "../include/mman";
 import { ptePfn } from "../include/pgtable";
 import { Kernel } from "../init/main";
 import { FolioList } from "../lib/list";
 import { checkKernelConsistency } from "../mm/debug";
 import { folioWalkEntry } from "../mm/memory";
+import { migrateFoliosMcCopy } from "../mm/migrate";
 
 /**
  * Runs a synchronous kernel call and returns its value; throws what it fails with.
@@ -222,3 +224,32 @@ export const waitUntil = (predicate: () => boolean): Effect.Effect<void> =>
         check();
       }),
   );
+
+/**
+ * A migrator that records each reason `shouldBatch` is asked about and counts its batch copies,
+ * copying as the kernel's default does (`migrateFoliosMcCopy`): the probe for which callers'
+ * batches a reason mask lets through. Register it with `kernel.migrateOffload.register(migrator,
+ * mask)`.
+ *
+ * @category Testing
+ */
+export const recordingMigrator = (
+  kernel: KernelInterface,
+): { readonly migrator: Migrator; readonly reasons: number[]; readonly copies: () => number } => {
+  const reasons: number[] = [];
+  let copies = 0;
+  const migrator: Migrator = {
+    name: "recorder",
+    owner: null,
+    shouldBatch: (reason) => {
+      reasons.push(reason);
+      return true;
+    },
+    offloadCopy: (dst, src) =>
+      Effect.sync(() => {
+        copies++;
+        return migrateFoliosMcCopy(kernel, dst, src);
+      }),
+  };
+  return { migrator, reasons, copies: () => copies };
+};

@@ -37,6 +37,7 @@ export {
   pattern,
   patternIntact,
   pteAt,
+  recordingMigrator,
   run,
   runP,
   sameBytes,

@@ -15,11 +15,9 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MIGRATE_REASON_NAMES,
-  type Migrator,
   MPOL_MF_MOVE,
   MR_MEMORY_FAILURE,
   MR_SYSCALL,
-  migrateFoliosMcCopy,
   PG_hwpoison,
   PROT_READ,
   PROT_WRITE,
@@ -37,6 +35,7 @@ import {
   mapPattern,
   pattern,
   pteAt,
+  recordingMigrator,
   run,
   runP,
 } from "../../src/testing/index";
@@ -459,32 +458,18 @@ describe("soft_offline_page()", () => {
   it("a migrator sees the soft-offline batch when its reason mask includes memory_failure, and not otherwise", async () => {
     for (const mask of [1 << MR_MEMORY_FAILURE, 1 << MR_SYSCALL]) {
       const k = boot();
-      const batched: number[] = [];
-      let copies = 0;
-      const m: Migrator = {
-        name: "recorder",
-        owner: null,
-        shouldBatch: (reason) => {
-          batched.push(reason);
-          return true;
-        },
-        offloadCopy: (dst, src) =>
-          Effect.sync(() => {
-            copies++;
-            return migrateFoliosMcCopy(k, dst, src);
-          }),
-      };
-      run(k.migrateOffload.register(m, mask));
+      const { migrator, reasons: batched, copies } = recordingMigrator(k);
+      run(k.migrateOffload.register(migrator, mask));
       const p = run(k.createProcess());
       const addr = mapPattern(p, 4096, 6, false);
       await runP(p.madvise(addr, 4096, MADV_SOFT_OFFLINE));
       expectBytes(run(p.read(addr, 4096)), pattern(4096, 6));
       if (mask === 1 << MR_MEMORY_FAILURE) {
         expect(batched).toEqual([MR_MEMORY_FAILURE]);
-        expect(copies).toBe(1);
+        expect(copies()).toBe(1);
       } else {
         expect(batched).toEqual([]);
-        expect(copies).toBe(0);
+        expect(copies()).toBe(0);
       }
       await runP(k.shutdown());
     }
