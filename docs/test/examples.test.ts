@@ -43,6 +43,21 @@ const textBlock = (page: string, intro: string): string[] => {
   return body.slice(0, body.indexOf("```")).trim().split("\n");
 };
 
+/**
+ * The `key: value` lines of a page's `text` block after `intro`: `true` as a boolean, and with
+ * `numbers`, digits as a number; anything else as the text.
+ */
+const keyValues = (page: string, intro: string, numbers: boolean) =>
+  Object.fromEntries(
+    textBlock(page, intro).map((line) => {
+      const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
+      return [
+        key,
+        numbers && /^\d+$/.test(value) ? Number(value) : value === "true" ? true : value,
+      ];
+    }),
+  );
+
 describe("docs/quick-start.md", () => {
   it("moves both huge pages to node 1 with mtcopy, intact", async () => {
     expect(await Effect.runPromise(quickStart)).toEqual({ rc: 0, status: [1, 1], intact: true });
@@ -114,12 +129,7 @@ describe("docs/writing-a-migrator.md", () => {
 describe("docs/callers.md", () => {
   it("fragments node 1, falls back, compacts, and gets a THP, as the page says", async () => {
     const seen = await Effect.runPromise(compactionExample);
-    const said = Object.fromEntries(
-      textBlock("callers.md", "It resolves to:").map((line) => {
-        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
-        return [key, /^\d+$/.test(value) ? Number(value) : value === "true" ? true : value];
-      }),
-    );
+    const said = keyValues("callers.md", "It resolves to:", true);
     expect({ ...seen, before: seen.before?.trimEnd(), after: seen.after?.trimEnd() }).toEqual(said);
   });
 
@@ -130,12 +140,7 @@ describe("docs/callers.md", () => {
 
   it("sizes the hugetlb pool, moves a huge page within it, and soft-offlines it, as the page says", async () => {
     const seen = await Effect.runPromise(hugetlbSoftOfflineExample);
-    const said = Object.fromEntries(
-      textBlock("callers.md", "The hugetlb example resolves to:").map((line) => {
-        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
-        return [key, value === "true" ? true : value];
-      }),
-    );
+    const said = keyValues("callers.md", "The hugetlb example resolves to:", false);
     expect(seen).toEqual(said);
   });
 
