@@ -226,6 +226,20 @@ export const waitUntil = (predicate: () => boolean): Effect.Effect<void> =>
   );
 
 /**
+ * What {@link recordingMigrator} returns.
+ *
+ * @category Testing
+ */
+export interface RecordingMigrator {
+  /** The migrator, named `recorder`, owned by no module. */
+  readonly migrator: Migrator;
+  /** Each reason `shouldBatch` was asked about (`MR_*`), in order. */
+  readonly reasons: number[];
+  /** The batches copied so far. */
+  readonly copies: () => number;
+}
+
+/**
  * A migrator that records each reason `shouldBatch` is asked about and counts its batch copies,
  * copying as the kernel's default does (`migrateFoliosMcCopy`): the probe for which callers'
  * batches a reason mask lets through. Register it with `kernel.migrateOffload.register(migrator,
@@ -233,9 +247,7 @@ export const waitUntil = (predicate: () => boolean): Effect.Effect<void> =>
  *
  * @category Testing
  */
-export const recordingMigrator = (
-  kernel: KernelInterface,
-): { readonly migrator: Migrator; readonly reasons: number[]; readonly copies: () => number } => {
+export const recordingMigrator = (kernel: KernelInterface): RecordingMigrator => {
   const reasons: number[] = [];
   let copies = 0;
   const migrator: Migrator = {

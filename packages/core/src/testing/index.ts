@@ -37,6 +37,7 @@ export {
   pattern,
   patternIntact,
   pteAt,
+  type RecordingMigrator,
   recordingMigrator,
   run,
   runP,
