@@ -1,7 +1,7 @@
 /**
  * The hugetlb pool.
  *
- * Models `mm/hugetlb.c` (Linux 6.12 and later) for the PMD-sized huge pages (`default_hstate`,
+ * Models `mm/hugetlb.c` (Linux 6.16) for the PMD-sized huge pages (`default_hstate`,
  * 2 MiB with 4 KiB pages). Huge pages are taken from the buddy allocator ahead of use and kept in
  * per-node free lists:
  *

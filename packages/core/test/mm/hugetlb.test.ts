@@ -1,4 +1,4 @@
-// The hugetlb pool (mm/hugetlb.c, Linux 6.12+): set_max_huge_pages() over the nodes,
+// The hugetlb pool (mm/hugetlb.c, Linux 6.16): set_max_huge_pages() over the nodes,
 // hugetlb_reserve_pages() at mmap, the counters of /proc/meminfo (hugetlb_report_meminfo()) and
 // sysfs, overcommit, and a hugetlb folio's migration target from the pool
 // (alloc_hugetlb_folio_nodemask()). Expected values after LTP's hugemmap counters test

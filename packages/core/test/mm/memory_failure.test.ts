@@ -280,7 +280,7 @@ describe("memory_failure(): page cache", () => {
   });
 });
 
-// soft_offline_page() (mm/memory-failure.c, Linux 6.12+): the page's contents move away
+// soft_offline_page() (mm/memory-failure.c, Linux 6.16): the page's contents move away
 // (MR_MEMORY_FAILURE) and the page is kept out with PG_hwpoison and one reference
 // (page_handle_poison()); num_poisoned_pages counts it, the memory_failure/ statistics do not.
 describe("soft_offline_page()", () => {
