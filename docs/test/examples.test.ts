@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { compactionExample } from "../examples/compaction";
 import { traceOneMigration } from "../examples/concepts-trace";
 import { fpTsMigration } from "../examples/fp-ts-migrator";
+import { hugetlbSoftOfflineExample } from "../examples/hugetlb-soft-offline";
 import { mbindExample } from "../examples/mbind-migrate-pages";
 import { memoryOffliningExample } from "../examples/memory-offlining";
 import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
@@ -47,13 +48,14 @@ const textBlock = (page: string, intro: string, after = ""): string[] => {
 
 /**
  * The `key: value` lines of the `text` block after `intro` on a page, as an object: numbers as
- * numbers (unless `strings` names the key), `true` as true, the rest as text.
+ * numbers (unless `strings` names the key, or is `"all"`), `true` as true, the rest as text.
  */
-const keyValues = (page: string, intro: string, strings: readonly string[] = []) =>
+const keyValues = (page: string, intro: string, strings: readonly string[] | "all" = []) =>
   Object.fromEntries(
     textBlock(page, intro).map((line) => {
       const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
-      if (/^\d+$/.test(value) && !strings.includes(key)) return [key, Number(value)];
+      if (/^\d+$/.test(value) && strings !== "all" && !strings.includes(key))
+        return [key, Number(value)];
       return [key, value === "true" ? true : value];
     }),
   );
@@ -169,6 +171,21 @@ describe("docs/callers.md", () => {
       "examples/mbind-migrate-pages.ts",
       "",
       "## mbind and migrate_pages(2)",
+    );
+    expect(shown).toEqual(source);
+  });
+
+  it("sizes the hugetlb pool, moves a huge page within it, and soft-offlines it, as the page says", async () => {
+    const seen = await Effect.runPromise(hugetlbSoftOfflineExample);
+    const said = keyValues("callers.md", "The hugetlb example resolves to:", "all");
+    expect(seen).toEqual(said);
+  });
+
+  it("shows the hugetlb example file as it is", () => {
+    const { shown, source } = shownAndSource(
+      "callers.md",
+      "examples/hugetlb-soft-offline.ts",
+      "hugetlbSoftOfflineExample",
     );
     expect(shown).toEqual(source);
   });

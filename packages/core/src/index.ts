@@ -75,6 +75,7 @@ export {
   __GFP_NOWARN,
   __GFP_RECLAIM,
   __GFP_RECLAIMABLE,
+  __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   __GFP_ZERO,
   GFP_HIGHUSER_MOVABLE,
@@ -82,6 +83,7 @@ export {
   GFP_KERNEL_RECLAIMABLE,
   GFP_TRANSHUGE,
   GFP_TRANSHUGE_LIGHT,
+  GFP_USER,
   gfpMigratetype,
 } from "./include/gfp";
 // include/linux/huge_mm.h
@@ -94,6 +96,8 @@ export {
   type ThpMode,
   ThpSettings,
 } from "./include/huge_mm";
+// include/linux/hugetlb.h
+export { type Hstate, HugetlbResvMap } from "./include/hugetlb";
 // The machine: include/linux/sched.h, init/main.c
 export type {
   BadPage,
@@ -218,6 +222,7 @@ export {
 export {
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
+  MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_POPULATE,
@@ -431,6 +436,7 @@ export {
   tryToCompactPages,
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
+export { allocHugetlbFolioNodemask, dissolveFreeHugetlbFolio } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
 export {
   doMigrateRange,
@@ -485,7 +491,11 @@ export {
   putbackMovableOpsPage,
   setMovableOps,
 } from "./mm/migrate_movable_ops";
-export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
+export {
+  allocMigrationTarget,
+  isolateFoliosToList,
+  type MigrationTargetControl,
+} from "./mm/move_pages";
 export { changeProtNuma } from "./mm/mprotect";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
 export {

@@ -340,6 +340,14 @@ const runScenarioOnFreshKernel = (
       },
     });
     if (options.prepare) yield* options.prepare(k);
+    // Hugetlb regions take surplus huge pages (overcommit), which go back to the buddy allocator
+    // when the regions do, so the pool is empty again at the end. A forked child holds no
+    // reservations (they stay with the mapping's owner), so its faults need as many again.
+    const hugePages =
+      scenario.regions
+        .filter((r) => r.kind === "hugetlb")
+        .reduce((s, r) => s + Math.ceil(r.pages / 2 ** k.pmdOrder), 0) * (scenario.fork ? 2 : 1);
+    if (hugePages > 0) yield* k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", `${hugePages}`);
     const initialFree = k.pageAlloc.totalFreePages();
     const request = scenario.request;
     const proc = yield* k.createProcess({

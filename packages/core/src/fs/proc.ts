@@ -8,6 +8,7 @@
  */
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_TYPES, MIGRATETYPE_NAMES, type Zone } from "../include/mmzone";
+import { hugetlbReportMeminfo } from "../mm/hugetlb";
 
 /** The zone's name as `/proc` prints it, `%8s`: the model's one zone per node is `Normal`. */
 const ZONE_NAME = "Normal".padStart(8);
@@ -84,7 +85,8 @@ export const createProcFiles = (k: Kernel): void => {
           `MemTotal:       ${showValKb(k, total)}\n` +
           `MemFree:        ${showValKb(k, k.pageAlloc.totalFreePages())}\n` +
           `HardwareCorrupted: ${showValKb(k, k.numPoisonedPages)}\n` +
-          `Balloon:        ${showValKb(k, k.nrBalloonPages)}\n`
+          `Balloon:        ${showValKb(k, k.nrBalloonPages)}\n` +
+          hugetlbReportMeminfo(k)
         );
       },
     },

@@ -70,6 +70,13 @@ export const __GFP_KSWAPD_RECLAIM = 1 << 7;
  */
 export const __GFP_NORETRY = 1 << 8;
 /**
+ * `__GFP_RETRY_MAYFAIL` (`include/linux/gfp_types.h`): try hard (direct compaction at every
+ * priority) but fail rather than loop; what the hugetlb pool and soft offline ask with.
+ *
+ * @category Memory and folios
+ */
+export const __GFP_RETRY_MAYFAIL = 1 << 9;
+/**
  * `__GFP_RECLAIM` (`include/linux/gfp_types.h`): direct and background reclaim both.
  *
  * @category Memory and folios
@@ -97,6 +104,13 @@ export const GFP_KERNEL_RECLAIMABLE = GFP_KERNEL | __GFP_RECLAIMABLE;
  * @category Memory and folios
  */
 export const GFP_HIGHUSER_MOVABLE = __GFP_MOVABLE | __GFP_RECLAIM;
+/**
+ * `GFP_USER` (`include/linux/gfp_types.h`): user memory the kernel needs to reach, allocated with
+ * reclaim; unmovable unless `__GFP_MOVABLE` is added, as soft offline's migration target adds it.
+ *
+ * @category Memory and folios
+ */
+export const GFP_USER = __GFP_RECLAIM;
 /**
  * `GFP_TRANSHUGE_LIGHT` (`include/linux/gfp_types.h`): a THP allocation that neither reclaims nor
  * compacts; what a fault in a VMA without `MADV_HUGEPAGE` asks for under the default `defrag`

@@ -19,6 +19,7 @@ import type { Device, KernelState } from "./device";
 import type { Folio } from "./folio";
 import type { File } from "./fs";
 import type { MthpMode, ThpMode, ThpSettings } from "./huge_mm";
+import type { Hstate } from "./hugetlb";
 import type { KernfsRoot } from "./kernfs";
 import type { MemMap } from "./mem_map";
 import type { MemoryBlock } from "./memory";
@@ -156,6 +157,8 @@ export interface Kernel {
   readonly deferredSplitQueue: Set<number>;
   /** The active hugetlb folios (`hstate->hugepage_activelist`, `include/linux/hugetlb.h`). */
   readonly hugetlbActive: HugetlbActive;
+  /** The hugetlb pool of the PMD size (`default_hstate`, `mm/hugetlb.c`). */
+  readonly hstate: Hstate;
   /** Tracepoints (`include/trace/events/migrate.h`). */
   readonly trace: Tracepoints;
   /** Loaded modules by name (`modules` list, `kernel/module/main.c`). */
@@ -365,6 +368,15 @@ export interface Kernel {
    * poisoned, `EBUSY` for a free page.
    */
   injectMemoryError(pfn: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * `soft_offline_page(pfn, 0)` (`mm/memory-failure.c`): takes a suspect page out of use without
+   * losing its contents: a free page leaves the buddy allocator, a page in use is migrated away
+   * (`MR_MEMORY_FAILURE`) and the old one poisoned; a hugetlb page is migrated and its old huge
+   * page dissolved. Counts in `num_poisoned_pages`. Succeeds at once for a poisoned page; `ENXIO`
+   * for no memory, `EIO` for a page it cannot handle, `EBUSY` when it could not isolate, migrate
+   * or take the page. What writing `/sys/devices/system/memory/soft_offline_page` runs.
+   */
+  softOfflinePage(pfn: number): Effect.Effect<void, ErrnoError>;
   /** `unpoison_memory()` (`mm/memory-failure.c`): clears the mark again. */
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError>;
 

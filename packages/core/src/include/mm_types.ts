@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { HugetlbResvMap } from "./hugetlb";
 import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
 
@@ -112,6 +113,11 @@ export class Vma {
   anonVmaChain: AnonVma[] = [];
   /** The VMA's memory policy (`vma->vm_policy`), or null for the task's. */
   policy: Mempolicy | null = null;
+  /**
+   * The reservations of a private hugetlb mapping's owner (`vma_resv_map()` with
+   * `HPAGE_RESV_OWNER`, `mm/hugetlb.c`); null for any other VMA, a forked child's included.
+   */
+  hugetlbResv: HugetlbResvMap | null = null;
 
   constructor(
     readonly mm: MmStruct,

@@ -69,3 +69,10 @@ export const MADV_HUGEPAGE = 14;
  * @category Address spaces
  */
 export const MADV_NOHUGEPAGE = 15;
+/**
+ * `MADV_SOFT_OFFLINE` (`include/uapi/asm-generic/mman-common.h`): soft-offline the pages of the
+ * range (migrate their contents away and take them out of use); needs `CAP_SYS_ADMIN`.
+ *
+ * @category Address spaces
+ */
+export const MADV_SOFT_OFFLINE = 101;

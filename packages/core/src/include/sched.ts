@@ -266,7 +266,11 @@ export interface TaskStruct {
   mlock(addr: number, length: number): Effect.Effect<void, ErrnoError>;
   /** `munlock()` (`mm/mlock.c`). */
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError>;
-  /** `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`. */
+  /**
+   * `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`, or `MADV_SOFT_OFFLINE`
+   * (`madvise_inject_error()`: needs `CAP_SYS_ADMIN`, `EPERM` otherwise; soft-offlines each page,
+   * failing with its `EBUSY` or `EIO`).
+   */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError>;
   /**
    * `move_pages(2)` (`mm/migrate.c`): moves the pages at `pages` of process `pid` (0 for this one)

@@ -48,7 +48,14 @@ import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
 import { balloonInit } from "../mm/balloon";
 import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
-import { injectMemoryError, memoryFailure, unpoisonMemory } from "../mm/memory_failure";
+import { HugetlbPool, hugetlbSysfsInit } from "../mm/hugetlb";
+import {
+  injectMemoryError,
+  memoryFailure,
+  softOfflineInitSysfs,
+  softOfflinePage,
+  unpoisonMemory,
+} from "../mm/memory_failure";
 import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm/memory_tiers";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
@@ -209,6 +216,7 @@ class Machine implements KernelInterface {
   readonly memoryBlocks: readonly MemoryBlock[];
   readonly lru: LruLists;
   readonly hugetlbActive: HugetlbActiveList;
+  readonly hstate: HugetlbPool;
   readonly trace = new Tracepoints();
   readonly modules = new Map<string, Module>();
   readonly moduleNotifyList = new Set<ModuleNotifier>();
@@ -275,6 +283,7 @@ class Machine implements KernelInterface {
     this.memoryBlocks = createMemoryBlocks(this);
     this.lru = new LruLists(this);
     this.hugetlbActive = new HugetlbActiveList(this);
+    this.hstate = new HugetlbPool(this);
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);
@@ -289,6 +298,8 @@ class Machine implements KernelInterface {
     hugepageInitSysfs(this);
     createNodeSysfs(this);
     memoryDevInit(this);
+    hugetlbSysfsInit(this);
+    softOfflineInitSysfs(this);
     createProcFiles(this);
     this.compaction = new CompactionState(this);
     compactionInitSysfs(this, this.compaction);
@@ -541,6 +552,13 @@ class Machine implements KernelInterface {
     return this.call(
       "memory_failure",
       Effect.suspend(() => memoryFailure(this, pfn)),
+    );
+  }
+
+  softOfflinePage(pfn: number): Effect.Effect<void, ErrnoError> {
+    return this.call(
+      "soft_offline_page",
+      Effect.suspend(() => softOfflinePage(this, pfn)),
     );
   }
 

@@ -21,12 +21,13 @@ import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../inclu
 import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
 import type { MmStruct, Vma } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE } from "../include/mm_types";
-import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
+import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
 import { PG_mlocked } from "../include/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
 import { directCompact } from "../mm/compaction";
+import { madviseSoftOffline } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
@@ -426,8 +427,16 @@ export class Process implements Task {
     vma.ptes.forEach(mark);
   }
 
-  /** `madvise()` with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`. */
+  /** `madvise()` with `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`. */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError> {
+    if (advice === MADV_SOFT_OFFLINE) {
+      return this.kernel.call(
+        "madvise",
+        this.withMm("madvise", () => undefined).pipe(
+          Effect.flatMap(() => madviseSoftOffline(this.kernel, this, addr, length)),
+        ),
+      );
+    }
     return this.kernel.call(
       "madvise",
       this.withMm("madvise", () => {

@@ -13,6 +13,7 @@ import type { Kernel } from "../include/kernel";
 import type { Vma } from "../include/mm_types";
 import {
   PG_buddy,
+  PG_hugetlb,
   PG_lru,
   PG_movable_ops,
   PG_movable_ops_isolated,
@@ -130,6 +131,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   }
   const zones = k.pageAlloc.zones;
   let freeSeen = 0;
+  const hugeHeads = new Array<number>(k.mem.nodes.length).fill(0);
   for (const zone of zones) {
     for (let pfn = zone.startPfn; pfn < zone.endPfn; ) {
       if (m.test(pfn, PG_buddy)) {
@@ -150,6 +152,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       const head = pfn;
       const nr = m.folioNrPages(head);
+      if (m.test(head, PG_hugetlb)) hugeHeads[zone.nid]!++;
       const entire = entireMapcounts.get(head) ?? 0;
       if (m.entireMapcount[head] !== entire) {
         report(
@@ -214,6 +217,31 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     if (pages !== zone.freePages)
       report(`node ${zone.nid}: free lists hold ${pages} pages, freePages says ${zone.freePages}`);
   }
+  // The hugetlb pool: free lists match their counts, node counts add up to the global ones, and
+  // every hugetlb folio is counted on its node.
+  const h = k.hstate;
+  const sum = (a: readonly number[]) => a.reduce((s, n) => s + n, 0);
+  h.hugepageFreelists.forEach((list, nid) => {
+    let n = 0;
+    for (const head of list) {
+      n++;
+      if (!m.test(head, PG_hugetlb) || m.refcount[head] !== 0 || m.folioOrder(head) !== h.order)
+        report(`hugetlb: pfn ${head} on node ${nid}'s free list is not a free huge page`);
+      if (k.mem.pfnToNid(head) !== nid) report(`hugetlb: pfn ${head} on node ${nid}'s free list`);
+    }
+    if (n !== h.freeHugePagesNode[nid])
+      report(`hugetlb: node ${nid} has ${n} free huge pages, ${h.freeHugePagesNode[nid]} counted`);
+    if (hugeHeads[nid] !== h.nrHugePagesNode[nid])
+      report(
+        `hugetlb: node ${nid} has ${hugeHeads[nid]} huge pages, ${h.nrHugePagesNode[nid]} counted`,
+      );
+  });
+  if (sum(h.nrHugePagesNode) !== h.nrHugePages || sum(h.freeHugePagesNode) !== h.freeHugePages)
+    report("hugetlb: the node counts do not add up to nr_hugepages and free_hugepages");
+  if (sum(h.surplusHugePagesNode) !== h.surplusHugePages)
+    report("hugetlb: the node counts do not add up to surplus_hugepages");
+  if (h.resvHugePages > h.freeHugePages || h.resvHugePages < 0)
+    report(`hugetlb: ${h.resvHugePages} reserved but ${h.freeHugePages} free`);
   // Balloons: listed pages are balloon pages of that device; isolated ones are counted.
   for (const b of k.balloonDevices.values()) {
     for (const page of b.pages) {

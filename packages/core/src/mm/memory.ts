@@ -73,6 +73,7 @@ import {
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
 import { folioRemoveRmapDeferred, hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
+import { allocHugetlbFolio } from "./hugetlb";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { folioMappings } from "./rmap";
 import { folioPut } from "./swap";
@@ -240,6 +241,20 @@ const newAnonRmap = (k: Kernel, vma: Vma, head: number, slot: number): void => {
 const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
   errno("ENOMEM", `no memory for a fault at 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`);
 
+/**
+ * `hugetlb_no_page()`'s allocation (`mm/hugetlb.c`): a huge page from the pool, placed by the NUMA
+ * policy (`huge_node()`), for the huge page at `first` of a hugetlb VMA; -1 when none.
+ */
+const hugetlbFaultFolio = (k: Kernel, task: Task, vma: Vma, first: number): number => {
+  const target = policyTarget(
+    vma.policy ?? task.policy,
+    task.nid,
+    (vma.pgoff + first) >> k.pmdOrder,
+    k.distance,
+  );
+  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask);
+};
+
 /** `do_anonymous_page()` (and the hugetlb fault, which never maps the zero page). */
 const doAnonymousPage = (
   k: Kernel,
@@ -258,7 +273,9 @@ const doAnonymousPage = (
   for (const order of orders) {
     const first = order === 0 ? slot : alignedRun(k, vma, slot, order, false);
     if (first < 0) continue;
-    const head = allocFaultFolio(k, task, vma, vma.pgoff + first, [order], dc);
+    const head = hugetlb
+      ? hugetlbFaultFolio(k, task, vma, first)
+      : allocFaultFolio(k, task, vma, vma.pgoff + first, [order], dc);
     if (dc?.request) return VM_FAULT_RETRY;
     if (head < 0) {
       if (hugetlb) break;

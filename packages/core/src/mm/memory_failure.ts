@@ -33,22 +33,32 @@
  * @module
  */
 import { Effect } from "effect";
-import { type ErrnoError, errno } from "../errno";
+import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
+import { __GFP_MOVABLE, __GFP_RETRY_MAYFAIL, GFP_USER } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
+import { MIGRATE_SYNC, MR_MEMORY_FAILURE } from "../include/migrate_mode";
 import {
   PG_buddy,
   PG_dirty,
   PG_has_hwpoisoned,
   PG_head,
   PG_hugetlb,
+  PG_hugetlb_migratable,
   PG_hwpoison,
+  PG_locked,
   PG_lru,
   PG_mlocked,
   PG_writeback,
 } from "../include/page_flags";
 import type { MemoryFailureEvent } from "../include/trace";
+import { kstrtoull } from "../lib/kstrtox";
+import { FolioList } from "../lib/list";
 import { filemapRemoveFolio, folioLock, folioUnlock } from "./filemap";
-import { splitLruFolio } from "./huge_memory";
+import { splitFolio, splitLruFolio } from "./huge_memory";
+import { dissolveFreeHugetlbFolio } from "./hugetlb";
+import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
+import { pageHasMovableOps } from "./migrate_movable_ops";
+import { allocMigrationTarget } from "./move_pages";
 import { folioMkclean, TTU_HWPOISON, tryToUnmap } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -88,6 +98,10 @@ const MF_STAT = {
   MF_DELAYED: "delayed",
   MF_RECOVERED: "recovered",
 } as const;
+
+/** A typed error for a negative errno code. */
+const errnoOf = (code: number, message: string): ErrnoError =>
+  errno(errnoName(-code) ?? "EIO", message);
 
 /** A page in use is one with references, or a page of a folio that has them. */
 const inUse = (k: Kernel, pfn: number): boolean => {
@@ -204,6 +218,26 @@ const meHugePage = (k: Kernel, head: number): MfResult => {
   if (m.refcount[head]! - 1 > 0) return "MF_FAILED";
   folioPut(k, head);
   return "MF_RECOVERED";
+};
+
+/**
+ * `try_to_split_thp_page()`: splits the large LRU folio `head` to order 0 under an isolation
+ * reference and puts the pieces back on the LRU. False when it could not be split (pinned).
+ */
+const tryToSplitThpPage = (k: Kernel, head: number): boolean => {
+  const list = new FolioList(k.memmap.lru);
+  try {
+    k.lru.isolate(head);
+    list.addTail(head);
+    const split = splitFolio(k, head, list);
+    for (let folio = list.first; folio >= 0; folio = list.first) {
+      list.del(folio);
+      k.lru.putback(folio);
+    }
+    return split === 0;
+  } finally {
+    list.release();
+  }
 };
 
 /**
@@ -332,4 +366,215 @@ export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
   if (!any) m.clear(head, PG_has_hwpoisoned);
   k.numPoisonedPages--;
   return 0;
+};
+
+/**
+ * `is_free_buddy_page()` (`mm/page_alloc.c`): whether `pfn` lies in a free block of the buddy
+ * allocator.
+ */
+const isFreeBuddyPage = (k: Kernel, pfn: number): boolean => {
+  const m = k.memmap;
+  for (let order = 0; order <= k.pageAlloc.maxOrder; order++) {
+    const start = pfn & ~(2 ** order - 1);
+    if (m.flags[start]! & PG_buddy && m.order[start]! >= order) return true;
+  }
+  return false;
+};
+
+/**
+ * `HWPoisonHandlable()` with `MF_SOFT_OFFLINE`: an LRU page, a free buddy page, or a page with
+ * `movable_operations`.
+ */
+const hwpoisonHandlable = (k: Kernel, pfn: number): boolean =>
+  k.memmap.test(k.memmap.folioOf(pfn), PG_lru) ||
+  isFreeBuddyPage(k, pfn) ||
+  pageHasMovableOps(k, k.memmap.folioOf(pfn));
+
+/**
+ * `get_any_page()` with `MF_SOFT_OFFLINE`: 1 for a page in use that soft offline can handle
+ * (with `MF_COUNT_INCREASED`, as `madvise()` calls it, any hugetlb page or handlable page); 0 for
+ * a free page (in the buddy allocator, or a free huge page of the pool); `-EIO` for a page it
+ * cannot handle ("unhandlable page": kernel memory, the zero page, a folio isolated for
+ * migration), and for a hugetlb folio isolated for migration when the count was not raised.
+ */
+const getAnyPage = (k: Kernel, pfn: number, countIncreased: boolean): number => {
+  const m = k.memmap;
+  const head = m.folioOf(pfn);
+  const hugetlb = m.test(head, PG_hugetlb);
+  if (countIncreased) return hugetlb || hwpoisonHandlable(k, pfn) ? 1 : -ERRNO.EIO;
+  if (hugetlb) {
+    // get_hwpoison_hugetlb_folio(): free in the pool, migratable, or busy.
+    if (m.refcount[head] === 0 && m.lru.isLinked(head)) return 0;
+    return m.test(head, PG_hugetlb_migratable) ? 1 : -ERRNO.EIO;
+  }
+  if (!hwpoisonHandlable(k, pfn)) return -ERRNO.EIO;
+  if (m.refcount[head]! > 0) return 1;
+  return isFreeBuddyPage(k, pfn) ? 0 : -ERRNO.EIO;
+};
+
+/**
+ * `page_handle_poison()`: takes the page out of use for good. For a free page or a hugetlb page
+ * (`hugepageOrFreepage`), its free huge page is dissolved and the page taken off the buddy
+ * allocator first (`__page_handle_poison()`), false when that fails; a base page just migrated
+ * keeps the isolation reference `migrate_pages()` left it (`MR_MEMORY_FAILURE`), which `release`
+ * drops. Then `PG_hwpoison` is set, one reference taken for good, and `num_poisoned_pages`
+ * counted.
+ */
+const pageHandlePoison = (
+  k: Kernel,
+  pfn: number,
+  hugepageOrFreepage: boolean,
+  release: boolean,
+): boolean => {
+  const m = k.memmap;
+  if (hugepageOrFreepage) {
+    if (dissolveFreeHugetlbFolio(k, pfn) !== 0) return false;
+    if (!k.pageAlloc.takePageOffBuddy(pfn)) return false;
+  }
+  m.set(pfn, PG_hwpoison);
+  // put_page(): a poisoned order-0 page never reaches the free lists (free_pages_prepare()).
+  if (release) folioPut(k, pfn);
+  m.refcount[pfn]!++;
+  k.numPoisonedPages++;
+  return true;
+};
+
+/**
+ * `mapping_evict_folio()` as `soft_offline_in_use_page()` tries it first: a clean, unmapped page
+ * of a regular file is dropped from its page cache. True when it was.
+ */
+const mappingEvictFolio = (k: Kernel, head: number): boolean => {
+  const m = k.memmap;
+  const mapping = m.mapping[head]!;
+  if (mapping <= 0 || m.test(head, PG_dirty) || m.folioMapcount(head) > 0) return false;
+  const file = k.addressSpaces.get(mapping);
+  // shmem has no backing store to read the page back from.
+  if (!file || file.shmem || m.refcount[head]! !== 1) return false;
+  filemapRemoveFolio(k, file, head);
+  return true;
+};
+
+/**
+ * `soft_offline_in_use_page()`: a page in use is emptied and taken out of use. A THP is split
+ * first (`EBUSY` when it cannot be); a clean unmapped page-cache page is just dropped
+ * ("invalidated"); anything else is isolated (`EBUSY` when it cannot be: already isolated by a
+ * migration) and migrated away with `alloc_migration_target()` on any node (the page's own
+ * first), `MIGRATE_SYNC`, `MR_MEMORY_FAILURE`, then poisoned (`page_handle_poison()`); a hugetlb
+ * page is migrated, freed back to its pool and dissolved. A failed migration is `EBUSY` (or the
+ * negative errno `migrate_pages()` returned).
+ */
+const softOfflineInUsePage = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
+  Effect.gen(function* () {
+    const m = k.memmap;
+    let head = m.folioOf(pfn);
+    const huge = m.test(head, PG_hugetlb);
+    const at = `soft offline: pfn ${pfn}`;
+    if (!huge && m.folioOrder(head) > 0) {
+      if (!m.test(head, PG_lru) || !tryToSplitThpPage(k, head) || m.folioOrder(m.folioOf(pfn)) > 0)
+        return yield* Effect.fail(errno("EBUSY", `${at}: thp split failed`));
+      head = m.folioOf(pfn);
+    }
+    // folio_lock(): wait for whoever holds the lock.
+    while (m.test(head, PG_locked)) yield* k.folioWaiters.waitUnlocked(head);
+    if (m.test(pfn, PG_hwpoison)) return; // "page already poisoned"
+    if (!huge && m.test(head, PG_lru) && mappingEvictFolio(k, head)) {
+      // "invalidated": the page cache's reference is gone; the page is held and poisoned.
+      pageHandlePoison(k, pfn, false, true);
+      return;
+    }
+    const list = new FolioList(m.lru);
+    try {
+      if (!isolateFolioToList(k, head, list)) {
+        return yield* Effect.fail(
+          errno("EBUSY", `${at}: ${huge ? "hugepage" : "page"} isolation failed`),
+        );
+      }
+      const { rc } = yield* migratePages(
+        k,
+        list,
+        allocMigrationTarget(k, -1, {
+          gfp: GFP_USER | __GFP_MOVABLE | __GFP_RETRY_MAYFAIL,
+          reason: MR_MEMORY_FAILURE,
+        }),
+        null,
+        MIGRATE_SYNC,
+        MR_MEMORY_FAILURE,
+      );
+      if (rc === 0) {
+        if (!pageHandlePoison(k, pfn, huge, !huge))
+          return yield* Effect.fail(errno("EBUSY", `${at}: the old page could not be poisoned`));
+        return;
+      }
+      putbackMovablePages(k, list);
+      return yield* Effect.fail(
+        rc > 0
+          ? errno("EBUSY", `${at}: ${huge ? "hugepage" : "page"} migration failed`)
+          : errnoOf(rc, `${at}: ${huge ? "hugepage" : "page"} migration failed`),
+      );
+    } finally {
+      list.release();
+    }
+  });
+
+/**
+ * `soft_offline_page(pfn, flags)` (`mm/memory-failure.c`): takes a page that is still good but
+ * suspect (corrected errors) out of use without losing its contents. A free page is taken off
+ * the buddy allocator (a free huge page is dissolved first); a page in use is migrated away
+ * (see {@link softOfflineInUsePage}) and the old page poisoned. Either way the page ends with
+ * `PG_hwpoison` and one reference that is never dropped, and counts in `num_poisoned_pages`;
+ * nothing counts in the `memory_failure/` statistics, which only `memory_failure()` keeps.
+ * `countIncreased` is `MF_COUNT_INCREASED`: the caller (`madvise()`) holds the page, so a hugetlb
+ * folio isolated by a migration gets as far as isolation (`EBUSY`).
+ *
+ * Succeeds at once for a page already poisoned ("page already poisoned"). Fails with `ENXIO` for
+ * a PFN with no memory, `EIO` for a page it cannot handle (kernel memory, the zero page, a page
+ * isolated by someone else), and `EBUSY` when the page could not be isolated, migrated, or taken
+ * off the free lists.
+ *
+ * @category Memory and folios
+ */
+export const softOfflinePage = (
+  k: Kernel,
+  pfn: number,
+  countIncreased = false,
+): Effect.Effect<void, ErrnoError> =>
+  Effect.suspend(() => {
+    if (!k.mem.pfnValid(pfn)) return Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory`));
+    if (k.memmap.test(pfn, PG_hwpoison)) return Effect.void; // "page already poisoned"
+    for (let tryAgain = true; ; tryAgain = false) {
+      const ret = getAnyPage(k, pfn, countIncreased);
+      if (ret > 0) return softOfflineInUsePage(k, pfn);
+      if (ret < 0) return Effect.fail(errnoOf(ret, `soft offline: pfn ${pfn}: unhandlable page`));
+      if (pageHandlePoison(k, pfn, true, false)) return Effect.void;
+      if (!tryAgain) {
+        return Effect.fail(errno("EBUSY", `soft offline: pfn ${pfn}: free page not taken off`));
+      }
+      countIncreased = false;
+    }
+  });
+
+/**
+ * Creates `/sys/devices/system/memory/soft_offline_page` (0200, root only): writing a physical
+ * address (`kstrtoull()`, base 0; anything else is `EINVAL`) soft-offlines the page holding it
+ * (`soft_offline_page_store()`, `drivers/base/memory.c`) and returns the bytes written, or the
+ * error of {@link softOfflinePage}. Only this one attribute is added to the directory; the memory
+ * block devices beside it are another file's.
+ *
+ * @category Memory and folios
+ */
+export const softOfflineInitSysfs = (k: Kernel): void => {
+  k.fs.addAttributes("/sys/devices/system/memory", {
+    soft_offline_page: {
+      mode: 0o200,
+      store: (text, count) => {
+        const addr = kstrtoull(text, 0);
+        if (typeof addr !== "bigint")
+          return errno("EINVAL", `soft_offline_page: ${JSON.stringify(text)} is not an address`);
+        const pfn = addr / BigInt(k.mem.pageSize);
+        if (pfn > BigInt(Number.MAX_SAFE_INTEGER))
+          return errno("ENXIO", `soft_offline_page: address ${addr} has no memory`);
+        return Effect.as(softOfflinePage(k, Number(pfn)), count);
+      },
+    },
+  });
 };

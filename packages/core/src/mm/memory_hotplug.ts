@@ -130,7 +130,7 @@ export const doMigrateRange = (
       yield* migratePages(
         k,
         list,
-        allocMigrationTarget(k, nid, nmask),
+        allocMigrationTarget(k, nid, { nmask }),
         null,
         MIGRATE_SYNC,
         MR_MEMORY_HOTPLUG,

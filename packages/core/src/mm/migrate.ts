@@ -767,6 +767,7 @@ const unmapAndMoveHugePage = (
   folioUnlock(k, dst);
   folioUnlock(k, src);
   if (rc === 0) {
+    k.hstate.moveHugetlbState(src, dst);
     m.lru.del(src);
     k.hugetlbActive.putback(src);
     k.hugetlbActive.putback(dst);

@@ -39,6 +39,7 @@ import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { filemapRemoveFolio } from "./filemap";
 import { vmaAdjustTransHuge } from "./huge_memory";
+import { hugetlbReservePages, hugetlbVmOpClose } from "./hugetlb";
 import { translate, zapPteRange } from "./memory";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
@@ -69,6 +70,7 @@ const linkVma = (vma: Vma): void => {
 
 /** Unlinks a VMA whose pages are already zapped; frees a shmem object with its last user. */
 const unlinkVma = (k: Kernel, vma: Vma): void => {
+  hugetlbVmOpClose(k, vma);
   const i = vma.mm.vmas.indexOf(vma);
   if (i >= 0) vma.mm.vmas.splice(i, 1);
   for (const anonVma of vma.anonVmaChain) {
@@ -115,6 +117,7 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
   upper.anonVma = vma.anonVma;
   upper.anonVmaChain = [...vma.anonVmaChain];
   upper.policy = vma.policy;
+  upper.hugetlbResv = vma.hugetlbResv;
   for (const [haddr, pmd] of vma.pmds) {
     if (haddr < addr) continue;
     upper.pmds.set(haddr, pmd);
@@ -297,6 +300,11 @@ export const doMmap = (
     pgoff = 0;
   }
   const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, ptes);
+  if (hugetlb) {
+    // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
+    const reserved = hugetlbReservePages(k, vma, task.nid);
+    if (reserved !== 0) return reserved;
+  }
   linkVma(vma);
 
   if (flags & MAP_POPULATE) {

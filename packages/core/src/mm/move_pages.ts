@@ -42,12 +42,13 @@ import {
   type MovePagesStatus,
   type NewFolioFn,
 } from "../include/migrate";
-import { MIGRATE_SYNC, MR_SYSCALL } from "../include/migrate_mode";
+import { MIGRATE_SYNC, type MigrateReason, MR_SYSCALL } from "../include/migrate_mode";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES, NUMA_NO_NODE } from "../lib/numa";
+import { allocHugetlbFolioNodemask } from "./hugetlb";
 import { folioWalkEntry } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { kvmalloc } from "./util";
@@ -299,25 +300,50 @@ export const isolateFoliosToList = (
   });
 
 /**
- * `alloc_migration_target()` (`mm/migrate.c`): the destination allocator a caller hands to
- * `migrate_pages()`. With no `nmask` its `migration_target_control` is one node and
- * `__GFP_THISNODE`, as `move_pages(2)` builds it; with `nmask` (memory offlining's
- * `do_migrate_range()`) the folio may go to any node of the mask, nearest to `node` first.
+ * The rest of a `struct migration_target_control` (`mm/internal.h`) beyond its node: the GFP
+ * flags, the node mask and the reason, which decides whether a hugetlb destination may come from
+ * another node.
+ *
+ * @category Page migration
+ */
+export interface MigrationTargetControl {
+  /** `gfp_mask`; `GFP_HIGHUSER_MOVABLE | __GFP_THISNODE` (what `move_pages(2)` asks) by default. */
+  readonly gfp?: number;
+  /**
+   * `nmask`: the nodes the folio may go to, nearest to `node` first (memory offlining's
+   * `do_migrate_range()`); null for `node` alone.
+   */
+  readonly nmask?: readonly number[] | null;
+  /** `reason`; `MR_SYSCALL` by default. */
+  readonly reason?: MigrateReason;
+}
+
+/**
+ * `alloc_migration_target()` (`mm/migrate.c`): the destination allocator callers hand to
+ * `migrate_pages()`, with a `migration_target_control` of `node` (-1, `NUMA_NO_NODE`, for the
+ * source's own node first) and `mtc` (by default one node and `__GFP_THISNODE`, as
+ * `move_pages(2)` asks; with `nmask` the folio may go to any node of the mask). A hugetlb source
+ * gets its destination from the hugetlb pool (`alloc_hugetlb_folio_nodemask()`, `mm/hugetlb.c`):
+ * a free huge page of the node, or a fresh temporary one.
  *
  * @category Page migration
  */
 export const allocMigrationTarget =
-  (k: Kernel, node: number, nmask: readonly number[] | null = null): NewFolioFn =>
+  (k: Kernel, node: number, mtc: MigrationTargetControl = {}): NewFolioFn =>
   (src: number): number => {
+    const gfp = mtc.gfp ?? GFP_HIGHUSER_MOVABLE | __GFP_THISNODE;
+    const nid = node < 0 ? k.mem.pfnToNid(src) : node;
+    if (k.memmap.test(src, PG_hugetlb)) {
+      return allocHugetlbFolioNodemask(k, nid, mtc.nmask ?? null, gfp, mtc.reason ?? MR_SYSCALL);
+    }
     const order = k.memmap.folioOrder(src);
-    const pfn = k.pageAlloc.allocPages(
-      node,
+    const nmask = mtc.nmask ?? null;
+    return k.pageAlloc.allocPages(
+      nid,
       order,
-      GFP_HIGHUSER_MOVABLE | (nmask ? 0 : __GFP_THISNODE) | (order > 0 ? __GFP_COMP : 0),
+      (nmask ? gfp & ~__GFP_THISNODE : gfp) | (order > 0 ? __GFP_COMP : 0),
       nmask,
     );
-    if (pfn >= 0 && k.memmap.test(src, PG_hugetlb)) k.memmap.set(pfn, PG_hugetlb);
-    return pfn;
   };
 
 /**

@@ -13,6 +13,7 @@
 import type { Kernel } from "../include/kernel";
 import {
   PG_active,
+  PG_hugetlb,
   PG_hugetlb_migratable,
   PG_lru,
   PG_mlocked,
@@ -145,8 +146,9 @@ export const folioGet = (k: Kernel, head: number): void => {
 
 /**
  * `folio_put()` (`include/linux/mm.h`): drops a reference; the last one frees the folio
- * (`__folio_put()`, `mm/swap.c`): off the LRU and the deferred split queue, anonymous mapping cleared, pages back to the buddy
- * allocator.
+ * (`__folio_put()`, `mm/swap.c`): off the LRU and the deferred split queue, anonymous mapping
+ * cleared, pages back to the buddy allocator, or a hugetlb folio to its pool
+ * (`free_huge_folio()`, `mm/hugetlb.c`).
  *
  * @category Memory and folios
  */
@@ -163,6 +165,10 @@ export const folioPut = (k: Kernel, head: number): void => {
   k.deferredSplitQueue.delete(head); // folio_unqueue_deferred_split()
   // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference.
   m.clear(head, PG_mlocked | PG_active);
+  if (m.test(head, PG_hugetlb)) {
+    k.hstate.freeHugeFolio(head);
+    return;
+  }
   if (m.mapping[head]! < 0) m.mapping[head] = 0;
   k.pageAlloc.freePages(head, m.folioOrder(head));
 };

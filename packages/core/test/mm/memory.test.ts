@@ -110,6 +110,7 @@ describe("mprotect", () => {
     expectErrno(p.mprotect(addr, 4 * 4096, PROT_READ), "ENOMEM");
     expect(p.mm!.vmas.map((v) => [v.start, v.end, v.flags])).toEqual(before);
     run(p.write(addr, new Uint8Array([1])));
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const huge = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
     expectErrno(p.mprotect(huge, 4096, PROT_READ), "EINVAL");
     run(p.mprotect(huge, 2 * MiB, PROT_READ));
@@ -391,6 +392,7 @@ describe("faults", () => {
 
   it("backs MAP_HUGETLB with PMD-sized hugetlb folios off the LRU", () => {
     const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
     const p = run(k.createProcess());
     const addr = run(p.mmap(3 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
     expect(p.mm!.findVma(addr)!.end - addr).toBe(4 * MiB);

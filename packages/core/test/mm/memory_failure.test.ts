@@ -9,11 +9,15 @@ import {
   ERRNO,
   isHwpoisonEntry,
   type Kernel,
+  MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MIGRATE_REASON_NAMES,
   MPOL_MF_MOVE,
+  MR_MEMORY_FAILURE,
+  MR_SYSCALL,
   PG_hwpoison,
   PG_locked,
   PROT_READ,
@@ -28,11 +32,14 @@ import {
   expectBytes,
   expectConsistent,
   expectErrno,
+  folioAt,
   isolateRange,
   mapPattern,
   pattern,
   pteAt,
+  recordingMigrator,
   run,
+  runP,
 } from "../../src/testing/index";
 
 const events = (k: Kernel): TraceEvent[] => {
@@ -201,6 +208,7 @@ describe("memory_failure(): anonymous pages", () => {
   it("unmaps a whole hugetlb folio with hwpoison entries and dissolves it: MF_MSG_HUGE, MF_RECOVERED", () => {
     const k = boot();
     const seen = events(k);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const p = run(k.createProcess());
     const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
     run(p.write(addr, new Uint8Array([1])));
@@ -211,6 +219,8 @@ describe("memory_failure(): anonymous pages", () => {
     expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
     expectErrno(p.read(addr, 1), "EHWPOISON");
     expect(k.pageAlloc.nodeFreePages(0)).toBe(free + 511);
+    // The poisoned huge page left the pool (dissolved, __page_handle_poison()).
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("0\n");
     expectConsistent(k);
   });
 });
@@ -310,6 +320,237 @@ describe("memory_failure(): page cache", () => {
     expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
     expect(k.memmap.refcount[pfn]).toBe(1); // the page cache's
     expectErrno(p.read(addr, 1), "EHWPOISON");
+    expectConsistent(k);
+  });
+});
+
+// soft_offline_page() (mm/memory-failure.c, Linux 6.16): the page's contents move away
+// (MR_MEMORY_FAILURE) and the page is kept out with PG_hwpoison and one reference
+// (page_handle_poison()); num_poisoned_pages counts it, the memory_failure/ statistics do not.
+describe("soft_offline_page()", () => {
+  const HUGE = 2 * 2 ** 20;
+  const corrupted = (k: Kernel): string =>
+    run(k.fs.read("/proc/meminfo"))
+      .split("\n")
+      .find((l) => l.startsWith("HardwareCorrupted"))!;
+  const reasons = (k: Kernel): string[] => {
+    const seen: string[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_pages") seen.push(MIGRATE_REASON_NAMES[e.reason]!);
+    });
+    return seen;
+  };
+  const store = (k: Kernel, pfn: number) =>
+    k.fs.write("/sys/devices/system/memory/soft_offline_page", `0x${(pfn * 4096).toString(16)}`);
+
+  it("takes a free page off the buddy allocator (soft_offline_free_page)", () => {
+    const k = boot();
+    const pfn = k.pageAlloc.zones[1]!.startPfn + 4321;
+    const free = k.pageAlloc.nodeFreePages(1);
+    run(store(k, pfn));
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[pfn]).toBe(1);
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(free - 1);
+    expect(k.numPoisonedPages).toBe(1);
+    expect(corrupted(k)).toBe("HardwareCorrupted:        4 kB");
+    expect(nodeStats(k, 1)).toEqual(["0", "0", "0", "0", "0"]);
+    // "page already poisoned": 0, and nothing more is counted.
+    run(store(k, pfn));
+    expect(k.numPoisonedPages).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("migrates a page in use away with MR_MEMORY_FAILURE and keeps the old page out (madvise(MADV_SOFT_OFFLINE))", () => {
+    const k = boot();
+    const seen = reasons(k);
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * 4096, 3, false);
+    const old = ptePfn(pteAt(p, addr + 4096));
+    const free = k.pageAlloc.totalFreePages();
+    run(p.madvise(addr + 4096, 4096, MADV_SOFT_OFFLINE));
+    const now = ptePfn(pteAt(p, addr + 4096));
+    expect(now).not.toBe(old);
+    expectBytes(run(p.read(addr, 4 * 4096)), pattern(4 * 4096, 3));
+    expect(k.memmap.test(old, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[old]).toBe(1);
+    // One page allocated for the copy, none freed: the old one stays out.
+    expect(k.pageAlloc.totalFreePages()).toBe(free - 1);
+    expect(seen).toEqual(["memory_failure"]);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(1);
+    expect(k.numPoisonedPages).toBe(1);
+    expect(nodeStats(k, 0)).toEqual(["0", "0", "0", "0", "0"]);
+    run(p.exit());
+    expect(k.memmap.refcount[old]).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("splits a THP and offlines only the one page", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, HUGE, 4, true);
+    expect(folioAt(p, addr).order).toBe(9);
+    const old = ptePfn(pteAt(p, addr + 5 * 4096));
+    run(k.softOfflinePage(old));
+    expect(folioAt(p, addr).order).toBe(0);
+    expect(ptePfn(pteAt(p, addr + 5 * 4096))).not.toBe(old);
+    expect(ptePfn(pteAt(p, addr + 6 * 4096))).toBe(old + 1);
+    expectBytes(run(p.read(addr, HUGE)), pattern(HUGE, 4));
+    expect(k.numPoisonedPages).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("migrates a hugetlb page to a free huge page of the pool, then dissolves the old one", () => {
+    const k = boot();
+    const seen = reasons(k);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, pattern(HUGE, 9)));
+    const old = folioAt(p, addr).pfn;
+    const free = k.pageAlloc.totalFreePages();
+    run(p.madvise(addr, HUGE, MADV_SOFT_OFFLINE));
+    expect(folioAt(p, addr).pfn).not.toBe(old);
+    expect(folioAt(p, addr).hugetlb).toBe(true);
+    expectBytes(run(p.read(addr, HUGE)), pattern(HUGE, 9));
+    // The old huge page went back to its pool and was dissolved: the pool shrinks to one.
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("1\n");
+    expect(run(k.fs.read("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"))).toBe("0\n");
+    expect(k.memmap.test(old, PG_hwpoison)).toBe(true);
+    expect(k.pageAlloc.totalFreePages()).toBe(free + 511);
+    expect(seen).toEqual(["memory_failure"]);
+    expect(corrupted(k)).toBe("HardwareCorrupted:        4 kB");
+    expectConsistent(k);
+  });
+
+  it("dissolves a free huge page of the pool, unless every free page is reserved (EBUSY)", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const head = k.hstate.hugepageFreelists.flatMap((l) => [...l])[0]!;
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    // available_huge_pages() is 0: dissolve_free_hugetlb_folio() refuses.
+    expectErrno(k.softOfflinePage(head + 3), "EBUSY");
+    expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(false);
+    run(p.munmap(addr, HUGE));
+    run(k.softOfflinePage(head + 3));
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("0\n");
+    expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(true);
+    expect(k.numPoisonedPages).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("EIO for a page it cannot handle (get_any_page(): kernel memory, the zero page, an isolated page)", () => {
+    const k = boot();
+    const kernelPage = run(k.allocFolio(0, 0));
+    expectErrno(store(k, kernelPage.pfn), "EIO");
+    expectErrno(k.softOfflinePage(k.zeroPfn), "EIO");
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096));
+    run(p.read(addr, 1)); // the zero page
+    expectErrno(p.madvise(addr, 4096, MADV_SOFT_OFFLINE), "EIO");
+    run(p.write(addr, new Uint8Array([1])));
+    const list = isolateRange(p, addr, 4096);
+    expectErrno(p.madvise(addr, 4096, MADV_SOFT_OFFLINE), "EIO");
+    putbackMovablePages(k, list);
+    expect(k.numPoisonedPages).toBe(0);
+    expectErrno(k.softOfflinePage(k.mem.maxPfn + 10), "ENXIO");
+    expectConsistent(k);
+  });
+
+  it("EBUSY for a hugetlb page a migration has isolated, with the caller's reference (MF_COUNT_INCREASED)", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, new Uint8Array([1])));
+    const head = folioAt(p, addr).pfn;
+    expect(k.hugetlbActive.isolate(head)).toBe(true);
+    expectErrno(p.madvise(addr, HUGE, MADV_SOFT_OFFLINE), "EBUSY");
+    // Without the caller's reference, get_hwpoison_hugetlb_folio() finds it busy: EIO.
+    expectErrno(k.softOfflinePage(head), "EIO");
+    k.hugetlbActive.putback(head);
+    expect(k.numPoisonedPages).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("EBUSY when the migration fails (a pinned page), and the page stays in use", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4096, 2, false);
+    const pfn = ptePfn(pteAt(p, addr));
+    k.memmap.refcount[pfn]!++; // a pin: folio_expected_ref_count() does not cover it
+    expectErrno(k.softOfflinePage(pfn), "EBUSY");
+    expect(ptePfn(pteAt(p, addr))).toBe(pfn);
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(false);
+    k.memmap.refcount[pfn]!--;
+    expectBytes(run(p.read(addr, 4096)), pattern(4096, 2));
+    expectConsistent(k);
+  });
+
+  it("parses the address as kstrtoull(buf, 0) does: EINVAL otherwise; the file is write-only", () => {
+    const k = boot();
+    const path = "/sys/devices/system/memory/soft_offline_page";
+    expectErrno(k.fs.write(path, "page"), "EINVAL");
+    expectErrno(k.fs.write(path, "-4096"), "EINVAL");
+    expectErrno(k.fs.write(path, "99999999999999999999999"), "EINVAL");
+    expectErrno(k.fs.read(path), "EACCES");
+    const pfn = k.pageAlloc.zones[0]!.startPfn + 9000;
+    run(k.fs.write(path, `${pfn * 4096}\n`)); // decimal
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(true);
+  });
+
+  it("a migrator sees the soft-offline batch when its reason mask includes memory_failure, and not otherwise", async () => {
+    for (const mask of [1 << MR_MEMORY_FAILURE, 1 << MR_SYSCALL]) {
+      const k = boot();
+      const { migrator, reasons: batched, copies } = recordingMigrator(k);
+      run(k.migrateOffload.register(migrator, mask));
+      const p = run(k.createProcess());
+      const addr = mapPattern(p, 4096, 6, false);
+      await runP(p.madvise(addr, 4096, MADV_SOFT_OFFLINE));
+      expectBytes(run(p.read(addr, 4096)), pattern(4096, 6));
+      if (mask === 1 << MR_MEMORY_FAILURE) {
+        expect(batched).toEqual([MR_MEMORY_FAILURE]);
+        expect(copies()).toBe(1);
+      } else {
+        expect(batched).toEqual([]);
+        expect(copies()).toBe(0);
+      }
+      await runP(k.shutdown());
+    }
+  });
+
+  it("soft offline while another task moves the hugetlb pages (after LTP move_pages12): no crash, bytes intact, pool consistent", async () => {
+    const k = boot();
+    const N = 4;
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", `${4 * N}`));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(N * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, pattern(N * HUGE, 12)));
+    const pages = Array.from({ length: N }, (_, i) => addr + i * HUGE);
+    const errors: string[] = [];
+    const mover = Effect.gen(function* () {
+      for (let i = 0; i < 8; i++) {
+        yield* p.movePages(0, pages, new Array<number>(N).fill(i % 2 === 0 ? 1 : 0));
+        yield* Effect.yieldNow;
+      }
+    });
+    const offliner = Effect.gen(function* () {
+      for (let i = 0; i < 4; i++) {
+        // move_pages12 tolerates EBUSY and EINVAL from madvise.
+        const r = yield* Effect.result(p.madvise(addr, N * HUGE, MADV_SOFT_OFFLINE));
+        if (r._tag === "Failure" && r.failure.errno !== "EBUSY") errors.push(r.failure.errno);
+        yield* Effect.yieldNow;
+      }
+    });
+    await runP(Effect.all([mover, offliner], { concurrency: "unbounded" }));
+    expect(errors).toEqual([]);
+    expectBytes(run(p.read(addr, N * HUGE)), pattern(N * HUGE, 12));
+    expect(k.numPoisonedPages).toBeGreaterThan(0);
+    expectConsistent(k);
+    run(p.exit());
+    const h = k.hstate;
+    expect(h.freeHugePages).toBe(h.nrHugePages);
+    expect(h.resvHugePages).toBe(0);
     expectConsistent(k);
   });
 });

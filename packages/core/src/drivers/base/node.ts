@@ -10,6 +10,7 @@
 import { showValKb } from "../../fs/proc";
 import type { Kernel } from "../../include/kernel";
 import { formatNodeList } from "../../lib/nodemask";
+import { hugetlbReportNodeMeminfo } from "../../mm/hugetlb";
 
 /** Registers every node device and the node state masks (`register_one_node()`, `node_dev_init()`). */
 export const createNodeSysfs = (k: Kernel): void => {
@@ -31,7 +32,8 @@ export const createNodeSysfs = (k: Kernel): void => {
           // node_read_meminfo(): MemTotal is the node's managed pages (si_meminfo_node()).
           `Node ${node.nid} MemTotal:       ${showValKb(k, zone.managedPages)}\n` +
           `Node ${node.nid} MemFree:        ${showValKb(k, zone.freePages)}\n` +
-          `Node ${node.nid} MemUsed:        ${showValKb(k, zone.managedPages - zone.freePages)}\n`,
+          `Node ${node.nid} MemUsed:        ${showValKb(k, zone.managedPages - zone.freePages)}\n` +
+          hugetlbReportNodeMeminfo(k, node.nid),
       },
       distance: {
         mode: 0o444,

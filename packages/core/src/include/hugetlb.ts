@@ -1,0 +1,67 @@
+/**
+ * The hugetlb pool as the rest of the kernel sees it.
+ *
+ * Models `struct hstate` and `struct resv_map` of `include/linux/hugetlb.h`: the counters of one
+ * huge page size, its per-node free lists, and the reservation map of a private hugetlb mapping.
+ * The pool's behaviour is `mm/hugetlb.ts`.
+ *
+ * @module
+ */
+import type { FolioList } from "../lib/list";
+
+/**
+ * One huge page size and its pool. Models `struct hstate` (`include/linux/hugetlb.h`) with the
+ * calls `folio_put()` and `migrate_pages()` make on it (`free_huge_folio()`,
+ * `move_hugetlb_state()`, both `mm/hugetlb.c`). Counts are in huge pages.
+ *
+ * @category Hugetlb
+ */
+export interface Hstate {
+  /** `huge_page_order()`: the order of a huge page in base pages. */
+  readonly order: number;
+  /** The directory name under `/sys/kernel/mm/hugepages/` (`hugepages-2048kB`). */
+  readonly name: string;
+  /** `nr_huge_pages`: huge pages in the pool, free and in use, surplus included. */
+  readonly nrHugePages: number;
+  /** `free_huge_pages`: huge pages on the free lists. */
+  readonly freeHugePages: number;
+  /** `resv_huge_pages`: free huge pages promised to mappings that have not faulted them yet. */
+  readonly resvHugePages: number;
+  /** `surplus_huge_pages`: huge pages above the persistent pool, allocated under overcommit. */
+  readonly surplusHugePages: number;
+  /** `nr_overcommit_huge_pages`: how many surplus huge pages may exist at once. */
+  readonly nrOvercommitHugePages: number;
+  /** `nr_huge_pages_node[]`, by node id. */
+  readonly nrHugePagesNode: readonly number[];
+  /** `free_huge_pages_node[]`, by node id. */
+  readonly freeHugePagesNode: readonly number[];
+  /** `surplus_huge_pages_node[]`, by node id. */
+  readonly surplusHugePagesNode: readonly number[];
+  /** `hugepage_freelists[]`: the free huge pages of each node, linked through `folio->lru`. */
+  readonly hugepageFreelists: readonly FolioList[];
+  /**
+   * `free_huge_folio()` (`mm/hugetlb.c`): a hugetlb folio's last reference is gone. A temporary
+   * or surplus folio, or one with a poisoned page, leaves the pool for the buddy allocator; any
+   * other goes back on its node's free list.
+   */
+  freeHugeFolio(head: number): void;
+  /**
+   * `move_hugetlb_state()` (`mm/hugetlb.c`): after a successful migration of `src` to `dst`, a
+   * temporary destination becomes a pool page and the source, about to be freed, becomes the
+   * temporary one; a surplus count moves with it across nodes.
+   */
+  moveHugetlbState(src: number, dst: number): void;
+}
+
+/**
+ * The reservations of a private hugetlb mapping. Models `struct resv_map`
+ * (`include/linux/hugetlb.h`) as a private mapping's owner uses it: the huge page indices
+ * (`vma_hugecache_offset()`, file offset in huge pages) reserved at `mmap()` and not yet consumed
+ * by a fault. The VMAs a split makes share it, as they share the kernel's.
+ *
+ * @category Hugetlb
+ */
+export class HugetlbResvMap {
+  /** Indices reserved and not yet faulted. */
+  readonly reserved = new Set<number>();
+}
