@@ -147,10 +147,8 @@ const ptesOf = (p: CopyCostProfile, folioBytes: number, pageSize: number): numbe
 
 /**
  * The kernel work of migrating a batch, whoever copies it: unmap, move the mapping, remap
- * (`migrate_folio_unmap()` and `migrate_folio_move()`, `mm/migrate.c`), ns.
- *
- * @example
- * // 512 folios of 4 KiB, 400 ns per folio and 100 ns per PTE: 512 × 500 = 256000 ns.
+ * (`migrate_folio_unmap()` and `migrate_folio_move()`, `mm/migrate.c`), ns. For instance, 512
+ * folios of 4 KiB at 400 ns per folio and 100 ns per PTE: 512 × 500 = 256000 ns.
  *
  * @category Copy offload
  */
@@ -222,9 +220,9 @@ export const dmaCopyNs = (
  * later than the CPU copy (a tie goes to the offload, which frees the initiating CPU without
  * making the call slower). An empty batch is declined.
  *
- * @example
- * // One DMA channel, 512 folios of 4 KiB on the v4 machine's profile: declined.
- * offloadDecision(profile, { folios: 512, bytes: 512 * 4096, pageSize: 4096 }, { kind: "dma", channels: 1 }).taken;
+ * For instance, `offloadDecision(profile, { folios: 512, bytes: 512 * 4096, pageSize: 4096 },
+ * { kind: "dma", channels: 1 }).taken` is false on the v4 machine's profile: one DMA channel
+ * does not pay for 512 folios of 4 KiB.
  *
  * @category Copy offload
  */
