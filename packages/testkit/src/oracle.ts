@@ -274,7 +274,9 @@ const reasonCounts = (events: readonly TraceEvent[]): ReasonCounts => {
   const out: Record<string, { succeeded: number; failed: number }> = {};
   for (const e of events) {
     if (e.event !== "mm_migrate_pages") continue;
-    const c = (out[MIGRATE_REASON_NAMES[e.reason]!] ??= { succeeded: 0, failed: 0 });
+    const name = MIGRATE_REASON_NAMES[e.reason]!;
+    const c = out[name] ?? { succeeded: 0, failed: 0 };
+    out[name] = c;
     c.succeeded += e.succeeded;
     c.failed += e.failed;
   }

@@ -102,7 +102,8 @@ describe("the oracle drives each caller and observes it", () => {
     expect(free.problems).toEqual([]);
     expect(free.observation.rc).toBe(0);
     // Naturally aligned to its order (11: 2048 pages of 4 KiB).
-    expect((free.observation.caller?.result as { pfn: number }).pfn % 2048).toBe(0);
+    const { pfn } = free.observation.caller!.result as { pfn: number };
+    expect(pfn % 2048).toBe(0);
     const fragmented = await run(
       scenario("alloc_contig_pages", { unmovableEvery: 0, pageCacheEvery: 0 }),
     );
