@@ -321,7 +321,6 @@ export const setupCaller = (k: Kernel, request: CallerRequest): Effect.Effect<Ca
  * @category Oracle
  */
 export const checkAndReleaseCaller = (
-  k: Kernel,
   run: CallerRun,
   problems: string[],
 ): Effect.Effect<void, unknown> =>
@@ -329,11 +328,5 @@ export const checkAndReleaseCaller = (
     if (run.fragmented && !(yield* run.fragmented.intact()))
       problems.push("the fragmenting keeper's bytes differ after the call");
     for (const release of run.release.splice(0)) yield* release();
-    if (run.fragmented) {
-      const { keeper } = run.fragmented;
-      yield* run.fragmented.release();
-      // The keeper's page-cache pages stay in its file's cache after it ends, as a file's do.
-      for (const [name, file] of k.files)
-        if (name.startsWith("fragment-node") && name.endsWith(`-${keeper.pid}`)) file.truncate();
-    }
+    if (run.fragmented) yield* run.fragmented.release();
   });

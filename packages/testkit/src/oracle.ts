@@ -594,7 +594,7 @@ const runScenarioOnFreshKernel = (
             }
           : null,
     };
-    if (callerRun) yield* checkAndReleaseCaller(k, callerRun, problems);
+    if (callerRun) yield* checkAndReleaseCaller(callerRun, problems);
 
     // Teardown: nothing leaked, nothing freed twice.
     fragmentation?.release();
