@@ -54,7 +54,7 @@ export interface CallerRequest {
 }
 
 /**
- * A caller set up on a scenario's kernel: what {@link MigrationCaller.setup} returns, kept until
+ * A caller set up on a scenario's kernel: what {@link setupCaller} returns, kept until
  * teardown.
  *
  * @category Oracle
