@@ -87,11 +87,13 @@ const startHogs = async (hogs: number) => {
   );
   await Promise.all(workers.map((w) => new Promise((r) => w.once("online", r))));
   const view = new Int32Array(counts);
+  const exited = Promise.all(workers.map((w) => new Promise((r) => w.once("exit", r))));
   return {
     count: () => view.reduce((s, n) => s + n, 0),
+    /** Stops every hog and waits for its thread to end; calling it again waits as well. */
     stop: async () => {
       Atomics.store(new Int32Array(stop), 0, 1);
-      await Promise.all(workers.map((w) => new Promise((r) => w.once("exit", r))));
+      await exited;
     },
   };
 };
@@ -168,7 +170,14 @@ const compactOnce = (
       if (typeof remove !== "function") return yield* Effect.fail(remove);
       const before = highOrderBlocks(k, 1);
       const migratedBefore = k.vmstat.get("pgmigrate_success");
-      const hog = hogs > 0 ? yield* Effect.promise(() => startHogs(hogs)) : null;
+      // Stopped however the compaction ends, so that no hog outlives a failed run.
+      const hog =
+        hogs > 0
+          ? yield* Effect.acquireRelease(
+              Effect.promise(() => startHogs(hogs)),
+              (h) => Effect.promise(() => h.stop()),
+            )
+          : null;
       let soloRate = 0;
       if (hog) {
         // The hog alone first: its rate with nothing else to share the CPUs with.
