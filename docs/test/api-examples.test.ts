@@ -4,6 +4,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { inspect } from "node:util";
 import ts from "typescript";
 import { afterAll, describe, expect, it, vi } from "vitest";
 
@@ -124,6 +125,25 @@ describe("the @example blocks of the API reference", () => {
         log.mockRestore();
       }
       if (process.env.SHOW_EXAMPLE_OUTPUT) console.log(example.where, printed);
+      // Each `console.log(x); // value` says what it prints: the comment starts with the value.
+      const said = example.code
+        .split("\n")
+        .filter((line) => /^\s*console\.log\(/.test(line))
+        .map((line) => /;\s*\/\/\s*(.*)$/.exec(line)?.[1] ?? null);
+      // Where a console.log runs inside a callback, the order printed is not the order written:
+      // compare only examples whose every console.log printed once, in order.
+      if (printed.length !== said.length) return;
+      said.forEach((comment, i) => {
+        if (comment === null) return;
+        const shown = printed[i]!.map((value) =>
+          inspect(value, { breakLength: Number.POSITIVE_INFINITY }),
+        ).join(" ");
+        const plain = (text: string) => text.replaceAll("'", '"').replace(/\s+/g, " ");
+        expect(
+          plain(comment).startsWith(plain(shown)),
+          `${example.where}: printed ${shown}, the comment says ${comment}`,
+        ).toBe(true);
+      });
     }, 60_000);
   }
 });

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { compactionExample } from "../examples/compaction";
 import { traceOneMigration } from "../examples/concepts-trace";
 import { fpTsMigration } from "../examples/fp-ts-migrator";
+import { memoryOffliningExample } from "../examples/memory-offlining";
 import { migrateWithReverseCopy } from "../examples/migrate-with-reverse-copy";
 import { promiseDoor } from "../examples/promise-door";
 import { quickStart } from "../examples/quick-start";
@@ -41,6 +42,19 @@ const textBlock = (page: string, intro: string): string[] => {
   const body = text.slice(text.indexOf("```text\n", at) + 8);
   return body.slice(0, body.indexOf("```")).trim().split("\n");
 };
+
+/**
+ * The `key: value` lines of the `text` block after `intro` on a page, as an object: numbers as
+ * numbers (unless `strings` names the key), `true` as true, the rest as text.
+ */
+const keyValues = (page: string, intro: string, strings: readonly string[] = []) =>
+  Object.fromEntries(
+    textBlock(page, intro).map((line) => {
+      const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
+      if (/^\d+$/.test(value) && !strings.includes(key)) return [key, Number(value)];
+      return [key, value === "true" ? true : value];
+    }),
+  );
 
 describe("docs/quick-start.md", () => {
   it("moves both huge pages to node 1 with mtcopy, intact", async () => {
@@ -113,17 +127,26 @@ describe("docs/writing-a-migrator.md", () => {
 describe("docs/callers.md", () => {
   it("fragments node 1, falls back, compacts, and gets a THP, as the page says", async () => {
     const seen = await Effect.runPromise(compactionExample);
-    const said = Object.fromEntries(
-      textBlock("callers.md", "It resolves to:").map((line) => {
-        const [key, value] = [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)];
-        return [key, /^\d+$/.test(value) ? Number(value) : value === "true" ? true : value];
-      }),
-    );
+    const said = keyValues("callers.md", "It resolves to:");
     expect({ ...seen, before: seen.before?.trimEnd(), after: seen.after?.trimEnd() }).toEqual(said);
   });
 
   it("shows the example file as it is", () => {
     const { shown, source } = shownAndSource("callers.md", "examples/compaction.ts");
+    expect(shown).toEqual(source);
+  });
+
+  it("offlines the block a process lives in, refuses the zero page's, and onlines it, as the page says", async () => {
+    const seen = await Effect.runPromise(memoryOffliningExample);
+    expect(seen).toEqual(keyValues("callers.md", "The offline resolves to:", ["blockSize"]));
+  });
+
+  it("shows the memory offlining example as it is", () => {
+    const { shown, source } = shownAndSource(
+      "callers.md",
+      "examples/memory-offlining.ts",
+      "memoryOffliningExample",
+    );
     expect(shown).toEqual(source);
   });
 });

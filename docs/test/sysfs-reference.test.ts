@@ -19,6 +19,7 @@ const generic = (path: string): string =>
   path
     .replace(/\/dma\d+chan\d+\//, "/dma<N>chan<M>/")
     .replace(/\/node\d+\//, "/node<N>/")
+    .replace(/\/memory\d+\//, "/memory<N>/")
     .replace(/\/hugepages-\d+kB\//, "/hugepages-<size>kB/")
     .replace(/^\/sys\/module\/[^/]+\/(refcnt|initstate)$/, "/sys/module/<name>/$1");
 

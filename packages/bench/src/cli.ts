@@ -5,6 +5,7 @@
 
 import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Cause, Effect, Exit } from "effect";
 import { CliError, Command } from "effect/cli";
@@ -33,7 +34,8 @@ import { formatMtcopy, runMtcopy } from "./mtcopy";
 import { formatAmdahl, formatLatency, runAmdahl, runLatency } from "./probes";
 import { type OnProgress, StderrProgress } from "./progress";
 import { formatRegistry, runRegistry } from "./registry";
-import { formatBytes, writeJson } from "./report";
+import { envelope, formatBytes, writeJson } from "./report";
+import { seedTable } from "./seed_tables";
 import {
   formatSizes,
   runSizes,
@@ -45,6 +47,14 @@ import {
 import { formatSoak, runSoak, SOAK_COPIERS } from "./soak";
 import { formatSysfsFuzz, runSysfsFuzz, sysfsFuzzClean } from "./sysfs_fuzz";
 import { loadUserMigrator, MigratorModuleError } from "./user_migrator";
+import {
+  formatWhatif,
+  type ProfileFile,
+  predictTable,
+  readProfileFile,
+  SEED_PROFILES,
+  whatifSummary,
+} from "./whatif";
 
 /** A command line that parsed but asks for something the experiment cannot do. */
 class UsageError extends Error {
@@ -96,6 +106,7 @@ const QUICK_SIZES: SizesConfig = {
   threads: [2],
   channels: [4],
   runs: 3,
+  adaptive: true,
 };
 const FULL_SIZES: SizesConfig = {
   total: 256 << 20,
@@ -103,6 +114,7 @@ const FULL_SIZES: SizesConfig = {
   threads: [1, 2, 4, 8, 16],
   channels: [1, 2, 4, 8, 16],
   runs: 5,
+  adaptive: true,
 };
 
 /**
@@ -151,13 +163,16 @@ const sweepSizes = async (
   config: SizesConfig,
   progress: OnProgress,
   extra: readonly MigratorSubject[] = [],
+  name = "sizes",
 ): Promise<SizesResults> => {
-  const result = await stoppably(() => Effect.runPromise(runSizes(config, stop, progress, extra)));
+  const result = await stoppably(() =>
+    Effect.runPromise(runSizes(config, stop, progress, extra, name)),
+  );
   const r = result.results;
-  publish("sizes", result, formatSizes(r));
+  publish(name, result, formatSizes(r));
   warn(sizesWarnings(r));
   await chart(
-    "sizes",
+    name,
     throughputChart(
       `move_pages throughput by folio size, ${formatBytes(config.total)} per call`,
       "folio size (KiB)",
@@ -240,6 +255,7 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
         threads: o.threads ?? base.threads,
         channels: o.channels ?? base.channels,
         runs: o.runs ?? base.runs,
+        adaptive: true,
       };
       checkFolioSizes(config.sizes, config.total);
       const extra = await userMigrators(o.migrator);
@@ -492,6 +508,54 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
         formatLatency(result.results),
         result.results.rows.every((row) => row.intact),
       );
+      return;
+    }
+    case "scaling": {
+      const o = invocation.options;
+      const lanes = o.quick ? [1, 4, 16] : [1, 2, 4, 8, 16];
+      const config: SizesConfig = {
+        total: o.total ?? (o.quick ? 32 << 20 : 64 << 20),
+        sizes: [4096, 2 << 20],
+        threads: lanes,
+        channels: lanes,
+        runs: o.runs ?? 3,
+      };
+      checkFolioSizes(config.sizes, config.total);
+      process.stdout.write(
+        `${availableParallelism()} CPUs: with more threads or channels than CPUs this shows oversubscription, not scaling.\n\n`,
+      );
+      const r = await sweepSizes(config, progress, [], "scaling");
+      if (!r.cells.every((c) => c.intact)) process.exitCode = 1;
+      if (!r.complete) process.exitCode = 130;
+      return;
+    }
+    case "whatif": {
+      const o = invocation.options;
+      const files = o.profile
+        ? [resolve(userCwd(), o.profile)]
+        : SEED_PROFILES.map((name) =>
+            fileURLToPath(new URL(`../profiles/${name}.json`, import.meta.url)),
+          );
+      const results = files.map((path) => {
+        let file: ProfileFile;
+        try {
+          file = readProfileFile(path);
+        } catch (e) {
+          return fail(`--profile ${path}: ${(e as Error).message}`);
+        }
+        const tables = file.tables.map((id) =>
+          predictTable(file.profile, seedTable(id), file.fittedOn),
+        );
+        process.stdout.write(`${formatWhatif(file, tables)}\n\n`);
+        return {
+          path,
+          profile: file.profile,
+          fittedOn: file.fittedOn,
+          tables,
+          summary: whatifSummary(tables),
+        };
+      });
+      save("whatif", envelope("whatif", { profiles: files }, results));
       return;
     }
     case "all": {

@@ -129,11 +129,13 @@ export const EXPERIMENTS = {
     flags: { nodeSize: size("node-size", "memory per node, bytes (default 512M)"), out },
   },
   sizes: {
-    summary: "move_pages GB/s by folio size: serial, mtcopy, dcbm, --migrator; a chart",
+    summary: "move_pages GB/s by folio size: serial, mtcopy, dcbm, adaptive, --migrator; a chart",
     description:
-      "move_pages throughput by folio size: serial, mtcopy by threads, dcbm by channels and any --migrator, against raw memcpy; writes <out>/sizes.svg; Ctrl-C keeps what it measured",
+      "move_pages throughput by folio size: serial, mtcopy by threads and adaptive (auto), dcbm by channels plain and adaptive, and any --migrator, against raw memcpy; writes <out>/sizes.svg; Ctrl-C keeps what it measured",
     flags: {
-      quick: quick("64M, sizes 4K,64K,2M, mtcopy 2, dcbm 4, 3 runs (under a minute)"),
+      quick: quick(
+        "64M, sizes 4K,64K,2M, mtcopy 2 and adaptive, dcbm 4 plain and adaptive, 3 runs (a few minutes)",
+      ),
       total: total("256M; 64M with --quick"),
       sizes: sizes("folio sizes, bytes with K or M (default 4K,16K,64K,256K,1M,2M)"),
       threads: numbers("threads", 64, "mtcopy thread counts (default 1,2,4,8,16)"),
@@ -233,9 +235,9 @@ export const EXPERIMENTS = {
     },
   },
   count: {
-    summary: "move_pages GB/s by folio count at 2 MiB (v4 table 2); a chart",
+    summary: "move_pages GB/s by folio count at 2 MiB (v4 table 2), plain and adaptive; a chart",
     description:
-      "move_pages throughput by folio count at 2 MiB: serial, mtcopy 1, dcbm 1 and any --migrator (v4 table 2); writes <out>/count.svg; Ctrl-C keeps what it measured",
+      "move_pages throughput by folio count at 2 MiB: serial, mtcopy 1, dcbm 1, mtcopy and dcbm 1 adaptive, and any --migrator (v4 table 2); writes <out>/count.svg; Ctrl-C keeps what it measured",
     flags: {
       quick: quick("counts 1,8,64 and 3 runs"),
       counts: numbers(
@@ -300,6 +302,33 @@ export const EXPERIMENTS = {
       channels: count("channels", "dcbm channels, at most 16 (default 4)"),
       hogs: count("hogs", "hog threads beside the compaction (default: one per CPU)"),
       runs: runs("compactions per copier and load, after a warm-up (default 5; 3 with --quick)"),
+      out,
+    },
+  },
+  scaling: {
+    summary: "mtcopy at 1–16 threads and dcbm at 1–16 channels, at 4 KiB and 2 MiB",
+    description:
+      "move_pages throughput of mtcopy by thread count and dcbm by channel count (1,2,4,8,16), at 4 KiB and 2 MiB folios, against serial and raw memcpy; on a machine with fewer CPUs than threads it shows oversubscription; Ctrl-C keeps what it measured",
+    flags: {
+      quick: quick("32M, counts 1,4,16, 3 runs (about a minute)"),
+      total: total("64M; 32M with --quick"),
+      runs: runs("timed samples per cell (default 3)"),
+      out,
+    },
+  },
+  whatif: {
+    summary: "the copy-cost model's prediction of the seeds' tables, from a machine profile",
+    description:
+      "predicts the seeds' tables (v4 1a, 1b and 2; v3 1a, 1b, 1c and 2; Zi Yan's Grace tables) from a hardware profile with the copy-cost model, each cell beside the published number with its error; measures nothing",
+    flags: {
+      profile: optional(
+        Flag.String("profile").pipe(
+          Flag.withMetavar("file"),
+          Flag.withDescription(
+            "a copy-cost profile, JSON (see docs/cost-model.md); default: the shipped profiles of the seeds' machines, packages/bench/profiles/*.json",
+          ),
+        ),
+      ),
       out,
     },
   },

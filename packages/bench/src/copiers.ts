@@ -1,4 +1,4 @@
-import { DCBM_TIMEOUT_MS } from "@migrate-offload/dcbm";
+import { DCBM_TIMEOUT_MS, type DcbmPolicy } from "@migrate-offload/dcbm";
 import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
 import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
 import type { MigratorSubject } from "@migrate-offload/testkit";
@@ -10,10 +10,13 @@ import type { MigratorSubject } from "@migrate-offload/testkit";
  */
 const MTCOPY_DEADLINE_MS = 10_000;
 
-/** mtcopy with `threads` copy threads. */
-export const mtcopyCopier = (threads: number): MigratorSubject =>
+/** mtcopy with `threads` copy threads, or `"auto"`: the adaptive policy. */
+export const mtcopyCopier = (threads: number | "auto"): MigratorSubject =>
   mtcopyConformanceSubject({ threads, deadlineMs: MTCOPY_DEADLINE_MS });
 
-/** dcbm over a 16-channel DMA device, using `nrDmaChan` of them. */
-export const dcbmCopier = (nrDmaChan: number): MigratorSubject =>
-  dcbmConformanceSubject({ channels: 16 }, { nrDmaChan, timeoutMs: DCBM_TIMEOUT_MS });
+/** dcbm over a 16-channel DMA device, using `nrDmaChan` of them, with the seed's or the adaptive policy. */
+export const dcbmCopier = (nrDmaChan: number, policy?: DcbmPolicy): MigratorSubject =>
+  dcbmConformanceSubject(
+    { channels: 16 },
+    { nrDmaChan, timeoutMs: DCBM_TIMEOUT_MS, ...(policy ? { policy } : {}) },
+  );

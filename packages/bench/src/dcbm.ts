@@ -15,7 +15,7 @@ import {
   dmaAsyncDeviceUnregister,
 } from "@migrate-offload/dcbm";
 import { Effect } from "effect";
-import { measureMemcpy, memcpyAllThreads } from "./memcpy";
+import { allThreadLimit, measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { measureOffload, populatedKernel } from "./offload";
 import { patternIntact } from "./pattern";
 import {
@@ -148,8 +148,8 @@ export const runDcbm = (
           copier: String(copier),
           gbps: m.gbps,
           vsSerial: m.gbps.median / serial.median,
-          vsMemcpyAll: m.gbps.median / memcpyAllThreadsGbps.median,
-          vsMemcpyOne: m.gbps.median / memcpyOneThreadGbps.median,
+          vsMemcpyAll: m.gbps.median / allThreadLimit(memcpyOneThreadGbps, memcpyAllThreadsGbps),
+          vsMemcpyOne: m.gbps.median / memcpyOneThreadGbps.max,
           foliosMigrated: m.inspected.migrated,
           foliosFailures: m.inspected.failures,
           intact: m.intact,

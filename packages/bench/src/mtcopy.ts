@@ -7,7 +7,7 @@ import { cpus } from "node:os";
 import { CopyEngine, Kernel } from "@migrate-offload/core";
 import { MTCOPY_SYSFS_DIR, mtcopyDriver, type ThreadPolicy } from "@migrate-offload/mtcopy";
 import { Effect } from "effect";
-import { measureMemcpy, memcpyAllThreads } from "./memcpy";
+import { allThreadLimit, measureMemcpy, memcpyAllThreads } from "./memcpy";
 import { measureOffload } from "./offload";
 import {
   envelope,
@@ -140,7 +140,7 @@ export const runMtcopy = (
           copier: String(policy),
           gbps: m.gbps,
           vsSerial: m.gbps.median / serial.gbps.median,
-          vsMemcpyAll: m.gbps.median / memcpyAllThreadsGbps.median,
+          vsMemcpyAll: m.gbps.median / allThreadLimit(memcpyOneThreadGbps, memcpyAllThreadsGbps),
           declined: m.declined,
           offered: m.offered,
           intact: m.intact,

@@ -44,6 +44,12 @@ export interface OffloadRun<A> {
   readonly inspect: (kernel: Kernel) => A;
   /** Switches the migrator off and unloads it. */
   readonly unload?: (kernel: Kernel) => Effect.Effect<void, unknown>;
+  /**
+   * Also times the serial path in the same kernel, its samples interleaved with the migrator's
+   * (copier, serial, serial, copier, …; the migrator switched off and on through
+   * `offload_migrator`), so that a ratio to serial compares samples taken moments apart.
+   */
+  readonly pairedSerial?: boolean;
 }
 
 /** What {@link populatedKernel} boots: the kernel, the process, its mapping and one address per folio. */
@@ -91,7 +97,7 @@ export const populatedKernel = (
  */
 export const measureOffload = <A>(
   run: OffloadRun<A>,
-): Effect.Effect<{ gbps: Summary; intact: boolean; inspected: A }, unknown> =>
+): Effect.Effect<{ gbps: Summary; serialGbps?: Summary; intact: boolean; inspected: A }, unknown> =>
   Effect.gen(function* () {
     const { folioBytes, total } = run;
     const { kernel, proc, addr } = yield* populatedKernel(
@@ -101,12 +107,34 @@ export const measureOffload = <A>(
       run.pageSize,
     );
     if (run.load) yield* run.load(kernel);
-    const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, run.runs);
+    if (!(run.load && run.pairedSerial)) {
+      const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, run.runs);
+      const intact = yield* patternIntact(proc, addr, total);
+      const inspected = run.inspect(kernel);
+      if (run.unload) yield* run.unload(kernel);
+      return { gbps: summarize(rates), intact, inspected };
+    }
+    // The migrator's name: the bracketed entry of offload_migrator ("none [DCBM]").
+    const listed = yield* kernel.fs.read(OFFLOAD_MIGRATOR);
+    const active = /\[([^\]]+)\]/.exec(listed)?.[1] ?? "none";
+    const serialSample = (r: number) => r % 4 === 1 || r % 4 === 2;
+    const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, 2 * run.runs, (r) =>
+      Effect.asVoid(kernel.fs.write(OFFLOAD_MIGRATOR, serialSample(r) ? "none" : active)),
+    );
+    yield* kernel.fs.write(OFFLOAD_MIGRATOR, active);
     const intact = yield* patternIntact(proc, addr, total);
     const inspected = run.inspect(kernel);
     if (run.unload) yield* run.unload(kernel);
-    return { gbps: summarize(rates), intact, inspected };
+    return {
+      gbps: summarize(rates.filter((_, r) => !serialSample(r))),
+      serialGbps: summarize(rates.filter((_, r) => serialSample(r))),
+      intact,
+      inspected,
+    };
   });
+
+/** The registry's control file: the active migrator in brackets; writing a name activates it. */
+const OFFLOAD_MIGRATOR = "/sys/kernel/mm/migration/offload_migrator";
 
 /** One cell of a grid of offload measurements. */
 export interface GridCell {
@@ -127,11 +155,14 @@ export interface GridResult {
   readonly folioBytes: number;
   readonly total: number;
   readonly gbps: Summary;
+  /** The serial path timed in the same kernel, interleaved with the copier (copier cells only). */
+  readonly serialGbps?: Summary;
   readonly intact: boolean;
 }
 
 /**
- * Measures each cell in turn with {@link measureOffload}, appending to `out` as it goes so that
+ * Measures each cell in turn with {@link measureOffload} (a copier's cell with the serial path
+ * paired in the same kernel), appending to `out` as it goes so that
  * an interrupted run (`stop()` true between cells) keeps what it measured. Returns whether it ran
  * to the end.
  */
@@ -154,6 +185,7 @@ export const measureGrid = (
         load: cell.subject?.load,
         unload: cell.subject?.unload,
         inspect: () => null,
+        pairedSerial: true,
       });
       out.push({
         row: cell.row,
@@ -161,6 +193,7 @@ export const measureGrid = (
         folioBytes: cell.folioBytes,
         total: cell.total,
         gbps: m.gbps,
+        ...(m.serialGbps ? { serialGbps: m.serialGbps } : {}),
         intact: m.intact,
       });
     }

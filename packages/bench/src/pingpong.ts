@@ -15,7 +15,8 @@ const SAMPLE_MS = 20;
  * that short calls are not timed cold; then `runs` timed samples. A sample is one call, or as
  * many calls in a row as fill about 20 ms when one call is shorter (a 2 MiB call takes a few
  * hundred microseconds, near the timer's and the scheduler's noise). Returns GB/s (10^9 bytes per
- * second) per sample; fails if a call leaves pages behind.
+ * second) per sample; fails if a call leaves pages behind. `beforeSample(r)`, when given, runs
+ * untimed before sample `r` (to switch a migrator on or off between samples).
  */
 export const pingPongMovePages = (
   proc: Task,
@@ -23,6 +24,7 @@ export const pingPongMovePages = (
   bytes: number,
   folioBytes: number,
   runs: number,
+  beforeSample?: (r: number) => Effect.Effect<void, unknown>,
 ) =>
   Effect.gen(function* () {
     const pages = Float64Array.from(
@@ -47,6 +49,12 @@ export const pingPongMovePages = (
     const repeat = Math.max(1, Math.ceil(SAMPLE_MS / perCall));
     const rates: number[] = [];
     for (let r = 0; r < runs; r++) {
+      if (beforeSample) {
+        yield* beforeSample(r);
+        // One untimed round trip after the switch, so that no sample pays for it.
+        yield* move();
+        yield* move();
+      }
       const start = performance.now();
       for (let i = 0; i < repeat; i++) yield* move();
       const seconds = (performance.now() - start) / 1000;

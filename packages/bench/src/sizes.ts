@@ -8,7 +8,7 @@ import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { dcbmCopier, mtcopyCopier } from "./copiers";
-import { measureMemcpy, memcpyAllThreads, memcpyWarnings } from "./memcpy";
+import { allThreadLimit, betterReferences, measureReferences, memcpyWarnings } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
 import { envelope, formatBytes, formatSummary, markdownTable, type Summary } from "./report";
@@ -22,6 +22,8 @@ export interface SizesConfig {
   /** dcbm channel counts (of a 16-channel device). */
   readonly channels: readonly number[];
   readonly runs: number;
+  /** Adds the adaptive rows: `mtcopy adaptive` (threads `auto`) and `dcbm N adaptive`. */
+  readonly adaptive?: boolean;
 }
 
 /** One cell: a folio size and a copier. */
@@ -31,14 +33,19 @@ export interface SizesCell {
   readonly copier: string;
   readonly gbps: Summary;
   readonly vsSerial: number;
+  /** The median against raw memcpy on one thread, its best run. */
+  readonly vsMemcpyOne: number;
+  /** The median against raw memcpy on all threads, its best run. */
   readonly vsMemcpyAll: number;
   readonly intact: boolean;
 }
 
 /** What the sweep measured; `complete` is false when it was interrupted. */
 export interface SizesResults {
-  readonly memcpyOneThreadGbps: Summary;
-  readonly memcpyAllThreadsGbps: Summary;
+  /** Raw memcpy on one thread: before or after the cells, whichever met the better best run. */
+  memcpyOneThreadGbps: Summary;
+  /** Raw memcpy on all threads: before or after the cells, whichever met the better best run. */
+  memcpyAllThreadsGbps: Summary;
   readonly threadsOfAllThreadMemcpy: number;
   readonly cells: SizesCell[];
   complete: boolean;
@@ -53,10 +60,22 @@ const copiers = (
     `mtcopy ${threads}`,
     mtcopyCopier(threads),
   ]),
-  ...config.channels.map((nrDmaChan): [string, MigratorSubject] => [
-    `dcbm ${nrDmaChan}`,
-    dcbmCopier(nrDmaChan),
-  ]),
+  ...(config.adaptive
+    ? [["mtcopy adaptive", mtcopyCopier("auto")] as [string, MigratorSubject]]
+    : []),
+  ...config.channels.flatMap(
+    (nrDmaChan): Array<[string, MigratorSubject]> => [
+      [`dcbm ${nrDmaChan}`, dcbmCopier(nrDmaChan)],
+      ...(config.adaptive
+        ? [
+            [`dcbm ${nrDmaChan} adaptive`, dcbmCopier(nrDmaChan, "adaptive")] as [
+              string,
+              MigratorSubject,
+            ],
+          ]
+        : []),
+    ],
+  ),
   ...extra.map((subject): [string, MigratorSubject] => [subject.name, subject]),
 ];
 
@@ -70,13 +89,15 @@ export const runSizes = (
   stop: () => boolean,
   onProgress: OnProgress,
   extra: readonly MigratorSubject[] = [],
+  experiment = "sizes",
 ) =>
   Effect.gen(function* () {
     const all = availableParallelism();
     onProgress(`raw memcpy, 1 thread and ${all} threads`);
+    const before = yield* measureReferences(config.total, config.runs, all);
     const r: SizesResults = {
-      memcpyOneThreadGbps: measureMemcpy(config.total, config.runs),
-      memcpyAllThreadsGbps: yield* memcpyAllThreads(config.total, config.runs, all),
+      memcpyOneThreadGbps: before.oneThread,
+      memcpyAllThreadsGbps: before.allThreads,
       threadsOfAllThreadMemcpy: all,
       cells: [],
       complete: false,
@@ -93,6 +114,15 @@ export const runSizes = (
     );
     const measured: GridResult[] = [];
     const complete = yield* measureGrid(grid, config.runs, measured, stop, onProgress);
+    if (complete) {
+      onProgress(`raw memcpy again, 1 thread and ${all} threads`);
+      const refs = betterReferences(
+        before,
+        yield* measureReferences(config.total, config.runs, all),
+      );
+      r.memcpyOneThreadGbps = refs.oneThread;
+      r.memcpyAllThreadsGbps = refs.allThreads;
+    }
     // Each cell against the serial cell of its size, measured first.
     for (const m of measured) {
       const serial = measured.find((x) => x.folioBytes === m.folioBytes && x.row === "serial")!;
@@ -100,22 +130,25 @@ export const runSizes = (
         folioBytes: m.folioBytes,
         copier: m.row,
         gbps: m.gbps,
-        vsSerial: m.gbps.median / serial.gbps.median,
-        vsMemcpyAll: m.gbps.median / r.memcpyAllThreadsGbps.median,
+        // Against the serial samples interleaved in the copier's own kernel, when it has them.
+        vsSerial: m.gbps.median / (m.serialGbps ?? serial.gbps).median,
+        vsMemcpyOne: m.gbps.median / r.memcpyOneThreadGbps.max,
+        vsMemcpyAll: m.gbps.median / allThreadLimit(r.memcpyOneThreadGbps, r.memcpyAllThreadsGbps),
         intact: m.intact,
       });
     }
     r.complete = complete;
     // The JSON names the user's migrators beside the sweep's settings.
-    return envelope("sizes", { ...config, migrators: extra.map((s) => s.name) }, r);
+    return envelope(experiment, { ...config, migrators: extra.map((s) => s.name) }, r);
   });
 
 const cell = (c: SizesCell) =>
-  `${formatSummary(c.gbps)} ×${c.vsMemcpyAll.toFixed(2)}${c.intact ? "" : " CORRUPT"}`;
+  `${formatSummary(c.gbps)} ×${c.vsMemcpyOne.toFixed(2)}/×${c.vsMemcpyAll.toFixed(2)}${c.intact ? "" : " CORRUPT"}`;
 
 /**
  * Markdown: one row per copier, one column per folio size; GB/s median (min–max) and the median
- * against raw memcpy on all threads.
+ * against raw memcpy on one thread and on all threads; then each copier's median over the
+ * serial path's, measured in the same run.
  */
 export const formatSizes = (r: SizesResults): string => {
   const sizes = [...new Set(r.cells.map((c) => c.folioBytes))];
@@ -127,11 +160,24 @@ export const formatSizes = (r: SizesResults): string => {
       return c ? cell(c) : "";
     }),
   ]);
+  const ratios = names
+    .filter((name) => name !== "serial")
+    .map((name) => [
+      name,
+      ...sizes.map((size) => {
+        const c = r.cells.find((x) => x.folioBytes === size && x.copier === name);
+        return c ? c.vsSerial.toFixed(2) : "";
+      }),
+    ]);
   return [
     markdownTable(["copier", ...sizes.map(formatBytes)], rows),
     "",
-    `GB/s, median (min–max) of the timed samples; ×: the median against raw memcpy on ${r.threadsOfAllThreadMemcpy} threads.`,
-    `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}.`,
+    `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
+    `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
+    "",
+    "Each copier's median over the serial path's (÷ serial), the serial samples taken in the copier's own kernel between its samples:",
+    "",
+    markdownTable(["copier", ...sizes.map(formatBytes)], ratios),
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
 };
@@ -150,6 +196,7 @@ export const sizesChartPoints = (r: SizesResults): ThroughputPoint[] =>
 export const sizesWarnings = (r: SizesResults): string[] =>
   memcpyWarnings(
     r.cells.map((c) => ({ copier: c.copier, where: formatBytes(c.folioBytes), gbps: c.gbps })),
+    r.memcpyOneThreadGbps,
     r.memcpyAllThreadsGbps,
     r.threadsOfAllThreadMemcpy,
   );

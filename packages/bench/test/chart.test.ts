@@ -9,7 +9,7 @@ import {
   throughputChart,
   writeSvg,
 } from "../src/chart";
-import { memcpyReferenceLines, memcpyWarnings } from "../src/memcpy";
+import { allThreadLimit, limitRatios, memcpyReferenceLines, memcpyWarnings } from "../src/memcpy";
 import { formatSummary, summarize } from "../src/report";
 
 const point = (copier: string, x: number, gbps: number): ThroughputPoint => ({
@@ -57,19 +57,30 @@ describe("the statistic of every table", () => {
     expect(formatSummary(summarize([4]), 1)).toBe("4.0");
   });
 
-  it("warns of each cell above raw memcpy on all threads, by copier and place", () => {
-    const all = summarize([10, 10, 10]);
+  it("warns of each cell above raw memcpy on all threads (its best run), by copier and place", () => {
+    const one = summarize([4, 5, 6]);
+    const all = summarize([8, 9, 10]);
     const warnings = memcpyWarnings(
       [
         { copier: "mtcopy 16", where: "2 MiB", gbps: summarize([9, 12, 13]) },
         { copier: "serial", where: "2 MiB", gbps: summarize([5, 6, 7]) },
       ],
+      one,
       all,
       2,
     );
     expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toContain('1 cell beat the line "raw memcpy, 2 threads" (10.00 GB/s)');
+    expect(warnings[0]).toContain('1 cell beat the line "raw memcpy, 2 threads" (best 10.00 GB/s)');
     expect(warnings[1]).toBe("  mtcopy 16 at 2 MiB: 12.00 GB/s");
-    expect(memcpyWarnings([], all, 2)).toEqual([]);
+    expect(memcpyWarnings([], one, all, 2)).toEqual([]);
+  });
+
+  it("takes the one-thread run as the all-thread limit when one thread copied faster (an oversubscribed machine)", () => {
+    const one = summarize([11, 13]);
+    const all = summarize([3, 5]);
+    expect(allThreadLimit(one, all)).toBe(13);
+    expect(limitRatios(summarize([6.5]), one, all)).toBe("×0.50/×0.50");
+    const cells = [{ copier: "dcbm 4", where: "2 MiB", gbps: summarize([12]) }];
+    expect(memcpyWarnings(cells, one, all, 2)).toEqual([]);
   });
 });

@@ -156,6 +156,16 @@ describe("the bench CLI's grammar", () => {
     expect((await parse(["compaction", "--hogs", "0"])).errors.join("\n")).toContain(
       "--hogs must be a positive integer, not 0",
     );
+    expect((await parse(["scaling", "--quick", "--total", "16M"])).invocation).toEqual({
+      experiment: "scaling",
+      options: { quick: true, total: 16 << 20 },
+    });
+    expect(
+      (await parse(["whatif", "--profile", "packages/bench/profiles/grace.json"])).invocation,
+    ).toEqual({
+      experiment: "whatif",
+      options: { profile: "packages/bench/profiles/grace.json" },
+    });
   });
 
   it.each([
@@ -182,6 +192,9 @@ describe("the bench CLI's grammar", () => {
     [["sizes", "--total", "5Q"], 'Invalid value for flag --total: "5Q"'],
     [["cpu", "--completion", "never"], 'Invalid value for flag --completion: "never"'],
     [["mtcopy", "--threads", "2,most"], '"most" is neither'],
+    [["whatif", "--quick"], "Unrecognized flag: --quick in command migrate-offload-bench whatif"],
+    [["scaling", "--runs", "0"], "--runs must be a positive integer, not 0"],
+    [["scaling", "--channels", "2"], "Unrecognized flag: --channels"],
   ])("refuses %j: %s", async (args, reason) => {
     const r = await parse(args);
     expect(r.ok).toBe(false);
@@ -270,9 +283,11 @@ describe("--migrator", () => {
       ["serial", true],
       ["mtcopy 1", true],
       ["dcbm 1", true],
+      ["mtcopy adaptive", true],
+      ["dcbm 1 adaptive", true],
       ["reverse-copy-migrator", true],
     ]);
-  }, 60_000);
+  }, 120_000);
 
   it("picks an export with #name, and refuses one that makes no migrator, saying what it made", async () => {
     const picked = await loadUserMigrator(

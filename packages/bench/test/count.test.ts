@@ -16,7 +16,7 @@ import {
 import { patternIntact, writePattern } from "../src/pattern";
 
 describe("count and base64k", () => {
-  it("count measures serial, mtcopy 1 and dcbm 1 at each count, and every byte survives", async () => {
+  it("count measures serial, mtcopy 1, dcbm 1 and both adaptive policies at each count, every copier paired with serial, and every byte survives", async () => {
     const r = await Effect.runPromise(
       runCount(
         [1, 4],
@@ -30,17 +30,27 @@ describe("count and base64k", () => {
       "1 serial 2097152",
       "1 mtcopy 1 2097152",
       "1 dcbm 1 2097152",
+      "1 mtcopy adaptive 2097152",
+      "1 dcbm 1 adaptive 2097152",
       "4 serial 8388608",
       "4 mtcopy 1 8388608",
       "4 dcbm 1 8388608",
+      "4 mtcopy adaptive 8388608",
+      "4 dcbm 1 adaptive 8388608",
     ]);
     expect(r.results.cells.every((c) => c.intact && c.gbps.n === 1)).toBe(true);
-    expect(formatGrid(r.results, "2 MiB folios")).toContain(
-      "| 2 MiB folios | serial | mtcopy 1 | dcbm 1 |",
+    // Every copier's cell timed serial in its own kernel too; the serial cell did not.
+    expect(r.results.cells.map((c) => c.serialGbps?.n ?? 0)).toEqual([
+      0, 1, 1, 1, 1, 0, 1, 1, 1, 1,
+    ]);
+    const table = formatGrid(r.results, "2 MiB folios");
+    expect(table).toContain(
+      "| 2 MiB folios | serial | mtcopy 1 | dcbm 1 | mtcopy adaptive | dcbm 1 adaptive |",
     );
+    expect(table).toContain("×a/×b: the median against raw memcpy on 1 thread and on");
     const path = join(mkdtempSync(join(tmpdir(), "count-")), "count.svg");
     const points = countChartPoints(r.results);
-    expect(points.map((p) => p.x)).toEqual([1, 1, 1, 4, 4, 4]);
+    expect(points.map((p) => p.x)).toEqual([1, 1, 1, 1, 1, 4, 4, 4, 4, 4]);
     await writeSvg(
       path,
       throughputChart("t", "folios", points, [{ gbps: 10, label: "raw memcpy, 2 threads" }]),

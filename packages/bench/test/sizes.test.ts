@@ -42,6 +42,35 @@ describe("sizes", () => {
       expect(svg).toContain(label);
   }, 120_000);
 
+  it("adds the adaptive rows beside the plain ones, each ratio to serial from its own kernel", async () => {
+    const result = await Effect.runPromise(
+      runSizes(
+        {
+          total: 4 << 20,
+          sizes: [2 << 20],
+          threads: [2],
+          channels: [4],
+          runs: 1,
+          adaptive: true,
+        },
+        () => false,
+        () => {},
+      ),
+    );
+    const r = result.results;
+    expect(r.cells.map((c) => c.copier)).toEqual([
+      "serial",
+      "mtcopy 2",
+      "mtcopy adaptive",
+      "dcbm 4",
+      "dcbm 4 adaptive",
+    ]);
+    expect(r.cells.every((c) => c.intact)).toBe(true);
+    const table = formatSizes(r);
+    expect(table).toContain("| dcbm 4 adaptive |");
+    expect(table).toContain("(÷ serial), the serial samples taken in the copier's own kernel");
+  }, 120_000);
+
   it("stops between cells when told, and keeps what it measured", async () => {
     let cells = 0;
     const result = await Effect.runPromise(

@@ -12,6 +12,8 @@
  * @packageDocumentation
  */
 
+// drivers/base/memory.c
+export { MEMORY_SYSFS_ROOT } from "./drivers/base/memory";
 // drivers/virtio/virtio_balloon.c
 export {
   VIRTIO_BALLOON_ARRAY_PFNS_MAX,
@@ -101,6 +103,18 @@ export type {
 export { type Attribute, type KernfsRoot, KObject, STORE_EINVAL } from "./include/kernfs";
 // include/linux/mm_types.h (struct page)
 export { MemMap } from "./include/mem_map";
+// include/linux/memory.h, include/linux/memory_hotplug.h (MMOP_*)
+export {
+  MEM_GOING_OFFLINE,
+  MEM_OFFLINE,
+  MEM_ONLINE,
+  type MemoryBlock,
+  MMOP_OFFLINE,
+  MMOP_ONLINE,
+  MMOP_ONLINE_KERNEL,
+  MMOP_ONLINE_MOVABLE,
+  ONLINE_TYPE_TO_STR,
+} from "./include/memory";
 // include/uapi/linux/mempolicy.h, include/linux/mempolicy.h
 export {
   type AllocTarget,
@@ -123,8 +137,10 @@ export {
   type FreeFolioFn,
   type MigratePagesResult,
   type MigratePagesStats,
+  MOVE_PAGES_STATUS_UNWRITTEN,
   type MovableOperations,
   type MovePagesResult,
+  type MovePagesStatus,
   type NewFolioFn,
   newMigratePagesStats,
 } from "./include/migrate";
@@ -295,6 +311,7 @@ export {
   type MigrationPmd,
   type MmCompactionEvent,
   type MmMigrateOffload,
+  type MmMigrateOffloadDecision,
   type MmMigratePages,
   type MmMigratePagesStart,
   type RemoveMigrationPte,
@@ -342,7 +359,7 @@ export {
 } from "./lib/kstrtox";
 export { FolioList, ListSpace } from "./lib/list";
 export { formatNodeList } from "./lib/nodemask";
-export { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "./lib/numa";
+export { LOCAL_DISTANCE, MAX_NUMNODES, NUMA_NO_NODE, REMOTE_DISTANCE } from "./lib/numa";
 export {
   balloonDevinfoInit,
   balloonInit,
@@ -373,6 +390,13 @@ export {
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
 export { folioWalkEntry } from "./mm/memory";
 export {
+  doMigrateRange,
+  nodesWithMemory,
+  offlinePages,
+  onlinePages,
+  scanMovablePages,
+} from "./mm/memory_hotplug";
+export {
   batchPairs,
   folioExpectedRefCount,
   folioMarkContentCopied,
@@ -386,6 +410,23 @@ export {
   NR_MAX_MIGRATE_SYNC_RETRY,
   putbackMovablePages,
 } from "./mm/migrate";
+// the copy step's cost model, for the migrators' adaptive policies (beyond the series)
+export {
+  type CalibrateOptions,
+  type CopyBatch,
+  type CopyCostProfile,
+  type CopyOffload,
+  calibrateCopyCost,
+  counterAttribute,
+  cpuCopyNs,
+  dmaCopyNs,
+  migrateKernelNs,
+  type OffloadDecision,
+  OffloadPolicy,
+  offloadDecision,
+  parseCopyCostProfile,
+  threadCopyNs,
+} from "./mm/migrate_copy_cost";
 export {
   formatReasonMask,
   migratorFromPromise,
@@ -400,4 +441,10 @@ export {
 } from "./mm/migrate_movable_ops";
 export { allocMigrationTarget, isolateFoliosToList } from "./mm/move_pages";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
+export {
+  hasUnmovablePages,
+  startIsolatePageRange,
+  testPagesIsolated,
+  undoIsolatePageRange,
+} from "./mm/page_isolation";
 export { folioGet, folioPut } from "./mm/swap";

@@ -22,6 +22,7 @@ import {
   MPOL_BIND,
   MPOL_DEFAULT,
   MPOL_F_NODE,
+  MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   PROT_READ,
 } from "../src/index";
@@ -377,9 +378,14 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         },
       },
       {
-        call: "p.movePages(0, [addr, addr], [1])",
+        call: "p.movePages(0, [addr], [])",
         errno: "EFAULT",
-        run: ({ p, addr }) => p.movePages(0, [addr, addr], [1]),
+        run: ({ p, addr }) => p.movePages(0, [addr], []),
+      },
+      {
+        call: "p.movePages(0, [addr], [0], MPOL_MF_MOVE, new Int32Array(0))",
+        errno: "EFAULT",
+        run: ({ p, addr }) => p.movePages(0, [addr], [0], MPOL_MF_MOVE, new Int32Array(0)),
       },
       {
         call: 'p.movePages(0, ["x"], null)',

@@ -24,6 +24,12 @@
  * in review of v6). In `polling` mode no descriptor asks for an interrupt and the driver polls
  * `dmaengine_tx_status()` between turns of the event loop instead.
  *
+ * Beyond the seed, a policy (`policy`: `always`, the seed's, by default, or `adaptive`): with
+ * `adaptive` the driver offloads a batch only when the copy-cost model (`migrate_copy_cost.ts`
+ * of the core) predicts its channels finish no later than the CPU copy, and otherwise declines it
+ * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows). Each decision is counted
+ * (`batches_taken`, `batches_declined`) and traced (`mm_migrate_offload_decision`).
+ *
  * Every channel's resources are scoped: whatever path the batch takes, the channel is terminated,
  * its tables unmapped and freed, and the channel released, in that order, before the copy returns.
  *
@@ -38,6 +44,9 @@
 import {
   type Attribute,
   batchPairs,
+  type CopyCostProfile,
+  calibrateCopyCost,
+  counterAttribute,
   defineMigratorModule,
   ERRNO,
   type FolioList,
@@ -54,6 +63,7 @@ import {
   MR_DEMOTION,
   MR_NUMA_MISPLACED,
   MR_SYSCALL,
+  OffloadPolicy,
   sysfsStreq,
 } from "@migrate-offload/core";
 import { Effect, Option, type Scope } from "effect";
@@ -132,6 +142,15 @@ export const DCBM_DEFAULT_REASONS =
 export type DcbmCompletion = "interrupt" | "polling";
 
 /**
+ * Which batches the driver takes: `always`, every batch its reason mask allows, as
+ * `folios_copy_dma()` (`drivers/migrate_offload/dcbm/dcbm.c`) does; or (beyond the seed)
+ * `adaptive`, only those the copy-cost model predicts it copies no slower than the CPU.
+ *
+ * @category DCBM driver
+ */
+export type DcbmPolicy = "always" | "adaptive";
+
+/**
  * Options of {@link dcbmDriver}: the initial `nr_dma_channels` and the batch timeout of
  * `drivers/migrate_offload/dcbm/dcbm.c`, and the completion mode.
  *
@@ -144,6 +163,13 @@ export interface DcbmOptions {
   readonly completion?: DcbmCompletion;
   /** The batch timeout in milliseconds (default {@link DCBM_TIMEOUT_MS}), on Effect's clock. */
   readonly timeoutMs?: number;
+  /** Initial policy (default `always`, the seed's). */
+  readonly policy?: DcbmPolicy;
+  /**
+   * The copy-cost profile `adaptive` decides with (a fixed or saved one, see
+   * `parseCopyCostProfile` of the core); default: calibrated at the first `adaptive` batch.
+   */
+  readonly costProfile?: CopyCostProfile;
 }
 
 /**
@@ -163,6 +189,10 @@ export interface DcbmDriver {
   readonly foliosFailures: number;
   /** `offloading`. */
   readonly offloading: boolean;
+  /** The current policy. */
+  readonly policy: DcbmPolicy;
+  /** `adaptive`'s model: its profile and its taken and declined counters. */
+  readonly offloadPolicy: OffloadPolicy;
 }
 
 /**
@@ -182,6 +212,10 @@ interface DcbmState {
   foliosMigrated: number;
   /** `folios_failures`. */
   foliosFailures: number;
+  /** Which batches it takes. */
+  policy: DcbmPolicy;
+  /** The copy-cost model `adaptive` decides with, and its counters. */
+  readonly offloadPolicy: OffloadPolicy;
   /** The module skeleton: `offloading`, the driver lock, the migrator, the reason mask. */
   readonly module: MigratorModule;
 }
@@ -435,6 +469,34 @@ const foliosCopyDma = (
       srcs[n++] = src;
     }
     const want = Math.min(dcbm.nrDmaChannels, n, MAX_DMA_CHANNELS);
+    if (dcbm.policy === "always") return foliosCopyDmaOn(dcbm, srcs, dsts, want);
+    let bytes = 0;
+    for (let i = 0; i < n; i++) bytes += dcbm.kernel.memmap.folioNrPages(srcs[i]!);
+    bytes *= dcbm.kernel.mem.pageSize;
+    return Effect.flatMap(
+      dcbm.offloadPolicy.decide(
+        { folios: n, bytes, pageSize: dcbm.kernel.mem.pageSize },
+        { kind: "dma", channels: want },
+      ),
+      (d) => {
+        if (!d.taken) return Effect.succeed(-ERRNO.EOPNOTSUPP);
+        const start = performance.now();
+        return Effect.tap(foliosCopyDmaOn(dcbm, srcs, dsts, want), () =>
+          Effect.sync(() => dcbm.offloadPolicy.observe(d, (performance.now() - start) * 1e6)),
+        );
+      },
+    );
+  });
+
+/** Copies the batch gathered in `srcs`/`dsts` over up to `want` channels. */
+const foliosCopyDmaOn = (
+  dcbm: DcbmState,
+  srcs: Int32Array,
+  dsts: Int32Array,
+  want: number,
+): Effect.Effect<number> =>
+  Effect.suspend(() => {
+    const n = srcs.length;
     return Effect.scoped(
       Effect.gen(function* () {
         const chans: DmaChan[] = [];
@@ -486,16 +548,6 @@ const dmaMigrator = (dcbm: DcbmState): Omit<Migrator, "owner"> => ({
   shouldBatch: (reason) => dmaShouldBatch(dcbm, reason),
 });
 
-/** `folios_migrated_store()` and `folios_failures_store()`: writing anything resets the counter. */
-const counterAttribute = (read: () => number, reset: () => void): Attribute => ({
-  mode: 0o664,
-  show: () => `${read()}\n`,
-  store: (_text, count) => {
-    reset();
-    return count;
-  },
-});
-
 /** `nr_dma_chan_store()`: a number in `1..MAX_DMA_CHANNELS`. */
 const nrDmaChanStore = (dcbm: DcbmState, text: string, count: number): number => {
   const value = kstrtouint(text);
@@ -505,21 +557,30 @@ const nrDmaChanStore = (dcbm: DcbmState, text: string, count: number): number =>
   return count;
 };
 
-/** `completion`'s show: the two modes, the current one in brackets. */
-const completionShow = (dcbm: DcbmState): string =>
-  dcbm.completion === "interrupt" ? "[interrupt] polling\n" : "interrupt [polling]\n";
-
-/** `completion`'s store: `interrupt` or `polling`. */
-const completionStore = (dcbm: DcbmState, text: string, count: number): number => {
-  if (sysfsStreq(text, "interrupt")) dcbm.completion = "interrupt";
-  else if (sysfsStreq(text, "polling")) dcbm.completion = "polling";
-  else return -ERRNO.EINVAL;
-  return count;
-};
+/**
+ * A file of named choices, as the kernel's `[always] madvise never` files print and parse them:
+ * shows every choice with the current one in brackets; stores one of them (`sysfsStreq`, so a
+ * trailing newline is allowed), anything else is `EINVAL`. `completion` and `policy`.
+ */
+const choiceAttribute = <T extends string>(
+  choices: readonly T[],
+  get: () => T,
+  set: (choice: T) => void,
+): Attribute => ({
+  mode: 0o664,
+  show: () => `${choices.map((c) => (c === get() ? `[${c}]` : c)).join(" ")}\n`,
+  store: (text, count) => {
+    const choice = choices.find((c) => sysfsStreq(text, c));
+    if (choice === undefined) return -ERRNO.EINVAL;
+    set(choice);
+    return count;
+  },
+});
 
 /**
  * `dcbm_attrs`: the files of `/sys/kernel/dcbm` beside `offloading`, which the module skeleton
- * adds: the two counters, `nr_dma_chan`, and (beyond the seed) `completion`.
+ * adds: the two counters, `nr_dma_chan`, and (beyond the seed) `completion`, `policy` and the
+ * policy's `batches_taken` and `batches_declined`.
  */
 const dcbmAttributes = (dcbm: DcbmState): Record<string, Attribute> => ({
   folios_migrated: counterAttribute(
@@ -539,11 +600,21 @@ const dcbmAttributes = (dcbm: DcbmState): Record<string, Attribute> => ({
     show: () => `${dcbm.nrDmaChannels}\n`,
     store: (text, count) => nrDmaChanStore(dcbm, text, count),
   },
-  completion: {
-    mode: 0o664,
-    show: () => completionShow(dcbm),
-    store: (text, count) => completionStore(dcbm, text, count),
-  },
+  completion: choiceAttribute(
+    ["interrupt", "polling"] as const,
+    () => dcbm.completion,
+    (c) => {
+      dcbm.completion = c;
+    },
+  ),
+  policy: choiceAttribute(
+    ["always", "adaptive"] as const,
+    () => dcbm.policy,
+    (p) => {
+      dcbm.policy = p;
+    },
+  ),
+  ...dcbm.offloadPolicy.attributes(),
 });
 
 /**
@@ -607,6 +678,13 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
     timeoutMs: options.timeoutMs ?? DCBM_TIMEOUT_MS,
     foliosMigrated: 0,
     foliosFailures: 0,
+    policy: options.policy ?? "always",
+    offloadPolicy: new OffloadPolicy(
+      kernel,
+      DCBM_MIGRATOR_NAME,
+      () => calibrateCopyCost(kernel),
+      options.costProfile,
+    ),
     // The skeleton is built from the state; the state's functions reach it only once loaded.
     get module() {
       return module;
@@ -627,5 +705,9 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
     get offloading() {
       return module.offloading;
     },
+    get policy() {
+      return dcbm.policy;
+    },
+    offloadPolicy: dcbm.offloadPolicy,
   };
 };

@@ -25,6 +25,7 @@ export {
   type DcbmCompletion,
   type DcbmDriver,
   type DcbmOptions,
+  type DcbmPolicy,
   dcbmDriver,
   MAX_DMA_CHANNELS,
 } from "./dcbm";

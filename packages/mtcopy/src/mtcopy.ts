@@ -19,16 +19,21 @@
  * where poison is caught folio by folio.
  *
  * Beyond the seed, answering the review's point that threads slow migration down on a busy
- * machine: the `auto` thread policy counts idle CPUs from the load average and the initiating
- * thread, and declines (`-EOPNOTSUPP`, the CPU copy at no cost) when fewer than two are idle or
- * the batch is too small to pay for dispatch (Zi Yan's TODO 3).
+ * machine ("at worst, the same as today") and Zi Yan's TODO 3 (a runtime check for when to use
+ * threads): the `auto` thread policy counts idle CPUs from the load average, uses one thread per
+ * idle CPU and the initiator's, and offloads a batch only when the copy-cost model
+ * (`migrate_copy_cost.ts` of the core) predicts the threads finish no later than the CPU copy;
+ * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). Each decision is counted
+ * (`batches_taken`, `batches_declined`) and traced (`mm_migrate_offload_decision`).
  *
  * @module
  */
-import { cpus, loadavg } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import {
   type Attribute,
+  type CopyCostProfile,
   CopyEngine,
+  calibrateCopyCost,
   defineMigratorModule,
   ERRNO,
   errno,
@@ -40,6 +45,8 @@ import {
   type Migrator,
   type MigratorModule,
   type ModuleDefinition,
+  type OffloadDecision,
+  OffloadPolicy,
 } from "@migrate-offload/core";
 import { Effect, Semaphore } from "effect";
 import { padataDoMultithreaded } from "./padata";
@@ -88,8 +95,11 @@ export type ThreadPolicy = number | "auto";
 export interface MtcopyOptions {
   /** Initial thread policy (default 4, the seed's `limit_mt_num`). */
   readonly threads?: ThreadPolicy;
-  /** In `auto`, batches of fewer bytes are declined (default 256 KiB). */
-  readonly minBatchBytes?: number;
+  /**
+   * The copy-cost profile `auto` decides with (a fixed or saved one, see `parseCopyCostProfile`
+   * of the core); default: calibrated on the copy threads at the first `auto` batch.
+   */
+  readonly costProfile?: CopyCostProfile;
   /** How long a copy thread may take per batch before it is replaced (default 10 s). */
   readonly deadlineMs?: number;
   /** Idle CPUs, for `auto`; default: measured from the load average (see {@link idleCpus}). */
@@ -103,17 +113,30 @@ export interface MtcopyOptions {
   readonly workerUrl?: string | URL;
 }
 
+/** The last {@link idleCpus} answer and when it was read (`performance.now()`, ms). */
+let idleCache = { at: Number.NEGATIVE_INFINITY, idle: 0 };
+
 /**
  * CPUs idle enough for copy threads: the machine's CPUs less its one-minute load average (which
- * counts this process's threads too), less the initiating thread, which is busy migrating.
+ * counts this process's threads too), less the initiating thread, which is busy migrating. The
+ * kernel updates the load average every 5 s (`LOAD_FREQ`, `kernel/sched/loadavg.c`), so the answer
+ * is read again at most once a second; a batch pays for no system call.
  *
  * Beyond the seed (Zi Yan's TODO of idle CPUs only): models `num_online_cpus()`
  * (`include/linux/cpumask.h`) less the load average `avenrun` (`kernel/sched/loadavg.c`).
  *
  * @category mtcopy driver
  */
-export const idleCpus = (): number =>
-  Math.max(0, cpus().length - Math.max(1, Math.ceil(loadavg()[0]!)));
+export const idleCpus = (): number => {
+  const now = performance.now();
+  if (now - idleCache.at >= 1000) {
+    idleCache = {
+      at: now,
+      idle: Math.max(0, availableParallelism() - Math.max(1, Math.ceil(loadavg()[0]!))),
+    };
+  }
+  return idleCache.idle;
+};
 
 /**
  * A loaded mtcopy driver: the module of `drivers/migoffcopy/mtcopy/copy_pages.c`
@@ -131,6 +154,8 @@ export interface MtcopyDriver {
   readonly migrator: Migrator;
   /** The current thread policy. */
   readonly threads: ThreadPolicy;
+  /** `auto`'s policy: its profile and its taken and declined counters. */
+  readonly policy: OffloadPolicy;
 }
 
 /**
@@ -164,7 +189,6 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   const m = kernel.memmap;
   let policy: ThreadPolicy = options.threads ?? 4;
   let engine: CopyEngine | null = null;
-  const minBatchBytes = options.minBatchBytes ?? 256 * 1024;
   const probe = options.idleCpus ?? idleCpus;
   // One batch at a time owns the copy threads' rings and tags; concurrent migrations queue here.
   const engineLock = Semaphore.makeUnsafe(1);
@@ -246,14 +270,63 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     );
   };
 
+  const offloadPolicy = new OffloadPolicy(
+    kernel,
+    MTCOPY_MIGRATOR_NAME,
+    () => calibrateCopyCost(kernel, engine ? { engine } : {}),
+    options.costProfile,
+  );
+
   const migrator: Omit<Migrator, "owner"> = {
     name: MTCOPY_MIGRATOR_NAME,
     shouldBatch: (reason) => mod.allows(reason),
-    offloadCopy: (dst, src, count) => engineLock.withPermit(copyBatch(dst, src, count)),
+    offloadCopy: (dst, src, count) =>
+      typeof policy === "number"
+        ? engineLock.withPermit(copyBatch(dst, src, count, policy, null))
+        : decideAuto(dst, src),
   };
 
-  /** Copies one batch on the copy threads; the caller holds `engineLock`. */
-  function copyBatch(dst: FolioList, src: FolioList, count: number): Effect.Effect<number> {
+  /**
+   * `auto`: decides the batch before it waits for the copy threads, so that a declined batch
+   * costs one walk of its list and the model's arithmetic. Only the first decision, which
+   * calibrates on the copy threads, takes the lock.
+   */
+  function decideAuto(dst: FolioList, src: FolioList): Effect.Effect<number> {
+    return Effect.suspend(() => {
+      let n = 0;
+      let bytes = 0;
+      for (let s = src.first; s >= 0; s = src.next(s)) {
+        bytes += m.folioNrPages(s) * kernel.mem.pageSize;
+        n++;
+      }
+      // One thread per idle CPU and the initiator's, if the model says they pay.
+      const idle = probe();
+      const threads = Math.max(1, Math.min(idle + 1, MAX_NUM_COPY_THREADS));
+      const decide = offloadPolicy.decide(
+        { folios: n, bytes, pageSize: kernel.mem.pageSize },
+        { kind: "threads", threads, idleCpus: idle },
+      );
+      return Effect.flatMap(
+        offloadPolicy.costProfile ? decide : engineLock.withPermit(decide),
+        (d) =>
+          d.taken
+            ? engineLock.withPermit(copyBatch(dst, src, n, threads, d))
+            : Effect.succeed(-ERRNO.EOPNOTSUPP),
+      );
+    });
+  }
+
+  /**
+   * Copies one batch on `threads` copy threads; the caller holds `engineLock`. With `auto`'s
+   * `decision`, the copy's time is reported to the policy.
+   */
+  function copyBatch(
+    dst: FolioList,
+    src: FolioList,
+    count: number,
+    threads: number,
+    decision: OffloadDecision | null,
+  ): Effect.Effect<number> {
     return Effect.suspend(() => {
       if (count > srcs.length) {
         srcs = new Int32Array(count * 2);
@@ -261,19 +334,24 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
       }
       let n = 0;
       let uniform = true;
-      let bytes = 0;
       // Both lists in lockstep with list_next_entry(), into the reused arrays: no allocation per folio.
       for (let s = src.first, d = dst.first; s >= 0; s = src.next(s), d = dst.next(d)) {
         srcs[n] = s;
         dsts[n] = d;
         if (n > 0 && m.folioNrPages(s) !== m.folioNrPages(srcs[0]!)) uniform = false;
-        bytes += m.folioNrPages(s) * kernel.mem.pageSize;
         n++;
       }
-      let threads = typeof policy === "number" ? policy : Math.min(probe(), MAX_NUM_COPY_THREADS);
-      if (policy === "auto" && (threads < 2 || bytes < minBatchBytes))
-        return Effect.succeed(-ERRNO.EOPNOTSUPP);
-      threads = Math.max(1, threads);
+      if (decision === null) return copyOn(threads, n, uniform);
+      const start = performance.now();
+      return Effect.tap(copyOn(threads, n, uniform), () =>
+        Effect.sync(() => offloadPolicy.observe(decision, (performance.now() - start) * 1e6)),
+      );
+    });
+  }
+
+  /** Copies the `n` folios gathered in `srcs`/`dsts` on `threads` copy threads. */
+  function copyOn(threads: number, n: number, uniform: boolean): Effect.Effect<number> {
+    return Effect.suspend(() => {
       const e = engineFor(threads);
       e.begin(n);
       // Rounds small enough for the rings: each folio puts at most `threads` copies on a lane.
@@ -327,7 +405,7 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
       return value > 1 ? errno("EINVAL", `offloading is 0 or 1, not ${value}`) : value === 1;
     },
     reasonMask: { file: "reasons", where: "sysfs", mode: 0o664, initial: MIGRATE_REASONS_ALL },
-    attributes: { threads: threadsAttribute },
+    attributes: { threads: threadsAttribute, ...offloadPolicy.attributes() },
     // Switching offloading on starts the copy threads, and fails, naming the file, when they
     // cannot start: copies must never quietly fall back because the threads never ran.
     prepare: () => {
@@ -359,5 +437,6 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     get threads() {
       return policy;
     },
+    policy: offloadPolicy,
   };
 };

@@ -1,4 +1,10 @@
-import { ERRNO, type Kernel } from "@migrate-offload/core";
+import {
+  type CopyCostProfile,
+  type Kernel,
+  type MmMigrateOffloadDecision,
+  MOVE_PAGES_STATUS_UNWRITTEN,
+  parseCopyCostProfile,
+} from "@migrate-offload/core";
 import {
   boot as bootKernel,
   errnoOf,
@@ -220,7 +226,11 @@ describe("mtcopy: failures", () => {
     expect(head).toBe(0);
     run(kernel.injectMemoryError(folioAt(proc, addr).pfn + 300));
     const r = await moveAll(proc, addr, 2 * MiB, 1, 2 * MiB);
-    expect([...r.status]).toEqual([-ERRNO.EHWPOISON]);
+    // The folio fails with -EHWPOISON inside migrate_pages(): do_pages_move() (mm/migrate.c)
+    // returns 1 and stores no status of the failed run; the folio stays on node 0.
+    expect(r.rc).toBe(1);
+    expect([...r.status]).toEqual([MOVE_PAGES_STATUS_UNWRITTEN]);
+    expect(run(proc.nodeOf(addr))).toBe(0);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")!.copyFailures).toBeGreaterThan(0);
     expect(
       sameBytes(run(proc.read(addr, 300 * 4096)), pattern(2 * MiB, 5).subarray(0, 300 * 4096)),
@@ -295,35 +305,110 @@ describe("mtcopy: concurrency", () => {
   });
 });
 
-describe("mtcopy: the auto policy", () => {
-  it("declines when fewer than two CPUs are idle or the batch is small, and offloads otherwise", async () => {
-    let idle = 1;
-    const { kernel } = await boot({
+/**
+ * A hand-made profile: one thread copies 4 GB/s (4096 B in 1024 ns), a batch's dispatch costs
+ * 60 µs, nothing else costs anything. 128 × 4 KiB on the CPU: 131072 ns.
+ */
+const AUTO_PROFILE: CopyCostProfile = {
+  name: "fixed",
+  kernel: { callNs: 0, folioNs: 0, pteNs: 0, pmdBytes: 2 * MiB },
+  cpu: { threadGbps: 4, memGbps: 100, copyCallNs: 0 },
+  threads: { dispatchNs: 60000, threadNs: 0 },
+  dma: {
+    channels: 16,
+    engines: 16,
+    chanGbps: 4,
+    maxGbps: 64,
+    setupNs: 0,
+    chanNs: 0,
+    folioCpuNs: 0,
+    descNs: 0,
+    pteNs: 0,
+    completionNs: 0,
+  },
+};
+
+describe("mtcopy: the auto policy (the copy-cost model)", () => {
+  it("offloads only when the model predicts the threads finish first; counts and traces each decision", async () => {
+    let idle = 0;
+    const { kernel, driver } = await boot({
       threads: "auto",
       idleCpus: () => idle,
-      minBatchBytes: 64 * 4096,
+      costProfile: AUTO_PROFILE,
     });
     await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const events: MmMigrateOffloadDecision[] = [];
+    kernel.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_offload_decision") events.push(e);
+    });
+    const read = (f: string) => run(kernel.fs.read(`${MTCOPY_SYSFS_DIR}/${f}`));
     const proc = run(kernel.createProcess());
     const big = mapPattern(proc, 128 * 4096, 8);
     const small = mapPattern(proc, 8 * 4096, 9);
+    // No idle CPU: one thread, 60000 + 131072 ns against 131072 on the CPU: declined.
     expect((await moveAll(proc, big, 128 * 4096, 1)).rc).toBe(0);
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
       batchesDeclined: 1,
       batchesOffloaded: 0,
     });
-    idle = 3;
-    expect((await moveAll(proc, small, 8 * 4096, 1)).rc).toBe(0);
-    expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
-      batchesDeclined: 2,
-      batchesOffloaded: 0,
+    expect(events[0]).toEqual({
+      event: "mm_migrate_offload_decision",
+      migrator: "CPU_MT_COPY",
+      taken: false,
+      folios: 128,
+      bytes: 128 * 4096,
+      lanes: 1,
+      idleCpus: 0,
+      cpuNs: 131072,
+      offloadNs: 191072,
+      initiatorNs: 60000,
+      correction: 1,
     });
+    idle = 3;
+    // 8 × 4 KiB on 4 threads: 60000 + 2048 ns against 8192: declined.
+    expect((await moveAll(proc, small, 8 * 4096, 1)).rc).toBe(0);
+    expect(events[1]).toMatchObject({ taken: false, lanes: 4, cpuNs: 8192, offloadNs: 62048 });
+    // 128 × 4 KiB on 4 threads: 60000 + 32 folios × 1024 ns = 92768 against 131072: taken.
     expect((await moveAll(proc, big, 128 * 4096, 0)).rc).toBe(0);
+    expect(events[2]).toMatchObject({ taken: true, lanes: 4, offloadNs: 92768 });
     expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({
       batchesDeclined: 2,
       batchesOffloaded: 1,
       foliosCopied: 128,
     });
     expect(patternIntact(proc, big, 128 * 4096, 8)).toBe(true);
+    expect(patternIntact(proc, small, 8 * 4096, 9)).toBe(true);
+    expect([read("batches_taken"), read("batches_declined")]).toEqual(["1\n", "2\n"]);
+    expect(driver.policy.declined).toBe(2);
+    // Writing a counter resets it, as dcbm's folios_migrated_store() does.
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/batches_declined`, "0"));
+    expect(read("batches_declined")).toBe("0\n");
+  });
+
+  it("a fixed thread count offloads every batch, as the seed does, and counts no decision", async () => {
+    const { kernel } = await boot({ threads: 2, costProfile: AUTO_PROFILE });
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const proc = run(kernel.createProcess());
+    const small = mapPattern(proc, 8 * 4096, 9);
+    expect((await moveAll(proc, small, 8 * 4096, 1)).rc).toBe(0);
+    expect(kernel.migrateOffload.counters("CPU_MT_COPY")).toMatchObject({ batchesOffloaded: 1 });
+    expect(run(kernel.fs.read(`${MTCOPY_SYSFS_DIR}/batches_declined`))).toBe("0\n");
+  });
+
+  it("with no profile, auto calibrates on its copy threads at its first batch and gives back the pages it used", async () => {
+    const { kernel, driver } = await boot({ threads: "auto", idleCpus: () => 1 });
+    await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+    const proc = run(kernel.createProcess());
+    const addr = mapPattern(proc, 64 * 4096, 5);
+    const free = kernel.pageAlloc.nodeFreePages(0);
+    expect(driver.policy.costProfile).toBeNull();
+    expect((await moveAll(proc, addr, 64 * 4096, 1)).rc).toBe(0);
+    const profile = driver.policy.costProfile;
+    expect(profile?.name).toBe("calibrated");
+    expect(parseCopyCostProfile(JSON.parse(JSON.stringify(profile)))).toEqual(profile);
+    expect(driver.policy.taken + driver.policy.declined).toBe(1);
+    expect(patternIntact(proc, addr, 64 * 4096, 5)).toBe(true);
+    // The 64 pages moved off node 0 came back to it free; calibration's blocks did too.
+    expect(kernel.pageAlloc.nodeFreePages(0)).toBe(free + 64);
   });
 });

@@ -35,6 +35,7 @@ import {
   type MigrateMode,
   type MigratePagesStats,
   type MigrateReason,
+  MOVE_PAGES_STATUS_UNWRITTEN,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   MR_MEMORY_FAILURE,
@@ -69,10 +70,14 @@ import type { BalloonSpec, MigrationScenario, PageRef, RegionKind } from "./work
  * @category Oracle
  */
 export interface Observation {
-  /** The request's return value: `move_pages` or `migrate_pages()`. */
+  /**
+   * The request's return value: `move_pages` or `migrate_pages()`. A `move_pages` that fails as a
+   * whole (`-ENOMEM` from `migrate_pages()`) gives its negative errno.
+   */
   readonly rc: number;
   /**
-   * One status per entry. For `move_pages`, the call's status array. For `migrate_pages()`, the
+   * One status per entry. For `move_pages`, the call's status array, also when the call failed;
+   * an entry it never wrote holds `MOVE_PAGES_STATUS_UNWRITTEN`. For `migrate_pages()`, the
    * node the page is on after a successful migration, the errno its folio failed with, `-ENOENT`
    * for a page with no folio to isolate, or `-EBUSY` for one that could not be isolated.
    */
@@ -218,13 +223,34 @@ const checkBalloon = (k: Kernel, balloon: ScenarioBalloon, problems: string[]): 
  *
  * @category Oracle
  */
-export const scenarioPageBytes = (region: number, page: number, pageSize = 4096): Uint8Array => {
-  const out = new Uint8Array(pageSize);
-  for (let i = 0; i < pageSize; i += 4) {
-    out[i] = region + 1;
-    out[i + 1] = page & 0xff;
-    out[i + 2] = (page >> 8) & 0xff;
-    out[i + 3] = (i >> 2) & 0xff;
+export const scenarioPageBytes = (region: number, page: number, pageSize = 4096): Uint8Array =>
+  scenarioRegionBytes(region, page, 1, pageSize);
+
+/**
+ * The bytes the workload writes to `pages` consecutive pages of region `region` from page
+ * `first`: {@link scenarioPageBytes} of each, end to end, in one buffer (one write for the run).
+ */
+const scenarioRegionBytes = (
+  region: number,
+  first: number,
+  pages: number,
+  pageSize: number,
+): Uint8Array => {
+  const out = new Uint8Array(pages * pageSize);
+  // Byte i's last field, (i >> 2) & 0xff, comes round every 1 KiB: a page is its first KiB over
+  // and over.
+  const block = Math.min(1024, pageSize);
+  for (let p = 0; p < pages; p++) {
+    const page = first + p;
+    const base = p * pageSize;
+    for (let i = 0; i < block; i += 4) {
+      out[base + i] = region + 1;
+      out[base + i + 1] = page & 0xff;
+      out[base + i + 2] = (page >> 8) & 0xff;
+      out[base + i + 3] = (i >> 2) & 0xff;
+    }
+    for (let at = block; at < pageSize; at *= 2)
+      out.copyWithin(base + at, base, base + Math.min(at, pageSize - at));
   }
   return out;
 };
@@ -355,7 +381,8 @@ const runScenarioOnFreshKernel = (
     // Regions: file regions take consecutive, disjoint parts of the one file.
     const starts: number[] = [];
     const fileStarts: number[] = [];
-    const expected: Array<Array<Uint8Array | null>> = [];
+    // What each region's written pages hold, end to end; the pages after them read as zeroes.
+    const expected: Uint8Array[] = [];
     let fileOffset = 0;
     for (const [r, spec] of scenario.regions.entries()) {
       const isFile = spec.kind.startsWith("file");
@@ -368,15 +395,11 @@ const runScenarioOnFreshKernel = (
       fileStarts.push(isFile ? fileOffset : -1);
       if (isFile) fileOffset += spec.pages;
       starts.push(addr);
-      const contents: Array<Uint8Array | null> = [];
-      for (let i = 0; i < spec.pages; i++) {
-        if (i < spec.written) {
-          const bytes = scenarioPageBytes(r, i, PAGE);
-          yield* proc.write(addr + i * PAGE, bytes);
-          contents.push(bytes);
-        } else contents.push(null);
-      }
-      for (let i = 0; i < spec.read; i++) yield* proc.read(addr + i * PAGE, 1);
+      // One write over the written pages and one read over the read ones: each faults its pages
+      // in one by one, in order, as a write or a read of each page would.
+      const contents = scenarioRegionBytes(r, 0, spec.written, PAGE);
+      if (spec.written > 0) yield* proc.write(addr, contents);
+      if (spec.read > 0) yield* proc.read(addr, spec.read * PAGE);
       if (spec.mlocked) yield* proc.mlock(addr, spec.pages * PAGE);
       expected.push(contents);
     }
@@ -476,8 +499,8 @@ const runScenarioOnFreshKernel = (
           )
         : request.syscall === "move_pages"
           ? {
-              ...(yield* proc.movePages(
-                0,
+              ...(yield* movePagesOutcome(
+                proc,
                 scenario.entries.map(addrOf),
                 scenario.entries.map((e) => e.node),
                 request.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
@@ -491,7 +514,8 @@ const runScenarioOnFreshKernel = (
     endWriteback();
     unsubscribe();
 
-    // Each page lives where its status says; failed pages did not move.
+    // Each page lives where its status says; failed pages did not move. A move_pages status
+    // that was never written holds MOVE_PAGES_STATUS_UNWRITTEN and says nothing.
     const failures = [-11, -16, -12, -5, -22, -133];
     scenario.entries.forEach((e, i) => {
       if (!lastForFolio(i)) return;
@@ -510,9 +534,18 @@ const runScenarioOnFreshKernel = (
       }
     });
     if (request.syscall === "move_pages") {
-      const notMigrated = status.filter((s) => failures.includes(s) && s !== -16).length;
-      if (rc < notMigrated)
-        problems.push(`move_pages returned ${rc}, but ${notMigrated} pages failed to migrate`);
+      // do_pages_move(): a run that all migrated is stored; one with failures stops the call, and
+      // rc counts its failures (at least one) plus the entries after it, none of them stored.
+      // The only whole-call error a scenario can meet is migrate_pages()'s -ENOMEM.
+      const unwritten = status.filter((s) => s === MOVE_PAGES_STATUS_UNWRITTEN).length;
+      if (rc < 0 && rc !== -ERRNO.ENOMEM) problems.push(`move_pages failed with ${rc}`);
+      if (rc === 0 && unwritten > 0)
+        problems.push(`move_pages returned 0, but ${unwritten} statuses were not written`);
+      if (rc > 0 && rc > unwritten)
+        problems.push(`move_pages returned ${rc}, but only ${unwritten} statuses were not written`);
+      const stray = status.find((s) => failures.includes(s) && s !== -16);
+      if (stray !== undefined)
+        problems.push(`move_pages wrote status ${stray}, a migration failure`);
     }
 
     // Counters add up: /proc/vmstat moved by what the trace events reported.
@@ -547,17 +580,30 @@ const runScenarioOnFreshKernel = (
       }
     }
 
-    // Every byte reads back, through the parent and the child, except poisoned pages.
+    // Every byte reads back, through the parent and the child, except poisoned pages: one read
+    // per run of pages between poisoned ones, compared page by page.
+    const zeroes = Buffer.alloc(PAGE);
+    const view = (bytes: Uint8Array, page: number) =>
+      Buffer.from(bytes.buffer, bytes.byteOffset + page * PAGE, PAGE);
     for (const [r, spec] of scenario.regions.entries()) {
+      const want = expected[r]!;
       for (const task of child ? [proc, child] : [proc]) {
-        for (let i = 0; i < spec.pages; i++) {
-          if (poisoned.has(`${r}:${i}`)) continue;
-          const got = yield* task.read(starts[r]! + i * PAGE, PAGE);
-          const want = expected[r]![i] ?? new Uint8Array(PAGE);
-          if (!Buffer.from(got).equals(Buffer.from(want))) {
+        let differs = false;
+        for (let first = 0; first < spec.pages && !differs; ) {
+          if (poisoned.has(`${r}:${first}`)) {
+            first++;
+            continue;
+          }
+          let end = first + 1;
+          while (end < spec.pages && !poisoned.has(`${r}:${end}`)) end++;
+          const got = yield* task.read(starts[r]! + first * PAGE, (end - first) * PAGE);
+          for (let i = first; i < end; i++) {
+            if (view(got, i - first).equals(i < spec.written ? view(want, i) : zeroes)) continue;
             problems.push(`pid ${task.pid} region ${r} page ${i}: bytes differ after the call`);
+            differs = true;
             break;
           }
+          first = end;
         }
       }
     }
@@ -614,6 +660,24 @@ const runScenarioOnFreshKernel = (
     if (options.cleanup) yield* options.cleanup(k);
     return { observation, problems };
   });
+
+/**
+ * `move_pages(2)` with a status array of the caller's, initialised to
+ * `MOVE_PAGES_STATUS_UNWRITTEN`, as a C caller would pass one: its return value, or the negative
+ * errno of a whole-call failure, and the statuses the call wrote either way.
+ */
+const movePagesOutcome = (
+  proc: Task,
+  pages: readonly number[],
+  nodes: readonly number[],
+  flags: number,
+): Effect.Effect<{ rc: number; status: Int32Array }> => {
+  const status = new Int32Array(pages.length).fill(MOVE_PAGES_STATUS_UNWRITTEN);
+  return Effect.match(proc.movePages(0, pages, nodes, flags, status), {
+    onFailure: (error) => ({ rc: error.code, status }),
+    onSuccess: ({ rc }) => ({ rc, status }),
+  });
+};
 
 /**
  * A direct `migrate_pages()` of the entries' folios, as a kernel caller (compaction, NUMA

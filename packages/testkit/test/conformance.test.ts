@@ -1,4 +1,5 @@
 import {
+  ERRNO,
   type Kernel,
   type Migrator,
   type ModuleDefinition,
@@ -6,12 +7,17 @@ import {
   pageHasMovableOps,
 } from "@migrate-offload/core";
 import { Effect } from "effect";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  allocFailureArb,
+  diffObservations,
   forgetfulCopyModule,
   MigratorConformanceError,
   moduleSubject,
   reverseCopyModule,
+  runMigrationScenario,
+  scenarioArb,
   serialCopyModule,
   stressMigrator,
   verifyMigrator,
@@ -107,6 +113,32 @@ describe("verifyMigrator", () => {
       `serial_copy: ${report.runs} cases: ${report.compared} compared with the serial path, ${report.checkedAlone} checked alone (both runs out of memory on an injected allocation failure)`,
     );
   }, 60_000);
+
+  it("a move_pages that fails as a whole ends alike on the serial and the batch path: same errno, statuses and memory (property)", async () => {
+    // do_pages_move() (mm/migrate.c) returns migrate_pages()'s -ENOMEM and leaves the failed
+    // run's statuses unwritten. With the kernel's own batch copy, every such call ends exactly as
+    // on the serial path, compared in full (not only checked alone), and the property meets such
+    // calls, not only calls that succeed.
+    const subject = moduleSubject(serialCopyModule, "serial_copy");
+    const scenarios = fc
+      .tuple(scenarioArb({ migratePages: false }), allocFailureArb)
+      .map(([scenario, allocFailure]) => ({ ...scenario, allocFailure }));
+    let failedWhole = 0;
+    await fc.assert(
+      fc.asyncProperty(scenarios, async (scenario) => {
+        const serial = await Effect.runPromise(runMigrationScenario(scenario));
+        const batched = await Effect.runPromise(
+          runMigrationScenario(scenario, { prepare: subject.load, cleanup: subject.unload }),
+        );
+        expect(serial.problems).toEqual([]);
+        expect(batched.problems).toEqual([]);
+        expect(diffObservations(serial.observation, batched.observation)).toEqual([]);
+        if (serial.observation.rc === -ERRNO.ENOMEM) failedWhole++;
+      }),
+      { numRuns: 80, seed: 11 },
+    );
+    expect(failedWhole).toBeGreaterThan(0);
+  }, 300_000);
 
   it("passes the example migrator of docs/writing-a-migrator.md", async () => {
     const { known } = await verifyMigratorCovered(reverseCopyModule, { numRuns: RUNS });

@@ -25,11 +25,11 @@ const plantedSubject = (name: string, attribute: () => Attribute): MigratorSubje
     }),
 });
 
-/** The fuzz over a kernel with one planted file and nothing else loaded: 20 runs of 20 writes. */
+/** The fuzz over a kernel with one planted file and nothing else loaded: 40 runs of 20 writes. */
 const fuzzPlanted = (name: string, attribute: () => Attribute, options: { hangMs?: number } = {}) =>
   fuzzSysfsWrites({
     drivers: [plantedSubject(name, attribute)],
-    numRuns: 20,
+    numRuns: 40,
     writesPerRun: 20,
     seed: SEED,
     ...options,

@@ -78,7 +78,8 @@ export const createProcFiles = (k: Kernel): void => {
     meminfo: {
       mode: 0o444,
       show: () => {
-        const total = k.mem.nodes.reduce((s, n) => s + n.presentPages, 0);
+        // si_meminfo(): totalram_pages(), the managed pages of every zone.
+        const total = k.pageAlloc.zones.reduce((s, z) => s + z.managedPages, 0);
         return (
           `MemTotal:       ${showValKb(k, total)}\n` +
           `MemFree:        ${showValKb(k, k.pageAlloc.totalFreePages())}\n` +

@@ -21,6 +21,7 @@ import type { File } from "./fs";
 import type { MthpMode, ThpMode, ThpSettings } from "./huge_mm";
 import type { KernfsRoot } from "./kernfs";
 import type { MemMap } from "./mem_map";
+import type { MemoryBlock } from "./memory";
 import type { MovableOperations } from "./migrate";
 import type { MigrateOffload } from "./migrate_copy_offload";
 import type { AddressSpace, AnonVma } from "./mm_types";
@@ -123,6 +124,11 @@ export interface Kernel {
   readonly memmap: MemMap;
   /** The page allocator (`mm/page_alloc.c`). */
   readonly pageAlloc: PageAllocator;
+  /**
+   * The memory blocks, one per present section, in section order (`memory_blocks`,
+   * `drivers/base/memory.c`); each is `/sys/devices/system/memory/memory<id>`.
+   */
+  readonly memoryBlocks: readonly MemoryBlock[];
   /** Compaction's tunables and daemons (`mm/compaction.c`). */
   readonly compaction: Compaction;
   /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */
@@ -303,8 +309,23 @@ export interface Kernel {
    *
    * @example
    * ```ts
-   * yield* kernel.memoryFailure(pfn);
-   * const err = yield* Effect.flip(proc.read(addr, 1)); // errno "EHWPOISON"
+   * import { Kernel } from "@migrate-offload/core";
+   * import { folioAt } from "@migrate-offload/core/testing";
+   * import { Effect } from "effect";
+   *
+   * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["16M"] }));
+   * const errno = await Effect.runPromise(
+   *   Effect.gen(function* () {
+   *     const proc = yield* kernel.createProcess();
+   *     const addr = yield* proc.mmap(4096);
+   *     yield* proc.write(addr, new Uint8Array([1])); // an anonymous page, mapped once
+   *     yield* kernel.memoryFailure(folioAt(proc, addr).pfn); // unmapped: a hwpoison entry
+   *     const err = yield* Effect.flip(proc.read(addr, 1));
+   *     return err.errno;
+   *   }),
+   * );
+   * console.log(errno); // "EHWPOISON"
+   * await Effect.runPromise(kernel.shutdown());
    * ```
    */
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError>;

@@ -74,16 +74,35 @@ export interface MigratePagesResult {
 }
 
 /**
- * What `move_pages(2)` returns: the kernel's return value and the status array it fills
- * (`kernel_move_pages()` and `do_pages_move()`, `mm/migrate.c`).
+ * The status array `move_pages(2)` fills, one `int` per entry: the caller's own (`int *status`),
+ * as an `Int32Array` or a plain array of numbers. The call writes only the entries it reaches; an
+ * entry past the array's end is a status that cannot be written (`put_user()` faults), and the
+ * call fails with `EFAULT` there.
  *
  * @category Page migration
  */
-export interface MovePagesResult {
-  /** 0, or the number of pages not migrated. */
+export type MovePagesStatus = Int32Array | number[];
+
+/**
+ * What `move_pages(2)` returns: the kernel's return value and the status array it fills
+ * (`kernel_move_pages()` and `do_pages_move()`, `mm/migrate.c`).
+ *
+ * @typeParam S - the status array: the caller's, when it passed one, else a fresh `Int32Array`.
+ * @category Page migration
+ */
+export interface MovePagesResult<S extends MovePagesStatus = Int32Array> {
+  /**
+   * 0, or the number of pages not migrated: the failures of the run whose migration failed plus
+   * the entries after it that were never attempted.
+   */
   readonly rc: number;
-  /** One entry per page: its node, or a negative errno. */
-  readonly status: Int32Array;
+  /**
+   * One entry per page: its node or a negative errno where the call wrote it; where it did not
+   * (a page of the run whose migration failed, or one after it), what the array held before:
+   * {@link MOVE_PAGES_STATUS_UNWRITTEN} in a fresh array. The caller's own array when it passed
+   * one, so the statuses written before a whole-call failure can be read there too.
+   */
+  readonly status: S;
 }
 
 /**
@@ -113,3 +132,13 @@ export interface MovableOperations {
   /** `putback_page`: the isolated page goes back to its owner. */
   putbackPage(page: number): void;
 }
+
+/**
+ * What each entry of the fresh status array `move_pages(2)` makes, when the caller passes none,
+ * holds until the call writes it: `INT32_MIN`, neither a node nor an errno. The kernel leaves the
+ * entries it does not reach as the caller's array held them (`do_pages_move()`, `mm/migrate.c`,
+ * stores a run's statuses only once the whole run migrated). Not a kernel symbol.
+ *
+ * @category Page migration
+ */
+export const MOVE_PAGES_STATUS_UNWRITTEN = -0x80000000;

@@ -288,8 +288,16 @@ export class Zone {
   readonly pageblockType: Uint8Array;
   /** Free base pages (`NR_FREE_PAGES`). */
   freePages = 0;
-  /** Pages handed to the allocator at boot (`zone_managed_pages()`, `include/linux/mmzone.h`). */
+  /**
+   * Pages the allocator manages (`zone_managed_pages()`, `include/linux/mmzone.h`): every page at
+   * boot; a balloon's inflation and memory offlining take pages out, onlining gives them back.
+   */
   managedPages = 0;
+  /**
+   * Pages of online memory the zone holds (`zone->present_pages`, `include/linux/mmzone.h`): the
+   * node's pages at boot, less the memory blocks offlined since.
+   */
+  presentPages: number;
   /** Pages taken out of service because they are hwpoisoned. */
   poisonedPages = 0;
   /**
@@ -320,6 +328,7 @@ export class Zone {
     this.nrFreeByType = Array.from({ length: maxOrder + 1 }, () =>
       new Array<number>(MIGRATE_TYPES).fill(0),
     );
+    this.presentPages = endPfn - startPfn;
     const blocks = Math.ceil((endPfn - startPfn) / 2 ** pageblockOrder);
     this.pageblockType = new Uint8Array(blocks).fill(MIGRATE_MOVABLE);
   }
@@ -448,6 +457,12 @@ export interface PageAllocator {
    * for good (a poisoned page); false when it is in no free block.
    */
   takePageOffBuddy(pfn: number): boolean;
+  /**
+   * `__offline_isolated_pages()` (`mm/page_alloc.c`): takes every free block of the isolated
+   * range `[start, end)` (one node's) out of the allocator for good, its pages marked reserved, as
+   * memory offlining leaves them. Returns the base pages taken.
+   */
+  offlineIsolatedPages(start: number, end: number): number;
   /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`, `mm/vmstat.c`); 0 for a node that does not exist. */
   nodeFreePages(nid: number): number;
   /** Free base pages on every node together. */

@@ -12,7 +12,7 @@ import type { ErrnoError } from "../errno";
 import type { Cred } from "./cred";
 import type { MmapFile } from "./fs";
 import type { Mempolicy } from "./mempolicy";
-import type { MovePagesResult } from "./migrate";
+import type { MovePagesResult, MovePagesStatus } from "./migrate";
 import type { MmStruct } from "./mm_types";
 
 /**
@@ -234,10 +234,15 @@ export interface TaskStruct {
    * `move_pages(2)` (`mm/migrate.c`): moves the pages at `pages` of process `pid` (0 for this one)
    * to `nodes`, or with `nodes` null reports where they are. See `doMovePages` for every rule.
    *
+   * `status` is the caller's status array (`int *status`), which the call fills as the kernel
+   * does: only the entries it reaches, so what it wrote before a failure stays readable there,
+   * and entries it never reached keep what they held. Without one the call fills a fresh
+   * `Int32Array` whose unreached entries hold `MOVE_PAGES_STATUS_UNWRITTEN`.
+   *
    * @example
    * ```ts
-   * import { Kernel } from "@migrate-offload/core";
-   * import { Effect } from "effect";
+   * import { Kernel, MPOL_MF_MOVE } from "@migrate-offload/core";
+   * import { Effect, Exit } from "effect";
    *
    * await Effect.runPromise(
    *   Effect.scoped(
@@ -250,17 +255,25 @@ export interface TaskStruct {
    *       console.log(rc, [...status]); // 0 [ 1, 1 ]: each page's new node
    *       const where = yield* proc.movePages(0, [addr], null); // nodes null: only ask
    *       console.log([...where.status]); // [ 1 ]
+   *       // The caller's own status array: node 7 does not exist, so the call fails with ENODEV
+   *       // after the run before it moved (back to node 0), and mine[0] says so.
+   *       const mine = new Int32Array([-1, -1]);
+   *       const exit = yield* Effect.exit(
+   *         proc.movePages(0, [addr, addr + 4096], [0, 7], MPOL_MF_MOVE, mine),
+   *       );
+   *       console.log(Exit.isFailure(exit), [...mine]); // true [ 0, -1 ]
    *     }),
    *   ),
    * );
    * ```
    */
-  movePages(
+  movePages<S extends MovePagesStatus = Int32Array>(
     pid: number,
     pages: ArrayLike<number>,
     nodes: ArrayLike<number> | null,
     flags?: number,
-  ): Effect.Effect<MovePagesResult, ErrnoError>;
+    status?: S,
+  ): Effect.Effect<MovePagesResult<S>, ErrnoError>;
   /**
    * `setuid(2)` (`__sys_setuid()`, `kernel/sys.c`). With `CAP_SETUID` sets the real, effective
    * and saved uids; without it sets the effective uid to the real or saved one, else `EPERM`.
@@ -272,9 +285,22 @@ export interface TaskStruct {
    *
    * @example
    * ```ts
-   * const child = yield* root.fork();
-   * yield* child.setuid(65534); // "nobody": no capabilities left, mm no longer dumpable
-   * yield* child.prctl(PR_SET_DUMPABLE, 1);
+   * import { Kernel, PR_GET_DUMPABLE, PR_SET_DUMPABLE } from "@migrate-offload/core";
+   * import { Effect } from "effect";
+   *
+   * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["16M"] }));
+   * const dumpable = await Effect.runPromise(
+   *   Effect.gen(function* () {
+   *     const root = yield* kernel.createProcess({ uid: 0 });
+   *     const child = yield* root.fork();
+   *     yield* child.setuid(65534); // "nobody": no capabilities left, mm no longer dumpable
+   *     const after = yield* child.prctl(PR_GET_DUMPABLE);
+   *     yield* child.prctl(PR_SET_DUMPABLE, 1);
+   *     return [after, yield* child.prctl(PR_GET_DUMPABLE)];
+   *   }),
+   * );
+   * console.log(dumpable); // [ 0, 1 ]
+   * await Effect.runPromise(kernel.shutdown());
    * ```
    */
   setuid(uid: number): Effect.Effect<void, ErrnoError>;

@@ -88,6 +88,43 @@ export interface MmMigrateOffload {
 }
 
 /**
+ * A migrator's adaptive policy deciding one batch: whether it copies the batch itself or declines
+ * it to the CPU copy, with the copy-cost model's prediction for both. The series defines no such
+ * tracepoint (its open question of when offload pays, v3 cover letter and Zi Yan's TODO 3); it is
+ * the `trace_printk()` a driver would add to `offload_copy` (`include/linux/migrate_copy_offload.h`).
+ * Times are nanoseconds of the copy step alone.
+ *
+ * @category Tracing and statistics
+ */
+export interface MmMigrateOffloadDecision {
+  /** The event's name. */
+  readonly event: "mm_migrate_offload_decision";
+  /** The migrator's name. */
+  readonly migrator: string;
+  /** True when the migrator copies the batch, false when it declines it (`-EOPNOTSUPP`). */
+  readonly taken: boolean;
+  /** Folios in the batch. */
+  readonly folios: number;
+  /** Bytes in the batch. */
+  readonly bytes: number;
+  /** Threads or channels the offload would use. */
+  readonly lanes: number;
+  /** CPUs the policy counted idle. */
+  readonly idleCpus: number;
+  /** Predicted nanoseconds of the copy on the initiating CPU, folio by folio. */
+  readonly cpuNs: number;
+  /** Predicted nanoseconds of the offloaded copy, dispatch to completion. */
+  readonly offloadNs: number;
+  /** Predicted nanoseconds the initiating CPU stays busy with the offload. */
+  readonly initiatorNs: number;
+  /**
+   * What the policy's earlier offloads really cost over their predictions: `offloadNs` is the
+   * model's prediction times this (1 until an offload has been observed).
+   */
+  readonly correction: number;
+}
+
+/**
  * `trace_remove_migration_pte(addr, pte, order)`: a migration entry replaced by a present PTE of
  * the new folio, as `remove_migration_ptes()` (`mm/migrate.c`) maps a migrated folio again. The
  * `remove_migration_pte` event (`include/trace/events/migrate.h`).
@@ -259,6 +296,7 @@ export type TraceEvent =
   | MmMigratePages
   | MmMigrateOffload
   | SetMigrationPte
+  | MmMigrateOffloadDecision
   | RemoveMigrationPte
   | MigrationPmd
   | CopyWorkerEvent

@@ -12,6 +12,7 @@
  * @module
  */
 import { Cause, Context, Deferred, Effect, type Scope } from "effect";
+import { createMemoryBlocks, memoryDevInit } from "../drivers/base/memory";
 import { createNodeSysfs } from "../drivers/base/node";
 import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
@@ -25,6 +26,7 @@ import { __GFP_COMP } from "../include/gfp";
 import { type MthpMode, ThpSettings } from "../include/huge_mm";
 import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
+import type { MemoryBlock } from "../include/memory";
 import type { MovableOperations } from "../include/migrate";
 import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
 import { type Fragmentation, PhysicalMemory } from "../include/mmzone";
@@ -177,6 +179,7 @@ class Machine implements KernelInterface {
   readonly mem: PhysicalMemory;
   readonly memmap: MemMap;
   readonly pageAlloc: BuddyAllocator;
+  readonly memoryBlocks: readonly MemoryBlock[];
   readonly lru: LruLists;
   readonly hugetlbActive: HugetlbActiveList;
   readonly trace = new Tracepoints();
@@ -237,6 +240,7 @@ class Machine implements KernelInterface {
       this.distance,
       (pfn, reason) => this.reportBadPage(pfn, reason),
     );
+    this.memoryBlocks = createMemoryBlocks(this);
     this.lru = new LruLists(this);
     this.hugetlbActive = new HugetlbActiveList(this);
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
@@ -251,6 +255,7 @@ class Machine implements KernelInterface {
     this.memmap.set(this.zeroPfn, PG_reserved);
     hugepageInitSysfs(this);
     createNodeSysfs(this);
+    memoryDevInit(this);
     createProcFiles(this);
     this.compaction = new CompactionState(this);
     compactionInitSysfs(this, this.compaction);

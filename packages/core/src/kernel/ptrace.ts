@@ -65,8 +65,20 @@ export const PTRACE_MODE_READ_FSCREDS = PTRACE_MODE_READ | PTRACE_MODE_FSCREDS;
  *
  * @example
  * ```ts
- * if (!ptraceMayAccess(current, target, PTRACE_MODE_READ_REALCREDS))
- *   return errno("EPERM", "may not inspect that process");
+ * import { Kernel, PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["16M"] }));
+ * const [alice, bob, root] = await Effect.runPromise(
+ *   Effect.all([
+ *     kernel.createProcess({ uid: 1000 }),
+ *     kernel.createProcess({ uid: 1001 }),
+ *     kernel.createProcess({ uid: 0 }),
+ *   ]),
+ * );
+ * console.log(ptraceMayAccess(alice, bob, PTRACE_MODE_READ_REALCREDS)); // false: another user
+ * console.log(ptraceMayAccess(root, bob, PTRACE_MODE_READ_REALCREDS)); // true: CAP_SYS_PTRACE
+ * await Effect.runPromise(kernel.shutdown());
  * ```
  *
  * @category Processes

@@ -18,7 +18,7 @@ import { CAP_FULL_SET } from "../include/capability";
 import { type Cred, idValid } from "../include/cred";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
-import type { MovePagesResult } from "../include/migrate";
+import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
 import type { MmStruct, Vma } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE } from "../include/mm_types";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from "../include/mman";
@@ -415,18 +415,20 @@ export class Process implements Task {
 
   /**
    * `move_pages(2)`: moves the pages at `pages` of process `pid` (0 for this one) to `nodes`, or
-   * with `nodes` null reports where they are. See `doMovePages` for every rule.
+   * with `nodes` null reports where they are, writing each status into `status` (a fresh array
+   * when omitted). See `doMovePages` for every rule.
    */
-  movePages(
+  movePages<S extends MovePagesStatus = Int32Array>(
     pid: number,
     pages: ArrayLike<number>,
     nodes: ArrayLike<number> | null,
     flags: number = MPOL_MF_MOVE,
-  ): Effect.Effect<MovePagesResult, ErrnoError> {
+    status?: S,
+  ): Effect.Effect<MovePagesResult<S>, ErrnoError> {
     return this.kernel.call(
       "move_pages",
       this.live("move_pages", () => undefined).pipe(
-        Effect.flatMap(() => doMovePages(this.kernel, this, pid, pages, nodes, flags)),
+        Effect.flatMap(() => doMovePages(this.kernel, this, pid, pages, nodes, flags, status)),
       ),
     );
   }

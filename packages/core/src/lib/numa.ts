@@ -24,3 +24,10 @@ export const LOCAL_DISTANCE = 10;
  * @category Memory and folios
  */
 export const REMOTE_DISTANCE = 20;
+/**
+ * `NUMA_NO_NODE` (`include/linux/numa.h`): no node. `do_pages_move()` uses it for "no run is
+ * being queued".
+ *
+ * @category Memory and folios
+ */
+export const NUMA_NO_NODE = -1;

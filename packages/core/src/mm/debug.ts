@@ -10,6 +10,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
+import type { Vma } from "../include/mm_types";
 import {
   PG_buddy,
   PG_lru,
@@ -37,6 +38,22 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     if (problems.length < 50) problems.push(msg);
   };
   const mapcounts = new Map<number, number>();
+  // The slots the reverse map reaches for the folio last looked up, by VMA: a large folio's PTEs
+  // come one after another, so its walk is made once rather than once per PTE.
+  let walked = -1;
+  let reached = new Map<Vma, Set<number>>();
+  const rmapReaches = (head: number, vma: Vma, slot: number): boolean => {
+    if (head !== walked) {
+      walked = head;
+      reached = new Map();
+      rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (v, s) => {
+        const slots = reached.get(v);
+        if (slots) slots.add(s);
+        else reached.set(v, new Set([s]));
+      });
+    }
+    return reached.get(vma)?.has(slot) ?? false;
+  };
   const entireMapcounts = new Map<number, number>();
   const pmdNr = 2 ** k.pmdOrder;
 
@@ -90,11 +107,8 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           continue;
         }
         mapcounts.set(page, (mapcounts.get(page) ?? 0) + 1);
-        let found = false;
-        rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (v, s) => {
-          if (v === vma && s === slot) found = true;
-        });
-        if (!found) report(`${where}: pfn ${page} is mapped but the reverse map cannot find it`);
+        if (!rmapReaches(head, vma, slot))
+          report(`${where}: pfn ${page} is mapped but the reverse map cannot find it`);
       }
     }
   }

@@ -1,46 +1,59 @@
 /**
  * The `move_pages(2)` system call.
  *
- * Models `kernel_move_pages()`, `do_pages_move()`, `add_page_for_migration()` and
- * `do_pages_stat()` from `mm/migrate.c`.
+ * Models `kernel_move_pages()`, `find_mm_struct()`, `do_pages_move()`,
+ * `add_folio_for_migration()`, `move_pages_and_store_status()`, `store_status()` and
+ * `do_pages_stat()` from `mm/migrate.c` (Linux 6.12).
  *
- * Whole-call errors come in the kernel's order: `EINVAL` for unknown flags, `EPERM` for
- * `MPOL_MF_MOVE_ALL` without `CAP_SYS_NICE`, `ESRCH` for no such process, `EPERM` when
- * `ptraceMayAccess(PTRACE_MODE_READ_REALCREDS)` denies (another user's process, or one that is not
- * dumpable, without `CAP_SYS_PTRACE`), `EINVAL` for a process with no mm, `EFAULT` for a bad
- * array, `ENOMEM` for more entries than a status array can hold, then `ENODEV` for a node that
- * does not exist or has no memory and `EACCES` for a node outside the process's cpuset. Nodes are
- * all checked before any page moves, so a call that fails changes nothing (Linux moves the
- * entries before the bad one first).
+ * Whole-call errors come in the kernel's order. Before anything is read: `EINVAL` for unknown
+ * flags and `EPERM` for `MPOL_MF_MOVE_ALL` without `CAP_SYS_NICE` (`kernel_move_pages()`), then
+ * `ESRCH` for no such process, `EPERM` when `ptraceMayAccess(PTRACE_MODE_READ_REALCREDS)` denies
+ * (another user's process, or one that is not dumpable, without `CAP_SYS_PTRACE`) and `EINVAL`
+ * for a process with no mm (`find_mm_struct()`, which also takes the process's cpuset nodes), then
+ * the model's own `EFAULT` for a `pages` that is not an array and `ENOMEM` for more entries than
+ * a fresh status array can hold. Met entry by entry in `do_pages_move()`: `EFAULT` for an entry
+ * of `pages` or `nodes` that cannot be read, `ENODEV` for a node that does not exist or has no
+ * memory, `EACCES` for a node outside the cpuset taken at the start; the run queued before that
+ * entry is still migrated (the kernel's `out_flush`), then the call fails. `EFAULT` also when a
+ * status cannot be written (an entry past the end of the caller's status array).
  *
  * Each page's status is its node, or a negative errno: `-EFAULT` (no mapping, or the zero page),
  * `-ENOENT` (not present), `-EACCES` (shared, without `MPOL_MF_MOVE_ALL`), `-EBUSY` (cannot be
- * isolated, for example a second address in a folio already queued), and for pages whose
- * migration failed the errno it failed with: `-ENOMEM` (no memory on the target node),
- * `-EIO`/`-EINVAL` (a dirty file page that could not be written back), `-EBUSY` (writeback),
- * `-EAGAIN` (still pinned after every retry), `-EHWPOISON`. The call returns the number of pages
- * that were queued and not migrated. Linux since 4.17 stops at the first batch with failures and
- * returns that batch's failures plus the entries not yet looked at, leaving their statuses
- * unwritten; here every entry is processed and gets a status, as the man page describes.
+ * isolated, for example a second address in a folio already queued). Runs of entries with the
+ * same node are migrated together, and a run's statuses are stored only when all of it migrated.
+ * When `migrate_pages()` fails pages of a run, the call stops there and returns those failures
+ * plus the entries after the run, never attempted; the run's statuses and the later ones are left
+ * as they were. When it fails with an errno (`-ENOMEM`), the call fails with it, also leaving the
+ * run's statuses as they were. This follows Linux since 4.17 (commit a49bd4d71637, "mm, numa:
+ * rework do_pages_move") with commit 5984fabb6e82 ("mm: move_pages: report the number of
+ * non-attempted pages", 5.6).
  *
  * @module
  */
 import { Effect } from "effect";
-import { ERRNO, type ErrnoError, errno } from "../errno";
+import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
 import { CAP_SYS_NICE } from "../include/capability";
 import { __GFP_COMP, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import { MPOL_MF_MOVE, MPOL_MF_MOVE_ALL } from "../include/mempolicy";
-import type { MovePagesResult, NewFolioFn } from "../include/migrate";
+import {
+  MOVE_PAGES_STATUS_UNWRITTEN,
+  type MovePagesResult,
+  type MovePagesStatus,
+  type NewFolioFn,
+} from "../include/migrate";
 import { MIGRATE_SYNC, MR_SYSCALL } from "../include/migrate_mode";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
-import { MAX_NUMNODES } from "../lib/numa";
+import { MAX_NUMNODES, NUMA_NO_NODE } from "../lib/numa";
 import { folioWalkEntry } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { kvmalloc } from "./util";
+
+/** `DO_PAGES_STAT_CHUNK_NR`: `do_pages_stat()` reads addresses and writes statuses 16 at a time. */
+const DO_PAGES_STAT_CHUNK_NR = 16;
 
 /** The page mapped at `addr` (`follow_page` with `FOLL_DUMP`): a PFN, or a negative errno. */
 const followPage = (k: Kernel, task: Task, addr: number): number => {
@@ -53,17 +66,20 @@ const followPage = (k: Kernel, task: Task, addr: number): number => {
 };
 
 /**
- * Checks the whole call; returns the target task and the status array to fill, or the error,
- * changing nothing. `ENOMEM` when the host cannot allocate a status array of that many entries.
+ * The checks `kernel_move_pages()` and `find_mm_struct()` make before anything is read; returns the
+ * target task, its cpuset nodes as `find_mm_struct()` takes them (`cpuset_mems_allowed()`) and the
+ * number of entries, or the error. `pages` must be array-like, or the model cannot tell how many
+ * entries there are (`EFAULT`).
  */
 const checkCall = (
   k: Kernel,
   caller: Task,
   pid: number,
   pages: ArrayLike<number>,
-  nodes: ArrayLike<number> | null,
   flags: number,
-): { readonly target: Task; readonly status: Int32Array } | ErrnoError => {
+):
+  | { readonly target: Task; readonly taskNodes: readonly number[]; readonly nrPages: number }
+  | ErrnoError => {
   if (!Number.isInteger(flags) || flags & ~(MPOL_MF_MOVE | MPOL_MF_MOVE_ALL)) {
     return errno("EINVAL", `move_pages: unknown flags ${flags}`);
   }
@@ -78,44 +94,103 @@ const checkCall = (
       `move_pages: process ${caller.pid} may not move the pages of process ${pid}`,
     );
   }
+  const taskNodes = [...target.memsAllowed];
   if (!target.mm) return errno("EINVAL", `move_pages: process ${pid} has no mm`);
-  const count = pages?.length;
-  if (!Number.isSafeInteger(count) || count < 0 || (nodes !== null && !(nodes?.length >= count))) {
-    return errno("EFAULT", "move_pages: the pages or nodes array is bad");
+  const nrPages = pages?.length;
+  if (!Number.isSafeInteger(nrPages) || nrPages < 0) {
+    return errno("EFAULT", "move_pages: the pages array is bad");
   }
-  const status = kvmalloc(() => new Int32Array(count));
-  if (!status) return errno("ENOMEM", `move_pages: no memory for ${count} status entries`);
-  for (let i = 0; i < count; i++) {
-    if (!Number.isSafeInteger(pages[i]))
-      return errno("EFAULT", `move_pages: pages[${i}] is not an address`);
-  }
-  if (nodes) {
-    for (let i = 0; i < count; i++) {
-      const node = nodes[i]!;
-      if (!Number.isInteger(node) || node < 0 || node >= MAX_NUMNODES || !k.nodeHasMemory(node)) {
-        return errno("ENODEV", `move_pages: nodes[${i}] = ${node} does not exist or has no memory`);
-      }
-      if (!target.memsAllowed.includes(node)) {
-        return errno("EACCES", `move_pages: node ${node} is not allowed for process ${target.pid}`);
-      }
-    }
-  }
-  return { target, status };
+  return { target, taskNodes, nrPages };
 };
 
-/** `do_pages_stat()`: the node of each page. */
-const pagesStat = (k: Kernel, target: Task, pages: ArrayLike<number>, status: Int32Array): void => {
-  for (let i = 0; i < status.length; i++) {
-    const pfn = followPage(k, target, pages[i]!);
-    status[i] = pfn < 0 ? pfn : k.mem.pfnToNid(pfn);
+/** Whether the caller's status array takes writes at all (a frozen array faults on every one). */
+const statusWritable = (status: MovePagesStatus): boolean =>
+  status instanceof Int32Array || (Array.isArray(status) && !Object.isFrozen(status));
+
+/**
+ * `store_status()`: writes `value` to the `nr` statuses from `start`, in order. 0, or `-EFAULT`
+ * at the first entry that cannot be written (past the end of the caller's array); the entries
+ * before it stay written, as `put_user()` leaves them.
+ */
+const storeStatus = (status: MovePagesStatus, start: number, value: number, nr: number): number => {
+  if (nr > 0 && !statusWritable(status)) return -ERRNO.EFAULT;
+  for (let i = start; i < start + nr; i++) {
+    if (i >= status.length) return -ERRNO.EFAULT;
+    status[i] = value;
   }
+  return 0;
+};
+
+const statusFault = (i: number): ErrnoError =>
+  errno("EFAULT", `move_pages: status[${i}] cannot be written`);
+
+/**
+ * `do_pages_stat()`: the node of each page, `DO_PAGES_STAT_CHUNK_NR` entries at a time. A chunk
+ * whose addresses cannot all be read, or whose statuses cannot all be written, ends the call with
+ * `EFAULT`; the chunks before it keep their statuses (`do_pages_stat_array()` finds each page with
+ * `folio_walk_start()`: `-EFAULT` without a VMA or for the zero page, `-ENOENT` when not present).
+ */
+const pagesStat = (
+  k: Kernel,
+  target: Task,
+  nrPages: number,
+  pages: ArrayLike<number>,
+  status: MovePagesStatus,
+): ErrnoError | null => {
+  const chunk = new Int32Array(DO_PAGES_STAT_CHUNK_NR);
+  for (let start = 0; start < nrPages; start += DO_PAGES_STAT_CHUNK_NR) {
+    const chunkNr = Math.min(nrPages - start, DO_PAGES_STAT_CHUNK_NR);
+    for (let i = start; i < start + chunkNr; i++) {
+      if (!Number.isSafeInteger(pages[i]))
+        return errno("EFAULT", `move_pages: pages[${i}] is not an address`);
+    }
+    for (let j = 0; j < chunkNr; j++) {
+      const pfn = followPage(k, target, pages[start + j]!);
+      chunk[j] = pfn < 0 ? pfn : k.mem.pfnToNid(pfn);
+    }
+    for (let j = 0; j < chunkNr; j++) {
+      if (storeStatus(status, start + j, chunk[j]!, 1)) return statusFault(start + j);
+    }
+  }
+  return null;
 };
 
 /**
- * `add_page_for_migration()`: isolates the folio of the page at `addr` onto `list`. Returns 1 when
- * queued, 0 when it is already on `node`, or a negative errno for its status.
+ * What `do_pages_move()` reads for entry `i` before it queues it: the entry's address and node, or
+ * the whole-call error it meets (`EFAULT` for an entry of `pages` or `nodes` that cannot be read,
+ * `ENODEV` for a node that does not exist or has no memory, `EACCES` for one outside `taskNodes`).
  */
-const addPageForMigration = (
+const readEntry = (
+  k: Kernel,
+  target: Task,
+  taskNodes: readonly number[],
+  pages: ArrayLike<number>,
+  nodes: ArrayLike<number>,
+  i: number,
+): { readonly addr: number; readonly node: number } | ErrnoError => {
+  const addr = pages[i]!;
+  if (!Number.isSafeInteger(addr))
+    return errno("EFAULT", `move_pages: pages[${i}] is not an address`);
+  const length = nodes?.length;
+  if (!Number.isSafeInteger(length) || i >= length)
+    return errno("EFAULT", `move_pages: nodes[${i}] cannot be read`);
+  const node = nodes[i]!;
+  if (!Number.isInteger(node) || node < 0 || node >= MAX_NUMNODES || !k.nodeHasMemory(node)) {
+    return errno("ENODEV", `move_pages: nodes[${i}] = ${node} does not exist or has no memory`);
+  }
+  if (!taskNodes.includes(node)) {
+    return errno("EACCES", `move_pages: node ${node} is not allowed for process ${target.pid}`);
+  }
+  return { addr, node };
+};
+
+/**
+ * `add_folio_for_migration()`: isolates the folio of the page at `addr` onto `list`. Returns 1
+ * when queued, 0 when it is already on `node`, or a negative errno for its status: `-EFAULT` (no
+ * VMA, or the zero page), `-ENOENT` (not present), `-EACCES` (shared, without `migrateAll`),
+ * `-EBUSY` (cannot be isolated).
+ */
+const addFolioForMigration = (
   k: Kernel,
   target: Task,
   addr: number,
@@ -224,113 +299,161 @@ export const isolateFoliosToList = (
   });
 
 /**
- * `alloc_migration_target()` (`mm/migrate.c`) with a `migration_target_control` of one node and
- * `__GFP_THISNODE`: the destination allocator `move_pages(2)` hands to `migrate_pages()`.
+ * `alloc_migration_target()` (`mm/migrate.c`): the destination allocator a caller hands to
+ * `migrate_pages()`. With no `nmask` its `migration_target_control` is one node and
+ * `__GFP_THISNODE`, as `move_pages(2)` builds it; with `nmask` (memory offlining's
+ * `do_migrate_range()`) the folio may go to any node of the mask, nearest to `node` first.
  *
  * @category Page migration
  */
 export const allocMigrationTarget =
-  (k: Kernel, node: number): NewFolioFn =>
+  (k: Kernel, node: number, nmask: readonly number[] | null = null): NewFolioFn =>
   (src: number): number => {
     const order = k.memmap.folioOrder(src);
     const pfn = k.pageAlloc.allocPages(
       node,
       order,
-      GFP_HIGHUSER_MOVABLE | __GFP_THISNODE | (order > 0 ? __GFP_COMP : 0),
+      GFP_HIGHUSER_MOVABLE | (nmask ? 0 : __GFP_THISNODE) | (order > 0 ? __GFP_COMP : 0),
+      nmask,
     );
     if (pfn >= 0 && k.memmap.test(src, PG_hugetlb)) k.memmap.set(pfn, PG_hugetlb);
     return pfn;
   };
 
 /**
- * `do_pages_move()`: runs of consecutive entries with the same target node are queued and
- * migrated as one `migrate_pages()` call, `MIGRATE_SYNC`, `MR_SYSCALL`.
+ * `do_pages_move()` (`mm/migrate.c`): entries are queued in runs with the same target node; a run
+ * is migrated by one `migrate_pages()` call (`MIGRATE_SYNC`, `MR_SYSCALL`) when the node changes,
+ * when an entry is not queued (its status stored first), or at the end. Returns the kernel's
+ * return value: 0, or the pages of the failed run not migrated plus the entries not attempted;
+ * fails with the whole-call error.
  */
 const pagesMove = (
   k: Kernel,
   caller: Task,
   target: Task,
+  taskNodes: readonly number[],
+  nrPages: number,
   pages: ArrayLike<number>,
   nodes: ArrayLike<number>,
   migrateAll: boolean,
-  status: Int32Array,
-) =>
+  status: MovePagesStatus,
+): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
     const list = new FolioList(k.memmap.lru);
-    const queued: number[] = [];
-    let notMigrated = 0;
-    let current = -1;
-    const flush = Effect.gen(function* () {
-      if (queued.length === 0) return;
-      const errors = new Map<number, number>();
-      const { rc } = yield* migratePages(
-        k,
-        list,
-        allocMigrationTarget(k, current),
-        null,
-        MIGRATE_SYNC,
-        MR_SYSCALL,
-        { errors, caller },
+    let current = NUMA_NO_NODE;
+    let start = 0;
+    /**
+     * `move_pages_and_store_status()`: migrates the run `[start, i)` queued for `current`. 0 when
+     * it all migrated and its statuses are stored; else the run's failures plus the `nrPages - i`
+     * entries not attempted, or a negative errno (`migrate_pages()`'s, or `-EFAULT` when a status
+     * cannot be written), with the run's statuses left as they were.
+     */
+    const moveAndStoreStatus = (i: number) =>
+      Effect.gen(function* () {
+        if (list.isEmpty) return 0;
+        // do_move_pages_to_node()
+        const { rc } = yield* migratePages(
+          k,
+          list,
+          allocMigrationTarget(k, current),
+          null,
+          MIGRATE_SYNC,
+          MR_SYSCALL,
+          { caller },
+        );
+        if (rc !== 0) {
+          if (!list.isEmpty) putbackMovablePages(k, list);
+          return rc > 0 ? rc + nrPages - i : rc;
+        }
+        return storeStatus(status, start, current, i - start);
+      });
+    /** The call's end: its return value, or the error an errno names. */
+    const finish = (err: number, at: number): Effect.Effect<number, ErrnoError> => {
+      if (err >= 0) return Effect.succeed(err);
+      if (err === -ERRNO.EFAULT)
+        return Effect.fail(statusFault(statusWritable(status) ? status.length : at));
+      return Effect.fail(
+        errno(errnoName(err) ?? "EIO", `move_pages: migrate_pages() failed with ${err}`),
       );
-      if (!list.isEmpty) putbackMovablePages(k, list);
-      for (const i of queued) {
-        const pfn = followPage(k, target, pages[i]!);
-        if (pfn >= 0 && k.mem.pfnToNid(pfn) === current) {
-          status[i] = current;
-          continue;
-        }
-        status[i] =
-          pfn < 0 ? pfn : (errors.get(k.memmap.folioOf(pfn)) ?? (rc < 0 ? rc : -ERRNO.EAGAIN));
-        notMigrated++;
-      }
-      queued.length = 0;
-    });
+    };
     try {
-      for (let i = 0; i < status.length; i++) {
-        const node = nodes[i]!;
-        if (node !== current) {
-          yield* flush;
-          current = node;
+      let i = 0;
+      let failure: ErrnoError | null = null;
+      for (; i < nrPages; i++) {
+        const entry = readEntry(k, target, taskNodes, pages, nodes, i);
+        if (entry instanceof Error) {
+          failure = entry;
+          break;
         }
-        const err = addPageForMigration(k, target, pages[i]!, node, list, migrateAll);
-        if (err > 0) {
-          queued.push(i);
-          continue;
+        if (current === NUMA_NO_NODE) {
+          current = entry.node;
+          start = i;
+        } else if (entry.node !== current) {
+          const err = yield* moveAndStoreStatus(i);
+          if (err) return yield* finish(err, start);
+          start = i;
+          current = entry.node;
         }
-        status[i] = err === 0 ? node : err;
-        yield* flush;
+        const err = addFolioForMigration(k, target, entry.addr, current, list, migrateAll);
+        if (err > 0) continue;
+        if (storeStatus(status, i, err === 0 ? current : err, 1)) {
+          failure = statusFault(i);
+          break;
+        }
+        const flushed = yield* moveAndStoreStatus(i);
+        // Entry i is not queued, so it is not among the entries not attempted.
+        if (flushed) return yield* finish(flushed > 0 ? flushed - 1 : flushed, start);
+        current = NUMA_NO_NODE;
       }
-      yield* flush;
+      // out_flush: the queued run still migrates; an error met on the way wins over its result.
+      const flushed = yield* moveAndStoreStatus(i);
+      if (failure) return yield* Effect.fail(failure);
+      return yield* finish(flushed, start);
     } finally {
       list.release();
     }
-    return notMigrated;
   });
 
-/** `move_pages(2)`: moves (or, with `nodes` null, queries) pages of process `pid` (0: the caller). */
-export const doMovePages = (
+/**
+ * `move_pages(2)` (`kernel_move_pages()`, `mm/migrate.c`): moves (or, with `nodes` null, queries)
+ * pages of process `pid` (0: the caller), writing each entry's status into `status`, or into a
+ * fresh `Int32Array` filled with {@link MOVE_PAGES_STATUS_UNWRITTEN} when the caller passes none.
+ *
+ * @category Page migration
+ */
+export const doMovePages = <S extends MovePagesStatus = Int32Array>(
   k: Kernel,
   caller: Task,
   pid: number,
   pages: ArrayLike<number>,
   nodes: ArrayLike<number> | null,
   flags: number,
-): Effect.Effect<MovePagesResult, ErrnoError> =>
+  status?: S,
+): Effect.Effect<MovePagesResult<S>, ErrnoError> =>
   Effect.suspend(() => {
-    const checked = checkCall(k, caller, pid, pages, nodes, flags);
+    const checked = checkCall(k, caller, pid, pages, flags);
     if (checked instanceof Error) return Effect.fail(checked);
-    const { target, status } = checked;
-    if (!nodes) {
-      pagesStat(k, target, pages, status);
-      return Effect.succeed({ rc: 0, status });
+    const { target, taskNodes, nrPages } = checked;
+    let out: MovePagesStatus | undefined = status;
+    if (out === undefined) {
+      out = kvmalloc(() => new Int32Array(nrPages).fill(MOVE_PAGES_STATUS_UNWRITTEN)) ?? undefined;
+      if (!out)
+        return Effect.fail(errno("ENOMEM", `move_pages: no memory for ${nrPages} status entries`));
+    }
+    const result = out as S;
+    if (nodes === null) {
+      const failed = pagesStat(k, target, nrPages, pages, result);
+      return failed ? Effect.fail(failed) : Effect.succeed({ rc: 0, status: result });
     }
     return pagesMove(
       k,
       caller,
       target,
+      taskNodes,
+      nrPages,
       pages,
       nodes,
       (flags & MPOL_MF_MOVE_ALL) !== 0,
-      status,
-    ).pipe(Effect.map((rc) => ({ rc, status })));
+      result,
+    ).pipe(Effect.map((rc) => ({ rc, status: result })));
   });

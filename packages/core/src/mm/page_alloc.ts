@@ -523,6 +523,31 @@ export class BuddyAllocator implements PageAllocator {
     this.setPageblockRange(this.zones[this.mem.pfnToNid(pfn)]!, pfn, nrPages, mt);
   }
 
+  /**
+   * `__offline_isolated_pages()` (`mm/page_alloc.c`): takes every free block of the isolated
+   * range `[start, end)` off its free list for good and marks its pages reserved, as memory
+   * offlining leaves them; hwpoisoned pages and `PageOffline` pages nobody holds are skipped.
+   * Returns the pages taken. Every other page of the range must already be free
+   * (`test_pages_isolated()`).
+   */
+  offlineIsolatedPages(start: number, end: number): number {
+    const m = this.memmap;
+    const zone = this.zones[this.mem.pfnToNid(start)]!;
+    let taken = 0;
+    for (let pfn = start; pfn < end; ) {
+      if (!(m.flags[pfn]! & PG_buddy)) {
+        pfn++;
+        continue;
+      }
+      const nr = 2 ** m.order[pfn]!;
+      this.delFromFreeList(zone, pfn, m.order[pfn]!);
+      for (let i = 0; i < nr; i++) m.flags[pfn + i] = PG_reserved;
+      taken += nr;
+      pfn += nr;
+    }
+    return taken;
+  }
+
   /** Free base pages on a node (`node_page_state(NR_FREE_PAGES)`); 0 for a node that does not exist. */
   nodeFreePages(nid: number): number {
     return this.zones[nid]?.freePages ?? 0;
@@ -622,6 +647,12 @@ export const allocContigRange = (
       return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${busy} cannot move`));
     }
     const pa = k.pageAlloc;
+    // set_migratetype_isolate(): a pageblock someone else isolated (an offline) is EBUSY.
+    const zone = pa.zones[nid]!;
+    for (let pfn = start; pfn < start + nr; pfn += 2 ** pa.pageblockOrder) {
+      if (zone.pageblockMigratetype(pfn) === MIGRATE_ISOLATE)
+        return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${pfn} is isolated`));
+    }
     pa.setMigratetype(start, nr, MIGRATE_ISOLATE);
     const restore = () => pa.setMigratetype(start, nr, MIGRATE_MOVABLE);
     const list = new FolioList(k.memmap.lru);

@@ -13,12 +13,15 @@ import { type ErrnoError, type ErrnoName, isErrnoError } from "../errno";
 import type { Folio } from "../include/folio";
 import type { KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import type { MovePagesResult } from "../include/migrate";
+import type { Migrator } from "../include/migrate_copy_offload";
+import type { MigrateReason } from "../include/migrate_mode";
 import { MAP_ANONYMOUS, MAP_PRIVATE } from "../include/mman";
 import { ptePfn } from "../include/pgtable";
 import { Kernel } from "../init/main";
 import { FolioList } from "../lib/list";
 import { checkKernelConsistency } from "../mm/debug";
 import { folioWalkEntry } from "../mm/memory";
+import { migrateFoliosMcCopy } from "../mm/migrate";
 
 /**
  * Runs a synchronous kernel call and returns its value; throws what it fails with.
@@ -222,3 +225,46 @@ export const waitUntil = (predicate: () => boolean): Effect.Effect<void> =>
         check();
       }),
   );
+
+/**
+ * What {@link recordingMigrator} saw: every reason its `shouldBatch` was asked about, in order,
+ * and how many batches it copied.
+ *
+ * @category Testing
+ */
+export interface MigratorRecord {
+  /** The migrator to register (`k.migrateOffload.register(migrator, mask)`). */
+  readonly migrator: Migrator;
+  /** Each reason `shouldBatch` was asked about, in order. */
+  readonly reasons: MigrateReason[];
+  /** The batches `offloadCopy` copied. */
+  readonly copies: () => number;
+}
+
+/**
+ * A migrator that takes every batch it is offered and copies it on the CPU
+ * (`migrateFoliosMcCopy`), recording the reasons it is asked about: what a test of a
+ * `migrate_pages()` caller registers, with the reason mask under test, to see which of that
+ * caller's batches reach a migrator. No kernel symbol: a `struct migrator`
+ * (`include/linux/migrate_copy_offload.h`) with no owner.
+ *
+ * @category Testing
+ */
+export const recordingMigrator = (k: KernelInterface, name = "recorder"): MigratorRecord => {
+  const reasons: MigrateReason[] = [];
+  let copies = 0;
+  const migrator: Migrator = {
+    name,
+    owner: null,
+    shouldBatch: (reason) => {
+      reasons.push(reason);
+      return true;
+    },
+    offloadCopy: (dst, src) =>
+      Effect.sync(() => {
+        copies++;
+        return migrateFoliosMcCopy(k, dst, src);
+      }),
+  };
+  return { migrator, reasons, copies: () => copies };
+};

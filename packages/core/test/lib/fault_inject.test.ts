@@ -2,6 +2,7 @@ import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   type BatchCopier,
+  ERRNO,
   type ErrnoError,
   type Migrator,
   MPOL_MF_MOVE,
@@ -22,38 +23,48 @@ const setup = (pages: number) => {
   const p = run(k.createProcess());
   const addr = mapPattern(p, pages * 4096, 3);
   const addrs = Array.from({ length: pages }, (_, i) => addr + i * 4096);
-  const move = (node: number) =>
-    Effect.runPromise(
-      p.movePages(
-        0,
-        addrs,
-        addrs.map(() => node),
-        MPOL_MF_MOVE,
-      ),
+  const moveAll = (node: number) =>
+    p.movePages(
+      0,
+      addrs,
+      addrs.map(() => node),
+      MPOL_MF_MOVE,
     );
-  /** One `move_pages` call per page, so each is its own `migrate_pages()` call. */
+  const move = (node: number) => Effect.runPromise(moveAll(node));
+  /**
+   * One `move_pages` call per page, so each is its own `migrate_pages()` call: the page's status,
+   * or the call's negative errno (a `migrate_pages()` that fails with `-ENOMEM` fails the call).
+   */
   const moveEach = async (node: number) => {
     const status: number[] = [];
-    for (const a of addrs)
-      status.push((await Effect.runPromise(p.movePages(0, [a], [node], MPOL_MF_MOVE))).status[0]!);
+    for (const a of addrs) {
+      const outcome = Effect.match(p.movePages(0, [a], [node], MPOL_MF_MOVE), {
+        onFailure: (e) => -ERRNO[e.errno],
+        onSuccess: (r) => r.status[0]!,
+      });
+      status.push(await Effect.runPromise(outcome));
+    }
     return status;
   };
-  return { k, p, addr, move, moveEach };
+  return { k, p, addr, addrs, move, moveAll, moveEach };
 };
 
 describe("fail_page_alloc", () => {
-  it("fails the allocations its attributes select, then stops; statuses say -ENOMEM", async () => {
-    const { k, p, addr, move, moveEach } = setup(6);
+  it("fails the allocations its attributes select, then stops; the calls fail with ENOMEM", async () => {
+    const { k, p, addr, addrs, moveAll, moveEach } = setup(6);
     expect(k.pageAlloc.failPageAlloc.arm({ times: 2, interval: 2 })).toBeNull();
     // Every second destination allocation fails, twice: pages 1 and 3.
     expect(await moveEach(1)).toEqual([1, -12, 1, -12, 1, 1]);
     expect(k.pageAlloc.failPageAlloc.failed).toBe(2);
     expect(k.pageAlloc.failPageAlloc.armed).toBe(false);
     // Within one migrate_pages() call, -ENOMEM for a small folio ends the batch: the folios
-    // not yet unmapped are not tried and share the error, as in the kernel. Pages 1 and 3 are
-    // on node 0 already; the third allocation, page 4's, fails.
+    // not yet unmapped are not tried, and move_pages() fails with ENOMEM, as in the kernel
+    // (do_pages_move() returns migrate_pages()'s errno). Pages 1 and 3 are on node 0 already;
+    // the third allocation, page 4's, fails, so pages 4 and 5 stay on node 1.
     k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 3 });
-    expect([...(await move(0)).status]).toEqual([0, 0, 0, 0, -12, -12]);
+    const failed = Effect.match(moveAll(0), { onFailure: (e) => e.errno, onSuccess: () => "ok" });
+    expect(await Effect.runPromise(failed)).toBe("ENOMEM");
+    expect(addrs.map((a) => run(p.nodeOf(a)))).toEqual([0, 0, 0, 0, 1, 1]);
     expectBytes(run(p.read(addr, 6 * 4096)), pattern(6 * 4096, 3));
     expectConsistent(k);
   });

@@ -16,11 +16,9 @@ import {
   MAP_PRIVATE,
   MIGRATE_RECLAIMABLE,
   MIGRATE_SYNC,
-  type Migrator,
   MPOL_BIND,
   MR_COMPACTION,
   MR_SYSCALL,
-  migrateFoliosMcCopy,
   type TraceEvent,
 } from "../../src/index";
 import {
@@ -29,6 +27,7 @@ import {
   expectConsistent,
   expectErrno,
   fragmentNode,
+  recordingMigrator,
   run,
   runP,
   waitUntil,
@@ -315,32 +314,18 @@ describe("compaction (mm/compaction.c)", () => {
   it("a migrator sees compaction's batches when its reason mask includes compaction, and not otherwise", async () => {
     for (const mask of [1 << MR_COMPACTION, 1 << MR_SYSCALL]) {
       const k = boot();
-      const reasons: number[] = [];
-      let copies = 0;
-      const m: Migrator = {
-        name: "recorder",
-        owner: null,
-        shouldBatch: (reason) => {
-          reasons.push(reason);
-          return true;
-        },
-        offloadCopy: (dst, src) =>
-          Effect.sync(() => {
-            copies++;
-            return migrateFoliosMcCopy(k, dst, src);
-          }),
-      };
-      run(k.migrateOffload.register(m, mask));
+      const { migrator, reasons, copies } = recordingMigrator(k);
+      run(k.migrateOffload.register(migrator, mask));
       const frag = await runP(fragmentNode(k, { nid: 1 }));
       await runP(k.fs.write("/proc/sys/vm/compact_memory", "1"));
       expect(k.vmstat.get("pgmigrate_success")).toBeGreaterThan(0);
       if (mask === 1 << MR_COMPACTION) {
         expect(reasons.length).toBeGreaterThan(0);
         expect(new Set(reasons)).toEqual(new Set([MR_COMPACTION]));
-        expect(copies).toBeGreaterThan(0);
+        expect(copies()).toBeGreaterThan(0);
       } else {
         expect(reasons).toEqual([]);
-        expect(copies).toBe(0);
+        expect(copies()).toBe(0);
       }
       expect(await runP(frag.intact())).toBe(true);
       await runP(frag.release());

@@ -13,6 +13,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MIGRATE_SYNC,
+  MOVE_PAGES_STATUS_UNWRITTEN,
   type MovePagesResult,
   MPOL_BIND,
   MPOL_MF_MOVE,
@@ -107,14 +108,42 @@ describe("move_pages: whole-call errors, in the kernel's order", () => {
     expectErrno(p.movePages(0, null as never, [1]), "EFAULT");
   });
 
-  it("ENODEV for a node that does not exist or has no memory, and nothing moves", () => {
+  it("ENODEV for a node that does not exist or has no memory, after the entries before it moved", () => {
     const k = boot({ nodes: ["16M", "16M", 0] });
     const p = run(k.createProcess());
     const addr = run(p.mmap(8192));
     run(p.write(addr, new Uint8Array(8192).fill(1)));
-    for (const bad of [2, 3, 64, -1])
+    for (const bad of [2, 3, 64, -1]) {
+      run(p.movePages(0, [addr], [0]));
       expectErrno(p.movePages(0, [addr, addr + 4096], [1, bad]), "ENODEV");
-    expect(run(p.nodeOf(addr))).toBe(0);
+      // do_pages_move() meets the bad node at entry 1 and flushes the run before it (out_flush).
+      expect(run(p.nodeOf(addr))).toBe(1);
+      expect(run(p.nodeOf(addr + 4096))).toBe(0);
+    }
+  });
+
+  it("ENODEV midway on a two-node machine: [0, 0] to [1, 7] moves the first page", () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(8192));
+    run(p.write(addr, new Uint8Array(8192).fill(1)));
+    expectErrno(p.movePages(0, [addr, addr + 4096], [1, 7]), "ENODEV");
+    expect(run(p.nodeOf(addr))).toBe(1);
+    expect(run(p.nodeOf(addr + 4096))).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("ENODEV before anything is queued changes nothing; a run already flushed stays moved", () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(3 * 4096));
+    run(p.write(addr, new Uint8Array(3 * 4096).fill(1)));
+    expectErrno(p.movePages(0, [addr, addr + 4096], [7, 1]), "ENODEV");
+    expect(run(p.nodeOf(addr + 4096))).toBe(0);
+    // Entry 1 ends the first run (node change), entry 2 fails: both runs before it moved.
+    expectErrno(p.movePages(0, [addr, addr + 4096, addr + 8192], [1, 0, -1]), "ENODEV");
+    expect([addr, addr + 4096, addr + 8192].map((a) => run(p.nodeOf(a)))).toEqual([1, 0, 0]);
+    expectConsistent(k);
   });
 
   it("EACCES for a node outside the cpuset", () => {
@@ -123,6 +152,211 @@ describe("move_pages: whole-call errors, in the kernel's order", () => {
     const addr = run(p.mmap(4096));
     run(p.write(addr, new Uint8Array([1])));
     expectErrno(p.movePages(0, [addr], [2]), "EACCES");
+    expect(run(p.nodeOf(addr))).toBe(0);
+    // Met at entry 1, after entry 0 was queued: the queued run still moves (out_flush).
+    const second = run(p.mmap(4096));
+    run(p.write(second, new Uint8Array([2])));
+    expectErrno(p.movePages(0, [addr, second], [1, 2]), "EACCES");
+    expect(run(p.nodeOf(addr))).toBe(1);
+    expect(run(p.nodeOf(second))).toBe(0);
+  });
+});
+
+/** A caller-initialised status array: every entry the call does not write stays `-99`. */
+const SENTINEL = -99;
+const sentinels = (n: number) => new Int32Array(n).fill(SENTINEL);
+/** The errno a failed call ends with, or "ok". */
+const outcome = (e: Effect.Effect<unknown, { readonly errno: string }>) =>
+  Effect.runSync(Effect.match(e, { onFailure: (err) => err.errno, onSuccess: () => "ok" }));
+const migrateCalls = (events: readonly TraceEvent[]) =>
+  events.filter((e) => e.event === "mm_migrate_pages_start").length;
+
+describe("move_pages: runs and flushes, as do_pages_move() (mm/migrate.c) makes them", () => {
+  it("two pages on node 0 to [1, 7] on a two-node machine: the first moves, the call fails with ENODEV, status[0] is 1", () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 4096, 1, false);
+    const status = sentinels(2);
+    // Entry 1's node 7 does not exist: out_flush migrates the run [0] and stores its status.
+    expect(outcome(p.movePages(0, [addr, addr + 4096], [1, 7], MPOL_MF_MOVE, status))).toBe(
+      "ENODEV",
+    );
+    expect([...status]).toEqual([1, SENTINEL]);
+    expect([run(p.nodeOf(addr)), run(p.nodeOf(addr + 4096))]).toEqual([1, 0]);
+    expectBytes(run(p.read(addr, 2 * 4096)), pattern(2 * 4096, 1));
+    expectConsistent(k);
+  });
+
+  it("flushes a run when the node changes and when an entry is not queued (its status stored first)", () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * 4096, 2, false);
+    const events: TraceEvent[] = [];
+    const off = k.trace.subscribe((e) => events.push(e));
+    // [0, 1] to node 1; the node changes at entry 2, already on node 0 (status 0, nothing
+    // queued); entry 3 starts a new run. Two migrate_pages() calls.
+    const r = run(p.movePages(0, pagesOf(addr, 4), [1, 1, 0, 1], MPOL_MF_MOVE, sentinels(4)));
+    off();
+    expect(r.rc).toBe(0);
+    expect([...r.status]).toEqual([1, 1, 0, 1]);
+    expect(migrateCalls(events)).toBe(2);
+    expect(pagesOf(addr, 4).map((a) => run(p.nodeOf(a)))).toEqual([1, 1, 0, 1]);
+    expectConsistent(k);
+  });
+
+  it("stops at a run that fails: rc counts its failures and the entries not attempted; statuses beyond stay as the caller set them", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 5 * 4096, 3, false);
+    const pinned = folioAt(p, addr + 4096);
+    k.memmap.refcount[pinned.pfn]!++;
+    // Runs: [0, 1] to node 1 (entry 1 pinned, -EAGAIN after every retry), then [2..4] to node 0.
+    // The first run fails one page: rc = 1 + 3 entries never attempted (5984fabb6e82), and no
+    // status is written (move_pages_and_store_status() stores only a run that all migrated).
+    const status = [SENTINEL, SENTINEL, SENTINEL, SENTINEL, SENTINEL];
+    const r = run(p.movePages(0, pagesOf(addr, 5), [1, 1, 0, 0, 0], MPOL_MF_MOVE, status));
+    expect(r.rc).toBe(4);
+    expect(r.status).toBe(status);
+    expect(status).toEqual(Array(5).fill(SENTINEL));
+    // Entry 0 of the failed run did migrate, and stays moved.
+    expect(pagesOf(addr, 5).map((a) => run(p.nodeOf(a)))).toEqual([1, 0, 0, 0, 0]);
+    k.folioPut(pinned);
+    expectBytes(run(p.read(addr, 5 * 4096)), pattern(5 * 4096, 3));
+    expectConsistent(k);
+  });
+
+  it("a run that fails at an entry that is not queued: that entry's status is written and not counted", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * 4096, 4, false);
+    const pinned = folioAt(p, addr);
+    k.memmap.refcount[pinned.pfn]!++;
+    const status = sentinels(5);
+    // Entry 2 has no mapping: its -EFAULT is stored, then the run [0, 1] fails one page.
+    // rc = 1 failure + entries 3 and 4, not attempted (do_pages_move()'s err--).
+    const r = run(
+      p.movePages(
+        0,
+        [addr, addr + 4096, 0, addr + 2 * 4096, addr + 3 * 4096],
+        [1, 1, 1, 1, 1],
+        MPOL_MF_MOVE,
+        status,
+      ),
+    );
+    expect(r.rc).toBe(3);
+    expect([...status]).toEqual([SENTINEL, SENTINEL, -ERRNO.EFAULT, SENTINEL, SENTINEL]);
+    expect(pagesOf(addr, 4).map((a) => run(p.nodeOf(a)))).toEqual([0, 1, 0, 0]);
+    k.folioPut(pinned);
+    expectConsistent(k);
+  });
+
+  it("out_flush before each whole-call error met midway: ENODEV, EACCES (cpuset), EFAULT (pages, nodes)", () => {
+    const k = boot({ nodes: ["16M", "16M", "16M"] });
+    const p = run(k.createProcess({ memsAllowed: [0, 1] }));
+    const addr = mapPattern(p, 3 * 4096, 5, false);
+    const cases: ReadonlyArray<readonly [string, ArrayLike<number>, ArrayLike<number>]> = [
+      ["ENODEV", [addr, addr + 4096, addr + 8192], [1, 1, 5]],
+      ["EACCES", [addr, addr + 4096, addr + 8192], [1, 1, 2]],
+      ["EFAULT", [addr, addr + 4096, Number.NaN], [1, 1, 1]],
+      ["EFAULT", [addr, addr + 4096, addr + 8192], [1, 1]],
+    ];
+    for (const [errnoName, pages, nodes] of cases) {
+      run(p.movePages(0, pagesOf(addr, 3), [0, 0, 0]));
+      const status = sentinels(3);
+      expect(outcome(p.movePages(0, pages, nodes, MPOL_MF_MOVE, status))).toBe(errnoName);
+      // The run [0, 1] queued before entry 2 migrated and its statuses were stored.
+      expect([...status]).toEqual([1, 1, SENTINEL]);
+      expect(pagesOf(addr, 3).map((a) => run(p.nodeOf(a)))).toEqual([1, 1, 0]);
+    }
+    expectBytes(run(p.read(addr, 3 * 4096)), pattern(3 * 4096, 5));
+    expectConsistent(k);
+  });
+
+  it("a whole-call error at entry 0 changes nothing; one after a flushed run keeps that run's statuses", () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 3 * 4096, 6, false);
+    const first = sentinels(2);
+    expect(outcome(p.movePages(0, [addr, addr + 4096], [7, 1], MPOL_MF_MOVE, first))).toBe(
+      "ENODEV",
+    );
+    expect([...first]).toEqual([SENTINEL, SENTINEL]);
+    // Entry 1 ends the first run (node change), entry 2 fails: both runs before it are stored.
+    const status = sentinels(3);
+    expect(outcome(p.movePages(0, pagesOf(addr, 3), [1, 0, -1], MPOL_MF_MOVE, status))).toBe(
+      "ENODEV",
+    );
+    expect([...status]).toEqual([1, 0, SENTINEL]);
+    expect(pagesOf(addr, 3).map((a) => run(p.nodeOf(a)))).toEqual([1, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("fails with migrate_pages()'s ENOMEM, leaving the failed run's statuses and those after it as they were", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 3 * 4096, 7, false);
+    // The first destination allocation succeeds (run [0]), the second (run [2]) fails: a small
+    // folio with no destination makes migrate_pages() return -ENOMEM, and do_pages_move()
+    // returns it (move_pages_and_store_status() stores nothing for the run).
+    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 2 })).toBeNull();
+    const status = sentinels(3);
+    expect(outcome(p.movePages(0, pagesOf(addr, 3), [1, 0, 1], MPOL_MF_MOVE, status))).toBe(
+      "ENOMEM",
+    );
+    expect([...status]).toEqual([1, 0, SENTINEL]);
+    expect(pagesOf(addr, 3).map((a) => run(p.nodeOf(a)))).toEqual([1, 0, 0]);
+    expectBytes(run(p.read(addr, 3 * 4096)), pattern(3 * 4096, 7));
+    expectConsistent(k);
+  });
+
+  it("EFAULT when a status cannot be written (store_status()), after the run it belongs to migrated", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 4096, 8, false);
+    const short = new Int32Array(1).fill(SENTINEL);
+    const failed = Effect.runSync(
+      Effect.flip(p.movePages(0, pagesOf(addr, 2), [1, 1], MPOL_MF_MOVE, short)),
+    );
+    expect([failed.errno, failed.message]).toEqual([
+      "EFAULT",
+      "move_pages: status[1] cannot be written",
+    ]);
+    expect([...short]).toEqual([1]);
+    expect(pagesOf(addr, 2).map((a) => run(p.nodeOf(a)))).toEqual([1, 1]);
+    // A frozen array takes no write at all; an entry already on its node is stored first.
+    expect(
+      outcome(p.movePages(0, [addr], [1], MPOL_MF_MOVE, Object.freeze([SENTINEL]) as never)),
+    ).toBe("EFAULT");
+    expectConsistent(k);
+  });
+
+  it("do_pages_stat() reads and writes 16 entries at a time: a bad address fails its chunk, earlier chunks are written", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 20 * 4096, 9, false);
+    const pages: number[] = pagesOf(addr, 20);
+    pages[18] = Number.NaN;
+    const status = sentinels(20);
+    expect(outcome(p.movePages(0, pages, null, 0, status))).toBe("EFAULT");
+    expect([...status]).toEqual([...Array(16).fill(0), ...Array(4).fill(SENTINEL)]);
+    // The same with a status array too short for the last chunk: the entries that fit are written.
+    const short = sentinels(18);
+    expect(outcome(p.movePages(0, pagesOf(addr, 20), null, 0, short))).toBe("EFAULT");
+    expect([...short]).toEqual(Array(18).fill(0));
+    // Without a caller array the call fills a fresh one.
+    expect([...run(p.movePages(0, pagesOf(addr, 2), null)).status]).toEqual([0, 0]);
+  });
+
+  it("fills the caller's number[] and returns it", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 4096, 10, false);
+    const status = [SENTINEL, SENTINEL, SENTINEL];
+    const r = run(p.movePages(0, [addr, 0, addr + 4096], [1, 1, 1], MPOL_MF_MOVE, status));
+    expect(r.status).toBe(status);
+    // Entry 1 is not queued: its -EFAULT is stored and the run [0] flushed; [2] is a new run.
+    expect(status).toEqual([1, -ERRNO.EFAULT, 1]);
+    expect(r.rc).toBe(0);
   });
 });
 
@@ -238,34 +472,45 @@ describe("move_pages: per-page status", () => {
     expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 1));
   });
 
-  it("reports -ENOMEM when the target node has no memory left, and returns the count not migrated", async () => {
+  it("fails with ENOMEM when the target node has no memory left; the pages moved before stay moved", async () => {
     const k = boot({ nodes: ["16M", "4M"] });
     const p = run(k.createProcess());
     const addr = mapPattern(p, 8 * MiB, 3, false);
     const pages = pagesOf(addr, 2048);
-    const r = await move(
-      p,
-      pages,
-      pages.map(() => 1),
+    // migrate_pages() returns -ENOMEM for a small folio with no destination, and do_pages_move()
+    // returns that errno: the call fails and writes no status of the run.
+    const failed = Effect.match(
+      p.movePages(
+        0,
+        pages,
+        pages.map(() => 1),
+      ),
+      { onFailure: (e) => e.errno, onSuccess: () => "ok" },
     );
-    const moved = [...r.status].filter((s) => s === 1).length;
+    expect(await Effect.runPromise(failed)).toBe("ENOMEM");
+    const moved = pages.filter((a) => run(p.nodeOf(a)) === 1).length;
     expect(moved).toBe(1024);
-    expect([...r.status].filter((s) => s === -ERRNO.ENOMEM).length).toBe(1024);
-    expect(r.rc).toBe(1024);
     expectBytes(run(p.read(addr, 8 * MiB)), pattern(8 * MiB, 3));
     expectConsistent(k);
   });
 
-  it("reports -EBUSY for a dirty file page of a filesystem without migrate_folio (fallback_migrate_folio, Linux 6.16+), and moves it once clean", async () => {
+  it("does not migrate a dirty file page of a filesystem without migrate_folio (-EBUSY in fallback_migrate_folio, Linux 6.16+): rc 1, status unwritten; it moves once clean", async () => {
     const k = boot();
     const p = run(k.createProcess());
     const file = run(k.createFile("f"));
     file.mapping.migrateFolio = false;
     const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     run(p.write(addr, new Uint8Array([1])));
-    expect((await move(p, [addr], [1])).status[0]).toBe(-ERRNO.EBUSY);
+    // A run that fails is not written back to the statuses (do_pages_move(), Linux 4.17+).
+    const dirty = await move(p, [addr], [1]);
+    expect([dirty.rc, dirty.status[0], run(p.nodeOf(addr))]).toEqual([
+      1,
+      MOVE_PAGES_STATUS_UNWRITTEN,
+      0,
+    ]);
     run(file.fsync());
-    expect((await move(p, [addr], [1])).status[0]).toBe(1);
+    const clean = await move(p, [addr], [1]);
+    expect([clean.rc, clean.status[0]]).toEqual([0, 1]);
     expect(run(p.read(addr, 1))[0]).toBe(1);
     expectConsistent(k);
   });
@@ -286,15 +531,19 @@ describe("move_pages: per-page status", () => {
     expect(run(p.read(addr, 1))[0]).toBe(9);
   });
 
-  it("fails a pinned folio with -EAGAIN after every retry, and moves it once unpinned", async () => {
+  it("fails a pinned folio (-EAGAIN) after every retry, leaving the run's statuses unwritten, and moves it once unpinned", async () => {
     const k = boot();
     const p = run(k.createProcess());
     const addr = mapPattern(p, 2 * 4096, 4, false);
     const pinned = folioAt(p, addr);
     k.memmap.refcount[pinned.pfn]!++;
     const r = await move(p, [addr, addr + 4096], [1, 1]);
-    expect([...r.status]).toEqual([-ERRNO.EAGAIN, 1]);
+    // The run [addr, addr + 4096] failed one page: rc counts it, and no status of the run is
+    // written, though the second page moved (move_pages_and_store_status()).
+    expect([...r.status]).toEqual([MOVE_PAGES_STATUS_UNWRITTEN, MOVE_PAGES_STATUS_UNWRITTEN]);
     expect(r.rc).toBe(1);
+    expect(run(p.nodeOf(addr))).toBe(0);
+    expect(run(p.nodeOf(addr + 4096))).toBe(1);
     expect(k.vmstat.get("pgmigrate_fail")).toBeGreaterThan(0);
     expect(run(p.read(addr, 4096))).toEqual(pattern(2 * 4096, 4).subarray(0, 4096));
     k.folioPut(pinned);
@@ -303,7 +552,34 @@ describe("move_pages: per-page status", () => {
     expectConsistent(k);
   });
 
-  it("fails a folio with a poisoned page with -EHWPOISON; it stays mapped, readable up to that page", async () => {
+  it("stops at the first run that fails: returns its failures plus the entries not attempted, their statuses unwritten", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * 4096, 6, false);
+    const pinned = folioAt(p, addr);
+    k.memmap.refcount[pinned.pfn]!++;
+    // The node changes at entry 1: the run [0] fails, so entries 1..3 are never attempted.
+    const r = await move(p, pagesOf(addr, 4), [1, 0, 1, 1]);
+    expect(r.rc).toBe(1 + 3);
+    expect([...r.status]).toEqual(Array(4).fill(MOVE_PAGES_STATUS_UNWRITTEN));
+    expect(pagesOf(addr, 4).map((a) => run(p.nodeOf(a)))).toEqual([0, 0, 0, 0]);
+    // Entry 2 has no mapping: its status is stored first, then the run [0, 1] fails one page;
+    // entry 3 is not attempted, and entry 2 is not counted.
+    const r2 = await move(p, [addr, addr + 4096, 0, addr + 3 * 4096], [1, 1, 1, 1]);
+    expect(r2.rc).toBe(1 + 1);
+    expect([...r2.status]).toEqual([
+      MOVE_PAGES_STATUS_UNWRITTEN,
+      MOVE_PAGES_STATUS_UNWRITTEN,
+      -ERRNO.EFAULT,
+      MOVE_PAGES_STATUS_UNWRITTEN,
+    ]);
+    expect(pagesOf(addr, 4).map((a) => run(p.nodeOf(a)))).toEqual([0, 1, 0, 0]);
+    k.folioPut(pinned);
+    expectBytes(run(p.read(addr, 4 * 4096)), pattern(4 * 4096, 6));
+    expectConsistent(k);
+  });
+
+  it("fails a folio with a poisoned page (-EHWPOISON); it stays mapped, readable up to that page", async () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
     const addr = mapPattern(p, 2 * MiB, 5);
@@ -312,7 +588,9 @@ describe("move_pages: per-page status", () => {
     const head = folioAt(p, addr).pfn;
     run(k.injectMemoryError(head + 10));
     const r = await move(p, [addr, small], [1, 1]);
-    expect([...r.status]).toEqual([-ERRNO.EHWPOISON, 1]);
+    expect([...r.status]).toEqual([MOVE_PAGES_STATUS_UNWRITTEN, MOVE_PAGES_STATUS_UNWRITTEN]);
+    expect(r.rc).toBe(1);
+    expect(run(p.nodeOf(small))).toBe(1);
     expect(folioAt(p, addr).pfn).toBe(head);
     expectBytes(run(p.read(addr, 10 * 4096)), pattern(2 * MiB, 5).subarray(0, 10 * 4096));
     expectErrno(p.read(addr + 10 * 4096, 1), "EHWPOISON");

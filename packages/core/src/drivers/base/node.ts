@@ -28,9 +28,10 @@ export const createNodeSysfs = (k: Kernel): void => {
       meminfo: {
         mode: 0o444,
         show: () =>
-          `Node ${node.nid} MemTotal:       ${showValKb(k, node.presentPages)}\n` +
+          // node_read_meminfo(): MemTotal is the node's managed pages (si_meminfo_node()).
+          `Node ${node.nid} MemTotal:       ${showValKb(k, zone.managedPages)}\n` +
           `Node ${node.nid} MemFree:        ${showValKb(k, zone.freePages)}\n` +
-          `Node ${node.nid} MemUsed:        ${showValKb(k, node.presentPages - zone.freePages)}\n`,
+          `Node ${node.nid} MemUsed:        ${showValKb(k, zone.managedPages - zone.freePages)}\n`,
       },
       distance: {
         mode: 0o444,

@@ -1,0 +1,247 @@
+/**
+ * The published throughput tables of the series, as data: what `whatif` predicts and what its
+ * profiles are fitted on. Every number is copied from the seed named in the table's `source`
+ * (GB/s, the mean; the ± spread is left out).
+ */
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+/** Who copied a row: the serial path, N copy threads, or N DMA channels. */
+export type SeedCopier =
+  | { readonly kind: "serial" }
+  | { readonly kind: "threads"; readonly threads: number }
+  | { readonly kind: "dma"; readonly channels: number };
+
+/** One column: the folio size and how many folios one `move_pages()` call moved. */
+export interface SeedColumn {
+  readonly label: string;
+  readonly folioBytes: number;
+  readonly folios: number;
+}
+
+/** One row: a copier and its published GB/s per column. */
+export interface SeedRow {
+  readonly label: string;
+  readonly copier: SeedCopier;
+  readonly gbps: readonly number[];
+}
+
+/** A published table. */
+export interface SeedTable {
+  /** Short id, used in cell ids `table/row/column`. */
+  readonly id: string;
+  readonly title: string;
+  /** The seed file and the table in it. */
+  readonly source: string;
+  /** Base page size of the machine, bytes. */
+  readonly pageSize: number;
+  /** Folios this large or larger are PMD-mapped. */
+  readonly pmdBytes: number;
+  readonly columns: readonly SeedColumn[];
+  readonly rows: readonly SeedRow[];
+}
+
+const bySize = (sizes: readonly number[], total = GiB): SeedColumn[] =>
+  sizes.map((s) => ({
+    label: s >= MiB ? `${s / MiB}M` : `${s / KiB}K`,
+    folioBytes: s,
+    folios: total / s,
+  }));
+
+const byCount = (counts: readonly number[], folioBytes: number): SeedColumn[] =>
+  counts.map((n) => ({ label: String(n), folioBytes, folios: n }));
+
+const serial: SeedCopier = { kind: "serial" };
+const dma = (channels: number): SeedCopier => ({ kind: "dma", channels });
+const threads = (n: number): SeedCopier => ({ kind: "threads", threads: n });
+
+const V4_SIZES = [4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, MiB, 2 * MiB];
+const V3_SIZES = [4 * KiB, 16 * KiB, 64 * KiB, 128 * KiB, 256 * KiB, 512 * KiB, MiB, 2 * MiB];
+const GRACE_ROWS = (values: number[][]): SeedRow[] =>
+  ["vanilla", "mt_1", "mt_2", "mt_4", "mt_8", "mt_16", "mt_32"].map((label, i) => ({
+    label,
+    copier: i === 0 ? serial : threads(2 ** (i - 1)),
+    gbps: values.map((row) => row[i]!),
+  }));
+
+/** The seeds' tables. */
+export const SEED_TABLES: readonly SeedTable[] = [
+  {
+    id: "v4-1a",
+    title: "v4 table 1a: baseline by folio size, 1 GB per call",
+    source: "001_f5dd2cc87105abe2.txt, PERFORMANCE RESULTS 1a",
+    pageSize: 4096,
+    pmdBytes: 2 * MiB,
+    columns: bySize(V4_SIZES),
+    rows: [{ label: "baseline", copier: serial, gbps: [3.55, 5.66, 6.16, 7.12, 6.93, 10.88] }],
+  },
+  {
+    id: "v4-1b",
+    title: "v4 table 1b: dcbm by channel count and folio size, 1 GB per call",
+    source: "001_f5dd2cc87105abe2.txt, PERFORMANCE RESULTS 1b",
+    pageSize: 4096,
+    pmdBytes: 2 * MiB,
+    columns: bySize(V4_SIZES),
+    rows: (
+      [
+        [1, [2.63, 2.92, 3.16, 4.75, 7.38, 12.64]],
+        [2, [3.2, 4.68, 5.16, 7.42, 8.05, 14.4]],
+        [4, [3.78, 6.45, 7.36, 9.7, 11.68, 27.16]],
+        [8, [4.32, 8.2, 9.45, 12.99, 13.18, 46.17]],
+        [12, [4.35, 8.8, 11.65, 15.46, 14.69, 60.89]],
+        [16, [4.4, 9.25, 11.02, 13.56, 18.04, 66.86]],
+      ] as const
+    ).map(([c, gbps]) => ({ label: `dcbm ${c}`, copier: dma(c), gbps })),
+  },
+  {
+    id: "v4-count",
+    title: "v4 table 2: 2 MiB folios by count per call, one DMA channel",
+    source: "001_f5dd2cc87105abe2.txt, PERFORMANCE RESULTS 2",
+    pageSize: 4096,
+    pmdBytes: 2 * MiB,
+    columns: byCount([1, 8, 16, 32, 64, 256, 512, 1024, 2048, 8192], 2 * MiB),
+    rows: [
+      {
+        label: "baseline",
+        copier: serial,
+        gbps: [7.34, 8.27, 7.56, 8.39, 9.37, 10.58, 10.78, 10.77, 10.87, 10.84],
+      },
+      {
+        label: "dcbm 1",
+        copier: dma(1),
+        gbps: [6.17, 8.85, 9.12, 11.73, 12.18, 12.5, 12.68, 12.76, 12.81, 12.82],
+      },
+    ],
+  },
+  {
+    id: "v3-1a",
+    title: "v3 table 1a: baseline by folio size, 1 GB per call",
+    source: "002_fb4c201677199b0f.txt, table 1a",
+    pageSize: 4096,
+    pmdBytes: 2 * MiB,
+    columns: bySize(V3_SIZES),
+    rows: [
+      {
+        label: "baseline",
+        copier: serial,
+        gbps: [3.73, 5.53, 5.9, 6.34, 6.5, 6.86, 6.92, 10.67],
+      },
+    ],
+  },
+  {
+    id: "v3-1b",
+    title: "v3 table 1b: mtcopy by thread count and folio size, 1 GB per call",
+    source: "002_fb4c201677199b0f.txt, table 1b",
+    pageSize: 4096,
+    pmdBytes: 2 * MiB,
+    columns: bySize(V3_SIZES),
+    rows: (
+      [
+        [1, [3.84, 5.23, 6.01, 6.34, 7.16, 7.12, 7.1, 10.94]],
+        [2, [4.04, 6.72, 7.68, 8.15, 8.45, 9.29, 9.87, 17.8]],
+        [4, [4.72, 8.41, 10.08, 11.44, 10.45, 12.6, 12.38, 31.41]],
+        [8, [4.91, 8.62, 10.4, 13.94, 11.03, 14.96, 12.84, 33.5]],
+        [12, [4.84, 8.75, 10.16, 10.92, 11.72, 14.02, 14.09, 34.7]],
+        [16, [4.77, 8.95, 10.36, 11.03, 11.58, 13.88, 13.0, 35.89]],
+      ] as const
+    ).map(([t, gbps]) => ({ label: `mtcopy ${t}`, copier: threads(t), gbps })),
+  },
+  {
+    id: "v3-1c",
+    title: "v3 table 1c: dcbm by channel count and folio size, 1 GB per call",
+    source: "002_fb4c201677199b0f.txt, table 1c",
+    pageSize: 4096,
+    pmdBytes: 2 * MiB,
+    columns: bySize(V3_SIZES),
+    rows: (
+      [
+        [1, [2.75, 2.86, 3.28, 4.57, 5.03, 4.69, 4.78, 12.5]],
+        [2, [3.35, 4.57, 5.35, 6.71, 7.4, 7.38, 7.21, 14.23]],
+        [4, [4.01, 6.36, 7.71, 9.4, 10.27, 10.6, 12.35, 26.84]],
+        [8, [4.46, 7.74, 9.72, 10.88, 12.12, 15.62, 13.29, 45.27]],
+        [12, [4.6, 8.9, 11.26, 16.0, 14.9, 14.57, 13.79, 59.94]],
+        [16, [4.61, 9.08, 11.14, 13.95, 13.69, 15.47, 15.44, 63.69]],
+      ] as const
+    ).map(([c, gbps]) => ({ label: `dcbm ${c}`, copier: dma(c), gbps })),
+  },
+  {
+    id: "v3-count",
+    title: "v3 table 2: 2 MiB folios by count per call, one thread or channel",
+    source: "002_fb4c201677199b0f.txt, table 2",
+    pageSize: 4096,
+    pmdBytes: 2 * MiB,
+    columns: byCount([1, 8, 16, 32, 64, 256, 512, 2048, 8192], 2 * MiB),
+    rows: [
+      {
+        label: "baseline",
+        copier: serial,
+        gbps: [7.96, 8.2, 7.54, 8.68, 9.08, 10.53, 10.59, 10.86, 10.84],
+      },
+      {
+        label: "mtcopy 1",
+        copier: threads(1),
+        gbps: [6.43, 8.82, 9.06, 10.11, 10.12, 10.77, 10.81, 11.05, 11.12],
+      },
+      {
+        label: "dcbm 1",
+        copier: dma(1),
+        gbps: [6.52, 8.88, 9.03, 10.17, 11.21, 12.43, 12.61, 12.75, 12.81],
+      },
+    ],
+  },
+  {
+    id: "grace-64k",
+    title: "Zi Yan's Grace table: 64 KiB folios on 64 KiB base pages, by count",
+    source: "003_8fe54f2659d67c99.txt, 64KB table",
+    pageSize: 64 * KiB,
+    pmdBytes: 512 * MiB,
+    columns: byCount([32, 256, 512, 768, 1024], 64 * KiB),
+    rows: GRACE_ROWS([
+      [5.43, 4.9, 5.65, 7.31, 7.6, 8.61, 6.43],
+      [6.95, 6.89, 9.28, 14.67, 22.41, 23.39, 23.93],
+      [7.88, 7.26, 10.15, 17.53, 27.82, 27.88, 33.93],
+      [7.65, 7.42, 10.46, 18.59, 28.65, 29.67, 30.76],
+      [7.46, 8.01, 10.9, 17.77, 27.04, 32.18, 38.8],
+    ]),
+  },
+  {
+    id: "grace-2m",
+    title: "Zi Yan's Grace table: 2 MiB mTHP on 64 KiB base pages, by count",
+    source: "003_8fe54f2659d67c99.txt, 2MB mTHP table",
+    pageSize: 64 * KiB,
+    pmdBytes: 512 * MiB,
+    columns: byCount([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024], 2 * MiB),
+    rows: GRACE_ROWS([
+      [5.94, 2.9, 6.9, 8.56, 11.16, 8.76, 6.41],
+      [7.67, 5.57, 7.11, 12.48, 17.37, 15.68, 14.1],
+      [8.01, 6.04, 10.25, 20.14, 22.52, 27.79, 25.28],
+      [8.42, 7.0, 11.41, 24.73, 33.96, 32.62, 39.55],
+      [9.41, 6.91, 12.23, 27.51, 43.95, 49.15, 51.38],
+      [10.23, 7.15, 13.03, 29.52, 49.49, 69.98, 71.51],
+      [9.4, 7.37, 13.88, 30.38, 52.0, 76.89, 79.41],
+      [8.59, 7.23, 14.2, 28.39, 49.98, 78.27, 90.18],
+      [8.43, 7.16, 14.59, 28.14, 48.78, 76.88, 92.28],
+      [8.31, 7.78, 14.4, 26.2, 43.31, 63.91, 75.21],
+      [8.3, 7.86, 14.83, 27.41, 46.25, 69.85, 81.31],
+      [8.31, 7.9, 14.96, 27.62, 46.75, 71.76, 83.84],
+    ]),
+  },
+];
+
+/** A table by id. */
+export const seedTable = (id: string): SeedTable => {
+  const t = SEED_TABLES.find((x) => x.id === id);
+  if (!t) throw new Error(`no seed table ${id}`);
+  return t;
+};
+
+/** A published cell's GB/s, by table id, row label and column label. */
+export const seedCell = (table: string, row: string, column: string): number => {
+  const t = seedTable(table);
+  const r = t.rows.find((x) => x.label === row);
+  const c = t.columns.findIndex((x) => x.label === column);
+  if (!r || c < 0) throw new Error(`no seed cell ${table}/${row}/${column}`);
+  return r.gbps[c]!;
+};

@@ -1,0 +1,480 @@
+/**
+ * What-if: the copy-cost model of the core (`migrate_copy_cost.ts`), given a machine's profile,
+ * predicts the seeds' tables; each prediction beside the published number, with its error.
+ *
+ * A `move_pages()` call of `n` folios of `s` bytes is predicted as the profile's per-call cost
+ * plus, for each batch of at most 1 GiB (the series measures with `NR_MAX_BATCHED_MIGRATION` at
+ * `HPAGE_PUD_NR`, v4 patch 6), the kernel work of its folios and the copy of its bytes by the
+ * row's copier: the CPU folio by folio, `t` copy threads each on an idle CPU, or `c` DMA channels.
+ *
+ * The shipped profiles (`packages/bench/profiles/*.json`) are fitted from the seeds' own numbers
+ * by {@link fitSeedProfile}: straight-line least squares (`simple-statistics`) on the cells its
+ * `fittedOn` list names; every other cell is a prediction.
+ */
+import { readFileSync } from "node:fs";
+import {
+  type CopyCostProfile,
+  cpuCopyNs,
+  dmaCopyNs,
+  migrateKernelNs,
+  parseCopyCostProfile,
+  threadCopyNs,
+} from "@migrate-offload/core";
+import { linearRegression } from "simple-statistics";
+import { markdownTable } from "./report";
+import { SEED_TABLES, type SeedCopier, type SeedTable, seedCell, seedTable } from "./seed_tables";
+
+const GiB = 1 << 30;
+const MiB = 1 << 20;
+
+/** The largest batch of one call: `HPAGE_PUD_NR` base pages of 4 KiB, as the series measured. */
+const BATCH_BYTES = GiB;
+
+/** A profile file: the profile, the tables it predicts, and the cells it was fitted on. */
+export interface ProfileFile {
+  readonly profile: CopyCostProfile;
+  /** Table ids it predicts; all the seeds' tables when the file names none. */
+  readonly tables: readonly string[];
+  /** Cell ids (`table/row/column`) its numbers were fitted on. */
+  readonly fittedOn: readonly string[];
+  /** Where its numbers come from. */
+  readonly source: string;
+}
+
+/**
+ * Reads a profile file: a {@link CopyCostProfile} (as `parseCopyCostProfile` reads it) with
+ * optional `tables`, `fittedOn` and `source`. Throws, naming what was wrong.
+ */
+export const readProfileFile = (path: string): ProfileFile => {
+  const json = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  const profile = parseCopyCostProfile(json);
+  if (!("kernel" in profile)) throw new Error(`${path}: ${profile.message}`);
+  const strings = (key: string): string[] => {
+    const v = json[key];
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+      throw new Error(`${path}: ${key} must be a list of strings`);
+    return v as string[];
+  };
+  const tables = strings("tables");
+  for (const id of tables) seedTable(id);
+  return {
+    profile,
+    tables: tables.length > 0 ? tables : SEED_TABLES.map((t) => t.id),
+    fittedOn: strings("fittedOn"),
+    source: typeof json.source === "string" ? json.source : "",
+  };
+};
+
+/** Nanoseconds one batch of `folios` × `folioBytes` takes: kernel work plus the copier's copy. */
+const batchNs = (
+  p: CopyCostProfile,
+  folios: number,
+  folioBytes: number,
+  pageSize: number,
+  copier: SeedCopier,
+): number => {
+  const b = { folios, bytes: folios * folioBytes, pageSize };
+  const copy =
+    copier.kind === "serial"
+      ? cpuCopyNs(p, b)
+      : copier.kind === "threads"
+        ? threadCopyNs(p, b, copier.threads, copier.threads).ns
+        : dmaCopyNs(p, b, copier.channels).ns;
+  return migrateKernelNs(p, b) + copy;
+};
+
+/**
+ * The predicted GB/s of one `move_pages()` call of `folios` × `folioBytes` by `copier` on a
+ * machine with base pages of `pageSize`: bytes over the per-call cost plus every batch's time.
+ * Threads are each given an idle CPU, as on the seeds' idle machines.
+ */
+export const predictCallGbps = (
+  p: CopyCostProfile,
+  folios: number,
+  folioBytes: number,
+  pageSize: number,
+  copier: SeedCopier,
+): number => {
+  const perBatch = Math.max(1, Math.floor(BATCH_BYTES / folioBytes));
+  let ns = p.kernel.callNs;
+  for (let left = folios; left > 0; left -= perBatch)
+    ns += batchNs(p, Math.min(perBatch, left), folioBytes, pageSize, copier);
+  return (folios * folioBytes) / ns;
+};
+
+/** One predicted cell beside the published one. */
+export interface WhatifCell {
+  readonly id: string;
+  readonly published: number;
+  readonly predicted: number;
+  /** `(predicted − published) / published`. */
+  readonly error: number;
+  readonly fitted: boolean;
+}
+
+/** One table's prediction. */
+export interface WhatifTable {
+  readonly table: SeedTable;
+  readonly cells: WhatifCell[][];
+}
+
+/** Predicts a seed table with a profile; `fittedOn` marks the cells the profile was fitted on. */
+export const predictTable = (
+  p: CopyCostProfile,
+  table: SeedTable,
+  fittedOn: readonly string[] = [],
+): WhatifTable => ({
+  table,
+  cells: table.rows.map((row) =>
+    table.columns.map((col, i) => {
+      const id = `${table.id}/${row.label}/${col.label}`;
+      const published = row.gbps[i]!;
+      const predicted = predictCallGbps(p, col.folios, col.folioBytes, table.pageSize, row.copier);
+      return {
+        id,
+        published,
+        predicted,
+        error: (predicted - published) / published,
+        fitted: fittedOn.includes(id),
+      };
+    }),
+  ),
+});
+
+/** The error summary of predicted tables: over the cells not fitted on. */
+export const whatifSummary = (
+  tables: readonly WhatifTable[],
+  within = 0.15,
+): { cells: number; within: number; worst: WhatifCell | null } => {
+  const held = tables.flatMap((t) => t.cells.flat()).filter((c) => !c.fitted);
+  const worst = held.reduce<WhatifCell | null>(
+    (w, c) => (w === null || Math.abs(c.error) > Math.abs(w.error) ? c : w),
+    null,
+  );
+  return {
+    cells: held.length,
+    within: held.filter((c) => Math.abs(c.error) <= within).length,
+    worst,
+  };
+};
+
+/**
+ * Markdown: per table, each cell as `predicted / published (error %)`, fitted cells starred;
+ * then how many of the cells not fitted on are within 15 %.
+ */
+export const formatWhatif = (file: ProfileFile, tables: readonly WhatifTable[]): string => {
+  const out: string[] = [
+    `Profile: ${file.profile.name}${file.source ? ` (${file.source})` : ""}.`,
+    "",
+  ];
+  for (const t of tables) {
+    out.push(`**${t.table.title}** (${t.table.source}), GB/s predicted / published (error):`, "");
+    out.push(
+      markdownTable(
+        [t.table.columns.length > 0 && t.table.id.includes("count") ? "folios" : "copier"].concat(
+          t.table.columns.map((c) => c.label),
+        ),
+        t.table.rows.map((row, r) => [
+          row.label,
+          ...t.cells[r]!.map(
+            (c) =>
+              `${c.predicted.toFixed(2)} / ${c.published.toFixed(2)} (${c.error >= 0 ? "+" : ""}${(c.error * 100).toFixed(0)} %)${c.fitted ? " *" : ""}`,
+          ),
+        ]),
+      ),
+      "",
+    );
+  }
+  const s = whatifSummary(tables);
+  out.push(
+    `\\* fitted on. Of ${s.cells} cells not fitted on, ${s.within} are within 15 % of the published number${s.worst ? `; the worst is ${s.worst.id}, ${(s.worst.error * 100).toFixed(0)} %` : ""}.`,
+  );
+  return out.join("\n");
+};
+
+// ---------------------------------------------------------------------------------------------
+// Fitting the seeds' machines.
+
+/** A straight line through points: `{ m, b }` by least squares. */
+const line = (points: Array<[number, number]>) => linearRegression(points);
+
+/** ns one folio of `column` took in a published cell (the call's time over its folios). */
+const perFolioNs = (gbps: number, folioBytes: number) => folioBytes / gbps;
+
+/** ns a published call took. */
+const callNsOf = (table: string, row: string, column: string): number => {
+  const t = seedTable(table);
+  const c = t.columns.find((x) => x.label === column)!;
+  return (c.folios * c.folioBytes) / seedCell(table, row, column);
+};
+
+/**
+ * `ns = folioNs + pteNs · pages + bytes / gbps` for PTE-mapped folios and `folioNs + bytes / gbps`
+ * for PMD-mapped ones, through per-folio (bytes, ns) points by folio size: a line through the
+ * PTE-mapped points (a folio's cost, and a byte's copy plus a PTE's share), and the PMD-mapped
+ * point for the copy alone.
+ */
+const fitPteLine = (points: Array<[number, number]>, pmdBytes: number, pageSize: number) => {
+  const pte = points.filter(([bytes]) => bytes < pmdBytes);
+  const pmd = points.find(([bytes]) => bytes >= pmdBytes)!;
+  // ns per byte against 1 / bytes: every point weighs by its relative error, not its size.
+  const { m, b } = line(pte.map(([bytes, ns]) => [1 / bytes, ns / bytes]));
+  const byteNs = (pmd[1] - m) / pmd[0];
+  return { folioNs: m, pteNs: Math.max(0, (b - byteNs) * pageSize), gbps: 1 / byteNs };
+};
+
+/**
+ * The kernel's per-folio and per-PTE work and the CPU's bandwidth, from a baseline row by folio
+ * size at 1 GB per call ({@link fitPteLine}).
+ */
+const fitSerial = (table: string) => {
+  const t = seedTable(table);
+  const row = t.rows[0]!;
+  const f = fitPteLine(
+    t.columns.map((c, i) => [c.folioBytes, perFolioNs(row.gbps[i]!, c.folioBytes)]),
+    t.pmdBytes,
+    t.pageSize,
+  );
+  return {
+    folioNs: f.folioNs,
+    pteNs: f.pteNs,
+    threadGbps: f.gbps,
+    fittedOn: t.columns.map((c) => `${table}/${row.label}/${c.label}`),
+  };
+};
+
+/** The per-call cost: the intercept of a line through a count table's first and last cells. */
+const fitCall = (table: string, row: string) => {
+  const t = seedTable(table);
+  const first = t.columns[0]!;
+  const last = t.columns[t.columns.length - 1]!;
+  const { b } = line([
+    [first.folios, callNsOf(table, row, first.label)],
+    [last.folios, callNsOf(table, row, last.label)],
+  ]);
+  return {
+    callNs: Math.max(0, b),
+    fittedOn: [first, last].map((c) => `${table}/${row}/${c.label}`),
+  };
+};
+
+/**
+ * The DMA channels: {@link fitPteLine} through the one-channel row's per-folio times less the
+ * kernel work (a folio's CPU work plus its descriptor, a PTE's translation, a byte on one
+ * channel); the 16-channel 4 KiB cell splits the per-folio cost between the CPU and the channel,
+ * and the 16-channel 2 MiB cell gives the device's bandwidth.
+ */
+const fitDma = (
+  table: string,
+  kernelNs: (folioBytes: number) => number,
+): { dma: NonNullable<CopyCostProfile["dma"]>; fittedOn: string[] } => {
+  const t = seedTable(table);
+  const one = t.rows.find((r) => r.label === "dcbm 1")!;
+  const f = fitPteLine(
+    t.columns.map((c, i) => [
+      c.folioBytes,
+      perFolioNs(one.gbps[i]!, c.folioBytes) - kernelNs(c.folioBytes),
+    ]),
+    t.pmdBytes,
+    t.pageSize,
+  );
+  const b = f.folioNs;
+  const chanGbps = f.gbps;
+  const small = t.columns[0]!;
+  const big = t.columns[t.columns.length - 1]!;
+  const d16 = (c: typeof small) =>
+    perFolioNs(seedCell(table, "dcbm 16", c.label), c.folioBytes) - kernelNs(c.folioBytes);
+  const smallOnChan = f.pteNs * (small.folioBytes / t.pageSize) + small.folioBytes / chanGbps;
+  const folioCpuNs = Math.min(b, Math.max(0, (16 * d16(small) - b - smallOnChan) / 15));
+  const maxGbps = big.folioBytes / Math.max(1e-9, d16(big) - folioCpuNs);
+  return {
+    dma: {
+      channels: 16,
+      engines: 16,
+      chanGbps,
+      maxGbps: Math.max(chanGbps, maxGbps),
+      setupNs: 0,
+      chanNs: 0,
+      folioCpuNs,
+      descNs: b - folioCpuNs,
+      pteNs: f.pteNs,
+      completionNs: 0,
+    },
+    fittedOn: [
+      ...t.columns.map((c) => `${table}/dcbm 1/${c.label}`),
+      `${table}/dcbm 16/${small.label}`,
+      `${table}/dcbm 16/${big.label}`,
+    ],
+  };
+};
+
+/**
+ * A per-batch cost the per-folio terms leave over: a count table's one-folio cell less the
+ * prediction without it.
+ */
+const leftover = (p: CopyCostProfile, table: string, row: string, copier: SeedCopier): number => {
+  const t = seedTable(table);
+  const c = t.columns[0]!;
+  const predicted =
+    (c.folios * c.folioBytes) / predictCallGbps(p, c.folios, c.folioBytes, t.pageSize, copier);
+  return Math.max(0, callNsOf(table, row, c.label) - predicted);
+};
+
+/** A profile with every number fitted and the cells it was fitted on. */
+export interface FittedProfile {
+  readonly name: string;
+  readonly source: string;
+  readonly tables: readonly string[];
+  readonly fittedOn: readonly string[];
+  readonly profile: CopyCostProfile;
+}
+
+const assemble = (
+  name: string,
+  source: string,
+  tables: string[],
+  fittedOn: string[],
+  profile: Omit<CopyCostProfile, "name">,
+): FittedProfile => ({ name, source, tables, fittedOn, profile: { name, ...profile } });
+
+/**
+ * The EPYC machine's kernel work and CPU: {@link fitSerial} on a baseline table by folio size,
+ * {@link fitCall} on a count table's baseline; 4 KiB pages, 2 MiB PMD.
+ */
+const fitEpycKernel = (bySize: string, byCount: string) => {
+  const serial = fitSerial(bySize);
+  const call = fitCall(byCount, "baseline");
+  const kernel = {
+    callNs: call.callNs,
+    folioNs: serial.folioNs,
+    pteNs: serial.pteNs,
+    pmdBytes: 2 * MiB,
+  };
+  const kernelNs = (s: number) =>
+    kernel.folioNs + (s < kernel.pmdBytes ? kernel.pteNs * (s / 4096) : 0);
+  return { serial, call, kernel, kernelNs };
+};
+
+/** The v4 machine (AMD Zen 3 EPYC, PTDMA): v4 tables 1a, 1b and 2. */
+const fitV4 = (): FittedProfile => {
+  const { serial, call, kernel, kernelNs } = fitEpycKernel("v4-1a", "v4-count");
+  const dma = fitDma("v4-1b", kernelNs);
+  const base: Omit<CopyCostProfile, "name"> = {
+    kernel,
+    cpu: { threadGbps: serial.threadGbps, memGbps: serial.threadGbps, copyCallNs: 0 },
+    threads: { dispatchNs: 0, threadNs: 0 },
+    dma: dma.dma,
+  };
+  const setupNs = leftover({ name: "", ...base }, "v4-count", "dcbm 1", {
+    kind: "dma",
+    channels: 1,
+  });
+  return assemble(
+    "v4-epyc-ptdma",
+    "RFC v4 cover letter (001_f5dd2cc87105abe2.txt): AMD Zen 3 EPYC, 2 sockets, 32 cores, PTDMA",
+    ["v4-1a", "v4-1b", "v4-count"],
+    [...serial.fittedOn, ...call.fittedOn, ...dma.fittedOn, "v4-count/dcbm 1/1"],
+    { ...base, dma: { ...dma.dma, setupNs } },
+  );
+};
+
+/** The v3 machine (the same EPYC, an older kernel): v3 tables 1a, 1b, 1c and 2. */
+const fitV3 = (): FittedProfile => {
+  const { serial, call, kernel, kernelNs } = fitEpycKernel("v3-1a", "v3-count");
+  const dma = fitDma("v3-1c", kernelNs);
+  // Memory's bandwidth: the 16-thread 2 MiB cell, all of its copy at that bandwidth.
+  const mem =
+    (2 * MiB) / (perFolioNs(seedCell("v3-1b", "mtcopy 16", "2M"), 2 * MiB) - kernelNs(2 * MiB));
+  const base: Omit<CopyCostProfile, "name"> = {
+    kernel,
+    cpu: {
+      threadGbps: serial.threadGbps,
+      memGbps: Math.max(serial.threadGbps, mem),
+      copyCallNs: 0,
+    },
+    threads: { dispatchNs: 0, threadNs: 0 },
+    dma: dma.dma,
+  };
+  const p0 = { name: "", ...base };
+  const dispatchNs = leftover(p0, "v3-count", "mtcopy 1", { kind: "threads", threads: 1 });
+  const setupNs = leftover(p0, "v3-count", "dcbm 1", { kind: "dma", channels: 1 });
+  return assemble(
+    "v3-epyc-ptdma",
+    "RFC v3 cover letter (002_fb4c201677199b0f.txt): AMD Zen 3 EPYC, 2 sockets, 32 cores, PTDMA",
+    ["v3-1a", "v3-1b", "v3-1c", "v3-count"],
+    [
+      ...serial.fittedOn,
+      ...call.fittedOn,
+      ...dma.fittedOn,
+      "v3-1b/mtcopy 16/2M",
+      "v3-count/mtcopy 1/1",
+      "v3-count/dcbm 1/1",
+    ],
+    { ...base, threads: { dispatchNs, threadNs: 0 }, dma: { ...dma.dma, setupNs } },
+  );
+};
+
+/**
+ * Zi Yan's Grace machine (NVIDIA Grace, 2 sockets, 64 KiB base pages, no DMA engine): the
+ * vanilla column at the first and last counts of both tables gives the per-call cost, the
+ * per-folio work and the bandwidth (both folio sizes are PTE-mapped, so the per-PTE cost folds
+ * into the bandwidth); mt_32 at 256 × 2 MiB gives memory's bandwidth; a line through mt_2…mt_32
+ * at one 2 MiB folio gives the dispatch (intercept) and the per-thread cost (slope).
+ */
+const fitGrace = (): FittedProfile => {
+  const c64 = fitCall("grace-64k", "vanilla");
+  const c2m = fitCall("grace-2m", "vanilla");
+  const slope = (table: string) => {
+    const t = seedTable(table);
+    const first = t.columns[0]!;
+    const last = t.columns[t.columns.length - 1]!;
+    return line([
+      [first.folios, callNsOf(table, "vanilla", first.label)],
+      [last.folios, callNsOf(table, "vanilla", last.label)],
+    ]).m;
+  };
+  const t64 = slope("grace-64k");
+  const t2m = slope("grace-2m");
+  const byteNs = (t2m - t64) / (2 * MiB - 64 * 1024);
+  const kernel = {
+    callNs: c64.callNs,
+    folioNs: t64 - 64 * 1024 * byteNs,
+    pteNs: 0,
+    pmdBytes: 512 * MiB,
+  };
+  const threadGbps = 1 / byteNs;
+  const mem =
+    (2 * MiB) / ((callNsOf("grace-2m", "mt_32", "256") - kernel.callNs) / 256 - kernel.folioNs);
+  const cpu = { threadGbps, memGbps: Math.max(threadGbps, mem), copyCallNs: 0 };
+  const p0: CopyCostProfile = { name: "", kernel, cpu, threads: { dispatchNs: 0, threadNs: 0 } };
+  const pts = [2, 4, 8, 16, 32].map((t): [number, number] => [
+    t,
+    callNsOf("grace-2m", `mt_${t}`, "1") -
+      (2 * MiB) / predictCallGbps(p0, 1, 2 * MiB, 64 * 1024, { kind: "threads", threads: t }),
+  ]);
+  const { m, b } = line(pts);
+  return assemble(
+    "grace",
+    "Zi Yan's multi-threaded copy RFC (003_8fe54f2659d67c99.txt): NVIDIA Grace, 2 sockets, 64 KiB pages",
+    ["grace-64k", "grace-2m"],
+    [
+      ...c64.fittedOn,
+      ...c2m.fittedOn,
+      "grace-2m/mt_32/256",
+      ...[2, 4, 8, 16, 32].map((t) => `grace-2m/mt_${t}/1`),
+    ],
+    { kernel, cpu, threads: { dispatchNs: Math.max(0, b), threadNs: Math.max(0, m) } },
+  );
+};
+
+/** The shipped profiles' names, each fitted by {@link fitSeedProfile}. */
+export const SEED_PROFILES = ["v4-epyc-ptdma", "v3-epyc-ptdma", "grace"] as const;
+
+/** Fits one of the seeds' machines from its published tables. */
+export const fitSeedProfile = (name: (typeof SEED_PROFILES)[number]): FittedProfile =>
+  name === "v4-epyc-ptdma" ? fitV4() : name === "v3-epyc-ptdma" ? fitV3() : fitGrace();
+
+/** A fitted profile as its JSON file: the profile's fields, then source, tables and fittedOn. */
+export const profileJson = (f: FittedProfile): string =>
+  `${JSON.stringify({ ...f.profile, source: f.source, tables: f.tables, fittedOn: f.fittedOn }, null, 2)}\n`;

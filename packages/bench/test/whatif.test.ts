@@ -1,0 +1,77 @@
+// What-if: the shipped profiles are what the fit gives from the seeds' numbers, and the model's
+// predictions hold the arithmetic of the core's copy-cost functions. Nothing here is timed.
+import { readFileSync } from "node:fs";
+import { parseCopyCostProfile } from "@migrate-offload/core";
+import { describe, expect, it } from "vitest";
+import { SEED_TABLES, seedCell, seedTable } from "../src/seed_tables";
+import {
+  fitSeedProfile,
+  predictCallGbps,
+  predictTable,
+  readProfileFile,
+  SEED_PROFILES,
+  whatifSummary,
+} from "../src/whatif";
+
+const profilePath = (name: string) => new URL(`../profiles/${name}.json`, import.meta.url).pathname;
+
+describe("the seeds' tables", () => {
+  it("hold the published numbers: v4 table 1b's 16 channels at 2 MiB, 66.86 GB/s; Grace mt_32 at 256 × 2 MiB, 92.28", () => {
+    expect(seedCell("v4-1b", "dcbm 16", "2M")).toBe(66.86);
+    expect(seedCell("grace-2m", "mt_32", "256")).toBe(92.28);
+    expect(seedCell("v3-1b", "mtcopy 16", "2M")).toBe(35.89);
+    for (const t of SEED_TABLES)
+      for (const r of t.rows) expect(r.gbps.length, `${t.id}/${r.label}`).toBe(t.columns.length);
+  });
+});
+
+describe("the shipped profiles", () => {
+  it.each(SEED_PROFILES)("%s is the fit of the seeds' numbers, and parses", (name) => {
+    const file = readProfileFile(profilePath(name));
+    const fitted = fitSeedProfile(name);
+    expect(file.profile).toEqual(parseCopyCostProfile(fitted.profile));
+    expect(file.fittedOn).toEqual(fitted.fittedOn);
+    expect(file.tables).toEqual(fitted.tables);
+    const raw = JSON.parse(readFileSync(profilePath(name), "utf8"));
+    expect(raw.source).toBe(fitted.source);
+  });
+
+  it("reproduces the cells a profile was fitted on exactly where the fit is exact", () => {
+    const v4 = fitSeedProfile("v4-epyc-ptdma");
+    // The PMD-mapped 2 MiB baseline cell fixes the CPU's bandwidth.
+    const base = predictTable(v4.profile, seedTable("v4-1a"), v4.fittedOn);
+    expect(base.cells[0]![5]!.predicted).toBeCloseTo(10.88, 1);
+    // The 16-channel 2 MiB cell fixes the device's bandwidth; the per-call and per-batch costs,
+    // fitted after it on the count table, take about 1 % off a 1 GB call.
+    const dma = predictTable(v4.profile, seedTable("v4-1b"), v4.fittedOn);
+    expect(Math.abs(dma.cells[5]![5]!.error)).toBeLessThan(0.02);
+    expect(dma.cells[5]![5]!.fitted).toBe(true);
+    expect(dma.cells[1]![5]!.fitted).toBe(false);
+  });
+
+  it("counts the cells not fitted on and those within 15 %", () => {
+    const v3 = fitSeedProfile("v3-epyc-ptdma");
+    const tables = v3.tables.map((t) => predictTable(v3.profile, seedTable(t), v3.fittedOn));
+    const s = whatifSummary(tables);
+    const all = tables.reduce((n, t) => n + t.cells.flat().length, 0);
+    expect(s.cells).toBe(all - v3.fittedOn.length);
+    expect(s.within).toBeLessThanOrEqual(s.cells);
+    expect(Math.abs(s.worst!.error)).toBeGreaterThan(0.15);
+  });
+});
+
+describe("predictCallGbps", () => {
+  it("is the call's bytes over its per-call cost, kernel work and copy", () => {
+    const p = parseCopyCostProfile(JSON.parse(readFileSync(profilePath("grace"), "utf8")));
+    if (!("kernel" in p)) throw p;
+    // One 2 MiB folio, serial: callNs + folioNs + 2 MiB / threadGbps (64 KiB pages: PTE-mapped,
+    // pteNs 0 in this profile).
+    const ns = p.kernel.callNs + p.kernel.folioNs + (2 << 20) / p.cpu.threadGbps;
+    expect(predictCallGbps(p, 1, 2 << 20, 65536, { kind: "serial" })).toBeCloseTo(
+      (2 << 20) / ns,
+      9,
+    );
+    // Grace has no DMA engine: a DMA row predicts nothing (0 GB/s).
+    expect(predictCallGbps(p, 1, 2 << 20, 65536, { kind: "dma", channels: 1 })).toBe(0);
+  });
+});

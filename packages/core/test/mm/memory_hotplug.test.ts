@@ -1,0 +1,313 @@
+/**
+ * Memory offlining and onlining through /sys/devices/system/memory (drivers/base/memory.c,
+ * mm/memory_hotplug.c offline_pages()/online_pages(), mm/page_isolation.c), with the behaviours
+ * tools/testing/selftests/memory-hotplug/mem-on-off-test.sh expects: a block with only movable
+ * memory goes offline and comes back online; one with unmovable memory stays online.
+ */
+import { Effect, Fiber } from "effect";
+import { describe, expect, it } from "vitest";
+import {
+  __GFP_THISNODE,
+  allocContigRange,
+  GFP_KERNEL,
+  type Kernel,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_PRIVATE,
+  MIGRATE_ISOLATE,
+  MIGRATE_SYNC,
+  MPOL_BIND,
+  MR_MEMORY_HOTPLUG,
+  MR_SYSCALL,
+  PG_buddy,
+  PG_hugetlb,
+  PG_reserved,
+  type TraceEvent,
+  VirtioBalloon,
+} from "../../src/index";
+import {
+  boot,
+  errnoOf,
+  expectConsistent,
+  folioAt,
+  fragmentNode,
+  mapPattern,
+  pattern,
+  patternIntact,
+  recordingMigrator,
+  run,
+  runP,
+} from "../../src/testing/index";
+
+const MiB = 2 ** 20;
+const ROOT = "/sys/devices/system/memory";
+/** Two 64 MiB nodes in 16 MiB sections: memory0-3 on node 0, memory4-7 on node 1. */
+const bootBlocks = (config: Parameters<typeof boot>[0] = {}) =>
+  boot({ nodes: ["64M", "64M"], sectionSize: "16M", ...config });
+const read = (k: Kernel, path: string) => run(k.fs.read(path));
+const write = (k: Kernel, path: string, text: string) => runP(k.fs.write(path, text));
+const blockOf = (k: Kernel, pfn: number) => Math.floor(pfn / k.mem.pagesPerSection);
+const blockPfns = (k: Kernel, id: number) => {
+  const start = id * k.mem.pagesPerSection;
+  return Array.from({ length: k.mem.pagesPerSection }, (_, i) => start + i);
+};
+/** Pages of a block in use: neither free in the buddy allocator nor offline. */
+const usedPages = (k: Kernel, id: number) => {
+  let used = 0;
+  const end = (id + 1) * k.mem.pagesPerSection;
+  for (let p = id * k.mem.pagesPerSection; p < end; p++) {
+    const flags = k.memmap.flags[p]!;
+    if (flags & PG_buddy) p += 2 ** k.memmap.order[p]! - 1;
+    else if (!(flags & PG_reserved)) used++;
+  }
+  return used;
+};
+const memTotalKb = (text: string) => Number(/MemTotal:\s+(\d+) kB/.exec(text)![1]);
+const record = (k: Kernel): TraceEvent[] => {
+  const events: TraceEvent[] = [];
+  k.trace.subscribe((e) => events.push(e));
+  return events;
+};
+
+describe("/sys/devices/system/memory (drivers/base/memory.c)", () => {
+  it("has block_size_bytes in hex and one memory<N> per section, all online", () => {
+    const k = bootBlocks();
+    // block_size_bytes_show(): "%lx"; memory_block_size_bytes() is the section size here.
+    expect(read(k, `${ROOT}/block_size_bytes`)).toBe("1000000\n");
+    expect(run(k.fs.list(ROOT))).toEqual([
+      "block_size_bytes",
+      ...[0, 1, 2, 3, 4, 5, 6, 7].map((n) => `memory${n}`),
+    ]);
+    expect(run(k.fs.list(`${ROOT}/memory5`))).toEqual([
+      "online",
+      "phys_device",
+      "phys_index",
+      "removable",
+      "state",
+      "valid_zones",
+    ]);
+    expect(read(k, `${ROOT}/memory5/state`)).toBe("online\n");
+    expect(read(k, `${ROOT}/memory5/online`)).toBe("1\n");
+    // phys_index_show(): "%08lx" of the block id.
+    expect(read(k, `${ROOT}/memory5/phys_index`)).toBe("00000005\n");
+    expect(read(k, `${ROOT}/memory5/phys_device`)).toBe("0\n");
+    expect(read(k, `${ROOT}/memory5/removable`)).toBe("1\n");
+    expect(read(k, `${ROOT}/memory5/valid_zones`)).toBe("Normal\n");
+    expect(k.memoryBlocks.map((b) => b.nid)).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+  });
+
+  it("the default 1 GiB section makes each 64 MiB node one block with a hole: EINVAL, memory holes", async () => {
+    const k = boot();
+    expect(read(k, `${ROOT}/block_size_bytes`)).toBe("40000000\n");
+    expect(run(k.fs.list(ROOT))).toEqual(["block_size_bytes", "memory0", "memory1"]);
+    expect(await errnoOf(k.fs.write(`${ROOT}/memory1/state`, "offline"))).toBe("EINVAL");
+    expect(read(k, `${ROOT}/memory1/state`)).toBe("online\n");
+  });
+
+  it("parses writes as state_store() and online_store() do", async () => {
+    const k = bootBlocks();
+    const state = `${ROOT}/memory6/state`;
+    const online = `${ROOT}/memory6/online`;
+    // mhp_online_type_from_str(): sysfs_streq() against the four words.
+    expect(await errnoOf(k.fs.write(state, "0"))).toBe("EINVAL");
+    expect(await errnoOf(k.fs.write(state, "Online"))).toBe("EINVAL");
+    // Already online: device_online() returns 1, which state_store() turns into EINVAL...
+    expect(await errnoOf(k.fs.write(state, "online"))).toBe("EINVAL");
+    // ...and online_store() into success.
+    expect(await write(k, online, "1")).toBe(1);
+    expect(await errnoOf(k.fs.write(online, "maybe"))).toBe("EINVAL");
+    expect(await write(k, state, "offline\n")).toBe(8);
+    expect(read(k, state)).toBe("offline\n");
+    expect(read(k, online)).toBe("0\n");
+    expect(await errnoOf(k.fs.write(state, "offline"))).toBe("EINVAL");
+    expect(await write(k, online, "0")).toBe(1);
+    for (const word of ["online_movable", "online_kernel", "online"]) {
+      expect(await write(k, state, word)).toBe(word.length);
+      expect(read(k, state)).toBe("online\n");
+      expect(await write(k, online, "n")).toBe(1);
+      expect(read(k, state)).toBe("offline\n");
+    }
+    expect(await write(k, online, "y")).toBe(1);
+    expect(read(k, online)).toBe("1\n");
+    expectConsistent(k);
+  });
+});
+
+describe("offline_pages() (mm/memory_hotplug.c)", () => {
+  it("migrates anonymous memory, page cache, a THP and balloon pages out with MR_MEMORY_HOTPLUG; the block's memory is gone", async () => {
+    const k = bootBlocks({ thp: { enabled: "always" } });
+    const frag = await runP(fragmentNode(k, { nid: 1, pageCacheEvery: 8 }));
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const thp = mapPattern(proc, 2 * MiB, 7, true);
+    const thpHead = folioAt(proc, thp).pfn;
+    expect(k.memmap.folioOrder(thpHead)).toBe(9);
+    const balloon = new VirtioBalloon(k, { nid: 1 });
+    balloon.fillBalloon(256);
+    const id = blockOf(k, thpHead);
+    expect(k.memoryBlocks[id]!.nid).toBe(1);
+    const used = usedPages(k, id);
+    expect(used).toBeGreaterThan(512);
+    const free0 = k.pageAlloc.nodeFreePages(0);
+    const free1 = k.pageAlloc.nodeFreePages(1);
+    const total = memTotalKb(read(k, "/proc/meminfo"));
+    const migrated = k.vmstat.get("pgmigrate_success");
+    const events = record(k);
+
+    expect(await write(k, `${ROOT}/memory${id}/state`, "offline")).toBe(7);
+
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("offline\n");
+    expect(read(k, `${ROOT}/memory${id}/online`)).toBe("0\n");
+    // Every page of the block is out of the allocator (__offline_isolated_pages()).
+    expect(blockPfns(k, id).every((p) => k.memmap.flags[p] === PG_reserved)).toBe(true);
+    // Every byte kept, the THP still one PMD-mapped folio, now on node 0: do_migrate_range()
+    // sends folios to the other nodes with memory, whatever the task's mempolicy.
+    expect(await runP(frag.intact())).toBe(true);
+    expect(patternIntact(proc, thp, 2 * MiB, 7)).toBe(true);
+    expect(run(proc.nodeOf(thp))).toBe(0);
+    expect(k.memmap.folioOrder(folioAt(proc, thp).pfn)).toBe(9);
+    expect(balloon.numPages).toBe(256);
+    for (const page of balloon.vbDevInfo.pages) expect(blockOf(k, page)).not.toBe(id);
+    // What was in use moved to node 0; node 1 lost the block's free pages with the block.
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free0 - used);
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(free1 - (4096 - used));
+    expect(k.vmstat.get("pgmigrate_success") - migrated).toBe(used);
+    // MemTotal (totalram_pages) and the node's MemTotal shrink by the block: 16 MiB.
+    expect(memTotalKb(read(k, "/proc/meminfo"))).toBe(total - 16384);
+    expect(memTotalKb(read(k, "/sys/devices/system/node/node1/meminfo"))).toBe(65536 - 16384);
+    expect(k.pageAlloc.zones[1]!.presentPages).toBe(3 * 4096);
+    // Every batch went through migrate_pages() as MR_MEMORY_HOTPLUG, MIGRATE_SYNC.
+    const calls = events.flatMap((e) => (e.event === "mm_migrate_pages" ? [e] : []));
+    expect(calls.length).toBeGreaterThan(0);
+    for (const e of calls) expect([e.reason, e.mode]).toEqual([MR_MEMORY_HOTPLUG, MIGRATE_SYNC]);
+    expectConsistent(k);
+
+    // online_pages(): the memory comes back.
+    expect(await write(k, `${ROOT}/memory${id}/state`, "online")).toBe(6);
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
+    expect(memTotalKb(read(k, "/proc/meminfo"))).toBe(total);
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(free1 + used);
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    expect(await runP(frag.intact())).toBe(true);
+    expectConsistent(k);
+    await runP(frag.release());
+  });
+
+  it("migrates hugetlb folios in use (isolate_hugetlb()), which stay hugetlb folios", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const addr = run(proc.mmap(4 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(proc.write(addr, pattern(4 * MiB, 11)));
+    const head = folioAt(proc, addr).pfn;
+    expect(k.memmap.test(head, PG_hugetlb)).toBe(true);
+    const id = blockOf(k, head);
+    await write(k, `${ROOT}/memory${id}/state`, "offline");
+    expect(patternIntact(proc, addr, 4 * MiB, 11)).toBe(true);
+    for (const at of [addr, addr + 2 * MiB]) {
+      const moved = folioAt(proc, at).pfn;
+      expect(blockOf(k, moved)).not.toBe(id);
+      expect(k.memmap.test(moved, PG_hugetlb)).toBe(true);
+      expect(k.memmap.folioOrder(moved)).toBe(9);
+    }
+    expect(run(proc.nodeOf(addr))).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("a block with an unmovable kernel page stays online: EBUSY, nothing moved, nothing isolated", async () => {
+    const k = bootBlocks();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const kernelPage = run(k.allocFolio(1, 0, GFP_KERNEL | __GFP_THISNODE));
+    const id = blockOf(k, kernelPage.pfn);
+    const flags = k.memmap.flags.slice(id * 4096, (id + 1) * 4096);
+    const free = k.pageAlloc.totalFreePages();
+    const pagetypes = read(k, "/proc/pagetypeinfo");
+    const meminfo = read(k, "/proc/meminfo");
+    expect(await errnoOf(k.fs.write(`${ROOT}/memory${id}/state`, "offline"))).toBe("EBUSY");
+    expect(await errnoOf(k.fs.write(`${ROOT}/memory${id}/online`, "0"))).toBe("EBUSY");
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
+    expect(k.vmstat.get("pgmigrate_success")).toBe(0);
+    expect(k.memmap.flags.slice(id * 4096, (id + 1) * 4096)).toEqual(flags);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expect(read(k, "/proc/pagetypeinfo")).toBe(pagetypes);
+    expect(read(k, "/proc/meminfo")).toBe(meminfo);
+    expect(await runP(frag.intact())).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("the block holding the zero page (a reserved page) cannot go offline: EBUSY", async () => {
+    const k = bootBlocks();
+    const id = blockOf(k, k.zeroPfn);
+    const error = await runP(Effect.flip(k.fs.write(`${ROOT}/memory${id}/state`, "offline")));
+    expect(error.errno).toBe("EBUSY");
+    expect(error.message).toContain("failure to isolate range");
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
+  });
+
+  it("with one node, the pages go to another block of the same node", async () => {
+    const k = boot({ nodes: ["64M"], sectionSize: "16M" });
+    const proc = run(k.createProcess({ node: 0 }));
+    // 20 MiB cannot all fit in the 16 MiB block the zero page is in.
+    const addr = mapPattern(proc, 20 * MiB, 3);
+    const last = addr + 20 * MiB - 4096;
+    const id = blockOf(k, folioAt(proc, last).pfn);
+    expect(id).not.toBe(blockOf(k, k.zeroPfn));
+    await write(k, `${ROOT}/memory${id}/state`, "offline");
+    expect(patternIntact(proc, addr, 20 * MiB, 3)).toBe(true);
+    expect(run(proc.nodeOf(last))).toBe(0);
+    expect(blockOf(k, folioAt(proc, last).pfn)).not.toBe(id);
+    expectConsistent(k);
+  });
+
+  it("a page that never migrates keeps it retrying until a fatal signal; then nothing is lost", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const addr = mapPattern(proc, 64 * 4096, 5);
+    const pinned = folioAt(proc, addr).pfn;
+    k.memmap.refcount[pinned]!++; // an extra reference: migrate_folio() says -EAGAIN forever
+    const id = blockOf(k, pinned);
+    const free = k.pageAlloc.totalFreePages();
+    const fiber = Effect.runFork(k.fs.write(`${ROOT}/memory${id}/state`, "offline"));
+    await runP(
+      Effect.gen(function* () {
+        while (k.vmstat.get("pgmigrate_fail") < 20) yield* Effect.yieldNow;
+      }),
+    );
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("going-offline\n");
+    // The block's pageblocks are isolated: alloc_contig_range() cannot take them meanwhile.
+    expect(await errnoOf(allocContigRange(k, id * 4096, 12, GFP_KERNEL))).toBe("EBUSY");
+    expect(k.pageAlloc.zones[1]!.pageblockType.includes(MIGRATE_ISOLATE)).toBe(true);
+    await runP(Fiber.interrupt(fiber));
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expect(patternIntact(proc, addr, 64 * 4096, 5)).toBe(true);
+    expect(k.memmap.folioOf(folioAt(proc, addr).pfn)).toBe(pinned);
+    k.memmap.refcount[pinned]!--;
+    expectConsistent(k);
+  });
+
+  it("a migrator sees the offline batches only when its reason mask includes memory_hotplug", async () => {
+    for (const mask of [1 << MR_MEMORY_HOTPLUG, 1 << MR_SYSCALL]) {
+      const k = bootBlocks();
+      const { migrator, reasons, copies } = recordingMigrator(k);
+      run(k.migrateOffload.register(migrator, mask));
+      const proc = run(k.createProcess({ node: 1 }));
+      const addr = run(proc.mmap(8 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+      run(proc.write(addr, new Uint8Array(8 * MiB).fill(0x42)));
+      const id = blockOf(k, folioAt(proc, addr).pfn);
+      await write(k, `${ROOT}/memory${id}/state`, "offline");
+      expect(k.vmstat.get("pgmigrate_success")).toBeGreaterThan(0);
+      if (mask === 1 << MR_MEMORY_HOTPLUG) {
+        expect(new Set(reasons)).toEqual(new Set([MR_MEMORY_HOTPLUG]));
+        expect(copies()).toBeGreaterThan(0);
+      } else {
+        expect(reasons).toEqual([]);
+        expect(copies()).toBe(0);
+      }
+      expect(run(proc.read(addr, 8 * MiB)).every((b) => b === 0x42)).toBe(true);
+      await runP(k.shutdown());
+    }
+  });
+});

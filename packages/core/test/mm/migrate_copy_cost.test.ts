@@ -1,0 +1,228 @@
+// The copy-cost model's arithmetic, on a hand-made profile with round numbers; every expectation
+// is worked out by hand in the comment above it. Nothing here times anything.
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import {
+  type CopyCostProfile,
+  calibrateCopyCost,
+  cpuCopyNs,
+  dmaCopyNs,
+  ErrnoError,
+  type MmMigrateOffloadDecision,
+  migrateKernelNs,
+  OffloadPolicy,
+  offloadDecision,
+  parseCopyCostProfile,
+  threadCopyNs,
+} from "../../src/index";
+import { boot } from "../../src/testing/index";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const DMA = {
+  channels: 16,
+  engines: 16,
+  chanGbps: 4,
+  maxGbps: 64,
+  setupNs: 5000,
+  chanNs: 1000,
+  folioCpuNs: 200,
+  descNs: 300,
+  pteNs: 0,
+  completionNs: 10000,
+};
+
+const PROFILE: CopyCostProfile = {
+  name: "fixed",
+  kernel: { callNs: 1000, folioNs: 400, pteNs: 100, pmdBytes: 2 * MiB },
+  cpu: { threadGbps: 4, memGbps: 10, copyCallNs: 100 },
+  threads: { dispatchNs: 20000, threadNs: 1000 },
+  dma: DMA,
+};
+
+const batch = (folios: number, folioBytes: number) => ({
+  folios,
+  bytes: folios * folioBytes,
+  pageSize: 4096,
+});
+
+describe("migrateKernelNs: per-folio unmap/move/remap, mm/migrate.c", () => {
+  it("adds a PTE's cost per base page of a PTE-mapped folio, none for a PMD-mapped one", () => {
+    // 512 × (400 + 100·1) = 256000; 16 × (400 + 100·16) = 32000; 2 MiB: 16 × 400 = 6400.
+    expect(migrateKernelNs(PROFILE, batch(512, 4 * KiB))).toBe(256000);
+    expect(migrateKernelNs(PROFILE, batch(16, 64 * KiB))).toBe(32000);
+    expect(migrateKernelNs(PROFILE, batch(16, 2 * MiB))).toBe(6400);
+    expect(migrateKernelNs(PROFILE, batch(0, 4 * KiB))).toBe(0);
+  });
+});
+
+describe("cpuCopyNs: folio_mc_copy() folio by folio, mm/util.c", () => {
+  it("is the calls' cost plus the bytes over one thread's bandwidth", () => {
+    // 512·100 + 2097152/4 = 51200 + 524288.
+    expect(cpuCopyNs(PROFILE, batch(512, 4 * KiB))).toBe(575488);
+  });
+});
+
+describe("dmaCopyNs: folios_copy_dma(), drivers/migrate_offload/dcbm/dcbm.c", () => {
+  it("one channel, 512 × 4 KiB: every descriptor on one channel", () => {
+    // initiator 5000 + 1000 + 512·200 = 108400; channel 512·(300 + 4096/4) = 677888; + 10000.
+    expect(dmaCopyNs(PROFILE, batch(512, 4 * KiB), 1)).toEqual({
+      ns: 796288,
+      initiatorNs: 108400,
+      channels: 1,
+    });
+  });
+  it("16 channels, 16 × 2 MiB: one folio per channel, the device's bandwidth not reached", () => {
+    // initiator 5000 + 16·1000 + 16·200 = 24200; slowest 300 + 524288 = 524588 > 32 MiB/64.
+    expect(dmaCopyNs(PROFILE, batch(16, 2 * MiB), 16).ns).toBe(24200 + 524588 + 10000);
+  });
+  it("adds the channel's per-PTE cost for PTE-mapped folios only", () => {
+    const ptes = { ...PROFILE, dma: { ...DMA, pteNs: 10 } };
+    // 512 × 4 KiB, one channel: each descriptor 10 ns more (one PTE): 796288 + 5120.
+    expect(dmaCopyNs(ptes, batch(512, 4 * KiB), 1).ns).toBe(801408);
+    // 2 MiB is PMD-mapped: no PTE.
+    expect(dmaCopyNs(ptes, batch(16, 2 * MiB), 16).ns).toBe(24200 + 524588 + 10000);
+  });
+  it("uses no more channels than folios, and channels beyond the engines queue", () => {
+    // 3 folios on 8 channels: 3 channels.
+    expect(dmaCopyNs(PROFILE, batch(3, 2 * MiB), 8).channels).toBe(3);
+    // 16 channels on 2 engines: 8 rounds of one 524588 ns descriptor each.
+    const twoEngines = { ...PROFILE, dma: { ...DMA, engines: 2 } };
+    expect(dmaCopyNs(twoEngines, batch(16, 2 * MiB), 16).ns).toBe(24200 + 8 * 524588 + 10000);
+  });
+});
+
+describe("threadCopyNs: copy_page_lists_mt(), drivers/migoffcopy/mtcopy/copy_pages.c", () => {
+  it("threads with no idle CPU share the initiator's: one thread's bandwidth plus dispatch", () => {
+    // 1 CPU: 2097152/4 = 524288; dispatch 20000 + 4·1000.
+    expect(threadCopyNs(PROFILE, batch(1, 2 * MiB), 4, 0)).toEqual({
+      ns: 548288,
+      initiatorNs: 24000,
+    });
+  });
+  it("four threads on four CPUs stop at memory's bandwidth", () => {
+    // min(4·4, 10) = 10 GB/s: 209715.2 + 24000.
+    expect(threadCopyNs(PROFILE, batch(1, 2 * MiB), 4, 3).ns).toBeCloseTo(233715.2, 6);
+  });
+  it("whole folios dealt out: the thread with the most folios sets the time", () => {
+    // 5 folios on 2 threads: 3 folios · 524288 = 1572864 > 10 MiB / 8 GB/s; + 20000 + 2000.
+    expect(threadCopyNs(PROFILE, batch(5, 2 * MiB), 2, 7).ns).toBe(1594864);
+  });
+});
+
+describe("offloadDecision: the adaptive policy", () => {
+  it("declines 4 KiB folios on one channel (v4 table 1b: one channel is slower below 1 MiB)", () => {
+    const d = offloadDecision(PROFILE, batch(512, 4 * KiB), { kind: "dma", channels: 1 });
+    expect(d).toEqual({
+      taken: false,
+      cpuNs: 575488,
+      offloadNs: 796288,
+      initiatorNs: 108400,
+      lanes: 1,
+    });
+  });
+  it("takes 16 × 2 MiB on 16 channels", () => {
+    const d = offloadDecision(PROFILE, batch(16, 2 * MiB), { kind: "dma", channels: 16 });
+    expect(d.taken).toBe(true);
+    expect(d.cpuNs).toBe(16 * 100 + 8388608);
+    expect(d.offloadNs).toBe(558788);
+  });
+  it("declines threads with no idle CPU, takes them with three", () => {
+    const b = batch(1, 2 * MiB);
+    expect(offloadDecision(PROFILE, b, { kind: "threads", threads: 4, idleCpus: 0 }).taken).toBe(
+      false,
+    );
+    expect(offloadDecision(PROFILE, b, { kind: "threads", threads: 4, idleCpus: 3 }).taken).toBe(
+      true,
+    );
+  });
+  it("declines an empty batch", () => {
+    expect(offloadDecision(PROFILE, batch(0, 4096), { kind: "dma", channels: 4 }).taken).toBe(
+      false,
+    );
+  });
+});
+
+describe("OffloadPolicy: decisions, counters, the trace event and the correction", () => {
+  it("learns from offloads that cost more than predicted (not the first, cold one), and forgets a hundredth per decline", async () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const events: MmMigrateOffloadDecision[] = [];
+    kernel.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_offload_decision") events.push(e);
+    });
+    const policy = new OffloadPolicy(
+      kernel,
+      "TEST",
+      () => Effect.die(new Error("a fixed profile is never calibrated")),
+      PROFILE,
+    );
+    const b = batch(16, 2 * MiB);
+    const dma = { kind: "dma", channels: 4 } as const;
+    // 4 channels: 5000 + 4·1000 + 16·200, 4 descriptors of 300 + 524288 on the slowest, 10000:
+    // 2120552 ns predicted against 8390208 on the CPU: taken.
+    const first = await Effect.runPromise(policy.decide(b, dma));
+    expect(first).toMatchObject({ taken: true, offloadNs: 2120552 });
+    // The first offload starts cold and is not counted.
+    policy.observe(first, 30 * 2120552);
+    expect(policy.correction).toBe(1);
+    // The next cost 30 times the prediction: held to 8, the correction moves halfway, to 4.5.
+    policy.observe(first, 30 * 2120552);
+    expect(policy.correction).toBe(4.5);
+    // 2120552 × 4.5 = 9542484 > 8390208: declined, each decline taking 1 % of 3.5 off, until
+    // 2120552 × (1 + 3.5 × 0.99^17) = 8376819 < 8390208: 17 declines, then taken.
+    const second = await Effect.runPromise(policy.decide(b, dma));
+    expect(second).toMatchObject({ taken: false, offloadNs: 2120552 * 4.5 });
+    for (let i = 1; i < 17; i++)
+      expect((await Effect.runPromise(policy.decide(b, dma))).taken).toBe(false);
+    expect((await Effect.runPromise(policy.decide(b, dma))).taken).toBe(true);
+    expect([policy.taken, policy.declined]).toEqual([2, 17]);
+    expect(policy.correction).toBeCloseTo(1 + 3.5 * 0.99 ** 17, 9);
+    expect(events.map((e) => e.correction).slice(0, 3)).toEqual([
+      1,
+      4.5,
+      expect.closeTo(1 + 3.5 * 0.99, 9),
+    ]);
+  });
+});
+
+describe("calibrateCopyCost: a short measurement on this machine", () => {
+  it("gives a profile parseCopyCostProfile accepts, on pages it takes from and gives back to the allocator", async () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const free = kernel.pageAlloc.nodeFreePages(0);
+    const p = await Effect.runPromise(calibrateCopyCost(kernel, { dmaChannels: 4, dmaEngines: 2 }));
+    expect(p.name).toBe("calibrated");
+    expect(parseCopyCostProfile(JSON.parse(JSON.stringify(p)))).toEqual(p);
+    expect(p.dma).toMatchObject({ channels: 4, engines: 2 });
+    expect(kernel.pageAlloc.nodeFreePages(0)).toBe(free);
+    expect(kernel.badPages).toEqual([]);
+  }, 30_000);
+});
+
+describe("parseCopyCostProfile: a saved profile", () => {
+  it("reads a profile back from its JSON, ignoring other keys", () => {
+    const json = JSON.parse(JSON.stringify({ ...PROFILE, fittedOn: ["v4 1a"] }));
+    expect(parseCopyCostProfile(json)).toEqual(PROFILE);
+  });
+  it("refuses a missing field, a zero bandwidth or a negative cost with EINVAL naming it", () => {
+    const { folioCpuNs: _, ...dma } = DMA;
+    const missing = parseCopyCostProfile({ ...PROFILE, dma });
+    expect(missing).toBeInstanceOf(ErrnoError);
+    expect((missing as ErrnoError).errno).toBe("EINVAL");
+    expect((missing as ErrnoError).message).toContain("dma.folioCpuNs");
+    const zero = parseCopyCostProfile({ ...PROFILE, cpu: { ...PROFILE.cpu, threadGbps: 0 } });
+    expect((zero as ErrnoError).message).toContain("cpu.threadGbps");
+    const negative = parseCopyCostProfile({
+      ...PROFILE,
+      threads: { ...PROFILE.threads, dispatchNs: -1 },
+    });
+    expect((negative as ErrnoError).message).toContain("threads.dispatchNs");
+    expect(parseCopyCostProfile("fast")).toBeInstanceOf(ErrnoError);
+  });
+  it("takes a profile without a dma section: a machine with no DMA engine, where DMA never pays", () => {
+    const { dma: _, ...noDma } = PROFILE;
+    expect(parseCopyCostProfile(noDma)).toEqual(noDma);
+    const d = offloadDecision(noDma, batch(16, 2 * MiB), { kind: "dma", channels: 16 });
+    expect(d).toMatchObject({ taken: false, offloadNs: Number.POSITIVE_INFINITY, lanes: 0 });
+  });
+});
