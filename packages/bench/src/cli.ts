@@ -12,6 +12,7 @@ import { CliError, Command } from "effect/cli";
 import type { TopLevelSpec } from "vega-lite";
 import { throughputChart, writeSvg } from "./chart";
 import { benchCommand, cliEnvironment, type Invocation, PROGRAM } from "./commands";
+import { compactionChart, defaultHogs, formatCompaction, runCompaction } from "./compaction";
 import { CONFORMANCE_SUBJECTS, formatConformance, runConformance } from "./conformance";
 import { dcbmCopier, mtcopyCopier } from "./copiers";
 import {
@@ -323,6 +324,33 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
         formatDcbm(result.results),
         result.results.cells.every((c) => c.intact),
       );
+      return;
+    }
+    case "compaction": {
+      const o = invocation.options;
+      const nodeBytes = o.nodeSize ?? (o.quick ? 64 << 20 : 256 << 20);
+      if (nodeBytes % (4 << 20) !== 0) return fail("--node-size must be a multiple of 4M");
+      const threads = o.threads ?? 2;
+      if (threads > 64) return fail("--threads must be at most 64");
+      const channels = o.channels ?? 4;
+      if (channels > 16) return fail("--channels must be at most 16");
+      const result = await Effect.runPromise(
+        runCompaction(
+          nodeBytes,
+          threads,
+          channels,
+          o.runs ?? (o.quick ? 3 : 5),
+          o.hogs ?? defaultHogs(),
+          progress,
+        ),
+      );
+      publish(
+        "compaction",
+        result,
+        formatCompaction(result.results),
+        result.results.rows.every((row) => row.intact),
+      );
+      await chart("compaction", compactionChart(result.results));
       return;
     }
     case "cpu": {

@@ -288,6 +288,23 @@ export const EXPERIMENTS = {
       out,
     },
   },
+  compaction: {
+    summary: "compact a fragmented node: serial, mtcopy, dcbm, alone and beside a CPU hog",
+    description:
+      "the v4 follow-up: fragment a node, compact it through node1/compact with the kernel's copy, mtcopy and dcbm, alone and beside hog threads on every CPU; wall time, the initiating thread's CPU time, time in offload_copy, pages migrated, free order >= 9 blocks before and after, the hog's progress against running alone; writes <out>/compaction.svg",
+    flags: {
+      quick: quick("64M nodes, 3 runs"),
+      nodeSize: size(
+        "node-size",
+        "memory per node, bytes; 2 nodes (default 256M; 64M with --quick)",
+      ),
+      threads: count("threads", "mtcopy threads, at most 64 (default 2)"),
+      channels: count("channels", "dcbm channels, at most 16 (default 4)"),
+      hogs: count("hogs", "hog threads beside the compaction (default: one per CPU)"),
+      runs: runs("compactions per copier and load, after a warm-up (default 5; 3 with --quick)"),
+      out,
+    },
+  },
   scaling: {
     summary: "mtcopy at 1–16 threads and dcbm at 1–16 channels, at 4 KiB and 2 MiB",
     description:

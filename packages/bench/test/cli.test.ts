@@ -132,6 +132,30 @@ describe("the bench CLI's grammar", () => {
     expect((await parse(["mtcopy", "--threads", "2,auto"])).invocation?.options).toEqual({
       threads: [2, "auto"],
     });
+    expect(
+      (
+        await parse([
+          "compaction",
+          "--quick",
+          "--node-size",
+          "128M",
+          "--threads",
+          "4",
+          "--channels",
+          "8",
+          "--hogs",
+          "1",
+        ])
+      ).invocation,
+    ).toEqual({
+      experiment: "compaction",
+      options: { quick: true, nodeSize: 128 << 20, threads: 4, channels: 8, hogs: 1 },
+    });
+    // compaction takes one mtcopy thread count and one dcbm channel count, not lists.
+    expect((await parse(["compaction", "--threads", "1,2"])).ok).toBe(false);
+    expect((await parse(["compaction", "--hogs", "0"])).errors.join("\n")).toContain(
+      "--hogs must be a positive integer, not 0",
+    );
     expect((await parse(["scaling", "--quick", "--total", "16M"])).invocation).toEqual({
       experiment: "scaling",
       options: { quick: true, total: 16 << 20 },

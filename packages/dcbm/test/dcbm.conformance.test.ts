@@ -31,6 +31,22 @@ describe("dcbm: conformance with the serial path (verifyMigrator)", () => {
   }
 });
 
+describe("dcbm: conformance under every caller of migrate_pages() (compaction, alloc_contig_pages)", () => {
+  it("compacts and allocates contiguous ranges as the serial path does, every page to the same frame", async () => {
+    const subject = dcbmConformanceSubject(
+      { channels: 4, engines: 2, outOfOrder: true },
+      { nrDmaChan: 4, timeoutMs: 100 },
+    );
+    const report = await verifyMigrator(subject, {
+      numRuns: RUNS,
+      seed: 5,
+      scenarios: { callers: true, callersOnly: true },
+    });
+    expect(report.compared).toBeGreaterThan(0);
+    expect(report.marked).toBeGreaterThan(0);
+  }, 300_000);
+});
+
 describe("dcbm: the conformance subject's defaults", () => {
   // The default subject bounds an injected hang by DCBM_CONFORMANCE_TIMEOUT_MS, not the seed's
   // 10 s batch timeout: these ten cases, two of them hangs, fit in the 30 s budget of the test

@@ -21,6 +21,18 @@ describe("mtcopy: conformance with the serial path (verifyMigrator)", () => {
   }
 });
 
+describe("mtcopy: conformance under every caller of migrate_pages() (compaction, alloc_contig_pages)", () => {
+  it("compacts and allocates contiguous ranges as the serial path does, every page to the same frame", async () => {
+    const report = await verifyMigrator(mtcopyConformanceSubject({ threads: 2, deadlineMs: 200 }), {
+      numRuns: RUNS,
+      seed: 5,
+      scenarios: { callers: true, callersOnly: true },
+    });
+    expect(report.compared).toBeGreaterThan(0);
+    expect(report.marked).toBeGreaterThan(0);
+  }, 300_000);
+});
+
 describe("mtcopy: the conformance subject's defaults", () => {
   // The default subject bounds an injected hang by MTCOPY_CONFORMANCE_DEADLINE_MS, not the
   // driver's 10 s: these ten cases, five of them hangs, fit in the 30 s budget of the test (with

@@ -32,6 +32,7 @@ import {
   MIGRATOR_FAULT_KINDS,
   newCopyAudit,
 } from "./audit";
+import { diffCallerObservations } from "./callers";
 import { type Observation, runMigrationScenario } from "./oracle";
 import {
   formatScenario,
@@ -285,6 +286,7 @@ export const diffObservations = (serial: Observation, other: Observation): strin
   });
   if (show(serial.balloon) !== show(other.balloon))
     lines.push(`balloon: ${show(serial.balloon)} → ${show(other.balloon)}`);
+  lines.push(...diffCallerObservations(serial, other));
   return lines;
 };
 

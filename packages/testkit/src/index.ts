@@ -10,7 +10,8 @@
  * - {@link stressMigrator} ping-pongs memory between nodes while readers and writers use it.
  * - The pieces are exported too: the workload generators ({@link scenarioArb}), the oracle
  *   ({@link runMigrationScenario}, {@link diffObservations}) and the copy audit
- *   ({@link auditCopies}).
+ *   ({@link auditCopies}), and the table of the kernel's callers of `migrate_pages()` the
+ *   workloads drive ({@link MIGRATION_CALLERS}).
  *
  * @packageDocumentation
  */
@@ -25,6 +26,21 @@ export {
   type MigratorFaultKind,
   newCopyAudit,
 } from "./audit";
+// Callers: the kernel's callers of migrate_pages() the workloads drive, one table entry each.
+export {
+  type CallerObservation,
+  type CallerOutcome,
+  type CallerRequest,
+  type CallerRun,
+  callerRequestArb,
+  checkAndReleaseCaller,
+  diffCallerObservations,
+  MIGRATION_CALLERS,
+  type MigrationCaller,
+  migrationCaller,
+  type ReasonCounts,
+  setupCaller,
+} from "./callers";
 // Conformance: a migrator against the serial path, the property itself for other runners, the
 // subjects it loads, and the comparison of two runs' observations (`diffObservations`, part of
 // the oracle).
@@ -98,4 +114,4 @@ export {
  *
  * @category Generators
  */
-export const TESTKIT_FORMAT_VERSION = 3;
+export const TESTKIT_FORMAT_VERSION = 4;

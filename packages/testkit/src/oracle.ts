@@ -31,6 +31,7 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MIGRATE_REASON_NAMES,
   type MigrateMode,
   type MigratePagesStats,
   type MigrateReason,
@@ -51,6 +52,14 @@ import {
 } from "@migrate-offload/core";
 import { checkKernelConsistency } from "@migrate-offload/core/testing";
 import { Effect, type Scope } from "effect";
+import {
+  type CallerObservation,
+  type CallerRun,
+  checkAndReleaseCaller,
+  migrationCaller,
+  type ReasonCounts,
+  setupCaller,
+} from "./callers";
 import type { BalloonSpec, MigrationScenario, PageRef, RegionKind } from "./workload";
 
 /**
@@ -85,6 +94,13 @@ export interface Observation {
   readonly freePages: readonly number[];
   /** The scenario's balloon after the call, or null without one. */
   readonly balloon: BalloonObservation | null;
+  /**
+   * Base pages migrated and failed per reason (`MIGRATE_REASON_NAMES`), from the call's
+   * `mm_migrate_pages` events; a reason with no event is absent.
+   */
+  readonly reasons?: ReasonCounts;
+  /** What a request through one of `callers.ts`'s callers observed; null for other requests. */
+  readonly caller?: CallerObservation | null;
 }
 
 /**
@@ -279,6 +295,20 @@ const sumStats = (events: readonly TraceEvent[]): MigratePagesStats => {
   return stats;
 };
 
+/** Pages migrated and failed per reason, from `mm_migrate_pages` events. */
+const reasonCounts = (events: readonly TraceEvent[]): ReasonCounts => {
+  const out: Record<string, { succeeded: number; failed: number }> = {};
+  for (const e of events) {
+    if (e.event !== "mm_migrate_pages") continue;
+    const name = MIGRATE_REASON_NAMES[e.reason]!;
+    const c = out[name] ?? { succeeded: 0, failed: 0 };
+    out[name] = c;
+    c.succeeded += e.succeeded;
+    c.failed += e.failed;
+  }
+  return out;
+};
+
 /** Options of {@link runMigrationScenario}. @category Oracle */
 export interface ScenarioOptions {
   /**
@@ -414,7 +444,13 @@ const runScenarioOnFreshKernel = (
     const balloon = scenario.balloon ? inflateBalloon(k, scenario.balloon) : null;
     const fragmentation =
       scenario.fragmentOrder === undefined ? null : yield* k.fragment(1, scenario.fragmentOrder);
-    const before = Object.fromEntries(COUNTERS.map((c) => [c, k.vmstat.get(c)]));
+    const callerRun: CallerRun | null =
+      request.syscall === "caller" ? yield* setupCaller(k, request) : null;
+    const counters =
+      request.syscall === "caller"
+        ? [...COUNTERS, ...migrationCaller(request.caller).counters]
+        : COUNTERS;
+    const before = Object.fromEntries(counters.map((c) => [c, k.vmstat.get(c)]));
     const nodesBefore = scenario.entries.map((e) => {
       const pfn = pfnAt(proc, addrOf(e));
       return pfn < 0 ? -1 : k.mem.pfnToNid(pfn);
@@ -450,19 +486,37 @@ const runScenarioOnFreshKernel = (
       if (writeback.length) setImmediate(completeWaitedWriteback);
     };
     completeWaitedWriteback();
+    let callerResult: unknown = null;
     const { rc, status, balloonStatus, balloonMoved } =
-      request.syscall === "move_pages"
-        ? {
-            ...(yield* movePagesOutcome(
-              proc,
-              scenario.entries.map(addrOf),
-              scenario.entries.map((e) => e.node),
-              request.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
-            )),
-            balloonStatus: [],
-            balloonMoved: 0,
-          }
-        : yield* migrateEntries(k, proc, scenario, addrOf, request.mode, request.reason, balloon);
+      request.syscall === "caller"
+        ? yield* Effect.map(
+            migrationCaller(request.caller).drive(k, proc, request, callerRun!),
+            ({ rc, result }) => {
+              callerResult = result;
+              // Each entry's status is its page's node after the call (or -ENOENT).
+              const status = scenario.entries.map((e) => {
+                const pfn = pfnAt(proc, addrOf(e));
+                return pfn < 0 ? -ERRNO.ENOENT : k.mem.pfnToNid(pfn);
+              });
+              // A balloon page the caller migrated is on the balloon's list in a new page.
+              const moved = balloon
+                ? [...balloon.b.pages].filter((p) => !balloon.pages.includes(p)).length
+                : 0;
+              return { rc, status, balloonStatus: [], balloonMoved: moved };
+            },
+          )
+        : request.syscall === "move_pages"
+          ? {
+              ...(yield* movePagesOutcome(
+                proc,
+                scenario.entries.map(addrOf),
+                scenario.entries.map((e) => e.node),
+                request.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
+              )),
+              balloonStatus: [],
+              balloonMoved: 0,
+            }
+          : yield* migrateEntries(k, proc, scenario, addrOf, request.mode, request.reason, balloon);
     k.pageAlloc.failPageAlloc.arm({ times: 0 });
     polling = false;
     endWriteback();
@@ -503,7 +557,7 @@ const runScenarioOnFreshKernel = (
     }
 
     // Counters add up: /proc/vmstat moved by what the trace events reported.
-    const delta = Object.fromEntries(COUNTERS.map((c) => [c, k.vmstat.get(c) - before[c]!]));
+    const delta = Object.fromEntries(counters.map((c) => [c, k.vmstat.get(c) - before[c]!]));
     const stats = sumStats(events);
     if (delta.pgmigrate_success !== stats.nrSucceeded)
       problems.push(`pgmigrate_success +${delta.pgmigrate_success}, traced ${stats.nrSucceeded}`);
@@ -582,7 +636,19 @@ const runScenarioOnFreshKernel = (
         nodes: [...balloon.b.pages].map((p) => k.mem.pfnToNid(p)).sort((x, y) => x - y),
         isolated: balloon.b.isolatedPages,
       },
+      reasons: reasonCounts(events),
+      caller:
+        request.syscall === "caller"
+          ? {
+              name: request.caller,
+              result: callerResult,
+              pfns: scenario.regions.map((spec, r) =>
+                Array.from({ length: spec.pages }, (_, i) => pfnAt(proc, starts[r]! + i * PAGE)),
+              ),
+            }
+          : null,
     };
+    if (callerRun) yield* checkAndReleaseCaller(callerRun, problems);
 
     // Teardown: nothing leaked, nothing freed twice.
     fragmentation?.release();

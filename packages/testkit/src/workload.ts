@@ -17,6 +17,12 @@ import {
 } from "@migrate-offload/core";
 import type { FailPageAllocAttr } from "@migrate-offload/core/testing";
 import fc from "fast-check";
+import {
+  type CallerRequest,
+  callerRequestArb,
+  MIGRATION_CALLERS,
+  migrationCaller,
+} from "./callers";
 
 /**
  * How a region is mapped: private or shared anonymous memory, a shared or private file mapping,
@@ -53,9 +59,11 @@ export interface MoveEntry extends PageRef {
 }
 
 /**
- * The migration request: the `move_pages(2)` system call over the entries, or a direct
+ * The migration request: the `move_pages(2)` system call over the entries, a direct
  * `migrate_pages()` of the entries' folios (isolated as a kernel caller isolates them) with a
- * mode and a reason, each folio to its entry's node.
+ * mode and a reason, each folio to its entry's node, or one of the kernel's callers of
+ * `migrate_pages()` from the table of `callers.ts` (compaction, `alloc_contig_pages()`...), whose
+ * entries are the pages it observes.
  *
  * @category Generators
  */
@@ -65,7 +73,8 @@ export type MigrationRequest =
       readonly syscall: "migrate_pages";
       readonly mode: MigrateMode;
       readonly reason: MigrateReason;
-    };
+    }
+  | CallerRequest;
 
 /**
  * A memory balloon inflated before the call: pages with movable_ops (`PGTY_offline`,
@@ -142,6 +151,15 @@ export interface ScenarioArbOptions {
   readonly maxEntries?: number;
   /** Inflate a balloon of movable_ops pages, migrated with `migrate_pages()`; default true. */
   readonly balloon?: boolean;
+  /**
+   * Draw requests through the kernel's callers of `migrate_pages()` too (`callers.ts`'s
+   * `MIGRATION_CALLERS`: compaction, `alloc_contig_pages()`...), in about one case in four:
+   * true for every caller, or the names of some; default false. Cases of a caller use 4 KiB base
+   * pages (a node to fragment stays a few thousand pages).
+   */
+  readonly callers?: boolean | readonly string[];
+  /** With {@link ScenarioArbOptions.callers}: every case's request is through a caller. */
+  readonly callersOnly?: boolean;
 }
 
 const ALL_KINDS: readonly RegionKind[] = [
@@ -235,6 +253,12 @@ export const balloonArb: fc.Arbitrary<BalloonSpec> = fc.record({
 export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<MigrationScenario> => {
   const pageSizes = options.pageSizes ?? [4096, 4096, 4096, 4096, 4096, 4096, 16384, 65536];
   const faults = options.allocFailures ?? true;
+  const callers =
+    options.callers === true
+      ? MIGRATION_CALLERS.map((c) => c.name)
+      : options.callers === false || options.callers === undefined
+        ? []
+        : options.callers;
   const refs = (maxLength: number) =>
     fc.array(fc.record({ region: fc.nat(), page: fc.nat() }), { maxLength });
   return fc
@@ -264,8 +288,18 @@ export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<Migr
         (options.balloon ?? true)
           ? fc.option(balloonArb, { nil: undefined, freq: 3 })
           : fc.constant(undefined),
+      // Drawn last, and only when asked, so the other parts draw as they always did.
+      ...(callers.length
+        ? {
+            caller: fc.oneof(
+              { weight: options.callersOnly ? 0 : 3, arbitrary: fc.constant(undefined) },
+              { weight: 1, arbitrary: callerRequestArb(callers) },
+            ),
+          }
+        : {}),
     })
-    .map(({ nodeChoice, ...s }): MigrationScenario => {
+    .map(({ nodeChoice, caller, ...drawn }): MigrationScenario => {
+      const s = { ...drawn, ...(caller ? { request: caller, pageSize: 4096 } : {}) };
       const pageSize = s.pageSize as MigrationScenario["pageSize"];
       const sizes = nodeSizesFor(pageSize);
       // Larger base pages: hugetlb needs PMD-sized folios of 4 KiB pages, and regions stay small.
@@ -285,8 +319,13 @@ export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<Migr
         const region = ref.region % regions.length;
         return { ...ref, region, page: ref.page % regions[region]!.pages };
       };
+      const request =
+        s.request.syscall === "caller"
+          ? { ...s.request, nid: s.request.nid % nodeChoice.length }
+          : s.request;
       return {
         ...s,
+        request,
         pageSize,
         nodesMiB: nodeChoice.map((c) => sizes[c]!),
         regions,
@@ -349,7 +388,13 @@ export const formatScenario = (s: MigrationScenario): string => {
   lines.push(
     r.syscall === "move_pages"
       ? `request: move_pages(${r.moveAll ? "MPOL_MF_MOVE_ALL" : "MPOL_MF_MOVE"})`
-      : `request: migrate_pages(${MIGRATE_MODE_NAMES[r.mode]}, ${MIGRATE_REASON_NAMES[r.reason]})`,
+      : r.syscall === "migrate_pages"
+        ? `request: migrate_pages(${MIGRATE_MODE_NAMES[r.mode]}, ${MIGRATE_REASON_NAMES[r.reason]})`
+        : `request: ${r.caller} on node ${r.nid} (${MIGRATE_REASON_NAMES[migrationCaller(r.caller).reason]}), ${
+            r.fragment
+              ? `node ${r.nid} fragmented first (a kernel page every ${r.fragment.unmovableEvery || "never"}, page cache every ${r.fragment.pageCacheEvery || "never"})`
+              : "no fragmentation"
+          }`,
   );
   lines.push(
     `entries (region:page→node): ${s.entries.map((e) => `${e.region}:${e.page}→${e.node}`).join(" ")}`,

@@ -57,7 +57,7 @@ export interface FragmentedNode {
   readonly unmovable: readonly Folio[];
   /** True while the keeper's anonymous and page-cache bytes are what it wrote. */
   intact(): Effect.Effect<boolean, ErrnoError>;
-  /** Ends the keeper and frees the kernel pages. */
+  /** Ends the keeper, drops its file's page cache and frees the kernel pages. */
   release(): Effect.Effect<void, ErrnoError>;
 }
 
@@ -168,6 +168,8 @@ export const fragmentNode = (
       release: () =>
         Effect.gen(function* () {
           yield* keeper.exit();
+          // Its page-cache pages outlive the keeper in the file's cache, as a file's do.
+          file?.truncate();
           for (const folio of unmovable) k.folioPut(folio);
           unmovable.length = 0;
         }),
