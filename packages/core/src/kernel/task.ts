@@ -252,8 +252,9 @@ export class Process implements Task {
     const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
       progress.waitPfn = -1;
       accessVm(this.kernel, this, addr, buf, write, progress);
-      if (progress.compact.page >= 0 && !progress.compact.request) {
-        // The retried fault did not take the page compaction got (the range changed meanwhile).
+      if (progress.compact.page >= 0) {
+        // The retried fault did not take the page compaction or reclaim got (the range changed
+        // meanwhile, or it now wants another order): give it back before anything else is asked.
         folioPut(this.kernel, progress.compact.page);
         progress.compact.page = -1;
       }

@@ -26,6 +26,7 @@ import {
   PG_reserved,
 } from "../include/page_flags";
 import { FolioList } from "../lib/list";
+import { dissolveFreeHugetlbFolio } from "./hugetlb";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { allocMigrationTarget } from "./move_pages";
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
@@ -130,7 +131,7 @@ export const doMigrateRange = (
       yield* migratePages(
         k,
         list,
-        allocMigrationTarget(k, nid, { nmask }),
+        allocMigrationTarget(k, nid, { nmask, reason: MR_MEMORY_HOTPLUG }),
         null,
         MIGRATE_SYNC,
         MR_MEMORY_HOTPLUG,
@@ -193,7 +194,16 @@ export const offlinePages = (
           if (pfn < 0) break;
           yield* Effect.uninterruptible(doMigrateRange(k, pfn, end));
         }
-        // dissolve_free_hugetlb_folios(): the model keeps no free hugetlb folios.
+        // dissolve_free_hugetlb_folios(): the pool's free huge pages in the range (a migrated
+        // hugetlb folio's source goes back to the pool) become buddy pages; one in use fails it.
+        for (let pfn = start; pfn < end; pfn++) {
+          const head = k.memmap.folioOf(pfn);
+          if (!k.memmap.test(head, PG_hugetlb)) continue;
+          if (dissolveFreeHugetlbFolio(k, head) < 0) {
+            return yield* Effect.fail(errno("EBUSY", failed("failure to dissolve huge pages")));
+          }
+          pfn = head + k.memmap.folioNrPages(head) - 1;
+        }
         if (testPagesIsolated(k, start, end) < 0) return;
       }
     });

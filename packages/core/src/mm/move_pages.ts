@@ -331,19 +331,15 @@ export interface MigrationTargetControl {
 export const allocMigrationTarget =
   (k: Kernel, node: number, mtc: MigrationTargetControl = {}): NewFolioFn =>
   (src: number): number => {
-    const gfp = mtc.gfp ?? GFP_HIGHUSER_MOVABLE | __GFP_THISNODE;
+    const nmask = mtc.nmask ?? null;
+    // A node mask lets the folio go to any of its nodes: no __GFP_THISNODE by default then.
+    const gfp = mtc.gfp ?? GFP_HIGHUSER_MOVABLE | (nmask ? 0 : __GFP_THISNODE);
     const nid = node < 0 ? k.mem.pfnToNid(src) : node;
     if (k.memmap.test(src, PG_hugetlb)) {
-      return allocHugetlbFolioNodemask(k, nid, mtc.nmask ?? null, gfp, mtc.reason ?? MR_SYSCALL);
+      return allocHugetlbFolioNodemask(k, nid, nmask, gfp, mtc.reason ?? MR_SYSCALL);
     }
     const order = k.memmap.folioOrder(src);
-    const nmask = mtc.nmask ?? null;
-    return k.pageAlloc.allocPages(
-      nid,
-      order,
-      (nmask ? gfp & ~__GFP_THISNODE : gfp) | (order > 0 ? __GFP_COMP : 0),
-      nmask,
-    );
+    return k.pageAlloc.allocPages(nid, order, gfp | (order > 0 ? __GFP_COMP : 0), nmask);
   };
 
 /**

@@ -74,9 +74,11 @@ describe("/sys/devices/system/memory (drivers/base/memory.c)", () => {
     const k = bootBlocks();
     // block_size_bytes_show(): "%lx"; memory_block_size_bytes() is the section size here.
     expect(read(k, `${ROOT}/block_size_bytes`)).toBe("1000000\n");
+    // Beside the blocks: soft_offline_page (drivers/base/memory.c's memory_root_attrs).
     expect(run(k.fs.list(ROOT))).toEqual([
       "block_size_bytes",
       ...[0, 1, 2, 3, 4, 5, 6, 7].map((n) => `memory${n}`),
+      "soft_offline_page",
     ]);
     expect(run(k.fs.list(`${ROOT}/memory5`))).toEqual([
       "online",
@@ -99,7 +101,12 @@ describe("/sys/devices/system/memory (drivers/base/memory.c)", () => {
   it("the default 1 GiB section makes each 64 MiB node one block with a hole: EINVAL, memory holes", async () => {
     const k = boot();
     expect(read(k, `${ROOT}/block_size_bytes`)).toBe("40000000\n");
-    expect(run(k.fs.list(ROOT))).toEqual(["block_size_bytes", "memory0", "memory1"]);
+    expect(run(k.fs.list(ROOT))).toEqual([
+      "block_size_bytes",
+      "memory0",
+      "memory1",
+      "soft_offline_page",
+    ]);
     expect(await errnoOf(k.fs.write(`${ROOT}/memory1/state`, "offline"))).toBe("EINVAL");
     expect(read(k, `${ROOT}/memory1/state`)).toBe("online\n");
   });
@@ -195,6 +202,9 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
 
   it("migrates hugetlb folios in use (isolate_hugetlb()), which stay hugetlb folios", async () => {
     const k = bootBlocks();
+    // The pool starts empty, as the kernel's: two huge pages on node 1 and two on node 0 for the
+    // migration targets (nr_hugepages spreads round-robin).
+    await write(k, "/proc/sys/vm/nr_hugepages", "4");
     const proc = run(k.createProcess({ node: 1 }));
     run(proc.setMempolicy(MPOL_BIND, [1]));
     const addr = run(proc.mmap(4 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
