@@ -205,6 +205,26 @@ interface MigrateCall {
   heldLocked: boolean;
 }
 
+/** A call's state before its first folio: nothing waited for, nothing held. */
+const newMigrateCall = (
+  k: Kernel,
+  getNewFolio: NewFolioFn,
+  putNewFolio: FreeFolioFn | null,
+  reason: MigrateReason,
+  extra: Pick<MigrateCall, "errors" | "copier" | "caller">,
+): MigrateCall => ({
+  k,
+  getNewFolio,
+  putNewFolio,
+  reason,
+  ...extra,
+  waitOn: -1,
+  waitBit: 0,
+  heldSrc: -1,
+  heldDst: -1,
+  heldLocked: false,
+});
+
 /**
  * 1 for a PMD-sized THP, which bumps the `nr_thp_*` stats and the `thp_migration_*` counters:
  * `folio_test_pmd_mappable()` (`include/linux/huge_mm.h`) as `migrate_pages_batch()`
@@ -1023,18 +1043,7 @@ export const migratePagesBatch = (
       if (!Number.isSafeInteger(nrPass) || nrPass < 1) {
         return Effect.fail(errno("EINVAL", `migrate_pages_batch: nr_pass ${nrPass} is not >= 1`));
       }
-      const c: MigrateCall = {
-        k,
-        getNewFolio,
-        putNewFolio,
-        reason,
-        ...extra,
-        waitOn: -1,
-        waitBit: 0,
-        heldSrc: -1,
-        heldDst: -1,
-        heldLocked: false,
-      };
+      const c = newMigrateCall(k, getNewFolio, putNewFolio, reason, extra);
       return migratePagesBatchCall(c, from, mode, retFolios, splitFolios, stats, nrPass);
     }),
   );
@@ -1052,18 +1061,7 @@ const migratePagesChecked = (
     const m = k.memmap;
     const space = m.lru;
     if (k.trace.enabled) k.trace.emit({ event: "mm_migrate_pages_start", mode, reason });
-    const c: MigrateCall = {
-      k,
-      getNewFolio,
-      putNewFolio,
-      reason,
-      ...extra,
-      waitOn: -1,
-      waitBit: 0,
-      heldSrc: -1,
-      heldDst: -1,
-      heldLocked: false,
-    };
+    const c = newMigrateCall(k, getNewFolio, putNewFolio, reason, extra);
     const stats = newMigratePagesStats();
     const folios = new FolioList(space);
     const retFolios = new FolioList(space);
