@@ -67,6 +67,7 @@ export { Folio } from "./include/folio";
 export type { File, MmapFile } from "./include/fs";
 // include/linux/gfp_types.h
 export {
+  __GFP_BITS_MASK,
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
   __GFP_KSWAPD_RECLAIM,

@@ -78,6 +78,15 @@ export interface CopyCostProfile {
     readonly channels: number;
     /** Engines behind the channels: at most this many channels copy at once. */
     readonly engines: number;
+    /**
+     * How the device ties channels to engines. Absent (or 0): any free engine serves any channel,
+     * so `c` channels on `engines` engines run in `ceil(c / engines)` rounds, as the memcpy DMA
+     * device of `@migrate-offload/dcbm` does. A number `k`: each engine owns `k` channels, handed
+     * out in order by `dma_request_chan()` (`drivers/dma/dmaengine.c`), so the first `k` channels
+     * a client takes share one engine's bandwidth (a channel alone has all of it); a controller
+     * whose queues sit behind a shared engine, as the PTDMA tables suggest.
+     */
+    readonly channelsPerEngine?: number;
     /** One channel's bandwidth, GB/s. */
     readonly chanGbps: number;
     /** The device's bandwidth, all channels together, GB/s. */
@@ -206,9 +215,18 @@ export const dmaCopyNs = (
   if (!p.dma) return { ns: Number.POSITIVE_INFINITY, initiatorNs: 0, channels: 0 };
   const c = Math.max(1, Math.min(channels, b.folios, p.dma.channels, MAX_BATCH_CHANNELS));
   const s = b.folios === 0 ? 0 : b.bytes / b.folios;
-  const perDesc = p.dma.descNs + p.dma.pteNs * ptesOf(p, s, b.pageSize) + s / p.dma.chanGbps;
-  // c channels on `engines` engines: each engine runs its channels' descriptors one after another.
-  const rounds = Math.ceil(c / Math.min(c, p.dma.engines));
+  const bytesNs = s / p.dma.chanGbps;
+  // Channels that own an engine share its bandwidth: a channel's own work (its descriptor, its
+  // pages' translations) overlaps the engine moving the other channels' bytes, so a descriptor
+  // takes the longer of its channel's work and its engine's bytes for every sharing channel.
+  // Otherwise c channels on `engines` free engines run in rounds.
+  const k = p.dma.channelsPerEngine ?? 0;
+  const sharing = k > 0 ? Math.min(c, k) : 1;
+  const rounds = k > 0 ? 1 : Math.ceil(c / Math.min(c, p.dma.engines));
+  const perDesc = Math.max(
+    p.dma.descNs + p.dma.pteNs * ptesOf(p, s, b.pageSize) + bytesNs,
+    sharing * bytesNs,
+  );
   const slowest = Math.ceil(b.folios / c) * perDesc * rounds;
   const transfer = Math.max(slowest, b.bytes / p.dma.maxGbps);
   const initiatorNs = p.dma.setupNs + c * p.dma.chanNs + b.folios * p.dma.folioCpuNs;
@@ -267,6 +285,11 @@ const FIELDS = {
   ],
 } as const;
 
+/** Fields a profile may leave out, by section. */
+const OPTIONAL: Partial<Record<keyof typeof FIELDS, readonly string[]>> = {
+  dma: ["channelsPerEngine"],
+};
+
 /** Fields that must be above 0, not only at least 0. */
 const POSITIVE = new Set([
   "pmdBytes",
@@ -281,7 +304,8 @@ const POSITIVE = new Set([
 /**
  * Reads a profile from parsed JSON (a saved profile, `JSON.parse` of its file). Every field of
  * {@link CopyCostProfile} must be present and a finite number, at least 0 (bandwidths and counts
- * above 0), except the whole `dma` section, which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
+ * above 0), except the whole `dma` section and `dma.channelsPerEngine` (a whole number when present),
+ * which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
  *
  * @returns the profile, or `EINVAL` naming the first field that is missing or wrong.
  *
@@ -297,19 +321,30 @@ export const parseCopyCostProfile = (json: unknown): CopyCostProfile | ErrnoErro
     if (section === "dma" && part === undefined) continue;
     if (typeof part !== "object" || part === null)
       return errno("EINVAL", `profile section ${section} is missing`);
-    for (const key of keys) {
+    const optional = OPTIONAL[section as keyof typeof FIELDS] ?? [];
+    for (const key of [...keys, ...optional]) {
       const v = (part as Record<string, unknown>)[key];
-      if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (POSITIVE.has(key) && v === 0))
+      if (v === undefined && optional.includes(key)) continue;
+      if (
+        typeof v !== "number" ||
+        !Number.isFinite(v) ||
+        v < 0 ||
+        (POSITIVE.has(key) && v === 0) ||
+        (optional.includes(key) && !Number.isInteger(v))
+      )
         return errno(
           "EINVAL",
-          `profile field ${section}.${key} must be a finite number ${POSITIVE.has(key) ? "above" : "of at least"} 0, not ${JSON.stringify(v)}`,
+          `profile field ${section}.${key} must be a ${optional.includes(key) ? "whole" : "finite"} number ${POSITIVE.has(key) ? "above" : "of at least"} 0, not ${JSON.stringify(v)}`,
         );
     }
   }
-  const pick = (section: keyof typeof FIELDS) =>
-    Object.fromEntries(
-      FIELDS[section].map((k) => [k, (o[section] as Record<string, number>)[k]]),
-    ) as never;
+  const pick = (section: keyof typeof FIELDS) => {
+    const part = o[section] as Record<string, number>;
+    const keys = [...FIELDS[section], ...(OPTIONAL[section] ?? [])].filter(
+      (k) => part[k] !== undefined,
+    );
+    return Object.fromEntries(keys.map((k) => [k, part[k]])) as never;
+  };
   return {
     name: o.name,
     kernel: pick("kernel"),
