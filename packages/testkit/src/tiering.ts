@@ -111,7 +111,15 @@ const COLD = 100;
 const HOT = 101;
 const SCRATCH = 102;
 
-/** `/proc/vmstat` counters of demotion and promotion, compared between the runs. */
+/**
+ * The `/proc/vmstat` counters of reclaim, demotion and NUMA balancing (`mm/vmscan.c`,
+ * `kernel/sched/fair.c`, `mm/migrate.c`) the tiering callers compare between the serial and
+ * offloaded runs: `pgdemote_*`, `pgpromote_*`, `numa_*`, `pgscan_*`, `pgsteal_*`, the LRU's
+ * `pgactivate` / `pgdeactivate` / `pgrefill`, `allocstall_normal`, `pageoutrun` and kswapd's
+ * `*_wmark_hit_quickly`.
+ *
+ * @category Oracle
+ */
 export const TIERING_COUNTERS = [
   "pgdemote_kswapd",
   "pgdemote_direct",
