@@ -61,9 +61,9 @@ describe("the caller table", () => {
       ["node_compact", 0],
       ["thp_fault", 0],
       ["alloc_contig_pages", 6], // MR_CONTIG_RANGE
-      ["demotion", 4], // MR_DEMOTION
+      ["demotion", 8], // MR_DEMOTION
       ["promotion", 5], // MR_NUMA_MISPLACED
-      ["tiering", 4],
+      ["tiering", 8], // then MR_NUMA_MISPLACED
     ]);
   });
 });
