@@ -30,6 +30,7 @@ import {
   type TieringWorkload,
   verifyMigrator,
 } from "../src/index";
+import { callerScenario } from "./scenarios";
 
 /** Runs per subject in CI; `pnpm run conformance` raises it. */
 const RUNS = Number(process.env.CONFORMANCE_RUNS ?? 6);
@@ -49,24 +50,11 @@ const workload: TieringWorkload = {
 };
 
 /** A 16 MiB DRAM node 0 and a 64 MiB CXL node 1, a small anonymous region, and the caller. */
-const scenario = (caller: string, w: TieringWorkload = workload): MigrationScenario => ({
-  pageSize: 4096,
-  nodesMiB: [16, 64],
-  slowTier: true,
-  thp: "never",
-  mthp: false,
-  regions: [{ kind: "anon", pages: 32, hugepage: undefined, written: 32, read: 0, mlocked: false }],
-  fork: false,
-  pins: [],
-  poison: [],
-  writeback: [],
-  fs: "migrate_folio",
-  entries: [{ region: 0, page: 0, node: 0 }],
-  request: { syscall: "caller", caller, nid: 0, fragment: null, tiering: w },
-  fragmentOrder: undefined,
-  allocFailure: undefined,
-  balloon: undefined,
-});
+const scenario = (caller: string, w: TieringWorkload = workload): MigrationScenario =>
+  callerScenario(
+    { syscall: "caller", caller, nid: 0, fragment: null, tiering: w },
+    { nodesMiB: [16, 64], slowTier: true, thp: "never" },
+  );
 
 const run = (s: MigrationScenario, prepare?: (k: Kernel) => Effect.Effect<void, unknown>) =>
   Effect.runPromise(runMigrationScenario(s, prepare ? { prepare } : {}));
