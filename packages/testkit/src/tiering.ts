@@ -256,6 +256,7 @@ const kswapdSettled = (k: Kernel, nid: number): Effect.Effect<void> =>
     let since = Date.now();
     while (!k.kswapd.sleeping(nid)) {
       yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)));
+      if (k.kswapd.sleeping(nid)) return;
       const now = Date.now();
       if (now - since >= 10) {
         yield* TestClock.adjust(Duration.millis(now - since));
@@ -275,17 +276,25 @@ const kswapdPhase = (k: Kernel, task: Task, nid: number) =>
     const zone = k.pageAlloc.zones[nid]!;
     yield* k.kswapd.run();
     const low = zone.watermark[WMARK_LOW]!;
-    const wake = yield* writeSet(task, "wake", Math.max(1, zone.freePages - low + 1), SCRATCH + 1);
-    // balance_pgdat(), the 100 ms nap, and balance_pgdat() again while the nap ends unbalanced:
-    // each step runs alone. After MAX_RECLAIM_RETRIES (16) runs without progress the node is
-    // given up, so twenty rounds see it asleep for good.
-    for (let round = 0; round < 20; round++) {
+    const settle = Effect.gen(function* () {
+      const wake = yield* writeSet(
+        task,
+        "wake",
+        Math.max(1, zone.freePages - low + 1),
+        SCRATCH + 1,
+      );
+      // balance_pgdat(), the 100 ms nap, and balance_pgdat() again while the nap ends
+      // unbalanced: each step runs alone. After MAX_RECLAIM_RETRIES (16) runs without progress
+      // the node is given up, so twenty rounds see it asleep for good.
+      for (let round = 0; round < 20; round++) {
+        yield* kswapdSettled(k, nid);
+        yield* TestClock.adjust(Duration.millis(100));
+      }
       yield* kswapdSettled(k, nid);
-      yield* TestClock.adjust(Duration.millis(100));
-    }
-    yield* kswapdSettled(k, nid);
-    yield* k.kswapd.stop();
-    return wake;
+      return wake;
+    });
+    // Stopped however the phase ends, so that no daemon runs beside the oracle's checks.
+    return yield* Effect.ensuring(settle, k.kswapd.stop());
   });
 
 /**
