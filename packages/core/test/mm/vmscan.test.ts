@@ -225,6 +225,60 @@ describe("kswapd", () => {
     expect(k.kswapd.running).toBe(false);
   });
 
+  it("kswapd_stop() ends the daemons once they sleep; a later wake-up finds none, and run() starts them again", async () => {
+    const k = tiered();
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    const zone = k.pageAlloc.zones[0]!;
+    const p = run(k.createProcess({ node: 0 }));
+    const seen = await Effect.runPromise(
+      Effect.gen(function* () {
+        expect(k.kswapd.sleeping(0)).toBe(false); // no daemon yet
+        yield* k.kswapd.stop(); // nothing to stop
+        yield* k.kswapd.run();
+        expect(k.kswapd.sleeping(0)).toBe(true); // asleep from the start
+        const n = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+        const addr = yield* p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(addr, pattern(n * PAGE, 7)); // under the low watermark: woken
+        expect(k.kswapd.sleeping(0)).toBe(false);
+        yield* waitUntil(() => k.kswapd.sleeping(0)); // balanced, napping
+        yield* TestClock.adjust("100 millis"); // the nap is over: asleep until woken
+        const balanced = k.vmstat.snapshot();
+        yield* k.kswapd.stop();
+        expect(k.kswapd.running).toBe(false);
+        expect(k.kswapd.sleeping(0)).toBe(false);
+        // Under the low watermark again, with no daemon to wake: nothing is reclaimed.
+        const more = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+        const addr2 = yield* p.mmap(more * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(addr2, pattern(more * PAGE, 8));
+        yield* TestClock.adjust("10000 millis");
+        const stopped = k.vmstat.snapshot();
+        // Started again, the next allocation under the low watermark wakes it.
+        yield* k.kswapd.run();
+        const addr3 = yield* p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(addr3, pattern(PAGE, 9));
+        yield* waitUntil(() => k.kswapd.sleeping(0));
+        return { balanced, stopped, again: k.vmstat.snapshot(), addr, n, addr2, more };
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    const demoted = (s: Record<string, number>) => s.pgdemote_kswapd ?? 0;
+    expect(demoted(seen.balanced)).toBeGreaterThan(0);
+    // Stopped in its sleep: no count of a wake during a nap, no reclaim afterwards.
+    expect(seen.stopped.pgdemote_kswapd).toBe(seen.balanced.pgdemote_kswapd);
+    expect(seen.stopped.pageoutrun).toBe(seen.balanced.pageoutrun);
+    expect(seen.stopped.kswapd_low_wmark_hit_quickly).toBe(
+      seen.balanced.kswapd_low_wmark_hit_quickly,
+    );
+    expect(zone.freePages).toBeGreaterThanOrEqual(zone.watermark[WMARK_HIGH]!);
+    expect(demoted(seen.again)).toBeGreaterThan(demoted(seen.stopped));
+    expect(sameBytes(run(p.read(seen.addr, seen.n * PAGE)), pattern(seen.n * PAGE, 7))).toBe(true);
+    expect(sameBytes(run(p.read(seen.addr2, seen.more * PAGE)), pattern(seen.more * PAGE, 8))).toBe(
+      true,
+    );
+    expectConsistent(k);
+    await runP(k.shutdown());
+    expect(k.kswapd.running).toBe(false);
+  });
+
   it("stays asleep without demotion targets for anonymous memory, and gives a hopeless node up (kswapd_failures)", async () => {
     const k = tiered(); // demotion disabled: nothing on node 0 can go anywhere
     const zone = k.pageAlloc.zones[0]!;
