@@ -101,7 +101,7 @@ const startHogs = async (hogs: number) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The main thread's CPU time so far, ms, from `/proc/self/task/<pid>/stat`; null off Linux. */
-const mainThreadCpuMs = (): number | null => {
+export const mainThreadCpuMs = (): number | null => {
   try {
     const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
