@@ -25,12 +25,11 @@ import {
   WMARK_HIGH,
 } from "@migrate-offload/core";
 import { type MigratorSubject, pattern, pteAt, sameBytes } from "@migrate-offload/core/testing";
-import { moduleSubject, serialCopyModule } from "@migrate-offload/testkit";
 import { Clock, Effect } from "effect";
 import { quantile } from "simple-statistics";
 import type { TopLevelSpec } from "vega-lite";
 import { mainThreadCpuMs } from "./compaction";
-import { dcbmCopier, mtcopyCopier } from "./copiers";
+import { serialAndDrivers } from "./copiers";
 import {
   envelope,
   formatBytes,
@@ -147,16 +146,6 @@ interface Sample {
 
 /** The name of the run with tiering off. */
 export const TIERING_OFF = "tiering off";
-
-/** The copiers: the kernel's copy on the initiating thread, mtcopy and dcbm. */
-export const tieringCopiers = (
-  threads: number,
-  channels: number,
-): ReadonlyArray<readonly [string, MigratorSubject]> => [
-  ["serial", moduleSubject(serialCopyModule, "serial")],
-  [`mtcopy ${threads}`, mtcopyCopier(threads)],
-  [`dcbm ${channels} ch`, dcbmCopier(channels)],
-];
 
 /** Lets the event loop run: timers (the scanner, kswapd's naps) and the copy threads' replies. */
 const yieldToLoop = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)));
@@ -365,7 +354,7 @@ const toRow = (
  */
 export const runTiering = (c: TieringConfig, onProgress: (msg: string) => void) =>
   Effect.gen(function* () {
-    const copiers = tieringCopiers(c.threads, c.channels);
+    const copiers = serialAndDrivers(c.threads, c.channels);
     const off: Sample[] = [];
     const on = copiers.map(() => [] as Sample[]);
     // Each round starts one later in the list, so that no copier always runs first (with the
