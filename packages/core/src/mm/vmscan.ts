@@ -57,6 +57,7 @@ import { NUMA_NO_NODE } from "../lib/numa";
 import { filemapRemoveFolio } from "./filemap";
 import { migratePages } from "./migrate";
 import { folioReferenced, tryToUnmap } from "./rmap";
+import { shrinkSlab } from "./shrinker";
 import { folioPut } from "./swap";
 
 /**
@@ -428,6 +429,10 @@ const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void
     if (anon && inactiveIsLow(k, nid, LRU_INACTIVE_ANON)) {
       shrinkActiveList(k, nid, LRU_ACTIVE_ANON, SWAP_CLUSTER_MAX);
     }
+    // shrink_node_memcgs(): the shrinkers after the LRU lists, at the same priority. What they
+    // free is not reclaimed LRU memory: only slab pages would count (reclaim_state), and the
+    // model has none.
+    shrinkSlab(k, nid, sc.priority);
     if (sc.nrReclaimed > reclaimedBefore) k.kswapd.nodeReclaimed(nid);
   });
 

@@ -237,9 +237,13 @@ describe("memory tiering promotion (NUMA_BALANCING_MEMORY_TIERING)", () => {
       if (mask === 1 << MR_NUMA_MISPLACED) {
         expect(new Set(recorder.reasons)).toEqual(new Set([MR_NUMA_MISPLACED]));
         expect(recorder.copies()).toBe(32);
+        // migrate_misplaced_folio() runs in the faulting task's context: each of the 32
+        // promotions (one folio a batch) is an offloaded batch charged to that task.
+        expect(p.migration.offloadBatches).toBe(32);
       } else {
         expect(recorder.reasons).toEqual([]);
         expect(recorder.copies()).toBe(0);
+        expect(p.migration.offloadBatches).toBe(0);
       }
       expect(sameBytes(run(p.read(addr, 32 * PAGE)), pattern(32 * PAGE, 5))).toBe(true);
       await runP(k.shutdown());
