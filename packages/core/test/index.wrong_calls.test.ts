@@ -750,5 +750,6 @@ describe("wrong calls to the public API", () => {
       writeFileSync(PAGE_URL, page.replace(BEGIN + section(page) + END, BEGIN + table + END));
     }
     expect(normalize(section(readFileSync(PAGE_URL, "utf8")))).toEqual(normalize(table));
-  });
+    // A kernel booted per wrong call, about 200 of them: a budget for a loaded 2-core machine.
+  }, 60_000);
 });
