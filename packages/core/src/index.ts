@@ -170,6 +170,7 @@ export {
 // include/linux/migrate_copy_offload.h (the series)
 export {
   type BatchCopier,
+  type CopyBatch,
   type CopyInterposer,
   MIGRATE_REASONS_ALL,
   MIGRATOR_NAME_LEN,
@@ -465,7 +466,6 @@ export {
 // the copy step's cost model, for the migrators' adaptive policies (beyond the series)
 export {
   type CalibrateOptions,
-  type CopyBatch,
   type CopyCostProfile,
   type CopyOffload,
   calibrateCopyCost,

@@ -88,7 +88,7 @@ import { folioPut } from "./swap";
  */
 export const folioWalkEntry = (k: Kernel, vma: Vma, slot: number): number => {
   if (vma.pmds.size > 0) {
-    const nr = 2 ** k.pmdOrder;
+    const nr = 1 << k.pmdOrder;
     const vpn = vma.start / k.mem.pageSize + slot;
     const offset = vpn % nr;
     const pmd = vma.pmds.get((vpn - offset) * k.mem.pageSize);

@@ -34,6 +34,7 @@ import { type ErrnoError, errno } from "../errno";
 import { GFP_KERNEL } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import type { Attribute } from "../include/kernfs";
+import type { CopyBatch } from "../include/migrate_copy_offload";
 import { CopyEngine } from "../kernel/copy_engine";
 
 /**
@@ -104,20 +105,6 @@ export interface CopyCostProfile {
     /** From the last descriptor's completion to the initiator running again (interrupt latency). */
     readonly completionNs: number;
   };
-}
-
-/**
- * One batch, as the model sees it: its folios, its bytes, and the base page size.
- *
- * @category Copy offload
- */
-export interface CopyBatch {
-  /** Folios in the batch. */
-  readonly folios: number;
-  /** Bytes in the batch (the folios' sizes added). */
-  readonly bytes: number;
-  /** The base page size, bytes. */
-  readonly pageSize: number;
 }
 
 /**
@@ -566,34 +553,65 @@ export class OffloadPolicy {
         }
         policy.profile = measured.value;
       }
-      const raw = offloadDecision(policy.profile, batch, offload);
-      const offloadNs = raw.offloadNs * policy.correction;
-      const d: OffloadDecision = {
-        ...raw,
-        offloadNs,
-        taken: batch.folios > 0 && offloadNs <= raw.cpuNs,
-      };
-      if (d.taken) policy.taken++;
-      else {
-        policy.declined++;
-        policy.correction = 1 + (policy.correction - 1) * 0.99;
-      }
-      if (policy.kernel.trace.enabled)
-        policy.kernel.trace.emit({
-          event: "mm_migrate_offload_decision",
-          migrator: policy.migrator,
-          taken: d.taken,
-          folios: batch.folios,
-          bytes: batch.bytes,
-          lanes: d.lanes,
-          idleCpus: offload.kind === "threads" ? offload.idleCpus : 0,
-          cpuNs: d.cpuNs,
-          offloadNs: d.offloadNs,
-          initiatorNs: d.initiatorNs,
-          correction: offloadNs / (raw.offloadNs || 1),
-        });
-      return d;
+      return policy.record(batch, offload, policy.predict(policy.profile, batch, offload));
     });
+  }
+
+  /**
+   * Decides a batch before it is formed, for the migrator's `shouldBatch`: false when the model
+   * declines it, counted and traced as {@link decide} does, so that the batch never enters the
+   * batch flow; true when it would be taken, or when there is no profile yet (the batch is then
+   * offered, and {@link decide} in `offloadCopy` calibrates, decides and counts it). A batch it
+   * offers is not counted here: `offloadCopy` decides it again with what the batch holds.
+   */
+  offers(batch: CopyBatch, offload: CopyOffload): boolean {
+    if (!this.profile) return true;
+    const prediction = this.predict(this.profile, batch, offload);
+    if (prediction.d.taken) return true;
+    this.record(batch, offload, prediction);
+    return false;
+  }
+
+  /** The model's decision with the offload's prediction scaled by {@link correction}. */
+  private predict(
+    profile: CopyCostProfile,
+    batch: CopyBatch,
+    offload: CopyOffload,
+  ): { readonly raw: OffloadDecision; readonly d: OffloadDecision } {
+    const raw = offloadDecision(profile, batch, offload);
+    const offloadNs = raw.offloadNs * this.correction;
+    return {
+      raw,
+      d: { ...raw, offloadNs, taken: batch.folios > 0 && offloadNs <= raw.cpuNs },
+    };
+  }
+
+  /** Counts a decision, moves the correction towards 1 on a decline, and traces it. */
+  private record(
+    batch: CopyBatch,
+    offload: CopyOffload,
+    { raw, d }: { readonly raw: OffloadDecision; readonly d: OffloadDecision },
+  ): OffloadDecision {
+    if (d.taken) this.taken++;
+    else {
+      this.declined++;
+      this.correction = 1 + (this.correction - 1) * 0.99;
+    }
+    if (this.kernel.trace.enabled)
+      this.kernel.trace.emit({
+        event: "mm_migrate_offload_decision",
+        migrator: this.migrator,
+        taken: d.taken,
+        folios: batch.folios,
+        bytes: batch.bytes,
+        lanes: d.lanes,
+        idleCpus: offload.kind === "threads" ? offload.idleCpus : 0,
+        cpuNs: d.cpuNs,
+        offloadNs: d.offloadNs,
+        initiatorNs: d.initiatorNs,
+        correction: d.offloadNs / (raw.offloadNs || 1),
+      });
+    return d;
   }
 
   /**

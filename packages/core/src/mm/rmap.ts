@@ -82,7 +82,7 @@ export const rmapWalkPmds = (
   nrPages: number,
   visit: (vma: Vma, haddr: number, pmd: number) => void,
 ): void => {
-  if (nrPages !== 2 ** k.pmdOrder) return;
+  if (nrPages !== 1 << k.pmdOrder) return;
   const vmas = rmapVmas(k, mapping);
   if (!vmas) return;
   for (const vma of vmas) {

@@ -202,6 +202,40 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
       expect.closeTo(1 + 3.5 * 0.99, 9),
     ]);
   });
+
+  it("offers: turns down a batch the model declines (counted, traced), offers one it would take or has no profile for (not counted)", () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const events: MmMigrateOffloadDecision[] = [];
+    kernel.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_offload_decision") events.push(e);
+    });
+    const dma = { kind: "dma", channels: 1 } as const;
+    let calibrations = 0;
+    const uncalibrated = new OffloadPolicy(kernel, "TEST", () => {
+      calibrations++;
+      return Effect.succeed(PROFILE);
+    });
+    // No profile yet: offered, so that offload_copy calibrates and decides; nothing counted.
+    expect(uncalibrated.offers(batch(512, 4 * KiB), dma)).toBe(true);
+    expect([calibrations, uncalibrated.taken, uncalibrated.declined, events.length]).toEqual([
+      0, 0, 0, 0,
+    ]);
+    const policy = new OffloadPolicy(
+      kernel,
+      "TEST",
+      () => Effect.die(new Error("a fixed profile is never calibrated")),
+      PROFILE,
+    );
+    // One channel, 512 × 4 KiB: 5000 + 1000 + 512·200 on the CPU, 512·(300 + 1024), 10000:
+    // 108400 + 677888 + 10000 = 796288 ns against 512·100 + 2097152/4 = 575488 on the CPU: turned
+    // down, counted, traced.
+    expect(policy.offers(batch(512, 4 * KiB), dma)).toBe(false);
+    expect([policy.taken, policy.declined]).toEqual([0, 1]);
+    expect(events).toMatchObject([{ taken: false, folios: 512, cpuNs: 575488, offloadNs: 796288 }]);
+    // 16 × 2 MiB on 16 channels (taken, as offloadDecision says): offered, not counted here.
+    expect(policy.offers(batch(16, 2 * MiB), { kind: "dma", channels: 16 })).toBe(true);
+    expect([policy.taken, policy.declined, events.length]).toEqual([0, 1, 1]);
+  });
 });
 
 describe("calibrateCopyCost: a short measurement on this machine", () => {
