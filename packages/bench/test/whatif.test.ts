@@ -76,9 +76,11 @@ describe("predictCallGbps", () => {
   it("is the call's bytes over its per-call cost, kernel work and copy", () => {
     const p = parseCopyCostProfile(JSON.parse(readFileSync(profilePath("grace"), "utf8")));
     if (!("kernel" in p)) throw p;
-    // One 2 MiB folio, serial: callNs + folioNs + 2 MiB / threadGbps (64 KiB pages: PTE-mapped,
-    // pteNs 0 in this profile).
-    const ns = p.kernel.callNs + p.kernel.folioNs + (2 << 20) / p.cpu.threadGbps;
+    // One 2 MiB folio, serial: callNs + folioNs + 32 PTEs + 2 MiB / threadGbps (64 KiB pages:
+    // an mTHP mapped by 32 PTEs).
+    expect(p.kernel.pteNs).toBeGreaterThan(0);
+    const ns =
+      p.kernel.callNs + p.kernel.folioNs + 32 * p.kernel.pteNs + (2 << 20) / p.cpu.threadGbps;
     expect(predictCallGbps(p, 1, 2 << 20, 65536, { kind: "serial" })).toBeCloseTo(
       (2 << 20) / ns,
       9,
