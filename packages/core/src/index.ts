@@ -410,6 +410,7 @@ export {
 export { FolioList, ListSpace } from "./lib/list";
 export { formatNodeList } from "./lib/nodemask";
 export { LOCAL_DISTANCE, MAX_NUMNODES, NUMA_NO_NODE, REMOTE_DISTANCE } from "./lib/numa";
+export { type PooledSection, SECTION_POOL_CHUNK, SectionPool } from "./lib/section_pool";
 export {
   balloonDevinfoInit,
   balloonInit,

@@ -20,6 +20,7 @@ import {
   type Migrator,
   type ModuleDefinition,
   migrateFoliosMcCopy,
+  SectionPool,
 } from "@migrate-offload/core";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
@@ -315,12 +316,13 @@ const checkCase = async (
   plan: FaultPlan | null,
   timeoutMs: number,
   totals: Totals,
+  sectionPool: SectionPool,
 ): Promise<void> => {
   // The two runs boot kernels of their own and share nothing, so they run side by side: the
   // serial run's work fills the offloaded run's waits on its copy threads (a thread's start and
   // detach, a round, an injected hang's deadline).
   const serialRun = withTimeout(
-    Effect.runPromise(runMigrationScenario(scenario)),
+    Effect.runPromise(runMigrationScenario(scenario, { sectionPool })),
     timeoutMs,
     "the serial run",
   );
@@ -329,6 +331,7 @@ const checkCase = async (
   const offloadedRun = withTimeout(
     Effect.runPromise(
       runMigrationScenario(scenario, {
+        sectionPool,
         prepare: subject.load,
         beforeCall: (kernel) =>
           Effect.sync(() => {
@@ -453,8 +456,10 @@ export const conformanceProperty = (
     injected: new Map(),
   };
   const timeoutMs = options.timeoutMs ?? 60_000;
+  // The cases' kernels boot on the memory of those that shut down before them.
+  const sectionPool = new SectionPool();
   const check = (scenario: MigrationScenario, plan: FaultPlan | null) =>
-    checkCase(s, scenario, plan, timeoutMs, totals);
+    checkCase(s, scenario, plan, timeoutMs, totals, sectionPool);
   return {
     subject: s,
     arbitraries: [scenarios, plans],

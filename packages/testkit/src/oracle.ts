@@ -44,6 +44,7 @@ import {
   PG_hugetlb_migratable,
   PG_lru,
   putbackMovablePages,
+  type SectionPool,
   type Task,
   type TraceEvent,
   VirtioBalloon,
@@ -277,6 +278,11 @@ export interface ScenarioOptions {
   readonly beforeCall?: (kernel: Kernel) => Effect.Effect<void, unknown>;
   /** Runs after the checks: unload a driver, stop its threads. */
   readonly cleanup?: (kernel: Kernel) => Effect.Effect<void, unknown>;
+  /**
+   * Section buffers to boot the kernel on and give back at its shutdown (`KernelConfig`'s
+   * `sectionPool`), for a harness that runs many scenarios; default: fresh memory.
+   */
+  readonly sectionPool?: SectionPool;
 }
 
 /**
@@ -345,6 +351,7 @@ const runScenarioOnFreshKernel = (
       ),
       // Sections as small as a PMD allows: the per-PFN metadata covers the nodes and no more.
       sectionSize: Math.max(PAGE * (PAGE / 8), Math.min(...scenario.nodesMiB) * 2 ** 20),
+      sectionPool: options.sectionPool,
       thp: {
         enabled: scenario.thp,
         sizes: scenario.mthp

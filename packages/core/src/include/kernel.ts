@@ -13,6 +13,7 @@
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Size } from "../lib/cmdline";
+import type { SectionPool } from "../lib/section_pool";
 import type { BalloonDevInfo } from "./balloon";
 import type { Compaction } from "./compaction";
 import type { Device, KernelState } from "./device";
@@ -73,6 +74,13 @@ export interface KernelConfig {
    * local, 20 remote.
    */
   readonly distances?: ReadonlyArray<ReadonlyArray<number>>;
+  /**
+   * Where the section buffers come from and go back to at shutdown (a host-side pool, not a
+   * firmware input): a harness that boots many kernels one after another saves allocating and
+   * clearing their memory each time. Default: a fresh buffer per section, left to the garbage
+   * collector at shutdown.
+   */
+  readonly sectionPool?: SectionPool;
 }
 
 /**

@@ -13,9 +13,11 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { errno } from "../errno";
 import type { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
+import { SECTION_POOL_CHUNK, type SectionPool } from "../lib/section_pool";
 import type { MemMap } from "./mem_map";
 
 /**
@@ -51,6 +53,23 @@ export interface MemoryRegion {
   readonly byteLength: number;
 }
 
+/** A page whose bytes are the zeroes its section buffer came with: never handed out since. */
+const PAGE_ZERO = 0;
+/** A page the allocator handed out since boot: its bytes may have been written. */
+const PAGE_HANDED_OUT = 1;
+/**
+ * A page of a buffer from a {@link SectionPool} that an earlier kernel handed out and this one
+ * has not yet: zeroed when this kernel first hands it out, with or without `__GFP_ZERO`.
+ */
+const PAGE_STALE = 2;
+
+/** What {@link PhysicalMemory.clearPages} copies from: 64 KiB of zeroes. */
+const ZEROES = new Uint8Array(64 * 1024);
+/** Chunks of a section going back to a {@link SectionPool} compared with zeroes at once. */
+const ZERO_BLOCK_CHUNKS = 16;
+/** What those chunks are compared with. */
+const ZERO_BLOCK = Buffer.alloc(ZERO_BLOCK_CHUNKS * SECTION_POOL_CHUNK);
+
 /**
  * The machine's physical memory. One per kernel. Models SPARSEMEM's sections (`mem_section`,
  * `include/linux/mmzone.h`, set up by `mm/sparse.c`) with real bytes behind each.
@@ -79,12 +98,48 @@ export class PhysicalMemory {
   sectionBytes: readonly (Uint8Array | undefined)[];
   /** Node of each section (`section_to_node_table`); -1 for holes. */
   readonly sectionNid: Int16Array;
+  /**
+   * What each page's bytes are known to be: {@link PAGE_ZERO}, {@link PAGE_HANDED_OUT} or
+   * {@link PAGE_STALE}. Nothing writes a page the allocator has not handed out.
+   */
+  private readonly pageState: Uint8Array;
+  /** Where the section buffers came from, and go back to at shutdown; null: the host's heap. */
+  private readonly pool: SectionPool | null;
 
   /**
    * Drops every reference to the section buffers, so that the memory goes back to the host once
    * nothing else holds it; part of kernel shutdown. Nothing may touch the memory afterwards.
+   * With `reuse` and a {@link SectionPool}, each buffer goes back to the pool instead, with the
+   * map of the pages that were handed out (or left stale) in it; pass it only when nothing that
+   * may still write the memory (a copy thread, a device) outlived the kernel.
    */
-  release(): void {
+  release(reuse = false): void {
+    if (reuse && this.pool) {
+      this.sections.forEach((buffer, nr) => {
+        if (!buffer || !this.pool!.accepts(buffer.byteLength)) return;
+        const first = nr * this.pagesPerSection;
+        const chunks = this.pageSize / SECTION_POOL_CHUNK;
+        const dirty = new Uint8Array(buffer.byteLength / SECTION_POOL_CHUNK);
+        // Of the pages handed out, only those that hold something else than zeroes are dirty:
+        // many were allocated and never written (a node filled up, or fragmented).
+        // Compared a block of 16 chunks at a time, then chunk by chunk in a block that is not
+        // all zeroes.
+        const bytes = Buffer.from(buffer);
+        const isZero = (at: number, n: number) => bytes.compare(ZERO_BLOCK, 0, n, at, at + n) === 0;
+        for (let b = 0; b < dirty.length; b += ZERO_BLOCK_CHUNKS) {
+          const end = Math.min(b + ZERO_BLOCK_CHUNKS, dirty.length);
+          let handedOut = false;
+          for (let c = b; c < end && !handedOut; c += chunks)
+            handedOut = this.pageState[first + c / chunks] !== PAGE_ZERO;
+          if (!handedOut || isZero(b * SECTION_POOL_CHUNK, (end - b) * SECTION_POOL_CHUNK))
+            continue;
+          for (let c = b; c < end; c++) {
+            if (!isZero(c * SECTION_POOL_CHUNK, SECTION_POOL_CHUNK)) dirty[c] = 1;
+          }
+        }
+        this.pool!.give(buffer, dirty);
+      });
+    }
     this.sections = [];
     this.sectionBytes = [];
   }
@@ -94,7 +149,12 @@ export class PhysicalMemory {
    * @param sectionSize bytes per section, a power of two multiple of the page size
    * @param nodeBytes memory of each node, each a multiple of the page size
    */
-  constructor(pageSize: number, sectionSize: number, nodeBytes: readonly number[]) {
+  constructor(
+    pageSize: number,
+    sectionSize: number,
+    nodeBytes: readonly number[],
+    pool: SectionPool | null = null,
+  ) {
     this.pageSize = pageSize;
     this.pageShift = Math.log2(pageSize);
     this.pagesPerSection = sectionSize / pageSize;
@@ -102,11 +162,15 @@ export class PhysicalMemory {
     const nodes: NodeSpan[] = [];
     const sections: (SharedArrayBuffer | undefined)[] = [];
     const nids: number[] = [];
+    const stale: [first: number, dirty: Uint8Array][] = [];
     for (let nid = 0; nid < nodeBytes.length; nid++) {
       const presentPages = nodeBytes[nid]! / pageSize;
       nodes.push({ nid, startPfn: sections.length * this.pagesPerSection, presentPages });
       for (let left = nodeBytes[nid]!; left > 0; left -= sectionSize) {
-        sections.push(new SharedArrayBuffer(Math.min(left, sectionSize)));
+        const bytes = Math.min(left, sectionSize);
+        const pooled = pool?.take(bytes);
+        if (pooled) stale.push([sections.length * this.pagesPerSection, pooled.dirty]);
+        sections.push(pooled?.buffer ?? new SharedArrayBuffer(bytes));
         nids.push(nid);
       }
     }
@@ -115,6 +179,14 @@ export class PhysicalMemory {
     this.sectionBytes = sections.map((b) => (b ? new Uint8Array(b) : undefined));
     this.sectionNid = Int16Array.from(nids);
     this.maxPfn = sections.length * this.pagesPerSection;
+    this.pageState = new Uint8Array(this.maxPfn);
+    const chunks = pageSize / SECTION_POOL_CHUNK;
+    for (const [first, dirty] of stale) {
+      for (let i = dirty.indexOf(1); i >= 0; i = dirty.indexOf(1, i + 1)) {
+        this.pageState[first + Math.floor(i / chunks)] = PAGE_STALE;
+      }
+    }
+    this.pool = pool;
   }
 
   /** True when `pfn` has memory behind it (`pfn_valid()`, `include/linux/mmzone.h`). */
@@ -177,11 +249,39 @@ export class PhysicalMemory {
     else dst.set(src.subarray(s, s + len), this.byteOffset(dstPfn));
   }
 
+  /**
+   * Notes that the allocator hands out `nrPages` pages from `pfn` (`post_alloc_hook()`,
+   * `mm/page_alloc.c`); with `zero` (`__GFP_ZERO`) it zeroes them first (`clear_page()`), all but
+   * the pages never handed out since boot, which still hold the zeroes the kernel booted with.
+   * Stale pages are zeroed either way, so that every page starts as it would on fresh memory. The
+   * range must not cross a section.
+   */
+  allocated(pfn: number, nrPages: number, zero: boolean): void {
+    const state = this.pageState;
+    const end = pfn + nrPages;
+    for (let p = pfn; p < end; ) {
+      if (state[p] === PAGE_ZERO || (state[p] === PAGE_HANDED_OUT && !zero)) {
+        p++;
+        continue;
+      }
+      let last = p + 1;
+      while (last < end && (state[last] === PAGE_STALE || (zero && state[last] !== PAGE_ZERO)))
+        last++;
+      this.clearPages(p, last - p);
+      p = last;
+    }
+    state.fill(PAGE_HANDED_OUT, pfn, end);
+  }
+
   /** Zeroes whole pages (`clear_page()`, `arch/x86/include/asm/page_64.h`, over a range). */
   clearPages(pfn: number, nrPages: number): void {
     const section = this.sectionAt(pfn);
-    const start = this.byteOffset(pfn);
-    section.fill(0, start, start + nrPages * this.pageSize);
+    const end = this.byteOffset(pfn) + nrPages * this.pageSize;
+    // From a buffer of zeroes: V8's fill() stores into shared memory a byte at a time, where
+    // set() copies words, an order of magnitude faster.
+    for (let at = this.byteOffset(pfn); at < end; at += ZEROES.length) {
+      section.set(end - at < ZEROES.length ? ZEROES.subarray(0, end - at) : ZEROES, at);
+    }
   }
 }
 

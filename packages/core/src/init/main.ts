@@ -45,6 +45,7 @@ import { checkTaskOptions, Process, taskCred } from "../kernel/task";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
+import { SectionPool } from "../lib/section_pool";
 import { balloonInit } from "../mm/balloon";
 import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
@@ -75,6 +76,7 @@ interface BootPlan {
   readonly thpOrders: Map<number, MthpMode>;
   /** Each node's memory type (null for a node with no memory). */
   readonly memtypes: (NodeMemoryType | null)[];
+  readonly sectionPool: SectionPool | null;
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -199,7 +201,19 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
       `thp.enabled ${JSON.stringify(enabled)} is not always, madvise or never`,
     );
   }
-  return { pageSize, sectionSize, nodeBytes, pmdOrder, distances, thpOrders, memtypes };
+  if (config.sectionPool !== undefined && !(config.sectionPool instanceof SectionPool)) {
+    return errno("EINVAL", "sectionPool must be a SectionPool");
+  }
+  return {
+    pageSize,
+    sectionSize,
+    nodeBytes,
+    pmdOrder,
+    distances,
+    thpOrders,
+    memtypes,
+    sectionPool: config.sectionPool ?? null,
+  };
 };
 
 /** The kernels whose calls the running fiber is inside (shutdown must not wait for itself). */
@@ -259,7 +273,12 @@ class Machine implements KernelInterface {
   /** `start_kernel()` → `mm_core_init()`, from a plan that is known to be good. */
   constructor(plan: BootPlan) {
     this.fs = new KernFs((op, effect) => this.call(op, effect), plan.pageSize);
-    this.mem = new PhysicalMemory(plan.pageSize, plan.sectionSize, plan.nodeBytes);
+    this.mem = new PhysicalMemory(
+      plan.pageSize,
+      plan.sectionSize,
+      plan.nodeBytes,
+      plan.sectionPool,
+    );
     this.memmap = new MemMap(this.mem.maxPfn);
     this.pmdOrder = plan.pmdOrder;
     this.pudOrder = 2 * plan.pmdOrder;
@@ -406,7 +425,8 @@ class Machine implements KernelInterface {
       self.anonVmas.clear();
       self.addressSpaces.clear();
       self.balloonDevices.clear();
-      self.mem.release();
+      // Memory goes back to a section pool only when everything that could write it stopped.
+      self.mem.release(failures.length === 0);
       self.state = "down";
       return failures.length === 0
         ? null

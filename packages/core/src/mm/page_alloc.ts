@@ -364,7 +364,7 @@ export class BuddyAllocator implements PageAllocator {
       m.flags[pfn] = PG_head;
       for (let i = 1; i < nr; i++) m.compoundHead[pfn + i] = pfn + 1;
     }
-    if (gfp & __GFP_ZERO) this.mem.clearPages(pfn, nr);
+    this.mem.allocated(pfn, nr, (gfp & __GFP_ZERO) !== 0);
   }
 
   /** The state check of `free_pages_prepare()`; returns why the page must not be freed, or null. */
