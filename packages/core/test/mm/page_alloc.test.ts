@@ -18,6 +18,17 @@ import {
   run,
 } from "../../src/testing/index";
 
+/** Three 4 MiB nodes; node 0's zonelist is 0, 2, 1 (node 2 is nearer than node 1). */
+const bootThreeNodes = () =>
+  boot({
+    nodes: ["4M", "4M", "4M"],
+    distances: [
+      [10, 30, 20],
+      [30, 10, 20],
+      [20, 20, 10],
+    ],
+  });
+
 describe("buddy allocator", () => {
   it("starts with every page of every node free, minus the zero page", () => {
     const k = boot({ nodes: ["64M", "32M"] });
@@ -55,14 +66,7 @@ describe("buddy allocator", () => {
   });
 
   it("falls back to the nearest other node unless __GFP_THISNODE is given", () => {
-    const k = boot({
-      nodes: ["4M", "4M", "4M"],
-      distances: [
-        [10, 30, 20],
-        [30, 10, 20],
-        [20, 20, 10],
-      ],
-    });
+    const k = bootThreeNodes();
     expect(k.pageAlloc.zonelists[0]).toEqual([0, 2, 1]);
     // __GFP_THISNODE: node 0 only, down to its min watermark (the slow path's ALLOC_WMARK_MIN).
     const min = k.pageAlloc.zones[0]!.watermark[WMARK_MIN];
@@ -79,14 +83,7 @@ describe("buddy allocator", () => {
   // (wake_all_kswapds()) and take from the first node above its min watermark. zone_statistics():
   // numa_hit on the preferred node, numa_miss and numa_foreign elsewhere; pgalloc_normal in pages.
   it("passes a node under its low watermark over for the next (numa_miss), and wakes kswapd only when all are", () => {
-    const k = boot({
-      nodes: ["4M", "4M", "4M"],
-      distances: [
-        [10, 30, 20],
-        [30, 10, 20],
-        [20, 20, 10],
-      ],
-    });
+    const k = bootThreeNodes();
     const woken: number[] = [];
     // The allocator's wakeup_kswapd() hook, watched on its way to kswapd.
     const alloc = k.pageAlloc as BuddyAllocator;
