@@ -153,6 +153,7 @@ export {
   MPOL_MF_VALID,
   MPOL_MODE_FLAGS,
   MPOL_PREFERRED,
+  mpolEqual,
   policyTarget,
 } from "./include/mempolicy";
 // include/linux/migrate.h

@@ -160,6 +160,22 @@ export interface Mempolicy {
 }
 
 /**
+ * `mpol_equal()` (`mm/mempolicy.c`, `__mpol_equal()`): whether two policies are the same (mode,
+ * mode flags and the nodes as given); null is the default policy. What `mbind()` compares to skip
+ * a VMA that has the policy already, and what VMA merging (`is_mergeable_vma()`, `mm/vma.c`)
+ * needs of neighbours.
+ *
+ * @category Memory policy
+ */
+export const mpolEqual = (a: Mempolicy | null, b: Mempolicy | null): boolean =>
+  a === b ||
+  (a !== null &&
+    b !== null &&
+    a.mode === b.mode &&
+    (a.flags ?? 0) === (b.flags ?? 0) &&
+    String(a.userNodes ?? a.nodes) === String(b.userNodes ?? b.nodes));
+
+/**
  * Where one allocation should go: the first node to try and the nodes allowed (null: any). The
  * pair `policy_nodemask()` (`mm/mempolicy.c`) hands the page allocator: the preferred `nid` it
  * sets and the nodemask it returns.

@@ -10,19 +10,25 @@
 /**
  * Event counters, by their `/proc/vmstat` names, in the kernel's order: the items of
  * `enum vm_event_item` (`include/linux/vm_event_item.h`) this model counts, named as
- * `vmstat_text` (`mm/vmstat.c`) prints them, after the node counters of `enum node_stat_item`
- * (`include/linux/mmzone.h`) that only grow (`pgpromote_*`, `pgdemote_*`). Counters Linux keeps per mTHP size only
+ * `vmstat_text` (`mm/vmstat.c`) prints them, after the NUMA allocation counters of
+ * `enum numa_stat_item` (`numa_hit`, `numa_miss`, `numa_foreign`) and the node counters of
+ * `enum node_stat_item` (`include/linux/mmzone.h`) that only grow (`pgpromote_*`, `pgdemote_*`). Counters Linux keeps per mTHP size only
  * (`count_mthp_stat()`) are not here: they are `ThpSettings.mthpStat` (`include/huge_mm.ts`).
  *
  * @category Tracing and statistics
  */
 export const VM_EVENT_ITEMS = [
+  // NUMA allocation counters (enum numa_stat_item, zone_statistics()), printed first.
+  "numa_hit",
+  "numa_miss",
+  "numa_foreign",
   // Node counters (enum node_stat_item), printed before the events.
   "pgpromote_success",
   "pgpromote_candidate",
   "pgdemote_kswapd",
   "pgdemote_direct",
   // Events (enum vm_event_item).
+  "pgalloc_normal",
   "allocstall_normal",
   "pgactivate",
   "pgdeactivate",

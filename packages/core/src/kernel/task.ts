@@ -382,12 +382,16 @@ export class Process implements Task {
     return this.kernel.call(
       "mlock",
       this.withMm("mlock", () => {
-        const vmas = setVmFlags(this.kernel, this, ...this.lockRange(addr, length), VM_LOCKED, 0);
+        const [start, len] = this.lockRange(addr, length);
+        const vmas = setVmFlags(this.kernel, this, start, len, VM_LOCKED, 0);
         if (!Array.isArray(vmas)) return vmas;
+        const end = start + Math.ceil(len / this.kernel.mem.pageSize) * this.kernel.mem.pageSize;
         for (const vma of vmas) {
-          const populated = populateRange(this.kernel, this, vma.start, vma.end);
+          const from = Math.max(start, vma.start);
+          const to = Math.min(end, vma.end);
+          const populated = populateRange(this.kernel, this, from, to);
           if (populated !== 0) return populated;
-          this.markMlocked(vma, true);
+          this.markMlocked(vma, from, to, true);
         }
         return undefined;
       }),
@@ -399,9 +403,13 @@ export class Process implements Task {
     return this.kernel.call(
       "munlock",
       this.withMm("munlock", () => {
-        const vmas = setVmFlags(this.kernel, this, ...this.lockRange(addr, length), 0, VM_LOCKED);
+        const [start, len] = this.lockRange(addr, length);
+        const vmas = setVmFlags(this.kernel, this, start, len, 0, VM_LOCKED);
         if (!Array.isArray(vmas)) return vmas;
-        for (const vma of vmas) this.markMlocked(vma, false);
+        const end = start + Math.ceil(len / this.kernel.mem.pageSize) * this.kernel.mem.pageSize;
+        for (const vma of vmas) {
+          this.markMlocked(vma, Math.max(start, vma.start), Math.min(end, vma.end), false);
+        }
         return undefined;
       }),
     );
@@ -416,16 +424,22 @@ export class Process implements Task {
     return [addr - offset, length + offset];
   }
 
-  /** Marks (or clears) `PG_mlocked` on every folio the VMA maps, by huge PMD or by PTE. */
-  private markMlocked(vma: Vma, on: boolean): void {
+  /**
+   * Marks (or clears) `PG_mlocked` on every folio the VMA maps in `[start, end)`, by huge PMD or
+   * by PTE. A merged VMA reaches past the range; its pages outside were locked (or not) already.
+   */
+  private markMlocked(vma: Vma, start: number, end: number, on: boolean): void {
+    const k = this.kernel;
     const mark = (pte: number) => {
       if (!ptePresent(pte) || pteSpecial(pte)) return;
-      const head = this.kernel.memmap.folioOf(ptePfn(pte));
-      if (on) this.kernel.memmap.set(head, PG_mlocked);
-      else this.kernel.memmap.clear(head, PG_mlocked);
+      const head = k.memmap.folioOf(ptePfn(pte));
+      if (on) k.memmap.set(head, PG_mlocked);
+      else k.memmap.clear(head, PG_mlocked);
     };
-    vma.pmds.forEach(mark);
-    vma.ptes.forEach(mark);
+    const pmdSize = k.mem.pageSize * 2 ** k.pmdOrder;
+    for (const [haddr, pmd] of vma.pmds) if (haddr < end && haddr + pmdSize > start) mark(pmd);
+    const pageSize = k.mem.pageSize;
+    vma.ptes.subarray((start - vma.start) / pageSize, (end - vma.start) / pageSize).forEach(mark);
   }
 
   /** `madvise()` with `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`. */

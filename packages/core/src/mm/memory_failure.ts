@@ -54,7 +54,7 @@ import type { MemoryFailureEvent } from "../include/trace";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { filemapRemoveFolio, folioLock, folioUnlock } from "./filemap";
-import { splitFolio, splitLruFolio } from "./huge_memory";
+import { deferredSplitFolio, splitFolio, splitLruFolio } from "./huge_memory";
 import { dissolveFreeHugetlbFolio } from "./hugetlb";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { pageHasMovableOps } from "./migrate_movable_ops";
@@ -172,7 +172,8 @@ const hwpoisonUserMappings = (k: Kernel, head: number): boolean => {
     if (folioMkclean(k, head)) m.set(head, PG_dirty);
     else ttu = 0; // "corrupted page was clean: dropped without side effects"
   }
-  tryToUnmap(k, head, ttu);
+  // try_to_unmap_one() removes PTEs one at a time (a partially mapped folio is queued).
+  if (tryToUnmap(k, head, ttu)) deferredSplitFolio(k, head);
   return m.folioMapcount(head) === 0;
 };
 

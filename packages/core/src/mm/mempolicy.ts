@@ -56,7 +56,7 @@ import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
 import { translate } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
-import { pageRange, splitVma } from "./mmap";
+import { pageRange, vmaModifyRange } from "./mmap";
 import { allocMigrationTarget } from "./move_pages";
 
 /** `MPOL_MAX` (`include/uapi/linux/mempolicy.h`): one past the last mode Linux knows. */
@@ -181,15 +181,6 @@ const mpolNew = (
     nodes: mode === MPOL_PREFERRED ? [effective[0]!] : effective,
   });
 };
-
-/** `mpol_equal()`: the same mode, flags and nodes. */
-const mpolEqual = (a: Mempolicy | null, b: Mempolicy | null): boolean =>
-  a === b ||
-  (a !== null &&
-    b !== null &&
-    a.mode === b.mode &&
-    (a.flags ?? 0) === (b.flags ?? 0) &&
-    String(a.userNodes ?? a.nodes) === String(b.userNodes ?? b.nodes));
 
 /**
  * Checks a policy for `task` as `set_mempolicy()` makes it: `mode` may carry the mode flags.
@@ -339,7 +330,10 @@ const queuePagesRange = (
   return qp.nrFailed;
 };
 
-/** `mbind_range()`: splits the VMAs at the range's ends and gives each in it the policy. */
+/**
+ * `mbind_range()`: gives each VMA in the range the policy through `vma_modify_policy()`, which
+ * merges the range into a neighbour with that policy or splits the VMAs at the range's ends.
+ */
 const mbindRange = (
   k: Kernel,
   mm: MmStruct,
@@ -347,12 +341,7 @@ const mbindRange = (
   end: number,
   policy: Mempolicy | null,
 ): void => {
-  for (let vma of mm.vmasIn(start, end)) {
-    if (mpolEqual(vma.policy, policy)) continue;
-    if (vma.start < start) vma = splitVma(k, vma, start);
-    if (vma.end > end) splitVma(k, vma, end);
-    vma.policy = policy;
-  }
+  vmaModifyRange(k, mm, start, end, (vma) => ({ flags: vma.flags, policy }));
 };
 
 /**

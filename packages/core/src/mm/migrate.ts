@@ -69,7 +69,7 @@ import { TlbFlushBatch } from "../include/tlbflush";
 import { FolioList } from "../lib/list";
 import { folioMcCopy } from "./copy_mc";
 import { filemapReplaceFolio, folioTrylock, folioUnlock } from "./filemap";
-import { splitFolio } from "./huge_memory";
+import { deferredSplitFolio, splitFolio } from "./huge_memory";
 import {
   isolateMovableOpsPage,
   migrateMovableOpsPage,
@@ -349,7 +349,11 @@ const migrateFolioUnmap = (
       return -ERRNO.EAGAIN;
     }
   } else if (m.folioMapped(src)) {
-    tryToMigrate(k, src, mode === MIGRATE_ASYNC ? TTU_BATCH_FLUSH : 0, tlb);
+    // try_to_migrate_one() removes PTEs one at a time: a large anonymous folio is partially
+    // mapped on the way and __folio_remove_rmap() queues it for deferred split.
+    if (tryToMigrate(k, src, mode === MIGRATE_ASYNC ? TTU_BATCH_FLUSH : 0, tlb)) {
+      deferredSplitFolio(k, src);
+    }
     wasMapped = true;
   }
   if (!m.folioMapped(src)) {

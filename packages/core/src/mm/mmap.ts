@@ -11,6 +11,7 @@
 import { type ErrnoError, errno } from "../errno";
 import type { MmapFile } from "../include/fs";
 import type { Kernel, Task } from "../include/kernel";
+import { type Mempolicy, mpolEqual } from "../include/mempolicy";
 import {
   AddressSpace,
   AnonVma,
@@ -157,27 +158,183 @@ export const pageRange = (
 };
 
 /**
- * The VMAs covering `[start, end)`, split so that each lies inside the range, or an error when
- * the range has a hole (`ENOMEM`, as `mlock`/`madvise` report, or `EFAULT` for `mbind`).
+ * Checks that `[start, end)` is mapped without a hole: `hole` (`ENOMEM`, as `mprotect`, `mlock`
+ * and `madvise` report, or `EFAULT` for `mbind`) naming the range otherwise. Changes nothing.
  */
-export const vmasForRange = (
-  k: Kernel,
+export const rangeMapped = (
   mm: MmStruct,
   start: number,
   end: number,
   hole: "ENOMEM" | "EFAULT",
-): Vma[] | ErrnoError => {
+): 0 | ErrnoError => {
   let cursor = start;
   for (const vma of mm.vmasIn(start, end)) {
     if (vma.start > cursor) break;
     cursor = vma.end;
   }
-  if (cursor < end) return errno(hole, `range ${hex(start)}-${hex(end)} is not fully mapped`);
+  return cursor < end ? errno(hole, `range ${hex(start)}-${hex(end)} is not fully mapped`) : 0;
+};
+
+/** `vma_had_uncowed_parents()` (`mm/vma.c`): an anon_vma and more links than its own, as a fork child has. */
+const vmaHadUncowedParents = (vma: Vma): boolean =>
+  vma.anonVma !== null && vma.anonVmaChain.length !== 1;
+
+/**
+ * `is_mergeable_vma()` and `is_mergeable_anon_vma()` (`mm/vma.c`, Linux 6.16): whether `src`,
+ * given `flags` and `policy`, may join its neighbour `tgt`. The same flags, policy
+ * (`mpol_equal()`) and backing object (for a hugetlb mapping, the same reservation map, which
+ * stands for its hugetlbfs file); and either the same anon_vma, or one side without one and the
+ * other not a fork child (so a merge never widens a parent's anon_vma).
+ */
+const isMergeable = (tgt: Vma, src: Vma, flags: number, policy: Mempolicy | null): boolean => {
+  if (tgt.flags !== flags || !mpolEqual(tgt.policy, policy)) return false;
+  if (tgt.mapping !== src.mapping || tgt.hugetlbResv !== src.hugetlbResv) return false;
+  if (!tgt.anonVma && src.anonVma) return !vmaHadUncowedParents(src);
+  if (tgt.anonVma && !src.anonVma) return !vmaHadUncowedParents(tgt);
+  return tgt.anonVma === src.anonVma;
+};
+
+/**
+ * `can_merge_remove_vma()` (`mm/vma.c`): a merge may delete a VMA only if it has no `close` hook;
+ * of the model's mappings, hugetlb ones have one (`hugetlb_vm_op_close()`).
+ */
+const canMergeRemoveVma = (vma: Vma): boolean => !(vma.flags & VM_HUGETLB);
+
+/**
+ * `commit_merge()` for two adjacent VMAs (`mm/vma.c`): `target` grows over `other`, which is
+ * removed. The page tables join: two halves of one table (as a split leaves them) become one view
+ * again, others are copied into a new table; the huge PMDs move over as they are, and `target`
+ * takes `other`'s anon_vma links when it has none (`dup_anon_vma()`), so the reverse map still
+ * finds every page. Nothing is zapped or flushed: every translation stays what it was.
+ */
+const vmaAbsorb = (target: Vma, other: Vma): void => {
+  const below = other.start < target.start;
+  const [lo, hi] = below ? [other, target] : [target, other];
+  const joined =
+    lo.ptes.buffer === hi.ptes.buffer &&
+    lo.ptes.byteOffset + lo.ptes.byteLength === hi.ptes.byteOffset
+      ? new Uint32Array(lo.ptes.buffer, lo.ptes.byteOffset, lo.nrPages + hi.nrPages)
+      : (() => {
+          const table = new Uint32Array(lo.nrPages + hi.nrPages);
+          table.set(lo.ptes);
+          table.set(hi.ptes, lo.nrPages);
+          return table;
+        })();
+  for (const [haddr, pmd] of other.pmds) target.pmds.set(haddr, pmd);
+  if (!target.anonVma && other.anonVma) target.anonVma = other.anonVma;
+  for (const anonVma of other.anonVmaChain) {
+    if (target.anonVmaChain.includes(anonVma)) continue;
+    target.anonVmaChain.push(anonVma);
+    anonVma.vmas.add(target);
+  }
+  // Unlink the removed VMA; its object, anon_vmas and reservations live on in target.
+  other.mm.vmas.splice(other.mm.vmas.indexOf(other), 1);
+  for (const anonVma of other.anonVmaChain) anonVma.vmas.delete(other);
+  if (other.mapping) {
+    other.mapping.iMmap.delete(other);
+    other.mapping.users--;
+  }
+  if (below) {
+    target.start = other.start;
+    target.pgoff = other.pgoff;
+  } else {
+    target.end = other.end;
+  }
+  target.ptes = joined;
+};
+
+/**
+ * `vma_modify()` (`mm/vma.c`, Linux 6.16) for `[start, end)` inside `vma`: gives the range
+ * `flags` and `policy`, merging it into a neighbour that then matches
+ * (`vma_merge_existing_range()`) and otherwise splitting `vma` at the range's ends
+ * (`split_vma()`). A range at the VMA's start joins the previous VMA if it ends where the range
+ * begins, is mergeable ({@link isMergeable}) and its `vm_pgoff` runs on into the range's; one at
+ * the VMA's end likewise joins the next; both at once also need the two neighbours' anon_vmas to
+ * agree. A merge that would remove a VMA with a `close` hook (hugetlb) is not made. `change`
+ * runs on the range's own VMA after its attributes are set and before it merges, for what the
+ * caller does to its entries. Returns the VMA that covers the range afterwards.
+ */
+export const vmaModify = (
+  k: Kernel,
+  vma: Vma,
+  start: number,
+  end: number,
+  flags: number,
+  policy: Mempolicy | null,
+  change?: (piece: Vma) => void,
+): Vma => {
+  const mm = vma.mm;
+  const i = mm.vmas.indexOf(vma);
+  const before = mm.vmas[i - 1];
+  const after = mm.vmas[i + 1];
+  const prev = before && before.end === vma.start ? before : undefined;
+  const next = after && after.start === vma.end ? after : undefined;
+  const pageSize = k.mem.pageSize;
+  const pgoff = vma.pgoff + (start - vma.start) / pageSize;
+  const leftSide = start === vma.start;
+  const rightSide = end === vma.end;
+  let mergeLeft =
+    leftSide &&
+    prev !== undefined &&
+    isMergeable(prev, vma, flags, policy) &&
+    prev.pgoff + prev.nrPages === pgoff;
+  let mergeRight =
+    rightSide &&
+    next !== undefined &&
+    isMergeable(next, vma, flags, policy) &&
+    next.pgoff === pgoff + (end - start) / pageSize &&
+    (!mergeLeft || !prev!.anonVma || !next.anonVma || prev!.anonVma === next.anonVma);
+  if (leftSide && rightSide && !canMergeRemoveVma(vma)) mergeLeft = mergeRight = false;
+  if (mergeLeft && mergeRight && !canMergeRemoveVma(next!)) mergeRight = false;
+
+  let piece = vma;
+  if (!leftSide) piece = splitVma(k, piece, start);
+  if (!rightSide) splitVma(k, piece, end);
+  piece.flags = flags;
+  piece.policy = policy;
+  change?.(piece);
+  if (mergeLeft) {
+    vmaAbsorb(prev!, piece);
+    piece = prev!;
+  }
+  if (mergeRight) {
+    if (mergeLeft) vmaAbsorb(piece, next!);
+    else {
+      vmaAbsorb(next!, piece);
+      piece = next!;
+    }
+  }
+  return piece;
+};
+
+/**
+ * Gives every VMA in `[start, end)` the attributes `attrs` computes from it, through
+ * {@link vmaModify}, skipping holes and VMAs that have them already (as `mprotect_fixup()`,
+ * `madvise_update_vma()`, `mlock_fixup()` and `mbind_range()` return early for those). Returns
+ * the VMAs that cover the range afterwards, in address order; merged ones may reach past it.
+ */
+export const vmaModifyRange = (
+  k: Kernel,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  attrs: (vma: Vma) => { readonly flags: number; readonly policy: Mempolicy | null },
+  change?: (piece: Vma) => void,
+): Vma[] => {
   const out: Vma[] = [];
-  for (let vma of mm.vmasIn(start, end)) {
-    if (vma.start < start) vma = splitVma(k, vma, start);
-    if (vma.end > end) splitVma(k, vma, end);
-    out.push(vma);
+  let cursor = start;
+  while (cursor < end) {
+    const vma = mm.vmasIn(cursor, end)[0];
+    if (!vma) break;
+    const from = Math.max(cursor, vma.start);
+    const to = Math.min(end, vma.end);
+    const { flags, policy } = attrs(vma);
+    const result =
+      flags === vma.flags && mpolEqual(vma.policy, policy)
+        ? vma
+        : vmaModify(k, vma, from, to, flags, policy, change);
+    if (out.at(-1) !== result) out.push(result);
+    cursor = to;
   }
   return out;
 };
@@ -441,7 +598,11 @@ export const exitMmap = (k: Kernel, mm: MmStruct): void => {
   }
 };
 
-/** The flags `mlock`, `munlock` and `madvise` change, applied to whole VMAs of a range. */
+/**
+ * The flags `mlock`, `munlock` and `madvise` change, set on a range through
+ * {@link vmaModifyRange}, so the range merges with neighbours that then match. `ENOMEM` for a
+ * range with a hole, before anything changes. Returns the VMAs that cover the range afterwards.
+ */
 export const setVmFlags = (
   k: Kernel,
   task: Task,
@@ -453,8 +614,11 @@ export const setVmFlags = (
   const range = pageRange(k, "mlock/madvise", start, length, true);
   if (range instanceof Error) return range;
   const end = range.end;
-  const vmas = vmasForRange(k, task.mm!, start, end, "ENOMEM");
-  if (!Array.isArray(vmas)) return vmas;
-  for (const vma of vmas) vma.flags = (vma.flags | set) & ~clear;
-  return vmas;
+  const mm = task.mm!;
+  const hole = rangeMapped(mm, start, end, "ENOMEM");
+  if (hole !== 0) return hole;
+  return vmaModifyRange(k, mm, start, end, (vma) => ({
+    flags: (vma.flags | set) & ~clear,
+    policy: vma.policy,
+  }));
 };

@@ -2,8 +2,9 @@
  * Changing the protection of a range of memory.
  *
  * Models `mm/mprotect.c`: `do_mprotect_pkey()` checks the call and the range, `mprotect_fixup()`
- * splits the VMAs at the range's ends (splitting a huge PMD a cut goes through, as
- * `vma_adjust_trans_huge()` does) and sets their flags, and `change_protection()` write-protects
+ * sets the VMAs' flags through `vma_modify_flags()` (`mm/vma.c`), which merges the range into a
+ * neighbour that then matches or splits the VMAs at the range's ends (splitting a huge PMD a cut
+ * goes through, as `vma_adjust_trans_huge()` does), and `change_protection()` write-protects
  * the entries of a range that loses `PROT_WRITE`: PTEs, whole huge PMDs (`change_huge_pmd()`) and
  * writable migration entries, which become readable ones. A range that gains `PROT_WRITE` keeps
  * its entries read-only; the next write faults and reuses or copies the page. `change_prot_numa()`
@@ -26,7 +27,7 @@ import {
   pteSpecial,
 } from "../include/pgtable";
 import { hpagePmdSize } from "./huge_memory";
-import { pageRange, vmasForRange } from "./mmap";
+import { pageRange, rangeMapped, vmaModifyRange } from "./mmap";
 import { vmEnoughMemory } from "./util";
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -98,12 +99,16 @@ export const doMprotect = (
       if (refused) return refused;
     }
   }
-  const vmas = vmasForRange(k, mm, start, end, "ENOMEM");
-  if (!Array.isArray(vmas)) return vmas;
-  for (const vma of vmas) {
-    vma.flags = (vma.flags & ~(VM_READ | VM_WRITE)) | newFlags;
-    if (!(newFlags & VM_WRITE)) writeProtectVma(vma);
-  }
+  const hole = rangeMapped(mm, start, end, "ENOMEM");
+  if (hole !== 0) return hole;
+  vmaModifyRange(
+    k,
+    mm,
+    start,
+    end,
+    (vma) => ({ flags: (vma.flags & ~(VM_READ | VM_WRITE)) | newFlags, policy: vma.policy }),
+    newFlags & VM_WRITE ? undefined : writeProtectVma,
+  );
   mm.tlb.flushAll();
   return 0;
 };

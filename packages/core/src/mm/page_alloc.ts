@@ -41,6 +41,7 @@ import {
   PG_reserved,
   PG_writeback,
 } from "../include/page_flags";
+import type { VmEventItem } from "../include/vmstat";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
 import { isolateMigratepagesRange } from "./compaction";
@@ -86,6 +87,11 @@ export class BuddyAllocator implements PageAllocator {
    * low watermark.
    */
   wakeupKswapd: ((nid: number, order: number) => void) | null = null;
+  /**
+   * `count_vm_events()` and `__count_numa_events()` (`include/linux/vmstat.h`), set once the
+   * counters exist: what an allocation counts (`numa_*`, `pgalloc_normal`).
+   */
+  countVmEvent: ((item: VmEventItem, delta: number) => void) | null = null;
 
   constructor(
     private readonly mem: PhysicalMemory,
@@ -316,10 +322,22 @@ export class BuddyAllocator implements PageAllocator {
   }
 
   /**
-   * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)`: returns the first
-   * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
-   * 0 the block becomes a large folio. `order` must already be valid; a node that does not exist
-   * has nothing to give (-1).
+   * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`,
+   * Linux 6.16): returns the first PFN with a refcount of one, or -1 (the kernel's `NULL`). With
+   * `__GFP_COMP` and an order above 0 the block becomes a large folio. `order` must already be
+   * valid; a node that does not exist has nothing to give (-1).
+   *
+   * The nodes are tried in the order of `nid`'s zonelist (by distance, `build_zonelists()`),
+   * only `nid` with `__GFP_THISNODE`, only those in `nodemask` when one is given. The fast path
+   * (`get_page_from_freelist()` with `ALLOC_WMARK_LOW`) takes from the first node whose free pages
+   * stay above its low watermark (`zone_watermark_fast()`), so a node under it passes the
+   * allocation to the next. When every node is under it, the slow path
+   * (`__alloc_pages_slowpath()`) wakes the nodes' kswapd (`wake_all_kswapds()`, for an
+   * allocation with `__GFP_KSWAPD_RECLAIM`) and tries them again down to the min watermark
+   * (`ALLOC_WMARK_MIN`). Direct reclaim and compaction are the callers' next steps. Each
+   * allocation counts in `numa_hit` when it lands on the preferred node (the first node of the
+   * zonelist the nodemask allows) and in `numa_miss` and `numa_foreign` when not
+   * (`zone_statistics()`), and its pages in `pgalloc_normal`.
    */
   allocPages(
     nid: number,
@@ -328,26 +346,48 @@ export class BuddyAllocator implements PageAllocator {
     nodemask: readonly number[] | null = null,
   ): number {
     if (this.failPageAlloc.armed && this.failPageAlloc.shouldFail(order)) return -1;
-    if (gfp & __GFP_THISNODE) return this.allocFromZone(nid, order, gfp);
-    for (const candidate of this.candidates(nid, gfp, nodemask)) {
-      const pfn = this.allocFromZone(candidate, order, gfp);
-      if (pfn >= 0) return pfn;
-    }
-    return -1;
+    const zonelist = this.candidates(nid, gfp, nodemask);
+    const preferred = zonelist[0];
+    if (preferred === undefined) return -1;
+    const getPageFromFreelist = (mark: typeof WMARK_LOW | typeof WMARK_MIN): number => {
+      for (const candidate of zonelist) {
+        const zone = this.zones[candidate];
+        if (!zone || !this.zoneWatermarkOk(candidate, order, zone.watermark[mark]!)) continue;
+        const pfn = this.allocFromZone(candidate, order, gfp);
+        if (pfn < 0) continue;
+        this.zoneStatistics(preferred, candidate, order);
+        return pfn;
+      }
+      return -1;
+    };
+    const fast = getPageFromFreelist(WMARK_LOW);
+    if (fast >= 0) return fast;
+    if (gfp & __GFP_KSWAPD_RECLAIM) for (const n of zonelist) this.wakeupKswapd?.(n, order);
+    return getPageFromFreelist(WMARK_MIN);
   }
 
+  /**
+   * `zone_statistics()` and the `PGALLOC` count of `rmqueue()` (`mm/page_alloc.c`): one
+   * allocation of `order` from node `nid` for an allocation that preferred `preferred`.
+   */
+  private zoneStatistics(preferred: number, nid: number, order: number): void {
+    const count = this.countVmEvent;
+    if (!count) return;
+    if (nid === preferred) count("numa_hit", 1);
+    else {
+      count("numa_miss", 1);
+      count("numa_foreign", 1);
+    }
+    count("pgalloc_normal", 1 << order);
+  }
+
+  /** `rmqueue()` from one zone, with no watermark check. */
   private allocFromZone(nid: number, order: number, gfp: number): number {
     const zone = this.zones[nid];
     if (!zone || zone.freePages < 1 << order || order > this.maxOrder) return -1;
     const pfn = this.rmqueue(zone, order, gfpMigratetype(gfp));
     if (pfn < 0) return pfn;
     this.prepNewPage(pfn, order, gfp);
-    // The kernel's fast path refuses a zone under its low watermark (ALLOC_WMARK_LOW) and its
-    // slow path wakes kswapd (wake_all_kswapds()); the model lets the allocation dip below and
-    // wakes that node's kswapd, so reclaim brings it back up while allocations keep succeeding.
-    if (gfp & __GFP_KSWAPD_RECLAIM && zone.freePages < zone.watermark[WMARK_LOW]!) {
-      this.wakeupKswapd?.(nid, order);
-    }
     return pfn;
   }
 
@@ -596,9 +636,10 @@ export class BuddyAllocator implements PageAllocator {
    */
   fragment(nid: number, order: number): Fragmentation {
     const held: number[] = [];
-    for (let pfn = this.allocPages(nid, order, __GFP_THISNODE); pfn >= 0; ) {
+    // Every block, below the watermarks too (as an ALLOC_NO_WATERMARKS allocation may).
+    for (let pfn = this.allocFromZone(nid, order, 0); pfn >= 0; ) {
       held.push(pfn);
-      pfn = this.allocPages(nid, order, __GFP_THISNODE);
+      pfn = this.allocFromZone(nid, order, 0);
     }
     const pinned = held.filter((pfn) => (pfn >> order) & 1);
     for (const pfn of held) if (!((pfn >> order) & 1)) this.releaseBlock(pfn, order);

@@ -158,22 +158,46 @@ const removeMigrationPmd = (k: Kernel, vma: Vma, haddr: number, entry: number, d
 };
 
 /**
+ * The partially-mapped test of `__folio_remove_rmap()` (`mm/rmap.c`, Linux 6.16) after one PTE
+ * of `page` was removed: the page lost its last mapping while another page of the anonymous large
+ * folio is still mapped by a PTE (and no huge PMD maps the folio). Hugetlb folios have their own
+ * rmap (`hugetlb_remove_rmap()`) and never qualify.
+ */
+const partiallyMappedAfterPte = (k: Kernel, head: number, page: number): boolean => {
+  const m = k.memmap;
+  return (
+    m.mapcount[page] === 0 &&
+    m.mapping[head]! < 0 &&
+    m.folioOrder(head) > 0 &&
+    !m.test(head, PG_hugetlb) &&
+    m.entireMapcount[head] === 0 &&
+    m.folioMapped(head)
+  );
+};
+
+/**
  * `try_to_migrate()`: replaces every present mapping of the folio by a migration entry, drops the
  * mapcount and reference each mapping held, and moves the PTE dirty bit to the folio. A huge PMD
  * becomes one PMD migration entry (`set_pmd_migration_entry()`), flushed at once; each PTE one
  * migration entry (emitting `set_migration_pte`). With {@link TTU_BATCH_FLUSH} the stale TLB
  * entries of PTEs stay until `batch.flush()`; otherwise each is flushed at once. Afterwards the
  * folio is unmapped unless a mapping could not be found.
+ *
+ * Returns true when the walk left an anonymous large folio partially mapped on the way: it
+ * removes PTEs one at a time (`folio_remove_rmap_pte()`), so once a page lost its last mapping
+ * while another was still mapped, `__folio_remove_rmap()` queued the folio for deferred split,
+ * where it stays after the rest is unmapped. The caller queues it (`deferredSplitFolio()`).
  */
 export const tryToMigrate = (
   k: Kernel,
   head: number,
   flags: number,
   batch: TlbFlushBatch | null,
-): void => {
+): boolean => {
   const m = k.memmap;
   const vmas = rmapVmas(k, m.mapping[head]!);
-  if (!vmas) return;
+  if (!vmas) return false;
+  let partial = false;
   const index = m.index[head]!;
   const nr = m.folioNrPages(head);
   rmapWalkPmds(k, m.mapping[head]!, index, nr, (vma, haddr, pmd) => {
@@ -194,6 +218,7 @@ export const tryToMigrate = (
       ptes[slot] = mkMigrationEntry(page, pteWrite(pte), pteDirty(pte));
       if (pteDirty(pte)) m.set(head, PG_dirty);
       m.mapcount[page]!--;
+      partial ||= partiallyMappedAfterPte(k, head, page);
       unmapped++;
       if (!deferFlush) vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
       if (k.trace.enabled) {
@@ -204,6 +229,7 @@ export const tryToMigrate = (
     m.refcount[head]! -= unmapped;
     if (unmapped > 0 && deferFlush) batch.add(vma.mm.tlb);
   }
+  return partial;
 };
 
 /** `TTU_HWPOISON`: leave a hwpoison entry where a poisoned page was mapped. */
@@ -215,10 +241,12 @@ export const TTU_HWPOISON = 1 << 1;
  * mapping held, with a TLB flush per entry. With {@link TTU_HWPOISON} a poisoned page's entry
  * becomes a hwpoison entry (for hugetlb, every page of the folio: one huge entry covers it), so
  * that a later access gets `SIGBUS`; every other entry is cleared, and a later access faults the
- * page in again.
+ * page in again. Returns true when the walk left an anonymous large folio partially mapped on the
+ * way, as {@link tryToMigrate} does, for the caller to queue it for deferred split.
  */
-export const tryToUnmap = (k: Kernel, head: number, flags: number): void => {
+export const tryToUnmap = (k: Kernel, head: number, flags: number): boolean => {
   const m = k.memmap;
+  let partial = false;
   const hugetlb = m.test(head, PG_hugetlb);
   const poisonedFolio = hugetlb && m.test(head, PG_has_hwpoisoned);
   let unmapped = 0;
@@ -230,10 +258,12 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): void => {
     vma.ptes[slot] = flags & TTU_HWPOISON && poisoned ? mkHwpoisonEntry(page) : 0;
     if (pteDirty(pte)) m.set(head, PG_dirty);
     m.mapcount[page]!--;
+    partial ||= partiallyMappedAfterPte(k, head, page);
     unmapped++;
     vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
   });
   m.refcount[head]! -= unmapped;
+  return partial;
 };
 
 /**

@@ -18,6 +18,7 @@ import { __GFP_THISNODE, GFP_KERNEL } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import { MPOL_BIND } from "../include/mempolicy";
 import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../include/mman";
+import { WMARK_MIN } from "../include/mmzone";
 import { pattern, sameBytes } from "./fixtures";
 
 /**
@@ -32,7 +33,11 @@ export interface FragmentNodeOptions {
   readonly unmovableEvery?: number;
   /** Every this many of the keeper's pages is a page-cache page of a shared file; 0 for none. */
   readonly pageCacheEvery?: number;
-  /** Pages left free before the second process exits (at most one small block); 16. */
+  /**
+   * Pages left free above the node's min watermark before the second process exits (at most one
+   * small block); 16. Allocations stop at the min watermark (`ALLOC_WMARK_MIN`), so the pages
+   * below it stay free too.
+   */
   readonly reserve?: number;
   /** The seed of the keeper's bytes ({@link pattern}); 1. */
   readonly seed?: number;
@@ -63,7 +68,7 @@ export interface FragmentedNode {
 
 /**
  * Fragments node `nid`: two processes bound to it (`MPOL_BIND`) write order-0 pages in turn
- * until only `reserve` pages are free, with a `GFP_KERNEL` page every `unmovableEvery` pages
+ * until only `reserve` pages above the min watermark are free, with a `GFP_KERNEL` page every `unmovableEvery` pages
  * and, every `pageCacheEvery` pages, a page of a shared file mapping instead of anonymous
  * memory (all `MADV_NOHUGEPAGE`, so order-0 whatever the THP setting); then the second process
  * exits. Afterwards half the node is free in single pages. Fails
@@ -104,7 +109,9 @@ export const fragmentNode = (
     const reserve = options.reserve ?? 16;
     const seed = options.seed ?? 1;
     const ps = k.mem.pageSize;
-    const free = k.pageAlloc.nodeFreePages(nid);
+    // What allocations may take: down to the min watermark (__alloc_pages_slowpath()).
+    const free =
+      k.pageAlloc.nodeFreePages(nid) - (k.pageAlloc.zones[nid]?.watermark[WMARK_MIN] ?? 0);
     const perPair = 2 + (unmovableEvery ? 1 / unmovableEvery : 0);
     const pairs = Math.max(0, Math.floor((free - reserve) / perPair));
     const cachePages = cacheEvery ? Math.floor(pairs / cacheEvery) : 0;

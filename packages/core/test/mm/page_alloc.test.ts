@@ -1,7 +1,15 @@
 import { Effect } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { __GFP_THISNODE, __GFP_ZERO, PG_buddy } from "../../src/index";
+import {
+  __GFP_KSWAPD_RECLAIM,
+  __GFP_THISNODE,
+  __GFP_ZERO,
+  PG_buddy,
+  WMARK_LOW,
+  WMARK_MIN,
+} from "../../src/index";
+import type { BuddyAllocator } from "../../src/mm/page_alloc";
 import {
   boot,
   checkKernelConsistency,
@@ -9,6 +17,17 @@ import {
   expectErrno,
   run,
 } from "../../src/testing/index";
+
+/** Three 4 MiB nodes; node 0's zonelist is 0, 2, 1 (node 2 is nearer than node 1). */
+const bootThreeNodes = () =>
+  boot({
+    nodes: ["4M", "4M", "4M"],
+    distances: [
+      [10, 30, 20],
+      [30, 10, 20],
+      [20, 20, 10],
+    ],
+  });
 
 describe("buddy allocator", () => {
   it("starts with every page of every node free, minus the zero page", () => {
@@ -47,19 +66,62 @@ describe("buddy allocator", () => {
   });
 
   it("falls back to the nearest other node unless __GFP_THISNODE is given", () => {
-    const k = boot({
-      nodes: ["4M", "4M", "4M"],
-      distances: [
-        [10, 30, 20],
-        [30, 10, 20],
-        [20, 20, 10],
-      ],
-    });
+    const k = bootThreeNodes();
     expect(k.pageAlloc.zonelists[0]).toEqual([0, 2, 1]);
+    // __GFP_THISNODE: node 0 only, down to its min watermark (the slow path's ALLOC_WMARK_MIN).
+    const min = k.pageAlloc.zones[0]!.watermark[WMARK_MIN];
     const held = [];
-    while (k.pageAlloc.nodeFreePages(0) > 0) held.push(run(k.allocFolio(0, 0, __GFP_THISNODE)));
+    while (k.pageAlloc.nodeFreePages(0) > min) held.push(run(k.allocFolio(0, 0, __GFP_THISNODE)));
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(min);
     expectErrno(k.allocFolio(0, 0, __GFP_THISNODE), "ENOMEM");
     expect(run(k.allocFolio(0, 0)).nid).toBe(2);
+  });
+
+  // get_page_from_freelist() (mm/page_alloc.c, Linux 6.16): the fast path (ALLOC_WMARK_LOW)
+  // passes a node under its low watermark over for the next of the zonelist, waking no kswapd;
+  // only when every node is under it does __alloc_pages_slowpath() wake kswapd on each
+  // (wake_all_kswapds()) and take from the first node above its min watermark. zone_statistics():
+  // numa_hit on the preferred node, numa_miss and numa_foreign elsewhere; pgalloc_normal in pages.
+  it("passes a node under its low watermark over for the next (numa_miss), and wakes kswapd only when all are", () => {
+    const k = bootThreeNodes();
+    const woken: number[] = [];
+    // The allocator's wakeup_kswapd() hook, watched on its way to kswapd.
+    const alloc = k.pageAlloc as BuddyAllocator;
+    const wakeup = alloc.wakeupKswapd;
+    alloc.wakeupKswapd = (nid, order) => {
+      woken.push(nid);
+      wakeup?.(nid, order);
+    };
+    const mark = (nid: number, wmark: typeof WMARK_LOW | typeof WMARK_MIN) =>
+      k.pageAlloc.zones[nid]!.watermark[wmark];
+    const drain = (nid: number, to: number) => {
+      while (k.pageAlloc.nodeFreePages(nid) > to) run(k.allocFolio(nid, 0, __GFP_THISNODE));
+    };
+    const stat = (name: string) => k.vmstat.get(name);
+    const hit = stat("numa_hit");
+    const pgalloc = stat("pgalloc_normal");
+    expect(run(k.allocFolio(0, 2)).nid).toBe(0);
+    expect(stat("numa_hit")).toBe(hit + 1);
+    expect(stat("pgalloc_normal")).toBe(pgalloc + 4);
+    // Node 0 at its low watermark: the next allocation for it comes from node 2, its nearest.
+    drain(0, mark(0, WMARK_LOW));
+    expect(run(k.allocFolio(0, 0, __GFP_KSWAPD_RECLAIM)).nid).toBe(2);
+    expect([stat("numa_miss"), stat("numa_foreign")]).toEqual([1, 1]);
+    expect(woken).toEqual([]);
+    // Every node at its low watermark: kswapd is woken on each, in zonelist order, and node 0
+    // gives the page from above its min watermark.
+    drain(2, mark(2, WMARK_LOW));
+    drain(1, mark(1, WMARK_LOW));
+    const hits = stat("numa_hit");
+    expect(run(k.allocFolio(0, 0, __GFP_KSWAPD_RECLAIM)).nid).toBe(0);
+    expect(woken).toEqual([0, 2, 1]);
+    expect(stat("numa_hit")).toBe(hits + 1);
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(mark(0, WMARK_LOW) - 1);
+    // With a nodemask, the preferred node is the first allowed one: numa_hit there.
+    const misses = stat("numa_miss");
+    expect(k.pageAlloc.allocPages(0, 0, 0, [1])).toBeGreaterThanOrEqual(0);
+    expect(stat("numa_miss")).toBe(misses);
+    expectConsistent(k);
   });
 
   it("answers for a node that does not exist: nothing free, nothing to give, nothing on its LRU", () => {

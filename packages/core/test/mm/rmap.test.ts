@@ -166,3 +166,74 @@ describe("hardware poison", () => {
     expectErrno(k.injectMemoryError(k.pageAlloc.zones[1]!.startPfn + 5000), "EBUSY");
   });
 });
+
+// __folio_remove_rmap() (mm/rmap.c, Linux 6.16): try_to_migrate_one() and try_to_unmap_one()
+// remove a large folio's PTEs one at a time (folio_remove_rmap_pte()); after the first, a page
+// has lost its last mapping while the others are still mapped, so the anonymous folio is
+// partially mapped and deferred_split_folio() queues it. A huge PMD goes at once
+// (set_pmd_migration_entry() -> folio_remove_rmap_pmd(): every page unmapped, none partially).
+describe("try_to_migrate() and the deferred split queue", () => {
+  const MiB = 2 ** 20;
+  const PAGE = 4096;
+
+  it("queues a PTE-mapped mTHP it unmaps (split_deferred 1); the freed source leaves the queue", async () => {
+    const k = boot({ nodes: ["64M", "64M"], thp: { sizes: { "64kB": "always" } } });
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = mapPattern(p, 2 * MiB, 6);
+    const src = k.memmap.folioOf(ptePfn(pteAt(p, addr)));
+    expect(k.memmap.folioOrder(src)).toBe(4);
+    // One address per folio: move_pages() isolates the whole folio for its first page.
+    const { rc, status } = await Effect.runPromise(p.movePages(0, [addr], [1], 0));
+    expect(rc).toBe(0);
+    expect([...status]).toEqual([1]);
+    expect(k.memmap.folioOrder(k.memmap.folioOf(ptePfn(pteAt(p, addr))))).toBe(4);
+    expect(k.thp.mthpStat(4, "split_deferred")).toBe(1);
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(0); // PMD size only
+    // migrate_folio_move() freed the source: folio_unqueue_deferred_split().
+    expect(k.deferredSplitQueue.has(src)).toBe(false);
+    expect(k.deferredSplitQueue.size).toBe(0);
+    expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 6));
+    expectConsistent(k);
+  });
+
+  it("returns true for a PTE-mapped large folio, false for a huge PMD or a base page", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * MiB, 7);
+    const pmdMapped = k.memmap.folioOf(ptePfn(pteAt(p, addr)));
+    expect(k.memmap.entireMapcount[pmdMapped]).toBe(1);
+    expect(tryToMigrate(k, pmdMapped, 0, null)).toBe(false);
+    removeMigrationPtes(k, pmdMapped, pmdMapped);
+    // mprotect() of half of the second THP splits its PMD: a PTE-mapped THP.
+    run(p.mprotect(addr + 2 * MiB, MiB, 1));
+    const pteMapped = k.memmap.folioOf(ptePfn(pteAt(p, addr + 2 * MiB)));
+    expect(k.memmap.entireMapcount[pteMapped]).toBe(0);
+    expect(tryToMigrate(k, pteMapped, 0, null)).toBe(true);
+    removeMigrationPtes(k, pteMapped, pteMapped);
+    const base = mapPattern(p, PAGE, 1);
+    expect(tryToMigrate(k, k.memmap.folioOf(ptePfn(pteAt(p, base))), 0, null)).toBe(false);
+    removeMigrationPtes(
+      k,
+      k.memmap.folioOf(ptePfn(pteAt(p, base))),
+      k.memmap.folioOf(ptePfn(pteAt(p, base))),
+    );
+    expectConsistent(k);
+  });
+
+  it("a PMD-mapped THP migrates unqueued; a PTE-mapped one is counted in thp_deferred_split_page", async () => {
+    const k = boot({ nodes: ["64M", "64M"], thp: { enabled: "always" } });
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = mapPattern(p, 4 * MiB, 2);
+    await Effect.runPromise(p.movePages(0, [addr], [1], 0));
+    expect(k.vmstat.get("thp_migration_success")).toBe(1);
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(0);
+    run(p.mprotect(addr + 2 * MiB, MiB, 1));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    await Effect.runPromise(p.movePages(0, [addr + 2 * MiB], [1], 0));
+    expect(k.vmstat.get("thp_migration_success")).toBe(2);
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(1);
+    expect(k.deferredSplitQueue.size).toBe(0);
+    expectBytes(run(p.read(addr, 4 * MiB)), pattern(4 * MiB, 2));
+    expectConsistent(k);
+  });
+});

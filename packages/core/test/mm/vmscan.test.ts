@@ -235,7 +235,10 @@ describe("kswapd", () => {
     // min_free_kbytes = int_sqrt(80 MiB in KiB * 16) = 1144 KiB: 286 pages, 57 of them node 0's.
     expect(k.pageAlloc.minFreeKbytes).toBe(1144);
     expect(zone.watermark.slice(0, 3)).toEqual([57, 71, 85]);
-    const p = run(k.createProcess({ node: 0 })); // default policy: local node first
+    // Bound to node 0: under the default policy the fast path would pass node 0 over at its low
+    // watermark for node 1 (get_page_from_freelist()) and kswapd would not be woken.
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [0]));
     const result = await Effect.runPromise(
       Effect.gen(function* () {
         yield* k.kswapd.run();
