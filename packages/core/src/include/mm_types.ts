@@ -84,6 +84,12 @@ export class AddressSpace {
    * object (`shmem_zero_setup()`); 0 for a regular file, whose size the model does not track.
    */
   size = 0;
+  /**
+   * The reservations of a hugetlbfs inode (`inode->i_mapping->i_private_data`, `mm/hugetlb.c`):
+   * the huge page indices shared mappings reserved, faulted or not; null for any other address
+   * space.
+   */
+  hugetlbResv: HugetlbResvMap | null = null;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -118,6 +124,12 @@ export class Vma {
    * `HPAGE_RESV_OWNER`, `mm/hugetlb.c`); null for any other VMA, a forked child's included.
    */
   hugetlbResv: HugetlbResvMap | null = null;
+  /**
+   * `HPAGE_RESV_UNMAPPED` (`mm/hugetlb.c`): the owner of this private hugetlb mapping took a page
+   * back from it (`unmap_ref_private()`) when a copy-on-write found the pool empty; a later fault
+   * on a page that is not mapped fails (`SIGBUS`).
+   */
+  hugetlbResvUnmapped = false;
 
   constructor(
     readonly mm: MmStruct,

@@ -76,6 +76,8 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         }
         if (vma.ptes.subarray(first, first + pmdNr).some((pte) => pte !== 0))
           report(`${where}: PTEs under a huge PMD`);
+        // A poisoned hugetlb page's entry names a page that left the pool.
+        if (isHwpoisonEntry(pmd)) continue;
         const head = ptePfn(pmd);
         if (m.compoundHead[head] !== 0 || m.folioOrder(head) !== k.pmdOrder) {
           report(`${where}: names pfn ${head}, not the head of a PMD-sized folio`);

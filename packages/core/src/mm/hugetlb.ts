@@ -42,8 +42,9 @@ import {
 } from "../include/gfp";
 import type { Hstate } from "../include/hugetlb";
 import { HugetlbResvMap } from "../include/hugetlb";
-import type { Kernel } from "../include/kernel";
+import type { Kernel, Task } from "../include/kernel";
 import type { KObject } from "../include/kernfs";
+import { policyTarget } from "../include/mempolicy";
 import {
   type MigrateReason,
   MR_MEMORY_FAILURE,
@@ -51,11 +52,32 @@ import {
   MR_MEMPOLICY_MBIND,
   MR_SYSCALL,
 } from "../include/migrate_mode";
-import type { Vma } from "../include/mm_types";
-import { PG_has_hwpoisoned, PG_head, PG_hugetlb, PG_hwpoison } from "../include/page_flags";
+import { type AddressSpace, VM_LOCKED, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import {
+  PG_dirty,
+  PG_has_hwpoisoned,
+  PG_head,
+  PG_hugetlb,
+  PG_hwpoison,
+  PG_mlocked,
+  PG_swapbacked,
+  PG_uptodate,
+} from "../include/page_flags";
+import {
+  isHwpoisonEntry,
+  mkPte,
+  PTE_DIRTY,
+  PTE_WRITE,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+} from "../include/pgtable";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { directCompact } from "./compaction";
+import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
+import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
+import { folioPut } from "./swap";
 
 /** `NUMA_NO_NODE` (`include/linux/numa.h`): a request for no particular node. */
 const NUMA_NO_NODE = -1;
@@ -500,6 +522,17 @@ export class HugetlbPool implements Hstate {
   }
 }
 
+/**
+ * `hstate_sizelog()` (`include/linux/hugetlb.h`): the pool whose huge page size is `2^log` bytes,
+ * the default one for `log` 0; null when there is no such size.
+ *
+ * @category Hugetlb
+ */
+export const hstateSizelog = (k: Kernel, log: number): Hstate | null => {
+  const h = poolOf(k);
+  return log === 0 || 2 ** log === h.size ? h : null;
+};
+
 /** The pool of a kernel, as `mm/hugetlb.ts` built it. */
 const poolOf = (k: Kernel): HugetlbPool => k.hstate as HugetlbPool;
 
@@ -508,27 +541,34 @@ const hugeIndex = (k: Kernel, vma: Vma, slot: number): number =>
   Math.floor((vma.pgoff + slot) / 2 ** k.hstate.order);
 
 /**
- * `hugetlb_reserve_pages()` (`mm/hugetlb.c`) for a private hugetlb mapping: reserves one huge
- * page per huge page of `vma` (`hugetlb_acct_memory()`), records them in a new reservation map
- * owned by the VMA, and fails with `ENOMEM`, reserving nothing, when the pool cannot cover them.
- * `nid` is the node surplus pages are allocated on (`numa_mem_id()`).
+ * `hugetlb_reserve_pages()` (`mm/hugetlb.c`): reserves the huge pages of a new hugetlb mapping
+ * (`hugetlb_acct_memory()`), and fails with `ENOMEM`, reserving nothing, when the pool cannot
+ * cover them. A private mapping reserves one huge page per huge page of `vma`, in a new
+ * reservation map its VMA owns (`HPAGE_RESV_OWNER`). A shared one reserves only the indices its
+ * inode's region map does not hold yet (`region_chg()`), and adds them there (`region_add()`):
+ * another mapping of the same pages reserves nothing more. `nid` is the node surplus pages are
+ * allocated on (`numa_mem_id()`).
  *
  * @category Hugetlb
  */
 export const hugetlbReservePages = (k: Kernel, vma: Vma, nid: number): 0 | ErrnoError => {
-  const chg = vma.nrPages / 2 ** k.hstate.order;
-  const rc = poolOf(k).acctMemory(chg, nid);
-  if (rc !== 0) return rc;
-  const map = new HugetlbResvMap();
   const first = hugeIndex(k, vma, 0);
-  for (let i = 0; i < chg; i++) map.reserved.add(first + i);
-  vma.hugetlbResv = map;
+  const last = hugeIndex(k, vma, vma.nrPages);
+  const inode = vma.mapping?.hugetlbResv;
+  const map = inode ?? new HugetlbResvMap();
+  const chg: number[] = [];
+  for (let i = first; i < last; i++) if (!map.reserved.has(i)) chg.push(i);
+  const rc = poolOf(k).acctMemory(chg.length, nid);
+  if (rc !== 0) return rc;
+  for (const i of chg) map.reserved.add(i);
+  if (!inode) vma.hugetlbResv = map;
   return 0;
 };
 
 /**
  * `hugetlb_vm_op_close()` (`mm/hugetlb.c`): a VMA owning reservations goes away; the ones in its
- * range that no fault consumed are returned (`hugetlb_acct_memory()` with a negative count).
+ * range that no fault consumed are returned (`hugetlb_acct_memory()` with a negative count). A
+ * shared mapping's reservations stay with its inode.
  *
  * @category Hugetlb
  */
@@ -544,10 +584,34 @@ export const hugetlbVmOpClose = (k: Kernel, vma: Vma): void => {
 };
 
 /**
- * `alloc_hugetlb_folio()` (`mm/hugetlb.c`) for a fault at `slot` of a private hugetlb VMA: a
- * reserved page is dequeued from the pool (nearest node first from `nid`, within `nodemask`) and
- * its reservation consumed; an unreserved one only if a free page is not promised to anyone, or
- * as a surplus page when overcommit allows. The folio is zeroed (`folio_zero_user()`) and has one
+ * `remove_inode_hugepages()` and `hugetlb_unreserve_pages()` (`fs/hugetlbfs/inode.c`,
+ * `mm/hugetlb.c`) as the last close of an anonymous hugetlbfs file runs them: every huge page of
+ * the file leaves the page cache (back to the pool, or to the buddy allocator for a surplus one),
+ * and the reservations no fault consumed are returned: the region map's indices less the pages
+ * freed. The caller has unmapped them.
+ *
+ * @category Hugetlb
+ */
+export const hugetlbEvictInode = (k: Kernel, mapping: AddressSpace): void => {
+  const map = mapping.hugetlbResv;
+  if (!map) return;
+  let freed = 0;
+  for (const head of new Set(mapping.pages.values())) {
+    filemapRemoveFolio(k, mapping, head);
+    freed++;
+  }
+  const chg = map.reserved.size;
+  map.reserved.clear();
+  if (chg - freed) poolOf(k).acctMemory(-(chg - freed), NUMA_NO_NODE);
+};
+
+/**
+ * `alloc_hugetlb_folio()` (`mm/hugetlb.c`) for a fault at `slot` of a hugetlb VMA: a reserved
+ * page is dequeued from the pool (nearest node first from `nid`, within `nodemask`) and its
+ * reservation consumed (`resv_huge_pages` drops; a private owner's map forgets the index, a shared
+ * inode's keeps it); an unreserved one only if a free page is not promised to anyone, or as a
+ * surplus page when overcommit allows. A private mapping's owner copying a page on write
+ * (`cowFromOwner`) never uses a reservation. The folio is zeroed (`folio_zero_user()`) and has one
  * reference. -1 when there is none.
  *
  * @category Hugetlb
@@ -558,22 +622,213 @@ export const allocHugetlbFolio = (
   slot: number,
   nid: number,
   nodemask: readonly number[] | null,
+  cowFromOwner = false,
 ): number => {
   const pool = poolOf(k);
   const idx = hugeIndex(k, vma, slot);
-  const reserved = vma.hugetlbResv?.reserved.has(idx) === true;
+  const shared = vma.mapping?.hugetlbResv ?? null;
+  const map = shared ?? vma.hugetlbResv;
+  const reserved = !cowFromOwner && map?.reserved.has(idx) === true;
   let head = -1;
   if (reserved || pool.availableHugePages > 0) {
     head = pool.dequeueNodemask(nid, nodemask, htlbAllocMask());
     if (head >= 0 && reserved) {
       pool.resvHugePages--;
-      vma.hugetlbResv!.reserved.delete(idx);
+      if (!shared) map!.reserved.delete(idx);
     }
   }
   if (head < 0) head = pool.allocSurplus(nid, nodemask);
   if (head < 0) return -1;
   k.mem.clearPages(head, 2 ** pool.order);
   return head;
+};
+
+/** The address of the huge page that holds page `slot` of a hugetlb VMA (`huge_page_mask()`). */
+const hugeAddress = (k: Kernel, vma: Vma, slot: number): number => {
+  const addr = vma.start + slot * k.mem.pageSize;
+  return addr - (addr % poolOf(k).size);
+};
+
+/**
+ * `huge_node()` and `alloc_hugetlb_folio()` for the fault of the huge page at `haddr`: the page
+ * is placed by the NUMA policy (the VMA's, else the task's); -1 when there is none.
+ */
+const hugetlbFaultFolio = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  haddr: number,
+  cowFromOwner: boolean,
+): number => {
+  const first = (haddr - vma.start) / k.mem.pageSize;
+  const target = policyTarget(
+    vma.policy ?? task.policy,
+    task.nid,
+    Math.floor((vma.pgoff + first) / 2 ** poolOf(k).order),
+    k.distance,
+  );
+  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner);
+};
+
+/** The error of a hugetlb fault that gets no huge page (`VM_FAULT_SIGBUS` from `-ENOSPC`). */
+const noHugePage = (addr: number, why: string): ErrnoError =>
+  errno("ENOMEM", `hugetlb fault at 0x${addr.toString(16)}: ${why}; SIGBUS`);
+
+/**
+ * Maps the huge page `head` at `haddr` of `vma` with one huge entry (`set_huge_pte_at()`): one
+ * entire mapcount (`hugetlb_add_file_rmap()`, `hugetlb_add_new_anon_rmap()`) and one reference.
+ */
+const setHugePte = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number): void => {
+  vma.pmds.set(haddr, mkPte(head, bits));
+  k.memmap.entireMapcount[head]!++;
+  k.memmap.refcount[head]!++;
+};
+
+/** The flags every new hugetlb folio gets, and onto the active list (`folio_set_hugetlb_migratable()`). */
+const prepNewHugetlbFolio = (k: Kernel, vma: Vma, head: number, flags: number): void => {
+  k.memmap.set(head, flags | PG_hugetlb | PG_uptodate | (vma.flags & VM_LOCKED ? PG_mlocked : 0));
+  k.hugetlbActive.add(head);
+};
+
+/** `hugetlb_add_new_anon_rmap()`: makes a fresh huge page anonymous memory of `vma` at `haddr`. */
+const hugetlbAddNewAnonRmap = (k: Kernel, vma: Vma, head: number, haddr: number): void => {
+  k.memmap.mapping[head] = -anonVmaPrepare(k, vma).id;
+  k.memmap.index[head] = vma.pgoff + (haddr - vma.start) / k.mem.pageSize;
+};
+
+/**
+ * `hugetlb_no_page()` (`mm/hugetlb.c`): the first fault on the huge page at `haddr`. A shared
+ * mapping looks in its file's page cache and, on a miss, allocates a huge page and adds it there
+ * (`hugetlb_add_to_page_cache()`, which marks it dirty); a private one allocates an anonymous
+ * huge page. Either is mapped by one huge entry: writable for a writable shared mapping, and for
+ * a write fault of a private one (which would reuse the page it alone maps, `hugetlb_wp()`).
+ * A private mapping whose owner took its pages back (`HPAGE_RESV_UNMAPPED`) fails.
+ */
+const hugetlbNoPage = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  haddr: number,
+  write: boolean,
+): ErrnoError | 0 => {
+  const m = k.memmap;
+  const mapping = vma.mapping;
+  if (vma.hugetlbResvUnmapped) {
+    return noHugePage(haddr, "the mapping's owner took its pages back (HPAGE_RESV_UNMAPPED)");
+  }
+  const pgoff = vma.pgoff + (haddr - vma.start) / k.mem.pageSize;
+  let head = mapping ? filemapGetFolio(mapping, pgoff) : -1;
+  if (head < 0) {
+    head = hugetlbFaultFolio(k, task, vma, haddr, false);
+    if (head < 0) return noHugePage(haddr, "no free huge page and no surplus allowed");
+    if (mapping) {
+      prepNewHugetlbFolio(k, vma, head, PG_dirty);
+      addToPageCache(k, mapping, head, pgoff);
+      m.refcount[head]!--; // the allocation's reference: the cache holds it now
+    } else {
+      m.refcount[head] = 0; // the mapping's reference replaces the allocation's
+      hugetlbAddNewAnonRmap(k, vma, head, haddr);
+      prepNewHugetlbFolio(k, vma, head, PG_swapbacked);
+    }
+  }
+  const writable = mapping ? (vma.flags & VM_WRITE) !== 0 : write;
+  setHugePte(k, vma, haddr, head, writable ? PTE_WRITE | PTE_DIRTY : 0);
+  return 0;
+};
+
+/**
+ * `unmap_ref_private()` (`mm/hugetlb.c`): the owner of a private mapping could not get a page to
+ * copy `old` into, so the page is taken from every other private mapping of it that holds no
+ * reservations (the owner's forked children), which are marked `HPAGE_RESV_UNMAPPED`: their next
+ * fault there fails, and the owner keeps the page.
+ */
+const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void => {
+  const m = k.memmap;
+  const puts: number[] = [];
+  rmapWalkPmds(k, m.mapping[old]!, m.index[old]!, m.folioNrPages(old), (v, at, entry) => {
+    if (v === vma || at !== haddr || v.hugetlbResv || v.flags & VM_SHARED) return;
+    if (!ptePresent(entry) || ptePfn(entry) !== old) return;
+    v.pmds.delete(at);
+    m.entireMapcount[old]!--;
+    v.hugetlbResvUnmapped = true;
+    v.mm.tlb.flushRange(at / k.mem.pageSize, 2 ** poolOf(k).order);
+    puts.push(old);
+  });
+  for (const head of puts) folioPut(k, head);
+};
+
+/**
+ * `hugetlb_wp()` (`mm/hugetlb.c`): a write to a write-protected huge entry. A shared mapping's
+ * entry becomes writable; an anonymous page only this mapping maps is reused; any other is copied
+ * whole into a new huge page (`copy_user_large_folio()`), the old one losing this mapping. When
+ * the pool has no page for the copy, the mapping's owner takes the page from the others
+ * ({@link unmapRefPrivate}) and reuses it; anyone else fails.
+ */
+const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError | 0 => {
+  const m = k.memmap;
+  const entry = vma.pmds.get(haddr)!;
+  const old = ptePfn(entry);
+  const nr = 2 ** poolOf(k).order;
+  const reuse = () => {
+    vma.pmds.set(haddr, (entry | PTE_WRITE | PTE_DIRTY) >>> 0);
+    vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
+    return 0 as const;
+  };
+  if (vma.flags & VM_SHARED) return reuse();
+  if (m.mapping[old]! < 0 && m.folioMapcount(old) === 1) return reuse();
+  if (m.test(old, PG_has_hwpoisoned)) {
+    return errno("EHWPOISON", `hugetlb copy-on-write of a poisoned huge page (pfn ${old})`);
+  }
+  const owner = vma.hugetlbResv !== null;
+  const head = hugetlbFaultFolio(k, task, vma, haddr, owner);
+  if (head < 0) {
+    if (owner && m.mapping[old]! < 0) {
+      unmapRefPrivate(k, vma, old, haddr);
+      if (m.folioMapcount(old) === 1) return reuse();
+    }
+    return noHugePage(haddr, "no huge page to copy into");
+  }
+  k.mem.copyPages(head, old, nr);
+  m.refcount[head] = 0;
+  hugetlbAddNewAnonRmap(k, vma, head, haddr);
+  prepNewHugetlbFolio(k, vma, head, PG_swapbacked);
+  vma.pmds.delete(haddr);
+  m.entireMapcount[old]!--;
+  setHugePte(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
+  vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
+  folioPut(k, old);
+  return 0;
+};
+
+/**
+ * `hugetlb_fault()` (`mm/hugetlb.c`): a fault at page `slot` of a hugetlb VMA, which maps its
+ * pages by one huge entry each (a huge PMD, `Vma.pmds`). No entry: {@link hugetlbNoPage}; a
+ * hwpoison entry: `EHWPOISON` (`VM_FAULT_HWPOISON_LARGE`, `SIGBUS` with `BUS_MCEERR_AR`); a write
+ * to a write-protected one: {@link hugetlbWp}. A migration entry is left to the caller, which
+ * waits for the folio (`migration_entry_wait_huge()`).
+ *
+ * @category Hugetlb
+ */
+export const hugetlbFault = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  write: boolean,
+): ErrnoError | 0 => {
+  const haddr = hugeAddress(k, vma, slot);
+  const entry = vma.pmds.get(haddr);
+  if (entry === undefined) return hugetlbNoPage(k, task, vma, haddr, write);
+  if (isHwpoisonEntry(entry)) {
+    const addr = vma.start + slot * k.mem.pageSize;
+    return errno(
+      "EHWPOISON",
+      `address 0x${addr.toString(16)}: the poisoned huge page (pfn ${ptePfn(entry)}) was unmapped; SIGBUS BUS_MCEERR_AR`,
+    );
+  }
+  if (!ptePresent(entry)) return 0;
+  if (write && !pteWrite(entry)) return hugetlbWp(k, task, vma, haddr);
+  return 0;
 };
 
 /**

@@ -10,6 +10,7 @@
  */
 import { type ErrnoError, errno } from "../errno";
 import type { MmapFile } from "../include/fs";
+import { HugetlbResvMap } from "../include/hugetlb";
 import type { Kernel, Task } from "../include/kernel";
 import {
   AddressSpace,
@@ -27,6 +28,8 @@ import {
 } from "../include/mm_types";
 import {
   MAP_ANONYMOUS,
+  MAP_HUGE_MASK,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
@@ -39,11 +42,17 @@ import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { filemapRemoveFolio } from "./filemap";
 import { vmaAdjustTransHuge } from "./huge_memory";
-import { hugetlbReservePages, hugetlbVmOpClose } from "./hugetlb";
+import { hstateSizelog, hugetlbEvictInode, hugetlbReservePages, hugetlbVmOpClose } from "./hugetlb";
 import { translate, zapPteRange } from "./memory";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
-const KNOWN_MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB;
+const KNOWN_MAP_FLAGS =
+  MAP_SHARED |
+  MAP_PRIVATE |
+  MAP_ANONYMOUS |
+  MAP_POPULATE |
+  MAP_HUGETLB |
+  (MAP_HUGE_MASK << MAP_HUGE_SHIFT);
 
 /** Arguments of `mmap` beyond the length. */
 export interface MmapArgs {
@@ -82,6 +91,10 @@ const unlinkVma = (k: Kernel, vma: Vma): void => {
     mapping.iMmap.delete(vma);
     if (--mapping.users === 0 && mapping.shmem) {
       truncateInodePages(k, mapping);
+      k.addressSpaces.delete(mapping.id);
+    } else if (mapping.users === 0 && mapping.hugetlbResv) {
+      // The last close of an anonymous hugetlbfs file evicts its inode.
+      hugetlbEvictInode(k, mapping);
       k.addressSpaces.delete(mapping.id);
     }
   }
@@ -251,11 +264,17 @@ export const doMmap = (
     return errno("EBADF", "mmap of a file needs a file");
   }
   const hugetlb = (flags & MAP_HUGETLB) !== 0;
-  if (hugetlb && !(anonymous && type === MAP_PRIVATE)) {
-    return errno("EOPNOTSUPP", "MAP_HUGETLB is modelled for private anonymous mappings only");
-  }
+  // ksys_mmap_pgoff(): MAP_HUGETLB of a file that is not on hugetlbfs (the model has none).
+  if (hugetlb && !anonymous) return errno("EINVAL", "MAP_HUGETLB of a file not on hugetlbfs");
   const pmdSize = pageSize * 2 ** k.pmdOrder;
-  const unit = hugetlb ? pmdSize : pageSize;
+  const hstate = hugetlb ? hstateSizelog(k, (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK) : null;
+  if (hugetlb && !hstate) {
+    return errno(
+      "EINVAL",
+      `MAP_HUGETLB: no huge page size of 2^${(flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK} bytes`,
+    );
+  }
+  const unit = hstate ? hstate.size : pageSize;
   const len = Math.ceil(length / unit) * unit;
   // pgoff + (len >> PAGE_SHIFT) overflowing an unsigned long: here, past an exact integer.
   if (!anonymous && offset + len > Number.MAX_SAFE_INTEGER) {
@@ -293,6 +312,13 @@ export const doMmap = (
   if (!anonymous) {
     mapping = file!.mapping;
     pgoff = offset / pageSize;
+  } else if (type === MAP_SHARED && hugetlb) {
+    // hugetlb_file_setup(): an unlinked hugetlbfs file with its inode's reservation map.
+    mapping = new AddressSpace(k.nextId(), "/anon_hugepage (deleted)", false);
+    mapping.hugetlbResv = new HugetlbResvMap();
+    mapping.size = len;
+    k.addressSpaces.set(mapping.id, mapping);
+    pgoff = 0;
   } else if (type === MAP_SHARED) {
     mapping = new AddressSpace(k.nextId(), "/dev/zero (deleted)", true);
     mapping.size = len;
@@ -303,7 +329,10 @@ export const doMmap = (
   if (hugetlb) {
     // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
     const reserved = hugetlbReservePages(k, vma, task.nid);
-    if (reserved !== 0) return reserved;
+    if (reserved !== 0) {
+      if (mapping) k.addressSpaces.delete(mapping.id);
+      return reserved;
+    }
   }
   linkVma(vma);
 
@@ -409,7 +438,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
         vma.pmds.set(haddr, pmd);
       }
       copy.pmds.set(haddr, pmd);
-      if (isMigrationEntry(pmd)) continue;
+      if (!ptePresent(pmd)) continue; // a migration or hwpoison entry
       const head = ptePfn(pmd);
       m.entireMapcount[head]!++;
       m.refcount[head]!++;

@@ -21,7 +21,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import type { Vma } from "../include/mm_types";
+import { AnonVma, type Vma } from "../include/mm_types";
 import { PG_dirty, PG_has_hwpoisoned, PG_hugetlb, PG_hwpoison } from "../include/page_flags";
 import {
   isMigrationEntry,
@@ -38,6 +38,17 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import type { TlbFlushBatch } from "../include/tlbflush";
+
+/** `anon_vma_prepare()` (`mm/rmap.c`): gives the VMA its anon_vma on its first anonymous folio. */
+export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
+  if (vma.anonVma) return vma.anonVma;
+  const anonVma = new AnonVma(k.nextId());
+  k.anonVmas.set(anonVma.id, anonVma);
+  anonVma.vmas.add(vma);
+  vma.anonVma = anonVma;
+  vma.anonVmaChain.push(anonVma);
+  return anonVma;
+};
 
 /** `TTU_BATCH_FLUSH`: defer the TLB flush to the caller's {@link TlbFlushBatch}. */
 export const TTU_BATCH_FLUSH = 1 << 0;
@@ -140,7 +151,13 @@ const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): 
   m.entireMapcount[head]!--;
   m.refcount[head]!--;
   vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
-  if (k.trace.enabled) k.trace.emit({ event: "set_migration_pmd", address: haddr, pmd: entry });
+  if (!k.trace.enabled) return;
+  // A hugetlb page's entry is set by try_to_migrate_one() (set_huge_pte_at()), which traces it
+  // as a PTE of the folio's order.
+  if (m.test(head, PG_hugetlb)) {
+    const order = m.folioOrder(head);
+    k.trace.emit({ event: "set_migration_pte", address: haddr, pfn: head, order });
+  } else k.trace.emit({ event: "set_migration_pmd", address: haddr, pmd: entry });
 };
 
 /**
@@ -154,7 +171,12 @@ const removeMigrationPmd = (k: Kernel, vma: Vma, haddr: number, entry: number, d
   vma.pmds.set(haddr, pmd);
   m.entireMapcount[dst]!++;
   m.refcount[dst]!++;
-  if (k.trace.enabled) k.trace.emit({ event: "remove_migration_pmd", address: haddr, pmd });
+  if (!k.trace.enabled) return;
+  // remove_migration_pte() restores a hugetlb page's entry (set_huge_pte_at()) and traces it.
+  if (m.test(dst, PG_hugetlb)) {
+    const order = m.folioOrder(dst);
+    k.trace.emit({ event: "remove_migration_pte", address: haddr, pfn: dst, order });
+  } else k.trace.emit({ event: "remove_migration_pmd", address: haddr, pmd });
 };
 
 /**
@@ -213,7 +235,7 @@ export const TTU_HWPOISON = 1 << 1;
  * `try_to_unmap()` (`mm/rmap.c`, `try_to_unmap_one()`): removes every present mapping of the
  * folio, moving the PTE dirty bits to the folio and dropping the mapcount and reference each
  * mapping held, with a TLB flush per entry. With {@link TTU_HWPOISON} a poisoned page's entry
- * becomes a hwpoison entry (for hugetlb, every page of the folio: one huge entry covers it), so
+ * becomes a hwpoison entry (for hugetlb, the one huge entry that maps the whole folio), so
  * that a later access gets `SIGBUS`; every other entry is cleared, and a later access faults the
  * page in again.
  */
@@ -221,6 +243,16 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): void => {
   const m = k.memmap;
   const hugetlb = m.test(head, PG_hugetlb);
   const poisonedFolio = hugetlb && m.test(head, PG_has_hwpoisoned);
+  // A hugetlb page's one huge entry (huge_ptep_clear_flush()): a hwpoison entry for the whole page.
+  rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, haddr, pmd) => {
+    if (!hugetlb || !ptePresent(pmd) || ptePfn(pmd) !== head) return;
+    if (flags & TTU_HWPOISON && poisonedFolio) vma.pmds.set(haddr, mkHwpoisonEntry(head));
+    else vma.pmds.delete(haddr);
+    if (pteDirty(pmd)) m.set(head, PG_dirty);
+    m.entireMapcount[head]!--;
+    m.refcount[head]!--;
+    vma.mm.tlb.flushRange(haddr / k.mem.pageSize, m.folioNrPages(head));
+  });
   let unmapped = 0;
   rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, slot, i) => {
     const pte = vma.ptes[slot]!;
