@@ -440,7 +440,11 @@ export {
   tryToCompactPages,
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
-export { allocHugetlbFolioNodemask, dissolveFreeHugetlbFolio } from "./mm/hugetlb";
+export {
+  allocHugetlbFolioNodemask,
+  dissolveFreeHugetlbFolio,
+  folioHstate,
+} from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
 export {
   doMigrateRange,

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { HugetlbResvMap } from "./hugetlb";
+import type { Hstate, HugetlbResvMap } from "./hugetlb";
 import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
 
@@ -130,6 +130,17 @@ export class Vma {
    * on a page that is not mapped fails (`SIGBUS`).
    */
   hugetlbResvUnmapped = false;
+  /**
+   * The huge page pool of a hugetlb VMA (`hstate_vma()`, `include/linux/hugetlb.h`): its pages'
+   * size; null for any other VMA.
+   */
+  hstate: Hstate | null = null;
+  /**
+   * The huge PUD entries of a hugetlb VMA of PUD-sized pages (1 GiB with 4 KiB pages), by the
+   * PUD-aligned address each maps, in the encoding of {@link Vma.pmds}; the PMDs and PTEs under
+   * one are empty.
+   */
+  puds = new Map<number, number>();
 
   constructor(
     readonly mm: MmStruct,

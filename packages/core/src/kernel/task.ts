@@ -424,6 +424,7 @@ export class Process implements Task {
       if (on) this.kernel.memmap.set(head, PG_mlocked);
       else this.kernel.memmap.clear(head, PG_mlocked);
     };
+    vma.puds.forEach(mark);
     vma.pmds.forEach(mark);
     vma.ptes.forEach(mark);
   }

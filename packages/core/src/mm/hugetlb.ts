@@ -43,7 +43,6 @@ import {
 import type { Hstate } from "../include/hugetlb";
 import { HugetlbResvMap } from "../include/hugetlb";
 import type { Kernel, Task } from "../include/kernel";
-import type { KObject } from "../include/kernfs";
 import { policyTarget } from "../include/mempolicy";
 import {
   type MigrateReason,
@@ -52,7 +51,7 @@ import {
   MR_MEMPOLICY_MBIND,
   MR_SYSCALL,
 } from "../include/migrate_mode";
-import { type AddressSpace, VM_LOCKED, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import { VM_LOCKED, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -68,6 +67,7 @@ import {
   mkPte,
   PTE_DIRTY,
   PTE_WRITE,
+  pteDirty,
   ptePfn,
   ptePresent,
   pteWrite,
@@ -76,6 +76,7 @@ import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { directCompact } from "./compaction";
 import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
+import { allocContigPages } from "./page_alloc";
 import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -117,8 +118,11 @@ export class HugetlbPool implements Hstate {
   /** Folios with `HPG_temporary`: allocated for a migration, outside the pool's counts. */
   private readonly temporary = new Set<number>();
 
-  constructor(private readonly k: Kernel) {
-    this.order = k.pmdOrder;
+  constructor(
+    private readonly k: Kernel,
+    order: number,
+  ) {
+    this.order = order;
     this.name = `hugepages-${(k.mem.pageSize * 2 ** this.order) / 1024}kB`;
     const nodes = k.mem.nodes.length;
     this.nrHugePagesNode = new Array<number>(nodes).fill(0);
@@ -140,6 +144,15 @@ export class HugetlbPool implements Hstate {
   /** Huge page size in bytes (`huge_page_size()`). */
   get size(): number {
     return this.k.mem.pageSize * 2 ** this.order;
+  }
+
+  /**
+   * `hstate_is_gigantic()`: huge pages above `MAX_PAGE_ORDER`, which the buddy allocator cannot
+   * give; they come from `alloc_contig_pages()` (`alloc_gigantic_folio()`), are never surplus and
+   * never allocated fresh for a migration (Linux 6.16).
+   */
+  get gigantic(): boolean {
+    return this.order > this.k.pageAlloc.maxOrder;
   }
 
   /** True when `head` is a free page of the pool (`folio_test_hugetlb_freed()`). */
@@ -196,6 +209,7 @@ export class HugetlbPool implements Hstate {
    */
   allocFresh(nid: number, gfp: number, nodemask: readonly number[] | null): number {
     const k = this.k;
+    if (this.gigantic) return -1;
     const from = nid === NUMA_NO_NODE ? 0 : nid;
     const head = k.pageAlloc.allocPages(from, this.order, gfp | __GFP_COMP, nodemask);
     if (head < 0) return -1;
@@ -319,8 +333,12 @@ export class HugetlbPool implements Hstate {
           __GFP_COMP |
           __GFP_NOWARN |
           (noretry.has(nid) ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL);
-        let head = self.k.pageAlloc.allocPages(nid, self.order, gfp);
-        if (head < 0) {
+        // alloc_gigantic_folio(): a gigantic page from alloc_contig_pages(), which migrates what
+        // is in the way.
+        let head = self.gigantic
+          ? yield* Effect.orElseSucceed(allocContigPages(self.k, self.order, gfp, nid), () => -1)
+          : self.k.pageAlloc.allocPages(nid, self.order, gfp);
+        if (head < 0 && !self.gigantic) {
           const dc: DirectCompact = {
             request: { nid, order: self.order, gfp, nodemask: null },
             tried: false,
@@ -442,7 +460,7 @@ export class HugetlbPool implements Hstate {
    * `nr_overcommit_hugepages` allows one more; -1 otherwise.
    */
   allocSurplus(nid: number, nodemask: readonly number[] | null): number {
-    if (this.surplusHugePages >= this.nrOvercommitHugePages) return -1;
+    if (this.gigantic || this.surplusHugePages >= this.nrOvercommitHugePages) return -1;
     const head = this.allocFresh(nid, htlbAllocMask(), nodemask);
     if (head < 0) return -1;
     this.surplusHugePages++;
@@ -528,17 +546,26 @@ export class HugetlbPool implements Hstate {
  *
  * @category Hugetlb
  */
-export const hstateSizelog = (k: Kernel, log: number): Hstate | null => {
-  const h = poolOf(k);
-  return log === 0 || 2 ** log === h.size ? h : null;
-};
+export const hstateSizelog = (k: Kernel, log: number): Hstate | null =>
+  log === 0 ? k.hstate : (k.hstates.find((h) => h.size === 2 ** log) ?? null);
 
-/** The pool of a kernel, as `mm/hugetlb.ts` built it. */
+/** The default pool of a kernel, as `mm/hugetlb.ts` built it. */
 const poolOf = (k: Kernel): HugetlbPool => k.hstate as HugetlbPool;
+
+/** `hstate_vma()`: the pool of a hugetlb VMA's page size. */
+const hstateVma = (k: Kernel, vma: Vma): HugetlbPool => (vma.hstate ?? k.hstate) as HugetlbPool;
+
+/**
+ * `folio_hstate()` (`include/linux/hugetlb.h`): the pool of the hugetlb folio `head`'s size.
+ *
+ * @category Hugetlb
+ */
+export const folioHstate = (k: Kernel, head: number): HugetlbPool =>
+  k.hstates.find((h) => h.order === k.memmap.folioOrder(head)) as HugetlbPool;
 
 /** `vma_hugecache_offset()`: the huge page index of `slot` of a hugetlb VMA. */
 const hugeIndex = (k: Kernel, vma: Vma, slot: number): number =>
-  Math.floor((vma.pgoff + slot) / 2 ** k.hstate.order);
+  Math.floor((vma.pgoff + slot) / 2 ** hstateVma(k, vma).order);
 
 /**
  * `hugetlb_reserve_pages()` (`mm/hugetlb.c`): reserves the huge pages of a new hugetlb mapping
@@ -558,7 +585,7 @@ export const hugetlbReservePages = (k: Kernel, vma: Vma, nid: number): 0 | Errno
   const map = inode ?? new HugetlbResvMap();
   const chg: number[] = [];
   for (let i = first; i < last; i++) if (!map.reserved.has(i)) chg.push(i);
-  const rc = poolOf(k).acctMemory(chg.length, nid);
+  const rc = hstateVma(k, vma).acctMemory(chg.length, nid);
   if (rc !== 0) return rc;
   for (const i of chg) map.reserved.add(i);
   if (!inode) vma.hugetlbResv = map;
@@ -580,7 +607,7 @@ export const hugetlbVmOpClose = (k: Kernel, vma: Vma): void => {
   let unused = 0;
   for (let i = first; i < last; i++) if (map.reserved.delete(i)) unused++;
   vma.hugetlbResv = null;
-  if (unused) poolOf(k).acctMemory(-unused, NUMA_NO_NODE);
+  if (unused) hstateVma(k, vma).acctMemory(-unused, NUMA_NO_NODE);
 };
 
 /**
@@ -588,21 +615,22 @@ export const hugetlbVmOpClose = (k: Kernel, vma: Vma): void => {
  * `mm/hugetlb.c`) as the last close of an anonymous hugetlbfs file runs them: every huge page of
  * the file leaves the page cache (back to the pool, or to the buddy allocator for a surplus one),
  * and the reservations no fault consumed are returned: the region map's indices less the pages
- * freed. The caller has unmapped them.
+ * freed. The caller has unmapped them; `vma` is the file's last mapping, which gives its pool.
  *
  * @category Hugetlb
  */
-export const hugetlbEvictInode = (k: Kernel, mapping: AddressSpace): void => {
-  const map = mapping.hugetlbResv;
+export const hugetlbEvictInode = (k: Kernel, vma: Vma): void => {
+  const mapping = vma.mapping;
+  const map = mapping?.hugetlbResv;
   if (!map) return;
   let freed = 0;
-  for (const head of new Set(mapping.pages.values())) {
-    filemapRemoveFolio(k, mapping, head);
+  for (const head of new Set(mapping!.pages.values())) {
+    filemapRemoveFolio(k, mapping!, head);
     freed++;
   }
   const chg = map.reserved.size;
   map.reserved.clear();
-  if (chg - freed) poolOf(k).acctMemory(-(chg - freed), NUMA_NO_NODE);
+  if (chg - freed) hstateVma(k, vma).acctMemory(-(chg - freed), NUMA_NO_NODE);
 };
 
 /**
@@ -624,7 +652,7 @@ export const allocHugetlbFolio = (
   nodemask: readonly number[] | null,
   cowFromOwner = false,
 ): number => {
-  const pool = poolOf(k);
+  const pool = hstateVma(k, vma);
   const idx = hugeIndex(k, vma, slot);
   const shared = vma.mapping?.hugetlbResv ?? null;
   const map = shared ?? vma.hugetlbResv;
@@ -643,10 +671,72 @@ export const allocHugetlbFolio = (
   return head;
 };
 
+/**
+ * The entries that map a hugetlb VMA's pages (`huge_pte_offset()`): huge PUDs (`Vma.puds`) for
+ * PUD-sized pages, huge PMDs (`Vma.pmds`) otherwise.
+ *
+ * @category Hugetlb
+ */
+export const hugeEntries = (k: Kernel, vma: Vma): Map<number, number> =>
+  hstateVma(k, vma).order === k.pudOrder ? vma.puds : vma.pmds;
+
+/**
+ * `__unmap_hugepage_range()` (`mm/hugetlb.c`): clears the huge entries of a hugetlb VMA that lie in
+ * its pages `[from, to)` (whole huge pages: a hugetlb VMA is never cut inside one), flushes the
+ * TLB, then drops each mapped page's entire mapcount and reference, moving the dirty bit to a
+ * page-cache folio. Migration and hwpoison entries are just cleared.
+ *
+ * @category Hugetlb
+ */
+export const unmapHugepageRange = (k: Kernel, vma: Vma, from: number, to: number): void => {
+  const m = k.memmap;
+  const entries = hugeEntries(k, vma);
+  const lo = vma.start + from * k.mem.pageSize;
+  const hi = vma.start + to * k.mem.pageSize;
+  const puts: number[] = [];
+  for (const [haddr, entry] of [...entries]) {
+    if (haddr < lo || haddr >= hi) continue;
+    entries.delete(haddr);
+    if (!ptePresent(entry)) continue;
+    const head = ptePfn(entry);
+    m.entireMapcount[head]!--;
+    if (pteDirty(entry) && m.mapping[head]! > 0) m.set(head, PG_dirty);
+    puts.push(head);
+  }
+  vma.mm.tlb.flushAll();
+  for (const head of puts) folioPut(k, head);
+};
+
+/**
+ * `copy_hugetlb_page_range()` (`mm/hugetlb.c`): at `fork()`, the child's hugetlb VMA `dst` gets
+ * every huge entry of the parent's `src`. A private mapping's present entries are write-protected
+ * on both sides (copy-on-write, `hugetlb_wp()` copies later), each taking an entire mapcount and a
+ * reference; migration and hwpoison entries are copied as they are.
+ *
+ * @category Hugetlb
+ */
+export const copyHugetlbPageRange = (k: Kernel, dst: Vma, src: Vma): void => {
+  const m = k.memmap;
+  const from = hugeEntries(k, src);
+  const to = hugeEntries(k, dst);
+  const cow = !(src.flags & VM_SHARED);
+  for (let [haddr, entry] of from) {
+    if (cow && ptePresent(entry)) {
+      entry = (entry & ~PTE_WRITE) >>> 0;
+      from.set(haddr, entry);
+    }
+    to.set(haddr, entry);
+    if (!ptePresent(entry)) continue;
+    const head = ptePfn(entry);
+    m.entireMapcount[head]!++;
+    m.refcount[head]!++;
+  }
+};
+
 /** The address of the huge page that holds page `slot` of a hugetlb VMA (`huge_page_mask()`). */
 const hugeAddress = (k: Kernel, vma: Vma, slot: number): number => {
   const addr = vma.start + slot * k.mem.pageSize;
-  return addr - (addr % poolOf(k).size);
+  return addr - (addr % hstateVma(k, vma).size);
 };
 
 /**
@@ -664,7 +754,7 @@ const hugetlbFaultFolio = (
   const target = policyTarget(
     vma.policy ?? task.policy,
     task.nid,
-    Math.floor((vma.pgoff + first) / 2 ** poolOf(k).order),
+    Math.floor((vma.pgoff + first) / 2 ** hstateVma(k, vma).order),
     k.distance,
   );
   return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner);
@@ -679,7 +769,7 @@ const noHugePage = (addr: number, why: string): ErrnoError =>
  * entire mapcount (`hugetlb_add_file_rmap()`, `hugetlb_add_new_anon_rmap()`) and one reference.
  */
 const setHugePte = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number): void => {
-  vma.pmds.set(haddr, mkPte(head, bits));
+  hugeEntries(k, vma).set(haddr, mkPte(head, bits));
   k.memmap.entireMapcount[head]!++;
   k.memmap.refcount[head]!++;
 };
@@ -748,10 +838,10 @@ const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void 
   rmapWalkPmds(k, m.mapping[old]!, m.index[old]!, m.folioNrPages(old), (v, at, entry) => {
     if (v === vma || at !== haddr || v.hugetlbResv || v.flags & VM_SHARED) return;
     if (!ptePresent(entry) || ptePfn(entry) !== old) return;
-    v.pmds.delete(at);
+    hugeEntries(k, v).delete(at);
     m.entireMapcount[old]!--;
     v.hugetlbResvUnmapped = true;
-    v.mm.tlb.flushRange(at / k.mem.pageSize, 2 ** poolOf(k).order);
+    v.mm.tlb.flushRange(at / k.mem.pageSize, m.folioNrPages(old));
     puts.push(old);
   });
   for (const head of puts) folioPut(k, head);
@@ -766,11 +856,12 @@ const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void 
  */
 const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError | 0 => {
   const m = k.memmap;
-  const entry = vma.pmds.get(haddr)!;
+  const entries = hugeEntries(k, vma);
+  const entry = entries.get(haddr)!;
   const old = ptePfn(entry);
-  const nr = 2 ** poolOf(k).order;
+  const nr = m.folioNrPages(old);
   const reuse = () => {
-    vma.pmds.set(haddr, (entry | PTE_WRITE | PTE_DIRTY) >>> 0);
+    entries.set(haddr, (entry | PTE_WRITE | PTE_DIRTY) >>> 0);
     vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
     return 0 as const;
   };
@@ -792,7 +883,7 @@ const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError |
   m.refcount[head] = 0;
   hugetlbAddNewAnonRmap(k, vma, head, haddr);
   prepNewHugetlbFolio(k, vma, head, PG_swapbacked);
-  vma.pmds.delete(haddr);
+  entries.delete(haddr);
   m.entireMapcount[old]!--;
   setHugePte(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
   vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
@@ -817,7 +908,7 @@ export const hugetlbFault = (
   write: boolean,
 ): ErrnoError | 0 => {
   const haddr = hugeAddress(k, vma, slot);
-  const entry = vma.pmds.get(haddr);
+  const entry = hugeEntries(k, vma).get(haddr);
   if (entry === undefined) return hugetlbNoPage(k, task, vma, haddr, write);
   if (isHwpoisonEntry(entry)) {
     const addr = vma.start + slot * k.mem.pageSize;
@@ -852,13 +943,13 @@ const htlbAllowAllocFallback = (reason: MigrateReason): boolean =>
  * @category Hugetlb
  */
 export const allocHugetlbFolioNodemask = (
-  k: Kernel,
+  h: Hstate,
   nid: number,
   nodemask: readonly number[] | null,
   gfp: number,
   reason: MigrateReason,
 ): number => {
-  const pool = poolOf(k);
+  const pool = h as HugetlbPool;
   // htlb_modify_alloc_mask(): the pool's mask, with the caller's __GFP_THISNODE and __GFP_NOWARN.
   const mask = htlbAllocMask() | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
   if (pool.availableHugePages > 0) {
@@ -880,17 +971,22 @@ export const allocHugetlbFolioNodemask = (
  *
  * @category Hugetlb
  */
-export const dissolveFreeHugetlbFolio = (k: Kernel, pfn: number): number =>
-  poolOf(k).dissolveFree(k.memmap.folioOf(pfn));
+export const dissolveFreeHugetlbFolio = (k: Kernel, pfn: number): number => {
+  const head = k.memmap.folioOf(pfn);
+  return k.memmap.test(head, PG_hugetlb) ? folioHstate(k, head).dissolveFree(head) : 0;
+};
 
 /**
- * `hugetlb_report_meminfo()` (`mm/hugetlb.c`): the hugetlb lines of `/proc/meminfo`.
+ * `hugetlb_report_meminfo()` (`mm/hugetlb.c`): the hugetlb lines of `/proc/meminfo`. The
+ * `HugePages_*` lines and `Hugepagesize` are the default pool's; `Hugetlb` counts the memory of
+ * every pool.
  *
  * @category Hugetlb
  */
 export const hugetlbReportMeminfo = (k: Kernel): string => {
   const h = k.hstate;
   const sizeKb = (k.mem.pageSize * 2 ** h.order) / 1024;
+  const totalKb = k.hstates.reduce((s, p) => s + (p.size / 1024) * p.nrHugePages, 0);
   const n = (v: number) => v.toString().padStart(5);
   return (
     `HugePages_Total:   ${n(h.nrHugePages)}\n` +
@@ -898,12 +994,13 @@ export const hugetlbReportMeminfo = (k: Kernel): string => {
     `HugePages_Rsvd:    ${n(h.resvHugePages)}\n` +
     `HugePages_Surp:    ${n(h.surplusHugePages)}\n` +
     `Hugepagesize:   ${sizeKb.toString().padStart(8)} kB\n` +
-    `Hugetlb:        ${(sizeKb * h.nrHugePages).toString().padStart(8)} kB\n`
+    `Hugetlb:        ${totalKb.toString().padStart(8)} kB\n`
   );
 };
 
 /**
- * `hugetlb_report_node_meminfo()` (`mm/hugetlb.c`): the hugetlb lines of a node's `meminfo`.
+ * `hugetlb_report_node_meminfo()` (`mm/hugetlb.c`): the hugetlb lines of a node's `meminfo`, the
+ * default pool's.
  *
  * @category Hugetlb
  */
@@ -930,27 +1027,27 @@ const parseCount = (text: string, sysctl: boolean): number | ErrnoError => {
 
 /** `__nr_hugepages_store_common()`: parses a count and resizes the pool (or one node's part). */
 const nrHugepagesStore =
-  (k: Kernel, nid: number, sysctl: boolean) =>
+  (h: HugetlbPool, nid: number, sysctl: boolean) =>
   (text: string, count: number): number | Effect.Effect<number, ErrnoError> => {
     const n = parseCount(text, sysctl);
     if (typeof n !== "number") return n;
-    return Effect.as(poolOf(k).setMaxHugePages(n, nid), count);
+    return Effect.as(h.setMaxHugePages(n, nid), count);
   };
 
-/** The `nr_hugepages` and `nr_overcommit_hugepages` files of the whole pool. */
-const poolAttributes = (k: Kernel, sysctl: boolean) => {
-  const h = poolOf(k);
+/** The `nr_hugepages` and `nr_overcommit_hugepages` files of a whole pool. */
+const poolAttributes = (h: HugetlbPool, sysctl: boolean) => {
   return {
     nr_hugepages: {
       mode: 0o644,
       show: () => `${h.nrHugePages}\n`,
-      store: nrHugepagesStore(k, NUMA_NO_NODE, sysctl),
+      store: nrHugepagesStore(h, NUMA_NO_NODE, sysctl),
     },
     nr_overcommit_hugepages: {
       mode: 0o644,
       show: () => `${h.nrOvercommitHugePages}\n`,
-      // nr_overcommit_hugepages_store(): the limit is set.
+      // nr_overcommit_hugepages_store(): the limit is set; a gigantic pool has none (Linux 6.16).
       store: (text: string, count: number): number | ErrnoError => {
+        if (h.gigantic) return errno("EINVAL", `${h.name}: gigantic pages cannot be overcommitted`);
         const n = parseCount(text, sysctl);
         if (typeof n !== "number") return n;
         h.nrOvercommitHugePages = n;
@@ -961,38 +1058,40 @@ const poolAttributes = (k: Kernel, sysctl: boolean) => {
 };
 
 /**
- * Creates the pool's files, as `hugetlb_init()`, `hugetlb_sysfs_init()`,
+ * Creates the pools' files, as `hugetlb_init()`, `hugetlb_sysfs_init()`,
  * `hugetlb_register_all_nodes()` and `hugetlb_sysctl_init()` (`mm/hugetlb.c`) do:
  *
- * - `/proc/sys/vm/nr_hugepages` and `/proc/sys/vm/nr_overcommit_hugepages` (0644);
- * - `/sys/kernel/mm/hugepages/hugepages-<size>kB/` with `nr_hugepages`,
+ * - `/proc/sys/vm/nr_hugepages` and `/proc/sys/vm/nr_overcommit_hugepages` (0644), the default
+ *   pool's;
+ * - for each pool, `/sys/kernel/mm/hugepages/hugepages-<size>kB/` with `nr_hugepages`,
  *   `nr_overcommit_hugepages` (0644), `free_hugepages`, `resv_hugepages` and
  *   `surplus_hugepages` (0444);
- * - `/sys/devices/system/node/node<N>/hugepages/hugepages-<size>kB/` with `nr_hugepages` (0644),
- *   `free_hugepages` and `surplus_hugepages` (0444).
+ * - for each pool and node, `/sys/devices/system/node/node<N>/hugepages/hugepages-<size>kB/` with
+ *   `nr_hugepages` (0644), `free_hugepages` and `surplus_hugepages` (0444).
  *
  * @category Hugetlb
  */
-export const hugetlbSysfsInit = (k: Kernel): KObject => {
-  const h = poolOf(k);
+export const hugetlbSysfsInit = (k: Kernel): void => {
   const show = (value: () => number) => ({ mode: 0o444, show: () => `${value()}\n` });
-  k.fs.addAttributes("/proc/sys/vm", poolAttributes(k, true));
-  for (const node of k.mem.nodes) {
-    const nid = node.nid;
-    k.fs.addAttributes(`/sys/devices/system/node/node${nid}/hugepages/${h.name}`, {
-      nr_hugepages: {
-        mode: 0o644,
-        show: () => `${h.nrHugePagesNode[nid]}\n`,
-        store: nrHugepagesStore(k, nid, false),
-      },
-      free_hugepages: show(() => h.freeHugePagesNode[nid]!),
-      surplus_hugepages: show(() => h.surplusHugePagesNode[nid]!),
+  k.fs.addAttributes("/proc/sys/vm", poolAttributes(poolOf(k), true));
+  for (const h of k.hstates as readonly HugetlbPool[]) {
+    for (const node of k.mem.nodes) {
+      const nid = node.nid;
+      k.fs.addAttributes(`/sys/devices/system/node/node${nid}/hugepages/${h.name}`, {
+        nr_hugepages: {
+          mode: 0o644,
+          show: () => `${h.nrHugePagesNode[nid]}\n`,
+          store: nrHugepagesStore(h, nid, false),
+        },
+        free_hugepages: show(() => h.freeHugePagesNode[nid]!),
+        surplus_hugepages: show(() => h.surplusHugePagesNode[nid]!),
+      });
+    }
+    k.fs.addAttributes(`/sys/kernel/mm/hugepages/${h.name}`, {
+      ...poolAttributes(h, false),
+      free_hugepages: show(() => h.freeHugePages),
+      resv_hugepages: show(() => h.resvHugePages),
+      surplus_hugepages: show(() => h.surplusHugePages),
     });
   }
-  return k.fs.addAttributes(`/sys/kernel/mm/hugepages/${h.name}`, {
-    ...poolAttributes(k, false),
-    free_hugepages: show(() => h.freeHugePages),
-    resv_hugepages: show(() => h.resvHugePages),
-    surplus_hugepages: show(() => h.surplusHugePages),
-  });
 };

@@ -71,7 +71,7 @@ import {
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
 import { folioRemoveRmapDeferred, hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
-import { hugetlbFault } from "./hugetlb";
+import { hugeEntries, hugetlbFault, unmapHugepageRange } from "./hugetlb";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
@@ -85,6 +85,14 @@ import { folioPut } from "./swap";
  * @category Page tables
  */
 export const folioWalkEntry = (k: Kernel, vma: Vma, slot: number): number => {
+  if (vma.puds.size > 0) {
+    // A hugetlb page of the PUD size (huge_pte_offset() stopping at the PUD).
+    const nr = 2 ** k.pudOrder;
+    const vpn = vma.start / k.mem.pageSize + slot;
+    const offset = vpn % nr;
+    const pud = vma.puds.get((vpn - offset) * k.mem.pageSize);
+    if (pud !== undefined) return (pud + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
+  }
   if (vma.pmds.size > 0) {
     const nr = 2 ** k.pmdOrder;
     const vpn = vma.start / k.mem.pageSize + slot;
@@ -465,12 +473,14 @@ export const handleMmFault = (
  * that maps `slot`, a huge PMD or a PTE, and for a write its dirty bit and a file folio's.
  */
 const markAccessed = (k: Kernel, vma: Vma, slot: number, write: boolean): void => {
-  const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
-  const pmd = vma.pmds.get(haddr);
+  const addr = vma.start + slot * k.mem.pageSize;
+  const entries = vma.flags & VM_HUGETLB ? hugeEntries(k, vma) : vma.pmds;
+  const haddr = vma.flags & VM_HUGETLB ? addr - (addr % vma.hstate!.size) : pmdAddress(k, addr);
+  const pmd = entries.get(haddr);
   const bits = PTE_YOUNG | (write ? PTE_DIRTY : 0);
   let pfn: number;
   if (pmd !== undefined) {
-    vma.pmds.set(haddr, (pmd | bits) >>> 0);
+    entries.set(haddr, (pmd | bits) >>> 0);
     pfn = ptePfn(pmd);
   } else {
     vma.ptes[slot] = vma.ptes[slot]! | bits;
@@ -633,6 +643,11 @@ export const accessVm = (
  * that owns the folio finds no mapping to restore.
  */
 export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void => {
+  // unmap_single_vma(): a hugetlb VMA's huge entries go by __unmap_hugepage_range().
+  if (vma.flags & VM_HUGETLB) {
+    unmapHugepageRange(k, vma, from, to);
+    return;
+  }
   const m = k.memmap;
   const puts: number[] = [];
   const nr = 2 ** k.pmdOrder;

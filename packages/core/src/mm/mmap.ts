@@ -42,7 +42,13 @@ import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { filemapRemoveFolio } from "./filemap";
 import { vmaAdjustTransHuge } from "./huge_memory";
-import { hstateSizelog, hugetlbEvictInode, hugetlbReservePages, hugetlbVmOpClose } from "./hugetlb";
+import {
+  copyHugetlbPageRange,
+  hstateSizelog,
+  hugetlbEvictInode,
+  hugetlbReservePages,
+  hugetlbVmOpClose,
+} from "./hugetlb";
 import { translate, zapPteRange } from "./memory";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
@@ -94,7 +100,7 @@ const unlinkVma = (k: Kernel, vma: Vma): void => {
       k.addressSpaces.delete(mapping.id);
     } else if (mapping.users === 0 && mapping.hugetlbResv) {
       // The last close of an anonymous hugetlbfs file evicts its inode.
-      hugetlbEvictInode(k, mapping);
+      hugetlbEvictInode(k, vma);
       k.addressSpaces.delete(mapping.id);
     }
   }
@@ -131,10 +137,16 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
   upper.anonVmaChain = [...vma.anonVmaChain];
   upper.policy = vma.policy;
   upper.hugetlbResv = vma.hugetlbResv;
+  upper.hstate = vma.hstate;
   for (const [haddr, pmd] of vma.pmds) {
     if (haddr < addr) continue;
     upper.pmds.set(haddr, pmd);
     vma.pmds.delete(haddr);
+  }
+  for (const [haddr, pud] of vma.puds) {
+    if (haddr < addr) continue;
+    upper.puds.set(haddr, pud);
+    vma.puds.delete(haddr);
   }
   vma.ptes = vma.ptes.subarray(0, at);
   vma.end = addr;
@@ -170,6 +182,21 @@ export const pageRange = (
 };
 
 /**
+ * `hugetlb_vm_op_split()` (`mm/hugetlb.c`) for every VMA of `vmas` that `[start, end)` would cut:
+ * a hugetlb VMA may be cut at a multiple of its huge page size only. `EINVAL`, naming the call
+ * `what`, for a cut inside a huge page; null when every cut is allowed.
+ */
+export const hugetlbSplitCheck = (
+  vmas: readonly Vma[],
+  start: number,
+  end: number,
+  what: string,
+): ErrnoError | null =>
+  vmas.some((v) => v.hstate && (start % v.hstate.size || end % v.hstate.size))
+    ? errno("EINVAL", `${what} of part of a hugetlb page`)
+    : null;
+
+/**
  * The VMAs covering `[start, end)`, split so that each lies inside the range, or an error when
  * the range has a hole (`ENOMEM`, as `mlock`/`madvise` report, or `EFAULT` for `mbind`).
  */
@@ -186,6 +213,8 @@ export const vmasForRange = (
     cursor = vma.end;
   }
   if (cursor < end) return errno(hole, `range ${hex(start)}-${hex(end)} is not fully mapped`);
+  const cut = hugetlbSplitCheck(mm.vmasIn(start, end), start, end, "a VMA split");
+  if (cut) return cut;
   const out: Vma[] = [];
   for (let vma of mm.vmasIn(start, end)) {
     if (vma.start < start) vma = splitVma(k, vma, start);
@@ -280,7 +309,8 @@ export const doMmap = (
   if (!anonymous && offset + len > Number.MAX_SAFE_INTEGER) {
     return errno("EOVERFLOW", `mmap offset ${offset} + length ${len} overflows the file offset`);
   }
-  const align = len >= pmdSize ? pmdSize : pageSize;
+  // hugetlb_get_unmapped_area(): a hugetlb mapping is aligned to its huge page size.
+  const align = hstate ? hstate.size : len >= pmdSize ? pmdSize : pageSize;
   const mm = task.mm!;
   const start = getUnmappedArea(k, mm, len, align);
   if (typeof start !== "number") return start;
@@ -326,6 +356,7 @@ export const doMmap = (
     pgoff = 0;
   }
   const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, ptes);
+  vma.hstate = hstate;
   if (hugetlb) {
     // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
     const reserved = hugetlbReservePages(k, vma, task.nid);
@@ -382,13 +413,10 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
     );
   }
   const { end } = range;
-  const pageSize = k.mem.pageSize;
   const mm = task.mm!;
-  const hugeSize = pageSize * 2 ** k.pmdOrder;
   const vmas = mm.vmasIn(addr, end);
-  if (vmas.some((v) => v.flags & VM_HUGETLB) && (addr % hugeSize || end % hugeSize)) {
-    return errno("EINVAL", "munmap of part of a hugetlb page");
-  }
+  const cut = hugetlbSplitCheck(vmas, addr, end, "munmap");
+  if (cut) return cut;
   for (let vma of vmas) {
     if (vma.start < addr) vma = splitVma(k, vma, addr);
     if (vma.end > end) splitVma(k, vma, end);
@@ -425,6 +453,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       tables[i]!,
     );
     copy.policy = vma.policy;
+    copy.hstate = vma.hstate;
     if (vma.anonVma) {
       const own = new AnonVma(k.nextId());
       k.anonVmas.set(own.id, own);
@@ -432,16 +461,20 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       copy.anonVma = own;
     }
     const cow = !(vma.flags & VM_SHARED);
-    for (let [haddr, pmd] of vma.pmds) {
-      if (cow) {
-        pmd &= ~PTE_WRITE;
-        vma.pmds.set(haddr, pmd);
+    // copy_hugetlb_page_range() for a hugetlb VMA, whose pages are all mapped by huge entries.
+    if (vma.flags & VM_HUGETLB) copyHugetlbPageRange(k, copy, vma);
+    else {
+      for (let [haddr, pmd] of vma.pmds) {
+        if (cow) {
+          pmd &= ~PTE_WRITE;
+          vma.pmds.set(haddr, pmd);
+        }
+        copy.pmds.set(haddr, pmd);
+        if (isMigrationEntry(pmd)) continue;
+        const head = ptePfn(pmd);
+        m.entireMapcount[head]!++;
+        m.refcount[head]!++;
       }
-      copy.pmds.set(haddr, pmd);
-      if (!ptePresent(pmd)) continue; // a migration or hwpoison entry
-      const head = ptePfn(pmd);
-      m.entireMapcount[head]!++;
-      m.refcount[head]!++;
     }
     for (let slot = 0; slot < vma.nrPages; slot++) {
       let pte = vma.ptes[slot]!;

@@ -80,11 +80,19 @@ const rmapVmas = (k: Kernel, mapping: number): ReadonlySet<Vma> | undefined =>
   mapping < 0 ? k.anonVmas.get(-mapping)?.vmas : k.addressSpaces.get(mapping)?.iMmap;
 
 /**
+ * The huge entries that map a folio of `nrPages` whole: huge PMDs for the PMD size, huge PUDs
+ * for the PUD size (a hugetlb page), none for any other size.
+ */
+const hugeMap = (k: Kernel, vma: Vma, nrPages: number): Map<number, number> | null =>
+  nrPages === 2 ** k.pmdOrder ? vma.pmds : nrPages === 2 ** k.pudOrder ? vma.puds : null;
+
+/**
  * Visits every huge PMD entry (present or a migration entry) at the one address where a
  * PMD-sized folio with this `mapping`/`index` can be mapped whole: each VMA of the anon_vma or
  * address space that holds all `nrPages` pages there. The visitor gets the VMA, the PMD-aligned
- * address and the entry, and checks which folio the entry names. Nothing is visited for a folio
- * smaller than a PMD. Models the PMD step of `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`).
+ * address and the entry, and checks which folio the entry names. A PUD-sized (hugetlb) folio's
+ * huge PUD entries are visited the same way. Nothing is visited for a folio of another size.
+ * Models the PMD and PUD steps of `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`).
  */
 export const rmapWalkPmds = (
   k: Kernel,
@@ -93,14 +101,14 @@ export const rmapWalkPmds = (
   nrPages: number,
   visit: (vma: Vma, haddr: number, pmd: number) => void,
 ): void => {
-  if (nrPages !== 2 ** k.pmdOrder) return;
+  if (nrPages !== 2 ** k.pmdOrder && nrPages !== 2 ** k.pudOrder) return;
   const vmas = rmapVmas(k, mapping);
   if (!vmas) return;
   for (const vma of vmas) {
-    if (vma.pmds.size === 0 || index < vma.pgoff || index + nrPages > vma.pgoff + vma.nrPages)
-      continue;
+    const map = hugeMap(k, vma, nrPages)!;
+    if (map.size === 0 || index < vma.pgoff || index + nrPages > vma.pgoff + vma.nrPages) continue;
     const haddr = vma.start + (index - vma.pgoff) * k.mem.pageSize;
-    const pmd = vma.pmds.get(haddr);
+    const pmd = map.get(haddr);
     if (pmd !== undefined) visit(vma, haddr, pmd);
   }
 };
@@ -145,12 +153,13 @@ export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
 const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): void => {
   const m = k.memmap;
   const head = ptePfn(pmd);
+  const nr = m.folioNrPages(head);
   const entry = mkMigrationEntry(head, pteWrite(pmd), pteDirty(pmd));
-  vma.pmds.set(haddr, entry);
+  hugeMap(k, vma, nr)!.set(haddr, entry);
   if (pteDirty(pmd)) m.set(head, PG_dirty);
   m.entireMapcount[head]!--;
   m.refcount[head]!--;
-  vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
+  vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
   if (!k.trace.enabled) return;
   // A hugetlb page's entry is set by try_to_migrate_one() (set_huge_pte_at()), which traces it
   // as a PTE of the folio's order.
@@ -168,7 +177,7 @@ const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): 
 const removeMigrationPmd = (k: Kernel, vma: Vma, haddr: number, entry: number, dst: number) => {
   const m = k.memmap;
   const pmd = mkPte(dst, entry & (PTE_WRITE | PTE_DIRTY));
-  vma.pmds.set(haddr, pmd);
+  hugeMap(k, vma, m.folioNrPages(dst))!.set(haddr, pmd);
   m.entireMapcount[dst]!++;
   m.refcount[dst]!++;
   if (!k.trace.enabled) return;
@@ -246,8 +255,9 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): void => {
   // A hugetlb page's one huge entry (huge_ptep_clear_flush()): a hwpoison entry for the whole page.
   rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, haddr, pmd) => {
     if (!hugetlb || !ptePresent(pmd) || ptePfn(pmd) !== head) return;
-    if (flags & TTU_HWPOISON && poisonedFolio) vma.pmds.set(haddr, mkHwpoisonEntry(head));
-    else vma.pmds.delete(haddr);
+    const map = hugeMap(k, vma, m.folioNrPages(head))!;
+    if (flags & TTU_HWPOISON && poisonedFolio) map.set(haddr, mkHwpoisonEntry(head));
+    else map.delete(haddr);
     if (pteDirty(pmd)) m.set(head, PG_dirty);
     m.entireMapcount[head]!--;
     m.refcount[head]!--;
@@ -302,7 +312,7 @@ export const folioReferenced = (k: Kernel, head: number): number => {
   let referenced = 0;
   rmapWalkPmds(k, mapping, index, nr, (vma, haddr, pmd) => {
     if (!ptePresent(pmd) || ptePfn(pmd) !== head || !pteYoung(pmd)) return;
-    vma.pmds.set(haddr, (pmd & ~PTE_YOUNG) >>> 0);
+    hugeMap(k, vma, nr)!.set(haddr, (pmd & ~PTE_YOUNG) >>> 0);
     vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
     referenced++;
   });

@@ -9,6 +9,7 @@ import {
   ERRNO,
   type Kernel,
   MAP_ANONYMOUS,
+  MAP_HUGE_1GB,
   MAP_HUGE_2MB,
   MAP_HUGE_SHIFT,
   MAP_HUGETLB,
@@ -17,6 +18,7 @@ import {
   MPOL_BIND,
   MPOL_MF_MOVE_ALL,
   pteWrite,
+  type TraceEvent,
 } from "../../src/index";
 import {
   boot,
@@ -68,7 +70,11 @@ describe("the hugetlb pool: nr_hugepages (set_max_huge_pages)", () => {
       "Hugepagesize:       2048 kB",
       "Hugetlb:               0 kB",
     ]);
-    expect(run(k.fs.list("/sys/kernel/mm/hugepages"))).toEqual(["hugepages-2048kB"]);
+    // x86-64 registers the PMD size and, with gbpages, the PUD size (hugetlb_add_hstate()).
+    expect(run(k.fs.list("/sys/kernel/mm/hugepages"))).toEqual([
+      "hugepages-1048576kB",
+      "hugepages-2048kB",
+    ]);
     expect(run(k.fs.list(GLOBAL))).toEqual([
       "free_hugepages",
       "nr_hugepages",
@@ -458,4 +464,105 @@ describe("shared hugetlb mappings (MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB)", (
     ]);
     expectConsistent(k);
   });
+});
+
+describe("gigantic pages: the 1 GiB pool (alloc_contig_pages) and huge PUD mappings", () => {
+  const GiB = 2 ** 30;
+  const GIGA = "/sys/kernel/mm/hugepages/hugepages-1048576kB";
+  const gnode = (nid: number) =>
+    `/sys/devices/system/node/node${nid}/hugepages/hugepages-1048576kB`;
+  const giga = (k: Kernel): number[] =>
+    ["nr_hugepages", "free_hugepages", "resv_hugepages", "surplus_hugepages"].map((f) =>
+      Number(read(k, `${GIGA}/${f}`)),
+    );
+
+  it("grows per node with alloc_contig_pages(); HugePages_* stay the default pool's while Hugetlb counts both; no overcommit", () => {
+    // Node 0's first GiB holds the zero page, so its gigantic page is its second GiB.
+    const k = boot({ nodes: ["2G", "1G"] });
+    const free = k.pageAlloc.totalFreePages();
+    run(k.fs.write(`${gnode(0)}/nr_hugepages`, "1"));
+    run(k.fs.write(`${gnode(1)}/nr_hugepages`, "1"));
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    expect(giga(k)).toEqual([2, 2, 0, 0]);
+    expect(["nr_hugepages", "free_hugepages"].map((f) => read(k, `${gnode(1)}/${f}`))).toEqual([
+      "1",
+      "1",
+    ]);
+    expect(hugetlbLines(k)).toEqual([
+      "HugePages_Total:       1",
+      "HugePages_Free:        1",
+      "HugePages_Rsvd:        0",
+      "HugePages_Surp:        0",
+      "Hugepagesize:       2048 kB",
+      `Hugetlb:         ${2 * 1048576 + 2048} kB`,
+    ]);
+    expect(k.pageAlloc.totalFreePages()).toBe(free - 2 * 262144 - 512);
+    // nr_overcommit_hugepages_store(): a gigantic pool has no surplus pages (Linux 6.16).
+    expectErrno(k.fs.write(`${GIGA}/nr_overcommit_hugepages`, "1"), "EINVAL");
+    // Growing past what the nodes hold reads back what was achieved.
+    run(k.fs.write(`${GIGA}/nr_hugepages`, "5"));
+    expect(giga(k)).toEqual([2, 2, 0, 0]);
+    run(k.fs.write(`${GIGA}/nr_hugepages`, "0"));
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "0"));
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  it("MAP_HUGE_1GB maps a 1 GiB page by one huge PUD; fork shares it; move_pages moves it to the target node's pool page", async () => {
+    const k = boot({ nodes: ["2G", "1G"] });
+    run(k.fs.write(`${gnode(0)}/nr_hugepages`, "1"));
+    run(k.fs.write(`${gnode(1)}/nr_hugepages`, "1"));
+    const p = run(k.createProcess({ node: 0, capabilities: [CAP_SYS_NICE] }));
+    const flags = MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB;
+    // A length is rounded up to the huge page size, and the mapping aligned to it.
+    const addr = run(p.mmap(4096, { flags }));
+    expect(addr % GiB).toBe(0);
+    const vma = p.mm!.findVma(addr)!;
+    expect(vma.end - addr).toBe(GiB);
+    expect(giga(k)).toEqual([2, 2, 1, 0]);
+    expectErrno(p.munmap(addr, HUGE), "EINVAL");
+    run(p.write(addr, pattern(4096, 1)));
+    run(p.write(addr + GiB - 4096, pattern(4096, 2)));
+    expect(giga(k)).toEqual([2, 1, 0, 0]);
+    expect([...vma.puds.keys()]).toEqual([addr]);
+    expect(vma.pmds.size).toBe(0);
+    const folio = folioAt(p, addr);
+    expect([folio.order, folio.nid, folio.hugetlb]).toEqual([18, 0, true]);
+    const child = run(p.fork());
+    expect(folioAt(child, addr + GiB - 1).pfn).toBe(folio.pfn);
+    expect(folio.entireMapcount).toBe(2);
+    const seen: TraceEvent[] = [];
+    const unsubscribe = k.trace.subscribe((e) => seen.push(e));
+    const r = await runP(p.movePages(0, [addr + 12345], [1], MPOL_MF_MOVE_ALL));
+    expect([...r.status]).toEqual([1]);
+    const moved = folioAt(child, addr);
+    expect([moved.order, moved.nid, moved.entireMapcount]).toEqual([18, 1, 2]);
+    expect(folioAt(p, addr).pfn).toBe(moved.pfn);
+    // try_to_migrate_one() and remove_migration_pte() trace a hugetlb entry as a PTE of its order.
+    unsubscribe();
+    const events = seen.filter(
+      (e) => e.event === "set_migration_pte" || e.event === "remove_migration_pte",
+    );
+    expect(events.map((e) => [e.event, (e as { order: number }).order])).toEqual([
+      ["set_migration_pte", 18],
+      ["set_migration_pte", 18],
+      ["remove_migration_pte", 18],
+      ["remove_migration_pte", 18],
+    ]);
+    expectBytes(run(child.read(addr, 4096)), pattern(4096, 1));
+    expectBytes(run(p.read(addr + GiB - 4096, 4096)), pattern(4096, 2));
+    // The source went back to node 0's free list.
+    expect(["0", "1"].map((n) => read(k, `${gnode(Number(n))}/free_hugepages`))).toEqual([
+      "1",
+      "0",
+    ]);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(262144);
+    expectConsistent(k);
+    run(child.exit());
+    run(p.exit());
+    expect(giga(k)).toEqual([2, 2, 0, 0]);
+    expectConsistent(k);
+    // The fault zeroes a real GiB (folio_zero_user()) and the migration copies one: seconds of
+    // work on a loaded machine, not a hang.
+  }, 60_000);
 });
