@@ -285,9 +285,11 @@ class Machine implements KernelInterface {
     this.lru = new LruLists(this);
     this.hugetlbActive = new HugetlbActiveList(this);
     // hugetlb_add_hstate(): the PMD size (HPAGE_SHIFT), and x86-64's PUD size with gbpages.
-    this.hstate = new HugetlbPool(this, plan.pmdOrder);
+    this.hstate = new HugetlbPool(this, plan.pmdOrder, allocContigPages);
     this.hstates =
-      plan.pageSize === 4096 ? [this.hstate, new HugetlbPool(this, this.pudOrder)] : [this.hstate];
+      plan.pageSize === 4096
+        ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages)]
+        : [this.hstate];
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);

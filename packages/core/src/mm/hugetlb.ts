@@ -76,7 +76,6 @@ import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { directCompact } from "./compaction";
 import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
-import { allocContigPages } from "./page_alloc";
 import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -118,9 +117,21 @@ export class HugetlbPool implements Hstate {
   /** Folios with `HPG_temporary`: allocated for a migration, outside the pool's counts. */
   private readonly temporary = new Set<number>();
 
+  /**
+   * @param order - `huge_page_order()`.
+   * @param allocContigPages - `alloc_contig_pages()` (`mm/page_alloc.ts`), which gigantic pages
+   *   come from; handed in by the boot code, as the page allocator's module reaches migration and
+   *   through it this one.
+   */
   constructor(
     private readonly k: Kernel,
     order: number,
+    private readonly allocContigPages: (
+      k: Kernel,
+      order: number,
+      gfp: number,
+      nid: number,
+    ) => Effect.Effect<number, ErrnoError>,
   ) {
     this.order = order;
     this.name = `hugepages-${(k.mem.pageSize * 2 ** this.order) / 1024}kB`;
@@ -336,7 +347,10 @@ export class HugetlbPool implements Hstate {
         // alloc_gigantic_folio(): a gigantic page from alloc_contig_pages(), which migrates what
         // is in the way.
         let head = self.gigantic
-          ? yield* Effect.orElseSucceed(allocContigPages(self.k, self.order, gfp, nid), () => -1)
+          ? yield* Effect.orElseSucceed(
+              self.allocContigPages(self.k, self.order, gfp, nid),
+              () => -1,
+            )
           : self.k.pageAlloc.allocPages(nid, self.order, gfp);
         if (head < 0 && !self.gigantic) {
           const dc: DirectCompact = {
