@@ -2,7 +2,7 @@
  * The hugetlb pool as the rest of the kernel sees it.
  *
  * Models `struct hstate` and `struct resv_map` of `include/linux/hugetlb.h`: the counters of one
- * huge page size, its per-node free lists, and the reservation map of a private hugetlb mapping.
+ * huge page size, its per-node free lists, and the reservation map of a hugetlb mapping.
  * The pool's behaviour is `mm/hugetlb.ts`.
  *
  * @module

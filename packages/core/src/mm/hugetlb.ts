@@ -1,9 +1,10 @@
 /**
- * The hugetlb pool.
+ * The hugetlb pools and the hugetlb fault.
  *
- * Models `mm/hugetlb.c` (Linux 6.16) for the PMD-sized huge pages (`default_hstate`,
- * 2 MiB with 4 KiB pages). Huge pages are taken from the buddy allocator ahead of use and kept in
- * per-node free lists:
+ * Models `mm/hugetlb.c` (Linux 6.16) with one pool per huge page size (`hstates[]`): the PMD size
+ * (`default_hstate`, 2 MiB with 4 KiB pages) and, with 4 KiB pages, x86-64's gigantic PUD size
+ * (1 GiB). Huge pages are taken from the buddy allocator (gigantic ones from
+ * `alloc_contig_pages()`) ahead of use and kept in per-node free lists:
  *
  * - **Pool size**: writing `/proc/sys/vm/nr_hugepages` or a `nr_hugepages` file of
  *   `/sys/kernel/mm/hugepages/hugepages-<size>kB/` (or a node's) runs `set_max_huge_pages()`:
@@ -13,9 +14,14 @@
  *   rest of the write. Shrinking frees free huge pages round-robin (`for_each_node_mask_to_free`)
  *   and turns pages in use into surplus ones that leave when freed. Reading gives what was
  *   achieved.
- * - **Reservations**: a private `MAP_HUGETLB` mapping reserves its huge pages at `mmap()`
+ * - **Reservations**: a `MAP_HUGETLB` mapping reserves its huge pages at `mmap()`
  *   (`hugetlb_reserve_pages()`, `hugetlb_acct_memory()`); a mapping the pool cannot cover fails
- *   with `ENOMEM`. A fault consumes its page's reservation; unmapping returns what was not used.
+ *   with `ENOMEM`. A private mapping's reservations belong to its VMA: a fault consumes its page's,
+ *   unmapping returns what was not used. A shared mapping's are its file's (the region map), and
+ *   go with the file.
+ * - **Faults**: a hugetlb VMA maps each huge page by one huge entry, a PMD or a PUD
+ *   (`hugetlb_fault()`, `hugetlb_no_page()`); a write to a private page that another process
+ *   also maps copies it whole (`hugetlb_wp()`).
  * - **Overcommit**: with `nr_overcommit_hugepages` above 0, reservations and faults may allocate
  *   surplus huge pages beyond the pool, freed again when their last user goes.
  * - **Migration**: a hugetlb folio's destination is a free huge page of the target node
@@ -25,7 +31,8 @@
  * - **Dissolving**: a free huge page can be broken up into base pages again
  *   (`dissolve_free_hugetlb_folio()`), as soft offline does.
  *
- * Gigantic pages (the PUD size) and hugetlbfs files are not modelled.
+ * Gigantic pages are never surplus and never allocated for a migration (Linux 6.16). There is no
+ * hugetlbfs to mount: shared mappings use the kernel's own unlinked file.
  *
  * @module
  */

@@ -7,8 +7,9 @@
  * address where the folio can be mapped (`vma_address`), as `rmap_walk_anon()` and
  * `rmap_walk_file()` do.
  *
- * A PMD-sized THP may be mapped by one huge PMD (`Vma.pmds`) instead of PTEs; the walk finds it
- * as `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`) does, with a PMD and no PTE.
+ * A PMD-sized THP may be mapped by one huge PMD (`Vma.pmds`) instead of PTEs, and a hugetlb page
+ * always is, by a huge PMD or, for a 1 GiB page, a huge PUD (`Vma.puds`); the walk finds them as
+ * `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`) does, with no PTE.
  *
  * `try_to_migrate()` turns every present mapping into a migration entry: one per PTE, one for a
  * whole huge PMD (`set_pmd_migration_entry()`, `mm/huge_memory.c`); with `TTU_BATCH_FLUSH` the
