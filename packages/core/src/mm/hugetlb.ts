@@ -581,7 +581,10 @@ const hstateVma = (k: Kernel, vma: Vma): HugetlbPool => (vma.hstate ?? k.hstate)
  *
  * @category Hugetlb
  */
-export const folioHstate = (k: Kernel, head: number): HugetlbPool =>
+export const folioHstate = (k: Kernel, head: number): Hstate => poolOfFolio(k, head);
+
+/** {@link folioHstate} as this module's pool class. */
+const poolOfFolio = (k: Kernel, head: number): HugetlbPool =>
   k.hstates.find((h) => h.order === k.memmap.folioOrder(head)) as HugetlbPool;
 
 /** `vma_hugecache_offset()`: the huge page index of `slot` of a hugetlb VMA. */
@@ -994,7 +997,7 @@ export const allocHugetlbFolioNodemask = (
  */
 export const dissolveFreeHugetlbFolio = (k: Kernel, pfn: number): number => {
   const head = k.memmap.folioOf(pfn);
-  return k.memmap.test(head, PG_hugetlb) ? folioHstate(k, head).dissolveFree(head) : 0;
+  return k.memmap.test(head, PG_hugetlb) ? poolOfFolio(k, head).dissolveFree(head) : 0;
 };
 
 /**
