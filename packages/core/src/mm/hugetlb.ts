@@ -917,7 +917,7 @@ const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError |
 
 /**
  * `hugetlb_fault()` (`mm/hugetlb.c`): a fault at page `slot` of a hugetlb VMA, which maps its
- * pages by one huge entry each (a huge PMD, `Vma.pmds`). No entry: {@link hugetlbNoPage}; a
+ * pages by one huge entry each (a huge PMD, or a huge PUD for a 1 GiB page). No entry: {@link hugetlbNoPage}; a
  * hwpoison entry: `EHWPOISON` (`VM_FAULT_HWPOISON_LARGE`, `SIGBUS` with `BUS_MCEERR_AR`); a write
  * to a write-protected one: {@link hugetlbWp}. A migration entry is left to the caller, which
  * waits for the folio (`migration_entry_wait_huge()`).

@@ -77,7 +77,7 @@ import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 
 /**
- * The entry that maps one page of a VMA: its PTE, or a huge PMD narrowed to the page (the same
+ * The entry that maps one page of a VMA: its PTE, or a huge PMD or PUD narrowed to the page (the same
  * bits, naming the page at its offset in the folio), or 0. Models the lookup of
  * `folio_walk_start()` (`mm/memory.c`), which stops at whichever level maps the page. `slot` is
  * the page's index in the VMA.
@@ -85,22 +85,26 @@ import { folioPut } from "./swap";
  * @category Page tables
  */
 export const folioWalkEntry = (k: Kernel, vma: Vma, slot: number): number => {
-  if (vma.puds.size > 0) {
-    // A hugetlb page of the PUD size (huge_pte_offset() stopping at the PUD).
-    const nr = 2 ** k.pudOrder;
-    const vpn = vma.start / k.mem.pageSize + slot;
-    const offset = vpn % nr;
-    const pud = vma.puds.get((vpn - offset) * k.mem.pageSize);
-    if (pud !== undefined) return (pud + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
-  }
-  if (vma.pmds.size > 0) {
-    const nr = 2 ** k.pmdOrder;
-    const vpn = vma.start / k.mem.pageSize + slot;
-    const offset = vpn % nr;
-    const pmd = vma.pmds.get((vpn - offset) * k.mem.pageSize);
-    if (pmd !== undefined) return (pmd + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
-  }
-  return vma.ptes[slot]!;
+  // A 1 GiB hugetlb page's huge PUD (huge_pte_offset() stopping at the PUD), then a huge PMD.
+  const huge =
+    hugeEntryAt(k, vma.puds, k.pudOrder, vma, slot) ??
+    hugeEntryAt(k, vma.pmds, k.pmdOrder, vma, slot);
+  return huge ?? vma.ptes[slot]!;
+};
+
+/** The entry of `entries` (huge entries of `order`) that maps page `slot`, narrowed to it. */
+const hugeEntryAt = (
+  k: Kernel,
+  entries: ReadonlyMap<number, number>,
+  order: number,
+  vma: Vma,
+  slot: number,
+): number | undefined => {
+  if (entries.size === 0) return undefined;
+  const vpn = vma.start / k.mem.pageSize + slot;
+  const offset = vpn % 2 ** order;
+  const entry = entries.get((vpn - offset) * k.mem.pageSize);
+  return entry === undefined ? undefined : (entry + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
 };
 
 /** The PMD-aligned address of the huge PMD range that holds `addr`. */

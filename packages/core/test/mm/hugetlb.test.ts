@@ -8,6 +8,7 @@ import {
   CAP_SYS_NICE,
   ERRNO,
   type Kernel,
+  MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_HUGE_1GB,
   MAP_HUGE_2MB,
@@ -16,6 +17,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MPOL_BIND,
+  MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   pteWrite,
   type TraceEvent,
@@ -565,4 +567,32 @@ describe("gigantic pages: the 1 GiB pool (alloc_contig_pages) and huge PUD mappi
     // The fault zeroes a real GiB (folio_zero_user()) and the migration copies one: seconds of
     // work on a loaded machine, not a hang.
   }, 60_000);
+});
+
+describe("hugetlb VMAs are cut at their huge page size only (hugetlb_vm_op_split())", () => {
+  it("mlock, madvise and mbind of part of a huge page fail with EINVAL, changing nothing; mbind's move takes its destination from the pool", async () => {
+    const k = boot();
+    run(k.fs.write(`${node(0)}/nr_hugepages`, "2"));
+    run(k.fs.write(`${node(1)}/nr_hugepages`, "2"));
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(2 * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, pattern(8, 4)));
+    expectErrno(p.mlock(addr, 4096), "EINVAL");
+    expectErrno(p.madvise(addr + 4096, 4096, MADV_HUGEPAGE), "EINVAL");
+    expectErrno(p.mbind(addr, HUGE + 4096, MPOL_BIND, [1], MPOL_MF_MOVE), "EINVAL");
+    expect(p.mm!.vmas.length).toBe(1);
+    expect(folioAt(p, addr).nid).toBe(0);
+    // A whole huge page moves to a free page of node 1's pool (alloc_hugetlb_folio_nodemask()).
+    const free = k.pageAlloc.totalFreePages();
+    run(p.mbind(addr, HUGE, MPOL_BIND, [1], MPOL_MF_MOVE));
+    expect(folioAt(p, addr).nid).toBe(1);
+    expectBytes(run(p.read(addr, 8)), pattern(8, 4));
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expect([nodeCounters(k, 0), nodeCounters(k, 1)]).toEqual([
+      [2, 2, 0],
+      [2, 1, 0],
+    ]);
+    expect(counters(k)).toEqual([4, 3, 1, 0]);
+    expectConsistent(k);
+  });
 });
