@@ -30,7 +30,6 @@ import {
   PTE_WRITE,
   pteDirty,
   ptePfn,
-  ptePresent,
   pteWrite,
 } from "../include/pgtable";
 import { FolioList } from "../lib/list";
@@ -94,12 +93,12 @@ export const vmaAdjustTransHuge = (k: Kernel, vma: Vma, address: number): void =
  * `zap_huge_pmd()` (`mm/huge_memory.c`): clears the huge PMD at `haddr`. For a present one it
  * drops the entire mapcount, moves the dirty bit to a file folio, and returns the folio whose
  * reference the caller puts after the TLB flush; a migration entry is just cleared (the migration
- * that owns the folio finds nothing to restore), as is a hwpoison entry, and -1 is returned.
+ * that owns the folio finds nothing to restore) and -1 is returned.
  */
 export const zapHugePmd = (k: Kernel, vma: Vma, haddr: number): number => {
   const pmd = vma.pmds.get(haddr)!;
   vma.pmds.delete(haddr);
-  if (!ptePresent(pmd)) return -1; // a migration entry, or a hugetlb page's hwpoison entry
+  if (isMigrationEntry(pmd)) return -1;
   const m = k.memmap;
   const head = ptePfn(pmd);
   m.entireMapcount[head]!--;
