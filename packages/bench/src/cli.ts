@@ -46,6 +46,7 @@ import {
 } from "./sizes";
 import { formatSoak, runSoak, SOAK_COPIERS } from "./soak";
 import { formatSysfsFuzz, runSysfsFuzz, sysfsFuzzClean } from "./sysfs_fuzz";
+import { formatTiering, runTiering, type TieringConfig, tieringChart } from "./tiering";
 import { loadUserMigrator, MigratorModuleError } from "./user_migrator";
 import {
   formatWhatif,
@@ -115,6 +116,36 @@ const FULL_SIZES: SizesConfig = {
   channels: [1, 2, 4, 8, 16],
   runs: 5,
   adaptive: true,
+};
+
+/** The `tiering` presets. */
+const QUICK_TIERING: TieringConfig = {
+  dramBytes: 16 << 20,
+  slowBytes: 64 << 20,
+  footprintBytes: 48 << 20,
+  hotBytes: 4 << 20,
+  phases: 3,
+  phaseMs: 1500,
+  rateLimitMBps: 4,
+  scanPeriodMs: 250,
+  sampleMs: 100,
+  runs: 1,
+  threads: 2,
+  channels: 4,
+};
+const FULL_TIERING: TieringConfig = {
+  dramBytes: 32 << 20,
+  slowBytes: 128 << 20,
+  footprintBytes: 96 << 20,
+  hotBytes: 8 << 20,
+  phases: 4,
+  phaseMs: 3000,
+  rateLimitMBps: 8,
+  scanPeriodMs: 250,
+  sampleMs: 100,
+  runs: 5,
+  threads: 2,
+  channels: 4,
 };
 
 /**
@@ -351,6 +382,30 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
         result.results.rows.every((row) => row.intact),
       );
       await chart("compaction", compactionChart(result.results));
+      return;
+    }
+    case "tiering": {
+      const o = invocation.options;
+      const threads = o.threads ?? 2;
+      if (threads > 64) return fail("--threads must be at most 64");
+      const channels = o.channels ?? 4;
+      if (channels > 16) return fail("--channels must be at most 16");
+      const base = o.quick ? QUICK_TIERING : FULL_TIERING;
+      const config: TieringConfig = {
+        ...base,
+        rateLimitMBps: o.rateLimit ?? base.rateLimitMBps,
+        runs: o.runs ?? base.runs,
+        threads,
+        channels,
+      };
+      const result = await Effect.runPromise(runTiering(config, progress));
+      publish(
+        "tiering",
+        result,
+        formatTiering(result.results),
+        result.results.rows.every((row) => row.intact),
+      );
+      await chart("tiering", tieringChart(result.results));
       return;
     }
     case "cpu": {

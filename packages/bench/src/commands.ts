@@ -305,6 +305,25 @@ export const EXPERIMENTS = {
       out,
     },
   },
+  tiering: {
+    summary:
+      "memory tiering with a moving hot set: promotion, demotion, waits; serial, mtcopy, dcbm",
+    description:
+      "a DRAM node and a slow node (a lower memory tier), demotion and kswapd on, NUMA balancing in memory tiering mode (numa_balancing 2) with its promotion rate limit, and a process whose hot set moves every phase, on the live clock: per copier (the kernel's copy, mtcopy, dcbm) promoted MB/s against the rate limit, demotions, hint faults, how long hot pages wait on the slow tier, copy time charged to the task, thread CPU time and accesses per second against a run with numa_balancing 0; writes <out>/tiering.svg",
+    flags: {
+      quick: quick("16M DRAM, 48M process, 4M hot set, 3 phases of 1.5 s, 1 run (under a minute)"),
+      rateLimit: count(
+        "rate-limit",
+        "numa_balancing_promote_rate_limit_MBps, MB/s (default 8; 4 with --quick)",
+      ),
+      threads: count("threads", "mtcopy threads, at most 64 (default 2)"),
+      channels: count("channels", "dcbm channels, at most 16 (default 4)"),
+      runs: runs(
+        "rounds, each a run per copier and one with tiering off (default 5; 1 with --quick)",
+      ),
+      out,
+    },
+  },
   scaling: {
     summary: "mtcopy at 1–16 threads and dcbm at 1–16 channels, at 4 KiB and 2 MiB",
     description:

@@ -15,10 +15,9 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type BatchCopier, Kernel, type KernelConfig } from "@migrate-offload/core";
 import { fragmentNode, type MigratorSubject } from "@migrate-offload/core/testing";
-import { moduleSubject, serialCopyModule } from "@migrate-offload/testkit";
 import { Effect } from "effect";
 import type { TopLevelSpec } from "vega-lite";
-import { dcbmCopier, mtcopyCopier } from "./copiers";
+import { serialAndDrivers } from "./copiers";
 import {
   envelope,
   formatBytes,
@@ -101,7 +100,7 @@ const startHogs = async (hogs: number) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The main thread's CPU time so far, ms, from `/proc/self/task/<pid>/stat`; null off Linux. */
-const mainThreadCpuMs = (): number | null => {
+export const mainThreadCpuMs = (): number | null => {
   try {
     const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -115,16 +114,6 @@ const mainThreadCpuMs = (): number | null => {
 /** Free blocks of order 9 and above on node `nid`. */
 const highOrderBlocks = (k: Kernel, nid: number): number =>
   k.pageAlloc.zones[nid]!.nrFree.slice(9).reduce((s, n) => s + n, 0);
-
-/** The copiers: the kernel's copy on the initiating thread, mtcopy and dcbm. */
-export const compactionCopiers = (
-  threads: number,
-  channels: number,
-): ReadonlyArray<readonly [string, MigratorSubject]> => [
-  ["serial", moduleSubject(serialCopyModule, "serial")],
-  [`mtcopy ${threads}`, mtcopyCopier(threads)],
-  [`dcbm ${channels} ch`, dcbmCopier(channels)],
-];
 
 /** What one compaction measured. */
 interface Sample {
@@ -225,7 +214,7 @@ export const runCompaction = (
 ) =>
   Effect.gen(function* () {
     const rows: CompactionRow[] = [];
-    for (const [copier, subject] of compactionCopiers(threads, channels)) {
+    for (const [copier, subject] of serialAndDrivers(threads, channels)) {
       for (const load of ["alone", "hog"] as const) {
         onProgress(`compaction: ${copier}, ${load === "alone" ? "alone" : `beside ${hogs} hogs`}`);
         const samples: Sample[] = [];

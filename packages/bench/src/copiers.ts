@@ -1,7 +1,7 @@
 import { DCBM_TIMEOUT_MS, type DcbmPolicy } from "@migrate-offload/dcbm";
 import { dcbmConformanceSubject } from "@migrate-offload/dcbm/testing";
 import { mtcopyConformanceSubject } from "@migrate-offload/mtcopy/testing";
-import type { MigratorSubject } from "@migrate-offload/testkit";
+import { type MigratorSubject, moduleSubject, serialCopyModule } from "@migrate-offload/testkit";
 
 /**
  * The drivers as the throughput experiments load them: with the drivers' own 10 s deadlines, not
@@ -20,3 +20,17 @@ export const dcbmCopier = (nrDmaChan: number, policy?: DcbmPolicy): MigratorSubj
     { channels: 16 },
     { nrDmaChan, timeoutMs: DCBM_TIMEOUT_MS, ...(policy ? { policy } : {}) },
   );
+
+/**
+ * The kernel's copy on the initiating thread (`serial`: `migrate_folios_mc_copy()` as a migrator,
+ * so that its copy time is measured like the others'), mtcopy with `threads` and dcbm with
+ * `channels`, named as the tables print them.
+ */
+export const serialAndDrivers = (
+  threads: number,
+  channels: number,
+): ReadonlyArray<readonly [string, MigratorSubject]> => [
+  ["serial", moduleSubject(serialCopyModule, "serial")],
+  [`mtcopy ${threads}`, mtcopyCopier(threads)],
+  [`dcbm ${channels} ch`, dcbmCopier(channels)],
+];

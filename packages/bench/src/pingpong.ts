@@ -11,10 +11,12 @@ const SAMPLE_MS = 20;
 
 /**
  * Moves `bytes` at `addr` with one `move_pages` address per `folioBytes`, alternately to node 1
- * and back to node 0. First untimed round trips, at least one and until 100 ms have passed, so
+ * and back to node 0. First untimed round trips, at least two and until 100 ms have passed, so
  * that short calls are not timed cold; then `runs` timed samples. A sample is one call, or as
  * many calls in a row as fill about 20 ms when one call is shorter (a 2 MiB call takes a few
- * hundred microseconds, near the timer's and the scheduler's noise). Returns GB/s (10^9 bytes per
+ * hundred microseconds, near the timer's and the scheduler's noise). A call's length is taken
+ * from the warm-up's round trips after the first, which pays one-time set-up such as a
+ * migrator's calibration. Returns GB/s (10^9 bytes per
  * second) per sample; fails if a call leaves pages behind. `beforeSample(r)`, when given, runs
  * untimed before sample `r` (to switch a migrator on or off between samples).
  */
@@ -41,11 +43,18 @@ export const pingPongMovePages = (
           rc === 0 ? Effect.void : Effect.fail(new Error(`move_pages left ${rc} pages behind`)),
       );
     const warmStart = performance.now();
-    do {
+    // The first round trip pays what happens once (a migrator calibrating its cost model at its
+    // first batch takes milliseconds): it is not counted in a call's length, or a sample of a
+    // short call would be a single call, timed among the timer's and the scheduler's noise.
+    yield* move();
+    yield* move();
+    const countedStart = performance.now();
+    const countedFrom = calls;
+    while (performance.now() - warmStart < WARM_UP_MS || calls === countedFrom) {
       yield* move();
       yield* move();
-    } while (performance.now() - warmStart < WARM_UP_MS);
-    const perCall = (performance.now() - warmStart) / calls;
+    }
+    const perCall = (performance.now() - countedStart) / (calls - countedFrom);
     const repeat = Math.max(1, Math.ceil(SAMPLE_MS / perCall));
     const rates: number[] = [];
     for (let r = 0; r < runs; r++) {

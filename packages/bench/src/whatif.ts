@@ -321,6 +321,28 @@ const leftover = (p: CopyCostProfile, table: string, row: string, copier: SeedCo
   return Math.max(0, callNsOf(table, row, c.label) - predicted);
 };
 
+/**
+ * How the device ties channels to engines ({@link CopyCostProfile} `dma.channelsPerEngine`): of
+ * any free engine for any channel (0) or 1, 2, 4 or 8 channels owning each engine, the one whose
+ * prediction of the two-channel 2 MiB cell is nearest the published number. With one channel
+ * and sixteen fitted, two channels are the first cell that tells them apart.
+ */
+const fitChannelsPerEngine = (p: CopyCostProfile, table: string) => {
+  const t = seedTable(table);
+  const big = t.columns[t.columns.length - 1]!;
+  const published = seedCell(table, "dcbm 2", big.label);
+  const error = (k: number) => {
+    const q = { ...p, dma: { ...p.dma!, channelsPerEngine: k } };
+    const g = predictCallGbps(q, big.folios, big.folioBytes, t.pageSize, {
+      kind: "dma",
+      channels: 2,
+    });
+    return Math.abs(g - published) / published;
+  };
+  const k = [0, 1, 2, 4, 8].reduce((best, k) => (error(k) < error(best) ? k : best), 0);
+  return { channelsPerEngine: k, fittedOn: [`${table}/dcbm 2/${big.label}`] };
+};
+
 /** A profile with every number fitted and the cells it was fitted on. */
 export interface FittedProfile {
   readonly name: string;
@@ -370,12 +392,20 @@ const fitV4 = (): FittedProfile => {
     kind: "dma",
     channels: 1,
   });
+  const withSetup = { ...base, dma: { ...dma.dma, setupNs } };
+  const sharing = fitChannelsPerEngine({ name: "", ...withSetup }, "v4-1b");
   return assemble(
     "v4-epyc-ptdma",
     "RFC v4 cover letter (001_f5dd2cc87105abe2.txt): AMD Zen 3 EPYC, 2 sockets, 32 cores, PTDMA",
     ["v4-1a", "v4-1b", "v4-count"],
-    [...serial.fittedOn, ...call.fittedOn, ...dma.fittedOn, "v4-count/dcbm 1/1"],
-    { ...base, dma: { ...dma.dma, setupNs } },
+    [
+      ...serial.fittedOn,
+      ...call.fittedOn,
+      ...dma.fittedOn,
+      "v4-count/dcbm 1/1",
+      ...sharing.fittedOn,
+    ],
+    { ...withSetup, dma: { ...withSetup.dma, channelsPerEngine: sharing.channelsPerEngine } },
   );
 };
 
@@ -399,6 +429,8 @@ const fitV3 = (): FittedProfile => {
   const p0 = { name: "", ...base };
   const dispatchNs = leftover(p0, "v3-count", "mtcopy 1", { kind: "threads", threads: 1 });
   const setupNs = leftover(p0, "v3-count", "dcbm 1", { kind: "dma", channels: 1 });
+  const dmaFitted = { ...dma.dma, setupNs };
+  const sharing = fitChannelsPerEngine({ name: "", ...base, dma: dmaFitted }, "v3-1c");
   return assemble(
     "v3-epyc-ptdma",
     "RFC v3 cover letter (002_fb4c201677199b0f.txt): AMD Zen 3 EPYC, 2 sockets, 32 cores, PTDMA",
@@ -410,48 +442,72 @@ const fitV3 = (): FittedProfile => {
       "v3-1b/mtcopy 16/2M",
       "v3-count/mtcopy 1/1",
       "v3-count/dcbm 1/1",
+      ...sharing.fittedOn,
     ],
-    { ...base, threads: { dispatchNs, threadNs: 0 }, dma: { ...dma.dma, setupNs } },
+    {
+      ...base,
+      threads: { dispatchNs, threadNs: 0 },
+      dma: { ...dmaFitted, channelsPerEngine: sharing.channelsPerEngine },
+    },
   );
 };
 
 /**
- * Zi Yan's Grace machine (NVIDIA Grace, 2 sockets, 64 KiB base pages, no DMA engine): the
- * vanilla column at the first and last counts of both tables gives the per-call cost, the
- * per-folio work and the bandwidth (both folio sizes are PTE-mapped, so the per-PTE cost folds
- * into the bandwidth); mt_32 at 256 × 2 MiB gives memory's bandwidth; a line through mt_2…mt_32
- * at one 2 MiB folio gives the dispatch (intercept) and the per-thread cost (slope).
+ * Zi Yan's Grace machine (NVIDIA Grace, 2 sockets, 64 KiB base pages, no DMA engine).
+ *
+ * The copy threads separate the kernel's work from the copy: at the largest count, a folio takes
+ * the initiator's kernel work plus its copy split over `t` threads, so a line through
+ * (1/t, ns per folio) for mt_1 … mt_16 gives the kernel work (intercept) of each folio size. Two
+ * sizes give the per-folio and the per-PTE work (a 2 MiB mTHP is 32 PTEs of 64 KiB, a 64 KiB
+ * folio one). The vanilla column at the first and last counts gives the per-call cost, and at the
+ * last count, less the kernel work, the CPU's bandwidth; mt_32 at 256 × 2 MiB gives memory's
+ * bandwidth; a line through mt_2 … mt_32 at one 2 MiB folio gives the dispatch (intercept) and
+ * the per-thread cost (slope).
  */
 const fitGrace = (): FittedProfile => {
+  const page = 64 * 1024;
   const c64 = fitCall("grace-64k", "vanilla");
   const c2m = fitCall("grace-2m", "vanilla");
-  const slope = (table: string) => {
+  const last = (table: string) => {
     const t = seedTable(table);
-    const first = t.columns[0]!;
-    const last = t.columns[t.columns.length - 1]!;
-    return line([
-      [first.folios, callNsOf(table, "vanilla", first.label)],
-      [last.folios, callNsOf(table, "vanilla", last.label)],
-    ]).m;
+    return t.columns[t.columns.length - 1]!;
   };
-  const t64 = slope("grace-64k");
-  const t2m = slope("grace-2m");
-  const byteNs = (t2m - t64) / (2 * MiB - 64 * 1024);
+  const threadRows = [1, 2, 4, 8, 16];
+  // The kernel's work per folio of a table's size: the intercept of ns per folio over 1/t.
+  const kernelOf = (table: string) => {
+    const col = last(table);
+    const perFolio = (row: string) => (callNsOf(table, row, col.label) - c64.callNs) / col.folios;
+    return {
+      ns: line(threadRows.map((t) => [1 / t, perFolio(`mt_${t}`)])).b,
+      vanillaNs: perFolio("vanilla"),
+      bytes: col.folioBytes,
+      fittedOn: ["vanilla", ...threadRows.map((t) => `mt_${t}`)].map(
+        (r) => `${table}/${r}/${col.label}`,
+      ),
+    };
+  };
+  const k64 = kernelOf("grace-64k");
+  const k2m = kernelOf("grace-2m");
+  const ptes2m = k2m.bytes / page;
+  const pteNs = Math.max(0, (k2m.ns - k64.ns) / (ptes2m - 1));
   const kernel = {
     callNs: c64.callNs,
-    folioNs: t64 - 64 * 1024 * byteNs,
-    pteNs: 0,
+    folioNs: Math.max(0, k64.ns - pteNs),
+    pteNs,
     pmdBytes: 512 * MiB,
   };
+  // The CPU's copy: the vanilla folios' time less their kernel work, both sizes together.
+  const byteNs = (k64.vanillaNs - k64.ns + (k2m.vanillaNs - k2m.ns)) / (k64.bytes + k2m.bytes);
   const threadGbps = 1 / byteNs;
+  const kernelNs2m = kernel.folioNs + kernel.pteNs * ptes2m;
   const mem =
-    (2 * MiB) / ((callNsOf("grace-2m", "mt_32", "256") - kernel.callNs) / 256 - kernel.folioNs);
+    (2 * MiB) / ((callNsOf("grace-2m", "mt_32", "256") - kernel.callNs) / 256 - kernelNs2m);
   const cpu = { threadGbps, memGbps: Math.max(threadGbps, mem), copyCallNs: 0 };
   const p0: CopyCostProfile = { name: "", kernel, cpu, threads: { dispatchNs: 0, threadNs: 0 } };
   const pts = [2, 4, 8, 16, 32].map((t): [number, number] => [
     t,
     callNsOf("grace-2m", `mt_${t}`, "1") -
-      (2 * MiB) / predictCallGbps(p0, 1, 2 * MiB, 64 * 1024, { kind: "threads", threads: t }),
+      (2 * MiB) / predictCallGbps(p0, 1, 2 * MiB, page, { kind: "threads", threads: t }),
   ]);
   const { m, b } = line(pts);
   return assemble(
@@ -459,10 +515,14 @@ const fitGrace = (): FittedProfile => {
     "Zi Yan's multi-threaded copy RFC (003_8fe54f2659d67c99.txt): NVIDIA Grace, 2 sockets, 64 KiB pages",
     ["grace-64k", "grace-2m"],
     [
-      ...c64.fittedOn,
-      ...c2m.fittedOn,
-      "grace-2m/mt_32/256",
-      ...[2, 4, 8, 16, 32].map((t) => `grace-2m/mt_${t}/1`),
+      ...new Set([
+        ...c64.fittedOn,
+        ...c2m.fittedOn,
+        ...k64.fittedOn,
+        ...k2m.fittedOn,
+        "grace-2m/mt_32/256",
+        ...[2, 4, 8, 16, 32].map((t) => `grace-2m/mt_${t}/1`),
+      ]),
     ],
     { kernel, cpu, threads: { dispatchNs: Math.max(0, b), threadNs: Math.max(0, m) } },
   );

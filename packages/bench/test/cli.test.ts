@@ -156,6 +156,29 @@ describe("the bench CLI's grammar", () => {
     expect((await parse(["compaction", "--hogs", "0"])).errors.join("\n")).toContain(
       "--hogs must be a positive integer, not 0",
     );
+    expect(
+      (
+        await parse([
+          "tiering",
+          "--quick",
+          "--rate-limit",
+          "16",
+          "--threads",
+          "4",
+          "--channels",
+          "8",
+          "--runs",
+          "3",
+        ])
+      ).invocation,
+    ).toEqual({
+      experiment: "tiering",
+      options: { quick: true, rateLimit: 16, threads: 4, channels: 8, runs: 3 },
+    });
+    expect((await parse(["tiering", "--rate-limit", "0"])).errors.join("\n")).toContain(
+      "--rate-limit must be a positive integer, not 0",
+    );
+    expect((await parse(["tiering", "--total", "16M"])).ok).toBe(false);
     expect((await parse(["scaling", "--quick", "--total", "16M"])).invocation).toEqual({
       experiment: "scaling",
       options: { quick: true, total: 16 << 20 },

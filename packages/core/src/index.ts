@@ -67,6 +67,7 @@ export { Folio } from "./include/folio";
 export type { File, MmapFile } from "./include/fs";
 // include/linux/gfp_types.h
 export {
+  __GFP_BITS_MASK,
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
   __GFP_KSWAPD_RECLAIM,
@@ -169,6 +170,7 @@ export {
 // include/linux/migrate_copy_offload.h (the series)
 export {
   type BatchCopier,
+  type CopyBatch,
   type CopyInterposer,
   MIGRATE_REASONS_ALL,
   MIGRATOR_NAME_LEN,
@@ -472,7 +474,6 @@ export {
 // the copy step's cost model, for the migrators' adaptive policies (beyond the series)
 export {
   type CalibrateOptions,
-  type CopyBatch,
   type CopyCostProfile,
   type CopyOffload,
   calibrateCopyCost,

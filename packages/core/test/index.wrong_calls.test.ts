@@ -168,6 +168,7 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
       { call: "dead.mmap(4096)", errno: "ESRCH", run: ({ dead }) => dead.mmap(PAGE) },
       { call: "dead.fork()", errno: "ESRCH", run: ({ dead }) => dead.fork() },
       { call: "p.fork(null)", errno: "EINVAL", run: ({ p }) => p.fork(null as never) },
+      { call: 'p.fork("x")', errno: "EINVAL", run: ({ p }) => p.fork("x" as never) },
     ],
   ],
   [
@@ -593,6 +594,16 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
       { call: "k.allocFolio(9, 0)", errno: "EINVAL", run: ({ k }) => k.allocFolio(9, 0) },
       { call: "k.allocFolio(0, 40)", errno: "EINVAL", run: ({ k }) => k.allocFolio(0, 40) },
       {
+        call: "k.allocFolio(0, 0, Number.NaN)",
+        errno: "EINVAL",
+        run: ({ k }) => k.allocFolio(0, 0, Number.NaN),
+      },
+      {
+        call: "k.allocFolio(0, 0, 1 << 20)  // outside __GFP_BITS_MASK",
+        errno: "EINVAL",
+        run: ({ k }) => k.allocFolio(0, 0, 1 << 20),
+      },
+      {
         call: "k.allocFolio(2, 0, __GFP_THISNODE)  // node 2 has no memory",
         errno: "ENOMEM",
         run: ({ k }) => k.allocFolio(2, 0, __GFP_THISNODE),
@@ -750,5 +761,6 @@ describe("wrong calls to the public API", () => {
       writeFileSync(PAGE_URL, page.replace(BEGIN + section(page) + END, BEGIN + table + END));
     }
     expect(normalize(section(readFileSync(PAGE_URL, "utf8")))).toEqual(normalize(table));
-  });
+    // A kernel booted per wrong call, about 200 of them: a budget for a loaded 2-core machine.
+  }, 60_000);
 });

@@ -44,6 +44,7 @@
 import {
   type Attribute,
   batchPairs,
+  type CopyBatch,
   type CopyCostProfile,
   calibrateCopyCost,
   counterAttribute,
@@ -537,15 +538,25 @@ const foliosCopyDmaOn = (
     );
   });
 
-/** `dma_should_batch()`: whether the driver's reason mask allows batches of `reason`. */
-const dmaShouldBatch = (dcbm: DcbmState, reason: MigrateReason): boolean =>
-  dcbm.module.allows(reason);
+/**
+ * `dma_should_batch()`: whether the driver's reason mask allows batches of `reason`. With
+ * `adaptive`, a batch the copy-cost model would decline is turned down here, before it is formed
+ * (beyond the seed): its folios take the kernel's per-folio copy with no batch flow at all.
+ */
+const dmaShouldBatch = (dcbm: DcbmState, reason: MigrateReason, batch?: CopyBatch): boolean =>
+  dcbm.module.allows(reason) &&
+  (dcbm.policy === "always" ||
+    batch === undefined ||
+    dcbm.offloadPolicy.offers(batch, {
+      kind: "dma",
+      channels: Math.min(dcbm.nrDmaChannels, batch.folios, MAX_DMA_CHANNELS),
+    }));
 
 /** `dma_migrator`: the `struct migrator` the module offers; its owner is set at load. */
 const dmaMigrator = (dcbm: DcbmState): Omit<Migrator, "owner"> => ({
   name: DCBM_MIGRATOR_NAME,
   offloadCopy: (dst, src, count) => foliosCopyDma(dcbm, dst, src, count),
-  shouldBatch: (reason) => dmaShouldBatch(dcbm, reason),
+  shouldBatch: (reason, batch) => dmaShouldBatch(dcbm, reason, batch),
 });
 
 /** `nr_dma_chan_store()`: a number in `1..MAX_DMA_CHANNELS`. */

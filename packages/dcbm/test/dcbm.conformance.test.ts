@@ -31,7 +31,7 @@ describe("dcbm: conformance with the serial path (verifyMigrator)", () => {
   }
 });
 
-describe("dcbm: conformance under every caller of migrate_pages() (compaction, alloc_contig_pages)", () => {
+describe("dcbm: conformance under every caller of migrate_pages() (compaction, alloc_contig_pages, demotion, promotion)", () => {
   it("compacts and allocates contiguous ranges as the serial path does, every page to the same frame", async () => {
     const subject = dcbmConformanceSubject(
       { channels: 4, engines: 2, outOfOrder: true },

@@ -527,9 +527,12 @@ describe("dcbm: the adaptive policy (the copy-cost model)", () => {
         correction: 1,
       },
     ]);
+    // Declined in should_batch, before the batch was formed: offload_copy never ran, so the
+    // registry saw no batch at all (no -EOPNOTSUPP, no folio fallen back); the driver counted it.
     expect(kernel.migrateOffload.counters("DCBM")).toMatchObject({
-      batchesDeclined: 1,
+      batchesDeclined: 0,
       batchesOffloaded: 0,
+      foliosFallenBack: 0,
     });
     // A decline is no failure: the CPU copied the batch, folios_failures stays 0.
     expect([read(kernel, "batches_declined"), read(kernel, "folios_failures")]).toEqual([

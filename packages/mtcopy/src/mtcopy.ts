@@ -33,6 +33,7 @@ import {
   type Attribute,
   type CopyCostProfile,
   CopyEngine,
+  type CopyOffload,
   calibrateCopyCost,
   defineMigratorModule,
   ERRNO,
@@ -279,11 +280,25 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
 
   const migrator: Omit<Migrator, "owner"> = {
     name: MTCOPY_MIGRATOR_NAME,
-    shouldBatch: (reason) => mod.allows(reason),
+    // `auto` turns down, before the batch is formed, a batch the model would decline: its folios
+    // then take the kernel's per-folio copy with no batch flow at all.
+    shouldBatch: (reason, batch) =>
+      mod.allows(reason) &&
+      (typeof policy === "number" || batch === undefined || offloadPolicy.offers(batch, lanes())),
     offloadCopy: (dst, src, count) =>
       typeof policy === "number"
         ? engineLock.withPermit(copyBatch(dst, src, count, policy, null))
         : decideAuto(dst, src),
+  };
+
+  /** `auto`'s copy threads: one per idle CPU and the initiator's, if the model says they pay. */
+  const lanes = (): Extract<CopyOffload, { readonly kind: "threads" }> => {
+    const idle = probe();
+    return {
+      kind: "threads",
+      threads: Math.max(1, Math.min(idle + 1, MAX_NUM_COPY_THREADS)),
+      idleCpus: idle,
+    };
   };
 
   /**
@@ -299,18 +314,16 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         bytes += m.folioNrPages(s) * kernel.mem.pageSize;
         n++;
       }
-      // One thread per idle CPU and the initiator's, if the model says they pay.
-      const idle = probe();
-      const threads = Math.max(1, Math.min(idle + 1, MAX_NUM_COPY_THREADS));
+      const offload = lanes();
       const decide = offloadPolicy.decide(
         { folios: n, bytes, pageSize: kernel.mem.pageSize },
-        { kind: "threads", threads, idleCpus: idle },
+        offload,
       );
       return Effect.flatMap(
         offloadPolicy.costProfile ? decide : engineLock.withPermit(decide),
         (d) =>
           d.taken
-            ? engineLock.withPermit(copyBatch(dst, src, n, threads, d))
+            ? engineLock.withPermit(copyBatch(dst, src, n, offload.threads, d))
             : Effect.succeed(-ERRNO.EOPNOTSUPP),
       );
     });

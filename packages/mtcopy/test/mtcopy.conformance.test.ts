@@ -21,7 +21,7 @@ describe("mtcopy: conformance with the serial path (verifyMigrator)", () => {
   }
 });
 
-describe("mtcopy: conformance under every caller of migrate_pages() (compaction, alloc_contig_pages)", () => {
+describe("mtcopy: conformance under every caller of migrate_pages() (compaction, alloc_contig_pages, demotion, promotion)", () => {
   it("compacts and allocates contiguous ranges as the serial path does, every page to the same frame", async () => {
     const report = await verifyMigrator(mtcopyConformanceSubject({ threads: 2, deadlineMs: 200 }), {
       numRuns: RUNS,

@@ -2,7 +2,9 @@
  * The callers of `migrate_pages()` a workload can migrate through, as one table
  * ({@link MIGRATION_CALLERS}): compaction by `/proc/sys/vm/compact_memory`, by a node's `compact`
  * file and by a THP fault's direct compaction (`MR_COMPACTION`), and `alloc_contig_pages()`
- * (`MR_CONTIG_RANGE`). `move_pages(2)` (`MR_SYSCALL`) and a direct `migrate_pages()` of isolated
+ * (`MR_CONTIG_RANGE`), and memory tiering on a machine with a slow tier: reclaim's demotion
+ * (`MR_DEMOTION`), NUMA balancing's promotion (`MR_NUMA_MISPLACED`), and both in turn (see
+ * `tiering.ts`). `move_pages(2)` (`MR_SYSCALL`) and a direct `migrate_pages()` of isolated
  * folios for any reason are the scenario's other requests (see `workload.ts`).
  *
  * Each entry says how a scenario sets the caller up (a node fragmented by `fragmentNode`, as a
@@ -27,11 +29,20 @@ import {
   MPOL_BIND,
   MR_COMPACTION,
   MR_CONTIG_RANGE,
+  MR_DEMOTION,
+  MR_NUMA_MISPLACED,
   type Task,
 } from "@migrate-offload/core";
 import { type FragmentedNode, fragmentNode } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import fc from "fast-check";
+import {
+  driveTiering,
+  TIERING_COUNTERS,
+  type TieringPhases,
+  type TieringWorkload,
+  tieringWorkloadArb,
+} from "./tiering";
 
 /**
  * A request through one of {@link MIGRATION_CALLERS}: the caller's name, the node it works on,
@@ -51,6 +62,12 @@ export interface CallerRequest {
    * in the page cache (0: none). Null: no fragmentation.
    */
   readonly fragment: { readonly unmovableEvery: number; readonly pageCacheEvery: number } | null;
+  /**
+   * The workload of a caller on a two-tier machine ({@link MigrationCaller.tiered}): its hot and
+   * cold sets, the pressure on node {@link CallerRequest.nid}, and what NUMA balancing does;
+   * absent for the other callers.
+   */
+  readonly tiering?: TieringWorkload;
 }
 
 /**
@@ -75,6 +92,11 @@ export interface CallerRun {
 export interface CallerOutcome {
   readonly rc: number;
   readonly result: unknown;
+  /**
+   * Promises of the caller's own that broke, one line each (a tiering workload's bytes): the
+   * oracle reports them with its own.
+   */
+  readonly problems?: readonly string[];
 }
 
 /**
@@ -92,6 +114,12 @@ export interface MigrationCaller {
   readonly description: string;
   /** `/proc/vmstat` counters it adds to, compared between the serial and offloaded runs. */
   readonly counters: readonly string[];
+  /**
+   * Whether it needs a machine with a slow memory tier: the scenario's last node is then CXL
+   * memory (`MEMTIER_DEFAULT_DAX_ADISTANCE`, no CPUs), and the request carries a
+   * {@link CallerRequest.tiering} workload.
+   */
+  readonly tiered?: boolean;
   /**
    * Drives the caller on the scenario's kernel once its workload is built: `task` is the
    * workload's process, `run` holds what it set up.
@@ -196,6 +224,22 @@ const THP_FAULT_COUNTERS = [
 ];
 
 /**
+ * A tiering caller: {@link driveTiering} of the request's workload, pressing its node; the rc is
+ * 0, or the errno a step of the workload failed with.
+ */
+const tieringCaller =
+  (phases: TieringPhases) =>
+  (k: Kernel, task: Task, request: CallerRequest): Effect.Effect<CallerOutcome, unknown> => {
+    const workload = request.tiering;
+    if (!workload)
+      return Effect.die(new RangeError(`the ${phases} caller needs a tiering workload`));
+    return Effect.match(driveTiering(k, task, request.nid, phases, workload), {
+      onFailure: (e) => ({ rc: e.code, result: null }),
+      onSuccess: ({ result, problems }) => ({ rc: 0, result, problems }),
+    });
+  };
+
+/**
  * The callers the workloads drive, one entry each. Append an entry to add a caller: the
  * generators draw it ({@link callerRequestArb}), the oracle sets it up, drives it and compares
  * what it observes.
@@ -260,6 +304,33 @@ export const MIGRATION_CALLERS: readonly MigrationCaller[] = [
         return { rc: 0, result: { pfn: folio.pfn, buddyinfo: buddyinfo(k) } };
       }),
   },
+  {
+    name: "demotion",
+    reason: MR_DEMOTION,
+    description:
+      "a process bound to a DRAM node writes a cold set, a hot set it keeps reading, and more than the node holds: direct reclaim, then kswapd, demote the cold folios to the slow tier (demote_folio_list(), MIGRATE_ASYNC)",
+    counters: TIERING_COUNTERS,
+    tiered: true,
+    drive: tieringCaller("demotion"),
+  },
+  {
+    name: "promotion",
+    reason: MR_NUMA_MISPLACED,
+    description:
+      "a process's sets on the slow tier, NUMA balancing in memory tiering mode: the scan marks them, the hint faults of what the process reads within hot_threshold_ms promote it under the rate limit (migrate_misplaced_folio(), MIGRATE_ASYNC)",
+    counters: TIERING_COUNTERS,
+    tiered: true,
+    drive: tieringCaller("promotion"),
+  },
+  {
+    name: "tiering",
+    reason: MR_DEMOTION,
+    description:
+      "demotion as for the demotion caller, then the scratch memory freed and NUMA balancing in memory tiering mode: what turned hot on the slow tier is promoted (MR_DEMOTION, then MR_NUMA_MISPLACED)",
+    counters: TIERING_COUNTERS,
+    tiered: true,
+    drive: tieringCaller("tiering"),
+  },
 ];
 
 /**
@@ -286,18 +357,25 @@ export const migrationCaller = (name: string): MigrationCaller => {
 export const callerRequestArb = (
   callers: readonly string[] = MIGRATION_CALLERS.map((c) => c.name),
 ): fc.Arbitrary<CallerRequest> =>
-  fc.record({
-    syscall: fc.constant("caller" as const),
-    caller: fc.constantFrom(...callers.map((c) => migrationCaller(c).name)),
-    nid: fc.constantFrom(0, 0, 1),
-    fragment: fc.option(
-      fc.record({
-        unmovableEvery: fc.constantFrom(0, 64, 512),
-        pageCacheEvery: fc.constantFrom(0, 8),
-      }),
-      { nil: null, freq: 4 },
-    ),
-  });
+  fc
+    .record({
+      syscall: fc.constant("caller" as const),
+      caller: fc.constantFrom(...callers.map((c) => migrationCaller(c).name)),
+      nid: fc.constantFrom(0, 0, 1),
+      fragment: fc.option(
+        fc.record({
+          unmovableEvery: fc.constantFrom(0, 64, 512),
+          pageCacheEvery: fc.constantFrom(0, 8),
+        }),
+        { nil: null, freq: 4 },
+      ),
+      tiering: tieringWorkloadArb,
+    })
+    .map(
+      ({ tiering, ...request }): CallerRequest =>
+        // A tiering caller presses a node of its own workload's: no fragmenting keeper there.
+        migrationCaller(request.caller).tiered ? { ...request, fragment: null, tiering } : request,
+    );
 
 /**
  * Sets a caller request up on a scenario's kernel once its workload is built: fragments the node

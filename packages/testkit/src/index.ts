@@ -11,7 +11,7 @@
  * - The pieces are exported too: the workload generators ({@link scenarioArb}), the oracle
  *   ({@link runMigrationScenario}, {@link diffObservations}) and the copy audit
  *   ({@link auditCopies}), and the table of the kernel's callers of `migrate_pages()` the
- *   workloads drive ({@link MIGRATION_CALLERS}).
+ *   workloads drive ({@link MIGRATION_CALLERS}), memory tiering among them ({@link driveTiering}).
  *
  * @packageDocumentation
  */
@@ -89,6 +89,16 @@ export {
   type SysfsFuzzOptions,
   type SysfsFuzzReport,
 } from "./sysfs_fuzz";
+// Tiering: hot and cold sets on a machine with a slow tier, demoted by reclaim and promoted by
+// NUMA balancing (the demotion, promotion and tiering callers).
+export {
+  driveTiering,
+  TIERING_COUNTERS,
+  type TieringPhases,
+  type TieringResult,
+  type TieringWorkload,
+  tieringWorkloadArb,
+} from "./tiering";
 // Generators: random machines, mappings, page states and migration requests (fast-check).
 export {
   allocFailureArb,
@@ -114,4 +124,4 @@ export {
  *
  * @category Generators
  */
-export const TESTKIT_FORMAT_VERSION = 4;
+export const TESTKIT_FORMAT_VERSION = 5;

@@ -24,13 +24,13 @@ import {
   FOLIO_CONTENT_COPIED,
   FolioList,
   folioPut,
-  folioWalkEntry,
   isolateFolioToList,
   Kernel,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MEMTIER_DEFAULT_DAX_ADISTANCE,
   MIGRATE_REASON_NAMES,
   type MigrateMode,
   type MigratePagesStats,
@@ -43,8 +43,6 @@ import {
   newMigratePagesStats,
   PG_hugetlb_migratable,
   PG_lru,
-  ptePfn,
-  ptePresent,
   putbackMovablePages,
   type Task,
   type TraceEvent,
@@ -60,7 +58,10 @@ import {
   type ReasonCounts,
   setupCaller,
 } from "./callers";
+import { pfnAt, scenarioPageBytes, scenarioRegionBytes } from "./pages";
 import type { BalloonSpec, MigrationScenario, PageRef, RegionKind } from "./workload";
+
+export { scenarioPageBytes } from "./pages";
 
 /**
  * Everything observable about one run, in a form that compares with `toEqual`: what
@@ -218,43 +219,6 @@ const checkBalloon = (k: Kernel, balloon: ScenarioBalloon, problems: string[]): 
   }
 };
 
-/**
- * The bytes the workload writes to page `page` of region `region`, for a base page size.
- *
- * @category Oracle
- */
-export const scenarioPageBytes = (region: number, page: number, pageSize = 4096): Uint8Array =>
-  scenarioRegionBytes(region, page, 1, pageSize);
-
-/**
- * The bytes the workload writes to `pages` consecutive pages of region `region` from page
- * `first`: {@link scenarioPageBytes} of each, end to end, in one buffer (one write for the run).
- */
-const scenarioRegionBytes = (
-  region: number,
-  first: number,
-  pages: number,
-  pageSize: number,
-): Uint8Array => {
-  const out = new Uint8Array(pages * pageSize);
-  // Byte i's last field, (i >> 2) & 0xff, comes round every 1 KiB: a page is its first KiB over
-  // and over.
-  const block = Math.min(1024, pageSize);
-  for (let p = 0; p < pages; p++) {
-    const page = first + p;
-    const base = p * pageSize;
-    for (let i = 0; i < block; i += 4) {
-      out[base + i] = region + 1;
-      out[base + i + 1] = page & 0xff;
-      out[base + i + 2] = (page >> 8) & 0xff;
-      out[base + i + 3] = (i >> 2) & 0xff;
-    }
-    for (let at = block; at < pageSize; at *= 2)
-      out.copyWithin(base + at, base, base + Math.min(at, pageSize - at));
-  }
-  return out;
-};
-
 const flagsOf = (kind: RegionKind): number =>
   kind === "anon"
     ? MAP_PRIVATE | MAP_ANONYMOUS
@@ -273,13 +237,6 @@ const scenarioRefs = (scenario: MigrationScenario): PageRef[] => [
   ...scenario.poison,
   ...scenario.writeback,
 ];
-
-const pfnAt = (task: Task, addr: number): number => {
-  const vma = task.mm!.findVma(addr);
-  if (!vma) return -1;
-  const pte = folioWalkEntry(task.kernel, vma, (addr - vma.start) / task.kernel.mem.pageSize);
-  return ptePresent(pte) ? ptePfn(pte) : -1;
-};
 
 const sumStats = (events: readonly TraceEvent[]): MigratePagesStats => {
   const stats = newMigratePagesStats();
@@ -333,13 +290,35 @@ export interface ScenarioOptions {
 export const runMigrationScenario = (
   scenario: MigrationScenario,
   options: ScenarioOptions = {},
-): Effect.Effect<ScenarioReport, unknown> =>
+): Effect.Effect<ScenarioReport, unknown> => {
+  let kernel: Kernel | null = null;
   // The scenario's kernel lives for this call: it is shut down when the call ends, however it ends.
-  Effect.scoped(runScenarioOnFreshKernel(scenario, options));
+  return Effect.map(
+    Effect.scoped(
+      runScenarioOnFreshKernel(scenario, options, (k) => {
+        kernel = k;
+      }),
+    ),
+    (report) => {
+      // Once shut down, no daemon of the kernel runs on: kswapd and the NUMA scanner are gone.
+      const k = kernel as Kernel | null;
+      const left = [
+        ...(k?.kswapd.running ? ["kswapd"] : []),
+        ...(k?.numaBalancing.running ? ["the NUMA balancing scanner"] : []),
+      ];
+      if (left.length === 0) return report;
+      return {
+        ...report,
+        problems: [...report.problems, `${left.join(" and ")} still running after shutdown`],
+      };
+    },
+  );
+};
 
 const runScenarioOnFreshKernel = (
   scenario: MigrationScenario,
   options: ScenarioOptions,
+  booted: (kernel: Kernel) => void,
 ): Effect.Effect<ScenarioReport, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const outside = scenarioRefs(scenario).find(
@@ -359,7 +338,11 @@ const runScenarioOnFreshKernel = (
     const PAGE = scenario.pageSize;
     const k = yield* Kernel.make({
       pageSize: PAGE,
-      nodes: scenario.nodesMiB.map((m) => m * 2 ** 20),
+      nodes: scenario.nodesMiB.map((m, nid) =>
+        scenario.slowTier && nid === scenario.nodesMiB.length - 1
+          ? { memory: m * 2 ** 20, adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }
+          : m * 2 ** 20,
+      ),
       // Sections as small as a PMD allows: the per-PFN metadata covers the nodes and no more.
       sectionSize: Math.max(PAGE * (PAGE / 8), Math.min(...scenario.nodesMiB) * 2 ** 20),
       thp: {
@@ -369,6 +352,7 @@ const runScenarioOnFreshKernel = (
           : {},
       },
     });
+    booted(k);
     if (options.prepare) yield* options.prepare(k);
     // Hugetlb regions take surplus huge pages (overcommit), which go back to the buddy allocator
     // when the regions do, so the pool is empty again at the end. A forked child holds no
@@ -491,8 +475,9 @@ const runScenarioOnFreshKernel = (
       request.syscall === "caller"
         ? yield* Effect.map(
             migrationCaller(request.caller).drive(k, proc, request, callerRun!),
-            ({ rc, result }) => {
+            ({ rc, result, problems: own }) => {
               callerResult = result;
+              problems.push(...(own ?? []));
               // Each entry's status is its page's node after the call (or -ENOENT).
               const status = scenario.entries.map((e) => {
                 const pfn = pfnAt(proc, addrOf(e));

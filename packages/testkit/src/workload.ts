@@ -105,6 +105,12 @@ export interface MigrationScenario {
   readonly pageSize: 4096 | 16384 | 65536;
   /** Memory of each node, in MiB. */
   readonly nodesMiB: readonly number[];
+  /**
+   * The last node is a slow memory tier: CXL memory as the dax kmem driver onlines it
+   * (`MEMTIER_DEFAULT_DAX_ADISTANCE`, no CPUs), the demotion target of the others. Absent or
+   * false: every node is DRAM. Set for the requests of a tiering caller.
+   */
+  readonly slowTier?: boolean;
   readonly thp: "always" | "madvise" | "never";
   /** Turn on mTHP of 4 base pages (`always`) and of 16 base pages (`madvise`). */
   readonly mthp: boolean;
@@ -170,6 +176,9 @@ const ALL_KINDS: readonly RegionKind[] = [
   "file-private",
   "hugetlb",
 ];
+
+/** The slow tier of a tiering caller's machine, in MiB: room for what DRAM demotes. */
+const SLOW_TIER_MIB = 64;
 
 /** Node sizes in MiB for a base page size: small, but each holds a few PMD-sized folios. */
 const nodeSizesFor = (pageSize: number): readonly number[] =>
@@ -319,15 +328,18 @@ export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<Migr
         const region = ref.region % regions.length;
         return { ...ref, region, page: ref.page % regions[region]!.pages };
       };
+      // A tiering caller's machine: the last node is a 64 MiB slow tier, and the caller presses
+      // one of the DRAM nodes before it.
+      const tiered = s.request.syscall === "caller" && migrationCaller(s.request.caller).tiered;
+      const dram = tiered ? nodeChoice.length - 1 : nodeChoice.length;
       const request =
-        s.request.syscall === "caller"
-          ? { ...s.request, nid: s.request.nid % nodeChoice.length }
-          : s.request;
+        s.request.syscall === "caller" ? { ...s.request, nid: s.request.nid % dram } : s.request;
       return {
         ...s,
         request,
         pageSize,
-        nodesMiB: nodeChoice.map((c) => sizes[c]!),
+        nodesMiB: nodeChoice.map((c, nid) => (nid === dram ? SLOW_TIER_MIB : sizes[c]!)),
+        ...(tiered ? { slowTier: true } : {}),
         regions,
         pins: s.pins.map(fit),
         poison: s.poison.map(fit),
@@ -359,7 +371,7 @@ export const migrationScenarioArb: fc.Arbitrary<MigrationScenario> = scenarioArb
 export const formatScenario = (s: MigrationScenario): string => {
   const refs = (rs: readonly PageRef[]) => rs.map((r) => `${r.region}:${r.page}`).join(" ");
   const lines = [
-    `machine: ${s.nodesMiB.length} nodes of ${s.nodesMiB.join(", ")} MiB, ${s.pageSize / 1024} KiB pages, THP ${s.thp}${s.mthp ? ", mTHP on" : ""}`,
+    `machine: ${s.nodesMiB.length} nodes of ${s.nodesMiB.join(", ")} MiB${s.slowTier ? `, node ${s.nodesMiB.length - 1} a slow tier (CXL)` : ""}, ${s.pageSize / 1024} KiB pages, THP ${s.thp}${s.mthp ? ", mTHP on" : ""}`,
     ...s.regions.map(
       (r, i) =>
         `region ${i}: ${r.kind}, ${r.pages} pages, ${r.written} written, ${r.read} read${r.hugepage === undefined ? "" : r.hugepage ? ", MADV_HUGEPAGE" : ", MADV_NOHUGEPAGE"}${r.mlocked ? ", mlocked" : ""}`,
@@ -385,6 +397,12 @@ export const formatScenario = (s: MigrationScenario): string => {
     );
   }
   const r = s.request;
+  if (r.syscall === "caller" && r.tiering) {
+    const w = r.tiering;
+    lines.push(
+      `tiering workload: ${w.coldPages} cold pages, ${w.hotPages} hot, ${w.pressurePages} past node ${r.nid}'s free pages in writes of ${w.chunkPages}${w.kswapd ? ", then kswapd" : ""}; promotion: ${w.warmPages} cold pages turn hot, read ${w.delaysMs.map((d) => `${d} ms`).join(", ")} after each scan, rate limit ${w.rateLimitMBps ?? "default"} MB/s, hot threshold ${w.hotThresholdMs ?? "default"} ms`,
+    );
+  }
   lines.push(
     r.syscall === "move_pages"
       ? `request: move_pages(${r.moveAll ? "MPOL_MF_MOVE_ALL" : "MPOL_MF_MOVE"})`

@@ -22,6 +22,7 @@ import {
   serialCopyModule,
   verifyMigrator,
 } from "../src/index";
+import { callerScenario } from "./scenarios";
 
 /** Runs per subject in CI; `pnpm run conformance` raises it. */
 const RUNS = Number(process.env.CONFORMANCE_RUNS ?? 24);
@@ -30,23 +31,7 @@ const RUNS = Number(process.env.CONFORMANCE_RUNS ?? 24);
 const scenario = (
   caller: string,
   fragment: { unmovableEvery: number; pageCacheEvery: number } | null,
-): MigrationScenario => ({
-  pageSize: 4096,
-  nodesMiB: [16, 16],
-  thp: "madvise",
-  mthp: false,
-  regions: [{ kind: "anon", pages: 32, hugepage: undefined, written: 32, read: 0, mlocked: false }],
-  fork: false,
-  pins: [],
-  poison: [],
-  writeback: [],
-  fs: "migrate_folio",
-  entries: [{ region: 0, page: 0, node: 0 }],
-  request: { syscall: "caller", caller, nid: 0, fragment },
-  fragmentOrder: undefined,
-  allocFailure: undefined,
-  balloon: undefined,
-});
+): MigrationScenario => callerScenario({ syscall: "caller", caller, nid: 0, fragment });
 
 const run = (s: MigrationScenario, prepare?: (k: Kernel) => Effect.Effect<void, unknown>) =>
   Effect.runPromise(runMigrationScenario(s, prepare ? { prepare } : {}));
@@ -61,6 +46,9 @@ describe("the caller table", () => {
       ["node_compact", 0],
       ["thp_fault", 0],
       ["alloc_contig_pages", 6], // MR_CONTIG_RANGE
+      ["demotion", 8], // MR_DEMOTION
+      ["promotion", 5], // MR_NUMA_MISPLACED
+      ["tiering", 8], // then MR_NUMA_MISPLACED
     ]);
   });
 });

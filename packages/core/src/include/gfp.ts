@@ -83,6 +83,13 @@ export const __GFP_RETRY_MAYFAIL = 1 << 9;
  */
 export const __GFP_RECLAIM = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM;
 /**
+ * `__GFP_BITS_MASK` (`include/linux/gfp_types.h`): every GFP flag the model knows; a mask with
+ * other bits set is refused (`EINVAL`), where Linux warns about the bits it does not expect.
+ *
+ * @category Memory and folios
+ */
+export const __GFP_BITS_MASK = (1 << 10) - 1;
+/**
  * `GFP_KERNEL` (`include/linux/gfp_types.h`): an ordinary kernel allocation: unmovable, and it
  * may reclaim and compact.
  *

@@ -289,7 +289,8 @@ export interface Kernel {
    * others as `__rmqueue_fallback()` does), which compaction cannot move: the way to fragment a
    * node as kernel allocations do. Orders above `MAX_PAGE_ORDER` up to the PUD order come from
    * `alloc_contig_pages()` (`folio_alloc_gigantic()`), which migrates what is in the way
-   * (`MR_CONTIG_RANGE`). `EINVAL` for a node that does not exist or an order outside 0..PUD order;
+   * (`MR_CONTIG_RANGE`). `EINVAL` for a node that does not exist, an order outside 0..PUD order
+   * or a `gfp` that is not a mask of the flags `__GFP_BITS_MASK` covers;
    * `ENOMEM` when no block of that order can be had (on that node, with `__GFP_THISNODE`).
    */
   allocFolio(nid: number, order: number, gfp?: number): Effect.Effect<Folio, ErrnoError>;

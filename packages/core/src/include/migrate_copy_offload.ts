@@ -44,6 +44,23 @@ export const MIGRATE_REASONS_ALL = (1 << MR_TYPES) - 1;
 export type OffloadCopy = (dst: FolioList, src: FolioList, count: number) => Effect.Effect<number>;
 
 /**
+ * One batch, as the model sees it: its folios, its bytes, and the base page size. What
+ * `migrate_pages_batch()` offers a migrator's `shouldBatch` (the folios it is about to unmap, so
+ * at most what the batch will hold), and what the copy-cost model predicts for. A structure of
+ * the model with no kernel symbol: the series' `should_batch(reason)` sees the reason only.
+ *
+ * @category Copy offload
+ */
+export interface CopyBatch {
+  /** Folios in the batch. */
+  readonly folios: number;
+  /** Bytes in the batch (the folios' sizes added). */
+  readonly bytes: number;
+  /** The base page size, bytes. */
+  readonly pageSize: number;
+}
+
+/**
  * A copy-offload provider. Models `struct migrator` (`include/linux/migrate_copy_offload.h`).
  *
  * @category Copy offload
@@ -59,8 +76,14 @@ export interface Migrator {
   /**
    * `should_batch(reason)`: whether to offer batches of a reason; default no. One that throws or
    * returns anything but a boolean means no for that call, and is counted and traced.
+   *
+   * Beyond the series, `batch` is the batch `migrate_pages_batch()` is about to form (the folios
+   * it will try to unmap; the batch can end up smaller, never larger), so that a migrator can
+   * turn down a batch it would decline in `offloadCopy` before the batch flow starts: its folios
+   * then take the per-folio CPU copy, as with no migrator. `undefined` when the caller has no
+   * batch in hand (a tool asking about a reason only).
    */
-  readonly shouldBatch?: (reason: MigrateReason) => boolean;
+  readonly shouldBatch?: (reason: MigrateReason, batch?: CopyBatch) => boolean;
   /** `owner`: the module whose code this is, pinned while the migrator is active. */
   readonly owner: Module | null;
 }
@@ -108,9 +131,10 @@ export interface OffloadCounters {
 export interface BatchCopier {
   /**
    * Models `should_batch(reason)` (`include/linux/migrate_copy_offload.h`): whether batches
-   * migrated for `reason` are offered.
+   * migrated for `reason` are offered; `batch`, the batch about to be formed, is passed on to the
+   * migrator's `shouldBatch` (see {@link Migrator.shouldBatch}).
    */
-  readonly shouldBatch: (reason: MigrateReason) => boolean;
+  readonly shouldBatch: (reason: MigrateReason, batch?: CopyBatch) => boolean;
   /**
    * Models `offload_copy(dst_list, src_list, count)` (`include/linux/migrate_copy_offload.h`):
    * copies the batch, marking each destination it copied `FOLIO_CONTENT_COPIED`; completes with 0

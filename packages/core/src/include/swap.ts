@@ -126,6 +126,18 @@ export interface Kswapd {
    * node's `kswapd_failures`, so a daemon that had given the node up works on it again.
    */
   nodeReclaimed(nid: number): void;
+  /**
+   * Whether node `nid`'s daemon waits on its wait queue (`waitqueue_active(&pgdat->kswapd_wait)`,
+   * `mm/vmscan.c`): napping or asleep, with no wake-up pending. False while it reclaims, and for a
+   * node without a daemon.
+   */
+  sleeping(nid: number): boolean;
+  /**
+   * `kswapd_stop()` (`mm/vmscan.c`) for every node: ends the daemons, which finish no reclaim they
+   * were in the middle of (a migration in flight ends first, as the thread's `kthread_stop()`
+   * waits for it); {@link run} may start them again. Nothing happens when they do not run.
+   */
+  stop(): Effect.Effect<void>;
 }
 
 /**

@@ -36,6 +36,7 @@ export const VM_EVENT_ITEMS = [
   "pgscan_file",
   "pgsteal_anon",
   "pgsteal_file",
+  "slabs_scanned",
   "kswapd_low_wmark_hit_quickly",
   "kswapd_high_wmark_hit_quickly",
   "pageoutrun",

@@ -22,7 +22,7 @@ import type { BalloonDevInfo } from "../include/balloon";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
-import { __GFP_COMP } from "../include/gfp";
+import { __GFP_BITS_MASK, __GFP_COMP } from "../include/gfp";
 import { type MthpMode, ThpSettings } from "../include/huge_mm";
 import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
@@ -517,7 +517,11 @@ class Machine implements KernelInterface {
     return this.call(
       "folio_alloc",
       Effect.gen({ self: this }, function* () {
-        const bad = this.checkAlloc(nid, order, this.pudOrder);
+        const bad =
+          this.checkAlloc(nid, order, this.pudOrder) ??
+          (Number.isInteger(gfp) && gfp >= 0 && (gfp & ~__GFP_BITS_MASK) === 0
+            ? null
+            : errno("EINVAL", `gfp mask ${gfp} has bits outside __GFP_BITS_MASK`));
         if (bad) return yield* Effect.fail(bad);
         const pfn =
           order > this.pageAlloc.maxOrder

@@ -262,7 +262,7 @@ export class Process implements Task {
         // do_numa_page() → migrate_misplaced_folio(): move the isolated folio, then access again.
         const { folio, nid } = progress.compact.misplaced;
         progress.compact.misplaced = null;
-        return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid), () => step);
+        return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid, this), () => step);
       }
       if (progress.error) return Effect.fail(progress.error);
       if (progress.compact.request) {

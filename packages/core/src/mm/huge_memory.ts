@@ -32,6 +32,7 @@ import {
   ptePfn,
   pteWrite,
 } from "../include/pgtable";
+import { DEFAULT_SEEKS, SHRINK_STOP, type Shrinker } from "../include/shrinker";
 import { FolioList } from "../lib/list";
 import { folioTrylock, folioUnlock } from "./filemap";
 import { rmapWalkPmds } from "./rmap";
@@ -261,6 +262,23 @@ export const deferredSplitScan = (
     folioPut(k, head);
   }
   return split;
+};
+
+/**
+ * The deferred split shrinker, `thp-deferred_split` (`thp_shrinker_init()`, `mm/huge_memory.c`,
+ * Linux 6.16): NUMA aware, `DEFAULT_SEEKS`, counting with {@link deferredSplitCount} and scanning
+ * with {@link deferredSplitScan}, which says `SHRINK_STOP` when it split nothing and the node's
+ * queue is empty. Reclaim runs it through `shrink_slab()` (`mm/shrinker.ts`).
+ */
+export const deferredSplitShrinker: Shrinker = {
+  name: "thp-deferred_split",
+  seeks: DEFAULT_SEEKS,
+  batch: 0,
+  countObjects: deferredSplitCount,
+  scanObjects: (k, nid, nrToScan) => {
+    const split = deferredSplitScan(k, nid, nrToScan);
+    return split === 0 && deferredSplitCount(k, nid) === 0 ? SHRINK_STOP : split;
+  },
 };
 
 /**

@@ -153,7 +153,9 @@ export const doMigrateRange = (
  *    starts over if not. Like the kernel it retries for as long as it takes: a folio that never
  *    migrates (one with an extra reference) keeps it going until the caller is interrupted, the
  *    model's fatal signal (`EINTR`, "signal backoff"): the fiber's interruption is checked
- *    between passes, never inside a migration.
+ *    between passes, never inside a migration. A kernel shutting down is the other fatal signal
+ *    (power-off kills every process): the next pass fails with `EINTR`, so shutdown, which
+ *    waits for calls in flight, is not held up by it.
  * 3. Takes the free pages out of the allocator (`__offline_isolated_pages()`), and out of the
  *    zone's managed and present pages (`adjust_managed_page_count()`,
  *    `adjust_present_page_count()`): `MemTotal` shrinks by the range.
@@ -188,8 +190,13 @@ export const offlinePages = (
     const migrateAll = Effect.gen(function* () {
       for (;;) {
         for (let pfn = start; ; ) {
-          // cond_resched() and fatal_signal_pending(): the fiber may be interrupted here.
+          // cond_resched() and fatal_signal_pending(): the fiber may be interrupted here, and a
+          // kernel powering off has sent every process its fatal signal (SIGKILL at shutdown).
           yield* Effect.yieldNow;
+          if (k.state !== "running")
+            return yield* Effect.fail(
+              errno("EINTR", failed("signal backoff: the kernel is shutting down")),
+            );
           pfn = scanMovablePages(k, pfn, end);
           if (pfn < 0) break;
           yield* Effect.uninterruptible(doMigrateRange(k, pfn, end));

@@ -39,7 +39,7 @@ import {
   type NewFolioFn,
   newMigratePagesStats,
 } from "../include/migrate";
-import type { BatchCopier } from "../include/migrate_copy_offload";
+import type { BatchCopier, CopyBatch } from "../include/migrate_copy_offload";
 import {
   isMigrateReason,
   MIGRATE_ASYNC,
@@ -505,6 +505,22 @@ const movableOpsFolioMove = (
   return rc;
 };
 
+/**
+ * The batch `migrate_pages_batch()` is about to form from `from`, as a migrator's `shouldBatch`
+ * sees it: every folio on the list and their bytes (the folios that fail to unmap or are not
+ * eligible leave it smaller).
+ */
+const batchOf = (k: Kernel, from: FolioList): CopyBatch => {
+  const m = k.memmap;
+  let folios = 0;
+  let pages = 0;
+  for (let f = from.first; f >= 0; f = from.next(f)) {
+    folios++;
+    pages += m.folioNrPages(f);
+  }
+  return { folios, bytes: pages * k.mem.pageSize, pageSize: k.mem.pageSize };
+};
+
 /** Folio order for the batch-eligibility test: the v6 three conditions. */
 const batchEligible = (k: Kernel, src: number): boolean =>
   !pageHasMovableOps(k, src) && k.memmap.refcount[src] === folioExpectedRefCount(k, src) + 1;
@@ -533,7 +549,9 @@ const migratePagesBatchCall = (
     const tlb = new TlbFlushBatch();
     const out = new Int32Array(1);
     const offload = c.copier ?? k.migrateOffload.copier;
-    const doBatch = offload?.shouldBatch(c.reason) === true;
+    // The migrator sees the batch about to be formed, so that one it would decline never enters
+    // the batch flow: its folios take the per-folio copy, exactly as with no migrator.
+    const doBatch = offload ? offload.shouldBatch(c.reason, batchOf(k, from)) === true : false;
     const nosplit = c.reason === MR_NUMA_MISPLACED;
     let nrBatch = 0;
     let retry = 1;

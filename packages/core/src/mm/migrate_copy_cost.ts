@@ -34,6 +34,7 @@ import { type ErrnoError, errno } from "../errno";
 import { GFP_KERNEL } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import type { Attribute } from "../include/kernfs";
+import type { CopyBatch } from "../include/migrate_copy_offload";
 import { CopyEngine } from "../kernel/copy_engine";
 
 /**
@@ -78,6 +79,15 @@ export interface CopyCostProfile {
     readonly channels: number;
     /** Engines behind the channels: at most this many channels copy at once. */
     readonly engines: number;
+    /**
+     * How the device ties channels to engines. Absent (or 0): any free engine serves any channel,
+     * so `c` channels on `engines` engines run in `ceil(c / engines)` rounds, as the memcpy DMA
+     * device of `@migrate-offload/dcbm` does. A number `k`: each engine owns `k` channels, handed
+     * out in order by `dma_request_chan()` (`drivers/dma/dmaengine.c`), so the first `k` channels
+     * a client takes share one engine's bandwidth (a channel alone has all of it); a controller
+     * whose queues sit behind a shared engine, as the PTDMA tables suggest.
+     */
+    readonly channelsPerEngine?: number;
     /** One channel's bandwidth, GB/s. */
     readonly chanGbps: number;
     /** The device's bandwidth, all channels together, GB/s. */
@@ -95,20 +105,6 @@ export interface CopyCostProfile {
     /** From the last descriptor's completion to the initiator running again (interrupt latency). */
     readonly completionNs: number;
   };
-}
-
-/**
- * One batch, as the model sees it: its folios, its bytes, and the base page size.
- *
- * @category Copy offload
- */
-export interface CopyBatch {
-  /** Folios in the batch. */
-  readonly folios: number;
-  /** Bytes in the batch (the folios' sizes added). */
-  readonly bytes: number;
-  /** The base page size, bytes. */
-  readonly pageSize: number;
 }
 
 /**
@@ -206,9 +202,18 @@ export const dmaCopyNs = (
   if (!p.dma) return { ns: Number.POSITIVE_INFINITY, initiatorNs: 0, channels: 0 };
   const c = Math.max(1, Math.min(channels, b.folios, p.dma.channels, MAX_BATCH_CHANNELS));
   const s = b.folios === 0 ? 0 : b.bytes / b.folios;
-  const perDesc = p.dma.descNs + p.dma.pteNs * ptesOf(p, s, b.pageSize) + s / p.dma.chanGbps;
-  // c channels on `engines` engines: each engine runs its channels' descriptors one after another.
-  const rounds = Math.ceil(c / Math.min(c, p.dma.engines));
+  const bytesNs = s / p.dma.chanGbps;
+  // Channels that own an engine share its bandwidth: a channel's own work (its descriptor, its
+  // pages' translations) overlaps the engine moving the other channels' bytes, so a descriptor
+  // takes the longer of its channel's work and its engine's bytes for every sharing channel.
+  // Otherwise c channels on `engines` free engines run in rounds.
+  const k = p.dma.channelsPerEngine ?? 0;
+  const sharing = k > 0 ? Math.min(c, k) : 1;
+  const rounds = k > 0 ? 1 : Math.ceil(c / Math.min(c, p.dma.engines));
+  const perDesc = Math.max(
+    p.dma.descNs + p.dma.pteNs * ptesOf(p, s, b.pageSize) + bytesNs,
+    sharing * bytesNs,
+  );
   const slowest = Math.ceil(b.folios / c) * perDesc * rounds;
   const transfer = Math.max(slowest, b.bytes / p.dma.maxGbps);
   const initiatorNs = p.dma.setupNs + c * p.dma.chanNs + b.folios * p.dma.folioCpuNs;
@@ -267,6 +272,11 @@ const FIELDS = {
   ],
 } as const;
 
+/** Fields a profile may leave out, by section. */
+const OPTIONAL: Partial<Record<keyof typeof FIELDS, readonly string[]>> = {
+  dma: ["channelsPerEngine"],
+};
+
 /** Fields that must be above 0, not only at least 0. */
 const POSITIVE = new Set([
   "pmdBytes",
@@ -281,7 +291,8 @@ const POSITIVE = new Set([
 /**
  * Reads a profile from parsed JSON (a saved profile, `JSON.parse` of its file). Every field of
  * {@link CopyCostProfile} must be present and a finite number, at least 0 (bandwidths and counts
- * above 0), except the whole `dma` section, which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
+ * above 0), except the whole `dma` section and `dma.channelsPerEngine` (a whole number when present),
+ * which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
  *
  * @returns the profile, or `EINVAL` naming the first field that is missing or wrong.
  *
@@ -297,19 +308,30 @@ export const parseCopyCostProfile = (json: unknown): CopyCostProfile | ErrnoErro
     if (section === "dma" && part === undefined) continue;
     if (typeof part !== "object" || part === null)
       return errno("EINVAL", `profile section ${section} is missing`);
-    for (const key of keys) {
+    const optional = OPTIONAL[section as keyof typeof FIELDS] ?? [];
+    for (const key of [...keys, ...optional]) {
       const v = (part as Record<string, unknown>)[key];
-      if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (POSITIVE.has(key) && v === 0))
+      if (v === undefined && optional.includes(key)) continue;
+      if (
+        typeof v !== "number" ||
+        !Number.isFinite(v) ||
+        v < 0 ||
+        (POSITIVE.has(key) && v === 0) ||
+        (optional.includes(key) && !Number.isInteger(v))
+      )
         return errno(
           "EINVAL",
-          `profile field ${section}.${key} must be a finite number ${POSITIVE.has(key) ? "above" : "of at least"} 0, not ${JSON.stringify(v)}`,
+          `profile field ${section}.${key} must be a ${optional.includes(key) ? "whole" : "finite"} number ${POSITIVE.has(key) ? "above" : "of at least"} 0, not ${JSON.stringify(v)}`,
         );
     }
   }
-  const pick = (section: keyof typeof FIELDS) =>
-    Object.fromEntries(
-      FIELDS[section].map((k) => [k, (o[section] as Record<string, number>)[k]]),
-    ) as never;
+  const pick = (section: keyof typeof FIELDS) => {
+    const part = o[section] as Record<string, number>;
+    const keys = [...FIELDS[section], ...(OPTIONAL[section] ?? [])].filter(
+      (k) => part[k] !== undefined,
+    );
+    return Object.fromEntries(keys.map((k) => [k, part[k]])) as never;
+  };
   return {
     name: o.name,
     kernel: pick("kernel"),
@@ -531,34 +553,65 @@ export class OffloadPolicy {
         }
         policy.profile = measured.value;
       }
-      const raw = offloadDecision(policy.profile, batch, offload);
-      const offloadNs = raw.offloadNs * policy.correction;
-      const d: OffloadDecision = {
-        ...raw,
-        offloadNs,
-        taken: batch.folios > 0 && offloadNs <= raw.cpuNs,
-      };
-      if (d.taken) policy.taken++;
-      else {
-        policy.declined++;
-        policy.correction = 1 + (policy.correction - 1) * 0.99;
-      }
-      if (policy.kernel.trace.enabled)
-        policy.kernel.trace.emit({
-          event: "mm_migrate_offload_decision",
-          migrator: policy.migrator,
-          taken: d.taken,
-          folios: batch.folios,
-          bytes: batch.bytes,
-          lanes: d.lanes,
-          idleCpus: offload.kind === "threads" ? offload.idleCpus : 0,
-          cpuNs: d.cpuNs,
-          offloadNs: d.offloadNs,
-          initiatorNs: d.initiatorNs,
-          correction: offloadNs / (raw.offloadNs || 1),
-        });
-      return d;
+      return policy.record(batch, offload, policy.predict(policy.profile, batch, offload));
     });
+  }
+
+  /**
+   * Decides a batch before it is formed, for the migrator's `shouldBatch`: false when the model
+   * declines it, counted and traced as {@link decide} does, so that the batch never enters the
+   * batch flow; true when it would be taken, or when there is no profile yet (the batch is then
+   * offered, and {@link decide} in `offloadCopy` calibrates, decides and counts it). A batch it
+   * offers is not counted here: `offloadCopy` decides it again with what the batch holds.
+   */
+  offers(batch: CopyBatch, offload: CopyOffload): boolean {
+    if (!this.profile) return true;
+    const prediction = this.predict(this.profile, batch, offload);
+    if (prediction.d.taken) return true;
+    this.record(batch, offload, prediction);
+    return false;
+  }
+
+  /** The model's decision with the offload's prediction scaled by {@link correction}. */
+  private predict(
+    profile: CopyCostProfile,
+    batch: CopyBatch,
+    offload: CopyOffload,
+  ): { readonly raw: OffloadDecision; readonly d: OffloadDecision } {
+    const raw = offloadDecision(profile, batch, offload);
+    const offloadNs = raw.offloadNs * this.correction;
+    return {
+      raw,
+      d: { ...raw, offloadNs, taken: batch.folios > 0 && offloadNs <= raw.cpuNs },
+    };
+  }
+
+  /** Counts a decision, moves the correction towards 1 on a decline, and traces it. */
+  private record(
+    batch: CopyBatch,
+    offload: CopyOffload,
+    { raw, d }: { readonly raw: OffloadDecision; readonly d: OffloadDecision },
+  ): OffloadDecision {
+    if (d.taken) this.taken++;
+    else {
+      this.declined++;
+      this.correction = 1 + (this.correction - 1) * 0.99;
+    }
+    if (this.kernel.trace.enabled)
+      this.kernel.trace.emit({
+        event: "mm_migrate_offload_decision",
+        migrator: this.migrator,
+        taken: d.taken,
+        folios: batch.folios,
+        bytes: batch.bytes,
+        lanes: d.lanes,
+        idleCpus: offload.kind === "threads" ? offload.idleCpus : 0,
+        cpuNs: d.cpuNs,
+        offloadNs: d.offloadNs,
+        initiatorNs: d.initiatorNs,
+        correction: d.offloadNs / (raw.offloadNs || 1),
+      });
+    return d;
   }
 
   /**

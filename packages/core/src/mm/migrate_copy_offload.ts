@@ -519,7 +519,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
     const k = this.k;
     const srcu = this.srcu;
     return {
-      shouldBatch: (reason) => {
+      shouldBatch: (reason, batch) => {
         const idx = srcu.readLock();
         try {
           const p = lookup();
@@ -528,7 +528,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           if (p.migrator.shouldBatch === undefined) return false;
           let answer: unknown;
           try {
-            answer = p.migrator.shouldBatch(reason);
+            answer = p.migrator.shouldBatch(reason, batch);
           } catch (error) {
             this.shouldBatchFailed(p, `shouldBatch threw ${formatThrown(error)}`);
             return false;

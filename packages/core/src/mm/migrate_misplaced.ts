@@ -19,7 +19,7 @@ import {
   __GFP_THISNODE,
   GFP_HIGHUSER_MOVABLE,
 } from "../include/gfp";
-import type { Kernel } from "../include/kernel";
+import type { Kernel, Task } from "../include/kernel";
 import { MIGRATE_ASYNC, MR_NUMA_MISPLACED } from "../include/migrate_mode";
 import { WMARK_HIGH } from "../include/mmzone";
 import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
@@ -70,6 +70,8 @@ const allocMisplacedDstFolio =
  * {@link migrateMisplacedFolioPrepare}, to `nid` (`MIGRATE_ASYNC`, `MR_NUMA_MISPLACED`) and puts
  * it back when it did not move. Counts `numa_pages_migrated`, and `pgpromote_success` when memory
  * tiering mode moved it from a slow tier to the top tier. Resolves to true when it moved.
+ * `caller` is the task whose hint fault asked for it (the kernel runs it in that task's context,
+ * `current`): offloaded copy time is charged to it (`Task.migration`).
  *
  * @category NUMA balancing
  */
@@ -77,6 +79,7 @@ export const migrateMisplacedFolio = (
   k: Kernel,
   head: number,
   nid: number,
+  caller?: Task,
 ): Effect.Effect<boolean, ErrnoError> =>
   Effect.gen(function* () {
     const srcNid = k.mem.pfnToNid(head);
@@ -90,6 +93,7 @@ export const migrateMisplacedFolio = (
         null,
         MIGRATE_ASYNC,
         MR_NUMA_MISPLACED,
+        caller ? { caller } : {},
       );
       if (nrSucceeded === 0) return false;
       k.vmstat.count("numa_pages_migrated", nrSucceeded);

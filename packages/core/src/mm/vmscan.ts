@@ -57,6 +57,7 @@ import { NUMA_NO_NODE } from "../lib/numa";
 import { filemapRemoveFolio } from "./filemap";
 import { migratePages } from "./migrate";
 import { folioReferenced, tryToUnmap } from "./rmap";
+import { shrinkSlab } from "./shrinker";
 import { folioPut } from "./swap";
 
 /**
@@ -428,6 +429,10 @@ const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void
     if (anon && inactiveIsLow(k, nid, LRU_INACTIVE_ANON)) {
       shrinkActiveList(k, nid, LRU_ACTIVE_ANON, SWAP_CLUSTER_MAX);
     }
+    // shrink_node_memcgs(): the shrinkers after the LRU lists, at the same priority. What they
+    // free is not reclaimed LRU memory: only slab pages would count (reclaim_state), and the
+    // model has none.
+    shrinkSlab(k, nid, sc.priority);
     if (sc.nrReclaimed > reclaimedBefore) k.kswapd.nodeReclaimed(nid);
   });
 
@@ -520,6 +525,10 @@ interface KswapdNode {
 export class KswapdState implements Kswapd {
   private readonly nodes: KswapdNode[];
   private fibers: Fiber.Fiber<void, never>[] = [];
+  /** Set by {@link stop} (`kthread_should_stop()`): each daemon ends at its next sleep. */
+  private stopping = false;
+  /** Takes the daemons' device off the kernel's list once {@link stop} ended them. */
+  private unregister: (() => void) | null = null;
   /**
    * Which watermark balances a node: `WMARK_HIGH`, or `WMARK_PROMO` while NUMA balancing runs in
    * memory tiering mode (`pgdat_balanced()`).
@@ -557,6 +566,10 @@ export class KswapdState implements Kswapd {
     return this.nodes[nid]!.failures >= MAX_RECLAIM_RETRIES || this.balanced(nid);
   }
 
+  sleeping(nid: number): boolean {
+    return this.running && this.nodes[nid]?.sleeping === true;
+  }
+
   nodeReclaimed(nid: number): void {
     const node = this.nodes[nid];
     if (node) node.failures = 0;
@@ -583,6 +596,8 @@ export class KswapdState implements Kswapd {
   /** Waits for a wake-up or `ms` milliseconds; true when woken. */
   private sleep(node: KswapdNode, ms: number | null): Effect.Effect<boolean> {
     if (this.takeWake(node)) return Effect.succeed(true);
+    // A daemon asked to stop after its wake-up was sent does not nap again.
+    if (this.stopping) return Effect.succeed(false);
     node.sleeping = true;
     const woken = Deferred.await(node.wait).pipe(Effect.as(true));
     const waited =
@@ -616,7 +631,8 @@ export class KswapdState implements Kswapd {
       }
       if (!wokenEarly && self.mayRest(nid)) {
         node.order = 0;
-        yield* self.sleep(node, null);
+        // kthread_stop() wakes the daemon; one asked to stop does not go to sleep again.
+        if (!self.stopping) yield* self.sleep(node, null);
         return;
       }
       self.takeWake(node);
@@ -662,7 +678,7 @@ export class KswapdState implements Kswapd {
     return Effect.gen(function* () {
       for (;;) {
         yield* self.tryToSleep(nid);
-        if (k.state !== "running") return;
+        if (k.state !== "running" || self.stopping) return;
         yield* k.call("kswapd", self.balancePgdat(nid));
       }
     });
@@ -673,6 +689,7 @@ export class KswapdState implements Kswapd {
       "kswapd_run",
       Effect.gen({ self: this }, function* () {
         if (this.running) return yield* Effect.fail(errno("EBUSY", "kswapd runs already"));
+        this.stopping = false;
         for (const n of this.k.mem.nodes) {
           if (n.presentPages === 0) continue;
           // Asleep from the start, as kswapd is from boot: a wake before the fiber first runs
@@ -683,7 +700,7 @@ export class KswapdState implements Kswapd {
           this.fibers.push(yield* Effect.forkDetach(loop));
         }
         const fibers = this.fibers;
-        this.k.registerDevice({
+        this.unregister = this.k.registerDevice({
           name: "kswapd",
           shutdown: () =>
             Effect.suspend(() => {
@@ -693,5 +710,34 @@ export class KswapdState implements Kswapd {
         });
       }),
     );
+  }
+
+  stop(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const fibers = this.fibers;
+      if (fibers.length === 0) return Effect.void;
+      this.stopping = true;
+      // kthread_stop(): wake each daemon (a napping one counts kswapd_low_wmark_hit_quickly, as
+      // the kernel's does) and wait until it has ended.
+      for (const node of this.nodes) {
+        if (!node.sleeping) continue;
+        node.sleeping = false;
+        node.woken = true;
+        Deferred.doneUnsafe(node.wait, Effect.void);
+      }
+      return Effect.ensuring(
+        Effect.asVoid(Fiber.awaitAll(fibers)),
+        Effect.sync(() => {
+          this.fibers = [];
+          this.unregister?.();
+          this.unregister = null;
+          for (const node of this.nodes) {
+            node.sleeping = false;
+            node.woken = false;
+            node.wait = Deferred.makeUnsafe<void>();
+          }
+        }),
+      );
+    });
   }
 }

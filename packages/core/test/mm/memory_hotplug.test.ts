@@ -298,6 +298,25 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expectConsistent(k);
   });
 
+  it("shutting down is the fatal signal a stuck offline waits for: the write fails with EINTR and shutdown completes", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const addr = mapPattern(proc, 64 * 4096, 5);
+    const pinned = folioAt(proc, addr).pfn;
+    k.memmap.refcount[pinned]!++; // migrate_folio() says -EAGAIN forever, through shutdown
+    const id = blockOf(k, pinned);
+    const fiber = Effect.runFork(k.fs.write(`${ROOT}/memory${id}/state`, "offline"));
+    await runP(
+      Effect.gen(function* () {
+        while (k.vmstat.get("pgmigrate_fail") < 5) yield* Effect.yieldNow;
+      }),
+    );
+    await runP(k.shutdown());
+    expect(k.state).toBe("down");
+    expect(await errnoOf(Fiber.join(fiber))).toBe("EINTR");
+  });
+
   it("a migrator sees the offline batches only when its reason mask includes memory_hotplug", async () => {
     for (const mask of [1 << MR_MEMORY_HOTPLUG, 1 << MR_SYSCALL]) {
       const k = bootBlocks();

@@ -91,6 +91,24 @@ describe("dmaCopyNs: folios_copy_dma(), drivers/migrate_offload/dcbm/dcbm.c", ()
     const twoEngines = { ...PROFILE, dma: { ...DMA, engines: 2 } };
     expect(dmaCopyNs(twoEngines, batch(16, 2 * MiB), 16).ns).toBe(24200 + 8 * 524588 + 10000);
   });
+  it("channels that own an engine share its bandwidth, their own work overlapping", () => {
+    // Two channels per engine: 16 × 2 MiB on 2 channels of one engine, 8 descriptors each, each
+    // the longer of its own work (300 + 524288) and both channels' bytes (2 × 524288).
+    const paired = { ...PROFILE, dma: { ...DMA, channelsPerEngine: 2 } };
+    const initiator = 5000 + 2 * 1000 + 16 * 200;
+    expect(dmaCopyNs(paired, batch(16, 2 * MiB), 2).ns).toBe(initiator + 8 * 1048576 + 10000);
+    // One channel has its engine alone: 16 descriptors of 524588, as without sharing.
+    expect(dmaCopyNs(paired, batch(16, 2 * MiB), 1).ns).toBe(
+      dmaCopyNs(PROFILE, batch(16, 2 * MiB), 1).ns,
+    );
+    // A channel's own work longer than the engine's bytes: a PTE-mapped 64 KiB folio with
+    // 10000 ns per PTE keeps each descriptor at 300 + 16·10000 + 16384, sharing or not.
+    const slowPtes = { ...paired, dma: { ...paired.dma, pteNs: 10000 } };
+    const alone = { ...slowPtes, dma: { ...slowPtes.dma, channelsPerEngine: 0 } };
+    expect(dmaCopyNs(slowPtes, batch(16, 64 * KiB), 2).ns).toBe(
+      dmaCopyNs(alone, batch(16, 64 * KiB), 2).ns,
+    );
+  });
 });
 
 describe("threadCopyNs: copy_page_lists_mt(), drivers/migoffcopy/mtcopy/copy_pages.c", () => {
@@ -184,6 +202,40 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
       expect.closeTo(1 + 3.5 * 0.99, 9),
     ]);
   });
+
+  it("offers: turns down a batch the model declines (counted, traced), offers one it would take or has no profile for (not counted)", () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const events: MmMigrateOffloadDecision[] = [];
+    kernel.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_offload_decision") events.push(e);
+    });
+    const dma = { kind: "dma", channels: 1 } as const;
+    let calibrations = 0;
+    const uncalibrated = new OffloadPolicy(kernel, "TEST", () => {
+      calibrations++;
+      return Effect.succeed(PROFILE);
+    });
+    // No profile yet: offered, so that offload_copy calibrates and decides; nothing counted.
+    expect(uncalibrated.offers(batch(512, 4 * KiB), dma)).toBe(true);
+    expect([calibrations, uncalibrated.taken, uncalibrated.declined, events.length]).toEqual([
+      0, 0, 0, 0,
+    ]);
+    const policy = new OffloadPolicy(
+      kernel,
+      "TEST",
+      () => Effect.die(new Error("a fixed profile is never calibrated")),
+      PROFILE,
+    );
+    // One channel, 512 × 4 KiB: 5000 + 1000 + 512·200 on the CPU, 512·(300 + 1024), 10000:
+    // 108400 + 677888 + 10000 = 796288 ns against 512·100 + 2097152/4 = 575488 on the CPU: turned
+    // down, counted, traced.
+    expect(policy.offers(batch(512, 4 * KiB), dma)).toBe(false);
+    expect([policy.taken, policy.declined]).toEqual([0, 1]);
+    expect(events).toMatchObject([{ taken: false, folios: 512, cpuNs: 575488, offloadNs: 796288 }]);
+    // 16 × 2 MiB on 16 channels (taken, as offloadDecision says): offered, not counted here.
+    expect(policy.offers(batch(16, 2 * MiB), { kind: "dma", channels: 16 })).toBe(true);
+    expect([policy.taken, policy.declined, events.length]).toEqual([0, 1, 1]);
+  });
 });
 
 describe("calibrateCopyCost: a short measurement on this machine", () => {
@@ -203,6 +255,13 @@ describe("parseCopyCostProfile: a saved profile", () => {
   it("reads a profile back from its JSON, ignoring other keys", () => {
     const json = JSON.parse(JSON.stringify({ ...PROFILE, fittedOn: ["v4 1a"] }));
     expect(parseCopyCostProfile(json)).toEqual(PROFILE);
+  });
+  it("reads dma.channelsPerEngine when present, a whole number", () => {
+    const paired = { ...PROFILE, dma: { ...DMA, channelsPerEngine: 2 } };
+    expect(parseCopyCostProfile(JSON.parse(JSON.stringify(paired)))).toEqual(paired);
+    const half = parseCopyCostProfile({ ...PROFILE, dma: { ...DMA, channelsPerEngine: 1.5 } });
+    expect((half as ErrnoError).errno).toBe("EINVAL");
+    expect((half as ErrnoError).message).toContain("dma.channelsPerEngine must be a whole number");
   });
   it("refuses a missing field, a zero bandwidth or a negative cost with EINVAL naming it", () => {
     const { folioCpuNs: _, ...dma } = DMA;

@@ -204,6 +204,36 @@ describe("the reason policy", () => {
     expect(calls.n).toBe(1);
     expectBytes(run(p.read(addr, bytes)), pattern(bytes, 21));
   });
+
+  it("shouldBatch sees the batch about to be formed; one it turns down never reaches offloadCopy and moves by the per-folio copy", async () => {
+    const { k, p, addr, bytes } = setup(16);
+    const calls = { n: 0 };
+    const seen: unknown[] = [];
+    const big: Migrator = {
+      ...copier(k, "big", null, calls),
+      // Only batches of at least 32 folios: the 16 base pages here are turned down.
+      shouldBatch: (_reason, batch) => {
+        seen.push(batch);
+        return batch !== undefined && batch.folios >= 32;
+      },
+    };
+    run(k.migrateOffload.register(big));
+    const moved = await Effect.runPromise(migrate(k, p, addr, bytes, 1));
+    expect(moved).toMatchObject({ rc: 0, nrSucceeded: 16 });
+    // One batch of MR_COMPACTION (16 pages < NR_MAX_BATCHED_MIGRATION): asked once, with its
+    // 16 folios of 4 KiB.
+    expect(seen).toEqual([{ folios: 16, bytes: 16 * 4096, pageSize: 4096 }]);
+    expect(calls.n).toBe(0);
+    expect(k.migrateOffload.counters("big")).toMatchObject({
+      batchesOffloaded: 0,
+      batchesDeclined: 0,
+      foliosCopied: 0,
+      foliosFallenBack: 0,
+    });
+    for (let i = 0; i < 16; i++) expect(run(p.nodeOf(addr + i * 4096))).toBe(1);
+    expectBytes(run(p.read(addr, bytes)), pattern(bytes, 21));
+    expectConsistent(k);
+  });
 });
 
 describe("the control files", () => {

@@ -19,6 +19,7 @@ import {
   boot,
   expectConsistent,
   expectErrno,
+  folioAt,
   pattern,
   recordingMigrator,
   run,
@@ -97,6 +98,56 @@ describe("direct reclaim (try_to_free_pages)", () => {
     // get_scan_count(): anon lists are not scanned when anon pages cannot leave.
     expect(count(k, "pgscan_anon")).toBe(0);
     expect(count(k, "allocstall_normal")).toBeGreaterThan(0);
+    await runP(k.shutdown());
+  });
+
+  // shrink_node_memcgs() → shrink_slab() → do_shrink_slab() (mm/vmscan.c, mm/shrinker.c, Linux
+  // 6.16) runs the deferred split shrinker (deferred_split_count/deferred_split_scan,
+  // mm/huge_memory.c, DEFAULT_SEEKS 2). With one queued folio, delta = (1 >> priority) * 4 / 2 is
+  // 0 down to priority 1, and 2 at priority 0: total_scan = min(2, 2 * 1) = 2 >= freeable, so
+  // one scan_objects call of nr_to_scan 2 (slabs_scanned 2) splits the folio and frees its
+  // unmapped pages, which the fault then gets.
+  it("splits a partially unmapped THP with the deferred split shrinker at priority 0 and frees its unmapped pages (shrink_slab)", async () => {
+    const k = boot({
+      nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }],
+      thp: { enabled: "madvise" },
+    }); // demotion_enabled stays false: anonymous LRU pages cannot leave node 0
+    const p = boundToDram(k);
+    const thp = run(p.mmap(4 << 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage: true }));
+    const huge = Math.ceil(thp / (2 << 20)) * (2 << 20);
+    await runP(p.write(huge, pattern(2 << 20, 7)));
+    const head = folioAt(p, huge).pfn;
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    // Zap the second half: the folio stays whole, partially mapped, on the deferred split queue.
+    run(p.munmap(huge + (1 << 20), 1 << 20));
+    expect(count(k, "thp_deferred_split_page")).toBe(1);
+    expect(k.deferredSplitQueue.has(head)).toBe(true);
+    // Fill node 0: the fault that finds no free page reclaims directly.
+    const zone = k.pageAlloc.zones[0]!;
+    const free = zone.freePages;
+    const fill = free + 300;
+    const addr = run(p.mmap(fill * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    let written = 0;
+    for (; written < fill; written++) {
+      const r = await runP(Effect.exit(p.write(addr + written * PAGE, pattern(PAGE, written))));
+      if (r._tag === "Failure") break;
+    }
+    // The first stall split the folio (thp_split_page), freeing its 256 unmapped pages, and the
+    // faults went on into them.
+    expect(count(k, "thp_split_page")).toBe(1);
+    expect(count(k, "slabs_scanned")).toBe(2);
+    expect(k.deferredSplitQueue.size).toBe(0);
+    expect(k.memmap.folioOrder(head)).toBe(0);
+    // Exactly the free pages and the 256 the split freed; then no page is left (ENOMEM).
+    expect(written).toBe(free + 256);
+    expect(count(k, "allocstall_normal")).toBeGreaterThan(0);
+    expect(sameBytes(run(p.read(huge, 1 << 20)), pattern(2 << 20, 7).subarray(0, 1 << 20))).toBe(
+      true,
+    );
+    for (let i = 0; i < written; i++) {
+      expect(sameBytes(run(p.read(addr + i * PAGE, PAGE)), pattern(PAGE, i))).toBe(true);
+    }
+    expectConsistent(k);
     await runP(k.shutdown());
   });
 
@@ -221,6 +272,60 @@ describe("kswapd", () => {
     expect(sameBytes(run(p.read(result.addr, result.n * PAGE)), pattern(result.n * PAGE, 5))).toBe(
       true,
     );
+    await runP(k.shutdown());
+    expect(k.kswapd.running).toBe(false);
+  });
+
+  it("kswapd_stop() ends the daemons once they sleep; a later wake-up finds none, and run() starts them again", async () => {
+    const k = tiered();
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    const zone = k.pageAlloc.zones[0]!;
+    const p = run(k.createProcess({ node: 0 }));
+    const seen = await Effect.runPromise(
+      Effect.gen(function* () {
+        expect(k.kswapd.sleeping(0)).toBe(false); // no daemon yet
+        yield* k.kswapd.stop(); // nothing to stop
+        yield* k.kswapd.run();
+        expect(k.kswapd.sleeping(0)).toBe(true); // asleep from the start
+        const n = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+        const addr = yield* p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(addr, pattern(n * PAGE, 7)); // under the low watermark: woken
+        expect(k.kswapd.sleeping(0)).toBe(false);
+        yield* waitUntil(() => k.kswapd.sleeping(0)); // balanced, napping
+        yield* TestClock.adjust("100 millis"); // the nap is over: asleep until woken
+        const balanced = k.vmstat.snapshot();
+        yield* k.kswapd.stop();
+        expect(k.kswapd.running).toBe(false);
+        expect(k.kswapd.sleeping(0)).toBe(false);
+        // Under the low watermark again, with no daemon to wake: nothing is reclaimed.
+        const more = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+        const addr2 = yield* p.mmap(more * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(addr2, pattern(more * PAGE, 8));
+        yield* TestClock.adjust("10000 millis");
+        const stopped = k.vmstat.snapshot();
+        // Started again, the next allocation under the low watermark wakes it.
+        yield* k.kswapd.run();
+        const addr3 = yield* p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(addr3, pattern(PAGE, 9));
+        yield* waitUntil(() => k.kswapd.sleeping(0));
+        return { balanced, stopped, again: k.vmstat.snapshot(), addr, n, addr2, more };
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    const demoted = (s: Record<string, number>) => s.pgdemote_kswapd ?? 0;
+    expect(demoted(seen.balanced)).toBeGreaterThan(0);
+    // Stopped in its sleep: no count of a wake during a nap, no reclaim afterwards.
+    expect(seen.stopped.pgdemote_kswapd).toBe(seen.balanced.pgdemote_kswapd);
+    expect(seen.stopped.pageoutrun).toBe(seen.balanced.pageoutrun);
+    expect(seen.stopped.kswapd_low_wmark_hit_quickly).toBe(
+      seen.balanced.kswapd_low_wmark_hit_quickly,
+    );
+    expect(zone.freePages).toBeGreaterThanOrEqual(zone.watermark[WMARK_HIGH]!);
+    expect(demoted(seen.again)).toBeGreaterThan(demoted(seen.stopped));
+    expect(sameBytes(run(p.read(seen.addr, seen.n * PAGE)), pattern(seen.n * PAGE, 7))).toBe(true);
+    expect(sameBytes(run(p.read(seen.addr2, seen.more * PAGE)), pattern(seen.more * PAGE, 8))).toBe(
+      true,
+    );
+    expectConsistent(k);
     await runP(k.shutdown());
     expect(k.kswapd.running).toBe(false);
   });

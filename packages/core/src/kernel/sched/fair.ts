@@ -224,7 +224,7 @@ export class NumaBalancingState implements NumaBalancing {
   /**
    * `should_numa_migrate_memory()`: in memory tiering mode, a slow-tier folio is promoted when hot
    * and within the rate limit; otherwise the two-stage filter lets a folio follow a task once two
-   * faults in a row came from the same node.
+   * faults in a row came from the same node, and a folio of a slow tier never on its first fault.
    */
   private shouldMigrateMemory(
     task: TaskStruct,
@@ -243,6 +243,11 @@ export class NumaBalancingState implements NumaBalancing {
     }
     const last = this.lastCpupid.get(head);
     this.lastCpupid.set(head, { nid: dstNid, pid: task.pid });
+    // Outside memory tiering mode, a slow-tier folio with no last faulting CPU (its first hint
+    // fault) stays: this fault only records one (`!cpupid_valid(last_cpupid)`).
+    if (!(this.mode & NUMA_BALANCING_MEMORY_TIERING) && !k.memoryTiers.nodeIsToptier(srcNid)) {
+      if (last === undefined) return false;
+    }
     return last === undefined || last.nid === dstNid;
   }
 

@@ -237,9 +237,13 @@ describe("memory tiering promotion (NUMA_BALANCING_MEMORY_TIERING)", () => {
       if (mask === 1 << MR_NUMA_MISPLACED) {
         expect(new Set(recorder.reasons)).toEqual(new Set([MR_NUMA_MISPLACED]));
         expect(recorder.copies()).toBe(32);
+        // migrate_misplaced_folio() runs in the faulting task's context: each of the 32
+        // promotions (one folio a batch) is an offloaded batch charged to that task.
+        expect(p.migration.offloadBatches).toBe(32);
       } else {
         expect(recorder.reasons).toEqual([]);
         expect(recorder.copies()).toBe(0);
+        expect(p.migration.offloadBatches).toBe(0);
       }
       expect(sameBytes(run(p.read(addr, 32 * PAGE)), pattern(32 * PAGE, 5))).toBe(true);
       await runP(k.shutdown());
@@ -268,6 +272,32 @@ describe("NUMA balancing between DRAM nodes (NUMA_BALANCING_NORMAL)", () => {
     expect(count(k, "numa_pages_migrated")).toBe(8);
     expect(count(k, "pgpromote_success")).toBe(0);
     expect(count(k, "pgpromote_candidate")).toBe(0);
+    await runP(k.shutdown());
+  });
+
+  it("leaves a slow-tier page on its first hint fault, which only records the faulting CPU, and moves it on the second (should_numa_migrate_memory: !cpupid_valid(last_cpupid))", async () => {
+    const k = tiered();
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
+    const n = 8;
+    const { p, addr } = onSlowTier(k, n, 9);
+    const seen = await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.numaBalancing.run();
+        yield* TestClock.adjust("1000 millis"); // the first scan
+        yield* p.read(addr, n * PAGE);
+        const first = on(nodesOf(p, addr, n), 0);
+        yield* TestClock.adjust("1000 millis"); // the second scan
+        yield* p.read(addr, n * PAGE);
+        return { first, second: on(nodesOf(p, addr, n), 0) };
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(seen).toEqual({ first: 0, second: n });
+    expect(count(k, "numa_hint_faults")).toBe(2 * n);
+    expect(count(k, "numa_pages_migrated")).toBe(n);
+    // Not memory tiering mode: no candidate, no promotion counted, though the page went up a tier.
+    expect(count(k, "pgpromote_candidate")).toBe(0);
+    expect(count(k, "pgpromote_success")).toBe(0);
+    expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 9))).toBe(true);
     await runP(k.shutdown());
   });
 });
