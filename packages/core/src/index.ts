@@ -227,6 +227,10 @@ export {
   MADV_NOHUGEPAGE,
   MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
+  MAP_HUGE_1GB,
+  MAP_HUGE_2MB,
+  MAP_HUGE_MASK,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
@@ -440,7 +444,11 @@ export {
   tryToCompactPages,
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
-export { allocHugetlbFolioNodemask, dissolveFreeHugetlbFolio } from "./mm/hugetlb";
+export {
+  allocHugetlbFolioNodemask,
+  dissolveFreeHugetlbFolio,
+  folioHstate,
+} from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
 export {
   doMigrateRange,

@@ -167,6 +167,11 @@ export interface Kernel {
   readonly hugetlbActive: HugetlbActive;
   /** The hugetlb pool of the PMD size (`default_hstate`, `mm/hugetlb.c`). */
   readonly hstate: Hstate;
+  /**
+   * Every hugetlb pool, smallest size first (`hstates[]`, `mm/hugetlb.c`): the PMD size, and with
+   * 4 KiB pages the PUD size (1 GiB, x86-64's gigantic pages).
+   */
+  readonly hstates: readonly Hstate[];
   /** Tracepoints (`include/trace/events/migrate.h`). */
   readonly trace: Tracepoints;
   /** Loaded modules by name (`modules` list, `kernel/module/main.c`). */

@@ -231,6 +231,7 @@ class Machine implements KernelInterface {
   readonly lru: LruLists;
   readonly hugetlbActive: HugetlbActiveList;
   readonly hstate: HugetlbPool;
+  readonly hstates: readonly HugetlbPool[];
   readonly trace = new Tracepoints();
   readonly modules = new Map<string, Module>();
   readonly moduleNotifyList = new Set<ModuleNotifier>();
@@ -302,7 +303,12 @@ class Machine implements KernelInterface {
     this.memoryBlocks = createMemoryBlocks(this);
     this.lru = new LruLists(this);
     this.hugetlbActive = new HugetlbActiveList(this);
-    this.hstate = new HugetlbPool(this);
+    // hugetlb_add_hstate(): the PMD size (HPAGE_SHIFT), and x86-64's PUD size with gbpages.
+    this.hstate = new HugetlbPool(this, plan.pmdOrder, allocContigPages);
+    this.hstates =
+      plan.pageSize === 4096
+        ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages)]
+        : [this.hstate];
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);

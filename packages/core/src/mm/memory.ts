@@ -10,8 +10,8 @@
  *
  * A PMD-sized THP of a private anonymous VMA is mapped by one huge PMD
  * (`do_huge_pmd_anonymous_page()`, `mm/huge_memory.c`) where the VMA holds the whole aligned range
- * and nothing is mapped in it yet; smaller mTHPs, file and shmem folios and hugetlb pages are
- * mapped by PTEs. A write to a write-protected huge PMD reuses the folio when this mm alone holds
+ * and nothing is mapped in it yet; smaller mTHPs, file and shmem folios are mapped by PTEs. A
+ * hugetlb VMA's faults are `hugetlb_fault()`'s (`mm/hugetlb.ts`), which maps huge entries only. A write to a write-protected huge PMD reuses the folio when this mm alone holds
  * it, else splits the PMD and copies the one page (`do_huge_pmd_wp_page()`).
  *
  * Accesses go through the address space's TLB, then the page table: a huge PMD gives the page at
@@ -34,7 +34,6 @@ import {
 import type { Kernel, Task } from "../include/kernel";
 import { policyTarget } from "../include/mempolicy";
 import {
-  AnonVma,
   type MmStruct,
   VM_HUGEPAGE,
   VM_HUGETLB,
@@ -47,7 +46,6 @@ import {
 import { TASK_SIZE } from "../include/page_64_types";
 import {
   PG_dirty,
-  PG_hugetlb,
   PG_hwpoison,
   PG_mlocked,
   PG_swapbacked,
@@ -73,13 +71,13 @@ import {
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
 import { folioRemoveRmapDeferred, hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
-import { allocHugetlbFolio } from "./hugetlb";
+import { hugeEntries, hugetlbFault, unmapHugepageRange } from "./hugetlb";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
-import { folioMappings } from "./rmap";
+import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 
 /**
- * The entry that maps one page of a VMA: its PTE, or a huge PMD narrowed to the page (the same
+ * The entry that maps one page of a VMA: its PTE, or a huge PMD or PUD narrowed to the page (the same
  * bits, naming the page at its offset in the folio), or 0. Models the lookup of
  * `folio_walk_start()` (`mm/memory.c`), which stops at whichever level maps the page. `slot` is
  * the page's index in the VMA.
@@ -87,29 +85,30 @@ import { folioPut } from "./swap";
  * @category Page tables
  */
 export const folioWalkEntry = (k: Kernel, vma: Vma, slot: number): number => {
-  if (vma.pmds.size > 0) {
-    const nr = 1 << k.pmdOrder;
-    const vpn = vma.start / k.mem.pageSize + slot;
-    const offset = vpn % nr;
-    const pmd = vma.pmds.get((vpn - offset) * k.mem.pageSize);
-    if (pmd !== undefined) return (pmd + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
-  }
-  return vma.ptes[slot]!;
+  // A 1 GiB hugetlb page's huge PUD (huge_pte_offset() stopping at the PUD), then a huge PMD.
+  const huge =
+    hugeEntryAt(k, vma.puds, k.pudOrder, vma, slot) ??
+    hugeEntryAt(k, vma.pmds, k.pmdOrder, vma, slot);
+  return huge ?? vma.ptes[slot]!;
+};
+
+/** The entry of `entries` (huge entries of `order`) that maps page `slot`, narrowed to it. */
+const hugeEntryAt = (
+  k: Kernel,
+  entries: ReadonlyMap<number, number>,
+  order: number,
+  vma: Vma,
+  slot: number,
+): number | undefined => {
+  if (entries.size === 0) return undefined;
+  const vpn = vma.start / k.mem.pageSize + slot;
+  const offset = vpn % 2 ** order;
+  const entry = entries.get((vpn - offset) * k.mem.pageSize);
+  return entry === undefined ? undefined : (entry + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
 };
 
 /** The PMD-aligned address of the huge PMD range that holds `addr`. */
 const pmdAddress = (k: Kernel, addr: number): number => addr - (addr % hpagePmdSize(k));
-
-/** `anon_vma_prepare()`: gives the VMA its anon_vma on its first anonymous folio. */
-export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
-  if (vma.anonVma) return vma.anonVma;
-  const anonVma = new AnonVma(k.nextId());
-  k.anonVmas.set(anonVma.id, anonVma);
-  anonVma.vmas.add(vma);
-  vma.anonVma = anonVma;
-  vma.anonVmaChain.push(anonVma);
-  return anonVma;
-};
 
 /**
  * `VM_FAULT_RETRY` (`include/linux/mm_types.h`): the fault stopped to let its caller do something
@@ -145,9 +144,8 @@ const allocFaultFolio = (
 ): number => {
   for (const order of orders) {
     const target = policyTarget(vma.policy ?? task.policy, task.nid, pgoff >> order, k.distance);
-    const hugetlb = (vma.flags & VM_HUGETLB) !== 0;
     const gfp =
-      (order > 0 && !hugetlb ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
+      (order > 0 ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
       __GFP_ZERO |
       (order > 0 ? __GFP_COMP : 0);
     let head: number;
@@ -211,8 +209,7 @@ const alignedRun = (
 /** Sets the new folio's flags and puts it on the LRU. */
 const prepNewFolio = (k: Kernel, vma: Vma, head: number, flags: number): void => {
   k.memmap.set(head, flags | PG_uptodate | (vma.flags & VM_LOCKED ? PG_mlocked : 0));
-  if (flags & PG_hugetlb) k.hugetlbActive.add(head);
-  else k.lru.add(head);
+  k.lru.add(head);
 };
 
 /** Maps `nr` pages of a folio from `slot`, taking a mapcount and a reference for each. */
@@ -241,21 +238,7 @@ const newAnonRmap = (k: Kernel, vma: Vma, head: number, slot: number): void => {
 const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
   errno("ENOMEM", `no memory for a fault at 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`);
 
-/**
- * `hugetlb_no_page()`'s allocation (`mm/hugetlb.c`): a huge page from the pool, placed by the NUMA
- * policy (`huge_node()`), for the huge page at `first` of a hugetlb VMA; -1 when none.
- */
-const hugetlbFaultFolio = (k: Kernel, task: Task, vma: Vma, first: number): number => {
-  const target = policyTarget(
-    vma.policy ?? task.policy,
-    task.nid,
-    (vma.pgoff + first) >> k.pmdOrder,
-    k.distance,
-  );
-  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask);
-};
-
-/** `do_anonymous_page()` (and the hugetlb fault, which never maps the zero page). */
+/** `do_anonymous_page()`. */
 const doAnonymousPage = (
   k: Kernel,
   task: Task,
@@ -264,28 +247,22 @@ const doAnonymousPage = (
   write: boolean,
   dc?: DirectCompact,
 ): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
-  const hugetlb = (vma.flags & VM_HUGETLB) !== 0;
-  if (!write && !hugetlb) {
+  if (!write) {
     vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL);
     return 0;
   }
-  const orders = hugetlb ? [k.pmdOrder] : [...k.thp.allowableOrders(vma.flags), 0];
+  const orders = [...k.thp.allowableOrders(vma.flags), 0];
   for (const order of orders) {
     const first = order === 0 ? slot : alignedRun(k, vma, slot, order, false);
     if (first < 0) continue;
-    const head = hugetlb
-      ? hugetlbFaultFolio(k, task, vma, first)
-      : allocFaultFolio(k, task, vma, vma.pgoff + first, [order], dc);
+    const head = allocFaultFolio(k, task, vma, vma.pgoff + first, [order], dc);
     if (dc?.request) return VM_FAULT_RETRY;
-    if (head < 0) {
-      if (hugetlb) break;
-      continue;
-    }
+    if (head < 0) continue;
     k.memmap.refcount[head] = 0;
     newAnonRmap(k, vma, head, first);
-    prepNewFolio(k, vma, head, PG_swapbacked | (hugetlb ? PG_hugetlb : 0));
+    prepNewFolio(k, vma, head, PG_swapbacked);
     const bits = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
-    if (order === k.pmdOrder && !hugetlb) {
+    if (order === k.pmdOrder) {
       // do_huge_pmd_anonymous_page(): one huge PMD, one entire mapcount, one reference.
       vma.pmds.set(vma.start + first * k.mem.pageSize, mkPte(head, bits));
       k.memmap.entireMapcount[head]!++;
@@ -473,6 +450,8 @@ export const handleMmFault = (
   dc?: DirectCompact,
 ): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   k.vmstat.count("pgfault");
+  // A hugetlb VMA maps its pages by huge entries only (hugetlb_fault()).
+  if (vma.flags & VM_HUGETLB) return hugetlbFault(k, task, vma, slot, write);
   const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
   const pmd = vma.pmds.get(haddr);
   if (pmd !== undefined && ptePresent(pmd))
@@ -498,12 +477,14 @@ export const handleMmFault = (
  * that maps `slot`, a huge PMD or a PTE, and for a write its dirty bit and a file folio's.
  */
 const markAccessed = (k: Kernel, vma: Vma, slot: number, write: boolean): void => {
-  const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
-  const pmd = vma.pmds.get(haddr);
+  const addr = vma.start + slot * k.mem.pageSize;
+  const entries = vma.flags & VM_HUGETLB ? hugeEntries(k, vma) : vma.pmds;
+  const haddr = vma.flags & VM_HUGETLB ? addr - (addr % vma.hstate!.size) : pmdAddress(k, addr);
+  const pmd = entries.get(haddr);
   const bits = PTE_YOUNG | (write ? PTE_DIRTY : 0);
   let pfn: number;
   if (pmd !== undefined) {
-    vma.pmds.set(haddr, (pmd | bits) >>> 0);
+    entries.set(haddr, (pmd | bits) >>> 0);
     pfn = ptePfn(pmd);
   } else {
     vma.ptes[slot] = vma.ptes[slot]! | bits;
@@ -666,6 +647,11 @@ export const accessVm = (
  * that owns the folio finds no mapping to restore.
  */
 export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void => {
+  // unmap_single_vma(): a hugetlb VMA's huge entries go by __unmap_hugepage_range().
+  if (vma.flags & VM_HUGETLB) {
+    unmapHugepageRange(k, vma, from, to);
+    return;
+  }
   const m = k.memmap;
   const puts: number[] = [];
   const nr = 2 ** k.pmdOrder;

@@ -48,7 +48,7 @@ import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgt
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES, NUMA_NO_NODE } from "../lib/numa";
-import { allocHugetlbFolioNodemask } from "./hugetlb";
+import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
 import { folioWalkEntry } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { kvmalloc } from "./util";
@@ -336,7 +336,8 @@ export const allocMigrationTarget =
     const gfp = mtc.gfp ?? GFP_HIGHUSER_MOVABLE | (nmask ? 0 : __GFP_THISNODE);
     const nid = node < 0 ? k.mem.pfnToNid(src) : node;
     if (k.memmap.test(src, PG_hugetlb)) {
-      return allocHugetlbFolioNodemask(k, nid, nmask, gfp, mtc.reason ?? MR_SYSCALL);
+      const h = folioHstate(k, src);
+      return allocHugetlbFolioNodemask(h, nid, nmask, gfp, mtc.reason ?? MR_SYSCALL);
     }
     const order = k.memmap.folioOrder(src);
     return k.pageAlloc.allocPages(nid, order, gfp | (order > 0 ? __GFP_COMP : 0), nmask);
