@@ -40,7 +40,7 @@ import {
 } from "../include/pgtable";
 import { FolioList } from "../lib/list";
 import { folioTrylock, folioUnlock } from "./filemap";
-import { rmapWalkPmds } from "./rmap";
+import { rmapWalkPmds, tryToUnmap } from "./rmap";
 import { folioPut } from "./swap";
 
 /** `HPAGE_PMD_SIZE` (`include/linux/huge_mm.h`): the bytes one huge PMD maps. */
@@ -161,6 +161,8 @@ export const mmPutHugeZeroFolio = (k: Kernel, mm: MmStruct): void => {
 /**
  * `shrink_huge_zero_folio_count()` (`mm/huge_memory.c`): the pages the huge zero folio's shrinker
  * could free, `HPAGE_PMD_NR` while only the shrinker's reference is left, else 0.
+ *
+ * @category Testing
  */
 export const shrinkHugeZeroFolioCount = (k: Kernel): number =>
   k.hugeZero.refcount === 1 ? 2 ** k.pmdOrder : 0;
@@ -168,7 +170,17 @@ export const shrinkHugeZeroFolioCount = (k: Kernel): number =>
 /**
  * `shrink_huge_zero_folio_scan()` (`mm/huge_memory.c`): frees the huge zero folio when only the
  * shrinker's reference is left, returning the pages freed (`HPAGE_PMD_NR`), else 0. The next read
- * fault that wants it allocates it again.
+ * fault that wants it allocates it again. The model's reclaim runs no shrinkers, so a test that
+ * counts the free pages after every user of the folio is gone runs this first, as memory pressure
+ * (or `drop_caches`) would on Linux.
+ *
+ * @category Testing
+ * @example
+ * ```ts
+ * import { shrinkHugeZeroFolioScan } from "@migrate-offload/core/testing";
+ * // after every process exited:
+ * shrinkHugeZeroFolioScan(kernel); // 512 when reads had mapped the huge zero folio, else 0
+ * ```
  */
 export const shrinkHugeZeroFolioScan = (k: Kernel): number => {
   const zero = k.hugeZero;
@@ -219,9 +231,12 @@ export const zapHugePmd = (k: Kernel, vma: Vma, haddr: number): number => {
  * Splits an isolated large folio into order-0 folios and puts them all on `list`, head first.
  * Models `split_huge_page_to_list_to_order(…, 0)` on a folio the caller isolated (holding one
  * extra reference): every huge PMD that maps it is split into PTEs first (the
- * `TTU_SPLIT_HUGE_PMD` of `unmap_folio()`, counting `thp_split_pmd`), then mappings stay in place,
- * each page keeps its own mapcount and gets one reference per mapping, one per page-cache entry
- * and the caller's isolation reference.
+ * `TTU_SPLIT_HUGE_PMD` of `unmap_folio()`, counting `thp_split_pmd`; a file or shmem VMA's PMD is
+ * zapped). An anonymous folio's mappings then stay in place (Linux turns them into migration
+ * entries and back, `remap_page()`); a page-cache folio is unmapped (`try_to_unmap()`), its pages
+ * faulted back on demand, as `unmap_folio()` leaves file pages. Each page keeps its own mapcount
+ * and gets one reference per mapping, one per page-cache entry and the caller's isolation
+ * reference.
  * Returns 0, `-EAGAIN` when someone else holds a reference (a pin), or `-EBUSY` for hugetlb.
  * Counts the split, or its failure, as `__folio_split()` does (PMD size in `/proc/vmstat`, every
  * size in its `hugepages-<size>kB/stats/`).
@@ -240,6 +255,7 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
   rmapWalkPmds(k, mapping, m.index[head]!, nr, (vma, haddr, pmd) => {
     if (ptePfn(pmd) === head) splitHugePmd(k, vma, haddr);
   });
+  if (mapping > 0) tryToUnmap(k, head, 0);
   // __folio_split(): off the deferred split queue.
   k.deferredSplitQueue.delete(head);
   const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);

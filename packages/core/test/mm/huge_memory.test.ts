@@ -619,7 +619,8 @@ describe("the huge zero folio", () => {
     const expected = new Uint8Array(2 * MiB);
     expected[5 * PAGE + 1] = 7;
     expectBytes(run(p.read(addr, 2 * MiB)), expected);
-    // The huge zero folio is untouched, and the mm keeps its reference until it goes.
+    // The huge zero folio stays zeros (what LTP thp04, CVE-2017-1000405, checks), and the mm
+    // keeps its reference until it goes.
     expect(k.mem.bytes(zero + 5)[1]).toBe(0);
     expect(k.hugeZero.refcount).toBe(2);
     expectConsistent(k);
