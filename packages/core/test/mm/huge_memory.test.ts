@@ -27,8 +27,10 @@ import {
   isHugeZeroPmd,
   shrinkHugeZeroFolioCount,
   shrinkHugeZeroFolioScan,
+  splitLruFolio,
 } from "../../src/mm/huge_memory";
 import { removeMigrationPtes, tryToMigrate } from "../../src/mm/rmap";
+import { folioPut } from "../../src/mm/swap";
 import {
   boot,
   expectBytes,
@@ -855,6 +857,39 @@ describe("PMD-mapped shmem THPs", () => {
     expect(ptePresent(pteAt(p, addr + 3 * PAGE))).toBe(true);
     expect(ptePfn(pteAt(p, addr + 3 * PAGE))).toBe(head + 3);
     expect(k.folio(head).mapcount).toBe(511);
+    expect(k.vmstat.get("thp_file_mapped")).toBe(1);
+    expectConsistent(k);
+  });
+
+  // unmap_folio() (mm/huge_memory.c, Linux 6.16) removes a file folio's mappings with
+  // try_to_unmap(), and remap_page() restores anonymous ones only: the split shmem THP's pages are
+  // all unmapped, and faults map them back, now order-0 folios, by PTE.
+  it("leaves a split shmem THP's pages unmapped, to be faulted back by PTE", () => {
+    const k = shmemKernel();
+    const p = run(k.createProcess());
+    const addr = mapShmem(p, 2 * MiB, 5);
+    const head = folioAt(p, addr).pfn;
+    // A second mapping by PTE: a child whose VMA has VM_NOHUGEPAGE.
+    const c = run(p.fork());
+    run(c.madvise(addr, 2 * MiB, MADV_NOHUGEPAGE));
+    run(c.read(addr + 7 * PAGE, 1));
+    expect(ptePfn(pteAt(c, addr + 7 * PAGE))).toBe(head + 7);
+    k.memmap.refcount[head]!++; // the caller's reference
+    expect(folioTrylock(k, head)).toBe(true);
+    expect(splitLruFolio(k, head, head)).toBe(0);
+    folioPut(k, head);
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(k.vmstat.get("thp_split_page")).toBe(1);
+    const vma = vmaAt(p, addr);
+    expect(vma.pmds.size).toBe(0);
+    expect(vma.ptes.every((pte) => pte === 0)).toBe(true);
+    expect(vmaAt(c, addr).ptes.every((pte) => pte === 0)).toBe(true);
+    for (let i = 0; i < 512; i++) expect(k.memmap.mapcount[head + i]).toBe(0);
+    expectConsistent(k);
+    expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 5));
+    expect(run(c.read(addr + 7 * PAGE, 1))[0]).toBe(pattern(2 * MiB, 5)[7 * PAGE]);
+    expect(ptePfn(pteAt(p, addr + 3 * PAGE))).toBe(head + 3);
+    expect(k.folio(head + 3).order).toBe(0);
     expect(k.vmstat.get("thp_file_mapped")).toBe(1);
     expectConsistent(k);
   });
