@@ -177,9 +177,19 @@ export const shrinkHugeZeroFolioCount = (k: Kernel): number =>
  * @category Testing
  * @example
  * ```ts
+ * import { Kernel, MAP_ANONYMOUS, MAP_PRIVATE } from "@migrate-offload/core";
  * import { shrinkHugeZeroFolioScan } from "@migrate-offload/core/testing";
- * // after every process exited:
- * shrinkHugeZeroFolioScan(kernel); // 512 when reads had mapped the huge zero folio, else 0
+ * import { Effect } from "effect";
+ *
+ * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["64M"], thp: { enabled: "always" } }));
+ * const task = await Effect.runPromise(kernel.createProcess());
+ * const addr = await Effect.runPromise(
+ *   task.mmap(2 * 1024 * 1024, { flags: MAP_PRIVATE | MAP_ANONYMOUS }),
+ * );
+ * await Effect.runPromise(task.read(addr, 1)); // maps the huge zero folio
+ * await Effect.runPromise(task.exit());
+ * console.log(shrinkHugeZeroFolioScan(kernel)); // 512: the pages it freed
+ * await Effect.runPromise(kernel.shutdown());
  * ```
  */
 export const shrinkHugeZeroFolioScan = (k: Kernel): number => {
