@@ -89,6 +89,7 @@ export {
 } from "./include/gfp";
 // include/linux/huge_mm.h
 export {
+  HugeZeroFolio,
   MTHP_STAT_ITEMS,
   type MthpMode,
   type MthpStatItem,

@@ -19,7 +19,7 @@ import type { Compaction } from "./compaction";
 import type { Device, KernelState } from "./device";
 import type { Folio } from "./folio";
 import type { File } from "./fs";
-import type { MthpMode, ThpMode, ThpSettings } from "./huge_mm";
+import type { HugeZeroFolio, MthpMode, ThpMode, ThpSettings } from "./huge_mm";
 import type { Hstate } from "./hugetlb";
 import type { KernfsRoot } from "./kernfs";
 import type { MemMap } from "./mem_map";
@@ -210,6 +210,8 @@ export interface Kernel {
   nrMaxBatchedMigration: number;
   /** The shared zero page (`ZERO_PAGE(0)`, `arch/x86/include/asm/pgtable.h`). */
   readonly zeroPfn: number;
+  /** The huge zero folio, allocated on first use (`huge_zero_folio`, `mm/huge_memory.c`). */
+  readonly hugeZero: HugeZeroFolio;
   /** Live anon_vmas by id. */
   readonly anonVmas: Map<number, AnonVma>;
   /** Live address spaces (files and shmem objects) by id. */

@@ -204,6 +204,12 @@ export class MmStruct {
    * `prctl(PR_SET_DUMPABLE)`.
    */
   dumpable = SUID_DUMP_USER;
+  /**
+   * `MMF_HUGE_ZERO_PAGE` of `mm->flags`: this address space holds a reference to the huge zero
+   * folio (`mm_get_huge_zero_folio()`, `mm/huge_memory.c`), put when it is torn down
+   * (`mm_put_huge_zero_folio()`).
+   */
+  hugeZeroPage = false;
   /** VMAs sorted by start address (`mm->mm_mt`). */
   readonly vmas: Vma[] = [];
   /** This address space's TLB. */

@@ -23,7 +23,7 @@ import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
 import { __GFP_BITS_MASK, __GFP_COMP } from "../include/gfp";
-import { type MthpMode, ThpSettings } from "../include/huge_mm";
+import { HugeZeroFolio, type MthpMode, ThpSettings } from "../include/huge_mm";
 import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
 import type { MemoryBlock } from "../include/memory";
@@ -251,6 +251,7 @@ class Machine implements KernelInterface {
   readonly pudOrder: number;
   nrMaxBatchedMigration: number;
   readonly zeroPfn: number;
+  readonly hugeZero = new HugeZeroFolio();
   readonly anonVmas = new Map<number, AnonVma>();
   readonly addressSpaces = new Map<number, AddressSpace>();
   readonly tasks = new Map<number, Task>();

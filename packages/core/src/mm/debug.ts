@@ -89,6 +89,13 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           report(`${where}: names pfn ${head}, not the head of a PMD-sized folio`);
           continue;
         }
+        if (pteSpecial(pmd)) {
+          if (head !== k.hugeZero.pfn)
+            report(`${where}: special PMD to pfn ${head}, not the huge zero folio`);
+          else if (!task.mm!.hugeZeroPage)
+            report(`${where}: maps the huge zero folio without holding it (MMF_HUGE_ZERO_PAGE)`);
+          continue;
+        }
         if (isMigrationEntry(pmd)) continue;
         if (m.test(head, PG_buddy) || m.refcount[head]! <= 0) {
           report(`${where}: maps pfn ${head}, which is free`);
@@ -144,6 +151,14 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
     }
   }
+
+  // The huge zero folio: huge_zero_refcount is the address spaces holding it plus the shrinker's.
+  const zeroHolders = new Set(
+    [...k.tasks.values()].filter((t) => t.mm?.hugeZeroPage).map((t) => t.mm),
+  );
+  const zeroRefs = k.hugeZero.pfn >= 0 ? zeroHolders.size + 1 : 0;
+  if (k.hugeZero.refcount !== zeroRefs)
+    report(`huge zero folio: refcount ${k.hugeZero.refcount} but ${zeroRefs} expected`);
 
   // struct page: mapcounts equal the PTEs counted; references cover mappings and the page cache.
   const cacheRefs = new Map<number, number>();

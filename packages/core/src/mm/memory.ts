@@ -10,9 +10,14 @@
  *
  * A PMD-sized THP of a private anonymous VMA is mapped by one huge PMD
  * (`do_huge_pmd_anonymous_page()`, `mm/huge_memory.c`) where the VMA holds the whole aligned range
- * and nothing is mapped in it yet; smaller mTHPs, file and shmem folios are mapped by PTEs. A
- * hugetlb VMA's faults are `hugetlb_fault()`'s (`mm/hugetlb.ts`), which maps huge entries only. A write to a write-protected huge PMD reuses the folio when this mm alone holds
- * it, else splits the PMD and copies the one page (`do_huge_pmd_wp_page()`).
+ * and nothing is mapped in it yet; a read fault there maps the huge zero folio with a huge PMD
+ * while `use_zero_page` is set. A PMD-size file or shmem folio is mapped by one huge PMD where the
+ * VMA is suitably aligned (`do_set_pmd()`). Smaller mTHPs and folios are mapped by PTEs. A
+ * hugetlb VMA's faults are `hugetlb_fault()`'s (`mm/hugetlb.ts`), which maps huge entries only.
+ * A write to a write-protected huge PMD reuses the folio when this mm alone holds it, else splits
+ * the PMD and copies the one page (`do_huge_pmd_wp_page()`); one to the huge zero folio gets a
+ * THP of its own, or falls back to PTEs; in a file VMA the PMD is zapped and the fault handled at
+ * the PTE level (`wp_huge_pmd()`).
  *
  * Accesses go through the address space's TLB, then the page table: a huge PMD gives the page at
  * the address's offset in its folio. One that meets a migration entry, of a PTE or a PMD, reports
@@ -38,6 +43,7 @@ import {
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
+  VM_NOHUGEPAGE,
   VM_READ,
   VM_SHARED,
   VM_WRITE,
@@ -46,6 +52,7 @@ import {
 import { TASK_SIZE } from "../include/page_64_types";
 import {
   PG_dirty,
+  PG_hugetlb,
   PG_hwpoison,
   PG_mlocked,
   PG_swapbacked,
@@ -70,7 +77,14 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
-import { folioRemoveRmapDeferred, hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
+import {
+  folioRemoveRmapDeferred,
+  hpagePmdSize,
+  isHugeZeroPmd,
+  mmGetHugeZeroFolio,
+  splitHugePmd,
+  zapHugePmd,
+} from "./huge_memory";
 import { hugeEntries, hugetlbFault, unmapHugepageRange } from "./hugetlb";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { anonVmaPrepare, folioMappings } from "./rmap";
@@ -238,7 +252,23 @@ const newAnonRmap = (k: Kernel, vma: Vma, head: number, slot: number): void => {
 const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
   errno("ENOMEM", `no memory for a fault at 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`);
 
-/** `do_anonymous_page()`. */
+/**
+ * `map_anon_folio_pmd()` (`mm/huge_memory.c`): maps a new anonymous PMD-size folio at `haddr`
+ * with one huge PMD, which takes the folio's entire mapcount and one reference.
+ */
+const mapAnonFolioPmd = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number) => {
+  vma.pmds.set(haddr, mkPte(head, bits));
+  k.memmap.entireMapcount[head]!++;
+  k.memmap.refcount[head]!++;
+};
+
+/**
+ * `do_anonymous_page()` and `do_huge_pmd_anonymous_page()` (`mm/huge_memory.c`, Linux 6.16). A
+ * read where a PMD THP is allowed and fits maps the huge zero folio with a read-only huge PMD
+ * while `use_zero_page` is set (falling back to the zero page, counted in `thp_fault_fallback`,
+ * when it cannot be allocated), and allocates a PMD THP like a write when it is not; any other
+ * read maps the zero page.
+ */
 const doAnonymousPage = (
   k: Kernel,
   task: Task,
@@ -247,11 +277,24 @@ const doAnonymousPage = (
   write: boolean,
   dc?: DirectCompact,
 ): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
-  if (!write) {
-    vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL);
-    return 0;
+  let orders: number[];
+  if (write) orders = [...k.thp.allowableOrders(vma.flags), 0];
+  else {
+    const first = k.thp.allowableOrders(vma.flags).includes(k.pmdOrder)
+      ? alignedRun(k, vma, slot, k.pmdOrder, false)
+      : -1;
+    if (first >= 0 && k.thp.useZeroPage) {
+      anonVmaPrepare(k, vma); // vmf_anon_prepare()
+      const target = policyTarget(task.policy, task.nid, 0, k.distance);
+      const zero = mmGetHugeZeroFolio(k, vma.mm, target.nid, target.nodemask);
+      if (zero >= 0) {
+        vma.pmds.set(vma.start + first * k.mem.pageSize, mkPte(zero, PTE_SPECIAL));
+        return 0;
+      }
+      k.vmstat.count("thp_fault_fallback");
+    }
+    orders = first >= 0 && !k.thp.useZeroPage ? [k.pmdOrder] : [];
   }
-  const orders = [...k.thp.allowableOrders(vma.flags), 0];
   for (const order of orders) {
     const first = order === 0 ? slot : alignedRun(k, vma, slot, order, false);
     if (first < 0) continue;
@@ -264,12 +307,14 @@ const doAnonymousPage = (
     const bits = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
     if (order === k.pmdOrder) {
       // do_huge_pmd_anonymous_page(): one huge PMD, one entire mapcount, one reference.
-      vma.pmds.set(vma.start + first * k.mem.pageSize, mkPte(head, bits));
-      k.memmap.entireMapcount[head]!++;
-      k.memmap.refcount[head]!++;
+      mapAnonFolioPmd(k, vma, vma.start + first * k.mem.pageSize, head, bits);
       return 0;
     }
     mapPages(k, vma, first, head, 2 ** order, bits);
+    return 0;
+  }
+  if (!write) {
+    vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL);
     return 0;
   }
   return noMemory(k, vma, slot);
@@ -354,8 +399,35 @@ const doFault = (
     bits |= PTE_DIRTY;
     k.memmap.set(head, PG_dirty);
   }
+  if (doSetPmd(k, vma, slot, head, bits)) return 0;
   mapPages(k, vma, slot, page, 1, bits);
   return 0;
+};
+
+/**
+ * `do_set_pmd()` (`mm/memory.c`, Linux 6.16), which `finish_fault()` and `filemap_map_pages()`
+ * (`filemap_map_pmd()`) try first: maps a PMD-size page-cache folio with one huge PMD, writable as
+ * the VMA's protection allows (a shared writable mapping) and dirty for a write fault. It takes
+ * the folio's entire mapcount and one reference (`folio_add_file_rmap_pmd()`), and counts
+ * `thp_file_mapped`. Refused (false, the fault maps a PTE) for a smaller folio, a VMA with
+ * `VM_NOHUGEPAGE` (`vma_thp_disabled()`), one that does not hold the whole PMD range around the
+ * fault or whose start is not PMD-aligned against its file offset (`thp_vma_suitable_order()`),
+ * and where a PTE is mapped in that range (not `pmd_none()`).
+ */
+const doSetPmd = (k: Kernel, vma: Vma, slot: number, head: number, bits: number): boolean => {
+  const m = k.memmap;
+  if (m.folioOrder(head) !== k.pmdOrder || m.test(head, PG_hugetlb)) return false;
+  if (vma.flags & VM_NOHUGEPAGE) return false;
+  const nr = 2 ** k.pmdOrder;
+  if ((vma.start / k.mem.pageSize - vma.pgoff) % nr !== 0) return false;
+  const first = alignedRun(k, vma, slot, k.pmdOrder, true);
+  if (first < 0) return false;
+  const haddr = vma.start + first * k.mem.pageSize;
+  vma.pmds.set(haddr, mkPte(head, bits));
+  m.entireMapcount[head]!++;
+  m.refcount[head]!++;
+  k.vmstat.count("thp_file_mapped");
+  return true;
 };
 
 /**
@@ -372,8 +444,13 @@ const canReuseAnonFolio = (k: Kernel, vma: Vma, head: number): boolean => {
 };
 
 /**
- * `do_huge_pmd_wp_page()` (`mm/huge_memory.c`): a write to a write-protected huge PMD. The PMD
- * becomes writable when the folio can be reused; otherwise it is split (`__split_huge_pmd()`) and
+ * `wp_huge_pmd()` (`mm/memory.c`) and `do_huge_pmd_wp_page()` (`mm/huge_memory.c`, Linux 6.16): a
+ * write to a write-protected huge PMD. In a file or shmem VMA the PMD is split, which zaps it, and
+ * the fault is handled at the PTE level (copy-on-write of the one page for a private mapping). On
+ * the huge zero folio, a PMD THP is allocated and mapped writable in its place
+ * (`do_huge_zero_wp_pmd()`, counted as `thp_fault_alloc`); when none can be had (counted as
+ * `thp_fault_fallback`) the PMD is split into zero-page PTEs and the one page copied. Otherwise
+ * the PMD becomes writable when the folio can be reused, or is split (`__split_huge_pmd()`) and
  * the fault falls back to the PTE, which copies the one page.
  */
 const doHugePmdWpPage = (
@@ -382,8 +459,29 @@ const doHugePmdWpPage = (
   vma: Vma,
   haddr: number,
   slot: number,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const pmd = vma.pmds.get(haddr)!;
+  if (vma.mapping) {
+    splitHugePmd(k, vma, haddr);
+    return doFault(k, task, vma, slot, true, dc);
+  }
+  if (isHugeZeroPmd(k, pmd)) {
+    const first = (haddr - vma.start) / k.mem.pageSize;
+    const head = allocFaultFolio(k, task, vma, vma.pgoff + first, [k.pmdOrder], dc);
+    if (dc?.request) return VM_FAULT_RETRY;
+    if (head >= 0) {
+      k.memmap.refcount[head] = 0;
+      newAnonRmap(k, vma, head, first);
+      prepNewFolio(k, vma, head, PG_swapbacked);
+      vma.pmds.delete(haddr);
+      vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
+      mapAnonFolioPmd(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
+      return 0;
+    }
+    splitHugePmd(k, vma, haddr);
+    return doWpPage(k, task, vma, slot);
+  }
   if (canReuseAnonFolio(k, vma, ptePfn(pmd))) {
     vma.pmds.set(haddr, pmd | PTE_WRITE | PTE_DIRTY);
     vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
@@ -455,7 +553,7 @@ export const handleMmFault = (
   const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
   const pmd = vma.pmds.get(haddr);
   if (pmd !== undefined && ptePresent(pmd))
-    return write ? doHugePmdWpPage(k, task, vma, haddr, slot) : 0;
+    return write ? doHugePmdWpPage(k, task, vma, haddr, slot, dc) : 0;
   const pte = vma.ptes[slot]!;
   if (ptePresent(pte) && pteProtnone(pte)) return doNumaPage(k, task, vma, slot, dc);
   if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot) : 0;

@@ -42,7 +42,12 @@ import {
 import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { filemapRemoveFolio } from "./filemap";
-import { vmaAdjustTransHuge } from "./huge_memory";
+import {
+  isHugeZeroPmd,
+  mmGetHugeZeroFolio,
+  mmPutHugeZeroFolio,
+  vmaAdjustTransHuge,
+} from "./huge_memory";
 import {
   copyHugetlbPageRange,
   hstateSizelog,
@@ -587,8 +592,10 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
 /**
  * `dup_mmap()`: copies a parent's mappings into a child's fresh mm. Shared mappings stay shared.
  * Private pages become copy-on-write: write-protected in both, mapped by both, so each side's
- * next write gets its own copy; a huge PMD is copied as one (`copy_huge_pmd()`,
- * `mm/huge_memory.c`), taking one more entire mapcount. Each private anonymous VMA of the child joins the parent's
+ * next write gets its own copy; a huge PMD of an anonymous VMA is copied as one
+ * (`copy_huge_pmd()`, `mm/huge_memory.c`), taking one more entire mapcount, or for the huge zero
+ * folio the child's own reference to it (`mm_get_huge_zero_folio()`); a file or shmem VMA's huge
+ * PMD is not copied, the child faulting the pages in again. Each private anonymous VMA of the child joins the parent's
  * anon_vmas and gets one of its own (`anon_vma_fork`). `VM_LOCKED` is not inherited.
  * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
  */
@@ -623,6 +630,14 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
     if (vma.flags & VM_HUGETLB) copyHugetlbPageRange(k, copy, vma);
     else {
       for (let [haddr, pmd] of vma.pmds) {
+        // copy_huge_pmd(): "skip if can be re-fill on fault" for a VMA that is not anonymous.
+        if (vma.mapping) continue;
+        if (isHugeZeroPmd(k, pmd)) {
+          // The folio exists (the parent holds it): this only takes the child's reference.
+          mmGetHugeZeroFolio(k, child, 0, null);
+          copy.pmds.set(haddr, pmd);
+          continue;
+        }
         if (cow) {
           pmd &= ~PTE_WRITE;
           vma.pmds.set(haddr, pmd);
@@ -653,12 +668,16 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
   return 0;
 };
 
-/** `exit_mmap()`: unmaps everything. */
+/**
+ * `exit_mmap()`: unmaps everything; then, as `__mmput()` does, puts the address space's
+ * reference to the huge zero folio (`mm_put_huge_zero_folio()`).
+ */
 export const exitMmap = (k: Kernel, mm: MmStruct): void => {
   for (const vma of [...mm.vmas]) {
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
+  mmPutHugeZeroFolio(k, mm);
 };
 
 /**

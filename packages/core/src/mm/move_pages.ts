@@ -17,9 +17,9 @@
  * entry is still migrated (the kernel's `out_flush`), then the call fails. `EFAULT` also when a
  * status cannot be written (an entry past the end of the caller's status array).
  *
- * Each page's status is its node, or a negative errno: `-EFAULT` (no mapping, or the zero page),
- * `-ENOENT` (not present), `-EACCES` (shared, without `MPOL_MF_MOVE_ALL`), `-EBUSY` (cannot be
- * isolated, for example a second address in a folio already queued). Runs of entries with the
+ * Each page's status is its node, or a negative errno: `-EFAULT` (no mapping, the zero page or
+ * the huge zero folio), `-ENOENT` (not present), `-EACCES` (shared, without `MPOL_MF_MOVE_ALL`),
+ * `-EBUSY` (cannot be isolated, for example a second address in a folio already queued). Runs of entries with the
  * same node are migrated together, and a run's statuses are stored only when all of it migrated.
  * When `migrate_pages()` fails pages of a run, the call stops there and returns those failures
  * plus the entries after the run, never attempted; the run's statuses and the later ones are left
