@@ -245,7 +245,9 @@ export const onlinePages = (
     const end = start + nrPages;
     const m = k.memmap;
     for (let pfn = start; pfn < end; pfn++) {
-      if (!(m.flags[pfn]! & (PG_reserved | PG_hwpoison)) || m.refcount[pfn] !== 0)
+      // Offline pages are reserved and free; a hwpoisoned page stayed as it was, held or not.
+      if (m.flags[pfn]! & PG_hwpoison) continue;
+      if (!(m.flags[pfn]! & PG_reserved) || m.refcount[pfn] !== 0)
         return Effect.fail(
           errno("EINVAL", `memory onlining ${memRange(k, start, end)}: pfn ${pfn} is not offline`),
         );

@@ -9,8 +9,10 @@ import { describe, expect, it } from "vitest";
 import {
   __GFP_THISNODE,
   allocContigRange,
+  CAP_SYS_ADMIN,
   GFP_KERNEL,
   type Kernel,
+  MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
@@ -21,6 +23,7 @@ import {
   MR_SYSCALL,
   PG_buddy,
   PG_hugetlb,
+  PG_hwpoison,
   PG_reserved,
   type TraceEvent,
   VirtioBalloon,
@@ -295,6 +298,34 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expect(patternIntact(proc, addr, 64 * 4096, 5)).toBe(true);
     expect(k.memmap.folioOf(folioAt(proc, addr).pfn)).toBe(pinned);
     k.memmap.refcount[pinned]!--;
+    expectConsistent(k);
+  });
+
+  it("a block with a soft-offlined page goes offline and comes back online: test_pages_isolated() skips a hwpoisoned page in MEMORY_OFFLINE mode whatever its count (mm/page_isolation.c)", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1, capabilities: [CAP_SYS_ADMIN] }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const addr = mapPattern(proc, 64 * 4096, 5);
+    const bad = folioAt(proc, addr + 4096).pfn;
+    run(proc.madvise(addr + 4096, 4096, MADV_SOFT_OFFLINE));
+    // soft_offline_page() keeps the old page poisoned with one reference for good.
+    expect(k.memmap.flags[bad]! & PG_hwpoison).toBe(PG_hwpoison);
+    expect(k.memmap.refcount[bad]).toBe(1);
+    const id = blockOf(k, folioAt(proc, addr).pfn);
+    expect(blockOf(k, bad)).toBe(id);
+    const total = memTotalKb(read(k, "/proc/meminfo"));
+    // Before, the held page failed test_pages_isolated() on every pass: offlining never ended.
+    expect(await write(k, `${ROOT}/memory${id}/state`, "offline")).toBe(7);
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("offline\n");
+    expect(k.memmap.refcount[bad]).toBe(1);
+    expect(patternIntact(proc, addr, 64 * 4096, 5)).toBe(true);
+    expect(run(proc.nodeOf(addr))).toBe(0);
+    // online_pages() gives back every page but the poisoned one, which stays as it was.
+    expect(await write(k, `${ROOT}/memory${id}/state`, "online")).toBe(6);
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
+    expect(memTotalKb(read(k, "/proc/meminfo"))).toBe(total);
+    expect(k.memmap.flags[bad]! & PG_hwpoison).toBe(PG_hwpoison);
+    expect(k.memmap.refcount[bad]).toBe(1);
     expectConsistent(k);
   });
 
