@@ -22,7 +22,7 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno, errnoName } from "../errno";
 import { CAP_SYS_NICE } from "../include/capability";
-import { __GFP_COMP, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE } from "../include/gfp";
+import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import {
   type Mempolicy,
@@ -54,6 +54,7 @@ import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgt
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
+import { allocHugetlbFolioNodemask } from "./hugetlb";
 import { translate } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { pageRange, splitVma } from "./mmap";
@@ -360,7 +361,8 @@ const mbindRange = (
  * hands to `migrate_pages()`. Each folio goes where `policy` would place a new folio at its
  * index (`policy_nodemask()`: the preferred node, the nearest bound node, or for
  * `MPOL_INTERLEAVE` the node of its interleave index, `folio->index >> order`), from the node of
- * `task`'s CPU; a null policy is `task`'s own, or local allocation.
+ * `task`'s CPU; a null policy is `task`'s own, or local allocation. A hugetlb folio's destination
+ * comes from the pool (`alloc_hugetlb_folio_nodemask()` with the policy's node and mask).
  *
  * @category Memory policy
  */
@@ -370,12 +372,17 @@ export const allocMigrationTargetByMpol =
     const order = k.memmap.folioOrder(src);
     const ilx = Math.floor(k.memmap.index[src]! / 2 ** order);
     const target = policyTarget(policy ?? task.policy, task.nid, ilx, k.distance);
-    const hugetlb = k.memmap.test(src, PG_hugetlb);
-    const gfp =
-      order > 0 && !hugetlb ? GFP_TRANSHUGE : GFP_HIGHUSER_MOVABLE | (order > 0 ? __GFP_COMP : 0);
-    const pfn = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
-    if (pfn >= 0 && hugetlb) k.memmap.set(pfn, PG_hugetlb);
-    return pfn;
+    // A hugetlb folio's destination comes from the pool, as alloc_migration_target()'s does.
+    if (k.memmap.test(src, PG_hugetlb))
+      return allocHugetlbFolioNodemask(
+        k,
+        target.nid,
+        target.nodemask,
+        GFP_HIGHUSER_MOVABLE,
+        MR_MEMPOLICY_MBIND,
+      );
+    const gfp = order > 0 ? GFP_TRANSHUGE : GFP_HIGHUSER_MOVABLE;
+    return k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
   };
 
 /**
