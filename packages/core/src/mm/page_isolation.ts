@@ -113,7 +113,11 @@ export const testPagesIsolated = (k: Kernel, start: number, end: number): number
     // whatever its count; a PageOffline page only once its driver let go of it.
     if (flags & PG_hwpoison) continue;
     if (flags & PG_offline && m.refcount[pfn] === 0) continue;
+    if (k.trace.enabled)
+      k.trace.emit({ event: "test_pages_isolated", startPfn: start, endPfn: end, finPfn: pfn });
     return pfn;
   }
+  if (k.trace.enabled)
+    k.trace.emit({ event: "test_pages_isolated", startPfn: start, endPfn: end, finPfn: end });
   return -1;
 };

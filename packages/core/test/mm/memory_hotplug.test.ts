@@ -24,6 +24,7 @@ import {
   PG_buddy,
   PG_hugetlb,
   PG_hwpoison,
+  PG_lru,
   PG_reserved,
   type TraceEvent,
   VirtioBalloon,
@@ -326,6 +327,39 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expect(memTotalKb(read(k, "/proc/meminfo"))).toBe(total);
     expect(k.memmap.flags[bad]! & PG_hwpoison).toBe(PG_hwpoison);
     expect(k.memmap.refcount[bad]).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("a page with an error memory_failure() has not handled yet is taken off the LRU and unmapped, not migrated, and the block still goes offline (do_migrate_range(), unmap_poisoned_folio())", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const addr = mapPattern(proc, 64 * 4096, 5);
+    const bad = folioAt(proc, addr + 4096).pfn;
+    run(k.injectMemoryError(bad));
+    expect(k.memmap.flags[bad]! & PG_lru).toBe(PG_lru);
+    const id = blockOf(k, bad);
+    const events = record(k);
+    expect(await write(k, `${ROOT}/memory${id}/state`, "offline")).toBe(7);
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("offline\n");
+    // Off the LRU with the isolation's reference for good; its mapping a hwpoison entry.
+    expect(k.memmap.flags[bad]! & (PG_lru | PG_hwpoison)).toBe(PG_hwpoison);
+    expect(k.memmap.refcount[bad]).toBe(1);
+    expect(k.memmap.folioMapcount(bad)).toBe(0);
+    expect(await errnoOf(proc.read(addr + 4096, 4096))).toBe("EHWPOISON");
+    // The other 63 pages moved; test_pages_isolated passed the block on its first check.
+    expect(patternIntact(proc, addr, 4096, 5)).toBe(true);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(63);
+    const checks = events.flatMap((e) => (e.event === "test_pages_isolated" ? [e] : []));
+    expect(checks).toEqual([
+      {
+        event: "test_pages_isolated",
+        startPfn: id * 4096,
+        endPfn: (id + 1) * 4096,
+        finPfn: (id + 1) * 4096,
+      },
+    ]);
+    expect(await write(k, `${ROOT}/memory${id}/state`, "online")).toBe(6);
     expectConsistent(k);
   });
 
