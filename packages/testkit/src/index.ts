@@ -28,16 +28,19 @@ export {
 } from "./audit";
 // Callers: the kernel's callers of migrate_pages() the workloads drive, one table entry each.
 export {
+  type CallerArgs,
   type CallerObservation,
   type CallerOutcome,
   type CallerRequest,
   type CallerRun,
+  type CallerWorkload,
   callerRequestArb,
   checkAndReleaseCaller,
   diffCallerObservations,
   MIGRATION_CALLERS,
   type MigrationCaller,
   migrationCaller,
+  pfnAt,
   type ReasonCounts,
   setupCaller,
 } from "./callers";

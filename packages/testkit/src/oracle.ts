@@ -24,7 +24,6 @@ import {
   FOLIO_CONTENT_COPIED,
   FolioList,
   folioPut,
-  folioWalkEntry,
   isolateFolioToList,
   Kernel,
   MAP_ANONYMOUS,
@@ -43,8 +42,6 @@ import {
   newMigratePagesStats,
   PG_hugetlb_migratable,
   PG_lru,
-  ptePfn,
-  ptePresent,
   putbackMovablePages,
   type Task,
   type TraceEvent,
@@ -57,6 +54,7 @@ import {
   type CallerRun,
   checkAndReleaseCaller,
   migrationCaller,
+  pfnAt,
   type ReasonCounts,
   setupCaller,
 } from "./callers";
@@ -274,13 +272,6 @@ const scenarioRefs = (scenario: MigrationScenario): PageRef[] => [
   ...scenario.writeback,
 ];
 
-const pfnAt = (task: Task, addr: number): number => {
-  const vma = task.mm!.findVma(addr);
-  if (!vma) return -1;
-  const pte = folioWalkEntry(task.kernel, vma, (addr - vma.start) / task.kernel.mem.pageSize);
-  return ptePresent(pte) ? ptePfn(pte) : -1;
-};
-
 const sumStats = (events: readonly TraceEvent[]): MigratePagesStats => {
   const stats = newMigratePagesStats();
   for (const e of events) {
@@ -357,11 +348,16 @@ const runScenarioOnFreshKernel = (
     }
     const problems: string[] = [];
     const PAGE = scenario.pageSize;
+    const request = scenario.request;
+    const caller = request.syscall === "caller" ? migrationCaller(request.caller) : null;
     const k = yield* Kernel.make({
       pageSize: PAGE,
       nodes: scenario.nodesMiB.map((m) => m * 2 ** 20),
-      // Sections as small as a PMD allows: the per-PFN metadata covers the nodes and no more.
-      sectionSize: Math.max(PAGE * (PAGE / 8), Math.min(...scenario.nodesMiB) * 2 ** 20),
+      // Sections of the smallest node's size (the per-PFN metadata covers the nodes and no
+      // more), or of a PMD for a caller that offlines memory blocks.
+      sectionSize: caller?.pmdSections
+        ? PAGE * (PAGE / 8)
+        : Math.max(PAGE * (PAGE / 8), Math.min(...scenario.nodesMiB) * 2 ** 20),
       thp: {
         enabled: scenario.thp,
         sizes: scenario.mthp
@@ -379,10 +375,14 @@ const runScenarioOnFreshKernel = (
         .reduce((s, r) => s + Math.ceil(r.pages / 2 ** k.pmdOrder), 0) * (scenario.fork ? 2 : 1);
     if (hugePages > 0) yield* k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", `${hugePages}`);
     const initialFree = k.pageAlloc.totalFreePages();
-    const request = scenario.request;
     const proc = yield* k.createProcess({
       node: 0,
-      capabilities: request.syscall === "move_pages" && request.moveAll ? [CAP_SYS_NICE] : [],
+      capabilities:
+        request.syscall === "move_pages" && request.moveAll
+          ? [CAP_SYS_NICE]
+          : request.syscall === "caller"
+            ? (caller?.capabilities?.(request) ?? [])
+            : [],
     });
     const file: File = yield* k.createFile("scenario.dat");
     if (scenario.fs !== "migrate_folio") file.mapping.migrateFolio = false;
@@ -445,11 +445,16 @@ const runScenarioOnFreshKernel = (
     const fragmentation =
       scenario.fragmentOrder === undefined ? null : yield* k.fragment(1, scenario.fragmentOrder);
     const callerRun: CallerRun | null =
-      request.syscall === "caller" ? yield* setupCaller(k, request) : null;
-    const counters =
       request.syscall === "caller"
-        ? [...COUNTERS, ...migrationCaller(request.caller).counters]
-        : COUNTERS;
+        ? yield* setupCaller(k, request, {
+            regions: scenario.regions.map((spec, r) => ({
+              start: starts[r]!,
+              length: spec.pages * PAGE,
+            })),
+            entries: scenario.entries.map((e) => ({ region: e.region, addr: addrOf(e) })),
+          })
+        : null;
+    const counters = caller ? [...COUNTERS, ...caller.counters] : COUNTERS;
     const before = Object.fromEntries(counters.map((c) => [c, k.vmstat.get(c)]));
     const nodesBefore = scenario.entries.map((e) => {
       const pfn = pfnAt(proc, addrOf(e));
@@ -489,22 +494,19 @@ const runScenarioOnFreshKernel = (
     let callerResult: unknown = null;
     const { rc, status, balloonStatus, balloonMoved } =
       request.syscall === "caller"
-        ? yield* Effect.map(
-            migrationCaller(request.caller).drive(k, proc, request, callerRun!),
-            ({ rc, result }) => {
-              callerResult = result;
-              // Each entry's status is its page's node after the call (or -ENOENT).
-              const status = scenario.entries.map((e) => {
-                const pfn = pfnAt(proc, addrOf(e));
-                return pfn < 0 ? -ERRNO.ENOENT : k.mem.pfnToNid(pfn);
-              });
-              // A balloon page the caller migrated is on the balloon's list in a new page.
-              const moved = balloon
-                ? [...balloon.b.pages].filter((p) => !balloon.pages.includes(p)).length
-                : 0;
-              return { rc, status, balloonStatus: [], balloonMoved: moved };
-            },
-          )
+        ? yield* Effect.map(caller!.drive(k, proc, request, callerRun!), ({ rc, result }) => {
+            callerResult = result;
+            // Each entry's status is its page's node after the call (or -ENOENT).
+            const status = scenario.entries.map((e) => {
+              const pfn = pfnAt(proc, addrOf(e));
+              return pfn < 0 ? -ERRNO.ENOENT : k.mem.pfnToNid(pfn);
+            });
+            // A balloon page the caller migrated is on the balloon's list in a new page.
+            const moved = balloon
+              ? [...balloon.b.pages].filter((p) => !balloon.pages.includes(p)).length
+              : 0;
+            return { rc, status, balloonStatus: [], balloonMoved: moved };
+          })
         : request.syscall === "move_pages"
           ? {
               ...(yield* movePagesOutcome(
@@ -657,11 +659,18 @@ const runScenarioOnFreshKernel = (
     if (child) yield* child.exit();
     yield* proc.exit();
     file.truncate();
-    const outOfService = k.pageAlloc.zones.reduce((s, z) => s + z.poisonedPages, 0);
+    // Poisoned pages stay out of service, every one num_poisoned_pages counts: freed ones the
+    // allocator keeps out, and ones the kernel holds for good (a soft-offlined page; memory
+    // offlining's isolation of a page with an unhandled error).
+    const outOfService = k.numPoisonedPages;
+    // Free huge pages the pool keeps are the pool's, not leaked: shrinking a pool while some of
+    // its pages are in use can leave a free surplus page behind (set_max_huge_pages() counts the
+    // pages in use into its floor, and the one it makes surplus may be free), as in Linux.
+    const pooled = k.hstate.freeHugePages * 2 ** k.pmdOrder;
     const free = k.pageAlloc.totalFreePages();
-    if (free + outOfService !== initialFree) {
+    if (free + outOfService + pooled !== initialFree) {
       problems.push(
-        `after teardown ${free} pages are free and ${outOfService} poisoned, of ${initialFree}: ${initialFree - free - outOfService} leaked`,
+        `after teardown ${free} pages are free, ${outOfService} poisoned and ${pooled} in the hugetlb pool's free huge pages, of ${initialFree}: ${initialFree - free - outOfService - pooled} leaked`,
       );
     }
     problems.push(...checkKernelConsistency(k));
