@@ -117,4 +117,4 @@ export {
  *
  * @category Generators
  */
-export const TESTKIT_FORMAT_VERSION = 4;
+export const TESTKIT_FORMAT_VERSION = 5;
