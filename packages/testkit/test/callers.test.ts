@@ -179,7 +179,7 @@ describe("verifyMigrator under every caller", () => {
         if (s.request.syscall === "caller") seen.add(s.request.caller);
         return conformance.check(s, plan);
       });
-      await fc.assert(property, { numRuns: RUNS, seed: 5 });
+      await fc.assert(property, { numRuns: RUNS, seed: 2 });
       expect([...seen].sort()).toEqual(MIGRATION_CALLERS.map((c) => c.name).sort());
       expect(conformance.coverage().marked).toBeGreaterThan(0);
     }, 300_000);
