@@ -47,6 +47,8 @@ import {
   MR_MEMORY_HOTPLUG,
   MR_MEMPOLICY_MBIND,
   MR_SYSCALL,
+  PG_has_hwpoisoned,
+  PG_lru,
   ptePfn,
   ptePresent,
   type Task,
@@ -329,7 +331,7 @@ const softOffline: MigrationCaller = {
  * memory left elsewhere, a THP with a poisoned page) would retry until a fatal signal, which the
  * drive sends once a pass can change nothing (an `MR_MEMORY_HOTPLUG` `migrate_pages()` that
  * migrated nothing, or `test_pages_isolated` failing twice at one page with nothing migrated
- * between): `EINTR`. The result is the block, the offline's
+ * between), or at once for a large folio with a poisoned page, which no pass reports: `EINTR`. The result is the block, the offline's
  * and the online's return values, and `MemTotal` while offline.
  */
 const memoryOffline: MigrationCaller = {
@@ -356,6 +358,19 @@ const memoryOffline: MigrationCaller = {
       // a second failed test_pages_isolated() at the same page with nothing migrated since.
       const stuck = yield* Deferred.make<number>();
       const signal = () => Deferred.doneUnsafe(stuck, Effect.succeed(-ERRNO.EINTR));
+      // A large folio with a poisoned page is found by every scan and never leaves the block,
+      // and no pass says so: the signal comes at once.
+      const m = k.memmap;
+      for (let p = block * blockPages; p < (block + 1) * blockPages; p++) {
+        const head = m.folioOf(p);
+        if (
+          m.refcount[head]! > 0 &&
+          m.folioNrPages(head) > 1 &&
+          m.test(head, PG_lru) &&
+          m.test(head, PG_has_hwpoisoned)
+        )
+          signal();
+      }
       let failedAt = -1;
       const unsubscribe = k.trace.subscribe((e) => {
         if (e.event === "mm_migrate_pages" && e.reason === MR_MEMORY_HOTPLUG) {

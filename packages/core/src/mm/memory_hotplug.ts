@@ -95,8 +95,9 @@ export const scanMovablePages = (k: Kernel, start: number, end: number): number 
 
 /**
  * `do_migrate_range()` (`mm/memory_hotplug.c`): isolates every movable folio of `[start, end)`
- * (`isolate_folio_to_list()`; pages being freed are skipped, and a folio with a hwpoisoned page
- * is taken off the LRU for good and unmapped, `unmap_poisoned_folio()`, instead) and migrates
+ * (`isolate_folio_to_list()`; pages being freed are skipped, a base page with an unhandled
+ * error is taken off the LRU for good and unmapped, `unmap_poisoned_folio()`, instead, and a large
+ * folio with one is left alone) and migrates
  * them in one `migrate_pages()` call: `MIGRATE_SYNC`, `MR_MEMORY_HOTPLUG`, with
  * `alloc_migration_target()` over every node with memory but the range's own, which is used only
  * when it is the last node with memory. What does not move is put back, to be found again by the
@@ -123,14 +124,18 @@ export const doMigrateRange = (
         const head = m.folioOf(pfn);
         if (m.refcount[head] === 0) continue;
         if (flags & PG_hwpoison || m.flags[head]! & PG_has_hwpoisoned) {
-          // A folio with a poisoned page is not migrated: it leaves the LRU with the isolation's
-          // reference, which is never dropped, and its mappings become hwpoison entries, so the
-          // next scan passes it by and test_pages_isolated() skips it.
-          if (m.testAndClear(head, PG_lru)) {
+          // A folio with a poisoned page is not migrated. A large one (hugetlb aside) is left
+          // alone, as Linux's stable kernels leave it ("unmap_poisoned_folio() cannot handle large
+          // folios in all cases yet"): its other pages keep the offline retrying until a fatal
+          // signal. A base page leaves the LRU with the isolation's reference, which is never
+          // dropped, and its mappings become hwpoison entries, so the next scan passes it by and
+          // test_pages_isolated() skips it.
+          const large = m.folioNrPages(head) > 1 && !m.test(head, PG_hugetlb);
+          if (!large && m.testAndClear(head, PG_lru)) {
             m.lru.del(head);
             m.refcount[head]!++;
           }
-          unmapPoisonedFolio(k, head);
+          if (!large) unmapPoisonedFolio(k, head);
           pfn = Math.max(pfn, head + m.folioNrPages(head) - 1);
           continue;
         }

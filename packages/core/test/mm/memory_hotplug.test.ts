@@ -363,6 +363,35 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expectConsistent(k);
   });
 
+  it("a THP with an unhandled memory error is left alone, so the offline retries until a fatal signal, and nothing leaks (Linux stable's do_migrate_range(): large folios are not unmapped)", async () => {
+    const k = bootBlocks({ thp: { enabled: "always" } });
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const thp = mapPattern(proc, 2 * MiB, 9, true);
+    const head = folioAt(proc, thp).pfn;
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    run(k.injectMemoryError(head + 1));
+    const id = blockOf(k, head);
+    const free = k.pageAlloc.totalFreePages();
+    const events = record(k);
+    const fiber = Effect.runFork(k.fs.write(`${ROOT}/memory${id}/state`, "offline"));
+    // scan_movable_pages() finds the THP on every pass and do_migrate_range() leaves it: no
+    // migration, no test_pages_isolated(), until the signal.
+    await runP(
+      Effect.gen(function* () {
+        for (let i = 0; i < 100; i++) yield* Effect.yieldNow;
+      }),
+    );
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("going-offline\n");
+    expect(events.filter((e) => e.event !== "memory_failure_event")).toEqual([]);
+    await runP(Fiber.interrupt(fiber));
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
+    expect(k.memmap.flags[head]! & PG_lru).toBe(PG_lru);
+    expect(folioAt(proc, thp).pfn).toBe(head);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
   it("a migrator sees the offline batches only when its reason mask includes memory_hotplug", async () => {
     for (const mask of [1 << MR_MEMORY_HOTPLUG, 1 << MR_SYSCALL]) {
       const k = bootBlocks();
