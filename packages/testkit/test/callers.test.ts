@@ -449,11 +449,13 @@ describe("verifyMigrator under each of the other callers", () => {
 
     if (name === "hugetlb_move") continue;
     it(`${name}: catches the forgetful migrator`, async () => {
+      // No shrinking: the first failing case names the caller already.
       const failure = await verifyMigrator(forgetfulCopyModule, {
         numRuns: 20,
         seed: 3,
         faults: [],
         scenarios,
+        endOnFailure: true,
       }).then(
         () => null,
         (e: unknown) => e,
