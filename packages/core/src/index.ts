@@ -359,7 +359,7 @@ export {
 // arch/x86/include/asm/tlbflush.h
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
 // include/trace/events/migrate.h, include/trace/events/thp.h, include/trace/events/compaction.h,
-// include/trace/events/memory-failure.h
+// include/trace/events/memory-failure.h, include/trace/events/page_isolation.h
 export {
   type CopyWorkerEvent,
   type MemoryFailureEvent,
@@ -371,6 +371,7 @@ export {
   type MmMigratePagesStart,
   type RemoveMigrationPte,
   type SetMigrationPte,
+  type TestPagesIsolatedEvent,
   type TraceEvent,
   Tracepoints,
 } from "./include/trace";

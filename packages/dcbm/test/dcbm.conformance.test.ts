@@ -1,9 +1,11 @@
+import { type Kernel, MIGRATE_REASONS_ALL } from "@migrate-offload/core";
 import {
   stressMigrator,
   verifyMigrator,
   verifyMigratorCovered,
   verifyRegistryRaces,
 } from "@migrate-offload/testkit";
+import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { dcbmConformanceSubject } from "../src/testing";
 
@@ -41,6 +43,34 @@ describe("dcbm: conformance under every caller of migrate_pages() (compaction, a
       numRuns: RUNS,
       seed: 5,
       scenarios: { callers: true, callersOnly: true },
+    });
+    expect(report.compared).toBeGreaterThan(0);
+    expect(report.marked).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe("dcbm: conformance under the kernel's other callers (soft offline, memory offlining, mbind, migrate_pages(2), hugetlb)", () => {
+  it("with every reason in reason_mask, moves their pages as the serial path does", async () => {
+    const subject = dcbmConformanceSubject(
+      { channels: 4, engines: 2, outOfOrder: true },
+      { nrDmaChan: 4, timeoutMs: 100 },
+    );
+    // DCBM_DEFAULT_REASONS leaves memory_failure, memory_hotplug and mempolicy_mbind out.
+    const everyReason = {
+      ...subject,
+      load: (kernel: Kernel) =>
+        Effect.andThen(
+          subject.load(kernel),
+          kernel.fs.write("/sys/module/dcbm/parameters/reason_mask", `${MIGRATE_REASONS_ALL}`),
+        ),
+    };
+    const report = await verifyMigrator(everyReason, {
+      numRuns: RUNS,
+      seed: 6,
+      scenarios: {
+        callers: ["soft_offline", "memory_offline", "mbind", "migrate_pages", "hugetlb_move"],
+        callersOnly: true,
+      },
     });
     expect(report.compared).toBeGreaterThan(0);
     expect(report.marked).toBeGreaterThan(0);

@@ -33,6 +33,21 @@ describe("mtcopy: conformance under every caller of migrate_pages() (compaction,
   }, 300_000);
 });
 
+describe("mtcopy: conformance under the kernel's other callers (soft offline, memory offlining, mbind, migrate_pages(2), hugetlb)", () => {
+  it("moves their pages as the serial path does", async () => {
+    const report = await verifyMigrator(mtcopyConformanceSubject({ threads: 2, deadlineMs: 200 }), {
+      numRuns: RUNS,
+      seed: 6,
+      scenarios: {
+        callers: ["soft_offline", "memory_offline", "mbind", "migrate_pages", "hugetlb_move"],
+        callersOnly: true,
+      },
+    });
+    expect(report.compared).toBeGreaterThan(0);
+    expect(report.marked).toBeGreaterThan(0);
+  }, 300_000);
+});
+
 describe("mtcopy: the conformance subject's defaults", () => {
   // The default subject bounds an injected hang by MTCOPY_CONFORMANCE_DEADLINE_MS, not the
   // driver's 10 s: these ten cases, five of them hangs, fit in the 30 s budget of the test (with

@@ -1,8 +1,11 @@
 /**
  * The callers of `migrate_pages()` a workload can migrate through, as one table
  * ({@link MIGRATION_CALLERS}): compaction by `/proc/sys/vm/compact_memory`, by a node's `compact`
- * file and by a THP fault's direct compaction (`MR_COMPACTION`), and `alloc_contig_pages()`
- * (`MR_CONTIG_RANGE`), and memory tiering on a machine with a slow tier: reclaim's demotion
+ * file and by a THP fault's direct compaction (`MR_COMPACTION`), `alloc_contig_pages()`
+ * (`MR_CONTIG_RANGE`), soft offline through both its doors (`MR_MEMORY_FAILURE`), memory
+ * offlining and onlining (`MR_MEMORY_HOTPLUG`), `mbind(2)` with `MPOL_MF_MOVE*`
+ * (`MR_MEMPOLICY_MBIND`), `migrate_pages(2)` (`MR_SYSCALL`), a hugetlb folio moved into the
+ * target node's pool, and memory tiering on a machine with a slow tier: reclaim's demotion
  * (`MR_DEMOTION`), NUMA balancing's promotion (`MR_NUMA_MISPLACED`), and both in turn (see
  * `tiering.ts`). `move_pages(2)` (`MR_SYSCALL`) and a direct `migrate_pages()` of isolated
  * folios for any reason are the scenario's other requests (see `workload.ts`).
@@ -18,24 +21,43 @@
  */
 import {
   __GFP_THISNODE,
+  CAP_SYS_ADMIN,
+  CAP_SYS_NICE,
+  ERRNO,
   type ErrnoError,
   type Folio,
   GFP_HIGHUSER_MOVABLE,
   type Kernel,
   MADV_HUGEPAGE,
+  MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
+  MAP_HUGETLB,
   MAP_PRIVATE,
+  MEMORY_SYSFS_ROOT,
   type MigrateReason,
   MPOL_BIND,
+  MPOL_F_ADDR,
+  MPOL_INTERLEAVE,
+  MPOL_MF_MOVE,
+  MPOL_MF_MOVE_ALL,
+  MPOL_MF_STRICT,
+  MPOL_PREFERRED,
   MR_COMPACTION,
   MR_CONTIG_RANGE,
   MR_DEMOTION,
+  MR_MEMORY_FAILURE,
+  MR_MEMORY_HOTPLUG,
+  MR_MEMPOLICY_MBIND,
   MR_NUMA_MISPLACED,
+  MR_SYSCALL,
+  PG_has_hwpoisoned,
+  PG_lru,
   type Task,
 } from "@migrate-offload/core";
 import { type FragmentedNode, fragmentNode } from "@migrate-offload/core/testing";
-import { Effect } from "effect";
+import { Deferred, Effect } from "effect";
 import fc from "fast-check";
+import { pfnAt } from "./pages";
 import {
   driveTiering,
   TIERING_COUNTERS,
@@ -68,6 +90,30 @@ export interface CallerRequest {
    * absent for the other callers.
    */
   readonly tiering?: TieringWorkload;
+  /**
+   * The caller's own choices, drawn from its {@link MigrationCaller.args} (soft offline's door,
+   * `mbind`'s mode and flags...); absent for a caller without any.
+   */
+  readonly args?: CallerArgs;
+}
+
+/**
+ * A caller's own choices in a {@link CallerRequest}: names to strings, numbers or booleans, so a
+ * report prints them and a replay reads them back.
+ *
+ * @category Generators
+ */
+export type CallerArgs = Readonly<Record<string, string | number | boolean>>;
+
+/**
+ * The workload a caller acts on, as the oracle built it: each region's start address and length
+ * in bytes, and each request entry's region and the address of its page.
+ *
+ * @category Oracle
+ */
+export interface CallerWorkload {
+  readonly regions: ReadonlyArray<{ readonly start: number; readonly length: number }>;
+  readonly entries: ReadonlyArray<{ readonly region: number; readonly addr: number }>;
 }
 
 /**
@@ -79,6 +125,8 @@ export interface CallerRequest {
 export interface CallerRun {
   /** The fragmented node, when the request asked for one. */
   readonly fragmented: FragmentedNode | null;
+  /** The workload's regions and entries, for a caller that acts on its pages. */
+  readonly workload: CallerWorkload;
   /** Resources the caller's drive took and the teardown gives back (a contiguous folio, say). */
   readonly release: Array<() => Effect.Effect<void, unknown>>;
 }
@@ -120,6 +168,23 @@ export interface MigrationCaller {
    * {@link CallerRequest.tiering} workload.
    */
   readonly tiered?: boolean;
+  /**
+   * Its own choices, drawn into {@link CallerRequest.args} (soft offline's door, `mbind`'s mode
+   * and flags); none when absent.
+   */
+  readonly args?: fc.Arbitrary<CallerArgs>;
+  /**
+   * Capabilities the workload's process needs for the request (`CAP_SYS_ADMIN` for
+   * `MADV_SOFT_OFFLINE`, `CAP_SYS_NICE` for `MPOL_MF_MOVE_ALL`); none when absent.
+   */
+  readonly capabilities?: (request: CallerRequest) => readonly number[];
+  /**
+   * Boot the scenario's kernel with PMD-sized memory sections (2 MiB with 4 KiB pages), so that
+   * every memory block under `/sys/devices/system/memory` is one pageblock and a block can hold
+   * the workload's pages without the zero page; otherwise sections are as large as the smallest
+   * node.
+   */
+  readonly pmdSections?: boolean;
   /**
    * Drives the caller on the scenario's kernel once its workload is built: `task` is the
    * workload's process, `run` holds what it set up.
@@ -239,6 +304,259 @@ const tieringCaller =
     });
   };
 
+/** One `key: value` line of `/proc/meminfo`, as its number. */
+const meminfo = (k: Kernel, key: string): Effect.Effect<number, ErrnoError> =>
+  Effect.map(k.fs.read("/proc/meminfo"), (text) =>
+    Number(/^\S+:\s+(\d+)/.exec(text.split("\n").find((l) => l.startsWith(`${key}:`)) ?? "")?.[1]),
+  );
+
+/** The nodes of the scenario's machine, 0 to N-1. */
+const nodeIds = (k: Kernel): number[] => k.pageAlloc.zones.map((_, nid) => nid);
+
+/**
+ * Soft offline (`soft_offline_page()`, `MR_MEMORY_FAILURE`) of each entry's page, through either
+ * door: `madvise(MADV_SOFT_OFFLINE)` of the page's address by the workload's process (which
+ * faults it in, and needs `CAP_SYS_ADMIN`), or a write of its physical address to
+ * `/sys/devices/system/memory/soft_offline_page` (an entry with no page present is skipped:
+ * null). The result is each entry's return value and `HardwareCorrupted` afterwards.
+ */
+const softOffline: MigrationCaller = {
+  name: "soft_offline",
+  reason: MR_MEMORY_FAILURE,
+  description:
+    "soft_offline_page() of each entry's page, through madvise(MADV_SOFT_OFFLINE) or /sys/devices/system/memory/soft_offline_page: the page migrated to any node (its own first), the old one poisoned, MIGRATE_SYNC",
+  counters: [],
+  args: fc.record({ door: fc.constantFrom("madvise", "sysfs") }),
+  capabilities: () => [CAP_SYS_ADMIN],
+  drive: (k, task, request, run) =>
+    Effect.gen(function* () {
+      const pageSize = k.mem.pageSize;
+      const rcs: (number | null)[] = [];
+      for (const { addr } of run.workload.entries) {
+        if (request.args?.door === "sysfs") {
+          const pfn = pfnAt(task, addr);
+          rcs.push(
+            pfn < 0
+              ? null
+              : yield* writeRc(
+                  k,
+                  `${MEMORY_SYSFS_ROOT}/soft_offline_page`,
+                  `0x${(pfn * pageSize).toString(16)}`,
+                ),
+          );
+        } else {
+          rcs.push(yield* rcOf(task.madvise(addr, pageSize, MADV_SOFT_OFFLINE)));
+        }
+      }
+      const rc = rcs.find((r) => r !== null && r < 0) ?? 0;
+      return { rc, result: { rcs, hardwareCorrupted: yield* meminfo(k, "HardwareCorrupted") } };
+    }),
+};
+
+/**
+ * Memory offlining (`offline_pages()`, `MR_MEMORY_HOTPLUG`) of one memory block, then onlining
+ * it back: the block of the first entry's page, or the last block of node N (`block: "node"`, or
+ * when that page is not present). A block with an unmovable page (the zero page, a kernel page of
+ * the fragmented node) fails with `EBUSY`; a block whose folios stop migrating (a pinned one, no
+ * memory left elsewhere, a THP with a poisoned page) would retry until a fatal signal, which the
+ * drive sends once a pass can change nothing (an `MR_MEMORY_HOTPLUG` `migrate_pages()` that
+ * migrated nothing, or `test_pages_isolated` failing twice at one page with nothing migrated
+ * between), or at once for a large folio with a poisoned page, which no pass reports: `EINTR`. The result is the block, the offline's
+ * and the online's return values, and `MemTotal` while offline.
+ */
+const memoryOffline: MigrationCaller = {
+  name: "memory_offline",
+  reason: MR_MEMORY_HOTPLUG,
+  description:
+    "a write of offline to /sys/devices/system/memory/memory<B>/state (offline_pages(): every folio of the block migrated to the other nodes, MIGRATE_SYNC), then online back",
+  counters: [],
+  args: fc.record({ block: fc.constantFrom("entry", "node") }),
+  pmdSections: true,
+  drive: (k, task, request, run) =>
+    Effect.gen(function* () {
+      const blockPages =
+        Number.parseInt((yield* k.fs.read(`${MEMORY_SYSFS_ROOT}/block_size_bytes`)).trim(), 16) /
+        k.mem.pageSize;
+      const first = run.workload.entries[0];
+      const entryPfn = first && request.args?.block !== "node" ? pfnAt(task, first.addr) : -1;
+      const zone = k.pageAlloc.zones[request.nid]!;
+      const pfn = entryPfn >= 0 ? entryPfn : zone.startPfn + zone.spannedPages - 1;
+      const block = Math.floor(pfn / blockPages);
+      const state = `${MEMORY_SYSFS_ROOT}/memory${block}/state`;
+      // The fatal signal, once offline_pages() can only retry for ever: after a
+      // do_migrate_range() that migrated nothing (the next would migrate nothing either), or
+      // a second failed test_pages_isolated() at the same page with nothing migrated since.
+      const stuck = yield* Deferred.make<number>();
+      const signal = () => Deferred.doneUnsafe(stuck, Effect.succeed(-ERRNO.EINTR));
+      // A large folio with a poisoned page is found by every scan and never leaves the block,
+      // and no pass says so: the signal comes at once.
+      const m = k.memmap;
+      for (let p = block * blockPages; p < (block + 1) * blockPages; p++) {
+        const head = m.folioOf(p);
+        if (
+          m.refcount[head]! > 0 &&
+          m.folioNrPages(head) > 1 &&
+          m.test(head, PG_lru) &&
+          m.test(head, PG_has_hwpoisoned)
+        )
+          signal();
+      }
+      let failedAt = -1;
+      const unsubscribe = k.trace.subscribe((e) => {
+        if (e.event === "mm_migrate_pages" && e.reason === MR_MEMORY_HOTPLUG) {
+          if (e.succeeded === 0) signal();
+          failedAt = -1;
+        } else if (e.event === "test_pages_isolated" && e.finPfn < e.endPfn) {
+          if (failedAt === e.finPfn) signal();
+          failedAt = e.finPfn;
+        }
+      });
+      const rc = yield* Effect.raceFirst(writeRc(k, state, "offline"), Deferred.await(stuck)).pipe(
+        Effect.ensuring(Effect.sync(unsubscribe)),
+      );
+      const offlineMemTotal = rc === 0 ? yield* meminfo(k, "MemTotal") : null;
+      const online = rc === 0 ? yield* writeRc(k, state, "online") : null;
+      return { rc, result: { block, online, offlineMemTotal } };
+    }),
+};
+
+/** `mbind(2)`'s modes and move flags, by the names a request's args use. */
+const MBIND_MODES: Readonly<Record<string, number>> = {
+  bind: MPOL_BIND,
+  preferred: MPOL_PREFERRED,
+  interleave: MPOL_INTERLEAVE,
+};
+const MBIND_FLAGS: Readonly<Record<string, number>> = {
+  MOVE: MPOL_MF_MOVE,
+  MOVE_ALL: MPOL_MF_MOVE_ALL,
+  "MOVE|STRICT": MPOL_MF_MOVE | MPOL_MF_STRICT,
+  "MOVE_ALL|STRICT": MPOL_MF_MOVE_ALL | MPOL_MF_STRICT,
+};
+
+/**
+ * `mbind(2)` (`do_mbind()`, `MR_MEMPOLICY_MBIND`) of the first entry's whole region with a move
+ * flag: `MPOL_BIND` or `MPOL_PREFERRED` to node N, or `MPOL_INTERLEAVE` over every node but node 0
+ * (a folio already on one of the policy's nodes stays, `queue_folios_pte_range()`); with
+ * `MPOL_MF_MOVE` or `MPOL_MF_MOVE_ALL` (the process then has `CAP_SYS_NICE`), and
+ * `MPOL_MF_STRICT` or not. The result is the region's policy read back with `get_mempolicy()`.
+ */
+const mbindMove: MigrationCaller = {
+  name: "mbind",
+  reason: MR_MEMPOLICY_MBIND,
+  description:
+    "mbind(2) of the first entry's region with MPOL_MF_MOVE or MPOL_MF_MOVE_ALL, with or without MPOL_MF_STRICT: its folios moved where the new policy puts them, MIGRATE_SYNC",
+  counters: [],
+  args: fc.record({
+    mode: fc.constantFrom(...Object.keys(MBIND_MODES)),
+    flags: fc.constantFrom(...Object.keys(MBIND_FLAGS)),
+  }),
+  capabilities: (request) =>
+    String(request.args?.flags).startsWith("MOVE_ALL") ? [CAP_SYS_NICE] : [],
+  drive: (k, task, request, run) =>
+    Effect.gen(function* () {
+      const region = run.workload.regions[run.workload.entries[0]?.region ?? 0]!;
+      const mode = MBIND_MODES[String(request.args?.mode)] ?? MPOL_BIND;
+      // Interleaving over every node but node 0, where the workload's process put its pages.
+      const nodes = mode === MPOL_INTERLEAVE ? nodeIds(k).filter((n) => n !== 0) : [request.nid];
+      const flags = MBIND_FLAGS[String(request.args?.flags)] ?? MPOL_MF_MOVE;
+      const rc = yield* rcOf(task.mbind(region.start, region.length, mode, nodes, flags));
+      const policy = yield* task.getMempolicy(MPOL_F_ADDR, region.start);
+      return { rc, result: policy };
+    }),
+};
+
+/**
+ * `migrate_pages(2)` (`kernel_migrate_pages()`, `MR_SYSCALL`) of the workload's process by
+ * itself: every other node to node N (`to: "gather"`), or node N to every other (`"away"`); with
+ * `CAP_SYS_NICE` or without, which decides whether shared pages move. Its return value is the
+ * number of folios not moved.
+ */
+const migratePagesSyscall: MigrationCaller = {
+  name: "migrate_pages",
+  reason: MR_SYSCALL,
+  description:
+    "migrate_pages(2) of the process, every other node to node N or node N to the others: one migrate_pages() per node pair, MIGRATE_SYNC",
+  counters: [],
+  args: fc.record({ to: fc.constantFrom("gather", "away"), capSysNice: fc.boolean() }),
+  capabilities: (request) => (request.args?.capSysNice ? [CAP_SYS_NICE] : []),
+  drive: (k, task, request) =>
+    Effect.gen(function* () {
+      const others = nodeIds(k).filter((n) => n !== request.nid);
+      const [from, to] =
+        request.args?.to === "away" ? [[request.nid], others] : [others, [request.nid]];
+      const rc = yield* Effect.match(task.migratePagesSyscall(0, 64, from, to), {
+        onFailure: (e) => e.code,
+        onSuccess: (left) => left,
+      });
+      return { rc, result: null };
+    }),
+};
+
+/** The hugetlb pool files of node `nid`, with 2 MiB pages. */
+const nodePool = (nid: number, file: string) =>
+  `/sys/devices/system/node/node${nid}/hugepages/hugepages-2048kB/${file}`;
+
+/**
+ * A hugetlb folio moved into node N's pool: the drive grows the pool by one huge page on node N
+ * and one on another node, maps one `MAP_HUGETLB` page bound to that other node, fills it, and
+ * moves it to node N with `move_pages(2)` (`MR_SYSCALL`), whose destination is node N's free
+ * huge page (`alloc_hugetlb_folio_nodemask()`). Hugetlb folios migrate one by one, never in a
+ * batch. The result is the page's status, whether its bytes survived, and each node's pool
+ * (`nr_hugepages`, `free_hugepages`, `surplus_hugepages`); teardown unmaps the page and shrinks
+ * the pools back.
+ */
+const hugetlbMove: MigrationCaller = {
+  name: "hugetlb_move",
+  reason: MR_SYSCALL,
+  description:
+    "move_pages(2) of a MAP_HUGETLB page to node N, whose pool holds a free huge page: the destination comes from that pool, the source goes back to its own",
+  counters: [],
+  drive: (k, task, request, run) =>
+    Effect.gen(function* () {
+      const src = (request.nid + 1) % k.pageAlloc.zones.length;
+      const huge = k.mem.pageSize << k.pmdOrder;
+      const pools = () =>
+        Effect.forEach(nodeIds(k), (nid) =>
+          Effect.forEach(["nr_hugepages", "free_hugepages", "surplus_hugepages"], (file) =>
+            Effect.map(k.fs.read(nodePool(nid, file)), Number),
+          ),
+        );
+      const before = yield* pools();
+      // The scenario's pool has no persistent pages (its hugetlb regions take surplus ones): a
+      // node's nr_hugepages counts persistent ones, so one each, and none again at teardown,
+      // which frees the free ones and makes the ones still in use surplus.
+      for (const nid of new Set([src, request.nid])) {
+        yield* k.fs.write(
+          nodePool(nid, "nr_hugepages"),
+          `${before[nid]![0]! - before[nid]![2]! + 1}`,
+        );
+      }
+      run.release.push(() => k.fs.write("/proc/sys/vm/nr_hugepages", "0"));
+      const grown = yield* pools();
+      const addr = yield* Effect.match(
+        task.mmap(huge, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }),
+        { onFailure: (e) => e.code, onSuccess: (a) => a },
+      );
+      // A pool that could not grow leaves nothing to reserve: ENOMEM.
+      if (addr < 0) return { rc: addr, result: { grown } };
+      run.release.unshift(() => task.munmap(addr, huge));
+      yield* task.mbind(addr, huge, MPOL_BIND, [src]);
+      const bytes = new Uint8Array(huge).fill(0x5a);
+      const written = yield* rcOf(task.write(addr, bytes));
+      if (written < 0) return { rc: written, result: { grown } };
+      const status = new Int32Array(1);
+      const rc = yield* Effect.match(
+        task.movePages(0, [addr], [request.nid], MPOL_MF_MOVE, status),
+        {
+          onFailure: (e) => e.code,
+          onSuccess: (r) => r.rc,
+        },
+      );
+      const intact = (yield* task.read(addr, huge)).every((b) => b === 0x5a);
+      return { rc, result: { status: status[0], intact, grown, pools: yield* pools() } };
+    }),
+};
+
 /**
  * The callers the workloads drive, one entry each. Append an entry to add a caller: the
  * generators draw it ({@link callerRequestArb}), the oracle sets it up, drives it and compares
@@ -331,6 +649,11 @@ export const MIGRATION_CALLERS: readonly MigrationCaller[] = [
     tiered: true,
     drive: tieringCaller("tiering"),
   },
+  softOffline,
+  memoryOffline,
+  mbindMove,
+  migratePagesSyscall,
+  hugetlbMove,
 ];
 
 /**
@@ -375,21 +698,31 @@ export const callerRequestArb = (
       ({ tiering, ...request }): CallerRequest =>
         // A tiering caller presses a node of its own workload's: no fragmenting keeper there.
         migrationCaller(request.caller).tiered ? { ...request, fragment: null, tiering } : request,
-    );
+    )
+    .chain((request) => {
+      const args = migrationCaller(request.caller).args;
+      return args
+        ? args.map((a): CallerRequest => ({ ...request, args: a }))
+        : fc.constant(request);
+    });
 
 /**
  * Sets a caller request up on a scenario's kernel once its workload is built: fragments the node
- * when asked.
+ * when asked, and keeps the workload's regions and entries for the drive (none when not given).
  *
  * @category Oracle
  */
-export const setupCaller = (k: Kernel, request: CallerRequest): Effect.Effect<CallerRun, unknown> =>
+export const setupCaller = (
+  k: Kernel,
+  request: CallerRequest,
+  workload: CallerWorkload = { regions: [], entries: [] },
+): Effect.Effect<CallerRun, unknown> =>
   Effect.gen(function* () {
     migrationCaller(request.caller);
     const fragmented = request.fragment
       ? yield* fragmentNode(k, { nid: request.nid, ...request.fragment, reserve: 16 })
       : null;
-    return { fragmented, release: [] };
+    return { fragmented, workload, release: [] };
   });
 
 /**

@@ -144,7 +144,14 @@ export interface ConformanceOptions {
    * Default: all of them.
    */
   readonly faults?: readonly FaultClass[];
-  /** Workload knobs: base page sizes, region kinds, requests, entries. */
+  /**
+   * Workload knobs: base page sizes, region kinds, requests, entries. Requests through the
+   * kernel's other callers of `migrate_pages()` (compaction, `alloc_contig_pages()`, soft offline,
+   * memory offlining, `mbind(2)`, `migrate_pages(2)`, hugetlb: `MIGRATION_CALLERS`) are off by
+   * default, so that a seed and a replay path draw the cases they always drew: turn them on with
+   * `{ callers: true }` (about one case in four), `{ callers: true, callersOnly: true }` (every
+   * case), or a list of caller names.
+   */
   readonly scenarios?: ScenarioArbOptions;
   /**
    * The harness's own deadline for one run of a case, in milliseconds (default 60 s): a run still
@@ -413,7 +420,9 @@ export interface ConformanceProperty {
  * `fc.assert(property, params)` or with `@fast-check/vitest`'s `test.prop(arbitraries)(name,
  * check)` and keep the copy audit, the fault plans and the out-of-memory rule of
  * {@link verifyMigrator}. `subject` is a module factory or a {@link MigratorSubject}. Throws a
- * `TypeError` for a fault class the subject cannot inject.
+ * `TypeError` for a fault class the subject cannot inject. The kernel's other callers of
+ * `migrate_pages()` join the workloads with `scenarios: { callers: true }`; they are off by
+ * default ({@link ConformanceOptions.scenarios}).
  *
  * @category Conformance
  *
@@ -514,6 +523,12 @@ const summarize = (r: Omit<VerifyReport, "summary">): string =>
  * every page where its status says, nothing leaked) are still checked, and the report counts
  * these cases in `checkedAlone`, beside the `compared` ones, and says so on its first line
  * (`summary`).
+ *
+ * The workloads migrate through `move_pages(2)` and direct `migrate_pages()` calls by default.
+ * The kernel's other callers (compaction, `alloc_contig_pages()`, soft offline, memory
+ * offlining, `mbind(2)`, `migrate_pages(2)`, hugetlb) are off by default so that pinned seeds
+ * replay: pass `scenarios: { callers: true }` to add them, `callersOnly: true` for nothing else
+ * ({@link ConformanceOptions.scenarios}).
  *
  * To run the property under another runner (`fc.assert`, `@fast-check/vitest`), build it with
  * {@link conformanceProperty}.

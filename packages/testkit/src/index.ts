@@ -28,10 +28,12 @@ export {
 } from "./audit";
 // Callers: the kernel's callers of migrate_pages() the workloads drive, one table entry each.
 export {
+  type CallerArgs,
   type CallerObservation,
   type CallerOutcome,
   type CallerRequest,
   type CallerRun,
+  type CallerWorkload,
   callerRequestArb,
   checkAndReleaseCaller,
   diffCallerObservations,
@@ -74,6 +76,7 @@ export {
   type ScenarioReport,
   scenarioPageBytes,
 } from "./oracle";
+export { pfnAt } from "./pages";
 // Races: registration, switching and unloading against migrations in flight.
 export { type RaceOptions, verifyRegistryRaces } from "./races";
 // Stress: ping-pong migration under concurrent readers and writers.

@@ -342,6 +342,8 @@ const runScenarioOnFreshKernel = (
     }
     const problems: string[] = [];
     const PAGE = scenario.pageSize;
+    const request = scenario.request;
+    const caller = request.syscall === "caller" ? migrationCaller(request.caller) : null;
     const k = yield* Kernel.make({
       pageSize: PAGE,
       nodes: scenario.nodesMiB.map((m, nid) =>
@@ -349,8 +351,11 @@ const runScenarioOnFreshKernel = (
           ? { memory: m * 2 ** 20, adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }
           : m * 2 ** 20,
       ),
-      // Sections as small as a PMD allows: the per-PFN metadata covers the nodes and no more.
-      sectionSize: Math.max(PAGE * (PAGE / 8), Math.min(...scenario.nodesMiB) * 2 ** 20),
+      // Sections of the smallest node's size (the per-PFN metadata covers the nodes and no
+      // more), or of a PMD for a caller that offlines memory blocks.
+      sectionSize: caller?.pmdSections
+        ? PAGE * (PAGE / 8)
+        : Math.max(PAGE * (PAGE / 8), Math.min(...scenario.nodesMiB) * 2 ** 20),
       sectionPool: options.sectionPool,
       thp: {
         enabled: scenario.thp,
@@ -370,10 +375,14 @@ const runScenarioOnFreshKernel = (
         .reduce((s, r) => s + Math.ceil(r.pages / 2 ** k.pmdOrder), 0) * (scenario.fork ? 2 : 1);
     if (hugePages > 0) yield* k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", `${hugePages}`);
     const initialFree = k.pageAlloc.totalFreePages();
-    const request = scenario.request;
     const proc = yield* k.createProcess({
       node: 0,
-      capabilities: request.syscall === "move_pages" && request.moveAll ? [CAP_SYS_NICE] : [],
+      capabilities:
+        request.syscall === "move_pages" && request.moveAll
+          ? [CAP_SYS_NICE]
+          : request.syscall === "caller"
+            ? (caller?.capabilities?.(request) ?? [])
+            : [],
     });
     const file: File = yield* k.createFile("scenario.dat");
     if (scenario.fs !== "migrate_folio") file.mapping.migrateFolio = false;
@@ -436,11 +445,16 @@ const runScenarioOnFreshKernel = (
     const fragmentation =
       scenario.fragmentOrder === undefined ? null : yield* k.fragment(1, scenario.fragmentOrder);
     const callerRun: CallerRun | null =
-      request.syscall === "caller" ? yield* setupCaller(k, request) : null;
-    const counters =
       request.syscall === "caller"
-        ? [...COUNTERS, ...migrationCaller(request.caller).counters]
-        : COUNTERS;
+        ? yield* setupCaller(k, request, {
+            regions: scenario.regions.map((spec, r) => ({
+              start: starts[r]!,
+              length: spec.pages * PAGE,
+            })),
+            entries: scenario.entries.map((e) => ({ region: e.region, addr: addrOf(e) })),
+          })
+        : null;
+    const counters = caller ? [...COUNTERS, ...caller.counters] : COUNTERS;
     const before = Object.fromEntries(counters.map((c) => [c, k.vmstat.get(c)]));
     const nodesBefore = scenario.entries.map((e) => {
       const pfn = pfnAt(proc, addrOf(e));
@@ -481,7 +495,7 @@ const runScenarioOnFreshKernel = (
     const { rc, status, balloonStatus, balloonMoved } =
       request.syscall === "caller"
         ? yield* Effect.map(
-            migrationCaller(request.caller).drive(k, proc, request, callerRun!),
+            caller!.drive(k, proc, request, callerRun!),
             ({ rc, result, problems: own }) => {
               callerResult = result;
               problems.push(...(own ?? []));
@@ -555,7 +569,11 @@ const runScenarioOnFreshKernel = (
       problems.push(`pgmigrate_success +${delta.pgmigrate_success}, traced ${stats.nrSucceeded}`);
     if (delta.pgmigrate_fail !== stats.nrFailedPages)
       problems.push(`pgmigrate_fail +${delta.pgmigrate_fail}, traced ${stats.nrFailedPages}`);
-    const movedEntries = status.filter((s, i) => s >= 0 && s !== nodesBefore[i]).length;
+    // A page that was not present before did not move: a caller may fault it in (soft offline's
+    // madvise door does).
+    const movedEntries = status.filter(
+      (s, i) => s >= 0 && nodesBefore[i]! >= 0 && s !== nodesBefore[i],
+    ).length;
     if (movedEntries > 0 && delta.pgmigrate_success === 0)
       problems.push(`${movedEntries} entries moved but pgmigrate_success did not change`);
     if (balloon) {
@@ -651,11 +669,18 @@ const runScenarioOnFreshKernel = (
     file.truncate();
     // The huge zero folio that reads mapped stays until its shrinker runs, as on Linux.
     shrinkHugeZeroFolioScan(k);
-    const outOfService = k.pageAlloc.zones.reduce((s, z) => s + z.poisonedPages, 0);
+    // Poisoned pages stay out of service, every one num_poisoned_pages counts: freed ones the
+    // allocator keeps out, and ones the kernel holds for good (a soft-offlined page; memory
+    // offlining's isolation of a page with an unhandled error).
+    const outOfService = k.numPoisonedPages;
+    // Free huge pages the pools keep are the pools', not leaked: shrinking a pool while some of
+    // its pages are in use can leave a free surplus page behind (set_max_huge_pages() counts the
+    // pages in use into its floor, and the one it makes surplus may be free), as in Linux.
+    const pooled = k.hstates.reduce((n, h) => n + h.freeHugePages * 2 ** h.order, 0);
     const free = k.pageAlloc.totalFreePages();
-    if (free + outOfService !== initialFree) {
+    if (free + outOfService + pooled !== initialFree) {
       problems.push(
-        `after teardown ${free} pages are free and ${outOfService} poisoned, of ${initialFree}: ${initialFree - free - outOfService} leaked`,
+        `after teardown ${free} pages are free, ${outOfService} poisoned and ${pooled} in the hugetlb pool's free huge pages, of ${initialFree}: ${initialFree - free - outOfService - pooled} leaked`,
       );
     }
     problems.push(...checkKernelConsistency(k));

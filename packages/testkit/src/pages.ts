@@ -46,6 +46,8 @@ export const scenarioRegionBytes = (
 /**
  * The page frame the page table of `task` maps at `addr` (a huge PMD's subpage too), or -1 when
  * nothing is present there. A walk of the tables, no fault: nothing changes.
+ *
+ * @category Oracle
  */
 export const pfnAt = (task: Task, addr: number): number => {
   const vma = task.mm!.findVma(addr);

@@ -386,9 +386,26 @@ export const driveTiering = (
       const hot = yield* writeSet(task, "hot", w.hotPages, HOT);
       const readHot = task.read(hot.addr, hot.pages * k.mem.pageSize);
       const push = k.pageAlloc.zones[nid]!.freePages + w.pressurePages;
-      const scratch = yield* writeSet(task, "scratch", push, SCRATCH, w.chunkPages, readHot);
+      let scratch = yield* writeSet(task, "scratch", push, SCRATCH, w.chunkPages, readHot);
       sets.push(cold, hot, scratch);
-      if (w.kswapd) sets.push(yield* kswapdPhase(k, task, nid));
+      if (w.kswapd) {
+        // Direct reclaim stops once the fault's page fits above the min watermark, so the node
+        // may be left under its low watermark, where any allocation reclaims directly again. The
+        // scratch set's newest pages go back first, until one allocation can cross the low
+        // watermark and leave the rest to kswapd.
+        const zone = k.pageAlloc.zones[nid]!;
+        const page = k.mem.pageSize;
+        let kept = scratch.pages;
+        while (kept > 0 && zone.freePages <= zone.watermark[WMARK_LOW]!) {
+          const n = Math.min(kept, zone.watermark[WMARK_LOW]! + 1 - zone.freePages);
+          kept -= n;
+          yield* live(task.munmap(scratch.addr + kept * page, n * page));
+        }
+        const trimmed = { ...scratch, pages: kept };
+        sets[sets.indexOf(scratch)] = trimmed;
+        scratch = trimmed;
+        sets.push(yield* kswapdPhase(k, task, nid));
+      }
       if (phases === "tiering") {
         // The scratch set is done with: its DRAM is room for promotion.
         yield* live(task.munmap(scratch.addr, scratch.pages * k.mem.pageSize));

@@ -408,7 +408,7 @@ export const formatScenario = (s: MigrationScenario): string => {
       ? `request: move_pages(${r.moveAll ? "MPOL_MF_MOVE_ALL" : "MPOL_MF_MOVE"})`
       : r.syscall === "migrate_pages"
         ? `request: migrate_pages(${MIGRATE_MODE_NAMES[r.mode]}, ${MIGRATE_REASON_NAMES[r.reason]})`
-        : `request: ${r.caller} on node ${r.nid} (${MIGRATE_REASON_NAMES[migrationCaller(r.caller).reason]}), ${
+        : `request: ${r.caller}${r.args ? ` ${JSON.stringify(r.args)}` : ""} on node ${r.nid} (${MIGRATE_REASON_NAMES[migrationCaller(r.caller).reason]}), ${
             r.fragment
               ? `node ${r.nid} fragmented first (a kernel page every ${r.fragment.unmovableEvery || "never"}, page cache every ${r.fragment.pageCacheEvery || "never"})`
               : "no fragmentation"

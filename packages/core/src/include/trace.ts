@@ -289,6 +289,24 @@ export interface MemoryFailureEvent {
   readonly result: "MF_IGNORED" | "MF_FAILED" | "MF_DELAYED" | "MF_RECOVERED";
 }
 
+/**
+ * `trace_test_pages_isolated(start_pfn, end_pfn, fin_pfn)`: the `test_pages_isolated` event
+ * (`include/trace/events/page_isolation.h`), one per check of an isolated range that got past its
+ * pageblocks (`test_pages_isolated()`, `mm/page_isolation.c`); memory offlining makes one per
+ * pass. The check failed when `finPfn` is below `endPfn` (the event prints `ret=fail`).
+ *
+ * @category Tracing and statistics
+ */
+export interface TestPagesIsolatedEvent {
+  readonly event: "test_pages_isolated";
+  /** The range's first PFN. */
+  readonly startPfn: number;
+  /** One past its last PFN. */
+  readonly endPfn: number;
+  /** The first PFN that is neither free nor skipped, or `endPfn` when every page is. */
+  readonly finPfn: number;
+}
+
 /** Every event a kernel's tracepoints emit. @category Tracing and statistics */
 export type TraceEvent =
   | MemoryFailureEvent
@@ -300,7 +318,8 @@ export type TraceEvent =
   | RemoveMigrationPte
   | MigrationPmd
   | CopyWorkerEvent
-  | MmCompactionEvent;
+  | MmCompactionEvent
+  | TestPagesIsolatedEvent;
 
 /**
  * One kernel's tracepoints. Models the tracepoint machinery (`include/linux/tracepoint.h`,

@@ -156,12 +156,15 @@ export const injectMemoryError = (k: Kernel, pfn: number): 0 | ErrnoError => {
 };
 
 /**
- * `hwpoison_user_mappings()`: unmaps the folio everywhere. A clean file page whose data the file
- * still has is unmapped plainly; otherwise (anonymous, dirty, shmem) each mapping of the poisoned
- * page becomes a hwpoison entry. A dirty PTE makes the folio dirty first. False when a mapping
- * remains.
+ * `unmap_poisoned_folio()` (`mm/memory-failure.c`), the unmapping of `hwpoison_user_mappings()`
+ * and of memory offlining's `do_migrate_range()`: unmaps the folio of `head` everywhere. A clean
+ * file page whose data the file still has is unmapped plainly; otherwise (anonymous, dirty,
+ * shmem) each mapping of the poisoned page becomes a hwpoison entry. A dirty PTE makes the folio
+ * dirty first. False when a mapping remains.
+ *
+ * @category Memory and folios
  */
-const hwpoisonUserMappings = (k: Kernel, head: number): boolean => {
+export const unmapPoisonedFolio = (k: Kernel, head: number): boolean => {
   const m = k.memmap;
   if (m.folioMapcount(head) === 0) return true;
   let ttu = TTU_HWPOISON;
@@ -312,7 +315,7 @@ export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, Errno
     }
     // folio_wait_writeback(), still holding the lock.
     yield* k.folioWaiters.waitBit(head, PG_writeback);
-    if (!hwpoisonUserMappings(k, head)) {
+    if (!unmapPoisonedFolio(k, head)) {
       folioUnlock(k, head);
       folioPut(k, head);
       return yield* result(actionResult(k, pfn, "MF_MSG_UNMAP_FAILED", "MF_FAILED"));

@@ -18,6 +18,7 @@ import type { Kernel } from "../include/kernel";
 import { MIGRATE_SYNC, MR_MEMORY_HOTPLUG } from "../include/migrate_mode";
 import {
   PG_buddy,
+  PG_has_hwpoisoned,
   PG_hugetlb,
   PG_hugetlb_migratable,
   PG_hwpoison,
@@ -27,6 +28,7 @@ import {
 } from "../include/page_flags";
 import { FolioList } from "../lib/list";
 import { dissolveFreeHugetlbFolio } from "./hugetlb";
+import { unmapPoisonedFolio } from "./memory_failure";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { allocMigrationTarget } from "./move_pages";
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
@@ -93,7 +95,9 @@ export const scanMovablePages = (k: Kernel, start: number, end: number): number 
 
 /**
  * `do_migrate_range()` (`mm/memory_hotplug.c`): isolates every movable folio of `[start, end)`
- * (`isolate_folio_to_list()`; hwpoisoned pages and pages being freed are skipped) and migrates
+ * (`isolate_folio_to_list()`; pages being freed are skipped, a base page with an unhandled
+ * error is taken off the LRU for good and unmapped, `unmap_poisoned_folio()`, instead, and a large
+ * folio with one is left alone) and migrates
  * them in one `migrate_pages()` call: `MIGRATE_SYNC`, `MR_MEMORY_HOTPLUG`, with
  * `alloc_migration_target()` over every node with memory but the range's own, which is used only
  * when it is the last node with memory. What does not move is put back, to be found again by the
@@ -116,9 +120,25 @@ export const doMigrateRange = (
           pfn += 2 ** m.order[pfn]! - 1;
           continue;
         }
-        if (flags & (PG_reserved | PG_hwpoison)) continue;
+        if (flags & PG_reserved) continue;
         const head = m.folioOf(pfn);
         if (m.refcount[head] === 0) continue;
+        if (flags & PG_hwpoison || m.flags[head]! & PG_has_hwpoisoned) {
+          // A folio with a poisoned page is not migrated. A large one (hugetlb aside) is left
+          // alone, as Linux's stable kernels leave it ("unmap_poisoned_folio() cannot handle large
+          // folios in all cases yet"): its other pages keep the offline retrying until a fatal
+          // signal. A base page leaves the LRU with the isolation's reference, which is never
+          // dropped, and its mappings become hwpoison entries, so the next scan passes it by and
+          // test_pages_isolated() skips it.
+          const large = m.folioNrPages(head) > 1 && !m.test(head, PG_hugetlb);
+          if (!large && m.testAndClear(head, PG_lru)) {
+            m.lru.del(head);
+            m.refcount[head]!++;
+          }
+          if (!large) unmapPoisonedFolio(k, head);
+          pfn = Math.max(pfn, head + m.folioNrPages(head) - 1);
+          continue;
+        }
         if (m.flags[head]! & (PG_lru | PG_movable_ops | PG_hugetlb_migratable))
           isolateFolioToList(k, head, list);
         pfn = Math.max(pfn, head + m.folioNrPages(head) - 1);
@@ -252,7 +272,9 @@ export const onlinePages = (
     const end = start + nrPages;
     const m = k.memmap;
     for (let pfn = start; pfn < end; pfn++) {
-      if (!(m.flags[pfn]! & (PG_reserved | PG_hwpoison)) || m.refcount[pfn] !== 0)
+      // Offline pages are reserved and free; a hwpoisoned page stayed as it was, held or not.
+      if (m.flags[pfn]! & PG_hwpoison) continue;
+      if (!(m.flags[pfn]! & PG_reserved) || m.refcount[pfn] !== 0)
         return Effect.fail(
           errno("EINVAL", `memory onlining ${memRange(k, start, end)}: pfn ${pfn} is not offline`),
         );

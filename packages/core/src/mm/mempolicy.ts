@@ -360,7 +360,8 @@ const mbindRange = (
  * hands to `migrate_pages()`. Each folio goes where `policy` would place a new folio at its
  * index (`policy_nodemask()`: the preferred node, the nearest bound node, or for
  * `MPOL_INTERLEAVE` the node of its interleave index, `folio->index >> order`), from the node of
- * `task`'s CPU; a null policy is `task`'s own, or local allocation.
+ * `task`'s CPU; a null policy is `task`'s own, or local allocation. A hugetlb folio's destination
+ * comes from the pool (`alloc_hugetlb_folio_nodemask()` with the policy's node and mask).
  *
  * @category Memory policy
  */

@@ -91,9 +91,9 @@ export const undoIsolatePageRange = (k: Kernel, start: number, end: number): voi
 
 /**
  * `test_pages_isolated()` (`mm/page_isolation.c`) with `MEMORY_OFFLINE`: -1 when every pageblock
- * of `[start, end)` is isolated and every page in it is free in the buddy allocator, hwpoisoned,
- * or a `PageOffline` page nobody holds; otherwise the first PFN that is not (the kernel's
- * `-EBUSY`).
+ * of `[start, end)` is isolated and every page in it is free in the buddy allocator, hwpoisoned
+ * (held or not: a soft-offlined page keeps its reference for good), or a `PageOffline` page
+ * nobody holds; otherwise the first PFN that is not (the kernel's `-EBUSY`).
  *
  * @category Memory hotplug
  */
@@ -109,8 +109,15 @@ export const testPagesIsolated = (k: Kernel, start: number, end: number): number
       pfn += 2 ** m.order[pfn]! - 1;
       continue;
     }
-    if (flags & (PG_hwpoison | PG_offline) && m.refcount[pfn] === 0) continue;
+    // A hwpoisoned page may be held for good (soft offline keeps its reference): it is skipped
+    // whatever its count; a PageOffline page only once its driver let go of it.
+    if (flags & PG_hwpoison) continue;
+    if (flags & PG_offline && m.refcount[pfn] === 0) continue;
+    if (k.trace.enabled)
+      k.trace.emit({ event: "test_pages_isolated", startPfn: start, endPfn: end, finPfn: pfn });
     return pfn;
   }
+  if (k.trace.enabled)
+    k.trace.emit({ event: "test_pages_isolated", startPfn: start, endPfn: end, finPfn: end });
   return -1;
 };

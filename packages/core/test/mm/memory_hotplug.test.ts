@@ -9,8 +9,10 @@ import { describe, expect, it } from "vitest";
 import {
   __GFP_THISNODE,
   allocContigRange,
+  CAP_SYS_ADMIN,
   GFP_KERNEL,
   type Kernel,
+  MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
@@ -21,6 +23,8 @@ import {
   MR_SYSCALL,
   PG_buddy,
   PG_hugetlb,
+  PG_hwpoison,
+  PG_lru,
   PG_reserved,
   type TraceEvent,
   VirtioBalloon,
@@ -295,6 +299,96 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expect(patternIntact(proc, addr, 64 * 4096, 5)).toBe(true);
     expect(k.memmap.folioOf(folioAt(proc, addr).pfn)).toBe(pinned);
     k.memmap.refcount[pinned]!--;
+    expectConsistent(k);
+  });
+
+  it("a block with a soft-offlined page goes offline and comes back online: test_pages_isolated() skips a hwpoisoned page in MEMORY_OFFLINE mode whatever its count (mm/page_isolation.c)", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1, capabilities: [CAP_SYS_ADMIN] }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const addr = mapPattern(proc, 64 * 4096, 5);
+    const bad = folioAt(proc, addr + 4096).pfn;
+    run(proc.madvise(addr + 4096, 4096, MADV_SOFT_OFFLINE));
+    // soft_offline_page() keeps the old page poisoned with one reference for good.
+    expect(k.memmap.flags[bad]! & PG_hwpoison).toBe(PG_hwpoison);
+    expect(k.memmap.refcount[bad]).toBe(1);
+    const id = blockOf(k, folioAt(proc, addr).pfn);
+    expect(blockOf(k, bad)).toBe(id);
+    const total = memTotalKb(read(k, "/proc/meminfo"));
+    // Before, the held page failed test_pages_isolated() on every pass: offlining never ended.
+    expect(await write(k, `${ROOT}/memory${id}/state`, "offline")).toBe(7);
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("offline\n");
+    expect(k.memmap.refcount[bad]).toBe(1);
+    expect(patternIntact(proc, addr, 64 * 4096, 5)).toBe(true);
+    expect(run(proc.nodeOf(addr))).toBe(0);
+    // online_pages() gives back every page but the poisoned one, which stays as it was.
+    expect(await write(k, `${ROOT}/memory${id}/state`, "online")).toBe(6);
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
+    expect(memTotalKb(read(k, "/proc/meminfo"))).toBe(total);
+    expect(k.memmap.flags[bad]! & PG_hwpoison).toBe(PG_hwpoison);
+    expect(k.memmap.refcount[bad]).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("a page with an error memory_failure() has not handled yet is taken off the LRU and unmapped, not migrated, and the block still goes offline (do_migrate_range(), unmap_poisoned_folio())", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const addr = mapPattern(proc, 64 * 4096, 5);
+    const bad = folioAt(proc, addr + 4096).pfn;
+    run(k.injectMemoryError(bad));
+    expect(k.memmap.flags[bad]! & PG_lru).toBe(PG_lru);
+    const id = blockOf(k, bad);
+    const events = record(k);
+    expect(await write(k, `${ROOT}/memory${id}/state`, "offline")).toBe(7);
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("offline\n");
+    // Off the LRU with the isolation's reference for good; its mapping a hwpoison entry.
+    expect(k.memmap.flags[bad]! & (PG_lru | PG_hwpoison)).toBe(PG_hwpoison);
+    expect(k.memmap.refcount[bad]).toBe(1);
+    expect(k.memmap.folioMapcount(bad)).toBe(0);
+    expect(await errnoOf(proc.read(addr + 4096, 4096))).toBe("EHWPOISON");
+    // The other 63 pages moved; test_pages_isolated passed the block on its first check.
+    expect(patternIntact(proc, addr, 4096, 5)).toBe(true);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(63);
+    const checks = events.flatMap((e) => (e.event === "test_pages_isolated" ? [e] : []));
+    expect(checks).toEqual([
+      {
+        event: "test_pages_isolated",
+        startPfn: id * 4096,
+        endPfn: (id + 1) * 4096,
+        finPfn: (id + 1) * 4096,
+      },
+    ]);
+    expect(await write(k, `${ROOT}/memory${id}/state`, "online")).toBe(6);
+    expectConsistent(k);
+  });
+
+  it("a THP with an unhandled memory error is left alone, so the offline retries until a fatal signal, and nothing leaks (Linux stable's do_migrate_range(): large folios are not unmapped)", async () => {
+    const k = bootBlocks({ thp: { enabled: "always" } });
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const thp = mapPattern(proc, 2 * MiB, 9, true);
+    const head = folioAt(proc, thp).pfn;
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    run(k.injectMemoryError(head + 1));
+    const id = blockOf(k, head);
+    const free = k.pageAlloc.totalFreePages();
+    const events = record(k);
+    const fiber = Effect.runFork(k.fs.write(`${ROOT}/memory${id}/state`, "offline"));
+    // scan_movable_pages() finds the THP on every pass and do_migrate_range() leaves it: no
+    // migration, no test_pages_isolated(), until the signal.
+    await runP(
+      Effect.gen(function* () {
+        for (let i = 0; i < 100; i++) yield* Effect.yieldNow;
+      }),
+    );
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("going-offline\n");
+    expect(events.filter((e) => e.event !== "memory_failure_event")).toEqual([]);
+    await runP(Fiber.interrupt(fiber));
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
+    expect(k.memmap.flags[head]! & PG_lru).toBe(PG_lru);
+    expect(folioAt(proc, thp).pfn).toBe(head);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
     expectConsistent(k);
   });
 

@@ -8,6 +8,7 @@ import {
   FolioList,
   isolateFoliosToList,
   MAP_ANONYMOUS,
+  MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
   MIGRATE_SYNC,
@@ -211,6 +212,27 @@ describe("mbind(2) with MPOL_MF_MOVE (do_mbind, mm/mempolicy.c)", () => {
     expect(run(p.nodeOf(thp))).toBe(0);
     expect(run(p.nodeOf(thp + MiB))).toBe(0);
     expect(patternIntact(p, addr, 4 * MiB, 7)).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("moves a hugetlb page into the bound node's pool (alloc_migration_target_by_mpol() takes alloc_hugetlb_folio_nodemask())", async () => {
+    const k = boot();
+    const pool = (nid: number, file: string) =>
+      run(k.fs.read(`/sys/devices/system/node/node${nid}/hugepages/hugepages-2048kB/${file}`));
+    await runP(k.fs.write("/proc/sys/vm/nr_hugepages", "2")); // one per node, round-robin
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, new Uint8Array(2 * MiB).fill(0x33)));
+    expect(run(p.nodeOf(addr))).toBe(0);
+    await runP(p.mbind(addr, 2 * MiB, MPOL_BIND, [1], MPOL_MF_MOVE | MPOL_MF_STRICT));
+    expect(run(p.nodeOf(addr))).toBe(1);
+    // The destination was node 1's free huge page; the source went back to node 0's pool.
+    expect([pool(0, "nr_hugepages"), pool(0, "free_hugepages")]).toEqual(["1\n", "1\n"]);
+    expect([pool(1, "nr_hugepages"), pool(1, "free_hugepages")]).toEqual(["1\n", "0\n"]);
+    expect(run(p.read(addr, 2 * MiB)).every((b) => b === 0x33)).toBe(true);
+    expectConsistent(k);
+    run(p.exit());
+    expect(pool(1, "free_hugepages")).toBe("1\n");
     expectConsistent(k);
   });
 
