@@ -143,8 +143,12 @@ export interface DirectCompact {
     readonly gfp: number;
     readonly nodemask: readonly number[] | null;
   } | null;
-  /** True once direct compaction ran for this access: the next failure falls back. */
-  tried: boolean;
+  /**
+   * The orders direct compaction ran for in this fault, one bit each (bit `n`: order `n`): a
+   * failure at an order already compacted for falls back to the next order. Cleared once the
+   * fault gets its folio.
+   */
+  tried: number;
   /**
    * True once direct reclaim ran for the base page the access faults in now: the next failure is
    * `ENOMEM`. Cleared when a base page is allocated.

@@ -874,9 +874,9 @@ export const directCompact = (k: Kernel, dc: DirectCompact): Effect.Effect<void,
   Effect.gen(function* () {
     const req = dc.request;
     dc.request = null;
-    dc.tried = true;
     dc.page = -1;
     if (!req) return;
+    dc.tried |= 1 << req.order;
     const { nid, order, gfp, nodemask } = req;
     const first = yield* allocPagesDirectCompact(
       k,

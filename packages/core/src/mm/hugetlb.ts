@@ -362,7 +362,7 @@ export class HugetlbPool implements Hstate {
         if (head < 0 && !self.gigantic) {
           const dc: DirectCompact = {
             request: { nid, order: self.order, gfp, nodemask: null },
-            tried: false,
+            tried: 0,
             reclaimTried: false,
             page: -1,
             misplaced: null,

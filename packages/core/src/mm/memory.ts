@@ -176,15 +176,18 @@ const allocFaultFolio = (
       head < 0 &&
       dc &&
       gfp & __GFP_DIRECT_RECLAIM &&
-      ((order > PAGE_ALLOC_COSTLY_ORDER && !dc.tried) || (order === 0 && !dc.reclaimTried))
+      ((order > PAGE_ALLOC_COSTLY_ORDER && !(dc.tried & (1 << order))) ||
+        (order === 0 && !dc.reclaimTried))
     ) {
       dc.request = { nid: target.nid, order, gfp, nodemask: target.nodemask };
       return -1;
     }
     // A base page got: the next one of the access may reclaim again.
     if (dc && order === 0 && head >= 0) dc.reclaimTried = false;
-    // This fault's compaction is spent; the next THP fault of the access may compact again.
-    if (dc && order > 0) dc.tried = false;
+    // The fault has its folio: the next fault of the access may compact again, for any order.
+    // (Cleared only then: each retry starts again from the largest order, and an order compacted
+    // for once falls back at once, so a fault compacts at most once per order.)
+    if (dc && head >= 0) dc.tried = 0;
     if (order > 0 && vma.mapping?.shmem) {
       // shmem_alloc_and_add_folio() (`mm/shmem.c`): thp_file_* for the PMD size, shmem_* in
       // every size's stats.

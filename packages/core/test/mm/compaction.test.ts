@@ -12,6 +12,7 @@ import {
   GFP_KERNEL,
   GFP_KERNEL_RECLAIMABLE,
   type Kernel,
+  MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MIGRATE_RECLAIMABLE,
@@ -26,6 +27,7 @@ import {
   errnoOf,
   expectConsistent,
   expectErrno,
+  folioAt,
   fragmentNode,
   recordingMigrator,
   run,
@@ -415,5 +417,31 @@ describe("kcompactd", () => {
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
     await runP(k.shutdown());
+  });
+});
+
+// alloc_anon_folio() (mm/memory.c) tries each allowed mTHP order with the VMA's gfp, and each may
+// compact directly once (__alloc_pages_direct_compact()); when neither the PMD order nor a 64 KiB
+// mTHP can be had, the fault falls back to a base page. Each retried fault starts again at the
+// largest order, so an order compacted for once must fall back at once.
+describe("a THP fault with mTHP sizes on a node compaction cannot help", () => {
+  it("compacts at most once per order, then falls back to a base page", async () => {
+    const k = boot({ nodes: ["16M", "16M"], thp: { enabled: "always" } });
+    run(k.fs.write("/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled", "always"));
+    // Every free block above order 3 of node 1 taken and pinned: no 16-page block can be made.
+    const frag = run(k.fragment(1, 3));
+    const p = run(k.createProcess({ node: 1 }));
+    run(p.setMempolicy(MPOL_BIND, [1]));
+    const pmd = 2 * MiB;
+    const addr = run(p.mmap(2 * pmd, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.madvise(addr, 2 * pmd, MADV_HUGEPAGE));
+    const aligned = Math.ceil(addr / pmd) * pmd;
+    await runP(p.write(aligned, new Uint8Array([1])));
+    expect(folioAt(p, aligned).order).toBe(0);
+    // Two orders above PAGE_ALLOC_COSTLY_ORDER (9 and 4), each compacted for once.
+    expect(k.vmstat.get("compact_stall")).toBeLessThanOrEqual(2 * 2);
+    expect(k.vmstat.get("thp_fault_fallback")).toBeGreaterThan(0);
+    frag.release();
+    expectConsistent(k);
   });
 });
