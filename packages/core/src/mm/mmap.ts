@@ -341,13 +341,16 @@ export const vmaModifyRange = (
 
 /**
  * `get_unmapped_area()` (`mm/mmap.c`): the lowest free range of `len` bytes, aligned to `align`,
- * at or above the search cursor and below `TASK_SIZE`, a guard page away from its neighbours; when
- * none is left there, the search starts again from `mmap_base`, as the search from
- * `free_area_cache` did. `ENOMEM` for a length that can never fit (more than
- * `TASK_SIZE - mmap_min_addr`) or when no range is free. Changes nothing.
+ * at or above the search cursor and below `TASK_SIZE`. As `vm_unmapped_area()` does, the range
+ * may touch the mappings around it (only a stack's guard gap is kept, and the model has no
+ * stack), so consecutive mappings lie side by side. The model searches bottom-up, as the legacy
+ * layout (`arch_pick_mmap_layout()` with `legacy_va_layout`) does, where Linux's default layout
+ * searches top-down from `mmap_base`. When nothing fits above the cursor, the search starts again
+ * from `mmap_base`, as the search from `free_area_cache` did. `ENOMEM` for a length that can
+ * never fit (more than `TASK_SIZE - mmap_min_addr`) or when no range is free. Changes nothing.
  */
 export const getUnmappedArea = (
-  k: Kernel,
+  _k: Kernel,
   mm: MmStruct,
   len: number,
   align: number,
@@ -358,17 +361,60 @@ export const getUnmappedArea = (
       `mmap of ${len} bytes: more than fits below TASK_SIZE ${hex(TASK_SIZE)}`,
     );
   }
-  const guard = k.mem.pageSize;
   for (const from of [mm.mmapCursor, mm.mmapBase]) {
     let start = Math.ceil(Math.max(from, MMAP_MIN_ADDR) / align) * align;
     for (const vma of mm.vmas) {
-      if (vma.end + guard <= start) continue;
-      if (start + len + guard <= vma.start) break;
-      start = Math.ceil((vma.end + guard) / align) * align;
+      if (vma.end <= start) continue;
+      if (start + len <= vma.start) break;
+      start = Math.ceil(vma.end / align) * align;
     }
     if (start + len <= TASK_SIZE) return start;
   }
   return errno("ENOMEM", `mmap of ${len} bytes: no free range below TASK_SIZE ${hex(TASK_SIZE)}`);
+};
+
+/**
+ * `vma_merge_new_range()` (`mm/vma.c`, Linux 6.16) as `__mmap_region()` calls it: `vma`, a new
+ * mapping just linked with no pages, joins the VMA that ends where it starts
+ * (`can_vma_merge_after()`) and the one that starts where it ends (`can_vma_merge_before()`)
+ * when they are mergeable with it ({@link isMergeable}: the same flags, no policy, the same file
+ * or none, an anon_vma that is not a fork child's) and their `vm_pgoff` runs on into its own;
+ * both at once also need the two neighbours' anon_vmas to agree (`can_vma_merge_right()`). A
+ * shared anonymous or hugetlb mapping has a file of its own (`shmem_zero_setup()`,
+ * `hugetlb_file_setup()`), so it never merges. Returns the VMA that covers the new range.
+ */
+const vmaMergeNewRange = (vma: Vma): Vma => {
+  const mm = vma.mm;
+  const i = mm.vmas.indexOf(vma);
+  const before = mm.vmas[i - 1];
+  const after = mm.vmas[i + 1];
+  const prev = before && before.end === vma.start ? before : undefined;
+  const next = after && after.start === vma.end ? after : undefined;
+  const { flags, policy } = vma;
+  const mergeLeft =
+    prev !== undefined &&
+    !(flags & VM_HUGETLB) &&
+    isMergeable(prev, vma, flags, policy) &&
+    prev.pgoff + prev.nrPages === vma.pgoff;
+  const mergeRight =
+    next !== undefined &&
+    !(flags & VM_HUGETLB) &&
+    isMergeable(next, vma, flags, policy) &&
+    next.pgoff === vma.pgoff + vma.nrPages &&
+    (!mergeLeft || !prev!.anonVma || !next.anonVma || prev!.anonVma === next.anonVma);
+  let target = vma;
+  if (mergeLeft) {
+    vmaAbsorb(prev!, vma);
+    target = prev!;
+  }
+  if (mergeRight) {
+    if (mergeLeft) vmaAbsorb(target, next!);
+    else {
+      vmaAbsorb(next!, target);
+      target = next!;
+    }
+  }
+  return target;
 };
 
 /**
@@ -443,7 +489,7 @@ export const doMmap = (
       `mmap of ${len} bytes: no memory for a page table of ${len / pageSize} entries`,
     );
   }
-  mm.mmapCursor = start + len + pageSize;
+  mm.mmapCursor = start + len;
 
   let mapping: AddressSpace | null = null;
   let pgoff = start / pageSize;
@@ -463,12 +509,13 @@ export const doMmap = (
     if (reserved !== 0) return reserved;
   }
   linkVma(vma);
+  vmaMergeNewRange(vma);
 
   if (flags & MAP_POPULATE) {
     const populated = populateRange(k, task, start, start + len);
     if (populated !== 0) {
-      zapPteRange(k, vma, 0, vma.nrPages);
-      unlinkVma(k, vma);
+      // Only the new range goes: a neighbour it merged into keeps its own pages.
+      doMunmap(k, task, start, len);
       return populated;
     }
   }
