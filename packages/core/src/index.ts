@@ -43,6 +43,7 @@ export {
   CAP_SYS_ADMIN,
   CAP_SYS_NICE,
   CAP_SYS_PTRACE,
+  CAP_SYS_RAWIO,
 } from "./include/capability";
 // include/linux/compaction.h
 export {
@@ -227,6 +228,8 @@ export {
   MADV_NOHUGEPAGE,
   MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
   MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,

@@ -9,6 +9,7 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
+import { CAP_SYS_RAWIO } from "../include/capability";
 import type { MmapFile } from "../include/fs";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, mpolEqual } from "../include/mempolicy";
@@ -28,6 +29,8 @@ import {
 } from "../include/mm_types";
 import {
   MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
   MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
@@ -44,10 +47,19 @@ import { hugetlbReservePages, hugetlbVmOpClose } from "./hugetlb";
 import { translate, zapPteRange } from "./memory";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
-const KNOWN_MAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB;
+const KNOWN_MAP_FLAGS =
+  MAP_SHARED |
+  MAP_PRIVATE |
+  MAP_ANONYMOUS |
+  MAP_POPULATE |
+  MAP_HUGETLB |
+  MAP_FIXED |
+  MAP_FIXED_NOREPLACE;
 
 /** Arguments of `mmap` beyond the length. */
 export interface MmapArgs {
+  /** Where the mapping must start (`MAP_FIXED`, `MAP_FIXED_NOREPLACE`), else a hint; 0 for none. */
+  readonly addr: number;
   readonly prot: number;
   readonly flags: number;
   readonly file: MmapFile | null;
@@ -346,20 +358,32 @@ export const vmaModifyRange = (
  * stack), so consecutive mappings lie side by side. The model searches bottom-up, as the legacy
  * layout (`arch_pick_mmap_layout()` with `legacy_va_layout`) does, where Linux's default layout
  * searches top-down from `mmap_base`. When nothing fits above the cursor, the search starts again
- * from `mmap_base`, as the search from `free_area_cache` did. `ENOMEM` for a length that can
- * never fit (more than `TASK_SIZE - mmap_min_addr`) or when no range is free. Changes nothing.
+ * from `mmap_base`, as the search from `free_area_cache` did. A `hint` address (page aligned
+ * up) is returned as it is when the range there is free, at or above `mmap_min_addr` and below
+ * `TASK_SIZE` (`generic_get_unmapped_area()`). `ENOMEM` for a length that can never fit (more than `TASK_SIZE - mmap_min_addr`) or when no range is free. Changes nothing.
  */
 export const getUnmappedArea = (
-  _k: Kernel,
+  k: Kernel,
   mm: MmStruct,
   len: number,
   align: number,
+  hint = 0,
 ): number | ErrnoError => {
   if (len > TASK_SIZE - MMAP_MIN_ADDR) {
     return errno(
       "ENOMEM",
       `mmap of ${len} bytes: more than fits below TASK_SIZE ${hex(TASK_SIZE)}`,
     );
+  }
+  if (hint) {
+    // A hint, page aligned up, is taken when the range there is free and allowed.
+    const addr = Math.ceil(hint / k.mem.pageSize) * k.mem.pageSize;
+    if (
+      addr >= MMAP_MIN_ADDR &&
+      addr + len <= TASK_SIZE &&
+      mm.vmasIn(addr, addr + len).length === 0
+    )
+      return addr;
   }
   for (const from of [mm.mmapCursor, mm.mmapBase]) {
     let start = Math.ceil(Math.max(from, MMAP_MIN_ADDR) / align) * align;
@@ -422,7 +446,12 @@ const vmaMergeNewRange = (vma: Vma): Vma => {
  * changes: `EINVAL` for bad arguments, `EOVERFLOW` for a file offset past what it can express,
  * `ENOMEM` when no range below `TASK_SIZE` is free (`get_unmapped_area()`), when the overcommit
  * heuristic refuses a private writable or shared anonymous mapping larger than all of memory
- * (`__vm_enough_memory()`), or when the host cannot allocate its page table.
+ * (`__vm_enough_memory()`), or when the host cannot allocate its page table. With `MAP_FIXED`
+ * the mapping goes at `args.addr` and replaces what was there; `MAP_FIXED_NOREPLACE` fails with
+ * `EEXIST` instead (see `mmapFixedArea` for the checks). Without them `args.addr` is a
+ * hint. The new VMA then merges into a matching neighbour (`vmaMergeNewRange`). A hugetlb
+ * mapping whose reservation fails after `MAP_FIXED` unmapped the range leaves it empty, as
+ * Linux does.
  */
 export const doMmap = (
   k: Kernel,
@@ -446,6 +475,9 @@ export const doMmap = (
     return errno("EINVAL", `unknown mmap flags ${hex(flags & ~KNOWN_MAP_FLAGS)}`);
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
     return errno("EINVAL", `unknown prot bits ${hex(prot)}`);
+  if (!Number.isSafeInteger(args.addr) || args.addr < 0) {
+    return errno("EINVAL", `mmap address ${args.addr} must be a non-negative integer`);
+  }
   if (!Number.isSafeInteger(offset) || offset < 0 || offset % pageSize !== 0) {
     return errno("EINVAL", `mmap offset ${offset} is not a multiple of the page size ${pageSize}`);
   }
@@ -466,7 +498,10 @@ export const doMmap = (
   }
   const align = len >= pmdSize ? pmdSize : pageSize;
   const mm = task.mm!;
-  const start = getUnmappedArea(k, mm, len, align);
+  const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
+  const start = fixed
+    ? mmapFixedArea(k, task, args.addr, len, flags, unit)
+    : getUnmappedArea(k, mm, len, align, args.addr);
   if (typeof start !== "number") return start;
 
   let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
@@ -489,7 +524,11 @@ export const doMmap = (
       `mmap of ${len} bytes: no memory for a page table of ${len / pageSize} entries`,
     );
   }
-  mm.mmapCursor = start + len;
+  // The search cursor moves only past a range the search found.
+  if (!fixed && start !== args.addr) mm.mmapCursor = start + len;
+  // __mmap_region(): MAP_FIXED replaces what was there (vms_gather_munmap_vmas(), then
+  // vms_clean_up_area() before the new mapping is set up).
+  if (fixed) unmapVmas(k, mm, start, start + len);
 
   let mapping: AddressSpace | null = null;
   let pgoff = start / pageSize;
@@ -505,6 +544,8 @@ export const doMmap = (
   const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, ptes);
   if (hugetlb) {
     // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
+    // When it fails, a MAP_FIXED mapping leaves the range it replaced empty, as
+    // vms_abort_munmap_vmas() does once the old VMAs are closed.
     const reserved = hugetlbReservePages(k, vma, task.nid);
     if (reserved !== 0) return reserved;
   }
@@ -557,20 +598,76 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
     );
   }
   const { end } = range;
-  const pageSize = k.mem.pageSize;
   const mm = task.mm!;
-  const hugeSize = pageSize * 2 ** k.pmdOrder;
-  const vmas = mm.vmasIn(addr, end);
-  if (vmas.some((v) => v.flags & VM_HUGETLB) && (addr % hugeSize || end % hugeSize)) {
-    return errno("EINVAL", "munmap of part of a hugetlb page");
-  }
-  for (let vma of vmas) {
-    if (vma.start < addr) vma = splitVma(k, vma, addr);
+  const split = hugetlbSplitCheck(k, mm, "munmap", addr, end);
+  if (split !== 0) return split;
+  unmapVmas(k, mm, addr, end);
+  return 0;
+};
+
+/**
+ * `hugetlb_vm_op_split()` (`mm/hugetlb.c`) for an unmap of `[start, end)`: `EINVAL` when it
+ * would cut a hugetlb VMA off a huge page boundary. Changes nothing.
+ */
+const hugetlbSplitCheck = (
+  k: Kernel,
+  mm: MmStruct,
+  call: string,
+  start: number,
+  end: number,
+): 0 | ErrnoError => {
+  const hugeSize = k.mem.pageSize * 2 ** k.pmdOrder;
+  const cut = mm.vmasIn(start, end).some((v) => v.flags & VM_HUGETLB);
+  return cut && (start % hugeSize || end % hugeSize)
+    ? errno("EINVAL", `${call} of part of a hugetlb page`)
+    : 0;
+};
+
+/**
+ * `do_vmi_align_munmap()` after its checks: splits the VMAs at the range's ends, zaps and
+ * unlinks every VMA inside it.
+ */
+const unmapVmas = (k: Kernel, mm: MmStruct, start: number, end: number): void => {
+  for (let vma of mm.vmasIn(start, end)) {
+    if (vma.start < start) vma = splitVma(k, vma, start);
     if (vma.end > end) splitVma(k, vma, end);
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
-  return 0;
+};
+
+/**
+ * The checks `get_unmapped_area()` and `do_mmap()` make on a `MAP_FIXED` or
+ * `MAP_FIXED_NOREPLACE` address (`mm/mmap.c`, Linux 6.16): `ENOMEM` for a range that does not
+ * lie below `TASK_SIZE`; `EINVAL` for an address not aligned to `unit` (the page, or the huge
+ * page of a hugetlb mapping, `prepare_hugepage_range()`); `EPERM` below `mmap_min_addr` without
+ * `CAP_SYS_RAWIO` (`cap_mmap_addr()`); `EEXIST` under `MAP_FIXED_NOREPLACE` where anything is
+ * mapped; `EINVAL` when replacing would cut a hugetlb VMA off a huge page boundary. Returns the
+ * address; changes nothing.
+ */
+const mmapFixedArea = (
+  k: Kernel,
+  task: Task,
+  addr: number,
+  len: number,
+  flags: number,
+  unit: number,
+): number | ErrnoError => {
+  const mm = task.mm!;
+  if (len > TASK_SIZE - MMAP_MIN_ADDR || addr > TASK_SIZE - len) {
+    return errno("ENOMEM", `mmap of ${hex(addr)}+${len} reaches past TASK_SIZE ${hex(TASK_SIZE)}`);
+  }
+  if (addr % unit !== 0) {
+    return errno("EINVAL", `MAP_FIXED address ${hex(addr)} is not aligned to ${unit} bytes`);
+  }
+  if (addr < MMAP_MIN_ADDR && !task.capable(CAP_SYS_RAWIO)) {
+    return errno("EPERM", `mmap at ${hex(addr)} below mmap_min_addr needs CAP_SYS_RAWIO`);
+  }
+  if (flags & MAP_FIXED_NOREPLACE && mm.vmasIn(addr, addr + len).length > 0) {
+    return errno("EEXIST", `MAP_FIXED_NOREPLACE: ${hex(addr)}+${len} is already mapped`);
+  }
+  const split = hugetlbSplitCheck(k, mm, "MAP_FIXED mmap", addr, addr + len);
+  return split !== 0 ? split : addr;
 };
 
 /**
