@@ -275,29 +275,13 @@ export const vmaModify = (
   policy: Mempolicy | null,
   change?: (piece: Vma) => void,
 ): Vma => {
-  const mm = vma.mm;
-  const i = mm.vmas.indexOf(vma);
-  const before = mm.vmas[i - 1];
-  const after = mm.vmas[i + 1];
-  const prev = before && before.end === vma.start ? before : undefined;
-  const next = after && after.start === vma.end ? after : undefined;
   const pageSize = k.mem.pageSize;
   const pgoff = vma.pgoff + (start - vma.start) / pageSize;
   const leftSide = start === vma.start;
   const rightSide = end === vma.end;
-  let mergeLeft =
-    leftSide &&
-    prev !== undefined &&
-    isMergeable(prev, vma, flags, policy) &&
-    prev.pgoff + prev.nrPages === pgoff;
-  let mergeRight =
-    rightSide &&
-    next !== undefined &&
-    isMergeable(next, vma, flags, policy) &&
-    next.pgoff === pgoff + (end - start) / pageSize &&
-    (!mergeLeft || !prev!.anonVma || !next.anonVma || prev!.anonVma === next.anonVma);
-  if (leftSide && rightSide && !canMergeRemoveVma(vma)) mergeLeft = mergeRight = false;
-  if (mergeLeft && mergeRight && !canMergeRemoveVma(next!)) mergeRight = false;
+  const plan = planMerge(vma, flags, policy, pgoff, (end - start) / pageSize, leftSide, rightSide);
+  if (leftSide && rightSide && !canMergeRemoveVma(vma)) plan.left = plan.right = false;
+  if (plan.left && plan.right && !canMergeRemoveVma(plan.next!)) plan.right = false;
 
   let piece = vma;
   if (!leftSide) piece = splitVma(k, piece, start);
@@ -305,18 +289,74 @@ export const vmaModify = (
   piece.flags = flags;
   piece.policy = policy;
   change?.(piece);
-  if (mergeLeft) {
+  return commitMerge(piece, plan);
+};
+
+/** Which touching neighbours a range may join: {@link planMerge}'s answer. */
+interface MergePlan {
+  readonly prev: Vma | undefined;
+  readonly next: Vma | undefined;
+  left: boolean;
+  right: boolean;
+}
+
+/**
+ * `can_vma_merge_left()` and `can_vma_merge_right()` (`mm/vma.c`, Linux 6.16) for the range of
+ * `vma` that starts at file page `pgoff` and spans `pages` pages, given `flags` and `policy`:
+ * whether it may join the VMA that ends where `vma` starts (only if the range reaches that side,
+ * `leftSide`) and the one that starts where `vma` ends (`rightSide`). A neighbour must be
+ * mergeable ({@link isMergeable}) with its `vm_pgoff` running on; both at once also need the two
+ * neighbours' anon_vmas to agree.
+ */
+const planMerge = (
+  vma: Vma,
+  flags: number,
+  policy: Mempolicy | null,
+  pgoff: number,
+  pages: number,
+  leftSide: boolean,
+  rightSide: boolean,
+): MergePlan => {
+  const mm = vma.mm;
+  const i = mm.vmas.indexOf(vma);
+  const before = mm.vmas[i - 1];
+  const after = mm.vmas[i + 1];
+  const prev = before && before.end === vma.start ? before : undefined;
+  const next = after && after.start === vma.end ? after : undefined;
+  const left =
+    leftSide &&
+    prev !== undefined &&
+    isMergeable(prev, vma, flags, policy) &&
+    prev.pgoff + prev.nrPages === pgoff;
+  const right =
+    rightSide &&
+    next !== undefined &&
+    isMergeable(next, vma, flags, policy) &&
+    next.pgoff === pgoff + pages &&
+    (!left || !prev!.anonVma || !next.anonVma || prev!.anonVma === next.anonVma);
+  return { prev, next, left, right };
+};
+
+/**
+ * `commit_merge()` / `vma_expand()` (`mm/vma.c`): `piece` joins the neighbours `plan` allows
+ * ({@link vmaAbsorb}); the previous VMA grows when it takes part. Returns the VMA that covers
+ * `piece`'s range afterwards.
+ */
+const commitMerge = (piece: Vma, plan: MergePlan): Vma => {
+  const { prev, next, left, right } = plan;
+  let target = piece;
+  if (left) {
     vmaAbsorb(prev!, piece);
-    piece = prev!;
+    target = prev!;
   }
-  if (mergeRight) {
-    if (mergeLeft) vmaAbsorb(piece, next!);
+  if (right) {
+    if (left) vmaAbsorb(target, next!);
     else {
-      vmaAbsorb(next!, piece);
-      piece = next!;
+      vmaAbsorb(next!, target);
+      target = next!;
     }
   }
-  return piece;
+  return target;
 };
 
 /**
@@ -407,39 +447,10 @@ export const getUnmappedArea = (
  * shared anonymous or hugetlb mapping has a file of its own (`shmem_zero_setup()`,
  * `hugetlb_file_setup()`), so it never merges. Returns the VMA that covers the new range.
  */
-const vmaMergeNewRange = (vma: Vma): Vma => {
-  const mm = vma.mm;
-  const i = mm.vmas.indexOf(vma);
-  const before = mm.vmas[i - 1];
-  const after = mm.vmas[i + 1];
-  const prev = before && before.end === vma.start ? before : undefined;
-  const next = after && after.start === vma.end ? after : undefined;
-  const { flags, policy } = vma;
-  const mergeLeft =
-    prev !== undefined &&
-    !(flags & VM_HUGETLB) &&
-    isMergeable(prev, vma, flags, policy) &&
-    prev.pgoff + prev.nrPages === vma.pgoff;
-  const mergeRight =
-    next !== undefined &&
-    !(flags & VM_HUGETLB) &&
-    isMergeable(next, vma, flags, policy) &&
-    next.pgoff === vma.pgoff + vma.nrPages &&
-    (!mergeLeft || !prev!.anonVma || !next.anonVma || prev!.anonVma === next.anonVma);
-  let target = vma;
-  if (mergeLeft) {
-    vmaAbsorb(prev!, vma);
-    target = prev!;
-  }
-  if (mergeRight) {
-    if (mergeLeft) vmaAbsorb(target, next!);
-    else {
-      vmaAbsorb(next!, target);
-      target = next!;
-    }
-  }
-  return target;
-};
+const vmaMergeNewRange = (vma: Vma): Vma =>
+  vma.flags & VM_HUGETLB
+    ? vma
+    : commitMerge(vma, planMerge(vma, vma.flags, vma.policy, vma.pgoff, vma.nrPages, true, true));
 
 /**
  * `do_mmap()`: creates a mapping and returns its address. Every check comes before anything
