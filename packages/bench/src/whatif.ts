@@ -497,8 +497,7 @@ const fitGrace = (): FittedProfile => {
     pmdBytes: 512 * MiB,
   };
   // The CPU's copy: the vanilla folios' time less their kernel work, both sizes together.
-  const byteNs =
-    (k64.vanillaNs - k64.ns + (k2m.vanillaNs - k2m.ns)) / (k64.bytes + k2m.bytes);
+  const byteNs = (k64.vanillaNs - k64.ns + (k2m.vanillaNs - k2m.ns)) / (k64.bytes + k2m.bytes);
   const threadGbps = 1 / byteNs;
   const kernelNs2m = kernel.folioNs + kernel.pteNs * ptes2m;
   const mem =

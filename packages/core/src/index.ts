@@ -90,6 +90,7 @@ export {
 } from "./include/gfp";
 // include/linux/huge_mm.h
 export {
+  HugeZeroFolio,
   MTHP_STAT_ITEMS,
   type MthpMode,
   type MthpStatItem,
@@ -230,6 +231,10 @@ export {
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_HUGE_1GB,
+  MAP_HUGE_2MB,
+  MAP_HUGE_MASK,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
@@ -443,7 +448,11 @@ export {
   tryToCompactPages,
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
-export { allocHugetlbFolioNodemask, dissolveFreeHugetlbFolio } from "./mm/hugetlb";
+export {
+  allocHugetlbFolioNodemask,
+  dissolveFreeHugetlbFolio,
+  folioHstate,
+} from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
 export {
   doMigrateRange,

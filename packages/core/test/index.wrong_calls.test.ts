@@ -15,6 +15,7 @@ import {
   Kernel,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -221,9 +222,19 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         run: ({ p, file }) => p.mmap(PAGE, { flags: MAP_SHARED, file, offset: 2 ** 53 - PAGE }),
       },
       {
-        call: "p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB })",
-        errno: "EOPNOTSUPP",
-        run: ({ p }) => p.mmap(PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB }),
+        // ksys_mmap_pgoff(): MAP_HUGETLB of a file that is not on hugetlbfs.
+        call: "p.mmap(4096, { flags: MAP_SHARED | MAP_HUGETLB, file })",
+        errno: "EINVAL",
+        run: ({ p, file }) => p.mmap(PAGE, { flags: MAP_SHARED | MAP_HUGETLB, file }),
+      },
+      {
+        // hstate_sizelog(): no 16 MiB huge page size on x86-64.
+        call: "p.mmap(4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (24 << MAP_HUGE_SHIFT) })",
+        errno: "EINVAL",
+        run: ({ p }) =>
+          p.mmap(PAGE, {
+            flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (24 << MAP_HUGE_SHIFT),
+          }),
       },
       { call: "p.mmap(2 ** 47)", errno: "ENOMEM", run: ({ p }) => p.mmap(2 ** 47) },
       { call: "p.mmap(2 ** 42)", errno: "ENOMEM", run: ({ p }) => p.mmap(2 ** 42) },

@@ -11,7 +11,8 @@
  * @module
  */
 
-import { sysfsStreq } from "../lib/kstrtox";
+import { errno } from "../errno";
+import { kstrtoull, sysfsStreq } from "../lib/kstrtox";
 import { type Attribute, STORE_EINVAL } from "./kernfs";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "./mm_types";
 
@@ -90,6 +91,21 @@ const SHMEM_MTHP_MODES: readonly ShmemMthpMode[] = [
   "never",
 ];
 
+/**
+ * The huge zero folio (`huge_zero_folio` and `huge_zero_refcount`, `mm/huge_memory.c`): one
+ * PMD-size folio of zeros, allocated on first use, that read faults map with a huge PMD. It is
+ * not on the LRU and has no mapcount; `refcount` counts the address spaces that use it
+ * (`MMF_HUGE_ZERO_PAGE`, {@link MmStruct.hugeZeroPage}) plus one that only the shrinker puts.
+ *
+ * @category Memory and folios
+ */
+export class HugeZeroFolio {
+  /** The folio's head PFN, or -1 while none is allocated. */
+  pfn = -1;
+  /** `huge_zero_refcount`: 0 while none is allocated, else the users plus the shrinker's 1. */
+  refcount = 0;
+}
+
 /** Renders a choice list with the current one in brackets, as sysfs does. */
 const showChoice = (modes: readonly string[], current: string): string =>
   `${modes.map((m) => (m === current ? `[${m}]` : m)).join(" ")}\n`;
@@ -119,6 +135,12 @@ export class ThpSettings {
    * `never`, as `shmem_init()` sets them.
    */
   readonly shmemOrderModes = new Map<number, ShmemMthpMode>();
+  /**
+   * `transparent_hugepage/use_zero_page` (the `TRANSPARENT_HUGEPAGE_USE_ZERO_PAGE_FLAG` bit of
+   * `transparent_hugepage_flags`, `mm/huge_memory.c`): whether a read fault that could map a PMD
+   * THP maps the huge zero folio instead. On by default, as in Linux.
+   */
+  useZeroPage = true;
   /** `mthp_stats` (`mm/huge_memory.c`): one row of counters per order, 0 to the PMD order. */
   private readonly mthpStats: Float64Array[];
 
@@ -253,6 +275,19 @@ export class ThpSettings {
             return count;
           },
         },
+      },
+    };
+    dirs[""]!.use_zero_page = {
+      mode: 0o644,
+      show: () => `${this.useZeroPage ? 1 : 0}\n`,
+      // single_hugepage_flag_store(): kstrtoul() base 10, whose error it returns; above 1 is
+      // EINVAL.
+      store: (text, count) => {
+        const value = kstrtoull(text, 10);
+        if (typeof value !== "bigint") return value;
+        if (value > 1n) return errno("EINVAL", `use_zero_page: ${value} is neither 0 nor 1`);
+        this.useZeroPage = value === 1n;
+        return count;
       },
     };
     dirs[""]!.shmem_enabled = {

@@ -2,7 +2,7 @@
  * The hugetlb pool as the rest of the kernel sees it.
  *
  * Models `struct hstate` and `struct resv_map` of `include/linux/hugetlb.h`: the counters of one
- * huge page size, its per-node free lists, and the reservation map of a private hugetlb mapping.
+ * huge page size, its per-node free lists, and the reservation map of a hugetlb mapping.
  * The pool's behaviour is `mm/hugetlb.ts`.
  *
  * @module
@@ -19,6 +19,8 @@ import type { FolioList } from "../lib/list";
 export interface Hstate {
   /** `huge_page_order()`: the order of a huge page in base pages. */
   readonly order: number;
+  /** `huge_page_size()`: the bytes of one huge page. */
+  readonly size: number;
   /** The directory name under `/sys/kernel/mm/hugepages/` (`hugepages-2048kB`). */
   readonly name: string;
   /** `nr_huge_pages`: huge pages in the pool, free and in use, surplus included. */
@@ -54,14 +56,16 @@ export interface Hstate {
 }
 
 /**
- * The reservations of a private hugetlb mapping. Models `struct resv_map`
- * (`include/linux/hugetlb.h`) as a private mapping's owner uses it: the huge page indices
- * (`vma_hugecache_offset()`, file offset in huge pages) reserved at `mmap()` and not yet consumed
- * by a fault. The VMAs a split makes share it, as they share the kernel's.
+ * The reservations of a hugetlb mapping. Models `struct resv_map` (`include/linux/hugetlb.h`),
+ * by huge page index (`vma_hugecache_offset()`, file offset in huge pages). A private mapping's
+ * owner keeps one in its VMA: the indices reserved at `mmap()` and not yet consumed by a fault
+ * (the VMAs a split makes share it, as they share the kernel's). A shared mapping's is its
+ * inode's region map: every index some mapping reserved, faulted or not (`region_chg()`,
+ * `region_add()`), until the inode goes (`hugetlb_unreserve_pages()`).
  *
  * @category Hugetlb
  */
 export class HugetlbResvMap {
-  /** Indices reserved and not yet faulted. */
+  /** The indices: reserved and not yet faulted (private), or reserved (shared). */
   readonly reserved = new Set<number>();
 }

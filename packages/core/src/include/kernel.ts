@@ -19,7 +19,7 @@ import type { Compaction } from "./compaction";
 import type { Device, KernelState } from "./device";
 import type { Folio } from "./folio";
 import type { File } from "./fs";
-import type { MthpMode, ThpMode, ThpSettings } from "./huge_mm";
+import type { HugeZeroFolio, MthpMode, ThpMode, ThpSettings } from "./huge_mm";
 import type { Hstate } from "./hugetlb";
 import type { KernfsRoot } from "./kernfs";
 import type { MemMap } from "./mem_map";
@@ -167,6 +167,11 @@ export interface Kernel {
   readonly hugetlbActive: HugetlbActive;
   /** The hugetlb pool of the PMD size (`default_hstate`, `mm/hugetlb.c`). */
   readonly hstate: Hstate;
+  /**
+   * Every hugetlb pool, smallest size first (`hstates[]`, `mm/hugetlb.c`): the PMD size, and with
+   * 4 KiB pages the PUD size (1 GiB, x86-64's gigantic pages).
+   */
+  readonly hstates: readonly Hstate[];
   /** Tracepoints (`include/trace/events/migrate.h`). */
   readonly trace: Tracepoints;
   /** Loaded modules by name (`modules` list, `kernel/module/main.c`). */
@@ -205,6 +210,8 @@ export interface Kernel {
   nrMaxBatchedMigration: number;
   /** The shared zero page (`ZERO_PAGE(0)`, `arch/x86/include/asm/pgtable.h`). */
   readonly zeroPfn: number;
+  /** The huge zero folio, allocated on first use (`huge_zero_folio`, `mm/huge_memory.c`). */
+  readonly hugeZero: HugeZeroFolio;
   /** Live anon_vmas by id. */
   readonly anonVmas: Map<number, AnonVma>;
   /** Live address spaces (files and shmem objects) by id. */

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { HugetlbResvMap } from "./hugetlb";
+import type { Hstate, HugetlbResvMap } from "./hugetlb";
 import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
 
@@ -84,6 +84,12 @@ export class AddressSpace {
    * object (`shmem_zero_setup()`); 0 for a regular file, whose size the model does not track.
    */
   size = 0;
+  /**
+   * The reservations of a hugetlbfs inode (`inode->i_mapping->i_private_data`, `mm/hugetlb.c`):
+   * the huge page indices shared mappings reserved, faulted or not; null for any other address
+   * space.
+   */
+  hugetlbResv: HugetlbResvMap | null = null;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -118,6 +124,23 @@ export class Vma {
    * `HPAGE_RESV_OWNER`, `mm/hugetlb.c`); null for any other VMA, a forked child's included.
    */
   hugetlbResv: HugetlbResvMap | null = null;
+  /**
+   * `HPAGE_RESV_UNMAPPED` (`mm/hugetlb.c`): the owner of this private hugetlb mapping took a page
+   * back from it (`unmap_ref_private()`) when a copy-on-write found the pool empty; a later fault
+   * on a page that is not mapped fails (`SIGBUS`).
+   */
+  hugetlbResvUnmapped = false;
+  /**
+   * The huge page pool of a hugetlb VMA (`hstate_vma()`, `include/linux/hugetlb.h`): its pages'
+   * size; null for any other VMA.
+   */
+  hstate: Hstate | null = null;
+  /**
+   * The huge PUD entries of a hugetlb VMA of PUD-sized pages (1 GiB with 4 KiB pages), by the
+   * PUD-aligned address each maps, in the encoding of {@link Vma.pmds}; the PMDs and PTEs under
+   * one are empty.
+   */
+  puds = new Map<number, number>();
 
   constructor(
     readonly mm: MmStruct,
@@ -181,6 +204,12 @@ export class MmStruct {
    * `prctl(PR_SET_DUMPABLE)`.
    */
   dumpable = SUID_DUMP_USER;
+  /**
+   * `MMF_HUGE_ZERO_PAGE` of `mm->flags`: this address space holds a reference to the huge zero
+   * folio (`mm_get_huge_zero_folio()`, `mm/huge_memory.c`), put when it is torn down
+   * (`mm_put_huge_zero_folio()`).
+   */
+  hugeZeroPage = false;
   /** VMAs sorted by start address (`mm->mm_mt`). */
   readonly vmas: Vma[] = [];
   /** This address space's TLB. */

@@ -64,12 +64,39 @@ export const MAP_ANONYMOUS = 0x20;
  */
 export const MAP_POPULATE = 0x8000;
 /**
- * `MAP_HUGETLB` (`include/uapi/asm-generic/mman.h`): back the mapping with PMD-sized hugetlb
- * folios.
+ * `MAP_HUGETLB` (`include/uapi/asm-generic/mman.h`): back the mapping with hugetlb folios, of the
+ * default huge page size unless `MAP_HUGE_*` names another.
  *
  * @category Address spaces
  */
 export const MAP_HUGETLB = 0x40000;
+/**
+ * `MAP_HUGE_SHIFT` (`include/uapi/asm-generic/hugetlb_encode.h`, `HUGETLB_FLAG_ENCODE_SHIFT`):
+ * with `MAP_HUGETLB`, bits 26 to 31 of the flags hold the base-2 log of the huge page size; 0
+ * asks for the default size.
+ *
+ * @category Address spaces
+ */
+export const MAP_HUGE_SHIFT = 26;
+/**
+ * `MAP_HUGE_MASK` (`include/uapi/asm-generic/hugetlb_encode.h`, `HUGETLB_FLAG_ENCODE_MASK`): the
+ * size bits above {@link MAP_HUGE_SHIFT}.
+ *
+ * @category Address spaces
+ */
+export const MAP_HUGE_MASK = 0x3f;
+/**
+ * `MAP_HUGE_2MB` (`include/uapi/linux/mman.h`, `HUGETLB_FLAG_ENCODE_2MB`): 2 MiB huge pages.
+ *
+ * @category Address spaces
+ */
+export const MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT;
+/**
+ * `MAP_HUGE_1GB` (`include/uapi/linux/mman.h`, `HUGETLB_FLAG_ENCODE_1GB`): 1 GiB huge pages.
+ *
+ * @category Address spaces
+ */
+export const MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
 
 /**
  * `MADV_HUGEPAGE` (`include/uapi/asm-generic/mman-common.h`): worth backing with huge pages.

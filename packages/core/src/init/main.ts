@@ -23,7 +23,7 @@ import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
 import { __GFP_BITS_MASK, __GFP_COMP } from "../include/gfp";
-import { type MthpMode, ThpSettings } from "../include/huge_mm";
+import { HugeZeroFolio, type MthpMode, ThpSettings } from "../include/huge_mm";
 import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
 import type { MemoryBlock } from "../include/memory";
@@ -231,6 +231,7 @@ class Machine implements KernelInterface {
   readonly lru: LruLists;
   readonly hugetlbActive: HugetlbActiveList;
   readonly hstate: HugetlbPool;
+  readonly hstates: readonly HugetlbPool[];
   readonly trace = new Tracepoints();
   readonly modules = new Map<string, Module>();
   readonly moduleNotifyList = new Set<ModuleNotifier>();
@@ -250,6 +251,7 @@ class Machine implements KernelInterface {
   readonly pudOrder: number;
   nrMaxBatchedMigration: number;
   readonly zeroPfn: number;
+  readonly hugeZero = new HugeZeroFolio();
   readonly anonVmas = new Map<number, AnonVma>();
   readonly addressSpaces = new Map<number, AddressSpace>();
   readonly tasks = new Map<number, Task>();
@@ -302,7 +304,12 @@ class Machine implements KernelInterface {
     this.memoryBlocks = createMemoryBlocks(this);
     this.lru = new LruLists(this);
     this.hugetlbActive = new HugetlbActiveList(this);
-    this.hstate = new HugetlbPool(this);
+    // hugetlb_add_hstate(): the PMD size (HPAGE_SHIFT), and x86-64's PUD size with gbpages.
+    this.hstate = new HugetlbPool(this, plan.pmdOrder, allocContigPages);
+    this.hstates =
+      plan.pageSize === 4096
+        ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages)]
+        : [this.hstate];
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);

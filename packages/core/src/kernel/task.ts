@@ -437,6 +437,8 @@ export class Process implements Task {
       if (on) k.memmap.set(head, PG_mlocked);
       else k.memmap.clear(head, PG_mlocked);
     };
+    const pudSize = k.mem.pageSize * 2 ** k.pudOrder;
+    for (const [haddr, pud] of vma.puds) if (haddr < end && haddr + pudSize > start) mark(pud);
     const pmdSize = k.mem.pageSize * 2 ** k.pmdOrder;
     for (const [haddr, pmd] of vma.pmds) if (haddr < end && haddr + pmdSize > start) mark(pmd);
     const pageSize = k.mem.pageSize;

@@ -19,7 +19,13 @@ import {
   PG_movable_ops_isolated,
   PG_offline,
 } from "../include/page_flags";
-import { isHwpoisonEntry, isMigrationEntry, ptePfn, pteSpecial } from "../include/pgtable";
+import {
+  isHwpoisonEntry,
+  isMigrationEntry,
+  ptePfn,
+  ptePresent,
+  pteSpecial,
+} from "../include/pgtable";
 import { rmapWalkPmds, rmapWalkSlots } from "./rmap";
 
 /**
@@ -76,9 +82,18 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         }
         if (vma.ptes.subarray(first, first + pmdNr).some((pte) => pte !== 0))
           report(`${where}: PTEs under a huge PMD`);
+        // A poisoned hugetlb page's entry names a page that left the pool.
+        if (isHwpoisonEntry(pmd)) continue;
         const head = ptePfn(pmd);
         if (m.compoundHead[head] !== 0 || m.folioOrder(head) !== k.pmdOrder) {
           report(`${where}: names pfn ${head}, not the head of a PMD-sized folio`);
+          continue;
+        }
+        if (pteSpecial(pmd)) {
+          if (head !== k.hugeZero.pfn)
+            report(`${where}: special PMD to pfn ${head}, not the huge zero folio`);
+          else if (!task.mm!.hugeZeroPage)
+            report(`${where}: maps the huge zero folio without holding it (MMF_HUGE_ZERO_PAGE)`);
           continue;
         }
         if (isMigrationEntry(pmd)) continue;
@@ -89,6 +104,29 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         entireMapcounts.set(head, (entireMapcounts.get(head) ?? 0) + 1);
         let found = false;
         rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, pmdNr, (v, a) => {
+          if (v === vma && a === haddr) found = true;
+        });
+        if (!found) report(`${where}: pfn ${head} is mapped but the reverse map cannot find it`);
+      }
+      // Huge PUDs (1 GiB hugetlb pages): aligned inside their VMA, naming a live PUD-sized folio
+      // the reverse map finds.
+      const pudNr = 2 ** k.pudOrder;
+      for (const [haddr, pud] of vma.puds) {
+        const where = `pid ${task.pid} pud 0x${haddr.toString(16)}`;
+        const first = (haddr - vma.start) / k.mem.pageSize;
+        if (haddr % (pudNr * k.mem.pageSize) !== 0 || first < 0 || first + pudNr > vma.nrPages) {
+          report(`${where}: not a PUD-aligned range of its VMA`);
+          continue;
+        }
+        if (!ptePresent(pud)) continue;
+        const head = ptePfn(pud);
+        if (m.compoundHead[head] !== 0 || m.folioOrder(head) !== k.pudOrder) {
+          report(`${where}: names pfn ${head}, not the head of a PUD-sized folio`);
+          continue;
+        }
+        entireMapcounts.set(head, (entireMapcounts.get(head) ?? 0) + 1);
+        let found = false;
+        rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, pudNr, (v, a) => {
           if (v === vma && a === haddr) found = true;
         });
         if (!found) report(`${where}: pfn ${head} is mapped but the reverse map cannot find it`);
@@ -114,6 +152,14 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     }
   }
 
+  // The huge zero folio: huge_zero_refcount is the address spaces holding it plus the shrinker's.
+  const zeroHolders = new Set(
+    [...k.tasks.values()].filter((t) => t.mm?.hugeZeroPage).map((t) => t.mm),
+  );
+  const zeroRefs = k.hugeZero.pfn >= 0 ? zeroHolders.size + 1 : 0;
+  if (k.hugeZero.refcount !== zeroRefs)
+    report(`huge zero folio: refcount ${k.hugeZero.refcount} but ${zeroRefs} expected`);
+
   // struct page: mapcounts equal the PTEs counted; references cover mappings and the page cache.
   const cacheRefs = new Map<number, number>();
   for (const mapping of k.addressSpaces.values()) {
@@ -131,7 +177,8 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   }
   const zones = k.pageAlloc.zones;
   let freeSeen = 0;
-  const hugeHeads = new Array<number>(k.mem.nodes.length).fill(0);
+  /** Hugetlb folios by order, then by node. */
+  const hugeHeads = new Map<number, number[]>();
   for (const zone of zones) {
     for (let pfn = zone.startPfn; pfn < zone.endPfn; ) {
       if (m.test(pfn, PG_buddy)) {
@@ -152,7 +199,12 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       const head = pfn;
       const nr = m.folioNrPages(head);
-      if (m.test(head, PG_hugetlb)) hugeHeads[zone.nid]!++;
+      if (m.test(head, PG_hugetlb)) {
+        const order = m.folioOrder(head);
+        if (!hugeHeads.has(order))
+          hugeHeads.set(order, new Array<number>(k.mem.nodes.length).fill(0));
+        hugeHeads.get(order)![zone.nid]!++;
+      }
       const entire = entireMapcounts.get(head) ?? 0;
       if (m.entireMapcount[head] !== entire) {
         report(
@@ -217,31 +269,34 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     if (pages !== zone.freePages)
       report(`node ${zone.nid}: free lists hold ${pages} pages, freePages says ${zone.freePages}`);
   }
-  // The hugetlb pool: free lists match their counts, node counts add up to the global ones, and
-  // every hugetlb folio is counted on its node.
-  const h = k.hstate;
+  // The hugetlb pools: free lists match their counts, node counts add up to the global ones, and
+  // every hugetlb folio is counted on its node in the pool of its size.
   const sum = (a: readonly number[]) => a.reduce((s, n) => s + n, 0);
-  h.hugepageFreelists.forEach((list, nid) => {
-    let n = 0;
-    for (const head of list) {
-      n++;
-      if (!m.test(head, PG_hugetlb) || m.refcount[head] !== 0 || m.folioOrder(head) !== h.order)
-        report(`hugetlb: pfn ${head} on node ${nid}'s free list is not a free huge page`);
-      if (k.mem.pfnToNid(head) !== nid) report(`hugetlb: pfn ${head} on node ${nid}'s free list`);
-    }
-    if (n !== h.freeHugePagesNode[nid])
-      report(`hugetlb: node ${nid} has ${n} free huge pages, ${h.freeHugePagesNode[nid]} counted`);
-    if (hugeHeads[nid] !== h.nrHugePagesNode[nid])
-      report(
-        `hugetlb: node ${nid} has ${hugeHeads[nid]} huge pages, ${h.nrHugePagesNode[nid]} counted`,
-      );
-  });
-  if (sum(h.nrHugePagesNode) !== h.nrHugePages || sum(h.freeHugePagesNode) !== h.freeHugePages)
-    report("hugetlb: the node counts do not add up to nr_hugepages and free_hugepages");
-  if (sum(h.surplusHugePagesNode) !== h.surplusHugePages)
-    report("hugetlb: the node counts do not add up to surplus_hugepages");
-  if (h.resvHugePages > h.freeHugePages || h.resvHugePages < 0)
-    report(`hugetlb: ${h.resvHugePages} reserved but ${h.freeHugePages} free`);
+  for (const h of k.hstates) {
+    const name = `hugetlb ${h.name}`;
+    h.hugepageFreelists.forEach((list, nid) => {
+      let n = 0;
+      for (const head of list) {
+        n++;
+        if (!m.test(head, PG_hugetlb) || m.refcount[head] !== 0 || m.folioOrder(head) !== h.order)
+          report(`${name}: pfn ${head} on node ${nid}'s free list is not a free huge page`);
+        if (k.mem.pfnToNid(head) !== nid) report(`${name}: pfn ${head} on node ${nid}'s free list`);
+      }
+      if (n !== h.freeHugePagesNode[nid])
+        report(
+          `${name}: node ${nid} has ${n} free huge pages, ${h.freeHugePagesNode[nid]} counted`,
+        );
+      const heads = hugeHeads.get(h.order)?.[nid] ?? 0;
+      if (heads !== h.nrHugePagesNode[nid])
+        report(`${name}: node ${nid} has ${heads} huge pages, ${h.nrHugePagesNode[nid]} counted`);
+    });
+    if (sum(h.nrHugePagesNode) !== h.nrHugePages || sum(h.freeHugePagesNode) !== h.freeHugePages)
+      report(`${name}: the node counts do not add up to nr_hugepages and free_hugepages`);
+    if (sum(h.surplusHugePagesNode) !== h.surplusHugePages)
+      report(`${name}: the node counts do not add up to surplus_hugepages`);
+    if (h.resvHugePages > h.freeHugePages || h.resvHugePages < 0)
+      report(`${name}: ${h.resvHugePages} reserved but ${h.freeHugePages} free`);
+  }
   // Balloons: listed pages are balloon pages of that device; isolated ones are counted.
   for (const b of k.balloonDevices.values()) {
     for (const page of b.pages) {

@@ -37,11 +37,12 @@ export const filemapGetFolio = (mapping: AddressSpace, pgoff: number): number =>
   mapping.pages.get(pgoff) ?? -1;
 
 /**
- * `filemap_add_folio()`: caches a freshly allocated folio (refcount 1, the allocation's) at
- * `pgoff`, which must be aligned to the folio's size. The cache takes one reference per page and
- * puts the folio on the LRU. The caller still owns its allocation reference.
+ * `__filemap_add_folio()`: caches a freshly allocated folio (refcount 1, the allocation's) at
+ * `pgoff`, which must be aligned to the folio's size. The cache takes one reference per page. The
+ * caller still owns its allocation reference. A hugetlb folio is cached this way
+ * (`hugetlb_add_to_page_cache()`, `mm/hugetlb.c`): it never goes on the LRU.
  */
-export const filemapAddFolio = (
+export const addToPageCache = (
   k: Kernel,
   mapping: AddressSpace,
   head: number,
@@ -55,6 +56,19 @@ export const filemapAddFolio = (
   m.refcount[head]! += nr;
   for (let i = 0; i < nr; i++) mapping.pages.set(pgoff + i, head);
   mapping.nrFolios++;
+};
+
+/**
+ * `filemap_add_folio()`: caches a freshly allocated folio ({@link addToPageCache}) and puts it on
+ * the LRU.
+ */
+export const filemapAddFolio = (
+  k: Kernel,
+  mapping: AddressSpace,
+  head: number,
+  pgoff: number,
+): void => {
+  addToPageCache(k, mapping, head, pgoff);
   k.lru.add(head);
 };
 

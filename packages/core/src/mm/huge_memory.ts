@@ -2,9 +2,11 @@
  * Transparent huge pages mapped by PMDs, and splitting them.
  *
  * Models `mm/huge_memory.c`: splitting a huge PMD into the 512 PTEs of a PTE-mapped THP
- * (`__split_huge_pmd()`, `split_huge_pmd_address()`, `vma_adjust_trans_huge()`), zapping one
- * (`zap_huge_pmd()`), and `split_huge_page_to_list_to_order()` on an isolated folio. Mapping a
- * THP with a PMD at fault time (`do_huge_pmd_anonymous_page()`, `do_huge_pmd_wp_page()`) is in
+ * (`__split_huge_pmd()`, `split_huge_pmd_address()`, `vma_adjust_trans_huge()`; a file VMA's
+ * PMD is zapped instead, and the huge zero folio's becomes 512 PTEs of the zero page), zapping one
+ * (`zap_huge_pmd()`), the huge zero folio (`mm_get_huge_zero_folio()`, its shrinker), and
+ * `split_huge_page_to_list_to_order()` on an isolated folio. Mapping a THP with a PMD at fault
+ * time (`do_huge_pmd_anonymous_page()`, `do_huge_pmd_wp_page()`, `do_set_pmd()`) is in
  * `mm/memory.ts` with the other faults; a PMD's migration entry (`set_pmd_migration_entry()`,
  * `remove_migration_pmd()`) in `mm/rmap.ts` with the walk that calls it. The THP policy switches
  * are in `include/huge_mm.ts`.
@@ -12,8 +14,9 @@
  * @module
  */
 import { ERRNO } from "../errno";
+import { __GFP_MOVABLE, __GFP_ZERO, GFP_TRANSHUGE } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
-import type { Vma } from "../include/mm_types";
+import type { MmStruct, Vma } from "../include/mm_types";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -27,26 +30,33 @@ import {
   mkMigrationEntry,
   mkPte,
   PTE_DIRTY,
+  PTE_SPECIAL,
   PTE_WRITE,
   pteDirty,
   ptePfn,
+  ptePresent,
+  pteSpecial,
   pteWrite,
 } from "../include/pgtable";
 import { DEFAULT_SEEKS, SHRINK_STOP, type Shrinker } from "../include/shrinker";
 import { FolioList } from "../lib/list";
 import { folioTrylock, folioUnlock } from "./filemap";
-import { rmapWalkPmds } from "./rmap";
+import { rmapWalkPmds, tryToUnmap } from "./rmap";
 import { folioPut } from "./swap";
 
 /** `HPAGE_PMD_SIZE` (`include/linux/huge_mm.h`): the bytes one huge PMD maps. */
 export const hpagePmdSize = (k: Kernel): number => k.mem.pageSize * 2 ** k.pmdOrder;
 
 /**
- * `__split_huge_pmd_locked()` (`mm/huge_memory.c`): replaces the huge PMD at `haddr` of `vma` by
- * the PTEs of a page table, one per page of the folio, with the PMD's write and dirty bits. A
- * present PMD's entire mapcount becomes a mapcount on each page, and its one reference 512 (one
- * per PTE mapping); a PMD migration entry becomes one migration entry per page. The folio stays a
- * large folio (a PTE-mapped THP). Counts `thp_split_pmd`. Nothing happens without a huge PMD there.
+ * `__split_huge_pmd_locked()` (`mm/huge_memory.c`, Linux 6.16): replaces the huge PMD at `haddr`
+ * of `vma` by the PTEs of a page table, one per page of the folio, with the PMD's write and dirty
+ * bits. A present PMD's entire mapcount becomes a mapcount on each page, and its one reference 512
+ * (one per PTE mapping); a PMD migration entry becomes one migration entry per page. The folio
+ * stays a large folio (a PTE-mapped THP). The huge zero folio's PMD becomes 512 read-only PTEs of
+ * the zero page (`__split_huge_zero_page_pmd()`). In a file or shmem VMA (not
+ * `vma_is_anonymous()`) the PMD is just zapped: the folio loses the mapping and its reference
+ * (a migration entry is dropped), and faults map its pages again by PTE. Counts `thp_split_pmd`.
+ * Nothing happens without a huge PMD there.
  */
 export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
   const pmd = vma.pmds.get(haddr);
@@ -58,6 +68,19 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
   const head = ptePfn(pmd);
   k.vmstat.count("thp_split_pmd");
   vma.pmds.delete(haddr);
+  if (vma.mapping) {
+    vma.mm.tlb.flushRange(vpn, nr);
+    if (isMigrationEntry(pmd)) return;
+    if (pteDirty(pmd)) m.set(head, PG_dirty);
+    m.entireMapcount[head]!--;
+    folioPut(k, head);
+    return;
+  }
+  if (isHugeZeroPmd(k, pmd)) {
+    for (let i = 0; i < nr; i++) vma.ptes[first + i] = mkPte(k.zeroPfn, PTE_SPECIAL);
+    vma.mm.tlb.flushRange(vpn, nr);
+    return;
+  }
   if (isMigrationEntry(pmd)) {
     for (let i = 0; i < nr; i++)
       vma.ptes[first + i] = mkMigrationEntry(head + i, pteWrite(pmd), pteDirty(pmd));
@@ -71,6 +94,113 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
   m.entireMapcount[head]!--;
   m.refcount[head]! += nr - 1;
   vma.mm.tlb.flushRange(vpn, nr);
+};
+
+/**
+ * `is_huge_zero_pmd()` (`include/linux/huge_mm.h`): whether a huge PMD maps the huge zero folio.
+ *
+ * @category Page tables
+ */
+export const isHugeZeroPmd = (k: Kernel, pmd: number): boolean =>
+  ptePresent(pmd) && pteSpecial(pmd) && ptePfn(pmd) === k.hugeZero.pfn;
+
+/**
+ * `get_huge_zero_folio()` (`mm/huge_memory.c`, Linux 6.16): takes a reference to the huge zero
+ * folio, allocating it first when there is none: a zeroed PMD-size folio that is not movable
+ * (`(GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE`), from `nid` within `nodemask`, counted as
+ * `thp_zero_page_alloc`, or `thp_zero_page_alloc_failed` when none could be had (false then). A
+ * new folio starts with two references, the caller's and the one only the shrinker puts. The
+ * model's page allocator does not compact for it.
+ */
+const getHugeZeroFolio = (k: Kernel, nid: number, nodemask: readonly number[] | null): boolean => {
+  const zero = k.hugeZero;
+  if (zero.refcount > 0) {
+    zero.refcount++;
+    return true;
+  }
+  const gfp = (GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE;
+  const pfn = k.pageAlloc.allocPages(nid, k.pmdOrder, gfp, nodemask);
+  if (pfn < 0) {
+    k.vmstat.count("thp_zero_page_alloc_failed");
+    return false;
+  }
+  k.vmstat.count("thp_zero_page_alloc");
+  zero.pfn = pfn;
+  zero.refcount = 2;
+  return true;
+};
+
+/**
+ * `mm_get_huge_zero_folio()` (`mm/huge_memory.c`): the huge zero folio for an address space,
+ * which takes one reference the first time (`MMF_HUGE_ZERO_PAGE`) and keeps it until
+ * {@link mmPutHugeZeroFolio}. An allocation places the folio on `nid` within `nodemask`. Returns
+ * its head PFN, or -1 when it could not be allocated.
+ */
+export const mmGetHugeZeroFolio = (
+  k: Kernel,
+  mm: MmStruct,
+  nid: number,
+  nodemask: readonly number[] | null,
+): number => {
+  if (mm.hugeZeroPage) return k.hugeZero.pfn;
+  if (!getHugeZeroFolio(k, nid, nodemask)) return -1;
+  mm.hugeZeroPage = true;
+  return k.hugeZero.pfn;
+};
+
+/**
+ * `mm_put_huge_zero_folio()` (`mm/huge_memory.c`), when an address space is torn down
+ * (`__mmput()`): puts its reference to the huge zero folio, if it took one. The folio itself
+ * stays until the shrinker frees it ({@link shrinkHugeZeroFolioScan}).
+ */
+export const mmPutHugeZeroFolio = (k: Kernel, mm: MmStruct): void => {
+  if (!mm.hugeZeroPage) return;
+  mm.hugeZeroPage = false;
+  k.hugeZero.refcount--;
+};
+
+/**
+ * `shrink_huge_zero_folio_count()` (`mm/huge_memory.c`): the pages the huge zero folio's shrinker
+ * could free, `HPAGE_PMD_NR` while only the shrinker's reference is left, else 0.
+ *
+ * @category Testing
+ */
+export const shrinkHugeZeroFolioCount = (k: Kernel): number =>
+  k.hugeZero.refcount === 1 ? 2 ** k.pmdOrder : 0;
+
+/**
+ * `shrink_huge_zero_folio_scan()` (`mm/huge_memory.c`): frees the huge zero folio when only the
+ * shrinker's reference is left, returning the pages freed (`HPAGE_PMD_NR`), else 0. The next read
+ * fault that wants it allocates it again. The model's reclaim runs no shrinkers, so a test that
+ * counts the free pages after every user of the folio is gone runs this first, as memory pressure
+ * (or `drop_caches`) would on Linux.
+ *
+ * @category Testing
+ * @example
+ * ```ts
+ * import { Kernel, MAP_ANONYMOUS, MAP_PRIVATE } from "@migrate-offload/core";
+ * import { shrinkHugeZeroFolioScan } from "@migrate-offload/core/testing";
+ * import { Effect } from "effect";
+ *
+ * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["64M"], thp: { enabled: "always" } }));
+ * const task = await Effect.runPromise(kernel.createProcess());
+ * const addr = await Effect.runPromise(
+ *   task.mmap(2 * 1024 * 1024, { flags: MAP_PRIVATE | MAP_ANONYMOUS }),
+ * );
+ * await Effect.runPromise(task.read(addr, 1)); // maps the huge zero folio
+ * await Effect.runPromise(task.exit());
+ * console.log(shrinkHugeZeroFolioScan(kernel)); // 512: the pages it freed
+ * await Effect.runPromise(kernel.shutdown());
+ * ```
+ */
+export const shrinkHugeZeroFolioScan = (k: Kernel): number => {
+  const zero = k.hugeZero;
+  if (zero.refcount !== 1) return 0;
+  zero.refcount = 0;
+  const pfn = zero.pfn;
+  zero.pfn = -1;
+  folioPut(k, pfn);
+  return 2 ** k.pmdOrder;
 };
 
 /**
@@ -94,12 +224,13 @@ export const vmaAdjustTransHuge = (k: Kernel, vma: Vma, address: number): void =
  * `zap_huge_pmd()` (`mm/huge_memory.c`): clears the huge PMD at `haddr`. For a present one it
  * drops the entire mapcount, moves the dirty bit to a file folio, and returns the folio whose
  * reference the caller puts after the TLB flush; a migration entry is just cleared (the migration
- * that owns the folio finds nothing to restore) and -1 is returned.
+ * that owns the folio finds nothing to restore), and so is the huge zero folio's PMD, which holds
+ * no reference: -1 is returned for both.
  */
 export const zapHugePmd = (k: Kernel, vma: Vma, haddr: number): number => {
   const pmd = vma.pmds.get(haddr)!;
   vma.pmds.delete(haddr);
-  if (isMigrationEntry(pmd)) return -1;
+  if (isMigrationEntry(pmd) || isHugeZeroPmd(k, pmd)) return -1;
   const m = k.memmap;
   const head = ptePfn(pmd);
   m.entireMapcount[head]!--;
@@ -111,9 +242,12 @@ export const zapHugePmd = (k: Kernel, vma: Vma, haddr: number): number => {
  * Splits an isolated large folio into order-0 folios and puts them all on `list`, head first.
  * Models `split_huge_page_to_list_to_order(…, 0)` on a folio the caller isolated (holding one
  * extra reference): every huge PMD that maps it is split into PTEs first (the
- * `TTU_SPLIT_HUGE_PMD` of `unmap_folio()`, counting `thp_split_pmd`), then mappings stay in place,
- * each page keeps its own mapcount and gets one reference per mapping, one per page-cache entry
- * and the caller's isolation reference.
+ * `TTU_SPLIT_HUGE_PMD` of `unmap_folio()`, counting `thp_split_pmd`; a file or shmem VMA's PMD is
+ * zapped). An anonymous folio's mappings then stay in place (Linux turns them into migration
+ * entries and back, `remap_page()`); a page-cache folio is unmapped (`try_to_unmap()`), its pages
+ * faulted back on demand, as `unmap_folio()` leaves file pages. Each page keeps its own mapcount
+ * and gets one reference per mapping, one per page-cache entry and the caller's isolation
+ * reference.
  * Returns 0, `-EAGAIN` when someone else holds a reference (a pin), or `-EBUSY` for hugetlb.
  * Counts the split, or its failure, as `__folio_split()` does (PMD size in `/proc/vmstat`, every
  * size in its `hugepages-<size>kB/stats/`).
@@ -132,6 +266,7 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
   rmapWalkPmds(k, mapping, m.index[head]!, nr, (vma, haddr, pmd) => {
     if (ptePfn(pmd) === head) splitHugePmd(k, vma, haddr);
   });
+  if (mapping > 0) tryToUnmap(k, head, 0);
   // __folio_split(): off the deferred split queue.
   k.deferredSplitQueue.delete(head);
   const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);

@@ -1,9 +1,10 @@
 /**
- * The hugetlb pool.
+ * The hugetlb pools and the hugetlb fault.
  *
- * Models `mm/hugetlb.c` (Linux 6.16) for the PMD-sized huge pages (`default_hstate`,
- * 2 MiB with 4 KiB pages). Huge pages are taken from the buddy allocator ahead of use and kept in
- * per-node free lists:
+ * Models `mm/hugetlb.c` (Linux 6.16) with one pool per huge page size (`hstates[]`): the PMD size
+ * (`default_hstate`, 2 MiB with 4 KiB pages) and, with 4 KiB pages, x86-64's gigantic PUD size
+ * (1 GiB). Huge pages are taken from the buddy allocator (gigantic ones from
+ * `alloc_contig_pages()`) ahead of use and kept in per-node free lists:
  *
  * - **Pool size**: writing `/proc/sys/vm/nr_hugepages` or a `nr_hugepages` file of
  *   `/sys/kernel/mm/hugepages/hugepages-<size>kB/` (or a node's) runs `set_max_huge_pages()`:
@@ -13,9 +14,14 @@
  *   rest of the write. Shrinking frees free huge pages round-robin (`for_each_node_mask_to_free`)
  *   and turns pages in use into surplus ones that leave when freed. Reading gives what was
  *   achieved.
- * - **Reservations**: a private `MAP_HUGETLB` mapping reserves its huge pages at `mmap()`
+ * - **Reservations**: a `MAP_HUGETLB` mapping reserves its huge pages at `mmap()`
  *   (`hugetlb_reserve_pages()`, `hugetlb_acct_memory()`); a mapping the pool cannot cover fails
- *   with `ENOMEM`. A fault consumes its page's reservation; unmapping returns what was not used.
+ *   with `ENOMEM`. A private mapping's reservations belong to its VMA: a fault consumes its page's,
+ *   unmapping returns what was not used. A shared mapping's are its file's (the region map), and
+ *   go with the file.
+ * - **Faults**: a hugetlb VMA maps each huge page by one huge entry, a PMD or a PUD
+ *   (`hugetlb_fault()`, `hugetlb_no_page()`); a write to a private page that another process
+ *   also maps copies it whole (`hugetlb_wp()`).
  * - **Overcommit**: with `nr_overcommit_hugepages` above 0, reservations and faults may allocate
  *   surplus huge pages beyond the pool, freed again when their last user goes.
  * - **Migration**: a hugetlb folio's destination is a free huge page of the target node
@@ -25,7 +31,8 @@
  * - **Dissolving**: a free huge page can be broken up into base pages again
  *   (`dissolve_free_hugetlb_folio()`), as soft offline does.
  *
- * Gigantic pages (the PUD size) and hugetlbfs files are not modelled.
+ * Gigantic pages are never surplus and never allocated for a migration (Linux 6.16). There is no
+ * hugetlbfs to mount: shared mappings use the kernel's own unlinked file.
  *
  * @module
  */
@@ -42,8 +49,8 @@ import {
 } from "../include/gfp";
 import type { Hstate } from "../include/hugetlb";
 import { HugetlbResvMap } from "../include/hugetlb";
-import type { Kernel } from "../include/kernel";
-import type { KObject } from "../include/kernfs";
+import type { Kernel, Task } from "../include/kernel";
+import { policyTarget } from "../include/mempolicy";
 import {
   type MigrateReason,
   MR_MEMORY_FAILURE,
@@ -51,11 +58,33 @@ import {
   MR_MEMPOLICY_MBIND,
   MR_SYSCALL,
 } from "../include/migrate_mode";
-import type { Vma } from "../include/mm_types";
-import { PG_has_hwpoisoned, PG_head, PG_hugetlb, PG_hwpoison } from "../include/page_flags";
+import { VM_LOCKED, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import {
+  PG_dirty,
+  PG_has_hwpoisoned,
+  PG_head,
+  PG_hugetlb,
+  PG_hwpoison,
+  PG_mlocked,
+  PG_swapbacked,
+  PG_uptodate,
+} from "../include/page_flags";
+import {
+  isHwpoisonEntry,
+  mkPte,
+  PTE_DIRTY,
+  PTE_WRITE,
+  pteDirty,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+} from "../include/pgtable";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { directCompact } from "./compaction";
+import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
+import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
+import { folioPut } from "./swap";
 
 /** `NUMA_NO_NODE` (`include/linux/numa.h`): a request for no particular node. */
 const NUMA_NO_NODE = -1;
@@ -95,8 +124,23 @@ export class HugetlbPool implements Hstate {
   /** Folios with `HPG_temporary`: allocated for a migration, outside the pool's counts. */
   private readonly temporary = new Set<number>();
 
-  constructor(private readonly k: Kernel) {
-    this.order = k.pmdOrder;
+  /**
+   * @param order - `huge_page_order()`.
+   * @param allocContigPages - `alloc_contig_pages()` (`mm/page_alloc.ts`), which gigantic pages
+   *   come from; handed in by the boot code, as the page allocator's module reaches migration and
+   *   through it this one.
+   */
+  constructor(
+    private readonly k: Kernel,
+    order: number,
+    private readonly allocContigPages: (
+      k: Kernel,
+      order: number,
+      gfp: number,
+      nid: number,
+    ) => Effect.Effect<number, ErrnoError>,
+  ) {
+    this.order = order;
     this.name = `hugepages-${(k.mem.pageSize * 2 ** this.order) / 1024}kB`;
     const nodes = k.mem.nodes.length;
     this.nrHugePagesNode = new Array<number>(nodes).fill(0);
@@ -118,6 +162,15 @@ export class HugetlbPool implements Hstate {
   /** Huge page size in bytes (`huge_page_size()`). */
   get size(): number {
     return this.k.mem.pageSize * 2 ** this.order;
+  }
+
+  /**
+   * `hstate_is_gigantic()`: huge pages above `MAX_PAGE_ORDER`, which the buddy allocator cannot
+   * give; they come from `alloc_contig_pages()` (`alloc_gigantic_folio()`), are never surplus and
+   * never allocated fresh for a migration (Linux 6.16).
+   */
+  get gigantic(): boolean {
+    return this.order > this.k.pageAlloc.maxOrder;
   }
 
   /** True when `head` is a free page of the pool (`folio_test_hugetlb_freed()`). */
@@ -174,6 +227,7 @@ export class HugetlbPool implements Hstate {
    */
   allocFresh(nid: number, gfp: number, nodemask: readonly number[] | null): number {
     const k = this.k;
+    if (this.gigantic) return -1;
     const from = nid === NUMA_NO_NODE ? 0 : nid;
     const head = k.pageAlloc.allocPages(from, this.order, gfp | __GFP_COMP, nodemask);
     if (head < 0) return -1;
@@ -297,8 +351,15 @@ export class HugetlbPool implements Hstate {
           __GFP_COMP |
           __GFP_NOWARN |
           (noretry.has(nid) ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL);
-        let head = self.k.pageAlloc.allocPages(nid, self.order, gfp);
-        if (head < 0) {
+        // alloc_gigantic_folio(): a gigantic page from alloc_contig_pages(), which migrates what
+        // is in the way.
+        let head = self.gigantic
+          ? yield* Effect.orElseSucceed(
+              self.allocContigPages(self.k, self.order, gfp, nid),
+              () => -1,
+            )
+          : self.k.pageAlloc.allocPages(nid, self.order, gfp);
+        if (head < 0 && !self.gigantic) {
           const dc: DirectCompact = {
             request: { nid, order: self.order, gfp, nodemask: null },
             tried: false,
@@ -420,7 +481,7 @@ export class HugetlbPool implements Hstate {
    * `nr_overcommit_hugepages` allows one more; -1 otherwise.
    */
   allocSurplus(nid: number, nodemask: readonly number[] | null): number {
-    if (this.surplusHugePages >= this.nrOvercommitHugePages) return -1;
+    if (this.gigantic || this.surplusHugePages >= this.nrOvercommitHugePages) return -1;
     const head = this.allocFresh(nid, htlbAllocMask(), nodemask);
     if (head < 0) return -1;
     this.surplusHugePages++;
@@ -500,35 +561,65 @@ export class HugetlbPool implements Hstate {
   }
 }
 
-/** The pool of a kernel, as `mm/hugetlb.ts` built it. */
+/**
+ * `hstate_sizelog()` (`include/linux/hugetlb.h`): the pool whose huge page size is `2^log` bytes,
+ * the default one for `log` 0; null when there is no such size.
+ *
+ * @category Hugetlb
+ */
+export const hstateSizelog = (k: Kernel, log: number): Hstate | null =>
+  log === 0 ? k.hstate : (k.hstates.find((h) => h.size === 2 ** log) ?? null);
+
+/** The default pool of a kernel, as `mm/hugetlb.ts` built it. */
 const poolOf = (k: Kernel): HugetlbPool => k.hstate as HugetlbPool;
+
+/** `hstate_vma()`: the pool of a hugetlb VMA's page size. */
+const hstateVma = (k: Kernel, vma: Vma): HugetlbPool => (vma.hstate ?? k.hstate) as HugetlbPool;
+
+/**
+ * `folio_hstate()` (`include/linux/hugetlb.h`): the pool of the hugetlb folio `head`'s size.
+ *
+ * @category Hugetlb
+ */
+export const folioHstate = (k: Kernel, head: number): Hstate => poolOfFolio(k, head);
+
+/** {@link folioHstate} as this module's pool class. */
+const poolOfFolio = (k: Kernel, head: number): HugetlbPool =>
+  k.hstates.find((h) => h.order === k.memmap.folioOrder(head)) as HugetlbPool;
 
 /** `vma_hugecache_offset()`: the huge page index of `slot` of a hugetlb VMA. */
 const hugeIndex = (k: Kernel, vma: Vma, slot: number): number =>
-  Math.floor((vma.pgoff + slot) / 2 ** k.hstate.order);
+  Math.floor((vma.pgoff + slot) / 2 ** hstateVma(k, vma).order);
 
 /**
- * `hugetlb_reserve_pages()` (`mm/hugetlb.c`) for a private hugetlb mapping: reserves one huge
- * page per huge page of `vma` (`hugetlb_acct_memory()`), records them in a new reservation map
- * owned by the VMA, and fails with `ENOMEM`, reserving nothing, when the pool cannot cover them.
- * `nid` is the node surplus pages are allocated on (`numa_mem_id()`).
+ * `hugetlb_reserve_pages()` (`mm/hugetlb.c`): reserves the huge pages of a new hugetlb mapping
+ * (`hugetlb_acct_memory()`), and fails with `ENOMEM`, reserving nothing, when the pool cannot
+ * cover them. A private mapping reserves one huge page per huge page of `vma`, in a new
+ * reservation map its VMA owns (`HPAGE_RESV_OWNER`). A shared one reserves only the indices its
+ * inode's region map does not hold yet (`region_chg()`), and adds them there (`region_add()`):
+ * another mapping of the same pages reserves nothing more. `nid` is the node surplus pages are
+ * allocated on (`numa_mem_id()`).
  *
  * @category Hugetlb
  */
 export const hugetlbReservePages = (k: Kernel, vma: Vma, nid: number): 0 | ErrnoError => {
-  const chg = vma.nrPages / 2 ** k.hstate.order;
-  const rc = poolOf(k).acctMemory(chg, nid);
-  if (rc !== 0) return rc;
-  const map = new HugetlbResvMap();
   const first = hugeIndex(k, vma, 0);
-  for (let i = 0; i < chg; i++) map.reserved.add(first + i);
-  vma.hugetlbResv = map;
+  const last = hugeIndex(k, vma, vma.nrPages);
+  const inode = vma.mapping?.hugetlbResv;
+  const map = inode ?? new HugetlbResvMap();
+  const chg: number[] = [];
+  for (let i = first; i < last; i++) if (!map.reserved.has(i)) chg.push(i);
+  const rc = hstateVma(k, vma).acctMemory(chg.length, nid);
+  if (rc !== 0) return rc;
+  for (const i of chg) map.reserved.add(i);
+  if (!inode) vma.hugetlbResv = map;
   return 0;
 };
 
 /**
  * `hugetlb_vm_op_close()` (`mm/hugetlb.c`): a VMA owning reservations goes away; the ones in its
- * range that no fault consumed are returned (`hugetlb_acct_memory()` with a negative count).
+ * range that no fault consumed are returned (`hugetlb_acct_memory()` with a negative count). A
+ * shared mapping's reservations stay with its inode.
  *
  * @category Hugetlb
  */
@@ -540,14 +631,39 @@ export const hugetlbVmOpClose = (k: Kernel, vma: Vma): void => {
   let unused = 0;
   for (let i = first; i < last; i++) if (map.reserved.delete(i)) unused++;
   vma.hugetlbResv = null;
-  if (unused) poolOf(k).acctMemory(-unused, NUMA_NO_NODE);
+  if (unused) hstateVma(k, vma).acctMemory(-unused, NUMA_NO_NODE);
 };
 
 /**
- * `alloc_hugetlb_folio()` (`mm/hugetlb.c`) for a fault at `slot` of a private hugetlb VMA: a
- * reserved page is dequeued from the pool (nearest node first from `nid`, within `nodemask`) and
- * its reservation consumed; an unreserved one only if a free page is not promised to anyone, or
- * as a surplus page when overcommit allows. The folio is zeroed (`folio_zero_user()`) and has one
+ * `remove_inode_hugepages()` and `hugetlb_unreserve_pages()` (`fs/hugetlbfs/inode.c`,
+ * `mm/hugetlb.c`) as the last close of an anonymous hugetlbfs file runs them: every huge page of
+ * the file leaves the page cache (back to the pool, or to the buddy allocator for a surplus one),
+ * and the reservations no fault consumed are returned: the region map's indices less the pages
+ * freed. The caller has unmapped them; `vma` is the file's last mapping, which gives its pool.
+ *
+ * @category Hugetlb
+ */
+export const hugetlbEvictInode = (k: Kernel, vma: Vma): void => {
+  const mapping = vma.mapping;
+  const map = mapping?.hugetlbResv;
+  if (!map) return;
+  let freed = 0;
+  for (const head of new Set(mapping!.pages.values())) {
+    filemapRemoveFolio(k, mapping!, head);
+    freed++;
+  }
+  const chg = map.reserved.size;
+  map.reserved.clear();
+  if (chg - freed) hstateVma(k, vma).acctMemory(-(chg - freed), NUMA_NO_NODE);
+};
+
+/**
+ * `alloc_hugetlb_folio()` (`mm/hugetlb.c`) for a fault at `slot` of a hugetlb VMA: a reserved
+ * page is dequeued from the pool (nearest node first from `nid`, within `nodemask`) and its
+ * reservation consumed (`resv_huge_pages` drops; a private owner's map forgets the index, a shared
+ * inode's keeps it); an unreserved one only if a free page is not promised to anyone, or as a
+ * surplus page when overcommit allows. A private mapping's owner copying a page on write
+ * (`cowFromOwner`) never uses a reservation. The folio is zeroed (`folio_zero_user()`) and has one
  * reference. -1 when there is none.
  *
  * @category Hugetlb
@@ -558,22 +674,276 @@ export const allocHugetlbFolio = (
   slot: number,
   nid: number,
   nodemask: readonly number[] | null,
+  cowFromOwner = false,
 ): number => {
-  const pool = poolOf(k);
+  const pool = hstateVma(k, vma);
   const idx = hugeIndex(k, vma, slot);
-  const reserved = vma.hugetlbResv?.reserved.has(idx) === true;
+  const shared = vma.mapping?.hugetlbResv ?? null;
+  const map = shared ?? vma.hugetlbResv;
+  const reserved = !cowFromOwner && map?.reserved.has(idx) === true;
   let head = -1;
   if (reserved || pool.availableHugePages > 0) {
     head = pool.dequeueNodemask(nid, nodemask, htlbAllocMask());
     if (head >= 0 && reserved) {
       pool.resvHugePages--;
-      vma.hugetlbResv!.reserved.delete(idx);
+      if (!shared) map!.reserved.delete(idx);
     }
   }
   if (head < 0) head = pool.allocSurplus(nid, nodemask);
   if (head < 0) return -1;
   k.mem.clearPages(head, 2 ** pool.order);
   return head;
+};
+
+/**
+ * The entries that map a hugetlb VMA's pages (`huge_pte_offset()`): huge PUDs (`Vma.puds`) for
+ * PUD-sized pages, huge PMDs (`Vma.pmds`) otherwise.
+ *
+ * @category Hugetlb
+ */
+export const hugeEntries = (k: Kernel, vma: Vma): Map<number, number> =>
+  hstateVma(k, vma).order === k.pudOrder ? vma.puds : vma.pmds;
+
+/**
+ * `__unmap_hugepage_range()` (`mm/hugetlb.c`): clears the huge entries of a hugetlb VMA that lie in
+ * its pages `[from, to)` (whole huge pages: a hugetlb VMA is never cut inside one), flushes the
+ * TLB, then drops each mapped page's entire mapcount and reference, moving the dirty bit to a
+ * page-cache folio. Migration and hwpoison entries are just cleared.
+ *
+ * @category Hugetlb
+ */
+export const unmapHugepageRange = (k: Kernel, vma: Vma, from: number, to: number): void => {
+  const m = k.memmap;
+  const entries = hugeEntries(k, vma);
+  const lo = vma.start + from * k.mem.pageSize;
+  const hi = vma.start + to * k.mem.pageSize;
+  const puts: number[] = [];
+  for (const [haddr, entry] of [...entries]) {
+    if (haddr < lo || haddr >= hi) continue;
+    entries.delete(haddr);
+    if (!ptePresent(entry)) continue;
+    const head = ptePfn(entry);
+    m.entireMapcount[head]!--;
+    if (pteDirty(entry) && m.mapping[head]! > 0) m.set(head, PG_dirty);
+    puts.push(head);
+  }
+  vma.mm.tlb.flushAll();
+  for (const head of puts) folioPut(k, head);
+};
+
+/**
+ * `copy_hugetlb_page_range()` (`mm/hugetlb.c`): at `fork()`, the child's hugetlb VMA `dst` gets
+ * every huge entry of the parent's `src`. A private mapping's present entries are write-protected
+ * on both sides (copy-on-write, `hugetlb_wp()` copies later), each taking an entire mapcount and a
+ * reference; migration and hwpoison entries are copied as they are.
+ *
+ * @category Hugetlb
+ */
+export const copyHugetlbPageRange = (k: Kernel, dst: Vma, src: Vma): void => {
+  const m = k.memmap;
+  const from = hugeEntries(k, src);
+  const to = hugeEntries(k, dst);
+  const cow = !(src.flags & VM_SHARED);
+  for (let [haddr, entry] of from) {
+    if (cow && ptePresent(entry)) {
+      entry = (entry & ~PTE_WRITE) >>> 0;
+      from.set(haddr, entry);
+    }
+    to.set(haddr, entry);
+    if (!ptePresent(entry)) continue;
+    const head = ptePfn(entry);
+    m.entireMapcount[head]!++;
+    m.refcount[head]!++;
+  }
+};
+
+/** The address of the huge page that holds page `slot` of a hugetlb VMA (`huge_page_mask()`). */
+const hugeAddress = (k: Kernel, vma: Vma, slot: number): number => {
+  const addr = vma.start + slot * k.mem.pageSize;
+  return addr - (addr % hstateVma(k, vma).size);
+};
+
+/**
+ * `huge_node()` and `alloc_hugetlb_folio()` for the fault of the huge page at `haddr`: the page
+ * is placed by the NUMA policy (the VMA's, else the task's); -1 when there is none.
+ */
+const hugetlbFaultFolio = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  haddr: number,
+  cowFromOwner: boolean,
+): number => {
+  const first = (haddr - vma.start) / k.mem.pageSize;
+  const target = policyTarget(
+    vma.policy ?? task.policy,
+    task.nid,
+    Math.floor((vma.pgoff + first) / 2 ** hstateVma(k, vma).order),
+    k.distance,
+  );
+  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner);
+};
+
+/** The error of a hugetlb fault that gets no huge page (`VM_FAULT_SIGBUS` from `-ENOSPC`). */
+const noHugePage = (addr: number, why: string): ErrnoError =>
+  errno("ENOMEM", `hugetlb fault at 0x${addr.toString(16)}: ${why}; SIGBUS`);
+
+/**
+ * Maps the huge page `head` at `haddr` of `vma` with one huge entry (`set_huge_pte_at()`): one
+ * entire mapcount (`hugetlb_add_file_rmap()`, `hugetlb_add_new_anon_rmap()`) and one reference.
+ */
+const setHugePte = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number): void => {
+  hugeEntries(k, vma).set(haddr, mkPte(head, bits));
+  k.memmap.entireMapcount[head]!++;
+  k.memmap.refcount[head]!++;
+};
+
+/** The flags every new hugetlb folio gets, and onto the active list (`folio_set_hugetlb_migratable()`). */
+const prepNewHugetlbFolio = (k: Kernel, vma: Vma, head: number, flags: number): void => {
+  k.memmap.set(head, flags | PG_hugetlb | PG_uptodate | (vma.flags & VM_LOCKED ? PG_mlocked : 0));
+  k.hugetlbActive.add(head);
+};
+
+/** `hugetlb_add_new_anon_rmap()`: makes a fresh huge page anonymous memory of `vma` at `haddr`. */
+const hugetlbAddNewAnonRmap = (k: Kernel, vma: Vma, head: number, haddr: number): void => {
+  k.memmap.mapping[head] = -anonVmaPrepare(k, vma).id;
+  k.memmap.index[head] = vma.pgoff + (haddr - vma.start) / k.mem.pageSize;
+};
+
+/**
+ * `hugetlb_no_page()` (`mm/hugetlb.c`): the first fault on the huge page at `haddr`. A shared
+ * mapping looks in its file's page cache and, on a miss, allocates a huge page and adds it there
+ * (`hugetlb_add_to_page_cache()`, which marks it dirty); a private one allocates an anonymous
+ * huge page. Either is mapped by one huge entry: writable for a writable shared mapping, and for
+ * a write fault of a private one (which would reuse the page it alone maps, `hugetlb_wp()`).
+ * A private mapping whose owner took its pages back (`HPAGE_RESV_UNMAPPED`) fails.
+ */
+const hugetlbNoPage = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  haddr: number,
+  write: boolean,
+): ErrnoError | 0 => {
+  const m = k.memmap;
+  const mapping = vma.mapping;
+  if (vma.hugetlbResvUnmapped) {
+    return noHugePage(haddr, "the mapping's owner took its pages back (HPAGE_RESV_UNMAPPED)");
+  }
+  const pgoff = vma.pgoff + (haddr - vma.start) / k.mem.pageSize;
+  let head = mapping ? filemapGetFolio(mapping, pgoff) : -1;
+  if (head < 0) {
+    head = hugetlbFaultFolio(k, task, vma, haddr, false);
+    if (head < 0) return noHugePage(haddr, "no free huge page and no surplus allowed");
+    if (mapping) {
+      prepNewHugetlbFolio(k, vma, head, PG_dirty);
+      addToPageCache(k, mapping, head, pgoff);
+      m.refcount[head]!--; // the allocation's reference: the cache holds it now
+    } else {
+      m.refcount[head] = 0; // the mapping's reference replaces the allocation's
+      hugetlbAddNewAnonRmap(k, vma, head, haddr);
+      prepNewHugetlbFolio(k, vma, head, PG_swapbacked);
+    }
+  }
+  const writable = mapping ? (vma.flags & VM_WRITE) !== 0 : write;
+  setHugePte(k, vma, haddr, head, writable ? PTE_WRITE | PTE_DIRTY : 0);
+  return 0;
+};
+
+/**
+ * `unmap_ref_private()` (`mm/hugetlb.c`): the owner of a private mapping could not get a page to
+ * copy `old` into, so the page is taken from every other private mapping of it that holds no
+ * reservations (the owner's forked children), which are marked `HPAGE_RESV_UNMAPPED`: their next
+ * fault there fails, and the owner keeps the page.
+ */
+const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void => {
+  const m = k.memmap;
+  const puts: number[] = [];
+  rmapWalkPmds(k, m.mapping[old]!, m.index[old]!, m.folioNrPages(old), (v, at, entry) => {
+    if (v === vma || at !== haddr || v.hugetlbResv || v.flags & VM_SHARED) return;
+    if (!ptePresent(entry) || ptePfn(entry) !== old) return;
+    hugeEntries(k, v).delete(at);
+    m.entireMapcount[old]!--;
+    v.hugetlbResvUnmapped = true;
+    v.mm.tlb.flushRange(at / k.mem.pageSize, m.folioNrPages(old));
+    puts.push(old);
+  });
+  for (const head of puts) folioPut(k, head);
+};
+
+/**
+ * `hugetlb_wp()` (`mm/hugetlb.c`): a write to a write-protected huge entry. A shared mapping's
+ * entry becomes writable; an anonymous page only this mapping maps is reused; any other is copied
+ * whole into a new huge page (`copy_user_large_folio()`), the old one losing this mapping. When
+ * the pool has no page for the copy, the mapping's owner takes the page from the others
+ * ({@link unmapRefPrivate}) and reuses it; anyone else fails.
+ */
+const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError | 0 => {
+  const m = k.memmap;
+  const entries = hugeEntries(k, vma);
+  const entry = entries.get(haddr)!;
+  const old = ptePfn(entry);
+  const nr = m.folioNrPages(old);
+  const reuse = () => {
+    entries.set(haddr, (entry | PTE_WRITE | PTE_DIRTY) >>> 0);
+    vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
+    return 0 as const;
+  };
+  if (vma.flags & VM_SHARED) return reuse();
+  if (m.mapping[old]! < 0 && m.folioMapcount(old) === 1) return reuse();
+  if (m.test(old, PG_has_hwpoisoned)) {
+    return errno("EHWPOISON", `hugetlb copy-on-write of a poisoned huge page (pfn ${old})`);
+  }
+  const owner = vma.hugetlbResv !== null;
+  const head = hugetlbFaultFolio(k, task, vma, haddr, owner);
+  if (head < 0) {
+    if (owner && m.mapping[old]! < 0) {
+      unmapRefPrivate(k, vma, old, haddr);
+      if (m.folioMapcount(old) === 1) return reuse();
+    }
+    return noHugePage(haddr, "no huge page to copy into");
+  }
+  k.mem.copyPages(head, old, nr);
+  m.refcount[head] = 0;
+  hugetlbAddNewAnonRmap(k, vma, head, haddr);
+  prepNewHugetlbFolio(k, vma, head, PG_swapbacked);
+  entries.delete(haddr);
+  m.entireMapcount[old]!--;
+  setHugePte(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
+  vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
+  folioPut(k, old);
+  return 0;
+};
+
+/**
+ * `hugetlb_fault()` (`mm/hugetlb.c`): a fault at page `slot` of a hugetlb VMA, which maps its
+ * pages by one huge entry each (a huge PMD, or a huge PUD for a 1 GiB page). No entry: {@link hugetlbNoPage}; a
+ * hwpoison entry: `EHWPOISON` (`VM_FAULT_HWPOISON_LARGE`, `SIGBUS` with `BUS_MCEERR_AR`); a write
+ * to a write-protected one: {@link hugetlbWp}. A migration entry is left to the caller, which
+ * waits for the folio (`migration_entry_wait_huge()`).
+ *
+ * @category Hugetlb
+ */
+export const hugetlbFault = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  write: boolean,
+): ErrnoError | 0 => {
+  const haddr = hugeAddress(k, vma, slot);
+  const entry = hugeEntries(k, vma).get(haddr);
+  if (entry === undefined) return hugetlbNoPage(k, task, vma, haddr, write);
+  if (isHwpoisonEntry(entry)) {
+    const addr = vma.start + slot * k.mem.pageSize;
+    return errno(
+      "EHWPOISON",
+      `address 0x${addr.toString(16)}: the poisoned huge page (pfn ${ptePfn(entry)}) was unmapped; SIGBUS BUS_MCEERR_AR`,
+    );
+  }
+  if (!ptePresent(entry)) return 0;
+  if (write && !pteWrite(entry)) return hugetlbWp(k, task, vma, haddr);
+  return 0;
 };
 
 /**
@@ -597,13 +967,13 @@ const htlbAllowAllocFallback = (reason: MigrateReason): boolean =>
  * @category Hugetlb
  */
 export const allocHugetlbFolioNodemask = (
-  k: Kernel,
+  h: Hstate,
   nid: number,
   nodemask: readonly number[] | null,
   gfp: number,
   reason: MigrateReason,
 ): number => {
-  const pool = poolOf(k);
+  const pool = h as HugetlbPool;
   // htlb_modify_alloc_mask(): the pool's mask, with the caller's __GFP_THISNODE and __GFP_NOWARN.
   const mask = htlbAllocMask() | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
   if (pool.availableHugePages > 0) {
@@ -625,17 +995,22 @@ export const allocHugetlbFolioNodemask = (
  *
  * @category Hugetlb
  */
-export const dissolveFreeHugetlbFolio = (k: Kernel, pfn: number): number =>
-  poolOf(k).dissolveFree(k.memmap.folioOf(pfn));
+export const dissolveFreeHugetlbFolio = (k: Kernel, pfn: number): number => {
+  const head = k.memmap.folioOf(pfn);
+  return k.memmap.test(head, PG_hugetlb) ? poolOfFolio(k, head).dissolveFree(head) : 0;
+};
 
 /**
- * `hugetlb_report_meminfo()` (`mm/hugetlb.c`): the hugetlb lines of `/proc/meminfo`.
+ * `hugetlb_report_meminfo()` (`mm/hugetlb.c`): the hugetlb lines of `/proc/meminfo`. The
+ * `HugePages_*` lines and `Hugepagesize` are the default pool's; `Hugetlb` counts the memory of
+ * every pool.
  *
  * @category Hugetlb
  */
 export const hugetlbReportMeminfo = (k: Kernel): string => {
   const h = k.hstate;
   const sizeKb = (k.mem.pageSize * 2 ** h.order) / 1024;
+  const totalKb = k.hstates.reduce((s, p) => s + (p.size / 1024) * p.nrHugePages, 0);
   const n = (v: number) => v.toString().padStart(5);
   return (
     `HugePages_Total:   ${n(h.nrHugePages)}\n` +
@@ -643,12 +1018,13 @@ export const hugetlbReportMeminfo = (k: Kernel): string => {
     `HugePages_Rsvd:    ${n(h.resvHugePages)}\n` +
     `HugePages_Surp:    ${n(h.surplusHugePages)}\n` +
     `Hugepagesize:   ${sizeKb.toString().padStart(8)} kB\n` +
-    `Hugetlb:        ${(sizeKb * h.nrHugePages).toString().padStart(8)} kB\n`
+    `Hugetlb:        ${totalKb.toString().padStart(8)} kB\n`
   );
 };
 
 /**
- * `hugetlb_report_node_meminfo()` (`mm/hugetlb.c`): the hugetlb lines of a node's `meminfo`.
+ * `hugetlb_report_node_meminfo()` (`mm/hugetlb.c`): the hugetlb lines of a node's `meminfo`, the
+ * default pool's.
  *
  * @category Hugetlb
  */
@@ -675,27 +1051,27 @@ const parseCount = (text: string, sysctl: boolean): number | ErrnoError => {
 
 /** `__nr_hugepages_store_common()`: parses a count and resizes the pool (or one node's part). */
 const nrHugepagesStore =
-  (k: Kernel, nid: number, sysctl: boolean) =>
+  (h: HugetlbPool, nid: number, sysctl: boolean) =>
   (text: string, count: number): number | Effect.Effect<number, ErrnoError> => {
     const n = parseCount(text, sysctl);
     if (typeof n !== "number") return n;
-    return Effect.as(poolOf(k).setMaxHugePages(n, nid), count);
+    return Effect.as(h.setMaxHugePages(n, nid), count);
   };
 
-/** The `nr_hugepages` and `nr_overcommit_hugepages` files of the whole pool. */
-const poolAttributes = (k: Kernel, sysctl: boolean) => {
-  const h = poolOf(k);
+/** The `nr_hugepages` and `nr_overcommit_hugepages` files of a whole pool. */
+const poolAttributes = (h: HugetlbPool, sysctl: boolean) => {
   return {
     nr_hugepages: {
       mode: 0o644,
       show: () => `${h.nrHugePages}\n`,
-      store: nrHugepagesStore(k, NUMA_NO_NODE, sysctl),
+      store: nrHugepagesStore(h, NUMA_NO_NODE, sysctl),
     },
     nr_overcommit_hugepages: {
       mode: 0o644,
       show: () => `${h.nrOvercommitHugePages}\n`,
-      // nr_overcommit_hugepages_store(): the limit is set.
+      // nr_overcommit_hugepages_store(): the limit is set; a gigantic pool has none (Linux 6.16).
       store: (text: string, count: number): number | ErrnoError => {
+        if (h.gigantic) return errno("EINVAL", `${h.name}: gigantic pages cannot be overcommitted`);
         const n = parseCount(text, sysctl);
         if (typeof n !== "number") return n;
         h.nrOvercommitHugePages = n;
@@ -706,38 +1082,40 @@ const poolAttributes = (k: Kernel, sysctl: boolean) => {
 };
 
 /**
- * Creates the pool's files, as `hugetlb_init()`, `hugetlb_sysfs_init()`,
+ * Creates the pools' files, as `hugetlb_init()`, `hugetlb_sysfs_init()`,
  * `hugetlb_register_all_nodes()` and `hugetlb_sysctl_init()` (`mm/hugetlb.c`) do:
  *
- * - `/proc/sys/vm/nr_hugepages` and `/proc/sys/vm/nr_overcommit_hugepages` (0644);
- * - `/sys/kernel/mm/hugepages/hugepages-<size>kB/` with `nr_hugepages`,
+ * - `/proc/sys/vm/nr_hugepages` and `/proc/sys/vm/nr_overcommit_hugepages` (0644), the default
+ *   pool's;
+ * - for each pool, `/sys/kernel/mm/hugepages/hugepages-<size>kB/` with `nr_hugepages`,
  *   `nr_overcommit_hugepages` (0644), `free_hugepages`, `resv_hugepages` and
  *   `surplus_hugepages` (0444);
- * - `/sys/devices/system/node/node<N>/hugepages/hugepages-<size>kB/` with `nr_hugepages` (0644),
- *   `free_hugepages` and `surplus_hugepages` (0444).
+ * - for each pool and node, `/sys/devices/system/node/node<N>/hugepages/hugepages-<size>kB/` with
+ *   `nr_hugepages` (0644), `free_hugepages` and `surplus_hugepages` (0444).
  *
  * @category Hugetlb
  */
-export const hugetlbSysfsInit = (k: Kernel): KObject => {
-  const h = poolOf(k);
+export const hugetlbSysfsInit = (k: Kernel): void => {
   const show = (value: () => number) => ({ mode: 0o444, show: () => `${value()}\n` });
-  k.fs.addAttributes("/proc/sys/vm", poolAttributes(k, true));
-  for (const node of k.mem.nodes) {
-    const nid = node.nid;
-    k.fs.addAttributes(`/sys/devices/system/node/node${nid}/hugepages/${h.name}`, {
-      nr_hugepages: {
-        mode: 0o644,
-        show: () => `${h.nrHugePagesNode[nid]}\n`,
-        store: nrHugepagesStore(k, nid, false),
-      },
-      free_hugepages: show(() => h.freeHugePagesNode[nid]!),
-      surplus_hugepages: show(() => h.surplusHugePagesNode[nid]!),
+  k.fs.addAttributes("/proc/sys/vm", poolAttributes(poolOf(k), true));
+  for (const h of k.hstates as readonly HugetlbPool[]) {
+    for (const node of k.mem.nodes) {
+      const nid = node.nid;
+      k.fs.addAttributes(`/sys/devices/system/node/node${nid}/hugepages/${h.name}`, {
+        nr_hugepages: {
+          mode: 0o644,
+          show: () => `${h.nrHugePagesNode[nid]}\n`,
+          store: nrHugepagesStore(h, nid, false),
+        },
+        free_hugepages: show(() => h.freeHugePagesNode[nid]!),
+        surplus_hugepages: show(() => h.surplusHugePagesNode[nid]!),
+      });
+    }
+    k.fs.addAttributes(`/sys/kernel/mm/hugepages/${h.name}`, {
+      ...poolAttributes(h, false),
+      free_hugepages: show(() => h.freeHugePages),
+      resv_hugepages: show(() => h.resvHugePages),
+      surplus_hugepages: show(() => h.surplusHugePages),
     });
   }
-  return k.fs.addAttributes(`/sys/kernel/mm/hugepages/${h.name}`, {
-    ...poolAttributes(k, false),
-    free_hugepages: show(() => h.freeHugePages),
-    resv_hugepages: show(() => h.resvHugePages),
-    surplus_hugepages: show(() => h.surplusHugePages),
-  });
 };

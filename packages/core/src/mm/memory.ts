@@ -10,9 +10,14 @@
  *
  * A PMD-sized THP of a private anonymous VMA is mapped by one huge PMD
  * (`do_huge_pmd_anonymous_page()`, `mm/huge_memory.c`) where the VMA holds the whole aligned range
- * and nothing is mapped in it yet; smaller mTHPs, file and shmem folios and hugetlb pages are
- * mapped by PTEs. A write to a write-protected huge PMD reuses the folio when this mm alone holds
- * it, else splits the PMD and copies the one page (`do_huge_pmd_wp_page()`).
+ * and nothing is mapped in it yet; a read fault there maps the huge zero folio with a huge PMD
+ * while `use_zero_page` is set. A PMD-size file or shmem folio is mapped by one huge PMD where the
+ * VMA is suitably aligned (`do_set_pmd()`). Smaller mTHPs and folios are mapped by PTEs. A
+ * hugetlb VMA's faults are `hugetlb_fault()`'s (`mm/hugetlb.ts`), which maps huge entries only.
+ * A write to a write-protected huge PMD reuses the folio when this mm alone holds it, else splits
+ * the PMD and copies the one page (`do_huge_pmd_wp_page()`); one to the huge zero folio gets a
+ * THP of its own, or falls back to PTEs; in a file VMA the PMD is zapped and the fault handled at
+ * the PTE level (`wp_huge_pmd()`).
  *
  * Accesses go through the address space's TLB, then the page table: a huge PMD gives the page at
  * the address's offset in its folio. One that meets a migration entry, of a PTE or a PMD, reports
@@ -34,11 +39,11 @@ import {
 import type { Kernel, Task } from "../include/kernel";
 import { policyTarget } from "../include/mempolicy";
 import {
-  AnonVma,
   type MmStruct,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
+  VM_NOHUGEPAGE,
   VM_READ,
   VM_SHARED,
   VM_WRITE,
@@ -72,14 +77,21 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
-import { folioRemoveRmapDeferred, hpagePmdSize, splitHugePmd, zapHugePmd } from "./huge_memory";
-import { allocHugetlbFolio } from "./hugetlb";
+import {
+  folioRemoveRmapDeferred,
+  hpagePmdSize,
+  isHugeZeroPmd,
+  mmGetHugeZeroFolio,
+  splitHugePmd,
+  zapHugePmd,
+} from "./huge_memory";
+import { hugeEntries, hugetlbFault, unmapHugepageRange } from "./hugetlb";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
-import { folioMappings } from "./rmap";
+import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 
 /**
- * The entry that maps one page of a VMA: its PTE, or a huge PMD narrowed to the page (the same
+ * The entry that maps one page of a VMA: its PTE, or a huge PMD or PUD narrowed to the page (the same
  * bits, naming the page at its offset in the folio), or 0. Models the lookup of
  * `folio_walk_start()` (`mm/memory.c`), which stops at whichever level maps the page. `slot` is
  * the page's index in the VMA.
@@ -87,29 +99,30 @@ import { folioPut } from "./swap";
  * @category Page tables
  */
 export const folioWalkEntry = (k: Kernel, vma: Vma, slot: number): number => {
-  if (vma.pmds.size > 0) {
-    const nr = 1 << k.pmdOrder;
-    const vpn = vma.start / k.mem.pageSize + slot;
-    const offset = vpn % nr;
-    const pmd = vma.pmds.get((vpn - offset) * k.mem.pageSize);
-    if (pmd !== undefined) return (pmd + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
-  }
-  return vma.ptes[slot]!;
+  // A 1 GiB hugetlb page's huge PUD (huge_pte_offset() stopping at the PUD), then a huge PMD.
+  const huge =
+    hugeEntryAt(k, vma.puds, k.pudOrder, vma, slot) ??
+    hugeEntryAt(k, vma.pmds, k.pmdOrder, vma, slot);
+  return huge ?? vma.ptes[slot]!;
+};
+
+/** The entry of `entries` (huge entries of `order`) that maps page `slot`, narrowed to it. */
+const hugeEntryAt = (
+  k: Kernel,
+  entries: ReadonlyMap<number, number>,
+  order: number,
+  vma: Vma,
+  slot: number,
+): number | undefined => {
+  if (entries.size === 0) return undefined;
+  const vpn = vma.start / k.mem.pageSize + slot;
+  const offset = vpn % 2 ** order;
+  const entry = entries.get((vpn - offset) * k.mem.pageSize);
+  return entry === undefined ? undefined : (entry + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
 };
 
 /** The PMD-aligned address of the huge PMD range that holds `addr`. */
 const pmdAddress = (k: Kernel, addr: number): number => addr - (addr % hpagePmdSize(k));
-
-/** `anon_vma_prepare()`: gives the VMA its anon_vma on its first anonymous folio. */
-export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
-  if (vma.anonVma) return vma.anonVma;
-  const anonVma = new AnonVma(k.nextId());
-  k.anonVmas.set(anonVma.id, anonVma);
-  anonVma.vmas.add(vma);
-  vma.anonVma = anonVma;
-  vma.anonVmaChain.push(anonVma);
-  return anonVma;
-};
 
 /**
  * `VM_FAULT_RETRY` (`include/linux/mm_types.h`): the fault stopped to let its caller do something
@@ -145,9 +158,8 @@ const allocFaultFolio = (
 ): number => {
   for (const order of orders) {
     const target = policyTarget(vma.policy ?? task.policy, task.nid, pgoff >> order, k.distance);
-    const hugetlb = (vma.flags & VM_HUGETLB) !== 0;
     const gfp =
-      (order > 0 && !hugetlb ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
+      (order > 0 ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
       __GFP_ZERO |
       (order > 0 ? __GFP_COMP : 0);
     let head: number;
@@ -211,8 +223,7 @@ const alignedRun = (
 /** Sets the new folio's flags and puts it on the LRU. */
 const prepNewFolio = (k: Kernel, vma: Vma, head: number, flags: number): void => {
   k.memmap.set(head, flags | PG_uptodate | (vma.flags & VM_LOCKED ? PG_mlocked : 0));
-  if (flags & PG_hugetlb) k.hugetlbActive.add(head);
-  else k.lru.add(head);
+  k.lru.add(head);
 };
 
 /** Maps `nr` pages of a folio from `slot`, taking a mapcount and a reference for each. */
@@ -242,20 +253,22 @@ const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
   errno("ENOMEM", `no memory for a fault at 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`);
 
 /**
- * `hugetlb_no_page()`'s allocation (`mm/hugetlb.c`): a huge page from the pool, placed by the NUMA
- * policy (`huge_node()`), for the huge page at `first` of a hugetlb VMA; -1 when none.
+ * `map_anon_folio_pmd()` (`mm/huge_memory.c`): maps a new anonymous PMD-size folio at `haddr`
+ * with one huge PMD, which takes the folio's entire mapcount and one reference.
  */
-const hugetlbFaultFolio = (k: Kernel, task: Task, vma: Vma, first: number): number => {
-  const target = policyTarget(
-    vma.policy ?? task.policy,
-    task.nid,
-    (vma.pgoff + first) >> k.pmdOrder,
-    k.distance,
-  );
-  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask);
+const mapAnonFolioPmd = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number) => {
+  vma.pmds.set(haddr, mkPte(head, bits));
+  k.memmap.entireMapcount[head]!++;
+  k.memmap.refcount[head]!++;
 };
 
-/** `do_anonymous_page()` (and the hugetlb fault, which never maps the zero page). */
+/**
+ * `do_anonymous_page()` and `do_huge_pmd_anonymous_page()` (`mm/huge_memory.c`, Linux 6.16). A
+ * read where a PMD THP is allowed and fits maps the huge zero folio with a read-only huge PMD
+ * while `use_zero_page` is set (falling back to the zero page, counted in `thp_fault_fallback`,
+ * when it cannot be allocated), and allocates a PMD THP like a write when it is not; any other
+ * read maps the zero page.
+ */
 const doAnonymousPage = (
   k: Kernel,
   task: Task,
@@ -264,35 +277,44 @@ const doAnonymousPage = (
   write: boolean,
   dc?: DirectCompact,
 ): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
-  const hugetlb = (vma.flags & VM_HUGETLB) !== 0;
-  if (!write && !hugetlb) {
-    vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL);
-    return 0;
+  let orders: number[];
+  if (write) orders = [...k.thp.allowableOrders(vma.flags), 0];
+  else {
+    const first = k.thp.allowableOrders(vma.flags).includes(k.pmdOrder)
+      ? alignedRun(k, vma, slot, k.pmdOrder, false)
+      : -1;
+    if (first >= 0 && k.thp.useZeroPage) {
+      anonVmaPrepare(k, vma); // vmf_anon_prepare()
+      const target = policyTarget(task.policy, task.nid, 0, k.distance);
+      const zero = mmGetHugeZeroFolio(k, vma.mm, target.nid, target.nodemask);
+      if (zero >= 0) {
+        vma.pmds.set(vma.start + first * k.mem.pageSize, mkPte(zero, PTE_SPECIAL));
+        return 0;
+      }
+      k.vmstat.count("thp_fault_fallback");
+    }
+    orders = first >= 0 && !k.thp.useZeroPage ? [k.pmdOrder] : [];
   }
-  const orders = hugetlb ? [k.pmdOrder] : [...k.thp.allowableOrders(vma.flags), 0];
   for (const order of orders) {
     const first = order === 0 ? slot : alignedRun(k, vma, slot, order, false);
     if (first < 0) continue;
-    const head = hugetlb
-      ? hugetlbFaultFolio(k, task, vma, first)
-      : allocFaultFolio(k, task, vma, vma.pgoff + first, [order], dc);
+    const head = allocFaultFolio(k, task, vma, vma.pgoff + first, [order], dc);
     if (dc?.request) return VM_FAULT_RETRY;
-    if (head < 0) {
-      if (hugetlb) break;
-      continue;
-    }
+    if (head < 0) continue;
     k.memmap.refcount[head] = 0;
     newAnonRmap(k, vma, head, first);
-    prepNewFolio(k, vma, head, PG_swapbacked | (hugetlb ? PG_hugetlb : 0));
+    prepNewFolio(k, vma, head, PG_swapbacked);
     const bits = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
-    if (order === k.pmdOrder && !hugetlb) {
+    if (order === k.pmdOrder) {
       // do_huge_pmd_anonymous_page(): one huge PMD, one entire mapcount, one reference.
-      vma.pmds.set(vma.start + first * k.mem.pageSize, mkPte(head, bits));
-      k.memmap.entireMapcount[head]!++;
-      k.memmap.refcount[head]!++;
+      mapAnonFolioPmd(k, vma, vma.start + first * k.mem.pageSize, head, bits);
       return 0;
     }
     mapPages(k, vma, first, head, 2 ** order, bits);
+    return 0;
+  }
+  if (!write) {
+    vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL);
     return 0;
   }
   return noMemory(k, vma, slot);
@@ -377,8 +399,35 @@ const doFault = (
     bits |= PTE_DIRTY;
     k.memmap.set(head, PG_dirty);
   }
+  if (doSetPmd(k, vma, slot, head, bits)) return 0;
   mapPages(k, vma, slot, page, 1, bits);
   return 0;
+};
+
+/**
+ * `do_set_pmd()` (`mm/memory.c`, Linux 6.16), which `finish_fault()` and `filemap_map_pages()`
+ * (`filemap_map_pmd()`) try first: maps a PMD-size page-cache folio with one huge PMD, writable as
+ * the VMA's protection allows (a shared writable mapping) and dirty for a write fault. It takes
+ * the folio's entire mapcount and one reference (`folio_add_file_rmap_pmd()`), and counts
+ * `thp_file_mapped`. Refused (false, the fault maps a PTE) for a smaller folio, a VMA with
+ * `VM_NOHUGEPAGE` (`vma_thp_disabled()`), one that does not hold the whole PMD range around the
+ * fault or whose start is not PMD-aligned against its file offset (`thp_vma_suitable_order()`),
+ * and where a PTE is mapped in that range (not `pmd_none()`).
+ */
+const doSetPmd = (k: Kernel, vma: Vma, slot: number, head: number, bits: number): boolean => {
+  const m = k.memmap;
+  if (m.folioOrder(head) !== k.pmdOrder || m.test(head, PG_hugetlb)) return false;
+  if (vma.flags & VM_NOHUGEPAGE) return false;
+  const nr = 2 ** k.pmdOrder;
+  if ((vma.start / k.mem.pageSize - vma.pgoff) % nr !== 0) return false;
+  const first = alignedRun(k, vma, slot, k.pmdOrder, true);
+  if (first < 0) return false;
+  const haddr = vma.start + first * k.mem.pageSize;
+  vma.pmds.set(haddr, mkPte(head, bits));
+  m.entireMapcount[head]!++;
+  m.refcount[head]!++;
+  k.vmstat.count("thp_file_mapped");
+  return true;
 };
 
 /**
@@ -395,8 +444,13 @@ const canReuseAnonFolio = (k: Kernel, vma: Vma, head: number): boolean => {
 };
 
 /**
- * `do_huge_pmd_wp_page()` (`mm/huge_memory.c`): a write to a write-protected huge PMD. The PMD
- * becomes writable when the folio can be reused; otherwise it is split (`__split_huge_pmd()`) and
+ * `wp_huge_pmd()` (`mm/memory.c`) and `do_huge_pmd_wp_page()` (`mm/huge_memory.c`, Linux 6.16): a
+ * write to a write-protected huge PMD. In a file or shmem VMA the PMD is split, which zaps it, and
+ * the fault is handled at the PTE level (copy-on-write of the one page for a private mapping). On
+ * the huge zero folio, a PMD THP is allocated and mapped writable in its place
+ * (`do_huge_zero_wp_pmd()`, counted as `thp_fault_alloc`); when none can be had (counted as
+ * `thp_fault_fallback`) the PMD is split into zero-page PTEs and the one page copied. Otherwise
+ * the PMD becomes writable when the folio can be reused, or is split (`__split_huge_pmd()`) and
  * the fault falls back to the PTE, which copies the one page.
  */
 const doHugePmdWpPage = (
@@ -405,8 +459,29 @@ const doHugePmdWpPage = (
   vma: Vma,
   haddr: number,
   slot: number,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const pmd = vma.pmds.get(haddr)!;
+  if (vma.mapping) {
+    splitHugePmd(k, vma, haddr);
+    return doFault(k, task, vma, slot, true, dc);
+  }
+  if (isHugeZeroPmd(k, pmd)) {
+    const first = (haddr - vma.start) / k.mem.pageSize;
+    const head = allocFaultFolio(k, task, vma, vma.pgoff + first, [k.pmdOrder], dc);
+    if (dc?.request) return VM_FAULT_RETRY;
+    if (head >= 0) {
+      k.memmap.refcount[head] = 0;
+      newAnonRmap(k, vma, head, first);
+      prepNewFolio(k, vma, head, PG_swapbacked);
+      vma.pmds.delete(haddr);
+      vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
+      mapAnonFolioPmd(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
+      return 0;
+    }
+    splitHugePmd(k, vma, haddr);
+    return doWpPage(k, task, vma, slot);
+  }
   if (canReuseAnonFolio(k, vma, ptePfn(pmd))) {
     vma.pmds.set(haddr, pmd | PTE_WRITE | PTE_DIRTY);
     vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
@@ -473,10 +548,12 @@ export const handleMmFault = (
   dc?: DirectCompact,
 ): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   k.vmstat.count("pgfault");
+  // A hugetlb VMA maps its pages by huge entries only (hugetlb_fault()).
+  if (vma.flags & VM_HUGETLB) return hugetlbFault(k, task, vma, slot, write);
   const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
   const pmd = vma.pmds.get(haddr);
   if (pmd !== undefined && ptePresent(pmd))
-    return write ? doHugePmdWpPage(k, task, vma, haddr, slot) : 0;
+    return write ? doHugePmdWpPage(k, task, vma, haddr, slot, dc) : 0;
   const pte = vma.ptes[slot]!;
   if (ptePresent(pte) && pteProtnone(pte)) return doNumaPage(k, task, vma, slot, dc);
   if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot) : 0;
@@ -498,12 +575,14 @@ export const handleMmFault = (
  * that maps `slot`, a huge PMD or a PTE, and for a write its dirty bit and a file folio's.
  */
 const markAccessed = (k: Kernel, vma: Vma, slot: number, write: boolean): void => {
-  const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
-  const pmd = vma.pmds.get(haddr);
+  const addr = vma.start + slot * k.mem.pageSize;
+  const entries = vma.flags & VM_HUGETLB ? hugeEntries(k, vma) : vma.pmds;
+  const haddr = vma.flags & VM_HUGETLB ? addr - (addr % vma.hstate!.size) : pmdAddress(k, addr);
+  const pmd = entries.get(haddr);
   const bits = PTE_YOUNG | (write ? PTE_DIRTY : 0);
   let pfn: number;
   if (pmd !== undefined) {
-    vma.pmds.set(haddr, (pmd | bits) >>> 0);
+    entries.set(haddr, (pmd | bits) >>> 0);
     pfn = ptePfn(pmd);
   } else {
     vma.ptes[slot] = vma.ptes[slot]! | bits;
@@ -666,6 +745,11 @@ export const accessVm = (
  * that owns the folio finds no mapping to restore.
  */
 export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void => {
+  // unmap_single_vma(): a hugetlb VMA's huge entries go by __unmap_hugepage_range().
+  if (vma.flags & VM_HUGETLB) {
+    unmapHugepageRange(k, vma, from, to);
+    return;
+  }
   const m = k.memmap;
   const puts: number[] = [];
   const nr = 2 ** k.pmdOrder;

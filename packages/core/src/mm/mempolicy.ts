@@ -22,7 +22,7 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno, errnoName } from "../errno";
 import { CAP_SYS_NICE } from "../include/capability";
-import { __GFP_COMP, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE } from "../include/gfp";
+import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import {
   type Mempolicy,
@@ -54,9 +54,10 @@ import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgt
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
+import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
 import { translate } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
-import { pageRange, vmaModifyRange } from "./mmap";
+import { hugetlbSplitCheck, pageRange, vmaModifyRange } from "./mmap";
 import { allocMigrationTarget } from "./move_pages";
 
 /** `MPOL_MAX` (`include/uapi/linux/mempolicy.h`): one past the last mode Linux knows. */
@@ -273,6 +274,16 @@ const queueVma = (k: Kernel, qp: QueuePages, vma: Vma, lo: number, hi: number): 
   const ps = k.mem.pageSize;
   const pmdSize = ps * 2 ** k.pmdOrder;
   for (let addr = lo; addr < hi; ) {
+    // queue_folios_hugetlb(): a 1 GiB hugetlb page's one huge PUD.
+    const pudSize = ps * 2 ** k.pudOrder;
+    const pud = vma.puds.size ? vma.puds.get(addr - (addr % pudSize)) : undefined;
+    if (pud !== undefined) {
+      if (isMigrationEntry(pud)) qp.nrFailed++;
+      else if (ptePresent(pud)) queueFolio(k, qp, ptePfn(pud), false);
+      addr = addr - (addr % pudSize) + pudSize;
+      if (qp.nrFailed && strictlyUnmovable(qp.flags)) return false;
+      continue;
+    }
     const haddr = addr - (addr % pmdSize);
     const pmd = vma.pmds.get(haddr);
     if (pmd !== undefined) {
@@ -359,12 +370,19 @@ export const allocMigrationTargetByMpol =
     const order = k.memmap.folioOrder(src);
     const ilx = Math.floor(k.memmap.index[src]! / 2 ** order);
     const target = policyTarget(policy ?? task.policy, task.nid, ilx, k.distance);
-    const hugetlb = k.memmap.test(src, PG_hugetlb);
-    const gfp =
-      order > 0 && !hugetlb ? GFP_TRANSHUGE : GFP_HIGHUSER_MOVABLE | (order > 0 ? __GFP_COMP : 0);
-    const pfn = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
-    if (pfn >= 0 && hugetlb) k.memmap.set(pfn, PG_hugetlb);
-    return pfn;
+    if (k.memmap.test(src, PG_hugetlb)) {
+      // A hugetlb folio's destination comes from its pool (alloc_hugetlb_folio_nodemask()).
+      const h = folioHstate(k, src);
+      return allocHugetlbFolioNodemask(
+        h,
+        target.nid,
+        target.nodemask,
+        GFP_HIGHUSER_MOVABLE,
+        MR_MEMPOLICY_MBIND,
+      );
+    }
+    const gfp = order > 0 ? GFP_TRANSHUGE : GFP_HIGHUSER_MOVABLE;
+    return k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
   };
 
 /**
@@ -406,6 +424,8 @@ export const doMbind = (
     const mflags = sane.mode === MPOL_DEFAULT ? flags & ~MPOL_MF_STRICT : flags;
     const { end } = range;
     if (end === start) return Effect.void;
+    const cut = hugetlbSplitCheck(mm.vmasIn(start, end), start, end, "mbind");
+    if (cut) return Effect.fail(cut);
     const policy = mpolNew(k, task, "mbind", sane.mode, sane.flags, nmask);
     if (policy instanceof Error) return Effect.fail(policy);
     const list = new FolioList(k.memmap.lru);

@@ -809,7 +809,7 @@ const unmapAndMoveHugePage = (
   folioUnlock(k, dst);
   folioUnlock(k, src);
   if (rc === 0) {
-    k.hstate.moveHugetlbState(src, dst);
+    k.hstates.find((h) => h.order === m.folioOrder(src))!.moveHugetlbState(src, dst);
     m.lru.del(src);
     k.hugetlbActive.putback(src);
     k.hugetlbActive.putback(dst);

@@ -11,6 +11,7 @@
 import { type ErrnoError, errno } from "../errno";
 import { CAP_SYS_RAWIO } from "../include/capability";
 import type { MmapFile } from "../include/fs";
+import { HugetlbResvMap } from "../include/hugetlb";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, mpolEqual } from "../include/mempolicy";
 import {
@@ -31,6 +32,8 @@ import {
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_HUGE_MASK,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
@@ -42,8 +45,19 @@ import {
 import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { filemapRemoveFolio } from "./filemap";
-import { vmaAdjustTransHuge } from "./huge_memory";
-import { hugetlbReservePages, hugetlbVmOpClose } from "./hugetlb";
+import {
+  isHugeZeroPmd,
+  mmGetHugeZeroFolio,
+  mmPutHugeZeroFolio,
+  vmaAdjustTransHuge,
+} from "./huge_memory";
+import {
+  copyHugetlbPageRange,
+  hstateSizelog,
+  hugetlbEvictInode,
+  hugetlbReservePages,
+  hugetlbVmOpClose,
+} from "./hugetlb";
 import { translate, zapPteRange } from "./memory";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
@@ -54,7 +68,8 @@ const KNOWN_MAP_FLAGS =
   MAP_POPULATE |
   MAP_HUGETLB |
   MAP_FIXED |
-  MAP_FIXED_NOREPLACE;
+  MAP_FIXED_NOREPLACE |
+  (MAP_HUGE_MASK << MAP_HUGE_SHIFT);
 
 /** Arguments of `mmap` beyond the length. */
 export interface MmapArgs {
@@ -96,6 +111,10 @@ const unlinkVma = (k: Kernel, vma: Vma): void => {
     if (--mapping.users === 0 && mapping.shmem) {
       truncateInodePages(k, mapping);
       k.addressSpaces.delete(mapping.id);
+    } else if (mapping.users === 0 && mapping.hugetlbResv) {
+      // The last close of an anonymous hugetlbfs file evicts its inode.
+      hugetlbEvictInode(k, vma);
+      k.addressSpaces.delete(mapping.id);
     }
   }
 };
@@ -131,10 +150,16 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
   upper.anonVmaChain = [...vma.anonVmaChain];
   upper.policy = vma.policy;
   upper.hugetlbResv = vma.hugetlbResv;
+  upper.hstate = vma.hstate;
   for (const [haddr, pmd] of vma.pmds) {
     if (haddr < addr) continue;
     upper.pmds.set(haddr, pmd);
     vma.pmds.delete(haddr);
+  }
+  for (const [haddr, pud] of vma.puds) {
+    if (haddr < addr) continue;
+    upper.puds.set(haddr, pud);
+    vma.puds.delete(haddr);
   }
   vma.ptes = vma.ptes.subarray(0, at);
   vma.end = addr;
@@ -170,8 +195,24 @@ export const pageRange = (
 };
 
 /**
+ * `hugetlb_vm_op_split()` (`mm/hugetlb.c`) for every VMA of `vmas` that `[start, end)` would cut:
+ * a hugetlb VMA may be cut at a multiple of its huge page size only. `EINVAL`, naming the call
+ * `what`, for a cut inside a huge page; null when every cut is allowed.
+ */
+export const hugetlbSplitCheck = (
+  vmas: readonly Vma[],
+  start: number,
+  end: number,
+  what: string,
+): ErrnoError | null =>
+  vmas.some((v) => v.hstate && (start % v.hstate.size || end % v.hstate.size))
+    ? errno("EINVAL", `${what} of part of a hugetlb page`)
+    : null;
+
+/**
  * Checks that `[start, end)` is mapped without a hole: `hole` (`ENOMEM`, as `mprotect`, `mlock`
- * and `madvise` report, or `EFAULT` for `mbind`) naming the range otherwise. Changes nothing.
+ * and `madvise` report, or `EFAULT` for `mbind`) naming the range otherwise, or `EINVAL` where the
+ * range would cut a hugetlb VMA inside a huge page ({@link hugetlbSplitCheck}). Changes nothing.
  */
 export const rangeMapped = (
   mm: MmStruct,
@@ -184,7 +225,8 @@ export const rangeMapped = (
     if (vma.start > cursor) break;
     cursor = vma.end;
   }
-  return cursor < end ? errno(hole, `range ${hex(start)}-${hex(end)} is not fully mapped`) : 0;
+  if (cursor < end) return errno(hole, `range ${hex(start)}-${hex(end)} is not fully mapped`);
+  return hugetlbSplitCheck(mm.vmasIn(start, end), start, end, "a VMA split") ?? 0;
 };
 
 /** `vma_had_uncowed_parents()` (`mm/vma.c`): an anon_vma and more links than its own, as a fork child has. */
@@ -215,7 +257,7 @@ const canMergeRemoveVma = (vma: Vma): boolean => !(vma.flags & VM_HUGETLB);
 /**
  * `commit_merge()` for two adjacent VMAs (`mm/vma.c`): `target` grows over `other`, which is
  * removed. The page tables join: two halves of one table (as a split leaves them) become one view
- * again, others are copied into a new table; the huge PMDs move over as they are, and `target`
+ * again, others are copied into a new table; the huge PMDs and PUDs move over as they are, and `target`
  * takes `other`'s anon_vma links when it has none (`dup_anon_vma()`), so the reverse map still
  * finds every page. Nothing is zapped or flushed: every translation stays what it was.
  */
@@ -233,6 +275,7 @@ const vmaAbsorb = (target: Vma, other: Vma): void => {
           return table;
         })();
   for (const [haddr, pmd] of other.pmds) target.pmds.set(haddr, pmd);
+  for (const [haddr, pud] of other.puds) target.puds.set(haddr, pud);
   if (!target.anonVma && other.anonVma) target.anonVma = other.anonVma;
   for (const anonVma of other.anonVmaChain) {
     if (target.anonVmaChain.includes(anonVma)) continue;
@@ -497,21 +540,28 @@ export const doMmap = (
     return errno("EBADF", "mmap of a file needs a file");
   }
   const hugetlb = (flags & MAP_HUGETLB) !== 0;
-  if (hugetlb && !(anonymous && type === MAP_PRIVATE)) {
-    return errno("EOPNOTSUPP", "MAP_HUGETLB is modelled for private anonymous mappings only");
-  }
+  // ksys_mmap_pgoff(): MAP_HUGETLB of a file that is not on hugetlbfs (the model has none).
+  if (hugetlb && !anonymous) return errno("EINVAL", "MAP_HUGETLB of a file not on hugetlbfs");
   const pmdSize = pageSize * 2 ** k.pmdOrder;
-  const unit = hugetlb ? pmdSize : pageSize;
+  const hstate = hugetlb ? hstateSizelog(k, (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK) : null;
+  if (hugetlb && !hstate) {
+    return errno(
+      "EINVAL",
+      `MAP_HUGETLB: no huge page size of 2^${(flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK} bytes`,
+    );
+  }
+  const unit = hstate ? hstate.size : pageSize;
   const len = Math.ceil(length / unit) * unit;
   // pgoff + (len >> PAGE_SHIFT) overflowing an unsigned long: here, past an exact integer.
   if (!anonymous && offset + len > Number.MAX_SAFE_INTEGER) {
     return errno("EOVERFLOW", `mmap offset ${offset} + length ${len} overflows the file offset`);
   }
-  const align = len >= pmdSize ? pmdSize : pageSize;
+  // hugetlb_get_unmapped_area(): a hugetlb mapping is aligned to its huge page size.
+  const align = hstate ? hstate.size : len >= pmdSize ? pmdSize : pageSize;
   const mm = task.mm!;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
   const start = fixed
-    ? mmapFixedArea(k, task, args.addr, len, flags, unit)
+    ? mmapFixedArea(task, args.addr, len, flags, unit)
     : getUnmappedArea(k, mm, len, align, args.addr);
   if (typeof start !== "number") return start;
 
@@ -546,6 +596,13 @@ export const doMmap = (
   if (!anonymous) {
     mapping = file!.mapping;
     pgoff = offset / pageSize;
+  } else if (type === MAP_SHARED && hugetlb) {
+    // hugetlb_file_setup(): an unlinked hugetlbfs file with its inode's reservation map.
+    mapping = new AddressSpace(k.nextId(), "/anon_hugepage (deleted)", false);
+    mapping.hugetlbResv = new HugetlbResvMap();
+    mapping.size = len;
+    k.addressSpaces.set(mapping.id, mapping);
+    pgoff = 0;
   } else if (type === MAP_SHARED) {
     mapping = new AddressSpace(k.nextId(), "/dev/zero (deleted)", true);
     mapping.size = len;
@@ -553,12 +610,16 @@ export const doMmap = (
     pgoff = 0;
   }
   const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, ptes);
+  vma.hstate = hstate;
   if (hugetlb) {
     // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
     // When it fails, a MAP_FIXED mapping leaves the range it replaced empty, as
     // vms_abort_munmap_vmas() does once the old VMAs are closed.
     const reserved = hugetlbReservePages(k, vma, task.nid);
-    if (reserved !== 0) return reserved;
+    if (reserved !== 0) {
+      if (mapping) k.addressSpaces.delete(mapping.id);
+      return reserved;
+    }
   }
   linkVma(vma);
   vmaMergeNewRange(vma);
@@ -610,28 +671,10 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
   }
   const { end } = range;
   const mm = task.mm!;
-  const split = hugetlbSplitCheck(k, mm, "munmap", addr, end);
-  if (split !== 0) return split;
+  const cut = hugetlbSplitCheck(mm.vmasIn(addr, end), addr, end, "munmap");
+  if (cut) return cut;
   unmapVmas(k, mm, addr, end);
   return 0;
-};
-
-/**
- * `hugetlb_vm_op_split()` (`mm/hugetlb.c`) for an unmap of `[start, end)`: `EINVAL` when it
- * would cut a hugetlb VMA off a huge page boundary. Changes nothing.
- */
-const hugetlbSplitCheck = (
-  k: Kernel,
-  mm: MmStruct,
-  call: string,
-  start: number,
-  end: number,
-): 0 | ErrnoError => {
-  const hugeSize = k.mem.pageSize * 2 ** k.pmdOrder;
-  const cut = mm.vmasIn(start, end).some((v) => v.flags & VM_HUGETLB);
-  return cut && (start % hugeSize || end % hugeSize)
-    ? errno("EINVAL", `${call} of part of a hugetlb page`)
-    : 0;
 };
 
 /**
@@ -657,7 +700,6 @@ const unmapVmas = (k: Kernel, mm: MmStruct, start: number, end: number): void =>
  * address; changes nothing.
  */
 const mmapFixedArea = (
-  k: Kernel,
   task: Task,
   addr: number,
   len: number,
@@ -677,15 +719,16 @@ const mmapFixedArea = (
   if (flags & MAP_FIXED_NOREPLACE && mm.vmasIn(addr, addr + len).length > 0) {
     return errno("EEXIST", `MAP_FIXED_NOREPLACE: ${hex(addr)}+${len} is already mapped`);
   }
-  const split = hugetlbSplitCheck(k, mm, "MAP_FIXED mmap", addr, addr + len);
-  return split !== 0 ? split : addr;
+  return hugetlbSplitCheck(mm.vmasIn(addr, addr + len), addr, addr + len, "MAP_FIXED mmap") ?? addr;
 };
 
 /**
  * `dup_mmap()`: copies a parent's mappings into a child's fresh mm. Shared mappings stay shared.
  * Private pages become copy-on-write: write-protected in both, mapped by both, so each side's
- * next write gets its own copy; a huge PMD is copied as one (`copy_huge_pmd()`,
- * `mm/huge_memory.c`), taking one more entire mapcount. Each private anonymous VMA of the child joins the parent's
+ * next write gets its own copy; a huge PMD of an anonymous VMA is copied as one
+ * (`copy_huge_pmd()`, `mm/huge_memory.c`), taking one more entire mapcount, or for the huge zero
+ * folio the child's own reference to it (`mm_get_huge_zero_folio()`); a file or shmem VMA's huge
+ * PMD is not copied, the child faulting the pages in again. Each private anonymous VMA of the child joins the parent's
  * anon_vmas and gets one of its own (`anon_vma_fork`). `VM_LOCKED` is not inherited.
  * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
  */
@@ -708,6 +751,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       tables[i]!,
     );
     copy.policy = vma.policy;
+    copy.hstate = vma.hstate;
     if (vma.anonVma) {
       const own = new AnonVma(k.nextId());
       k.anonVmas.set(own.id, own);
@@ -715,16 +759,28 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       copy.anonVma = own;
     }
     const cow = !(vma.flags & VM_SHARED);
-    for (let [haddr, pmd] of vma.pmds) {
-      if (cow) {
-        pmd &= ~PTE_WRITE;
-        vma.pmds.set(haddr, pmd);
+    // copy_hugetlb_page_range() for a hugetlb VMA, whose pages are all mapped by huge entries.
+    if (vma.flags & VM_HUGETLB) copyHugetlbPageRange(k, copy, vma);
+    else {
+      for (let [haddr, pmd] of vma.pmds) {
+        // copy_huge_pmd(): "skip if can be re-fill on fault" for a VMA that is not anonymous.
+        if (vma.mapping) continue;
+        if (isHugeZeroPmd(k, pmd)) {
+          // The folio exists (the parent holds it): this only takes the child's reference.
+          mmGetHugeZeroFolio(k, child, 0, null);
+          copy.pmds.set(haddr, pmd);
+          continue;
+        }
+        if (cow) {
+          pmd &= ~PTE_WRITE;
+          vma.pmds.set(haddr, pmd);
+        }
+        copy.pmds.set(haddr, pmd);
+        if (isMigrationEntry(pmd)) continue;
+        const head = ptePfn(pmd);
+        m.entireMapcount[head]!++;
+        m.refcount[head]!++;
       }
-      copy.pmds.set(haddr, pmd);
-      if (isMigrationEntry(pmd)) continue;
-      const head = ptePfn(pmd);
-      m.entireMapcount[head]!++;
-      m.refcount[head]!++;
     }
     for (let slot = 0; slot < vma.nrPages; slot++) {
       let pte = vma.ptes[slot]!;
@@ -745,12 +801,16 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
   return 0;
 };
 
-/** `exit_mmap()`: unmaps everything. */
+/**
+ * `exit_mmap()`: unmaps everything; then, as `__mmput()` does, puts the address space's
+ * reference to the huge zero folio (`mm_put_huge_zero_folio()`).
+ */
 export const exitMmap = (k: Kernel, mm: MmStruct): void => {
   for (const vma of [...mm.vmas]) {
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
+  mmPutHugeZeroFolio(k, mm);
 };
 
 /**

@@ -17,9 +17,9 @@
  * entry is still migrated (the kernel's `out_flush`), then the call fails. `EFAULT` also when a
  * status cannot be written (an entry past the end of the caller's status array).
  *
- * Each page's status is its node, or a negative errno: `-EFAULT` (no mapping, or the zero page),
- * `-ENOENT` (not present), `-EACCES` (shared, without `MPOL_MF_MOVE_ALL`), `-EBUSY` (cannot be
- * isolated, for example a second address in a folio already queued). Runs of entries with the
+ * Each page's status is its node, or a negative errno: `-EFAULT` (no mapping, the zero page or
+ * the huge zero folio), `-ENOENT` (not present), `-EACCES` (shared, without `MPOL_MF_MOVE_ALL`),
+ * `-EBUSY` (cannot be isolated, for example a second address in a folio already queued). Runs of entries with the
  * same node are migrated together, and a run's statuses are stored only when all of it migrated.
  * When `migrate_pages()` fails pages of a run, the call stops there and returns those failures
  * plus the entries after the run, never attempted; the run's statuses and the later ones are left
@@ -48,7 +48,7 @@ import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgt
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES, NUMA_NO_NODE } from "../lib/numa";
-import { allocHugetlbFolioNodemask } from "./hugetlb";
+import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
 import { folioWalkEntry } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { kvmalloc } from "./util";
@@ -336,7 +336,8 @@ export const allocMigrationTarget =
     const gfp = mtc.gfp ?? GFP_HIGHUSER_MOVABLE | (nmask ? 0 : __GFP_THISNODE);
     const nid = node < 0 ? k.mem.pfnToNid(src) : node;
     if (k.memmap.test(src, PG_hugetlb)) {
-      return allocHugetlbFolioNodemask(k, nid, nmask, gfp, mtc.reason ?? MR_SYSCALL);
+      const h = folioHstate(k, src);
+      return allocHugetlbFolioNodemask(h, nid, nmask, gfp, mtc.reason ?? MR_SYSCALL);
     }
     const order = k.memmap.folioOrder(src);
     return k.pageAlloc.allocPages(nid, order, gfp | (order > 0 ? __GFP_COMP : 0), nmask);

@@ -27,7 +27,7 @@ import {
   pteSpecial,
 } from "../include/pgtable";
 import { hpagePmdSize } from "./huge_memory";
-import { pageRange, rangeMapped, vmaModifyRange } from "./mmap";
+import { hugetlbSplitCheck, pageRange, rangeMapped, vmaModifyRange } from "./mmap";
 import { vmEnoughMemory } from "./util";
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -44,6 +44,7 @@ const writeProtectVma = (vma: Vma): void => {
       ? (entry & ~PTE_WRITE) >>> 0
       : entry;
   for (const [haddr, pmd] of vma.pmds) vma.pmds.set(haddr, protect(pmd));
+  for (const [haddr, pud] of vma.puds) vma.puds.set(haddr, protect(pud));
   for (let slot = 0; slot < vma.nrPages; slot++) vma.ptes[slot] = protect(vma.ptes[slot]!);
 };
 
@@ -81,11 +82,9 @@ export const doMprotect = (
     );
   }
   const mm = task.mm!;
-  const hugeSize = hpagePmdSize(k);
   const touched = mm.vmasIn(start, end);
-  if (touched.some((v) => v.flags & VM_HUGETLB) && (start % hugeSize || end % hugeSize)) {
-    return errno("EINVAL", "mprotect of part of a hugetlb page");
-  }
+  const cut = hugetlbSplitCheck(touched, start, end, "mprotect");
+  if (cut) return cut;
   const newFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
   if (newFlags & VM_WRITE) {
     // mprotect_fixup(): private memory that becomes writable is charged now.

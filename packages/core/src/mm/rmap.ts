@@ -7,8 +7,9 @@
  * address where the folio can be mapped (`vma_address`), as `rmap_walk_anon()` and
  * `rmap_walk_file()` do.
  *
- * A PMD-sized THP may be mapped by one huge PMD (`Vma.pmds`) instead of PTEs; the walk finds it
- * as `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`) does, with a PMD and no PTE.
+ * A PMD-sized THP may be mapped by one huge PMD (`Vma.pmds`) instead of PTEs, and a hugetlb page
+ * always is, by a huge PMD or, for a 1 GiB page, a huge PUD (`Vma.puds`); the walk finds them as
+ * `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`) does, with no PTE.
  *
  * `try_to_migrate()` turns every present mapping into a migration entry: one per PTE, one for a
  * whole huge PMD (`set_pmd_migration_entry()`, `mm/huge_memory.c`); with `TTU_BATCH_FLUSH` the
@@ -21,7 +22,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import type { Vma } from "../include/mm_types";
+import { AnonVma, type Vma } from "../include/mm_types";
 import { PG_dirty, PG_has_hwpoisoned, PG_hugetlb, PG_hwpoison } from "../include/page_flags";
 import {
   isMigrationEntry,
@@ -38,6 +39,17 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import type { TlbFlushBatch } from "../include/tlbflush";
+
+/** `anon_vma_prepare()` (`mm/rmap.c`): gives the VMA its anon_vma on its first anonymous folio. */
+export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
+  if (vma.anonVma) return vma.anonVma;
+  const anonVma = new AnonVma(k.nextId());
+  k.anonVmas.set(anonVma.id, anonVma);
+  anonVma.vmas.add(vma);
+  vma.anonVma = anonVma;
+  vma.anonVmaChain.push(anonVma);
+  return anonVma;
+};
 
 /** `TTU_BATCH_FLUSH`: defer the TLB flush to the caller's {@link TlbFlushBatch}. */
 export const TTU_BATCH_FLUSH = 1 << 0;
@@ -69,11 +81,19 @@ const rmapVmas = (k: Kernel, mapping: number): ReadonlySet<Vma> | undefined =>
   mapping < 0 ? k.anonVmas.get(-mapping)?.vmas : k.addressSpaces.get(mapping)?.iMmap;
 
 /**
+ * The huge entries that map a folio of `nrPages` whole: huge PMDs for the PMD size, huge PUDs
+ * for the PUD size (a hugetlb page), none for any other size.
+ */
+const hugeMap = (k: Kernel, vma: Vma, nrPages: number): Map<number, number> | null =>
+  nrPages === 2 ** k.pmdOrder ? vma.pmds : nrPages === 2 ** k.pudOrder ? vma.puds : null;
+
+/**
  * Visits every huge PMD entry (present or a migration entry) at the one address where a
  * PMD-sized folio with this `mapping`/`index` can be mapped whole: each VMA of the anon_vma or
  * address space that holds all `nrPages` pages there. The visitor gets the VMA, the PMD-aligned
- * address and the entry, and checks which folio the entry names. Nothing is visited for a folio
- * smaller than a PMD. Models the PMD step of `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`).
+ * address and the entry, and checks which folio the entry names. A PUD-sized (hugetlb) folio's
+ * huge PUD entries are visited the same way. Nothing is visited for a folio of another size.
+ * Models the PMD and PUD steps of `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`).
  */
 export const rmapWalkPmds = (
   k: Kernel,
@@ -82,14 +102,14 @@ export const rmapWalkPmds = (
   nrPages: number,
   visit: (vma: Vma, haddr: number, pmd: number) => void,
 ): void => {
-  if (nrPages !== 1 << k.pmdOrder) return;
+  if (nrPages !== 2 ** k.pmdOrder && nrPages !== 2 ** k.pudOrder) return;
   const vmas = rmapVmas(k, mapping);
   if (!vmas) return;
   for (const vma of vmas) {
-    if (vma.pmds.size === 0 || index < vma.pgoff || index + nrPages > vma.pgoff + vma.nrPages)
-      continue;
+    const map = hugeMap(k, vma, nrPages)!;
+    if (map.size === 0 || index < vma.pgoff || index + nrPages > vma.pgoff + vma.nrPages) continue;
     const haddr = vma.start + (index - vma.pgoff) * k.mem.pageSize;
-    const pmd = vma.pmds.get(haddr);
+    const pmd = map.get(haddr);
     if (pmd !== undefined) visit(vma, haddr, pmd);
   }
 };
@@ -134,13 +154,20 @@ export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
 const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): void => {
   const m = k.memmap;
   const head = ptePfn(pmd);
+  const nr = m.folioNrPages(head);
   const entry = mkMigrationEntry(head, pteWrite(pmd), pteDirty(pmd));
-  vma.pmds.set(haddr, entry);
+  hugeMap(k, vma, nr)!.set(haddr, entry);
   if (pteDirty(pmd)) m.set(head, PG_dirty);
   m.entireMapcount[head]!--;
   m.refcount[head]!--;
-  vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
-  if (k.trace.enabled) k.trace.emit({ event: "set_migration_pmd", address: haddr, pmd: entry });
+  vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
+  if (!k.trace.enabled) return;
+  // A hugetlb page's entry is set by try_to_migrate_one() (set_huge_pte_at()), which traces it
+  // as a PTE of the folio's order.
+  if (m.test(head, PG_hugetlb)) {
+    const order = m.folioOrder(head);
+    k.trace.emit({ event: "set_migration_pte", address: haddr, pfn: head, order });
+  } else k.trace.emit({ event: "set_migration_pmd", address: haddr, pmd: entry });
 };
 
 /**
@@ -151,10 +178,15 @@ const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): 
 const removeMigrationPmd = (k: Kernel, vma: Vma, haddr: number, entry: number, dst: number) => {
   const m = k.memmap;
   const pmd = mkPte(dst, entry & (PTE_WRITE | PTE_DIRTY));
-  vma.pmds.set(haddr, pmd);
+  hugeMap(k, vma, m.folioNrPages(dst))!.set(haddr, pmd);
   m.entireMapcount[dst]!++;
   m.refcount[dst]!++;
-  if (k.trace.enabled) k.trace.emit({ event: "remove_migration_pmd", address: haddr, pmd });
+  if (!k.trace.enabled) return;
+  // remove_migration_pte() restores a hugetlb page's entry (set_huge_pte_at()) and traces it.
+  if (m.test(dst, PG_hugetlb)) {
+    const order = m.folioOrder(dst);
+    k.trace.emit({ event: "remove_migration_pte", address: haddr, pfn: dst, order });
+  } else k.trace.emit({ event: "remove_migration_pmd", address: haddr, pmd });
 };
 
 /**
@@ -239,7 +271,7 @@ export const TTU_HWPOISON = 1 << 1;
  * `try_to_unmap()` (`mm/rmap.c`, `try_to_unmap_one()`): removes every present mapping of the
  * folio, moving the PTE dirty bits to the folio and dropping the mapcount and reference each
  * mapping held, with a TLB flush per entry. With {@link TTU_HWPOISON} a poisoned page's entry
- * becomes a hwpoison entry (for hugetlb, every page of the folio: one huge entry covers it), so
+ * becomes a hwpoison entry (for hugetlb, the one huge entry that maps the whole folio), so
  * that a later access gets `SIGBUS`; every other entry is cleared, and a later access faults the
  * page in again. Returns true when the walk left an anonymous large folio partially mapped on the
  * way, as {@link tryToMigrate} does, for the caller to queue it for deferred split.
@@ -249,6 +281,17 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): boolean => {
   let partial = false;
   const hugetlb = m.test(head, PG_hugetlb);
   const poisonedFolio = hugetlb && m.test(head, PG_has_hwpoisoned);
+  // A hugetlb page's one huge entry (huge_ptep_clear_flush()): a hwpoison entry for the whole page.
+  rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, haddr, pmd) => {
+    if (!hugetlb || !ptePresent(pmd) || ptePfn(pmd) !== head) return;
+    const map = hugeMap(k, vma, m.folioNrPages(head))!;
+    if (flags & TTU_HWPOISON && poisonedFolio) map.set(haddr, mkHwpoisonEntry(head));
+    else map.delete(haddr);
+    if (pteDirty(pmd)) m.set(head, PG_dirty);
+    m.entireMapcount[head]!--;
+    m.refcount[head]!--;
+    vma.mm.tlb.flushRange(haddr / k.mem.pageSize, m.folioNrPages(head));
+  });
   let unmapped = 0;
   rmapWalkSlots(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, slot, i) => {
     const pte = vma.ptes[slot]!;
@@ -300,7 +343,7 @@ export const folioReferenced = (k: Kernel, head: number): number => {
   let referenced = 0;
   rmapWalkPmds(k, mapping, index, nr, (vma, haddr, pmd) => {
     if (!ptePresent(pmd) || ptePfn(pmd) !== head || !pteYoung(pmd)) return;
-    vma.pmds.set(haddr, (pmd & ~PTE_YOUNG) >>> 0);
+    hugeMap(k, vma, nr)!.set(haddr, (pmd & ~PTE_YOUNG) >>> 0);
     vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
     referenced++;
   });

@@ -166,7 +166,8 @@ export const folioPut = (k: Kernel, head: number): void => {
   // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference.
   m.clear(head, PG_mlocked | PG_active);
   if (m.test(head, PG_hugetlb)) {
-    k.hstate.freeHugeFolio(head);
+    // folio_hstate(): the pool of the folio's size.
+    k.hstates.find((h) => h.order === m.folioOrder(head))!.freeHugeFolio(head);
     return;
   }
   if (m.mapping[head]! < 0) m.mapping[head] = 0;

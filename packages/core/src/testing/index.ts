@@ -22,6 +22,7 @@
 export { drainIdleCopyWorkers, idleCopyWorkers, liveCopyWorkers } from "../kernel/copy_engine";
 export { FailPageAlloc, type FailPageAllocAttr } from "../lib/fault_inject";
 export { checkKernelConsistency } from "../mm/debug";
+export { shrinkHugeZeroFolioCount, shrinkHugeZeroFolioScan } from "../mm/huge_memory";
 export type { EngineFaults, MigratorSubject } from "./conformance";
 export {
   boot,

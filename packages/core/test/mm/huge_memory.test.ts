@@ -5,17 +5,32 @@ import type { Kernel, Task } from "../../src/include/kernel";
 import type { TraceEvent } from "../../src/include/trace";
 import {
   isMigrationEntry,
+  MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MPOL_MF_MOVE,
   PG_mlocked,
   PROT_READ,
   PROT_WRITE,
+  pteDirty,
   ptePfn,
   ptePresent,
+  pteSpecial,
   pteWrite,
 } from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
-import { deferredSplitCount, deferredSplitScan } from "../../src/mm/huge_memory";
+import {
+  deferredSplitCount,
+  deferredSplitScan,
+  isHugeZeroPmd,
+  shrinkHugeZeroFolioCount,
+  shrinkHugeZeroFolioScan,
+  splitLruFolio,
+} from "../../src/mm/huge_memory";
 import { removeMigrationPtes, tryToMigrate } from "../../src/mm/rmap";
+import { folioPut } from "../../src/mm/swap";
 import {
   boot,
   expectBytes,
@@ -31,6 +46,8 @@ import {
 
 const MiB = 2 ** 20;
 const PAGE = 4096;
+const THP = "/sys/kernel/mm/transparent_hugepage";
+const EFAULT = 14;
 
 /** Counts the trace events by name while `body` runs. */
 const countEvents = async (k: Kernel, body: () => Promise<unknown>) => {
@@ -58,6 +75,29 @@ const ptesInto = (task: Task, addr: number, bytes: number, head: number): number
     if (ptePresent(pte) && task.kernel.memmap.folioOf(ptePfn(pte)) === head) n++;
   }
   return n;
+};
+
+/** A private anonymous mapping of `bytes` (PMD-aligned when it holds a PMD). */
+const mapAnon = (task: Task, bytes: number, hugepage?: boolean): number =>
+  run(task.mmap(bytes, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage }));
+
+/** Takes memory on every node so that no free block of more than `order` is left. */
+const fragmentAll = (k: Kernel, order: number) =>
+  k.mem.nodes.map((_, nid) => run(k.fragment(nid, order)));
+
+/** A kernel whose shmem gets PMD-size folios (`shmem_enabled` "always"). */
+const shmemKernel = (): Kernel => {
+  const k = boot();
+  run(k.fs.write(`${THP}/shmem_enabled`, "always"));
+  return k;
+};
+
+/** A shared anonymous (shmem) mapping of `bytes`, filled with `pattern(bytes, seed)`. */
+const mapShmem = (task: Task, bytes: number, seed: number, prot?: number): number => {
+  const addr = run(task.mmap(bytes, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+  run(task.write(addr, pattern(bytes, seed)));
+  if (prot !== undefined) run(task.mprotect(addr, bytes, prot));
+  return addr;
 };
 
 describe("PMD-mapped THPs", () => {
@@ -97,10 +137,16 @@ describe("PMD-mapped THPs", () => {
 
   // set_pmd_migration_entry() / remove_migration_pmd() (mm/huge_memory.c), counted by the
   // set_migration_pmd / remove_migration_pmd events of include/trace/events/thp.h.
-  it("migrates a PMD-mapped THP through one PMD migration entry", async () => {
-    const k = boot({ thp: { enabled: "always" } });
+  // try_to_migrate_one() calls set_pmd_migration_entry() for a file folio too, and
+  // remove_migration_pmd() maps the new one with folio_add_file_rmap_pmd(); the page cache then
+  // names the new folio (__folio_migrate_mapping()).
+  it.each([
+    ["a private anonymous THP", false],
+    ["a shmem THP", true],
+  ])("migrates a PMD-mapped THP through one PMD migration entry: %s", async (_, shmem) => {
+    const k = shmem ? shmemKernel() : boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
-    const addr = mapPattern(p, 2 * MiB, 4);
+    const addr = shmem ? mapShmem(p, 2 * MiB, 4) : mapPattern(p, 2 * MiB, 4);
     const src = folioAt(p, addr).pfn;
     const events = await countEvents(k, () => runP(p.movePages(0, [addr + 7 * PAGE], [1])));
     expect(events("set_migration_pmd")).toBe(1);
@@ -112,8 +158,13 @@ describe("PMD-mapped THPs", () => {
     const dst = folioAt(p, addr);
     expect(dst.pfn).not.toBe(src);
     expect(dst.nid).toBe(1);
+    expect(dst.order).toBe(9);
     expect(dst.entireMapcount).toBe(1);
-    expect([...vmaAt(p, addr).pmds.keys()]).toEqual([addr]);
+    // The PMD's reference, and a shmem folio's 512 page-cache references.
+    expect(dst.refcount).toBe(shmem ? 513 : 1);
+    const vma = vmaAt(p, addr);
+    if (shmem) expect(vma.mapping!.pages.get(vma.pgoff)).toBe(dst.pfn);
+    expect([...vma.pmds.keys()]).toEqual([addr]);
     expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 4));
     expectConsistent(k);
   });
@@ -430,4 +481,448 @@ describe("PMD-mapped THPs", () => {
       { numRuns: 25 },
     );
   }, 120_000);
+});
+
+describe("the huge zero folio", () => {
+  // do_huge_pmd_anonymous_page() (mm/huge_memory.c, Linux 6.16): a read fault where a PMD THP is
+  // allowed maps the huge zero folio with a huge PMD (set_huge_zero_folio()), allocated once
+  // (get_huge_zero_folio(): thp_zero_page_alloc), shared by every address space, and counted
+  // neither as a THP fault nor in any mapcount.
+  it("maps a read fault in a THP-eligible VMA with one huge PMD of the huge zero folio, shared by every mm", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    expect(run(k.fs.read(`${THP}/use_zero_page`))).toBe("1\n");
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 2 * MiB);
+    expectBytes(run(p.read(addr + 300 * PAGE, 2 * PAGE)), new Uint8Array(2 * PAGE));
+    const pmd = vmaAt(p, addr).pmds.get(addr)!;
+    expect(isHugeZeroPmd(k, pmd)).toBe(true);
+    expect(pteWrite(pmd)).toBe(false);
+    const zero = k.folio(ptePfn(pmd));
+    expect(zero.pfn).toBe(k.hugeZero.pfn);
+    expect(zero.order).toBe(9);
+    expect(zero.entireMapcount).toBe(0);
+    expect(zero.mapcount).toBe(0);
+    expect(vmaAt(p, addr).ptes.every((pte) => pte === 0)).toBe(true);
+    // The page at the address's offset in the folio, as folio_walk_start() sees it.
+    expect(ptePfn(pteAt(p, addr + 300 * PAGE))).toBe(zero.pfn + 300);
+    expect(k.vmstat.get("thp_zero_page_alloc")).toBe(1);
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(0);
+    // huge_zero_refcount: this mm's reference (MMF_HUGE_ZERO_PAGE) and the shrinker's.
+    expect(p.mm!.hugeZeroPage).toBe(true);
+    expect(k.hugeZero.refcount).toBe(2);
+    // A second mm takes a reference to the same folio; nothing is allocated again.
+    const q = run(k.createProcess());
+    const other = mapAnon(q, 4 * MiB);
+    run(q.read(other + 3 * MiB, 1));
+    expect(ptePfn(vmaAt(q, other).pmds.get(other + 2 * MiB)!)).toBe(zero.pfn);
+    expect(k.vmstat.get("thp_zero_page_alloc")).toBe(1);
+    expect(k.hugeZero.refcount).toBe(3);
+    // More reads in the same mm take nothing more.
+    run(q.read(other, 1));
+    expect(k.hugeZero.refcount).toBe(3);
+    expectConsistent(k);
+  });
+
+  it("maps the 4 KiB zero page where no PMD THP is allowed or fits", () => {
+    const k = boot({ thp: { enabled: "madvise" } });
+    const p = run(k.createProcess());
+    // thp_vma_allowable_order(): "madvise" without MADV_HUGEPAGE allows no PMD THP.
+    const plain = mapAnon(p, 2 * MiB);
+    run(p.read(plain, 1));
+    expect(vmaAt(p, plain).pmds.size).toBe(0);
+    expect(ptePfn(pteAt(p, plain))).toBe(k.zeroPfn);
+    // thp_vma_suitable_order(): a VMA smaller than a PMD.
+    const small = mapAnon(p, MiB, true);
+    run(p.read(small, 1));
+    expect(vmaAt(p, small).pmds.size).toBe(0);
+    expect(ptePfn(pteAt(p, small))).toBe(k.zeroPfn);
+    // With MADV_HUGEPAGE the PMD-size range gets the huge zero folio.
+    const advised = mapAnon(p, 2 * MiB, true);
+    run(p.read(advised, 1));
+    expect(isHugeZeroPmd(k, vmaAt(p, advised).pmds.get(advised)!)).toBe(true);
+    expect(k.vmstat.get("thp_zero_page_alloc")).toBe(1);
+    expectConsistent(k);
+  });
+
+  // single_hugepage_flag_store() (mm/huge_memory.c): kstrtoul() base 10, whose error it returns,
+  // and EINVAL above 1; the show is "%d\n".
+  it("parses use_zero_page as the kernel's store does", () => {
+    const k = boot();
+    const file = `${THP}/use_zero_page`;
+    for (const bad of ["2", "-1", "yes", " 1", "0x1", "1 "])
+      expectErrno(k.fs.write(file, bad), "EINVAL");
+    expectErrno(k.fs.write(file, "18446744073709551616"), "ERANGE");
+    expect(run(k.fs.read(file))).toBe("1\n");
+    run(k.fs.write(file, "0\n"));
+    expect(run(k.fs.read(file))).toBe("0\n");
+    expect(k.thp.useZeroPage).toBe(false);
+    run(k.fs.write(file, "+01"));
+    expect(run(k.fs.read(file))).toBe("1\n");
+  });
+
+  // do_huge_pmd_anonymous_page() with use_zero_page 0: a read fault allocates and maps a PMD THP
+  // as a write does (thp_fault_alloc); it falls back to the 4 KiB zero page, not to an mTHP.
+  it("allocates a PMD THP for a read fault when use_zero_page is 0", () => {
+    const k = boot({ thp: { enabled: "always", sizes: { "64kB": "always" } } });
+    run(k.fs.write(`${THP}/use_zero_page`, "0"));
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 2 * MiB);
+    expectBytes(run(p.read(addr, PAGE)), new Uint8Array(PAGE));
+    const folio = folioAt(p, addr);
+    expect(folio.order).toBe(9);
+    expect(folio.anon).toBe(true);
+    expect(folio.entireMapcount).toBe(1);
+    expect(pteWrite(vmaAt(p, addr).pmds.get(addr)!)).toBe(true);
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(1);
+    expect(k.vmstat.get("thp_zero_page_alloc")).toBe(0);
+    expect(k.hugeZero.pfn).toBe(-1);
+    // No PMD block left: the read falls back (thp_fault_fallback) to the zero page.
+    const held = fragmentAll(k, 8);
+    const other = mapAnon(p, 2 * MiB);
+    run(p.read(other + 70 * PAGE, 1));
+    expect(k.vmstat.get("thp_fault_fallback")).toBe(1);
+    expect(ptePfn(pteAt(p, other + 70 * PAGE))).toBe(k.zeroPfn);
+    for (const f of held) f.release();
+    expectConsistent(k);
+  });
+
+  // get_huge_zero_folio(): thp_zero_page_alloc_failed when no PMD block can be had;
+  // do_huge_pmd_anonymous_page() then counts thp_fault_fallback and the fault maps the zero page.
+  it("counts thp_zero_page_alloc_failed and maps the 4 KiB zero page when the folio cannot be allocated", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const held = fragmentAll(k, 8);
+    const addr = mapAnon(p, 2 * MiB);
+    run(p.read(addr, 1));
+    expect(k.vmstat.get("thp_zero_page_alloc_failed")).toBe(1);
+    expect(k.vmstat.get("thp_zero_page_alloc")).toBe(0);
+    expect(k.vmstat.get("thp_fault_fallback")).toBe(1);
+    expect(vmaAt(p, addr).pmds.size).toBe(0);
+    expect(ptePfn(pteAt(p, addr))).toBe(k.zeroPfn);
+    expect(p.mm!.hugeZeroPage).toBe(false);
+    for (const f of held) f.release();
+    expectConsistent(k);
+  });
+
+  // do_huge_zero_wp_pmd() (mm/huge_memory.c, Linux 6.13+): a write to the huge zero PMD gets a
+  // PMD THP of its own, mapped writable in the PMD's place (thp_fault_alloc); nothing is split.
+  it("replaces the huge zero PMD by a new PMD THP on a write", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 2 * MiB);
+    run(p.read(addr, 1));
+    const zero = k.hugeZero.pfn;
+    run(p.write(addr + 5 * PAGE + 1, new Uint8Array([7])));
+    const pmd = vmaAt(p, addr).pmds.get(addr)!;
+    expect(isHugeZeroPmd(k, pmd)).toBe(false);
+    expect(pteWrite(pmd)).toBe(true);
+    const folio = folioAt(p, addr);
+    expect(folio.order).toBe(9);
+    expect(folio.anon).toBe(true);
+    expect(folio.entireMapcount).toBe(1);
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(1);
+    expect(k.vmstat.get("thp_split_pmd")).toBe(0);
+    const expected = new Uint8Array(2 * MiB);
+    expected[5 * PAGE + 1] = 7;
+    expectBytes(run(p.read(addr, 2 * MiB)), expected);
+    // The huge zero folio stays zeros (what LTP thp04, CVE-2017-1000405, checks), and the mm
+    // keeps its reference until it goes.
+    expect(k.mem.bytes(zero + 5)[1]).toBe(0);
+    expect(k.hugeZero.refcount).toBe(2);
+    expectConsistent(k);
+  });
+
+  // do_huge_pmd_wp_page(): when do_huge_zero_wp_pmd() gets no THP (thp_fault_fallback), the PMD
+  // is split (__split_huge_zero_page_pmd(): 512 read-only PTEs of the zero page, thp_split_pmd)
+  // and do_wp_page() copies the one page.
+  it("splits the huge zero PMD into zero-page PTEs and copies one page when no THP can be had", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 2 * MiB);
+    run(p.read(addr, 1));
+    const held = fragmentAll(k, 8);
+    run(p.write(addr + 9 * PAGE, new Uint8Array([3])));
+    expect(k.vmstat.get("thp_fault_fallback")).toBe(1);
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    const vma = vmaAt(p, addr);
+    expect(vma.pmds.size).toBe(0);
+    let zeroPtes = 0;
+    for (let i = 0; i < 512; i++) {
+      const pte = vma.ptes[i]!;
+      if (ptePresent(pte) && pteSpecial(pte) && ptePfn(pte) === k.zeroPfn && !pteWrite(pte))
+        zeroPtes++;
+    }
+    expect(zeroPtes).toBe(511);
+    const page = folioAt(p, addr + 9 * PAGE);
+    expect(page.order).toBe(0);
+    expect(page.anon).toBe(true);
+    expect(pteWrite(pteAt(p, addr + 9 * PAGE))).toBe(true);
+    const expected = new Uint8Array(2 * MiB);
+    expected[9 * PAGE] = 3;
+    expectBytes(run(p.read(addr, 2 * MiB)), expected);
+    for (const f of held) f.release();
+    expectConsistent(k);
+  });
+
+  // add_folio_for_migration() / do_pages_stat_array() (mm/migrate.c, Linux 6.16): the huge zero
+  // folio is is_huge_zero_folio(), -EFAULT in the status; nothing migrates it.
+  it("is -EFAULT to move_pages and never moves", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 2 * MiB);
+    run(p.read(addr, 1));
+    const zero = k.hugeZero.pfn;
+    const stat = await runP(p.movePages(0, [addr, addr + 100 * PAGE], null));
+    expect([...stat.status]).toEqual([-EFAULT, -EFAULT]);
+    const moved = await runP(p.movePages(0, [addr + 7 * PAGE], [1], MPOL_MF_MOVE));
+    expect([...moved.status]).toEqual([-EFAULT]);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(0);
+    expect(k.hugeZero.pfn).toBe(zero);
+    expect(ptePfn(vmaAt(p, addr).pmds.get(addr)!)).toBe(zero);
+    expectConsistent(k);
+  });
+
+  // copy_huge_pmd(): a fork copies the huge zero PMD and takes the child's reference
+  // (mm_get_huge_zero_folio()); __mmput() puts each (mm_put_huge_zero_folio()), and the shrinker
+  // frees the folio once only its own reference is left (shrink_huge_zero_folio_count/_scan()).
+  it("is shared at fork, put at exit, and freed by its shrinker once unused", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const free = k.pageAlloc.totalFreePages();
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 2 * MiB);
+    run(p.read(addr, 1));
+    const c = run(p.fork());
+    expect(isHugeZeroPmd(k, vmaAt(c, addr).pmds.get(addr)!)).toBe(true);
+    expect(c.mm!.hugeZeroPage).toBe(true);
+    expect(k.hugeZero.refcount).toBe(3);
+    // The child's write gets its own THP; the parent still maps the huge zero folio.
+    run(c.write(addr, new Uint8Array([1])));
+    expect(isHugeZeroPmd(k, vmaAt(p, addr).pmds.get(addr)!)).toBe(true);
+    expect(run(p.read(addr, 1))[0]).toBe(0);
+    expectConsistent(k);
+    expect(shrinkHugeZeroFolioCount(k)).toBe(0);
+    expect(shrinkHugeZeroFolioScan(k)).toBe(0);
+    run(c.exit());
+    expect(k.hugeZero.refcount).toBe(2);
+    run(p.exit());
+    expect(k.hugeZero.refcount).toBe(1);
+    expectConsistent(k);
+    expect(shrinkHugeZeroFolioCount(k)).toBe(512);
+    expect(shrinkHugeZeroFolioScan(k)).toBe(512);
+    expect(k.hugeZero.pfn).toBe(-1);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    // The next user allocates it again.
+    const q = run(k.createProcess());
+    run(q.read(mapAnon(q, 2 * MiB), 1));
+    expect(k.vmstat.get("thp_zero_page_alloc")).toBe(2);
+    expectConsistent(k);
+  });
+
+  // __split_huge_pmd() from vma_adjust_trans_huge() and zap_pmd_range(): a cut or a partial unmap
+  // turns the huge zero PMD into zero-page PTEs; a whole one is just cleared (zap_huge_pmd()).
+  it("splits into zero-page PTEs on a partial munmap or mprotect, and zaps whole", () => {
+    const k = boot({ thp: { enabled: "always", sizes: {} } });
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 6 * MiB);
+    for (let at = addr; at < addr + 6 * MiB; at += 2 * MiB) run(p.read(at, 1));
+    expect(vmaAt(p, addr).pmds.size).toBe(3);
+    run(p.munmap(addr + 10 * PAGE, PAGE));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(ptePfn(pteAt(p, addr + 11 * PAGE))).toBe(k.zeroPfn);
+    run(p.mprotect(addr + 2 * MiB, 4 * PAGE, PROT_READ));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(2);
+    expect(ptePfn(pteAt(p, addr + 2 * MiB + 5 * PAGE))).toBe(k.zeroPfn);
+    run(p.munmap(addr + 4 * MiB, 2 * MiB));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(2);
+    expectBytes(
+      run(p.read(addr + 11 * PAGE, 4 * MiB - 11 * PAGE)),
+      new Uint8Array(4 * MiB - 11 * PAGE),
+    );
+    expect(k.hugeZero.refcount).toBe(2);
+    expectConsistent(k);
+  });
+
+  it("gives a MADV_HUGEPAGE range the huge zero folio too", () => {
+    const k = boot({ thp: { enabled: "madvise" } });
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 2 * MiB);
+    run(p.madvise(addr, 2 * MiB, MADV_HUGEPAGE));
+    run(p.read(addr, 1));
+    expect(isHugeZeroPmd(k, vmaAt(p, addr).pmds.get(addr)!)).toBe(true);
+    expectConsistent(k);
+  });
+});
+
+describe("PMD-mapped shmem THPs", () => {
+  // finish_fault() / filemap_map_pages() -> do_set_pmd() (mm/memory.c, Linux 6.16): a PMD-size
+  // shmem folio in a suitably aligned VMA is mapped by one huge PMD, writable in a shared writable
+  // mapping and dirty after a write; folio_add_file_rmap_pmd() takes the entire mapcount and a
+  // reference; thp_file_mapped counts it.
+  it("maps a PMD-size shmem folio with one huge PMD (do_set_pmd)", () => {
+    const k = shmemKernel();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * MiB, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(addr + 5000, new Uint8Array([9])));
+    const vma = vmaAt(p, addr);
+    expect([...vma.pmds.keys()]).toEqual([addr]);
+    expect(vma.ptes.every((pte) => pte === 0)).toBe(true);
+    const pmd = vma.pmds.get(addr)!;
+    expect(pteWrite(pmd) && pteDirty(pmd)).toBe(true);
+    const folio = folioAt(p, addr + 5000);
+    expect(folio.pfn).toBe(ptePfn(pmd));
+    expect(folio.order).toBe(9);
+    expect(folio.anon).toBe(false);
+    expect(folio.entireMapcount).toBe(1);
+    expect(folio.mapcount).toBe(1);
+    // One reference for the PMD and one per page-cache entry (512).
+    expect(folio.refcount).toBe(513);
+    expect(k.vmstat.get("thp_file_alloc")).toBe(1);
+    expect(k.vmstat.get("thp_file_mapped")).toBe(1);
+    // Every page of the range is mapped now: no further fault for them.
+    const faults = k.vmstat.get("pgfault");
+    run(p.write(addr + 511 * PAGE, new Uint8Array([8])));
+    expect(k.vmstat.get("pgfault")).toBe(faults);
+    expect(k.mem.bytes(folio.pfn + 511)[0]).toBe(8);
+    // The second PMD range is a second folio and a second PMD.
+    run(p.read(addr + 3 * MiB, 1));
+    expect(vma.pmds.size).toBe(2);
+    expect(pteWrite(vma.pmds.get(addr + 2 * MiB)!)).toBe(true);
+    expect(k.vmstat.get("thp_file_mapped")).toBe(2);
+    expectConsistent(k);
+  });
+
+  // do_set_pmd() maps with vma->vm_page_prot: read-only in a read-only mapping.
+  it("maps read-only where the mapping is read-only", () => {
+    const k = shmemKernel();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * MiB, { flags: MAP_SHARED | MAP_ANONYMOUS, prot: PROT_READ }));
+    expectBytes(run(p.read(addr, PAGE)), new Uint8Array(PAGE));
+    const pmd = vmaAt(p, addr).pmds.get(addr)!;
+    expect(pteWrite(pmd)).toBe(false);
+    expect(pteDirty(pmd)).toBe(false);
+    expect(k.vmstat.get("thp_file_mapped")).toBe(1);
+    expectConsistent(k);
+  });
+
+  // copy_huge_pmd() skips a VMA that is not anonymous ("can be re-fill on fault"): the child
+  // gets no PMD and faults the folio in with its own (another entire mapcount).
+  // vma_thp_disabled(): with MADV_NOHUGEPAGE do_set_pmd() refuses and the page is PTE-mapped.
+  it("is not copied at fork: the child refaults it, by PMD, or by PTE under MADV_NOHUGEPAGE", () => {
+    const k = shmemKernel();
+    const p = run(k.createProcess());
+    const addr = mapShmem(p, 2 * MiB, 1);
+    const head = folioAt(p, addr).pfn;
+    const c = run(p.fork());
+    expect(vmaAt(c, addr).pmds.size).toBe(0);
+    expect(k.folio(head).entireMapcount).toBe(1);
+    expectConsistent(k);
+    expectBytes(
+      run(c.read(addr + 7 * PAGE, PAGE)),
+      pattern(2 * MiB, 1).subarray(7 * PAGE, 8 * PAGE),
+    );
+    expect(ptePfn(vmaAt(c, addr).pmds.get(addr)!)).toBe(head);
+    expect(k.folio(head).entireMapcount).toBe(2);
+    expect(k.vmstat.get("thp_file_mapped")).toBe(2);
+    const d = run(p.fork());
+    run(d.madvise(addr, 2 * MiB, MADV_NOHUGEPAGE));
+    run(d.read(addr + 7 * PAGE, 1));
+    expect(vmaAt(d, addr).pmds.size).toBe(0);
+    expect(ptePfn(pteAt(d, addr + 7 * PAGE))).toBe(head + 7);
+    expect(k.memmap.mapcount[head + 7]).toBe(1);
+    expect(k.folio(head).mapcount).toBe(3);
+    expect(k.vmstat.get("thp_file_mapped")).toBe(2);
+    run(c.exit());
+    run(d.exit());
+    expect(k.folio(head).entireMapcount).toBe(1);
+    expectConsistent(k);
+  });
+
+  // __split_huge_pmd_locked() (mm/huge_memory.c, Linux 6.16) for a VMA that is not anonymous:
+  // the PMD is zapped (counted as thp_split_pmd); the folio stays whole in the page cache and
+  // faults map its pages again by PTE where no PMD fits.
+  it("zaps the PMD on a partial munmap; the folio stays whole in the page cache", () => {
+    const k = shmemKernel();
+    const p = run(k.createProcess());
+    const addr = mapShmem(p, 2 * MiB, 2);
+    const head = folioAt(p, addr).pfn;
+    run(p.munmap(addr + 100 * PAGE, PAGE));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(vmaAt(p, addr).pmds.size).toBe(0);
+    const folio = k.folio(head);
+    expect(folio.order).toBe(9);
+    expect(folio.entireMapcount).toBe(0);
+    expect(folio.mapcount).toBe(0);
+    expect(folio.refcount).toBe(512);
+    expect(vmaAt(p, addr).ptes.every((pte) => pte === 0)).toBe(true);
+    expectConsistent(k);
+    const expected = pattern(2 * MiB, 2);
+    expectBytes(run(p.read(addr, 100 * PAGE)), expected.subarray(0, 100 * PAGE));
+    expectBytes(run(p.read(addr + 101 * PAGE, 411 * PAGE)), expected.subarray(101 * PAGE));
+    expect(ptePresent(pteAt(p, addr + 3 * PAGE))).toBe(true);
+    expect(ptePfn(pteAt(p, addr + 3 * PAGE))).toBe(head + 3);
+    expect(k.folio(head).mapcount).toBe(511);
+    expect(k.vmstat.get("thp_file_mapped")).toBe(1);
+    expectConsistent(k);
+  });
+
+  // unmap_folio() (mm/huge_memory.c, Linux 6.16) removes a file folio's mappings with
+  // try_to_unmap(), and remap_page() restores anonymous ones only: the split shmem THP's pages are
+  // all unmapped, and faults map them back, now order-0 folios, by PTE.
+  it("leaves a split shmem THP's pages unmapped, to be faulted back by PTE", () => {
+    const k = shmemKernel();
+    const p = run(k.createProcess());
+    const addr = mapShmem(p, 2 * MiB, 5);
+    const head = folioAt(p, addr).pfn;
+    // A second mapping by PTE: a child whose VMA has VM_NOHUGEPAGE.
+    const c = run(p.fork());
+    run(c.madvise(addr, 2 * MiB, MADV_NOHUGEPAGE));
+    run(c.read(addr + 7 * PAGE, 1));
+    expect(ptePfn(pteAt(c, addr + 7 * PAGE))).toBe(head + 7);
+    k.memmap.refcount[head]!++; // the caller's reference
+    expect(folioTrylock(k, head)).toBe(true);
+    expect(splitLruFolio(k, head, head)).toBe(0);
+    folioPut(k, head);
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    expect(k.vmstat.get("thp_split_page")).toBe(1);
+    const vma = vmaAt(p, addr);
+    expect(vma.pmds.size).toBe(0);
+    expect(vma.ptes.every((pte) => pte === 0)).toBe(true);
+    expect(vmaAt(c, addr).ptes.every((pte) => pte === 0)).toBe(true);
+    for (let i = 0; i < 512; i++) expect(k.memmap.mapcount[head + i]).toBe(0);
+    expectConsistent(k);
+    expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 5));
+    expect(run(c.read(addr + 7 * PAGE, 1))[0]).toBe(pattern(2 * MiB, 5)[7 * PAGE]);
+    expect(ptePfn(pteAt(p, addr + 3 * PAGE))).toBe(head + 3);
+    expect(k.folio(head + 3).order).toBe(0);
+    expect(k.vmstat.get("thp_file_mapped")).toBe(1);
+    expectConsistent(k);
+  });
+
+  // change_huge_pmd() write-protects a whole PMD in place; a cut through it zaps it. A write to
+  // the write-protected PMD of a shared mapping: wp_huge_pmd() splits (zaps) it, and
+  // do_shared_fault() -> finish_fault() -> do_set_pmd() maps it again, writable and dirty.
+  it("write-protects a whole PMD in place, zaps it on a partial mprotect, and refaults it on a write", () => {
+    const k = shmemKernel();
+    const p = run(k.createProcess());
+    const addr = mapShmem(p, 4 * MiB, 3);
+    run(p.mprotect(addr, 2 * MiB, PROT_READ));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(0);
+    expect(pteWrite(vmaAt(p, addr).pmds.get(addr)!)).toBe(false);
+    run(p.mprotect(addr, 2 * MiB, PROT_READ | PROT_WRITE));
+    run(p.write(addr + 9 * PAGE, new Uint8Array([5])));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(1);
+    const pmd = vmaAt(p, addr).pmds.get(addr)!;
+    expect(pteWrite(pmd) && pteDirty(pmd)).toBe(true);
+    expect(k.vmstat.get("thp_file_mapped")).toBe(3);
+    run(p.mprotect(addr + 3 * MiB, PAGE, PROT_READ));
+    expect(k.vmstat.get("thp_split_pmd")).toBe(2);
+    // The mprotect() that restored the first PMD's protection merged the VMAs back into one
+    // (vma_modify()), so the cut leaves the first PMD in place and zaps only the second.
+    expect(vmaAt(p, addr + 2 * MiB).pmds.has(addr + 2 * MiB)).toBe(false);
+    expect(vmaAt(p, addr).pmds.has(addr)).toBe(true);
+    const expected = pattern(4 * MiB, 3);
+    expected[9 * PAGE] = 5;
+    expectBytes(run(p.read(addr, 4 * MiB)), expected);
+    expectConsistent(k);
+  });
 });

@@ -5,11 +5,22 @@
 // (testcases/kernel/mem/hugetlb/hugemmap/hugemmap10.c) and tools/testing/selftests/mm.
 import { describe, expect, it } from "vitest";
 import {
+  CAP_SYS_NICE,
+  ERRNO,
   type Kernel,
+  MADV_HUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_HUGE_1GB,
+  MAP_HUGE_2MB,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_PRIVATE,
+  MAP_SHARED,
   MPOL_BIND,
+  MPOL_MF_MOVE,
+  MPOL_MF_MOVE_ALL,
+  pteWrite,
+  type TraceEvent,
   WMARK_MIN,
 } from "../../src/index";
 import {
@@ -62,7 +73,11 @@ describe("the hugetlb pool: nr_hugepages (set_max_huge_pages)", () => {
       "Hugepagesize:       2048 kB",
       "Hugetlb:               0 kB",
     ]);
-    expect(run(k.fs.list("/sys/kernel/mm/hugepages"))).toEqual(["hugepages-2048kB"]);
+    // x86-64 registers the PMD size and, with gbpages, the PUD size (hugetlb_add_hstate()).
+    expect(run(k.fs.list("/sys/kernel/mm/hugepages"))).toEqual([
+      "hugepages-1048576kB",
+      "hugepages-2048kB",
+    ]);
     expect(run(k.fs.list(GLOBAL))).toEqual([
       "free_hugepages",
       "nr_hugepages",
@@ -279,6 +294,310 @@ describe("migrating hugetlb folios: the destination comes from the target node's
       [2, 1, 0],
     ]);
     expect([...run(p.read(addr, 1))]).toEqual([7]);
+    expectConsistent(k);
+  });
+});
+
+describe("hugetlb pages are mapped by one huge entry (hugetlb_fault)", () => {
+  const pmdOf = (p: ReturnType<typeof mapHuge>["p"], addr: number) =>
+    p.mm!.findVma(addr)!.pmds.get(addr);
+
+  it("a private fault maps one huge PMD, read-only for a read (hugetlb_no_page()), made writable by a write (hugetlb_wp() reuse)", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const { p, addr } = mapHuge(k, 1);
+    expect([...run(p.read(addr + HUGE - 1, 1))]).toEqual([0]);
+    const vma = p.mm!.findVma(addr)!;
+    expect(vma.ptes.every((pte) => pte === 0)).toBe(true);
+    expect(pteWrite(pmdOf(p, addr)!)).toBe(false);
+    const folio = folioAt(p, addr);
+    run(p.write(addr + 5, new Uint8Array([9])));
+    // The same page, now writable: this mapping alone maps it.
+    expect(folioAt(p, addr).pfn).toBe(folio.pfn);
+    expect(pteWrite(pmdOf(p, addr)!)).toBe(true);
+    expect([folio.entireMapcount, folio.refcount]).toEqual([1, 1]);
+    expect(counters(k)).toEqual([1, 0, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("fork shares the huge PMD copy-on-write; the child's write copies the whole huge page (LTP fork-cow: C1 stays the parent's)", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "3"));
+    const { p, addr } = mapHuge(k, 1);
+    const C1 = new Uint8Array(new Uint32Array([0x1234abcd]).buffer);
+    const C2 = new Uint8Array(new Uint32Array([~0x1234abcd >>> 0]).buffer);
+    run(p.write(addr, C1));
+    run(p.write(addr + HUGE - 4, C1));
+    const child = run(p.fork());
+    const folio = folioAt(p, addr);
+    expect(folioAt(child, addr).pfn).toBe(folio.pfn);
+    expect([folio.entireMapcount, folio.mapcount, folio.refcount]).toEqual([2, 2, 2]);
+    expect(pteWrite(pmdOf(p, addr)!)).toBe(false);
+    expect(pteWrite(pmdOf(child, addr)!)).toBe(false);
+    run(child.write(addr, C2));
+    // The child has no reservation: its copy takes a free page nobody reserved.
+    expect(counters(k)).toEqual([3, 1, 0, 0]);
+    const copy = folioAt(child, addr);
+    expect(copy.pfn).not.toBe(folio.pfn);
+    expect(copy.hugetlb).toBe(true);
+    expect([...run(child.read(addr, 4))]).toEqual([...C2]);
+    expect([...run(child.read(addr + HUGE - 4, 4))]).toEqual([...C1]);
+    expect([...run(p.read(addr, 4))]).toEqual([...C1]);
+    expect([folio.entireMapcount, folio.refcount]).toEqual([1, 1]);
+    // The parent maps its page alone again: its write reuses it.
+    run(p.write(addr, C2));
+    expect(folioAt(p, addr).pfn).toBe(folio.pfn);
+    expect(counters(k)).toEqual([3, 1, 0, 0]);
+    run(child.exit());
+    expect(counters(k)).toEqual([3, 2, 0, 0]);
+    run(p.munmap(addr, HUGE));
+    expect(counters(k)).toEqual([3, 3, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("the owner's copy-on-write with no free page takes the page from its child (unmap_ref_private()); the child's next access fails", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const { p, addr } = mapHuge(k, 1);
+    run(p.write(addr, new Uint8Array([1])));
+    const child = run(p.fork());
+    expect(folioAt(child, addr).mapcount).toBe(2);
+    run(p.write(addr, new Uint8Array([2])));
+    const folio = folioAt(p, addr);
+    expect([folio.entireMapcount, folio.refcount]).toEqual([1, 1]);
+    expect(pmdOf(child, addr)).toBeUndefined();
+    expect(child.mm!.findVma(addr)!.hugetlbResvUnmapped).toBe(true);
+    expect(expectErrno(child.read(addr, 1), "ENOMEM").message).toContain("HPAGE_RESV_UNMAPPED");
+    expect([...run(p.read(addr, 1))]).toEqual([2]);
+    expect(counters(k)).toEqual([1, 0, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("a child's copy-on-write with no free page fails and leaves the page shared", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const { p, addr } = mapHuge(k, 1);
+    run(p.write(addr, new Uint8Array([1])));
+    const child = run(p.fork());
+    expectErrno(child.write(addr, new Uint8Array([2])), "ENOMEM");
+    expect(folioAt(p, addr).entireMapcount).toBe(2);
+    expect([...run(child.read(addr, 1))]).toEqual([1]);
+    expectConsistent(k);
+  });
+
+  it("MAP_HUGE_2MB names the default size; a size with no pool is EINVAL (hstate_sizelog())", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const p = run(k.createProcess());
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+    const addr = run(p.mmap(HUGE, { flags: flags | MAP_HUGE_2MB }));
+    expect(p.mm!.findVma(addr)!.end - addr).toBe(HUGE);
+    expectErrno(p.mmap(HUGE, { flags: flags | (22 << MAP_HUGE_SHIFT) }), "EINVAL");
+    expect(counters(k)).toEqual([1, 1, 1, 0]);
+  });
+});
+
+describe("shared hugetlb mappings (MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB)", () => {
+  const SHARED = MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB;
+
+  it("reserve per inode, share their pages across fork, and return what no fault used when the last mapping goes", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "4"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * HUGE, { flags: SHARED }));
+    expect(counters(k)).toEqual([4, 4, 2, 0]);
+    run(p.write(addr, pattern(4096, 3)));
+    // The fault consumed one reservation; a shared mapping's page is writable from the start.
+    expect(counters(k)).toEqual([4, 3, 1, 0]);
+    const vma = p.mm!.findVma(addr)!;
+    expect(vma.mapping!.name).toBe("/anon_hugepage (deleted)");
+    expect(pteWrite(vma.pmds.get(addr)!)).toBe(true);
+    const child = run(p.fork());
+    expect(folioAt(child, addr).pfn).toBe(folioAt(p, addr).pfn);
+    expectBytes(run(child.read(addr, 4096)), pattern(4096, 3));
+    // The child's write lands in the shared page, and its fault of the second page too.
+    run(child.write(addr + 1, new Uint8Array([0xaa])));
+    run(child.write(addr + HUGE, new Uint8Array([0xbb])));
+    expect(counters(k)).toEqual([4, 2, 0, 0]);
+    expect([...run(p.read(addr + 1, 1))]).toEqual([0xaa]);
+    expect([...run(p.read(addr + HUGE, 1))]).toEqual([0xbb]);
+    expect([folioAt(p, addr).entireMapcount, folioAt(p, addr + HUGE).entireMapcount]).toEqual([
+      2, 2,
+    ]);
+    // The parent's munmap leaves the file, its pages and its reservations with the child.
+    run(p.munmap(addr, 2 * HUGE));
+    expect(counters(k)).toEqual([4, 2, 0, 0]);
+    run(child.exit());
+    expect(counters(k)).toEqual([4, 4, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("an unfaulted shared mapping returns its reservations at munmap (hugetlb_unreserve_pages())", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * HUGE, { flags: SHARED }));
+    expect(counters(k)).toEqual([2, 2, 2, 0]);
+    expectErrno(p.mmap(HUGE, { flags: SHARED }), "ENOMEM");
+    expect(k.addressSpaces.size).toBe(1);
+    run(p.munmap(addr, 2 * HUGE));
+    expect(counters(k)).toEqual([2, 2, 0, 0]);
+    expect(k.addressSpaces.size).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("migrating a shared hugetlb folio remaps it in every process (rmap over i_mmap)", async () => {
+    const k = boot();
+    run(k.fs.write(`${node(0)}/nr_hugepages`, "1"));
+    run(k.fs.write(`${node(1)}/nr_hugepages`, "1"));
+    const p = run(k.createProcess({ node: 0, capabilities: [CAP_SYS_NICE] }));
+    const addr = run(p.mmap(HUGE, { flags: SHARED }));
+    run(p.write(addr, pattern(HUGE, 8)));
+    const child = run(p.fork());
+    const old = folioAt(p, addr);
+    expect(old.nid).toBe(0);
+    // Mapped twice: only MPOL_MF_MOVE_ALL moves it (add_page_for_migration()).
+    expect([...(await runP(p.movePages(0, [addr], [1]))).status]).toEqual([-ERRNO.EACCES]);
+    const r = await runP(p.movePages(0, [addr], [1], MPOL_MF_MOVE_ALL));
+    expect([...r.status]).toEqual([1]);
+    const moved = folioAt(p, addr);
+    expect(moved.nid).toBe(1);
+    expect(folioAt(child, addr).pfn).toBe(moved.pfn);
+    expect([moved.entireMapcount, moved.refcount]).toEqual([2, 2 + 512]);
+    expectBytes(run(child.read(addr, HUGE)), pattern(HUGE, 8));
+    expect([nodeCounters(k, 0), nodeCounters(k, 1)]).toEqual([
+      [1, 1, 0],
+      [1, 0, 0],
+    ]);
+    expectConsistent(k);
+  });
+});
+
+describe("gigantic pages: the 1 GiB pool (alloc_contig_pages) and huge PUD mappings", () => {
+  const GiB = 2 ** 30;
+  const GIGA = "/sys/kernel/mm/hugepages/hugepages-1048576kB";
+  const gnode = (nid: number) =>
+    `/sys/devices/system/node/node${nid}/hugepages/hugepages-1048576kB`;
+  const giga = (k: Kernel): number[] =>
+    ["nr_hugepages", "free_hugepages", "resv_hugepages", "surplus_hugepages"].map((f) =>
+      Number(read(k, `${GIGA}/${f}`)),
+    );
+
+  it("grows per node with alloc_contig_pages(); HugePages_* stay the default pool's while Hugetlb counts both; no overcommit", () => {
+    // Node 0's first GiB holds the zero page, so its gigantic page is its second GiB.
+    const k = boot({ nodes: ["2G", "1G"] });
+    const free = k.pageAlloc.totalFreePages();
+    run(k.fs.write(`${gnode(0)}/nr_hugepages`, "1"));
+    run(k.fs.write(`${gnode(1)}/nr_hugepages`, "1"));
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    expect(giga(k)).toEqual([2, 2, 0, 0]);
+    expect(["nr_hugepages", "free_hugepages"].map((f) => read(k, `${gnode(1)}/${f}`))).toEqual([
+      "1",
+      "1",
+    ]);
+    expect(hugetlbLines(k)).toEqual([
+      "HugePages_Total:       1",
+      "HugePages_Free:        1",
+      "HugePages_Rsvd:        0",
+      "HugePages_Surp:        0",
+      "Hugepagesize:       2048 kB",
+      `Hugetlb:         ${2 * 1048576 + 2048} kB`,
+    ]);
+    expect(k.pageAlloc.totalFreePages()).toBe(free - 2 * 262144 - 512);
+    // nr_overcommit_hugepages_store(): a gigantic pool has no surplus pages (Linux 6.16).
+    expectErrno(k.fs.write(`${GIGA}/nr_overcommit_hugepages`, "1"), "EINVAL");
+    // Growing past what the nodes hold reads back what was achieved.
+    run(k.fs.write(`${GIGA}/nr_hugepages`, "5"));
+    expect(giga(k)).toEqual([2, 2, 0, 0]);
+    run(k.fs.write(`${GIGA}/nr_hugepages`, "0"));
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "0"));
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  it("MAP_HUGE_1GB maps a 1 GiB page by one huge PUD; fork shares it; move_pages moves it to the target node's pool page", async () => {
+    const k = boot({ nodes: ["2G", "1G"] });
+    run(k.fs.write(`${gnode(0)}/nr_hugepages`, "1"));
+    run(k.fs.write(`${gnode(1)}/nr_hugepages`, "1"));
+    const p = run(k.createProcess({ node: 0, capabilities: [CAP_SYS_NICE] }));
+    const flags = MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB;
+    // A length is rounded up to the huge page size, and the mapping aligned to it.
+    const addr = run(p.mmap(4096, { flags }));
+    expect(addr % GiB).toBe(0);
+    const vma = p.mm!.findVma(addr)!;
+    expect(vma.end - addr).toBe(GiB);
+    expect(giga(k)).toEqual([2, 2, 1, 0]);
+    expectErrno(p.munmap(addr, HUGE), "EINVAL");
+    run(p.write(addr, pattern(4096, 1)));
+    run(p.write(addr + GiB - 4096, pattern(4096, 2)));
+    expect(giga(k)).toEqual([2, 1, 0, 0]);
+    expect([...vma.puds.keys()]).toEqual([addr]);
+    expect(vma.pmds.size).toBe(0);
+    const folio = folioAt(p, addr);
+    expect([folio.order, folio.nid, folio.hugetlb]).toEqual([18, 0, true]);
+    const child = run(p.fork());
+    expect(folioAt(child, addr + GiB - 1).pfn).toBe(folio.pfn);
+    expect(folio.entireMapcount).toBe(2);
+    const seen: TraceEvent[] = [];
+    const unsubscribe = k.trace.subscribe((e) => seen.push(e));
+    const r = await runP(p.movePages(0, [addr + 12345], [1], MPOL_MF_MOVE_ALL));
+    expect([...r.status]).toEqual([1]);
+    const moved = folioAt(child, addr);
+    expect([moved.order, moved.nid, moved.entireMapcount]).toEqual([18, 1, 2]);
+    expect(folioAt(p, addr).pfn).toBe(moved.pfn);
+    // try_to_migrate_one() and remove_migration_pte() trace a hugetlb entry as a PTE of its order.
+    unsubscribe();
+    const events = seen.filter(
+      (e) => e.event === "set_migration_pte" || e.event === "remove_migration_pte",
+    );
+    expect(events.map((e) => [e.event, (e as { order: number }).order])).toEqual([
+      ["set_migration_pte", 18],
+      ["set_migration_pte", 18],
+      ["remove_migration_pte", 18],
+      ["remove_migration_pte", 18],
+    ]);
+    expectBytes(run(child.read(addr, 4096)), pattern(4096, 1));
+    expectBytes(run(p.read(addr + GiB - 4096, 4096)), pattern(4096, 2));
+    // The source went back to node 0's free list.
+    expect(["0", "1"].map((n) => read(k, `${gnode(Number(n))}/free_hugepages`))).toEqual([
+      "1",
+      "0",
+    ]);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(262144);
+    expectConsistent(k);
+    run(child.exit());
+    run(p.exit());
+    expect(giga(k)).toEqual([2, 2, 0, 0]);
+    expectConsistent(k);
+    // The fault zeroes a real GiB (folio_zero_user()) and the migration copies one: seconds of
+    // work on a loaded machine, not a hang.
+  }, 60_000);
+});
+
+describe("hugetlb VMAs are cut at their huge page size only (hugetlb_vm_op_split())", () => {
+  it("mlock, madvise and mbind of part of a huge page fail with EINVAL, changing nothing; mbind's move takes its destination from the pool", async () => {
+    const k = boot();
+    run(k.fs.write(`${node(0)}/nr_hugepages`, "2"));
+    run(k.fs.write(`${node(1)}/nr_hugepages`, "2"));
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(2 * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, pattern(8, 4)));
+    expectErrno(p.mlock(addr, 4096), "EINVAL");
+    expectErrno(p.madvise(addr + 4096, 4096, MADV_HUGEPAGE), "EINVAL");
+    expectErrno(p.mbind(addr, HUGE + 4096, MPOL_BIND, [1], MPOL_MF_MOVE), "EINVAL");
+    expect(p.mm!.vmas.length).toBe(1);
+    expect(folioAt(p, addr).nid).toBe(0);
+    // A whole huge page moves to a free page of node 1's pool (alloc_hugetlb_folio_nodemask()).
+    const free = k.pageAlloc.totalFreePages();
+    run(p.mbind(addr, HUGE, MPOL_BIND, [1], MPOL_MF_MOVE));
+    expect(folioAt(p, addr).nid).toBe(1);
+    expectBytes(run(p.read(addr, 8)), pattern(8, 4));
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expect([nodeCounters(k, 0), nodeCounters(k, 1)]).toEqual([
+      [2, 2, 0],
+      [2, 1, 0],
+    ]);
+    expect(counters(k)).toEqual([4, 3, 1, 0]);
     expectConsistent(k);
   });
 });

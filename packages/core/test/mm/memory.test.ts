@@ -392,7 +392,7 @@ describe("faults", () => {
     expectErrno(p.read(-5, 1), "EFAULT");
   });
 
-  it("backs MAP_HUGETLB with PMD-sized hugetlb folios off the LRU", () => {
+  it("backs MAP_HUGETLB with PMD-sized hugetlb folios off the LRU, mapped by one huge PMD (hugetlb_fault())", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
     const p = run(k.createProcess());
@@ -403,8 +403,12 @@ describe("faults", () => {
     expect(folio.hugetlb).toBe(true);
     expect(folio.order).toBe(9);
     expect(folio.lru).toBe(false);
+    // One huge entry, no PTEs; it counts in the entire mapcount (hugetlb_add_new_anon_rmap()).
+    const vma = p.mm!.findVma(addr)!;
+    expect([...vma.pmds.keys()]).toEqual([addr]);
+    expect(vma.ptes.every((pte) => pte === 0)).toBe(true);
+    expect([folio.entireMapcount, folio.mapcount, folio.refcount]).toEqual([1, 1, 1]);
     expectErrno(p.munmap(addr, 4096), "EINVAL");
-    expectErrno(p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB }), "EOPNOTSUPP");
     expectConsistent(k);
   });
 
