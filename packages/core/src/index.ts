@@ -43,6 +43,7 @@ export {
   CAP_SYS_ADMIN,
   CAP_SYS_NICE,
   CAP_SYS_PTRACE,
+  CAP_SYS_RAWIO,
 } from "./include/capability";
 // include/linux/compaction.h
 export {
@@ -228,6 +229,8 @@ export {
   MADV_NOHUGEPAGE,
   MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
   MAP_HUGE_1GB,
   MAP_HUGE_2MB,
   MAP_HUGE_MASK,

@@ -19,6 +19,13 @@ export const CAP_SETGID = 6;
  * @category Processes
  */
 export const CAP_SETUID = 7;
+/**
+ * `CAP_SYS_RAWIO` (`include/uapi/linux/capability.h`): needed to map below `mmap_min_addr`
+ * (`cap_mmap_addr()`, `security/commoncap.c`).
+ *
+ * @category Processes
+ */
+export const CAP_SYS_RAWIO = 17;
 /** `CAP_SYS_PTRACE` (`include/uapi/linux/capability.h`). @category Processes */
 export const CAP_SYS_PTRACE = 19;
 /** `CAP_SYS_ADMIN` (`include/uapi/linux/capability.h`). @category Processes */

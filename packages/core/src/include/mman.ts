@@ -38,6 +38,20 @@ export const MAP_SHARED = 0x01;
  */
 export const MAP_PRIVATE = 0x02;
 /**
+ * `MAP_FIXED` (`include/uapi/asm-generic/mman-common.h`): map at exactly the given address,
+ * unmapping whatever was there.
+ *
+ * @category Address spaces
+ */
+export const MAP_FIXED = 0x10;
+/**
+ * `MAP_FIXED_NOREPLACE` (`include/uapi/asm-generic/mman-common.h`): map at exactly the given
+ * address, failing with `EEXIST` where anything is mapped already.
+ *
+ * @category Address spaces
+ */
+export const MAP_FIXED_NOREPLACE = 0x100000;
+/**
  * `MAP_ANONYMOUS` (`include/uapi/asm-generic/mman-common.h`): no file behind the mapping.
  *
  * @category Address spaces

@@ -55,6 +55,11 @@ export interface MigrationAccounting {
  * @category Processes
  */
 export interface MmapOptions {
+  /**
+   * `addr`: with `MAP_FIXED` or `MAP_FIXED_NOREPLACE`, where the mapping must start (page
+   * aligned); otherwise a hint, used when the range there is free. Default 0, no hint.
+   */
+  readonly addr?: number;
   /** `PROT_*` bits; default read and write. */
   readonly prot?: number;
   /** `MAP_*` flags; default `MAP_PRIVATE | MAP_ANONYMOUS`. */

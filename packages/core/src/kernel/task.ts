@@ -210,6 +210,7 @@ export class Process implements Task {
             `mmap hugepage must be true or false, not ${formatValue(options.hugepage)}`,
           );
         return doMmap(this.kernel, this, length, {
+          addr: options.addr ?? 0,
           prot: options.prot ?? 0x3,
           flags: options.flags ?? 0x22,
           file: options.file ?? null,

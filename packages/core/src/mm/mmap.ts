@@ -9,6 +9,7 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
+import { CAP_SYS_RAWIO } from "../include/capability";
 import type { MmapFile } from "../include/fs";
 import { HugetlbResvMap } from "../include/hugetlb";
 import type { Kernel, Task } from "../include/kernel";
@@ -29,6 +30,8 @@ import {
 } from "../include/mm_types";
 import {
   MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
   MAP_HUGE_MASK,
   MAP_HUGE_SHIFT,
   MAP_HUGETLB,
@@ -64,10 +67,14 @@ const KNOWN_MAP_FLAGS =
   MAP_ANONYMOUS |
   MAP_POPULATE |
   MAP_HUGETLB |
+  MAP_FIXED |
+  MAP_FIXED_NOREPLACE |
   (MAP_HUGE_MASK << MAP_HUGE_SHIFT);
 
 /** Arguments of `mmap` beyond the length. */
 export interface MmapArgs {
+  /** Where the mapping must start (`MAP_FIXED`, `MAP_FIXED_NOREPLACE`), else a hint; 0 for none. */
+  readonly addr: number;
   readonly prot: number;
   readonly flags: number;
   readonly file: MmapFile | null;
@@ -311,29 +318,13 @@ export const vmaModify = (
   policy: Mempolicy | null,
   change?: (piece: Vma) => void,
 ): Vma => {
-  const mm = vma.mm;
-  const i = mm.vmas.indexOf(vma);
-  const before = mm.vmas[i - 1];
-  const after = mm.vmas[i + 1];
-  const prev = before && before.end === vma.start ? before : undefined;
-  const next = after && after.start === vma.end ? after : undefined;
   const pageSize = k.mem.pageSize;
   const pgoff = vma.pgoff + (start - vma.start) / pageSize;
   const leftSide = start === vma.start;
   const rightSide = end === vma.end;
-  let mergeLeft =
-    leftSide &&
-    prev !== undefined &&
-    isMergeable(prev, vma, flags, policy) &&
-    prev.pgoff + prev.nrPages === pgoff;
-  let mergeRight =
-    rightSide &&
-    next !== undefined &&
-    isMergeable(next, vma, flags, policy) &&
-    next.pgoff === pgoff + (end - start) / pageSize &&
-    (!mergeLeft || !prev!.anonVma || !next.anonVma || prev!.anonVma === next.anonVma);
-  if (leftSide && rightSide && !canMergeRemoveVma(vma)) mergeLeft = mergeRight = false;
-  if (mergeLeft && mergeRight && !canMergeRemoveVma(next!)) mergeRight = false;
+  const plan = planMerge(vma, flags, policy, pgoff, (end - start) / pageSize, leftSide, rightSide);
+  if (leftSide && rightSide && !canMergeRemoveVma(vma)) plan.left = plan.right = false;
+  if (plan.left && plan.right && !canMergeRemoveVma(plan.next!)) plan.right = false;
 
   let piece = vma;
   if (!leftSide) piece = splitVma(k, piece, start);
@@ -341,18 +332,74 @@ export const vmaModify = (
   piece.flags = flags;
   piece.policy = policy;
   change?.(piece);
-  if (mergeLeft) {
+  return commitMerge(piece, plan);
+};
+
+/** Which touching neighbours a range may join: {@link planMerge}'s answer. */
+interface MergePlan {
+  readonly prev: Vma | undefined;
+  readonly next: Vma | undefined;
+  left: boolean;
+  right: boolean;
+}
+
+/**
+ * `can_vma_merge_left()` and `can_vma_merge_right()` (`mm/vma.c`, Linux 6.16) for the range of
+ * `vma` that starts at file page `pgoff` and spans `pages` pages, given `flags` and `policy`:
+ * whether it may join the VMA that ends where `vma` starts (only if the range reaches that side,
+ * `leftSide`) and the one that starts where `vma` ends (`rightSide`). A neighbour must be
+ * mergeable ({@link isMergeable}) with its `vm_pgoff` running on; both at once also need the two
+ * neighbours' anon_vmas to agree.
+ */
+const planMerge = (
+  vma: Vma,
+  flags: number,
+  policy: Mempolicy | null,
+  pgoff: number,
+  pages: number,
+  leftSide: boolean,
+  rightSide: boolean,
+): MergePlan => {
+  const mm = vma.mm;
+  const i = mm.vmas.indexOf(vma);
+  const before = mm.vmas[i - 1];
+  const after = mm.vmas[i + 1];
+  const prev = before && before.end === vma.start ? before : undefined;
+  const next = after && after.start === vma.end ? after : undefined;
+  const left =
+    leftSide &&
+    prev !== undefined &&
+    isMergeable(prev, vma, flags, policy) &&
+    prev.pgoff + prev.nrPages === pgoff;
+  const right =
+    rightSide &&
+    next !== undefined &&
+    isMergeable(next, vma, flags, policy) &&
+    next.pgoff === pgoff + pages &&
+    (!left || !prev!.anonVma || !next.anonVma || prev!.anonVma === next.anonVma);
+  return { prev, next, left, right };
+};
+
+/**
+ * `commit_merge()` / `vma_expand()` (`mm/vma.c`): `piece` joins the neighbours `plan` allows
+ * ({@link vmaAbsorb}); the previous VMA grows when it takes part. Returns the VMA that covers
+ * `piece`'s range afterwards.
+ */
+const commitMerge = (piece: Vma, plan: MergePlan): Vma => {
+  const { prev, next, left, right } = plan;
+  let target = piece;
+  if (left) {
     vmaAbsorb(prev!, piece);
-    piece = prev!;
+    target = prev!;
   }
-  if (mergeRight) {
-    if (mergeLeft) vmaAbsorb(piece, next!);
+  if (right) {
+    if (left) vmaAbsorb(target, next!);
     else {
-      vmaAbsorb(next!, piece);
-      piece = next!;
+      vmaAbsorb(next!, target);
+      target = next!;
     }
   }
-  return piece;
+  return target;
 };
 
 /**
@@ -389,16 +436,21 @@ export const vmaModifyRange = (
 
 /**
  * `get_unmapped_area()` (`mm/mmap.c`): the lowest free range of `len` bytes, aligned to `align`,
- * at or above the search cursor and below `TASK_SIZE`, a guard page away from its neighbours; when
- * none is left there, the search starts again from `mmap_base`, as the search from
- * `free_area_cache` did. `ENOMEM` for a length that can never fit (more than
- * `TASK_SIZE - mmap_min_addr`) or when no range is free. Changes nothing.
+ * at or above the search cursor and below `TASK_SIZE`. As `vm_unmapped_area()` does, the range
+ * may touch the mappings around it (only a stack's guard gap is kept, and the model has no
+ * stack), so consecutive mappings lie side by side. The model searches bottom-up, as the legacy
+ * layout (`arch_pick_mmap_layout()` with `legacy_va_layout`) does, where Linux's default layout
+ * searches top-down from `mmap_base`. When nothing fits above the cursor, the search starts again
+ * from `mmap_base`, as the search from `free_area_cache` did. A `hint` address (page aligned
+ * up) is returned as it is when the range there is free, at or above `mmap_min_addr` and below
+ * `TASK_SIZE` (`generic_get_unmapped_area()`). `ENOMEM` for a length that can never fit (more than `TASK_SIZE - mmap_min_addr`) or when no range is free. Changes nothing.
  */
 export const getUnmappedArea = (
   k: Kernel,
   mm: MmStruct,
   len: number,
   align: number,
+  hint = 0,
 ): number | ErrnoError => {
   if (len > TASK_SIZE - MMAP_MIN_ADDR) {
     return errno(
@@ -406,13 +458,22 @@ export const getUnmappedArea = (
       `mmap of ${len} bytes: more than fits below TASK_SIZE ${hex(TASK_SIZE)}`,
     );
   }
-  const guard = k.mem.pageSize;
+  if (hint) {
+    // A hint, page aligned up, is taken when the range there is free and allowed.
+    const addr = Math.ceil(hint / k.mem.pageSize) * k.mem.pageSize;
+    if (
+      addr >= MMAP_MIN_ADDR &&
+      addr + len <= TASK_SIZE &&
+      mm.vmasIn(addr, addr + len).length === 0
+    )
+      return addr;
+  }
   for (const from of [mm.mmapCursor, mm.mmapBase]) {
     let start = Math.ceil(Math.max(from, MMAP_MIN_ADDR) / align) * align;
     for (const vma of mm.vmas) {
-      if (vma.end + guard <= start) continue;
-      if (start + len + guard <= vma.start) break;
-      start = Math.ceil((vma.end + guard) / align) * align;
+      if (vma.end <= start) continue;
+      if (start + len <= vma.start) break;
+      start = Math.ceil(vma.end / align) * align;
     }
     if (start + len <= TASK_SIZE) return start;
   }
@@ -420,11 +481,31 @@ export const getUnmappedArea = (
 };
 
 /**
+ * `vma_merge_new_range()` (`mm/vma.c`, Linux 6.16) as `__mmap_region()` calls it: `vma`, a new
+ * mapping just linked with no pages, joins the VMA that ends where it starts
+ * (`can_vma_merge_after()`) and the one that starts where it ends (`can_vma_merge_before()`)
+ * when they are mergeable with it ({@link isMergeable}: the same flags, no policy, the same file
+ * or none, an anon_vma that is not a fork child's) and their `vm_pgoff` runs on into its own;
+ * both at once also need the two neighbours' anon_vmas to agree (`can_vma_merge_right()`). A
+ * shared anonymous or hugetlb mapping has a file of its own (`shmem_zero_setup()`,
+ * `hugetlb_file_setup()`), so it never merges. Returns the VMA that covers the new range.
+ */
+const vmaMergeNewRange = (vma: Vma): Vma =>
+  vma.flags & VM_HUGETLB
+    ? vma
+    : commitMerge(vma, planMerge(vma, vma.flags, vma.policy, vma.pgoff, vma.nrPages, true, true));
+
+/**
  * `do_mmap()`: creates a mapping and returns its address. Every check comes before anything
  * changes: `EINVAL` for bad arguments, `EOVERFLOW` for a file offset past what it can express,
  * `ENOMEM` when no range below `TASK_SIZE` is free (`get_unmapped_area()`), when the overcommit
  * heuristic refuses a private writable or shared anonymous mapping larger than all of memory
- * (`__vm_enough_memory()`), or when the host cannot allocate its page table.
+ * (`__vm_enough_memory()`), or when the host cannot allocate its page table. With `MAP_FIXED`
+ * the mapping goes at `args.addr` and replaces what was there; `MAP_FIXED_NOREPLACE` fails with
+ * `EEXIST` instead (see `mmapFixedArea` for the checks). Without them `args.addr` is a
+ * hint. The new VMA then merges into a matching neighbour (`vmaMergeNewRange`). A hugetlb
+ * mapping whose reservation fails after `MAP_FIXED` unmapped the range leaves it empty, as
+ * Linux does.
  */
 export const doMmap = (
   k: Kernel,
@@ -448,6 +529,9 @@ export const doMmap = (
     return errno("EINVAL", `unknown mmap flags ${hex(flags & ~KNOWN_MAP_FLAGS)}`);
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
     return errno("EINVAL", `unknown prot bits ${hex(prot)}`);
+  if (!Number.isSafeInteger(args.addr) || args.addr < 0) {
+    return errno("EINVAL", `mmap address ${args.addr} must be a non-negative integer`);
+  }
   if (!Number.isSafeInteger(offset) || offset < 0 || offset % pageSize !== 0) {
     return errno("EINVAL", `mmap offset ${offset} is not a multiple of the page size ${pageSize}`);
   }
@@ -475,7 +559,10 @@ export const doMmap = (
   // hugetlb_get_unmapped_area(): a hugetlb mapping is aligned to its huge page size.
   const align = hstate ? hstate.size : len >= pmdSize ? pmdSize : pageSize;
   const mm = task.mm!;
-  const start = getUnmappedArea(k, mm, len, align);
+  const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
+  const start = fixed
+    ? mmapFixedArea(task, args.addr, len, flags, unit)
+    : getUnmappedArea(k, mm, len, align, args.addr);
   if (typeof start !== "number") return start;
 
   let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
@@ -498,7 +585,11 @@ export const doMmap = (
       `mmap of ${len} bytes: no memory for a page table of ${len / pageSize} entries`,
     );
   }
-  mm.mmapCursor = start + len + pageSize;
+  // The search cursor moves only past a range the search found.
+  if (!fixed && start !== args.addr) mm.mmapCursor = start + len;
+  // __mmap_region(): MAP_FIXED replaces what was there (vms_gather_munmap_vmas(), then
+  // vms_clean_up_area() before the new mapping is set up).
+  if (fixed) unmapVmas(k, mm, start, start + len);
 
   let mapping: AddressSpace | null = null;
   let pgoff = start / pageSize;
@@ -522,6 +613,8 @@ export const doMmap = (
   vma.hstate = hstate;
   if (hugetlb) {
     // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
+    // When it fails, a MAP_FIXED mapping leaves the range it replaced empty, as
+    // vms_abort_munmap_vmas() does once the old VMAs are closed.
     const reserved = hugetlbReservePages(k, vma, task.nid);
     if (reserved !== 0) {
       if (mapping) k.addressSpaces.delete(mapping.id);
@@ -529,12 +622,13 @@ export const doMmap = (
     }
   }
   linkVma(vma);
+  vmaMergeNewRange(vma);
 
   if (flags & MAP_POPULATE) {
     const populated = populateRange(k, task, start, start + len);
     if (populated !== 0) {
-      zapPteRange(k, vma, 0, vma.nrPages);
-      unlinkVma(k, vma);
+      // Only the new range goes: a neighbour it merged into keeps its own pages.
+      doMunmap(k, task, start, len);
       return populated;
     }
   }
@@ -577,16 +671,55 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
   }
   const { end } = range;
   const mm = task.mm!;
-  const vmas = mm.vmasIn(addr, end);
-  const cut = hugetlbSplitCheck(vmas, addr, end, "munmap");
+  const cut = hugetlbSplitCheck(mm.vmasIn(addr, end), addr, end, "munmap");
   if (cut) return cut;
-  for (let vma of vmas) {
-    if (vma.start < addr) vma = splitVma(k, vma, addr);
+  unmapVmas(k, mm, addr, end);
+  return 0;
+};
+
+/**
+ * `do_vmi_align_munmap()` after its checks: splits the VMAs at the range's ends, zaps and
+ * unlinks every VMA inside it.
+ */
+const unmapVmas = (k: Kernel, mm: MmStruct, start: number, end: number): void => {
+  for (let vma of mm.vmasIn(start, end)) {
+    if (vma.start < start) vma = splitVma(k, vma, start);
     if (vma.end > end) splitVma(k, vma, end);
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
-  return 0;
+};
+
+/**
+ * The checks `get_unmapped_area()` and `do_mmap()` make on a `MAP_FIXED` or
+ * `MAP_FIXED_NOREPLACE` address (`mm/mmap.c`, Linux 6.16): `ENOMEM` for a range that does not
+ * lie below `TASK_SIZE`; `EINVAL` for an address not aligned to `unit` (the page, or the huge
+ * page of a hugetlb mapping, `prepare_hugepage_range()`); `EPERM` below `mmap_min_addr` without
+ * `CAP_SYS_RAWIO` (`cap_mmap_addr()`); `EEXIST` under `MAP_FIXED_NOREPLACE` where anything is
+ * mapped; `EINVAL` when replacing would cut a hugetlb VMA off a huge page boundary. Returns the
+ * address; changes nothing.
+ */
+const mmapFixedArea = (
+  task: Task,
+  addr: number,
+  len: number,
+  flags: number,
+  unit: number,
+): number | ErrnoError => {
+  const mm = task.mm!;
+  if (len > TASK_SIZE - MMAP_MIN_ADDR || addr > TASK_SIZE - len) {
+    return errno("ENOMEM", `mmap of ${hex(addr)}+${len} reaches past TASK_SIZE ${hex(TASK_SIZE)}`);
+  }
+  if (addr % unit !== 0) {
+    return errno("EINVAL", `MAP_FIXED address ${hex(addr)} is not aligned to ${unit} bytes`);
+  }
+  if (addr < MMAP_MIN_ADDR && !task.capable(CAP_SYS_RAWIO)) {
+    return errno("EPERM", `mmap at ${hex(addr)} below mmap_min_addr needs CAP_SYS_RAWIO`);
+  }
+  if (flags & MAP_FIXED_NOREPLACE && mm.vmasIn(addr, addr + len).length > 0) {
+    return errno("EEXIST", `MAP_FIXED_NOREPLACE: ${hex(addr)}+${len} is already mapped`);
+  }
+  return hugetlbSplitCheck(mm.vmasIn(addr, addr + len), addr, addr + len, "MAP_FIXED mmap") ?? addr;
 };
 
 /**

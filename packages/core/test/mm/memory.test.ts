@@ -264,12 +264,14 @@ describe("faults", () => {
     const plain = run(p.mmap(MiB));
     run(p.write(aligned(plain, 65536), new Uint8Array([1])));
     expect(folioAt(p, aligned(plain, 65536)).order).toBe(2);
-    const advised = run(p.mmap(MiB));
-    run(p.madvise(advised, MiB, MADV_HUGEPAGE));
+    // One page more than 1 MiB, so the VMA ends off a 16 KiB and a 64 KiB boundary.
+    const advised = run(p.mmap(MiB + 4096));
+    run(p.madvise(advised, MiB + 4096, MADV_HUGEPAGE));
     run(p.write(aligned(advised, 65536), new Uint8Array([1])));
     expect(folioAt(p, aligned(advised, 65536)).order).toBe(4);
     // A block is used only where the naturally aligned run lies wholly inside the VMA.
-    const unaligned = advised + MiB - 4096;
+    const unaligned = advised + MiB;
+    expect(unaligned % 65536).toBe(0);
     run(p.write(unaligned, new Uint8Array([1])));
     expect(folioAt(p, unaligned).order).toBe(0);
     const frag0 = run(k.fragment(0, 3));

@@ -5,7 +5,17 @@ import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import type { Task } from "../../src/include/kernel";
 import { TASK_SIZE } from "../../src/include/page_64_types";
-import { MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_SHARED, MPOL_BIND, PROT_READ } from "../../src/index";
+import {
+  MADV_HUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_HUGETLB,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MPOL_BIND,
+  PROT_READ,
+} from "../../src/index";
 import {
   boot,
   expectBytes,
@@ -106,7 +116,8 @@ describe("mmap: TASK_SIZE, get_unmapped_area() and the overcommit heuristic", ()
     run(p.munmap(first, 4 * MiB));
     // Nothing fits above the cursor any more, so the range freed at mmap_base is reused.
     expect(run(p.mmap(4 * MiB))).toBe(first);
-    expect(small).toBe(first + 4 * MiB + 4096);
+    // vm_unmapped_area() leaves no gap: the small mapping lay right above the first.
+    expect(small).toBe(first + 4 * MiB);
     expectConsistent(k);
   });
 
@@ -178,5 +189,115 @@ describe("lengths the other calls cannot take", () => {
     // the run queued before it (out_flush), so the page is on node 1.
     expectErrno(p.movePages(0, [addr, addr], [1]), "EFAULT");
     expect(run(p.nodeOf(addr))).toBe(1);
+  });
+});
+
+// MAP_FIXED and MAP_FIXED_NOREPLACE (do_mmap(), __get_unmapped_area(), __mmap_region(),
+// mm/mmap.c and mm/vma.c, Linux 6.16; LTP mmap17 for MAP_FIXED_NOREPLACE's EEXIST).
+describe("mmap: MAP_FIXED, MAP_FIXED_NOREPLACE and the address hint", () => {
+  const PAGE = 4096;
+  const FIXED = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+  const spans = (p: Task, base: number, pages: number) =>
+    p
+      .mm!.vmasIn(base, base + pages * PAGE)
+      .map((v) => [(v.start - base) / PAGE, (v.end - base) / PAGE]);
+
+  it("MAP_FIXED replaces the middle of a mapping: zeroes there, the rest kept, one VMA again", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(8 * PAGE));
+    run(p.write(addr, pattern(8 * PAGE, 3)));
+    expect(run(p.mmap(2 * PAGE, { addr: addr + 3 * PAGE, flags: FIXED }))).toBe(addr + 3 * PAGE);
+    // The old pages went with the unmap; the new range merged with both halves (vma_merge_new_range()).
+    expect(spans(p, addr, 8)).toEqual([[0, 8]]);
+    const data = run(p.read(addr, 8 * PAGE));
+    const old = pattern(8 * PAGE, 3);
+    expectBytes(data.subarray(0, 3 * PAGE), old.subarray(0, 3 * PAGE));
+    expectBytes(data.subarray(3 * PAGE, 5 * PAGE), new Uint8Array(2 * PAGE));
+    expectBytes(data.subarray(5 * PAGE), old.subarray(5 * PAGE));
+    expectConsistent(k);
+  });
+
+  it("MAP_FIXED with another protection leaves three VMAs; the read-only middle cannot be written", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(8 * PAGE));
+    run(p.mmap(2 * PAGE, { addr: addr + 3 * PAGE, flags: FIXED, prot: PROT_READ }));
+    expect(spans(p, addr, 8)).toEqual([
+      [0, 3],
+      [3, 5],
+      [5, 8],
+    ]);
+    expectErrno(p.write(addr + 3 * PAGE, new Uint8Array([1])), "EFAULT");
+    expectConsistent(k);
+  });
+
+  it("MAP_FIXED_NOREPLACE: EEXIST over a mapping, nothing changed; maps a free range", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * PAGE));
+    const before = layout(p);
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+    expectErrno(p.mmap(2 * PAGE, { addr: addr + 3 * PAGE, flags }), "EEXIST");
+    expect(layout(p)).toEqual(before);
+    // Right after the mapping: free, so it is mapped there and merges.
+    expect(run(p.mmap(2 * PAGE, { addr: addr + 4 * PAGE, flags }))).toBe(addr + 4 * PAGE);
+    expect(spans(p, addr, 6)).toEqual([[0, 6]]);
+    expectConsistent(k);
+  });
+
+  it("EINVAL for an unaligned MAP_FIXED address, ENOMEM past TASK_SIZE, EPERM below mmap_min_addr without CAP_SYS_RAWIO", () => {
+    const k = boot();
+    const user = run(k.createProcess({ uid: 1000 }));
+    const before = layout(user);
+    expectErrno(user.mmap(PAGE, { addr: 0x10_0000_0800, flags: FIXED }), "EINVAL");
+    expectErrno(user.mmap(2 * PAGE, { addr: TASK_SIZE - PAGE, flags: FIXED }), "ENOMEM");
+    expectErrno(user.mmap(PAGE, { addr: 0x1000, flags: FIXED }), "EPERM");
+    expectErrno(user.mmap(PAGE, { addr: -PAGE, flags: FIXED }), "EINVAL");
+    expect(layout(user)).toEqual(before);
+    // A task with CAP_SYS_RAWIO may map below mmap_min_addr (cap_mmap_addr()).
+    const root = run(k.createProcess());
+    expect(run(root.mmap(PAGE, { addr: 0x1000, flags: FIXED }))).toBe(0x1000);
+    expectConsistent(k);
+  });
+
+  it("hugetlb: EINVAL for a MAP_FIXED address off a huge page, or one that would cut a hugetlb VMA", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const p = run(k.createProcess());
+    const huge = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(huge, new Uint8Array([5])));
+    const free = () =>
+      run(k.fs.read("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")).trim();
+    expect(free()).toBe("1");
+    const before = layout(p);
+    expectErrno(
+      p.mmap(2 * MiB, {
+        addr: huge + 2 * MiB + PAGE,
+        flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED,
+      }),
+      "EINVAL",
+    );
+    expectErrno(p.mmap(PAGE, { addr: huge + PAGE, flags: FIXED }), "EINVAL");
+    expect(layout(p)).toEqual(before);
+    expect(run(p.read(huge, 1))[0]).toBe(5);
+    // The whole huge page replaced by a small mapping: allowed, and the hugetlb page is freed.
+    run(p.mmap(2 * MiB, { addr: huge, flags: FIXED }));
+    expect(free()).toBe("2");
+    expect(run(p.read(huge, 1))[0]).toBe(0);
+    expectConsistent(k);
+  });
+
+  // generic_get_unmapped_area(): a hint whose range is free is used as it is; one that is taken
+  // is not, and the search places the mapping instead.
+  it("a free hint address is used; a taken one is not", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const hint = 0x20_0000_0000;
+    expect(run(p.mmap(PAGE, { addr: hint }))).toBe(hint);
+    const next = run(p.mmap(PAGE, { addr: hint }));
+    expect(next).not.toBe(hint);
+    expect(p.mm!.findVma(hint)!.nrPages).toBe(1);
+    expectConsistent(k);
   });
 });

@@ -6,6 +6,7 @@ import {
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
+  MAP_SHARED,
   MPOL_BIND,
   MPOL_MF_MOVE,
   PROT_READ,
@@ -282,6 +283,187 @@ describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c
     ]);
     run(p.write(addr + 2 * HUGE, new Uint8Array([9])));
     expect(run(p.read(addr + 2 * HUGE, 1))[0]).toBe(9);
+    expectConsistent(k);
+  });
+});
+
+// A new mapping: get_unmapped_area() places it against its neighbour (vm_unmapped_area() keeps
+// no gap but a stack's), and __mmap_region() -> vma_merge_new_range() (mm/vma.c, Linux 6.16)
+// extends a neighbour it can merge with (can_vma_merge_after() / can_vma_merge_before()). Linux's
+// default layout is top-down, so there the second mapping lies below the first; the model's is
+// bottom-up (the legacy layout), so it lies above. Either way the listing shows one VMA.
+describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_range())", () => {
+  it("two adjacent anonymous mmaps with the same protection become one VMA", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const a = run(p.mmap(5 * PAGE, { prot: RW }));
+    const b = run(p.mmap(5 * PAGE, { prot: RW }));
+    expect(b).toBe(a + 5 * PAGE);
+    expect(maps(p, a, 10)).toEqual([[0, 10]]);
+    expect(p.mm!.vmas.length).toBe(1);
+    expectConsistent(k);
+  });
+
+  // is_mergeable_vma(): the flags differ (VM_WRITE), so the mappings touch but stay two.
+  it("a PROT_READ mapping next to a PROT_READ|PROT_WRITE one stays a VMA of its own", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const a = run(p.mmap(5 * PAGE, { prot: RW }));
+    const b = run(p.mmap(5 * PAGE, { prot: PROT_READ }));
+    expect(b).toBe(a + 5 * PAGE);
+    expect(maps(p, a, 10)).toEqual([
+      [0, 5],
+      [5, 10],
+    ]);
+    // Made the same by mprotect(), the two merge (vma_merge_existing_range()).
+    run(p.mprotect(b, 5 * PAGE, RW));
+    expect(maps(p, a, 10)).toEqual([[0, 10]]);
+    expectConsistent(k);
+  });
+
+  // is_mergeable_anon_vma() case 2: the new range has no anon_vma and uses its faulted
+  // neighbour's; the reverse map finds pages on both sides and they migrate.
+  it("a new mapping extends a faulted neighbour; pages on both sides keep their data and migrate", async () => {
+    const k = boot({ nodes: ["64M", "64M"] });
+    const p = run(k.createProcess({ node: 0 }));
+    const a = mapPattern(p, 4 * PAGE, 3);
+    const b = run(p.mmap(4 * PAGE));
+    expect(maps(p, a, 8)).toEqual([[0, 8]]);
+    run(p.write(b, pattern(4 * PAGE, 4)));
+    const vma = p.mm!.findVma(b)!;
+    expect(vma.start).toBe(a);
+    expect(vma.anonVma!.vmas.has(vma)).toBe(true);
+    const r = await runP(p.movePages(0, [a, b + 3 * PAGE], [1, 1]));
+    expect([...r.status]).toEqual([1, 1]);
+    expectBytes(run(p.read(a, 4 * PAGE)), pattern(4 * PAGE, 3));
+    expectBytes(run(p.read(b, 4 * PAGE)), pattern(4 * PAGE, 4));
+    expectConsistent(k);
+  });
+
+  // THP: a PMD-aligned 2 MiB mapping lands against the previous one and merges; the huge PMD
+  // already there stays, and the new half gets its own.
+  it("a merged mapping keeps its neighbour's huge PMD and maps its own THP", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const a = mapPattern(p, 2 * MiB, 5);
+    const b = run(p.mmap(2 * MiB));
+    expect(b).toBe(a + 2 * MiB);
+    run(p.write(b, pattern(2 * MiB, 6)));
+    const vmas = p.mm!.vmasIn(a, a + 4 * MiB);
+    expect(vmas.length).toBe(1);
+    expect([...vmas[0]!.pmds.keys()].sort((x, y) => x - y)).toEqual([a, b]);
+    expect(folioAt(p, a).order).toBe(9);
+    expect(folioAt(p, b).order).toBe(9);
+    expectBytes(run(p.read(a, 2 * MiB)), pattern(2 * MiB, 5));
+    expectBytes(run(p.read(b, 2 * MiB)), pattern(2 * MiB, 6));
+    expectConsistent(k);
+  });
+
+  // Both neighbours at once: their anon_vmas agree (the two halves of one VMA), so the new range
+  // joins prev and next is merged in too (can_vma_merge_right() with can_merge_left).
+  it("a new mapping that fills a hole between two matching VMAs joins them into one", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const a = mapPattern(p, 12 * PAGE, 2);
+    run(p.munmap(a + 4 * PAGE, 4 * PAGE));
+    expect(maps(p, a, 12)).toEqual([
+      [0, 4],
+      [8, 12],
+    ]);
+    // The model's search resumes past the last mapping; start it at the hole.
+    p.mm!.mmapCursor = a + 4 * PAGE;
+    expect(run(p.mmap(4 * PAGE))).toBe(a + 4 * PAGE);
+    expect(maps(p, a, 12)).toEqual([[0, 12]]);
+    const data = run(p.read(a, 12 * PAGE));
+    expectBytes(data.subarray(0, 4 * PAGE), pattern(12 * PAGE, 2).subarray(0, 4 * PAGE));
+    expectBytes(data.subarray(4 * PAGE, 8 * PAGE), new Uint8Array(4 * PAGE));
+    expectBytes(data.subarray(8 * PAGE), pattern(12 * PAGE, 2).subarray(8 * PAGE));
+    expectConsistent(k);
+  });
+
+  // merge.c forked_target_vma for a new range: a fork child's faulted VMA has its parent's
+  // anon_vma too (vma_had_uncowed_parents()), so a new mapping next to it does not merge.
+  it("a new mapping next to a fork child's faulted VMA stays a VMA of its own", () => {
+    const k = boot();
+    const parent = run(k.createProcess());
+    const a = mapPattern(parent, 4 * PAGE, 1);
+    const child = run(parent.fork());
+    const b = run(child.mmap(4 * PAGE));
+    expect(b).toBe(a + 4 * PAGE);
+    expect(maps(child, a, 8)).toEqual([
+      [0, 4],
+      [4, 8],
+    ]);
+    // The parent's own faulted VMA has only its own anon_vma: it merges.
+    expect(run(parent.mmap(4 * PAGE))).toBe(b);
+    expect(maps(parent, a, 8)).toEqual([[0, 8]]);
+    expectConsistent(k);
+  });
+
+  // is_mergeable_vma(): mpol_equal() against the new range's default (no) policy.
+  it("a new mapping next to an mbind()ed VMA stays a VMA of its own", async () => {
+    const k = boot({ nodes: ["64M", "64M"] });
+    const p = run(k.createProcess({ node: 0 }));
+    const a = run(p.mmap(4 * PAGE));
+    await runP(p.mbind(a, 4 * PAGE, MPOL_BIND, [1]));
+    const b = run(p.mmap(4 * PAGE));
+    expect(b).toBe(a + 4 * PAGE);
+    expect(maps(p, a, 8)).toEqual([
+      [0, 4],
+      [4, 8],
+    ]);
+    expectConsistent(k);
+  });
+
+  // Each shared anonymous mapping has its own shmem file (shmem_zero_setup()) and each
+  // MAP_HUGETLB mapping its own hugetlbfs file (hugetlb_file_setup()): vm_file differs.
+  it("shared anonymous and hugetlb mappings never merge with their neighbours", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const p = run(k.createProcess());
+    const shared = { flags: MAP_SHARED | MAP_ANONYMOUS };
+    const s1 = run(p.mmap(2 * PAGE, shared));
+    const s2 = run(p.mmap(2 * PAGE, shared));
+    expect(s2).toBe(s1 + 2 * PAGE);
+    expect(maps(p, s1, 4)).toEqual([
+      [0, 2],
+      [2, 4],
+    ]);
+    const hugetlb = { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB };
+    const h1 = run(p.mmap(2 * MiB, hugetlb));
+    const h2 = run(p.mmap(2 * MiB, hugetlb));
+    expect(h2).toBe(h1 + 2 * MiB);
+    expect(p.mm!.vmasIn(h1, h1 + 4 * MiB).length).toBe(2);
+    run(p.write(h2, new Uint8Array([7])));
+    run(p.munmap(h1, 2 * MiB));
+    expect(run(p.read(h2, 1))[0]).toBe(7);
+    expectConsistent(k);
+  });
+
+  // can_vma_merge_after(): a file mapping joins its neighbour on the same file when the file
+  // offsets run on (vm_pgoff contiguous); another offset or another file stays apart.
+  it("file mappings merge only with the same file at the next offset", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const f = run(k.createFile("f"));
+    const g = run(k.createFile("g"));
+    const opts = (file: typeof f, offset: number) => ({
+      flags: MAP_SHARED,
+      file,
+      offset,
+      prot: PROT_READ,
+    });
+    const a = run(p.mmap(2 * PAGE, opts(f, 0)));
+    run(p.mmap(2 * PAGE, opts(f, 2 * PAGE)));
+    expect(maps(p, a, 4)).toEqual([[0, 4]]);
+    expect(p.mm!.findVma(a)!.pgoff).toBe(0);
+    run(p.mmap(2 * PAGE, opts(f, 8 * PAGE)));
+    run(p.mmap(2 * PAGE, opts(g, 10 * PAGE)));
+    expect(maps(p, a, 8)).toEqual([
+      [0, 4],
+      [4, 6],
+      [6, 8],
+    ]);
     expectConsistent(k);
   });
 });

@@ -13,8 +13,8 @@ import {
   PROT_READ,
   type Task,
   WMARK_HIGH,
-  WMARK_MIN,
   WMARK_LOW,
+  WMARK_MIN,
 } from "../../src/index";
 import {
   boot,
