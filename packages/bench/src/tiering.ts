@@ -20,6 +20,8 @@ import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MEMTIER_DEFAULT_DAX_ADISTANCE,
+  MPOL_BIND,
+  MPOL_DEFAULT,
   ptePfn,
   type Task,
   WMARK_HIGH,
@@ -184,6 +186,10 @@ const runOnce = (
       yield* k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1");
       yield* k.kswapd.run();
       const p = yield* k.createProcess({ node: 0 });
+      // Bound to DRAM for the fill, so that reclaim makes room by demoting (with the default
+      // policy the allocator would place the rest on the slow node and leave the oldest pages on
+      // DRAM); the default policy again once the fill is done.
+      yield* p.setMempolicy(MPOL_BIND, [0]);
       const addr = yield* p.mmap(c.footprintBytes, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
       const data = pattern(c.footprintBytes, 17);
       // First touch, a MiB at a time: node 0 fills, and reclaim demotes the oldest pages.
@@ -198,6 +204,7 @@ const runOnce = (
       for (let i = 0; i < 1000 && dram.freePages < dram.watermark[WMARK_HIGH]!; i++) {
         yield* yieldToLoop;
       }
+      yield* p.setMempolicy(MPOL_DEFAULT, []);
       if (subject) yield* subject.load(k);
       const debugfs = "/sys/kernel/debug/sched/numa_balancing";
       yield* k.fs.write(
