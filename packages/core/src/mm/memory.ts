@@ -168,7 +168,7 @@ const allocFaultFolio = (
       head = dc.page;
       dc.page = -1;
     } else {
-      head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
+      head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask, task);
     }
     // __alloc_pages_slowpath() compacts for a costly order (a movable allocation of order 3 or
     // less only reclaims), and reclaims directly for a base page (__alloc_pages_direct_reclaim()).
