@@ -38,7 +38,6 @@ import {
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_ASYNC, MR_DEMOTION } from "../include/migrate_mode";
 import { type AllocContext, WMARK_HIGH } from "../include/mmzone";
-import { PF_MEMALLOC } from "../include/sched";
 import {
   PG_active,
   PG_dirty,
@@ -47,6 +46,7 @@ import {
   PG_swapbacked,
   PG_writeback,
 } from "../include/page_flags";
+import { PF_MEMALLOC } from "../include/sched";
 import {
   type Kswapd,
   LRU_ACTIVE_ANON,
