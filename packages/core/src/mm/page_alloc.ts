@@ -97,7 +97,7 @@ export const ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1;
 /**
  * `ALLOC_OOM` (`mm/internal.h`, with an MMU): an OOM victim's allocation, which may go a further
  * half below the mark (`__zone_watermark_ok()`). The model has no OOM killer, so only a caller
- * of {@link BuddyAllocator.zoneWatermarkOk} passes it.
+ * of `PageAllocator.zoneWatermarkOk` passes it.
  *
  * @category Memory and folios
  */
