@@ -529,7 +529,11 @@ export interface PageAllocator {
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`): returns the first
    * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
    * 0 the block becomes a large folio. `order` must already be valid; a node that does not exist
-   * has nothing to give (-1).
+   * has nothing to give (-1). `current` is the allocating task (`PF_MEMALLOC` lets its slow path
+   * take every free page; its CPU's node decides `numa_local` or `numa_other`); without one the
+   * allocation runs on a CPU of `nid`. The slow path's reserves follow `gfp_to_alloc_flags()`
+   * (`__GFP_HIGH`, `GFP_ATOMIC`) and `__gfp_pfmemalloc_flags()` (`__GFP_MEMALLOC`,
+   * `__GFP_NOMEMALLOC`).
    */
   allocPages(
     nid: number,
