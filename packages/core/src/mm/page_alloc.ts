@@ -156,7 +156,19 @@ export const ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHAT
  *
  * @example
  * ```ts
- * gfpToAllocFlags(GFP_ATOMIC, 0); // ALLOC_WMARK_MIN | ALLOC_KSWAPD | ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK
+ * import {
+ *   ALLOC_KSWAPD,
+ *   ALLOC_MIN_RESERVE,
+ *   ALLOC_NON_BLOCK,
+ *   ALLOC_WMARK_MIN,
+ *   GFP_ATOMIC,
+ *   gfpToAllocFlags,
+ * } from "@migrate-offload/core";
+ *
+ * // GFP_ATOMIC: half the min watermark for __GFP_HIGH, a quarter of the rest more as it cannot
+ * // block; the cpuset is ignored (no ALLOC_CPUSET).
+ * const flags = gfpToAllocFlags(GFP_ATOMIC, 0);
+ * console.log(flags === (ALLOC_WMARK_MIN | ALLOC_KSWAPD | ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK)); // true
  * ```
  *
  * @category Memory and folios
