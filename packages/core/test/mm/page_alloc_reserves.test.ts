@@ -20,6 +20,7 @@ import {
   ALLOC_WMARK_LOW,
   ALLOC_WMARK_MASK,
   ALLOC_WMARK_MIN,
+  type AllocContext,
   GFP_ATOMIC,
   GFP_KERNEL,
   GFP_NOWAIT,
@@ -56,8 +57,8 @@ const allocUntilFail = (
   k: Kernel,
   nid: number,
   gfp: number,
-  current = null as null | { flags: number; nid: number },
-) => {
+  current: AllocContext | null = null,
+): number => {
   while (k.pageAlloc.allocPages(nid, 0, gfp | __GFP_THISNODE, null, current) >= 0);
   return k.pageAlloc.nodeFreePages(nid);
 };
