@@ -453,6 +453,7 @@ export {
   allocHugetlbFolioNodemask,
   dissolveFreeHugetlbFolio,
   folioHstate,
+  replaceFreeHugepageFolios,
 } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
 export {
@@ -516,6 +517,7 @@ export { changeProtNuma } from "./mm/mprotect";
 export { allocContigPages, allocContigRange } from "./mm/page_alloc";
 export {
   hasUnmovablePages,
+  MEMORY_OFFLINE,
   startIsolatePageRange,
   testPagesIsolated,
   undoIsolatePageRange,
