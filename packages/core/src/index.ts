@@ -110,8 +110,18 @@ export type {
 } from "./include/kernel";
 // include/linux/kobject.h, include/linux/kernfs.h
 export { type Attribute, type KernfsRoot, KObject, STORE_EINVAL } from "./include/kernfs";
-// include/linux/mm_types.h (struct page)
-export { MemMap } from "./include/mem_map";
+// include/linux/mm_types.h (struct page); include/linux/mm.h (the last cpupid)
+export {
+  cpuPidToCpupid,
+  cpupidPidUnset,
+  cpupidToNid,
+  cpupidValid,
+  folioXchgLastCpupid,
+  LAST__PID_MASK,
+  LAST__PID_SHIFT,
+  MemMap,
+  pageCpupidResetLast,
+} from "./include/mem_map";
 // include/linux/memory.h, include/linux/memory_hotplug.h (MMOP_*)
 export {
   MEM_GOING_OFFLINE,

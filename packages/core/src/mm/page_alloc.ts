@@ -12,7 +12,7 @@ import {
   gfpMigratetype,
 } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
-import type { MemMap } from "../include/mem_map";
+import { type MemMap, pageCpupidResetLast } from "../include/mem_map";
 import { MIGRATE_SYNC, MR_CONTIG_RANGE } from "../include/migrate_mode";
 import type {
   BadPageHandler,
@@ -486,7 +486,8 @@ export class BuddyAllocator implements PageAllocator {
 
   /**
    * `free_pages_prepare()` (`mm/page_alloc.c`): checks that 2^order pages at `pfn` may be freed
-   * and clears what an allocated page carries (compound head, mapping, flags but hwpoison), so
+   * and clears what an allocated page carries (compound head, mapping, flags but hwpoison, the
+   * head's last cpupid: `page_cpupid_reset_last()`), so
    * the block can go back to a free list. False, with the bad page reported and nothing changed,
    * when they must not be freed.
    */
@@ -508,6 +509,7 @@ export class BuddyAllocator implements PageAllocator {
       m.flags[pfn + i]! &= PG_hwpoison;
     }
     m.flags[pfn]! &= ~(PG_head | FOLIO_CONTENT_COPIED);
+    pageCpupidResetLast(m, pfn);
     m.order[pfn] = order;
     return true;
   }

@@ -21,6 +21,13 @@
 import { Clock, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../../errno";
 import type { Kernel } from "../../include/kernel";
+import {
+  cpuPidToCpupid,
+  cpupidPidUnset,
+  cpupidToNid,
+  cpupidValid,
+  folioXchgLastCpupid,
+} from "../../include/mem_map";
 import { MPOL_DEFAULT } from "../../include/mempolicy";
 import { type MmStruct, VM_HUGETLB, VM_READ, VM_WRITE, type Vma } from "../../include/mm_types";
 import {
@@ -78,10 +85,6 @@ export class NumaBalancingState implements NumaBalancing {
   private clock: Clock.Clock | null = null;
   /** `mm->numa_scan_offset`: where each address space's next scan starts. */
   private readonly scanOffset = new WeakMap<MmStruct, number>();
-  /** The scan time of each folio of a slow tier (`folio_xchg_access_time()`), by head PFN. */
-  private readonly accessTime = new Map<number, number>();
-  /** Each folio's last faulting node and task (`folio_xchg_last_cpupid()`), by head PFN. */
-  private readonly lastCpupid = new Map<number, { readonly nid: number; readonly pid: number }>();
   private readonly nodes: PromotionNode[];
 
   constructor(private readonly k: Kernel) {
@@ -142,9 +145,10 @@ export class NumaBalancingState implements NumaBalancing {
     const tiering = (this.mode & NUMA_BALANCING_MEMORY_TIERING) !== 0;
     const skipToptier = tiering && !(this.mode & NUMA_BALANCING_NORMAL);
     const now = this.now();
+    // folio_use_access_time(): a slow-tier folio's last-cpupid field keeps its scan time.
     const recordScan = (head: number) => {
       if (tiering && !k.memoryTiers.nodeIsToptier(k.mem.pfnToNid(head))) {
-        this.accessTime.set(head, now);
+        folioXchgLastCpupid(k.memmap, head, now);
       }
     };
     let start = this.scanOffset.get(mm) ?? 0;
@@ -175,12 +179,15 @@ export class NumaBalancingState implements NumaBalancing {
     return updated;
   }
 
-  /** `numa_hint_fault_latency()`: time since the folio's scan, recording this fault's time. */
+  /**
+   * `numa_hint_fault_latency()`: time since the folio's scan, recording this fault's time
+   * (`folio_xchg_access_time()`). A reset field (a folio never scanned since it was allocated or
+   * moved across tiers) counts from the clock's start.
+   */
   private hintFaultLatency(head: number): number {
     const now = this.now();
-    const scanned = this.accessTime.get(head) ?? 0;
-    this.accessTime.set(head, now);
-    return now - scanned;
+    const scanned = folioXchgLastCpupid(this.k.memmap, head, now);
+    return now - Math.max(0, scanned);
   }
 
   /**
@@ -241,14 +248,15 @@ export class NumaBalancingState implements NumaBalancing {
       if (this.hintFaultLatency(head) >= th) return false;
       return !this.promotionRateLimit(dstNid, rateLimit, k.memmap.folioNrPages(head));
     }
-    const last = this.lastCpupid.get(head);
-    this.lastCpupid.set(head, { nid: dstNid, pid: task.pid });
+    // The folio's last cpupid (page->_last_cpupid): reset when it was freed, handed on by
+    // migration and split.
+    const last = folioXchgLastCpupid(k.memmap, head, cpuPidToCpupid(dstNid, task.pid));
     // Outside memory tiering mode, a slow-tier folio with no last faulting CPU (its first hint
     // fault) stays: this fault only records one (`!cpupid_valid(last_cpupid)`).
     if (!(this.mode & NUMA_BALANCING_MEMORY_TIERING) && !k.memoryTiers.nodeIsToptier(srcNid)) {
-      if (last === undefined) return false;
+      if (!cpupidValid(last)) return false;
     }
-    return last === undefined || last.nid === dstNid;
+    return cpupidPidUnset(last) || cpupidToNid(last) === dstNid;
   }
 
   migrateCheck(task: TaskStruct, vma: Vma, head: number): number {

@@ -2,6 +2,7 @@ import { Effect } from "effect";
 import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
 import {
+  cpuPidToCpupid,
   type Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
@@ -13,9 +14,13 @@ import {
   type Task,
   WMARK_HIGH,
 } from "../../../src/index";
+import { deferredSplitScan } from "../../../src/mm/huge_memory";
 import {
   boot,
+  expectConsistent,
   expectErrno,
+  folioAt,
+  mapPattern,
   pattern,
   recordingMigrator,
   run,
@@ -299,5 +304,115 @@ describe("NUMA balancing between DRAM nodes (NUMA_BALANCING_NORMAL)", () => {
     expect(count(k, "pgpromote_success")).toBe(0);
     expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 9))).toBe(true);
     await runP(k.shutdown());
+  });
+});
+
+// The folio's last cpupid (page->_last_cpupid, include/linux/mm.h; Linux 6.16): what
+// should_numa_migrate_memory() compares a hinting fault with. It lives in the page, so it goes
+// where the page goes: reset by free_pages_prepare() (page_cpupid_reset_last()), handed to the
+// new folio by folio_migrate_flags() (mm/migrate.c), to every new folio by
+// __split_folio_to_order() (mm/huge_memory.c).
+describe("the last cpupid (page->_last_cpupid)", () => {
+  /** A hinting fault by `p` on `addr` now: its scan, then an access. */
+  const hintFault = (k: Kernel, p: Task, addr: number) => {
+    expect(k.numaBalancing.taskNumaWork(p)).toBeGreaterThan(0);
+    run(p.read(addr, 1));
+  };
+
+  it("migration hands it to the new folio and resets the old page's (folio_migrate_flags())", () => {
+    const k = boot(); // two 64 MiB DRAM nodes
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [1]));
+    const addr = run(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.write(addr, pattern(PAGE, 3)));
+    run(p.setMempolicy(MPOL_DEFAULT, []));
+    const old = folioAt(p, addr).pfn;
+    expect(k.memmap.lastCpupid[old]).toBe(-1);
+    // The first fault (cpupid_pid_unset(last_cpupid)) moves it to the task's node at once.
+    hintFault(k, p, addr);
+    expect(count(k, "numa_pages_migrated")).toBe(1);
+    const now = folioAt(p, addr).pfn;
+    expect(k.mem.pfnToNid(now)).toBe(0);
+    expect(k.memmap.lastCpupid[now]).toBe(cpuPidToCpupid(0, p.pid));
+    expect(k.memmap.lastCpupid[old]).toBe(-1);
+    expect(sameBytes(run(p.read(addr, PAGE)), pattern(PAGE, 3))).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("in memory tiering mode it holds a slow-tier page's scan time, which a promotion does not carry up", () => {
+    const k = tiered();
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
+    const { p, addr } = onSlowTier(k, 1, 7);
+    const old = folioAt(p, addr).pfn;
+    // No scanner clock here: the scan is at time 0 (folio_xchg_access_time()).
+    expect(k.numaBalancing.taskNumaWork(p)).toBe(1);
+    expect(k.memmap.lastCpupid[old]).toBe(0);
+    run(p.read(addr, 1));
+    expect(count(k, "pgpromote_success")).toBe(1);
+    const now = folioAt(p, addr).pfn;
+    expect(k.mem.pfnToNid(now)).toBe(0);
+    // folio_migrate_flags(): across tiers in memory tiering mode the new folio starts reset.
+    expect(k.memmap.lastCpupid[now]).toBe(-1);
+    expect(k.memmap.lastCpupid[old]).toBe(-1);
+    expectConsistent(k);
+  });
+
+  it("a freed page forgets it (page_cpupid_reset_last()): its next owner's first fault moves it", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
+    // A task of node 0 faults on its page of node 0: the fault is recorded, nothing moves.
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [0]));
+    const a = run(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.write(a, pattern(PAGE, 4)));
+    run(p.setMempolicy(MPOL_DEFAULT, []));
+    const pfn = folioAt(p, a).pfn;
+    hintFault(k, p, a);
+    expect(count(k, "numa_pages_migrated")).toBe(0);
+    expect(k.memmap.lastCpupid[pfn]).toBe(cpuPidToCpupid(0, p.pid));
+    run(p.munmap(a, PAGE));
+    expect(k.memmap.lastCpupid[pfn]).toBe(-1);
+    // The page's next owner, a task of node 1, gets it from node 0 and faults on it: with no
+    // fault recorded it moves to node 1 at once (the stale node 0 would have kept it there).
+    const q = run(k.createProcess({ node: 1 }));
+    run(q.setMempolicy(MPOL_BIND, [0]));
+    const b = run(q.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(q.write(b, pattern(PAGE, 5)));
+    run(q.setMempolicy(MPOL_DEFAULT, []));
+    expect(folioAt(q, b).pfn).toBe(pfn);
+    hintFault(k, q, b);
+    expect(count(k, "numa_pages_migrated")).toBe(1);
+    expect(run(q.nodeOf(b))).toBe(1);
+    expect(k.memmap.lastCpupid[folioAt(q, b).pfn]).toBe(cpuPidToCpupid(1, q.pid));
+    expect(sameBytes(run(q.read(b, PAGE)), pattern(PAGE, 5))).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("a split hands the large folio's to every page (__split_folio_to_order()); the pages it frees forget it", () => {
+    // 64 KiB folios, mapped by PTEs: NUMA balancing scans them (a huge PMD it does not).
+    const k = boot({ thp: { enabled: "never", sizes: { "64kB": "always" } } });
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [0]));
+    const addr = mapPattern(p, 16 * PAGE, 6);
+    run(p.setMempolicy(MPOL_DEFAULT, []));
+    const head = folioAt(p, addr).pfn;
+    expect(k.memmap.folioOrder(head)).toBe(4);
+    hintFault(k, p, addr);
+    expect(count(k, "numa_pages_migrated")).toBe(0);
+    const cpupid = cpuPidToCpupid(0, p.pid);
+    expect(k.memmap.lastCpupid[head]).toBe(cpupid);
+    // A partial munmap queues the folio for a deferred split; the shrinker splits it.
+    run(p.munmap(addr + 4 * PAGE, 4 * PAGE));
+    expect(deferredSplitScan(k, 0)).toBe(1);
+    expect(k.memmap.folioOrder(head)).toBe(0);
+    const fields = Array.from({ length: 16 }, (_, i) => k.memmap.lastCpupid[head + i]);
+    expect(fields).toEqual([
+      ...Array(4).fill(cpupid),
+      ...Array(4).fill(-1),
+      ...Array(8).fill(cpupid),
+    ]);
+    expectConsistent(k);
   });
 });
