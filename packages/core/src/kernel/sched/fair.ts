@@ -8,7 +8,8 @@
  * `Clock` of the caller of `run()`, which runs every process's `task_numa_work()` each
  * `scan_period_min_ms` (the kernel adapts each task's period between the min and max). A fault on
  * such an entry (`do_numa_page()`, `mm/memory.c`) asks `should_numa_migrate_memory()`: in memory
- * tiering mode a page of a slow tier is promoted when the fault came within the hot threshold of
+ * tiering mode a page of a slow tier is promoted at once when the target node has plenty of free
+ * memory (`pgdat_free_space_enough()`), else when the fault came within the hot threshold of
  * its scan (`numa_hint_fault_latency()`) and the target node's promotion rate limit allows
  * (`numa_promotion_rate_limit()`, in MB/s of candidates), the threshold adapting to the rate
  * (`numa_promotion_adjust_threshold()`); otherwise the two-stage filter on the folio's last
@@ -30,6 +31,7 @@ import {
 } from "../../include/mem_map";
 import { MPOL_DEFAULT } from "../../include/mempolicy";
 import { type MmStruct, VM_HUGETLB, VM_READ, VM_WRITE, type Vma } from "../../include/mm_types";
+import { WMARK_PROMO } from "../../include/mmzone";
 import {
   NUMA_BALANCING_MEMORY_TIERING,
   NUMA_BALANCING_NORMAL,
@@ -229,9 +231,25 @@ export class NumaBalancingState implements NumaBalancing {
   }
 
   /**
-   * `should_numa_migrate_memory()`: in memory tiering mode, a slow-tier folio is promoted when hot
-   * and within the rate limit; otherwise the two-stage filter lets a folio follow a task once two
-   * faults in a row came from the same node, and a folio of a slow tier never on its first fault.
+   * `pgdat_free_space_enough()` (`kernel/sched/fair.c`): whether node `nid` has so much free
+   * memory that promotion to it need not be rationed: free pages above its promo watermark plus
+   * the larger of 1 GiB and a sixteenth of the node's present pages.
+   */
+  private pgdatFreeSpaceEnough(nid: number): boolean {
+    const k = this.k;
+    const zone = k.pageAlloc.zones[nid];
+    if (!zone || zone.presentPages === 0) return false;
+    const enoughWmark = Math.max(2 ** (30 - k.mem.pageShift), Math.floor(zone.presentPages / 16));
+    return k.pageAlloc.zoneWatermarkOk(nid, 0, zone.watermark[WMARK_PROMO]! + enoughWmark);
+  }
+
+  /**
+   * `should_numa_migrate_memory()` (Linux 6.16): in memory tiering mode, a slow-tier folio is
+   * promoted at once when the target node has plenty of free memory
+   * (`pgdat_free_space_enough()`: its hot threshold is reset, no candidate is counted, the
+   * folio's access time is left as it was), else when hot and within the rate limit; otherwise
+   * the two-stage filter lets a folio follow a task once two faults in a row came from the same
+   * node, and a folio of a slow tier never on its first fault.
    */
   private shouldMigrateMemory(
     task: TaskStruct,
@@ -241,6 +259,11 @@ export class NumaBalancingState implements NumaBalancing {
   ): boolean {
     const k = this.k;
     if (this.mode & NUMA_BALANCING_MEMORY_TIERING && !k.memoryTiers.nodeIsToptier(srcNid)) {
+      if (this.pgdatFreeSpaceEnough(dstNid)) {
+        // The workload changed: the hot threshold starts over.
+        this.nodes[dstNid]!.threshold = 0;
+        return true;
+      }
       const defTh = this.hotThresholdMs;
       const rateLimit = this.promoteRateLimitMBps * 2 ** (20 - k.mem.pageShift);
       this.promotionAdjustThreshold(dstNid, rateLimit, defTh);

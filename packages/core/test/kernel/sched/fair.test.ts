@@ -2,7 +2,10 @@ import { Effect } from "effect";
 import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
 import {
+  __GFP_THISNODE,
   cpuPidToCpupid,
+  type Folio,
+  GFP_KERNEL,
   type Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
@@ -13,6 +16,7 @@ import {
   MR_NUMA_MISPLACED,
   type Task,
   WMARK_HIGH,
+  WMARK_PROMO,
 } from "../../../src/index";
 import { deferredSplitScan } from "../../../src/mm/huge_memory";
 import {
@@ -152,6 +156,41 @@ describe("memory tiering promotion (NUMA_BALANCING_MEMORY_TIERING)", () => {
     expect(count(k, "pgpromote_candidate")).toBe(600 + 344);
     expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 3))).toBe(true);
     await runP(k.shutdown());
+  });
+
+  it("promotes at once, counting no candidate, while the top tier has 1 GiB free above its promo watermark (pgdat_free_space_enough)", () => {
+    // A 2 GiB DRAM node: enough_wmark = max(1 GiB, present pages / 16) = 262144 pages.
+    const k = boot({ nodes: ["2G", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }] });
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
+    // No promotion at all through the rate limit.
+    run(k.fs.write("/proc/sys/kernel/numa_balancing_promote_rate_limit_MBps", "0"));
+    const { p, addr } = onSlowTier(k, 2, 12);
+    const zone = k.pageAlloc.zones[0]!;
+    const mark = zone.watermark[WMARK_PROMO]! + Math.max(2 ** 18, zone.presentPages >> 4);
+    expect(mark).toBe(zone.watermark[WMARK_PROMO]! + 262144);
+    // Kernel memory fills node 0 down to exactly the mark: not enough (free must exceed it).
+    const held: Folio[] = [];
+    while (zone.freePages - mark >= 1024)
+      held.push(run(k.allocFolio(0, 10, GFP_KERNEL | __GFP_THISNODE)));
+    while (zone.freePages > mark) held.push(run(k.allocFolio(0, 0, GFP_KERNEL | __GFP_THISNODE)));
+    expect(zone.freePages).toBe(mark);
+    expect(k.numaBalancing.taskNumaWork(p)).toBe(2);
+    run(p.read(addr, 1)); // hot (latency 0), but over the rate limit: stays, a candidate
+    // folioAt() reads the PTE without faulting (p.nodeOf() would fault on the second page).
+    const nids = () => [addr, addr + PAGE].map((a) => k.mem.pfnToNid(folioAt(p, a).pfn));
+    expect(nids()).toEqual([1, 1]);
+    expect(count(k, "pgpromote_candidate")).toBe(1);
+    // One page more free: enough. Promoted without the threshold or the rate limit, and not
+    // counted as a candidate (Linux 6.16 has no pgpromote_candidate_nrl yet).
+    k.folioPut(held.pop()!);
+    expect(zone.freePages).toBe(mark + 1);
+    run(p.read(addr + PAGE, 1));
+    expect(nids()).toEqual([1, 0]);
+    expect(count(k, "pgpromote_candidate")).toBe(1);
+    expect(count(k, "pgpromote_success")).toBe(1);
+    expect(sameBytes(run(p.read(addr, 2 * PAGE)), pattern(2 * PAGE, 12))).toBe(true);
+    for (const folio of held) k.folioPut(folio);
+    run(k.shutdown());
   });
 
   it("leaves a page whose fault came hot_threshold_ms or later after its scan (numa_hint_fault_latency)", async () => {
