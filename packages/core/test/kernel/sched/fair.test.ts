@@ -40,15 +40,27 @@ const debugfs = "/sys/kernel/debug/sched/numa_balancing";
 const tiered = (): Kernel =>
   boot({ nodes: ["32M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }] });
 
-/** `n` pages written by a task of node 0 but placed on node 1, then left to the default policy. */
-const onSlowTier = (k: Kernel, n: number, seed: number): { p: Task; addr: number } => {
-  const p = run(k.createProcess({ node: 0 }));
-  run(p.setMempolicy(MPOL_BIND, [1]));
+/**
+ * `n` pages written by a task of node `taskNid` but placed on node `memNid` (`MPOL_BIND`), then
+ * left to the default policy.
+ */
+const placed = (
+  k: Kernel,
+  taskNid: number,
+  memNid: number,
+  n: number,
+  seed: number,
+): { p: Task; addr: number } => {
+  const p = run(k.createProcess({ node: taskNid }));
+  run(p.setMempolicy(MPOL_BIND, [memNid]));
   const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
   run(p.write(addr, pattern(n * PAGE, seed)));
   run(p.setMempolicy(MPOL_DEFAULT, []));
   return { p, addr };
 };
+
+/** `n` pages written by a task of node 0 but placed on node 1, the slow tier of {@link tiered}. */
+const onSlowTier = (k: Kernel, n: number, seed: number) => placed(k, 0, 1, n, seed);
 
 const nodesOf = (p: Task, addr: number, n: number): number[] =>
   Array.from({ length: n }, (_, i) => run(p.nodeOf(addr + i * PAGE)));
@@ -361,11 +373,7 @@ describe("the last cpupid (page->_last_cpupid)", () => {
   it("migration hands it to the new folio and resets the old page's (folio_migrate_flags())", () => {
     const k = boot(); // two 64 MiB DRAM nodes
     run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
-    const p = run(k.createProcess({ node: 0 }));
-    run(p.setMempolicy(MPOL_BIND, [1]));
-    const addr = run(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
-    run(p.write(addr, pattern(PAGE, 3)));
-    run(p.setMempolicy(MPOL_DEFAULT, []));
+    const { p, addr } = placed(k, 0, 1, 1, 3);
     const old = folioAt(p, addr).pfn;
     expect(k.memmap.lastCpupid[old]).toBe(-1);
     // The first fault (cpupid_pid_unset(last_cpupid)) moves it to the task's node at once.
@@ -401,11 +409,7 @@ describe("the last cpupid (page->_last_cpupid)", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
     // A task of node 0 faults on its page of node 0: the fault is recorded, nothing moves.
-    const p = run(k.createProcess({ node: 0 }));
-    run(p.setMempolicy(MPOL_BIND, [0]));
-    const a = run(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
-    run(p.write(a, pattern(PAGE, 4)));
-    run(p.setMempolicy(MPOL_DEFAULT, []));
+    const { p, addr: a } = placed(k, 0, 0, 1, 4);
     const pfn = folioAt(p, a).pfn;
     hintFault(k, p, a);
     expect(count(k, "numa_pages_migrated")).toBe(0);
@@ -414,11 +418,7 @@ describe("the last cpupid (page->_last_cpupid)", () => {
     expect(k.memmap.lastCpupid[pfn]).toBe(-1);
     // The page's next owner, a task of node 1, gets it from node 0 and faults on it: with no
     // fault recorded it moves to node 1 at once (the stale node 0 would have kept it there).
-    const q = run(k.createProcess({ node: 1 }));
-    run(q.setMempolicy(MPOL_BIND, [0]));
-    const b = run(q.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
-    run(q.write(b, pattern(PAGE, 5)));
-    run(q.setMempolicy(MPOL_DEFAULT, []));
+    const { p: q, addr: b } = placed(k, 1, 0, 1, 5);
     expect(folioAt(q, b).pfn).toBe(pfn);
     hintFault(k, q, b);
     expect(count(k, "numa_pages_migrated")).toBe(1);
