@@ -9,8 +9,8 @@
  *   pages and calls isolate_or_dissolve_huge_folio() (mm/hugetlb.c) for hugetlb folios: one in use
  *   is isolated and migrated, a free one is replaced by a fresh huge page of its node and
  *   dissolved (alloc_and_dissolve_hugetlb_folio()); replace_free_hugepage_folios() does the same
- *   for a migrated folio's source that went back to the pool; with no page for the replacement
- *   it is -ENOMEM, and alloc_contig_range() fails with it;
+ *   for a migrated folio's source that went back to the pool; a gigantic folio, or no page for
+ *   the replacement, is -ENOMEM, and alloc_contig_range() fails with it;
  * - alloc_contig_pages() does not even try a range with a hugetlb folio in it
  *   (pfn_range_valid_contig(), since Linux 6.3; 6.19 relaxes it for smaller hugetlb folios).
  */
@@ -157,6 +157,26 @@ describe("alloc_contig_range() over hugetlb folios and balloon pages (Linux 6.16
     expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
     expectConsistent(k);
     folioPut(k, last);
+    expectConsistent(k);
+  });
+
+  it("a gigantic hugetlb folio in the range is ENOMEM at once (isolate_or_dissolve_huge_folio()): the 1 GiB pool as it was", async () => {
+    const k = boot({ nodes: ["2G", "1G"] });
+    const GIGA0 = "/sys/devices/system/node/node0/hugepages/hugepages-1048576kB";
+    run(k.fs.write(`${GIGA0}/nr_hugepages`, "1"));
+    const head = [...k.hstates.find((h) => h.order === 18)!.hugepageFreelists[0]!][0]!;
+    expect(k.memmap.test(head, PG_hugetlb)).toBe(true);
+    const free = k.pageAlloc.nodeFreePages(0);
+    // A 16 MiB range inside the free 1 GiB page: has_unmovable_pages() lets it pass (x86-64
+    // migrates 1 GiB hugetlb folios), the scan gives up on it with -ENOMEM.
+    expect(await errnoOf(allocContigRange(k, head + NR, ORDER, GFP_KERNEL))).toBe("ENOMEM");
+    expect(["nr_hugepages", "free_hugepages"].map((f) => read(k, `${GIGA0}/${f}`))).toEqual([
+      "1",
+      "1",
+    ]);
+    expect(k.memmap.test(head, PG_hugetlb)).toBe(true);
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free);
+    expect(k.pageAlloc.zones[0]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
     expectConsistent(k);
   });
 
