@@ -115,8 +115,18 @@ export type {
 } from "./include/kernel";
 // include/linux/kobject.h, include/linux/kernfs.h
 export { type Attribute, type KernfsRoot, KObject, STORE_EINVAL } from "./include/kernfs";
-// include/linux/mm_types.h (struct page)
-export { MemMap } from "./include/mem_map";
+// include/linux/mm_types.h (struct page); include/linux/mm.h (the last cpupid)
+export {
+  cpuPidToCpupid,
+  cpupidPidUnset,
+  cpupidToNid,
+  cpupidValid,
+  folioXchgLastCpupid,
+  LAST__PID_MASK,
+  LAST__PID_SHIFT,
+  MemMap,
+  pageCpupidResetLast,
+} from "./include/mem_map";
 // include/linux/memory.h, include/linux/memory_hotplug.h (MMOP_*)
 export {
   MEM_GOING_OFFLINE,
@@ -460,6 +470,7 @@ export {
   allocHugetlbFolioNodemask,
   dissolveFreeHugetlbFolio,
   folioHstate,
+  replaceFreeHugepageFolios,
 } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
 export {
@@ -541,6 +552,7 @@ export {
 } from "./mm/page_alloc";
 export {
   hasUnmovablePages,
+  MEMORY_OFFLINE,
   startIsolatePageRange,
   testPagesIsolated,
   undoIsolatePageRange,

@@ -1,18 +1,22 @@
 import { Effect } from "effect";
-import { type ErrnoError, errno } from "../errno";
+import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
 import {
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
   __GFP_HIGH,
   __GFP_KSWAPD_RECLAIM,
   __GFP_MEMALLOC,
+  __GFP_MOVABLE,
   __GFP_NOMEMALLOC,
+  __GFP_NOWARN,
+  __GFP_RECLAIM,
+  __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   __GFP_ZERO,
   gfpMigratetype,
 } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
-import type { MemMap } from "../include/mem_map";
+import { type MemMap, pageCpupidResetLast } from "../include/mem_map";
 import { MIGRATE_SYNC, MR_CONTIG_RANGE } from "../include/migrate_mode";
 import type {
   AllocContext,
@@ -52,8 +56,10 @@ import type { VmEventItem } from "../include/vmstat";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
 import { isolateMigratepagesRange } from "./compaction";
+import { replaceFreeHugepageFolios } from "./hugetlb";
 import { migratePages, putbackMovablePages } from "./migrate";
 import { allocMigrationTarget } from "./move_pages";
+import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
@@ -663,7 +669,8 @@ export class BuddyAllocator implements PageAllocator {
 
   /**
    * `free_pages_prepare()` (`mm/page_alloc.c`): checks that 2^order pages at `pfn` may be freed
-   * and clears what an allocated page carries (compound head, mapping, flags but hwpoison), so
+   * and clears what an allocated page carries (compound head, mapping, flags but hwpoison, the
+   * head's last cpupid: `page_cpupid_reset_last()`), so
    * the block can go back to a free list. False, with the bad page reported and nothing changed,
    * when they must not be freed.
    */
@@ -685,6 +692,7 @@ export class BuddyAllocator implements PageAllocator {
       m.flags[pfn + i]! &= PG_hwpoison;
     }
     m.flags[pfn]! &= ~(PG_head | FOLIO_CONTENT_COPIED);
+    pageCpupidResetLast(m, pfn);
     m.order[pfn] = order;
     return true;
   }
@@ -870,36 +878,43 @@ export class BuddyAllocator implements PageAllocator {
   }
 }
 
-/**
- * `has_unmovable_pages()` (`mm/page_isolation.c`): the first page of `[start, end)` that is
- * neither free nor a movable folio (kernel memory, the zero page, a pinned or hugetlb folio), or
- * -1.
- */
-const firstUnmovablePage = (k: Kernel, start: number, end: number): number => {
-  const m = k.memmap;
-  for (let pfn = start; pfn < end; pfn++) {
-    if (m.flags[pfn]! & PG_buddy) {
-      pfn += 2 ** m.order[pfn]! - 1;
-      continue;
-    }
-    const head = m.folioOf(pfn);
-    if (m.flags[head]! & (PG_reserved | PG_hugetlb) || !(m.flags[head]! & PG_lru)) return pfn;
-    pfn = head + m.folioNrPages(head) - 1;
-  }
-  return -1;
-};
-
 /** The retries of `__alloc_contig_migrate_range()` (`mm/page_alloc.c`): five passes. */
 const CONTIG_MIGRATE_TRIES = 5;
 
 /**
- * `alloc_contig_range()` (`mm/page_alloc.c`): makes `[start, start + nrPages)` of one node an
- * allocated block of `order` (`nrPages` is `1 << order`, `start` aligned to it). It isolates the
- * range's pageblocks (`MIGRATE_ISOLATE`, `start_isolate_page_range()`), migrates every folio in
- * it elsewhere on the node (`migrate_pages()` with `alloc_migration_target()`, `MIGRATE_SYNC`,
- * `MR_CONTIG_RANGE`), checks every page is free (`test_pages_isolated()`), takes them, and gives
- * the pageblocks back their movable type. `EBUSY`, with the range as it was (what moved stays
- * moved), when a page in it cannot move.
+ * `__alloc_contig_verify_gfp_mask()` (`mm/page_alloc.c`): the flags `alloc_contig_range()`
+ * migrates with: the caller's reclaim modifiers, `__GFP_RETRY_MAYFAIL` and `__GFP_NOWARN`, plus
+ * `__GFP_MOVABLE | __GFP_RETRY_MAYFAIL`; node hints (`__GFP_THISNODE`) are dropped, so a moved
+ * folio may land on another node when the range's node is full.
+ */
+const contigMigrateGfp = (gfp: number): number =>
+  (gfp & (__GFP_RECLAIM | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)) |
+  __GFP_MOVABLE |
+  __GFP_RETRY_MAYFAIL;
+
+/** A failed `alloc_contig_range()` step's negative errno as the model's error. */
+const contigError = (rc: number, what: string): ErrnoError =>
+  errno(errnoName(rc) ?? "EBUSY", `alloc_contig_range: ${what}`);
+
+/**
+ * `alloc_contig_range()` (`mm/page_alloc.c`, Linux 6.16): makes `[start, start + nrPages)` of one
+ * node an allocated block of `order` (`nrPages` is `1 << order`, `start` aligned to it):
+ *
+ * 1. isolates the range's pageblocks (`start_isolate_page_range()` without `MEMORY_OFFLINE`):
+ *    `EBUSY` when one is isolated already or holds a page `has_unmovable_pages()` cannot move
+ *    (kernel memory, a reserved, hwpoisoned or `PageOffline` page);
+ * 2. moves everything out (`__alloc_contig_migrate_range()`: `isolate_migratepages_range()` then
+ *    `migrate_pages()` with `alloc_migration_target()` on the range's node, `MIGRATE_SYNC`,
+ *    `MR_CONTIG_RANGE`, up to five passes): LRU folios, `movable_ops` (balloon) pages, hugetlb
+ *    folios in use (to a free huge page of the node, or a temporary one); a free hugetlb folio is
+ *    replaced by a fresh huge page of its node and dissolved, and so is a migrated one's source
+ *    that went back to its pool (`replace_free_hugepage_folios()`), so every pool keeps its
+ *    per-node counts. A gigantic hugetlb folio in the range, or no replacement page, is
+ *    `ENOMEM`;
+ * 3. checks every page is free (`test_pages_isolated()`, `EBUSY` otherwise: a pinned folio),
+ *    takes them, and gives the pageblocks back their movable type.
+ *
+ * On failure the range's pageblocks are movable again; what moved stays moved.
  *
  * @category Memory and folios
  */
@@ -911,26 +926,27 @@ export const allocContigRange = (
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
     const nr = 2 ** order;
+    const end = start + nr;
     const nid = k.mem.pfnToNid(start);
-    const busy = firstUnmovablePage(k, start, start + nr);
-    if (busy >= 0) {
-      return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${busy} cannot move`));
-    }
     const pa = k.pageAlloc;
-    // set_migratetype_isolate(): a pageblock someone else isolated (an offline) is EBUSY.
-    const zone = pa.zones[nid]!;
-    for (let pfn = start; pfn < start + nr; pfn += 2 ** pa.pageblockOrder) {
-      if (zone.pageblockMigratetype(pfn) === MIGRATE_ISOLATE)
-        return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${pfn} is isolated`));
-    }
-    pa.setMigratetype(start, nr, MIGRATE_ISOLATE);
-    const restore = () => pa.setMigratetype(start, nr, MIGRATE_MOVABLE);
+    const busy = startIsolatePageRange(k, start, end, 0);
+    if (busy) return yield* Effect.fail(contigError(-ERRNO.EBUSY, busy.message));
+    const restore = () => undoIsolatePageRange(k, start, end);
+    const target = allocMigrationTarget(k, nid, {
+      gfp: contigMigrateGfp(gfp),
+      reason: MR_CONTIG_RANGE,
+    });
     const list = new FolioList(k.memmap.lru);
     try {
       for (let tries = 0; tries < CONTIG_MIGRATE_TRIES; tries++) {
-        if (isolateMigratepagesRange(k, nid, start, start + nr, list) === 0) break;
+        const isolated = isolateMigratepagesRange(k, nid, start, end, list);
+        if (isolated < 0) {
+          restore();
+          return yield* Effect.fail(contigError(isolated, "a hugetlb folio cannot be replaced"));
+        }
+        if (isolated === 0) break;
         const r = yield* Effect.exit(
-          migratePages(k, list, allocMigrationTarget(k, nid), null, MIGRATE_SYNC, MR_CONTIG_RANGE),
+          migratePages(k, list, target, null, MIGRATE_SYNC, MR_CONTIG_RANGE),
         );
         putbackMovablePages(k, list);
         if (r._tag === "Failure") {
@@ -942,15 +958,18 @@ export const allocContigRange = (
       putbackMovablePages(k, list);
       list.release();
     }
-    // test_pages_isolated(): every page must be free now.
-    const m = k.memmap;
-    for (let pfn = start; pfn < start + nr; pfn += 2 ** m.order[pfn]!) {
-      if (!(m.flags[pfn]! & PG_buddy)) {
-        restore();
-        return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${pfn} is still in use`));
-      }
+    const replaced = replaceFreeHugepageFolios(k, start, end);
+    if (replaced) {
+      restore();
+      return yield* Effect.fail(contigError(replaced, "a free hugetlb folio cannot be replaced"));
     }
-    for (let pfn = start; pfn < start + nr; ) {
+    const pfn = testPagesIsolated(k, start, end, 0);
+    if (pfn >= 0) {
+      restore();
+      return yield* Effect.fail(contigError(-ERRNO.EBUSY, `pfn ${pfn} is still in use`));
+    }
+    const m = k.memmap;
+    for (let pfn = start; pfn < end; ) {
       const o = m.order[pfn]!;
       pa.isolateFreePage(pfn, o);
       pfn += 2 ** o;
@@ -961,11 +980,29 @@ export const allocContigRange = (
   });
 
 /**
+ * `pfn_range_valid_contig()` (`mm/page_alloc.c`, Linux 6.16): whether `alloc_contig_pages()`
+ * tries `[start, end)` at all: not when a page in it is reserved or belongs to a hugetlb folio
+ * (free or in use: hugetlb pages are left where they are, since 6.3). Anything else (kernel
+ * memory, a pinned folio) is for `alloc_contig_range()` to find out.
+ */
+const pfnRangeValidContig = (k: Kernel, start: number, end: number): boolean => {
+  const m = k.memmap;
+  for (let pfn = start; pfn < end; pfn++) {
+    if (m.flags[pfn]! & PG_buddy) {
+      pfn += 2 ** m.order[pfn]! - 1;
+      continue;
+    }
+    if (m.flags[pfn]! & PG_reserved || m.test(m.folioOf(pfn), PG_hugetlb)) return false;
+  }
+  return true;
+};
+
+/**
  * `alloc_contig_pages()` (`mm/page_alloc.c`), as `folio_alloc_gigantic()` uses it: a folio of
  * `order` above `MAX_PAGE_ORDER`, from the first naturally aligned range of the nodes an
- * allocation from `nid` may use (`__GFP_THISNODE`: `nid` alone) whose pages are all free or movable
- * (`pfn_range_valid_contig()`), made free by {@link allocContigRange}. -1 when no range can be
- * had.
+ * allocation from `nid` may use (`__GFP_THISNODE`: `nid` alone) that holds no reserved page and no
+ * hugetlb folio (`pfn_range_valid_contig()`) and that {@link allocContigRange} can clear. -1 when
+ * no range can be had.
  *
  * @category Memory and folios
  */
@@ -981,7 +1018,7 @@ export const allocContigPages = (
     for (const node of nodes) {
       const zone = k.pageAlloc.zones[node]!;
       for (let pfn = Math.ceil(zone.startPfn / nr) * nr; pfn + nr <= zone.endPfn; pfn += nr) {
-        if (firstUnmovablePage(k, pfn, pfn + nr) >= 0) continue;
+        if (!pfnRangeValidContig(k, pfn, pfn + nr)) continue;
         const got = yield* Effect.exit(allocContigRange(k, pfn, order, gfp));
         if (got._tag === "Success") return got.value;
       }

@@ -241,8 +241,10 @@ const allocDemoteFolio =
 /**
  * `demote_folio_list()` (`mm/vmscan.c`): migrates the folios of `list` to the node's demotion
  * target (`next_demotion_node()`) and its fallbacks, `MIGRATE_ASYNC`, `MR_DEMOTION`, and counts
- * `pgdemote_kswapd` or `pgdemote_direct`. Folios that did not move stay on `list`. Returns the
- * pages demoted.
+ * the pages in `PGDEMOTE_KSWAPD + reclaimer_offset()` as Linux 6.16's `shrink_inactive_list()`
+ * does: `pgdemote_kswapd` for kswapd, `pgdemote_direct` for direct reclaim. The model has no
+ * khugepaged, whose reclaim `reclaimer_offset()` counts in `pgdemote_khugepaged`.
+ * Folios that did not move stay on `list`. Returns the pages demoted.
  */
 const demoteFolioList = (
   k: Kernel,
