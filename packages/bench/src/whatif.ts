@@ -28,7 +28,7 @@ const GiB = 1 << 30;
 const MiB = 1 << 20;
 
 /** The largest batch of one call: `HPAGE_PUD_NR` base pages of 4 KiB, as the series measured. */
-const BATCH_BYTES = GiB;
+export const BATCH_BYTES = GiB;
 
 /** A profile file: the profile, the tables it predicts, and the cells it was fitted on. */
 export interface ProfileFile {
