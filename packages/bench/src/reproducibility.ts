@@ -264,7 +264,7 @@ export const formatReproducibility = (
   );
   for (const m of misses)
     out.push(
-      `${m.profile}: of the model's ${m.misses} misses (beyond 15 %), ${m.disputed.length} are cells the other revision publishes more than 15 % away${m.disputed.length > 0 ? ` (${m.disputed.join(", ")})` : ""}.`,
+      `${m.profile}: the model misses ${m.misses} cells by more than 15 %; the other revision publishes ${m.disputed.length} of them more than 15 % away${m.disputed.length > 0 ? ` (${m.disputed.join(", ")})` : ""}.`,
       "",
     );
   out.push(
