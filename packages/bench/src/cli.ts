@@ -39,6 +39,7 @@ import {
   countDrops,
   formatReproducibility,
   missesOnDisputedCells,
+  REVISION_PAIRS,
   revisionSummary,
   revisionTables,
 } from "./reproducibility";
@@ -619,10 +620,11 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
       });
       const revisions = revisionTables();
       const drops = countDrops(SEED_TABLES);
-      const misses = results.map((r) => ({
-        profile: r.profile.name,
-        ...missesOnDisputedCells(r.tables, revisions),
-      }));
+      // Only profiles that predict a table the other revision publishes too.
+      const paired = new Set(REVISION_PAIRS.flat());
+      const misses = results
+        .filter((r) => r.tables.some((t) => paired.has(t.table.id)))
+        .map((r) => ({ profile: r.profile.name, ...missesOnDisputedCells(r.tables, revisions) }));
       process.stdout.write(`${formatReproducibility(revisions, drops, misses)}\n`);
       save(
         "whatif",

@@ -4,9 +4,10 @@
  * publish, and where a published count row falls where the model's physics says it cannot.
  *
  * Both are facts about the published numbers, before any model: a cell the two revisions put
- * more than 15 % apart cannot be predicted within 15 % of both, and no model built of per-call,
- * per-batch, per-folio and per-byte costs predicts a throughput that falls as one call moves more
- * folios of one size in the same number of batches.
+ * more than 15 % apart cannot be predicted within 15 % of both, and a model built of per-call,
+ * per-batch, per-folio and per-byte costs predicts a throughput that rises as one call moves more
+ * folios of one size in the same number of batches (when they split evenly over the copier's
+ * threads or channels, as the seeds' counts do).
  */
 import { max, mean, median } from "simple-statistics";
 import { markdownTable } from "./report";
@@ -136,8 +137,9 @@ export interface CountDrop {
   /** `(after − before) / before`, below 0. */
   readonly change: number;
   /**
-   * Whether both counts fit in the same number of 1 GiB batches: then no per-batch cost can
-   * explain the fall (the model's throughput rises with the count within a number of batches).
+   * Whether both counts fit in the same number of 1 GiB batches: then no per-call or per-batch
+   * cost can explain the fall, since with a number of batches fixed they weigh less the more
+   * folios share them.
    */
   readonly sameBatches: boolean;
   /** Whether the two cells' published ± overlap (absent where the table prints none). */
@@ -268,7 +270,7 @@ export const formatReproducibility = (
       "",
     );
   out.push(
-    "**Published count rows that fall with more folios** (one copier, one folio size; the model's throughput never falls within one number of 1 GiB batches):",
+    "**Published count rows that fall with more folios** (one copier, one folio size; costs per call, per batch, per folio and per byte only make throughput rise with the count within one number of 1 GiB batches):",
     "",
     markdownTable(
       [

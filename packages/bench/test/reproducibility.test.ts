@@ -12,7 +12,7 @@ import {
   revisionTables,
 } from "../src/reproducibility";
 import { SEED_TABLES, seedTable } from "../src/seed_tables";
-import type { WhatifTable } from "../src/whatif";
+import { fitSeedProfile, predictCallGbps, SEED_PROFILES, type WhatifTable } from "../src/whatif";
 
 const cell = (t: ReturnType<typeof revisionTable>, id: string) => {
   const c = t.cells.flat().find((x) => x.id === id);
@@ -130,6 +130,24 @@ describe("falling count rows", () => {
       new Set(["v4-count", "v3-count", "grace-64k", "grace-2m"]),
     );
     for (const d of drops) expect(d.change).toBeLessThan(0);
+  });
+});
+
+describe("the model against the falls", () => {
+  it("predicts a rise at every published fall, with each shipped profile", () => {
+    // Counts per call, per batch, per folio and per byte: within one number of batches the
+    // per-call and per-batch costs weigh less the more folios share them.
+    const profiles = SEED_PROFILES.map((n) => fitSeedProfile(n));
+    for (const d of countDrops(SEED_TABLES)) {
+      const t = seedTable(d.table);
+      const f = profiles.find((p) => p.tables.includes(d.table))!;
+      const row = t.rows.find((r) => r.label === d.row)!;
+      const at = (n: number) =>
+        predictCallGbps(f.profile, n, t.columns[0]!.folioBytes, t.pageSize, row.copier);
+      expect(at(d.to), `${d.table}/${d.row} ${d.from} → ${d.to}`).toBeGreaterThanOrEqual(
+        at(d.from),
+      );
+    }
   });
 });
 
