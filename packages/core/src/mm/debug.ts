@@ -28,6 +28,12 @@ import {
 } from "../include/pgtable";
 import { rmapWalkPmds, rmapWalkSlots } from "./rmap";
 
+/** The mapping counts of {@link checkKernelConsistency}, by memmap, reused by its next call. */
+const mappingCounts = new WeakMap<
+  Kernel["memmap"],
+  { readonly mapcounts: Int32Array; readonly entireMapcounts: Int32Array }
+>();
+
 /**
  * Checks that the kernel's memory metadata is consistent; returns one line per violation, empty
  * when all is well. O(memory): for tests, not for hot paths.
@@ -45,8 +51,16 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     if (problems.length < 50) problems.push(msg);
   };
   // PTEs (mapcounts) and huge PMDs or PUDs (entireMapcounts) found mapping each page, by PFN:
-  // typed arrays, as every free page is looked up in them.
-  const mapcounts = new Int32Array(m.nrPfns);
+  // typed arrays, as every free page is looked up in them, kept with the kernel's memmap for its
+  // next check.
+  let counts = mappingCounts.get(m);
+  if (!counts) {
+    counts = { mapcounts: new Int32Array(m.nrPfns), entireMapcounts: new Int32Array(m.nrPfns) };
+    mappingCounts.set(m, counts);
+  }
+  const { mapcounts, entireMapcounts } = counts;
+  mapcounts.fill(0);
+  entireMapcounts.fill(0);
   // The slots the reverse map reaches for the folio last looked up, by VMA: a large folio's PTEs
   // come one after another, so its walk is made once rather than once per PTE.
   let walked = -1;
@@ -63,7 +77,6 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     }
     return reached.get(vma)?.has(slot) ?? false;
   };
-  const entireMapcounts = new Int32Array(m.nrPfns);
   const pmdNr = 2 ** k.pmdOrder;
 
   // Page tables: every huge PMD covers an aligned PMD range of its VMA with no PTE under it and
