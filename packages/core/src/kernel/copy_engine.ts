@@ -117,9 +117,11 @@ const keepReserveWorker = (url: string): void => {
   if (idleWorkers.some(entry) || [...startingWorkers].some(entry)) return;
   if (idleWorkers.length + startingWorkers.size >= MAX_IDLE_WORKERS) return;
   const worker = newWorker(url);
-  worker.unref();
   startingWorkers.add(worker);
-  worker.on("message", (message) => {
+  // Its first message says it runs. A listener for messages holds the process open (Node refs a
+  // worker's port while one is attached), so the listener goes with that message, and the thread
+  // is unreferenced only after the listeners are set.
+  worker.once("message", (message) => {
     if (message !== "online" || !startingWorkers.delete(worker)) return;
     onlineWorkers.add(worker);
     idleWorkers.push(worker);
@@ -132,6 +134,7 @@ const keepReserveWorker = (url: string): void => {
     const at = idleWorkers.indexOf(worker);
     if (at >= 0) idleWorkers.splice(at, 1);
   });
+  worker.unref();
 };
 
 /**
@@ -406,6 +409,10 @@ export class CopyEngine {
             ),
           this.startDeadlineMs,
         );
+        // The thread holds the process open while it starts; the deadline does not, so that a
+        // thread stopped before it ran (its engine stopped, or replaced it) leaves no timer that
+        // keeps the process alive for the rest of the deadline.
+        deadline.unref();
         started = (error) => {
           clearTimeout(deadline);
           worker.unref();
