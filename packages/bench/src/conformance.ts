@@ -40,6 +40,12 @@ export interface ConformanceRow {
   readonly cases: number;
   /** Seconds per call of `cases` cases. */
   readonly seconds: Summary;
+  /**
+   * CPU seconds per call, user and system, of every thread of the process (copy threads and the
+   * runtime's own included): what a call costs a loaded machine, where wall time depends on the
+   * load.
+   */
+  readonly cpuSeconds: Summary;
   /** Cases per second, from the median. */
   readonly casesPerSecond: number;
   /** What the last call covered: batches, marked and fallen-back folios, injected faults. */
@@ -71,12 +77,16 @@ export const runConformance = async (
   });
   for (const subject of [...subjects, ...extra]) {
     const seconds: number[] = [];
+    const cpuSeconds: number[] = [];
     const reports: VerifyReport[] = [];
     for (let run = 0; run < runs; run++) {
       progress(`${subject.name}: ${cases} cases, call ${run + 1} of ${runs}`);
       const start = performance.now();
+      const cpu = process.cpuUsage();
       reports.push(await verifyMigrator(subject, { numRuns: cases, seed: run + 1 }));
       seconds.push((performance.now() - start) / 1000);
+      const used = process.cpuUsage(cpu);
+      cpuSeconds.push((used.user + used.system) / 1e6);
     }
     const report = reports.at(-1);
     if (!report) throw new RangeError(`runs must be at least 1, not ${runs}`);
@@ -85,6 +95,7 @@ export const runConformance = async (
       subject: subject.name,
       cases,
       seconds: summary,
+      cpuSeconds: summarize(cpuSeconds),
       casesPerSecond: cases / summary.median,
       coverage: {
         batches: report.batches,
@@ -107,6 +118,7 @@ export const formatConformance = (r: ConformanceResults): string =>
       "seconds, median (min–max)",
       "cases/s",
       "seconds per 1,000 cases",
+      "CPU seconds per 1,000 cases",
       "batches / marked / fell back",
     ],
     r.rows.map((row) => [
@@ -115,6 +127,7 @@ export const formatConformance = (r: ConformanceResults): string =>
       formatSummary(row.seconds, 1),
       row.casesPerSecond.toFixed(1),
       (1000 / row.casesPerSecond).toFixed(0),
+      ((1000 * row.cpuSeconds.median) / row.cases).toFixed(0),
       `${row.coverage.batches} / ${row.coverage.marked} / ${row.coverage.fellBack}`,
     ]),
   );

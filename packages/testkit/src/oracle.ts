@@ -425,12 +425,13 @@ const runScenarioOnFreshKernel = (
       k.memmap.refcount[head]!++;
       pins.push(head);
     }
-    const poisoned = new Set<string>();
+    // The pages of each region that were poisoned.
+    const poisoned = scenario.regions.map(() => new Set<number>());
     for (const ref of scenario.poison) {
       const pfn = pfnAt(proc, addrOf(ref));
       if (pfn < 0 || pfn === k.zeroPfn) continue;
       if (Effect.runSyncExit(k.injectMemoryError(pfn))._tag === "Success")
-        poisoned.add(`${ref.region}:${ref.page}`);
+        poisoned[ref.region]!.add(ref.page);
     }
     const writeback: number[] = [];
     for (const ref of scenario.writeback) {
@@ -601,22 +602,27 @@ const runScenarioOnFreshKernel = (
     // Every byte reads back, through the parent and the child, except poisoned pages: one read
     // per run of pages between poisoned ones, compared page by page.
     const zeroes = Buffer.alloc(PAGE);
-    const view = (bytes: Uint8Array, page: number) =>
-      Buffer.from(bytes.buffer, bytes.byteOffset + page * PAGE, PAGE);
     for (const [r, spec] of scenario.regions.entries()) {
       const want = expected[r]!;
       for (const task of child ? [proc, child] : [proc]) {
         let differs = false;
         for (let first = 0; first < spec.pages && !differs; ) {
-          if (poisoned.has(`${r}:${first}`)) {
+          if (poisoned[r]!.has(first)) {
             first++;
             continue;
           }
           let end = first + 1;
-          while (end < spec.pages && !poisoned.has(`${r}:${end}`)) end++;
+          while (end < spec.pages && !poisoned[r]!.has(end)) end++;
           const got = yield* task.read(starts[r]! + first * PAGE, (end - first) * PAGE);
+          const read = Buffer.from(got.buffer, got.byteOffset, got.byteLength);
           for (let i = first; i < end; i++) {
-            if (view(got, i - first).equals(i < spec.written ? view(want, i) : zeroes)) continue;
+            // Page i of the read against page i of what was written, or a page of zeroes.
+            const at = (i - first) * PAGE;
+            const same =
+              i < spec.written
+                ? read.compare(want, i * PAGE, (i + 1) * PAGE, at, at + PAGE) === 0
+                : read.compare(zeroes, 0, PAGE, at, at + PAGE) === 0;
+            if (same) continue;
             problems.push(`pid ${task.pid} region ${r} page ${i}: bytes differ after the call`);
             differs = true;
             break;

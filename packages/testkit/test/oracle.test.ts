@@ -1,4 +1,13 @@
-import { MIGRATE_ASYNC, MR_COMPACTION, PG_offline, setMovableOps } from "@migrate-offload/core";
+import {
+  batchPairs,
+  ERRNO,
+  folioMarkContentCopied,
+  folioMcCopy,
+  MIGRATE_ASYNC,
+  MR_COMPACTION,
+  PG_offline,
+  setMovableOps,
+} from "@migrate-offload/core";
 import { Effect } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -100,6 +109,47 @@ describe("migrations over random workloads (property)", () => {
     );
     expect(report.problems).toContain("balloon: 2 pages listed, 4 inflated");
     expect(report.problems).toContain("balloon_migrate +0, but 2 balloon pages moved");
+  });
+
+  it("reads every page back after the call and names the first whose bytes differ: a copy that should be zeroes and is not", async () => {
+    // Page 0 holds the scenario's bytes; page 1 was faulted in by mlock() and holds zeroes. Both
+    // move; the migrator copies each, then sets a byte in the copy of the page of zeroes.
+    const scenario: MigrationScenario = {
+      ...balloonScenario(false),
+      regions: [
+        { kind: "anon", pages: 2, hugepage: undefined, written: 1, read: 0, mlocked: true },
+      ],
+      entries: [
+        { region: 0, page: 0, node: 1 },
+        { region: 0, page: 1, node: 1 },
+      ],
+      request: { syscall: "move_pages", moveAll: false },
+      balloon: undefined,
+    };
+    const report = await Effect.runPromise(
+      runMigrationScenario(scenario, {
+        prepare: (k) =>
+          k.migrateOffload.register({
+            name: "zero_scribbler",
+            owner: null,
+            shouldBatch: () => true,
+            offloadCopy: (dst, src) =>
+              Effect.sync(() => {
+                for (const [d, s] of batchPairs(dst, src)) {
+                  if (folioMcCopy(k, d, s) !== 0) return -ERRNO.EIO;
+                  const bytes = k.mem.bytes(d);
+                  if (bytes.every((b) => b === 0)) bytes[100] = 1;
+                  folioMarkContentCopied(k, d);
+                }
+                return 0;
+              }),
+          }),
+      }),
+    );
+    expect(report.observation.status).toEqual([1, 1]);
+    const differ = report.problems.filter((p) => p.includes("bytes differ"));
+    expect(differ).toHaveLength(1);
+    expect(differ[0]).toMatch(/^pid \d+ region 0 page 1: bytes differ after the call$/);
   });
 
   it("refuses a scenario that refers to a page outside its regions", async () => {

@@ -4,8 +4,8 @@
 // hwpoisoned page is not copied and its tag is marked failed, as copy_mc_to_kernel() would fail.
 //
 // When its engine stops, a healthy worker is told to detach (FAULT word DETACH, then the
-// doorbell): it drops every view of that kernel's memory and waits, idle, for a message with the
-// buffers of its next engine, so that the next kernel need not start a thread.
+// doorbell): it drops every view of that kernel's memory, says so, collects, and waits, idle, for
+// a message with the buffers of its next engine, so that the next kernel need not start a thread.
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
@@ -93,11 +93,12 @@ const serve = ({
 // is idle and holds none.
 parentPort.on("message", (buffers) => {
   if (!serve(buffers)) return;
-  // Detached: drop the last kernel's memory now, then tell the engine it may let go of us.
-  setImmediate(() => {
-    collect();
-    parentPort.postMessage("detached");
-  });
+  // Detached: it holds no view of the last kernel's memory now, so the engine may let go of it at
+  // once. The collection that frees that memory runs next, on this thread, once this handler (and
+  // the message holding the buffers) is gone; the engine does not wait for it, and a message from
+  // the next engine is read after it.
+  parentPort.postMessage("detached");
+  setImmediate(collect);
 });
 
 // Running: the engine that started this thread may offer it work.

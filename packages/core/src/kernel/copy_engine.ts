@@ -18,7 +18,12 @@
  * that kernel's memory and kept, and the next engine (of any kernel in the process) takes it
  * instead of starting a thread, as kworkers outlive the work they ran. Starting a thread costs
  * tens of milliseconds; a test suite that boots a kernel per case would spend most of its time
- * there.
+ * there. For the same reason the process keeps one idle worker in reserve: when an engine takes
+ * the last one, a new thread starts in the background, as a workqueue's worker pool creates an
+ * idle worker before its last one starts working (`may_start_working()`,
+ * `maybe_create_worker()` in `kernel/workqueue.c`). A worker that crashes, exits or hangs is then
+ * replaced by a thread that is already running, and the copies after it do not wait for one to
+ * start.
  *
  * @module
  */
@@ -45,14 +50,17 @@ const workerEntry = new WeakMap<Worker, string>();
 const onlineWorkers = new WeakSet<Worker>();
 /** Idle workers kept at most; more are stopped. */
 const MAX_IDLE_WORKERS = 16;
+/** Threads started as the reserve idle worker that have not said they run yet. */
+const startingWorkers = new Set<Worker>();
 
 /**
- * Workers the process keeps idle between engines. A test hook with no kernel symbol: the idle
- * kworkers a worker pool keeps (`kernel/workqueue.c`), here shared by every kernel of the process.
+ * Workers the process keeps idle between engines, the reserve one included while it starts. A
+ * test hook with no kernel symbol: the idle kworkers a worker pool keeps (`kernel/workqueue.c`),
+ * here shared by every kernel of the process.
  *
  * @category Testing
  */
-export const idleCopyWorkers = (): number => idleWorkers.length;
+export const idleCopyWorkers = (): number => idleWorkers.length + startingWorkers.size;
 
 /** Every copy thread of the process that has not exited: serving an engine, or idle. */
 const liveWorkers = new Set<Worker>();
@@ -77,8 +85,57 @@ export const liveCopyWorkers = (): number => {
  *
  * @category Testing
  */
-export const drainIdleCopyWorkers = (): Promise<void> =>
-  Promise.all(idleWorkers.splice(0).map((worker) => worker.terminate())).then(() => undefined);
+export const drainIdleCopyWorkers = (): Promise<void> => {
+  const idle = [...idleWorkers.splice(0), ...startingWorkers];
+  startingWorkers.clear();
+  return Promise.all(idle.map((worker) => worker.terminate())).then(() => undefined);
+};
+
+/** A new copy thread running `url`, its engine's layout given; it says "online" once it runs. */
+const newWorker = (url: string): Worker => {
+  const worker = new Worker(new URL(url), {
+    // Plain JavaScript with no imports but node built-ins: it needs none of the loaders (a
+    // TypeScript runner, a test runner) the process may have started with, and booting them
+    // would take most of a new worker's start-up.
+    execArgv: [],
+    workerData: { layout: LAYOUT },
+  });
+  workerEntry.set(worker, url);
+  liveWorkers.add(worker);
+  return worker;
+};
+
+/**
+ * Starts a thread running `url` in the background as the reserve idle worker, unless the process
+ * keeps an idle worker of that entry already (running or starting) or as many idle workers as it
+ * keeps at most. Models `maybe_create_worker()` (`kernel/workqueue.c`): a pool whose last idle
+ * worker starts working creates another first. The thread joins the idle workers once it runs; one
+ * that fails to start is gone, as an engine would report for its own threads.
+ */
+const keepReserveWorker = (url: string): void => {
+  const entry = (worker: Worker) => workerEntry.get(worker) === url;
+  if (idleWorkers.some(entry) || [...startingWorkers].some(entry)) return;
+  if (idleWorkers.length + startingWorkers.size >= MAX_IDLE_WORKERS) return;
+  const worker = newWorker(url);
+  startingWorkers.add(worker);
+  // Its first message says it runs. A listener for messages holds the process open (Node refs a
+  // worker's port while one is attached), so the listener goes with that message, and the thread
+  // is unreferenced only after the listeners are set.
+  worker.once("message", (message) => {
+    if (message !== "online" || !startingWorkers.delete(worker)) return;
+    onlineWorkers.add(worker);
+    idleWorkers.push(worker);
+  });
+  // It belongs to no engine yet: an error there is counted by no one (the engine that takes a
+  // worker of the same entry meets the same error with its own), but it exits and leaves.
+  worker.on("error", () => {});
+  worker.on("exit", () => {
+    startingWorkers.delete(worker);
+    const at = idleWorkers.indexOf(worker);
+    if (at >= 0) idleWorkers.splice(at, 1);
+  });
+  worker.unref();
+};
 
 /**
  * A failure to inject into a worker, for tests: throw, exit, or never finish. No kernel symbol: a
@@ -241,18 +298,7 @@ export class CopyEngine {
   private startWorker(lane: Omit<Lane, "worker" | "onExit"> & Partial<Lane>): Worker {
     const m = this.k.mem;
     const pooled = idleWorkers.findLastIndex((w) => workerEntry.get(w) === this.workerUrl);
-    const worker =
-      pooled >= 0
-        ? idleWorkers.splice(pooled, 1)[0]!
-        : new Worker(new URL(this.workerUrl), {
-            // Plain JavaScript with no imports but node built-ins: it needs none of the loaders
-            // (a TypeScript runner, a test runner) the process may have started with, and
-            // booting them would take most of a new worker's start-up.
-            execArgv: [],
-            workerData: { layout: LAYOUT },
-          });
-    workerEntry.set(worker, this.workerUrl);
-    liveWorkers.add(worker);
+    const worker = pooled >= 0 ? idleWorkers.splice(pooled, 1)[0]! : newWorker(this.workerUrl);
     worker.unref();
     worker.removeAllListeners("error").removeAllListeners("exit").removeAllListeners("message");
     worker.postMessage({
@@ -267,6 +313,8 @@ export class CopyEngine {
       spin: this.workerSpin,
     });
     this.spawned++;
+    // Taking an idle worker may have taken the last one: start the reserve.
+    if (pooled >= 0) keepReserveWorker(this.workerUrl);
     return worker;
   }
 
@@ -291,8 +339,10 @@ export class CopyEngine {
     ) {
       return worker.terminate();
     }
-    // The worker drops every view of this kernel's memory, collects, and says so; only then is
-    // it idle. A worker that dies meanwhile is simply gone.
+    // The worker drops every view of this kernel's memory and says so; only then is it idle. It
+    // collects the dropped views right after, on its own thread: waiting for that collection
+    // (a full garbage collection of the worker, several milliseconds) would hold up every
+    // engine's stop. A worker that dies meanwhile is simply gone.
     // Referenced while it detaches, so that a program awaiting this does not exit first.
     worker.ref();
     const detached = new Promise<void>((resolve) => {
@@ -359,6 +409,10 @@ export class CopyEngine {
             ),
           this.startDeadlineMs,
         );
+        // The thread holds the process open while it starts; the deadline does not, so that a
+        // thread stopped before it ran (its engine stopped, or replaced it) leaves no timer that
+        // keeps the process alive for the rest of the deadline.
+        deadline.unref();
         started = (error) => {
           clearTimeout(deadline);
           worker.unref();
@@ -371,6 +425,8 @@ export class CopyEngine {
       if (message !== "online") return;
       onlineWorkers.add(worker);
       started(null);
+      // The entry runs: keep an idle worker of it in reserve.
+      keepReserveWorker(this.workerUrl);
     });
     worker.on("error", (error) => {
       this.workerErrors++;

@@ -28,6 +28,12 @@ import {
 } from "../include/pgtable";
 import { rmapWalkPmds, rmapWalkSlots } from "./rmap";
 
+/** The mapping counts of {@link checkKernelConsistency}, by memmap, reused by its next call. */
+const mappingCounts = new WeakMap<
+  Kernel["memmap"],
+  { readonly mapcounts: Int32Array; readonly entireMapcounts: Int32Array }
+>();
+
 /**
  * Checks that the kernel's memory metadata is consistent; returns one line per violation, empty
  * when all is well. O(memory): for tests, not for hot paths.
@@ -44,7 +50,17 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   const report = (msg: string) => {
     if (problems.length < 50) problems.push(msg);
   };
-  const mapcounts = new Map<number, number>();
+  // PTEs (mapcounts) and huge PMDs or PUDs (entireMapcounts) found mapping each page, by PFN:
+  // typed arrays, as every free page is looked up in them, kept with the kernel's memmap for its
+  // next check.
+  let counts = mappingCounts.get(m);
+  if (!counts) {
+    counts = { mapcounts: new Int32Array(m.nrPfns), entireMapcounts: new Int32Array(m.nrPfns) };
+    mappingCounts.set(m, counts);
+  }
+  const { mapcounts, entireMapcounts } = counts;
+  mapcounts.fill(0);
+  entireMapcounts.fill(0);
   // The slots the reverse map reaches for the folio last looked up, by VMA: a large folio's PTEs
   // come one after another, so its walk is made once rather than once per PTE.
   let walked = -1;
@@ -61,7 +77,6 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     }
     return reached.get(vma)?.has(slot) ?? false;
   };
-  const entireMapcounts = new Map<number, number>();
   const pmdNr = 2 ** k.pmdOrder;
 
   // Page tables: every huge PMD covers an aligned PMD range of its VMA with no PTE under it and
@@ -101,7 +116,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           report(`${where}: maps pfn ${head}, which is free`);
           continue;
         }
-        entireMapcounts.set(head, (entireMapcounts.get(head) ?? 0) + 1);
+        entireMapcounts[head]!++;
         let found = false;
         rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, pmdNr, (v, a) => {
           if (v === vma && a === haddr) found = true;
@@ -124,7 +139,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           report(`${where}: names pfn ${head}, not the head of a PUD-sized folio`);
           continue;
         }
-        entireMapcounts.set(head, (entireMapcounts.get(head) ?? 0) + 1);
+        entireMapcounts[head]!++;
         let found = false;
         rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, pudNr, (v, a) => {
           if (v === vma && a === haddr) found = true;
@@ -135,19 +150,22 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         const pte = vma.ptes[slot]!;
         if (pte === 0 || isMigrationEntry(pte) || isHwpoisonEntry(pte)) continue;
         const page = ptePfn(pte);
-        const where = `pid ${task.pid} addr 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`;
+        // Named only for a report: most PTEs have none.
+        const where = () =>
+          `pid ${task.pid} addr 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`;
         if (pteSpecial(pte)) {
-          if (page !== k.zeroPfn) report(`${where}: special PTE to pfn ${page}, not the zero page`);
+          if (page !== k.zeroPfn)
+            report(`${where()}: special PTE to pfn ${page}, not the zero page`);
           continue;
         }
         const head = m.folioOf(page);
         if (m.test(head, PG_buddy) || m.refcount[head]! <= 0) {
-          report(`${where}: maps pfn ${page}, which is free`);
+          report(`${where()}: maps pfn ${page}, which is free`);
           continue;
         }
-        mapcounts.set(page, (mapcounts.get(page) ?? 0) + 1);
+        mapcounts[page]!++;
         if (!rmapReaches(head, vma, slot))
-          report(`${where}: pfn ${page} is mapped but the reverse map cannot find it`);
+          report(`${where()}: pfn ${page} is mapped but the reverse map cannot find it`);
       }
     }
   }
@@ -185,9 +203,9 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         const order = m.order[pfn]!;
         freeSeen += 2 ** order;
         for (let i = 0; i < 2 ** order; i++) {
-          if (m.mapcount[pfn + i] !== 0 || mapcounts.has(pfn + i))
+          if (m.mapcount[pfn + i] !== 0 || mapcounts[pfn + i] !== 0)
             report(`free pfn ${pfn + i} is mapped`);
-          if (m.entireMapcount[pfn + i] !== 0 || entireMapcounts.has(pfn + i))
+          if (m.entireMapcount[pfn + i] !== 0 || entireMapcounts[pfn + i] !== 0)
             report(`free pfn ${pfn + i} has an entire mapcount`);
         }
         pfn += 2 ** order;
@@ -205,7 +223,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           hugeHeads.set(order, new Array<number>(k.mem.nodes.length).fill(0));
         hugeHeads.get(order)![zone.nid]!++;
       }
-      const entire = entireMapcounts.get(head) ?? 0;
+      const entire = entireMapcounts[head]!;
       if (m.entireMapcount[head] !== entire) {
         report(
           `folio ${head}: entire mapcount ${m.entireMapcount[head]} but ${entire} PMDs map it`,
@@ -217,7 +235,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       let sum = entire;
       for (let i = 0; i < nr; i++) {
-        const expected = mapcounts.get(head + i) ?? 0;
+        const expected = mapcounts[head + i]!;
         if (m.mapcount[head + i] !== expected) {
           report(`pfn ${head + i}: mapcount ${m.mapcount[head + i]} but ${expected} PTEs map it`);
         }

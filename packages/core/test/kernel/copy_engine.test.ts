@@ -1,7 +1,15 @@
 import { Effect } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { CopyEngine } from "../../src/index";
-import { boot, expectBytes, idleCopyWorkers, pattern, run } from "../../src/testing/index";
+import {
+  boot,
+  drainIdleCopyWorkers,
+  expectBytes,
+  idleCopyWorkers,
+  liveCopyWorkers,
+  pattern,
+  run,
+} from "../../src/testing/index";
 
 const engines: CopyEngine[] = [];
 afterEach(async () => {
@@ -95,6 +103,31 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
     expect(second.dst.bytes().every((b) => b === 77)).toBe(true);
     expectBytes(first.dst.bytes(), firstDst);
     expect(second.engine.spawned).toBe(2);
+  });
+
+  // kernel/workqueue.c: a worker pool keeps an idle worker ready (may_start_working()), and
+  // creates one before its last idle worker starts working (maybe_create_worker()).
+  it("keeps one idle worker in reserve while engines take the idle ones, and a crashed worker's place is filled", async () => {
+    await drainIdleCopyWorkers();
+    const live = liveCopyWorkers();
+    const { engine, src, dst } = setup(2);
+    await Effect.runPromise(engine.ready());
+    // Two threads for the engine, and the reserve (running, or still starting).
+    expect(idleCopyWorkers()).toBe(1);
+    expect(liveCopyWorkers()).toBe(live + 3);
+    engine.inject(1, "crash");
+    await Effect.runPromise(copyInChunks(engine, src.pfn, dst.pfn, src.size, 2));
+    expect(engine.tagFailed(1)).toBe(true);
+    expect(engine.replaced).toBe(1);
+    // The lane has a worker again and the process still keeps one in reserve.
+    expect(idleCopyWorkers()).toBe(1);
+    await Effect.runPromise(copyInChunks(engine, src.pfn, dst.pfn, src.size, 2));
+    expect([engine.tagFailed(0), engine.tagFailed(1)]).toEqual([false, false]);
+    expectBytes(dst.bytes(), src.bytes());
+    await Effect.runPromise(engine.terminate());
+    expect(idleCopyWorkers()).toBe(3);
+    await drainIdleCopyWorkers();
+    expect(idleCopyWorkers()).toBe(0);
   });
 
   it("ends a round still running when its engine stops as failed, and stops its worker rather than keep it", async () => {
