@@ -79,6 +79,11 @@ export class BuddyAllocator implements PageAllocator {
   readonly minFreeKbytes: number;
   /** Node fallback order for each node (`node_zonelists`): the node first, then by distance. */
   readonly zonelists: readonly (readonly number[])[];
+  /**
+   * Each node's list of itself alone (`ZONELIST_NOFALLBACK`, `build_thisnode_zonelists()`): what
+   * an allocation with `__GFP_THISNODE` tries.
+   */
+  private readonly thisNodeZonelists: readonly (readonly number[])[];
   /** `fail_page_alloc`: injected allocation failures. */
   readonly failPageAlloc: FailPageAlloc;
   /**
@@ -112,6 +117,7 @@ export class BuddyAllocator implements PageAllocator {
     this.zonelists = ids.map((nid) =>
       [...ids].sort((a, b) => distance(nid, a) - distance(nid, b) || a - b),
     );
+    this.thisNodeZonelists = ids.map((nid) => [nid]);
     for (const zone of this.zones) {
       for (let pfn = zone.startPfn; pfn < zone.endPfn; ) {
         let order = maxOrder;
@@ -316,7 +322,7 @@ export class BuddyAllocator implements PageAllocator {
     gfp: number,
     nodemask: readonly number[] | null,
   ): readonly number[] {
-    if (gfp & __GFP_THISNODE) return [nid];
+    if (gfp & __GFP_THISNODE) return this.thisNodeZonelists[nid] ?? [nid];
     const list = this.zonelists[nid] ?? [];
     return nodemask ? list.filter((n) => nodemask.includes(n)) : list;
   }
@@ -349,21 +355,34 @@ export class BuddyAllocator implements PageAllocator {
     const zonelist = this.candidates(nid, gfp, nodemask);
     const preferred = zonelist[0];
     if (preferred === undefined) return -1;
-    const getPageFromFreelist = (mark: typeof WMARK_LOW | typeof WMARK_MIN): number => {
-      for (const candidate of zonelist) {
-        const zone = this.zones[candidate];
-        if (!zone || !this.zoneWatermarkOk(candidate, order, zone.watermark[mark]!)) continue;
-        const pfn = this.allocFromZone(candidate, order, gfp);
-        if (pfn < 0) continue;
-        this.zoneStatistics(preferred, candidate, order);
-        return pfn;
-      }
-      return -1;
-    };
-    const fast = getPageFromFreelist(WMARK_LOW);
+    const fast = this.getPageFromFreelist(zonelist, preferred, order, gfp, WMARK_LOW);
     if (fast >= 0) return fast;
     if (gfp & __GFP_KSWAPD_RECLAIM) for (const n of zonelist) this.wakeupKswapd?.(n, order);
-    return getPageFromFreelist(WMARK_MIN);
+    return this.getPageFromFreelist(zonelist, preferred, order, gfp, WMARK_MIN);
+  }
+
+  /**
+   * `get_page_from_freelist()` (`mm/page_alloc.c`): the first node of `zonelist` whose free pages
+   * stay above watermark `mark` after the allocation gives the block; -1 when none does. A
+   * method rather than a closure inside {@link allocPages}, which would be created anew for every
+   * allocation (one per page migrated at 4 KiB).
+   */
+  private getPageFromFreelist(
+    zonelist: readonly number[],
+    preferred: number,
+    order: number,
+    gfp: number,
+    mark: typeof WMARK_LOW | typeof WMARK_MIN,
+  ): number {
+    for (const candidate of zonelist) {
+      const zone = this.zones[candidate];
+      if (!zone || !this.zoneWatermarkOk(candidate, order, zone.watermark[mark]!)) continue;
+      const pfn = this.allocFromZone(candidate, order, gfp);
+      if (pfn < 0) continue;
+      this.zoneStatistics(preferred, candidate, order);
+      return pfn;
+    }
+    return -1;
   }
 
   /**
