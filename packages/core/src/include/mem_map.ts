@@ -63,7 +63,8 @@ export class MemMap {
   constructor(readonly nrPfns: number) {
     // Each array a different number of cache lines into its buffer (lib/cache.ts): one page's
     // fields fall into different cache sets, as the kernel's struct page keeps them in one line.
-    // Shared, so that copy workers can see PG_hwpoison and copy machine-check safely.
+    // Shared, so that copy workers can see PG_hwpoison and copy machine-check safely; colour 0,
+    // as the workers view the whole buffer from its start.
     this.flags = colouredArray(Uint32Array, nrPfns, 0, true);
     this.refcount = colouredArray(Int32Array, nrPfns, 1);
     this.mapcount = colouredArray(Int32Array, nrPfns, 2);

@@ -45,7 +45,10 @@ type TypedArrayOf<T> = {
  *
  * const refcount = colouredArray(Int32Array, 1 << 20, 1);
  * const mapcount = colouredArray(Int32Array, 1 << 20, 2);
- * // refcount[pfn] and mapcount[pfn] now lie in different cache sets.
+ * refcount[7] = 1;
+ * mapcount[7] = 1;
+ * // refcount[7] and mapcount[7] lie one cache line apart in the cache's sets.
+ * console.log(refcount.byteOffset, mapcount.byteOffset, refcount.length); // 64 128 1048576
  * ```
  */
 export const colouredArray = <T>(
