@@ -24,12 +24,6 @@
  */
 export const L1_CACHE_BYTES = 64;
 
-/** A typed array constructor whose instances can view part of a buffer. */
-type TypedArrayOf<T> = {
-  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
-  readonly BYTES_PER_ELEMENT: number;
-};
-
 /**
  * A zero-filled typed array of `length` elements whose first element sits `colour` cache lines
  * ({@link L1_CACHE_BYTES} each) into its own buffer, a `SharedArrayBuffer` with `shared`. The
@@ -52,7 +46,10 @@ type TypedArrayOf<T> = {
  * ```
  */
 export const colouredArray = <T>(
-  ctor: TypedArrayOf<T>,
+  ctor: {
+    new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+    readonly BYTES_PER_ELEMENT: number;
+  },
   length: number,
   colour: number,
   shared = false,
