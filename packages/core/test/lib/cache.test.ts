@@ -50,6 +50,7 @@ describe("colouredArray (SLAB's colour_off, mm/slab.c; L1_CACHE_BYTES, arch/x86/
       m.private,
       m.mapping,
       m.index,
+      m.lastCpupid,
       m.lru.next,
       m.lru.prev,
     ];
