@@ -426,6 +426,7 @@ export {
 export { Srcu } from "./kernel/srcu";
 export { procDointvecMinmax } from "./kernel/sysctl";
 // lib/
+export { colouredArray, L1_CACHE_BYTES } from "./lib/cache";
 export { parseSize, type Size } from "./lib/cmdline";
 export {
   kstrtobool,

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { colouredArray } from "../lib/cache";
 import { ListSpace } from "../lib/list";
 import { PG_head } from "./page_flags";
 
@@ -69,18 +70,21 @@ export class MemMap {
   readonly lru: ListSpace;
 
   constructor(readonly nrPfns: number) {
-    // Shared, so that copy workers can see PG_hwpoison and copy machine-check safely.
-    this.flags = new Uint32Array(new SharedArrayBuffer(nrPfns * 4));
-    this.refcount = new Int32Array(nrPfns);
-    this.mapcount = new Int32Array(nrPfns);
-    this.entireMapcount = new Int32Array(nrPfns);
-    this.compoundHead = new Int32Array(nrPfns);
-    this.order = new Uint8Array(nrPfns);
-    this.private = new Uint32Array(nrPfns);
-    this.mapping = new Int32Array(nrPfns);
-    this.index = new Float64Array(nrPfns);
-    this.lastCpupid = new Float64Array(nrPfns).fill(-1);
-    this.lru = new ListSpace(nrPfns);
+    // Each array a different number of cache lines into its buffer (lib/cache.ts): one page's
+    // fields fall into different cache sets, as the kernel's struct page keeps them in one line.
+    // Shared, so that copy workers can see PG_hwpoison and copy machine-check safely; colour 0,
+    // as the workers view the whole buffer from its start.
+    this.flags = colouredArray(Uint32Array, nrPfns, 0, true);
+    this.refcount = colouredArray(Int32Array, nrPfns, 1);
+    this.mapcount = colouredArray(Int32Array, nrPfns, 2);
+    this.entireMapcount = colouredArray(Int32Array, nrPfns, 3);
+    this.compoundHead = colouredArray(Int32Array, nrPfns, 4);
+    this.order = colouredArray(Uint8Array, nrPfns, 5);
+    this.private = colouredArray(Uint32Array, nrPfns, 6);
+    this.mapping = colouredArray(Int32Array, nrPfns, 7);
+    this.index = colouredArray(Float64Array, nrPfns, 8);
+    this.lastCpupid = colouredArray(Float64Array, nrPfns, 9).fill(-1);
+    this.lru = new ListSpace(nrPfns, 10);
   }
 
   /**

@@ -54,7 +54,17 @@ export class Tlb {
    * for a huge PMD: drops the translations of `nr` pages from `vpn`.
    */
   flushRange(vpn: number, nr: number): void {
-    for (let i = 0; i < nr; i++) this.entries.delete(vpn + i);
+    if (this.entries.size === 0) return;
+    if (nr <= this.entries.size) {
+      for (let i = 0; i < nr; i++) this.entries.delete(vpn + i);
+      return;
+    }
+    // A range wider than what the TLB holds (a PMD's 512 pages against at most TLB_ENTRIES): look
+    // at each cached translation instead of each page of the range. Deleting the entry just
+    // visited is safe in a Map's iteration.
+    for (const cached of this.entries.keys()) {
+      if (cached >= vpn && cached < vpn + nr) this.entries.delete(cached);
+    }
   }
 
   /**

@@ -439,9 +439,9 @@ export class Process implements Task {
       if (on) k.memmap.set(head, PG_mlocked);
       else k.memmap.clear(head, PG_mlocked);
     };
-    const pudSize = k.mem.pageSize * 2 ** k.pudOrder;
+    const pudSize = k.mem.pageSize * (1 << k.pudOrder);
     for (const [haddr, pud] of vma.puds) if (haddr < end && haddr + pudSize > start) mark(pud);
-    const pmdSize = k.mem.pageSize * 2 ** k.pmdOrder;
+    const pmdSize = k.mem.pageSize * (1 << k.pmdOrder);
     for (const [haddr, pmd] of vma.pmds) if (haddr < end && haddr + pmdSize > start) mark(pmd);
     const pageSize = k.mem.pageSize;
     vma.ptes.subarray((start - vma.start) / pageSize, (end - vma.start) / pageSize).forEach(mark);

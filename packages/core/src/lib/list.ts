@@ -12,6 +12,8 @@
  * @module
  */
 
+import { colouredArray } from "./cache";
+
 const INITIAL_HEADS = 256;
 
 /**
@@ -29,10 +31,17 @@ export class ListSpace {
   private readonly freeHeads: number[] = [];
   private headCapacity = 0;
 
-  /** @param nrPfns how many PFNs have links; heads are numbered from `nrPfns` upward. */
-  constructor(readonly nrPfns: number) {
-    this.next = new Int32Array(nrPfns + INITIAL_HEADS);
-    this.prev = new Int32Array(nrPfns + INITIAL_HEADS);
+  /**
+   * @param nrPfns how many PFNs have links; heads are numbered from `nrPfns` upward.
+   * @param colour the cache colour of `next` ({@link colouredArray}); `prev` takes the next one.
+   * Give the links colours of their own beside other arrays indexed by the same PFN.
+   */
+  constructor(
+    readonly nrPfns: number,
+    private readonly colour = 0,
+  ) {
+    this.next = colouredArray(Int32Array, nrPfns + INITIAL_HEADS, colour);
+    this.prev = colouredArray(Int32Array, nrPfns + INITIAL_HEADS, colour + 1);
     this.addHeads(INITIAL_HEADS);
   }
 
@@ -53,8 +62,8 @@ export class ListSpace {
     if (this.freeHeads.length === 0) {
       const grow = this.headCapacity;
       const size = this.nrPfns + this.headCapacity + grow;
-      const next = new Int32Array(size);
-      const prev = new Int32Array(size);
+      const next = colouredArray(Int32Array, size, this.colour);
+      const prev = colouredArray(Int32Array, size, this.colour + 1);
       next.set(this.next);
       prev.set(this.prev);
       this.next = next;

@@ -77,7 +77,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     }
     return reached.get(vma)?.has(slot) ?? false;
   };
-  const pmdNr = 2 ** k.pmdOrder;
+  const pmdNr = 1 << k.pmdOrder;
 
   // Page tables: every huge PMD covers an aligned PMD range of its VMA with no PTE under it and
   // maps the head of a live PMD-sized folio, and every present PTE maps a live page; the reverse
@@ -125,7 +125,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       // Huge PUDs (1 GiB hugetlb pages): aligned inside their VMA, naming a live PUD-sized folio
       // the reverse map finds.
-      const pudNr = 2 ** k.pudOrder;
+      const pudNr = 1 << k.pudOrder;
       for (const [haddr, pud] of vma.puds) {
         const where = `pid ${task.pid} pud 0x${haddr.toString(16)}`;
         const first = (haddr - vma.start) / k.mem.pageSize;

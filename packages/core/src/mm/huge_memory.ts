@@ -45,7 +45,7 @@ import { rmapWalkPmds, tryToUnmap } from "./rmap";
 import { folioPut } from "./swap";
 
 /** `HPAGE_PMD_SIZE` (`include/linux/huge_mm.h`): the bytes one huge PMD maps. */
-export const hpagePmdSize = (k: Kernel): number => k.mem.pageSize * 2 ** k.pmdOrder;
+export const hpagePmdSize = (k: Kernel): number => k.mem.pageSize * (1 << k.pmdOrder);
 
 /**
  * `__split_huge_pmd_locked()` (`mm/huge_memory.c`, Linux 6.16): replaces the huge PMD at `haddr`
@@ -62,7 +62,7 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
   const pmd = vma.pmds.get(haddr);
   if (pmd === undefined) return;
   const m = k.memmap;
-  const nr = 2 ** k.pmdOrder;
+  const nr = 1 << k.pmdOrder;
   const vpn = haddr / k.mem.pageSize;
   const first = vpn - vma.start / k.mem.pageSize;
   const head = ptePfn(pmd);
@@ -166,7 +166,7 @@ export const mmPutHugeZeroFolio = (k: Kernel, mm: MmStruct): void => {
  * @category Testing
  */
 export const shrinkHugeZeroFolioCount = (k: Kernel): number =>
-  k.hugeZero.refcount === 1 ? 2 ** k.pmdOrder : 0;
+  k.hugeZero.refcount === 1 ? 1 << k.pmdOrder : 0;
 
 /**
  * `shrink_huge_zero_folio_scan()` (`mm/huge_memory.c`): frees the huge zero folio when only the
@@ -200,7 +200,7 @@ export const shrinkHugeZeroFolioScan = (k: Kernel): number => {
   const pfn = zero.pfn;
   zero.pfn = -1;
   folioPut(k, pfn);
-  return 2 ** k.pmdOrder;
+  return 1 << k.pmdOrder;
 };
 
 /**

@@ -424,7 +424,7 @@ const doSetPmd = (k: Kernel, vma: Vma, slot: number, head: number, bits: number)
   const m = k.memmap;
   if (m.folioOrder(head) !== k.pmdOrder || m.test(head, PG_hugetlb)) return false;
   if (vma.flags & VM_NOHUGEPAGE) return false;
-  const nr = 2 ** k.pmdOrder;
+  const nr = 1 << k.pmdOrder;
   if ((vma.start / k.mem.pageSize - vma.pgoff) % nr !== 0) return false;
   const first = alignedRun(k, vma, slot, k.pmdOrder, true);
   if (first < 0) return false;
@@ -481,7 +481,7 @@ const doHugePmdWpPage = (
       newAnonRmap(k, vma, head, first);
       prepNewFolio(k, vma, head, PG_swapbacked);
       vma.pmds.delete(haddr);
-      vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
+      vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 1 << k.pmdOrder);
       mapAnonFolioPmd(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
       return 0;
     }
@@ -490,7 +490,7 @@ const doHugePmdWpPage = (
   }
   if (canReuseAnonFolio(k, vma, ptePfn(pmd))) {
     vma.pmds.set(haddr, pmd | PTE_WRITE | PTE_DIRTY);
-    vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 2 ** k.pmdOrder);
+    vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 1 << k.pmdOrder);
     return 0;
   }
   splitHugePmd(k, vma, haddr);
@@ -758,7 +758,7 @@ export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void
   }
   const m = k.memmap;
   const puts: number[] = [];
-  const nr = 2 ** k.pmdOrder;
+  const nr = 1 << k.pmdOrder;
   for (const haddr of [...vma.pmds.keys()]) {
     const first = (haddr - vma.start) / k.mem.pageSize;
     if (first + nr <= from || first >= to) continue;

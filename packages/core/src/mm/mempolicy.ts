@@ -272,10 +272,10 @@ const queueFolio = (k: Kernel, qp: QueuePages, head: number, byPte: boolean): vo
 /** Walks `[lo, hi)` of one VMA (`queue_folios_pte_range()` per PMD); false to stop with `EIO`. */
 const queueVma = (k: Kernel, qp: QueuePages, vma: Vma, lo: number, hi: number): boolean => {
   const ps = k.mem.pageSize;
-  const pmdSize = ps * 2 ** k.pmdOrder;
+  const pmdSize = ps * (1 << k.pmdOrder);
   for (let addr = lo; addr < hi; ) {
     // queue_folios_hugetlb(): a 1 GiB hugetlb page's one huge PUD.
-    const pudSize = ps * 2 ** k.pudOrder;
+    const pudSize = ps * (1 << k.pudOrder);
     const pud = vma.puds.size ? vma.puds.get(addr - (addr % pudSize)) : undefined;
     if (pud !== undefined) {
       if (isMigrationEntry(pud)) qp.nrFailed++;

@@ -544,6 +544,74 @@ const batchOf = (k: Kernel, from: FolioList): CopyBatch => {
 const batchEligible = (k: Kernel, src: number): boolean =>
   !pageHasMovableOps(k, src) && k.memmap.refcount[src] === folioExpectedRefCount(k, src) + 1;
 
+/** The counters `migrate_folios_move()` updates through its pointer arguments. */
+interface MoveCounts {
+  retry: number;
+  thpRetry: number;
+  nrFailed: number;
+  nrRetryPages: number;
+}
+
+/**
+ * `migrate_folios_move()` (`mm/migrate.c`): one move pass over a source list and its
+ * destinations, in lockstep, counting each folio's outcome.
+ */
+const migrateFoliosMove = (
+  c: MigrateCall,
+  mode: MigrateMode,
+  srcs: FolioList,
+  dsts: FolioList,
+  ret: FolioList,
+  stats: MigratePagesStats,
+  counts: MoveCounts,
+): void => {
+  const { k } = c;
+  const m = k.memmap;
+  let dst = dsts.first;
+  for (const folio of srcs) {
+    const nextDst = dsts.next(dst);
+    const thp = isThp(k, folio);
+    const nrPages = m.folioNrPages(folio);
+    const rc = migrateFolioMove(c, mode, folio, dst, ret);
+    if (rc === 0) {
+      stats.nrSucceeded += nrPages;
+      stats.nrThpSucceeded += thp;
+    } else if (rc === -ERRNO.EAGAIN) {
+      counts.retry++;
+      counts.thpRetry += thp;
+      counts.nrRetryPages += nrPages;
+    } else {
+      counts.nrFailed++;
+      stats.nrThpFailed += thp;
+      stats.nrFailedPages += nrPages;
+      c.errors?.set(folio, rc);
+    }
+    dst = nextDst;
+  }
+};
+
+/**
+ * `migrate_folios_undo()` (`mm/migrate.c`): undoes what is left, folios that kept failing with
+ * `-EAGAIN`; they go back unharmed.
+ */
+const migrateFoliosUndo = (
+  c: MigrateCall,
+  srcs: FolioList,
+  dsts: FolioList,
+  ret: FolioList,
+): void => {
+  const m = c.k.memmap;
+  let dst = dsts.first;
+  for (const folio of srcs) {
+    const nextDst = dsts.next(dst);
+    c.errors?.set(folio, -ERRNO.EAGAIN);
+    dsts.del(dst);
+    undoSrc(c, folio, (m.private[dst]! & PAGE_WAS_MAPPED) !== 0, ret);
+    undoDst(c, dst);
+    dst = nextDst;
+  }
+};
+
 /**
  * The body of `migrate_pages_batch()` for a call whose arguments are known to be good; see
  * {@link migratePagesBatch}.
@@ -666,56 +734,19 @@ const migratePagesBatchCall = (
     tlb.flush();
     if (!srcBatch.isEmpty) yield* offload!.copy(dstBatch, srcBatch, nrBatch, c.caller);
 
-    /** One move pass over a source list and its destinations, in lockstep. */
-    const movePass = (srcs: FolioList, dsts: FolioList): void => {
-      let dst = dsts.first;
-      for (const folio of srcs) {
-        const nextDst = dsts.next(dst);
-        const thp = isThp(k, folio);
-        const nrPages = m.folioNrPages(folio);
-        const rc = migrateFolioMove(c, mode, folio, dst, ret);
-        if (rc === 0) {
-          stats.nrSucceeded += nrPages;
-          stats.nrThpSucceeded += thp;
-        } else if (rc === -ERRNO.EAGAIN) {
-          retry++;
-          thpRetry += thp;
-          nrRetryPages += nrPages;
-        } else {
-          nrFailed++;
-          stats.nrThpFailed += thp;
-          stats.nrFailedPages += nrPages;
-          c.errors?.set(folio, rc);
-        }
-        dst = nextDst;
-      }
-    };
-    /** Undoes what is left: folios that kept failing with -EAGAIN go back, unharmed. */
-    const undoAll = (srcs: FolioList, dsts: FolioList): void => {
-      let dst = dsts.first;
-      for (const folio of srcs) {
-        const nextDst = dsts.next(dst);
-        c.errors?.set(folio, -ERRNO.EAGAIN);
-        dsts.del(dst);
-        undoSrc(c, folio, (m.private[dst]! & PAGE_WAS_MAPPED) !== 0, ret);
-        undoDst(c, dst);
-        dst = nextDst;
-      }
-    };
-
-    retry = 1;
-    for (let pass = 0; pass < nrPass && retry; pass++) {
-      retry = 0;
-      thpRetry = 0;
-      nrRetryPages = 0;
-      movePass(srcBatch, dstBatch);
-      movePass(srcStd, dstStd);
+    const counts: MoveCounts = { retry: 1, thpRetry: 0, nrFailed, nrRetryPages: 0 };
+    for (let pass = 0; pass < nrPass && counts.retry; pass++) {
+      counts.retry = 0;
+      counts.thpRetry = 0;
+      counts.nrRetryPages = 0;
+      migrateFoliosMove(c, mode, srcBatch, dstBatch, ret, stats, counts);
+      migrateFoliosMove(c, mode, srcStd, dstStd, ret, stats, counts);
     }
-    nrFailed += retry;
-    stats.nrThpFailed += thpRetry;
-    stats.nrFailedPages += nrRetryPages;
-    undoAll(srcBatch, dstBatch);
-    undoAll(srcStd, dstStd);
+    nrFailed = counts.nrFailed + counts.retry;
+    stats.nrThpFailed += counts.thpRetry;
+    stats.nrFailedPages += counts.nrRetryPages;
+    migrateFoliosUndo(c, srcBatch, dstBatch, ret);
+    migrateFoliosUndo(c, srcStd, dstStd, ret);
     srcBatch.release();
     dstBatch.release();
     srcStd.release();

@@ -542,7 +542,7 @@ export const doMmap = (
   const hugetlb = (flags & MAP_HUGETLB) !== 0;
   // ksys_mmap_pgoff(): MAP_HUGETLB of a file that is not on hugetlbfs (the model has none).
   if (hugetlb && !anonymous) return errno("EINVAL", "MAP_HUGETLB of a file not on hugetlbfs");
-  const pmdSize = pageSize * 2 ** k.pmdOrder;
+  const pmdSize = pageSize * (1 << k.pmdOrder);
   const hstate = hugetlb ? hstateSizelog(k, (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK) : null;
   if (hugetlb && !hstate) {
     return errno(

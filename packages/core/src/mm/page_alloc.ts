@@ -222,6 +222,11 @@ export class BuddyAllocator implements PageAllocator {
   readonly minFreeKbytes: number;
   /** Node fallback order for each node (`node_zonelists`): the node first, then by distance. */
   readonly zonelists: readonly (readonly number[])[];
+  /**
+   * Each node's list of itself alone (`ZONELIST_NOFALLBACK`, `build_thisnode_zonelists()`): what
+   * an allocation with `__GFP_THISNODE` tries.
+   */
+  private readonly thisNodeZonelists: readonly (readonly number[])[];
   /** `fail_page_alloc`: injected allocation failures. */
   readonly failPageAlloc: FailPageAlloc;
   /**
@@ -255,6 +260,7 @@ export class BuddyAllocator implements PageAllocator {
     this.zonelists = ids.map((nid) =>
       [...ids].sort((a, b) => distance(nid, a) - distance(nid, b) || a - b),
     );
+    this.thisNodeZonelists = ids.map((nid) => [nid]);
     for (const zone of this.zones) {
       for (let pfn = zone.startPfn; pfn < zone.endPfn; ) {
         let order = maxOrder;
@@ -459,7 +465,7 @@ export class BuddyAllocator implements PageAllocator {
     gfp: number,
     nodemask: readonly number[] | null,
   ): readonly number[] {
-    if (gfp & __GFP_THISNODE) return [nid];
+    if (gfp & __GFP_THISNODE) return this.thisNodeZonelists[nid] ?? [nid];
     const list = this.zonelists[nid] ?? [];
     return nodemask ? list.filter((n) => nodemask.includes(n)) : list;
   }

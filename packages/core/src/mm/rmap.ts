@@ -85,7 +85,7 @@ const rmapVmas = (k: Kernel, mapping: number): ReadonlySet<Vma> | undefined =>
  * for the PUD size (a hugetlb page), none for any other size.
  */
 const hugeMap = (k: Kernel, vma: Vma, nrPages: number): Map<number, number> | null =>
-  nrPages === 2 ** k.pmdOrder ? vma.pmds : nrPages === 2 ** k.pudOrder ? vma.puds : null;
+  nrPages === 1 << k.pmdOrder ? vma.pmds : nrPages === 1 << k.pudOrder ? vma.puds : null;
 
 /**
  * Visits every huge PMD entry (present or a migration entry) at the one address where a
@@ -102,7 +102,7 @@ export const rmapWalkPmds = (
   nrPages: number,
   visit: (vma: Vma, haddr: number, pmd: number) => void,
 ): void => {
-  if (nrPages !== 2 ** k.pmdOrder && nrPages !== 2 ** k.pudOrder) return;
+  if (nrPages !== 1 << k.pmdOrder && nrPages !== 1 << k.pudOrder) return;
   const vmas = rmapVmas(k, mapping);
   if (!vmas) return;
   for (const vma of vmas) {
