@@ -190,15 +190,25 @@ const apply = (model: Model, files: File[], o: Op) => {
   }
 };
 
+/**
+ * Reads every page of every region back. A read of a page never faulted in allocates it (a shmem
+ * or page-cache page), and in a small machine that allocation can fail: such a page is `ENOMEM`
+ * (the kernel's out-of-memory fault) and is skipped; every page that can be read must hold what
+ * was written.
+ */
 const checkContents = (model: Model) => {
   for (const proc of model.procs) {
     for (const region of proc.regions) {
-      const actual = run(proc.task.read(region.start, region.pages * PAGE));
-      const expected = new Uint8Array(region.pages * PAGE);
       for (let i = 0; i < region.pages; i++) {
-        expected.set(model.pageOf(proc, region, region.start / PAGE + i, false), i * PAGE);
+        let actual: Uint8Array;
+        try {
+          actual = run(proc.task.read(region.start + i * PAGE, PAGE));
+        } catch (error) {
+          expect((error as { errno?: string }).errno).toBe("ENOMEM");
+          continue;
+        }
+        expectBytes(actual, model.pageOf(proc, region, region.start / PAGE + i, false));
       }
-      expectBytes(actual, expected);
     }
   }
 };
