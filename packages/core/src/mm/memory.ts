@@ -435,10 +435,11 @@ export const faultAroundDebugfs = (k: Kernel): void => {
 const shouldFaultAround = (k: Kernel): boolean => k.faultAroundPages > 1;
 
 /**
- * `do_fault_around()` (`mm/memory.c`, Linux 6.16): maps the cached pages of the
- * `fault_around_pages`-aligned window of PTEs around the fault at `slot`, clamped to the VMA and to
- * the PTE table (`PTRS_PER_PTE` entries, one PMD range) that holds the fault, through
- * {@link filemapMapPages}. True when the faulting page was mapped.
+ * `do_fault_around()` (`mm/memory.c`, Linux 6.16): maps, through {@link filemapMapPages}, the
+ * cached pages of a window of `fault_around_pages` PTEs that starts at the
+ * `fault_around_pages`-aligned address below the fault at `slot`, or at the VMA's start when that
+ * is later, and is cut at the VMA's end and at the end of the PTE table (`PTRS_PER_PTE` entries,
+ * one PMD range) that holds the fault. True when the faulting page was mapped.
  */
 const doFaultAround = (k: Kernel, vma: Vma, slot: number, bits: number): boolean => {
   const nrPages = k.faultAroundPages;
