@@ -78,6 +78,7 @@ import {
   pteWrite,
   pteYoung,
 } from "../include/pgtable";
+import { PF_MEMALLOC } from "../include/sched";
 import { kstrtoull } from "../lib/kstrtox";
 import { filemapAddFolio, filemapGetFolio, filemapMapPages } from "./filemap";
 import {
@@ -146,12 +147,14 @@ const vmaThpGfpMask = (vma: Vma): number =>
  * allocation's order (`dc.page`, allocated with these flags right after), or the fast path's.
  * When that fails and `gfp` may reclaim directly, `__alloc_pages_slowpath()` would compact for a
  * costly order (a movable allocation of order 3 or less only reclaims) and reclaim directly for a
- * base page (`__alloc_pages_direct_reclaim()`): with `dc`, the fault asks for that instead, once
- * per order (`dc.tried`, `dc.reclaimTried`), filling `dc.request` and returning -1 (the caller
- * returns `VM_FAULT_RETRY`). Returns the head PFN, or -1.
+ * base page (`__alloc_pages_direct_reclaim()`), but not for a task with `PF_MEMALLOC`, which is
+ * reclaiming already (no recursion): with `dc`, the fault asks for that instead, once per order
+ * (`dc.tried`, `dc.reclaimTried`), filling `dc.request` and returning -1 (the caller returns
+ * `VM_FAULT_RETRY`). `task` is the allocating task (`current`). Returns the head PFN, or -1.
  */
 const faultAllocPages = (
   k: Kernel,
+  task: Task,
   nid: number,
   order: number,
   gfp: number,
@@ -164,12 +167,13 @@ const faultAllocPages = (
     head = dc.page;
     dc.page = -1;
   } else {
-    head = k.pageAlloc.allocPages(nid, order, gfp, nodemask);
+    head = k.pageAlloc.allocPages(nid, order, gfp, nodemask, task);
   }
   if (
     head < 0 &&
     dc &&
     gfp & __GFP_DIRECT_RECLAIM &&
+    !(task.flags & PF_MEMALLOC) &&
     ((order > PAGE_ALLOC_COSTLY_ORDER && !(dc.tried & (1 << order))) ||
       (order === 0 && !dc.reclaimTried))
   ) {
@@ -209,7 +213,7 @@ const allocFaultFolio = (
       (order > 0 ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
       __GFP_ZERO |
       (order > 0 ? __GFP_COMP : 0);
-    const head = faultAllocPages(k, target.nid, order, gfp, target.nodemask, dc);
+    const head = faultAllocPages(k, task, target.nid, order, gfp, target.nodemask, dc);
     if (dc?.request) return -1;
     if (order > 0 && vma.mapping?.shmem) {
       // shmem_alloc_and_add_folio() (`mm/shmem.c`): thp_file_* for the PMD size, shmem_* in
@@ -315,7 +319,7 @@ const doAnonymousPage = (
       // get_huge_zero_folio() allocates with GFP_TRANSHUGE: direct compaction first, as any
       // THP allocation that may reclaim directly.
       const zero = mmGetHugeZeroFolio(k, vma.mm, (gfp, order) => {
-        const pfn = faultAllocPages(k, target.nid, order, gfp, target.nodemask, dc);
+        const pfn = faultAllocPages(k, task, target.nid, order, gfp, target.nodemask, dc);
         return dc?.request ? null : pfn;
       });
       if (zero === null) return VM_FAULT_RETRY;

@@ -2,7 +2,11 @@ import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import {
   __GFP_COMP,
+  __GFP_DIRECT_RECLAIM,
+  __GFP_HIGH,
   __GFP_KSWAPD_RECLAIM,
+  __GFP_MEMALLOC,
+  __GFP_NOMEMALLOC,
   __GFP_THISNODE,
   __GFP_ZERO,
   gfpMigratetype,
@@ -11,12 +15,14 @@ import type { Kernel } from "../include/kernel";
 import type { MemMap } from "../include/mem_map";
 import { MIGRATE_SYNC, MR_CONTIG_RANGE } from "../include/migrate_mode";
 import type {
+  AllocContext,
   BadPageHandler,
   Fragmentation,
   PageAllocator,
   PhysicalMemory,
 } from "../include/mmzone";
 import {
+  MIGRATE_HIGHATOMIC,
   MIGRATE_ISOLATE,
   MIGRATE_MOVABLE,
   MIGRATE_PCPTYPES,
@@ -41,6 +47,7 @@ import {
   PG_reserved,
   PG_writeback,
 } from "../include/page_flags";
+import { PF_MEMALLOC } from "../include/sched";
 import type { VmEventItem } from "../include/vmstat";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
@@ -66,6 +73,136 @@ const WATERMARK_SCALE_FACTOR = 10;
 
 /** `int_sqrt()` (`lib/math/int_sqrt.c`): the integer square root. */
 const intSqrt = (x: number): number => Math.floor(Math.sqrt(x));
+
+/**
+ * `ALLOC_WMARK_MIN` (`mm/internal.h`): check against the min watermark (`WMARK_MIN`); the low two
+ * bits of the allocation flags index `zone->_watermark[]`.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_WMARK_MIN = WMARK_MIN;
+/** `ALLOC_WMARK_LOW` (`mm/internal.h`): check against the low watermark. @category Memory and folios */
+export const ALLOC_WMARK_LOW = WMARK_LOW;
+/** `ALLOC_WMARK_HIGH` (`mm/internal.h`): check against the high watermark. @category Memory and folios */
+export const ALLOC_WMARK_HIGH = WMARK_HIGH;
+/**
+ * `ALLOC_NO_WATERMARKS` (`mm/internal.h`): check no watermark at all; what `__GFP_MEMALLOC` and
+ * `PF_MEMALLOC` give (`__gfp_pfmemalloc_flags()`, `mm/page_alloc.c`).
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_NO_WATERMARKS = 0x04;
+/** `ALLOC_WMARK_MASK` (`mm/internal.h`): the watermark bits. @category Memory and folios */
+export const ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1;
+/**
+ * `ALLOC_OOM` (`mm/internal.h`, with an MMU): an OOM victim's allocation, which may go a further
+ * half below the mark (`__zone_watermark_ok()`). The model has no OOM killer, so only a caller
+ * of `PageAllocator.zoneWatermarkOk` passes it.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_OOM = 0x08;
+/**
+ * `ALLOC_NON_BLOCK` (`mm/internal.h`, Linux 6.16): the caller cannot block (no
+ * `__GFP_DIRECT_RECLAIM`, no `__GFP_NOMEMALLOC`); with `ALLOC_MIN_RESERVE` it takes a quarter
+ * more off the halved mark (`__zone_watermark_ok()`), alone nothing.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_NON_BLOCK = 0x10;
+/**
+ * `ALLOC_MIN_RESERVE` (`mm/internal.h`): `__GFP_HIGH` was given; the mark is halved
+ * (`__zone_watermark_ok()`).
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_MIN_RESERVE = 0x20;
+/**
+ * `ALLOC_CPUSET` (`mm/internal.h`): keep to the cpuset's (and the policy's) nodes; a non-blocking
+ * `__GFP_HIGH` allocation drops it, and the slow path then tries every node of the zonelist.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_CPUSET = 0x40;
+/**
+ * `ALLOC_HIGHATOMIC` (`mm/internal.h`): a non-blocking `__GFP_HIGH` allocation above order 0 may
+ * count `MIGRATE_HIGHATOMIC` blocks (`__zone_watermark_ok()`); the model reserves none.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_HIGHATOMIC = 0x200;
+/**
+ * `ALLOC_KSWAPD` (`mm/internal.h`): the allocation wakes kswapd (`__GFP_KSWAPD_RECLAIM`).
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_KSWAPD = 0x800;
+/**
+ * `ALLOC_RESERVES` (`mm/internal.h`): the flags that allow an allocation below the min watermark.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM;
+
+/**
+ * `gfp_to_alloc_flags()` (`mm/page_alloc.c`, Linux 6.16): the allocation flags the slow path
+ * (`__alloc_pages_slowpath()`) checks the zones with: the min watermark and the cpuset, plus
+ * `ALLOC_MIN_RESERVE` for `__GFP_HIGH` and `ALLOC_KSWAPD` for `__GFP_KSWAPD_RECLAIM`. Without
+ * `__GFP_DIRECT_RECLAIM` the caller cannot block: `ALLOC_NON_BLOCK` (and `ALLOC_HIGHATOMIC` above
+ * order 0 with `__GFP_HIGH`) unless `__GFP_NOMEMALLOC`, and a non-blocking `__GFP_HIGH`
+ * allocation drops `ALLOC_CPUSET`. (Linux also gives a blocking allocation of a realtime task
+ * `ALLOC_MIN_RESERVE`; the model's tasks have no scheduling class. CMA and `defrag_mode` are not
+ * modelled.)
+ *
+ * @example
+ * ```ts
+ * import {
+ *   ALLOC_KSWAPD,
+ *   ALLOC_MIN_RESERVE,
+ *   ALLOC_NON_BLOCK,
+ *   ALLOC_WMARK_MIN,
+ *   GFP_ATOMIC,
+ *   gfpToAllocFlags,
+ * } from "@migrate-offload/core";
+ *
+ * // GFP_ATOMIC: half the min watermark for __GFP_HIGH, a quarter of the rest more as it cannot
+ * // block; the cpuset is ignored (no ALLOC_CPUSET).
+ * const flags = gfpToAllocFlags(GFP_ATOMIC, 0);
+ * console.log(flags === (ALLOC_WMARK_MIN | ALLOC_KSWAPD | ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK)); // true
+ * ```
+ *
+ * @category Memory and folios
+ */
+export const gfpToAllocFlags = (gfp: number, order: number): number => {
+  let flags = ALLOC_WMARK_MIN | ALLOC_CPUSET;
+  if (gfp & __GFP_HIGH) flags |= ALLOC_MIN_RESERVE;
+  if (gfp & __GFP_KSWAPD_RECLAIM) flags |= ALLOC_KSWAPD;
+  if (!(gfp & __GFP_DIRECT_RECLAIM)) {
+    if (!(gfp & __GFP_NOMEMALLOC)) {
+      flags |= ALLOC_NON_BLOCK;
+      if (order > 0 && flags & ALLOC_MIN_RESERVE) flags |= ALLOC_HIGHATOMIC;
+    }
+    // The cpuset's mems are ignored rather than fail a GFP_ATOMIC-like allocation.
+    if (flags & ALLOC_MIN_RESERVE) flags &= ~ALLOC_CPUSET;
+  }
+  return flags;
+};
+
+/**
+ * `__gfp_pfmemalloc_flags()` (`mm/page_alloc.c`, Linux 6.16): the reserve flags the slow path's
+ * retry uses instead of {@link gfpToAllocFlags}: none for `__GFP_NOMEMALLOC`, which wins;
+ * `ALLOC_NO_WATERMARKS` for `__GFP_MEMALLOC` or an allocating task with `PF_MEMALLOC`; else 0.
+ * The model has no interrupt context (every allocation with a task is the task's) and no OOM
+ * victims (`ALLOC_OOM`).
+ *
+ * @category Memory and folios
+ */
+export const gfpPfmemallocFlags = (gfp: number, current: AllocContext | null = null): number => {
+  if (gfp & __GFP_NOMEMALLOC) return 0;
+  if (gfp & __GFP_MEMALLOC) return ALLOC_NO_WATERMARKS;
+  if (current && current.flags & PF_MEMALLOC) return ALLOC_NO_WATERMARKS;
+  return 0;
+};
 
 /** The buddy allocator of one kernel: the {@link PageAllocator} every kernel has. */
 export class BuddyAllocator implements PageAllocator {
@@ -325,52 +462,97 @@ export class BuddyAllocator implements PageAllocator {
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`,
    * Linux 6.16): returns the first PFN with a refcount of one, or -1 (the kernel's `NULL`). With
    * `__GFP_COMP` and an order above 0 the block becomes a large folio. `order` must already be
-   * valid; a node that does not exist has nothing to give (-1).
+   * valid; a node that does not exist has nothing to give (-1). `current` is the allocating task
+   * (its `PF_MEMALLOC` and its CPU's node); with none, the allocation runs on a CPU of `nid`, as a
+   * node's kernel threads do.
    *
    * The nodes are tried in the order of `nid`'s zonelist (by distance, `build_zonelists()`),
    * only `nid` with `__GFP_THISNODE`, only those in `nodemask` when one is given. The fast path
-   * (`get_page_from_freelist()` with `ALLOC_WMARK_LOW`) takes from the first node whose free pages
-   * stay above its low watermark (`zone_watermark_fast()`), so a node under it passes the
-   * allocation to the next. When every node is under it, the slow path
-   * (`__alloc_pages_slowpath()`) wakes the nodes' kswapd (`wake_all_kswapds()`, for an
-   * allocation with `__GFP_KSWAPD_RECLAIM`) and tries them again down to the min watermark
-   * (`ALLOC_WMARK_MIN`). Direct reclaim and compaction are the callers' next steps. Each
-   * allocation counts in `numa_hit` when it lands on the preferred node (the first node of the
-   * zonelist the nodemask allows) and in `numa_miss` and `numa_foreign` when not
-   * (`zone_statistics()`), and its pages in `pgalloc_normal`.
+   * (`get_page_from_freelist()` with `ALLOC_WMARK_LOW`, and of the other flags only
+   * `ALLOC_KSWAPD`, `alloc_flags_nofragment()`) takes from the first node whose free pages stay
+   * above its low watermark (`zone_watermark_fast()`), so a node under it passes the allocation to
+   * the next. When every node is under it, the slow path (`__alloc_pages_slowpath()`) wakes the
+   * nodes' kswapd (`wake_all_kswapds()`, for `__GFP_KSWAPD_RECLAIM`) and tries them again with
+   * {@link gfpToAllocFlags}: down to the min watermark, half of it with `__GFP_HIGH`, 37.5% of
+   * it for a non-blocking `__GFP_HIGH` allocation (`GFP_ATOMIC`). Its retry then applies the
+   * reserves of {@link gfpPfmemallocFlags} (`__GFP_MEMALLOC` or `PF_MEMALLOC`: no watermark, while
+   * `__GFP_NOMEMALLOC` forbids it), and drops `nodemask` for those and for a non-blocking
+   * `__GFP_HIGH` allocation (no `ALLOC_CPUSET`). Direct reclaim and compaction are the callers'
+   * next steps. Each allocation counts in `numa_hit` when it lands on the preferred node (the
+   * first node of the zonelist the nodemask allows) and in `numa_miss` and `numa_foreign` when
+   * not, and in `numa_local` when it lands on the node of the allocating CPU and `numa_other`
+   * when not (`zone_statistics()`), and its pages in `pgalloc_normal`.
    */
   allocPages(
     nid: number,
     order: number,
     gfp: number,
     nodemask: readonly number[] | null = null,
+    current: AllocContext | null = null,
   ): number {
     if (this.failPageAlloc.armed && this.failPageAlloc.shouldFail(order)) return -1;
     const zonelist = this.candidates(nid, gfp, nodemask);
-    const preferred = zonelist[0];
-    if (preferred === undefined) return -1;
-    const getPageFromFreelist = (mark: typeof WMARK_LOW | typeof WMARK_MIN): number => {
-      for (const candidate of zonelist) {
-        const zone = this.zones[candidate];
-        if (!zone || !this.zoneWatermarkOk(candidate, order, zone.watermark[mark]!)) continue;
-        const pfn = this.allocFromZone(candidate, order, gfp);
-        if (pfn < 0) continue;
-        this.zoneStatistics(preferred, candidate, order);
-        return pfn;
-      }
-      return -1;
-    };
-    const fast = getPageFromFreelist(WMARK_LOW);
+    if (zonelist.length === 0) return -1;
+    // numa_node_id(): the node of the CPU the allocation runs on.
+    const cpuNid = current?.nid ?? nid;
+    // __alloc_frozen_pages_noprof(): ALLOC_WMARK_LOW, plus ALLOC_KSWAPD (alloc_flags_nofragment()).
+    const fastFlags = ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM ? ALLOC_KSWAPD : 0);
+    const fast = this.getPageFromFreelist(order, gfp, fastFlags, zonelist, cpuNid);
     if (fast >= 0) return fast;
-    if (gfp & __GFP_KSWAPD_RECLAIM) for (const n of zonelist) this.wakeupKswapd?.(n, order);
-    return getPageFromFreelist(WMARK_MIN);
+    // __alloc_pages_slowpath(): the precise flags, after waking kswapd.
+    let allocFlags = gfpToAllocFlags(gfp, order);
+    if (allocFlags & ALLOC_KSWAPD) for (const n of zonelist) this.wakeupKswapd?.(n, order);
+    const slow = this.getPageFromFreelist(order, gfp, allocFlags, zonelist, cpuNid);
+    if (slow >= 0) return slow;
+    // The retry: the reserves, and the nodemask dropped when memory policies may be ignored.
+    const reserveFlags = gfpPfmemallocFlags(gfp, current);
+    if (reserveFlags) allocFlags = reserveFlags | (allocFlags & ALLOC_KSWAPD);
+    if (!reserveFlags && (allocFlags & ALLOC_CPUSET || nodemask === null)) return -1;
+    const everyNode = this.candidates(nid, gfp, null);
+    if (allocFlags & ALLOC_KSWAPD) for (const n of everyNode) this.wakeupKswapd?.(n, order);
+    return this.getPageFromFreelist(order, gfp, allocFlags, everyNode, cpuNid);
+  }
+
+  /**
+   * `get_page_from_freelist()` (`mm/page_alloc.c`): a block from the first node of `zonelist`
+   * whose zone passes the watermark `allocFlags` name (`zone_watermark_fast()`), or from the first
+   * with the block at all under `ALLOC_NO_WATERMARKS`; counted by `zone_statistics()`.
+   */
+  private getPageFromFreelist(
+    order: number,
+    gfp: number,
+    allocFlags: number,
+    zonelist: readonly number[],
+    cpuNid: number,
+  ): number {
+    const preferred = zonelist[0]!;
+    for (const candidate of zonelist) {
+      const zone = this.zones[candidate];
+      if (!zone) continue;
+      if (
+        !(allocFlags & ALLOC_NO_WATERMARKS) &&
+        !this.zoneWatermarkOk(
+          candidate,
+          order,
+          zone.watermark[allocFlags & ALLOC_WMARK_MASK]!,
+          allocFlags,
+        )
+      )
+        continue;
+      const pfn = this.allocFromZone(candidate, order, gfp);
+      if (pfn < 0) continue;
+      this.zoneStatistics(preferred, candidate, cpuNid, order);
+      return pfn;
+    }
+    return -1;
   }
 
   /**
    * `zone_statistics()` and the `PGALLOC` count of `rmqueue()` (`mm/page_alloc.c`): one
-   * allocation of `order` from node `nid` for an allocation that preferred `preferred`.
+   * allocation of `order` from node `nid` for an allocation that preferred `preferred`, made on a
+   * CPU of node `cpuNid`.
    */
-  private zoneStatistics(preferred: number, nid: number, order: number): void {
+  private zoneStatistics(preferred: number, nid: number, cpuNid: number, order: number): void {
     const count = this.countVmEvent;
     if (!count) return;
     if (nid === preferred) count("numa_hit", 1);
@@ -378,6 +560,7 @@ export class BuddyAllocator implements PageAllocator {
       count("numa_miss", 1);
       count("numa_foreign", 1);
     }
+    count(nid === cpuNid ? "numa_local" : "numa_other", 1);
     count("pgalloc_normal", 1 << order);
   }
 
@@ -541,19 +724,44 @@ export class BuddyAllocator implements PageAllocator {
   }
 
   /**
-   * `__zone_watermark_ok()` (`mm/page_alloc.c`): would a zone with `freePages` free (its own by
-   * default) keep `mark` pages free after an allocation of `order`, and does it hold a free block
-   * of that order in a type an allocation may take? False for a node that does not exist.
+   * `__zone_watermark_ok()` (`mm/page_alloc.c`, Linux 6.16): would a zone with `freePages` free
+   * (its own by default) keep more than `mark` pages free after an allocation of `order`, and does
+   * it hold a free block of that order in a type an allocation may take? `allocFlags` lower the
+   * mark for the reserves (`ALLOC_RESERVES`): `ALLOC_MIN_RESERVE` takes half off, and with
+   * `ALLOC_NON_BLOCK` a quarter of the rest more; `ALLOC_OOM` half of what is left (integer
+   * halves and quarters, as the kernel's `long` arithmetic). `lowmem_reserve` is 0 with one zone
+   * per node, and no free pages are held back for `MIGRATE_HIGHATOMIC` or CMA. False for a node
+   * that does not exist.
    */
-  zoneWatermarkOk(nid: number, order: number, mark: number, freePages?: number): boolean {
+  zoneWatermarkOk(
+    nid: number,
+    order: number,
+    mark: number,
+    allocFlags = 0,
+    freePages?: number,
+  ): boolean {
     const zone = this.zones[nid];
     if (!zone) return false;
+    // __zone_watermark_unusable_free(): the pages past the first of the block.
     const free = (freePages ?? zone.freePages) - ((1 << order) - 1);
-    if (free <= mark) return false;
+    let min = mark;
+    if (allocFlags & ALLOC_RESERVES) {
+      if (allocFlags & ALLOC_MIN_RESERVE) {
+        min -= Math.floor(min / 2);
+        if (allocFlags & ALLOC_NON_BLOCK) min -= Math.floor(min / 4);
+      }
+      if (allocFlags & ALLOC_OOM) min -= Math.floor(min / 2);
+    }
+    if (free <= min) return false;
     if (order === 0) return true;
     for (let o = order; o <= this.maxOrder; o++) {
       for (let mt = 0; mt < MIGRATE_PCPTYPES; mt++)
         if (!zone.freeArea[o]![mt]!.isEmpty) return true;
+      if (
+        allocFlags & (ALLOC_HIGHATOMIC | ALLOC_OOM) &&
+        !zone.freeArea[o]![MIGRATE_HIGHATOMIC]!.isEmpty
+      )
+        return true;
     }
     return false;
   }
