@@ -208,6 +208,13 @@ export interface Kernel {
    * a batch.
    */
   nrMaxBatchedMigration: number;
+  /**
+   * `fault_around_pages` (`mm/memory.c`): the pages around a read fault on a file or shmem mapping
+   * that `do_fault_around()` maps from the page cache, a power of two from 1 (no fault-around)
+   * to `PTRS_PER_PTE`; 65536 bytes' worth at boot (16 with 4 KiB pages, 1 with 64 KiB).
+   * `/sys/kernel/debug/fault_around_bytes` sets it.
+   */
+  faultAroundPages: number;
   /** The shared zero page (`ZERO_PAGE(0)`, `arch/x86/include/asm/pgtable.h`). */
   readonly zeroPfn: number;
   /** The huge zero folio, allocated on first use (`huge_zero_folio`, `mm/huge_memory.c`). */

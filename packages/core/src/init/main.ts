@@ -50,6 +50,7 @@ import { balloonInit } from "../mm/balloon";
 import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { HugetlbPool, hugetlbSysfsInit } from "../mm/hugetlb";
+import { faultAroundDebugfs, faultAroundPagesDefault } from "../mm/memory";
 import {
   injectMemoryError,
   memoryFailure,
@@ -250,6 +251,7 @@ class Machine implements KernelInterface {
   readonly pmdOrder: number;
   readonly pudOrder: number;
   nrMaxBatchedMigration: number;
+  faultAroundPages: number;
   readonly zeroPfn: number;
   readonly hugeZero = new HugeZeroFolio();
   readonly anonVmas = new Map<number, AnonVma>();
@@ -285,6 +287,7 @@ class Machine implements KernelInterface {
     this.pmdOrder = plan.pmdOrder;
     this.pudOrder = 2 * plan.pmdOrder;
     this.nrMaxBatchedMigration = 2 ** plan.pmdOrder;
+    this.faultAroundPages = faultAroundPagesDefault(plan.pageSize);
     this.distances = plan.distances;
     // MAX_PAGE_ORDER: ARCH_FORCE_MAX_ORDER (arch/arm64/Kconfig: 13 with 64 KiB pages, 11 with
     // 16 KiB; x86-64's 10 otherwise), no larger than a section (include/linux/mmzone.h).
@@ -327,6 +330,7 @@ class Machine implements KernelInterface {
     memoryDevInit(this);
     hugetlbSysfsInit(this);
     softOfflineInitSysfs(this);
+    faultAroundDebugfs(this);
     createProcFiles(this);
     this.compaction = new CompactionState(this);
     compactionInitSysfs(this, this.compaction);

@@ -1,8 +1,9 @@
 import { Effect } from "effect";
 import type { Kernel } from "../include/kernel";
-import type { AddressSpace } from "../include/mm_types";
+import type { AddressSpace, Vma } from "../include/mm_types";
 import {
   PG_dirty,
+  PG_hwpoison,
   PG_locked,
   PG_swapbacked,
   PG_uptodate,
@@ -104,4 +105,108 @@ export const filemapRemoveFolio = (k: Kernel, mapping: AddressSpace, head: numbe
   m.mapping[head] = 0;
   m.refcount[head]! -= nr - 1;
   folioPut(k, head);
+};
+
+/**
+ * The fault {@link filemapMapPages} serves: the parts of `struct vm_fault` it reads and the
+ * `mm/memory.c` helpers it calls to fill page-table entries (`do_set_pmd()`, `set_pte_range()`),
+ * which the fault path hands it as `vma->vm_ops->map_pages()` is handed the `vm_fault`.
+ *
+ * @category Page tables
+ */
+export interface MapPagesFault {
+  /** The faulting VMA, a file or shmem mapping. */
+  readonly vma: Vma;
+  /** The faulting page's index in the VMA (`vmf->address`). */
+  readonly slot: number;
+  /**
+   * `do_set_pmd()`: maps a PMD-size folio with one huge PMD over the fault's PMD range; false
+   * when it may not (the folio is smaller, the VMA is not suitable, a PTE is mapped there).
+   */
+  readonly setPmd: (head: number) => boolean;
+  /**
+   * `set_pte_range()` with `folio_add_file_rmap_ptes()`: maps `nr` pages of one folio, from PFN
+   * `page`, at VMA indices `slot` onwards, taking a mapcount and a reference for each.
+   */
+  readonly setPteRange: (slot: number, page: number, nr: number) => void;
+}
+
+/**
+ * The head PFN of a folio {@link filemapMapPages} may map at `pgoff`, or -1. Models the checks
+ * of `next_uptodate_folio()` (`mm/filemap.c`, Linux 6.16): a folio is cached there, a reference
+ * can be had (`folio_try_get()`: the count is not frozen at 0), it is not locked (a folio under
+ * migration or being read is), it still belongs to `mapping` and is uptodate, and `pgoff` lies
+ * before the end of the file (`maxIdx` pages).
+ */
+const nextUptodateFolio = (
+  k: Kernel,
+  mapping: AddressSpace,
+  pgoff: number,
+  maxIdx: number,
+): number => {
+  const head = mapping.pages.get(pgoff);
+  if (head === undefined) return -1;
+  const m = k.memmap;
+  if (m.refcount[head] === 0 || m.test(head, PG_locked)) return -1;
+  if (m.mapping[head] !== mapping.id || !m.test(head, PG_uptodate)) return -1;
+  return pgoff < maxIdx ? head : -1;
+};
+
+/**
+ * `filemap_map_pages()` (`mm/filemap.c`, Linux 6.16), the `map_pages` of a file or shmem VMA:
+ * maps the pages of file offsets `[startPgoff, endPgoff]` that the page cache already holds,
+ * allocating nothing, and returns whether the faulting page was among them (`VM_FAULT_NOPAGE`:
+ * the fault is done). The first folio it may map, when PMD-size, is offered to `do_set_pmd()`
+ * first (`filemap_map_pmd()`); if that maps it, the fault is done. Otherwise each folio's pages
+ * in the range are mapped by PTEs (`filemap_map_folio_range()`,
+ * `filemap_map_order0_folio()`), skipping a page with `PG_hwpoison` and any whose PTE is not
+ * none. A folio is mapped only as {@link nextUptodateFolio} allows, and nothing past the end of
+ * a shmem object (`i_size`); the model does not track a regular file's size, so its range is not
+ * cut.
+ *
+ * @category Page tables
+ */
+export const filemapMapPages = (
+  k: Kernel,
+  vmf: MapPagesFault,
+  startPgoff: number,
+  endPgoff: number,
+): boolean => {
+  const { vma } = vmf;
+  const mapping = vma.mapping!;
+  const m = k.memmap;
+  const maxIdx = mapping.shmem ? Math.ceil(mapping.size / k.mem.pageSize) : Infinity;
+  const end = Math.min(endPgoff, maxIdx - 1);
+  const faultPgoff = vma.pgoff + vmf.slot;
+  let nopage = false;
+  let first = true;
+  for (let pgoff = startPgoff; pgoff <= end; ) {
+    const head = nextUptodateFolio(k, mapping, pgoff, maxIdx);
+    if (head < 0) {
+      pgoff++;
+      continue;
+    }
+    if (first && vmf.setPmd(head)) return true;
+    first = false;
+    const folioEnd = m.index[head]! + m.folioNrPages(head) - 1;
+    const last = Math.min(folioEnd, end);
+    // Runs of mappable pages, each mapped by one set_pte_range().
+    let run = 0;
+    for (let p = pgoff; p <= last + 1; p++) {
+      const slot = p - vma.pgoff;
+      const page = head + (p - m.index[head]!);
+      const ok = p <= last && !m.test(page, PG_hwpoison) && vma.ptes[slot] === 0;
+      if (ok) {
+        run++;
+        continue;
+      }
+      if (run > 0) {
+        vmf.setPteRange(slot - run, page - run, run);
+        if (faultPgoff >= p - run && faultPgoff < p) nopage = true;
+      }
+      run = 0;
+    }
+    pgoff = last + 1;
+  }
+  return nopage;
 };

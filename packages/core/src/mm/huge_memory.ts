@@ -105,21 +105,33 @@ export const isHugeZeroPmd = (k: Kernel, pmd: number): boolean =>
   ptePresent(pmd) && pteSpecial(pmd) && ptePfn(pmd) === k.hugeZero.pfn;
 
 /**
- * `get_huge_zero_folio()` (`mm/huge_memory.c`, Linux 6.16): takes a reference to the huge zero
- * folio, allocating it first when there is none: a zeroed PMD-size folio that is not movable
- * (`(GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE`), from `nid` within `nodemask`, counted as
- * `thp_zero_page_alloc`, or `thp_zero_page_alloc_failed` when none could be had (false then). A
- * new folio starts with two references, the caller's and the one only the shrinker puts. The
- * model's page allocator does not compact for it.
+ * The allocation `get_huge_zero_folio()` makes, as its caller's context makes it: given the GFP
+ * flags and the order, the head PFN of the block, -1 when none could be had, or null when the
+ * allocation stopped before its slow path to let the caller compact or reclaim directly (a fault
+ * then returns `VM_FAULT_RETRY` and tries again).
+ *
+ * @category Page tables
  */
-const getHugeZeroFolio = (k: Kernel, nid: number, nodemask: readonly number[] | null): boolean => {
+export type HugeZeroFolioAlloc = (gfp: number, order: number) => number | null;
+
+/**
+ * `get_huge_zero_folio()` (`mm/huge_memory.c`, Linux 6.16): takes a reference to the huge zero
+ * folio, allocating it first when there is none: a zeroed PMD-size folio that is not movable,
+ * `folio_alloc((GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE, HPAGE_PMD_ORDER)` through `alloc`,
+ * counted as `thp_zero_page_alloc`, or `thp_zero_page_alloc_failed` when none could be had (false
+ * then). `GFP_TRANSHUGE` carries `__GFP_DIRECT_RECLAIM`, so a fault's allocation may compact
+ * directly before it fails; while `alloc` stops for that (null) nothing is counted and the result
+ * is null. A new folio starts with two references, the caller's and the one only the shrinker
+ * puts.
+ */
+const getHugeZeroFolio = (k: Kernel, alloc: HugeZeroFolioAlloc): boolean | null => {
   const zero = k.hugeZero;
   if (zero.refcount > 0) {
     zero.refcount++;
     return true;
   }
-  const gfp = (GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE;
-  const pfn = k.pageAlloc.allocPages(nid, k.pmdOrder, gfp, nodemask);
+  const pfn = alloc((GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE, k.pmdOrder);
+  if (pfn === null) return null;
   if (pfn < 0) {
     k.vmstat.count("thp_zero_page_alloc_failed");
     return false;
@@ -133,17 +145,18 @@ const getHugeZeroFolio = (k: Kernel, nid: number, nodemask: readonly number[] | 
 /**
  * `mm_get_huge_zero_folio()` (`mm/huge_memory.c`): the huge zero folio for an address space,
  * which takes one reference the first time (`MMF_HUGE_ZERO_PAGE`) and keeps it until
- * {@link mmPutHugeZeroFolio}. An allocation places the folio on `nid` within `nodemask`. Returns
- * its head PFN, or -1 when it could not be allocated.
+ * {@link mmPutHugeZeroFolio}. When the folio must be allocated, `alloc` allocates it (by default
+ * the fast path on node 0: the caller knows the folio exists). Returns its head PFN, -1 when it
+ * could not be allocated, or null when `alloc` stopped for direct compaction.
  */
 export const mmGetHugeZeroFolio = (
   k: Kernel,
   mm: MmStruct,
-  nid: number,
-  nodemask: readonly number[] | null,
-): number => {
+  alloc: HugeZeroFolioAlloc = (gfp, order) => k.pageAlloc.allocPages(0, order, gfp, null),
+): number | null => {
   if (mm.hugeZeroPage) return k.hugeZero.pfn;
-  if (!getHugeZeroFolio(k, nid, nodemask)) return -1;
+  const got = getHugeZeroFolio(k, alloc);
+  if (got !== true) return got === null ? null : -1;
   mm.hugeZeroPage = true;
   return k.hugeZero.pfn;
 };

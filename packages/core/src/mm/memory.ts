@@ -12,7 +12,9 @@
  * (`do_huge_pmd_anonymous_page()`, `mm/huge_memory.c`) where the VMA holds the whole aligned range
  * and nothing is mapped in it yet; a read fault there maps the huge zero folio with a huge PMD
  * while `use_zero_page` is set. A PMD-size file or shmem folio is mapped by one huge PMD where the
- * VMA is suitably aligned (`do_set_pmd()`). Smaller mTHPs and folios are mapped by PTEs. A
+ * VMA is suitably aligned (`do_set_pmd()`). Smaller mTHPs and folios are mapped by PTEs: a
+ * shmem fault maps the whole folio where it fits (`finish_fault()`), and a read fault on a file
+ * or shmem VMA first maps the cached pages around it (`do_fault_around()`, `fault_around_bytes`). A
  * hugetlb VMA's faults are `hugetlb_fault()`'s (`mm/hugetlb.ts`), which maps huge entries only.
  * A write to a write-protected huge PMD reuses the folio when this mm alone holds it, else splits
  * the PMD and copies the one page (`do_huge_pmd_wp_page()`); one to the huge zero folio gets a
@@ -77,7 +79,8 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import { PF_MEMALLOC } from "../include/sched";
-import { filemapAddFolio, filemapGetFolio } from "./filemap";
+import { kstrtoull } from "../lib/kstrtox";
+import { filemapAddFolio, filemapGetFolio, filemapMapPages } from "./filemap";
 import {
   folioRemoveRmapDeferred,
   hpagePmdSize,
@@ -140,6 +143,53 @@ const vmaThpGfpMask = (vma: Vma): number =>
   vma.flags & VM_HUGEPAGE ? GFP_TRANSHUGE : GFP_TRANSHUGE_LIGHT;
 
 /**
+ * `__alloc_pages()` for a fault: takes the block direct compaction or reclaim got for this
+ * allocation's order (`dc.page`, allocated with these flags right after), or the fast path's.
+ * When that fails and `gfp` may reclaim directly, `__alloc_pages_slowpath()` would compact for a
+ * costly order (a movable allocation of order 3 or less only reclaims) and reclaim directly for a
+ * base page (`__alloc_pages_direct_reclaim()`), but not for a task with `PF_MEMALLOC`, which is
+ * reclaiming already (no recursion): with `dc`, the fault asks for that instead, once per order
+ * (`dc.tried`, `dc.reclaimTried`), filling `dc.request` and returning -1 (the caller returns
+ * `VM_FAULT_RETRY`). `task` is the allocating task (`current`). Returns the head PFN, or -1.
+ */
+const faultAllocPages = (
+  k: Kernel,
+  task: Task,
+  nid: number,
+  order: number,
+  gfp: number,
+  nodemask: readonly number[] | null,
+  dc?: DirectCompact,
+): number => {
+  let head: number;
+  if (dc && dc.page >= 0 && k.memmap.folioOrder(dc.page) === order) {
+    // Allocated with this gfp (zeroed) right after compaction.
+    head = dc.page;
+    dc.page = -1;
+  } else {
+    head = k.pageAlloc.allocPages(nid, order, gfp, nodemask, task);
+  }
+  if (
+    head < 0 &&
+    dc &&
+    gfp & __GFP_DIRECT_RECLAIM &&
+    !(task.flags & PF_MEMALLOC) &&
+    ((order > PAGE_ALLOC_COSTLY_ORDER && !(dc.tried & (1 << order))) ||
+      (order === 0 && !dc.reclaimTried))
+  ) {
+    dc.request = { nid, order, gfp, nodemask };
+    return -1;
+  }
+  // A base page got: the next one of the access may reclaim again.
+  if (dc && order === 0 && head >= 0) dc.reclaimTried = false;
+  // The fault has its folio: the next fault of the access may compact again, for any order.
+  // (Cleared only then: each retry starts again from the largest order, and an order compacted
+  // for once falls back at once, so a fault compacts at most once per order.)
+  if (dc && head >= 0) dc.tried = 0;
+  return head;
+};
+
+/**
  * Allocates a folio for a fault at `slot` of `vma`, trying `orders` (largest first) and placing
  * it by NUMA policy. Returns the head PFN, or -1 when every order failed. Counts THP successes
  * and fallbacks in `/proc/vmstat` (PMD size) and in the per-size mTHP statistics.
@@ -163,34 +213,8 @@ const allocFaultFolio = (
       (order > 0 ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
       __GFP_ZERO |
       (order > 0 ? __GFP_COMP : 0);
-    let head: number;
-    if (dc && dc.page >= 0 && k.memmap.folioOrder(dc.page) === order) {
-      // Allocated with this gfp (zeroed) right after compaction.
-      head = dc.page;
-      dc.page = -1;
-    } else {
-      head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask, task);
-    }
-    // __alloc_pages_slowpath() compacts for a costly order (a movable allocation of order 3 or
-    // less only reclaims), and reclaims directly for a base page (__alloc_pages_direct_reclaim()),
-    // but not for a task with PF_MEMALLOC, which is reclaiming already (no recursion).
-    if (
-      head < 0 &&
-      dc &&
-      gfp & __GFP_DIRECT_RECLAIM &&
-      !(task.flags & PF_MEMALLOC) &&
-      ((order > PAGE_ALLOC_COSTLY_ORDER && !(dc.tried & (1 << order))) ||
-        (order === 0 && !dc.reclaimTried))
-    ) {
-      dc.request = { nid: target.nid, order, gfp, nodemask: target.nodemask };
-      return -1;
-    }
-    // A base page got: the next one of the access may reclaim again.
-    if (dc && order === 0 && head >= 0) dc.reclaimTried = false;
-    // The fault has its folio: the next fault of the access may compact again, for any order.
-    // (Cleared only then: each retry starts again from the largest order, and an order compacted
-    // for once falls back at once, so a fault compacts at most once per order.)
-    if (dc && head >= 0) dc.tried = 0;
+    const head = faultAllocPages(k, task, target.nid, order, gfp, target.nodemask, dc);
+    if (dc?.request) return -1;
     if (order > 0 && vma.mapping?.shmem) {
       // shmem_alloc_and_add_folio() (`mm/shmem.c`): thp_file_* for the PMD size, shmem_* in
       // every size's stats.
@@ -292,7 +316,13 @@ const doAnonymousPage = (
     if (first >= 0 && k.thp.useZeroPage) {
       anonVmaPrepare(k, vma); // vmf_anon_prepare()
       const target = policyTarget(task.policy, task.nid, 0, k.distance);
-      const zero = mmGetHugeZeroFolio(k, vma.mm, target.nid, target.nodemask);
+      // get_huge_zero_folio() allocates with GFP_TRANSHUGE: direct compaction first, as any
+      // THP allocation that may reclaim directly.
+      const zero = mmGetHugeZeroFolio(k, vma.mm, (gfp, order) => {
+        const pfn = faultAllocPages(k, task, target.nid, order, gfp, target.nodemask, dc);
+        return dc?.request ? null : pfn;
+      });
+      if (zero === null) return VM_FAULT_RETRY;
       if (zero >= 0) {
         vma.pmds.set(vma.start + first * k.mem.pageSize, mkPte(zero, PTE_SPECIAL));
         return 0;
@@ -358,8 +388,118 @@ const cowPage = (
 };
 
 /**
- * `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. With `dc`,
- * a base page the page cache cannot get asks for direct reclaim (`VM_FAULT_RETRY`).
+ * `fault_around_pages` at boot (`mm/memory.c`): `rounddown_pow_of_two(65536) >> PAGE_SHIFT`,
+ * 16 with 4 KiB pages, 4 with 16 KiB, 1 (no fault-around) with 64 KiB.
+ *
+ * @category Page tables
+ */
+export const faultAroundPagesDefault = (pageSize: number): number => Math.max(1, 65536 / pageSize);
+
+/**
+ * Creates `/sys/kernel/debug/fault_around_bytes` (`fault_around_debugfs()`, `mm/memory.c`,
+ * Linux 6.16): 0644, shows `fault_around_pages << PAGE_SHIFT` (`"%llu\n"`). A write is parsed as
+ * `simple_attr_write()` (`fs/libfs.c`) does: at most its first 23 bytes, `kstrtoull()` base 0
+ * (one trailing newline allowed; `EINVAL` for junk, `ERANGE` past 64 bits); then
+ * `fault_around_bytes_set()`: `EINVAL` when `val / PAGE_SIZE` exceeds `PTRS_PER_PTE` (the pages of
+ * one PTE table, `2 ** pmdOrder`), else `fault_around_pages` becomes
+ * `rounddown_pow_of_two(max(val, PAGE_SIZE)) >> PAGE_SHIFT`.
+ *
+ * @category Page tables
+ */
+export const faultAroundDebugfs = (k: Kernel): void => {
+  const pageSize = BigInt(k.mem.pageSize);
+  k.fs.addAttributes("/sys/kernel/debug", {
+    fault_around_bytes: {
+      mode: 0o644,
+      show: () => `${k.faultAroundPages * k.mem.pageSize}\n`,
+      store: (text, count) => {
+        const val = kstrtoull(text.slice(0, 23));
+        if (typeof val !== "bigint") return val;
+        const ptrsPerPte = 2n ** BigInt(k.pmdOrder);
+        if (val / pageSize > ptrsPerPte) {
+          return errno(
+            "EINVAL",
+            `fault_around_bytes: ${val} is more than PTRS_PER_PTE (${ptrsPerPte}) pages`,
+          );
+        }
+        const bytes = val > pageSize ? val : pageSize;
+        // rounddown_pow_of_two(): the highest set bit.
+        k.faultAroundPages = Number((1n << BigInt(bytes.toString(2).length - 1)) / pageSize);
+        return count;
+      },
+    },
+  });
+};
+
+/**
+ * `should_fault_around()` (`mm/memory.c`, Linux 6.16): every file and shmem VMA of the model has
+ * `vm_ops->map_pages` (`filemap_map_pages()`) and none is armed by userfaultfd, so a read fault
+ * maps around unless `fault_around_pages` is 1.
+ */
+const shouldFaultAround = (k: Kernel): boolean => k.faultAroundPages > 1;
+
+/**
+ * `do_fault_around()` (`mm/memory.c`, Linux 6.16): maps, through {@link filemapMapPages}, the
+ * cached pages of a window of `fault_around_pages` PTEs that starts at the
+ * `fault_around_pages`-aligned address below the fault at `slot`, or at the VMA's start when that
+ * is later, and is cut at the VMA's end and at the end of the PTE table (`PTRS_PER_PTE` entries,
+ * one PMD range) that holds the fault. True when the faulting page was mapped.
+ */
+const doFaultAround = (k: Kernel, vma: Vma, slot: number, bits: number): boolean => {
+  const nrPages = k.faultAroundPages;
+  const ptrsPerPte = 2 ** k.pmdOrder;
+  const pteOff = (vma.start / k.mem.pageSize + slot) % ptrsPerPte;
+  const vmaOff = slot;
+  const fromPte = Math.max(pteOff - (pteOff % nrPages), pteOff - Math.min(pteOff, vmaOff));
+  const toPte = Math.min(fromPte + nrPages, ptrsPerPte, pteOff + vma.nrPages - vmaOff) - 1;
+  const pgoff = vma.pgoff + slot;
+  return filemapMapPages(
+    k,
+    {
+      vma,
+      slot,
+      setPmd: (head) => doSetPmd(k, vma, slot, head, bits),
+      setPteRange: (first, page, nr) => mapPages(k, vma, first, page, nr, bits),
+    },
+    pgoff + fromPte - pteOff,
+    pgoff + toPte - pteOff,
+  );
+};
+
+/**
+ * `finish_fault()` (`mm/memory.c`, Linux 6.16) after `do_set_pmd()` declined: maps the page at
+ * `slot` by a PTE, or the whole large folio that holds it where the VMA is anonymous shmem (every
+ * shmem object of the model is, `vma_is_anon_shmem()`), no userfaultfd is armed, the folio lies
+ * within the VMA and within the PTE table of the fault, and every PTE of its range is none (else
+ * the fault falls back to the one page).
+ */
+const finishFault = (k: Kernel, vma: Vma, slot: number, page: number, bits: number): void => {
+  const m = k.memmap;
+  const head = m.folioOf(page);
+  const nr = m.folioNrPages(head);
+  if (nr > 1 && vma.mapping!.shmem) {
+    const idx = page - head;
+    const pteOff = (vma.start / k.mem.pageSize + slot) % 2 ** k.pmdOrder;
+    const fits =
+      slot >= idx &&
+      slot + (nr - idx) <= vma.nrPages &&
+      pteOff >= idx &&
+      pteOff + (nr - idx) <= 2 ** k.pmdOrder;
+    // pte_range_none(): a mapped PTE in the range makes it fall back to the one page.
+    if (fits && vma.ptes.subarray(slot - idx, slot - idx + nr).every((pte) => pte === 0)) {
+      mapPages(k, vma, slot - idx, head, nr, bits);
+      return;
+    }
+  }
+  mapPages(k, vma, slot, page, 1, bits);
+};
+
+/**
+ * `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. A read
+ * fault first maps the cached pages around it ({@link doFaultAround}) and is done if that mapped
+ * its own page; otherwise the page cache's folio for the page is found or allocated and
+ * {@link finishFault} maps it. With `dc`, a base page the page cache cannot get asks for direct
+ * reclaim (`VM_FAULT_RETRY`).
  */
 const doFault = (
   k: Kernel,
@@ -371,6 +511,10 @@ const doFault = (
 ): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const mapping = vma.mapping!;
   const pgoff = vma.pgoff + slot;
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  const protBits = shared && vma.flags & VM_WRITE ? PTE_WRITE : 0;
+  // do_read_fault(): map_pages first, ->fault() only if that did not map the page.
+  if (!write && shouldFaultAround(k) && doFaultAround(k, vma, slot, protBits)) return 0;
   let head = filemapGetFolio(mapping, pgoff);
   if (head < 0) {
     // shmem_fault(): the orders shmem_allowable_huge_orders() allows. A regular file's folios
@@ -398,15 +542,14 @@ const doFault = (
     if (head < 0) return noMemory(k, vma, slot);
   }
   const page = head + (pgoff - k.memmap.index[head]!);
-  const shared = (vma.flags & VM_SHARED) !== 0;
   if (write && !shared) return cowPage(k, task, vma, slot, page);
-  let bits = shared && vma.flags & VM_WRITE ? PTE_WRITE : 0;
+  let bits = protBits;
   if (write) {
     bits |= PTE_DIRTY;
     k.memmap.set(head, PG_dirty);
   }
   if (doSetPmd(k, vma, slot, head, bits)) return 0;
-  mapPages(k, vma, slot, page, 1, bits);
+  finishFault(k, vma, slot, page, bits);
   return 0;
 };
 

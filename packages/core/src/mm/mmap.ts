@@ -767,7 +767,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
         if (vma.mapping) continue;
         if (isHugeZeroPmd(k, pmd)) {
           // The folio exists (the parent holds it): this only takes the child's reference.
-          mmGetHugeZeroFolio(k, child, 0, null);
+          mmGetHugeZeroFolio(k, child);
           copy.pmds.set(haddr, pmd);
           continue;
         }

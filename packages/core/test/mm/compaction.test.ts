@@ -23,6 +23,7 @@ import {
   type TraceEvent,
   VirtioBalloon,
 } from "../../src/index";
+import { isHugeZeroPmd } from "../../src/mm/huge_memory";
 import {
   boot,
   errnoOf,
@@ -289,6 +290,40 @@ describe("compaction (mm/compaction.c)", () => {
     expect(begins.map((e) => e.event === "mm_compaction_begin" && e.sync)).toEqual([false]);
     const finished = events.filter((e) => e.event === "mm_compaction_finished").at(-1);
     expect(finished).toMatchObject({ order: 9, ret: "success" });
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
+  // get_huge_zero_folio() (mm/huge_memory.c, Linux 6.16) allocates the huge zero folio with
+  // (GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE: __GFP_DIRECT_RECLAIM, so the slow path compacts
+  // directly for it (an unmovable order-9 allocation), whatever the VMA's defrag flags.
+  it("a read fault compacts directly for the huge zero folio (GFP_TRANSHUGE), even where a THP write would not", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 256 }));
+    const { proc, addr } = await runP(thpFaulter(k, 1));
+    const d = delta(k);
+    const events = record(k);
+    // A write asks with GFP_TRANSHUGE_LIGHT (no MADV_HUGEPAGE): no compaction, a fallback.
+    await runP(proc.write(addr + 2 * MiB, new Uint8Array(1)));
+    expect(d("compact_stall")).toBe(0);
+    expect(d("thp_fault_fallback")).toBe(1);
+    await runP(proc.read(addr, 1));
+    // INIT_COMPACT_PRIORITY (async) scans only unmovable pageblocks for an unmovable allocation
+    // (suitable_migration_source()) and fails; DEF_COMPACT_PRIORITY (sync-light) gets the block.
+    const begins = events.filter((e) => e.event === "mm_compaction_begin");
+    expect(begins.map((e) => e.event === "mm_compaction_begin" && [e.nid, e.sync])).toEqual([
+      [1, false],
+      [1, true],
+    ]);
+    expect(d("compact_stall")).toBe(2);
+    expect(d("compact_fail")).toBe(1);
+    expect(d("compact_success")).toBe(1);
+    expect(d("thp_zero_page_alloc")).toBe(1);
+    expect(d("thp_zero_page_alloc_failed")).toBe(0);
+    expect(d("thp_fault_fallback")).toBe(1);
+    expect(isHugeZeroPmd(k, proc.mm!.findVma(addr)!.pmds.get(addr)!)).toBe(true);
+    expect(k.mem.pfnToNid(k.hugeZero.pfn)).toBe(1);
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
     expectConsistent(k);

@@ -806,7 +806,9 @@ describe("PMD-mapped shmem THPs", () => {
 
   // copy_huge_pmd() skips a VMA that is not anonymous ("can be re-fill on fault"): the child
   // gets no PMD and faults the folio in with its own (another entire mapcount).
-  // vma_thp_disabled(): with MADV_NOHUGEPAGE do_set_pmd() refuses and the page is PTE-mapped.
+  // vma_thp_disabled(): with MADV_NOHUGEPAGE do_set_pmd() refuses and the page is PTE-mapped,
+  // with the rest of its fault-around window (do_fault_around(), fault_around_bytes 65536: the 16
+  // pages 0..15).
   it("is not copied at fork: the child refaults it, by PMD, or by PTE under MADV_NOHUGEPAGE", () => {
     const k = shmemKernel();
     const p = run(k.createProcess());
@@ -829,7 +831,10 @@ describe("PMD-mapped shmem THPs", () => {
     expect(vmaAt(d, addr).pmds.size).toBe(0);
     expect(ptePfn(pteAt(d, addr + 7 * PAGE))).toBe(head + 7);
     expect(k.memmap.mapcount[head + 7]).toBe(1);
-    expect(k.folio(head).mapcount).toBe(3);
+    for (let i = 0; i < 16; i++) expect(ptePfn(pteAt(d, addr + i * PAGE))).toBe(head + i);
+    expect(pteAt(d, addr + 16 * PAGE)).toBe(0);
+    // Two entire mappings (p and c) and the 16 PTEs of d.
+    expect(k.folio(head).mapcount).toBe(18);
     expect(k.vmstat.get("thp_file_mapped")).toBe(2);
     run(c.exit());
     run(d.exit());

@@ -291,3 +291,56 @@ describe("address spaces (property)", () => {
     );
   }, 60_000);
 });
+
+// do_fault_around() → filemap_map_pages() (mm/memory.c, mm/filemap.c, Linux 6.16): a read fault
+// maps the cached pages of a window of fault_around_pages PTEs, and its own page. The window
+// starts at the fault_around_pages-aligned address below the fault, or at the VMA's start when
+// that is later, and ends fault_around_pages on or at the VMA's end or the end of the PTE table
+// (the PMD range) of the fault, whichever comes first.
+describe("fault-around (property)", () => {
+  it("maps the cached pages of the window, within the VMA and the PMD range, and nothing else", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 299 }), { maxLength: 300 }),
+        fc.constantFrom(0, 4096, 8192, 12288, 65536, 200_000, 2 * 2 ** 20),
+        fc.integer({ min: 0, max: 49 }),
+        fc.integer({ min: 0, max: 600 }),
+        fc.integer({ min: 1, max: 250 }),
+        fc.integer({ min: 0, max: 249 }),
+        (cached, bytes, offset, pad, len, at) => {
+          const k = boot();
+          run(k.fs.write("/sys/kernel/debug/fault_around_bytes", String(bytes)));
+          const n = k.faultAroundPages;
+          const file = run(k.createFile("data"));
+          const w = run(k.createProcess());
+          const wAddr = run(w.mmap(300 * PAGE, { flags: MAP_SHARED, file }));
+          for (const i of cached) run(w.write(wAddr + i * PAGE, new Uint8Array([1])));
+          const r = run(k.createProcess());
+          if (pad > 0) run(r.mmap(pad * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+          const addr = run(r.mmap(len * PAGE, { flags: MAP_PRIVATE, file, offset: offset * PAGE }));
+          const slot = at % len;
+          run(r.read(addr + slot * PAGE, 1));
+          const start = addr / PAGE;
+          const vpn = start + slot;
+          const from = Math.max(vpn - (vpn % n), start);
+          const cachedSet = new Set(cached);
+          const expected: number[] = [];
+          for (let v = start; v < start + len; v++) {
+            const inWindow = v >= from && v < from + n;
+            const inPmd = Math.floor(v / 512) === Math.floor(vpn / 512);
+            const filePage = offset + (v - start);
+            if (v === vpn || (inWindow && inPmd && cachedSet.has(filePage)))
+              expected.push(v - start);
+          }
+          const vma = r.mm!.findVma(addr)!;
+          const mapped = [...vma.ptes.keys()].filter((i) => vma.ptes[i] !== 0);
+          expect(mapped).toEqual(expected);
+          expectConsistent(k);
+          run(r.exit());
+          run(w.exit());
+        },
+      ),
+      { numRuns: 60 },
+    );
+  }, 120_000);
+});

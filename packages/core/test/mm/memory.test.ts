@@ -12,9 +12,14 @@ import {
   MPOL_F_NODE,
   MPOL_INTERLEAVE,
   MPOL_PREFERRED,
+  PG_locked,
   PROT_READ,
   PROT_WRITE,
   policyTarget,
+  pteDirty,
+  ptePfn,
+  pteWrite,
+  type Task,
 } from "../../src/index";
 import {
   boot,
@@ -24,6 +29,7 @@ import {
   folioAt,
   mapPattern,
   pattern,
+  pteAt,
   run,
 } from "../../src/testing/index";
 
@@ -175,7 +181,7 @@ describe("faults", () => {
     run(k.fs.write(`${THP}/shmem_enabled`, "always"));
     const b = run(p.mmap(4 * MiB, shared));
     run(p.write(b + 5000, new Uint8Array([1])));
-    // do_shared_fault() maps the one page; the folio is a PMD-size shmem folio, counted as
+    // do_shared_fault() maps the folio; it is a PMD-size shmem folio, counted as
     // shmem_alloc_and_add_folio() does (thp_file_alloc, not thp_fault_alloc).
     expect(folioAt(p, b + 5000).order).toBe(9);
     expect(folioAt(p, b + 5000).anon).toBe(false);
@@ -558,6 +564,202 @@ describe("files and the page cache", () => {
     expectBytes(run(c.read(addr, 8 * 4096)), pattern(8 * 4096, 2));
     run(c.munmap(addr, 8 * 4096));
     expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+});
+
+// do_read_fault() → do_fault_around() → filemap_map_pages() (mm/memory.c, mm/filemap.c, Linux
+// 6.16): a read fault on a file or shmem mapping first maps the pages the page cache holds in the
+// fault_around_bytes window (65536 bytes: 16 pages of 4 KiB) around it, aligned in the address
+// space; write faults (do_shared_fault(), do_cow_fault()) map only their page.
+describe("fault-around and finish_fault()", () => {
+  const PAGE = 4096;
+  /** The pages of `[addr, addr + n pages)` that `task` maps, by page index. */
+  const mapped = (task: Task, addr: number, n: number): number[] =>
+    Array.from({ length: n }, (_, i) => i).filter((i) => pteAt(task, addr + i * PAGE) !== 0);
+  const range = (from: number, to: number): number[] =>
+    Array.from({ length: to - from }, (_, i) => from + i);
+
+  it("maps the cached pages of the 64 KiB window around a read fault of a file, allocating none", () => {
+    const k = boot();
+    const file = run(k.createFile("data"));
+    const w = run(k.createProcess());
+    const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    // The writer caches the even pages 0..62 and page 33 (write faults: one page each).
+    for (const i of [...range(0, 32).map((j) => 2 * j), 33])
+      run(w.write(wAddr + i * PAGE, new Uint8Array([i])));
+    expect(file.cachedFolios).toBe(33);
+    expect(mapped(w, wAddr, 64)).toEqual(
+      [...range(0, 32).map((j) => 2 * j), 33].sort((a, b) => a - b),
+    );
+    const r = run(k.createProcess());
+    const addr = run(r.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    expect(addr % (2 * MiB)).toBe(0);
+    const faults = k.vmstat.get("pgfault");
+    expect(run(r.read(addr + 20 * PAGE, 1))[0]).toBe(20);
+    // One fault mapped the even pages 16..30 (the window 16..31), nothing uncached.
+    expect(k.vmstat.get("pgfault")).toBe(faults + 1);
+    expect(mapped(r, addr, 64)).toEqual([16, 18, 20, 22, 24, 26, 28, 30]);
+    expect(file.cachedFolios).toBe(33);
+    for (const i of [16, 30]) {
+      const folio = folioAt(r, addr + i * PAGE);
+      expect(folio.pfn).toBe(file.folioAt(i)!.pfn);
+      expect(folio.mapcount).toBe(2);
+      expect(folio.refcount).toBe(3); // the page cache's, w's and r's
+      expect(pteWrite(pteAt(r, addr + i * PAGE))).toBe(true);
+      expect(pteDirty(pteAt(r, addr + i * PAGE))).toBe(false);
+    }
+    // The pages it mapped read without a fault.
+    expect(run(r.read(addr + 30 * PAGE, 1))[0]).toBe(30);
+    expect(k.vmstat.get("pgfault")).toBe(faults + 1);
+    // An uncached page faults: the window (32..47) maps what is cached, then ->fault() caches
+    // and maps the page.
+    expectBytes(run(r.read(addr + 35 * PAGE, 1)), new Uint8Array(1));
+    expect(k.vmstat.get("pgfault")).toBe(faults + 2);
+    expect(mapped(r, addr + 32 * PAGE, 16)).toEqual([0, 1, 2, 3, 4, 6, 8, 10, 12, 14]);
+    expect(file.cachedFolios).toBe(34);
+    // A write fault maps its page only (do_shared_fault()).
+    run(r.write(addr + 4 * PAGE, new Uint8Array([9])));
+    expect(mapped(r, addr, 16)).toEqual([4]);
+    expectConsistent(k);
+  });
+
+  it("maps around a read fault of a private file mapping read-only; a write copies its one page", () => {
+    const k = boot();
+    const file = run(k.createFile("lib"));
+    const w = run(k.createProcess());
+    const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    run(w.write(wAddr, pattern(16 * PAGE, 3)));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE, file }));
+    expectBytes(
+      run(p.read(addr + 5 * PAGE, PAGE)),
+      pattern(16 * PAGE, 3).subarray(5 * PAGE, 6 * PAGE),
+    );
+    expect(mapped(p, addr, 32)).toEqual(range(0, 16));
+    for (const i of range(0, 16)) {
+      expect(pteWrite(pteAt(p, addr + i * PAGE))).toBe(false);
+      expect(folioAt(p, addr + i * PAGE).pfn).toBe(file.folioAt(i)!.pfn);
+    }
+    // do_cow_fault() of a page not mapped yet: one anonymous page, no fault-around.
+    const q = run(k.createProcess());
+    const qAddr = run(q.mmap(2 * MiB, { flags: MAP_PRIVATE, file }));
+    run(q.write(qAddr + 7 * PAGE, new Uint8Array([1])));
+    expect(mapped(q, qAddr, 32)).toEqual([7]);
+    expect(folioAt(q, qAddr + 7 * PAGE).anon).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("skips a locked folio (next_uptodate_folio()), and maps one page when fault_around_bytes is a page", () => {
+    const k = boot();
+    const file = run(k.createFile("data"));
+    const w = run(k.createProcess());
+    const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    run(w.write(wAddr, new Uint8Array(16 * PAGE)));
+    const locked = file.folioAt(3)!.pfn;
+    k.memmap.set(locked, PG_locked);
+    const r = run(k.createProcess());
+    const addr = run(r.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    run(r.read(addr, 1));
+    expect(mapped(r, addr, 16)).toEqual(range(0, 16).filter((i) => i !== 3));
+    k.memmap.clear(locked, PG_locked);
+    // should_fault_around(): a single page implies no fault-around at all.
+    run(k.fs.write("/sys/kernel/debug/fault_around_bytes", "4096"));
+    expect(k.faultAroundPages).toBe(1);
+    const s = run(k.createProcess());
+    const sAddr = run(s.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    run(s.read(sAddr + 9 * PAGE, 1));
+    expect(mapped(s, sAddr, 16)).toEqual([9]);
+    expectConsistent(k);
+  });
+
+  // fault_around_bytes_get()/fault_around_bytes_set() (mm/memory.c, Linux 6.16) through
+  // simple_attr_write() (fs/libfs.c): kstrtoull() base 0 of the first 23 bytes; EINVAL past
+  // PTRS_PER_PTE pages; rounddown_pow_of_two(max(val, PAGE_SIZE)).
+  it("parses /sys/kernel/debug/fault_around_bytes as fault_around_bytes_set() does", () => {
+    const file = "/sys/kernel/debug/fault_around_bytes";
+    const k = boot();
+    expect(run(k.fs.read(file))).toBe("65536\n");
+    expect(k.faultAroundPages).toBe(16);
+    const set = (text: string) => {
+      run(k.fs.write(file, text));
+      return run(k.fs.read(file));
+    };
+    expect(set("12288")).toBe("8192\n");
+    expect(set("0")).toBe("4096\n");
+    expect(set("100")).toBe("4096\n");
+    expect(set("0x10000\n")).toBe("65536\n");
+    expect(set("2097152")).toBe("2097152\n"); // PTRS_PER_PTE (512) pages
+    expect(set("2101247")).toBe("2097152\n"); // 2101247 / 4096 is still 512
+    expect(k.faultAroundPages).toBe(512);
+    // Only the first 23 bytes are parsed: 0x…1000, not 0x…10000.
+    expect(set(`0x${"0".repeat(17)}10000`)).toBe("4096\n");
+    expectErrno(k.fs.write(file, "2101248"), "EINVAL");
+    for (const bad of ["-1", " 4096", "4096 ", "4k", "\n"])
+      expectErrno(k.fs.write(file, bad), "EINVAL");
+    expectErrno(k.fs.write(file, "18446744073709551616"), "ERANGE");
+    expect(run(k.fs.read(file))).toBe("4096\n");
+    // 16 KiB pages: 4 pages at boot, PTRS_PER_PTE 2048 (32 MiB); 64 KiB pages: one page, none
+    // around.
+    const k16 = boot({ pageSize: 16384 });
+    expect(run(k16.fs.read(file))).toBe("65536\n");
+    expect(k16.faultAroundPages).toBe(4);
+    run(k16.fs.write(file, String(32 * MiB)));
+    expect(k16.faultAroundPages).toBe(2048);
+    expectErrno(k16.fs.write(file, String(32 * MiB + 16384)), "EINVAL");
+    const k64 = boot({ pageSize: 65536 });
+    expect(run(k64.fs.read(file))).toBe("65536\n");
+    expect(k64.faultAroundPages).toBe(1);
+  });
+
+  // finish_fault() (mm/memory.c, Linux 6.16): a fault on anonymous shmem maps the whole large
+  // folio when it lies within the VMA and the PTE table and all its PTEs are none; else the page.
+  it("maps a whole shmem mTHP on its first fault, and one page where the folio leaves the VMA or a PTE is mapped", () => {
+    const THP = "/sys/kernel/mm/transparent_hugepage";
+    const k = boot();
+    run(k.fs.write(`${THP}/hugepages-64kB/shmem_enabled`, "always"));
+    run(k.fs.write(`${THP}/hugepages-128kB/shmem_enabled`, "always"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * MiB, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    const c = run(p.fork());
+    const d = run(p.fork());
+    run(d.munmap(addr + 8 * PAGE, 4 * MiB - 8 * PAGE)); // d keeps pages 0..7
+    const faults = k.vmstat.get("pgfault");
+    run(p.write(addr + 5 * PAGE, new Uint8Array([1])));
+    const folio = folioAt(p, addr);
+    expect(folio.order).toBe(5); // 128 KiB: pages 0..31
+    expect(mapped(p, addr, 64)).toEqual(range(0, 32));
+    for (const i of range(0, 32)) {
+      const pte = pteAt(p, addr + i * PAGE);
+      expect(ptePfn(pte)).toBe(folio.pfn + i);
+      expect(pteWrite(pte) && pteDirty(pte)).toBe(true);
+    }
+    expect(folio.mapcount).toBe(32);
+    expect(folio.refcount).toBe(64); // 32 for the page cache, 32 for the PTEs
+    run(p.write(addr, new Uint8Array(32 * PAGE).fill(2)));
+    expect(k.vmstat.get("pgfault")).toBe(faults + 1);
+    // c: a read maps the window 16..31 (fault-around); a write to page 3 then finds PTEs mapped
+    // in the folio's range (pte_range_none() false) and maps its page alone.
+    expect(run(c.read(addr + 20 * PAGE, 1))[0]).toBe(2);
+    expect(mapped(c, addr, 64)).toEqual(range(16, 32));
+    run(c.write(addr + 3 * PAGE, new Uint8Array([3])));
+    expect(mapped(c, addr, 64)).toEqual([3, ...range(16, 32)]);
+    // d: the folio reaches past d's VMA, so a write maps page 3 alone, and a read maps the
+    // window clamped to the VMA (pages 0..7).
+    run(d.write(addr + 3 * PAGE, new Uint8Array([4])));
+    expect(mapped(d, addr, 8)).toEqual([3]);
+    run(d.read(addr + 6 * PAGE, 1));
+    expect(mapped(d, addr, 8)).toEqual(range(0, 8));
+    expect(k.memmap.mapcount[folio.pfn + 3]).toBe(3);
+    expect(k.memmap.mapcount[folio.pfn + 8]).toBe(1);
+    expect(folio.mapcount).toBe(32 + 17 + 8);
+    expectBytes(run(p.read(addr + 3 * PAGE, 1)), new Uint8Array([4]));
+    // A first read fault maps the whole new folio too, read-write but clean.
+    const q = run(k.createProcess());
+    const qAddr = run(q.mmap(4 * MiB, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(q.read(qAddr + 40 * PAGE, 1));
+    expect(mapped(q, qAddr, 96)).toEqual(range(32, 64));
+    expect(pteDirty(pteAt(q, qAddr + 40 * PAGE))).toBe(false);
     expectConsistent(k);
   });
 });
