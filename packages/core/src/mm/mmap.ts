@@ -723,7 +723,21 @@ const mmapFixedArea = (
 };
 
 /**
- * `dup_mmap()`: copies a parent's mappings into a child's fresh mm. Shared mappings stay shared.
+ * `vma_needs_copy()` (`mm/memory.c`, Linux 6.16): whether `fork()` copies the page table of the
+ * parent's `vma`. Only a VMA with an anon_vma is copied: it may hold anonymous pages (private
+ * anonymous memory that was written, or a private file or hugetlb mapping that was), which exist
+ * nowhere else. A shared mapping, or a private one never written (its pages are the page cache's,
+ * or the zero page), is left empty in the child, which faults its pages in from the page cache
+ * as it touches them. The VMA kinds Linux copies regardless (`VM_PFNMAP`, `VM_MIXEDMAP`, a
+ * userfaultfd write-protected VMA) do not exist in the model.
+ */
+const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
+
+/**
+ * `dup_mmap()`: copies a parent's mappings into a child's fresh mm. Every VMA is copied, but
+ * its page table only where {@link vmaNeedsCopy} says so (`copy_page_range()`): the child of a
+ * VMA without an anon_vma starts with no page mapped and faults them in from the page cache.
+ * Shared mappings stay shared.
  * Private pages become copy-on-write: write-protected in both, mapped by both, so each side's
  * next write gets its own copy; a huge PMD of an anonymous VMA is copied as one
  * (`copy_huge_pmd()`, `mm/huge_memory.c`), taking one more entire mapcount, or for the huge zero
@@ -758,6 +772,9 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       copy.anonVmaChain = [...vma.anonVmaChain, own];
       copy.anonVma = own;
     }
+    linkVma(copy);
+    // copy_page_range(): a VMA that vma_needs_copy() refuses is left for the child to fault in.
+    if (!vmaNeedsCopy(vma)) continue;
     const cow = !(vma.flags & VM_SHARED);
     // copy_hugetlb_page_range() for a hugetlb VMA, whose pages are all mapped by huge entries.
     if (vma.flags & VM_HUGETLB) copyHugetlbPageRange(k, copy, vma);
@@ -795,7 +812,6 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       m.mapcount[page]!++;
       m.refcount[m.folioOf(page)]!++;
     }
-    linkVma(copy);
   }
   parent.tlb.flushAll();
   return 0;
