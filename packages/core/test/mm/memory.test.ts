@@ -265,16 +265,18 @@ describe("faults", () => {
     const plain = run(p.mmap(MiB));
     run(p.write(aligned(plain, 65536), new Uint8Array([1])));
     expect(folioAt(p, aligned(plain, 65536)).order).toBe(2);
-    // One page more than 1 MiB, so the VMA ends off a 16 KiB and a 64 KiB boundary.
+    // One page more than 1 MiB, just below `plain` (the top-down layout: `plain` ends at
+    // mmap_base, 0x7ffff7fff000), so the VMA starts off a 16 KiB and a 64 KiB boundary.
     const advised = run(p.mmap(MiB + 4096));
+    expect(advised).toBe(plain - MiB - 4096);
     run(p.madvise(advised, MiB + 4096, MADV_HUGEPAGE));
     run(p.write(aligned(advised, 65536), new Uint8Array([1])));
     expect(folioAt(p, aligned(advised, 65536)).order).toBe(4);
-    // A block is used only where the naturally aligned run lies wholly inside the VMA.
-    const unaligned = advised + MiB;
-    expect(unaligned % 65536).toBe(0);
-    run(p.write(unaligned, new Uint8Array([1])));
-    expect(folioAt(p, unaligned).order).toBe(0);
+    // A block is used only where the naturally aligned run lies wholly inside the VMA: the 16 KiB
+    // and 64 KiB runs around the VMA's first page start below it.
+    expect([advised % 16384, advised % 65536].every((r) => r !== 0)).toBe(true);
+    run(p.write(advised, new Uint8Array([1])));
+    expect(folioAt(p, advised).order).toBe(0);
     const frag0 = run(k.fragment(0, 3));
     const frag1 = run(k.fragment(1, 3));
     const third = run(p.mmap(MiB, { hugepage: true }));
@@ -312,7 +314,11 @@ describe("faults", () => {
     const c = run(p.mmap(4 * 4096));
     run(p.mbind(c, 4 * 4096, MPOL_INTERLEAVE, [0, 1]));
     run(p.write(c, new Uint8Array(4 * 4096).fill(1)));
-    expect([0, 1, 2, 3].map((i) => run(p.nodeOf(c + i * 4096)))).toEqual([0, 1, 0, 1]);
+    // interleave_nid(): the interleave index of anonymous memory is its virtual page number
+    // (vm_pgoff is vm_start >> PAGE_SHIFT), so the nodes alternate from the page c is at.
+    expect([0, 1, 2, 3].map((i) => run(p.nodeOf(c + i * 4096)))).toEqual(
+      [0, 1, 2, 3].map((i) => [0, 1][(c / 4096 + i) % 2]),
+    );
     run(p.setMempolicy(MPOL_PREFERRED, [1]));
     const d = run(p.mmap(4096));
     run(p.write(d, new Uint8Array([1])));
