@@ -35,7 +35,15 @@ import { formatAmdahl, formatLatency, runAmdahl, runLatency } from "./probes";
 import { type OnProgress, StderrProgress } from "./progress";
 import { formatRegistry, runRegistry } from "./registry";
 import { envelope, formatBytes, writeJson } from "./report";
-import { seedTable } from "./seed_tables";
+import {
+  countDrops,
+  formatReproducibility,
+  missesOnDisputedCells,
+  REVISION_PAIRS,
+  revisionSummary,
+  revisionTables,
+} from "./reproducibility";
+import { SEED_TABLES, seedTable } from "./seed_tables";
 import {
   formatSizes,
   runSizes,
@@ -610,7 +618,30 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           summary: whatifSummary(tables),
         };
       });
-      save("whatif", envelope("whatif", { profiles: files }, results));
+      const revisions = revisionTables();
+      const drops = countDrops(SEED_TABLES);
+      // Only profiles that predict a table the other revision publishes too.
+      const paired = new Set(REVISION_PAIRS.flat());
+      const misses = results
+        .filter((r) => r.tables.some((t) => paired.has(t.table.id)))
+        .map((r) => ({ profile: r.profile.name, ...missesOnDisputedCells(r.tables, revisions) }));
+      process.stdout.write(`${formatReproducibility(revisions, drops, misses)}\n`);
+      save(
+        "whatif",
+        envelope(
+          "whatif",
+          { profiles: files },
+          {
+            profiles: results,
+            reproducibility: {
+              tables: revisions,
+              summary: revisionSummary(revisions),
+              countDrops: drops,
+              misses,
+            },
+          },
+        ),
+      );
       return;
     }
     case "all": {

@@ -71,8 +71,11 @@ export {
   __GFP_BITS_MASK,
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
+  __GFP_HIGH,
   __GFP_KSWAPD_RECLAIM,
+  __GFP_MEMALLOC,
   __GFP_MOVABLE,
+  __GFP_NOMEMALLOC,
   __GFP_NORETRY,
   __GFP_NOWARN,
   __GFP_RECLAIM,
@@ -80,9 +83,11 @@ export {
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   __GFP_ZERO,
+  GFP_ATOMIC,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   GFP_KERNEL_RECLAIMABLE,
+  GFP_NOWAIT,
   GFP_TRANSHUGE,
   GFP_TRANSHUGE_LIGHT,
   GFP_USER,
@@ -110,8 +115,18 @@ export type {
 } from "./include/kernel";
 // include/linux/kobject.h, include/linux/kernfs.h
 export { type Attribute, type KernfsRoot, KObject, STORE_EINVAL } from "./include/kernfs";
-// include/linux/mm_types.h (struct page)
-export { MemMap } from "./include/mem_map";
+// include/linux/mm_types.h (struct page); include/linux/mm.h (the last cpupid)
+export {
+  cpuPidToCpupid,
+  cpupidPidUnset,
+  cpupidToNid,
+  cpupidValid,
+  folioXchgLastCpupid,
+  LAST__PID_MASK,
+  LAST__PID_SHIFT,
+  MemMap,
+  pageCpupidResetLast,
+} from "./include/mem_map";
 // include/linux/memory.h, include/linux/memory_hotplug.h (MMOP_*)
 export {
   MEM_GOING_OFFLINE,
@@ -245,6 +260,7 @@ export {
 } from "./include/mman";
 // include/linux/mmzone.h
 export {
+  type AllocContext,
   type BadPageHandler,
   type Fragmentation,
   type MemoryRegion,
@@ -339,6 +355,7 @@ export {
 export {
   type MigrationAccounting,
   type MmapOptions,
+  PF_MEMALLOC,
   PR_GET_DUMPABLE,
   PR_SET_DUMPABLE,
   type TaskOptions,
@@ -453,6 +470,7 @@ export {
   allocHugetlbFolioNodemask,
   dissolveFreeHugetlbFolio,
   folioHstate,
+  replaceFreeHugepageFolios,
 } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
 export {
@@ -513,9 +531,28 @@ export {
   type MigrationTargetControl,
 } from "./mm/move_pages";
 export { changeProtNuma } from "./mm/mprotect";
-export { allocContigPages, allocContigRange } from "./mm/page_alloc";
+// mm/page_alloc.c and the ALLOC_* flags of mm/internal.h
+export {
+  ALLOC_CPUSET,
+  ALLOC_HIGHATOMIC,
+  ALLOC_KSWAPD,
+  ALLOC_MIN_RESERVE,
+  ALLOC_NO_WATERMARKS,
+  ALLOC_NON_BLOCK,
+  ALLOC_OOM,
+  ALLOC_RESERVES,
+  ALLOC_WMARK_HIGH,
+  ALLOC_WMARK_LOW,
+  ALLOC_WMARK_MASK,
+  ALLOC_WMARK_MIN,
+  allocContigPages,
+  allocContigRange,
+  gfpPfmemallocFlags,
+  gfpToAllocFlags,
+} from "./mm/page_alloc";
 export {
   hasUnmovablePages,
+  MEMORY_OFFLINE,
   startIsolatePageRange,
   testPagesIsolated,
   undoIsolatePageRange,

@@ -77,6 +77,31 @@ export const __GFP_NORETRY = 1 << 8;
  */
 export const __GFP_RETRY_MAYFAIL = 1 << 9;
 /**
+ * `__GFP_HIGH` (`include/linux/gfp_types.h`): a high-priority allocation that may dip into half
+ * of the min watermark's reserve (`ALLOC_MIN_RESERVE` in `gfp_to_alloc_flags()`,
+ * `mm/page_alloc.c`); part of `GFP_ATOMIC`.
+ *
+ * @category Memory and folios
+ */
+export const __GFP_HIGH = 1 << 10;
+/**
+ * `__GFP_MEMALLOC` (`include/linux/gfp_types.h`): the allocation may take every free page,
+ * ignoring the watermarks (`ALLOC_NO_WATERMARKS` from `__gfp_pfmemalloc_flags()`,
+ * `mm/page_alloc.c`), as a task with `PF_MEMALLOC` may; for allocations that free memory.
+ *
+ * @category Memory and folios
+ */
+export const __GFP_MEMALLOC = 1 << 11;
+/**
+ * `__GFP_NOMEMALLOC` (`include/linux/gfp_types.h`): no access to the reserves below the
+ * watermarks. It wins over `__GFP_MEMALLOC` and `PF_MEMALLOC` (`__gfp_pfmemalloc_flags()`), and
+ * keeps a non-blocking allocation from the extra quarter `ALLOC_NON_BLOCK` gives
+ * (`gfp_to_alloc_flags()`, `mm/page_alloc.c`).
+ *
+ * @category Memory and folios
+ */
+export const __GFP_NOMEMALLOC = 1 << 12;
+/**
  * `__GFP_RECLAIM` (`include/linux/gfp_types.h`): direct and background reclaim both.
  *
  * @category Memory and folios
@@ -88,7 +113,7 @@ export const __GFP_RECLAIM = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM;
  *
  * @category Memory and folios
  */
-export const __GFP_BITS_MASK = (1 << 10) - 1;
+export const __GFP_BITS_MASK = (1 << 13) - 1;
 /**
  * `GFP_KERNEL` (`include/linux/gfp_types.h`): an ordinary kernel allocation: unmovable, and it
  * may reclaim and compact.
@@ -96,6 +121,23 @@ export const __GFP_BITS_MASK = (1 << 10) - 1;
  * @category Memory and folios
  */
 export const GFP_KERNEL = __GFP_RECLAIM;
+/**
+ * `GFP_ATOMIC` (`include/linux/gfp_types.h`, Linux 6.16): an allocation that cannot sleep and must
+ * not fail lightly: `__GFP_HIGH | __GFP_KSWAPD_RECLAIM`. Without `__GFP_DIRECT_RECLAIM` it is
+ * non-blocking, so the slow path lets it go down to 37.5% of the min watermark (half for
+ * `__GFP_HIGH`, a quarter of the rest for `ALLOC_NON_BLOCK`, `__zone_watermark_ok()`).
+ *
+ * @category Memory and folios
+ */
+export const GFP_ATOMIC = __GFP_HIGH | __GFP_KSWAPD_RECLAIM;
+/**
+ * `GFP_NOWAIT` (`include/linux/gfp_types.h`, Linux 6.16): an allocation that cannot sleep but
+ * wakes kswapd: `__GFP_KSWAPD_RECLAIM`. It is non-blocking (`ALLOC_NON_BLOCK`), but without
+ * `__GFP_HIGH` that gives it none of the min watermark's reserve.
+ *
+ * @category Memory and folios
+ */
+export const GFP_NOWAIT = __GFP_KSWAPD_RECLAIM;
 /**
  * `GFP_KERNEL_ACCOUNT`'s reclaimable sibling as slab caches of dentries and inodes allocate
  * (`GFP_KERNEL | __GFP_RECLAIMABLE`, `mm/slab.h`'s `kmalloc_reclaimable`): kernel memory in

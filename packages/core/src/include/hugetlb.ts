@@ -11,8 +11,9 @@ import type { FolioList } from "../lib/list";
 
 /**
  * One huge page size and its pool. Models `struct hstate` (`include/linux/hugetlb.h`) with the
- * calls `folio_put()` and `migrate_pages()` make on it (`free_huge_folio()`,
- * `move_hugetlb_state()`, both `mm/hugetlb.c`). Counts are in huge pages.
+ * calls `folio_put()`, `migrate_pages()` and `alloc_contig_range()` make on it
+ * (`free_huge_folio()`, `move_hugetlb_state()`, `isolate_or_dissolve_huge_folio()`, all
+ * `mm/hugetlb.c`). Counts are in huge pages.
  *
  * @category Hugetlb
  */
@@ -53,6 +54,21 @@ export interface Hstate {
    * temporary one; a surplus count moves with it across nodes.
    */
   moveHugetlbState(src: number, dst: number): void;
+  /**
+   * `isolate_or_dissolve_huge_folio()` (`mm/hugetlb.c`), as `alloc_contig_range()`'s scan calls
+   * it for the hugetlb folio at head PFN `head`: one in use is isolated onto `list` for migration
+   * (`folio_isolate_hugetlb()`), a free one is replaced by a fresh huge page of its node and
+   * dissolved into free base pages (`alloc_and_dissolve_hugetlb_folio()`), the pool's counts
+   * unchanged. 0 when done (or `head` is no longer hugetlb), `-EBUSY` when an in-use folio cannot
+   * be isolated, `-ENOMEM` for a gigantic folio or when no replacement can be allocated.
+   */
+  isolateOrDissolveHugeFolio(head: number, list: FolioList): number;
+  /**
+   * `alloc_and_dissolve_hugetlb_folio()` (`mm/hugetlb.c`): see
+   * {@link Hstate.isolateOrDissolveHugeFolio}; a free folio is replaced and dissolved, one in use
+   * is isolated onto `list`.
+   */
+  allocAndDissolveHugetlbFolio(head: number, list: FolioList): number;
 }
 
 /**

@@ -16,9 +16,10 @@
  * | private | `Uint32Array` | `page->private` |
  * | mapping | `Int32Array` | `page->mapping` (address_space id, or minus an anon_vma id) |
  * | index | `Float64Array` | `page->index` (page offset in file or anon_vma; an `unsigned long`) |
+ * | last cpupid | `Float64Array` | `page->_last_cpupid` (NUMA balancing; -1 when reset) |
  * | lru links | 2 × `Int32Array` | `page->lru` (see {@link ListSpace}) |
  *
- * That is 45 bytes per base page, under the 64 bytes of the kernel's own `struct page`. The index
+ * That is 53 bytes per base page, under the 64 bytes of the kernel's own `struct page`. The index
  * is a double because the page offset of anonymous memory is its virtual page number, which for a
  * user address up to `TASK_SIZE` (2^47) needs 35 bits with 4 KiB pages: a double holds every
  * integer to 2^53 exactly.
@@ -56,6 +57,14 @@ export class MemMap {
   readonly mapping: Int32Array;
   /** `folio->index`: the page offset of the head in its file, or in its anon_vma's space. */
   readonly index: Float64Array;
+  /**
+   * `page->_last_cpupid` (`LAST_CPUPID` in `page->flags`, `include/linux/mm.h`): NUMA balancing's
+   * record of a folio's last hinting fault, at the head: a cpupid (see {@link cpuPidToCpupid}),
+   * or, for a slow-tier folio in memory tiering mode, the time in ms of its last scan or fault
+   * (`folio_xchg_access_time()`). -1 when reset (`page_cpupid_reset_last()`): at boot and when
+   * the page is freed. Migration hands it to the new folio, a split to every new folio.
+   */
+  readonly lastCpupid: Float64Array;
   /** `page->lru`: the links of every folio list and the buddy free lists. */
   readonly lru: ListSpace;
 
@@ -70,6 +79,7 @@ export class MemMap {
     this.private = new Uint32Array(nrPfns);
     this.mapping = new Int32Array(nrPfns);
     this.index = new Float64Array(nrPfns);
+    this.lastCpupid = new Float64Array(nrPfns).fill(-1);
     this.lru = new ListSpace(nrPfns);
   }
 
@@ -88,6 +98,7 @@ export class MemMap {
       this.private.BYTES_PER_ELEMENT +
       this.mapping.BYTES_PER_ELEMENT +
       this.index.BYTES_PER_ELEMENT +
+      this.lastCpupid.BYTES_PER_ELEMENT +
       ListSpace.BYTES_PER_PFN
     );
   }
@@ -104,6 +115,7 @@ export class MemMap {
       this.private.byteLength +
       this.mapping.byteLength +
       this.index.byteLength +
+      this.lastCpupid.byteLength +
       this.lru.next.byteLength +
       this.lru.prev.byteLength
     );
@@ -190,3 +202,74 @@ export class MemMap {
     return was;
   }
 }
+
+/**
+ * `LAST__PID_SHIFT` (`include/linux/page-flags-layout.h`): 8, the low bits of a cpupid that hold
+ * the faulting task's pid (its low 8 bits).
+ *
+ * @category NUMA balancing
+ */
+export const LAST__PID_SHIFT = 8;
+
+/**
+ * `LAST__PID_MASK` (`include/linux/page-flags-layout.h`): `(1 << LAST__PID_SHIFT) - 1`.
+ *
+ * @category NUMA balancing
+ */
+export const LAST__PID_MASK = (1 << LAST__PID_SHIFT) - 1;
+
+/**
+ * `cpu_pid_to_cpupid()` (`include/linux/mm.h`): the cpupid NUMA balancing records for a hinting
+ * fault by task `pid`. The model's tasks run on a node, not a CPU: the CPU bits hold the node
+ * (`nid`), so that {@link cpupidToNid} gives back what `cpu_to_node(cpupid_to_cpu())` gives.
+ *
+ * @category NUMA balancing
+ */
+export const cpuPidToCpupid = (nid: number, pid: number): number =>
+  nid * 2 ** LAST__PID_SHIFT + (pid & LAST__PID_MASK);
+
+/**
+ * `cpupid_to_nid()` (`include/linux/mm.h`): the node of a cpupid's CPU; -1 for a reset one.
+ *
+ * @category NUMA balancing
+ */
+export const cpupidToNid = (cpupid: number): number =>
+  cpupid < 0 ? -1 : Math.floor(cpupid / 2 ** LAST__PID_SHIFT);
+
+/**
+ * `cpupid_pid_unset()` (`include/linux/mm.h`): the pid bits are all ones, as
+ * `page_cpupid_reset_last()` leaves them: no fault was recorded.
+ *
+ * @category NUMA balancing
+ */
+export const cpupidPidUnset = (cpupid: number): boolean =>
+  (cpupid & LAST__PID_MASK) === (-1 & LAST__PID_MASK);
+
+/**
+ * `cpupid_valid()` (`include/linux/mm.h`): the CPU bits name a CPU (here a node), which a reset
+ * cpupid's all-ones bits do not.
+ *
+ * @category NUMA balancing
+ */
+export const cpupidValid = (cpupid: number): boolean => cpupid >= 0;
+
+/**
+ * `folio_xchg_last_cpupid()` (`include/linux/mm.h`): stores `cpupid` (or an access time) in the
+ * folio's head and returns what was there.
+ *
+ * @category NUMA balancing
+ */
+export const folioXchgLastCpupid = (m: MemMap, head: number, cpupid: number): number => {
+  const last = m.lastCpupid[head]!;
+  m.lastCpupid[head] = cpupid;
+  return last;
+};
+
+/**
+ * `page_cpupid_reset_last()` (`include/linux/mm.h`): forgets the page's last fault (-1).
+ *
+ * @category NUMA balancing
+ */
+export const pageCpupidResetLast = (m: MemMap, pfn: number): void => {
+  m.lastCpupid[pfn] = -1;
+};

@@ -480,6 +480,21 @@ export interface Fragmentation {
 export type BadPageHandler = (pfn: number, reason: string) => void;
 
 /**
+ * The allocating task as the page allocator reads it (`current` in `mm/page_alloc.c`): its
+ * `task->flags` (`PF_MEMALLOC` lets it under the watermarks, `__gfp_pfmemalloc_flags()`) and the
+ * node of the CPU it runs on (`numa_node_id()`, which `zone_statistics()` counts `numa_local` or
+ * `numa_other` against). A `Task` is one.
+ *
+ * @category Memory and folios
+ */
+export interface AllocContext {
+  /** `task->flags` (`PF_*`, `include/linux/sched.h`). */
+  readonly flags: number;
+  /** The node of the CPU the task runs on (`numa_node_id()`). */
+  readonly nid: number;
+}
+
+/**
  * The page allocator of one kernel, as its callers see it. Models the allocation calls of
  * `include/linux/gfp.h` (`__alloc_pages()`, `__free_pages()`) over the zones of
  * `include/linux/mmzone.h`. The buddy allocator behind it is `mm/page_alloc.ts` (the kernel's
@@ -514,9 +529,19 @@ export interface PageAllocator {
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`): returns the first
    * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
    * 0 the block becomes a large folio. `order` must already be valid; a node that does not exist
-   * has nothing to give (-1).
+   * has nothing to give (-1). `current` is the allocating task (`PF_MEMALLOC` lets its slow path
+   * take every free page; its CPU's node decides `numa_local` or `numa_other`); without one the
+   * allocation runs on a CPU of `nid`. The slow path's reserves follow `gfp_to_alloc_flags()`
+   * (`__GFP_HIGH`, `GFP_ATOMIC`) and `__gfp_pfmemalloc_flags()` (`__GFP_MEMALLOC`,
+   * `__GFP_NOMEMALLOC`).
    */
-  allocPages(nid: number, order: number, gfp: number, nodemask?: readonly number[] | null): number;
+  allocPages(
+    nid: number,
+    order: number,
+    gfp: number,
+    nodemask?: readonly number[] | null,
+    current?: AllocContext | null,
+  ): number;
   /**
    * Frees 2^order pages at `pfn` (`__free_pages()`, `mm/page_alloc.c`), merging buddies. A page in
    * a state that must not be freed is reported through `bad_page()` (`mm/page_alloc.c`) and kept;
@@ -542,9 +567,15 @@ export interface PageAllocator {
   /**
    * `__zone_watermark_ok()` (`mm/page_alloc.c`): would node `nid`'s zone keep `mark` pages free
    * after an allocation of `order` (with `freePages` free, its own by default), with a free block
-   * of that order to give?
+   * of that order to give? `allocFlags` (`ALLOC_*`, default 0) lower the mark for the reserves.
    */
-  zoneWatermarkOk(nid: number, order: number, mark: number, freePages?: number): boolean;
+  zoneWatermarkOk(
+    nid: number,
+    order: number,
+    mark: number,
+    allocFlags?: number,
+    freePages?: number,
+  ): boolean;
   /**
    * `find_suitable_fallback()` (`mm/page_alloc.c`): the first type an allocation of `startType`
    * may steal a free block of `order` from on node `nid`, or -1 (also when, with

@@ -106,6 +106,16 @@ export interface TaskOptions {
 }
 
 /**
+ * `PF_MEMALLOC` (`include/linux/sched.h`): the task is freeing memory (reclaim, compaction) and
+ * may allocate below the watermarks (`ALLOC_NO_WATERMARKS`, `__gfp_pfmemalloc_flags()` in
+ * `mm/page_alloc.c`) unless the allocation says `__GFP_NOMEMALLOC`. Set in
+ * {@link TaskStruct.flags}, as `memalloc_noreclaim_save()` sets it.
+ *
+ * @category Processes
+ */
+export const PF_MEMALLOC = 0x00000800;
+
+/**
  * A process, as `mm/` code sees it. Models `struct task_struct` (`include/linux/sched.h`) and the
  * memory system calls it makes (`include/linux/syscalls.h`); the `Task` of `include/kernel.ts`
  * adds the kernel it runs on. Every call returns
@@ -149,8 +159,13 @@ export interface TaskStruct {
   readonly euid: number;
   /** Effective capabilities (`cred->cap_effective`). */
   readonly capabilities: ReadonlySet<number>;
-  /** The local node: where the task's CPU is. */
+  /** The local node: where the task's CPU is (`numa_node_id()` while it runs). */
   readonly nid: number;
+  /**
+   * The per-task flags (`task->flags`, `PF_*` in `include/linux/sched.h`): of them the model
+   * reads {@link PF_MEMALLOC}. 0 for a new process; `fork()` copies them.
+   */
+  flags: number;
   /** The address space; null for a kernel thread (`task->mm`). */
   mm: MmStruct | null;
   /** The nodes its cpuset allows (`cpuset_mems_allowed()`, `kernel/cgroup/cpuset.c`). */

@@ -11,7 +11,8 @@
  * Event counters, by their `/proc/vmstat` names, in the kernel's order: the items of
  * `enum vm_event_item` (`include/linux/vm_event_item.h`) this model counts, named as
  * `vmstat_text` (`mm/vmstat.c`) prints them, after the NUMA allocation counters of
- * `enum numa_stat_item` (`numa_hit`, `numa_miss`, `numa_foreign`) and the node counters of
+ * `enum numa_stat_item` (`numa_hit`, `numa_miss`, `numa_foreign`, `numa_local`, `numa_other`;
+ * not `numa_interleave`) and the node counters of
  * `enum node_stat_item` (`include/linux/mmzone.h`) that only grow (`pgpromote_*`, `pgdemote_*`). Counters Linux keeps per mTHP size only
  * (`count_mthp_stat()`) are not here: they are `ThpSettings.mthpStat` (`include/huge_mm.ts`).
  *
@@ -22,6 +23,8 @@ export const VM_EVENT_ITEMS = [
   "numa_hit",
   "numa_miss",
   "numa_foreign",
+  "numa_local",
+  "numa_other",
   // Node counters (enum node_stat_item), printed before the events.
   "pgpromote_success",
   "pgpromote_candidate",

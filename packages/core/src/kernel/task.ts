@@ -102,6 +102,8 @@ export const taskCred = (options: TaskOptions): Cred => {
 export class Process implements Task {
   /** `mm->...` policy set by `set_mempolicy` (`task->mempolicy`); null for the default. */
   policy: Mempolicy | null = null;
+  /** `task->flags` (`PF_*`, `include/linux/sched.h`). */
+  flags = 0;
   /** True once the task has exited. */
   exited = false;
   /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
@@ -530,6 +532,8 @@ export class Process implements Task {
           return copied;
         }
         child.policy = this.policy;
+        // dup_task_struct() (kernel/fork.c) copies the parent's task flags.
+        child.flags = this.flags;
         return child;
       }),
     );

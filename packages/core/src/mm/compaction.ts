@@ -20,14 +20,14 @@
  * Not modelled: the pageblock skip hints (`PG_migrate_skip`), the cached scanner positions (every
  * run scans the whole zone), deferral (`defer_compaction()`), the fast searches
  * (`fast_isolate_freepages()`, `fast_find_migrateblock()`) and page capture. The migration
- * scanner isolates LRU folios only; `movable_ops` pages (`isolate_movable_ops_page()`) are
- * recognised and skipped at {@link isolateMovableOpsPage}, the place a driver's pages will be
- * taken.
+ * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
+ * `isolate_movable_ops_page()`); for `alloc_contig_range()` it also takes hugetlb folios
+ * (`isolate_or_dissolve_huge_folio()`).
  *
  * @module
  */
 import { Deferred, Duration, Effect, Fiber } from "effect";
-import { type ErrnoError, errno } from "../errno";
+import { ERRNO, type ErrnoError, errno } from "../errno";
 import {
   COMPACT_CLUSTER_MAX,
   COMPACT_MAX_DEFER_SHIFT,
@@ -68,11 +68,12 @@ import {
   PG_hugetlb,
   PG_locked,
   PG_lru,
-  PG_movable_ops,
+  PG_movable_ops_isolated,
 } from "../include/page_flags";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
+import { isolateMovableOpsPage, pageHasMovableOps } from "./migrate_movable_ops";
 
 /**
  * `struct compact_control` (`mm/internal.h`): the state of one `compact_zone()` run.
@@ -257,11 +258,10 @@ const compactionSuitAllocationOrder = (k: Kernel, zone: Zone, order: number): Co
 };
 
 /**
- * Where `movable_ops` pages (`PG_movable_ops`: balloon pages, zsmalloc) would be isolated
- * (`isolate_movable_ops_page()`, `mm/migrate.c`). The model's compaction takes LRU folios only,
- * so this answers false; a driver with movable pages plugs in here.
+ * `ISOLATE_ASYNC_MIGRATE` (`include/linux/mmzone.h`): the `isolate_mode_t` an asynchronous
+ * compaction passes to a `movable_ops` page's owner.
  */
-const isolateMovableOpsPage = (_k: Kernel, _pfn: number): boolean => false;
+const ISOLATE_ASYNC_MIGRATE = 0x4;
 
 /**
  * `skip_isolation_on_order()` (`mm/compaction.c`): large folios of the wanted order or more are
@@ -287,13 +287,18 @@ const isolated = (
 };
 
 /**
- * `isolate_migratepages_block()` (`mm/compaction.c`): scans `[lowPfn, endPfn)` and isolates the
- * LRU folios that can move onto `cc.migratepages`, stopping once `COMPACT_CLUSTER_MAX` pages are.
- * Skipped: free blocks (whole), large folios {@link skipIsolationOnOrder} rejects, pages not on
- * the LRU (kernel memory, isolated folios, `movable_ops` pages), hugetlb folios, pinned folios
- * (more references than mappings, page cache and private data account for), and locked folios
- * in `MIGRATE_ASYNC`. Returns where it stopped; counts `compact_isolated` and emits
- * `mm_compaction_isolate_migratepages`.
+ * `isolate_migratepages_block()` (`mm/compaction.c`, Linux 6.16): scans `[lowPfn, endPfn)` and
+ * isolates what can move onto `cc.migratepages`, stopping once `COMPACT_CLUSTER_MAX` pages are
+ * (compaction only): LRU folios, and `movable_ops` pages through their owner
+ * (`isolate_movable_ops_page()`, {@link isolateMovableOpsPage}). Hugetlb folios are skipped by
+ * compaction (whole, up to `MAX_PAGE_ORDER`); for `alloc_contig_range()` (`allocContig`) they go
+ * to `isolate_or_dissolve_huge_folio()`: one in use is isolated, a free one is replaced and
+ * dissolved, its pages then free; its `-ENOMEM` (a gigantic folio, no replacement) puts back
+ * what this call isolated and stops the scan. Also skipped: free blocks (whole), large folios
+ * {@link skipIsolationOnOrder} rejects, other pages not on the LRU (kernel memory, isolated
+ * folios), pinned folios (more references than mappings, page cache and private data account
+ * for), and locked folios in `MIGRATE_ASYNC`. Returns where it stopped and 0 or `-ENOMEM`;
+ * counts `compact_isolated` and emits `mm_compaction_isolate_migratepages`.
  */
 const isolateMigratepagesBlock = (
   k: Kernel,
@@ -301,13 +306,52 @@ const isolateMigratepagesBlock = (
   lowPfn: number,
   endPfn: number,
   allocContig: boolean,
-): number => {
+): { readonly pfn: number; readonly rc: number } => {
   const m = k.memmap;
   const startPfn = lowPfn;
   let nrScanned = 0;
   let nrIsolated = 0;
+  let rc = 0;
   for (; lowPfn < endPfn; lowPfn++) {
     nrScanned++;
+    let head = m.folioOf(lowPfn);
+    if (!(m.flags[lowPfn]! & PG_buddy) && m.test(head, PG_hugetlb)) {
+      const order = m.folioOrder(head);
+      const rest = head + 2 ** order - 1 - lowPfn;
+      if (!allocContig) {
+        if (order <= k.pageAlloc.maxOrder) {
+          lowPfn += rest;
+          nrScanned += rest;
+        }
+        continue;
+      }
+      const hstate = k.hstates.find((h) => h.order === order)!;
+      const ret = hstate.isolateOrDissolveHugeFolio(head, cc.migratepages);
+      if (ret < 0) {
+        lowPfn += rest;
+        nrScanned += rest;
+        if (ret === -ERRNO.ENOMEM) {
+          rc = ret;
+          // isolate_fail with -ENOMEM: what this block isolated goes back; the scan stops.
+          putbackMovablePages(k, cc.migratepages);
+          cc.nrMigratepages = 0;
+          nrIsolated = 0;
+          lowPfn++;
+          break;
+        }
+        continue;
+      }
+      if (m.test(head, PG_hugetlb)) {
+        // Isolated onto the list (isolate_success_no_list).
+        cc.nrMigratepages += 2 ** order;
+        nrIsolated += 2 ** order;
+        nrScanned += rest;
+        lowPfn += rest;
+        continue;
+      }
+      // Dissolved: its pages are free (buddy) pages of the isolated range now.
+      head = m.folioOf(lowPfn);
+    }
     const flags = m.flags[lowPfn]!;
     if (flags & PG_buddy) {
       const order = m.order[lowPfn]!;
@@ -317,12 +361,7 @@ const isolateMigratepagesBlock = (
       }
       continue;
     }
-    const head = m.folioOf(lowPfn);
     const nr = m.folioNrPages(head);
-    if (m.test(head, PG_hugetlb)) {
-      lowPfn = head + nr - 1;
-      continue;
-    }
     if (m.test(head, PG_head) && !allocContig) {
       const order = m.folioOrder(head);
       if (skipIsolationOnOrder(k, order, cc.order)) {
@@ -334,16 +373,17 @@ const isolateMigratepagesBlock = (
       }
     }
     if (!m.test(head, PG_lru)) {
-      if (m.test(head, PG_movable_ops) && isolateMovableOpsPage(k, head)) {
-        cc.migratepages.addTail(head);
-        cc.nrMigratepages += nr;
-        nrIsolated += nr;
-      }
-      continue;
+      if (
+        !pageHasMovableOps(k, head) ||
+        m.test(head, PG_movable_ops_isolated) ||
+        !isolateMovableOpsPage(k, head, cc.mode === MIGRATE_SYNC ? 0 : ISOLATE_ASYNC_MIGRATE)
+      )
+        continue;
+    } else {
+      if (m.refcount[head]! > folioExpectedRefCount(k, head)) continue;
+      if (cc.mode === MIGRATE_ASYNC && m.test(head, PG_locked)) continue;
+      if (!k.lru.isolate(head)) continue;
     }
-    if (m.refcount[head]! > folioExpectedRefCount(k, head)) continue;
-    if (cc.mode === MIGRATE_ASYNC && m.test(head, PG_locked)) continue;
-    if (!k.lru.isolate(head)) continue;
     cc.migratepages.addTail(head);
     cc.nrMigratepages += nr;
     nrIsolated += nr;
@@ -356,13 +396,16 @@ const isolateMigratepagesBlock = (
   if (lowPfn > endPfn) lowPfn = endPfn;
   cc.totalMigrateScanned += nrScanned;
   isolated(k, "mm_compaction_isolate_migratepages", startPfn, lowPfn, nrScanned, nrIsolated);
-  return lowPfn;
+  return { pfn: lowPfn, rc };
 };
 
 /**
- * `isolate_migratepages_range()` (`mm/compaction.c`): isolates every LRU folio of
- * `[startPfn, endPfn)` onto `list`, large folios included, for `alloc_contig_range()`. Returns the
- * base pages isolated.
+ * `isolate_migratepages_range()` (`mm/compaction.c`): isolates onto `list` everything of
+ * `[startPfn, endPfn)` that `alloc_contig_range()` can move out of the way: LRU folios (large
+ * ones included), `movable_ops` pages, and hugetlb folios in use; free hugetlb folios are
+ * replaced and dissolved on the way (`isolate_or_dissolve_huge_folio()`). Returns the base pages
+ * isolated, or `-ENOMEM` when a hugetlb folio can be neither (a gigantic one, or no replacement
+ * page), with nothing left isolated.
  *
  * @category Compaction
  */
@@ -392,8 +435,8 @@ export const isolateMigratepagesRange = (
     totalFreeScanned: 0,
     contended: false,
   };
-  isolateMigratepagesBlock(k, cc, startPfn, endPfn, true);
-  return cc.nrMigratepages;
+  const { rc } = isolateMigratepagesBlock(k, cc, startPfn, endPfn, true);
+  return rc < 0 ? rc : cc.nrMigratepages;
 };
 
 /**
@@ -421,7 +464,7 @@ const isolateMigratepages = (k: Kernel, cc: CompactControl): boolean => {
   let blockEnd = pageblockStart(k, lowPfn) + nr;
   for (; blockEnd <= cc.freePfn; lowPfn = blockEnd, blockStart = blockEnd, blockEnd += nr) {
     if (!suitableMigrationSource(cc, blockStart)) continue;
-    lowPfn = isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, false);
+    lowPfn = isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, false).pfn;
     break;
   }
   cc.migratePfn = lowPfn;

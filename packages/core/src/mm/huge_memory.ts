@@ -271,10 +271,13 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
   k.deferredSplitQueue.delete(head);
   const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);
   const index = m.index[head]!;
+  // __split_folio_to_order(): every new folio takes the old one's last cpupid.
+  const cpupid = m.lastCpupid[head]!;
   const cache = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;
   for (let i = 0; i < nr; i++) {
     const page = head + i;
     m.compoundHead[page] = 0;
+    m.lastCpupid[page] = cpupid;
     m.order[page] = 0;
     m.flags[page] = flags | (m.flags[page]! & PG_hwpoison);
     m.mapping[page] = mapping;

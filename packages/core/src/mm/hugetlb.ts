@@ -309,6 +309,44 @@ export class HugetlbPool implements Hstate {
     }
   }
 
+  isolateOrDissolveHugeFolio(head: number, list: FolioList): number {
+    if (!this.k.memmap.test(head, PG_hugetlb)) return 0;
+    // A gigantic page cannot be replaced from the buddy allocator (alloc_contig_range() would
+    // recurse): -ENOMEM, which makes the caller give up at once.
+    if (this.gigantic) return -ERRNO.ENOMEM;
+    if (this.k.memmap.refcount[head]! > 0) return this.isolate(head, list);
+    return this.allocAndDissolveHugetlbFolio(head, list);
+  }
+
+  allocAndDissolveHugetlbFolio(head: number, list: FolioList): number {
+    const k = this.k;
+    const m = k.memmap;
+    if (!m.test(head, PG_hugetlb)) return 0;
+    if (m.refcount[head]! > 0) return this.isolate(head, list);
+    if (this.gigantic) return -ERRNO.ENOMEM;
+    // alloc_buddy_hugetlb_folio() with __GFP_THISNODE: the per-node pool stays as it was. The
+    // range being cleared is isolated, so the new page comes from outside it.
+    const nid = k.mem.pfnToNid(head);
+    const gfp = htlbAllocMask() | __GFP_THISNODE | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
+    const fresh = k.pageAlloc.allocPages(nid, this.order, gfp);
+    if (fresh < 0) return -ERRNO.ENOMEM;
+    // remove_hugetlb_folio(), then __prep_account_new_huge_page() and enqueue_hugetlb_folio() for
+    // the new page: nr_hugepages and free_hugepages, per node too, end where they were.
+    this.remove(head, false);
+    this.prepNew(fresh);
+    m.refcount[fresh] = 0;
+    this.enqueue(fresh);
+    this.updateAndFree(head);
+    return 0;
+  }
+
+  /** `folio_isolate_hugetlb()` onto `list`: 0, or `-EBUSY` when it is not migratable now. */
+  private isolate(head: number, list: FolioList): number {
+    if (!this.k.hugetlbActive.isolate(head)) return -ERRNO.EBUSY;
+    list.addTail(head);
+    return 0;
+  }
+
   /** Marks a folio `HPG_temporary` (`folio_set_hugetlb_temporary()`). */
   setTemporary(head: number): void {
     this.temporary.add(head);
@@ -987,6 +1025,38 @@ export const allocHugetlbFolioNodemask = (
   if (head < 0) return -1;
   pool.setTemporary(head);
   return head;
+};
+
+/**
+ * `replace_free_hugepage_folios()` (`mm/hugetlb.c`), as `alloc_contig_range()` calls it after
+ * migrating: every free hugetlb folio in `[start, end)` (a migrated folio's source that went back
+ * to its pool, say) is replaced by a fresh huge page of its node and dissolved
+ * (`alloc_and_dissolve_hugetlb_folio()`), so the pool keeps its size and the range's pages are
+ * free. 0, or the first failure's negative errno (`-ENOMEM`: no replacement page).
+ *
+ * @category Hugetlb
+ */
+export const replaceFreeHugepageFolios = (k: Kernel, start: number, end: number): number => {
+  const m = k.memmap;
+  const list = new FolioList(m.lru);
+  try {
+    for (let pfn = start; pfn < end; pfn++) {
+      const head = m.folioOf(pfn);
+      if (!m.test(head, PG_hugetlb)) continue;
+      if (m.refcount[head] === 0) {
+        const rc = poolOfFolio(k, head).allocAndDissolveHugetlbFolio(head, list);
+        if (rc) return rc;
+      }
+      pfn = head + m.folioNrPages(head) - 1;
+    }
+    return 0;
+  } finally {
+    for (const folio of list) {
+      list.del(folio);
+      k.hugetlbActive.putback(folio);
+    }
+    list.release();
+  }
 };
 
 /**

@@ -76,6 +76,7 @@ import {
   pteWrite,
   pteYoung,
 } from "../include/pgtable";
+import { PF_MEMALLOC } from "../include/sched";
 import { filemapAddFolio, filemapGetFolio } from "./filemap";
 import {
   folioRemoveRmapDeferred,
@@ -173,14 +174,16 @@ const allocFaultFolio = (
       head = dc.page;
       dc.page = -1;
     } else {
-      head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
+      head = k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask, task);
     }
     // __alloc_pages_slowpath() compacts for a costly order (a movable allocation of order 3 or
-    // less only reclaims), and reclaims directly for a base page (__alloc_pages_direct_reclaim()).
+    // less only reclaims), and reclaims directly for a base page (__alloc_pages_direct_reclaim()),
+    // but not for a task with PF_MEMALLOC, which is reclaiming already (no recursion).
     if (
       head < 0 &&
       dc &&
       gfp & __GFP_DIRECT_RECLAIM &&
+      !(task.flags & PF_MEMALLOC) &&
       ((order > PAGE_ALLOC_COSTLY_ORDER && !(dc.tried & (1 << order))) ||
         (order === 0 && !dc.reclaimTried))
     ) {

@@ -31,7 +31,12 @@ import { dissolveFreeHugetlbFolio } from "./hugetlb";
 import { unmapPoisonedFolio } from "./memory_failure";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { allocMigrationTarget } from "./move_pages";
-import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
+import {
+  MEMORY_OFFLINE,
+  startIsolatePageRange,
+  testPagesIsolated,
+  undoIsolatePageRange,
+} from "./page_isolation";
 
 /** `[mem 0x…-0x…]`, the range as the kernel's messages print it (`%#010llx`). */
 const memRange = (k: Kernel, start: number, end: number): string => {
@@ -202,7 +207,7 @@ export const offlinePages = (
     const end = start + nrPages;
     const failed = (reason: string) =>
       `memory offlining ${memRange(k, start, end)} failed due to ${reason}`;
-    const isolated = startIsolatePageRange(k, start, end);
+    const isolated = startIsolatePageRange(k, start, end, MEMORY_OFFLINE);
     if (isolated)
       return Effect.fail(
         errno("EBUSY", `${failed("failure to isolate range")}: ${isolated.message}`),
@@ -231,7 +236,7 @@ export const offlinePages = (
           }
           pfn = head + k.memmap.folioNrPages(head) - 1;
         }
-        if (testPagesIsolated(k, start, end) < 0) return;
+        if (testPagesIsolated(k, start, end, MEMORY_OFFLINE) < 0) return;
       }
     });
     return migrateAll.pipe(

@@ -383,7 +383,7 @@ export const allocMigrationTargetByMpol =
       );
     }
     const gfp = order > 0 ? GFP_TRANSHUGE : GFP_HIGHUSER_MOVABLE;
-    return k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask);
+    return k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask, task);
   };
 
 /**

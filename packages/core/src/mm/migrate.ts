@@ -32,6 +32,7 @@
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import type { Kernel, Task } from "../include/kernel";
+import { folioXchgLastCpupid } from "../include/mem_map";
 import {
   type FreeFolioFn,
   type MigratePagesResult,
@@ -52,6 +53,7 @@ import {
   MR_NUMA_MISPLACED,
 } from "../include/migrate_mode";
 import type { AddressSpace } from "../include/mm_types";
+import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import {
   FOLIO_CONTENT_COPIED,
   PG_active,
@@ -367,7 +369,11 @@ const migrateFolioUnmap = (
   return -ERRNO.EAGAIN;
 };
 
-/** `__folio_migrate_mapping()` + `folio_migrate_flags()`: the new folio takes the old one's place. */
+/**
+ * `__folio_migrate_mapping()` + `folio_migrate_flags()`: the new folio takes the old one's place,
+ * its flags and its last cpupid (the old folio's reset; none across memory tiers in memory tiering
+ * mode).
+ */
 const migrateMappingAndFlags = (
   k: Kernel,
   cache: AddressSpace | undefined,
@@ -381,6 +387,15 @@ const migrateMappingAndFlags = (
   if (m.testAndClear(src, PG_dirty)) m.set(dst, PG_dirty);
   m.set(dst, m.flags[src]! & MIGRATE_FLAGS);
   m.clear(src, PG_mlocked | PG_private);
+  // NUMA balancing's last fault goes with the folio, so that it does not move again at once; in
+  // memory tiering mode not across tiers, where the field holds a slow-tier access time.
+  let cpupid = folioXchgLastCpupid(m, src, -1);
+  if (k.numaBalancing.mode & NUMA_BALANCING_MEMORY_TIERING) {
+    const tiers = k.memoryTiers;
+    if (tiers.nodeIsToptier(k.mem.pfnToNid(src)) !== tiers.nodeIsToptier(k.mem.pfnToNid(dst)))
+      cpupid = -1;
+  }
+  folioXchgLastCpupid(m, dst, cpupid);
 };
 
 /**

@@ -22,9 +22,11 @@
  *   `t` threads run on at most `idleCpus + 1` CPUs (the initiator sleeps while it waits) and
  *   together copy no faster than `memGbps`;
  * - DMA channels (`dcbm`): `setupNs + c·chanNs + n·folioCpuNs` on the initiating CPU, then the
- *   slowest channel's descriptors (`descNs + pteNs·ptes(s) + s/chanGbps` each) on `c = min(channels, n, nr_chan)`
- *   channels served by `engines` engines, together no faster than `maxGbps`, then
- *   `completionNs` to learn it is done.
+ *   slowest channel's work on `c = min(channels, n, nr_chan)` channels served by `engines`
+ *   engines, together no faster than `maxGbps`, then `completionNs` to learn it is done. A
+ *   channel's work: `descNs` per descriptor, and `pteNs·ptes(s) + s/chanGbps` per folio; a
+ *   descriptor per folio, or per DMA segment when an IOMMU merges folios smaller than
+ *   `maxSegmentBytes` into segments of at most that size.
  *
  * @module
  */
@@ -92,13 +94,23 @@ export interface CopyCostProfile {
     readonly chanGbps: number;
     /** The device's bandwidth, all channels together, GB/s. */
     readonly maxGbps: number;
+    /**
+     * The largest DMA segment, bytes (`dma_get_max_seg_size()`; a PCI device that does not raise
+     * it keeps the 64 KiB `pci_device_add()` gives it, as PTDMA's probe does). Present: the
+     * device sits behind an IOMMU, and `dma_map_sgtable()` merges the consecutive sg entries of
+     * folios smaller than this into one segment of at most this many bytes (`__finalise_sg()`,
+     * `drivers/iommu/dma-iommu.c`), so dcbm, which prepares one descriptor per mapped segment,
+     * gives a channel one descriptor per `⌊maxSegmentBytes / s⌋` folios of `s` bytes. Absent (or
+     * 0): a descriptor per folio.
+     */
+    readonly maxSegmentBytes?: number;
     /** Per batch, on the initiating CPU. */
     readonly setupNs: number;
     /** Per channel used, on the initiating CPU: request, build and map its sg tables. */
     readonly chanNs: number;
     /** Per folio, on the initiating CPU: its sg entries, descriptor preparation and submission. */
     readonly folioCpuNs: number;
-    /** Per descriptor, on the channel. */
+    /** Per descriptor, on the channel (a descriptor per folio, or per merged segment). */
     readonly descNs: number;
     /** Per base page of a PTE-mapped folio, on the channel (its pages' translations). */
     readonly pteNs: number;
@@ -186,9 +198,19 @@ export const threadCopyNs = (
 };
 
 /**
+ * Folios of `folioBytes` one descriptor carries: those an IOMMU merges into one DMA segment of
+ * at most `maxSegmentBytes` (`__finalise_sg()`, `drivers/iommu/dma-iommu.c`), or 1.
+ */
+const foliosPerDescriptor = (p: CopyCostProfile, folioBytes: number): number => {
+  const max = p.dma?.maxSegmentBytes ?? 0;
+  return max > 0 && folioBytes > 0 && folioBytes < max ? Math.floor(max / folioBytes) : 1;
+};
+
+/**
  * The copy on DMA channels, dcbm's split (`folios_copy_dma()`, `drivers/migrate_offload/dcbm/dcbm.c`):
  * `c = min(channels, folios, nr_chan, 16)` channels, channel `i` taking folios
- * `[n·i/c, n·(i+1)/c)`, one descriptor per folio. Returns the wall time, the channels used, and
+ * `[n·i/c, n·(i+1)/c)`, one descriptor per mapped segment (per folio, or per
+ * `⌊maxSegmentBytes / s⌋` folios an IOMMU merges). Returns the wall time, the channels used, and
  * the initiator's share (set-up, per-channel and per-folio CPU work), ns. A profile without a
  * `dma` section predicts an infinite time on no channel.
  *
@@ -203,18 +225,18 @@ export const dmaCopyNs = (
   const c = Math.max(1, Math.min(channels, b.folios, p.dma.channels, MAX_BATCH_CHANNELS));
   const s = b.folios === 0 ? 0 : b.bytes / b.folios;
   const bytesNs = s / p.dma.chanGbps;
-  // Channels that own an engine share its bandwidth: a channel's own work (its descriptor, its
-  // pages' translations) overlaps the engine moving the other channels' bytes, so a descriptor
-  // takes the longer of its channel's work and its engine's bytes for every sharing channel.
+  // Channels that own an engine share its bandwidth: a channel's own work (its descriptors, its
+  // pages' translations) overlaps the engine moving the other channels' bytes, so a channel
+  // takes the longer of its own work and its engine's bytes for every sharing channel.
   // Otherwise c channels on `engines` free engines run in rounds.
   const k = p.dma.channelsPerEngine ?? 0;
   const sharing = k > 0 ? Math.min(c, k) : 1;
   const rounds = k > 0 ? 1 : Math.ceil(c / Math.min(c, p.dma.engines));
-  const perDesc = Math.max(
-    p.dma.descNs + p.dma.pteNs * ptesOf(p, s, b.pageSize) + bytesNs,
-    sharing * bytesNs,
-  );
-  const slowest = Math.ceil(b.folios / c) * perDesc * rounds;
+  const folios = Math.ceil(b.folios / c);
+  const own =
+    Math.ceil(folios / foliosPerDescriptor(p, s)) * p.dma.descNs +
+    folios * (p.dma.pteNs * ptesOf(p, s, b.pageSize) + bytesNs);
+  const slowest = Math.max(own, folios * sharing * bytesNs) * rounds;
   const transfer = Math.max(slowest, b.bytes / p.dma.maxGbps);
   const initiatorNs = p.dma.setupNs + c * p.dma.chanNs + b.folios * p.dma.folioCpuNs;
   return { ns: initiatorNs + transfer + p.dma.completionNs, initiatorNs, channels: c };
@@ -274,7 +296,7 @@ const FIELDS = {
 
 /** Fields a profile may leave out, by section. */
 const OPTIONAL: Partial<Record<keyof typeof FIELDS, readonly string[]>> = {
-  dma: ["channelsPerEngine"],
+  dma: ["channelsPerEngine", "maxSegmentBytes"],
 };
 
 /** Fields that must be above 0, not only at least 0. */
@@ -291,7 +313,7 @@ const POSITIVE = new Set([
 /**
  * Reads a profile from parsed JSON (a saved profile, `JSON.parse` of its file). Every field of
  * {@link CopyCostProfile} must be present and a finite number, at least 0 (bandwidths and counts
- * above 0), except the whole `dma` section and `dma.channelsPerEngine` (a whole number when present),
+ * above 0), except the whole `dma` section, `dma.channelsPerEngine` and `dma.maxSegmentBytes` (whole numbers when present),
  * which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
  *
  * @returns the profile, or `EINVAL` naming the first field that is missing or wrong.

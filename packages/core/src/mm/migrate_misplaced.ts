@@ -53,16 +53,16 @@ export const migrateMisplacedFolioPrepare = (k: Kernel, head: number, nid: numbe
 
 /**
  * `alloc_misplaced_dst_folio()` (`mm/migrate.c`): a destination on `nid` alone, without reclaim
- * or warnings.
+ * or warnings, allocated by `caller` (the hint-faulting task) when there is one.
  */
 const allocMisplacedDstFolio =
-  (k: Kernel, nid: number) =>
+  (k: Kernel, nid: number, caller: Task | null) =>
   (src: number): number => {
     const order = k.memmap.folioOrder(src);
     const gfp =
       ((GFP_HIGHUSER_MOVABLE | __GFP_THISNODE | __GFP_NOWARN) & ~__GFP_RECLAIM) |
       (order > 0 ? __GFP_COMP : 0);
-    return k.pageAlloc.allocPages(nid, order, gfp);
+    return k.pageAlloc.allocPages(nid, order, gfp, null, caller);
   };
 
 /**
@@ -89,7 +89,7 @@ export const migrateMisplacedFolio = (
       const { nrSucceeded } = yield* migratePages(
         k,
         list,
-        allocMisplacedDstFolio(k, nid),
+        allocMisplacedDstFolio(k, nid, caller ?? null),
         null,
         MIGRATE_ASYNC,
         MR_NUMA_MISPLACED,

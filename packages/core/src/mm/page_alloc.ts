@@ -1,22 +1,32 @@
 import { Effect } from "effect";
-import { type ErrnoError, errno } from "../errno";
+import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
 import {
   __GFP_COMP,
+  __GFP_DIRECT_RECLAIM,
+  __GFP_HIGH,
   __GFP_KSWAPD_RECLAIM,
+  __GFP_MEMALLOC,
+  __GFP_MOVABLE,
+  __GFP_NOMEMALLOC,
+  __GFP_NOWARN,
+  __GFP_RECLAIM,
+  __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   __GFP_ZERO,
   gfpMigratetype,
 } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
-import type { MemMap } from "../include/mem_map";
+import { type MemMap, pageCpupidResetLast } from "../include/mem_map";
 import { MIGRATE_SYNC, MR_CONTIG_RANGE } from "../include/migrate_mode";
 import type {
+  AllocContext,
   BadPageHandler,
   Fragmentation,
   PageAllocator,
   PhysicalMemory,
 } from "../include/mmzone";
 import {
+  MIGRATE_HIGHATOMIC,
   MIGRATE_ISOLATE,
   MIGRATE_MOVABLE,
   MIGRATE_PCPTYPES,
@@ -41,12 +51,15 @@ import {
   PG_reserved,
   PG_writeback,
 } from "../include/page_flags";
+import { PF_MEMALLOC } from "../include/sched";
 import type { VmEventItem } from "../include/vmstat";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
 import { isolateMigratepagesRange } from "./compaction";
+import { replaceFreeHugepageFolios } from "./hugetlb";
 import { migratePages, putbackMovablePages } from "./migrate";
 import { allocMigrationTarget } from "./move_pages";
+import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
@@ -66,6 +79,136 @@ const WATERMARK_SCALE_FACTOR = 10;
 
 /** `int_sqrt()` (`lib/math/int_sqrt.c`): the integer square root. */
 const intSqrt = (x: number): number => Math.floor(Math.sqrt(x));
+
+/**
+ * `ALLOC_WMARK_MIN` (`mm/internal.h`): check against the min watermark (`WMARK_MIN`); the low two
+ * bits of the allocation flags index `zone->_watermark[]`.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_WMARK_MIN = WMARK_MIN;
+/** `ALLOC_WMARK_LOW` (`mm/internal.h`): check against the low watermark. @category Memory and folios */
+export const ALLOC_WMARK_LOW = WMARK_LOW;
+/** `ALLOC_WMARK_HIGH` (`mm/internal.h`): check against the high watermark. @category Memory and folios */
+export const ALLOC_WMARK_HIGH = WMARK_HIGH;
+/**
+ * `ALLOC_NO_WATERMARKS` (`mm/internal.h`): check no watermark at all; what `__GFP_MEMALLOC` and
+ * `PF_MEMALLOC` give (`__gfp_pfmemalloc_flags()`, `mm/page_alloc.c`).
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_NO_WATERMARKS = 0x04;
+/** `ALLOC_WMARK_MASK` (`mm/internal.h`): the watermark bits. @category Memory and folios */
+export const ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1;
+/**
+ * `ALLOC_OOM` (`mm/internal.h`, with an MMU): an OOM victim's allocation, which may go a further
+ * half below the mark (`__zone_watermark_ok()`). The model has no OOM killer, so only a caller
+ * of `PageAllocator.zoneWatermarkOk` passes it.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_OOM = 0x08;
+/**
+ * `ALLOC_NON_BLOCK` (`mm/internal.h`, Linux 6.16): the caller cannot block (no
+ * `__GFP_DIRECT_RECLAIM`, no `__GFP_NOMEMALLOC`); with `ALLOC_MIN_RESERVE` it takes a quarter
+ * more off the halved mark (`__zone_watermark_ok()`), alone nothing.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_NON_BLOCK = 0x10;
+/**
+ * `ALLOC_MIN_RESERVE` (`mm/internal.h`): `__GFP_HIGH` was given; the mark is halved
+ * (`__zone_watermark_ok()`).
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_MIN_RESERVE = 0x20;
+/**
+ * `ALLOC_CPUSET` (`mm/internal.h`): keep to the cpuset's (and the policy's) nodes; a non-blocking
+ * `__GFP_HIGH` allocation drops it, and the slow path then tries every node of the zonelist.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_CPUSET = 0x40;
+/**
+ * `ALLOC_HIGHATOMIC` (`mm/internal.h`): a non-blocking `__GFP_HIGH` allocation above order 0 may
+ * count `MIGRATE_HIGHATOMIC` blocks (`__zone_watermark_ok()`); the model reserves none.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_HIGHATOMIC = 0x200;
+/**
+ * `ALLOC_KSWAPD` (`mm/internal.h`): the allocation wakes kswapd (`__GFP_KSWAPD_RECLAIM`).
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_KSWAPD = 0x800;
+/**
+ * `ALLOC_RESERVES` (`mm/internal.h`): the flags that allow an allocation below the min watermark.
+ *
+ * @category Memory and folios
+ */
+export const ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM;
+
+/**
+ * `gfp_to_alloc_flags()` (`mm/page_alloc.c`, Linux 6.16): the allocation flags the slow path
+ * (`__alloc_pages_slowpath()`) checks the zones with: the min watermark and the cpuset, plus
+ * `ALLOC_MIN_RESERVE` for `__GFP_HIGH` and `ALLOC_KSWAPD` for `__GFP_KSWAPD_RECLAIM`. Without
+ * `__GFP_DIRECT_RECLAIM` the caller cannot block: `ALLOC_NON_BLOCK` (and `ALLOC_HIGHATOMIC` above
+ * order 0 with `__GFP_HIGH`) unless `__GFP_NOMEMALLOC`, and a non-blocking `__GFP_HIGH`
+ * allocation drops `ALLOC_CPUSET`. (Linux also gives a blocking allocation of a realtime task
+ * `ALLOC_MIN_RESERVE`; the model's tasks have no scheduling class. CMA and `defrag_mode` are not
+ * modelled.)
+ *
+ * @example
+ * ```ts
+ * import {
+ *   ALLOC_KSWAPD,
+ *   ALLOC_MIN_RESERVE,
+ *   ALLOC_NON_BLOCK,
+ *   ALLOC_WMARK_MIN,
+ *   GFP_ATOMIC,
+ *   gfpToAllocFlags,
+ * } from "@migrate-offload/core";
+ *
+ * // GFP_ATOMIC: half the min watermark for __GFP_HIGH, a quarter of the rest more as it cannot
+ * // block; the cpuset is ignored (no ALLOC_CPUSET).
+ * const flags = gfpToAllocFlags(GFP_ATOMIC, 0);
+ * console.log(flags === (ALLOC_WMARK_MIN | ALLOC_KSWAPD | ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK)); // true
+ * ```
+ *
+ * @category Memory and folios
+ */
+export const gfpToAllocFlags = (gfp: number, order: number): number => {
+  let flags = ALLOC_WMARK_MIN | ALLOC_CPUSET;
+  if (gfp & __GFP_HIGH) flags |= ALLOC_MIN_RESERVE;
+  if (gfp & __GFP_KSWAPD_RECLAIM) flags |= ALLOC_KSWAPD;
+  if (!(gfp & __GFP_DIRECT_RECLAIM)) {
+    if (!(gfp & __GFP_NOMEMALLOC)) {
+      flags |= ALLOC_NON_BLOCK;
+      if (order > 0 && flags & ALLOC_MIN_RESERVE) flags |= ALLOC_HIGHATOMIC;
+    }
+    // The cpuset's mems are ignored rather than fail a GFP_ATOMIC-like allocation.
+    if (flags & ALLOC_MIN_RESERVE) flags &= ~ALLOC_CPUSET;
+  }
+  return flags;
+};
+
+/**
+ * `__gfp_pfmemalloc_flags()` (`mm/page_alloc.c`, Linux 6.16): the reserve flags the slow path's
+ * retry uses instead of {@link gfpToAllocFlags}: none for `__GFP_NOMEMALLOC`, which wins;
+ * `ALLOC_NO_WATERMARKS` for `__GFP_MEMALLOC` or an allocating task with `PF_MEMALLOC`; else 0.
+ * The model has no interrupt context (every allocation with a task is the task's) and no OOM
+ * victims (`ALLOC_OOM`).
+ *
+ * @category Memory and folios
+ */
+export const gfpPfmemallocFlags = (gfp: number, current: AllocContext | null = null): number => {
+  if (gfp & __GFP_NOMEMALLOC) return 0;
+  if (gfp & __GFP_MEMALLOC) return ALLOC_NO_WATERMARKS;
+  if (current && current.flags & PF_MEMALLOC) return ALLOC_NO_WATERMARKS;
+  return 0;
+};
 
 /** The buddy allocator of one kernel: the {@link PageAllocator} every kernel has. */
 export class BuddyAllocator implements PageAllocator {
@@ -325,52 +468,97 @@ export class BuddyAllocator implements PageAllocator {
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`,
    * Linux 6.16): returns the first PFN with a refcount of one, or -1 (the kernel's `NULL`). With
    * `__GFP_COMP` and an order above 0 the block becomes a large folio. `order` must already be
-   * valid; a node that does not exist has nothing to give (-1).
+   * valid; a node that does not exist has nothing to give (-1). `current` is the allocating task
+   * (its `PF_MEMALLOC` and its CPU's node); with none, the allocation runs on a CPU of `nid`, as a
+   * node's kernel threads do.
    *
    * The nodes are tried in the order of `nid`'s zonelist (by distance, `build_zonelists()`),
    * only `nid` with `__GFP_THISNODE`, only those in `nodemask` when one is given. The fast path
-   * (`get_page_from_freelist()` with `ALLOC_WMARK_LOW`) takes from the first node whose free pages
-   * stay above its low watermark (`zone_watermark_fast()`), so a node under it passes the
-   * allocation to the next. When every node is under it, the slow path
-   * (`__alloc_pages_slowpath()`) wakes the nodes' kswapd (`wake_all_kswapds()`, for an
-   * allocation with `__GFP_KSWAPD_RECLAIM`) and tries them again down to the min watermark
-   * (`ALLOC_WMARK_MIN`). Direct reclaim and compaction are the callers' next steps. Each
-   * allocation counts in `numa_hit` when it lands on the preferred node (the first node of the
-   * zonelist the nodemask allows) and in `numa_miss` and `numa_foreign` when not
-   * (`zone_statistics()`), and its pages in `pgalloc_normal`.
+   * (`get_page_from_freelist()` with `ALLOC_WMARK_LOW`, and of the other flags only
+   * `ALLOC_KSWAPD`, `alloc_flags_nofragment()`) takes from the first node whose free pages stay
+   * above its low watermark (`zone_watermark_fast()`), so a node under it passes the allocation to
+   * the next. When every node is under it, the slow path (`__alloc_pages_slowpath()`) wakes the
+   * nodes' kswapd (`wake_all_kswapds()`, for `__GFP_KSWAPD_RECLAIM`) and tries them again with
+   * {@link gfpToAllocFlags}: down to the min watermark, half of it with `__GFP_HIGH`, 37.5% of
+   * it for a non-blocking `__GFP_HIGH` allocation (`GFP_ATOMIC`). Its retry then applies the
+   * reserves of {@link gfpPfmemallocFlags} (`__GFP_MEMALLOC` or `PF_MEMALLOC`: no watermark, while
+   * `__GFP_NOMEMALLOC` forbids it), and drops `nodemask` for those and for a non-blocking
+   * `__GFP_HIGH` allocation (no `ALLOC_CPUSET`). Direct reclaim and compaction are the callers'
+   * next steps. Each allocation counts in `numa_hit` when it lands on the preferred node (the
+   * first node of the zonelist the nodemask allows) and in `numa_miss` and `numa_foreign` when
+   * not, and in `numa_local` when it lands on the node of the allocating CPU and `numa_other`
+   * when not (`zone_statistics()`), and its pages in `pgalloc_normal`.
    */
   allocPages(
     nid: number,
     order: number,
     gfp: number,
     nodemask: readonly number[] | null = null,
+    current: AllocContext | null = null,
   ): number {
     if (this.failPageAlloc.armed && this.failPageAlloc.shouldFail(order)) return -1;
     const zonelist = this.candidates(nid, gfp, nodemask);
-    const preferred = zonelist[0];
-    if (preferred === undefined) return -1;
-    const getPageFromFreelist = (mark: typeof WMARK_LOW | typeof WMARK_MIN): number => {
-      for (const candidate of zonelist) {
-        const zone = this.zones[candidate];
-        if (!zone || !this.zoneWatermarkOk(candidate, order, zone.watermark[mark]!)) continue;
-        const pfn = this.allocFromZone(candidate, order, gfp);
-        if (pfn < 0) continue;
-        this.zoneStatistics(preferred, candidate, order);
-        return pfn;
-      }
-      return -1;
-    };
-    const fast = getPageFromFreelist(WMARK_LOW);
+    if (zonelist.length === 0) return -1;
+    // numa_node_id(): the node of the CPU the allocation runs on.
+    const cpuNid = current?.nid ?? nid;
+    // __alloc_frozen_pages_noprof(): ALLOC_WMARK_LOW, plus ALLOC_KSWAPD (alloc_flags_nofragment()).
+    const fastFlags = ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM ? ALLOC_KSWAPD : 0);
+    const fast = this.getPageFromFreelist(order, gfp, fastFlags, zonelist, cpuNid);
     if (fast >= 0) return fast;
-    if (gfp & __GFP_KSWAPD_RECLAIM) for (const n of zonelist) this.wakeupKswapd?.(n, order);
-    return getPageFromFreelist(WMARK_MIN);
+    // __alloc_pages_slowpath(): the precise flags, after waking kswapd.
+    let allocFlags = gfpToAllocFlags(gfp, order);
+    if (allocFlags & ALLOC_KSWAPD) for (const n of zonelist) this.wakeupKswapd?.(n, order);
+    const slow = this.getPageFromFreelist(order, gfp, allocFlags, zonelist, cpuNid);
+    if (slow >= 0) return slow;
+    // The retry: the reserves, and the nodemask dropped when memory policies may be ignored.
+    const reserveFlags = gfpPfmemallocFlags(gfp, current);
+    if (reserveFlags) allocFlags = reserveFlags | (allocFlags & ALLOC_KSWAPD);
+    if (!reserveFlags && (allocFlags & ALLOC_CPUSET || nodemask === null)) return -1;
+    const everyNode = this.candidates(nid, gfp, null);
+    if (allocFlags & ALLOC_KSWAPD) for (const n of everyNode) this.wakeupKswapd?.(n, order);
+    return this.getPageFromFreelist(order, gfp, allocFlags, everyNode, cpuNid);
+  }
+
+  /**
+   * `get_page_from_freelist()` (`mm/page_alloc.c`): a block from the first node of `zonelist`
+   * whose zone passes the watermark `allocFlags` name (`zone_watermark_fast()`), or from the first
+   * with the block at all under `ALLOC_NO_WATERMARKS`; counted by `zone_statistics()`.
+   */
+  private getPageFromFreelist(
+    order: number,
+    gfp: number,
+    allocFlags: number,
+    zonelist: readonly number[],
+    cpuNid: number,
+  ): number {
+    const preferred = zonelist[0]!;
+    for (const candidate of zonelist) {
+      const zone = this.zones[candidate];
+      if (!zone) continue;
+      if (
+        !(allocFlags & ALLOC_NO_WATERMARKS) &&
+        !this.zoneWatermarkOk(
+          candidate,
+          order,
+          zone.watermark[allocFlags & ALLOC_WMARK_MASK]!,
+          allocFlags,
+        )
+      )
+        continue;
+      const pfn = this.allocFromZone(candidate, order, gfp);
+      if (pfn < 0) continue;
+      this.zoneStatistics(preferred, candidate, cpuNid, order);
+      return pfn;
+    }
+    return -1;
   }
 
   /**
    * `zone_statistics()` and the `PGALLOC` count of `rmqueue()` (`mm/page_alloc.c`): one
-   * allocation of `order` from node `nid` for an allocation that preferred `preferred`.
+   * allocation of `order` from node `nid` for an allocation that preferred `preferred`, made on a
+   * CPU of node `cpuNid`.
    */
-  private zoneStatistics(preferred: number, nid: number, order: number): void {
+  private zoneStatistics(preferred: number, nid: number, cpuNid: number, order: number): void {
     const count = this.countVmEvent;
     if (!count) return;
     if (nid === preferred) count("numa_hit", 1);
@@ -378,6 +566,7 @@ export class BuddyAllocator implements PageAllocator {
       count("numa_miss", 1);
       count("numa_foreign", 1);
     }
+    count(nid === cpuNid ? "numa_local" : "numa_other", 1);
     count("pgalloc_normal", 1 << order);
   }
 
@@ -480,7 +669,8 @@ export class BuddyAllocator implements PageAllocator {
 
   /**
    * `free_pages_prepare()` (`mm/page_alloc.c`): checks that 2^order pages at `pfn` may be freed
-   * and clears what an allocated page carries (compound head, mapping, flags but hwpoison), so
+   * and clears what an allocated page carries (compound head, mapping, flags but hwpoison, the
+   * head's last cpupid: `page_cpupid_reset_last()`), so
    * the block can go back to a free list. False, with the bad page reported and nothing changed,
    * when they must not be freed.
    */
@@ -502,6 +692,7 @@ export class BuddyAllocator implements PageAllocator {
       m.flags[pfn + i]! &= PG_hwpoison;
     }
     m.flags[pfn]! &= ~(PG_head | FOLIO_CONTENT_COPIED);
+    pageCpupidResetLast(m, pfn);
     m.order[pfn] = order;
     return true;
   }
@@ -541,19 +732,44 @@ export class BuddyAllocator implements PageAllocator {
   }
 
   /**
-   * `__zone_watermark_ok()` (`mm/page_alloc.c`): would a zone with `freePages` free (its own by
-   * default) keep `mark` pages free after an allocation of `order`, and does it hold a free block
-   * of that order in a type an allocation may take? False for a node that does not exist.
+   * `__zone_watermark_ok()` (`mm/page_alloc.c`, Linux 6.16): would a zone with `freePages` free
+   * (its own by default) keep more than `mark` pages free after an allocation of `order`, and does
+   * it hold a free block of that order in a type an allocation may take? `allocFlags` lower the
+   * mark for the reserves (`ALLOC_RESERVES`): `ALLOC_MIN_RESERVE` takes half off, and with
+   * `ALLOC_NON_BLOCK` a quarter of the rest more; `ALLOC_OOM` half of what is left (integer
+   * halves and quarters, as the kernel's `long` arithmetic). `lowmem_reserve` is 0 with one zone
+   * per node, and no free pages are held back for `MIGRATE_HIGHATOMIC` or CMA. False for a node
+   * that does not exist.
    */
-  zoneWatermarkOk(nid: number, order: number, mark: number, freePages?: number): boolean {
+  zoneWatermarkOk(
+    nid: number,
+    order: number,
+    mark: number,
+    allocFlags = 0,
+    freePages?: number,
+  ): boolean {
     const zone = this.zones[nid];
     if (!zone) return false;
+    // __zone_watermark_unusable_free(): the pages past the first of the block.
     const free = (freePages ?? zone.freePages) - ((1 << order) - 1);
-    if (free <= mark) return false;
+    let min = mark;
+    if (allocFlags & ALLOC_RESERVES) {
+      if (allocFlags & ALLOC_MIN_RESERVE) {
+        min -= Math.floor(min / 2);
+        if (allocFlags & ALLOC_NON_BLOCK) min -= Math.floor(min / 4);
+      }
+      if (allocFlags & ALLOC_OOM) min -= Math.floor(min / 2);
+    }
+    if (free <= min) return false;
     if (order === 0) return true;
     for (let o = order; o <= this.maxOrder; o++) {
       for (let mt = 0; mt < MIGRATE_PCPTYPES; mt++)
         if (!zone.freeArea[o]![mt]!.isEmpty) return true;
+      if (
+        allocFlags & (ALLOC_HIGHATOMIC | ALLOC_OOM) &&
+        !zone.freeArea[o]![MIGRATE_HIGHATOMIC]!.isEmpty
+      )
+        return true;
     }
     return false;
   }
@@ -662,36 +878,43 @@ export class BuddyAllocator implements PageAllocator {
   }
 }
 
-/**
- * `has_unmovable_pages()` (`mm/page_isolation.c`): the first page of `[start, end)` that is
- * neither free nor a movable folio (kernel memory, the zero page, a pinned or hugetlb folio), or
- * -1.
- */
-const firstUnmovablePage = (k: Kernel, start: number, end: number): number => {
-  const m = k.memmap;
-  for (let pfn = start; pfn < end; pfn++) {
-    if (m.flags[pfn]! & PG_buddy) {
-      pfn += 2 ** m.order[pfn]! - 1;
-      continue;
-    }
-    const head = m.folioOf(pfn);
-    if (m.flags[head]! & (PG_reserved | PG_hugetlb) || !(m.flags[head]! & PG_lru)) return pfn;
-    pfn = head + m.folioNrPages(head) - 1;
-  }
-  return -1;
-};
-
 /** The retries of `__alloc_contig_migrate_range()` (`mm/page_alloc.c`): five passes. */
 const CONTIG_MIGRATE_TRIES = 5;
 
 /**
- * `alloc_contig_range()` (`mm/page_alloc.c`): makes `[start, start + nrPages)` of one node an
- * allocated block of `order` (`nrPages` is `1 << order`, `start` aligned to it). It isolates the
- * range's pageblocks (`MIGRATE_ISOLATE`, `start_isolate_page_range()`), migrates every folio in
- * it elsewhere on the node (`migrate_pages()` with `alloc_migration_target()`, `MIGRATE_SYNC`,
- * `MR_CONTIG_RANGE`), checks every page is free (`test_pages_isolated()`), takes them, and gives
- * the pageblocks back their movable type. `EBUSY`, with the range as it was (what moved stays
- * moved), when a page in it cannot move.
+ * `__alloc_contig_verify_gfp_mask()` (`mm/page_alloc.c`): the flags `alloc_contig_range()`
+ * migrates with: the caller's reclaim modifiers, `__GFP_RETRY_MAYFAIL` and `__GFP_NOWARN`, plus
+ * `__GFP_MOVABLE | __GFP_RETRY_MAYFAIL`; node hints (`__GFP_THISNODE`) are dropped, so a moved
+ * folio may land on another node when the range's node is full.
+ */
+const contigMigrateGfp = (gfp: number): number =>
+  (gfp & (__GFP_RECLAIM | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)) |
+  __GFP_MOVABLE |
+  __GFP_RETRY_MAYFAIL;
+
+/** A failed `alloc_contig_range()` step's negative errno as the model's error. */
+const contigError = (rc: number, what: string): ErrnoError =>
+  errno(errnoName(rc) ?? "EBUSY", `alloc_contig_range: ${what}`);
+
+/**
+ * `alloc_contig_range()` (`mm/page_alloc.c`, Linux 6.16): makes `[start, start + nrPages)` of one
+ * node an allocated block of `order` (`nrPages` is `1 << order`, `start` aligned to it):
+ *
+ * 1. isolates the range's pageblocks (`start_isolate_page_range()` without `MEMORY_OFFLINE`):
+ *    `EBUSY` when one is isolated already or holds a page `has_unmovable_pages()` cannot move
+ *    (kernel memory, a reserved, hwpoisoned or `PageOffline` page);
+ * 2. moves everything out (`__alloc_contig_migrate_range()`: `isolate_migratepages_range()` then
+ *    `migrate_pages()` with `alloc_migration_target()` on the range's node, `MIGRATE_SYNC`,
+ *    `MR_CONTIG_RANGE`, up to five passes): LRU folios, `movable_ops` (balloon) pages, hugetlb
+ *    folios in use (to a free huge page of the node, or a temporary one); a free hugetlb folio is
+ *    replaced by a fresh huge page of its node and dissolved, and so is a migrated one's source
+ *    that went back to its pool (`replace_free_hugepage_folios()`), so every pool keeps its
+ *    per-node counts. A gigantic hugetlb folio in the range, or no replacement page, is
+ *    `ENOMEM`;
+ * 3. checks every page is free (`test_pages_isolated()`, `EBUSY` otherwise: a pinned folio),
+ *    takes them, and gives the pageblocks back their movable type.
+ *
+ * On failure the range's pageblocks are movable again; what moved stays moved.
  *
  * @category Memory and folios
  */
@@ -703,26 +926,27 @@ export const allocContigRange = (
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
     const nr = 2 ** order;
+    const end = start + nr;
     const nid = k.mem.pfnToNid(start);
-    const busy = firstUnmovablePage(k, start, start + nr);
-    if (busy >= 0) {
-      return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${busy} cannot move`));
-    }
     const pa = k.pageAlloc;
-    // set_migratetype_isolate(): a pageblock someone else isolated (an offline) is EBUSY.
-    const zone = pa.zones[nid]!;
-    for (let pfn = start; pfn < start + nr; pfn += 2 ** pa.pageblockOrder) {
-      if (zone.pageblockMigratetype(pfn) === MIGRATE_ISOLATE)
-        return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${pfn} is isolated`));
-    }
-    pa.setMigratetype(start, nr, MIGRATE_ISOLATE);
-    const restore = () => pa.setMigratetype(start, nr, MIGRATE_MOVABLE);
+    const busy = startIsolatePageRange(k, start, end, 0);
+    if (busy) return yield* Effect.fail(contigError(-ERRNO.EBUSY, busy.message));
+    const restore = () => undoIsolatePageRange(k, start, end);
+    const target = allocMigrationTarget(k, nid, {
+      gfp: contigMigrateGfp(gfp),
+      reason: MR_CONTIG_RANGE,
+    });
     const list = new FolioList(k.memmap.lru);
     try {
       for (let tries = 0; tries < CONTIG_MIGRATE_TRIES; tries++) {
-        if (isolateMigratepagesRange(k, nid, start, start + nr, list) === 0) break;
+        const isolated = isolateMigratepagesRange(k, nid, start, end, list);
+        if (isolated < 0) {
+          restore();
+          return yield* Effect.fail(contigError(isolated, "a hugetlb folio cannot be replaced"));
+        }
+        if (isolated === 0) break;
         const r = yield* Effect.exit(
-          migratePages(k, list, allocMigrationTarget(k, nid), null, MIGRATE_SYNC, MR_CONTIG_RANGE),
+          migratePages(k, list, target, null, MIGRATE_SYNC, MR_CONTIG_RANGE),
         );
         putbackMovablePages(k, list);
         if (r._tag === "Failure") {
@@ -734,15 +958,18 @@ export const allocContigRange = (
       putbackMovablePages(k, list);
       list.release();
     }
-    // test_pages_isolated(): every page must be free now.
-    const m = k.memmap;
-    for (let pfn = start; pfn < start + nr; pfn += 2 ** m.order[pfn]!) {
-      if (!(m.flags[pfn]! & PG_buddy)) {
-        restore();
-        return yield* Effect.fail(errno("EBUSY", `alloc_contig_range: pfn ${pfn} is still in use`));
-      }
+    const replaced = replaceFreeHugepageFolios(k, start, end);
+    if (replaced) {
+      restore();
+      return yield* Effect.fail(contigError(replaced, "a free hugetlb folio cannot be replaced"));
     }
-    for (let pfn = start; pfn < start + nr; ) {
+    const pfn = testPagesIsolated(k, start, end, 0);
+    if (pfn >= 0) {
+      restore();
+      return yield* Effect.fail(contigError(-ERRNO.EBUSY, `pfn ${pfn} is still in use`));
+    }
+    const m = k.memmap;
+    for (let pfn = start; pfn < end; ) {
       const o = m.order[pfn]!;
       pa.isolateFreePage(pfn, o);
       pfn += 2 ** o;
@@ -753,11 +980,29 @@ export const allocContigRange = (
   });
 
 /**
+ * `pfn_range_valid_contig()` (`mm/page_alloc.c`, Linux 6.16): whether `alloc_contig_pages()`
+ * tries `[start, end)` at all: not when a page in it is reserved or belongs to a hugetlb folio
+ * (free or in use: hugetlb pages are left where they are, since 6.3). Anything else (kernel
+ * memory, a pinned folio) is for `alloc_contig_range()` to find out.
+ */
+const pfnRangeValidContig = (k: Kernel, start: number, end: number): boolean => {
+  const m = k.memmap;
+  for (let pfn = start; pfn < end; pfn++) {
+    if (m.flags[pfn]! & PG_buddy) {
+      pfn += 2 ** m.order[pfn]! - 1;
+      continue;
+    }
+    if (m.flags[pfn]! & PG_reserved || m.test(m.folioOf(pfn), PG_hugetlb)) return false;
+  }
+  return true;
+};
+
+/**
  * `alloc_contig_pages()` (`mm/page_alloc.c`), as `folio_alloc_gigantic()` uses it: a folio of
  * `order` above `MAX_PAGE_ORDER`, from the first naturally aligned range of the nodes an
- * allocation from `nid` may use (`__GFP_THISNODE`: `nid` alone) whose pages are all free or movable
- * (`pfn_range_valid_contig()`), made free by {@link allocContigRange}. -1 when no range can be
- * had.
+ * allocation from `nid` may use (`__GFP_THISNODE`: `nid` alone) that holds no reserved page and no
+ * hugetlb folio (`pfn_range_valid_contig()`) and that {@link allocContigRange} can clear. -1 when
+ * no range can be had.
  *
  * @category Memory and folios
  */
@@ -773,7 +1018,7 @@ export const allocContigPages = (
     for (const node of nodes) {
       const zone = k.pageAlloc.zones[node]!;
       for (let pfn = Math.ceil(zone.startPfn / nr) * nr; pfn + nr <= zone.endPfn; pfn += nr) {
-        if (firstUnmovablePage(k, pfn, pfn + nr) >= 0) continue;
+        if (!pfnRangeValidContig(k, pfn, pfn + nr)) continue;
         const got = yield* Effect.exit(allocContigRange(k, pfn, order, gfp));
         if (got._tag === "Success") return got.value;
       }

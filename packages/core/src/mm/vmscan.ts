@@ -29,6 +29,7 @@ import { type ErrnoError, errno } from "../errno";
 import type { DirectCompact } from "../include/compaction";
 import {
   __GFP_COMP,
+  __GFP_NOMEMALLOC,
   __GFP_NOWARN,
   __GFP_RECLAIM,
   __GFP_THISNODE,
@@ -36,7 +37,7 @@ import {
 } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_ASYNC, MR_DEMOTION } from "../include/migrate_mode";
-import { WMARK_HIGH } from "../include/mmzone";
+import { type AllocContext, WMARK_HIGH } from "../include/mmzone";
 import {
   PG_active,
   PG_dirty,
@@ -45,6 +46,7 @@ import {
   PG_swapbacked,
   PG_writeback,
 } from "../include/page_flags";
+import { PF_MEMALLOC } from "../include/sched";
 import {
   type Kswapd,
   LRU_ACTIVE_ANON,
@@ -219,23 +221,30 @@ const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
 /**
  * `alloc_demote_folio()` (`mm/vmscan.c`): a destination for a demoted folio, first on the
  * preferred target node alone, then on any node of the tiers below (`allowed`), nearest to the
- * target first. Never reclaims or wakes kswapd for it (`__GFP_RECLAIM` cleared), never warns.
+ * target first. Never reclaims or wakes kswapd for it (`__GFP_RECLAIM` cleared), never warns, and
+ * never takes the reserves its reclaiming `current` could (`__GFP_NOMEMALLOC`, `demote_folio_list()`):
+ * kswapd runs with `PF_MEMALLOC`.
  */
 const allocDemoteFolio =
-  (k: Kernel, target: number, allowed: readonly number[]) =>
+  (k: Kernel, target: number, allowed: readonly number[], current: AllocContext | null) =>
   (src: number): number => {
     const order = k.memmap.folioOrder(src);
     const gfp =
-      (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | (order > 0 ? __GFP_COMP : 0);
-    const pfn = k.pageAlloc.allocPages(target, order, gfp | __GFP_THISNODE);
-    return pfn >= 0 ? pfn : k.pageAlloc.allocPages(target, order, gfp, allowed);
+      (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) |
+      __GFP_NOWARN |
+      __GFP_NOMEMALLOC |
+      (order > 0 ? __GFP_COMP : 0);
+    const pfn = k.pageAlloc.allocPages(target, order, gfp | __GFP_THISNODE, null, current);
+    return pfn >= 0 ? pfn : k.pageAlloc.allocPages(target, order, gfp, allowed, current);
   };
 
 /**
  * `demote_folio_list()` (`mm/vmscan.c`): migrates the folios of `list` to the node's demotion
  * target (`next_demotion_node()`) and its fallbacks, `MIGRATE_ASYNC`, `MR_DEMOTION`, and counts
- * `pgdemote_kswapd` or `pgdemote_direct`. Folios that did not move stay on `list`. Returns the
- * pages demoted.
+ * the pages in `PGDEMOTE_KSWAPD + reclaimer_offset()` as Linux 6.16's `shrink_inactive_list()`
+ * does: `pgdemote_kswapd` for kswapd, `pgdemote_direct` for direct reclaim. The model has no
+ * khugepaged, whose reclaim `reclaimer_offset()` counts in `pgdemote_khugepaged`.
+ * Folios that did not move stay on `list`. Returns the pages demoted.
  */
 const demoteFolioList = (
   k: Kernel,
@@ -246,7 +255,10 @@ const demoteFolioList = (
   Effect.gen(function* () {
     const target = k.memoryTiers.nextDemotionNode(nid);
     if (target === NUMA_NO_NODE) return 0;
-    const alloc = allocDemoteFolio(k, target, k.memoryTiers.allowedTargets(nid));
+    // kswapd() (mm/vmscan.c) runs on the node's CPUs with PF_MEMALLOC; direct reclaim's task is
+    // not known here.
+    const current = sc.kswapd ? { flags: PF_MEMALLOC, nid } : null;
+    const alloc = allocDemoteFolio(k, target, k.memoryTiers.allowedTargets(nid), current);
     const { nrSucceeded } = yield* migratePages(k, list, alloc, null, MIGRATE_ASYNC, MR_DEMOTION);
     k.vmstat.count(sc.kswapd ? "pgdemote_kswapd" : "pgdemote_direct", nrSucceeded);
     return nrSucceeded;

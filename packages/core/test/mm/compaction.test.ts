@@ -21,6 +21,7 @@ import {
   MR_COMPACTION,
   MR_SYSCALL,
   type TraceEvent,
+  VirtioBalloon,
 } from "../../src/index";
 import {
   boot,
@@ -238,6 +239,35 @@ describe("compaction (mm/compaction.c)", () => {
     ).toEqual([0, 1]);
     expect(await runP(frag.intact())).toBe(true);
     expectErrno(k.fs.read("/sys/devices/system/node/node1/compact"), "EACCES");
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
+  it("the migration scanner takes balloon pages through their owner (isolate_movable_ops_page()): balloon_migrate counts them", async () => {
+    const k = boot({ nodes: ["64M", "64M"] });
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    // On the fragmented node the balloon's pages fill holes at the zone's low end, where the
+    // migration scanner starts.
+    const balloon = new VirtioBalloon(k, { nid: 1 });
+    expect(balloon.fillBalloon(64)).toBe(64);
+    const before = [...balloon.vbDevInfo.pages];
+    const zone = k.pageAlloc.zones[1]!;
+    const half = zone.startPfn + (zone.endPfn - zone.startPfn) / 2;
+    expect(before.every((pfn) => pfn < half)).toBe(true);
+    const events = record(k);
+    await runP(k.fs.write("/sys/devices/system/node/node1/compact", "1"));
+    // isolate_migratepages_block() isolates movable_ops pages as it does LRU folios;
+    // balloon_page_migrate() moves each to the free scanner's page and counts balloon_migrate.
+    expect(k.vmstat.get("balloon_migrate")).toBe(64);
+    expect(balloon.numPages).toBe(64);
+    expect(balloon.vbDevInfo.isolatedPages).toBe(0);
+    expect([...balloon.vbDevInfo.pages].every((pfn) => pfn >= half)).toBe(true);
+    const compacted = events.reduce(
+      (s, e) => (e.event === "mm_compaction_migratepages" ? s + e.nrMigrated : s),
+      0,
+    );
+    expect(compacted).toBeGreaterThanOrEqual(64);
+    expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
     expectConsistent(k);
   });

@@ -111,6 +111,43 @@ describe("dmaCopyNs: folios_copy_dma(), drivers/migrate_offload/dcbm/dcbm.c", ()
   });
 });
 
+describe("dmaCopyNs behind a merging IOMMU: __finalise_sg(), drivers/iommu/dma-iommu.c", () => {
+  // dma_map_sgtable() behind an IOMMU lays a channel's folios out back to back in one IOVA range
+  // and merges neighbours into DMA segments of at most dma_get_max_seg_size() bytes (64 KiB for
+  // a PCI device that keeps pci_device_add()'s default); dcbm prepares a descriptor per segment.
+  const merged = { ...PROFILE, dma: { ...DMA, maxSegmentBytes: 64 * KiB } };
+  it("one channel, 512 × 4 KiB: 16 folios to a 64 KiB segment, 32 descriptors", () => {
+    // initiator 108400 as before; channel 32·300 + 512·1024 = 533888; + 10000.
+    expect(dmaCopyNs(merged, batch(512, 4 * KiB), 1)).toEqual({
+      ns: 108400 + 533888 + 10000,
+      initiatorNs: 108400,
+      channels: 1,
+    });
+  });
+  it("rounds a channel's last segment up: 3 channels of 171, 171, 170 folios, 11 descriptors", () => {
+    // 512 × 4 KiB on 3 channels: ⌈512/3⌉ = 171 folios, ⌈171/16⌉ = 11 segments;
+    // initiator 5000 + 3·1000 + 512·200 = 110400; channel 11·300 + 171·1024 = 178404.
+    expect(dmaCopyNs(merged, batch(512, 4 * KiB), 3).ns).toBe(110400 + 178404 + 10000);
+  });
+  it("merges nothing at or past the segment size: 64 KiB and 2 MiB keep a descriptor per folio", () => {
+    expect(dmaCopyNs(merged, batch(16, 64 * KiB), 1).ns).toBe(
+      dmaCopyNs(PROFILE, batch(16, 64 * KiB), 1).ns,
+    );
+    expect(dmaCopyNs(merged, batch(16, 2 * MiB), 16).ns).toBe(24200 + 524588 + 10000);
+    // 48 KiB folios: one to a segment (⌊64/48⌋ = 1), so a descriptor each.
+    expect(dmaCopyNs(merged, batch(8, 48 * KiB), 1).ns).toBe(
+      dmaCopyNs(PROFILE, batch(8, 48 * KiB), 1).ns,
+    );
+  });
+  it("reads maxSegmentBytes when present, a whole number; 0 merges nothing", () => {
+    expect(parseCopyCostProfile(JSON.parse(JSON.stringify(merged)))).toEqual(merged);
+    const half = parseCopyCostProfile({ ...PROFILE, dma: { ...DMA, maxSegmentBytes: 0.5 } });
+    expect((half as ErrnoError).message).toContain("dma.maxSegmentBytes must be a whole number");
+    const none = { ...PROFILE, dma: { ...DMA, maxSegmentBytes: 0 } };
+    expect(dmaCopyNs(none, batch(512, 4 * KiB), 1).ns).toBe(796288);
+  });
+});
+
 describe("threadCopyNs: copy_page_lists_mt(), drivers/migoffcopy/mtcopy/copy_pages.c", () => {
   it("threads with no idle CPU share the initiator's: one thread's bandwidth plus dispatch", () => {
     // 1 CPU: 2097152/4 = 524288; dispatch 20000 + 4·1000.

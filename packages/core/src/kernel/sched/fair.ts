@@ -8,7 +8,8 @@
  * `Clock` of the caller of `run()`, which runs every process's `task_numa_work()` each
  * `scan_period_min_ms` (the kernel adapts each task's period between the min and max). A fault on
  * such an entry (`do_numa_page()`, `mm/memory.c`) asks `should_numa_migrate_memory()`: in memory
- * tiering mode a page of a slow tier is promoted when the fault came within the hot threshold of
+ * tiering mode a page of a slow tier is promoted at once when the target node has plenty of free
+ * memory (`pgdat_free_space_enough()`), else when the fault came within the hot threshold of
  * its scan (`numa_hint_fault_latency()`) and the target node's promotion rate limit allows
  * (`numa_promotion_rate_limit()`, in MB/s of candidates), the threshold adapting to the rate
  * (`numa_promotion_adjust_threshold()`); otherwise the two-stage filter on the folio's last
@@ -21,8 +22,16 @@
 import { Clock, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../../errno";
 import type { Kernel } from "../../include/kernel";
+import {
+  cpuPidToCpupid,
+  cpupidPidUnset,
+  cpupidToNid,
+  cpupidValid,
+  folioXchgLastCpupid,
+} from "../../include/mem_map";
 import { MPOL_DEFAULT } from "../../include/mempolicy";
 import { type MmStruct, VM_HUGETLB, VM_READ, VM_WRITE, type Vma } from "../../include/mm_types";
+import { WMARK_PROMO } from "../../include/mmzone";
 import {
   NUMA_BALANCING_MEMORY_TIERING,
   NUMA_BALANCING_NORMAL,
@@ -78,10 +87,6 @@ export class NumaBalancingState implements NumaBalancing {
   private clock: Clock.Clock | null = null;
   /** `mm->numa_scan_offset`: where each address space's next scan starts. */
   private readonly scanOffset = new WeakMap<MmStruct, number>();
-  /** The scan time of each folio of a slow tier (`folio_xchg_access_time()`), by head PFN. */
-  private readonly accessTime = new Map<number, number>();
-  /** Each folio's last faulting node and task (`folio_xchg_last_cpupid()`), by head PFN. */
-  private readonly lastCpupid = new Map<number, { readonly nid: number; readonly pid: number }>();
   private readonly nodes: PromotionNode[];
 
   constructor(private readonly k: Kernel) {
@@ -142,9 +147,10 @@ export class NumaBalancingState implements NumaBalancing {
     const tiering = (this.mode & NUMA_BALANCING_MEMORY_TIERING) !== 0;
     const skipToptier = tiering && !(this.mode & NUMA_BALANCING_NORMAL);
     const now = this.now();
+    // folio_use_access_time(): a slow-tier folio's last-cpupid field keeps its scan time.
     const recordScan = (head: number) => {
       if (tiering && !k.memoryTiers.nodeIsToptier(k.mem.pfnToNid(head))) {
-        this.accessTime.set(head, now);
+        folioXchgLastCpupid(k.memmap, head, now);
       }
     };
     let start = this.scanOffset.get(mm) ?? 0;
@@ -175,12 +181,15 @@ export class NumaBalancingState implements NumaBalancing {
     return updated;
   }
 
-  /** `numa_hint_fault_latency()`: time since the folio's scan, recording this fault's time. */
+  /**
+   * `numa_hint_fault_latency()`: time since the folio's scan, recording this fault's time
+   * (`folio_xchg_access_time()`). A reset field (a folio never scanned since it was allocated or
+   * moved across tiers) counts from the clock's start.
+   */
   private hintFaultLatency(head: number): number {
     const now = this.now();
-    const scanned = this.accessTime.get(head) ?? 0;
-    this.accessTime.set(head, now);
-    return now - scanned;
+    const scanned = folioXchgLastCpupid(this.k.memmap, head, now);
+    return now - Math.max(0, scanned);
   }
 
   /**
@@ -222,9 +231,25 @@ export class NumaBalancingState implements NumaBalancing {
   }
 
   /**
-   * `should_numa_migrate_memory()`: in memory tiering mode, a slow-tier folio is promoted when hot
-   * and within the rate limit; otherwise the two-stage filter lets a folio follow a task once two
-   * faults in a row came from the same node, and a folio of a slow tier never on its first fault.
+   * `pgdat_free_space_enough()` (`kernel/sched/fair.c`): whether node `nid` has so much free
+   * memory that promotion to it need not be rationed: free pages above its promo watermark plus
+   * the larger of 1 GiB and a sixteenth of the node's present pages.
+   */
+  private pgdatFreeSpaceEnough(nid: number): boolean {
+    const k = this.k;
+    const zone = k.pageAlloc.zones[nid];
+    if (!zone || zone.presentPages === 0) return false;
+    const enoughWmark = Math.max(2 ** (30 - k.mem.pageShift), Math.floor(zone.presentPages / 16));
+    return k.pageAlloc.zoneWatermarkOk(nid, 0, zone.watermark[WMARK_PROMO]! + enoughWmark);
+  }
+
+  /**
+   * `should_numa_migrate_memory()` (Linux 6.16): in memory tiering mode, a slow-tier folio is
+   * promoted at once when the target node has plenty of free memory
+   * (`pgdat_free_space_enough()`: its hot threshold is reset, no candidate is counted, the
+   * folio's access time is left as it was), else when hot and within the rate limit; otherwise
+   * the two-stage filter lets a folio follow a task once two faults in a row came from the same
+   * node, and a folio of a slow tier never on its first fault.
    */
   private shouldMigrateMemory(
     task: TaskStruct,
@@ -234,6 +259,11 @@ export class NumaBalancingState implements NumaBalancing {
   ): boolean {
     const k = this.k;
     if (this.mode & NUMA_BALANCING_MEMORY_TIERING && !k.memoryTiers.nodeIsToptier(srcNid)) {
+      if (this.pgdatFreeSpaceEnough(dstNid)) {
+        // The workload changed: the hot threshold starts over.
+        this.nodes[dstNid]!.threshold = 0;
+        return true;
+      }
       const defTh = this.hotThresholdMs;
       const rateLimit = this.promoteRateLimitMBps * 2 ** (20 - k.mem.pageShift);
       this.promotionAdjustThreshold(dstNid, rateLimit, defTh);
@@ -241,14 +271,15 @@ export class NumaBalancingState implements NumaBalancing {
       if (this.hintFaultLatency(head) >= th) return false;
       return !this.promotionRateLimit(dstNid, rateLimit, k.memmap.folioNrPages(head));
     }
-    const last = this.lastCpupid.get(head);
-    this.lastCpupid.set(head, { nid: dstNid, pid: task.pid });
+    // The folio's last cpupid (page->_last_cpupid): reset when it was freed, handed on by
+    // migration and split.
+    const last = folioXchgLastCpupid(k.memmap, head, cpuPidToCpupid(dstNid, task.pid));
     // Outside memory tiering mode, a slow-tier folio with no last faulting CPU (its first hint
     // fault) stays: this fault only records one (`!cpupid_valid(last_cpupid)`).
     if (!(this.mode & NUMA_BALANCING_MEMORY_TIERING) && !k.memoryTiers.nodeIsToptier(srcNid)) {
-      if (last === undefined) return false;
+      if (!cpupidValid(last)) return false;
     }
-    return last === undefined || last.nid === dstNid;
+    return cpupidPidUnset(last) || cpupidToNid(last) === dstNid;
   }
 
   migrateCheck(task: TaskStruct, vma: Vma, head: number): number {

@@ -2,6 +2,10 @@ import { Effect } from "effect";
 import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
 import {
+  __GFP_THISNODE,
+  cpuPidToCpupid,
+  type Folio,
+  GFP_KERNEL,
   type Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
@@ -12,10 +16,14 @@ import {
   MR_NUMA_MISPLACED,
   type Task,
   WMARK_HIGH,
+  WMARK_PROMO,
 } from "../../../src/index";
+import { deferredSplitScan } from "../../../src/mm/huge_memory";
 import {
   boot,
+  expectConsistent,
   expectErrno,
+  folioAt,
   pattern,
   recordingMigrator,
   run,
@@ -31,15 +39,27 @@ const debugfs = "/sys/kernel/debug/sched/numa_balancing";
 const tiered = (): Kernel =>
   boot({ nodes: ["32M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }] });
 
-/** `n` pages written by a task of node 0 but placed on node 1, then left to the default policy. */
-const onSlowTier = (k: Kernel, n: number, seed: number): { p: Task; addr: number } => {
-  const p = run(k.createProcess({ node: 0 }));
-  run(p.setMempolicy(MPOL_BIND, [1]));
+/**
+ * `n` pages written by a task of node `taskNid` but placed on node `memNid` (`MPOL_BIND`), then
+ * left to the default policy.
+ */
+const placed = (
+  k: Kernel,
+  taskNid: number,
+  memNid: number,
+  n: number,
+  seed: number,
+): { p: Task; addr: number } => {
+  const p = run(k.createProcess({ node: taskNid }));
+  run(p.setMempolicy(MPOL_BIND, [memNid]));
   const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
   run(p.write(addr, pattern(n * PAGE, seed)));
   run(p.setMempolicy(MPOL_DEFAULT, []));
   return { p, addr };
 };
+
+/** `n` pages written by a task of node 0 but placed on node 1, the slow tier of {@link tiered}. */
+const onSlowTier = (k: Kernel, n: number, seed: number) => placed(k, 0, 1, n, seed);
 
 const nodesOf = (p: Task, addr: number, n: number): number[] =>
   Array.from({ length: n }, (_, i) => run(p.nodeOf(addr + i * PAGE)));
@@ -147,6 +167,41 @@ describe("memory tiering promotion (NUMA_BALANCING_MEMORY_TIERING)", () => {
     expect(count(k, "pgpromote_candidate")).toBe(600 + 344);
     expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 3))).toBe(true);
     await runP(k.shutdown());
+  });
+
+  it("promotes at once, counting no candidate, while the top tier has 1 GiB free above its promo watermark (pgdat_free_space_enough)", () => {
+    // A 2 GiB DRAM node: enough_wmark = max(1 GiB, present pages / 16) = 262144 pages.
+    const k = boot({ nodes: ["2G", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }] });
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
+    // No promotion at all through the rate limit.
+    run(k.fs.write("/proc/sys/kernel/numa_balancing_promote_rate_limit_MBps", "0"));
+    const { p, addr } = onSlowTier(k, 2, 12);
+    const zone = k.pageAlloc.zones[0]!;
+    const mark = zone.watermark[WMARK_PROMO]! + Math.max(2 ** 18, zone.presentPages >> 4);
+    expect(mark).toBe(zone.watermark[WMARK_PROMO]! + 262144);
+    // Kernel memory fills node 0 down to exactly the mark: not enough (free must exceed it).
+    const held: Folio[] = [];
+    while (zone.freePages - mark >= 1024)
+      held.push(run(k.allocFolio(0, 10, GFP_KERNEL | __GFP_THISNODE)));
+    while (zone.freePages > mark) held.push(run(k.allocFolio(0, 0, GFP_KERNEL | __GFP_THISNODE)));
+    expect(zone.freePages).toBe(mark);
+    expect(k.numaBalancing.taskNumaWork(p)).toBe(2);
+    run(p.read(addr, 1)); // hot (latency 0), but over the rate limit: stays, a candidate
+    // folioAt() reads the PTE without faulting (p.nodeOf() would fault on the second page).
+    const nids = () => [addr, addr + PAGE].map((a) => k.mem.pfnToNid(folioAt(p, a).pfn));
+    expect(nids()).toEqual([1, 1]);
+    expect(count(k, "pgpromote_candidate")).toBe(1);
+    // One page more free: enough. Promoted without the threshold or the rate limit, and not
+    // counted as a candidate (Linux 6.16 has no pgpromote_candidate_nrl yet).
+    k.folioPut(held.pop()!);
+    expect(zone.freePages).toBe(mark + 1);
+    run(p.read(addr + PAGE, 1));
+    expect(nids()).toEqual([1, 0]);
+    expect(count(k, "pgpromote_candidate")).toBe(1);
+    expect(count(k, "pgpromote_success")).toBe(1);
+    expect(sameBytes(run(p.read(addr, 2 * PAGE)), pattern(2 * PAGE, 12))).toBe(true);
+    for (const folio of held) k.folioPut(folio);
+    run(k.shutdown());
   });
 
   it("leaves a page whose fault came hot_threshold_ms or later after its scan (numa_hint_fault_latency)", async () => {
@@ -299,5 +354,107 @@ describe("NUMA balancing between DRAM nodes (NUMA_BALANCING_NORMAL)", () => {
     expect(count(k, "pgpromote_success")).toBe(0);
     expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 9))).toBe(true);
     await runP(k.shutdown());
+  });
+});
+
+// The folio's last cpupid (page->_last_cpupid, include/linux/mm.h; Linux 6.16): what
+// should_numa_migrate_memory() compares a hinting fault with. It lives in the page, so it goes
+// where the page goes: reset by free_pages_prepare() (page_cpupid_reset_last()), handed to the
+// new folio by folio_migrate_flags() (mm/migrate.c), to every new folio by
+// __split_folio_to_order() (mm/huge_memory.c).
+describe("the last cpupid (page->_last_cpupid)", () => {
+  /** A hinting fault by `p` on `addr` now: its scan, then an access. */
+  const hintFault = (k: Kernel, p: Task, addr: number) => {
+    expect(k.numaBalancing.taskNumaWork(p)).toBeGreaterThan(0);
+    run(p.read(addr, 1));
+  };
+
+  it("migration hands it to the new folio and resets the old page's (folio_migrate_flags())", () => {
+    const k = boot(); // two 64 MiB DRAM nodes
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
+    const { p, addr } = placed(k, 0, 1, 1, 3);
+    const old = folioAt(p, addr).pfn;
+    expect(k.memmap.lastCpupid[old]).toBe(-1);
+    // The first fault (cpupid_pid_unset(last_cpupid)) moves it to the task's node at once.
+    hintFault(k, p, addr);
+    expect(count(k, "numa_pages_migrated")).toBe(1);
+    const now = folioAt(p, addr).pfn;
+    expect(k.mem.pfnToNid(now)).toBe(0);
+    expect(k.memmap.lastCpupid[now]).toBe(cpuPidToCpupid(0, p.pid));
+    expect(k.memmap.lastCpupid[old]).toBe(-1);
+    expect(sameBytes(run(p.read(addr, PAGE)), pattern(PAGE, 3))).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("in memory tiering mode it holds a slow-tier page's scan time, which a promotion does not carry up", () => {
+    const k = tiered();
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
+    const { p, addr } = onSlowTier(k, 1, 7);
+    const old = folioAt(p, addr).pfn;
+    // No scanner clock here: the scan is at time 0 (folio_xchg_access_time()).
+    expect(k.numaBalancing.taskNumaWork(p)).toBe(1);
+    expect(k.memmap.lastCpupid[old]).toBe(0);
+    run(p.read(addr, 1));
+    expect(count(k, "pgpromote_success")).toBe(1);
+    const now = folioAt(p, addr).pfn;
+    expect(k.mem.pfnToNid(now)).toBe(0);
+    // folio_migrate_flags(): across tiers in memory tiering mode the new folio starts reset.
+    expect(k.memmap.lastCpupid[now]).toBe(-1);
+    expect(k.memmap.lastCpupid[old]).toBe(-1);
+    expectConsistent(k);
+  });
+
+  it("a freed page forgets it (page_cpupid_reset_last()): its next owner's first fault moves it", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
+    // A task of node 0 faults on its page of node 0: the fault is recorded, nothing moves.
+    const { p, addr: a } = placed(k, 0, 0, 1, 4);
+    const pfn = folioAt(p, a).pfn;
+    hintFault(k, p, a);
+    expect(count(k, "numa_pages_migrated")).toBe(0);
+    expect(k.memmap.lastCpupid[pfn]).toBe(cpuPidToCpupid(0, p.pid));
+    run(p.munmap(a, PAGE));
+    expect(k.memmap.lastCpupid[pfn]).toBe(-1);
+    // The page's next owner, a task of node 1, gets it from node 0 and faults on it: with no
+    // fault recorded it moves to node 1 at once (the stale node 0 would have kept it there).
+    const { p: q, addr: b } = placed(k, 1, 0, 1, 5);
+    expect(folioAt(q, b).pfn).toBe(pfn);
+    hintFault(k, q, b);
+    expect(count(k, "numa_pages_migrated")).toBe(1);
+    expect(run(q.nodeOf(b))).toBe(1);
+    expect(k.memmap.lastCpupid[folioAt(q, b).pfn]).toBe(cpuPidToCpupid(1, q.pid));
+    expect(sameBytes(run(q.read(b, PAGE)), pattern(PAGE, 5))).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("a split hands the large folio's to every page (__split_folio_to_order()); the pages it frees forget it", () => {
+    // 64 KiB folios, mapped by PTEs: NUMA balancing scans them (a huge PMD it does not).
+    const k = boot({ thp: { enabled: "never", sizes: { "64kB": "always" } } });
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "1"));
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [0]));
+    // A 64 KiB-aligned hint, free, is used (arch_get_unmapped_area_topdown()): the top-down
+    // layout's first range, mmap_base - 64 KiB = 0x7ffff7fef000, is not aligned for the folio.
+    const addr = run(p.mmap(16 * PAGE, { addr: 0x7fff_0000_0000 }));
+    expect(addr).toBe(0x7fff_0000_0000);
+    run(p.write(addr, pattern(16 * PAGE, 6)));
+    run(p.setMempolicy(MPOL_DEFAULT, []));
+    const head = folioAt(p, addr).pfn;
+    expect(k.memmap.folioOrder(head)).toBe(4);
+    hintFault(k, p, addr);
+    expect(count(k, "numa_pages_migrated")).toBe(0);
+    const cpupid = cpuPidToCpupid(0, p.pid);
+    expect(k.memmap.lastCpupid[head]).toBe(cpupid);
+    // A partial munmap queues the folio for a deferred split; the shrinker splits it.
+    run(p.munmap(addr + 4 * PAGE, 4 * PAGE));
+    expect(deferredSplitScan(k, 0)).toBe(1);
+    expect(k.memmap.folioOrder(head)).toBe(0);
+    const fields = Array.from({ length: 16 }, (_, i) => k.memmap.lastCpupid[head + i]);
+    expect(fields).toEqual([
+      ...Array(4).fill(cpupid),
+      ...Array(4).fill(-1),
+      ...Array(8).fill(cpupid),
+    ]);
+    expectConsistent(k);
   });
 });
