@@ -79,12 +79,12 @@ describe("dcbm: conformance under the kernel's other callers (soft offline, memo
 
 describe("dcbm: the conformance subject's defaults", () => {
   // The default subject bounds an injected hang by DCBM_CONFORMANCE_TIMEOUT_MS, not the seed's
-  // 10 s batch timeout: these ten cases, two of them hangs, fit in the 30 s budget of the test
-  // (with the 10 s timeout they took 52 s).
+  // 10 s batch timeout: these ten cases, three of them hangs, fit in the 30 s budget of the test
+  // (with the 10 s timeout two hangs took 52 s).
   it("gives up on a hung descriptor after the short batch timeout, and the batch falls back", async () => {
     const subject = dcbmConformanceSubject({ channels: 4, engines: 2 }, { nrDmaChan: 4 });
     const report = await verifyMigrator(subject, { faults: ["hang"], numRuns: 10, seed: 2 });
-    expect(report.injected.hang).toBe(2);
+    expect(report.injected.hang).toBe(3);
     expect(report.compared).toBe(10);
   }, 30_000);
 });

@@ -214,19 +214,20 @@ export class MmStruct {
   readonly vmas: Vma[] = [];
   /** This address space's TLB. */
   readonly tlb = new Tlb();
-  /**
-   * `mm->mmap_base` (`arch_pick_mmap_layout()`): where the search for a free range starts. The
-   * model lays mappings out bottom-up from here, as the legacy layout does.
-   */
-  mmapBase = 0x10_0000_0000;
-  /**
-   * Where the next search for a free range starts: just past the last mapping placed, a guard
-   * page above it (`mm->free_area_cache` of the kernels before `vm_unmapped_area()`). When nothing
-   * fits between it and `TASK_SIZE`, the search starts again from {@link mmapBase}.
-   */
-  mmapCursor = 0x10_0000_0000;
-
-  constructor(readonly id: number) {}
+  constructor(
+    readonly id: number,
+    /**
+     * `mm->mmap_base` (`arch_pick_mmap_layout()`, `arch/x86/mm/mmap.c`): the top of the
+     * top-down search for a free range, below the stack's rlimit and guard gap; a new mapping
+     * goes into the highest free range under it.
+     */
+    public mmapBase: number,
+    /**
+     * `mm->mmap_legacy_base`: `TASK_UNMAPPED_BASE`, where the bottom-up search starts when
+     * nothing fits below `mmapBase`.
+     */
+    public mmapLegacyBase: number,
+  ) {}
 
   /** The VMA containing `addr`, or undefined (`vma_lookup()`, `include/linux/mm.h`). */
   findVma(addr: number): Vma | undefined {

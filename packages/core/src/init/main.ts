@@ -60,6 +60,7 @@ import {
 } from "../mm/memory_failure";
 import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm/memory_tiers";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
+import { archPickMmapLayout } from "../mm/mmap";
 import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
@@ -474,13 +475,14 @@ class Machine implements KernelInterface {
     const memsAllowed =
       options.memsAllowed ?? this.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
     const pid = ++this.lastPid;
+    const layout = archPickMmapLayout(this.mem.pageSize);
     const task = new Process(
       this,
       pid,
       options.name ?? `task${pid}`,
       taskCred(options),
       nid,
-      new MmStruct(this.nextId()),
+      new MmStruct(this.nextId(), layout.mmapBase, layout.mmapLegacyBase),
       memsAllowed,
     );
     this.tasks.set(pid, task);

@@ -771,7 +771,9 @@ export const unmapHugepageRange = (k: Kernel, vma: Vma, from: number, to: number
 
 /**
  * `copy_hugetlb_page_range()` (`mm/hugetlb.c`): at `fork()`, the child's hugetlb VMA `dst` gets
- * every huge entry of the parent's `src`. A private mapping's present entries are write-protected
+ * every huge entry of the parent's `src`. `copy_page_range()` calls it only for a VMA with an
+ * anon_vma (`vma_needs_copy()`): a private mapping that faulted; a shared one's child faults its
+ * pages in from the hugetlbfs page cache. A private mapping's present entries are write-protected
  * on both sides (copy-on-write, `hugetlb_wp()` copies later), each taking an entire mapcount and a
  * reference; migration and hwpoison entries are copied as they are.
  *

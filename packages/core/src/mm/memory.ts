@@ -208,7 +208,12 @@ const allocFaultFolio = (
   dc?: DirectCompact,
 ): number => {
   for (const order of orders) {
-    const target = policyTarget(vma.policy ?? task.policy, task.nid, pgoff >> order, k.distance);
+    const target = policyTarget(
+      vma.policy ?? task.policy,
+      task.nid,
+      Math.floor(pgoff / 2 ** order),
+      k.distance,
+    );
     const gfp =
       (order > 0 ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
       __GFP_ZERO |

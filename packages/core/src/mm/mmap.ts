@@ -3,8 +3,10 @@
  *
  * Models `mm/mmap.c` and `mm/vma.c` (`do_mmap`, `do_munmap`, `split_vma`), `dup_mmap()` and
  * `anon_vma_fork()` from fork, and `exit_mmap()`. Mappings are anonymous private, anonymous
- * shared (shmem), file backed (shared or private), or hugetlb. Placement aligns mappings of at
- * least a PMD to the PMD size, as `thp_get_unmapped_area()` does, so THP can be used.
+ * shared (shmem), file backed (shared or private), or hugetlb. Placement follows x86-64's
+ * default top-down layout (`arch_pick_mmap_layout()`, `arch_get_unmapped_area_topdown()`), and
+ * aligns an anonymous mapping whose length is a multiple of the PMD size to the PMD, as
+ * `thp_get_unmapped_area()` does, so THP can map it whole.
  *
  * @module
  */
@@ -434,50 +436,235 @@ export const vmaModifyRange = (
   return out;
 };
 
+/** `_STK_LIM` (`include/uapi/linux/resource.h`): the default `RLIMIT_STACK`, 8 MiB. */
+const STK_LIM = 8 * 2 ** 20;
+/** `stack_guard_gap` (`mm/mmap.c`) at its default: 256 pages. */
+const STACK_GUARD_GAP_PAGES = 256;
+/** `SIZE_128M` (`arch/x86/mm/mmap.c`): the least gap left between the stack and `mmap_base`. */
+const SIZE_128M = 128 * 2 ** 20;
+
 /**
- * `get_unmapped_area()` (`mm/mmap.c`): the lowest free range of `len` bytes, aligned to `align`,
- * at or above the search cursor and below `TASK_SIZE`. As `vm_unmapped_area()` does, the range
- * may touch the mappings around it (only a stack's guard gap is kept, and the model has no
- * stack), so consecutive mappings lie side by side. The model searches bottom-up, as the legacy
- * layout (`arch_pick_mmap_layout()` with `legacy_va_layout`) does, where Linux's default layout
- * searches top-down from `mmap_base`. When nothing fits above the cursor, the search starts again
- * from `mmap_base`, as the search from `free_area_cache` did. A `hint` address (page aligned
- * up) is returned as it is when the range there is free, at or above `mmap_min_addr` and below
- * `TASK_SIZE` (`generic_get_unmapped_area()`). `ENOMEM` for a length that can never fit (more than `TASK_SIZE - mmap_min_addr`) or when no range is free. Changes nothing.
+ * `arch_pick_mmap_layout()` (`arch/x86/mm/mmap.c`, Linux 6.16) for a 64-bit task with the
+ * default layout (`MMF_TOPDOWN`: no `ADDR_COMPAT_LAYOUT` personality, `vm.legacy_va_layout` 0)
+ * and no randomization (the model has no ASLR: `PF_RANDOMIZE` is never set, so `arch_rnd()` and
+ * `stack_maxrandom_size()` are 0). `mmapBase` is `mmap_base()`: `TASK_SIZE` less a gap of the
+ * stack rlimit (the default `_STK_LIM`, 8 MiB; the model has no `setrlimit`) plus
+ * `stack_guard_gap` (256 pages), kept between 128 MiB and five sixths of `TASK_SIZE`, page
+ * aligned up: `0x7ffff7fff000` with 4 KiB pages. `mmapLegacyBase` is `TASK_UNMAPPED_BASE`
+ * (`__TASK_UNMAPPED_BASE()`, `arch/x86/include/asm/processor.h`): a third of `TASK_SIZE`, page
+ * aligned up, `0x2aaaaaaab000` with 4 KiB pages. Both in bytes.
+ */
+export const archPickMmapLayout = (
+  pageSize: number,
+): { readonly mmapBase: number; readonly mmapLegacyBase: number } => {
+  const pageAlign = (addr: number) => Math.ceil(addr / pageSize) * pageSize;
+  const gap = Math.min(
+    Math.max(STK_LIM + STACK_GUARD_GAP_PAGES * pageSize, SIZE_128M),
+    Math.floor(TASK_SIZE / 6) * 5,
+  );
+  return {
+    mmapBase: pageAlign(TASK_SIZE - gap),
+    mmapLegacyBase: pageAlign(Math.floor(TASK_SIZE / 3)),
+  };
+};
+
+/** `struct vm_unmapped_area_info` (`include/linux/mm.h`): what a search for a free range wants. */
+interface UnmappedAreaInfo {
+  /** Bytes. */
+  readonly length: number;
+  readonly lowLimit: number;
+  readonly highLimit: number;
+  /** The start's alignment in bytes: the page size, or a huge page size. */
+  readonly align: number;
+}
+
+/**
+ * The free ranges of `mm` clipped to `[lo, hi)`, as `[start, end)` pairs in address order: the
+ * empty areas of the VMA tree (`mas_empty_area()`) that the searches walk. No VMA of the model
+ * grows down or up (there is no stack VMA), so no range keeps a guard gap (`vm_start_gap()`).
+ */
+const freeRanges = (mm: MmStruct, lo: number, hi: number): [number, number][] => {
+  const out: [number, number][] = [];
+  let from = 0;
+  for (const vma of [...mm.vmas, null]) {
+    const to = vma ? vma.start : Number.POSITIVE_INFINITY;
+    const start = Math.max(from, lo);
+    const end = Math.min(to, hi);
+    if (start < end) out.push([start, end]);
+    if (vma) from = vma.end;
+  }
+  return out;
+};
+
+/**
+ * `unmapped_area()` (`mm/vma.c`, Linux 6.16): the bottom-up search. The lowest free range in
+ * `[max(lowLimit, mmap_min_addr), highLimit)` that holds `length` plus the worst alignment
+ * overhead (`align_mask`); the start of that range, aligned up. -1 when none does (`-ENOMEM`).
+ */
+const unmappedArea = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): number => {
+  const need = info.length + info.align - k.mem.pageSize;
+  const lo = Math.max(info.lowLimit, MMAP_MIN_ADDR);
+  const range = freeRanges(mm, lo, info.highLimit).find(([s, e]) => e - s >= need);
+  return range ? Math.ceil(range[0] / info.align) * info.align : -1;
+};
+
+/**
+ * `unmapped_area_topdown()` (`mm/vma.c`, Linux 6.16): the top-down search. The highest free range
+ * in `[max(lowLimit, mmap_min_addr), highLimit)` that holds `length` plus the worst alignment
+ * overhead; the highest aligned start in it, so the mapping ends at (or just under) the range's
+ * top and touches the mapping above. -1 when none does (`-ENOMEM`).
+ */
+const unmappedAreaTopdown = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): number => {
+  const need = info.length + info.align - k.mem.pageSize;
+  const lo = Math.max(info.lowLimit, MMAP_MIN_ADDR);
+  const range = freeRanges(mm, lo, info.highLimit).findLast(([s, e]) => e - s >= need);
+  if (!range) return -1;
+  const gap = range[1] - info.length;
+  return gap - (gap % info.align);
+};
+
+/**
+ * Whether a hint `addr` is taken for `len` bytes: asked for (not 0), below `TASK_SIZE` with the
+ * length, and free (`find_vma()` finds nothing, or a VMA at or past its end).
+ */
+const hintFree = (mm: MmStruct, addr: number, len: number): boolean =>
+  addr !== 0 && TASK_SIZE - len >= addr && mm.vmasIn(addr, addr + len).length === 0;
+
+/**
+ * `arch_get_unmapped_area_topdown()` (`arch/x86/kernel/sys_x86_64.c`, Linux 6.16), which
+ * `mm_get_unmapped_area_vmflags()` calls for an mm with `MMF_TOPDOWN`, as every mm of the model
+ * has: a `hint` (page aligned down) that leaves the range free below `TASK_SIZE`
+ * (`mmap_address_hint_valid()`), else the highest free range below `mmap_base` that fits
+ * ({@link unmappedAreaTopdown}). When none does it falls back to `arch_get_unmapped_area()`, the
+ * bottom-up layout: the hint again, page aligned up, else the lowest free range from
+ * `TASK_UNMAPPED_BASE` up to `TASK_SIZE` ({@link unmappedArea}). `align` is the page size, or for
+ * a hugetlb mapping its huge page size (`get_align_mask()`). -1 when nothing fits (`-ENOMEM`).
+ */
+const archGetUnmappedAreaTopdown = (
+  k: Kernel,
+  mm: MmStruct,
+  hint: number,
+  len: number,
+  align: number,
+): number => {
+  const pageSize = k.mem.pageSize;
+  if (len > TASK_SIZE) return -1;
+  const down = hint - (hint % pageSize);
+  if (hintFree(mm, down, len)) return down;
+  const top = { length: len, lowLimit: pageSize, highLimit: mm.mmapBase, align };
+  const addr = unmappedAreaTopdown(k, mm, top);
+  if (addr >= 0) return addr;
+  // Rather than fail the mmap(), try the bottom-up layout (a large stack rlimit can leave too
+  // little room below mmap_base).
+  const up = Math.ceil(hint / pageSize) * pageSize;
+  if (hintFree(mm, up, len)) return up;
+  return unmappedArea(k, mm, { ...top, lowLimit: mm.mmapLegacyBase, highLimit: TASK_SIZE });
+};
+
+/**
+ * `__thp_get_unmapped_area()` (`mm/huge_memory.c`, Linux 6.16) for anonymous memory (file offset
+ * 0) and the PMD size: searches for `len` plus a PMD, then places the mapping at the PMD-aligned
+ * address inside that padded range (its top one when the range starts aligned, as under
+ * `MMF_TOPDOWN`), so THP can map it whole. -1 when the padded search fails; the caller then
+ * searches without the padding (`thp_get_unmapped_area_vmflags()`).
+ */
+const thpGetUnmappedArea = (k: Kernel, mm: MmStruct, len: number, pmdSize: number): number => {
+  const ret = archGetUnmappedAreaTopdown(k, mm, 0, len + pmdSize, k.mem.pageSize);
+  if (ret < 0) return -1;
+  const offSub = (pmdSize - (ret % pmdSize)) % pmdSize;
+  return offSub === 0 ? ret + pmdSize : ret + offSub;
+};
+
+/**
+ * `shmem_get_unmapped_area()` (`mm/shmem.c`, Linux 6.16) for a shared anonymous mapping (file
+ * offset 0): the ordinary search first; then, unless `shmem_enabled` is `deny`, the hint was
+ * taken, or no huge size applies, a search for `len` plus a huge page less a page, placed at the
+ * huge-page-aligned address inside it. The huge size is that of the highest shmem order enabled
+ * (`always`, `within_size` or `advise`, or `inherit` when `shmem_enabled` is not `never`), the
+ * PMD size under `force` or when only `inherit` orders exist; with `shmem_enabled` `never` and no
+ * order enabled there is none. A mapping shorter than the huge size, or already aligned, keeps
+ * the first answer, as does one the padded search cannot place.
+ */
+const shmemGetUnmappedArea = (k: Kernel, mm: MmStruct, hint: number, len: number): number => {
+  const pageSize = k.mem.pageSize;
+  const addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize);
+  const shmem = k.thp.shmemEnabled;
+  if (addr < 0 || shmem === "deny" || addr === hint) return addr;
+  let hpageSize = pageSize * 2 ** k.pmdOrder;
+  if (shmem !== "force") {
+    let order = 0;
+    for (const [o, mode] of k.thp.shmemOrderModes) {
+      const on = mode === "inherit" ? shmem !== "never" : mode !== "never";
+      if (on) order = Math.max(order, o);
+    }
+    if (order > 0) hpageSize = pageSize * 2 ** order;
+    if (shmem === "never" && order === 0) return addr;
+  }
+  if (len < hpageSize || addr % hpageSize === 0) return addr;
+  const inflatedLen = len + hpageSize - pageSize;
+  if (inflatedLen > TASK_SIZE) return addr;
+  const inflated = archGetUnmappedAreaTopdown(k, mm, hint, inflatedLen, pageSize);
+  if (inflated < 0) return addr;
+  const aligned = Math.ceil(inflated / hpageSize) * hpageSize;
+  return aligned > TASK_SIZE - len ? addr : aligned;
+};
+
+/** Which `get_unmapped_area` a mapping's file (or its absence) chooses in `__get_unmapped_area()`. */
+export type UnmappedAreaKind =
+  | { readonly kind: "anon" }
+  | { readonly kind: "shmem" }
+  | { readonly kind: "file" }
+  | { readonly kind: "hugetlb"; readonly size: number };
+
+/**
+ * `__get_unmapped_area()` (`mm/mmap.c`, Linux 6.16) on the default x86-64 layout: where a mapping
+ * of `len` bytes goes without `MAP_FIXED`. `hint` is the address asked for (already through
+ * `round_hint_to_min()`), 0 for none. By `how`:
+ *
+ * - `anon` (private anonymous): with no hint and a length that is a multiple of the PMD size,
+ *   `thp_get_unmapped_area_vmflags()` places it PMD aligned ({@link thpGetUnmappedArea});
+ *   otherwise, and when that fails, the top-down search.
+ * - `shmem` (shared anonymous): `shmem_get_unmapped_area()` ({@link shmemGetUnmappedArea}).
+ * - `file`: the model's files belong to a filesystem without a `get_unmapped_area` of its own
+ *   (and without large folios), so the top-down search, unaligned.
+ * - `hugetlb`: `hugetlb_get_unmapped_area()` (`fs/hugetlbfs/inode.c`): the hint aligned up to the
+ *   huge page size, and the top-down search aligned to it.
+ *
+ * The top-down search ({@link archGetUnmappedAreaTopdown}) takes a free hint, else the highest
+ * free range below `mmap_base` ({@link archPickMmapLayout}) that fits, so a new mapping touches
+ * the one above it and a hole left by `munmap()` is filled first; when nothing fits there, the
+ * bottom-up search from `TASK_UNMAPPED_BASE`. Ranges may touch the mappings around them (only a
+ * stack keeps a guard gap, and the model has no stack VMA). `ENOMEM` for a length past
+ * `TASK_SIZE` or when no range is free. Changes nothing.
  */
 export const getUnmappedArea = (
   k: Kernel,
   mm: MmStruct,
   len: number,
-  align: number,
-  hint = 0,
+  hint: number,
+  how: UnmappedAreaKind,
 ): number | ErrnoError => {
-  if (len > TASK_SIZE - MMAP_MIN_ADDR) {
+  if (len > TASK_SIZE) {
     return errno(
       "ENOMEM",
       `mmap of ${len} bytes: more than fits below TASK_SIZE ${hex(TASK_SIZE)}`,
     );
   }
-  if (hint) {
-    // A hint, page aligned up, is taken when the range there is free and allowed.
-    const addr = Math.ceil(hint / k.mem.pageSize) * k.mem.pageSize;
-    if (
-      addr >= MMAP_MIN_ADDR &&
-      addr + len <= TASK_SIZE &&
-      mm.vmasIn(addr, addr + len).length === 0
-    )
-      return addr;
+  const pageSize = k.mem.pageSize;
+  const pmdSize = pageSize * (1 << k.pmdOrder);
+  let addr: number;
+  if (how.kind === "shmem") addr = shmemGetUnmappedArea(k, mm, hint, len);
+  else if (how.kind === "hugetlb") {
+    const addr0 = hint ? Math.ceil(hint / how.size) * how.size : 0;
+    addr = archGetUnmappedAreaTopdown(k, mm, addr0, len, how.size);
+  } else if (how.kind === "anon" && !hint && len % pmdSize === 0) {
+    addr = thpGetUnmappedArea(k, mm, len, pmdSize);
+    if (addr < 0) addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize);
+  } else addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize);
+  if (addr < 0 || addr > TASK_SIZE - len) {
+    return errno("ENOMEM", `mmap of ${len} bytes: no free range below TASK_SIZE ${hex(TASK_SIZE)}`);
   }
-  for (const from of [mm.mmapCursor, mm.mmapBase]) {
-    let start = Math.ceil(Math.max(from, MMAP_MIN_ADDR) / align) * align;
-    for (const vma of mm.vmas) {
-      if (vma.end <= start) continue;
-      if (start + len <= vma.start) break;
-      start = Math.ceil(vma.end / align) * align;
-    }
-    if (start + len <= TASK_SIZE) return start;
-  }
-  return errno("ENOMEM", `mmap of ${len} bytes: no free range below TASK_SIZE ${hex(TASK_SIZE)}`);
+  return addr;
 };
 
 /**
@@ -494,6 +681,15 @@ const vmaMergeNewRange = (vma: Vma): Vma =>
   vma.flags & VM_HUGETLB
     ? vma
     : commitMerge(vma, planMerge(vma, vma.flags, vma.policy, vma.pgoff, vma.nrPages, true, true));
+
+/**
+ * `round_hint_to_min()` (`mm/mmap.c`): a hint address page aligned down, and one below
+ * `mmap_min_addr` raised to it; 0 (no hint) stays 0.
+ */
+const roundHintToMin = (hint: number, pageSize: number): number => {
+  const addr = hint - (hint % pageSize);
+  return addr && addr < MMAP_MIN_ADDR ? Math.ceil(MMAP_MIN_ADDR / pageSize) * pageSize : addr;
+};
 
 /**
  * `do_mmap()`: creates a mapping and returns its address. Every check comes before anything
@@ -542,7 +738,6 @@ export const doMmap = (
   const hugetlb = (flags & MAP_HUGETLB) !== 0;
   // ksys_mmap_pgoff(): MAP_HUGETLB of a file that is not on hugetlbfs (the model has none).
   if (hugetlb && !anonymous) return errno("EINVAL", "MAP_HUGETLB of a file not on hugetlbfs");
-  const pmdSize = pageSize * (1 << k.pmdOrder);
   const hstate = hugetlb ? hstateSizelog(k, (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK) : null;
   if (hugetlb && !hstate) {
     return errno(
@@ -556,13 +751,18 @@ export const doMmap = (
   if (!anonymous && offset + len > Number.MAX_SAFE_INTEGER) {
     return errno("EOVERFLOW", `mmap offset ${offset} + length ${len} overflows the file offset`);
   }
-  // hugetlb_get_unmapped_area(): a hugetlb mapping is aligned to its huge page size.
-  const align = hstate ? hstate.size : len >= pmdSize ? pmdSize : pageSize;
   const mm = task.mm!;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
+  const how: UnmappedAreaKind = hstate
+    ? { kind: "hugetlb", size: hstate.size }
+    : !anonymous
+      ? { kind: "file" }
+      : type === MAP_SHARED
+        ? { kind: "shmem" }
+        : { kind: "anon" };
   const start = fixed
     ? mmapFixedArea(task, args.addr, len, flags, unit)
-    : getUnmappedArea(k, mm, len, align, args.addr);
+    : getUnmappedArea(k, mm, len, roundHintToMin(args.addr, pageSize), how);
   if (typeof start !== "number") return start;
 
   let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
@@ -585,8 +785,6 @@ export const doMmap = (
       `mmap of ${len} bytes: no memory for a page table of ${len / pageSize} entries`,
     );
   }
-  // The search cursor moves only past a range the search found.
-  if (!fixed && start !== args.addr) mm.mmapCursor = start + len;
   // __mmap_region(): MAP_FIXED replaces what was there (vms_gather_munmap_vmas(), then
   // vms_clean_up_area() before the new mapping is set up).
   if (fixed) unmapVmas(k, mm, start, start + len);
@@ -723,7 +921,21 @@ const mmapFixedArea = (
 };
 
 /**
- * `dup_mmap()`: copies a parent's mappings into a child's fresh mm. Shared mappings stay shared.
+ * `vma_needs_copy()` (`mm/memory.c`, Linux 6.16): whether `fork()` copies the page table of the
+ * parent's `vma`. Only a VMA with an anon_vma is copied: it may hold anonymous pages (private
+ * anonymous memory that was written, or a private file or hugetlb mapping that was), which exist
+ * nowhere else. A shared mapping, or a private one never written (its pages are the page cache's,
+ * or the zero page), is left empty in the child, which faults its pages in from the page cache
+ * as it touches them. The VMA kinds Linux copies regardless (`VM_PFNMAP`, `VM_MIXEDMAP`, a
+ * userfaultfd write-protected VMA) do not exist in the model.
+ */
+const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
+
+/**
+ * `dup_mmap()`: copies a parent's mappings into a child's fresh mm. Every VMA is copied, but
+ * its page table only where {@link vmaNeedsCopy} says so (`copy_page_range()`): the child of a
+ * VMA without an anon_vma starts with no page mapped and faults them in from the page cache.
+ * Shared mappings stay shared.
  * Private pages become copy-on-write: write-protected in both, mapped by both, so each side's
  * next write gets its own copy; a huge PMD of an anonymous VMA is copied as one
  * (`copy_huge_pmd()`, `mm/huge_memory.c`), taking one more entire mapcount, or for the huge zero
@@ -738,7 +950,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
   const tables = kvmalloc(() => parent.vmas.map((vma) => new Uint32Array(vma.nrPages)));
   if (!tables) return errno("ENOMEM", "fork: no memory for the child's page tables");
   child.mmapBase = parent.mmapBase;
-  child.mmapCursor = parent.mmapCursor;
+  child.mmapLegacyBase = parent.mmapLegacyBase;
   child.dumpable = parent.dumpable; // mm_init() keeps the MMF_INIT_MASK bits of mm->flags
   for (const [i, vma] of parent.vmas.entries()) {
     const copy = new Vma(
@@ -758,6 +970,9 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       copy.anonVmaChain = [...vma.anonVmaChain, own];
       copy.anonVma = own;
     }
+    linkVma(copy);
+    // copy_page_range(): a VMA that vma_needs_copy() refuses is left for the child to fault in.
+    if (!vmaNeedsCopy(vma)) continue;
     const cow = !(vma.flags & VM_SHARED);
     // copy_hugetlb_page_range() for a hugetlb VMA, whose pages are all mapped by huge entries.
     if (vma.flags & VM_HUGETLB) copyHugetlbPageRange(k, copy, vma);
@@ -795,7 +1010,6 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       m.mapcount[page]!++;
       m.refcount[m.folioOf(page)]!++;
     }
-    linkVma(copy);
   }
   parent.tlb.flushAll();
   return 0;

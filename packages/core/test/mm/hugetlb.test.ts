@@ -413,8 +413,13 @@ describe("shared hugetlb mappings (MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB)", (
     expect(vma.mapping!.name).toBe("/anon_hugepage (deleted)");
     expect(pteWrite(vma.pmds.get(addr)!)).toBe(true);
     const child = run(p.fork());
-    expect(folioAt(child, addr).pfn).toBe(folioAt(p, addr).pfn);
+    // vma_needs_copy() (mm/memory.c): a shared mapping has no anon_vma, so fork copies none of
+    // its entries; the child's first read faults the page in from the hugetlbfs page cache.
+    expect(child.mm!.findVma(addr)!.pmds.size).toBe(0);
+    expect(folioAt(p, addr).entireMapcount).toBe(1);
     expectBytes(run(child.read(addr, 4096)), pattern(4096, 3));
+    expect(folioAt(child, addr).pfn).toBe(folioAt(p, addr).pfn);
+    expect(counters(k)).toEqual([4, 3, 1, 0]);
     // The child's write lands in the shared page, and its fault of the second page too.
     run(child.write(addr + 1, new Uint8Array([0xaa])));
     run(child.write(addr + HUGE, new Uint8Array([0xbb])));
@@ -454,6 +459,8 @@ describe("shared hugetlb mappings (MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB)", (
     const addr = run(p.mmap(HUGE, { flags: SHARED }));
     run(p.write(addr, pattern(HUGE, 8)));
     const child = run(p.fork());
+    // The child maps the page by touching it (fork copies no entry of a shared mapping).
+    run(child.read(addr, 1));
     const old = folioAt(p, addr);
     expect(old.nid).toBe(0);
     // Mapped twice: only MPOL_MF_MOVE_ALL moves it (add_page_for_migration()).
@@ -536,6 +543,10 @@ describe("gigantic pages: the 1 GiB pool (alloc_contig_pages) and huge PUD mappi
     const folio = folioAt(p, addr);
     expect([folio.order, folio.nid, folio.hugetlb]).toEqual([18, 0, true]);
     const child = run(p.fork());
+    // Fork copies no entry of a shared mapping (vma_needs_copy()): the child's read maps the page.
+    expect(child.mm!.findVma(addr)!.puds.size).toBe(0);
+    expect(folio.entireMapcount).toBe(1);
+    run(child.read(addr + GiB - 1, 1));
     expect(folioAt(child, addr + GiB - 1).pfn).toBe(folio.pfn);
     expect(folio.entireMapcount).toBe(2);
     const seen: TraceEvent[] = [];

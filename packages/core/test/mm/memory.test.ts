@@ -1,3 +1,4 @@
+import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   MADV_HUGEPAGE,
@@ -270,16 +271,18 @@ describe("faults", () => {
     const plain = run(p.mmap(MiB));
     run(p.write(aligned(plain, 65536), new Uint8Array([1])));
     expect(folioAt(p, aligned(plain, 65536)).order).toBe(2);
-    // One page more than 1 MiB, so the VMA ends off a 16 KiB and a 64 KiB boundary.
+    // One page more than 1 MiB, just below `plain` (the top-down layout: `plain` ends at
+    // mmap_base, 0x7ffff7fff000), so the VMA starts off a 16 KiB and a 64 KiB boundary.
     const advised = run(p.mmap(MiB + 4096));
+    expect(advised).toBe(plain - MiB - 4096);
     run(p.madvise(advised, MiB + 4096, MADV_HUGEPAGE));
     run(p.write(aligned(advised, 65536), new Uint8Array([1])));
     expect(folioAt(p, aligned(advised, 65536)).order).toBe(4);
-    // A block is used only where the naturally aligned run lies wholly inside the VMA.
-    const unaligned = advised + MiB;
-    expect(unaligned % 65536).toBe(0);
-    run(p.write(unaligned, new Uint8Array([1])));
-    expect(folioAt(p, unaligned).order).toBe(0);
+    // A block is used only where the naturally aligned run lies wholly inside the VMA: the 16 KiB
+    // and 64 KiB runs around the VMA's first page start below it.
+    expect([advised % 16384, advised % 65536].every((r) => r !== 0)).toBe(true);
+    run(p.write(advised, new Uint8Array([1])));
+    expect(folioAt(p, advised).order).toBe(0);
     const frag0 = run(k.fragment(0, 3));
     const frag1 = run(k.fragment(1, 3));
     const third = run(p.mmap(MiB, { hugepage: true }));
@@ -317,7 +320,11 @@ describe("faults", () => {
     const c = run(p.mmap(4 * 4096));
     run(p.mbind(c, 4 * 4096, MPOL_INTERLEAVE, [0, 1]));
     run(p.write(c, new Uint8Array(4 * 4096).fill(1)));
-    expect([0, 1, 2, 3].map((i) => run(p.nodeOf(c + i * 4096)))).toEqual([0, 1, 0, 1]);
+    // interleave_nid(): the interleave index of anonymous memory is its virtual page number
+    // (vm_pgoff is vm_start >> PAGE_SHIFT), so the nodes alternate from the page c is at.
+    expect([0, 1, 2, 3].map((i) => run(p.nodeOf(c + i * 4096)))).toEqual(
+      [0, 1, 2, 3].map((i) => [0, 1][(c / 4096 + i) % 2]),
+    );
     run(p.setMempolicy(MPOL_PREFERRED, [1]));
     const d = run(p.mmap(4096));
     run(p.write(d, new Uint8Array([1])));
@@ -479,6 +486,65 @@ describe("fork", () => {
     run(child.exit());
     run(parent.write(addr, new Uint8Array([2])));
     expect(folioAt(parent, addr).pfn).toBe(pfn);
+  });
+
+  it("copies no PTE of a VMA without an anon_vma (vma_needs_copy()): the child faults its pages in from the page cache", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const file = run(k.createFile("data"));
+    const shared = run(p.mmap(2 * 4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    const readOnly = run(p.mmap(4096, { flags: MAP_PRIVATE, file }));
+    const written = run(p.mmap(2 * 4096, { flags: MAP_PRIVATE, file, offset: 3 * 4096 }));
+    const zero = run(p.mmap(4096, { hugepage: false }));
+    run(p.write(shared, pattern(2 * 4096, 5)));
+    run(p.read(readOnly, 1));
+    run(p.read(written, 2 * 4096)); // both pages cached and mapped
+    run(p.write(written, new Uint8Array([9]))); // the first copied on write: an anon_vma
+    run(p.read(zero, 1)); // the zero page: no anon_vma
+    const sharedRefs = folioAt(p, shared).refcount;
+    const c = run(p.fork());
+    const ptes = (addr: number) => [...c.mm!.findVma(addr)!.ptes];
+    // Shared, private never written, private anonymous holding only the zero page: nothing copied.
+    expect(ptes(shared)).toEqual([0, 0]);
+    expect(ptes(readOnly)).toEqual([0]);
+    expect(ptes(zero)).toEqual([0]);
+    expect([folioAt(p, shared).mapcount, folioAt(p, shared).refcount]).toEqual([1, sharedRefs]);
+    // A private file VMA with an anon_vma is copied whole, its page-cache page too.
+    expect(ptes(written).every((pte) => pte !== 0)).toBe(true);
+    expect(folioAt(c, written + 4096).pfn).toBe(folioAt(p, written + 4096).pfn);
+    expect(folioAt(p, written + 4096).mapcount).toBe(2);
+    expectConsistent(k);
+    // The child's accesses fault the pages in: the same page-cache folios, the same bytes.
+    expectBytes(run(c.read(shared, 2 * 4096)), pattern(2 * 4096, 5));
+    expect(folioAt(c, shared).pfn).toBe(folioAt(p, shared).pfn);
+    expect([folioAt(p, shared).mapcount, folioAt(p, shared).refcount]).toEqual([2, sharedRefs + 1]);
+    expect(run(c.read(readOnly, 1))[0]).toBe(0);
+    expect(folioAt(c, readOnly).pfn).toBe(folioAt(p, readOnly).pfn);
+    expect(run(c.read(zero, 1))[0]).toBe(0);
+    expect(run(c.read(written, 1))[0]).toBe(9);
+    run(c.write(shared, new Uint8Array([0xcc])));
+    expect(run(p.read(shared, 1))[0]).toBe(0xcc);
+    expectConsistent(k);
+    run(c.exit());
+    expect(folioAt(p, shared).mapcount).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("migrates a shared page the child never touched by the one mapping there is; the child then faults in the new page", async () => {
+    const k = boot();
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(addr, new Uint8Array([7])));
+    const c = run(p.fork());
+    // Mapped once (the child has no PTE), so MPOL_MF_MOVE moves it: no EACCES (move_pages(2)).
+    const r = await Effect.runPromise(p.movePages(0, [addr], [1]));
+    expect([...r.status]).toEqual([1]);
+    expect(c.mm!.findVma(addr)!.ptes[0]).toBe(0);
+    expect(run(c.nodeOf(addr))).toBe(1);
+    expect(folioAt(c, addr).pfn).toBe(folioAt(p, addr).pfn);
+    expect(run(c.read(addr, 1))[0]).toBe(7);
+    expect(folioAt(p, addr).mapcount).toBe(2);
+    expectConsistent(k);
   });
 
   it("frees every page when all processes exit", () => {

@@ -27,10 +27,18 @@ import {
 
 const MiB = 2 ** 20;
 
-/** What a failed call must leave as it was: the mappings and where the next one goes. */
+/**
+ * `mmap_base()` (arch/x86/mm/mmap.c) with 4 KiB pages, no randomization and the default 8 MiB
+ * stack rlimit: TASK_SIZE less the 128 MiB least gap (8 MiB + the 1 MiB stack_guard_gap is less).
+ */
+const MMAP_BASE = 0x7fff_f7ff_f000;
+/** `TASK_UNMAPPED_BASE` with 4 KiB pages: PAGE_ALIGN(TASK_SIZE / 3). */
+const TASK_UNMAPPED_BASE = 0x2aaa_aaaa_b000;
+
+/** What a failed call must leave as it was: the mappings and where the searches start. */
 const layout = (p: Task) => ({
   vmas: p.mm!.vmas.map((v) => [v.start, v.end]),
-  cursor: p.mm!.mmapCursor,
+  bases: [p.mm!.mmapBase, p.mm!.mmapLegacyBase],
 });
 
 /** Writes a page at `addr`, moves it to node 1, and checks it moved whole. */
@@ -66,8 +74,9 @@ describe("mmap: TASK_SIZE, get_unmapped_area() and the overcommit heuristic", ()
     expectErrno(p.mmap(2 ** 40, { flags: MAP_SHARED | MAP_ANONYMOUS, prot: PROT_READ }), "ENOMEM");
     expect(layout(p)).toEqual(before);
     // A mapping of all of memory is still allowed: the heuristic refuses only what can never fit.
+    // A multiple of the PMD size, it goes PMD aligned just under mmap_base.
     const all = run(p.mmap(128 * MiB));
-    expect(all).toBe(before.cursor);
+    expect(all).toBe(Math.floor((MMAP_BASE - 128 * MiB) / (2 * MiB)) * 2 * MiB);
     await writeAndMove(p, all + 5 * 4096, 1);
     expectConsistent(k);
   });
@@ -81,7 +90,7 @@ describe("mmap: TASK_SIZE, get_unmapped_area() and the overcommit heuristic", ()
     expect(error.message).toMatch(/no memory for a page table of 17179869184 entries/);
     expect(layout(p)).toEqual(before);
     const addr = run(p.mmap(4096));
-    expect(addr).toBe(before.cursor);
+    expect(addr).toBe(MMAP_BASE - 4096);
     await writeAndMove(p, addr, 2);
     expectConsistent(k);
   });
@@ -89,8 +98,7 @@ describe("mmap: TASK_SIZE, get_unmapped_area() and the overcommit heuristic", ()
   it("maps, finds through the reverse map and migrates pages just below TASK_SIZE", async () => {
     const k = boot();
     const p = run(k.createProcess());
-    // A process that has mapped its way up: its next range is far above 2^44.
-    p.mm!.mmapCursor = TASK_SIZE - 64 * MiB;
+    // The top-down layout puts the first mapping just under mmap_base, 128 MiB below TASK_SIZE.
     const addr = run(p.mmap(4 * MiB, { hugepage: false }));
     expect(addr).toBeGreaterThan(2 ** 46);
     expect(addr + 4 * MiB).toBeLessThanOrEqual(TASK_SIZE);
@@ -101,23 +109,109 @@ describe("mmap: TASK_SIZE, get_unmapped_area() and the overcommit heuristic", ()
     expectConsistent(k);
   });
 
-  it("ENOMEM when no range below TASK_SIZE is free; the search starts again from mmap_base", () => {
+  it("lays a process out top-down from mmap_base, as x86-64 does (arch_pick_mmap_layout())", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    expect([p.mm!.mmapBase, p.mm!.mmapLegacyBase]).toEqual([MMAP_BASE, TASK_UNMAPPED_BASE]);
+    // Each mapping goes into the highest free range below mmap_base: against the one above it.
+    const a = run(p.mmap(3 * 4096, { prot: PROT_READ }));
+    const b = run(p.mmap(5 * 4096));
+    expect([a, b]).toEqual([MMAP_BASE - 3 * 4096, MMAP_BASE - 8 * 4096]);
+    // A hole is filled first when it fits (the search walks the whole layout every time);
+    // a range too big for it goes below everything.
+    run(p.munmap(b + 4096, 2 * 4096));
+    expect(run(p.mmap(3 * 4096, { prot: PROT_READ }))).toBe(b - 3 * 4096);
+    expect(run(p.mmap(2 * 4096, { prot: PROT_READ }))).toBe(b + 4096);
+    // A free hint is taken, page aligned down (round_hint_to_min(), then PAGE_MASK); one below
+    // mmap_min_addr is raised to it; a taken one is not used.
+    expect(run(p.mmap(4096, { addr: 0x1234_5678_9abc }))).toBe(0x1234_5678_9000);
+    expect(run(p.mmap(4096, { addr: 4096 }))).toBe(0x1_0000);
+    expect(run(p.mmap(4096, { addr: a }))).toBe(b - 4 * 4096);
+    // A fork child has its parent's layout (dup_mmap() copies the mm).
+    const child = run(p.fork());
+    expect([child.mm!.mmapBase, child.mm!.mmapLegacyBase]).toEqual([MMAP_BASE, TASK_UNMAPPED_BASE]);
+    expectConsistent(k);
+  });
+
+  it("mmap_base and TASK_UNMAPPED_BASE follow the page size (PAGE_ALIGN)", () => {
+    for (const [pageSize, base, legacy] of [
+      [16384, 0x7fff_f800_0000, 0x2aaa_aaaa_c000],
+      [65536, 0x7fff_f800_0000, 0x2aaa_aaab_0000],
+    ] as const) {
+      const p = run(boot({ pageSize }).createProcess());
+      expect([p.mm!.mmapBase, p.mm!.mmapLegacyBase]).toEqual([base, legacy]);
+    }
+  });
+
+  it("falls back to the bottom-up search from TASK_UNMAPPED_BASE when nothing fits below mmap_base; ENOMEM when neither fits", () => {
     const k = boot();
     const p = run(k.createProcess());
     const mm = p.mm!;
-    mm.mmapBase = TASK_SIZE - 8 * MiB;
-    mm.mmapCursor = mm.mmapBase;
-    const first = run(p.mmap(4 * MiB));
-    expect(first).toBe(2 ** 47 - 8 * MiB);
-    const small = run(p.mmap(4096));
+    // A process whose room below mmap_base is 3 MiB above mmap_min_addr (as if its stack rlimit
+    // left no more).
+    mm.mmapBase = 0x1_0000 + 3 * MiB;
+    const first = run(p.mmap(3 * MiB));
+    expect(first).toBe(0x1_0000);
+    // arch_get_unmapped_area_topdown() falls back to the bottom-up layout rather than fail: the
+    // lowest free range from TASK_UNMAPPED_BASE up.
+    const second = run(p.mmap(3 * MiB));
+    expect(second).toBe(TASK_UNMAPPED_BASE);
+    expect(run(p.mmap(4096))).toBe(TASK_UNMAPPED_BASE + 3 * MiB);
     const before = layout(p);
-    expect(expectErrno(p.mmap(4 * MiB), "ENOMEM").message).toMatch(/no free range/);
+    const tooBig = TASK_SIZE - TASK_UNMAPPED_BASE;
+    expect(expectErrno(p.mmap(tooBig, { prot: PROT_READ }), "ENOMEM").message).toMatch(
+      /no free range/,
+    );
     expect(layout(p)).toEqual(before);
-    run(p.munmap(first, 4 * MiB));
-    // Nothing fits above the cursor any more, so the range freed at mmap_base is reused.
-    expect(run(p.mmap(4 * MiB))).toBe(first);
-    // vm_unmapped_area() leaves no gap: the small mapping lay right above the first.
-    expect(small).toBe(first + 4 * MiB);
+    // The range freed below mmap_base is found again by the top-down search.
+    run(p.munmap(first, 3 * MiB));
+    expect(run(p.mmap(3 * MiB))).toBe(first);
+    expectConsistent(k);
+  });
+
+  it("aligns to the PMD an anonymous private mapping whose length is a multiple of it, and no other (__get_unmapped_area(), Linux 6.16)", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const pmdDown = (addr: number) => Math.floor(addr / (2 * MiB)) * 2 * MiB;
+    // thp_get_unmapped_area_vmflags(): the highest PMD-aligned place under mmap_base.
+    const two = run(p.mmap(2 * MiB));
+    expect(two).toBe(pmdDown(MMAP_BASE - 2 * MiB));
+    expect(two).toBe(0x7fff_f7c0_0000);
+    // Not a multiple of the PMD size (IS_ALIGNED(len, PMD_SIZE) fails): just below, unaligned.
+    const three = run(p.mmap(3 * MiB, { prot: PROT_READ }));
+    expect(three).toBe(two - 3 * MiB);
+    expect(three % (2 * MiB)).not.toBe(0);
+    // A file of the model's filesystem (no get_unmapped_area of its own): no alignment.
+    const file = run(k.createFile("f"));
+    const f = run(p.mmap(2 * MiB, { flags: MAP_SHARED, file, prot: PROT_READ }));
+    expect(f).toBe(three - 2 * MiB);
+    expect(f % (2 * MiB)).not.toBe(0);
+    // Shared anonymous memory (shmem_get_unmapped_area()): with shmem_enabled "never" and no
+    // shmem mTHP size enabled there is no huge size, so no alignment.
+    const shared = { flags: MAP_SHARED | MAP_ANONYMOUS, prot: PROT_READ };
+    const s1 = run(p.mmap(2 * MiB, shared));
+    expect(s1).toBe(f - 2 * MiB);
+    expect(s1 % (2 * MiB)).not.toBe(0);
+    // shmem_enabled "always": the PMD order inherits it, so the huge size is the PMD.
+    run(k.fs.write("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "always"));
+    const s2 = run(p.mmap(2 * MiB, shared));
+    expect(s2).toBe(pmdDown(s1 - 2 * MiB));
+    // Shorter than the huge size: left as the first search placed it, in the highest free
+    // range: the 2 MiB less a page that the aligned `two` left under mmap_base.
+    const s3 = run(p.mmap(MiB, shared));
+    expect(s3).toBe(MMAP_BASE - MiB);
+    // shmem_enabled "never" with hugepages-64kB/shmem_enabled "always": the highest order
+    // enabled gives the alignment, 64 KiB.
+    run(k.fs.write("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "never"));
+    run(k.fs.write("/sys/kernel/mm/transparent_hugepage/hugepages-64kB/shmem_enabled", "always"));
+    const s4 = run(p.mmap(MiB + 4096, shared));
+    expect(s4 % 65536).toBe(0);
+    expect(s4).toBe(Math.floor((s2 - MiB - 4096) / 65536) * 65536);
+    const four = run(p.mmap(4 * MiB, { prot: PROT_READ }));
+    expect(four).toBe(pmdDown(s4 - 4 * MiB));
+    // With a hint there is no alignment: the hint is used when the range there is free.
+    const hint = four - 16 * MiB + 4096;
+    expect(run(p.mmap(2 * MiB, { addr: hint }))).toBe(hint);
     expectConsistent(k);
   });
 

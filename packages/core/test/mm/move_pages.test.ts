@@ -456,6 +456,9 @@ describe("move_pages: per-page status", () => {
     const addr = run(p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
     run(p.write(addr, new Uint8Array([7])));
     const child = run(p.fork());
+    // Fork copies no PTE of a shared mapping (vma_needs_copy()): the child's read maps the page,
+    // which is then mapped twice.
+    expect(run(child.read(addr, 1))[0]).toBe(7);
     expect([...(await move(p, [addr], [1])).status]).toEqual([-ERRNO.EACCES]);
     expect([...(await move(p, [addr], [1], MPOL_MF_MOVE_ALL)).status]).toEqual([1]);
     expect(run(child.nodeOf(addr))).toBe(1);

@@ -36,6 +36,9 @@ describe("rmap", () => {
     const s = run(p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
     run(p.write(s, new Uint8Array([1])));
     const c2 = run(p.fork());
+    // vma_needs_copy(): fork copies no PTE of a shared mapping; the child's read maps the page.
+    expect(folioMappings(k, ptePfn(pteAt(p, s)))).toHaveLength(1);
+    run(c2.read(s, 1));
     expect(folioMappings(k, ptePfn(pteAt(p, s)))).toHaveLength(2);
     run(c2.munmap(s, 4096));
     expect(folioMappings(k, ptePfn(pteAt(p, s)))).toHaveLength(1);

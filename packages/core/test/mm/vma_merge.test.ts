@@ -289,17 +289,17 @@ describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c
 
 // A new mapping: get_unmapped_area() places it against its neighbour (vm_unmapped_area() keeps
 // no gap but a stack's), and __mmap_region() -> vma_merge_new_range() (mm/vma.c, Linux 6.16)
-// extends a neighbour it can merge with (can_vma_merge_after() / can_vma_merge_before()). Linux's
-// default layout is top-down, so there the second mapping lies below the first; the model's is
-// bottom-up (the legacy layout), so it lies above. Either way the listing shows one VMA.
+// extends a neighbour it can merge with (can_vma_merge_after() / can_vma_merge_before()). The
+// layout is Linux's default, top-down (arch_get_unmapped_area_topdown()): the second mapping lies
+// just below the first.
 describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_range())", () => {
   it("two adjacent anonymous mmaps with the same protection become one VMA", () => {
     const k = boot();
     const p = run(k.createProcess());
     const a = run(p.mmap(5 * PAGE, { prot: RW }));
     const b = run(p.mmap(5 * PAGE, { prot: RW }));
-    expect(b).toBe(a + 5 * PAGE);
-    expect(maps(p, a, 10)).toEqual([[0, 10]]);
+    expect(b).toBe(a - 5 * PAGE);
+    expect(maps(p, b, 10)).toEqual([[0, 10]]);
     expect(p.mm!.vmas.length).toBe(1);
     expectConsistent(k);
   });
@@ -310,14 +310,14 @@ describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_r
     const p = run(k.createProcess());
     const a = run(p.mmap(5 * PAGE, { prot: RW }));
     const b = run(p.mmap(5 * PAGE, { prot: PROT_READ }));
-    expect(b).toBe(a + 5 * PAGE);
-    expect(maps(p, a, 10)).toEqual([
+    expect(b).toBe(a - 5 * PAGE);
+    expect(maps(p, b, 10)).toEqual([
       [0, 5],
       [5, 10],
     ]);
     // Made the same by mprotect(), the two merge (vma_merge_existing_range()).
     run(p.mprotect(b, 5 * PAGE, RW));
-    expect(maps(p, a, 10)).toEqual([[0, 10]]);
+    expect(maps(p, b, 10)).toEqual([[0, 10]]);
     expectConsistent(k);
   });
 
@@ -328,10 +328,11 @@ describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_r
     const p = run(k.createProcess({ node: 0 }));
     const a = mapPattern(p, 4 * PAGE, 3);
     const b = run(p.mmap(4 * PAGE));
-    expect(maps(p, a, 8)).toEqual([[0, 8]]);
+    expect(b).toBe(a - 4 * PAGE);
+    expect(maps(p, b, 8)).toEqual([[0, 8]]);
     run(p.write(b, pattern(4 * PAGE, 4)));
-    const vma = p.mm!.findVma(b)!;
-    expect(vma.start).toBe(a);
+    const vma = p.mm!.findVma(a)!;
+    expect(vma.start).toBe(b);
     expect(vma.anonVma!.vmas.has(vma)).toBe(true);
     const r = await runP(p.movePages(0, [a, b + 3 * PAGE], [1, 1]));
     expect([...r.status]).toEqual([1, 1]);
@@ -340,18 +341,18 @@ describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_r
     expectConsistent(k);
   });
 
-  // THP: a PMD-aligned 2 MiB mapping lands against the previous one and merges; the huge PMD
-  // already there stays, and the new half gets its own.
+  // THP: a PMD-aligned 2 MiB mapping (thp_get_unmapped_area_vmflags()) lands just below the
+  // previous one and merges; the huge PMD already there stays, and the new half gets its own.
   it("a merged mapping keeps its neighbour's huge PMD and maps its own THP", () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
     const a = mapPattern(p, 2 * MiB, 5);
     const b = run(p.mmap(2 * MiB));
-    expect(b).toBe(a + 2 * MiB);
+    expect(b).toBe(a - 2 * MiB);
     run(p.write(b, pattern(2 * MiB, 6)));
-    const vmas = p.mm!.vmasIn(a, a + 4 * MiB);
+    const vmas = p.mm!.vmasIn(b, b + 4 * MiB);
     expect(vmas.length).toBe(1);
-    expect([...vmas[0]!.pmds.keys()].sort((x, y) => x - y)).toEqual([a, b]);
+    expect([...vmas[0]!.pmds.keys()].sort((x, y) => x - y)).toEqual([b, a]);
     expect(folioAt(p, a).order).toBe(9);
     expect(folioAt(p, b).order).toBe(9);
     expectBytes(run(p.read(a, 2 * MiB)), pattern(2 * MiB, 5));
@@ -370,8 +371,7 @@ describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_r
       [0, 4],
       [8, 12],
     ]);
-    // The model's search resumes past the last mapping; start it at the hole.
-    p.mm!.mmapCursor = a + 4 * PAGE;
+    // The top-down search takes the highest free range below mmap_base that fits: the hole.
     expect(run(p.mmap(4 * PAGE))).toBe(a + 4 * PAGE);
     expect(maps(p, a, 12)).toEqual([[0, 12]]);
     const data = run(p.read(a, 12 * PAGE));
@@ -389,14 +389,14 @@ describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_r
     const a = mapPattern(parent, 4 * PAGE, 1);
     const child = run(parent.fork());
     const b = run(child.mmap(4 * PAGE));
-    expect(b).toBe(a + 4 * PAGE);
-    expect(maps(child, a, 8)).toEqual([
+    expect(b).toBe(a - 4 * PAGE);
+    expect(maps(child, b, 8)).toEqual([
       [0, 4],
       [4, 8],
     ]);
     // The parent's own faulted VMA has only its own anon_vma: it merges.
     expect(run(parent.mmap(4 * PAGE))).toBe(b);
-    expect(maps(parent, a, 8)).toEqual([[0, 8]]);
+    expect(maps(parent, b, 8)).toEqual([[0, 8]]);
     expectConsistent(k);
   });
 
@@ -407,8 +407,8 @@ describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_r
     const a = run(p.mmap(4 * PAGE));
     await runP(p.mbind(a, 4 * PAGE, MPOL_BIND, [1]));
     const b = run(p.mmap(4 * PAGE));
-    expect(b).toBe(a + 4 * PAGE);
-    expect(maps(p, a, 8)).toEqual([
+    expect(b).toBe(a - 4 * PAGE);
+    expect(maps(p, b, 8)).toEqual([
       [0, 4],
       [4, 8],
     ]);
@@ -424,24 +424,25 @@ describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_r
     const shared = { flags: MAP_SHARED | MAP_ANONYMOUS };
     const s1 = run(p.mmap(2 * PAGE, shared));
     const s2 = run(p.mmap(2 * PAGE, shared));
-    expect(s2).toBe(s1 + 2 * PAGE);
-    expect(maps(p, s1, 4)).toEqual([
+    expect(s2).toBe(s1 - 2 * PAGE);
+    expect(maps(p, s2, 4)).toEqual([
       [0, 2],
       [2, 4],
     ]);
     const hugetlb = { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB };
     const h1 = run(p.mmap(2 * MiB, hugetlb));
     const h2 = run(p.mmap(2 * MiB, hugetlb));
-    expect(h2).toBe(h1 + 2 * MiB);
-    expect(p.mm!.vmasIn(h1, h1 + 4 * MiB).length).toBe(2);
+    expect(h2).toBe(h1 - 2 * MiB);
+    expect(p.mm!.vmasIn(h2, h2 + 4 * MiB).length).toBe(2);
     run(p.write(h2, new Uint8Array([7])));
     run(p.munmap(h1, 2 * MiB));
     expect(run(p.read(h2, 1))[0]).toBe(7);
     expectConsistent(k);
   });
 
-  // can_vma_merge_after(): a file mapping joins its neighbour on the same file when the file
-  // offsets run on (vm_pgoff contiguous); another offset or another file stays apart.
+  // can_vma_merge_before(): a file mapping joins the neighbour above it (top-down, the next VMA)
+  // on the same file when the file offsets run on (vm_pgoff contiguous); another offset or
+  // another file stays apart. Offsets mapped in increasing order do not run on downwards.
   it("file mappings merge only with the same file at the next offset", () => {
     const k = boot();
     const p = run(k.createProcess());
@@ -453,16 +454,20 @@ describe("mmap() merges a new mapping into a matching neighbour (vma_merge_new_r
       offset,
       prot: PROT_READ,
     });
-    const a = run(p.mmap(2 * PAGE, opts(f, 0)));
-    run(p.mmap(2 * PAGE, opts(f, 2 * PAGE)));
-    expect(maps(p, a, 4)).toEqual([[0, 4]]);
+    const a = run(p.mmap(2 * PAGE, opts(f, 2 * PAGE)));
+    const b = run(p.mmap(2 * PAGE, opts(f, 0)));
+    expect(b).toBe(a - 2 * PAGE);
+    expect(maps(p, b, 4)).toEqual([[0, 4]]);
     expect(p.mm!.findVma(a)!.pgoff).toBe(0);
+    // Offset 8 pages below offset 0: the offsets do not run on.
     run(p.mmap(2 * PAGE, opts(f, 8 * PAGE)));
-    run(p.mmap(2 * PAGE, opts(g, 10 * PAGE)));
-    expect(maps(p, a, 8)).toEqual([
-      [0, 4],
-      [4, 6],
-      [6, 8],
+    // Another file whose offset would run on into offset 8 pages.
+    const d = run(p.mmap(2 * PAGE, opts(g, 6 * PAGE)));
+    expect(d).toBe(b - 4 * PAGE);
+    expect(maps(p, d, 8)).toEqual([
+      [0, 2],
+      [2, 4],
+      [4, 8],
     ]);
     expectConsistent(k);
   });
