@@ -640,6 +640,12 @@ describe("files and the page cache", () => {
 // space; write faults (do_shared_fault(), do_cow_fault()) map only their page.
 describe("fault-around and finish_fault()", () => {
   const PAGE = 4096;
+  /**
+   * A free, PMD-aligned hint: the model's file mappings take no THP alignment of their own (the
+   * top-down search puts a 2 MiB mapping at `mmap_base` - 2 MiB), and these windows are counted
+   * from a PMD boundary.
+   */
+  const PMD_ALIGNED_HINT = 0x7fff_0000_0000;
   /** The pages of `[addr, addr + n pages)` that `task` maps, by page index. */
   const mapped = (task: Task, addr: number, n: number): number[] =>
     Array.from({ length: n }, (_, i) => i).filter((i) => pteAt(task, addr + i * PAGE) !== 0);
@@ -650,7 +656,7 @@ describe("fault-around and finish_fault()", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const w = run(k.createProcess());
-    const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     // The writer caches the even pages 0..62 and page 33 (write faults: one page each).
     for (const i of [...range(0, 32).map((j) => 2 * j), 33])
       run(w.write(wAddr + i * PAGE, new Uint8Array([i])));
@@ -659,7 +665,7 @@ describe("fault-around and finish_fault()", () => {
       [...range(0, 32).map((j) => 2 * j), 33].sort((a, b) => a - b),
     );
     const r = run(k.createProcess());
-    const addr = run(r.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    const addr = run(r.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     expect(addr % (2 * MiB)).toBe(0);
     const faults = k.vmstat.get("pgfault");
     expect(run(r.read(addr + 20 * PAGE, 1))[0]).toBe(20);
@@ -694,10 +700,10 @@ describe("fault-around and finish_fault()", () => {
     const k = boot();
     const file = run(k.createFile("lib"));
     const w = run(k.createProcess());
-    const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     run(w.write(wAddr, pattern(16 * PAGE, 3)));
     const p = run(k.createProcess());
-    const addr = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE, file }));
+    const addr = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE, file, addr: PMD_ALIGNED_HINT }));
     expectBytes(
       run(p.read(addr + 5 * PAGE, PAGE)),
       pattern(16 * PAGE, 3).subarray(5 * PAGE, 6 * PAGE),
@@ -709,7 +715,7 @@ describe("fault-around and finish_fault()", () => {
     }
     // do_cow_fault() of a page not mapped yet: one anonymous page, no fault-around.
     const q = run(k.createProcess());
-    const qAddr = run(q.mmap(2 * MiB, { flags: MAP_PRIVATE, file }));
+    const qAddr = run(q.mmap(2 * MiB, { flags: MAP_PRIVATE, file, addr: PMD_ALIGNED_HINT }));
     run(q.write(qAddr + 7 * PAGE, new Uint8Array([1])));
     expect(mapped(q, qAddr, 32)).toEqual([7]);
     expect(folioAt(q, qAddr + 7 * PAGE).anon).toBe(true);
@@ -720,12 +726,12 @@ describe("fault-around and finish_fault()", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const w = run(k.createProcess());
-    const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     run(w.write(wAddr, new Uint8Array(16 * PAGE)));
     const locked = file.folioAt(3)!.pfn;
     k.memmap.set(locked, PG_locked);
     const r = run(k.createProcess());
-    const addr = run(r.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    const addr = run(r.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     run(r.read(addr, 1));
     expect(mapped(r, addr, 16)).toEqual(range(0, 16).filter((i) => i !== 3));
     k.memmap.clear(locked, PG_locked);
@@ -733,7 +739,7 @@ describe("fault-around and finish_fault()", () => {
     run(k.fs.write("/sys/kernel/debug/fault_around_bytes", "4096"));
     expect(k.faultAroundPages).toBe(1);
     const s = run(k.createProcess());
-    const sAddr = run(s.mmap(2 * MiB, { flags: MAP_SHARED, file }));
+    const sAddr = run(s.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     run(s.read(sAddr + 9 * PAGE, 1));
     expect(mapped(s, sAddr, 16)).toEqual([9]);
     expectConsistent(k);
