@@ -429,7 +429,11 @@ const runScenarioOnFreshKernel = (
     const poisoned = scenario.regions.map(() => new Set<number>());
     for (const ref of scenario.poison) {
       const pfn = pfnAt(proc, addrOf(ref));
+      // The zero page and the huge zero folio back every mapping that reads them, so an error
+      // there is no page of this region's own; they are left unpoisoned.
+      const hugeZero = k.hugeZero.pfn;
       if (pfn < 0 || pfn === k.zeroPfn) continue;
+      if (hugeZero >= 0 && pfn >= hugeZero && pfn < hugeZero + (1 << k.pmdOrder)) continue;
       if (Effect.runSyncExit(k.injectMemoryError(pfn))._tag === "Success")
         poisoned[ref.region]!.add(ref.page);
     }
