@@ -295,15 +295,9 @@ const mapPages = (
  * a small folio mapped into a `VM_LOCKED` VMA (`mlock_vma_folio()`), whether the fault found it
  * cached or just read it.
  */
-const mapFilePages = (
-  k: Kernel,
-  vma: Vma,
-  slot: number,
-  page: number,
-  nr: number,
-  bits: number,
-): void => {
-  mapPages(k, vma, slot, page, nr, bits);
+const mapFilePages = (...args: Parameters<typeof mapPages>): void => {
+  mapPages(...args);
+  const [k, vma, , page] = args;
   mlockVmaFolio(k, vma, k.memmap.folioOf(page));
 };
 
