@@ -275,9 +275,9 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         run: ({ p, addr }) => p.mprotect(addr, 2 ** 47, PROT_READ),
       },
       {
-        call: "p.mlock(addr, 2 ** 46)",
+        call: "p.mlock(addr + 2 ** 46, 4096)",
         errno: "ENOMEM",
-        run: ({ p, addr }) => p.mlock(addr, 2 ** 46),
+        run: ({ p, addr }) => p.mlock(addr + 2 ** 46, PAGE),
       },
       {
         call: "p.madvise(addr, 4096, 99)",
@@ -290,9 +290,9 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         run: ({ p, addr }) => p.madvise(addr + 1, PAGE, MADV_HUGEPAGE),
       },
       {
-        call: "p.madvise(addr, 2 ** 46, MADV_HUGEPAGE)",
+        call: "p.madvise(addr + 2 ** 46, 4096, MADV_HUGEPAGE)",
         errno: "ENOMEM",
-        run: ({ p, addr }) => p.madvise(addr, 2 ** 46, MADV_HUGEPAGE),
+        run: ({ p, addr }) => p.madvise(addr + 2 ** 46, PAGE, MADV_HUGEPAGE),
       },
     ],
   ],

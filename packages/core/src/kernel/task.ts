@@ -19,11 +19,9 @@ import { type Cred, idValid } from "../include/cred";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
-import type { MmStruct, Vma } from "../include/mm_types";
-import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE } from "../include/mm_types";
+import type { MmStruct } from "../include/mm_types";
+import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "../include/mm_types";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
-import { PG_mlocked } from "../include/page_flags";
-import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
 import { directCompact } from "../mm/compaction";
@@ -31,7 +29,7 @@ import { madviseSoftOffline } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
-import { doMmap, doMunmap, dupMmap, exitMmap, populateRange, setVmFlags } from "../mm/mmap";
+import { applyVmaLockFlags, doMmap, doMunmap, dupMmap, exitMmap, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
 import { folioPut } from "../mm/swap";
@@ -380,71 +378,27 @@ export class Process implements Task {
     return this.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, addr) as Effect.Effect<number, ErrnoError>;
   }
 
-  /** `mlock()`: locks a range, faulting its pages in and marking them mlocked. */
+  /**
+   * `mlock()`: locks a range, mlocking the folios it maps, then faults it in. See
+   * `applyVmaLockFlags` for every rule.
+   */
   mlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "mlock",
-      this.withMm("mlock", () => {
-        const [start, len] = this.lockRange(addr, length);
-        const vmas = setVmFlags(this.kernel, this, start, len, VM_LOCKED, 0);
-        if (!Array.isArray(vmas)) return vmas;
-        const end = start + Math.ceil(len / this.kernel.mem.pageSize) * this.kernel.mem.pageSize;
-        for (const vma of vmas) {
-          const from = Math.max(start, vma.start);
-          const to = Math.min(end, vma.end);
-          const populated = populateRange(this.kernel, this, from, to);
-          if (populated !== 0) return populated;
-          this.markMlocked(vma, from, to, true);
-        }
-        return undefined;
-      }),
+      this.withMm("mlock", () => applyVmaLockFlags(this.kernel, this, addr, length, true)).pipe(
+        Effect.asVoid,
+      ),
     );
   }
 
-  /** `munlock()`. */
+  /** `munlock()`: unlocks a range and munlocks the folios it maps (`applyVmaLockFlags`). */
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "munlock",
-      this.withMm("munlock", () => {
-        const [start, len] = this.lockRange(addr, length);
-        const vmas = setVmFlags(this.kernel, this, start, len, 0, VM_LOCKED);
-        if (!Array.isArray(vmas)) return vmas;
-        const end = start + Math.ceil(len / this.kernel.mem.pageSize) * this.kernel.mem.pageSize;
-        for (const vma of vmas) {
-          this.markMlocked(vma, Math.max(start, vma.start), Math.min(end, vma.end), false);
-        }
-        return undefined;
-      }),
+      this.withMm("munlock", () => applyVmaLockFlags(this.kernel, this, addr, length, false)).pipe(
+        Effect.asVoid,
+      ),
     );
-  }
-
-  /**
-   * `do_mlock()` / `munlock()`: the start rounded down to its page, the length grown by as much
-   * (`len = PAGE_ALIGN(len + offset_in_page(start))`), so an unaligned range is not an error.
-   */
-  private lockRange(addr: number, length: number): [number, number] {
-    const offset = Number.isSafeInteger(addr) && addr >= 0 ? addr % this.kernel.mem.pageSize : 0;
-    return [addr - offset, length + offset];
-  }
-
-  /**
-   * Marks (or clears) `PG_mlocked` on every folio the VMA maps in `[start, end)`, by huge PMD or
-   * by PTE. A merged VMA reaches past the range; its pages outside were locked (or not) already.
-   */
-  private markMlocked(vma: Vma, start: number, end: number, on: boolean): void {
-    const k = this.kernel;
-    const mark = (pte: number) => {
-      if (!ptePresent(pte) || pteSpecial(pte)) return;
-      const head = k.memmap.folioOf(ptePfn(pte));
-      if (on) k.memmap.set(head, PG_mlocked);
-      else k.memmap.clear(head, PG_mlocked);
-    };
-    const pudSize = k.mem.pageSize * (1 << k.pudOrder);
-    for (const [haddr, pud] of vma.puds) if (haddr < end && haddr + pudSize > start) mark(pud);
-    const pmdSize = k.mem.pageSize * (1 << k.pmdOrder);
-    for (const [haddr, pmd] of vma.pmds) if (haddr < end && haddr + pmdSize > start) mark(pmd);
-    const pageSize = k.mem.pageSize;
-    vma.ptes.subarray((start - vma.start) / pageSize, (end - vma.start) / pageSize).forEach(mark);
   }
 
   /** `madvise()` with `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`. */

@@ -32,6 +32,7 @@ import {
   PTE_DIRTY,
   PTE_SPECIAL,
   PTE_WRITE,
+  PTE_YOUNG,
   pteDirty,
   ptePfn,
   ptePresent,
@@ -77,7 +78,7 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
     return;
   }
   if (isHugeZeroPmd(k, pmd)) {
-    for (let i = 0; i < nr; i++) vma.ptes[first + i] = mkPte(k.zeroPfn, PTE_SPECIAL);
+    for (let i = 0; i < nr; i++) vma.ptes[first + i] = mkPte(k.zeroPfn, PTE_SPECIAL | PTE_YOUNG);
     vma.mm.tlb.flushRange(vpn, nr);
     return;
   }
@@ -86,7 +87,8 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
       vma.ptes[first + i] = mkMigrationEntry(head + i, pteWrite(pmd), pteDirty(pmd));
     return;
   }
-  const bits = pmd & (PTE_WRITE | PTE_DIRTY);
+  // The PTEs keep the PMD's young bit (`pte_mkold()` only where the PMD was old).
+  const bits = pmd & (PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
   for (let i = 0; i < nr; i++) {
     vma.ptes[first + i] = mkPte(head + i, bits);
     m.mapcount[head + i]!++;

@@ -58,14 +58,13 @@ import {
   MR_MEMPOLICY_MBIND,
   MR_SYSCALL,
 } from "../include/migrate_mode";
-import { VM_LOCKED, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
   PG_head,
   PG_hugetlb,
   PG_hwpoison,
-  PG_mlocked,
   PG_swapbacked,
   PG_uptodate,
 } from "../include/page_flags";
@@ -74,6 +73,7 @@ import {
   mkPte,
   PTE_DIRTY,
   PTE_WRITE,
+  PTE_YOUNG,
   pteDirty,
   ptePfn,
   ptePresent,
@@ -831,16 +831,20 @@ const noHugePage = (addr: number, why: string): ErrnoError =>
 /**
  * Maps the huge page `head` at `haddr` of `vma` with one huge entry (`set_huge_pte_at()`): one
  * entire mapcount (`hugetlb_add_file_rmap()`, `hugetlb_add_new_anon_rmap()`) and one reference.
+ * The entry is young, as `make_huge_pte()` makes it (`pte_mkyoung()`).
  */
 const setHugePte = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number): void => {
-  hugeEntries(k, vma).set(haddr, mkPte(head, bits));
+  hugeEntries(k, vma).set(haddr, mkPte(head, bits | PTE_YOUNG));
   k.memmap.entireMapcount[head]!++;
   k.memmap.refcount[head]!++;
 };
 
-/** The flags every new hugetlb folio gets, and onto the active list (`folio_set_hugetlb_migratable()`). */
-const prepNewHugetlbFolio = (k: Kernel, vma: Vma, head: number, flags: number): void => {
-  k.memmap.set(head, flags | PG_hugetlb | PG_uptodate | (vma.flags & VM_LOCKED ? PG_mlocked : 0));
+/**
+ * The flags every new hugetlb folio gets, and onto the active list (`folio_set_hugetlb_migratable()`).
+ * None is mlocked: `mlock_fixup()` never sets `VM_LOCKED` on a hugetlb VMA.
+ */
+const prepNewHugetlbFolio = (k: Kernel, head: number, flags: number): void => {
+  k.memmap.set(head, flags | PG_hugetlb | PG_uptodate);
   k.hugetlbActive.add(head);
 };
 
@@ -876,13 +880,13 @@ const hugetlbNoPage = (
     head = hugetlbFaultFolio(k, task, vma, haddr, false);
     if (head < 0) return noHugePage(haddr, "no free huge page and no surplus allowed");
     if (mapping) {
-      prepNewHugetlbFolio(k, vma, head, PG_dirty);
+      prepNewHugetlbFolio(k, head, PG_dirty);
       addToPageCache(k, mapping, head, pgoff);
       m.refcount[head]!--; // the allocation's reference: the cache holds it now
     } else {
       m.refcount[head] = 0; // the mapping's reference replaces the allocation's
       hugetlbAddNewAnonRmap(k, vma, head, haddr);
-      prepNewHugetlbFolio(k, vma, head, PG_swapbacked);
+      prepNewHugetlbFolio(k, head, PG_swapbacked);
     }
   }
   const writable = mapping ? (vma.flags & VM_WRITE) !== 0 : write;
@@ -925,7 +929,7 @@ const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError |
   const old = ptePfn(entry);
   const nr = m.folioNrPages(old);
   const reuse = () => {
-    entries.set(haddr, (entry | PTE_WRITE | PTE_DIRTY) >>> 0);
+    entries.set(haddr, (entry | PTE_YOUNG | PTE_WRITE | PTE_DIRTY) >>> 0);
     vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
     return 0 as const;
   };
@@ -946,7 +950,7 @@ const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError |
   k.mem.copyPages(head, old, nr);
   m.refcount[head] = 0;
   hugetlbAddNewAnonRmap(k, vma, head, haddr);
-  prepNewHugetlbFolio(k, vma, head, PG_swapbacked);
+  prepNewHugetlbFolio(k, head, PG_swapbacked);
   entries.delete(haddr);
   m.entireMapcount[old]!--;
   setHugePte(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);

@@ -91,6 +91,7 @@ import {
 } from "./huge_memory";
 import { hugeEntries, hugetlbFault, unmapHugepageRange } from "./hugetlb";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
+import { mlockVmaFolio } from "./mlock";
 import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -255,13 +256,23 @@ const alignedRun = (
   return first;
 };
 
-/** Sets the new folio's flags and puts it on the LRU. */
+/**
+ * Sets a new anonymous folio's flags and puts it on the LRU (`folio_add_lru_vma()`, `mm/swap.c`):
+ * in a `VM_LOCKED` VMA it is mlocked and goes on the unevictable list, whatever its size
+ * (`mlock_new_folio()`, `mm/mlock.c`).
+ */
 const prepNewFolio = (k: Kernel, vma: Vma, head: number, flags: number): void => {
   k.memmap.set(head, flags | PG_uptodate | (vma.flags & VM_LOCKED ? PG_mlocked : 0));
   k.lru.add(head);
 };
 
-/** Maps `nr` pages of a folio from `slot`, taking a mapcount and a reference for each. */
+/**
+ * Maps `nr` pages of a folio from `slot`, taking a mapcount and a reference for each. The PTEs
+ * are young: x86's `vm_page_prot` carries `_PAGE_ACCESSED` (`protection_map[]`,
+ * `arch/x86/include/asm/pgtable_types.h`), so `mk_pte()` in `do_anonymous_page()`,
+ * `wp_page_copy()` and `set_pte_range()` makes an accessed entry, fault-around's prefaulted
+ * pages included (`arch_wants_old_prefaulted_pte()` is false on x86).
+ */
 const mapPages = (
   k: Kernel,
   vma: Vma,
@@ -272,10 +283,22 @@ const mapPages = (
 ): void => {
   const m = k.memmap;
   for (let i = 0; i < nr; i++) {
-    vma.ptes[slot + i] = mkPte(page + i, bits);
+    vma.ptes[slot + i] = mkPte(page + i, bits | PTE_YOUNG);
     m.mapcount[page + i]!++;
   }
   m.refcount[m.folioOf(page)]! += nr;
+};
+
+/**
+ * `set_pte_range()` with `folio_add_file_rmap_ptes()` (`mm/memory.c`, `mm/rmap.c`, Linux 6.16):
+ * maps `nr` pages of a page-cache folio ({@link mapPages}), then `__folio_add_file_rmap()` mlocks
+ * a small folio mapped into a `VM_LOCKED` VMA (`mlock_vma_folio()`), whether the fault found it
+ * cached or just read it.
+ */
+const mapFilePages = (...args: Parameters<typeof mapPages>): void => {
+  mapPages(...args);
+  const [k, vma, , page] = args;
+  mlockVmaFolio(k, vma, k.memmap.folioOf(page));
 };
 
 /** `folio_add_new_anon_rmap()`: makes a fresh folio anonymous memory of this VMA at `slot`. */
@@ -289,10 +312,11 @@ const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
 
 /**
  * `map_anon_folio_pmd()` (`mm/huge_memory.c`): maps a new anonymous PMD-size folio at `haddr`
- * with one huge PMD, which takes the folio's entire mapcount and one reference.
+ * with one huge PMD, young as `mk_huge_pmd()` makes it from x86's `vm_page_prot`, which takes the
+ * folio's entire mapcount and one reference.
  */
 const mapAnonFolioPmd = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number) => {
-  vma.pmds.set(haddr, mkPte(head, bits));
+  vma.pmds.set(haddr, mkPte(head, bits | PTE_YOUNG));
   k.memmap.entireMapcount[head]!++;
   k.memmap.refcount[head]!++;
 };
@@ -329,7 +353,7 @@ const doAnonymousPage = (
       });
       if (zero === null) return VM_FAULT_RETRY;
       if (zero >= 0) {
-        vma.pmds.set(vma.start + first * k.mem.pageSize, mkPte(zero, PTE_SPECIAL));
+        vma.pmds.set(vma.start + first * k.mem.pageSize, mkPte(zero, PTE_SPECIAL | PTE_YOUNG));
         return 0;
       }
       k.vmstat.count("thp_fault_fallback");
@@ -355,7 +379,7 @@ const doAnonymousPage = (
     return 0;
   }
   if (!write) {
-    vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL);
+    vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL | PTE_YOUNG);
     return 0;
   }
   return noMemory(k, vma, slot);
@@ -464,7 +488,7 @@ const doFaultAround = (k: Kernel, vma: Vma, slot: number, bits: number): boolean
       vma,
       slot,
       setPmd: (head) => doSetPmd(k, vma, slot, head, bits),
-      setPteRange: (first, page, nr) => mapPages(k, vma, first, page, nr, bits),
+      setPteRange: (first, page, nr) => mapFilePages(k, vma, first, page, nr, bits),
     },
     pgoff + fromPte - pteOff,
     pgoff + toPte - pteOff,
@@ -492,11 +516,11 @@ const finishFault = (k: Kernel, vma: Vma, slot: number, page: number, bits: numb
       pteOff + (nr - idx) <= 2 ** k.pmdOrder;
     // pte_range_none(): a mapped PTE in the range makes it fall back to the one page.
     if (fits && vma.ptes.subarray(slot - idx, slot - idx + nr).every((pte) => pte === 0)) {
-      mapPages(k, vma, slot - idx, head, nr, bits);
+      mapFilePages(k, vma, slot - idx, head, nr, bits);
       return;
     }
   }
-  mapPages(k, vma, slot, page, 1, bits);
+  mapFilePages(k, vma, slot, page, 1, bits);
 };
 
 /**
@@ -540,7 +564,6 @@ const doFault = (
       if (dc?.request) return VM_FAULT_RETRY;
       if (head < 0) continue;
       filemapAddFolio(k, mapping, head, start);
-      if (vma.flags & VM_LOCKED) k.memmap.set(head, PG_mlocked);
       k.memmap.refcount[head]!--;
       break;
     }
@@ -577,7 +600,7 @@ const doSetPmd = (k: Kernel, vma: Vma, slot: number, head: number, bits: number)
   const first = alignedRun(k, vma, slot, k.pmdOrder, true);
   if (first < 0) return false;
   const haddr = vma.start + first * k.mem.pageSize;
-  vma.pmds.set(haddr, mkPte(head, bits));
+  vma.pmds.set(haddr, mkPte(head, bits | PTE_YOUNG));
   m.entireMapcount[head]!++;
   m.refcount[head]!++;
   k.vmstat.count("thp_file_mapped");
@@ -637,7 +660,7 @@ const doHugePmdWpPage = (
     return doWpPage(k, task, vma, slot);
   }
   if (canReuseAnonFolio(k, vma, ptePfn(pmd))) {
-    vma.pmds.set(haddr, pmd | PTE_WRITE | PTE_DIRTY);
+    vma.pmds.set(haddr, (pmd | PTE_YOUNG | PTE_WRITE | PTE_DIRTY) >>> 0);
     vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 1 << k.pmdOrder);
     return 0;
   }
@@ -655,7 +678,7 @@ const doWpPage = (k: Kernel, task: Task, vma: Vma, slot: number): ErrnoError | 0
   const vpn = vma.start / k.mem.pageSize + slot;
   const reuse = vma.flags & VM_SHARED || canReuseAnonFolio(k, vma, head);
   if (!reuse) return cowPage(k, task, vma, slot, page);
-  vma.ptes[slot] = pte | PTE_WRITE | PTE_DIRTY;
+  vma.ptes[slot] = pte | PTE_YOUNG | PTE_WRITE | PTE_DIRTY;
   if (m.mapping[head]! > 0) m.set(head, PG_dirty);
   vma.mm.tlb.flushPage(vpn);
   return 0;
@@ -678,7 +701,7 @@ const doNumaPage = (
   dc?: DirectCompact,
 ): 0 | typeof VM_FAULT_RETRY => {
   const pte = vma.ptes[slot]!;
-  vma.ptes[slot] = pte & ~PTE_PROTNONE;
+  vma.ptes[slot] = (pte & ~PTE_PROTNONE) | PTE_YOUNG;
   const head = k.memmap.folioOf(ptePfn(pte));
   k.vmstat.count("numa_hint_faults");
   if (k.mem.pfnToNid(head) === task.nid) k.vmstat.count("numa_hint_faults_local");

@@ -61,6 +61,7 @@ import {
   hugetlbVmOpClose,
 } from "./hugetlb";
 import { translate, zapPteRange } from "./memory";
+import { mlockVmaPagesRange } from "./mlock";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
 const KNOWN_MAP_FLAGS =
@@ -212,23 +213,48 @@ export const hugetlbSplitCheck = (
     : null;
 
 /**
- * Checks that `[start, end)` is mapped without a hole: `hole` (`ENOMEM`, as `mprotect`, `mlock`
- * and `madvise` report, or `EFAULT` for `mbind`) naming the range otherwise, or `EINVAL` where the
- * range would cut a hugetlb VMA inside a huge page ({@link hugetlbSplitCheck}). Changes nothing.
+ * How a system call that changes the VMAs of a range meets a hole in it: `stop` as
+ * `do_mprotect_pkey()` (`mm/mprotect.c`) and `apply_vma_lock_flags()` (`mm/mlock.c`) do, which
+ * return `ENOMEM` at the first hole after changing the VMAs before it; `skip` as
+ * `madvise_walk_vmas()` (`mm/madvise.c`) does, which goes on past holes to the VMAs after them
+ * and returns `ENOMEM` at the end.
  */
-export const rangeMapped = (
+export type VmaHoles = "stop" | "skip";
+
+/**
+ * Visits the VMAs of `[start, end)` in address order, as the loops of `do_mprotect_pkey()`,
+ * `apply_vma_lock_flags()` and `madvise_walk_vmas()` (Linux 6.16) do: `visit` gets each VMA and
+ * the part of the range it holds, `[from, to)`, and may change, split or merge it; the walk then
+ * goes on from `to`. The first error `visit` returns ends the walk and is returned, the VMAs
+ * before it staying changed. A hole is met as `holes` says ({@link VmaHoles}); a range whose
+ * start, or any later part, is not mapped gives `ENOMEM` naming the hole, after the VMAs the
+ * walk reached were changed.
+ */
+export const walkVmaRange = (
   mm: MmStruct,
   start: number,
   end: number,
-  hole: "ENOMEM" | "EFAULT",
+  holes: VmaHoles,
+  visit: (vma: Vma, from: number, to: number) => 0 | ErrnoError,
 ): 0 | ErrnoError => {
   let cursor = start;
-  for (const vma of mm.vmasIn(start, end)) {
-    if (vma.start > cursor) break;
-    cursor = vma.end;
+  let hole = -1;
+  while (cursor < end) {
+    const vma = mm.vmasIn(cursor, end)[0];
+    if (!vma) break;
+    if (vma.start > cursor) {
+      if (hole < 0) hole = cursor;
+      if (holes === "stop") break;
+      cursor = vma.start;
+    }
+    const to = Math.min(end, vma.end);
+    const error = visit(vma, cursor, to);
+    if (error !== 0) return error;
+    cursor = to;
   }
-  if (cursor < end) return errno(hole, `range ${hex(start)}-${hex(end)} is not fully mapped`);
-  return hugetlbSplitCheck(mm.vmasIn(start, end), start, end, "a VMA split") ?? 0;
+  if (hole < 0 && cursor < end) hole = cursor;
+  if (hole < 0) return 0;
+  return errno("ENOMEM", `range ${hex(start)}-${hex(end)} is not mapped at ${hex(hole)}`);
 };
 
 /** `vma_had_uncowed_parents()` (`mm/vma.c`): an anon_vma and more links than its own, as a fork child has. */
@@ -1028,9 +1054,13 @@ export const exitMmap = (k: Kernel, mm: MmStruct): void => {
 };
 
 /**
- * The flags `mlock`, `munlock` and `madvise` change, set on a range through
- * {@link vmaModifyRange}, so the range merges with neighbours that then match. `ENOMEM` for a
- * range with a hole, before anything changes. Returns the VMAs that cover the range afterwards.
+ * `madvise()` with an advice that only changes VMA flags (`madvise_walk_vmas()` and
+ * `madvise_update_vma()`, `mm/madvise.c`, Linux 6.16): sets `set` and clears `clear` on every VMA
+ * of `[start, start + length)` through {@link vmaModify}, so the range merges with neighbours that
+ * then match. Holes are skipped: the VMAs after a hole change too, and the call then returns
+ * `ENOMEM` ({@link walkVmaRange}). `EINVAL` for an unaligned start or bad length, changing
+ * nothing, and where the range would cut a hugetlb VMA inside a huge page
+ * (`hugetlb_vm_op_split()`), after the VMAs before it changed.
  */
 export const setVmFlags = (
   k: Kernel,
@@ -1039,15 +1069,55 @@ export const setVmFlags = (
   length: number,
   set: number,
   clear: number,
-): Vma[] | ErrnoError => {
-  const range = pageRange(k, "mlock/madvise", start, length, true);
+): 0 | ErrnoError => {
+  const range = pageRange(k, "madvise", start, length, true);
   if (range instanceof Error) return range;
-  const end = range.end;
-  const mm = task.mm!;
-  const hole = rangeMapped(mm, start, end, "ENOMEM");
-  if (hole !== 0) return hole;
-  return vmaModifyRange(k, mm, start, end, (vma) => ({
-    flags: (vma.flags | set) & ~clear,
-    policy: vma.policy,
-  }));
+  if (range.end === start) return 0;
+  return walkVmaRange(task.mm!, start, range.end, "skip", (vma, from, to) => {
+    const flags = (vma.flags | set) & ~clear;
+    if (flags === vma.flags) return 0;
+    const cut = hugetlbSplitCheck([vma], from, to, "madvise");
+    if (cut) return cut;
+    vmaModify(k, vma, from, to, flags, vma.policy);
+    return 0;
+  });
+};
+
+/**
+ * `mlock()` (`lock` true) and `munlock()` (`do_mlock()`, `apply_vma_lock_flags()`,
+ * `mlock_fixup()`, `mm/mlock.c`, Linux 6.16). The start is rounded down to its page and the
+ * length grown by as much (`len = PAGE_ALIGN(len + offset_in_page(start))`), so an unaligned
+ * range is not an error. Each VMA of the range gets `VM_LOCKED` set (or cleared) through
+ * {@link vmaModify}, and the folios it maps there are mlocked or munlocked
+ * (`mlock_vma_pages_range()`); a hugetlb VMA is left as it is (`mlock_fixup()` never locks one).
+ * A hole ends the walk with `ENOMEM`, the VMAs before it staying changed ({@link walkVmaRange}).
+ * Then `mlock()` faults in the whole range (`__mm_populate()`), each new folio mlocked as it is
+ * mapped; a fault's error is returned as `__mlock_posix_error_return()` turns it: `EFAULT`
+ * becomes `ENOMEM`, `ENOMEM` becomes `EAGAIN`. `EINVAL` for a bad address or length.
+ */
+export const applyVmaLockFlags = (
+  k: Kernel,
+  task: Task,
+  addr: number,
+  length: number,
+  lock: boolean,
+): 0 | ErrnoError => {
+  const call = lock ? "mlock" : "munlock";
+  const offset = Number.isSafeInteger(addr) && addr >= 0 ? addr % k.mem.pageSize : 0;
+  const range = pageRange(k, call, addr - offset, length + offset, true);
+  if (range instanceof Error) return range;
+  const { start, end } = range;
+  if (end === start) return 0;
+  const walked = walkVmaRange(task.mm!, start, end, "stop", (vma, from, to) => {
+    const flags = lock ? vma.flags | VM_LOCKED : vma.flags & ~VM_LOCKED;
+    if (flags === vma.flags || vma.flags & VM_HUGETLB) return 0;
+    mlockVmaPagesRange(k, vmaModify(k, vma, from, to, flags, vma.policy), from, to);
+    return 0;
+  });
+  if (walked !== 0 || !lock) return walked;
+  const populated = populateRange(k, task, start, end);
+  if (populated === 0) return 0;
+  if (populated.errno === "EFAULT") return errno("ENOMEM", `mlock: ${populated.message}`);
+  if (populated.errno === "ENOMEM") return errno("EAGAIN", `mlock: ${populated.message}`);
+  return populated;
 };

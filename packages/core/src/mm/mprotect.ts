@@ -27,7 +27,7 @@ import {
   pteSpecial,
 } from "../include/pgtable";
 import { hpagePmdSize } from "./huge_memory";
-import { hugetlbSplitCheck, pageRange, rangeMapped, vmaModifyRange } from "./mmap";
+import { hugetlbSplitCheck, pageRange, vmaModify, walkVmaRange } from "./mmap";
 import { vmEnoughMemory } from "./util";
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -49,14 +49,16 @@ const writeProtectVma = (vma: Vma): void => {
 };
 
 /**
- * `mprotect()` (`do_mprotect_pkey()`, `mm/mprotect.c`): sets the protection of every page of
- * `[start, start + length)` to `prot` (`PROT_READ`, `PROT_WRITE`, `PROT_EXEC`, or 0 for
- * `PROT_NONE`). A zero length does nothing. Every check comes before anything changes: `EINVAL`
- * for an unaligned `start`, a bad length, unknown `prot` bits, or a range that would cut a hugetlb
- * page (`hugetlb_vm_op_split()`); `ENOMEM` for a range that reaches past `TASK_SIZE`, has a hole,
- * or makes more private memory writable than the overcommit heuristic allows
- * (`security_vm_enough_memory_mm()`). Unlike Linux, which stops at the first hole after changing
- * the VMAs before it, a range with a hole changes nothing.
+ * `mprotect()` (`do_mprotect_pkey()`, `mm/mprotect.c`, Linux 6.16): sets the protection of every
+ * page of `[start, start + length)` to `prot` (`PROT_READ`, `PROT_WRITE`, `PROT_EXEC`, or 0 for
+ * `PROT_NONE`). A zero length does nothing. First, changing nothing: `EINVAL` for an unaligned
+ * `start`, a bad length or unknown `prot` bits; `ENOMEM` for a range that reaches past
+ * `TASK_SIZE`. Then it walks the VMAs of the range in order ({@link walkVmaRange}), and
+ * `mprotect_fixup()` changes each that needs it, so an error leaves the VMAs before it changed,
+ * as Linux does: `ENOMEM` at the first hole (a range whose start is not mapped changes nothing),
+ * `ENOMEM` where a private VMA that becomes writable would be charged more than the overcommit
+ * heuristic allows (`security_vm_enough_memory_mm()`), and `EINVAL` where the range would cut a
+ * hugetlb VMA inside a huge page (`hugetlb_vm_op_split()`, when `vma_modify_flags()` splits it).
  */
 export const doMprotect = (
   k: Kernel,
@@ -82,34 +84,24 @@ export const doMprotect = (
     );
   }
   const mm = task.mm!;
-  const touched = mm.vmasIn(start, end);
-  const cut = hugetlbSplitCheck(touched, start, end, "mprotect");
-  if (cut) return cut;
   const newFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
-  if (newFlags & VM_WRITE) {
-    // mprotect_fixup(): private memory that becomes writable is charged now.
-    let charged = 0;
-    for (const v of touched) {
-      if (v.flags & (VM_WRITE | VM_SHARED | VM_HUGETLB)) continue;
-      charged += (Math.min(v.end, end) - Math.max(v.start, start)) / k.mem.pageSize;
-    }
-    if (charged > 0) {
-      const refused = vmEnoughMemory(k, charged);
+  const result = walkVmaRange(mm, start, end, "stop", (vma, from, to) => {
+    const flags = (vma.flags & ~(VM_READ | VM_WRITE)) | newFlags;
+    // mprotect_fixup(): a VMA that keeps its flags is left as it is.
+    if (flags === vma.flags) return 0;
+    // Private memory that becomes writable is charged now.
+    if (flags & VM_WRITE && !(vma.flags & (VM_WRITE | VM_SHARED | VM_HUGETLB))) {
+      const refused = vmEnoughMemory(k, (to - from) / k.mem.pageSize);
       if (refused) return refused;
     }
-  }
-  const hole = rangeMapped(mm, start, end, "ENOMEM");
-  if (hole !== 0) return hole;
-  vmaModifyRange(
-    k,
-    mm,
-    start,
-    end,
-    (vma) => ({ flags: (vma.flags & ~(VM_READ | VM_WRITE)) | newFlags, policy: vma.policy }),
-    newFlags & VM_WRITE ? undefined : writeProtectVma,
-  );
+    const cut = hugetlbSplitCheck([vma], from, to, "mprotect");
+    if (cut) return cut;
+    vmaModify(k, vma, from, to, flags, vma.policy, flags & VM_WRITE ? undefined : writeProtectVma);
+    return 0;
+  });
+  // tlb_finish_mmu(): what changed before an error is flushed too.
   mm.tlb.flushAll();
-  return 0;
+  return result;
 };
 
 /**

@@ -22,7 +22,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import { AnonVma, type Vma } from "../include/mm_types";
+import { AnonVma, VM_LOCKED, type Vma } from "../include/mm_types";
 import { PG_dirty, PG_has_hwpoisoned, PG_hugetlb, PG_hwpoison } from "../include/page_flags";
 import {
   isMigrationEntry,
@@ -39,6 +39,7 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import type { TlbFlushBatch } from "../include/tlbflush";
+import { mlockFolio } from "./mlock";
 
 /** `anon_vma_prepare()` (`mm/rmap.c`): gives the VMA its anon_vma on its first anonymous folio. */
 export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
@@ -328,15 +329,49 @@ export const folioMkclean = (k: Kernel, head: number): boolean => {
 };
 
 /**
- * `folio_referenced()` (`mm/rmap.c`, `folio_referenced_one()`): how many of the folio's mappings,
- * huge PMDs and PTEs, have the accessed (young) bit set. It clears each bit it finds and flushes
- * that translation (`ptep_clear_flush_young()`, `pmdp_clear_flush_young()`), so a later access
- * sets it again. Reclaim's aging calls it to tell used folios from idle ones.
+ * The `VM_LOCKED` step of `folio_referenced_one()` (`mm/rmap.c`, Linux 6.16): whether a
+ * `VM_LOCKED` VMA maps the folio so that its missed mlock is restored there: a small folio, one
+ * mapped by a huge PMD, or a large folio whose every page the VMA maps by a PTE, lying whole in
+ * the VMA (`folio_within_vma()`) and in one page table (one PMD range).
+ */
+const folioMappedLocked = (k: Kernel, head: number): boolean => {
+  const m = k.memmap;
+  const nr = m.folioNrPages(head);
+  const ptes = new Map<Vma, number>();
+  for (const { vma, pmd } of folioMappings(k, head)) {
+    if (!(vma.flags & VM_LOCKED)) continue;
+    if (nr === 1 || pmd) return true;
+    ptes.set(vma, (ptes.get(vma) ?? 0) + 1);
+  }
+  const size = nr * k.mem.pageSize;
+  const pmdSize = k.mem.pageSize * 2 ** k.pmdOrder;
+  for (const [vma, count] of ptes) {
+    const start = vma.start + (m.index[head]! - vma.pgoff) * k.mem.pageSize;
+    const within = start >= vma.start && start + size <= vma.end;
+    const onePageTable = Math.floor(start / pmdSize) === Math.floor((start + size - 1) / pmdSize);
+    if (count === nr && within && onePageTable) return true;
+  }
+  return false;
+};
+
+/**
+ * `folio_referenced()` (`mm/rmap.c`, `folio_referenced_one()`, Linux 6.16): how many of the
+ * folio's mappings, huge PMDs and PTEs, have the accessed (young) bit set. It clears each bit it
+ * finds and flushes that translation (`ptep_clear_flush_young()`, `pmdp_clear_flush_young()`), so
+ * a later access sets it again. Reclaim's aging calls it to tell used folios from idle ones. A
+ * folio that a `VM_LOCKED` VMA maps as `folio_referenced_one()` requires (a small folio, a huge
+ * PMD, or a large folio whole in the VMA and in one page table) has its missed mlock restored
+ * (`mlock_vma_folio()`, moving it to the unevictable list) and the walk stops there with 0, before
+ * any bit is cleared; reclaim then keeps the folio (`FOLIOREF_ACTIVATE`).
  *
  * @category Reclaim
  */
 export const folioReferenced = (k: Kernel, head: number): number => {
   const m = k.memmap;
+  if (folioMappedLocked(k, head)) {
+    mlockFolio(k, head);
+    return 0;
+  }
   const mapping = m.mapping[head]!;
   const index = m.index[head]!;
   const nr = m.folioNrPages(head);

@@ -204,12 +204,14 @@ enum FolioReferences {
  * `folio_check_references()` (`mm/vmscan.c`): every mapped folio starts with the accessed bit its
  * first fault set, so one reference only earns `PG_referenced` and another trip around the
  * inactive list; a folio referenced again by then, or through several mappings, is activated. A
- * folio with no accessed bit is reclaimed, whether or not it had `PG_referenced`.
+ * folio with no accessed bit is reclaimed, whether or not it had `PG_referenced`. A folio whose
+ * mlock `folio_referenced()` restored (a `VM_LOCKED` VMA maps it) is kept (`FOLIOREF_ACTIVATE`).
  */
 const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
   const m = k.memmap;
   const referencedPtes = folioReferenced(k, head);
   const referencedFolio = m.testAndClear(head, PG_referenced);
+  if (m.test(head, PG_mlocked)) return FolioReferences.ACTIVATE;
   if (referencedPtes > 0) {
     m.set(head, PG_referenced);
     if (referencedFolio || referencedPtes > 1) return FolioReferences.ACTIVATE;
@@ -300,10 +302,12 @@ const shrinkFolioList = (
     let reclaimed = 0;
     let activated = 0;
     let doDemotePass = canDemote(k, nid);
-    /** `activate_locked`: back to the active list (`pgactivate`). */
+    /** `activate_locked`: back to the active list (`pgactivate`), or an mlocked folio to the unevictable one. */
     const activate = (head: number, nr: number) => {
-      m.set(head, PG_active);
-      activated += nr;
+      if (!m.test(head, PG_mlocked)) {
+        m.set(head, PG_active);
+        activated += nr;
+      }
       ret.addTail(head);
     };
     try {

@@ -1,6 +1,7 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
+  folioReferenced,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -20,7 +21,9 @@ import {
   pteDirty,
   ptePfn,
   pteWrite,
+  pteYoung,
   type Task,
+  VM_WRITE,
 } from "../../src/index";
 import {
   boot,
@@ -108,18 +111,30 @@ describe("mprotect", () => {
     expectConsistent(k);
   });
 
-  it("changes nothing when the range has a hole or cuts a hugetlb page", () => {
+  // do_mprotect_pkey() (mm/mprotect.c, Linux 6.16) changes the VMAs before a hole, then returns
+  // -ENOMEM; vma_modify_flags() → split_vma() refuses a cut inside a huge page
+  // (hugetlb_vm_op_split(): -EINVAL), leaving that VMA as it was.
+  it("stops at a hole with ENOMEM after changing the VMAs before it, and refuses to cut a hugetlb page", () => {
     const k = boot();
     const p = run(k.createProcess());
     const addr = mapPattern(p, 4 * 4096, 3, false);
     run(p.munmap(addr + 2 * 4096, 4096));
-    const before = p.mm!.vmas.map((v) => [v.start, v.end, v.flags]);
+    const after = p.mm!.vmas.map((v) => [
+      v.start,
+      v.end,
+      v.start < addr + 4096 ? v.flags & ~VM_WRITE : v.flags,
+    ]);
     expectErrno(p.mprotect(addr, 4 * 4096, PROT_READ), "ENOMEM");
-    expect(p.mm!.vmas.map((v) => [v.start, v.end, v.flags])).toEqual(before);
-    run(p.write(addr, new Uint8Array([1])));
+    expect(p.mm!.vmas.map((v) => [v.start, v.end, v.flags])).toEqual(after);
+    expectErrno(p.write(addr, new Uint8Array([1])), "EFAULT");
+    run(p.write(addr + 3 * 4096, new Uint8Array([1])));
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const huge = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    const hugeFlags = p.mm!.findVma(huge)!.flags;
     expectErrno(p.mprotect(huge, 4096, PROT_READ), "EINVAL");
+    expect(p.mm!.findVma(huge)!.flags).toBe(hugeFlags);
+    // The same flags need no split: nothing to refuse (mprotect_fixup() returns early).
+    run(p.mprotect(huge, 4096, PROT_READ | PROT_WRITE));
     run(p.mprotect(huge, 2 * MiB, PROT_READ));
     expectConsistent(k);
   });
@@ -742,6 +757,30 @@ describe("fault-around and finish_fault()", () => {
     const sAddr = run(s.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     run(s.read(sAddr + 9 * PAGE, 1));
     expect(mapped(s, sAddr, 16)).toEqual([9]);
+    expectConsistent(k);
+  });
+
+  // set_pte_range() (mm/memory.c, Linux 6.16) builds each PTE with mk_pte() from x86's
+  // vm_page_prot, which carries _PAGE_ACCESSED, and makes a prefaulted one old only where
+  // arch_wants_old_prefaulted_pte(), false on x86: the pages fault-around maps are young, and
+  // folio_referenced() (mm/rmap.c) finds them once.
+  it("maps fault-around's pages young, so folio_referenced() counts them before any access", () => {
+    const k = boot();
+    const file = run(k.createFile("data"));
+    const w = run(k.createProcess());
+    const wAddr = run(w.mmap(16 * PAGE, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
+    run(w.write(wAddr, new Uint8Array(16 * PAGE)));
+    run(w.munmap(wAddr, 16 * PAGE));
+    const r = run(k.createProcess());
+    const addr = run(r.mmap(16 * PAGE, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
+    run(r.read(addr, 1));
+    expect(mapped(r, addr, 16)).toEqual(range(0, 16));
+    // Page 9 was mapped by fault-around and never accessed.
+    expect(pteYoung(pteAt(r, addr + 9 * PAGE))).toBe(true);
+    const pfn = file.folioAt(9)!.pfn;
+    expect(folioReferenced(k, pfn)).toBe(1);
+    expect(pteYoung(pteAt(r, addr + 9 * PAGE))).toBe(false);
+    expect(folioReferenced(k, pfn)).toBe(0);
     expectConsistent(k);
   });
 
