@@ -25,6 +25,7 @@ import { ERRNO, type ErrnoError } from "./errno";
 import type { Kernel } from "./include/kernel";
 import type { Migrator } from "./include/migrate_copy_offload";
 import type { Module, ModuleDefinition } from "./include/module";
+import type { TaskStruct } from "./include/sched";
 import type { FolioList } from "./lib/list";
 
 /**
@@ -158,7 +159,8 @@ export const sysfsRead = (kernel: Kernel, path: string): TaskEither<ErrnoError, 
 
 /**
  * A `write(2)` to a sysfs file (`sysfs_kf_write()`, `fs/sysfs/file.c`) as a `TaskEither`:
- * `Right` with the bytes taken, `Left` with the errno the file's `store` returns.
+ * `Right` with the bytes taken, `Left` with the errno the file's `store` returns. `current` is the
+ * writing task, as for `KernfsRoot.write`.
  *
  * @category Copy offload
  */
@@ -166,4 +168,5 @@ export const sysfsWrite = (
   kernel: Kernel,
   path: string,
   text: string,
-): TaskEither<ErrnoError, number> => taskEitherOf(kernel.fs.write(path, text));
+  current: TaskStruct | null = null,
+): TaskEither<ErrnoError, number> => taskEitherOf(kernel.fs.write(path, text, current));

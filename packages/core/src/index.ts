@@ -355,6 +355,9 @@ export {
 export {
   type MigrationAccounting,
   type MmapOptions,
+  memallocNoreclaimRestore,
+  memallocNoreclaimSave,
+  PF_KSWAPD,
   PF_MEMALLOC,
   PR_GET_DUMPABLE,
   PR_SET_DUMPABLE,

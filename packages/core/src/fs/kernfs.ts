@@ -13,6 +13,7 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno, errnoName, isErrnoError, syscall } from "../errno";
 import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
+import type { TaskStruct } from "../include/sched";
 import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
 
 const utf8 = new TextEncoder();
@@ -61,11 +62,12 @@ const callStore = (
   store: NonNullable<Attribute["store"]>,
   text: string,
   count: number,
+  current: TaskStruct | null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.suspend(() => {
     let result: unknown;
     try {
-      result = store(text, count);
+      result = store(text, count, current);
     } catch (thrown) {
       return Effect.fail(errno("EIO", `${path}: store threw ${formatThrown(thrown)}`));
     }
@@ -246,23 +248,34 @@ export class KernFs implements KernfsRoot {
    * store. Succeeds with the byte count the store returned, or fails with the errno it returned,
    * naming the file and the value. `EFAULT` for a path or text that is not a string, as a write
    * from a bad buffer is; a broken store is `EIO` (see `callStore`). `ENOENT`, `EISDIR` and
-   * `EACCES` come first, as `open()` gives them, even for a zero-length write.
+   * `EACCES` come first, as `open()` gives them, even for a zero-length write. `current` is the
+   * writing task, which the store runs in; `ESRCH` when it has exited.
    */
-  write(path: string, text: string): Effect.Effect<number, ErrnoError> {
-    return this.enter("write", this.store(path, text));
+  write(
+    path: string,
+    text: string,
+    current: TaskStruct | null = null,
+  ): Effect.Effect<number, ErrnoError> {
+    return this.enter("write", this.store(path, text, current));
   }
 
-  private store(path: string, text: string): Effect.Effect<number, ErrnoError> {
+  private store(
+    path: string,
+    text: string,
+    current: TaskStruct | null,
+  ): Effect.Effect<number, ErrnoError> {
     return syscall(() => {
       if (typeof path !== "string") return badPointer("path", path);
       if (typeof text !== "string") return badPointer("text", text);
+      if (current?.exited)
+        return errno("ESRCH", `${path}: the writing task ${current.pid} has exited`);
       return this.lookupHandler(path, "store");
     }).pipe(
       Effect.flatMap((store) => {
         const buf = kernelBuffer(text, this.pageSize);
         // sysfs_kf_write(): `if (!count) return 0;`, before the store.
         if (buf.count === 0) return Effect.succeed(0);
-        return callStore(path, store, buf.text, buf.count).pipe(
+        return callStore(path, store, buf.text, buf.count, current).pipe(
           Effect.flatMap((result) => {
             if (result >= 0) return Effect.succeed(result);
             const name = errnoName(result) ?? "EINVAL";

@@ -8,6 +8,7 @@
  * @module
  */
 import type { FolioList } from "../lib/list";
+import type { AllocContext } from "./mmzone";
 
 /**
  * One huge page size and its pool. Models `struct hstate` (`include/linux/hugetlb.h`) with the
@@ -60,15 +61,21 @@ export interface Hstate {
    * (`folio_isolate_hugetlb()`), a free one is replaced by a fresh huge page of its node and
    * dissolved into free base pages (`alloc_and_dissolve_hugetlb_folio()`), the pool's counts
    * unchanged. 0 when done (or `head` is no longer hugetlb), `-EBUSY` when an in-use folio cannot
-   * be isolated, `-ENOMEM` for a gigantic folio or when no replacement can be allocated.
+   * be isolated, `-ENOMEM` for a gigantic folio or when no replacement can be allocated. The
+   * replacement is allocated in `current` (the task clearing the range; null for a kernel thread
+   * of the folio's node).
    */
-  isolateOrDissolveHugeFolio(head: number, list: FolioList): number;
+  isolateOrDissolveHugeFolio(head: number, list: FolioList, current?: AllocContext | null): number;
   /**
    * `alloc_and_dissolve_hugetlb_folio()` (`mm/hugetlb.c`): see
    * {@link Hstate.isolateOrDissolveHugeFolio}; a free folio is replaced and dissolved, one in use
    * is isolated onto `list`.
    */
-  allocAndDissolveHugetlbFolio(head: number, list: FolioList): number;
+  allocAndDissolveHugetlbFolio(
+    head: number,
+    list: FolioList,
+    current?: AllocContext | null,
+  ): number;
 }
 
 /**

@@ -309,8 +309,16 @@ export interface Kernel {
    * (`MR_CONTIG_RANGE`). `EINVAL` for a node that does not exist, an order outside 0..PUD order
    * or a `gfp` that is not a mask of the flags `__GFP_BITS_MASK` covers;
    * `ENOMEM` when no block of that order can be had (on that node, with `__GFP_THISNODE`).
+   * `current` is the task the allocation is made in: its `PF_MEMALLOC` and the node of its CPU,
+   * which `numa_local` and `numa_other` count against (`zone_statistics()`); null or left out for
+   * a kernel thread running on node `nid`. `ESRCH` when that task has exited.
    */
-  allocFolio(nid: number, order: number, gfp?: number): Effect.Effect<Folio, ErrnoError>;
+  allocFolio(
+    nid: number,
+    order: number,
+    gfp?: number,
+    current?: TaskStruct | null,
+  ): Effect.Effect<Folio, ErrnoError>;
   /**
    * `folio_put()` (`include/linux/mm.h`): drops a reference; the last frees the folio
    * (`__folio_put()`, `mm/swap.c`).
@@ -398,8 +406,11 @@ export interface Kernel {
    * page dissolved. Counts in `num_poisoned_pages`. Succeeds at once for a poisoned page; `ENXIO`
    * for no memory, `EIO` for a page it cannot handle, `EBUSY` when it could not isolate, migrate
    * or take the page. What writing `/sys/devices/system/memory/soft_offline_page` runs.
+   * `current` is the task it runs in, which allocates the destination (where it counts
+   * `numa_local` or `numa_other`); null or left out for a kernel thread of the page's node.
+   * `ESRCH` when that task has exited.
    */
-  softOfflinePage(pfn: number): Effect.Effect<void, ErrnoError>;
+  softOfflinePage(pfn: number, current?: TaskStruct | null): Effect.Effect<void, ErrnoError>;
   /** `unpoison_memory()` (`mm/memory-failure.c`): clears the mark again. */
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError>;
 

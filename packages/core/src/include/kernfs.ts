@@ -10,6 +10,7 @@
  */
 import type { Effect } from "effect";
 import { ERRNO, type ErrnoError } from "../errno";
+import type { TaskStruct } from "./sched";
 
 /**
  * A sysfs attribute. Models `struct kobj_attribute` (`include/linux/kobject.h`).
@@ -28,11 +29,17 @@ export interface Attribute {
    * Models `store()` of `struct kobj_attribute` (`include/linux/kobject.h`), as
    * `sysfs_kf_write()` (`fs/sysfs/file.c`) calls it: `text` is the written buffer as a C string
    * (the UTF-8 bytes before the first NUL, at most `PAGE_SIZE` of them), `count` the bytes
-   * written (never 0: an empty write does not reach the store). It returns `count` when it
-   * consumed the write, or a negative errno. It must change nothing when it fails. A store that
-   * must sleep (one that waits for a grace period, say) returns an Effect of the same.
+   * written (never 0: an empty write does not reach the store). `current` is the writing task,
+   * which the store runs in (its CPU's node is where the allocations it makes count as local,
+   * `zone_statistics()`), or null for a write made by no task of the model. It returns `count`
+   * when it consumed the write, or a negative errno. It must change nothing when it fails. A
+   * store that must sleep (one that waits for a grace period, say) returns an Effect of the same.
    */
-  readonly store?: (text: string, count: number) => number | Effect.Effect<number, ErrnoError>;
+  readonly store?: (
+    text: string,
+    count: number,
+    current: TaskStruct | null,
+  ) => number | Effect.Effect<number, ErrnoError>;
 }
 
 /**
@@ -99,9 +106,11 @@ export interface KernfsRoot {
   /**
    * Writes a file (`store`, through `kernfs_fop_write_iter()`, `fs/kernfs/file.c`): the bytes
    * consumed, or the store's errno as a typed error; `ENOENT`, `EISDIR` or `EACCES` before any
-   * store runs.
+   * store runs. `current` is the writing task (`current` of the `write()` system call), which the
+   * store runs in; null or left out for a write by no task of the model (the store then
+   * allocates as a kernel thread of the node it prefers does).
    */
-  write(path: string, text: string): Effect.Effect<number, ErrnoError>;
+  write(path: string, text: string, current?: TaskStruct | null): Effect.Effect<number, ErrnoError>;
 }
 
 /**

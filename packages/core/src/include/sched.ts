@@ -116,6 +116,38 @@ export interface TaskOptions {
 export const PF_MEMALLOC = 0x00000800;
 
 /**
+ * `PF_KSWAPD` (`include/linux/sched.h`): the task is a node's `kswapd`, which `kswapd()`
+ * (`mm/vmscan.c`) sets with {@link PF_MEMALLOC} on itself (`current_is_kswapd()`).
+ *
+ * @category Processes
+ */
+export const PF_KSWAPD = 0x00020000;
+
+/**
+ * `memalloc_noreclaim_save()` (`include/linux/sched/mm.h`): sets {@link PF_MEMALLOC} on `task`,
+ * as direct reclaim does for the span of `try_to_free_pages()` (`__perform_reclaim()`,
+ * `mm/page_alloc.c`), and returns whether it was set already, for
+ * {@link memallocNoreclaimRestore}.
+ *
+ * @category Processes
+ */
+export const memallocNoreclaimSave = (task: { flags: number }): number => {
+  const old = task.flags & PF_MEMALLOC;
+  task.flags |= PF_MEMALLOC;
+  return old;
+};
+
+/**
+ * `memalloc_noreclaim_restore()` (`include/linux/sched/mm.h`): puts {@link PF_MEMALLOC} of `task`
+ * back as {@link memallocNoreclaimSave} found it (`flags` is what it returned).
+ *
+ * @category Processes
+ */
+export const memallocNoreclaimRestore = (task: { flags: number }, flags: number): void => {
+  task.flags = (task.flags & ~PF_MEMALLOC) | flags;
+};
+
+/**
  * A process, as `mm/` code sees it. Models `struct task_struct` (`include/linux/sched.h`) and the
  * memory system calls it makes (`include/linux/syscalls.h`); the `Task` of `include/kernel.ts`
  * adds the kernel it runs on. Every call returns

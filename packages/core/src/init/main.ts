@@ -36,7 +36,7 @@ import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import { PG_reserved } from "../include/page_flags";
 import { FolioWaitQueue } from "../include/pagemap";
 import { PTE_MAX_PFN } from "../include/pgtable";
-import type { TaskOptions } from "../include/sched";
+import type { TaskOptions, TaskStruct } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
@@ -539,7 +539,12 @@ class Machine implements KernelInterface {
     return null;
   }
 
-  allocFolio(nid: number, order: number, gfp = 0): Effect.Effect<Folio, ErrnoError> {
+  allocFolio(
+    nid: number,
+    order: number,
+    gfp = 0,
+    current: TaskStruct | null = null,
+  ): Effect.Effect<Folio, ErrnoError> {
     // Up to MAX_FOLIO_ORDER, the PUD order: above MAX_PAGE_ORDER from alloc_contig_pages(), as
     // folio_alloc_gigantic() (include/linux/gfp.h) allocates.
     return this.call(
@@ -549,12 +554,13 @@ class Machine implements KernelInterface {
           this.checkAlloc(nid, order, this.pudOrder) ??
           (Number.isInteger(gfp) && gfp >= 0 && (gfp & ~__GFP_BITS_MASK) === 0
             ? null
-            : errno("EINVAL", `gfp mask ${gfp} has bits outside __GFP_BITS_MASK`));
+            : errno("EINVAL", `gfp mask ${gfp} has bits outside __GFP_BITS_MASK`)) ??
+          (current?.exited ? errno("ESRCH", `folio_alloc: task ${current.pid} has exited`) : null);
         if (bad) return yield* Effect.fail(bad);
         const pfn =
           order > this.pageAlloc.maxOrder
-            ? yield* allocContigPages(this, order, gfp | __GFP_COMP, nid)
-            : this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP);
+            ? yield* allocContigPages(this, order, gfp | __GFP_COMP, nid, current)
+            : this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP, null, current);
         if (pfn < 0) {
           return yield* Effect.fail(
             errno("ENOMEM", `no free block of order ${order} for node ${nid}`),
@@ -593,10 +599,14 @@ class Machine implements KernelInterface {
     );
   }
 
-  softOfflinePage(pfn: number): Effect.Effect<void, ErrnoError> {
+  softOfflinePage(pfn: number, current: TaskStruct | null = null): Effect.Effect<void, ErrnoError> {
     return this.call(
       "soft_offline_page",
-      Effect.suspend(() => softOfflinePage(this, pfn)),
+      Effect.suspend(() =>
+        current?.exited
+          ? Effect.fail(errno("ESRCH", `soft_offline_page: task ${current.pid} has exited`))
+          : softOfflinePage(this, pfn, false, current),
+      ),
     );
   }
 

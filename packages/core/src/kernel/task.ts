@@ -271,8 +271,8 @@ export class Process implements Task {
         // base page: compact or reclaim, then fault again with what it got.
         const slow =
           progress.compact.request.order > 0
-            ? directCompact(this.kernel, progress.compact)
-            : directReclaim(this.kernel, progress.compact);
+            ? directCompact(this.kernel, progress.compact, this)
+            : directReclaim(this.kernel, progress.compact, this);
         return Effect.flatMap(slow, () => step);
       }
       if (progress.waitPfn >= 0) {

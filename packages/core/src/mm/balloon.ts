@@ -78,7 +78,9 @@ const balloonPageFinalize = (k: Kernel, page: number): void => {
 
 /**
  * `balloon_page_alloc()` (`mm/balloon.c`): one page for the balloon, `GFP_HIGHUSER_MOVABLE`
- * (balloon migration is configured), preferring node `nid`. Returns the PFN, refcount 1, or -1.
+ * (balloon migration is configured), preferring node `nid`. The driver's worker that inflates
+ * (`fill_balloon()` on a per-CPU workqueue) runs on a CPU of `nid`, so the allocation counts
+ * `numa_local` when it lands there. Returns the PFN, refcount 1, or -1.
  *
  * @category Memory balloon
  */

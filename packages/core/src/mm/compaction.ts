@@ -56,6 +56,7 @@ import {
   MR_COMPACTION,
 } from "../include/migrate_mode";
 import {
+  type AllocContext,
   MIGRATE_MOVABLE,
   type MigrateType,
   WMARK_LOW,
@@ -70,6 +71,7 @@ import {
   PG_lru,
   PG_movable_ops_isolated,
 } from "../include/page_flags";
+import { memallocNoreclaimRestore, memallocNoreclaimSave, type TaskStruct } from "../include/sched";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
@@ -93,6 +95,11 @@ export interface CompactControl {
   readonly migratetype: MigrateType;
   /** Direct compaction from an allocation (`direct_compaction`). */
   readonly directCompaction: boolean;
+  /**
+   * The task the run's allocations are made in (`current`): `alloc_contig_range()`'s caller,
+   * whose replacement huge pages it allocates; null for a kernel thread of the zone's node.
+   */
+  readonly current?: AllocContext | null;
   /** Proactive compaction by `kcompactd` (`proactive_compaction`). */
   readonly proactiveCompaction: boolean;
   /** Free-scanner targets need not be movable pageblocks (`ignore_block_suitable`). */
@@ -326,7 +333,7 @@ const isolateMigratepagesBlock = (
         continue;
       }
       const hstate = k.hstates.find((h) => h.order === order)!;
-      const ret = hstate.isolateOrDissolveHugeFolio(head, cc.migratepages);
+      const ret = hstate.isolateOrDissolveHugeFolio(head, cc.migratepages, cc.current ?? null);
       if (ret < 0) {
         lowPfn += rest;
         nrScanned += rest;
@@ -405,7 +412,8 @@ const isolateMigratepagesBlock = (
  * ones included), `movable_ops` pages, and hugetlb folios in use; free hugetlb folios are
  * replaced and dissolved on the way (`isolate_or_dissolve_huge_folio()`). Returns the base pages
  * isolated, or `-ENOMEM` when a hugetlb folio can be neither (a gigantic one, or no replacement
- * page), with nothing left isolated.
+ * page), with nothing left isolated. Replacements are allocated in `current`, the task clearing
+ * the range (null: a kernel thread of `nid`).
  *
  * @category Compaction
  */
@@ -415,6 +423,7 @@ export const isolateMigratepagesRange = (
   startPfn: number,
   endPfn: number,
   list: FolioList,
+  current: AllocContext | null = null,
 ): number => {
   const cc: CompactControl = {
     zone: k.pageAlloc.zones[nid]!,
@@ -423,6 +432,7 @@ export const isolateMigratepagesRange = (
     gfp: GFP_KERNEL,
     migratetype: MIGRATE_MOVABLE,
     directCompaction: false,
+    current,
     proactiveCompaction: false,
     ignoreBlockSuitable: true,
     migratepages: list,
@@ -883,7 +893,9 @@ export const tryToCompactPages = (
  * `__alloc_pages_direct_compact()` (`mm/page_alloc.c`): runs {@link tryToCompactPages}, then
  * tries the allocation again. Unless compaction was skipped it counts `compact_stall`, then
  * `compact_success` when the allocation got its page or `compact_fail` when it did not. Returns
- * the page (head PFN) or -1, and the compaction result.
+ * the page (head PFN) or -1, and the compaction result. `current` is the allocating task: it
+ * compacts with `PF_MEMALLOC` set (`memalloc_noreclaim_save()`), restored before the allocation,
+ * which is made in it; null for a kernel thread of `nid`.
  *
  * @category Compaction
  */
@@ -894,12 +906,21 @@ export const allocPagesDirectCompact = (
   nid: number,
   nodemask: readonly number[] | null,
   prio: CompactPriority,
+  current: TaskStruct | null = null,
 ): Effect.Effect<{ readonly page: number; readonly result: CompactResult }, ErrnoError> =>
   Effect.gen(function* () {
-    const result = yield* tryToCompactPages(k, gfp, order, nid, nodemask, prio);
+    // memalloc_noreclaim_save(): the task compacts with PF_MEMALLOC, and allocates without it.
+    const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
+    const result = yield* tryToCompactPages(k, gfp, order, nid, nodemask, prio).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          if (current) memallocNoreclaimRestore(current, noreclaimFlag);
+        }),
+      ),
+    );
     if (result === CompactResult.SKIPPED) return { page: -1, result };
     k.vmstat.count("compact_stall");
-    const page = k.pageAlloc.allocPages(nid, order, gfp, nodemask);
+    const page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
     k.vmstat.count(page >= 0 ? "compact_success" : "compact_fail");
     return { page, result };
   });
@@ -910,10 +931,15 @@ export const allocPagesDirectCompact = (
  * `INIT_COMPACT_PRIORITY` (asynchronous); with `__GFP_NORETRY` it stops there when compaction
  * was skipped or deferred; otherwise (the model has no reclaim to run between) once more at
  * `DEF_COMPACT_PRIORITY` (`MIGRATE_SYNC_LIGHT`). Fills `dc.page` with the page it got, or -1.
+ * `current` is the allocating task (see {@link allocPagesDirectCompact}).
  *
  * @category Compaction
  */
-export const directCompact = (k: Kernel, dc: DirectCompact): Effect.Effect<void, ErrnoError> =>
+export const directCompact = (
+  k: Kernel,
+  dc: DirectCompact,
+  current: TaskStruct | null = null,
+): Effect.Effect<void, ErrnoError> =>
   Effect.gen(function* () {
     const req = dc.request;
     dc.request = null;
@@ -928,6 +954,7 @@ export const directCompact = (k: Kernel, dc: DirectCompact): Effect.Effect<void,
       nid,
       nodemask,
       CompactPriority.ASYNC,
+      current,
     );
     if (first.page >= 0) {
       dc.page = first.page;
@@ -946,6 +973,7 @@ export const directCompact = (k: Kernel, dc: DirectCompact): Effect.Effect<void,
       nid,
       nodemask,
       CompactPriority.SYNC_LIGHT,
+      current,
     );
     dc.page = second.page;
   });

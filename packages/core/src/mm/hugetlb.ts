@@ -59,6 +59,7 @@ import {
   MR_SYSCALL,
 } from "../include/migrate_mode";
 import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import type { AllocContext } from "../include/mmzone";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -79,6 +80,7 @@ import {
   ptePresent,
   pteWrite,
 } from "../include/pgtable";
+import type { TaskStruct } from "../include/sched";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { directCompact } from "./compaction";
@@ -138,6 +140,7 @@ export class HugetlbPool implements Hstate {
       order: number,
       gfp: number,
       nid: number,
+      current: AllocContext | null,
     ) => Effect.Effect<number, ErrnoError>,
   ) {
     this.order = order;
@@ -224,12 +227,18 @@ export class HugetlbPool implements Hstate {
   /**
    * `alloc_fresh_hugetlb_folio()`: a huge page from the buddy allocator, counted in the pool
    * (`account_new_hugetlb_folio()`), with one reference; -1 when the allocator has none.
+   * `current` is the task it is allocated in (null: a kernel thread of `nid`).
    */
-  allocFresh(nid: number, gfp: number, nodemask: readonly number[] | null): number {
+  allocFresh(
+    nid: number,
+    gfp: number,
+    nodemask: readonly number[] | null,
+    current: AllocContext | null = null,
+  ): number {
     const k = this.k;
     if (this.gigantic) return -1;
     const from = nid === NUMA_NO_NODE ? 0 : nid;
-    const head = k.pageAlloc.allocPages(from, this.order, gfp | __GFP_COMP, nodemask);
+    const head = k.pageAlloc.allocPages(from, this.order, gfp | __GFP_COMP, nodemask, current);
     if (head < 0) return -1;
     this.prepNew(head);
     return head;
@@ -309,16 +318,24 @@ export class HugetlbPool implements Hstate {
     }
   }
 
-  isolateOrDissolveHugeFolio(head: number, list: FolioList): number {
+  isolateOrDissolveHugeFolio(
+    head: number,
+    list: FolioList,
+    current: AllocContext | null = null,
+  ): number {
     if (!this.k.memmap.test(head, PG_hugetlb)) return 0;
     // A gigantic page cannot be replaced from the buddy allocator (alloc_contig_range() would
     // recurse): -ENOMEM, which makes the caller give up at once.
     if (this.gigantic) return -ERRNO.ENOMEM;
     if (this.k.memmap.refcount[head]! > 0) return this.isolate(head, list);
-    return this.allocAndDissolveHugetlbFolio(head, list);
+    return this.allocAndDissolveHugetlbFolio(head, list, current);
   }
 
-  allocAndDissolveHugetlbFolio(head: number, list: FolioList): number {
+  allocAndDissolveHugetlbFolio(
+    head: number,
+    list: FolioList,
+    current: AllocContext | null = null,
+  ): number {
     const k = this.k;
     const m = k.memmap;
     if (!m.test(head, PG_hugetlb)) return 0;
@@ -328,7 +345,7 @@ export class HugetlbPool implements Hstate {
     // range being cleared is isolated, so the new page comes from outside it.
     const nid = k.mem.pfnToNid(head);
     const gfp = htlbAllocMask() | __GFP_THISNODE | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
-    const fresh = k.pageAlloc.allocPages(nid, this.order, gfp);
+    const fresh = k.pageAlloc.allocPages(nid, this.order, gfp, null, current);
     if (fresh < 0) return -ERRNO.ENOMEM;
     // remove_hugetlb_folio(), then __prep_account_new_huge_page() and enqueue_hugetlb_folio() for
     // the new page: nr_hugepages and free_hugepages, per node too, end where they were.
@@ -371,11 +388,13 @@ export class HugetlbPool implements Hstate {
    * allocation compacts directly when no free block of the order is left (the allocator's slow
    * path for a costly order); with `__GFP_NORETRY` (a node that failed before, in `noretry`) it
    * stops after the asynchronous try. The page is freed into the pool. False when no node had
-   * one.
+   * one. It allocates and compacts in `current`, the task resizing the pool (null: a kernel thread
+   * of the node).
    */
   allocPoolHugeFolio(
     nodes: readonly number[],
     noretry: Set<number>,
+    current: TaskStruct | null = null,
   ): Effect.Effect<boolean, ErrnoError> {
     const self = this;
     return Effect.gen(function* () {
@@ -393,10 +412,10 @@ export class HugetlbPool implements Hstate {
         // is in the way.
         let head = self.gigantic
           ? yield* Effect.orElseSucceed(
-              self.allocContigPages(self.k, self.order, gfp, nid),
+              self.allocContigPages(self.k, self.order, gfp, nid, current),
               () => -1,
             )
-          : self.k.pageAlloc.allocPages(nid, self.order, gfp);
+          : self.k.pageAlloc.allocPages(nid, self.order, gfp, null, current);
         if (head < 0 && !self.gigantic) {
           const dc: DirectCompact = {
             request: { nid, order: self.order, gfp, nodemask: null },
@@ -405,7 +424,7 @@ export class HugetlbPool implements Hstate {
             page: -1,
             misplaced: null,
           };
-          yield* directCompact(self.k, dc);
+          yield* directCompact(self.k, dc, current);
           head = dc.page;
         }
         if (head < 0) {
@@ -477,9 +496,14 @@ export class HugetlbPool implements Hstate {
    * (`nid`), to `count` on that node with the other nodes unchanged. Growing first turns surplus
    * pages into persistent ones, then allocates round-robin over the nodes until `count` or until
    * no node has a huge page left; shrinking never goes below the pages in use and reserved: it
-   * frees free pages and turns the rest into surplus pages.
+   * frees free pages and turns the rest into surplus pages. `current` is the task resizing it,
+   * the writer of `nr_hugepages`, which allocates the new pages.
    */
-  setMaxHugePages(count: number, nid: number): Effect.Effect<void, ErrnoError> {
+  setMaxHugePages(
+    count: number,
+    nid: number,
+    current: TaskStruct | null = null,
+  ): Effect.Effect<void, ErrnoError> {
     const self = this;
     return Effect.gen(function* () {
       const k = self.k;
@@ -499,7 +523,7 @@ export class HugetlbPool implements Hstate {
       }
       const noretry = new Set<number>();
       while (count > self.persistentHugePages) {
-        if (!(yield* self.allocPoolHugeFolio(nodes, noretry))) break;
+        if (!(yield* self.allocPoolHugeFolio(nodes, noretry, current))) break;
       }
       const minCount = Math.max(count, self.resvHugePages + self.nrHugePages - self.freeHugePages);
       while (minCount < self.persistentHugePages) {
@@ -516,11 +540,16 @@ export class HugetlbPool implements Hstate {
 
   /**
    * `alloc_surplus_hugetlb_folio()`: a fresh huge page counted as surplus, when
-   * `nr_overcommit_hugepages` allows one more; -1 otherwise.
+   * `nr_overcommit_hugepages` allows one more; -1 otherwise. `current` is the task it is
+   * allocated in (null: a kernel thread of `nid`).
    */
-  allocSurplus(nid: number, nodemask: readonly number[] | null): number {
+  allocSurplus(
+    nid: number,
+    nodemask: readonly number[] | null,
+    current: AllocContext | null = null,
+  ): number {
     if (this.gigantic || this.surplusHugePages >= this.nrOvercommitHugePages) return -1;
-    const head = this.allocFresh(nid, htlbAllocMask(), nodemask);
+    const head = this.allocFresh(nid, htlbAllocMask(), nodemask, current);
     if (head < 0) return -1;
     this.surplusHugePages++;
     this.surplusHugePagesNode[this.k.mem.pfnToNid(head)]!++;
@@ -702,7 +731,8 @@ export const hugetlbEvictInode = (k: Kernel, vma: Vma): void => {
  * inode's keeps it); an unreserved one only if a free page is not promised to anyone, or as a
  * surplus page when overcommit allows. A private mapping's owner copying a page on write
  * (`cowFromOwner`) never uses a reservation. The folio is zeroed (`folio_zero_user()`) and has one
- * reference. -1 when there is none.
+ * reference. -1 when there is none. A surplus page is allocated in `current`, the faulting task
+ * (null: a kernel thread of `nid`).
  *
  * @category Hugetlb
  */
@@ -713,6 +743,7 @@ export const allocHugetlbFolio = (
   nid: number,
   nodemask: readonly number[] | null,
   cowFromOwner = false,
+  current: AllocContext | null = null,
 ): number => {
   const pool = hstateVma(k, vma);
   const idx = hugeIndex(k, vma, slot);
@@ -727,7 +758,7 @@ export const allocHugetlbFolio = (
       if (!shared) map!.reserved.delete(idx);
     }
   }
-  if (head < 0) head = pool.allocSurplus(nid, nodemask);
+  if (head < 0) head = pool.allocSurplus(nid, nodemask, current);
   if (head < 0) return -1;
   k.mem.clearPages(head, 2 ** pool.order);
   return head;
@@ -821,7 +852,7 @@ const hugetlbFaultFolio = (
     Math.floor((vma.pgoff + first) / 2 ** hstateVma(k, vma).order),
     k.distance,
   );
-  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner);
+  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner, task);
 };
 
 /** The error of a hugetlb fault that gets no huge page (`VM_FAULT_SIGBUS` from `-ENOSPC`). */
@@ -1006,7 +1037,8 @@ const htlbAllowAllocFallback = (reason: MigrateReason): boolean =>
  * hugetlb source: a free huge page nobody has reserved, from `nid` (only, with `__GFP_THISNODE`;
  * else nearest first within `nodemask`); when there is none, a fresh temporary huge page from the
  * buddy allocator (`alloc_migrate_hugetlb_folio()`), on `nid` only unless `reason` allows a
- * fallback. Returns the head with one reference, or -1.
+ * fallback, allocated in `current` (the migrating task, or null for a kernel thread of `nid`).
+ * Returns the head with one reference, or -1.
  *
  * @category Hugetlb
  */
@@ -1016,6 +1048,7 @@ export const allocHugetlbFolioNodemask = (
   nodemask: readonly number[] | null,
   gfp: number,
   reason: MigrateReason,
+  current: AllocContext | null = null,
 ): number => {
   const pool = h as HugetlbPool;
   // htlb_modify_alloc_mask(): the pool's mask, with the caller's __GFP_THISNODE and __GFP_NOWARN.
@@ -1025,7 +1058,7 @@ export const allocHugetlbFolioNodemask = (
     if (head >= 0) return head;
   }
   const fresh = htlbAllowAllocFallback(reason) ? mask : mask | __GFP_THISNODE;
-  const head = pool.allocFresh(nid, fresh, nodemask);
+  const head = pool.allocFresh(nid, fresh, nodemask, current);
   if (head < 0) return -1;
   pool.setTemporary(head);
   return head;
@@ -1036,11 +1069,18 @@ export const allocHugetlbFolioNodemask = (
  * migrating: every free hugetlb folio in `[start, end)` (a migrated folio's source that went back
  * to its pool, say) is replaced by a fresh huge page of its node and dissolved
  * (`alloc_and_dissolve_hugetlb_folio()`), so the pool keeps its size and the range's pages are
- * free. 0, or the first failure's negative errno (`-ENOMEM`: no replacement page).
+ * free. 0, or the first failure's negative errno (`-ENOMEM`: no replacement page). The
+ * replacements are allocated in `current`, the task clearing the range (null: a kernel thread of
+ * the folio's node).
  *
  * @category Hugetlb
  */
-export const replaceFreeHugepageFolios = (k: Kernel, start: number, end: number): number => {
+export const replaceFreeHugepageFolios = (
+  k: Kernel,
+  start: number,
+  end: number,
+  current: AllocContext | null = null,
+): number => {
   const m = k.memmap;
   const list = new FolioList(m.lru);
   try {
@@ -1048,7 +1088,7 @@ export const replaceFreeHugepageFolios = (k: Kernel, start: number, end: number)
       const head = m.folioOf(pfn);
       if (!m.test(head, PG_hugetlb)) continue;
       if (m.refcount[head] === 0) {
-        const rc = poolOfFolio(k, head).allocAndDissolveHugetlbFolio(head, list);
+        const rc = poolOfFolio(k, head).allocAndDissolveHugetlbFolio(head, list, current);
         if (rc) return rc;
       }
       pfn = head + m.folioNrPages(head) - 1;
@@ -1128,10 +1168,14 @@ const parseCount = (text: string, sysctl: boolean): number | ErrnoError => {
 /** `__nr_hugepages_store_common()`: parses a count and resizes the pool (or one node's part). */
 const nrHugepagesStore =
   (h: HugetlbPool, nid: number, sysctl: boolean) =>
-  (text: string, count: number): number | Effect.Effect<number, ErrnoError> => {
+  (
+    text: string,
+    count: number,
+    current: TaskStruct | null,
+  ): number | Effect.Effect<number, ErrnoError> => {
     const n = parseCount(text, sysctl);
     if (typeof n !== "number") return n;
-    return Effect.as(h.setMaxHugePages(n, nid), count);
+    return Effect.as(h.setMaxHugePages(n, nid, current), count);
   };
 
 /** The `nr_hugepages` and `nr_overcommit_hugepages` files of a whole pool. */

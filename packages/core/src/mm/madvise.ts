@@ -49,7 +49,7 @@ export const madviseSoftOffline = (
         continue;
       }
       const size = k.memmap.folioNrPages(k.memmap.folioOf(pfn)) * pageSize;
-      yield* softOfflinePage(k, pfn, true);
+      yield* softOfflinePage(k, pfn, true, task);
       start += size;
     }
   });

@@ -37,6 +37,7 @@ import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
 import { __GFP_MOVABLE, __GFP_RETRY_MAYFAIL, GFP_USER } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_SYNC, MR_MEMORY_FAILURE } from "../include/migrate_mode";
+import type { AllocContext } from "../include/mmzone";
 import {
   PG_buddy,
   PG_dirty,
@@ -465,9 +466,14 @@ const mappingEvictFolio = (k: Kernel, head: number): boolean => {
  * migration) and migrated away with `alloc_migration_target()` on any node (the page's own
  * first), `MIGRATE_SYNC`, `MR_MEMORY_FAILURE`, then poisoned (`page_handle_poison()`); a hugetlb
  * page is migrated, freed back to its pool and dissolved. A failed migration is `EBUSY` (or the
- * negative errno `migrate_pages()` returned).
+ * negative errno `migrate_pages()` returned). The destination is allocated in `current` (null: a
+ * kernel thread of the page's node).
  */
-const softOfflineInUsePage = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
+const softOfflineInUsePage = (
+  k: Kernel,
+  pfn: number,
+  current: AllocContext | null,
+): Effect.Effect<void, ErrnoError> =>
   Effect.gen(function* () {
     const m = k.memmap;
     let head = m.folioOf(pfn);
@@ -499,6 +505,7 @@ const softOfflineInUsePage = (k: Kernel, pfn: number): Effect.Effect<void, Errno
         allocMigrationTarget(k, -1, {
           gfp: GFP_USER | __GFP_MOVABLE | __GFP_RETRY_MAYFAIL,
           reason: MR_MEMORY_FAILURE,
+          current,
         }),
         null,
         MIGRATE_SYNC,
@@ -528,7 +535,9 @@ const softOfflineInUsePage = (k: Kernel, pfn: number): Effect.Effect<void, Errno
  * `PG_hwpoison` and one reference that is never dropped, and counts in `num_poisoned_pages`;
  * nothing counts in the `memory_failure/` statistics, which only `memory_failure()` keeps.
  * `countIncreased` is `MF_COUNT_INCREASED`: the caller (`madvise()`) holds the page, so a hugetlb
- * folio isolated by a migration gets as far as isolation (`EBUSY`).
+ * folio isolated by a migration gets as far as isolation (`EBUSY`). `current` is the task it runs
+ * in, which allocates the destination (`madvise()`'s caller, the writer of the sysfs file); null
+ * for a kernel thread of the page's node.
  *
  * Succeeds at once for a page already poisoned ("page already poisoned"). Fails with `ENXIO` for
  * a PFN with no memory, `EIO` for a page it cannot handle (kernel memory, the zero page, a page
@@ -541,13 +550,14 @@ export const softOfflinePage = (
   k: Kernel,
   pfn: number,
   countIncreased = false,
+  current: AllocContext | null = null,
 ): Effect.Effect<void, ErrnoError> =>
   Effect.suspend(() => {
     if (!k.mem.pfnValid(pfn)) return Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory`));
     if (k.memmap.test(pfn, PG_hwpoison)) return Effect.void; // "page already poisoned"
     for (let tryAgain = true; ; tryAgain = false) {
       const ret = getAnyPage(k, pfn, countIncreased);
-      if (ret > 0) return softOfflineInUsePage(k, pfn);
+      if (ret > 0) return softOfflineInUsePage(k, pfn, current);
       if (ret < 0) return Effect.fail(errnoOf(ret, `soft offline: pfn ${pfn}: unhandlable page`));
       if (pageHandlePoison(k, pfn, true, false)) return Effect.void;
       if (!tryAgain) {
@@ -570,14 +580,14 @@ export const softOfflineInitSysfs = (k: Kernel): void => {
   k.fs.addAttributes("/sys/devices/system/memory", {
     soft_offline_page: {
       mode: 0o200,
-      store: (text, count) => {
+      store: (text, count, current) => {
         const addr = kstrtoull(text, 0);
         if (typeof addr !== "bigint")
           return errno("EINVAL", `soft_offline_page: ${JSON.stringify(text)} is not an address`);
         const pfn = addr / BigInt(k.mem.pageSize);
         if (pfn > BigInt(Number.MAX_SAFE_INTEGER))
           return errno("ENXIO", `soft_offline_page: address ${addr} has no memory`);
-        return Effect.as(softOfflinePage(k, Number(pfn)), count);
+        return Effect.as(softOfflinePage(k, Number(pfn), false, current), count);
       },
     },
   });

@@ -16,6 +16,7 @@ import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_SYNC, MR_MEMORY_HOTPLUG } from "../include/migrate_mode";
+import type { AllocContext } from "../include/mmzone";
 import {
   PG_buddy,
   PG_has_hwpoisoned,
@@ -106,7 +107,8 @@ export const scanMovablePages = (k: Kernel, start: number, end: number): number 
  * them in one `migrate_pages()` call: `MIGRATE_SYNC`, `MR_MEMORY_HOTPLUG`, with
  * `alloc_migration_target()` over every node with memory but the range's own, which is used only
  * when it is the last node with memory. What does not move is put back, to be found again by the
- * next scan.
+ * next scan. The destinations are allocated in `current`, the task offlining the memory (null:
+ * a kernel thread of the range's node).
  *
  * @category Memory hotplug
  */
@@ -114,6 +116,7 @@ export const doMigrateRange = (
   k: Kernel,
   start: number,
   end: number,
+  current: AllocContext | null = null,
 ): Effect.Effect<void, ErrnoError> =>
   Effect.gen(function* () {
     const m = k.memmap;
@@ -156,7 +159,7 @@ export const doMigrateRange = (
       yield* migratePages(
         k,
         list,
-        allocMigrationTarget(k, nid, { nmask, reason: MR_MEMORY_HOTPLUG }),
+        allocMigrationTarget(k, nid, { nmask, reason: MR_MEMORY_HOTPLUG, current }),
         null,
         MIGRATE_SYNC,
         MR_MEMORY_HOTPLUG,
@@ -192,7 +195,8 @@ export const doMigrateRange = (
  * This is what writing `offline` to a block's `state` runs; the block's state is the driver's
  * (`drivers/base/memory.ts`), so a direct call leaves `state` reading `online`, as a direct
  * `offline_pages()` from a driver would. Offline memory through sysfs unless managing the blocks
- * yourself.
+ * yourself. `current` is the task it runs in (the writer of `state`), which allocates the
+ * migration destinations; null for a kernel thread of the range's node.
  *
  * @category Memory hotplug
  */
@@ -200,6 +204,7 @@ export const offlinePages = (
   k: Kernel,
   start: number,
   nrPages: number,
+  current: AllocContext | null = null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.suspend(() => {
     const bad = checkRange(k, "memory offlining", start, nrPages);
@@ -224,7 +229,7 @@ export const offlinePages = (
             );
           pfn = scanMovablePages(k, pfn, end);
           if (pfn < 0) break;
-          yield* Effect.uninterruptible(doMigrateRange(k, pfn, end));
+          yield* Effect.uninterruptible(doMigrateRange(k, pfn, end, current));
         }
         // dissolve_free_hugetlb_folios(): the pool's free huge pages in the range (a migrated
         // hugetlb folio's source goes back to the pool) become buddy pages; one in use fails it.

@@ -380,6 +380,7 @@ export const allocMigrationTargetByMpol =
         target.nodemask,
         GFP_HIGHUSER_MOVABLE,
         MR_MEMPOLICY_MBIND,
+        task,
       );
     }
     const gfp = order > 0 ? GFP_TRANSHUGE : GFP_HIGHUSER_MOVABLE;
@@ -498,7 +499,7 @@ const migrateToNode = (
         ({ rc: err } = yield* migratePages(
           k,
           list,
-          allocMigrationTarget(k, dest),
+          allocMigrationTarget(k, dest, { current: caller }),
           null,
           MIGRATE_SYNC,
           MR_SYSCALL,

@@ -43,6 +43,7 @@ import {
   type NewFolioFn,
 } from "../include/migrate";
 import { MIGRATE_SYNC, type MigrateReason, MR_SYSCALL } from "../include/migrate_mode";
+import type { AllocContext } from "../include/mmzone";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
@@ -316,6 +317,13 @@ export interface MigrationTargetControl {
   readonly nmask?: readonly number[] | null;
   /** `reason`; `MR_SYSCALL` by default. */
   readonly reason?: MigrateReason;
+  /**
+   * The task the destinations are allocated in (`current`, which Linux reads where the struct
+   * does not carry it): the caller of a system call, whose `PF_MEMALLOC` and CPU's node the
+   * allocator reads (`numa_local` or `numa_other`, `zone_statistics()`). Null (the default) for a
+   * kernel thread of the destination's node.
+   */
+  readonly current?: AllocContext | null;
 }
 
 /**
@@ -324,7 +332,8 @@ export interface MigrationTargetControl {
  * source's own node first) and `mtc` (by default one node and `__GFP_THISNODE`, as
  * `move_pages(2)` asks; with `nmask` the folio may go to any node of the mask). A hugetlb source
  * gets its destination from the hugetlb pool (`alloc_hugetlb_folio_nodemask()`, `mm/hugetlb.c`):
- * a free huge page of the node, or a fresh temporary one.
+ * a free huge page of the node, or a fresh temporary one. Every allocation is made in
+ * `mtc.current`, the migrating task (by default none: a kernel thread of the destination node).
  *
  * @category Page migration
  */
@@ -335,12 +344,13 @@ export const allocMigrationTarget =
     // A node mask lets the folio go to any of its nodes: no __GFP_THISNODE by default then.
     const gfp = mtc.gfp ?? GFP_HIGHUSER_MOVABLE | (nmask ? 0 : __GFP_THISNODE);
     const nid = node < 0 ? k.mem.pfnToNid(src) : node;
+    const current = mtc.current ?? null;
     if (k.memmap.test(src, PG_hugetlb)) {
       const h = folioHstate(k, src);
-      return allocHugetlbFolioNodemask(h, nid, nmask, gfp, mtc.reason ?? MR_SYSCALL);
+      return allocHugetlbFolioNodemask(h, nid, nmask, gfp, mtc.reason ?? MR_SYSCALL, current);
     }
     const order = k.memmap.folioOrder(src);
-    return k.pageAlloc.allocPages(nid, order, gfp | (order > 0 ? __GFP_COMP : 0), nmask);
+    return k.pageAlloc.allocPages(nid, order, gfp | (order > 0 ? __GFP_COMP : 0), nmask, current);
   };
 
 /**
@@ -378,7 +388,7 @@ const pagesMove = (
         const { rc } = yield* migratePages(
           k,
           list,
-          allocMigrationTarget(k, current),
+          allocMigrationTarget(k, current, { current: caller }),
           null,
           MIGRATE_SYNC,
           MR_SYSCALL,

@@ -507,7 +507,9 @@ export class BuddyAllocator implements PageAllocator {
     if (zonelist.length === 0) return -1;
     // numa_node_id(): the node of the CPU the allocation runs on.
     const cpuNid = current?.nid ?? nid;
-    // __alloc_frozen_pages_noprof(): ALLOC_WMARK_LOW, plus ALLOC_KSWAPD (alloc_flags_nofragment()).
+    // __alloc_frozen_pages_noprof(): ALLOC_WMARK_LOW, plus ALLOC_KSWAPD (alloc_flags_nofragment();
+    // its ALLOC_NOFRAGMENT would choose no other block with one zone per node, see
+    // docs/memory-model.md).
     const fastFlags = ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM ? ALLOC_KSWAPD : 0);
     const fast = this.getPageFromFreelist(order, gfp, fastFlags, zonelist, cpuNid);
     if (fast >= 0) return fast;
@@ -920,7 +922,9 @@ const contigError = (rc: number, what: string): ErrnoError =>
  * 3. checks every page is free (`test_pages_isolated()`, `EBUSY` otherwise: a pinned folio),
  *    takes them, and gives the pageblocks back their movable type.
  *
- * On failure the range's pageblocks are movable again; what moved stays moved.
+ * On failure the range's pageblocks are movable again; what moved stays moved. The migration
+ * destinations and replacement huge pages are allocated in `current`, the calling task (null: a
+ * kernel thread of the range's node).
  *
  * @category Memory and folios
  */
@@ -929,6 +933,7 @@ export const allocContigRange = (
   start: number,
   order: number,
   gfp: number,
+  current: AllocContext | null = null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
     const nr = 2 ** order;
@@ -941,11 +946,12 @@ export const allocContigRange = (
     const target = allocMigrationTarget(k, nid, {
       gfp: contigMigrateGfp(gfp),
       reason: MR_CONTIG_RANGE,
+      current,
     });
     const list = new FolioList(k.memmap.lru);
     try {
       for (let tries = 0; tries < CONTIG_MIGRATE_TRIES; tries++) {
-        const isolated = isolateMigratepagesRange(k, nid, start, end, list);
+        const isolated = isolateMigratepagesRange(k, nid, start, end, list, current);
         if (isolated < 0) {
           restore();
           return yield* Effect.fail(contigError(isolated, "a hugetlb folio cannot be replaced"));
@@ -964,7 +970,7 @@ export const allocContigRange = (
       putbackMovablePages(k, list);
       list.release();
     }
-    const replaced = replaceFreeHugepageFolios(k, start, end);
+    const replaced = replaceFreeHugepageFolios(k, start, end, current);
     if (replaced) {
       restore();
       return yield* Effect.fail(contigError(replaced, "a free hugetlb folio cannot be replaced"));
@@ -1008,7 +1014,7 @@ const pfnRangeValidContig = (k: Kernel, start: number, end: number): boolean => 
  * `order` above `MAX_PAGE_ORDER`, from the first naturally aligned range of the nodes an
  * allocation from `nid` may use (`__GFP_THISNODE`: `nid` alone) that holds no reserved page and no
  * hugetlb folio (`pfn_range_valid_contig()`) and that {@link allocContigRange} can clear. -1 when
- * no range can be had.
+ * no range can be had. `current` is the task it runs in (see {@link allocContigRange}).
  *
  * @category Memory and folios
  */
@@ -1017,6 +1023,7 @@ export const allocContigPages = (
   order: number,
   gfp: number,
   nid: number,
+  current: AllocContext | null = null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
     const nr = 2 ** order;
@@ -1025,7 +1032,7 @@ export const allocContigPages = (
       const zone = k.pageAlloc.zones[node]!;
       for (let pfn = Math.ceil(zone.startPfn / nr) * nr; pfn + nr <= zone.endPfn; pfn += nr) {
         if (!pfnRangeValidContig(k, pfn, pfn + nr)) continue;
-        const got = yield* Effect.exit(allocContigRange(k, pfn, order, gfp));
+        const got = yield* Effect.exit(allocContigRange(k, pfn, order, gfp, current));
         if (got._tag === "Success") return got.value;
       }
     }

@@ -46,7 +46,13 @@ import {
   PG_swapbacked,
   PG_writeback,
 } from "../include/page_flags";
-import { PF_MEMALLOC } from "../include/sched";
+import {
+  memallocNoreclaimRestore,
+  memallocNoreclaimSave,
+  PF_KSWAPD,
+  PF_MEMALLOC,
+  type TaskStruct,
+} from "../include/sched";
 import {
   type Kswapd,
   LRU_ACTIVE_ANON,
@@ -103,6 +109,12 @@ interface ScanControl {
   nrReclaimed: number;
   /** Whether kswapd runs it (`current_is_kswapd()`), for the `_kswapd` / `_direct` counters. */
   readonly kswapd: boolean;
+  /**
+   * The task reclaiming (`current`), which demotion allocates in: kswapd, or the task in direct
+   * reclaim; null when `try_to_free_pages()` is called with none (the demotions are then made as
+   * by a kernel thread of the node reclaimed, with `PF_MEMALLOC`).
+   */
+  readonly current: AllocContext | null;
 }
 
 /**
@@ -225,7 +237,7 @@ const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
  * preferred target node alone, then on any node of the tiers below (`allowed`), nearest to the
  * target first. Never reclaims or wakes kswapd for it (`__GFP_RECLAIM` cleared), never warns, and
  * never takes the reserves its reclaiming `current` could (`__GFP_NOMEMALLOC`, `demote_folio_list()`):
- * kswapd runs with `PF_MEMALLOC`.
+ * kswapd and direct reclaim run with `PF_MEMALLOC`.
  */
 const allocDemoteFolio =
   (k: Kernel, target: number, allowed: readonly number[], current: AllocContext | null) =>
@@ -257,9 +269,7 @@ const demoteFolioList = (
   Effect.gen(function* () {
     const target = k.memoryTiers.nextDemotionNode(nid);
     if (target === NUMA_NO_NODE) return 0;
-    // kswapd() (mm/vmscan.c) runs on the node's CPUs with PF_MEMALLOC; direct reclaim's task is
-    // not known here.
-    const current = sc.kswapd ? { flags: PF_MEMALLOC, nid } : null;
+    const current = sc.current ?? { flags: PF_MEMALLOC, nid };
     const alloc = allocDemoteFolio(k, target, k.memoryTiers.allowedTargets(nid), current);
     const { nrSucceeded } = yield* migratePages(k, list, alloc, null, MIGRATE_ASYNC, MR_DEMOTION);
     k.vmstat.count(sc.kswapd ? "pgdemote_kswapd" : "pgdemote_direct", nrSucceeded);
@@ -457,7 +467,10 @@ const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void
  * allocation of `order` that found no free page. Shrinks the nodes the allocation may use (`nid`
  * first, then its fallbacks by distance, or `nid` alone with `__GFP_THISNODE`), lowering the
  * priority from `DEF_PRIORITY` until `SWAP_CLUSTER_MAX` pages were reclaimed. Counts
- * `allocstall_normal`. Returns the pages reclaimed.
+ * `allocstall_normal`. Returns the pages reclaimed. `current` is the task reclaiming, which
+ * demotion allocates in (its CPU's node decides `numa_local` or `numa_other`); its caller
+ * (`__perform_reclaim()`, {@link directReclaim}) has set `PF_MEMALLOC` on it. Null for none: the
+ * demotions are then made as by a kernel thread of the node reclaimed.
  *
  * @category Reclaim
  */
@@ -467,6 +480,7 @@ export const tryToFreePages = (
   order: number,
   nid: number,
   nodemask: readonly number[] | null,
+  current: AllocContext | null = null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
     k.vmstat.count("allocstall_normal");
@@ -480,6 +494,7 @@ export const tryToFreePages = (
       nrScanned: 0,
       nrReclaimed: 0,
       kswapd: false,
+      current,
     };
     for (; sc.priority >= 0; sc.priority--) {
       for (const node of nodes) {
@@ -499,9 +514,19 @@ export const tryToFreePages = (
  * it does not (the first round over a list of recently used folios only ages them). The retried
  * fault takes that page, or fails with `ENOMEM` (where the kernel would invoke the OOM killer).
  *
+ * `current` is the faulting task. As `__perform_reclaim()` does, it reclaims with `PF_MEMALLOC`
+ * set (`memalloc_noreclaim_save()`: what it allocates meanwhile may go below the watermarks
+ * unless it asks `__GFP_NOMEMALLOC`, and it does not recurse into reclaim), which is put back as
+ * it was before the allocation is tried again (`memalloc_noreclaim_restore()`), in that task.
+ * Null for none: a kernel thread of `nid`.
+ *
  * @category Reclaim
  */
-export const directReclaim = (k: Kernel, dc: DirectCompact): Effect.Effect<void, ErrnoError> =>
+export const directReclaim = (
+  k: Kernel,
+  dc: DirectCompact,
+  current: TaskStruct | null = null,
+): Effect.Effect<void, ErrnoError> =>
   Effect.gen(function* () {
     const req = dc.request;
     dc.request = null;
@@ -512,8 +537,16 @@ export const directReclaim = (k: Kernel, dc: DirectCompact): Effect.Effect<void,
     // __alloc_pages_slowpath() reclaims again while should_reclaim_retry() allows: without limit
     // while reclaim makes progress, and MAX_RECLAIM_RETRIES times in a row when it does not.
     for (let noProgressLoops = 0; noProgressLoops <= MAX_RECLAIM_RETRIES; ) {
-      const progress = yield* tryToFreePages(k, gfp, order, nid, nodemask);
-      dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask);
+      // __perform_reclaim(): PF_MEMALLOC for the span of try_to_free_pages() only.
+      const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
+      const progress = yield* tryToFreePages(k, gfp, order, nid, nodemask, current).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            if (current) memallocNoreclaimRestore(current, noreclaimFlag);
+          }),
+        ),
+      );
+      dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
       if (dc.page >= 0) return;
       noProgressLoops = progress > 0 ? 0 : noProgressLoops + 1;
     }
@@ -531,6 +564,11 @@ interface KswapdNode {
   woken: boolean;
   /** Completed to wake the daemon (`kswapd_wait`); replaced after each wake. */
   wait: Deferred.Deferred<void>;
+  /**
+   * The daemon as the allocator sees it: `PF_MEMALLOC | PF_KSWAPD`, set by `kswapd()` on itself,
+   * on a CPU of its node (`set_cpus_allowed_ptr()` to `cpumask_of_node()`).
+   */
+  readonly current: AllocContext;
 }
 
 /**
@@ -552,7 +590,8 @@ export class KswapdState implements Kswapd {
   balanceMark: () => number = () => WMARK_HIGH;
 
   constructor(private readonly k: Kernel) {
-    this.nodes = k.mem.nodes.map(() => ({
+    this.nodes = k.mem.nodes.map((n) => ({
+      current: { flags: PF_MEMALLOC | PF_KSWAPD, nid: n.nid },
       order: 0,
       failures: 0,
       sleeping: false,
@@ -679,6 +718,7 @@ export class KswapdState implements Kswapd {
           nrScanned: 0,
           nrReclaimed: 0,
           kswapd: true,
+          current: node.current,
         };
         yield* shrinkNode(k, nid, sc);
         reclaimed += sc.nrReclaimed;

@@ -20,6 +20,7 @@ import {
   MPOL_BIND,
   MR_COMPACTION,
   MR_SYSCALL,
+  PF_MEMALLOC,
   type TraceEvent,
   VirtioBalloon,
 } from "../../src/index";
@@ -279,7 +280,15 @@ describe("compaction (mm/compaction.c)", () => {
     const { proc, addr } = await runP(thpFaulter(k, 1, true));
     const d = delta(k);
     const events = record(k);
+    // __alloc_pages_direct_compact() compacts with PF_MEMALLOC set on the task
+    // (memalloc_noreclaim_save()) and restores it before the allocation.
+    const memallocWhileCompacting: number[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_compaction_begin") memallocWhileCompacting.push(proc.flags & PF_MEMALLOC);
+    });
     await runP(proc.write(addr, new Uint8Array(4096).fill(3)));
+    expect(memallocWhileCompacting).toEqual([PF_MEMALLOC]);
+    expect(proc.flags & PF_MEMALLOC).toBe(0);
     expect(d("compact_stall")).toBe(1);
     expect(d("compact_success")).toBe(1);
     expect(d("compact_fail")).toBe(0);

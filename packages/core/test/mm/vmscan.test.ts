@@ -10,6 +10,7 @@ import {
   MPOL_BIND,
   MR_COMPACTION,
   MR_DEMOTION,
+  PF_MEMALLOC,
   PROT_READ,
   type Task,
   WMARK_HIGH,
@@ -149,6 +150,36 @@ describe("direct reclaim (try_to_free_pages)", () => {
     for (let i = 0; i < written; i++) {
       expect(sameBytes(run(p.read(addr + i * PAGE, PAGE)), pattern(PAGE, i))).toBe(true);
     }
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  it("reclaims with PF_MEMALLOC on the faulting task, restored after; its demotions count numa_other against its node (__perform_reclaim(), zone_statistics())", async () => {
+    const k = tiered();
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    const p = boundToDram(k);
+    // memalloc_noreclaim_save() around try_to_free_pages(): every demotion runs inside it.
+    const memallocWhileDemoting: number[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_pages_start" && e.reason === MR_DEMOTION)
+        memallocWhileDemoting.push(p.flags & PF_MEMALLOC);
+    });
+    const other = count(k, "numa_other");
+    const n = 5000; // more than node 0 holds (4096 pages)
+    const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await runP(p.write(addr, pattern(n * PAGE, 2)));
+    const demoted = count(k, "pgdemote_direct");
+    expect(demoted).toBeGreaterThan(n - 4096);
+    expect(memallocWhileDemoting.length).toBeGreaterThan(0);
+    expect(memallocWhileDemoting.every((flag) => flag === PF_MEMALLOC)).toBe(true);
+    expect(p.flags & PF_MEMALLOC).toBe(0);
+    // Each demoted page's destination is on node 1 and the reclaiming task's CPU on node 0; the
+    // faults themselves are local.
+    expect(count(k, "numa_other") - other).toBe(demoted);
+    expect(count(k, "numa_hit") + count(k, "numa_miss")).toBe(
+      count(k, "numa_local") + count(k, "numa_other"),
+    );
+    expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 2))).toBe(true);
     expectConsistent(k);
     await runP(k.shutdown());
   });

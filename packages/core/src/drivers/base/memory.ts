@@ -24,6 +24,7 @@ import {
   MMOP_ONLINE,
   ONLINE_TYPE_TO_STR,
 } from "../../include/memory";
+import type { TaskStruct } from "../../include/sched";
 import { kstrtobool, sysfsStreq } from "../../lib/kstrtox";
 import { offlinePages, onlinePages } from "../../mm/memory_hotplug";
 
@@ -46,6 +47,7 @@ const memoryBlockChangeState = (
   mem: MemoryBlock,
   to: number,
   from: number,
+  current: TaskStruct | null = null,
 ): Effect.Effect<void, ErrnoError> =>
   Effect.suspend(() => {
     if (mem.state !== from)
@@ -54,7 +56,7 @@ const memoryBlockChangeState = (
     const action =
       to === MEM_ONLINE
         ? onlinePages(k, mem.startPfn, mem.nrPages)
-        : offlinePages(k, mem.startPfn, mem.nrPages);
+        : offlinePages(k, mem.startPfn, mem.nrPages, current);
     return action.pipe(
       Effect.onExit((exit) =>
         Effect.sync(() => {
@@ -79,12 +81,19 @@ const deviceOnline = (k: Kernel, mem: MemoryBlock): Effect.Effect<number, ErrnoE
     );
   });
 
-/** `device_offline()` with `memory_subsys_offline()`: 1 when the block is offline already. */
-const deviceOffline = (k: Kernel, mem: MemoryBlock): Effect.Effect<number, ErrnoError> =>
+/**
+ * `device_offline()` with `memory_subsys_offline()`: 1 when the block is offline already. Runs in
+ * `current`, the writer of the block's `state` or `online` file.
+ */
+const deviceOffline = (
+  k: Kernel,
+  mem: MemoryBlock,
+  current: TaskStruct | null,
+): Effect.Effect<number, ErrnoError> =>
   Effect.suspend(() =>
     mem.state === MEM_OFFLINE
       ? Effect.succeed(1)
-      : Effect.as(memoryBlockChangeState(k, mem, MEM_OFFLINE, MEM_ONLINE), 0),
+      : Effect.as(memoryBlockChangeState(k, mem, MEM_OFFLINE, MEM_ONLINE, current), 0),
   );
 
 /** `state_show()`: the names `drivers/base/memory.c` prints. */
@@ -142,14 +151,14 @@ export const memoryDevInit = (k: Kernel): void => {
       state: {
         mode: 0o644,
         show: () => `${stateName(mem.state)}\n`,
-        store: (text, count) => {
+        store: (text, count, current) => {
           const type = ONLINE_TYPE_TO_STR.findIndex((word) => sysfsStreq(text, word));
           if (type < 0)
             return Effect.fail(
               errno("EINVAL", `memory${mem.id}/state: ${JSON.stringify(text)} is no online type`),
             );
           const change = Effect.suspend(() => {
-            if (type === MMOP_OFFLINE) return deviceOffline(k, mem);
+            if (type === MMOP_OFFLINE) return deviceOffline(k, mem, current);
             mem.onlineType = type;
             return deviceOnline(k, mem);
           });
@@ -166,10 +175,13 @@ export const memoryDevInit = (k: Kernel): void => {
       online: {
         mode: 0o644,
         show: () => `${mem.state === MEM_OFFLINE ? 0 : 1}\n`,
-        store: (text, count) => {
+        store: (text, count, current) => {
           const val = kstrtobool(text);
           if (typeof val !== "boolean") return Effect.fail(val);
-          return Effect.as(locked(val ? deviceOnline(k, mem) : deviceOffline(k, mem)), count);
+          return Effect.as(
+            locked(val ? deviceOnline(k, mem) : deviceOffline(k, mem, current)),
+            count,
+          );
         },
       },
       phys_index: ro(() => `${mem.id.toString(16).padStart(8, "0")}\n`),
