@@ -43,8 +43,8 @@ export const DCBM_CONFORMANCE_TIMEOUT_MS = 250;
 /**
  * A conformance subject for the testkit: dcbm with `options` on a DMA device with `device`.
  * Loading registers the device, loads the module and switches `offloading` on. Taking it out
- * switches it off, unloads the module, fails if a channel, IOMMU mapping, chunk or stalled
- * descriptor was left behind or an engine thread was lost, and unregisters the device. Every
+ * switches it off, unloads the module, fails if a channel, IOMMU mapping (on a device an IOMMU
+ * translates for), chunk or stalled descriptor was left behind or an engine thread was lost, and unregisters the device. Every
  * injected fault is a {@link DmaFault} at its first occurrence.
  *
  * The batch timeout (`options.timeoutMs`) defaults to {@link DCBM_CONFORMANCE_TIMEOUT_MS}, not
@@ -68,7 +68,8 @@ export const dcbmConformanceSubject = (
     `${options.nrDmaChan ?? 1} of ${device.channels ?? 16} channels`,
     `${device.engines ?? "auto"} engines`,
     device.outOfOrder ? "out of order" : "",
-    device.iommu?.merge ? "merging IOMMU" : "",
+    device.iommu === false ? "no IOMMU" : "",
+    device.maxSegmentSize !== undefined ? `max_seg ${device.maxSegmentSize}` : "",
     options.completion ?? "interrupt",
   ];
   return {
@@ -91,7 +92,7 @@ export const dcbmConformanceSubject = (
         yield* kernel.unloadModule(DCBM_MODULE_NAME);
         const left = {
           channels: dma.channelsInUse,
-          mappings: dma.iommu.mappings,
+          mappings: dma.iommu?.mappings ?? 0,
           chunks: dma.chunksInFlight,
           stalled: dma.stalledDescriptors,
           enginesLost: engines - dma.engines,

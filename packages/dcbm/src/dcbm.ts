@@ -8,12 +8,17 @@
  * 1. takes up to `min(nr_dma_chan, nr_folios, 16)` channels with `dma_request_chan_by_mask()`
  *    (`-ENODEV` when it gets none);
  * 2. gives channel `i` of `c` the folios `[n·i/c, n·(i+1)/c)`, the seed's split;
- * 3. builds a source and a destination sg table per channel and maps them for the device;
- * 4. walks the two mapped lists **by byte offset**, so that it is right when the IOMMU merged the
- *    two sides differently (the seed fails that case with `-EINVAL`; review asked whether it
- *    would hit often);
- * 5. prepares and submits one memcpy descriptor per piece, issues them, and waits for every
- *    channel, for at most 10 s in all (`-ETIMEDOUT`);
+ * 3. builds a source and a destination sg table per channel, one entry per folio, and maps each
+ *    with one `dma_map_sgtable()` for the channel's device: behind an IOMMU the entries
+ *    concatenate into DMA segments of up to `dma_get_max_seg_size()` (64 KiB on a PCI device)
+ *    whatever their physical layout, without one each entry is a segment;
+ * 4. walks the two mapped lists **by byte offset**, a descriptor ending wherever either side's
+ *    segment ends. Both of Linux's mapping paths give the two tables the same segments (a
+ *    destination folio is as long as its source, and neither path looks at where memory is), so
+ *    this is one descriptor per segment, as the seed's loop prepares; the seed's `-EINVAL` for
+ *    differing `nents` (which review asked about) cannot fire, and is not needed;
+ * 5. prepares and submits those memcpy descriptors, issues them, and waits for every channel, for
+ *    at most 10 s in all (`-ETIMEDOUT`);
  * 6. marks each destination folio whose every descriptor completed without error
  *    `FOLIO_CONTENT_COPIED`; the others stay unmarked and the migration core copies them on the
  *    CPU.
@@ -273,9 +278,9 @@ const dmaMapSgtableScoped = (chan: DmaChan, sgt: SgTable, direction: DmaDataDire
   );
 
 /**
- * `setup_sg_tables()`: builds the work's source and destination tables, one segment per folio,
- * and maps both for the channel's device. 0, or a negative errno (its folios then stay
- * unmarked). Once both are mapped the channel is terminated when the batch's scope closes,
+ * `setup_sg_tables()`: builds the work's source and destination tables, one entry per folio,
+ * and maps both for the channel's device. 0, or a negative errno: `-ENOMEM` when a table cannot
+ * be allocated or the IOMMU has no IOVA space left for it (its folios then stay unmarked). Once both are mapped the channel is terminated when the batch's scope closes,
  * before its tables are unmapped.
  */
 const setupSgTables = (
@@ -311,8 +316,8 @@ const setupSgTables = (
  * when the device refuses one (its folios then stay unmarked).
  *
  * It walks both mapped lists **by byte offset**, so a descriptor ends wherever either side's DMA
- * segment does: right even when the IOMMU merged the two sides differently. Every descriptor has
- * the completion callback; with interrupts, the last one asks for an interrupt, and on a device
+ * segment does: one descriptor per segment, since both sides map alike, and right even if they
+ * did not. Every descriptor has the completion callback; with interrupts, the last one asks for an interrupt, and on a device
  * that completes out of order every one does.
  */
 const submitDmaTransfers = (dcbm: DcbmState, work: DmaWork, srcs: Int32Array): number => {

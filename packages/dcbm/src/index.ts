@@ -29,8 +29,22 @@ export {
   dcbmDriver,
   MAX_DMA_CHANNELS,
 } from "./dcbm";
-// kernel/dma/mapping.c: mapping sg tables for a device.
-export { type DmaMappingDevice, dmaMapSgtable, dmaUnmapSgtable } from "./dma/dma_mapping";
+// kernel/dma/direct.c, include/linux/dma-direct.h: mapping without an IOMMU.
+export { dmaDirectMapSg, dmaToPhys, physToDma } from "./dma/direct";
+// drivers/iommu/dma-iommu.c: mapping sg tables through an IOMMU, merging their entries.
+export { iommuDmaMapSg, iommuDmaUnmapSg } from "./dma/dma_iommu";
+// kernel/dma/mapping.c: mapping sg tables for a device, by either path.
+export { dmaMapSgtable, dmaUnmapSgtable } from "./dma/dma_mapping";
+// include/linux/dma-mapping.h, include/linux/device.h: a device's DMA segment limits.
+export {
+  type DeviceDmaParameters,
+  DMA_DEFAULT_MAX_SEG_SIZE,
+  DMA_NO_SEG_BOUNDARY,
+  type DmaMappingDevice,
+  dmaGetMaxSegSize,
+  dmaGetSegBoundary,
+  PCI_DEFAULT_SEG_BOUNDARY_MASK,
+} from "./dma/dma_mapping_h";
 
 // drivers/dma/dmaengine.c: the device list, device registration, channel allocation.
 export {
@@ -80,7 +94,7 @@ export {
   dmaHasCap,
   dmaSubmitError,
 } from "./dma/dmaengine_h";
-// include/linux/dma-direction.h, drivers/iommu/dma-iommu.c, drivers/iommu/iova.c: the IOMMU.
+// include/linux/dma-direction.h, include/linux/iommu.h, drivers/iommu/iova.c: the IOMMU.
 export {
   DMA_BIDIRECTIONAL,
   DMA_FROM_DEVICE,
@@ -89,7 +103,6 @@ export {
   IOVA_SLOT_BYTES,
   IommuDomain,
   IommuMapping,
-  type IommuOptions,
 } from "./dma/iommu";
 // drivers/dma/virt-dma.c, drivers/dma/ptdma: a memcpy DMA provider, its channels and engines.
 export { DmaDevice, type DmaDeviceOptions } from "./dma/memcpy_device";

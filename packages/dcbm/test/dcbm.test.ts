@@ -28,9 +28,15 @@ import { describe, expect, it } from "vitest";
 import {
   DCBM_SYSFS_DIR,
   type DcbmOptions,
+  DMA_TO_DEVICE,
   type DmaDevice,
   type DmaDeviceOptions,
   dcbmDriver,
+  dmaMapSgtable,
+  dmaUnmapSgtable,
+  type SgTable,
+  sgAllocTable,
+  sgSetFolio,
 } from "../src/index";
 import { type DmaFault, dmaInjectFault, dmaReleaseStalled } from "../src/testing";
 import { addDevice } from "./helpers";
@@ -58,7 +64,7 @@ const read = (kernel: Kernel, file: string) => run(kernel.fs.read(`${DCBM_SYSFS_
 const expectIdle = (dma: DmaDevice) => {
   expect({
     channels: dma.channelsInUse,
-    mappings: dma.iommu.mappings,
+    mappings: dma.iommu?.mappings ?? 0,
     chunks: dma.chunksInFlight,
     stalled: dma.stalledDescriptors,
   }).toEqual({ channels: 0, mappings: 0, chunks: 0, stalled: 0 });
@@ -257,25 +263,68 @@ describe("dcbm: copies", () => {
     }
   });
 
-  it("walks the two sides by byte offset when the IOMMU merges them differently", async () => {
-    const { kernel, dma, driver } = await boot({ channels: 4, engines: 2 }, { nrDmaChan: 2 });
-    const proc = run(kernel.createProcess());
-    const addr = mapPattern(proc, 64 * 4096, 7);
-    // Destinations come from a node where no two free pages are neighbours.
-    run(kernel.fragment(1, 0));
-    await write(kernel, "offloading", "1");
-    const r = await runP(moveRange(proc, addr, 64 * 4096, 1));
-    expect(r.rc).toBe(0);
-    expect(dma.iommu.merged).toBeGreaterThan(0);
-    expect(patternIntact(proc, addr, 64 * 4096, 7)).toBe(true);
-    expect(driver.foliosMigrated).toBe(64);
-    expect(driver.foliosFailures).toBe(0);
-    expectIdle(dma);
+  it("prepares a descriptor per mapped segment: 16 folios of 4 KiB to one behind an IOMMU, whatever their layout; one each without", async () => {
+    // dma_map_sgtable() of a channel's 32 folios: iommu_dma_map_sg() (drivers/iommu/dma-iommu.c)
+    // concatenates them into two 64 KiB segments (dma_get_max_seg_size() of a PCI device);
+    // dma_direct_map_sg() (kernel/dma/direct.c) gives each its own.
+    for (const [iommu, descriptors] of [
+      [true, 4],
+      [false, 64],
+    ] as const) {
+      const { kernel, dma, driver } = await boot(
+        { channels: 4, engines: 2, iommu },
+        { nrDmaChan: 2 },
+      );
+      const proc = run(kernel.createProcess());
+      const addr = mapPattern(proc, 64 * 4096, 7);
+      // Destinations come from a node where no two free pages are neighbours.
+      run(kernel.fragment(1, 0));
+      await write(kernel, "offloading", "1");
+      const r = await runP(moveRange(proc, addr, 64 * 4096, 1));
+      expect(r.rc).toBe(0);
+      expect(dma.channels.reduce((n, c) => n + c.memcpyCount, 0)).toBe(descriptors);
+      expect(dma.channels.reduce((n, c) => n + c.bytesTransferred, 0)).toBe(64 * 4096);
+      expect(patternIntact(proc, addr, 64 * 4096, 7)).toBe(true);
+      expect(driver.foliosMigrated).toBe(64);
+      expect(driver.foliosFailures).toBe(0);
+      expectIdle(dma);
+    }
+  });
+
+  it("never splits a 2 MiB folio: one 2 MiB descriptor per THP batch; with the series' PUD-sized batches, one per channel behind an IOMMU", async () => {
+    // migrate_pages() (mm/migrate.c) ends a batch once it holds NR_MAX_BATCHED_MIGRATION pages,
+    // HPAGE_PMD_NR by default: each THP is a batch of its own. The series raises it to
+    // HPAGE_PUD_NR; then a channel maps its four THPs in one table, and __finalise_sg()
+    // (drivers/iommu/dma-iommu.c) concatenates what follows an entry longer than the 64 KiB
+    // maximum (its unsigned max_len - cur_len wraps): one 8 MiB segment. dma-direct: four.
+    for (const [iommu, pudBatches, descriptors] of [
+      [true, false, 4],
+      [false, false, 4],
+      [true, true, 1],
+      [false, true, 4],
+    ] as const) {
+      const { kernel, dma, driver } = await boot(
+        { channels: 1, engines: 1, iommu },
+        { nrDmaChan: 1 },
+        "always",
+      );
+      if (pudBatches) kernel.nrMaxBatchedMigration = 2 ** kernel.pudOrder;
+      await write(kernel, "offloading", "1");
+      const proc = run(kernel.createProcess());
+      const addr = mapPattern(proc, 8 * MiB, 14, true);
+      const r = await runP(moveRange(proc, addr, 8 * MiB, 1, 2 * MiB));
+      expect([...r.status]).toEqual(Array(4).fill(1));
+      expect(dma.channels[0]!.memcpyCount, `${iommu} ${pudBatches}`).toBe(descriptors);
+      expect(dma.channels[0]!.bytesTransferred).toBe(8 * MiB);
+      expect(patternIntact(proc, addr, 8 * MiB, 14)).toBe(true);
+      expect(driver.foliosMigrated).toBe(4);
+      expectIdle(dma);
+    }
   });
 
   it("never reports a batch done before every descriptor completed on an out-of-order device", async () => {
     const { kernel, dma, driver } = await boot(
-      { channels: 2, engines: 2, outOfOrder: true, chunkBytes: 4096, iommu: { merge: false } },
+      { channels: 2, engines: 2, outOfOrder: true, chunkBytes: 4096, iommu: false },
       { nrDmaChan: 1 },
     );
     await write(kernel, "offloading", "1");
@@ -309,7 +358,7 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
   for (const { fault, migrated } of cases) {
     it(`${fault.kind}${fault.after ? ` (after ${fault.after})` : ""}`, async () => {
       const { kernel, dma, driver } = await boot(
-        { channels: 4, engines: 2, chunkBytes: 4096, iommu: { merge: false } },
+        { channels: 4, engines: 2, chunkBytes: 4096, iommu: false },
         { nrDmaChan: 4 },
       );
       await write(kernel, "offloading", "1");
@@ -333,6 +382,37 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
       expectIdle(dma);
     });
   }
+
+  it("a full IOVA space fails a channel's dma_map_sgtable() with -ENOMEM: its folios fall back and count as failures", async () => {
+    const { kernel, dma, driver } = await boot({ channels: 2, engines: 1 }, { nrDmaChan: 2 });
+    await write(kernel, "offloading", "1");
+    const proc = run(kernel.createProcess());
+    const addr = mapPattern(proc, 8 * 4096, 13);
+    // Fill the device's IOVA space, then free room for three ranges: channel 0's source and
+    // destination and channel 1's source. Channel 1's destination finds none.
+    const page = run(kernel.allocFolio(0, 0));
+    const fillers: SgTable[] = [];
+    for (;;) {
+      const sgt = sgAllocTable(1) as SgTable;
+      sgSetFolio(sgt, 0, page.pfn, 4096);
+      if (dmaMapSgtable(dma, sgt, DMA_TO_DEVICE) !== 0) break;
+      fillers.push(sgt);
+    }
+    for (const sgt of fillers.splice(0, 3)) dmaUnmapSgtable(dma, sgt);
+    const r = await runP(moveRange(proc, addr, 8 * 4096, 1));
+    expect([...r.status]).toEqual(Array(8).fill(1));
+    expect(patternIntact(proc, addr, 8 * 4096, 13)).toBe(true);
+    // setup_sg_tables() failed for channel 1 only: its four folios took the CPU copy.
+    expect([driver.foliosMigrated, driver.foliosFailures]).toEqual([4, 4]);
+    expect(kernel.migrateOffload.counters("DCBM")).toMatchObject({
+      copyFailures: 1,
+      foliosCopied: 4,
+      foliosFallenBack: 4,
+    });
+    expect(dma.iommu!.mappings).toBe(fillers.length);
+    for (const sgt of fillers) dmaUnmapSgtable(dma, sgt);
+    expectIdle(dma);
+  });
 
   it("poison in a source fails that folio's descriptor; the CPU copy then reports -EHWPOISON", async () => {
     const { kernel, dma, driver } = await boot(
@@ -367,7 +447,7 @@ describe("dcbm: failures fall back to the CPU, losing nothing and leaking nothin
 
   it("times out after 10 s on Effect's clock when a descriptor never completes", async () => {
     const { kernel, dma, driver } = await boot(
-      { channels: 2, engines: 1, chunkBytes: 4096, iommu: { merge: false } },
+      { channels: 2, engines: 1, chunkBytes: 4096, iommu: false },
       { nrDmaChan: 2 },
     );
     await write(kernel, "offloading", "1");
@@ -430,7 +510,7 @@ describe("dcbm: concurrency", () => {
       channels: 2,
       engines: 1,
       chunkBytes: 4096,
-      iommu: { merge: false },
+      iommu: false,
     });
     await write(kernel, "offloading", "1");
     const proc = run(kernel.createProcess());

@@ -1,88 +1,97 @@
 /**
  * The DMA mapping API for scatter-gather tables.
  *
- * Models `dma_map_sgtable()` / `dma_unmap_sgtable()` of `kernel/dma/mapping.c` for a device behind
- * an IOMMU: mapping gives every CPU segment a bus address the device can use, and may merge
- * physically contiguous neighbours into one DMA segment (see {@link IommuDomain}).
+ * Models `dma_map_sgtable()` / `dma_unmap_sgtable()` of `kernel/dma/mapping.c`: mapping gives a
+ * table's entries DMA segments (a bus address and a length each) the device can use, by one of
+ * the two paths Linux has, chosen by whether an IOMMU translates for the device
+ * (`dma_map_direct()`):
+ *
+ * - **dma-direct** (`dma_direct_map_sg()`, `direct.ts`): one segment per entry, at its physical
+ *   address; `nents` equals `orig_nents`.
+ * - **dma-iommu** (`iommu_dma_map_sg()`, `dma_iommu.ts`): one IOVA range for the whole table,
+ *   neighbouring entries concatenated into segments up to `dma_get_max_seg_size()` and never
+ *   across `dma_get_seg_boundary()`, whatever their physical layout; `nents` can be smaller.
  *
  * @module
  */
 import { ERRNO } from "@migrate-offload/core";
-import type { DmaDataDirection, IommuDomain } from "./iommu";
+import { dmaDirectMapSg } from "./direct";
+import { iommuDmaMapSg, iommuDmaUnmapSg } from "./dma_iommu";
+import type { DmaMappingDevice } from "./dma_mapping_h";
+import type { DmaDataDirection } from "./iommu";
 import type { SgTable } from "./scatterlist";
 
 /**
- * What the mapping API of `kernel/dma/mapping.c` needs of a `struct device`: its IOMMU domain and
- * the base page size.
- *
- * @category DMA mapping
- */
-export interface DmaMappingDevice {
-  /** The IOMMU domain the device sits behind. */
-  readonly iommu: IommuDomain;
-  /** The kernel's base page size. */
-  readonly pageSize: number;
-}
-
-/**
- * `dma_map_sgtable()`: maps the table for `dev` in `direction`. Returns 0, `-EINVAL` when the
- * table is already mapped or a segment is empty or longer than the device's maximum segment
- * size, or `-ENOMEM` when the IOVA space is full. On failure nothing stays mapped.
+ * `dma_map_sgtable()`: maps the table for `dev` in `direction` and sets `sgt.nents` to the number
+ * of DMA segments. Returns 0, `-ENOMEM` when the device's IOMMU has no IOVA space left for the
+ * range (nothing then stays mapped), or `-EINVAL` for a table that is already mapped or has an
+ * entry of no bytes (a caller's bug, which Linux does not check).
  *
  * Models `dma_map_sgtable()` (`kernel/dma/mapping.c`).
  *
  * @category DMA mapping
+ *
+ * @example
+ * ```ts
+ * import { Kernel } from "@migrate-offload/core";
+ * import {
+ *   DMA_TO_DEVICE,
+ *   dmaAsyncDeviceRegister,
+ *   dmaMapSgtable,
+ *   dmaUnmapSgtable,
+ *   SgTable,
+ *   sgAllocTable,
+ *   sgFreeTable,
+ *   sgSetFolio,
+ * } from "@migrate-offload/dcbm";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M"] });
+ *       const a = yield* kernel.allocFolio(0, 0);
+ *       const b = yield* kernel.allocFolio(0, 0);
+ *       // Two 4 KiB folios, wherever they are: one 8 KiB segment behind an IOMMU, two without.
+ *       for (const iommu of [true, false]) {
+ *         const device = yield* dmaAsyncDeviceRegister(kernel, { channels: 1, engines: 1, iommu });
+ *         const sgt = sgAllocTable(2);
+ *         if (!(sgt instanceof SgTable)) return yield* Effect.fail(sgt);
+ *         sgSetFolio(sgt, 0, a.pfn, 4096);
+ *         sgSetFolio(sgt, 1, b.pfn, 4096);
+ *         console.log(dmaMapSgtable(device, sgt, DMA_TO_DEVICE), sgt.nents); // 0 1, then 0 2
+ *         dmaUnmapSgtable(device, sgt);
+ *         sgFreeTable(sgt);
+ *       }
+ *     }),
+ *   ),
+ * ); // shutdown stops both devices' engine threads
+ * ```
  */
 export const dmaMapSgtable = (
   dev: DmaMappingDevice,
   sgt: SgTable,
   direction: DmaDataDirection,
 ): number => {
-  const iommu = dev.iommu;
-  if (sgt.mapping) return -ERRNO.EINVAL;
-  const n = sgt.origNents;
-  const phys = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const length = sgt.length[i]!;
-    if (!(length > 0) || length > iommu.maxSegmentSize) return -ERRNO.EINVAL;
-    phys[i] = sgt.pfn[i]! * dev.pageSize + sgt.offset[i]!;
-  }
-  const mapping = iommu.map(phys, sgt.length, n, direction);
-  if (!mapping) return -ERRNO.ENOMEM;
-  // DMA segments: the IOVA layout is contiguous; neighbours merge when physically contiguous too.
-  let nents = 0;
-  let iova = mapping.iova;
-  for (let i = 0; i < n; i++) {
-    const length = sgt.length[i]!;
-    const last = nents - 1;
-    if (
-      iommu.merge &&
-      nents > 0 &&
-      phys[i - 1]! + sgt.length[i - 1]! === phys[i]! &&
-      sgt.dmaLength[last]! + length <= iommu.maxSegmentSize
-    ) {
-      sgt.dmaLength[last] = sgt.dmaLength[last]! + length;
-      iommu.merged++;
-    } else {
-      sgt.dmaAddress[nents] = iova;
-      sgt.dmaLength[nents] = length;
-      nents++;
-    }
-    iova += length;
-  }
+  if (sgt.nents > 0) return -ERRNO.EINVAL;
+  for (let i = 0; i < sgt.origNents; i++) if (!(sgt.length[i]! > 0)) return -ERRNO.EINVAL;
+  const nents = dev.iommu
+    ? iommuDmaMapSg(dev, dev.iommu, sgt, direction)
+    : dmaDirectMapSg(dev, sgt);
+  if (nents < 0) return nents;
   sgt.nents = nents;
-  sgt.mapping = mapping;
   return 0;
 };
 
 /**
- * `dma_unmap_sgtable()` (`kernel/dma/mapping.c`): the device loses access to the table's memory.
+ * `dma_unmap_sgtable()` (`kernel/dma/mapping.c`): the device loses access to the table's memory
+ * (behind an IOMMU; a direct mapping has nothing to undo), and the table is unmapped. A table
+ * that is not mapped is left as it is.
  *
  * @category DMA mapping
  */
 export const dmaUnmapSgtable = (dev: DmaMappingDevice, sgt: SgTable): void => {
-  if (!sgt.mapping) return;
-  dev.iommu.unmap(sgt.mapping);
-  sgt.mapping = null;
+  if (sgt.nents === 0) return;
+  if (dev.iommu) iommuDmaUnmapSg(dev.iommu, sgt);
   sgt.nents = 0;
 };

@@ -115,7 +115,8 @@ const kernelDevices = new WeakMap<DmaDevice, () => void>();
  * `dma<N>` and adds `/sys/class/dma/dma<N>chan<M>/` for every channel. The controller is the
  * model's one provider, {@link DmaDevice}, built here from `options` with its engine threads
  * started, as its driver's probe builds it before registering. `EINVAL` for a channel or engine
- * count outside 1..64.
+ * count outside 1..64, a `maxSegmentSize` outside 1..2³²−1 (an `unsigned int`), or a
+ * `segmentBoundaryMask` that is not one less than a power of two of at least a page.
  *
  * Models `dma_async_device_register()` (`drivers/dma/dmaengine.c`).
  *
@@ -133,6 +134,26 @@ export const dmaAsyncDeviceRegister = (
         errno(
           "EINVAL",
           `a DMA device needs 1..${DMA_DEVICE_MAX_CHANNELS} channels and engines, got ${JSON.stringify(options)}`,
+        ),
+      );
+    }
+    const maxSeg = options.maxSegmentSize;
+    if (maxSeg !== undefined && (!Number.isInteger(maxSeg) || maxSeg < 1 || maxSeg > 2 ** 32 - 1)) {
+      return Effect.fail(
+        errno("EINVAL", `a DMA device's maxSegmentSize must be 1..2^32-1 bytes, not ${maxSeg}`),
+      );
+    }
+    const mask = options.segmentBoundaryMask;
+    if (
+      mask !== undefined &&
+      (!Number.isInteger(mask) ||
+        !Number.isInteger(Math.log2(mask + 1)) ||
+        mask + 1 < kernel.mem.pageSize)
+    ) {
+      return Effect.fail(
+        errno(
+          "EINVAL",
+          `a DMA device's segmentBoundaryMask must be one less than a power of two of at least a page, not ${mask}`,
         ),
       );
     }

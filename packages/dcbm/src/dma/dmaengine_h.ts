@@ -27,7 +27,7 @@
 
 import type { ErrnoError } from "@migrate-offload/core";
 import type { Effect } from "effect";
-import type { DmaMappingDevice } from "./dma_mapping";
+import type { DmaMappingDevice } from "./dma_mapping_h";
 
 /**
  * `DMA_MEMCPY` of `enum dma_transaction_type` (`include/linux/dmaengine.h`).
@@ -237,7 +237,8 @@ export class DmaAsyncTxDescriptor {
 
 /**
  * What a DMA device driver provides. Models the callbacks of `struct dma_device`; the device also
- * maps memory for its channels (`dmaengine_get_dma_device()`), so it carries an IOMMU domain.
+ * maps memory for its channels (`dmaengine_get_dma_device()`), so it carries what the mapping API
+ * reads: its IOMMU domain (or none) and its `dma_parms`.
  *
  * Models `struct dma_device` (`include/linux/dmaengine.h`).
  *

@@ -1,19 +1,20 @@
 /**
  * The IOMMU in front of a DMA device: I/O virtual addresses, mappings, translation and faults.
  *
- * Models the DMA-API path through `drivers/iommu/dma-iommu.c` (`iommu_dma_map_sg()`,
- * `iommu_dma_unmap_sg()`) and the IOVA allocator of `drivers/iommu/iova.c`, as far as a memcpy
- * engine meets them:
+ * Models an IOMMU domain (`struct iommu_domain`, `include/linux/iommu.h`) with the IOVA allocator
+ * of `drivers/iommu/iova.c`, as the DMA-API layer of `drivers/iommu/dma-iommu.c`
+ * (`dma_iommu.ts`) drives them for a memcpy engine:
  *
- * - Mapping a table reserves one IOVA range for all of its segments and lays them out back to
- *   back in it. Here every mapping gets a slot of its own, {@link IOVA_SLOT_BYTES} wide, so
- *   translation is a division and a binary search, with no per-page table.
- * - The DMA segments handed back may be fewer than the CPU segments: neighbours that are also
- *   physically contiguous merge into one, up to the device's maximum segment size
- *   (`dma_get_max_seg_size()`), when the domain merges.
+ * - Each mapping takes one IOVA range (`alloc_iova_fast()`) and maps extents of physical memory
+ *   into it at the offsets the caller laid out. Here every mapping gets a slot of its own,
+ *   {@link IOVA_SLOT_BYTES} wide and aligned to its width, so translation is a division and a
+ *   binary search, with no per-page table. When every slot is taken, the IOVA space is exhausted.
  * - The device reaches memory only through live mappings, in the direction they were made
  *   (`DMA_TO_DEVICE` is read-only to it, `DMA_FROM_DEVICE` write-only). Any other access is an
  *   IOMMU fault: it is counted, the descriptor fails, and no byte moves.
+ *
+ * How a scatter-gather table is laid out in its range, and merged into DMA segments, is the
+ * DMA-API layer's business (`iommu_dma_map_sg()`, `dma_iommu.ts`).
  *
  * @module
  */
@@ -49,25 +50,13 @@ export type DmaDataDirection =
 
 /**
  * Bytes of IOVA space reserved per mapping: the model's stand-in for `alloc_iova_fast()`
- * (`drivers/iommu/iova.c`), one slot a mapping.
+ * (`drivers/iommu/iova.c`), one slot a mapping. A slot starts at a multiple of its width, as
+ * `alloc_iova_fast()` aligns a range to its size rounded up to a power of two.
  *
  * @category IOMMU
  */
 export const IOVA_SLOT_BYTES = 2 ** 40;
 const MAX_SLOTS = 2 ** 12 - 1;
-
-/**
- * Options of an {@link IommuDomain}: whether `iommu_dma_map_sg()` (`drivers/iommu/dma-iommu.c`)
- * merges segments, and `dma_get_max_seg_size()`.
- *
- * @category IOMMU
- */
-export interface IommuOptions {
-  /** Merge physically contiguous neighbouring segments into one DMA segment (default true). */
-  readonly merge?: boolean;
-  /** `dma_get_max_seg_size()`: the longest DMA segment (default 64 MiB). */
-  readonly maxSegmentSize?: number;
-}
 
 /**
  * One live mapping: the extents of a table in IOVA space. Models a `struct iova`
@@ -79,11 +68,11 @@ export class IommuMapping {
   constructor(
     /** The first IOVA of the range. */
     readonly iova: number,
-    /** Bytes mapped. */
+    /** Bytes of the range, padding between extents included. */
     readonly size: number,
     /** The direction the device may use it in. */
     readonly direction: DmaDataDirection,
-    /** IOVA offset of each extent, ascending from 0. */
+    /** IOVA offset of each extent from `iova`, ascending. */
     readonly extentIova: Float64Array,
     /** Physical byte address of each extent. */
     readonly extentPhys: Float64Array,
@@ -96,54 +85,50 @@ export class IommuMapping {
 
 /**
  * An IOMMU domain: the address space one DMA device sees. Models `struct iommu_domain`
- * (`include/linux/iommu.h`) as `drivers/iommu/dma-iommu.c` maps through it.
+ * (`include/linux/iommu.h`) with its IOVA domain (`struct iova_domain`, `drivers/iommu/iova.c`)
+ * and its granule, the smallest page it maps.
  *
  * @category IOMMU
  */
 export class IommuDomain {
   private readonly slots: (IommuMapping | undefined)[] = [];
   private readonly freeSlots: number[] = [];
-  /** Whether neighbouring physically contiguous segments merge. */
-  readonly merge: boolean;
-  /** `dma_get_max_seg_size()`. */
-  readonly maxSegmentSize: number;
   /** IOMMU faults taken: accesses outside every mapping or against its direction. */
   faults = 0;
   /** Live mappings. */
   mappings = 0;
-  /** Segments merged into their neighbour by mappings so far. */
-  merged = 0;
   /** After a successful {@link translate}: bytes contiguous in both spaces from that address. */
   run = 0;
 
-  constructor(options: IommuOptions = {}) {
-    this.merge = options.merge ?? true;
-    this.maxSegmentSize = options.maxSegmentSize ?? 64 * 2 ** 20;
-  }
+  constructor(
+    /**
+     * `iovad->granule`: the smallest page the domain maps, in bytes (the lowest bit of its
+     * `pgsize_bitmap`); IOVA ranges and extents are multiples of it.
+     */
+    readonly granule: number,
+  ) {}
 
   /**
-   * Maps extents (physical address and length each) back to back into a fresh IOVA range.
-   * Returns null when the IOVA space is exhausted (`-ENOMEM` to the caller).
+   * Maps `count` extents (a physical byte address and a length each, multiples of the granule)
+   * at the given offsets of a fresh IOVA range of `size` bytes. Returns null, mapping nothing,
+   * when the IOVA space is exhausted (`alloc_iova_fast()` fails: `-ENOMEM` to the caller).
    */
   map(
+    extentIova: Float64Array,
     phys: Float64Array,
     length: Float64Array,
     count: number,
+    size: number,
     direction: DmaDataDirection,
   ): IommuMapping | null {
+    if (size > IOVA_SLOT_BYTES) return null;
     const slot = this.freeSlots.pop() ?? (this.slots.length < MAX_SLOTS ? this.slots.length : -1);
     if (slot < 0) return null;
-    const extentIova = new Float64Array(count);
-    let size = 0;
-    for (let i = 0; i < count; i++) {
-      extentIova[i] = size;
-      size += length[i]!;
-    }
     const mapping = new IommuMapping(
       (slot + 1) * IOVA_SLOT_BYTES,
       size,
       direction,
-      extentIova,
+      extentIova.slice(0, count),
       phys.slice(0, count),
       length.slice(0, count),
       slot,
@@ -151,6 +136,15 @@ export class IommuDomain {
     this.slots[slot] = mapping;
     this.mappings++;
     return mapping;
+  }
+
+  /**
+   * The live mapping whose range holds `iova`, or undefined.
+   */
+  find(iova: number): IommuMapping | undefined {
+    const slot = Math.floor(iova / IOVA_SLOT_BYTES) - 1;
+    const mapping = slot >= 0 ? this.slots[slot] : undefined;
+    return mapping && iova - mapping.iova < mapping.size ? mapping : undefined;
   }
 
   /** Removes a mapping; the device can no longer reach its range. */
@@ -164,20 +158,19 @@ export class IommuDomain {
   /**
    * Translates a device access at `iova`, for writing or reading, to a physical byte address,
    * and sets {@link run} to the bytes contiguous from there. Returns -1, and counts a fault,
-   * when no live mapping allows the access.
+   * when no live mapping allows the access (padding between extents included).
    */
   translate(iova: number, write: boolean): number {
-    const slot = Math.floor(iova / IOVA_SLOT_BYTES) - 1;
-    const mapping = slot >= 0 ? this.slots[slot] : undefined;
-    const at = iova - (slot + 1) * IOVA_SLOT_BYTES;
+    const mapping = this.find(iova);
     const allowed =
       mapping !== undefined &&
       (mapping.direction === DMA_BIDIRECTIONAL ||
         mapping.direction === (write ? DMA_FROM_DEVICE : DMA_TO_DEVICE));
-    if (!allowed || at < 0 || at >= mapping.size) {
+    if (!allowed) {
       this.faults++;
       return -1;
     }
+    const at = iova - mapping.iova;
     const starts = mapping.extentIova;
     let lo = 0;
     let hi = starts.length - 1;
@@ -187,6 +180,10 @@ export class IommuDomain {
       else hi = mid - 1;
     }
     const into = at - starts[lo]!;
+    if (into < 0 || into >= mapping.extentLength[lo]!) {
+      this.faults++;
+      return -1;
+    }
     this.run = mapping.extentLength[lo]! - into;
     return mapping.extentPhys[lo]! + into;
   }

@@ -7,12 +7,13 @@
  *
  * The engines are the worker threads of a {@link CopyEngine}, and their number is independent of
  * the channel count: 16 channels on a 2-core machine share 2 engines. An engine takes a *chunk*
- * of one channel's issued descriptors (up to `chunkBytes`), translates every bus address through
- * the device's {@link IommuDomain} first (a descriptor that faults moves no byte and fails
- * with `DMA_TRANS_READ_FAILED` or `DMA_TRANS_WRITE_FAILED`), and copies the rest on its thread
- * while the initiating thread runs on. A source page that is hwpoisoned fails its descriptor
- * (`DMA_TRANS_READ_FAILED`); an engine thread that dies fails its chunk (`DMA_TRANS_ABORTED`)
- * and is replaced.
+ * of one channel's issued descriptors (up to `chunkBytes`), translates every bus address first,
+ * through the device's {@link IommuDomain} when an IOMMU translates for it, or as a physical
+ * address when none does (dma-direct): a descriptor that faults, or that reaches no memory, moves
+ * no byte and fails with `DMA_TRANS_READ_FAILED` or `DMA_TRANS_WRITE_FAILED`. It copies the rest
+ * on its thread while the initiating thread runs on. A source page that is hwpoisoned fails its
+ * descriptor (`DMA_TRANS_READ_FAILED`); an engine thread that dies fails its chunk
+ * (`DMA_TRANS_ABORTED`) and is replaced.
  *
  * Ordering: a channel of an in-order device has at most one chunk running, so its descriptors
  * complete in cookie order. A device with `DMA_COMPLETION_NO_ORDER` runs a channel's chunks on
@@ -27,6 +28,12 @@
 import { availableParallelism } from "node:os";
 import { CopyEngine, ERRNO, type ErrnoError, type Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
+import { dmaToPhys } from "./direct";
+import {
+  type DeviceDmaParameters,
+  DMA_DEFAULT_MAX_SEG_SIZE,
+  PCI_DEFAULT_SEG_BOUNDARY_MASK,
+} from "./dma_mapping_h";
 import {
   DMA_COMPLETE,
   DMA_COMPLETION_NO_ORDER,
@@ -56,7 +63,14 @@ import {
   dmaTxFault,
   dmaTxFaultClear,
 } from "./fault_inject";
-import { IommuDomain, type IommuOptions } from "./iommu";
+import { IommuDomain } from "./iommu";
+
+/**
+ * The longest memcpy descriptor, in bytes: the 32-bit `length` of a PTDMA descriptor
+ * (`struct ptdma_desc`, `drivers/dma/amd/ptdma/ptdma.h`). `pt_prep_dma_memcpy()` sets no other
+ * limit; longer lengths are refused here rather than truncated.
+ */
+const DMA_DEVICE_MAX_LEN = 2 ** 32 - 1;
 
 /**
  * Options of a {@link DmaDevice}: what a provider's probe (`pt_dmaengine_register()`,
@@ -73,8 +87,26 @@ export interface DmaDeviceOptions {
   readonly outOfOrder?: boolean;
   /** Bytes of one channel's work an engine takes at a time (default 8 MiB). */
   readonly chunkBytes?: number;
-  /** The IOMMU in front of the device. */
-  readonly iommu?: IommuOptions;
+  /**
+   * Whether an IOMMU translates for the device (default true): its DMA ops are `iommu_dma_ops`
+   * and mapping a table goes through `iommu_dma_map_sg()` (`drivers/iommu/dma-iommu.c`), which
+   * concatenates entries into segments. `false`: no IOMMU, or an identity domain (`iommu=pt`),
+   * and mapping is direct (`dma_direct_map_sg()`, `kernel/dma/direct.c`), one segment per
+   * entry. The default is what the series' PTDMA machine class runs: x86 kernels translate
+   * device DMA by default (`IOMMU_DEFAULT_DMA_LAZY`), and the what-if profiles
+   * (`dma.maxSegmentBytes`) assume that merging.
+   */
+  readonly iommu?: boolean;
+  /**
+   * `dma_set_max_seg_size()`: the device's `max_segment_size`, 1..2³²−1 bytes (default 65536,
+   * what `pci_device_add()` gives every PCI device; PTDMA's probe keeps it).
+   */
+  readonly maxSegmentSize?: number;
+  /**
+   * `dma_set_seg_boundary()`: the device's `segment_boundary_mask`, one less than a power of two
+   * of at least a page (default `0xffffffff`, what `pci_device_add()` gives every PCI device).
+   */
+  readonly segmentBoundaryMask?: number;
   /** How long an engine thread may take over a chunk before it is replaced (default 10 s). */
   readonly deadlineMs?: number;
   /**
@@ -123,10 +155,15 @@ const freshState = (): ChanState => ({
   waiters: [],
 });
 
-/** IOMMU faults of a chunk's descriptors: none, reading, or writing. */
+/**
+ * What stopped a chunk's descriptor before its engine thread: nothing, a fault reading or writing
+ * (an IOMMU fault, or an address in no memory), or more physically separate pieces than a ring
+ * holds.
+ */
 const IOMMU_OK = 0;
 const IOMMU_READ_FAULT = 1;
 const IOMMU_WRITE_FAULT = 2;
+const RING_OVERFLOW = 3;
 
 /** One channel's descriptors running on one engine. */
 interface Chunk {
@@ -153,8 +190,10 @@ export class DmaDevice implements DmaDeviceOps {
   readonly capMask: DmaCapMask;
   /** The channels. */
   readonly channels: DmaChan[];
-  /** The IOMMU domain the device sits behind. */
-  readonly iommu: IommuDomain;
+  /** The IOMMU domain that translates for the device, or null: dma-direct. */
+  readonly iommu: IommuDomain | null;
+  /** `dev->dma_parms`: its segment limits. */
+  readonly dmaParms: DeviceDmaParameters;
   /** The kernel's base page size. */
   readonly pageSize: number;
   /** Whether descriptors may complete out of order. */
@@ -166,6 +205,9 @@ export class DmaDevice implements DmaDeviceOps {
   private readonly engine: CopyEngine;
   private readonly capacity: number;
   private readonly sectionBytes: number;
+  private readonly mem: Kernel["mem"];
+  /** After a successful {@link translate}: bytes contiguous in both spaces from that address. */
+  private run = 0;
   private readonly states: ChanState[];
   private readonly lanes: (Chunk | null)[];
   private readonly readyChans: DmaChan[] = [];
@@ -181,7 +223,13 @@ export class DmaDevice implements DmaDeviceOps {
     const engines = options.engines ?? Math.min(channels, availableParallelism());
     this.pageSize = kernel.mem.pageSize;
     this.sectionBytes = kernel.mem.pagesPerSection * kernel.mem.pageSize;
-    this.iommu = new IommuDomain(options.iommu);
+    this.mem = kernel.mem;
+    // The IOMMU maps pages of the CPU's size, as its page-table format does when it can.
+    this.iommu = options.iommu === false ? null : new IommuDomain(this.pageSize);
+    this.dmaParms = {
+      maxSegmentSize: options.maxSegmentSize ?? DMA_DEFAULT_MAX_SEG_SIZE,
+      segmentBoundaryMask: options.segmentBoundaryMask ?? PCI_DEFAULT_SEG_BOUNDARY_MASK,
+    };
     this.outOfOrder = options.outOfOrder ?? false;
     this.chunkBytes = options.chunkBytes ?? 8 * 2 ** 20;
     let mask = dmaCapSet(DMA_PRIVATE, dmaCapSet(DMA_MEMCPY));
@@ -189,8 +237,12 @@ export class DmaDevice implements DmaDeviceOps {
     this.capMask = mask;
     this.channels = Array.from({ length: channels }, (_, i) => new DmaChan(this, i));
     this.states = this.channels.map(freshState);
-    // A ring holds the longest descriptor even when every page of it is a piece of its own.
-    this.capacity = Math.max(4096, Math.ceil(this.iommu.maxSegmentSize / this.pageSize) + 2);
+    // A ring holds a segment of the longest size mapping merges to even when every page of it is
+    // a piece of its own (up to 65536 pieces). A descriptor that needs more pieces fails.
+    this.capacity = Math.min(
+      2 ** 16,
+      Math.max(4096, Math.ceil(this.dmaParms.maxSegmentSize / this.pageSize) + 2),
+    );
     this.engine = new CopyEngine(kernel, {
       threads: engines,
       capacity: this.capacity,
@@ -241,7 +293,10 @@ export class DmaDevice implements DmaDeviceOps {
     this.kick();
   }
 
-  /** `device_prep_dma_memcpy`: null on a channel not held, a bad length, or an injected fault. */
+  /**
+   * `device_prep_dma_memcpy`: null on a channel not held, a length of 0 or above what a
+   * descriptor holds (2³²−1 bytes), or an injected fault.
+   */
   prepMemcpy(
     chan: DmaChan,
     dst: number,
@@ -249,7 +304,7 @@ export class DmaDevice implements DmaDeviceOps {
     len: number,
     flags: number,
   ): DmaAsyncTxDescriptor | null {
-    if (chan.clientCount === 0 || !(len > 0) || len > this.iommu.maxSegmentSize) return null;
+    if (chan.clientCount === 0 || !(len > 0) || len > DMA_DEVICE_MAX_LEN) return null;
     if (dmaShouldFail(this, "prep")) return null;
     return new DmaAsyncTxDescriptor(chan, dst, src, len, flags);
   }
@@ -378,21 +433,41 @@ export class DmaDevice implements DmaDeviceOps {
   }
 
   /**
+   * A device access at bus address `addr`, for writing or reading: the physical byte address,
+   * with {@link run} set to the bytes contiguous from there, or -1. Through the IOMMU when one
+   * translates (a fault is counted there); otherwise the address is physical, and it must lie in
+   * memory.
+   */
+  private translate(addr: number, write: boolean): number {
+    if (this.iommu) {
+      const phys = this.iommu.translate(addr, write);
+      this.run = this.iommu.run;
+      return phys;
+    }
+    const phys = dmaToPhys(addr);
+    const pfn = Math.floor(phys / this.pageSize);
+    if (!this.mem.pfnValid(pfn)) return -1;
+    const section = pfn >>> this.mem.pfnSectionShift;
+    this.run = this.mem.sections[section]!.byteLength - (phys - section * this.sectionBytes);
+    return phys;
+  }
+
+  /**
    * Splits a descriptor into physically contiguous pieces within one memory section each, into
    * the scratch arrays. Returns the count, -1 for a fault reading, -2 for a fault writing.
    */
   private plan(tx: DmaAsyncTxDescriptor): number {
     let n = 0;
     for (let done = 0; done < tx.len; n++) {
-      const s = this.iommu.translate(tx.src + done, false);
+      const s = this.translate(tx.src + done, false);
       if (s < 0) return -1;
-      const sRun = this.iommu.run;
-      const d = this.iommu.translate(tx.dst + done, true);
+      const sRun = this.run;
+      const d = this.translate(tx.dst + done, true);
       if (d < 0) return -2;
       const len = Math.min(
         tx.len - done,
         sRun,
-        this.iommu.run,
+        this.run,
         this.sectionBytes - (s % this.sectionBytes),
         this.sectionBytes - (d % this.sectionBytes),
       );
@@ -437,14 +512,15 @@ export class DmaDevice implements DmaDeviceOps {
         continue;
       }
       if (descs.length > 0 && bytes + tx.len > this.chunkBytes) break;
-      const pieces = this.plan(tx);
-      if (pieces > this.capacity - this.engine.queued(lane)) break;
+      let pieces = this.plan(tx);
       const tag = tagBase + descs.length;
       let iommuFault = IOMMU_OK;
-      if (pieces < 0) {
-        this.engine.clearTags(tag, 1);
-        iommuFault = pieces === -1 ? IOMMU_READ_FAULT : IOMMU_WRITE_FAULT;
-      }
+      if (pieces > this.capacity) {
+        pieces = 0;
+        iommuFault = RING_OVERFLOW;
+      } else if (pieces > this.capacity - this.engine.queued(lane)) break;
+      if (pieces < 0) iommuFault = pieces === -1 ? IOMMU_READ_FAULT : IOMMU_WRITE_FAULT;
+      if (iommuFault !== IOMMU_OK) this.engine.clearTags(tag, 1);
       for (let i = 0; i < pieces; i++) {
         const s = this.pieceSrc[i]!;
         const d = this.pieceDst[i]!;
@@ -494,7 +570,7 @@ export class DmaDevice implements DmaDeviceOps {
       const tx = chunk.descs[i]!;
       const iommuFault = chunk.iommuFaults[i]!;
       let result: DmaengineTxResult = DMA_TRANS_NOERROR;
-      if (!ok) result = DMA_TRANS_ABORTED;
+      if (!ok || iommuFault === RING_OVERFLOW) result = DMA_TRANS_ABORTED;
       else if (iommuFault === IOMMU_READ_FAULT || this.engine.tagFailed(chunk.tagBase + i))
         result = DMA_TRANS_READ_FAILED;
       else if (iommuFault === IOMMU_WRITE_FAULT || dmaTxFault(tx) === "completion")

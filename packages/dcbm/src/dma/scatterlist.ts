@@ -4,15 +4,13 @@
  * Models `struct sg_table` and `struct scatterlist` of `include/linux/scatterlist.h` and
  * `lib/scatterlist.c`. A table holds `origNents` CPU segments (a folio, a length and an offset
  * each, set with {@link sgSetFolio}); once mapped for a device it also holds `nents` DMA segments
- * (a bus address and a length each). `nents` may be smaller than `origNents` when the IOMMU merged
- * neighbouring segments, which is why a driver must never assume that two tables mapped from the
- * same number of folios have the same number of DMA segments. The segments live in typed arrays,
- * so a table of thousands of folios is a handful of allocations.
+ * (a bus address and a length each). Behind an IOMMU, `nents` may be smaller than `origNents`:
+ * `iommu_dma_map_sg()` concatenates neighbouring entries into one DMA segment. The segments live
+ * in typed arrays, so a table of thousands of folios is a handful of allocations.
  *
  * @module
  */
 import { type ErrnoError, errno } from "@migrate-offload/core";
-import type { IommuMapping } from "./iommu";
 
 /**
  * The most segments one table may hold here: a bound in the manner of `SG_MAX_SINGLE_ALLOC`
@@ -39,10 +37,8 @@ export class SgTable {
   readonly dmaAddress: Float64Array;
   /** `sg_dma_len()` of each DMA segment. */
   readonly dmaLength: Float64Array;
-  /** `nents`: DMA segments after mapping (0 while unmapped). */
+  /** `nents`: DMA segments after mapping; 0 while unmapped. */
   nents = 0;
-  /** The IOMMU mapping behind the DMA segments, while mapped. */
-  mapping: IommuMapping | null = null;
 
   constructor(
     /** `orig_nents`: the CPU segments. */
@@ -93,6 +89,6 @@ export const sgSetFolio = (
  * @category Scatterlist
  */
 export const sgFreeTable = (sgt: SgTable): void => {
-  if (sgt.mapping) throw new Error("sg_free_table on a table that is still DMA-mapped");
+  if (sgt.nents > 0) throw new Error("sg_free_table on a table that is still DMA-mapped");
   sgt.nents = 0;
 };

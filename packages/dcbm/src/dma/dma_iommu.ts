@@ -1,0 +1,129 @@
+/**
+ * The DMA-API glue to the IOMMU: mapping a scatter-gather table through an IOMMU domain.
+ *
+ * Models `iommu_dma_map_sg()`, `__finalise_sg()` and `iommu_dma_unmap_sg()` of
+ * `drivers/iommu/dma-iommu.c`:
+ *
+ * - Every entry is widened to whole IOVA granules (its offset into its first granule is kept
+ *   aside) and the entries are laid out back to back in **one** IOVA range for the whole table,
+ *   one allocation, in list order. An entry that would cross a multiple of the device's segment
+ *   boundary (`dma_get_seg_boundary()`) starts at that boundary instead; the gap before it is
+ *   padding.
+ * - The IOMMU then maps each entry's granules at its place in the range, so the device sees the
+ *   table as one run of IOVA space, whatever the physical layout of the entries.
+ * - `__finalise_sg()` walks the entries and concatenates each one onto the DMA segment before it
+ *   when that segment ended exactly at the entry's start (the previous entry filled its last
+ *   granule, no padding), the entry starts on a granule and not on a segment boundary, and the
+ *   segment would not grow past `dma_get_max_seg_size()`. An entry is never split: one longer than
+ *   the maximum starts a segment as long as itself. The kernel assumes no entry is longer than
+ *   the maximum, and compares in `unsigned int`: after such an entry `max_len - cur_len` wraps,
+ *   so the entries after it concatenate onto its segment until a segment boundary, an entry that
+ *   does not start or end on a granule, or about 4 GiB in all stops them. The model keeps that
+ *   arithmetic.
+ *
+ * So `nents` depends only on the entries' lengths and offsets and on the device's limits, never on
+ * where the memory is: two tables whose entries have the same lengths map to the same segments.
+ *
+ * @module
+ */
+import { ERRNO } from "@migrate-offload/core";
+import { type DmaMappingDevice, dmaGetMaxSegSize, dmaGetSegBoundary } from "./dma_mapping_h";
+import type { DmaDataDirection, IommuDomain } from "./iommu";
+import type { SgTable } from "./scatterlist";
+
+/**
+ * `iommu_dma_map_sg()` (`drivers/iommu/dma-iommu.c`): maps the table through `domain` for `dev`
+ * in `direction` and fills its DMA segments (see the module). Returns the number of segments, or
+ * `-ENOMEM`, with nothing mapped, when the IOVA space has no room for the range
+ * (`iommu_dma_alloc_iova()` fails).
+ *
+ * The padding before an entry moved to a segment boundary is left unmapped here; Linux maps it
+ * as an extension of the entry before. Either way no segment covers it.
+ *
+ * @category DMA mapping
+ */
+export const iommuDmaMapSg = (
+  dev: DmaMappingDevice,
+  domain: IommuDomain,
+  sgt: SgTable,
+  direction: DmaDataDirection,
+): number => {
+  const n = sgt.origNents;
+  const granule = domain.granule;
+  const boundary = dmaGetSegBoundary(dev) + 1;
+  // Each entry's place in the range, its offset into its first granule (`s_iova_off`), and the
+  // granules mapped for it.
+  const at = new Float64Array(n + 1);
+  const iovaOff = new Float64Array(n);
+  const phys = new Float64Array(n);
+  const mapped = new Float64Array(n);
+  let iovaLen = 0;
+  for (let i = 0; i < n; i++) {
+    const start = sgt.pfn[i]! * dev.pageSize + sgt.offset[i]!;
+    const off = start % granule;
+    const len = Math.ceil((sgt.length[i]! + off) / granule) * granule;
+    const pad = (boundary - (iovaLen % boundary)) % boundary;
+    if (pad > 0 && pad < len - 1) iovaLen += pad;
+    at[i] = iovaLen;
+    iovaOff[i] = off;
+    phys[i] = start - off;
+    mapped[i] = len;
+    iovaLen += len;
+  }
+  at[n] = iovaLen;
+  const mapping = domain.map(at, phys, mapped, n, iovaLen, direction);
+  if (!mapping) return -ERRNO.ENOMEM;
+  return finaliseSg(dev, sgt, mapping.iova, at, iovaOff);
+};
+
+/**
+ * `__finalise_sg()` (`drivers/iommu/dma-iommu.c`): concatenates the entries laid out at `at` (IOVA
+ * offsets from `dmaAddr`, one more for the end of the range) into DMA segments. Returns their
+ * number.
+ */
+const finaliseSg = (
+  dev: DmaMappingDevice,
+  sgt: SgTable,
+  dmaAddr: number,
+  at: Float64Array,
+  iovaOff: Float64Array,
+): number => {
+  const boundary = dmaGetSegBoundary(dev) + 1;
+  const maxLen = dmaGetMaxSegSize(dev);
+  let count = 0;
+  let curLen = 0;
+  for (let i = 0; i < sgt.origNents; i++) {
+    const sIova = dmaAddr + at[i]!;
+    const sOff = iovaOff[i]!;
+    const sLength = sgt.length[i]!;
+    // `max_len - cur_len` is unsigned int arithmetic: it wraps to about 4 GiB once a segment
+    // already holds more than `max_len` bytes (an entry longer than the maximum), and the
+    // entries after it concatenate onto it as long as nothing else stops them.
+    if (curLen > 0 && sOff === 0 && sIova % boundary !== 0 && (maxLen - curLen) >>> 0 >= sLength) {
+      curLen = (curLen + sLength) >>> 0;
+    } else {
+      count++;
+      curLen = sLength;
+      sgt.dmaAddress[count - 1] = sIova + sOff;
+    }
+    sgt.dmaLength[count - 1] = curLen;
+    // An entry that ends short of its last granule, or before padding, ends its segment.
+    if (sOff + sLength < at[i + 1]! - at[i]!) curLen = 0;
+  }
+  sgt.dmaAddress.fill(0, count);
+  sgt.dmaLength.fill(0, count);
+  return count;
+};
+
+/**
+ * `iommu_dma_unmap_sg()` (`drivers/iommu/dma-iommu.c`): unmaps the table's one IOVA range, found
+ * from its first DMA segment, and gives the range back. The table must be mapped through
+ * `domain`.
+ *
+ * @category DMA mapping
+ */
+export const iommuDmaUnmapSg = (domain: IommuDomain, sgt: SgTable): void => {
+  const mapping = domain.find(sgt.dmaAddress[0]!);
+  if (!mapping) throw new Error("iommu_dma_unmap_sg: the table is not mapped in this domain");
+  domain.unmap(mapping);
+};
