@@ -179,17 +179,20 @@ export class HugetlbPool implements Hstate {
     return m.test(head, PG_hugetlb) && m.refcount[head] === 0 && m.lru.isLinked(head);
   }
 
-  /** `enqueue_hugetlb_folio()`: onto its node's free list. */
+  /**
+   * `enqueue_hugetlb_folio()` (Linux 6.16): at the head of its node's free list (`list_move()`),
+   * so the huge page freed last is the first one dequeued.
+   */
   private enqueue(head: number): void {
     const nid = this.k.mem.pfnToNid(head);
-    this.hugepageFreelists[nid]!.addTail(head);
+    this.hugepageFreelists[nid]!.add(head);
     this.freeHugePages++;
     this.freeHugePagesNode[nid]!++;
   }
 
   /**
-   * `dequeue_hugetlb_folio_node_exact()`: the first free huge page of `nid` without a poisoned
-   * page, with one reference, or -1.
+   * `dequeue_hugetlb_folio_node_exact()`: the first free huge page of `nid` from the head of its
+   * free list (the most recently freed) without a poisoned page, with one reference, or -1.
    */
   private dequeueNodeExact(nid: number): number {
     const m = this.k.memmap;
