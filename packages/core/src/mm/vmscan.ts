@@ -28,12 +28,13 @@ import { Deferred, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import type { DirectCompact } from "../include/compaction";
 import {
-  __GFP_COMP,
   __GFP_NOMEMALLOC,
   __GFP_NOWARN,
   __GFP_RECLAIM,
   __GFP_THISNODE,
   GFP_HIGHUSER_MOVABLE,
+  GFP_NOWAIT,
+  GFP_TRANSHUGE,
 } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_ASYNC, MR_DEMOTION } from "../include/migrate_mode";
@@ -219,21 +220,24 @@ const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
 };
 
 /**
- * `alloc_demote_folio()` (`mm/vmscan.c`): a destination for a demoted folio, first on the
- * preferred target node alone, then on any node of the tiers below (`allowed`), nearest to the
- * target first. Never reclaims or wakes kswapd for it (`__GFP_RECLAIM` cleared), never warns, and
- * never takes the reserves its reclaiming `current` could (`__GFP_NOMEMALLOC`, `demote_folio_list()`):
- * kswapd runs with `PF_MEMALLOC`.
+ * `alloc_demote_folio()` (`mm/vmscan.c`, Linux 6.16): a destination for a demoted folio, first on
+ * the preferred target node alone (`__GFP_THISNODE`), then on any node of the tiers below
+ * (`allowed`), nearest to the target first. `demote_folio_list()` asks with
+ * `(GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | __GFP_NOMEMALLOC | GFP_NOWAIT`: no
+ * direct reclaim, no warning, none of the reserves its reclaiming `current` could take (kswapd
+ * runs with `PF_MEMALLOC`), but a target under its low watermark wakes its kswapd
+ * (`__GFP_KSWAPD_RECLAIM`), so that it demotes or reclaims in turn instead of the hot pages of
+ * the upper tier landing further down. `alloc_migration_target()` (`mm/migrate.c`) then makes a
+ * large folio's flags those of a THP allocation: `__GFP_RECLAIM` cleared and `GFP_TRANSHUGE`
+ * added, so a large folio's allocation wakes no kswapd.
  */
 const allocDemoteFolio =
   (k: Kernel, target: number, allowed: readonly number[], current: AllocContext | null) =>
   (src: number): number => {
     const order = k.memmap.folioOrder(src);
-    const gfp =
-      (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) |
-      __GFP_NOWARN |
-      __GFP_NOMEMALLOC |
-      (order > 0 ? __GFP_COMP : 0);
+    const mtcGfp =
+      (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | __GFP_NOMEMALLOC | GFP_NOWAIT;
+    const gfp = order > 0 ? (mtcGfp & ~__GFP_RECLAIM) | GFP_TRANSHUGE : mtcGfp;
     const pfn = k.pageAlloc.allocPages(target, order, gfp | __GFP_THISNODE, null, current);
     return pfn >= 0 ? pfn : k.pageAlloc.allocPages(target, order, gfp, allowed, current);
   };
