@@ -371,10 +371,11 @@ export class HugetlbPool implements Hstate {
   /**
    * `alloc_pool_huge_folio()`: one fresh huge page for the pool, on the first node of `nodes`
    * (round-robin from the alloc cursor) that has one, with `__GFP_THISNODE`. Each node's
-   * allocation compacts directly when no free block of the order is left (the allocator's slow
-   * path for a costly order); with `__GFP_NORETRY` (a node that failed before, in `noretry`) it
-   * stops after the asynchronous try. The page is freed into the pool. False when no node had
-   * one.
+   * allocation goes through the allocator's slow path for a costly order when no free block of
+   * the order is left (`directCompact()`: asynchronous compaction, direct reclaim, compaction
+   * again); with `__GFP_NORETRY` (a node that failed before, in `noretry`) it stops after the
+   * asynchronous try when that was skipped, and compacts only asynchronously. The page is freed
+   * into the pool. False when no node had one.
    */
   allocPoolHugeFolio(
     nodes: readonly number[],
