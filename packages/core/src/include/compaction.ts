@@ -127,11 +127,12 @@ export const COMPACT_MAX_DEFER_SHIFT = 6;
 export const compactGap = (order: number): number => 2 * 2 ** order;
 
 /**
- * One direct compaction a fault asks for: `__alloc_pages_direct_compact()` (`mm/page_alloc.c`)
- * runs between the failed fast-path allocation and the fallback. The fault fills in
- * {@link DirectCompact.request} and stops; the caller compacts (an Effect), keeps the page it got,
- * and faults again, which takes {@link DirectCompact.page} or, when compaction failed, falls back
- * to a smaller order.
+ * One slow-path allocation a fault asks for: what `__alloc_pages_slowpath()` (`mm/page_alloc.c`)
+ * runs between the failed fast-path allocation and the fallback: direct compaction and direct
+ * reclaim for a costly order, direct reclaim for a base page. The fault fills in
+ * {@link DirectCompact.request} and stops; the caller compacts and reclaims (an Effect), keeps the
+ * page it got, and faults again, which takes {@link DirectCompact.page} or, when the slow path
+ * failed, falls back to a smaller order.
  *
  * @category Compaction
  */
@@ -180,6 +181,14 @@ export interface Compaction {
    * `order`; it wakes when it runs and compaction could help.
    */
   wakeup(nid: number, order: number): void;
+  /**
+   * `compaction_suitable()` (`mm/compaction.c`): whether compaction could make a free block of
+   * `order` on node `nid` with `watermark` plus `compact_gap(order)` free base pages and, for a
+   * costly order, a fragmentation index above `extfrag_threshold`. Reclaim asks it to know when
+   * to stop and leave the rest to compaction (`compaction_ready()`, `should_continue_reclaim()`,
+   * `mm/vmscan.c`). False for a node that does not exist.
+   */
+  suitable(nid: number, order: number, watermark: number): boolean;
   /**
    * `kcompactd_run()` for every node with memory (`kcompactd_init()`, `mm/compaction.c`): forks
    * one daemon fiber per node, sleeping on the caller's `Clock` (`TestClock` in tests); kernel

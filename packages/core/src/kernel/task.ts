@@ -267,8 +267,8 @@ export class Process implements Task {
       }
       if (progress.error) return Effect.fail(progress.error);
       if (progress.compact.request) {
-        // __alloc_pages_direct_compact() for a costly order, __alloc_pages_direct_reclaim() for a
-        // base page: compact or reclaim, then fault again with what it got.
+        // __alloc_pages_slowpath(): compaction and reclaim for a costly order, reclaim for a base
+        // page; then fault again with what it got.
         const slow =
           progress.compact.request.order > 0
             ? directCompact(this.kernel, progress.compact, this)

@@ -76,6 +76,7 @@ import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
 import { isolateMovableOpsPage, pageHasMovableOps } from "./migrate_movable_ops";
+import { performReclaim } from "./vmscan";
 
 /**
  * `struct compact_control` (`mm/internal.h`): the state of one `compact_zone()` run.
@@ -225,17 +226,23 @@ const trace = (
 };
 
 /**
- * `compaction_suitable()` (`mm/compaction.c`): may compaction help an allocation of `order` in
- * this zone? The zone needs its watermark (low for costly orders, min otherwise) plus
- * `compact_gap(order)` free at order 0, so the migration targets exist; for a costly order the
- * fragmentation index must also be above `extfrag_threshold`, or the failure is lack of memory.
- * Emits `mm_compaction_suitable`.
+ * `compaction_suitable()` (`mm/compaction.c`, Linux 6.16): may compaction help an allocation of
+ * `order` in this zone? The zone needs `watermark` plus `compact_gap(order)` free at order 0, so
+ * the migration targets exist; for a costly order the fragmentation index must also be above
+ * `extfrag_threshold`, or the failure is lack of memory. `watermark` defaults to what
+ * `compaction_suit_allocation_order()` passes: the low watermark for a costly order, the min one
+ * otherwise; reclaim passes its own (`compaction_ready()`, `should_continue_reclaim()`,
+ * `mm/vmscan.c`). Emits `mm_compaction_suitable`.
  *
  * @category Compaction
  */
-export const compactionSuitable = (k: Kernel, zone: Zone, order: number): boolean => {
-  const mark =
-    zone.watermark[order > PAGE_ALLOC_COSTLY_ORDER ? WMARK_LOW : WMARK_MIN] + compactGap(order);
+export const compactionSuitable = (
+  k: Kernel,
+  zone: Zone,
+  order: number,
+  watermark = zone.watermark[order > PAGE_ALLOC_COSTLY_ORDER ? WMARK_LOW : WMARK_MIN],
+): boolean => {
+  const mark = watermark + compactGap(order);
   let suitable = k.pageAlloc.zoneWatermarkOk(zone.nid, 0, mark);
   let ret: number = CompactResult.SKIPPED;
   if (suitable) {
@@ -926,12 +933,26 @@ export const allocPagesDirectCompact = (
   });
 
 /**
- * The direct compaction a costly high-order allocation gets in `__alloc_pages_slowpath()`
- * (`mm/page_alloc.c`), for a caller that asked with `__GFP_DIRECT_RECLAIM`: first at
- * `INIT_COMPACT_PRIORITY` (asynchronous); with `__GFP_NORETRY` it stops there when compaction
- * was skipped or deferred; otherwise (the model has no reclaim to run between) once more at
- * `DEF_COMPACT_PRIORITY` (`MIGRATE_SYNC_LIGHT`). Fills `dc.page` with the page it got, or -1.
- * `current` is the allocating task (see {@link allocPagesDirectCompact}).
+ * The slow path of a costly high-order allocation made with `__GFP_DIRECT_RECLAIM`, in
+ * `__alloc_pages_slowpath()`'s order (`mm/page_alloc.c`, Linux 6.16), for a task without
+ * `PF_MEMALLOC` (the caller checks that):
+ *
+ * 1. direct compaction at `INIT_COMPACT_PRIORITY` (`MIGRATE_ASYNC`), as base pages are likely
+ *    there and only need moving;
+ * 2. with `__GFP_NORETRY` (a THP fault under `defrag=always`, a hugetlb pool node that failed
+ *    before): nothing more when that compaction was skipped or deferred, and only asynchronous
+ *    compaction from here on;
+ * 3. direct reclaim (`__alloc_pages_direct_reclaim()`: `__perform_reclaim()` for the order, with
+ *    `PF_MEMALLOC` on `current`, then the allocation again when it made progress);
+ * 4. direct compaction again at the slow path's `compact_priority`: `DEF_COMPACT_PRIORITY`
+ *    (`MIGRATE_SYNC_LIGHT`), or `INIT_COMPACT_PRIORITY` after step 2.
+ *
+ * A costly allocation without `__GFP_RETRY_MAYFAIL` stops there (`GFP_TRANSHUGE`). The retries
+ * `__GFP_RETRY_MAYFAIL` allows (`should_reclaim_retry()`, `should_compact_retry()`) are not
+ * modelled: it stops there too. Fills `dc.page` with the page it got, or -1. Counts what its steps
+ * count: `compact_stall` and `compact_success` / `compact_fail` per compaction that ran,
+ * `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` for the reclaim. `current` is the
+ * allocating task (see {@link allocPagesDirectCompact}).
  *
  * @category Compaction
  */
@@ -960,21 +981,20 @@ export const directCompact = (
       dc.page = first.page;
       return;
     }
-    if (
-      gfp & __GFP_NORETRY &&
-      (first.result === CompactResult.SKIPPED || first.result === CompactResult.DEFERRED)
-    ) {
-      return;
+    let prio: CompactPriority = CompactPriority.SYNC_LIGHT;
+    if (order > PAGE_ALLOC_COSTLY_ORDER && gfp & __GFP_NORETRY) {
+      if (first.result === CompactResult.SKIPPED || first.result === CompactResult.DEFERRED) {
+        return;
+      }
+      // Reclaim and compaction are worth trying, but sync compaction could be very expensive.
+      prio = CompactPriority.ASYNC;
     }
-    const second = yield* allocPagesDirectCompact(
-      k,
-      gfp,
-      order,
-      nid,
-      nodemask,
-      CompactPriority.SYNC_LIGHT,
-      current,
-    );
+    const progress = yield* performReclaim(k, gfp, order, nid, nodemask, current);
+    if (progress > 0) {
+      dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
+      if (dc.page >= 0) return;
+    }
+    const second = yield* allocPagesDirectCompact(k, gfp, order, nid, nodemask, prio, current);
     dc.page = second.page;
   });
 
@@ -1024,6 +1044,11 @@ export class CompactionState implements Compaction {
 
   private wake(nid: number): void {
     Deferred.doneUnsafe(this.nodes[nid]!.wait, Effect.void);
+  }
+
+  suitable(nid: number, order: number, watermark: number): boolean {
+    const zone = this.k.pageAlloc.zones[nid];
+    return zone !== undefined && compactionSuitable(this.k, zone, order, watermark);
   }
 
   wakeup(nid: number, order: number): void {

@@ -182,17 +182,20 @@ export class HugetlbPool implements Hstate {
     return m.test(head, PG_hugetlb) && m.refcount[head] === 0 && m.lru.isLinked(head);
   }
 
-  /** `enqueue_hugetlb_folio()`: onto its node's free list. */
+  /**
+   * `enqueue_hugetlb_folio()` (Linux 6.16): at the head of its node's free list (`list_move()`),
+   * so the huge page freed last is the first one dequeued.
+   */
   private enqueue(head: number): void {
     const nid = this.k.mem.pfnToNid(head);
-    this.hugepageFreelists[nid]!.addTail(head);
+    this.hugepageFreelists[nid]!.add(head);
     this.freeHugePages++;
     this.freeHugePagesNode[nid]!++;
   }
 
   /**
-   * `dequeue_hugetlb_folio_node_exact()`: the first free huge page of `nid` without a poisoned
-   * page, with one reference, or -1.
+   * `dequeue_hugetlb_folio_node_exact()`: the first free huge page of `nid` from the head of its
+   * free list (the most recently freed) without a poisoned page, with one reference, or -1.
    */
   private dequeueNodeExact(nid: number): number {
     const m = this.k.memmap;
@@ -385,11 +388,12 @@ export class HugetlbPool implements Hstate {
   /**
    * `alloc_pool_huge_folio()`: one fresh huge page for the pool, on the first node of `nodes`
    * (round-robin from the alloc cursor) that has one, with `__GFP_THISNODE`. Each node's
-   * allocation compacts directly when no free block of the order is left (the allocator's slow
-   * path for a costly order); with `__GFP_NORETRY` (a node that failed before, in `noretry`) it
-   * stops after the asynchronous try. The page is freed into the pool. False when no node had
-   * one. It allocates and compacts in `current`, the task resizing the pool (null: a kernel thread
-   * of the node).
+   * allocation goes through the allocator's slow path for a costly order when no free block of
+   * the order is left (`directCompact()`: asynchronous compaction, direct reclaim, compaction
+   * again); with `__GFP_NORETRY` (a node that failed before, in `noretry`) it stops after the
+   * asynchronous try when that was skipped, and compacts only asynchronously. The page is freed
+   * into the pool. False when no node had one. It allocates, reclaims and compacts in `current`,
+   * the task resizing the pool (null: a kernel thread of the node).
    */
   allocPoolHugeFolio(
     nodes: readonly number[],

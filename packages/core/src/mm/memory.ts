@@ -144,14 +144,15 @@ const vmaThpGfpMask = (vma: Vma): number =>
   vma.flags & VM_HUGEPAGE ? GFP_TRANSHUGE : GFP_TRANSHUGE_LIGHT;
 
 /**
- * `__alloc_pages()` for a fault: takes the block direct compaction or reclaim got for this
- * allocation's order (`dc.page`, allocated with these flags right after), or the fast path's.
- * When that fails and `gfp` may reclaim directly, `__alloc_pages_slowpath()` would compact for a
- * costly order (a movable allocation of order 3 or less only reclaims) and reclaim directly for a
- * base page (`__alloc_pages_direct_reclaim()`), but not for a task with `PF_MEMALLOC`, which is
- * reclaiming already (no recursion): with `dc`, the fault asks for that instead, once per order
- * (`dc.tried`, `dc.reclaimTried`), filling `dc.request` and returning -1 (the caller returns
- * `VM_FAULT_RETRY`). `task` is the allocating task (`current`). Returns the head PFN, or -1.
+ * `__alloc_pages()` for a fault: takes the block the slow path got for this allocation's order
+ * (`dc.page`, allocated with these flags right after), or the fast path's. When that fails and
+ * `gfp` may reclaim directly, `__alloc_pages_slowpath()` would compact and reclaim for a costly
+ * order (asynchronous compaction, direct reclaim, then compaction again: `directCompact()`) and
+ * reclaim directly for a base page (`__alloc_pages_direct_reclaim()`), but not for a task with
+ * `PF_MEMALLOC`, which is reclaiming already (no recursion): with `dc`, the fault asks for that
+ * instead, once per order (`dc.tried`, `dc.reclaimTried`), filling `dc.request` and returning -1
+ * (the caller returns `VM_FAULT_RETRY`). A movable allocation of order 1 to 3 (a small mTHP) gets
+ * no slow path here. `task` is the allocating task (`current`). Returns the head PFN, or -1.
  */
 const faultAllocPages = (
   k: Kernel,

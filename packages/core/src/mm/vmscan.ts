@@ -26,18 +26,19 @@
  */
 import { Deferred, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../errno";
-import type { DirectCompact } from "../include/compaction";
+import { compactGap, type DirectCompact, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
 import {
-  __GFP_COMP,
   __GFP_NOMEMALLOC,
   __GFP_NOWARN,
   __GFP_RECLAIM,
   __GFP_THISNODE,
   GFP_HIGHUSER_MOVABLE,
+  GFP_NOWAIT,
+  GFP_TRANSHUGE,
 } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_ASYNC, MR_DEMOTION } from "../include/migrate_mode";
-import { type AllocContext, WMARK_HIGH } from "../include/mmzone";
+import { type AllocContext, WMARK_HIGH, WMARK_MIN } from "../include/mmzone";
 import {
   PG_active,
   PG_dirty,
@@ -101,6 +102,13 @@ const MAX_RECLAIM_RETRIES = 16;
 interface ScanControl {
   /** Pages to reclaim before stopping (`nr_to_reclaim`). */
   nrToReclaim: number;
+  /** The order of the allocation reclaim runs for (`order`); 0 for kswapd here. */
+  readonly order: number;
+  /**
+   * Set when a node was left alone because compaction can go ahead there already
+   * (`compaction_ready`, for a costly order).
+   */
+  compactionReady: boolean;
   /** `lru_size >> priority` is scanned per list. */
   priority: number;
   /** Pages scanned (`nr_scanned`). */
@@ -233,21 +241,24 @@ const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
 };
 
 /**
- * `alloc_demote_folio()` (`mm/vmscan.c`): a destination for a demoted folio, first on the
- * preferred target node alone, then on any node of the tiers below (`allowed`), nearest to the
- * target first. Never reclaims or wakes kswapd for it (`__GFP_RECLAIM` cleared), never warns, and
- * never takes the reserves its reclaiming `current` could (`__GFP_NOMEMALLOC`, `demote_folio_list()`):
- * kswapd and direct reclaim run with `PF_MEMALLOC`.
+ * `alloc_demote_folio()` (`mm/vmscan.c`, Linux 6.16): a destination for a demoted folio, first on
+ * the preferred target node alone (`__GFP_THISNODE`), then on any node of the tiers below
+ * (`allowed`), nearest to the target first. `demote_folio_list()` asks with
+ * `(GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | __GFP_NOMEMALLOC | GFP_NOWAIT`: no
+ * direct reclaim, no warning, none of the reserves its reclaiming `current` could take (kswapd
+ * and direct reclaim run with `PF_MEMALLOC`), but a target under its low watermark wakes its
+ * kswapd (`__GFP_KSWAPD_RECLAIM`), so that it demotes or reclaims in turn instead of the hot pages
+ * of the upper tier landing further down. `alloc_migration_target()` (`mm/migrate.c`) then makes
+ * a large folio's flags those of a THP allocation: `__GFP_RECLAIM` cleared and `GFP_TRANSHUGE`
+ * added, so a large folio's allocation wakes no kswapd.
  */
 const allocDemoteFolio =
   (k: Kernel, target: number, allowed: readonly number[], current: AllocContext | null) =>
   (src: number): number => {
     const order = k.memmap.folioOrder(src);
-    const gfp =
-      (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) |
-      __GFP_NOWARN |
-      __GFP_NOMEMALLOC |
-      (order > 0 ? __GFP_COMP : 0);
+    const mtcGfp =
+      (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | __GFP_NOMEMALLOC | GFP_NOWAIT;
+    const gfp = order > 0 ? (mtcGfp & ~__GFP_RECLAIM) | GFP_TRANSHUGE : mtcGfp;
     const pfn = k.pageAlloc.allocPages(target, order, gfp | __GFP_THISNODE, null, current);
     return pfn >= 0 ? pfn : k.pageAlloc.allocPages(target, order, gfp, allowed, current);
   };
@@ -431,46 +442,95 @@ const shrinkList = (
 const EVICTABLE = [LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE];
 
 /**
+ * `in_reclaim_compaction()` (`mm/vmscan.c`): reclaim for a costly order, or for any order above 0
+ * once the priority fell below `DEF_PRIORITY - 2`, reclaims for compaction.
+ */
+const inReclaimCompaction = (sc: ScanControl): boolean =>
+  sc.order > 0 && (sc.order > PAGE_ALLOC_COSTLY_ORDER || sc.priority < DEF_PRIORITY - 2);
+
+/**
+ * `should_continue_reclaim()` (`mm/vmscan.c`, Linux 6.16): after a pass over node `nid` that
+ * reclaimed `nrReclaimed` pages, reclaim for compaction goes on until the allocation could succeed
+ * or compaction could go ahead at the min watermark (`compaction_suitable()`), as long as the pass
+ * reclaimed something and the inactive lists still hold more than `compact_gap(order)` pages.
+ */
+const shouldContinueReclaim = (
+  k: Kernel,
+  nid: number,
+  nrReclaimed: number,
+  sc: ScanControl,
+): boolean => {
+  if (!inReclaimCompaction(sc) || nrReclaimed === 0) return false;
+  const zone = k.pageAlloc.zones[nid]!;
+  const min = zone.watermark[WMARK_MIN]!;
+  if (k.pageAlloc.zoneWatermarkOk(nid, sc.order, min)) return false;
+  if (k.compaction.suitable(nid, sc.order, min)) return false;
+  let inactive = k.lru.size(nid, LRU_INACTIVE_FILE);
+  if (canReclaimAnonPages(k, nid)) inactive += k.lru.size(nid, LRU_INACTIVE_ANON);
+  return inactive > compactGap(sc.order);
+};
+
+/**
  * `shrink_node()` → `shrink_lruvec()` (`mm/vmscan.c`): scans each evictable list of the node by
  * `lru_size >> priority` pages (`get_scan_count()`, anonymous lists only when
  * `can_reclaim_anon_pages()`), `SWAP_CLUSTER_MAX` at a time, until the targets are met or enough
- * was reclaimed; then ages the active anonymous list if its inactive list is low.
+ * was reclaimed; then ages the active anonymous list if its inactive list is low. Reclaim for
+ * compaction repeats that while {@link shouldContinueReclaim} says so.
  */
 const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void, ErrnoError> =>
   Effect.gen(function* () {
     const reclaimedBefore = sc.nrReclaimed;
-    const anon = canReclaimAnonPages(k, nid);
-    const nr = EVICTABLE.map((lru) =>
-      lru <= LRU_ACTIVE_ANON && !anon ? 0 : k.lru.size(nid, lru) >> sc.priority,
-    );
-    while (nr[0]! > 0 || nr[2]! > 0 || nr[3]! > 0) {
-      for (const [i, lru] of EVICTABLE.entries()) {
-        if (nr[i]! === 0) continue;
-        const chunk = Math.min(nr[i]!, SWAP_CLUSTER_MAX);
-        nr[i]! -= chunk;
-        yield* shrinkList(k, nid, lru, chunk, sc);
+    for (;;) {
+      const passBefore = sc.nrReclaimed;
+      const anon = canReclaimAnonPages(k, nid);
+      const nr = EVICTABLE.map((lru) =>
+        lru <= LRU_ACTIVE_ANON && !anon ? 0 : k.lru.size(nid, lru) >> sc.priority,
+      );
+      while (nr[0]! > 0 || nr[2]! > 0 || nr[3]! > 0) {
+        for (const [i, lru] of EVICTABLE.entries()) {
+          if (nr[i]! === 0) continue;
+          const chunk = Math.min(nr[i]!, SWAP_CLUSTER_MAX);
+          nr[i]! -= chunk;
+          yield* shrinkList(k, nid, lru, chunk, sc);
+        }
+        if (sc.nrReclaimed >= sc.nrToReclaim) break;
       }
-      if (sc.nrReclaimed >= sc.nrToReclaim) break;
+      if (anon && inactiveIsLow(k, nid, LRU_INACTIVE_ANON)) {
+        shrinkActiveList(k, nid, LRU_ACTIVE_ANON, SWAP_CLUSTER_MAX);
+      }
+      // shrink_node_memcgs(): the shrinkers after the LRU lists, at the same priority. What they
+      // free is not reclaimed LRU memory: only slab pages would count (reclaim_state), and the
+      // model has none.
+      shrinkSlab(k, nid, sc.priority);
+      if (!shouldContinueReclaim(k, nid, sc.nrReclaimed - passBefore, sc)) break;
     }
-    if (anon && inactiveIsLow(k, nid, LRU_INACTIVE_ANON)) {
-      shrinkActiveList(k, nid, LRU_ACTIVE_ANON, SWAP_CLUSTER_MAX);
-    }
-    // shrink_node_memcgs(): the shrinkers after the LRU lists, at the same priority. What they
-    // free is not reclaimed LRU memory: only slab pages would count (reclaim_state), and the
-    // model has none.
-    shrinkSlab(k, nid, sc.priority);
     if (sc.nrReclaimed > reclaimedBefore) k.kswapd.nodeReclaimed(nid);
   });
 
 /**
- * `try_to_free_pages()` (`mm/vmscan.c`, `do_try_to_free_pages()`): direct reclaim for an
- * allocation of `order` that found no free page. Shrinks the nodes the allocation may use (`nid`
- * first, then its fallbacks by distance, or `nid` alone with `__GFP_THISNODE`), lowering the
- * priority from `DEF_PRIORITY` until `SWAP_CLUSTER_MAX` pages were reclaimed. Counts
- * `allocstall_normal`. Returns the pages reclaimed. `current` is the task reclaiming, which
- * demotion allocates in (its CPU's node decides `numa_local` or `numa_other`); its caller
- * (`__perform_reclaim()`, {@link directReclaim}) has set `PF_MEMALLOC` on it. Null for none: the
- * demotions are then made as by a kernel thread of the node reclaimed.
+ * `compaction_ready()` (`mm/vmscan.c`, Linux 6.16): for reclaim on behalf of a costly order, is
+ * node `nid` fine as it is? Yes when the allocation could already succeed at the min watermark,
+ * or when compaction could go ahead with the high watermark plus `compact_gap(order)` free
+ * (`compaction_suitable()`): reclaim then leaves the node to compaction.
+ */
+const compactionReady = (k: Kernel, nid: number, order: number): boolean => {
+  const zone = k.pageAlloc.zones[nid]!;
+  if (k.pageAlloc.zoneWatermarkOk(nid, order, zone.watermark[WMARK_MIN]!)) return true;
+  return k.compaction.suitable(nid, order, zone.watermark[WMARK_HIGH]!);
+};
+
+/**
+ * `try_to_free_pages()` (`mm/vmscan.c`, `do_try_to_free_pages()`, Linux 6.16): direct reclaim for
+ * an allocation of `order` that found no free page. Shrinks the nodes the allocation may use
+ * (`nid` first, then its fallbacks by distance, or `nid` alone with `__GFP_THISNODE`), lowering the
+ * priority from `DEF_PRIORITY` until `SWAP_CLUSTER_MAX` pages were reclaimed. For a costly order
+ * a node where compaction can go ahead already is left alone (`compaction_ready()`), and reclaim
+ * stops after the pass that found one; on a node it shrinks, reclaim goes on until compaction
+ * could run there (`should_continue_reclaim()`). Counts `allocstall_normal`. Returns the pages
+ * reclaimed, or 1 when it reclaimed nothing but left a node to compaction. `current` is the task
+ * reclaiming, which demotion allocates in (its CPU's node decides `numa_local` or `numa_other`);
+ * its caller ({@link performReclaim}) has set `PF_MEMALLOC` on it. Null for none: the demotions
+ * are then made as by a kernel thread of the node reclaimed.
  *
  * @category Reclaim
  */
@@ -489,21 +549,59 @@ export const tryToFreePages = (
         ? [nid]
         : (k.pageAlloc.zonelists[nid] ?? []).filter((n) => !nodemask || nodemask.includes(n));
     const sc: ScanControl = {
-      nrToReclaim: Math.max(SWAP_CLUSTER_MAX, 1 << order),
+      nrToReclaim: SWAP_CLUSTER_MAX,
+      order,
+      compactionReady: false,
       priority: DEF_PRIORITY,
       nrScanned: 0,
       nrReclaimed: 0,
       kswapd: false,
       current,
     };
-    for (; sc.priority >= 0; sc.priority--) {
+    reclaim: for (; sc.priority >= 0; sc.priority--) {
       for (const node of nodes) {
         if (!k.nodeHasMemory(node)) continue;
+        // shrink_zones(): a costly order's node that compaction can serve is not reclaimed.
+        if (order > PAGE_ALLOC_COSTLY_ORDER && compactionReady(k, node, order)) {
+          sc.compactionReady = true;
+          continue;
+        }
         yield* shrinkNode(k, node, sc);
-        if (sc.nrReclaimed >= sc.nrToReclaim) return sc.nrReclaimed;
+        if (sc.nrReclaimed >= sc.nrToReclaim) break reclaim;
       }
+      if (sc.compactionReady) break;
     }
-    return sc.nrReclaimed;
+    if (sc.nrReclaimed) return sc.nrReclaimed;
+    // Reclaim stopped to let compaction try: no progress to report, but no failure either.
+    return sc.compactionReady ? 1 : 0;
+  });
+
+/**
+ * `__perform_reclaim()` (`mm/page_alloc.c`): {@link tryToFreePages} with `PF_MEMALLOC` set on
+ * `current` for its span only (`memalloc_noreclaim_save()` / `memalloc_noreclaim_restore()`):
+ * what reclaim allocates meanwhile may go below the watermarks unless it asks `__GFP_NOMEMALLOC`,
+ * and it does not recurse into reclaim. The flag is put back as it was, whatever the reclaim
+ * ends in. Returns the pages reclaimed. Null `current`: a kernel thread of `nid`.
+ *
+ * @category Reclaim
+ */
+export const performReclaim = (
+  k: Kernel,
+  gfp: number,
+  order: number,
+  nid: number,
+  nodemask: readonly number[] | null,
+  current: TaskStruct | null,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.suspend(() => {
+    const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
+    return tryToFreePages(k, gfp, order, nid, nodemask, current).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          if (current) memallocNoreclaimRestore(current, noreclaimFlag);
+        }),
+      ),
+    );
   });
 
 /**
@@ -537,15 +635,7 @@ export const directReclaim = (
     // __alloc_pages_slowpath() reclaims again while should_reclaim_retry() allows: without limit
     // while reclaim makes progress, and MAX_RECLAIM_RETRIES times in a row when it does not.
     for (let noProgressLoops = 0; noProgressLoops <= MAX_RECLAIM_RETRIES; ) {
-      // __perform_reclaim(): PF_MEMALLOC for the span of try_to_free_pages() only.
-      const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
-      const progress = yield* tryToFreePages(k, gfp, order, nid, nodemask, current).pipe(
-        Effect.ensuring(
-          Effect.sync(() => {
-            if (current) memallocNoreclaimRestore(current, noreclaimFlag);
-          }),
-        ),
-      );
+      const progress = yield* performReclaim(k, gfp, order, nid, nodemask, current);
       dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
       if (dc.page >= 0) return;
       noProgressLoops = progress > 0 ? 0 : noProgressLoops + 1;
@@ -714,6 +804,8 @@ export class KswapdState implements Kswapd {
         if (self.balanced(nid)) break;
         const sc: ScanControl = {
           nrToReclaim: Math.max(zone.watermark[WMARK_HIGH]!, SWAP_CLUSTER_MAX),
+          order: 0,
+          compactionReady: false,
           priority,
           nrScanned: 0,
           nrReclaimed: 0,

@@ -13,8 +13,10 @@ import {
   GFP_KERNEL_RECLAIMABLE,
   type Kernel,
   MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  MAP_SHARED,
   MIGRATE_RECLAIMABLE,
   MIGRATE_SYNC,
   MPOL_BIND,
@@ -325,6 +327,10 @@ describe("compaction (mm/compaction.c)", () => {
       [1, false],
       [1, true],
     ]);
+    // Direct reclaim ran between them (__alloc_pages_slowpath()), but left node 1 alone: half of
+    // it is free, above its high watermark plus compact_gap(9) (compaction_ready()).
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgscan_direct")).toBe(0);
     expect(d("compact_stall")).toBe(2);
     expect(d("compact_fail")).toBe(1);
     expect(d("compact_success")).toBe(1);
@@ -332,6 +338,58 @@ describe("compaction (mm/compaction.c)", () => {
     expect(d("thp_zero_page_alloc_failed")).toBe(0);
     expect(d("thp_fault_fallback")).toBe(1);
     expect(isHugeZeroPmd(k, proc.mm!.findVma(addr)!.pmds.get(addr)!)).toBe(true);
+    expect(k.mem.pfnToNid(k.hugeZero.pfn)).toBe(1);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
+  // __alloc_pages_slowpath() (mm/page_alloc.c, Linux 6.16) for a costly order with
+  // __GFP_DIRECT_RECLAIM: INIT_COMPACT_PRIORITY compaction, then __alloc_pages_direct_reclaim(),
+  // then compaction at DEF_COMPACT_PRIORITY. try_to_free_pages() reclaims a node that is not
+  // compaction_ready(): here node 1 has its low watermark plus compact_gap(9) plus one page free,
+  // enough for compaction to run (compaction_suitable() at the low watermark for a costly order)
+  // but under the high watermark plus the gap that would let reclaim skip it.
+  it("the slow path reclaims between its two compactions where compaction cannot go ahead yet (compaction_ready())", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 256 }));
+    const zone = k.pageAlloc.zones[1]!;
+    expect(zone.watermark.slice(0, 3)).toEqual([181, 226, 271]);
+    const target = zone.watermark[1]! + 2 * 512 + 1; // low + compact_gap(9) + 1: 1251 pages
+    // Clean page cache on node 1 takes the rest, unmapped again: what reclaim can free.
+    const reader = run(k.createProcess({ node: 1 }));
+    run(reader.setMempolicy(MPOL_BIND, [1]));
+    const file = run(k.createFile("cache"));
+    const n = zone.freePages - target;
+    const cache = run(reader.mmap(n * 4096, { flags: MAP_SHARED, file }));
+    run(reader.madvise(cache, n * 4096, MADV_NOHUGEPAGE));
+    await runP(reader.read(cache, n * 4096));
+    run(reader.munmap(cache, n * 4096));
+    const { proc, addr } = await runP(thpFaulter(k, 1));
+    expect(zone.freePages).toBe(1251);
+    const d = delta(k);
+    const stalls: [boolean, number][] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_compaction_begin")
+        stalls.push([e.sync, k.vmstat.get("allocstall_normal")]);
+    });
+    await runP(proc.read(addr, 1)); // the huge zero folio: an unmovable order-9 allocation
+    // Async compaction, one direct reclaim, sync-light compaction: in that order.
+    expect(stalls).toEqual([
+      [false, 0],
+      [true, 1],
+    ]);
+    expect(d("allocstall_normal")).toBe(1);
+    // At least SWAP_CLUSTER_MAX pages, all of them the clean page cache (node 1 has no demotion
+    // target for its anonymous memory); one pass, since compaction could go ahead after it
+    // (should_continue_reclaim()).
+    expect(d("pgsteal_direct")).toBeGreaterThanOrEqual(32);
+    expect(d("pgsteal_file")).toBe(d("pgsteal_direct"));
+    expect(d("pgscan_anon")).toBe(0);
+    expect(d("compact_stall")).toBe(2);
+    expect(d("compact_fail")).toBe(1);
+    expect(d("compact_success")).toBe(1);
+    expect(d("thp_zero_page_alloc")).toBe(1);
     expect(k.mem.pfnToNid(k.hugeZero.pfn)).toBe(1);
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
@@ -350,12 +408,19 @@ describe("compaction (mm/compaction.c)", () => {
     const d = delta(k);
     await runP(proc.write(addr, new Uint8Array(4096)));
     expect(d("compact_stall")).toBe(0); // COMPACT_SKIPPED: not counted
+    // Without __GFP_NORETRY a skipped compaction does not end the slow path: direct reclaim runs
+    // (the node is not compaction_ready()), finds nothing to free, and compaction is skipped again.
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgsteal_direct")).toBe(0);
     expect(d("thp_fault_fallback")).toBe(1);
     expectErrno(k.fs.write("/proc/sys/vm/extfrag_threshold", "1001"), "EINVAL");
     expect(run(k.fs.read("/proc/sys/vm/extfrag_threshold"))).toBe("500\n");
     run(k.fs.write("/proc/sys/vm/extfrag_threshold", "0"));
     await runP(proc.write(addr + 2 * MiB, new Uint8Array(4096)));
-    // Async, then sync-light: each a stall that found no page.
+    // Async, then sync-light: each a stall that found no page. Between them, direct reclaim
+    // left the node alone: compaction could go ahead there now (compaction_ready()).
+    expect(d("allocstall_normal")).toBe(2);
+    expect(d("pgscan_direct")).toBe(0);
     expect(d("compact_stall")).toBe(2);
     expect(d("compact_fail")).toBe(2);
     expect(d("compact_success")).toBe(0);

@@ -19,6 +19,7 @@ import {
   MPOL_BIND,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
+  PG_hugetlb,
   pteWrite,
   type TraceEvent,
   VM_LOCKED,
@@ -200,6 +201,39 @@ describe("MAP_HUGETLB: reservations (hugetlb_reserve_pages) and faults", () => {
     expect(counters(k)).toEqual([3, 2, 1, 0]);
     run(p.munmap(addr, 2 * HUGE));
     expect(counters(k)).toEqual([3, 3, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("hands out the huge page freed last first: enqueue_hugetlb_folio() puts it at the head of its node's free list (list_move()), dequeue_hugetlb_folio_node_exact() takes from the head", () => {
+    const k = boot({ nodes: ["64M"] });
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "3"));
+    const a = mapHuge(k, 1);
+    const b = mapHuge(k, 1);
+    const c = mapHuge(k, 1);
+    const pfnOf = (m: ReturnType<typeof mapHuge>) => {
+      run(m.p.write(m.addr, new Uint8Array([1])));
+      return folioAt(m.p, m.addr).pfn;
+    };
+    const pfns = [pfnOf(a), pfnOf(b), pfnOf(c)];
+    expect(new Set(pfns).size).toBe(3);
+    expect(counters(k)).toEqual([3, 0, 0, 0]);
+    // Freed in the order b, a, c: the free list reads c, a, b from its head.
+    run(b.p.munmap(b.addr, HUGE));
+    run(a.p.munmap(a.addr, HUGE));
+    run(c.p.munmap(c.addr, HUGE));
+    expect(counters(k)).toEqual([3, 3, 0, 0]);
+    // The next faults get c's page, then a's, then b's (a tail-queued list would give b's first).
+    const maps = [mapHuge(k, 1), mapHuge(k, 1), mapHuge(k, 1)];
+    const again = maps.map(pfnOf);
+    expect(again).toEqual([pfns[2], pfns[0], pfns[1]]);
+    // Shrinking the pool takes from the head as well (remove_pool_hugetlb_folio(): the list's
+    // first entry): freed in the order 0, 1, 2, the page of maps[2] leaves the pool.
+    for (const m of maps) run(m.p.munmap(m.addr, HUGE));
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    expect(counters(k)).toEqual([2, 2, 0, 0]);
+    expect(k.memmap.test(again[2]!, PG_hugetlb)).toBe(false);
+    const last = [mapHuge(k, 1), mapHuge(k, 1)].map(pfnOf);
+    expect(last).toEqual([again[1], again[0]]);
     expectConsistent(k);
   });
 

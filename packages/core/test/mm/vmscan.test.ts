@@ -3,6 +3,7 @@ import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
 import {
   type Kernel,
+  MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -366,6 +367,57 @@ describe("kswapd", () => {
     expectConsistent(k);
     await runP(k.shutdown());
     expect(k.kswapd.running).toBe(false);
+  });
+
+  // demote_folio_list() (mm/vmscan.c, Linux 6.16) allocates with GFP_NOWAIT among its flags:
+  // __GFP_KSWAPD_RECLAIM, so a demotion target left under its low watermark wakes its kswapd
+  // (wake_all_kswapds() in the slow path), which reclaims there in turn.
+  it("demotion that leaves the target under its low watermark wakes the target's kswapd (GFP_NOWAIT in demote_folio_list())", async () => {
+    const k = tiered();
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    const cxl = k.pageAlloc.zones[1]!;
+    // min_free_kbytes 1144 KiB: 286 pages, 228 of them node 1's; the step is 228 / 4 = 57.
+    expect(cxl.watermark.slice(0, 3)).toEqual([228, 285, 342]);
+    // Node 1: 512 pages of clean, unmapped page cache (what its kswapd can free: its anonymous
+    // memory has nowhere to go), and anonymous memory up to 64 pages above its low watermark.
+    const q = run(k.createProcess({ node: 1 }));
+    run(q.setMempolicy(MPOL_BIND, [1]));
+    const file = run(k.createFile("cache"));
+    const cache = run(q.mmap(512 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+    run(q.madvise(cache, 512 * PAGE, MADV_NOHUGEPAGE));
+    run(q.read(cache, 512 * PAGE));
+    run(q.munmap(cache, 512 * PAGE));
+    const fill = cxl.freePages - (cxl.watermark[WMARK_LOW]! + 64);
+    const f = run(q.mmap(fill * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(q.madvise(f, fill * PAGE, MADV_NOHUGEPAGE));
+    await runP(q.write(f, pattern(fill * PAGE, 2)));
+    expect(cxl.freePages).toBe(349);
+    const p = boundToDram(k);
+    const n = 4200; // more than node 0 holds: direct reclaim demotes to node 1
+    const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        // Both nodes are balanced: each daemon naps, then sleeps until woken.
+        yield* TestClock.adjust("1000 millis");
+        yield* p.write(addr, pattern(n * PAGE, 3));
+        yield* waitUntil(() => k.kswapd.sleeping(0) && k.kswapd.sleeping(1));
+        yield* TestClock.adjust("10000 millis");
+        yield* waitUntil(() => k.kswapd.sleeping(0) && k.kswapd.sleeping(1));
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    // Node 1's kswapd ran: it alone could evict node 1's page cache (direct reclaim for a task
+    // bound to node 0 shrinks node 0 only, and node 0 has no page cache).
+    expect(count(k, "pgdemote_direct") + count(k, "pgdemote_kswapd")).toBeGreaterThan(64);
+    expect(count(k, "pgsteal_file")).toBeGreaterThan(0);
+    expect(file.mapping.nrFolios).toBe(512 - count(k, "pgsteal_file"));
+    expect(count(k, "pgsteal_kswapd")).toBe(count(k, "pgdemote_kswapd") + count(k, "pgsteal_file"));
+    expect(count(k, "pgsteal_direct")).toBe(count(k, "pgdemote_direct"));
+    expect(cxl.freePages).toBeGreaterThan(cxl.watermark[WMARK_LOW]!);
+    expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 3))).toBe(true);
+    expect(sameBytes(run(q.read(f, fill * PAGE)), pattern(fill * PAGE, 2))).toBe(true);
+    expectConsistent(k);
+    await runP(k.shutdown());
   });
 
   it("stays asleep without demotion targets for anonymous memory, and gives a hopeless node up (kswapd_failures)", async () => {
