@@ -4,7 +4,8 @@
  * Models the PTE encoding of `include/linux/pgtable.h` and the migration swap entries of
  * `include/linux/swapops.h`. An entry is a 32-bit word: the PFN above seven flag bits. A present
  * entry maps a page; a migration entry is not present and names the page being migrated, with
- * the write permission it must get back (`make_writable_migration_entry`). A huge PMD
+ * the write permission it must get back (`make_writable_migration_entry`) and the young and dirty
+ * bits the mapping had (`make_migration_entry_young()`, `make_migration_entry_dirty()`). A huge PMD
  * (`Vma.pmds`) uses the same encoding and names its folio's head: present, it maps the whole
  * PMD-size folio (`pmd_trans_huge()`); not present, it is a PMD migration entry
  * (`is_pmd_migration_entry()`).
@@ -88,14 +89,23 @@ export const mkPte = (pfn: number, bits: number): number =>
 
 /**
  * `make_{readable,writable}_migration_entry()` (`include/linux/swapops.h`): a migration entry for
- * `pfn`.
+ * `pfn`, made young and dirty (`make_migration_entry_young()`, `make_migration_entry_dirty()`)
+ * when the mapping it replaces was, as x86 keeps them (`migration_entry_supports_ad()` is true).
+ * The entry carries them in {@link PTE_YOUNG} and {@link PTE_DIRTY}; {@link pteYoung} and
+ * {@link pteDirty} read them back (`is_migration_entry_young()`, `is_migration_entry_dirty()`).
  *
  * @category Page tables
  */
-export const mkMigrationEntry = (pfn: number, writable: boolean, dirty: boolean): number =>
+export const mkMigrationEntry = (
+  pfn: number,
+  writable: boolean,
+  young: boolean,
+  dirty: boolean,
+): number =>
   ((pfn << PTE_PFN_SHIFT) |
     PTE_MIGRATION |
     (writable ? PTE_WRITE : 0) |
+    (young ? PTE_YOUNG : 0) |
     (dirty ? PTE_DIRTY : 0)) >>>
   0;
 
@@ -145,7 +155,8 @@ export const isMigrationEntry = (pte: number): boolean => (pte & PTE_MIGRATION) 
  */
 export const pteWrite = (pte: number): boolean => (pte & PTE_WRITE) !== 0;
 /**
- * `pte_dirty()` (`arch/x86/include/asm/pgtable.h`): the page was written through the entry.
+ * `pte_dirty()` (`arch/x86/include/asm/pgtable.h`) / `is_migration_entry_dirty()`
+ * (`include/linux/swapops.h`): the page was written through the entry.
  *
  * @category Page tables
  */
@@ -159,7 +170,8 @@ export const pteDirty = (pte: number): boolean => (pte & PTE_DIRTY) !== 0;
 export const pteSpecial = (pte: number): boolean => (pte & PTE_SPECIAL) !== 0;
 
 /**
- * `pte_young()` (`arch/x86/include/asm/pgtable.h`): the accessed bit is set.
+ * `pte_young()` (`arch/x86/include/asm/pgtable.h`) / `is_migration_entry_young()`
+ * (`include/linux/swapops.h`): the accessed bit is set.
  *
  * @category Page tables
  */

@@ -38,6 +38,7 @@ import {
   ptePresent,
   pteSpecial,
   pteWrite,
+  pteYoung,
 } from "../include/pgtable";
 import { DEFAULT_SEEKS, SHRINK_STOP, type Shrinker } from "../include/shrinker";
 import { FolioList } from "../lib/list";
@@ -84,7 +85,7 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
   }
   if (isMigrationEntry(pmd)) {
     for (let i = 0; i < nr; i++)
-      vma.ptes[first + i] = mkMigrationEntry(head + i, pteWrite(pmd), pteDirty(pmd));
+      vma.ptes[first + i] = mkMigrationEntry(head + i, pteWrite(pmd), pteYoung(pmd), pteDirty(pmd));
     return;
   }
   // The PTEs keep the PMD's young bit (`pte_mkold()` only where the PMD was old).

@@ -147,8 +147,8 @@ export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
 
 /**
  * `set_pmd_migration_entry()` (`mm/huge_memory.c`): replaces the present huge PMD at `haddr`,
- * which maps the folio `head`, by one migration entry for the folio that keeps its write and
- * dirty bits, moves the dirty bit to the folio, drops the entire mapcount and the reference the
+ * which maps the folio `head`, by one migration entry for the folio that keeps its write, young
+ * and dirty bits, moves the dirty bit to the folio, drops the entire mapcount and the reference the
  * mapping held, and flushes the PMD's translations at once (`pmdp_invalidate()`; a PMD's flush is
  * never deferred). Emits `set_migration_pmd`.
  */
@@ -156,7 +156,7 @@ const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): 
   const m = k.memmap;
   const head = ptePfn(pmd);
   const nr = m.folioNrPages(head);
-  const entry = mkMigrationEntry(head, pteWrite(pmd), pteDirty(pmd));
+  const entry = mkMigrationEntry(head, pteWrite(pmd), pteYoung(pmd), pteDirty(pmd));
   hugeMap(k, vma, nr)!.set(haddr, entry);
   if (pteDirty(pmd)) m.set(head, PG_dirty);
   m.entireMapcount[head]!--;
@@ -173,12 +173,13 @@ const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): 
 
 /**
  * `remove_migration_pmd()` (`mm/huge_memory.c`): the PMD migration entry at `haddr` becomes a
- * huge PMD mapping the folio `dst`, writable if the entry was, dirty if it was; `dst` takes the
- * entire mapcount and a reference. Emits `remove_migration_pmd`.
+ * huge PMD mapping the folio `dst`, writable if the entry was, old unless the entry was young,
+ * dirty if the entry was and `dst` still is ({@link restoredBits}); `dst` takes the entire
+ * mapcount and a reference. Emits `remove_migration_pmd`.
  */
 const removeMigrationPmd = (k: Kernel, vma: Vma, haddr: number, entry: number, dst: number) => {
   const m = k.memmap;
-  const pmd = mkPte(dst, entry & (PTE_WRITE | PTE_DIRTY));
+  const pmd = mkPte(dst, restoredBits(k, entry, dst));
   hugeMap(k, vma, m.folioNrPages(dst))!.set(haddr, pmd);
   m.entireMapcount[dst]!++;
   m.refcount[dst]!++;
@@ -189,6 +190,17 @@ const removeMigrationPmd = (k: Kernel, vma: Vma, haddr: number, entry: number, d
     k.trace.emit({ event: "remove_migration_pte", address: haddr, pfn: dst, order });
   } else k.trace.emit({ event: "remove_migration_pmd", address: haddr, pmd });
 };
+
+/**
+ * The bits a present entry for the folio `dst` gets back from the migration entry `entry`
+ * (`remove_migration_pte()`, `mm/migrate.c`; `remove_migration_pmd()`, `mm/huge_memory.c`): write
+ * if the entry was writable; young only if the entry was (`pte_mkold()` unless
+ * `is_migration_entry_young()`); dirty if the entry was and the folio is still dirty
+ * (`folio_test_dirty()` and `is_migration_entry_dirty()`).
+ */
+const restoredBits = (k: Kernel, entry: number, dst: number): number =>
+  (entry & (PTE_WRITE | PTE_YOUNG)) |
+  (pteDirty(entry) && k.memmap.test(dst, PG_dirty) ? PTE_DIRTY : 0);
 
 /**
  * The partially-mapped test of `__folio_remove_rmap()` (`mm/rmap.c`, Linux 6.16) after one PTE
@@ -248,7 +260,7 @@ export const tryToMigrate = (
       const page = head + pgoff - index;
       const pte = ptes[slot]!;
       if (!ptePresent(pte) || ptePfn(pte) !== page) continue;
-      ptes[slot] = mkMigrationEntry(page, pteWrite(pte), pteDirty(pte));
+      ptes[slot] = mkMigrationEntry(page, pteWrite(pte), pteYoung(pte), pteDirty(pte));
       if (pteDirty(pte)) m.set(head, PG_dirty);
       m.mapcount[page]!--;
       partial ||= partiallyMappedAfterPte(k, head, page);
@@ -394,7 +406,8 @@ export const folioReferenced = (k: Kernel, head: number): number => {
 
 /**
  * `remove_migration_ptes()`: every migration entry that names a page of `src` becomes a present
- * PTE for the same page of `dst`, with the write permission the entry kept; a PMD migration entry
+ * PTE for the same page of `dst`, with the write permission and the young and dirty bits the entry
+ * kept (a dirty bit only while `dst` is dirty); a PMD migration entry
  * that names `src` becomes a huge PMD mapping `dst` (`remove_migration_pmd()`). `dst` takes the
  * mapcounts and references. `src === dst` undoes a migration. The walk uses `dst`'s mapping and
  * index, which the move copied from `src`, as the kernel walks the new folio. Returns the number
@@ -421,7 +434,7 @@ export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number
       const slot = pgoff - vma.pgoff;
       const pte = ptes[slot]!;
       if (!isMigrationEntry(pte) || ptePfn(pte) !== src + pgoff - index) continue;
-      ptes[slot] = mkPte(dst + pgoff - index, pte & (PTE_WRITE | PTE_DIRTY));
+      ptes[slot] = mkPte(dst + pgoff - index, restoredBits(k, pte, dst));
       m.mapcount[dst + pgoff - index]!++;
       restored++;
       if (k.trace.enabled) {

@@ -1,9 +1,21 @@
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import { TlbFlushBatch } from "../../src/include/tlbflush";
-import { isMigrationEntry, MAP_ANONYMOUS, MAP_SHARED, PG_hwpoison, ptePfn } from "../../src/index";
+import {
+  folioReferenced,
+  isMigrationEntry,
+  MAP_ANONYMOUS,
+  MAP_SHARED,
+  PG_dirty,
+  PG_hwpoison,
+  pteDirty,
+  ptePfn,
+  pteWrite,
+  pteYoung,
+} from "../../src/index";
 import { copyMcPages, folioMcCopy } from "../../src/mm/copy_mc";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import { splitHugePmd } from "../../src/mm/huge_memory";
 import {
   folioMappings,
   removeMigrationPtes,
@@ -238,5 +250,126 @@ describe("try_to_migrate() and the deferred split queue", () => {
     expect(k.deferredSplitQueue.size).toBe(0);
     expectBytes(run(p.read(addr, 4 * MiB)), pattern(4 * MiB, 2));
     expectConsistent(k);
+  });
+});
+
+// Linux 6.16 on x86 (migration_entry_supports_ad()): try_to_migrate_one() (mm/rmap.c) and
+// set_pmd_migration_entry() (mm/huge_memory.c) make the migration entry young and dirty when the
+// mapping was (make_migration_entry_young(), make_migration_entry_dirty()); remove_migration_pte()
+// (mm/migrate.c) and remove_migration_pmd() map the new folio old unless the entry was young, and
+// dirty when the entry was and the folio is.
+describe("migration entries keep the young and dirty bits", () => {
+  const MiB = 2 ** 20;
+  const cases = [
+    { name: "a base page", bytes: 4096, thp: "never", pmd: false },
+    { name: "a PMD-mapped THP", bytes: 2 * MiB, thp: "always", pmd: true },
+  ] as const;
+
+  for (const { name, bytes, thp, pmd } of cases) {
+    it(`${name} accessed before migration comes back young, dirty and writable; folio_referenced() counts it`, async () => {
+      const k = boot({ nodes: ["64M", "64M"], thp: { enabled: thp } });
+      const p = run(k.createProcess({ node: 0 }));
+      const addr = mapPattern(p, bytes, 3);
+      const src = k.memmap.folioOf(ptePfn(pteAt(p, addr)));
+      expect(k.memmap.entireMapcount[src]).toBe(pmd ? 1 : 0);
+      expect(pteYoung(pteAt(p, addr)) && pteDirty(pteAt(p, addr))).toBe(true);
+      const { rc, status } = await Effect.runPromise(p.movePages(0, [addr], [1], 0));
+      expect(rc).toBe(0);
+      expect([...status]).toEqual([1]);
+      const pte = pteAt(p, addr);
+      const dst = k.memmap.folioOf(ptePfn(pte));
+      expect(dst).not.toBe(src);
+      expect(k.memmap.entireMapcount[dst]).toBe(pmd ? 1 : 0);
+      expect(pteYoung(pte)).toBe(true);
+      expect(pteDirty(pte)).toBe(true);
+      expect(pteWrite(pte)).toBe(true);
+      // One young mapping (one PTE, or one huge PMD): folio_referenced() finds it and clears it.
+      expect(folioReferenced(k, dst)).toBe(1);
+      expect(pteYoung(pteAt(p, addr))).toBe(false);
+      expectBytes(run(p.read(addr, bytes)), pattern(bytes, 3));
+      expectConsistent(k);
+    });
+
+    it(`${name} left idle before migration comes back old; folio_referenced() finds nothing`, async () => {
+      const k = boot({ nodes: ["64M", "64M"], thp: { enabled: thp } });
+      const p = run(k.createProcess({ node: 0 }));
+      const addr = mapPattern(p, bytes, 5);
+      const src = k.memmap.folioOf(ptePfn(pteAt(p, addr)));
+      expect(folioReferenced(k, src)).toBe(1);
+      expect(pteYoung(pteAt(p, addr))).toBe(false);
+      await Effect.runPromise(p.movePages(0, [addr], [1], 0));
+      const pte = pteAt(p, addr);
+      expect(k.memmap.folioOf(ptePfn(pte))).not.toBe(src);
+      expect(pteYoung(pte)).toBe(false);
+      // The dirty bit does not depend on the young one.
+      expect(pteDirty(pte)).toBe(true);
+      expect(folioReferenced(k, k.memmap.folioOf(ptePfn(pte)))).toBe(0);
+      // The next access sets the bit again.
+      run(p.read(addr, 1));
+      expect(pteYoung(pteAt(p, addr))).toBe(true);
+      expectConsistent(k);
+    });
+  }
+
+  it("try_to_migrate() keeps the bits in the entry and marks the folio dirty; undoing restores them", () => {
+    const k = boot({ thp: { enabled: "never" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 4096, 9);
+    const young = ptePfn(pteAt(p, addr));
+    const old = ptePfn(pteAt(p, addr + 4096));
+    expect(folioReferenced(k, old)).toBe(1);
+    tryToMigrate(k, young, 0, null);
+    tryToMigrate(k, old, 0, null);
+    const youngEntry = pteAt(p, addr);
+    const oldEntry = pteAt(p, addr + 4096);
+    expect(isMigrationEntry(youngEntry) && isMigrationEntry(oldEntry)).toBe(true);
+    expect([pteYoung(youngEntry), pteDirty(youngEntry), pteWrite(youngEntry)]).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect([pteYoung(oldEntry), pteDirty(oldEntry), pteWrite(oldEntry)]).toEqual([
+      false,
+      true,
+      true,
+    ]);
+    expect(k.memmap.test(young, PG_dirty) && k.memmap.test(old, PG_dirty)).toBe(true);
+    expect(removeMigrationPtes(k, young, young)).toBe(1);
+    expect(removeMigrationPtes(k, old, old)).toBe(1);
+    expect([pteYoung(pteAt(p, addr)), pteDirty(pteAt(p, addr))]).toEqual([true, true]);
+    expect([pteYoung(pteAt(p, addr + 4096)), pteDirty(pteAt(p, addr + 4096))]).toEqual([
+      false,
+      true,
+    ]);
+  });
+
+  it("a dirty entry comes back clean when the folio is no longer dirty (folio_test_dirty())", () => {
+    const k = boot({ thp: { enabled: "never" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4096, 2);
+    const pfn = ptePfn(pteAt(p, addr));
+    tryToMigrate(k, pfn, 0, null);
+    expect(pteDirty(pteAt(p, addr))).toBe(true);
+    k.memmap.clear(pfn, PG_dirty);
+    removeMigrationPtes(k, pfn, pfn);
+    expect(pteDirty(pteAt(p, addr))).toBe(false);
+    expect(pteYoung(pteAt(p, addr))).toBe(true);
+  });
+
+  it("a PMD migration entry split into PTE migration entries passes the bits on (__split_huge_pmd_locked())", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 4);
+    const head = ptePfn(pteAt(p, addr));
+    tryToMigrate(k, head, 0, null);
+    splitHugePmd(k, p.mm!.findVma(addr)!, addr);
+    for (const off of [0, 4096, 2 * MiB - 4096]) {
+      const entry = pteAt(p, addr + off);
+      expect(isMigrationEntry(entry)).toBe(true);
+      expect([pteYoung(entry), pteDirty(entry), pteWrite(entry)]).toEqual([true, true, true]);
+    }
+    expect(removeMigrationPtes(k, head, head)).toBe(512);
+    expect(pteYoung(pteAt(p, addr + 4096)) && pteDirty(pteAt(p, addr + 4096))).toBe(true);
+    expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 4));
   });
 });
