@@ -57,7 +57,7 @@ import { MAX_NUMNODES } from "../lib/numa";
 import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
 import { translate } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
-import { hugetlbSplitCheck, pageRange, vmaModifyRange } from "./mmap";
+import { pageRange, vmaModifyRange } from "./mmap";
 import { allocMigrationTarget } from "./move_pages";
 
 /** `MPOL_MAX` (`include/uapi/linux/mempolicy.h`): one past the last mode Linux knows. */
@@ -342,8 +342,10 @@ const queuePagesRange = (
 };
 
 /**
- * `mbind_range()`: gives each VMA in the range the policy through `vma_modify_policy()`, which
- * merges the range into a neighbour with that policy or splits the VMAs at the range's ends.
+ * `do_mbind()`'s loop of `mbind_range()` (Linux 6.16): gives each VMA in the range the policy
+ * through `vma_modify_policy()`, which merges the range into a neighbour with that policy or
+ * splits the VMAs at the range's ends. `EINVAL` for the first VMA it would cut inside a huge page,
+ * the VMAs before it keeping their new policy ({@link vmaModifyRange}).
  */
 const mbindRange = (
   k: Kernel,
@@ -351,8 +353,9 @@ const mbindRange = (
   start: number,
   end: number,
   policy: Mempolicy | null,
-): void => {
-  vmaModifyRange(k, mm, start, end, (vma) => ({ flags: vma.flags, policy }));
+): 0 | ErrnoError => {
+  const done = vmaModifyRange(k, mm, start, end, (vma) => ({ flags: vma.flags, policy }));
+  return done instanceof Error ? errno("EINVAL", `mbind: ${done.message}`) : 0;
 };
 
 /**
@@ -399,7 +402,11 @@ export const allocMigrationTargetByMpol =
  * (allowed for `MPOL_DEFAULT`), and `EIO` with `MPOL_MF_STRICT`: at once, changing nothing, when
  * there is no move flag and a page is off the nodes; after the policy is set and the pages moved,
  * when a page could not be queued or moved. Without `MPOL_MF_STRICT`, pages that stay put are no
- * error. `MPOL_DEFAULT` drops `MPOL_MF_STRICT`.
+ * error. `MPOL_DEFAULT` drops `MPOL_MF_STRICT`. `EINVAL` from `mbind_range()` where the range
+ * would cut a hugetlb VMA inside a huge page, after the folios were queued and the VMAs before it
+ * got the policy (with a start inside the page that VMA stays whole; with only the end inside,
+ * its split at the start stays): nothing is migrated, the queued folios are put back, and
+ * `EIO` replaces the `EINVAL` when `MPOL_MF_STRICT` has folios that could not be queued.
  */
 export const doMbind = (
   k: Kernel,
@@ -426,8 +433,6 @@ export const doMbind = (
     const mflags = sane.mode === MPOL_DEFAULT ? flags & ~MPOL_MF_STRICT : flags;
     const { end } = range;
     if (end === start) return Effect.void;
-    const cut = hugetlbSplitCheck(mm.vmasIn(start, end), start, end, "mbind");
-    if (cut) return Effect.fail(cut);
     const policy = mpolNew(k, task, "mbind", sane.mode, sane.flags, nmask);
     if (policy instanceof Error) return Effect.fail(policy);
     const list = new FolioList(k.memmap.lru);
@@ -435,8 +440,8 @@ export const doMbind = (
       const queued = queuePagesRange(k, mm, start, end, nmask, mflags, list, true, !policy);
       if (queued instanceof Error) return yield* Effect.fail(queued);
       let nrFailed = queued;
-      mbindRange(k, mm, start, end, policy);
-      if (!list.isEmpty) {
+      const modified = mbindRange(k, mm, start, end, policy);
+      if (modified === 0 && !list.isEmpty) {
         const { rc } = yield* migratePages(
           k,
           list,
@@ -452,6 +457,7 @@ export const doMbind = (
         return yield* Effect.fail(
           errno("EIO", `mbind: ${nrFailed} folios stay off the policy's nodes (MPOL_MF_STRICT)`),
         );
+      if (modified !== 0) return yield* Effect.fail(modified);
     }).pipe(
       Effect.ensuring(
         Effect.sync(() => {

@@ -198,9 +198,22 @@ export const pageRange = (
 };
 
 /**
- * `hugetlb_vm_op_split()` (`mm/hugetlb.c`) for every VMA of `vmas` that `[start, end)` would cut:
- * a hugetlb VMA may be cut at a multiple of its huge page size only. `EINVAL`, naming the call
- * `what`, for a cut inside a huge page; null when every cut is allowed.
+ * `hugetlb_vm_op_split()` (`mm/hugetlb.c`), the `may_split` hook `__split_vma()` asks first: a
+ * hugetlb VMA may be cut only at a multiple of its huge page size. `EINVAL` for a cut of `vma` at
+ * `addr` inside a huge page; null for any other VMA or cut.
+ */
+const hugetlbVmOpSplit = (vma: Vma, addr: number): ErrnoError | null =>
+  vma.hstate && addr % vma.hstate.size
+    ? errno(
+        "EINVAL",
+        `hugetlb VMA ${hex(vma.start)}-${hex(vma.end)} cannot be cut at ${hex(addr)}, inside a ${vma.hstate.size / 1024} KiB page`,
+      )
+    : null;
+
+/**
+ * {@link hugetlbVmOpSplit} for every VMA of `vmas` that `[start, end)` would cut, before any is
+ * cut, as `munmap()` and a `MAP_FIXED` `mmap()` check it: `EINVAL`, naming the call `what`, for a
+ * cut inside a huge page; null when every cut is allowed.
  */
 export const hugetlbSplitCheck = (
   vmas: readonly Vma[],
@@ -336,6 +349,11 @@ const vmaAbsorb = (target: Vma, other: Vma): void => {
  * agree. A merge that would remove a VMA with a `close` hook (hugetlb) is not made. `change`
  * runs on the range's own VMA after its attributes are set and before it merges, for what the
  * caller does to its entries. Returns the VMA that covers the range afterwards.
+ *
+ * A split is refused with `EINVAL` where it would cut a hugetlb VMA inside a huge page
+ * ({@link hugetlbVmOpSplit}). As in Linux, the split at the range's start comes first and the one
+ * at its end second, so an allowed start split stays done when the end split is then refused;
+ * the VMA keeps its attributes either way (they are set only after both splits).
  */
 export const vmaModify = (
   k: Kernel,
@@ -345,7 +363,7 @@ export const vmaModify = (
   flags: number,
   policy: Mempolicy | null,
   change?: (piece: Vma) => void,
-): Vma => {
+): Vma | ErrnoError => {
   const pageSize = k.mem.pageSize;
   const pgoff = vma.pgoff + (start - vma.start) / pageSize;
   const leftSide = start === vma.start;
@@ -355,8 +373,16 @@ export const vmaModify = (
   if (plan.left && plan.right && !canMergeRemoveVma(plan.next!)) plan.right = false;
 
   let piece = vma;
-  if (!leftSide) piece = splitVma(k, piece, start);
-  if (!rightSide) splitVma(k, piece, end);
+  if (!leftSide) {
+    const refused = hugetlbVmOpSplit(piece, start);
+    if (refused) return refused;
+    piece = splitVma(k, piece, start);
+  }
+  if (!rightSide) {
+    const refused = hugetlbVmOpSplit(piece, end);
+    if (refused) return refused;
+    splitVma(k, piece, end);
+  }
   piece.flags = flags;
   piece.policy = policy;
   change?.(piece);
@@ -435,6 +461,8 @@ const commitMerge = (piece: Vma, plan: MergePlan): Vma => {
  * {@link vmaModify}, skipping holes and VMAs that have them already (as `mprotect_fixup()`,
  * `madvise_update_vma()`, `mlock_fixup()` and `mbind_range()` return early for those). Returns
  * the VMAs that cover the range afterwards, in address order; merged ones may reach past it.
+ * The first VMA {@link vmaModify} refuses to cut ends the walk with its `EINVAL`, the VMAs before
+ * it staying changed, as `mbind_range()`'s error ends `do_mbind()`'s loop.
  */
 export const vmaModifyRange = (
   k: Kernel,
@@ -443,7 +471,7 @@ export const vmaModifyRange = (
   end: number,
   attrs: (vma: Vma) => { readonly flags: number; readonly policy: Mempolicy | null },
   change?: (piece: Vma) => void,
-): Vma[] => {
+): Vma[] | ErrnoError => {
   const out: Vma[] = [];
   let cursor = start;
   while (cursor < end) {
@@ -456,6 +484,7 @@ export const vmaModifyRange = (
       flags === vma.flags && mpolEqual(vma.policy, policy)
         ? vma
         : vmaModify(k, vma, from, to, flags, policy, change);
+    if (result instanceof Error) return result;
     if (out.at(-1) !== result) out.push(result);
     cursor = to;
   }
@@ -1060,7 +1089,8 @@ export const exitMmap = (k: Kernel, mm: MmStruct): void => {
  * then match. Holes are skipped: the VMAs after a hole change too, and the call then returns
  * `ENOMEM` ({@link walkVmaRange}). `EINVAL` for an unaligned start or bad length, changing
  * nothing, and where the range would cut a hugetlb VMA inside a huge page
- * (`hugetlb_vm_op_split()`), after the VMAs before it changed.
+ * (`hugetlb_vm_op_split()`), after the VMAs before it changed and, when only the range's end is
+ * inside a huge page, after that VMA was split at the range's start ({@link vmaModify}).
  */
 export const setVmFlags = (
   k: Kernel,
@@ -1076,10 +1106,8 @@ export const setVmFlags = (
   return walkVmaRange(task.mm!, start, range.end, "skip", (vma, from, to) => {
     const flags = (vma.flags | set) & ~clear;
     if (flags === vma.flags) return 0;
-    const cut = hugetlbSplitCheck([vma], from, to, "madvise");
-    if (cut) return cut;
-    vmaModify(k, vma, from, to, flags, vma.policy);
-    return 0;
+    const piece = vmaModify(k, vma, from, to, flags, vma.policy);
+    return piece instanceof Error ? errno("EINVAL", `madvise: ${piece.message}`) : 0;
   });
 };
 
@@ -1111,7 +1139,9 @@ export const applyVmaLockFlags = (
   const walked = walkVmaRange(task.mm!, start, end, "stop", (vma, from, to) => {
     const flags = lock ? vma.flags | VM_LOCKED : vma.flags & ~VM_LOCKED;
     if (flags === vma.flags || vma.flags & VM_HUGETLB) return 0;
-    mlockVmaPagesRange(k, vmaModify(k, vma, from, to, flags, vma.policy), from, to);
+    const piece = vmaModify(k, vma, from, to, flags, vma.policy);
+    if (piece instanceof Error) return piece;
+    mlockVmaPagesRange(k, piece, from, to);
     return 0;
   });
   if (walked !== 0 || !lock) return walked;

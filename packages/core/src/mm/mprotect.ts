@@ -27,7 +27,7 @@ import {
   pteSpecial,
 } from "../include/pgtable";
 import { hpagePmdSize } from "./huge_memory";
-import { hugetlbSplitCheck, pageRange, vmaModify, walkVmaRange } from "./mmap";
+import { pageRange, vmaModify, walkVmaRange } from "./mmap";
 import { vmEnoughMemory } from "./util";
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -58,7 +58,9 @@ const writeProtectVma = (vma: Vma): void => {
  * as Linux does: `ENOMEM` at the first hole (a range whose start is not mapped changes nothing),
  * `ENOMEM` where a private VMA that becomes writable would be charged more than the overcommit
  * heuristic allows (`security_vm_enough_memory_mm()`), and `EINVAL` where the range would cut a
- * hugetlb VMA inside a huge page (`hugetlb_vm_op_split()`, when `vma_modify_flags()` splits it).
+ * hugetlb VMA inside a huge page (`hugetlb_vm_op_split()`, when `vma_modify_flags()` splits it):
+ * a start inside a huge page leaves that VMA whole, while an end inside one comes after the split
+ * at an allowed start, which stays ({@link vmaModify}).
  */
 export const doMprotect = (
   k: Kernel,
@@ -94,10 +96,16 @@ export const doMprotect = (
       const refused = vmEnoughMemory(k, (to - from) / k.mem.pageSize);
       if (refused) return refused;
     }
-    const cut = hugetlbSplitCheck([vma], from, to, "mprotect");
-    if (cut) return cut;
-    vmaModify(k, vma, from, to, flags, vma.policy, flags & VM_WRITE ? undefined : writeProtectVma);
-    return 0;
+    const piece = vmaModify(
+      k,
+      vma,
+      from,
+      to,
+      flags,
+      vma.policy,
+      flags & VM_WRITE ? undefined : writeProtectVma,
+    );
+    return piece instanceof Error ? errno("EINVAL", `mprotect: ${piece.message}`) : 0;
   });
   // tlb_finish_mmu(): what changed before an error is flushed too.
   mm.tlb.flushAll();

@@ -10,6 +10,7 @@ import {
   type Kernel,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_HUGE_1GB,
   MAP_HUGE_2MB,
   MAP_HUGE_SHIFT,
@@ -20,9 +21,14 @@ import {
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   PG_hugetlb,
+  PROT_READ,
   pteWrite,
+  type Task,
   type TraceEvent,
+  VM_HUGEPAGE,
   VM_LOCKED,
+  VM_WRITE,
+  type Vma,
   WMARK_MIN,
 } from "../../src/index";
 import {
@@ -650,4 +656,84 @@ describe("hugetlb VMAs are cut at their huge page size only (hugetlb_vm_op_split
     expect(counters(k)).toEqual([4, 3, 1, 0]);
     expectConsistent(k);
   });
+});
+
+// vma_modify() (mm/vma.c, Linux 6.16) splits a VMA at the range's start first (split_vma(),
+// new_below) and at its end second, and __split_vma() asks vm_ops->may_split
+// (hugetlb_vm_op_split(): -EINVAL off a huge page boundary) before each. So a start inside a huge
+// page leaves the hugetlb VMA whole, while an end inside one comes after the start split, which
+// stays. The callers stop at that error with the VMAs before it changed: do_mprotect_pkey() →
+// mprotect_fixup() (mm/mprotect.c), madvise_walk_vmas() → madvise_update_vma() (mm/madvise.c),
+// do_mbind() → mbind_range() (mm/mempolicy.c; nothing is migrated then).
+describe("a refused hugetlb cut leaves the splits and changes Linux's vma_modify() made", () => {
+  const cases: {
+    call: string;
+    apply: (p: Task, addr: number, length: number) => ReturnType<Task["mprotect"]>;
+    attr: (v: Vma) => string;
+    before: string;
+    after: string;
+  }[] = [
+    {
+      call: "mprotect(PROT_READ)",
+      apply: (p, addr, length) => p.mprotect(addr, length, PROT_READ),
+      attr: (v) => (v.flags & VM_WRITE ? "rw" : "r"),
+      before: "rw",
+      after: "r",
+    },
+    {
+      call: "madvise(MADV_HUGEPAGE)",
+      apply: (p, addr, length) => p.madvise(addr, length, MADV_HUGEPAGE),
+      attr: (v) => (v.flags & VM_HUGEPAGE ? "hugepage" : "-"),
+      before: "-",
+      after: "hugepage",
+    },
+    {
+      call: "mbind(MPOL_BIND, [1])",
+      apply: (p, addr, length) => p.mbind(addr, length, MPOL_BIND, [1], 0),
+      attr: (v) => (v.policy ? `bind:${v.policy.nodes.join(",")}` : "default"),
+      before: "default",
+      after: "bind:1",
+    },
+  ];
+  for (const { call, apply, attr, before: old, after: set } of cases) {
+    it(`${call}: an unaligned start splits nothing; an aligned start's split stays when the end is refused; earlier VMAs keep their change`, () => {
+      const k = boot();
+      run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+      const p = run(k.createProcess());
+      const huge = run(p.mmap(2 * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+      const page = 4096;
+      const low = huge - 4 * page;
+      // An ordinary VMA of four pages right below the hugetlb one.
+      expect(
+        run(p.mmap(4 * page, { addr: low, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED })),
+      ).toBe(low);
+      const list = () => p.mm!.vmas.map((v) => [v.start - huge, v.end - huge, attr(v)]);
+      const start = list();
+      expect(start).toEqual([
+        [-4 * page, 0, old],
+        [0, 2 * HUGE, old],
+      ]);
+      // A start inside a huge page: the first split is refused, nothing is cut or changed.
+      expectErrno(apply(p, huge + page, HUGE), "EINVAL");
+      expect(list()).toEqual(start);
+      // An aligned start and an end inside a huge page: the split at the start is made and stays;
+      // the end's is refused, and both halves keep the old attributes.
+      expectErrno(apply(p, huge + HUGE, page), "EINVAL");
+      expect(list()).toEqual([
+        [-4 * page, 0, old],
+        [0, HUGE, old],
+        [HUGE, 2 * HUGE, old],
+      ]);
+      // From inside the ordinary VMA to inside the second huge page: the ordinary VMA is split
+      // and its tail changed, the first hugetlb VMA changed whole, then the cut is refused.
+      expectErrno(apply(p, low + page, 4 * page + HUGE + page), "EINVAL");
+      expect(list()).toEqual([
+        [-4 * page, -3 * page, old],
+        [-3 * page, 0, set],
+        [0, HUGE, set],
+        [HUGE, 2 * HUGE, old],
+      ]);
+      expectConsistent(k);
+    });
+  }
 });
