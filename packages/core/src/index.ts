@@ -567,6 +567,7 @@ export {
   canDemote,
   DEF_PRIORITY,
   directReclaim,
+  performReclaim,
   SWAP_CLUSTER_MAX,
   tryToFreePages,
 } from "./mm/vmscan";
