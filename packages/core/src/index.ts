@@ -382,7 +382,8 @@ export {
 // arch/x86/include/asm/tlbflush.h
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
 // include/trace/events/migrate.h, include/trace/events/thp.h, include/trace/events/compaction.h,
-// include/trace/events/memory-failure.h, include/trace/events/page_isolation.h
+// include/trace/events/memory-failure.h, include/trace/events/page_isolation.h,
+// include/trace/events/kmem.h
 export {
   type CopyWorkerEvent,
   type MemoryFailureEvent,
@@ -392,6 +393,7 @@ export {
   type MmMigrateOffloadDecision,
   type MmMigratePages,
   type MmMigratePagesStart,
+  type MmPageAllocExtfrag,
   type RemoveMigrationPte,
   type SetMigrationPte,
   type TestPagesIsolatedEvent,

@@ -302,9 +302,9 @@ export interface Kernel {
   /**
    * `folio_alloc()` (`mm/mempolicy.c`) on a node: a folio of 2^order pages with one reference.
    * `gfp` says what kind of memory it is: without `__GFP_MOVABLE` (`GFP_KERNEL`, the default 0)
-   * it is unmovable kernel memory, placed in `MIGRATE_UNMOVABLE` pageblocks (stealing from
-   * others as `__rmqueue_fallback()` does), which compaction cannot move: the way to fragment a
-   * node as kernel allocations do. Orders above `MAX_PAGE_ORDER` up to the PUD order come from
+   * it is unmovable kernel memory, placed in `MIGRATE_UNMOVABLE` pageblocks (taking from others
+   * as `__rmqueue_claim()` and `__rmqueue_steal()` do), which compaction cannot move: the way
+   * to fragment a node as kernel allocations do. Orders above `MAX_PAGE_ORDER` up to the PUD order come from
    * `alloc_contig_pages()` (`folio_alloc_gigantic()`), which migrates what is in the way
    * (`MR_CONTIG_RANGE`). `EINVAL` for a node that does not exist, an order outside 0..PUD order
    * or a `gfp` that is not a mask of the flags `__GFP_BITS_MASK` covers;

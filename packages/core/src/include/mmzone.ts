@@ -577,15 +577,16 @@ export interface PageAllocator {
     freePages?: number,
   ): boolean;
   /**
-   * `find_suitable_fallback()` (`mm/page_alloc.c`): the first type an allocation of `startType`
-   * may steal a free block of `order` from on node `nid`, or -1 (also when, with
-   * `onlyStealable`, it could not claim the pageblock).
+   * `find_suitable_fallback()` (`mm/page_alloc.c`, Linux 6.16): the first type an allocation of
+   * `startType` may take a free block of `order` from on node `nid`, or -1 when none has one;
+   * with `claimable`, -2 when the allocation would not try to claim the pageblock of a block of
+   * that order (`should_try_claim_block()`).
    */
   findSuitableFallback(
     nid: number,
     order: number,
     startType: MigrateType,
-    onlyStealable?: boolean,
+    claimable?: boolean,
   ): MigrateType;
   /**
    * Sets the migrate type of the pageblocks of a range and moves their free blocks to the new

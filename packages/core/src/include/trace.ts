@@ -307,6 +307,33 @@ export interface TestPagesIsolatedEvent {
   readonly finPfn: number;
 }
 
+/**
+ * `trace_mm_page_alloc_extfrag(page, alloc_order, fallback_order, alloc_migratetype,
+ * fallback_migratetype)`: the `mm_page_alloc_extfrag` event (`include/trace/events/kmem.h`), one
+ * per allocation that took its block from another migrate type's free list
+ * (`__rmqueue_claim()`, `__rmqueue_steal()`, `mm/page_alloc.c`, Linux 6.16).
+ *
+ * @category Tracing and statistics
+ */
+export interface MmPageAllocExtfrag {
+  readonly event: "mm_page_alloc_extfrag";
+  /** The first PFN of the allocated block. */
+  readonly pfn: number;
+  /** The order asked for (`alloc_order`). */
+  readonly allocOrder: number;
+  /** The order of the free block it came from (`fallback_order`). */
+  readonly fallbackOrder: number;
+  /** The allocation's migrate type (`alloc_migratetype`, a `MIGRATE_*` value). */
+  readonly allocMigratetype: number;
+  /** The type of the free list it took from (`fallback_migratetype`). */
+  readonly fallbackMigratetype: number;
+  /**
+   * `change_ownership`: the block's pageblock now has the allocation's type (it was claimed), as
+   * `get_pageblock_migratetype(page) == alloc_migratetype` reads after the allocation.
+   */
+  readonly changeOwnership: boolean;
+}
+
 /** Every event a kernel's tracepoints emit. @category Tracing and statistics */
 export type TraceEvent =
   | MemoryFailureEvent
@@ -319,6 +346,7 @@ export type TraceEvent =
   | MigrationPmd
   | CopyWorkerEvent
   | MmCompactionEvent
+  | MmPageAllocExtfrag
   | TestPagesIsolatedEvent;
 
 /**

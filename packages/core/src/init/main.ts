@@ -339,6 +339,7 @@ class Machine implements KernelInterface {
     memoryTierInitSysfs(this, this.memoryTiers);
     this.kswapd = new KswapdState(this);
     this.pageAlloc.wakeupKswapd = (nid, order) => this.kswapd.wakeup(nid, order);
+    this.pageAlloc.trace = this.trace;
     this.numaBalancing = new NumaBalancingState(this);
     numaBalancingInitSysfs(this, this.numaBalancing);
     // pgdat_balanced(): in memory tiering mode kswapd balances to the promo watermark.

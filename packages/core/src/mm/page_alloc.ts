@@ -52,6 +52,7 @@ import {
   PG_writeback,
 } from "../include/page_flags";
 import { PF_MEMALLOC } from "../include/sched";
+import type { Tracepoints } from "../include/trace";
 import type { VmEventItem } from "../include/vmstat";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
@@ -240,6 +241,8 @@ export class BuddyAllocator implements PageAllocator {
    * counters exist: what an allocation counts (`numa_*`, `pgalloc_normal`).
    */
   countVmEvent: ((item: VmEventItem, delta: number) => void) | null = null;
+  /** The kernel's tracepoints, set once they exist: where `mm_page_alloc_extfrag` goes. */
+  trace: Tracepoints | null = null;
 
   constructor(
     private readonly mem: PhysicalMemory,
@@ -356,107 +359,165 @@ export class BuddyAllocator implements PageAllocator {
   }
 
   /**
-   * `can_steal_fallback()` (`mm/page_alloc.c`): may an allocation of `startType` claim the whole
-   * pageblock it steals from? Always for a pageblock-sized block; for unmovable and reclaimable
-   * allocations, and for blocks of at least half a pageblock.
+   * `should_try_claim_block()` (`mm/page_alloc.c`, Linux 6.16): is a free block of `order` worth
+   * trying to claim its whole pageblock for an allocation of `startType`? Always from half a
+   * pageblock up; below that only for unmovable and reclaimable allocations, which would
+   * otherwise pollute the block for good. A movable allocation takes a small block without
+   * claiming (compaction can move it out later).
    */
-  private canStealFallback(order: number, startType: MigrateType): boolean {
+  private shouldTryClaimBlock(order: number, startType: MigrateType): boolean {
     if (order >= this.pageblockOrder) return true;
-    return (
-      order >= this.pageblockOrder / 2 ||
-      startType === MIGRATE_RECLAIMABLE ||
-      startType === MIGRATE_UNMOVABLE
-    );
+    // pageblock_order / 2 in C's integer division: 4 for a pageblock order of 9.
+    if (order >= this.pageblockOrder >> 1) return true;
+    return startType === MIGRATE_RECLAIMABLE || startType === MIGRATE_UNMOVABLE;
   }
 
   /**
-   * `find_suitable_fallback()` (`mm/page_alloc.c`): the first type in `fallbacks[startType]` with
-   * a free block of `order` on node `nid`, or -1; with `onlyStealable`, -1 also when an
-   * allocation of `startType` could not claim that block's pageblock.
+   * `find_suitable_fallback()` (`mm/page_alloc.c`, Linux 6.16): the first type in
+   * `fallbacks[startType]` with a free block of `order` on node `nid`, or -1 when none has one.
+   * With `claimable`, -2 (before looking) when an allocation of `startType` would not try to
+   * claim the pageblock of a block that small, so a caller scanning down the orders can stop.
    */
   findSuitableFallback(
     nid: number,
     order: number,
     startType: MigrateType,
-    onlyStealable = false,
+    claimable = false,
   ): MigrateType {
     const zone = this.zones[nid];
     if (!zone || startType >= MIGRATE_PCPTYPES) return -1;
+    if (claimable && !this.shouldTryClaimBlock(order, startType)) return -2;
     for (const mt of FALLBACKS[startType]!) {
-      if (zone.freeArea[order]![mt]!.isEmpty) continue;
-      if (onlyStealable && !this.canStealFallback(order, startType)) return -1;
-      return mt;
+      if (!zone.freeArea[order]![mt]!.isEmpty) return mt;
     }
     return -1;
   }
 
   /**
-   * `__rmqueue_fallback()` with `steal_suitable_fallback()` (`mm/page_alloc.c`, as 6.10 left them):
-   * the largest free block of a fallback type. A block of a pageblock or more is claimed whole;
-   * a smaller one claims its pageblock when the allocation may steal and at least half the
-   * pageblock is free or compatible, otherwise only the pages asked for are taken and the
-   * pageblock keeps its type: how unmovable pages end up scattered through movable pageblocks.
+   * `try_to_claim_block()` (`mm/page_alloc.c`, Linux 6.16): takes the free block `pfn` of
+   * `currentOrder` (on `blockType`'s list) for an allocation of `order` and `startType` by making
+   * its pageblock the allocation's. A block of a pageblock or more becomes the allocation's
+   * whole; a smaller one only when its pageblock lies inside the zone
+   * (`prep_move_freepages_block()`) and at least half of it is free or alike: movable (on the LRU)
+   * pages for a movable allocation, the pages in use that are not movable when an unmovable or
+   * reclaimable allocation claims a movable block, none otherwise. Returns the allocated PFN, or
+   * -1 with nothing changed.
    */
-  private rmqueueFallback(zone: Zone, order: number, startType: MigrateType): number {
-    let current = this.maxOrder;
-    let fallback = -1;
-    for (; current >= order; current--) {
-      fallback = this.findSuitableFallback(zone.nid, current, startType);
-      if (fallback < 0) continue;
-      // A movable allocation that may not claim takes the smallest block instead (find_smallest).
-      if (
-        !this.canStealFallback(current, startType) &&
-        startType === MIGRATE_MOVABLE &&
-        current > order
-      ) {
-        for (current = order; current <= this.maxOrder; current++) {
-          fallback = this.findSuitableFallback(zone.nid, current, startType);
-          if (fallback >= 0) break;
-        }
-      }
-      break;
-    }
-    if (fallback < 0 || current > this.maxOrder) return -1;
-    const pfn = zone.freeArea[current]![fallback]!.first;
-    const pbNr = 1 << this.pageblockOrder;
-    if (current >= this.pageblockOrder) {
-      this.delFromFreeList(zone, pfn, current);
-      this.setPageblockRange(zone, pfn, 1 << current, startType);
-      this.expand(zone, pfn, order, current);
+  private tryToClaimBlock(
+    zone: Zone,
+    pfn: number,
+    currentOrder: number,
+    order: number,
+    startType: MigrateType,
+    blockType: MigrateType,
+  ): number {
+    if (currentOrder >= this.pageblockOrder) {
+      this.delFromFreeList(zone, pfn, currentOrder);
+      this.setPageblockRange(zone, pfn, 1 << currentOrder, startType);
+      this.expand(zone, pfn, order, currentOrder);
       return pfn;
     }
-    if (this.canStealFallback(current, startType)) {
-      const start = Math.max(pfn & ~(pbNr - 1), zone.startPfn);
-      const end = Math.min(start + pbNr, zone.endPfn);
-      let freePages = 0;
-      let movablePages = 0;
-      for (let p = start; p < end; p++) {
-        const flags = this.memmap.flags[p]!;
-        if (flags & PG_buddy) {
-          freePages += 1 << this.memmap.order[p]!;
-          p += (1 << this.memmap.order[p]!) - 1;
-        } else if (flags & PG_lru) movablePages++;
-      }
-      const alike =
-        startType === MIGRATE_MOVABLE
-          ? movablePages
-          : fallback === MIGRATE_MOVABLE
-            ? pbNr - (freePages + movablePages)
-            : 0;
-      if (freePages + alike >= 1 << (this.pageblockOrder - 1)) {
-        this.setPageblockRange(zone, start, pbNr, startType);
-        return this.rmqueueSmallest(zone, order, startType);
-      }
+    const pbNr = 1 << this.pageblockOrder;
+    const start = pfn & ~(pbNr - 1);
+    const end = start + pbNr;
+    // Only the zone's lock is held: a pageblock straddling the zone's edge is left alone.
+    if (start < zone.startPfn || end > zone.endPfn) return -1;
+    let freePages = 0;
+    let movablePages = 0;
+    for (let p = start; p < end; p++) {
+      const flags = this.memmap.flags[p]!;
+      if (flags & PG_buddy) {
+        freePages += 1 << this.memmap.order[p]!;
+        p += (1 << this.memmap.order[p]!) - 1;
+      } else if (flags & PG_lru) movablePages++;
     }
-    this.delFromFreeList(zone, pfn, current);
-    this.expand(zone, pfn, order, current);
-    return pfn;
+    const alike =
+      startType === MIGRATE_MOVABLE
+        ? movablePages
+        : blockType === MIGRATE_MOVABLE
+          ? pbNr - (freePages + movablePages)
+          : 0;
+    if (freePages + alike < 1 << (this.pageblockOrder - 1)) return -1;
+    this.setPageblockRange(zone, start, pbNr, startType);
+    return this.rmqueueSmallest(zone, order, startType);
   }
 
-  /** `__rmqueue()`: from the type's own lists, then by stealing. */
+  /** `trace_mm_page_alloc_extfrag()`: an allocation of `startType` fell back to `fallback`. */
+  private traceExtfrag(
+    zone: Zone,
+    pfn: number,
+    order: number,
+    currentOrder: number,
+    startType: MigrateType,
+    fallback: MigrateType,
+  ): void {
+    if (!this.trace?.enabled) return;
+    this.trace.emit({
+      event: "mm_page_alloc_extfrag",
+      pfn,
+      allocOrder: order,
+      fallbackOrder: currentOrder,
+      allocMigratetype: startType,
+      fallbackMigratetype: fallback,
+      changeOwnership:
+        zone.pageblockType[(pfn - zone.startPfn) >> this.pageblockOrder] === startType,
+    });
+  }
+
+  /**
+   * `__rmqueue_claim()` (`mm/page_alloc.c`, Linux 6.16): the largest free block of a fallback
+   * type first, down to `order`, whose pageblock {@link tryToClaimBlock} can make the
+   * allocation's; it stops at the first order too small to claim (`find_suitable_fallback()`
+   * gives -2). The model never sets `ALLOC_NOFRAGMENT` (docs/memory-model.md), so the scan goes
+   * down to the order asked for, not only to `pageblock_order`.
+   */
+  private rmqueueClaim(zone: Zone, order: number, startType: MigrateType): number {
+    for (let current = this.maxOrder; current >= order; current--) {
+      const fallback = this.findSuitableFallback(zone.nid, current, startType, true);
+      if (fallback === -1) continue;
+      if (fallback === -2) break;
+      const block = zone.freeArea[current]![fallback]!.first;
+      const pfn = this.tryToClaimBlock(zone, block, current, order, startType, fallback);
+      if (pfn >= 0) {
+        this.traceExtfrag(zone, pfn, order, current, startType, fallback);
+        return pfn;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * `__rmqueue_steal()` (`mm/page_alloc.c`, Linux 6.16): the smallest free block of a fallback
+   * type of at least `order`, split, its pageblock keeping its type: how movable pages end up
+   * scattered through unmovable pageblocks until compaction moves them.
+   */
+  private rmqueueSteal(zone: Zone, order: number, startType: MigrateType): number {
+    for (let current = order; current <= this.maxOrder; current++) {
+      const fallback = this.findSuitableFallback(zone.nid, current, startType);
+      if (fallback < 0) continue;
+      const pfn = zone.freeArea[current]![fallback]!.first;
+      this.delFromFreeList(zone, pfn, current);
+      this.expand(zone, pfn, order, current);
+      this.traceExtfrag(zone, pfn, order, current, startType, fallback);
+      return pfn;
+    }
+    return -1;
+  }
+
+  /**
+   * `__rmqueue()` (`mm/page_alloc.c`, Linux 6.16): tries the modes of `enum rmqueue_mode` in
+   * order of rising fragmentation risk: `RMQUEUE_NORMAL` (the type's own lists,
+   * `__rmqueue_smallest()`), `RMQUEUE_CMA` (nothing here: the model has no CMA areas),
+   * `RMQUEUE_CLAIM` ({@link rmqueueClaim}) and `RMQUEUE_STEAL` ({@link rmqueueSteal}, which
+   * `ALLOC_NOFRAGMENT` would forbid; the model never sets it). Every call starts at
+   * `RMQUEUE_NORMAL`: the model has no per-CPU lists, so no `rmqueue_bulk()` carries the mode
+   * from one page to the next.
+   */
   private rmqueue(zone: Zone, order: number, mt: MigrateType): number {
     const pfn = this.rmqueueSmallest(zone, order, mt);
-    return pfn >= 0 ? pfn : this.rmqueueFallback(zone, order, mt);
+    if (pfn >= 0) return pfn;
+    const claimed = this.rmqueueClaim(zone, order, mt);
+    return claimed >= 0 ? claimed : this.rmqueueSteal(zone, order, mt);
   }
 
   /** The nodes an allocation may use, in the order it tries them. */

@@ -3,8 +3,13 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   __GFP_KSWAPD_RECLAIM,
+  __GFP_MEMALLOC,
+  __GFP_MOVABLE,
   __GFP_THISNODE,
   __GFP_ZERO,
+  MIGRATE_MOVABLE,
+  MIGRATE_UNMOVABLE,
+  type MmPageAllocExtfrag,
   PG_buddy,
   WMARK_LOW,
   WMARK_MIN,
@@ -214,5 +219,97 @@ describe("buddy allocator", () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe("fallback to another migrate type (__rmqueue(), mm/page_alloc.c, Linux 6.16)", () => {
+  // No reclaim flags, so nothing wakes kswapd; __GFP_MEMALLOC lets the small node go below its
+  // watermarks (ALLOC_NO_WATERMARKS), so only the free lists decide.
+  const UNMOVABLE = __GFP_THISNODE | __GFP_MEMALLOC;
+  const MOVABLE = __GFP_MOVABLE | __GFP_THISNODE | __GFP_MEMALLOC;
+
+  /**
+   * Node 1 of two 4 MiB nodes: two pageblocks of 512 pages, both made MIGRATE_UNMOVABLE, so no
+   * movable page is free. Pageblock 0 is taken whole by an unmovable order-9 block; pageblock 1
+   * is split by unmovable allocations of `orders` (the first of order 0).
+   */
+  const unmovableNode = (orders: readonly number[]) => {
+    const k = boot({ nodes: ["4M", "4M"] });
+    const zone = k.pageAlloc.zones[1]!;
+    k.pageAlloc.setMigratetype(zone.startPfn, zone.endPfn - zone.startPfn, MIGRATE_UNMOVABLE);
+    const events: MmPageAllocExtfrag[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_page_alloc_extfrag") events.push(e);
+    });
+    expect(k.pageAlloc.allocPages(1, 9, UNMOVABLE)).toBe(zone.startPfn);
+    for (const order of orders)
+      expect(k.pageAlloc.allocPages(1, order, UNMOVABLE)).toBeGreaterThan(0);
+    expect(events).toEqual([]);
+    return { k, zone, events, base: zone.startPfn + 512 };
+  };
+
+  it("a movable allocation claims a mostly free unmovable pageblock whole (try_to_claim_block())", () => {
+    // Pageblock 1 holds one unmovable page: 511 free >= 1 << (pageblock_order - 1).
+    const { k, zone, events, base } = unmovableNode([0]);
+    // __rmqueue_claim() finds the largest fallback block first, order 8 at base + 256, converts
+    // the pageblock and takes the smallest movable block: the order-0 buddy at base + 1.
+    expect(k.pageAlloc.allocPages(1, 0, MOVABLE)).toBe(base + 1);
+    expect([...zone.pageblockType]).toEqual([MIGRATE_UNMOVABLE, MIGRATE_MOVABLE]);
+    expect(events).toEqual([
+      {
+        event: "mm_page_alloc_extfrag",
+        pfn: base + 1,
+        allocOrder: 0,
+        fallbackOrder: 8,
+        allocMigratetype: MIGRATE_MOVABLE,
+        fallbackMigratetype: MIGRATE_UNMOVABLE,
+        changeOwnership: true,
+      },
+    ]);
+    // The claimed block's other free pages are movable now: the next one needs no fallback.
+    expect(k.pageAlloc.allocPages(1, 0, MOVABLE)).toBe(base + 2);
+    expect(events).toHaveLength(1);
+    expectConsistent(k);
+  });
+
+  it("a movable allocation steals the smallest block of a mostly used pageblock, whose type stays (__rmqueue_steal())", () => {
+    // Pageblock 1 keeps free only its order-0 buddy at base + 1 and an order-6 block at
+    // base + 64: 65 free pages, under the 256 a claim needs.
+    const { k, zone, events, base } = unmovableNode([0, 8, 7, 5, 4, 3, 2, 1]);
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(65);
+    // __rmqueue_claim() tries the order-6 block (largest first) and fails try_to_claim_block();
+    // at order 3 should_try_claim_block() refuses a movable allocation (-2) and the scan stops.
+    // __rmqueue_steal() then takes the smallest block: order 0, not the order-6 block 6.10's
+    // __rmqueue_fallback() took.
+    expect(k.pageAlloc.allocPages(1, 0, MOVABLE)).toBe(base + 1);
+    expect([...zone.pageblockType]).toEqual([MIGRATE_UNMOVABLE, MIGRATE_UNMOVABLE]);
+    expect(events).toEqual([
+      {
+        event: "mm_page_alloc_extfrag",
+        pfn: base + 1,
+        allocOrder: 0,
+        fallbackOrder: 0,
+        allocMigratetype: MIGRATE_MOVABLE,
+        fallbackMigratetype: MIGRATE_UNMOVABLE,
+        changeOwnership: false,
+      },
+    ]);
+    // The next steal splits the order-6 block and leaves its halves on the unmovable lists.
+    expect(k.pageAlloc.allocPages(1, 0, MOVABLE)).toBe(base + 64);
+    expect(events.at(-1)).toMatchObject({ fallbackOrder: 6, changeOwnership: false });
+    expect(zone.freeArea[5]![MIGRATE_UNMOVABLE]!.isEmpty).toBe(false);
+    expect(zone.freeArea[5]![MIGRATE_MOVABLE]!.isEmpty).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("find_suitable_fallback(): -2 for a movable order too small to claim, -1 when no fallback block is free", () => {
+    const { k, base } = unmovableNode([0]);
+    expect(base).toBeGreaterThan(0);
+    // should_try_claim_block(): from pageblock_order / 2 = 4 up a movable allocation may claim.
+    expect(k.pageAlloc.findSuitableFallback(1, 4, MIGRATE_MOVABLE, true)).toBe(MIGRATE_UNMOVABLE);
+    expect(k.pageAlloc.findSuitableFallback(1, 3, MIGRATE_MOVABLE, true)).toBe(-2);
+    expect(k.pageAlloc.findSuitableFallback(1, 3, MIGRATE_MOVABLE)).toBe(MIGRATE_UNMOVABLE);
+    expect(k.pageAlloc.findSuitableFallback(1, 3, MIGRATE_UNMOVABLE, true)).toBe(-1);
+    expect(k.pageAlloc.findSuitableFallback(1, 9, MIGRATE_MOVABLE, true)).toBe(-1);
   });
 });
