@@ -458,6 +458,7 @@ export {
   type CompactZoneOptions,
   type CompactZoneResult,
   compactionSuitable,
+  compactionZonelistSuitable,
   compactNode,
   compactNodes,
   compactZone,
@@ -467,6 +468,8 @@ export {
   fragmentationScoreNode,
   fragmentationScoreWmark,
   isolateMigratepagesRange,
+  MAX_COMPACT_RETRIES,
+  shouldCompactRetry,
   tryToCompactPages,
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
@@ -564,9 +567,13 @@ export {
 export { folioReferenced } from "./mm/rmap";
 export { folioGet, folioLruList, folioPut } from "./mm/swap";
 export {
+  allocNodes,
   canDemote,
   DEF_PRIORITY,
   directReclaim,
+  performReclaim,
   SWAP_CLUSTER_MAX,
+  shouldReclaimRetry,
   tryToFreePages,
+  zoneReclaimablePages,
 } from "./mm/vmscan";
