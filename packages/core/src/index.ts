@@ -460,6 +460,7 @@ export {
   type CompactZoneOptions,
   type CompactZoneResult,
   compactionSuitable,
+  compactionZonelistSuitable,
   compactNode,
   compactNodes,
   compactZone,
@@ -469,6 +470,8 @@ export {
   fragmentationScoreNode,
   fragmentationScoreWmark,
   isolateMigratepagesRange,
+  MAX_COMPACT_RETRIES,
+  shouldCompactRetry,
   tryToCompactPages,
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
@@ -566,10 +569,13 @@ export {
 export { folioReferenced } from "./mm/rmap";
 export { folioGet, folioLruList, folioPut } from "./mm/swap";
 export {
+  allocNodes,
   canDemote,
   DEF_PRIORITY,
   directReclaim,
   performReclaim,
   SWAP_CLUSTER_MAX,
+  shouldReclaimRetry,
   tryToFreePages,
+  zoneReclaimablePages,
 } from "./mm/vmscan";

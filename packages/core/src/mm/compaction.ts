@@ -43,7 +43,7 @@ import {
 import {
   __GFP_COMP,
   __GFP_NORETRY,
-  __GFP_THISNODE,
+  __GFP_RETRY_MAYFAIL,
   GFP_KERNEL,
   gfpMigratetype,
 } from "../include/gfp";
@@ -76,7 +76,7 @@ import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
 import { isolateMovableOpsPage, pageHasMovableOps } from "./migrate_movable_ops";
-import { performReclaim } from "./vmscan";
+import { allocNodes, performReclaim, shouldReclaimRetry, zoneReclaimablePages } from "./vmscan";
 
 /**
  * `struct compact_control` (`mm/internal.h`): the state of one `compact_zone()` run.
@@ -878,11 +878,7 @@ export const tryToCompactPages = (
 ): Effect.Effect<CompactResult, ErrnoError> =>
   Effect.gen(function* () {
     let rc: number = CompactResult.SKIPPED;
-    const nodes =
-      gfp & __GFP_THISNODE
-        ? [nid]
-        : (k.pageAlloc.zonelists[nid] ?? []).filter((n) => !nodemask || nodemask.includes(n));
-    for (const node of nodes) {
+    for (const node of allocNodes(k, gfp, nid, nodemask)) {
       const { result } = yield* compactZone(k, node, {
         order,
         mode: prio === CompactPriority.ASYNC ? MIGRATE_ASYNC : MIGRATE_SYNC_LIGHT,
@@ -933,6 +929,81 @@ export const allocPagesDirectCompact = (
   });
 
 /**
+ * `MAX_COMPACT_RETRIES` (`mm/page_alloc.c`): 16, the times {@link shouldCompactRetry} lets a
+ * non-costly allocation go round again after a compaction that succeeded without its page getting
+ * the page (a quarter of that for a costly order).
+ *
+ * @category Compaction
+ */
+export const MAX_COMPACT_RETRIES = 16;
+
+/**
+ * `compaction_zonelist_suitable()` (`mm/compaction.c`, Linux 6.16): could compaction run on some
+ * node the allocation may use if reclaim freed more? A node is suitable when its free pages plus
+ * its reclaimable ones divided by `order` ({@link zoneReclaimablePages}: not all of them, so as not
+ * to thrash for one high-order page) would pass `__compaction_suitable()`: the min watermark plus
+ * `compact_gap(order)` at order 0.
+ *
+ * @category Compaction
+ */
+export const compactionZonelistSuitable = (
+  k: Kernel,
+  gfp: number,
+  order: number,
+  nid: number,
+  nodemask: readonly number[] | null,
+): boolean =>
+  allocNodes(k, gfp, nid, nodemask).some((n) => {
+    const zone = k.pageAlloc.zones[n];
+    if (!zone) return false;
+    const available = Math.floor(zoneReclaimablePages(k, n) / order) + zone.freePages;
+    const mark = zone.watermark[WMARK_MIN]! + compactGap(order);
+    return k.pageAlloc.zoneWatermarkOk(n, 0, mark, 0, available);
+  });
+
+/**
+ * `should_compact_retry()` (`mm/page_alloc.c`, Linux 6.16, `CONFIG_COMPACTION`): may the slow path
+ * go round again after its direct compaction ended in `result`? Never for order 0. A compaction
+ * skipped for want of free base pages retries when reclaim could make it suitable
+ * ({@link compactionZonelistSuitable}); one that succeeded but lost its page retries up to
+ * {@link MAX_COMPACT_RETRIES} times (a quarter of that for a costly order), counted in
+ * `state.retries`. Otherwise the priority is raised one step (`state.priority`, lower is harder),
+ * the count reset, and the slow path retries, down to `MIN_COMPACT_COSTLY_PRIORITY`
+ * (`COMPACT_PRIO_SYNC_LIGHT`) for a costly order and `MIN_COMPACT_PRIORITY`
+ * (`COMPACT_PRIO_SYNC_FULL`) otherwise; there it gives up. The task's fatal signals are not
+ * checked: the model's allocating tasks take none while they allocate.
+ *
+ * @category Compaction
+ */
+export const shouldCompactRetry = (
+  k: Kernel,
+  gfp: number,
+  order: number,
+  nid: number,
+  nodemask: readonly number[] | null,
+  result: CompactResult,
+  state: { priority: CompactPriority; retries: number },
+): boolean => {
+  if (!order) return false;
+  if (result === CompactResult.SKIPPED) {
+    return compactionZonelistSuitable(k, gfp, order, nid, nodemask);
+  }
+  if (result === CompactResult.SUCCESS) {
+    const maxRetries =
+      order > PAGE_ALLOC_COSTLY_ORDER ? MAX_COMPACT_RETRIES / 4 : MAX_COMPACT_RETRIES;
+    if (++state.retries <= maxRetries) return true;
+  }
+  const minPriority =
+    order > PAGE_ALLOC_COSTLY_ORDER ? CompactPriority.SYNC_LIGHT : CompactPriority.SYNC_FULL;
+  if (state.priority > minPriority) {
+    state.priority = (state.priority - 1) as CompactPriority;
+    state.retries = 0;
+    return true;
+  }
+  return false;
+};
+
+/**
  * The slow path of a costly high-order allocation made with `__GFP_DIRECT_RECLAIM`, in
  * `__alloc_pages_slowpath()`'s order (`mm/page_alloc.c`, Linux 6.16), for a task without
  * `PF_MEMALLOC` (the caller checks that):
@@ -947,12 +1018,14 @@ export const allocPagesDirectCompact = (
  * 4. direct compaction again at the slow path's `compact_priority`: `DEF_COMPACT_PRIORITY`
  *    (`MIGRATE_SYNC_LIGHT`), or `INIT_COMPACT_PRIORITY` after step 2.
  *
- * A costly allocation without `__GFP_RETRY_MAYFAIL` stops there (`GFP_TRANSHUGE`). The retries
- * `__GFP_RETRY_MAYFAIL` allows (`should_reclaim_retry()`, `should_compact_retry()`) are not
- * modelled: it stops there too. Fills `dc.page` with the page it got, or -1. Counts what its steps
- * count: `compact_stall` and `compact_success` / `compact_fail` per compaction that ran,
- * `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` for the reclaim. `current` is the
- * allocating task (see {@link allocPagesDirectCompact}).
+ * An allocation with `__GFP_NORETRY`, or without `__GFP_RETRY_MAYFAIL` (`GFP_TRANSHUGE`), stops
+ * there. With `__GFP_RETRY_MAYFAIL` (the hugetlb pool) the slow path goes round again, from the
+ * allocation attempt through steps 3 and 4, while {@link shouldReclaimRetry} says so, or while
+ * reclaim made progress and {@link shouldCompactRetry} says so (which may raise the priority of
+ * step 4); then it fails (a costly order invokes no OOM killer). Fills `dc.page` with the page it
+ * got, or -1. Counts what its steps count: `compact_stall` and `compact_success` / `compact_fail`
+ * per compaction that ran, `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` per reclaim.
+ * `current` is the allocating task (see {@link allocPagesDirectCompact}).
  *
  * @category Compaction
  */
@@ -968,6 +1041,7 @@ export const directCompact = (
     if (!req) return;
     dc.tried |= 1 << req.order;
     const { nid, order, gfp, nodemask } = req;
+    const costly = order > PAGE_ALLOC_COSTLY_ORDER;
     const first = yield* allocPagesDirectCompact(
       k,
       gfp,
@@ -981,21 +1055,44 @@ export const directCompact = (
       dc.page = first.page;
       return;
     }
-    let prio: CompactPriority = CompactPriority.SYNC_LIGHT;
-    if (order > PAGE_ALLOC_COSTLY_ORDER && gfp & __GFP_NORETRY) {
+    const compact = { priority: CompactPriority.SYNC_LIGHT as CompactPriority, retries: 0 };
+    if (costly && gfp & __GFP_NORETRY) {
       if (first.result === CompactResult.SKIPPED || first.result === CompactResult.DEFERRED) {
         return;
       }
       // Reclaim and compaction are worth trying, but sync compaction could be very expensive.
-      prio = CompactPriority.ASYNC;
+      compact.priority = CompactPriority.ASYNC;
     }
-    const progress = yield* performReclaim(k, gfp, order, nid, nodemask, current);
-    if (progress > 0) {
-      dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
-      if (dc.page >= 0) return;
+    const reclaim = { noProgressLoops: 0 };
+    for (let round = 0; ; round++) {
+      // retry: the allocation is tried again first (the caller made the first try).
+      if (round > 0) {
+        dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
+        if (dc.page >= 0) return;
+      }
+      const progress = yield* performReclaim(k, gfp, order, nid, nodemask, current);
+      if (progress > 0) {
+        dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
+        if (dc.page >= 0) return;
+      }
+      const { page, result } = yield* allocPagesDirectCompact(
+        k,
+        gfp,
+        order,
+        nid,
+        nodemask,
+        compact.priority,
+        current,
+      );
+      dc.page = page;
+      if (page >= 0 || gfp & __GFP_NORETRY) return;
+      if (costly && !(gfp & __GFP_RETRY_MAYFAIL)) return;
+      if (shouldReclaimRetry(k, gfp, order, nid, nodemask, progress > 0, reclaim)) continue;
+      if (progress > 0 && shouldCompactRetry(k, gfp, order, nid, nodemask, result, compact)) {
+        continue;
+      }
+      return;
     }
-    const second = yield* allocPagesDirectCompact(k, gfp, order, nid, nodemask, prio, current);
-    dc.page = second.page;
   });
 
 /** One node's `kcompactd` state (`pg_data_t`'s `kcompactd_*` and `proactive_compact_trigger`). */

@@ -390,7 +390,8 @@ export class HugetlbPool implements Hstate {
    * (round-robin from the alloc cursor) that has one, with `__GFP_THISNODE`. Each node's
    * allocation goes through the allocator's slow path for a costly order when no free block of
    * the order is left (`directCompact()`: asynchronous compaction, direct reclaim, compaction
-   * again); with `__GFP_NORETRY` (a node that failed before, in `noretry`) it stops after the
+   * again, those two retried while `__GFP_RETRY_MAYFAIL`'s `should_reclaim_retry()` or
+   * `should_compact_retry()` allows); with `__GFP_NORETRY` (a node that failed before, in `noretry`) it stops after the
    * asynchronous try when that was skipped, and compacts only asynchronously. The page is freed
    * into the pool. False when no node had one. It allocates, reclaims and compacts in `current`,
    * the task resizing the pool (null: a kernel thread of the node).

@@ -520,6 +520,71 @@ const compactionReady = (k: Kernel, nid: number, order: number): boolean => {
 };
 
 /**
+ * The nodes an allocation's slow path walks (`for_each_zone_zonelist_nodemask()` over the
+ * allocation's zonelist, one zone per node): `nid` alone with `__GFP_THISNODE`, else `nid` and its
+ * fallbacks by distance (`zonelists[nid]`) that are in `nodemask` (all of them when null).
+ *
+ * @category Reclaim
+ */
+export const allocNodes = (
+  k: Kernel,
+  gfp: number,
+  nid: number,
+  nodemask: readonly number[] | null,
+): number[] =>
+  gfp & __GFP_THISNODE
+    ? [nid]
+    : (k.pageAlloc.zonelists[nid] ?? []).filter((n) => !nodemask || nodemask.includes(n));
+
+/**
+ * `zone_reclaimable_pages()` (`mm/vmscan.c`): the pages on the node's file LRU lists, plus its
+ * anonymous ones when they can leave it (`can_reclaim_anon_pages()`: by demotion, as the model has
+ * no swap).
+ *
+ * @category Reclaim
+ */
+export const zoneReclaimablePages = (k: Kernel, nid: number): number => {
+  let nr = k.lru.size(nid, LRU_INACTIVE_FILE) + k.lru.size(nid, LRU_ACTIVE_FILE);
+  if (canReclaimAnonPages(k, nid)) {
+    nr += k.lru.size(nid, LRU_INACTIVE_ANON) + k.lru.size(nid, LRU_ACTIVE_ANON);
+  }
+  return nr;
+};
+
+/**
+ * `should_reclaim_retry()` (`mm/page_alloc.c`, Linux 6.16): may the slow path go round again
+ * after direct reclaim for an allocation of `order` with `gfp`? `noProgressLoops` (the slow path's
+ * `no_progress_loops`, kept by the caller between calls) is reset when reclaim made progress for
+ * an order up to `PAGE_ALLOC_COSTLY_ORDER`, and grows by one otherwise: a costly order counts every
+ * round, since what reclaim freed need not make its block. Past `MAX_RECLAIM_RETRIES` (16) the
+ * answer is no; before, yes when some node the allocation may use would pass the min watermark for
+ * `order` with all its reclaimable pages ({@link zoneReclaimablePages}) counted as free
+ * (`__zone_watermark_ok()`, which also needs a free block of the order). The kernel's last resort
+ * of unreserving highatomic pageblocks before giving up is not modelled (the model reserves none).
+ *
+ * @category Reclaim
+ */
+export const shouldReclaimRetry = (
+  k: Kernel,
+  gfp: number,
+  order: number,
+  nid: number,
+  nodemask: readonly number[] | null,
+  didSomeProgress: boolean,
+  loops: { noProgressLoops: number },
+): boolean => {
+  if (didSomeProgress && order <= PAGE_ALLOC_COSTLY_ORDER) loops.noProgressLoops = 0;
+  else loops.noProgressLoops++;
+  if (loops.noProgressLoops > MAX_RECLAIM_RETRIES) return false;
+  return allocNodes(k, gfp, nid, nodemask).some((n) => {
+    const zone = k.pageAlloc.zones[n];
+    if (!zone) return false;
+    const available = zoneReclaimablePages(k, n) + zone.freePages;
+    return k.pageAlloc.zoneWatermarkOk(n, order, zone.watermark[WMARK_MIN]!, 0, available);
+  });
+};
+
+/**
  * `try_to_free_pages()` (`mm/vmscan.c`, `do_try_to_free_pages()`, Linux 6.16): direct reclaim for
  * an allocation of `order` that found no free page. Shrinks the nodes the allocation may use
  * (`nid` first, then its fallbacks by distance, or `nid` alone with `__GFP_THISNODE`), lowering the
@@ -544,10 +609,7 @@ export const tryToFreePages = (
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
     k.vmstat.count("allocstall_normal");
-    const nodes =
-      gfp & __GFP_THISNODE
-        ? [nid]
-        : (k.pageAlloc.zonelists[nid] ?? []).filter((n) => !nodemask || nodemask.includes(n));
+    const nodes = allocNodes(k, gfp, nid, nodemask);
     const sc: ScanControl = {
       nrToReclaim: SWAP_CLUSTER_MAX,
       order,

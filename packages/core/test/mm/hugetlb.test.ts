@@ -189,6 +189,51 @@ describe("the hugetlb pool: nr_hugepages (set_max_huge_pages)", () => {
     expect(await runP(frag.intact())).toBe(true);
     expectConsistent(k);
   });
+  // __alloc_pages_slowpath() (mm/page_alloc.c, Linux 6.16) for alloc_buddy_hugetlb_folio()'s
+  // __GFP_RETRY_MAYFAIL: the node is fragmented and short of free pages for compaction, with clean
+  // page cache to reclaim. Each round reclaims (allocstall_normal), then compaction at
+  // DEF_COMPACT_PRIORITY is skipped (not counted in compact_stall) until enough is free;
+  // should_reclaim_retry() says no (no free order-9 block even counting the reclaimable pages),
+  // but should_compact_retry() retries a skipped compaction while compaction_zonelist_suitable()
+  // holds. The round whose compaction runs gets the page: one compact_stall, one compact_success.
+  it("grows the pool through __GFP_RETRY_MAYFAIL's retries: reclaim rounds until compaction can run (should_compact_retry())", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    const [min, low] = [zone.watermark[0]!, zone.watermark[1]!];
+    // Clean page cache on node 1 leaves 200 pages fewer free than compaction needs to run for
+    // order 9 (the low watermark plus compact_gap(9), compaction_suitable()).
+    const needed = low + 2 * 512;
+    const reader = run(k.createProcess({ node: 1 }));
+    run(reader.setMempolicy(MPOL_BIND, [1]));
+    const file = run(k.createFile("cache"));
+    const n = zone.freePages - (needed - 200);
+    const cache = run(reader.mmap(n * 4096, { flags: MAP_SHARED, file }));
+    await runP(reader.read(cache, n * 4096));
+    run(reader.munmap(cache, n * 4096));
+    expect(zone.freePages).toBe(needed - 200);
+    const names = ["compact_stall", "compact_success", "compact_fail", "allocstall_normal"];
+    const before = names.map((name) => k.vmstat.get(name));
+    // The free pages each time a compaction begins, with the direct reclaims made by then.
+    const begins: [number, number][] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_compaction_begin")
+        begins.push([zone.freePages, k.vmstat.get("allocstall_normal") - before[3]!]);
+    });
+    await runP(k.fs.write(`${node(1)}/nr_hugepages`, "1"));
+    expect(nodeCounters(k, 1)).toEqual([1, 1, 0]);
+    // Round 1: reclaim goes on until compaction would be suitable at the min watermark
+    // (should_continue_reclaim()), still under the low one a costly compaction needs: skipped,
+    // and compaction_zonelist_suitable() lets the slow path retry. Round 2: reclaim, then a
+    // sync-light compaction that gets the block. One stall, two direct reclaims.
+    expect(begins.length).toBe(1);
+    expect(begins[0]![0]).toBeGreaterThan(needed);
+    expect(begins[0]![1]).toBe(2);
+    expect(names.map((name, i) => k.vmstat.get(name) - before[i]!)).toEqual([1, 1, 0, 2]);
+    expect(min + 2 * 512).toBeLessThan(needed);
+    expect(await runP(frag.intact())).toBe(true);
+    expectConsistent(k);
+  });
 });
 
 describe("MAP_HUGETLB: reservations (hugetlb_reserve_pages) and faults", () => {
