@@ -51,6 +51,7 @@ import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { HugetlbPool, hugetlbSysfsInit } from "../mm/hugetlb";
 import { faultAroundDebugfs, faultAroundPagesDefault } from "../mm/memory";
+import { nrMlock } from "../mm/mlock";
 import {
   injectMemoryError,
   memoryFailure,
@@ -319,6 +320,7 @@ class Machine implements KernelInterface {
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);
     this.vmstat = new VmStat([
       ["nr_free_pages", () => this.pageAlloc.totalFreePages()],
+      ["nr_mlock", () => nrMlock(this)],
       ["nr_poisoned_pages", () => this.numPoisonedPages],
       ["nr_balloon_pages", () => this.nrBalloonPages],
     ]);
