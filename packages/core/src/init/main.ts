@@ -51,7 +51,6 @@ import { CompactionState, compactionInitSysfs } from "../mm/compaction";
 import { hugepageInitSysfs } from "../mm/huge_memory";
 import { HugetlbPool, hugetlbSysfsInit } from "../mm/hugetlb";
 import { faultAroundDebugfs, faultAroundPagesDefault } from "../mm/memory";
-import { nrMlock } from "../mm/mlock";
 import {
   injectMemoryError,
   memoryFailure,
@@ -61,6 +60,7 @@ import {
 } from "../mm/memory_failure";
 import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm/memory_tiers";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
+import { nrMlock } from "../mm/mlock";
 import { archPickMmapLayout } from "../mm/mmap";
 import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";

@@ -365,8 +365,7 @@ const migrateFolioUnmap = (
     wasMapped = true;
   }
   if (!m.folioMapped(src)) {
-    m.private[dst] =
-(wasMapped ? PAGE_WAS_MAPPED : 0) | wasMlocked;
+    m.private[dst] = (wasMapped ? PAGE_WAS_MAPPED : 0) | wasMlocked;
     out[0] = dst;
     return MIGRATEPAGE_UNMAP;
   }

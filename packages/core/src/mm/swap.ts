@@ -188,7 +188,8 @@ export const folioPut = (k: Kernel, head: number): void => {
   // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference; an mlocked
   // folio is munlocked here, counted as unevictable_pgs_cleared (__page_cache_release()).
   m.clear(head, PG_active | PG_unevictable);
-  if (m.testAndClear(head, PG_mlocked)) k.vmstat.count("unevictable_pgs_cleared", m.folioNrPages(head));
+  if (m.testAndClear(head, PG_mlocked))
+    k.vmstat.count("unevictable_pgs_cleared", m.folioNrPages(head));
   if (m.test(head, PG_hugetlb)) {
     // folio_hstate(): the pool of the folio's size.
     k.hstates.find((h) => h.order === m.folioOrder(head))!.freeHugeFolio(head);
