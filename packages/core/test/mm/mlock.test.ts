@@ -2,6 +2,7 @@
 // as Linux 6.16 does them (mm/mlock.c, mm/mprotect.c, mm/madvise.c, mm/rmap.c). The hole cases
 // follow LTP's mlock02 and mprotect01 (ENOMEM for a range that is not mapped), with the partial
 // changes do_mprotect_pkey(), apply_vma_lock_flags() and madvise_walk_vmas() make before it.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   folioPut,
@@ -331,5 +332,47 @@ describe("mlock_count and the unevictable_pgs_* counters", () => {
     expect([...k.lru.lists[1]![LRU_INACTIVE_ANON]!]).toContain(moved.pfn);
     expect(mlockStats(p)).toEqual(stats(2, 2, 2, 1, 0, 1, 0));
     expectConsistent(k);
+  });
+
+  // The general promise of folio->mlock_count (mm/mlock.c, Linux 6.16): a small page-cache folio
+  // mapped by several VMAs stays mlocked while any of them is locked, and its count is the number
+  // of locked VMAs; NR_MLOCK and the events balance (every mlocked is munlocked, every cull
+  // rescued) once all are unlocked.
+  it("keep a shared page mlocked exactly while some VMA mapping it is locked", () => {
+    const step = fc.record({ vma: fc.nat(3), lock: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 16 }), (steps) => {
+        const k = boot({ nodes: ["8M"] });
+        const file = run(k.createFile("data"));
+        const p = run(k.createProcess());
+        const addrs = [0, 1, 2, 3].map(() => run(p.mmap(PAGE, { flags: MAP_SHARED, file })));
+        run(p.write(addrs[0]!, new Uint8Array([1])));
+        for (const a of addrs) run(p.read(a, 1));
+        const pfn = folioAt(p, addrs[0]!).pfn;
+        const locked = new Set<number>();
+        for (const { vma, lock } of [
+          ...steps,
+          ...[0, 1, 2, 3].map((v) => ({ vma: v, lock: false })),
+        ]) {
+          if (lock) {
+            run(p.mlock(addrs[vma]!, PAGE));
+            locked.add(vma);
+          } else {
+            run(p.munlock(addrs[vma]!, PAGE));
+            locked.delete(vma);
+          }
+          expect(k.memmap.test(pfn, PG_mlocked)).toBe(locked.size > 0);
+          expect(onList(p, pfn, LRU_UNEVICTABLE)).toBe(locked.size > 0);
+          if (locked.size > 0) expect(k.memmap.mlockCount[pfn]).toBe(locked.size);
+          expect(nrMlock(k)).toBe(locked.size > 0 ? 1 : 0);
+        }
+        const s = mlockStats(p);
+        expect(s.unevictable_pgs_mlocked).toBe(s.unevictable_pgs_munlocked);
+        expect(s.unevictable_pgs_culled).toBe(s.unevictable_pgs_rescued);
+        expect(s.unevictable_pgs_stranded).toBe(0);
+        expectConsistent(k);
+      }),
+      { numRuns: 40 },
+    );
   });
 });
