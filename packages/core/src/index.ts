@@ -321,6 +321,7 @@ export {
   PG_referenced,
   PG_reserved,
   PG_swapbacked,
+  PG_unevictable,
   PG_uptodate,
   PG_writeback,
 } from "./include/page_flags";
@@ -534,6 +535,7 @@ export {
   putbackMovableOpsPage,
   setMovableOps,
 } from "./mm/migrate_movable_ops";
+export { mlockFolio, munlockFolio, nrMlock } from "./mm/mlock";
 export {
   allocMigrationTarget,
   isolateFoliosToList,

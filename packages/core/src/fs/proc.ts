@@ -84,6 +84,7 @@ export const createProcFiles = (k: Kernel): void => {
         return (
           `MemTotal:       ${showValKb(k, total)}\n` +
           `MemFree:        ${showValKb(k, k.pageAlloc.totalFreePages())}\n` +
+          `Mlocked:        ${showValKb(k, k.vmstat.get("nr_mlock"))}\n` +
           `HardwareCorrupted: ${showValKb(k, k.numPoisonedPages)}\n` +
           `Balloon:        ${showValKb(k, k.nrBalloonPages)}\n` +
           hugetlbReportMeminfo(k)

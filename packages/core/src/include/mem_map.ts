@@ -68,6 +68,13 @@ export class MemMap {
   readonly lastCpupid: Float64Array;
   /** `page->lru`: the links of every folio list and the buddy free lists. */
   readonly lru: ListSpace;
+  /**
+   * `folio->mlock_count` (`include/linux/mm_types.h`), at the head of a folio on the unevictable
+   * list: how many times it is mlocked, about one per `VM_LOCKED` VMA mapping it. The kernel keeps
+   * it in the slot of `lru.prev`, so it costs no bytes of its own and {@link bytesPerPage} does not
+   * count it. Set and read by `mm/mlock.ts`.
+   */
+  readonly mlockCount: Int32Array;
 
   constructor(readonly nrPfns: number) {
     // Each array a different number of cache lines into its buffer (lib/cache.ts): one page's
@@ -85,6 +92,7 @@ export class MemMap {
     this.index = colouredArray(Float64Array, nrPfns, 8);
     this.lastCpupid = colouredArray(Float64Array, nrPfns, 9).fill(-1);
     this.lru = new ListSpace(nrPfns, 10);
+    this.mlockCount = new Int32Array(nrPfns);
   }
 
   /**

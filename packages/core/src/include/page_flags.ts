@@ -159,6 +159,16 @@ export const PG_movable_ops_isolated = 1 << 19;
  * @category Page flags
  */
 export const PG_active = 1 << 20;
+/**
+ * `PG_unevictable` (`include/linux/page-flags.h`): the folio is on (or, isolated, belongs to) the
+ * unevictable LRU list (`LRU_UNEVICTABLE`). Set when an mlocked folio is put on the LRU
+ * (`lru_add()`, `mm/swap.c`) or moved there (`__mlock_folio()`, `mm/mlock.c`), cleared when it
+ * is rescued (`__munlock_folio()`) or freed; migration carries it to the new folio
+ * (`folio_migrate_flags()`).
+ *
+ * @category Page flags
+ */
+export const PG_unevictable = 1 << 21;
 
 /**
  * Flag names by bit, for dumps (`%pGp`): `pageflag_names` (`mm/debug.c`), built from
@@ -188,6 +198,7 @@ export const PAGE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [PG_offline, "offline"],
   [PG_movable_ops_isolated, "movable_ops_isolated"],
   [PG_active, "active"],
+  [PG_unevictable, "unevictable"],
 ];
 
 /**

@@ -97,6 +97,15 @@ export interface Lru extends IsolationList {
    * walking it; 0 for a node that does not exist.
    */
   size(nid: number, lru: number): number;
+  /**
+   * `folio_add_lru()` and `lru_add()` (`mm/swap.c`, Linux 6.16): puts a folio that is off the LRU
+   * on the list it belongs to, checking whether it is evictable. A folio that is not mlocked goes
+   * on its evictable list, counting `unevictable_pgs_rescued` when it had `PG_unevictable`; an
+   * mlocked one goes on the unevictable list, no longer active, with an `mlock_count` of 0, counting
+   * `unevictable_pgs_culled` unless it had `PG_unevictable` already. `putback()`
+   * (`folio_putback_lru()`) goes through here.
+   */
+  folioAddLru(head: number): void;
 }
 
 /**

@@ -60,6 +60,7 @@ import {
 } from "../mm/memory_failure";
 import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm/memory_tiers";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
+import { nrMlock } from "../mm/mlock";
 import { archPickMmapLayout } from "../mm/mmap";
 import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
@@ -319,6 +320,7 @@ class Machine implements KernelInterface {
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);
     this.vmstat = new VmStat([
       ["nr_free_pages", () => this.pageAlloc.totalFreePages()],
+      ["nr_mlock", () => nrMlock(this)],
       ["nr_poisoned_pages", () => this.numPoisonedPages],
       ["nr_balloon_pages", () => this.nrBalloonPages],
     ]);

@@ -70,7 +70,7 @@ export const filemapAddFolio = (
   pgoff: number,
 ): void => {
   addToPageCache(k, mapping, head, pgoff);
-  k.lru.add(head);
+  k.lru.folioAddLru(head);
 };
 
 /**

@@ -56,7 +56,6 @@ import {
   PG_dirty,
   PG_hugetlb,
   PG_hwpoison,
-  PG_mlocked,
   PG_swapbacked,
   PG_uptodate,
 } from "../include/page_flags";
@@ -91,7 +90,7 @@ import {
 } from "./huge_memory";
 import { hugeEntries, hugetlbFault, unmapHugepageRange } from "./hugetlb";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
-import { mlockVmaFolio } from "./mlock";
+import { mlockNewFolio, mlockVmaFolio, munlockVmaFolio } from "./mlock";
 import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -263,8 +262,9 @@ const alignedRun = (
  * (`mlock_new_folio()`, `mm/mlock.c`).
  */
 const prepNewFolio = (k: Kernel, vma: Vma, head: number, flags: number): void => {
-  k.memmap.set(head, flags | PG_uptodate | (vma.flags & VM_LOCKED ? PG_mlocked : 0));
-  k.lru.add(head);
+  k.memmap.set(head, flags | PG_uptodate);
+  if (vma.flags & VM_LOCKED) mlockNewFolio(k, head);
+  else k.lru.folioAddLru(head);
 };
 
 /**
@@ -411,6 +411,7 @@ const cowPage = (
     const src = k.memmap.folioOf(srcPage);
     k.memmap.mapcount[srcPage]!--;
     folioRemoveRmapDeferred(k, src);
+    munlockVmaFolio(k, vma, src);
     folioPut(k, src);
   }
   k.vmstat.count("cow_fault");
@@ -953,8 +954,11 @@ export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void
     puts.push(head);
   }
   // __folio_remove_rmap(): a large anonymous folio this zap left partially mapped is queued
-  // for the deferred split.
-  for (const head of new Set(puts)) folioRemoveRmapDeferred(k, head);
+  // for the deferred split; munlock_vma_folio() munlocks a folio unmapped from a locked VMA.
+  for (const head of new Set(puts)) {
+    folioRemoveRmapDeferred(k, head);
+    munlockVmaFolio(k, vma, head);
+  }
   vma.mm.tlb.flushAll();
   for (const head of puts) folioPut(k, head);
 };

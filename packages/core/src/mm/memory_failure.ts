@@ -49,6 +49,7 @@ import {
   PG_locked,
   PG_lru,
   PG_mlocked,
+  PG_unevictable,
   PG_writeback,
 } from "../include/page_flags";
 import type { MemoryFailureEvent } from "../include/trace";
@@ -200,7 +201,7 @@ const identifyPageState = (flags: number): MfActionPageType => {
 const mePagecache = (k: Kernel, page: number, dirty: boolean): MfResult => {
   const m = k.memmap;
   if (m.testAndClear(page, PG_lru)) m.lru.del(page);
-  m.clear(page, PG_mlocked);
+  m.clear(page, PG_mlocked | PG_unevictable);
   const mapping = m.mapping[page]!;
   if (mapping < 0 || mapping === 0) {
     // An anonymous page: the only reference left should be ours.

@@ -64,6 +64,7 @@ import {
   PG_private,
   PG_referenced,
   PG_swapbacked,
+  PG_unevictable,
   PG_uptodate,
   PG_writeback,
 } from "../include/page_flags";
@@ -114,9 +115,12 @@ const PAGE_WAS_MAPPED = 1;
 /** `PAGE_WAS_MLOCKED`. */
 const PAGE_WAS_MLOCKED = 2;
 
-/** Flags that follow a folio to its new place (`folio_migrate_flags`). */
+/**
+ * Flags that follow a folio to its new place (`folio_migrate_flags`). Not `PG_mlocked`: the new
+ * folio is mlocked again as `remove_migration_ptes()` maps it into each locked VMA.
+ */
 const MIGRATE_FLAGS =
-  PG_uptodate | PG_referenced | PG_active | PG_swapbacked | PG_mlocked | PG_private;
+  PG_uptodate | PG_referenced | PG_active | PG_unevictable | PG_swapbacked | PG_private;
 
 /**
  * `folio_expected_ref_count()` (`include/linux/mm.h`): the references a folio holds for its
@@ -344,6 +348,8 @@ const migrateFolioUnmap = (
     return MIGRATEPAGE_UNMAP;
   }
   let wasMapped = false;
+  // Before the unmap, which munlocks the folio from each locked VMA (munlock_vma_folio()).
+  const wasMlocked = m.test(src, PG_mlocked) ? PAGE_WAS_MLOCKED : 0;
   if (m.mapping[src] === 0) {
     if (m.test(src, PG_private)) {
       undoSrc(c, src, false, null);
@@ -359,8 +365,7 @@ const migrateFolioUnmap = (
     wasMapped = true;
   }
   if (!m.folioMapped(src)) {
-    m.private[dst] =
-      (wasMapped ? PAGE_WAS_MAPPED : 0) | (m.test(src, PG_mlocked) ? PAGE_WAS_MLOCKED : 0);
+    m.private[dst] = (wasMapped ? PAGE_WAS_MAPPED : 0) | wasMlocked;
     out[0] = dst;
     return MIGRATEPAGE_UNMAP;
   }
@@ -386,7 +391,7 @@ const migrateMappingAndFlags = (
   if (cache) filemapReplaceFolio(k, cache, src, dst);
   if (m.testAndClear(src, PG_dirty)) m.set(dst, PG_dirty);
   m.set(dst, m.flags[src]! & MIGRATE_FLAGS);
-  m.clear(src, PG_mlocked | PG_private);
+  m.clear(src, PG_active | PG_unevictable | PG_private);
   // NUMA balancing's last fault goes with the folio, so that it does not move again at once; in
   // memory tiering mode not across tiers, where the field holds a slow-tier access time.
   let cpupid = folioXchgLastCpupid(m, src, -1);
@@ -476,7 +481,7 @@ const migrateFolioMove = (
   }
   m.private[dst] = 0;
   if (m.test(dst, PG_hugetlb)) k.hugetlbActive.add(dst);
-  else k.lru.add(dst);
+  else k.lru.folioAddLru(dst);
   if (state & PAGE_WAS_MAPPED) removeMigrationPtes(k, src, dst);
   return migrateFolioMoveDone(c, src, dst);
 };

@@ -9,43 +9,127 @@
  * pages a VMA already maps. The system calls themselves (`apply_vma_lock_flags()`, `do_mlock()`)
  * are `applyVmaLockFlags()` in `mm/mmap.ts`, beside the other walks that change VMAs.
  *
- * The model keeps no `mlock_count`: a folio is mlocked or not, and `munlock()` of any VMA that
- * maps it makes it evictable again.
+ * A folio on the unevictable list counts its mlocks in `folio->mlock_count` (here
+ * `MemMap.mlockCount`): each `VM_LOCKED` VMA that maps or mlocks it adds one, each munlock or unmap
+ * from one takes one away, and it goes back to an evictable list at the last. `NR_MLOCK` (the
+ * pages with `PG_mlocked`, `nr_mlock` in `/proc/vmstat`, `Mlocked:` in `/proc/meminfo`) and the
+ * `unevictable_pgs_*` events follow the kernel's.
  *
  * @module
  */
 import type { Kernel } from "../include/kernel";
 import { VM_LOCKED, type Vma } from "../include/mm_types";
-import { PG_active, PG_lru, PG_mlocked } from "../include/page_flags";
+import { PG_active, PG_lru, PG_mlocked, PG_unevictable } from "../include/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 
-/** Moves a folio on the LRU to the list its flags now name (`lruvec_del_folio()` + `lruvec_add_folio()`). */
-const relru = (k: Kernel, head: number): void => {
-  if (!k.memmap.test(head, PG_lru)) return;
-  k.memmap.lru.del(head);
+/**
+ * `mlock_folio()` and `__mlock_folio()` (`mm/mlock.c`, Linux 6.16): marks the folio `PG_mlocked`
+ * (a folio newly so adds its pages to `NR_MLOCK` and `unevictable_pgs_mlocked`). A folio on an
+ * evictable LRU list moves to the unevictable one, no longer active, with an `mlock_count` of 1
+ * (`unevictable_pgs_culled`); one on the unevictable list counts one more mlock. A folio off the
+ * LRU (isolated) is left for `lru_add()` to place when it is put back.
+ *
+ * @category Reclaim
+ */
+export const mlockFolio = (k: Kernel, head: number): void => {
+  const m = k.memmap;
+  const nr = m.folioNrPages(head);
+  if (!m.test(head, PG_mlocked)) {
+    m.set(head, PG_mlocked);
+    k.vmstat.count("unevictable_pgs_mlocked", nr);
+  }
+  if (!m.test(head, PG_lru)) return;
+  if (m.test(head, PG_unevictable)) {
+    m.mlockCount[head]!++;
+    return;
+  }
+  m.lru.del(head);
+  m.clear(head, PG_active);
+  m.set(head, PG_unevictable);
+  m.mlockCount[head] = 1;
+  k.lru.add(head);
+  k.vmstat.count("unevictable_pgs_culled", nr);
+};
+
+/**
+ * `mlock_new_folio()` and `__mlock_new_folio()` (`mm/mlock.c`, Linux 6.16), which
+ * `folio_add_lru_vma()` (`mm/swap.c`) calls for a new folio faulted into a `VM_LOCKED` VMA: the
+ * folio, not yet on the LRU, is marked `PG_mlocked` (`NR_MLOCK`, `unevictable_pgs_mlocked`) and
+ * goes on the unevictable list with an `mlock_count` of 1 (`unevictable_pgs_culled`).
+ *
+ * @category Reclaim
+ */
+export const mlockNewFolio = (k: Kernel, head: number): void => {
+  const m = k.memmap;
+  const nr = m.folioNrPages(head);
+  m.set(head, PG_mlocked | PG_unevictable);
+  m.clear(head, PG_active);
+  m.mlockCount[head] = 1;
+  k.vmstat.count("unevictable_pgs_mlocked", nr);
+  k.vmstat.count("unevictable_pgs_culled", nr);
   k.lru.add(head);
 };
 
 /**
- * `mlock_folio()` and `__mlock_folio()` (`mm/mlock.c`, Linux 6.16): marks the folio `PG_mlocked`
- * and, when it is on an evictable LRU list, moves it to the unevictable one, no longer active. A
- * folio off the LRU (isolated) goes to the unevictable list when it is put back.
+ * `munlock_folio()` and `__munlock_folio()` (`mm/mlock.c`, Linux 6.16): takes one mlock off a
+ * folio. A folio on the unevictable list with mlocks left after that stays mlocked. Otherwise
+ * `PG_mlocked` is cleared (`NR_MLOCK` less its pages), counted as `unevictable_pgs_munlocked`, or
+ * `unevictable_pgs_stranded` when the folio is off the LRU with `PG_unevictable` (isolated from
+ * the unevictable list: `lru_add()` rescues it when it is put back); a folio on the unevictable
+ * list then moves back to its evictable list (inactive), counted as `unevictable_pgs_rescued`.
+ *
+ * @category Reclaim
  */
-export const mlockFolio = (k: Kernel, head: number): void => {
+export const munlockFolio = (k: Kernel, head: number): void => {
   const m = k.memmap;
-  if (m.test(head, PG_mlocked)) return;
-  m.set(head, PG_mlocked);
-  if (m.test(head, PG_lru)) m.clear(head, PG_active);
-  relru(k, head);
+  const nr = m.folioNrPages(head);
+  const onLru = m.test(head, PG_lru);
+  const unevictable = m.test(head, PG_unevictable);
+  if (onLru && unevictable) {
+    // The count may undercount (lru_add() resets it): then this munlock is taken as the last.
+    if (m.mlockCount[head]! > 0) m.mlockCount[head]!--;
+    if (m.mlockCount[head]! > 0) return;
+  }
+  if (m.testAndClear(head, PG_mlocked)) {
+    k.vmstat.count(
+      onLru || !unevictable ? "unevictable_pgs_munlocked" : "unevictable_pgs_stranded",
+      nr,
+    );
+  }
+  if (onLru && unevictable) {
+    m.lru.del(head);
+    m.clear(head, PG_unevictable);
+    k.lru.add(head);
+    k.vmstat.count("unevictable_pgs_rescued", nr);
+  }
 };
 
 /**
- * `munlock_folio()` and `__munlock_folio()` (`mm/mlock.c`, Linux 6.16): clears `PG_mlocked` and
- * moves a folio on the unevictable list back to its evictable list (inactive).
+ * `NR_MLOCK` (`enum zone_stat_item`, `include/linux/mmzone.h`): the pages of every folio with
+ * `PG_mlocked`, as `/proc/vmstat` (`nr_mlock`) and `/proc/meminfo` (`Mlocked:`) show them. The
+ * kernel adjusts the counter wherever `PG_mlocked` is set or cleared; the model counts the flag.
+ *
+ * @category Reclaim
  */
-export const munlockFolio = (k: Kernel, head: number): void => {
-  if (!k.memmap.testAndClear(head, PG_mlocked)) return;
-  relru(k, head);
+export const nrMlock = (k: Kernel): number => {
+  const m = k.memmap;
+  let pages = 0;
+  for (let pfn = 0; pfn < m.nrPfns; pfn++) {
+    if (m.flags[pfn]! & PG_mlocked && m.folioOf(pfn) === pfn) pages += m.folioNrPages(pfn);
+  }
+  return pages;
+};
+
+/**
+ * `munlock_vma_folio()` (`mm/internal.h`, Linux 6.16) as `__folio_remove_rmap()` (`mm/rmap.c`)
+ * calls it after unmapping a folio (some of its pages, or a PMD) from `vma`: a folio unmapped from
+ * a `VM_LOCKED` VMA is munlocked ({@link munlockFolio}), whatever its size; if another locked VMA
+ * still maps a large folio whole, reclaim restores its mlock.
+ *
+ * @category Reclaim
+ */
+export const munlockVmaFolio = (k: Kernel, vma: Vma, head: number): void => {
+  if (vma.flags & VM_LOCKED) munlockFolio(k, head);
 };
 
 /**

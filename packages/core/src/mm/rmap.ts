@@ -39,7 +39,7 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import type { TlbFlushBatch } from "../include/tlbflush";
-import { mlockFolio } from "./mlock";
+import { mlockFolio, mlockVmaFolio, munlockVmaFolio } from "./mlock";
 
 /** `anon_vma_prepare()` (`mm/rmap.c`): gives the VMA its anon_vma on its first anonymous folio. */
 export const anonVmaPrepare = (k: Kernel, vma: Vma): AnonVma => {
@@ -246,7 +246,9 @@ export const tryToMigrate = (
   const index = m.index[head]!;
   const nr = m.folioNrPages(head);
   rmapWalkPmds(k, m.mapping[head]!, index, nr, (vma, haddr, pmd) => {
-    if (ptePresent(pmd) && ptePfn(pmd) === head) setPmdMigrationEntry(k, vma, haddr, pmd);
+    if (!ptePresent(pmd) || ptePfn(pmd) !== head) return;
+    setPmdMigrationEntry(k, vma, haddr, pmd);
+    munlockVmaFolio(k, vma, head);
   });
   const deferFlush = (flags & TTU_BATCH_FLUSH) !== 0 && batch !== null;
   const order = m.folioOrder(head);
@@ -264,6 +266,7 @@ export const tryToMigrate = (
       if (pteDirty(pte)) m.set(head, PG_dirty);
       m.mapcount[page]!--;
       partial ||= partiallyMappedAfterPte(k, head, page);
+      munlockVmaFolio(k, vma, head);
       unmapped++;
       if (!deferFlush) vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
       if (k.trace.enabled) {
@@ -315,6 +318,7 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): boolean => {
     if (pteDirty(pte)) m.set(head, PG_dirty);
     m.mapcount[page]!--;
     partial ||= partiallyMappedAfterPte(k, head, page);
+    munlockVmaFolio(k, vma, head);
     unmapped++;
     vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
   });
@@ -436,6 +440,7 @@ export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number
       if (!isMigrationEntry(pte) || ptePfn(pte) !== src + pgoff - index) continue;
       ptes[slot] = mkPte(dst + pgoff - index, restoredBits(k, pte, dst));
       m.mapcount[dst + pgoff - index]!++;
+      mlockVmaFolio(k, vma, dst);
       restored++;
       if (k.trace.enabled) {
         k.trace.emit({

@@ -18,6 +18,7 @@ import {
   PG_lru,
   PG_mlocked,
   PG_swapbacked,
+  PG_unevictable,
 } from "../include/page_flags";
 import {
   type HugetlbActive,
@@ -72,12 +73,12 @@ abstract class IsolationLists implements IsolationList {
 
 /**
  * `folio_lru_list()` (`include/linux/mm_inline.h`): the list a folio belongs on by its flags:
- * unevictable when mlocked, else anon (swap-backed) or file, active or inactive.
+ * unevictable with `PG_unevictable`, else anon (swap-backed) or file, active or inactive.
  *
  * @category Reclaim
  */
 export const folioLruList = (flags: number): number => {
-  if (flags & PG_mlocked) return LRU_UNEVICTABLE;
+  if (flags & PG_unevictable) return LRU_UNEVICTABLE;
   const base = flags & PG_swapbacked ? LRU_INACTIVE_ANON : LRU_INACTIVE_FILE;
   return base + (flags & PG_active ? LRU_ACTIVE_ANON - LRU_INACTIVE_ANON : 0);
 };
@@ -101,6 +102,27 @@ export class LruLists extends IsolationLists implements Lru {
   override add(head: number): void {
     this.k.memmap.set(head, PG_lru);
     this.listOf(head).add(head);
+  }
+
+  folioAddLru(head: number): void {
+    const m = this.k.memmap;
+    const nr = m.folioNrPages(head);
+    const wasUnevictable = m.testAndClear(head, PG_unevictable);
+    if (!m.test(head, PG_mlocked)) {
+      if (wasUnevictable) this.k.vmstat.count("unevictable_pgs_rescued", nr);
+    } else {
+      m.clear(head, PG_active);
+      m.set(head, PG_unevictable);
+      m.mlockCount[head] = 0;
+      if (!wasUnevictable) this.k.vmstat.count("unevictable_pgs_culled", nr);
+    }
+    this.add(head);
+  }
+
+  /** `folio_putback_lru()`: back through {@link folioAddLru}, dropping the isolation reference. */
+  override putback(head: number): void {
+    this.folioAddLru(head);
+    folioPut(this.k, head);
   }
 
   /** Folios on a node's lists, counted by walking them; 0 for a node that does not exist. */
@@ -163,8 +185,11 @@ export const folioPut = (k: Kernel, head: number): void => {
   }
   if (m.testAndClear(head, PG_lru | PG_hugetlb_migratable)) m.lru.del(head);
   k.deferredSplitQueue.delete(head); // folio_unqueue_deferred_split()
-  // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference.
-  m.clear(head, PG_mlocked | PG_active);
+  // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference; an mlocked
+  // folio is munlocked here, counted as unevictable_pgs_cleared (__page_cache_release()).
+  m.clear(head, PG_active | PG_unevictable);
+  if (m.testAndClear(head, PG_mlocked))
+    k.vmstat.count("unevictable_pgs_cleared", m.folioNrPages(head));
   if (m.test(head, PG_hugetlb)) {
     // folio_hstate(): the pool of the folio's size.
     k.hstates.find((h) => h.order === m.folioOrder(head))!.freeHugeFolio(head);

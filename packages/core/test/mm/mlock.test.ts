@@ -2,15 +2,22 @@
 // as Linux 6.16 does them (mm/mlock.c, mm/mprotect.c, mm/madvise.c, mm/rmap.c). The hole cases
 // follow LTP's mlock02 and mprotect01 (ENOMEM for a range that is not mapped), with the partial
 // changes do_mprotect_pkey(), apply_vma_lock_flags() and madvise_walk_vmas() make before it.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  folioPut,
   folioReferenced,
+  LRU_INACTIVE_ANON,
   LRU_INACTIVE_FILE,
   LRU_UNEVICTABLE,
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_SHARED,
+  mlockFolio,
+  nrMlock,
   PG_mlocked,
+  PG_swapbacked,
+  PG_unevictable,
   PROT_READ,
   type Task,
   VM_LOCKED,
@@ -18,7 +25,15 @@ import {
   VM_READ,
   VM_WRITE,
 } from "../../src/index";
-import { boot, expectConsistent, expectErrno, folioAt, pteAt, run } from "../../src/testing/index";
+import {
+  boot,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  pteAt,
+  run,
+  runP,
+} from "../../src/testing/index";
 
 const PAGE = 4096;
 /** A free, PMD-aligned hint, so fault-around windows count from a PMD boundary. */
@@ -179,5 +194,185 @@ describe("faults into a VM_LOCKED VMA", () => {
     expect(folioReferenced(k, folioAt(p, addr + 4 * PAGE).pfn)).toBe(4);
     expect(folioAt(p, addr + 4 * PAGE).mlocked).toBe(false);
     expectConsistent(k);
+  });
+});
+
+/** The `unevictable_pgs_*` events and `nr_mlock` of `/proc/vmstat`. */
+const mlockStats = (task: Task) => {
+  const snap = task.kernel.vmstat.snapshot();
+  return Object.fromEntries(
+    Object.entries(snap).filter(
+      ([name]) => name.startsWith("unevictable_pgs_") || name === "nr_mlock",
+    ),
+  );
+};
+const stats = (
+  culled: number,
+  rescued: number,
+  mlocked: number,
+  munlocked: number,
+  cleared: number,
+  stranded: number,
+  nrMlockPages: number,
+) => ({
+  nr_mlock: nrMlockPages,
+  unevictable_pgs_culled: culled,
+  unevictable_pgs_rescued: rescued,
+  unevictable_pgs_mlocked: mlocked,
+  unevictable_pgs_munlocked: munlocked,
+  unevictable_pgs_cleared: cleared,
+  unevictable_pgs_stranded: stranded,
+});
+
+// mm/mlock.c (Linux 6.16): __mlock_folio() counts one more mlock of a folio on the unevictable
+// list in folio->mlock_count; __munlock_folio() takes one off and makes the folio evictable only
+// when none is left. mlock_folio() counts unevictable_pgs_mlocked and NR_MLOCK when it sets
+// PG_mlocked, __mlock_folio() unevictable_pgs_culled when it moves the folio to the unevictable
+// list; __munlock_folio() counts unevictable_pgs_munlocked and unevictable_pgs_rescued.
+describe("mlock_count and the unevictable_pgs_* counters", () => {
+  it("keep a page mapped by two locked VMAs mlocked until both are munlocked", () => {
+    const k = boot();
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess());
+    const a = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
+    const b = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(a, new Uint8Array([9])));
+    const pfn = folioAt(p, a).pfn;
+    expect(mlockStats(p)).toEqual(stats(0, 0, 0, 0, 0, 0, 0));
+    // mlock_vma_pages_range() mlocks the page a maps: PG_mlocked, culled, mlock_count 1.
+    run(p.mlock(a, PAGE));
+    expect(k.memmap.mlockCount[pfn]).toBe(1);
+    expect(mlockStats(p)).toEqual(stats(1, 0, 1, 0, 0, 0, 1));
+    // mlock() of b faults the page in: __folio_add_file_rmap() → mlock_vma_folio() counts one more.
+    run(p.mlock(b, PAGE));
+    expect(folioAt(p, b).pfn).toBe(pfn);
+    expect(k.memmap.mlockCount[pfn]).toBe(2);
+    expect(mlockStats(p)).toEqual(stats(1, 0, 1, 0, 0, 0, 1));
+    // munlock() of a: one mlock left, still mlocked and unevictable.
+    run(p.munlock(a, PAGE));
+    expect(k.memmap.mlockCount[pfn]).toBe(1);
+    expect(folioAt(p, a).mlocked).toBe(true);
+    expect(onList(p, pfn, LRU_UNEVICTABLE)).toBe(true);
+    expect(mlockStats(p)).toEqual(stats(1, 0, 1, 0, 0, 0, 1));
+    // munlock() of b, the last: munlocked and rescued to the inactive file list.
+    run(p.munlock(b, PAGE));
+    expect(folioAt(p, a).mlocked).toBe(false);
+    expect(k.memmap.test(pfn, PG_unevictable)).toBe(false);
+    expect(onList(p, pfn, LRU_INACTIVE_FILE)).toBe(true);
+    expect(mlockStats(p)).toEqual(stats(1, 1, 1, 1, 0, 0, 0));
+    expectConsistent(k);
+  });
+
+  // __folio_remove_rmap() → munlock_vma_folio() (mm/rmap.c, mm/internal.h, Linux 6.16).
+  it("munlock the page of a locked VMA when it is unmapped, before it is freed", () => {
+    const k = boot();
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess());
+    const shared = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
+    const anon = run(p.mmap(PAGE, { hugepage: false }));
+    run(p.mlock(shared, PAGE));
+    run(p.mlock(anon, PAGE));
+    const cached = folioAt(p, shared).pfn;
+    // Both faulted in by mlock(): the page-cache page mlocked through the rmap, the anonymous one
+    // by mlock_new_folio(); 8 kB Mlocked.
+    expect(mlockStats(p)).toEqual(stats(2, 0, 2, 0, 0, 0, 2));
+    expect(run(k.fs.read("/proc/meminfo"))).toContain("Mlocked:               8 kB\n");
+    run(p.munmap(shared, PAGE));
+    // The page stays cached, munlocked and evictable.
+    expect(k.memmap.test(cached, PG_mlocked)).toBe(false);
+    expect(onList(p, cached, LRU_INACTIVE_FILE)).toBe(true);
+    expect(mlockStats(p)).toEqual(stats(2, 1, 2, 1, 0, 0, 1));
+    // The anonymous page is munlocked by the unmap, so its free clears nothing.
+    run(p.munmap(anon, PAGE));
+    expect(mlockStats(p)).toEqual(stats(2, 2, 2, 2, 0, 0, 0));
+    expect(run(k.fs.read("/proc/meminfo"))).toContain("Mlocked:               0 kB\n");
+    expectConsistent(k);
+  });
+
+  // __page_cache_release() (mm/swap.c, Linux 6.16): a folio freed with PG_mlocked is munlocked
+  // there and counted as unevictable_pgs_cleared.
+  it("count unevictable_pgs_cleared for a folio freed while mlocked", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const pfn = k.pageAlloc.allocPages(0, 0, 0);
+    k.memmap.set(pfn, PG_swapbacked);
+    k.lru.folioAddLru(pfn);
+    mlockFolio(k, pfn);
+    expect(onList(p, pfn, LRU_UNEVICTABLE)).toBe(true);
+    expect(nrMlock(k)).toBe(1);
+    folioPut(k, pfn);
+    expect(k.memmap.test(pfn, PG_mlocked | PG_unevictable)).toBe(false);
+    expect(mlockStats(p)).toEqual(stats(1, 0, 1, 0, 1, 0, 0));
+    expectConsistent(k);
+  });
+
+  // migrate_folio_unmap() → try_to_migrate() → munlock_vma_folio() munlocks the isolated old
+  // folio, which still has PG_unevictable: unevictable_pgs_stranded. folio_migrate_flags() moves
+  // PG_unevictable (not PG_mlocked) to the new folio; folio_add_lru() finds it evictable and
+  // rescues it; remove_migration_pte() → mlock_vma_folio() mlocks it again and culls it to the
+  // unevictable list (mm/migrate.c, mm/swap.c, mm/mlock.c, Linux 6.16). NR_MLOCK is unchanged.
+  it("leave the new folio of a migrated mlocked page mlocked and the old one cleared", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(PAGE, { hugepage: false }));
+    run(p.mlock(addr, PAGE));
+    const old = folioAt(p, addr).pfn;
+    expect(mlockStats(p)).toEqual(stats(1, 0, 1, 0, 0, 0, 1));
+    const { status } = await runP(p.movePages(0, [addr], [1]));
+    expect(status[0]).toBe(1);
+    const moved = folioAt(p, addr);
+    expect(moved.pfn).not.toBe(old);
+    expect(moved.mlocked).toBe(true);
+    expect(k.memmap.mlockCount[moved.pfn]).toBe(1);
+    expect([...k.lru.lists[1]![LRU_UNEVICTABLE]!]).toContain(moved.pfn);
+    expect(k.memmap.test(old, PG_mlocked | PG_unevictable)).toBe(false);
+    expect(mlockStats(p)).toEqual(stats(2, 1, 2, 0, 0, 1, 1));
+    // munlock() of the only locked VMA then makes the new folio evictable.
+    run(p.munlock(addr, PAGE));
+    expect([...k.lru.lists[1]![LRU_INACTIVE_ANON]!]).toContain(moved.pfn);
+    expect(mlockStats(p)).toEqual(stats(2, 2, 2, 1, 0, 1, 0));
+    expectConsistent(k);
+  });
+
+  // The general promise of folio->mlock_count (mm/mlock.c, Linux 6.16): a small page-cache folio
+  // mapped by several VMAs stays mlocked while any of them is locked, and its count is the number
+  // of locked VMAs; NR_MLOCK and the events balance (every mlocked is munlocked, every cull
+  // rescued) once all are unlocked.
+  it("keep a shared page mlocked exactly while some VMA mapping it is locked", () => {
+    const step = fc.record({ vma: fc.nat(3), lock: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 16 }), (steps) => {
+        const k = boot({ nodes: ["8M"] });
+        const file = run(k.createFile("data"));
+        const p = run(k.createProcess());
+        const addrs = [0, 1, 2, 3].map(() => run(p.mmap(PAGE, { flags: MAP_SHARED, file })));
+        run(p.write(addrs[0]!, new Uint8Array([1])));
+        for (const a of addrs) run(p.read(a, 1));
+        const pfn = folioAt(p, addrs[0]!).pfn;
+        const locked = new Set<number>();
+        for (const { vma, lock } of [
+          ...steps,
+          ...[0, 1, 2, 3].map((v) => ({ vma: v, lock: false })),
+        ]) {
+          if (lock) {
+            run(p.mlock(addrs[vma]!, PAGE));
+            locked.add(vma);
+          } else {
+            run(p.munlock(addrs[vma]!, PAGE));
+            locked.delete(vma);
+          }
+          expect(k.memmap.test(pfn, PG_mlocked)).toBe(locked.size > 0);
+          expect(onList(p, pfn, LRU_UNEVICTABLE)).toBe(locked.size > 0);
+          if (locked.size > 0) expect(k.memmap.mlockCount[pfn]).toBe(locked.size);
+          expect(nrMlock(k)).toBe(locked.size > 0 ? 1 : 0);
+        }
+        const s = mlockStats(p);
+        expect(s.unevictable_pgs_mlocked).toBe(s.unevictable_pgs_munlocked);
+        expect(s.unevictable_pgs_culled).toBe(s.unevictable_pgs_rescued);
+        expect(s.unevictable_pgs_stranded).toBe(0);
+        expectConsistent(k);
+      }),
+      { numRuns: 40 },
+    );
   });
 });
