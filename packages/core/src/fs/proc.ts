@@ -8,6 +8,7 @@
  */
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_TYPES, MIGRATETYPE_NAMES, type Zone } from "../include/mmzone";
+import { LRU_UNEVICTABLE } from "../include/swap";
 import { hugetlbReportMeminfo } from "../mm/hugetlb";
 
 /** The zone's name as `/proc` prints it, `%8s`: the model's one zone per node is `Normal`. */
@@ -81,11 +82,17 @@ export const createProcFiles = (k: Kernel): void => {
       show: () => {
         // si_meminfo(): totalram_pages(), the managed pages of every zone.
         const total = k.pageAlloc.zones.reduce((s, z) => s + z.managedPages, 0);
+        // The pages on every node's unevictable LRU list (pages[LRU_UNEVICTABLE]).
+        let unevictable = 0;
+        for (let nid = 0; nid < k.lru.lists.length; nid++)
+          unevictable += k.lru.size(nid, LRU_UNEVICTABLE);
         return (
           `MemTotal:       ${showValKb(k, total)}\n` +
           `MemFree:        ${showValKb(k, k.pageAlloc.totalFreePages())}\n` +
+          `Unevictable:    ${showValKb(k, unevictable)}\n` +
           `Mlocked:        ${showValKb(k, k.vmstat.get("nr_mlock"))}\n` +
-          `HardwareCorrupted: ${showValKb(k, k.numPoisonedPages)}\n` +
+          // meminfo_proc_show() prints this one with its own "%5lu kB", not show_val_kb().
+          `HardwareCorrupted: ${((k.numPoisonedPages * k.mem.pageSize) / 1024).toString().padStart(5)} kB\n` +
           `Balloon:        ${showValKb(k, k.nrBalloonPages)}\n` +
           hugetlbReportMeminfo(k)
         );

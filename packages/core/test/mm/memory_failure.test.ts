@@ -354,7 +354,7 @@ describe("soft_offline_page()", () => {
     expect(k.memmap.refcount[pfn]).toBe(1);
     expect(k.pageAlloc.nodeFreePages(1)).toBe(free - 1);
     expect(k.numPoisonedPages).toBe(1);
-    expect(corrupted(k)).toBe("HardwareCorrupted:        4 kB");
+    expect(corrupted(k)).toBe("HardwareCorrupted:     4 kB");
     expect(nodeStats(k, 1)).toEqual(["0", "0", "0", "0", "0"]);
     // "page already poisoned": 0, and nothing more is counted.
     run(store(k, pfn));
@@ -420,7 +420,7 @@ describe("soft_offline_page()", () => {
     expect(k.memmap.test(old, PG_hwpoison)).toBe(true);
     expect(k.pageAlloc.totalFreePages()).toBe(free + 511);
     expect(seen).toEqual(["memory_failure"]);
-    expect(corrupted(k)).toBe("HardwareCorrupted:        4 kB");
+    expect(corrupted(k)).toBe("HardwareCorrupted:     4 kB");
     expectConsistent(k);
   });
 
