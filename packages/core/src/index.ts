@@ -220,10 +220,11 @@ export {
   MR_TYPES,
 } from "./include/migrate_mode";
 // include/linux/mm_types.h (mm_struct, vm_area_struct), include/linux/rmap.h (anon_vma),
-// include/linux/fs.h (address_space), include/linux/mm.h (VM_* flags)
+// include/linux/fs.h (address_space), include/linux/mm.h (VM_* flags, DEFAULT_MAX_MAP_COUNT)
 export {
   AddressSpace,
   AnonVma,
+  DEFAULT_MAX_MAP_COUNT,
   MMAP_MIN_ADDR,
   MmStruct,
   SUID_DUMP_DISABLE,

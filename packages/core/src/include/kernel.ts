@@ -215,6 +215,13 @@ export interface Kernel {
    * `/sys/kernel/debug/fault_around_bytes` sets it.
    */
   faultAroundPages: number;
+  /**
+   * `sysctl_max_map_count` (`mm/mmap.c`, Linux 6.16): the most VMAs one address space may hold,
+   * `DEFAULT_MAX_MAP_COUNT` (65530) at boot. `do_mmap()` refuses a new mapping with `ENOMEM` once
+   * the count is past it, and a VMA split (`split_vma()`, `vms_gather_munmap_vmas()`) once the
+   * count has reached it. `/proc/sys/vm/max_map_count` sets it.
+   */
+  maxMapCount: number;
   /** The shared zero page (`ZERO_PAGE(0)`, `arch/x86/include/asm/pgtable.h`). */
   readonly zeroPfn: number;
   /** The huge zero folio, allocated on first use (`huge_zero_folio`, `mm/huge_memory.c`). */

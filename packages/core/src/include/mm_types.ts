@@ -22,6 +22,15 @@ import { Tlb } from "./tlbflush";
  */
 export const MMAP_MIN_ADDR = 0x1_0000;
 
+/**
+ * `DEFAULT_MAX_MAP_COUNT` (`include/linux/mm.h`, Linux 6.16): 65530, `USHRT_MAX` less
+ * `MAPCOUNT_ELF_CORE_MARGIN` (5), the most VMAs an address space may hold at boot
+ * (`sysctl_max_map_count`, `/proc/sys/vm/max_map_count`).
+ *
+ * @category Address spaces
+ */
+export const DEFAULT_MAX_MAP_COUNT = 65535 - 5;
+
 /** `VM_READ` (`include/linux/mm.h`): the area may be read. @category Address spaces */
 export const VM_READ = 0x1;
 /** `VM_WRITE` (`include/linux/mm.h`): the area may be written. @category Address spaces */

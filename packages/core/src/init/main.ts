@@ -29,7 +29,7 @@ import { MemMap } from "../include/mem_map";
 import type { MemoryBlock } from "../include/memory";
 import { MEMTIER_ADISTANCE_DRAM } from "../include/memory_tiers";
 import type { MovableOperations } from "../include/migrate";
-import { AddressSpace, type AnonVma, MmStruct } from "../include/mm_types";
+import { AddressSpace, type AnonVma, DEFAULT_MAX_MAP_COUNT, MmStruct } from "../include/mm_types";
 import { type Fragmentation, PhysicalMemory, WMARK_HIGH, WMARK_PROMO } from "../include/mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module";
 import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
@@ -61,7 +61,7 @@ import {
 import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm/memory_tiers";
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { nrMlock } from "../mm/mlock";
-import { archPickMmapLayout } from "../mm/mmap";
+import { archPickMmapLayout, mmapInitSysctl } from "../mm/mmap";
 import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
@@ -254,6 +254,7 @@ class Machine implements KernelInterface {
   readonly pudOrder: number;
   nrMaxBatchedMigration: number;
   faultAroundPages: number;
+  maxMapCount = DEFAULT_MAX_MAP_COUNT;
   readonly zeroPfn: number;
   readonly hugeZero = new HugeZeroFolio();
   readonly anonVmas = new Map<number, AnonVma>();
@@ -334,6 +335,7 @@ class Machine implements KernelInterface {
     hugetlbSysfsInit(this);
     softOfflineInitSysfs(this);
     faultAroundDebugfs(this);
+    mmapInitSysctl(this);
     createProcFiles(this);
     this.compaction = new CompactionState(this);
     compactionInitSysfs(this, this.compaction);

@@ -345,7 +345,8 @@ const queuePagesRange = (
  * `do_mbind()`'s loop of `mbind_range()` (Linux 6.16): gives each VMA in the range the policy
  * through `vma_modify_policy()`, which merges the range into a neighbour with that policy or
  * splits the VMAs at the range's ends. `EINVAL` for the first VMA it would cut inside a huge page,
- * the VMAs before it keeping their new policy ({@link vmaModifyRange}).
+ * `ENOMEM` for the first split refused because the address space holds `sysctl_max_map_count`
+ * VMAs, the VMAs before it keeping their new policy ({@link vmaModifyRange}).
  */
 const mbindRange = (
   k: Kernel,
@@ -355,7 +356,7 @@ const mbindRange = (
   policy: Mempolicy | null,
 ): 0 | ErrnoError => {
   const done = vmaModifyRange(k, mm, start, end, (vma) => ({ flags: vma.flags, policy }));
-  return done instanceof Error ? errno("EINVAL", `mbind: ${done.message}`) : 0;
+  return done instanceof Error ? errno(done.errno, `mbind: ${done.message}`) : 0;
 };
 
 /**

@@ -46,6 +46,7 @@ import {
 } from "../include/mman";
 import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
+import { procDointvecMinmax } from "../kernel/sysctl";
 import { filemapRemoveFolio } from "./filemap";
 import {
   isHugeZeroPmd,
@@ -168,6 +169,59 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
   vma.end = addr;
   linkVma(upper);
   return upper;
+};
+
+/**
+ * `split_vma()`'s check (`mm/vma.c`, Linux 6.16): a split adds a VMA, so it is refused with
+ * `ENOMEM`, naming the call `what`, once `mm` holds `sysctl_max_map_count` VMAs
+ * ({@link Kernel.maxMapCount}); null while there is room.
+ */
+const mapCountReached = (k: Kernel, mm: MmStruct, what: string): ErrnoError | null =>
+  mm.vmas.length >= k.maxMapCount
+    ? errno(
+        "ENOMEM",
+        `${what}: the address space holds ${mm.vmas.length} VMAs, max_map_count is ${k.maxMapCount}`,
+      )
+    : null;
+
+/**
+ * `vms_gather_munmap_vmas()`'s check (`mm/vma.c`, Linux 6.16) before unmapping `[start, end)`:
+ * a range strictly inside one VMA leaves a VMA on each side, one more than before, so it is
+ * `ENOMEM` (naming the call `what`) when `mm` already holds `sysctl_max_map_count` VMAs. A range
+ * that reaches either end of the first VMA it meets adds none and is not checked.
+ */
+const munmapMapCountCheck = (
+  k: Kernel,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  what: string,
+): ErrnoError | null => {
+  const vma = mm.vmasIn(start, end)[0];
+  return vma && start > vma.start && end < vma.end ? mapCountReached(k, mm, what) : null;
+};
+
+/**
+ * Creates `/proc/sys/vm/max_map_count` (0644; `mmap_table[]`, `mm/mmap.c`, Linux 6.16): shows
+ * {@link Kernel.maxMapCount} and sets it from a decimal integer from 0 up
+ * (`proc_dointvec_minmax()`); `EINVAL` for anything else. A lower limit than an address space
+ * already holds removes nothing: only its next mmap or split is refused.
+ *
+ * @category Address spaces
+ */
+export const mmapInitSysctl = (k: Kernel): void => {
+  k.fs.addAttributes("/proc/sys/vm", {
+    max_map_count: {
+      mode: 0o644,
+      show: () => `${k.maxMapCount}\n`,
+      store: (text, count) => {
+        const v = procDointvecMinmax("max_map_count", text, 0, 0x7fffffff);
+        if (v instanceof Error) return v;
+        k.maxMapCount = v;
+        return count;
+      },
+    },
+  });
 };
 
 /** A validated, page-rounded range of user addresses. */
@@ -350,8 +404,9 @@ const vmaAbsorb = (target: Vma, other: Vma): void => {
  * runs on the range's own VMA after its attributes are set and before it merges, for what the
  * caller does to its entries. Returns the VMA that covers the range afterwards.
  *
- * A split is refused with `EINVAL` where it would cut a hugetlb VMA inside a huge page
- * ({@link hugetlbVmOpSplit}). As in Linux, the split at the range's start comes first and the one
+ * A split is refused with `ENOMEM` when the address space already holds
+ * `sysctl_max_map_count` VMAs (`split_vma()`, {@link Kernel.maxMapCount}), and with `EINVAL`
+ * where it would cut a hugetlb VMA inside a huge page ({@link hugetlbVmOpSplit}). As in Linux, the split at the range's start comes first and the one
  * at its end second, so an allowed start split stays done when the end split is then refused;
  * the VMA keeps its attributes either way (they are set only after both splits).
  */
@@ -374,12 +429,12 @@ export const vmaModify = (
 
   let piece = vma;
   if (!leftSide) {
-    const refused = hugetlbVmOpSplit(piece, start);
+    const refused = mapCountReached(k, piece.mm, "split_vma") ?? hugetlbVmOpSplit(piece, start);
     if (refused) return refused;
     piece = splitVma(k, piece, start);
   }
   if (!rightSide) {
-    const refused = hugetlbVmOpSplit(piece, end);
+    const refused = mapCountReached(k, piece.mm, "split_vma") ?? hugetlbVmOpSplit(piece, end);
     if (refused) return refused;
     splitVma(k, piece, end);
   }
@@ -461,7 +516,7 @@ const commitMerge = (piece: Vma, plan: MergePlan): Vma => {
  * {@link vmaModify}, skipping holes and VMAs that have them already (as `mprotect_fixup()`,
  * `madvise_update_vma()`, `mlock_fixup()` and `mbind_range()` return early for those). Returns
  * the VMAs that cover the range afterwards, in address order; merged ones may reach past it.
- * The first VMA {@link vmaModify} refuses to cut ends the walk with its `EINVAL`, the VMAs before
+ * The first VMA {@link vmaModify} refuses to cut ends the walk with its `ENOMEM` or `EINVAL`, the VMAs before
  * it staying changed, as `mbind_range()`'s error ends `do_mbind()`'s loop.
  */
 export const vmaModifyRange = (
@@ -807,6 +862,13 @@ export const doMmap = (
     return errno("EOVERFLOW", `mmap offset ${offset} + length ${len} overflows the file offset`);
   }
   const mm = task.mm!;
+  // Too many mappings? Linux 6.16 compares with `>`: the count may reach the limit plus one.
+  if (mm.vmas.length > k.maxMapCount) {
+    return errno(
+      "ENOMEM",
+      `mmap: the address space holds ${mm.vmas.length} VMAs, more than max_map_count ${k.maxMapCount}`,
+    );
+  }
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
   const how: UnmappedAreaKind = hstate
     ? { kind: "hugetlb", size: hstate.size }
@@ -819,6 +881,10 @@ export const doMmap = (
     ? mmapFixedArea(task, args.addr, len, flags, unit)
     : getUnmappedArea(k, mm, len, roundHintToMin(args.addr, pageSize), how);
   if (typeof start !== "number") return start;
+  if (fixed) {
+    const full = munmapMapCountCheck(k, mm, start, start + len, "MAP_FIXED mmap");
+    if (full) return full;
+  }
 
   let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
   if (type === MAP_SHARED) vmFlags |= VM_SHARED;
@@ -910,7 +976,9 @@ export const populateRange = (
 
 /**
  * `do_munmap()`: removes every mapping in `[addr, addr + length)`. A hole is not an error;
- * `EINVAL` for an unaligned address, a zero length or a range past `TASK_SIZE`.
+ * `EINVAL` for an unaligned address, a zero length or a range past `TASK_SIZE`; `ENOMEM`, with
+ * nothing unmapped, for a range strictly inside one VMA when the address space already holds
+ * `sysctl_max_map_count` VMAs (`vms_gather_munmap_vmas()`).
  */
 export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0 | ErrnoError => {
   const range = pageRange(k, "munmap", addr, length, false);
@@ -924,7 +992,9 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
   }
   const { end } = range;
   const mm = task.mm!;
-  const cut = hugetlbSplitCheck(mm.vmasIn(addr, end), addr, end, "munmap");
+  const cut =
+    munmapMapCountCheck(k, mm, addr, end, "munmap") ??
+    hugetlbSplitCheck(mm.vmasIn(addr, end), addr, end, "munmap");
   if (cut) return cut;
   unmapVmas(k, mm, addr, end);
   return 0;
@@ -1091,6 +1161,8 @@ export const exitMmap = (k: Kernel, mm: MmStruct): void => {
  * nothing, and where the range would cut a hugetlb VMA inside a huge page
  * (`hugetlb_vm_op_split()`), after the VMAs before it changed and, when only the range's end is
  * inside a huge page, after that VMA was split at the range's start ({@link vmaModify}).
+ * `EAGAIN` where a split is refused because the address space holds `sysctl_max_map_count`
+ * VMAs (`madvise_vma_behavior()` turns that `ENOMEM` into `EAGAIN`), at the same point.
  */
 export const setVmFlags = (
   k: Kernel,
@@ -1107,7 +1179,9 @@ export const setVmFlags = (
     const flags = (vma.flags | set) & ~clear;
     if (flags === vma.flags) return 0;
     const piece = vmaModify(k, vma, from, to, flags, vma.policy);
-    return piece instanceof Error ? errno("EINVAL", `madvise: ${piece.message}`) : 0;
+    if (!(piece instanceof Error)) return 0;
+    // madvise_vma_behavior(): a split refused for want of room is EAGAIN.
+    return errno(piece.errno === "ENOMEM" ? "EAGAIN" : piece.errno, `madvise: ${piece.message}`);
   });
 };
 

@@ -60,7 +60,8 @@ const writeProtectVma = (vma: Vma): void => {
  * heuristic allows (`security_vm_enough_memory_mm()`), and `EINVAL` where the range would cut a
  * hugetlb VMA inside a huge page (`hugetlb_vm_op_split()`, when `vma_modify_flags()` splits it):
  * a start inside a huge page leaves that VMA whole, while an end inside one comes after the split
- * at an allowed start, which stays ({@link vmaModify}).
+ * at an allowed start, which stays ({@link vmaModify}). A split is also refused, with `ENOMEM`
+ * at the same point, once the address space holds `sysctl_max_map_count` VMAs (`split_vma()`).
  */
 export const doMprotect = (
   k: Kernel,
@@ -105,7 +106,7 @@ export const doMprotect = (
       vma.policy,
       flags & VM_WRITE ? undefined : writeProtectVma,
     );
-    return piece instanceof Error ? errno("EINVAL", `mprotect: ${piece.message}`) : 0;
+    return piece instanceof Error ? errno(piece.errno, `mprotect: ${piece.message}`) : 0;
   });
   // tlb_finish_mmu(): what changed before an error is flushed too.
   mm.tlb.flushAll();

@@ -7,6 +7,7 @@ import type { Task } from "../../src/include/kernel";
 import { TASK_SIZE } from "../../src/include/page_64_types";
 import {
   MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
@@ -403,6 +404,123 @@ describe("mmap: MAP_FIXED, MAP_FIXED_NOREPLACE and the address hint", () => {
     const next = run(p.mmap(PAGE, { addr: hint }));
     expect(next).not.toBe(hint);
     expect(p.mm!.findVma(hint)!.nrPages).toBe(1);
+    expectConsistent(k);
+  });
+});
+
+// vm.max_map_count (Linux 6.16): sysctl_max_map_count, DEFAULT_MAX_MAP_COUNT = 65530
+// (include/linux/mm.h), /proc/sys/vm/max_map_count (mmap_table[], mm/mmap.c); do_mmap()
+// refuses when map_count > the limit (mm/mmap.c), split_vma() and vms_gather_munmap_vmas() when
+// map_count >= the limit (mm/vma.c).
+describe("mmap: vm.max_map_count", () => {
+  const PAGE = 4096;
+  const FIXED = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+  const BASE = 0x10_0000_0000;
+  const LIMIT = 8;
+  /** `n` three-page mappings two pages apart, none touching another: `n` VMAs from BASE. */
+  const spread = (p: Task, n: number) => {
+    for (let i = 0; i < n; i++) run(p.mmap(3 * PAGE, { addr: BASE + i * 5 * PAGE, flags: FIXED }));
+  };
+  const limited = () => {
+    const k = boot();
+    expect(run(k.fs.write("/proc/sys/vm/max_map_count", `${LIMIT}\n`))).toBe(2);
+    const p = run(k.createProcess());
+    expect(p.mm!.vmas.length).toBe(0);
+    return { k, p };
+  };
+  const flagsOf = (p: Task) => p.mm!.vmas.map((v) => v.flags);
+
+  it("/proc/sys/vm/max_map_count reads 65530 at boot; EINVAL for -1 or a non-number, keeping it", () => {
+    const k = boot();
+    const file = "/proc/sys/vm/max_map_count";
+    expect(run(k.fs.read(file))).toBe("65530\n");
+    expect(k.maxMapCount).toBe(65530);
+    for (const bad of ["-1", "-1\n", "abc", "2147483648", "8x"])
+      expectErrno(k.fs.write(file, bad), "EINVAL");
+    expect(run(k.fs.read(file))).toBe("65530\n");
+    run(k.fs.write(file, "0"));
+    expect(run(k.fs.read(file))).toBe("0\n");
+    run(k.fs.write(file, " 8\n"));
+    expect(run(k.fs.read(file))).toBe("8\n");
+  });
+
+  it("do_mmap(): ENOMEM once map_count > the limit (so LIMIT + 1 VMAs fit), nothing mapped", () => {
+    const { k, p } = limited();
+    spread(p, LIMIT + 1);
+    const before = layout(p);
+    // A fresh range, a MAP_FIXED one, and one that would only grow a neighbour: all refused.
+    expect(expectErrno(p.mmap(PAGE), "ENOMEM").message).toMatch(
+      /9 VMAs, more than max_map_count 8/,
+    );
+    expectErrno(p.mmap(PAGE, { addr: BASE + 3 * PAGE, flags: FIXED }), "ENOMEM");
+    expectErrno(p.mmap(PAGE, { addr: BASE - PAGE, flags: FIXED }), "ENOMEM");
+    expect(layout(p)).toEqual(before);
+    // Raising the limit through the file lets the next one in.
+    run(k.fs.write("/proc/sys/vm/max_map_count", "9"));
+    run(p.mmap(PAGE));
+    expect(p.mm!.vmas.length).toBe(LIMIT + 2);
+    expectConsistent(k);
+  });
+
+  it("split_vma(): an mprotect of a VMA's middle at the limit is ENOMEM with nothing changed", () => {
+    const { k, p } = limited();
+    spread(p, LIMIT);
+    run(p.write(BASE + PAGE, pattern(PAGE, 7)));
+    const before = layout(p);
+    const flags = flagsOf(p);
+    const e = expectErrno(p.mprotect(BASE + PAGE, PAGE, PROT_READ), "ENOMEM");
+    expect(e.message).toMatch(/8 VMAs, max_map_count is 8/);
+    // A cut at one end needs a split too.
+    expectErrno(p.mprotect(BASE, PAGE, PROT_READ), "ENOMEM");
+    // mlock_fixup() and mbind_range() pass the same ENOMEM on (vma_modify_flags(),
+    // vma_modify_policy()); madvise_vma_behavior() turns it into EAGAIN.
+    expectErrno(p.mlock(BASE + PAGE, PAGE), "ENOMEM");
+    expect(expectErrno(p.mbind(BASE + PAGE, PAGE, MPOL_BIND, [1]), "ENOMEM").message).toMatch(
+      /^mbind: split_vma: /,
+    );
+    expectErrno(p.madvise(BASE + PAGE, PAGE, MADV_NOHUGEPAGE), "EAGAIN");
+    expect(layout(p)).toEqual(before);
+    expect(flagsOf(p)).toEqual(flags);
+    expectBytes(run(p.read(BASE + PAGE, PAGE)), pattern(PAGE, 7));
+    // A whole VMA needs no split.
+    run(p.mprotect(BASE, 3 * PAGE, PROT_READ));
+    expect(p.mm!.vmas.length).toBe(LIMIT);
+    expectConsistent(k);
+  });
+
+  it("split_vma(): one below the limit, the start split is made and the end split refused", () => {
+    // vma_modify() splits at the range's start, then at its end; the first stays on error.
+    const { k, p } = limited();
+    spread(p, LIMIT - 1);
+    const flags = p.mm!.vmas[0]!.flags;
+    expectErrno(p.mprotect(BASE + PAGE, PAGE, PROT_READ), "ENOMEM");
+    expect(p.mm!.vmas.length).toBe(LIMIT);
+    expect(p.mm!.vmas.slice(0, 2).map((v) => [v.start - BASE, v.end - BASE, v.flags])).toEqual([
+      [0, PAGE, flags],
+      [PAGE, 3 * PAGE, flags],
+    ]);
+    expectConsistent(k);
+  });
+
+  it("vms_gather_munmap_vmas(): munmap of a VMA's middle at the limit is ENOMEM; its ends are not", () => {
+    const { k, p } = limited();
+    spread(p, LIMIT);
+    run(p.write(BASE + PAGE, pattern(PAGE, 3)));
+    const before = layout(p);
+    expect(expectErrno(p.munmap(BASE + PAGE, PAGE), "ENOMEM").message).toMatch(/^munmap: /);
+    // MAP_FIXED over the middle unmaps it first, through the same check.
+    expectErrno(p.mmap(PAGE, { addr: BASE + PAGE, flags: FIXED, prot: PROT_READ }), "ENOMEM");
+    expect(layout(p)).toEqual(before);
+    expectBytes(run(p.read(BASE + PAGE, PAGE)), pattern(PAGE, 3));
+    // Cutting off a VMA's first or last page leaves the count as it was: allowed.
+    run(p.munmap(BASE, PAGE));
+    run(p.munmap(BASE + 7 * PAGE, PAGE));
+    expect(p.mm!.vmas.length).toBe(LIMIT);
+    expectBytes(run(p.read(BASE + PAGE, PAGE)), pattern(PAGE, 3));
+    // One below the limit, the middle goes and the count reaches it.
+    run(p.munmap(BASE + 10 * PAGE, 3 * PAGE));
+    run(p.munmap(BASE + 16 * PAGE, PAGE));
+    expect(p.mm!.vmas.length).toBe(LIMIT);
     expectConsistent(k);
   });
 });
