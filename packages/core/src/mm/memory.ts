@@ -478,7 +478,7 @@ const shouldFaultAround = (k: Kernel): boolean => k.faultAroundPages > 1;
  */
 const doFaultAround = (k: Kernel, vma: Vma, slot: number, bits: number): boolean => {
   const nrPages = k.faultAroundPages;
-  const ptrsPerPte = 2 ** k.pmdOrder;
+  const ptrsPerPte = 1 << k.pmdOrder;
   const pteOff = (vma.start / k.mem.pageSize + slot) % ptrsPerPte;
   const vmaOff = slot;
   const fromPte = Math.max(pteOff - (pteOff % nrPages), pteOff - Math.min(pteOff, vmaOff));
@@ -510,12 +510,12 @@ const finishFault = (k: Kernel, vma: Vma, slot: number, page: number, bits: numb
   const nr = m.folioNrPages(head);
   if (nr > 1 && vma.mapping!.shmem) {
     const idx = page - head;
-    const pteOff = (vma.start / k.mem.pageSize + slot) % 2 ** k.pmdOrder;
+    const pteOff = (vma.start / k.mem.pageSize + slot) % (1 << k.pmdOrder);
     const fits =
       slot >= idx &&
       slot + (nr - idx) <= vma.nrPages &&
       pteOff >= idx &&
-      pteOff + (nr - idx) <= 2 ** k.pmdOrder;
+      pteOff + (nr - idx) <= 1 << k.pmdOrder;
     // pte_range_none(): a mapped PTE in the range makes it fall back to the one page.
     if (fits && vma.ptes.subarray(slot - idx, slot - idx + nr).every((pte) => pte === 0)) {
       mapFilePages(k, vma, slot - idx, head, nr, bits);

@@ -157,7 +157,7 @@ export const mlockVmaPagesRange = (k: Kernel, vma: Vma, start: number, end: numb
   const lock = (vma.flags & VM_LOCKED) !== 0;
   const apply = (head: number) => (lock ? mlockFolio(k, head) : munlockFolio(k, head));
   const pageSize = k.mem.pageSize;
-  const pmdSize = pageSize * 2 ** k.pmdOrder;
+  const pmdSize = pageSize * (1 << k.pmdOrder);
   for (const [haddr, pmd] of vma.pmds) {
     if (haddr < end && haddr + pmdSize > start && ptePresent(pmd) && !pteSpecial(pmd))
       apply(ptePfn(pmd));

@@ -49,6 +49,7 @@ import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { filemapRemoveFolio } from "./filemap";
 import {
+  hpagePmdSize,
   isHugeZeroPmd,
   mmGetHugeZeroFolio,
   mmPutHugeZeroFolio,
@@ -700,7 +701,7 @@ const shmemGetUnmappedArea = (k: Kernel, mm: MmStruct, hint: number, len: number
   const addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize);
   const shmem = k.thp.shmemEnabled;
   if (addr < 0 || shmem === "deny" || addr === hint) return addr;
-  let hpageSize = pageSize * 2 ** k.pmdOrder;
+  let hpageSize = hpagePmdSize(k);
   if (shmem !== "force") {
     let order = 0;
     for (const [o, mode] of k.thp.shmemOrderModes) {

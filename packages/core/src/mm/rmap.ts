@@ -360,7 +360,7 @@ const folioMappedLocked = (k: Kernel, head: number): boolean => {
     ptes.set(vma, (ptes.get(vma) ?? 0) + 1);
   }
   const size = nr * k.mem.pageSize;
-  const pmdSize = k.mem.pageSize * 2 ** k.pmdOrder;
+  const pmdSize = k.mem.pageSize * (1 << k.pmdOrder);
   for (const [vma, count] of ptes) {
     const start = vma.start + (m.index[head]! - vma.pgoff) * k.mem.pageSize;
     const within = start >= vma.start && start + size <= vma.end;
