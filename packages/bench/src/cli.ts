@@ -607,7 +607,7 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           return fail(`--profile ${path}: ${(e as Error).message}`);
         }
         const tables = file.tables.map((id) =>
-          predictTable(file.profile, seedTable(id), file.fittedOn),
+          predictTable(file.profile, seedTable(id), file.fittedOn, file.dmaMapping),
         );
         process.stdout.write(`${formatWhatif(file, tables)}\n\n`);
         return {

@@ -15,11 +15,18 @@ import { readFileSync } from "node:fs";
 import {
   type CopyCostProfile,
   cpuCopyNs,
+  type DmaDescriptorCount,
   dmaCopyNs,
   migrateKernelNs,
   parseCopyCostProfile,
   threadCopyNs,
 } from "@migrate-offload/core";
+import {
+  DMA_DEFAULT_MAX_SEG_SIZE,
+  dmaMapSgtableSegments,
+  IommuDomain,
+  PCI_DEFAULT_SEG_BOUNDARY_MASK,
+} from "@migrate-offload/dcbm";
 import { linearRegression } from "simple-statistics";
 import { markdownTable } from "./report";
 import { SEED_TABLES, type SeedCopier, type SeedTable, seedCell, seedTable } from "./seed_tables";
@@ -30,9 +37,78 @@ const MiB = 1 << 20;
 /** The largest batch of one call: `HPAGE_PUD_NR` base pages of 4 KiB, as the series measured. */
 export const BATCH_BYTES = GiB;
 
+/**
+ * How a machine's DMA device maps a channel's sg table, which sets how many descriptors dcbm
+ * prepares (one per mapped segment): whether an IOMMU translates for it, and its `dma_parms`
+ * (`struct device_dma_parameters`, `include/linux/device.h`).
+ */
+export interface DmaMapping {
+  /** An IOMMU translates for the device: `iommu_dma_map_sg()` merges entries into segments. */
+  readonly iommu: boolean;
+  /** `dma_get_max_seg_size()`, bytes. */
+  readonly maxSegmentSize: number;
+  /** `dma_get_seg_boundary()`: no segment crosses a multiple of `mask + 1`. */
+  readonly segmentBoundaryMask: number;
+}
+
+/**
+ * A PCI device behind an IOMMU with the limits `pci_device_add()` (`drivers/pci/probe.c`) gives
+ * every PCI device, 64 KiB segments within 4 GiB lines, which PTDMA's probe (`ptdma-pci.c`)
+ * keeps: the seeds' EPYC machines, on whose x86 kernels the IOMMU translates device DMA by
+ * default.
+ */
+export const PCI_IOMMU_DMA_MAPPING: DmaMapping = {
+  iommu: true,
+  maxSegmentSize: DMA_DEFAULT_MAX_SEG_SIZE,
+  segmentBoundaryMask: PCI_DEFAULT_SEG_BOUNDARY_MASK,
+};
+
+/** Each mapping's counters, by base page size, so that a table's segments are counted once. */
+const counters = new WeakMap<DmaMapping, Map<number, DmaDescriptorCount>>();
+
+/**
+ * A channel's descriptors on a device that maps as `mapping` does, with base pages of
+ * `pageSize`: the segments dcbm's own `dma_map_sgtable()` gives the channel's table
+ * (`dmaMapSgtableSegments()` of `@migrate-offload/dcbm`), each count computed once. Without a
+ * mapping, one per folio (the core's default).
+ */
+export const dmaDescriptorCount = (
+  mapping: DmaMapping | undefined,
+  pageSize: number,
+): DmaDescriptorCount | undefined => {
+  if (!mapping) return undefined;
+  const byPage = counters.get(mapping) ?? new Map<number, DmaDescriptorCount>();
+  counters.set(mapping, byPage);
+  let count = byPage.get(pageSize);
+  if (count) return count;
+  const device = {
+    iommu: mapping.iommu ? new IommuDomain(pageSize) : null,
+    dmaParms: {
+      maxSegmentSize: mapping.maxSegmentSize,
+      segmentBoundaryMask: mapping.segmentBoundaryMask,
+    },
+    pageSize,
+  };
+  const seen = new Map<string, number>();
+  count = (folios, folioBytes) => {
+    const key = `${folios}/${folioBytes}`;
+    let n = seen.get(key);
+    if (n === undefined) {
+      n = dmaMapSgtableSegments(device, folios, folioBytes);
+      if (n < 0) throw new Error(`${folios} folios of ${folioBytes} bytes cannot be mapped`);
+      seen.set(key, n);
+    }
+    return n;
+  };
+  byPage.set(pageSize, count);
+  return count;
+};
+
 /** A profile file: the profile, the tables it predicts, and the cells it was fitted on. */
 export interface ProfileFile {
   readonly profile: CopyCostProfile;
+  /** How its DMA device maps a channel's table; absent: a descriptor per folio. */
+  readonly dmaMapping?: DmaMapping;
   /** Table ids it predicts; all the seeds' tables when the file names none. */
   readonly tables: readonly string[];
   /** Cell ids (`table/row/column`) its numbers were fitted on. */
@@ -58,13 +134,35 @@ export const readProfileFile = (path: string): ProfileFile => {
   };
   const tables = strings("tables");
   for (const id of tables) seedTable(id);
+  const dmaMapping = readDmaMapping(path, json.dmaMapping);
   return {
     profile,
+    ...(dmaMapping ? { dmaMapping } : {}),
     tables: tables.length > 0 ? tables : SEED_TABLES.map((t) => t.id),
     fittedOn: strings("fittedOn"),
     source: typeof json.source === "string" ? json.source : "",
   };
 };
+
+/**
+ * A profile file's `dmaMapping`: `iommu` a boolean, `maxSegmentSize` a whole number of 1 to
+ * 2³²−1 bytes (`unsigned int` in `struct device_dma_parameters`), `segmentBoundaryMask` one less
+ * than a power of two. Throws, naming the field.
+ */
+const readDmaMapping = (path: string, v: unknown): DmaMapping | undefined => {
+  if (v === undefined) return undefined;
+  const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+  const { iommu, maxSegmentSize: max, segmentBoundaryMask: mask } = o;
+  if (typeof iommu !== "boolean") throw new Error(`${path}: dmaMapping.iommu must be a boolean`);
+  if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 2 ** 32 - 1)
+    throw new Error(`${path}: dmaMapping.maxSegmentSize must be a whole number of 1 to 2^32-1`);
+  if (typeof mask !== "number" || !Number.isInteger(mask) || mask < 0 || !isPow2(mask + 1))
+    throw new Error(`${path}: dmaMapping.segmentBoundaryMask must be one less than a power of 2`);
+  return { iommu, maxSegmentSize: max, segmentBoundaryMask: mask };
+};
+
+/** Whether `n` is a power of two (exact for the safe integers). */
+const isPow2 = (n: number): boolean => n >= 1 && 2 ** Math.round(Math.log2(n)) === n;
 
 /** Nanoseconds one batch of `folios` × `folioBytes` takes: kernel work plus the copier's copy. */
 const batchNs = (
@@ -73,6 +171,7 @@ const batchNs = (
   folioBytes: number,
   pageSize: number,
   copier: SeedCopier,
+  dmaMapping: DmaMapping | undefined,
 ): number => {
   const b = { folios, bytes: folios * folioBytes, pageSize };
   const copy =
@@ -80,14 +179,15 @@ const batchNs = (
       ? cpuCopyNs(p, b)
       : copier.kind === "threads"
         ? threadCopyNs(p, b, copier.threads, copier.threads).ns
-        : dmaCopyNs(p, b, copier.channels).ns;
+        : dmaCopyNs(p, b, copier.channels, dmaDescriptorCount(dmaMapping, pageSize)).ns;
   return migrateKernelNs(p, b) + copy;
 };
 
 /**
  * The predicted GB/s of one `move_pages()` call of `folios` × `folioBytes` by `copier` on a
  * machine with base pages of `pageSize`: bytes over the per-call cost plus every batch's time.
- * Threads are each given an idle CPU, as on the seeds' idle machines.
+ * Threads are each given an idle CPU, as on the seeds' idle machines; DMA channels take the
+ * descriptors the device's `dmaMapping` gives them (absent: one per folio).
  */
 export const predictCallGbps = (
   p: CopyCostProfile,
@@ -95,11 +195,12 @@ export const predictCallGbps = (
   folioBytes: number,
   pageSize: number,
   copier: SeedCopier,
+  dmaMapping?: DmaMapping,
 ): number => {
   const perBatch = Math.max(1, Math.floor(BATCH_BYTES / folioBytes));
   let ns = p.kernel.callNs;
   for (let left = folios; left > 0; left -= perBatch)
-    ns += batchNs(p, Math.min(perBatch, left), folioBytes, pageSize, copier);
+    ns += batchNs(p, Math.min(perBatch, left), folioBytes, pageSize, copier, dmaMapping);
   return (folios * folioBytes) / ns;
 };
 
@@ -121,18 +222,29 @@ export interface WhatifTable {
   readonly cells: WhatifCell[][];
 }
 
-/** Predicts a seed table with a profile; `fittedOn` marks the cells the profile was fitted on. */
+/**
+ * Predicts a seed table with a profile; `fittedOn` marks the cells the profile was fitted on;
+ * `dmaMapping` is how its DMA device maps a channel's table.
+ */
 export const predictTable = (
   p: CopyCostProfile,
   table: SeedTable,
   fittedOn: readonly string[] = [],
+  dmaMapping?: DmaMapping,
 ): WhatifTable => ({
   table,
   cells: table.rows.map((row) =>
     table.columns.map((col, i) => {
       const id = `${table.id}/${row.label}/${col.label}`;
       const published = row.gbps[i]!;
-      const predicted = predictCallGbps(p, col.folios, col.folioBytes, table.pageSize, row.copier);
+      const predicted = predictCallGbps(
+        p,
+        col.folios,
+        col.folioBytes,
+        table.pageSize,
+        row.copier,
+        dmaMapping,
+      );
       const spread = row.spread?.[i];
       return {
         id,
@@ -278,18 +390,12 @@ const fitCall = (table: string, row: string) => {
 };
 
 /**
- * `dma_get_max_seg_size()` of a PCI device that does not raise it: the 64 KiB `pci_device_add()`
- * gives every PCI device (`drivers/pci/probe.c`); PTDMA's probe (`ptdma-pci.c`) keeps it.
- */
-const PCI_MAX_SEGMENT_BYTES = 64 * 1024;
-
-/**
  * The DMA channels, from the one-channel row's per-folio times less the kernel work: dcbm maps a
- * channel's folios with one `dma_map_sgtable()` and prepares one descriptor per mapped segment;
- * behind an IOMMU, folios under 64 KiB merge into segments of 64 KiB
- * ({@link PCI_MAX_SEGMENT_BYTES}), so a channel's descriptors per byte are `1 / max(s, 64 KiB)`.
- * A line through (descriptors per byte, ns per byte) for the PTE-mapped sizes gives a
- * descriptor's cost (slope) and a byte's (intercept: its copy and its PTE's share); the
+ * channel's folios with one `dma_map_sgtable()` and prepares one descriptor per mapped segment,
+ * counted by dcbm's own mapping on a device that maps as `mapping` does
+ * ({@link dmaDescriptorCount}). A line through (descriptors per byte, ns per byte) for the
+ * PTE-mapped sizes gives a descriptor's cost (slope) and a byte's (intercept: its copy and its
+ * PTE's share); the
  * PMD-mapped 2 MiB cell, one descriptor and its bytes, the channel's bandwidth; the 16-channel
  * 2 MiB cell the device's. The DMA path's own per-folio CPU work is 0: fitted beside the
  * descriptors it comes out below 0 in both revisions, less than the CPU copy's per-folio share
@@ -298,22 +404,30 @@ const PCI_MAX_SEGMENT_BYTES = 64 * 1024;
 const fitDma = (
   table: string,
   kernelNs: (folioBytes: number) => number,
+  mapping: DmaMapping,
 ): { dma: NonNullable<CopyCostProfile["dma"]>; fittedOn: string[] } => {
   const t = seedTable(table);
   const one = t.rows.find((r) => r.label === "dcbm 1")!;
   const onChannel = (i: number) =>
     perFolioNs(one.gbps[i]!, t.columns[i]!.folioBytes) - kernelNs(t.columns[i]!.folioBytes);
+  const descriptors = dmaDescriptorCount(mapping, t.pageSize)!;
+  // A channel's descriptors per folio: one batch holds a column's whole call.
+  const perFolio = (i: number) => {
+    const c = t.columns[i]!;
+    const batch = Math.min(c.folios, Math.max(1, Math.floor(BATCH_BYTES / c.folioBytes)));
+    return descriptors(batch, c.folioBytes) / batch;
+  };
   const pte = t.columns.flatMap((c, i) => (c.folioBytes < t.pmdBytes ? [i] : []));
   const { m, b } = line(
     pte.map((i): [number, number] => {
       const s = t.columns[i]!.folioBytes;
-      return [1 / Math.max(s, PCI_MAX_SEGMENT_BYTES), onChannel(i) / s];
+      return [perFolio(i) / s, onChannel(i) / s];
     }),
   );
   const descNs = Math.max(0, m);
   const last = t.columns.length - 1;
   const big = t.columns[last]!;
-  const chanGbps = big.folioBytes / Math.max(1e-9, onChannel(last) - descNs);
+  const chanGbps = big.folioBytes / Math.max(1e-9, onChannel(last) - perFolio(last) * descNs);
   const d16 =
     perFolioNs(seedCell(table, "dcbm 16", big.label), big.folioBytes) - kernelNs(big.folioBytes);
   const maxGbps = big.folioBytes / Math.max(1e-9, d16);
@@ -323,7 +437,6 @@ const fitDma = (
       engines: 16,
       chanGbps,
       maxGbps: Math.max(chanGbps, maxGbps),
-      maxSegmentBytes: PCI_MAX_SEGMENT_BYTES,
       setupNs: 0,
       chanNs: 0,
       folioCpuNs: 0,
@@ -342,11 +455,18 @@ const fitDma = (
  * A per-batch cost the per-folio terms leave over: a count table's one-folio cell less the
  * prediction without it.
  */
-const leftover = (p: CopyCostProfile, table: string, row: string, copier: SeedCopier): number => {
+const leftover = (
+  p: CopyCostProfile,
+  table: string,
+  row: string,
+  copier: SeedCopier,
+  mapping?: DmaMapping,
+): number => {
   const t = seedTable(table);
   const c = t.columns[0]!;
   const predicted =
-    (c.folios * c.folioBytes) / predictCallGbps(p, c.folios, c.folioBytes, t.pageSize, copier);
+    (c.folios * c.folioBytes) /
+    predictCallGbps(p, c.folios, c.folioBytes, t.pageSize, copier, mapping);
   return Math.max(0, callNsOf(table, row, c.label) - predicted);
 };
 
@@ -356,16 +476,20 @@ const leftover = (p: CopyCostProfile, table: string, row: string, copier: SeedCo
  * prediction of the two-channel 2 MiB cell is nearest the published number. With one channel
  * and sixteen fitted, two channels are the first cell that tells them apart.
  */
-const fitChannelsPerEngine = (p: CopyCostProfile, table: string) => {
+const fitChannelsPerEngine = (p: CopyCostProfile, table: string, mapping: DmaMapping) => {
   const t = seedTable(table);
   const big = t.columns[t.columns.length - 1]!;
   const published = seedCell(table, "dcbm 2", big.label);
   const error = (k: number) => {
     const q = { ...p, dma: { ...p.dma!, channelsPerEngine: k } };
-    const g = predictCallGbps(q, big.folios, big.folioBytes, t.pageSize, {
-      kind: "dma",
-      channels: 2,
-    });
+    const g = predictCallGbps(
+      q,
+      big.folios,
+      big.folioBytes,
+      t.pageSize,
+      { kind: "dma", channels: 2 },
+      mapping,
+    );
     return Math.abs(g - published) / published;
   };
   const k = [0, 1, 2, 4, 8].reduce((best, k) => (error(k) < error(best) ? k : best), 0);
@@ -379,6 +503,8 @@ export interface FittedProfile {
   readonly tables: readonly string[];
   readonly fittedOn: readonly string[];
   readonly profile: CopyCostProfile;
+  /** How the machine's DMA device maps a channel's table; absent: no DMA engine. */
+  readonly dmaMapping?: DmaMapping;
 }
 
 const assemble = (
@@ -387,7 +513,15 @@ const assemble = (
   tables: string[],
   fittedOn: string[],
   profile: Omit<CopyCostProfile, "name">,
-): FittedProfile => ({ name, source, tables, fittedOn, profile: { name, ...profile } });
+  dmaMapping?: DmaMapping,
+): FittedProfile => ({
+  name,
+  source,
+  tables,
+  fittedOn,
+  profile: { name, ...profile },
+  ...(dmaMapping ? { dmaMapping } : {}),
+});
 
 /**
  * The EPYC machine's kernel work and CPU: {@link fitSerial} on a baseline table by folio size,
@@ -410,19 +544,23 @@ const fitEpycKernel = (bySize: string, byCount: string) => {
 /** The v4 machine (AMD Zen 3 EPYC, PTDMA): v4 tables 1a, 1b and 2. */
 const fitV4 = (): FittedProfile => {
   const { serial, call, kernel, kernelNs } = fitEpycKernel("v4-1a", "v4-count");
-  const dma = fitDma("v4-1b", kernelNs);
+  const mapping = PCI_IOMMU_DMA_MAPPING;
+  const dma = fitDma("v4-1b", kernelNs, mapping);
   const base: Omit<CopyCostProfile, "name"> = {
     kernel,
     cpu: { threadGbps: serial.threadGbps, memGbps: serial.threadGbps, copyCallNs: 0 },
     threads: { dispatchNs: 0, threadNs: 0 },
     dma: dma.dma,
   };
-  const setupNs = leftover({ name: "", ...base }, "v4-count", "dcbm 1", {
-    kind: "dma",
-    channels: 1,
-  });
+  const setupNs = leftover(
+    { name: "", ...base },
+    "v4-count",
+    "dcbm 1",
+    { kind: "dma", channels: 1 },
+    mapping,
+  );
   const withSetup = { ...base, dma: { ...dma.dma, setupNs } };
-  const sharing = fitChannelsPerEngine({ name: "", ...withSetup }, "v4-1b");
+  const sharing = fitChannelsPerEngine({ name: "", ...withSetup }, "v4-1b", mapping);
   return assemble(
     "v4-epyc-ptdma",
     "RFC v4 cover letter (001_f5dd2cc87105abe2.txt): AMD Zen 3 EPYC, 2 sockets, 32 cores, PTDMA",
@@ -435,13 +573,15 @@ const fitV4 = (): FittedProfile => {
       ...sharing.fittedOn,
     ],
     { ...withSetup, dma: { ...withSetup.dma, channelsPerEngine: sharing.channelsPerEngine } },
+    mapping,
   );
 };
 
 /** The v3 machine (the same EPYC, an older kernel): v3 tables 1a, 1b, 1c and 2. */
 const fitV3 = (): FittedProfile => {
   const { serial, call, kernel, kernelNs } = fitEpycKernel("v3-1a", "v3-count");
-  const dma = fitDma("v3-1c", kernelNs);
+  const mapping = PCI_IOMMU_DMA_MAPPING;
+  const dma = fitDma("v3-1c", kernelNs, mapping);
   // Memory's bandwidth: the 16-thread 2 MiB cell, all of its copy at that bandwidth.
   const mem =
     (2 * MiB) / (perFolioNs(seedCell("v3-1b", "mtcopy 16", "2M"), 2 * MiB) - kernelNs(2 * MiB));
@@ -457,9 +597,9 @@ const fitV3 = (): FittedProfile => {
   };
   const p0 = { name: "", ...base };
   const dispatchNs = leftover(p0, "v3-count", "mtcopy 1", { kind: "threads", threads: 1 });
-  const setupNs = leftover(p0, "v3-count", "dcbm 1", { kind: "dma", channels: 1 });
+  const setupNs = leftover(p0, "v3-count", "dcbm 1", { kind: "dma", channels: 1 }, mapping);
   const dmaFitted = { ...dma.dma, setupNs };
-  const sharing = fitChannelsPerEngine({ name: "", ...base, dma: dmaFitted }, "v3-1c");
+  const sharing = fitChannelsPerEngine({ name: "", ...base, dma: dmaFitted }, "v3-1c", mapping);
   return assemble(
     "v3-epyc-ptdma",
     "RFC v3 cover letter (002_fb4c201677199b0f.txt): AMD Zen 3 EPYC, 2 sockets, 32 cores, PTDMA",
@@ -478,6 +618,7 @@ const fitV3 = (): FittedProfile => {
       threads: { dispatchNs, threadNs: 0 },
       dma: { ...dmaFitted, channelsPerEngine: sharing.channelsPerEngine },
     },
+    mapping,
   );
 };
 
@@ -564,6 +705,19 @@ export const SEED_PROFILES = ["v4-epyc-ptdma", "v3-epyc-ptdma", "grace"] as cons
 export const fitSeedProfile = (name: (typeof SEED_PROFILES)[number]): FittedProfile =>
   name === "v4-epyc-ptdma" ? fitV4() : name === "v3-epyc-ptdma" ? fitV3() : fitGrace();
 
-/** A fitted profile as its JSON file: the profile's fields, then source, tables and fittedOn. */
+/**
+ * A fitted profile as its JSON file: the profile's fields, then its DMA mapping, source, tables
+ * and fittedOn.
+ */
 export const profileJson = (f: FittedProfile): string =>
-  `${JSON.stringify({ ...f.profile, source: f.source, tables: f.tables, fittedOn: f.fittedOn }, null, 2)}\n`;
+  `${JSON.stringify(
+    {
+      ...f.profile,
+      ...(f.dmaMapping ? { dmaMapping: f.dmaMapping } : {}),
+      source: f.source,
+      tables: f.tables,
+      fittedOn: f.fittedOn,
+    },
+    null,
+    2,
+  )}\n`;

@@ -143,7 +143,14 @@ describe("the model against the falls", () => {
       const f = profiles.find((p) => p.tables.includes(d.table))!;
       const row = t.rows.find((r) => r.label === d.row)!;
       const at = (n: number) =>
-        predictCallGbps(f.profile, n, t.columns[0]!.folioBytes, t.pageSize, row.copier);
+        predictCallGbps(
+          f.profile,
+          n,
+          t.columns[0]!.folioBytes,
+          t.pageSize,
+          row.copier,
+          f.dmaMapping,
+        );
       expect(at(d.to), `${d.table}/${d.row} ${d.from} → ${d.to}`).toBeGreaterThanOrEqual(
         at(d.from),
       );

@@ -1,11 +1,15 @@
 // What-if: the shipped profiles are what the fit gives from the seeds' numbers, and the model's
 // predictions hold the arithmetic of the core's copy-cost functions. Nothing here is timed.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseCopyCostProfile } from "@migrate-offload/core";
 import { describe, expect, it } from "vitest";
 import { SEED_TABLES, seedCell, seedTable } from "../src/seed_tables";
 import {
+  dmaDescriptorCount,
   fitSeedProfile,
+  PCI_IOMMU_DMA_MAPPING,
   predictCallGbps,
   predictTable,
   readProfileFile,
@@ -31,6 +35,7 @@ describe("the shipped profiles", () => {
     const fitted = fitSeedProfile(name);
     expect(file.profile).toEqual(parseCopyCostProfile(fitted.profile));
     expect(file.fittedOn).toEqual(fitted.fittedOn);
+    expect(file.dmaMapping).toEqual(fitted.dmaMapping);
     expect(file.tables).toEqual(fitted.tables);
     const raw = JSON.parse(readFileSync(profilePath(name), "utf8"));
     expect(raw.source).toBe(fitted.source);
@@ -43,7 +48,7 @@ describe("the shipped profiles", () => {
     expect(base.cells[0]![5]!.predicted).toBeCloseTo(10.88, 1);
     // The 16-channel 2 MiB cell fixes the device's bandwidth; the per-call and per-batch costs,
     // fitted after it on the count table, take about 1 % off a 1 GB call.
-    const dma = predictTable(v4.profile, seedTable("v4-1b"), v4.fittedOn);
+    const dma = predictTable(v4.profile, seedTable("v4-1b"), v4.fittedOn, v4.dmaMapping);
     expect(Math.abs(dma.cells[5]![5]!.error)).toBeLessThan(0.02);
     expect(dma.cells[5]![5]!.fitted).toBe(true);
     expect(dma.cells[2]![5]!.fitted).toBe(false);
@@ -56,29 +61,49 @@ describe("the shipped profiles", () => {
     for (const name of ["v4-epyc-ptdma", "v3-epyc-ptdma"] as const)
       expect(fitSeedProfile(name).profile.dma!.channelsPerEngine).toBe(2);
     const v4 = fitSeedProfile("v4-epyc-ptdma");
-    const dma = predictTable(v4.profile, seedTable("v4-1b"), v4.fittedOn);
+    const dma = predictTable(v4.profile, seedTable("v4-1b"), v4.fittedOn, v4.dmaMapping);
     expect(dma.cells[1]![5]!.fitted).toBe(true);
     expect(Math.abs(dma.cells[2]![5]!.error)).toBeLessThan(0.15);
   });
 
-  it("gives a PTDMA channel a descriptor per 64 KiB segment the IOMMU merges: one channel's row within 15 % at every size", () => {
+  it("gives a PTDMA channel the descriptors dcbm's mapping gives behind the IOMMU: v3's one-channel row within 15 % at every size, v4's flat past 64 KiB", () => {
     // dcbm maps each channel's folios with one dma_map_sgtable() and prepares a descriptor per
     // mapped segment; behind an IOMMU, __finalise_sg() (drivers/iommu/dma-iommu.c) merges them
-    // up to dma_get_max_seg_size(), 64 KiB for a PCI device (pci_device_add()). One channel's
-    // published GB/s (v4 1b: 2.63, 2.92, 3.16, 4.75, 7.38 from 4 KiB to 1 MiB) then follows
-    // descriptors per byte; a descriptor per folio left 1 MiB at −42 %.
+    // up to dma_get_max_seg_size(), 64 KiB for a PCI device (pci_device_add()), and past it
+    // (its unsigned-int wrap) into one segment a channel. One channel's published GB/s (v4 1b:
+    // 2.63, 2.92, 3.16, 4.75, 7.38 from 4 KiB to 1 MiB) then follows descriptors per byte; a
+    // descriptor per folio left 1 MiB at −42 %.
     for (const name of ["v4-epyc-ptdma", "v3-epyc-ptdma"] as const) {
       const f = fitSeedProfile(name);
       const dma = f.profile.dma!;
-      expect(dma.maxSegmentBytes).toBe(64 * 1024);
-      // A descriptor costs microseconds on the channel (v4 9.3, v3 6.2); the DMA path's own
+      expect(f.dmaMapping).toEqual({
+        iommu: true,
+        maxSegmentSize: 64 * 1024,
+        segmentBoundaryMask: 0xffffffff,
+      });
+      // A descriptor costs microseconds on the channel (v4 7.5, v3 5.2); the DMA path's own
       // per-folio CPU work fits below 0, so it is 0.
       expect(dma.descNs).toBeGreaterThan(5000);
       expect(dma.descNs).toBeLessThan(10000);
       expect(dma.folioCpuNs).toBe(0);
       const table = name === "v4-epyc-ptdma" ? "v4-1b" : "v3-1c";
-      const one = predictTable(f.profile, seedTable(table), f.fittedOn).cells[0]!;
-      for (const c of one) expect(Math.abs(c.error), c.id).toBeLessThan(0.15);
+      const one = predictTable(f.profile, seedTable(table), f.fittedOn, f.dmaMapping).cells[0]!;
+      // Past 64 KiB a channel's table is one segment (__finalise_sg()'s unsigned wrap), so a
+      // byte costs the same at every PTE-mapped size: as v3 publishes (4.57, 5.03, 4.69, 4.78
+      // GB/s from 128 KiB to 1 MiB). v4's row climbs instead (4.75 at 256 KiB, 7.38 at 1 MiB,
+      // where v3 has 4.78): the line through it passes between, over one and under the other.
+      for (const c of one) {
+        if (c.id === "v4-1b/dcbm 1/256K") expect(c.error, c.id).toBeGreaterThan(0.15);
+        else if (c.id === "v4-1b/dcbm 1/1M") expect(c.error, c.id).toBeLessThan(-0.15);
+        else expect(Math.abs(c.error), c.id).toBeLessThan(0.15);
+      }
+      const t = seedTable(table);
+      const flat = one.filter((_, i) => {
+        const bytes = t.columns[i]!.folioBytes;
+        return bytes > 64 * 1024 && bytes < t.pmdBytes;
+      });
+      expect(flat.length).toBeGreaterThanOrEqual(2);
+      for (const c of flat) expect(c.predicted / flat[0]!.predicted).toBeCloseTo(1, 1);
     }
   });
 
@@ -95,15 +120,39 @@ describe("the shipped profiles", () => {
       (folios / 16) * dma.descNs +
       folios * (dma.pteNs + 4096 / dma.chanGbps) +
       dma.completionNs;
-    expect(predictCallGbps(p, folios, 4096, 4096, { kind: "dma", channels: 1 })).toBeCloseTo(
-      (1 << 30) / ns,
+    expect(
+      predictCallGbps(p, folios, 4096, 4096, { kind: "dma", channels: 1 }, PCI_IOMMU_DMA_MAPPING),
+    ).toBeCloseTo((1 << 30) / ns, 9);
+  });
+
+  it("predicts 1 GiB of 2 MiB folios on one channel as one descriptor: __finalise_sg()'s unsigned-int wrap", () => {
+    const p = fitSeedProfile("v4-epyc-ptdma").profile;
+    const { kernel, dma } = { kernel: p.kernel, dma: p.dma! };
+    expect(dmaDescriptorCount(PCI_IOMMU_DMA_MAPPING, 4096)!(512, 2 << 20)).toBe(1);
+    const ns =
+      kernel.callNs +
+      512 * kernel.folioNs +
+      dma.setupNs +
+      dma.chanNs +
+      dma.descNs +
+      512 * ((2 << 20) / dma.chanGbps) +
+      dma.completionNs;
+    expect(
+      predictCallGbps(p, 512, 2 << 20, 4096, { kind: "dma", channels: 1 }, PCI_IOMMU_DMA_MAPPING),
+    ).toBeCloseTo((1 << 30) / ns, 9);
+    // Without the mapping, a descriptor per folio: 511 more.
+    const perFolio = (1 << 30) / (ns + 511 * dma.descNs);
+    expect(predictCallGbps(p, 512, 2 << 20, 4096, { kind: "dma", channels: 1 })).toBeCloseTo(
+      perFolio,
       9,
     );
   });
 
   it("tells the misses that lie within the seed's own ±: v3 1c, 12 channels at 128 KiB, 16.00±4.41", () => {
     const v3 = fitSeedProfile("v3-epyc-ptdma");
-    const tables = v3.tables.map((t) => predictTable(v3.profile, seedTable(t), v3.fittedOn));
+    const tables = v3.tables.map((t) =>
+      predictTable(v3.profile, seedTable(t), v3.fittedOn, v3.dmaMapping),
+    );
     const cell = (id: string) => tables.flatMap((t) => t.cells.flat()).find((c) => c.id === id)!;
     // Published 16.00±4.41 between 14.57 (512 KiB) and 13.95 (16 channels): missed beyond 15 %,
     // but within the ±.
@@ -128,12 +177,42 @@ describe("the shipped profiles", () => {
 
   it("counts the cells not fitted on and those within 15 %", () => {
     const v3 = fitSeedProfile("v3-epyc-ptdma");
-    const tables = v3.tables.map((t) => predictTable(v3.profile, seedTable(t), v3.fittedOn));
+    const tables = v3.tables.map((t) =>
+      predictTable(v3.profile, seedTable(t), v3.fittedOn, v3.dmaMapping),
+    );
     const s = whatifSummary(tables);
     const all = tables.reduce((n, t) => n + t.cells.flat().length, 0);
     expect(s.cells).toBe(all - v3.fittedOn.length);
     expect(s.within).toBeLessThanOrEqual(s.cells);
     expect(Math.abs(s.worst!.error)).toBeGreaterThan(0.15);
+  });
+});
+
+describe("readProfileFile: a profile file's dmaMapping", () => {
+  const withMapping = (dmaMapping: unknown) => {
+    const raw = JSON.parse(readFileSync(profilePath("v4-epyc-ptdma"), "utf8"));
+    const dir = mkdtempSync(join(tmpdir(), "whatif-"));
+    const path = join(dir, "p.json");
+    writeFileSync(path, JSON.stringify({ ...raw, dmaMapping }));
+    return path;
+  };
+  it("reads the device's IOMMU and dma_parms; refuses a wrong one, naming the field", () => {
+    expect(readProfileFile(withMapping(PCI_IOMMU_DMA_MAPPING)).dmaMapping).toEqual(
+      PCI_IOMMU_DMA_MAPPING,
+    );
+    expect(readProfileFile(withMapping(undefined)).dmaMapping).toBeUndefined();
+    const bad = (m: unknown) => () => readProfileFile(withMapping(m));
+    expect(bad({ ...PCI_IOMMU_DMA_MAPPING, iommu: 1 })).toThrow("dmaMapping.iommu");
+    expect(bad({ ...PCI_IOMMU_DMA_MAPPING, maxSegmentSize: 0 })).toThrow(
+      "dmaMapping.maxSegmentSize",
+    );
+    expect(bad({ ...PCI_IOMMU_DMA_MAPPING, maxSegmentSize: 2 ** 32 })).toThrow(
+      "dmaMapping.maxSegmentSize",
+    );
+    expect(bad({ ...PCI_IOMMU_DMA_MAPPING, segmentBoundaryMask: 0xfffffffe })).toThrow(
+      "dmaMapping.segmentBoundaryMask",
+    );
+    expect(bad("pci")).toThrow("dmaMapping.iommu");
   });
 });
 

@@ -515,6 +515,7 @@ export {
   calibrateCopyCost,
   counterAttribute,
   cpuCopyNs,
+  type DmaDescriptorCount,
   dmaCopyNs,
   migrateKernelNs,
   type OffloadDecision,

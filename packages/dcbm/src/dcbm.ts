@@ -53,6 +53,7 @@ import {
   type CopyCostProfile,
   calibrateCopyCost,
   counterAttribute,
+  type DmaDescriptorCount,
   defineMigratorModule,
   ERRNO,
   type FolioList,
@@ -73,8 +74,13 @@ import {
   sysfsStreq,
 } from "@migrate-offload/core";
 import { Effect, Option, type Scope } from "effect";
-import { dmaMapSgtable, dmaUnmapSgtable } from "./dma/dma_mapping";
-import { dmaDevicesReady, dmaReleaseChannel, dmaRequestChanByMask } from "./dma/dmaengine";
+import { dmaMapSgtable, dmaMapSgtableSegments, dmaUnmapSgtable } from "./dma/dma_mapping";
+import {
+  dmaDevicesReady,
+  dmaEngineCore,
+  dmaReleaseChannel,
+  dmaRequestChanByMask,
+} from "./dma/dmaengine";
 import {
   DMA_COMPLETION_NO_ORDER,
   DMA_CTRL_ACK,
@@ -482,7 +488,7 @@ const foliosCopyDma = (
     return Effect.flatMap(
       dcbm.offloadPolicy.decide(
         { folios: n, bytes, pageSize: dcbm.kernel.mem.pageSize },
-        { kind: "dma", channels: want },
+        { kind: "dma", channels: want, descriptors: dmaDescriptors(dcbm) },
       ),
       (d) => {
         if (!d.taken) return Effect.succeed(-ERRNO.EOPNOTSUPP);
@@ -493,6 +499,23 @@ const foliosCopyDma = (
       },
     );
   });
+
+/**
+ * How the copy-cost model counts a channel's descriptors: the segments `dma_map_sgtable()` gives
+ * its table on the first memcpy device, the one `dma_request_chan_by_mask()` tries first
+ * ({@link dmaMapSgtableSegments}), for folios of the batch's mean size in whole pages. A table
+ * too large to build (which `setup_sg_tables()` would fail with `-ENOMEM`) counts a descriptor
+ * per folio; with no device, the model's default, a descriptor per folio.
+ */
+const dmaDescriptors = (dcbm: DcbmState): DmaDescriptorCount | undefined => {
+  const device = dmaEngineCore(dcbm.kernel).devices.find((d) => dmaHasCap(DMA_MEMCPY, d.capMask));
+  if (!device) return undefined;
+  return (folios, folioBytes) => {
+    const bytes = Math.max(1, Math.round(folioBytes / device.pageSize)) * device.pageSize;
+    const segments = dmaMapSgtableSegments(device, folios, bytes);
+    return segments > 0 ? segments : folios;
+  };
+};
 
 /** Copies the batch gathered in `srcs`/`dsts` over up to `want` channels. */
 const foliosCopyDmaOn = (
@@ -555,6 +578,7 @@ const dmaShouldBatch = (dcbm: DcbmState, reason: MigrateReason, batch?: CopyBatc
     dcbm.offloadPolicy.offers(batch, {
       kind: "dma",
       channels: Math.min(dcbm.nrDmaChannels, batch.folios, MAX_DMA_CHANNELS),
+      descriptors: dmaDescriptors(dcbm),
     }));
 
 /** `dma_migrator`: the `struct migrator` the module offers; its owner is set at load. */

@@ -32,9 +32,9 @@ export {
 // kernel/dma/direct.c, include/linux/dma-direct.h: mapping without an IOMMU.
 export { dmaDirectMapSg, dmaToPhys, physToDma } from "./dma/direct";
 // drivers/iommu/dma-iommu.c: mapping sg tables through an IOMMU, merging their entries.
-export { iommuDmaMapSg, iommuDmaUnmapSg } from "./dma/dma_iommu";
+export { iommuDmaMapSg, iommuDmaSgSegments, iommuDmaUnmapSg } from "./dma/dma_iommu";
 // kernel/dma/mapping.c: mapping sg tables for a device, by either path.
-export { dmaMapSgtable, dmaUnmapSgtable } from "./dma/dma_mapping";
+export { dmaMapSgtable, dmaMapSgtableSegments, dmaUnmapSgtable } from "./dma/dma_mapping";
 // include/linux/dma-mapping.h, include/linux/device.h: a device's DMA segment limits.
 export {
   type DeviceDmaParameters,

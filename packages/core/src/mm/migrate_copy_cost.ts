@@ -25,8 +25,8 @@
  *   slowest channel's work on `c = min(channels, n, nr_chan)` channels served by `engines`
  *   engines, together no faster than `maxGbps`, then `completionNs` to learn it is done. A
  *   channel's work: `descNs` per descriptor, and `pteNs·ptes(s) + s/chanGbps` per folio; a
- *   descriptor per folio, or per DMA segment when an IOMMU merges folios smaller than
- *   `maxSegmentBytes` into segments of at most that size.
+ *   descriptor per DMA segment of the channel's mapped table, as the driver's mapping counts
+ *   them (the offload's `descriptors`), or per folio.
  *
  * @module
  */
@@ -94,16 +94,6 @@ export interface CopyCostProfile {
     readonly chanGbps: number;
     /** The device's bandwidth, all channels together, GB/s. */
     readonly maxGbps: number;
-    /**
-     * The largest DMA segment, bytes (`dma_get_max_seg_size()`; a PCI device that does not raise
-     * it keeps the 64 KiB `pci_device_add()` gives it, as PTDMA's probe does). Present: the
-     * device sits behind an IOMMU, and `dma_map_sgtable()` merges the consecutive sg entries of
-     * folios smaller than this into one segment of at most this many bytes (`__finalise_sg()`,
-     * `drivers/iommu/dma-iommu.c`), so dcbm, which prepares one descriptor per mapped segment,
-     * gives a channel one descriptor per `⌊maxSegmentBytes / s⌋` folios of `s` bytes. Absent (or
-     * 0): a descriptor per folio.
-     */
-    readonly maxSegmentBytes?: number;
     /** Per batch, on the initiating CPU. */
     readonly setupNs: number;
     /** Per channel used, on the initiating CPU: request, build and map its sg tables. */
@@ -120,13 +110,29 @@ export interface CopyCostProfile {
 }
 
 /**
- * Who would copy the batch: copy threads (with the CPUs idle for them) or DMA channels.
+ * DMA descriptors one channel takes for `folios` folios of `folioBytes` each: the DMA segments
+ * the driver's `dma_map_sgtable()` gives the channel's table (dcbm prepares one descriptor per
+ * segment), counted by the driver's own mapping code (`dmaMapSgtableSegments()` of
+ * `@migrate-offload/dcbm`). Returns a whole number of at least 1.
+ *
+ * @category Copy offload
+ */
+export type DmaDescriptorCount = (folios: number, folioBytes: number) => number;
+
+/**
+ * Who would copy the batch: copy threads (with the CPUs idle for them) or DMA channels, with how
+ * the channels' mapping counts descriptors (absent: one per folio, as `dma_direct_map_sg()`
+ * gives one segment per sg entry).
  *
  * @category Copy offload
  */
 export type CopyOffload =
   | { readonly kind: "threads"; readonly threads: number; readonly idleCpus: number }
-  | { readonly kind: "dma"; readonly channels: number };
+  | {
+      readonly kind: "dma";
+      readonly channels: number;
+      readonly descriptors?: DmaDescriptorCount;
+    };
 
 /**
  * A policy's verdict on one batch, with the predictions behind it.
@@ -197,20 +203,15 @@ export const threadCopyNs = (
   return { ns: initiatorNs + copy, initiatorNs };
 };
 
-/**
- * Folios of `folioBytes` one descriptor carries: those an IOMMU merges into one DMA segment of
- * at most `maxSegmentBytes` (`__finalise_sg()`, `drivers/iommu/dma-iommu.c`), or 1.
- */
-const foliosPerDescriptor = (p: CopyCostProfile, folioBytes: number): number => {
-  const max = p.dma?.maxSegmentBytes ?? 0;
-  return max > 0 && folioBytes > 0 && folioBytes < max ? Math.floor(max / folioBytes) : 1;
-};
+/** A descriptor per folio: `dma_direct_map_sg()` (`kernel/dma/direct.c`), no IOMMU merging. */
+const descriptorPerFolio: DmaDescriptorCount = (folios) => folios;
 
 /**
  * The copy on DMA channels, dcbm's split (`folios_copy_dma()`, `drivers/migrate_offload/dcbm/dcbm.c`):
  * `c = min(channels, folios, nr_chan, 16)` channels, channel `i` taking folios
- * `[n·i/c, n·(i+1)/c)`, one descriptor per mapped segment (per folio, or per
- * `⌊maxSegmentBytes / s⌋` folios an IOMMU merges). Returns the wall time, the channels used, and
+ * `[n·i/c, n·(i+1)/c)`, one descriptor per mapped segment: `descriptors(⌈n/c⌉, s)` for the
+ * slowest channel, as the driver's mapping counts them (default: one per folio). Returns the
+ * wall time, the channels used, and
  * the initiator's share (set-up, per-channel and per-folio CPU work), ns. A profile without a
  * `dma` section predicts an infinite time on no channel.
  *
@@ -220,6 +221,7 @@ export const dmaCopyNs = (
   p: CopyCostProfile,
   b: CopyBatch,
   channels: number,
+  descriptors: DmaDescriptorCount = descriptorPerFolio,
 ): { readonly ns: number; readonly initiatorNs: number; readonly channels: number } => {
   if (!p.dma) return { ns: Number.POSITIVE_INFINITY, initiatorNs: 0, channels: 0 };
   const c = Math.max(1, Math.min(channels, b.folios, p.dma.channels, MAX_BATCH_CHANNELS));
@@ -234,7 +236,7 @@ export const dmaCopyNs = (
   const rounds = k > 0 ? 1 : Math.ceil(c / Math.min(c, p.dma.engines));
   const folios = Math.ceil(b.folios / c);
   const own =
-    Math.ceil(folios / foliosPerDescriptor(p, s)) * p.dma.descNs +
+    (folios > 0 ? descriptors(folios, s) : 0) * p.dma.descNs +
     folios * (p.dma.pteNs * ptesOf(p, s, b.pageSize) + bytesNs);
   const slowest = Math.max(own, folios * sharing * bytesNs) * rounds;
   const transfer = Math.max(slowest, b.bytes / p.dma.maxGbps);
@@ -265,7 +267,7 @@ export const offloadDecision = (
           ...threadCopyNs(p, b, offload.threads, offload.idleCpus),
           channels: Math.max(1, offload.threads),
         }
-      : dmaCopyNs(p, b, offload.channels);
+      : dmaCopyNs(p, b, offload.channels, offload.descriptors);
   return {
     taken: b.folios > 0 && o.ns <= cpuNs,
     cpuNs,
@@ -296,7 +298,7 @@ const FIELDS = {
 
 /** Fields a profile may leave out, by section. */
 const OPTIONAL: Partial<Record<keyof typeof FIELDS, readonly string[]>> = {
-  dma: ["channelsPerEngine", "maxSegmentBytes"],
+  dma: ["channelsPerEngine"],
 };
 
 /** Fields that must be above 0, not only at least 0. */
@@ -313,7 +315,7 @@ const POSITIVE = new Set([
 /**
  * Reads a profile from parsed JSON (a saved profile, `JSON.parse` of its file). Every field of
  * {@link CopyCostProfile} must be present and a finite number, at least 0 (bandwidths and counts
- * above 0), except the whole `dma` section, `dma.channelsPerEngine` and `dma.maxSegmentBytes` (whole numbers when present),
+ * above 0), except the whole `dma` section and `dma.channelsPerEngine` (a whole number when present),
  * which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
  *
  * @returns the profile, or `EINVAL` naming the first field that is missing or wrong.

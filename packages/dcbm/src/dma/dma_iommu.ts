@@ -28,7 +28,7 @@
  */
 import { ERRNO } from "@migrate-offload/core";
 import { type DmaMappingDevice, dmaGetMaxSegSize, dmaGetSegBoundary } from "./dma_mapping_h";
-import type { DmaDataDirection, IommuDomain } from "./iommu";
+import { type DmaDataDirection, IOVA_SLOT_BYTES, type IommuDomain } from "./iommu";
 import type { SgTable } from "./scatterlist";
 
 /**
@@ -48,6 +48,39 @@ export const iommuDmaMapSg = (
   sgt: SgTable,
   direction: DmaDataDirection,
 ): number => {
+  const l = layOut(dev, domain, sgt);
+  const mapping = domain.map(l.at, l.phys, l.mapped, sgt.origNents, l.iovaLen, direction);
+  if (!mapping) return -ERRNO.ENOMEM;
+  return finaliseSg(dev, sgt, mapping.iova, l.at, l.iovaOff);
+};
+
+/**
+ * The DMA segments {@link iommuDmaMapSg} would give the table, with nothing mapped: the same
+ * IOVA layout and the same `__finalise_sg()` walk (`drivers/iommu/dma-iommu.c`), at the start of
+ * an IOVA range as the allocator places one (aligned to its slot, {@link IOVA_SLOT_BYTES}), so
+ * the count is the one a mapping gives. Fills the table's DMA segments as a mapping would, but
+ * leaves `nents` at 0: the table is not mapped, and the device can reach none of it. Returns the
+ * number of segments.
+ *
+ * @category DMA mapping
+ */
+export const iommuDmaSgSegments = (
+  dev: DmaMappingDevice,
+  domain: IommuDomain,
+  sgt: SgTable,
+): number => {
+  const l = layOut(dev, domain, sgt);
+  return finaliseSg(dev, sgt, IOVA_SLOT_BYTES, l.at, l.iovaOff);
+};
+
+/**
+ * The IOVA layout of `iommu_dma_map_sg()` (`drivers/iommu/dma-iommu.c`): each entry widened to
+ * whole granules, back to back, moved to the next segment boundary when it would cross one.
+ * Returns each entry's offset in the range (`at`, one more for its end), its offset into its
+ * first granule, the physical start of its first granule, the bytes mapped for it, and the
+ * range's length.
+ */
+const layOut = (dev: DmaMappingDevice, domain: IommuDomain, sgt: SgTable) => {
   const n = sgt.origNents;
   const granule = domain.granule;
   const boundary = dmaGetSegBoundary(dev) + 1;
@@ -71,9 +104,7 @@ export const iommuDmaMapSg = (
     iovaLen += len;
   }
   at[n] = iovaLen;
-  const mapping = domain.map(at, phys, mapped, n, iovaLen, direction);
-  if (!mapping) return -ERRNO.ENOMEM;
-  return finaliseSg(dev, sgt, mapping.iova, at, iovaOff);
+  return { at, iovaOff, phys, mapped, iovaLen };
 };
 
 /**

@@ -16,10 +16,10 @@
  */
 import { ERRNO } from "@migrate-offload/core";
 import { dmaDirectMapSg } from "./direct";
-import { iommuDmaMapSg, iommuDmaUnmapSg } from "./dma_iommu";
+import { iommuDmaMapSg, iommuDmaSgSegments, iommuDmaUnmapSg } from "./dma_iommu";
 import type { DmaMappingDevice } from "./dma_mapping_h";
 import type { DmaDataDirection } from "./iommu";
-import type { SgTable } from "./scatterlist";
+import { SG_MAX_ENTRIES, SgTable, sgSetFolio } from "./scatterlist";
 
 /**
  * `dma_map_sgtable()`: maps the table for `dev` in `direction` and sets `sgt.nents` to the number
@@ -94,4 +94,36 @@ export const dmaUnmapSgtable = (dev: DmaMappingDevice, sgt: SgTable): void => {
   if (sgt.nents === 0) return;
   if (dev.iommu) iommuDmaUnmapSg(dev.iommu, sgt);
   sgt.nents = 0;
+};
+
+/**
+ * The DMA segments `dma_map_sgtable()` gives a table of `folios` whole folios of `folioBytes`
+ * each, one `sg_set_folio()` entry a folio, as dcbm builds a channel's table: what dcbm prepares
+ * one descriptor each for. It runs the mapping's own arithmetic on a scratch table and maps
+ * nothing: `dma_direct_map_sg()` (`kernel/dma/direct.c`) without an IOMMU, one segment per
+ * entry; behind one, the IOVA layout and `__finalise_sg()` merging of `iommu_dma_map_sg()`
+ * (`drivers/iommu/dma-iommu.c`), which depend only on the entries' lengths and the device's
+ * limits. Behind a PCI device's IOMMU (64 KiB segments), 512 folios of 4 KiB give 32 segments,
+ * 16 of 64 KiB give 16, and 16 of 2 MiB give 1: `__finalise_sg()` compares in `unsigned int`, so
+ * after an entry longer than the maximum the rest concatenate onto it.
+ *
+ * The copy-cost model takes this as a channel's descriptor count (`CopyOffload`'s `descriptors`,
+ * `migrate_copy_cost.ts` of the core).
+ *
+ * @returns the number of segments; `-EINVAL` for `folios` outside `1..SG_MAX_ENTRIES` or
+ *   `folioBytes` not a positive multiple of the device's base page.
+ *
+ * @category DMA mapping
+ */
+export const dmaMapSgtableSegments = (
+  dev: DmaMappingDevice,
+  folios: number,
+  folioBytes: number,
+): number => {
+  if (!Number.isInteger(folios) || folios < 1 || folios > SG_MAX_ENTRIES) return -ERRNO.EINVAL;
+  const pages = folioBytes / dev.pageSize;
+  if (!Number.isInteger(pages) || pages < 1) return -ERRNO.EINVAL;
+  const sgt = new SgTable(folios);
+  for (let i = 0; i < folios; i++) sgSetFolio(sgt, i, i * pages, folioBytes);
+  return dev.iommu ? iommuDmaSgSegments(dev, dev.iommu, sgt) : dmaDirectMapSg(dev, sgt);
 };

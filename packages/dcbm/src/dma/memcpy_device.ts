@@ -94,7 +94,7 @@ export interface DmaDeviceOptions {
    * and mapping is direct (`dma_direct_map_sg()`, `kernel/dma/direct.c`), one segment per
    * entry. The default is what the series' PTDMA machine class runs: x86 kernels translate
    * device DMA by default (`IOMMU_DEFAULT_DMA_LAZY`), and the what-if profiles
-   * (`dma.maxSegmentBytes`) assume that merging.
+   * (their `dmaMapping`) assume that merging.
    */
   readonly iommu?: boolean;
   /**

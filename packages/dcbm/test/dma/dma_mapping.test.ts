@@ -20,6 +20,7 @@ import {
   dmaGetMaxSegSize,
   dmaGetSegBoundary,
   dmaMapSgtable,
+  dmaMapSgtableSegments,
   dmaUnmapSgtable,
   PCI_DEFAULT_SEG_BOUNDARY_MASK,
   type SgTable,
@@ -286,5 +287,55 @@ describe("dma_map_sgtable(): what dcbm relies on", () => {
       ),
       { numRuns: 30 },
     );
+  });
+});
+
+describe("dmaMapSgtableSegments(): the segments dma_map_sgtable() gives, nothing mapped", () => {
+  it("counts as the mapping does, for any folio size and count, on both paths", () => {
+    const kernel = boot({ nodes: ["256M"] });
+    const { iommu, direct } = devices(kernel);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 48 }),
+        fc.constantFrom(0, 1, 2, 3, 4, 5, 9),
+        (n, order) => {
+          const entries = folios(kernel, n, order);
+          const size = 4096 * 2 ** order;
+          for (const d of [iommu, direct]) {
+            expect(dmaMapSgtableSegments(d, n, size)).toBe(segments(d, entries).length);
+          }
+          for (const e of entries) kernel.folioPut(kernel.folio(e.pfn));
+        },
+      ),
+      { numRuns: 30 },
+    );
+    // Counting maps nothing: no IOVA range is left taken.
+    expect(iommu.iommu!.mappings).toBe(0);
+  });
+
+  it("behind a PCI device's IOMMU: 64 KiB segments below 64 KiB, one per 64 KiB folio, one per table past it (__finalise_sg()'s unsigned wrap)", () => {
+    const kernel = boot();
+    const { iommu, direct } = devices(kernel);
+    // 1 GiB of 4 KiB folios on one channel: 262144 entries, 16 to a 64 KiB segment.
+    expect(dmaMapSgtableSegments(iommu, 262144, 4 * KiB)).toBe(16384);
+    expect(dmaMapSgtableSegments(iommu, 16, 64 * KiB)).toBe(16);
+    // 48 KiB folios: 64 − 48 = 16 KiB left after one, too short for the next.
+    expect(dmaMapSgtableSegments(iommu, 8, 48 * KiB)).toBe(8);
+    // Past max_segment_size: the first entry's segment is longer than the maximum, so
+    // max_len − cur_len wraps in unsigned int and every later entry joins it: 512 × 2 MiB is one.
+    expect(dmaMapSgtableSegments(iommu, 512, 2 * MiB)).toBe(1);
+    expect(dmaMapSgtableSegments(iommu, 8192, 128 * KiB)).toBe(1);
+    // dma-direct: one segment per entry.
+    expect(dmaMapSgtableSegments(direct, 512, 2 * MiB)).toBe(512);
+  });
+
+  it("refuses a count outside 1..SG_MAX_ENTRIES or a folio that is not whole pages, with -EINVAL", () => {
+    const kernel = boot();
+    const { iommu } = devices(kernel);
+    expect(dmaMapSgtableSegments(iommu, 0, 4096)).toBe(-ERRNO.EINVAL);
+    expect(dmaMapSgtableSegments(iommu, 2 ** 22 + 1, 4096)).toBe(-ERRNO.EINVAL);
+    expect(dmaMapSgtableSegments(iommu, 1.5, 4096)).toBe(-ERRNO.EINVAL);
+    expect(dmaMapSgtableSegments(iommu, 4, 6144)).toBe(-ERRNO.EINVAL);
+    expect(dmaMapSgtableSegments(iommu, 4, 0)).toBe(-ERRNO.EINVAL);
   });
 });
