@@ -613,7 +613,9 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
         return {
           path,
           profile: file.profile,
+          ...(file.dmaMapping ? { dmaMapping: file.dmaMapping } : {}),
           fittedOn: file.fittedOn,
+          parameters: file.parameters,
           tables,
           summary: whatifSummary(tables),
         };

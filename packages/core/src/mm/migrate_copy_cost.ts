@@ -21,7 +21,8 @@
  * - copy threads (`mtcopy`): `dispatchNs + t·threadNs +` the slowest thread's copy, where the
  *   `t` threads run on at most `idleCpus + 1` CPUs (the initiator sleeps while it waits) and
  *   together copy no faster than `memGbps`;
- * - DMA channels (`dcbm`): `setupNs + c·chanNs + n·folioCpuNs` on the initiating CPU, then the
+ * - DMA channels (`dcbm`): `setupNs + c·chanNs + n·folioCpuNs + D·descCpuNs` on the initiating
+ *   CPU (`D` every channel's descriptors, prepared and submitted before any starts), then the
  *   slowest channel's work on `c = min(channels, n, nr_chan)` channels served by `engines`
  *   engines, together no faster than `maxGbps`, then `completionNs` to learn it is done. A
  *   channel's work: `descNs` per descriptor, and `pteNs·ptes(s) + s/chanGbps` per folio; a
@@ -100,6 +101,12 @@ export interface CopyCostProfile {
     readonly chanNs: number;
     /** Per folio, on the initiating CPU: its sg entries, descriptor preparation and submission. */
     readonly folioCpuNs: number;
+    /**
+     * Per descriptor, on the initiating CPU: `dmaengine_prep_dma_memcpy()` and
+     * `dmaengine_submit()`, for every channel's descriptors before any channel starts. Optional
+     * (0 when absent).
+     */
+    readonly descCpuNs?: number;
     /** Per descriptor, on the channel (a descriptor per folio, or per merged segment). */
     readonly descNs: number;
     /** Per base page of a PTE-mapped folio, on the channel (its pages' translations). */
@@ -240,7 +247,19 @@ export const dmaCopyNs = (
     folios * (p.dma.pteNs * ptesOf(p, s, b.pageSize) + bytesNs);
   const slowest = Math.max(own, folios * sharing * bytesNs) * rounds;
   const transfer = Math.max(slowest, b.bytes / p.dma.maxGbps);
-  const initiatorNs = p.dma.setupNs + c * p.dma.chanNs + b.folios * p.dma.folioCpuNs;
+  // Every channel's descriptors are prepared and submitted on the initiating CPU before any
+  // channel is started (`submit_dma_transfers()` for each work, then `dma_async_issue_pending()`
+  // for each): channels of ⌈n/c⌉ and ⌊n/c⌋ folios.
+  const descCpuNs = p.dma.descCpuNs ?? 0;
+  const long = b.folios % c;
+  const short = Math.floor(b.folios / c);
+  const allDescriptors =
+    descCpuNs > 0
+      ? long * (folios > 0 ? descriptors(folios, s) : 0) +
+        (c - long) * (short > 0 ? descriptors(short, s) : 0)
+      : 0;
+  const initiatorNs =
+    p.dma.setupNs + c * p.dma.chanNs + b.folios * p.dma.folioCpuNs + allDescriptors * descCpuNs;
   return { ns: initiatorNs + transfer + p.dma.completionNs, initiatorNs, channels: c };
 };
 
@@ -298,8 +317,11 @@ const FIELDS = {
 
 /** Fields a profile may leave out, by section. */
 const OPTIONAL: Partial<Record<keyof typeof FIELDS, readonly string[]>> = {
-  dma: ["channelsPerEngine"],
+  dma: ["channelsPerEngine", "descCpuNs"],
 };
+
+/** Fields that must be whole numbers. */
+const WHOLE = new Set(["channelsPerEngine"]);
 
 /** Fields that must be above 0, not only at least 0. */
 const POSITIVE = new Set([
@@ -315,8 +337,8 @@ const POSITIVE = new Set([
 /**
  * Reads a profile from parsed JSON (a saved profile, `JSON.parse` of its file). Every field of
  * {@link CopyCostProfile} must be present and a finite number, at least 0 (bandwidths and counts
- * above 0), except the whole `dma` section and `dma.channelsPerEngine` (a whole number when present),
- * which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
+ * above 0), except the whole `dma` section, `dma.channelsPerEngine` (a whole number when present) and
+ * `dma.descCpuNs`, which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
  *
  * @returns the profile, or `EINVAL` naming the first field that is missing or wrong.
  *
@@ -341,11 +363,11 @@ export const parseCopyCostProfile = (json: unknown): CopyCostProfile | ErrnoErro
         !Number.isFinite(v) ||
         v < 0 ||
         (POSITIVE.has(key) && v === 0) ||
-        (optional.includes(key) && !Number.isInteger(v))
+        (WHOLE.has(key) && !Number.isInteger(v))
       )
         return errno(
           "EINVAL",
-          `profile field ${section}.${key} must be a ${optional.includes(key) ? "whole" : "finite"} number ${POSITIVE.has(key) ? "above" : "of at least"} 0, not ${JSON.stringify(v)}`,
+          `profile field ${section}.${key} must be a ${WHOLE.has(key) ? "whole" : "finite"} number ${POSITIVE.has(key) ? "above" : "of at least"} 0, not ${JSON.stringify(v)}`,
         );
     }
   }

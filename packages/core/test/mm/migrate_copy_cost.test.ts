@@ -165,6 +165,37 @@ describe("dmaCopyNs with the driver's descriptor count: dcbm prepares a descript
   });
 });
 
+describe("dmaCopyNs: every descriptor prepared and submitted on the initiating CPU first", () => {
+  // folios_copy_dma() (v4 patch 5) runs submit_dma_transfers() for every channel's work, each
+  // dmaengine_prep_dma_memcpy() and dmaengine_submit() per mapped segment, and only then
+  // dma_async_issue_pending() on each channel: that CPU work does not shrink with more channels.
+  const cpu = { ...PROFILE, dma: { ...DMA, descCpuNs: 50 } };
+  it("adds descCpuNs for every channel's descriptors to the initiator: 5 × 2 MiB on 3 channels, 5 descriptors", () => {
+    // Channels of 2, 2 and 1 folios, a descriptor per folio: 5. Initiator 5000 + 3·1000 + 5·200
+    // + 5·50 = 9250; slowest channel 2·300 + 2·524288 = 1049176; + 10000.
+    expect(dmaCopyNs(cpu, batch(5, 2 * MiB), 3)).toEqual({
+      ns: 9250 + 1049176 + 10000,
+      initiatorNs: 9250,
+      channels: 3,
+    });
+  });
+  it("counts each channel's own descriptors: 512 × 4 KiB on 3 channels, 16 folios a segment, 33", () => {
+    // 171, 171 and 170 folios: 11 segments each. Initiator 110400 + 33·50 = 112050.
+    const merged = (folios: number) => Math.ceil(folios / 16);
+    expect(dmaCopyNs(cpu, batch(512, 4 * KiB), 3, merged).initiatorNs).toBe(112050);
+    // One channel: 32 descriptors, 108400 + 32·50.
+    expect(dmaCopyNs(cpu, batch(512, 4 * KiB), 1, merged).initiatorNs).toBe(110000);
+  });
+  it("is optional, 0 when absent, and any finite number of at least 0", () => {
+    expect(dmaCopyNs(PROFILE, batch(5, 2 * MiB), 3).initiatorNs).toBe(9000);
+    expect(parseCopyCostProfile(JSON.parse(JSON.stringify(cpu)))).toEqual(cpu);
+    const half = { ...PROFILE, dma: { ...DMA, descCpuNs: 0.5 } };
+    expect(parseCopyCostProfile(half)).toEqual(half);
+    const bad = parseCopyCostProfile({ ...PROFILE, dma: { ...DMA, descCpuNs: -1 } });
+    expect((bad as ErrnoError).message).toContain("dma.descCpuNs must be a finite number");
+  });
+});
+
 describe("threadCopyNs: copy_page_lists_mt(), drivers/migoffcopy/mtcopy/copy_pages.c", () => {
   it("threads with no idle CPU share the initiator's: one thread's bandwidth plus dispatch", () => {
     // 1 CPU: 2097152/4 = 524288; dispatch 20000 + 4·1000.
