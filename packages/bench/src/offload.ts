@@ -11,6 +11,7 @@ import {
 } from "@migrate-offload/core";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
+import { median } from "simple-statistics";
 import { patternIntact, writePattern } from "./pattern";
 import { pingPongMovePages } from "./pingpong";
 import type { OnProgress } from "./progress";
@@ -50,6 +51,29 @@ export interface OffloadRun<A> {
    * `offload_migrator`), so that a ratio to serial compares samples taken moments apart.
    */
   readonly pairedSerial?: boolean;
+  /**
+   * Paired measurements to make in the kernel, one after another (default 1): each its own
+   * warm-up and `runs` samples of the copier and `runs` of the serial path. The ratio to serial
+   * is the median of their ratios, so that a burst of load through one of them moves no number.
+   */
+  readonly repeat?: number;
+}
+
+/** What {@link measureOffload} measured. */
+export interface OffloadMeasurement<A> {
+  /** Every timed sample of the copier (of every repeat), GB/s. */
+  readonly gbps: Summary;
+  /** With `pairedSerial`: every serial sample taken between the copier's, GB/s. */
+  readonly serialGbps?: Summary;
+  /**
+   * With `pairedSerial`: each repeat's ratio to serial, the copier's median over the median of
+   * the serial samples of the same repeat.
+   */
+  readonly ratios?: readonly number[];
+  /** With `pairedSerial`: the median of `ratios` (simple-statistics). */
+  readonly vsSerial?: number;
+  readonly intact: boolean;
+  readonly inspected: A;
 }
 
 /** What {@link populatedKernel} boots: the kernel, the process, its mapping and one address per folio. */
@@ -97,7 +121,7 @@ export const populatedKernel = (
  */
 export const measureOffload = <A>(
   run: OffloadRun<A>,
-): Effect.Effect<{ gbps: Summary; serialGbps?: Summary; intact: boolean; inspected: A }, unknown> =>
+): Effect.Effect<OffloadMeasurement<A>, unknown> =>
   Effect.gen(function* () {
     const { folioBytes, total } = run;
     const { kernel, proc, addr } = yield* populatedKernel(
@@ -107,8 +131,11 @@ export const measureOffload = <A>(
       run.pageSize,
     );
     if (run.load) yield* run.load(kernel);
+    const repeat = run.repeat ?? 1;
     if (!(run.load && run.pairedSerial)) {
-      const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, run.runs);
+      const rates: number[] = [];
+      for (let i = 0; i < repeat; i++)
+        rates.push(...(yield* pingPongMovePages(proc, addr, total, folioBytes, run.runs)));
       const intact = yield* patternIntact(proc, addr, total);
       const inspected = run.inspect(kernel);
       if (run.unload) yield* run.unload(kernel);
@@ -118,16 +145,28 @@ export const measureOffload = <A>(
     const listed = yield* kernel.fs.read(OFFLOAD_MIGRATOR);
     const active = /\[([^\]]+)\]/.exec(listed)?.[1] ?? "none";
     const serialSample = (r: number) => r % 4 === 1 || r % 4 === 2;
-    const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, 2 * run.runs, (r) =>
-      Effect.asVoid(kernel.fs.write(OFFLOAD_MIGRATOR, serialSample(r) ? "none" : active)),
-    );
+    const copierRates: number[] = [];
+    const serialRates: number[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, 2 * run.runs, (r) =>
+        Effect.asVoid(kernel.fs.write(OFFLOAD_MIGRATOR, serialSample(r) ? "none" : active)),
+      );
+      const copier = rates.filter((_, r) => !serialSample(r));
+      const serial = rates.filter((_, r) => serialSample(r));
+      copierRates.push(...copier);
+      serialRates.push(...serial);
+      ratios.push(median(copier) / median(serial));
+    }
     yield* kernel.fs.write(OFFLOAD_MIGRATOR, active);
     const intact = yield* patternIntact(proc, addr, total);
     const inspected = run.inspect(kernel);
     if (run.unload) yield* run.unload(kernel);
     return {
-      gbps: summarize(rates.filter((_, r) => !serialSample(r))),
-      serialGbps: summarize(rates.filter((_, r) => serialSample(r))),
+      gbps: summarize(copierRates),
+      serialGbps: summarize(serialRates),
+      ratios,
+      vsSerial: median(ratios),
       intact,
       inspected,
     };
@@ -157,14 +196,18 @@ export interface GridResult {
   readonly gbps: Summary;
   /** The serial path timed in the same kernel, interleaved with the copier (copier cells only). */
   readonly serialGbps?: Summary;
+  /** Each repeat's ratio to the serial samples of the same repeat (copier cells only). */
+  readonly ratios?: readonly number[];
+  /** The median of `ratios`: the cell's ratio to serial (copier cells only). */
+  readonly vsSerial?: number;
   readonly intact: boolean;
 }
 
 /**
  * Measures each cell in turn with {@link measureOffload} (a copier's cell with the serial path
- * paired in the same kernel), appending to `out` as it goes so that
- * an interrupted run (`stop()` true between cells) keeps what it measured. Returns whether it ran
- * to the end.
+ * paired in the same kernel, `repeat` paired measurements of `runs` samples each), appending to
+ * `out` as it goes so that an interrupted run (`stop()` true between cells) keeps what it
+ * measured. Returns whether it ran to the end.
  */
 export const measureGrid = (
   cells: readonly GridCell[],
@@ -172,6 +215,7 @@ export const measureGrid = (
   out: GridResult[],
   stop: () => boolean,
   onProgress: OnProgress,
+  repeat = 1,
 ) =>
   Effect.gen(function* () {
     for (const [i, cell] of cells.entries()) {
@@ -186,6 +230,7 @@ export const measureGrid = (
         unload: cell.subject?.unload,
         inspect: () => null,
         pairedSerial: true,
+        repeat,
       });
       out.push({
         row: cell.row,
@@ -194,6 +239,7 @@ export const measureGrid = (
         total: cell.total,
         gbps: m.gbps,
         ...(m.serialGbps ? { serialGbps: m.serialGbps } : {}),
+        ...(m.ratios ? { ratios: m.ratios, vsSerial: m.vsSerial } : {}),
         intact: m.intact,
       });
     }
