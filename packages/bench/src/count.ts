@@ -14,6 +14,7 @@ import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
 import {
   envelope,
+  formatDecisions,
   formatRatio,
   formatSummary,
   markdownTable,
@@ -212,6 +213,9 @@ export const formatGrid = (r: GridResults, firstHeader: string): string => {
     `Each copier's median over ${base ?? "the first copier"}'s, the serial samples taken in the copier's own kernel between its samples${repeatNote(r.cells.find((c) => c.ratios)?.ratios)}:`,
     "",
     markdownTable([firstHeader, ...others], vsBase),
+    formatDecisions(
+      r.cells.map((c) => ({ ...c, copier: c.row, where: `${c.column} (${firstHeader})` })),
+    ),
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
 };

@@ -72,9 +72,35 @@ export interface OffloadMeasurement<A> {
   readonly ratios?: readonly number[];
   /** With `pairedSerial`: the median of `ratios` (simple-statistics). */
   readonly vsSerial?: number;
+  /** The adaptive policy's counters after the timed calls, warm-ups included, where the driver has them. */
+  readonly decisions?: PolicyDecisions;
   readonly intact: boolean;
   readonly inspected: A;
 }
+
+/** An adaptive policy's counters: batches it offloaded and batches it declined to the CPU. */
+export interface PolicyDecisions {
+  readonly taken: number;
+  readonly declined: number;
+}
+
+/** Where the drivers keep their adaptive policy's counters: dcbm's, then mtcopy's. */
+const POLICY_DIRS = ["/sys/kernel/dcbm", "/sys/kernel/cpu_mt"] as const;
+
+/**
+ * The counters `batches_taken` and `batches_declined` of the driver loaded in `kernel`, when it
+ * has them; undefined for the serial path and a migrator without them.
+ */
+const policyDecisions = (kernel: Kernel) =>
+  Effect.gen(function* () {
+    for (const dir of POLICY_DIRS) {
+      if (!kernel.fs.exists(`${dir}/batches_taken`)) continue;
+      const taken = Number(yield* kernel.fs.read(`${dir}/batches_taken`));
+      const declined = Number(yield* kernel.fs.read(`${dir}/batches_declined`));
+      return { taken, declined } satisfies PolicyDecisions;
+    }
+    return undefined;
+  });
 
 /** What {@link populatedKernel} boots: the kernel, the process, its mapping and one address per folio. */
 export interface PopulatedKernel {
@@ -159,11 +185,13 @@ export const measureOffload = <A>(
       ratios.push(median(copier) / median(serial));
     }
     yield* kernel.fs.write(OFFLOAD_MIGRATOR, active);
+    const decisions = yield* policyDecisions(kernel);
     const intact = yield* patternIntact(proc, addr, total);
     const inspected = run.inspect(kernel);
     if (run.unload) yield* run.unload(kernel);
     return {
       gbps: summarize(copierRates),
+      ...(decisions ? { decisions } : {}),
       serialGbps: summarize(serialRates),
       ratios,
       vsSerial: median(ratios),
@@ -200,6 +228,8 @@ export interface GridResult {
   readonly ratios?: readonly number[];
   /** The median of `ratios`: the cell's ratio to serial (copier cells only). */
   readonly vsSerial?: number;
+  /** The adaptive policy's counters, warm-ups included (a driver's cells only). */
+  readonly decisions?: PolicyDecisions;
   readonly intact: boolean;
 }
 
@@ -240,6 +270,7 @@ export const measureGrid = (
         gbps: m.gbps,
         ...(m.serialGbps ? { serialGbps: m.serialGbps } : {}),
         ...(m.ratios ? { ratios: m.ratios, vsSerial: m.vsSerial } : {}),
+        ...(m.decisions ? { decisions: m.decisions } : {}),
         intact: m.intact,
       });
     }

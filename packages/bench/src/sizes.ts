@@ -9,11 +9,12 @@ import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { dcbmCopier, mtcopyCopier } from "./copiers";
 import { allThreadLimit, betterReferences, measureReferences, memcpyWarnings } from "./memcpy";
-import { type GridCell, type GridResult, measureGrid } from "./offload";
+import { type GridCell, type GridResult, measureGrid, type PolicyDecisions } from "./offload";
 import type { OnProgress } from "./progress";
 import {
   envelope,
   formatBytes,
+  formatDecisions,
   formatRatio,
   formatSummary,
   markdownTable,
@@ -52,6 +53,8 @@ export interface SizesCell {
   readonly vsSerial: number;
   /** Each repeat's ratio to serial; absent for the serial cell. */
   readonly ratios?: readonly number[];
+  /** The adaptive policy's counters, warm-ups included, where the driver has them. */
+  readonly decisions?: PolicyDecisions;
   /** The median against raw memcpy on one thread, its best run. */
   readonly vsMemcpyOne: number;
   /** The median against raw memcpy on all threads, its best run. */
@@ -159,6 +162,7 @@ export const runSizes = (
         // Against the serial samples interleaved in the copier's own kernel, when it has them.
         vsSerial: m.vsSerial ?? m.gbps.median / serial.gbps.median,
         ...(m.ratios ? { ratios: m.ratios } : {}),
+        ...(m.decisions ? { decisions: m.decisions } : {}),
         vsMemcpyOne: m.gbps.median / r.memcpyOneThreadGbps.max,
         vsMemcpyAll: m.gbps.median / allThreadLimit(r.memcpyOneThreadGbps, r.memcpyAllThreadsGbps),
         intact: m.intact,
@@ -205,6 +209,7 @@ export const formatSizes = (r: SizesResults): string => {
     `Each copier's median over the serial path's (÷ serial), the serial samples taken in the copier's own kernel between its samples${repeatNote(r.cells.find((c) => c.ratios)?.ratios)}:`,
     "",
     markdownTable(["copier", ...sizes.map(formatBytes)], ratios),
+    formatDecisions(r.cells.map((c) => ({ ...c, where: formatBytes(c.folioBytes) }))),
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
 };

@@ -86,6 +86,16 @@ describe("count and base64k", () => {
     expect(table).toContain(
       "with 3 paired measurements per cell, the median of their ratios (the smallest and largest in brackets)",
     );
+    // The adaptive policies decided every batch of every copier call (one batch a call), and the
+    // table lists their counters; the plain drivers decide nothing.
+    const [, , mtAuto, dcbmAdaptive] = copiers;
+    for (const c of [mtAuto!, dcbmAdaptive!])
+      expect(c.decisions!.taken + c.decisions!.declined).toBeGreaterThan(0);
+    expect(copiers[1]!.decisions).toEqual({ taken: 0, declined: 0 });
+    expect(table).toContain(
+      `- dcbm 1 adaptive at 1 (2 MiB folios): ${dcbmAdaptive!.decisions!.taken} taken, ${dcbmAdaptive!.decisions!.declined} declined`,
+    );
+    expect(table).not.toContain("- dcbm 1 at");
     // Each ratio printed as median (smallest–largest) of the three.
     const mt = copiers[0]!;
     const [lo, hi] = [Math.min(...mt.ratios!), Math.max(...mt.ratios!)];
