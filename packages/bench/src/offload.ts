@@ -59,22 +59,26 @@ export interface OffloadRun<A> {
   readonly repeat?: number;
 }
 
-/** What {@link measureOffload} measured. */
-export interface OffloadMeasurement<A> {
+/** What a copier's measurement gives: its samples and, paired with serial, its ratios to it. */
+export interface PairedResults {
   /** Every timed sample of the copier (of every repeat), GB/s. */
   readonly gbps: Summary;
-  /** With `pairedSerial`: every serial sample taken between the copier's, GB/s. */
+  /** Paired: every serial sample taken in the copier's kernel between its own, GB/s. */
   readonly serialGbps?: Summary;
   /**
-   * With `pairedSerial`: each repeat's ratio to serial, the copier's median over the median of
-   * the serial samples of the same repeat.
+   * Paired: each repeat's ratio to serial, the copier's median over the median of the serial
+   * samples of the same repeat.
    */
   readonly ratios?: readonly number[];
-  /** With `pairedSerial`: the median of `ratios` (simple-statistics). */
+  /** Paired: the median of `ratios` (simple-statistics), the copier's ratio to serial. */
   readonly vsSerial?: number;
-  /** The adaptive policy's counters after the timed calls, warm-ups included, where the driver has them. */
+  /** Paired, a driver's: its adaptive policy's counters after the timed calls, warm-ups included. */
   readonly decisions?: PolicyDecisions;
   readonly intact: boolean;
+}
+
+/** What {@link measureOffload} measured, and what the experiment's `inspect` read. */
+export interface OffloadMeasurement<A> extends PairedResults {
   readonly inspected: A;
 }
 
@@ -215,22 +219,12 @@ export interface GridCell {
   readonly subject?: MigratorSubject;
 }
 
-/** A measured cell. */
-export interface GridResult {
+/** A measured cell (the serial path's cell has no ratios). */
+export interface GridResult extends PairedResults {
   readonly row: string;
   readonly column: string;
   readonly folioBytes: number;
   readonly total: number;
-  readonly gbps: Summary;
-  /** The serial path timed in the same kernel, interleaved with the copier (copier cells only). */
-  readonly serialGbps?: Summary;
-  /** Each repeat's ratio to the serial samples of the same repeat (copier cells only). */
-  readonly ratios?: readonly number[];
-  /** The median of `ratios`: the cell's ratio to serial (copier cells only). */
-  readonly vsSerial?: number;
-  /** The adaptive policy's counters, warm-ups included (a driver's cells only). */
-  readonly decisions?: PolicyDecisions;
-  readonly intact: boolean;
 }
 
 /**
@@ -262,16 +256,13 @@ export const measureGrid = (
         pairedSerial: true,
         repeat,
       });
+      const { inspected: _, ...results } = m;
       out.push({
         row: cell.row,
         column: cell.column,
         folioBytes: cell.folioBytes,
         total: cell.total,
-        gbps: m.gbps,
-        ...(m.serialGbps ? { serialGbps: m.serialGbps } : {}),
-        ...(m.ratios ? { ratios: m.ratios, vsSerial: m.vsSerial } : {}),
-        ...(m.decisions ? { decisions: m.decisions } : {}),
-        intact: m.intact,
+        ...results,
       });
     }
     onProgress("every cell measured", { index: cells.length, of: cells.length });
