@@ -115,6 +115,7 @@ const QUICK_SIZES: SizesConfig = {
   threads: [2],
   channels: [4],
   runs: 3,
+  repeat: 1,
   adaptive: true,
 };
 const FULL_SIZES: SizesConfig = {
@@ -123,6 +124,7 @@ const FULL_SIZES: SizesConfig = {
   threads: [1, 2, 4, 8, 16],
   channels: [1, 2, 4, 8, 16],
   runs: 5,
+  repeat: 3,
   adaptive: true,
 };
 
@@ -294,6 +296,7 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
         threads: o.threads ?? base.threads,
         channels: o.channels ?? base.channels,
         runs: o.runs ?? base.runs,
+        repeat: o.repeat ?? base.repeat,
         adaptive: true,
       };
       checkFolioSizes(config.sizes, config.total);
@@ -507,9 +510,10 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           );
       }
       const extra = await userMigrators(o.migrator);
-      const runs = o.runs ?? (o.quick ? 3 : 11);
+      const runs = o.runs ?? (o.quick ? 3 : 5);
+      const repeat = o.repeat ?? (o.quick ? 1 : 3);
       const result = await stoppably(() =>
-        Effect.runPromise(runCount(counts, runs, stop, progress, extra)),
+        Effect.runPromise(runCount(counts, runs, stop, progress, extra, repeat)),
       );
       if (!reportGrid("count", result, "2 MiB folios")) process.exitCode = 1;
       const r = result.results;

@@ -87,6 +87,13 @@ const quick = (description: string) =>
 
 const runs = (description: string) => count("runs", description);
 
+/** Paired measurements per cell; the ratio to serial is the median of theirs. */
+const repeat = (defaults: string) =>
+  count(
+    "repeat",
+    `paired measurements per cell, each with its own warm-up; ÷ serial is the median of their ratios (default ${defaults}; 1 with --quick)`,
+  );
+
 const total = (defaults: string) =>
   size("total", `memory moved per call, bytes with K, M or G (default ${defaults})`);
 
@@ -140,7 +147,10 @@ export const EXPERIMENTS = {
       sizes: sizes("folio sizes, bytes with K or M (default 4K,16K,64K,256K,1M,2M)"),
       threads: numbers("threads", 64, "mtcopy thread counts (default 1,2,4,8,16)"),
       channels: numbers("channels", 16, "dcbm channel counts (default 1,2,4,8,16)"),
-      runs: runs("timed samples per cell (default 5; 3 with --quick)"),
+      runs: runs(
+        "timed samples per cell and repeat, of the copier and of serial (default 5; 3 with --quick)",
+      ),
+      repeat: repeat("3"),
       migrator,
       out,
     },
@@ -245,7 +255,10 @@ export const EXPERIMENTS = {
         8192,
         "folios per call (default 1,8,64,256,1024,2048,4096,8192, those whose two nodes fit in half the machine's memory; each must fit in 80 % of it)",
       ),
-      runs: runs("timed samples per cell (default 11; 3 with --quick)"),
+      runs: runs(
+        "timed samples per cell and repeat, of the copier and of serial (default 5; 3 with --quick)",
+      ),
+      repeat: repeat("3"),
       migrator,
       out,
     },

@@ -12,7 +12,15 @@ import { dcbmCopier, mtcopyCopier } from "./copiers";
 import { betterReferences, limitRatios, measureReferences, memcpyWarnings } from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
-import { envelope, formatSummary, markdownTable, type Summary } from "./report";
+import {
+  envelope,
+  formatDecisions,
+  formatRatio,
+  formatSummary,
+  markdownTable,
+  repeatNote,
+  type Summary,
+} from "./report";
 
 /** What a grid run measured; `complete` is false when it was interrupted. */
 export interface GridResults {
@@ -34,6 +42,7 @@ const runGrid = (
   runs: number,
   stop: () => boolean,
   onProgress: OnProgress,
+  repeat = 1,
 ) =>
   Effect.gen(function* () {
     const all = availableParallelism();
@@ -46,7 +55,7 @@ const runGrid = (
       cells: [],
       complete: false,
     };
-    r.complete = yield* measureGrid(cells, runs, r.cells, stop, onProgress);
+    r.complete = yield* measureGrid(cells, runs, r.cells, stop, onProgress, repeat);
     if (r.complete) {
       onProgress(`raw memcpy again, 1 thread and ${all} threads`);
       const refs = betterReferences(before, yield* measureReferences(memcpyBytes, runs, all));
@@ -84,7 +93,8 @@ const MEMCPY_REFERENCE_MAX = 1 << 30;
 
 /**
  * The folio-count sweep at 2 MiB: `counts` folios per call; `extra` are further migrators (a
- * user's module, `--migrator`), measured after the drivers at each count.
+ * user's module, `--migrator`), measured after the drivers at each count; `repeat` paired
+ * measurements of `runs` samples per cell, the ratio to serial the median of theirs.
  */
 export const runCount = (
   counts: readonly number[],
@@ -92,6 +102,7 @@ export const runCount = (
   stop: () => boolean,
   onProgress: OnProgress,
   extra: readonly MigratorSubject[] = [],
+  repeat = 1,
 ) => {
   const folioBytes = 2 << 20;
   const cells = counts.flatMap((count) =>
@@ -105,7 +116,16 @@ export const runCount = (
   );
   const largest = Math.min(Math.max(...counts) * folioBytes, MEMCPY_REFERENCE_MAX);
   const migrators = extra.map((subject) => subject.name);
-  return runGrid("count", { counts, runs, migrators }, largest, cells, runs, stop, onProgress);
+  return runGrid(
+    "count",
+    { counts, runs, repeat, migrators },
+    largest,
+    cells,
+    runs,
+    stop,
+    onProgress,
+    repeat,
+  );
 };
 
 /** The 64 KiB base-page configuration: 64 KiB pages and 2 MiB mTHP, serial and mtcopy. */
@@ -178,9 +198,10 @@ export const formatGrid = (r: GridResults, firstHeader: string): string => {
       const c = find(column, copier);
       const b = base === undefined ? undefined : find(column, base);
       if (!c) return "";
-      // Against the serial samples interleaved in the copier's own kernel, when it has them.
-      const serial = c.serialGbps ?? b?.gbps;
-      return serial ? (c.gbps.median / serial.median).toFixed(2) : "";
+      // Against the serial samples interleaved in the copier's own kernel, when it has them: the
+      // median of the repeats' ratios.
+      if (c.vsSerial !== undefined) return formatRatio(c.vsSerial, c.ratios);
+      return b ? (c.gbps.median / b.gbps.median).toFixed(2) : "";
     }),
   ]);
   return [
@@ -189,9 +210,12 @@ export const formatGrid = (r: GridResults, firstHeader: string): string => {
     `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
     `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
     "",
-    `Each copier's median over ${base ?? "the first copier"}'s, the serial samples taken in the copier's own kernel between its samples:`,
+    `Each copier's median over ${base ?? "the first copier"}'s, the serial samples taken in the copier's own kernel between its samples${repeatNote(r.cells.find((c) => c.ratios)?.ratios)}:`,
     "",
     markdownTable([firstHeader, ...others], vsBase),
+    formatDecisions(
+      r.cells.map((c) => ({ ...c, copier: c.row, where: `${c.column} (${firstHeader})` })),
+    ),
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
 };

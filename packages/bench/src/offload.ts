@@ -11,6 +11,7 @@ import {
 } from "@migrate-offload/core";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
+import { median } from "simple-statistics";
 import { patternIntact, writePattern } from "./pattern";
 import { pingPongMovePages } from "./pingpong";
 import type { OnProgress } from "./progress";
@@ -50,7 +51,60 @@ export interface OffloadRun<A> {
    * `offload_migrator`), so that a ratio to serial compares samples taken moments apart.
    */
   readonly pairedSerial?: boolean;
+  /**
+   * Paired measurements to make in the kernel, one after another (default 1): each its own
+   * warm-up and `runs` samples of the copier and `runs` of the serial path. The ratio to serial
+   * is the median of their ratios, so that a burst of load through one of them moves no number.
+   */
+  readonly repeat?: number;
 }
+
+/** What a copier's measurement gives: its samples and, paired with serial, its ratios to it. */
+export interface PairedResults {
+  /** Every timed sample of the copier (of every repeat), GB/s. */
+  readonly gbps: Summary;
+  /** Paired: every serial sample taken in the copier's kernel between its own, GB/s. */
+  readonly serialGbps?: Summary;
+  /**
+   * Paired: each repeat's ratio to serial, the copier's median over the median of the serial
+   * samples of the same repeat.
+   */
+  readonly ratios?: readonly number[];
+  /** Paired: the median of `ratios` (simple-statistics), the copier's ratio to serial. */
+  readonly vsSerial?: number;
+  /** Paired, a driver's: its adaptive policy's counters after the timed calls, warm-ups included. */
+  readonly decisions?: PolicyDecisions;
+  readonly intact: boolean;
+}
+
+/** What {@link measureOffload} measured, and what the experiment's `inspect` read. */
+export interface OffloadMeasurement<A> extends PairedResults {
+  readonly inspected: A;
+}
+
+/** An adaptive policy's counters: batches it offloaded and batches it declined to the CPU. */
+export interface PolicyDecisions {
+  readonly taken: number;
+  readonly declined: number;
+}
+
+/** Where the drivers keep their adaptive policy's counters: dcbm's, then mtcopy's. */
+const POLICY_DIRS = ["/sys/kernel/dcbm", "/sys/kernel/cpu_mt"] as const;
+
+/**
+ * The counters `batches_taken` and `batches_declined` of the driver loaded in `kernel`, when it
+ * has them; undefined for the serial path and a migrator without them.
+ */
+const policyDecisions = (kernel: Kernel) =>
+  Effect.gen(function* () {
+    for (const dir of POLICY_DIRS) {
+      if (!kernel.fs.exists(`${dir}/batches_taken`)) continue;
+      const taken = Number(yield* kernel.fs.read(`${dir}/batches_taken`));
+      const declined = Number(yield* kernel.fs.read(`${dir}/batches_declined`));
+      return { taken, declined } satisfies PolicyDecisions;
+    }
+    return undefined;
+  });
 
 /** What {@link populatedKernel} boots: the kernel, the process, its mapping and one address per folio. */
 export interface PopulatedKernel {
@@ -97,7 +151,7 @@ export const populatedKernel = (
  */
 export const measureOffload = <A>(
   run: OffloadRun<A>,
-): Effect.Effect<{ gbps: Summary; serialGbps?: Summary; intact: boolean; inspected: A }, unknown> =>
+): Effect.Effect<OffloadMeasurement<A>, unknown> =>
   Effect.gen(function* () {
     const { folioBytes, total } = run;
     const { kernel, proc, addr } = yield* populatedKernel(
@@ -107,8 +161,11 @@ export const measureOffload = <A>(
       run.pageSize,
     );
     if (run.load) yield* run.load(kernel);
+    const repeat = run.repeat ?? 1;
     if (!(run.load && run.pairedSerial)) {
-      const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, run.runs);
+      const rates: number[] = [];
+      for (let i = 0; i < repeat; i++)
+        rates.push(...(yield* pingPongMovePages(proc, addr, total, folioBytes, run.runs)));
       const intact = yield* patternIntact(proc, addr, total);
       const inspected = run.inspect(kernel);
       if (run.unload) yield* run.unload(kernel);
@@ -118,16 +175,30 @@ export const measureOffload = <A>(
     const listed = yield* kernel.fs.read(OFFLOAD_MIGRATOR);
     const active = /\[([^\]]+)\]/.exec(listed)?.[1] ?? "none";
     const serialSample = (r: number) => r % 4 === 1 || r % 4 === 2;
-    const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, 2 * run.runs, (r) =>
-      Effect.asVoid(kernel.fs.write(OFFLOAD_MIGRATOR, serialSample(r) ? "none" : active)),
-    );
+    const copierRates: number[] = [];
+    const serialRates: number[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const rates = yield* pingPongMovePages(proc, addr, total, folioBytes, 2 * run.runs, (r) =>
+        Effect.asVoid(kernel.fs.write(OFFLOAD_MIGRATOR, serialSample(r) ? "none" : active)),
+      );
+      const copier = rates.filter((_, r) => !serialSample(r));
+      const serial = rates.filter((_, r) => serialSample(r));
+      copierRates.push(...copier);
+      serialRates.push(...serial);
+      ratios.push(median(copier) / median(serial));
+    }
     yield* kernel.fs.write(OFFLOAD_MIGRATOR, active);
+    const decisions = yield* policyDecisions(kernel);
     const intact = yield* patternIntact(proc, addr, total);
     const inspected = run.inspect(kernel);
     if (run.unload) yield* run.unload(kernel);
     return {
-      gbps: summarize(rates.filter((_, r) => !serialSample(r))),
-      serialGbps: summarize(rates.filter((_, r) => serialSample(r))),
+      gbps: summarize(copierRates),
+      ...(decisions ? { decisions } : {}),
+      serialGbps: summarize(serialRates),
+      ratios,
+      vsSerial: median(ratios),
       intact,
       inspected,
     };
@@ -148,23 +219,19 @@ export interface GridCell {
   readonly subject?: MigratorSubject;
 }
 
-/** A measured cell. */
-export interface GridResult {
+/** A measured cell (the serial path's cell has no ratios). */
+export interface GridResult extends PairedResults {
   readonly row: string;
   readonly column: string;
   readonly folioBytes: number;
   readonly total: number;
-  readonly gbps: Summary;
-  /** The serial path timed in the same kernel, interleaved with the copier (copier cells only). */
-  readonly serialGbps?: Summary;
-  readonly intact: boolean;
 }
 
 /**
  * Measures each cell in turn with {@link measureOffload} (a copier's cell with the serial path
- * paired in the same kernel), appending to `out` as it goes so that
- * an interrupted run (`stop()` true between cells) keeps what it measured. Returns whether it ran
- * to the end.
+ * paired in the same kernel, `repeat` paired measurements of `runs` samples each), appending to
+ * `out` as it goes so that an interrupted run (`stop()` true between cells) keeps what it
+ * measured. Returns whether it ran to the end.
  */
 export const measureGrid = (
   cells: readonly GridCell[],
@@ -172,6 +239,7 @@ export const measureGrid = (
   out: GridResult[],
   stop: () => boolean,
   onProgress: OnProgress,
+  repeat = 1,
 ) =>
   Effect.gen(function* () {
     for (const [i, cell] of cells.entries()) {
@@ -186,15 +254,15 @@ export const measureGrid = (
         unload: cell.subject?.unload,
         inspect: () => null,
         pairedSerial: true,
+        repeat,
       });
+      const { inspected: _, ...results } = m;
       out.push({
         row: cell.row,
         column: cell.column,
         folioBytes: cell.folioBytes,
         total: cell.total,
-        gbps: m.gbps,
-        ...(m.serialGbps ? { serialGbps: m.serialGbps } : {}),
-        intact: m.intact,
+        ...results,
       });
     }
     onProgress("every cell measured", { index: cells.length, of: cells.length });

@@ -60,6 +60,48 @@ export const summarize = (samples: readonly number[]): Summary => ({
   max: max([...samples]),
 });
 
+/**
+ * A ratio to serial as the tables print it: the median over the repeats alone, or, with more
+ * than one repeat, followed by the smallest and largest repeat's ratio, `0.98 (0.91–1.02)`.
+ */
+export const formatRatio = (ratio: number, repeats?: readonly number[]): string =>
+  repeats && repeats.length > 1
+    ? `${ratio.toFixed(2)} (${min([...repeats]).toFixed(2)}–${max([...repeats]).toFixed(2)})`
+    : ratio.toFixed(2);
+
+/** What a ratio table's caption adds when each cell was measured `repeats.length` times. */
+export const repeatNote = (repeats?: readonly number[]): string =>
+  repeats && repeats.length > 1
+    ? `; with ${repeats.length} paired measurements per cell, the median of their ratios (the smallest and largest in brackets)`
+    : "";
+
+/**
+ * The adaptive policies' decisions, one line per cell where a policy decided anything:
+ * `dcbm 1 adaptive at 64: 2 taken, 41 declined`; empty when none did.
+ */
+export const formatDecisions = (
+  cells: ReadonlyArray<{
+    readonly copier: string;
+    readonly where: string;
+    readonly decisions?: { readonly taken: number; readonly declined: number };
+  }>,
+): string => {
+  const lines = cells
+    .filter((c) => c.decisions && c.decisions.taken + c.decisions.declined > 0)
+    .map(
+      (c) =>
+        `- ${c.copier} at ${c.where}: ${c.decisions!.taken} taken, ${c.decisions!.declined} declined`,
+    );
+  return lines.length === 0
+    ? ""
+    : [
+        "",
+        "Batches the adaptive policies offloaded (taken) and declined, warm-ups included:",
+        "",
+        ...lines,
+      ].join("\n");
+};
+
 /** A markdown table. */
 export const markdownTable = (
   header: readonly string[],

@@ -9,9 +9,18 @@ import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { dcbmCopier, mtcopyCopier } from "./copiers";
 import { allThreadLimit, betterReferences, measureReferences, memcpyWarnings } from "./memcpy";
-import { type GridCell, type GridResult, measureGrid } from "./offload";
+import { type GridCell, type GridResult, measureGrid, type PolicyDecisions } from "./offload";
 import type { OnProgress } from "./progress";
-import { envelope, formatBytes, formatSummary, markdownTable, type Summary } from "./report";
+import {
+  envelope,
+  formatBytes,
+  formatDecisions,
+  formatRatio,
+  formatSummary,
+  markdownTable,
+  repeatNote,
+  type Summary,
+} from "./report";
 
 /** What the sweep runs. */
 export interface SizesConfig {
@@ -22,6 +31,11 @@ export interface SizesConfig {
   /** dcbm channel counts (of a 16-channel device). */
   readonly channels: readonly number[];
   readonly runs: number;
+  /**
+   * Paired measurements per cell (default 1), each `runs` samples of the copier and `runs` of the
+   * serial path; the ratio to serial is the median of their ratios.
+   */
+  readonly repeat?: number;
   /** Adds the adaptive rows: `mtcopy adaptive` (threads `auto`) and `dcbm N adaptive`. */
   readonly adaptive?: boolean;
 }
@@ -32,7 +46,15 @@ export interface SizesCell {
   /** `serial`, `mtcopy N`, `dcbm N` or a user's migrator by its subject's name. */
   readonly copier: string;
   readonly gbps: Summary;
+  /**
+   * The copier's median over the serial path's: the median over the repeats of each one's ratio
+   * to the serial samples taken between its own (the serial cell's median for the serial cell).
+   */
   readonly vsSerial: number;
+  /** Each repeat's ratio to serial; absent for the serial cell. */
+  readonly ratios?: readonly number[];
+  /** The adaptive policy's counters, warm-ups included, where the driver has them. */
+  readonly decisions?: PolicyDecisions;
   /** The median against raw memcpy on one thread, its best run. */
   readonly vsMemcpyOne: number;
   /** The median against raw memcpy on all threads, its best run. */
@@ -113,7 +135,14 @@ export const runSizes = (
       })),
     );
     const measured: GridResult[] = [];
-    const complete = yield* measureGrid(grid, config.runs, measured, stop, onProgress);
+    const complete = yield* measureGrid(
+      grid,
+      config.runs,
+      measured,
+      stop,
+      onProgress,
+      config.repeat,
+    );
     if (complete) {
       onProgress(`raw memcpy again, 1 thread and ${all} threads`);
       const refs = betterReferences(
@@ -131,7 +160,9 @@ export const runSizes = (
         copier: m.row,
         gbps: m.gbps,
         // Against the serial samples interleaved in the copier's own kernel, when it has them.
-        vsSerial: m.gbps.median / (m.serialGbps ?? serial.gbps).median,
+        vsSerial: m.vsSerial ?? m.gbps.median / serial.gbps.median,
+        ...(m.ratios ? { ratios: m.ratios } : {}),
+        ...(m.decisions ? { decisions: m.decisions } : {}),
         vsMemcpyOne: m.gbps.median / r.memcpyOneThreadGbps.max,
         vsMemcpyAll: m.gbps.median / allThreadLimit(r.memcpyOneThreadGbps, r.memcpyAllThreadsGbps),
         intact: m.intact,
@@ -166,7 +197,7 @@ export const formatSizes = (r: SizesResults): string => {
       name,
       ...sizes.map((size) => {
         const c = r.cells.find((x) => x.folioBytes === size && x.copier === name);
-        return c ? c.vsSerial.toFixed(2) : "";
+        return c ? formatRatio(c.vsSerial, c.ratios) : "";
       }),
     ]);
   return [
@@ -175,9 +206,10 @@ export const formatSizes = (r: SizesResults): string => {
     `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
     `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
     "",
-    "Each copier's median over the serial path's (÷ serial), the serial samples taken in the copier's own kernel between its samples:",
+    `Each copier's median over the serial path's (÷ serial), the serial samples taken in the copier's own kernel between its samples${repeatNote(r.cells.find((c) => c.ratios)?.ratios)}:`,
     "",
     markdownTable(["copier", ...sizes.map(formatBytes)], ratios),
+    formatDecisions(r.cells.map((c) => ({ ...c, where: formatBytes(c.folioBytes) }))),
     r.complete ? "" : "Interrupted: the table holds the cells measured before it stopped.",
   ].join("\n");
 };

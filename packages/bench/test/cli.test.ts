@@ -125,6 +125,12 @@ describe("the bench CLI's grammar", () => {
         migrator: ["a.ts", "b#m"],
       },
     });
+    expect(
+      (await parse(["count", "--quick", "--counts", "64", "--repeat", "5"])).invocation,
+    ).toEqual({
+      experiment: "count",
+      options: { quick: true, counts: [64], repeat: 5, migrator: [] },
+    });
     expect((await parse(["conformance", "--cases", "200"])).invocation).toEqual({
       experiment: "conformance",
       options: { cases: 200, migrator: [] },
@@ -212,6 +218,11 @@ describe("the bench CLI's grammar", () => {
     [["count", "--counts", "8193"], '"8193" is not one'],
     [["count", "--runs", "two"], 'Invalid value for flag --runs: "two"'],
     [["count", "--runs", "0"], "--runs must be a positive integer, not 0"],
+    [["sizes", "--repeat", "0"], "--repeat must be a positive integer, not 0"],
+    [
+      ["movepages", "--repeat", "3"],
+      "Unrecognized flag: --repeat in command migrate-offload-bench movepages",
+    ],
     [["sizes", "--total", "5Q"], 'Invalid value for flag --total: "5Q"'],
     [["cpu", "--completion", "never"], 'Invalid value for flag --completion: "never"'],
     [["mtcopy", "--threads", "2,most"], '"most" is neither'],
@@ -234,6 +245,8 @@ describe("the bench CLI's grammar", () => {
       "memory moved per call, bytes with K, M or G (default 256M; 64M with --quick)",
       "--threads list",
       "mtcopy thread counts (default 1,2,4,8,16)",
+      "--repeat n",
+      "÷ serial is the median of their ratios (default 3; 1 with --quick)",
       "--migrator module",
       "--out dir",
     ])

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kernel } from "@migrate-offload/core";
 import { Effect } from "effect";
+import { median } from "simple-statistics";
 import { describe, expect, it } from "vitest";
 import { throughputChart, writeSvg } from "../src/chart";
 import {
@@ -58,6 +59,49 @@ describe("count and base64k", () => {
     const svg = readFileSync(path, "utf8");
     for (const label of ["serial", "mtcopy 1", "dcbm 1", "raw memcpy", "folios"])
       expect(svg).toContain(label);
+  }, 120_000);
+
+  it("repeats each cell's paired measurement and takes ÷ serial as the median of the repeats' ratios", async () => {
+    const r = await Effect.runPromise(
+      runCount(
+        [1],
+        1,
+        () => false,
+        () => {},
+        [],
+        3,
+      ),
+    );
+    expect(r.config).toMatchObject({ counts: [1], runs: 1, repeat: 3 });
+    const [serial, ...copiers] = r.results.cells;
+    // The serial cell: three warm-ups of one sample each, no ratio of its own.
+    expect([serial!.gbps.n, serial!.ratios, serial!.vsSerial]).toEqual([3, undefined, undefined]);
+    for (const c of copiers) {
+      // One copier and one serial sample per repeat, each repeat's ratio over its own serial one.
+      expect([c.gbps.n, c.serialGbps?.n, c.ratios?.length]).toEqual([3, 3, 3]);
+      expect(c.vsSerial).toBe(median([...c.ratios!]));
+      expect(c.intact).toBe(true);
+    }
+    const table = formatGrid(r.results, "2 MiB folios");
+    expect(table).toContain(
+      "with 3 paired measurements per cell, the median of their ratios (the smallest and largest in brackets)",
+    );
+    // The adaptive policies decided every batch of every copier call (one batch a call), and the
+    // table lists their counters; the plain drivers decide nothing.
+    const [, , mtAuto, dcbmAdaptive] = copiers;
+    for (const c of [mtAuto!, dcbmAdaptive!])
+      expect(c.decisions!.taken + c.decisions!.declined).toBeGreaterThan(0);
+    expect(copiers[1]!.decisions).toEqual({ taken: 0, declined: 0 });
+    expect(table).toContain(
+      `- dcbm 1 adaptive at 1 (2 MiB folios): ${dcbmAdaptive!.decisions!.taken} taken, ${dcbmAdaptive!.decisions!.declined} declined`,
+    );
+    expect(table).not.toContain("- dcbm 1 at");
+    // Each ratio printed as median (smallest–largest) of the three.
+    const mt = copiers[0]!;
+    const [lo, hi] = [Math.min(...mt.ratios!), Math.max(...mt.ratios!)];
+    expect(table).toContain(
+      `| 1 | ${mt.vsSerial!.toFixed(2)} (${lo.toFixed(2)}–${hi.toFixed(2)}) |`,
+    );
   }, 120_000);
 
   it("base64k moves 64 KiB pages and 2 MiB mTHP of a 64 KiB-page kernel intact", async () => {

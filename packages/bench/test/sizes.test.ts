@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect } from "effect";
+import { median } from "simple-statistics";
 import { describe, expect, it } from "vitest";
 import { throughputChart, writeSvg } from "../src/chart";
 import { formatSizes, runSizes, sizesChartPoints } from "../src/sizes";
@@ -42,7 +43,7 @@ describe("sizes", () => {
       expect(svg).toContain(label);
   }, 120_000);
 
-  it("adds the adaptive rows beside the plain ones, each ratio to serial from its own kernel", async () => {
+  it("adds the adaptive rows beside the plain ones, each ratio to serial from its own kernel, the median of the repeats'", async () => {
     const result = await Effect.runPromise(
       runSizes(
         {
@@ -51,6 +52,7 @@ describe("sizes", () => {
           threads: [2],
           channels: [4],
           runs: 1,
+          repeat: 2,
           adaptive: true,
         },
         () => false,
@@ -66,8 +68,13 @@ describe("sizes", () => {
       "dcbm 4 adaptive",
     ]);
     expect(r.cells.every((c) => c.intact)).toBe(true);
+    for (const c of r.cells.slice(1)) {
+      expect(c.ratios?.length).toBe(2);
+      expect(c.vsSerial).toBe(median([...c.ratios!]));
+    }
     const table = formatSizes(r);
     expect(table).toContain("| dcbm 4 adaptive |");
+    expect(table).toContain("with 2 paired measurements per cell, the median of their ratios");
     expect(table).toContain("(÷ serial), the serial samples taken in the copier's own kernel");
   }, 120_000);
 

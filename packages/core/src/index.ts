@@ -513,6 +513,7 @@ export {
   type CopyCostProfile,
   type CopyOffload,
   calibrateCopyCost,
+  calibratedLaneGbps,
   counterAttribute,
   cpuCopyNs,
   type DmaDescriptorCount,

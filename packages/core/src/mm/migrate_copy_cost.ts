@@ -412,11 +412,42 @@ const best = (runs: number, f: () => void): number => {
   return min;
 };
 
+/** Copies of the block a lane's bandwidth is measured over, so that its bytes outweigh a round trip. */
+const LANE_COPIES = 4;
+
+/**
+ * A copy lane's bandwidth from a calibration's timings, GB/s: `bytes` copied in `copyNs` on one
+ * lane, less the `tripNs` an empty round trip takes, and no faster than the initiating thread's
+ * `threadGbps`. A lane of this machine's copy engines (an mtcopy copy thread, a channel of the
+ * memcpy DMA device) is a CPU thread running the same copy, so a faster lane is the difference of
+ * two noisy times, not a faster copier: a round trip that ran slow leaves `copyNs - tripNs` near 0
+ * and the bandwidth unbounded, and a policy that believes it offloads batches 10× slower than it
+ * predicts, beyond what its correction (at most 8×) can win back.
+ *
+ * For instance, 8 MiB in 900 µs with a 100 µs round trip is 8388608 / 800000 = 10.49 GB/s; the
+ * same with a 850 µs round trip, 8388608 / 50000 = 168 GB/s, is held to a 25 GB/s thread.
+ *
+ * @param bytes - bytes the lane copied in the timed round trip.
+ * @param copyNs - the round trip that copied them, ns.
+ * @param tripNs - a round trip that copies (almost) nothing, ns.
+ * @param threadGbps - the initiating thread's copy bandwidth, GB/s, above 0.
+ * @returns GB/s, above 0 and at most `threadGbps`.
+ *
+ * @category Copy offload
+ */
+export const calibratedLaneGbps = (
+  bytes: number,
+  copyNs: number,
+  tripNs: number,
+  threadGbps: number,
+): number => Math.min(threadGbps, bytes / Math.max(1, copyNs - tripNs));
+
 /**
  * Measures this machine's copy costs, in a few milliseconds: the initiating thread's copy
  * bandwidth (`TypedArray.set` over 4 MiB of `SharedArrayBuffer`, best of 3) and the cost of a
  * 4 KiB copy call beyond its bytes; then, on a copy engine, one round trip (dispatch and
- * completion), one thread's bandwidth over a 2 MiB block and the cost of one more queued copy,
+ * completion), one thread's bandwidth over four copies of a 2 MiB block (no faster than the
+ * initiating thread's, {@link calibratedLaneGbps}) and the cost of one more queued copy,
  * each the median of 5: the CPU at its best against the offload at its typical, so that the
  * policy errs towards the CPU copy. The engine copies between two blocks it takes from the page allocator and
  * gives back, so no page in use is touched.
@@ -470,28 +501,29 @@ export const calibrateCopyCost = (
     const block = pageSize << order;
     const own = options.engine ? null : new CopyEngine(kernel, { threads: 1, maxTags: 64 });
     const engine = options.engine ?? own!;
-    const round = (copies: number, length: number) =>
+    // `copies` copies of `length` bytes, each `stride` bytes after the last (0: the same bytes).
+    const round = (copies: number, length: number, stride = length) =>
       Effect.gen(function* () {
         engine.begin(1);
         for (let i = 0; i < copies; i++)
-          engine.pushCopy(0, a, i * length, b, i * length, length, 0);
+          engine.pushCopy(0, a, i * stride, b, i * stride, length, 0);
         const start = performance.now();
         yield* engine.run();
         return (performance.now() - start) * 1e6;
       });
     // The offload's costs are the middle of 5 round trips, not the best: a policy that must never
     // be slower than the CPU reads the CPU's side at its best and the offload's at its typical.
-    const typical = (copies: number, length: number) =>
+    const typical = (copies: number, length: number, stride = length) =>
       Effect.gen(function* () {
         const times: number[] = [];
-        for (let r = 0; r < 5; r++) times.push(yield* round(copies, length));
+        for (let r = 0; r < 5; r++) times.push(yield* round(copies, length, stride));
         return times.sort((x, y) => x - y)[2]!;
       });
     const measured = yield* Effect.gen(function* () {
       if (own) yield* own.ready();
       const tripNs = yield* typical(1, 64);
-      const blockNs = yield* typical(1, block);
-      const laneGbps = block / Math.max(1, blockNs - tripNs);
+      const blockNs = yield* typical(LANE_COPIES, block, 0);
+      const laneGbps = calibratedLaneGbps(LANE_COPIES * block, blockNs, tripNs, threadGbps);
       const items = Math.min(32, block / 4096);
       const itemsNs = yield* typical(items, 4096);
       const itemNs = Math.max(0, (itemsNs - tripNs - (items * 4096) / laneGbps) / (items - 1 || 1));

@@ -1,10 +1,12 @@
 // The copy-cost model's arithmetic, on a hand-made profile with round numbers; every expectation
 // is worked out by hand in the comment above it. Nothing here times anything.
+import { fc, test } from "@fast-check/vitest";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   type CopyCostProfile,
   calibrateCopyCost,
+  calibratedLaneGbps,
   cpuCopyNs,
   dmaCopyNs,
   ErrnoError,
@@ -323,6 +325,91 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
   });
 });
 
+describe("calibratedLaneGbps: a copy lane's bandwidth from a calibration's timings", () => {
+  it("is the bytes over the copy's round trip less an empty one, no faster than the initiating thread", () => {
+    // 8 MiB in 900 µs less a 100 µs trip: 8388608 / 800000 = 10.48576 GB/s, under 25.
+    expect(calibratedLaneGbps(8 * MiB, 900_000, 100_000, 25)).toBeCloseTo(10.48576, 10);
+    // A trip that ran slow (850 µs): 8388608 / 50000 = 167.8 GB/s, held to the thread's 25.
+    expect(calibratedLaneGbps(8 * MiB, 900_000, 850_000, 25)).toBe(25);
+    // A trip slower than the copy: the difference is held to 1 ns, the bandwidth to 25.
+    expect(calibratedLaneGbps(8 * MiB, 900_000, 950_000, 25)).toBe(25);
+  });
+
+  // A profile as calibrateCopyCost builds it from its timings: the kernel's work at 0, the DMA
+  // device's set-up folded into the round trip (completionNs), a queued copy's cost per folio.
+  const calibrated = (
+    threadGbps: number,
+    copyCallNs: number,
+    tripNs: number,
+    itemNs: number,
+    laneGbps: number,
+    engines: number,
+  ): CopyCostProfile => ({
+    name: "calibrated",
+    kernel: { callNs: 0, folioNs: 0, pteNs: 0, pmdBytes: 2 * MiB },
+    cpu: { threadGbps, memGbps: threadGbps * engines, copyCallNs },
+    threads: { dispatchNs: tripNs, threadNs: itemNs },
+    dma: {
+      channels: 16,
+      engines,
+      chanGbps: laneGbps,
+      maxGbps: laneGbps * engines,
+      setupNs: 0,
+      chanNs: 0,
+      folioCpuNs: itemNs,
+      descNs: 0,
+      pteNs: 0,
+      completionNs: tripNs,
+    },
+  });
+
+  it("one DMA channel at 64 × 2 MiB: declined with the lane held to the thread, taken without", () => {
+    // The timings of a calibration whose round trips ran slow: 25 GB/s thread, 50 ns a copy call,
+    // an 850 µs trip, 4 × 2 MiB in 900 µs, 1 µs a queued copy, two CPUs.
+    const lane = calibratedLaneGbps(8 * MiB, 900_000, 850_000, 25);
+    const held = offloadDecision(calibrated(25, 50, 850_000, 1000, lane, 2), batch(64, 2 * MiB), {
+      kind: "dma",
+      channels: 1,
+    });
+    // CPU: 64·50 + 134217728/25 = 3200 + 5368709.12. One channel: 64·1000 + 5368709.12 + 850000.
+    expect(held.cpuNs).toBeCloseTo(5371909.12, 3);
+    expect(held.offloadNs).toBeCloseTo(6282709.12, 3);
+    expect(held.taken).toBe(false);
+    // Unheld, the same timings make the lane 167.8 GB/s: 64000 + 134217728/167.77216 + 850000
+    // = 1714000 ns, a third of the CPU's, so every batch would be offloaded at the lane's real
+    // speed: the correction (at most 8× a step) could not win that back in one observation.
+    const unheld = offloadDecision(
+      calibrated(25, 50, 850_000, 1000, (8 * MiB) / 50_000, 2),
+      batch(64, 2 * MiB),
+      { kind: "dma", channels: 1 },
+    );
+    expect(unheld.offloadNs).toBeCloseTo(1714000, 3);
+    expect(unheld.taken).toBe(true);
+  });
+
+  test.prop([
+    fc.double({ min: 1, max: 100, noNaN: true }),
+    fc.double({ min: 0, max: 1000, noNaN: true }),
+    fc.double({ min: 1, max: 1e6, noNaN: true }),
+    fc.double({ min: 0, max: 1000, noNaN: true }),
+    fc.double({ min: 1, max: 1e7, noNaN: true }),
+    fc.double({ min: 0, max: 1e7, noNaN: true }),
+    fc.integer({ min: 1, max: 64 }),
+    fc.integer({ min: 1, max: 512 }),
+  ])(
+    "one calibrated DMA channel never pays for 1–512 × 2 MiB when a queued copy costs at least a CPU copy call",
+    (threadGbps, copyCallNs, tripNs, extraNs, copyNs, emptyNs, engines, folios) => {
+      const lane = calibratedLaneGbps(8 * MiB, copyNs, emptyNs, threadGbps);
+      const p = calibrated(threadGbps, copyCallNs, tripNs, copyCallNs + extraNs, lane, engines);
+      const d = offloadDecision(p, batch(folios, 2 * MiB), { kind: "dma", channels: 1 });
+      // One channel copies every byte at no more than the thread's rate, after the same or
+      // dearer per-folio work and a round trip the CPU copy does not make.
+      expect(d.offloadNs).toBeGreaterThan(d.cpuNs);
+      expect(d.taken).toBe(false);
+    },
+  );
+});
+
 describe("calibrateCopyCost: a short measurement on this machine", () => {
   it("gives a profile parseCopyCostProfile accepts, on pages it takes from and gives back to the allocator", async () => {
     const kernel = boot({ nodes: ["16M", "16M"] });
@@ -331,6 +418,8 @@ describe("calibrateCopyCost: a short measurement on this machine", () => {
     expect(p.name).toBe("calibrated");
     expect(parseCopyCostProfile(JSON.parse(JSON.stringify(p)))).toEqual(p);
     expect(p.dma).toMatchObject({ channels: 4, engines: 2 });
+    // A DMA lane of this machine is a CPU thread running the same copy: no faster than it.
+    expect(p.dma!.chanGbps).toBeLessThanOrEqual(p.cpu.threadGbps);
     expect(kernel.pageAlloc.nodeFreePages(0)).toBe(free);
     expect(kernel.badPages).toEqual([]);
   }, 30_000);
