@@ -16,7 +16,7 @@
 import { ERRNO } from "../errno";
 import { __GFP_MOVABLE, __GFP_ZERO, GFP_TRANSHUGE } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
-import type { MmStruct, Vma } from "../include/mm_types";
+import { type MmStruct, VM_LOCKED, type Vma } from "../include/mm_types";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -24,6 +24,7 @@ import {
   PG_hugetlb,
   PG_hwpoison,
   PG_lru,
+  PG_mlocked,
   PG_unevictable,
 } from "../include/page_flags";
 import {
@@ -277,7 +278,9 @@ export const zapHugePmd = (k: Kernel, vma: Vma, haddr: number): number => {
  * `PG_unevictable` as they are then (`__split_folio_to_order()`), and remapping an anonymous
  * folio's pages mlocks each one a `VM_LOCKED` VMA maps again (`mlock_vma_folio()` from
  * `folio_add_anon_rmap_pte()`), counting `unevictable_pgs_mlocked` and, on the LRU,
- * `unevictable_pgs_culled`.
+ * `unevictable_pgs_culled`. Remapping maps a page that holds only zeroes to the shared zero page
+ * instead, outside locked VMAs (`RMP_USE_SHARED_ZEROPAGE`, {@link tryToMapUnusedToZeropage}); a
+ * page left with no mapping is freed by whoever drops the last reference.
  *
  * With a `list` (a folio the caller isolated) the new folios go on it, head first, off the LRU
  * (`lru_add_split_folio()` with a list); `folio_putback_lru()` later sets each one's
@@ -303,10 +306,10 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
   const index = m.index[head]!;
   const anon = mapping < 0;
   // try_to_migrate_one(): folio_remove_rmap_pte() for each PTE of an anonymous folio.
-  const eachPte = (visit: (vma: Vma, page: number) => void) =>
+  const eachPte = (visit: (vma: Vma, page: number, slot: number) => void) =>
     rmapWalkSlots(k, mapping, index, nr, (vma, slot, i) => {
       const pte = vma.ptes[slot]!;
-      if (ptePresent(pte) && ptePfn(pte) === head + i) visit(vma, head + i);
+      if (ptePresent(pte) && ptePfn(pte) === head + i) visit(vma, head + i, slot);
     });
   if (anon) eachPte((vma) => munlockVmaFolio(k, vma, head));
   rmapWalkPmds(k, mapping, index, nr, (vma, haddr, pmd) => {
@@ -345,10 +348,36 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
     if (unevictable) m.mlockCount[page] = 0;
   }
   if (cache) cache.nrFolios += nr - 1;
-  // remap_page(): an anonymous folio's pages are mapped again, each now a small folio.
-  if (anon) eachPte((vma, page) => mlockVmaFolio(k, vma, page));
+  // remap_page() with RMP_USE_SHARED_ZEROPAGE: an anonymous folio's pages are mapped again, each
+  // now a small folio, or the shared zero page where one holds only zeroes.
+  if (anon) {
+    eachPte((vma, page, slot) => {
+      if (!tryToMapUnusedToZeropage(k, vma, page, slot)) mlockVmaFolio(k, vma, page);
+    });
+  }
   countSplit(k, order, true);
   return 0;
+};
+
+/**
+ * `try_to_map_unused_to_zeropage()` (`mm/migrate.c`, Linux 6.16), as `remap_page()` calls it for
+ * each mapping of a page of a split anonymous folio: a page that holds only zeroes, is not
+ * mlocked and is mapped in a VMA that is not `VM_LOCKED` is mapped by a read-only PTE of the
+ * shared zero page instead (young, as `vm_page_prot` makes it on x86), dropping that mapping's
+ * mapcount and reference, so that a page no longer mapped is freed after the split. A poisoned
+ * page is left alone (its zero check would read the poison). True when it was so remapped.
+ */
+const tryToMapUnusedToZeropage = (k: Kernel, vma: Vma, page: number, slot: number): boolean => {
+  const m = k.memmap;
+  if (vma.flags & VM_LOCKED || m.test(page, PG_mlocked | PG_hwpoison)) return false;
+  const bytes = k.mem.bytes(page);
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL | PTE_YOUNG);
+  m.mapcount[page]!--;
+  m.refcount[page]!--;
+  vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
+  return true;
 };
 
 /**

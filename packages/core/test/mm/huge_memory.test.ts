@@ -382,6 +382,54 @@ describe("PMD-mapped THPs", () => {
     expectConsistent(k);
   });
 
+  // __folio_split() (mm/huge_memory.c, Linux 6.16) remaps a split anonymous folio with
+  // RMP_USE_SHARED_ZEROPAGE: try_to_map_unused_to_zeropage() (mm/migrate.c) maps each page that
+  // holds only zeroes to the shared zero page, read-only, and the page, unmapped, is freed; not in
+  // a VM_LOCKED VMA nor for an mlocked page.
+  it("maps the zero-filled pages of a split THP to the shared zero page and frees them", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 2 * MiB);
+    run(p.write(addr, new Uint8Array([1])));
+    run(p.write(addr + 10 * PAGE, new Uint8Array([2])));
+    const head = folioAt(p, addr).pfn;
+    const nid = k.mem.pfnToNid(head);
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    run(p.munmap(addr + 100 * PAGE, PAGE));
+    const free = k.pageAlloc.nodeFreePages(nid);
+    expect(deferredSplitScan(k, nid)).toBe(1);
+    // 509 zero-filled pages remapped and freed, and the unmapped one: 510.
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 510);
+    const zero = pteAt(p, addr + 5 * PAGE);
+    expect(ptePresent(zero) && pteSpecial(zero) && !pteWrite(zero)).toBe(true);
+    expect(ptePfn(zero)).toBe(k.zeroPfn);
+    expect(ptePfn(pteAt(p, addr + 511 * PAGE))).toBe(k.zeroPfn);
+    expect(folioAt(p, addr).pfn).toBe(head);
+    expect(folioAt(p, addr + 10 * PAGE).pfn).toBe(head + 10);
+    expect(k.memmap.refcount[head + 5]).toBe(0);
+    const want = new Uint8Array(2 * PAGE);
+    want[0] = 1;
+    expectBytes(run(p.read(addr, 2 * PAGE)), want);
+    expect(run(p.read(addr + 10 * PAGE, 1))[0]).toBe(2);
+    // A write to a zero-page address copies on write into a new page.
+    run(p.write(addr + 5 * PAGE, new Uint8Array([3])));
+    expect(run(p.read(addr + 5 * PAGE, 1))[0]).toBe(3);
+    expectConsistent(k);
+
+    // In a VM_LOCKED VMA every page is mapped back as it was, and stays mlocked.
+    const locked = mapAnon(p, 2 * MiB);
+    run(p.write(locked, new Uint8Array([1])));
+    run(p.mlock(locked, 2 * MiB));
+    const lockedHead = folioAt(p, locked).pfn;
+    run(p.munmap(locked + 100 * PAGE, PAGE));
+    const before = k.pageAlloc.nodeFreePages(nid);
+    expect(deferredSplitScan(k, nid)).toBe(1);
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(before + 1);
+    expect(folioAt(p, locked + 5 * PAGE).pfn).toBe(lockedHead + 5);
+    expect(k.memmap.test(lockedHead + 5, PG_mlocked)).toBe(true);
+    expectConsistent(k);
+  });
+
   it("splits the PMD when madvise or mlock covers half of it, and not at a PMD boundary", () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
