@@ -171,6 +171,7 @@ export {
   MPOL_MODE_FLAGS,
   MPOL_PREFERRED,
   mpolEqual,
+  policyMbindNodemask,
   policyTarget,
 } from "./include/mempolicy";
 // include/linux/migrate.h

@@ -219,3 +219,20 @@ export const policyTarget = (
       return { nid: localNid, nodemask: null };
   }
 };
+
+/**
+ * `policy_mbind_nodemask()` (`mm/mempolicy.c`, Linux 6.16): the nodes of a task's own policy
+ * (`get_task_policy(current)`, set by `set_mempolicy()`; not a VMA's) when it is `MPOL_BIND` and
+ * shares a node with the task's cpuset (`memsAllowed`); null otherwise. hugetlb reservations
+ * allocate surplus pages only there and count only those nodes' free huge pages
+ * (`gather_surplus_pages()`, `allowed_mems_nr()`, `mm/hugetlb.c`).
+ *
+ * @category Memory policy
+ */
+export const policyMbindNodemask = (
+  policy: Mempolicy | null,
+  memsAllowed: readonly number[],
+): readonly number[] | null =>
+  policy?.mode === MPOL_BIND && policy.nodes.some((n) => memsAllowed.includes(n))
+    ? policy.nodes
+    : null;

@@ -16,7 +16,7 @@
 import { ERRNO } from "../errno";
 import { __GFP_MOVABLE, __GFP_ZERO, GFP_TRANSHUGE } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
-import type { MmStruct, Vma } from "../include/mm_types";
+import { type MmStruct, VM_LOCKED, type Vma } from "../include/mm_types";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -24,6 +24,8 @@ import {
   PG_hugetlb,
   PG_hwpoison,
   PG_lru,
+  PG_mlocked,
+  PG_unevictable,
 } from "../include/page_flags";
 import {
   isMigrationEntry,
@@ -41,9 +43,10 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import { DEFAULT_SEEKS, SHRINK_STOP, type Shrinker } from "../include/shrinker";
-import { FolioList } from "../lib/list";
+import type { FolioList } from "../lib/list";
 import { folioTrylock, folioUnlock } from "./filemap";
-import { rmapWalkPmds, tryToUnmap } from "./rmap";
+import { mlockVmaFolio, munlockVmaFolio } from "./mlock";
+import { rmapWalkPmds, rmapWalkSlots, tryToUnmap } from "./rmap";
 import { folioPut } from "./swap";
 
 /** `HPAGE_PMD_SIZE` (`include/linux/huge_mm.h`): the bytes one huge PMD maps. */
@@ -57,8 +60,11 @@ export const hpagePmdSize = (k: Kernel): number => k.mem.pageSize * (1 << k.pmdO
  * stays a large folio (a PTE-mapped THP). The huge zero folio's PMD becomes 512 read-only PTEs of
  * the zero page (`__split_huge_zero_page_pmd()`). In a file or shmem VMA (not
  * `vma_is_anonymous()`) the PMD is just zapped: the folio loses the mapping and its reference
- * (a migration entry is dropped), and faults map its pages again by PTE. Counts `thp_split_pmd`.
- * Nothing happens without a huge PMD there.
+ * (a migration entry is dropped), and faults map its pages again by PTE. Either way a present
+ * PMD's mapping goes through `folio_remove_rmap_pmd()`, which munlocks the folio when `vma` is
+ * `VM_LOCKED` (`munlock_vma_folio()`: a folio mapped by PTEs is not known to be mapped whole, and
+ * reclaim or a split restores the mlock). Counts `thp_split_pmd`. Nothing happens without a huge
+ * PMD there.
  */
 export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
   const pmd = vma.pmds.get(haddr);
@@ -75,6 +81,7 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
     if (isMigrationEntry(pmd)) return;
     if (pteDirty(pmd)) m.set(head, PG_dirty);
     m.entireMapcount[head]!--;
+    munlockVmaFolio(k, vma, head);
     folioPut(k, head);
     return;
   }
@@ -96,6 +103,7 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
   }
   m.entireMapcount[head]!--;
   m.refcount[head]! += nr - 1;
+  munlockVmaFolio(k, vma, head);
   vma.mm.tlb.flushRange(vpn, nr);
 };
 
@@ -255,20 +263,36 @@ export const zapHugePmd = (k: Kernel, vma: Vma, haddr: number): number => {
 };
 
 /**
- * Splits an isolated large folio into order-0 folios and puts them all on `list`, head first.
- * Models `split_huge_page_to_list_to_order(…, 0)` on a folio the caller isolated (holding one
- * extra reference): every huge PMD that maps it is split into PTEs first (the
+ * Splits a large folio into order-0 folios. Models `split_huge_page_to_list_to_order(…, list, 0)`
+ * (`__folio_split()`, `mm/huge_memory.c`, Linux 6.16) on a folio on which the caller holds one
+ * extra reference: every huge PMD that maps it is split into PTEs first (the
  * `TTU_SPLIT_HUGE_PMD` of `unmap_folio()`, counting `thp_split_pmd`; a file or shmem VMA's PMD is
  * zapped). An anonymous folio's mappings then stay in place (Linux turns them into migration
  * entries and back, `remap_page()`); a page-cache folio is unmapped (`try_to_unmap()`), its pages
  * faulted back on demand, as `unmap_folio()` leaves file pages. Each page keeps its own mapcount
- * and gets one reference per mapping, one per page-cache entry and the caller's isolation
- * reference.
+ * and gets one reference per mapping, one per page-cache entry and one standing for the caller's.
+ *
+ * Mlock follows the kernel's rmap calls: unmapping munlocks the folio once per PTE and per PMD
+ * that a `VM_LOCKED` VMA mapped it by (`munlock_vma_folio()`), so a folio mlocked once loses
+ * `PG_mlocked` before it is split; each new folio takes the old one's `PG_mlocked` and
+ * `PG_unevictable` as they are then (`__split_folio_to_order()`), and remapping an anonymous
+ * folio's pages mlocks each one a `VM_LOCKED` VMA maps again (`mlock_vma_folio()` from
+ * `folio_add_anon_rmap_pte()`), counting `unevictable_pgs_mlocked` and, on the LRU,
+ * `unevictable_pgs_culled`. Remapping maps a page that holds only zeroes to the shared zero page
+ * instead, outside locked VMAs (`RMP_USE_SHARED_ZEROPAGE`, {@link tryToMapUnusedToZeropage}); a
+ * page left with no mapping is freed by whoever drops the last reference.
+ *
+ * With a `list` (a folio the caller isolated) the new folios go on it, head first, off the LRU
+ * (`lru_add_split_folio()` with a list); `folio_putback_lru()` later sets each one's
+ * `mlock_count` to 0. With null the folio must be on the LRU and is split in place: the head stays
+ * where it is with its `mlock_count`, and each other page goes on the LRU beside it, on the same
+ * list, an unevictable one with an `mlock_count` of 0.
+ *
  * Returns 0, `-EAGAIN` when someone else holds a reference (a pin), or `-EBUSY` for hugetlb.
  * Counts the split, or its failure, as `__folio_split()` does (PMD size in `/proc/vmstat`, every
  * size in its `hugepages-<size>kB/stats/`).
  */
-export const splitFolio = (k: Kernel, head: number, list: FolioList): number => {
+export const splitFolio = (k: Kernel, head: number, list: FolioList | null): number => {
   const m = k.memmap;
   if (m.test(head, PG_hugetlb)) return -ERRNO.EBUSY;
   const nr = m.folioNrPages(head);
@@ -279,14 +303,25 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
     countSplit(k, order, false);
     return -ERRNO.EAGAIN;
   }
-  rmapWalkPmds(k, mapping, m.index[head]!, nr, (vma, haddr, pmd) => {
+  const index = m.index[head]!;
+  const anon = mapping < 0;
+  // try_to_migrate_one(): folio_remove_rmap_pte() for each PTE of an anonymous folio.
+  const eachPte = (visit: (vma: Vma, page: number, slot: number) => void) =>
+    rmapWalkSlots(k, mapping, index, nr, (vma, slot, i) => {
+      const pte = vma.ptes[slot]!;
+      if (ptePresent(pte) && ptePfn(pte) === head + i) visit(vma, head + i, slot);
+    });
+  if (anon) eachPte((vma) => munlockVmaFolio(k, vma, head));
+  rmapWalkPmds(k, mapping, index, nr, (vma, haddr, pmd) => {
     if (ptePfn(pmd) === head) splitHugePmd(k, vma, haddr);
   });
   if (mapping > 0) tryToUnmap(k, head, 0);
   // __folio_split(): off the deferred split queue.
   k.deferredSplitQueue.delete(head);
   const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);
-  const index = m.index[head]!;
+  // lru_add_split_folio(): in place, each new folio goes on the LRU beside the head.
+  const onLru = list ? 0 : PG_lru;
+  const unevictable = (flags & PG_unevictable) !== 0;
   // __split_folio_to_order(): every new folio takes the old one's last cpupid.
   const cpupid = m.lastCpupid[head]!;
   const cache = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;
@@ -295,42 +330,76 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList): number => 
     m.compoundHead[page] = 0;
     m.lastCpupid[page] = cpupid;
     m.order[page] = 0;
-    m.flags[page] = flags | (m.flags[page]! & PG_hwpoison);
+    m.flags[page] = flags | onLru | (m.flags[page]! & PG_hwpoison);
     m.mapping[page] = mapping;
     m.index[page] = index + i;
     m.refcount[page] = m.mapcount[page]! + (mapping > 0 ? 1 : 0) + 1;
     cache?.pages.set(index + i, page);
-    if (i === 0) list.moveTail(page);
-    else list.addTail(page);
+    if (i === 0) {
+      list?.moveTail(page);
+      continue;
+    }
+    if (list) {
+      list.addTail(page);
+      continue;
+    }
+    // list_add_tail(&new_folio->lru, &folio->lru): just before the head, on its list.
+    m.lru.insertBetween(page, m.lru.prev[head]! - 1, head);
+    if (unevictable) m.mlockCount[page] = 0;
   }
   if (cache) cache.nrFolios += nr - 1;
+  // remap_page() with RMP_USE_SHARED_ZEROPAGE: an anonymous folio's pages are mapped again, each
+  // now a small folio, or the shared zero page where one holds only zeroes.
+  if (anon) {
+    eachPte((vma, page, slot) => {
+      if (!tryToMapUnusedToZeropage(k, vma, page, slot)) mlockVmaFolio(k, vma, page);
+    });
+  }
   countSplit(k, order, true);
   return 0;
 };
 
 /**
+ * `try_to_map_unused_to_zeropage()` (`mm/migrate.c`, Linux 6.16), as `remap_page()` calls it for
+ * each mapping of a page of a split anonymous folio: a page that holds only zeroes, is not
+ * mlocked and is mapped in a VMA that is not `VM_LOCKED` is mapped by a read-only PTE of the
+ * shared zero page instead (young, as `vm_page_prot` makes it on x86), dropping that mapping's
+ * mapcount and reference, so that a page no longer mapped is freed after the split. A poisoned
+ * page is left alone (its zero check would read the poison). True when it was so remapped.
+ */
+const tryToMapUnusedToZeropage = (k: Kernel, vma: Vma, page: number, slot: number): boolean => {
+  const m = k.memmap;
+  if (vma.flags & VM_LOCKED || m.test(page, PG_mlocked | PG_hwpoison)) return false;
+  const bytes = k.mem.bytes(page);
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL | PTE_YOUNG);
+  m.mapcount[page]!--;
+  m.refcount[page]!--;
+  vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
+  return true;
+};
+
+/**
  * Splits a locked large LRU folio on which the caller holds a reference, in place, as
- * `split_folio()` on a folio that is not isolated does: the folio is isolated (the caller's
- * reference standing in for the isolation one), split to order 0 by {@link splitFolio} and put
- * back on the LRU; every page is unlocked, and `keep` keeps the caller's reference (pages left
- * with no user are freed). Returns `splitFolio()`'s result: `-EAGAIN` when someone else holds a
- * reference (an isolation for migration, a pin), the folio then being as it was, still locked and
- * holding the caller's reference.
+ * `split_folio()` does (`split_huge_page_to_list_to_order()` with no list): {@link splitFolio}
+ * with null, the new folios staying on the LRU; every page is unlocked, and `keep` keeps the
+ * caller's reference (pages left with no user are freed). Returns `splitFolio()`'s result:
+ * `-EAGAIN` when someone else holds a reference (an isolation for migration, a pin), the folio
+ * then being as it was, still locked and holding the caller's reference.
  */
 export const splitLruFolio = (k: Kernel, head: number, keep: number): number => {
   const m = k.memmap;
-  if (!k.lru.isolate(head)) return -ERRNO.EAGAIN;
-  m.refcount[head]!--; // the isolation reference is the caller's
-  const list = new FolioList(m.lru);
-  list.addTail(head);
-  const split = splitFolio(k, head, list);
-  for (let folio = list.first; folio >= 0; folio = list.first) {
-    list.del(folio);
-    if (split === 0) folioUnlock(k, folio);
-    if (split !== 0 || folio === keep) k.lru.add(folio);
-    else k.lru.putback(folio);
+  // Off the LRU, someone isolated it, and their reference would fail the split.
+  if (!m.test(head, PG_lru)) return -ERRNO.EAGAIN;
+  const nr = m.folioNrPages(head);
+  const split = splitFolio(k, head, null);
+  if (split !== 0) return split;
+  for (let page = head; page < head + nr; page++) {
+    folioUnlock(k, page);
+    if (page !== keep) folioPut(k, page);
   }
-  return split;
+  return 0;
 };
 
 /**

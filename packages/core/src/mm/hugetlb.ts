@@ -50,7 +50,7 @@ import {
 import type { Hstate } from "../include/hugetlb";
 import { HugetlbResvMap } from "../include/hugetlb";
 import type { Kernel, Task } from "../include/kernel";
-import { policyTarget } from "../include/mempolicy";
+import { policyMbindNodemask, policyTarget } from "../include/mempolicy";
 import {
   type MigrateReason,
   MR_MEMORY_FAILURE,
@@ -83,13 +83,11 @@ import {
 import type { TaskStruct } from "../include/sched";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
+import { NUMA_NO_NODE } from "../lib/numa";
 import { directCompact } from "./compaction";
 import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
 import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
 import { folioPut } from "./swap";
-
-/** `NUMA_NO_NODE` (`include/linux/numa.h`): a request for no particular node. */
-const NUMA_NO_NODE = -1;
 
 /**
  * `htlb_alloc_mask()` (`include/linux/hugetlb.h`): huge pages are movable
@@ -212,14 +210,14 @@ export class HugetlbPool implements Hstate {
 
   /**
    * `dequeue_hugetlb_folio_nodemask()`: a free huge page from `nid`'s zonelist restricted to
-   * `nodemask`, or from `nid` alone with `__GFP_THISNODE`; -1 when none.
+   * `nodemask`, or from `nid` alone with `__GFP_THISNODE`; -1 when none. `nid` is a node: every
+   * caller resolves the preferred node first (`huge_node()`, `alloc_migration_target()`).
    */
   dequeueNodemask(nid: number, nodemask: readonly number[] | null, gfp: number): number {
-    const from = nid === NUMA_NO_NODE ? 0 : nid;
     const nodes =
       gfp & __GFP_THISNODE
-        ? [from]
-        : (this.k.pageAlloc.zonelists[from] ?? []).filter((n) => !nodemask || nodemask.includes(n));
+        ? [nid]
+        : (this.k.pageAlloc.zonelists[nid] ?? []).filter((n) => !nodemask || nodemask.includes(n));
     for (const node of nodes) {
       const head = this.dequeueNodeExact(node);
       if (head >= 0) return head;
@@ -230,7 +228,10 @@ export class HugetlbPool implements Hstate {
   /**
    * `alloc_fresh_hugetlb_folio()`: a huge page from the buddy allocator, counted in the pool
    * (`account_new_hugetlb_folio()`), with one reference; -1 when the allocator has none.
-   * `current` is the task it is allocated in (null: a kernel thread of `nid`).
+   * `current` is the task it is allocated in (null: a kernel thread of `nid`). `nid`
+   * `NUMA_NO_NODE` prefers the node `current` runs on (`numa_mem_id()` in
+   * `alloc_buddy_hugetlb_folio()`), as `gather_surplus_pages()` asks; a kernel thread asks for a
+   * node.
    */
   allocFresh(
     nid: number,
@@ -240,7 +241,7 @@ export class HugetlbPool implements Hstate {
   ): number {
     const k = this.k;
     if (this.gigantic) return -1;
-    const from = nid === NUMA_NO_NODE ? 0 : nid;
+    const from = nid === NUMA_NO_NODE ? current!.nid : nid;
     const head = k.pageAlloc.allocPages(from, this.order, gfp | __GFP_COMP, nodemask, current);
     if (head < 0) return -1;
     this.prepNew(head);
@@ -562,19 +563,23 @@ export class HugetlbPool implements Hstate {
   }
 
   /**
-   * `gather_surplus_pages()`: makes room for `delta` more reservations, allocating surplus pages
-   * into the pool for what the free pages do not cover. `ENOMEM`, with nothing changed, when
-   * overcommit or the allocator refuses.
+   * `gather_surplus_pages()` (`mm/hugetlb.c`, Linux 6.16): makes room for `delta` more
+   * reservations, allocating surplus pages into the pool for what the free pages do not cover:
+   * in `current`, from `NUMA_NO_NODE` (its own node first), on the nodes of its cpuset, narrowed
+   * to its `MPOL_BIND` policy's ({@link policyMbindNodemask}). `ENOMEM`, with nothing changed,
+   * when overcommit or the allocator refuses.
    */
-  private gatherSurplusPages(delta: number, nid: number): 0 | ErrnoError {
+  private gatherSurplusPages(delta: number, current: TaskStruct): 0 | ErrnoError {
     const needed = this.resvHugePages + delta - this.freeHugePages;
     if (needed <= 0) {
       this.resvHugePages += delta;
       return 0;
     }
+    const mbind = policyMbindNodemask(current.policy, current.memsAllowed);
+    const allowed = current.memsAllowed.filter((n) => !mbind || mbind.includes(n));
     const got: number[] = [];
     for (let i = 0; i < needed; i++) {
-      const head = this.allocSurplus(nid, null);
+      const head = this.allocSurplus(NUMA_NO_NODE, allowed, current);
       if (head < 0) break;
       got.push(head);
     }
@@ -614,22 +619,31 @@ export class HugetlbPool implements Hstate {
   }
 
   /**
-   * `hugetlb_acct_memory()`: reserves `delta` huge pages (positive) or returns them (negative).
-   * `ENOMEM` when the pool (with overcommit) cannot cover a reservation, or when more is
-   * reserved than the free pages of the nodes hold (`allowed_mems_nr()`).
+   * `hugetlb_acct_memory()` with a positive `delta`: reserves `delta` huge pages for `current`,
+   * the task mapping them. `ENOMEM` when the pool (with overcommit) cannot cover them, or when
+   * more is reserved than the free huge pages of the nodes `current` may use hold
+   * (`allowed_mems_nr()`: its cpuset's, narrowed to its `MPOL_BIND` policy's).
    */
-  acctMemory(delta: number, nid: number): 0 | ErrnoError {
-    if (delta > 0) {
-      const gathered = this.gatherSurplusPages(delta, nid);
-      if (gathered !== 0) return gathered;
-      const allowed = this.freeHugePagesNode.reduce((s, n) => s + n, 0);
-      if (delta > allowed) {
-        this.returnUnusedSurplusPages(delta);
-        return errno("ENOMEM", `hugetlb: ${delta} huge pages to reserve, ${allowed} free`);
-      }
+  acctMemory(delta: number, current: TaskStruct): 0 | ErrnoError {
+    const gathered = this.gatherSurplusPages(delta, current);
+    if (gathered !== 0) return gathered;
+    const mbind = policyMbindNodemask(current.policy, current.memsAllowed);
+    let allowed = 0;
+    for (const n of current.memsAllowed)
+      if (!mbind || mbind.includes(n)) allowed += this.freeHugePagesNode[n] ?? 0;
+    if (delta > allowed) {
+      this.returnUnusedSurplusPages(delta);
+      return errno("ENOMEM", `hugetlb: ${delta} huge pages to reserve, ${allowed} free`);
     }
-    if (delta < 0) this.returnUnusedSurplusPages(-delta);
     return 0;
+  }
+
+  /**
+   * `hugetlb_acct_memory()` with a negative count: returns `count` reservations
+   * (`return_unused_surplus_pages()`).
+   */
+  unacctMemory(count: number): void {
+    this.returnUnusedSurplusPages(count);
   }
 }
 
@@ -669,19 +683,20 @@ const hugeIndex = (k: Kernel, vma: Vma, slot: number): number =>
  * cover them. A private mapping reserves one huge page per huge page of `vma`, in a new
  * reservation map its VMA owns (`HPAGE_RESV_OWNER`). A shared one reserves only the indices its
  * inode's region map does not hold yet (`region_chg()`), and adds them there (`region_add()`):
- * another mapping of the same pages reserves nothing more. `nid` is the node surplus pages are
- * allocated on (`numa_mem_id()`).
+ * another mapping of the same pages reserves nothing more. `current` is the task mapping it, in
+ * which surplus pages are allocated (`gather_surplus_pages()`: its node first, within its cpuset
+ * and `MPOL_BIND` policy).
  *
  * @category Hugetlb
  */
-export const hugetlbReservePages = (k: Kernel, vma: Vma, nid: number): 0 | ErrnoError => {
+export const hugetlbReservePages = (k: Kernel, vma: Vma, current: TaskStruct): 0 | ErrnoError => {
   const first = hugeIndex(k, vma, 0);
   const last = hugeIndex(k, vma, vma.nrPages);
   const inode = vma.mapping?.hugetlbResv;
   const map = inode ?? new HugetlbResvMap();
   const chg: number[] = [];
   for (let i = first; i < last; i++) if (!map.reserved.has(i)) chg.push(i);
-  const rc = hstateVma(k, vma).acctMemory(chg.length, nid);
+  const rc = chg.length > 0 ? hstateVma(k, vma).acctMemory(chg.length, current) : 0;
   if (rc !== 0) return rc;
   for (const i of chg) map.reserved.add(i);
   if (!inode) vma.hugetlbResv = map;
@@ -703,7 +718,7 @@ export const hugetlbVmOpClose = (k: Kernel, vma: Vma): void => {
   let unused = 0;
   for (let i = first; i < last; i++) if (map.reserved.delete(i)) unused++;
   vma.hugetlbResv = null;
-  if (unused) hstateVma(k, vma).acctMemory(-unused, NUMA_NO_NODE);
+  if (unused) hstateVma(k, vma).unacctMemory(unused);
 };
 
 /**
@@ -726,7 +741,7 @@ export const hugetlbEvictInode = (k: Kernel, vma: Vma): void => {
   }
   const chg = map.reserved.size;
   map.reserved.clear();
-  if (chg - freed) hstateVma(k, vma).acctMemory(-(chg - freed), NUMA_NO_NODE);
+  if (chg - freed) hstateVma(k, vma).unacctMemory(chg - freed);
 };
 
 /**

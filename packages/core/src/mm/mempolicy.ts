@@ -59,6 +59,7 @@ import { translate } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { pageRange, vmaModifyRange } from "./mmap";
 import { allocMigrationTarget } from "./move_pages";
+import { folioMaybeMappedShared } from "./rmap";
 
 /** `MPOL_MAX` (`include/uapi/linux/mempolicy.h`): one past the last mode Linux knows. */
 const MPOL_MAX = 7;
@@ -212,16 +213,6 @@ export const doSetMempolicy = (
   if (policy instanceof Error) return policy;
   task.policy = policy;
   return undefined;
-};
-
-/**
- * `folio_maybe_mapped_shared()` (`include/linux/mm.h`), as the model can tell: a page of the
- * folio is mapped more than once.
- */
-const folioMaybeMappedShared = (k: Kernel, head: number): boolean => {
-  const nr = k.memmap.folioNrPages(head);
-  for (let i = 0; i < nr; i++) if (k.memmap.pageMapcount(head + i) > 1) return true;
-  return false;
 };
 
 /**

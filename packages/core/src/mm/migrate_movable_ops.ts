@@ -19,6 +19,7 @@
  */
 import { ERRNO } from "../errno";
 import type { Kernel } from "../include/kernel";
+import type { MemMap } from "../include/mem_map";
 import type { MovableOperations } from "../include/migrate";
 import type { MigrateMode } from "../include/migrate_mode";
 import { PG_movable_ops, PG_movable_ops_isolated, PG_offline } from "../include/page_flags";
@@ -55,8 +56,14 @@ export const setMovableOps = (k: Kernel, ops: MovableOperations | null, type: nu
  *
  * @category Page migration
  */
-export const pageHasMovableOps = (k: Kernel, page: number): boolean => {
-  const flags = k.memmap.flags[page]!;
+export const pageHasMovableOps = (k: Kernel, page: number): boolean =>
+  memmapPageHasMovableOps(k.memmap, page);
+
+/**
+ * {@link pageHasMovableOps} on a memory map alone, for the page allocator, which holds no kernel.
+ */
+export const memmapPageHasMovableOps = (m: MemMap, page: number): boolean => {
+  const flags = m.flags[page]!;
   return (flags & PG_movable_ops) !== 0 && MOVABLE_OPS_PAGE_TYPES.some((t) => (flags & t) !== 0);
 };
 

@@ -935,7 +935,7 @@ export const doMmap = (
     // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
     // When it fails, a MAP_FIXED mapping leaves the range it replaced empty, as
     // vms_abort_munmap_vmas() does once the old VMAs are closed.
-    const reserved = hugetlbReservePages(k, vma, task.nid);
+    const reserved = hugetlbReservePages(k, vma, task);
     if (reserved !== 0) {
       if (mapping) k.addressSpaces.delete(mapping.id);
       return reserved;

@@ -52,6 +52,7 @@ import { MAX_NUMNODES, NUMA_NO_NODE } from "../lib/numa";
 import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
 import { folioWalkEntry } from "./memory";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
+import { folioMaybeMappedShared } from "./rmap";
 import { kvmalloc } from "./util";
 
 /** `DO_PAGES_STAT_CHUNK_NR`: `do_pages_stat()` reads addresses and writes statuses 16 at a time. */
@@ -189,8 +190,9 @@ const readEntry = (
 /**
  * `add_folio_for_migration()`: isolates the folio of the page at `addr` onto `list`. Returns 1
  * when queued, 0 when it is already on `node`, or a negative errno for its status: `-EFAULT` (no
- * VMA, or the zero page), `-ENOENT` (not present), `-EACCES` (shared, without `migrateAll`),
- * `-EBUSY` (cannot be isolated).
+ * VMA, or the zero page), `-ENOENT` (not present), `-EACCES` (the folio may be mapped by more
+ * than one process, `folio_maybe_mapped_shared()`, without `migrateAll`), `-EBUSY` (cannot be
+ * isolated).
  */
 const addFolioForMigration = (
   k: Kernel,
@@ -203,8 +205,9 @@ const addFolioForMigration = (
   const pfn = followPage(k, target, addr);
   if (pfn < 0) return pfn;
   if (k.mem.pfnToNid(pfn) === node) return 0;
-  if (k.memmap.pageMapcount(pfn) > 1 && !migrateAll) return -ERRNO.EACCES;
-  return isolateFolioToList(k, k.memmap.folioOf(pfn), list) ? 1 : -ERRNO.EBUSY;
+  const head = k.memmap.folioOf(pfn);
+  if (!migrateAll && folioMaybeMappedShared(k, head)) return -ERRNO.EACCES;
+  return isolateFolioToList(k, head, list) ? 1 : -ERRNO.EBUSY;
 };
 
 /**

@@ -59,6 +59,7 @@ import { FolioList } from "../lib/list";
 import { isolateMigratepagesRange } from "./compaction";
 import { replaceFreeHugepageFolios } from "./hugetlb";
 import { migratePages, putbackMovablePages } from "./migrate";
+import { memmapPageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
 
@@ -398,10 +399,13 @@ export class BuddyAllocator implements PageAllocator {
    * `currentOrder` (on `blockType`'s list) for an allocation of `order` and `startType` by making
    * its pageblock the allocation's. A block of a pageblock or more becomes the allocation's
    * whole; a smaller one only when its pageblock lies inside the zone
-   * (`prep_move_freepages_block()`) and at least half of it is free or alike: movable (on the LRU)
-   * pages for a movable allocation, the pages in use that are not movable when an unmovable or
-   * reclaimable allocation claims a movable block, none otherwise. Returns the allocated PFN, or
-   * -1 with nothing changed.
+   * (`prep_move_freepages_block()`) and at least half of it is free or alike: movable pages for a
+   * movable allocation, the pages in use that are not movable when an unmovable or reclaimable
+   * allocation claims a movable block, none otherwise. A page counts as movable, as
+   * `prep_move_freepages_block()` assumes without isolating it, when its folio is on the LRU
+   * (`PageLRU()` tests the head, so every page of a large folio counts) or it has movable_ops (a
+   * balloon page; `__PageMovable()` in 6.16, `page_has_movable_ops()` from 6.17). Returns the
+   * allocated PFN, or -1 with nothing changed.
    */
   private tryToClaimBlock(
     zone: Zone,
@@ -429,7 +433,12 @@ export class BuddyAllocator implements PageAllocator {
       if (flags & PG_buddy) {
         freePages += 1 << this.memmap.order[p]!;
         p += (1 << this.memmap.order[p]!) - 1;
-      } else if (flags & PG_lru) movablePages++;
+      } else if (
+        this.memmap.flags[this.memmap.folioOf(p)]! & PG_lru ||
+        memmapPageHasMovableOps(this.memmap, p)
+      ) {
+        movablePages++;
+      }
     }
     const alike =
       startType === MIGRATE_MOVABLE

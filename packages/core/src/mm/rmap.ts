@@ -22,7 +22,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import { AnonVma, VM_LOCKED, type Vma } from "../include/mm_types";
+import { AnonVma, type MmStruct, VM_LOCKED, type Vma } from "../include/mm_types";
 import { PG_dirty, PG_has_hwpoisoned, PG_hugetlb, PG_hwpoison } from "../include/page_flags";
 import {
   isMigrationEntry,
@@ -143,6 +143,27 @@ export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
     }
   });
   return out;
+};
+
+/**
+ * `folio_maybe_mapped_shared()` (`include/linux/mm.h`, Linux 6.16): whether the folio may be
+ * mapped by more than one process. A small or hugetlb folio: mapped more than once
+ * (`folio_mapcount()`), even twice by one process. A large folio (6.15+ with `CONFIG_MM_ID`,
+ * which x86-64 THP kernels have): never when mapped once; else whether its mappings belong to
+ * more than one `mm` (the kernel's per-folio MM id slots, exact while at most two address spaces
+ * map it), whatever page the caller looks at. What `move_pages(2)` (`-EACCES` without
+ * `MPOL_MF_MOVE_ALL`) and `mbind(2)` (`migrate_folio_add()`) test.
+ */
+export const folioMaybeMappedShared = (k: Kernel, head: number): boolean => {
+  const m = k.memmap;
+  const mapcount = m.folioMapcount(head);
+  if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb) || mapcount <= 1) return mapcount > 1;
+  let mm: MmStruct | null = null;
+  for (const { vma } of folioMappings(k, head)) {
+    if (mm && vma.mm !== mm) return true;
+    mm = vma.mm;
+  }
+  return false;
 };
 
 /**

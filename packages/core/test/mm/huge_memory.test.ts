@@ -5,6 +5,7 @@ import type { Kernel, Task } from "../../src/include/kernel";
 import type { TraceEvent } from "../../src/include/trace";
 import {
   isMigrationEntry,
+  LRU_UNEVICTABLE,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
@@ -323,6 +324,109 @@ describe("PMD-mapped THPs", () => {
     expect(k.deferredSplitQueue.has(small)).toBe(true);
     run(p.munmap(d + PAGE, 15 * PAGE));
     expect(k.deferredSplitQueue.has(small)).toBe(false);
+    expectConsistent(k);
+  });
+
+  // An mlocked THP through a PMD split and a folio split, as Linux 6.16 does them:
+  // __split_huge_pmd_locked() ends with folio_remove_rmap_pmd(), whose munlock_vma_folio()
+  // (mm/internal.h) munlocks the folio in a VM_LOCKED VMA; __folio_split() (mm/huge_memory.c)
+  // munlocks once per PTE it unmaps, copies PG_mlocked/PG_unevictable as they then are
+  // (__split_folio_to_order()), keeps the new folios on the LRU beside the head
+  // (lru_add_split_folio()), and remap_page() mlocks each page a locked VMA maps again
+  // (__folio_add_anon_rmap() -> mlock_vma_folio(), mm/rmap.c; __mlock_folio(), mm/mlock.c).
+  it("munlocks an mlocked THP when its PMD is split, and mlocks each mapped page when the folio is split", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 5);
+    run(p.mlock(addr, 2 * MiB));
+    const head = folioAt(p, addr).pfn;
+    const nid = k.mem.pfnToNid(head);
+    const stat = (name: string) => k.vmstat.get(name);
+    expect(stat("unevictable_pgs_mlocked")).toBe(512);
+    expect(stat("unevictable_pgs_culled")).toBe(512);
+    expect(stat("nr_mlock")).toBe(512);
+    // munmap() of one page: split_vma() splits the PMD in the locked VMA, munlocking the folio
+    // (mlock_count 1 -> 0: munlocked and rescued to the inactive anon list), now partially mapped.
+    run(p.munmap(addr + 100 * PAGE, PAGE));
+    expect(stat("unevictable_pgs_munlocked")).toBe(512);
+    expect(stat("unevictable_pgs_rescued")).toBe(512);
+    expect(stat("nr_mlock")).toBe(0);
+    expect(k.memmap.test(head, PG_mlocked)).toBe(false);
+    expect(deferredSplitCount(k, nid)).toBe(1);
+    expect(deferredSplitScan(k, nid)).toBe(1);
+    // The 511 mapped pages, small folios now, each mlocked again with an mlock_count of 1 and
+    // culled from the inactive list; the unmapped page was freed, never mlocked (no
+    // unevictable_pgs_cleared).
+    expect(stat("unevictable_pgs_mlocked")).toBe(512 + 511);
+    expect(stat("unevictable_pgs_culled")).toBe(512 + 511);
+    expect(stat("unevictable_pgs_munlocked")).toBe(512);
+    expect(stat("unevictable_pgs_cleared")).toBe(0);
+    expect(stat("nr_mlock")).toBe(511);
+    const meminfo = run(k.fs.read("/proc/meminfo"));
+    expect(meminfo).toContain(`Unevictable:    ${String(511 * 4).padStart(8)} kB\n`);
+    expect(meminfo).toContain(`Mlocked:        ${String(511 * 4).padStart(8)} kB\n`);
+    for (const page of [head, head + 99, head + 101, head + 511]) {
+      expect(k.memmap.folioOrder(page)).toBe(0);
+      expect(k.memmap.test(page, PG_mlocked)).toBe(true);
+      expect(k.memmap.mlockCount[page]).toBe(1);
+      expect([...k.lru.lists[nid]![LRU_UNEVICTABLE]!]).toContain(page);
+    }
+    // One mlock each: munlock of one page munlocks and rescues just it.
+    run(p.munlock(addr + 511 * PAGE, PAGE));
+    expect(stat("unevictable_pgs_munlocked")).toBe(513);
+    expect(stat("unevictable_pgs_rescued")).toBe(513);
+    expect(stat("nr_mlock")).toBe(510);
+    expect(k.memmap.test(head + 511, PG_mlocked)).toBe(false);
+    expect(k.memmap.test(head + 510, PG_mlocked)).toBe(true);
+    expectBytes(run(p.read(addr, 100 * PAGE)), pattern(2 * MiB, 5).subarray(0, 100 * PAGE));
+    expectConsistent(k);
+  });
+
+  // __folio_split() (mm/huge_memory.c, Linux 6.16) remaps a split anonymous folio with
+  // RMP_USE_SHARED_ZEROPAGE: try_to_map_unused_to_zeropage() (mm/migrate.c) maps each page that
+  // holds only zeroes to the shared zero page, read-only, and the page, unmapped, is freed; not in
+  // a VM_LOCKED VMA nor for an mlocked page.
+  it("maps the zero-filled pages of a split THP to the shared zero page and frees them", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 2 * MiB);
+    run(p.write(addr, new Uint8Array([1])));
+    run(p.write(addr + 10 * PAGE, new Uint8Array([2])));
+    const head = folioAt(p, addr).pfn;
+    const nid = k.mem.pfnToNid(head);
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    run(p.munmap(addr + 100 * PAGE, PAGE));
+    const free = k.pageAlloc.nodeFreePages(nid);
+    expect(deferredSplitScan(k, nid)).toBe(1);
+    // 509 zero-filled pages remapped and freed, and the unmapped one: 510.
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 510);
+    const zero = pteAt(p, addr + 5 * PAGE);
+    expect(ptePresent(zero) && pteSpecial(zero) && !pteWrite(zero)).toBe(true);
+    expect(ptePfn(zero)).toBe(k.zeroPfn);
+    expect(ptePfn(pteAt(p, addr + 511 * PAGE))).toBe(k.zeroPfn);
+    expect(folioAt(p, addr).pfn).toBe(head);
+    expect(folioAt(p, addr + 10 * PAGE).pfn).toBe(head + 10);
+    expect(k.memmap.refcount[head + 5]).toBe(0);
+    const want = new Uint8Array(2 * PAGE);
+    want[0] = 1;
+    expectBytes(run(p.read(addr, 2 * PAGE)), want);
+    expect(run(p.read(addr + 10 * PAGE, 1))[0]).toBe(2);
+    // A write to a zero-page address copies on write into a new page.
+    run(p.write(addr + 5 * PAGE, new Uint8Array([3])));
+    expect(run(p.read(addr + 5 * PAGE, 1))[0]).toBe(3);
+    expectConsistent(k);
+
+    // In a VM_LOCKED VMA every page is mapped back as it was, and stays mlocked.
+    const locked = mapAnon(p, 2 * MiB);
+    run(p.write(locked, new Uint8Array([1])));
+    run(p.mlock(locked, 2 * MiB));
+    const lockedHead = folioAt(p, locked).pfn;
+    run(p.munmap(locked + 100 * PAGE, PAGE));
+    const before = k.pageAlloc.nodeFreePages(nid);
+    expect(deferredSplitScan(k, nid)).toBe(1);
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(before + 1);
+    expect(folioAt(p, locked + 5 * PAGE).pfn).toBe(lockedHead + 5);
+    expect(k.memmap.test(lockedHead + 5, PG_mlocked)).toBe(true);
     expectConsistent(k);
   });
 

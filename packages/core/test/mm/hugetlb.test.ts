@@ -342,6 +342,57 @@ describe("MAP_HUGETLB: reservations (hugetlb_reserve_pages) and faults", () => {
   });
 });
 
+// gather_surplus_pages() (mm/hugetlb.c, Linux 6.16) allocates surplus pages with NUMA_NO_NODE,
+// "because we use numa_mem_id() down the road" (alloc_buddy_hugetlb_folio()), within
+// policy_mbind_nodemask() & cpuset_current_mems_allowed; hugetlb_acct_memory() then compares the
+// reservation with allowed_mems_nr(), the free huge pages of those nodes only.
+describe("hugetlb reservations: the mapping task's node and MPOL_BIND policy", () => {
+  const mapIn = (p: Task) => p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB });
+
+  it("allocates a surplus page on the node the mapping task runs on", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "1"));
+    const p = run(k.createProcess({ node: 1 }));
+    run(mapIn(p));
+    expect([nodeCounters(k, 0), nodeCounters(k, 1)]).toEqual([
+      [0, 0, 0],
+      [1, 1, 1],
+    ]);
+    expectConsistent(k);
+  });
+
+  it("allocates a surplus page on the MPOL_BIND node, where the fault then finds it", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "1"));
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [1]));
+    const addr = run(mapIn(p));
+    expect(counters(k)).toEqual([1, 1, 1, 1]);
+    expect([nodeCounters(k, 0), nodeCounters(k, 1)]).toEqual([
+      [0, 0, 0],
+      [1, 1, 1],
+    ]);
+    run(p.write(addr, new Uint8Array([7])));
+    expect(folioAt(p, addr).nid).toBe(1);
+    expect(counters(k)).toEqual([1, 0, 0, 1]);
+    expectConsistent(k);
+  });
+
+  it("refuses a reservation with ENOMEM when the free huge pages lie outside the MPOL_BIND nodes (allowed_mems_nr())", () => {
+    const k = boot();
+    run(k.fs.write(`${node(0)}/nr_hugepages`, "1"));
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [1]));
+    expectErrno(mapIn(p), "ENOMEM");
+    expect(counters(k)).toEqual([1, 1, 0, 0]);
+    // Without the policy the node-0 page covers it.
+    const q = run(k.createProcess({ node: 1 }));
+    run(mapIn(q));
+    expect(counters(k)).toEqual([1, 1, 1, 0]);
+    expectConsistent(k);
+  });
+});
+
 describe("migrating hugetlb folios: the destination comes from the target node's pool", () => {
   it("move_pages dequeues a free huge page on the target node; the source goes back to its node's free list", async () => {
     const k = boot();

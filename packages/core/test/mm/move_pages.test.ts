@@ -466,6 +466,27 @@ describe("move_pages: per-page status", () => {
     expectConsistent(k);
   });
 
+  // __add_folio_for_migration() (mm/migrate.c, Linux 6.16) tests folio_maybe_mapped_shared()
+  // (include/linux/mm.h), the folio, not the page: a THP a child still maps in part is maybe
+  // shared at every address, the page the child unmapped (mapcount 1) included.
+  it("reports -EACCES for every page of a THP another process maps in part (folio_maybe_mapped_shared())", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 3);
+    const child = run(p.fork());
+    run(child.munmap(addr, 4096));
+    const head = folioAt(p, addr).pfn;
+    expect(k.memmap.pageMapcount(head)).toBe(1);
+    expect([...(await move(p, [addr], [1])).status]).toEqual([-ERRNO.EACCES]);
+    expect(folioAt(p, addr).pfn).toBe(head);
+    // Mapped by the parent alone again, it moves.
+    run(child.exit());
+    expect([...(await move(p, [addr], [1])).status]).toEqual([1]);
+    expect(folioAt(p, addr).order).toBe(9);
+    expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 3));
+    expectConsistent(k);
+  });
+
   it("reports -EBUSY for a second address in a folio already queued", async () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());

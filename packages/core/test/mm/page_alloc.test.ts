@@ -7,10 +7,12 @@ import {
   __GFP_MOVABLE,
   __GFP_THISNODE,
   __GFP_ZERO,
+  type Kernel,
   MIGRATE_MOVABLE,
   MIGRATE_UNMOVABLE,
   type MmPageAllocExtfrag,
   PG_buddy,
+  VirtioBalloon,
   WMARK_LOW,
   WMARK_MIN,
 } from "../../src/index";
@@ -299,6 +301,65 @@ describe("fallback to another migrate type (__rmqueue(), mm/page_alloc.c, Linux 
     expect(events.at(-1)).toMatchObject({ fallbackOrder: 6, changeOwnership: false });
     expect(zone.freeArea[5]![MIGRATE_UNMOVABLE]!.isEmpty).toBe(false);
     expect(zone.freeArea[5]![MIGRATE_MOVABLE]!.isEmpty).toBe(true);
+    expectConsistent(k);
+  });
+
+  /**
+   * Node 1 with pageblock 0 taken by an unmovable order-9 block and pageblock 1 holding, at its
+   * start, what `place` puts there while the block is movable; the pageblock is then made
+   * MIGRATE_UNMOVABLE and its order-8 block at base + 256 allocated unmovable, so that the free
+   * pages left are base + place()'s pages .. base + 256.
+   */
+  const movableInUnmovable = (place: (k: Kernel) => void) => {
+    const k = boot({ nodes: ["4M", "4M"] });
+    const zone = k.pageAlloc.zones[1]!;
+    const base = zone.startPfn + 512;
+    k.pageAlloc.setMigratetype(zone.startPfn, 512, MIGRATE_UNMOVABLE);
+    expect(k.pageAlloc.allocPages(1, 9, UNMOVABLE)).toBe(zone.startPfn);
+    place(k);
+    k.pageAlloc.setMigratetype(base, 512, MIGRATE_UNMOVABLE);
+    expect(k.pageAlloc.allocPages(1, 8, UNMOVABLE)).toBe(base + 256);
+    return { k, zone, base };
+  };
+
+  // prep_move_freepages_block() (mm/page_alloc.c, Linux 6.16) counts as movable every page with
+  // PageLRU() or __PageMovable() (page_has_movable_ops() from 6.17): a balloon page in the block
+  // makes 255 free + 1 movable = 256 = 1 << (pageblock_order - 1), enough for
+  // try_to_claim_block() to claim it for a movable allocation.
+  it("counts a balloon page as movable when deciding to claim a pageblock (prep_move_freepages_block())", () => {
+    const { k, zone, base } = movableInUnmovable((k) => {
+      const balloon = new VirtioBalloon(k, { nid: 1 });
+      expect(balloon.fillBalloon(1)).toBe(1);
+      expect([...balloon.vbDevInfo.pages]).toEqual([k.pageAlloc.zones[1]!.startPfn + 512]);
+    });
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(255);
+    expect(k.pageAlloc.allocPages(1, 0, MOVABLE)).toBe(base + 1);
+    expect([...zone.pageblockType]).toEqual([MIGRATE_UNMOVABLE, MIGRATE_MOVABLE]);
+    expectConsistent(k);
+  });
+
+  // PageLRU() tests the head page (PF_HEAD), so each page of a large LRU folio counts: an
+  // order-7 folio on the LRU and the 128 free pages after it are 256, and the block is claimed.
+  it("counts every page of a large LRU folio as movable when deciding to claim a pageblock", () => {
+    const { k, zone, base } = movableInUnmovable((k) => {
+      const folio = run(k.allocFolio(1, 7, MOVABLE));
+      expect(folio.pfn).toBe(k.pageAlloc.zones[1]!.startPfn + 512);
+      k.lru.folioAddLru(folio.pfn);
+    });
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(128);
+    expect(k.pageAlloc.allocPages(1, 0, MOVABLE)).toBe(base + 128);
+    expect([...zone.pageblockType]).toEqual([MIGRATE_UNMOVABLE, MIGRATE_MOVABLE]);
+    expectConsistent(k);
+  });
+
+  // The same block with one free page fewer than half is only stolen from: the balloon page is
+  // what decides.
+  it("steals from the pageblock without the balloon page's count (255 < 256)", () => {
+    const { k, zone, base } = movableInUnmovable((k) => {
+      expect(k.pageAlloc.allocPages(1, 0, UNMOVABLE)).toBe(k.pageAlloc.zones[1]!.startPfn + 512);
+    });
+    expect(k.pageAlloc.allocPages(1, 0, MOVABLE)).toBe(base + 1);
+    expect([...zone.pageblockType]).toEqual([MIGRATE_UNMOVABLE, MIGRATE_UNMOVABLE]);
     expectConsistent(k);
   });
 

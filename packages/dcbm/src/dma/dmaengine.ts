@@ -115,8 +115,11 @@ const kernelDevices = new WeakMap<DmaDevice, () => void>();
  * `dma<N>` and adds `/sys/class/dma/dma<N>chan<M>/` for every channel. The controller is the
  * model's one provider, {@link DmaDevice}, built here from `options` with its engine threads
  * started, as its driver's probe builds it before registering. `EINVAL` for a channel or engine
- * count outside 1..64, a `maxSegmentSize` outside 1..2³²−1 (an `unsigned int`), or a
- * `segmentBoundaryMask` that is not one less than a power of two of at least a page.
+ * count outside 1..64, a `maxSegmentSize` outside 1..2³²−1 (an `unsigned int`), a `chunkBytes`
+ * that is not a whole number of bytes from 1 up (any length: an engine takes whole descriptors,
+ * at least one, up to that many bytes, so no page multiple is needed), or a
+ * `segmentBoundaryMask` that is not one less than a power of two of at least a page. A refused
+ * device starts no engine thread and takes no name.
  *
  * Models `dma_async_device_register()` (`drivers/dma/dmaengine.c`).
  *
@@ -141,6 +144,15 @@ export const dmaAsyncDeviceRegister = (
     if (maxSeg !== undefined && (!Number.isInteger(maxSeg) || maxSeg < 1 || maxSeg > 2 ** 32 - 1)) {
       return Effect.fail(
         errno("EINVAL", `a DMA device's maxSegmentSize must be 1..2^32-1 bytes, not ${maxSeg}`),
+      );
+    }
+    const chunk = options.chunkBytes;
+    if (chunk !== undefined && (!Number.isSafeInteger(chunk) || chunk < 1)) {
+      return Effect.fail(
+        errno(
+          "EINVAL",
+          `a DMA device's chunkBytes must be a whole number of bytes, 1..2^53-1, not ${chunk}`,
+        ),
       );
     }
     const mask = options.segmentBoundaryMask;

@@ -85,7 +85,11 @@ export interface DmaDeviceOptions {
   readonly engines?: number;
   /** Completes descriptors out of order (`DMA_COMPLETION_NO_ORDER`), as Intel DSA may. */
   readonly outOfOrder?: boolean;
-  /** Bytes of one channel's work an engine takes at a time (default 8 MiB). */
+  /**
+   * Bytes of one channel's work an engine takes at a time (default 8 MiB): whole descriptors, at
+   * least one, up to this many bytes. A whole number from 1 up; `dmaAsyncDeviceRegister()` refuses
+   * another with `EINVAL`.
+   */
   readonly chunkBytes?: number;
   /**
    * Whether an IOMMU translates for the device (default true): its DMA ops are `iommu_dma_ops`

@@ -128,6 +128,26 @@ describe("dmaengine: devices, channels and capabilities", () => {
     expect(await errnoOf(dmaAsyncDeviceRegister(kernel, { channels: 0 }))).toBe("EINVAL");
     expect(await errnoOf(dmaAsyncDeviceRegister(kernel, { engines: 65 }))).toBe("EINVAL");
   });
+
+  it("rejects a chunkBytes that is not a whole number of bytes from 1 up, registering nothing", async () => {
+    const kernel = boot();
+    const { dmaAsyncDeviceRegister } = await import("../../src/index");
+    for (const chunkBytes of [0, -4096, 4096.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
+      const err = await Effect.runPromise(
+        Effect.flip(dmaAsyncDeviceRegister(kernel, { channels: 1, engines: 1, chunkBytes })),
+      );
+      expect(err.errno).toBe("EINVAL");
+      expect(err.message).toContain(
+        `chunkBytes must be a whole number of bytes, 1..2^53-1, not ${chunkBytes}`,
+      );
+    }
+    // Nothing was registered: no channel to hand out, and the next device is still dma0.
+    expect("errno" in dmaRequestChanByMask(kernel, MEMCPY)).toBe(true);
+    // Any whole length is taken, a page multiple or not.
+    const device = addDevice(kernel, { channels: 1, engines: 1, chunkBytes: 4097 });
+    expect(device.name).toBe("dma0");
+    expect(device.chunkBytes).toBe(4097);
+  });
 });
 
 describe("dmaengine: descriptors, cookies and completion", () => {
