@@ -260,6 +260,14 @@ export class MmStruct {
     this.vmas.splice(i, 0, vma);
   }
 
+  /**
+   * The first VMA that overlaps `[start, end)`, or undefined (`find_vma_intersection()`,
+   * `mm/mmap.c`).
+   */
+  findVmaIntersection(start: number, end: number): Vma | undefined {
+    return this.vmas.find((v) => v.start < end && v.end > start);
+  }
+
   /** VMAs overlapping `[start, end)`, in address order. */
   vmasIn(start: number, end: number): Vma[] {
     return this.vmas.filter((v) => v.start < end && v.end > start);

@@ -186,23 +186,6 @@ const mapCountReached = (k: Kernel, mm: MmStruct, what: string): ErrnoError | nu
     : null;
 
 /**
- * `vms_gather_munmap_vmas()`'s check (`mm/vma.c`, Linux 6.16) before unmapping `[start, end)`:
- * a range strictly inside one VMA leaves a VMA on each side, one more than before, so it is
- * `ENOMEM` (naming the call `what`) when `mm` already holds `sysctl_max_map_count` VMAs. A range
- * that reaches either end of the first VMA it meets adds none and is not checked.
- */
-const munmapMapCountCheck = (
-  k: Kernel,
-  mm: MmStruct,
-  start: number,
-  end: number,
-  what: string,
-): ErrnoError | null => {
-  const vma = mm.vmasIn(start, end)[0];
-  return vma && start > vma.start && end < vma.end ? mapCountReached(k, mm, what) : null;
-};
-
-/**
  * Creates `/proc/sys/vm/max_map_count` (0644; `mmap_table[]`, `mm/mmap.c`, Linux 6.16): shows
  * {@link Kernel.maxMapCount} and sets it from a decimal integer from 0 up
  * (`proc_dointvec_minmax()`); `EINVAL` for anything else. A lower limit than an address space
@@ -263,21 +246,6 @@ const hugetlbVmOpSplit = (vma: Vma, addr: number): ErrnoError | null =>
         "EINVAL",
         `hugetlb VMA ${hex(vma.start)}-${hex(vma.end)} cannot be cut at ${hex(addr)}, inside a ${vma.hstate.size / 1024} KiB page`,
       )
-    : null;
-
-/**
- * {@link hugetlbVmOpSplit} for every VMA of `vmas` that `[start, end)` would cut, before any is
- * cut, as `munmap()` and a `MAP_FIXED` `mmap()` check it: `EINVAL`, naming the call `what`, for a
- * cut inside a huge page; null when every cut is allowed.
- */
-export const hugetlbSplitCheck = (
-  vmas: readonly Vma[],
-  start: number,
-  end: number,
-  what: string,
-): ErrnoError | null =>
-  vmas.some((v) => v.hstate && (start % v.hstate.size || end % v.hstate.size))
-    ? errno("EINVAL", `${what} of part of a hugetlb page`)
     : null;
 
 /**
@@ -882,10 +850,11 @@ export const doMmap = (
     ? mmapFixedArea(task, args.addr, len, flags, unit)
     : getUnmappedArea(k, mm, len, roundHintToMin(args.addr, pageSize), how);
   if (typeof start !== "number") return start;
-  if (fixed) {
-    const full = munmapMapCountCheck(k, mm, start, start + len, "MAP_FIXED mmap");
-    if (full) return full;
-  }
+  // __mmap_prepare(): MAP_FIXED gathers what it replaces first, cutting the VMAs at the range's
+  // ends; a refusal after that (the overcommit check) leaves them cut, as
+  // vms_abort_munmap_vmas() reattaches them.
+  const replaced = fixed ? vmsGatherMunmapVmas(k, mm, start, start + len, "MAP_FIXED mmap") : [];
+  if (replaced instanceof Error) return replaced;
 
   let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
   if (type === MAP_SHARED) vmFlags |= VM_SHARED;
@@ -909,7 +878,7 @@ export const doMmap = (
   }
   // __mmap_region(): MAP_FIXED replaces what was there (vms_gather_munmap_vmas(), then
   // vms_clean_up_area() before the new mapping is set up).
-  if (fixed) unmapVmas(k, mm, start, start + len);
+  vmsCompleteMunmapVmas(k, replaced);
 
   let mapping: AddressSpace | null = null;
   let pgoff = start / pageSize;
@@ -977,9 +946,11 @@ export const populateRange = (
 
 /**
  * `do_munmap()`: removes every mapping in `[addr, addr + length)`. A hole is not an error;
- * `EINVAL` for an unaligned address, a zero length or a range past `TASK_SIZE`; `ENOMEM`, with
- * nothing unmapped, for a range strictly inside one VMA when the address space already holds
- * `sysctl_max_map_count` VMAs (`vms_gather_munmap_vmas()`).
+ * `EINVAL` for an unaligned address, a zero length or a range past `TASK_SIZE`. Then the VMAs
+ * are cut at the range's ends (`vms_gather_munmap_vmas()`, `vmsGatherMunmapVmas`): `ENOMEM`,
+ * with nothing unmapped, for a range strictly inside one VMA when the address space already
+ * holds `sysctl_max_map_count` VMAs; `EINVAL`, with nothing unmapped, where a cut falls inside a
+ * huge page of a hugetlb VMA: at the start nothing is cut, at the end the start's cut stays.
  */
 export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0 | ErrnoError => {
   const range = pageRange(k, "munmap", addr, length, false);
@@ -991,24 +962,57 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
       `munmap of ${hex(addr)}+${length} reaches past TASK_SIZE ${hex(TASK_SIZE)}`,
     );
   }
-  const { end } = range;
-  const mm = task.mm!;
-  const cut =
-    munmapMapCountCheck(k, mm, addr, end, "munmap") ??
-    hugetlbSplitCheck(mm.vmasIn(addr, end), addr, end, "munmap");
-  if (cut) return cut;
-  unmapVmas(k, mm, addr, end);
+  const gathered = vmsGatherMunmapVmas(k, task.mm!, addr, range.end, "munmap");
+  if (gathered instanceof Error) return gathered;
+  vmsCompleteMunmapVmas(k, gathered);
   return 0;
 };
 
 /**
- * `do_vmi_align_munmap()` after its checks: splits the VMAs at the range's ends, zaps and
- * unlinks every VMA inside it.
+ * `vms_gather_munmap_vmas()` (`mm/vma.c`, Linux 6.16), the first half of unmapping
+ * `[start, end)` (`do_vmi_align_munmap()`, and a `MAP_FIXED` `mmap()`'s `__mmap_prepare()`):
+ * cuts the VMAs at the range's ends and returns those now inside it, in address order, still
+ * linked; {@link vmsCompleteMunmapVmas} removes them. The cut at the start comes first: when
+ * the range also ends inside that VMA (one VMA more afterwards) it is `ENOMEM` once `mm` holds
+ * `sysctl_max_map_count` VMAs, and it is `EINVAL` inside a huge page of a hugetlb VMA
+ * (`__split_vma()` asks `hugetlb_vm_op_split()`, {@link hugetlbVmOpSplit}); either way nothing
+ * has changed. The cut at the end comes second, on the last VMA of the range, without the
+ * count check (`__split_vma()`); when `hugetlb_vm_op_split()` refuses it the call is `EINVAL`
+ * with the start's cut made and kept (`reattach_vmas()` puts the VMAs back, split) and nothing
+ * unmapped. Errors name the call `what`.
  */
-const unmapVmas = (k: Kernel, mm: MmStruct, start: number, end: number): void => {
-  for (let vma of mm.vmasIn(start, end)) {
-    if (vma.start < start) vma = splitVma(k, vma, start);
-    if (vma.end > end) splitVma(k, vma, end);
+const vmsGatherMunmapVmas = (
+  k: Kernel,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  what: string,
+): Vma[] | ErrnoError => {
+  const first = mm.findVmaIntersection(start, end);
+  if (!first) return [];
+  if (start > first.start) {
+    const full = end < first.end ? mapCountReached(k, mm, what) : null;
+    if (full) return full;
+    const refused = hugetlbVmOpSplit(first, start);
+    if (refused) return errno(refused.errno, `${what}: ${refused.message}`);
+    splitVma(k, first, start);
+  }
+  const vmas = mm.vmasIn(start, end);
+  const last = vmas.at(-1)!;
+  if (last.end > end) {
+    const refused = hugetlbVmOpSplit(last, end);
+    if (refused) return errno(refused.errno, `${what}: ${refused.message}`);
+    splitVma(k, last, end);
+  }
+  return vmas;
+};
+
+/**
+ * `vms_complete_munmap_vmas()` (`mm/vma.c`): zaps and unlinks the VMAs
+ * {@link vmsGatherMunmapVmas} gathered, closing each (`remove_vma()`).
+ */
+const vmsCompleteMunmapVmas = (k: Kernel, vmas: readonly Vma[]): void => {
+  for (const vma of vmas) {
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
@@ -1020,8 +1024,8 @@ const unmapVmas = (k: Kernel, mm: MmStruct, start: number, end: number): void =>
  * lie below `TASK_SIZE`; `EINVAL` for an address not aligned to `unit` (the page, or the huge
  * page of a hugetlb mapping, `prepare_hugepage_range()`); `EPERM` below `mmap_min_addr` without
  * `CAP_SYS_RAWIO` (`cap_mmap_addr()`); `EEXIST` under `MAP_FIXED_NOREPLACE` where anything is
- * mapped; `EINVAL` when replacing would cut a hugetlb VMA off a huge page boundary. Returns the
- * address; changes nothing.
+ * mapped. Returns the address; changes nothing. (Cutting what the range replaces comes later,
+ * in `vmsGatherMunmapVmas`.)
  */
 const mmapFixedArea = (
   task: Task,
@@ -1043,7 +1047,7 @@ const mmapFixedArea = (
   if (flags & MAP_FIXED_NOREPLACE && mm.vmasIn(addr, addr + len).length > 0) {
     return errno("EEXIST", `MAP_FIXED_NOREPLACE: ${hex(addr)}+${len} is already mapped`);
   }
-  return hugetlbSplitCheck(mm.vmasIn(addr, addr + len), addr, addr + len, "MAP_FIXED mmap") ?? addr;
+  return addr;
 };
 
 /**
