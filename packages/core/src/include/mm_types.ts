@@ -39,6 +39,22 @@ export const VM_WRITE = 0x2;
 export const VM_SHARED = 0x8;
 /** `VM_LOCKED` (`include/linux/mm.h`): mlocked. @category Address spaces */
 export const VM_LOCKED = 0x2000;
+/**
+ * `VM_DONTEXPAND` (`include/linux/mm.h`): the area may not grow (`mremap()`); set on every hugetlb
+ * mapping (`hugetlbfs_file_mmap()`, `fs/hugetlbfs/inode.c`), so it is part of {@link VM_SPECIAL}.
+ *
+ * @category Address spaces
+ */
+export const VM_DONTEXPAND = 0x4_0000;
+/**
+ * `VM_SPECIAL` (`include/linux/mm.h`): `VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP`
+ * (`0x4000 | 0x40000 | 0x400 | 0x10000000`), the flags of a VMA that is never merged with a
+ * neighbour (`vma_merge_new_range()`, `vma_merge_existing_range()`, `mm/vma.c`). Of the four, the
+ * model sets only {@link VM_DONTEXPAND}, on hugetlb VMAs.
+ *
+ * @category Address spaces
+ */
+export const VM_SPECIAL = 0x4000 | VM_DONTEXPAND | 0x400 | 0x1000_0000;
 /** `VM_HUGETLB` (`include/linux/mm.h`): backed by hugetlb folios. @category Address spaces */
 export const VM_HUGETLB = 0x40_0000;
 /** `VM_HUGEPAGE` (`include/linux/mm.h`): `MADV_HUGEPAGE` was given. @category Address spaces */

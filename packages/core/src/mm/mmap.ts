@@ -21,12 +21,14 @@ import {
   AnonVma,
   MMAP_MIN_ADDR,
   type MmStruct,
+  VM_DONTEXPAND,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
   VM_NOHUGEPAGE,
   VM_READ,
   VM_SHARED,
+  VM_SPECIAL,
   VM_WRITE,
   Vma,
 } from "../include/mm_types";
@@ -369,7 +371,8 @@ const vmaAbsorb = (target: Vma, other: Vma): void => {
  * (`split_vma()`). A range at the VMA's start joins the previous VMA if it ends where the range
  * begins, is mergeable ({@link isMergeable}) and its `vm_pgoff` runs on into the range's; one at
  * the VMA's end likewise joins the next; both at once also need the two neighbours' anon_vmas to
- * agree. A merge that would remove a VMA with a `close` hook (hugetlb) is not made. `change`
+ * agree. Nothing merges when `flags` hold any of {@link VM_SPECIAL}, as every hugetlb VMA's do. A
+ * merge that would remove a VMA with a `close` hook (hugetlb) is not made. `change`
  * runs on the range's own VMA after its attributes are set and before it merges, for what the
  * caller does to its entries. Returns the VMA that covers the range afterwards.
  *
@@ -427,7 +430,9 @@ interface MergePlan {
  * whether it may join the VMA that ends where `vma` starts (only if the range reaches that side,
  * `leftSide`) and the one that starts where `vma` ends (`rightSide`). A neighbour must be
  * mergeable ({@link isMergeable}) with its `vm_pgoff` running on; both at once also need the two
- * neighbours' anon_vmas to agree.
+ * neighbours' anon_vmas to agree. A range whose `flags` hold any of {@link VM_SPECIAL} (every
+ * hugetlb VMA's `VM_DONTEXPAND`) joins neither: both `vma_merge_new_range()` and
+ * `vma_merge_existing_range()` refuse it first.
  */
 const planMerge = (
   vma: Vma,
@@ -438,6 +443,7 @@ const planMerge = (
   leftSide: boolean,
   rightSide: boolean,
 ): MergePlan => {
+  if (flags & VM_SPECIAL) return { prev: undefined, next: undefined, left: false, right: false };
   const mm = vma.mm;
   const i = mm.vmas.indexOf(vma);
   const before = mm.vmas[i - 1];
@@ -753,13 +759,12 @@ export const getUnmappedArea = (
  * when they are mergeable with it ({@link isMergeable}: the same flags, no policy, the same file
  * or none, an anon_vma that is not a fork child's) and their `vm_pgoff` runs on into its own;
  * both at once also need the two neighbours' anon_vmas to agree (`can_vma_merge_right()`). A
- * shared anonymous or hugetlb mapping has a file of its own (`shmem_zero_setup()`,
- * `hugetlb_file_setup()`), so it never merges. Returns the VMA that covers the new range.
+ * shared anonymous mapping has a file of its own (`shmem_zero_setup()`), so it never merges; nor
+ * does a hugetlb one, whose `VM_DONTEXPAND` is {@link VM_SPECIAL}. Returns the VMA that covers the
+ * new range.
  */
 const vmaMergeNewRange = (vma: Vma): Vma =>
-  vma.flags & VM_HUGETLB
-    ? vma
-    : commitMerge(vma, planMerge(vma, vma.flags, vma.policy, vma.pgoff, vma.nrPages, true, true));
+  commitMerge(vma, planMerge(vma, vma.flags, vma.policy, vma.pgoff, vma.nrPages, true, true));
 
 /**
  * `round_hint_to_min()` (`mm/mmap.c`): a hint address page aligned down, and one below
@@ -858,7 +863,8 @@ export const doMmap = (
 
   let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
   if (type === MAP_SHARED) vmFlags |= VM_SHARED;
-  if (hugetlb) vmFlags |= VM_HUGETLB;
+  // hugetlbfs_file_mmap(): a hugetlb mapping may never grow, so it never merges (VM_SPECIAL).
+  if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
   if (args.hugepage === true) vmFlags |= VM_HUGEPAGE;
   if (args.hugepage === false) vmFlags |= VM_NOHUGEPAGE;
   // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared anonymous.
