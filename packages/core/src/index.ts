@@ -445,6 +445,8 @@ export {
   sysfsStreq,
 } from "./lib/kstrtox";
 export { FolioList, ListSpace } from "./lib/list";
+// lib/maple_tree.c, include/linux/maple_tree.h
+export { type MapleGap, type MapleRange, MapleTree } from "./lib/maple_tree";
 export { formatNodeList } from "./lib/nodemask";
 export { LOCAL_DISTANCE, MAX_NUMNODES, NUMA_NO_NODE, REMOTE_DISTANCE } from "./lib/numa";
 export { type PooledSection, SECTION_POOL_CHUNK, SectionPool } from "./lib/section_pool";

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { MapleTree } from "../lib/maple_tree";
 import type { Hstate, HugetlbResvMap } from "./hugetlb";
 import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
@@ -235,8 +236,13 @@ export class MmStruct {
    * (`mm_put_huge_zero_folio()`).
    */
   hugeZeroPage = false;
-  /** VMAs sorted by start address (`mm->mm_mt`). */
-  readonly vmas: Vma[] = [];
+  /**
+   * The VMAs by address (`mm->mm_mt`), in a {@link MapleTree}: found, inserted and removed, and
+   * the free gaps between them searched, in O(log n).
+   */
+  readonly mt = new MapleTree<Vma>();
+  private listed: Vma[] = [];
+  private listedGeneration = -1;
   /** This address space's TLB. */
   readonly tlb = new Tlb();
   constructor(
@@ -254,26 +260,57 @@ export class MmStruct {
     public mmapLegacyBase: number,
   ) {}
 
-  /** The VMA containing `addr`, or undefined (`vma_lookup()`, `include/linux/mm.h`). */
-  findVma(addr: number): Vma | undefined {
-    const vmas = this.vmas;
-    let lo = 0;
-    let hi = vmas.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const vma = vmas[mid]!;
-      if (addr < vma.start) hi = mid - 1;
-      else if (addr >= vma.end) lo = mid + 1;
-      else return vma;
+  /**
+   * Every VMA in address order (`for_each_vma()`); a copy made once per change of the tree, so
+   * reading it costs O(n) after each mapping change. The kernel paths that touch one VMA use
+   * {@link MmStruct.findVma}, {@link MmStruct.findVmaIntersection} and the tree instead.
+   */
+  get vmas(): readonly Vma[] {
+    if (this.listedGeneration !== this.mt.generation) {
+      this.listed = this.mt.toArray();
+      this.listedGeneration = this.mt.generation;
     }
-    return undefined;
+    return this.listed;
   }
 
-  /** Inserts a VMA in address order (`vma_link()`, `mm/vma.c`). */
+  /** How many VMAs the address space holds (`mm->map_count`). */
+  get mapCount(): number {
+    return this.mt.size;
+  }
+
+  /** The VMA containing `addr`, or undefined (`vma_lookup()`, `include/linux/mm.h`). */
+  findVma(addr: number): Vma | undefined {
+    return this.mt.load(addr);
+  }
+
+  /** Inserts a VMA (`vma_link()`, `mm/vma.c`); it must not overlap another. */
   insertVma(vma: Vma): void {
-    let i = this.vmas.length;
-    while (i > 0 && this.vmas[i - 1]!.start > vma.start) i--;
-    this.vmas.splice(i, 0, vma);
+    this.mt.insert(vma);
+  }
+
+  /** Removes a VMA from the address space's tree (`vma_iter_clear()`, `mm/vma.c`). */
+  removeVma(vma: Vma): void {
+    this.mt.erase(vma);
+  }
+
+  /**
+   * `vma_set_range()` and `vma_iter_store()` (`mm/vma.h`): gives a linked VMA new bounds (its
+   * `vm_pgoff` is the caller's), which must not reach over another VMA.
+   */
+  vmaSetRange(vma: Vma, start: number, end: number): void {
+    vma.start = start;
+    vma.end = end;
+    this.mt.adjust(vma);
+  }
+
+  /** The VMA just below `vma`, touching it or not (`vma_prev()`), or undefined. */
+  vmaPrev(vma: Vma): Vma | undefined {
+    return this.mt.prev(vma);
+  }
+
+  /** The VMA just above `vma`, touching it or not (`vma_next()`), or undefined. */
+  vmaNext(vma: Vma): Vma | undefined {
+    return this.mt.next(vma);
   }
 
   /**
@@ -281,11 +318,11 @@ export class MmStruct {
    * `mm/mmap.c`).
    */
   findVmaIntersection(start: number, end: number): Vma | undefined {
-    return this.vmas.find((v) => v.start < end && v.end > start);
+    return this.mt.find(start, end);
   }
 
   /** VMAs overlapping `[start, end)`, in address order. */
   vmasIn(start: number, end: number): Vma[] {
-    return this.vmas.filter((v) => v.start < end && v.end > start);
+    return this.mt.range(start, end);
   }
 }

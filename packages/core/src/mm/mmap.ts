@@ -106,8 +106,7 @@ const linkVma = (vma: Vma): void => {
 /** Unlinks a VMA whose pages are already zapped; frees a shmem object with its last user. */
 const unlinkVma = (k: Kernel, vma: Vma): void => {
   hugetlbVmOpClose(k, vma);
-  const i = vma.mm.vmas.indexOf(vma);
-  if (i >= 0) vma.mm.vmas.splice(i, 1);
+  vma.mm.removeVma(vma);
   for (const anonVma of vma.anonVmaChain) {
     anonVma.vmas.delete(vma);
     if (anonVma.vmas.size === 0) k.anonVmas.delete(anonVma.id);
@@ -169,7 +168,7 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
     vma.puds.delete(haddr);
   }
   vma.ptes = vma.ptes.subarray(0, at);
-  vma.end = addr;
+  vma.mm.vmaSetRange(vma, vma.start, addr);
   linkVma(upper);
   return upper;
 };
@@ -180,10 +179,10 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
  * ({@link Kernel.maxMapCount}); null while there is room.
  */
 const mapCountReached = (k: Kernel, mm: MmStruct, what: string): ErrnoError | null =>
-  mm.vmas.length >= k.maxMapCount
+  mm.mapCount >= k.maxMapCount
     ? errno(
         "ENOMEM",
-        `${what}: the address space holds ${mm.vmas.length} VMAs, max_map_count is ${k.maxMapCount}`,
+        `${what}: the address space holds ${mm.mapCount} VMAs, max_map_count is ${k.maxMapCount}`,
       )
     : null;
 
@@ -278,7 +277,7 @@ export const walkVmaRange = (
   let cursor = start;
   let hole = -1;
   while (cursor < end) {
-    const vma = mm.vmasIn(cursor, end)[0];
+    const vma = mm.findVmaIntersection(cursor, end);
     if (!vma) break;
     if (vma.start > cursor) {
       if (hole < 0) hole = cursor;
@@ -349,17 +348,17 @@ const vmaAbsorb = (target: Vma, other: Vma): void => {
     anonVma.vmas.add(target);
   }
   // Unlink the removed VMA; its object, anon_vmas and reservations live on in target.
-  other.mm.vmas.splice(other.mm.vmas.indexOf(other), 1);
+  other.mm.removeVma(other);
   for (const anonVma of other.anonVmaChain) anonVma.vmas.delete(other);
   if (other.mapping) {
     other.mapping.iMmap.delete(other);
     other.mapping.users--;
   }
   if (below) {
-    target.start = other.start;
+    target.mm.vmaSetRange(target, other.start, target.end);
     target.pgoff = other.pgoff;
   } else {
-    target.end = other.end;
+    target.mm.vmaSetRange(target, target.start, other.end);
   }
   target.ptes = joined;
 };
@@ -444,10 +443,8 @@ const planMerge = (
   rightSide: boolean,
 ): MergePlan => {
   if (flags & VM_SPECIAL) return { prev: undefined, next: undefined, left: false, right: false };
-  const mm = vma.mm;
-  const i = mm.vmas.indexOf(vma);
-  const before = mm.vmas[i - 1];
-  const after = mm.vmas[i + 1];
+  const before = vma.mm.vmaPrev(vma);
+  const after = vma.mm.vmaNext(vma);
   const prev = before && before.end === vma.start ? before : undefined;
   const next = after && after.start === vma.end ? after : undefined;
   const left =
@@ -505,7 +502,7 @@ export const vmaModifyRange = (
   const out: Vma[] = [];
   let cursor = start;
   while (cursor < end) {
-    const vma = mm.vmasIn(cursor, end)[0];
+    const vma = mm.findVmaIntersection(cursor, end);
     if (!vma) break;
     const from = Math.max(cursor, vma.start);
     const to = Math.min(end, vma.end);
@@ -564,48 +561,34 @@ interface UnmappedAreaInfo {
 }
 
 /**
- * The free ranges of `mm` clipped to `[lo, hi)`, as `[start, end)` pairs in address order: the
- * empty areas of the VMA tree (`mas_empty_area()`) that the searches walk. No VMA of the model
- * grows down or up (there is no stack VMA), so no range keeps a guard gap (`vm_start_gap()`).
- */
-const freeRanges = (mm: MmStruct, lo: number, hi: number): [number, number][] => {
-  const out: [number, number][] = [];
-  let from = 0;
-  for (const vma of [...mm.vmas, null]) {
-    const to = vma ? vma.start : Number.POSITIVE_INFINITY;
-    const start = Math.max(from, lo);
-    const end = Math.min(to, hi);
-    if (start < end) out.push([start, end]);
-    if (vma) from = vma.end;
-  }
-  return out;
-};
-
-/**
  * `unmapped_area()` (`mm/vma.c`, Linux 6.16): the bottom-up search. The lowest free range in
  * `[max(lowLimit, mmap_min_addr), highLimit)` that holds `length` plus the worst alignment
  * overhead (`align_mask`); the start of that range, aligned up. -1 when none does (`-ENOMEM`).
+ * The free ranges are the gaps of the VMA tree, found in O(log n) (`mas_empty_area()`,
+ * `MapleTree.emptyArea`). No VMA of the model grows down or up (there is no stack VMA), so no
+ * range keeps a guard gap (`vm_start_gap()`).
  */
 const unmappedArea = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): number => {
   const need = info.length + info.align - k.mem.pageSize;
   const lo = Math.max(info.lowLimit, MMAP_MIN_ADDR);
-  const range = freeRanges(mm, lo, info.highLimit).find(([s, e]) => e - s >= need);
-  return range ? Math.ceil(range[0] / info.align) * info.align : -1;
+  const gap = mm.mt.emptyArea(lo, info.highLimit, need);
+  return gap ? Math.ceil(gap.start / info.align) * info.align : -1;
 };
 
 /**
  * `unmapped_area_topdown()` (`mm/vma.c`, Linux 6.16): the top-down search. The highest free range
  * in `[max(lowLimit, mmap_min_addr), highLimit)` that holds `length` plus the worst alignment
  * overhead; the highest aligned start in it, so the mapping ends at (or just under) the range's
- * top and touches the mapping above. -1 when none does (`-ENOMEM`).
+ * top and touches the mapping above. -1 when none does (`-ENOMEM`). The range is the VMA tree's
+ * highest gap that fits (`mas_empty_area_rev()`, `MapleTree.emptyAreaRev`), found in O(log n).
  */
 const unmappedAreaTopdown = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): number => {
   const need = info.length + info.align - k.mem.pageSize;
   const lo = Math.max(info.lowLimit, MMAP_MIN_ADDR);
-  const range = freeRanges(mm, lo, info.highLimit).findLast(([s, e]) => e - s >= need);
-  if (!range) return -1;
-  const gap = range[1] - info.length;
-  return gap - (gap % info.align);
+  const gap = mm.mt.emptyAreaRev(lo, info.highLimit, need);
+  if (!gap) return -1;
+  const top = gap.end - info.length;
+  return top - (top % info.align);
 };
 
 /**
@@ -613,7 +596,7 @@ const unmappedAreaTopdown = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): n
  * length, and free (`find_vma()` finds nothing, or a VMA at or past its end).
  */
 const hintFree = (mm: MmStruct, addr: number, len: number): boolean =>
-  addr !== 0 && TASK_SIZE - len >= addr && mm.vmasIn(addr, addr + len).length === 0;
+  addr !== 0 && TASK_SIZE - len >= addr && !mm.findVmaIntersection(addr, addr + len);
 
 /**
  * `arch_get_unmapped_area_topdown()` (`arch/x86/kernel/sys_x86_64.c`, Linux 6.16), which
@@ -837,10 +820,10 @@ export const doMmap = (
   }
   const mm = task.mm!;
   // Too many mappings? Linux 6.16 compares with `>`: the count may reach the limit plus one.
-  if (mm.vmas.length > k.maxMapCount) {
+  if (mm.mapCount > k.maxMapCount) {
     return errno(
       "ENOMEM",
-      `mmap: the address space holds ${mm.vmas.length} VMAs, more than max_map_count ${k.maxMapCount}`,
+      `mmap: the address space holds ${mm.mapCount} VMAs, more than max_map_count ${k.maxMapCount}`,
     );
   }
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
@@ -1050,7 +1033,7 @@ const mmapFixedArea = (
   if (addr < MMAP_MIN_ADDR && !task.capable(CAP_SYS_RAWIO)) {
     return errno("EPERM", `mmap at ${hex(addr)} below mmap_min_addr needs CAP_SYS_RAWIO`);
   }
-  if (flags & MAP_FIXED_NOREPLACE && mm.vmasIn(addr, addr + len).length > 0) {
+  if (flags & MAP_FIXED_NOREPLACE && mm.findVmaIntersection(addr, addr + len)) {
     return errno("EEXIST", `MAP_FIXED_NOREPLACE: ${hex(addr)}+${len} is already mapped`);
   }
   return addr;
