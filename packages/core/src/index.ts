@@ -30,8 +30,11 @@ export {
   isErrnoError,
   syscall,
 } from "./errno";
+// fs/libfs.c, include/linux/debugfs.h, fs/debugfs/file.c
+export { debugfsAttribute, debugfsCreateU32 } from "./fs/debugfs";
 // fs/kernfs
 export { KernFs } from "./fs/kernfs";
+export { SIMPLE_ATTR_BUF_SIZE, simpleAttrWrite } from "./fs/libfs";
 // include/linux/balloon.h
 export type { BalloonDevInfo, BalloonMigratepage } from "./include/balloon";
 // include/linux/capability.h

@@ -15,6 +15,7 @@ import { type ErrnoError, errno, errnoName, isErrnoError, syscall } from "../err
 import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
 import type { TaskStruct } from "../include/sched";
 import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
+import { simpleAttrWrite } from "./libfs";
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -256,7 +257,32 @@ export class KernFs implements KernfsRoot {
     text: string,
     current: TaskStruct | null = null,
   ): Effect.Effect<number, ErrnoError> {
+    const attr = typeof path === "string" ? this.lookupFile(split(path)) : undefined;
+    if (attr?.set && !this.lookupDir(split(path))) {
+      return this.enter("write", this.simpleAttrStore(path, attr, text, current));
+    }
     return this.enter("write", this.store(path, text, current));
+  }
+
+  /**
+   * A write to a debugfs attribute file (`debugfs_attr_write()`, `fs/debugfs/file.c`): not the
+   * sysfs path, but `simple_attr_write()` ({@link simpleAttrWrite}), so an empty write is
+   * `EINVAL` and a long one is parsed from its first 23 bytes and counted whole. `EFAULT`,
+   * `ESRCH` and `EACCES` as for any write.
+   */
+  private simpleAttrStore(
+    path: string,
+    attr: Attribute,
+    text: string,
+    current: TaskStruct | null,
+  ): Effect.Effect<number, ErrnoError> {
+    return syscall(() => {
+      if (typeof text !== "string") return badPointer("text", text);
+      if (current?.exited)
+        return errno("ESRCH", `${path}: the writing task ${current.pid} has exited`);
+      if (!(attr.mode & 0o222)) return errno("EACCES", `${path}: permission denied (write)`);
+      return simpleAttrWrite(path, attr.set!, text);
+    });
   }
 
   private store(
