@@ -40,6 +40,18 @@ const split = (path: string): string[] => path.split("/").filter((p) => p.length
 const badPointer = (what: string, value: unknown): ErrnoError =>
   errno("EFAULT", `the ${what} must be a string, not ${formatValue(value)}`);
 
+/**
+ * A write's arguments as the kernel meets them before any file's code runs: `EFAULT` for a path
+ * or text that is not a string (a bad buffer), `ESRCH` for a writer that has exited; null when
+ * they are good.
+ */
+const writeArgs = (path: string, text: string, current: TaskStruct | null): ErrnoError | null => {
+  if (typeof path !== "string") return badPointer("path", path);
+  if (typeof text !== "string") return badPointer("text", text);
+  if (current?.exited) return errno("ESRCH", `${path}: the writing task ${current.pid} has exited`);
+  return null;
+};
+
 /** The byte count or negative errno a `store` returned, or `EIO` for anything else. */
 const storeResult = (path: string, value: unknown): Effect.Effect<number, ErrnoError> =>
   typeof value === "number" && Number.isInteger(value)
@@ -277,9 +289,8 @@ export class KernFs implements KernfsRoot {
     current: TaskStruct | null,
   ): Effect.Effect<number, ErrnoError> {
     return syscall(() => {
-      if (typeof text !== "string") return badPointer("text", text);
-      if (current?.exited)
-        return errno("ESRCH", `${path}: the writing task ${current.pid} has exited`);
+      const bad = writeArgs(path, text, current);
+      if (bad) return bad;
       if (!(attr.mode & 0o222)) return errno("EACCES", `${path}: permission denied (write)`);
       return simpleAttrWrite(path, attr.set!, text);
     });
@@ -290,13 +301,7 @@ export class KernFs implements KernfsRoot {
     text: string,
     current: TaskStruct | null,
   ): Effect.Effect<number, ErrnoError> {
-    return syscall(() => {
-      if (typeof path !== "string") return badPointer("path", path);
-      if (typeof text !== "string") return badPointer("text", text);
-      if (current?.exited)
-        return errno("ESRCH", `${path}: the writing task ${current.pid} has exited`);
-      return this.lookupHandler(path, "store");
-    }).pipe(
+    return syscall(() => writeArgs(path, text, current) ?? this.lookupHandler(path, "store")).pipe(
       Effect.flatMap((store) => {
         const buf = kernelBuffer(text, this.pageSize);
         // sysfs_kf_write(): `if (!count) return 0;`, before the store.

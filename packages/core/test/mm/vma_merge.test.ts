@@ -32,11 +32,11 @@ const PAGE = 4096;
 const MiB = 2 ** 20;
 const RW = PROT_READ | PROT_WRITE;
 
-/** The process's VMAs as [start, end) pairs, offset from `base`, in pages. */
-const maps = (p: Task, base: number, pages: number): [number, number][] =>
+/** The process's VMAs as [start, end) pairs, offset from `base`, in pages (or other `unit`s). */
+const maps = (p: Task, base: number, pages: number, unit = PAGE): [number, number][] =>
   p
-    .mm!.vmasIn(base, base + pages * PAGE)
-    .map((v) => [(v.start - base) / PAGE, (v.end - base) / PAGE]);
+    .mm!.vmasIn(base, base + pages * unit)
+    .map((v) => [(v.start - base) / unit, (v.end - base) / unit]);
 
 describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c)", () => {
   // merge.c mprotect_unfaulted_left: the unfaulted RO prev takes the faulted range.
@@ -261,10 +261,7 @@ describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c
     const HUGE = 2 * MiB;
     const steps = (flags: number) => {
       const addr = run(p.mmap(4 * HUGE, { flags }));
-      const spans = () =>
-        p
-          .mm!.vmasIn(addr, addr + 4 * HUGE)
-          .map((v) => [(v.start - addr) / HUGE, (v.end - addr) / HUGE]);
+      const spans = () => maps(p, addr, 4, HUGE);
       const seen: number[][][] = [];
       run(p.mprotect(addr + HUGE, HUGE, PROT_READ));
       seen.push(spans());
@@ -326,11 +323,7 @@ describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c
     const addr = run(p.mmap(3 * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
     run(p.mprotect(addr + HUGE, HUGE, PROT_READ));
     run(p.mprotect(addr + HUGE, HUGE, RW));
-    expect(
-      p
-        .mm!.vmasIn(addr, addr + 3 * HUGE)
-        .map((v) => [(v.start - addr) / HUGE, (v.end - addr) / HUGE]),
-    ).toEqual([
+    expect(maps(p, addr, 3, HUGE)).toEqual([
       [0, 1],
       [1, 2],
       [2, 3],
