@@ -114,11 +114,14 @@ const merge = <T extends MapleRange>(
  * @category Lists
  * @example
  * ```ts
+ * import { MapleTree } from "@migrate-offload/core";
+ *
  * const mt = new MapleTree<{ start: number; end: number }>();
  * mt.insert({ start: 0x1000, end: 0x3000 });
  * mt.insert({ start: 0x8000, end: 0x9000 });
- * mt.load(0x2fff); // { start: 0x1000, end: 0x3000 }
- * mt.emptyAreaRev(0x1000, 0x10000, 0x2000); // { start: 0x9000, end: 0x10000 }
+ * console.log(mt.load(0x2fff)); // { start: 4096, end: 12288 }
+ * // The highest free range of 8 KiB or more below 0x10000: above the second entry.
+ * console.log(mt.emptyAreaRev(0x1000, 0x10000, 0x2000)); // { start: 36864, end: 65536 }
  * ```
  */
 export class MapleTree<T extends MapleRange> {
