@@ -341,6 +341,25 @@ describe("mmap: MAP_FIXED, MAP_FIXED_NOREPLACE and the address hint", () => {
     expectConsistent(k);
   });
 
+  // __mmap_prepare() (mm/vma.c, Linux 6.16) gathers what a MAP_FIXED mapping replaces, cutting the
+  // VMA at the range's start (vms_gather_munmap_vmas()), before the overcommit check; when that
+  // refuses, vms_abort_munmap_vmas() reattaches the VMAs as cut, and nothing is unmapped.
+  it("a MAP_FIXED mapping the overcommit heuristic refuses leaves the VMA it would replace cut, its pages mapped", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    // Low enough that 4 TiB more still lies below TASK_SIZE.
+    const addr = run(p.mmap(4 * PAGE, { addr: 0x10_0000_0000, flags: FIXED }));
+    run(p.write(addr, pattern(4 * PAGE, 6)));
+    const e = expectErrno(p.mmap(2 ** 42, { addr: addr + 2 * PAGE, flags: FIXED }), "ENOMEM");
+    expect(e.message).toMatch(/RAM and swap/);
+    expect(spans(p, addr, 4)).toEqual([
+      [0, 2],
+      [2, 4],
+    ]);
+    expectBytes(run(p.read(addr, 4 * PAGE)), pattern(4 * PAGE, 6));
+    expectConsistent(k);
+  });
+
   it("MAP_FIXED_NOREPLACE: EEXIST over a mapping, nothing changed; maps a free range", () => {
     const k = boot();
     const p = run(k.createProcess());
