@@ -30,8 +30,11 @@ export {
   isErrnoError,
   syscall,
 } from "./errno";
+// fs/libfs.c, include/linux/debugfs.h, fs/debugfs/file.c
+export { debugfsAttribute, debugfsCreateU32 } from "./fs/debugfs";
 // fs/kernfs
 export { KernFs } from "./fs/kernfs";
+export { SIMPLE_ATTR_BUF_SIZE, simpleAttrWrite } from "./fs/libfs";
 // include/linux/balloon.h
 export type { BalloonDevInfo, BalloonMigratepage } from "./include/balloon";
 // include/linux/capability.h
@@ -231,12 +234,14 @@ export {
   SUID_DUMP_DISABLE,
   SUID_DUMP_ROOT,
   SUID_DUMP_USER,
+  VM_DONTEXPAND,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
   VM_NOHUGEPAGE,
   VM_READ,
   VM_SHARED,
+  VM_SPECIAL,
   VM_WRITE,
   Vma,
 } from "./include/mm_types";
@@ -444,6 +449,8 @@ export {
   sysfsStreq,
 } from "./lib/kstrtox";
 export { FolioList, ListSpace } from "./lib/list";
+// lib/maple_tree.c, include/linux/maple_tree.h
+export { type MapleGap, type MapleRange, MapleTree } from "./lib/maple_tree";
 export { formatNodeList } from "./lib/nodemask";
 export { LOCAL_DISTANCE, MAX_NUMNODES, NUMA_NO_NODE, REMOTE_DISTANCE } from "./lib/numa";
 export { type PooledSection, SECTION_POOL_CHUNK, SectionPool } from "./lib/section_pool";

@@ -15,6 +15,7 @@ import { type ErrnoError, errno, errnoName, isErrnoError, syscall } from "../err
 import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
 import type { TaskStruct } from "../include/sched";
 import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
+import { simpleAttrWrite } from "./libfs";
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -38,6 +39,18 @@ const split = (path: string): string[] => path.split("/").filter((p) => p.length
 /** `EFAULT`: an argument the kernel cannot read, as `copy_from_user()` fails on a bad pointer. */
 const badPointer = (what: string, value: unknown): ErrnoError =>
   errno("EFAULT", `the ${what} must be a string, not ${formatValue(value)}`);
+
+/**
+ * A write's arguments as the kernel meets them before any file's code runs: `EFAULT` for a path
+ * or text that is not a string (a bad buffer), `ESRCH` for a writer that has exited; null when
+ * they are good.
+ */
+const writeArgs = (path: string, text: string, current: TaskStruct | null): ErrnoError | null => {
+  if (typeof path !== "string") return badPointer("path", path);
+  if (typeof text !== "string") return badPointer("text", text);
+  if (current?.exited) return errno("ESRCH", `${path}: the writing task ${current.pid} has exited`);
+  return null;
+};
 
 /** The byte count or negative errno a `store` returned, or `EIO` for anything else. */
 const storeResult = (path: string, value: unknown): Effect.Effect<number, ErrnoError> =>
@@ -256,7 +269,31 @@ export class KernFs implements KernfsRoot {
     text: string,
     current: TaskStruct | null = null,
   ): Effect.Effect<number, ErrnoError> {
+    const attr = typeof path === "string" ? this.lookupFile(split(path)) : undefined;
+    if (attr?.set && !this.lookupDir(split(path))) {
+      return this.enter("write", this.simpleAttrStore(path, attr, text, current));
+    }
     return this.enter("write", this.store(path, text, current));
+  }
+
+  /**
+   * A write to a debugfs attribute file (`debugfs_attr_write()`, `fs/debugfs/file.c`): not the
+   * sysfs path, but `simple_attr_write()` ({@link simpleAttrWrite}), so an empty write is
+   * `EINVAL` and a long one is parsed from its first 23 bytes and counted whole. `EFAULT`,
+   * `ESRCH` and `EACCES` as for any write.
+   */
+  private simpleAttrStore(
+    path: string,
+    attr: Attribute,
+    text: string,
+    current: TaskStruct | null,
+  ): Effect.Effect<number, ErrnoError> {
+    return syscall(() => {
+      const bad = writeArgs(path, text, current);
+      if (bad) return bad;
+      if (!(attr.mode & 0o222)) return errno("EACCES", `${path}: permission denied (write)`);
+      return simpleAttrWrite(path, attr.set!, text);
+    });
   }
 
   private store(
@@ -264,13 +301,7 @@ export class KernFs implements KernfsRoot {
     text: string,
     current: TaskStruct | null,
   ): Effect.Effect<number, ErrnoError> {
-    return syscall(() => {
-      if (typeof path !== "string") return badPointer("path", path);
-      if (typeof text !== "string") return badPointer("text", text);
-      if (current?.exited)
-        return errno("ESRCH", `${path}: the writing task ${current.pid} has exited`);
-      return this.lookupHandler(path, "store");
-    }).pipe(
+    return syscall(() => writeArgs(path, text, current) ?? this.lookupHandler(path, "store")).pipe(
       Effect.flatMap((store) => {
         const buf = kernelBuffer(text, this.pageSize);
         // sysfs_kf_write(): `if (!count) return 0;`, before the store.

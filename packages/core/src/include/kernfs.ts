@@ -40,6 +40,14 @@ export interface Attribute {
     count: number,
     current: TaskStruct | null,
   ) => number | Effect.Effect<number, ErrnoError>;
+  /**
+   * Models `set()` of `struct simple_attr` (`fs/libfs.c`), for a debugfs attribute file
+   * (`DEFINE_DEBUGFS_ATTRIBUTE()`, `include/linux/debugfs.h`): a file that has it is written
+   * through `simple_attr_write()` (`simpleAttrWrite`, `fs/libfs.ts`), which parses the value and
+   * passes it here, instead of through `store`. It returns 0, or the errno of a value it refuses,
+   * changing nothing then.
+   */
+  readonly set?: (val: bigint) => 0 | ErrnoError;
 }
 
 /**

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { MapleTree } from "../lib/maple_tree";
 import type { Hstate, HugetlbResvMap } from "./hugetlb";
 import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
@@ -39,6 +40,22 @@ export const VM_WRITE = 0x2;
 export const VM_SHARED = 0x8;
 /** `VM_LOCKED` (`include/linux/mm.h`): mlocked. @category Address spaces */
 export const VM_LOCKED = 0x2000;
+/**
+ * `VM_DONTEXPAND` (`include/linux/mm.h`): the area may not grow (`mremap()`); set on every hugetlb
+ * mapping (`hugetlbfs_file_mmap()`, `fs/hugetlbfs/inode.c`), so it is part of {@link VM_SPECIAL}.
+ *
+ * @category Address spaces
+ */
+export const VM_DONTEXPAND = 0x4_0000;
+/**
+ * `VM_SPECIAL` (`include/linux/mm.h`): `VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP`
+ * (`0x4000 | 0x40000 | 0x400 | 0x10000000`), the flags of a VMA that is never merged with a
+ * neighbour (`vma_merge_new_range()`, `vma_merge_existing_range()`, `mm/vma.c`). Of the four, the
+ * model sets only {@link VM_DONTEXPAND}, on hugetlb VMAs.
+ *
+ * @category Address spaces
+ */
+export const VM_SPECIAL = 0x4000 | VM_DONTEXPAND | 0x400 | 0x1000_0000;
 /** `VM_HUGETLB` (`include/linux/mm.h`): backed by hugetlb folios. @category Address spaces */
 export const VM_HUGETLB = 0x40_0000;
 /** `VM_HUGEPAGE` (`include/linux/mm.h`): `MADV_HUGEPAGE` was given. @category Address spaces */
@@ -219,8 +236,13 @@ export class MmStruct {
    * (`mm_put_huge_zero_folio()`).
    */
   hugeZeroPage = false;
-  /** VMAs sorted by start address (`mm->mm_mt`). */
-  readonly vmas: Vma[] = [];
+  /**
+   * The VMAs by address (`mm->mm_mt`), in a {@link MapleTree}: found, inserted and removed, and
+   * the free gaps between them searched, in O(log n).
+   */
+  readonly mt = new MapleTree<Vma>();
+  private listed: Vma[] = [];
+  private listedGeneration = -1;
   /** This address space's TLB. */
   readonly tlb = new Tlb();
   constructor(
@@ -238,30 +260,69 @@ export class MmStruct {
     public mmapLegacyBase: number,
   ) {}
 
-  /** The VMA containing `addr`, or undefined (`vma_lookup()`, `include/linux/mm.h`). */
-  findVma(addr: number): Vma | undefined {
-    const vmas = this.vmas;
-    let lo = 0;
-    let hi = vmas.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const vma = vmas[mid]!;
-      if (addr < vma.start) hi = mid - 1;
-      else if (addr >= vma.end) lo = mid + 1;
-      else return vma;
+  /**
+   * Every VMA in address order (`for_each_vma()`); a copy made once per change of the tree, so
+   * reading it costs O(n) after each mapping change. The kernel paths that touch one VMA use
+   * {@link MmStruct.findVma}, {@link MmStruct.findVmaIntersection} and the tree instead.
+   */
+  get vmas(): readonly Vma[] {
+    if (this.listedGeneration !== this.mt.generation) {
+      this.listed = this.mt.toArray();
+      this.listedGeneration = this.mt.generation;
     }
-    return undefined;
+    return this.listed;
   }
 
-  /** Inserts a VMA in address order (`vma_link()`, `mm/vma.c`). */
+  /** How many VMAs the address space holds (`mm->map_count`). */
+  get mapCount(): number {
+    return this.mt.size;
+  }
+
+  /** The VMA containing `addr`, or undefined (`vma_lookup()`, `include/linux/mm.h`). */
+  findVma(addr: number): Vma | undefined {
+    return this.mt.load(addr);
+  }
+
+  /** Inserts a VMA (`vma_link()`, `mm/vma.c`); it must not overlap another. */
   insertVma(vma: Vma): void {
-    let i = this.vmas.length;
-    while (i > 0 && this.vmas[i - 1]!.start > vma.start) i--;
-    this.vmas.splice(i, 0, vma);
+    this.mt.insert(vma);
+  }
+
+  /** Removes a VMA from the address space's tree (`vma_iter_clear()`, `mm/vma.c`). */
+  removeVma(vma: Vma): void {
+    this.mt.erase(vma);
+  }
+
+  /**
+   * `vma_set_range()` and `vma_iter_store()` (`mm/vma.h`): gives a linked VMA new bounds (its
+   * `vm_pgoff` is the caller's), which must not reach over another VMA.
+   */
+  vmaSetRange(vma: Vma, start: number, end: number): void {
+    vma.start = start;
+    vma.end = end;
+    this.mt.adjust(vma);
+  }
+
+  /** The VMA just below `vma`, touching it or not (`vma_prev()`), or undefined. */
+  vmaPrev(vma: Vma): Vma | undefined {
+    return this.mt.prev(vma);
+  }
+
+  /** The VMA just above `vma`, touching it or not (`vma_next()`), or undefined. */
+  vmaNext(vma: Vma): Vma | undefined {
+    return this.mt.next(vma);
+  }
+
+  /**
+   * The first VMA that overlaps `[start, end)`, or undefined (`find_vma_intersection()`,
+   * `mm/mmap.c`).
+   */
+  findVmaIntersection(start: number, end: number): Vma | undefined {
+    return this.mt.find(start, end);
   }
 
   /** VMAs overlapping `[start, end)`, in address order. */
   vmasIn(start: number, end: number): Vma[] {
-    return this.vmas.filter((v) => v.start < end && v.end > start);
+    return this.mt.range(start, end);
   }
 }

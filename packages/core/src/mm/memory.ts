@@ -29,6 +29,7 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
+import { debugfsAttribute } from "../fs/debugfs";
 import { type DirectCompact, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
 import {
   __GFP_COMP,
@@ -78,7 +79,6 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import { PF_MEMALLOC } from "../include/sched";
-import { kstrtoull } from "../lib/kstrtox";
 import { filemapAddFolio, filemapGetFolio, filemapMapPages } from "./filemap";
 import {
   folioRemoveRmapDeferred,
@@ -428,9 +428,10 @@ export const faultAroundPagesDefault = (pageSize: number): number => Math.max(1,
 
 /**
  * Creates `/sys/kernel/debug/fault_around_bytes` (`fault_around_debugfs()`, `mm/memory.c`,
- * Linux 6.16): 0644, shows `fault_around_pages << PAGE_SHIFT` (`"%llu\n"`). A write is parsed as
+ * Linux 6.16): a debugfs attribute (`DEFINE_DEBUGFS_ATTRIBUTE()`, `debugfsAttribute`), 0644,
+ * shows `fault_around_pages << PAGE_SHIFT` (`"%llu\n"`). A write is parsed as
  * `simple_attr_write()` (`fs/libfs.c`) does: at most its first 23 bytes, `kstrtoull()` base 0
- * (one trailing newline allowed; `EINVAL` for junk, `ERANGE` past 64 bits); then
+ * (one trailing newline allowed; `EINVAL` for junk or an empty write, `ERANGE` past 64 bits); then
  * `fault_around_bytes_set()`: `EINVAL` when `val / PAGE_SIZE` exceeds `PTRS_PER_PTE` (the pages of
  * one PTE table, `2 ** pmdOrder`), else `fault_around_pages` becomes
  * `rounddown_pow_of_two(max(val, PAGE_SIZE)) >> PAGE_SHIFT`.
@@ -440,12 +441,9 @@ export const faultAroundPagesDefault = (pageSize: number): number => Math.max(1,
 export const faultAroundDebugfs = (k: Kernel): void => {
   const pageSize = BigInt(k.mem.pageSize);
   k.fs.addAttributes("/sys/kernel/debug", {
-    fault_around_bytes: {
-      mode: 0o644,
-      show: () => `${k.faultAroundPages * k.mem.pageSize}\n`,
-      store: (text, count) => {
-        const val = kstrtoull(text.slice(0, 23));
-        if (typeof val !== "bigint") return val;
+    fault_around_bytes: debugfsAttribute(
+      () => k.faultAroundPages * k.mem.pageSize,
+      (val) => {
         const ptrsPerPte = 2n ** BigInt(k.pmdOrder);
         if (val / pageSize > ptrsPerPte) {
           return errno(
@@ -456,9 +454,9 @@ export const faultAroundDebugfs = (k: Kernel): void => {
         const bytes = val > pageSize ? val : pageSize;
         // rounddown_pow_of_two(): the highest set bit.
         k.faultAroundPages = Number((1n << BigInt(bytes.toString(2).length - 1)) / pageSize);
-        return count;
+        return 0;
       },
-    },
+    ),
   });
 };
 

@@ -475,7 +475,7 @@ const migrateToNode = (
   flags: number,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.suspend(() => {
-    const first = mm.vmasIn(0, TASK_SIZE)[0];
+    const first = mm.findVmaIntersection(0, TASK_SIZE);
     if (!first) return Effect.succeed(0);
     const list = new FolioList(k.memmap.lru);
     return Effect.gen(function* () {

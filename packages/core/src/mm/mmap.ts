@@ -21,12 +21,14 @@ import {
   AnonVma,
   MMAP_MIN_ADDR,
   type MmStruct,
+  VM_DONTEXPAND,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
   VM_NOHUGEPAGE,
   VM_READ,
   VM_SHARED,
+  VM_SPECIAL,
   VM_WRITE,
   Vma,
 } from "../include/mm_types";
@@ -104,8 +106,7 @@ const linkVma = (vma: Vma): void => {
 /** Unlinks a VMA whose pages are already zapped; frees a shmem object with its last user. */
 const unlinkVma = (k: Kernel, vma: Vma): void => {
   hugetlbVmOpClose(k, vma);
-  const i = vma.mm.vmas.indexOf(vma);
-  if (i >= 0) vma.mm.vmas.splice(i, 1);
+  vma.mm.removeVma(vma);
   for (const anonVma of vma.anonVmaChain) {
     anonVma.vmas.delete(vma);
     if (anonVma.vmas.size === 0) k.anonVmas.delete(anonVma.id);
@@ -167,7 +168,7 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
     vma.puds.delete(haddr);
   }
   vma.ptes = vma.ptes.subarray(0, at);
-  vma.end = addr;
+  vma.mm.vmaSetRange(vma, vma.start, addr);
   linkVma(upper);
   return upper;
 };
@@ -178,29 +179,12 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
  * ({@link Kernel.maxMapCount}); null while there is room.
  */
 const mapCountReached = (k: Kernel, mm: MmStruct, what: string): ErrnoError | null =>
-  mm.vmas.length >= k.maxMapCount
+  mm.mapCount >= k.maxMapCount
     ? errno(
         "ENOMEM",
-        `${what}: the address space holds ${mm.vmas.length} VMAs, max_map_count is ${k.maxMapCount}`,
+        `${what}: the address space holds ${mm.mapCount} VMAs, max_map_count is ${k.maxMapCount}`,
       )
     : null;
-
-/**
- * `vms_gather_munmap_vmas()`'s check (`mm/vma.c`, Linux 6.16) before unmapping `[start, end)`:
- * a range strictly inside one VMA leaves a VMA on each side, one more than before, so it is
- * `ENOMEM` (naming the call `what`) when `mm` already holds `sysctl_max_map_count` VMAs. A range
- * that reaches either end of the first VMA it meets adds none and is not checked.
- */
-const munmapMapCountCheck = (
-  k: Kernel,
-  mm: MmStruct,
-  start: number,
-  end: number,
-  what: string,
-): ErrnoError | null => {
-  const vma = mm.vmasIn(start, end)[0];
-  return vma && start > vma.start && end < vma.end ? mapCountReached(k, mm, what) : null;
-};
 
 /**
  * Creates `/proc/sys/vm/max_map_count` (0644; `mmap_table[]`, `mm/mmap.c`, Linux 6.16): shows
@@ -266,21 +250,6 @@ const hugetlbVmOpSplit = (vma: Vma, addr: number): ErrnoError | null =>
     : null;
 
 /**
- * {@link hugetlbVmOpSplit} for every VMA of `vmas` that `[start, end)` would cut, before any is
- * cut, as `munmap()` and a `MAP_FIXED` `mmap()` check it: `EINVAL`, naming the call `what`, for a
- * cut inside a huge page; null when every cut is allowed.
- */
-export const hugetlbSplitCheck = (
-  vmas: readonly Vma[],
-  start: number,
-  end: number,
-  what: string,
-): ErrnoError | null =>
-  vmas.some((v) => v.hstate && (start % v.hstate.size || end % v.hstate.size))
-    ? errno("EINVAL", `${what} of part of a hugetlb page`)
-    : null;
-
-/**
  * How a system call that changes the VMAs of a range meets a hole in it: `stop` as
  * `do_mprotect_pkey()` (`mm/mprotect.c`) and `apply_vma_lock_flags()` (`mm/mlock.c`) do, which
  * return `ENOMEM` at the first hole after changing the VMAs before it; `skip` as
@@ -308,7 +277,7 @@ export const walkVmaRange = (
   let cursor = start;
   let hole = -1;
   while (cursor < end) {
-    const vma = mm.vmasIn(cursor, end)[0];
+    const vma = mm.findVmaIntersection(cursor, end);
     if (!vma) break;
     if (vma.start > cursor) {
       if (hole < 0) hole = cursor;
@@ -379,17 +348,17 @@ const vmaAbsorb = (target: Vma, other: Vma): void => {
     anonVma.vmas.add(target);
   }
   // Unlink the removed VMA; its object, anon_vmas and reservations live on in target.
-  other.mm.vmas.splice(other.mm.vmas.indexOf(other), 1);
+  other.mm.removeVma(other);
   for (const anonVma of other.anonVmaChain) anonVma.vmas.delete(other);
   if (other.mapping) {
     other.mapping.iMmap.delete(other);
     other.mapping.users--;
   }
   if (below) {
-    target.start = other.start;
+    target.mm.vmaSetRange(target, other.start, target.end);
     target.pgoff = other.pgoff;
   } else {
-    target.end = other.end;
+    target.mm.vmaSetRange(target, target.start, other.end);
   }
   target.ptes = joined;
 };
@@ -401,7 +370,8 @@ const vmaAbsorb = (target: Vma, other: Vma): void => {
  * (`split_vma()`). A range at the VMA's start joins the previous VMA if it ends where the range
  * begins, is mergeable ({@link isMergeable}) and its `vm_pgoff` runs on into the range's; one at
  * the VMA's end likewise joins the next; both at once also need the two neighbours' anon_vmas to
- * agree. A merge that would remove a VMA with a `close` hook (hugetlb) is not made. `change`
+ * agree. Nothing merges when `flags` hold any of {@link VM_SPECIAL}, as every hugetlb VMA's do. A
+ * merge that would remove a VMA with a `close` hook (hugetlb) is not made. `change`
  * runs on the range's own VMA after its attributes are set and before it merges, for what the
  * caller does to its entries. Returns the VMA that covers the range afterwards.
  *
@@ -459,7 +429,9 @@ interface MergePlan {
  * whether it may join the VMA that ends where `vma` starts (only if the range reaches that side,
  * `leftSide`) and the one that starts where `vma` ends (`rightSide`). A neighbour must be
  * mergeable ({@link isMergeable}) with its `vm_pgoff` running on; both at once also need the two
- * neighbours' anon_vmas to agree.
+ * neighbours' anon_vmas to agree. A range whose `flags` hold any of {@link VM_SPECIAL} (every
+ * hugetlb VMA's `VM_DONTEXPAND`) joins neither: both `vma_merge_new_range()` and
+ * `vma_merge_existing_range()` refuse it first.
  */
 const planMerge = (
   vma: Vma,
@@ -470,10 +442,9 @@ const planMerge = (
   leftSide: boolean,
   rightSide: boolean,
 ): MergePlan => {
-  const mm = vma.mm;
-  const i = mm.vmas.indexOf(vma);
-  const before = mm.vmas[i - 1];
-  const after = mm.vmas[i + 1];
+  if (flags & VM_SPECIAL) return { prev: undefined, next: undefined, left: false, right: false };
+  const before = vma.mm.vmaPrev(vma);
+  const after = vma.mm.vmaNext(vma);
   const prev = before && before.end === vma.start ? before : undefined;
   const next = after && after.start === vma.end ? after : undefined;
   const left =
@@ -531,7 +502,7 @@ export const vmaModifyRange = (
   const out: Vma[] = [];
   let cursor = start;
   while (cursor < end) {
-    const vma = mm.vmasIn(cursor, end)[0];
+    const vma = mm.findVmaIntersection(cursor, end);
     if (!vma) break;
     const from = Math.max(cursor, vma.start);
     const to = Math.min(end, vma.end);
@@ -590,48 +561,34 @@ interface UnmappedAreaInfo {
 }
 
 /**
- * The free ranges of `mm` clipped to `[lo, hi)`, as `[start, end)` pairs in address order: the
- * empty areas of the VMA tree (`mas_empty_area()`) that the searches walk. No VMA of the model
- * grows down or up (there is no stack VMA), so no range keeps a guard gap (`vm_start_gap()`).
- */
-const freeRanges = (mm: MmStruct, lo: number, hi: number): [number, number][] => {
-  const out: [number, number][] = [];
-  let from = 0;
-  for (const vma of [...mm.vmas, null]) {
-    const to = vma ? vma.start : Number.POSITIVE_INFINITY;
-    const start = Math.max(from, lo);
-    const end = Math.min(to, hi);
-    if (start < end) out.push([start, end]);
-    if (vma) from = vma.end;
-  }
-  return out;
-};
-
-/**
  * `unmapped_area()` (`mm/vma.c`, Linux 6.16): the bottom-up search. The lowest free range in
  * `[max(lowLimit, mmap_min_addr), highLimit)` that holds `length` plus the worst alignment
  * overhead (`align_mask`); the start of that range, aligned up. -1 when none does (`-ENOMEM`).
+ * The free ranges are the gaps of the VMA tree, found in O(log n) (`mas_empty_area()`,
+ * `MapleTree.emptyArea`). No VMA of the model grows down or up (there is no stack VMA), so no
+ * range keeps a guard gap (`vm_start_gap()`).
  */
 const unmappedArea = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): number => {
   const need = info.length + info.align - k.mem.pageSize;
   const lo = Math.max(info.lowLimit, MMAP_MIN_ADDR);
-  const range = freeRanges(mm, lo, info.highLimit).find(([s, e]) => e - s >= need);
-  return range ? Math.ceil(range[0] / info.align) * info.align : -1;
+  const gap = mm.mt.emptyArea(lo, info.highLimit, need);
+  return gap ? Math.ceil(gap.start / info.align) * info.align : -1;
 };
 
 /**
  * `unmapped_area_topdown()` (`mm/vma.c`, Linux 6.16): the top-down search. The highest free range
  * in `[max(lowLimit, mmap_min_addr), highLimit)` that holds `length` plus the worst alignment
  * overhead; the highest aligned start in it, so the mapping ends at (or just under) the range's
- * top and touches the mapping above. -1 when none does (`-ENOMEM`).
+ * top and touches the mapping above. -1 when none does (`-ENOMEM`). The range is the VMA tree's
+ * highest gap that fits (`mas_empty_area_rev()`, `MapleTree.emptyAreaRev`), found in O(log n).
  */
 const unmappedAreaTopdown = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): number => {
   const need = info.length + info.align - k.mem.pageSize;
   const lo = Math.max(info.lowLimit, MMAP_MIN_ADDR);
-  const range = freeRanges(mm, lo, info.highLimit).findLast(([s, e]) => e - s >= need);
-  if (!range) return -1;
-  const gap = range[1] - info.length;
-  return gap - (gap % info.align);
+  const gap = mm.mt.emptyAreaRev(lo, info.highLimit, need);
+  if (!gap) return -1;
+  const top = gap.end - info.length;
+  return top - (top % info.align);
 };
 
 /**
@@ -639,7 +596,7 @@ const unmappedAreaTopdown = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): n
  * length, and free (`find_vma()` finds nothing, or a VMA at or past its end).
  */
 const hintFree = (mm: MmStruct, addr: number, len: number): boolean =>
-  addr !== 0 && TASK_SIZE - len >= addr && mm.vmasIn(addr, addr + len).length === 0;
+  addr !== 0 && TASK_SIZE - len >= addr && !mm.findVmaIntersection(addr, addr + len);
 
 /**
  * `arch_get_unmapped_area_topdown()` (`arch/x86/kernel/sys_x86_64.c`, Linux 6.16), which
@@ -785,13 +742,12 @@ export const getUnmappedArea = (
  * when they are mergeable with it ({@link isMergeable}: the same flags, no policy, the same file
  * or none, an anon_vma that is not a fork child's) and their `vm_pgoff` runs on into its own;
  * both at once also need the two neighbours' anon_vmas to agree (`can_vma_merge_right()`). A
- * shared anonymous or hugetlb mapping has a file of its own (`shmem_zero_setup()`,
- * `hugetlb_file_setup()`), so it never merges. Returns the VMA that covers the new range.
+ * shared anonymous mapping has a file of its own (`shmem_zero_setup()`), so it never merges; nor
+ * does a hugetlb one, whose `VM_DONTEXPAND` is {@link VM_SPECIAL}. Returns the VMA that covers the
+ * new range.
  */
 const vmaMergeNewRange = (vma: Vma): Vma =>
-  vma.flags & VM_HUGETLB
-    ? vma
-    : commitMerge(vma, planMerge(vma, vma.flags, vma.policy, vma.pgoff, vma.nrPages, true, true));
+  commitMerge(vma, planMerge(vma, vma.flags, vma.policy, vma.pgoff, vma.nrPages, true, true));
 
 /**
  * `round_hint_to_min()` (`mm/mmap.c`): a hint address page aligned down, and one below
@@ -864,10 +820,10 @@ export const doMmap = (
   }
   const mm = task.mm!;
   // Too many mappings? Linux 6.16 compares with `>`: the count may reach the limit plus one.
-  if (mm.vmas.length > k.maxMapCount) {
+  if (mm.mapCount > k.maxMapCount) {
     return errno(
       "ENOMEM",
-      `mmap: the address space holds ${mm.vmas.length} VMAs, more than max_map_count ${k.maxMapCount}`,
+      `mmap: the address space holds ${mm.mapCount} VMAs, more than max_map_count ${k.maxMapCount}`,
     );
   }
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
@@ -882,14 +838,16 @@ export const doMmap = (
     ? mmapFixedArea(task, args.addr, len, flags, unit)
     : getUnmappedArea(k, mm, len, roundHintToMin(args.addr, pageSize), how);
   if (typeof start !== "number") return start;
-  if (fixed) {
-    const full = munmapMapCountCheck(k, mm, start, start + len, "MAP_FIXED mmap");
-    if (full) return full;
-  }
+  // __mmap_prepare(): MAP_FIXED gathers what it replaces first, cutting the VMAs at the range's
+  // ends; a refusal after that (the overcommit check) leaves them cut, as
+  // vms_abort_munmap_vmas() reattaches them.
+  const replaced = fixed ? vmsGatherMunmapVmas(k, mm, start, start + len, "MAP_FIXED mmap") : [];
+  if (replaced instanceof Error) return replaced;
 
   let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
   if (type === MAP_SHARED) vmFlags |= VM_SHARED;
-  if (hugetlb) vmFlags |= VM_HUGETLB;
+  // hugetlbfs_file_mmap(): a hugetlb mapping may never grow, so it never merges (VM_SPECIAL).
+  if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
   if (args.hugepage === true) vmFlags |= VM_HUGEPAGE;
   if (args.hugepage === false) vmFlags |= VM_NOHUGEPAGE;
   // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared anonymous.
@@ -909,7 +867,7 @@ export const doMmap = (
   }
   // __mmap_region(): MAP_FIXED replaces what was there (vms_gather_munmap_vmas(), then
   // vms_clean_up_area() before the new mapping is set up).
-  if (fixed) unmapVmas(k, mm, start, start + len);
+  vmsCompleteMunmapVmas(k, replaced);
 
   let mapping: AddressSpace | null = null;
   let pgoff = start / pageSize;
@@ -977,9 +935,11 @@ export const populateRange = (
 
 /**
  * `do_munmap()`: removes every mapping in `[addr, addr + length)`. A hole is not an error;
- * `EINVAL` for an unaligned address, a zero length or a range past `TASK_SIZE`; `ENOMEM`, with
- * nothing unmapped, for a range strictly inside one VMA when the address space already holds
- * `sysctl_max_map_count` VMAs (`vms_gather_munmap_vmas()`).
+ * `EINVAL` for an unaligned address, a zero length or a range past `TASK_SIZE`. Then the VMAs
+ * are cut at the range's ends (`vms_gather_munmap_vmas()`, `vmsGatherMunmapVmas`): `ENOMEM`,
+ * with nothing unmapped, for a range strictly inside one VMA when the address space already
+ * holds `sysctl_max_map_count` VMAs; `EINVAL`, with nothing unmapped, where a cut falls inside a
+ * huge page of a hugetlb VMA: at the start nothing is cut, at the end the start's cut stays.
  */
 export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0 | ErrnoError => {
   const range = pageRange(k, "munmap", addr, length, false);
@@ -991,24 +951,57 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
       `munmap of ${hex(addr)}+${length} reaches past TASK_SIZE ${hex(TASK_SIZE)}`,
     );
   }
-  const { end } = range;
-  const mm = task.mm!;
-  const cut =
-    munmapMapCountCheck(k, mm, addr, end, "munmap") ??
-    hugetlbSplitCheck(mm.vmasIn(addr, end), addr, end, "munmap");
-  if (cut) return cut;
-  unmapVmas(k, mm, addr, end);
+  const gathered = vmsGatherMunmapVmas(k, task.mm!, addr, range.end, "munmap");
+  if (gathered instanceof Error) return gathered;
+  vmsCompleteMunmapVmas(k, gathered);
   return 0;
 };
 
 /**
- * `do_vmi_align_munmap()` after its checks: splits the VMAs at the range's ends, zaps and
- * unlinks every VMA inside it.
+ * `vms_gather_munmap_vmas()` (`mm/vma.c`, Linux 6.16), the first half of unmapping
+ * `[start, end)` (`do_vmi_align_munmap()`, and a `MAP_FIXED` `mmap()`'s `__mmap_prepare()`):
+ * cuts the VMAs at the range's ends and returns those now inside it, in address order, still
+ * linked; {@link vmsCompleteMunmapVmas} removes them. The cut at the start comes first: when
+ * the range also ends inside that VMA (one VMA more afterwards) it is `ENOMEM` once `mm` holds
+ * `sysctl_max_map_count` VMAs, and it is `EINVAL` inside a huge page of a hugetlb VMA
+ * (`__split_vma()` asks `hugetlb_vm_op_split()`, {@link hugetlbVmOpSplit}); either way nothing
+ * has changed. The cut at the end comes second, on the last VMA of the range, without the
+ * count check (`__split_vma()`); when `hugetlb_vm_op_split()` refuses it the call is `EINVAL`
+ * with the start's cut made and kept (`reattach_vmas()` puts the VMAs back, split) and nothing
+ * unmapped. Errors name the call `what`.
  */
-const unmapVmas = (k: Kernel, mm: MmStruct, start: number, end: number): void => {
-  for (let vma of mm.vmasIn(start, end)) {
-    if (vma.start < start) vma = splitVma(k, vma, start);
-    if (vma.end > end) splitVma(k, vma, end);
+const vmsGatherMunmapVmas = (
+  k: Kernel,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  what: string,
+): Vma[] | ErrnoError => {
+  const first = mm.findVmaIntersection(start, end);
+  if (!first) return [];
+  if (start > first.start) {
+    const full = end < first.end ? mapCountReached(k, mm, what) : null;
+    if (full) return full;
+    const refused = hugetlbVmOpSplit(first, start);
+    if (refused) return errno(refused.errno, `${what}: ${refused.message}`);
+    splitVma(k, first, start);
+  }
+  const vmas = mm.vmasIn(start, end);
+  const last = vmas.at(-1)!;
+  if (last.end > end) {
+    const refused = hugetlbVmOpSplit(last, end);
+    if (refused) return errno(refused.errno, `${what}: ${refused.message}`);
+    splitVma(k, last, end);
+  }
+  return vmas;
+};
+
+/**
+ * `vms_complete_munmap_vmas()` (`mm/vma.c`): zaps and unlinks the VMAs
+ * {@link vmsGatherMunmapVmas} gathered, closing each (`remove_vma()`).
+ */
+const vmsCompleteMunmapVmas = (k: Kernel, vmas: readonly Vma[]): void => {
+  for (const vma of vmas) {
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
@@ -1020,8 +1013,8 @@ const unmapVmas = (k: Kernel, mm: MmStruct, start: number, end: number): void =>
  * lie below `TASK_SIZE`; `EINVAL` for an address not aligned to `unit` (the page, or the huge
  * page of a hugetlb mapping, `prepare_hugepage_range()`); `EPERM` below `mmap_min_addr` without
  * `CAP_SYS_RAWIO` (`cap_mmap_addr()`); `EEXIST` under `MAP_FIXED_NOREPLACE` where anything is
- * mapped; `EINVAL` when replacing would cut a hugetlb VMA off a huge page boundary. Returns the
- * address; changes nothing.
+ * mapped. Returns the address; changes nothing. (Cutting what the range replaces comes later,
+ * in `vmsGatherMunmapVmas`.)
  */
 const mmapFixedArea = (
   task: Task,
@@ -1040,10 +1033,10 @@ const mmapFixedArea = (
   if (addr < MMAP_MIN_ADDR && !task.capable(CAP_SYS_RAWIO)) {
     return errno("EPERM", `mmap at ${hex(addr)} below mmap_min_addr needs CAP_SYS_RAWIO`);
   }
-  if (flags & MAP_FIXED_NOREPLACE && mm.vmasIn(addr, addr + len).length > 0) {
+  if (flags & MAP_FIXED_NOREPLACE && mm.findVmaIntersection(addr, addr + len)) {
     return errno("EEXIST", `MAP_FIXED_NOREPLACE: ${hex(addr)}+${len} is already mapped`);
   }
-  return hugetlbSplitCheck(mm.vmasIn(addr, addr + len), addr, addr + len, "MAP_FIXED mmap") ?? addr;
+  return addr;
 };
 
 /**

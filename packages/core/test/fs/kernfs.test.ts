@@ -1,6 +1,9 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
+import { errno } from "../../src/errno";
+import { debugfsAttribute, debugfsCreateU32 } from "../../src/fs/debugfs";
 import { KernFs } from "../../src/fs/kernfs";
+import { SIMPLE_ATTR_BUF_SIZE } from "../../src/fs/libfs";
 import { ERRNO } from "../../src/index";
 import { boot, expectErrno, run } from "../../src/testing/index";
 
@@ -123,6 +126,44 @@ describe("sysfs and procfs", () => {
       ["", 1],
       [`${"y".repeat(4095)}\ufffd`, 4096],
     ]);
+  });
+
+  // debugfs_attr_write() (fs/debugfs/file.c) → simple_attr_write() (fs/libfs.c, Linux 6.16): a
+  // 24-byte set_buf, so the first 23 bytes are parsed with kstrtoull() base 0; an empty write
+  // parses "" (EINVAL); success claims the whole write; set's errno passes through.
+  it("writes a debugfs attribute as simple_attr_write() does, not as sysfs_kf_write()", () => {
+    const fs = new KernFs();
+    const got: bigint[] = [];
+    fs.addAttributes("/sys/kernel/debug/demo", {
+      value: debugfsAttribute(
+        () => got.at(-1) ?? 0n,
+        (val) => {
+          if (val === 7n) return errno("EBUSY", "seven is taken");
+          got.push(val);
+          return 0;
+        },
+      ),
+      u32: debugfsCreateU32(
+        () => 0,
+        (v) => got.push(BigInt(v)),
+      ),
+      ro: { mode: 0o444, show: () => "0\n", set: () => 0 },
+    });
+    const path = "/sys/kernel/debug/demo/value";
+    expect(SIMPLE_ATTR_BUF_SIZE).toBe(24);
+    expectErrno(fs.write(path, ""), "EINVAL");
+    expect(run(fs.write(path, "0x10\n"))).toBe(5);
+    expect(run(fs.read(path))).toBe("16\n");
+    // 23 bytes parsed: 22 zeros and a 1, then more digits nobody reads.
+    expect(run(fs.write(path, `${"0".repeat(22)}1${"9".repeat(5000)}`))).toBe(5023);
+    expectErrno(fs.write(path, "x".repeat(5000)), "EINVAL");
+    expectErrno(fs.write(path, " 1"), "EINVAL");
+    expectErrno(fs.write(path, "18446744073709551616"), "ERANGE");
+    expectErrno(fs.write(path, "7"), "EBUSY");
+    expectErrno(fs.write("/sys/kernel/debug/demo/ro", "1"), "EACCES");
+    expectErrno(fs.write(path, 5 as never), "EFAULT");
+    run(fs.write("/sys/kernel/debug/demo/u32", "0x1ffffffff"));
+    expect(got).toEqual([16n, 1n, 0xffff_ffffn]);
   });
 
   it("cuts writes to the kernel's own PAGE_SIZE, and an empty write changes no file", () => {

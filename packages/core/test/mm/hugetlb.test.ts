@@ -3,6 +3,7 @@
 // sysfs, overcommit, and a hugetlb folio's migration target from the pool
 // (alloc_hugetlb_folio_nodemask()). Expected values after LTP's hugemmap counters test
 // (testcases/kernel/mem/hugetlb/hugemmap/hugemmap10.c) and tools/testing/selftests/mm.
+import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   CAP_SYS_NICE,
@@ -829,6 +830,97 @@ describe("a refused hugetlb cut leaves the splits and changes Linux's vma_modify
         [0, HUGE, set],
         [HUGE, 2 * HUGE, old],
       ]);
+      expectConsistent(k);
+    });
+  }
+});
+
+// do_vmi_align_munmap() → vms_gather_munmap_vmas() (mm/vma.c, Linux 6.16), for munmap() and for
+// what a MAP_FIXED mmap() replaces (__mmap_prepare()): the first VMA is cut at the range's start
+// first (__split_vma(), new_below), then the last at its end; __split_vma() asks
+// hugetlb_vm_op_split() (-EINVAL off a huge page boundary) before each. A refused start cut
+// leaves everything as it was; a refused end cut leaves the start's cut made
+// (reattach_vmas() puts the gathered VMAs back, split) and unmaps nothing. Only the VMAs actually
+// cut are asked: a hugetlb VMA the range covers whole is unmapped whatever the range's ends.
+describe("munmap and MAP_FIXED cut hugetlb VMAs as vms_gather_munmap_vmas() does", () => {
+  const page = 4096;
+  const cases: {
+    call: string;
+    apply: (p: Task, addr: number, length: number) => ReturnType<Task["munmap"]>;
+    /** The VMAs left by the second test, relative to the hugetlb VMA, in pages. */
+    after: [number, number][];
+  }[] = [
+    { call: "munmap", apply: (p, addr, length) => p.munmap(addr, length), after: [[-4, -3]] },
+    {
+      call: "MAP_FIXED mmap",
+      // The new anonymous mapping merges with the ordinary VMA's remaining first page.
+      after: [[-4, HUGE / page]],
+      apply: (p, addr, length) =>
+        Effect.asVoid(p.mmap(length, { addr, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED })),
+    },
+  ];
+  for (const { call, apply, after } of cases) {
+    it(`${call}: an unaligned start cuts nothing; an aligned start's cut stays when the end is refused; nothing is unmapped`, () => {
+      const k = boot();
+      run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+      const p = run(k.createProcess());
+      const huge = run(p.mmap(2 * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+      const low = huge - 4 * page;
+      run(p.mmap(4 * page, { addr: low, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED }));
+      run(p.write(low, pattern(4 * page, 1)));
+      run(p.write(huge, pattern(8, 2)));
+      run(p.write(huge + HUGE, pattern(8, 3)));
+      const list = () => p.mm!.vmas.map((v) => [v.start - huge, v.end - huge]);
+      expect(list()).toEqual([
+        [-4 * page, 0],
+        [0, 2 * HUGE],
+      ]);
+      // Start inside a huge page: the first cut is refused.
+      expectErrno(apply(p, huge + page, HUGE), "EINVAL");
+      expect(list()).toEqual([
+        [-4 * page, 0],
+        [0, 2 * HUGE],
+      ]);
+      // Start inside the ordinary VMA, end inside the hugetlb one: the ordinary VMA's cut is
+      // made and stays, the hugetlb VMA's is refused.
+      expectErrno(apply(p, low + page, 3 * page + HUGE + page), "EINVAL");
+      expect(list()).toEqual([
+        [-4 * page, -3 * page],
+        [-3 * page, 0],
+        [0, 2 * HUGE],
+      ]);
+      // Aligned start, end inside a huge page: the cut at the start stays.
+      expectErrno(apply(p, huge + HUGE, page), "EINVAL");
+      expect(list()).toEqual([
+        [-4 * page, -3 * page],
+        [-3 * page, 0],
+        [0, HUGE],
+        [HUGE, 2 * HUGE],
+      ]);
+      // Nothing was unmapped: every byte is still there, and both huge pages are in use.
+      expectBytes(run(p.read(low, 4 * page)), pattern(4 * page, 1));
+      expectBytes(run(p.read(huge, 8)), pattern(8, 2));
+      expectBytes(run(p.read(huge + HUGE, 8)), pattern(8, 3));
+      expect(counters(k)).toEqual([2, 0, 0, 0]);
+      expectConsistent(k);
+    });
+
+    it(`${call}: a range from inside an ordinary VMA over a whole hugetlb VMA is not refused`, () => {
+      const k = boot();
+      run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+      const p = run(k.createProcess());
+      const huge = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+      const low = huge - 4 * page;
+      run(p.mmap(4 * page, { addr: low, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED }));
+      run(p.write(huge, pattern(8, 2)));
+      expect(counters(k)).toEqual([2, 1, 0, 0]);
+      // [low + page, huge + HUGE): only the ordinary VMA is cut (at an unaligned address).
+      run(apply(p, low + page, 3 * page + HUGE));
+      expect(p.mm!.vmas.map((v) => [(v.start - huge) / page, (v.end - huge) / page])).toEqual(
+        after,
+      );
+      // The huge page went back to the pool.
+      expect(counters(k)).toEqual([2, 2, 0, 0]);
       expectConsistent(k);
     });
   }

@@ -785,7 +785,8 @@ describe("fault-around and finish_fault()", () => {
   });
 
   // fault_around_bytes_get()/fault_around_bytes_set() (mm/memory.c, Linux 6.16) through
-  // simple_attr_write() (fs/libfs.c): kstrtoull() base 0 of the first 23 bytes; EINVAL past
+  // debugfs_attr_write() → simple_attr_write() (fs/libfs.c): kstrtoull() base 0 of the first 23
+  // bytes of a 24-byte set_buf; EINVAL past
   // PTRS_PER_PTE pages; rounddown_pow_of_two(max(val, PAGE_SIZE)).
   it("parses /sys/kernel/debug/fault_around_bytes as fault_around_bytes_set() does", () => {
     const file = "/sys/kernel/debug/fault_around_bytes";
@@ -810,6 +811,13 @@ describe("fault-around and finish_fault()", () => {
       expectErrno(k.fs.write(file, bad), "EINVAL");
     expectErrno(k.fs.write(file, "18446744073709551616"), "ERANGE");
     expect(run(k.fs.read(file))).toBe("4096\n");
+    // debugfs_attr_write() is not sysfs_kf_write(): an empty write reaches simple_attr_write(),
+    // whose kstrtoull("") is EINVAL (sysfs returns 0 without calling the store), and a write
+    // longer than a page is counted whole, only its first 23 bytes parsed (up to the NUL here).
+    expectErrno(k.fs.write(file, ""), "EINVAL");
+    expect(run(k.fs.write(file, `8192\0${"x".repeat(5000)}`))).toBe(5005);
+    expect(run(k.fs.read(file))).toBe("8192\n");
+    expect(run(k.fs.write(file, "16384\n"))).toBe(6);
     // 16 KiB pages: 4 pages at boot, PTRS_PER_PTE 2048 (32 MiB); 64 KiB pages: one page, none
     // around.
     const k16 = boot({ pageSize: 16384 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { Task } from "../../src/include/kernel";
 import { TASK_SIZE } from "../../src/include/page_64_types";
 import {
+  DEFAULT_MAX_MAP_COUNT,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
@@ -15,7 +16,9 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MPOL_BIND,
+  PROT_EXEC,
   PROT_READ,
+  PROT_WRITE,
   VM_HUGEPAGE,
   VM_LOCKED,
   VM_NOHUGEPAGE,
@@ -338,6 +341,25 @@ describe("mmap: MAP_FIXED, MAP_FIXED_NOREPLACE and the address hint", () => {
     expectConsistent(k);
   });
 
+  // __mmap_prepare() (mm/vma.c, Linux 6.16) gathers what a MAP_FIXED mapping replaces, cutting the
+  // VMA at the range's start (vms_gather_munmap_vmas()), before the overcommit check; when that
+  // refuses, vms_abort_munmap_vmas() reattaches the VMAs as cut, and nothing is unmapped.
+  it("a MAP_FIXED mapping the overcommit heuristic refuses leaves the VMA it would replace cut, its pages mapped", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    // Low enough that 4 TiB more still lies below TASK_SIZE.
+    const addr = run(p.mmap(4 * PAGE, { addr: 0x10_0000_0000, flags: FIXED }));
+    run(p.write(addr, pattern(4 * PAGE, 6)));
+    const e = expectErrno(p.mmap(2 ** 42, { addr: addr + 2 * PAGE, flags: FIXED }), "ENOMEM");
+    expect(e.message).toMatch(/RAM and swap/);
+    expect(spans(p, addr, 4)).toEqual([
+      [0, 2],
+      [2, 4],
+    ]);
+    expectBytes(run(p.read(addr, 4 * PAGE)), pattern(4 * PAGE, 6));
+    expectConsistent(k);
+  });
+
   it("MAP_FIXED_NOREPLACE: EEXIST over a mapping, nothing changed; maps a free range", () => {
     const k = boot();
     const p = run(k.createProcess());
@@ -523,4 +545,35 @@ describe("mmap: vm.max_map_count", () => {
     expect(p.mm!.vmas.length).toBe(LIMIT);
     expectConsistent(k);
   });
+
+  // At the boot limit, DEFAULT_MAX_MAP_COUNT = 65530: 65531 one-page mappings fit (do_mmap()
+  // compares map_count > the limit), each placed top-down right below the one before
+  // (unmapped_area_topdown()), and a hole is filled first. Tens of thousands of mmap() calls: a
+  // second or more of work on a loaded machine.
+  it("at the default limit: 65531 VMAs below mmap_base, then ENOMEM; a hole is filled first", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const top = p.mm!.mmapBase;
+    // Alternate protections, so that no mapping merges into the one above it.
+    const prot = (i: number) => (i % 2 ? PROT_READ : PROT_READ | PROT_WRITE);
+    for (let i = 0; i <= DEFAULT_MAX_MAP_COUNT; i++) {
+      const addr = run(p.mmap(PAGE, { prot: prot(i) }));
+      // One expect() per call would cost more than the mmap() itself: check, then report.
+      if (addr !== top - (i + 1) * PAGE) expect([i, addr - top]).toEqual([i, -(i + 1) * PAGE]);
+    }
+    expect(p.mm!.vmas.length).toBe(65531);
+    expect(p.mm!.mapCount).toBe(65531);
+    expect(expectErrno(p.mmap(PAGE), "ENOMEM").message).toMatch(
+      /65531 VMAs, more than max_map_count 65530/,
+    );
+    // Unmapping one leaves a hole the next mapping of its size takes, as the highest free range.
+    const hole = top - 40_000 * PAGE;
+    run(p.munmap(hole, PAGE));
+    expect(p.mm!.findVma(hole)).toBeUndefined();
+    expect(run(p.mmap(PAGE, { prot: PROT_READ | PROT_EXEC }))).toBe(hole);
+    expect(p.mm!.vmas.length).toBe(65531);
+    expect(p.mm!.vmas.at(-1)!.end).toBe(top);
+    expect(p.mm!.vmas[0]!.start).toBe(top - 65531 * PAGE);
+    expectConsistent(k);
+  }, 60_000);
 });

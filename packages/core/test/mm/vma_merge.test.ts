@@ -11,6 +11,7 @@ import {
   MPOL_MF_MOVE,
   PROT_READ,
   PROT_WRITE,
+  VM_DONTEXPAND,
 } from "../../src/index";
 import {
   boot,
@@ -31,11 +32,11 @@ const PAGE = 4096;
 const MiB = 2 ** 20;
 const RW = PROT_READ | PROT_WRITE;
 
-/** The process's VMAs as [start, end) pairs, offset from `base`, in pages. */
-const maps = (p: Task, base: number, pages: number): [number, number][] =>
+/** The process's VMAs as [start, end) pairs, offset from `base`, in pages (or other `unit`s). */
+const maps = (p: Task, base: number, pages: number, unit = PAGE): [number, number][] =>
   p
-    .mm!.vmasIn(base, base + pages * PAGE)
-    .map((v) => [(v.start - base) / PAGE, (v.end - base) / PAGE]);
+    .mm!.vmasIn(base, base + pages * unit)
+    .map((v) => [(v.start - base) / unit, (v.end - base) / unit]);
 
 describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c)", () => {
   // merge.c mprotect_unfaulted_left: the unfaulted RO prev takes the faulted range.
@@ -249,40 +250,84 @@ describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c
     expectConsistent(k);
   });
 
-  // can_merge_remove_vma(): a hugetlb VMA has a close hook (hugetlb_vm_op_close()), so a merge
-  // that would delete it is not made; one that only shrinks it is.
-  it("hugetlb: a merge that would remove a hugetlb VMA is not made; one that shrinks it is", () => {
+  // hugetlbfs_file_mmap() (fs/hugetlbfs/inode.c) sets VM_DONTEXPAND on every hugetlb VMA, and
+  // vma_merge_existing_range() (mm/vma.c, Linux 6.16) merges nothing whose flags hold any of
+  // VM_SPECIAL: not even a merge that would only shrink the VMA. The same steps on anonymous
+  // memory merge back to one VMA.
+  it("hugetlb VMAs never merge (VM_DONTEXPAND is VM_SPECIAL); anonymous ones merge back to one", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "4"));
     const p = run(k.createProcess());
     const HUGE = 2 * MiB;
-    const addr = run(p.mmap(4 * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
-    const spans = () =>
-      p
-        .mm!.vmasIn(addr, addr + 4 * HUGE)
-        .map((v) => [(v.start - addr) / HUGE, (v.end - addr) / HUGE]);
+    const steps = (flags: number) => {
+      const addr = run(p.mmap(4 * HUGE, { flags }));
+      const spans = () => maps(p, addr, 4, HUGE);
+      const seen: number[][][] = [];
+      run(p.mprotect(addr + HUGE, HUGE, PROT_READ));
+      seen.push(spans());
+      // The first half of [2, 4) takes [1, 2)'s protection.
+      run(p.mprotect(addr + 2 * HUGE, HUGE, PROT_READ));
+      seen.push(spans());
+      // [1, 3) back to its neighbours' protection.
+      run(p.mprotect(addr + HUGE, 2 * HUGE, RW));
+      seen.push(spans());
+      run(p.write(addr + 2 * HUGE, new Uint8Array([9])));
+      expect(run(p.read(addr + 2 * HUGE, 1))[0]).toBe(9);
+      return { addr, seen };
+    };
+    const hugetlb = steps(MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+    expect(p.mm!.findVma(hugetlb.addr)!.flags & VM_DONTEXPAND).toBe(VM_DONTEXPAND);
+    expect(hugetlb.seen).toEqual([
+      [
+        [0, 1],
+        [1, 2],
+        [2, 4],
+      ],
+      [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+        [3, 4],
+      ],
+      [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+        [3, 4],
+      ],
+    ]);
+    const anon = steps(MAP_PRIVATE | MAP_ANONYMOUS);
+    expect(p.mm!.findVma(anon.addr)!.flags & VM_DONTEXPAND).toBe(0);
+    expect(anon.seen).toEqual([
+      [
+        [0, 1],
+        [1, 2],
+        [2, 4],
+      ],
+      [
+        [0, 1],
+        [1, 3],
+        [3, 4],
+      ],
+      [[0, 4]],
+    ]);
+    expectConsistent(k);
+  });
+
+  // The middle of a hugetlb VMA made read-only and back: three VMAs stay (anonymous memory: one).
+  it("hugetlb: mprotect of the middle and back leaves three VMAs", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "3"));
+    const p = run(k.createProcess());
+    const HUGE = 2 * MiB;
+    const addr = run(p.mmap(3 * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
     run(p.mprotect(addr + HUGE, HUGE, PROT_READ));
-    expect(spans()).toEqual([
+    run(p.mprotect(addr + HUGE, HUGE, RW));
+    expect(maps(p, addr, 3, HUGE)).toEqual([
       [0, 1],
       [1, 2],
-      [2, 4],
+      [2, 3],
     ]);
-    // The first half of [2, 4) takes prev's protection: prev grows, that VMA shrinks.
-    run(p.mprotect(addr + 2 * HUGE, HUGE, PROT_READ));
-    expect(spans()).toEqual([
-      [0, 1],
-      [1, 3],
-      [3, 4],
-    ]);
-    // [1, 3) back to its neighbours' protection: the merge would delete it, so none is made.
-    run(p.mprotect(addr + HUGE, 2 * HUGE, RW));
-    expect(spans()).toEqual([
-      [0, 1],
-      [1, 3],
-      [3, 4],
-    ]);
-    run(p.write(addr + 2 * HUGE, new Uint8Array([9])));
-    expect(run(p.read(addr + 2 * HUGE, 1))[0]).toBe(9);
     expectConsistent(k);
   });
 });

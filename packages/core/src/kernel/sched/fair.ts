@@ -21,6 +21,7 @@
  */
 import { Clock, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../../errno";
+import { debugfsCreateU32 } from "../../fs/debugfs";
 import type { Kernel } from "../../include/kernel";
 import {
   cpuPidToCpupid,
@@ -38,7 +39,6 @@ import {
   type NumaBalancing,
 } from "../../include/numa_balancing";
 import type { TaskStruct } from "../../include/sched";
-import { kstrtoull } from "../../lib/kstrtox";
 import { NUMA_NO_NODE } from "../../lib/numa";
 import { hpagePmdSize } from "../../mm/huge_memory";
 import { changeProtNuma } from "../../mm/mprotect";
@@ -337,18 +337,6 @@ export class NumaBalancingState implements NumaBalancing {
   }
 }
 
-/** A debugfs `u32` file (`debugfs_create_u32()`): any `kstrtoull()` value, kept to 32 bits. */
-const debugfsU32 = (get: () => number, set: (v: number) => void) => ({
-  mode: 0o644,
-  show: () => `${get()}\n`,
-  store: (text: string, count: number) => {
-    const v = kstrtoull(text.trim());
-    if (typeof v !== "bigint") return v;
-    set(Number(v & 0xffff_ffffn));
-    return count;
-  },
-});
-
 /**
  * Creates NUMA balancing's files: `/proc/sys/kernel/numa_balancing` (0644, 0..4:
  * `sysctl_numa_balancing()`, `kernel/sched/core.c`), `/proc/sys/kernel/numa_balancing_promote_rate_limit_MBps`
@@ -382,31 +370,31 @@ export const numaBalancingInitSysfs = (k: Kernel, nb: NumaBalancingState): void 
     },
   });
   k.fs.addAttributes("/sys/kernel/debug/sched/numa_balancing", {
-    scan_delay_ms: debugfsU32(
+    scan_delay_ms: debugfsCreateU32(
       () => nb.scanDelayMs,
       (v) => {
         nb.scanDelayMs = v;
       },
     ),
-    scan_period_min_ms: debugfsU32(
+    scan_period_min_ms: debugfsCreateU32(
       () => nb.scanPeriodMinMs,
       (v) => {
         nb.scanPeriodMinMs = v;
       },
     ),
-    scan_period_max_ms: debugfsU32(
+    scan_period_max_ms: debugfsCreateU32(
       () => nb.scanPeriodMaxMs,
       (v) => {
         nb.scanPeriodMaxMs = v;
       },
     ),
-    scan_size_mb: debugfsU32(
+    scan_size_mb: debugfsCreateU32(
       () => nb.scanSizeMb,
       (v) => {
         nb.scanSizeMb = v;
       },
     ),
-    hot_threshold_ms: debugfsU32(
+    hot_threshold_ms: debugfsCreateU32(
       () => nb.hotThresholdMs,
       (v) => {
         nb.hotThresholdMs = v;

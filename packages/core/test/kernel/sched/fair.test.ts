@@ -103,6 +103,13 @@ describe("NUMA balancing files", () => {
     expect(read("hot_threshold_ms")).toBe("512\n");
     expectErrno(k.fs.write(`${debugfs}/scan_size_mb`, "big"), "EINVAL");
     expect(read("scan_size_mb")).toBe("256\n");
+    // debugfs_u32_set() through simple_attr_write() (fs/libfs.c): kstrtoull() takes no leading
+    // space and nothing at all (an empty write is EINVAL, not sysfs's 0); a value past 32 bits
+    // keeps its low 32 (*(u32 *)data = val).
+    for (const bad of [" 512", "512 ", ""])
+      expectErrno(k.fs.write(`${debugfs}/scan_size_mb`, bad), "EINVAL");
+    run(k.fs.write(`${debugfs}/scan_size_mb`, "0x100000200\n"));
+    expect(read("scan_size_mb")).toBe("512\n");
     run(k.shutdown());
   });
 });
