@@ -133,7 +133,8 @@ const ULONG_MAX = 0xffff_ffff_ffff_ffffn;
  * followed by a space, tab, newline or the end; a magnitude past `INT_MAX` (`INT_MAX + 1` when
  * negative) or a value outside `[min, max]` fails. Whitespace after it is consumed; anything
  * after that is not (`consumed` is less than `count`). Every failure is `EINVAL`, naming the
- * file and why; an empty write never reaches a store.
+ * file and why. `count` is at least 1: an empty write returns 0 before any store is called, as
+ * `__do_proc_dointvec()` returns for `!*lenp`.
  *
  * @example
  * ```ts
