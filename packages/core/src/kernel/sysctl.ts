@@ -17,7 +17,9 @@ import { parseInteger, parseIntegerFixupRadix } from "../lib/kstrtox";
 /**
  * A number a write to an integer sysctl parsed to, and the bytes of the write it consumed: what
  * the handler leaves in `*lenp`, and so what `write()` returns. Less than the bytes written when
- * something other than whitespace follows the number (`"1 2"` consumes 2 of 3 bytes).
+ * something other than whitespace follows the number (`"1 2"` consumes 2 of 3 bytes). As in
+ * Linux it is the bytes written less what was left of the first `PAGE_SIZE - 1` of them, so a
+ * write of `PAGE_SIZE` bytes counts one more.
  *
  * @category sysfs and procfs
  */
@@ -28,7 +30,10 @@ export interface SysctlWrite<T> {
   readonly consumed: number;
 }
 
-/** `TMPBUFLEN` (`kernel/sysctl.c`): a number and its sign must fit in 21 characters, less one. */
+/**
+ * `TMPBUFLEN` (`kernel/sysctl.c`): `proc_get_long()` copies at most `TMPBUFLEN - 1` (21) bytes, and
+ * refuses a number that, with its sign, fills them all.
+ */
 const TMPBUFLEN = 22;
 
 /** `proc_wspace_sep[]` (`kernel/sysctl.c`): what may follow a number. */

@@ -107,6 +107,8 @@ describe("procDointvecMinmax: proc_get_long() and do_proc_dointvec_minmax_conv()
     // The selftest's own write: 511 blanks, a digit and a newline through dd's 512-byte block.
     expect(mapCount(`${" ".repeat(511)}3`)).toEqual({ value: 3, consumed: 512 });
     expect(errnoOf(mapCount(" ".repeat(512)))).toBe("EINVAL");
+    // *lenp -= left, left counted from PAGE_SIZE - 1: a PAGE_SIZE write counts one byte more.
+    expect(mapCount(`1 ${"x".repeat(PAGE - 2)}`)).toEqual({ value: 1, consumed: 3 });
   });
 
   it("reads any in-range value however it is written, and consumes what proc_get_long() does", () => {
