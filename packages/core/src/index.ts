@@ -437,7 +437,11 @@ export {
   ptraceMayAccess,
 } from "./kernel/ptrace";
 export { Srcu } from "./kernel/srcu";
-export { procDointvecMinmax } from "./kernel/sysctl";
+export {
+  procDointvecMinmax,
+  procDoulongvecMinmax,
+  type SysctlWrite,
+} from "./kernel/sysctl";
 // lib/
 export { colouredArray, L1_CACHE_BYTES } from "./lib/cache";
 export { parseSize, type Size } from "./lib/cmdline";

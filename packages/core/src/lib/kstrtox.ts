@@ -23,31 +23,58 @@ const isHexDigit = (c: string | undefined): boolean => c !== undefined && digitV
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 /**
+ * Models `_parse_integer_fixup_radix()` (`lib/kstrtox.c`): base 0 becomes 16 when `s` starts with
+ * `0x` (or `0X`) and a hex digit, 8 when it starts with another `0`, and 10 otherwise; with base
+ * 16 a leading `0x` is skipped. Returns the base and the index in `s` the digits start at.
+ */
+export const parseIntegerFixupRadix = (
+  s: string,
+  base: number,
+): { readonly base: number; readonly start: number } => {
+  if (base === 0) {
+    if (s[0] === "0") base = s[1]?.toLowerCase() === "x" && isHexDigit(s[2]) ? 16 : 8;
+    else base = 10;
+  }
+  const prefixed = base === 16 && s[0] === "0" && s[1]?.toLowerCase() === "x";
+  return { base, start: prefixed ? 2 : 0 };
+};
+
+/**
+ * Models `_parse_integer()` (`lib/kstrtox.c`): the digits of `base` in `s` from `start` on, up to
+ * the first character that is not one. `consumed` counts them (0: none); `overflow` is
+ * `KSTRTOX_OVERFLOW`, the value having passed 64 bits on the way (the digits are still consumed).
+ */
+export const parseInteger = (
+  s: string,
+  start: number,
+  base: number,
+): { readonly value: bigint; readonly consumed: number; readonly overflow: boolean } => {
+  let value = 0n;
+  let consumed = 0;
+  let overflow = false;
+  const bigBase = BigInt(base);
+  while (start + consumed < s.length) {
+    const digit = digitValue(s[start + consumed]!);
+    if (digit >= base) break;
+    value = value * bigBase + BigInt(digit);
+    if (value > U64_MAX) overflow = true;
+    consumed++;
+  }
+  return { value, consumed, overflow };
+};
+
+/**
  * `_kstrtoull()` (`lib/kstrtox.c`): no sign; the radix from `_parse_integer_fixup_radix()`, the
  * digits by `_parse_integer()`, which flags an overflow of 64 bits as it goes. That overflow is
  * `ERANGE` before anything else is looked at; no digit is `EINVAL`; then one newline may follow
  * and nothing else.
  */
 const parseU64 = (what: string, input: string, s: string, base: number): bigint | ErrnoError => {
-  if (base === 0) {
-    if (s[0] === "0") base = s[1]?.toLowerCase() === "x" && isHexDigit(s[2]) ? 16 : 8;
-    else base = 10;
-  }
-  if (base === 16 && s[0] === "0" && s[1]?.toLowerCase() === "x") s = s.slice(2);
-  let value = 0n;
-  let consumed = 0;
-  let overflow = false;
-  const bigBase = BigInt(base);
-  while (consumed < s.length) {
-    const digit = digitValue(s[consumed]!);
-    if (digit >= base) break;
-    value = value * bigBase + BigInt(digit);
-    if (value > U64_MAX) overflow = true;
-    consumed++;
-  }
+  const radix = parseIntegerFixupRadix(s, base);
+  const { value, consumed, overflow } = parseInteger(s, radix.start, radix.base);
   if (overflow) return errno("ERANGE", `${what}: ${JSON.stringify(input)} is out of range`);
   if (consumed === 0) return errno("EINVAL", `${what}: ${JSON.stringify(input)} is not a number`);
-  let rest = s.slice(consumed);
+  let rest = s.slice(radix.start + consumed);
   if (rest.startsWith("\n")) rest = rest.slice(1);
   if (rest.length > 0) {
     return errno("EINVAL", `${what}: trailing characters in ${JSON.stringify(input)}`);

@@ -1274,31 +1274,41 @@ export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => 
     compact_memory: {
       mode: 0o200,
       store: (text, count) => {
-        const v = procDointvecMinmax("compact_memory", text, -0x80000000, 0x7fffffff);
+        // sysctl_compaction_handler(): proc_dointvec(), then 1 only.
+        const v = procDointvecMinmax("compact_memory", text, count, k.mem.pageSize);
         if (v instanceof Error) return v;
-        if (v !== 1) return errno("EINVAL", `compact_memory: only 1 is accepted, not ${v}`);
-        return Effect.as(compactNodes(k), count);
+        if (v.value !== 1) {
+          return errno("EINVAL", `compact_memory: only 1 is accepted, not ${v.value}`);
+        }
+        return Effect.as(compactNodes(k), v.consumed);
       },
     },
     compaction_proactiveness: {
       mode: 0o644,
       show: () => `${state.proactiveness}\n`,
       store: (text, count) => {
-        const v = procDointvecMinmax("compaction_proactiveness", text, 0, 100);
+        const v = procDointvecMinmax(
+          "compaction_proactiveness",
+          text,
+          count,
+          k.mem.pageSize,
+          0,
+          100,
+        );
         if (v instanceof Error) return v;
-        state.proactiveness = v;
+        state.proactiveness = v.value;
         state.triggerProactive();
-        return count;
+        return v.consumed;
       },
     },
     extfrag_threshold: {
       mode: 0o644,
       show: () => `${state.extfragThreshold}\n`,
       store: (text, count) => {
-        const v = procDointvecMinmax("extfrag_threshold", text, 0, 1000);
+        const v = procDointvecMinmax("extfrag_threshold", text, count, k.mem.pageSize, 0, 1000);
         if (v instanceof Error) return v;
-        state.extfragThreshold = v;
-        return count;
+        state.extfragThreshold = v.value;
+        return v.consumed;
       },
     },
   });

@@ -81,6 +81,7 @@ import {
   pteWrite,
 } from "../include/pgtable";
 import type { TaskStruct } from "../include/sched";
+import { procDoulongvecMinmax } from "../kernel/sysctl";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
@@ -1175,47 +1176,65 @@ export const hugetlbReportNodeMeminfo = (k: Kernel, nid: number): string => {
 };
 
 /**
- * Parses a count written to a pool file: `kstrtoul()` in base 10 for sysfs, base 0 after blanks
- * for the sysctl (as `proc_doulongvec_minmax()` parses). `EINVAL` for what is not a number,
- * `ERANGE` past 64 bits; a count past what a double holds exactly is clamped to the largest.
+ * Parses a count written to a pool file: `kstrtoul()` in base 10 for sysfs (`EINVAL` for what is
+ * not a number, `ERANGE` past 64 bits; the whole write consumed), `proc_doulongvec_minmax()` for
+ * the sysctl (`pageSize` given; every failure `EINVAL`, and the bytes it consumed are what the
+ * write returns). A count past what a double holds exactly is clamped to the largest.
  */
-const parseCount = (text: string, sysctl: boolean): number | ErrnoError => {
-  const v = kstrtoull(sysctl ? text.trim() : text, sysctl ? 0 : 10);
-  if (typeof v !== "bigint") return v;
-  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+const parseCount = (
+  name: string,
+  text: string,
+  count: number,
+  sysctlPageSize: number | null,
+): { readonly value: number; readonly consumed: number } | ErrnoError => {
+  const clamp = (v: bigint) =>
+    v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+  if (sysctlPageSize !== null) {
+    const v = procDoulongvecMinmax(name, text, count, sysctlPageSize);
+    return v instanceof Error ? v : { value: clamp(v.value), consumed: v.consumed };
+  }
+  const v = kstrtoull(text, 10);
+  return typeof v === "bigint" ? { value: clamp(v), consumed: count } : v;
 };
 
-/** `__nr_hugepages_store_common()`: parses a count and resizes the pool (or one node's part). */
+/**
+ * `__nr_hugepages_store_common()`: parses a count and resizes the pool (or one node's part). The
+ * sysctl (`hugetlb_sysctl_handler()`) hands it the bytes `proc_doulongvec_minmax()` consumed.
+ */
 const nrHugepagesStore =
-  (h: HugetlbPool, nid: number, sysctl: boolean) =>
+  (h: HugetlbPool, nid: number, sysctlPageSize: number | null) =>
   (
     text: string,
     count: number,
     current: TaskStruct | null,
   ): number | Effect.Effect<number, ErrnoError> => {
-    const n = parseCount(text, sysctl);
-    if (typeof n !== "number") return n;
-    return Effect.as(h.setMaxHugePages(n, nid, current), count);
+    const n = parseCount("nr_hugepages", text, count, sysctlPageSize);
+    if (n instanceof Error) return n;
+    return Effect.as(h.setMaxHugePages(n.value, nid, current), n.consumed);
   };
 
-/** The `nr_hugepages` and `nr_overcommit_hugepages` files of a whole pool. */
-const poolAttributes = (h: HugetlbPool, sysctl: boolean) => {
+/**
+ * The `nr_hugepages` and `nr_overcommit_hugepages` files of a whole pool; `sysctlPageSize` is
+ * `PAGE_SIZE` for the `/proc/sys/vm` pair, null for sysfs.
+ */
+const poolAttributes = (h: HugetlbPool, sysctlPageSize: number | null) => {
   return {
     nr_hugepages: {
       mode: 0o644,
       show: () => `${h.nrHugePages}\n`,
-      store: nrHugepagesStore(h, NUMA_NO_NODE, sysctl),
+      store: nrHugepagesStore(h, NUMA_NO_NODE, sysctlPageSize),
     },
     nr_overcommit_hugepages: {
       mode: 0o644,
       show: () => `${h.nrOvercommitHugePages}\n`,
-      // nr_overcommit_hugepages_store(): the limit is set; a gigantic pool has none (Linux 6.16).
+      // nr_overcommit_hugepages_store() and hugetlb_overcommit_handler(): the limit is set; a
+      // gigantic pool has none, refused before the parse (Linux 6.16).
       store: (text: string, count: number): number | ErrnoError => {
         if (h.gigantic) return errno("EINVAL", `${h.name}: gigantic pages cannot be overcommitted`);
-        const n = parseCount(text, sysctl);
-        if (typeof n !== "number") return n;
-        h.nrOvercommitHugePages = n;
-        return count;
+        const n = parseCount("nr_overcommit_hugepages", text, count, sysctlPageSize);
+        if (n instanceof Error) return n;
+        h.nrOvercommitHugePages = n.value;
+        return n.consumed;
       },
     },
   };
@@ -1237,7 +1256,7 @@ const poolAttributes = (h: HugetlbPool, sysctl: boolean) => {
  */
 export const hugetlbSysfsInit = (k: Kernel): void => {
   const show = (value: () => number) => ({ mode: 0o444, show: () => `${value()}\n` });
-  k.fs.addAttributes("/proc/sys/vm", poolAttributes(poolOf(k), true));
+  k.fs.addAttributes("/proc/sys/vm", poolAttributes(poolOf(k), k.mem.pageSize));
   for (const h of k.hstates as readonly HugetlbPool[]) {
     for (const node of k.mem.nodes) {
       const nid = node.nid;
@@ -1245,14 +1264,14 @@ export const hugetlbSysfsInit = (k: Kernel): void => {
         nr_hugepages: {
           mode: 0o644,
           show: () => `${h.nrHugePagesNode[nid]}\n`,
-          store: nrHugepagesStore(h, nid, false),
+          store: nrHugepagesStore(h, nid, null),
         },
         free_hugepages: show(() => h.freeHugePagesNode[nid]!),
         surplus_hugepages: show(() => h.surplusHugePagesNode[nid]!),
       });
     }
     k.fs.addAttributes(`/sys/kernel/mm/hugepages/${h.name}`, {
-      ...poolAttributes(h, false),
+      ...poolAttributes(h, null),
       free_hugepages: show(() => h.freeHugePages),
       resv_hugepages: show(() => h.resvHugePages),
       surplus_hugepages: show(() => h.surplusHugePages),

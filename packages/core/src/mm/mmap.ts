@@ -200,10 +200,10 @@ export const mmapInitSysctl = (k: Kernel): void => {
       mode: 0o644,
       show: () => `${k.maxMapCount}\n`,
       store: (text, count) => {
-        const v = procDointvecMinmax("max_map_count", text, 0, 0x7fffffff);
+        const v = procDointvecMinmax("max_map_count", text, count, k.mem.pageSize, 0);
         if (v instanceof Error) return v;
-        k.maxMapCount = v;
-        return count;
+        k.maxMapCount = v.value;
+        return v.consumed;
       },
     },
   });

@@ -352,20 +352,26 @@ export const numaBalancingInitSysfs = (k: Kernel, nb: NumaBalancingState): void 
       mode: 0o644,
       show: () => `${nb.mode}\n`,
       store: (text, count) => {
-        const v = procDointvecMinmax("numa_balancing", text, 0, 4);
+        const v = procDointvecMinmax("numa_balancing", text, count, k.mem.pageSize, 0, 4);
         if (v instanceof Error) return v;
-        nb.setMode(v);
-        return count;
+        nb.setMode(v.value);
+        return v.consumed;
       },
     },
     numa_balancing_promote_rate_limit_MBps: {
       mode: 0o644,
       show: () => `${nb.promoteRateLimitMBps}\n`,
       store: (text, count) => {
-        const v = procDointvecMinmax("numa_balancing_promote_rate_limit_MBps", text, 0, 0x7fffffff);
+        const v = procDointvecMinmax(
+          "numa_balancing_promote_rate_limit_MBps",
+          text,
+          count,
+          k.mem.pageSize,
+          0,
+        );
         if (v instanceof Error) return v;
-        nb.promoteRateLimitMBps = v;
-        return count;
+        nb.promoteRateLimitMBps = v.value;
+        return v.consumed;
       },
     },
   });
