@@ -447,6 +447,7 @@ export { formatNodeList } from "./lib/nodemask";
 export { LOCAL_DISTANCE, MAX_NUMNODES, NUMA_NO_NODE, REMOTE_DISTANCE } from "./lib/numa";
 export { type PooledSection, SECTION_POOL_CHUNK, SectionPool } from "./lib/section_pool";
 export {
+  BALLOON_GFP,
   balloonDevinfoInit,
   balloonInit,
   balloonPageAlloc,
