@@ -262,6 +262,7 @@ export {
 // include/linux/mmzone.h
 export {
   type AllocContext,
+  type AllocRequest,
   type BadPageHandler,
   type Fragmentation,
   type MemoryRegion,
@@ -467,7 +468,6 @@ export {
   compactNode,
   compactNodes,
   compactZone,
-  directCompact,
   extfragForOrder,
   fragmentationIndex,
   fragmentationScoreNode,
@@ -560,8 +560,10 @@ export {
   ALLOC_WMARK_MIN,
   allocContigPages,
   allocContigRange,
+  allocPagesSlowpath,
   gfpPfmemallocFlags,
   gfpToAllocFlags,
+  type SlowpathResult,
 } from "./mm/page_alloc";
 export {
   hasUnmovablePages,
@@ -576,7 +578,6 @@ export {
   allocNodes,
   canDemote,
   DEF_PRIORITY,
-  directReclaim,
   performReclaim,
   SWAP_CLUSTER_MAX,
   shouldReclaimRetry,

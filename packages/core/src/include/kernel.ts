@@ -315,7 +315,9 @@ export interface Kernel {
    * `alloc_contig_pages()` (`folio_alloc_gigantic()`), which migrates what is in the way
    * (`MR_CONTIG_RANGE`). `EINVAL` for a node that does not exist, an order outside 0..PUD order
    * or a `gfp` that is not a mask of the flags `__GFP_BITS_MASK` covers;
-   * `ENOMEM` when no block of that order can be had (on that node, with `__GFP_THISNODE`).
+   * `ENOMEM` when no block of that order can be had (on that node, with `__GFP_THISNODE`), after
+   * the slow path's direct reclaim and compaction when `gfp` has `__GFP_DIRECT_RECLAIM`
+   * (`allocPagesSlowpath()`; there is no OOM killer to run where Linux would).
    * `current` is the task the allocation is made in: its `PF_MEMALLOC` and the node of its CPU,
    * which `numa_local` and `numa_other` count against (`zone_statistics()`); null or left out for
    * a kernel thread running on node `nid`. `ESRCH` when that task has exited.

@@ -495,6 +495,20 @@ export interface AllocContext {
 }
 
 /**
+ * What `__alloc_pages_slowpath()` (`mm/page_alloc.c`) works for: the allocation's preferred node,
+ * its order, its GFP flags and its node mask (null for none), as `struct alloc_context` and the
+ * slow path's arguments carry them.
+ *
+ * @category Memory and folios
+ */
+export interface AllocRequest {
+  readonly nid: number;
+  readonly order: number;
+  readonly gfp: number;
+  readonly nodemask: readonly number[] | null;
+}
+
+/**
  * The page allocator of one kernel, as its callers see it. Models the allocation calls of
  * `include/linux/gfp.h` (`__alloc_pages()`, `__free_pages()`) over the zones of
  * `include/linux/mmzone.h`. The buddy allocator behind it is `mm/page_alloc.ts` (the kernel's
@@ -539,6 +553,22 @@ export interface PageAllocator {
     nid: number,
     order: number,
     gfp: number,
+    nodemask?: readonly number[] | null,
+    current?: AllocContext | null,
+  ): number;
+  /**
+   * `get_page_from_freelist()` (`mm/page_alloc.c`) with the allocation flags the caller chose
+   * (`ALLOC_*`): a block of `order` from the first node an allocation from `nid` may use (its
+   * zonelist; `nid` alone with `__GFP_THISNODE`; those in `nodemask`) whose zone passes the
+   * watermark the flags name, or from the first with the block at all under
+   * `ALLOC_NO_WATERMARKS`; -1 when none has one. Wakes no kswapd and takes no other step: what
+   * the slow path tries after each of its steps.
+   */
+  getPageFromFreelist(
+    nid: number,
+    order: number,
+    gfp: number,
+    allocFlags: number,
     nodemask?: readonly number[] | null,
     current?: AllocContext | null,
   ): number;

@@ -62,7 +62,7 @@ import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { nrMlock } from "../mm/mlock";
 import { archPickMmapLayout, mmapInitSysctl } from "../mm/mmap";
-import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
+import { allocContigPages, allocPagesSlowpath, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { KswapdState } from "../mm/vmscan";
@@ -311,10 +311,10 @@ class Machine implements KernelInterface {
     this.lru = new LruLists(this);
     this.hugetlbActive = new HugetlbActiveList(this);
     // hugetlb_add_hstate(): the PMD size (HPAGE_SHIFT), and x86-64's PUD size with gbpages.
-    this.hstate = new HugetlbPool(this, plan.pmdOrder, allocContigPages);
+    this.hstate = new HugetlbPool(this, plan.pmdOrder, allocContigPages, allocPagesSlowpath);
     this.hstates =
       plan.pageSize === 4096
-        ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages)]
+        ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages, allocPagesSlowpath)]
         : [this.hstate];
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
@@ -562,10 +562,15 @@ class Machine implements KernelInterface {
             : errno("EINVAL", `gfp mask ${gfp} has bits outside __GFP_BITS_MASK`)) ??
           (current?.exited ? errno("ESRCH", `folio_alloc: task ${current.pid} has exited`) : null);
         if (bad) return yield* Effect.fail(bad);
-        const pfn =
+        let pfn =
           order > this.pageAlloc.maxOrder
             ? yield* allocContigPages(this, order, gfp | __GFP_COMP, nid, current)
             : this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP, null, current);
+        if (pfn < 0 && order <= this.pageAlloc.maxOrder) {
+          // __alloc_pages_slowpath(): reclaim and compaction, as the gfp flags allow.
+          const req = { nid, order, gfp: gfp | __GFP_COMP, nodemask: null };
+          pfn = (yield* allocPagesSlowpath(this, req, current)).page;
+        }
         if (pfn < 0) {
           return yield* Effect.fail(
             errno("ENOMEM", `no free block of order ${order} for node ${nid}`),

@@ -38,7 +38,6 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import type { DirectCompact } from "../include/compaction";
 import {
   __GFP_COMP,
   __GFP_NORETRY,
@@ -59,7 +58,7 @@ import {
   MR_SYSCALL,
 } from "../include/migrate_mode";
 import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
-import type { AllocContext } from "../include/mmzone";
+import type { AllocContext, AllocRequest } from "../include/mmzone";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -83,7 +82,6 @@ import {
 import type { TaskStruct } from "../include/sched";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
-import { directCompact } from "./compaction";
 import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
 import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
 import { folioPut } from "./swap";
@@ -131,6 +129,9 @@ export class HugetlbPool implements Hstate {
    * @param allocContigPages - `alloc_contig_pages()` (`mm/page_alloc.ts`), which gigantic pages
    *   come from; handed in by the boot code, as the page allocator's module reaches migration and
    *   through it this one.
+   * @param allocPagesSlowpath - `__alloc_pages_slowpath()`'s blocking steps (`allocPagesSlowpath()`,
+   *   `mm/page_alloc.ts`), which a pool page goes through when the first tries fail; handed in
+   *   for the same reason.
    */
   constructor(
     private readonly k: Kernel,
@@ -142,6 +143,11 @@ export class HugetlbPool implements Hstate {
       nid: number,
       current: AllocContext | null,
     ) => Effect.Effect<number, ErrnoError>,
+    private readonly allocPagesSlowpath: (
+      k: Kernel,
+      req: AllocRequest,
+      current: TaskStruct | null,
+    ) => Effect.Effect<{ readonly page: number }, ErrnoError>,
   ) {
     this.order = order;
     this.name = `hugepages-${(k.mem.pageSize * 2 ** this.order) / 1024}kB`;
@@ -389,7 +395,7 @@ export class HugetlbPool implements Hstate {
    * `alloc_pool_huge_folio()`: one fresh huge page for the pool, on the first node of `nodes`
    * (round-robin from the alloc cursor) that has one, with `__GFP_THISNODE`. Each node's
    * allocation goes through the allocator's slow path for a costly order when no free block of
-   * the order is left (`directCompact()`: asynchronous compaction, direct reclaim, compaction
+   * the order is left (`allocPagesSlowpath()`: asynchronous compaction, direct reclaim, compaction
    * again, those two retried while `__GFP_RETRY_MAYFAIL`'s `should_reclaim_retry()` or
    * `should_compact_retry()` allows); with `__GFP_NORETRY` (a node that failed before, in `noretry`) it stops after the
    * asynchronous try when that was skipped, and compacts only asynchronously. The page is freed
@@ -422,15 +428,12 @@ export class HugetlbPool implements Hstate {
             )
           : self.k.pageAlloc.allocPages(nid, self.order, gfp, null, current);
         if (head < 0 && !self.gigantic) {
-          const dc: DirectCompact = {
-            request: { nid, order: self.order, gfp, nodemask: null },
-            tried: 0,
-            reclaimTried: false,
-            page: -1,
-            misplaced: null,
-          };
-          yield* directCompact(self.k, dc, current);
-          head = dc.page;
+          const slow = yield* self.allocPagesSlowpath(
+            self.k,
+            { nid, order: self.order, gfp, nodemask: null },
+            current,
+          );
+          head = slow.page;
         }
         if (head < 0) {
           noretry.add(nid);

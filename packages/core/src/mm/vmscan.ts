@@ -26,7 +26,7 @@
  */
 import { Deferred, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../errno";
-import { compactGap, type DirectCompact, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
+import { compactGap, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
 import {
   __GFP_NOMEMALLOC,
   __GFP_NOWARN,
@@ -559,7 +559,8 @@ export const zoneReclaimablePages = (k: Kernel, nid: number): number => {
  * round, since what reclaim freed need not make its block. Past `MAX_RECLAIM_RETRIES` (16) the
  * answer is no; before, yes when some node the allocation may use would pass the min watermark for
  * `order` with all its reclaimable pages ({@link zoneReclaimablePages}) counted as free
- * (`__zone_watermark_ok()`, which also needs a free block of the order). The kernel's last resort
+ * (`__zone_watermark_ok()` with the slow path's `allocFlags`, default 0, which also needs a free
+ * block of the order). The kernel's last resort
  * of unreserving highatomic pageblocks before giving up is not modelled (the model reserves none).
  *
  * @category Reclaim
@@ -572,6 +573,7 @@ export const shouldReclaimRetry = (
   nodemask: readonly number[] | null,
   didSomeProgress: boolean,
   loops: { noProgressLoops: number },
+  allocFlags = 0,
 ): boolean => {
   if (didSomeProgress && order <= PAGE_ALLOC_COSTLY_ORDER) loops.noProgressLoops = 0;
   else loops.noProgressLoops++;
@@ -580,7 +582,7 @@ export const shouldReclaimRetry = (
     const zone = k.pageAlloc.zones[n];
     if (!zone) return false;
     const available = zoneReclaimablePages(k, n) + zone.freePages;
-    return k.pageAlloc.zoneWatermarkOk(n, order, zone.watermark[WMARK_MIN]!, 0, available);
+    return k.pageAlloc.zoneWatermarkOk(n, order, zone.watermark[WMARK_MIN]!, allocFlags, available);
   });
 };
 
@@ -664,44 +666,6 @@ export const performReclaim = (
         }),
       ),
     );
-  });
-
-/**
- * `__alloc_pages_direct_reclaim()` (`mm/page_alloc.c`): reclaims directly for the allocation a
- * fault could not satisfy ({@link DirectCompact.request}), then tries it again, filling
- * `dc.page` with the page it got or -1; as the slow path's `should_reclaim_retry()` allows, it
- * repeats while reclaim makes progress, and up to `MAX_RECLAIM_RETRIES` (16) times in a row when
- * it does not (the first round over a list of recently used folios only ages them). The retried
- * fault takes that page, or fails with `ENOMEM` (where the kernel would invoke the OOM killer).
- *
- * `current` is the faulting task. As `__perform_reclaim()` does, it reclaims with `PF_MEMALLOC`
- * set (`memalloc_noreclaim_save()`: what it allocates meanwhile may go below the watermarks
- * unless it asks `__GFP_NOMEMALLOC`, and it does not recurse into reclaim), which is put back as
- * it was before the allocation is tried again (`memalloc_noreclaim_restore()`), in that task.
- * Null for none: a kernel thread of `nid`.
- *
- * @category Reclaim
- */
-export const directReclaim = (
-  k: Kernel,
-  dc: DirectCompact,
-  current: TaskStruct | null = null,
-): Effect.Effect<void, ErrnoError> =>
-  Effect.gen(function* () {
-    const req = dc.request;
-    dc.request = null;
-    dc.reclaimTried = true;
-    dc.page = -1;
-    if (!req) return;
-    const { nid, order, gfp, nodemask } = req;
-    // __alloc_pages_slowpath() reclaims again while should_reclaim_retry() allows: without limit
-    // while reclaim makes progress, and MAX_RECLAIM_RETRIES times in a row when it does not.
-    for (let noProgressLoops = 0; noProgressLoops <= MAX_RECLAIM_RETRIES; ) {
-      const progress = yield* performReclaim(k, gfp, order, nid, nodemask, current);
-      dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
-      if (dc.page >= 0) return;
-      noProgressLoops = progress > 0 ? 0 : noProgressLoops + 1;
-    }
   });
 
 /** One node's `kswapd` state (`pg_data_t`'s `kswapd_wait`, `kswapd_order`, `kswapd_failures`). */
