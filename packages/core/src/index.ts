@@ -278,6 +278,7 @@ export {
   type NodeSpan,
   type PageAllocator,
   PhysicalMemory,
+  type SlowpathResult,
   WMARK_HIGH,
   WMARK_LOW,
   WMARK_MIN,
@@ -495,6 +496,7 @@ export {
 // mm/mempolicy.c
 export { allocMigrationTargetByMpol } from "./mm/mempolicy";
 export {
+  allocTargetSlowpath,
   batchPairs,
   folioExpectedRefCount,
   folioMarkContentCopied,
@@ -563,7 +565,6 @@ export {
   allocPagesSlowpath,
   gfpPfmemallocFlags,
   gfpToAllocFlags,
-  type SlowpathResult,
 } from "./mm/page_alloc";
 export {
   hasUnmovablePages,

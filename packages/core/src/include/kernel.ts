@@ -28,7 +28,14 @@ import type { MemoryTiers } from "./memory_tiers";
 import type { MovableOperations } from "./migrate";
 import type { MigrateOffload } from "./migrate_copy_offload";
 import type { AddressSpace, AnonVma } from "./mm_types";
-import type { Fragmentation, PageAllocator, PhysicalMemory } from "./mmzone";
+import type {
+  AllocContext,
+  AllocRequest,
+  Fragmentation,
+  PageAllocator,
+  PhysicalMemory,
+  SlowpathResult,
+} from "./mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "./module";
 import type { NumaBalancing } from "./numa_balancing";
 import type { FolioWaitQueue } from "./pagemap";
@@ -306,6 +313,18 @@ export interface Kernel {
    * name that is not a non-empty string.
    */
   createFile(name: string): Effect.Effect<File, ErrnoError>;
+  /**
+   * The blocking steps of `__alloc_pages_slowpath()` (`mm/page_alloc.c`, Linux 6.16) for `req`,
+   * after `PageAllocator.allocPages()` gave nothing: `allocPagesSlowpath()` (`mm/page_alloc.ts`)
+   * on this kernel, for callers whose module the page allocator's reaches (migration targets,
+   * demotion, the hugetlb pool). `current` is the allocating task (null: a kernel thread of
+   * `req.nid`): its `PF_MEMALLOC` is set while it reclaims or compacts, as
+   * `memalloc_noreclaim_save()` does.
+   */
+  allocPagesSlowpath(
+    req: AllocRequest,
+    current?: AllocContext | null,
+  ): Effect.Effect<SlowpathResult, ErrnoError>;
   /**
    * `folio_alloc()` (`mm/mempolicy.c`) on a node: a folio of 2^order pages with one reference.
    * `gfp` says what kind of memory it is: without `__GFP_MOVABLE` (`GFP_KERNEL`, the default 0)

@@ -30,7 +30,15 @@ import type { MemoryBlock } from "../include/memory";
 import { MEMTIER_ADISTANCE_DRAM } from "../include/memory_tiers";
 import type { MovableOperations } from "../include/migrate";
 import { AddressSpace, type AnonVma, DEFAULT_MAX_MAP_COUNT, MmStruct } from "../include/mm_types";
-import { type Fragmentation, PhysicalMemory, WMARK_HIGH, WMARK_PROMO } from "../include/mmzone";
+import {
+  type AllocContext,
+  type AllocRequest,
+  type Fragmentation,
+  PhysicalMemory,
+  type SlowpathResult,
+  WMARK_HIGH,
+  WMARK_PROMO,
+} from "../include/mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module";
 import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import { PG_reserved } from "../include/page_flags";
@@ -311,10 +319,10 @@ class Machine implements KernelInterface {
     this.lru = new LruLists(this);
     this.hugetlbActive = new HugetlbActiveList(this);
     // hugetlb_add_hstate(): the PMD size (HPAGE_SHIFT), and x86-64's PUD size with gbpages.
-    this.hstate = new HugetlbPool(this, plan.pmdOrder, allocContigPages, allocPagesSlowpath);
+    this.hstate = new HugetlbPool(this, plan.pmdOrder, allocContigPages);
     this.hstates =
       plan.pageSize === 4096
-        ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages, allocPagesSlowpath)]
+        ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages)]
         : [this.hstate];
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
@@ -542,6 +550,13 @@ class Machine implements KernelInterface {
       return errno("EINVAL", `order ${order} is outside 0..${max}`);
     }
     return null;
+  }
+
+  allocPagesSlowpath(
+    req: AllocRequest,
+    current: AllocContext | null = null,
+  ): Effect.Effect<SlowpathResult, ErrnoError> {
+    return allocPagesSlowpath(this, req, current);
   }
 
   allocFolio(

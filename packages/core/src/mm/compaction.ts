@@ -64,7 +64,7 @@ import {
   PG_lru,
   PG_movable_ops_isolated,
 } from "../include/page_flags";
-import { memallocNoreclaimRestore, memallocNoreclaimSave, type TaskStruct } from "../include/sched";
+import { memallocNoreclaimRestore, memallocNoreclaimSave } from "../include/sched";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
@@ -904,7 +904,7 @@ export const allocPagesDirectCompact = (
   nid: number,
   nodemask: readonly number[] | null,
   prio: CompactPriority,
-  current: TaskStruct | null = null,
+  current: AllocContext | null = null,
   allocFlags?: number,
 ): Effect.Effect<{ readonly page: number; readonly result: CompactResult }, ErrnoError> =>
   Effect.gen(function* () {

@@ -58,7 +58,7 @@ import {
   MR_SYSCALL,
 } from "../include/migrate_mode";
 import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
-import type { AllocContext, AllocRequest } from "../include/mmzone";
+import type { AllocContext } from "../include/mmzone";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -129,9 +129,6 @@ export class HugetlbPool implements Hstate {
    * @param allocContigPages - `alloc_contig_pages()` (`mm/page_alloc.ts`), which gigantic pages
    *   come from; handed in by the boot code, as the page allocator's module reaches migration and
    *   through it this one.
-   * @param allocPagesSlowpath - `__alloc_pages_slowpath()`'s blocking steps (`allocPagesSlowpath()`,
-   *   `mm/page_alloc.ts`), which a pool page goes through when the first tries fail; handed in
-   *   for the same reason.
    */
   constructor(
     private readonly k: Kernel,
@@ -143,11 +140,6 @@ export class HugetlbPool implements Hstate {
       nid: number,
       current: AllocContext | null,
     ) => Effect.Effect<number, ErrnoError>,
-    private readonly allocPagesSlowpath: (
-      k: Kernel,
-      req: AllocRequest,
-      current: TaskStruct | null,
-    ) => Effect.Effect<{ readonly page: number }, ErrnoError>,
   ) {
     this.order = order;
     this.name = `hugepages-${(k.mem.pageSize * 2 ** this.order) / 1024}kB`;
@@ -428,8 +420,7 @@ export class HugetlbPool implements Hstate {
             )
           : self.k.pageAlloc.allocPages(nid, self.order, gfp, null, current);
         if (head < 0 && !self.gigantic) {
-          const slow = yield* self.allocPagesSlowpath(
-            self.k,
+          const slow = yield* self.k.allocPagesSlowpath(
             { nid, order: self.order, gfp, nodemask: null },
             current,
           );

@@ -27,6 +27,7 @@ import type {
   Fragmentation,
   PageAllocator,
   PhysicalMemory,
+  SlowpathResult,
 } from "../include/mmzone";
 import {
   MIGRATE_HIGHATOMIC,
@@ -54,7 +55,7 @@ import {
   PG_reserved,
   PG_writeback,
 } from "../include/page_flags";
-import { PF_MEMALLOC, type TaskStruct } from "../include/sched";
+import { PF_MEMALLOC } from "../include/sched";
 import type { Tracepoints } from "../include/trace";
 import type { VmEventItem } from "../include/vmstat";
 import { FailPageAlloc } from "../lib/fault_inject";
@@ -251,6 +252,8 @@ export class BuddyAllocator implements PageAllocator {
   countVmEvent: ((item: VmEventItem, delta: number) => void) | null = null;
   /** The kernel's tracepoints, set once they exist: where `mm_page_alloc_extfrag` goes. */
   trace: Tracepoints | null = null;
+  /** Whether the last {@link allocPages} failed by fault injection (see `PageAllocator`). */
+  failedByInjection = false;
 
   constructor(
     private readonly mem: PhysicalMemory,
@@ -571,7 +574,10 @@ export class BuddyAllocator implements PageAllocator {
     nodemask: readonly number[] | null = null,
     current: AllocContext | null = null,
   ): number {
-    if (this.failPageAlloc.armed && this.failPageAlloc.shouldFail(order)) return -1;
+    // should_fail_alloc_page() (prepare_alloc_pages()): the whole allocation fails, slow path
+    // included.
+    this.failedByInjection = this.failPageAlloc.armed && this.failPageAlloc.shouldFail(order);
+    if (this.failedByInjection) return -1;
     const zonelist = this.candidates(nid, gfp, nodemask);
     if (zonelist.length === 0) return -1;
     // numa_node_id(): the node of the CPU the allocation runs on.
@@ -976,25 +982,6 @@ export class BuddyAllocator implements PageAllocator {
 }
 
 /**
- * How {@link allocPagesSlowpath} ended: the block it got, and whether it got to where Linux 6.16
- * calls the OOM killer.
- *
- * @category Memory and folios
- */
-export interface SlowpathResult {
-  /** The first PFN of the block (refcount one), or -1 (the kernel's `NULL`). */
-  readonly page: number;
-  /**
-   * True when the allocation failed where `__alloc_pages_may_oom()` would call `out_of_memory()`:
-   * reclaim and compaction gave up on an order up to `PAGE_ALLOC_COSTLY_ORDER` asked without
-   * `__GFP_NORETRY`, `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE`, and the last try at the high
-   * watermark failed too. The model has no OOM killer: the allocation fails there (a fault then
-   * returns `ENOMEM`, as `VM_FAULT_OOM` would surface).
-   */
-  readonly outOfMemory: boolean;
-}
-
-/**
  * `__alloc_pages_may_oom()` (`mm/page_alloc.c`, Linux 6.16) without the killer: one more try at
  * the high watermark (`ALLOC_WMARK_HIGH | ALLOC_CPUSET`, without `__GFP_DIRECT_RECLAIM`), then
  * whether `out_of_memory()` would be called: not for a costly order, nor with
@@ -1029,7 +1016,9 @@ const allocPagesMayOom = (
  * huge zero folio, a hugetlb pool page, `Kernel.allocFolio`). Driven by the gfp flags, the order
  * and `current`'s `PF_MEMALLOC` alone:
  *
- * 1. without `__GFP_DIRECT_RECLAIM`, nothing (`nopage`);
+ * 1. without `__GFP_DIRECT_RECLAIM`, nothing (`nopage`); nor when those first tries failed by
+ *    fault injection (`fail_page_alloc`: `should_fail_alloc_page()` fails the whole allocation);
+ *    the slow path runs right after them;
  * 2. for a costly order (above `PAGE_ALLOC_COSTLY_ORDER`), or an order above 0 that is not
  *    movable, direct compaction at `INIT_COMPACT_PRIORITY` (`MIGRATE_ASYNC`) first, unless the
  *    allocation may take the reserves (`__gfp_pfmemalloc_flags()`); a costly `__GFP_NORETRY`
@@ -1085,14 +1074,15 @@ const allocPagesMayOom = (
 export const allocPagesSlowpath = (
   k: Kernel,
   req: AllocRequest,
-  current: TaskStruct | null = null,
+  current: AllocContext | null = null,
 ): Effect.Effect<SlowpathResult, ErrnoError> =>
   Effect.gen(function* () {
     const { nid, order, gfp } = req;
     const pa = k.pageAlloc;
     const nopage: SlowpathResult = { page: -1, outOfMemory: false };
     const got = (page: number): SlowpathResult => ({ page, outOfMemory: false });
-    if (!(gfp & __GFP_DIRECT_RECLAIM)) return nopage;
+    // An injected failure fails the whole __alloc_pages() (prepare_alloc_pages()).
+    if (!(gfp & __GFP_DIRECT_RECLAIM) || pa.failedByInjection) return nopage;
     const costly = order > PAGE_ALLOC_COSTLY_ORDER;
     let allocFlags = gfpToAllocFlags(gfp, order);
     let nodemask = req.nodemask;

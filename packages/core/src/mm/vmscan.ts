@@ -34,9 +34,9 @@ import {
   __GFP_THISNODE,
   GFP_HIGHUSER_MOVABLE,
   GFP_NOWAIT,
-  GFP_TRANSHUGE,
 } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
+import type { NewFolioFn } from "../include/migrate";
 import { MIGRATE_ASYNC, MR_DEMOTION } from "../include/migrate_mode";
 import { type AllocContext, WMARK_HIGH, WMARK_MIN } from "../include/mmzone";
 import {
@@ -52,7 +52,6 @@ import {
   memallocNoreclaimSave,
   PF_KSWAPD,
   PF_MEMALLOC,
-  type TaskStruct,
 } from "../include/sched";
 import {
   type Kswapd,
@@ -65,6 +64,7 @@ import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
 import { filemapRemoveFolio } from "./filemap";
 import { migratePages } from "./migrate";
+import { allocMigrationTarget } from "./move_pages";
 import { folioReferenced, tryToUnmap } from "./rmap";
 import { shrinkSlab } from "./shrinker";
 import { folioPut } from "./swap";
@@ -250,18 +250,43 @@ const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
  * kswapd (`__GFP_KSWAPD_RECLAIM`), so that it demotes or reclaims in turn instead of the hot pages
  * of the upper tier landing further down. `alloc_migration_target()` (`mm/migrate.c`) then makes
  * a large folio's flags those of a THP allocation: `__GFP_RECLAIM` cleared and `GFP_TRANSHUGE`
- * added, so a large folio's allocation wakes no kswapd.
+ * added, so a large folio's allocation wakes no kswapd, but may block: each of its two tries takes
+ * the slow path when its first tries fail (`slowpath`), where the recursion check stops a
+ * reclaimer with `PF_MEMALLOC` after the initial compaction a costly order gets (its
+ * `__GFP_NOMEMALLOC` keeps it from the reserves that would skip it).
  */
-const allocDemoteFolio =
-  (k: Kernel, target: number, allowed: readonly number[], current: AllocContext | null) =>
-  (src: number): number => {
-    const order = k.memmap.folioOrder(src);
-    const mtcGfp =
-      (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | __GFP_NOMEMALLOC | GFP_NOWAIT;
-    const gfp = order > 0 ? (mtcGfp & ~__GFP_RECLAIM) | GFP_TRANSHUGE : mtcGfp;
-    const pfn = k.pageAlloc.allocPages(target, order, gfp | __GFP_THISNODE, null, current);
-    return pfn >= 0 ? pfn : k.pageAlloc.allocPages(target, order, gfp, allowed, current);
+const allocDemoteFolio = (
+  k: Kernel,
+  target: number,
+  allowed: readonly number[],
+  current: AllocContext | null,
+): NewFolioFn => {
+  const gfp =
+    (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | __GFP_NOMEMALLOC | GFP_NOWAIT;
+  const reason = MR_DEMOTION;
+  const thisNode = allocMigrationTarget(k, target, { gfp: gfp | __GFP_THISNODE, current, reason });
+  const anyAllowed = allocMigrationTarget(k, target, { gfp, nmask: allowed, current, reason });
+  // A large folio's first alloc_migration_target() goes through its slow path before the second.
+  const blocks = (src: number) => k.memmap.folioOrder(src) > 0;
+  const demote = (src: number): number => {
+    const pfn = thisNode(src);
+    return pfn >= 0 || blocks(src) ? pfn : anyAllowed(src);
   };
+  return Object.assign(demote, {
+    slowpath: (src: number) =>
+      blocks(src)
+        ? Effect.gen(function* () {
+            const first = thisNode.slowpath?.(src);
+            const pfn = first ? yield* first : -1;
+            if (pfn >= 0) return pfn;
+            const second = anyAllowed(src);
+            if (second >= 0) return second;
+            const slow = anyAllowed.slowpath?.(src);
+            return slow ? yield* slow : -1;
+          })
+        : null,
+  });
+};
 
 /**
  * `demote_folio_list()` (`mm/vmscan.c`): migrates the folios of `list` to the node's demotion
@@ -655,7 +680,7 @@ export const performReclaim = (
   order: number,
   nid: number,
   nodemask: readonly number[] | null,
-  current: TaskStruct | null,
+  current: AllocContext | null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.suspend(() => {
     const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;

@@ -19,8 +19,10 @@ import {
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  MAP_SHARED,
   MPOL_BIND,
   PF_MEMALLOC,
+  PROT_READ,
   type TaskStruct,
 } from "../../src/index";
 import { boot, expectConsistent, expectErrno, folioAt, run, runP } from "../../src/testing/index";
@@ -205,5 +207,50 @@ describe("an mTHP fault on a node with no free block above order 1", () => {
     const d = await mthpFault(false);
     expect(d("allocstall_normal")).toBe(0);
     expect(d("compact_stall")).toBe(0);
+  });
+});
+
+// alloc_migration_target() (mm/migrate.c, Linux 6.16): a move_pages(2) destination is a
+// GFP_HIGHUSER_MOVABLE | __GFP_THISNODE allocation, which may reclaim directly on the target node.
+describe("a migration target takes the slow path", () => {
+  const PAGE = 4096;
+  /** Two nodes; node 1 at its min watermark, holding `cached` clean page-cache pages. */
+  const fullTarget = (cached: number) => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    if (cached) {
+      const q = run(k.createProcess({ node: 1 }));
+      run(q.setMempolicy(MPOL_BIND, [1]));
+      const file = run(k.createFile("cache"));
+      const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+      run(q.read(c, cached * PAGE));
+    }
+    while (k.pageAlloc.allocPages(1, 0, GFP_KERNEL | __GFP_THISNODE) >= 0);
+    // min_free_kbytes = int_sqrt(32768 * 16) = 724: 181 pages, 90 for each 16 MiB zone.
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(90);
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.write(addr, new Uint8Array(PAGE).fill(5)));
+    return { k, p, addr };
+  };
+
+  it("reclaims the target node's clean page cache and moves the page there", async () => {
+    const { k, p, addr } = fullTarget(1000);
+    const d = delta(k);
+    const { status } = await runP(p.movePages(0, [addr], [1]));
+    expect(status[0]).toBe(1);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgsteal_direct")).toBeGreaterThan(0);
+    expect(d("pgmigrate_success")).toBe(1);
+    expect(run(p.read(addr, PAGE)).every((b) => b === 5)).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("with nothing to reclaim there: one direct reclaim, then ENOMEM (__GFP_THISNODE: no OOM killer; migrate_pages()'s -ENOMEM fails the call)", () => {
+    const { k, p, addr } = fullTarget(0);
+    const d = delta(k);
+    expectErrno(p.movePages(0, [addr], [1]), "ENOMEM");
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgmigrate_success")).toBe(0);
+    expectConsistent(k);
   });
 });
