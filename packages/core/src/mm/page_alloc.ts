@@ -1088,20 +1088,14 @@ export const allocPagesSlowpath = (
     let nodemask = req.nodemask;
     const compact = { priority: CompactPriority.SYNC_LIGHT as CompactPriority, retries: 0 };
     let compactResult: CompactResult = CompactResult.SKIPPED;
+    /** `__alloc_pages_direct_compact()` with the slow path's flags and node mask as they are now. */
+    const directCompact = (prio: CompactPriority) =>
+      allocPagesDirectCompact(k, gfp, order, nid, nodemask, prio, current, allocFlags);
     if (
       (costly || (order > 0 && gfpMigratetype(gfp) !== MIGRATE_MOVABLE)) &&
       !gfpPfmemallocFlags(gfp, current)
     ) {
-      const first = yield* allocPagesDirectCompact(
-        k,
-        gfp,
-        order,
-        nid,
-        nodemask,
-        CompactPriority.ASYNC,
-        current,
-        allocFlags,
-      );
+      const first = yield* directCompact(CompactPriority.ASYNC);
       if (first.page >= 0) return got(first.page);
       compactResult = first.result;
       if (costly && gfp & __GFP_NORETRY) {
@@ -1130,16 +1124,7 @@ export const allocPagesSlowpath = (
         page = pa.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
         if (page >= 0) return got(page);
       }
-      const c = yield* allocPagesDirectCompact(
-        k,
-        gfp,
-        order,
-        nid,
-        nodemask,
-        compact.priority,
-        current,
-        allocFlags,
-      );
+      const c = yield* directCompact(compact.priority);
       if (c.page >= 0) return got(c.page);
       compactResult = c.result;
       if (gfp & __GFP_NORETRY) return nopage;
