@@ -20,18 +20,29 @@ import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MAP_SHARED,
+  MEMTIER_DEFAULT_DAX_ADISTANCE,
   MPOL_BIND,
   PF_MEMALLOC,
   PROT_READ,
   type TaskStruct,
 } from "../../src/index";
-import { boot, expectConsistent, expectErrno, folioAt, run, runP } from "../../src/testing/index";
+import {
+  boot,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  pattern,
+  run,
+  runP,
+} from "../../src/testing/index";
 
 /**
  * One 16 MiB node: 4096 pages, min watermark 128 pages, low 160, high 192
  * (init_per_zone_wmark_min(), __setup_per_zone_wmarks()).
  */
 const bootOne = () => boot({ nodes: ["16M"] });
+
+const PAGE = 4096;
 
 /** The counters the slow path's steps add to, as deltas from now. */
 const delta = (k: Kernel) => {
@@ -213,7 +224,6 @@ describe("an mTHP fault on a node with no free block above order 1", () => {
 // alloc_migration_target() (mm/migrate.c, Linux 6.16): a move_pages(2) destination is a
 // GFP_HIGHUSER_MOVABLE | __GFP_THISNODE allocation, which may reclaim directly on the target node.
 describe("a migration target takes the slow path", () => {
-  const PAGE = 4096;
   /** Two nodes; node 1 at its min watermark, holding `cached` clean page-cache pages. */
   const fullTarget = (cached: number) => {
     const k = boot({ nodes: ["16M", "16M"] });
@@ -251,6 +261,47 @@ describe("a migration target takes the slow path", () => {
     expectErrno(p.movePages(0, [addr], [1]), "ENOMEM");
     expect(d("allocstall_normal")).toBe(1);
     expect(d("pgmigrate_success")).toBe(0);
+    expectConsistent(k);
+  });
+});
+
+// alloc_demote_folio() (mm/vmscan.c, Linux 6.16): two alloc_migration_target() calls, first on the
+// target node alone, each of which allocates a large folio with GFP_TRANSHUGE. Under reclaim's
+// PF_MEMALLOC a costly order still gets __alloc_pages_slowpath()'s initial compaction (its
+// __GFP_NOMEMALLOC keeps the reserves, which would skip it, away); the recursion check then stops
+// it before reclaim.
+describe("demotion of a THP to a node with no free 2 MiB block", () => {
+  it("compacts the target once per alloc_migration_target() call, reclaims nothing more, then splits the THP and demotes its pages", async () => {
+    const k = boot({
+      nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }],
+      thp: { enabled: "madvise" },
+    });
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    // The slow tier's free memory in order-3 blocks between pinned ones: compaction is suitable
+    // (fragmentation index above extfrag_threshold) but cannot make an order-9 block.
+    const frag = k.pageAlloc.fragment(1, 3);
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [0]));
+    const PMD = 2 * 1024 * 1024;
+    const region = run(p.mmap(2 * PMD, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.madvise(region, 2 * PMD, MADV_HUGEPAGE));
+    const thp = Math.ceil(region / PMD) * PMD;
+    await runP(p.write(thp, new Uint8Array([1])));
+    expect(folioAt(p, thp).order).toBe(9);
+    const d = delta(k);
+    // More base pages than DRAM has left: the fault reclaims, and the THP, oldest, is demoted.
+    const n = 4000;
+    const a = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await runP(p.write(a, pattern(n * PAGE, 2)));
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("compact_stall")).toBe(2);
+    expect(d("compact_fail")).toBe(2);
+    expect(d("thp_migration_fail")).toBe(1);
+    expect(d("thp_migration_split")).toBe(1);
+    expect(d("pgdemote_direct")).toBe(512);
+    expect(run(p.nodeOf(thp))).toBe(1);
+    expect(run(p.read(thp, 1))[0]).toBe(1);
+    frag.release();
     expectConsistent(k);
   });
 });
