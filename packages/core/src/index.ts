@@ -268,6 +268,7 @@ export {
 // include/linux/mmzone.h
 export {
   type AllocContext,
+  type AllocRequest,
   type BadPageHandler,
   type Fragmentation,
   type MemoryRegion,
@@ -283,6 +284,7 @@ export {
   type NodeSpan,
   type PageAllocator,
   PhysicalMemory,
+  type SlowpathResult,
   WMARK_HIGH,
   WMARK_LOW,
   WMARK_MIN,
@@ -459,6 +461,7 @@ export { formatNodeList } from "./lib/nodemask";
 export { LOCAL_DISTANCE, MAX_NUMNODES, NUMA_NO_NODE, REMOTE_DISTANCE } from "./lib/numa";
 export { type PooledSection, SECTION_POOL_CHUNK, SectionPool } from "./lib/section_pool";
 export {
+  BALLOON_GFP,
   balloonDevinfoInit,
   balloonInit,
   balloonPageAlloc,
@@ -478,7 +481,6 @@ export {
   compactNode,
   compactNodes,
   compactZone,
-  directCompact,
   extfragForOrder,
   fragmentationIndex,
   fragmentationScoreNode,
@@ -506,6 +508,7 @@ export {
 // mm/mempolicy.c
 export { allocMigrationTargetByMpol } from "./mm/mempolicy";
 export {
+  allocTargetSlowpath,
   batchPairs,
   folioExpectedRefCount,
   folioMarkContentCopied,
@@ -573,6 +576,7 @@ export {
   ALLOC_WMARK_MIN,
   allocContigPages,
   allocContigRange,
+  allocPagesSlowpath,
   gfpPfmemallocFlags,
   gfpToAllocFlags,
 } from "./mm/page_alloc";
@@ -589,7 +593,6 @@ export {
   allocNodes,
   canDemote,
   DEF_PRIORITY,
-  directReclaim,
   performReclaim,
   SWAP_CLUSTER_MAX,
   shouldReclaimRetry,

@@ -9,6 +9,7 @@
  */
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
+import type { AllocRequest } from "./mmzone";
 
 /**
  * `enum compact_result` (`include/linux/compaction.h`), in the kernel's order: a larger value is
@@ -128,34 +129,25 @@ export const compactGap = (order: number): number => 2 * 2 ** order;
 
 /**
  * One slow-path allocation a fault asks for: what `__alloc_pages_slowpath()` (`mm/page_alloc.c`)
- * runs between the failed fast-path allocation and the fallback: direct compaction and direct
- * reclaim for a costly order, direct reclaim for a base page. The fault fills in
- * {@link DirectCompact.request} and stops; the caller compacts and reclaims (an Effect), keeps the
- * page it got, and faults again, which takes {@link DirectCompact.page} or, when the slow path
- * failed, falls back to a smaller order.
+ * runs, with direct reclaim and direct compaction, between the failed first tries and the
+ * fallback, for any order an allocation that may reclaim directly (`__GFP_DIRECT_RECLAIM`) asks.
+ * The fault fills in {@link DirectCompact.request} and stops; the caller runs the slow path
+ * (`allocPagesSlowpath()`, an Effect), keeps the page it got, and faults again, which takes
+ * {@link DirectCompact.page} or, when the slow path failed, falls back to a smaller order (a base
+ * page's fault fails with `ENOMEM`).
  *
  * @category Compaction
  */
 export interface DirectCompact {
   /** The allocation to compact for: node, order, GFP flags, nodemask; null when none is wanted. */
-  request: {
-    readonly nid: number;
-    readonly order: number;
-    readonly gfp: number;
-    readonly nodemask: readonly number[] | null;
-  } | null;
+  request: AllocRequest | null;
   /**
-   * The orders direct compaction ran for in this fault, one bit each (bit `n`: order `n`): a
-   * failure at an order already compacted for falls back to the next order. Cleared once the
-   * fault gets its folio.
+   * The orders the slow path ran for in this fault, one bit each (bit `n`: order `n`): a failure
+   * at an order already tried falls back to the next order (for a base page, `ENOMEM`). Cleared
+   * once the fault gets its folio.
    */
   tried: number;
-  /**
-   * True once direct reclaim ran for the base page the access faults in now: the next failure is
-   * `ENOMEM`. Cleared when a base page is allocated.
-   */
-  reclaimTried: boolean;
-  /** The block compaction allocated for the retried fault, or -1. */
+  /** The block the slow path allocated for the retried fault, or -1. */
   page: number;
   /**
    * A folio a NUMA hinting fault isolated to move to `nid` (`do_numa_page()` →

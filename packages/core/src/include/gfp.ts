@@ -162,12 +162,13 @@ export const GFP_HIGHUSER_MOVABLE = __GFP_MOVABLE | __GFP_RECLAIM;
 export const GFP_USER = __GFP_RECLAIM;
 /**
  * `GFP_TRANSHUGE_LIGHT` (`include/linux/gfp_types.h`): a THP allocation that neither reclaims nor
- * compacts; what a fault in a VMA without `MADV_HUGEPAGE` asks for under the default `defrag`
+ * compacts, and takes no emergency reserves (`__GFP_NOMEMALLOC`, so not even a `PF_MEMALLOC`
+ * task's); what a fault in a VMA without `MADV_HUGEPAGE` asks for under the default `defrag`
  * setting, `madvise` (`vma_thp_gfp_mask()`, `mm/huge_memory.c`).
  *
  * @category Memory and folios
  */
-export const GFP_TRANSHUGE_LIGHT = __GFP_MOVABLE | __GFP_COMP | __GFP_NOWARN;
+export const GFP_TRANSHUGE_LIGHT = __GFP_MOVABLE | __GFP_COMP | __GFP_NOMEMALLOC | __GFP_NOWARN;
 /**
  * `GFP_TRANSHUGE` (`include/linux/gfp_types.h`): a THP allocation that may compact directly; a
  * fault in a `MADV_HUGEPAGE` VMA asks for it under `defrag=madvise`.

@@ -28,7 +28,14 @@ import type { MemoryTiers } from "./memory_tiers";
 import type { MovableOperations } from "./migrate";
 import type { MigrateOffload } from "./migrate_copy_offload";
 import type { AddressSpace, AnonVma } from "./mm_types";
-import type { Fragmentation, PageAllocator, PhysicalMemory } from "./mmzone";
+import type {
+  AllocContext,
+  AllocRequest,
+  Fragmentation,
+  PageAllocator,
+  PhysicalMemory,
+  SlowpathResult,
+} from "./mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "./module";
 import type { NumaBalancing } from "./numa_balancing";
 import type { FolioWaitQueue } from "./pagemap";
@@ -307,6 +314,18 @@ export interface Kernel {
    */
   createFile(name: string): Effect.Effect<File, ErrnoError>;
   /**
+   * The blocking steps of `__alloc_pages_slowpath()` (`mm/page_alloc.c`, Linux 6.16) for `req`,
+   * after `PageAllocator.allocPages()` gave nothing: `allocPagesSlowpath()` (`mm/page_alloc.ts`)
+   * on this kernel, for callers whose module the page allocator's reaches (migration targets,
+   * demotion, the hugetlb pool). `current` is the allocating task (null: a kernel thread of
+   * `req.nid`): its `PF_MEMALLOC` is set while it reclaims or compacts, as
+   * `memalloc_noreclaim_save()` does.
+   */
+  allocPagesSlowpath(
+    req: AllocRequest,
+    current?: AllocContext | null,
+  ): Effect.Effect<SlowpathResult, ErrnoError>;
+  /**
    * `folio_alloc()` (`mm/mempolicy.c`) on a node: a folio of 2^order pages with one reference.
    * `gfp` says what kind of memory it is: without `__GFP_MOVABLE` (`GFP_KERNEL`, the default 0)
    * it is unmovable kernel memory, placed in `MIGRATE_UNMOVABLE` pageblocks (taking from others
@@ -315,7 +334,9 @@ export interface Kernel {
    * `alloc_contig_pages()` (`folio_alloc_gigantic()`), which migrates what is in the way
    * (`MR_CONTIG_RANGE`). `EINVAL` for a node that does not exist, an order outside 0..PUD order
    * or a `gfp` that is not a mask of the flags `__GFP_BITS_MASK` covers;
-   * `ENOMEM` when no block of that order can be had (on that node, with `__GFP_THISNODE`).
+   * `ENOMEM` when no block of that order can be had (on that node, with `__GFP_THISNODE`), after
+   * the slow path's direct reclaim and compaction when `gfp` has `__GFP_DIRECT_RECLAIM`
+   * (`allocPagesSlowpath()`; there is no OOM killer to run where Linux would).
    * `current` is the task the allocation is made in: its `PF_MEMALLOC` and the node of its CPU,
    * which `numa_local` and `numa_other` count against (`zone_statistics()`); null or left out for
    * a kernel thread running on node `nid`. `ESRCH` when that task has exited.

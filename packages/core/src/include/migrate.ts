@@ -7,6 +7,8 @@
  *
  * @module
  */
+import type { Effect } from "effect";
+import type { ErrnoError } from "../errno";
 import type { MigrateMode } from "./migrate_mode";
 
 /**
@@ -46,11 +48,21 @@ export const newMigratePagesStats = (): MigratePagesStats => ({
 
 /**
  * `new_folio_t` (`include/linux/migrate.h`): allocates the destination for a source head PFN; -1
- * (NULL) when it cannot.
+ * (NULL) when it cannot. The call makes the allocation's first tries (`PageAllocator.allocPages()`);
+ * when they fail and the allocation may block, `slowpath` (if any) gives the blocking steps of
+ * `__alloc_pages_slowpath()` for the same source as an Effect, which `migrate_pages()` runs before
+ * it gives up on the source: the destination, or -1. It returns null when the allocation may not
+ * block (no `__GFP_DIRECT_RECLAIM`): the first tries' -1 stands.
  *
  * @category Page migration
  */
-export type NewFolioFn = (src: number) => number;
+export type NewFolioFn = ((src: number) => number) & {
+  /**
+   * The blocking steps of the allocation for `src` (`__alloc_pages_slowpath()`), to run after the
+   * call gave -1: the destination, or -1; null when the allocation may not block.
+   */
+  readonly slowpath?: (src: number) => Effect.Effect<number, ErrnoError> | null;
+};
 /**
  * `free_folio_t` (`include/linux/migrate.h`): takes back a destination that was not used.
  *

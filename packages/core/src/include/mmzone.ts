@@ -495,6 +495,39 @@ export interface AllocContext {
 }
 
 /**
+ * What `__alloc_pages_slowpath()` (`mm/page_alloc.c`) works for: the allocation's preferred node,
+ * its order, its GFP flags and its node mask (null for none), as `struct alloc_context` and the
+ * slow path's arguments carry them.
+ *
+ * @category Memory and folios
+ */
+export interface AllocRequest {
+  readonly nid: number;
+  readonly order: number;
+  readonly gfp: number;
+  readonly nodemask: readonly number[] | null;
+}
+
+/**
+ * How `allocPagesSlowpath()` (`mm/page_alloc.ts`) ended: the block it got, and whether it got to where Linux 6.16
+ * calls the OOM killer.
+ *
+ * @category Memory and folios
+ */
+export interface SlowpathResult {
+  /** The first PFN of the block (refcount one), or -1 (the kernel's `NULL`). */
+  readonly page: number;
+  /**
+   * True when the allocation failed where `__alloc_pages_may_oom()` would call `out_of_memory()`:
+   * reclaim and compaction gave up on an order up to `PAGE_ALLOC_COSTLY_ORDER` asked without
+   * `__GFP_NORETRY`, `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE`, and the last try at the high
+   * watermark failed too. The model has no OOM killer: the allocation fails there (a fault then
+   * returns `ENOMEM`, as `VM_FAULT_OOM` would surface).
+   */
+  readonly outOfMemory: boolean;
+}
+
+/**
  * The page allocator of one kernel, as its callers see it. Models the allocation calls of
  * `include/linux/gfp.h` (`__alloc_pages()`, `__free_pages()`) over the zones of
  * `include/linux/mmzone.h`. The buddy allocator behind it is `mm/page_alloc.ts` (the kernel's
@@ -526,6 +559,13 @@ export interface PageAllocator {
   /** `fail_page_alloc` (`mm/fail_page_alloc.c`): injected allocation failures. */
   readonly failPageAlloc: FailPageAlloc;
   /**
+   * Whether the last {@link PageAllocator.allocPages} call failed by fault injection
+   * (`should_fail_alloc_page()` in `prepare_alloc_pages()`, `mm/page_alloc.c`): Linux fails the
+   * whole `__alloc_pages()` then, so the slow path's blocking steps, which run right after the
+   * first tries (`allocPagesSlowpath()`), give up at once.
+   */
+  readonly failedByInjection: boolean;
+  /**
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`): returns the first
    * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
    * 0 the block becomes a large folio. `order` must already be valid; a node that does not exist
@@ -539,6 +579,22 @@ export interface PageAllocator {
     nid: number,
     order: number,
     gfp: number,
+    nodemask?: readonly number[] | null,
+    current?: AllocContext | null,
+  ): number;
+  /**
+   * `get_page_from_freelist()` (`mm/page_alloc.c`) with the allocation flags the caller chose
+   * (`ALLOC_*`): a block of `order` from the first node an allocation from `nid` may use (its
+   * zonelist; `nid` alone with `__GFP_THISNODE`; those in `nodemask`) whose zone passes the
+   * watermark the flags name, or from the first with the block at all under
+   * `ALLOC_NO_WATERMARKS`; -1 when none has one. Wakes no kswapd and takes no other step: what
+   * the slow path tries after each of its steps.
+   */
+  getPageFromFreelist(
+    nid: number,
+    order: number,
+    gfp: number,
+    allocFlags: number,
     nodemask?: readonly number[] | null,
     current?: AllocContext | null,
   ): number;

@@ -30,7 +30,15 @@ import type { MemoryBlock } from "../include/memory";
 import { MEMTIER_ADISTANCE_DRAM } from "../include/memory_tiers";
 import type { MovableOperations } from "../include/migrate";
 import { AddressSpace, type AnonVma, DEFAULT_MAX_MAP_COUNT, MmStruct } from "../include/mm_types";
-import { type Fragmentation, PhysicalMemory, WMARK_HIGH, WMARK_PROMO } from "../include/mmzone";
+import {
+  type AllocContext,
+  type AllocRequest,
+  type Fragmentation,
+  PhysicalMemory,
+  type SlowpathResult,
+  WMARK_HIGH,
+  WMARK_PROMO,
+} from "../include/mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module";
 import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import { PG_reserved } from "../include/page_flags";
@@ -62,7 +70,7 @@ import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { nrMlock } from "../mm/mlock";
 import { archPickMmapLayout, mmapInitSysctl } from "../mm/mmap";
-import { allocContigPages, BuddyAllocator } from "../mm/page_alloc";
+import { allocContigPages, allocPagesSlowpath, BuddyAllocator } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { KswapdState } from "../mm/vmscan";
@@ -544,6 +552,13 @@ class Machine implements KernelInterface {
     return null;
   }
 
+  allocPagesSlowpath(
+    req: AllocRequest,
+    current: AllocContext | null = null,
+  ): Effect.Effect<SlowpathResult, ErrnoError> {
+    return allocPagesSlowpath(this, req, current);
+  }
+
   allocFolio(
     nid: number,
     order: number,
@@ -562,10 +577,15 @@ class Machine implements KernelInterface {
             : errno("EINVAL", `gfp mask ${gfp} has bits outside __GFP_BITS_MASK`)) ??
           (current?.exited ? errno("ESRCH", `folio_alloc: task ${current.pid} has exited`) : null);
         if (bad) return yield* Effect.fail(bad);
-        const pfn =
+        let pfn =
           order > this.pageAlloc.maxOrder
             ? yield* allocContigPages(this, order, gfp | __GFP_COMP, nid, current)
             : this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP, null, current);
+        if (pfn < 0 && order <= this.pageAlloc.maxOrder) {
+          // __alloc_pages_slowpath(): reclaim and compaction, as the gfp flags allow.
+          const req = { nid, order, gfp: gfp | __GFP_COMP, nodemask: null };
+          pfn = (yield* allocPagesSlowpath(this, req, current)).page;
+        }
         if (pfn < 0) {
           return yield* Effect.fail(
             errno("ENOMEM", `no free block of order ${order} for node ${nid}`),

@@ -24,7 +24,6 @@ import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "../include/mm_types";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
-import { directCompact } from "../mm/compaction";
 import { madviseSoftOffline } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
@@ -32,9 +31,9 @@ import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
 import { applyVmaLockFlags, doMmap, doMunmap, dupMmap, exitMmap, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
+import { allocPagesSlowpath } from "../mm/page_alloc";
 import { folioPut } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
-import { directReclaim } from "../mm/vmscan";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
 
 /**
@@ -248,7 +247,7 @@ export class Process implements Task {
       done: 0,
       waitPfn: -1,
       error: null,
-      compact: { request: null, tried: 0, reclaimTried: false, page: -1, misplaced: null },
+      compact: { request: null, tried: 0, page: -1, misplaced: null },
     };
     const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
       progress.waitPfn = -1;
@@ -266,14 +265,16 @@ export class Process implements Task {
         return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid, this), () => step);
       }
       if (progress.error) return Effect.fail(progress.error);
-      if (progress.compact.request) {
-        // __alloc_pages_slowpath(): compaction and reclaim for a costly order, reclaim for a base
-        // page; then fault again with what it got.
-        const slow =
-          progress.compact.request.order > 0
-            ? directCompact(this.kernel, progress.compact, this)
-            : directReclaim(this.kernel, progress.compact, this);
-        return Effect.flatMap(slow, () => step);
+      const req = progress.compact.request;
+      if (req) {
+        // __alloc_pages_slowpath(): reclaim and compaction as the allocation's flags allow; then
+        // fault again with what it got (or fall back: the order is marked tried).
+        progress.compact.request = null;
+        progress.compact.tried |= 1 << req.order;
+        return Effect.flatMap(allocPagesSlowpath(this.kernel, req, this), (r) => {
+          progress.compact.page = r.page;
+          return step;
+        });
       }
       if (progress.waitPfn >= 0) {
         this.migration.migrationEntryWaits++;

@@ -20,7 +20,12 @@
  */
 import { ERRNO } from "../errno";
 import type { BalloonDevInfo, BalloonMigratepage } from "../include/balloon";
-import { __GFP_NOWARN, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
+import {
+  __GFP_NOMEMALLOC,
+  __GFP_NORETRY,
+  __GFP_NOWARN,
+  GFP_HIGHUSER_MOVABLE,
+} from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import type { MovableOperations } from "../include/migrate";
 import { PG_movable_ops, PG_offline } from "../include/page_flags";
@@ -77,15 +82,26 @@ const balloonPageFinalize = (k: Kernel, page: number): void => {
 };
 
 /**
- * `balloon_page_alloc()` (`mm/balloon.c`): one page for the balloon, `GFP_HIGHUSER_MOVABLE`
- * (balloon migration is configured), preferring node `nid`. The driver's worker that inflates
+ * The GFP flags of `balloon_page_alloc()` (`mm/balloon.c`, Linux 7.0, with
+ * `CONFIG_BALLOON_MIGRATION`): `GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC | __GFP_NORETRY |
+ * __GFP_NOWARN`.
+ *
+ * @category Memory balloon
+ */
+export const BALLOON_GFP = GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN;
+
+/**
+ * `balloon_page_alloc()` (`mm/balloon.c`, Linux 7.0): one page for the balloon,
+ * `GFP_HIGHUSER_MOVABLE` (balloon migration is configured) with `__GFP_NOMEMALLOC` (never the
+ * emergency reserves), `__GFP_NORETRY` (the slow path gives up after one round) and
+ * `__GFP_NOWARN` ({@link BALLOON_GFP}), preferring node `nid`. The driver's worker that inflates
  * (`fill_balloon()` on a per-CPU workqueue) runs on a CPU of `nid`, so the allocation counts
  * `numa_local` when it lands there. Returns the PFN, refcount 1, or -1.
  *
  * @category Memory balloon
  */
 export const balloonPageAlloc = (k: Kernel, nid = 0): number =>
-  k.pageAlloc.allocPages(nid, 0, GFP_HIGHUSER_MOVABLE | __GFP_NOWARN);
+  k.pageAlloc.allocPages(nid, 0, BALLOON_GFP);
 
 /**
  * `balloon_page_enqueue()` (`mm/balloon.c`): inflates a page from {@link balloonPageAlloc} into

@@ -36,17 +36,10 @@ import {
   CompactPriority,
   CompactResult,
   compactGap,
-  type DirectCompact,
   HPAGE_FRAG_CHECK_INTERVAL_MSEC,
   PAGE_ALLOC_COSTLY_ORDER,
 } from "../include/compaction";
-import {
-  __GFP_COMP,
-  __GFP_NORETRY,
-  __GFP_RETRY_MAYFAIL,
-  GFP_KERNEL,
-  gfpMigratetype,
-} from "../include/gfp";
+import { __GFP_COMP, GFP_KERNEL, gfpMigratetype } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import {
   MIGRATE_ASYNC,
@@ -71,12 +64,12 @@ import {
   PG_lru,
   PG_movable_ops_isolated,
 } from "../include/page_flags";
-import { memallocNoreclaimRestore, memallocNoreclaimSave, type TaskStruct } from "../include/sched";
+import { memallocNoreclaimRestore, memallocNoreclaimSave } from "../include/sched";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
 import { isolateMovableOpsPage, pageHasMovableOps } from "./migrate_movable_ops";
-import { allocNodes, performReclaim, shouldReclaimRetry, zoneReclaimablePages } from "./vmscan";
+import { allocNodes, zoneReclaimablePages } from "./vmscan";
 
 /**
  * `struct compact_control` (`mm/internal.h`): the state of one `compact_zone()` run.
@@ -893,12 +886,14 @@ export const tryToCompactPages = (
   });
 
 /**
- * `__alloc_pages_direct_compact()` (`mm/page_alloc.c`): runs {@link tryToCompactPages}, then
- * tries the allocation again. Unless compaction was skipped it counts `compact_stall`, then
- * `compact_success` when the allocation got its page or `compact_fail` when it did not. Returns
- * the page (head PFN) or -1, and the compaction result. `current` is the allocating task: it
- * compacts with `PF_MEMALLOC` set (`memalloc_noreclaim_save()`), restored before the allocation,
- * which is made in it; null for a kernel thread of `nid`.
+ * `__alloc_pages_direct_compact()` (`mm/page_alloc.c`, Linux 6.16): runs {@link tryToCompactPages},
+ * then tries the allocation again. Order 0 compacts nothing (`COMPACT_SKIPPED`, no page). Unless
+ * compaction was skipped it counts `compact_stall`, then `compact_success` when the allocation
+ * got its page or `compact_fail` when it did not. Returns the page (head PFN) or -1, and the
+ * compaction result. `current` is the allocating task: it compacts with `PF_MEMALLOC` set
+ * (`memalloc_noreclaim_save()`), restored before the allocation, which is made in it; null for a
+ * kernel thread of `nid`. The allocation is `get_page_from_freelist()` with the slow path's
+ * `allocFlags` when given, else a whole `allocPages()`.
  *
  * @category Compaction
  */
@@ -909,9 +904,12 @@ export const allocPagesDirectCompact = (
   nid: number,
   nodemask: readonly number[] | null,
   prio: CompactPriority,
-  current: TaskStruct | null = null,
+  current: AllocContext | null = null,
+  allocFlags?: number,
 ): Effect.Effect<{ readonly page: number; readonly result: CompactResult }, ErrnoError> =>
   Effect.gen(function* () {
+    // Order 0 has nothing to compact for.
+    if (!order) return { page: -1, result: CompactResult.SKIPPED };
     // memalloc_noreclaim_save(): the task compacts with PF_MEMALLOC, and allocates without it.
     const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
     const result = yield* tryToCompactPages(k, gfp, order, nid, nodemask, prio).pipe(
@@ -923,7 +921,10 @@ export const allocPagesDirectCompact = (
     );
     if (result === CompactResult.SKIPPED) return { page: -1, result };
     k.vmstat.count("compact_stall");
-    const page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
+    const page =
+      allocFlags === undefined
+        ? k.pageAlloc.allocPages(nid, order, gfp, nodemask, current)
+        : k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
     k.vmstat.count(page >= 0 ? "compact_success" : "compact_fail");
     return { page, result };
   });
@@ -1002,98 +1003,6 @@ export const shouldCompactRetry = (
   }
   return false;
 };
-
-/**
- * The slow path of a costly high-order allocation made with `__GFP_DIRECT_RECLAIM`, in
- * `__alloc_pages_slowpath()`'s order (`mm/page_alloc.c`, Linux 6.16), for a task without
- * `PF_MEMALLOC` (the caller checks that):
- *
- * 1. direct compaction at `INIT_COMPACT_PRIORITY` (`MIGRATE_ASYNC`), as base pages are likely
- *    there and only need moving;
- * 2. with `__GFP_NORETRY` (a THP fault under `defrag=always`, a hugetlb pool node that failed
- *    before): nothing more when that compaction was skipped or deferred, and only asynchronous
- *    compaction from here on;
- * 3. direct reclaim (`__alloc_pages_direct_reclaim()`: `__perform_reclaim()` for the order, with
- *    `PF_MEMALLOC` on `current`, then the allocation again when it made progress);
- * 4. direct compaction again at the slow path's `compact_priority`: `DEF_COMPACT_PRIORITY`
- *    (`MIGRATE_SYNC_LIGHT`), or `INIT_COMPACT_PRIORITY` after step 2.
- *
- * An allocation with `__GFP_NORETRY`, or without `__GFP_RETRY_MAYFAIL` (`GFP_TRANSHUGE`), stops
- * there. With `__GFP_RETRY_MAYFAIL` (the hugetlb pool) the slow path goes round again, from the
- * allocation attempt through steps 3 and 4, while {@link shouldReclaimRetry} says so, or while
- * reclaim made progress and {@link shouldCompactRetry} says so (which may raise the priority of
- * step 4); then it fails (a costly order invokes no OOM killer). Fills `dc.page` with the page it
- * got, or -1. Counts what its steps count: `compact_stall` and `compact_success` / `compact_fail`
- * per compaction that ran, `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` per reclaim.
- * `current` is the allocating task (see {@link allocPagesDirectCompact}).
- *
- * @category Compaction
- */
-export const directCompact = (
-  k: Kernel,
-  dc: DirectCompact,
-  current: TaskStruct | null = null,
-): Effect.Effect<void, ErrnoError> =>
-  Effect.gen(function* () {
-    const req = dc.request;
-    dc.request = null;
-    dc.page = -1;
-    if (!req) return;
-    dc.tried |= 1 << req.order;
-    const { nid, order, gfp, nodemask } = req;
-    const costly = order > PAGE_ALLOC_COSTLY_ORDER;
-    const first = yield* allocPagesDirectCompact(
-      k,
-      gfp,
-      order,
-      nid,
-      nodemask,
-      CompactPriority.ASYNC,
-      current,
-    );
-    if (first.page >= 0) {
-      dc.page = first.page;
-      return;
-    }
-    const compact = { priority: CompactPriority.SYNC_LIGHT as CompactPriority, retries: 0 };
-    if (costly && gfp & __GFP_NORETRY) {
-      if (first.result === CompactResult.SKIPPED || first.result === CompactResult.DEFERRED) {
-        return;
-      }
-      // Reclaim and compaction are worth trying, but sync compaction could be very expensive.
-      compact.priority = CompactPriority.ASYNC;
-    }
-    const reclaim = { noProgressLoops: 0 };
-    for (let round = 0; ; round++) {
-      // retry: the allocation is tried again first (the caller made the first try).
-      if (round > 0) {
-        dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
-        if (dc.page >= 0) return;
-      }
-      const progress = yield* performReclaim(k, gfp, order, nid, nodemask, current);
-      if (progress > 0) {
-        dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
-        if (dc.page >= 0) return;
-      }
-      const { page, result } = yield* allocPagesDirectCompact(
-        k,
-        gfp,
-        order,
-        nid,
-        nodemask,
-        compact.priority,
-        current,
-      );
-      dc.page = page;
-      if (page >= 0 || gfp & __GFP_NORETRY) return;
-      if (costly && !(gfp & __GFP_RETRY_MAYFAIL)) return;
-      if (shouldReclaimRetry(k, gfp, order, nid, nodemask, progress > 0, reclaim)) continue;
-      if (progress > 0 && shouldCompactRetry(k, gfp, order, nid, nodemask, result, compact)) {
-        continue;
-      }
-      return;
-    }
-  });
 
 /** One node's `kcompactd` state (`pg_data_t`'s `kcompactd_*` and `proactive_compact_trigger`). */
 interface KcompactdNode {

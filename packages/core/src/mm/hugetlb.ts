@@ -38,7 +38,6 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import type { DirectCompact } from "../include/compaction";
 import {
   __GFP_COMP,
   __GFP_NORETRY,
@@ -85,7 +84,6 @@ import { procDoulongvecMinmax } from "../kernel/sysctl";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
-import { directCompact } from "./compaction";
 import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
 import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
 import { folioPut } from "./swap";
@@ -391,7 +389,7 @@ export class HugetlbPool implements Hstate {
    * `alloc_pool_huge_folio()`: one fresh huge page for the pool, on the first node of `nodes`
    * (round-robin from the alloc cursor) that has one, with `__GFP_THISNODE`. Each node's
    * allocation goes through the allocator's slow path for a costly order when no free block of
-   * the order is left (`directCompact()`: asynchronous compaction, direct reclaim, compaction
+   * the order is left (`allocPagesSlowpath()`: asynchronous compaction, direct reclaim, compaction
    * again, those two retried while `__GFP_RETRY_MAYFAIL`'s `should_reclaim_retry()` or
    * `should_compact_retry()` allows); with `__GFP_NORETRY` (a node that failed before, in `noretry`) it stops after the
    * asynchronous try when that was skipped, and compacts only asynchronously. The page is freed
@@ -424,15 +422,11 @@ export class HugetlbPool implements Hstate {
             )
           : self.k.pageAlloc.allocPages(nid, self.order, gfp, null, current);
         if (head < 0 && !self.gigantic) {
-          const dc: DirectCompact = {
-            request: { nid, order: self.order, gfp, nodemask: null },
-            tried: 0,
-            reclaimTried: false,
-            page: -1,
-            misplaced: null,
-          };
-          yield* directCompact(self.k, dc, current);
-          head = dc.page;
+          const slow = yield* self.k.allocPagesSlowpath(
+            { nid, order: self.order, gfp, nodemask: null },
+            current,
+          );
+          head = slow.page;
         }
         if (head < 0) {
           noretry.add(nid);

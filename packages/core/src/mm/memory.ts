@@ -30,7 +30,7 @@
  */
 import { type ErrnoError, errno } from "../errno";
 import { debugfsAttribute } from "../fs/debugfs";
-import { type DirectCompact, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
+import type { DirectCompact } from "../include/compaction";
 import {
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
@@ -78,7 +78,6 @@ import {
   pteWrite,
   pteYoung,
 } from "../include/pgtable";
-import { PF_MEMALLOC } from "../include/sched";
 import { filemapAddFolio, filemapGetFolio, filemapMapPages } from "./filemap";
 import {
   folioRemoveRmapDeferred,
@@ -130,7 +129,8 @@ const pmdAddress = (k: Kernel, addr: number): number => addr - (addr % hpagePmdS
 
 /**
  * `VM_FAULT_RETRY` (`include/linux/mm_types.h`): the fault stopped to let its caller do something
- * that may wait (here, direct compaction) and must be repeated.
+ * that may wait (here, the allocator's slow path: direct reclaim and compaction) and must be
+ * repeated.
  */
 export const VM_FAULT_RETRY = 0x400;
 
@@ -144,14 +144,13 @@ const vmaThpGfpMask = (vma: Vma): number =>
 
 /**
  * `__alloc_pages()` for a fault: takes the block the slow path got for this allocation's order
- * (`dc.page`, allocated with these flags right after), or the fast path's. When that fails and
- * `gfp` may reclaim directly, `__alloc_pages_slowpath()` would compact and reclaim for a costly
- * order (asynchronous compaction, direct reclaim, then compaction again: `directCompact()`) and
- * reclaim directly for a base page (`__alloc_pages_direct_reclaim()`), but not for a task with
- * `PF_MEMALLOC`, which is reclaiming already (no recursion): with `dc`, the fault asks for that
- * instead, once per order (`dc.tried`, `dc.reclaimTried`), filling `dc.request` and returning -1
- * (the caller returns `VM_FAULT_RETRY`). A movable allocation of order 1 to 3 (a small mTHP) gets
- * no slow path here. `task` is the allocating task (`current`). Returns the head PFN, or -1.
+ * (`dc.page`, allocated with these flags right after), or the first tries' (fast path, min
+ * watermark, reserves). When those fail and `gfp` may reclaim directly, the slow path's blocking
+ * steps follow (`allocPagesSlowpath()`: reclaim and compaction as the gfp flags, the order and
+ * the task's `PF_MEMALLOC` decide, for any order): with `dc`, the fault asks for them instead,
+ * once per order (`dc.tried`), filling `dc.request` and returning -1 (the caller returns
+ * `VM_FAULT_RETRY`, runs the slow path and faults again). `task` is the allocating task
+ * (`current`). Returns the head PFN, or -1.
  */
 const faultAllocPages = (
   k: Kernel,
@@ -164,28 +163,19 @@ const faultAllocPages = (
 ): number => {
   let head: number;
   if (dc && dc.page >= 0 && k.memmap.folioOrder(dc.page) === order) {
-    // Allocated with this gfp (zeroed) right after compaction.
+    // Allocated with this gfp (zeroed) by the slow path.
     head = dc.page;
     dc.page = -1;
   } else {
     head = k.pageAlloc.allocPages(nid, order, gfp, nodemask, task);
   }
-  if (
-    head < 0 &&
-    dc &&
-    gfp & __GFP_DIRECT_RECLAIM &&
-    !(task.flags & PF_MEMALLOC) &&
-    ((order > PAGE_ALLOC_COSTLY_ORDER && !(dc.tried & (1 << order))) ||
-      (order === 0 && !dc.reclaimTried))
-  ) {
+  if (head < 0 && dc && gfp & __GFP_DIRECT_RECLAIM && !(dc.tried & (1 << order))) {
     dc.request = { nid, order, gfp, nodemask };
     return -1;
   }
-  // A base page got: the next one of the access may reclaim again.
-  if (dc && order === 0 && head >= 0) dc.reclaimTried = false;
-  // The fault has its folio: the next fault of the access may compact again, for any order.
-  // (Cleared only then: each retry starts again from the largest order, and an order compacted
-  // for once falls back at once, so a fault compacts at most once per order.)
+  // The fault has its folio: the next fault of the access may take the slow path again, for any
+  // order. (Cleared only then: each retry starts again from the largest order, and an order tried
+  // once falls back at once, so a fault runs the slow path at most once per order.)
   if (dc && head >= 0) dc.tried = 0;
   return head;
 };
@@ -195,10 +185,11 @@ const faultAllocPages = (
  * it by NUMA policy. Returns the head PFN, or -1 when every order failed. Counts THP successes
  * and fallbacks in `/proc/vmstat` (PMD size) and in the per-size mTHP statistics.
  *
- * With `dc`, a THP allocation that may compact directly and fails asks for direct compaction
- * instead of falling back: it fills `dc.request` and returns -1 without counting anything; the
- * fault then returns `VM_FAULT_RETRY`. The retried fault takes the page compaction got
- * (`dc.page`), or falls back.
+ * With `dc`, an allocation that may reclaim directly and fails asks for the slow path instead
+ * of falling back: it fills `dc.request` and returns -1 without counting anything; the fault
+ * then returns `VM_FAULT_RETRY`. The retried fault takes the page the slow path got
+ * (`dc.page`), or falls back to the next order, as `alloc_anon_folio()` does (`mm/memory.c`):
+ * each order is tried, and counted as allocated or fallen back, once per fault.
  */
 const allocFaultFolio = (
   k: Kernel,
@@ -209,6 +200,9 @@ const allocFaultFolio = (
   dc?: DirectCompact,
 ): number => {
   for (const order of orders) {
+    // An order whose slow path failed before a smaller one was tried fell back (and was counted)
+    // on an earlier retry of this fault: Linux tries it no more (`next_order()`).
+    if (dc && dc.tried & (1 << order) && dc.tried & ((1 << order) - 1)) continue;
     const target = policyTarget(
       vma.policy ?? task.policy,
       task.nid,
@@ -713,8 +707,8 @@ const doNumaPage = (
 };
 
 /**
- * `handle_mm_fault()` for the page at `slot` of `vma`. With `dc`, an anonymous THP fault may
- * stop with `VM_FAULT_RETRY` to ask for direct compaction (see {@link DirectCompact}).
+ * `handle_mm_fault()` for the page at `slot` of `vma`. With `dc`, a fault that allocates may
+ * stop with `VM_FAULT_RETRY` to ask for the allocator's slow path (see {@link DirectCompact}).
  */
 export const handleMmFault = (
   k: Kernel,
@@ -868,7 +862,7 @@ export interface AccessProgress {
   waitPfn: number;
   /** The error that ended the access, or null. */
   error: ErrnoError | null;
-  /** Direct compaction a THP fault asked for before it falls back (see {@link DirectCompact}). */
+  /** The slow path an allocation of a fault asked for before it falls back (see {@link DirectCompact}). */
   readonly compact: DirectCompact;
 }
 

@@ -22,7 +22,7 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno, errnoName } from "../errno";
 import { CAP_SYS_NICE } from "../include/capability";
-import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE } from "../include/gfp";
+import { __GFP_RETRY_MAYFAIL, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import {
   type Mempolicy,
@@ -48,6 +48,7 @@ import {
 import type { NewFolioFn } from "../include/migrate";
 import { MIGRATE_SYNC, MR_MEMPOLICY_MBIND, MR_SYSCALL } from "../include/migrate_mode";
 import type { MmStruct, Vma } from "../include/mm_types";
+import type { AllocRequest } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
@@ -56,7 +57,12 @@ import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
 import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
 import { translate } from "./memory";
-import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
+import {
+  allocTargetSlowpath,
+  isolateFolioToList,
+  migratePages,
+  putbackMovablePages,
+} from "./migrate";
 import { pageRange, vmaModifyRange } from "./mmap";
 import { allocMigrationTarget } from "./move_pages";
 import { folioMaybeMappedShared } from "./rmap";
@@ -351,36 +357,64 @@ const mbindRange = (
 };
 
 /**
+ * The allocation `alloc_migration_target_by_mpol()` makes for a folio that is not hugetlb: where
+ * the policy places a new folio at its index, as a THP when large (`GFP_TRANSHUGE`), else with
+ * `GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL` (Linux 6.16).
+ */
+const mpolTargetReq = (
+  k: Kernel,
+  task: Task,
+  policy: Mempolicy | null,
+  src: number,
+): AllocRequest => {
+  const order = k.memmap.folioOrder(src);
+  const ilx = Math.floor(k.memmap.index[src]! / 2 ** order);
+  const target = policyTarget(policy ?? task.policy, task.nid, ilx, k.distance);
+  const gfp = order > 0 ? GFP_TRANSHUGE : GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL;
+  return { nid: target.nid, order, gfp, nodemask: target.nodemask };
+};
+
+/**
  * `alloc_migration_target_by_mpol()` (`mm/mempolicy.c`): the destination allocator `mbind()`
  * hands to `migrate_pages()`. Each folio goes where `policy` would place a new folio at its
  * index (`policy_nodemask()`: the preferred node, the nearest bound node, or for
  * `MPOL_INTERLEAVE` the node of its interleave index, `folio->index >> order`), from the node of
  * `task`'s CPU; a null policy is `task`'s own, or local allocation. A hugetlb folio's destination
- * comes from the pool (`alloc_hugetlb_folio_nodemask()` with the policy's node and mask).
+ * comes from the pool (`alloc_hugetlb_folio_nodemask()` with the policy's node and mask). Any
+ * other is allocated with `GFP_TRANSHUGE` when large, `GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL`
+ * otherwise (Linux 6.16), and takes the slow path's blocking steps (`slowpath`) when its first
+ * tries fail.
  *
  * @category Memory policy
  */
-export const allocMigrationTargetByMpol =
-  (k: Kernel, task: Task, policy: Mempolicy | null): NewFolioFn =>
-  (src: number): number => {
-    const order = k.memmap.folioOrder(src);
-    const ilx = Math.floor(k.memmap.index[src]! / 2 ** order);
-    const target = policyTarget(policy ?? task.policy, task.nid, ilx, k.distance);
+export const allocMigrationTargetByMpol = (
+  k: Kernel,
+  task: Task,
+  policy: Mempolicy | null,
+): NewFolioFn => {
+  const target = (src: number): number => {
+    const { nid, order, gfp, nodemask } = mpolTargetReq(k, task, policy, src);
     if (k.memmap.test(src, PG_hugetlb)) {
       // A hugetlb folio's destination comes from its pool (alloc_hugetlb_folio_nodemask()).
       const h = folioHstate(k, src);
       return allocHugetlbFolioNodemask(
         h,
-        target.nid,
-        target.nodemask,
+        nid,
+        nodemask,
         GFP_HIGHUSER_MOVABLE,
         MR_MEMPOLICY_MBIND,
         task,
       );
     }
-    const gfp = order > 0 ? GFP_TRANSHUGE : GFP_HIGHUSER_MOVABLE;
-    return k.pageAlloc.allocPages(target.nid, order, gfp, target.nodemask, task);
+    return k.pageAlloc.allocPages(nid, order, gfp, nodemask, task);
   };
+  return Object.assign(target, {
+    slowpath: (src: number) =>
+      k.memmap.test(src, PG_hugetlb)
+        ? null
+        : allocTargetSlowpath(k, mpolTargetReq(k, task, policy, src), task),
+  });
+};
 
 /**
  * `mbind(2)` (`kernel_mbind()`, `do_mbind()`): sets the policy of every VMA in

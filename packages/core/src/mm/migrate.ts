@@ -31,6 +31,7 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
+import { __GFP_DIRECT_RECLAIM } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import { folioXchgLastCpupid } from "../include/mem_map";
 import {
@@ -53,6 +54,7 @@ import {
   MR_NUMA_MISPLACED,
 } from "../include/migrate_mode";
 import type { AddressSpace } from "../include/mm_types";
+import type { AllocContext, AllocRequest } from "../include/mmzone";
 import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import {
   FOLIO_CONTENT_COPIED,
@@ -109,6 +111,13 @@ const MIGRATEPAGE_SUCCESS = 0;
 const MIGRATEPAGE_UNMAP = 1;
 /** Not a kernel code: the folio is locked or under writeback and a synchronous mode must wait. */
 const MIGRATEPAGE_WAIT = 2;
+/**
+ * Not a kernel code: the destination's first tries failed and its allocation may block, so the
+ * slow path's blocking steps (`NewFolioFn.slowpath`) must run before the folio is tried again.
+ */
+const MIGRATEPAGE_ALLOC = 3;
+/** What {@link takeDst} gives for a destination that waits for the slow path. */
+const DST_SLOWPATH = -2;
 
 /** Kept in the destination's `private` between unmap and move (`PAGE_WAS_MAPPED`). */
 const PAGE_WAS_MAPPED = 1;
@@ -187,6 +196,22 @@ export const migrateFoliosMcCopy = (k: Kernel, dst: FolioList, src: FolioList): 
   return 0;
 };
 
+/**
+ * The `slowpath` of a destination allocator ({@link NewFolioFn}) for the allocation `req` made in
+ * `current`: `__alloc_pages_slowpath()`'s blocking steps (`Kernel.allocPagesSlowpath()`) giving
+ * the destination's PFN or -1; null when `req` may not block (no `__GFP_DIRECT_RECLAIM`).
+ *
+ * @category Page migration
+ */
+export const allocTargetSlowpath = (
+  k: Kernel,
+  req: AllocRequest,
+  current: AllocContext | null,
+): Effect.Effect<number, ErrnoError> | null =>
+  req.gfp & __GFP_DIRECT_RECLAIM
+    ? Effect.map(k.allocPagesSlowpath(req, current), (r) => r.page)
+    : null;
+
 /** The state of one `migrate_pages()` call, shared by its batches. */
 interface MigrateCall {
   readonly k: Kernel;
@@ -209,6 +234,10 @@ interface MigrateCall {
   heldSrc: number;
   heldDst: number;
   heldLocked: boolean;
+  /** The slow path a source's destination waits for (`NewFolioFn.slowpath`), or null. */
+  slowAlloc: Effect.Effect<number, ErrnoError> | null;
+  /** The source whose slow path ran last and gave nothing: -1 for none. */
+  slowFailed: number;
 }
 
 /** A call's state before its first folio: nothing waited for, nothing held. */
@@ -229,6 +258,8 @@ const newMigrateCall = (
   heldSrc: -1,
   heldDst: -1,
   heldLocked: false,
+  slowAlloc: null,
+  slowFailed: -1,
 });
 
 /**
@@ -260,14 +291,53 @@ const mustWait = (
 };
 
 /**
- * The destination for `src`: the one held across a wait for it, else a new one from
- * `get_new_folio()` (-1 when none); with whether the source is already locked by this call.
+ * The destination for `src`: the one held across a wait for it (or got by the slow path), else a
+ * new one from `get_new_folio()` (-1 when none); with whether the source is already locked by
+ * this call. When the first tries fail and the allocation may block, `allowSlow` makes it
+ * {@link DST_SLOWPATH}, with the slow path in `c.slowAlloc`; when that slow path gave nothing,
+ * the next call for `src` is -1 (one allocation, as Linux makes one `__alloc_pages()`).
  */
-const takeDst = (c: MigrateCall, src: number): { dst: number; locked: boolean } => {
-  if (c.heldSrc !== src) return { dst: c.getNewFolio(src), locked: false };
+const takeDst = (
+  c: MigrateCall,
+  src: number,
+  allowSlow = false,
+): { dst: number; locked: boolean } => {
+  if (c.heldSrc !== src) {
+    // The slow path ran for this very allocation and gave nothing: it failed.
+    if (c.slowFailed === src) {
+      c.slowFailed = -1;
+      return { dst: -1, locked: false };
+    }
+    const dst = c.getNewFolio(src);
+    if (dst >= 0 || !allowSlow) return { dst, locked: false };
+    c.slowAlloc = c.getNewFolio.slowpath?.(src) ?? null;
+    return { dst: c.slowAlloc ? DST_SLOWPATH : dst, locked: false };
+  }
   c.heldSrc = -1;
   return { dst: c.heldDst, locked: c.heldLocked };
 };
+
+/**
+ * Runs the slow path a source's destination waits for ({@link MIGRATEPAGE_ALLOC}): the page it
+ * got is held for `src`'s next try, as a destination held across a wait is. An error there would
+ * be the model's fault (the slow path's steps fail only on bad arguments): a defect.
+ */
+const runSlowAlloc = (c: MigrateCall, src: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const slow = c.slowAlloc;
+    c.slowAlloc = null;
+    if (!slow) return Effect.void;
+    return Effect.map(Effect.orDie(slow), (dst) => {
+      if (dst < 0) {
+        c.slowFailed = src;
+        return;
+      }
+      releaseHeld(c);
+      c.heldSrc = src;
+      c.heldDst = dst;
+      c.heldLocked = false;
+    });
+  });
 
 /** Gives back a destination held across a wait whose source was not retried. */
 const releaseHeld = (c: MigrateCall): void => {
@@ -323,7 +393,8 @@ const migrateFolioUnmap = (
     return MIGRATEPAGE_SUCCESS;
   }
   // The destination comes first, before the source's lock.
-  const { dst, locked } = takeDst(c, src);
+  const { dst, locked } = takeDst(c, src, true);
+  if (dst === DST_SLOWPATH) return MIGRATEPAGE_ALLOC;
   if (dst < 0) return -ERRNO.ENOMEM;
   if (!locked && !folioTrylock(k, src)) {
     if (mode === MIGRATE_ASYNC || (mode === MIGRATE_SYNC_LIGHT && !m.test(src, PG_uptodate))) {
@@ -672,8 +743,10 @@ const migratePagesBatchCall = (
           }
         }
         const rc = migrateFolioUnmap(c, mode, folio, ret, tlb, out);
-        if (rc === MIGRATEPAGE_WAIT) {
-          yield* k.folioWaiters.waitBit(c.waitOn, c.waitBit);
+        if (rc === MIGRATEPAGE_WAIT || rc === MIGRATEPAGE_ALLOC) {
+          // Wait for the folio, or run the destination's slow path, then try it again.
+          if (rc === MIGRATEPAGE_WAIT) yield* k.folioWaiters.waitBit(c.waitOn, c.waitBit);
+          else yield* runSlowAlloc(c, folio);
           pass--;
           retry = 1;
           continue unmapPasses;

@@ -33,7 +33,7 @@
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
 import { CAP_SYS_NICE } from "../include/capability";
-import { __GFP_COMP, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
+import { __GFP_RECLAIM, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import { MPOL_MF_MOVE, MPOL_MF_MOVE_ALL } from "../include/mempolicy";
 import {
@@ -43,7 +43,7 @@ import {
   type NewFolioFn,
 } from "../include/migrate";
 import { MIGRATE_SYNC, type MigrateReason, MR_SYSCALL } from "../include/migrate_mode";
-import type { AllocContext } from "../include/mmzone";
+import type { AllocContext, AllocRequest } from "../include/mmzone";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
@@ -51,7 +51,12 @@ import { FolioList } from "../lib/list";
 import { MAX_NUMNODES, NUMA_NO_NODE } from "../lib/numa";
 import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
 import { folioWalkEntry } from "./memory";
-import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
+import {
+  allocTargetSlowpath,
+  isolateFolioToList,
+  migratePages,
+  putbackMovablePages,
+} from "./migrate";
 import { folioMaybeMappedShared } from "./rmap";
 import { kvmalloc } from "./util";
 
@@ -335,26 +340,44 @@ export interface MigrationTargetControl {
  * source's own node first) and `mtc` (by default one node and `__GFP_THISNODE`, as
  * `move_pages(2)` asks; with `nmask` the folio may go to any node of the mask). A hugetlb source
  * gets its destination from the hugetlb pool (`alloc_hugetlb_folio_nodemask()`, `mm/hugetlb.c`):
- * a free huge page of the node, or a fresh temporary one. Every allocation is made in
+ * a free huge page of the node, or a fresh temporary one. A large folio's destination is
+ * allocated as a THP (`__GFP_RECLAIM` cleared, `GFP_TRANSHUGE` added, Linux 6.16). When the first
+ * tries fail, `migrate_pages()` runs the allocation's slow path (`slowpath`: direct reclaim and
+ * compaction as its flags allow) before it gives up on the folio. Every allocation is made in
  * `mtc.current`, the migrating task (by default none: a kernel thread of the destination node).
  *
  * @category Page migration
  */
-export const allocMigrationTarget =
-  (k: Kernel, node: number, mtc: MigrationTargetControl = {}): NewFolioFn =>
-  (src: number): number => {
-    const nmask = mtc.nmask ?? null;
-    // A node mask lets the folio go to any of its nodes: no __GFP_THISNODE by default then.
-    const gfp = mtc.gfp ?? GFP_HIGHUSER_MOVABLE | (nmask ? 0 : __GFP_THISNODE);
-    const nid = node < 0 ? k.mem.pfnToNid(src) : node;
-    const current = mtc.current ?? null;
+export const allocMigrationTarget = (
+  k: Kernel,
+  node: number,
+  mtc: MigrationTargetControl = {},
+): NewFolioFn => {
+  const nmask = mtc.nmask ?? null;
+  // A node mask lets the folio go to any of its nodes: no __GFP_THISNODE by default then.
+  const mtcGfp = mtc.gfp ?? GFP_HIGHUSER_MOVABLE | (nmask ? 0 : __GFP_THISNODE);
+  const current = mtc.current ?? null;
+  const nidOf = (src: number) => (node < 0 ? k.mem.pfnToNid(src) : node);
+  /** A large folio's destination is allocated as a THP: `__GFP_RECLAIM` off, `GFP_TRANSHUGE` on. */
+  const reqOf = (src: number): AllocRequest => {
+    const order = k.memmap.folioOrder(src);
+    const gfp = order > 0 ? (mtcGfp & ~__GFP_RECLAIM) | GFP_TRANSHUGE : mtcGfp;
+    return { nid: nidOf(src), order, gfp, nodemask: nmask };
+  };
+  const target = (src: number): number => {
     if (k.memmap.test(src, PG_hugetlb)) {
       const h = folioHstate(k, src);
-      return allocHugetlbFolioNodemask(h, nid, nmask, gfp, mtc.reason ?? MR_SYSCALL, current);
+      const reason = mtc.reason ?? MR_SYSCALL;
+      return allocHugetlbFolioNodemask(h, nidOf(src), nmask, mtcGfp, reason, current);
     }
-    const order = k.memmap.folioOrder(src);
-    return k.pageAlloc.allocPages(nid, order, gfp | (order > 0 ? __GFP_COMP : 0), nmask, current);
+    const { nid, order, gfp } = reqOf(src);
+    return k.pageAlloc.allocPages(nid, order, gfp, nmask, current);
   };
+  return Object.assign(target, {
+    slowpath: (src: number) =>
+      k.memmap.test(src, PG_hugetlb) ? null : allocTargetSlowpath(k, reqOf(src), current),
+  });
+};
 
 /**
  * `do_pages_move()` (`mm/migrate.c`): entries are queued in runs with the same target node; a run

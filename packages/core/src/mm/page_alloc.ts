@@ -1,5 +1,6 @@
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
+import { CompactPriority, CompactResult, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
 import {
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
@@ -8,6 +9,7 @@ import {
   __GFP_MEMALLOC,
   __GFP_MOVABLE,
   __GFP_NOMEMALLOC,
+  __GFP_NORETRY,
   __GFP_NOWARN,
   __GFP_RECLAIM,
   __GFP_RETRY_MAYFAIL,
@@ -20,10 +22,12 @@ import { type MemMap, pageCpupidResetLast } from "../include/mem_map";
 import { MIGRATE_SYNC, MR_CONTIG_RANGE } from "../include/migrate_mode";
 import type {
   AllocContext,
+  AllocRequest,
   BadPageHandler,
   Fragmentation,
   PageAllocator,
   PhysicalMemory,
+  SlowpathResult,
 } from "../include/mmzone";
 import {
   MIGRATE_HIGHATOMIC,
@@ -56,12 +60,17 @@ import type { Tracepoints } from "../include/trace";
 import type { VmEventItem } from "../include/vmstat";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
-import { isolateMigratepagesRange } from "./compaction";
+import {
+  allocPagesDirectCompact,
+  isolateMigratepagesRange,
+  shouldCompactRetry,
+} from "./compaction";
 import { replaceFreeHugepageFolios } from "./hugetlb";
 import { migratePages, putbackMovablePages } from "./migrate";
 import { memmapPageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
+import { allocNodes, performReclaim, shouldReclaimRetry } from "./vmscan";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
@@ -244,6 +253,8 @@ export class BuddyAllocator implements PageAllocator {
   countVmEvent: ((item: VmEventItem, delta: number) => void) | null = null;
   /** The kernel's tracepoints, set once they exist: where `mm_page_alloc_extfrag` goes. */
   trace: Tracepoints | null = null;
+  /** Whether the last {@link allocPages} failed by fault injection (see `PageAllocator`). */
+  failedByInjection = false;
 
   constructor(
     private readonly mem: PhysicalMemory,
@@ -559,8 +570,8 @@ export class BuddyAllocator implements PageAllocator {
    * it for a non-blocking `__GFP_HIGH` allocation (`GFP_ATOMIC`). Its retry then applies the
    * reserves of {@link gfpPfmemallocFlags} (`__GFP_MEMALLOC` or `PF_MEMALLOC`: no watermark, while
    * `__GFP_NOMEMALLOC` forbids it), and drops `nodemask` for those and for a non-blocking
-   * `__GFP_HIGH` allocation (no `ALLOC_CPUSET`). Direct reclaim and compaction are the callers'
-   * next steps. Each allocation counts in `numa_hit` when it lands on the preferred node (the
+   * `__GFP_HIGH` allocation (no `ALLOC_CPUSET`). Direct reclaim and compaction come next, in
+   * {@link allocPagesSlowpath}, for a caller that may block. Each allocation counts in `numa_hit` when it lands on the preferred node (the
    * first node of the zonelist the nodemask allows) and in `numa_miss` and `numa_foreign` when
    * not, and in `numa_local` when it lands on the node of the allocating CPU and `numa_other`
    * when not (`zone_statistics()`), and its pages in `pgalloc_normal`.
@@ -572,7 +583,10 @@ export class BuddyAllocator implements PageAllocator {
     nodemask: readonly number[] | null = null,
     current: AllocContext | null = null,
   ): number {
-    if (this.failPageAlloc.armed && this.failPageAlloc.shouldFail(order)) return -1;
+    // should_fail_alloc_page() (prepare_alloc_pages()): the whole allocation fails, slow path
+    // included.
+    this.failedByInjection = this.failPageAlloc.armed && this.failPageAlloc.shouldFail(order);
+    if (this.failedByInjection) return -1;
     const zonelist = this.candidates(nid, gfp, nodemask);
     if (zonelist.length === 0) return -1;
     // numa_node_id(): the node of the CPU the allocation runs on.
@@ -581,12 +595,12 @@ export class BuddyAllocator implements PageAllocator {
     // its ALLOC_NOFRAGMENT would choose no other block with one zone per node, see
     // docs/memory-model.md).
     const fastFlags = ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM ? ALLOC_KSWAPD : 0);
-    const fast = this.getPageFromFreelist(order, gfp, fastFlags, zonelist, cpuNid);
+    const fast = this.getPageFromZonelist(order, gfp, fastFlags, zonelist, cpuNid);
     if (fast >= 0) return fast;
     // __alloc_pages_slowpath(): the precise flags, after waking kswapd.
     let allocFlags = gfpToAllocFlags(gfp, order);
     if (allocFlags & ALLOC_KSWAPD) for (const n of zonelist) this.wakeupKswapd?.(n, order);
-    const slow = this.getPageFromFreelist(order, gfp, allocFlags, zonelist, cpuNid);
+    const slow = this.getPageFromZonelist(order, gfp, allocFlags, zonelist, cpuNid);
     if (slow >= 0) return slow;
     // The retry: the reserves, and the nodemask dropped when memory policies may be ignored.
     const reserveFlags = gfpPfmemallocFlags(gfp, current);
@@ -594,7 +608,27 @@ export class BuddyAllocator implements PageAllocator {
     if (!reserveFlags && (allocFlags & ALLOC_CPUSET || nodemask === null)) return -1;
     const everyNode = this.candidates(nid, gfp, null);
     if (allocFlags & ALLOC_KSWAPD) for (const n of everyNode) this.wakeupKswapd?.(n, order);
-    return this.getPageFromFreelist(order, gfp, allocFlags, everyNode, cpuNid);
+    return this.getPageFromZonelist(order, gfp, allocFlags, everyNode, cpuNid);
+  }
+
+  /**
+   * `get_page_from_freelist()` (`mm/page_alloc.c`, Linux 6.16) with the caller's allocation flags,
+   * over the nodes an allocation from `nid` may use ({@link candidates}): what
+   * {@link allocPagesSlowpath} tries after each of its steps. -1 when no node has the block within
+   * the flags' watermark, or the order is above `maxOrder`.
+   */
+  getPageFromFreelist(
+    nid: number,
+    order: number,
+    gfp: number,
+    allocFlags: number,
+    nodemask: readonly number[] | null = null,
+    current: AllocContext | null = null,
+  ): number {
+    if (order > this.maxOrder) return -1;
+    const zonelist = this.candidates(nid, gfp, nodemask);
+    if (zonelist.length === 0) return -1;
+    return this.getPageFromZonelist(order, gfp, allocFlags, zonelist, current?.nid ?? nid);
   }
 
   /**
@@ -602,7 +636,7 @@ export class BuddyAllocator implements PageAllocator {
    * whose zone passes the watermark `allocFlags` name (`zone_watermark_fast()`), or from the first
    * with the block at all under `ALLOC_NO_WATERMARKS`; counted by `zone_statistics()`.
    */
-  private getPageFromFreelist(
+  private getPageFromZonelist(
     order: number,
     gfp: number,
     allocFlags: number,
@@ -955,6 +989,168 @@ export class BuddyAllocator implements PageAllocator {
     this.freePages(pfn, order);
   }
 }
+
+/**
+ * `__alloc_pages_may_oom()` (`mm/page_alloc.c`, Linux 6.16) without the killer: one more try at
+ * the high watermark (`ALLOC_WMARK_HIGH | ALLOC_CPUSET`, without `__GFP_DIRECT_RECLAIM`), then
+ * whether `out_of_memory()` would be called: not for a costly order, nor with
+ * `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE` (the OOM killer may not free memory on one node).
+ * (`PF_DUMPCORE`, lowmem zones and suspended storage do not arise in the model.)
+ */
+const allocPagesMayOom = (
+  k: Kernel,
+  req: AllocRequest,
+  nodemask: readonly number[] | null,
+  current: AllocContext | null,
+): SlowpathResult => {
+  const { nid, order, gfp } = req;
+  const page = k.pageAlloc.getPageFromFreelist(
+    nid,
+    order,
+    gfp & ~__GFP_DIRECT_RECLAIM,
+    ALLOC_WMARK_HIGH | ALLOC_CPUSET,
+    nodemask,
+    current,
+  );
+  if (page >= 0) return { page, outOfMemory: false };
+  const oom = order <= PAGE_ALLOC_COSTLY_ORDER && !(gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE));
+  return { page: -1, outOfMemory: oom };
+};
+
+/**
+ * `__alloc_pages_slowpath()` (`mm/page_alloc.c`, Linux 6.16) from where the first tries of
+ * `PageAllocator.allocPages()` (the fast path, the min watermark after waking kswapd, the
+ * reserves) left the allocation `req`: the steps that need `__GFP_DIRECT_RECLAIM`, which every
+ * caller that may block runs, whatever the order (a fault's base page and mTHP, a THP and the
+ * huge zero folio, a hugetlb pool page, `Kernel.allocFolio`). Driven by the gfp flags, the order
+ * and `current`'s `PF_MEMALLOC` alone:
+ *
+ * 1. without `__GFP_DIRECT_RECLAIM`, nothing (`nopage`); nor when those first tries failed by
+ *    fault injection (`fail_page_alloc`: `should_fail_alloc_page()` fails the whole allocation);
+ *    the slow path runs right after them;
+ * 2. for a costly order (above `PAGE_ALLOC_COSTLY_ORDER`), or an order above 0 that is not
+ *    movable, direct compaction at `INIT_COMPACT_PRIORITY` (`MIGRATE_ASYNC`) first, unless the
+ *    allocation may take the reserves (`__gfp_pfmemalloc_flags()`); a costly `__GFP_NORETRY`
+ *    allocation then stops when it was skipped or deferred, and compacts only asynchronously
+ *    from here on;
+ * 3. `retry:` kswapd woken again, the reserves of {@link gfpPfmemallocFlags} (the node mask
+ *    dropped with them or without `ALLOC_CPUSET`), one more try;
+ * 4. a task with `PF_MEMALLOC` stops here (no reclaim recursion);
+ * 5. direct reclaim (`__alloc_pages_direct_reclaim()`: `__perform_reclaim()` with `PF_MEMALLOC`,
+ *    then a try when it made progress), then direct compaction at `compact_priority`
+ *    (`DEF_COMPACT_PRIORITY`, `MIGRATE_SYNC_LIGHT`, at first; order 0 does not compact) and a try;
+ * 6. `__GFP_NORETRY` stops; so does a costly order without `__GFP_RETRY_MAYFAIL`;
+ * 7. back to 3 while `should_reclaim_retry()` says so ({@link shouldReclaimRetry}), or while
+ *    reclaim made progress and `should_compact_retry()` does ({@link shouldCompactRetry}: for a
+ *    non-costly order 16 retries per priority, down to `COMPACT_PRIO_SYNC_FULL`);
+ * 8. `__alloc_pages_may_oom()`: one try at the high watermark, then where Linux calls the OOM
+ *    killer (see {@link SlowpathResult.outOfMemory}) the model, which has none, fails.
+ *
+ * Counts what its steps count: `compact_stall` and `compact_success` / `compact_fail` per
+ * compaction that ran, `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` per reclaim.
+ * `current` is the allocating task (null: a kernel thread of `req.nid`); it reclaims and compacts
+ * with `PF_MEMALLOC` set, which is put back before each try.
+ *
+ * @example
+ * ```ts
+ * import { __GFP_THISNODE, allocPagesSlowpath, GFP_KERNEL, Kernel } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const k = yield* Kernel.make({ nodes: ["16M"] });
+ *       // Take every page the fast path and the min watermark allow.
+ *       while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+ *       const r = yield* allocPagesSlowpath(k, { nid: 0, order: 0, gfp: GFP_KERNEL, nodemask: null });
+ *       // Nothing to reclaim: it fails where Linux would call the OOM killer...
+ *       console.log(r.page, r.outOfMemory); // -1 true
+ *       // ...which __GFP_THISNODE never reaches.
+ *       const t = yield* allocPagesSlowpath(k, {
+ *         nid: 0,
+ *         order: 0,
+ *         gfp: GFP_KERNEL | __GFP_THISNODE,
+ *         nodemask: null,
+ *       });
+ *       console.log(t.outOfMemory); // false
+ *     }),
+ *   ),
+ * );
+ * ```
+ *
+ * @category Memory and folios
+ */
+export const allocPagesSlowpath = (
+  k: Kernel,
+  req: AllocRequest,
+  current: AllocContext | null = null,
+): Effect.Effect<SlowpathResult, ErrnoError> =>
+  Effect.gen(function* () {
+    const { nid, order, gfp } = req;
+    const pa = k.pageAlloc;
+    const nopage: SlowpathResult = { page: -1, outOfMemory: false };
+    const got = (page: number): SlowpathResult => ({ page, outOfMemory: false });
+    // An injected failure fails the whole __alloc_pages() (prepare_alloc_pages()).
+    if (!(gfp & __GFP_DIRECT_RECLAIM) || pa.failedByInjection) return nopage;
+    const costly = order > PAGE_ALLOC_COSTLY_ORDER;
+    let allocFlags = gfpToAllocFlags(gfp, order);
+    let nodemask = req.nodemask;
+    const compact = { priority: CompactPriority.SYNC_LIGHT as CompactPriority, retries: 0 };
+    let compactResult: CompactResult = CompactResult.SKIPPED;
+    /** `__alloc_pages_direct_compact()` with the slow path's flags and node mask as they are now. */
+    const directCompact = (prio: CompactPriority) =>
+      allocPagesDirectCompact(k, gfp, order, nid, nodemask, prio, current, allocFlags);
+    if (
+      (costly || (order > 0 && gfpMigratetype(gfp) !== MIGRATE_MOVABLE)) &&
+      !gfpPfmemallocFlags(gfp, current)
+    ) {
+      const first = yield* directCompact(CompactPriority.ASYNC);
+      if (first.page >= 0) return got(first.page);
+      compactResult = first.result;
+      if (costly && gfp & __GFP_NORETRY) {
+        if (compactResult === CompactResult.SKIPPED || compactResult === CompactResult.DEFERRED) {
+          return nopage;
+        }
+        // Reclaim and compaction are worth trying, but sync compaction could be very expensive.
+        compact.priority = CompactPriority.ASYNC;
+      }
+    }
+    const reclaim = { noProgressLoops: 0 };
+    for (;;) {
+      // retry: keep kswapd awake while looping; the reserves may apply now.
+      if (allocFlags & ALLOC_KSWAPD) {
+        for (const n of allocNodes(k, gfp, nid, nodemask)) k.kswapd.wakeup(n, order);
+      }
+      const reserveFlags = gfpPfmemallocFlags(gfp, current);
+      if (reserveFlags) allocFlags = reserveFlags | (allocFlags & ALLOC_KSWAPD);
+      if (!(allocFlags & ALLOC_CPUSET) || reserveFlags) nodemask = null;
+      let page = pa.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
+      if (page >= 0) return got(page);
+      // Avoid recursion of direct reclaim.
+      if (current && current.flags & PF_MEMALLOC) return nopage;
+      const progress = yield* performReclaim(k, gfp, order, nid, nodemask, current);
+      if (progress > 0) {
+        page = pa.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
+        if (page >= 0) return got(page);
+      }
+      const c = yield* directCompact(compact.priority);
+      if (c.page >= 0) return got(c.page);
+      compactResult = c.result;
+      if (gfp & __GFP_NORETRY) return nopage;
+      if (costly && !(gfp & __GFP_RETRY_MAYFAIL)) return nopage;
+      if (shouldReclaimRetry(k, gfp, order, nid, nodemask, progress > 0, reclaim, allocFlags)) {
+        continue;
+      }
+      if (
+        progress > 0 &&
+        shouldCompactRetry(k, gfp, order, nid, nodemask, compactResult, compact)
+      ) {
+        continue;
+      }
+      // No OOM killer to make progress: nothing to retry for.
+      return allocPagesMayOom(k, req, nodemask, current);
+    }
+  });
 
 /** The retries of `__alloc_contig_migrate_range()` (`mm/page_alloc.c`): five passes. */
 const CONTIG_MIGRATE_TRIES = 5;

@@ -26,7 +26,7 @@
  */
 import { Deferred, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../errno";
-import { compactGap, type DirectCompact, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
+import { compactGap, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
 import {
   __GFP_NOMEMALLOC,
   __GFP_NOWARN,
@@ -34,9 +34,9 @@ import {
   __GFP_THISNODE,
   GFP_HIGHUSER_MOVABLE,
   GFP_NOWAIT,
-  GFP_TRANSHUGE,
 } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
+import type { NewFolioFn } from "../include/migrate";
 import { MIGRATE_ASYNC, MR_DEMOTION } from "../include/migrate_mode";
 import { type AllocContext, WMARK_HIGH, WMARK_MIN } from "../include/mmzone";
 import {
@@ -52,7 +52,6 @@ import {
   memallocNoreclaimSave,
   PF_KSWAPD,
   PF_MEMALLOC,
-  type TaskStruct,
 } from "../include/sched";
 import {
   type Kswapd,
@@ -65,6 +64,7 @@ import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
 import { filemapRemoveFolio } from "./filemap";
 import { migratePages } from "./migrate";
+import { allocMigrationTarget } from "./move_pages";
 import { folioReferenced, tryToUnmap } from "./rmap";
 import { shrinkSlab } from "./shrinker";
 import { folioPut } from "./swap";
@@ -250,18 +250,43 @@ const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
  * kswapd (`__GFP_KSWAPD_RECLAIM`), so that it demotes or reclaims in turn instead of the hot pages
  * of the upper tier landing further down. `alloc_migration_target()` (`mm/migrate.c`) then makes
  * a large folio's flags those of a THP allocation: `__GFP_RECLAIM` cleared and `GFP_TRANSHUGE`
- * added, so a large folio's allocation wakes no kswapd.
+ * added, so a large folio's allocation wakes no kswapd, but may block: each of its two tries takes
+ * the slow path when its first tries fail (`slowpath`), where the recursion check stops a
+ * reclaimer with `PF_MEMALLOC` after the initial compaction a costly order gets (its
+ * `__GFP_NOMEMALLOC` keeps it from the reserves that would skip it).
  */
-const allocDemoteFolio =
-  (k: Kernel, target: number, allowed: readonly number[], current: AllocContext | null) =>
-  (src: number): number => {
-    const order = k.memmap.folioOrder(src);
-    const mtcGfp =
-      (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | __GFP_NOMEMALLOC | GFP_NOWAIT;
-    const gfp = order > 0 ? (mtcGfp & ~__GFP_RECLAIM) | GFP_TRANSHUGE : mtcGfp;
-    const pfn = k.pageAlloc.allocPages(target, order, gfp | __GFP_THISNODE, null, current);
-    return pfn >= 0 ? pfn : k.pageAlloc.allocPages(target, order, gfp, allowed, current);
+const allocDemoteFolio = (
+  k: Kernel,
+  target: number,
+  allowed: readonly number[],
+  current: AllocContext | null,
+): NewFolioFn => {
+  const gfp =
+    (GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | __GFP_NOWARN | __GFP_NOMEMALLOC | GFP_NOWAIT;
+  const reason = MR_DEMOTION;
+  const thisNode = allocMigrationTarget(k, target, { gfp: gfp | __GFP_THISNODE, current, reason });
+  const anyAllowed = allocMigrationTarget(k, target, { gfp, nmask: allowed, current, reason });
+  // A large folio's first alloc_migration_target() goes through its slow path before the second.
+  const blocks = (src: number) => k.memmap.folioOrder(src) > 0;
+  const demote = (src: number): number => {
+    const pfn = thisNode(src);
+    return pfn >= 0 || blocks(src) ? pfn : anyAllowed(src);
   };
+  return Object.assign(demote, {
+    slowpath: (src: number) =>
+      blocks(src)
+        ? Effect.gen(function* () {
+            const first = thisNode.slowpath?.(src);
+            const pfn = first ? yield* first : -1;
+            if (pfn >= 0) return pfn;
+            const second = anyAllowed(src);
+            if (second >= 0) return second;
+            const slow = anyAllowed.slowpath?.(src);
+            return slow ? yield* slow : -1;
+          })
+        : null,
+  });
+};
 
 /**
  * `demote_folio_list()` (`mm/vmscan.c`): migrates the folios of `list` to the node's demotion
@@ -559,7 +584,8 @@ export const zoneReclaimablePages = (k: Kernel, nid: number): number => {
  * round, since what reclaim freed need not make its block. Past `MAX_RECLAIM_RETRIES` (16) the
  * answer is no; before, yes when some node the allocation may use would pass the min watermark for
  * `order` with all its reclaimable pages ({@link zoneReclaimablePages}) counted as free
- * (`__zone_watermark_ok()`, which also needs a free block of the order). The kernel's last resort
+ * (`__zone_watermark_ok()` with the slow path's `allocFlags`, default 0, which also needs a free
+ * block of the order). The kernel's last resort
  * of unreserving highatomic pageblocks before giving up is not modelled (the model reserves none).
  *
  * @category Reclaim
@@ -572,6 +598,7 @@ export const shouldReclaimRetry = (
   nodemask: readonly number[] | null,
   didSomeProgress: boolean,
   loops: { noProgressLoops: number },
+  allocFlags = 0,
 ): boolean => {
   if (didSomeProgress && order <= PAGE_ALLOC_COSTLY_ORDER) loops.noProgressLoops = 0;
   else loops.noProgressLoops++;
@@ -580,7 +607,7 @@ export const shouldReclaimRetry = (
     const zone = k.pageAlloc.zones[n];
     if (!zone) return false;
     const available = zoneReclaimablePages(k, n) + zone.freePages;
-    return k.pageAlloc.zoneWatermarkOk(n, order, zone.watermark[WMARK_MIN]!, 0, available);
+    return k.pageAlloc.zoneWatermarkOk(n, order, zone.watermark[WMARK_MIN]!, allocFlags, available);
   });
 };
 
@@ -653,7 +680,7 @@ export const performReclaim = (
   order: number,
   nid: number,
   nodemask: readonly number[] | null,
-  current: TaskStruct | null,
+  current: AllocContext | null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.suspend(() => {
     const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
@@ -664,44 +691,6 @@ export const performReclaim = (
         }),
       ),
     );
-  });
-
-/**
- * `__alloc_pages_direct_reclaim()` (`mm/page_alloc.c`): reclaims directly for the allocation a
- * fault could not satisfy ({@link DirectCompact.request}), then tries it again, filling
- * `dc.page` with the page it got or -1; as the slow path's `should_reclaim_retry()` allows, it
- * repeats while reclaim makes progress, and up to `MAX_RECLAIM_RETRIES` (16) times in a row when
- * it does not (the first round over a list of recently used folios only ages them). The retried
- * fault takes that page, or fails with `ENOMEM` (where the kernel would invoke the OOM killer).
- *
- * `current` is the faulting task. As `__perform_reclaim()` does, it reclaims with `PF_MEMALLOC`
- * set (`memalloc_noreclaim_save()`: what it allocates meanwhile may go below the watermarks
- * unless it asks `__GFP_NOMEMALLOC`, and it does not recurse into reclaim), which is put back as
- * it was before the allocation is tried again (`memalloc_noreclaim_restore()`), in that task.
- * Null for none: a kernel thread of `nid`.
- *
- * @category Reclaim
- */
-export const directReclaim = (
-  k: Kernel,
-  dc: DirectCompact,
-  current: TaskStruct | null = null,
-): Effect.Effect<void, ErrnoError> =>
-  Effect.gen(function* () {
-    const req = dc.request;
-    dc.request = null;
-    dc.reclaimTried = true;
-    dc.page = -1;
-    if (!req) return;
-    const { nid, order, gfp, nodemask } = req;
-    // __alloc_pages_slowpath() reclaims again while should_reclaim_retry() allows: without limit
-    // while reclaim makes progress, and MAX_RECLAIM_RETRIES times in a row when it does not.
-    for (let noProgressLoops = 0; noProgressLoops <= MAX_RECLAIM_RETRIES; ) {
-      const progress = yield* performReclaim(k, gfp, order, nid, nodemask, current);
-      dc.page = k.pageAlloc.allocPages(nid, order, gfp, nodemask, current);
-      if (dc.page >= 0) return;
-      noProgressLoops = progress > 0 ? 0 : noProgressLoops + 1;
-    }
   });
 
 /** One node's `kswapd` state (`pg_data_t`'s `kswapd_wait`, `kswapd_order`, `kswapd_failures`). */

@@ -4,9 +4,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  __GFP_COMP,
   __GFP_HIGH,
   __GFP_MEMALLOC,
+  __GFP_MOVABLE,
   __GFP_NOMEMALLOC,
+  __GFP_NORETRY,
+  __GFP_NOWARN,
+  __GFP_RECLAIM,
   __GFP_THISNODE,
   ALLOC_CPUSET,
   ALLOC_HIGHATOMIC,
@@ -21,9 +26,13 @@ import {
   ALLOC_WMARK_MASK,
   ALLOC_WMARK_MIN,
   type AllocContext,
+  BALLOON_GFP,
   GFP_ATOMIC,
+  GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   GFP_NOWAIT,
+  GFP_TRANSHUGE,
+  GFP_TRANSHUGE_LIGHT,
   gfpPfmemallocFlags,
   gfpToAllocFlags,
   PF_MEMALLOC,
@@ -113,6 +122,29 @@ describe("allocation flags (mm/internal.h, gfp_to_alloc_flags(), Linux 6.16)", (
     expect(gfpPfmemallocFlags(GFP_KERNEL, { flags: 0, nid: 0 })).toBe(0);
     expect(gfpPfmemallocFlags(GFP_KERNEL | __GFP_MEMALLOC | __GFP_NOMEMALLOC)).toBe(0);
     expect(gfpPfmemallocFlags(GFP_KERNEL | __GFP_NOMEMALLOC, task)).toBe(0);
+  });
+});
+
+describe("GFP masks (include/linux/gfp_types.h, Linux 6.16; mm/balloon.c, Linux 7.0)", () => {
+  it("GFP_TRANSHUGE_LIGHT is GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_NOMEMALLOC | __GFP_NOWARN without __GFP_RECLAIM", () => {
+    expect(GFP_TRANSHUGE_LIGHT).toBe(
+      (GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_NOMEMALLOC | __GFP_NOWARN) & ~__GFP_RECLAIM,
+    );
+    expect(GFP_TRANSHUGE_LIGHT & __GFP_MOVABLE).toBe(__GFP_MOVABLE);
+    // So neither THP mask ever takes the reserves, not even in a PF_MEMALLOC task, and the light
+    // one gets no ALLOC_NON_BLOCK (gfp_to_alloc_flags()).
+    const task = { flags: PF_MEMALLOC, nid: 0 };
+    expect(gfpPfmemallocFlags(GFP_TRANSHUGE_LIGHT, task)).toBe(0);
+    expect(gfpPfmemallocFlags(GFP_TRANSHUGE, task)).toBe(0);
+    expect(gfpToAllocFlags(GFP_TRANSHUGE_LIGHT, 9)).toBe(ALLOC_WMARK_MIN | ALLOC_CPUSET);
+  });
+
+  it("the balloon allocates with GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN (balloon_page_alloc())", () => {
+    expect(BALLOON_GFP).toBe(
+      GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN,
+    );
+    // __GFP_NOMEMALLOC: a PF_MEMALLOC task's balloon allocation keeps to the watermarks.
+    expect(gfpPfmemallocFlags(BALLOON_GFP, { flags: PF_MEMALLOC, nid: 0 })).toBe(0);
   });
 });
 

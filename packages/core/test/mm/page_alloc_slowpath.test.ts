@@ -1,0 +1,307 @@
+// __alloc_pages_slowpath() (mm/page_alloc.c, Linux 6.16) for every allocation that may reclaim
+// directly, whatever its order and caller: the initial INIT_COMPACT_PRIORITY compaction for a
+// costly or non-movable order, direct reclaim then compaction at DEF_COMPACT_PRIORITY, the
+// __GFP_NORETRY / costly cuts, should_reclaim_retry() and should_compact_retry(), and
+// __alloc_pages_may_oom(), where the model (which has no OOM killer) fails the allocation.
+import { describe, expect, it } from "vitest";
+import {
+  __GFP_MEMALLOC,
+  __GFP_NOMEMALLOC,
+  __GFP_NORETRY,
+  __GFP_RETRY_MAYFAIL,
+  __GFP_THISNODE,
+  type AllocRequest,
+  allocPagesSlowpath,
+  GFP_HIGHUSER_MOVABLE,
+  GFP_KERNEL,
+  GFP_NOWAIT,
+  type Kernel,
+  MADV_HUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MEMTIER_DEFAULT_DAX_ADISTANCE,
+  MPOL_BIND,
+  PF_MEMALLOC,
+  PROT_READ,
+  type TaskStruct,
+} from "../../src/index";
+import {
+  boot,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  pattern,
+  run,
+  runP,
+} from "../../src/testing/index";
+
+/**
+ * One 16 MiB node: 4096 pages, min watermark 128 pages, low 160, high 192
+ * (init_per_zone_wmark_min(), __setup_per_zone_wmarks()).
+ */
+const bootOne = () => boot({ nodes: ["16M"] });
+
+const PAGE = 4096;
+
+/** The counters the slow path's steps add to, as deltas from now. */
+const delta = (k: Kernel) => {
+  const before = k.vmstat.snapshot();
+  return (item: string) => k.vmstat.get(item) - before[item]!;
+};
+
+/** Takes base pages with `GFP_KERNEL`'s first tries until they fail: the node at its min mark. */
+const drainToMin = (k: Kernel): void => {
+  while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+  expect(k.pageAlloc.nodeFreePages(0)).toBe(128);
+};
+
+const slowpath = (
+  k: Kernel,
+  gfp: number,
+  order: number,
+  current: TaskStruct | null = null,
+  nid = 0,
+) => {
+  const req: AllocRequest = { nid, order, gfp, nodemask: null };
+  return runP(allocPagesSlowpath(k, req, current));
+};
+
+describe("__alloc_pages_slowpath() with nothing to reclaim (Linux 6.16)", () => {
+  it("GFP_KERNEL order 0: one direct reclaim, no compaction (order 0), should_reclaim_retry() says no, then it stops where out_of_memory() would run", async () => {
+    const k = bootOne();
+    drainToMin(k);
+    const d = delta(k);
+    const r = await slowpath(k, GFP_KERNEL, 0);
+    expect(r).toEqual({ page: -1, outOfMemory: true });
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgscan_direct")).toBe(0);
+    expect(d("compact_stall")).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("__GFP_THISNODE, __GFP_RETRY_MAYFAIL and __GFP_NORETRY reclaim once and fail without reaching the OOM killer (__alloc_pages_may_oom())", async () => {
+    const k = bootOne();
+    drainToMin(k);
+    for (const flag of [__GFP_THISNODE, __GFP_RETRY_MAYFAIL, __GFP_NORETRY]) {
+      const d = delta(k);
+      expect(await slowpath(k, GFP_KERNEL | flag, 0)).toEqual({ page: -1, outOfMemory: false });
+      expect(d("allocstall_normal")).toBe(1);
+    }
+  });
+
+  it("a costly order never reaches the OOM killer: without __GFP_RETRY_MAYFAIL it stops after one reclaim and compaction, with it when should_reclaim_retry() says no", async () => {
+    const k = bootOne();
+    drainToMin(k);
+    for (const gfp of [GFP_KERNEL, GFP_KERNEL | __GFP_RETRY_MAYFAIL]) {
+      const d = delta(k);
+      expect(await slowpath(k, gfp, 4)).toEqual({ page: -1, outOfMemory: false });
+      expect(d("allocstall_normal")).toBe(1);
+      // 128 free pages are under compaction_suitable()'s low mark + compact_gap(4) = 192:
+      // both compactions are skipped, and a skipped one counts no stall.
+      expect(d("compact_stall")).toBe(0);
+    }
+  });
+
+  it("GFP_NOWAIT does nothing more, and a PF_MEMALLOC task does not reclaim (no recursion): neither reaches the OOM killer", async () => {
+    const k = bootOne();
+    drainToMin(k);
+    const task = run(k.createProcess({ node: 0 }));
+    task.flags |= PF_MEMALLOC;
+    const d = delta(k);
+    expect(await slowpath(k, GFP_NOWAIT, 0)).toEqual({ page: -1, outOfMemory: false });
+    expect(await slowpath(k, GFP_KERNEL | __GFP_NOMEMALLOC, 0, task)).toEqual({
+      page: -1,
+      outOfMemory: false,
+    });
+    expect(d("allocstall_normal")).toBe(0);
+    // Without __GFP_NOMEMALLOC the retry's reserves (ALLOC_NO_WATERMARKS) give it a page.
+    const got = await slowpath(k, GFP_KERNEL, 0, task);
+    expect(got.page).toBeGreaterThanOrEqual(0);
+    expect(d("allocstall_normal")).toBe(0);
+    k.pageAlloc.freePages(got.page, 0);
+    // __GFP_MEMALLOC alone does the same for a task without the flag.
+    const reserve = await slowpath(k, GFP_KERNEL | __GFP_MEMALLOC, 0);
+    expect(reserve.page).toBeGreaterThanOrEqual(0);
+  });
+
+  it("Kernel.allocFolio reclaims directly before it fails with ENOMEM when its gfp allows, and not otherwise", () => {
+    const k = bootOne();
+    drainToMin(k);
+    const d = delta(k);
+    expectErrno(k.allocFolio(0, 0), "ENOMEM");
+    expect(d("allocstall_normal")).toBe(0);
+    expectErrno(k.allocFolio(0, 0, GFP_KERNEL), "ENOMEM");
+    expect(d("allocstall_normal")).toBe(1);
+  });
+});
+
+describe("__alloc_pages_slowpath() for a non-costly order on a node compaction cannot help (Linux 6.16)", () => {
+  /** A node whose free half is in order-1 blocks between pinned ones: no block above order 1. */
+  const fragmented = () => {
+    const k = bootOne();
+    const frag = k.pageAlloc.fragment(0, 1);
+    expect(k.pageAlloc.largestFreeOrder(0)).toBe(1);
+    return { k, frag };
+  };
+
+  it("a movable order-2 allocation skips the initial compaction: one reclaim, one DEF_COMPACT_PRIORITY compaction, then the OOM killer's point", async () => {
+    const { k, frag } = fragmented();
+    const d = delta(k);
+    expect(await slowpath(k, GFP_HIGHUSER_MOVABLE, 2)).toEqual({ page: -1, outOfMemory: true });
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("compact_stall")).toBe(1);
+    expect(d("compact_fail")).toBe(1);
+    frag.release();
+    expectConsistent(k);
+  });
+
+  it("an unmovable order-2 allocation compacts first at INIT_COMPACT_PRIORITY, then reclaims and compacts again", async () => {
+    const { k, frag } = fragmented();
+    const d = delta(k);
+    expect(await slowpath(k, GFP_KERNEL, 2)).toEqual({ page: -1, outOfMemory: true });
+    expect(d("compact_stall")).toBe(2);
+    expect(d("compact_fail")).toBe(2);
+    expect(d("allocstall_normal")).toBe(1);
+    // __GFP_NORETRY cuts a non-costly order only after the retry's reclaim and compaction.
+    const n = delta(k);
+    expect(await slowpath(k, GFP_KERNEL | __GFP_NORETRY, 2)).toEqual({
+      page: -1,
+      outOfMemory: false,
+    });
+    expect(n("compact_stall")).toBe(2);
+    expect(n("allocstall_normal")).toBe(1);
+    frag.release();
+    expectConsistent(k);
+  });
+});
+
+// alloc_anon_folio() (mm/memory.c, Linux 6.16) tries each enabled mTHP order with
+// vma_thp_gfp_mask(): under defrag=madvise GFP_TRANSHUGE for a MADV_HUGEPAGE VMA, whose movable
+// non-costly orders get one reclaim and one compaction each before the fallback (the model fails
+// where Linux would call the OOM killer), and GFP_TRANSHUGE_LIGHT otherwise: no slow path.
+describe("an mTHP fault on a node with no free block above order 1", () => {
+  const mthpFault = async (hugepage: boolean) => {
+    const k = boot({ nodes: ["16M"], thp: { enabled: "always" } });
+    const thp = "/sys/kernel/mm/transparent_hugepage";
+    run(k.fs.write(`${thp}/hugepages-2048kB/enabled`, "never"));
+    run(k.fs.write(`${thp}/hugepages-32kB/enabled`, "always"));
+    run(k.fs.write(`${thp}/hugepages-16kB/enabled`, "always"));
+    const frag = k.pageAlloc.fragment(0, 1);
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [0]));
+    const size = 256 * 1024;
+    const base = run(p.mmap(size, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    if (hugepage) run(p.madvise(base, size, MADV_HUGEPAGE));
+    // 32 KiB-aligned, so both mTHP sizes fit around it.
+    const addr = Math.ceil(base / (32 * 1024)) * 32 * 1024;
+    const d = delta(k);
+    await runP(p.write(addr, new Uint8Array([1])));
+    expect(folioAt(p, addr).order).toBe(0);
+    // Each order tried once and counted once: 32 KiB (order 3), then 16 KiB (order 2).
+    expect(k.thp.mthpStat(3, "anon_fault_fallback")).toBe(1);
+    expect(k.thp.mthpStat(2, "anon_fault_fallback")).toBe(1);
+    expect(k.thp.mthpStat(3, "anon_fault_alloc") + k.thp.mthpStat(2, "anon_fault_alloc")).toBe(0);
+    frag.release();
+    expectConsistent(k);
+    return d;
+  };
+
+  it("in a MADV_HUGEPAGE VMA (GFP_TRANSHUGE): per order one direct reclaim and one compaction, then the next order", async () => {
+    const d = await mthpFault(true);
+    expect(d("allocstall_normal")).toBe(2);
+    expect(d("compact_stall")).toBe(2);
+    expect(d("compact_fail")).toBe(2);
+  });
+
+  it("without MADV_HUGEPAGE (GFP_TRANSHUGE_LIGHT): no reclaim, no compaction", async () => {
+    const d = await mthpFault(false);
+    expect(d("allocstall_normal")).toBe(0);
+    expect(d("compact_stall")).toBe(0);
+  });
+});
+
+// alloc_migration_target() (mm/migrate.c, Linux 6.16): a move_pages(2) destination is a
+// GFP_HIGHUSER_MOVABLE | __GFP_THISNODE allocation, which may reclaim directly on the target node.
+describe("a migration target takes the slow path", () => {
+  /** Two nodes; node 1 at its min watermark, holding `cached` clean page-cache pages. */
+  const fullTarget = (cached: number) => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    if (cached) {
+      const q = run(k.createProcess({ node: 1 }));
+      run(q.setMempolicy(MPOL_BIND, [1]));
+      const file = run(k.createFile("cache"));
+      const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+      run(q.read(c, cached * PAGE));
+    }
+    while (k.pageAlloc.allocPages(1, 0, GFP_KERNEL | __GFP_THISNODE) >= 0);
+    // min_free_kbytes = int_sqrt(32768 * 16) = 724: 181 pages, 90 for each 16 MiB zone.
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(90);
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.write(addr, new Uint8Array(PAGE).fill(5)));
+    return { k, p, addr };
+  };
+
+  it("reclaims the target node's clean page cache and moves the page there", async () => {
+    const { k, p, addr } = fullTarget(1000);
+    const d = delta(k);
+    const { status } = await runP(p.movePages(0, [addr], [1]));
+    expect(status[0]).toBe(1);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgsteal_direct")).toBeGreaterThan(0);
+    expect(d("pgmigrate_success")).toBe(1);
+    expect(run(p.read(addr, PAGE)).every((b) => b === 5)).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("with nothing to reclaim there: one direct reclaim, then ENOMEM (__GFP_THISNODE: no OOM killer; migrate_pages()'s -ENOMEM fails the call)", () => {
+    const { k, p, addr } = fullTarget(0);
+    const d = delta(k);
+    expectErrno(p.movePages(0, [addr], [1]), "ENOMEM");
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgmigrate_success")).toBe(0);
+    expectConsistent(k);
+  });
+});
+
+// alloc_demote_folio() (mm/vmscan.c, Linux 6.16): two alloc_migration_target() calls, first on the
+// target node alone, each of which allocates a large folio with GFP_TRANSHUGE. Under reclaim's
+// PF_MEMALLOC a costly order still gets __alloc_pages_slowpath()'s initial compaction (its
+// __GFP_NOMEMALLOC keeps the reserves, which would skip it, away); the recursion check then stops
+// it before reclaim.
+describe("demotion of a THP to a node with no free 2 MiB block", () => {
+  it("compacts the target once per alloc_migration_target() call, reclaims nothing more, then splits the THP and demotes its pages", async () => {
+    const k = boot({
+      nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }],
+      thp: { enabled: "madvise" },
+    });
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    // The slow tier's free memory in order-3 blocks between pinned ones: compaction is suitable
+    // (fragmentation index above extfrag_threshold) but cannot make an order-9 block.
+    const frag = k.pageAlloc.fragment(1, 3);
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [0]));
+    const PMD = 2 * 1024 * 1024;
+    const region = run(p.mmap(2 * PMD, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(p.madvise(region, 2 * PMD, MADV_HUGEPAGE));
+    const thp = Math.ceil(region / PMD) * PMD;
+    await runP(p.write(thp, new Uint8Array([1])));
+    expect(folioAt(p, thp).order).toBe(9);
+    const d = delta(k);
+    // More base pages than DRAM has left: the fault reclaims, and the THP, oldest, is demoted.
+    const n = 4000;
+    const a = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await runP(p.write(a, pattern(n * PAGE, 2)));
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("compact_stall")).toBe(2);
+    expect(d("compact_fail")).toBe(2);
+    expect(d("thp_migration_fail")).toBe(1);
+    expect(d("thp_migration_split")).toBe(1);
+    expect(d("pgdemote_direct")).toBe(512);
+    expect(run(p.nodeOf(thp))).toBe(1);
+    expect(run(p.read(thp, 1))[0]).toBe(1);
+    frag.release();
+    expectConsistent(k);
+  });
+});
