@@ -845,6 +845,34 @@ const migratePagesBatchCall = (
   });
 
 /**
+ * The second half of `migrate_pages_sync()`: each folio left on `from`, moved to `folios` and
+ * migrated by a `migrate_pages_batch()` of its own in the caller's synchronous mode, then put on
+ * `ret` when it is still there. Resolves with `nrFailed` plus the folios not migrated, or the
+ * first negative errno. A function of its own, not a closure: one is made per batch.
+ */
+const migrateOneByOne = (
+  c: MigrateCall,
+  from: FolioList,
+  folios: FolioList,
+  mode: MigrateMode,
+  ret: FolioList,
+  split: FolioList,
+  stats: MigratePagesStats,
+  nrFailed: number,
+): Effect.Effect<number> => {
+  if (from.isEmpty) return Effect.succeed(nrFailed);
+  folios.moveTail(from.first);
+  return Effect.flatMap(
+    migratePagesBatchCall(c, folios, mode, ret, split, stats, NR_MAX_MIGRATE_SYNC_RETRY),
+    (one) => {
+      ret.spliceTail(folios);
+      if (one < 0) return Effect.succeed(one);
+      return migrateOneByOne(c, from, folios, mode, ret, split, stats, nrFailed + one);
+    },
+  );
+};
+
+/**
  * `migrate_pages_sync()` (`mm/migrate.c`): first one asynchronous batch, then every folio that
  * failed, one at a time, in the caller's synchronous mode. A large folio of any order that the
  * asynchronous batch split counts as one failed folio (`nr_split`), as it is not retried here.
@@ -861,18 +889,6 @@ const migratePagesSync = (
     const space = c.k.memmap.lru;
     const folios = new FolioList(space);
     const astats = newMigratePagesStats();
-    /** The folios the asynchronous batch left, one `migrate_pages_batch()` each. */
-    const oneByOne = (nrFailed: number): Effect.Effect<number> => {
-      if (from.isEmpty) return Effect.succeed(nrFailed);
-      folios.moveTail(from.first);
-      return Effect.flatMap(
-        migratePagesBatchCall(c, folios, mode, ret, split, stats, NR_MAX_MIGRATE_SYNC_RETRY),
-        (one) => {
-          ret.spliceTail(folios);
-          return one < 0 ? Effect.succeed(one) : oneByOne(nrFailed + one);
-        },
-      );
-    };
     const run = Effect.flatMap(
       migratePagesBatchCall(
         c,
@@ -900,7 +916,7 @@ const migratePagesSync = (
         // pieces are tried once more by `migrate_pages()`, whose result stays non-zero while any
         // of them is left on the list.
         from.spliceTail(folios);
-        return oneByOne(astats.nrSplit);
+        return migrateOneByOne(c, from, folios, mode, ret, split, stats, astats.nrSplit);
       },
     );
     return Effect.ensuring(
