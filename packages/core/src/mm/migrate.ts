@@ -663,7 +663,7 @@ interface BatchCall {
  * single lists, counting each folio that cannot be unmapped. Returns true when a synchronous mode
  * must wait for `b.c.waitOn` first, with the pass to start over once woken; false when done.
  */
-const migrateFoliosUnmap = (b: BatchCall, out: Int32Array): boolean => {
+const unmapPasses = (b: BatchCall, out: Int32Array): boolean => {
   const { c, from, mode, ret, split, stats } = b;
   const { k } = c;
   const m = k.memmap;
@@ -749,7 +749,7 @@ const migrateFoliosUnmap = (b: BatchCall, out: Int32Array): boolean => {
  * The end of `migrate_pages_batch()`, after the unmap passes and the batch copy: the move passes
  * over both lists, retrying `-EAGAIN`, then the undo of what is left. Returns the call's result.
  */
-const migrateBatchMove = (b: BatchCall): number => {
+const movePasses = (b: BatchCall): number => {
   const { c, mode, ret, stats, nrPass } = b;
   const counts: MoveCounts = { retry: 1, thpRetry: 0, nrFailed: b.nrFailed, nrRetryPages: 0 };
   for (let pass = 0; pass < nrPass && counts.retry; pass++) {
@@ -777,12 +777,10 @@ const migrateBatchMove = (b: BatchCall): number => {
  * through the migrator and moves. Only a wait and a migrator's copy suspend; everything else runs
  * in one synchronous step.
  */
-const migrateBatchRun = (b: BatchCall, out: Int32Array): Effect.Effect<number> => {
+const runBatch = (b: BatchCall, out: Int32Array): Effect.Effect<number> => {
   const { c } = b;
-  if (migrateFoliosUnmap(b, out)) {
-    return Effect.flatMap(c.k.folioWaiters.waitBit(c.waitOn, c.waitBit), () =>
-      migrateBatchRun(b, out),
-    );
+  if (unmapPasses(b, out)) {
+    return Effect.flatMap(c.k.folioWaiters.waitBit(c.waitOn, c.waitBit), () => runBatch(b, out));
   }
   releaseHeld(c);
   if (!b.lowMemory) {
@@ -792,9 +790,9 @@ const migrateBatchRun = (b: BatchCall, out: Int32Array): Effect.Effect<number> =
     if (b.retry) for (const folio of b.from) c.errors?.set(folio, -ERRNO.EAGAIN);
   }
   b.tlb.flush();
-  if (b.srcBatch.isEmpty) return Effect.succeed(migrateBatchMove(b));
+  if (b.srcBatch.isEmpty) return Effect.succeed(movePasses(b));
   return Effect.map(b.offload!.copy(b.dstBatch, b.srcBatch, b.nrBatch, c.caller), () =>
-    migrateBatchMove(b),
+    movePasses(b),
   );
 };
 
@@ -841,7 +839,7 @@ const migratePagesBatchCall = (
       rcSaved: 0,
       lowMemory: false,
     };
-    return migrateBatchRun(b, c.out);
+    return runBatch(b, c.out);
   });
 
 /**
@@ -850,7 +848,7 @@ const migratePagesBatchCall = (
  * `ret` when it is still there. Resolves with `nrFailed` plus the folios not migrated, or the
  * first negative errno. A function of its own, not a closure: one is made per batch.
  */
-const migrateOneByOne = (
+const syncOneByOne = (
   c: MigrateCall,
   from: FolioList,
   folios: FolioList,
@@ -867,7 +865,7 @@ const migrateOneByOne = (
     (one) => {
       ret.spliceTail(folios);
       if (one < 0) return Effect.succeed(one);
-      return migrateOneByOne(c, from, folios, mode, ret, split, stats, nrFailed + one);
+      return syncOneByOne(c, from, folios, mode, ret, split, stats, nrFailed + one);
     },
   );
 };
@@ -916,7 +914,7 @@ const migratePagesSync = (
         // pieces are tried once more by `migrate_pages()`, whose result stays non-zero while any
         // of them is left on the list.
         from.spliceTail(folios);
-        return migrateOneByOne(c, from, folios, mode, ret, split, stats, astats.nrSplit);
+        return syncOneByOne(c, from, folios, mode, ret, split, stats, astats.nrSplit);
       },
     );
     return Effect.ensuring(
