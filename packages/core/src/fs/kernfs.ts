@@ -118,6 +118,9 @@ export class KernFs implements KernfsRoot {
    *   down; by default the operation just runs.
    * @param pageSize the kernel's `PAGE_SIZE`: the most bytes a write hands a store
    *   (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`); 4096 by default.
+   * @param kmallocMaxSize `KMALLOC_MAX_SIZE` in bytes (`include/linux/slab.h`: `PAGE_SIZE <<
+   *   MAX_PAGE_ORDER`): a write to `/proc/sys` of this many bytes or more is refused with `ENOMEM`
+   *   (`proc_sys_call_handler()` cannot allocate its copy); 4 MiB by default.
    */
   constructor(
     private readonly enter: <A>(
@@ -125,6 +128,7 @@ export class KernFs implements KernfsRoot {
       effect: Effect.Effect<A, ErrnoError>,
     ) => Effect.Effect<A, ErrnoError> = (_op, effect) => effect,
     readonly pageSize = 4096,
+    readonly kmallocMaxSize = 4096 << 10,
   ) {}
 
   /** Removes everything below the root (at kernel shutdown). */
@@ -326,6 +330,15 @@ export class KernFs implements KernfsRoot {
     ).pipe(
       Effect.flatMap((store) => {
         const buf = kernelBuffer(text, sysctl ? Number.POSITIVE_INFINITY : this.pageSize);
+        // proc_sys_call_handler(): "don't even try if the size is too large".
+        if (sysctl && buf.count >= this.kmallocMaxSize) {
+          return Effect.fail(
+            errno(
+              "ENOMEM",
+              `${path}: a write of ${buf.count} bytes is KMALLOC_MAX_SIZE (${this.kmallocMaxSize}) or more`,
+            ),
+          );
+        }
         // sysfs_kf_write(): `if (!count) return 0;`, before the store.
         if (buf.count === 0 && !sysctl) return Effect.succeed(0);
         return callStore(path, store, buf.text, buf.count, current).pipe(

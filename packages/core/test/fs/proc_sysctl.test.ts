@@ -34,6 +34,24 @@ describe("proc_sys_call_handler(): the whole count reaches the handler", () => {
     expect(k.maxMapCount).toBe(1);
   });
 
+  it("a write of KMALLOC_MAX_SIZE bytes or more is ENOMEM before the handler runs", () => {
+    const k = boot();
+    const file = "/proc/sys/vm/max_map_count";
+    // KMALLOC_MAX_SIZE = PAGE_SIZE << MAX_PAGE_ORDER: 4 MiB on x86-64 (MAX_PAGE_ORDER 10).
+    const max = PAGE << 10;
+    // proc_sys_call_handler(): `if (count >= KMALLOC_MAX_SIZE)` -ENOMEM, nothing parsed.
+    expectErrno(k.fs.write(file, `5${" ".repeat(max - 1)}`), "ENOMEM");
+    expect(k.maxMapCount).toBe(65530);
+    // One byte less is allocated and handed to the handler whole.
+    expect(run(k.fs.write(file, `5${" ".repeat(max - 2)}`))).toBe(max - 1);
+    expect(k.maxMapCount).toBe(5);
+    // sysfs cuts its writes to PAGE_SIZE and has no such limit.
+    expect(run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", `1${" ".repeat(max)}`))).toBe(
+      PAGE,
+    );
+    run(k.shutdown());
+  });
+
   it("an empty write calls the handler: proc_dointvec*() return 0 for !*lenp, nothing changed", () => {
     const k = boot();
     for (const file of [
