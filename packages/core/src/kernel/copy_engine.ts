@@ -647,7 +647,8 @@ export class CopyEngine {
     }
     lane.onExit = () => settle(false);
     // The deadline is an ordinary timer: it also keeps the process alive while the round runs,
-    // which Atomics.waitAsync alone does not.
+    // which Atomics.waitAsync alone does not (a job's run() sleeps on Effect's Clock instead,
+    // whose default sleep is such a timer too).
     if (timer) deadline = setTimeout(() => settle(false), this.deadlineMs);
     const waited = Atomics.waitAsync(lane.control, DONE, before);
     if (!waited.async) settle(true);
