@@ -148,6 +148,8 @@ const ULONG_MAX = 0xffff_ffff_ffff_ffffn;
  *
  * @example
  * ```ts
+ * import { procDointvecMinmax } from "@migrate-offload/core";
+ *
  * procDointvecMinmax("max_map_count", "0x10\n", 5, 4096, 0); // { value: 16, consumed: 5 }
  * procDointvecMinmax("max_map_count", "1 2", 3, 4096, 0); // { value: 1, consumed: 2 }
  * procDointvecMinmax("max_map_count", "+1", 2, 4096, 0); // EINVAL
@@ -179,6 +181,8 @@ export const procDointvecMinmax = (
  *
  * @example
  * ```ts
+ * import { procDoulongvecMinmax } from "@migrate-offload/core";
+ *
  * procDoulongvecMinmax("nr_hugepages", "18446744073709551615", 20, 4096); // 2^64 - 1
  * procDoulongvecMinmax("nr_hugepages", "18446744073709551616", 20, 4096); // EINVAL
  * ```

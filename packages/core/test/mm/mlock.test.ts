@@ -380,5 +380,6 @@ describe("mlock_count and the unevictable_pgs_* counters", () => {
       }),
       { numRuns: 40 },
     );
-  });
+    // 40 boots and up to 20 mlock steps each: seconds on a loaded 2-vCPU machine.
+  }, 30_000);
 });
