@@ -238,6 +238,10 @@ interface MigrateCall {
   slowAlloc: Effect.Effect<number, ErrnoError> | null;
   /** The source whose slow path ran last and gave nothing: -1 for none. */
   slowFailed: number;
+  /** Set by {@link takeDst}: whether the source it took a destination for is locked already. */
+  takenLocked: boolean;
+  /** Where `migrate_folio_unmap()` returns a destination (one per call, not one per batch). */
+  readonly out: Int32Array;
 }
 
 /** A call's state before its first folio: nothing waited for, nothing held. */
@@ -260,6 +264,8 @@ const newMigrateCall = (
   heldLocked: false,
   slowAlloc: null,
   slowFailed: -1,
+  takenLocked: false,
+  out: new Int32Array(1),
 });
 
 /**
@@ -292,29 +298,28 @@ const mustWait = (
 
 /**
  * The destination for `src`: the one held across a wait for it (or got by the slow path), else a
- * new one from `get_new_folio()` (-1 when none); with whether the source is already locked by
- * this call. When the first tries fail and the allocation may block, `allowSlow` makes it
- * {@link DST_SLOWPATH}, with the slow path in `c.slowAlloc`; when that slow path gave nothing,
- * the next call for `src` is -1 (one allocation, as Linux makes one `__alloc_pages()`).
+ * new one from `get_new_folio()` (-1 when none); `c.takenLocked` says whether the source is
+ * already locked by this call (a field, not a returned pair: this runs for every folio). When the
+ * first tries fail and the allocation may block, `allowSlow` makes it {@link DST_SLOWPATH}, with
+ * the slow path in `c.slowAlloc`; when that slow path gave nothing, the next call for `src` is -1
+ * (one allocation, as Linux makes one `__alloc_pages()`).
  */
-const takeDst = (
-  c: MigrateCall,
-  src: number,
-  allowSlow = false,
-): { dst: number; locked: boolean } => {
+const takeDst = (c: MigrateCall, src: number, allowSlow = false): number => {
   if (c.heldSrc !== src) {
+    c.takenLocked = false;
     // The slow path ran for this very allocation and gave nothing: it failed.
     if (c.slowFailed === src) {
       c.slowFailed = -1;
-      return { dst: -1, locked: false };
+      return -1;
     }
     const dst = c.getNewFolio(src);
-    if (dst >= 0 || !allowSlow) return { dst, locked: false };
+    if (dst >= 0 || !allowSlow) return dst;
     c.slowAlloc = c.getNewFolio.slowpath?.(src) ?? null;
-    return { dst: c.slowAlloc ? DST_SLOWPATH : dst, locked: false };
+    return c.slowAlloc ? DST_SLOWPATH : dst;
   }
   c.heldSrc = -1;
-  return { dst: c.heldDst, locked: c.heldLocked };
+  c.takenLocked = c.heldLocked;
+  return c.heldDst;
 };
 
 /**
@@ -393,10 +398,10 @@ const migrateFolioUnmap = (
     return MIGRATEPAGE_SUCCESS;
   }
   // The destination comes first, before the source's lock.
-  const { dst, locked } = takeDst(c, src, true);
+  const dst = takeDst(c, src, true);
   if (dst === DST_SLOWPATH) return MIGRATEPAGE_ALLOC;
   if (dst < 0) return -ERRNO.ENOMEM;
-  if (!locked && !folioTrylock(k, src)) {
+  if (!c.takenLocked && !folioTrylock(k, src)) {
     if (mode === MIGRATE_ASYNC || (mode === MIGRATE_SYNC_LIGHT && !m.test(src, PG_uptodate))) {
       undoDst(c, dst);
       return -ERRNO.EAGAIN;
@@ -689,6 +694,183 @@ const migrateFoliosUndo = (
 };
 
 /**
+ * One `migrate_pages_batch()` in progress: its arguments, the lists it forms and the counts of its
+ * unmap passes, kept across a synchronous-mode wait or a destination's slow path.
+ */
+interface BatchCall {
+  readonly c: MigrateCall;
+  readonly from: FolioList;
+  readonly mode: MigrateMode;
+  readonly ret: FolioList;
+  readonly split: FolioList | null;
+  readonly stats: MigratePagesStats;
+  readonly nrPass: number;
+  readonly srcBatch: FolioList;
+  readonly dstBatch: FolioList;
+  readonly srcStd: FolioList;
+  readonly dstStd: FolioList;
+  readonly tlb: TlbFlushBatch;
+  readonly offload: BatchCopier | null;
+  /** Whether the migrator takes this batch (its `shouldBatch`). */
+  readonly doBatch: boolean;
+  nrBatch: number;
+  pass: number;
+  retry: number;
+  thpRetry: number;
+  nrFailed: number;
+  nrRetryPages: number;
+  rcSaved: number;
+  lowMemory: boolean;
+  /** The folio the unmap passes stopped at for a wait or its destination's slow path. */
+  slowSrc: number;
+}
+
+/**
+ * The unmap passes of `migrate_pages_batch()`: unmaps the folios of `from` into the batch and
+ * single lists, counting each folio that cannot be unmapped. Returns {@link MIGRATEPAGE_WAIT}
+ * when a synchronous mode must wait for `b.c.waitOn` first, or {@link MIGRATEPAGE_ALLOC} when the
+ * destination of `b.slowSrc` must take its slow path first, with the pass to start over after
+ * either; {@link MIGRATEPAGE_SUCCESS} when done.
+ */
+const unmapPasses = (b: BatchCall, out: Int32Array): number => {
+  const { c, from, mode, ret, split, stats } = b;
+  const { k } = c;
+  const m = k.memmap;
+  const nosplit = c.reason === MR_NUMA_MISPLACED;
+  for (; b.pass < b.nrPass && b.retry; b.pass++) {
+    b.retry = 0;
+    b.thpRetry = 0;
+    b.nrRetryPages = 0;
+    for (const folio of from) {
+      const thp = isThp(k, folio);
+      const nrPages = m.folioNrPages(folio);
+      // The rare folio on the deferred split queue (partially mapped) is split now, counted as a
+      // failure, its pages migrated with the other split folios (Linux 6.10 and later).
+      if (nrPages > 2 && split && k.deferredSplitQueue.has(folio)) {
+        if (splitFolio(k, folio, split) === 0) {
+          b.nrFailed++;
+          stats.nrThpFailed += thp;
+          stats.nrThpSplit += thp;
+          stats.nrSplit++;
+          continue;
+        }
+      }
+      const rc = migrateFolioUnmap(c, mode, folio, ret, b.tlb, out);
+      if (rc === MIGRATEPAGE_WAIT || rc === MIGRATEPAGE_ALLOC) {
+        // The same pass starts over once the folio is woken or its destination allocated.
+        b.retry = 1;
+        b.slowSrc = folio;
+        return rc;
+      }
+      if (rc === MIGRATEPAGE_UNMAP) {
+        const dst = out[0]!;
+        if (b.doBatch && batchEligible(k, folio)) {
+          b.srcBatch.moveTail(folio);
+          b.dstBatch.addTail(dst);
+          b.nrBatch++;
+        } else {
+          b.srcStd.moveTail(folio);
+          b.dstStd.addTail(dst);
+        }
+      } else if (rc === MIGRATEPAGE_SUCCESS) {
+        stats.nrSucceeded += nrPages;
+        stats.nrThpSucceeded += thp;
+      } else if (rc === -ERRNO.EAGAIN) {
+        b.retry++;
+        b.thpRetry += thp;
+        b.nrRetryPages += nrPages;
+      } else if (rc === -ERRNO.ENOMEM) {
+        b.nrFailed++;
+        stats.nrThpFailed += thp;
+        if (m.folioOrder(folio) > 0 && !nosplit) {
+          const splitRc = split ? splitFolio(k, folio, split) : -ERRNO.EBUSY;
+          if (splitRc === 0) {
+            stats.nrThpSplit += thp;
+            stats.nrSplit++;
+            continue;
+          }
+          if (c.reason === MR_LONGTERM_PIN && splitRc === -ERRNO.EAGAIN) {
+            b.retry++;
+            b.thpRetry += thp;
+            b.nrRetryPages += nrPages;
+            b.nrFailed--;
+            stats.nrThpFailed -= thp;
+            continue;
+          }
+        }
+        stats.nrFailedPages += nrPages + b.nrRetryPages;
+        stats.nrThpFailed += b.thpRetry;
+        c.errors?.set(folio, rc);
+        b.rcSaved = rc;
+        b.lowMemory = true;
+        return MIGRATEPAGE_SUCCESS;
+      } else {
+        b.nrFailed++;
+        stats.nrThpFailed += thp;
+        stats.nrFailedPages += nrPages;
+        c.errors?.set(folio, rc);
+      }
+    }
+  }
+  return MIGRATEPAGE_SUCCESS;
+};
+
+/**
+ * The end of `migrate_pages_batch()`, after the unmap passes and the batch copy: the move passes
+ * over both lists, retrying `-EAGAIN`, then the undo of what is left. Returns the call's result.
+ */
+const movePasses = (b: BatchCall): number => {
+  const { c, mode, ret, stats, nrPass } = b;
+  const counts: MoveCounts = { retry: 1, thpRetry: 0, nrFailed: b.nrFailed, nrRetryPages: 0 };
+  for (let pass = 0; pass < nrPass && counts.retry; pass++) {
+    counts.retry = 0;
+    counts.thpRetry = 0;
+    counts.nrRetryPages = 0;
+    migrateFoliosMove(c, mode, b.srcBatch, b.dstBatch, ret, stats, counts);
+    migrateFoliosMove(c, mode, b.srcStd, b.dstStd, ret, stats, counts);
+  }
+  const nrFailed = counts.nrFailed + counts.retry;
+  stats.nrThpFailed += counts.thpRetry;
+  stats.nrFailedPages += counts.nrRetryPages;
+  migrateFoliosUndo(c, b.srcBatch, b.dstBatch, ret);
+  migrateFoliosUndo(c, b.srcStd, b.dstStd, ret);
+  b.srcBatch.release();
+  b.dstBatch.release();
+  b.srcStd.release();
+  b.dstStd.release();
+  return b.rcSaved || nrFailed;
+};
+
+/**
+ * `migrate_pages_batch()` from its unmap passes on: waits (in a synchronous mode) or runs a
+ * destination's slow path and starts the pass over as often as a folio needs it, then flushes the
+ * TLBs, copies the batch through the migrator and moves. Only a wait, a slow path and a
+ * migrator's copy suspend; everything else runs in one synchronous step.
+ */
+const runBatch = (b: BatchCall, out: Int32Array): Effect.Effect<number> => {
+  const { c } = b;
+  const rc = unmapPasses(b, out);
+  if (rc === MIGRATEPAGE_WAIT) {
+    return Effect.flatMap(c.k.folioWaiters.waitBit(c.waitOn, c.waitBit), () => runBatch(b, out));
+  }
+  if (rc === MIGRATEPAGE_ALLOC) {
+    return Effect.flatMap(runSlowAlloc(c, b.slowSrc), () => runBatch(b, out));
+  }
+  releaseHeld(c);
+  if (!b.lowMemory) {
+    b.nrFailed += b.retry;
+    b.stats.nrThpFailed += b.thpRetry;
+    b.stats.nrFailedPages += b.nrRetryPages;
+    if (b.retry) for (const folio of b.from) c.errors?.set(folio, -ERRNO.EAGAIN);
+  }
+  b.tlb.flush();
+  if (b.srcBatch.isEmpty) return Effect.succeed(movePasses(b));
+  return Effect.map(b.offload!.copy(b.dstBatch, b.srcBatch, b.nrBatch, c.caller), () =>
+    movePasses(b),
+  );
+};
+
+/**
  * The body of `migrate_pages_batch()` for a call whose arguments are known to be good; see
  * {@link migratePagesBatch}.
  */
@@ -701,136 +883,67 @@ const migratePagesBatchCall = (
   stats: MigratePagesStats,
   nrPass: number,
 ): Effect.Effect<number> =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     const { k } = c;
-    const m = k.memmap;
-    const space = m.lru;
-    const srcBatch = new FolioList(space);
-    const dstBatch = new FolioList(space);
-    const srcStd = new FolioList(space);
-    const dstStd = new FolioList(space);
-    const tlb = new TlbFlushBatch();
-    const out = new Int32Array(1);
+    const space = k.memmap.lru;
     const offload = c.copier ?? k.migrateOffload.copier;
-    // The migrator sees the batch about to be formed, so that one it would decline never enters
-    // the batch flow: its folios take the per-folio copy, exactly as with no migrator.
-    const doBatch = offload ? offload.shouldBatch(c.reason, batchOf(k, from)) === true : false;
-    const nosplit = c.reason === MR_NUMA_MISPLACED;
-    let nrBatch = 0;
-    let retry = 1;
-    let thpRetry = 0;
-    let nrFailed = 0;
-    let nrRetryPages = 0;
-    let rcSaved = 0;
-    let lowMemory = false;
-
-    unmapPasses: for (let pass = 0; pass < nrPass && retry; pass++) {
-      retry = 0;
-      thpRetry = 0;
-      nrRetryPages = 0;
-      for (const folio of from) {
-        const thp = isThp(k, folio);
-        const nrPages = m.folioNrPages(folio);
-        // The rare folio on the deferred split queue (partially mapped) is split now, counted as
-        // a failure, its pages migrated with the other split folios (Linux 6.10 and later).
-        if (nrPages > 2 && split && k.deferredSplitQueue.has(folio)) {
-          if (splitFolio(k, folio, split) === 0) {
-            nrFailed++;
-            stats.nrThpFailed += thp;
-            stats.nrThpSplit += thp;
-            stats.nrSplit++;
-            continue;
-          }
-        }
-        const rc = migrateFolioUnmap(c, mode, folio, ret, tlb, out);
-        if (rc === MIGRATEPAGE_WAIT || rc === MIGRATEPAGE_ALLOC) {
-          // Wait for the folio, or run the destination's slow path, then try it again.
-          if (rc === MIGRATEPAGE_WAIT) yield* k.folioWaiters.waitBit(c.waitOn, c.waitBit);
-          else yield* runSlowAlloc(c, folio);
-          pass--;
-          retry = 1;
-          continue unmapPasses;
-        }
-        if (rc === MIGRATEPAGE_UNMAP) {
-          const dst = out[0]!;
-          if (doBatch && batchEligible(k, folio)) {
-            srcBatch.moveTail(folio);
-            dstBatch.addTail(dst);
-            nrBatch++;
-          } else {
-            srcStd.moveTail(folio);
-            dstStd.addTail(dst);
-          }
-        } else if (rc === MIGRATEPAGE_SUCCESS) {
-          stats.nrSucceeded += nrPages;
-          stats.nrThpSucceeded += thp;
-        } else if (rc === -ERRNO.EAGAIN) {
-          retry++;
-          thpRetry += thp;
-          nrRetryPages += nrPages;
-        } else if (rc === -ERRNO.ENOMEM) {
-          nrFailed++;
-          stats.nrThpFailed += thp;
-          if (m.folioOrder(folio) > 0 && !nosplit) {
-            const splitRc = split ? splitFolio(k, folio, split) : -ERRNO.EBUSY;
-            if (splitRc === 0) {
-              stats.nrThpSplit += thp;
-              stats.nrSplit++;
-              continue;
-            }
-            if (c.reason === MR_LONGTERM_PIN && splitRc === -ERRNO.EAGAIN) {
-              retry++;
-              thpRetry += thp;
-              nrRetryPages += nrPages;
-              nrFailed--;
-              stats.nrThpFailed -= thp;
-              continue;
-            }
-          }
-          stats.nrFailedPages += nrPages + nrRetryPages;
-          stats.nrThpFailed += thpRetry;
-          c.errors?.set(folio, rc);
-          rcSaved = rc;
-          lowMemory = true;
-          break unmapPasses;
-        } else {
-          nrFailed++;
-          stats.nrThpFailed += thp;
-          stats.nrFailedPages += nrPages;
-          c.errors?.set(folio, rc);
-        }
-      }
-    }
-    releaseHeld(c);
-    if (!lowMemory) {
-      nrFailed += retry;
-      stats.nrThpFailed += thpRetry;
-      stats.nrFailedPages += nrRetryPages;
-      if (retry) for (const folio of from) c.errors?.set(folio, -ERRNO.EAGAIN);
-    }
-
-    tlb.flush();
-    if (!srcBatch.isEmpty) yield* offload!.copy(dstBatch, srcBatch, nrBatch, c.caller);
-
-    const counts: MoveCounts = { retry: 1, thpRetry: 0, nrFailed, nrRetryPages: 0 };
-    for (let pass = 0; pass < nrPass && counts.retry; pass++) {
-      counts.retry = 0;
-      counts.thpRetry = 0;
-      counts.nrRetryPages = 0;
-      migrateFoliosMove(c, mode, srcBatch, dstBatch, ret, stats, counts);
-      migrateFoliosMove(c, mode, srcStd, dstStd, ret, stats, counts);
-    }
-    nrFailed = counts.nrFailed + counts.retry;
-    stats.nrThpFailed += counts.thpRetry;
-    stats.nrFailedPages += counts.nrRetryPages;
-    migrateFoliosUndo(c, srcBatch, dstBatch, ret);
-    migrateFoliosUndo(c, srcStd, dstStd, ret);
-    srcBatch.release();
-    dstBatch.release();
-    srcStd.release();
-    dstStd.release();
-    return rcSaved || nrFailed;
+    const b: BatchCall = {
+      c,
+      from,
+      mode,
+      ret,
+      split,
+      stats,
+      nrPass,
+      srcBatch: new FolioList(space),
+      dstBatch: new FolioList(space),
+      srcStd: new FolioList(space),
+      dstStd: new FolioList(space),
+      tlb: new TlbFlushBatch(),
+      offload,
+      // The migrator sees the batch about to be formed, so that one it would decline never
+      // enters the batch flow: its folios take the per-folio copy, exactly as with no migrator.
+      doBatch: offload ? offload.shouldBatch(c.reason, batchOf(k, from)) === true : false,
+      nrBatch: 0,
+      pass: 0,
+      retry: 1,
+      thpRetry: 0,
+      nrFailed: 0,
+      nrRetryPages: 0,
+      rcSaved: 0,
+      lowMemory: false,
+      slowSrc: -1,
+    };
+    return runBatch(b, c.out);
   });
+
+/**
+ * The second half of `migrate_pages_sync()`: each folio left on `from`, moved to `folios` and
+ * migrated by a `migrate_pages_batch()` of its own in the caller's synchronous mode, then put on
+ * `ret` when it is still there. Resolves with `nrFailed` plus the folios not migrated, or the
+ * first negative errno. A function of its own, not a closure: one is made per batch.
+ */
+const syncOneByOne = (
+  c: MigrateCall,
+  from: FolioList,
+  folios: FolioList,
+  mode: MigrateMode,
+  ret: FolioList,
+  split: FolioList,
+  stats: MigratePagesStats,
+  nrFailed: number,
+): Effect.Effect<number> => {
+  if (from.isEmpty) return Effect.succeed(nrFailed);
+  folios.moveTail(from.first);
+  return Effect.flatMap(
+    migratePagesBatchCall(c, folios, mode, ret, split, stats, NR_MAX_MIGRATE_SYNC_RETRY),
+    (one) => {
+      ret.spliceTail(folios);
+      if (one < 0) return Effect.succeed(one);
+      return syncOneByOne(c, from, folios, mode, ret, split, stats, nrFailed + one);
+    },
+  );
+};
 
 /**
  * `migrate_pages_sync()` (`mm/migrate.c`): first one asynchronous batch, then every folio that
@@ -845,12 +958,12 @@ const migratePagesSync = (
   split: FolioList,
   stats: MigratePagesStats,
 ): Effect.Effect<number> =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     const space = c.k.memmap.lru;
     const folios = new FolioList(space);
     const astats = newMigratePagesStats();
-    try {
-      const rc = yield* migratePagesBatchCall(
+    const run = Effect.flatMap(
+      migratePagesBatchCall(
         c,
         from,
         MIGRATE_ASYNC,
@@ -858,43 +971,31 @@ const migratePagesSync = (
         split,
         astats,
         NR_MAX_MIGRATE_ASYNC_RETRY,
-      );
-      stats.nrSucceeded += astats.nrSucceeded;
-      stats.nrThpSucceeded += astats.nrThpSucceeded;
-      stats.nrThpSplit += astats.nrThpSplit;
-      stats.nrSplit += astats.nrSplit;
-      if (rc < 0) {
-        stats.nrFailedPages += astats.nrFailedPages;
-        stats.nrThpFailed += astats.nrThpFailed;
-        ret.spliceTail(folios);
-        return rc;
-      }
-      stats.nrThpFailed += astats.nrThpSplit;
-      // Each large folio split counts as one failure, whatever its order: `nr_split` includes
-      // `nr_thp_split` ("mm/migrate: correct nr_failed in migrate_pages_sync()"). The split
-      // pieces are tried once more by `migrate_pages()`, whose result stays non-zero while any
-      // of them is left on the list.
-      let nrFailed = astats.nrSplit;
-      from.spliceTail(folios);
-      while (!from.isEmpty) {
-        folios.moveTail(from.first);
-        const one = yield* migratePagesBatchCall(
-          c,
-          folios,
-          mode,
-          ret,
-          split,
-          stats,
-          NR_MAX_MIGRATE_SYNC_RETRY,
-        );
-        ret.spliceTail(folios);
-        if (one < 0) return one;
-        nrFailed += one;
-      }
-      return nrFailed;
-    } finally {
-      folios.release();
-    }
+      ),
+      (rc) => {
+        stats.nrSucceeded += astats.nrSucceeded;
+        stats.nrThpSucceeded += astats.nrThpSucceeded;
+        stats.nrThpSplit += astats.nrThpSplit;
+        stats.nrSplit += astats.nrSplit;
+        if (rc < 0) {
+          stats.nrFailedPages += astats.nrFailedPages;
+          stats.nrThpFailed += astats.nrThpFailed;
+          ret.spliceTail(folios);
+          return Effect.succeed(rc);
+        }
+        stats.nrThpFailed += astats.nrThpSplit;
+        // Each large folio split counts as one failure, whatever its order: `nr_split` includes
+        // `nr_thp_split` ("mm/migrate: correct nr_failed in migrate_pages_sync()"). The split
+        // pieces are tried once more by `migrate_pages()`, whose result stays non-zero while any
+        // of them is left on the list.
+        from.spliceTail(folios);
+        return syncOneByOne(c, from, folios, mode, ret, split, stats, astats.nrSplit);
+      },
+    );
+    return Effect.ensuring(
+      run,
+      Effect.sync(() => folios.release()),
+    );
   });
 
 /** `unmap_and_move_huge_page()`: one hugetlb folio, unbatched. */
@@ -913,9 +1014,9 @@ const unmapAndMoveHugePage = (
     k.hugetlbActive.putback(src);
     return MIGRATEPAGE_SUCCESS;
   }
-  const { dst, locked } = takeDst(c, src);
+  const dst = takeDst(c, src);
   if (dst < 0) return -ERRNO.ENOMEM;
-  if (!locked && !folioTrylock(k, src)) {
+  if (!c.takenLocked && !folioTrylock(k, src)) {
     if (force && mode === MIGRATE_SYNC) return mustWait(c, src, PG_locked, dst, false);
     if (c.putNewFolio) c.putNewFolio(dst);
     else folioPut(k, dst);
