@@ -4,6 +4,7 @@
 // __zone_watermark_unusable_free() hides from an allocation without ALLOC_RESERVES,
 // unreserve_highatomic_pageblock() in should_reclaim_retry(), and __free_one_page()'s
 // migratetype_is_mergeable() rule.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   __GFP_COMP,
@@ -15,9 +16,11 @@ import {
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   GFP_NOWAIT,
+  MAP_SHARED,
   MIGRATE_HIGHATOMIC,
   MIGRATE_MOVABLE,
   MIGRATE_UNMOVABLE,
+  PROT_READ,
   shouldReclaimRetry,
   WMARK_HIGH,
   WMARK_LOW,
@@ -190,6 +193,37 @@ describe("unreserve_highatomic_pageblock() (mm/page_alloc.c, Linux 6.16)", () =>
     expectConsistent(k);
   });
 
+  it("after a direct reclaim that made progress but no page, the slow path gives back one pageblock and keeps the last (__alloc_pages_direct_reclaim(), force=false)", async () => {
+    const k = boot({ nodes: ["256M"] });
+    const zone = k.pageAlloc.zones[0]!;
+    // 1000 clean page-cache pages for direct reclaim to free.
+    const q = run(k.createProcess({ node: 0 }));
+    const file = run(k.createFile("cache"));
+    const c = run(q.mmap(1000 * 4096, { flags: MAP_SHARED, prot: PROT_READ, file }));
+    run(q.read(c, 1000 * 4096));
+    while (k.pageAlloc.nodeFreePages(0) > 600) {
+      k.pageAlloc.allocPages(0, 0, __GFP_THISNODE | __GFP_MEMALLOC);
+    }
+    for (let i = 0; i < 8 && zone.nrReservedHighatomic < 1024; i++) {
+      k.pageAlloc.allocPages(0, 1, ATOMIC);
+    }
+    expect(zone.nrReservedHighatomic).toBe(1024);
+    const before = k.vmstat.snapshot();
+    const r = await runP(
+      allocPagesSlowpath(k, { nid: 0, order: 0, gfp: GFP_KERNEL | __GFP_THISNODE, nodemask: null }),
+    );
+    // One round: reclaim freed page cache, too little to clear the min watermark with the
+    // reserve's free pages left out; one pageblock went back to GFP_KERNEL's unmovable type, and
+    // the page came from it. The zone's last reserved pageblock stays.
+    expect(k.vmstat.get("allocstall_normal") - before.allocstall_normal!).toBe(1);
+    expect(k.vmstat.get("pgsteal_direct") - before.pgsteal_direct!).toBeGreaterThan(0);
+    expect(r.page).toBeGreaterThanOrEqual(0);
+    expect(zone.pageblockMigratetype(r.page)).toBe(MIGRATE_UNMOVABLE);
+    expect(zone.nrReservedHighatomic).toBe(512);
+    expect(blockCounts(k)[3]).toBe(1);
+    expectConsistent(k);
+  });
+
   it("a costly __GFP_RETRY_MAYFAIL allocation unreserves the pageblocks before it fails; a costly one without it stops first", async () => {
     const { k, zone } = bothReserved();
     const slowpath = (gfp: number) =>
@@ -231,5 +265,42 @@ describe("__free_one_page() and the reserve (migratetype_is_mergeable(), Linux 6
     expect(zone.nrFreeByType[9]![MIGRATE_MOVABLE]).toBe(1);
     expect(zone.nrReservedHighatomic).toBe(0);
     expectConsistent(k);
+  });
+});
+
+describe("the reserve's bounds (reserve_highatomic_pageblock(), unreserve_highatomic_pageblock(), Linux 6.16)", () => {
+  it("whatever is allocated, freed and unreserved, the reserve is whole pageblocks, never above ALIGN(1% of the zone), and every reserved pageblock is highatomic", () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("atomic" as const), order: fc.integer({ min: 1, max: 4 }) }),
+      fc.record({ kind: fc.constant("kernel" as const), order: fc.integer({ min: 0, max: 2 }) }),
+      fc.record({ kind: fc.constant("free" as const), at: fc.nat() }),
+      fc.record({ kind: fc.constant("unreserve" as const), force: fc.boolean() }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 30 }), (ops) => {
+        const { k, zone, held } = underLow();
+        const pa = k.pageAlloc;
+        const mine: Array<readonly [number, number]> = [];
+        for (const o of ops) {
+          if (o.kind === "atomic" || o.kind === "kernel") {
+            const gfp = (o.kind === "atomic" ? GFP_ATOMIC : GFP_KERNEL) | __GFP_THISNODE;
+            const pfn = pa.allocPages(0, o.order, gfp | __GFP_COMP);
+            if (pfn >= 0) mine.push([pfn, o.order]);
+          } else if (o.kind === "free") {
+            const pool = mine.length ? mine.map(([p]) => p) : held;
+            const i = o.at % pool.length;
+            k.folioPut(k.folio(pool[i]!));
+            if (mine.length) mine.splice(i, 1);
+            else held.splice(i, 1);
+          } else pa.unreserveHighatomicPageblock(0, GFP_HIGHUSER_MOVABLE, null, o.force);
+          const blocks = zone.pageblockType.filter((t) => t === MIGRATE_HIGHATOMIC).length;
+          expect(zone.nrReservedHighatomic % 512).toBe(0);
+          expect(zone.nrReservedHighatomic).toBeLessThanOrEqual(1024);
+          expect(zone.nrReservedHighatomic).toBe(blocks * 512);
+        }
+        expectConsistent(k);
+      }),
+      { numRuns: 8 },
+    );
   });
 });
