@@ -421,7 +421,7 @@ export const EXPERIMENTS = {
       runs: runs("calls per migrator (default 1)"),
       hangMs: count(
         "hang-ms",
-        "milliseconds mtcopy and dcbm wait on a hung engine (default 200 and 100, as their tests do)",
+        "mtcopy's copy deadline and dcbm's DMA timeout in ms, on the run's clock, which the harness moves past an injected hang (default 200 and 100, as their tests use)",
       ),
       out,
     },

@@ -18,8 +18,9 @@ import { envelope, formatSummary, markdownTable, type Summary, summarize } from 
 /**
  * The migrators measured, by the name the CLI knows them by. `hangMs` is how long a worker-based
  * driver waits on an engine before it gives up on it (mtcopy's copy deadline, dcbm's DMA
- * timeout): every injected hang costs that much; absent, the drivers' test settings (200 and
- * 100 ms).
+ * timeout), on the run's clock, which the harness moves there once an injected hang is all that
+ * is left (so a hang costs about a millisecond, not `hangMs`); a real round that overruns it
+ * falls back. Absent, the drivers' test settings (200 and 100 ms).
  */
 export const CONFORMANCE_SUBJECTS: Readonly<Record<string, (hangMs?: number) => MigratorSubject>> =
   {

@@ -110,6 +110,7 @@ export const dcbmConformanceSubject = (
         const dma = devices.get(kernel);
         if (dma) dmaInjectFault(dma, { kind: kind as DmaFault["kind"] });
       },
+      waitingOnHang: (kernel: Kernel) => devices.get(kernel)?.waitingOnHang ?? false,
     },
   };
 };

@@ -87,6 +87,23 @@ describe("dcbm: the conformance subject's defaults", () => {
     expect(report.injected.hang).toBe(3);
     expect(report.compared).toBe(10);
   }, 30_000);
+
+  // The harness runs the driver on a clock it moves to the batch timeout once the stalled
+  // descriptors are all the device has left (EngineFaults.waitingOnHang), on an in-order device
+  // (the stalled descriptor holds up its channel) and an out-of-order one: the same hangs, with
+  // a ten-minute timeout, end in the same 30 s budget.
+  for (const outOfOrder of [false, true]) {
+    it(`moves the run's clock to the batch timeout of a hung descriptor rather than wait it out${outOfOrder ? " (out of order)" : ""}`, async () => {
+      const subject = dcbmConformanceSubject(
+        { channels: 4, engines: 2, outOfOrder },
+        { nrDmaChan: 4, timeoutMs: 600_000 },
+      );
+      const report = await verifyMigrator(subject, { faults: ["hang"], numRuns: 10, seed: 2 });
+      expect(report.injected.hang).toBe(3);
+      expect(report.compared).toBe(10);
+      expect(report.fellBack).toBeGreaterThan(0);
+    }, 30_000);
+  }
 });
 
 describe("dcbm: registration, switching and unloading race migrations (verifyRegistryRaces)", () => {

@@ -81,6 +81,7 @@ export const mtcopyConformanceSubject = (options: MtcopyOptions = {}): MigratorS
         if (engine)
           engine.inject(engine.threads - 1, kind as (typeof MTCOPY_THREAD_FAULTS)[number]);
       },
+      waitingOnHang: (kernel: Kernel) => drivers.get(kernel)?.engine?.waitingOnHang() ?? false,
     },
   };
 };

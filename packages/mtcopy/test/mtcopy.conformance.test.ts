@@ -61,6 +61,17 @@ describe("mtcopy: the conformance subject's defaults", () => {
     expect(report.injected.hang).toBe(6);
     expect(report.compared).toBe(10);
   }, 30_000);
+
+  // The harness runs the driver on a clock it moves to the copy-thread deadline once the hung
+  // thread's round is all that is in flight (EngineFaults.waitingOnHang): the same six hangs,
+  // with a ten-minute deadline, end in the same 30 s budget, each batch falling back as at 250 ms.
+  it("moves the run's clock to the deadline of a hung copy thread rather than wait it out", async () => {
+    const subject = mtcopyConformanceSubject({ threads: 2, deadlineMs: 600_000 });
+    const report = await verifyMigrator(subject, { faults: ["hang"], numRuns: 10, seed: 2 });
+    expect(report.injected.hang).toBe(6);
+    expect(report.compared).toBe(10);
+    expect(report.fellBack).toBeGreaterThan(0);
+  }, 30_000);
 });
 
 describe("mtcopy: registration, switching and unloading race migrations (verifyRegistryRaces)", () => {

@@ -23,7 +23,7 @@ import {
   SectionPool,
 } from "@migrate-offload/core";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
-import { Effect } from "effect";
+import { Clock, Effect } from "effect";
 import fc from "fast-check";
 import {
   auditCopies,
@@ -34,6 +34,7 @@ import {
   newCopyAudit,
 } from "./audit";
 import { diffCallerObservations } from "./callers";
+import { AdjustableClock } from "./clock";
 import { type Observation, runMigrationScenario } from "./oracle";
 import {
   formatScenario,
@@ -155,9 +156,10 @@ export interface ConformanceOptions {
   readonly scenarios?: ScenarioArbOptions;
   /**
    * The harness's own deadline for one run of a case, in milliseconds (default 60 s): a run still
-   * going after it fails the case as a hang. It does not shorten an injected engine hang: that
-   * waits out the driver's own deadline (mtcopy's `deadlineMs`, dcbm's `timeoutMs`), which the
-   * shipped subjects keep short (see `docs/conformance.md`).
+   * going after it fails the case as a hang. It does not bound an injected engine hang: that ends
+   * at the driver's own deadline (mtcopy's `deadlineMs`, dcbm's `timeoutMs`), on the run's clock,
+   * which the harness moves there at once when the subject says the hang is all that holds the run
+   * up (`EngineFaults.waitingOnHang`); without that, the hang waits the deadline out in real time.
    */
   readonly timeoutMs?: number;
 }
@@ -298,6 +300,9 @@ export const diffObservations = (serial: Observation, other: Observation): strin
   return lines;
 };
 
+/** How often a run with an injected engine fault asks whether only a hang holds it up, in ms. */
+const HANG_POLL_MS = 1;
+
 const withTimeout = <A>(promise: Promise<A>, ms: number, what: string): Promise<A> => {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -335,29 +340,62 @@ const checkCase = async (
   );
   const audit: CopyAudit = newCopyAudit();
   let removeProbe: (() => void) | null = null;
+  // The run with the subject keeps time on a clock of its own. Once an engine fault is injected,
+  // whenever the subject says an injected hang is all that holds it up, the clock moves to its
+  // next deadline (the driver's, or a daemon's before it) instead of waiting for it: as if the
+  // process had been held up that long there, which a loaded machine does too.
+  const clock = new AdjustableClock();
+  let watching = false;
+  let watch: ReturnType<typeof setTimeout> | undefined;
+  const stopWatch = () => {
+    watching = false;
+    clearTimeout(watch);
+  };
+  const watchHangs = (kernel: Kernel) => {
+    const waitingOnHang = subject.engineFaults?.waitingOnHang;
+    if (!waitingOnHang || watching) return;
+    watching = true;
+    const poll = () => {
+      // Moving the clock can run the rest of the call, its clean-up included, before it returns.
+      if (waitingOnHang(kernel)) clock.skipToNextDeadline();
+      if (watching) watch = setTimeout(poll, HANG_POLL_MS);
+    };
+    watch = setTimeout(poll, HANG_POLL_MS);
+  };
   const offloadedRun = withTimeout(
     Effect.runPromise(
-      runMigrationScenario(scenario, {
-        sectionPool,
-        prepare: subject.load,
-        beforeCall: (kernel) =>
-          Effect.sync(() => {
-            const engine = subject.engineFaults;
-            const probe = kernel.migrateOffload.interpose(
-              auditCopies(kernel, audit, plan, engine && ((kind) => engine.inject(kernel, kind))),
-            );
-            if (typeof probe === "function") removeProbe = probe;
-          }),
-        cleanup: (kernel) =>
-          Effect.suspend(() => {
-            removeProbe?.();
-            return subject.unload(kernel);
-          }),
-      }),
+      Effect.provideService(
+        runMigrationScenario(scenario, {
+          sectionPool,
+          prepare: subject.load,
+          beforeCall: (kernel) =>
+            Effect.sync(() => {
+              const engine = subject.engineFaults;
+              const inject =
+                engine &&
+                ((kind: string) => {
+                  engine.inject(kernel, kind);
+                  watchHangs(kernel);
+                });
+              const probe = kernel.migrateOffload.interpose(
+                auditCopies(kernel, audit, plan, inject),
+              );
+              if (typeof probe === "function") removeProbe = probe;
+            }),
+          cleanup: (kernel) =>
+            Effect.suspend(() => {
+              stopWatch();
+              removeProbe?.();
+              return subject.unload(kernel);
+            }),
+        }),
+        Clock.Clock,
+        clock,
+      ),
     ),
     timeoutMs,
     `the run with ${subject.name}`,
-  );
+  ).finally(stopWatch);
   // Both settle before either verdict is taken, so that neither kernel outlives the case.
   const [serialDone, offloadedDone] = await Promise.allSettled([serialRun, offloadedRun]);
   if (serialDone.status === "rejected") throw serialDone.reason;

@@ -43,6 +43,8 @@ export {
   type ReasonCounts,
   setupCaller,
 } from "./callers";
+// Clock: the clock of the run with the migrator, which the harness moves past an injected hang.
+export { AdjustableClock } from "./clock";
 // Conformance: a migrator against the serial path, the property itself for other runners, the
 // subjects it loads, and the comparison of two runs' observations (`diffObservations`, part of
 // the oracle).

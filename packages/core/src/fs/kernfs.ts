@@ -16,6 +16,7 @@ import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
 import type { TaskStruct } from "../include/sched";
 import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
 import { simpleAttrWrite } from "./libfs";
+import { isProcSysPath, sysctlPerm } from "./proc_sysctl";
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -25,7 +26,9 @@ const fromUtf8 = new TextDecoder();
  * (`fs/sysfs/file.c`) hands it to a store: the text's UTF-8 bytes, cut to `pageSize` (`len =
  * min(len, PAGE_SIZE)`, a sysfs file having no `atomic_write_len`), copied and NUL-terminated
  * (`buf[len] = '\0'`). `count` is that byte count; `text` is the buffer as the C string every
- * store parses it as (`kstrto*()`, `sysfs_streq()`): the bytes up to the first NUL.
+ * store parses it as (`kstrto*()`, `sysfs_streq()`): the bytes up to the first NUL. With an
+ * infinite `pageSize` it is `proc_sys_call_handler()`'s copy (`fs/proc/proc_sysctl.c`): every
+ * byte written, NUL-terminated.
  */
 const kernelBuffer = (text: string, pageSize: number): { text: string; count: number } => {
   const bytes = utf8.encode(text);
@@ -115,6 +118,9 @@ export class KernFs implements KernfsRoot {
    *   down; by default the operation just runs.
    * @param pageSize the kernel's `PAGE_SIZE`: the most bytes a write hands a store
    *   (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`); 4096 by default.
+   * @param kmallocMaxSize `KMALLOC_MAX_SIZE` in bytes (`include/linux/slab.h`: `PAGE_SIZE <<
+   *   MAX_PAGE_ORDER`): a write to `/proc/sys` of this many bytes or more is refused with `ENOMEM`
+   *   (`proc_sys_call_handler()` cannot allocate its copy); 4 MiB by default.
    */
   constructor(
     private readonly enter: <A>(
@@ -122,6 +128,7 @@ export class KernFs implements KernfsRoot {
       effect: Effect.Effect<A, ErrnoError>,
     ) => Effect.Effect<A, ErrnoError> = (_op, effect) => effect,
     readonly pageSize = 4096,
+    readonly kmallocMaxSize = 4096 << 10,
   ) {}
 
   /** Removes everything below the root (at kernel shutdown). */
@@ -213,10 +220,14 @@ export class KernFs implements KernfsRoot {
     return errno("ENOENT", `${path}: no such file or directory`);
   }
 
-  /** The `show` (for a read) or `store` (for a write) of the file at `path`, if it may be called. */
+  /**
+   * The `show` (for a read) or `store` (for a write) of the file at `path`, if it may be called.
+   * `denied`, when given, replaces the check of the mode's read or write bits.
+   */
   private lookupHandler<K extends "show" | "store">(
     path: string,
     handler: K,
+    denied?: (attr: Attribute) => ErrnoError | null,
   ): NonNullable<Attribute[K]> | ErrnoError {
     const parts = split(path);
     const op = handler === "show" ? "read" : "write";
@@ -224,6 +235,7 @@ export class KernFs implements KernfsRoot {
     const attr = this.lookupFile(parts);
     if (!attr) return this.missing(path, op);
     const call = attr[handler];
+    if (denied && call) return denied(attr) ?? call;
     if (!(attr.mode & (handler === "show" ? 0o444 : 0o222)) || !call)
       return errno("EACCES", `${path}: permission denied (${op})`);
     return call;
@@ -255,10 +267,14 @@ export class KernFs implements KernfsRoot {
 
   /**
    * Writes a file: the attribute's `store` (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`, then
-   * `sysfs_kf_write()`, `fs/sysfs/file.c`). The text is written as UTF-8 bytes; at most
+   * `sysfs_kf_write()`, `fs/sysfs/file.c`). A file under `/proc/sys` is written as
+   * `proc_sys_call_handler()` (`fs/proc/proc_sysctl.c`) writes it instead: `EACCES` unless the
+   * writer's effective ids allow it by the file's mode (`sysctl_perm()`, root held to the owner's
+   * bits), the whole byte count reaches the store (no cut to `pageSize`), and an empty write
+   * calls it too. The text is written as UTF-8 bytes; at most
    * `pageSize` of them reach the store, NUL-terminated, so a store parses the bytes before the
-   * first NUL and is told the whole count. A zero-length write succeeds with 0 without calling the
-   * store. Succeeds with the byte count the store returned, or fails with the errno it returned,
+   * first NUL and is told the whole count. A zero-length write to a sysfs file succeeds with 0
+   * without calling the store. Succeeds with the byte count the store returned, or fails with the errno it returned,
    * naming the file and the value. `EFAULT` for a path or text that is not a string, as a write
    * from a bad buffer is; a broken store is `EIO` (see `callStore`). `ENOENT`, `EISDIR` and
    * `EACCES` come first, as `open()` gives them, even for a zero-length write. `current` is the
@@ -296,16 +312,35 @@ export class KernFs implements KernfsRoot {
     });
   }
 
+  /**
+   * A write through a store: sysfs's (`kernfs_fop_write_iter()`, `sysfs_kf_write()`), or for a
+   * file under `/proc/sys` `proc_sys_call_handler()` (`fs/proc/proc_sysctl.c`), whose handler is
+   * the store: the writer must pass `sysctlPerm()` (`EACCES`), and the store is given the whole
+   * count, not cut to `PAGE_SIZE`, and is called for an empty write too.
+   */
   private store(
     path: string,
     text: string,
     current: TaskStruct | null,
   ): Effect.Effect<number, ErrnoError> {
-    return syscall(() => writeArgs(path, text, current) ?? this.lookupHandler(path, "store")).pipe(
+    const sysctl = typeof path === "string" && isProcSysPath(split(path));
+    const denied = sysctl ? (attr: Attribute) => sysctlPerm(path, attr.mode, current) : undefined;
+    return syscall(
+      () => writeArgs(path, text, current) ?? this.lookupHandler(path, "store", denied),
+    ).pipe(
       Effect.flatMap((store) => {
-        const buf = kernelBuffer(text, this.pageSize);
+        const buf = kernelBuffer(text, sysctl ? Number.POSITIVE_INFINITY : this.pageSize);
+        // proc_sys_call_handler(): "don't even try if the size is too large".
+        if (sysctl && buf.count >= this.kmallocMaxSize) {
+          return Effect.fail(
+            errno(
+              "ENOMEM",
+              `${path}: a write of ${buf.count} bytes is KMALLOC_MAX_SIZE (${this.kmallocMaxSize}) or more`,
+            ),
+          );
+        }
         // sysfs_kf_write(): `if (!count) return 0;`, before the store.
-        if (buf.count === 0) return Effect.succeed(0);
+        if (buf.count === 0 && !sysctl) return Effect.succeed(0);
         return callStore(path, store, buf.text, buf.count, current).pipe(
           Effect.flatMap((result) => {
             if (result >= 0) return Effect.succeed(result);

@@ -29,7 +29,9 @@ export interface Attribute {
    * Models `store()` of `struct kobj_attribute` (`include/linux/kobject.h`), as
    * `sysfs_kf_write()` (`fs/sysfs/file.c`) calls it: `text` is the written buffer as a C string
    * (the UTF-8 bytes before the first NUL, at most `PAGE_SIZE` of them), `count` the bytes
-   * written (never 0: an empty write does not reach the store). `current` is the writing task,
+   * written (never 0: an empty write does not reach the store). Under `/proc/sys` it is the
+   * table entry's `proc_handler`, as `proc_sys_call_handler()` (`fs/proc/proc_sysctl.c`) calls
+   * it: `text` is the whole write up to its first NUL, `count` every byte written, 0 included. `current` is the writing task,
    * which the store runs in (its CPU's node is where the allocations it makes count as local,
    * `zone_statistics()`), or null for a write made by no task of the model. It returns `count`
    * when it consumed the write, or a negative errno. It must change nothing when it fails. A

@@ -45,6 +45,9 @@ export class FolioWaitQueue {
 
   /** Wakes the waiters on `head` whose bit is now clear (`folio_wake_bit()`, `mm/filemap.c`). */
   wake(head: number): void {
+    // No waiter on any folio (the common case): no lookup, as `folio_unlock()` skips the wake-up
+    // when `PG_waiters` is clear.
+    if (this.waiters.size === 0) return;
     const list = this.waiters.get(head);
     if (!list) return;
     const still = list.filter((w) => this.flags[head]! & w.bit);

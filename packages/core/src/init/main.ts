@@ -287,7 +287,6 @@ class Machine implements KernelInterface {
 
   /** `start_kernel()` → `mm_core_init()`, from a plan that is known to be good. */
   constructor(plan: BootPlan) {
-    this.fs = new KernFs((op, effect) => this.call(op, effect), plan.pageSize);
     this.mem = new PhysicalMemory(
       plan.pageSize,
       plan.sectionSize,
@@ -305,6 +304,12 @@ class Machine implements KernelInterface {
     const maxOrder = Math.min(
       { 4096: 10, 16384: 11, 65536: 13 }[plan.pageSize] ?? 10,
       this.mem.pfnSectionShift,
+    );
+    // KMALLOC_MAX_SIZE (include/linux/slab.h): the largest kmalloc(), PAGE_SIZE << MAX_PAGE_ORDER.
+    this.fs = new KernFs(
+      (op, effect) => this.call(op, effect),
+      plan.pageSize,
+      plan.pageSize << maxOrder,
     );
     this.pageAlloc = new BuddyAllocator(
       this.mem,

@@ -4,16 +4,25 @@
 // hwpoisoned page is not copied and its tag is marked failed, as copy_mc_to_kernel() would fail.
 //
 // When its engine stops, a healthy worker is told to detach (FAULT word DETACH, then the
-// doorbell): it drops every view of that kernel's memory, says so, collects, and waits, idle, for
-// a message with the buffers of its next engine, so that the next kernel need not start a thread.
+// doorbell): it drops every view of that kernel's memory, says so, collects (see below), and
+// waits, idle, for a message with the buffers of its next engine, so that the next kernel need
+// not start a thread.
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 
 // A detached worker sits idle, and an idle thread never collects garbage on its own, so the views
-// of its last kernel's memory it dropped would keep that memory alive. It collects once on detach.
+// of its last kernel's memory it dropped would keep that memory alive. It collects on detach: the
+// young generation at once (a scavenge, a fraction of a millisecond; views made for an engine that
+// served briefly are still there), and the whole heap (several milliseconds) once it has stayed
+// idle for IDLE_COLLECT_MS, or at the MAJOR_EVERY-th detach since the last whole-heap collection,
+// for views an engine that served long enough had promoted. A test suite that boots a kernel per
+// case hands the worker its next engine within milliseconds, and used to pay a whole-heap
+// collection per case and thread.
 setFlagsFromString("--expose-gc");
 const collect = runInNewContext("gc");
+const IDLE_COLLECT_MS = 50;
+const MAJOR_EVERY = 8;
 
 // The control words and descriptor width, as copy_engine.ts lays them out and passes them.
 const { DOORBELL, COUNT, DONE, FAULT, PARK, FIELDS, DETACH } = workerData.layout;
@@ -91,14 +100,27 @@ const serve = ({
 
 // Every engine, the first included, sends its buffers by message; between engines the worker
 // is idle and holds none.
+let idle;
+let detaches = 0;
+const collectAll = () => {
+  idle = undefined;
+  detaches = 0;
+  collect();
+};
 parentPort.on("message", (buffers) => {
+  clearTimeout(idle);
+  idle = undefined;
   if (!serve(buffers)) return;
   // Detached: it holds no view of the last kernel's memory now, so the engine may let go of it at
-  // once. The collection that frees that memory runs next, on this thread, once this handler (and
-  // the message holding the buffers) is gone; the engine does not wait for it, and a message from
-  // the next engine is read after it.
+  // once. The collections that free that memory run next, on this thread, once this handler (and
+  // the message holding the buffers) is gone; the engine does not wait for them, and a message
+  // from the next engine is read after the scavenge.
   parentPort.postMessage("detached");
-  setImmediate(collect);
+  if (++detaches >= MAJOR_EVERY) setImmediate(collectAll);
+  else {
+    setImmediate(() => collect({ type: "minor" }));
+    idle = setTimeout(collectAll, IDLE_COLLECT_MS);
+  }
 });
 
 // Running: the engine that started this thread may offer it work.

@@ -29,7 +29,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { Effect } from "effect";
+import { Effect, Option } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import { PG_hwpoison } from "../include/page_flags";
@@ -163,7 +163,11 @@ export interface CopyEngineOptions {
   readonly maxTags?: number;
   /** Iterations a worker spins on its doorbell before it sleeps (default 20000). */
   readonly workerSpin?: number;
-  /** How long a lane may take before its worker is declared hung and replaced (default 10 s). */
+  /**
+   * How long a lane may take before its worker is declared hung and replaced (default 10 s): on
+   * Effect's `Clock` for {@link CopyEngine.run}, an ordinary timer for
+   * {@link CopyEngine.startLane}.
+   */
   readonly deadlineMs?: number;
   /**
    * How long a new copy thread may take to say it runs before `ready()` fails with `ETIMEDOUT`
@@ -213,6 +217,8 @@ interface Lane {
   settle: ((ok: boolean) => void) | null;
   /** Settles once the lane's worker is running: null, or the error that kept it from starting. */
   online: Promise<ErrnoError | null>;
+  /** The round in flight was rung with a `hang` injected: only its deadline ends it. */
+  hung: boolean;
 }
 
 /**
@@ -382,6 +388,7 @@ export class CopyEngine {
       onExit: null,
       settle: null,
       online: Promise.resolve(null),
+      hung: false,
     };
     this.attach(lane);
     return lane;
@@ -603,10 +610,20 @@ export class CopyEngine {
    * before `onDone` runs. A lane runs one round at a time.
    */
   startLane(laneIndex: number, onDone: (ok: boolean) => void): void {
+    this.startRound(laneIndex, onDone, true);
+  }
+
+  /**
+   * {@link startLane}, with the deadline as a timer of its own (`timer`), or none: a caller that
+   * keeps the deadline itself ends a round that missed it by settling it as failed.
+   */
+  private startRound(laneIndex: number, onDone: (ok: boolean) => void, timer: boolean): void {
     const lane = this.lane(laneIndex);
     if (lane.settle) throw new Error(`copy engine lane ${laneIndex} already has a round in flight`);
     const before = lane.seq;
     lane.seq++;
+    // The worker reads the FAULT word after the doorbell: a hang stored now is the one it meets.
+    lane.hung = Atomics.load(lane.control, FAULT) === FAULT_CODES.hang;
     Atomics.store(lane.control, COUNT, lane.count);
     Atomics.store(lane.control, DOORBELL, lane.seq);
     Atomics.notify(lane.control, DOORBELL);
@@ -614,6 +631,7 @@ export class CopyEngine {
     const settle = (ok: boolean) => {
       if (lane.settle !== settle) return;
       lane.settle = null;
+      lane.hung = false;
       if (deadline !== undefined) clearTimeout(deadline);
       lane.onExit = null;
       if (!ok) this.replace(lane);
@@ -629,8 +647,9 @@ export class CopyEngine {
     }
     lane.onExit = () => settle(false);
     // The deadline is an ordinary timer: it also keeps the process alive while the round runs,
-    // which Atomics.waitAsync alone does not.
-    deadline = setTimeout(() => settle(false), this.deadlineMs);
+    // which Atomics.waitAsync alone does not (a job's run() sleeps on Effect's Clock instead,
+    // whose default sleep is such a timer too).
+    if (timer) deadline = setTimeout(() => settle(false), this.deadlineMs);
     const waited = Atomics.waitAsync(lane.control, DONE, before);
     if (!waited.async) settle(true);
     else void waited.value.then(() => settle(true));
@@ -648,11 +667,38 @@ export class CopyEngine {
     return true;
   }
 
-  /** Rings one lane and completes when it has finished its round (or was replaced). */
+  /**
+   * True while a lane has a round in flight that was rung with a `hang` injected ({@link inject})
+   * and no other lane has one: nothing but the deadline can end what the engine is doing. A test
+   * hook with no kernel symbol, beside {@link inject}: a harness whose clock it may move skips the
+   * wait (`@migrate-offload/testkit`'s conformance runs).
+   */
+  waitingOnHang(): boolean {
+    let hung = false;
+    for (const lane of this.lanes) {
+      if (!lane.settle) continue;
+      if (!lane.hung) return false;
+      hung = true;
+    }
+    return hung;
+  }
+
+  /**
+   * Rings one lane and completes when it has finished its round, or has been replaced after a
+   * crash, an exit or the deadline, which runs on Effect's `Clock` (a run with a clock of its own
+   * moves it).
+   */
   private ring(laneIndex: number): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
-      this.startLane(laneIndex, () => resume(Effect.void));
-    });
+      this.startRound(laneIndex, () => resume(Effect.void), false);
+    }).pipe(
+      Effect.timeoutOption(this.deadlineMs),
+      // Missed the deadline: the round ends as failed and its worker is replaced.
+      Effect.tap((done) =>
+        Effect.sync(() => Option.isNone(done) && this.lanes[laneIndex]?.settle?.(false)),
+      ),
+      Effect.asVoid,
+    );
   }
 
   /**

@@ -16,7 +16,8 @@ import { parseInteger, parseIntegerFixupRadix } from "../lib/kstrtox";
 
 /**
  * A number a write to an integer sysctl parsed to, and the bytes of the write it consumed: what
- * the handler leaves in `*lenp`, and so what `write()` returns. Less than the bytes written when
+ * the handler leaves in `*lenp`, and so what `write()` returns (an empty write parses to none,
+ * null, and returns 0). Less than the bytes written when
  * something other than whitespace follows the number (`"1 2"` consumes 2 of 3 bytes). As in
  * Linux it is the bytes written less what was left of the first `PAGE_SIZE - 1` of them, so a
  * write of `PAGE_SIZE` bytes counts one more.
@@ -93,7 +94,8 @@ const procGetLong = (
 /**
  * `__do_proc_dointvec()` and `__do_proc_doulongvec_minmax()` (`kernel/sysctl.c`) writing one
  * value: at most `PAGE_SIZE - 1` bytes are parsed; whitespace, one number, `conv` of it,
- * whitespace. `conv` returns the value or, as a string, why it is refused.
+ * whitespace. `conv` returns the value or, as a string, why it is refused. An empty write is
+ * null: both return 0 at once for `!*lenp`, leaving the value as it was.
  */
 const procDoOneValue = <T extends number | bigint>(
   name: string,
@@ -101,7 +103,9 @@ const procDoOneValue = <T extends number | bigint>(
   count: number,
   pageSize: number,
   conv: (neg: boolean, val: bigint) => T | string,
-): SysctlWrite<T> | ErrnoError => {
+): SysctlWrite<T> | null | ErrnoError => {
+  // `!*lenp`: nothing is parsed or stored, and the handler goes on with its data as it was.
+  if (count === 0) return null;
   const fail = (why: string) => errno("EINVAL", `${name}: ${JSON.stringify(text)} ${why}`);
   const buf = kernelBytes(text, count);
   let left = Math.min(count, pageSize - 1);
@@ -138,8 +142,9 @@ const ULONG_MAX = 0xffff_ffff_ffff_ffffn;
  * followed by a space, tab, newline or the end; a magnitude past `INT_MAX` (`INT_MAX + 1` when
  * negative) or a value outside `[min, max]` fails. Whitespace after it is consumed; anything
  * after that is not (`consumed` is less than `count`). Every failure is `EINVAL`, naming the
- * file and why. `count` is at least 1: an empty write returns 0 before any store is called, as
- * `__do_proc_dointvec()` returns for `!*lenp`.
+ * file and why. An empty write (`count` 0, which `proc_sys_call_handler()` passes on) is null:
+ * `__do_proc_dointvec()` returns 0 for `!*lenp` with nothing parsed, and the handler then goes
+ * on with the value it holds (the write returns 0).
  *
  * @example
  * ```ts
@@ -156,7 +161,7 @@ export const procDointvecMinmax = (
   pageSize: number,
   min?: number,
   max?: number,
-): SysctlWrite<number> | ErrnoError =>
+): SysctlWrite<number> | null | ErrnoError =>
   procDoOneValue(name, text, count, pageSize, (neg, val) => {
     if (val > (neg ? INT_MAX + 1n : INT_MAX)) return "is out of int range";
     const v = Number(neg ? -val : val);
@@ -170,7 +175,7 @@ export const procDointvecMinmax = (
  * Models the write side of `proc_doulongvec_minmax()` (`kernel/sysctl.c`, Linux 6.16) for a file
  * of one `unsigned long` (64 bits), as {@link procDointvecMinmax} parses but for the value: a
  * negative number (`"-0"` included) fails, as does one past `ULONG_MAX` or outside `[min, max]`,
- * all `EINVAL`. The value is a bigint.
+ * all `EINVAL`. The value is a bigint; an empty write is null, as there.
  *
  * @example
  * ```ts
@@ -186,7 +191,7 @@ export const procDoulongvecMinmax = (
   pageSize: number,
   min = 0n,
   max = ULONG_MAX,
-): SysctlWrite<bigint> | ErrnoError =>
+): SysctlWrite<bigint> | null | ErrnoError =>
   procDoOneValue(name, text, count, pageSize, (neg, val) => {
     if (neg) return "is negative";
     if (val < min || val > max) return `is outside ${min}..${max}`;

@@ -1020,6 +1020,12 @@ interface KcompactdNode {
 export class CompactionState implements Compaction {
   proactiveness = 20;
   extfragThreshold = 500;
+  /**
+   * `sysctl_compact_memory` (`mm/compaction.c`): the last value a write to
+   * `/proc/sys/vm/compact_memory` parsed, whether 1 or not (`proc_dointvec()` stores it before
+   * `sysctl_compaction_handler()` checks it); 0 at boot. An empty write is judged by it.
+   */
+  compactMemory = 0;
   private readonly nodes: KcompactdNode[];
   private fibers: Fiber.Fiber<void, never>[] = [];
 
@@ -1171,7 +1177,7 @@ export class CompactionState implements Compaction {
 
 /**
  * Creates compaction's files: `/proc/sys/vm/compact_memory` (0200; writing 1 compacts every node,
- * anything else is `EINVAL`), `/proc/sys/vm/compaction_proactiveness` (0644, 0..100),
+ * anything else is `EINVAL`, and an empty write does as the last value written did), `/proc/sys/vm/compaction_proactiveness` (0644, 0..100),
  * `/proc/sys/vm/extfrag_threshold` (0644, 0..1000) and `/sys/devices/system/node/node<N>/compact`
  * (0200; any write compacts the node), as `kcompactd_init()`, `vm_compaction[]` and
  * `compaction_register_node()` (`mm/compaction.c`) do.
@@ -1183,13 +1189,18 @@ export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => 
     compact_memory: {
       mode: 0o200,
       store: (text, count) => {
-        // sysctl_compaction_handler(): proc_dointvec(), then 1 only.
+        // sysctl_compaction_handler(): proc_dointvec() stores what it parsed (an empty write
+        // parses nothing and leaves the last value), then compacts only if that is 1.
         const v = procDointvecMinmax("compact_memory", text, count, k.mem.pageSize);
         if (v instanceof Error) return v;
-        if (v.value !== 1) {
-          return errno("EINVAL", `compact_memory: only 1 is accepted, not ${v.value}`);
+        if (v) state.compactMemory = v.value;
+        if (state.compactMemory !== 1) {
+          return errno(
+            "EINVAL",
+            `compact_memory: only 1 is accepted, not ${state.compactMemory}${v ? "" : " (the last value written)"}`,
+          );
         }
-        return Effect.as(compactNodes(k), v.consumed);
+        return Effect.as(compactNodes(k), v?.consumed ?? 0);
       },
     },
     compaction_proactiveness: {
@@ -1205,9 +1216,11 @@ export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => 
           100,
         );
         if (v instanceof Error) return v;
-        state.proactiveness = v.value;
+        // compaction_proactiveness_sysctl_handler(): every write that parses, an empty one
+        // included, wakes kcompactd while proactiveness is not 0.
+        if (v) state.proactiveness = v.value;
         state.triggerProactive();
-        return v.consumed;
+        return v?.consumed ?? 0;
       },
     },
     extfrag_threshold: {
@@ -1216,8 +1229,8 @@ export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => 
       store: (text, count) => {
         const v = procDointvecMinmax("extfrag_threshold", text, count, k.mem.pageSize, 0, 1000);
         if (v instanceof Error) return v;
-        state.extfragThreshold = v.value;
-        return v.consumed;
+        if (v) state.extfragThreshold = v.value;
+        return v?.consumed ?? 0;
       },
     },
   });

@@ -1173,18 +1173,23 @@ export const hugetlbReportNodeMeminfo = (k: Kernel, nid: number): string => {
  * Parses a count written to a pool file: `kstrtoul()` in base 10 for sysfs (`EINVAL` for what is
  * not a number, `ERANGE` past 64 bits; the whole write consumed), `proc_doulongvec_minmax()` for
  * the sysctl (`pageSize` given; every failure `EINVAL`, and the bytes it consumed are what the
- * write returns). A count past what a double holds exactly is clamped to the largest.
+ * write returns). A count past what a double holds exactly is clamped to the largest. An empty
+ * write to the sysctl parses to `unchanged` with nothing consumed: `hugetlb_sysctl_handler_common()`
+ * and `hugetlb_overcommit_handler()` start from the value the pool holds, and
+ * `proc_doulongvec_minmax()` leaves it as it is.
  */
 const parseCount = (
   name: string,
   text: string,
   count: number,
   sysctlPageSize: number | null,
+  unchanged: number,
 ): { readonly value: number; readonly consumed: number } | ErrnoError => {
   const clamp = (v: bigint) =>
     v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
   if (sysctlPageSize !== null) {
     const v = procDoulongvecMinmax(name, text, count, sysctlPageSize);
+    if (v === null) return { value: unchanged, consumed: 0 };
     return v instanceof Error ? v : { value: clamp(v.value), consumed: v.consumed };
   }
   const v = kstrtoull(text, 10);
@@ -1202,7 +1207,8 @@ const nrHugepagesStore =
     count: number,
     current: TaskStruct | null,
   ): number | Effect.Effect<number, ErrnoError> => {
-    const n = parseCount("nr_hugepages", text, count, sysctlPageSize);
+    // An empty sysctl write still resizes, to max_huge_pages (hugetlb_sysctl_handler_common()).
+    const n = parseCount("nr_hugepages", text, count, sysctlPageSize, h.maxHugePages);
     if (n instanceof Error) return n;
     return Effect.as(h.setMaxHugePages(n.value, nid, current), n.consumed);
   };
@@ -1225,7 +1231,13 @@ const poolAttributes = (h: HugetlbPool, sysctlPageSize: number | null) => {
       // gigantic pool has none, refused before the parse (Linux 6.16).
       store: (text: string, count: number): number | ErrnoError => {
         if (h.gigantic) return errno("EINVAL", `${h.name}: gigantic pages cannot be overcommitted`);
-        const n = parseCount("nr_overcommit_hugepages", text, count, sysctlPageSize);
+        const n = parseCount(
+          "nr_overcommit_hugepages",
+          text,
+          count,
+          sysctlPageSize,
+          h.nrOvercommitHugePages,
+        );
         if (n instanceof Error) return n;
         h.nrOvercommitHugePages = n.value;
         return n.consumed;

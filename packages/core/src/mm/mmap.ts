@@ -202,8 +202,8 @@ export const mmapInitSysctl = (k: Kernel): void => {
       store: (text, count) => {
         const v = procDointvecMinmax("max_map_count", text, count, k.mem.pageSize, 0);
         if (v instanceof Error) return v;
-        k.maxMapCount = v.value;
-        return v.consumed;
+        if (v) k.maxMapCount = v.value;
+        return v?.consumed ?? 0;
       },
     },
   });

@@ -163,10 +163,17 @@ const pagesStat = (
   return null;
 };
 
+/** The address and node of one `move_pages()` entry, as {@link readEntry} reads them. */
+interface MoveEntry {
+  addr: number;
+  node: number;
+}
+
 /**
- * What `do_pages_move()` reads for entry `i` before it queues it: the entry's address and node, or
- * the whole-call error it meets (`EFAULT` for an entry of `pages` or `nodes` that cannot be read,
- * `ENODEV` for a node that does not exist or has no memory, `EACCES` for one outside `taskNodes`).
+ * What `do_pages_move()` reads for entry `i` before it queues it: the entry's address and node,
+ * into `entry` (one object for the whole call, not one per page), or the whole-call error it
+ * meets (`EFAULT` for an entry of `pages` or `nodes` that cannot be read, `ENODEV` for a node that
+ * does not exist or has no memory, `EACCES` for one outside `taskNodes`).
  */
 const readEntry = (
   k: Kernel,
@@ -175,7 +182,8 @@ const readEntry = (
   pages: ArrayLike<number>,
   nodes: ArrayLike<number>,
   i: number,
-): { readonly addr: number; readonly node: number } | ErrnoError => {
+  entry: MoveEntry,
+): ErrnoError | null => {
   const addr = pages[i]!;
   if (!Number.isSafeInteger(addr))
     return errno("EFAULT", `move_pages: pages[${i}] is not an address`);
@@ -189,7 +197,9 @@ const readEntry = (
   if (!taskNodes.includes(node)) {
     return errno("EACCES", `move_pages: node ${node} is not allowed for process ${target.pid}`);
   }
-  return { addr, node };
+  entry.addr = addr;
+  entry.node = node;
+  return null;
 };
 
 /**
@@ -438,10 +448,11 @@ const pagesMove = (
     try {
       let i = 0;
       let failure: ErrnoError | null = null;
+      const entry: MoveEntry = { addr: 0, node: 0 };
       for (; i < nrPages; i++) {
-        const entry = readEntry(k, target, taskNodes, pages, nodes, i);
-        if (entry instanceof Error) {
-          failure = entry;
+        const bad = readEntry(k, target, taskNodes, pages, nodes, i, entry);
+        if (bad) {
+          failure = bad;
           break;
         }
         if (current === NUMA_NO_NODE) {

@@ -81,6 +81,10 @@ export const rmapWalkSlots = (
 const rmapVmas = (k: Kernel, mapping: number): ReadonlySet<Vma> | undefined =>
   mapping < 0 ? k.anonVmas.get(-mapping)?.vmas : k.addressSpaces.get(mapping)?.iMmap;
 
+/** Whether a folio of `nrPages` can be mapped whole by a huge PMD (or, hugetlb, a huge PUD). */
+const hugeMappable = (k: Kernel, nrPages: number): boolean =>
+  nrPages === 1 << k.pmdOrder || nrPages === 1 << k.pudOrder;
+
 /**
  * The huge entries that map a folio of `nrPages` whole: huge PMDs for the PMD size, huge PUDs
  * for the PUD size (a hugetlb page), none for any other size.
@@ -103,7 +107,7 @@ export const rmapWalkPmds = (
   nrPages: number,
   visit: (vma: Vma, haddr: number, pmd: number) => void,
 ): void => {
-  if (nrPages !== 1 << k.pmdOrder && nrPages !== 1 << k.pudOrder) return;
+  if (!hugeMappable(k, nrPages)) return;
   const vmas = rmapVmas(k, mapping);
   if (!vmas) return;
   for (const vma of vmas) {
@@ -266,11 +270,14 @@ export const tryToMigrate = (
   let partial = false;
   const index = m.index[head]!;
   const nr = m.folioNrPages(head);
-  rmapWalkPmds(k, m.mapping[head]!, index, nr, (vma, haddr, pmd) => {
-    if (!ptePresent(pmd) || ptePfn(pmd) !== head) return;
-    setPmdMigrationEntry(k, vma, haddr, pmd);
-    munlockVmaFolio(k, vma, head);
-  });
+  // Checked here too, so that a small folio's walk makes no visitor.
+  if (hugeMappable(k, nr)) {
+    rmapWalkPmds(k, m.mapping[head]!, index, nr, (vma, haddr, pmd) => {
+      if (!ptePresent(pmd) || ptePfn(pmd) !== head) return;
+      setPmdMigrationEntry(k, vma, haddr, pmd);
+      munlockVmaFolio(k, vma, head);
+    });
+  }
   const deferFlush = (flags & TTU_BATCH_FLUSH) !== 0 && batch !== null;
   const order = m.folioOrder(head);
   for (const vma of vmas) {
@@ -445,11 +452,13 @@ export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number
   const index = m.index[dst]!;
   const nr = m.folioNrPages(dst);
   let restoredPmds = 0;
-  rmapWalkPmds(k, m.mapping[dst]!, index, nr, (vma, haddr, entry) => {
-    if (!isMigrationEntry(entry) || ptePfn(entry) !== src) return;
-    removeMigrationPmd(k, vma, haddr, entry, dst);
-    restoredPmds++;
-  });
+  if (hugeMappable(k, nr)) {
+    rmapWalkPmds(k, m.mapping[dst]!, index, nr, (vma, haddr, entry) => {
+      if (!isMigrationEntry(entry) || ptePfn(entry) !== src) return;
+      removeMigrationPmd(k, vma, haddr, entry, dst);
+      restoredPmds++;
+    });
+  }
   let restored = 0;
   for (const vma of vmas) {
     const first = Math.max(index, vma.pgoff);

@@ -21,6 +21,14 @@ export interface EngineFaults {
   readonly kinds: readonly string[];
   /** Injects one into the driver loaded in `kernel`; the next copy meets it. */
   readonly inject: (kernel: Kernel, kind: string) => void;
+  /**
+   * True while an injected hang is all that holds the driver loaded in `kernel` up: every copy
+   * that can finish has, and only the driver's own deadline on Effect's `Clock` ends its wait.
+   * A harness that runs the driver on a clock it may move (the testkit's conformance runs) then
+   * moves that clock to its next deadline rather than wait it out. Leave it out and every hang
+   * waits in real time.
+   */
+  readonly waitingOnHang?: (kernel: Kernel) => boolean;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { Effect } from "effect";
+import { Effect, Fiber } from "effect";
+import { TestClock } from "effect/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { CopyEngine } from "../../src/index";
 import {
@@ -128,6 +129,30 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
     expect(idleCopyWorkers()).toBe(3);
     await drainIdleCopyWorkers();
     expect(idleCopyWorkers()).toBe(0);
+  });
+
+  it("keeps a job's deadline on Effect's Clock, and says when a hung round is all that is in flight", async () => {
+    const { engine, src, dst } = setup(2, { deadlineMs: 60_000 });
+    await Effect.runPromise(engine.ready());
+    engine.inject(1, "hang");
+    expect(engine.waitingOnHang()).toBe(false);
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const job = yield* Effect.forkChild(copyInChunks(engine, src.pfn, dst.pfn, src.size, 2));
+        // Lane 0 copies; lane 1's worker met the hang and sits on it.
+        while (!engine.waitingOnHang())
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)));
+        expect([engine.busy(0), engine.busy(1)]).toEqual([false, true]);
+        yield* TestClock.adjust("59 seconds");
+        expect(engine.busy(1)).toBe(true);
+        yield* TestClock.adjust("1 second");
+        yield* Fiber.join(job);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect([engine.tagFailed(0), engine.tagFailed(1)]).toEqual([false, true]);
+    expect(engine.replaced).toBe(1);
+    expect(engine.waitingOnHang()).toBe(false);
+    expectBytes(dst.bytes().subarray(0, src.size / 2), src.bytes().subarray(0, src.size / 2));
   });
 
   it("ends a round still running when its engine stops as failed, and stops its worker rather than keep it", async () => {

@@ -212,7 +212,7 @@ describe("the /proc/sys files parse through them, and write() returns the bytes 
 });
 
 /** The value of a successful parse (for Object.is checks). */
-function run0(v: { value: number } | ErrnoError): number {
-  if (v instanceof ErrnoError) throw v;
+function run0(v: { value: number } | null | ErrnoError): number {
+  if (v instanceof ErrnoError || v === null) throw new Error(`no value: ${v}`);
   return v.value;
 }

@@ -12,6 +12,7 @@ import {
   MIGRATE_UNMOVABLE,
   type MmPageAllocExtfrag,
   PG_buddy,
+  PG_locked,
   VirtioBalloon,
   WMARK_LOW,
   WMARK_MIN,
@@ -162,6 +163,38 @@ describe("buddy allocator", () => {
     expect(k.badPages).toEqual([{ pfn: folio.pfn, reason: "page is already free (double free)" }]);
     expect(checkKernelConsistency(k)).toHaveLength(1);
   });
+
+  it.each([
+    ["mapcount", "nonzero mapcount"],
+    ["mapping", "non-NULL mapping"],
+    ["locked", "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"],
+    ["buddy", "page is already free (double free)"],
+  ] as const)(
+    "refuses a large folio whose tail page has a bad %s, naming that page, and changes nothing (bad_page(), page_bad_reason())",
+    (field, reason) => {
+      const k = boot();
+      const folio = run(k.allocFolio(0, 2));
+      const m = k.memmap;
+      const tail = folio.pfn + 2;
+      const free = k.pageAlloc.nodeFreePages(0);
+      m.refcount[folio.pfn] = 0;
+      if (field === "mapcount") m.mapcount[tail] = 1;
+      else if (field === "mapping") m.mapping[tail] = 7;
+      else if (field === "locked") m.set(tail, PG_locked);
+      else m.set(tail, PG_buddy);
+      const before = [m.flags, m.compoundHead, m.mapping, m.index, m.private].map((a) =>
+        Array.from(a.subarray(folio.pfn, folio.pfn + 4)),
+      );
+      expect(k.pageAlloc.freePages(folio.pfn, 2)).toBe(false);
+      expect(k.badPages).toEqual([{ pfn: tail, reason }]);
+      expect(k.pageAlloc.nodeFreePages(0)).toBe(free);
+      expect(
+        [m.flags, m.compoundHead, m.mapping, m.index, m.private].map((a) =>
+          Array.from(a.subarray(folio.pfn, folio.pfn + 4)),
+        ),
+      ).toEqual(before);
+    },
+  );
 
   it("fragments a node on purpose so no free block exceeds the order, and undoes it", () => {
     const k = boot();

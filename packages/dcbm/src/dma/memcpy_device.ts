@@ -283,6 +283,25 @@ export class DmaDevice implements DmaDeviceOps {
     return this.states.reduce((n, s) => n + s.stalled.length, 0);
   }
 
+  /**
+   * True while descriptors held by an injected `hang` are all the device has left to finish: no
+   * chunk runs on an engine thread, no completion waits to be reported, and every channel with
+   * issued descriptors left is held up behind a stalled one. Nothing but its client's timeout
+   * (`wait_for_completion_timeout()` in dcbm) ends that client's wait. A test hook with no kernel
+   * symbol, beside the `hang` fault it follows: a harness whose clock it may move skips the wait
+   * (`@migrate-offload/testkit`'s conformance runs).
+   */
+  get waitingOnHang(): boolean {
+    if (this.chunksInFlight > 0) return false;
+    let stalled = false;
+    for (const st of this.states) {
+      if (st.unreported.length > 0) return false;
+      if (st.head < st.issued.length && !st.blocked) return false;
+      if (st.stalled.length > 0) stalled = true;
+    }
+    return stalled;
+  }
+
   /** Lets descriptors held by a `hang` fault run after all, in their channel's order. */
   private releaseStalled(): void {
     this.channels.forEach((chan, i) => {

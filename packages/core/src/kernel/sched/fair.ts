@@ -22,6 +22,7 @@
 import { Clock, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../../errno";
 import { debugfsCreateU32 } from "../../fs/debugfs";
+import { CAP_SYS_ADMIN } from "../../include/capability";
 import type { Kernel } from "../../include/kernel";
 import {
   cpuPidToCpupid,
@@ -338,8 +339,8 @@ export class NumaBalancingState implements NumaBalancing {
 }
 
 /**
- * Creates NUMA balancing's files: `/proc/sys/kernel/numa_balancing` (0644, 0..4:
- * `sysctl_numa_balancing()`, `kernel/sched/core.c`), `/proc/sys/kernel/numa_balancing_promote_rate_limit_MBps`
+ * Creates NUMA balancing's files: `/proc/sys/kernel/numa_balancing` (0644, 0..4, written only
+ * with `CAP_SYS_ADMIN`, else `EPERM`: `sysctl_numa_balancing()`, `kernel/sched/core.c`), `/proc/sys/kernel/numa_balancing_promote_rate_limit_MBps`
  * (0644, 0 and up, `sched_fair_sysctls[]`), and the debugfs files `scan_delay_ms`,
  * `scan_period_min_ms`, `scan_period_max_ms`, `scan_size_mb` and `hot_threshold_ms` under
  * `/sys/kernel/debug/sched/numa_balancing/` (`kernel/sched/debug.c`).
@@ -351,11 +352,19 @@ export const numaBalancingInitSysfs = (k: Kernel, nb: NumaBalancingState): void 
     numa_balancing: {
       mode: 0o644,
       show: () => `${nb.mode}\n`,
-      store: (text, count) => {
+      store: (text, count, current) => {
+        // sysctl_numa_balancing() (kernel/sched/core.c): a writer without CAP_SYS_ADMIN is
+        // refused before anything is parsed, even root by its ids.
+        if (current && !current.capable(CAP_SYS_ADMIN)) {
+          return errno(
+            "EPERM",
+            `numa_balancing: task ${current.pid} lacks CAP_SYS_ADMIN to change the mode`,
+          );
+        }
         const v = procDointvecMinmax("numa_balancing", text, count, k.mem.pageSize, 0, 4);
         if (v instanceof Error) return v;
-        nb.setMode(v.value);
-        return v.consumed;
+        if (v) nb.setMode(v.value);
+        return v?.consumed ?? 0;
       },
     },
     numa_balancing_promote_rate_limit_MBps: {
@@ -370,8 +379,8 @@ export const numaBalancingInitSysfs = (k: Kernel, nb: NumaBalancingState): void 
           0,
         );
         if (v instanceof Error) return v;
-        nb.promoteRateLimitMBps = v.value;
-        return v.consumed;
+        if (v) nb.promoteRateLimitMBps = v.value;
+        return v?.consumed ?? 0;
       },
     },
   });
