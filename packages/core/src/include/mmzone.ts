@@ -317,7 +317,8 @@ export const MIGRATE_RECLAIMABLE = 2;
 export const MIGRATE_PCPTYPES = 3;
 /**
  * `MIGRATE_HIGHATOMIC` (`include/linux/mmzone.h`): pageblocks reserved for high-order atomic
- * allocations. The model reserves none, so the list is always empty; `/proc/pagetypeinfo` shows it.
+ * allocations (`reserve_highatomic_pageblock()`, `mm/page_alloc.c`); `/proc/pagetypeinfo` shows
+ * them.
  *
  * @category Memory and folios
  */
@@ -410,6 +411,18 @@ export class Zone {
   presentPages: number;
   /** Pages taken out of service because they are hwpoisoned. */
   poisonedPages = 0;
+  /**
+   * Pages in pageblocks reserved for high-order atomic allocations (`zone->nr_reserved_highatomic`,
+   * `include/linux/mmzone.h`): grown by `reserve_highatomic_pageblock()`, shrunk by
+   * `unreserve_highatomic_pageblock()` (`mm/page_alloc.c`, Linux 6.16).
+   */
+  nrReservedHighatomic = 0;
+  /**
+   * Free base pages on the `MIGRATE_HIGHATOMIC` lists (`zone->nr_free_highatomic`, kept by
+   * `account_freepages()`, `mm/page_alloc.c`, Linux 6.16): what `__zone_watermark_ok()` leaves
+   * out for an allocation without `ALLOC_RESERVES`.
+   */
+  nrFreeHighatomic = 0;
   /**
    * The min, low, high and promo watermarks in pages (`_watermark[]`, set by
    * `__setup_per_zone_wmarks()`, `mm/page_alloc.c`); index with `WMARK_MIN` / `_LOW` / `_HIGH` /
@@ -651,6 +664,20 @@ export interface PageAllocator {
    * type's lists (`set_pageblock_migratetype()`, `move_freepages_block()`, `mm/page_alloc.c`).
    */
   setMigratetype(pfn: number, nrPages: number, mt: MigrateType): void;
+  /**
+   * `unreserve_highatomic_pageblock()` (`mm/page_alloc.c`, Linux 6.16): gives one
+   * `MIGRATE_HIGHATOMIC` pageblock holding a free block back to the migrate type of `gfp`, on the
+   * first node an allocation from `nid` may use (its zonelist; `nid` alone with
+   * `__GFP_THISNODE`; those in `nodemask`) that has one, and shrinks that zone's
+   * `nr_reserved_highatomic`. Without `force` a zone keeps its last reserved pageblock. True when
+   * a block was moved.
+   */
+  unreserveHighatomicPageblock(
+    nid: number,
+    gfp: number,
+    nodemask: readonly number[] | null,
+    force: boolean,
+  ): boolean;
   /**
    * `take_page_off_buddy()` (`mm/page_alloc.c`): takes the free page `pfn` out of the allocator
    * for good (a poisoned page); false when it is in no free block.

@@ -11,6 +11,7 @@
  */
 import type { Kernel } from "../include/kernel";
 import type { Vma } from "../include/mm_types";
+import { MIGRATE_HIGHATOMIC } from "../include/mmzone";
 import {
   PG_buddy,
   PG_hugetlb,
@@ -286,6 +287,15 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     });
     if (pages !== zone.freePages)
       report(`node ${zone.nid}: free lists hold ${pages} pages, freePages says ${zone.freePages}`);
+    // nr_free_highatomic counts the pages on the highatomic lists (account_freepages()).
+    const highatomicFree = zone.nrFreeByType.reduce(
+      (s, byType, order) => s + byType[MIGRATE_HIGHATOMIC]! * 2 ** order,
+      0,
+    );
+    if (highatomicFree !== zone.nrFreeHighatomic)
+      report(
+        `node ${zone.nid}: highatomic lists hold ${highatomicFree} pages, nr_free_highatomic says ${zone.nrFreeHighatomic}`,
+      );
   }
   // The hugetlb pools: free lists match their counts, node counts add up to the global ones, and
   // every hugetlb folio is counted on its node in the pool of its size.

@@ -150,7 +150,9 @@ export const ALLOC_MIN_RESERVE = 0x20;
 export const ALLOC_CPUSET = 0x40;
 /**
  * `ALLOC_HIGHATOMIC` (`mm/internal.h`): a non-blocking `__GFP_HIGH` allocation above order 0 may
- * count `MIGRATE_HIGHATOMIC` blocks (`__zone_watermark_ok()`); the model reserves none.
+ * count `MIGRATE_HIGHATOMIC` blocks (`__zone_watermark_ok()`), takes from them first
+ * (`rmqueue_buddy()`), and reserves the pageblock it was served from
+ * (`reserve_highatomic_pageblock()`, `mm/page_alloc.c`).
  *
  * @category Memory and folios
  */
@@ -324,6 +326,7 @@ export class BuddyAllocator implements PageAllocator {
     zone.nrFree[order]!++;
     zone.nrFreeByType[order]![mt]!++;
     zone.freePages += 1 << order;
+    if (mt === MIGRATE_HIGHATOMIC) zone.nrFreeHighatomic += 1 << order;
   }
 
   /** `__del_page_from_free_list()`. */
@@ -334,6 +337,7 @@ export class BuddyAllocator implements PageAllocator {
     zone.nrFree[order]!--;
     zone.nrFreeByType[order]![mt]!--;
     zone.freePages -= 1 << order;
+    if (mt === MIGRATE_HIGHATOMIC) zone.nrFreeHighatomic -= 1 << order;
   }
 
   /**
@@ -641,7 +645,8 @@ export class BuddyAllocator implements PageAllocator {
   /**
    * `get_page_from_freelist()` (`mm/page_alloc.c`): a block from the first node of `zonelist`
    * whose zone passes the watermark `allocFlags` name (`zone_watermark_fast()`), or from the first
-   * with the block at all under `ALLOC_NO_WATERMARKS`; counted by `zone_statistics()`.
+   * with the block at all under `ALLOC_NO_WATERMARKS`; counted by `zone_statistics()`. After an
+   * `ALLOC_HIGHATOMIC` allocation, {@link reserveHighatomicPageblock}.
    */
   private getPageFromZonelist(
     order: number,
@@ -664,9 +669,11 @@ export class BuddyAllocator implements PageAllocator {
         )
       )
         continue;
-      const pfn = this.allocFromZone(candidate, order, gfp);
+      const pfn = this.allocFromZone(candidate, order, gfp, allocFlags);
       if (pfn < 0) continue;
       this.zoneStatistics(preferred, candidate, cpuNid, order);
+      // A high-order atomic allocation: keep its pageblock for the next ones.
+      if (allocFlags & ALLOC_HIGHATOMIC) this.reserveHighatomicPageblock(zone, pfn, order);
       return pfn;
     }
     return -1;
@@ -689,14 +696,100 @@ export class BuddyAllocator implements PageAllocator {
     count("pgalloc_normal", 1 << order);
   }
 
-  /** `rmqueue()` from one zone, with no watermark check. */
-  private allocFromZone(nid: number, order: number, gfp: number): number {
+  /**
+   * `rmqueue()` (`mm/page_alloc.c`, Linux 6.16) from one zone, with no watermark check. An order
+   * the per-CPU lists serve (`pcp_allowed_order()`: up to `PAGE_ALLOC_COSTLY_ORDER`, and the PMD
+   * order, which is the model's `pageblock_order`) first tries what refilling them would take
+   * (`rmqueue_pcplist()` through `rmqueue_bulk()`: {@link rmqueue} of the allocation's type; the
+   * model keeps no pages on such lists). Then `rmqueue_buddy()`: an `ALLOC_HIGHATOMIC`
+   * allocation takes from the `MIGRATE_HIGHATOMIC` lists first; failing that {@link rmqueue},
+   * and when that fails too an `ALLOC_OOM` or `ALLOC_NON_BLOCK` allocation may still take a
+   * highatomic block.
+   */
+  private allocFromZone(nid: number, order: number, gfp: number, allocFlags = 0): number {
     const zone = this.zones[nid];
     if (!zone || zone.freePages < 1 << order || order > this.maxOrder) return -1;
-    const pfn = this.rmqueue(zone, order, gfpMigratetype(gfp));
+    const mt = gfpMigratetype(gfp);
+    let pfn = -1;
+    if (order <= PAGE_ALLOC_COSTLY_ORDER || order === this.pageblockOrder) {
+      pfn = this.rmqueue(zone, order, mt);
+    }
+    if (pfn < 0 && allocFlags & ALLOC_HIGHATOMIC) {
+      pfn = this.rmqueueSmallest(zone, order, MIGRATE_HIGHATOMIC);
+    }
+    if (pfn < 0) pfn = this.rmqueue(zone, order, mt);
+    if (pfn < 0 && allocFlags & (ALLOC_OOM | ALLOC_NON_BLOCK)) {
+      pfn = this.rmqueueSmallest(zone, order, MIGRATE_HIGHATOMIC);
+    }
     if (pfn < 0) return pfn;
     this.prepNewPage(pfn, order, gfp);
     return pfn;
+  }
+
+  /**
+   * `reserve_highatomic_pageblock()` (`mm/page_alloc.c`, Linux 6.16), after an
+   * `ALLOC_HIGHATOMIC` allocation of `order` at `pfn` succeeded: makes the pageblock it came from
+   * `MIGRATE_HIGHATOMIC`, its free blocks moved to that type's lists (`move_freepages_block()`),
+   * and counts a pageblock in `nr_reserved_highatomic`; an allocation of a pageblock or more has
+   * its own pageblocks retyped (`change_pageblock_range()`) and counted. Nothing when 1% of the
+   * zone's managed pages is less than a pageblock, when the reserve has reached that 1% rounded
+   * up to whole pageblocks, when the block is not of a mergeable type (already highatomic, or
+   * isolated), or when its pageblock crosses the zone's edge.
+   */
+  private reserveHighatomicPageblock(zone: Zone, pfn: number, order: number): void {
+    const pbNr = 1 << this.pageblockOrder;
+    const onePercent = Math.floor(zone.managedPages / 100);
+    if (onePercent < pbNr) return;
+    // ALIGN(): up to whole pageblocks.
+    const maxManaged = Math.ceil(onePercent / pbNr) * pbNr;
+    if (zone.nrReservedHighatomic >= maxManaged) return;
+    if (zone.pageblockMigratetype(pfn) >= MIGRATE_PCPTYPES) return;
+    if (order < this.pageblockOrder) {
+      const start = pfn & ~(pbNr - 1);
+      // prep_move_freepages_block(): a pageblock straddling the zone's edge is left alone.
+      if (start < zone.startPfn || start + pbNr > zone.endPfn) return;
+      this.setPageblockRange(zone, start, pbNr, MIGRATE_HIGHATOMIC);
+      zone.nrReservedHighatomic += pbNr;
+    } else {
+      this.setPageblockRange(zone, pfn, 1 << order, MIGRATE_HIGHATOMIC);
+      zone.nrReservedHighatomic += 1 << order;
+    }
+  }
+
+  /**
+   * `unreserve_highatomic_pageblock()` (`mm/page_alloc.c`, Linux 6.16): over the nodes an
+   * allocation from `nid` may use, the first zone whose reserve may shrink (without `force`, one
+   * that holds more than a pageblock) gives the pageblock of its lowest-order free highatomic
+   * block back to `gfp`'s migrate type (a block of a pageblock or more: its own pageblocks), and
+   * its `nr_reserved_highatomic` shrinks by a pageblock (or the block's size). True when a block
+   * was moved.
+   */
+  unreserveHighatomicPageblock(
+    nid: number,
+    gfp: number,
+    nodemask: readonly number[] | null,
+    force: boolean,
+  ): boolean {
+    const pbNr = 1 << this.pageblockOrder;
+    const mt = gfpMigratetype(gfp);
+    for (const n of this.candidates(nid, gfp, nodemask)) {
+      const zone = this.zones[n];
+      if (!zone) continue;
+      // Keep at least one pageblock unless memory pressure is really high.
+      if (!force && zone.nrReservedHighatomic <= pbNr) continue;
+      for (let order = 0; order <= this.maxOrder; order++) {
+        const block = zone.freeArea[order]![MIGRATE_HIGHATOMIC]!.first;
+        if (block < 0) continue;
+        const size = Math.max(pbNr, 1 << order);
+        zone.nrReservedHighatomic -= Math.min(size, zone.nrReservedHighatomic);
+        // To the allocation's type, not through the stealing heuristics.
+        if (order < this.pageblockOrder) {
+          this.setPageblockRange(zone, block & ~(pbNr - 1), pbNr, mt);
+        } else this.setPageblockRange(zone, block, 1 << order, mt);
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -835,8 +928,9 @@ export class BuddyAllocator implements PageAllocator {
 
   /**
    * Puts a block on its free list, merging with free buddies (`__free_one_page`). Above
-   * `pageblock_order` a buddy of another mergeable type is retyped to the freed block's type; an
-   * isolated pageblock merges with nothing outside it.
+   * `pageblock_order` a buddy of another mergeable type is retyped to the freed block's type; a
+   * pageblock of a type that is not mergeable (`migratetype_is_mergeable()`: isolated or
+   * highatomic) merges with no block of another type.
    */
   private freeOne(zone: Zone, pfn: number, order: number): void {
     const m = this.memmap;
@@ -848,7 +942,7 @@ export class BuddyAllocator implements PageAllocator {
       if (order >= this.pageblockOrder) {
         const buddyMt = zone.pageblockMigratetype(buddy);
         if (buddyMt !== mt) {
-          if (mt === MIGRATE_ISOLATE || buddyMt === MIGRATE_ISOLATE) break;
+          if (mt >= MIGRATE_PCPTYPES || buddyMt >= MIGRATE_PCPTYPES) break;
           this.delFromFreeList(zone, buddy, order);
           zone.pageblockType.fill(
             mt,
@@ -873,9 +967,10 @@ export class BuddyAllocator implements PageAllocator {
    * it hold a free block of that order in a type an allocation may take? `allocFlags` lower the
    * mark for the reserves (`ALLOC_RESERVES`): `ALLOC_MIN_RESERVE` takes half off, and with
    * `ALLOC_NON_BLOCK` a quarter of the rest more; `ALLOC_OOM` half of what is left (integer
-   * halves and quarters, as the kernel's `long` arithmetic). `lowmem_reserve` is 0 with one zone
-   * per node, and no free pages are held back for `MIGRATE_HIGHATOMIC` or CMA. False for a node
-   * that does not exist.
+   * halves and quarters, as the kernel's `long` arithmetic). Without any of `ALLOC_RESERVES` the
+   * free pages of the `MIGRATE_HIGHATOMIC` lists (`nr_free_highatomic`) do not count
+   * (`__zone_watermark_unusable_free()`); the model has no CMA, and `lowmem_reserve` is 0 with
+   * one zone per node. False for a node that does not exist.
    */
   zoneWatermarkOk(
     nid: number,
@@ -886,8 +981,11 @@ export class BuddyAllocator implements PageAllocator {
   ): boolean {
     const zone = this.zones[nid];
     if (!zone) return false;
-    // __zone_watermark_unusable_free(): the pages past the first of the block.
-    const free = (freePages ?? zone.freePages) - ((1 << order) - 1);
+    // __zone_watermark_unusable_free(): the pages past the first of the block, and the free
+    // highatomic pages for an allocation that may not use the reserves.
+    let unusable = (1 << order) - 1;
+    if (!(allocFlags & ALLOC_RESERVES)) unusable += zone.nrFreeHighatomic;
+    const free = (freePages ?? zone.freePages) - unusable;
     let min = mark;
     if (allocFlags & ALLOC_RESERVES) {
       if (allocFlags & ALLOC_MIN_RESERVE) {
@@ -1061,7 +1159,8 @@ const allocPagesMayOom = (
  *    dropped with them or without `ALLOC_CPUSET`), one more try;
  * 4. a task with `PF_MEMALLOC` stops here (no reclaim recursion);
  * 5. direct reclaim (`__alloc_pages_direct_reclaim()`: `__perform_reclaim()` with `PF_MEMALLOC`,
- *    then a try when it made progress), then direct compaction at `compact_priority`
+ *    then, when it made progress, a try, and another after unreserving a highatomic pageblock
+ *    a zone can spare: `unreserve_highatomic_pageblock()` without force), then direct compaction at `compact_priority`
  *    (`DEF_COMPACT_PRIORITY`, `MIGRATE_SYNC_LIGHT`, at first; order 0 does not compact) and a try;
  * 6. `__GFP_NORETRY` stops; so does a costly order without `__GFP_RETRY_MAYFAIL`;
  * 7. back to 3 while `should_reclaim_retry()` says so ({@link shouldReclaimRetry}), or while
@@ -1154,6 +1253,11 @@ export const allocPagesSlowpath = (
       if (current && current.flags & PF_MEMALLOC) return nopage;
       const progress = yield* performReclaim(k, gfp, order, nid, nodemask, current);
       if (progress > 0) {
+        page = pa.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
+        if (page >= 0) return got(page);
+        // __alloc_pages_direct_reclaim(): the pages may sit in highatomic reserves; give one
+        // back (keeping a zone's last) and try once more.
+        pa.unreserveHighatomicPageblock(nid, gfp, nodemask, false);
         page = pa.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
         if (page >= 0) return got(page);
       }

@@ -585,8 +585,9 @@ export const zoneReclaimablePages = (k: Kernel, nid: number): number => {
  * answer is no; before, yes when some node the allocation may use would pass the min watermark for
  * `order` with all its reclaimable pages ({@link zoneReclaimablePages}) counted as free
  * (`__zone_watermark_ok()` with the slow path's `allocFlags`, default 0, which also needs a free
- * block of the order). The kernel's last resort
- * of unreserving highatomic pageblocks before giving up is not modelled (the model reserves none).
+ * block of the order). Before it says no, it gives a highatomic pageblock back to the
+ * allocation's migrate type even if it is a zone's last (`unreserve_highatomic_pageblock()` with
+ * force, Linux's "before OOM, exhaust highatomic_reserve"), and says yes when one was.
  *
  * @category Reclaim
  */
@@ -602,13 +603,22 @@ export const shouldReclaimRetry = (
 ): boolean => {
   if (didSomeProgress && order <= PAGE_ALLOC_COSTLY_ORDER) loops.noProgressLoops = 0;
   else loops.noProgressLoops++;
-  if (loops.noProgressLoops > MAX_RECLAIM_RETRIES) return false;
-  return allocNodes(k, gfp, nid, nodemask).some((n) => {
-    const zone = k.pageAlloc.zones[n];
-    if (!zone) return false;
-    const available = zoneReclaimablePages(k, n) + zone.freePages;
-    return k.pageAlloc.zoneWatermarkOk(n, order, zone.watermark[WMARK_MIN]!, allocFlags, available);
-  });
+  const retry =
+    loops.noProgressLoops <= MAX_RECLAIM_RETRIES &&
+    allocNodes(k, gfp, nid, nodemask).some((n) => {
+      const zone = k.pageAlloc.zones[n];
+      if (!zone) return false;
+      const available = zoneReclaimablePages(k, n) + zone.freePages;
+      return k.pageAlloc.zoneWatermarkOk(
+        n,
+        order,
+        zone.watermark[WMARK_MIN]!,
+        allocFlags,
+        available,
+      );
+    });
+  // Before OOM, exhaust the highatomic reserve.
+  return retry || k.pageAlloc.unreserveHighatomicPageblock(nid, gfp, nodemask, true);
 };
 
 /**
