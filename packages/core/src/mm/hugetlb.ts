@@ -423,7 +423,13 @@ export class HugetlbPool implements Hstate {
           : self.k.pageAlloc.allocPages(nid, self.order, gfp, null, current);
         if (head < 0 && !self.gigantic) {
           const slow = yield* self.k.allocPagesSlowpath(
-            { nid, order: self.order, gfp, nodemask: null },
+            {
+              nid,
+              order: self.order,
+              gfp,
+              nodemask: null,
+              failedByInjection: self.k.pageAlloc.failedByInjection,
+            },
             current,
           );
           head = slow.page;
