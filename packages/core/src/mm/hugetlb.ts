@@ -110,7 +110,24 @@ export class HugetlbPool implements Hstate {
   freeHugePages = 0;
   resvHugePages = 0;
   surplusHugePages = 0;
-  nrOvercommitHugePages = 0;
+  /**
+   * `nr_overcommit_huge_pages` as the unsigned long it is: `hugetlb_overcommit_handler()` stores
+   * what was written (up to 2^64 - 1) and shows it back as written.
+   */
+  private overcommitLimit = 0n;
+  /** `nr_overcommit_huge_pages`, past `Number.MAX_SAFE_INTEGER` read as that (no pool is as big). */
+  get nrOvercommitHugePages(): number {
+    const max = BigInt(Number.MAX_SAFE_INTEGER);
+    return Number(this.overcommitLimit > max ? max : this.overcommitLimit);
+  }
+  /** The exact limit, as the pool's `nr_overcommit_hugepages` files show it. */
+  get nrOvercommitHugePagesExact(): bigint {
+    return this.overcommitLimit;
+  }
+  /** Sets the limit (`nr_overcommit_hugepages_store()`, `hugetlb_overcommit_handler()`). */
+  setNrOvercommitHugePages(limit: bigint): void {
+    this.overcommitLimit = limit;
+  }
   /** `max_huge_pages`: the persistent size last asked for and achieved. */
   maxHugePages = 0;
   readonly nrHugePagesNode: number[];
@@ -555,7 +572,7 @@ export class HugetlbPool implements Hstate {
     nodemask: readonly number[] | null,
     current: AllocContext | null = null,
   ): number {
-    if (this.gigantic || this.surplusHugePages >= this.nrOvercommitHugePages) return -1;
+    if (this.gigantic || BigInt(this.surplusHugePages) >= this.overcommitLimit) return -1;
     const head = this.allocFresh(nid, htlbAllocMask(), nodemask, current);
     if (head < 0) return -1;
     this.surplusHugePages++;
@@ -594,7 +611,7 @@ export class HugetlbPool implements Hstate {
       return errno(
         "ENOMEM",
         `hugetlb: ${delta} huge pages to reserve, ${this.availableHugePages} free and ` +
-          `unreserved, and no more surplus pages (nr_overcommit_hugepages ${this.nrOvercommitHugePages})`,
+          `unreserved, and no more surplus pages (nr_overcommit_hugepages ${this.overcommitLimit})`,
       );
     }
     this.resvHugePages += delta;
@@ -1179,7 +1196,7 @@ export const hugetlbReportNodeMeminfo = (k: Kernel, nid: number): string => {
  * Parses a count written to a pool file: `kstrtoul()` in base 10 for sysfs (`EINVAL` for what is
  * not a number, `ERANGE` past 64 bits; the whole write consumed), `proc_doulongvec_minmax()` for
  * the sysctl (`pageSize` given; every failure `EINVAL`, and the bytes it consumed are what the
- * write returns). A count past what a double holds exactly is clamped to the largest. An empty
+ * write returns). The value is the exact unsigned long, a bigint. An empty
  * write to the sysctl parses to `unchanged` with nothing consumed: `hugetlb_sysctl_handler_common()`
  * and `hugetlb_overcommit_handler()` start from the value the pool holds, and
  * `proc_doulongvec_minmax()` leaves it as it is.
@@ -1189,18 +1206,20 @@ const parseCount = (
   text: string,
   count: number,
   sysctlPageSize: number | null,
-  unchanged: number,
-): { readonly value: number; readonly consumed: number } | ErrnoError => {
-  const clamp = (v: bigint) =>
-    v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+  unchanged: bigint,
+): { readonly value: bigint; readonly consumed: number } | ErrnoError => {
   if (sysctlPageSize !== null) {
     const v = procDoulongvecMinmax(name, text, count, sysctlPageSize);
     if (v === null) return { value: unchanged, consumed: 0 };
-    return v instanceof Error ? v : { value: clamp(v.value), consumed: v.consumed };
+    return v instanceof Error ? v : { value: v.value, consumed: v.consumed };
   }
   const v = kstrtoull(text, 10);
-  return typeof v === "bigint" ? { value: clamp(v), consumed: count } : v;
+  return typeof v === "bigint" ? { value: v, consumed: count } : v;
 };
+
+/** A pool size past what a double holds exactly, clamped to the largest: no pool is as big. */
+const clampCount = (v: bigint): number =>
+  v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
 
 /**
  * `__nr_hugepages_store_common()`: parses a count and resizes the pool (or one node's part). The
@@ -1214,9 +1233,9 @@ const nrHugepagesStore =
     current: TaskStruct | null,
   ): number | Effect.Effect<number, ErrnoError> => {
     // An empty sysctl write still resizes, to max_huge_pages (hugetlb_sysctl_handler_common()).
-    const n = parseCount("nr_hugepages", text, count, sysctlPageSize, h.maxHugePages);
+    const n = parseCount("nr_hugepages", text, count, sysctlPageSize, BigInt(h.maxHugePages));
     if (n instanceof Error) return n;
-    return Effect.as(h.setMaxHugePages(n.value, nid, current), n.consumed);
+    return Effect.as(h.setMaxHugePages(clampCount(n.value), nid, current), n.consumed);
   };
 
 /**
@@ -1232,7 +1251,7 @@ const poolAttributes = (h: HugetlbPool, sysctlPageSize: number | null) => {
     },
     nr_overcommit_hugepages: {
       mode: 0o644,
-      show: () => `${h.nrOvercommitHugePages}\n`,
+      show: () => `${h.nrOvercommitHugePagesExact}\n`,
       // nr_overcommit_hugepages_store() and hugetlb_overcommit_handler(): the limit is set; a
       // gigantic pool has none, refused before the parse (Linux 6.16).
       store: (text: string, count: number): number | ErrnoError => {
@@ -1242,10 +1261,10 @@ const poolAttributes = (h: HugetlbPool, sysctlPageSize: number | null) => {
           text,
           count,
           sysctlPageSize,
-          h.nrOvercommitHugePages,
+          h.nrOvercommitHugePagesExact,
         );
         if (n instanceof Error) return n;
-        h.nrOvercommitHugePages = n.value;
+        h.setNrOvercommitHugePages(n.value);
         return n.consumed;
       },
     },

@@ -315,6 +315,27 @@ describe("MAP_HUGETLB: reservations (hugetlb_reserve_pages) and faults", () => {
     expectConsistent(k);
   });
 
+  it("nr_overcommit_hugepages keeps the unsigned long written, 2^64 - 1 included, and surplus pages still come under it (hugetlb_overcommit_handler(), Linux 6.16)", () => {
+    const k = boot();
+    const ULONG_MAX = "18446744073709551615";
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", ULONG_MAX));
+    expect(read(k, "/proc/sys/vm/nr_overcommit_hugepages")).toBe(ULONG_MAX);
+    expect(read(k, `${GLOBAL}/nr_overcommit_hugepages`)).toBe(ULONG_MAX);
+    const { p, addr } = mapHuge(k, 2);
+    expect(counters(k)).toEqual([2, 2, 2, 2]);
+    run(p.munmap(addr, 2 * HUGE));
+    // Exact below 2^64 too (sysfs: kstrtoul()), and a limit of one surplus page still holds.
+    run(k.fs.write(`${GLOBAL}/nr_overcommit_hugepages`, "18446744073709551614"));
+    expect(read(k, "/proc/sys/vm/nr_overcommit_hugepages")).toBe("18446744073709551614");
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "1"));
+    expectErrno(p.mmap(2 * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }), "ENOMEM");
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    // nr_hugepages reads the pool's size, whatever was asked (hugetlb_sysctl_handler_common()).
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", ULONG_MAX));
+    expect(read(k, "/proc/sys/vm/nr_hugepages")).toBe(String(counters(k)[0]));
+    expectConsistent(k);
+  });
+
   it("shrinking below the pages in use turns them into surplus pages, freed when unmapped", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
