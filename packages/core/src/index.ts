@@ -496,6 +496,7 @@ export {
   allocHugetlbFolioNodemask,
   dissolveFreeHugetlbFolio,
   folioHstate,
+  htlbAllocMask,
   replaceFreeHugepageFolios,
 } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";

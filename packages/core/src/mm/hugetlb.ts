@@ -45,6 +45,7 @@ import {
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   GFP_HIGHUSER_MOVABLE,
+  GFP_USER,
 } from "../include/gfp";
 import type { Hstate } from "../include/hugetlb";
 import { HugetlbResvMap } from "../include/hugetlb";
@@ -89,10 +90,15 @@ import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
 import { folioPut } from "./swap";
 
 /**
- * `htlb_alloc_mask()` (`include/linux/hugetlb.h`): huge pages are movable
- * (`hugepage_movable_supported()`), so they come from movable pageblocks with reclaim allowed.
+ * `htlb_alloc_mask()` (`include/linux/hugetlb.h`, Linux 6.16): `__GFP_COMP | __GFP_NOWARN` with
+ * `GFP_HIGHUSER_MOVABLE` when the pool's pages are movable (`hugepage_movable_supported()`: every
+ * size but a gigantic one), `GFP_HIGHUSER` (here `GFP_USER`: the model has no highmem) for a
+ * gigantic pool.
+ *
+ * @category Hugetlb
  */
-const htlbAllocMask = (): number => GFP_HIGHUSER_MOVABLE;
+export const htlbAllocMask = (h: Hstate): number =>
+  __GFP_COMP | __GFP_NOWARN | ((h as HugetlbPool).gigantic ? GFP_USER : GFP_HIGHUSER_MOVABLE);
 
 /** The flags a free pool page keeps: it stays a compound hugetlb folio. */
 const POOL_FLAGS = PG_head | PG_hugetlb | PG_hwpoison;
@@ -364,7 +370,7 @@ export class HugetlbPool implements Hstate {
     // alloc_buddy_hugetlb_folio() with __GFP_THISNODE: the per-node pool stays as it was. The
     // range being cleared is isolated, so the new page comes from outside it.
     const nid = k.mem.pfnToNid(head);
-    const gfp = htlbAllocMask() | __GFP_THISNODE | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
+    const gfp = htlbAllocMask(this) | __GFP_THISNODE | __GFP_RETRY_MAYFAIL;
     const fresh = k.pageAlloc.allocPages(nid, this.order, gfp, null, current);
     if (fresh < 0) return -ERRNO.ENOMEM;
     // remove_hugetlb_folio(), then __prep_account_new_huge_page() and enqueue_hugetlb_folio() for
@@ -425,7 +431,7 @@ export class HugetlbPool implements Hstate {
         // alloc_buddy_hugetlb_folio(): __GFP_RETRY_MAYFAIL, or __GFP_NORETRY for a node that
         // failed already in this request (node_alloc_noretry).
         const gfp =
-          htlbAllocMask() |
+          htlbAllocMask(self) |
           __GFP_THISNODE |
           __GFP_COMP |
           __GFP_NOWARN |
@@ -573,7 +579,7 @@ export class HugetlbPool implements Hstate {
     current: AllocContext | null = null,
   ): number {
     if (this.gigantic || BigInt(this.surplusHugePages) >= this.overcommitLimit) return -1;
-    const head = this.allocFresh(nid, htlbAllocMask(), nodemask, current);
+    const head = this.allocFresh(nid, htlbAllocMask(this), nodemask, current);
     if (head < 0) return -1;
     this.surplusHugePages++;
     this.surplusHugePagesNode[this.k.mem.pfnToNid(head)]!++;
@@ -790,7 +796,7 @@ export const allocHugetlbFolio = (
   const reserved = !cowFromOwner && map?.reserved.has(idx) === true;
   let head = -1;
   if (reserved || pool.availableHugePages > 0) {
-    head = pool.dequeueNodemask(nid, nodemask, htlbAllocMask());
+    head = pool.dequeueNodemask(nid, nodemask, htlbAllocMask(pool));
     if (head >= 0 && reserved) {
       pool.resvHugePages--;
       if (!shared) map!.reserved.delete(idx);
@@ -1090,7 +1096,7 @@ export const allocHugetlbFolioNodemask = (
 ): number => {
   const pool = h as HugetlbPool;
   // htlb_modify_alloc_mask(): the pool's mask, with the caller's __GFP_THISNODE and __GFP_NOWARN.
-  const mask = htlbAllocMask() | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
+  const mask = htlbAllocMask(h) | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
   if (pool.availableHugePages > 0) {
     const head = pool.dequeueNodemask(nid, nodemask, mask);
     if (head >= 0) return head;
