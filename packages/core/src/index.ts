@@ -86,6 +86,7 @@ export {
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   __GFP_ZERO,
+  checkGfpMask,
   GFP_ATOMIC,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
@@ -495,6 +496,7 @@ export {
   allocHugetlbFolioNodemask,
   dissolveFreeHugetlbFolio,
   folioHstate,
+  htlbAllocMask,
   replaceFreeHugepageFolios,
 } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type ErrnoError, errno } from "../errno";
 import {
   MIGRATE_MOVABLE,
   MIGRATE_RECLAIMABLE,
@@ -114,6 +115,18 @@ export const __GFP_RECLAIM = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM;
  * @category Memory and folios
  */
 export const __GFP_BITS_MASK = (1 << 13) - 1;
+/**
+ * Whether `gfp` is a mask of the flags {@link __GFP_BITS_MASK} covers: `EINVAL` (saying so) for
+ * anything else, a negative number, a fraction, or a number with bits above the 32 JavaScript's
+ * bitwise operators see (2^40 would otherwise read as 0). What the model's allocation entry
+ * points check their flags with.
+ *
+ * @category Memory and folios
+ */
+export const checkGfpMask = (gfp: number): ErrnoError | null =>
+  Number.isInteger(gfp) && gfp >= 0 && gfp <= __GFP_BITS_MASK && (gfp & ~__GFP_BITS_MASK) === 0
+    ? null
+    : errno("EINVAL", `gfp mask ${gfp} has bits outside __GFP_BITS_MASK`);
 /**
  * `GFP_KERNEL` (`include/linux/gfp_types.h`): an ordinary kernel allocation: unmovable, and it
  * may reclaim and compact.

@@ -521,6 +521,13 @@ export interface AllocRequest {
   readonly order: number;
   readonly gfp: number;
   readonly nodemask: readonly number[] | null;
+  /**
+   * Whether the first tries of this very allocation (`PageAllocator.allocPages()`) failed by
+   * fault injection (`should_fail_alloc_page()`): the slow path then gives up at once, as Linux
+   * fails the whole `__alloc_pages()`. Callers pass `PageAllocator.failedByInjection` read right
+   * after those tries; left out, false.
+   */
+  readonly failedByInjection?: boolean;
 }
 
 /**
@@ -576,8 +583,9 @@ export interface PageAllocator {
   /**
    * Whether the last {@link PageAllocator.allocPages} call failed by fault injection
    * (`should_fail_alloc_page()` in `prepare_alloc_pages()`, `mm/page_alloc.c`): Linux fails the
-   * whole `__alloc_pages()` then, so the slow path's blocking steps, which run right after the
-   * first tries (`allocPagesSlowpath()`), give up at once.
+   * whole `__alloc_pages()` then, so a caller that goes on to the slow path's blocking steps
+   * passes it along with its request (`AllocRequest.failedByInjection`), which then give up at
+   * once.
    */
   readonly failedByInjection: boolean;
   /**

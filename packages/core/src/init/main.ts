@@ -22,7 +22,7 @@ import type { BalloonDevInfo } from "../include/balloon";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
-import { __GFP_BITS_MASK, __GFP_COMP } from "../include/gfp";
+import { __GFP_COMP, checkGfpMask } from "../include/gfp";
 import { HugeZeroFolio, type MthpMode, ThpSettings } from "../include/huge_mm";
 import type { BadPage, KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import { MemMap } from "../include/mem_map";
@@ -70,7 +70,12 @@ import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { nrMlock } from "../mm/mlock";
 import { archPickMmapLayout, mmapInitSysctl } from "../mm/mmap";
-import { allocContigPages, allocPagesSlowpath, BuddyAllocator } from "../mm/page_alloc";
+import {
+  allocContigPages,
+  allocPagesSlowpath,
+  BuddyAllocator,
+  checkAllocArgs,
+} from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { KswapdState } from "../mm/vmscan";
@@ -550,11 +555,7 @@ class Machine implements KernelInterface {
   }
 
   private checkAlloc(nid: number, order: number, max = this.pageAlloc.maxOrder): ErrnoError | null {
-    if (!this.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
-    if (!Number.isInteger(order) || order < 0 || order > max) {
-      return errno("EINVAL", `order ${order} is outside 0..${max}`);
-    }
-    return null;
+    return checkAllocArgs(this, nid, order, max);
   }
 
   allocPagesSlowpath(
@@ -577,9 +578,7 @@ class Machine implements KernelInterface {
       Effect.gen({ self: this }, function* () {
         const bad =
           this.checkAlloc(nid, order, this.pudOrder) ??
-          (Number.isInteger(gfp) && gfp >= 0 && (gfp & ~__GFP_BITS_MASK) === 0
-            ? null
-            : errno("EINVAL", `gfp mask ${gfp} has bits outside __GFP_BITS_MASK`)) ??
+          checkGfpMask(gfp) ??
           (current?.exited ? errno("ESRCH", `folio_alloc: task ${current.pid} has exited`) : null);
         if (bad) return yield* Effect.fail(bad);
         let pfn =
@@ -588,7 +587,13 @@ class Machine implements KernelInterface {
             : this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP, null, current);
         if (pfn < 0 && order <= this.pageAlloc.maxOrder) {
           // __alloc_pages_slowpath(): reclaim and compaction, as the gfp flags allow.
-          const req = { nid, order, gfp: gfp | __GFP_COMP, nodemask: null };
+          const req = {
+            nid,
+            order,
+            gfp: gfp | __GFP_COMP,
+            nodemask: null,
+            failedByInjection: this.pageAlloc.failedByInjection,
+          };
           pfn = (yield* allocPagesSlowpath(this, req, current)).page;
         }
         if (pfn < 0) {

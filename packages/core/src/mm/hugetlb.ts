@@ -45,6 +45,7 @@ import {
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   GFP_HIGHUSER_MOVABLE,
+  GFP_USER,
 } from "../include/gfp";
 import type { Hstate } from "../include/hugetlb";
 import { HugetlbResvMap } from "../include/hugetlb";
@@ -89,10 +90,15 @@ import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
 import { folioPut } from "./swap";
 
 /**
- * `htlb_alloc_mask()` (`include/linux/hugetlb.h`): huge pages are movable
- * (`hugepage_movable_supported()`), so they come from movable pageblocks with reclaim allowed.
+ * `htlb_alloc_mask()` (`include/linux/hugetlb.h`, Linux 6.16): `__GFP_COMP | __GFP_NOWARN` with
+ * `GFP_HIGHUSER_MOVABLE` when the pool's pages are movable (`hugepage_movable_supported()`: every
+ * size but a gigantic one), `GFP_HIGHUSER` (here `GFP_USER`: the model has no highmem) for a
+ * gigantic pool.
+ *
+ * @category Hugetlb
  */
-const htlbAllocMask = (): number => GFP_HIGHUSER_MOVABLE;
+export const htlbAllocMask = (h: Hstate): number =>
+  __GFP_COMP | __GFP_NOWARN | ((h as HugetlbPool).gigantic ? GFP_USER : GFP_HIGHUSER_MOVABLE);
 
 /** The flags a free pool page keeps: it stays a compound hugetlb folio. */
 const POOL_FLAGS = PG_head | PG_hugetlb | PG_hwpoison;
@@ -110,7 +116,24 @@ export class HugetlbPool implements Hstate {
   freeHugePages = 0;
   resvHugePages = 0;
   surplusHugePages = 0;
-  nrOvercommitHugePages = 0;
+  /**
+   * `nr_overcommit_huge_pages` as the unsigned long it is: `hugetlb_overcommit_handler()` stores
+   * what was written (up to 2^64 - 1) and shows it back as written.
+   */
+  private overcommitLimit = 0n;
+  /** `nr_overcommit_huge_pages`, past `Number.MAX_SAFE_INTEGER` read as that (no pool is as big). */
+  get nrOvercommitHugePages(): number {
+    const max = BigInt(Number.MAX_SAFE_INTEGER);
+    return Number(this.overcommitLimit > max ? max : this.overcommitLimit);
+  }
+  /** The exact limit, as the pool's `nr_overcommit_hugepages` files show it. */
+  get nrOvercommitHugePagesExact(): bigint {
+    return this.overcommitLimit;
+  }
+  /** Sets the limit (`nr_overcommit_hugepages_store()`, `hugetlb_overcommit_handler()`). */
+  setNrOvercommitHugePages(limit: bigint): void {
+    this.overcommitLimit = limit;
+  }
   /** `max_huge_pages`: the persistent size last asked for and achieved. */
   maxHugePages = 0;
   readonly nrHugePagesNode: number[];
@@ -347,7 +370,7 @@ export class HugetlbPool implements Hstate {
     // alloc_buddy_hugetlb_folio() with __GFP_THISNODE: the per-node pool stays as it was. The
     // range being cleared is isolated, so the new page comes from outside it.
     const nid = k.mem.pfnToNid(head);
-    const gfp = htlbAllocMask() | __GFP_THISNODE | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
+    const gfp = htlbAllocMask(this) | __GFP_THISNODE | __GFP_RETRY_MAYFAIL;
     const fresh = k.pageAlloc.allocPages(nid, this.order, gfp, null, current);
     if (fresh < 0) return -ERRNO.ENOMEM;
     // remove_hugetlb_folio(), then __prep_account_new_huge_page() and enqueue_hugetlb_folio() for
@@ -408,7 +431,7 @@ export class HugetlbPool implements Hstate {
         // alloc_buddy_hugetlb_folio(): __GFP_RETRY_MAYFAIL, or __GFP_NORETRY for a node that
         // failed already in this request (node_alloc_noretry).
         const gfp =
-          htlbAllocMask() |
+          htlbAllocMask(self) |
           __GFP_THISNODE |
           __GFP_COMP |
           __GFP_NOWARN |
@@ -423,7 +446,13 @@ export class HugetlbPool implements Hstate {
           : self.k.pageAlloc.allocPages(nid, self.order, gfp, null, current);
         if (head < 0 && !self.gigantic) {
           const slow = yield* self.k.allocPagesSlowpath(
-            { nid, order: self.order, gfp, nodemask: null },
+            {
+              nid,
+              order: self.order,
+              gfp,
+              nodemask: null,
+              failedByInjection: self.k.pageAlloc.failedByInjection,
+            },
             current,
           );
           head = slow.page;
@@ -549,8 +578,8 @@ export class HugetlbPool implements Hstate {
     nodemask: readonly number[] | null,
     current: AllocContext | null = null,
   ): number {
-    if (this.gigantic || this.surplusHugePages >= this.nrOvercommitHugePages) return -1;
-    const head = this.allocFresh(nid, htlbAllocMask(), nodemask, current);
+    if (this.gigantic || BigInt(this.surplusHugePages) >= this.overcommitLimit) return -1;
+    const head = this.allocFresh(nid, htlbAllocMask(this), nodemask, current);
     if (head < 0) return -1;
     this.surplusHugePages++;
     this.surplusHugePagesNode[this.k.mem.pfnToNid(head)]!++;
@@ -588,7 +617,7 @@ export class HugetlbPool implements Hstate {
       return errno(
         "ENOMEM",
         `hugetlb: ${delta} huge pages to reserve, ${this.availableHugePages} free and ` +
-          `unreserved, and no more surplus pages (nr_overcommit_hugepages ${this.nrOvercommitHugePages})`,
+          `unreserved, and no more surplus pages (nr_overcommit_hugepages ${this.overcommitLimit})`,
       );
     }
     this.resvHugePages += delta;
@@ -767,7 +796,7 @@ export const allocHugetlbFolio = (
   const reserved = !cowFromOwner && map?.reserved.has(idx) === true;
   let head = -1;
   if (reserved || pool.availableHugePages > 0) {
-    head = pool.dequeueNodemask(nid, nodemask, htlbAllocMask());
+    head = pool.dequeueNodemask(nid, nodemask, htlbAllocMask(pool));
     if (head >= 0 && reserved) {
       pool.resvHugePages--;
       if (!shared) map!.reserved.delete(idx);
@@ -1067,7 +1096,7 @@ export const allocHugetlbFolioNodemask = (
 ): number => {
   const pool = h as HugetlbPool;
   // htlb_modify_alloc_mask(): the pool's mask, with the caller's __GFP_THISNODE and __GFP_NOWARN.
-  const mask = htlbAllocMask() | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
+  const mask = htlbAllocMask(h) | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
   if (pool.availableHugePages > 0) {
     const head = pool.dequeueNodemask(nid, nodemask, mask);
     if (head >= 0) return head;
@@ -1173,7 +1202,7 @@ export const hugetlbReportNodeMeminfo = (k: Kernel, nid: number): string => {
  * Parses a count written to a pool file: `kstrtoul()` in base 10 for sysfs (`EINVAL` for what is
  * not a number, `ERANGE` past 64 bits; the whole write consumed), `proc_doulongvec_minmax()` for
  * the sysctl (`pageSize` given; every failure `EINVAL`, and the bytes it consumed are what the
- * write returns). A count past what a double holds exactly is clamped to the largest. An empty
+ * write returns). The value is the exact unsigned long, a bigint. An empty
  * write to the sysctl parses to `unchanged` with nothing consumed: `hugetlb_sysctl_handler_common()`
  * and `hugetlb_overcommit_handler()` start from the value the pool holds, and
  * `proc_doulongvec_minmax()` leaves it as it is.
@@ -1183,18 +1212,20 @@ const parseCount = (
   text: string,
   count: number,
   sysctlPageSize: number | null,
-  unchanged: number,
-): { readonly value: number; readonly consumed: number } | ErrnoError => {
-  const clamp = (v: bigint) =>
-    v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+  unchanged: bigint,
+): { readonly value: bigint; readonly consumed: number } | ErrnoError => {
   if (sysctlPageSize !== null) {
     const v = procDoulongvecMinmax(name, text, count, sysctlPageSize);
     if (v === null) return { value: unchanged, consumed: 0 };
-    return v instanceof Error ? v : { value: clamp(v.value), consumed: v.consumed };
+    return v instanceof Error ? v : { value: v.value, consumed: v.consumed };
   }
   const v = kstrtoull(text, 10);
-  return typeof v === "bigint" ? { value: clamp(v), consumed: count } : v;
+  return typeof v === "bigint" ? { value: v, consumed: count } : v;
 };
+
+/** A pool size past what a double holds exactly, clamped to the largest: no pool is as big. */
+const clampCount = (v: bigint): number =>
+  v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
 
 /**
  * `__nr_hugepages_store_common()`: parses a count and resizes the pool (or one node's part). The
@@ -1208,9 +1239,9 @@ const nrHugepagesStore =
     current: TaskStruct | null,
   ): number | Effect.Effect<number, ErrnoError> => {
     // An empty sysctl write still resizes, to max_huge_pages (hugetlb_sysctl_handler_common()).
-    const n = parseCount("nr_hugepages", text, count, sysctlPageSize, h.maxHugePages);
+    const n = parseCount("nr_hugepages", text, count, sysctlPageSize, BigInt(h.maxHugePages));
     if (n instanceof Error) return n;
-    return Effect.as(h.setMaxHugePages(n.value, nid, current), n.consumed);
+    return Effect.as(h.setMaxHugePages(clampCount(n.value), nid, current), n.consumed);
   };
 
 /**
@@ -1226,7 +1257,7 @@ const poolAttributes = (h: HugetlbPool, sysctlPageSize: number | null) => {
     },
     nr_overcommit_hugepages: {
       mode: 0o644,
-      show: () => `${h.nrOvercommitHugePages}\n`,
+      show: () => `${h.nrOvercommitHugePagesExact}\n`,
       // nr_overcommit_hugepages_store() and hugetlb_overcommit_handler(): the limit is set; a
       // gigantic pool has none, refused before the parse (Linux 6.16).
       store: (text: string, count: number): number | ErrnoError => {
@@ -1236,10 +1267,10 @@ const poolAttributes = (h: HugetlbPool, sysctlPageSize: number | null) => {
           text,
           count,
           sysctlPageSize,
-          h.nrOvercommitHugePages,
+          h.nrOvercommitHugePagesExact,
         );
         if (n instanceof Error) return n;
-        h.nrOvercommitHugePages = n.value;
+        h.setNrOvercommitHugePages(n.value);
         return n.consumed;
       },
     },

@@ -170,7 +170,13 @@ const faultAllocPages = (
     head = k.pageAlloc.allocPages(nid, order, gfp, nodemask, task);
   }
   if (head < 0 && dc && gfp & __GFP_DIRECT_RECLAIM && !(dc.tried & (1 << order))) {
-    dc.request = { nid, order, gfp, nodemask };
+    dc.request = {
+      nid,
+      order,
+      gfp,
+      nodemask,
+      failedByInjection: k.pageAlloc.failedByInjection,
+    };
     return -1;
   }
   // The fault has its folio: the next fault of the access may take the slow path again, for any

@@ -55,7 +55,7 @@ import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgt
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
-import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
+import { allocHugetlbFolioNodemask, folioHstate, htlbAllocMask } from "./hugetlb";
 import { translate } from "./memory";
 import {
   allocTargetSlowpath,
@@ -401,7 +401,7 @@ export const allocMigrationTargetByMpol = (
         h,
         nid,
         nodemask,
-        GFP_HIGHUSER_MOVABLE,
+        htlbAllocMask(h),
         MR_MEMPOLICY_MBIND,
         task,
       );

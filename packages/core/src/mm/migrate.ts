@@ -209,7 +209,12 @@ export const allocTargetSlowpath = (
   current: AllocContext | null,
 ): Effect.Effect<number, ErrnoError> | null =>
   req.gfp & __GFP_DIRECT_RECLAIM
-    ? Effect.map(k.allocPagesSlowpath(req, current), (r) => r.page)
+    ? Effect.map(
+        // Built right after the destination allocator's first tries failed: their injected
+        // failure, if any, fails this allocation whole.
+        k.allocPagesSlowpath({ ...req, failedByInjection: k.pageAlloc.failedByInjection }, current),
+        (r) => r.page,
+      )
     : null;
 
 /** The state of one `migrate_pages()` call, shared by its batches. */

@@ -15,6 +15,7 @@ import {
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   __GFP_ZERO,
+  checkGfpMask,
   gfpMigratetype,
 } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
@@ -1113,6 +1114,39 @@ export class BuddyAllocator implements PageAllocator {
 }
 
 /**
+ * The argument checks of the model's allocation entry points: `EINVAL` for a node that does not
+ * exist, or an order that is not an integer in 0..`max` (`MAX_PAGE_ORDER` by default), saying
+ * which. Linux's callers pass valid ones (`__alloc_pages()` warns on an order above
+ * `MAX_PAGE_ORDER` and fails).
+ */
+export const checkAllocArgs = (
+  k: Kernel,
+  nid: number,
+  order: number,
+  max = k.pageAlloc.maxOrder,
+): ErrnoError | null => {
+  if (!k.nodeExists(nid)) return errno("EINVAL", `node ${nid} does not exist`);
+  if (!Number.isInteger(order) || order < 0 || order > max) {
+    return errno("EINVAL", `order ${order} is outside 0..${max}`);
+  }
+  return null;
+};
+
+/** {@link checkAllocArgs} and {@link checkGfpMask} for a slow-path request, and its node mask. */
+const checkAllocRequest = (k: Kernel, req: AllocRequest): ErrnoError | null => {
+  const { nid, order, gfp, nodemask } = req;
+  const bad = checkAllocArgs(k, nid, order) ?? checkGfpMask(gfp);
+  if (bad) return bad;
+  if (
+    nodemask !== null &&
+    (!Array.isArray(nodemask) || !nodemask.every((n) => Number.isInteger(n) && n >= 0))
+  ) {
+    return errno("EINVAL", `node mask ${JSON.stringify(nodemask)} is not a list of node ids`);
+  }
+  return null;
+};
+
+/**
  * `__alloc_pages_may_oom()` (`mm/page_alloc.c`, Linux 6.16) without the killer: one more try at
  * the high watermark (`ALLOC_WMARK_HIGH | ALLOC_CPUSET`, without `__GFP_DIRECT_RECLAIM`), then
  * whether `out_of_memory()` would be called: not for a costly order, nor with
@@ -1148,8 +1182,10 @@ const allocPagesMayOom = (
  * and `current`'s `PF_MEMALLOC` alone:
  *
  * 1. without `__GFP_DIRECT_RECLAIM`, nothing (`nopage`); nor when those first tries failed by
- *    fault injection (`fail_page_alloc`: `should_fail_alloc_page()` fails the whole allocation);
- *    the slow path runs right after them;
+ *    fault injection (`req.failedByInjection`, which the caller passes from
+ *    `PageAllocator.failedByInjection` right after them: `should_fail_alloc_page()` fails the
+ *    whole allocation); nor when no node is a candidate (`nodemask` allows none of `req.nid`'s
+ *    zonelist: no preferred zoneref, `nopage` before any OOM point);
  * 2. for a costly order (above `PAGE_ALLOC_COSTLY_ORDER`), or an order above 0 that is not
  *    movable, direct compaction at `INIT_COMPACT_PRIORITY` (`MIGRATE_ASYNC`) first, unless the
  *    allocation may take the reserves (`__gfp_pfmemalloc_flags()`); a costly `__GFP_NORETRY`
@@ -1173,6 +1209,9 @@ const allocPagesMayOom = (
  * compaction that ran, `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` per reclaim.
  * `current` is the allocating task (null: a kernel thread of `req.nid`); it reclaims and compacts
  * with `PF_MEMALLOC` set, which is put back before each try.
+ * `EINVAL` (nothing done) for a node that does not exist, an order that is not an integer in
+ * 0..`MAX_PAGE_ORDER`, a `gfp` that is not a mask of `__GFP_BITS_MASK`'s flags, or a node mask
+ * that is not a list of node ids.
  *
  * @example
  * ```ts
@@ -1209,12 +1248,16 @@ export const allocPagesSlowpath = (
   current: AllocContext | null = null,
 ): Effect.Effect<SlowpathResult, ErrnoError> =>
   Effect.gen(function* () {
+    const bad = checkAllocRequest(k, req);
+    if (bad) return yield* Effect.fail(bad);
     const { nid, order, gfp } = req;
     const pa = k.pageAlloc;
     const nopage: SlowpathResult = { page: -1, outOfMemory: false };
     const got = (page: number): SlowpathResult => ({ page, outOfMemory: false });
+    // No zone the node mask allows (no preferred zoneref): nopage, before the OOM point.
+    if (allocNodes(k, gfp, nid, req.nodemask).length === 0) return nopage;
     // An injected failure fails the whole __alloc_pages() (prepare_alloc_pages()).
-    if (!(gfp & __GFP_DIRECT_RECLAIM) || pa.failedByInjection) return nopage;
+    if (!(gfp & __GFP_DIRECT_RECLAIM) || req.failedByInjection) return nopage;
     const costly = order > PAGE_ALLOC_COSTLY_ORDER;
     let allocFlags = gfpToAllocFlags(gfp, order);
     let nodemask = req.nodemask;

@@ -6,8 +6,14 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
+  __GFP_COMP,
+  __GFP_NOWARN,
   CAP_SYS_NICE,
   ERRNO,
+  GFP_HIGHUSER_MOVABLE,
+  GFP_USER,
+  gfpMigratetype,
+  htlbAllocMask,
   type Kernel,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
@@ -18,6 +24,7 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MIGRATE_UNMOVABLE,
   MPOL_BIND,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
@@ -312,6 +319,27 @@ describe("MAP_HUGETLB: reservations (hugetlb_reserve_pages) and faults", () => {
     run(p.munmap(addr, 2 * HUGE));
     expect(counters(k)).toEqual([0, 0, 0, 0]);
     expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  it("nr_overcommit_hugepages keeps the unsigned long written, 2^64 - 1 included, and surplus pages still come under it (hugetlb_overcommit_handler(), Linux 6.16)", () => {
+    const k = boot();
+    const ULONG_MAX = "18446744073709551615";
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", ULONG_MAX));
+    expect(read(k, "/proc/sys/vm/nr_overcommit_hugepages")).toBe(ULONG_MAX);
+    expect(read(k, `${GLOBAL}/nr_overcommit_hugepages`)).toBe(ULONG_MAX);
+    const { p, addr } = mapHuge(k, 2);
+    expect(counters(k)).toEqual([2, 2, 2, 2]);
+    run(p.munmap(addr, 2 * HUGE));
+    // Exact below 2^64 too (sysfs: kstrtoul()), and a limit of one surplus page still holds.
+    run(k.fs.write(`${GLOBAL}/nr_overcommit_hugepages`, "18446744073709551614"));
+    expect(read(k, "/proc/sys/vm/nr_overcommit_hugepages")).toBe("18446744073709551614");
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "1"));
+    expectErrno(p.mmap(2 * HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }), "ENOMEM");
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    // nr_hugepages reads the pool's size, whatever was asked (hugetlb_sysctl_handler_common()).
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", ULONG_MAX));
+    expect(read(k, "/proc/sys/vm/nr_hugepages")).toBe(String(counters(k)[0]));
     expectConsistent(k);
   });
 
@@ -627,6 +655,16 @@ describe("gigantic pages: the 1 GiB pool (alloc_contig_pages) and huge PUD mappi
     ["nr_hugepages", "free_hugepages", "resv_hugepages", "surplus_hugepages"].map((f) =>
       Number(read(k, `${GIGA}/${f}`)),
     );
+
+  it("htlb_alloc_mask() (include/linux/hugetlb.h, Linux 6.16): GFP_HIGHUSER_MOVABLE for the PMD size, GFP_HIGHUSER for the gigantic one (hugepage_movable_supported()), both with __GFP_COMP | __GFP_NOWARN", () => {
+    const k = boot({ nodes: ["2G", "1G"] });
+    const [pmd, pud] = k.hstates;
+    expect(pud!.order).toBe(18);
+    expect(htlbAllocMask(pmd!)).toBe(__GFP_COMP | __GFP_NOWARN | GFP_HIGHUSER_MOVABLE);
+    // GFP_HIGHUSER is GFP_USER | __GFP_HIGHMEM; the model has no highmem zone.
+    expect(htlbAllocMask(pud!)).toBe(__GFP_COMP | __GFP_NOWARN | GFP_USER);
+    expect(gfpMigratetype(htlbAllocMask(pud!))).toBe(MIGRATE_UNMOVABLE);
+  });
 
   it("grows per node with alloc_contig_pages(); HugePages_* stay the default pool's while Hugetlb counts both; no overcommit", () => {
     // Node 0's first GiB holds the zero page, so its gigantic page is its second GiB.

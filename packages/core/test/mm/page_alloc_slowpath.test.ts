@@ -305,3 +305,63 @@ describe("demotion of a THP to a node with no free 2 MiB block", () => {
     expectConsistent(k);
   });
 });
+
+describe("__alloc_pages_slowpath()'s arguments", () => {
+  it("EINVAL, saying what was wrong, for an order, node, gfp mask or node mask that is not one, through both entry points; allocFolio refuses the same gfp masks", () => {
+    const k = bootOne();
+    const req: AllocRequest = { nid: 0, order: 0, gfp: GFP_KERNEL, nodemask: null };
+    const bad: [Partial<AllocRequest>, RegExp][] = [
+      [{ order: -1 }, /order -1 is outside 0\.\.10/],
+      [{ order: 1.5 }, /order 1\.5/],
+      [{ order: Number.NaN }, /order NaN/],
+      [{ order: 11 }, /order 11/],
+      [{ nid: 99 }, /node 99 does not exist/],
+      [{ nid: -1 }, /node -1 does not exist/],
+      [{ gfp: -1 }, /gfp mask -1/],
+      [{ gfp: 2 ** 40 }, /gfp mask 1099511627776/],
+      [{ nodemask: [0.5] }, /node mask/],
+    ];
+    for (const [change, message] of bad) {
+      const r = { ...req, ...change };
+      expect(expectErrno(allocPagesSlowpath(k, r), "EINVAL").message).toMatch(message);
+      expect(expectErrno(k.allocPagesSlowpath(r), "EINVAL").message).toMatch(message);
+    }
+    for (const gfp of [-1, 2 ** 40]) {
+      expect(expectErrno(k.allocFolio(0, 0, gfp), "EINVAL").message).toMatch(/gfp mask/);
+    }
+    expectConsistent(k);
+  });
+
+  it("a node mask that allows no node of the zonelist is nopage before any reclaim, never the OOM killer's point (no preferred zoneref in __alloc_pages_slowpath())", async () => {
+    const k = bootOne();
+    drainToMin(k);
+    const d = delta(k);
+    for (const nodemask of [[], [7]]) {
+      const r = await runP(allocPagesSlowpath(k, { nid: 0, order: 0, gfp: GFP_KERNEL, nodemask }));
+      expect(r).toEqual({ page: -1, outOfMemory: false });
+    }
+    expect(d("allocstall_normal")).toBe(0);
+  });
+
+  it("an injected failure of another allocation does not skip this one's reclaim: the request carries its own first tries' result (should_fail_alloc_page())", async () => {
+    const k = bootOne();
+    drainToMin(k);
+    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 1 })).toBeNull();
+    expect(k.pageAlloc.allocPages(0, 0, GFP_KERNEL)).toBe(-1);
+    expect(k.pageAlloc.failedByInjection).toBe(true);
+    const d = delta(k);
+    // A direct call for an unrelated allocation reclaims and reaches the OOM point...
+    expect(await slowpath(k, GFP_KERNEL, 0)).toEqual({ page: -1, outOfMemory: true });
+    expect(d("allocstall_normal")).toBe(1);
+    // ...while the one whose first tries were failed gives up at once.
+    const req: AllocRequest = {
+      nid: 0,
+      order: 0,
+      gfp: GFP_KERNEL,
+      nodemask: null,
+      failedByInjection: true,
+    };
+    expect(await runP(allocPagesSlowpath(k, req))).toEqual({ page: -1, outOfMemory: false });
+    expect(d("allocstall_normal")).toBe(1);
+  });
+});
