@@ -40,6 +40,7 @@ import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import {
   __GFP_COMP,
+  __GFP_DIRECT_RECLAIM,
   __GFP_NORETRY,
   __GFP_NOWARN,
   __GFP_RETRY_MAYFAIL,
@@ -58,7 +59,7 @@ import {
   MR_SYSCALL,
 } from "../include/migrate_mode";
 import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
-import type { AllocContext } from "../include/mmzone";
+import type { AllocContext, AllocRequest } from "../include/mmzone";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -225,12 +226,29 @@ export class HugetlbPool implements Hstate {
   }
 
   /**
-   * `alloc_fresh_hugetlb_folio()`: a huge page from the buddy allocator, counted in the pool
-   * (`account_new_hugetlb_folio()`), with one reference; -1 when the allocator has none.
-   * `current` is the task it is allocated in (null: a kernel thread of `nid`). `nid`
-   * `NUMA_NO_NODE` prefers the node `current` runs on (`numa_mem_id()` in
-   * `alloc_buddy_hugetlb_folio()`), as `gather_surplus_pages()` asks; a kernel thread asks for a
-   * node.
+   * The allocation `alloc_buddy_hugetlb_folio()` (`mm/hugetlb.c`, Linux 6.16) makes for a huge
+   * page with the caller's `gfp`: `__GFP_COMP | __GFP_NOWARN` added, and `__GFP_RETRY_MAYFAIL`
+   * (it always tries hard outside a pool resize's loop); `nid` `NUMA_NO_NODE` is the node
+   * `current` runs on (`numa_mem_id()`).
+   */
+  private buddyReq(
+    nid: number,
+    gfp: number,
+    nodemask: readonly number[] | null,
+    current: AllocContext | null,
+  ): AllocRequest {
+    const from = nid === NUMA_NO_NODE ? current!.nid : nid;
+    const mask = gfp | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
+    return { nid: from, order: this.order, gfp: mask, nodemask };
+  }
+
+  /**
+   * `alloc_fresh_hugetlb_folio()`: a huge page from the buddy allocator's first tries
+   * ({@link HugetlbPool.buddyReq}'s flags), counted in the pool (`account_new_hugetlb_folio()`),
+   * with one reference; -1 when they have none ({@link HugetlbPool.allocFreshSlowpath} gives
+   * the rest of the allocation). `current` is the task it is allocated in (null: a kernel thread
+   * of `nid`). `nid` `NUMA_NO_NODE` prefers the node `current` runs on, as
+   * `gather_surplus_pages()` asks; a kernel thread asks for a node.
    */
   allocFresh(
     nid: number,
@@ -238,13 +256,35 @@ export class HugetlbPool implements Hstate {
     nodemask: readonly number[] | null,
     current: AllocContext | null = null,
   ): number {
-    const k = this.k;
     if (this.gigantic) return -1;
-    const from = nid === NUMA_NO_NODE ? current!.nid : nid;
-    const head = k.pageAlloc.allocPages(from, this.order, gfp | __GFP_COMP, nodemask, current);
+    const req = this.buddyReq(nid, gfp, nodemask, current);
+    const head = this.k.pageAlloc.allocPages(req.nid, req.order, req.gfp, nodemask, current);
     if (head < 0) return -1;
     this.prepNew(head);
     return head;
+  }
+
+  /**
+   * The rest of {@link HugetlbPool.allocFresh}'s allocation once its first tries failed:
+   * `__alloc_pages_slowpath()`'s blocking steps (`Kernel.allocPagesSlowpath()`) with the same
+   * request, as `__alloc_frozen_pages()` runs them in `alloc_buddy_hugetlb_folio()`; the page
+   * they got is counted in the pool with one reference, or -1. Null when the allocation may not
+   * block (no `__GFP_DIRECT_RECLAIM`) or the pool is gigantic.
+   */
+  allocFreshSlowpath(
+    nid: number,
+    gfp: number,
+    nodemask: readonly number[] | null,
+    current: AllocContext | null = null,
+  ): Effect.Effect<number, ErrnoError> | null {
+    if (this.gigantic || !(gfp & __GFP_DIRECT_RECLAIM)) return null;
+    return Effect.map(
+      this.k.allocPagesSlowpath(this.buddyReq(nid, gfp, nodemask, current), current),
+      ({ page }) => {
+        if (page >= 0) this.prepNew(page);
+        return page;
+      },
+    );
   }
 
   /** `init_new_hugetlb_folio()` and `account_new_hugetlb_folio()` on a fresh compound block. */
@@ -1048,12 +1088,24 @@ const htlbAllowAllocFallback = (reason: MigrateReason): boolean =>
   reason === MR_MEMPOLICY_MBIND;
 
 /**
+ * The flags `alloc_hugetlb_folio_nodemask()` (`mm/hugetlb.c`) gives a migration's fresh huge
+ * page (`alloc_migrate_hugetlb_folio()`): the pool's mask with the caller's `__GFP_THISNODE` and
+ * `__GFP_NOWARN` (`htlb_modify_alloc_mask()`), and `__GFP_THISNODE` unless `reason` allows a
+ * fallback (`htlb_allow_alloc_fallback()`).
+ */
+const migrateFreshGfp = (gfp: number, reason: MigrateReason): number => {
+  const mask = htlbAllocMask() | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
+  return htlbAllowAllocFallback(reason) ? mask : mask | __GFP_THISNODE;
+};
+
+/**
  * `alloc_hugetlb_folio_nodemask()` (`mm/hugetlb.c`), as `alloc_migration_target()` calls it for a
  * hugetlb source: a free huge page nobody has reserved, from `nid` (only, with `__GFP_THISNODE`;
- * else nearest first within `nodemask`); when there is none, a fresh temporary huge page from the
- * buddy allocator (`alloc_migrate_hugetlb_folio()`), on `nid` only unless `reason` allows a
- * fallback, allocated in `current` (the migrating task, or null for a kernel thread of `nid`).
- * Returns the head with one reference, or -1.
+ * else nearest first within `nodemask`); when there is none, the first tries of a fresh temporary
+ * huge page from the buddy allocator (`alloc_migrate_hugetlb_folio()`), on `nid` only unless
+ * `reason` allows a fallback, allocated in `current` (the migrating task, or null for a kernel
+ * thread of `nid`). Returns the head with one reference, or -1; the fresh page's slow path is
+ * {@link allocHugetlbFolioNodemaskSlowpath}.
  *
  * @category Hugetlb
  */
@@ -1066,17 +1118,43 @@ export const allocHugetlbFolioNodemask = (
   current: AllocContext | null = null,
 ): number => {
   const pool = h as HugetlbPool;
-  // htlb_modify_alloc_mask(): the pool's mask, with the caller's __GFP_THISNODE and __GFP_NOWARN.
-  const mask = htlbAllocMask() | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
   if (pool.availableHugePages > 0) {
+    const mask = htlbAllocMask() | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
     const head = pool.dequeueNodemask(nid, nodemask, mask);
     if (head >= 0) return head;
   }
-  const fresh = htlbAllowAllocFallback(reason) ? mask : mask | __GFP_THISNODE;
-  const head = pool.allocFresh(nid, fresh, nodemask, current);
-  if (head < 0) return -1;
-  pool.setTemporary(head);
+  const head = pool.allocFresh(nid, migrateFreshGfp(gfp, reason), nodemask, current);
+  if (head >= 0) pool.setTemporary(head);
   return head;
+};
+
+/**
+ * The rest of {@link allocHugetlbFolioNodemask}'s fresh temporary huge page once its first tries
+ * failed: `__alloc_pages_slowpath()`'s blocking steps for `alloc_migrate_hugetlb_folio()`'s
+ * allocation (the pool's `GFP_HIGHUSER_MOVABLE` with `__GFP_COMP | __GFP_NOWARN |
+ * __GFP_RETRY_MAYFAIL`: reclaim and compaction retried while they make progress, never the OOM
+ * killer), the migration's `NewFolioFn.slowpath`. The head (temporary, one reference) or -1;
+ * null for a gigantic pool, which migration never allocates from the buddy allocator.
+ *
+ * @category Hugetlb
+ */
+export const allocHugetlbFolioNodemaskSlowpath = (
+  h: Hstate,
+  nid: number,
+  nodemask: readonly number[] | null,
+  gfp: number,
+  reason: MigrateReason,
+  current: AllocContext | null = null,
+): Effect.Effect<number, ErrnoError> | null => {
+  const pool = h as HugetlbPool;
+  const slow = pool.allocFreshSlowpath(nid, migrateFreshGfp(gfp, reason), nodemask, current);
+  return (
+    slow &&
+    Effect.map(slow, (head) => {
+      if (head >= 0) pool.setTemporary(head);
+      return head;
+    })
+  );
 };
 
 /**

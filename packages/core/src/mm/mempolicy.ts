@@ -55,7 +55,11 @@ import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgt
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
-import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
+import {
+  allocHugetlbFolioNodemask,
+  allocHugetlbFolioNodemaskSlowpath,
+  folioHstate,
+} from "./hugetlb";
 import { translate } from "./memory";
 import {
   allocTargetSlowpath,
@@ -380,7 +384,8 @@ const mpolTargetReq = (
  * index (`policy_nodemask()`: the preferred node, the nearest bound node, or for
  * `MPOL_INTERLEAVE` the node of its interleave index, `folio->index >> order`), from the node of
  * `task`'s CPU; a null policy is `task`'s own, or local allocation. A hugetlb folio's destination
- * comes from the pool (`alloc_hugetlb_folio_nodemask()` with the policy's node and mask). Any
+ * comes from the pool (`alloc_hugetlb_folio_nodemask()` with the policy's node and mask), a fresh
+ * one through the slow path when the first tries fail. Any
  * other is allocated with `GFP_TRANSHUGE` when large, `GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL`
  * otherwise (Linux 6.16), and takes the slow path's blocking steps (`slowpath`) when its first
  * tries fail.
@@ -392,27 +397,31 @@ export const allocMigrationTargetByMpol = (
   task: Task,
   policy: Mempolicy | null,
 ): NewFolioFn => {
+  // A hugetlb destination's flags: htlb_alloc_mask().
+  const hugeGfp = GFP_HIGHUSER_MOVABLE;
   const target = (src: number): number => {
     const { nid, order, gfp, nodemask } = mpolTargetReq(k, task, policy, src);
     if (k.memmap.test(src, PG_hugetlb)) {
       // A hugetlb folio's destination comes from its pool (alloc_hugetlb_folio_nodemask()).
       const h = folioHstate(k, src);
-      return allocHugetlbFolioNodemask(
-        h,
-        nid,
-        nodemask,
-        GFP_HIGHUSER_MOVABLE,
-        MR_MEMPOLICY_MBIND,
-        task,
-      );
+      return allocHugetlbFolioNodemask(h, nid, nodemask, hugeGfp, MR_MEMPOLICY_MBIND, task);
     }
     return k.pageAlloc.allocPages(nid, order, gfp, nodemask, task);
   };
   return Object.assign(target, {
-    slowpath: (src: number) =>
-      k.memmap.test(src, PG_hugetlb)
-        ? null
-        : allocTargetSlowpath(k, mpolTargetReq(k, task, policy, src), task),
+    slowpath: (src: number) => {
+      const req = mpolTargetReq(k, task, policy, src);
+      if (!k.memmap.test(src, PG_hugetlb)) return allocTargetSlowpath(k, req, task);
+      const h = folioHstate(k, src);
+      return allocHugetlbFolioNodemaskSlowpath(
+        h,
+        req.nid,
+        req.nodemask,
+        hugeGfp,
+        MR_MEMPOLICY_MBIND,
+        task,
+      );
+    },
   });
 };
 
