@@ -38,6 +38,7 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
+import type { DirectCompact } from "../include/compaction";
 import {
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
@@ -58,7 +59,7 @@ import {
   MR_MEMPOLICY_MBIND,
   MR_SYSCALL,
 } from "../include/migrate_mode";
-import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import { VM_FAULT_RETRY, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
 import type { AllocContext, AllocRequest } from "../include/mmzone";
 import {
   PG_dirty,
@@ -582,15 +583,33 @@ export class HugetlbPool implements Hstate {
   /**
    * `alloc_surplus_hugetlb_folio()`: a fresh huge page counted as surplus, when
    * `nr_overcommit_hugepages` allows one more; -1 otherwise. `current` is the task it is
-   * allocated in (null: a kernel thread of `nid`).
+   * allocated in (null: a kernel thread of `nid`). With `dc` (a fault), the allocation is whole,
+   * as in Linux: when its first tries fail and its order has not been through the slow path in
+   * this fault, it fills `dc.request` and gives -1 (the fault returns `VM_FAULT_RETRY`, its
+   * caller runs `__alloc_pages_slowpath()` with `__GFP_RETRY_MAYFAIL`, and faults again); the
+   * retried fault takes the page the slow path got (`dc.page`). Without `dc` (a reservation at
+   * `mmap()`), only the first tries.
    */
   allocSurplus(
     nid: number,
     nodemask: readonly number[] | null,
     current: AllocContext | null = null,
+    dc?: DirectCompact,
   ): number {
     if (this.gigantic || this.surplusHugePages >= this.nrOvercommitHugePages) return -1;
-    const head = this.allocFresh(nid, htlbAllocMask(), nodemask, current);
+    let head: number;
+    if (dc && dc.page >= 0 && this.k.memmap.folioOrder(dc.page) === this.order) {
+      // Allocated with this request by the slow path.
+      head = dc.page;
+      dc.page = -1;
+      this.prepNew(head);
+    } else {
+      head = this.allocFresh(nid, htlbAllocMask(), nodemask, current);
+      if (head < 0 && dc && !(dc.tried & (1 << this.order))) {
+        dc.request = this.buddyReq(nid, htlbAllocMask(), nodemask, current);
+        return -1;
+      }
+    }
     if (head < 0) return -1;
     this.surplusHugePages++;
     this.surplusHugePagesNode[this.k.mem.pfnToNid(head)]!++;
@@ -787,7 +806,8 @@ export const hugetlbEvictInode = (k: Kernel, vma: Vma): void => {
  * surplus page when overcommit allows. A private mapping's owner copying a page on write
  * (`cowFromOwner`) never uses a reservation. The folio is zeroed (`folio_zero_user()`) and has one
  * reference. -1 when there is none. A surplus page is allocated in `current`, the faulting task
- * (null: a kernel thread of `nid`).
+ * (null: a kernel thread of `nid`); with `dc` its allocation may ask for the slow path
+ * (`HugetlbPool.allocSurplus`).
  *
  * @category Hugetlb
  */
@@ -799,6 +819,7 @@ export const allocHugetlbFolio = (
   nodemask: readonly number[] | null,
   cowFromOwner = false,
   current: AllocContext | null = null,
+  dc?: DirectCompact,
 ): number => {
   const pool = hstateVma(k, vma);
   const idx = hugeIndex(k, vma, slot);
@@ -813,8 +834,10 @@ export const allocHugetlbFolio = (
       if (!shared) map!.reserved.delete(idx);
     }
   }
-  if (head < 0) head = pool.allocSurplus(nid, nodemask, current);
+  if (head < 0) head = pool.allocSurplus(nid, nodemask, current, dc);
   if (head < 0) return -1;
+  // The fault has its page: its next allocation may take the slow path again.
+  if (dc) dc.tried = 0;
   k.mem.clearPages(head, 2 ** pool.order);
   return head;
 };
@@ -899,6 +922,7 @@ const hugetlbFaultFolio = (
   vma: Vma,
   haddr: number,
   cowFromOwner: boolean,
+  dc?: DirectCompact,
 ): number => {
   const first = (haddr - vma.start) / k.mem.pageSize;
   const target = policyTarget(
@@ -907,7 +931,7 @@ const hugetlbFaultFolio = (
     Math.floor((vma.pgoff + first) / 2 ** hstateVma(k, vma).order),
     k.distance,
   );
-  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner, task);
+  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner, task, dc);
 };
 
 /** The error of a hugetlb fault that gets no huge page (`VM_FAULT_SIGBUS` from `-ENOSPC`). */
@@ -954,7 +978,8 @@ const hugetlbNoPage = (
   vma: Vma,
   haddr: number,
   write: boolean,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const m = k.memmap;
   const mapping = vma.mapping;
   if (vma.hugetlbResvUnmapped) {
@@ -963,7 +988,8 @@ const hugetlbNoPage = (
   const pgoff = vma.pgoff + (haddr - vma.start) / k.mem.pageSize;
   let head = mapping ? filemapGetFolio(mapping, pgoff) : -1;
   if (head < 0) {
-    head = hugetlbFaultFolio(k, task, vma, haddr, false);
+    head = hugetlbFaultFolio(k, task, vma, haddr, false, dc);
+    if (head < 0 && dc?.request) return VM_FAULT_RETRY;
     if (head < 0) return noHugePage(haddr, "no free huge page and no surplus allowed");
     if (mapping) {
       prepNewHugetlbFolio(k, head, PG_dirty);
@@ -1008,7 +1034,13 @@ const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void 
  * the pool has no page for the copy, the mapping's owner takes the page from the others
  * ({@link unmapRefPrivate}) and reuses it; anyone else fails.
  */
-const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError | 0 => {
+const hugetlbWp = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  haddr: number,
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const m = k.memmap;
   const entries = hugeEntries(k, vma);
   const entry = entries.get(haddr)!;
@@ -1025,7 +1057,8 @@ const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError |
     return errno("EHWPOISON", `hugetlb copy-on-write of a poisoned huge page (pfn ${old})`);
   }
   const owner = vma.hugetlbResv !== null;
-  const head = hugetlbFaultFolio(k, task, vma, haddr, owner);
+  const head = hugetlbFaultFolio(k, task, vma, haddr, owner, dc);
+  if (head < 0 && dc?.request) return VM_FAULT_RETRY;
   if (head < 0) {
     if (owner && m.mapping[old]! < 0) {
       unmapRefPrivate(k, vma, old, haddr);
@@ -1050,7 +1083,9 @@ const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError |
  * pages by one huge entry each (a huge PMD, or a huge PUD for a 1 GiB page). No entry: {@link hugetlbNoPage}; a
  * hwpoison entry: `EHWPOISON` (`VM_FAULT_HWPOISON_LARGE`, `SIGBUS` with `BUS_MCEERR_AR`); a write
  * to a write-protected one: {@link hugetlbWp}. A migration entry is left to the caller, which
- * waits for the folio (`migration_entry_wait_huge()`).
+ * waits for the folio (`migration_entry_wait_huge()`). With `dc`, a surplus page's allocation
+ * whose first tries fail stops the fault with `VM_FAULT_RETRY` to ask for the slow path (see
+ * `DirectCompact`), as a base page's fault does.
  *
  * @category Hugetlb
  */
@@ -1060,10 +1095,11 @@ export const hugetlbFault = (
   vma: Vma,
   slot: number,
   write: boolean,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const haddr = hugeAddress(k, vma, slot);
   const entry = hugeEntries(k, vma).get(haddr);
-  if (entry === undefined) return hugetlbNoPage(k, task, vma, haddr, write);
+  if (entry === undefined) return hugetlbNoPage(k, task, vma, haddr, write, dc);
   if (isHwpoisonEntry(entry)) {
     const addr = vma.start + slot * k.mem.pageSize;
     return errno(
@@ -1072,7 +1108,7 @@ export const hugetlbFault = (
     );
   }
   if (!ptePresent(entry)) return 0;
-  if (write && !pteWrite(entry)) return hugetlbWp(k, task, vma, haddr);
+  if (write && !pteWrite(entry)) return hugetlbWp(k, task, vma, haddr, dc);
   return 0;
 };
 

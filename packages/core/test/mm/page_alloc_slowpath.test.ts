@@ -357,3 +357,56 @@ describe("a hugetlb migration destination from the buddy allocator takes the slo
     expectConsistent(k);
   });
 });
+
+// alloc_hugetlb_folio() (mm/hugetlb.c, Linux 6.16) for a fault no reservation covers (a forked
+// child's copy-on-write) with no free pool page: alloc_buddy_hugetlb_folio_with_mpol() →
+// alloc_surplus_hugetlb_folio(), one __alloc_pages() of htlb_alloc_mask() | __GFP_COMP |
+// __GFP_NOWARN | __GFP_RETRY_MAYFAIL, whose slow path reclaims and compacts while the fault
+// waits.
+describe("a surplus huge page for a fault takes the slow path", () => {
+  const HUGE = 2 * 1024 * 1024;
+  /** A parent's private huge page shared with its child; the node's free memory gone to `cached` page-cache pages and kernel allocations. */
+  const setup = async (cached: number) => {
+    const k = boot({ nodes: ["16M"] });
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "1"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, new Uint8Array([1])));
+    const child = run(p.fork());
+    if (cached) {
+      const q = run(k.createProcess());
+      const file = run(k.createFile("cache"));
+      const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+      await runP(q.read(c, cached * PAGE));
+    }
+    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    return { k, p, child, addr };
+  };
+  const surplus = (k: Kernel) =>
+    Number(run(k.fs.read("/sys/kernel/mm/hugepages/hugepages-2048kB/surplus_hugepages")));
+
+  it("the child's copy-on-write reclaims page cache until a 2 MiB block is free and gets its surplus page", async () => {
+    const { k, p, child, addr } = await setup(3000);
+    const d = delta(k);
+    await runP(child.write(addr, new Uint8Array([2])));
+    expect(surplus(k)).toBe(1);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgsteal_direct")).toBeGreaterThanOrEqual(512);
+    expect(d("compact_stall")).toBe(0);
+    expect(folioAt(child, addr).pfn).not.toBe(folioAt(p, addr).pfn);
+    expect([...run(child.read(addr, 1))]).toEqual([2]);
+    expect([...run(p.read(addr, 1))]).toEqual([1]);
+    expectConsistent(k);
+  });
+
+  it("with nothing to reclaim: one direct reclaim, no OOM killer (__GFP_RETRY_MAYFAIL), the fault fails (alloc_hugetlb_folio()'s -ENOSPC, VM_FAULT_SIGBUS: the model's ENOMEM) and the page stays shared", async () => {
+    const { k, p, child, addr } = await setup(0);
+    const d = delta(k);
+    expectErrno(child.write(addr, new Uint8Array([2])), "ENOMEM");
+    expect(surplus(k)).toBe(0);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(folioAt(child, addr).pfn).toBe(folioAt(p, addr).pfn);
+    expectConsistent(k);
+  });
+});
