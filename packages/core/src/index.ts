@@ -494,6 +494,7 @@ export {
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
 export {
   allocHugetlbFolioNodemask,
+  allocHugetlbFolioNodemaskSlowpath,
   dissolveFreeHugetlbFolio,
   folioHstate,
   htlbAllocMask,

@@ -20,6 +20,7 @@ import {
   balloonPageEnqueue,
   CAP_SYS_NICE,
   ERRNO,
+  type ErrnoError,
   type File,
   FOLIO_CONTENT_COPIED,
   FolioList,
@@ -156,27 +157,28 @@ const balloonPageBytes = (index: number, pageSize: number): Uint8Array =>
  * Inflates the scenario's balloon on node 0: a virtio balloon, or an owner that keeps data in its
  * pages and copies it to the new page in its `migratepage`.
  */
-const inflateBalloon = (k: Kernel, spec: BalloonSpec): ScenarioBalloon => {
-  if (!spec.ownerCopies) {
-    const vb = new VirtioBalloon(k);
-    vb.fillBalloon(spec.pages);
-    // list_add() puts each page at the front: the first inflated is the last on the list.
-    return { b: vb.vbDevInfo, vb, pages: [...vb.vbDevInfo.pages].reverse() };
-  }
-  const b = balloonDevinfoInit(k, (_b, newpage, page) => {
-    k.mem.copyPages(newpage, page, 1);
-    return 0;
+const inflateBalloon = (k: Kernel, spec: BalloonSpec): Effect.Effect<ScenarioBalloon, ErrnoError> =>
+  Effect.gen(function* () {
+    if (!spec.ownerCopies) {
+      const vb = new VirtioBalloon(k);
+      yield* vb.fillBalloon(spec.pages);
+      // list_add() puts each page at the front: the first inflated is the last on the list.
+      return { b: vb.vbDevInfo, vb, pages: [...vb.vbDevInfo.pages].reverse() };
+    }
+    const b = balloonDevinfoInit(k, (_b, newpage, page) => {
+      k.mem.copyPages(newpage, page, 1);
+      return 0;
+    });
+    const pages: number[] = [];
+    for (let i = 0; i < spec.pages; i++) {
+      const page = yield* balloonPageAlloc(k, 0);
+      if (page < 0) break;
+      k.mem.bytes(page).set(balloonPageBytes(i, k.mem.pageSize));
+      balloonPageEnqueue(k, b, page);
+      pages.push(page);
+    }
+    return { b, vb: null, pages };
   });
-  const pages: number[] = [];
-  for (let i = 0; i < spec.pages; i++) {
-    const page = balloonPageAlloc(k, 0);
-    if (page < 0) break;
-    k.mem.bytes(page).set(balloonPageBytes(i, k.mem.pageSize));
-    balloonPageEnqueue(k, b, page);
-    pages.push(page);
-  }
-  return { b, vb: null, pages };
-};
 
 /** Deflates every page of the balloon and frees it, as a driver's removal does. */
 const deflateBalloon = (k: Kernel, balloon: ScenarioBalloon): void => {
@@ -446,7 +448,7 @@ const runScenarioOnFreshKernel = (
       for (const pgoff of writeback.splice(0)) file.endWriteback(pgoff);
     };
 
-    const balloon = scenario.balloon ? inflateBalloon(k, scenario.balloon) : null;
+    const balloon = scenario.balloon ? yield* inflateBalloon(k, scenario.balloon) : null;
     const fragmentation =
       scenario.fragmentOrder === undefined ? null : yield* k.fragment(1, scenario.fragmentOrder);
     const callerRun: CallerRun | null =

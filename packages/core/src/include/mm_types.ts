@@ -32,6 +32,15 @@ export const MMAP_MIN_ADDR = 0x1_0000;
  */
 export const DEFAULT_MAX_MAP_COUNT = 65535 - 5;
 
+/**
+ * `VM_FAULT_RETRY` (`include/linux/mm_types.h`): the fault stopped to let its caller do something
+ * that may wait (here, the allocator's slow path: direct reclaim and compaction) and must be
+ * repeated.
+ *
+ * @category Address spaces
+ */
+export const VM_FAULT_RETRY = 0x400;
+
 /** `VM_READ` (`include/linux/mm.h`): the area may be read. @category Address spaces */
 export const VM_READ = 0x1;
 /** `VM_WRITE` (`include/linux/mm.h`): the area may be written. @category Address spaces */

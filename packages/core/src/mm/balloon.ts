@@ -18,7 +18,8 @@
  *
  * @module
  */
-import { ERRNO } from "../errno";
+import { Effect } from "effect";
+import { ERRNO, type ErrnoError } from "../errno";
 import type { BalloonDevInfo, BalloonMigratepage } from "../include/balloon";
 import {
   __GFP_NOMEMALLOC,
@@ -93,15 +94,23 @@ export const BALLOON_GFP = GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC | __GFP_NORET
 /**
  * `balloon_page_alloc()` (`mm/balloon.c`, Linux 7.0): one page for the balloon,
  * `GFP_HIGHUSER_MOVABLE` (balloon migration is configured) with `__GFP_NOMEMALLOC` (never the
- * emergency reserves), `__GFP_NORETRY` (the slow path gives up after one round) and
- * `__GFP_NOWARN` ({@link BALLOON_GFP}), preferring node `nid`. The driver's worker that inflates
- * (`fill_balloon()` on a per-CPU workqueue) runs on a CPU of `nid`, so the allocation counts
- * `numa_local` when it lands there. Returns the PFN, refcount 1, or -1.
+ * emergency reserves), `__GFP_NORETRY` and `__GFP_NOWARN` ({@link BALLOON_GFP}), preferring node
+ * `nid`. The driver's worker that inflates (`fill_balloon()` on a per-CPU workqueue) runs on a CPU
+ * of `nid`, so the allocation counts `numa_local` when it lands there. When the first tries fail,
+ * the slow path runs in that worker (a kernel thread of `nid`: `Kernel.allocPagesSlowpath()`):
+ * `__GFP_NORETRY` makes it one round, one direct reclaim (an order-0 allocation compacts
+ * nothing), and never the OOM killer (Linux 6.16's `__alloc_pages_slowpath()`). The PFN,
+ * refcount 1, or -1.
  *
  * @category Memory balloon
  */
-export const balloonPageAlloc = (k: Kernel, nid = 0): number =>
-  k.pageAlloc.allocPages(nid, 0, BALLOON_GFP);
+export const balloonPageAlloc = (k: Kernel, nid = 0): Effect.Effect<number, ErrnoError> =>
+  Effect.suspend(() => {
+    const page = k.pageAlloc.allocPages(nid, 0, BALLOON_GFP);
+    if (page >= 0) return Effect.succeed(page);
+    const req = { nid, order: 0, gfp: BALLOON_GFP, nodemask: null };
+    return Effect.map(k.allocPagesSlowpath(req, null), (r) => r.page);
+  });
 
 /**
  * `balloon_page_enqueue()` (`mm/balloon.c`): inflates a page from {@link balloonPageAlloc} into

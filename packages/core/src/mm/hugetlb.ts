@@ -38,8 +38,10 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
+import type { DirectCompact } from "../include/compaction";
 import {
   __GFP_COMP,
+  __GFP_DIRECT_RECLAIM,
   __GFP_NORETRY,
   __GFP_NOWARN,
   __GFP_RETRY_MAYFAIL,
@@ -58,8 +60,8 @@ import {
   MR_MEMPOLICY_MBIND,
   MR_SYSCALL,
 } from "../include/migrate_mode";
-import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
-import type { AllocContext } from "../include/mmzone";
+import { VM_FAULT_RETRY, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import type { AllocContext, AllocRequest } from "../include/mmzone";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -248,12 +250,29 @@ export class HugetlbPool implements Hstate {
   }
 
   /**
-   * `alloc_fresh_hugetlb_folio()`: a huge page from the buddy allocator, counted in the pool
-   * (`account_new_hugetlb_folio()`), with one reference; -1 when the allocator has none.
-   * `current` is the task it is allocated in (null: a kernel thread of `nid`). `nid`
-   * `NUMA_NO_NODE` prefers the node `current` runs on (`numa_mem_id()` in
-   * `alloc_buddy_hugetlb_folio()`), as `gather_surplus_pages()` asks; a kernel thread asks for a
-   * node.
+   * The allocation `alloc_buddy_hugetlb_folio()` (`mm/hugetlb.c`, Linux 6.16) makes for a huge
+   * page with the caller's `gfp`: `__GFP_COMP | __GFP_NOWARN` added, and `__GFP_RETRY_MAYFAIL`
+   * (it always tries hard outside a pool resize's loop); `nid` `NUMA_NO_NODE` is the node
+   * `current` runs on (`numa_mem_id()`).
+   */
+  private buddyReq(
+    nid: number,
+    gfp: number,
+    nodemask: readonly number[] | null,
+    current: AllocContext | null,
+  ): AllocRequest {
+    const from = nid === NUMA_NO_NODE ? current!.nid : nid;
+    const mask = gfp | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
+    return { nid: from, order: this.order, gfp: mask, nodemask };
+  }
+
+  /**
+   * `alloc_fresh_hugetlb_folio()`: a huge page from the buddy allocator's first tries
+   * ({@link HugetlbPool.buddyReq}'s flags), counted in the pool (`account_new_hugetlb_folio()`),
+   * with one reference; -1 when they have none ({@link HugetlbPool.allocFreshSlowpath} gives
+   * the rest of the allocation). `current` is the task it is allocated in (null: a kernel thread
+   * of `nid`). `nid` `NUMA_NO_NODE` prefers the node `current` runs on, as
+   * `gather_surplus_pages()` asks; a kernel thread asks for a node.
    */
   allocFresh(
     nid: number,
@@ -261,13 +280,35 @@ export class HugetlbPool implements Hstate {
     nodemask: readonly number[] | null,
     current: AllocContext | null = null,
   ): number {
-    const k = this.k;
     if (this.gigantic) return -1;
-    const from = nid === NUMA_NO_NODE ? current!.nid : nid;
-    const head = k.pageAlloc.allocPages(from, this.order, gfp | __GFP_COMP, nodemask, current);
+    const req = this.buddyReq(nid, gfp, nodemask, current);
+    const head = this.k.pageAlloc.allocPages(req.nid, req.order, req.gfp, nodemask, current);
     if (head < 0) return -1;
     this.prepNew(head);
     return head;
+  }
+
+  /**
+   * The rest of {@link HugetlbPool.allocFresh}'s allocation once its first tries failed:
+   * `__alloc_pages_slowpath()`'s blocking steps (`Kernel.allocPagesSlowpath()`) with the same
+   * request, as `__alloc_frozen_pages()` runs them in `alloc_buddy_hugetlb_folio()`; the page
+   * they got is counted in the pool with one reference, or -1. Null when the allocation may not
+   * block (no `__GFP_DIRECT_RECLAIM`) or the pool is gigantic.
+   */
+  allocFreshSlowpath(
+    nid: number,
+    gfp: number,
+    nodemask: readonly number[] | null,
+    current: AllocContext | null = null,
+  ): Effect.Effect<number, ErrnoError> | null {
+    if (this.gigantic || !(gfp & __GFP_DIRECT_RECLAIM)) return null;
+    return Effect.map(
+      this.k.allocPagesSlowpath(this.buddyReq(nid, gfp, nodemask, current), current),
+      ({ page }) => {
+        if (page >= 0) this.prepNew(page);
+        return page;
+      },
+    );
   }
 
   /** `init_new_hugetlb_folio()` and `account_new_hugetlb_folio()` on a fresh compound block. */
@@ -571,15 +612,33 @@ export class HugetlbPool implements Hstate {
   /**
    * `alloc_surplus_hugetlb_folio()`: a fresh huge page counted as surplus, when
    * `nr_overcommit_hugepages` allows one more; -1 otherwise. `current` is the task it is
-   * allocated in (null: a kernel thread of `nid`).
+   * allocated in (null: a kernel thread of `nid`). With `dc` (a fault), the allocation is whole,
+   * as in Linux: when its first tries fail and its order has not been through the slow path in
+   * this fault, it fills `dc.request` and gives -1 (the fault returns `VM_FAULT_RETRY`, its
+   * caller runs `__alloc_pages_slowpath()` with `__GFP_RETRY_MAYFAIL`, and faults again); the
+   * retried fault takes the page the slow path got (`dc.page`). Without `dc` (a reservation at
+   * `mmap()`), only the first tries.
    */
   allocSurplus(
     nid: number,
     nodemask: readonly number[] | null,
     current: AllocContext | null = null,
+    dc?: DirectCompact,
   ): number {
     if (this.gigantic || BigInt(this.surplusHugePages) >= this.overcommitLimit) return -1;
-    const head = this.allocFresh(nid, htlbAllocMask(this), nodemask, current);
+    let head: number;
+    if (dc && dc.page >= 0 && this.k.memmap.folioOrder(dc.page) === this.order) {
+      // Allocated with this request by the slow path.
+      head = dc.page;
+      dc.page = -1;
+      this.prepNew(head);
+    } else {
+      head = this.allocFresh(nid, htlbAllocMask(this), nodemask, current);
+      if (head < 0 && dc && !(dc.tried & (1 << this.order))) {
+        dc.request = this.buddyReq(nid, htlbAllocMask(this), nodemask, current);
+        return -1;
+      }
+    }
     if (head < 0) return -1;
     this.surplusHugePages++;
     this.surplusHugePagesNode[this.k.mem.pfnToNid(head)]!++;
@@ -776,7 +835,8 @@ export const hugetlbEvictInode = (k: Kernel, vma: Vma): void => {
  * surplus page when overcommit allows. A private mapping's owner copying a page on write
  * (`cowFromOwner`) never uses a reservation. The folio is zeroed (`folio_zero_user()`) and has one
  * reference. -1 when there is none. A surplus page is allocated in `current`, the faulting task
- * (null: a kernel thread of `nid`).
+ * (null: a kernel thread of `nid`); with `dc` its allocation may ask for the slow path
+ * (`HugetlbPool.allocSurplus`).
  *
  * @category Hugetlb
  */
@@ -788,6 +848,7 @@ export const allocHugetlbFolio = (
   nodemask: readonly number[] | null,
   cowFromOwner = false,
   current: AllocContext | null = null,
+  dc?: DirectCompact,
 ): number => {
   const pool = hstateVma(k, vma);
   const idx = hugeIndex(k, vma, slot);
@@ -802,8 +863,10 @@ export const allocHugetlbFolio = (
       if (!shared) map!.reserved.delete(idx);
     }
   }
-  if (head < 0) head = pool.allocSurplus(nid, nodemask, current);
+  if (head < 0) head = pool.allocSurplus(nid, nodemask, current, dc);
   if (head < 0) return -1;
+  // The fault has its page: its next allocation may take the slow path again.
+  if (dc) dc.tried = 0;
   k.mem.clearPages(head, 2 ** pool.order);
   return head;
 };
@@ -888,6 +951,7 @@ const hugetlbFaultFolio = (
   vma: Vma,
   haddr: number,
   cowFromOwner: boolean,
+  dc?: DirectCompact,
 ): number => {
   const first = (haddr - vma.start) / k.mem.pageSize;
   const target = policyTarget(
@@ -896,7 +960,7 @@ const hugetlbFaultFolio = (
     Math.floor((vma.pgoff + first) / 2 ** hstateVma(k, vma).order),
     k.distance,
   );
-  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner, task);
+  return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner, task, dc);
 };
 
 /** The error of a hugetlb fault that gets no huge page (`VM_FAULT_SIGBUS` from `-ENOSPC`). */
@@ -943,7 +1007,8 @@ const hugetlbNoPage = (
   vma: Vma,
   haddr: number,
   write: boolean,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const m = k.memmap;
   const mapping = vma.mapping;
   if (vma.hugetlbResvUnmapped) {
@@ -952,7 +1017,8 @@ const hugetlbNoPage = (
   const pgoff = vma.pgoff + (haddr - vma.start) / k.mem.pageSize;
   let head = mapping ? filemapGetFolio(mapping, pgoff) : -1;
   if (head < 0) {
-    head = hugetlbFaultFolio(k, task, vma, haddr, false);
+    head = hugetlbFaultFolio(k, task, vma, haddr, false, dc);
+    if (head < 0 && dc?.request) return VM_FAULT_RETRY;
     if (head < 0) return noHugePage(haddr, "no free huge page and no surplus allowed");
     if (mapping) {
       prepNewHugetlbFolio(k, head, PG_dirty);
@@ -997,7 +1063,13 @@ const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void 
  * the pool has no page for the copy, the mapping's owner takes the page from the others
  * ({@link unmapRefPrivate}) and reuses it; anyone else fails.
  */
-const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError | 0 => {
+const hugetlbWp = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  haddr: number,
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const m = k.memmap;
   const entries = hugeEntries(k, vma);
   const entry = entries.get(haddr)!;
@@ -1014,7 +1086,8 @@ const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError |
     return errno("EHWPOISON", `hugetlb copy-on-write of a poisoned huge page (pfn ${old})`);
   }
   const owner = vma.hugetlbResv !== null;
-  const head = hugetlbFaultFolio(k, task, vma, haddr, owner);
+  const head = hugetlbFaultFolio(k, task, vma, haddr, owner, dc);
+  if (head < 0 && dc?.request) return VM_FAULT_RETRY;
   if (head < 0) {
     if (owner && m.mapping[old]! < 0) {
       unmapRefPrivate(k, vma, old, haddr);
@@ -1039,7 +1112,9 @@ const hugetlbWp = (k: Kernel, task: Task, vma: Vma, haddr: number): ErrnoError |
  * pages by one huge entry each (a huge PMD, or a huge PUD for a 1 GiB page). No entry: {@link hugetlbNoPage}; a
  * hwpoison entry: `EHWPOISON` (`VM_FAULT_HWPOISON_LARGE`, `SIGBUS` with `BUS_MCEERR_AR`); a write
  * to a write-protected one: {@link hugetlbWp}. A migration entry is left to the caller, which
- * waits for the folio (`migration_entry_wait_huge()`).
+ * waits for the folio (`migration_entry_wait_huge()`). With `dc`, a surplus page's allocation
+ * whose first tries fail stops the fault with `VM_FAULT_RETRY` to ask for the slow path (see
+ * `DirectCompact`), as a base page's fault does.
  *
  * @category Hugetlb
  */
@@ -1049,10 +1124,11 @@ export const hugetlbFault = (
   vma: Vma,
   slot: number,
   write: boolean,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const haddr = hugeAddress(k, vma, slot);
   const entry = hugeEntries(k, vma).get(haddr);
-  if (entry === undefined) return hugetlbNoPage(k, task, vma, haddr, write);
+  if (entry === undefined) return hugetlbNoPage(k, task, vma, haddr, write, dc);
   if (isHwpoisonEntry(entry)) {
     const addr = vma.start + slot * k.mem.pageSize;
     return errno(
@@ -1061,7 +1137,7 @@ export const hugetlbFault = (
     );
   }
   if (!ptePresent(entry)) return 0;
-  if (write && !pteWrite(entry)) return hugetlbWp(k, task, vma, haddr);
+  if (write && !pteWrite(entry)) return hugetlbWp(k, task, vma, haddr, dc);
   return 0;
 };
 
@@ -1077,12 +1153,24 @@ const htlbAllowAllocFallback = (reason: MigrateReason): boolean =>
   reason === MR_MEMPOLICY_MBIND;
 
 /**
+ * The flags `alloc_hugetlb_folio_nodemask()` (`mm/hugetlb.c`) gives a migration's fresh huge
+ * page (`alloc_migrate_hugetlb_folio()`) from pool `h`: the pool's mask with the caller's `__GFP_THISNODE` and
+ * `__GFP_NOWARN` (`htlb_modify_alloc_mask()`), and `__GFP_THISNODE` unless `reason` allows a
+ * fallback (`htlb_allow_alloc_fallback()`).
+ */
+const migrateFreshGfp = (h: Hstate, gfp: number, reason: MigrateReason): number => {
+  const mask = htlbAllocMask(h) | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
+  return htlbAllowAllocFallback(reason) ? mask : mask | __GFP_THISNODE;
+};
+
+/**
  * `alloc_hugetlb_folio_nodemask()` (`mm/hugetlb.c`), as `alloc_migration_target()` calls it for a
  * hugetlb source: a free huge page nobody has reserved, from `nid` (only, with `__GFP_THISNODE`;
- * else nearest first within `nodemask`); when there is none, a fresh temporary huge page from the
- * buddy allocator (`alloc_migrate_hugetlb_folio()`), on `nid` only unless `reason` allows a
- * fallback, allocated in `current` (the migrating task, or null for a kernel thread of `nid`).
- * Returns the head with one reference, or -1.
+ * else nearest first within `nodemask`); when there is none, the first tries of a fresh temporary
+ * huge page from the buddy allocator (`alloc_migrate_hugetlb_folio()`), on `nid` only unless
+ * `reason` allows a fallback, allocated in `current` (the migrating task, or null for a kernel
+ * thread of `nid`). Returns the head with one reference, or -1; the fresh page's slow path is
+ * {@link allocHugetlbFolioNodemaskSlowpath}.
  *
  * @category Hugetlb
  */
@@ -1095,17 +1183,43 @@ export const allocHugetlbFolioNodemask = (
   current: AllocContext | null = null,
 ): number => {
   const pool = h as HugetlbPool;
-  // htlb_modify_alloc_mask(): the pool's mask, with the caller's __GFP_THISNODE and __GFP_NOWARN.
-  const mask = htlbAllocMask(h) | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
   if (pool.availableHugePages > 0) {
+    const mask = htlbAllocMask(h) | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
     const head = pool.dequeueNodemask(nid, nodemask, mask);
     if (head >= 0) return head;
   }
-  const fresh = htlbAllowAllocFallback(reason) ? mask : mask | __GFP_THISNODE;
-  const head = pool.allocFresh(nid, fresh, nodemask, current);
-  if (head < 0) return -1;
-  pool.setTemporary(head);
+  const head = pool.allocFresh(nid, migrateFreshGfp(pool, gfp, reason), nodemask, current);
+  if (head >= 0) pool.setTemporary(head);
   return head;
+};
+
+/**
+ * The rest of {@link allocHugetlbFolioNodemask}'s fresh temporary huge page once its first tries
+ * failed: `__alloc_pages_slowpath()`'s blocking steps for `alloc_migrate_hugetlb_folio()`'s
+ * allocation (the pool's `GFP_HIGHUSER_MOVABLE` with `__GFP_COMP | __GFP_NOWARN |
+ * __GFP_RETRY_MAYFAIL`: reclaim and compaction retried while they make progress, never the OOM
+ * killer), the migration's `NewFolioFn.slowpath`. The head (temporary, one reference) or -1;
+ * null for a gigantic pool, which migration never allocates from the buddy allocator.
+ *
+ * @category Hugetlb
+ */
+export const allocHugetlbFolioNodemaskSlowpath = (
+  h: Hstate,
+  nid: number,
+  nodemask: readonly number[] | null,
+  gfp: number,
+  reason: MigrateReason,
+  current: AllocContext | null = null,
+): Effect.Effect<number, ErrnoError> | null => {
+  const pool = h as HugetlbPool;
+  const slow = pool.allocFreshSlowpath(nid, migrateFreshGfp(pool, gfp, reason), nodemask, current);
+  return (
+    slow &&
+    Effect.map(slow, (head) => {
+      if (head >= 0) pool.setTemporary(head);
+      return head;
+    })
+  );
 };
 
 /**

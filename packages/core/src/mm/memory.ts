@@ -43,6 +43,7 @@ import type { Kernel, Task } from "../include/kernel";
 import { policyTarget } from "../include/mempolicy";
 import {
   type MmStruct,
+  VM_FAULT_RETRY,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
@@ -126,13 +127,6 @@ const hugeEntryAt = (
 
 /** The PMD-aligned address of the huge PMD range that holds `addr`. */
 const pmdAddress = (k: Kernel, addr: number): number => addr - (addr % hpagePmdSize(k));
-
-/**
- * `VM_FAULT_RETRY` (`include/linux/mm_types.h`): the fault stopped to let its caller do something
- * that may wait (here, the allocator's slow path: direct reclaim and compaction) and must be
- * repeated.
- */
-export const VM_FAULT_RETRY = 0x400;
 
 /**
  * `vma_thp_gfp_mask()` (`mm/huge_memory.c`) under the default `defrag` setting, `madvise`: a
@@ -726,7 +720,7 @@ export const handleMmFault = (
 ): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   k.vmstat.count("pgfault");
   // A hugetlb VMA maps its pages by huge entries only (hugetlb_fault()).
-  if (vma.flags & VM_HUGETLB) return hugetlbFault(k, task, vma, slot, write);
+  if (vma.flags & VM_HUGETLB) return hugetlbFault(k, task, vma, slot, write, dc);
   const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
   const pmd = vma.pmds.get(haddr);
   if (pmd !== undefined && ptePresent(pmd))

@@ -14,6 +14,7 @@
  */
 import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
+import { __GFP_MOVABLE, __GFP_RETRY_MAYFAIL, GFP_KERNEL } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_SYNC, MR_MEMORY_HOTPLUG } from "../include/migrate_mode";
 import type { AllocContext } from "../include/mmzone";
@@ -106,7 +107,8 @@ export const scanMovablePages = (k: Kernel, start: number, end: number): number 
  * folio with one is left alone) and migrates
  * them in one `migrate_pages()` call: `MIGRATE_SYNC`, `MR_MEMORY_HOTPLUG`, with
  * `alloc_migration_target()` over every node with memory but the range's own, which is used only
- * when it is the last node with memory. What does not move is put back, to be found again by the
+ * when it is the last node with memory, with `GFP_KERNEL | __GFP_MOVABLE | __GFP_RETRY_MAYFAIL`
+ * (Linux 6.16: no `__GFP_THISNODE`, and reclaim retried while it makes progress, no OOM killer). What does not move is put back, to be found again by the
  * next scan. The destinations are allocated in `current`, the task offlining the memory (null:
  * a kernel thread of the range's node).
  *
@@ -159,7 +161,12 @@ export const doMigrateRange = (
       yield* migratePages(
         k,
         list,
-        allocMigrationTarget(k, nid, { nmask, reason: MR_MEMORY_HOTPLUG, current }),
+        allocMigrationTarget(k, nid, {
+          gfp: GFP_KERNEL | __GFP_MOVABLE | __GFP_RETRY_MAYFAIL,
+          nmask,
+          reason: MR_MEMORY_HOTPLUG,
+          current,
+        }),
         null,
         MIGRATE_SYNC,
         MR_MEMORY_HOTPLUG,

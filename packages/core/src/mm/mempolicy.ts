@@ -55,7 +55,12 @@ import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgt
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
-import { allocHugetlbFolioNodemask, folioHstate, htlbAllocMask } from "./hugetlb";
+import {
+  allocHugetlbFolioNodemask,
+  allocHugetlbFolioNodemaskSlowpath,
+  folioHstate,
+  htlbAllocMask,
+} from "./hugetlb";
 import { translate } from "./memory";
 import {
   allocTargetSlowpath,
@@ -380,7 +385,8 @@ const mpolTargetReq = (
  * index (`policy_nodemask()`: the preferred node, the nearest bound node, or for
  * `MPOL_INTERLEAVE` the node of its interleave index, `folio->index >> order`), from the node of
  * `task`'s CPU; a null policy is `task`'s own, or local allocation. A hugetlb folio's destination
- * comes from the pool (`alloc_hugetlb_folio_nodemask()` with the policy's node and mask). Any
+ * comes from the pool (`alloc_hugetlb_folio_nodemask()` with the policy's node and mask), a fresh
+ * one through the slow path when the first tries fail. Any
  * other is allocated with `GFP_TRANSHUGE` when large, `GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL`
  * otherwise (Linux 6.16), and takes the slow path's blocking steps (`slowpath`) when its first
  * tries fail.
@@ -409,10 +415,19 @@ export const allocMigrationTargetByMpol = (
     return k.pageAlloc.allocPages(nid, order, gfp, nodemask, task);
   };
   return Object.assign(target, {
-    slowpath: (src: number) =>
-      k.memmap.test(src, PG_hugetlb)
-        ? null
-        : allocTargetSlowpath(k, mpolTargetReq(k, task, policy, src), task),
+    slowpath: (src: number) => {
+      const req = mpolTargetReq(k, task, policy, src);
+      if (!k.memmap.test(src, PG_hugetlb)) return allocTargetSlowpath(k, req, task);
+      const h = folioHstate(k, src);
+      return allocHugetlbFolioNodemaskSlowpath(
+        h,
+        req.nid,
+        req.nodemask,
+        htlbAllocMask(h),
+        MR_MEMPOLICY_MBIND,
+        task,
+      );
+    },
   });
 };
 

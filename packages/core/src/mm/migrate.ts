@@ -1019,7 +1019,8 @@ const unmapAndMoveHugePage = (
     k.hugetlbActive.putback(src);
     return MIGRATEPAGE_SUCCESS;
   }
-  const dst = takeDst(c, src);
+  const dst = takeDst(c, src, true);
+  if (dst === DST_SLOWPATH) return MIGRATEPAGE_ALLOC;
   if (dst < 0) return -ERRNO.ENOMEM;
   if (!c.takenLocked && !folioTrylock(k, src)) {
     if (force && mode === MIGRATE_SYNC) return mustWait(c, src, PG_locked, dst, false);
@@ -1071,8 +1072,10 @@ const migrateHugetlbs = (
         if (!m.test(folio, PG_hugetlb)) continue;
         const nrPages = m.folioNrPages(folio);
         const rc = unmapAndMoveHugePage(c, mode, folio, pass > 2, ret);
-        if (rc === MIGRATEPAGE_WAIT) {
-          yield* c.k.folioWaiters.waitBit(c.waitOn, c.waitBit);
+        if (rc === MIGRATEPAGE_WAIT || rc === MIGRATEPAGE_ALLOC) {
+          // Wait for the folio, or run the destination's slow path, then try it again.
+          if (rc === MIGRATEPAGE_WAIT) yield* c.k.folioWaiters.waitBit(c.waitOn, c.waitBit);
+          else yield* runSlowAlloc(c, folio);
           pass--;
           retry = 1;
           continue hugetlbPasses;

@@ -136,7 +136,7 @@ export const callMigratePage = (call: () => number): number => {
  *     Effect.gen(function* () {
  *       const kernel = yield* Kernel.make({ nodes: ["64M", "64M"] });
  *       const vb = new VirtioBalloon(kernel);
- *       vb.fillBalloon(4);
+ *       yield* vb.fillBalloon(4);
  *       // As compaction does: isolate the balloon's pages onto a migration list.
  *       const list = new FolioList(kernel.memmap.lru);
  *       for (const page of [...vb.vbDevInfo.pages]) {

@@ -49,7 +49,11 @@ import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgt
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES, NUMA_NO_NODE } from "../lib/numa";
-import { allocHugetlbFolioNodemask, folioHstate } from "./hugetlb";
+import {
+  allocHugetlbFolioNodemask,
+  allocHugetlbFolioNodemaskSlowpath,
+  folioHstate,
+} from "./hugetlb";
 import { folioWalkEntry } from "./memory";
 import {
   allocTargetSlowpath,
@@ -350,7 +354,8 @@ export interface MigrationTargetControl {
  * source's own node first) and `mtc` (by default one node and `__GFP_THISNODE`, as
  * `move_pages(2)` asks; with `nmask` the folio may go to any node of the mask). A hugetlb source
  * gets its destination from the hugetlb pool (`alloc_hugetlb_folio_nodemask()`, `mm/hugetlb.c`):
- * a free huge page of the node, or a fresh temporary one. A large folio's destination is
+ * a free huge page of the node, or a fresh temporary one (its slow path
+ * `allocHugetlbFolioNodemaskSlowpath()`). A large folio's destination is
  * allocated as a THP (`__GFP_RECLAIM` cleared, `GFP_TRANSHUGE` added, Linux 6.16). When the first
  * tries fail, `migrate_pages()` runs the allocation's slow path (`slowpath`: direct reclaim and
  * compaction as its flags allow) before it gives up on the folio. Every allocation is made in
@@ -385,7 +390,16 @@ export const allocMigrationTarget = (
   };
   return Object.assign(target, {
     slowpath: (src: number) =>
-      k.memmap.test(src, PG_hugetlb) ? null : allocTargetSlowpath(k, reqOf(src), current),
+      k.memmap.test(src, PG_hugetlb)
+        ? allocHugetlbFolioNodemaskSlowpath(
+            folioHstate(k, src),
+            nidOf(src),
+            nmask,
+            mtcGfp,
+            mtc.reason ?? MR_SYSCALL,
+            current,
+          )
+        : allocTargetSlowpath(k, reqOf(src), current),
   });
 };
 

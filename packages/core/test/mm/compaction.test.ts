@@ -253,7 +253,7 @@ describe("compaction (mm/compaction.c)", () => {
     // On the fragmented node the balloon's pages fill holes at the zone's low end, where the
     // migration scanner starts.
     const balloon = new VirtioBalloon(k, { nid: 1 });
-    expect(balloon.fillBalloon(64)).toBe(64);
+    expect(run(balloon.fillBalloon(64))).toBe(64);
     const before = [...balloon.vbDevInfo.pages];
     const zone = k.pageAlloc.zones[1]!;
     const half = zone.startPfn + (zone.endPfn - zone.startPfn) / 2;

@@ -154,7 +154,7 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     const thpHead = folioAt(proc, thp).pfn;
     expect(k.memmap.folioOrder(thpHead)).toBe(9);
     const balloon = new VirtioBalloon(k, { nid: 1 });
-    balloon.fillBalloon(256);
+    run(balloon.fillBalloon(256));
     const id = blockOf(k, thpHead);
     expect(k.memoryBlocks[id]!.nid).toBe(1);
     const used = usedPages(k, id);

@@ -67,7 +67,7 @@ const isolateBalloon = (k: Kernel, pages: number[]): FolioList => {
 const setupBalloon = (n: number) => {
   const k = boot();
   const vb = new VirtioBalloon(k);
-  expect(vb.fillBalloon(n)).toBe(n);
+  expect(run(vb.fillBalloon(n))).toBe(n);
   return { k, vb, pages: [...vb.vbDevInfo.pages] };
 };
 
@@ -84,7 +84,7 @@ const migrateWithDriverAnswer = async (answer: () => number) => {
     calls++;
     return answer();
   });
-  const page = balloonPageAlloc(k);
+  const page = run(balloonPageAlloc(k));
   balloonPageEnqueue(k, b, page);
   const free1 = k.pageAlloc.zones[1]!.freePages;
   const list = isolateBalloon(k, [page]);
@@ -320,7 +320,7 @@ describe("migrate_pages() with movable_ops pages", () => {
   it("-ENOENT from the driver: the old page deflated, the new one not inflated (balloon_deflate, both freed)", async () => {
     const k = boot();
     const b = balloonDevinfoInit(k, () => -ERRNO.ENOENT, true);
-    const page = balloonPageAlloc(k);
+    const page = run(balloonPageAlloc(k));
     const managed0 = k.pageAlloc.zones[0]!.managedPages;
     balloonPageEnqueue(k, b, page);
     expect(k.pageAlloc.zones[0]!.managedPages).toBe(managed0 - 1);
@@ -419,7 +419,7 @@ describe("migrate_pages() with movable_ops pages", () => {
         const before = free();
         let migrated = 0;
         for (const o of ops) {
-          if (o.kind === "fill") vb.fillBalloon(o.n);
+          if (o.kind === "fill") await Effect.runPromise(vb.fillBalloon(o.n));
           else if (o.kind === "leak") vb.leakBalloon(o.n);
           else if (o.kind === "lock") vb.balloonLocked = o.on;
           else {

@@ -70,7 +70,7 @@ const setup = async () => {
   run(proc.write(addr, pattern(2 * MiB, 5)));
   const inUse = folioAt(proc, addr).pfn;
   const balloon = new VirtioBalloon(k, { nid: 1 });
-  expect(balloon.fillBalloon(8)).toBe(8);
+  expect(run(balloon.fillBalloon(8))).toBe(8);
   const base = k.pageAlloc.zones[1]!.startPfn;
   const last = base + 3 * NR;
   const inLast = (pfn: number) => pfn >= last && pfn < last + NR;

@@ -362,7 +362,7 @@ describe("fallback to another migrate type (__rmqueue(), mm/page_alloc.c, Linux 
   it("counts a balloon page as movable when deciding to claim a pageblock (prep_move_freepages_block())", () => {
     const { k, zone, base } = movableInUnmovable((k) => {
       const balloon = new VirtioBalloon(k, { nid: 1 });
-      expect(balloon.fillBalloon(1)).toBe(1);
+      expect(run(balloon.fillBalloon(1))).toBe(1);
       expect([...balloon.vbDevInfo.pages]).toEqual([k.pageAlloc.zones[1]!.startPfn + 512]);
     });
     expect(k.pageAlloc.nodeFreePages(1)).toBe(255);

@@ -18,6 +18,7 @@ import {
   type Kernel,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
   MEMTIER_DEFAULT_DAX_ADISTANCE,
@@ -302,6 +303,110 @@ describe("demotion of a THP to a node with no free 2 MiB block", () => {
     expect(run(p.nodeOf(thp))).toBe(1);
     expect(run(p.read(thp, 1))[0]).toBe(1);
     frag.release();
+    expectConsistent(k);
+  });
+});
+
+// alloc_migration_target() for a hugetlb source (mm/migrate.c, Linux 6.16):
+// alloc_hugetlb_folio_nodemask() dequeues a free pool page, else allocates a fresh temporary one
+// (alloc_migrate_hugetlb_folio() → alloc_buddy_hugetlb_folio(): htlb_alloc_mask() |
+// __GFP_THISNODE (move_pages) | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL), one
+// __alloc_pages() whose slow path reclaims and compacts as those flags allow.
+describe("a hugetlb migration destination from the buddy allocator takes the slow path", () => {
+  const HUGE = 2 * 1024 * 1024;
+  const HP = "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages";
+  /** A huge page on node 0, node 1 with no free 2 MiB block, holding `cached` clean page-cache pages. */
+  const setup = async (cached: number) => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    run(k.fs.write(HP, "1"));
+    const q = run(k.createProcess({ node: 1 }));
+    run(q.setMempolicy(MPOL_BIND, [1]));
+    if (cached) {
+      const file = run(k.createFile("cache"));
+      const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+      await runP(q.read(c, cached * PAGE));
+    }
+    while (k.pageAlloc.allocPages(1, 0, GFP_KERNEL | __GFP_THISNODE) >= 0);
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, new Uint8Array(PAGE).fill(7)));
+    return { k, p, addr };
+  };
+
+  it("reclaims node 1's page cache until a 2 MiB block is free, and moves the huge page there (no compaction: compaction_suitable() says skip)", async () => {
+    const { k, p, addr } = await setup(3900);
+    const d = delta(k);
+    const { status } = await runP(p.movePages(0, [addr], [1]));
+    expect(status[0]).toBe(1);
+    expect(folioAt(p, addr).nid).toBe(1);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgsteal_direct")).toBeGreaterThanOrEqual(512);
+    expect(d("compact_stall")).toBe(0);
+    expect(d("pgmigrate_success")).toBe(512);
+    expect(run(p.read(addr, PAGE)).every((b) => b === 7)).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("with nothing to reclaim: one direct reclaim, no OOM killer (__GFP_RETRY_MAYFAIL, __GFP_THISNODE), ENOMEM", async () => {
+    const { k, p, addr } = await setup(0);
+    const d = delta(k);
+    expectErrno(p.movePages(0, [addr], [1]), "ENOMEM");
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgmigrate_success")).toBe(0);
+    expect(folioAt(p, addr).nid).toBe(0);
+    expectConsistent(k);
+  });
+});
+
+// alloc_hugetlb_folio() (mm/hugetlb.c, Linux 6.16) for a fault no reservation covers (a forked
+// child's copy-on-write) with no free pool page: alloc_buddy_hugetlb_folio_with_mpol() →
+// alloc_surplus_hugetlb_folio(), one __alloc_pages() of htlb_alloc_mask() | __GFP_COMP |
+// __GFP_NOWARN | __GFP_RETRY_MAYFAIL, whose slow path reclaims and compacts while the fault
+// waits.
+describe("a surplus huge page for a fault takes the slow path", () => {
+  const HUGE = 2 * 1024 * 1024;
+  /** A parent's private huge page shared with its child; the node's free memory gone to `cached` page-cache pages and kernel allocations. */
+  const setup = async (cached: number) => {
+    const k = boot({ nodes: ["16M"] });
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "1"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, new Uint8Array([1])));
+    const child = run(p.fork());
+    if (cached) {
+      const q = run(k.createProcess());
+      const file = run(k.createFile("cache"));
+      const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+      await runP(q.read(c, cached * PAGE));
+    }
+    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    return { k, p, child, addr };
+  };
+  const surplus = (k: Kernel) =>
+    Number(run(k.fs.read("/sys/kernel/mm/hugepages/hugepages-2048kB/surplus_hugepages")));
+
+  it("the child's copy-on-write reclaims page cache until a 2 MiB block is free and gets its surplus page", async () => {
+    const { k, p, child, addr } = await setup(3000);
+    const d = delta(k);
+    await runP(child.write(addr, new Uint8Array([2])));
+    expect(surplus(k)).toBe(1);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgsteal_direct")).toBeGreaterThanOrEqual(512);
+    expect(d("compact_stall")).toBe(0);
+    expect(folioAt(child, addr).pfn).not.toBe(folioAt(p, addr).pfn);
+    expect([...run(child.read(addr, 1))]).toEqual([2]);
+    expect([...run(p.read(addr, 1))]).toEqual([1]);
+    expectConsistent(k);
+  });
+
+  it("with nothing to reclaim: one direct reclaim, no OOM killer (__GFP_RETRY_MAYFAIL), the fault fails (alloc_hugetlb_folio()'s -ENOSPC, VM_FAULT_SIGBUS: the model's ENOMEM) and the page stays shared", async () => {
+    const { k, p, child, addr } = await setup(0);
+    const d = delta(k);
+    expectErrno(child.write(addr, new Uint8Array([2])), "ENOMEM");
+    expect(surplus(k)).toBe(0);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(folioAt(child, addr).pfn).toBe(folioAt(p, addr).pfn);
     expectConsistent(k);
   });
 });

@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { ERRNO } from "../../errno";
+import { Effect } from "effect";
+import { ERRNO, type ErrnoError } from "../../errno";
 import type { BalloonDevInfo } from "../../include/balloon";
 import type { Kernel } from "../../include/kernel";
 import { FolioList } from "../../lib/list";
@@ -63,7 +64,7 @@ export interface VirtioBalloonOptions {
  *     Effect.gen(function* () {
  *       const kernel = yield* Kernel.make({ nodes: ["64M"] });
  *       const vb = new VirtioBalloon(kernel);
- *       vb.fillBalloon(8); // 8 pages inflated: /proc/vmstat balloon_inflate 8
+ *       yield* vb.fillBalloon(8); // 8 pages inflated: /proc/vmstat balloon_inflate 8
  *       vb.leakBalloon(3); // 3 deflated and freed: balloon_deflate 3
  *       console.log(vb.numPages, kernel.vmstat.get("balloon_deflate")); // 5 3
  *     }),
@@ -99,28 +100,32 @@ export class VirtioBalloon {
 
   /**
    * `fill_balloon()`: inflates up to `num` pages (at most {@link VIRTIO_BALLOON_ARRAY_PFNS_MAX}),
-   * stopping at the first page the allocator cannot give ("Out of puff!"). Returns the number
+   * stopping at the first page the allocator cannot give ("Out of puff!"), each allocation with
+   * its slow path (`balloonPageAlloc()`: one round of reclaim under `__GFP_NORETRY`). The number
    * inflated.
    */
-  fillBalloon(num: number): number {
-    const want = Math.min(Math.max(0, Math.trunc(num)), VIRTIO_BALLOON_ARRAY_PFNS_MAX);
-    const pages = new FolioList(this.k.memmap.lru);
-    try {
-      for (let i = 0; i < want; i++) {
-        const page = balloonPageAlloc(this.k, this.nid);
-        if (page < 0) break;
-        pages.addTail(page);
+  fillBalloon(num: number): Effect.Effect<number, ErrnoError> {
+    const self = this;
+    return Effect.gen(function* () {
+      const want = Math.min(Math.max(0, Math.trunc(num)), VIRTIO_BALLOON_ARRAY_PFNS_MAX);
+      const pages = new FolioList(self.k.memmap.lru);
+      try {
+        for (let i = 0; i < want; i++) {
+          const page = yield* balloonPageAlloc(self.k, self.nid);
+          if (page < 0) break;
+          pages.addTail(page);
+        }
+        const pfns = [...pages];
+        self.balloonLocked = true;
+        const n = balloonPageListEnqueue(self.k, self.vbDevInfo, pages);
+        for (const pfn of pfns) self.host.add(pfn);
+        self.numPages += n;
+        self.balloonLocked = false;
+        return n;
+      } finally {
+        pages.release();
       }
-      const pfns = [...pages];
-      this.balloonLocked = true;
-      const n = balloonPageListEnqueue(this.k, this.vbDevInfo, pages);
-      for (const pfn of pfns) this.host.add(pfn);
-      this.numPages += n;
-      this.balloonLocked = false;
-      return n;
-    } finally {
-      pages.release();
-    }
+    });
   }
 
   /**
