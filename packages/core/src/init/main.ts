@@ -70,7 +70,12 @@ import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { nrMlock } from "../mm/mlock";
 import { archPickMmapLayout, mmapInitSysctl } from "../mm/mmap";
-import { allocContigPages, allocPagesSlowpath, BuddyAllocator } from "../mm/page_alloc";
+import {
+  allocContigPages,
+  allocPagesSlowpath,
+  BuddyAllocator,
+  pageAllocInitSysctl,
+} from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { KswapdState } from "../mm/vmscan";
@@ -349,6 +354,7 @@ class Machine implements KernelInterface {
     softOfflineInitSysfs(this);
     faultAroundDebugfs(this);
     mmapInitSysctl(this);
+    pageAllocInitSysctl(this, this.pageAlloc);
     createProcFiles(this);
     this.compaction = new CompactionState(this);
     compactionInitSysfs(this, this.compaction);
@@ -356,6 +362,7 @@ class Machine implements KernelInterface {
     memoryTierInitSysfs(this, this.memoryTiers);
     this.kswapd = new KswapdState(this);
     this.pageAlloc.wakeupKswapd = (nid, order) => this.kswapd.wakeup(nid, order);
+    this.pageAlloc.kswapdRunning = () => this.kswapd.running;
     this.pageAlloc.trace = this.trace;
     this.numaBalancing = new NumaBalancingState(this);
     numaBalancingInitSysfs(this, this.numaBalancing);
