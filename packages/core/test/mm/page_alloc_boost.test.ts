@@ -5,7 +5,9 @@ import { Effect } from "effect";
 import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
 import {
+  __GFP_HIGH,
   __GFP_KSWAPD_RECLAIM,
+  __GFP_MEMALLOC,
   __GFP_MOVABLE,
   __GFP_THISNODE,
   type Kernel,
@@ -80,6 +82,26 @@ describe("watermark boosting (boost_watermark(), mm/page_alloc.c, Linux 6.16)", 
     expect(small.pageAlloc.allocPages(1, 8, MOVABLE)).toBeGreaterThanOrEqual(0);
     expect(small.pageAlloc.zones[1]!.watermarkBoost).toBe(0);
     run(small.shutdown());
+    run(k.shutdown());
+  });
+
+  it("an order-0 __GFP_HIGH allocation at the min watermark ignores the boost (zone_watermark_fast())", () => {
+    const { k } = fragmented();
+    const zone = k.pageAlloc.zones[0]!;
+    expect(k.pageAlloc.allocPages(0, 8, MOVABLE)).toBeGreaterThanOrEqual(0);
+    expect(zone.watermarkBoost).toBeGreaterThanOrEqual(512);
+    // Leave 200 pages free (__GFP_MEMALLOC: no watermark).
+    while (zone.freePages > 200) {
+      expect(k.pageAlloc.allocPages(0, 0, __GFP_MEMALLOC | __GFP_THISNODE)).toBeGreaterThanOrEqual(
+        0,
+      );
+    }
+    // Non-blocking __GFP_HIGH: ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK at WMARK_MIN. The boosted min
+    // (256 + 512 at least) halved and less a quarter is at least 288, above 200; the unboosted
+    // 256 gives 96, below it, so the allocation succeeds.
+    expect(k.pageAlloc.allocPages(0, 0, __GFP_HIGH | __GFP_THISNODE)).toBeGreaterThanOrEqual(0);
+    // An order-1 one gets no such exception.
+    expect(k.pageAlloc.allocPages(0, 1, __GFP_HIGH | __GFP_THISNODE)).toBe(-1);
     run(k.shutdown());
   });
 
