@@ -582,6 +582,7 @@ export {
   allocPagesSlowpath,
   gfpPfmemallocFlags,
   gfpToAllocFlags,
+  WATERMARK_BOOST_FACTOR,
 } from "./mm/page_alloc";
 export {
   hasUnmovablePages,

@@ -430,6 +430,25 @@ export class Zone {
    */
   readonly watermark: [number, number, number, number] = [0, 0, 0, 0];
   /**
+   * Pages added to every watermark for now (`zone->watermark_boost`, `include/linux/mmzone.h`):
+   * raised by `boost_watermark()` when an allocation falls back into a pageblock of another
+   * migrate type, taken back by kswapd once it reclaimed for it (`balance_pgdat()`).
+   */
+  watermarkBoost = 0;
+  /**
+   * `ZONE_BOOSTED_WATERMARK` in `zone->flags` (`include/linux/mmzone.h`): the boost was raised by
+   * an allocation that may wake kswapd, and `rmqueue()` has not woken it for that yet.
+   */
+  boostedWatermark = false;
+
+  /**
+   * `wmark_pages()` (`include/linux/mmzone.h`): watermark `i` (`WMARK_MIN` / `_LOW` / `_HIGH` /
+   * `_PROMO`) in pages with the boost added, as `min_wmark_pages()` and the others give it.
+   */
+  wmarkPages(i: number): number {
+    return this.watermark[i]! + this.watermarkBoost;
+  }
+  /**
    * The node's `memory_failure()` outcomes (`pglist_data->mf_stats`, `struct
    * memory_failure_stats`, `include/linux/mmzone.h`; the model has one zone per node): every
    * handled error and each result, shown in `/sys/devices/system/node/node<N>/memory_failure/`.

@@ -75,6 +75,7 @@ import {
   allocPagesSlowpath,
   BuddyAllocator,
   checkAllocArgs,
+  pageAllocInitSysctl,
 } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
@@ -354,6 +355,7 @@ class Machine implements KernelInterface {
     softOfflineInitSysfs(this);
     faultAroundDebugfs(this);
     mmapInitSysctl(this);
+    pageAllocInitSysctl(this, this.pageAlloc);
     createProcFiles(this);
     this.compaction = new CompactionState(this);
     compactionInitSysfs(this, this.compaction);
@@ -361,6 +363,7 @@ class Machine implements KernelInterface {
     memoryTierInitSysfs(this, this.memoryTiers);
     this.kswapd = new KswapdState(this);
     this.pageAlloc.wakeupKswapd = (nid, order) => this.kswapd.wakeup(nid, order);
+    this.pageAlloc.kswapdRunning = () => this.kswapd.running;
     this.pageAlloc.trace = this.trace;
     this.numaBalancing = new NumaBalancingState(this);
     numaBalancingInitSysfs(this, this.numaBalancing);

@@ -233,7 +233,7 @@ export const compactionSuitable = (
   k: Kernel,
   zone: Zone,
   order: number,
-  watermark = zone.watermark[order > PAGE_ALLOC_COSTLY_ORDER ? WMARK_LOW : WMARK_MIN],
+  watermark = zone.wmarkPages(order > PAGE_ALLOC_COSTLY_ORDER ? WMARK_LOW : WMARK_MIN),
 ): boolean => {
   const mark = watermark + compactGap(order);
   let suitable = k.pageAlloc.zoneWatermarkOk(zone.nid, 0, mark);
@@ -258,7 +258,7 @@ export const compactionSuitable = (
  * no, `COMPACT_CONTINUE` otherwise.
  */
 const compactionSuitAllocationOrder = (k: Kernel, zone: Zone, order: number): CompactResult => {
-  if (k.pageAlloc.zoneWatermarkOk(zone.nid, order, zone.watermark[WMARK_MIN])) {
+  if (k.pageAlloc.zoneWatermarkOk(zone.nid, order, zone.wmarkPages(WMARK_MIN))) {
     return CompactResult.SUCCESS;
   }
   return compactionSuitable(k, zone, order) ? CompactResult.CONTINUE : CompactResult.SKIPPED;
@@ -958,7 +958,7 @@ export const compactionZonelistSuitable = (
     const zone = k.pageAlloc.zones[n];
     if (!zone) return false;
     const available = Math.floor(zoneReclaimablePages(k, n) / order) + zone.freePages;
-    const mark = zone.watermark[WMARK_MIN]! + compactGap(order);
+    const mark = zone.wmarkPages(WMARK_MIN) + compactGap(order);
     return k.pageAlloc.zoneWatermarkOk(n, 0, mark, 0, available);
   });
 

@@ -42,7 +42,7 @@ export const migrateMisplacedFolioPrepare = (k: Kernel, head: number, nid: numbe
   const nr = m.folioNrPages(head);
   const zone = k.pageAlloc.zones[nid];
   if (!zone || m.test(head, PG_hugetlb)) return false;
-  if (!k.pageAlloc.zoneWatermarkOk(nid, 0, zone.watermark[WMARK_HIGH]! + nr)) {
+  if (!k.pageAlloc.zoneWatermarkOk(nid, 0, zone.wmarkPages(WMARK_HIGH) + nr)) {
     if (k.numaBalancing.mode & NUMA_BALANCING_MEMORY_TIERING && zone.managedPages > 0) {
       k.kswapd.wakeup(nid, m.folioOrder(head));
     }

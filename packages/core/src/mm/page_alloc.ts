@@ -59,6 +59,7 @@ import {
 import { PF_MEMALLOC } from "../include/sched";
 import type { Tracepoints } from "../include/trace";
 import type { VmEventItem } from "../include/vmstat";
+import { procDointvecMinmax } from "../kernel/sysctl";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
 import {
@@ -98,6 +99,14 @@ const WATERMARK_SCALE_FACTOR = 10;
 
 /** `int_sqrt()` (`lib/math/int_sqrt.c`): the integer square root. */
 const intSqrt = (x: number): number => Math.floor(Math.sqrt(x));
+
+/**
+ * `watermark_boost_factor`'s default (`mm/page_alloc.c`): 15000, i.e. a boost of up to 150% of
+ * the high watermark.
+ *
+ * @category Memory and folios
+ */
+export const WATERMARK_BOOST_FACTOR = 15000;
 
 /**
  * `ALLOC_WMARK_MIN` (`mm/internal.h`): check against the min watermark (`WMARK_MIN`); the low two
@@ -241,6 +250,12 @@ export class BuddyAllocator implements PageAllocator {
   readonly pageblockOrder: number;
   /** `min_free_kbytes` (`mm/page_alloc.c`), from `init_per_zone_wmark_min()`. */
   readonly minFreeKbytes: number;
+  /**
+   * `watermark_boost_factor` (`mm/page_alloc.c`, `/proc/sys/vm/watermark_boost_factor`): the
+   * most {@link boostWatermark} may add to a zone's watermarks, in ten-thousandths of its high
+   * watermark; 0 turns boosting off. {@link WATERMARK_BOOST_FACTOR} at boot.
+   */
+  watermarkBoostFactor = WATERMARK_BOOST_FACTOR;
   /** Node fallback order for each node (`node_zonelists`): the node first, then by distance. */
   readonly zonelists: readonly (readonly number[])[];
   /**
@@ -256,6 +271,12 @@ export class BuddyAllocator implements PageAllocator {
    * low watermark.
    */
   wakeupKswapd: ((nid: number, order: number) => void) | null = null;
+  /**
+   * Whether the kswapd daemons run (`Kswapd.running`), set once reclaim exists. Linux always runs
+   * them; the model's kernels start without them, and raise no watermark boost then, as nothing
+   * would take it back off ({@link boostWatermark}).
+   */
+  kswapdRunning: (() => boolean) | null = null;
   /**
    * `count_vm_events()` and `__count_numa_events()` (`include/linux/vmstat.h`), set once the
    * counters exist: what an allocation counts (`numa_*`, `pgalloc_normal`).
@@ -427,8 +448,10 @@ export class BuddyAllocator implements PageAllocator {
    * allocation claims a movable block, none otherwise. A page counts as movable, as
    * `prep_move_freepages_block()` assumes without isolating it, when its folio is on the LRU
    * (`PageLRU()` tests the head, so every page of a large folio counts) or it has movable_ops (a
-   * balloon page; `__PageMovable()` in 6.16, `page_has_movable_ops()` from 6.17). Returns the
-   * allocated PFN, or -1 with nothing changed.
+   * balloon page; `__PageMovable()` in 6.16, `page_has_movable_ops()` from 6.17). Below a
+   * pageblock it first raises the zone's boost ({@link boostWatermark}) and, for an allocation
+   * with `ALLOC_KSWAPD`, sets `ZONE_BOOSTED_WATERMARK`, whether the claim then succeeds or not.
+   * Returns the allocated PFN, or -1 with nothing else changed.
    */
   private tryToClaimBlock(
     zone: Zone,
@@ -437,6 +460,7 @@ export class BuddyAllocator implements PageAllocator {
     order: number,
     startType: MigrateType,
     blockType: MigrateType,
+    allocFlags: number,
   ): number {
     if (currentOrder >= this.pageblockOrder) {
       this.delFromFreeList(zone, pfn, currentOrder);
@@ -444,6 +468,9 @@ export class BuddyAllocator implements PageAllocator {
       this.expand(zone, pfn, order, currentOrder);
       return pfn;
     }
+    // A claim below a pageblock fragments: boost the watermarks so kswapd reclaims and kcompactd
+    // defragments, even when the node is balanced otherwise; whether or not the claim succeeds.
+    if (this.boostWatermark(zone) && allocFlags & ALLOC_KSWAPD) zone.boostedWatermark = true;
     const pbNr = 1 << this.pageblockOrder;
     const start = pfn & ~(pbNr - 1);
     const end = start + pbNr;
@@ -472,6 +499,31 @@ export class BuddyAllocator implements PageAllocator {
     if (freePages + alike < 1 << (this.pageblockOrder - 1)) return -1;
     this.setPageblockRange(zone, start, pbNr, startType);
     return this.rmqueueSmallest(zone, order, startType);
+  }
+
+  /**
+   * `boost_watermark()` (`mm/page_alloc.c`, Linux 6.16): raises `zone`'s watermark boost by a
+   * pageblock (`pageblock_nr_pages`), up to `watermark_boost_factor` ten-thousandths of its high
+   * watermark (`mult_frac()`) but at least a pageblock. False, and no boost, when the factor is 0,
+   * when the zone manages fewer than four pageblocks, or while its high watermark is still 0; and
+   * while kswapd does not run, which only the model allows ({@link kswapdRunning}).
+   */
+  private boostWatermark(zone: Zone): boolean {
+    if (!this.watermarkBoostFactor) return false;
+    // Only kswapd takes a boost off: without it (a model-only state) none is raised.
+    if (!this.kswapdRunning?.()) return false;
+    const pbNr = 1 << this.pageblockOrder;
+    // Small zones are unlikely to gain from it, and could run out of memory at once.
+    if (pbNr * 4 > zone.managedPages) return false;
+    // mult_frac(x, n, d): (x / d) * n + ((x % d) * n) / d, in integers.
+    const high = zone.watermark[WMARK_HIGH];
+    const factor = this.watermarkBoostFactor;
+    let maxBoost =
+      Math.floor(high / 10000) * factor + Math.floor(((high % 10000) * factor) / 10000);
+    if (!maxBoost) return false;
+    maxBoost = Math.max(pbNr, maxBoost);
+    zone.watermarkBoost = Math.min(zone.watermarkBoost + pbNr, maxBoost);
+    return true;
   }
 
   /** `trace_mm_page_alloc_extfrag()`: an allocation of `startType` fell back to `fallback`. */
@@ -503,13 +555,26 @@ export class BuddyAllocator implements PageAllocator {
    * gives -2). The model never sets `ALLOC_NOFRAGMENT` (docs/memory-model.md), so the scan goes
    * down to the order asked for, not only to `pageblock_order`.
    */
-  private rmqueueClaim(zone: Zone, order: number, startType: MigrateType): number {
+  private rmqueueClaim(
+    zone: Zone,
+    order: number,
+    startType: MigrateType,
+    allocFlags: number,
+  ): number {
     for (let current = this.maxOrder; current >= order; current--) {
       const fallback = this.findSuitableFallback(zone.nid, current, startType, true);
       if (fallback === -1) continue;
       if (fallback === -2) break;
       const block = zone.freeArea[current]![fallback]!.first;
-      const pfn = this.tryToClaimBlock(zone, block, current, order, startType, fallback);
+      const pfn = this.tryToClaimBlock(
+        zone,
+        block,
+        current,
+        order,
+        startType,
+        fallback,
+        allocFlags,
+      );
       if (pfn >= 0) {
         this.traceExtfrag(zone, pfn, order, current, startType, fallback);
         return pfn;
@@ -545,10 +610,10 @@ export class BuddyAllocator implements PageAllocator {
    * `RMQUEUE_NORMAL`: the model has no per-CPU lists, so no `rmqueue_bulk()` carries the mode
    * from one page to the next.
    */
-  private rmqueue(zone: Zone, order: number, mt: MigrateType): number {
+  private rmqueue(zone: Zone, order: number, mt: MigrateType, allocFlags: number): number {
     const pfn = this.rmqueueSmallest(zone, order, mt);
     if (pfn >= 0) return pfn;
-    const claimed = this.rmqueueClaim(zone, order, mt);
+    const claimed = this.rmqueueClaim(zone, order, mt, allocFlags);
     return claimed >= 0 ? claimed : this.rmqueueSteal(zone, order, mt);
   }
 
@@ -660,15 +725,7 @@ export class BuddyAllocator implements PageAllocator {
     for (const candidate of zonelist) {
       const zone = this.zones[candidate];
       if (!zone) continue;
-      if (
-        !(allocFlags & ALLOC_NO_WATERMARKS) &&
-        !this.zoneWatermarkOk(
-          candidate,
-          order,
-          zone.watermark[allocFlags & ALLOC_WMARK_MASK]!,
-          allocFlags,
-        )
-      )
+      if (!(allocFlags & ALLOC_NO_WATERMARKS) && !this.zoneWatermarkFast(zone, order, allocFlags))
         continue;
       const pfn = this.allocFromZone(candidate, order, gfp, allocFlags);
       if (pfn < 0) continue;
@@ -678,6 +735,23 @@ export class BuddyAllocator implements PageAllocator {
       return pfn;
     }
     return -1;
+  }
+
+  /**
+   * `zone_watermark_fast()` (`mm/page_alloc.c`, Linux 6.16): the zone passes the (boosted)
+   * watermark `allocFlags` name; failing that, an order-0 `ALLOC_MIN_RESERVE` allocation at the
+   * min watermark is checked against the unboosted min watermark, as the boost stops at it.
+   */
+  private zoneWatermarkFast(zone: Zone, order: number, allocFlags: number): boolean {
+    const i = allocFlags & ALLOC_WMARK_MASK;
+    if (this.zoneWatermarkOk(zone.nid, order, zone.wmarkPages(i), allocFlags)) return true;
+    return (
+      order === 0 &&
+      (allocFlags & ALLOC_MIN_RESERVE) !== 0 &&
+      zone.watermarkBoost > 0 &&
+      i === WMARK_MIN &&
+      this.zoneWatermarkOk(zone.nid, 0, zone.watermark[WMARK_MIN], allocFlags)
+    );
   }
 
   /**
@@ -705,22 +779,27 @@ export class BuddyAllocator implements PageAllocator {
    * model keeps no pages on such lists). Then `rmqueue_buddy()`: an `ALLOC_HIGHATOMIC`
    * allocation takes from the `MIGRATE_HIGHATOMIC` lists first; failing that {@link rmqueue},
    * and when that fails too an `ALLOC_OOM` or `ALLOC_NON_BLOCK` allocation may still take a
-   * highatomic block.
+   * highatomic block. An allocation with `ALLOC_KSWAPD` that finds `ZONE_BOOSTED_WATERMARK` set
+   * clears it and wakes the node's kswapd for order 0, whether or not it got its block.
    */
-  private allocFromZone(nid: number, order: number, gfp: number, allocFlags = 0): number {
+  private allocFromZone(nid: number, order: number, gfp: number, allocFlags: number): number {
     const zone = this.zones[nid];
     if (!zone || zone.freePages < 1 << order || order > this.maxOrder) return -1;
     const mt = gfpMigratetype(gfp);
     let pfn = -1;
     if (order <= PAGE_ALLOC_COSTLY_ORDER || order === this.pageblockOrder) {
-      pfn = this.rmqueue(zone, order, mt);
+      pfn = this.rmqueue(zone, order, mt, allocFlags);
     }
     if (pfn < 0 && allocFlags & ALLOC_HIGHATOMIC) {
       pfn = this.rmqueueSmallest(zone, order, MIGRATE_HIGHATOMIC);
     }
-    if (pfn < 0) pfn = this.rmqueue(zone, order, mt);
+    if (pfn < 0) pfn = this.rmqueue(zone, order, mt, allocFlags);
     if (pfn < 0 && allocFlags & (ALLOC_OOM | ALLOC_NON_BLOCK)) {
       pfn = this.rmqueueSmallest(zone, order, MIGRATE_HIGHATOMIC);
+    }
+    if (allocFlags & ALLOC_KSWAPD && zone.boostedWatermark) {
+      zone.boostedWatermark = false;
+      this.wakeupKswapd?.(nid, 0);
     }
     if (pfn < 0) return pfn;
     this.prepNewPage(pfn, order, gfp);
@@ -1088,10 +1167,14 @@ export class BuddyAllocator implements PageAllocator {
   fragment(nid: number, order: number): Fragmentation {
     const held: number[] = [];
     // Every block, below the watermarks too (as an ALLOC_NO_WATERMARKS allocation may).
-    for (let pfn = this.allocFromZone(nid, order, 0); pfn >= 0; ) {
+    // A test aid, not an allocation the kernel makes: the boost its fallbacks raise is undone.
+    const zone = this.zones[nid];
+    const boost = zone?.watermarkBoost ?? 0;
+    for (let pfn = this.allocFromZone(nid, order, 0, 0); pfn >= 0; ) {
       held.push(pfn);
-      pfn = this.allocFromZone(nid, order, 0);
+      pfn = this.allocFromZone(nid, order, 0, 0);
     }
+    if (zone) zone.watermarkBoost = boost;
     const pinned = held.filter((pfn) => (pfn >> order) & 1);
     for (const pfn of held) if (!((pfn >> order) & 1)) this.releaseBlock(pfn, order);
     let released = false;
@@ -1325,6 +1408,29 @@ export const allocPagesSlowpath = (
 
 /** The retries of `__alloc_contig_migrate_range()` (`mm/page_alloc.c`): five passes. */
 const CONTIG_MIGRATE_TRIES = 5;
+
+/**
+ * Creates `/proc/sys/vm/watermark_boost_factor` (0644; `page_alloc_sysctl_table[]`,
+ * `mm/page_alloc.c`, Linux 6.16): shows {@link BuddyAllocator.watermarkBoostFactor} and sets it
+ * from a decimal integer from 0 up (`proc_dointvec_minmax()`); `EINVAL` for anything else. A
+ * boost already raised stays until kswapd reclaims it.
+ *
+ * @category Memory and folios
+ */
+export const pageAllocInitSysctl = (k: Kernel, alloc: BuddyAllocator): void => {
+  k.fs.addAttributes("/proc/sys/vm", {
+    watermark_boost_factor: {
+      mode: 0o644,
+      show: () => `${alloc.watermarkBoostFactor}\n`,
+      store: (text, count) => {
+        const v = procDointvecMinmax("watermark_boost_factor", text, count, k.mem.pageSize, 0);
+        if (v instanceof Error) return v;
+        if (v) alloc.watermarkBoostFactor = v.value;
+        return v?.consumed ?? 0;
+      },
+    },
+  });
+};
 
 /**
  * `__alloc_contig_verify_gfp_mask()` (`mm/page_alloc.c`): the flags `alloc_contig_range()`

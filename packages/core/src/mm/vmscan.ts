@@ -118,6 +118,12 @@ interface ScanControl {
   /** Whether kswapd runs it (`current_is_kswapd()`), for the `_kswapd` / `_direct` counters. */
   readonly kswapd: boolean;
   /**
+   * Whether anonymous folios may be reclaimed (`may_swap`): off for kswapd's boosted reclaim,
+   * which takes file folios only. (Its `may_writepage` is off too; the model writes nothing back
+   * in any case.)
+   */
+  maySwap: boolean;
+  /**
    * The task reclaiming (`current`), which demotion allocates in: kswapd, or the task in direct
    * reclaim; null when `try_to_free_pages()` is called with none (the demotions are then made as
    * by a kernel thread of the node reclaimed, with `PF_MEMALLOC`).
@@ -487,7 +493,7 @@ const shouldContinueReclaim = (
 ): boolean => {
   if (!inReclaimCompaction(sc) || nrReclaimed === 0) return false;
   const zone = k.pageAlloc.zones[nid]!;
-  const min = zone.watermark[WMARK_MIN]!;
+  const min = zone.wmarkPages(WMARK_MIN);
   if (k.pageAlloc.zoneWatermarkOk(nid, sc.order, min)) return false;
   if (k.compaction.suitable(nid, sc.order, min)) return false;
   let inactive = k.lru.size(nid, LRU_INACTIVE_FILE);
@@ -507,7 +513,8 @@ const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void
     const reclaimedBefore = sc.nrReclaimed;
     for (;;) {
       const passBefore = sc.nrReclaimed;
-      const anon = canReclaimAnonPages(k, nid);
+      // get_scan_count(): SCAN_FILE when anonymous folios may not or cannot be reclaimed.
+      const anon = sc.maySwap && canReclaimAnonPages(k, nid);
       const nr = EVICTABLE.map((lru) =>
         lru <= LRU_ACTIVE_ANON && !anon ? 0 : k.lru.size(nid, lru) >> sc.priority,
       );
@@ -540,8 +547,8 @@ const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void
  */
 const compactionReady = (k: Kernel, nid: number, order: number): boolean => {
   const zone = k.pageAlloc.zones[nid]!;
-  if (k.pageAlloc.zoneWatermarkOk(nid, order, zone.watermark[WMARK_MIN]!)) return true;
-  return k.compaction.suitable(nid, order, zone.watermark[WMARK_HIGH]!);
+  if (k.pageAlloc.zoneWatermarkOk(nid, order, zone.wmarkPages(WMARK_MIN))) return true;
+  return k.compaction.suitable(nid, order, zone.wmarkPages(WMARK_HIGH));
 };
 
 /**
@@ -612,7 +619,7 @@ export const shouldReclaimRetry = (
       return k.pageAlloc.zoneWatermarkOk(
         n,
         order,
-        zone.watermark[WMARK_MIN]!,
+        zone.wmarkPages(WMARK_MIN),
         allocFlags,
         available,
       );
@@ -649,6 +656,7 @@ export const tryToFreePages = (
     const nodes = allocNodes(k, gfp, nid, nodemask);
     const sc: ScanControl = {
       nrToReclaim: SWAP_CLUSTER_MAX,
+      maySwap: true,
       order,
       compactionReady: false,
       priority: DEF_PRIORITY,
@@ -764,7 +772,7 @@ export class KswapdState implements Kswapd {
   private balanced(nid: number): boolean {
     const zone = this.k.pageAlloc.zones[nid]!;
     if (zone.managedPages === 0) return true;
-    return this.k.pageAlloc.zoneWatermarkOk(nid, 0, zone.watermark[this.balanceMark()]!);
+    return this.k.pageAlloc.zoneWatermarkOk(nid, 0, zone.wmarkPages(this.balanceMark()));
   }
 
   /** `prepare_kswapd_sleep()`: balanced, or given up (`kswapd_failures`). */
@@ -785,7 +793,11 @@ export class KswapdState implements Kswapd {
     const node = this.nodes[nid];
     if (!node || !this.running) return;
     if (node.order < order) node.order = order;
-    if (!node.sleeping || this.mayRest(nid)) return;
+    if (!node.sleeping) return;
+    // A hopeless node, or a balanced one with no boost (pgdat_watermark_boosted()) to reclaim.
+    const zone = this.k.pageAlloc.zones[nid]!;
+    if (node.failures >= MAX_RECLAIM_RETRIES || (this.balanced(nid) && zone.watermarkBoost === 0))
+      return;
     node.sleeping = false;
     node.woken = true;
     Deferred.doneUnsafe(node.wait, Effect.void);
@@ -849,9 +861,14 @@ export class KswapdState implements Kswapd {
   }
 
   /**
-   * `balance_pgdat()` (`mm/vmscan.c`): shrinks the node from `DEF_PRIORITY` down, aiming each
-   * pass at the high watermark's worth of pages (`kswapd_shrink_node()`), until it is balanced.
-   * Counts `pageoutrun`.
+   * `balance_pgdat()` (`mm/vmscan.c`, Linux 6.16): shrinks the node from `DEF_PRIORITY` down,
+   * aiming each pass at the (boosted) high watermark's worth of pages (`kswapd_shrink_node()`),
+   * until it is balanced. Counts `pageoutrun`. A zone with a watermark boost is reclaimed for it
+   * even when balanced (`nr_boost_reclaim`, the boost as it was at the start): file folios only
+   * (no `may_swap`), the priority held at `DEF_PRIORITY - 2`, stopping at the first pass that
+   * reclaims nothing; an unbalanced node drops that and reclaims normally from `DEF_PRIORITY`
+   * again. Either way the boost taken at the start is then taken off the zone and kcompactd is
+   * woken at `pageblock_order` to defragment.
    */
   private balancePgdat(nid: number): Effect.Effect<void, ErrnoError> {
     const self = this;
@@ -860,11 +877,25 @@ export class KswapdState implements Kswapd {
     return Effect.gen(function* () {
       k.vmstat.count("pageoutrun");
       const zone = k.pageAlloc.zones[nid]!;
+      // The boost stays on the zone while kswapd works, so that allocations near the watermark
+      // stall or reclaim directly until it is done.
+      const zoneBoost = zone.managedPages > 0 ? zone.watermarkBoost : 0;
+      let nrBoostReclaim = zoneBoost;
       let reclaimed = 0;
-      for (let priority = DEF_PRIORITY; priority >= 1; priority--) {
-        if (self.balanced(nid)) break;
+      let priority = DEF_PRIORITY;
+      while (priority >= 1) {
+        const balanced = self.balanced(nid);
+        if (!balanced && nrBoostReclaim) {
+          // restart: an unbalanced node is reclaimed for normally, the boost kept for later.
+          nrBoostReclaim = 0;
+          priority = DEF_PRIORITY;
+          continue;
+        }
+        if (!nrBoostReclaim && balanced) break;
+        // Boosted reclaim goes no lower than DEF_PRIORITY - 2, to avoid reclaim writeback.
+        const raisePriority = !(nrBoostReclaim && priority === DEF_PRIORITY - 2);
         const sc: ScanControl = {
-          nrToReclaim: Math.max(zone.watermark[WMARK_HIGH]!, SWAP_CLUSTER_MAX),
+          nrToReclaim: Math.max(zone.wmarkPages(WMARK_HIGH), SWAP_CLUSTER_MAX),
           order: 0,
           compactionReady: false,
           priority,
@@ -872,11 +903,21 @@ export class KswapdState implements Kswapd {
           nrReclaimed: 0,
           kswapd: true,
           current: node.current,
+          maySwap: !nrBoostReclaim,
         };
         yield* shrinkNode(k, nid, sc);
         reclaimed += sc.nrReclaimed;
+        nrBoostReclaim -= Math.min(nrBoostReclaim, sc.nrReclaimed);
+        // A boost reclaim that made no progress stops: it could loop for ever otherwise.
+        if (nrBoostReclaim && !sc.nrReclaimed) break;
+        if (raisePriority || !sc.nrReclaimed) priority--;
       }
       if (reclaimed === 0 && !self.balanced(nid)) node.failures++;
+      if (zoneBoost) {
+        zone.watermarkBoost -= Math.min(zone.watermarkBoost, zoneBoost);
+        // There is likely space now: wake kcompactd to defragment pageblocks.
+        k.compaction.wakeup(nid, zone.pageblockOrder);
+      }
     });
   }
 

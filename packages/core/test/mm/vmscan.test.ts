@@ -264,6 +264,10 @@ describe("direct reclaim (try_to_free_pages)", () => {
 describe("kswapd", () => {
   it("wakes below the low watermark, demotes until the high watermark, naps, and stops at shutdown (balance_pgdat)", async () => {
     const k = tiered();
+    // No watermark boost (watermark_boost_factor 0): the fill below falls back into a pageblock
+    // of another type, whose boost (512 pages, more than node 0's watermarks) would move the marks
+    // this test follows; page_alloc_boost.test.ts tests the boost.
+    run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
     run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
     const zone = k.pageAlloc.zones[0]!;
     // min_free_kbytes = int_sqrt(80 MiB in KiB * 16) = 1144 KiB: 286 pages, 57 of them node 0's.
@@ -315,6 +319,10 @@ describe("kswapd", () => {
 
   it("kswapd_stop() ends the daemons once they sleep; a later wake-up finds none, and run() starts them again", async () => {
     const k = tiered();
+    // No watermark boost (watermark_boost_factor 0): the fill below falls back into a pageblock
+    // of another type, whose boost (512 pages, more than node 0's watermarks) would move the marks
+    // this test follows; page_alloc_boost.test.ts tests the boost.
+    run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
     run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
     const zone = k.pageAlloc.zones[0]!;
     // Bound to node 0: with the default policy an allocation under node 0's low watermark would
@@ -422,6 +430,10 @@ describe("kswapd", () => {
 
   it("stays asleep without demotion targets for anonymous memory, and gives a hopeless node up (kswapd_failures)", async () => {
     const k = tiered(); // demotion disabled: nothing on node 0 can go anywhere
+    // No watermark boost (watermark_boost_factor 0): the fill below falls back into a pageblock
+    // of another type, whose boost (512 pages, more than node 0's watermarks) would move the marks
+    // this test follows; page_alloc_boost.test.ts tests the boost.
+    run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
     const zone = k.pageAlloc.zones[0]!;
     const p = run(k.createProcess({ node: 0 }));
     await Effect.runPromise(

@@ -241,7 +241,7 @@ export class NumaBalancingState implements NumaBalancing {
     const zone = k.pageAlloc.zones[nid];
     if (!zone || zone.presentPages === 0) return false;
     const enoughWmark = Math.max(2 ** (30 - k.mem.pageShift), Math.floor(zone.presentPages / 16));
-    return k.pageAlloc.zoneWatermarkOk(nid, 0, zone.watermark[WMARK_PROMO]! + enoughWmark);
+    return k.pageAlloc.zoneWatermarkOk(nid, 0, zone.wmarkPages(WMARK_PROMO) + enoughWmark);
   }
 
   /**
