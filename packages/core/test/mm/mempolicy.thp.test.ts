@@ -15,7 +15,9 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MPOL_BIND,
+  MPOL_DEFAULT,
   MPOL_INTERLEAVE,
+  MPOL_MF_MOVE,
   MPOL_PREFERRED,
   NO_INTERLEAVE_INDEX,
 } from "../../src/index";
@@ -211,6 +213,32 @@ describe("alloc_pages_mpol(): a PMD THP tries the local node first (mm/mempolicy
     const f = folioAt(p, addr);
     expect(f.order).toBe(0);
     expect(f.nid).toBe(0);
+    frag.release();
+    expectConsistent(k);
+  });
+  it("alloc_migration_target_by_mpol() goes through it too: mbind() compacts the preferred node alone first, then takes node 1", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess({ node: 0 }));
+    run(p.setMempolicy(MPOL_BIND, [1]));
+    const addr = alignedRange(p, false);
+    run(p.write(addr, new Uint8Array(4096).fill(9)));
+    const src = folioAt(p, addr);
+    expect([src.order, src.nid]).toEqual([9, 1]);
+    run(p.setMempolicy(MPOL_DEFAULT, []));
+    const frag = k.pageAlloc.fragment(0, 8);
+    run(k.fs.write("/proc/sys/vm/extfrag_threshold", "0"));
+    const d = delta(k);
+    // GFP_TRANSHUGE: node 0 alone (__GFP_THISNODE | __GFP_NORETRY: async compaction, reclaim,
+    // async compaction), then the normal allocation's first tries take a block of node 1.
+    await runP(p.mbind(addr, 2 * MiB, MPOL_PREFERRED, [0], MPOL_MF_MOVE));
+    expect(d("compact_stall")).toBe(2);
+    expect(d("compact_fail")).toBe(2);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("thp_migration_success")).toBe(1);
+    const dst = folioAt(p, addr);
+    expect(dst.pfn).not.toBe(src.pfn);
+    expect([dst.order, dst.nid]).toEqual([9, 1]);
+    expect([...run(p.read(addr, 4096))].every((b) => b === 9)).toBe(true);
     frag.release();
     expectConsistent(k);
   });
