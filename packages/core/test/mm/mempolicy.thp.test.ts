@@ -106,48 +106,43 @@ describe("alloc_pages_mpol(): a PMD THP tries the local node first (mm/mempolicy
     expectConsistent(k);
   });
 
-  it("with MADV_HUGEPAGE (GFP_TRANSHUGE) node 0 is compacted first (async, __GFP_NORETRY), then node 1 gives the THP", async () => {
-    const { k, frag } = fragmentedNode0();
-    // Let compaction run on a node the fragmentation index calls short of memory.
-    run(k.fs.write("/proc/sys/vm/extfrag_threshold", "0"));
-    const p = run(k.createProcess({ node: 0 }));
-    const addr = alignedRange(p, true);
-    const d = delta(k);
-    await runP(p.write(addr, new Uint8Array(4096).fill(2)));
-    // __GFP_THISNODE | __GFP_NORETRY on node 0: async compaction, direct reclaim, async
-    // compaction again, each compaction a stall that failed; then the normal allocation's first
-    // tries find node 1's free block.
-    expect(d("compact_stall")).toBe(2);
-    expect(d("compact_fail")).toBe(2);
-    expect(d("compact_success")).toBe(0);
-    expect(d("allocstall_normal")).toBe(1);
-    expect(d("thp_fault_alloc")).toBe(1);
-    expect(d("thp_fault_fallback")).toBe(0);
-    const f = folioAt(p, addr);
-    expect(f.order).toBe(9);
-    expect(f.nid).toBe(1);
-    frag.release();
-    expectConsistent(k);
-  });
-
-  it("with MADV_HUGEPAGE and no free block anywhere, the normal allocation's slow path runs too, then falls back", async () => {
-    const k = boot({ thp: { enabled: "always" } });
-    const frags = [k.pageAlloc.fragment(0, 8), k.pageAlloc.fragment(1, 8)];
-    run(k.fs.write("/proc/sys/vm/extfrag_threshold", "0"));
-    const p = run(k.createProcess({ node: 0 }));
-    const addr = alignedRange(p, true);
-    const d = delta(k);
-    await runP(p.write(addr, new Uint8Array(4096).fill(3)));
-    // Node 0 alone: async, reclaim, async. Then every node: async, reclaim, sync-light.
-    expect(d("compact_stall")).toBe(4);
-    expect(d("compact_fail")).toBe(4);
-    expect(d("allocstall_normal")).toBe(2);
-    expect(d("thp_fault_alloc")).toBe(0);
-    expect(d("thp_fault_fallback")).toBe(1);
-    expect(folioAt(p, addr).nid).toBe(0);
-    for (const f of frags) f.release();
-    expectConsistent(k);
-  });
+  // __GFP_THISNODE | __GFP_NORETRY on node 0: async compaction, direct reclaim, async compaction
+  // again, each compaction a stall that failed. Then the normal allocation: its first tries find
+  // node 1's free block; when node 1 has none either, its slow path runs over both nodes (async,
+  // reclaim, sync-light) and the fault falls back to a base page on node 0.
+  it.each([
+    ["node 0 is compacted first, then node 1 gives the THP", [0], 2, 1, 1, [9, 1]],
+    [
+      "no node has a block: the normal slow path runs too, then it falls back",
+      [0, 1],
+      4,
+      2,
+      0,
+      [0, 0],
+    ],
+  ] as const)(
+    "with MADV_HUGEPAGE (GFP_TRANSHUGE): %s",
+    async (_, fragmented, stalls, reclaims, thp, where) => {
+      const k = boot({ thp: { enabled: "always" } });
+      const frags = fragmented.map((nid) => k.pageAlloc.fragment(nid, 8));
+      // Let compaction run on a node the fragmentation index calls short of memory.
+      run(k.fs.write("/proc/sys/vm/extfrag_threshold", "0"));
+      const p = run(k.createProcess({ node: 0 }));
+      const addr = alignedRange(p, true);
+      const d = delta(k);
+      await runP(p.write(addr, new Uint8Array(4096).fill(2)));
+      expect(d("compact_stall")).toBe(stalls);
+      expect(d("compact_fail")).toBe(stalls);
+      expect(d("compact_success")).toBe(0);
+      expect(d("allocstall_normal")).toBe(reclaims);
+      expect(d("thp_fault_alloc")).toBe(thp);
+      expect(d("thp_fault_fallback")).toBe(1 - thp);
+      const f = folioAt(p, addr);
+      expect([f.order, f.nid]).toEqual(where);
+      for (const frag of frags) frag.release();
+      expectConsistent(k);
+    },
+  );
 
   it("MPOL_INTERLEAVE makes no local-first try: the THP comes from the next node", () => {
     const { k, frag } = fragmentedNode0();
