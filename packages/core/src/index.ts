@@ -155,6 +155,7 @@ export {
 // include/uapi/linux/mempolicy.h, include/linux/mempolicy.h
 export {
   type AllocTarget,
+  allocPagesMpolRequests,
   type Mempolicy,
   type MempolicyMode,
   MPOL_BIND,
@@ -175,6 +176,7 @@ export {
   MPOL_MODE_FLAGS,
   MPOL_PREFERRED,
   mpolEqual,
+  NO_INTERLEAVE_INDEX,
   policyMbindNodemask,
   policyTarget,
 } from "./include/mempolicy";

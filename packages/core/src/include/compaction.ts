@@ -147,6 +147,13 @@ export interface DirectCompact {
    * once the fault gets its folio.
    */
   tried: number;
+  /**
+   * The orders whose local-node-first try of a PMD-sized folio (`alloc_pages_mpol()`,
+   * `mm/mempolicy.c`: `__GFP_THISNODE | __GFP_NORETRY`, slow path included) failed in this fault,
+   * one bit each: the retried fault goes on to the allocation that may use other nodes. Cleared
+   * with {@link DirectCompact.tried}.
+   */
+  thisNode: number;
   /** The block the slow path allocated for the retried fault, or -1. */
   page: number;
   /**

@@ -8,6 +8,9 @@
  *
  * @module
  */
+import { __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_THISNODE } from "./gfp";
+import type { AllocRequest } from "./mmzone";
+
 /**
  * `MPOL_DEFAULT` (`include/uapi/linux/mempolicy.h`): the task's policy, or local allocation.
  *
@@ -218,6 +221,68 @@ export const policyTarget = (
     default:
       return { nid: localNid, nodemask: null };
   }
+};
+
+/**
+ * `NO_INTERLEAVE_INDEX` (`include/linux/mempolicy.h`): the interleave index of an allocation made
+ * by `alloc_pages()` / `folio_alloc()` (the task's policy, no VMA offset), as opposed to a VMA or
+ * shmem allocation at a page offset.
+ *
+ * @category Memory policy
+ */
+export const NO_INTERLEAVE_INDEX = -1;
+
+/**
+ * The page allocations `alloc_pages_mpol()` (`mm/mempolicy.c`, Linux 6.16) makes for one folio of
+ * `order` under `policy` (null: local allocation) for a task on node `localNid`, at interleave
+ * index `ilx` (a page offset in units of the folio, or {@link NO_INTERLEAVE_INDEX}), with `gfp`;
+ * each is one `__alloc_pages()`: its first tries, then its slow path when `gfp` may reclaim
+ * directly. The caller makes them in order and stops at the first that gets a block.
+ *
+ * Usually one: the node and nodemask of {@link policyTarget}. A PMD-sized folio (`order` equal to
+ * `pmdOrder`, `HPAGE_PMD_ORDER`) at a real interleave index under a policy other than
+ * `MPOL_INTERLEAVE` whose nodemask is absent or holds the policy's node (the preferred node, else
+ * `localNid`) is first tried on that node alone, `gfp | __GFP_THISNODE | __GFP_NORETRY` (compact,
+ * do not retry), as remote memory would cost the THP its gain; when that fails, the normal
+ * allocation follows only if `gfp` has `__GFP_DIRECT_RECLAIM` (`defrag` `always`, or a
+ * `MADV_HUGEPAGE` VMA under `madvise`): otherwise the caller falls back to smaller folios on the
+ * local node.
+ *
+ * @example
+ * ```ts
+ * import { allocPagesMpolRequests, GFP_TRANSHUGE_LIGHT } from "@migrate-offload/core";
+ *
+ * // A THP fault without MADV_HUGEPAGE on node 0: node 0 only, no remote fallback.
+ * const reqs = allocPagesMpolRequests(null, 0, 0, 9, GFP_TRANSHUGE_LIGHT, () => 10, 9);
+ * console.log(reqs.length, reqs[0]!.nid); // 1 0
+ * ```
+ *
+ * @category Memory policy
+ */
+export const allocPagesMpolRequests = (
+  policy: Mempolicy | null,
+  localNid: number,
+  ilx: number,
+  order: number,
+  gfp: number,
+  distance: (a: number, b: number) => number,
+  pmdOrder: number,
+): readonly AllocRequest[] => {
+  const target = policyTarget(policy, localNid, ilx === NO_INTERLEAVE_INDEX ? 0 : ilx, distance);
+  const normal: AllocRequest = { nid: target.nid, order, gfp, nodemask: target.nodemask };
+  if (order !== pmdOrder || ilx === NO_INTERLEAVE_INDEX || policy?.mode === MPOL_INTERLEAVE) {
+    return [normal];
+  }
+  // policy_nodemask()'s nid: with a nodemask (MPOL_BIND) the local node, else the target's.
+  const nid = target.nodemask ? localNid : target.nid;
+  if (target.nodemask && !target.nodemask.includes(nid)) return [normal];
+  const local: AllocRequest = {
+    nid,
+    order,
+    gfp: gfp | __GFP_THISNODE | __GFP_NORETRY,
+    nodemask: null,
+  };
+  return gfp & __GFP_DIRECT_RECLAIM ? [local, normal] : [local];
 };
 
 /**

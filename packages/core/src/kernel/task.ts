@@ -247,7 +247,7 @@ export class Process implements Task {
       done: 0,
       waitPfn: -1,
       error: null,
-      compact: { request: null, tried: 0, page: -1, misplaced: null },
+      compact: { request: null, tried: 0, thisNode: 0, page: -1, misplaced: null },
     };
     const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
       progress.waitPfn = -1;

@@ -40,7 +40,7 @@ import {
   GFP_TRANSHUGE_LIGHT,
 } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
-import { policyTarget } from "../include/mempolicy";
+import { allocPagesMpolRequests, NO_INTERLEAVE_INDEX } from "../include/mempolicy";
 import {
   type MmStruct,
   VM_FAULT_RETRY,
@@ -53,6 +53,7 @@ import {
   VM_WRITE,
   type Vma,
 } from "../include/mm_types";
+import type { AllocRequest } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
 import {
   PG_dirty,
@@ -137,46 +138,57 @@ const vmaThpGfpMask = (vma: Vma): number =>
   vma.flags & VM_HUGEPAGE ? GFP_TRANSHUGE : GFP_TRANSHUGE_LIGHT;
 
 /**
- * `__alloc_pages()` for a fault: takes the block the slow path got for this allocation's order
- * (`dc.page`, allocated with these flags right after), or the first tries' (fast path, min
- * watermark, reserves). When those fail and `gfp` may reclaim directly, the slow path's blocking
- * steps follow (`allocPagesSlowpath()`: reclaim and compaction as the gfp flags, the order and
- * the task's `PF_MEMALLOC` decide, for any order): with `dc`, the fault asks for them instead,
- * once per order (`dc.tried`), filling `dc.request` and returning -1 (the caller returns
- * `VM_FAULT_RETRY`, runs the slow path and faults again). `task` is the allocating task
- * (`current`). Returns the head PFN, or -1.
+ * The allocations of `alloc_pages_mpol()` (`reqs`, from `allocPagesMpolRequests()`,
+ * `include/mempolicy.ts`) for a fault, each a `__alloc_pages()`: takes the block the slow path got
+ * for this allocation's order (`dc.page`, allocated with these flags right after), or the first
+ * tries' (fast path, min watermark, reserves). When those fail and the request may reclaim
+ * directly, the slow path's blocking steps follow (`allocPagesSlowpath()`: reclaim and compaction
+ * as the gfp flags, the order and the task's `PF_MEMALLOC` decide, for any order): with `dc`, the
+ * fault asks for them instead, once per order and request (`dc.tried`), filling `dc.request` and
+ * returning -1 (the caller returns `VM_FAULT_RETRY`, runs the slow path and faults again). A
+ * local-node-first request whose slow path failed is done for this fault (`dc.thisNode`): the
+ * retried fault goes on to the next request. Without `dc` only the first tries run, request after
+ * request. `task` is the allocating task (`current`). Returns the head PFN, or -1.
  */
 const faultAllocPages = (
   k: Kernel,
   task: Task,
-  nid: number,
-  order: number,
-  gfp: number,
-  nodemask: readonly number[] | null,
+  reqs: readonly AllocRequest[],
   dc?: DirectCompact,
 ): number => {
-  let head: number;
+  const order = reqs[0]!.order;
+  const bit = 1 << order;
+  let head = -1;
   if (dc && dc.page >= 0 && k.memmap.folioOrder(dc.page) === order) {
     // Allocated with this gfp (zeroed) by the slow path.
     head = dc.page;
     dc.page = -1;
   } else {
-    head = k.pageAlloc.allocPages(nid, order, gfp, nodemask, task);
-  }
-  if (head < 0 && dc && gfp & __GFP_DIRECT_RECLAIM && !(dc.tried & (1 << order))) {
-    dc.request = {
-      nid,
-      order,
-      gfp,
-      nodemask,
-      failedByInjection: k.pageAlloc.failedByInjection,
-    };
-    return -1;
+    let i = 0;
+    if (dc && reqs.length > 1) {
+      // The local-node-first request's slow path ran in this fault and got nothing.
+      if (!(dc.thisNode & bit) && dc.tried & bit) {
+        dc.thisNode |= bit;
+        dc.tried &= ~bit;
+      }
+      if (dc.thisNode & bit) i = 1;
+    }
+    for (; i < reqs.length && head < 0; i++) {
+      const req = reqs[i]!;
+      head = k.pageAlloc.allocPages(req.nid, order, req.gfp, req.nodemask, task);
+      if (head < 0 && dc && req.gfp & __GFP_DIRECT_RECLAIM && !(dc.tried & bit)) {
+        dc.request = { ...req, failedByInjection: k.pageAlloc.failedByInjection };
+        return -1;
+      }
+    }
   }
   // The fault has its folio: the next fault of the access may take the slow path again, for any
   // order. (Cleared only then: each retry starts again from the largest order, and an order tried
-  // once falls back at once, so a fault runs the slow path at most once per order.)
-  if (dc && head >= 0) dc.tried = 0;
+  // once falls back at once, so a fault runs the slow path at most once per order and request.)
+  if (dc && head >= 0) {
+    dc.tried = 0;
+    dc.thisNode = 0;
+  }
   return head;
 };
 
@@ -203,17 +215,21 @@ const allocFaultFolio = (
     // An order whose slow path failed before a smaller one was tried fell back (and was counted)
     // on an earlier retry of this fault: Linux tries it no more (`next_order()`).
     if (dc && dc.tried & (1 << order) && dc.tried & ((1 << order) - 1)) continue;
-    const target = policyTarget(
-      vma.policy ?? task.policy,
-      task.nid,
-      Math.floor(pgoff / 2 ** order),
-      k.distance,
-    );
     const gfp =
       (order > 0 ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
       __GFP_ZERO |
       (order > 0 ? __GFP_COMP : 0);
-    const head = faultAllocPages(k, task, target.nid, order, gfp, target.nodemask, dc);
+    // vma_alloc_folio() / shmem_alloc_folio() → alloc_pages_mpol() at the folio's index.
+    const reqs = allocPagesMpolRequests(
+      vma.policy ?? task.policy,
+      task.nid,
+      Math.floor(pgoff / 2 ** order),
+      order,
+      gfp,
+      k.distance,
+      k.pmdOrder,
+    );
+    const head = faultAllocPages(k, task, reqs, dc);
     if (dc?.request) return -1;
     if (order > 0 && vma.mapping?.shmem) {
       // shmem_alloc_and_add_folio() (`mm/shmem.c`): thp_file_* for the PMD size, shmem_* in
@@ -339,11 +355,20 @@ const doAnonymousPage = (
       : -1;
     if (first >= 0 && k.thp.useZeroPage) {
       anonVmaPrepare(k, vma); // vmf_anon_prepare()
-      const target = policyTarget(task.policy, task.nid, 0, k.distance);
       // get_huge_zero_folio() allocates with GFP_TRANSHUGE: direct compaction first, as any
-      // THP allocation that may reclaim directly.
+      // THP allocation that may reclaim directly. It is folio_alloc(): the task's policy at no
+      // interleave index, so no local-node-first try.
       const zero = mmGetHugeZeroFolio(k, vma.mm, (gfp, order) => {
-        const pfn = faultAllocPages(k, task, target.nid, order, gfp, target.nodemask, dc);
+        const reqs = allocPagesMpolRequests(
+          task.policy,
+          task.nid,
+          NO_INTERLEAVE_INDEX,
+          order,
+          gfp,
+          k.distance,
+          k.pmdOrder,
+        );
+        const pfn = faultAllocPages(k, task, reqs, dc);
         return dc?.request ? null : pfn;
       });
       if (zero === null) return VM_FAULT_RETRY;

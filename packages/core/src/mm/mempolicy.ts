@@ -25,6 +25,7 @@ import { CAP_SYS_NICE } from "../include/capability";
 import { __GFP_RETRY_MAYFAIL, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import {
+  allocPagesMpolRequests,
   type Mempolicy,
   type MempolicyMode,
   MPOL_BIND,
@@ -362,21 +363,28 @@ const mbindRange = (
 };
 
 /**
- * The allocation `alloc_migration_target_by_mpol()` makes for a folio that is not hugetlb: where
- * the policy places a new folio at its index, as a THP when large (`GFP_TRANSHUGE`), else with
- * `GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL` (Linux 6.16).
+ * The allocations `alloc_migration_target_by_mpol()` makes for a folio that is not hugetlb:
+ * `alloc_pages_mpol()` at its index (`allocPagesMpolRequests()`), as a THP when large
+ * (`GFP_TRANSHUGE`), else with `GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL` (Linux 6.16).
  */
-const mpolTargetReq = (
+const mpolTargetReqs = (
   k: Kernel,
   task: Task,
   policy: Mempolicy | null,
   src: number,
-): AllocRequest => {
+): readonly AllocRequest[] => {
   const order = k.memmap.folioOrder(src);
   const ilx = Math.floor(k.memmap.index[src]! / 2 ** order);
-  const target = policyTarget(policy ?? task.policy, task.nid, ilx, k.distance);
   const gfp = order > 0 ? GFP_TRANSHUGE : GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL;
-  return { nid: target.nid, order, gfp, nodemask: target.nodemask };
+  return allocPagesMpolRequests(
+    policy ?? task.policy,
+    task.nid,
+    ilx,
+    order,
+    gfp,
+    k.distance,
+    k.pmdOrder,
+  );
 };
 
 /**
@@ -387,9 +395,11 @@ const mpolTargetReq = (
  * `task`'s CPU; a null policy is `task`'s own, or local allocation. A hugetlb folio's destination
  * comes from the pool (`alloc_hugetlb_folio_nodemask()` with the policy's node and mask), a fresh
  * one through the slow path when the first tries fail. Any
- * other is allocated with `GFP_TRANSHUGE` when large, `GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL`
- * otherwise (Linux 6.16), and takes the slow path's blocking steps (`slowpath`) when its first
- * tries fail.
+ * other is allocated through `alloc_pages_mpol()` (`allocPagesMpolRequests()`: a PMD-sized THP
+ * tries the policy's own node first, `__GFP_THISNODE | __GFP_NORETRY`) with `GFP_TRANSHUGE` when
+ * large, `GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL` otherwise (Linux 6.16): the first tries of
+ * its first allocation here, and when they fail, the slow path's blocking steps (`slowpath`),
+ * followed by the next allocation's first tries and slow path, if any.
  *
  * @category Memory policy
  */
@@ -398,10 +408,16 @@ export const allocMigrationTargetByMpol = (
   task: Task,
   policy: Mempolicy | null,
 ): NewFolioFn => {
+  // A hugetlb folio's destination comes from its pool (alloc_hugetlb_folio_nodemask()), at the
+  // policy's node for its index (huge_node()), not through alloc_pages_mpol().
+  const hugeTarget = (src: number) => {
+    const order = k.memmap.folioOrder(src);
+    const ilx = Math.floor(k.memmap.index[src]! / 2 ** order);
+    return policyTarget(policy ?? task.policy, task.nid, ilx, k.distance);
+  };
   const target = (src: number): number => {
-    const { nid, order, gfp, nodemask } = mpolTargetReq(k, task, policy, src);
     if (k.memmap.test(src, PG_hugetlb)) {
-      // A hugetlb folio's destination comes from its pool (alloc_hugetlb_folio_nodemask()).
+      const { nid, nodemask } = hugeTarget(src);
       const h = folioHstate(k, src);
       return allocHugetlbFolioNodemask(
         h,
@@ -412,17 +428,32 @@ export const allocMigrationTargetByMpol = (
         task,
       );
     }
-    return k.pageAlloc.allocPages(nid, order, gfp, nodemask, task);
+    const req = mpolTargetReqs(k, task, policy, src)[0]!;
+    return k.pageAlloc.allocPages(req.nid, req.order, req.gfp, req.nodemask, task);
+  };
+  /** The rest of `alloc_pages_mpol()` after the first tries of `reqs[i]` failed. */
+  const rest = (
+    reqs: readonly AllocRequest[],
+    i: number,
+  ): Effect.Effect<number, ErrnoError> | null => {
+    const slow = allocTargetSlowpath(k, reqs[i]!, task);
+    const next = reqs[i + 1];
+    if (!slow || !next) return slow;
+    return Effect.flatMap(slow, (page) => {
+      if (page >= 0) return Effect.succeed(page);
+      const fast = k.pageAlloc.allocPages(next.nid, next.order, next.gfp, next.nodemask, task);
+      return fast >= 0 ? Effect.succeed(fast) : (rest(reqs, i + 1) ?? Effect.succeed(-1));
+    });
   };
   return Object.assign(target, {
     slowpath: (src: number) => {
-      const req = mpolTargetReq(k, task, policy, src);
-      if (!k.memmap.test(src, PG_hugetlb)) return allocTargetSlowpath(k, req, task);
+      if (!k.memmap.test(src, PG_hugetlb)) return rest(mpolTargetReqs(k, task, policy, src), 0);
+      const { nid, nodemask } = hugeTarget(src);
       const h = folioHstate(k, src);
       return allocHugetlbFolioNodemaskSlowpath(
         h,
-        req.nid,
-        req.nodemask,
+        nid,
+        nodemask,
         htlbAllocMask(h),
         MR_MEMPOLICY_MBIND,
         task,
