@@ -124,6 +124,7 @@ export {
   cpupidPidUnset,
   cpupidToNid,
   cpupidValid,
+  type FolioMmIds,
   folioXchgLastCpupid,
   LAST__PID_MASK,
   LAST__PID_SHIFT,
