@@ -125,6 +125,7 @@ export {
   cpupidPidUnset,
   cpupidToNid,
   cpupidValid,
+  type FolioMmIds,
   folioXchgLastCpupid,
   LAST__PID_MASK,
   LAST__PID_SHIFT,

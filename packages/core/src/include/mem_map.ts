@@ -28,7 +28,7 @@
  */
 import { colouredArray } from "../lib/cache";
 import { ListSpace } from "../lib/list";
-import { PG_head } from "./page_flags";
+import { PG_head, PG_hugetlb } from "./page_flags";
 
 /**
  * The per-page metadata of one kernel. Models `mem_map`, the array of `struct page`
@@ -164,6 +164,74 @@ export class MemMap {
   }
 
   /**
+   * A large (not hugetlb) folio's two MM id slots (`folio->_mm_id[2]`, `_mm_id_mapcount[2]` and
+   * `FOLIO_MM_IDS_SHARED_BIT` in `folio->_mm_ids`, `include/linux/mm_types.h`, Linux 6.16 with
+   * `CONFIG_MM_ID`), by head PFN, kept only while the folio is mapped: an unmapped folio's slots
+   * are free and its bit clear, as `prep_compound_head()` leaves a new one. Changed only by
+   * {@link MemMap.folioAddLargeMapcount} and {@link MemMap.folioSubLargeMapcount}.
+   */
+  readonly mmIds = new Map<number, FolioMmIds>();
+
+  /**
+   * `folio_add_return_large_mapcount()` (`include/linux/rmap.h`, Linux 6.16), called after the
+   * mapcounts took `diff` new entries (PTEs or one PMD) of the `mm` with id `mmId` (> 0): an `mm`
+   * that holds a slot counts them there; else it takes the first free slot, and sets the
+   * "maybe mapped shared" bit unless these are the folio's only mappings (always for slot 1);
+   * with no free slot the bit stays as it is (set, since two other MMs hold the slots). Small and
+   * hugetlb folios keep no slots.
+   */
+  folioAddLargeMapcount(head: number, diff: number, mmId: number): void {
+    if (!(this.flags[head]! & PG_head) || this.flags[head]! & PG_hugetlb) return;
+    let ids = this.mmIds.get(head);
+    if (!ids) {
+      ids = { id: [0, 0], mapcount: [0, 0], shared: false };
+      this.mmIds.set(head, ids);
+    }
+    const slot = ids.id[0] === mmId ? 0 : ids.id[1] === mmId ? 1 : -1;
+    if (slot !== -1) ids.mapcount[slot] += diff;
+    else if (ids.id[0] === 0) {
+      ids.id[0] = mmId;
+      ids.mapcount[0] = diff;
+      if (this.folioMapcount(head) !== diff) ids.shared = true;
+    } else if (ids.id[1] === 0) {
+      ids.id[1] = mmId;
+      ids.mapcount[1] = diff;
+      ids.shared = true;
+    }
+  }
+
+  /**
+   * `folio_sub_return_large_mapcount()` (`include/linux/rmap.h`, Linux 6.16), called after the
+   * mapcounts lost `diff` entries of the `mm` with id `mmId`: a slot of that `mm` drops them and
+   * is done unless it is left with none (or fewer, as mappings added while no slot was free can
+   * make it), which frees it; then, or when the `mm` holds no slot, the "maybe mapped shared" bit
+   * is cleared if one slot holds every mapping left (both free when none is left).
+   */
+  folioSubLargeMapcount(head: number, diff: number, mmId: number): void {
+    const ids = this.mmIds.get(head);
+    if (!ids) return;
+    const slot = ids.id[0] === mmId ? 0 : ids.id[1] === mmId ? 1 : -1;
+    if (slot !== -1) {
+      ids.mapcount[slot] -= diff;
+      if (ids.mapcount[slot] > 0) return;
+      ids.mapcount[slot] = 0;
+      ids.id[slot] = 0;
+    }
+    const left = this.folioMapcount(head);
+    if (ids.mapcount[0] === left || ids.mapcount[1] === left) ids.shared = false;
+    if (left === 0) this.mmIds.delete(head);
+  }
+
+  /**
+   * The "maybe mapped shared" bit of a large folio (`FOLIO_MM_IDS_SHARED_BIT`,
+   * `include/linux/mm_types.h`): set once its mappings belonged to more than one `mm`, cleared
+   * only when one slot again holds them all (see {@link MemMap.folioSubLargeMapcount}).
+   */
+  folioMmIdsShared(head: number): boolean {
+    return this.mmIds.get(head)?.shared ?? false;
+  }
+
+  /**
    * The PMD entries that map the whole folio (`folio_entire_mapcount()`, `include/linux/mm.h`).
    */
   folioEntireMapcount(head: number): number {
@@ -285,3 +353,17 @@ export const folioXchgLastCpupid = (m: MemMap, head: number, cpupid: number): nu
 export const pageCpupidResetLast = (m: MemMap, pfn: number): void => {
   m.lastCpupid[pfn] = -1;
 };
+
+/**
+ * One large folio's MM id slots (`folio->_mm_id[2]`, `folio->_mm_id_mapcount[2]` and
+ * `FOLIO_MM_IDS_SHARED_BIT`, `include/linux/mm_types.h`, Linux 6.16): `id[i]` is the owning
+ * `mm`'s id (`mm->mm_id`; 0 is `MM_ID_DUMMY`, a free slot), `mapcount[i]` the entries of that
+ * `mm` mapping the folio (the kernel's value plus one), `shared` the "maybe mapped shared" bit.
+ *
+ * @category Memory and folios
+ */
+export interface FolioMmIds {
+  readonly id: [number, number];
+  readonly mapcount: [number, number];
+  shared: boolean;
+}

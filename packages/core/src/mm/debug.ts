@@ -54,6 +54,14 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   // PTEs (mapcounts) and huge PMDs or PUDs (entireMapcounts) found mapping each page, by PFN:
   // typed arrays, as every free page is looked up in them, kept with the kernel's memmap for its
   // next check.
+  // The address spaces mapping each large (not hugetlb) folio, by head PFN.
+  const mmsOfFolio = new Map<number, Set<number>>();
+  const mappedBy = (head: number, mmId: number) => {
+    if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb)) return;
+    const set = mmsOfFolio.get(head);
+    if (set) set.add(mmId);
+    else mmsOfFolio.set(head, new Set([mmId]));
+  };
   let counts = mappingCounts.get(m);
   if (!counts) {
     counts = { mapcounts: new Int32Array(m.nrPfns), entireMapcounts: new Int32Array(m.nrPfns) };
@@ -118,6 +126,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           continue;
         }
         entireMapcounts[head]!++;
+        mappedBy(head, task.mm!.id);
         let found = false;
         rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, pmdNr, (v, a) => {
           if (v === vma && a === haddr) found = true;
@@ -165,6 +174,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           continue;
         }
         mapcounts[page]!++;
+        mappedBy(head, task.mm!.id);
         if (!rmapReaches(head, vma, slot))
           report(`${where()}: pfn ${page} is mapped but the reverse map cannot find it`);
       }
@@ -252,6 +262,16 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         report(`folio ${head}: PG_lru but on no list`);
       pfn += nr;
     }
+  }
+  // A large folio's MM id slots: kept only while it is mapped, and its "maybe mapped shared" bit
+  // set whenever more than one mm maps it (folio_maybe_mapped_shared() has no false negative).
+  for (const head of m.mmIds.keys()) {
+    if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb) || m.folioMapcount(head) === 0)
+      report(`folio ${head}: MM id slots kept for a small, hugetlb or unmapped folio`);
+  }
+  for (const [head, mms] of mmsOfFolio) {
+    if (mms.size > 1 && !m.folioMmIdsShared(head))
+      report(`folio ${head}: mapped by ${mms.size} mms but not maybe mapped shared`);
   }
   const freeCounted = zones.reduce((s, z) => s + z.freePages, 0);
   if (freeSeen !== freeCounted)

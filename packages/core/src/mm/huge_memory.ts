@@ -81,6 +81,7 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
     if (isMigrationEntry(pmd)) return;
     if (pteDirty(pmd)) m.set(head, PG_dirty);
     m.entireMapcount[head]!--;
+    m.folioSubLargeMapcount(head, 1, vma.mm.id);
     munlockVmaFolio(k, vma, head);
     folioPut(k, head);
     return;
@@ -101,7 +102,10 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
     vma.ptes[first + i] = mkPte(head + i, bits);
     m.mapcount[head + i]!++;
   }
+  // __split_huge_pmd_locked(): the PTEs' rmap is added before the PMD's is removed.
+  m.folioAddLargeMapcount(head, nr, vma.mm.id);
   m.entireMapcount[head]!--;
+  m.folioSubLargeMapcount(head, 1, vma.mm.id);
   m.refcount[head]! += nr - 1;
   munlockVmaFolio(k, vma, head);
   vma.mm.tlb.flushRange(vpn, nr);
@@ -258,6 +262,7 @@ export const zapHugePmd = (k: Kernel, vma: Vma, haddr: number): number => {
   const m = k.memmap;
   const head = ptePfn(pmd);
   m.entireMapcount[head]!--;
+  m.folioSubLargeMapcount(head, 1, vma.mm.id);
   if (pteDirty(pmd) && m.mapping[head]! > 0) m.set(head, PG_dirty);
   return head;
 };
@@ -322,6 +327,8 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
   // lru_add_split_folio(): in place, each new folio goes on the LRU beside the head.
   const onLru = list ? 0 : PG_lru;
   const unevictable = (flags & PG_unevictable) !== 0;
+  // The new folios are small: none keeps MM id slots (the kernel's were freed by the unmap).
+  m.mmIds.delete(head);
   // __split_folio_to_order(): every new folio takes the old one's last cpupid.
   const cpupid = m.lastCpupid[head]!;
   const cache = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;
@@ -375,6 +382,7 @@ const tryToMapUnusedToZeropage = (k: Kernel, vma: Vma, page: number, slot: numbe
   for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
   vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL | PTE_YOUNG);
   m.mapcount[page]!--;
+  m.folioSubLargeMapcount(m.folioOf(page), 1, vma.mm.id);
   m.refcount[page]!--;
   vma.mm.tlb.flushPage(vma.start / k.mem.pageSize + slot);
   return true;

@@ -297,6 +297,7 @@ const mapPages = (
     vma.ptes[slot + i] = mkPte(page + i, bits | PTE_YOUNG);
     m.mapcount[page + i]!++;
   }
+  m.folioAddLargeMapcount(m.folioOf(page), nr, vma.mm.id);
   m.refcount[m.folioOf(page)]! += nr;
 };
 
@@ -329,6 +330,7 @@ const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
 const mapAnonFolioPmd = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number) => {
   vma.pmds.set(haddr, mkPte(head, bits | PTE_YOUNG));
   k.memmap.entireMapcount[head]!++;
+  k.memmap.folioAddLargeMapcount(head, 1, vma.mm.id);
   k.memmap.refcount[head]!++;
 };
 
@@ -429,6 +431,7 @@ const cowPage = (
   if (ptePresent(old) && !pteSpecial(old)) {
     const src = k.memmap.folioOf(srcPage);
     k.memmap.mapcount[srcPage]!--;
+    k.memmap.folioSubLargeMapcount(src, 1, vma.mm.id);
     folioRemoveRmapDeferred(k, src);
     munlockVmaFolio(k, vma, src);
     folioPut(k, src);
@@ -621,6 +624,7 @@ const doSetPmd = (k: Kernel, vma: Vma, slot: number, head: number, bits: number)
   const haddr = vma.start + first * k.mem.pageSize;
   vma.pmds.set(haddr, mkPte(head, bits | PTE_YOUNG));
   m.entireMapcount[head]!++;
+  m.folioAddLargeMapcount(head, 1, vma.mm.id);
   m.refcount[head]!++;
   k.vmstat.count("thp_file_mapped");
   return true;
@@ -967,6 +971,7 @@ export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void
     const page = ptePfn(pte);
     const head = m.folioOf(page);
     m.mapcount[page]!--;
+    m.folioSubLargeMapcount(head, 1, vma.mm.id);
     if (pteDirty(pte) && m.mapping[head]! > 0) m.set(head, PG_dirty);
     puts.push(head);
   }

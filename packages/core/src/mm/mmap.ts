@@ -1113,6 +1113,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
         if (isMigrationEntry(pmd)) continue;
         const head = ptePfn(pmd);
         m.entireMapcount[head]!++;
+        m.folioAddLargeMapcount(head, 1, child.id);
         m.refcount[head]!++;
       }
     }
@@ -1127,6 +1128,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       if (isMigrationEntry(pte) || !ptePresent(pte) || pteSpecial(pte)) continue;
       const page = ptePfn(pte);
       m.mapcount[page]!++;
+      m.folioAddLargeMapcount(m.folioOf(page), 1, child.id);
       m.refcount[m.folioOf(page)]!++;
     }
   }

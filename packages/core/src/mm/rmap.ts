@@ -22,7 +22,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import { AnonVma, type MmStruct, VM_LOCKED, type Vma } from "../include/mm_types";
+import { AnonVma, VM_LOCKED, type Vma } from "../include/mm_types";
 import { PG_dirty, PG_has_hwpoisoned, PG_hugetlb, PG_hwpoison } from "../include/page_flags";
 import {
   isMigrationEntry,
@@ -153,21 +153,17 @@ export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
  * `folio_maybe_mapped_shared()` (`include/linux/mm.h`, Linux 6.16): whether the folio may be
  * mapped by more than one process. A small or hugetlb folio: mapped more than once
  * (`folio_mapcount()`), even twice by one process. A large folio (6.15+ with `CONFIG_MM_ID`,
- * which x86-64 THP kernels have): never when mapped once; else whether its mappings belong to
- * more than one `mm` (the kernel's per-folio MM id slots, exact while at most two address spaces
- * map it), whatever page the caller looks at. What `move_pages(2)` (`-EACCES` without
- * `MPOL_MF_MOVE_ALL`) and `mbind(2)` (`migrate_folio_add()`) test.
+ * which x86-64 THP kernels have): never when mapped once; else its "maybe mapped shared" bit
+ * (`MemMap.folioMmIdsShared()`), exact while at most two address spaces map it, a sticky false
+ * positive once a third did (until one `mm` again owns every mapping of it), whatever page the
+ * caller looks at. What `move_pages(2)` (`-EACCES` without `MPOL_MF_MOVE_ALL`) and `mbind(2)`
+ * (`migrate_folio_add()`) test.
  */
 export const folioMaybeMappedShared = (k: Kernel, head: number): boolean => {
   const m = k.memmap;
   const mapcount = m.folioMapcount(head);
-  if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb) || mapcount <= 1) return mapcount > 1;
-  let mm: MmStruct | null = null;
-  for (const { vma } of folioMappings(k, head)) {
-    if (mm && vma.mm !== mm) return true;
-    mm = vma.mm;
-  }
-  return false;
+  if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb)) return mapcount > 1;
+  return mapcount > 1 && m.folioMmIdsShared(head);
 };
 
 /**
@@ -185,6 +181,7 @@ const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): 
   hugeMap(k, vma, nr)!.set(haddr, entry);
   if (pteDirty(pmd)) m.set(head, PG_dirty);
   m.entireMapcount[head]!--;
+  m.folioSubLargeMapcount(head, 1, vma.mm.id);
   m.refcount[head]!--;
   vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
   if (!k.trace.enabled) return;
@@ -207,6 +204,7 @@ const removeMigrationPmd = (k: Kernel, vma: Vma, haddr: number, entry: number, d
   const pmd = mkPte(dst, restoredBits(k, entry, dst));
   hugeMap(k, vma, m.folioNrPages(dst))!.set(haddr, pmd);
   m.entireMapcount[dst]!++;
+  m.folioAddLargeMapcount(dst, 1, vma.mm.id);
   m.refcount[dst]!++;
   if (!k.trace.enabled) return;
   // remove_migration_pte() restores a hugetlb page's entry (set_huge_pte_at()) and traces it.
@@ -293,6 +291,7 @@ export const tryToMigrate = (
       ptes[slot] = mkMigrationEntry(page, pteWrite(pte), pteYoung(pte), pteDirty(pte));
       if (pteDirty(pte)) m.set(head, PG_dirty);
       m.mapcount[page]!--;
+      m.folioSubLargeMapcount(head, 1, vma.mm.id);
       partial ||= partiallyMappedAfterPte(k, head, page);
       munlockVmaFolio(k, vma, head);
       unmapped++;
@@ -345,6 +344,7 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): boolean => {
     vma.ptes[slot] = flags & TTU_HWPOISON && poisoned ? mkHwpoisonEntry(page) : 0;
     if (pteDirty(pte)) m.set(head, PG_dirty);
     m.mapcount[page]!--;
+    m.folioSubLargeMapcount(head, 1, vma.mm.id);
     partial ||= partiallyMappedAfterPte(k, head, page);
     munlockVmaFolio(k, vma, head);
     unmapped++;
@@ -470,6 +470,7 @@ export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number
       if (!isMigrationEntry(pte) || ptePfn(pte) !== src + pgoff - index) continue;
       ptes[slot] = mkPte(dst + pgoff - index, restoredBits(k, pte, dst));
       m.mapcount[dst + pgoff - index]!++;
+      m.folioAddLargeMapcount(dst, 1, vma.mm.id);
       mlockVmaFolio(k, vma, dst);
       restored++;
       if (k.trace.enabled) {

@@ -21,6 +21,7 @@ import {
   MR_SYSCALL,
   migratePages,
   PG_lru,
+  PROT_READ,
   putbackMovablePages,
   type TraceEvent,
   WMARK_MIN,
@@ -484,6 +485,80 @@ describe("move_pages: per-page status", () => {
     expect([...(await move(p, [addr], [1])).status]).toEqual([1]);
     expect(folioAt(p, addr).order).toBe(9);
     expectBytes(run(p.read(addr, 2 * MiB)), pattern(2 * MiB, 3));
+    expectConsistent(k);
+  });
+
+  // folio_add_return_large_mapcount() / folio_sub_return_large_mapcount() (include/linux/rmap.h,
+  // Linux 6.16, CONFIG_MM_ID): a large folio has two MM id slots; a third mm gets none, and the
+  // "maybe mapped shared" bit set then is cleared only when a slot that frees up, or an mm with no
+  // slot, leaves one slot holding every mapping. Here the parent's and C1's slots free up while C2,
+  // slotless, maps the folio once; C2's PMD split (__split_huge_pmd_locked(): 512 PTEs added before
+  // the PMD is removed) gives C2 slot 0 with 512 of 513 mappings, so the bit stays, and with
+  // mapcount 512 folio_maybe_mapped_shared() is true: -EACCES, though C2 alone maps the folio.
+  it("reports -EACCES for a THP only one process maps once three did (the sticky MM id shared bit)", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess({ capabilities: [CAP_SYS_NICE] }));
+    const addr = mapPattern(p, 2 * MiB, 5);
+    const head = folioAt(p, addr).pfn;
+    const c1 = run(p.fork());
+    const c2 = run(p.fork());
+    expect(k.memmap.folioMmIdsShared(head)).toBe(true);
+    run(p.munmap(addr, 2 * MiB));
+    run(c1.munmap(addr, 2 * MiB));
+    expect(k.memmap.folioMmIdsShared(head)).toBe(true);
+    run(c2.mprotect(addr, MiB, PROT_READ));
+    expect(folioAt(c2, addr).pfn).toBe(head);
+    expect(folioAt(c2, addr).order).toBe(9);
+    expect(k.memmap.folioMapcount(head)).toBe(512);
+    expect(k.memmap.folioMmIdsShared(head)).toBe(true);
+    expect([...(await move(c2, [addr], [1])).status]).toEqual([-ERRNO.EACCES]);
+    expect(folioAt(c2, addr).pfn).toBe(head);
+    expect([...(await move(c2, [addr], [1], MPOL_MF_MOVE_ALL)).status]).toEqual([1]);
+    expectBytes(run(c2.read(addr, 2 * MiB)), pattern(2 * MiB, 5));
+    expectConsistent(k);
+  });
+
+  // With two mms the slots are exact both ways: the folio is maybe shared while both map it, and
+  // not once either one unmaps it all (its slot frees and the other slot holds every mapping).
+  for (const leaver of ["child", "parent"] as const) {
+    it(`two mms: maybe shared while both map a THP, exclusive once the ${leaver} unmaps it (rmap.h MM id slots)`, async () => {
+      const k = boot({ thp: { enabled: "always" } });
+      const p = run(k.createProcess());
+      const addr = mapPattern(p, 2 * MiB, 6);
+      run(p.mprotect(addr, MiB, PROT_READ)); // PTE-mapped: mapcount 512 in each mm
+      const head = folioAt(p, addr).pfn;
+      const child = run(p.fork());
+      expect(k.memmap.folioMapcount(head)).toBe(1024);
+      expect(k.memmap.folioMmIdsShared(head)).toBe(true);
+      expect([...(await move(p, [addr], [1])).status]).toEqual([-ERRNO.EACCES]);
+      expect([...(await move(child, [addr + MiB], [1])).status]).toEqual([-ERRNO.EACCES]);
+      const [gone, stays] = leaver === "child" ? [child, p] : [p, child];
+      run(gone.munmap(addr, 2 * MiB));
+      expect(k.memmap.folioMapcount(head)).toBe(512);
+      expect(k.memmap.folioMmIdsShared(head)).toBe(false);
+      expect([...(await move(stays, [addr], [1])).status]).toEqual([1]);
+      expectBytes(run(stays.read(addr, 2 * MiB)), pattern(2 * MiB, 6));
+      expectConsistent(k);
+    });
+  }
+
+  // The order the mms leave in matters: with the parent in slot 0, C1 in slot 1 and C2 slotless,
+  // C2's unmap leaves 1024 mappings, not all the parent's 512 (the bit stays), and C1's then frees
+  // slot 1 with the parent's slot holding all 512: the bit is cleared and the parent's THP moves.
+  it("clears the MM id shared bit when a freed slot leaves one slot holding every mapping", async () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * MiB, 7);
+    run(p.mprotect(addr, MiB, PROT_READ));
+    const head = folioAt(p, addr).pfn;
+    const c1 = run(p.fork());
+    const c2 = run(p.fork());
+    run(c2.munmap(addr, 2 * MiB));
+    expect(k.memmap.folioMapcount(head)).toBe(1024);
+    expect(k.memmap.folioMmIdsShared(head)).toBe(true);
+    run(c1.munmap(addr, 2 * MiB));
+    expect(k.memmap.folioMmIdsShared(head)).toBe(false);
+    expect([...(await move(p, [addr], [1])).status]).toEqual([1]);
     expectConsistent(k);
   });
 
