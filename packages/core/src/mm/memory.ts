@@ -549,8 +549,10 @@ const finishFault = (k: Kernel, vma: Vma, slot: number, page: number, bits: numb
  * `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. A read
  * fault first maps the cached pages around it ({@link doFaultAround}) and is done if that mapped
  * its own page; otherwise the page cache's folio for the page is found or allocated and
- * {@link finishFault} maps it. With `dc`, a base page the page cache cannot get asks for direct
- * reclaim (`VM_FAULT_RETRY`).
+ * {@link finishFault} maps it. With `dc`, a folio of any order the page cache cannot get from
+ * the first tries asks for the slow path (`VM_FAULT_RETRY`), as `shmem_alloc_folio()`'s
+ * allocation runs it for each order the gfp flags allow before `shmem_get_folio_gfp()` falls back
+ * to the next.
  */
 const doFault = (
   k: Kernel,
@@ -582,7 +584,7 @@ const doFault = (
       let cached = false;
       for (let p = start; p < start + nr && !cached; p++) cached = mapping.pages.has(p);
       if (cached) continue;
-      head = allocFaultFolio(k, task, vma, start, [order], order === 0 ? dc : undefined);
+      head = allocFaultFolio(k, task, vma, start, [order], dc);
       if (dc?.request) return VM_FAULT_RETRY;
       if (head < 0) continue;
       filemapAddFolio(k, mapping, head, start);

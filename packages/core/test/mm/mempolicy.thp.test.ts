@@ -211,6 +211,28 @@ describe("alloc_pages_mpol(): a PMD THP tries the local node first (mm/mempolicy
     frag.release();
     expectConsistent(k);
   });
+  it("a shmem THP with MADV_HUGEPAGE takes the slow path as an anonymous one does: node 0 compacted first, then node 1", async () => {
+    const { k, frag } = fragmentedNode0();
+    run(k.fs.write(`${THP}/shmem_enabled`, "always"));
+    run(k.fs.write("/proc/sys/vm/extfrag_threshold", "0"));
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = alignedRange(p, true, true);
+    const d = delta(k);
+    // shmem_alloc_folio() with vma_thp_gfp_mask()'s GFP_TRANSHUGE: __GFP_THISNODE |
+    // __GFP_NORETRY on node 0 (async compaction, direct reclaim, async compaction), then the normal
+    // allocation's first tries take node 1's block.
+    await runP(p.write(addr, new Uint8Array(4096).fill(8)));
+    expect(d("compact_stall")).toBe(2);
+    expect(d("compact_fail")).toBe(2);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("thp_file_alloc")).toBe(1);
+    expect(d("thp_file_fallback")).toBe(0);
+    const f = folioAt(p, addr);
+    expect([f.order, f.nid]).toEqual([9, 1]);
+    frag.release();
+    expectConsistent(k);
+  });
+
   it("alloc_migration_target_by_mpol() goes through it too: mbind() compacts the preferred node alone first, then takes node 1", async () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess({ node: 0 }));
