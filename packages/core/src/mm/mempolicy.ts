@@ -409,25 +409,17 @@ export const allocMigrationTargetByMpol = (
   policy: Mempolicy | null,
 ): NewFolioFn => {
   // A hugetlb folio's destination comes from its pool (alloc_hugetlb_folio_nodemask()), at the
-  // policy's node for its index (huge_node()), not through alloc_pages_mpol().
-  const hugeTarget = (src: number) => {
+  // policy's node for its index (huge_node()), not through alloc_pages_mpol(): the arguments of
+  // alloc_hugetlb_folio_nodemask() (first tries) and of its slow path alike.
+  const hugeArgs = (src: number) => {
     const order = k.memmap.folioOrder(src);
     const ilx = Math.floor(k.memmap.index[src]! / 2 ** order);
-    return policyTarget(policy ?? task.policy, task.nid, ilx, k.distance);
+    const { nid, nodemask } = policyTarget(policy ?? task.policy, task.nid, ilx, k.distance);
+    const h = folioHstate(k, src);
+    return [h, nid, nodemask, htlbAllocMask(h), MR_MEMPOLICY_MBIND, task] as const;
   };
   const target = (src: number): number => {
-    if (k.memmap.test(src, PG_hugetlb)) {
-      const { nid, nodemask } = hugeTarget(src);
-      const h = folioHstate(k, src);
-      return allocHugetlbFolioNodemask(
-        h,
-        nid,
-        nodemask,
-        htlbAllocMask(h),
-        MR_MEMPOLICY_MBIND,
-        task,
-      );
-    }
+    if (k.memmap.test(src, PG_hugetlb)) return allocHugetlbFolioNodemask(...hugeArgs(src));
     const req = mpolTargetReqs(k, task, policy, src)[0]!;
     return k.pageAlloc.allocPages(req.nid, req.order, req.gfp, req.nodemask, task);
   };
@@ -446,19 +438,10 @@ export const allocMigrationTargetByMpol = (
     });
   };
   return Object.assign(target, {
-    slowpath: (src: number) => {
-      if (!k.memmap.test(src, PG_hugetlb)) return rest(mpolTargetReqs(k, task, policy, src), 0);
-      const { nid, nodemask } = hugeTarget(src);
-      const h = folioHstate(k, src);
-      return allocHugetlbFolioNodemaskSlowpath(
-        h,
-        nid,
-        nodemask,
-        htlbAllocMask(h),
-        MR_MEMPOLICY_MBIND,
-        task,
-      );
-    },
+    slowpath: (src: number) =>
+      k.memmap.test(src, PG_hugetlb)
+        ? allocHugetlbFolioNodemaskSlowpath(...hugeArgs(src))
+        : rest(mpolTargetReqs(k, task, policy, src), 0),
   });
 };
 
