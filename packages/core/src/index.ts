@@ -397,7 +397,7 @@ export {
 export { TLB_ENTRIES, Tlb, TlbFlushBatch } from "./include/tlbflush";
 // include/trace/events/migrate.h, include/trace/events/thp.h, include/trace/events/compaction.h,
 // include/trace/events/memory-failure.h, include/trace/events/page_isolation.h,
-// include/trace/events/kmem.h
+// include/trace/events/kmem.h, include/trace/events/vmscan.h
 export {
   type CopyWorkerEvent,
   type MemoryFailureEvent,
@@ -408,6 +408,7 @@ export {
   type MmMigratePages,
   type MmMigratePagesStart,
   type MmPageAllocExtfrag,
+  type MmVmscanLruShrinkInactive,
   type RemoveMigrationPte,
   type SetMigrationPte,
   type TestPagesIsolatedEvent,

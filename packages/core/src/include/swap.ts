@@ -136,6 +136,14 @@ export interface Kswapd {
    */
   nodeReclaimed(nid: number): void;
   /**
+   * Node `nid`'s `kswapd_failures` (`pg_data_t`, `include/linux/mmzone.h`): the `balance_pgdat()`
+   * runs in a row that reclaimed nothing (`mm/vmscan.c`), reset by any reclaim that makes progress
+   * on the node. From `MAX_RECLAIM_RETRIES` (16) on the node is hopeless: kswapd leaves it to
+   * direct reclaim, and `/proc/zoneinfo` reports it `node_unreclaimable`. 0 for a node without a
+   * daemon.
+   */
+  failures(nid: number): number;
+  /**
    * Whether node `nid`'s daemon waits on its wait queue (`waitqueue_active(&pgdat->kswapd_wait)`,
    * `mm/vmscan.c`): napping or asleep, with no wake-up pending. False while it reclaims, and for a
    * node without a daemon.

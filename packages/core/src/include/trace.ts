@@ -334,6 +334,29 @@ export interface MmPageAllocExtfrag {
   readonly changeOwnership: boolean;
 }
 
+/**
+ * `trace_mm_vmscan_lru_shrink_inactive(nid, nr_scanned, nr_reclaimed, stat, priority, file)`: the
+ * `mm_vmscan_lru_shrink_inactive` event (`include/trace/events/vmscan.h`), one per
+ * `shrink_inactive_list()` call that isolated something (`mm/vmscan.c`, Linux 6.16), from kswapd
+ * and direct reclaim alike. The model reports the kernel's counts and priority; the
+ * `reclaim_stat` breakdown (dirty, writeback, activated, kept...) it does not.
+ *
+ * @category Tracing and statistics
+ */
+export interface MmVmscanLruShrinkInactive {
+  readonly event: "mm_vmscan_lru_shrink_inactive";
+  /** The node reclaimed. */
+  readonly nid: number;
+  /** Pages isolated from the inactive list (`nr_scanned`). */
+  readonly nrScanned: number;
+  /** Pages reclaimed of them, demoted ones included (`nr_reclaimed`). */
+  readonly nrReclaimed: number;
+  /** The reclaim pass's priority (`sc->priority`): `lru_size >> priority` was scanned. */
+  readonly priority: number;
+  /** The file list (`RECLAIM_WB_FILE` in `flags`) rather than the anonymous one. */
+  readonly file: boolean;
+}
+
 /** Every event a kernel's tracepoints emit. @category Tracing and statistics */
 export type TraceEvent =
   | MemoryFailureEvent
@@ -347,6 +370,7 @@ export type TraceEvent =
   | CopyWorkerEvent
   | MmCompactionEvent
   | MmPageAllocExtfrag
+  | MmVmscanLruShrinkInactive
   | TestPagesIsolatedEvent;
 
 /**

@@ -423,7 +423,8 @@ const shrinkFolioList = (
  * `shrink_inactive_list()` (`mm/vmscan.c`): isolates up to `nrToScan` pages from the tail of an
  * inactive list, runs {@link shrinkFolioList} over them and puts back the survivors. Counts
  * `pgscan_kswapd` / `pgscan_direct` and `pgscan_anon` / `pgscan_file` for the pages scanned,
- * `pgsteal_*` likewise for the pages reclaimed.
+ * `pgsteal_*` likewise for the pages reclaimed, and emits `mm_vmscan_lru_shrink_inactive` when it
+ * isolated anything.
  */
 const shrinkInactiveList = (
   k: Kernel,
@@ -445,6 +446,16 @@ const shrinkInactiveList = (
       k.vmstat.count(sc.kswapd ? "pgsteal_kswapd" : "pgsteal_direct", reclaimed);
       k.vmstat.count(anon ? "pgsteal_anon" : "pgsteal_file", reclaimed);
       sc.nrReclaimed += reclaimed;
+      if (k.trace.enabled) {
+        k.trace.emit({
+          event: "mm_vmscan_lru_shrink_inactive",
+          nid,
+          nrScanned: scanned,
+          nrReclaimed: reclaimed,
+          priority: sc.priority,
+          file: !anon,
+        });
+      }
     } finally {
       moveFoliosToLru(k, list);
       list.release();
@@ -711,6 +722,28 @@ export const performReclaim = (
     );
   });
 
+/**
+ * `kswapd_shrink_node()` (`mm/vmscan.c`, Linux 6.16): one pass of kswapd over node `nid` at
+ * `sc.priority`, aiming at the high watermark's worth of pages (`nr_to_reclaim`: the boosted
+ * `WMARK_HIGH`, at least `SWAP_CLUSTER_MAX`). True when the pass scanned at least that many pages,
+ * or reclaimed that many: at full efficiency the watermark would be met without scanning harder.
+ * The kernel also falls back to order 0 once it reclaimed `compact_gap(order)`; kswapd here
+ * balances for order 0 throughout.
+ */
+const kswapdShrinkNode = (
+  k: Kernel,
+  nid: number,
+  sc: ScanControl,
+): Effect.Effect<boolean, ErrnoError> =>
+  Effect.gen(function* () {
+    const zone = k.pageAlloc.zones[nid]!;
+    const managed = zone.managedPages > 0;
+    sc.nrToReclaim = managed ? Math.max(zone.wmarkPages(WMARK_HIGH), SWAP_CLUSTER_MAX) : 0;
+    const reclaimedBefore = sc.nrReclaimed;
+    yield* shrinkNode(k, nid, sc);
+    return Math.max(sc.nrScanned, sc.nrReclaimed - reclaimedBefore) >= sc.nrToReclaim;
+  });
+
 /** One node's `kswapd` state (`pg_data_t`'s `kswapd_wait`, `kswapd_order`, `kswapd_failures`). */
 interface KswapdNode {
   /** The largest order a waker asked for (`kswapd_order`), passed on to `kcompactd`. */
@@ -789,6 +822,10 @@ export class KswapdState implements Kswapd {
     if (node) node.failures = 0;
   }
 
+  failures(nid: number): number {
+    return this.nodes[nid]?.failures ?? 0;
+  }
+
   wakeup(nid: number, order: number): void {
     const node = this.nodes[nid];
     if (!node || !this.running) return;
@@ -863,12 +900,17 @@ export class KswapdState implements Kswapd {
   /**
    * `balance_pgdat()` (`mm/vmscan.c`, Linux 6.16): shrinks the node from `DEF_PRIORITY` down,
    * aiming each pass at the (boosted) high watermark's worth of pages (`kswapd_shrink_node()`),
-   * until it is balanced. Counts `pageoutrun`. A zone with a watermark boost is reclaimed for it
-   * even when balanced (`nr_boost_reclaim`, the boost as it was at the start): file folios only
-   * (no `may_swap`), the priority held at `DEF_PRIORITY - 2`, stopping at the first pass that
-   * reclaims nothing; an unbalanced node drops that and reclaims normally from `DEF_PRIORITY`
-   * again. Either way the boost taken at the start is then taken off the zone and kcompactd is
-   * woken at `pageblock_order` to defragment.
+   * until it is balanced. Counts `pageoutrun`. A pass lowers the priority unless it scanned at
+   * least its `nr_to_reclaim` (or reclaimed that much) and reclaimed something
+   * (`raise_priority`): the high watermark would then be met at that priority. A zone with a
+   * watermark boost is reclaimed for it even when balanced (`nr_boost_reclaim`, the boost as it
+   * was at the start): file folios only (no `may_swap`), the priority held at
+   * `DEF_PRIORITY - 2`, stopping at the first pass that reclaims nothing; an unbalanced node drops
+   * that and reclaims normally from `DEF_PRIORITY` again. A run that reclaimed nothing counts a
+   * `kswapd_failures` unless it ended on a balanced node it had no boost to reclaim for (`out:`),
+   * so a boosted run on a balanced node that finds nothing to reclaim counts one. Either way the
+   * boost taken at the start is then taken off the zone and kcompactd is woken at
+   * `pageblock_order` to defragment.
    */
   private balancePgdat(nid: number): Effect.Effect<void, ErrnoError> {
     const self = this;
@@ -883,6 +925,8 @@ export class KswapdState implements Kswapd {
       let nrBoostReclaim = zoneBoost;
       let reclaimed = 0;
       let priority = DEF_PRIORITY;
+      // Whether the run ended at `goto out`: balanced, with no boost left to reclaim for.
+      let out = false;
       while (priority >= 1) {
         const balanced = self.balanced(nid);
         if (!balanced && nrBoostReclaim) {
@@ -891,11 +935,14 @@ export class KswapdState implements Kswapd {
           priority = DEF_PRIORITY;
           continue;
         }
-        if (!nrBoostReclaim && balanced) break;
+        if (!nrBoostReclaim && balanced) {
+          out = true;
+          break;
+        }
         // Boosted reclaim goes no lower than DEF_PRIORITY - 2, to avoid reclaim writeback.
-        const raisePriority = !(nrBoostReclaim && priority === DEF_PRIORITY - 2);
+        let raisePriority = !(nrBoostReclaim && priority === DEF_PRIORITY - 2);
         const sc: ScanControl = {
-          nrToReclaim: Math.max(zone.wmarkPages(WMARK_HIGH), SWAP_CLUSTER_MAX),
+          nrToReclaim: 0,
           order: 0,
           compactionReady: false,
           priority,
@@ -905,14 +952,17 @@ export class KswapdState implements Kswapd {
           current: node.current,
           maySwap: !nrBoostReclaim,
         };
-        yield* shrinkNode(k, nid, sc);
+        // Scanning enough to meet the high watermark at full efficiency needs no lower priority.
+        if (yield* kswapdShrinkNode(k, nid, sc)) raisePriority = false;
         reclaimed += sc.nrReclaimed;
+        // kthread_freezable_should_stop(): a daemon asked to stop ends its run here.
+        if (self.stopping) break;
         nrBoostReclaim -= Math.min(nrBoostReclaim, sc.nrReclaimed);
         // A boost reclaim that made no progress stops: it could loop for ever otherwise.
         if (nrBoostReclaim && !sc.nrReclaimed) break;
         if (raisePriority || !sc.nrReclaimed) priority--;
       }
-      if (reclaimed === 0 && !self.balanced(nid)) node.failures++;
+      if (!out && reclaimed === 0) node.failures++;
       if (zoneBoost) {
         zone.watermarkBoost -= Math.min(zone.watermarkBoost, zoneBoost);
         // There is likely space now: wake kcompactd to defragment pageblocks.

@@ -142,6 +142,9 @@ describe("watermark boosting (boost_watermark(), mm/page_alloc.c, Linux 6.16)", 
     );
     // One boosted balance_pgdat() pass: nothing on the file LRU to reclaim, so it stops at once.
     expect(k.vmstat.get("pageoutrun")).toBe(1);
+    // It left the loop at its break, not at `goto out` (the node is balanced, but boosted), and
+    // reclaimed nothing: `if (!sc.nr_reclaimed) pgdat->kswapd_failures++` counts one.
+    expect(k.kswapd.failures(0)).toBe(1);
     expect(events).toContainEqual({ event: "mm_compaction_wakeup_kcompactd", nid: 0, order: 9 });
     await runP(k.shutdown());
   });

@@ -452,4 +452,67 @@ describe("kswapd", () => {
     await runP(k.shutdown());
     expect(k.kswapd.running).toBe(false);
   });
+
+  it("holds its priority while a pass scans nr_to_reclaim and reclaims something (balance_pgdat(), kswapd_shrink_node(), Linux 6.16)", async () => {
+    const k = boot({ nodes: ["16M"] });
+    // No watermark boost: the anonymous fill must leave the watermarks where they are.
+    run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
+    const zone = k.pageAlloc.zones[0]!;
+    const p = run(k.createProcess({ node: 0 }));
+    // 2400 pages of page cache, one clean page in every 32 and the rest dirty (which reclaim
+    // activates: the model writes nothing back), unmapped, oldest first in that order.
+    const groups = 75;
+    const dirty = run(k.createFile("dirty"));
+    const clean = run(k.createFile("clean"));
+    const d = run(p.mmap(groups * 31 * PAGE, { flags: MAP_SHARED, file: dirty }));
+    const c = run(p.mmap(groups * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file: clean }));
+    for (let g = 0; g < groups; g++) {
+      for (let i = 0; i < 31; i++) run(p.write(d + (g * 31 + i) * PAGE, pattern(8, g)));
+      run(p.read(c + g * PAGE, 1));
+    }
+    run(p.munmap(d, groups * 31 * PAGE));
+    run(p.munmap(c, groups * PAGE));
+    const filePages = dirty.mapping.nrFolios + clean.mapping.nrFolios;
+    expect(filePages).toBe(groups * 32);
+    const passes: { priority: number; scanned: number; reclaimed: number }[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event !== "mm_vmscan_lru_shrink_inactive") return;
+      const last = passes.at(-1);
+      if (last?.priority === e.priority) {
+        last.scanned += e.nrScanned;
+        last.reclaimed += e.nrReclaimed;
+      } else passes.push({ priority: e.priority, scanned: e.nrScanned, reclaimed: e.nrReclaimed });
+    });
+    // kswapd_shrink_node()'s nr_to_reclaim: max(high_wmark_pages(zone), SWAP_CLUSTER_MAX).
+    const nrToReclaim = Math.max(zone.wmarkPages(WMARK_HIGH), 32);
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        const n = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+        const a = yield* p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(a, pattern(n * PAGE, 1));
+        yield* waitUntil(() => zone.freePages > zone.wmarkPages(WMARK_HIGH));
+        yield* TestClock.adjust("10000 millis");
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    // One balance_pgdat() run did it all, by kswapd alone.
+    expect(count(k, "pageoutrun")).toBe(1);
+    expect(count(k, "allocstall_normal")).toBe(0);
+    expect(count(k, "pgsteal_kswapd")).toBe(count(k, "pgsteal_file"));
+    expect(count(k, "pgsteal_file")).toBe(groups - clean.mapping.nrFolios);
+    // From DEF_PRIORITY down one at a time while a pass scans less than nr_to_reclaim...
+    const priorities = passes.map((x) => x.priority);
+    const held = passes.at(-1)!;
+    expect(priorities).toEqual(
+      Array.from({ length: priorities.length }, (_, i) => priorities[0]! - i),
+    );
+    for (const pass of passes.slice(0, -1)) expect(pass.scanned).toBeLessThan(nrToReclaim);
+    // ...then held at the first priority whose pass scanned that much (and reclaimed something):
+    // more than one pass there, each scanning at most the file LRU >> priority.
+    expect(held.priority).toBeGreaterThan(1);
+    expect(held.reclaimed).toBeGreaterThan(0);
+    expect(held.scanned).toBeGreaterThan(filePages >> held.priority);
+    expect(count(k, "pgscan_kswapd")).toBe(passes.reduce((sum, x) => sum + x.scanned, 0));
+    await runP(k.shutdown());
+  });
 });
