@@ -51,6 +51,20 @@ const delta = (k: Kernel) => {
   return (item: string) => k.vmstat.get(item) - before[item]!;
 };
 
+/**
+ * Gives the node's free memory to `cached` clean page-cache pages (a file mapping read through),
+ * then to kernel allocations (`GFP_KERNEL`'s first tries until they fail).
+ */
+const fillNode = async (k: Kernel, cached: number): Promise<void> => {
+  if (cached) {
+    const q = run(k.createProcess());
+    const file = run(k.createFile("cache"));
+    const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+    await runP(q.read(c, cached * PAGE));
+  }
+  while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+};
+
 /** Takes base pages with `GFP_KERNEL`'s first tries until they fail: the node at its min mark. */
 const drainToMin = (k: Kernel): void => {
   while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
@@ -374,13 +388,7 @@ describe("a surplus huge page for a fault takes the slow path", () => {
     const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
     run(p.write(addr, new Uint8Array([1])));
     const child = run(p.fork());
-    if (cached) {
-      const q = run(k.createProcess());
-      const file = run(k.createFile("cache"));
-      const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
-      await runP(q.read(c, cached * PAGE));
-    }
-    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    await fillNode(k, cached);
     return { k, p, child, addr };
   };
   const surplus = (k: Kernel) =>
@@ -434,13 +442,7 @@ describe("a surplus huge page for a reservation at mmap() takes the slow path", 
     const k = boot({ nodes: ["16M"] });
     run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", String(overcommit)));
     if (spare) run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
-    if (cached) {
-      const q = run(k.createProcess());
-      const file = run(k.createFile("cache"));
-      const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
-      await runP(q.read(c, cached * PAGE));
-    }
-    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    await fillNode(k, cached);
     if (spare) run(k.fs.write("/proc/sys/vm/nr_hugepages", "0"));
     return { k, p: run(k.createProcess()) };
   };
