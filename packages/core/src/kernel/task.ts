@@ -204,45 +204,48 @@ export class Process implements Task {
    * gathered so far; what is left over goes back at the end.
    */
   mmap(length: number, options: MmapOptions = {}): Effect.Effect<number, ErrnoError> {
-    const gather = newSurplusGather();
-    const attempt = this.withMm("mmap", () => {
-      if (typeof options !== "object" || options === null)
-        return errno("EINVAL", `mmap options must be an object, not ${formatValue(options)}`);
-      if (options.hugepage !== undefined && typeof options.hugepage !== "boolean")
-        return errno(
-          "EINVAL",
-          `mmap hugepage must be true or false, not ${formatValue(options.hugepage)}`,
+    // One gather per run of the call: its state (the pages kept, the orders tried) is this run's.
+    const body = Effect.suspend(() => {
+      const gather = newSurplusGather();
+      const attempt = this.withMm("mmap", () => {
+        if (typeof options !== "object" || options === null)
+          return errno("EINVAL", `mmap options must be an object, not ${formatValue(options)}`);
+        if (options.hugepage !== undefined && typeof options.hugepage !== "boolean")
+          return errno(
+            "EINVAL",
+            `mmap hugepage must be true or false, not ${formatValue(options.hugepage)}`,
+          );
+        return doMmap(
+          this.kernel,
+          this,
+          length,
+          {
+            addr: options.addr ?? 0,
+            prot: options.prot ?? 0x3,
+            flags: options.flags ?? 0x22,
+            file: options.file ?? null,
+            offset: options.offset ?? 0,
+            hugepage: options.hugepage,
+          },
+          gather,
         );
-      return doMmap(
-        this.kernel,
-        this,
-        length,
-        {
-          addr: options.addr ?? 0,
-          prot: options.prot ?? 0x3,
-          flags: options.flags ?? 0x22,
-          file: options.file ?? null,
-          offset: options.offset ?? 0,
-          hugepage: options.hugepage,
-        },
-        gather,
+      });
+      const step: Effect.Effect<number, ErrnoError> = Effect.flatMap(attempt, (addr) => {
+        if (addr !== null) return Effect.succeed(addr);
+        // doMmap() stopped for a surplus page's slow path (it filled in the request).
+        const req = gather.request!;
+        gather.request = null;
+        gather.tried |= 1 << req.order;
+        return Effect.flatMap(allocPagesSlowpath(this.kernel, req, this), (r) => {
+          gather.page = r.page;
+          return step;
+        });
+      });
+      return step.pipe(
+        Effect.ensuring(Effect.sync(() => surplusGatherRelease(this.kernel, gather))),
       );
     });
-    const step: Effect.Effect<number, ErrnoError> = Effect.flatMap(attempt, (addr) => {
-      if (addr !== null) return Effect.succeed(addr);
-      // doMmap() stopped for a surplus page's slow path (it filled in the request).
-      const req = gather.request!;
-      gather.request = null;
-      gather.tried |= 1 << req.order;
-      return Effect.flatMap(allocPagesSlowpath(this.kernel, req, this), (r) => {
-        gather.page = r.page;
-        return step;
-      });
-    });
-    return this.kernel.call(
-      "mmap",
-      step.pipe(Effect.ensuring(Effect.sync(() => surplusGatherRelease(this.kernel, gather)))),
-    );
+    return this.kernel.call("mmap", body);
   }
 
   /** `munmap()`. */
