@@ -24,6 +24,7 @@ import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "../include/mm_types";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
+import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
 import { madviseSoftOffline } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
@@ -196,11 +197,17 @@ export class Process implements Task {
     });
   }
 
-  /** `mmap()`: maps `length` bytes and returns the address. */
+  /**
+   * `mmap()`: maps `length` bytes and returns the address. A hugetlb mapping's surplus pages
+   * (`gather_surplus_pages()`) take the whole slow path: each time `doMmap()` stops for one, the
+   * slow path runs (`allocPagesSlowpath()`) and the mapping is made again with the pages
+   * gathered so far; what is left over goes back at the end.
+   */
   mmap(length: number, options: MmapOptions = {}): Effect.Effect<number, ErrnoError> {
-    return this.kernel.call(
-      "mmap",
-      this.withMm("mmap", () => {
+    // One gather per run of the call: its state (the pages kept, the orders tried) is this run's.
+    const body = Effect.suspend(() => {
+      const gather = newSurplusGather();
+      const attempt = this.withMm("mmap", () => {
         if (typeof options !== "object" || options === null)
           return errno("EINVAL", `mmap options must be an object, not ${formatValue(options)}`);
         if (options.hugepage !== undefined && typeof options.hugepage !== "boolean")
@@ -208,16 +215,37 @@ export class Process implements Task {
             "EINVAL",
             `mmap hugepage must be true or false, not ${formatValue(options.hugepage)}`,
           );
-        return doMmap(this.kernel, this, length, {
-          addr: options.addr ?? 0,
-          prot: options.prot ?? 0x3,
-          flags: options.flags ?? 0x22,
-          file: options.file ?? null,
-          offset: options.offset ?? 0,
-          hugepage: options.hugepage,
+        return doMmap(
+          this.kernel,
+          this,
+          length,
+          {
+            addr: options.addr ?? 0,
+            prot: options.prot ?? 0x3,
+            flags: options.flags ?? 0x22,
+            file: options.file ?? null,
+            offset: options.offset ?? 0,
+            hugepage: options.hugepage,
+          },
+          gather,
+        );
+      });
+      const step: Effect.Effect<number, ErrnoError> = Effect.flatMap(attempt, (addr) => {
+        if (addr !== null) return Effect.succeed(addr);
+        // doMmap() stopped for a surplus page's slow path (it filled in the request).
+        const req = gather.request!;
+        gather.request = null;
+        gather.tried |= 1 << req.order;
+        return Effect.flatMap(allocPagesSlowpath(this.kernel, req, this), (r) => {
+          gather.page = r.page;
+          return step;
         });
-      }),
-    );
+      });
+      return step.pipe(
+        Effect.ensuring(Effect.sync(() => surplusGatherRelease(this.kernel, gather))),
+      );
+    });
+    return this.kernel.call("mmap", body);
   }
 
   /** `munmap()`. */

@@ -612,12 +612,12 @@ export class HugetlbPool implements Hstate {
   /**
    * `alloc_surplus_hugetlb_folio()`: a fresh huge page counted as surplus, when
    * `nr_overcommit_hugepages` allows one more; -1 otherwise. `current` is the task it is
-   * allocated in (null: a kernel thread of `nid`). With `dc` (a fault), the allocation is whole,
-   * as in Linux: when its first tries fail and its order has not been through the slow path in
-   * this fault, it fills `dc.request` and gives -1 (the fault returns `VM_FAULT_RETRY`, its
-   * caller runs `__alloc_pages_slowpath()` with `__GFP_RETRY_MAYFAIL`, and faults again); the
-   * retried fault takes the page the slow path got (`dc.page`). Without `dc` (a reservation at
-   * `mmap()`), only the first tries.
+   * allocated in (null: a kernel thread of `nid`). With `dc` (a fault, or a reservation at
+   * `mmap()`), the allocation is whole, as in Linux: when its first tries fail and its order has
+   * not been through the slow path since `dc.tried` was cleared, it fills `dc.request` and gives
+   * -1 (a fault returns `VM_FAULT_RETRY`, a reservation {@link SurplusGather}'s retry; the
+   * caller runs `__alloc_pages_slowpath()` with `__GFP_RETRY_MAYFAIL` and calls again); the retry
+   * takes the page the slow path got (`dc.page`). Without `dc`, only the first tries.
    */
   allocSurplus(
     nid: number,
@@ -650,29 +650,44 @@ export class HugetlbPool implements Hstate {
    * reservations, allocating surplus pages into the pool for what the free pages do not cover:
    * in `current`, from `NUMA_NO_NODE` (its own node first), on the nodes of its cpuset, narrowed
    * to its `MPOL_BIND` policy's ({@link policyMbindNodemask}). `ENOMEM`, with nothing changed,
-   * when overcommit or the allocator refuses.
+   * when overcommit or the allocator refuses. With `gather`, each page's allocation is whole
+   * (`htlb_alloc_mask()` with `__GFP_RETRY_MAYFAIL`: reclaim and compaction retried while they
+   * make progress): when a page's first tries fail, the pages got so far stay in
+   * `gather.surplus` (counted as surplus, as Linux's `surplus_list`), `gather.request` is filled
+   * and null is returned; the caller runs the slow path and calls again, which counts them as
+   * allocated and recomputes what is needed, as Linux does after retaking `hugetlb_lock`.
    */
-  private gatherSurplusPages(delta: number, current: TaskStruct): 0 | ErrnoError {
+  private gatherSurplusPages(
+    delta: number,
+    current: TaskStruct,
+    gather?: SurplusGather,
+  ): 0 | ErrnoError | null {
+    const got = gather?.surplus ?? [];
     const needed = this.resvHugePages + delta - this.freeHugePages;
-    if (needed <= 0) {
+    if (needed <= 0 && got.length === 0) {
       this.resvHugePages += delta;
       return 0;
     }
     const mbind = policyMbindNodemask(current.policy, current.memsAllowed);
     const allowed = current.memsAllowed.filter((n) => !mbind || mbind.includes(n));
-    const got: number[] = [];
-    for (let i = 0; i < needed; i++) {
-      const head = this.allocSurplus(NUMA_NO_NODE, allowed, current);
+    while (got.length < needed) {
+      const head = this.allocSurplus(NUMA_NO_NODE, allowed, current, gather);
       if (head < 0) break;
       got.push(head);
+      // The next page may take the slow path again.
+      if (gather) gather.tried = 0;
     }
-    // The fresh pages (each with its reference) join the free lists; free_huge_folio() sends
-    // surplus ones back to the buddy allocator when the request fails.
-    if (got.length < needed) {
-      for (const head of got) {
-        this.k.memmap.refcount[head] = 0;
-        this.freeHugeFolio(head);
-      }
+    if (gather?.request) return null;
+    // The fresh pages (each with its reference) join the free lists, as many as needed;
+    // free_huge_folio() sends the other surplus ones back to the buddy allocator.
+    const ok = got.length >= needed;
+    const heads = got.splice(0);
+    for (const [i, head] of heads.entries()) {
+      this.k.memmap.refcount[head] = 0;
+      if (ok && i < needed) this.enqueue(head);
+      else this.freeHugeFolio(head);
+    }
+    if (!ok) {
       return errno(
         "ENOMEM",
         `hugetlb: ${delta} huge pages to reserve, ${this.availableHugePages} free and ` +
@@ -680,10 +695,6 @@ export class HugetlbPool implements Hstate {
       );
     }
     this.resvHugePages += delta;
-    for (const head of got) {
-      this.k.memmap.refcount[head] = 0;
-      this.enqueue(head);
-    }
     return 0;
   }
 
@@ -705,10 +716,11 @@ export class HugetlbPool implements Hstate {
    * `hugetlb_acct_memory()` with a positive `delta`: reserves `delta` huge pages for `current`,
    * the task mapping them. `ENOMEM` when the pool (with overcommit) cannot cover them, or when
    * more is reserved than the free huge pages of the nodes `current` may use hold
-   * (`allowed_mems_nr()`: its cpuset's, narrowed to its `MPOL_BIND` policy's).
+   * (`allowed_mems_nr()`: its cpuset's, narrowed to its `MPOL_BIND` policy's). Null when a
+   * surplus page of `gather` needs the slow path first (see `gatherSurplusPages`).
    */
-  acctMemory(delta: number, current: TaskStruct): 0 | ErrnoError {
-    const gathered = this.gatherSurplusPages(delta, current);
+  acctMemory(delta: number, current: TaskStruct, gather?: SurplusGather): 0 | ErrnoError | null {
+    const gathered = this.gatherSurplusPages(delta, current, gather);
     if (gathered !== 0) return gathered;
     const mbind = policyMbindNodemask(current.policy, current.memsAllowed);
     let allowed = 0;
@@ -761,6 +773,51 @@ const hugeIndex = (k: Kernel, vma: Vma, slot: number): number =>
   Math.floor((vma.pgoff + slot) / 2 ** hstateVma(k, vma).order);
 
 /**
+ * The state `gather_surplus_pages()` (`mm/hugetlb.c`, Linux 6.16) keeps while it allocates
+ * surplus pages for a reservation with `hugetlb_lock` dropped: its `surplus_list` and the slow
+ * path of the page it is allocating. A caller that may block (`mmap()`) passes one to
+ * {@link hugetlbReservePages}; when that returns null it runs `request` through
+ * `allocPagesSlowpath()`, puts the page it got in `page`, marks the order in `tried`, and calls
+ * again, then releases what is left with {@link surplusGatherRelease}.
+ *
+ * @category Hugetlb
+ */
+export interface SurplusGather extends DirectCompact {
+  /** Surplus pages allocated so far (head pfns), counted in the pool, each with a reference. */
+  surplus: number[];
+}
+
+/**
+ * A fresh {@link SurplusGather}: nothing allocated, no slow path asked for.
+ *
+ * @category Hugetlb
+ */
+export const newSurplusGather = (): SurplusGather => ({
+  request: null,
+  tried: 0,
+  thisNode: 0,
+  page: -1,
+  misplaced: null,
+  surplus: [],
+});
+
+/**
+ * Gives back what a {@link SurplusGather} still holds once its caller is done (an error or an
+ * interruption between its calls): the surplus pages to the buddy allocator
+ * (`free_huge_folio()`), the page the slow path got and no call took (`folio_put()`).
+ *
+ * @category Hugetlb
+ */
+export const surplusGatherRelease = (k: Kernel, gather: SurplusGather): void => {
+  for (const head of gather.surplus.splice(0)) {
+    k.memmap.refcount[head] = 0;
+    poolOfFolio(k, head).freeHugeFolio(head);
+  }
+  if (gather.page >= 0) folioPut(k, gather.page);
+  gather.page = -1;
+};
+
+/**
  * `hugetlb_reserve_pages()` (`mm/hugetlb.c`): reserves the huge pages of a new hugetlb mapping
  * (`hugetlb_acct_memory()`), and fails with `ENOMEM`, reserving nothing, when the pool cannot
  * cover them. A private mapping reserves one huge page per huge page of `vma`, in a new
@@ -768,18 +825,25 @@ const hugeIndex = (k: Kernel, vma: Vma, slot: number): number =>
  * inode's region map does not hold yet (`region_chg()`), and adds them there (`region_add()`):
  * another mapping of the same pages reserves nothing more. `current` is the task mapping it, in
  * which surplus pages are allocated (`gather_surplus_pages()`: its node first, within its cpuset
- * and `MPOL_BIND` policy).
+ * and `MPOL_BIND` policy). With `gather`, each surplus page's allocation is whole: null, with
+ * nothing reserved, when one needs the slow path first (`gather.request`; see
+ * {@link SurplusGather}).
  *
  * @category Hugetlb
  */
-export const hugetlbReservePages = (k: Kernel, vma: Vma, current: TaskStruct): 0 | ErrnoError => {
+export const hugetlbReservePages = (
+  k: Kernel,
+  vma: Vma,
+  current: TaskStruct,
+  gather?: SurplusGather,
+): 0 | ErrnoError | null => {
   const first = hugeIndex(k, vma, 0);
   const last = hugeIndex(k, vma, vma.nrPages);
   const inode = vma.mapping?.hugetlbResv;
   const map = inode ?? new HugetlbResvMap();
   const chg: number[] = [];
   for (let i = first; i < last; i++) if (!map.reserved.has(i)) chg.push(i);
-  const rc = chg.length > 0 ? hstateVma(k, vma).acctMemory(chg.length, current) : 0;
+  const rc = chg.length > 0 ? hstateVma(k, vma).acctMemory(chg.length, current, gather) : 0;
   if (rc !== 0) return rc;
   for (const i of chg) map.reserved.add(i);
   if (!inode) vma.hugetlbResv = map;

@@ -63,6 +63,7 @@ import {
   hugetlbEvictInode,
   hugetlbReservePages,
   hugetlbVmOpClose,
+  type SurplusGather,
 } from "./hugetlb";
 import { translate, zapPteRange } from "./memory";
 import { mlockVmaPagesRange } from "./mlock";
@@ -768,14 +769,17 @@ const roundHintToMin = (hint: number, pageSize: number): number => {
  * `EEXIST` instead (see `mmapFixedArea` for the checks). Without them `args.addr` is a
  * hint. The new VMA then merges into a matching neighbour (`vmaMergeNewRange`). A hugetlb
  * mapping whose reservation fails after `MAP_FIXED` unmapped the range leaves it empty, as
- * Linux does.
+ * Linux does. With `gather`, the surplus huge pages a hugetlb reservation allocates take the
+ * whole slow path: null, with no mapping made, when one needs it first (`gather.request`, see
+ * `SurplusGather`); the caller runs it and calls again.
  */
 export const doMmap = (
   k: Kernel,
   task: Task,
   length: number,
   args: MmapArgs,
-): number | ErrnoError => {
+  gather?: SurplusGather,
+): number | ErrnoError | null => {
   const { prot, flags, file, offset } = args;
   const pageSize = k.mem.pageSize;
   if (!Number.isSafeInteger(length) || length <= 0) {
@@ -893,7 +897,7 @@ export const doMmap = (
     // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
     // When it fails, a MAP_FIXED mapping leaves the range it replaced empty, as
     // vms_abort_munmap_vmas() does once the old VMAs are closed.
-    const reserved = hugetlbReservePages(k, vma, task);
+    const reserved = hugetlbReservePages(k, vma, task, gather);
     if (reserved !== 0) {
       if (mapping) k.addressSpaces.delete(mapping.id);
       return reserved;

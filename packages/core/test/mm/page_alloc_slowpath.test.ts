@@ -51,6 +51,20 @@ const delta = (k: Kernel) => {
   return (item: string) => k.vmstat.get(item) - before[item]!;
 };
 
+/**
+ * Gives the node's free memory to `cached` clean page-cache pages (a file mapping read through),
+ * then to kernel allocations (`GFP_KERNEL`'s first tries until they fail).
+ */
+const fillNode = async (k: Kernel, cached: number): Promise<void> => {
+  if (cached) {
+    const q = run(k.createProcess());
+    const file = run(k.createFile("cache"));
+    const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+    await runP(q.read(c, cached * PAGE));
+  }
+  while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+};
+
 /** Takes base pages with `GFP_KERNEL`'s first tries until they fail: the node at its min mark. */
 const drainToMin = (k: Kernel): void => {
   while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
@@ -374,13 +388,7 @@ describe("a surplus huge page for a fault takes the slow path", () => {
     const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
     run(p.write(addr, new Uint8Array([1])));
     const child = run(p.fork());
-    if (cached) {
-      const q = run(k.createProcess());
-      const file = run(k.createFile("cache"));
-      const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
-      await runP(q.read(c, cached * PAGE));
-    }
-    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    await fillNode(k, cached);
     return { k, p, child, addr };
   };
   const surplus = (k: Kernel) =>
@@ -407,6 +415,88 @@ describe("a surplus huge page for a fault takes the slow path", () => {
     expect(surplus(k)).toBe(0);
     expect(d("allocstall_normal")).toBe(1);
     expect(folioAt(child, addr).pfn).toBe(folioAt(p, addr).pfn);
+    expectConsistent(k);
+  });
+});
+
+// gather_surplus_pages() (mm/hugetlb.c, Linux 6.16) at mmap(MAP_HUGETLB) with an empty pool and
+// nr_overcommit_hugepages > 0: hugetlb_lock dropped, each surplus page is
+// alloc_surplus_hugetlb_folio(h, htlb_alloc_mask(h), ...) → alloc_buddy_hugetlb_folio(), one
+// __alloc_pages() of GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL whose
+// slow path reclaims and compacts while mmap() waits; one that fails fails the reservation with
+// -ENOMEM, the pages gathered before it freed.
+describe("a surplus huge page for a reservation at mmap() takes the slow path", () => {
+  const HUGE = 2 * 1024 * 1024;
+  const GLOBAL = "/sys/kernel/mm/hugepages/hugepages-2048kB";
+  /** nr, free, resv, surplus of the pool, as sysfs shows them. */
+  const counters = (k: Kernel): number[] =>
+    ["nr_hugepages", "free_hugepages", "resv_hugepages", "surplus_hugepages"].map((f) =>
+      Number(run(k.fs.read(`${GLOBAL}/${f}`))),
+    );
+  /**
+   * An empty pool that may overcommit `overcommit` pages; the node's free memory gone to `cached`
+   * page-cache pages and kernel allocations, but for one free 2 MiB block with `spare` (a pool
+   * page allocated first and freed back to the buddy allocator at the end).
+   */
+  const setup = async (cached: number, overcommit: number, spare = false) => {
+    const k = boot({ nodes: ["16M"] });
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", String(overcommit)));
+    if (spare) run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    await fillNode(k, cached);
+    if (spare) run(k.fs.write("/proc/sys/vm/nr_hugepages", "0"));
+    return { k, p: run(k.createProcess()) };
+  };
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+
+  it("mmap() reclaims page cache until a 2 MiB block is free and reserves the surplus page it gets", async () => {
+    const { k, p } = await setup(3000, 1);
+    const d = delta(k);
+    const addr = await runP(p.mmap(HUGE, { flags }));
+    expect(counters(k)).toEqual([1, 1, 1, 1]);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgsteal_direct")).toBeGreaterThanOrEqual(512);
+    expect(d("compact_stall")).toBe(0);
+    // The fault consumes the reservation; munmap gives the surplus page back.
+    await runP(p.write(addr, new Uint8Array([7])));
+    expect(counters(k)).toEqual([1, 0, 0, 1]);
+    run(p.munmap(addr, HUGE));
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("two surplus pages: the first from the first tries, kept while the second's slow path reclaims (gather_surplus_pages()'s surplus_list across its retry)", async () => {
+    const { k, p } = await setup(2500, 2, true);
+    const d = delta(k);
+    const addr = await runP(p.mmap(2 * HUGE, { flags }));
+    expect(counters(k)).toEqual([2, 2, 2, 2]);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgsteal_direct")).toBeGreaterThanOrEqual(512);
+    run(p.munmap(addr, 2 * HUGE));
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("with nothing to reclaim: one direct reclaim, no OOM killer (__GFP_RETRY_MAYFAIL), ENOMEM with nothing reserved and no mapping", async () => {
+    const { k, p } = await setup(0, 1);
+    const d = delta(k);
+    const free = k.pageAlloc.totalFreePages();
+    expectErrno(p.mmap(HUGE, { flags }), "ENOMEM");
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(p.mm!.vmas).toEqual([]);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  it("a second page the slow path cannot get fails the reservation with ENOMEM; the first, gathered, goes back to the buddy allocator", async () => {
+    const { k, p } = await setup(0, 2, true);
+    const d = delta(k);
+    const free = k.pageAlloc.totalFreePages();
+    expectErrno(p.mmap(2 * HUGE, { flags }), "ENOMEM");
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(p.mm!.vmas).toEqual([]);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
     expectConsistent(k);
   });
 });
