@@ -141,7 +141,7 @@ export const EXPERIMENTS = {
       "move_pages throughput by folio size: serial, mtcopy by threads and adaptive (auto), dcbm by channels plain and adaptive, and any --migrator, against raw memcpy; writes <out>/sizes.svg; Ctrl-C keeps what it measured",
     flags: {
       quick: quick(
-        "64M, sizes 4K,64K,2M, mtcopy 2 and adaptive, dcbm 4 plain and adaptive, 3 runs (a few minutes)",
+        "64M, sizes 4K,64K,2M, mtcopy 2 and adaptive, dcbm 4 plain and adaptive, 3 runs (under a minute)",
       ),
       total: total("256M; 64M with --quick"),
       sizes: sizes("folio sizes, bytes with K or M (default 4K,16K,64K,256K,1M,2M)"),
