@@ -474,8 +474,6 @@ export class HugetlbPool implements Hstate {
         const gfp =
           htlbAllocMask(self) |
           __GFP_THISNODE |
-          __GFP_COMP |
-          __GFP_NOWARN |
           (noretry.has(nid) ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL);
         // alloc_gigantic_folio(): a gigantic page from alloc_contig_pages(), which migrates what
         // is in the way.
@@ -1223,9 +1221,14 @@ const htlbAllowAllocFallback = (reason: MigrateReason): boolean =>
  * fallback (`htlb_allow_alloc_fallback()`).
  */
 const migrateFreshGfp = (h: Hstate, gfp: number, reason: MigrateReason): number => {
-  const mask = htlbAllocMask(h) | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
+  const mask = htlbModifyAllocMask(h, gfp);
   return htlbAllowAllocFallback(reason) ? mask : mask | __GFP_THISNODE;
 };
+
+/** `htlb_modify_alloc_mask()` (`include/linux/hugetlb.h`): the pool's mask with the caller's
+ * `__GFP_THISNODE` and `__GFP_NOWARN`. */
+const htlbModifyAllocMask = (h: Hstate, gfp: number): number =>
+  htlbAllocMask(h) | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
 
 /**
  * `alloc_hugetlb_folio_nodemask()` (`mm/hugetlb.c`), as `alloc_migration_target()` calls it for a
@@ -1248,8 +1251,7 @@ export const allocHugetlbFolioNodemask = (
 ): number => {
   const pool = h as HugetlbPool;
   if (pool.availableHugePages > 0) {
-    const mask = htlbAllocMask(h) | (gfp & (__GFP_THISNODE | __GFP_NOWARN));
-    const head = pool.dequeueNodemask(nid, nodemask, mask);
+    const head = pool.dequeueNodemask(nid, nodemask, htlbModifyAllocMask(h, gfp));
     if (head >= 0) return head;
   }
   const head = pool.allocFresh(nid, migrateFreshGfp(pool, gfp, reason), nodemask, current);

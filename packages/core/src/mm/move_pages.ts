@@ -379,26 +379,18 @@ export const allocMigrationTarget = (
     const gfp = order > 0 ? (mtcGfp & ~__GFP_RECLAIM) | GFP_TRANSHUGE : mtcGfp;
     return { nid: nidOf(src), order, gfp, nodemask: nmask };
   };
+  /** A hugetlb folio's destination, from its pool: the arguments of the first tries and slow path. */
+  const hugeArgs = (src: number) =>
+    [folioHstate(k, src), nidOf(src), nmask, mtcGfp, mtc.reason ?? MR_SYSCALL, current] as const;
   const target = (src: number): number => {
-    if (k.memmap.test(src, PG_hugetlb)) {
-      const h = folioHstate(k, src);
-      const reason = mtc.reason ?? MR_SYSCALL;
-      return allocHugetlbFolioNodemask(h, nidOf(src), nmask, mtcGfp, reason, current);
-    }
+    if (k.memmap.test(src, PG_hugetlb)) return allocHugetlbFolioNodemask(...hugeArgs(src));
     const { nid, order, gfp } = reqOf(src);
     return k.pageAlloc.allocPages(nid, order, gfp, nmask, current);
   };
   return Object.assign(target, {
     slowpath: (src: number) =>
       k.memmap.test(src, PG_hugetlb)
-        ? allocHugetlbFolioNodemaskSlowpath(
-            folioHstate(k, src),
-            nidOf(src),
-            nmask,
-            mtcGfp,
-            mtc.reason ?? MR_SYSCALL,
-            current,
-          )
+        ? allocHugetlbFolioNodemaskSlowpath(...hugeArgs(src))
         : allocTargetSlowpath(k, reqOf(src), current),
   });
 };

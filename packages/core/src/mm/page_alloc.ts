@@ -786,14 +786,14 @@ export class BuddyAllocator implements PageAllocator {
     const zone = this.zones[nid];
     if (!zone || zone.freePages < 1 << order || order > this.maxOrder) return -1;
     const mt = gfpMigratetype(gfp);
-    let pfn = -1;
-    if (order <= PAGE_ALLOC_COSTLY_ORDER || order === this.pageblockOrder) {
-      pfn = this.rmqueue(zone, order, mt, allocFlags);
-    }
+    // rmqueue() fails only when neither the type's lists nor its fallbacks hold a block of the
+    // order (nothing claimed, nothing boosted): a second try would find the same.
+    const pcp = order <= PAGE_ALLOC_COSTLY_ORDER || order === this.pageblockOrder;
+    let pfn = pcp ? this.rmqueue(zone, order, mt, allocFlags) : -1;
     if (pfn < 0 && allocFlags & ALLOC_HIGHATOMIC) {
       pfn = this.rmqueueSmallest(zone, order, MIGRATE_HIGHATOMIC);
     }
-    if (pfn < 0) pfn = this.rmqueue(zone, order, mt, allocFlags);
+    if (pfn < 0 && !pcp) pfn = this.rmqueue(zone, order, mt, allocFlags);
     if (pfn < 0 && allocFlags & (ALLOC_OOM | ALLOC_NON_BLOCK)) {
       pfn = this.rmqueueSmallest(zone, order, MIGRATE_HIGHATOMIC);
     }
