@@ -109,7 +109,7 @@ export {
   ThpSettings,
 } from "./include/huge_mm";
 // include/linux/hugetlb.h
-export { type Hstate, HugetlbResvMap } from "./include/hugetlb";
+export { type Hstate, type HugetlbReplacement, HugetlbResvMap } from "./include/hugetlb";
 // The machine: include/linux/sched.h, init/main.c
 export type {
   BadPage,
@@ -502,6 +502,9 @@ export {
   dissolveFreeHugetlbFolio,
   folioHstate,
   htlbAllocMask,
+  hugetlbReplacementRelease,
+  hugetlbReplacementSlowpath,
+  newHugetlbReplacement,
   replaceFreeHugepageFolios,
 } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";

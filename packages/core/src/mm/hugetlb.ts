@@ -49,7 +49,7 @@ import {
   GFP_HIGHUSER_MOVABLE,
   GFP_USER,
 } from "../include/gfp";
-import type { Hstate } from "../include/hugetlb";
+import type { Hstate, HugetlbReplacement } from "../include/hugetlb";
 import { HugetlbResvMap } from "../include/hugetlb";
 import type { Kernel, Task } from "../include/kernel";
 import { policyMbindNodemask, policyTarget } from "../include/mempolicy";
@@ -389,30 +389,60 @@ export class HugetlbPool implements Hstate {
     head: number,
     list: FolioList,
     current: AllocContext | null = null,
-  ): number {
+    rep?: HugetlbReplacement,
+  ): number | null {
+    // The folio the scan stopped at: its alloc_and_dissolve_hugetlb_folio() goes on.
+    if (rep && rep.folio === head)
+      return this.allocAndDissolveHugetlbFolio(head, list, current, rep);
     if (!this.k.memmap.test(head, PG_hugetlb)) return 0;
     // A gigantic page cannot be replaced from the buddy allocator (alloc_contig_range() would
     // recurse): -ENOMEM, which makes the caller give up at once.
     if (this.gigantic) return -ERRNO.ENOMEM;
     if (this.k.memmap.refcount[head]! > 0) return this.isolate(head, list);
-    return this.allocAndDissolveHugetlbFolio(head, list, current);
+    return this.allocAndDissolveHugetlbFolio(head, list, current, rep);
   }
 
   allocAndDissolveHugetlbFolio(
     head: number,
     list: FolioList,
     current: AllocContext | null = null,
-  ): number {
+    rep?: HugetlbReplacement,
+  ): number | null {
     const k = this.k;
     const m = k.memmap;
-    if (!m.test(head, PG_hugetlb)) return 0;
-    if (m.refcount[head]! > 0) return this.isolate(head, list);
+    // The page the slow path got for this folio, if the call stopped for it (its retry).
+    let fresh = -1;
+    const resumed = rep !== undefined && rep.folio === head;
+    if (resumed) {
+      fresh = rep.page;
+      rep.folio = -1;
+      rep.page = -1;
+    }
+    // Freed or taken from under the allocation: the new page goes back (free_new).
+    const freeNew = (rc: number): number => {
+      if (fresh >= 0) folioPut(k, fresh);
+      return rc;
+    };
+    if (!m.test(head, PG_hugetlb)) return freeNew(0);
+    if (m.refcount[head]! > 0) return freeNew(this.isolate(head, list));
     if (this.gigantic) return -ERRNO.ENOMEM;
-    // alloc_buddy_hugetlb_folio() with __GFP_THISNODE: the per-node pool stays as it was. The
-    // range being cleared is isolated, so the new page comes from outside it.
-    const nid = k.mem.pfnToNid(head);
-    const gfp = htlbAllocMask(this) | __GFP_THISNODE | __GFP_RETRY_MAYFAIL;
-    const fresh = k.pageAlloc.allocPages(nid, this.order, gfp, null, current);
+    if (!resumed) {
+      // alloc_buddy_hugetlb_folio() with __GFP_THISNODE: the per-node pool stays as it was. The
+      // range being cleared is isolated, so the new page comes from outside it.
+      const req = this.buddyReq(
+        k.mem.pfnToNid(head),
+        htlbAllocMask(this) | __GFP_THISNODE,
+        null,
+        current,
+      );
+      fresh = k.pageAlloc.allocPages(req.nid, req.order, req.gfp, null, current);
+      if (fresh < 0 && rep) {
+        // The rest of the same __alloc_pages(): its slow path, run by the scan's caller.
+        rep.request = { ...req, failedByInjection: k.pageAlloc.failedByInjection };
+        rep.folio = head;
+        return null;
+      }
+    }
     if (fresh < 0) return -ERRNO.ENOMEM;
     // remove_hugetlb_folio(), then __prep_account_new_huge_page() and enqueue_hugetlb_folio() for
     // the new page: nr_hugepages and free_hugepages, per node too, end where they were.
@@ -1289,13 +1319,64 @@ export const allocHugetlbFolioNodemaskSlowpath = (
 };
 
 /**
- * `replace_free_hugepage_folios()` (`mm/hugetlb.c`), as `alloc_contig_range()` calls it after
- * migrating: every free hugetlb folio in `[start, end)` (a migrated folio's source that went back
- * to its pool, say) is replaced by a fresh huge page of its node and dissolved
+ * A fresh {@link HugetlbReplacement}: no allocation waiting, no page.
+ *
+ * @category Hugetlb
+ */
+export const newHugetlbReplacement = (): HugetlbReplacement => ({
+  request: null,
+  folio: -1,
+  page: -1,
+});
+
+/**
+ * Runs the slow path a {@link HugetlbReplacement} waits for: `__alloc_pages_slowpath()`'s blocking
+ * steps (`Kernel.allocPagesSlowpath()`) for `rep.request`, in `current` (null: a kernel thread of
+ * the folio's node), the page they got (or -1) put in `rep.page` for the resumed call. An error
+ * there would be the model's fault (the request is built from a folio's pool and node, and the
+ * slow path fails only on bad arguments): a defect.
+ *
+ * @category Hugetlb
+ */
+export const hugetlbReplacementSlowpath = (
+  k: Kernel,
+  rep: HugetlbReplacement,
+  current: AllocContext | null = null,
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const req = rep.request;
+    rep.request = null;
+    if (!req) return Effect.void;
+    return Effect.map(Effect.orDie(k.allocPagesSlowpath(req, current)), ({ page }) => {
+      rep.page = page;
+    });
+  });
+
+/**
+ * Gives back the page of a {@link HugetlbReplacement} that no call took (`folio_put()`: the
+ * folio it was for is gone from where the scan resumed, or the scan ended first), as
+ * `alloc_and_dissolve_hugetlb_folio()` frees its new folio when the old one was freed from under
+ * it; the replacement then waits for nothing.
+ *
+ * @category Hugetlb
+ */
+export const hugetlbReplacementRelease = (k: Kernel, rep: HugetlbReplacement): void => {
+  if (rep.page >= 0) folioPut(k, rep.page);
+  rep.request = null;
+  rep.folio = -1;
+  rep.page = -1;
+};
+
+/**
+ * `replace_free_hugepage_folios()` (`mm/hugetlb.c`, Linux 6.16), as `alloc_contig_range()` calls
+ * it after migrating: every free hugetlb folio in `[start, end)` (a migrated folio's source that
+ * went back to its pool, say) is replaced by a fresh huge page of its node and dissolved
  * (`alloc_and_dissolve_hugetlb_folio()`), so the pool keeps its size and the range's pages are
- * free. 0, or the first failure's negative errno (`-ENOMEM`: no replacement page). The
- * replacements are allocated in `current`, the task clearing the range (null: a kernel thread of
- * the folio's node).
+ * free. Each replacement is one whole allocation (`htlb_alloc_mask() | __GFP_THISNODE |
+ * __GFP_RETRY_MAYFAIL`): when its first tries fail, its slow path reclaims and compacts on the
+ * folio's node before the folio is tried again ({@link HugetlbReplacement}). 0, or the first
+ * failure's negative errno (`-ENOMEM`: no replacement page). The replacements are allocated in
+ * `current`, the task clearing the range (null: a kernel thread of the folio's node).
  *
  * @category Hugetlb
  */
@@ -1304,28 +1385,44 @@ export const replaceFreeHugepageFolios = (
   start: number,
   end: number,
   current: AllocContext | null = null,
-): number => {
-  const m = k.memmap;
-  const list = new FolioList(m.lru);
-  try {
-    for (let pfn = start; pfn < end; pfn++) {
-      const head = m.folioOf(pfn);
-      if (!m.test(head, PG_hugetlb)) continue;
-      if (m.refcount[head] === 0) {
-        const rc = poolOfFolio(k, head).allocAndDissolveHugetlbFolio(head, list, current);
-        if (rc) return rc;
+): Effect.Effect<number> =>
+  Effect.suspend(() => {
+    const m = k.memmap;
+    const list = new FolioList(m.lru);
+    const rep = newHugetlbReplacement();
+    const putback = () => {
+      for (const folio of list) {
+        list.del(folio);
+        k.hugetlbActive.putback(folio);
       }
-      pfn = head + m.folioNrPages(head) - 1;
-    }
-    return 0;
-  } finally {
-    for (const folio of list) {
-      list.del(folio);
-      k.hugetlbActive.putback(folio);
-    }
-    list.release();
-  }
-};
+    };
+    return Effect.gen(function* () {
+      for (let pfn = start; pfn < end; pfn++) {
+        const head = m.folioOf(pfn);
+        if (!m.test(head, PG_hugetlb)) continue;
+        if (m.refcount[head] === 0) {
+          const pool = poolOfFolio(k, head);
+          let rc = pool.allocAndDissolveHugetlbFolio(head, list, current, rep);
+          while (rc === null) {
+            yield* hugetlbReplacementSlowpath(k, rep, current);
+            rc = pool.allocAndDissolveHugetlbFolio(head, list, current, rep);
+          }
+          if (rc) return rc;
+          putback();
+        }
+        pfn = head + m.folioNrPages(head) - 1;
+      }
+      return 0;
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          putback();
+          list.release();
+          hugetlbReplacementRelease(k, rep);
+        }),
+      ),
+    );
+  });
 
 /**
  * `dissolve_free_hugetlb_folio()` (`mm/hugetlb.c`): breaks the free huge page holding `pfn` up

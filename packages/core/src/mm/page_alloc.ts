@@ -1460,8 +1460,10 @@ const contigError = (rc: number, what: string): ErrnoError =>
  *    folios in use (to a free huge page of the node, or a temporary one); a free hugetlb folio is
  *    replaced by a fresh huge page of its node and dissolved, and so is a migrated one's source
  *    that went back to its pool (`replace_free_hugepage_folios()`), so every pool keeps its
- *    per-node counts. A gigantic hugetlb folio in the range, or no replacement page, is
- *    `ENOMEM`;
+ *    per-node counts. Each replacement's allocation reclaims and compacts on that node when its
+ *    first tries fail (`allocPagesSlowpath()` with `__GFP_THISNODE | __GFP_RETRY_MAYFAIL`), the
+ *    scan waiting at the folio. A gigantic hugetlb folio in the range, or no replacement page
+ *    even then, is `ENOMEM`;
  * 3. checks every page is free (`test_pages_isolated()`, `EBUSY` otherwise: a pinned folio),
  *    takes them, and gives the pageblocks back their movable type.
  *
@@ -1494,7 +1496,7 @@ export const allocContigRange = (
     const list = new FolioList(k.memmap.lru);
     try {
       for (let tries = 0; tries < CONTIG_MIGRATE_TRIES; tries++) {
-        const isolated = isolateMigratepagesRange(k, nid, start, end, list, current);
+        const isolated = yield* isolateMigratepagesRange(k, nid, start, end, list, current);
         if (isolated < 0) {
           restore();
           return yield* Effect.fail(contigError(isolated, "a hugetlb folio cannot be replaced"));
@@ -1513,7 +1515,7 @@ export const allocContigRange = (
       putbackMovablePages(k, list);
       list.release();
     }
-    const replaced = replaceFreeHugepageFolios(k, start, end, current);
+    const replaced = yield* replaceFreeHugepageFolios(k, start, end, current);
     if (replaced) {
       restore();
       return yield* Effect.fail(contigError(replaced, "a free hugetlb folio cannot be replaced"));
