@@ -61,7 +61,7 @@ import {
   MR_SYSCALL,
 } from "../include/migrate_mode";
 import { VM_FAULT_RETRY, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
-import type { AllocContext, AllocRequest } from "../include/mmzone";
+import { type AllocContext, type AllocRequest, MIGRATE_ISOLATE } from "../include/mmzone";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -216,13 +216,17 @@ export class HugetlbPool implements Hstate {
   }
 
   /**
-   * `dequeue_hugetlb_folio_node_exact()`: the first free huge page of `nid` from the head of its
-   * free list (the most recently freed) without a poisoned page, with one reference, or -1.
+   * `dequeue_hugetlb_folio_node_exact()` (Linux 6.16): the first free huge page of `nid` from the
+   * head of its free list (the most recently freed) without a poisoned page and not in an
+   * isolated pageblock (`is_migrate_isolate_page()`: a range `alloc_contig_range()` or memory
+   * offlining is clearing), with one reference, or -1.
    */
   private dequeueNodeExact(nid: number): number {
     const m = this.k.memmap;
+    const zone = this.k.pageAlloc.zones[nid];
     for (const head of this.hugepageFreelists[nid] ?? []) {
       if (m.test(head, PG_has_hwpoisoned)) continue;
+      if (zone?.pageblockMigratetype(head) === MIGRATE_ISOLATE) continue;
       this.hugepageFreelists[nid]!.del(head);
       this.freeHugePages--;
       this.freeHugePagesNode[nid]!--;

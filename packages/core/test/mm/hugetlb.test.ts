@@ -31,8 +31,10 @@ import {
   PG_hugetlb,
   PROT_READ,
   pteWrite,
+  startIsolatePageRange,
   type Task,
   type TraceEvent,
+  undoIsolatePageRange,
   VM_HUGEPAGE,
   VM_LOCKED,
   VM_WRITE,
@@ -293,6 +295,27 @@ describe("MAP_HUGETLB: reservations (hugetlb_reserve_pages) and faults", () => {
     expect(k.memmap.test(again[2]!, PG_hugetlb)).toBe(false);
     const last = [mapHuge(k, 1), mapHuge(k, 1)].map(pfnOf);
     expect(last).toEqual([again[1], again[0]]);
+    expectConsistent(k);
+  });
+
+  it("a fault passes over a free huge page in an isolated pageblock (dequeue_hugetlb_folio_node_exact()'s is_migrate_isolate_page(), Linux 6.16): it takes the next one, and the first again once the range is given back", () => {
+    const k = boot({ nodes: ["64M"] });
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const [first, second] = [...k.hstate.hugepageFreelists[0]!];
+    const fault = () => {
+      const m = mapHuge(k, 1);
+      run(m.p.write(m.addr, new Uint8Array([1])));
+      return m;
+    };
+    // alloc_contig_range() or memory offlining clearing the first page's pageblock.
+    expect(startIsolatePageRange(k, first!, first! + 512, 0)).toBeNull();
+    const a = fault();
+    expect(folioAt(a.p, a.addr).pfn).toBe(second);
+    expect(counters(k)).toEqual([2, 1, 0, 0]);
+    undoIsolatePageRange(k, first!, first! + 512);
+    const b = fault();
+    expect(folioAt(b.p, b.addr).pfn).toBe(first);
+    expect(counters(k)).toEqual([2, 0, 0, 0]);
     expectConsistent(k);
   });
 
