@@ -212,7 +212,7 @@ export const allocTargetSlowpath = (
     ? Effect.map(
         // Built right after the destination allocator's first tries failed: their injected
         // failure, if any, fails this allocation whole.
-        k.allocPagesSlowpath({ ...req, failedByInjection: k.pageAlloc.failedByInjection }, current),
+        k.allocPagesSlowpath(k.pageAlloc.slowpathRequest(req), current),
         (r) => r.page,
       )
     : null;

@@ -688,6 +688,12 @@ export class BuddyAllocator implements PageAllocator {
     return this.getPageFromZonelist(order, gfp, allocFlags, everyNode, cpuNid);
   }
 
+  /** `PageAllocator.slowpathRequest()`: `req` with this allocator's {@link failedByInjection}. */
+  slowpathRequest(req: AllocRequest): AllocRequest {
+    // prepare_alloc_pages()'s should_fail_alloc_page() failed this __alloc_pages() whole.
+    return { ...req, failedByInjection: this.failedByInjection };
+  }
+
   /**
    * `get_page_from_freelist()` (`mm/page_alloc.c`, Linux 6.16) with the caller's allocation flags,
    * over the nodes an allocation from `nid` may use ({@link candidates}): what
@@ -1265,8 +1271,8 @@ const allocPagesMayOom = (
  * and `current`'s `PF_MEMALLOC` alone:
  *
  * 1. without `__GFP_DIRECT_RECLAIM`, nothing (`nopage`); nor when those first tries failed by
- *    fault injection (`req.failedByInjection`, which the caller passes from
- *    `PageAllocator.failedByInjection` right after them: `should_fail_alloc_page()` fails the
+ *    fault injection (`req.failedByInjection`, which the caller's request carries from
+ *    `PageAllocator.slowpathRequest()` right after them: `should_fail_alloc_page()` fails the
  *    whole allocation); nor when no node is a candidate (`nodemask` allows none of `req.nid`'s
  *    zonelist: no preferred zoneref, `nopage` before any OOM point);
  * 2. for a costly order (above `PAGE_ALLOC_COSTLY_ORDER`), or an order above 0 that is not
