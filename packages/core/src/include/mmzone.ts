@@ -616,6 +616,15 @@ export interface PageAllocator {
    */
   slowpathRequest(req: AllocRequest): AllocRequest;
   /**
+   * The nodes an allocation from `nid` with `gfp` and `nodemask` (null: all) may use, in the
+   * order it tries them: `for_each_zone_zonelist_nodemask()` over its zonelist
+   * (`node_zonelist()`, `mm/page_alloc.c`), one zone per node. `nid` alone with
+   * `__GFP_THISNODE`; else {@link PageAllocator.zonelists}`[nid]` (empty for a node that does not
+   * exist), kept to the nodes of `nodemask`. Without a node mask the list is the allocator's
+   * own, not a copy.
+   */
+  candidates(nid: number, gfp: number, nodemask: readonly number[] | null): readonly number[];
+  /**
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`): returns the first
    * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above
    * 0 the block becomes a large folio. `order` must already be valid; a node that does not exist

@@ -617,12 +617,8 @@ export class BuddyAllocator implements PageAllocator {
     return claimed >= 0 ? claimed : this.rmqueueSteal(zone, order, mt);
   }
 
-  /** The nodes an allocation may use, in the order it tries them. */
-  private candidates(
-    nid: number,
-    gfp: number,
-    nodemask: readonly number[] | null,
-  ): readonly number[] {
+  /** `PageAllocator.candidates()`: the nodes an allocation may use, in the order it tries them. */
+  candidates(nid: number, gfp: number, nodemask: readonly number[] | null): readonly number[] {
     if (gfp & __GFP_THISNODE) return this.thisNodeZonelists[nid] ?? [nid];
     const list = this.zonelists[nid] ?? [];
     return nodemask ? list.filter((n) => nodemask.includes(n)) : list;

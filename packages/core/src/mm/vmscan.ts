@@ -564,8 +564,10 @@ const compactionReady = (k: Kernel, nid: number, order: number): boolean => {
 
 /**
  * The nodes an allocation's slow path walks (`for_each_zone_zonelist_nodemask()` over the
- * allocation's zonelist, one zone per node): `nid` alone with `__GFP_THISNODE`, else `nid` and its
+ * allocation's zonelist, one zone per node): the page allocator's
+ * {@link PageAllocator.candidates}, `nid` alone with `__GFP_THISNODE`, else `nid` and its
  * fallbacks by distance (`zonelists[nid]`) that are in `nodemask` (all of them when null).
+ * Read-only: without a node mask it is the allocator's own list.
  *
  * @category Reclaim
  */
@@ -574,10 +576,7 @@ export const allocNodes = (
   gfp: number,
   nid: number,
   nodemask: readonly number[] | null,
-): number[] =>
-  gfp & __GFP_THISNODE
-    ? [nid]
-    : (k.pageAlloc.zonelists[nid] ?? []).filter((n) => !nodemask || nodemask.includes(n));
+): readonly number[] => k.pageAlloc.candidates(nid, gfp, nodemask);
 
 /**
  * `zone_reclaimable_pages()` (`mm/vmscan.c`): the pages on the node's file LRU lists, plus its
