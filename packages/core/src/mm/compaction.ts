@@ -64,7 +64,7 @@ import {
   PG_lru,
   PG_movable_ops_isolated,
 } from "../include/page_flags";
-import { memallocNoreclaimRestore, memallocNoreclaimSave } from "../include/sched";
+import { withMemallocNoreclaim } from "../include/sched";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
@@ -911,13 +911,9 @@ export const allocPagesDirectCompact = (
     // Order 0 has nothing to compact for.
     if (!order) return { page: -1, result: CompactResult.SKIPPED };
     // memalloc_noreclaim_save(): the task compacts with PF_MEMALLOC, and allocates without it.
-    const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
-    const result = yield* tryToCompactPages(k, gfp, order, nid, nodemask, prio).pipe(
-      Effect.ensuring(
-        Effect.sync(() => {
-          if (current) memallocNoreclaimRestore(current, noreclaimFlag);
-        }),
-      ),
+    const result = yield* withMemallocNoreclaim(
+      current,
+      tryToCompactPages(k, gfp, order, nid, nodemask, prio),
     );
     if (result === CompactResult.SKIPPED) return { page: -1, result };
     k.vmstat.count("compact_stall");

@@ -47,12 +47,7 @@ import {
   PG_swapbacked,
   PG_writeback,
 } from "../include/page_flags";
-import {
-  memallocNoreclaimRestore,
-  memallocNoreclaimSave,
-  PF_KSWAPD,
-  PF_MEMALLOC,
-} from "../include/sched";
+import { PF_KSWAPD, PF_MEMALLOC, withMemallocNoreclaim } from "../include/sched";
 import {
   type Kswapd,
   LRU_ACTIVE_ANON,
@@ -710,16 +705,7 @@ export const performReclaim = (
   nodemask: readonly number[] | null,
   current: AllocContext | null,
 ): Effect.Effect<number, ErrnoError> =>
-  Effect.suspend(() => {
-    const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
-    return tryToFreePages(k, gfp, order, nid, nodemask, current).pipe(
-      Effect.ensuring(
-        Effect.sync(() => {
-          if (current) memallocNoreclaimRestore(current, noreclaimFlag);
-        }),
-      ),
-    );
-  });
+  withMemallocNoreclaim(current, tryToFreePages(k, gfp, order, nid, nodemask, current));
 
 /**
  * `kswapd_shrink_node()` (`mm/vmscan.c`, Linux 6.16): one pass of kswapd over node `nid` at
