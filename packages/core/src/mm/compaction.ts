@@ -893,7 +893,7 @@ export const tryToCompactPages = (
  * compaction result. `current` is the allocating task: it compacts with `PF_MEMALLOC` set
  * (`memalloc_noreclaim_save()`), restored before the allocation, which is made in it; null for a
  * kernel thread of `nid`. The allocation is `get_page_from_freelist()` with the slow path's
- * `allocFlags` when given, else a whole `allocPages()`.
+ * `allocFlags` (`ALLOC_*`), as Linux passes its `alloc_flags`.
  *
  * @category Compaction
  */
@@ -904,8 +904,8 @@ export const allocPagesDirectCompact = (
   nid: number,
   nodemask: readonly number[] | null,
   prio: CompactPriority,
-  current: AllocContext | null = null,
-  allocFlags?: number,
+  current: AllocContext | null,
+  allocFlags: number,
 ): Effect.Effect<{ readonly page: number; readonly result: CompactResult }, ErrnoError> =>
   Effect.gen(function* () {
     // Order 0 has nothing to compact for.
@@ -917,10 +917,7 @@ export const allocPagesDirectCompact = (
     );
     if (result === CompactResult.SKIPPED) return { page: -1, result };
     k.vmstat.count("compact_stall");
-    const page =
-      allocFlags === undefined
-        ? k.pageAlloc.allocPages(nid, order, gfp, nodemask, current)
-        : k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
+    const page = k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
     k.vmstat.count(page >= 0 ? "compact_success" : "compact_fail");
     return { page, result };
   });
