@@ -377,6 +377,7 @@ export {
   PR_SET_DUMPABLE,
   type TaskOptions,
   type TaskStruct,
+  withMemallocNoreclaim,
 } from "./include/sched";
 // include/linux/srcu.h
 export type { SrcuStruct } from "./include/srcu";

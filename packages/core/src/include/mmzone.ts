@@ -543,8 +543,8 @@ export interface AllocRequest {
   /**
    * Whether the first tries of this very allocation (`PageAllocator.allocPages()`) failed by
    * fault injection (`should_fail_alloc_page()`): the slow path then gives up at once, as Linux
-   * fails the whole `__alloc_pages()`. Callers pass `PageAllocator.failedByInjection` read right
-   * after those tries; left out, false.
+   * fails the whole `__alloc_pages()`. `PageAllocator.slowpathRequest()` sets it from
+   * `PageAllocator.failedByInjection` right after those tries; left out, false.
    */
   readonly failedByInjection?: boolean;
 }
@@ -603,10 +603,27 @@ export interface PageAllocator {
    * Whether the last {@link PageAllocator.allocPages} call failed by fault injection
    * (`should_fail_alloc_page()` in `prepare_alloc_pages()`, `mm/page_alloc.c`): Linux fails the
    * whole `__alloc_pages()` then, so a caller that goes on to the slow path's blocking steps
-   * passes it along with its request (`AllocRequest.failedByInjection`), which then give up at
-   * once.
+   * passes it along with its request (`AllocRequest.failedByInjection`, through
+   * {@link PageAllocator.slowpathRequest}), which then give up at once.
    */
   readonly failedByInjection: boolean;
+  /**
+   * The request for `__alloc_pages_slowpath()` (`mm/page_alloc.c`) of an allocation whose first
+   * tries ({@link PageAllocator.allocPages}) just failed: `req` with
+   * {@link PageAllocator.failedByInjection} as its `AllocRequest.failedByInjection`, so that an
+   * injected failure of those tries (`should_fail_alloc_page()`) fails the whole allocation, as
+   * Linux's `__alloc_pages()` does. Call it right after those tries, before any other allocation.
+   */
+  slowpathRequest(req: AllocRequest): AllocRequest;
+  /**
+   * The nodes an allocation from `nid` with `gfp` and `nodemask` (null: all) may use, in the
+   * order it tries them: `for_each_zone_zonelist_nodemask()` over its zonelist
+   * (`node_zonelist()`, `mm/page_alloc.c`), one zone per node. `nid` alone with
+   * `__GFP_THISNODE`; else {@link PageAllocator.zonelists}`[nid]` (empty for a node that does not
+   * exist), kept to the nodes of `nodemask`. Without a node mask the list is the allocator's
+   * own, not a copy.
+   */
+  candidates(nid: number, gfp: number, nodemask: readonly number[] | null): readonly number[];
   /**
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`): returns the first
    * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above

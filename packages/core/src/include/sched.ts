@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Effect } from "effect";
+import { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Cred } from "./cred";
 import type { MmapFile } from "./fs";
@@ -146,6 +146,41 @@ export const memallocNoreclaimSave = (task: { flags: number }): number => {
 export const memallocNoreclaimRestore = (task: { flags: number }, flags: number): void => {
   task.flags = (task.flags & ~PF_MEMALLOC) | flags;
 };
+
+/**
+ * `effect` between {@link memallocNoreclaimSave} and {@link memallocNoreclaimRestore}
+ * (`include/linux/sched/mm.h`), as direct reclaim (`__perform_reclaim()`) and direct compaction
+ * (`__alloc_pages_direct_compact()`, `mm/page_alloc.c`) bracket their work: {@link PF_MEMALLOC}
+ * is set on `task` when `effect` starts and put back as it was when it ends, whether it succeeds,
+ * fails or is interrupted. A null `task` (a kernel thread, whose flags the model does not keep)
+ * runs `effect` alone.
+ *
+ * @example
+ * ```ts
+ * import { PF_MEMALLOC, withMemallocNoreclaim } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * const task = { flags: 0 };
+ * const during = Effect.sync(() => task.flags & PF_MEMALLOC);
+ * console.log(Effect.runSync(withMemallocNoreclaim(task, during)) === PF_MEMALLOC); // true
+ * console.log(task.flags); // 0
+ * ```
+ *
+ * @category Processes
+ */
+export const withMemallocNoreclaim = <A, E, R>(
+  task: { flags: number } | null,
+  effect: Effect.Effect<A, E, R>,
+): Effect.Effect<A, E, R> =>
+  task === null
+    ? effect
+    : Effect.suspend(() => {
+        const flags = memallocNoreclaimSave(task);
+        return Effect.ensuring(
+          effect,
+          Effect.sync(() => memallocNoreclaimRestore(task, flags)),
+        );
+      });
 
 /**
  * A process, as `mm/` code sees it. Models `struct task_struct` (`include/linux/sched.h`) and the

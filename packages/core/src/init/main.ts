@@ -590,13 +590,12 @@ class Machine implements KernelInterface {
             : this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP, null, current);
         if (pfn < 0 && order <= this.pageAlloc.maxOrder) {
           // __alloc_pages_slowpath(): reclaim and compaction, as the gfp flags allow.
-          const req = {
+          const req = this.pageAlloc.slowpathRequest({
             nid,
             order,
             gfp: gfp | __GFP_COMP,
             nodemask: null,
-            failedByInjection: this.pageAlloc.failedByInjection,
-          };
+          });
           pfn = (yield* allocPagesSlowpath(this, req, current)).page;
         }
         if (pfn < 0) {

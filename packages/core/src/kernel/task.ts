@@ -15,6 +15,7 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "../errno";
 import { CAP_FULL_SET } from "../include/capability";
+import type { DirectCompact } from "../include/compaction";
 import { type Cred, idValid } from "../include/cred";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
@@ -22,6 +23,7 @@ import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "../include/mm_types";
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
+import type { AllocContext } from "../include/mmzone";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
@@ -94,6 +96,26 @@ export const taskCred = (options: TaskOptions): Cred => {
     capPermitted: new Set(caps),
     capEffective: new Set(caps),
   };
+};
+
+/**
+ * Runs the slow path `dc` asks for, if any (`__alloc_pages_slowpath()` through
+ * `allocPagesSlowpath()`, in `current`): takes `dc.request`, marks its order tried, and keeps the
+ * page it got (or -1) in `dc.page` for the retried fault or reservation. Null when `dc` asks for
+ * none.
+ */
+const runDirectCompact = (
+  k: Kernel,
+  dc: DirectCompact,
+  current: AllocContext,
+): Effect.Effect<void, ErrnoError> | null => {
+  const req = dc.request;
+  if (!req) return null;
+  dc.request = null;
+  dc.tried |= 1 << req.order;
+  return Effect.map(allocPagesSlowpath(k, req, current), (r) => {
+    dc.page = r.page;
+  });
 };
 
 /** A process: the {@link Task} a kernel creates. Models `struct task_struct`. */
@@ -233,13 +255,7 @@ export class Process implements Task {
       const step: Effect.Effect<number, ErrnoError> = Effect.flatMap(attempt, (addr) => {
         if (addr !== null) return Effect.succeed(addr);
         // doMmap() stopped for a surplus page's slow path (it filled in the request).
-        const req = gather.request!;
-        gather.request = null;
-        gather.tried |= 1 << req.order;
-        return Effect.flatMap(allocPagesSlowpath(this.kernel, req, this), (r) => {
-          gather.page = r.page;
-          return step;
-        });
+        return Effect.flatMap(runDirectCompact(this.kernel, gather, this)!, () => step);
       });
       return step.pipe(
         Effect.ensuring(Effect.sync(() => surplusGatherRelease(this.kernel, gather))),
@@ -293,17 +309,10 @@ export class Process implements Task {
         return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid, this), () => step);
       }
       if (progress.error) return Effect.fail(progress.error);
-      const req = progress.compact.request;
-      if (req) {
-        // __alloc_pages_slowpath(): reclaim and compaction as the allocation's flags allow; then
-        // fault again with what it got (or fall back: the order is marked tried).
-        progress.compact.request = null;
-        progress.compact.tried |= 1 << req.order;
-        return Effect.flatMap(allocPagesSlowpath(this.kernel, req, this), (r) => {
-          progress.compact.page = r.page;
-          return step;
-        });
-      }
+      // __alloc_pages_slowpath(): reclaim and compaction as the allocation's flags allow; then
+      // fault again with what it got (or fall back: the order is marked tried).
+      const slow = runDirectCompact(this.kernel, progress.compact, this);
+      if (slow) return Effect.flatMap(slow, () => step);
       if (progress.waitPfn >= 0) {
         this.migration.migrationEntryWaits++;
         return Effect.flatMap(this.kernel.folioWaiters.waitUnlocked(progress.waitPfn), () => step);

@@ -65,7 +65,7 @@ import {
   PG_lru,
   PG_movable_ops_isolated,
 } from "../include/page_flags";
-import { memallocNoreclaimRestore, memallocNoreclaimSave } from "../include/sched";
+import { withMemallocNoreclaim } from "../include/sched";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import {
@@ -937,7 +937,7 @@ export const tryToCompactPages = (
  * compaction result. `current` is the allocating task: it compacts with `PF_MEMALLOC` set
  * (`memalloc_noreclaim_save()`), restored before the allocation, which is made in it; null for a
  * kernel thread of `nid`. The allocation is `get_page_from_freelist()` with the slow path's
- * `allocFlags` when given, else a whole `allocPages()`.
+ * `allocFlags` (`ALLOC_*`), as Linux passes its `alloc_flags`.
  *
  * @category Compaction
  */
@@ -948,27 +948,20 @@ export const allocPagesDirectCompact = (
   nid: number,
   nodemask: readonly number[] | null,
   prio: CompactPriority,
-  current: AllocContext | null = null,
-  allocFlags?: number,
+  current: AllocContext | null,
+  allocFlags: number,
 ): Effect.Effect<{ readonly page: number; readonly result: CompactResult }, ErrnoError> =>
   Effect.gen(function* () {
     // Order 0 has nothing to compact for.
     if (!order) return { page: -1, result: CompactResult.SKIPPED };
     // memalloc_noreclaim_save(): the task compacts with PF_MEMALLOC, and allocates without it.
-    const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
-    const result = yield* tryToCompactPages(k, gfp, order, nid, nodemask, prio).pipe(
-      Effect.ensuring(
-        Effect.sync(() => {
-          if (current) memallocNoreclaimRestore(current, noreclaimFlag);
-        }),
-      ),
+    const result = yield* withMemallocNoreclaim(
+      current,
+      tryToCompactPages(k, gfp, order, nid, nodemask, prio),
     );
     if (result === CompactResult.SKIPPED) return { page: -1, result };
     k.vmstat.count("compact_stall");
-    const page =
-      allocFlags === undefined
-        ? k.pageAlloc.allocPages(nid, order, gfp, nodemask, current)
-        : k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
+    const page = k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
     k.vmstat.count(page >= 0 ? "compact_success" : "compact_fail");
     return { page, result };
   });

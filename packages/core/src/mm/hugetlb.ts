@@ -295,7 +295,8 @@ export class HugetlbPool implements Hstate {
   /**
    * The rest of {@link HugetlbPool.allocFresh}'s allocation once its first tries failed:
    * `__alloc_pages_slowpath()`'s blocking steps (`Kernel.allocPagesSlowpath()`) with the same
-   * request, as `__alloc_frozen_pages()` runs them in `alloc_buddy_hugetlb_folio()`; the page
+   * request, as `__alloc_frozen_pages()` runs them in `alloc_buddy_hugetlb_folio()` (nothing when
+   * those first tries failed by fault injection: `PageAllocator.slowpathRequest()`); the page
    * they got is counted in the pool with one reference, or -1. Null when the allocation may not
    * block (no `__GFP_DIRECT_RECLAIM`) or the pool is gigantic.
    */
@@ -307,7 +308,10 @@ export class HugetlbPool implements Hstate {
   ): Effect.Effect<number, ErrnoError> | null {
     if (this.gigantic || !(gfp & __GFP_DIRECT_RECLAIM)) return null;
     return Effect.map(
-      this.k.allocPagesSlowpath(this.buddyReq(nid, gfp, nodemask, current), current),
+      this.k.allocPagesSlowpath(
+        this.k.pageAlloc.slowpathRequest(this.buddyReq(nid, gfp, nodemask, current)),
+        current,
+      ),
       ({ page }) => {
         if (page >= 0) this.prepNew(page);
         return page;
@@ -518,14 +522,9 @@ export class HugetlbPool implements Hstate {
             )
           : self.k.pageAlloc.allocPages(nid, self.order, gfp, null, current);
         if (head < 0 && !self.gigantic) {
+          const req = { nid, order: self.order, gfp, nodemask: null };
           const slow = yield* self.k.allocPagesSlowpath(
-            {
-              nid,
-              order: self.order,
-              gfp,
-              nodemask: null,
-              failedByInjection: self.k.pageAlloc.failedByInjection,
-            },
+            self.k.pageAlloc.slowpathRequest(req),
             current,
           );
           head = slow.page;

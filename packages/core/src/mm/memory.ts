@@ -177,7 +177,7 @@ const faultAllocPages = (
       const req = reqs[i]!;
       head = k.pageAlloc.allocPages(req.nid, order, req.gfp, req.nodemask, task);
       if (head < 0 && dc && req.gfp & __GFP_DIRECT_RECLAIM && !(dc.tried & bit)) {
-        dc.request = { ...req, failedByInjection: k.pageAlloc.failedByInjection };
+        dc.request = k.pageAlloc.slowpathRequest(req);
         return -1;
       }
     }

@@ -617,12 +617,8 @@ export class BuddyAllocator implements PageAllocator {
     return claimed >= 0 ? claimed : this.rmqueueSteal(zone, order, mt);
   }
 
-  /** The nodes an allocation may use, in the order it tries them. */
-  private candidates(
-    nid: number,
-    gfp: number,
-    nodemask: readonly number[] | null,
-  ): readonly number[] {
+  /** `PageAllocator.candidates()`: the nodes an allocation may use, in the order it tries them. */
+  candidates(nid: number, gfp: number, nodemask: readonly number[] | null): readonly number[] {
     if (gfp & __GFP_THISNODE) return this.thisNodeZonelists[nid] ?? [nid];
     const list = this.zonelists[nid] ?? [];
     return nodemask ? list.filter((n) => nodemask.includes(n)) : list;
@@ -686,6 +682,12 @@ export class BuddyAllocator implements PageAllocator {
     const everyNode = this.candidates(nid, gfp, null);
     if (allocFlags & ALLOC_KSWAPD) for (const n of everyNode) this.wakeupKswapd?.(n, order);
     return this.getPageFromZonelist(order, gfp, allocFlags, everyNode, cpuNid);
+  }
+
+  /** `PageAllocator.slowpathRequest()`: `req` with this allocator's {@link failedByInjection}. */
+  slowpathRequest(req: AllocRequest): AllocRequest {
+    // prepare_alloc_pages()'s should_fail_alloc_page() failed this __alloc_pages() whole.
+    return { ...req, failedByInjection: this.failedByInjection };
   }
 
   /**
@@ -1265,8 +1267,8 @@ const allocPagesMayOom = (
  * and `current`'s `PF_MEMALLOC` alone:
  *
  * 1. without `__GFP_DIRECT_RECLAIM`, nothing (`nopage`); nor when those first tries failed by
- *    fault injection (`req.failedByInjection`, which the caller passes from
- *    `PageAllocator.failedByInjection` right after them: `should_fail_alloc_page()` fails the
+ *    fault injection (`req.failedByInjection`, which the caller's request carries from
+ *    `PageAllocator.slowpathRequest()` right after them: `should_fail_alloc_page()` fails the
  *    whole allocation); nor when no node is a candidate (`nodemask` allows none of `req.nid`'s
  *    zonelist: no preferred zoneref, `nopage` before any OOM point);
  * 2. for a costly order (above `PAGE_ALLOC_COSTLY_ORDER`), or an order above 0 that is not

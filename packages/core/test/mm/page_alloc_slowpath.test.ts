@@ -370,6 +370,26 @@ describe("a hugetlb migration destination from the buddy allocator takes the slo
     expect(folioAt(p, addr).nid).toBe(0);
     expectConsistent(k);
   });
+
+  it("an injected failure of the destination's first tries fails its whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, no compaction, ENOMEM, as for every other allocation", async () => {
+    const { k, p, addr } = await setup(3900);
+    // min-order 9: of the call's allocations only the 2 MiB destination qualifies.
+    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9 })).toBeNull();
+    const d = delta(k);
+    expectErrno(p.movePages(0, [addr], [1]), "ENOMEM");
+    expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
+    expect(d("allocstall_normal")).toBe(0);
+    expect(d("compact_stall")).toBe(0);
+    expect(d("pgmigrate_success")).toBe(0);
+    expect(folioAt(p, addr).nid).toBe(0);
+    expect(run(p.read(addr, PAGE)).every((b) => b === 7)).toBe(true);
+    // The injection spent, the same move reclaims node 1's page cache and succeeds.
+    const { status } = await runP(p.movePages(0, [addr], [1]));
+    expect(status[0]).toBe(1);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(folioAt(p, addr).nid).toBe(1);
+    expectConsistent(k);
+  });
 });
 
 // alloc_hugetlb_folio() (mm/hugetlb.c, Linux 6.16) for a fault no reservation covers (a forked
