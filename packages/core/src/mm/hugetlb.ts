@@ -446,7 +446,7 @@ export class HugetlbPool implements Hstate {
       fresh = k.pageAlloc.allocPages(req.nid, req.order, req.gfp, null, current);
       if (fresh < 0 && rep) {
         // The rest of the same __alloc_pages(): its slow path, run by the scan's caller.
-        rep.request = { ...req, failedByInjection: k.pageAlloc.failedByInjection };
+        rep.request = k.pageAlloc.slowpathRequest(req);
         rep.folio = head;
         return null;
       }
@@ -666,7 +666,9 @@ export class HugetlbPool implements Hstate {
     } else {
       head = this.allocFresh(nid, htlbAllocMask(this), nodemask, current);
       if (head < 0 && dc && !(dc.tried & (1 << this.order))) {
-        dc.request = this.buddyReq(nid, htlbAllocMask(this), nodemask, current);
+        dc.request = this.k.pageAlloc.slowpathRequest(
+          this.buddyReq(nid, htlbAllocMask(this), nodemask, current),
+        );
         return -1;
       }
     }

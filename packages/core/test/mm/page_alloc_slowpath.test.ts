@@ -508,6 +508,22 @@ describe("a surplus huge page for a reservation at mmap() takes the slow path", 
     expectConsistent(k);
   });
 
+  it("an injected failure of the surplus page's first tries fails its whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, ENOMEM, nothing reserved", async () => {
+    const { k, p } = await setup(3000, 1);
+    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9 })).toBeNull();
+    const d = delta(k);
+    expectErrno(p.mmap(HUGE, { flags }), "ENOMEM");
+    expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    expect(d("allocstall_normal")).toBe(0);
+    expect(p.mm!.vmas).toEqual([]);
+    // The injection spent, the same mmap() reclaims page cache and reserves its page.
+    await runP(p.mmap(HUGE, { flags }));
+    expect(counters(k)).toEqual([1, 1, 1, 1]);
+    expect(d("allocstall_normal")).toBe(1);
+    expectConsistent(k);
+  });
+
   it("a second page the slow path cannot get fails the reservation with ENOMEM; the first, gathered, goes back to the buddy allocator", async () => {
     const { k, p } = await setup(0, 2, true);
     const d = delta(k);
