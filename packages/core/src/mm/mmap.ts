@@ -196,7 +196,7 @@ const mapCountReached = (k: Kernel, mm: MmStruct, what: string): ErrnoError | nu
  * @category Address spaces
  */
 export const mmapInitSysctl = (k: Kernel): void => {
-  k.fs.addAttributes("/proc/sys/vm", {
+  k.fs.registerSysctl("vm", {
     max_map_count: {
       mode: 0o644,
       show: () => `${k.maxMapCount}\n`,

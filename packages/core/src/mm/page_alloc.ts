@@ -1418,7 +1418,7 @@ const CONTIG_MIGRATE_TRIES = 5;
  * @category Memory and folios
  */
 export const pageAllocInitSysctl = (k: Kernel, alloc: BuddyAllocator): void => {
-  k.fs.addAttributes("/proc/sys/vm", {
+  k.fs.registerSysctl("vm", {
     watermark_boost_factor: {
       mode: 0o644,
       show: () => `${alloc.watermarkBoostFactor}\n`,
