@@ -268,14 +268,11 @@ export const tryToMigrate = (
   let partial = false;
   const index = m.index[head]!;
   const nr = m.folioNrPages(head);
-  // Checked here too, so that a small folio's walk makes no visitor.
-  if (hugeMappable(k, nr)) {
-    rmapWalkPmds(k, m.mapping[head]!, index, nr, (vma, haddr, pmd) => {
-      if (!ptePresent(pmd) || ptePfn(pmd) !== head) return;
-      setPmdMigrationEntry(k, vma, haddr, pmd);
-      munlockVmaFolio(k, vma, head);
-    });
-  }
+  rmapWalkPmds(k, m.mapping[head]!, index, nr, (vma, haddr, pmd) => {
+    if (!ptePresent(pmd) || ptePfn(pmd) !== head) return;
+    setPmdMigrationEntry(k, vma, haddr, pmd);
+    munlockVmaFolio(k, vma, head);
+  });
   const deferFlush = (flags & TTU_BATCH_FLUSH) !== 0 && batch !== null;
   const order = m.folioOrder(head);
   for (const vma of vmas) {
@@ -459,13 +456,11 @@ export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number
   const index = m.index[dst]!;
   const nr = m.folioNrPages(dst);
   let restoredPmds = 0;
-  if (hugeMappable(k, nr)) {
-    rmapWalkPmds(k, m.mapping[dst]!, index, nr, (vma, haddr, entry) => {
-      if (!isMigrationEntry(entry) || ptePfn(entry) !== src) return;
-      removeMigrationPmd(k, vma, haddr, entry, dst);
-      restoredPmds++;
-    });
-  }
+  rmapWalkPmds(k, m.mapping[dst]!, index, nr, (vma, haddr, entry) => {
+    if (!isMigrationEntry(entry) || ptePfn(entry) !== src) return;
+    removeMigrationPmd(k, vma, haddr, entry, dst);
+    restoredPmds++;
+  });
   let restored = 0;
   for (const vma of vmas) {
     const first = Math.max(index, vma.pgoff);
