@@ -125,7 +125,6 @@ export {
   cpupidPidUnset,
   cpupidToNid,
   cpupidValid,
-  type FolioMmIds,
   folioXchgLastCpupid,
   LAST__PID_MASK,
   LAST__PID_SHIFT,

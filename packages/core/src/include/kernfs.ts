@@ -50,6 +50,13 @@ export interface Attribute {
    * changing nothing then.
    */
   readonly set?: (val: bigint) => 0 | ErrnoError;
+  /**
+   * True for a `/proc/sys` table entry (`struct ctl_table`, `include/linux/sysctl.h`): set by
+   * {@link KernfsRoot.registerSysctl} when the file is registered, not by its owner. Such a file is
+   * read and written as `proc_sys_call_handler()` (`fs/proc/proc_sysctl.c`) does: who may is
+   * decided by `sysctl_perm()`, and `store` is the entry's `proc_handler`.
+   */
+  readonly sysctl?: boolean;
 }
 
 /**
@@ -97,6 +104,12 @@ export interface KernfsRoot {
    */
   addAttributes(dirPath: string, attributes: Record<string, Attribute>): KObject;
   /**
+   * Adds a sysctl table (`register_sysctl()`, `fs/proc/proc_sysctl.c`): each entry becomes a file
+   * of `/proc/sys/<path>` (`path` as `"vm"` or `"kernel"`) marked as a table entry
+   * ({@link Attribute.sysctl}); returns the directory.
+   */
+  registerSysctl(path: string, table: Record<string, Attribute>): KObject;
+  /**
    * Removes a file or a directory with everything below it (`kobject_del()`, `lib/kobject.c`);
    * false if missing.
    */
@@ -110,9 +123,10 @@ export interface KernfsRoot {
   list(path: string): Effect.Effect<string[], ErrnoError>;
   /**
    * Reads a file (`show`, through `kernfs_fop_read_iter()`, `fs/kernfs/file.c`); `ENOENT`, `EISDIR`
-   * or `EACCES`.
+   * or `EACCES`. `current` is the reading task, whose effective ids a `/proc/sys` file's mode is
+   * checked against (`sysctl_perm()`); null or left out for a read by no task of the model (root's).
    */
-  read(path: string): Effect.Effect<string, ErrnoError>;
+  read(path: string, current?: TaskStruct | null): Effect.Effect<string, ErrnoError>;
   /**
    * Writes a file (`store`, through `kernfs_fop_write_iter()`, `fs/kernfs/file.c`): the bytes
    * consumed, or the store's errno as a typed error; `ENOENT`, `EISDIR` or `EACCES` before any

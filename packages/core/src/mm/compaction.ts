@@ -1222,7 +1222,7 @@ export class CompactionState implements Compaction {
  * @category Compaction
  */
 export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => {
-  k.fs.addAttributes("/proc/sys/vm", {
+  k.fs.registerSysctl("vm", {
     compact_memory: {
       mode: 0o200,
       store: (text, count) => {

@@ -265,8 +265,17 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   }
   // A large folio's MM id slots: kept only while it is mapped, and its "maybe mapped shared" bit
   // set whenever more than one mm maps it (folio_maybe_mapped_shared() has no false negative).
-  for (const head of m.mmIds.keys()) {
-    if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb) || m.folioMapcount(head) === 0)
+  for (let pfn = 0; pfn < m.nrPfns; pfn++) {
+    if (m.mmId[pfn] === 0 && m.mmIdMapcount[pfn] === 0 && m.mmIdsShared[pfn] === 0) continue;
+    const head = m.folioOf(pfn);
+    const slot = pfn - head;
+    if (
+      slot > 1 ||
+      (slot === 1 && m.mmIdsShared[pfn] !== 0) ||
+      m.folioOrder(head) === 0 ||
+      m.test(head, PG_hugetlb) ||
+      m.folioMapcount(head) === 0
+    )
       report(`folio ${head}: MM id slots kept for a small, hugetlb or unmapped folio`);
   }
   for (const [head, mms] of mmsOfFolio) {

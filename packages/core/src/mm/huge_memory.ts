@@ -328,7 +328,7 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
   const onLru = list ? 0 : PG_lru;
   const unevictable = (flags & PG_unevictable) !== 0;
   // The new folios are small: none keeps MM id slots (the kernel's were freed by the unmap).
-  m.mmIds.delete(head);
+  m.folioResetMmIds(head);
   // __split_folio_to_order(): every new folio takes the old one's last cpupid.
   const cpupid = m.lastCpupid[head]!;
   const cache = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;

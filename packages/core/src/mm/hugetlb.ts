@@ -1575,7 +1575,7 @@ const poolAttributes = (h: HugetlbPool, sysctlPageSize: number | null) => {
  */
 export const hugetlbSysfsInit = (k: Kernel): void => {
   const show = (value: () => number) => ({ mode: 0o444, show: () => `${value()}\n` });
-  k.fs.addAttributes("/proc/sys/vm", poolAttributes(poolOf(k), k.mem.pageSize));
+  k.fs.registerSysctl("vm", poolAttributes(poolOf(k), k.mem.pageSize));
   for (const h of k.hstates as readonly HugetlbPool[]) {
     for (const node of k.mem.nodes) {
       const nid = node.nid;

@@ -196,7 +196,7 @@ const mapCountReached = (k: Kernel, mm: MmStruct, what: string): ErrnoError | nu
  * @category Address spaces
  */
 export const mmapInitSysctl = (k: Kernel): void => {
-  k.fs.addAttributes("/proc/sys/vm", {
+  k.fs.registerSysctl("vm", {
     max_map_count: {
       mode: 0o644,
       show: () => `${k.maxMapCount}\n`,
@@ -255,18 +255,19 @@ const hugetlbVmOpSplit = (vma: Vma, addr: number): ErrnoError | null =>
  * `do_mprotect_pkey()` (`mm/mprotect.c`) and `apply_vma_lock_flags()` (`mm/mlock.c`) do, which
  * return `ENOMEM` at the first hole after changing the VMAs before it; `skip` as
  * `madvise_walk_vmas()` (`mm/madvise.c`) does, which goes on past holes to the VMAs after them
- * and returns `ENOMEM` at the end.
+ * and returns `ENOMEM` at the end; `pass` as `do_mbind()`'s `for_each_vma_range()` loop
+ * (`mm/mempolicy.c`) does, which goes on past holes and is no error for them.
  */
-export type VmaHoles = "stop" | "skip";
+export type VmaHoles = "stop" | "skip" | "pass";
 
 /**
  * Visits the VMAs of `[start, end)` in address order, as the loops of `do_mprotect_pkey()`,
- * `apply_vma_lock_flags()` and `madvise_walk_vmas()` (Linux 6.16) do: `visit` gets each VMA and
+ * `apply_vma_lock_flags()`, `madvise_walk_vmas()` and `do_mbind()` (Linux 6.16) do: `visit` gets each VMA and
  * the part of the range it holds, `[from, to)`, and may change, split or merge it; the walk then
  * goes on from `to`. The first error `visit` returns ends the walk and is returned, the VMAs
  * before it staying changed. A hole is met as `holes` says ({@link VmaHoles}); a range whose
- * start, or any later part, is not mapped gives `ENOMEM` naming the hole, after the VMAs the
- * walk reached were changed.
+ * start, or any later part, is not mapped gives `ENOMEM` naming the hole (but for `pass`), after
+ * the VMAs the walk reached were changed.
  */
 export const walkVmaRange = (
   mm: MmStruct,
@@ -291,7 +292,7 @@ export const walkVmaRange = (
     cursor = to;
   }
   if (hole < 0 && cursor < end) hole = cursor;
-  if (hole < 0) return 0;
+  if (hole < 0 || holes === "pass") return 0;
   return errno("ENOMEM", `range ${hex(start)}-${hex(end)} is not mapped at ${hex(hole)}`);
 };
 
@@ -482,41 +483,6 @@ const commitMerge = (piece: Vma, plan: MergePlan): Vma => {
     }
   }
   return target;
-};
-
-/**
- * Gives every VMA in `[start, end)` the attributes `attrs` computes from it, through
- * {@link vmaModify}, skipping holes and VMAs that have them already (as `mprotect_fixup()`,
- * `madvise_update_vma()`, `mlock_fixup()` and `mbind_range()` return early for those). Returns
- * the VMAs that cover the range afterwards, in address order; merged ones may reach past it.
- * The first VMA {@link vmaModify} refuses to cut ends the walk with its `ENOMEM` or `EINVAL`, the VMAs before
- * it staying changed, as `mbind_range()`'s error ends `do_mbind()`'s loop.
- */
-export const vmaModifyRange = (
-  k: Kernel,
-  mm: MmStruct,
-  start: number,
-  end: number,
-  attrs: (vma: Vma) => { readonly flags: number; readonly policy: Mempolicy | null },
-  change?: (piece: Vma) => void,
-): Vma[] | ErrnoError => {
-  const out: Vma[] = [];
-  let cursor = start;
-  while (cursor < end) {
-    const vma = mm.findVmaIntersection(cursor, end);
-    if (!vma) break;
-    const from = Math.max(cursor, vma.start);
-    const to = Math.min(end, vma.end);
-    const { flags, policy } = attrs(vma);
-    const result =
-      flags === vma.flags && mpolEqual(vma.policy, policy)
-        ? vma
-        : vmaModify(k, vma, from, to, flags, policy, change);
-    if (result instanceof Error) return result;
-    if (out.at(-1) !== result) out.push(result);
-    cursor = to;
-  }
-  return out;
 };
 
 /** `_STK_LIM` (`include/uapi/linux/resource.h`): the default `RLIMIT_STACK`, 8 MiB. */

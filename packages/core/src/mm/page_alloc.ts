@@ -78,6 +78,25 @@ import { allocNodes, performReclaim, shouldReclaimRetry } from "./vmscan";
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
 
 /**
+ * `page_expected_state()` (`mm/page_alloc.c`) as `free_pages_prepare()` asks it of every page of
+ * a block: no flag of `PAGE_FLAGS_CHECK_AT_FREE` (`PG_buddy` among them), no mapcount, no
+ * mapping, on no list. The memmap's arrays are passed, read once by the caller, so that this
+ * stays small enough to be inlined in the loop over a 2 MiB folio's 511 tail pages; a head page
+ * is also tested for its entire mapcount and refcount. `badReason()` names the failed test.
+ */
+const pageExpectedState = (
+  flags: Uint32Array,
+  mapcount: Int32Array,
+  mapping: Int32Array,
+  linked: Int32Array,
+  pfn: number,
+): boolean =>
+  (flags[pfn]! & FLAGS_CHECK_AT_FREE) === 0 &&
+  mapcount[pfn] === 0 &&
+  mapping[pfn]! <= 0 &&
+  linked[pfn] === 0;
+
+/**
  * From this many pages up, the per-page fields of a block are set with `TypedArray.fill`; below
  * it a loop is cheaper than the calls (a 2 MiB folio's 512 pages take fill, a 64 KiB one's 16 the
  * loop).
@@ -891,8 +910,12 @@ export class BuddyAllocator implements PageAllocator {
     this.mem.allocated(pfn, nr, (gfp & __GFP_ZERO) !== 0);
   }
 
-  /** The state check of `free_pages_prepare()`; returns why the page must not be freed, or null. */
-  private badReason(pfn: number, isHead: boolean): string | null {
+  /**
+   * `page_bad_reason()` (`mm/page_alloc.c`): why a page that failed `free_pages_prepare()`'s
+   * check (`pageExpectedState()`, and for a head its entire mapcount and refcount) must not be
+   * freed, the first test it fails named.
+   */
+  private badReason(pfn: number, isHead: boolean): string {
     const m = this.memmap;
     const flags = m.flags[pfn]!;
     if (flags & PG_buddy) return "page is already free (double free)";
@@ -901,8 +924,7 @@ export class BuddyAllocator implements PageAllocator {
     if (isHead && m.refcount[pfn] !== 0) return "nonzero _refcount";
     if (m.mapping[pfn]! > 0) return "non-NULL mapping";
     if (flags & FLAGS_CHECK_AT_FREE) return "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
-    if (m.lru.isLinked(pfn)) return "still on a list";
-    return null;
+    return "still on a list";
   }
 
   /**
@@ -972,18 +994,19 @@ export class BuddyAllocator implements PageAllocator {
   freePagesPrepare(pfn: number, order: number): boolean {
     const m = this.memmap;
     const end = pfn + (1 << order);
-    const reason = this.badReason(pfn, true);
-    if (reason !== null) {
-      this.badPage(pfn, reason);
-      return false;
-    }
-    // The tail pages (511 of a 2 MiB folio): badReason()'s tests at once, the reason only for a
-    // page that fails one.
     const { flags, mapcount, mapping } = m;
     const linked = m.lru.next;
+    if (
+      !pageExpectedState(flags, mapcount, mapping, linked, pfn) ||
+      m.entireMapcount[pfn] !== 0 ||
+      m.refcount[pfn] !== 0
+    ) {
+      this.badPage(pfn, this.badReason(pfn, true));
+      return false;
+    }
     for (let p = pfn + 1; p < end; p++) {
-      if (flags[p]! & FLAGS_CHECK_AT_FREE || mapcount[p] !== 0 || mapping[p]! > 0 || linked[p]) {
-        this.badPage(p, this.badReason(p, false)!);
+      if (!pageExpectedState(flags, mapcount, mapping, linked, p)) {
+        this.badPage(p, this.badReason(p, false));
         return false;
       }
     }
@@ -1420,7 +1443,7 @@ const CONTIG_MIGRATE_TRIES = 5;
  * @category Memory and folios
  */
 export const pageAllocInitSysctl = (k: Kernel, alloc: BuddyAllocator): void => {
-  k.fs.addAttributes("/proc/sys/vm", {
+  k.fs.registerSysctl("vm", {
     watermark_boost_factor: {
       mode: 0o644,
       show: () => `${alloc.watermarkBoostFactor}\n`,
