@@ -386,6 +386,30 @@ describe("soft_offline_page()", () => {
     expectConsistent(k);
   });
 
+  // soft_offline_in_use_page(): a clean page-cache page nobody maps is not migrated but dropped
+  // from its file ("invalidated", mapping_evict_folio()); page_handle_poison() keeps it out with
+  // one reference.
+  it("drops a clean, unmapped page-cache page instead of migrating it (mapping_evict_folio)", () => {
+    const k = boot();
+    const seen = reasons(k);
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(4096, 8)));
+    run(file.fsync());
+    run(p.munmap(addr, 4096));
+    const old = file.folioAt(0)!.pfn;
+    const free = k.pageAlloc.totalFreePages();
+    run(k.softOfflinePage(old));
+    expect(file.folioAt(0)).toBeNull();
+    expect(seen).toEqual([]); // no migration
+    expect(k.memmap.test(old, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[old]).toBe(1);
+    expect(k.pageAlloc.totalFreePages()).toBe(free); // the old page is neither freed nor replaced
+    expect(k.numPoisonedPages).toBe(1);
+    expectConsistent(k);
+  });
+
   it("splits a THP and offlines only the one page", () => {
     const k = boot();
     const p = run(k.createProcess());
