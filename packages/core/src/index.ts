@@ -35,6 +35,8 @@ export { debugfsAttribute, debugfsCreateU32 } from "./fs/debugfs";
 // fs/kernfs
 export { KernFs } from "./fs/kernfs";
 export { SIMPLE_ATTR_BUF_SIZE, simpleAttrWrite } from "./fs/libfs";
+// include/linux/fs.h (a_ops->read_folio, ->writepages), drivers/block/brd.c (brd_pages)
+export { BackingStore } from "./include/backing_store";
 // include/linux/balloon.h
 export type { BalloonDevInfo, BalloonMigratepage } from "./include/balloon";
 // include/linux/capability.h

@@ -11,6 +11,7 @@
  * @module
  */
 import { MapleTree } from "../lib/maple_tree";
+import type { BackingStore } from "./backing_store";
 import type { Hstate, HugetlbResvMap } from "./hugetlb";
 import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
@@ -130,6 +131,12 @@ export class AddressSpace {
     readonly name: string,
     /** True for shared anonymous memory (shmem), false for a regular file. */
     readonly shmem: boolean,
+    /**
+     * The file's contents on its storage, which a page-cache miss reads
+     * (`a_ops->read_folio()`) and writeback writes; null for memory no device holds (shmem, an
+     * anonymous hugetlbfs file), whose pages exist only in the page cache.
+     */
+    readonly backing: BackingStore | null = null,
   ) {}
 }
 

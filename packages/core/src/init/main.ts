@@ -18,6 +18,7 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
+import { BackingStore } from "../include/backing_store";
 import type { BalloonDevInfo } from "../include/balloon";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
@@ -548,7 +549,12 @@ class Machine implements KernelInterface {
             `a file name must be a non-empty string, not ${formatValue(name)}`,
           );
         if (this.files.has(name)) return errno("EEXIST", `file ${JSON.stringify(name)} exists`);
-        const mapping = new AddressSpace(this.nextId(), name, false);
+        const mapping = new AddressSpace(
+          this.nextId(),
+          name,
+          false,
+          new BackingStore(this.mem.pageSize),
+        );
         this.addressSpaces.set(mapping.id, mapping);
         const file = new Inode(this, name, mapping);
         this.files.set(name, file);

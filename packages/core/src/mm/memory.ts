@@ -80,7 +80,7 @@ import {
   pteWrite,
   pteYoung,
 } from "../include/pgtable";
-import { filemapAddFolio, filemapGetFolio, filemapMapPages } from "./filemap";
+import { filemapAddFolio, filemapGetFolio, filemapMapPages, filemapReadFolio } from "./filemap";
 import {
   folioRemoveRmapDeferred,
   hpagePmdSize,
@@ -548,11 +548,11 @@ const finishFault = (k: Kernel, vma: Vma, slot: number, page: number, bits: numb
 /**
  * `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. A read
  * fault first maps the cached pages around it ({@link doFaultAround}) and is done if that mapped
- * its own page; otherwise the page cache's folio for the page is found or allocated and
- * {@link finishFault} maps it. With `dc`, a folio of any order the page cache cannot get from
- * the first tries asks for the slow path (`VM_FAULT_RETRY`), as `shmem_alloc_folio()`'s
- * allocation runs it for each order the gfp flags allow before `shmem_get_folio_gfp()` falls back
- * to the next.
+ * its own page; otherwise the page cache's folio for the page is found, or allocated and read
+ * from the file ({@link filemapReadFolio}), and {@link finishFault} maps it. With `dc`, a folio
+ * of any order the page cache cannot get from the first tries asks for the slow path
+ * (`VM_FAULT_RETRY`), as `shmem_alloc_folio()`'s allocation runs it for each order the gfp flags
+ * allow before `shmem_get_folio_gfp()` falls back to the next.
  */
 const doFault = (
   k: Kernel,
@@ -588,6 +588,7 @@ const doFault = (
       if (dc?.request) return VM_FAULT_RETRY;
       if (head < 0) continue;
       filemapAddFolio(k, mapping, head, start);
+      filemapReadFolio(k, mapping, head);
       k.memmap.refcount[head]!--;
       break;
     }

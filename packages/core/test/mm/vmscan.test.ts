@@ -212,6 +212,27 @@ describe("direct reclaim (try_to_free_pages)", () => {
     await runP(k.shutdown());
   });
 
+  // A file page written, written back (fsync: folio_mkclean() cleans and write-protects its PTEs)
+  // and evicted by reclaim is read again from the file on the next fault (filemap_fault() →
+  // filemap_read_folio()): the bytes written come back, not zeros.
+  it("rereads written-back file pages it evicted: the bytes written come back (__remove_mapping, filemap_read_folio)", async () => {
+    const k = tiered();
+    const p = boundToDram(k);
+    const file = run(k.createFile("written"));
+    const f = run(p.mmap(1000 * PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(f, pattern(1000 * PAGE, 11)));
+    run(file.fsync());
+    expect(file.mapping.backing!.nrPages).toBe(1000);
+    const n = 3500;
+    const a = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await runP(p.write(a, pattern(n * PAGE, 2)));
+    expect(file.mapping.nrFolios).toBeLessThan(1000);
+    expect(count(k, "pgsteal_file")).toBe(1000 - file.mapping.nrFolios);
+    expect(sameBytes(run(p.read(f, 1000 * PAGE)), pattern(1000 * PAGE, 11))).toBe(true);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
   it("keeps pages in use on DRAM: their accessed bits activate them (folio_check_references)", async () => {
     const k = tiered();
     run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
