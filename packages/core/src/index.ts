@@ -41,6 +41,8 @@ export { BackingStore } from "./include/backing_store";
 export type { BalloonDevInfo, BalloonMigratepage } from "./include/balloon";
 // include/linux/capability.h
 export {
+  CAP_DAC_OVERRIDE,
+  CAP_DAC_READ_SEARCH,
   CAP_FULL_SET,
   CAP_LAST_CAP,
   CAP_SETGID,

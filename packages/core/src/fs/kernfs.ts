@@ -16,6 +16,7 @@ import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
 import type { TaskStruct } from "../include/sched";
 import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
 import { simpleAttrWrite } from "./libfs";
+import { genericPermission } from "./namei";
 import { sysctlPerm } from "./proc_sysctl";
 
 const utf8 = new TextEncoder();
@@ -233,8 +234,11 @@ export class KernFs implements KernfsRoot {
 
   /**
    * The file at `path`, if its `show` (for a read) or `store` (for a write) may be called by
-   * `current`: by the mode's read or write bits, or for a `/proc/sys` table entry by
-   * `sysctlPerm()` (`proc_sys_permission()`, `fs/proc/proc_sysctl.c`).
+   * `current`: by `generic_permission()` on the root-owned inode (`genericPermission()`,
+   * `fs/namei.c`: the bits of the task's class, or `CAP_DAC_OVERRIDE` / `CAP_DAC_READ_SEARCH`),
+   * then by `kernfs_fop_open()`'s test that the mode grants the access to someone and the file
+   * has the handler (`fs/kernfs/file.c`); or for a `/proc/sys` table entry by `sysctlPerm()`
+   * (`proc_sys_permission()`, `fs/proc/proc_sysctl.c`).
    */
   private lookupHandler(
     path: string,
@@ -248,6 +252,9 @@ export class KernFs implements KernfsRoot {
     if (!attr) return this.missing(path, op);
     const call = attr[handler];
     if (attr.sysctl && call) return sysctlPerm(path, attr.mode, op, current) ?? attr;
+    // may_open(): generic_permission() first, then kernfs_fop_open()'s own test.
+    const denied = genericPermission(path, attr.mode, op, current);
+    if (denied) return denied;
     if (!(attr.mode & (handler === "show" ? 0o444 : 0o222)) || !call)
       return errno("EACCES", `${path}: permission denied (${op})`);
     return attr;
@@ -322,6 +329,8 @@ export class KernFs implements KernfsRoot {
     return syscall(() => {
       const bad = writeArgs(path, text, current);
       if (bad) return bad;
+      const denied = genericPermission(path, attr.mode, "write", current);
+      if (denied) return denied;
       if (!(attr.mode & 0o222)) return errno("EACCES", `${path}: permission denied (write)`);
       return simpleAttrWrite(path, attr.set!, text);
     });

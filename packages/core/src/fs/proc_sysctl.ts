@@ -10,10 +10,7 @@
  */
 import { type ErrnoError, errno } from "../errno";
 import type { TaskStruct } from "../include/sched";
-
-/** `MAY_WRITE` and `MAY_READ` (`include/linux/fs.h`): the permission bits an access asks for. */
-const MAY_WRITE = 2;
-const MAY_READ = 4;
+import { mayMask, permissionSubject, rootInodeModeBits } from "./namei";
 
 /**
  * `proc_sys_permission()` with `sysctl_perm()` and `test_perm()` (`fs/proc/proc_sysctl.c`) for a
@@ -33,8 +30,7 @@ export const sysctlPerm = (
 ): ErrnoError | null => {
   const euid = current?.cred.euid ?? 0;
   const egid = current?.cred.egid ?? 0;
-  const bits = euid === 0 ? mode >> 6 : egid === 0 ? mode >> 3 : mode;
-  if (bits & (op === "read" ? MAY_READ : MAY_WRITE)) return null;
-  const who = euid === 0 ? "root" : egid === 0 ? "group root" : `uid ${euid}`;
+  if (rootInodeModeBits(mode, euid, egid) & mayMask(op)) return null;
+  const who = permissionSubject(euid, egid);
   return errno("EACCES", `${path}: permission denied (${op} by ${who}, mode 0${mode.toString(8)})`);
 };

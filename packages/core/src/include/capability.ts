@@ -8,6 +8,20 @@
  */
 
 /**
+ * `CAP_DAC_OVERRIDE` (`include/uapi/linux/capability.h`): read or write any file whatever its
+ * mode bits (`generic_permission()`, `fs/namei.c`).
+ *
+ * @category Processes
+ */
+export const CAP_DAC_OVERRIDE = 1;
+/**
+ * `CAP_DAC_READ_SEARCH` (`include/uapi/linux/capability.h`): read any file whatever its mode bits
+ * (`generic_permission()`, `fs/namei.c`).
+ *
+ * @category Processes
+ */
+export const CAP_DAC_READ_SEARCH = 2;
+/**
  * `CAP_SETGID` (`include/uapi/linux/capability.h`): set any group id.
  *
  * @category Processes
