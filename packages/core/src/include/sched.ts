@@ -321,9 +321,11 @@ export interface TaskStruct {
   /** `munlock()` (`mm/mlock.c`). */
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError>;
   /**
-   * `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`, or `MADV_SOFT_OFFLINE`
-   * (`madvise_inject_error()`: needs `CAP_SYS_ADMIN`, `EPERM` otherwise; soft-offlines each page,
-   * failing with its `EBUSY` or `EIO`).
+   * `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`, `MADV_DONTNEED` (zaps
+   * the range's pages and frees the PTE tables it covers whole; `EINVAL` in an mlocked or hugetlb
+   * VMA; see `madviseDontneed`), or `MADV_SOFT_OFFLINE` (`madvise_inject_error()`: needs
+   * `CAP_SYS_ADMIN`, `EPERM` otherwise; soft-offlines each page, failing with its `EBUSY` or
+   * `EIO`).
    */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError>;
   /**
