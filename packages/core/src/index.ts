@@ -254,6 +254,7 @@ export {
 } from "./include/mm_types";
 // include/uapi/asm-generic/mman-common.h
 export {
+  MADV_DONTNEED,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
   MADV_SOFT_OFFLINE,

@@ -261,6 +261,20 @@ export class MmStruct {
   private listedGeneration = -1;
   /** This address space's TLB. */
   readonly tlb = new Tlb();
+  /**
+   * The PTE tables of this address space's page table, by the PMD-aligned address of the range
+   * each serves: a PMD here points to a PTE table (`pmd_present()`, not `pmd_trans_huge()`); any
+   * other PMD of a range without a huge entry ({@link Vma.pmds}) is none (`pmd_none()`,
+   * `include/linux/pgtable.h`). The PTEs themselves live in each VMA's flat table
+   * ({@link Vma.ptes}); this is the level above them, one per address space as on Linux, so the
+   * VMAs that meet in one PMD range share it. A table is allocated when a PTE is first installed
+   * in its range (`pte_alloc()`, `pmd_install()`, `mm/memory.c`) or a huge PMD is split into PTEs
+   * (`__split_huge_pmd_locked()`), copied by `fork()` (`copy_pte_range()`), and freed only by
+   * `free_pgtables()` at `munmap()` (`freePgtables`) and `exit()`: a range whose PTEs were all
+   * zapped keeps its table, and a huge PMD (a THP fault, the huge zero folio, `do_set_pmd()`) is
+   * installed only where the PMD is none.
+   */
+  readonly pteTables = new Set<number>();
   constructor(
     readonly id: number,
     /**

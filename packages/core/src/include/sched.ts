@@ -289,7 +289,9 @@ export interface TaskStruct {
    * that meets a page under migration waits until the migration finishes. The first address not
    * mapped readable ends the read with `EFAULT` naming it (the `SIGSEGV` of
    * `do_user_addr_fault()`, `arch/x86/mm/fault.c`), the pages before it faulted in; a poisoned
-   * page with `EHWPOISON` (`SIGBUS`, `BUS_MCEERR_AR`). `EFAULT` at once for a range reaching past
+   * page with `EHWPOISON` (`SIGBUS`, `BUS_MCEERR_AR`); a fault Linux answers with `SIGBUS`
+   * (`VM_FAULT_SIGBUS`: a hugetlb fault that gets no huge page) with `EFAULT` whose message names
+   * `SIGBUS`, the errno `vm_fault_to_errno()` gives it. `EFAULT` at once for a range reaching past
    * `TASK_SIZE` (`access_ok()`).
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError>;
@@ -354,9 +356,11 @@ export interface TaskStruct {
   /** `munlock()` (`mm/mlock.c`). */
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError>;
   /**
-   * `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`, or `MADV_SOFT_OFFLINE`
-   * (`madvise_inject_error()`: needs `CAP_SYS_ADMIN`, `EPERM` otherwise; soft-offlines each page,
-   * failing with its `EBUSY` or `EIO`).
+   * `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`, `MADV_DONTNEED` (zaps
+   * the range's pages and frees the PTE tables it covers whole; `EINVAL` in an mlocked or hugetlb
+   * VMA; see `madviseDontneed`), or `MADV_SOFT_OFFLINE` (`madvise_inject_error()`: needs
+   * `CAP_SYS_ADMIN`, `EPERM` otherwise; soft-offlines each page, failing with its `EBUSY` or
+   * `EIO`).
    */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError>;
   /**

@@ -22,12 +22,12 @@ import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../inclu
 import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "../include/mm_types";
-import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
+import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
 import type { AllocContext } from "../include/mmzone";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
-import { madviseSoftOffline } from "../mm/madvise";
+import { madviseDontneed, madviseSoftOffline } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
@@ -439,7 +439,7 @@ export class Process implements Task {
     );
   }
 
-  /** `madvise()` with `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`. */
+  /** `madvise()` with `MADV_DONTNEED`, `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`. */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError> {
     if (advice === MADV_SOFT_OFFLINE) {
       return this.kernel.call(
@@ -456,6 +456,7 @@ export class Process implements Task {
           return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
         if (advice === MADV_NOHUGEPAGE)
           return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
+        if (advice === MADV_DONTNEED) return madviseDontneed(this.kernel, this, addr, length);
         return errno("EINVAL", `madvise advice ${advice} is not modelled`);
       }).pipe(Effect.asVoid),
     );

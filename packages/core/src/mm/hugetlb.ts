@@ -1060,9 +1060,19 @@ const hugetlbFaultFolio = (
   return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner, task, dc);
 };
 
-/** The error of a hugetlb fault that gets no huge page (`VM_FAULT_SIGBUS` from `-ENOSPC`). */
+/**
+ * The error of a hugetlb fault that gets no huge page: `alloc_hugetlb_folio()`'s `-ENOSPC` (no
+ * reserved or free page and no surplus allowed), which `vmf_error()` turns into
+ * `VM_FAULT_SIGBUS`, and `hugetlb_no_page()`'s own `VM_FAULT_SIGBUS` for `HPAGE_RESV_UNMAPPED`.
+ * x86's `mm_fault_error()` sends `SIGBUS` with `BUS_ADRERR` (`do_sigbus()`,
+ * `arch/x86/mm/fault.c`); the model fails the access with `EFAULT`, the errno
+ * `vm_fault_to_errno()` (`include/linux/mm.h`) gives `VM_FAULT_SIGBUS` where a fault's result
+ * becomes a system call's (`get_user_pages()`), its message naming the signal. Its `-ENOMEM`
+ * failures (`VM_FAULT_OOM`: `vma_needs_reservation()`'s region allocation, the memory cgroup
+ * charge) do not arise in the model.
+ */
 const noHugePage = (addr: number, why: string): ErrnoError =>
-  errno("ENOMEM", `hugetlb fault at 0x${addr.toString(16)}: ${why}; SIGBUS`);
+  errno("EFAULT", `hugetlb fault at 0x${addr.toString(16)}: ${why}; SIGBUS BUS_ADRERR`);
 
 /**
  * Maps the huge page `head` at `haddr` of `vma` with one huge entry (`set_huge_pte_at()`): one
@@ -1096,7 +1106,8 @@ const hugetlbAddNewAnonRmap = (k: Kernel, vma: Vma, head: number, haddr: number)
  * (`hugetlb_add_to_page_cache()`, which marks it dirty); a private one allocates an anonymous
  * huge page. Either is mapped by one huge entry: writable for a writable shared mapping, and for
  * a write fault of a private one (which would reuse the page it alone maps, `hugetlb_wp()`).
- * A private mapping whose owner took its pages back (`HPAGE_RESV_UNMAPPED`) fails.
+ * A private mapping whose owner took its pages back (`HPAGE_RESV_UNMAPPED`), and a fault that
+ * gets no page, fail with the model's `SIGBUS` ({@link noHugePage}).
  */
 const hugetlbNoPage = (
   k: Kernel,
@@ -1158,7 +1169,8 @@ const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void 
  * entry becomes writable; an anonymous page only this mapping maps is reused; any other is copied
  * whole into a new huge page (`copy_user_large_folio()`), the old one losing this mapping. When
  * the pool has no page for the copy, the mapping's owner takes the page from the others
- * ({@link unmapRefPrivate}) and reuses it; anyone else fails.
+ * ({@link unmapRefPrivate}) and reuses it; anyone else fails with the model's `SIGBUS`
+ * (`vmf_error(-ENOSPC)`, {@link noHugePage}).
  */
 const hugetlbWp = (
   k: Kernel,
@@ -1211,7 +1223,8 @@ const hugetlbWp = (
  * to a write-protected one: {@link hugetlbWp}. A migration entry is left to the caller, which
  * waits for the folio (`migration_entry_wait_huge()`). With `dc`, a surplus page's allocation
  * whose first tries fail stops the fault with `VM_FAULT_RETRY` to ask for the slow path (see
- * `DirectCompact`), as a base page's fault does.
+ * `DirectCompact`), as a base page's fault does. A fault that gets no huge page is `EFAULT`
+ * whose message names `SIGBUS` (`VM_FAULT_SIGBUS`), not `ENOMEM`.
  *
  * @category Hugetlb
  */

@@ -65,7 +65,7 @@ import {
   hugetlbVmOpClose,
   type SurplusGather,
 } from "./hugetlb";
-import { translate, zapPteRange } from "./memory";
+import { freePgtables, translate, zapPteRange } from "./memory";
 import { mlockVmaPagesRange } from "./mlock";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
@@ -968,13 +968,21 @@ const vmsGatherMunmapVmas = (
 
 /**
  * `vms_complete_munmap_vmas()` (`mm/vma.c`): zaps and unlinks the VMAs
- * {@link vmsGatherMunmapVmas} gathered, closing each (`remove_vma()`).
+ * {@link vmsGatherMunmapVmas} gathered, closing each (`remove_vma()`), and frees the PTE tables
+ * no VMA left needs (`free_pgtables()`, `freePgtables`).
  */
 const vmsCompleteMunmapVmas = (k: Kernel, vmas: readonly Vma[]): void => {
+  if (vmas.length === 0) return;
+  const mm = vmas[0]!.mm;
+  // vms_clear_ptes(): free_pgtables() between the neighbours the range leaves (vms->unmap_start:
+  // prev->vm_end or FIRST_USER_ADDRESS; vms->unmap_end: next->vm_start or USER_PGTABLES_CEILING).
+  const floor = mm.vmaPrev(vmas[0]!)?.end ?? 0;
+  const ceiling = mm.vmaNext(vmas.at(-1)!)?.start ?? 0;
   for (const vma of vmas) {
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
+  freePgtables(k, mm, vmas, floor, ceiling);
 };
 
 /**
@@ -1030,7 +1038,8 @@ const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
  * (`copy_huge_pmd()`, `mm/huge_memory.c`), taking one more entire mapcount, or for the huge zero
  * folio the child's own reference to it (`mm_get_huge_zero_folio()`); a file or shmem VMA's huge
  * PMD is not copied, the child faulting the pages in again. Each private anonymous VMA of the child joins the parent's
- * anon_vmas and gets one of its own (`anon_vma_fork`). `VM_LOCKED` is not inherited.
+ * anon_vmas and gets one of its own (`anon_vma_fork`). A copied VMA's PTE tables are copied,
+ * those with no PTE left included (`copy_pte_range()`). `VM_LOCKED` is not inherited.
  * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
  */
 export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | ErrnoError => {
@@ -1066,6 +1075,11 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
     // copy_hugetlb_page_range() for a hugetlb VMA, whose pages are all mapped by huge entries.
     if (vma.flags & VM_HUGETLB) copyHugetlbPageRange(k, copy, vma);
     else {
+      // copy_pmd_range(): every PTE table the VMA's range meets gets the child's own
+      // (copy_pte_range()'s pte_alloc_map_lock()), its PTEs none or not.
+      const size = hpagePmdSize(k);
+      for (const haddr of parent.pteTables)
+        if (haddr + size > vma.start && haddr < vma.end) child.pteTables.add(haddr);
       for (let [haddr, pmd] of vma.pmds) {
         // copy_huge_pmd(): "skip if can be re-fill on fault" for a VMA that is not anonymous.
         if (vma.mapping) continue;
@@ -1107,14 +1121,16 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
 };
 
 /**
- * `exit_mmap()`: unmaps everything; then, as `__mmput()` does, puts the address space's
- * reference to the huge zero folio (`mm_put_huge_zero_folio()`).
+ * `exit_mmap()`: unmaps everything and frees every PTE table (`free_pgtables()`); then, as
+ * `__mmput()` does, puts the address space's reference to the huge zero folio
+ * (`mm_put_huge_zero_folio()`).
  */
 export const exitMmap = (k: Kernel, mm: MmStruct): void => {
   for (const vma of [...mm.vmas]) {
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
+  mm.pteTables.clear(); // free_pgtables() over the whole address space
   mmPutHugeZeroFolio(k, mm);
 };
 

@@ -544,7 +544,7 @@ describe("hugetlb pages are mapped by one huge entry (hugetlb_fault)", () => {
     expectConsistent(k);
   });
 
-  it("the owner's copy-on-write with no free page takes the page from its child (unmap_ref_private()); the child's next access fails", () => {
+  it("the owner's copy-on-write with no free page takes the page from its child (unmap_ref_private()); the child's next access gets SIGBUS (hugetlb_no_page(): VM_FAULT_SIGBUS for HPAGE_RESV_UNMAPPED)", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const { p, addr } = mapHuge(k, 1);
@@ -556,21 +556,44 @@ describe("hugetlb pages are mapped by one huge entry (hugetlb_fault)", () => {
     expect([folio.entireMapcount, folio.refcount]).toEqual([1, 1]);
     expect(pmdOf(child, addr)).toBeUndefined();
     expect(child.mm!.findVma(addr)!.hugetlbResvUnmapped).toBe(true);
-    expect(expectErrno(child.read(addr, 1), "ENOMEM").message).toContain("HPAGE_RESV_UNMAPPED");
+    // x86 mm_fault_error(): SIGBUS, the model's EFAULT naming it (vm_fault_to_errno()).
+    const e = expectErrno(child.read(addr, 1), "EFAULT");
+    expect(e.message).toContain("HPAGE_RESV_UNMAPPED");
+    expect(e.message).toContain("SIGBUS");
     expect([...run(p.read(addr, 1))]).toEqual([2]);
     expect(counters(k)).toEqual([1, 0, 0, 0]);
     expectConsistent(k);
   });
 
-  it("a child's copy-on-write with no free page fails and leaves the page shared", () => {
+  it("a child's copy-on-write with no free page gets SIGBUS (hugetlb_wp(): vmf_error(-ENOSPC)) and leaves the page shared", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const { p, addr } = mapHuge(k, 1);
     run(p.write(addr, new Uint8Array([1])));
     const child = run(p.fork());
-    expectErrno(child.write(addr, new Uint8Array([2])), "ENOMEM");
+    // alloc_hugetlb_folio()'s -ENOSPC is VM_FAULT_SIGBUS, not VM_FAULT_OOM: EFAULT naming SIGBUS.
+    expect(expectErrno(child.write(addr, new Uint8Array([2])), "EFAULT").message).toContain(
+      "SIGBUS",
+    );
     expect(folioAt(p, addr).entireMapcount).toBe(2);
     expect([...run(child.read(addr, 1))]).toEqual([1]);
+    expectConsistent(k);
+  });
+
+  it("a forked child's first fault on a page the parent reserved gets SIGBUS, not ENOMEM; mlock() turns it into ENOMEM (alloc_hugetlb_folio()'s -ENOSPC → VM_FAULT_SIGBUS → vm_fault_to_errno()'s -EFAULT → __mlock_posix_error_return())", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const { p, addr } = mapHuge(k, 1);
+    const child = run(p.fork());
+    // The one free page is the parent's reservation: the child has none (no HPAGE_RESV_OWNER) and
+    // the pool has no page nobody reserved, nor a surplus allowed (nr_overcommit_hugepages 0).
+    expect(counters(k)).toEqual([1, 1, 1, 0]);
+    expect(expectErrno(child.read(addr, 1), "EFAULT").message).toContain("SIGBUS BUS_ADRERR");
+    expect(expectErrno(child.mlock(addr, HUGE), "ENOMEM").message).toContain("SIGBUS");
+    expect(counters(k)).toEqual([1, 1, 1, 0]);
+    // The parent's fault consumes its reservation.
+    run(p.write(addr, new Uint8Array([7])));
+    expect(counters(k)).toEqual([1, 0, 0, 0]);
     expectConsistent(k);
   });
 
