@@ -18,6 +18,7 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
+import { procPidCreate } from "../fs/proc_base";
 import type { BalloonDevInfo } from "../include/balloon";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
@@ -512,6 +513,7 @@ class Machine implements KernelInterface {
       memsAllowed,
     );
     this.tasks.set(pid, task);
+    procPidCreate(this, task);
     return task;
   }
 
