@@ -3,13 +3,18 @@
 // oom_badness() and oom_kill_process(); and /proc/<pid>/oom_score and oom_score_adj
 // (proc_oom_score(), oom_score_adj_write() and __set_oom_adj(), fs/proc/base.c).
 import { Effect } from "effect";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  __GFP_NOMEMALLOC,
+  ALLOC_NO_WATERMARKS,
+  ALLOC_OOM,
   CAP_SYS_RESOURCE,
   constrainedAlloc,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   getMmRss,
+  gfpPfmemallocFlags,
   type Kernel,
   MPOL_BIND,
   OOM_SCORE_ADJ_MIN,
@@ -17,7 +22,9 @@ import {
   type OomControl,
   oomBadness,
   outOfMemory,
+  PF_MEMALLOC,
   procOomScore,
+  selectBadProcess,
   type Task,
 } from "../../src/index";
 import {
@@ -52,6 +59,20 @@ const drainToMin = (k: Kernel): void => {
   while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
   expect(k.pageAlloc.nodeFreePages(0)).toBe(128);
 };
+
+/** The oom_control of an order-0 allocation with `nodemask` (null: none). */
+const control = (
+  nodemask: readonly number[] | null,
+  gfpMask = GFP_HIGHUSER_MOVABLE,
+): OomControl => ({
+  nodemask,
+  gfpMask,
+  order: 0,
+  totalpages: 0,
+  constraint: OomConstraint.NONE,
+  chosen: null,
+  chosenPoints: 0,
+});
 
 const writeAdj = (k: Kernel, target: Task, text: string, writer: Task | null = null) =>
   k.fs.write(`/proc/${target.pid}/oom_score_adj`, text, writer);
@@ -117,8 +138,8 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     expect(big.p.oomVictim).toBe(true);
     expect(small.p.exited).toBe(false);
     expect(run(small.p.read(where, 1))).toEqual(new Uint8Array([7]));
-    // The victim's 2000 pages went back to the buddy allocator.
-    expect(k.pageAlloc.nodeFreePages(0)).toBeGreaterThanOrEqual(2000 + 128 - 1);
+    // The victim's 2000 pages went back to the buddy allocator, and the fault took one.
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(128 + 2000 - 1);
     // A dead process: gone from the process table and /proc; its calls and calls on it fail
     // with ESRCH (find_task_by_vpid() finds nothing for move_pages(2)).
     expect(k.findTask(big.p.pid)).toBeUndefined();
@@ -177,19 +198,6 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
 });
 
 describe("constrained_alloc() (mm/oom_kill.c, Linux 6.16)", () => {
-  const control = (
-    nodemask: readonly number[] | null,
-    gfpMask = GFP_HIGHUSER_MOVABLE,
-  ): OomControl => ({
-    nodemask,
-    gfpMask,
-    order: 0,
-    totalpages: 0,
-    constraint: OomConstraint.NONE,
-    chosen: null,
-    chosenPoints: 0,
-  });
-
   it("a node mask that leaves a node with memory out is CONSTRAINT_MEMORY_POLICY, over the mask's present pages", () => {
     const k = boot({ nodes: ["16M", "32M"] });
     const oc = control([1]);
@@ -258,5 +266,57 @@ describe("/proc/<pid>/oom_score_adj (oom_score_adj_write(), __set_oom_adj(), fs/
     expectErrno(writeAdj(k, user, "-301", user), "EACCES");
     const child = run(user.fork());
     expect([child.oomScoreAdj, child.oomScoreAdjMin]).toEqual([-300, -300]);
+  });
+});
+
+describe("select_bad_process() and oom_kill_process() (property)", () => {
+  it("choose the highest oom_badness(), the last of equal points, never OOM_SCORE_ADJ_MIN; the kill frees the victim's pages and counts oom_kill", () => {
+    const proc = fc.record({
+      pages: fc.integer({ min: 0, max: 40 }),
+      adj: fc.oneof(fc.constant(OOM_SCORE_ADJ_MIN), fc.integer({ min: -1000, max: 1000 })),
+    });
+    fc.assert(
+      fc.property(fc.array(proc, { minLength: 1, maxLength: 5 }), (procs) => {
+        const k = bootOne();
+        const tasks = procs.map(({ pages, adj }, i) => {
+          const p = run(k.createProcess());
+          const addr = run(p.mmap(41 * PAGE));
+          if (pages) run(p.write(addr, pattern(pages * PAGE, i)));
+          run(writeAdj(k, p, `${adj}`));
+          return p;
+        });
+        // oom_evaluate_task() by hand: ⌊4096 / 1000⌋ = 4 pages per unit of oom_score_adj.
+        let want = -1;
+        let best = Number.NEGATIVE_INFINITY;
+        procs.forEach(({ pages, adj }, i) => {
+          if (adj === OOM_SCORE_ADJ_MIN || pages + adj * 4 < best) return;
+          best = pages + adj * 4;
+          want = i;
+        });
+        const oc = control(null);
+        oc.totalpages = 4096;
+        selectBadProcess(k, oc);
+        expect(oc.chosen).toBe(want < 0 ? null : tasks[want]);
+        const free = k.pageAlloc.nodeFreePages(0);
+        expect(outOfMemory(k, control(null))).toBe(want >= 0);
+        expect(k.vmstat.get("oom_kill")).toBe(want < 0 ? 0 : 1);
+        expect(tasks.map((t) => t.exited)).toEqual(tasks.map((_, i) => i === want));
+        if (want >= 0) expect(k.pageAlloc.nodeFreePages(0) - free).toBe(procs[want]!.pages);
+        expectConsistent(k);
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe("oom_reserves_allowed() in __gfp_pfmemalloc_flags() (mm/page_alloc.c, Linux 6.16)", () => {
+  it("gives an OOM victim ALLOC_OOM, unless __GFP_NOMEMALLOC; PF_MEMALLOC's ALLOC_NO_WATERMARKS comes first", () => {
+    const victim = { flags: 0, nid: 0, oomVictim: true };
+    expect(gfpPfmemallocFlags(GFP_KERNEL, victim)).toBe(ALLOC_OOM);
+    expect(gfpPfmemallocFlags(GFP_KERNEL | __GFP_NOMEMALLOC, victim)).toBe(0);
+    expect(gfpPfmemallocFlags(GFP_KERNEL, { ...victim, flags: PF_MEMALLOC })).toBe(
+      ALLOC_NO_WATERMARKS,
+    );
+    expect(gfpPfmemallocFlags(GFP_KERNEL, { flags: 0, nid: 0 })).toBe(0);
   });
 });
