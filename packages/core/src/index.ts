@@ -35,6 +35,8 @@ export { debugfsAttribute, debugfsCreateU32 } from "./fs/debugfs";
 // fs/kernfs
 export { KernFs } from "./fs/kernfs";
 export { SIMPLE_ATTR_BUF_SIZE, simpleAttrWrite } from "./fs/libfs";
+// fs/proc/base.c
+export { procOomScore } from "./fs/proc_base";
 // include/linux/fs.h (a_ops->read_folio, ->writepages), drivers/block/brd.c (brd_pages)
 export { BackingStore } from "./include/backing_store";
 // include/linux/balloon.h
@@ -51,6 +53,7 @@ export {
   CAP_SYS_NICE,
   CAP_SYS_PTRACE,
   CAP_SYS_RAWIO,
+  CAP_SYS_RESOURCE,
 } from "./include/capability";
 // include/linux/compaction.h
 export {
@@ -313,6 +316,13 @@ export {
   NUMA_BALANCING_NORMAL,
   type NumaBalancing,
 } from "./include/numa_balancing";
+// include/linux/oom.h, include/uapi/linux/oom.h
+export {
+  OOM_SCORE_ADJ_MAX,
+  OOM_SCORE_ADJ_MIN,
+  OomConstraint,
+  type OomControl,
+} from "./include/oom";
 // arch/x86/include/asm/page_64_types.h, processor.h
 export { TASK_SIZE, TASK_SIZE_MAX } from "./include/page_64_types";
 // include/linux/page-flags.h
@@ -575,6 +585,16 @@ export {
   type MigrationTargetControl,
 } from "./mm/move_pages";
 export { changeProtNuma } from "./mm/mprotect";
+// mm/oom_kill.c, and get_mm_rss() of include/linux/mm.h
+export {
+  constrainedAlloc,
+  getMmRss,
+  oomBadness,
+  oomKillProcess,
+  oomTotalPages,
+  outOfMemory,
+  selectBadProcess,
+} from "./mm/oom_kill";
 // mm/page_alloc.c and the ALLOC_* flags of mm/internal.h
 export {
   ALLOC_CPUSET,

@@ -51,6 +51,13 @@ export const CAP_SYS_ADMIN = 21;
  */
 export const CAP_SYS_NICE = 23;
 /**
+ * `CAP_SYS_RESOURCE` (`include/uapi/linux/capability.h`): needed to set a process's
+ * `oom_score_adj` below its `oom_score_adj_min` (`__set_oom_adj()`, `fs/proc/base.c`).
+ *
+ * @category Processes
+ */
+export const CAP_SYS_RESOURCE = 24;
+/**
  * `CAP_LAST_CAP` (`include/uapi/linux/capability.h`): the highest capability number,
  * `CAP_CHECKPOINT_RESTORE`.
  *

@@ -526,6 +526,18 @@ export interface AllocContext {
   readonly flags: number;
   /** The node of the CPU the task runs on (`numa_node_id()`). */
   readonly nid: number;
+  /**
+   * The nodes the task's cpuset allows (`cpuset_mems_allowed()`); absent for a kernel thread,
+   * which every node with memory allows. What the OOM killer compares candidates' with
+   * (`cpuset_mems_allowed_intersects()`).
+   */
+  readonly memsAllowed?: readonly number[];
+  /**
+   * `tsk_is_oom_victim()` (`include/linux/oom.h`): the OOM killer chose the task; its
+   * allocations may take `ALLOC_OOM` (`oom_reserves_allowed()`, `mm/page_alloc.c`). Absent:
+   * false.
+   */
+  readonly oomVictim?: boolean;
 }
 
 /**
@@ -550,8 +562,8 @@ export interface AllocRequest {
 }
 
 /**
- * How `allocPagesSlowpath()` (`mm/page_alloc.ts`) ended: the block it got, and whether it got to where Linux 6.16
- * calls the OOM killer.
+ * How `allocPagesSlowpath()` (`mm/page_alloc.ts`) ended: the block it got, and whether it failed
+ * after calling the OOM killer.
  *
  * @category Memory and folios
  */
@@ -559,11 +571,12 @@ export interface SlowpathResult {
   /** The first PFN of the block (refcount one), or -1 (the kernel's `NULL`). */
   readonly page: number;
   /**
-   * True when the allocation failed where `__alloc_pages_may_oom()` would call `out_of_memory()`:
-   * reclaim and compaction gave up on an order up to `PAGE_ALLOC_COSTLY_ORDER` asked without
-   * `__GFP_NORETRY`, `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE`, and the last try at the high
-   * watermark failed too. The model has no OOM killer: the allocation fails there (a fault then
-   * returns `ENOMEM`, as `VM_FAULT_OOM` would surface).
+   * True when the allocation failed after `__alloc_pages_may_oom()` called `out_of_memory()`
+   * (`mm/oom_kill.ts`): reclaim and compaction gave up on an order up to
+   * `PAGE_ALLOC_COSTLY_ORDER` asked without `__GFP_NORETRY`, `__GFP_RETRY_MAYFAIL` or
+   * `__GFP_THISNODE`, the last try at the high watermark failed too, and the OOM killer found no
+   * process to kill (or the allocating task was its victim). A fault then returns `ENOMEM`, as
+   * `VM_FAULT_OOM` surfaces.
    */
   readonly outOfMemory: boolean;
 }

@@ -244,6 +244,26 @@ export interface TaskStruct {
   policy: Mempolicy | null;
   /** True once the task has exited. */
   exited: boolean;
+  /**
+   * `signal->oom_score_adj` (`include/linux/sched/signal.h`): added to the task's badness when
+   * the OOM killer picks a victim, from `OOM_SCORE_ADJ_MIN` (-1000: never killed) to
+   * `OOM_SCORE_ADJ_MAX` (1000), in thousandths of the memory the allocation could have had
+   * (`oom_badness()`, `mm/oom_kill.c`). 0 for a new process; `fork()` copies it;
+   * `/proc/<pid>/oom_score_adj` sets it.
+   */
+  oomScoreAdj: number;
+  /**
+   * `signal->oom_score_adj_min`: the lowest `oom_score_adj` a writer without `CAP_SYS_RESOURCE`
+   * may set (`__set_oom_adj()`, `fs/proc/base.c`); a writer with it sets this too. 0 for a new
+   * process; `fork()` copies it.
+   */
+  oomScoreAdjMin: number;
+  /**
+   * `tsk_is_oom_victim()` (`include/linux/oom.h`): the OOM killer chose this task
+   * (`mark_oom_victim()`, `mm/oom_kill.c`), so it has exited; an allocation still in flight in it
+   * may go below the min watermark (`ALLOC_OOM`).
+   */
+  oomVictim: boolean;
   /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
   readonly migration: MigrationAccounting;
   /** `capable()` (`kernel/capability.c`): whether the task has a capability. */

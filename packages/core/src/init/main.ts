@@ -18,6 +18,7 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
+import { procPidCreate } from "../fs/proc_base";
 import { BackingStore } from "../include/backing_store";
 import type { BalloonDevInfo } from "../include/balloon";
 import type { Device, KernelState } from "../include/device";
@@ -513,6 +514,7 @@ class Machine implements KernelInterface {
       memsAllowed,
     );
     this.tasks.set(pid, task);
+    procPidCreate(this, task);
     return task;
   }
 

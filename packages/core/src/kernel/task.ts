@@ -31,13 +31,14 @@ import { madviseDontneed, madviseSoftOffline } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
-import { applyVmaLockFlags, doMmap, doMunmap, dupMmap, exitMmap, setVmFlags } from "../mm/mmap";
+import { applyVmaLockFlags, doMmap, doMunmap, dupMmap, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
 import { allocPagesSlowpath } from "../mm/page_alloc";
 import { folioPut } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
+import { doExit, releaseTask } from "./exit";
 
 /**
  * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
@@ -126,6 +127,12 @@ export class Process implements Task {
   flags = 0;
   /** True once the task has exited. */
   exited = false;
+  /** `signal->oom_score_adj`: -1000..1000, 0 for a new process. */
+  oomScoreAdj = 0;
+  /** `signal->oom_score_adj_min`: the lowest value a writer without `CAP_SYS_RESOURCE` may set. */
+  oomScoreAdjMin = 0;
+  /** `tsk_is_oom_victim()`: the OOM killer ended this task. */
+  oomVictim = false;
   /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
   readonly migration: MigrationAccounting = {
     offloadBatches: 0,
@@ -294,6 +301,14 @@ export class Process implements Task {
       compact: { request: null, tried: 0, thisNode: 0, page: -1, misplaced: null },
     };
     const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
+      if (this.exited) {
+        // Killed while the access waited (the OOM killer chose this task): it never returns
+        // to user space, and what the slow path got for it goes back.
+        if (progress.compact.page >= 0) folioPut(this.kernel, progress.compact.page);
+        progress.compact.page = -1;
+        const why = this.oomVictim ? "was killed by the OOM killer" : "has exited";
+        return Effect.fail(errno("ESRCH", `process ${this.pid} ${why}`));
+      }
       progress.waitPfn = -1;
       accessVm(this.kernel, this, addr, buf, write, progress);
       if (progress.compact.page >= 0) {
@@ -520,13 +535,15 @@ export class Process implements Task {
         (child as Process).cred = this.cred;
         const copied = dupMmap(this.kernel, mm, child.mm!);
         if (copied !== 0) {
-          child.exited = true;
-          this.kernel.tasks.delete(child.pid);
+          releaseTask(this.kernel, child);
           return copied;
         }
         child.policy = this.policy;
         // dup_task_struct() (kernel/fork.c) copies the parent's task flags.
         child.flags = this.flags;
+        // copy_signal() (kernel/fork.c): the OOM score adjustment and its floor are inherited.
+        child.oomScoreAdj = this.oomScoreAdj;
+        child.oomScoreAdjMin = this.oomScoreAdjMin;
         return child;
       }),
     );
@@ -537,9 +554,7 @@ export class Process implements Task {
     return this.kernel.call(
       "exit",
       this.live("exit", () => {
-        if (this.mm) exitMmap(this.kernel, this.mm);
-        this.exited = true;
-        this.kernel.tasks.delete(this.pid);
+        doExit(this.kernel, this);
         return undefined;
       }),
     );

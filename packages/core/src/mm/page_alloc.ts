@@ -44,6 +44,7 @@ import {
   WMARK_PROMO,
   Zone,
 } from "../include/mmzone";
+import { OomConstraint, type OomControl } from "../include/oom";
 import {
   FOLIO_CONTENT_COPIED,
   PG_buddy,
@@ -71,6 +72,7 @@ import { replaceFreeHugepageFolios } from "./hugetlb";
 import { migratePages, putbackMovablePages } from "./migrate";
 import { memmapPageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
+import { outOfMemory } from "./oom_kill";
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
 import { allocNodes, performReclaim, shouldReclaimRetry } from "./vmscan";
 
@@ -149,8 +151,8 @@ export const ALLOC_NO_WATERMARKS = 0x04;
 export const ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1;
 /**
  * `ALLOC_OOM` (`mm/internal.h`, with an MMU): an OOM victim's allocation, which may go a further
- * half below the mark (`__zone_watermark_ok()`). The model has no OOM killer, so only a caller
- * of `PageAllocator.zoneWatermarkOk` passes it.
+ * half below the mark (`__zone_watermark_ok()`): what {@link gfpPfmemallocFlags} gives a task the
+ * OOM killer chose, for the allocation it still has in flight.
  *
  * @category Memory and folios
  */
@@ -247,8 +249,8 @@ export const gfpToAllocFlags = (gfp: number, order: number): number => {
  * `__gfp_pfmemalloc_flags()` (`mm/page_alloc.c`, Linux 6.16): the reserve flags the slow path's
  * retry uses instead of {@link gfpToAllocFlags}: none for `__GFP_NOMEMALLOC`, which wins;
  * `ALLOC_NO_WATERMARKS` for `__GFP_MEMALLOC` or an allocating task with `PF_MEMALLOC`; else 0.
- * The model has no interrupt context (every allocation with a task is the task's) and no OOM
- * victims (`ALLOC_OOM`).
+ * An OOM victim that has none of these gets `ALLOC_OOM` (`oom_reserves_allowed()`). The model has
+ * no interrupt context (every allocation with a task is the task's).
  *
  * @category Memory and folios
  */
@@ -256,6 +258,7 @@ export const gfpPfmemallocFlags = (gfp: number, current: AllocContext | null = n
   if (gfp & __GFP_NOMEMALLOC) return 0;
   if (gfp & __GFP_MEMALLOC) return ALLOC_NO_WATERMARKS;
   if (current && current.flags & PF_MEMALLOC) return ALLOC_NO_WATERMARKS;
+  if (current?.oomVictim) return ALLOC_OOM;
   return 0;
 };
 
@@ -1255,18 +1258,19 @@ const checkAllocRequest = (k: Kernel, req: AllocRequest): ErrnoError | null => {
 };
 
 /**
- * `__alloc_pages_may_oom()` (`mm/page_alloc.c`, Linux 6.16) without the killer: one more try at
- * the high watermark (`ALLOC_WMARK_HIGH | ALLOC_CPUSET`, without `__GFP_DIRECT_RECLAIM`), then
- * whether `out_of_memory()` would be called: not for a costly order, nor with
- * `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE` (the OOM killer may not free memory on one node).
- * (`PF_DUMPCORE`, lowmem zones and suspended storage do not arise in the model.)
+ * `__alloc_pages_may_oom()` (`mm/page_alloc.c`, Linux 6.16): one more try at the high watermark
+ * (`ALLOC_WMARK_HIGH | ALLOC_CPUSET`, without `__GFP_DIRECT_RECLAIM`), then, except for a costly
+ * order or with `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE` (the OOM killer may not free memory on
+ * one node), the OOM killer (`out_of_memory()`, {@link outOfMemory}); `progress` when it killed
+ * (`did_some_progress`), `outOfMemory` when it was called. (`PF_DUMPCORE`, lowmem zones and
+ * suspended storage do not arise in the model; nor does a busy `oom_lock`.)
  */
 const allocPagesMayOom = (
   k: Kernel,
   req: AllocRequest,
   nodemask: readonly number[] | null,
   current: AllocContext | null,
-): SlowpathResult => {
+): SlowpathResult & { readonly progress: boolean } => {
   const { nid, order, gfp } = req;
   const page = k.pageAlloc.getPageFromFreelist(
     nid,
@@ -1276,9 +1280,19 @@ const allocPagesMayOom = (
     nodemask,
     current,
   );
-  if (page >= 0) return { page, outOfMemory: false };
+  if (page >= 0) return { page, outOfMemory: false, progress: false };
   const oom = order <= PAGE_ALLOC_COSTLY_ORDER && !(gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE));
-  return { page: -1, outOfMemory: oom };
+  if (!oom) return { page: -1, outOfMemory: false, progress: false };
+  const oc: OomControl = {
+    nodemask,
+    gfpMask: gfp,
+    order,
+    totalpages: 0,
+    constraint: OomConstraint.NONE,
+    chosen: null,
+    chosenPoints: 0,
+  };
+  return { page: -1, outOfMemory: true, progress: outOfMemory(k, oc, current) };
 };
 
 /**
@@ -1310,13 +1324,17 @@ const allocPagesMayOom = (
  * 7. back to 3 while `should_reclaim_retry()` says so ({@link shouldReclaimRetry}), or while
  *    reclaim made progress and `should_compact_retry()` does ({@link shouldCompactRetry}: for a
  *    non-costly order 16 retries per priority, down to `COMPACT_PRIO_SYNC_FULL`);
- * 8. `__alloc_pages_may_oom()`: one try at the high watermark, then where Linux calls the OOM
- *    killer (see {@link SlowpathResult.outOfMemory}) the model, which has none, fails.
+ * 8. `__alloc_pages_may_oom()`: one try at the high watermark, then the OOM killer
+ *    (`out_of_memory()`, `mm/oom_kill.ts`; see {@link SlowpathResult.outOfMemory}): when it
+ *    killed a process, back to 3 with `no_progress_loops` reset (an OOM victim's own allocation
+ *    that already had `ALLOC_OOM` fails instead); when nothing could be killed, the allocation
+ *    fails.
  *
  * Counts what its steps count: `compact_stall` and `compact_success` / `compact_fail` per
- * compaction that ran, `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` per reclaim.
- * `current` is the allocating task (null: a kernel thread of `req.nid`); it reclaims and compacts
- * with `PF_MEMALLOC` set, which is put back before each try.
+ * compaction that ran, `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` per reclaim,
+ * `oom_kill` per process killed. `current` is the allocating task (null: a kernel thread of
+ * `req.nid`); it reclaims and compacts with `PF_MEMALLOC` set, which is put back before each
+ * try.
  * `EINVAL` (nothing done) for a node that does not exist, an order that is not an integer in
  * 0..`MAX_PAGE_ORDER`, a `gfp` that is not a mask of `__GFP_BITS_MASK`'s flags, or a node mask
  * that is not a list of node ids.
@@ -1333,7 +1351,7 @@ const allocPagesMayOom = (
  *       // Take every page the fast path and the min watermark allow.
  *       while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
  *       const r = yield* allocPagesSlowpath(k, { nid: 0, order: 0, gfp: GFP_KERNEL, nodemask: null });
- *       // Nothing to reclaim: it fails where Linux would call the OOM killer...
+ *       // Nothing to reclaim and no process to kill: it fails at the OOM killer...
  *       console.log(r.page, r.outOfMemory); // -1 true
  *       // ...which __GFP_THISNODE never reaches.
  *       const t = yield* allocPagesSlowpath(k, {
@@ -1426,8 +1444,14 @@ export const allocPagesSlowpath = (
       ) {
         continue;
       }
-      // No OOM killer to make progress: nothing to retry for.
-      return allocPagesMayOom(k, req, nodemask, current);
+      const oom = allocPagesMayOom(k, req, nodemask, current);
+      if (oom.page >= 0) return got(oom.page);
+      const failed: SlowpathResult = { page: -1, outOfMemory: oom.outOfMemory };
+      // Avoid allocations with no watermarks from looping endlessly.
+      if (current?.oomVictim && (allocFlags & ALLOC_OOM || gfp & __GFP_NOMEMALLOC)) return failed;
+      // Retry as long as the OOM killer is making progress.
+      if (!oom.progress) return failed;
+      reclaim.noProgressLoops = 0;
     }
   });
 

@@ -2,7 +2,8 @@
 // directly, whatever its order and caller: the initial INIT_COMPACT_PRIORITY compaction for a
 // costly or non-movable order, direct reclaim then compaction at DEF_COMPACT_PRIORITY, the
 // __GFP_NORETRY / costly cuts, should_reclaim_retry() and should_compact_retry(), and
-// __alloc_pages_may_oom(), where the model (which has no OOM killer) fails the allocation.
+// __alloc_pages_may_oom(), whose OOM killer (mm/oom_kill.ts) finds no process to kill here, so the
+// allocation fails.
 import { describe, expect, it } from "vitest";
 import {
   __GFP_MEMALLOC,
@@ -193,8 +194,8 @@ describe("__alloc_pages_slowpath() for a non-costly order on a node compaction c
 
 // alloc_anon_folio() (mm/memory.c, Linux 6.16) tries each enabled mTHP order with
 // vma_thp_gfp_mask(): under defrag=madvise GFP_TRANSHUGE for a MADV_HUGEPAGE VMA, whose movable
-// non-costly orders get one reclaim and one compaction each before the fallback (the model fails
-// where Linux would call the OOM killer), and GFP_TRANSHUGE_LIGHT otherwise: no slow path.
+// non-costly orders get one reclaim and one compaction each before the OOM killer (which has no
+// process to kill here) and the fallback, and GFP_TRANSHUGE_LIGHT otherwise: no slow path.
 describe("an mTHP fault on a node with no free block above order 1", () => {
   const mthpFault = async (hugepage: boolean) => {
     const k = boot({ nodes: ["16M"], thp: { enabled: "always" } });
@@ -205,6 +206,9 @@ describe("an mTHP fault on a node with no free block above order 1", () => {
     const frag = k.pageAlloc.fragment(0, 1);
     const p = run(k.createProcess({ node: 0 }));
     run(p.setMempolicy(MPOL_BIND, [0]));
+    // OOM_SCORE_ADJ_MIN: an order up to 3 reaches the OOM killer, which then finds no process
+    // to kill (p would otherwise be its only candidate), so the order falls back.
+    run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, "-1000"));
     const size = 256 * 1024;
     const base = run(p.mmap(size, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
     if (hugepage) run(p.madvise(base, size, MADV_HUGEPAGE));

@@ -84,6 +84,9 @@ describe("direct reclaim (try_to_free_pages)", () => {
   it("keeps anonymous pages with no demotion target (no swap): the fault fails with ENOMEM, nothing lost", async () => {
     const k = tiered(); // demotion_enabled stays false
     const p = boundToDram(k);
+    // OOM_SCORE_ADJ_MIN: the OOM killer (out_of_memory()) finds no process to kill, so the
+    // fault fails (where Linux, with nothing killable, panics) instead of ending p.
+    run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, "-1000"));
     const n = 5000;
     const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
     let written = 0;
@@ -116,6 +119,8 @@ describe("direct reclaim (try_to_free_pages)", () => {
       thp: { enabled: "madvise" },
     }); // demotion_enabled stays false: anonymous LRU pages cannot leave node 0
     const p = boundToDram(k);
+    // OOM_SCORE_ADJ_MIN: the last fault fails at the OOM killer, which has no process to kill.
+    run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, "-1000"));
     const thp = run(p.mmap(4 << 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage: true }));
     const huge = Math.ceil(thp / (2 << 20)) * (2 << 20);
     await runP(p.write(huge, pattern(2 << 20, 7)));
