@@ -253,7 +253,7 @@ export class KernFs implements KernfsRoot {
     const call = attr[handler];
     if (attr.sysctl && call) return sysctlPerm(path, attr.mode, op, current) ?? attr;
     // may_open(): generic_permission() first, then kernfs_fop_open()'s own test.
-    const denied = genericPermission(path, attr.mode, op, current);
+    const denied = genericPermission(path, attr.mode, op, current, attr.owner?.());
     if (denied) return denied;
     if (!(attr.mode & (handler === "show" ? 0o444 : 0o222)) || !call)
       return errno("EACCES", `${path}: permission denied (${op})`);
@@ -329,7 +329,7 @@ export class KernFs implements KernfsRoot {
     return syscall(() => {
       const bad = writeArgs(path, text, current);
       if (bad) return bad;
-      const denied = genericPermission(path, attr.mode, "write", current);
+      const denied = genericPermission(path, attr.mode, "write", current, attr.owner?.());
       if (denied) return denied;
       if (!(attr.mode & 0o222)) return errno("EACCES", `${path}: permission denied (write)`);
       return simpleAttrWrite(path, attr.set!, text);
@@ -340,7 +340,8 @@ export class KernFs implements KernfsRoot {
    * A write through a store: sysfs's (`kernfs_fop_write_iter()`, `sysfs_kf_write()`), or for a
    * `/proc/sys` table entry `proc_sys_call_handler()` (`fs/proc/proc_sysctl.c`), whose handler is
    * the store: the writer must pass `sysctlPerm()` (`EACCES`), and the store is given the whole
-   * count, not cut to `PAGE_SIZE`, and is called for an empty write too.
+   * count, not cut to `PAGE_SIZE`, and is called for an empty write too; so is a procfs file's
+   * `proc_write` (`Attribute.procWrite`, `proc_reg_write()`).
    */
   private store(
     path: string,
@@ -352,7 +353,8 @@ export class KernFs implements KernfsRoot {
     ).pipe(
       Effect.flatMap((attr) => {
         const sysctl = attr.sysctl === true;
-        const buf = kernelBuffer(text, sysctl ? Number.POSITIVE_INFINITY : this.pageSize);
+        const whole = sysctl || attr.procWrite === true;
+        const buf = kernelBuffer(text, whole ? Number.POSITIVE_INFINITY : this.pageSize);
         // proc_sys_call_handler(): "don't even try if the size is too large".
         if (sysctl && buf.count >= this.kmallocMaxSize) {
           return Effect.fail(
@@ -363,7 +365,7 @@ export class KernFs implements KernfsRoot {
           );
         }
         // sysfs_kf_write(): `if (!count) return 0;`, before the store.
-        if (buf.count === 0 && !sysctl) return Effect.succeed(0);
+        if (buf.count === 0 && !whole) return Effect.succeed(0);
         return callStore(path, attr.store!, buf.text, buf.count, current).pipe(
           Effect.flatMap((result) => {
             if (result >= 0) return Effect.succeed(result);

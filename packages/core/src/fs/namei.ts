@@ -15,15 +15,22 @@ import type { TaskStruct } from "../include/sched";
 const MAY_WRITE = 2;
 const MAY_READ = 4;
 
+/** The owner of every sysfs, debugfs and `/proc/sys` inode: uid 0, gid 0. */
+const ROOT_OWNER = { uid: 0, gid: 0 } as const;
+
 /**
- * The three bits of `mode` that apply, on a root-owned inode, to a task whose user id is `uid`
- * and group id `gid`, in the low bits: the owner's for a uid of 0, the group's for a gid of 0,
- * the others' for anyone else (`acl_permission_check()` with the fsuid and fsgid, and
- * `/proc/sys`'s `test_perm()` with the effective ids; supplementary groups are not modelled, so
- * `in_group_p()` is the one gid alone).
+ * The three bits of `mode` that apply, on an inode owned by `owner` (root's by default), to a
+ * task whose user id is `uid` and group id `gid`, in the low bits: the owner's for the owner's
+ * uid, the group's for its gid, the others' for anyone else (`acl_permission_check()` with the
+ * fsuid and fsgid, and `/proc/sys`'s `test_perm()` with the effective ids; supplementary groups
+ * are not modelled, so `in_group_p()` is the one gid alone).
  */
-export const rootInodeModeBits = (mode: number, uid: number, gid: number): number =>
-  uid === 0 ? mode >> 6 : gid === 0 ? mode >> 3 : mode;
+export const inodeModeBits = (
+  mode: number,
+  uid: number,
+  gid: number,
+  owner: { readonly uid: number; readonly gid: number } = ROOT_OWNER,
+): number => (uid === owner.uid ? mode >> 6 : gid === owner.gid ? mode >> 3 : mode);
 
 /** The `MAY_*` bit of a `read` or a `write`. */
 export const mayMask = (op: "read" | "write"): number => (op === "read" ? MAY_READ : MAY_WRITE);
@@ -33,9 +40,10 @@ export const permissionSubject = (uid: number, gid: number): string =>
   uid === 0 ? "root" : gid === 0 ? "group root" : `uid ${uid}`;
 
 /**
- * `generic_permission()` (`fs/namei.c`, Linux 6.16) on a root-owned regular file of mode `mode`,
- * for a `read` (`MAY_READ`) or `write` (`MAY_WRITE`) open by `current`: allowed when the bits
- * of `current`'s class (`rootInodeModeBits()`) grant it, or else when `current` holds
+ * `generic_permission()` (`fs/namei.c`, Linux 6.16) on a regular file of mode `mode` owned by
+ * `owner` (root's by default), for a `read` (`MAY_READ`) or `write` (`MAY_WRITE`) open by
+ * `current`: allowed when the bits of `current`'s class grant it (the owner's for the owner's
+ * fsuid, the group's for its fsgid, else the others'), or else when `current` holds
  * `CAP_DAC_OVERRIDE` (either access), or `CAP_DAC_READ_SEARCH` for a read. Null when allowed,
  * else `EACCES` naming the file, the access, who asked and the mode. No task (`current` null) is
  * root with every capability.
@@ -45,10 +53,11 @@ export const genericPermission = (
   mode: number,
   op: "read" | "write",
   current: TaskStruct | null,
+  owner: { readonly uid: number; readonly gid: number } = ROOT_OWNER,
 ): ErrnoError | null => {
   const fsuid = current?.cred.fsuid ?? 0;
   const fsgid = current?.cred.fsgid ?? 0;
-  if (rootInodeModeBits(mode, fsuid, fsgid) & mayMask(op)) return null;
+  if (inodeModeBits(mode, fsuid, fsgid, owner) & mayMask(op)) return null;
   const caps = current?.cred.capEffective;
   if (!caps || caps.has(CAP_DAC_OVERRIDE)) return null;
   if (op === "read" && caps.has(CAP_DAC_READ_SEARCH)) return null;

@@ -9,7 +9,7 @@
  */
 import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
-import { CAP_DAC_OVERRIDE, CAP_SYS_RESOURCE } from "../include/capability";
+import { CAP_SYS_RESOURCE } from "../include/capability";
 import type { Kernel } from "../include/kernel";
 import { SUID_DUMP_USER } from "../include/mm_types";
 import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from "../include/oom";
@@ -40,20 +40,22 @@ export const procOomScore = (k: Kernel, task: TaskStruct): number => {
 
 /**
  * The owner of a `/proc/<pid>` file (`task_dump_owner()`, `fs/proc/base.c`): the task's effective
- * uid while its address space is dumpable (`SUID_DUMP_USER`), else root.
+ * uid and gid while its address space is dumpable (`SUID_DUMP_USER`), else root's.
  */
-const taskDumpOwner = (task: TaskStruct): number =>
-  task.mm && task.mm.dumpable === SUID_DUMP_USER ? task.cred.euid : 0;
+const taskDumpOwner = (task: TaskStruct): { uid: number; gid: number } =>
+  task.mm && task.mm.dumpable === SUID_DUMP_USER
+    ? { uid: task.cred.euid, gid: task.cred.egid }
+    : { uid: 0, gid: 0 };
 
 /**
  * `oom_score_adj_write()` with `__set_oom_adj()` (`fs/proc/base.c`, Linux 6.16), as `writer`
  * writes `text` (`count` bytes) to `task`'s `oom_score_adj`: the first `PROC_NUMBUF - 1` bytes,
  * stripped of white space, parsed by `kstrtoint()` (base 0; its `EINVAL` or `ERANGE`); `EINVAL`
  * outside -1000..1000; `EACCES` below the task's `oom_score_adj_min` unless the writer has
- * `CAP_SYS_RESOURCE`, which also makes the value the new minimum. The file is `0644` and owned by
- * the task's user (`task_dump_owner()`): another user's writer without `CAP_DAC_OVERRIDE` gets
- * `EACCES` (`generic_permission()`). A write by no task of the model is the kernel's own, with
- * every capability. Returns the bytes consumed (at most `PROC_NUMBUF - 1`).
+ * `CAP_SYS_RESOURCE`, which also makes the value the new minimum (who may open the file at all is
+ * `generic_permission()`'s, before this). An empty write parses nothing: `EINVAL`. A write by no
+ * task of the model is the kernel's own, with every capability. Returns the bytes consumed (at
+ * most `PROC_NUMBUF - 1`).
  */
 const oomScoreAdjWrite = (
   task: TaskStruct,
@@ -64,8 +66,6 @@ const oomScoreAdjWrite = (
   const path = `/proc/${task.pid}/oom_score_adj`;
   const fail = (name: "EACCES" | "EINVAL", why: string) =>
     Effect.fail(errno(name, `${path}: ${why}`));
-  if (writer && writer.cred.fsuid !== taskDumpOwner(task) && !writer.capable(CAP_DAC_OVERRIDE))
-    return fail("EACCES", `uid ${writer.cred.fsuid} may not write another user's file`);
   const n = Math.min(count, PROC_NUMBUF - 1);
   // strstrip(): leading and trailing white space (isspace()) goes.
   const buffer = fromUtf8
@@ -90,16 +90,20 @@ const oomScoreAdjWrite = (
  * Creates `/proc/<pid>` for `task` (`proc_pid_lookup()`, `fs/proc/base.c`): `oom_score` (0444,
  * {@link procOomScore} and a newline) and `oom_score_adj` (0644: the value and a newline; written
  * as `oom_score_adj_write()` does: a decimal, hex or octal integer in -1000..1000, `EINVAL`
- * otherwise, `EACCES` for a value below the task's `oom_score_adj_min` without
- * `CAP_SYS_RESOURCE` or for another user's writer without `CAP_DAC_OVERRIDE`).
+ * otherwise, empty included, `EACCES` for a value below the task's `oom_score_adj_min` without
+ * `CAP_SYS_RESOURCE`). Both files are owned by the task's user (`task_dump_owner()`), so another
+ * user's writer without `CAP_DAC_OVERRIDE` gets `EACCES` (`generic_permission()`).
  *
  * @category sysfs and procfs
  */
 export const procPidCreate = (k: Kernel, task: TaskStruct): void => {
+  const owner = () => taskDumpOwner(task);
   k.fs.addAttributes(`/proc/${task.pid}`, {
-    oom_score: { mode: 0o444, show: () => `${procOomScore(k, task)}\n` },
+    oom_score: { mode: 0o444, owner, show: () => `${procOomScore(k, task)}\n` },
     oom_score_adj: {
       mode: 0o644,
+      owner,
+      procWrite: true,
       show: () => `${task.oomScoreAdj}\n`,
       store: (text, count, writer) => oomScoreAdjWrite(task, text, count, writer),
     },

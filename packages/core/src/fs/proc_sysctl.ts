@@ -10,7 +10,7 @@
  */
 import { type ErrnoError, errno } from "../errno";
 import type { TaskStruct } from "../include/sched";
-import { mayMask, permissionSubject, rootInodeModeBits } from "./namei";
+import { inodeModeBits, mayMask, permissionSubject } from "./namei";
 
 /**
  * `proc_sys_permission()` with `sysctl_perm()` and `test_perm()` (`fs/proc/proc_sysctl.c`) for a
@@ -30,7 +30,7 @@ export const sysctlPerm = (
 ): ErrnoError | null => {
   const euid = current?.cred.euid ?? 0;
   const egid = current?.cred.egid ?? 0;
-  if (rootInodeModeBits(mode, euid, egid) & mayMask(op)) return null;
+  if (inodeModeBits(mode, euid, egid) & mayMask(op)) return null;
   const who = permissionSubject(euid, egid);
   return errno("EACCES", `${path}: permission denied (${op} by ${who}, mode 0${mode.toString(8)})`);
 };

@@ -57,6 +57,19 @@ export interface Attribute {
    * decided by `sysctl_perm()`, and `store` is the entry's `proc_handler`.
    */
   readonly sysctl?: boolean;
+  /**
+   * The owner of the file's inode (`inode->i_uid`, `inode->i_gid`) as it is now; root's (0, 0)
+   * when absent, as for every sysfs, debugfs and `/proc/sys` file. A `/proc/<pid>` file is its
+   * task's (`task_dump_owner()`, `fs/proc/base.c`). `generic_permission()` holds an opener with
+   * this uid to the owner's bits and one with this gid to the group's.
+   */
+  readonly owner?: () => { readonly uid: number; readonly gid: number };
+  /**
+   * True for a procfs file written through its `proc_write` (`proc_reg_write()`,
+   * `fs/proc/inode.c`) rather than sysfs's path: `store` is given the whole write, not cut to
+   * `PAGE_SIZE`, and is called for an empty write too (the handler decides what 0 bytes mean).
+   */
+  readonly procWrite?: boolean;
 }
 
 /**

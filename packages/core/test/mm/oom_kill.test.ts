@@ -240,6 +240,8 @@ describe("/proc/<pid>/oom_score_adj (oom_score_adj_write(), __set_oom_adj(), fs/
     expectErrno(writeAdj(k, p, "1001"), "EINVAL");
     expectErrno(writeAdj(k, p, "-1001"), "EINVAL");
     expectErrno(writeAdj(k, p, "12abc"), "EINVAL");
+    // proc_reg_write() calls the handler for an empty write too: kstrtoint("") is EINVAL.
+    expectErrno(writeAdj(k, p, ""), "EINVAL");
     expectErrno(writeAdj(k, p, "99999999999"), "ERANGE");
     expect(p.oomScoreAdj).toBe(-1000);
     // Only PROC_NUMBUF - 1 = 12 bytes are read: "            5" is 12 spaces, then the 5 is cut.
