@@ -302,7 +302,7 @@ export const formatCopyShare = (table: SeedShareTable, cells: readonly ShareCell
     "",
     markdownTable(["folios", ...sizes.map(sizeLabel)], rows),
     "",
-    `${fitted.length > 0 ? `Fitted on: ${fitted.map((c) => c.id).join(", ")} (\*); not fitted on: ` : "No cell was fitted on: "}${held.map((c) => c.id).join(", ")}. Of ${held.length} cells not fitted on, ${within} are within 15 % of the published share (a "<" cell: below it).`,
+    `${fitted.length > 0 ? `Fitted on: ${fitted.map((c) => c.id).join(", ")} (\\*); not fitted on: ` : "No cell was fitted on: "}${held.map((c) => c.id).join(", ")}. Of ${held.length} cells not fitted on, ${within} are within 15 % of the published share (a "<" cell: below it).`,
   ].join("\n");
 };
 
