@@ -211,7 +211,8 @@ export const predictCallGbps = (
   pageSize: number,
   copier: SeedCopier,
   dmaMapping?: DmaMapping,
-): number => (folios * folioBytes) / callNs(p, folios, folioBytes, pageSize, copier, dmaMapping).ns;
+): number =>
+  (folios * folioBytes) / callNs(p, { folios, folioBytes, pageSize, copier, dmaMapping }).ns;
 
 /**
  * Nanoseconds of one `move_pages()` call, `ns`, and of the copies in it, `copyNs`: the per-call
@@ -219,12 +220,15 @@ export const predictCallGbps = (
  */
 const callNs = (
   p: CopyCostProfile,
-  folios: number,
-  folioBytes: number,
-  pageSize: number,
-  copier: SeedCopier,
-  dmaMapping?: DmaMapping,
+  call: {
+    readonly folios: number;
+    readonly folioBytes: number;
+    readonly pageSize: number;
+    readonly copier: SeedCopier;
+    readonly dmaMapping?: DmaMapping;
+  },
 ): { readonly ns: number; readonly copyNs: number } => {
+  const { folios, folioBytes, pageSize, copier, dmaMapping } = call;
   const perBatch = Math.max(1, Math.floor(BATCH_BYTES / folioBytes));
   let ns = p.kernel.callNs;
   let copyNs = 0;
@@ -264,7 +268,7 @@ export const predictCopyShare = (
 ): ShareCell[] =>
   table.cells.map((cell) => {
     const id = `${table.id}/${cell.folios}/${sizeLabel(cell.folioBytes)}`;
-    const t = callNs(p, cell.folios, cell.folioBytes, table.pageSize, { kind: "serial" });
+    const t = callNs(p, { ...cell, pageSize: table.pageSize, copier: { kind: "serial" } });
     const predicted = t.copyNs / t.ns;
     const bound = cell.percent / 100;
     const error = cell.below
