@@ -17,6 +17,7 @@ import {
   MAP_SHARED,
   PROT_READ,
   type Task,
+  VM_LOCKED,
 } from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import { removeMigrationPtes, tryToMigrate } from "../../src/mm/rmap";
@@ -55,8 +56,24 @@ const withResident = (k: Kernel, pages: number, name: string): Task => {
   return p;
 };
 
-const setAdj = (k: Kernel, p: Task, adj: number) =>
-  run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, String(adj)));
+/**
+ * A node at its min watermark with no page cache, and two processes of anonymous memory (no
+ * swap: nothing reclaimable): "big" with 2000 pages, "small" with 10, their oom_score_adj set.
+ */
+const bigAndSmall = (bigAdj: number, smallAdj: number) => {
+  let big!: Task;
+  let small!: Task;
+  const k = bootAtMin((k) => {
+    big = withResident(k, 2000, "big");
+    small = withResident(k, 10, "small");
+    for (const [p, adj] of [
+      [big, bigAdj],
+      [small, smallAdj],
+    ] as const)
+      run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, String(adj)));
+  });
+  return { k, big, small };
+};
 
 describe("mmap(MAP_POPULATE): mm_populate() → __mm_populate(addr, len, 1) (Linux 6.16)", () => {
   it("at the min watermark with clean page cache: direct reclaim frees it and every page is populated (allocstall_normal)", async () => {
@@ -90,14 +107,7 @@ describe("mmap(MAP_POPULATE): mm_populate() → __mm_populate(addr, len, 1) (Lin
   });
 
   it("with nothing reclaimable and every process at oom_score_adj -1000: mmap() succeeds, nothing is populated, the access then fails with ENOMEM", async () => {
-    let big!: Task;
-    let small!: Task;
-    const k = bootAtMin((k) => {
-      big = withResident(k, 2000, "big");
-      small = withResident(k, 10, "small");
-      setAdj(k, big, -1000);
-      setAdj(k, small, -1000);
-    });
+    const { k, big, small } = bigAndSmall(-1000, -1000);
     const rss = getMmRss(k, small.mm!);
     // __mm_populate(..., 1): the fault's -ENOMEM ends the VMA's part and is forgotten.
     const addr = await runP(small.mmap(8 * PAGE, { flags: POPULATE, hugepage: false }));
@@ -113,13 +123,7 @@ describe("mmap(MAP_POPULATE): mm_populate() → __mm_populate(addr, len, 1) (Lin
   });
 
   it("a task the OOM killer ends while it populates fails with ESRCH, as its accesses do", async () => {
-    let big!: Task;
-    let small!: Task;
-    const k = bootAtMin((k) => {
-      big = withResident(k, 2000, "big");
-      small = withResident(k, 10, "small");
-      setAdj(k, big, -1000);
-    });
+    const { k, big, small } = bigAndSmall(-1000, 0);
     // out_of_memory() passes over big (OOM_SCORE_ADJ_MIN) and chooses the allocating task.
     const err = await runP(Effect.flip(small.mmap(8 * PAGE, { flags: POPULATE, hugepage: false })));
     expect([err.errno, err.message]).toEqual([
@@ -167,5 +171,20 @@ describe("mlock(): do_mlock() → __mm_populate(start, len, 0) (Linux 6.16)", ()
     expect(p.migration.migrationEntryWaits).toBe(1);
     expect(folioAt(p, addr + 2 * PAGE).pfn).toBe(dst.pfn);
     expectBytes(run(p.read(addr, 4 * PAGE)), pattern(4 * PAGE, 5));
+  });
+
+  // populate_vma_page_range() sets no FOLL_HWPOISON, so faultin_page()'s vm_fault_to_errno()
+  // turns do_swap_page()'s VM_FAULT_HWPOISON into -EFAULT, which mlock() reports as ENOMEM; a
+  // load of the same page is SIGBUS BUS_MCEERR_AR (EHWPOISON).
+  it("meets a poisoned page's hwpoison entry: EFAULT from the fault, ENOMEM from mlock()", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * PAGE, 7, false);
+    run(k.memoryFailure(folioAt(p, addr + PAGE).pfn));
+    expectErrno(p.read(addr + PAGE, 1), "EHWPOISON");
+    const err = expectErrno(p.mlock(addr, 4 * PAGE), "ENOMEM");
+    expect(err.message).toContain("SIGBUS BUS_MCEERR_AR");
+    // The VMA stays locked (the walk changed it before the populate), as on Linux.
+    expect(p.mm!.findVma(addr)!.flags & VM_LOCKED).toBe(VM_LOCKED);
   });
 });
