@@ -26,12 +26,21 @@ import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from
 import type { AllocContext } from "../include/mmzone";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
+import { mmPopulate } from "../mm/gup";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
 import { madviseDontneed, madviseSoftOffline } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
-import { applyVmaLockFlags, doMmap, doMunmap, dupMmap, setVmFlags } from "../mm/mmap";
+import { mlockPosixErrorReturn } from "../mm/mlock";
+import {
+  applyVmaLockFlags,
+  doMmap,
+  doMunmap,
+  dupMmap,
+  mmapPopulateLength,
+  setVmFlags,
+} from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
 import { allocPagesSlowpath } from "../mm/page_alloc";
@@ -118,6 +127,14 @@ const runDirectCompact = (
     dc.page = r.page;
   });
 };
+
+/** A fresh {@link AccessProgress}: nothing done, no wait, no error, no slow path asked for. */
+const newAccessProgress = (): AccessProgress => ({
+  done: 0,
+  waitPfn: -1,
+  error: null,
+  compact: { request: null, tried: 0, thisNode: 0, page: -1, misplaced: null },
+});
 
 /** A process: the {@link Task} a kernel creates. Models `struct task_struct`. */
 export class Process implements Task {
@@ -230,7 +247,11 @@ export class Process implements Task {
    * `mmap()`: maps `length` bytes and returns the address. A hugetlb mapping's surplus pages
    * (`gather_surplus_pages()`) take the whole slow path: each time `doMmap()` stops for one, the
    * slow path runs (`allocPagesSlowpath()`) and the mapping is made again with the pages
-   * gathered so far; what is left over goes back at the end.
+   * gathered so far; what is left over goes back at the end. With `MAP_POPULATE` the new range
+   * is then faulted in (`mm_populate()` → `__mm_populate(addr, len, 1)`, `mmPopulate`), each
+   * fault taking the whole fault path, slow path and migration waits included; a fault that
+   * fails leaves the rest of its VMA unpopulated and the call still returns the address, unless
+   * the task was killed meanwhile (`ESRCH`).
    */
   mmap(length: number, options: MmapOptions = {}): Effect.Effect<number, ErrnoError> {
     // One gather per run of the call: its state (the pages kept, the orders tried) is this run's.
@@ -264,9 +285,18 @@ export class Process implements Task {
         // doMmap() stopped for a surplus page's slow path (it filled in the request).
         return Effect.flatMap(runDirectCompact(this.kernel, gather, this)!, () => step);
       });
-      return step.pipe(
+      const mapped = step.pipe(
         Effect.ensuring(Effect.sync(() => surplusGatherRelease(this.kernel, gather))),
       );
+      // mm_populate() → __mm_populate(addr, len, 1) once the mapping is made: a fault's error
+      // leaves the rest of its VMA unpopulated and mmap() still succeeds.
+      return Effect.flatMap(mapped, (addr) => {
+        const flags = options.flags ?? 0x22;
+        const hstate = this.mm?.findVma(addr)?.hstate;
+        const len = mmapPopulateLength(this.kernel, length, flags, hstate ? hstate.size : null);
+        if (!len) return Effect.succeed(addr);
+        return Effect.as(this.populate(addr, addr + len, true), addr);
+      });
     });
     return this.kernel.call("mmap", body);
   }
@@ -289,18 +319,18 @@ export class Process implements Task {
     );
   }
 
-  private access(
-    addr: number,
-    buf: Uint8Array,
-    write: boolean,
-  ): Effect.Effect<Uint8Array, ErrnoError> {
-    const progress: AccessProgress = {
-      done: 0,
-      waitPfn: -1,
-      error: null,
-      compact: { request: null, tried: 0, thisNode: 0, page: -1, misplaced: null },
-    };
-    const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
+  /**
+   * The fault loop of a user access or a populate (`handle_mm_fault()`'s callers: the page fault
+   * handler, `__get_user_pages()`): runs `step`, which goes on from where `progress` says and
+   * stops where a fault wants something that blocks, then does that and runs it again, until
+   * `step` stops for none. A misplaced folio is moved (`migrate_misplaced_folio()`), the slow
+   * path runs (`__alloc_pages_slowpath()`: reclaim, compaction, the OOM killer), a folio under
+   * migration is waited for (`migration_entry_wait()`). Fails with `progress.error`, or with
+   * `ESRCH` once the task has been killed meanwhile (an OOM victim never returns to user space),
+   * giving back what the slow path got for it.
+   */
+  private faultLoop(progress: AccessProgress, step: () => void): Effect.Effect<void, ErrnoError> {
+    const loop: Effect.Effect<void, ErrnoError> = Effect.suspend(() => {
       if (this.exited) {
         // Killed while the access waited (the OOM killer chose this task): it never returns
         // to user space, and what the slow path got for it goes back.
@@ -310,7 +340,7 @@ export class Process implements Task {
         return Effect.fail(errno("ESRCH", `process ${this.pid} ${why}`));
       }
       progress.waitPfn = -1;
-      accessVm(this.kernel, this, addr, buf, write, progress);
+      step();
       if (progress.compact.page >= 0) {
         // The retried fault did not take the page compaction or reclaim got (the range changed
         // meanwhile, or it now wants another order): give it back before anything else is asked.
@@ -321,20 +351,48 @@ export class Process implements Task {
         // do_numa_page() → migrate_misplaced_folio(): move the isolated folio, then access again.
         const { folio, nid } = progress.compact.misplaced;
         progress.compact.misplaced = null;
-        return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid, this), () => step);
+        return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid, this), () => loop);
       }
       if (progress.error) return Effect.fail(progress.error);
       // __alloc_pages_slowpath(): reclaim and compaction as the allocation's flags allow; then
       // fault again with what it got (or fall back: the order is marked tried).
       const slow = runDirectCompact(this.kernel, progress.compact, this);
-      if (slow) return Effect.flatMap(slow, () => step);
+      if (slow) return Effect.flatMap(slow, () => loop);
       if (progress.waitPfn >= 0) {
         this.migration.migrationEntryWaits++;
-        return Effect.flatMap(this.kernel.folioWaiters.waitUnlocked(progress.waitPfn), () => step);
+        return Effect.flatMap(this.kernel.folioWaiters.waitUnlocked(progress.waitPfn), () => loop);
       }
-      return Effect.succeed(buf);
+      return Effect.void;
     });
-    return step;
+    return loop;
+  }
+
+  private access(
+    addr: number,
+    buf: Uint8Array,
+    write: boolean,
+  ): Effect.Effect<Uint8Array, ErrnoError> {
+    const progress = newAccessProgress();
+    return Effect.as(
+      this.faultLoop(progress, () => accessVm(this.kernel, this, addr, buf, write, progress)),
+      buf,
+    );
+  }
+
+  /**
+   * `__mm_populate()` of `[start, end)` (`mmPopulate`) through the fault loop, so each fault
+   * takes the whole fault path. With `ignoreErrors` a fault's error ends only its VMA's part;
+   * a task killed meanwhile still fails with `ESRCH`.
+   */
+  private populate(
+    start: number,
+    end: number,
+    ignoreErrors: boolean,
+  ): Effect.Effect<void, ErrnoError> {
+    const progress = newAccessProgress();
+    return this.faultLoop(progress, () =>
+      mmPopulate(this.kernel, this, start, end, ignoreErrors, progress),
+    );
   }
 
   /**
@@ -432,14 +490,18 @@ export class Process implements Task {
   }
 
   /**
-   * `mlock()`: locks a range, mlocking the folios it maps, then faults it in. See
-   * `applyVmaLockFlags` for every rule.
+   * `mlock()`: locks a range, mlocking the folios it maps, then faults it in (`__mm_populate()`
+   * with errors reported, `mlockPosixErrorReturn` turning them: `EFAULT` is `ENOMEM`, `ENOMEM`
+   * is `EAGAIN`). See `applyVmaLockFlags` for every rule.
    */
   mlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "mlock",
       this.withMm("mlock", () => applyVmaLockFlags(this.kernel, this, addr, length, true)).pipe(
-        Effect.asVoid,
+        // do_mlock() → __mm_populate(start, len, 0), its error turned for POSIX.
+        Effect.flatMap(({ start, end }) =>
+          Effect.mapError(this.populate(start, end, false), mlockPosixErrorReturn),
+        ),
       ),
     );
   }

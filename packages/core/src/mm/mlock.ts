@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import { VM_LOCKED, type Vma } from "../include/mm_types";
 import { PG_active, PG_lru, PG_mlocked, PG_unevictable } from "../include/page_flags";
@@ -183,4 +184,16 @@ export const mlockVmaPagesRange = (k: Kernel, vma: Vma, start: number, end: numb
     }
     if (whole) apply(head);
   }
+};
+
+/**
+ * `__mlock_posix_error_return()` (`mm/mlock.c`, Linux 6.16): the error `mlock()` returns for a
+ * fault's error while it populates the range: `EFAULT` becomes `ENOMEM` (a range with pages
+ * that cannot be locked), `ENOMEM` becomes `EAGAIN` (some of it could not be locked for want of
+ * memory); any other error stays.
+ */
+export const mlockPosixErrorReturn = (err: ErrnoError): ErrnoError => {
+  if (err.errno === "EFAULT") return errno("ENOMEM", `mlock: ${err.message}`);
+  if (err.errno === "ENOMEM") return errno("EAGAIN", `mlock: ${err.message}`);
+  return err;
 };

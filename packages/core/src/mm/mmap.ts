@@ -65,7 +65,7 @@ import {
   hugetlbVmOpClose,
   type SurplusGather,
 } from "./hugetlb";
-import { freePgtables, translate, zapPteRange } from "./memory";
+import { freePgtables, zapPteRange } from "./memory";
 import { mlockVmaPagesRange } from "./mlock";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
@@ -733,7 +733,9 @@ const roundHintToMin = (hint: number, pageSize: number): number => {
  * (`__vm_enough_memory()`), or when the host cannot allocate its page table. With `MAP_FIXED`
  * the mapping goes at `args.addr` and replaces what was there; `MAP_FIXED_NOREPLACE` fails with
  * `EEXIST` instead (see `mmapFixedArea` for the checks). Without them `args.addr` is a
- * hint. The new VMA then merges into a matching neighbour (`vmaMergeNewRange`). A hugetlb
+ * hint. The new VMA then merges into a matching neighbour (`vmaMergeNewRange`). `MAP_POPULATE`
+ * is not done here: the caller faults the range in once the mapping is made (`mm_populate()`,
+ * after `do_mmap()` returns, {@link mmapPopulateLength}). A hugetlb
  * mapping whose reservation fails after `MAP_FIXED` unmapped the range leaves it empty, as
  * Linux does. With `gather`, the surplus huge pages a hugetlb reservation allocates take the
  * whole slow path: null, with no mapping made, when one needs it first (`gather.request`, see
@@ -871,36 +873,7 @@ export const doMmap = (
   }
   linkVma(vma);
   vmaMergeNewRange(vma);
-
-  if (flags & MAP_POPULATE) {
-    const populated = populateRange(k, task, start, start + len);
-    if (populated !== 0) {
-      // Only the new range goes: a neighbour it merged into keeps its own pages.
-      doMunmap(k, task, start, len);
-      return populated;
-    }
-  }
   return start;
-};
-
-/**
- * `populate_vma_page_range()`: faults in every page of `[start, end)`; a write fault for private
- * writable mappings, so copy-on-write happens now, a read fault otherwise.
- */
-export const populateRange = (
-  k: Kernel,
-  task: Task,
-  start: number,
-  end: number,
-): 0 | ErrnoError => {
-  const pageSize = k.mem.pageSize;
-  for (let addr = start; addr < end; addr += pageSize) {
-    const vma = task.mm!.findVma(addr)!;
-    const write = (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
-    const result = translate(k, task, addr / pageSize, write);
-    if (typeof result !== "number") return result;
-  }
-  return 0;
 };
 
 /**
@@ -1175,9 +1148,10 @@ export const setVmFlags = (
  * {@link vmaModify}, and the folios it maps there are mlocked or munlocked
  * (`mlock_vma_pages_range()`); a hugetlb VMA is left as it is (`mlock_fixup()` never locks one).
  * A hole ends the walk with `ENOMEM`, the VMAs before it staying changed ({@link walkVmaRange}).
- * Then `mlock()` faults in the whole range (`__mm_populate()`), each new folio mlocked as it is
- * mapped; a fault's error is returned as `__mlock_posix_error_return()` turns it: `EFAULT`
- * becomes `ENOMEM`, `ENOMEM` becomes `EAGAIN`. `EINVAL` for a bad address or length.
+ * Returns the page range changed; `mlock()` then faults it in (`__mm_populate(start, len, 0)`,
+ * `mmPopulate()`), each new folio mlocked as it is mapped, and returns a fault's error as
+ * `__mlock_posix_error_return()` turns it (`mlockPosixErrorReturn()`). `EINVAL` for a bad
+ * address or length.
  */
 export const applyVmaLockFlags = (
   k: Kernel,
@@ -1185,13 +1159,13 @@ export const applyVmaLockFlags = (
   addr: number,
   length: number,
   lock: boolean,
-): 0 | ErrnoError => {
+): PageRange | ErrnoError => {
   const call = lock ? "mlock" : "munlock";
   const offset = Number.isSafeInteger(addr) && addr >= 0 ? addr % k.mem.pageSize : 0;
   const range = pageRange(k, call, addr - offset, length + offset, true);
   if (range instanceof Error) return range;
   const { start, end } = range;
-  if (end === start) return 0;
+  if (end === start) return range;
   const walked = walkVmaRange(task.mm!, start, end, "stop", (vma, from, to) => {
     const flags = lock ? vma.flags | VM_LOCKED : vma.flags & ~VM_LOCKED;
     if (flags === vma.flags || vma.flags & VM_HUGETLB) return 0;
@@ -1200,10 +1174,22 @@ export const applyVmaLockFlags = (
     mlockVmaPagesRange(k, piece, from, to);
     return 0;
   });
-  if (walked !== 0 || !lock) return walked;
-  const populated = populateRange(k, task, start, end);
-  if (populated === 0) return 0;
-  if (populated.errno === "EFAULT") return errno("ENOMEM", `mlock: ${populated.message}`);
-  if (populated.errno === "ENOMEM") return errno("EAGAIN", `mlock: ${populated.message}`);
-  return populated;
+  return walked === 0 ? range : walked;
+};
+
+/**
+ * The length `do_mmap()` (`mm/mmap.c`, Linux 6.16) asks its caller to populate
+ * (`*populate`, run by `mm_populate()` once the mmap lock is dropped) for a mapping of `length`
+ * bytes made with `flags`: the length rounded up to the mapping's page size (`hstateSize`, the
+ * huge page size of a hugetlb mapping, or the base page size) with `MAP_POPULATE`, else 0.
+ */
+export const mmapPopulateLength = (
+  k: Kernel,
+  length: number,
+  flags: number,
+  hstateSize: number | null,
+): number => {
+  if (!(flags & MAP_POPULATE)) return 0;
+  const unit = hstateSize ?? k.mem.pageSize;
+  return Math.ceil(length / unit) * unit;
 };

@@ -1,0 +1,95 @@
+/**
+ * Faulting in a range of an address space ahead of use.
+ *
+ * Models `populate_vma_page_range()` and `__mm_populate()` (`mm/gup.c`, Linux 6.16), which
+ * `mmap(MAP_POPULATE)` (`mm_populate()`, ignoring errors) and `mlock()` (`do_mlock()`,
+ * reporting them) run once the mapping or the lock is in place. Each page takes the whole fault
+ * path, `__get_user_pages()` → `faultin_page()` → `handle_mm_fault()`. Here that is a resumable
+ * step, like `accessVm()`: it stops where the fault wants the allocator's slow path (a
+ * `DirectCompact` request, or a misplaced folio to move) or a folio under migration to be waited
+ * for, and the caller (the task's fault loop) does that and calls again.
+ *
+ * @module
+ */
+import { errno } from "../errno";
+import type { Kernel, Task } from "../include/kernel";
+import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import { type AccessProgress, translate, VM_FAULT_RETRY_ACCESS } from "./memory";
+import { folioPut } from "./swap";
+
+/**
+ * `populate_vma_page_range()` (`mm/gup.c`, Linux 6.16): faults in the pages of `vma` from
+ * `base + progress.done` up to `end` (page aligned, inside `vma`), advancing `progress.done`
+ * (bytes from `base`) page by page. A private writable VMA takes write faults (`FOLL_WRITE`), so
+ * copy-on-write breaks now; any other a read fault, which does not dirty a shared mapping.
+ * Returns true once the range is done; false when it stopped: for the slow path or a misplaced
+ * folio (`progress.compact`), for a folio under migration (`progress.waitPfn`), or at an error
+ * (`progress.error`; `EFAULT` where the fault reported a poisoned page, as `vm_fault_to_errno()`
+ * does without `FOLL_HWPOISON`).
+ */
+export const populateVmaPageRange = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  base: number,
+  end: number,
+  progress: AccessProgress,
+): boolean => {
+  const pageSize = k.mem.pageSize;
+  const write = (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+  while (base + progress.done < end) {
+    const at = base + progress.done;
+    const pfn = translate(k, task, at / pageSize, write, progress.compact);
+    if (pfn === VM_FAULT_RETRY_ACCESS) return false;
+    if (typeof pfn !== "number") {
+      progress.error =
+        pfn.errno === "EHWPOISON" ? errno("EFAULT", `populate: ${pfn.message}`) : pfn;
+      return false;
+    }
+    if (pfn < 0) {
+      progress.waitPfn = k.memmap.folioOf(-pfn - 1);
+      return false;
+    }
+    progress.done += pageSize;
+  }
+  return true;
+};
+
+/**
+ * `__mm_populate()` (`mm/gup.c`, Linux 6.16): faults in `[start, end)` (page aligned), VMA by
+ * VMA (`find_vma_intersection()`), skipping holes, with {@link populateVmaPageRange}.
+ * `progress.done` counts the bytes from `start` done or skipped, so a call resumes where the last
+ * stopped. A fault's error with `ignoreErrors` (`mm_populate()`, as `mmap()` runs it) ends that
+ * VMA only: the walk goes on at the next one, the error forgotten, and with it what the slow path
+ * kept for the failed fault; without it (`mlock()`) the walk stops with `progress.error`. Stops,
+ * as {@link populateVmaPageRange} does, for the slow path and migration waits.
+ */
+export const mmPopulate = (
+  k: Kernel,
+  task: Task,
+  start: number,
+  end: number,
+  ignoreErrors: boolean,
+  progress: AccessProgress,
+): void => {
+  const mm = task.mm!;
+  while (start + progress.done < end) {
+    const vma = mm.findVmaIntersection(start + progress.done, end);
+    if (!vma) {
+      progress.done = end - start;
+      return;
+    }
+    const nend = Math.min(end, vma.end);
+    progress.done = Math.max(start + progress.done, vma.start) - start;
+    if (populateVmaPageRange(k, task, vma, start, nend, progress)) continue;
+    if (!progress.error || !ignoreErrors) return;
+    // "continue at next VMA": this fault is over, so is what it asked the slow path for.
+    progress.error = null;
+    const dc = progress.compact;
+    if (dc.page >= 0) folioPut(k, dc.page);
+    dc.page = -1;
+    dc.tried = 0;
+    dc.thisNode = 0;
+    progress.done = nend - start;
+  }
+};

@@ -1,0 +1,190 @@
+// Populating a range ahead of use: populate_vma_page_range() and __mm_populate() (mm/gup.c,
+// Linux 6.16), as mmap(MAP_POPULATE) runs them (do_mmap()'s *populate, then mm_populate() →
+// __mm_populate(addr, len, 1) after mmap_write_unlock(), vm_mmap_pgoff(), mm/util.c) and mlock()
+// does (do_mlock() → __mm_populate(start, len, 0), __mlock_posix_error_return(), mm/mlock.c).
+// Each populate fault is a __get_user_pages() → faultin_page() → handle_mm_fault(): the whole
+// fault path, the allocator's slow path (__alloc_pages_slowpath(): direct reclaim, compaction,
+// the OOM killer) and migration_entry_wait() included.
+import { Effect, Fiber } from "effect";
+import { describe, expect, it } from "vitest";
+import {
+  GFP_KERNEL,
+  getMmRss,
+  type Kernel,
+  MAP_ANONYMOUS,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_READ,
+  type Task,
+  VM_LOCKED,
+} from "../../src/index";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import { removeMigrationPtes, tryToMigrate } from "../../src/mm/rmap";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  mapPattern,
+  pattern,
+  run,
+  runP,
+} from "../../src/testing/index";
+
+const PAGE = 4096;
+const POPULATE = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
+
+/**
+ * One 16 MiB node: 4096 pages, min watermark 128 pages (init_per_zone_wmark_min(),
+ * __setup_per_zone_wmarks()). Takes every page GFP_KERNEL's first tries may have: the node is
+ * left at its min watermark, below which a user fault's first tries fail.
+ */
+const bootAtMin = (setup: (k: Kernel) => void) => {
+  const k = boot({ nodes: ["16M"] });
+  setup(k);
+  while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+  expect(k.pageAlloc.nodeFreePages(0)).toBe(128);
+  return k;
+};
+
+/** A process with `pages` anonymous pages written (resident). */
+const withResident = (k: Kernel, pages: number, name: string): Task => {
+  const p = run(k.createProcess({ name }));
+  mapPattern(p, pages * PAGE, pages);
+  return p;
+};
+
+/**
+ * A node at its min watermark with no page cache, and two processes of anonymous memory (no
+ * swap: nothing reclaimable): "big" with 2000 pages, "small" with 10, their oom_score_adj set.
+ */
+const bigAndSmall = (bigAdj: number, smallAdj: number) => {
+  let big!: Task;
+  let small!: Task;
+  const k = bootAtMin((k) => {
+    big = withResident(k, 2000, "big");
+    small = withResident(k, 10, "small");
+    for (const [p, adj] of [
+      [big, bigAdj],
+      [small, smallAdj],
+    ] as const)
+      run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, String(adj)));
+  });
+  return { k, big, small };
+};
+
+describe("mmap(MAP_POPULATE): mm_populate() → __mm_populate(addr, len, 1) (Linux 6.16)", () => {
+  it("at the min watermark with clean page cache: direct reclaim frees it and every page is populated (allocstall_normal)", async () => {
+    let cached = 0;
+    let p!: Task;
+    const k = bootAtMin((k) => {
+      p = run(k.createProcess({ name: "p" }));
+      // 256 clean page-cache pages, unmapped: what direct reclaim may take.
+      const file = run(k.createFile("cache"));
+      const at = run(p.mmap(256 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+      for (let i = 0; i < 256; i++) run(p.read(at + i * PAGE, 1));
+      run(p.munmap(at, 256 * PAGE));
+      cached = file.mapping.nrFolios;
+    });
+    expect(cached).toBe(256);
+    const rss = getMmRss(k, p.mm!);
+    const addr = await runP(p.mmap(16 * PAGE, { flags: POPULATE, hugepage: false }));
+    // The first fault's first tries fail; its slow path reclaims directly, once
+    // (try_to_free_pages() counts allocstall), SWAP_CLUSTER_MAX pages or more, and the slow
+    // path's retries at ALLOC_WMARK_MIN serve the faults after it.
+    expect(k.vmstat.get("allocstall_normal")).toBe(1);
+    expect(k.vmstat.get("pgsteal_direct")).toBeGreaterThanOrEqual(32);
+    expect(k.vmstat.get("oom_kill")).toBe(0);
+    // All 16 pages are mapped now (write faults: a private writable mapping, FOLL_WRITE).
+    expect(getMmRss(k, p.mm!) - rss).toBe(16);
+    const faults = k.vmstat.get("pgfault");
+    await runP(p.write(addr, pattern(16 * PAGE, 3)));
+    expect(k.vmstat.get("pgfault")).toBe(faults);
+    expectBytes(run(p.read(addr, 16 * PAGE)), pattern(16 * PAGE, 3));
+    expectConsistent(k);
+  });
+
+  it("with nothing reclaimable and every process at oom_score_adj -1000: mmap() succeeds, nothing is populated, the access then fails with ENOMEM", async () => {
+    const { k, big, small } = bigAndSmall(-1000, -1000);
+    const rss = getMmRss(k, small.mm!);
+    // __mm_populate(..., 1): the fault's -ENOMEM ends the VMA's part and is forgotten.
+    const addr = await runP(small.mmap(8 * PAGE, { flags: POPULATE, hugepage: false }));
+    expect(small.mm!.findVma(addr)!.end).toBe(addr + 8 * PAGE);
+    expect(getMmRss(k, small.mm!)).toBe(rss);
+    expect(k.vmstat.get("oom_kill")).toBe(0);
+    expect(k.vmstat.get("allocstall_normal")).toBeGreaterThan(0);
+    expectErrno(small.write(addr, new Uint8Array([1])), "ENOMEM");
+    // mlock() reports the same fault's -ENOMEM, as __mlock_posix_error_return() turns it: EAGAIN.
+    expectErrno(small.mlock(addr, 8 * PAGE), "EAGAIN");
+    expect(big.exited || small.exited).toBe(false);
+    expectConsistent(k);
+  });
+
+  it("a task the OOM killer ends while it populates fails with ESRCH, as its accesses do", async () => {
+    const { k, big, small } = bigAndSmall(-1000, 0);
+    // out_of_memory() passes over big (OOM_SCORE_ADJ_MIN) and chooses the allocating task.
+    const err = await runP(Effect.flip(small.mmap(8 * PAGE, { flags: POPULATE, hugepage: false })));
+    expect([err.errno, err.message]).toEqual([
+      "ESRCH",
+      `process ${small.pid} was killed by the OOM killer`,
+    ]);
+    expect(k.vmstat.get("oom_kill")).toBe(1);
+    expect(small.exited).toBe(true);
+    expect(big.exited).toBe(false);
+    expectConsistent(k);
+  });
+});
+
+describe("mlock(): do_mlock() → __mm_populate(start, len, 0) (Linux 6.16)", () => {
+  // follow_page_mask() finds no page at a migration entry; faultin_page() → do_swap_page() →
+  // migration_entry_wait() waits for the folio, and __get_user_pages() tries the page again.
+  it("waits for a page under migration, then faults it in and returns", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * PAGE, 5, false);
+    const src = folioAt(p, addr + 2 * PAGE).pfn;
+    expect(folioTrylock(k, src)).toBe(true);
+    tryToMigrate(k, src, 0, null);
+    let locked = false;
+    const locking = Effect.runFork(
+      Effect.tap(
+        p.mlock(addr, 4 * PAGE),
+        Effect.sync(() => {
+          locked = true;
+        }),
+      ),
+    );
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    expect(locked).toBe(false);
+    // Finish the migration to a new page, as migrate_folio_move() would.
+    const dst = run(k.allocFolio(0, 0));
+    k.mem.copyPages(dst.pfn, src, 1);
+    k.memmap.mapping[dst.pfn] = k.memmap.mapping[src]!;
+    k.memmap.index[dst.pfn] = k.memmap.index[src]!;
+    expect(removeMigrationPtes(k, src, dst.pfn)).toBe(1);
+    folioUnlock(k, src);
+    await Effect.runPromise(Fiber.join(locking));
+    expect(locked).toBe(true);
+    expect(p.migration.migrationEntryWaits).toBe(1);
+    expect(folioAt(p, addr + 2 * PAGE).pfn).toBe(dst.pfn);
+    expectBytes(run(p.read(addr, 4 * PAGE)), pattern(4 * PAGE, 5));
+  });
+
+  // populate_vma_page_range() sets no FOLL_HWPOISON, so faultin_page()'s vm_fault_to_errno()
+  // turns do_swap_page()'s VM_FAULT_HWPOISON into -EFAULT, which mlock() reports as ENOMEM; a
+  // load of the same page is SIGBUS BUS_MCEERR_AR (EHWPOISON).
+  it("meets a poisoned page's hwpoison entry: EFAULT from the fault, ENOMEM from mlock()", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4 * PAGE, 7, false);
+    run(k.memoryFailure(folioAt(p, addr + PAGE).pfn));
+    expectErrno(p.read(addr + PAGE, 1), "EHWPOISON");
+    const err = expectErrno(p.mlock(addr, 4 * PAGE), "ENOMEM");
+    expect(err.message).toContain("SIGBUS BUS_MCEERR_AR");
+    // The VMA stays locked (the walk changed it before the populate), as on Linux.
+    expect(p.mm!.findVma(addr)!.flags & VM_LOCKED).toBe(VM_LOCKED);
+  });
+});
