@@ -984,14 +984,24 @@ export class BuddyAllocator implements PageAllocator {
       this.badPage(pfn, reason);
       return false;
     }
-    // The tail pages (511 of a 2 MiB folio): badReason()'s tests at once, the reason only for a
-    // page that fails one.
+    // The tail pages (511 of a 2 MiB folio), in one pass: badReason()'s tests folded together,
+    // and every flag a tail carries. Only when one failed are they walked again, for the first
+    // page that fails and its reason.
     const { flags, mapcount, mapping } = m;
     const linked = m.lru.next;
+    let failed = 0;
+    let tailFlags = 0;
     for (let p = pfn + 1; p < end; p++) {
-      if (flags[p]! & FLAGS_CHECK_AT_FREE || mapcount[p] !== 0 || mapping[p]! > 0 || linked[p]) {
-        this.badPage(p, this.badReason(p, false)!);
-        return false;
+      tailFlags |= flags[p]!;
+      failed |= mapcount[p]! | linked[p]! | (mapping[p]! > 0 ? 1 : 0);
+    }
+    if (failed !== 0 || tailFlags & FLAGS_CHECK_AT_FREE) {
+      for (let p = pfn + 1; p < end; p++) {
+        const reason = this.badReason(p, false);
+        if (reason !== null) {
+          this.badPage(p, reason);
+          return false;
+        }
       }
     }
     if (end - pfn < FILL_MIN_PAGES) {
@@ -1007,7 +1017,9 @@ export class BuddyAllocator implements PageAllocator {
       mapping.fill(0, pfn, end);
       m.index.fill(0, pfn, end);
       m.private.fill(0, pfn, end);
-      for (let p = pfn; p < end; p++) flags[p]! &= PG_hwpoison;
+      flags[pfn]! &= PG_hwpoison;
+      // Tails with no flag but PG_hwpoison (nearly always all of them) keep their flags as they are.
+      if (tailFlags & ~PG_hwpoison) for (let p = pfn + 1; p < end; p++) flags[p]! &= PG_hwpoison;
     }
     flags[pfn]! &= ~(PG_head | FOLIO_CONTENT_COPIED);
     pageCpupidResetLast(m, pfn);
