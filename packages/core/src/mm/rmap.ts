@@ -192,9 +192,9 @@ export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
  */
 export const folioMaybeMappedShared = (k: Kernel, head: number): boolean => {
   const m = k.memmap;
-  const mapcount = m.folioMapcount(head);
-  if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb)) return mapcount > 1;
-  return mapcount > 1 && m.folioMmIdsShared(head);
+  if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb)) return m.folioMapcount(head) > 1;
+  // The bit first: it is one lookup, the mapcount of a large folio a sum over its pages.
+  return m.folioMmIdsShared(head) && m.folioMapcount(head) > 1;
 };
 
 /**
