@@ -936,6 +936,19 @@ const batchStep = (
   return runBatch(b, c.out);
 };
 
+/** One `migrate_pages_sync()` call: its arguments, the list it retries on and its failures. */
+interface SyncCall {
+  readonly c: MigrateCall;
+  readonly from: FolioList;
+  /** Where each folio retried one at a time goes for its own batch. */
+  readonly folios: FolioList;
+  readonly mode: MigrateMode;
+  readonly ret: FolioList;
+  readonly split: FolioList;
+  readonly stats: MigratePagesStats;
+  nrFailed: number;
+}
+
 /**
  * The second half of `migrate_pages_sync()`: each folio left on `from`, moved to `folios` and
  * migrated by a `migrate_pages_batch()` of its own in the caller's synchronous mode, then put on
@@ -943,64 +956,44 @@ const batchStep = (
  * negative errno; the rest runs as an effect from the first batch that suspends. A function of
  * its own, not a closure: one is made per batch.
  */
-const syncOneByOne = (
-  c: MigrateCall,
-  from: FolioList,
-  folios: FolioList,
-  mode: MigrateMode,
-  ret: FolioList,
-  split: FolioList,
-  stats: MigratePagesStats,
-  nrFailed: number,
-): Step => {
-  let failed = nrFailed;
-  while (!from.isEmpty) {
-    folios.moveTail(from.first);
-    const one = batchStep(c, folios, mode, ret, split, stats, NR_MAX_MIGRATE_SYNC_RETRY);
+const syncOneByOne = (s: SyncCall): Step => {
+  while (!s.from.isEmpty) {
+    s.folios.moveTail(s.from.first);
+    const one = batchStep(
+      s.c,
+      s.folios,
+      s.mode,
+      s.ret,
+      s.split,
+      s.stats,
+      NR_MAX_MIGRATE_SYNC_RETRY,
+    );
     if (typeof one !== "number") {
-      return Effect.flatMap(one, (rc) =>
-        stepEffect(syncOneDone(c, from, folios, mode, ret, split, stats, failed, rc)),
-      );
+      return Effect.flatMap(one, (rc) => stepEffect(syncOneDone(s, rc) ?? syncOneByOne(s)));
     }
-    ret.spliceTail(folios);
-    if (one < 0) return one;
-    failed += one;
+    const end = syncOneDone(s, one);
+    if (end !== null) return end;
   }
-  return failed;
+  return s.nrFailed;
 };
 
-/** {@link syncOneByOne} after a folio's batch that suspended gave `one`. */
-const syncOneDone = (
-  c: MigrateCall,
-  from: FolioList,
-  folios: FolioList,
-  mode: MigrateMode,
-  ret: FolioList,
-  split: FolioList,
-  stats: MigratePagesStats,
-  nrFailed: number,
-  one: number,
-): Step => {
-  ret.spliceTail(folios);
+/**
+ * A folio's own batch gave `one`: the folio goes to `ret` if it is still there, and the call
+ * ends with a negative errno (returned) or goes on (null) with the failures added up.
+ */
+const syncOneDone = (s: SyncCall, one: number): number | null => {
+  s.ret.spliceTail(s.folios);
   if (one < 0) return one;
-  return syncOneByOne(c, from, folios, mode, ret, split, stats, nrFailed + one);
+  s.nrFailed += one;
+  return null;
 };
 
 /**
  * `migrate_pages_sync()` after its asynchronous batch gave `rc`: its stats join the call's, and
  * unless it failed whole the folios it left are tried one at a time ({@link syncOneByOne}).
  */
-const syncAfterAsync = (
-  c: MigrateCall,
-  from: FolioList,
-  folios: FolioList,
-  mode: MigrateMode,
-  ret: FolioList,
-  split: FolioList,
-  stats: MigratePagesStats,
-  astats: MigratePagesStats,
-  rc: number,
-): Step => {
+const syncAfterAsync = (s: SyncCall, astats: MigratePagesStats, rc: number): Step => {
+  const { stats } = s;
   stats.nrSucceeded += astats.nrSucceeded;
   stats.nrThpSucceeded += astats.nrThpSucceeded;
   stats.nrThpSplit += astats.nrThpSplit;
@@ -1008,7 +1001,7 @@ const syncAfterAsync = (
   if (rc < 0) {
     stats.nrFailedPages += astats.nrFailedPages;
     stats.nrThpFailed += astats.nrThpFailed;
-    ret.spliceTail(folios);
+    s.ret.spliceTail(s.folios);
     return rc;
   }
   stats.nrThpFailed += astats.nrThpSplit;
@@ -1016,8 +1009,9 @@ const syncAfterAsync = (
   // `nr_thp_split` ("mm/migrate: correct nr_failed in migrate_pages_sync()"). The split
   // pieces are tried once more by `migrate_pages()`, whose result stays non-zero while any
   // of them is left on the list.
-  from.spliceTail(folios);
-  return syncOneByOne(c, from, folios, mode, ret, split, stats, astats.nrSplit);
+  s.from.spliceTail(s.folios);
+  s.nrFailed = astats.nrSplit;
+  return syncOneByOne(s);
 };
 
 /**
@@ -1036,6 +1030,7 @@ const migratePagesSync = (
   const folios = new FolioList(c.k.memmap.lru);
   let step: Step;
   try {
+    const s: SyncCall = { c, from, folios, mode, ret, split, stats, nrFailed: 0 };
     const astats = newMigratePagesStats();
     const first = batchStep(
       c,
@@ -1048,10 +1043,8 @@ const migratePagesSync = (
     );
     step =
       typeof first === "number"
-        ? syncAfterAsync(c, from, folios, mode, ret, split, stats, astats, first)
-        : Effect.flatMap(first, (rc) =>
-            stepEffect(syncAfterAsync(c, from, folios, mode, ret, split, stats, astats, rc)),
-          );
+        ? syncAfterAsync(s, astats, first)
+        : Effect.flatMap(first, (rc) => stepEffect(syncAfterAsync(s, astats, rc)));
   } catch (defect) {
     folios.release();
     throw defect;
