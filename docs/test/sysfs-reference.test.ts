@@ -22,6 +22,7 @@ const generic = (path: string): string =>
     .replace(/\/memory_tier\d+\//, "/memory_tier<N>/")
     .replace(/\/memory\d+\//, "/memory<N>/")
     .replace(/\/hugepages-\d+kB\//, "/hugepages-<size>kB/")
+    .replace(/^\/proc\/\d+\//, "/proc/<pid>/")
     .replace(/^\/sys\/module\/[^/]+\/(refcnt|initstate)$/, "/sys/module/<name>/$1");
 
 it("docs/sysfs.md lists every file of a kernel with both drivers and the example loaded", async () => {
@@ -30,6 +31,7 @@ it("docs/sysfs.md lists every file of a kernel with both drivers and the example
   await Effect.runPromise(dcbm.load(kernel));
   await Effect.runPromise(kernel.loadModule(mtcopyDriver(kernel).module));
   await Effect.runPromise(kernel.loadModule(reverseCopyModule(kernel)));
+  await Effect.runPromise(kernel.createProcess()); // its /proc/<pid> files
   const page = readFileSync(new URL("../sysfs.md", import.meta.url), "utf8");
   const files = [...new Set(walk(kernel, "/").map(generic))];
   expect(files.length).toBeGreaterThan(25);

@@ -43,7 +43,7 @@ import {
   revisionSummary,
   revisionTables,
 } from "./reproducibility";
-import { SEED_TABLES, seedTable } from "./seed_tables";
+import { SEED_TABLES, seedTable, V3_COPY_SHARE } from "./seed_tables";
 import {
   formatSizes,
   runSizes,
@@ -57,8 +57,11 @@ import { formatSysfsFuzz, runSysfsFuzz, sysfsFuzzClean } from "./sysfs_fuzz";
 import { formatTiering, runTiering, type TieringConfig, tieringChart } from "./tiering";
 import { loadUserMigrator, MigratorModuleError } from "./user_migrator";
 import {
+  formatCopyShare,
   formatWhatif,
   type ProfileFile,
+  predictCopyShare,
+  predictsShare,
   predictTable,
   readProfileFile,
   SEED_PROFILES,
@@ -614,6 +617,10 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           predictTable(file.profile, seedTable(id), file.fittedOn, file.dmaMapping),
         );
         process.stdout.write(`${formatWhatif(file, tables)}\n\n`);
+        const copyShare = predictsShare(file, V3_COPY_SHARE)
+          ? predictCopyShare(file.profile, V3_COPY_SHARE, file.fittedOn)
+          : undefined;
+        if (copyShare) process.stdout.write(`${formatCopyShare(V3_COPY_SHARE, copyShare)}\n\n`);
         return {
           path,
           profile: file.profile,
@@ -622,6 +629,7 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           parameters: file.parameters,
           tables,
           summary: whatifSummary(tables),
+          ...(copyShare ? { copyShare } : {}),
         };
       });
       const revisions = revisionTables();

@@ -48,9 +48,13 @@ export interface SeedTable {
   readonly rows: readonly SeedRow[];
 }
 
+/** A folio size as the seeds' tables label it: `4K`, `2M`. */
+export const sizeLabel = (bytes: number): string =>
+  bytes >= MiB ? `${bytes / MiB}M` : `${bytes / KiB}K`;
+
 const bySize = (sizes: readonly number[], total = GiB): SeedColumn[] =>
   sizes.map((s) => ({
-    label: s >= MiB ? `${s / MiB}M` : `${s / KiB}K`,
+    label: sizeLabel(s),
     folioBytes: s,
     folios: total / s,
   }));
@@ -308,4 +312,47 @@ export const seedCell = (table: string, row: string, column: string): number => 
   const c = t.columns.findIndex((x) => x.label === column);
   if (!r || c < 0) throw new Error(`no seed cell ${table}/${row}/${column}`);
   return r.gbps[c]!;
+};
+
+/**
+ * One cell of a published share: "about `percent` %", or "below `percent` %" (`below`), as the
+ * seed prints it (`~66%`, `<1%`).
+ */
+export interface SeedShareCell {
+  /** Folios one `move_pages()` call moved (the letter's "N pages"). */
+  readonly folios: number;
+  readonly folioBytes: number;
+  readonly percent: number;
+  readonly below: boolean;
+}
+
+/** A published table of shares of a call's time, and the machine it was measured on. */
+export interface SeedShareTable {
+  /** Short id, used in cell ids `table/folios/size`. */
+  readonly id: string;
+  readonly title: string;
+  readonly source: string;
+  /** The GB/s tables of the same machine: a profile that predicts one of them predicts this. */
+  readonly machine: readonly string[];
+  readonly pageSize: number;
+  readonly cells: readonly SeedShareCell[];
+}
+
+/**
+ * v3's copy share: "Percentage of folio_copy() overheads in move_pages(N pages) syscall time",
+ * 1 and 512 folios of 4 KiB and of 2 MiB, on the EPYC machine of v3's tables (the cover letter's
+ * Amdahl analysis, before the series: the kernel's own copy, folio by folio).
+ */
+export const V3_COPY_SHARE: SeedShareTable = {
+  id: "v3-share",
+  title: "v3 cover letter: folio_copy()'s share of a move_pages() call",
+  source: "002_fb4c201677199b0f.txt, Percentage of folio_copy() overheads in move_pages(N pages)",
+  machine: ["v3-1a", "v3-1b", "v3-1c", "v3-count"],
+  pageSize: 4096,
+  cells: [
+    { folios: 1, folioBytes: 4 * KiB, percent: 1, below: true },
+    { folios: 1, folioBytes: 2 * MiB, percent: 66, below: false },
+    { folios: 512, folioBytes: 4 * KiB, percent: 35, below: false },
+    { folios: 512, folioBytes: 2 * MiB, percent: 97, below: false },
+  ],
 };

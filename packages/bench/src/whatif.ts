@@ -29,7 +29,16 @@ import {
 } from "@migrate-offload/dcbm";
 import { linearRegression } from "simple-statistics";
 import { markdownTable } from "./report";
-import { SEED_TABLES, type SeedCopier, type SeedTable, seedCell, seedTable } from "./seed_tables";
+import {
+  SEED_TABLES,
+  type SeedCopier,
+  type SeedShareCell,
+  type SeedShareTable,
+  type SeedTable,
+  seedCell,
+  seedTable,
+  sizeLabel,
+} from "./seed_tables";
 
 const GiB = 1 << 30;
 const MiB = 1 << 20;
@@ -167,7 +176,10 @@ const readDmaMapping = (path: string, v: unknown): DmaMapping | undefined => {
 /** Whether `n` is a power of two (exact for the safe integers). */
 const isPow2 = (n: number): boolean => n >= 1 && 2 ** Math.round(Math.log2(n)) === n;
 
-/** Nanoseconds one batch of `folios` × `folioBytes` takes: kernel work plus the copier's copy. */
+/**
+ * Nanoseconds one batch of `folios` × `folioBytes` takes, `ns`: kernel work plus the copier's
+ * copy, `copyNs`.
+ */
 const batchNs = (
   p: CopyCostProfile,
   folios: number,
@@ -175,7 +187,7 @@ const batchNs = (
   pageSize: number,
   copier: SeedCopier,
   dmaMapping: DmaMapping | undefined,
-): number => {
+): { readonly ns: number; readonly copyNs: number } => {
   const b = { folios, bytes: folios * folioBytes, pageSize };
   const copy =
     copier.kind === "serial"
@@ -183,7 +195,7 @@ const batchNs = (
       : copier.kind === "threads"
         ? threadCopyNs(p, b, copier.threads, copier.threads).ns
         : dmaCopyNs(p, b, copier.channels, dmaDescriptorCount(dmaMapping, pageSize)).ns;
-  return migrateKernelNs(p, b) + copy;
+  return { ns: migrateKernelNs(p, b) + copy, copyNs: copy };
 };
 
 /**
@@ -199,12 +211,103 @@ export const predictCallGbps = (
   pageSize: number,
   copier: SeedCopier,
   dmaMapping?: DmaMapping,
-): number => {
+): number =>
+  (folios * folioBytes) / callNs(p, { folios, folioBytes, pageSize, copier, dmaMapping }).ns;
+
+/**
+ * Nanoseconds of one `move_pages()` call, `ns`, and of the copies in it, `copyNs`: the per-call
+ * cost plus every batch's kernel work and copy ({@link batchNs}).
+ */
+const callNs = (
+  p: CopyCostProfile,
+  call: {
+    readonly folios: number;
+    readonly folioBytes: number;
+    readonly pageSize: number;
+    readonly copier: SeedCopier;
+    readonly dmaMapping?: DmaMapping;
+  },
+): { readonly ns: number; readonly copyNs: number } => {
+  const { folios, folioBytes, pageSize, copier, dmaMapping } = call;
   const perBatch = Math.max(1, Math.floor(BATCH_BYTES / folioBytes));
   let ns = p.kernel.callNs;
-  for (let left = folios; left > 0; left -= perBatch)
-    ns += batchNs(p, Math.min(perBatch, left), folioBytes, pageSize, copier, dmaMapping);
-  return (folios * folioBytes) / ns;
+  let copyNs = 0;
+  for (let left = folios; left > 0; left -= perBatch) {
+    const b = batchNs(p, Math.min(perBatch, left), folioBytes, pageSize, copier, dmaMapping);
+    ns += b.ns;
+    copyNs += b.copyNs;
+  }
+  return { ns, copyNs };
+};
+
+/** One predicted share beside the published one. */
+export interface ShareCell {
+  /** `table/folios/size`, as `v3-share/512/2M`. */
+  readonly id: string;
+  readonly published: SeedShareCell;
+  /** The predicted share, 0 to 1. */
+  readonly predicted: number;
+  /**
+   * `(predicted − published) / published` for an "about" cell; for a "below" cell, 0 when the
+   * prediction is below the bound, else how far above it.
+   */
+  readonly error: number;
+  readonly fitted: boolean;
+}
+
+/**
+ * The copy's share of a `move_pages()` call of the serial path, as the model's own terms give
+ * it: the copies' time ({@link cpuCopyNs}, folio by folio) over the call's (per-call cost, the
+ * kernel's work and the copies), for each cell of a published share table; `fittedOn` marks the
+ * cells a profile was fitted on.
+ */
+export const predictCopyShare = (
+  p: CopyCostProfile,
+  table: SeedShareTable,
+  fittedOn: readonly string[] = [],
+): ShareCell[] =>
+  table.cells.map((cell) => {
+    const id = `${table.id}/${cell.folios}/${sizeLabel(cell.folioBytes)}`;
+    const t = callNs(p, { ...cell, pageSize: table.pageSize, copier: { kind: "serial" } });
+    const predicted = t.copyNs / t.ns;
+    const bound = cell.percent / 100;
+    const error = cell.below
+      ? Math.max(0, (predicted - bound) / bound)
+      : (predicted - bound) / bound;
+    return { id, published: cell, predicted, error, fitted: fittedOn.includes(id) };
+  });
+
+/** Whether a profile file predicts a share table: it predicts a GB/s table of the same machine. */
+export const predictsShare = (file: ProfileFile, table: SeedShareTable): boolean =>
+  file.tables.some((id) => table.machine.includes(id));
+
+/**
+ * Markdown: the share table, 4 KiB and 2 MiB across, the counts down, each cell `predicted /
+ * published (error)`, then which cells were fitted on and how many are within 15 % (a "below"
+ * cell when the prediction is below its bound).
+ */
+export const formatCopyShare = (table: SeedShareTable, cells: readonly ShareCell[]): string => {
+  const sizes = [...new Set(table.cells.map((c) => c.folioBytes))];
+  const counts = [...new Set(table.cells.map((c) => c.folios))];
+  const text = (c: ShareCell) =>
+    `${(c.predicted * 100).toFixed(c.predicted < 0.1 ? 2 : 1)} % / ${c.published.below ? "<" : "~"}${c.published.percent} % (${c.error >= 0 ? "+" : ""}${(c.error * 100).toFixed(0)} %)${c.fitted ? " *" : ""}`;
+  const rows = counts.map((n) => [
+    String(n),
+    ...sizes.map((s) => {
+      const c = cells.find((x) => x.published.folios === n && x.published.folioBytes === s);
+      return c ? text(c) : "–";
+    }),
+  ]);
+  const fitted = cells.filter((c) => c.fitted);
+  const held = cells.filter((c) => !c.fitted);
+  const within = held.filter((c) => Math.abs(c.error) <= 0.15).length;
+  return [
+    `**${table.title}** (${table.source}), the copy's time over the call's, predicted / published (error):`,
+    "",
+    markdownTable(["folios", ...sizes.map(sizeLabel)], rows),
+    "",
+    `${fitted.length > 0 ? `Fitted on: ${fitted.map((c) => c.id).join(", ")} (\\*); not fitted on: ` : "No cell was fitted on: "}${held.map((c) => c.id).join(", ")}. Of ${held.length} cells not fitted on, ${within} are within 15 % of the published share (a "<" cell: below it).`,
+  ].join("\n");
 };
 
 /** One predicted cell beside the published one. */

@@ -5,12 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCopyCostProfile } from "@migrate-offload/core";
 import { describe, expect, it } from "vitest";
-import { SEED_TABLES, seedCell, seedTable } from "../src/seed_tables";
+import { SEED_TABLES, seedCell, seedTable, V3_COPY_SHARE } from "../src/seed_tables";
 import {
   dmaDescriptorCount,
   fitSeedProfile,
   PCI_IOMMU_DMA_MAPPING,
   predictCallGbps,
+  predictCopyShare,
+  predictsShare,
   predictTable,
   readProfileFile,
   SEED_PROFILES,
@@ -279,5 +281,45 @@ describe("predictCallGbps", () => {
     );
     // Grace has no DMA engine: a DMA row predicts nothing (0 GB/s).
     expect(predictCallGbps(p, 1, 2 << 20, 65536, { kind: "dma", channels: 1 })).toBe(0);
+  });
+});
+
+describe("predictCopyShare: v3's table of folio_copy()'s share of move_pages()", () => {
+  it("is the copies' time over the call's, from the v3 profile's own terms, and within 15 % of the letter's four cells", () => {
+    const file = readProfileFile(profilePath("v3-epyc-ptdma"));
+    const p = file.profile;
+    expect(predictsShare(file, V3_COPY_SHARE)).toBe(true);
+    expect(predictsShare(readProfileFile(profilePath("grace")), V3_COPY_SHARE)).toBe(false);
+    const cells = predictCopyShare(p, V3_COPY_SHARE, file.fittedOn);
+    // A folio of s bytes: copy s / threadGbps (copyCallNs 0); the kernel's work folioNs, plus
+    // pteNs per 4 KiB PTE below 2 MiB; the call's cost once.
+    const share = (n: number, s: number) => {
+      const copy = (n * s) / p.cpu.threadGbps;
+      const kernel = n * (p.kernel.folioNs + (s < 2 << 20 ? p.kernel.pteNs * (s / 4096) : 0));
+      return copy / (p.kernel.callNs + kernel + copy);
+    };
+    expect(cells.map((c) => c.id)).toEqual([
+      "v3-share/1/4K",
+      "v3-share/1/2M",
+      "v3-share/512/4K",
+      "v3-share/512/2M",
+    ]);
+    for (const c of cells) {
+      expect(c.predicted).toBeCloseTo(share(c.published.folios, c.published.folioBytes), 12);
+      expect(c.fitted).toBe(false);
+    }
+    // The letter: <1 % and ~35 % at 4 KiB for 1 and 512 pages, ~66 % and ~97 % at 2 MiB.
+    expect(cells[0]!.predicted).toBeLessThan(0.01);
+    expect(cells[0]!.error).toBe(0);
+    expect(cells.map((c) => Math.abs(c.error) <= 0.15)).toEqual([true, true, true, true]);
+  });
+
+  it("counts a '<' cell above its bound as a miss by how far above", () => {
+    const p = fitSeedProfile("v3-epyc-ptdma").profile;
+    // With no per-call cost, one 4 KiB page's copy is 383/(718 + 383) of the call: 35 %, far
+    // above the letter's "<1 %".
+    const [one] = predictCopyShare({ ...p, kernel: { ...p.kernel, callNs: 0 } }, V3_COPY_SHARE);
+    expect(one!.predicted).toBeGreaterThan(0.3);
+    expect(one!.error).toBeCloseTo((one!.predicted - 0.01) / 0.01, 12);
   });
 });

@@ -35,10 +35,16 @@ export { debugfsAttribute, debugfsCreateU32 } from "./fs/debugfs";
 // fs/kernfs
 export { KernFs } from "./fs/kernfs";
 export { SIMPLE_ATTR_BUF_SIZE, simpleAttrWrite } from "./fs/libfs";
+// fs/proc/base.c
+export { procOomScore } from "./fs/proc_base";
+// include/linux/fs.h (a_ops->read_folio, ->writepages), drivers/block/brd.c (brd_pages)
+export { BackingStore } from "./include/backing_store";
 // include/linux/balloon.h
 export type { BalloonDevInfo, BalloonMigratepage } from "./include/balloon";
 // include/linux/capability.h
 export {
+  CAP_DAC_OVERRIDE,
+  CAP_DAC_READ_SEARCH,
   CAP_FULL_SET,
   CAP_LAST_CAP,
   CAP_SETGID,
@@ -47,6 +53,7 @@ export {
   CAP_SYS_NICE,
   CAP_SYS_PTRACE,
   CAP_SYS_RAWIO,
+  CAP_SYS_RESOURCE,
 } from "./include/capability";
 // include/linux/compaction.h
 export {
@@ -109,7 +116,7 @@ export {
   ThpSettings,
 } from "./include/huge_mm";
 // include/linux/hugetlb.h
-export { type Hstate, HugetlbResvMap } from "./include/hugetlb";
+export { type Hstate, type HugetlbReplacement, HugetlbResvMap } from "./include/hugetlb";
 // The machine: include/linux/sched.h, init/main.c
 export type {
   BadPage,
@@ -125,7 +132,6 @@ export {
   cpupidPidUnset,
   cpupidToNid,
   cpupidValid,
-  type FolioMmIds,
   folioXchgLastCpupid,
   LAST__PID_MASK,
   LAST__PID_SHIFT,
@@ -251,6 +257,7 @@ export {
 } from "./include/mm_types";
 // include/uapi/asm-generic/mman-common.h
 export {
+  MADV_DONTNEED,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
   MADV_SOFT_OFFLINE,
@@ -309,6 +316,13 @@ export {
   NUMA_BALANCING_NORMAL,
   type NumaBalancing,
 } from "./include/numa_balancing";
+// include/linux/oom.h, include/uapi/linux/oom.h
+export {
+  OOM_SCORE_ADJ_MAX,
+  OOM_SCORE_ADJ_MIN,
+  OomConstraint,
+  type OomControl,
+} from "./include/oom";
 // arch/x86/include/asm/page_64_types.h, processor.h
 export { TASK_SIZE, TASK_SIZE_MAX } from "./include/page_64_types";
 // include/linux/page-flags.h
@@ -377,6 +391,7 @@ export {
   PR_SET_DUMPABLE,
   type TaskOptions,
   type TaskStruct,
+  withMemallocNoreclaim,
 } from "./include/sched";
 // include/linux/srcu.h
 export type { SrcuStruct } from "./include/srcu";
@@ -502,6 +517,9 @@ export {
   dissolveFreeHugetlbFolio,
   folioHstate,
   htlbAllocMask,
+  hugetlbReplacementRelease,
+  hugetlbReplacementSlowpath,
+  newHugetlbReplacement,
   replaceFreeHugepageFolios,
 } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
@@ -567,6 +585,16 @@ export {
   type MigrationTargetControl,
 } from "./mm/move_pages";
 export { changeProtNuma } from "./mm/mprotect";
+// mm/oom_kill.c, and get_mm_rss() of include/linux/mm.h
+export {
+  constrainedAlloc,
+  getMmRss,
+  oomBadness,
+  oomKillProcess,
+  oomTotalPages,
+  outOfMemory,
+  selectBadProcess,
+} from "./mm/oom_kill";
 // mm/page_alloc.c and the ALLOC_* flags of mm/internal.h
 export {
   ALLOC_CPUSET,

@@ -4,7 +4,9 @@
  * Models the parts of `struct inode` / `struct file` that page migration meets: a named file whose
  * pages live in an {@link AddressSpace}, and the writeback life cycle of a cached folio
  * (`folio_clear_dirty_for_io`, `folio_start_writeback`, `folio_end_writeback` from
- * `mm/page-writeback.c`). File content starts as zeros, like a sparse file.
+ * `mm/page-writeback.c`). Writeback copies a folio's bytes to the file's storage
+ * (`AddressSpace.backing`), which a later page-cache miss reads back; content never written back
+ * reads as zeros, like a sparse file.
  *
  * @module
  */
@@ -16,7 +18,7 @@ import type { File } from "../include/fs";
 import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty, PG_writeback } from "../include/page_flags";
-import { filemapGetFolio } from "../mm/filemap";
+import { filemapGetFolio, filemapWriteFolio } from "../mm/filemap";
 import { truncateInodePages } from "../mm/mmap";
 import { folioMkclean } from "../mm/rmap";
 
@@ -38,9 +40,11 @@ export class Inode implements File {
 
   /**
    * Starts writeback of the folio at `pgoff`: clears dirty and sets writeback
-   * (`folio_clear_dirty_for_io` + `folio_start_writeback`). The mappings are cleaned and
-   * write-protected first (`folio_mkclean()`), their dirty bits moving to the folio. False when
-   * it is not cached or not dirty.
+   * (`folio_clear_dirty_for_io` + `folio_start_writeback`), and submits the write: the file's
+   * storage takes the folio's bytes as they are now ({@link filemapWriteFolio}); a write to the
+   * folio under writeback dirties it again and reaches the storage at its own writeback. The
+   * mappings are cleaned and write-protected first (`folio_mkclean()`), their dirty bits
+   * moving to the folio. False when it is not cached or not dirty.
    */
   startWriteback(pgoff: number): boolean {
     const head = filemapGetFolio(this.mapping, pgoff);
@@ -49,6 +53,7 @@ export class Inode implements File {
     if (folioMkclean(this.kernel, head)) m.set(head, PG_dirty);
     if (!m.testAndClear(head, PG_dirty)) return false;
     m.set(head, PG_writeback);
+    filemapWriteFolio(this.kernel, this.mapping, head);
     return true;
   }
 
@@ -64,8 +69,8 @@ export class Inode implements File {
   private wbErrSample = 0;
 
   /**
-   * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back (a state change: the
-   * model has no backing store) and reports `EIO` once for write-back errors recorded on the file
+   * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back to the file's storage
+   * ({@link filemapWriteFolio}) and reports `EIO` once for write-back errors recorded on the file
    * since the last call (`file_check_and_advance_wb_err()`, `mm/filemap.c`), such as a dirty page
    * lost to a memory error. Writeback already in flight is not waited for.
    */
@@ -76,6 +81,7 @@ export class Inode implements File {
         if (m.test(head, PG_writeback) || !m.test(head, PG_dirty)) continue;
         folioMkclean(this.kernel, head);
         m.clear(head, PG_dirty);
+        filemapWriteFolio(this.kernel, this.mapping, head);
       }
       if (this.mapping.wbErrSeq === this.wbErrSample) return undefined;
       this.wbErrSample = this.mapping.wbErrSeq;
@@ -88,8 +94,13 @@ export class Inode implements File {
     return this.mapping.nrFolios;
   }
 
-  /** Drops the whole page cache, unmapping it first (`truncate_pagecache(inode, 0)`). */
+  /**
+   * Truncates the file to nothing: drops the whole page cache, unmapping it first
+   * (`truncate_pagecache(inode, 0)`), and frees its blocks on the storage, which then read as
+   * zeros.
+   */
   truncate(): void {
     truncateInodePages(this.kernel, this.mapping);
+    this.mapping.backing?.discard();
   }
 }

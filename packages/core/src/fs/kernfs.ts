@@ -16,7 +16,8 @@ import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
 import type { TaskStruct } from "../include/sched";
 import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
 import { simpleAttrWrite } from "./libfs";
-import { isProcSysPath, sysctlPerm } from "./proc_sysctl";
+import { genericPermission } from "./namei";
+import { sysctlPerm } from "./proc_sysctl";
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -182,6 +183,17 @@ export class KernFs implements KernfsRoot {
   }
 
   /**
+   * Adds a sysctl table (`register_sysctl()`, `fs/proc/proc_sysctl.c`): each entry becomes a file
+   * of `/proc/sys/<path>` marked as a table entry (`sysctl: true`), which {@link KernFs.read} and
+   * {@link KernFs.write} then treat as `proc_sys_call_handler()` does.
+   */
+  registerSysctl(path: string, table: Record<string, Attribute>): KObject {
+    const entries: Record<string, Attribute> = {};
+    for (const [name, attr] of Object.entries(table)) entries[name] = { ...attr, sysctl: true };
+    return this.addAttributes(`/proc/sys/${path}`, entries);
+  }
+
+  /**
    * Removes a directory and everything below it (`kobject_put()` of the last reference,
    * `lib/kobject.c`).
    */
@@ -221,41 +233,51 @@ export class KernFs implements KernfsRoot {
   }
 
   /**
-   * The `show` (for a read) or `store` (for a write) of the file at `path`, if it may be called.
-   * `denied`, when given, replaces the check of the mode's read or write bits.
+   * The file at `path`, if its `show` (for a read) or `store` (for a write) may be called by
+   * `current`: by `generic_permission()` on the root-owned inode (`genericPermission()`,
+   * `fs/namei.c`: the bits of the task's class, or `CAP_DAC_OVERRIDE` / `CAP_DAC_READ_SEARCH`),
+   * then by `kernfs_fop_open()`'s test that the mode grants the access to someone and the file
+   * has the handler (`fs/kernfs/file.c`); or for a `/proc/sys` table entry by `sysctlPerm()`
+   * (`proc_sys_permission()`, `fs/proc/proc_sysctl.c`).
    */
-  private lookupHandler<K extends "show" | "store">(
+  private lookupHandler(
     path: string,
-    handler: K,
-    denied?: (attr: Attribute) => ErrnoError | null,
-  ): NonNullable<Attribute[K]> | ErrnoError {
+    handler: "show" | "store",
+    current: TaskStruct | null,
+  ): Attribute | ErrnoError {
     const parts = split(path);
     const op = handler === "show" ? "read" : "write";
     if (this.lookupDir(parts)) return errno("EISDIR", `${path}: is a directory`);
     const attr = this.lookupFile(parts);
     if (!attr) return this.missing(path, op);
     const call = attr[handler];
-    if (denied && call) return denied(attr) ?? call;
+    if (attr.sysctl && call) return sysctlPerm(path, attr.mode, op, current) ?? attr;
+    // may_open(): generic_permission() first, then kernfs_fop_open()'s own test.
+    const denied = genericPermission(path, attr.mode, op, current, attr.owner?.());
+    if (denied) return denied;
     if (!(attr.mode & (handler === "show" ? 0o444 : 0o222)) || !call)
       return errno("EACCES", `${path}: permission denied (${op})`);
-    return call;
+    return attr;
   }
 
   /**
    * Reads a file: the attribute's `show` text (`kernfs_fop_read_iter()`, `fs/kernfs/file.c`).
    * `EFAULT` for a path that is not a string; `EIO` when `show` throws or returns something that
-   * is not a string.
+   * is not a string. A `/proc/sys` table entry is read as `proc_sys_call_handler()`
+   * (`fs/proc/proc_sysctl.c`) reads it: `EACCES` unless the reader's effective ids allow it by the
+   * file's mode (`sysctl_perm()` with `MAY_READ`, root held to the owner's bits). `current` is
+   * the reading task; null for a read by no task of the model, which is root's.
    */
-  read(path: string): Effect.Effect<string, ErrnoError> {
+  read(path: string, current: TaskStruct | null = null): Effect.Effect<string, ErrnoError> {
     return this.enter(
       "read",
       syscall(() => {
         if (typeof path !== "string") return badPointer("path", path);
-        const show = this.lookupHandler(path, "show");
-        if (show instanceof Error) return show;
+        const attr = this.lookupHandler(path, "show", current);
+        if (attr instanceof Error) return attr;
         let text: unknown;
         try {
-          text = show();
+          text = attr.show!();
         } catch (thrown) {
           return errno("EIO", `${path}: show threw ${formatThrown(thrown)}`);
         }
@@ -267,7 +289,7 @@ export class KernFs implements KernfsRoot {
 
   /**
    * Writes a file: the attribute's `store` (`kernfs_fop_write_iter()`, `fs/kernfs/file.c`, then
-   * `sysfs_kf_write()`, `fs/sysfs/file.c`). A file under `/proc/sys` is written as
+   * `sysfs_kf_write()`, `fs/sysfs/file.c`). A `/proc/sys` table entry is written as
    * `proc_sys_call_handler()` (`fs/proc/proc_sysctl.c`) writes it instead: `EACCES` unless the
    * writer's effective ids allow it by the file's mode (`sysctl_perm()`, root held to the owner's
    * bits), the whole byte count reaches the store (no cut to `pageSize`), and an empty write
@@ -307,6 +329,8 @@ export class KernFs implements KernfsRoot {
     return syscall(() => {
       const bad = writeArgs(path, text, current);
       if (bad) return bad;
+      const denied = genericPermission(path, attr.mode, "write", current, attr.owner?.());
+      if (denied) return denied;
       if (!(attr.mode & 0o222)) return errno("EACCES", `${path}: permission denied (write)`);
       return simpleAttrWrite(path, attr.set!, text);
     });
@@ -314,22 +338,23 @@ export class KernFs implements KernfsRoot {
 
   /**
    * A write through a store: sysfs's (`kernfs_fop_write_iter()`, `sysfs_kf_write()`), or for a
-   * file under `/proc/sys` `proc_sys_call_handler()` (`fs/proc/proc_sysctl.c`), whose handler is
+   * `/proc/sys` table entry `proc_sys_call_handler()` (`fs/proc/proc_sysctl.c`), whose handler is
    * the store: the writer must pass `sysctlPerm()` (`EACCES`), and the store is given the whole
-   * count, not cut to `PAGE_SIZE`, and is called for an empty write too.
+   * count, not cut to `PAGE_SIZE`, and is called for an empty write too; so is a procfs file's
+   * `proc_write` (`Attribute.procWrite`, `proc_reg_write()`).
    */
   private store(
     path: string,
     text: string,
     current: TaskStruct | null,
   ): Effect.Effect<number, ErrnoError> {
-    const sysctl = typeof path === "string" && isProcSysPath(split(path));
-    const denied = sysctl ? (attr: Attribute) => sysctlPerm(path, attr.mode, current) : undefined;
     return syscall(
-      () => writeArgs(path, text, current) ?? this.lookupHandler(path, "store", denied),
+      () => writeArgs(path, text, current) ?? this.lookupHandler(path, "store", current),
     ).pipe(
-      Effect.flatMap((store) => {
-        const buf = kernelBuffer(text, sysctl ? Number.POSITIVE_INFINITY : this.pageSize);
+      Effect.flatMap((attr) => {
+        const sysctl = attr.sysctl === true;
+        const whole = sysctl || attr.procWrite === true;
+        const buf = kernelBuffer(text, whole ? Number.POSITIVE_INFINITY : this.pageSize);
         // proc_sys_call_handler(): "don't even try if the size is too large".
         if (sysctl && buf.count >= this.kmallocMaxSize) {
           return Effect.fail(
@@ -340,8 +365,8 @@ export class KernFs implements KernfsRoot {
           );
         }
         // sysfs_kf_write(): `if (!count) return 0;`, before the store.
-        if (buf.count === 0 && !sysctl) return Effect.succeed(0);
-        return callStore(path, store, buf.text, buf.count, current).pipe(
+        if (buf.count === 0 && !whole) return Effect.succeed(0);
+        return callStore(path, attr.store!, buf.text, buf.count, current).pipe(
           Effect.flatMap((result) => {
             if (result >= 0) return Effect.succeed(result);
             const name = errnoName(result) ?? "EINVAL";

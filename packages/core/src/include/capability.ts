@@ -8,6 +8,20 @@
  */
 
 /**
+ * `CAP_DAC_OVERRIDE` (`include/uapi/linux/capability.h`): read or write any file whatever its
+ * mode bits (`generic_permission()`, `fs/namei.c`).
+ *
+ * @category Processes
+ */
+export const CAP_DAC_OVERRIDE = 1;
+/**
+ * `CAP_DAC_READ_SEARCH` (`include/uapi/linux/capability.h`): read any file whatever its mode bits
+ * (`generic_permission()`, `fs/namei.c`).
+ *
+ * @category Processes
+ */
+export const CAP_DAC_READ_SEARCH = 2;
+/**
  * `CAP_SETGID` (`include/uapi/linux/capability.h`): set any group id.
  *
  * @category Processes
@@ -36,6 +50,13 @@ export const CAP_SYS_ADMIN = 21;
  * @category Processes
  */
 export const CAP_SYS_NICE = 23;
+/**
+ * `CAP_SYS_RESOURCE` (`include/uapi/linux/capability.h`): needed to set a process's
+ * `oom_score_adj` below its `oom_score_adj_min` (`__set_oom_adj()`, `fs/proc/base.c`).
+ *
+ * @category Processes
+ */
+export const CAP_SYS_RESOURCE = 24;
 /**
  * `CAP_LAST_CAP` (`include/uapi/linux/capability.h`): the highest capability number,
  * `CAP_CHECKPOINT_RESTORE`.

@@ -39,15 +39,16 @@ export interface File extends MmapFile {
   folioAt(pgoff: number): Folio | null;
   /**
    * Starts writeback of the folio at `pgoff`: clears dirty and sets writeback
-   * (`folio_clear_dirty_for_io` + `folio_start_writeback`, `mm/page-writeback.c`). False when it
-   * is not cached or not dirty.
+   * (`folio_clear_dirty_for_io` + `folio_start_writeback`, `mm/page-writeback.c`), and submits
+   * the write: the file's storage ({@link AddressSpace.backing}) takes the folio's bytes as they
+   * are now, and a page-cache miss reads them back. False when it is not cached or not dirty.
    */
   startWriteback(pgoff: number): boolean;
   /** Completes writeback of the folio at `pgoff` (`folio_end_writeback()`, `mm/filemap.c`). */
   endWriteback(pgoff: number): boolean;
   /**
-   * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back (a state change: the
-   * model has no backing store) and fails with `EIO`, once, when a write-back error was recorded
+   * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back to the file's storage
+   * ({@link AddressSpace.backing}) and fails with `EIO`, once, when a write-back error was recorded
    * on the file since the last call (`file_check_and_advance_wb_err()`, `mm/filemap.c`): for
    * example a dirty page lost to `memory_failure()`.
    */
@@ -55,8 +56,9 @@ export interface File extends MmapFile {
   /** Folios in the page cache. */
   readonly cachedFolios: number;
   /**
-   * Drops the whole page cache, unmapping it first (`truncate_pagecache(inode, 0)`,
-   * `mm/truncate.c`).
+   * Truncates the file to nothing: drops the whole page cache, unmapping it first
+   * (`truncate_pagecache(inode, 0)`, `mm/truncate.c`), and frees the file's blocks on its
+   * storage, which then read as zeros.
    */
   truncate(): void;
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import type { FolioList } from "../lib/list";
-import type { AllocContext } from "./mmzone";
+import type { AllocContext, AllocRequest } from "./mmzone";
 
 /**
  * One huge page size and its pool. Models `struct hstate` (`include/linux/hugetlb.h`) with the
@@ -63,9 +63,16 @@ export interface Hstate {
    * unchanged. 0 when done (or `head` is no longer hugetlb), `-EBUSY` when an in-use folio cannot
    * be isolated, `-ENOMEM` for a gigantic folio or when no replacement can be allocated. The
    * replacement is allocated in `current` (the task clearing the range; null for a kernel thread
-   * of the folio's node).
+   * of the folio's node). With `rep`, the replacement's allocation is whole: null when its first
+   * tries failed and its slow path must run first (see {@link HugetlbReplacement}); without it,
+   * only the first tries.
    */
-  isolateOrDissolveHugeFolio(head: number, list: FolioList, current?: AllocContext | null): number;
+  isolateOrDissolveHugeFolio(
+    head: number,
+    list: FolioList,
+    current?: AllocContext | null,
+    rep?: HugetlbReplacement,
+  ): number | null;
   /**
    * `alloc_and_dissolve_hugetlb_folio()` (`mm/hugetlb.c`): see
    * {@link Hstate.isolateOrDissolveHugeFolio}; a free folio is replaced and dissolved, one in use
@@ -75,7 +82,31 @@ export interface Hstate {
     head: number,
     list: FolioList,
     current?: AllocContext | null,
-  ): number;
+    rep?: HugetlbReplacement,
+  ): number | null;
+}
+
+/**
+ * The replacement huge page `alloc_and_dissolve_hugetlb_folio()` (`mm/hugetlb.c`, Linux 6.16)
+ * allocates for a free hugetlb folio of a range `alloc_contig_range()` clears, while its caller's
+ * scan waits: `alloc_buddy_hugetlb_folio()` with `htlb_alloc_mask() | __GFP_THISNODE |
+ * __GFP_RETRY_MAYFAIL` on the folio's node, whose slow path reclaims and compacts there. The scan
+ * is synchronous, so when the first tries fail the call fills in `request`, records `folio` and
+ * gives null; the scan stops there, its caller runs `request` through `allocPagesSlowpath()`,
+ * puts the page it got in `page` (-1 when none) and resumes the scan at the same place, whose
+ * call for `folio` takes `page` (or fails with `-ENOMEM`) without trying again. A page the
+ * resumed call does not take (the folio was freed or taken meanwhile) goes back to the buddy
+ * allocator, as Linux's `free_new` path.
+ *
+ * @category Hugetlb
+ */
+export interface HugetlbReplacement {
+  /** The allocation whose slow path must run, or null when none is wanted. */
+  request: AllocRequest | null;
+  /** The head PFN of the free hugetlb folio the allocation is for, or -1. */
+  folio: number;
+  /** The block the slow path got for `folio` (one reference), or -1. */
+  page: number;
 }
 
 /**

@@ -336,7 +336,8 @@ export interface Kernel {
    * or a `gfp` that is not a mask of the flags `__GFP_BITS_MASK` covers;
    * `ENOMEM` when no block of that order can be had (on that node, with `__GFP_THISNODE`), after
    * the slow path's direct reclaim and compaction when `gfp` has `__GFP_DIRECT_RECLAIM`
-   * (`allocPagesSlowpath()`; there is no OOM killer to run where Linux would).
+   * (`allocPagesSlowpath()`, whose OOM killer, for an order up to 3 without `__GFP_NORETRY`,
+   * `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE`, kills a process first when one can be killed).
    * `current` is the task the allocation is made in: its `PF_MEMALLOC` and the node of its CPU,
    * which `numa_local` and `numa_other` count against (`zone_statistics()`); null or left out for
    * a kernel thread running on node `nid`. `ESRCH` when that task has exited.

@@ -50,6 +50,26 @@ export interface Attribute {
    * changing nothing then.
    */
   readonly set?: (val: bigint) => 0 | ErrnoError;
+  /**
+   * True for a `/proc/sys` table entry (`struct ctl_table`, `include/linux/sysctl.h`): set by
+   * {@link KernfsRoot.registerSysctl} when the file is registered, not by its owner. Such a file is
+   * read and written as `proc_sys_call_handler()` (`fs/proc/proc_sysctl.c`) does: who may is
+   * decided by `sysctl_perm()`, and `store` is the entry's `proc_handler`.
+   */
+  readonly sysctl?: boolean;
+  /**
+   * The owner of the file's inode (`inode->i_uid`, `inode->i_gid`) as it is now; root's (0, 0)
+   * when absent, as for every sysfs, debugfs and `/proc/sys` file. A `/proc/<pid>` file is its
+   * task's (`task_dump_owner()`, `fs/proc/base.c`). `generic_permission()` holds an opener with
+   * this uid to the owner's bits and one with this gid to the group's.
+   */
+  readonly owner?: () => { readonly uid: number; readonly gid: number };
+  /**
+   * True for a procfs file written through its `proc_write` (`proc_reg_write()`,
+   * `fs/proc/inode.c`) rather than sysfs's path: `store` is given the whole write, not cut to
+   * `PAGE_SIZE`, and is called for an empty write too (the handler decides what 0 bytes mean).
+   */
+  readonly procWrite?: boolean;
 }
 
 /**
@@ -97,6 +117,12 @@ export interface KernfsRoot {
    */
   addAttributes(dirPath: string, attributes: Record<string, Attribute>): KObject;
   /**
+   * Adds a sysctl table (`register_sysctl()`, `fs/proc/proc_sysctl.c`): each entry becomes a file
+   * of `/proc/sys/<path>` (`path` as `"vm"` or `"kernel"`) marked as a table entry
+   * ({@link Attribute.sysctl}); returns the directory.
+   */
+  registerSysctl(path: string, table: Record<string, Attribute>): KObject;
+  /**
    * Removes a file or a directory with everything below it (`kobject_del()`, `lib/kobject.c`);
    * false if missing.
    */
@@ -110,9 +136,10 @@ export interface KernfsRoot {
   list(path: string): Effect.Effect<string[], ErrnoError>;
   /**
    * Reads a file (`show`, through `kernfs_fop_read_iter()`, `fs/kernfs/file.c`); `ENOENT`, `EISDIR`
-   * or `EACCES`.
+   * or `EACCES`. `current` is the reading task, whose effective ids a `/proc/sys` file's mode is
+   * checked against (`sysctl_perm()`); null or left out for a read by no task of the model (root's).
    */
-  read(path: string): Effect.Effect<string, ErrnoError>;
+  read(path: string, current?: TaskStruct | null): Effect.Effect<string, ErrnoError>;
   /**
    * Writes a file (`store`, through `kernfs_fop_write_iter()`, `fs/kernfs/file.c`): the bytes
    * consumed, or the store's errno as a typed error; `ENOENT`, `EISDIR` or `EACCES` before any

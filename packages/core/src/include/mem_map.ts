@@ -75,6 +75,27 @@ export class MemMap {
    * count it. Set and read by `mm/mlock.ts`.
    */
   readonly mlockCount: Int32Array;
+  /**
+   * A large (not hugetlb) folio's two MM id slots (`folio->_mm_id[2]`, `include/linux/mm_types.h`,
+   * Linux 6.16 with `CONFIG_MM_ID`): slot `i` of the folio at `head` is `mmId[head + i]`, the
+   * owning `mm`'s id (`mm->mm_id`; 0 is `MM_ID_DUMMY`, a free slot). A large folio has at least
+   * two pages, so its slots lie in its own PFNs, as the kernel keeps them in its first tail page.
+   * An unmapped folio's slots are free, as `prep_compound_head()` leaves a new one. Changed only by
+   * {@link MemMap.folioAddLargeMapcount}, {@link MemMap.folioSubLargeMapcount} and
+   * {@link MemMap.folioResetMmIds}; not counted in {@link bytesPerPage}.
+   */
+  readonly mmId: Int32Array;
+  /**
+   * `folio->_mm_id_mapcount[2]` (the kernel's value plus one): the entries of slot `i`'s `mm`
+   * mapping the folio at `head`, at `head + i` as {@link MemMap.mmId}. Changed only by the same
+   * helpers.
+   */
+  readonly mmIdMapcount: Int32Array;
+  /**
+   * `FOLIO_MM_IDS_SHARED_BIT` of `folio->_mm_ids`, at the head: 1 when the folio "may be mapped
+   * shared". Read through {@link MemMap.folioMmIdsShared}; changed only by the same helpers.
+   */
+  readonly mmIdsShared: Uint8Array;
 
   constructor(readonly nrPfns: number) {
     // Each array a different number of cache lines into its buffer (lib/cache.ts): one page's
@@ -93,6 +114,9 @@ export class MemMap {
     this.lastCpupid = colouredArray(Float64Array, nrPfns, 9).fill(-1);
     this.lru = new ListSpace(nrPfns, 10);
     this.mlockCount = new Int32Array(nrPfns);
+    this.mmId = new Int32Array(nrPfns);
+    this.mmIdMapcount = new Int32Array(nrPfns);
+    this.mmIdsShared = new Uint8Array(nrPfns);
   }
 
   /**
@@ -164,15 +188,6 @@ export class MemMap {
   }
 
   /**
-   * A large (not hugetlb) folio's two MM id slots (`folio->_mm_id[2]`, `_mm_id_mapcount[2]` and
-   * `FOLIO_MM_IDS_SHARED_BIT` in `folio->_mm_ids`, `include/linux/mm_types.h`, Linux 6.16 with
-   * `CONFIG_MM_ID`), by head PFN, kept only while the folio is mapped: an unmapped folio's slots
-   * are free and its bit clear, as `prep_compound_head()` leaves a new one. Changed only by
-   * {@link MemMap.folioAddLargeMapcount} and {@link MemMap.folioSubLargeMapcount}.
-   */
-  readonly mmIds = new Map<number, FolioMmIds>();
-
-  /**
    * `folio_add_return_large_mapcount()` (`include/linux/rmap.h`, Linux 6.16), called after the
    * mapcounts took `diff` new entries (PTEs or one PMD) of the `mm` with id `mmId` (> 0): an `mm`
    * that holds a slot counts them there; else it takes the first free slot, and sets the
@@ -182,21 +197,17 @@ export class MemMap {
    */
   folioAddLargeMapcount(head: number, diff: number, mmId: number): void {
     if (!(this.flags[head]! & PG_head) || this.flags[head]! & PG_hugetlb) return;
-    let ids = this.mmIds.get(head);
-    if (!ids) {
-      ids = { id: [0, 0], mapcount: [0, 0], shared: false };
-      this.mmIds.set(head, ids);
-    }
-    const slot = ids.id[0] === mmId ? 0 : ids.id[1] === mmId ? 1 : -1;
-    if (slot !== -1) ids.mapcount[slot] += diff;
-    else if (ids.id[0] === 0) {
-      ids.id[0] = mmId;
-      ids.mapcount[0] = diff;
-      if (this.folioMapcount(head) !== diff) ids.shared = true;
-    } else if (ids.id[1] === 0) {
-      ids.id[1] = mmId;
-      ids.mapcount[1] = diff;
-      ids.shared = true;
+    const ids = this.mmId;
+    const slot = ids[head] === mmId ? head : ids[head + 1] === mmId ? head + 1 : -1;
+    if (slot !== -1) this.mmIdMapcount[slot]! += diff;
+    else if (ids[head] === 0) {
+      ids[head] = mmId;
+      this.mmIdMapcount[head] = diff;
+      if (this.folioMapcount(head) !== diff) this.mmIdsShared[head] = 1;
+    } else if (ids[head + 1] === 0) {
+      ids[head + 1] = mmId;
+      this.mmIdMapcount[head + 1] = diff;
+      this.mmIdsShared[head] = 1;
     }
   }
 
@@ -205,21 +216,37 @@ export class MemMap {
    * mapcounts lost `diff` entries of the `mm` with id `mmId`: a slot of that `mm` drops them and
    * is done unless it is left with none (or fewer, as mappings added while no slot was free can
    * make it), which frees it; then, or when the `mm` holds no slot, the "maybe mapped shared" bit
-   * is cleared if one slot holds every mapping left (both free when none is left).
+   * is cleared if one slot holds every mapping left (both free when none is left). Nothing for a
+   * folio whose slots are free and bit clear, as a small or hugetlb folio's always are.
    */
   folioSubLargeMapcount(head: number, diff: number, mmId: number): void {
-    const ids = this.mmIds.get(head);
-    if (!ids) return;
-    const slot = ids.id[0] === mmId ? 0 : ids.id[1] === mmId ? 1 : -1;
+    if (!(this.flags[head]! & PG_head) || this.flags[head]! & PG_hugetlb) return;
+    const ids = this.mmId;
+    const counts = this.mmIdMapcount;
+    if (ids[head] === 0 && ids[head + 1] === 0 && this.mmIdsShared[head] === 0) return;
+    const slot = ids[head] === mmId ? head : ids[head + 1] === mmId ? head + 1 : -1;
     if (slot !== -1) {
-      ids.mapcount[slot] -= diff;
-      if (ids.mapcount[slot] > 0) return;
-      ids.mapcount[slot] = 0;
-      ids.id[slot] = 0;
+      counts[slot]! -= diff;
+      if (counts[slot]! > 0) return;
+      counts[slot] = 0;
+      ids[slot] = 0;
     }
     const left = this.folioMapcount(head);
-    if (ids.mapcount[0] === left || ids.mapcount[1] === left) ids.shared = false;
-    if (left === 0) this.mmIds.delete(head);
+    if (counts[head] === left || counts[head + 1] === left) this.mmIdsShared[head] = 0;
+    if (left === 0) this.folioResetMmIds(head);
+  }
+
+  /**
+   * Frees both MM id slots of the large folio at `head` and clears its "maybe mapped shared" bit,
+   * as `prep_compound_head()` (`mm/internal.h`) leaves a new large folio: for a folio that no
+   * longer keeps them (unmapped, or split into small folios, whose unmap freed the kernel's).
+   */
+  folioResetMmIds(head: number): void {
+    this.mmId[head] = 0;
+    this.mmIdMapcount[head] = 0;
+    this.mmIdsShared[head] = 0;
+    this.mmId[head + 1] = 0;
+    this.mmIdMapcount[head + 1] = 0;
   }
 
   /**
@@ -228,7 +255,7 @@ export class MemMap {
    * only when one slot again holds them all (see {@link MemMap.folioSubLargeMapcount}).
    */
   folioMmIdsShared(head: number): boolean {
-    return this.mmIds.get(head)?.shared ?? false;
+    return this.mmIdsShared[head] === 1;
   }
 
   /**
@@ -353,17 +380,3 @@ export const folioXchgLastCpupid = (m: MemMap, head: number, cpupid: number): nu
 export const pageCpupidResetLast = (m: MemMap, pfn: number): void => {
   m.lastCpupid[pfn] = -1;
 };
-
-/**
- * One large folio's MM id slots (`folio->_mm_id[2]`, `folio->_mm_id_mapcount[2]` and
- * `FOLIO_MM_IDS_SHARED_BIT`, `include/linux/mm_types.h`, Linux 6.16): `id[i]` is the owning
- * `mm`'s id (`mm->mm_id`; 0 is `MM_ID_DUMMY`, a free slot), `mapcount[i]` the entries of that
- * `mm` mapping the folio (the kernel's value plus one), `shared` the "maybe mapped shared" bit.
- *
- * @category Memory and folios
- */
-export interface FolioMmIds {
-  readonly id: [number, number];
-  readonly mapcount: [number, number];
-  shared: boolean;
-}

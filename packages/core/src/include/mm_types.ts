@@ -11,6 +11,7 @@
  * @module
  */
 import { MapleTree } from "../lib/maple_tree";
+import type { BackingStore } from "./backing_store";
 import type { Hstate, HugetlbResvMap } from "./hugetlb";
 import type { Mempolicy } from "./mempolicy";
 import { Tlb } from "./tlbflush";
@@ -130,6 +131,12 @@ export class AddressSpace {
     readonly name: string,
     /** True for shared anonymous memory (shmem), false for a regular file. */
     readonly shmem: boolean,
+    /**
+     * The file's contents on its storage, which a page-cache miss reads
+     * (`a_ops->read_folio()`) and writeback writes; null for memory no device holds (shmem, an
+     * anonymous hugetlbfs file), whose pages exist only in the page cache.
+     */
+    readonly backing: BackingStore | null = null,
   ) {}
 }
 
@@ -254,6 +261,20 @@ export class MmStruct {
   private listedGeneration = -1;
   /** This address space's TLB. */
   readonly tlb = new Tlb();
+  /**
+   * The PTE tables of this address space's page table, by the PMD-aligned address of the range
+   * each serves: a PMD here points to a PTE table (`pmd_present()`, not `pmd_trans_huge()`); any
+   * other PMD of a range without a huge entry ({@link Vma.pmds}) is none (`pmd_none()`,
+   * `include/linux/pgtable.h`). The PTEs themselves live in each VMA's flat table
+   * ({@link Vma.ptes}); this is the level above them, one per address space as on Linux, so the
+   * VMAs that meet in one PMD range share it. A table is allocated when a PTE is first installed
+   * in its range (`pte_alloc()`, `pmd_install()`, `mm/memory.c`) or a huge PMD is split into PTEs
+   * (`__split_huge_pmd_locked()`), copied by `fork()` (`copy_pte_range()`), and freed only by
+   * `free_pgtables()` at `munmap()` (`freePgtables`) and `exit()`: a range whose PTEs were all
+   * zapped keeps its table, and a huge PMD (a THP fault, the huge zero folio, `do_set_pmd()`) is
+   * installed only where the PMD is none.
+   */
+  readonly pteTables = new Set<number>();
   constructor(
     readonly id: number,
     /**

@@ -99,6 +99,14 @@ export const MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT;
 export const MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
 
 /**
+ * `MADV_DONTNEED` (`include/uapi/asm-generic/mman-common.h`): the range's pages are not needed;
+ * they are unmapped, and a later access faults in zeros (private anonymous memory) or the page
+ * cache's page.
+ *
+ * @category Address spaces
+ */
+export const MADV_DONTNEED = 4;
+/**
  * `MADV_HUGEPAGE` (`include/uapi/asm-generic/mman-common.h`): worth backing with huge pages.
  *
  * @category Address spaces

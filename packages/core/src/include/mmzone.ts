@@ -553,6 +553,18 @@ export interface AllocContext {
   readonly flags: number;
   /** The node of the CPU the task runs on (`numa_node_id()`). */
   readonly nid: number;
+  /**
+   * The nodes the task's cpuset allows (`cpuset_mems_allowed()`); absent for a kernel thread,
+   * which every node with memory allows. What the OOM killer compares candidates' with
+   * (`cpuset_mems_allowed_intersects()`).
+   */
+  readonly memsAllowed?: readonly number[];
+  /**
+   * `tsk_is_oom_victim()` (`include/linux/oom.h`): the OOM killer chose the task; its
+   * allocations may take `ALLOC_OOM` (`oom_reserves_allowed()`, `mm/page_alloc.c`). Absent:
+   * false.
+   */
+  readonly oomVictim?: boolean;
 }
 
 /**
@@ -570,15 +582,15 @@ export interface AllocRequest {
   /**
    * Whether the first tries of this very allocation (`PageAllocator.allocPages()`) failed by
    * fault injection (`should_fail_alloc_page()`): the slow path then gives up at once, as Linux
-   * fails the whole `__alloc_pages()`. Callers pass `PageAllocator.failedByInjection` read right
-   * after those tries; left out, false.
+   * fails the whole `__alloc_pages()`. `PageAllocator.slowpathRequest()` sets it from
+   * `PageAllocator.failedByInjection` right after those tries; left out, false.
    */
   readonly failedByInjection?: boolean;
 }
 
 /**
- * How `allocPagesSlowpath()` (`mm/page_alloc.ts`) ended: the block it got, and whether it got to where Linux 6.16
- * calls the OOM killer.
+ * How `allocPagesSlowpath()` (`mm/page_alloc.ts`) ended: the block it got, and whether it failed
+ * after calling the OOM killer.
  *
  * @category Memory and folios
  */
@@ -586,11 +598,12 @@ export interface SlowpathResult {
   /** The first PFN of the block (refcount one), or -1 (the kernel's `NULL`). */
   readonly page: number;
   /**
-   * True when the allocation failed where `__alloc_pages_may_oom()` would call `out_of_memory()`:
-   * reclaim and compaction gave up on an order up to `PAGE_ALLOC_COSTLY_ORDER` asked without
-   * `__GFP_NORETRY`, `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE`, and the last try at the high
-   * watermark failed too. The model has no OOM killer: the allocation fails there (a fault then
-   * returns `ENOMEM`, as `VM_FAULT_OOM` would surface).
+   * True when the allocation failed after `__alloc_pages_may_oom()` called `out_of_memory()`
+   * (`mm/oom_kill.ts`): reclaim and compaction gave up on an order up to
+   * `PAGE_ALLOC_COSTLY_ORDER` asked without `__GFP_NORETRY`, `__GFP_RETRY_MAYFAIL` or
+   * `__GFP_THISNODE`, the last try at the high watermark failed too, and the OOM killer found no
+   * process to kill (or the allocating task was its victim). A fault then returns `ENOMEM`, as
+   * `VM_FAULT_OOM` surfaces.
    */
   readonly outOfMemory: boolean;
 }
@@ -630,10 +643,27 @@ export interface PageAllocator {
    * Whether the last {@link PageAllocator.allocPages} call failed by fault injection
    * (`should_fail_alloc_page()` in `prepare_alloc_pages()`, `mm/page_alloc.c`): Linux fails the
    * whole `__alloc_pages()` then, so a caller that goes on to the slow path's blocking steps
-   * passes it along with its request (`AllocRequest.failedByInjection`), which then give up at
-   * once.
+   * passes it along with its request (`AllocRequest.failedByInjection`, through
+   * {@link PageAllocator.slowpathRequest}), which then give up at once.
    */
   readonly failedByInjection: boolean;
+  /**
+   * The request for `__alloc_pages_slowpath()` (`mm/page_alloc.c`) of an allocation whose first
+   * tries ({@link PageAllocator.allocPages}) just failed: `req` with
+   * {@link PageAllocator.failedByInjection} as its `AllocRequest.failedByInjection`, so that an
+   * injected failure of those tries (`should_fail_alloc_page()`) fails the whole allocation, as
+   * Linux's `__alloc_pages()` does. Call it right after those tries, before any other allocation.
+   */
+  slowpathRequest(req: AllocRequest): AllocRequest;
+  /**
+   * The nodes an allocation from `nid` with `gfp` and `nodemask` (null: all) may use, in the
+   * order it tries them: `for_each_zone_zonelist_nodemask()` over its zonelist
+   * (`node_zonelist()`, `mm/page_alloc.c`), one zone per node. `nid` alone with
+   * `__GFP_THISNODE`; else {@link PageAllocator.zonelists}`[nid]` (empty for a node that does not
+   * exist), kept to the nodes of `nodemask`. Without a node mask the list is the allocator's
+   * own, not a copy.
+   */
+  candidates(nid: number, gfp: number, nodemask: readonly number[] | null): readonly number[];
   /**
    * Allocates 2^order pages. Models `__alloc_pages(gfp, order, nid, nodemask)` (`mm/page_alloc.c`): returns the first
    * PFN with a refcount of one, or -1 (the kernel's `NULL`). With `__GFP_COMP` and an order above

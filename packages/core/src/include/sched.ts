@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Effect } from "effect";
+import { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Cred } from "./cred";
 import type { MmapFile } from "./fs";
@@ -148,6 +148,41 @@ export const memallocNoreclaimRestore = (task: { flags: number }, flags: number)
 };
 
 /**
+ * `effect` between {@link memallocNoreclaimSave} and {@link memallocNoreclaimRestore}
+ * (`include/linux/sched/mm.h`), as direct reclaim (`__perform_reclaim()`) and direct compaction
+ * (`__alloc_pages_direct_compact()`, `mm/page_alloc.c`) bracket their work: {@link PF_MEMALLOC}
+ * is set on `task` when `effect` starts and put back as it was when it ends, whether it succeeds,
+ * fails or is interrupted. A null `task` (a kernel thread, whose flags the model does not keep)
+ * runs `effect` alone.
+ *
+ * @example
+ * ```ts
+ * import { PF_MEMALLOC, withMemallocNoreclaim } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * const task = { flags: 0 };
+ * const during = Effect.sync(() => task.flags & PF_MEMALLOC);
+ * console.log(Effect.runSync(withMemallocNoreclaim(task, during)) === PF_MEMALLOC); // true
+ * console.log(task.flags); // 0
+ * ```
+ *
+ * @category Processes
+ */
+export const withMemallocNoreclaim = <A, E, R>(
+  task: { flags: number } | null,
+  effect: Effect.Effect<A, E, R>,
+): Effect.Effect<A, E, R> =>
+  task === null
+    ? effect
+    : Effect.suspend(() => {
+        const flags = memallocNoreclaimSave(task);
+        return Effect.ensuring(
+          effect,
+          Effect.sync(() => memallocNoreclaimRestore(task, flags)),
+        );
+      });
+
+/**
  * A process, as `mm/` code sees it. Models `struct task_struct` (`include/linux/sched.h`) and the
  * memory system calls it makes (`include/linux/syscalls.h`); the `Task` of `include/kernel.ts`
  * adds the kernel it runs on. Every call returns
@@ -209,6 +244,26 @@ export interface TaskStruct {
   policy: Mempolicy | null;
   /** True once the task has exited. */
   exited: boolean;
+  /**
+   * `signal->oom_score_adj` (`include/linux/sched/signal.h`): added to the task's badness when
+   * the OOM killer picks a victim, from `OOM_SCORE_ADJ_MIN` (-1000: never killed) to
+   * `OOM_SCORE_ADJ_MAX` (1000), in thousandths of the memory the allocation could have had
+   * (`oom_badness()`, `mm/oom_kill.c`). 0 for a new process; `fork()` copies it;
+   * `/proc/<pid>/oom_score_adj` sets it.
+   */
+  oomScoreAdj: number;
+  /**
+   * `signal->oom_score_adj_min`: the lowest `oom_score_adj` a writer without `CAP_SYS_RESOURCE`
+   * may set (`__set_oom_adj()`, `fs/proc/base.c`); a writer with it sets this too. 0 for a new
+   * process; `fork()` copies it.
+   */
+  oomScoreAdjMin: number;
+  /**
+   * `tsk_is_oom_victim()` (`include/linux/oom.h`): the OOM killer chose this task
+   * (`mark_oom_victim()`, `mm/oom_kill.c`), so it has exited; an allocation still in flight in it
+   * may go below the min watermark (`ALLOC_OOM`).
+   */
+  oomVictim: boolean;
   /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
   readonly migration: MigrationAccounting;
   /** `capable()` (`kernel/capability.c`): whether the task has a capability. */
@@ -254,7 +309,9 @@ export interface TaskStruct {
    * that meets a page under migration waits until the migration finishes. The first address not
    * mapped readable ends the read with `EFAULT` naming it (the `SIGSEGV` of
    * `do_user_addr_fault()`, `arch/x86/mm/fault.c`), the pages before it faulted in; a poisoned
-   * page with `EHWPOISON` (`SIGBUS`, `BUS_MCEERR_AR`). `EFAULT` at once for a range reaching past
+   * page with `EHWPOISON` (`SIGBUS`, `BUS_MCEERR_AR`); a fault Linux answers with `SIGBUS`
+   * (`VM_FAULT_SIGBUS`: a hugetlb fault that gets no huge page) with `EFAULT` whose message names
+   * `SIGBUS`, the errno `vm_fault_to_errno()` gives it. `EFAULT` at once for a range reaching past
    * `TASK_SIZE` (`access_ok()`).
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError>;
@@ -319,9 +376,11 @@ export interface TaskStruct {
   /** `munlock()` (`mm/mlock.c`). */
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError>;
   /**
-   * `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`, or `MADV_SOFT_OFFLINE`
-   * (`madvise_inject_error()`: needs `CAP_SYS_ADMIN`, `EPERM` otherwise; soft-offlines each page,
-   * failing with its `EBUSY` or `EIO`).
+   * `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`, `MADV_DONTNEED` (zaps
+   * the range's pages and frees the PTE tables it covers whole; `EINVAL` in an mlocked or hugetlb
+   * VMA; see `madviseDontneed`), or `MADV_SOFT_OFFLINE` (`madvise_inject_error()`: needs
+   * `CAP_SYS_ADMIN`, `EPERM` otherwise; soft-offlines each page, failing with its `EBUSY` or
+   * `EIO`).
    */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError>;
   /**

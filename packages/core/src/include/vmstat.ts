@@ -49,6 +49,7 @@ export const VM_EVENT_ITEMS = [
   "kswapd_low_wmark_hit_quickly",
   "kswapd_high_wmark_hit_quickly",
   "pageoutrun",
+  "oom_kill",
   "numa_pte_updates",
   "numa_hint_faults",
   "numa_hint_faults_local",

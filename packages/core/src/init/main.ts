@@ -18,6 +18,8 @@ import { type ErrnoError, errno, syscall } from "../errno";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
+import { procPidCreate } from "../fs/proc_base";
+import { BackingStore } from "../include/backing_store";
 import type { BalloonDevInfo } from "../include/balloon";
 import type { Device, KernelState } from "../include/device";
 import { Folio } from "../include/folio";
@@ -512,6 +514,7 @@ class Machine implements KernelInterface {
       memsAllowed,
     );
     this.tasks.set(pid, task);
+    procPidCreate(this, task);
     return task;
   }
 
@@ -548,7 +551,12 @@ class Machine implements KernelInterface {
             `a file name must be a non-empty string, not ${formatValue(name)}`,
           );
         if (this.files.has(name)) return errno("EEXIST", `file ${JSON.stringify(name)} exists`);
-        const mapping = new AddressSpace(this.nextId(), name, false);
+        const mapping = new AddressSpace(
+          this.nextId(),
+          name,
+          false,
+          new BackingStore(this.mem.pageSize),
+        );
         this.addressSpaces.set(mapping.id, mapping);
         const file = new Inode(this, name, mapping);
         this.files.set(name, file);
@@ -590,13 +598,12 @@ class Machine implements KernelInterface {
             : this.pageAlloc.allocPages(nid, order, gfp | __GFP_COMP, null, current);
         if (pfn < 0 && order <= this.pageAlloc.maxOrder) {
           // __alloc_pages_slowpath(): reclaim and compaction, as the gfp flags allow.
-          const req = {
+          const req = this.pageAlloc.slowpathRequest({
             nid,
             order,
             gfp: gfp | __GFP_COMP,
             nodemask: null,
-            failedByInjection: this.pageAlloc.failedByInjection,
-          };
+          });
           pfn = (yield* allocPagesSlowpath(this, req, current)).page;
         }
         if (pfn < 0) {

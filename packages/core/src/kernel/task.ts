@@ -15,27 +15,30 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "../errno";
 import { CAP_FULL_SET } from "../include/capability";
+import type { DirectCompact } from "../include/compaction";
 import { type Cred, idValid } from "../include/cred";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "../include/mm_types";
-import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
+import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
+import type { AllocContext } from "../include/mmzone";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
-import { madviseSoftOffline } from "../mm/madvise";
+import { madviseDontneed, madviseSoftOffline } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
-import { applyVmaLockFlags, doMmap, doMunmap, dupMmap, exitMmap, setVmFlags } from "../mm/mmap";
+import { applyVmaLockFlags, doMmap, doMunmap, dupMmap, setVmFlags } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
 import { allocPagesSlowpath } from "../mm/page_alloc";
 import { folioPut } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
+import { doExit, releaseTask } from "./exit";
 
 /**
  * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
@@ -96,6 +99,26 @@ export const taskCred = (options: TaskOptions): Cred => {
   };
 };
 
+/**
+ * Runs the slow path `dc` asks for, if any (`__alloc_pages_slowpath()` through
+ * `allocPagesSlowpath()`, in `current`): takes `dc.request`, marks its order tried, and keeps the
+ * page it got (or -1) in `dc.page` for the retried fault or reservation. Null when `dc` asks for
+ * none.
+ */
+const runDirectCompact = (
+  k: Kernel,
+  dc: DirectCompact,
+  current: AllocContext,
+): Effect.Effect<void, ErrnoError> | null => {
+  const req = dc.request;
+  if (!req) return null;
+  dc.request = null;
+  dc.tried |= 1 << req.order;
+  return Effect.map(allocPagesSlowpath(k, req, current), (r) => {
+    dc.page = r.page;
+  });
+};
+
 /** A process: the {@link Task} a kernel creates. Models `struct task_struct`. */
 export class Process implements Task {
   /** `mm->...` policy set by `set_mempolicy` (`task->mempolicy`); null for the default. */
@@ -104,6 +127,12 @@ export class Process implements Task {
   flags = 0;
   /** True once the task has exited. */
   exited = false;
+  /** `signal->oom_score_adj`: -1000..1000, 0 for a new process. */
+  oomScoreAdj = 0;
+  /** `signal->oom_score_adj_min`: the lowest value a writer without `CAP_SYS_RESOURCE` may set. */
+  oomScoreAdjMin = 0;
+  /** `tsk_is_oom_victim()`: the OOM killer ended this task. */
+  oomVictim = false;
   /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
   readonly migration: MigrationAccounting = {
     offloadBatches: 0,
@@ -233,13 +262,7 @@ export class Process implements Task {
       const step: Effect.Effect<number, ErrnoError> = Effect.flatMap(attempt, (addr) => {
         if (addr !== null) return Effect.succeed(addr);
         // doMmap() stopped for a surplus page's slow path (it filled in the request).
-        const req = gather.request!;
-        gather.request = null;
-        gather.tried |= 1 << req.order;
-        return Effect.flatMap(allocPagesSlowpath(this.kernel, req, this), (r) => {
-          gather.page = r.page;
-          return step;
-        });
+        return Effect.flatMap(runDirectCompact(this.kernel, gather, this)!, () => step);
       });
       return step.pipe(
         Effect.ensuring(Effect.sync(() => surplusGatherRelease(this.kernel, gather))),
@@ -278,6 +301,14 @@ export class Process implements Task {
       compact: { request: null, tried: 0, thisNode: 0, page: -1, misplaced: null },
     };
     const step: Effect.Effect<Uint8Array, ErrnoError> = Effect.suspend(() => {
+      if (this.exited) {
+        // Killed while the access waited (the OOM killer chose this task): it never returns
+        // to user space, and what the slow path got for it goes back.
+        if (progress.compact.page >= 0) folioPut(this.kernel, progress.compact.page);
+        progress.compact.page = -1;
+        const why = this.oomVictim ? "was killed by the OOM killer" : "has exited";
+        return Effect.fail(errno("ESRCH", `process ${this.pid} ${why}`));
+      }
       progress.waitPfn = -1;
       accessVm(this.kernel, this, addr, buf, write, progress);
       if (progress.compact.page >= 0) {
@@ -293,17 +324,10 @@ export class Process implements Task {
         return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid, this), () => step);
       }
       if (progress.error) return Effect.fail(progress.error);
-      const req = progress.compact.request;
-      if (req) {
-        // __alloc_pages_slowpath(): reclaim and compaction as the allocation's flags allow; then
-        // fault again with what it got (or fall back: the order is marked tried).
-        progress.compact.request = null;
-        progress.compact.tried |= 1 << req.order;
-        return Effect.flatMap(allocPagesSlowpath(this.kernel, req, this), (r) => {
-          progress.compact.page = r.page;
-          return step;
-        });
-      }
+      // __alloc_pages_slowpath(): reclaim and compaction as the allocation's flags allow; then
+      // fault again with what it got (or fall back: the order is marked tried).
+      const slow = runDirectCompact(this.kernel, progress.compact, this);
+      if (slow) return Effect.flatMap(slow, () => step);
       if (progress.waitPfn >= 0) {
         this.migration.migrationEntryWaits++;
         return Effect.flatMap(this.kernel.folioWaiters.waitUnlocked(progress.waitPfn), () => step);
@@ -430,7 +454,7 @@ export class Process implements Task {
     );
   }
 
-  /** `madvise()` with `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`. */
+  /** `madvise()` with `MADV_DONTNEED`, `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`. */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError> {
     if (advice === MADV_SOFT_OFFLINE) {
       return this.kernel.call(
@@ -447,6 +471,7 @@ export class Process implements Task {
           return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
         if (advice === MADV_NOHUGEPAGE)
           return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
+        if (advice === MADV_DONTNEED) return madviseDontneed(this.kernel, this, addr, length);
         return errno("EINVAL", `madvise advice ${advice} is not modelled`);
       }).pipe(Effect.asVoid),
     );
@@ -510,13 +535,15 @@ export class Process implements Task {
         (child as Process).cred = this.cred;
         const copied = dupMmap(this.kernel, mm, child.mm!);
         if (copied !== 0) {
-          child.exited = true;
-          this.kernel.tasks.delete(child.pid);
+          releaseTask(this.kernel, child);
           return copied;
         }
         child.policy = this.policy;
         // dup_task_struct() (kernel/fork.c) copies the parent's task flags.
         child.flags = this.flags;
+        // copy_signal() (kernel/fork.c): the OOM score adjustment and its floor are inherited.
+        child.oomScoreAdj = this.oomScoreAdj;
+        child.oomScoreAdjMin = this.oomScoreAdjMin;
         return child;
       }),
     );
@@ -527,9 +554,7 @@ export class Process implements Task {
     return this.kernel.call(
       "exit",
       this.live("exit", () => {
-        if (this.mm) exitMmap(this.kernel, this.mm);
-        this.exited = true;
-        this.kernel.tasks.delete(this.pid);
+        doExit(this.kernel, this);
         return undefined;
       }),
     );

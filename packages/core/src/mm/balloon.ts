@@ -108,7 +108,7 @@ export const balloonPageAlloc = (k: Kernel, nid = 0): Effect.Effect<number, Errn
   Effect.suspend(() => {
     const page = k.pageAlloc.allocPages(nid, 0, BALLOON_GFP);
     if (page >= 0) return Effect.succeed(page);
-    const req = { nid, order: 0, gfp: BALLOON_GFP, nodemask: null };
+    const req = k.pageAlloc.slowpathRequest({ nid, order: 0, gfp: BALLOON_GFP, nodemask: null });
     return Effect.map(k.allocPagesSlowpath(req, null), (r) => r.page);
   });
 

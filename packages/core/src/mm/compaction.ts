@@ -40,6 +40,7 @@ import {
   PAGE_ALLOC_COSTLY_ORDER,
 } from "../include/compaction";
 import { __GFP_COMP, GFP_KERNEL, gfpMigratetype } from "../include/gfp";
+import type { HugetlbReplacement } from "../include/hugetlb";
 import type { Kernel } from "../include/kernel";
 import {
   MIGRATE_ASYNC,
@@ -64,9 +65,14 @@ import {
   PG_lru,
   PG_movable_ops_isolated,
 } from "../include/page_flags";
-import { memallocNoreclaimRestore, memallocNoreclaimSave } from "../include/sched";
+import { withMemallocNoreclaim } from "../include/sched";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
+import {
+  hugetlbReplacementRelease,
+  hugetlbReplacementSlowpath,
+  newHugetlbReplacement,
+} from "./hugetlb";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
 import { isolateMovableOpsPage, pageHasMovableOps } from "./migrate_movable_ops";
 import { allocNodes, zoneReclaimablePages } from "./vmscan";
@@ -305,7 +311,11 @@ const isolated = (
  * {@link skipIsolationOnOrder} rejects, other pages not on the LRU (kernel memory, isolated
  * folios), pinned folios (more references than mappings, page cache and private data account
  * for), and locked folios in `MIGRATE_ASYNC`. Returns where it stopped and 0 or `-ENOMEM`;
- * counts `compact_isolated` and emits `mm_compaction_isolate_migratepages`.
+ * counts `compact_isolated` and emits `mm_compaction_isolate_migratepages`. With `rep`, a free
+ * hugetlb folio's replacement is a whole allocation: when it must wait for its slow path, the scan
+ * stops at the folio's page before counting it and returns `stop`; called again from there with
+ * `stop` once the slow path ran, it goes on as the call blocked in
+ * `alloc_and_dissolve_hugetlb_folio()` would, counting and tracing the block once.
  */
 const isolateMigratepagesBlock = (
   k: Kernel,
@@ -313,12 +323,21 @@ const isolateMigratepagesBlock = (
   lowPfn: number,
   endPfn: number,
   allocContig: boolean,
-): { readonly pfn: number; readonly rc: number } => {
+  rep?: HugetlbReplacement,
+  stop?: BlockStop,
+): { readonly pfn: number; readonly rc: number; readonly stop: BlockStop | null } => {
   const m = k.memmap;
-  const startPfn = lowPfn;
-  let nrScanned = 0;
-  let nrIsolated = 0;
+  const startPfn = stop?.startPfn ?? lowPfn;
+  let nrScanned = stop?.nrScanned ?? 0;
+  let nrIsolated = stop?.nrIsolated ?? 0;
   let rc = 0;
+  if (stop && rep) {
+    // alloc_and_dissolve_hugetlb_folio()'s retry: a folio freed from under the allocation is no
+    // longer the hugetlb folio here, and the new page goes back (free_new).
+    const head = m.folioOf(lowPfn);
+    if (m.flags[lowPfn]! & PG_buddy || !m.test(head, PG_hugetlb) || head !== rep.folio)
+      hugetlbReplacementRelease(k, rep);
+  }
   for (; lowPfn < endPfn; lowPfn++) {
     nrScanned++;
     let head = m.folioOf(lowPfn);
@@ -333,7 +352,11 @@ const isolateMigratepagesBlock = (
         continue;
       }
       const hstate = k.hstates.find((h) => h.order === order)!;
-      const ret = hstate.isolateOrDissolveHugeFolio(head, cc.migratepages, cc.current ?? null);
+      const ret = hstate.isolateOrDissolveHugeFolio(head, cc.migratepages, cc.current ?? null, rep);
+      if (ret === null) {
+        // The replacement waits for its slow path: stop before this page counts.
+        return { pfn: lowPfn, rc: 0, stop: { startPfn, nrScanned: nrScanned - 1, nrIsolated } };
+      }
       if (ret < 0) {
         lowPfn += rest;
         nrScanned += rest;
@@ -403,14 +426,27 @@ const isolateMigratepagesBlock = (
   if (lowPfn > endPfn) lowPfn = endPfn;
   cc.totalMigrateScanned += nrScanned;
   isolated(k, "mm_compaction_isolate_migratepages", startPfn, lowPfn, nrScanned, nrIsolated);
-  return { pfn: lowPfn, rc };
+  return { pfn: lowPfn, rc, stop: null };
 };
 
 /**
- * `isolate_migratepages_range()` (`mm/compaction.c`): isolates onto `list` everything of
- * `[startPfn, endPfn)` that `alloc_contig_range()` can move out of the way: LRU folios (large
+ * Where {@link isolateMigratepagesBlock} stopped for a hugetlb replacement's slow path: the
+ * block's first PFN, and the pages it had scanned and isolated before the folio's page.
+ */
+interface BlockStop {
+  readonly startPfn: number;
+  readonly nrScanned: number;
+  readonly nrIsolated: number;
+}
+
+/**
+ * `isolate_migratepages_range()` (`mm/compaction.c`, Linux 6.16): isolates onto `list` everything
+ * of `[startPfn, endPfn)` that `alloc_contig_range()` can move out of the way: LRU folios (large
  * ones included), `movable_ops` pages, and hugetlb folios in use; free hugetlb folios are
- * replaced and dissolved on the way (`isolate_or_dissolve_huge_folio()`). Returns the base pages
+ * replaced and dissolved on the way (`isolate_or_dissolve_huge_folio()`), each replacement one
+ * whole allocation on the folio's node (`htlb_alloc_mask() | __GFP_THISNODE |
+ * __GFP_RETRY_MAYFAIL`): when its first tries fail, the scan waits at the folio while its slow
+ * path reclaims and compacts (`allocPagesSlowpath()`), then goes on. Gives the base pages
  * isolated, or `-ENOMEM` when a hugetlb folio can be neither (a gigantic one, or no replacement
  * page), with nothing left isolated. Replacements are allocated in `current`, the task clearing
  * the range (null: a kernel thread of `nid`).
@@ -424,30 +460,38 @@ export const isolateMigratepagesRange = (
   endPfn: number,
   list: FolioList,
   current: AllocContext | null = null,
-): number => {
-  const cc: CompactControl = {
-    zone: k.pageAlloc.zones[nid]!,
-    order: -1,
-    mode: MIGRATE_SYNC,
-    gfp: GFP_KERNEL,
-    migratetype: MIGRATE_MOVABLE,
-    directCompaction: false,
-    current,
-    proactiveCompaction: false,
-    ignoreBlockSuitable: true,
-    migratepages: list,
-    freepages: [],
-    nrMigratepages: 0,
-    nrFreepages: 0,
-    migratePfn: startPfn,
-    freePfn: endPfn,
-    totalMigrateScanned: 0,
-    totalFreeScanned: 0,
-    contended: false,
-  };
-  const { rc } = isolateMigratepagesBlock(k, cc, startPfn, endPfn, true);
-  return rc < 0 ? rc : cc.nrMigratepages;
-};
+): Effect.Effect<number> =>
+  Effect.suspend(() => {
+    const cc: CompactControl = {
+      zone: k.pageAlloc.zones[nid]!,
+      order: -1,
+      mode: MIGRATE_SYNC,
+      gfp: GFP_KERNEL,
+      migratetype: MIGRATE_MOVABLE,
+      directCompaction: false,
+      current,
+      proactiveCompaction: false,
+      ignoreBlockSuitable: true,
+      migratepages: list,
+      freepages: [],
+      nrMigratepages: 0,
+      nrFreepages: 0,
+      migratePfn: startPfn,
+      freePfn: endPfn,
+      totalMigrateScanned: 0,
+      totalFreeScanned: 0,
+      contended: false,
+    };
+    const rep = newHugetlbReplacement();
+    return Effect.gen(function* () {
+      let r = isolateMigratepagesBlock(k, cc, startPfn, endPfn, true, rep);
+      while (r.stop) {
+        yield* hugetlbReplacementSlowpath(k, rep, current);
+        r = isolateMigratepagesBlock(k, cc, r.pfn, endPfn, true, rep, r.stop);
+      }
+      return r.rc < 0 ? r.rc : cc.nrMigratepages;
+    }).pipe(Effect.ensuring(Effect.sync(() => hugetlbReplacementRelease(k, rep))));
+  });
 
 /**
  * `suitable_migration_source()` (`mm/compaction.c`): asynchronous direct compaction scans only
@@ -893,7 +937,7 @@ export const tryToCompactPages = (
  * compaction result. `current` is the allocating task: it compacts with `PF_MEMALLOC` set
  * (`memalloc_noreclaim_save()`), restored before the allocation, which is made in it; null for a
  * kernel thread of `nid`. The allocation is `get_page_from_freelist()` with the slow path's
- * `allocFlags` when given, else a whole `allocPages()`.
+ * `allocFlags` (`ALLOC_*`), as Linux passes its `alloc_flags`.
  *
  * @category Compaction
  */
@@ -904,27 +948,20 @@ export const allocPagesDirectCompact = (
   nid: number,
   nodemask: readonly number[] | null,
   prio: CompactPriority,
-  current: AllocContext | null = null,
-  allocFlags?: number,
+  current: AllocContext | null,
+  allocFlags: number,
 ): Effect.Effect<{ readonly page: number; readonly result: CompactResult }, ErrnoError> =>
   Effect.gen(function* () {
     // Order 0 has nothing to compact for.
     if (!order) return { page: -1, result: CompactResult.SKIPPED };
     // memalloc_noreclaim_save(): the task compacts with PF_MEMALLOC, and allocates without it.
-    const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
-    const result = yield* tryToCompactPages(k, gfp, order, nid, nodemask, prio).pipe(
-      Effect.ensuring(
-        Effect.sync(() => {
-          if (current) memallocNoreclaimRestore(current, noreclaimFlag);
-        }),
-      ),
+    const result = yield* withMemallocNoreclaim(
+      current,
+      tryToCompactPages(k, gfp, order, nid, nodemask, prio),
     );
     if (result === CompactResult.SKIPPED) return { page: -1, result };
     k.vmstat.count("compact_stall");
-    const page =
-      allocFlags === undefined
-        ? k.pageAlloc.allocPages(nid, order, gfp, nodemask, current)
-        : k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
+    const page = k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
     k.vmstat.count(page >= 0 ? "compact_success" : "compact_fail");
     return { page, result };
   });
@@ -1185,7 +1222,7 @@ export class CompactionState implements Compaction {
  * @category Compaction
  */
 export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => {
-  k.fs.addAttributes("/proc/sys/vm", {
+  k.fs.registerSysctl("vm", {
     compact_memory: {
       mode: 0o200,
       store: (text, count) => {

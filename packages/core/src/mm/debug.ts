@@ -10,7 +10,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import type { Vma } from "../include/mm_types";
+import { VM_HUGETLB, type Vma } from "../include/mm_types";
 import { MIGRATE_HIGHATOMIC } from "../include/mmzone";
 import {
   PG_buddy,
@@ -87,10 +87,11 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     return reached.get(vma)?.has(slot) ?? false;
   };
   const pmdNr = 1 << k.pmdOrder;
+  const pmdBytes = pmdNr * k.mem.pageSize;
 
-  // Page tables: every huge PMD covers an aligned PMD range of its VMA with no PTE under it and
-  // maps the head of a live PMD-sized folio, and every present PTE maps a live page; the reverse
-  // map finds each.
+  // Page tables: every huge PMD covers an aligned PMD range of its VMA with no PTE and no PTE
+  // table under it and maps the head of a live PMD-sized folio, every PTE that is not none lies
+  // under a PTE table, and every present PTE maps a live page; the reverse map finds each.
   for (const task of k.tasks.values()) {
     for (const vma of task.mm?.vmas ?? []) {
       for (const [haddr, pmd] of vma.pmds) {
@@ -106,6 +107,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         }
         if (vma.ptes.subarray(first, first + pmdNr).some((pte) => pte !== 0))
           report(`${where}: PTEs under a huge PMD`);
+        if (task.mm!.pteTables.has(haddr)) report(`${where}: a huge PMD over a PTE table`);
         // A poisoned hugetlb page's entry names a page that left the pool.
         if (isHwpoisonEntry(pmd)) continue;
         const head = ptePfn(pmd);
@@ -158,11 +160,15 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       for (let slot = 0; slot < vma.nrPages; slot++) {
         const pte = vma.ptes[slot]!;
-        if (pte === 0 || isMigrationEntry(pte) || isHwpoisonEntry(pte)) continue;
-        const page = ptePfn(pte);
+        if (pte === 0) continue;
         // Named only for a report: most PTEs have none.
         const where = () =>
           `pid ${task.pid} addr 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`;
+        const addr = vma.start + slot * k.mem.pageSize;
+        if (!task.mm!.pteTables.has(addr - (addr % pmdBytes)))
+          report(`${where()}: a PTE with no PTE table (pmd_none())`);
+        if (isMigrationEntry(pte) || isHwpoisonEntry(pte)) continue;
+        const page = ptePfn(pte);
         if (pteSpecial(pte)) {
           if (page !== k.zeroPfn)
             report(`${where()}: special PTE to pfn ${page}, not the zero page`);
@@ -178,6 +184,17 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         if (!rmapReaches(head, vma, slot))
           report(`${where()}: pfn ${page} is mapped but the reverse map cannot find it`);
       }
+    }
+  }
+
+  // PTE tables: free_pgtables() leaves one only in a PMD range some VMA still reaches, and never
+  // in a hugetlb VMA's.
+  for (const task of k.tasks.values()) {
+    for (const haddr of task.mm?.pteTables ?? []) {
+      const vma = task.mm!.findVmaIntersection(haddr, haddr + pmdBytes);
+      if (!vma) report(`pid ${task.pid} PTE table 0x${haddr.toString(16)}: no VMA reaches it`);
+      else if (vma.flags & VM_HUGETLB)
+        report(`pid ${task.pid} PTE table 0x${haddr.toString(16)}: in a hugetlb VMA`);
     }
   }
 
@@ -265,8 +282,17 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   }
   // A large folio's MM id slots: kept only while it is mapped, and its "maybe mapped shared" bit
   // set whenever more than one mm maps it (folio_maybe_mapped_shared() has no false negative).
-  for (const head of m.mmIds.keys()) {
-    if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb) || m.folioMapcount(head) === 0)
+  for (let pfn = 0; pfn < m.nrPfns; pfn++) {
+    if (m.mmId[pfn] === 0 && m.mmIdMapcount[pfn] === 0 && m.mmIdsShared[pfn] === 0) continue;
+    const head = m.folioOf(pfn);
+    const slot = pfn - head;
+    if (
+      slot > 1 ||
+      (slot === 1 && m.mmIdsShared[pfn] !== 0) ||
+      m.folioOrder(head) === 0 ||
+      m.test(head, PG_hugetlb) ||
+      m.folioMapcount(head) === 0
+    )
       report(`folio ${head}: MM id slots kept for a small, hugetlb or unmapped folio`);
   }
   for (const [head, mms] of mmsOfFolio) {

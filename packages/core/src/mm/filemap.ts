@@ -74,6 +74,33 @@ export const filemapAddFolio = (
 };
 
 /**
+ * The bytes of the folio `head`, a view of its memory. A page-cache folio of a file with storage
+ * is at most PMD-size, naturally aligned, so it never crosses a memory section.
+ */
+const folioBytes = (k: Kernel, head: number): Uint8Array =>
+  k.mem.bytes(head, k.memmap.folioNrPages(head));
+
+/**
+ * `filemap_read_folio()` (`mm/filemap.c`, Linux 6.16) as `filemap_fault()` calls it on a folio
+ * it just added to the page cache: the file's `a_ops->read_folio()` fills each page of the folio
+ * from the file's storage ({@link AddressSpace.backing}), with what was last written back there
+ * or zeros where nothing was. Memory no device holds (shmem, hugetlbfs) has nothing to read: its
+ * new folio stays as allocated, zeroed. The read is synchronous and cannot fail (the model has
+ * no I/O errors), and nothing is read ahead: only the faulting folio is read.
+ */
+export const filemapReadFolio = (k: Kernel, mapping: AddressSpace, head: number): void =>
+  mapping.backing?.read(k.memmap.index[head]!, folioBytes(k, head));
+
+/**
+ * The write I/O of writeback (`->writepages()` submitting the folio's blocks, `mm/page-writeback.c`
+ * and the filesystem): copies each page of the cached folio `head` to the file's storage
+ * ({@link AddressSpace.backing}), which then holds what the page held at this moment. Nothing
+ * for memory no device holds.
+ */
+export const filemapWriteFolio = (k: Kernel, mapping: AddressSpace, head: number): void =>
+  mapping.backing?.write(k.memmap.index[head]!, folioBytes(k, head));
+
+/**
  * Replaces `oldHead` by `newHead` in the page cache, moving the cache's references.
  * Models the `xas_store` loop of `__folio_migrate_mapping()`.
  */

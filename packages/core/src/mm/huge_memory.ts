@@ -58,9 +58,11 @@ export const hpagePmdSize = (k: Kernel): number => k.mem.pageSize * (1 << k.pmdO
  * bits. A present PMD's entire mapcount becomes a mapcount on each page, and its one reference 512
  * (one per PTE mapping); a PMD migration entry becomes one migration entry per page. The folio
  * stays a large folio (a PTE-mapped THP). The huge zero folio's PMD becomes 512 read-only PTEs of
- * the zero page (`__split_huge_zero_page_pmd()`). In a file or shmem VMA (not
- * `vma_is_anonymous()`) the PMD is just zapped: the folio loses the mapping and its reference
- * (a migration entry is dropped), and faults map its pages again by PTE. Either way a present
+ * the zero page (`__split_huge_zero_page_pmd()`). The PTEs go into the page table deposited with
+ * the huge PMD (`pgtable_trans_huge_withdrawn()`), which becomes the range's PTE table
+ * (`MmStruct.pteTables`). In a file or shmem VMA (not `vma_is_anonymous()`) the PMD is just
+ * zapped, leaving it none: the folio loses the mapping and its reference (a migration entry is
+ * dropped), and faults map its pages again by PTE. Either way a present
  * PMD's mapping goes through `folio_remove_rmap_pmd()`, which munlocks the folio when `vma` is
  * `VM_LOCKED` (`munlock_vma_folio()`: a folio mapped by PTEs is not known to be mapped whole, and
  * reclaim or a split restores the mlock). Counts `thp_split_pmd`. Nothing happens without a huge
@@ -86,6 +88,7 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
     folioPut(k, head);
     return;
   }
+  vma.mm.pteTables.add(haddr);
   if (isHugeZeroPmd(k, pmd)) {
     for (let i = 0; i < nr; i++) vma.ptes[first + i] = mkPte(k.zeroPfn, PTE_SPECIAL | PTE_YOUNG);
     vma.mm.tlb.flushRange(vpn, nr);
@@ -328,7 +331,7 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
   const onLru = list ? 0 : PG_lru;
   const unevictable = (flags & PG_unevictable) !== 0;
   // The new folios are small: none keeps MM id slots (the kernel's were freed by the unmap).
-  m.mmIds.delete(head);
+  m.folioResetMmIds(head);
   // __split_folio_to_order(): every new folio takes the old one's last cpupid.
   const cpupid = m.lastCpupid[head]!;
   const cache = mapping > 0 ? k.addressSpaces.get(mapping) : undefined;

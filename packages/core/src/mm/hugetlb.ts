@@ -49,7 +49,7 @@ import {
   GFP_HIGHUSER_MOVABLE,
   GFP_USER,
 } from "../include/gfp";
-import type { Hstate } from "../include/hugetlb";
+import type { Hstate, HugetlbReplacement } from "../include/hugetlb";
 import { HugetlbResvMap } from "../include/hugetlb";
 import type { Kernel, Task } from "../include/kernel";
 import { policyMbindNodemask, policyTarget } from "../include/mempolicy";
@@ -61,7 +61,7 @@ import {
   MR_SYSCALL,
 } from "../include/migrate_mode";
 import { VM_FAULT_RETRY, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
-import type { AllocContext, AllocRequest } from "../include/mmzone";
+import { type AllocContext, type AllocRequest, MIGRATE_ISOLATE } from "../include/mmzone";
 import {
   PG_dirty,
   PG_has_hwpoisoned,
@@ -216,13 +216,17 @@ export class HugetlbPool implements Hstate {
   }
 
   /**
-   * `dequeue_hugetlb_folio_node_exact()`: the first free huge page of `nid` from the head of its
-   * free list (the most recently freed) without a poisoned page, with one reference, or -1.
+   * `dequeue_hugetlb_folio_node_exact()` (Linux 6.16): the first free huge page of `nid` from the
+   * head of its free list (the most recently freed) without a poisoned page and not in an
+   * isolated pageblock (`is_migrate_isolate_page()`: a range `alloc_contig_range()` or memory
+   * offlining is clearing), with one reference, or -1.
    */
   private dequeueNodeExact(nid: number): number {
     const m = this.k.memmap;
+    const zone = this.k.pageAlloc.zones[nid];
     for (const head of this.hugepageFreelists[nid] ?? []) {
       if (m.test(head, PG_has_hwpoisoned)) continue;
+      if (zone?.pageblockMigratetype(head) === MIGRATE_ISOLATE) continue;
       this.hugepageFreelists[nid]!.del(head);
       this.freeHugePages--;
       this.freeHugePagesNode[nid]!--;
@@ -291,7 +295,8 @@ export class HugetlbPool implements Hstate {
   /**
    * The rest of {@link HugetlbPool.allocFresh}'s allocation once its first tries failed:
    * `__alloc_pages_slowpath()`'s blocking steps (`Kernel.allocPagesSlowpath()`) with the same
-   * request, as `__alloc_frozen_pages()` runs them in `alloc_buddy_hugetlb_folio()`; the page
+   * request, as `__alloc_frozen_pages()` runs them in `alloc_buddy_hugetlb_folio()` (nothing when
+   * those first tries failed by fault injection: `PageAllocator.slowpathRequest()`); the page
    * they got is counted in the pool with one reference, or -1. Null when the allocation may not
    * block (no `__GFP_DIRECT_RECLAIM`) or the pool is gigantic.
    */
@@ -303,7 +308,10 @@ export class HugetlbPool implements Hstate {
   ): Effect.Effect<number, ErrnoError> | null {
     if (this.gigantic || !(gfp & __GFP_DIRECT_RECLAIM)) return null;
     return Effect.map(
-      this.k.allocPagesSlowpath(this.buddyReq(nid, gfp, nodemask, current), current),
+      this.k.allocPagesSlowpath(
+        this.k.pageAlloc.slowpathRequest(this.buddyReq(nid, gfp, nodemask, current)),
+        current,
+      ),
       ({ page }) => {
         if (page >= 0) this.prepNew(page);
         return page;
@@ -389,30 +397,60 @@ export class HugetlbPool implements Hstate {
     head: number,
     list: FolioList,
     current: AllocContext | null = null,
-  ): number {
+    rep?: HugetlbReplacement,
+  ): number | null {
+    // The folio the scan stopped at: its alloc_and_dissolve_hugetlb_folio() goes on.
+    if (rep && rep.folio === head)
+      return this.allocAndDissolveHugetlbFolio(head, list, current, rep);
     if (!this.k.memmap.test(head, PG_hugetlb)) return 0;
     // A gigantic page cannot be replaced from the buddy allocator (alloc_contig_range() would
     // recurse): -ENOMEM, which makes the caller give up at once.
     if (this.gigantic) return -ERRNO.ENOMEM;
     if (this.k.memmap.refcount[head]! > 0) return this.isolate(head, list);
-    return this.allocAndDissolveHugetlbFolio(head, list, current);
+    return this.allocAndDissolveHugetlbFolio(head, list, current, rep);
   }
 
   allocAndDissolveHugetlbFolio(
     head: number,
     list: FolioList,
     current: AllocContext | null = null,
-  ): number {
+    rep?: HugetlbReplacement,
+  ): number | null {
     const k = this.k;
     const m = k.memmap;
-    if (!m.test(head, PG_hugetlb)) return 0;
-    if (m.refcount[head]! > 0) return this.isolate(head, list);
+    // The page the slow path got for this folio, if the call stopped for it (its retry).
+    let fresh = -1;
+    const resumed = rep !== undefined && rep.folio === head;
+    if (resumed) {
+      fresh = rep.page;
+      rep.folio = -1;
+      rep.page = -1;
+    }
+    // Freed or taken from under the allocation: the new page goes back (free_new).
+    const freeNew = (rc: number): number => {
+      if (fresh >= 0) folioPut(k, fresh);
+      return rc;
+    };
+    if (!m.test(head, PG_hugetlb)) return freeNew(0);
+    if (m.refcount[head]! > 0) return freeNew(this.isolate(head, list));
     if (this.gigantic) return -ERRNO.ENOMEM;
-    // alloc_buddy_hugetlb_folio() with __GFP_THISNODE: the per-node pool stays as it was. The
-    // range being cleared is isolated, so the new page comes from outside it.
-    const nid = k.mem.pfnToNid(head);
-    const gfp = htlbAllocMask(this) | __GFP_THISNODE | __GFP_RETRY_MAYFAIL;
-    const fresh = k.pageAlloc.allocPages(nid, this.order, gfp, null, current);
+    if (!resumed) {
+      // alloc_buddy_hugetlb_folio() with __GFP_THISNODE: the per-node pool stays as it was. The
+      // range being cleared is isolated, so the new page comes from outside it.
+      const req = this.buddyReq(
+        k.mem.pfnToNid(head),
+        htlbAllocMask(this) | __GFP_THISNODE,
+        null,
+        current,
+      );
+      fresh = k.pageAlloc.allocPages(req.nid, req.order, req.gfp, null, current);
+      if (fresh < 0 && rep) {
+        // The rest of the same __alloc_pages(): its slow path, run by the scan's caller.
+        rep.request = k.pageAlloc.slowpathRequest(req);
+        rep.folio = head;
+        return null;
+      }
+    }
     if (fresh < 0) return -ERRNO.ENOMEM;
     // remove_hugetlb_folio(), then __prep_account_new_huge_page() and enqueue_hugetlb_folio() for
     // the new page: nr_hugepages and free_hugepages, per node too, end where they were.
@@ -484,14 +522,9 @@ export class HugetlbPool implements Hstate {
             )
           : self.k.pageAlloc.allocPages(nid, self.order, gfp, null, current);
         if (head < 0 && !self.gigantic) {
+          const req = { nid, order: self.order, gfp, nodemask: null };
           const slow = yield* self.k.allocPagesSlowpath(
-            {
-              nid,
-              order: self.order,
-              gfp,
-              nodemask: null,
-              failedByInjection: self.k.pageAlloc.failedByInjection,
-            },
+            self.k.pageAlloc.slowpathRequest(req),
             current,
           );
           head = slow.page;
@@ -633,7 +666,9 @@ export class HugetlbPool implements Hstate {
     } else {
       head = this.allocFresh(nid, htlbAllocMask(this), nodemask, current);
       if (head < 0 && dc && !(dc.tried & (1 << this.order))) {
-        dc.request = this.buddyReq(nid, htlbAllocMask(this), nodemask, current);
+        dc.request = this.k.pageAlloc.slowpathRequest(
+          this.buddyReq(nid, htlbAllocMask(this), nodemask, current),
+        );
         return -1;
       }
     }
@@ -1025,9 +1060,19 @@ const hugetlbFaultFolio = (
   return allocHugetlbFolio(k, vma, first, target.nid, target.nodemask, cowFromOwner, task, dc);
 };
 
-/** The error of a hugetlb fault that gets no huge page (`VM_FAULT_SIGBUS` from `-ENOSPC`). */
+/**
+ * The error of a hugetlb fault that gets no huge page: `alloc_hugetlb_folio()`'s `-ENOSPC` (no
+ * reserved or free page and no surplus allowed), which `vmf_error()` turns into
+ * `VM_FAULT_SIGBUS`, and `hugetlb_no_page()`'s own `VM_FAULT_SIGBUS` for `HPAGE_RESV_UNMAPPED`.
+ * x86's `mm_fault_error()` sends `SIGBUS` with `BUS_ADRERR` (`do_sigbus()`,
+ * `arch/x86/mm/fault.c`); the model fails the access with `EFAULT`, the errno
+ * `vm_fault_to_errno()` (`include/linux/mm.h`) gives `VM_FAULT_SIGBUS` where a fault's result
+ * becomes a system call's (`get_user_pages()`), its message naming the signal. Its `-ENOMEM`
+ * failures (`VM_FAULT_OOM`: `vma_needs_reservation()`'s region allocation, the memory cgroup
+ * charge) do not arise in the model.
+ */
 const noHugePage = (addr: number, why: string): ErrnoError =>
-  errno("ENOMEM", `hugetlb fault at 0x${addr.toString(16)}: ${why}; SIGBUS`);
+  errno("EFAULT", `hugetlb fault at 0x${addr.toString(16)}: ${why}; SIGBUS BUS_ADRERR`);
 
 /**
  * Maps the huge page `head` at `haddr` of `vma` with one huge entry (`set_huge_pte_at()`): one
@@ -1061,7 +1106,8 @@ const hugetlbAddNewAnonRmap = (k: Kernel, vma: Vma, head: number, haddr: number)
  * (`hugetlb_add_to_page_cache()`, which marks it dirty); a private one allocates an anonymous
  * huge page. Either is mapped by one huge entry: writable for a writable shared mapping, and for
  * a write fault of a private one (which would reuse the page it alone maps, `hugetlb_wp()`).
- * A private mapping whose owner took its pages back (`HPAGE_RESV_UNMAPPED`) fails.
+ * A private mapping whose owner took its pages back (`HPAGE_RESV_UNMAPPED`), and a fault that
+ * gets no page, fail with the model's `SIGBUS` ({@link noHugePage}).
  */
 const hugetlbNoPage = (
   k: Kernel,
@@ -1123,7 +1169,8 @@ const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void 
  * entry becomes writable; an anonymous page only this mapping maps is reused; any other is copied
  * whole into a new huge page (`copy_user_large_folio()`), the old one losing this mapping. When
  * the pool has no page for the copy, the mapping's owner takes the page from the others
- * ({@link unmapRefPrivate}) and reuses it; anyone else fails.
+ * ({@link unmapRefPrivate}) and reuses it; anyone else fails with the model's `SIGBUS`
+ * (`vmf_error(-ENOSPC)`, {@link noHugePage}).
  */
 const hugetlbWp = (
   k: Kernel,
@@ -1176,7 +1223,8 @@ const hugetlbWp = (
  * to a write-protected one: {@link hugetlbWp}. A migration entry is left to the caller, which
  * waits for the folio (`migration_entry_wait_huge()`). With `dc`, a surplus page's allocation
  * whose first tries fail stops the fault with `VM_FAULT_RETRY` to ask for the slow path (see
- * `DirectCompact`), as a base page's fault does.
+ * `DirectCompact`), as a base page's fault does. A fault that gets no huge page is `EFAULT`
+ * whose message names `SIGBUS` (`VM_FAULT_SIGBUS`), not `ENOMEM`.
  *
  * @category Hugetlb
  */
@@ -1289,13 +1337,64 @@ export const allocHugetlbFolioNodemaskSlowpath = (
 };
 
 /**
- * `replace_free_hugepage_folios()` (`mm/hugetlb.c`), as `alloc_contig_range()` calls it after
- * migrating: every free hugetlb folio in `[start, end)` (a migrated folio's source that went back
- * to its pool, say) is replaced by a fresh huge page of its node and dissolved
+ * A fresh {@link HugetlbReplacement}: no allocation waiting, no page.
+ *
+ * @category Hugetlb
+ */
+export const newHugetlbReplacement = (): HugetlbReplacement => ({
+  request: null,
+  folio: -1,
+  page: -1,
+});
+
+/**
+ * Runs the slow path a {@link HugetlbReplacement} waits for: `__alloc_pages_slowpath()`'s blocking
+ * steps (`Kernel.allocPagesSlowpath()`) for `rep.request`, in `current` (null: a kernel thread of
+ * the folio's node), the page they got (or -1) put in `rep.page` for the resumed call. An error
+ * there would be the model's fault (the request is built from a folio's pool and node, and the
+ * slow path fails only on bad arguments): a defect.
+ *
+ * @category Hugetlb
+ */
+export const hugetlbReplacementSlowpath = (
+  k: Kernel,
+  rep: HugetlbReplacement,
+  current: AllocContext | null = null,
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const req = rep.request;
+    rep.request = null;
+    if (!req) return Effect.void;
+    return Effect.map(Effect.orDie(k.allocPagesSlowpath(req, current)), ({ page }) => {
+      rep.page = page;
+    });
+  });
+
+/**
+ * Gives back the page of a {@link HugetlbReplacement} that no call took (`folio_put()`: the
+ * folio it was for is gone from where the scan resumed, or the scan ended first), as
+ * `alloc_and_dissolve_hugetlb_folio()` frees its new folio when the old one was freed from under
+ * it; the replacement then waits for nothing.
+ *
+ * @category Hugetlb
+ */
+export const hugetlbReplacementRelease = (k: Kernel, rep: HugetlbReplacement): void => {
+  if (rep.page >= 0) folioPut(k, rep.page);
+  rep.request = null;
+  rep.folio = -1;
+  rep.page = -1;
+};
+
+/**
+ * `replace_free_hugepage_folios()` (`mm/hugetlb.c`, Linux 6.16), as `alloc_contig_range()` calls
+ * it after migrating: every free hugetlb folio in `[start, end)` (a migrated folio's source that
+ * went back to its pool, say) is replaced by a fresh huge page of its node and dissolved
  * (`alloc_and_dissolve_hugetlb_folio()`), so the pool keeps its size and the range's pages are
- * free. 0, or the first failure's negative errno (`-ENOMEM`: no replacement page). The
- * replacements are allocated in `current`, the task clearing the range (null: a kernel thread of
- * the folio's node).
+ * free. Each replacement is one whole allocation (`htlb_alloc_mask() | __GFP_THISNODE |
+ * __GFP_RETRY_MAYFAIL`): when its first tries fail, its slow path reclaims and compacts on the
+ * folio's node before the folio is tried again ({@link HugetlbReplacement}). 0, or the first
+ * failure's negative errno (`-ENOMEM`: no replacement page). The replacements are allocated in
+ * `current`, the task clearing the range (null: a kernel thread of the folio's node).
  *
  * @category Hugetlb
  */
@@ -1304,28 +1403,44 @@ export const replaceFreeHugepageFolios = (
   start: number,
   end: number,
   current: AllocContext | null = null,
-): number => {
-  const m = k.memmap;
-  const list = new FolioList(m.lru);
-  try {
-    for (let pfn = start; pfn < end; pfn++) {
-      const head = m.folioOf(pfn);
-      if (!m.test(head, PG_hugetlb)) continue;
-      if (m.refcount[head] === 0) {
-        const rc = poolOfFolio(k, head).allocAndDissolveHugetlbFolio(head, list, current);
-        if (rc) return rc;
+): Effect.Effect<number> =>
+  Effect.suspend(() => {
+    const m = k.memmap;
+    const list = new FolioList(m.lru);
+    const rep = newHugetlbReplacement();
+    const putback = () => {
+      for (const folio of list) {
+        list.del(folio);
+        k.hugetlbActive.putback(folio);
       }
-      pfn = head + m.folioNrPages(head) - 1;
-    }
-    return 0;
-  } finally {
-    for (const folio of list) {
-      list.del(folio);
-      k.hugetlbActive.putback(folio);
-    }
-    list.release();
-  }
-};
+    };
+    return Effect.gen(function* () {
+      for (let pfn = start; pfn < end; pfn++) {
+        const head = m.folioOf(pfn);
+        if (!m.test(head, PG_hugetlb)) continue;
+        if (m.refcount[head] === 0) {
+          const pool = poolOfFolio(k, head);
+          let rc = pool.allocAndDissolveHugetlbFolio(head, list, current, rep);
+          while (rc === null) {
+            yield* hugetlbReplacementSlowpath(k, rep, current);
+            rc = pool.allocAndDissolveHugetlbFolio(head, list, current, rep);
+          }
+          if (rc) return rc;
+          putback();
+        }
+        pfn = head + m.folioNrPages(head) - 1;
+      }
+      return 0;
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          putback();
+          list.release();
+          hugetlbReplacementRelease(k, rep);
+        }),
+      ),
+    );
+  });
 
 /**
  * `dissolve_free_hugetlb_folio()` (`mm/hugetlb.c`): breaks the free huge page holding `pfn` up
@@ -1473,7 +1588,7 @@ const poolAttributes = (h: HugetlbPool, sysctlPageSize: number | null) => {
  */
 export const hugetlbSysfsInit = (k: Kernel): void => {
   const show = (value: () => number) => ({ mode: 0o444, show: () => `${value()}\n` });
-  k.fs.addAttributes("/proc/sys/vm", poolAttributes(poolOf(k), k.mem.pageSize));
+  k.fs.registerSysctl("vm", poolAttributes(poolOf(k), k.mem.pageSize));
   for (const h of k.hstates as readonly HugetlbPool[]) {
     for (const node of k.mem.nodes) {
       const nid = node.nid;

@@ -1,7 +1,10 @@
 /**
- * The error-injection advice of `madvise(2)`.
+ * The advice of `madvise(2)` that acts on pages (those that only change VMA flags are
+ * `setVmFlags`, `mm/mmap.ts`).
  *
- * Models `madvise_inject_error()` of `mm/madvise.c` for `MADV_SOFT_OFFLINE`: for each page of
+ * Models `madvise_dontneed_free()` of `mm/madvise.c` for `MADV_DONTNEED`: the range's pages are
+ * zapped and the PTE tables it covers whole freed (`CONFIG_PT_RECLAIM`). Models
+ * `madvise_inject_error()` for `MADV_SOFT_OFFLINE`: for each page of
  * the range, the page is looked up as `get_user_pages_fast()` does (faulting it in for reading
  * when absent, waiting when it is under migration), and soft-offlined with `MF_COUNT_INCREASED`
  * (`soft_offline_page()`, `mm/memory_failure.ts`). A hugetlb page is one step of its whole size.
@@ -12,8 +15,49 @@ import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import { CAP_SYS_ADMIN } from "../include/capability";
 import type { Kernel, Task } from "../include/kernel";
-import { translate } from "./memory";
+import { VM_HUGETLB, VM_LOCKED } from "../include/mm_types";
+import { translate, zapPageRangeSingle } from "./memory";
 import { softOfflinePage } from "./memory_failure";
+import { pageRange, walkVmaRange } from "./mmap";
+
+/**
+ * `madvise(addr, length, MADV_DONTNEED)` (`do_madvise()`, `madvise_walk_vmas()` and
+ * `madvise_dontneed_free()`, `mm/madvise.c`, Linux 6.16): zaps the pages of each VMA in
+ * `[addr, addr + length)` (`zap_page_range_single_batched()` with `even_cows` and `reclaim_pt`,
+ * {@link zapPageRangeSingle}): a private anonymous page is gone (the next read maps zeros), a
+ * file or shmem page stays cached and is faulted back; a PTE table the range covers whole is
+ * freed, one it covers in part stays, so a later THP fault there falls back to a base page. The
+ * length is rounded up to pages. `EINVAL` for an unaligned `addr` or a bad length, and, as
+ * `madvise_dontneed_free_valid_vma()` refuses them, where the range meets a `VM_LOCKED` VMA (the
+ * VMAs before it already zapped); a hugetlb VMA is `EINVAL` too (see the memory model's scope).
+ * Holes are skipped and give `ENOMEM` at the end, the VMAs after them zapped.
+ *
+ * @category Address spaces
+ */
+export const madviseDontneed = (
+  k: Kernel,
+  task: Task,
+  addr: number,
+  length: number,
+): 0 | ErrnoError => {
+  const range = pageRange(k, "madvise", addr, length, true);
+  if (range instanceof Error) return range;
+  if (range.end === addr) return 0;
+  const pageSize = k.mem.pageSize;
+  return walkVmaRange(task.mm!, addr, range.end, "skip", (vma, from, to) => {
+    if (vma.flags & VM_LOCKED) {
+      return errno("EINVAL", `madvise(MADV_DONTNEED): 0x${from.toString(16)} is mlocked`);
+    }
+    if (vma.flags & VM_HUGETLB) {
+      return errno(
+        "EINVAL",
+        `madvise(MADV_DONTNEED) of a hugetlb VMA at 0x${from.toString(16)} is not modelled`,
+      );
+    }
+    zapPageRangeSingle(k, vma, (from - vma.start) / pageSize, (to - vma.start) / pageSize);
+    return 0;
+  });
+};
 
 /**
  * `madvise(addr, length, MADV_SOFT_OFFLINE)` (`do_madvise()` then `madvise_inject_error()`,

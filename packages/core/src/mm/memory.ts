@@ -80,7 +80,7 @@ import {
   pteWrite,
   pteYoung,
 } from "../include/pgtable";
-import { filemapAddFolio, filemapGetFolio, filemapMapPages } from "./filemap";
+import { filemapAddFolio, filemapGetFolio, filemapMapPages, filemapReadFolio } from "./filemap";
 import {
   folioRemoveRmapDeferred,
   hpagePmdSize,
@@ -131,6 +131,84 @@ const hugeEntryAt = (
 const pmdAddress = (k: Kernel, addr: number): number => addr - (addr % hpagePmdSize(k));
 
 /**
+ * `pmd_none()` (`include/linux/pgtable.h`) of the PMD at `haddr` (PMD-aligned) of `vma`'s address
+ * space: no huge PMD there and no PTE table under it ({@link MmStruct.pteTables}).
+ */
+const pmdNone = (vma: Vma, haddr: number): boolean =>
+  !vma.pmds.has(haddr) && !vma.mm.pteTables.has(haddr);
+
+/**
+ * `pte_alloc()` / `pmd_install()` (`mm/memory.c`): the PMD range that holds page `slot` of `vma`
+ * gets its PTE table, if it has none yet.
+ */
+const pteAlloc = (k: Kernel, vma: Vma, slot: number): void => {
+  vma.mm.pteTables.add(pmdAddress(k, vma.start + slot * k.mem.pageSize));
+};
+
+/**
+ * `free_pgd_range()` (`mm/memory.c`, Linux 6.16) as it reaches the PTE tables: frees the PTE
+ * table of every PMD range that `[addr, end)` touches, but for the first when its range starts
+ * below `floor` and the last when it reaches the PMD range of `ceiling` (0: no ceiling,
+ * `USER_PGTABLES_CEILING`), where a VMA outside the range may still use the table.
+ */
+const freePgdRange = (
+  k: Kernel,
+  mm: MmStruct,
+  addr: number,
+  end: number,
+  floor: number,
+  ceiling: number,
+): void => {
+  const size = hpagePmdSize(k);
+  let from = pmdAddress(k, addr);
+  if (from < floor) from += size;
+  let to = end;
+  if (ceiling !== 0) {
+    const top = pmdAddress(k, ceiling);
+    if (top === 0) return;
+    if (to - 1 > top - 1) to -= size;
+  }
+  if (from > to - 1) return;
+  for (const haddr of [...mm.pteTables])
+    if (haddr >= from && haddr < to) mm.pteTables.delete(haddr);
+};
+
+/**
+ * `free_pgtables()` (`mm/memory.c`, Linux 6.16): after `munmap()` zapped `vmas` (the VMAs it
+ * removes, in address order), frees the PTE tables no VMA needs any more. VMAs less than a PMD
+ * apart are gathered into one `free_pgd_range()` call; a hugetlb VMA gets its own
+ * (`hugetlb_free_pgd_range()`, the same on x86). `floor` is the end of the VMA below the range
+ * (`prev->vm_end`, or `FIRST_USER_ADDRESS`, 0), `ceiling` the start of the VMA above it
+ * (`next->vm_start`, or 0 for `USER_PGTABLES_CEILING`): a PTE table whose PMD range reaches one of
+ * them stays, even when every PTE in it is none.
+ */
+export const freePgtables = (
+  k: Kernel,
+  mm: MmStruct,
+  vmas: readonly Vma[],
+  floor: number,
+  ceiling: number,
+): void => {
+  const size = hpagePmdSize(k);
+  for (let i = 0; i < vmas.length; ) {
+    const addr = vmas[i]!.start;
+    let last = vmas[i]!;
+    i++;
+    if (!(last.flags & VM_HUGETLB)) {
+      while (
+        i < vmas.length &&
+        vmas[i]!.start <= last.end + size &&
+        !(vmas[i]!.flags & VM_HUGETLB)
+      ) {
+        last = vmas[i]!;
+        i++;
+      }
+    }
+    freePgdRange(k, mm, addr, last.end, floor, i < vmas.length ? vmas[i]!.start : ceiling);
+  }
+};
+
+/**
  * `vma_thp_gfp_mask()` (`mm/huge_memory.c`) under the default `defrag` setting, `madvise`: a
  * THP for a `MADV_HUGEPAGE` VMA may compact directly (`GFP_TRANSHUGE`), any other asks only the
  * free lists (`GFP_TRANSHUGE_LIGHT`).
@@ -178,7 +256,7 @@ const faultAllocPages = (
       const req = reqs[i]!;
       head = k.pageAlloc.allocPages(req.nid, order, req.gfp, req.nodemask, task);
       if (head < 0 && dc && req.gfp & __GFP_DIRECT_RECLAIM && !(dc.tried & bit)) {
-        dc.request = { ...req, failedByInjection: k.pageAlloc.failedByInjection };
+        dc.request = k.pageAlloc.slowpathRequest(req);
         return -1;
       }
     }
@@ -294,6 +372,7 @@ const mapPages = (
   bits: number,
 ): void => {
   const m = k.memmap;
+  pteAlloc(k, vma, slot);
   for (let i = 0; i < nr; i++) {
     vma.ptes[slot + i] = mkPte(page + i, bits | PTE_YOUNG);
     m.mapcount[page + i]!++;
@@ -340,7 +419,11 @@ const mapAnonFolioPmd = (k: Kernel, vma: Vma, haddr: number, head: number, bits:
  * read where a PMD THP is allowed and fits maps the huge zero folio with a read-only huge PMD
  * while `use_zero_page` is set (falling back to the zero page, counted in `thp_fault_fallback`,
  * when it cannot be allocated), and allocates a PMD THP like a write when it is not; any other
- * read maps the zero page.
+ * read maps the zero page. A PMD THP or the huge zero folio is tried only where the PMD is none
+ * (`__handle_mm_fault()` calls `create_huge_pmd()` only then): a PTE table left in the range,
+ * even with every PTE none, sends the fault to the PTE level. There `do_anonymous_page()`
+ * allocates the range's PTE table (`pte_alloc()`) before its folio, so a fault that falls back
+ * from the PMD size leaves the table even when it then fails.
  */
 const doAnonymousPage = (
   k: Kernel,
@@ -351,11 +434,15 @@ const doAnonymousPage = (
   dc?: DirectCompact,
 ): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   let orders: number[];
-  if (write) orders = [...k.thp.allowableOrders(vma.flags), 0];
-  else {
-    const first = k.thp.allowableOrders(vma.flags).includes(k.pmdOrder)
-      ? alignedRun(k, vma, slot, k.pmdOrder, false)
-      : -1;
+  const none = pmdNone(vma, pmdAddress(k, vma.start + slot * k.mem.pageSize));
+  if (write) {
+    orders = [...k.thp.allowableOrders(vma.flags), 0];
+    if (!none) orders = orders.filter((order) => order !== k.pmdOrder);
+  } else {
+    const first =
+      none && k.thp.allowableOrders(vma.flags).includes(k.pmdOrder)
+        ? alignedRun(k, vma, slot, k.pmdOrder, false)
+        : -1;
     if (first >= 0 && k.thp.useZeroPage) {
       anonVmaPrepare(k, vma); // vmf_anon_prepare()
       // get_huge_zero_folio() allocates with GFP_TRANSHUGE: direct compaction first, as any
@@ -386,6 +473,8 @@ const doAnonymousPage = (
   for (const order of orders) {
     const first = order === 0 ? slot : alignedRun(k, vma, slot, order, false);
     if (first < 0) continue;
+    // handle_pte_fault() → do_anonymous_page(): the PTE table comes first.
+    if (order !== k.pmdOrder) pteAlloc(k, vma, slot);
     const head = allocFaultFolio(k, task, vma, vma.pgoff + first, [order], dc);
     if (dc?.request) return VM_FAULT_RETRY;
     if (head < 0) continue;
@@ -401,6 +490,7 @@ const doAnonymousPage = (
     mapPages(k, vma, first, head, 2 ** order, bits);
     return 0;
   }
+  pteAlloc(k, vma, slot);
   if (!write) {
     vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL | PTE_YOUNG);
     return 0;
@@ -549,11 +639,11 @@ const finishFault = (k: Kernel, vma: Vma, slot: number, page: number, bits: numb
 /**
  * `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. A read
  * fault first maps the cached pages around it ({@link doFaultAround}) and is done if that mapped
- * its own page; otherwise the page cache's folio for the page is found or allocated and
- * {@link finishFault} maps it. With `dc`, a folio of any order the page cache cannot get from
- * the first tries asks for the slow path (`VM_FAULT_RETRY`), as `shmem_alloc_folio()`'s
- * allocation runs it for each order the gfp flags allow before `shmem_get_folio_gfp()` falls back
- * to the next.
+ * its own page; otherwise the page cache's folio for the page is found, or allocated and read
+ * from the file ({@link filemapReadFolio}), and {@link finishFault} maps it. With `dc`, a folio
+ * of any order the page cache cannot get from the first tries asks for the slow path
+ * (`VM_FAULT_RETRY`), as `shmem_alloc_folio()`'s allocation runs it for each order the gfp flags
+ * allow before `shmem_get_folio_gfp()` falls back to the next.
  */
 const doFault = (
   k: Kernel,
@@ -589,6 +679,7 @@ const doFault = (
       if (dc?.request) return VM_FAULT_RETRY;
       if (head < 0) continue;
       filemapAddFolio(k, mapping, head, start);
+      filemapReadFolio(k, mapping, head);
       k.memmap.refcount[head]!--;
       break;
     }
@@ -614,7 +705,7 @@ const doFault = (
  * `thp_file_mapped`. Refused (false, the fault maps a PTE) for a smaller folio, a VMA with
  * `VM_NOHUGEPAGE` (`vma_thp_disabled()`), one that does not hold the whole PMD range around the
  * fault or whose start is not PMD-aligned against its file offset (`thp_vma_suitable_order()`),
- * and where a PTE is mapped in that range (not `pmd_none()`).
+ * and where the PMD is not none: a PTE table is there, even one whose PTEs are all none.
  */
 const doSetPmd = (k: Kernel, vma: Vma, slot: number, head: number, bits: number): boolean => {
   const m = k.memmap;
@@ -625,6 +716,7 @@ const doSetPmd = (k: Kernel, vma: Vma, slot: number, head: number, bits: number)
   const first = alignedRun(k, vma, slot, k.pmdOrder, true);
   if (first < 0) return false;
   const haddr = vma.start + first * k.mem.pageSize;
+  if (!pmdNone(vma, haddr)) return false;
   vma.pmds.set(haddr, mkPte(head, bits | PTE_YOUNG));
   m.entireMapcount[head]!++;
   m.folioAddLargeMapcount(head, 1, vma.mm.id);
@@ -941,11 +1033,31 @@ export const accessVm = (
 };
 
 /**
+ * `zap_page_range_single_batched()` (`mm/memory.c`, Linux 6.16) with `details->reclaim_pt`, as
+ * `madvise(MADV_DONTNEED)` calls it: zaps slots `[from, to)` of `vma` ({@link zapPteRange}), then,
+ * as `CONFIG_PT_RECLAIM` does on x86_64 (`select ARCH_SUPPORTS_PT_RECLAIM if X86_64`, default y,
+ * Linux 6.14 on), frees the PTE table of every PMD range the zap covered whole
+ * (`reclaim_pt_is_enabled()`: `end - start >= PMD_SIZE` in `zap_pte_range()`), all of whose PTEs
+ * it left none (`try_get_and_clear_pmd()` / `try_to_free_pte()`, `mm/pt_reclaim.c`), so that range's
+ * PMD is none again. A table the zap covered in part stays. A hugetlb VMA has no PTE tables.
+ */
+export const zapPageRangeSingle = (k: Kernel, vma: Vma, from: number, to: number): void => {
+  zapPteRange(k, vma, from, to);
+  if (vma.flags & VM_HUGETLB) return;
+  const size = hpagePmdSize(k);
+  const lo = vma.start + from * k.mem.pageSize;
+  const hi = vma.start + to * k.mem.pageSize;
+  for (const haddr of [...vma.mm.pteTables])
+    if (haddr >= lo && haddr + size <= hi) vma.mm.pteTables.delete(haddr);
+};
+
+/**
  * `zap_pmd_range()` / `zap_pte_range()`: clears the entries of slots `[from, to)`, flushes the
  * TLB, then drops each mapped page's mapcount and reference. A huge PMD wholly inside the range is
  * zapped whole (`zap_huge_pmd()`); one the range covers in part is split first
  * (`__split_huge_pmd()`) and its PTEs zapped. Migration entries are just cleared: the migration
- * that owns the folio finds no mapping to restore.
+ * that owns the folio finds no mapping to restore. PTE tables stay (`MmStruct.pteTables`): only
+ * `free_pgtables()` ({@link freePgtables}) and {@link zapPageRangeSingle} free them.
  */
 export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void => {
   // unmap_single_vma(): a hugetlb VMA's huge entries go by __unmap_hugepage_range().

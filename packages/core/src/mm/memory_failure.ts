@@ -447,7 +447,9 @@ const pageHandlePoison = (
 
 /**
  * `mapping_evict_folio()` as `soft_offline_in_use_page()` tries it first: a clean, unmapped page
- * of a regular file is dropped from its page cache. True when it was.
+ * of a regular file is dropped from its page cache, its data left to the file, which the next
+ * fault reads again. True when it was; the page is then held by the reference
+ * `get_hwpoison_page()` took, which `page_handle_poison()` drops, and never freed meanwhile.
  */
 const mappingEvictFolio = (k: Kernel, head: number): boolean => {
   const m = k.memmap;
@@ -456,6 +458,9 @@ const mappingEvictFolio = (k: Kernel, head: number): boolean => {
   const file = k.addressSpaces.get(mapping);
   // shmem has no backing store to read the page back from.
   if (!file || file.shmem || m.refcount[head]! !== 1) return false;
+  // The model's get_any_page() counts no reference for its caller: take it here, so that
+  // dropping the page cache's leaves the page held rather than freed.
+  m.refcount[head]!++;
   filemapRemoveFolio(k, file, head);
   return true;
 };

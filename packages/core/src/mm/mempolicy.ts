@@ -44,6 +44,7 @@ import {
   MPOL_MF_VALID,
   MPOL_MODE_FLAGS,
   MPOL_PREFERRED,
+  mpolEqual,
   policyTarget,
 } from "../include/mempolicy";
 import type { NewFolioFn } from "../include/migrate";
@@ -69,7 +70,7 @@ import {
   migratePages,
   putbackMovablePages,
 } from "./migrate";
-import { pageRange, vmaModifyRange } from "./mmap";
+import { pageRange, vmaModify, walkVmaRange } from "./mmap";
 import { allocMigrationTarget } from "./move_pages";
 import { folioMaybeMappedShared } from "./rmap";
 
@@ -349,7 +350,8 @@ const queuePagesRange = (
  * through `vma_modify_policy()`, which merges the range into a neighbour with that policy or
  * splits the VMAs at the range's ends. `EINVAL` for the first VMA it would cut inside a huge page,
  * `ENOMEM` for the first split refused because the address space holds `sysctl_max_map_count`
- * VMAs, the VMAs before it keeping their new policy ({@link vmaModifyRange}).
+ * VMAs, the VMAs before it keeping their new policy ({@link walkVmaRange}); holes are passed
+ * over. A VMA that has the policy already is left as it is (`mbind_range()`'s `mpol_equal()`).
  */
 const mbindRange = (
   k: Kernel,
@@ -358,8 +360,12 @@ const mbindRange = (
   end: number,
   policy: Mempolicy | null,
 ): 0 | ErrnoError => {
-  const done = vmaModifyRange(k, mm, start, end, (vma) => ({ flags: vma.flags, policy }));
-  return done instanceof Error ? errno(done.errno, `mbind: ${done.message}`) : 0;
+  const done = walkVmaRange(mm, start, end, "pass", (vma, from, to) => {
+    if (mpolEqual(vma.policy, policy)) return 0;
+    const piece = vmaModify(k, vma, from, to, vma.flags, policy);
+    return piece instanceof Error ? piece : 0;
+  });
+  return done === 0 ? 0 : errno(done.errno, `mbind: ${done.message}`);
 };
 
 /**

@@ -116,8 +116,6 @@ const MIGRATEPAGE_WAIT = 2;
  * slow path's blocking steps (`NewFolioFn.slowpath`) must run before the folio is tried again.
  */
 const MIGRATEPAGE_ALLOC = 3;
-/** What {@link takeDst} gives for a destination that waits for the slow path. */
-const DST_SLOWPATH = -2;
 
 /** Kept in the destination's `private` between unmap and move (`PAGE_WAS_MAPPED`). */
 const PAGE_WAS_MAPPED = 1;
@@ -212,7 +210,7 @@ export const allocTargetSlowpath = (
     ? Effect.map(
         // Built right after the destination allocator's first tries failed: their injected
         // failure, if any, fails this allocation whole.
-        k.allocPagesSlowpath({ ...req, failedByInjection: k.pageAlloc.failedByInjection }, current),
+        k.allocPagesSlowpath(k.pageAlloc.slowpathRequest(req), current),
         (r) => r.page,
       )
     : null;
@@ -305,9 +303,9 @@ const mustWait = (
  * The destination for `src`: the one held across a wait for it (or got by the slow path), else a
  * new one from `get_new_folio()` (-1 when none); `c.takenLocked` says whether the source is
  * already locked by this call (a field, not a returned pair: this runs for every folio). When the
- * first tries fail and the allocation may block, `allowSlow` makes it {@link DST_SLOWPATH}, with
- * the slow path in `c.slowAlloc`; when that slow path gave nothing, the next call for `src` is -1
- * (one allocation, as Linux makes one `__alloc_pages()`).
+ * first tries fail and the allocation may block, `allowSlow` leaves the slow path in
+ * `c.slowAlloc` (with -1: the destination waits for it); when that slow path gave nothing, the
+ * next call for `src` is -1 with none (one allocation, as Linux makes one `__alloc_pages()`).
  */
 const takeDst = (c: MigrateCall, src: number, allowSlow = false): number => {
   if (c.heldSrc !== src) {
@@ -320,7 +318,7 @@ const takeDst = (c: MigrateCall, src: number, allowSlow = false): number => {
     const dst = c.getNewFolio(src);
     if (dst >= 0 || !allowSlow) return dst;
     c.slowAlloc = c.getNewFolio.slowpath?.(src) ?? null;
-    return c.slowAlloc ? DST_SLOWPATH : dst;
+    return dst;
   }
   c.heldSrc = -1;
   c.takenLocked = c.heldLocked;
@@ -348,6 +346,14 @@ const runSlowAlloc = (c: MigrateCall, src: number): Effect.Effect<void> =>
       c.heldLocked = false;
     });
   });
+
+/**
+ * What a pass that stopped at `src` with `rc` needs before it starts over: the wait for
+ * `c.waitOn` ({@link MIGRATEPAGE_WAIT}), or the slow path of `src`'s destination
+ * ({@link MIGRATEPAGE_ALLOC}, {@link runSlowAlloc}).
+ */
+const waitOrSlowAlloc = (c: MigrateCall, rc: number, src: number): Effect.Effect<void> =>
+  rc === MIGRATEPAGE_WAIT ? c.k.folioWaiters.waitBit(c.waitOn, c.waitBit) : runSlowAlloc(c, src);
 
 /** Gives back a destination held across a wait whose source was not retried. */
 const releaseHeld = (c: MigrateCall): void => {
@@ -404,8 +410,7 @@ const migrateFolioUnmap = (
   }
   // The destination comes first, before the source's lock.
   const dst = takeDst(c, src, true);
-  if (dst === DST_SLOWPATH) return MIGRATEPAGE_ALLOC;
-  if (dst < 0) return -ERRNO.ENOMEM;
+  if (dst < 0) return c.slowAlloc ? MIGRATEPAGE_ALLOC : -ERRNO.ENOMEM;
   if (!c.takenLocked && !folioTrylock(k, src)) {
     if (mode === MIGRATE_ASYNC || (mode === MIGRATE_SYNC_LIGHT && !m.test(src, PG_uptodate))) {
       undoDst(c, dst);
@@ -867,13 +872,8 @@ const stepEffect = (step: Step): Effect.Effect<number> =>
 const runBatch = (b: BatchCall, out: Int32Array): Step => {
   const { c } = b;
   const rc = unmapPasses(b, out);
-  if (rc === MIGRATEPAGE_WAIT) {
-    return Effect.flatMap(c.k.folioWaiters.waitBit(c.waitOn, c.waitBit), () =>
-      stepEffect(runBatch(b, out)),
-    );
-  }
-  if (rc === MIGRATEPAGE_ALLOC) {
-    return Effect.flatMap(runSlowAlloc(c, b.slowSrc), () => stepEffect(runBatch(b, out)));
+  if (rc === MIGRATEPAGE_WAIT || rc === MIGRATEPAGE_ALLOC) {
+    return Effect.flatMap(waitOrSlowAlloc(c, rc, b.slowSrc), () => stepEffect(runBatch(b, out)));
   }
   releaseHeld(c);
   if (!b.lowMemory) {
@@ -1077,8 +1077,7 @@ const unmapAndMoveHugePage = (
     return MIGRATEPAGE_SUCCESS;
   }
   const dst = takeDst(c, src, true);
-  if (dst === DST_SLOWPATH) return MIGRATEPAGE_ALLOC;
-  if (dst < 0) return -ERRNO.ENOMEM;
+  if (dst < 0) return c.slowAlloc ? MIGRATEPAGE_ALLOC : -ERRNO.ENOMEM;
   if (!c.takenLocked && !folioTrylock(k, src)) {
     if (force && mode === MIGRATE_SYNC) return mustWait(c, src, PG_locked, dst, false);
     if (c.putNewFolio) c.putNewFolio(dst);
@@ -1131,8 +1130,7 @@ const migrateHugetlbs = (
         const rc = unmapAndMoveHugePage(c, mode, folio, pass > 2, ret);
         if (rc === MIGRATEPAGE_WAIT || rc === MIGRATEPAGE_ALLOC) {
           // Wait for the folio, or run the destination's slow path, then try it again.
-          if (rc === MIGRATEPAGE_WAIT) yield* c.k.folioWaiters.waitBit(c.waitOn, c.waitBit);
-          else yield* runSlowAlloc(c, folio);
+          yield* waitOrSlowAlloc(c, rc, folio);
           pass--;
           retry = 1;
           continue hugetlbPasses;

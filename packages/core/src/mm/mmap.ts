@@ -65,7 +65,7 @@ import {
   hugetlbVmOpClose,
   type SurplusGather,
 } from "./hugetlb";
-import { translate, zapPteRange } from "./memory";
+import { freePgtables, translate, zapPteRange } from "./memory";
 import { mlockVmaPagesRange } from "./mlock";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
@@ -196,7 +196,7 @@ const mapCountReached = (k: Kernel, mm: MmStruct, what: string): ErrnoError | nu
  * @category Address spaces
  */
 export const mmapInitSysctl = (k: Kernel): void => {
-  k.fs.addAttributes("/proc/sys/vm", {
+  k.fs.registerSysctl("vm", {
     max_map_count: {
       mode: 0o644,
       show: () => `${k.maxMapCount}\n`,
@@ -255,18 +255,19 @@ const hugetlbVmOpSplit = (vma: Vma, addr: number): ErrnoError | null =>
  * `do_mprotect_pkey()` (`mm/mprotect.c`) and `apply_vma_lock_flags()` (`mm/mlock.c`) do, which
  * return `ENOMEM` at the first hole after changing the VMAs before it; `skip` as
  * `madvise_walk_vmas()` (`mm/madvise.c`) does, which goes on past holes to the VMAs after them
- * and returns `ENOMEM` at the end.
+ * and returns `ENOMEM` at the end; `pass` as `do_mbind()`'s `for_each_vma_range()` loop
+ * (`mm/mempolicy.c`) does, which goes on past holes and is no error for them.
  */
-export type VmaHoles = "stop" | "skip";
+export type VmaHoles = "stop" | "skip" | "pass";
 
 /**
  * Visits the VMAs of `[start, end)` in address order, as the loops of `do_mprotect_pkey()`,
- * `apply_vma_lock_flags()` and `madvise_walk_vmas()` (Linux 6.16) do: `visit` gets each VMA and
+ * `apply_vma_lock_flags()`, `madvise_walk_vmas()` and `do_mbind()` (Linux 6.16) do: `visit` gets each VMA and
  * the part of the range it holds, `[from, to)`, and may change, split or merge it; the walk then
  * goes on from `to`. The first error `visit` returns ends the walk and is returned, the VMAs
  * before it staying changed. A hole is met as `holes` says ({@link VmaHoles}); a range whose
- * start, or any later part, is not mapped gives `ENOMEM` naming the hole, after the VMAs the
- * walk reached were changed.
+ * start, or any later part, is not mapped gives `ENOMEM` naming the hole (but for `pass`), after
+ * the VMAs the walk reached were changed.
  */
 export const walkVmaRange = (
   mm: MmStruct,
@@ -291,7 +292,7 @@ export const walkVmaRange = (
     cursor = to;
   }
   if (hole < 0 && cursor < end) hole = cursor;
-  if (hole < 0) return 0;
+  if (hole < 0 || holes === "pass") return 0;
   return errno("ENOMEM", `range ${hex(start)}-${hex(end)} is not mapped at ${hex(hole)}`);
 };
 
@@ -482,41 +483,6 @@ const commitMerge = (piece: Vma, plan: MergePlan): Vma => {
     }
   }
   return target;
-};
-
-/**
- * Gives every VMA in `[start, end)` the attributes `attrs` computes from it, through
- * {@link vmaModify}, skipping holes and VMAs that have them already (as `mprotect_fixup()`,
- * `madvise_update_vma()`, `mlock_fixup()` and `mbind_range()` return early for those). Returns
- * the VMAs that cover the range afterwards, in address order; merged ones may reach past it.
- * The first VMA {@link vmaModify} refuses to cut ends the walk with its `ENOMEM` or `EINVAL`, the VMAs before
- * it staying changed, as `mbind_range()`'s error ends `do_mbind()`'s loop.
- */
-export const vmaModifyRange = (
-  k: Kernel,
-  mm: MmStruct,
-  start: number,
-  end: number,
-  attrs: (vma: Vma) => { readonly flags: number; readonly policy: Mempolicy | null },
-  change?: (piece: Vma) => void,
-): Vma[] | ErrnoError => {
-  const out: Vma[] = [];
-  let cursor = start;
-  while (cursor < end) {
-    const vma = mm.findVmaIntersection(cursor, end);
-    if (!vma) break;
-    const from = Math.max(cursor, vma.start);
-    const to = Math.min(end, vma.end);
-    const { flags, policy } = attrs(vma);
-    const result =
-      flags === vma.flags && mpolEqual(vma.policy, policy)
-        ? vma
-        : vmaModify(k, vma, from, to, flags, policy, change);
-    if (result instanceof Error) return result;
-    if (out.at(-1) !== result) out.push(result);
-    cursor = to;
-  }
-  return out;
 };
 
 /** `_STK_LIM` (`include/uapi/linux/resource.h`): the default `RLIMIT_STACK`, 8 MiB. */
@@ -1002,13 +968,21 @@ const vmsGatherMunmapVmas = (
 
 /**
  * `vms_complete_munmap_vmas()` (`mm/vma.c`): zaps and unlinks the VMAs
- * {@link vmsGatherMunmapVmas} gathered, closing each (`remove_vma()`).
+ * {@link vmsGatherMunmapVmas} gathered, closing each (`remove_vma()`), and frees the PTE tables
+ * no VMA left needs (`free_pgtables()`, `freePgtables`).
  */
 const vmsCompleteMunmapVmas = (k: Kernel, vmas: readonly Vma[]): void => {
+  if (vmas.length === 0) return;
+  const mm = vmas[0]!.mm;
+  // vms_clear_ptes(): free_pgtables() between the neighbours the range leaves (vms->unmap_start:
+  // prev->vm_end or FIRST_USER_ADDRESS; vms->unmap_end: next->vm_start or USER_PGTABLES_CEILING).
+  const floor = mm.vmaPrev(vmas[0]!)?.end ?? 0;
+  const ceiling = mm.vmaNext(vmas.at(-1)!)?.start ?? 0;
   for (const vma of vmas) {
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
+  freePgtables(k, mm, vmas, floor, ceiling);
 };
 
 /**
@@ -1064,7 +1038,8 @@ const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
  * (`copy_huge_pmd()`, `mm/huge_memory.c`), taking one more entire mapcount, or for the huge zero
  * folio the child's own reference to it (`mm_get_huge_zero_folio()`); a file or shmem VMA's huge
  * PMD is not copied, the child faulting the pages in again. Each private anonymous VMA of the child joins the parent's
- * anon_vmas and gets one of its own (`anon_vma_fork`). `VM_LOCKED` is not inherited.
+ * anon_vmas and gets one of its own (`anon_vma_fork`). A copied VMA's PTE tables are copied,
+ * those with no PTE left included (`copy_pte_range()`). `VM_LOCKED` is not inherited.
  * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
  */
 export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | ErrnoError => {
@@ -1100,6 +1075,11 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
     // copy_hugetlb_page_range() for a hugetlb VMA, whose pages are all mapped by huge entries.
     if (vma.flags & VM_HUGETLB) copyHugetlbPageRange(k, copy, vma);
     else {
+      // copy_pmd_range(): every PTE table the VMA's range meets gets the child's own
+      // (copy_pte_range()'s pte_alloc_map_lock()), its PTEs none or not.
+      const size = hpagePmdSize(k);
+      for (const haddr of parent.pteTables)
+        if (haddr + size > vma.start && haddr < vma.end) child.pteTables.add(haddr);
       for (let [haddr, pmd] of vma.pmds) {
         // copy_huge_pmd(): "skip if can be re-fill on fault" for a VMA that is not anonymous.
         if (vma.mapping) continue;
@@ -1141,14 +1121,16 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
 };
 
 /**
- * `exit_mmap()`: unmaps everything; then, as `__mmput()` does, puts the address space's
- * reference to the huge zero folio (`mm_put_huge_zero_folio()`).
+ * `exit_mmap()`: unmaps everything and frees every PTE table (`free_pgtables()`); then, as
+ * `__mmput()` does, puts the address space's reference to the huge zero folio
+ * (`mm_put_huge_zero_folio()`).
  */
 export const exitMmap = (k: Kernel, mm: MmStruct): void => {
   for (const vma of [...mm.vmas]) {
     zapPteRange(k, vma, 0, vma.nrPages);
     unlinkVma(k, vma);
   }
+  mm.pteTables.clear(); // free_pgtables() over the whole address space
   mmPutHugeZeroFolio(k, mm);
 };
 

@@ -44,6 +44,7 @@ import {
   WMARK_PROMO,
   Zone,
 } from "../include/mmzone";
+import { OomConstraint, type OomControl } from "../include/oom";
 import {
   FOLIO_CONTENT_COPIED,
   PG_buddy,
@@ -71,11 +72,31 @@ import { replaceFreeHugepageFolios } from "./hugetlb";
 import { migratePages, putbackMovablePages } from "./migrate";
 import { memmapPageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
+import { outOfMemory } from "./oom_kill";
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
 import { allocNodes, performReclaim, shouldReclaimRetry } from "./vmscan";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
+
+/**
+ * `page_expected_state()` (`mm/page_alloc.c`) as `free_pages_prepare()` asks it of every page of
+ * a block: no flag of `PAGE_FLAGS_CHECK_AT_FREE` (`PG_buddy` among them), no mapcount, no
+ * mapping, on no list. The memmap's arrays are passed, read once by the caller, so that this
+ * stays small enough to be inlined in the loop over a 2 MiB folio's 511 tail pages; a head page
+ * is also tested for its entire mapcount and refcount. `badReason()` names the failed test.
+ */
+const pageExpectedState = (
+  flags: Uint32Array,
+  mapcount: Int32Array,
+  mapping: Int32Array,
+  linked: Int32Array,
+  pfn: number,
+): boolean =>
+  (flags[pfn]! & FLAGS_CHECK_AT_FREE) === 0 &&
+  mapcount[pfn] === 0 &&
+  mapping[pfn]! <= 0 &&
+  linked[pfn] === 0;
 
 /**
  * From this many pages up, the per-page fields of a block are set with `TypedArray.fill`; below
@@ -138,8 +159,8 @@ export const ALLOC_NO_WATERMARKS = 0x04;
 export const ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1;
 /**
  * `ALLOC_OOM` (`mm/internal.h`, with an MMU): an OOM victim's allocation, which may go a further
- * half below the mark (`__zone_watermark_ok()`). The model has no OOM killer, so only a caller
- * of `PageAllocator.zoneWatermarkOk` passes it.
+ * half below the mark (`__zone_watermark_ok()`): what {@link gfpPfmemallocFlags} gives a task the
+ * OOM killer chose, for the allocation it still has in flight.
  *
  * @category Memory and folios
  */
@@ -236,8 +257,8 @@ export const gfpToAllocFlags = (gfp: number, order: number): number => {
  * `__gfp_pfmemalloc_flags()` (`mm/page_alloc.c`, Linux 6.16): the reserve flags the slow path's
  * retry uses instead of {@link gfpToAllocFlags}: none for `__GFP_NOMEMALLOC`, which wins;
  * `ALLOC_NO_WATERMARKS` for `__GFP_MEMALLOC` or an allocating task with `PF_MEMALLOC`; else 0.
- * The model has no interrupt context (every allocation with a task is the task's) and no OOM
- * victims (`ALLOC_OOM`).
+ * An OOM victim that has none of these gets `ALLOC_OOM` (`oom_reserves_allowed()`). The model has
+ * no interrupt context (every allocation with a task is the task's).
  *
  * @category Memory and folios
  */
@@ -245,6 +266,7 @@ export const gfpPfmemallocFlags = (gfp: number, current: AllocContext | null = n
   if (gfp & __GFP_NOMEMALLOC) return 0;
   if (gfp & __GFP_MEMALLOC) return ALLOC_NO_WATERMARKS;
   if (current && current.flags & PF_MEMALLOC) return ALLOC_NO_WATERMARKS;
+  if (current?.oomVictim) return ALLOC_OOM;
   return 0;
 };
 
@@ -626,12 +648,8 @@ export class BuddyAllocator implements PageAllocator {
     return claimed >= 0 ? claimed : this.rmqueueSteal(zone, order, mt);
   }
 
-  /** The nodes an allocation may use, in the order it tries them. */
-  private candidates(
-    nid: number,
-    gfp: number,
-    nodemask: readonly number[] | null,
-  ): readonly number[] {
+  /** `PageAllocator.candidates()`: the nodes an allocation may use, in the order it tries them. */
+  candidates(nid: number, gfp: number, nodemask: readonly number[] | null): readonly number[] {
     if (gfp & __GFP_THISNODE) return this.thisNodeZonelists[nid] ?? [nid];
     const list = this.zonelists[nid] ?? [];
     return nodemask ? list.filter((n) => nodemask.includes(n)) : list;
@@ -695,6 +713,12 @@ export class BuddyAllocator implements PageAllocator {
     const everyNode = this.candidates(nid, gfp, null);
     if (allocFlags & ALLOC_KSWAPD) for (const n of everyNode) this.wakeupKswapd?.(n, order);
     return this.getPageFromZonelist(order, gfp, allocFlags, everyNode, cpuNid);
+  }
+
+  /** `PageAllocator.slowpathRequest()`: `req` with this allocator's {@link failedByInjection}. */
+  slowpathRequest(req: AllocRequest): AllocRequest {
+    // prepare_alloc_pages()'s should_fail_alloc_page() failed this __alloc_pages() whole.
+    return { ...req, failedByInjection: this.failedByInjection };
   }
 
   /**
@@ -898,8 +922,12 @@ export class BuddyAllocator implements PageAllocator {
     this.mem.allocated(pfn, nr, (gfp & __GFP_ZERO) !== 0);
   }
 
-  /** The state check of `free_pages_prepare()`; returns why the page must not be freed, or null. */
-  private badReason(pfn: number, isHead: boolean): string | null {
+  /**
+   * `page_bad_reason()` (`mm/page_alloc.c`): why a page that failed `free_pages_prepare()`'s
+   * check (`pageExpectedState()`, and for a head its entire mapcount and refcount) must not be
+   * freed, the first test it fails named.
+   */
+  private badReason(pfn: number, isHead: boolean): string {
     const m = this.memmap;
     const flags = m.flags[pfn]!;
     if (flags & PG_buddy) return "page is already free (double free)";
@@ -908,8 +936,7 @@ export class BuddyAllocator implements PageAllocator {
     if (isHead && m.refcount[pfn] !== 0) return "nonzero _refcount";
     if (m.mapping[pfn]! > 0) return "non-NULL mapping";
     if (flags & FLAGS_CHECK_AT_FREE) return "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
-    if (m.lru.isLinked(pfn)) return "still on a list";
-    return null;
+    return "still on a list";
   }
 
   /**
@@ -979,25 +1006,27 @@ export class BuddyAllocator implements PageAllocator {
   freePagesPrepare(pfn: number, order: number): boolean {
     const m = this.memmap;
     const end = pfn + (1 << order);
-    const reason = this.badReason(pfn, true);
-    if (reason !== null) {
-      this.badPage(pfn, reason);
-      return false;
-    }
-    // The tail pages (511 of a 2 MiB folio) in one pass over the fields badReason() tests: a tail
-    // with all of them 0 (nearly always every tail) passes and carries no flag. Only when one is
-    // not are the tails walked again, for the first that fails badReason() and its reason, and
-    // for the flags they carry.
     const { flags, mapcount, mapping } = m;
     const linked = m.lru.next;
+    if (
+      !pageExpectedState(flags, mapcount, mapping, linked, pfn) ||
+      m.entireMapcount[pfn] !== 0 ||
+      m.refcount[pfn] !== 0
+    ) {
+      this.badPage(pfn, this.badReason(pfn, true));
+      return false;
+    }
+    // The tail pages (511 of a 2 MiB folio) in one pass over the fields pageExpectedState() tests:
+    // a tail with all of them 0 (nearly always every tail) passes and carries no flag. Only when
+    // one is not are the tails walked again, for the first that fails and its reason, and for the
+    // flags they carry.
     let any = 0;
     for (let p = pfn + 1; p < end; p++) any |= flags[p]! | mapcount[p]! | mapping[p]! | linked[p]!;
     let tailFlags = 0;
     if (any !== 0) {
       for (let p = pfn + 1; p < end; p++) {
-        const reason = this.badReason(p, false);
-        if (reason !== null) {
-          this.badPage(p, reason);
+        if (!pageExpectedState(flags, mapcount, mapping, linked, p)) {
+          this.badPage(p, this.badReason(p, false));
           return false;
         }
         tailFlags |= flags[p]!;
@@ -1250,18 +1279,19 @@ const checkAllocRequest = (k: Kernel, req: AllocRequest): ErrnoError | null => {
 };
 
 /**
- * `__alloc_pages_may_oom()` (`mm/page_alloc.c`, Linux 6.16) without the killer: one more try at
- * the high watermark (`ALLOC_WMARK_HIGH | ALLOC_CPUSET`, without `__GFP_DIRECT_RECLAIM`), then
- * whether `out_of_memory()` would be called: not for a costly order, nor with
- * `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE` (the OOM killer may not free memory on one node).
- * (`PF_DUMPCORE`, lowmem zones and suspended storage do not arise in the model.)
+ * `__alloc_pages_may_oom()` (`mm/page_alloc.c`, Linux 6.16): one more try at the high watermark
+ * (`ALLOC_WMARK_HIGH | ALLOC_CPUSET`, without `__GFP_DIRECT_RECLAIM`), then, except for a costly
+ * order or with `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE` (the OOM killer may not free memory on
+ * one node), the OOM killer (`out_of_memory()`, {@link outOfMemory}); `progress` when it killed
+ * (`did_some_progress`), `outOfMemory` when it was called. (`PF_DUMPCORE`, lowmem zones and
+ * suspended storage do not arise in the model; nor does a busy `oom_lock`.)
  */
 const allocPagesMayOom = (
   k: Kernel,
   req: AllocRequest,
   nodemask: readonly number[] | null,
   current: AllocContext | null,
-): SlowpathResult => {
+): SlowpathResult & { readonly progress: boolean } => {
   const { nid, order, gfp } = req;
   const page = k.pageAlloc.getPageFromFreelist(
     nid,
@@ -1271,9 +1301,19 @@ const allocPagesMayOom = (
     nodemask,
     current,
   );
-  if (page >= 0) return { page, outOfMemory: false };
+  if (page >= 0) return { page, outOfMemory: false, progress: false };
   const oom = order <= PAGE_ALLOC_COSTLY_ORDER && !(gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE));
-  return { page: -1, outOfMemory: oom };
+  if (!oom) return { page: -1, outOfMemory: false, progress: false };
+  const oc: OomControl = {
+    nodemask,
+    gfpMask: gfp,
+    order,
+    totalpages: 0,
+    constraint: OomConstraint.NONE,
+    chosen: null,
+    chosenPoints: 0,
+  };
+  return { page: -1, outOfMemory: true, progress: outOfMemory(k, oc, current) };
 };
 
 /**
@@ -1285,8 +1325,8 @@ const allocPagesMayOom = (
  * and `current`'s `PF_MEMALLOC` alone:
  *
  * 1. without `__GFP_DIRECT_RECLAIM`, nothing (`nopage`); nor when those first tries failed by
- *    fault injection (`req.failedByInjection`, which the caller passes from
- *    `PageAllocator.failedByInjection` right after them: `should_fail_alloc_page()` fails the
+ *    fault injection (`req.failedByInjection`, which the caller's request carries from
+ *    `PageAllocator.slowpathRequest()` right after them: `should_fail_alloc_page()` fails the
  *    whole allocation); nor when no node is a candidate (`nodemask` allows none of `req.nid`'s
  *    zonelist: no preferred zoneref, `nopage` before any OOM point);
  * 2. for a costly order (above `PAGE_ALLOC_COSTLY_ORDER`), or an order above 0 that is not
@@ -1305,13 +1345,17 @@ const allocPagesMayOom = (
  * 7. back to 3 while `should_reclaim_retry()` says so ({@link shouldReclaimRetry}), or while
  *    reclaim made progress and `should_compact_retry()` does ({@link shouldCompactRetry}: for a
  *    non-costly order 16 retries per priority, down to `COMPACT_PRIO_SYNC_FULL`);
- * 8. `__alloc_pages_may_oom()`: one try at the high watermark, then where Linux calls the OOM
- *    killer (see {@link SlowpathResult.outOfMemory}) the model, which has none, fails.
+ * 8. `__alloc_pages_may_oom()`: one try at the high watermark, then the OOM killer
+ *    (`out_of_memory()`, `mm/oom_kill.ts`; see {@link SlowpathResult.outOfMemory}): when it
+ *    killed a process, back to 3 with `no_progress_loops` reset (an OOM victim's own allocation
+ *    that already had `ALLOC_OOM` fails instead); when nothing could be killed, the allocation
+ *    fails.
  *
  * Counts what its steps count: `compact_stall` and `compact_success` / `compact_fail` per
- * compaction that ran, `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` per reclaim.
- * `current` is the allocating task (null: a kernel thread of `req.nid`); it reclaims and compacts
- * with `PF_MEMALLOC` set, which is put back before each try.
+ * compaction that ran, `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` per reclaim,
+ * `oom_kill` per process killed. `current` is the allocating task (null: a kernel thread of
+ * `req.nid`); it reclaims and compacts with `PF_MEMALLOC` set, which is put back before each
+ * try.
  * `EINVAL` (nothing done) for a node that does not exist, an order that is not an integer in
  * 0..`MAX_PAGE_ORDER`, a `gfp` that is not a mask of `__GFP_BITS_MASK`'s flags, or a node mask
  * that is not a list of node ids.
@@ -1328,7 +1372,7 @@ const allocPagesMayOom = (
  *       // Take every page the fast path and the min watermark allow.
  *       while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
  *       const r = yield* allocPagesSlowpath(k, { nid: 0, order: 0, gfp: GFP_KERNEL, nodemask: null });
- *       // Nothing to reclaim: it fails where Linux would call the OOM killer...
+ *       // Nothing to reclaim and no process to kill: it fails at the OOM killer...
  *       console.log(r.page, r.outOfMemory); // -1 true
  *       // ...which __GFP_THISNODE never reaches.
  *       const t = yield* allocPagesSlowpath(k, {
@@ -1421,8 +1465,14 @@ export const allocPagesSlowpath = (
       ) {
         continue;
       }
-      // No OOM killer to make progress: nothing to retry for.
-      return allocPagesMayOom(k, req, nodemask, current);
+      const oom = allocPagesMayOom(k, req, nodemask, current);
+      if (oom.page >= 0) return got(oom.page);
+      const failed: SlowpathResult = { page: -1, outOfMemory: oom.outOfMemory };
+      // Avoid allocations with no watermarks from looping endlessly.
+      if (current?.oomVictim && (allocFlags & ALLOC_OOM || gfp & __GFP_NOMEMALLOC)) return failed;
+      // Retry as long as the OOM killer is making progress.
+      if (!oom.progress) return failed;
+      reclaim.noProgressLoops = 0;
     }
   });
 
@@ -1438,7 +1488,7 @@ const CONTIG_MIGRATE_TRIES = 5;
  * @category Memory and folios
  */
 export const pageAllocInitSysctl = (k: Kernel, alloc: BuddyAllocator): void => {
-  k.fs.addAttributes("/proc/sys/vm", {
+  k.fs.registerSysctl("vm", {
     watermark_boost_factor: {
       mode: 0o644,
       show: () => `${alloc.watermarkBoostFactor}\n`,
@@ -1480,8 +1530,10 @@ const contigError = (rc: number, what: string): ErrnoError =>
  *    folios in use (to a free huge page of the node, or a temporary one); a free hugetlb folio is
  *    replaced by a fresh huge page of its node and dissolved, and so is a migrated one's source
  *    that went back to its pool (`replace_free_hugepage_folios()`), so every pool keeps its
- *    per-node counts. A gigantic hugetlb folio in the range, or no replacement page, is
- *    `ENOMEM`;
+ *    per-node counts. Each replacement's allocation reclaims and compacts on that node when its
+ *    first tries fail (`allocPagesSlowpath()` with `__GFP_THISNODE | __GFP_RETRY_MAYFAIL`), the
+ *    scan waiting at the folio. A gigantic hugetlb folio in the range, or no replacement page
+ *    even then, is `ENOMEM`;
  * 3. checks every page is free (`test_pages_isolated()`, `EBUSY` otherwise: a pinned folio),
  *    takes them, and gives the pageblocks back their movable type.
  *
@@ -1514,7 +1566,7 @@ export const allocContigRange = (
     const list = new FolioList(k.memmap.lru);
     try {
       for (let tries = 0; tries < CONTIG_MIGRATE_TRIES; tries++) {
-        const isolated = isolateMigratepagesRange(k, nid, start, end, list, current);
+        const isolated = yield* isolateMigratepagesRange(k, nid, start, end, list, current);
         if (isolated < 0) {
           restore();
           return yield* Effect.fail(contigError(isolated, "a hugetlb folio cannot be replaced"));
@@ -1533,7 +1585,7 @@ export const allocContigRange = (
       putbackMovablePages(k, list);
       list.release();
     }
-    const replaced = replaceFreeHugepageFolios(k, start, end, current);
+    const replaced = yield* replaceFreeHugepageFolios(k, start, end, current);
     if (replaced) {
       restore();
       return yield* Effect.fail(contigError(replaced, "a free hugetlb folio cannot be replaced"));

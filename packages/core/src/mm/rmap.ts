@@ -408,25 +408,32 @@ export const folioMkclean = (k: Kernel, head: number): boolean => {
 /**
  * The `VM_LOCKED` step of `folio_referenced_one()` (`mm/rmap.c`, Linux 6.16): whether a
  * `VM_LOCKED` VMA maps the folio so that its missed mlock is restored there: a small folio, one
- * mapped by a huge PMD, or a large folio whose every page the VMA maps by a PTE, lying whole in
- * the VMA (`folio_within_vma()`) and in one page table (one PMD range).
+ * mapped by a huge PMD (or, hugetlb, a huge PUD), or a large folio whose every page the VMA maps by
+ * a PTE, in one page table (one PMD range). A walk of the folio's VMAs that allocates nothing, as
+ * the kernel's rmap walk meets `VM_LOCKED` VMA by VMA; a large folio that does not lie whole in a
+ * VMA (`folio_within_vma()`) is neither PMD-mapped nor wholly PTE-mapped there.
  */
 const folioMappedLocked = (k: Kernel, head: number): boolean => {
   const m = k.memmap;
+  const vmas = rmapVmas(k, m.mapping[head]!);
+  if (!vmas) return false;
+  const index = m.index[head]!;
   const nr = m.folioNrPages(head);
-  const ptes = new Map<Vma, number>();
-  for (const { vma, pmd } of folioMappings(k, head)) {
+  const pageSize = k.mem.pageSize;
+  const pmdSize = pageSize * (1 << k.pmdOrder);
+  for (const vma of vmas) {
     if (!(vma.flags & VM_LOCKED)) continue;
-    if (nr === 1 || pmd) return true;
-    ptes.set(vma, (ptes.get(vma) ?? 0) + 1);
-  }
-  const size = nr * k.mem.pageSize;
-  const pmdSize = k.mem.pageSize * (1 << k.pmdOrder);
-  for (const [vma, count] of ptes) {
-    const start = vma.start + (m.index[head]! - vma.pgoff) * k.mem.pageSize;
-    const within = start >= vma.start && start + size <= vma.end;
-    const onePageTable = Math.floor(start / pmdSize) === Math.floor((start + size - 1) / pmdSize);
-    if (count === nr && within && onePageTable) return true;
+    if (index < vma.pgoff || index + nr > vma.pgoff + vma.nrPages) continue;
+    const slot = index - vma.pgoff;
+    const start = vma.start + slot * pageSize;
+    const huge = hugeMap(k, vma, nr);
+    const pmd = huge !== null && huge.size > 0 ? huge.get(start) : undefined;
+    if (pmd !== undefined && ptePresent(pmd) && ptePfn(pmd) === head) return true;
+    if (Math.floor(start / pmdSize) !== Math.floor((start + nr * pageSize - 1) / pmdSize)) continue;
+    let i = 0;
+    while (i < nr && ptePresent(vma.ptes[slot + i]!) && ptePfn(vma.ptes[slot + i]!) === head + i)
+      i++;
+    if (i === nr) return true;
   }
   return false;
 };

@@ -47,12 +47,7 @@ import {
   PG_swapbacked,
   PG_writeback,
 } from "../include/page_flags";
-import {
-  memallocNoreclaimRestore,
-  memallocNoreclaimSave,
-  PF_KSWAPD,
-  PF_MEMALLOC,
-} from "../include/sched";
+import { PF_KSWAPD, PF_MEMALLOC, withMemallocNoreclaim } from "../include/sched";
 import {
   type Kswapd,
   LRU_ACTIVE_ANON,
@@ -564,8 +559,10 @@ const compactionReady = (k: Kernel, nid: number, order: number): boolean => {
 
 /**
  * The nodes an allocation's slow path walks (`for_each_zone_zonelist_nodemask()` over the
- * allocation's zonelist, one zone per node): `nid` alone with `__GFP_THISNODE`, else `nid` and its
+ * allocation's zonelist, one zone per node): the page allocator's
+ * {@link PageAllocator.candidates}, `nid` alone with `__GFP_THISNODE`, else `nid` and its
  * fallbacks by distance (`zonelists[nid]`) that are in `nodemask` (all of them when null).
+ * Read-only: without a node mask it is the allocator's own list.
  *
  * @category Reclaim
  */
@@ -574,10 +571,7 @@ export const allocNodes = (
   gfp: number,
   nid: number,
   nodemask: readonly number[] | null,
-): number[] =>
-  gfp & __GFP_THISNODE
-    ? [nid]
-    : (k.pageAlloc.zonelists[nid] ?? []).filter((n) => !nodemask || nodemask.includes(n));
+): readonly number[] => k.pageAlloc.candidates(nid, gfp, nodemask);
 
 /**
  * `zone_reclaimable_pages()` (`mm/vmscan.c`): the pages on the node's file LRU lists, plus its
@@ -711,16 +705,7 @@ export const performReclaim = (
   nodemask: readonly number[] | null,
   current: AllocContext | null,
 ): Effect.Effect<number, ErrnoError> =>
-  Effect.suspend(() => {
-    const noreclaimFlag = current ? memallocNoreclaimSave(current) : 0;
-    return tryToFreePages(k, gfp, order, nid, nodemask, current).pipe(
-      Effect.ensuring(
-        Effect.sync(() => {
-          if (current) memallocNoreclaimRestore(current, noreclaimFlag);
-        }),
-      ),
-    );
-  });
+  withMemallocNoreclaim(current, tryToFreePages(k, gfp, order, nid, nodemask, current));
 
 /**
  * `kswapd_shrink_node()` (`mm/vmscan.c`, Linux 6.16): one pass of kswapd over node `nid` at

@@ -4,7 +4,7 @@ import { errno } from "../../src/errno";
 import { debugfsAttribute, debugfsCreateU32 } from "../../src/fs/debugfs";
 import { KernFs } from "../../src/fs/kernfs";
 import { SIMPLE_ATTR_BUF_SIZE } from "../../src/fs/libfs";
-import { ERRNO } from "../../src/index";
+import { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, ERRNO } from "../../src/index";
 import { boot, expectErrno, run } from "../../src/testing/index";
 
 describe("sysfs and procfs", () => {
@@ -225,5 +225,55 @@ describe("sysfs and procfs", () => {
     expectErrno(k.fs.read(null as never), "EFAULT");
     expectErrno(k.fs.list(7 as never), "EFAULT");
     expect(run(k.fs.read(path))).toBe("always [madvise] never\n");
+  });
+});
+
+// may_open() → generic_permission() (fs/namei.c, Linux 6.16) on a root-owned sysfs or procfs
+// inode: the bits of the opener's class, else CAP_DAC_OVERRIDE (any access) or
+// CAP_DAC_READ_SEARCH (a read); then kernfs_fop_open()'s own test (fs/kernfs/file.c).
+describe("who may open a sysfs or procfs file: generic_permission()", () => {
+  const THP = "/sys/kernel/mm/transparent_hugepage/enabled"; // 0644
+  const PAGETYPEINFO = "/proc/pagetypeinfo"; // 0400 (mm/vmstat.c, since Linux 5.4)
+
+  it("a user reads a 0644 file but may not write it; /proc/pagetypeinfo (0400) is EACCES to it", () => {
+    const k = boot();
+    const user = run(k.createProcess({ uid: 1000 }));
+    const before = run(k.fs.read(THP));
+    expect(run(k.fs.read(THP, user))).toBe(before);
+    expect(expectErrno(k.fs.write(THP, "never", user), "EACCES").message).toMatch(/uid 1000/);
+    expect(run(k.fs.read(THP))).toBe(before);
+    expectErrno(k.fs.read(PAGETYPEINFO, user), "EACCES");
+    // Group root is held to the group's bits: r-- of 0644, --- of 0400.
+    const groupRoot = run(k.createProcess({ uid: 1000, gid: 0 }));
+    expectErrno(k.fs.write(THP, "never", groupRoot), "EACCES");
+    expectErrno(k.fs.read(PAGETYPEINFO, groupRoot), "EACCES");
+    run(k.shutdown());
+  });
+
+  it("CAP_DAC_OVERRIDE lets a user write a 0644 file and read a 0400 one; CAP_DAC_READ_SEARCH only reads", () => {
+    const k = boot();
+    const override = run(k.createProcess({ uid: 1000, capabilities: [CAP_DAC_OVERRIDE] }));
+    expect(run(k.fs.write(THP, "never", override))).toBe(5);
+    expect(run(k.fs.read(THP))).toContain("[never]");
+    expect(run(k.fs.read(PAGETYPEINFO, override))).toContain("Page block order");
+    const search = run(k.createProcess({ uid: 1000, capabilities: [CAP_DAC_READ_SEARCH] }));
+    expect(run(k.fs.read(PAGETYPEINFO, search))).toContain("Page block order");
+    expectErrno(k.fs.write(THP, "always", search), "EACCES");
+    expect(run(k.fs.read(THP))).toContain("[never]");
+    run(k.shutdown());
+  });
+
+  it("root without CAP_DAC_OVERRIDE is held to the owner's bits; no capability opens a read-only file for writing", () => {
+    const k = boot();
+    const bare = run(k.createProcess({ uid: 0, capabilities: [] }));
+    expect(run(k.fs.read(PAGETYPEINFO, bare))).toContain("Page block order");
+    expect(run(k.fs.write(THP, "madvise", bare))).toBe(7);
+    // kernfs_fop_open(): a mode with no write bit is EACCES to anyone, root with every capability.
+    expectErrno(k.fs.write(PAGETYPEINFO, "1"), "EACCES");
+    expectErrno(
+      k.fs.write("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "1"),
+      "EACCES",
+    );
+    run(k.shutdown());
   });
 });

@@ -146,3 +146,49 @@ describe("who may write: sysctl_perm() by the entry's mode, then the handler's o
     run(k.shutdown());
   });
 });
+
+describe("who may read: proc_sys_call_handler() checks sysctl_perm() with MAY_READ too", () => {
+  // fs/proc/proc_sysctl.c (Linux 6.16): proc_sys_permission() at open and proc_sys_call_handler()
+  // both ask sysctl_perm(head, table, MAY_READ) for a read; test_perm() holds euid 0 to the owner's
+  // bits, egid 0 to the group's, anyone else to the others'. A refused open() is EACCES.
+  const table = (k: Kernel) =>
+    k.fs.registerSysctl("test", {
+      owner_only: { mode: 0o600, show: () => "1\n", store: (_text, count) => count },
+      group_read: { mode: 0o640, show: () => "2\n", store: (_text, count) => count },
+    });
+
+  it("a 0600 entry: root reads it; a user and group root get EACCES, with a capability or not", () => {
+    const k = boot();
+    table(k);
+    const file = "/proc/sys/test/owner_only";
+    expect(run(k.fs.read(file))).toBe("1\n");
+    expect(run(k.fs.read(file, run(k.createProcess({ uid: 0 }))))).toBe("1\n");
+    for (const task of [
+      run(k.createProcess({ uid: 1000 })),
+      run(k.createProcess({ uid: 1000, gid: 0 })),
+      run(k.createProcess({ uid: 1000, capabilities: [CAP_SYS_ADMIN] })),
+    ]) {
+      expectErrno(k.fs.read(file, task), "EACCES");
+    }
+    run(k.shutdown());
+  });
+
+  it("a 0640 entry: group root reads it by the group's bits, a user does not", () => {
+    const k = boot();
+    table(k);
+    const file = "/proc/sys/test/group_read";
+    expect(run(k.fs.read(file, run(k.createProcess({ uid: 1000, gid: 0 }))))).toBe("2\n");
+    expectErrno(k.fs.read(file, run(k.createProcess({ uid: 1000 }))), "EACCES");
+    run(k.shutdown());
+  });
+
+  it("the kernel's own entries: a user reads 0644 max_map_count; compact_memory (0200) is EACCES", () => {
+    const k = boot();
+    const user = run(k.createProcess({ uid: 1000 }));
+    expect(run(k.fs.read("/proc/sys/vm/max_map_count", user))).toBe("65530\n");
+    // mode 0200: not even root may read it (test_perm() on the owner's bits, no capability).
+    expectErrno(k.fs.read("/proc/sys/vm/compact_memory"), "EACCES");
+    expectErrno(k.fs.read("/proc/sys/vm/compact_memory", user), "EACCES");
+    run(k.shutdown());
+  });
+});

@@ -6,9 +6,11 @@ import type { TraceEvent } from "../../src/include/trace";
 import {
   isMigrationEntry,
   LRU_UNEVICTABLE,
+  MADV_DONTNEED,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_PRIVATE,
   MAP_SHARED,
   MPOL_MF_MOVE,
@@ -1032,6 +1034,136 @@ describe("PMD-mapped shmem THPs", () => {
     const expected = pattern(4 * MiB, 3);
     expected[9 * PAGE] = 5;
     expectBytes(run(p.read(addr, 4 * MiB)), expected);
+    expectConsistent(k);
+  });
+});
+
+// pmd_none() (include/linux/pgtable.h, Linux 6.16): __handle_mm_fault() calls create_huge_pmd()
+// (do_huge_pmd_anonymous_page(), the huge zero folio) only where the PMD is none, and
+// do_set_pmd() backs off where it is not. A PTE table stays under a PMD once a PTE was installed
+// in its range (do_anonymous_page()'s pte_alloc()), whatever is later zapped, until
+// free_pgtables() at munmap (free_pgd_range()'s floor and ceiling) or, on x86_64 with
+// CONFIG_PT_RECLAIM (default y since 6.14), a MADV_DONTNEED that zaps the whole PMD range
+// (zap_pte_range() with reclaim_pt_is_enabled(), try_to_free_pte(), mm/pt_reclaim.c).
+describe("PTE tables under a PMD: a huge PMD only where the PMD is none", () => {
+  const PMD = 2 * MiB;
+  const thpKernel = () => boot({ thp: { enabled: "always" } });
+  /** A 2 MiB private anonymous VMA whose first page was faulted as a base page (VM_NOHUGEPAGE), then made THP-eligible. */
+  const tableLeft = (k: Kernel) => {
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, PMD, false);
+    run(p.write(addr, new Uint8Array([0xab])));
+    expect(folioAt(p, addr).order).toBe(0);
+    expect(p.mm!.pteTables.has(addr)).toBe(true);
+    run(p.madvise(addr, PMD, MADV_HUGEPAGE));
+    return { p, addr };
+  };
+
+  it("MADV_DONTNEED of the one page leaves the table: the next faults get a base page and the 4 KiB zero page (thp_fault_alloc unchanged); of the whole range frees it and a THP follows", () => {
+    const k = thpKernel();
+    const { p, addr } = tableLeft(k);
+    run(p.madvise(addr, PAGE, MADV_DONTNEED));
+    expect(pteAt(p, addr)).toBe(0);
+    expect(p.mm!.pteTables.has(addr)).toBe(true);
+    const alloc = k.vmstat.get("thp_fault_alloc");
+    const fallback = k.vmstat.get("thp_fault_fallback");
+    run(p.write(addr + 10 * PAGE, new Uint8Array([1])));
+    expect(folioAt(p, addr + 10 * PAGE).order).toBe(0);
+    // A read maps the 4 KiB zero page, not the huge zero folio; the zapped page reads zeros.
+    expect([...run(p.read(addr, 2))]).toEqual([0, 0]);
+    expect(pteSpecial(pteAt(p, addr))).toBe(true);
+    expect(vmaAt(p, addr).pmds.size).toBe(0);
+    // create_huge_pmd() was never called: neither counter moves.
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(alloc);
+    expect(k.vmstat.get("thp_fault_fallback")).toBe(fallback);
+    expectConsistent(k);
+
+    // The whole PMD range: zap_pte_range() covers it all and its table is freed.
+    run(p.madvise(addr, PMD, MADV_DONTNEED));
+    expect(p.mm!.pteTables.has(addr)).toBe(false);
+    run(p.write(addr + 10 * PAGE, new Uint8Array([2])));
+    expect(folioAt(p, addr).order).toBe(9);
+    expect([...vmaAt(p, addr).pmds.keys()]).toEqual([addr]);
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(alloc + 1);
+    expectConsistent(k);
+  });
+
+  it("MADV_DONTNEED of a range that covers a PMD range in part keeps its table (reclaim_pt_is_enabled(): end - start >= PMD_SIZE)", () => {
+    const k = thpKernel();
+    const { p, addr } = tableLeft(k);
+    run(p.madvise(addr, PMD - PAGE, MADV_DONTNEED));
+    expect(p.mm!.pteTables.has(addr)).toBe(true);
+    run(p.write(addr, new Uint8Array([1])));
+    expect(folioAt(p, addr).order).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("munmap of the faulted page keeps the table the rest of the VMA still uses (free_pgd_range()'s ceiling); munmap and remap of the whole range frees it, and a THP fault succeeds", () => {
+    const k = thpKernel();
+    const { p, addr } = tableLeft(k);
+    // The hole [addr, addr + PAGE): the VMA above starts inside the same PMD range.
+    run(p.munmap(addr, PAGE));
+    expect(p.mm!.pteTables.has(addr)).toBe(true);
+    run(p.mmap(PAGE, { addr, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED }));
+    run(p.madvise(addr, PMD, MADV_HUGEPAGE));
+    expect(vmaAt(p, addr).end).toBe(addr + PMD); // merged back into one VMA
+    expect(vmaAt(p, addr).ptes.every((pte) => pte === 0)).toBe(true);
+    const alloc = k.vmstat.get("thp_fault_alloc");
+    run(p.write(addr + 100 * PAGE, new Uint8Array([1])));
+    expect(folioAt(p, addr + 100 * PAGE).order).toBe(0);
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(alloc);
+    // No VMA is left in the PMD range: free_pgtables() frees its table.
+    run(p.munmap(addr, PMD));
+    expect(p.mm!.pteTables.has(addr)).toBe(false);
+    const again = run(p.mmap(PMD, { addr, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED }));
+    expect(again).toBe(addr);
+    run(p.write(addr + 100 * PAGE, new Uint8Array([2])));
+    expect(folioAt(p, addr).order).toBe(9);
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(alloc + 1);
+    expectConsistent(k);
+  });
+
+  it("munmap of a VMA whose PMD range the VMA below shares keeps the table (free_pgd_range()'s floor), freed with the last VMA there", () => {
+    const k = thpKernel();
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, PMD, false);
+    // Two VMAs in one PMD range: the lower half read-only.
+    run(p.mprotect(addr, MiB, PROT_READ));
+    run(p.write(addr + MiB, new Uint8Array([1])));
+    expect(p.mm!.pteTables.has(addr)).toBe(true);
+    run(p.munmap(addr + MiB, MiB));
+    expect(p.mm!.pteTables.has(addr)).toBe(true);
+    run(p.munmap(addr, MiB));
+    expect(p.mm!.pteTables.has(addr)).toBe(false);
+    expectConsistent(k);
+  });
+
+  it("fork copies the table of a range whose PTEs were all zapped (copy_pte_range()): the child's fault there gets a base page", () => {
+    const k = thpKernel();
+    const { p, addr } = tableLeft(k);
+    run(p.madvise(addr, PAGE, MADV_DONTNEED));
+    const child = run(p.fork());
+    expect(child.mm!.pteTables.has(addr)).toBe(true);
+    run(child.write(addr + 5 * PAGE, new Uint8Array([1])));
+    expect(folioAt(child, addr + 5 * PAGE).order).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("MADV_DONTNEED: EINVAL in an mlocked VMA, ENOMEM for a hole after zapping past it", () => {
+    const k = thpKernel();
+    const p = run(k.createProcess());
+    const addr = mapAnon(p, 4 * PAGE, false);
+    run(p.write(addr, new Uint8Array(4 * PAGE).fill(7)));
+    run(p.munmap(addr + PAGE, PAGE));
+    // madvise_walk_vmas(): the hole is skipped and reported at the end; both sides are zapped.
+    expectErrno(p.madvise(addr, 4 * PAGE, MADV_DONTNEED), "ENOMEM");
+    expect([...run(p.read(addr, 1)), ...run(p.read(addr + 2 * PAGE, 1))]).toEqual([0, 0]);
+    run(p.mlock(addr + 2 * PAGE, 2 * PAGE));
+    run(p.write(addr + 2 * PAGE, new Uint8Array([9])));
+    // madvise_dontneed_free_valid_vma(): VM_LOCKED is refused.
+    expectErrno(p.madvise(addr + 2 * PAGE, PAGE, MADV_DONTNEED), "EINVAL");
+    expect([...run(p.read(addr + 2 * PAGE, 1))]).toEqual([9]);
+    expectErrno(p.madvise(addr + 1, PAGE, MADV_DONTNEED), "EINVAL");
     expectConsistent(k);
   });
 });

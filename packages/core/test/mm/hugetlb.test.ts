@@ -31,8 +31,10 @@ import {
   PG_hugetlb,
   PROT_READ,
   pteWrite,
+  startIsolatePageRange,
   type Task,
   type TraceEvent,
+  undoIsolatePageRange,
   VM_HUGEPAGE,
   VM_LOCKED,
   VM_WRITE,
@@ -296,6 +298,27 @@ describe("MAP_HUGETLB: reservations (hugetlb_reserve_pages) and faults", () => {
     expectConsistent(k);
   });
 
+  it("a fault passes over a free huge page in an isolated pageblock (dequeue_hugetlb_folio_node_exact()'s is_migrate_isolate_page(), Linux 6.16): it takes the next one, and the first again once the range is given back", () => {
+    const k = boot({ nodes: ["64M"] });
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const [first, second] = [...k.hstate.hugepageFreelists[0]!];
+    const fault = () => {
+      const m = mapHuge(k, 1);
+      run(m.p.write(m.addr, new Uint8Array([1])));
+      return m;
+    };
+    // alloc_contig_range() or memory offlining clearing the first page's pageblock.
+    expect(startIsolatePageRange(k, first!, first! + 512, 0)).toBeNull();
+    const a = fault();
+    expect(folioAt(a.p, a.addr).pfn).toBe(second);
+    expect(counters(k)).toEqual([2, 1, 0, 0]);
+    undoIsolatePageRange(k, first!, first! + 512);
+    const b = fault();
+    expect(folioAt(b.p, b.addr).pfn).toBe(first);
+    expect(counters(k)).toEqual([2, 0, 0, 0]);
+    expectConsistent(k);
+  });
+
   it("fails with ENOMEM when the pool is empty, and when it cannot cover the mapping", () => {
     const k = boot();
     const p = run(k.createProcess());
@@ -521,7 +544,7 @@ describe("hugetlb pages are mapped by one huge entry (hugetlb_fault)", () => {
     expectConsistent(k);
   });
 
-  it("the owner's copy-on-write with no free page takes the page from its child (unmap_ref_private()); the child's next access fails", () => {
+  it("the owner's copy-on-write with no free page takes the page from its child (unmap_ref_private()); the child's next access gets SIGBUS (hugetlb_no_page(): VM_FAULT_SIGBUS for HPAGE_RESV_UNMAPPED)", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const { p, addr } = mapHuge(k, 1);
@@ -533,21 +556,44 @@ describe("hugetlb pages are mapped by one huge entry (hugetlb_fault)", () => {
     expect([folio.entireMapcount, folio.refcount]).toEqual([1, 1]);
     expect(pmdOf(child, addr)).toBeUndefined();
     expect(child.mm!.findVma(addr)!.hugetlbResvUnmapped).toBe(true);
-    expect(expectErrno(child.read(addr, 1), "ENOMEM").message).toContain("HPAGE_RESV_UNMAPPED");
+    // x86 mm_fault_error(): SIGBUS, the model's EFAULT naming it (vm_fault_to_errno()).
+    const e = expectErrno(child.read(addr, 1), "EFAULT");
+    expect(e.message).toContain("HPAGE_RESV_UNMAPPED");
+    expect(e.message).toContain("SIGBUS");
     expect([...run(p.read(addr, 1))]).toEqual([2]);
     expect(counters(k)).toEqual([1, 0, 0, 0]);
     expectConsistent(k);
   });
 
-  it("a child's copy-on-write with no free page fails and leaves the page shared", () => {
+  it("a child's copy-on-write with no free page gets SIGBUS (hugetlb_wp(): vmf_error(-ENOSPC)) and leaves the page shared", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const { p, addr } = mapHuge(k, 1);
     run(p.write(addr, new Uint8Array([1])));
     const child = run(p.fork());
-    expectErrno(child.write(addr, new Uint8Array([2])), "ENOMEM");
+    // alloc_hugetlb_folio()'s -ENOSPC is VM_FAULT_SIGBUS, not VM_FAULT_OOM: EFAULT naming SIGBUS.
+    expect(expectErrno(child.write(addr, new Uint8Array([2])), "EFAULT").message).toContain(
+      "SIGBUS",
+    );
     expect(folioAt(p, addr).entireMapcount).toBe(2);
     expect([...run(child.read(addr, 1))]).toEqual([1]);
+    expectConsistent(k);
+  });
+
+  it("a forked child's first fault on a page the parent reserved gets SIGBUS, not ENOMEM; mlock() turns it into ENOMEM (alloc_hugetlb_folio()'s -ENOSPC → VM_FAULT_SIGBUS → vm_fault_to_errno()'s -EFAULT → __mlock_posix_error_return())", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const { p, addr } = mapHuge(k, 1);
+    const child = run(p.fork());
+    // The one free page is the parent's reservation: the child has none (no HPAGE_RESV_OWNER) and
+    // the pool has no page nobody reserved, nor a surplus allowed (nr_overcommit_hugepages 0).
+    expect(counters(k)).toEqual([1, 1, 1, 0]);
+    expect(expectErrno(child.read(addr, 1), "EFAULT").message).toContain("SIGBUS BUS_ADRERR");
+    expect(expectErrno(child.mlock(addr, HUGE), "ENOMEM").message).toContain("SIGBUS");
+    expect(counters(k)).toEqual([1, 1, 1, 0]);
+    // The parent's fault consumes its reservation.
+    run(p.write(addr, new Uint8Array([7])));
+    expect(counters(k)).toEqual([1, 0, 0, 0]);
     expectConsistent(k);
   });
 

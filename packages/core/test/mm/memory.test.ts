@@ -366,13 +366,16 @@ describe("faults", () => {
     expect(policyTarget({ mode: MPOL_BIND, nodes: [0, 2] }, 1, 0, distance).nid).toBe(0);
   });
 
-  it("fails a bound allocation with ENOMEM rather than leave its nodes", () => {
+  it("never leaves a bound allocation's nodes: node 0 full, the OOM killer ends the task (CONSTRAINT_MEMORY_POLICY)", () => {
     const k = boot({ nodes: ["4M", "16M"] });
     const p = run(k.createProcess());
     const frag = run(k.fragment(0, 0));
     const addr = run(p.mmap(8 * MiB, { hugepage: false }));
     run(p.mbind(addr, 8 * MiB, MPOL_BIND, [0]));
-    expectErrno(p.write(addr, new Uint8Array(8 * MiB)), "ENOMEM");
+    const node1 = k.pageAlloc.nodeFreePages(1);
+    expectErrno(p.write(addr, new Uint8Array(8 * MiB)), "ESRCH");
+    expect([p.oomVictim, k.vmstat.get("oom_kill")]).toEqual([true, 1]);
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(node1);
     frag.release();
   });
 

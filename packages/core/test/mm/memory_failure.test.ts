@@ -306,6 +306,52 @@ describe("memory_failure(): page cache", () => {
     ]);
     expect(pteAt(p, addr)).toBe(0);
     expect(file.folioAt(0)).toBeNull();
+    expect(run(p.read(addr, 1))[0]).toBe(9); // written back: read again from the file
+    run(file.fsync());
+    expectConsistent(k);
+  });
+
+  // me_pagecache_clean() truncates a clean page from its file ("temporary hole punch"); the next
+  // fault reads the file's data again (filemap_fault() → filemap_read_folio()).
+  it("rereads a clean page it dropped from the file: the bytes written back come back", () => {
+    const k = boot();
+    const seen = events(k);
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 4096, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(2 * 4096, 5)));
+    run(file.fsync());
+    const pfn = ptePfn(pteAt(p, addr));
+    run(k.memoryFailure(pfn));
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn, type: "MF_MSG_CLEAN_LRU", result: "MF_RECOVERED" },
+    ]);
+    expect(pteAt(p, addr)).toBe(0);
+    expectBytes(run(p.read(addr, 2 * 4096)), pattern(2 * 4096, 5));
+    expect(file.folioAt(0)!.pfn).not.toBe(pfn); // a fresh page, the poisoned one kept out
+    run(file.fsync());
+    expectConsistent(k);
+  });
+
+  // me_pagecache_dirty(): what was written since the last writeback is lost. The mapper that had
+  // the page gets SIGBUS (a hwpoison entry), fsync() reports EIO once (mapping_set_error()), and
+  // a new mapping reads what the file holds: the data last written back.
+  it("loses a dirty page's unwritten bytes: EIO, hwpoison entry; a new mapping reads what was written back", () => {
+    const k = boot();
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 4096, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(2 * 4096, 5)));
+    run(file.fsync());
+    run(p.write(addr, pattern(4096, 6))); // dirty again, not written back
+    const pfn = ptePfn(pteAt(p, addr));
+    run(k.memoryFailure(pfn));
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(true);
+    expectErrno(p.read(addr, 1), "EHWPOISON");
+    const q = run(k.createProcess());
+    const again = run(q.mmap(2 * 4096, { flags: MAP_SHARED, file }));
+    expectBytes(run(q.read(again, 2 * 4096)), pattern(2 * 4096, 5));
+    expectErrno(file.fsync(), "EIO");
     run(file.fsync());
     expectConsistent(k);
   });
@@ -383,6 +429,32 @@ describe("soft_offline_page()", () => {
     expect(nodeStats(k, 0)).toEqual(["0", "0", "0", "0", "0"]);
     run(p.exit());
     expect(k.memmap.refcount[old]).toBe(1);
+    expectConsistent(k);
+  });
+
+  // soft_offline_in_use_page(): a clean page-cache page nobody maps is not migrated but dropped
+  // from its file ("invalidated", mapping_evict_folio()); page_handle_poison() keeps it out with
+  // one reference, and the file's data is read again on the next fault.
+  it("drops a clean, unmapped page-cache page instead of migrating it (mapping_evict_folio); the file reads it back", () => {
+    const k = boot();
+    const seen = reasons(k);
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(4096, 8)));
+    run(file.fsync());
+    run(p.munmap(addr, 4096));
+    const old = file.folioAt(0)!.pfn;
+    const free = k.pageAlloc.totalFreePages();
+    run(k.softOfflinePage(old));
+    expect(file.folioAt(0)).toBeNull();
+    expect(seen).toEqual([]); // no migration
+    expect(k.memmap.test(old, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[old]).toBe(1);
+    expect(k.pageAlloc.totalFreePages()).toBe(free); // the old page is neither freed nor replaced
+    expect(k.numPoisonedPages).toBe(1);
+    const again = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+    expectBytes(run(p.read(again, 4096)), pattern(4096, 8));
     expectConsistent(k);
   });
 

@@ -210,6 +210,10 @@ describe("threadCopyNs: copy_page_lists_mt(), drivers/migoffcopy/mtcopy/copy_pag
     // min(4·4, 10) = 10 GB/s: 209715.2 + 24000.
     expect(threadCopyNs(PROFILE, batch(1, 2 * MiB), 4, 3).ns).toBeCloseTo(233715.2, 6);
   });
+  it("threads on a fractional idle share: 2 threads at load 1.4 on 2 CPUs run on 1.6 CPUs", () => {
+    // min(1.6·4, 10) = 6.4 GB/s: 2097152/6.4 = 327680; + 20000 + 2·1000.
+    expect(threadCopyNs(PROFILE, batch(1, 2 * MiB), 2, 0.6).ns).toBeCloseTo(349680, 6);
+  });
   it("whole folios dealt out: the thread with the most folios sets the time", () => {
     // 5 folios on 2 threads: 3 folios · 524288 = 1572864 > 10 MiB / 8 GB/s; + 20000 + 2000.
     expect(threadCopyNs(PROFILE, batch(5, 2 * MiB), 2, 7).ns).toBe(1594864);
@@ -224,6 +228,9 @@ describe("offloadDecision: the adaptive policy", () => {
       cpuNs: 575488,
       offloadNs: 796288,
       initiatorNs: 108400,
+      // The initiator's share and the 10000 ns completion: what does not move bytes.
+      fixedNs: 118400,
+      bytes: 512 * 4096,
       lanes: 1,
     });
   });
@@ -288,6 +295,58 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
       4.5,
       expect.closeTo(1 + 3.5 * 0.99, 9),
     ]);
+  });
+
+  it("with lanes that are CPU threads, holds the CPU's bandwidth to what two lanes or more reached on the batch's bytes", async () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const events: MmMigrateOffloadDecision[] = [];
+    kernel.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_offload_decision") events.push(e);
+    });
+    const die = () => Effect.die(new Error("a fixed profile is never calibrated"));
+    const threads = new OffloadPolicy(kernel, "T", die, PROFILE, { lanesAreCpuThreads: true });
+    const other = new OffloadPolicy(kernel, "O", die, PROFILE);
+    // 512 × 64 KiB = 32 MiB. CPU: 512·100 + 33554432/4 = 8439808. Two threads on two CPUs:
+    // 20000 + 2·1000 fixed, then 256 folios · 16384 = 4194304 (= 33554432/8): 4216304, taken.
+    const b = batch(512, 64 * KiB);
+    const two = { kind: "threads", threads: 2, idleCpus: 1 } as const;
+    const first = await Effect.runPromise(threads.decide(b, two));
+    expect(first).toMatchObject({
+      taken: true,
+      cpuNs: 8439808,
+      offloadNs: 4216304,
+      fixedNs: 22000,
+    });
+    expect(events[0]!.cpuGbps).toBe(4);
+    // The bytes came from memory at 2 GB/s together, not 8: 22000 + 33554432/2 = 16799216 ns.
+    // The first, cold, offload is not counted; the second sets the correction and the lanes'
+    // bandwidth.
+    for (const p of [threads, other]) {
+      p.observe(first, 16799216);
+      p.observe(first, 16799216);
+    }
+    expect(threads.lanesGbps).toBe(2);
+    expect(other.lanesGbps).toBeNull();
+    expect(threads.correction).toBeCloseTo((1 + 16799216 / 4216304) / 2, 12);
+    // Offload: 4216304 × the correction = (4216304 + 16799216)/2 = 10507760. The CPU copies the
+    // same bytes no faster than the two lanes did together: 51200 + 33554432/2 = 16828416, taken.
+    // At the profile's 4 GB/s (lanes that are not CPU threads) it is 8439808, declined.
+    const second = await Effect.runPromise(threads.decide(b, two));
+    expect(second.taken).toBe(true);
+    expect(second.cpuNs).toBe(16828416);
+    expect(second.offloadNs).toBeCloseTo(10507760, 6);
+    expect(events[1]).toMatchObject({ taken: true, cpuNs: 16828416, cpuGbps: 2 });
+    const declined = await Effect.runPromise(other.decide(b, two));
+    expect(declined).toMatchObject({ taken: false, cpuNs: 8439808 });
+    // One lane is one thread against the initiator's: what it reached says nothing of the CPU.
+    const one = await Effect.runPromise(threads.decide(b, { ...two, threads: 1, idleCpus: 0 }));
+    threads.observe(one, 100 * 16799216);
+    expect(threads.lanesGbps).toBe(2);
+    // A stalled lane lowers the CPU's bandwidth no further than an eighth of the profile's.
+    for (let i = 0; i < 20; i++) threads.observe(second, 100 * 16799216);
+    await Effect.runPromise(threads.decide(b, two));
+    expect(threads.lanesGbps).toBeLessThan(0.5);
+    expect(events.at(-1)!.cpuGbps).toBe(0.5);
   });
 
   it("offers: turns down a batch the model declines (counted, traced), offers one it would take or has no profile for (not counted)", () => {

@@ -17,20 +17,32 @@
 import { describe, expect, it } from "vitest";
 import {
   __GFP_COMP,
+  __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   allocContigRange,
+  dissolveFreeHugetlbFolio,
+  ERRNO,
+  FolioList,
   folioPut,
   GFP_KERNEL,
+  htlbAllocMask,
+  hugetlbReplacementSlowpath,
   type Kernel,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
+  MAP_SHARED,
   MIGRATE_ISOLATE,
   MPOL_BIND,
   MR_CONTIG_RANGE,
+  newHugetlbReplacement,
   PG_buddy,
   PG_hugetlb,
   PG_hwpoison,
+  PROT_READ,
+  replaceFreeHugepageFolios,
+  startIsolatePageRange,
+  undoIsolatePageRange,
   VirtioBalloon,
 } from "../../src/index";
 import {
@@ -197,6 +209,183 @@ describe("alloc_contig_range() over hugetlb folios and balloon pages (Linux 6.16
     expect(await runP(allocContigRange(k, base + 2 * NR, ORDER, GFP_KERNEL | __GFP_COMP))).toBe(
       base + 2 * NR,
     );
+    expectConsistent(k);
+  });
+});
+
+// alloc_and_dissolve_hugetlb_folio() (mm/hugetlb.c, Linux 6.16) replaces a free hugetlb folio with
+// alloc_buddy_hugetlb_folio(h, htlb_alloc_mask(h) | __GFP_THISNODE, nid, NULL, NULL): one
+// __alloc_pages() of GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_NOWARN | __GFP_THISNODE |
+// __GFP_RETRY_MAYFAIL on the folio's node, whose slow path reclaims and compacts there while the
+// scan that met the folio (isolate_migratepages_block() → isolate_or_dissolve_huge_folio(), or
+// replace_free_hugepage_folios()) waits. No page: -ENOMEM, which isolate_migratepages_block()
+// turns into the end of the scan (isolate_fail: what the block isolated goes back) and
+// alloc_contig_range() into its failure with -ENOMEM (__alloc_contig_migrate_range()'s
+// `ret && ret != -EBUSY`; replace_free_hugepage_folios()'s `if (ret) goto done`).
+describe("a hugetlb replacement page takes the slow path on the folio's node (Linux 6.16)", () => {
+  const PAGE = 4096;
+  const ORDER_2M = 9;
+  /**
+   * Two 16 MiB nodes; node 1 with `pool` 2 MiB pool pages, then its free memory given to `cached`
+   * clean page-cache pages of a task bound to it and to kernel allocations (`GFP_KERNEL |
+   * __GFP_THISNODE` first tries until they fail): no free 2 MiB block is left on node 1, and only
+   * reclaim can make one.
+   */
+  const setup = async (cached: number, pool = 1, inUse = false) => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    run(k.fs.write(`${NODE1_2M}/nr_hugepages`, String(pool)));
+    const q = run(k.createProcess({ node: 1 }));
+    run(q.setMempolicy(MPOL_BIND, [1]));
+    const addr = inUse
+      ? run(q.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }))
+      : 0;
+    if (inUse) run(q.write(addr, pattern(2 * MiB, 9)));
+    if (cached) {
+      const file = run(k.createFile("cache"));
+      const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+      await runP(q.read(c, cached * PAGE));
+    }
+    while (k.pageAlloc.allocPages(1, 0, GFP_KERNEL | __GFP_THISNODE) >= 0);
+    expect(k.pageAlloc.allocPages(1, ORDER_2M, GFP_KERNEL | __GFP_THISNODE)).toBe(-1);
+    return { k, q, addr };
+  };
+  /** The counters the slow path and the scan add to, as deltas from now. */
+  const delta = (k: Kernel) => {
+    const before = k.vmstat.snapshot();
+    return (item: string) => k.vmstat.get(item) - before[item]!;
+  };
+  /** The `mm_compaction_isolate_migratepages` events of scans that start at `pfn`. */
+  const scansFrom = (k: Kernel, pfn: number) => {
+    const events: { endPfn: number; nrScanned: number; nrTaken: number }[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_compaction_isolate_migratepages" && e.startPfn === pfn)
+        events.push({ endPfn: e.endPfn, nrScanned: e.nrScanned, nrTaken: e.nrTaken });
+    });
+    return events;
+  };
+
+  it("compaction's scan (isolate_or_dissolve_huge_folio()): the slow path reclaims node 1's page cache, the folio is replaced on node 1 and dissolved, and the range is allocated", async () => {
+    const { k } = await setup(3000);
+    const [head] = [...k.hstate.hugepageFreelists[1]!];
+    const d = delta(k);
+    const scans = scansFrom(k, head!);
+    // Before, the replacement took only the first tries here: ENOMEM.
+    expect(await runP(allocContigRange(k, head!, ORDER_2M, GFP_KERNEL | __GFP_COMP))).toBe(head);
+    expect(k.memmap.folioOrder(head!)).toBe(ORDER_2M);
+    expect(k.memmap.refcount[head!]).toBe(1);
+    // nr_hugepages, free_hugepages, surplus_hugepages of node 1 as before, the new page on node 1
+    // outside the range.
+    expect(pool1(k)).toEqual(["1", "1", "0"]);
+    const [fresh] = [...k.hstate.hugepageFreelists[1]!];
+    expect(k.mem.pfnToNid(fresh!)).toBe(1);
+    expect(fresh! >= head! + 512 || fresh! < head!).toBe(true);
+    // One direct reclaim (__perform_reclaim()) made the 2 MiB block; no OOM killer.
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgsteal_direct")).toBeGreaterThanOrEqual(512);
+    // The block is scanned once, as by the call that waited in alloc_and_dissolve_hugetlb_folio():
+    // 1 page, then the dissolved folio's 511 others as one free order-9 block; nothing isolated.
+    expect(scans).toEqual([{ endPfn: head! + 512, nrScanned: 512, nrTaken: 0 }]);
+    expect(d("compact_isolated")).toBe(0);
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    expectConsistent(k);
+    folioPut(k, head!);
+    expectConsistent(k);
+  });
+
+  it("compaction's scan with nothing to reclaim: one direct reclaim, no OOM killer (__GFP_RETRY_MAYFAIL, __GFP_THISNODE), -ENOMEM: alloc_contig_range() fails with ENOMEM, the pool and node 1 as they were", async () => {
+    const { k } = await setup(0);
+    const [head] = [...k.hstate.hugepageFreelists[1]!];
+    const free = k.pageAlloc.nodeFreePages(1);
+    const d = delta(k);
+    const scans = scansFrom(k, head!);
+    expect(await errnoOf(allocContigRange(k, head!, ORDER_2M, GFP_KERNEL))).toBe("ENOMEM");
+    expect(d("allocstall_normal")).toBe(1);
+    expect(pool1(k)).toEqual(["1", "1", "0"]);
+    expect([...k.hstate.hugepageFreelists[1]!]).toEqual([head]);
+    expect(k.memmap.test(head!, PG_hugetlb)).toBe(true);
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(free);
+    // One scan of the block, stopped at the folio: its 512 pages counted once.
+    expect(scans).toHaveLength(1);
+    expect(scans[0]!.nrScanned).toBe(512);
+    expect(scans[0]!.nrTaken).toBe(0);
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("replace_free_hugepage_folios() over an isolated range: the slow path gets the replacement, 0; with nothing to reclaim, -ENOMEM and the folio stays", async () => {
+    for (const [cached, rc] of [
+      [3000, 0],
+      [0, -ERRNO.ENOMEM],
+    ] as const) {
+      const { k } = await setup(cached);
+      const [head] = [...k.hstate.hugepageFreelists[1]!];
+      const d = delta(k);
+      expect(startIsolatePageRange(k, head!, head! + 512, 0)).toBeNull();
+      expect(await runP(replaceFreeHugepageFolios(k, head!, head! + 512))).toBe(rc);
+      undoIsolatePageRange(k, head!, head! + 512);
+      expect(d("allocstall_normal")).toBe(1);
+      expect(pool1(k)).toEqual(["1", "1", "0"]);
+      expect(k.memmap.test(head!, PG_hugetlb)).toBe(rc !== 0);
+      expect(k.memmap.test(head!, PG_buddy)).toBe(rc === 0);
+      expectConsistent(k);
+    }
+  });
+
+  it("alloc_and_dissolve_hugetlb_folio()'s retry after the slow path: a folio grabbed meanwhile is isolated, one freed from under it is left, and either way the new page goes back (free_new)", async () => {
+    for (const meanwhile of ["grabbed", "dissolved"] as const) {
+      const { k, q } = await setup(3000);
+      const [head] = [...k.hstate.hugepageFreelists[1]!];
+      const list = new FolioList(k.memmap.lru);
+      const rep = newHugetlbReplacement();
+      // The first tries fail: the request is the kernel's, on the folio's node.
+      expect(k.hstate.isolateOrDissolveHugeFolio(head!, list, null, rep)).toBeNull();
+      expect(rep.request).toEqual({
+        nid: 1,
+        order: ORDER_2M,
+        gfp: htlbAllocMask(k.hstate) | __GFP_THISNODE | __GFP_RETRY_MAYFAIL,
+        nodemask: null,
+        failedByInjection: false,
+      });
+      expect(rep.folio).toBe(head);
+      await runP(hugetlbReplacementSlowpath(k, rep));
+      expect(rep.page).toBeGreaterThanOrEqual(0);
+      let addr = 0;
+      if (meanwhile === "grabbed") {
+        addr = run(q.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+        run(q.write(addr, new Uint8Array([1])));
+        expect(folioAt(q, addr).pfn).toBe(head);
+      } else {
+        expect(dissolveFreeHugetlbFolio(k, head!)).toBe(0);
+      }
+      const free = k.pageAlloc.nodeFreePages(1);
+      expect(k.hstate.isolateOrDissolveHugeFolio(head!, list, null, rep)).toBe(0);
+      expect(k.pageAlloc.nodeFreePages(1)).toBe(free + 512);
+      expect(rep).toEqual({ request: null, folio: -1, page: -1 });
+      expect([...list]).toEqual(meanwhile === "grabbed" ? [head] : []);
+      for (const folio of list) {
+        list.del(folio);
+        k.hugetlbActive.putback(folio);
+      }
+      expect(pool1(k)).toEqual(meanwhile === "grabbed" ? ["1", "0", "0"] : ["0", "0", "0"]);
+      expectConsistent(k);
+    }
+  });
+
+  it("a hugetlb folio in use: moved to node 1's free pool page, its source back in the pool replaced after the slow path reclaims (pool 2 and 1 on node 1 as before)", async () => {
+    const { k, q, addr } = await setup(2500, 2, true);
+    const inUse = folioAt(q, addr).pfn;
+    expect(pool1(k)).toEqual(["2", "1", "0"]);
+    const d = delta(k);
+    expect(await runP(allocContigRange(k, inUse, ORDER_2M, GFP_KERNEL | __GFP_COMP))).toBe(inUse);
+    const moved = folioAt(q, addr).pfn;
+    expect(moved).not.toBe(inUse);
+    expect(k.mem.pfnToNid(moved)).toBe(1);
+    expectBytes(run(q.read(addr, 2 * MiB)), pattern(2 * MiB, 9));
+    expect(pool1(k)).toEqual(["2", "1", "0"]);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("pgmigrate_success")).toBe(512);
+    expectConsistent(k);
+    folioPut(k, inUse);
     expectConsistent(k);
   });
 });

@@ -3,6 +3,7 @@
 // NUMA_MISS), and NUMA_LOCAL when the page is on numa_node_id(), the node of the allocating CPU
 // (else NUMA_OTHER). A system call allocates in its caller, a sysfs or procfs store in the
 // writer (kernfs_fop_write_iter() runs the store in the writing task).
+import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   type Kernel,
@@ -12,6 +13,7 @@ import {
   memallocNoreclaimSave,
   PF_MEMALLOC,
   type Task,
+  withMemallocNoreclaim,
 } from "../../src/index";
 import { boot, expectErrno, folioAt, pattern, run, runP, sameBytes } from "../../src/testing/index";
 
@@ -192,5 +194,30 @@ describe("memalloc_noreclaim_save() / memalloc_noreclaim_restore() (include/linu
     expect(task.flags).toBe(0x40 | PF_MEMALLOC);
     memallocNoreclaimRestore(task, outer);
     expect(task.flags).toBe(0x40);
+  });
+
+  it("withMemallocNoreclaim() holds PF_MEMALLOC for the effect's span only, and puts it back as it was after a success, a failure or an interruption", async () => {
+    const task = { flags: 0x40 };
+    const seen = Effect.sync(() => task.flags);
+    // Set from the start, not when the Effect is built.
+    const wrapped = withMemallocNoreclaim(task, seen);
+    expect(task.flags).toBe(0x40);
+    expect(Effect.runSync(wrapped)).toBe(0x40 | PF_MEMALLOC);
+    expect(task.flags).toBe(0x40);
+    const failed = withMemallocNoreclaim(task, Effect.fail("ENOMEM"));
+    expect(Effect.runSync(Effect.flip(failed))).toBe("ENOMEM");
+    expect(task.flags).toBe(0x40);
+    // Forked, it runs at once up to its first suspension: the never-ending effect.
+    const fiber = Effect.runFork(withMemallocNoreclaim(task, Effect.never));
+    expect(task.flags).toBe(0x40 | PF_MEMALLOC);
+    await Effect.runPromise(Fiber.interrupt(fiber));
+    expect(task.flags).toBe(0x40);
+    // Nested in a section that set it already: the outer one's flag stays.
+    const outer = memallocNoreclaimSave(task);
+    expect(Effect.runSync(withMemallocNoreclaim(task, seen))).toBe(0x40 | PF_MEMALLOC);
+    expect(task.flags).toBe(0x40 | PF_MEMALLOC);
+    memallocNoreclaimRestore(task, outer);
+    // No task (a kernel thread): the effect alone.
+    expect(Effect.runSync(withMemallocNoreclaim(null, Effect.succeed(1)))).toBe(1);
   });
 });

@@ -7,6 +7,7 @@ import {
   __GFP_MOVABLE,
   __GFP_THISNODE,
   __GFP_ZERO,
+  allocNodes,
   type Kernel,
   MIGRATE_MOVABLE,
   MIGRATE_UNMOVABLE,
@@ -83,6 +84,23 @@ describe("buddy allocator", () => {
     expect(k.pageAlloc.nodeFreePages(0)).toBe(min);
     expectErrno(k.allocFolio(0, 0, __GFP_THISNODE), "ENOMEM");
     expect(run(k.allocFolio(0, 0)).nid).toBe(2);
+  });
+
+  // for_each_zone_zonelist_nodemask() over node_zonelist() (mm/page_alloc.c): the zonelist by
+  // distance, kept to the node mask; __GFP_THISNODE's zonelist holds the node alone.
+  it("candidates(): the zonelist by distance, kept to the node mask in zonelist order, or the node alone with __GFP_THISNODE; the slow path walks the same", () => {
+    const k = bootThreeNodes();
+    const pa = k.pageAlloc;
+    expect(pa.candidates(0, 0, null)).toEqual([0, 2, 1]);
+    expect(pa.candidates(0, 0, [1, 0])).toEqual([0, 1]);
+    expect(pa.candidates(0, 0, [1])).toEqual([1]);
+    expect(pa.candidates(0, __GFP_THISNODE, [1])).toEqual([0]);
+    expect(pa.candidates(1, __GFP_THISNODE, null)).toEqual([1]);
+    expect(pa.candidates(3, 0, null)).toEqual([]);
+    // The slow path's walk is the allocator's own list: nothing copied per retry.
+    expect(allocNodes(k, 0, 0, null)).toBe(pa.candidates(0, 0, null));
+    expect(allocNodes(k, 0, 0, null)).toBe(pa.zonelists[0]);
+    expect(allocNodes(k, 0, 0, [2])).toEqual([2]);
   });
 
   // get_page_from_freelist() (mm/page_alloc.c, Linux 6.16): the fast path (ALLOC_WMARK_LOW)

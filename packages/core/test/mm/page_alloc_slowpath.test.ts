@@ -2,7 +2,8 @@
 // directly, whatever its order and caller: the initial INIT_COMPACT_PRIORITY compaction for a
 // costly or non-movable order, direct reclaim then compaction at DEF_COMPACT_PRIORITY, the
 // __GFP_NORETRY / costly cuts, should_reclaim_retry() and should_compact_retry(), and
-// __alloc_pages_may_oom(), where the model (which has no OOM killer) fails the allocation.
+// __alloc_pages_may_oom(), whose OOM killer (mm/oom_kill.ts) finds no process to kill here, so the
+// allocation fails.
 import { describe, expect, it } from "vitest";
 import {
   __GFP_MEMALLOC,
@@ -193,8 +194,8 @@ describe("__alloc_pages_slowpath() for a non-costly order on a node compaction c
 
 // alloc_anon_folio() (mm/memory.c, Linux 6.16) tries each enabled mTHP order with
 // vma_thp_gfp_mask(): under defrag=madvise GFP_TRANSHUGE for a MADV_HUGEPAGE VMA, whose movable
-// non-costly orders get one reclaim and one compaction each before the fallback (the model fails
-// where Linux would call the OOM killer), and GFP_TRANSHUGE_LIGHT otherwise: no slow path.
+// non-costly orders get one reclaim and one compaction each before the OOM killer (which has no
+// process to kill here) and the fallback, and GFP_TRANSHUGE_LIGHT otherwise: no slow path.
 describe("an mTHP fault on a node with no free block above order 1", () => {
   const mthpFault = async (hugepage: boolean) => {
     const k = boot({ nodes: ["16M"], thp: { enabled: "always" } });
@@ -205,6 +206,9 @@ describe("an mTHP fault on a node with no free block above order 1", () => {
     const frag = k.pageAlloc.fragment(0, 1);
     const p = run(k.createProcess({ node: 0 }));
     run(p.setMempolicy(MPOL_BIND, [0]));
+    // OOM_SCORE_ADJ_MIN: an order up to 3 reaches the OOM killer, which then finds no process
+    // to kill (p would otherwise be its only candidate), so the order falls back.
+    run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, "-1000"));
     const size = 256 * 1024;
     const base = run(p.mmap(size, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
     if (hugepage) run(p.madvise(base, size, MADV_HUGEPAGE));
@@ -370,6 +374,26 @@ describe("a hugetlb migration destination from the buddy allocator takes the slo
     expect(folioAt(p, addr).nid).toBe(0);
     expectConsistent(k);
   });
+
+  it("an injected failure of the destination's first tries fails its whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, no compaction, ENOMEM, as for every other allocation", async () => {
+    const { k, p, addr } = await setup(3900);
+    // min-order 9: of the call's allocations only the 2 MiB destination qualifies.
+    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9 })).toBeNull();
+    const d = delta(k);
+    expectErrno(p.movePages(0, [addr], [1]), "ENOMEM");
+    expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
+    expect(d("allocstall_normal")).toBe(0);
+    expect(d("compact_stall")).toBe(0);
+    expect(d("pgmigrate_success")).toBe(0);
+    expect(folioAt(p, addr).nid).toBe(0);
+    expect(run(p.read(addr, PAGE)).every((b) => b === 7)).toBe(true);
+    // The injection spent, the same move reclaims node 1's page cache and succeeds.
+    const { status } = await runP(p.movePages(0, [addr], [1]));
+    expect(status[0]).toBe(1);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(folioAt(p, addr).nid).toBe(1);
+    expectConsistent(k);
+  });
 });
 
 // alloc_hugetlb_folio() (mm/hugetlb.c, Linux 6.16) for a fault no reservation covers (a forked
@@ -408,10 +432,12 @@ describe("a surplus huge page for a fault takes the slow path", () => {
     expectConsistent(k);
   });
 
-  it("with nothing to reclaim: one direct reclaim, no OOM killer (__GFP_RETRY_MAYFAIL), the fault fails (alloc_hugetlb_folio()'s -ENOSPC, VM_FAULT_SIGBUS: the model's ENOMEM) and the page stays shared", async () => {
+  it("with nothing to reclaim: one direct reclaim, no OOM killer (__GFP_RETRY_MAYFAIL), the fault fails (alloc_hugetlb_folio()'s -ENOSPC, VM_FAULT_SIGBUS: the model's EFAULT naming SIGBUS) and the page stays shared", async () => {
     const { k, p, child, addr } = await setup(0);
     const d = delta(k);
-    expectErrno(child.write(addr, new Uint8Array([2])), "ENOMEM");
+    expect(expectErrno(child.write(addr, new Uint8Array([2])), "EFAULT").message).toContain(
+      "SIGBUS",
+    );
     expect(surplus(k)).toBe(0);
     expect(d("allocstall_normal")).toBe(1);
     expect(folioAt(child, addr).pfn).toBe(folioAt(p, addr).pfn);
@@ -485,6 +511,22 @@ describe("a surplus huge page for a reservation at mmap() takes the slow path", 
     expect(d("allocstall_normal")).toBe(1);
     expect(p.mm!.vmas).toEqual([]);
     expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  it("an injected failure of the surplus page's first tries fails its whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, ENOMEM, nothing reserved", async () => {
+    const { k, p } = await setup(3000, 1);
+    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9 })).toBeNull();
+    const d = delta(k);
+    expectErrno(p.mmap(HUGE, { flags }), "ENOMEM");
+    expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    expect(d("allocstall_normal")).toBe(0);
+    expect(p.mm!.vmas).toEqual([]);
+    // The injection spent, the same mmap() reclaims page cache and reserves its page.
+    await runP(p.mmap(HUGE, { flags }));
+    expect(counters(k)).toEqual([1, 1, 1, 1]);
+    expect(d("allocstall_normal")).toBe(1);
     expectConsistent(k);
   });
 

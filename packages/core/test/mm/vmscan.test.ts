@@ -84,6 +84,9 @@ describe("direct reclaim (try_to_free_pages)", () => {
   it("keeps anonymous pages with no demotion target (no swap): the fault fails with ENOMEM, nothing lost", async () => {
     const k = tiered(); // demotion_enabled stays false
     const p = boundToDram(k);
+    // OOM_SCORE_ADJ_MIN: the OOM killer (out_of_memory()) finds no process to kill, so the
+    // fault fails (where Linux, with nothing killable, panics) instead of ending p.
+    run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, "-1000"));
     const n = 5000;
     const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
     let written = 0;
@@ -116,6 +119,8 @@ describe("direct reclaim (try_to_free_pages)", () => {
       thp: { enabled: "madvise" },
     }); // demotion_enabled stays false: anonymous LRU pages cannot leave node 0
     const p = boundToDram(k);
+    // OOM_SCORE_ADJ_MIN: the last fault fails at the OOM killer, which has no process to kill.
+    run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, "-1000"));
     const thp = run(p.mmap(4 << 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS, hugepage: true }));
     const huge = Math.ceil(thp / (2 << 20)) * (2 << 20);
     await runP(p.write(huge, pattern(2 << 20, 7)));
@@ -208,6 +213,27 @@ describe("direct reclaim (try_to_free_pages)", () => {
     expect(sameBytes(run(p.read(a, n * PAGE)), pattern(n * PAGE, 2))).toBe(true);
     // An evicted clean page reads back as it was: zeros, from the file.
     expect(run(p.read(c, 1000 * PAGE)).every((b) => b === 0)).toBe(true);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  // A file page written, written back (fsync: folio_mkclean() cleans and write-protects its PTEs)
+  // and evicted by reclaim is read again from the file on the next fault (filemap_fault() →
+  // filemap_read_folio()): the bytes written come back, not zeros.
+  it("rereads written-back file pages it evicted: the bytes written come back (__remove_mapping, filemap_read_folio)", async () => {
+    const k = tiered();
+    const p = boundToDram(k);
+    const file = run(k.createFile("written"));
+    const f = run(p.mmap(1000 * PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(f, pattern(1000 * PAGE, 11)));
+    run(file.fsync());
+    expect(file.mapping.backing!.nrPages).toBe(1000);
+    const n = 3500;
+    const a = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await runP(p.write(a, pattern(n * PAGE, 2)));
+    expect(file.mapping.nrFolios).toBeLessThan(1000);
+    expect(count(k, "pgsteal_file")).toBe(1000 - file.mapping.nrFolios);
+    expect(sameBytes(run(p.read(f, 1000 * PAGE)), pattern(1000 * PAGE, 11))).toBe(true);
     expectConsistent(k);
     await runP(k.shutdown());
   });

@@ -348,7 +348,7 @@ export class NumaBalancingState implements NumaBalancing {
  * @category NUMA balancing
  */
 export const numaBalancingInitSysfs = (k: Kernel, nb: NumaBalancingState): void => {
-  k.fs.addAttributes("/proc/sys/kernel", {
+  k.fs.registerSysctl("kernel", {
     numa_balancing: {
       mode: 0o644,
       show: () => `${nb.mode}\n`,

@@ -106,6 +106,21 @@ describe("virtio_balloon", () => {
       expectConsistent(k);
     });
 
+    it("an injected failure of the page's first tries fails the whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, nothing inflated", async () => {
+      const k = await full(1000);
+      const vb = new VirtioBalloon(k);
+      expect(k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 1 })).toBeNull();
+      const d = delta(k);
+      expect(await runP(vb.fillBalloon(1))).toBe(0);
+      expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
+      expect(d("allocstall_normal")).toBe(0);
+      expect(d("balloon_inflate")).toBe(0);
+      // The injection spent, the next inflation reclaims once and gets its page.
+      expect(await runP(vb.fillBalloon(1))).toBe(1);
+      expect(d("allocstall_normal")).toBe(1);
+      expectConsistent(k);
+    });
+
     it("with nothing to reclaim: one direct reclaim, no compaction, no OOM killer; nothing inflated", async () => {
       const k = await full(0);
       const vb = new VirtioBalloon(k);

@@ -1,0 +1,78 @@
+/**
+ * What the OOM killer's callers see: its score bounds, the constraint of an allocation that ran
+ * out of memory, and the control block one call of the killer works on.
+ *
+ * Models `include/uapi/linux/oom.h` (`OOM_SCORE_ADJ_MIN`, `OOM_SCORE_ADJ_MAX`) and
+ * `include/linux/oom.h` (`enum oom_constraint`, `struct oom_control`). The killer itself is
+ * `mm/oom_kill.ts`.
+ *
+ * @module
+ */
+import type { TaskStruct } from "./sched";
+
+/**
+ * `OOM_SCORE_ADJ_MIN` (`include/uapi/linux/oom.h`): the lowest `oom_score_adj`; a process with it
+ * is never chosen by the OOM killer (`oom_badness()` returns `LONG_MIN` for it).
+ *
+ * @category Processes
+ */
+export const OOM_SCORE_ADJ_MIN = -1000;
+
+/**
+ * `OOM_SCORE_ADJ_MAX` (`include/uapi/linux/oom.h`): the highest `oom_score_adj`, which adds the
+ * whole of `totalpages` to a process's badness.
+ *
+ * @category Processes
+ */
+export const OOM_SCORE_ADJ_MAX = 1000;
+
+/**
+ * `enum oom_constraint` (`include/linux/oom.h`, Linux 6.16): what limited the allocation that
+ * ran out of memory, as `constrained_alloc()` (`mm/oom_kill.c`) finds it.
+ *
+ * @category Memory and folios
+ */
+export const OomConstraint = {
+  /** `CONSTRAINT_NONE`: every node with memory was allowed. */
+  NONE: 0,
+  /** `CONSTRAINT_CPUSET`: the allocating task's cpuset kept it off some node. */
+  CPUSET: 1,
+  /** `CONSTRAINT_MEMORY_POLICY`: a memory policy's node mask left some node with memory out. */
+  MEMORY_POLICY: 2,
+  /** `CONSTRAINT_MEMCG`: a memory cgroup's limit (the model has no memory cgroups). */
+  MEMCG: 3,
+} as const;
+
+/**
+ * One of the {@link OomConstraint} values (`enum oom_constraint`, `include/linux/oom.h`).
+ *
+ * @category Memory and folios
+ */
+export type OomConstraint = (typeof OomConstraint)[keyof typeof OomConstraint];
+
+/**
+ * `struct oom_control` (`include/linux/oom.h`, Linux 6.16): one call of `out_of_memory()`. The
+ * allocation's node mask (null for none; `out_of_memory()` drops it unless the constraint is
+ * {@link OomConstraint.MEMORY_POLICY}), gfp flags and order; then what the killer works out:
+ * `totalpages` (the pages the allocation could have had, which `oom_score_adj` is scaled by),
+ * the constraint, and the task chosen with its badness points. There is no memory cgroup
+ * (`memcg`), and no sysrq-triggered call (order -1).
+ *
+ * @category Memory and folios
+ */
+export interface OomControl {
+  /** The allocation's node mask (`oc->nodemask`); null for none. */
+  nodemask: readonly number[] | null;
+  /** The allocation's gfp flags (`oc->gfp_mask`). */
+  readonly gfpMask: number;
+  /** The allocation's order (`oc->order`). */
+  readonly order: number;
+  /** Pages the allocation could have had (`oc->totalpages`), set by `constrained_alloc()`. */
+  totalpages: number;
+  /** What limited the allocation (`oc->constraint`). */
+  constraint: OomConstraint;
+  /** The task `select_bad_process()` chose (`oc->chosen`); null while none is. */
+  chosen: TaskStruct | null;
+  /** The chosen task's `oom_badness()` (`oc->chosen_points`). */
+  chosenPoints: number;
+}

@@ -1,0 +1,220 @@
+// A file's storage behind its page cache: writeback (folio_start_writeback(), fsync()) copies a
+// folio's bytes to it, a page-cache miss reads them back (filemap_fault() →
+// filemap_read_folio(), mm/filemap.c), and pages never written back read as zeros, like holes.
+// A dirty page lost to a memory error loses what was written since its last writeback
+// (me_pagecache_dirty(), mm/memory-failure.c: mapping_set_error(-EIO), fsync() reports it once).
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { File } from "../../src/include/fs";
+import type { Kernel, Task } from "../../src/include/kernel";
+import { BackingStore, isErrnoError, MAP_ANONYMOUS, MAP_SHARED } from "../../src/index";
+import {
+  boot,
+  expectBytes,
+  expectConsistent,
+  expectErrno,
+  pattern,
+  run,
+} from "../../src/testing/index";
+
+const PAGE = 4096;
+
+/** Runs `f`, which must throw an errno error named `name`. */
+const expectThrownErrno = (f: () => unknown, name: string): void => {
+  try {
+    f();
+  } catch (error) {
+    expect(isErrnoError(error) && error.errno).toBe(name);
+    return;
+  }
+  throw new Error(`expected ${name}, but the call succeeded`);
+};
+const ZEROS = new Uint8Array(PAGE);
+
+/** Maps `file`'s first `pages` pages shared in `task`, runs `body` on the address, unmaps. */
+const withMap = <A>(task: Task, file: File, pages: number, body: (addr: number) => A): A => {
+  const addr = run(task.mmap(pages * PAGE, { flags: MAP_SHARED, file }));
+  try {
+    return body(addr);
+  } finally {
+    run(task.munmap(addr, pages * PAGE));
+  }
+};
+
+/** A kernel of one small node (enough for a few pages: no reclaim), a file and a process. */
+const setup = (): { k: Kernel; file: File; p: Task } => {
+  const k = boot({ nodes: ["16M"] });
+  return { k, file: run(k.createFile("data")), p: run(k.createProcess()) };
+};
+
+describe("a file's storage (a_ops->read_folio, writeback)", () => {
+  it("stores only the pages written back: nothing for pages merely dirtied or never written", () => {
+    const { k, file, p } = setup();
+    const store = file.mapping.backing!;
+    withMap(p, file, 4, (addr) => {
+      run(p.write(addr, pattern(PAGE, 1)));
+      run(p.write(addr + 2 * PAGE, pattern(PAGE, 2)));
+      run(p.read(addr + 3 * PAGE, 1)); // cached, clean, never written
+    });
+    expect(store.nrPages).toBe(0);
+    expect(file.startWriteback(0)).toBe(true);
+    expect(store.nrPages).toBe(1);
+    expect(file.endWriteback(0)).toBe(true);
+    run(file.fsync());
+    expect(store.nrPages).toBe(2); // pages 0 and 2; page 3 was clean, page 1 never cached
+    expectConsistent(k);
+  });
+
+  it("writes the bytes the folio holds when the write is submitted (folio_start_writeback)", () => {
+    const { k, file, p } = setup();
+    withMap(p, file, 1, (addr) => {
+      run(p.write(addr, pattern(PAGE, 3)));
+      expect(file.startWriteback(0)).toBe(true);
+      // Written again under writeback: the write-protected PTE faults, the folio is dirty again.
+      run(p.write(addr, pattern(PAGE, 4)));
+    });
+    expect(file.endWriteback(0)).toBe(true);
+    expect(file.folioAt(0)!.dirty).toBe(true);
+    // The second write was never written back: a memory error loses it, and the file holds the
+    // first.
+    run(k.memoryFailure(file.folioAt(0)!.pfn));
+    withMap(p, file, 1, (addr) => expectBytes(run(p.read(addr, PAGE)), pattern(PAGE, 3)));
+    expectErrno(file.fsync(), "EIO");
+    expectConsistent(k);
+  });
+
+  it("rereads a clean page soft offline dropped (mapping_evict_folio)", () => {
+    const { k, file, p } = setup();
+    withMap(p, file, 2, (addr) => run(p.write(addr, pattern(2 * PAGE, 4))));
+    run(file.fsync());
+    const pfn = file.folioAt(1)!.pfn;
+    run(k.softOfflinePage(pfn));
+    expect(file.folioAt(1)).toBeNull(); // clean and unmapped: invalidated, not migrated
+    withMap(p, file, 2, (addr) => expectBytes(run(p.read(addr, 2 * PAGE)), pattern(2 * PAGE, 4)));
+    expectConsistent(k);
+  });
+
+  it("truncation frees the file's blocks: it reads as zeros afterwards", () => {
+    const { k, file, p } = setup();
+    withMap(p, file, 2, (addr) => run(p.write(addr, pattern(2 * PAGE, 5))));
+    run(file.fsync());
+    file.truncate();
+    expect(file.cachedFolios).toBe(0);
+    expect(file.mapping.backing!.nrPages).toBe(0);
+    withMap(p, file, 2, (addr) =>
+      expectBytes(run(p.read(addr, 2 * PAGE)), new Uint8Array(2 * PAGE)),
+    );
+    expectConsistent(k);
+  });
+
+  it("EINVAL for a bad page offset, a buffer of part of a page, or a bad page size; nothing stored", () => {
+    const store = new BackingStore(PAGE);
+    store.write(1, pattern(PAGE, 9));
+    expectThrownErrno(() => store.write(-1, new Uint8Array(PAGE)), "EINVAL");
+    expectThrownErrno(() => store.write(0.5, new Uint8Array(PAGE)), "EINVAL");
+    expectThrownErrno(() => store.write(0, new Uint8Array(PAGE + 1)), "EINVAL");
+    expectThrownErrno(() => store.read(Number.NaN, new Uint8Array(PAGE)), "EINVAL");
+    expectThrownErrno(() => store.read(0, new Uint8Array(100)), "EINVAL");
+    expectThrownErrno(() => store.discard(-2), "EINVAL");
+    expectThrownErrno(() => new BackingStore(3000), "EINVAL");
+    expect(store.nrPages).toBe(1);
+    const page = new Uint8Array(PAGE);
+    store.read(1, page);
+    expectBytes(page, pattern(PAGE, 9));
+  });
+
+  it("has no storage for shmem: its pages live only in the page cache", () => {
+    const { p } = setup();
+    const addr = run(p.mmap(PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    expect(p.mm!.findVma(addr)!.mapping!.backing).toBeNull();
+  });
+});
+
+type Op =
+  | { op: "write"; page: number; seed: number }
+  | { op: "read"; page: number }
+  | { op: "writeback"; page: number }
+  | { op: "fsync" }
+  | { op: "memoryFailure"; page: number }
+  | { op: "softOffline"; page: number };
+
+const PAGES = 4;
+const page = fc.integer({ min: 0, max: PAGES - 1 });
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ op: fc.constant("write" as const), page, seed: fc.integer({ min: 1, max: 200 }) }),
+  fc.record({ op: fc.constant("read" as const), page }),
+  fc.record({ op: fc.constant("writeback" as const), page }),
+  fc.constant({ op: "fsync" as const }),
+  fc.record({ op: fc.constant("memoryFailure" as const), page }),
+  fc.record({ op: fc.constant("softOffline" as const), page }),
+);
+
+describe("a file's storage: property", () => {
+  // The file against a model of it: what each page holds (a pattern seed, 0 for zeros), what
+  // its storage holds, and which cached pages are dirty. Every read matches the model: written
+  // back bytes are never lost, whatever drops the page, and only a dirty page a memory error
+  // takes loses what it held, with EIO from the next fsync().
+  it("never loses written-back bytes; a memory error loses only unwritten ones, with EIO", () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 25 }), (ops) => {
+        const { k, file, p } = setup();
+        const held = new Array<number>(PAGES).fill(0);
+        const stored = new Array<number>(PAGES).fill(0);
+        const dirty = new Array<boolean>(PAGES).fill(false);
+        let lost = false;
+        const bytes = (seed: number) => (seed === 0 ? ZEROS : pattern(PAGE, seed));
+        for (const o of ops) {
+          switch (o.op) {
+            case "write":
+              withMap(p, file, PAGES, (addr) => run(p.write(addr + o.page * PAGE, bytes(o.seed))));
+              held[o.page] = o.seed;
+              dirty[o.page] = true;
+              break;
+            case "read":
+              withMap(p, file, PAGES, (addr) =>
+                expectBytes(run(p.read(addr + o.page * PAGE, PAGE)), bytes(held[o.page]!)),
+              );
+              break;
+            case "writeback": {
+              const started = file.startWriteback(o.page);
+              expect(started).toBe(dirty[o.page]);
+              if (started) expect(file.endWriteback(o.page)).toBe(true);
+              stored[o.page] = held[o.page]!;
+              dirty[o.page] = false;
+              break;
+            }
+            case "fsync":
+              if (lost) expectErrno(file.fsync(), "EIO");
+              else run(file.fsync());
+              lost = false;
+              stored.splice(0, PAGES, ...held);
+              dirty.fill(false);
+              break;
+            case "memoryFailure": {
+              const folio = file.folioAt(o.page);
+              if (!folio) break;
+              run(k.memoryFailure(folio.pfn));
+              expect(file.folioAt(o.page)).toBeNull();
+              if (dirty[o.page]) lost = true;
+              held[o.page] = stored[o.page]!;
+              dirty[o.page] = false;
+              break;
+            }
+            case "softOffline": {
+              const folio = file.folioAt(o.page);
+              if (folio) run(k.softOfflinePage(folio.pfn));
+              break;
+            }
+          }
+        }
+        withMap(p, file, PAGES, (addr) => {
+          for (let i = 0; i < PAGES; i++)
+            expectBytes(run(p.read(addr + i * PAGE, PAGE)), bytes(held[i]!));
+        });
+        expectConsistent(k);
+      }),
+      { numRuns: 40 },
+    );
+    // Forty kernels booted and checked: seconds on a loaded machine.
+  }, 60_000);
+});
