@@ -431,7 +431,7 @@ export {
   Tracepoints,
 } from "./include/trace";
 // include/linux/vm_event_item.h, include/linux/vmstat.h
-export { VM_EVENT_ITEMS, type VmEventItem, VmStat } from "./include/vmstat";
+export { VM_EVENT_ITEMS, type VmEventItem, VmStat, vmEventIndex } from "./include/vmstat";
 // init/main.c
 export { Kernel } from "./init/main";
 // kernel/: copy threads, modules, SRCU

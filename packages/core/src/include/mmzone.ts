@@ -63,6 +63,9 @@ const PAGE_HANDED_OUT = 1;
  */
 const PAGE_STALE = 2;
 
+/** Pages per block of `PhysicalMemory`'s handed-out summary, as a shift: 512 pages (2 MiB). */
+const HANDED_OUT_BLOCK_SHIFT = 9;
+
 /** What {@link PhysicalMemory.clearPages} copies from: 64 KiB of zeroes. */
 const ZEROES = new Uint8Array(64 * 1024);
 /** Chunks of a section going back to a {@link SectionPool} compared with zeroes at once. */
@@ -103,6 +106,13 @@ export class PhysicalMemory {
    * {@link PAGE_STALE}. Nothing writes a page the allocator has not handed out.
    */
   private readonly pageState: Uint8Array;
+  /**
+   * A summary of {@link pageState} per block of 2^`HANDED_OUT_BLOCK_SHIFT` pages: 1 once every
+   * page of the block is {@link PAGE_HANDED_OUT}, a state no page leaves. An allocation whose
+   * blocks are all marked needs no page cleared and no state changed, and is known to without
+   * reading each page's state.
+   */
+  private readonly handedOutBlocks: Uint8Array;
   /** Where the section buffers came from, and go back to at shutdown; null: the host's heap. */
   private readonly pool: SectionPool | null;
 
@@ -180,6 +190,7 @@ export class PhysicalMemory {
     this.sectionNid = Int16Array.from(nids);
     this.maxPfn = sections.length * this.pagesPerSection;
     this.pageState = new Uint8Array(this.maxPfn);
+    this.handedOutBlocks = new Uint8Array(Math.ceil(this.maxPfn / (1 << HANDED_OUT_BLOCK_SHIFT)));
     const chunks = pageSize / SECTION_POOL_CHUNK;
     for (const [first, dirty] of stale) {
       for (let i = dirty.indexOf(1); i >= 0; i = dirty.indexOf(1, i + 1)) {
@@ -259,6 +270,14 @@ export class PhysicalMemory {
   allocated(pfn: number, nrPages: number, zero: boolean): void {
     const state = this.pageState;
     const end = pfn + nrPages;
+    const blocks = this.handedOutBlocks;
+    if (!zero) {
+      // Every page already handed out (a THP's frame, nearly always): nothing to clear or mark.
+      let b = pfn >>> HANDED_OUT_BLOCK_SHIFT;
+      const last = (end - 1) >>> HANDED_OUT_BLOCK_SHIFT;
+      while (b <= last && blocks[b] === 1) b++;
+      if (b > last) return;
+    }
     for (let p = pfn; p < end; ) {
       if (state[p] === PAGE_ZERO || (state[p] === PAGE_HANDED_OUT && !zero)) {
         p++;
@@ -273,6 +292,14 @@ export class PhysicalMemory {
     // A loop for a few pages (a 4 KiB folio's one), where TypedArray.fill's call costs more.
     if (nrPages < 64) for (let p = pfn; p < end; p++) state[p] = PAGE_HANDED_OUT;
     else state.fill(PAGE_HANDED_OUT, pfn, end);
+    // The blocks the range covers whole are now handed out to the last page.
+    const size = 1 << HANDED_OUT_BLOCK_SHIFT;
+    for (
+      let b = (pfn + size - 1) >>> HANDED_OUT_BLOCK_SHIFT;
+      b < end >>> HANDED_OUT_BLOCK_SHIFT;
+      b++
+    )
+      blocks[b] = 1;
   }
 
   /** Zeroes whole pages (`clear_page()`, `arch/x86/include/asm/page_64.h`, over a range). */

@@ -101,6 +101,15 @@ export type VmEventItem = (typeof VM_EVENT_ITEMS)[number];
 const INDEX = new Map<VmEventItem, number>(VM_EVENT_ITEMS.map((name, i) => [name, i]));
 
 /**
+ * The index of an event counter in {@link VM_EVENT_ITEMS}: its `enum vm_event_item` value
+ * (`include/linux/vm_event_item.h`) in the model's order, for {@link VmStat.countIndex}. A hot path
+ * looks its items up once, as the kernel's `count_vm_events()` takes the enum's value.
+ *
+ * @category Tracing and statistics
+ */
+export const vmEventIndex = (item: VmEventItem): number => INDEX.get(item)!;
+
+/**
  * One kernel's counters: the per-CPU event counters of `include/linux/vmstat.h` and the
  * `/proc/vmstat` file of `mm/vmstat.c`.
  *
@@ -115,6 +124,14 @@ export class VmStat {
   /** Adds to an event counter (`count_vm_events()`, `include/linux/vmstat.h`). */
   count(item: VmEventItem, delta = 1): void {
     this.events[INDEX.get(item)!]! += delta;
+  }
+
+  /**
+   * Adds to the event counter at `index` ({@link vmEventIndex}): {@link count} without the lookup
+   * by name, for a path that counts on every allocation.
+   */
+  countIndex(index: number, delta = 1): void {
+    this.events[index]! += delta;
   }
 
   /** The current value of an event counter or gauge. */

@@ -346,7 +346,7 @@ class Machine implements KernelInterface {
       ["nr_poisoned_pages", () => this.numPoisonedPages],
       ["nr_balloon_pages", () => this.nrBalloonPages],
     ]);
-    this.pageAlloc.countVmEvent = (item, delta) => this.vmstat.count(item, delta);
+    this.pageAlloc.countVmEvent = (index, delta) => this.vmstat.countIndex(index, delta);
     const firstNode = this.mem.nodes.find((n) => n.presentPages > 0)!;
     this.zeroPfn = this.pageAlloc.allocPages(firstNode.nid, 0, 0);
     this.memmap.set(this.zeroPfn, PG_reserved);

@@ -121,7 +121,8 @@ const hugeEntryAt = (
 ): number | undefined => {
   if (entries.size === 0) return undefined;
   const vpn = vma.start / k.mem.pageSize + slot;
-  const offset = vpn % 2 ** order;
+  // 1 << order, not 2 ** order: a power is a floating-point call on every page move_pages() looks up.
+  const offset = vpn % (1 << order);
   const entry = entries.get((vpn - offset) * k.mem.pageSize);
   return entry === undefined ? undefined : (entry + offset * 2 ** PTE_PFN_SHIFT) >>> 0;
 };

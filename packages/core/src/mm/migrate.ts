@@ -852,16 +852,28 @@ const movePasses = (b: BatchCall): number => {
 };
 
 /**
+ * A result known now, or the effect that gives it when the work must suspend first (a wait, a
+ * destination's slow path, a migrator's copy). Batches that need neither run as plain code, with
+ * no effect made for them.
+ */
+type Step = number | Effect.Effect<number>;
+
+/** The effect of a {@link Step}. */
+const stepEffect = (step: Step): Effect.Effect<number> =>
+  typeof step === "number" ? Effect.succeed(step) : step;
+
+/**
  * `migrate_pages_batch()` from its unmap passes on: waits (in a synchronous mode) or runs a
  * destination's slow path and starts the pass over as often as a folio needs it, then flushes the
  * TLBs, copies the batch through the migrator and moves. Only a wait, a slow path and a
- * migrator's copy suspend; everything else runs in one synchronous step.
+ * migrator's copy suspend; everything else runs in one synchronous step, whose result is returned
+ * as it is.
  */
-const runBatch = (b: BatchCall, out: Int32Array): Effect.Effect<number> => {
+const runBatch = (b: BatchCall, out: Int32Array): Step => {
   const { c } = b;
   const rc = unmapPasses(b, out);
   if (rc === MIGRATEPAGE_WAIT || rc === MIGRATEPAGE_ALLOC) {
-    return Effect.flatMap(waitOrSlowAlloc(c, rc, b.slowSrc), () => runBatch(b, out));
+    return Effect.flatMap(waitOrSlowAlloc(c, rc, b.slowSrc), () => stepEffect(runBatch(b, out)));
   }
   releaseHeld(c);
   if (!b.lowMemory) {
@@ -871,7 +883,7 @@ const runBatch = (b: BatchCall, out: Int32Array): Effect.Effect<number> => {
     if (b.retry) for (const folio of b.from) c.errors?.set(folio, -ERRNO.EAGAIN);
   }
   b.tlb.flush();
-  if (b.srcBatch.isEmpty) return Effect.succeed(movePasses(b));
+  if (b.srcBatch.isEmpty) return movePasses(b);
   return Effect.map(b.offload!.copy(b.dstBatch, b.srcBatch, b.nrBatch, c.caller), () =>
     movePasses(b),
   );
@@ -879,9 +891,10 @@ const runBatch = (b: BatchCall, out: Int32Array): Effect.Effect<number> => {
 
 /**
  * The body of `migrate_pages_batch()` for a call whose arguments are known to be good; see
- * {@link migratePagesBatch}.
+ * {@link migratePagesBatch}. Runs at once: the result, or the effect that finishes the batch
+ * after a suspension.
  */
-const migratePagesBatchCall = (
+const batchStep = (
   c: MigrateCall,
   from: FolioList,
   mode: MigrateMode,
@@ -889,67 +902,116 @@ const migratePagesBatchCall = (
   split: FolioList | null,
   stats: MigratePagesStats,
   nrPass: number,
-): Effect.Effect<number> =>
-  Effect.suspend(() => {
-    const { k } = c;
-    const space = k.memmap.lru;
-    const offload = c.copier ?? k.migrateOffload.copier;
-    const b: BatchCall = {
-      c,
-      from,
-      mode,
-      ret,
-      split,
-      stats,
-      nrPass,
-      srcBatch: new FolioList(space),
-      dstBatch: new FolioList(space),
-      srcStd: new FolioList(space),
-      dstStd: new FolioList(space),
-      tlb: new TlbFlushBatch(),
-      offload,
-      // The migrator sees the batch about to be formed, so that one it would decline never
-      // enters the batch flow: its folios take the per-folio copy, exactly as with no migrator.
-      doBatch: offload ? offload.shouldBatch(c.reason, batchOf(k, from)) === true : false,
-      nrBatch: 0,
-      pass: 0,
-      retry: 1,
-      thpRetry: 0,
-      nrFailed: 0,
-      nrRetryPages: 0,
-      rcSaved: 0,
-      lowMemory: false,
-      slowSrc: -1,
-    };
-    return runBatch(b, c.out);
-  });
+): Step => {
+  const { k } = c;
+  const space = k.memmap.lru;
+  const offload = c.copier ?? k.migrateOffload.copier;
+  const b: BatchCall = {
+    c,
+    from,
+    mode,
+    ret,
+    split,
+    stats,
+    nrPass,
+    srcBatch: new FolioList(space),
+    dstBatch: new FolioList(space),
+    srcStd: new FolioList(space),
+    dstStd: new FolioList(space),
+    tlb: new TlbFlushBatch(),
+    offload,
+    // The migrator sees the batch about to be formed, so that one it would decline never
+    // enters the batch flow: its folios take the per-folio copy, exactly as with no migrator.
+    doBatch: offload ? offload.shouldBatch(c.reason, batchOf(k, from)) === true : false,
+    nrBatch: 0,
+    pass: 0,
+    retry: 1,
+    thpRetry: 0,
+    nrFailed: 0,
+    nrRetryPages: 0,
+    rcSaved: 0,
+    lowMemory: false,
+    slowSrc: -1,
+  };
+  return runBatch(b, c.out);
+};
+
+/** One `migrate_pages_sync()` call: its arguments, the list it retries on and its failures. */
+interface SyncCall {
+  readonly c: MigrateCall;
+  readonly from: FolioList;
+  /** Where each folio retried one at a time goes for its own batch. */
+  readonly folios: FolioList;
+  readonly mode: MigrateMode;
+  readonly ret: FolioList;
+  readonly split: FolioList;
+  readonly stats: MigratePagesStats;
+  nrFailed: number;
+}
 
 /**
  * The second half of `migrate_pages_sync()`: each folio left on `from`, moved to `folios` and
  * migrated by a `migrate_pages_batch()` of its own in the caller's synchronous mode, then put on
- * `ret` when it is still there. Resolves with `nrFailed` plus the folios not migrated, or the
- * first negative errno. A function of its own, not a closure: one is made per batch.
+ * `ret` when it is still there. Gives `nrFailed` plus the folios not migrated, or the first
+ * negative errno; the rest runs as an effect from the first batch that suspends. A function of
+ * its own, not a closure: one is made per batch.
  */
-const syncOneByOne = (
-  c: MigrateCall,
-  from: FolioList,
-  folios: FolioList,
-  mode: MigrateMode,
-  ret: FolioList,
-  split: FolioList,
-  stats: MigratePagesStats,
-  nrFailed: number,
-): Effect.Effect<number> => {
-  if (from.isEmpty) return Effect.succeed(nrFailed);
-  folios.moveTail(from.first);
-  return Effect.flatMap(
-    migratePagesBatchCall(c, folios, mode, ret, split, stats, NR_MAX_MIGRATE_SYNC_RETRY),
-    (one) => {
-      ret.spliceTail(folios);
-      if (one < 0) return Effect.succeed(one);
-      return syncOneByOne(c, from, folios, mode, ret, split, stats, nrFailed + one);
-    },
-  );
+const syncOneByOne = (s: SyncCall): Step => {
+  while (!s.from.isEmpty) {
+    s.folios.moveTail(s.from.first);
+    const one = batchStep(
+      s.c,
+      s.folios,
+      s.mode,
+      s.ret,
+      s.split,
+      s.stats,
+      NR_MAX_MIGRATE_SYNC_RETRY,
+    );
+    if (typeof one !== "number") {
+      return Effect.flatMap(one, (rc) => stepEffect(syncOneDone(s, rc) ?? syncOneByOne(s)));
+    }
+    const end = syncOneDone(s, one);
+    if (end !== null) return end;
+  }
+  return s.nrFailed;
+};
+
+/**
+ * A folio's own batch gave `one`: the folio goes to `ret` if it is still there, and the call
+ * ends with a negative errno (returned) or goes on (null) with the failures added up.
+ */
+const syncOneDone = (s: SyncCall, one: number): number | null => {
+  s.ret.spliceTail(s.folios);
+  if (one < 0) return one;
+  s.nrFailed += one;
+  return null;
+};
+
+/**
+ * `migrate_pages_sync()` after its asynchronous batch gave `rc`: its stats join the call's, and
+ * unless it failed whole the folios it left are tried one at a time ({@link syncOneByOne}).
+ */
+const syncAfterAsync = (s: SyncCall, astats: MigratePagesStats, rc: number): Step => {
+  const { stats } = s;
+  stats.nrSucceeded += astats.nrSucceeded;
+  stats.nrThpSucceeded += astats.nrThpSucceeded;
+  stats.nrThpSplit += astats.nrThpSplit;
+  stats.nrSplit += astats.nrSplit;
+  if (rc < 0) {
+    stats.nrFailedPages += astats.nrFailedPages;
+    stats.nrThpFailed += astats.nrThpFailed;
+    s.ret.spliceTail(s.folios);
+    return rc;
+  }
+  stats.nrThpFailed += astats.nrThpSplit;
+  // Each large folio split counts as one failure, whatever its order: `nr_split` includes
+  // `nr_thp_split` ("mm/migrate: correct nr_failed in migrate_pages_sync()"). The split
+  // pieces are tried once more by `migrate_pages()`, whose result stays non-zero while any
+  // of them is left on the list.
+  s.from.spliceTail(s.folios);
+  s.nrFailed = astats.nrSplit;
+  return syncOneByOne(s);
 };
 
 /**
@@ -964,46 +1026,39 @@ const migratePagesSync = (
   ret: FolioList,
   split: FolioList,
   stats: MigratePagesStats,
-): Effect.Effect<number> =>
-  Effect.suspend(() => {
-    const space = c.k.memmap.lru;
-    const folios = new FolioList(space);
+): Step => {
+  const folios = new FolioList(c.k.memmap.lru);
+  let step: Step;
+  try {
+    const s: SyncCall = { c, from, folios, mode, ret, split, stats, nrFailed: 0 };
     const astats = newMigratePagesStats();
-    const run = Effect.flatMap(
-      migratePagesBatchCall(
-        c,
-        from,
-        MIGRATE_ASYNC,
-        folios,
-        split,
-        astats,
-        NR_MAX_MIGRATE_ASYNC_RETRY,
-      ),
-      (rc) => {
-        stats.nrSucceeded += astats.nrSucceeded;
-        stats.nrThpSucceeded += astats.nrThpSucceeded;
-        stats.nrThpSplit += astats.nrThpSplit;
-        stats.nrSplit += astats.nrSplit;
-        if (rc < 0) {
-          stats.nrFailedPages += astats.nrFailedPages;
-          stats.nrThpFailed += astats.nrThpFailed;
-          ret.spliceTail(folios);
-          return Effect.succeed(rc);
-        }
-        stats.nrThpFailed += astats.nrThpSplit;
-        // Each large folio split counts as one failure, whatever its order: `nr_split` includes
-        // `nr_thp_split` ("mm/migrate: correct nr_failed in migrate_pages_sync()"). The split
-        // pieces are tried once more by `migrate_pages()`, whose result stays non-zero while any
-        // of them is left on the list.
-        from.spliceTail(folios);
-        return syncOneByOne(c, from, folios, mode, ret, split, stats, astats.nrSplit);
-      },
+    const first = batchStep(
+      c,
+      from,
+      MIGRATE_ASYNC,
+      folios,
+      split,
+      astats,
+      NR_MAX_MIGRATE_ASYNC_RETRY,
     );
-    return Effect.ensuring(
-      run,
-      Effect.sync(() => folios.release()),
-    );
-  });
+    step =
+      typeof first === "number"
+        ? syncAfterAsync(s, astats, first)
+        : Effect.flatMap(first, (rc) => stepEffect(syncAfterAsync(s, astats, rc)));
+  } catch (defect) {
+    folios.release();
+    throw defect;
+  }
+  // The list goes once the call is done, however it ends (at once when nothing suspended).
+  if (typeof step === "number") {
+    folios.release();
+    return step;
+  }
+  return Effect.ensuring(
+    step,
+    Effect.sync(() => folios.release()),
+  );
+};
 
 /** `unmap_and_move_huge_page()`: one hugetlb folio, unbatched. */
 const unmapAndMoveHugePage = (
@@ -1299,7 +1354,7 @@ export const migratePagesBatch = (
         return Effect.fail(errno("EINVAL", `migrate_pages_batch: nr_pass ${nrPass} is not >= 1`));
       }
       const c = newMigrateCall(k, getNewFolio, putNewFolio, reason, extra);
-      return migratePagesBatchCall(c, from, mode, retFolios, splitFolios, stats, nrPass);
+      return stepEffect(batchStep(c, from, mode, retFolios, splitFolios, stats, nrPass));
     }),
   );
 
@@ -1333,18 +1388,12 @@ const migratePagesChecked = (
         folios.moveTail(folio);
         if (nrPages >= k.nrMaxBatchedMigration) break;
       }
-      const rc =
+      // A batch that never suspends gives its result here and now: no effect is run for it.
+      const step =
         mode === MIGRATE_ASYNC
-          ? yield* migratePagesBatchCall(
-              c,
-              folios,
-              mode,
-              retFolios,
-              splitFolios,
-              stats,
-              NR_MAX_MIGRATE_PAGES_RETRY,
-            )
-          : yield* migratePagesSync(c, folios, mode, retFolios, splitFolios, stats);
+          ? batchStep(c, folios, mode, retFolios, splitFolios, stats, NR_MAX_MIGRATE_PAGES_RETRY)
+          : migratePagesSync(c, folios, mode, retFolios, splitFolios, stats);
+      const rc = typeof step === "number" ? step : yield* step;
       retFolios.spliceTail(folios);
       if (rc < 0) {
         rcGather = rc;
@@ -1353,7 +1402,8 @@ const migratePagesChecked = (
       }
       if (!splitFolios.isEmpty) {
         // Split folios were counted as one failure already; try them once, asynchronously.
-        yield* migratePagesBatchCall(c, splitFolios, MIGRATE_ASYNC, retFolios, null, stats, 1);
+        const retried = batchStep(c, splitFolios, MIGRATE_ASYNC, retFolios, null, stats, 1);
+        if (typeof retried !== "number") yield* retried;
         retFolios.spliceTail(splitFolios);
       }
       rcGather += rc;

@@ -59,7 +59,7 @@ import {
 } from "../include/page_flags";
 import { PF_MEMALLOC } from "../include/sched";
 import type { Tracepoints } from "../include/trace";
-import type { VmEventItem } from "../include/vmstat";
+import { vmEventIndex } from "../include/vmstat";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
@@ -117,6 +117,14 @@ const FALLBACKS: readonly (readonly MigrateType[])[] = [
 
 /** `watermark_scale_factor` (`mm/page_alloc.c`): 10, i.e. 0.1% of the zone. */
 const WATERMARK_SCALE_FACTOR = 10;
+
+/** The counters of `zone_statistics()` and `rmqueue()`, by index (`enum numa_stat_item`, `PGALLOC`). */
+const NUMA_HIT = vmEventIndex("numa_hit");
+const NUMA_MISS = vmEventIndex("numa_miss");
+const NUMA_FOREIGN = vmEventIndex("numa_foreign");
+const NUMA_LOCAL = vmEventIndex("numa_local");
+const NUMA_OTHER = vmEventIndex("numa_other");
+const PGALLOC_NORMAL = vmEventIndex("pgalloc_normal");
 
 /** `int_sqrt()` (`lib/math/int_sqrt.c`): the integer square root. */
 const intSqrt = (x: number): number => Math.floor(Math.sqrt(x));
@@ -301,9 +309,10 @@ export class BuddyAllocator implements PageAllocator {
   kswapdRunning: (() => boolean) | null = null;
   /**
    * `count_vm_events()` and `__count_numa_events()` (`include/linux/vmstat.h`), set once the
-   * counters exist: what an allocation counts (`numa_*`, `pgalloc_normal`).
+   * counters exist: what an allocation counts (`numa_*`, `pgalloc_normal`), by the item's index
+   * (`vmEventIndex()`), looked up once.
    */
-  countVmEvent: ((item: VmEventItem, delta: number) => void) | null = null;
+  countVmEvent: ((index: number, delta: number) => void) | null = null;
   /** The kernel's tracepoints, set once they exist: where `mm_page_alloc_extfrag` goes. */
   trace: Tracepoints | null = null;
   /** Whether the last {@link allocPages} failed by fault injection (see `PageAllocator`). */
@@ -786,13 +795,13 @@ export class BuddyAllocator implements PageAllocator {
   private zoneStatistics(preferred: number, nid: number, cpuNid: number, order: number): void {
     const count = this.countVmEvent;
     if (!count) return;
-    if (nid === preferred) count("numa_hit", 1);
+    if (nid === preferred) count(NUMA_HIT, 1);
     else {
-      count("numa_miss", 1);
-      count("numa_foreign", 1);
+      count(NUMA_MISS, 1);
+      count(NUMA_FOREIGN, 1);
     }
-    count(nid === cpuNid ? "numa_local" : "numa_other", 1);
-    count("pgalloc_normal", 1 << order);
+    count(nid === cpuNid ? NUMA_LOCAL : NUMA_OTHER, 1);
+    count(PGALLOC_NORMAL, 1 << order);
   }
 
   /**
@@ -1007,10 +1016,20 @@ export class BuddyAllocator implements PageAllocator {
       this.badPage(pfn, this.badReason(pfn, true));
       return false;
     }
-    for (let p = pfn + 1; p < end; p++) {
-      if (!pageExpectedState(flags, mapcount, mapping, linked, p)) {
-        this.badPage(p, this.badReason(p, false));
-        return false;
+    // The tail pages (511 of a 2 MiB folio) in one pass over the fields pageExpectedState() tests:
+    // a tail with all of them 0 (nearly always every tail) passes and carries no flag. Only when
+    // one is not are the tails walked again, for the first that fails and its reason, and for the
+    // flags they carry.
+    let any = 0;
+    for (let p = pfn + 1; p < end; p++) any |= flags[p]! | mapcount[p]! | mapping[p]! | linked[p]!;
+    let tailFlags = 0;
+    if (any !== 0) {
+      for (let p = pfn + 1; p < end; p++) {
+        if (!pageExpectedState(flags, mapcount, mapping, linked, p)) {
+          this.badPage(p, this.badReason(p, false));
+          return false;
+        }
+        tailFlags |= flags[p]!;
       }
     }
     if (end - pfn < FILL_MIN_PAGES) {
@@ -1026,7 +1045,9 @@ export class BuddyAllocator implements PageAllocator {
       mapping.fill(0, pfn, end);
       m.index.fill(0, pfn, end);
       m.private.fill(0, pfn, end);
-      for (let p = pfn; p < end; p++) flags[p]! &= PG_hwpoison;
+      flags[pfn]! &= PG_hwpoison;
+      // Tails with no flag but PG_hwpoison (nearly always all of them) keep their flags as they are.
+      if (tailFlags & ~PG_hwpoison) for (let p = pfn + 1; p < end; p++) flags[p]! &= PG_hwpoison;
     }
     flags[pfn]! &= ~(PG_head | FOLIO_CONTENT_COPIED);
     pageCpupidResetLast(m, pfn);

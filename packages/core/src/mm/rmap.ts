@@ -109,14 +109,45 @@ export const rmapWalkPmds = (
 ): void => {
   if (!hugeMappable(k, nrPages)) return;
   const vmas = rmapVmas(k, mapping);
-  if (!vmas) return;
+  if (vmas) walkHugeEntries(k, vmas, index, nrPages, visit);
+};
+
+/** {@link rmapWalkPmds} over VMAs its caller has looked up already (one anon_vma lookup a walk). */
+const walkHugeEntries = (
+  k: Kernel,
+  vmas: ReadonlySet<Vma>,
+  index: number,
+  nrPages: number,
+  visit: (vma: Vma, haddr: number, pmd: number) => void,
+): void => {
   for (const vma of vmas) {
-    const map = hugeMap(k, vma, nrPages)!;
-    if (map.size === 0 || index < vma.pgoff || index + nrPages > vma.pgoff + vma.nrPages) continue;
-    const haddr = vma.start + (index - vma.pgoff) * k.mem.pageSize;
-    const pmd = map.get(haddr);
+    const haddr = hugeEntryAddress(k, vma, index, nrPages);
+    if (haddr < 0) continue;
+    const pmd = hugeMap(k, vma, nrPages)!.get(haddr);
     if (pmd !== undefined) visit(vma, haddr, pmd);
   }
+};
+
+/**
+ * The address of the huge entry that would map a huge-mappable folio of `nrPages` at page offset
+ * `index` whole in `vma`, or -1 when the VMA holds no such entry or not all of the folio's pages.
+ */
+const hugeEntryAddress = (k: Kernel, vma: Vma, index: number, nrPages: number): number => {
+  const map = hugeMap(k, vma, nrPages)!;
+  if (map.size === 0 || index < vma.pgoff || index + nrPages > vma.pgoff + vma.nrPages) return -1;
+  return vma.start + (index - vma.pgoff) * k.mem.pageSize;
+};
+
+/**
+ * Whether a huge entry (present, or a migration entry, for any folio) sits where a huge-mappable
+ * folio of `nrPages` at `index` would be mapped whole in `vma`. The PTEs under such an entry are
+ * all 0 (`Vma.pmds`, `Vma.puds`), so no PTE of the VMA can map a page of the folio there: as
+ * `page_vma_mapped_walk()` (`mm/page_vma_mapped.c`) stops at a huge PMD and never reaches a PTE
+ * table below it, the PTE walk skips the VMA.
+ */
+const hugeEntryCovers = (k: Kernel, vma: Vma, index: number, nrPages: number): boolean => {
+  const haddr = hugeEntryAddress(k, vma, index, nrPages);
+  return haddr >= 0 && hugeMap(k, vma, nrPages)!.has(haddr);
 };
 
 /** One place a folio is mapped: the VMA, the virtual address and the page of the folio. */
@@ -161,9 +192,9 @@ export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
  */
 export const folioMaybeMappedShared = (k: Kernel, head: number): boolean => {
   const m = k.memmap;
-  const mapcount = m.folioMapcount(head);
-  if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb)) return mapcount > 1;
-  return mapcount > 1 && m.folioMmIdsShared(head);
+  if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb)) return m.folioMapcount(head) > 1;
+  // The bit first: it is one lookup, the mapcount of a large folio a sum over its pages.
+  return m.folioMmIdsShared(head) && m.folioMapcount(head) > 1;
 };
 
 /**
@@ -268,14 +299,19 @@ export const tryToMigrate = (
   let partial = false;
   const index = m.index[head]!;
   const nr = m.folioNrPages(head);
-  rmapWalkPmds(k, m.mapping[head]!, index, nr, (vma, haddr, pmd) => {
-    if (!ptePresent(pmd) || ptePfn(pmd) !== head) return;
-    setPmdMigrationEntry(k, vma, haddr, pmd);
-    munlockVmaFolio(k, vma, head);
-  });
+  // Checked here too, so that a small folio's walk makes no visitor.
+  const huge = hugeMappable(k, nr);
+  if (huge) {
+    walkHugeEntries(k, vmas, index, nr, (vma, haddr, pmd) => {
+      if (!ptePresent(pmd) || ptePfn(pmd) !== head) return;
+      setPmdMigrationEntry(k, vma, haddr, pmd);
+      munlockVmaFolio(k, vma, head);
+    });
+  }
   const deferFlush = (flags & TTU_BATCH_FLUSH) !== 0 && batch !== null;
   const order = m.folioOrder(head);
   for (const vma of vmas) {
+    if (huge && hugeEntryCovers(k, vma, index, nr)) continue;
     const first = Math.max(index, vma.pgoff);
     const last = Math.min(index + nr, vma.pgoff + vma.nrPages);
     const ptes = vma.ptes;
@@ -456,13 +492,17 @@ export const removeMigrationPtes = (k: Kernel, src: number, dst: number): number
   const index = m.index[dst]!;
   const nr = m.folioNrPages(dst);
   let restoredPmds = 0;
-  rmapWalkPmds(k, m.mapping[dst]!, index, nr, (vma, haddr, entry) => {
-    if (!isMigrationEntry(entry) || ptePfn(entry) !== src) return;
-    removeMigrationPmd(k, vma, haddr, entry, dst);
-    restoredPmds++;
-  });
+  const huge = hugeMappable(k, nr);
+  if (huge) {
+    walkHugeEntries(k, vmas, index, nr, (vma, haddr, entry) => {
+      if (!isMigrationEntry(entry) || ptePfn(entry) !== src) return;
+      removeMigrationPmd(k, vma, haddr, entry, dst);
+      restoredPmds++;
+    });
+  }
   let restored = 0;
   for (const vma of vmas) {
+    if (huge && hugeEntryCovers(k, vma, index, nr)) continue;
     const first = Math.max(index, vma.pgoff);
     const last = Math.min(index + nr, vma.pgoff + vma.nrPages);
     const ptes = vma.ptes;

@@ -184,7 +184,8 @@ export const folioPut = (k: Kernel, head: number): void => {
     return;
   }
   if (m.testAndClear(head, PG_lru | PG_hugetlb_migratable)) m.lru.del(head);
-  k.deferredSplitQueue.delete(head); // folio_unqueue_deferred_split()
+  // folio_unqueue_deferred_split(): a folio of order 0 or 1 is never queued (no _deferred_list).
+  if (m.folioOrder(head) > 1) k.deferredSplitQueue.delete(head);
   // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference; an mlocked
   // folio is munlocked here, counted as unevictable_pgs_cleared (__page_cache_release()).
   m.clear(head, PG_active | PG_unevictable);

@@ -170,6 +170,22 @@ describe("buddy allocator", () => {
     expect(again.bytes().every((b) => b === 0)).toBe(true);
   });
 
+  it("hands a 2 MiB block out again as it was left, and zeroed with __GFP_ZERO (post_alloc_hook(), clear_page())", () => {
+    const k = boot();
+    const first = run(k.allocFolio(0, 9));
+    first.bytes().fill(0x5a);
+    k.folioPut(first);
+    // No init_on_alloc: a block handed out before keeps its bytes.
+    const again = run(k.allocFolio(0, 9));
+    expect(again.pfn).toBe(first.pfn);
+    expect(again.bytes().every((b) => b === 0x5a)).toBe(true);
+    k.folioPut(again);
+    const zeroed = run(k.allocFolio(0, 9, __GFP_ZERO));
+    expect(zeroed.pfn).toBe(first.pfn);
+    expect(zeroed.bytes().every((b) => b === 0)).toBe(true);
+    expectConsistent(k);
+  });
+
   it("refuses a double free as bad_page does, and frees nothing", () => {
     const k = boot();
     const folio = run(k.allocFolio(0, 0));
