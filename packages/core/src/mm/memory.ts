@@ -888,6 +888,15 @@ const markAccessed = (k: Kernel, vma: Vma, slot: number, write: boolean): void =
 };
 
 /**
+ * Whether a fault of a VMA with `flags` is allowed, as x86's `access_error()`
+ * (`arch/x86/mm/fault.c`, Linux 6.16) decides: a write needs `VM_WRITE`; a read needs the VMA to
+ * be accessible at all (`vma_is_accessible()`: `VM_READ` or `VM_WRITE`; the model has no
+ * `VM_EXEC`), since x86 page tables cannot deny a read where they allow a write.
+ */
+export const vmaAccessAllowed = (flags: number, write: boolean): boolean =>
+  (flags & (write ? VM_WRITE : VM_READ | VM_WRITE)) !== 0;
+
+/**
  * Translates a virtual page for an access, faulting it in if needed. Returns the PFN to access,
  * an error, or `-(pfn + 1)` when the page is under migration and the access must wait for the
  * folio of `pfn`.
@@ -915,10 +924,10 @@ export function translate(
   for (let attempt = 0; attempt < 3; attempt++) {
     const vma = mm.findVma(addr);
     if (!vma) return errno("EFAULT", `address 0x${addr.toString(16)} is not mapped`);
-    if (!(vma.flags & (write ? VM_WRITE : VM_READ))) {
+    if (!vmaAccessAllowed(vma.flags, write)) {
       return errno(
         "EFAULT",
-        `address 0x${addr.toString(16)} is not ${write ? "writable" : "readable"}`,
+        `address 0x${addr.toString(16)} is not ${write ? "writable" : "accessible"}`,
       );
     }
     const slot = vpn - vma.start / k.mem.pageSize;
@@ -959,8 +968,9 @@ export const checkAccess = (addr: number, length: number): ErrnoError | null => 
 };
 
 /**
- * The bytes from `addr`, at most `length`, that lie in VMAs mapped readable (or writable, for a
- * write) without a gap: how far an access can get before it faults with `EFAULT`.
+ * The bytes from `addr`, at most `length`, that lie in VMAs a read (or a write) may access
+ * ({@link vmaAccessAllowed}) without a gap: how far an access can get before it faults with
+ * `EFAULT`.
  */
 export const accessExtent = (
   mm: MmStruct,
@@ -968,11 +978,10 @@ export const accessExtent = (
   length: number,
   write: boolean,
 ): number => {
-  const flag = write ? VM_WRITE : VM_READ;
   let at = addr;
   while (at < addr + length) {
     const vma = mm.findVma(at);
-    if (!vma || !(vma.flags & flag)) break;
+    if (!vma || !vmaAccessAllowed(vma.flags, write)) break;
     at = vma.end;
   }
   return Math.min(at, addr + length) - addr;

@@ -16,6 +16,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   PROT_READ,
+  PROT_WRITE,
   type Task,
   VM_LOCKED,
 } from "../../src/index";
@@ -186,5 +187,25 @@ describe("mlock(): do_mlock() → __mm_populate(start, len, 0) (Linux 6.16)", ()
     expect(err.message).toContain("SIGBUS BUS_MCEERR_AR");
     // The VMA stays locked (the walk changed it before the populate), as on Linux.
     expect(p.mm!.findVma(addr)!.flags & VM_LOCKED).toBe(VM_LOCKED);
+  });
+});
+
+// x86's access_error() (arch/x86/mm/fault.c, Linux 6.16) lets a read fault any VMA that
+// vma_is_accessible(): page tables cannot deny a read where they allow a write. populate reads
+// such a VMA with FOLL_FORCE (populate_vma_page_range()).
+describe("a PROT_WRITE-only mapping is readable on x86", () => {
+  it("reads, MAP_POPULATE populates it and mlock() succeeds; PROT_NONE (0) still faults with EFAULT", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const flags = MAP_SHARED | MAP_ANONYMOUS;
+    const addr = await runP(p.mmap(2 * PAGE, { flags: flags | MAP_POPULATE, prot: PROT_WRITE }));
+    expect(folioAt(p, addr).pfn).not.toBe(k.zeroPfn);
+    run(p.write(addr, new Uint8Array([5, 6])));
+    expect([...run(p.read(addr, 2))]).toEqual([5, 6]);
+    await runP(p.mlock(addr, 2 * PAGE));
+    expect(p.mm!.findVma(addr)!.flags & VM_LOCKED).toBe(VM_LOCKED);
+    const none = await runP(p.mmap(PAGE, { flags, prot: 0 }));
+    expectErrno(p.read(none, 1), "EFAULT");
+    expectConsistent(k);
   });
 });
