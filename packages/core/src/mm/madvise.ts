@@ -22,8 +22,8 @@ import { softOfflinePage } from "./memory_failure";
 import { pageRange, walkVmaRange } from "./mmap";
 
 /**
- * `madvise(addr, length, MADV_DONTNEED)` (`do_madvise()`, `madvise_walk_vmas()` and
- * `madvise_dontneed_free()`, `mm/madvise.c`, Linux 6.16): zaps the pages of each VMA in
+ * `madvise(addr, length, MADV_DONTNEED)` or `MADV_DONTNEED_LOCKED` (`do_madvise()`,
+ * `madvise_walk_vmas()` and `madvise_dontneed_free()`, `mm/madvise.c`, Linux 6.16): zaps the pages of each VMA in
  * `[addr, addr + length)` (`zap_page_range_single_batched()` with `even_cows` and `reclaim_pt`,
  * {@link zapPageRangeSingle}): a private anonymous page is gone (the next read maps zeros), a
  * file or shmem page stays cached and is faulted back; a PTE table the range covers whole is
@@ -37,7 +37,9 @@ import { pageRange, walkVmaRange } from "./mmap";
  * it again, its data kept). `EINVAL` for an unaligned `addr` or a bad length, and, as
  * `madvise_dontneed_free_valid_vma()` refuses them, where the range meets a `VM_LOCKED` VMA or
  * starts inside a hugetlb VMA's huge page (the VMAs before it already zapped). Holes are skipped
- * and give `ENOMEM` at the end, the VMAs after them zapped.
+ * and give `ENOMEM` at the end, the VMAs after them zapped. With `locked`
+ * (`MADV_DONTNEED_LOCKED`) a `VM_LOCKED` VMA is zapped too, its pages munlocked as they are
+ * unmapped (`munlock_vma_folio()`); it stays locked, so its next fault maps an mlocked page.
  *
  * @category Address spaces
  */
@@ -46,6 +48,7 @@ export const madviseDontneed = (
   task: Task,
   addr: number,
   length: number,
+  locked = false,
 ): 0 | ErrnoError => {
   const range = pageRange(k, "madvise", addr, length, true);
   if (range instanceof Error) return range;
@@ -63,7 +66,7 @@ export const madviseDontneed = (
       }
       to -= to % size;
       if (to === from) return 0;
-    } else if (vma.flags & VM_LOCKED) {
+    } else if (vma.flags & VM_LOCKED && !locked) {
       return errno("EINVAL", `madvise(MADV_DONTNEED): 0x${from.toString(16)} is mlocked`);
     }
     zapPageRangeSingle(k, vma, (from - vma.start) / pageSize, (to - vma.start) / pageSize);
