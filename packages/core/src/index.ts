@@ -258,6 +258,7 @@ export {
 // include/uapi/asm-generic/mman-common.h
 export {
   MADV_DONTNEED,
+  MADV_DONTNEED_LOCKED,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
   MADV_SOFT_OFFLINE,

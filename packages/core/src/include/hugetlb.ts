@@ -29,8 +29,19 @@ export interface Hstate {
   readonly nrHugePages: number;
   /** `free_huge_pages`: huge pages on the free lists. */
   readonly freeHugePages: number;
-  /** `resv_huge_pages`: free huge pages promised to mappings that have not faulted them yet. */
+  /**
+   * `resv_huge_pages`: free huge pages promised to mappings that have not faulted them yet. An
+   * unsigned long in Linux, it goes below 0 (shown wrapped, as 2^64 - n) while a private owner
+   * that gave a page's reservation back to its map ({@link Hstate.restoreReserve}) has returned
+   * that reservation at `munmap()` and a forked child still maps the page.
+   */
   readonly resvHugePages: number;
+  /**
+   * The head PFNs of the folios in use marked `HPG_restore_reserve` (`mm/hugetlb.c`): a private
+   * owner's zap gave their reservation back to its map, and their free will add it to
+   * `resv_huge_pages`.
+   */
+  readonly restoreReserve: ReadonlySet<number>;
   /** `surplus_huge_pages`: huge pages above the persistent pool, allocated under overcommit. */
   readonly surplusHugePages: number;
   /** `nr_overcommit_huge_pages`: how many surplus huge pages may exist at once. */
@@ -46,7 +57,8 @@ export interface Hstate {
   /**
    * `free_huge_folio()` (`mm/hugetlb.c`): a hugetlb folio's last reference is gone. A temporary
    * or surplus folio, or one with a poisoned page, leaves the pool for the buddy allocator; any
-   * other goes back on its node's free list.
+   * other goes back on its node's free list. A folio whose reservation a zap restored
+   * (`HPG_restore_reserve`) first gives it back to `resv_huge_pages`.
    */
   freeHugeFolio(head: number): void;
   /**

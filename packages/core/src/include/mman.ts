@@ -107,6 +107,14 @@ export const MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
  */
 export const MADV_DONTNEED = 4;
 /**
+ * `MADV_DONTNEED_LOCKED` (`include/uapi/asm-generic/mman-common.h`, Linux 5.18 on):
+ * {@link MADV_DONTNEED} that also zaps the pages of mlocked (`VM_LOCKED`) VMAs, which stay locked:
+ * their next fault maps an mlocked page.
+ *
+ * @category Address spaces
+ */
+export const MADV_DONTNEED_LOCKED = 24;
+/**
  * `MADV_HUGEPAGE` (`include/uapi/asm-generic/mman-common.h`): worth backing with huge pages.
  *
  * @category Address spaces

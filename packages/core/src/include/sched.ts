@@ -377,10 +377,11 @@ export interface TaskStruct {
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError>;
   /**
    * `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`, `MADV_DONTNEED` (zaps
-   * the range's pages and frees the PTE tables it covers whole; `EINVAL` in an mlocked or hugetlb
-   * VMA; see `madviseDontneed`), or `MADV_SOFT_OFFLINE` (`madvise_inject_error()`: needs
-   * `CAP_SYS_ADMIN`, `EPERM` otherwise; soft-offlines each page, failing with its `EBUSY` or
-   * `EIO`).
+   * the range's pages and frees the PTE tables it covers whole; in a hugetlb VMA whole huge
+   * pages from an aligned start, the end rounded down; `EINVAL` in an mlocked VMA or from inside a
+   * huge page; see `madviseDontneed`), `MADV_DONTNEED_LOCKED` (the same, mlocked VMAs included),
+   * or `MADV_SOFT_OFFLINE` (`madvise_inject_error()`: needs `CAP_SYS_ADMIN`, `EPERM` otherwise;
+   * soft-offlines each page, failing with its `EBUSY` or `EIO`).
    */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError>;
   /**

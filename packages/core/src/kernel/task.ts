@@ -22,7 +22,13 @@ import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../inclu
 import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
 import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "../include/mm_types";
-import { MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_SOFT_OFFLINE } from "../include/mman";
+import {
+  MADV_DONTNEED,
+  MADV_DONTNEED_LOCKED,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MADV_SOFT_OFFLINE,
+} from "../include/mman";
 import type { AllocContext } from "../include/mmzone";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
@@ -516,7 +522,10 @@ export class Process implements Task {
     );
   }
 
-  /** `madvise()` with `MADV_DONTNEED`, `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`. */
+  /**
+   * `madvise()` with `MADV_DONTNEED`, `MADV_DONTNEED_LOCKED`, `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or
+   * `MADV_SOFT_OFFLINE`.
+   */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError> {
     if (advice === MADV_SOFT_OFFLINE) {
       return this.kernel.call(
@@ -533,7 +542,10 @@ export class Process implements Task {
           return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
         if (advice === MADV_NOHUGEPAGE)
           return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
-        if (advice === MADV_DONTNEED) return madviseDontneed(this.kernel, this, addr, length);
+        if (advice === MADV_DONTNEED || advice === MADV_DONTNEED_LOCKED) {
+          const locked = advice === MADV_DONTNEED_LOCKED;
+          return madviseDontneed(this.kernel, this, addr, length, locked);
+        }
         return errno("EINVAL", `madvise advice ${advice} is not modelled`);
       }).pipe(Effect.asVoid),
     );

@@ -147,6 +147,7 @@ export class HugetlbPool implements Hstate {
   private nextNidToFree = 0;
   /** Folios with `HPG_temporary`: allocated for a migration, outside the pool's counts. */
   private readonly temporary = new Set<number>();
+  readonly restoreReserve = new Set<number>();
 
   /**
    * @param order - `huge_page_order()`.
@@ -362,6 +363,7 @@ export class HugetlbPool implements Hstate {
     if (m.mapping[head]! < 0) m.mapping[head] = 0;
     m.index[head] = 0;
     m.flags[head]! &= POOL_FLAGS | PG_has_hwpoisoned;
+    if (this.restoreReserve.delete(head)) this.resvHugePages++;
     if (this.temporary.has(head)) {
       // Not counted as surplus; nr_huge_pages counted it since its allocation.
       this.remove(head, false);
@@ -472,6 +474,11 @@ export class HugetlbPool implements Hstate {
   /** Marks a folio `HPG_temporary` (`folio_set_hugetlb_temporary()`). */
   setTemporary(head: number): void {
     this.temporary.add(head);
+  }
+
+  /** Marks a folio `HPG_restore_reserve` (`folio_set_hugetlb_restore_reserve()`). */
+  setRestoreReserve(head: number): void {
+    this.restoreReserve.add(head);
   }
 
   /**
@@ -978,15 +985,22 @@ export const hugeEntries = (k: Kernel, vma: Vma): Map<number, number> =>
   hstateVma(k, vma).order === k.pudOrder ? vma.puds : vma.pmds;
 
 /**
- * `__unmap_hugepage_range()` (`mm/hugetlb.c`): clears the huge entries of a hugetlb VMA that lie in
- * its pages `[from, to)` (whole huge pages: a hugetlb VMA is never cut inside one), flushes the
- * TLB, then drops each mapped page's entire mapcount and reference, moving the dirty bit to a
- * page-cache folio. Migration and hwpoison entries are just cleared.
+ * `__unmap_hugepage_range()` (`mm/hugetlb.c`, Linux 6.16): clears the huge entries of a hugetlb
+ * VMA that lie in its pages `[from, to)` (whole huge pages: a hugetlb VMA is never cut inside one,
+ * and `madvise()` rounds its end down), flushes the TLB, then drops each mapped page's entire
+ * mapcount and reference, moving the dirty bit to a page-cache folio. Migration and hwpoison
+ * entries are just cleared. When the pool has no surplus page, an anonymous page of a private
+ * mapping's owner (`__vma_private_lock()`) gets its reservation back: its index is reserved in the
+ * owner's map again (`vma_needs_reservation()`, `vma_add_reservation()`) and the folio is marked
+ * `HPG_restore_reserve`, so that its free (now, or when its last other mapping goes) raises
+ * `resv_huge_pages`; the next fault there takes a reserved page. A shared mapping's page stays in
+ * its file's page cache.
  *
  * @category Hugetlb
  */
 export const unmapHugepageRange = (k: Kernel, vma: Vma, from: number, to: number): void => {
   const m = k.memmap;
+  const pool = hstateVma(k, vma);
   const entries = hugeEntries(k, vma);
   const lo = vma.start + from * k.mem.pageSize;
   const hi = vma.start + to * k.mem.pageSize;
@@ -998,6 +1012,11 @@ export const unmapHugepageRange = (k: Kernel, vma: Vma, from: number, to: number
     const head = ptePfn(entry);
     m.entireMapcount[head]!--;
     if (pteDirty(entry) && m.mapping[head]! > 0) m.set(head, PG_dirty);
+    const owner = vma.flags & VM_SHARED ? null : vma.hugetlbResv;
+    if (owner && pool.surplusHugePages === 0 && m.mapping[head]! < 0) {
+      pool.setRestoreReserve(head);
+      owner.reserved.add(hugeIndex(k, vma, (haddr - vma.start) / k.mem.pageSize));
+    }
     puts.push(head);
   }
   vma.mm.tlb.flushAll();
@@ -1455,6 +1474,9 @@ export const dissolveFreeHugetlbFolio = (k: Kernel, pfn: number): number => {
   return k.memmap.test(head, PG_hugetlb) ? poolOfFolio(k, head).dissolveFree(head) : 0;
 };
 
+/** A pool counter as `%lu` prints the unsigned long it is in Linux: below 0 it wraps. */
+const ulong = (v: number): string => (v < 0 ? BigInt.asUintN(64, BigInt(v)) : v).toString();
+
 /**
  * `hugetlb_report_meminfo()` (`mm/hugetlb.c`): the hugetlb lines of `/proc/meminfo`. The
  * `HugePages_*` lines and `Hugepagesize` are the default pool's; `Hugetlb` counts the memory of
@@ -1466,7 +1488,7 @@ export const hugetlbReportMeminfo = (k: Kernel): string => {
   const h = k.hstate;
   const sizeKb = (k.mem.pageSize * 2 ** h.order) / 1024;
   const totalKb = k.hstates.reduce((s, p) => s + (p.size / 1024) * p.nrHugePages, 0);
-  const n = (v: number) => v.toString().padStart(5);
+  const n = (v: number) => ulong(v).padStart(5);
   return (
     `HugePages_Total:   ${n(h.nrHugePages)}\n` +
     `HugePages_Free:    ${n(h.freeHugePages)}\n` +
@@ -1587,7 +1609,7 @@ const poolAttributes = (h: HugetlbPool, sysctlPageSize: number | null) => {
  * @category Hugetlb
  */
 export const hugetlbSysfsInit = (k: Kernel): void => {
-  const show = (value: () => number) => ({ mode: 0o444, show: () => `${value()}\n` });
+  const show = (value: () => number) => ({ mode: 0o444, show: () => `${ulong(value())}\n` });
   k.fs.registerSysctl("vm", poolAttributes(poolOf(k), k.mem.pageSize));
   for (const h of k.hstates as readonly HugetlbPool[]) {
     for (const node of k.mem.nodes) {

@@ -3,7 +3,8 @@
  * `setVmFlags`, `mm/mmap.ts`).
  *
  * Models `madvise_dontneed_free()` of `mm/madvise.c` for `MADV_DONTNEED`: the range's pages are
- * zapped and the PTE tables it covers whole freed (`CONFIG_PT_RECLAIM`). Models
+ * zapped and the PTE tables it covers whole freed (`CONFIG_PT_RECLAIM`); a hugetlb VMA's whole huge
+ * pages are zapped. Models
  * `madvise_inject_error()` for `MADV_SOFT_OFFLINE`: for each page of
  * the range, the page is looked up as `get_user_pages_fast()` does (faulting it in for reading
  * when absent, waiting when it is under migration), and soft-offlined with `MF_COUNT_INCREASED`
@@ -21,16 +22,24 @@ import { softOfflinePage } from "./memory_failure";
 import { pageRange, walkVmaRange } from "./mmap";
 
 /**
- * `madvise(addr, length, MADV_DONTNEED)` (`do_madvise()`, `madvise_walk_vmas()` and
- * `madvise_dontneed_free()`, `mm/madvise.c`, Linux 6.16): zaps the pages of each VMA in
+ * `madvise(addr, length, MADV_DONTNEED)` or `MADV_DONTNEED_LOCKED` (`do_madvise()`,
+ * `madvise_walk_vmas()` and `madvise_dontneed_free()`, `mm/madvise.c`, Linux 6.16): zaps the pages of each VMA in
  * `[addr, addr + length)` (`zap_page_range_single_batched()` with `even_cows` and `reclaim_pt`,
  * {@link zapPageRangeSingle}): a private anonymous page is gone (the next read maps zeros), a
  * file or shmem page stays cached and is faulted back; a PTE table the range covers whole is
  * freed, one it covers in part stays, so a later THP fault there falls back to a base page. The
- * length is rounded up to pages. `EINVAL` for an unaligned `addr` or a bad length, and, as
- * `madvise_dontneed_free_valid_vma()` refuses them, where the range meets a `VM_LOCKED` VMA (the
- * VMAs before it already zapped); a hugetlb VMA is `EINVAL` too (see the memory model's scope).
- * Holes are skipped and give `ENOMEM` at the end, the VMAs after them zapped.
+ * length is rounded up to pages. In a hugetlb VMA only whole huge pages go
+ * (`madvise_dontneed_free_valid_vma()`): the part of the range in it must start on a huge page
+ * boundary, and its end is rounded down to one, so a part shorter than a huge page zaps nothing;
+ * the zap (`__unmap_hugepage_range()`, `mm/hugetlb.ts`) frees a private mapping's page back to
+ * the pool, its reservation restored when the pool has no surplus page (the next fault maps a
+ * zeroed page), and leaves a shared mapping's page in its file's page cache (the next fault maps
+ * it again, its data kept). `EINVAL` for an unaligned `addr` or a bad length, and, as
+ * `madvise_dontneed_free_valid_vma()` refuses them, where the range meets a `VM_LOCKED` VMA or
+ * starts inside a hugetlb VMA's huge page (the VMAs before it already zapped). Holes are skipped
+ * and give `ENOMEM` at the end, the VMAs after them zapped. With `locked`
+ * (`MADV_DONTNEED_LOCKED`) a `VM_LOCKED` VMA is zapped too, its pages munlocked as they are
+ * unmapped (`munlock_vma_folio()`); it stays locked, so its next fault maps an mlocked page.
  *
  * @category Address spaces
  */
@@ -39,20 +48,26 @@ export const madviseDontneed = (
   task: Task,
   addr: number,
   length: number,
+  locked = false,
 ): 0 | ErrnoError => {
   const range = pageRange(k, "madvise", addr, length, true);
   if (range instanceof Error) return range;
   if (range.end === addr) return 0;
   const pageSize = k.mem.pageSize;
   return walkVmaRange(task.mm!, addr, range.end, "skip", (vma, from, to) => {
-    if (vma.flags & VM_LOCKED) {
-      return errno("EINVAL", `madvise(MADV_DONTNEED): 0x${from.toString(16)} is mlocked`);
-    }
     if (vma.flags & VM_HUGETLB) {
-      return errno(
-        "EINVAL",
-        `madvise(MADV_DONTNEED) of a hugetlb VMA at 0x${from.toString(16)} is not modelled`,
-      );
+      // madvise_dontneed_free_valid_vma(): whole huge pages from an aligned start only.
+      const size = vma.hstate!.size;
+      if (from % size !== 0) {
+        return errno(
+          "EINVAL",
+          `madvise(MADV_DONTNEED): 0x${from.toString(16)} is not aligned to the hugetlb VMA's ${size / 1024} kB pages`,
+        );
+      }
+      to -= to % size;
+      if (to === from) return 0;
+    } else if (vma.flags & VM_LOCKED && !locked) {
+      return errno("EINVAL", `madvise(MADV_DONTNEED): 0x${from.toString(16)} is mlocked`);
     }
     zapPageRangeSingle(k, vma, (from - vma.start) / pageSize, (to - vma.start) / pageSize);
     return 0;

@@ -1,12 +1,20 @@
 // Hugetlb mappings over fork (mm/hugetlb.c, Linux 6.16): whatever the order of mmap, writes,
-// fork, munmap and exit, a private mapping's huge pages are each process's own after a write
-// (hugetlb_wp() copies them whole), a shared mapping's are the same pages in every process, the
-// page tables and pool stay consistent, and when every process is gone the pool holds what it
-// held before, nothing reserved, and no page is lost to the buddy allocator.
+// fork, madvise(MADV_DONTNEED), munmap and exit, a private mapping's huge pages are each
+// process's own after a write (hugetlb_wp() copies them whole) and zeroed after a DONTNEED, a
+// shared mapping's are the same pages in every process, kept by a DONTNEED, the page tables and
+// pool stay consistent (__unmap_hugepage_range()'s restored reservations included), and when
+// every process is gone the pool holds what it held before, nothing reserved, and no page is lost
+// to the buddy allocator.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Task } from "../../src/include/kernel";
-import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED } from "../../src/index";
+import {
+  MADV_DONTNEED,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_PRIVATE,
+  MAP_SHARED,
+} from "../../src/index";
 import { boot, expectConsistent, run } from "../../src/testing/index";
 
 const HUGE = 2 * 2 ** 20;
@@ -17,6 +25,7 @@ type Step =
   | { op: "write"; proc: number; region: number; page: number; value: number }
   | { op: "fork"; proc: number }
   | { op: "munmap"; proc: number; region: number }
+  | { op: "dontneed"; proc: number; region: number; page: number }
   | { op: "exit"; proc: number };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -35,6 +44,12 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   }),
   fc.record({ op: fc.constant("fork" as const), proc: fc.nat(3) }),
   fc.record({ op: fc.constant("munmap" as const), proc: fc.nat(3), region: fc.nat(3) }),
+  fc.record({
+    op: fc.constant("dontneed" as const),
+    proc: fc.nat(3),
+    region: fc.nat(3),
+    page: fc.nat(1),
+  }),
   fc.record({ op: fc.constant("exit" as const), proc: fc.nat(3) }),
 );
 
@@ -83,6 +98,11 @@ describe("hugetlb mappings across fork (property)", () => {
           } else if (step.op === "munmap" && region) {
             run(proc.task.munmap(region.addr, region.pages * HUGE));
             proc.regions.splice(proc.regions.indexOf(region), 1);
+          } else if (step.op === "dontneed" && region) {
+            // A private page is gone (the next read maps a zeroed one); a shared one stays cached.
+            const page = step.page % region.pages;
+            run(proc.task.madvise(region.addr + page * HUGE, HUGE, MADV_DONTNEED));
+            if (!region.shared) region.bytes[page] = 0;
           } else if (step.op === "exit" && procs.length > 1 && proc !== procs[0]) {
             run(proc.task.exit());
             procs.splice(procs.indexOf(proc), 1);
@@ -116,6 +136,18 @@ describe("hugetlb mappings across fork (property)", () => {
               { op: "write", proc: 1, region: 0, page: 0, value: 9 },
               { op: "write", proc: 1, region: 1, page: 1, value: 5 },
               { op: "exit", proc: 1 },
+            ],
+          ],
+          // The owner's DONTNEED and munmap() of a page its child maps (HPG_restore_reserve).
+          [
+            [
+              { op: "mmap", proc: 0, shared: false, pages: 2 },
+              { op: "write", proc: 0, region: 0, page: 1, value: 3 },
+              { op: "fork", proc: 0 },
+              { op: "dontneed", proc: 0, region: 0, page: 1 },
+              { op: "write", proc: 0, region: 0, page: 1, value: 4 },
+              { op: "munmap", proc: 0, region: 0 },
+              { op: "dontneed", proc: 1, region: 0, page: 1 },
             ],
           ],
         ],

@@ -15,6 +15,7 @@ import {
   gfpMigratetype,
   htlbAllocMask,
   type Kernel,
+  MADV_DONTNEED,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -1008,4 +1009,179 @@ describe("munmap and MAP_FIXED cut hugetlb VMAs as vms_gather_munmap_vmas() does
       expectConsistent(k);
     });
   }
+});
+
+// madvise(MADV_DONTNEED) of hugetlb mappings: madvise_dontneed_free_valid_vma() (mm/madvise.c)
+// takes whole huge pages from a huge-page-aligned start, its end rounded down; the zap is
+// __unmap_hugepage_range() (mm/hugetlb.c, Linux 6.16), which restores a private owner's
+// reservation when the pool has no surplus page (free_huge_folio() raises resv_huge_pages for an
+// HPG_restore_reserve folio). free_hugepages after tools/testing/selftests/mm/hugetlb-madvise.c
+// (MIN_FREE_PAGES 20, NR_HUGE_PAGES 10); resv_hugepages from that code.
+describe("madvise(MADV_DONTNEED) of hugetlb mappings (selftests/mm/hugetlb-madvise.c)", () => {
+  const NR = 10;
+  const pmdOf = (p: Task, addr: number) => p.mm!.findVma(addr)?.pmds.get(addr);
+  /** write_fault_pages(): writes i at the start of huge page i. */
+  const writeFaultPages = (p: Task, addr: number) => {
+    for (let i = 0; i < NR; i++) run(p.write(addr + i * HUGE, new Uint8Array([i + 1])));
+  };
+  const firstBytes = (p: Task, addr: number) =>
+    Array.from({ length: NR }, (_, i) => run(p.read(addr + i * HUGE, 1))[0]);
+  const pool20 = () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "20"));
+    return k;
+  };
+
+  it("an unaligned start is EINVAL; the end is rounded down to the huge page size (all but the last page freed, their reservations back)", () => {
+    const k = pool20();
+    const { p, addr } = mapHuge(k, NR);
+    expect(counters(k)).toEqual([20, 20, 10, 0]);
+    writeFaultPages(p, addr);
+    expect(counters(k)).toEqual([20, 10, 0, 0]);
+    // "addr is not huge page size aligned and should fail"
+    expectErrno(p.madvise(addr + 4096, NR * HUGE - 4096, MADV_DONTNEED), "EINVAL");
+    expect(counters(k)).toEqual([20, 10, 0, 0]);
+    // "should free all but last page in mapping": free_hugepages - 1.
+    run(p.madvise(addr, (NR - 1) * HUGE + 4096, MADV_DONTNEED));
+    expect(counters(k)).toEqual([20, 19, 9, 0]);
+    expect(hugetlbLines(k)).toContain("HugePages_Rsvd:        9");
+    expect(pmdOf(p, addr)).toBeUndefined();
+    expect(pmdOf(p, addr + (NR - 1) * HUGE)).toBeDefined();
+    // A private page comes back zeroed from a restored reservation; the last page kept its data.
+    expect(firstBytes(p, addr)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, NR]);
+    expect(counters(k)).toEqual([20, 10, 0, 0]);
+    // A range shorter than a huge page zaps nothing (madvise_dontneed_free(): start == end).
+    run(p.madvise(addr, HUGE - 4096, MADV_DONTNEED));
+    expect(pmdOf(p, addr)).toBeDefined();
+    run(p.munmap(addr, NR * HUGE));
+    expect(counters(k)).toEqual([20, 20, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("a private anonymous mapping: every page freed and re-reserved, the refault zeroed", () => {
+    const k = pool20();
+    const { p, addr } = mapHuge(k, NR);
+    run(p.write(addr + 100, pattern(4096, 3)));
+    writeFaultPages(p, addr);
+    expect(counters(k)).toEqual([20, 10, 0, 0]);
+    run(p.madvise(addr, NR * HUGE, MADV_DONTNEED));
+    // "should free all pages in mapping": free_hugepages.
+    expect(counters(k)).toEqual([20, 20, 10, 0]);
+    expect([...run(p.read(addr + 100, 8))]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(counters(k)).toEqual([20, 19, 9, 0]);
+    writeFaultPages(p, addr);
+    expect(counters(k)).toEqual([20, 10, 0, 0]);
+    run(p.munmap(addr, NR * HUGE));
+    expect(counters(k)).toEqual([20, 20, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("a hole before or after the VMA is ENOMEM, the VMA zapped whole huge pages up to the rounded-down end (madvise_walk_vmas())", () => {
+    const k = pool20();
+    const { p, addr: base } = mapHuge(k, NR + 2);
+    run(p.munmap(base, HUGE));
+    run(p.munmap(base + (NR + 1) * HUGE, HUGE));
+    const addr = base + HUGE;
+    writeFaultPages(p, addr);
+    expect(counters(k)).toEqual([20, 10, 0, 0]);
+    // "addr before mapping should fail": the hole is skipped, [addr, addr + 10H - 4K) rounds
+    // down to 9 huge pages, which go.
+    expectErrno(p.madvise(addr - 4096, NR * HUGE, MADV_DONTNEED), "ENOMEM");
+    expect(counters(k)).toEqual([20, 19, 9, 0]);
+    writeFaultPages(p, addr);
+    // "addr + length after mapping should fail": all 10 go first.
+    expectErrno(p.madvise(addr, NR * HUGE + 4096, MADV_DONTNEED), "ENOMEM");
+    expect(counters(k)).toEqual([20, 20, 10, 0]);
+    run(p.munmap(addr, NR * HUGE));
+    expect(counters(k)).toEqual([20, 20, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("a shared mapping's pages stay in the page cache: no page freed, the refault maps the same page with its data", () => {
+    const k = pool20();
+    const p = run(k.createProcess());
+    const flags = MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB;
+    const addr = run(p.mmap(NR * HUGE, { flags }));
+    writeFaultPages(p, addr);
+    const pfn = folioAt(p, addr).pfn;
+    expect(counters(k)).toEqual([20, 10, 0, 0]);
+    // "madvise should not free any pages": free_hugepages - NR_HUGE_PAGES.
+    run(p.madvise(addr, NR * HUGE, MADV_DONTNEED));
+    expect(counters(k)).toEqual([20, 10, 0, 0]);
+    expect(pmdOf(p, addr)).toBeUndefined();
+    expect(firstBytes(p, addr)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(folioAt(p, addr).pfn).toBe(pfn);
+    expect(counters(k)).toEqual([20, 10, 0, 0]);
+    run(p.munmap(addr, NR * HUGE));
+    expect(counters(k)).toEqual([20, 20, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("a page a forked child still maps keeps its reservation in the owner's map; resv_hugepages rises when the child lets it go (HPG_restore_reserve)", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const { p, addr } = mapHuge(k, 1);
+    run(p.write(addr, new Uint8Array([5])));
+    const child = run(p.fork());
+    expect(counters(k)).toEqual([2, 1, 0, 0]);
+    run(p.madvise(addr, HUGE, MADV_DONTNEED));
+    expect(counters(k)).toEqual([2, 1, 0, 0]);
+    expect([...run(child.read(addr, 1))]).toEqual([5]);
+    run(child.exit());
+    expect(counters(k)).toEqual([2, 2, 1, 0]);
+    expect([...run(p.read(addr, 1))]).toEqual([0]);
+    expect(counters(k)).toEqual([2, 1, 0, 0]);
+    run(p.munmap(addr, HUGE));
+    expect(counters(k)).toEqual([2, 2, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("the owner's munmap() restores the reservation of a page its child still maps, then hugetlb_vm_op_close() returns it: resv_hugepages wraps below 0 until the child lets the page go", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const { p, addr } = mapHuge(k, 1);
+    run(p.write(addr, new Uint8Array([5])));
+    const child = run(p.fork());
+    run(p.munmap(addr, HUGE));
+    // unsigned long resv_huge_pages - 1, printed with %lu.
+    expect(read(k, `${GLOBAL}/resv_hugepages`)).toBe("18446744073709551615");
+    expect(hugetlbLines(k)).toContain("HugePages_Rsvd:    18446744073709551615");
+    expect(k.hstate.restoreReserve.size).toBe(1);
+    expectConsistent(k);
+    run(child.exit());
+    expect(counters(k)).toEqual([2, 2, 0, 0]);
+    expect(k.hstate.restoreReserve.size).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("a child's DONTNEED of its copy restores nothing (no HPAGE_RESV_OWNER); with surplus pages in the pool the owner's reservation is not restored either, the page leaving the pool", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const { p, addr } = mapHuge(k, 1);
+    run(p.write(addr, new Uint8Array([1])));
+    const child = run(p.fork());
+    run(child.write(addr, new Uint8Array([2])));
+    expect(counters(k)).toEqual([2, 0, 0, 0]);
+    run(child.madvise(addr, HUGE, MADV_DONTNEED));
+    expect(counters(k)).toEqual([2, 1, 0, 0]);
+    run(child.exit());
+    run(p.munmap(addr, HUGE));
+
+    const o = boot();
+    run(o.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "2"));
+    const m = mapHuge(o, 2);
+    expect(counters(o)).toEqual([2, 2, 2, 2]);
+    run(m.p.write(m.addr, new Uint8Array([1])));
+    run(m.p.write(m.addr + HUGE, new Uint8Array([1])));
+    expect(counters(o)).toEqual([2, 0, 0, 2]);
+    // h->surplus_huge_pages != 0: no restore; free_huge_folio() frees the surplus page.
+    run(m.p.madvise(m.addr, HUGE, MADV_DONTNEED));
+    expect(counters(o)).toEqual([1, 0, 0, 1]);
+    // The refault has no reservation: a new surplus page under nr_overcommit_hugepages.
+    expect([...run(m.p.read(m.addr, 1))]).toEqual([0]);
+    expect(counters(o)).toEqual([2, 0, 0, 2]);
+    run(m.p.munmap(m.addr, 2 * HUGE));
+    expect(counters(o)).toEqual([0, 0, 0, 0]);
+    expectConsistent(o);
+  });
 });

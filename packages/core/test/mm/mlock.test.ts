@@ -10,6 +10,8 @@ import {
   LRU_INACTIVE_ANON,
   LRU_INACTIVE_FILE,
   LRU_UNEVICTABLE,
+  MADV_DONTNEED,
+  MADV_DONTNEED_LOCKED,
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_SHARED,
@@ -292,6 +294,31 @@ describe("mlock_count and the unevictable_pgs_* counters", () => {
     expect(run(k.fs.read("/proc/meminfo"))).toContain(
       "Unevictable:           0 kB\nMlocked:               0 kB\n",
     );
+    expectConsistent(k);
+  });
+
+  // madvise_dontneed_free_valid_vma() (mm/madvise.c, Linux 6.16): VM_LOCKED is forbidden for
+  // MADV_DONTNEED only; MADV_DONTNEED_LOCKED zaps the pages, __folio_remove_rmap() munlocking
+  // them, and the VMA stays locked, so the next fault's page is mlocked (mlock_new_folio()).
+  it("MADV_DONTNEED_LOCKED zaps an mlocked VMA's pages, munlocking them; the VMA stays locked", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const anon = run(p.mmap(2 * PAGE, { hugepage: false }));
+    run(p.write(anon, new Uint8Array([7, 8])));
+    run(p.mlock(anon, 2 * PAGE));
+    expect(mlockStats(p)).toEqual(stats(2, 0, 2, 0, 0, 0, 2));
+    expectErrno(p.madvise(anon, 2 * PAGE, MADV_DONTNEED), "EINVAL");
+    expect(mlockStats(p)).toEqual(stats(2, 0, 2, 0, 0, 0, 2));
+    // Each page munlocked as it is unmapped (munlocked, rescued), so its free clears nothing.
+    run(p.madvise(anon, 2 * PAGE, MADV_DONTNEED_LOCKED));
+    expect(mlockStats(p)).toEqual(stats(2, 2, 2, 2, 0, 0, 0));
+    expect(pteAt(p, anon)).toBe(0);
+    expect(p.mm!.findVma(anon)!.flags & VM_LOCKED).toBe(VM_LOCKED);
+    run(p.write(anon, new Uint8Array([1])));
+    expect([...run(p.read(anon, 2))]).toEqual([1, 0]);
+    expect(folioAt(p, anon).mlocked).toBe(true);
+    // The written page is a new mlocked one; the read of the second maps the zero page.
+    expect(mlockStats(p)).toEqual(stats(3, 2, 3, 2, 0, 0, 1));
     expectConsistent(k);
   });
 
