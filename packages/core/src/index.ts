@@ -492,6 +492,7 @@ export {
 } from "./mm/balloon";
 // mm/
 export {
+  allocContigCompactControl,
   allocPagesDirectCompact,
   type CompactControl,
   type CompactZoneOptions,
