@@ -631,6 +631,7 @@ export {
   canDemote,
   DEF_PRIORITY,
   performReclaim,
+  reclaimCleanPagesFromList,
   SWAP_CLUSTER_MAX,
   shouldReclaimRetry,
   tryToFreePages,

@@ -75,7 +75,12 @@ import { memmapPageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
 import { outOfMemory } from "./oom_kill";
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
-import { allocNodes, performReclaim, shouldReclaimRetry } from "./vmscan";
+import {
+  allocNodes,
+  performReclaim,
+  reclaimCleanPagesFromList,
+  shouldReclaimRetry,
+} from "./vmscan";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
@@ -1509,7 +1514,8 @@ const contigError = (rc: number, what: string): ErrnoError =>
  *    (kernel memory, a reserved, hwpoisoned or `PageOffline` page);
  * 2. moves everything out (`__alloc_contig_migrate_range()`): batches of up to
  *    `COMPACT_CLUSTER_MAX` pages, each isolated by `isolate_migratepages_range()` from where the
- *    last one stopped, pageblock by pageblock, and given to `migrate_pages()` with
+ *    last one stopped, pageblock by pageblock, its clean page cache freed
+ *    (`reclaim_clean_pages_from_list()`), the rest given to `migrate_pages()` with
  *    `alloc_migration_target()` on the range's node, `MIGRATE_SYNC`, `MR_CONTIG_RANGE`; what a
  *    round leaves on the list is tried again, and the fifth failed round in a row stops the
  *    scan (`-EBUSY`, left for step 3 to report); `-ENOMEM` from `migrate_pages()` fails at once.
@@ -1570,8 +1576,12 @@ export const allocContigRange = (
           ret = -ERRNO.EBUSY;
           break;
         }
+        // Clean page cache is freed rather than moved.
         const r = yield* Effect.exit(
-          migratePages(k, list, target, null, MIGRATE_SYNC, MR_CONTIG_RANGE),
+          Effect.flatMap(reclaimCleanPagesFromList(k, nid, list, current), (reclaimed) => {
+            cc.nrMigratepages -= reclaimed;
+            return migratePages(k, list, target, null, MIGRATE_SYNC, MR_CONTIG_RANGE);
+          }),
         );
         if (r._tag === "Failure") {
           putbackMovablePages(k, list);

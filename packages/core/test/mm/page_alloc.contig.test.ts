@@ -42,6 +42,7 @@ import {
   PG_hwpoison,
   PG_lru,
   PROT_READ,
+  PROT_WRITE,
   replaceFreeHugepageFolios,
   startIsolatePageRange,
   undoIsolatePageRange,
@@ -488,6 +489,49 @@ describe("alloc_contig_range() migrates in batches of COMPACT_CLUSTER_MAX, pageb
         folioAt(p, addr + i * PAGE).pfn >= first + 1024 || folioAt(p, addr + i * PAGE).pfn < first,
       ).toBe(true);
       expect([...run(p.read(addr + i * PAGE, 1))]).toEqual([i & 0xff]);
+    }
+    expectConsistent(k);
+    folioPut(k, first);
+    expectConsistent(k);
+  });
+
+  it("clean page cache in a batch is freed, not migrated (reclaim_clean_pages_from_list()); a dirty page is migrated", async () => {
+    const k = boot({ nodes: ["64M", "64M"] });
+    const p = run(k.createProcess({ node: 1 }));
+    run(p.setMempolicy(MPOL_BIND, [1]));
+    const file = run(k.createFile("cache"));
+    const c = run(p.mmap(40 * PAGE, { flags: MAP_SHARED, prot: PROT_READ | PROT_WRITE, file }));
+    await runP(p.read(c, 40 * PAGE));
+    run(p.write(c + 5 * PAGE, new Uint8Array([7])));
+    const first = folioAt(p, c).pfn;
+    expect(first % 1024).toBe(0);
+    for (let i = 0; i < 40; i++) expect(folioAt(p, c + i * PAGE).pfn).toBe(first + i);
+    const migrated = k.vmstat.get("pgmigrate_success");
+    const isolatedBefore = k.vmstat.get("compact_isolated");
+    const { scans, rounds } = record(k);
+    expect(await runP(allocContigRange(k, first, 10, GFP_KERNEL | __GFP_COMP))).toBe(first);
+    // Two batches: 32 pages, then 8 and the rest of the range. Of the first, the 31 clean pages
+    // are unmapped and dropped from the page cache (shrink_folio_list() with
+    // ignore_references), the dirty one migrated; the second is all clean: migrate_pages() of an
+    // empty list.
+    expect(scans).toEqual([
+      [first, first + 32, 32, 32],
+      [first + 32, first + 512, 480, 8],
+      [first + 512, first + 1024, 512, 0],
+    ]);
+    expect(rounds).toEqual([
+      [1, 0],
+      [0, 0],
+    ]);
+    expect(k.vmstat.get("pgmigrate_success") - migrated).toBe(1);
+    expect(k.vmstat.get("compact_isolated") - isolatedBefore).toBe(40);
+    // The dirty page moved with its byte; a clean one reads back from the file (zeros) into a
+    // new page cache page outside the range.
+    expect([...run(p.read(c + 5 * PAGE, 1))]).toEqual([7]);
+    expect([...run(p.read(c + 6 * PAGE, 1))]).toEqual([0]);
+    for (const i of [5, 6, 39]) {
+      const pfn = folioAt(p, c + i * PAGE).pfn;
+      expect(pfn < first || pfn >= first + 1024).toBe(true);
     }
     expectConsistent(k);
     folioPut(k, first);
