@@ -1518,7 +1518,8 @@ const contigError = (rc: number, what: string): ErrnoError =>
  *    (`reclaim_clean_pages_from_list()`), the rest given to `migrate_pages()` with
  *    `alloc_migration_target()` on the range's node, `MIGRATE_SYNC`, `MR_CONTIG_RANGE`; what a
  *    round leaves on the list is tried again, and the fifth failed round in a row stops the
- *    scan (`-EBUSY`, left for step 3 to report); `-ENOMEM` from `migrate_pages()` fails at once.
+ *    scan (`-EBUSY`, left for step 3 to report); `-ENOMEM` from `migrate_pages()` fails at once, and
+ *    so does a fatal signal before a batch (`EINTR`: the kernel shutting down).
  *    It moves LRU folios, `movable_ops` (balloon) pages, hugetlb
  *    folios in use (to a free huge page of the node, or a temporary one); a free hugetlb folio is
  *    replaced by a fresh huge page of its node and dissolved, and so is a migrated one's source
@@ -1560,11 +1561,18 @@ export const allocContigRange = (
     const cc = allocContigCompactControl(k, nid, list, current);
     // __alloc_contig_migrate_range(): a batch of up to COMPACT_CLUSTER_MAX pages at a time,
     // isolated from where the last one stopped and migrated until the range is scanned and the
-    // list empty. A task's fatal signal is its fiber's interruption at the yields.
+    // list empty.
     let ret = 0;
     let what = "";
     try {
       for (let pfn = start, tries = 0; pfn < end || !list.isEmpty; ) {
+        // fatal_signal_pending(): a kernel powering off has sent every process its fatal signal.
+        // (No yield here: callers run it synchronously, as the boot-time gigantic pool does.)
+        if (k.state !== "running") {
+          ret = -ERRNO.EINTR;
+          what = "a fatal signal: the kernel is shutting down";
+          break;
+        }
         if (list.isEmpty) {
           cc.nrMigratepages = 0;
           ret = yield* isolateMigratepagesRange(k, cc, pfn, end);

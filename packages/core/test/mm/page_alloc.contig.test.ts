@@ -14,6 +14,7 @@
  * - alloc_contig_pages() does not even try a range with a hugetlb folio in it
  *   (pfn_range_valid_contig(), since Linux 6.3; 6.19 relaxes it for smaller hugetlb folios).
  */
+import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   __GFP_COMP,
@@ -536,6 +537,24 @@ describe("alloc_contig_range() migrates in batches of COMPACT_CLUSTER_MAX, pageb
     expectConsistent(k);
     folioPut(k, first);
     expectConsistent(k);
+  });
+
+  it("a fatal signal between batches (the kernel shutting down): -EINTR, the next batch never isolated, the range's pageblocks movable again", async () => {
+    const { k, p, addr, first } = await anon(100);
+    const { scans, rounds } = record(k);
+    let down: Fiber.Fiber<void, unknown> | null = null;
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_pages" && !down) down = Effect.runFork(k.shutdown());
+    });
+    // __alloc_contig_migrate_range() checks fatal_signal_pending() before each batch; -EINTR is
+    // not -EBUSY, so alloc_contig_range() returns it.
+    expect(await errnoOf(allocContigRange(k, first, 10, GFP_KERNEL | __GFP_COMP))).toBe("EINTR");
+    expect(scans).toEqual([[first, first + 32, 32, 32]]);
+    expect(rounds).toEqual([[32, 0]]);
+    for (let i = 32; i < 100; i++) expect(folioAt(p, addr + i * PAGE).pfn).toBe(first + i);
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    await runP(Fiber.join(down!));
+    expect(k.state).toBe("down");
   });
 
   it("a page pinned after isolation fails its batch five rounds in a row: -EBUSY, the rest of the range not scanned, alloc_contig_range() EBUSY", async () => {
