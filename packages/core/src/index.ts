@@ -493,6 +493,7 @@ export {
 } from "./mm/balloon";
 // mm/
 export {
+  allocContigCompactControl,
   allocPagesDirectCompact,
   type CompactControl,
   type CompactZoneOptions,
@@ -631,6 +632,7 @@ export {
   canDemote,
   DEF_PRIORITY,
   performReclaim,
+  reclaimCleanPagesFromList,
   SWAP_CLUSTER_MAX,
   shouldReclaimRetry,
   tryToFreePages,

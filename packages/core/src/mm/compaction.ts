@@ -301,17 +301,19 @@ const isolated = (
 
 /**
  * `isolate_migratepages_block()` (`mm/compaction.c`, Linux 6.16): scans `[lowPfn, endPfn)` and
- * isolates what can move onto `cc.migratepages`, stopping once `COMPACT_CLUSTER_MAX` pages are
- * (compaction only): LRU folios, and `movable_ops` pages through their owner
+ * isolates what can move onto `cc.migratepages`, stopping just past the folio that brings
+ * `cc.nrMigratepages` to `COMPACT_CLUSTER_MAX`: LRU folios, and `movable_ops` pages through their owner
  * (`isolate_movable_ops_page()`, {@link isolateMovableOpsPage}). Hugetlb folios are skipped by
  * compaction (whole, up to `MAX_PAGE_ORDER`); for `alloc_contig_range()` (`allocContig`) they go
  * to `isolate_or_dissolve_huge_folio()`: one in use is isolated, a free one is replaced and
  * dissolved, its pages then free; its `-ENOMEM` (a gigantic folio, no replacement) puts back
- * what this call isolated and stops the scan. Also skipped: free blocks (whole), large folios
+ * the list when this call had isolated something and stops the scan. Also skipped: free blocks (whole), large folios
  * {@link skipIsolationOnOrder} rejects, other pages not on the LRU (kernel memory, isolated
  * folios), pinned folios (more references than mappings, page cache and private data account
- * for), and locked folios in `MIGRATE_ASYNC`. Returns where it stopped and 0 or `-ENOMEM`;
- * counts `compact_isolated` and emits `mm_compaction_isolate_migratepages`. With `rep`, a free
+ * for), and locked folios in `MIGRATE_ASYNC`. An isolated folio's pages all count as scanned.
+ * Returns where it stopped (also left in `cc.migratePfn`; after `-ENOMEM`, the hugetlb folio's
+ * last page) and 0 or `-ENOMEM`; counts `compact_isolated` and emits
+ * `mm_compaction_isolate_migratepages`. With `rep`, a free
  * hugetlb folio's replacement is a whole allocation: when it must wait for its slow path, the scan
  * stops at the folio's page before counting it and returns `stop`; called again from there with
  * `stop` once the slow path ran, it goes on as the call blocked in
@@ -341,6 +343,9 @@ const isolateMigratepagesBlock = (
   for (; lowPfn < endPfn; lowPfn++) {
     nrScanned++;
     let head = m.folioOf(lowPfn);
+    // The base pages taken at this PFN: a hugetlb folio isolated here, or what the checks below
+    // take; 0 until one is.
+    let nr = 0;
     if (!(m.flags[lowPfn]! & PG_buddy) && m.test(head, PG_hugetlb)) {
       const order = m.folioOrder(head);
       const rest = head + 2 ** order - 1 - lowPfn;
@@ -362,63 +367,71 @@ const isolateMigratepagesBlock = (
         nrScanned += rest;
         if (ret === -ERRNO.ENOMEM) {
           rc = ret;
-          // isolate_fail with -ENOMEM: what this block isolated goes back; the scan stops.
-          putbackMovablePages(k, cc.migratepages);
-          cc.nrMigratepages = 0;
-          nrIsolated = 0;
-          lowPfn++;
+          // isolate_fail with -ENOMEM: what this block isolated goes back (the whole list, as
+          // putback_movable_pages() takes it), and the scan stops at the folio's last page: the
+          // break skips the loop's increment.
+          if (nrIsolated) {
+            putbackMovablePages(k, cc.migratepages);
+            cc.nrMigratepages = 0;
+            nrIsolated = 0;
+          }
           break;
         }
         continue;
       }
       if (m.test(head, PG_hugetlb)) {
         // Isolated onto the list (isolate_success_no_list).
-        cc.nrMigratepages += 2 ** order;
-        nrIsolated += 2 ** order;
-        nrScanned += rest;
+        nr = 2 ** order;
         lowPfn += rest;
-        continue;
+      } else {
+        // Dissolved: its pages are free (buddy) pages of the isolated range now.
+        head = m.folioOf(lowPfn);
       }
-      // Dissolved: its pages are free (buddy) pages of the isolated range now.
-      head = m.folioOf(lowPfn);
     }
-    const flags = m.flags[lowPfn]!;
-    if (flags & PG_buddy) {
-      const order = m.order[lowPfn]!;
-      if (order > 0 && order <= k.pageAlloc.maxOrder) {
-        lowPfn += 2 ** order - 1;
-        nrScanned += 2 ** order - 1;
-      }
-      continue;
-    }
-    const nr = m.folioNrPages(head);
-    if (m.test(head, PG_head) && !allocContig) {
-      const order = m.folioOrder(head);
-      if (skipIsolationOnOrder(k, order, cc.order)) {
-        if (order <= k.pageAlloc.maxOrder) {
-          nrScanned += head + nr - 1 - lowPfn;
-          lowPfn = head + nr - 1;
+    if (!nr) {
+      const flags = m.flags[lowPfn]!;
+      if (flags & PG_buddy) {
+        const order = m.order[lowPfn]!;
+        if (order > 0 && order <= k.pageAlloc.maxOrder) {
+          lowPfn += 2 ** order - 1;
+          nrScanned += 2 ** order - 1;
         }
         continue;
       }
+      const folioNr = m.folioNrPages(head);
+      if (m.test(head, PG_head) && !allocContig) {
+        const order = m.folioOrder(head);
+        if (skipIsolationOnOrder(k, order, cc.order)) {
+          if (order <= k.pageAlloc.maxOrder) {
+            nrScanned += head + folioNr - 1 - lowPfn;
+            lowPfn = head + folioNr - 1;
+          }
+          continue;
+        }
+      }
+      if (!m.test(head, PG_lru)) {
+        if (
+          !pageHasMovableOps(k, head) ||
+          m.test(head, PG_movable_ops_isolated) ||
+          !isolateMovableOpsPage(k, head, cc.mode === MIGRATE_SYNC ? 0 : ISOLATE_ASYNC_MIGRATE)
+        )
+          continue;
+      } else {
+        if (m.refcount[head]! > folioExpectedRefCount(k, head)) continue;
+        if (cc.mode === MIGRATE_ASYNC && m.test(head, PG_locked)) continue;
+        if (!k.lru.isolate(head)) continue;
+      }
+      cc.migratepages.addTail(head);
+      nr = folioNr;
+      lowPfn = head + folioNr - 1;
     }
-    if (!m.test(head, PG_lru)) {
-      if (
-        !pageHasMovableOps(k, head) ||
-        m.test(head, PG_movable_ops_isolated) ||
-        !isolateMovableOpsPage(k, head, cc.mode === MIGRATE_SYNC ? 0 : ISOLATE_ASYNC_MIGRATE)
-      )
-        continue;
-    } else {
-      if (m.refcount[head]! > folioExpectedRefCount(k, head)) continue;
-      if (cc.mode === MIGRATE_ASYNC && m.test(head, PG_locked)) continue;
-      if (!k.lru.isolate(head)) continue;
-    }
-    cc.migratepages.addTail(head);
+    // isolate_success_no_list: the folio's other pages count as scanned.
     cc.nrMigratepages += nr;
     nrIsolated += nr;
-    lowPfn = head + nr - 1;
-    if (cc.nrMigratepages >= COMPACT_CLUSTER_MAX && !allocContig) {
+    nrScanned += nr - 1;
+    // Enough for one migrate_pages() call: compaction and alloc_contig_range() alike (neither
+    // rescans a pageblock whole here, cc->finish_pageblock).
+    if (cc.nrMigratepages >= COMPACT_CLUSTER_MAX) {
       lowPfn++;
       break;
     }
@@ -426,6 +439,7 @@ const isolateMigratepagesBlock = (
   if (lowPfn > endPfn) lowPfn = endPfn;
   cc.totalMigrateScanned += nrScanned;
   isolated(k, "mm_compaction_isolate_migratepages", startPfn, lowPfn, nrScanned, nrIsolated);
+  cc.migratePfn = lowPfn;
   return { pfn: lowPfn, rc, stop: null };
 };
 
@@ -440,56 +454,81 @@ interface BlockStop {
 }
 
 /**
- * `isolate_migratepages_range()` (`mm/compaction.c`, Linux 6.16): isolates onto `list` everything
- * of `[startPfn, endPfn)` that `alloc_contig_range()` can move out of the way: LRU folios (large
+ * The `struct compact_control` `alloc_contig_range()` (`alloc_contig_range_noprof()`,
+ * `mm/page_alloc.c`, Linux 6.16) scans with: node `nid`'s zone, a full scan (`order` -1),
+ * `MIGRATE_SYNC`, `alloc_contig`, isolating onto `list`; `current` is the task clearing the range,
+ * in which replacement huge pages are allocated (null: a kernel thread of `nid`).
+ *
+ * @category Compaction
+ */
+export const allocContigCompactControl = (
+  k: Kernel,
+  nid: number,
+  list: FolioList,
+  current: AllocContext | null = null,
+): CompactControl => ({
+  zone: k.pageAlloc.zones[nid]!,
+  order: -1,
+  mode: MIGRATE_SYNC,
+  gfp: GFP_KERNEL,
+  migratetype: MIGRATE_MOVABLE,
+  directCompaction: false,
+  current,
+  proactiveCompaction: false,
+  ignoreBlockSuitable: true,
+  migratepages: list,
+  freepages: [],
+  nrMigratepages: 0,
+  nrFreepages: 0,
+  migratePfn: 0,
+  freePfn: 0,
+  totalMigrateScanned: 0,
+  totalFreeScanned: 0,
+  contended: false,
+});
+
+/**
+ * `isolate_migratepages_range()` (`mm/compaction.c`, Linux 6.16): isolates onto
+ * `cc.migratepages`, pageblock by pageblock from `startPfn` (the first and last pageblocks may be
+ * partial), what `alloc_contig_range()` can move out of `[startPfn, endPfn)`: LRU folios (large
  * ones included), `movable_ops` pages, and hugetlb folios in use; free hugetlb folios are
  * replaced and dissolved on the way (`isolate_or_dissolve_huge_folio()`), each replacement one
  * whole allocation on the folio's node (`htlb_alloc_mask() | __GFP_THISNODE |
  * __GFP_RETRY_MAYFAIL`): when its first tries fail, the scan waits at the folio while its slow
- * path reclaims and compacts (`allocPagesSlowpath()`), then goes on. Gives the base pages
- * isolated, or `-ENOMEM` when a hugetlb folio can be neither (a gigantic one, or no replacement
- * page), with nothing left isolated. Replacements are allocated in `current`, the task clearing
- * the range (null: a kernel thread of `nid`).
+ * path reclaims and compacts (`allocPagesSlowpath()`), then goes on. Stops once
+ * `cc.nrMigratepages` reaches `COMPACT_CLUSTER_MAX` (32 base pages, or one large folio), leaving
+ * the next PFN to scan in `cc.migratePfn`; each pageblock scanned counts `compact_isolated` and
+ * emits one `mm_compaction_isolate_migratepages` (a 32-page batch ends it early). Gives 0, or
+ * `-ENOMEM` when a hugetlb folio can be neither isolated nor replaced (a gigantic one, or no
+ * replacement page): then the list was put back if that pageblock had isolated anything, and what
+ * earlier pageblocks isolated is still on it, counted. `cc` is made by
+ * {@link allocContigCompactControl}.
  *
  * @category Compaction
  */
 export const isolateMigratepagesRange = (
   k: Kernel,
-  nid: number,
+  cc: CompactControl,
   startPfn: number,
   endPfn: number,
-  list: FolioList,
-  current: AllocContext | null = null,
 ): Effect.Effect<number> =>
   Effect.suspend(() => {
-    const cc: CompactControl = {
-      zone: k.pageAlloc.zones[nid]!,
-      order: -1,
-      mode: MIGRATE_SYNC,
-      gfp: GFP_KERNEL,
-      migratetype: MIGRATE_MOVABLE,
-      directCompaction: false,
-      current,
-      proactiveCompaction: false,
-      ignoreBlockSuitable: true,
-      migratepages: list,
-      freepages: [],
-      nrMigratepages: 0,
-      nrFreepages: 0,
-      migratePfn: startPfn,
-      freePfn: endPfn,
-      totalMigrateScanned: 0,
-      totalFreeScanned: 0,
-      contended: false,
-    };
+    const nr = pageblockNr(k);
     const rep = newHugetlbReplacement();
     return Effect.gen(function* () {
-      let r = isolateMigratepagesBlock(k, cc, startPfn, endPfn, true, rep);
-      while (r.stop) {
-        yield* hugetlbReplacementSlowpath(k, rep, current);
-        r = isolateMigratepagesBlock(k, cc, r.pfn, endPfn, true, rep, r.stop);
+      let pfn = startPfn;
+      let blockEnd = pageblockStart(k, pfn) + nr;
+      for (; pfn < endPfn; pfn = blockEnd, blockEnd += nr) {
+        blockEnd = Math.min(blockEnd, endPfn);
+        let r = isolateMigratepagesBlock(k, cc, pfn, blockEnd, true, rep);
+        while (r.stop) {
+          yield* hugetlbReplacementSlowpath(k, rep, cc.current ?? null);
+          r = isolateMigratepagesBlock(k, cc, r.pfn, blockEnd, true, rep, r.stop);
+        }
+        if (r.rc) return r.rc;
+        if (cc.nrMigratepages >= COMPACT_CLUSTER_MAX) break;
       }
-      return r.rc < 0 ? r.rc : cc.nrMigratepages;
+      return 0;
     }).pipe(Effect.ensuring(Effect.sync(() => hugetlbReplacementRelease(k, rep))));
   });
 

@@ -64,6 +64,7 @@ import { procDointvecMinmax } from "../kernel/sysctl";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
 import {
+  allocContigCompactControl,
   allocPagesDirectCompact,
   isolateMigratepagesRange,
   shouldCompactRetry,
@@ -74,7 +75,12 @@ import { memmapPageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
 import { outOfMemory } from "./oom_kill";
 import { startIsolatePageRange, testPagesIsolated, undoIsolatePageRange } from "./page_isolation";
-import { allocNodes, performReclaim, shouldReclaimRetry } from "./vmscan";
+import {
+  allocNodes,
+  performReclaim,
+  reclaimCleanPagesFromList,
+  shouldReclaimRetry,
+} from "./vmscan";
 
 /** Flags that must be clear when a page is freed (`PAGE_FLAGS_CHECK_AT_FREE`). */
 const FLAGS_CHECK_AT_FREE = PG_locked | PG_lru | PG_writeback | PG_reserved | PG_buddy;
@@ -1476,7 +1482,10 @@ export const allocPagesSlowpath = (
     }
   });
 
-/** The retries of `__alloc_contig_migrate_range()` (`mm/page_alloc.c`): five passes. */
+/**
+ * `__alloc_contig_migrate_range()`'s (`mm/page_alloc.c`) tries: a batch `migrate_pages()` left
+ * folios of is retried until this many rounds failed in a row, then the range is `-EBUSY`.
+ */
 const CONTIG_MIGRATE_TRIES = 5;
 
 /**
@@ -1524,9 +1533,15 @@ const contigError = (rc: number, what: string): ErrnoError =>
  * 1. isolates the range's pageblocks (`start_isolate_page_range()` without `MEMORY_OFFLINE`):
  *    `EBUSY` when one is isolated already or holds a page `has_unmovable_pages()` cannot move
  *    (kernel memory, a reserved, hwpoisoned or `PageOffline` page);
- * 2. moves everything out (`__alloc_contig_migrate_range()`: `isolate_migratepages_range()` then
- *    `migrate_pages()` with `alloc_migration_target()` on the range's node, `MIGRATE_SYNC`,
- *    `MR_CONTIG_RANGE`, up to five passes): LRU folios, `movable_ops` (balloon) pages, hugetlb
+ * 2. moves everything out (`__alloc_contig_migrate_range()`): batches of up to
+ *    `COMPACT_CLUSTER_MAX` pages, each isolated by `isolate_migratepages_range()` from where the
+ *    last one stopped, pageblock by pageblock, its clean page cache freed
+ *    (`reclaim_clean_pages_from_list()`), the rest given to `migrate_pages()` with
+ *    `alloc_migration_target()` on the range's node, `MIGRATE_SYNC`, `MR_CONTIG_RANGE`; what a
+ *    round leaves on the list is tried again, and the fifth failed round in a row stops the
+ *    scan (`-EBUSY`, left for step 3 to report); `-ENOMEM` from `migrate_pages()` fails at once, and
+ *    so does a fatal signal before a batch (`EINTR`: the kernel shutting down).
+ *    It moves LRU folios, `movable_ops` (balloon) pages, hugetlb
  *    folios in use (to a free huge page of the node, or a temporary one); a free hugetlb folio is
  *    replaced by a fresh huge page of its node and dissolved, and so is a migrated one's source
  *    that went back to its pool (`replace_free_hugepage_folios()`), so every pool keeps its
@@ -1564,26 +1579,57 @@ export const allocContigRange = (
       current,
     });
     const list = new FolioList(k.memmap.lru);
+    const cc = allocContigCompactControl(k, nid, list, current);
+    // __alloc_contig_migrate_range(): a batch of up to COMPACT_CLUSTER_MAX pages at a time,
+    // isolated from where the last one stopped and migrated until the range is scanned and the
+    // list empty.
+    let ret = 0;
+    let what = "";
     try {
-      for (let tries = 0; tries < CONTIG_MIGRATE_TRIES; tries++) {
-        const isolated = yield* isolateMigratepagesRange(k, nid, start, end, list, current);
-        if (isolated < 0) {
-          restore();
-          return yield* Effect.fail(contigError(isolated, "a hugetlb folio cannot be replaced"));
+      for (let pfn = start, tries = 0; pfn < end || !list.isEmpty; ) {
+        // fatal_signal_pending(): a kernel powering off has sent every process its fatal signal.
+        // (No yield here: callers run it synchronously, as the boot-time gigantic pool does.)
+        if (k.state !== "running") {
+          ret = -ERRNO.EINTR;
+          what = "a fatal signal: the kernel is shutting down";
+          break;
         }
-        if (isolated === 0) break;
+        if (list.isEmpty) {
+          cc.nrMigratepages = 0;
+          ret = yield* isolateMigratepagesRange(k, cc, pfn, end);
+          what = "a hugetlb folio cannot be replaced";
+          if (ret) break;
+          pfn = cc.migratePfn;
+          tries = 0;
+        } else if (++tries === CONTIG_MIGRATE_TRIES) {
+          ret = -ERRNO.EBUSY;
+          break;
+        }
+        // Clean page cache is freed rather than moved.
         const r = yield* Effect.exit(
-          migratePages(k, list, target, null, MIGRATE_SYNC, MR_CONTIG_RANGE),
+          Effect.flatMap(reclaimCleanPagesFromList(k, nid, list, current), (reclaimed) => {
+            cc.nrMigratepages -= reclaimed;
+            return migratePages(k, list, target, null, MIGRATE_SYNC, MR_CONTIG_RANGE);
+          }),
         );
-        putbackMovablePages(k, list);
         if (r._tag === "Failure") {
+          putbackMovablePages(k, list);
           restore();
           return yield* Effect.failCause(r.cause);
         }
+        ret = r.value.rc;
+        what = "no page to migrate to";
+        // migrate_pages() gives up at once on -ENOMEM; so does the range.
+        if (ret === -ERRNO.ENOMEM) break;
       }
     } finally {
       putbackMovablePages(k, list);
       list.release();
+    }
+    // -EBUSY goes on: test_pages_isolated() names the page in the way.
+    if (ret < 0 && ret !== -ERRNO.EBUSY) {
+      restore();
+      return yield* Effect.fail(contigError(ret, what));
     }
     const replaced = yield* replaceFreeHugepageFolios(k, start, end, current);
     if (replaced) {

@@ -42,9 +42,11 @@ import { type AllocContext, WMARK_HIGH, WMARK_MIN } from "../include/mmzone";
 import {
   PG_active,
   PG_dirty,
+  PG_hugetlb,
   PG_mlocked,
   PG_referenced,
   PG_swapbacked,
+  PG_unevictable,
   PG_writeback,
 } from "../include/page_flags";
 import { PF_KSWAPD, PF_MEMALLOC, withMemallocNoreclaim } from "../include/sched";
@@ -59,6 +61,7 @@ import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
 import { filemapRemoveFolio } from "./filemap";
 import { migratePages } from "./migrate";
+import { pageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
 import { folioReferenced, tryToUnmap } from "./rmap";
 import { shrinkSlab } from "./shrinker";
@@ -334,13 +337,15 @@ const removeMapping = (k: Kernel, head: number): boolean => {
  * (oldest first). Referenced folios are activated (`pgactivate`) or kept; cold ones are demoted
  * when the node can demote, then, in a second pass over what did not move, clean page cache is
  * evicted and everything else kept. What is not reclaimed stays on `list` for the caller to put
- * back. Returns the pages reclaimed, demoted ones included.
+ * back. Returns the pages reclaimed, demoted ones included. With `ignoreReferences` every folio
+ * is taken as cold (`folio_check_references()` is not asked).
  */
 const shrinkFolioList = (
   k: Kernel,
   list: FolioList,
   nid: number,
   sc: ScanControl,
+  ignoreReferences = false,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
     const m = k.memmap;
@@ -367,7 +372,7 @@ const shrinkFolioList = (
             ret.addTail(head);
             continue;
           }
-          const refs = folioCheckReferences(k, head);
+          const refs = ignoreReferences ? FolioReferences.RECLAIM : folioCheckReferences(k, head);
           if (refs === FolioReferences.ACTIVATE) {
             activate(head, nr);
             continue;
@@ -412,6 +417,66 @@ const shrinkFolioList = (
       demote.release();
       ret.release();
     }
+  });
+
+/**
+ * `reclaim_clean_pages_from_list()` (`mm/vmscan.c`, Linux 6.16): frees the clean page cache among
+ * the folios isolated on `list` rather than migrating it, as `alloc_contig_range()` does with
+ * each batch (`__alloc_contig_migrate_range()`). The folios taken are those that are not hugetlb,
+ * not swap-backed (`folio_is_file_lru()`), not dirty, not `movable_ops` pages and not
+ * unevictable; they lose `PG_active` and go through `shrink_folio_list()` with their references
+ * ignored, unmapping allowed (`may_unmap`), demotion as the node allows, under
+ * `memalloc_noreclaim_save()`. What was not freed goes back on `list`, at its head. Returns the
+ * base pages freed (demoted ones included); `nid` is the node of the range's zone, `current` the
+ * task it runs in (demotions are allocated there; null: a kernel thread of `nid`).
+ *
+ * @category Reclaim
+ */
+export const reclaimCleanPagesFromList = (
+  k: Kernel,
+  nid: number,
+  list: FolioList,
+  current: AllocContext | null = null,
+): Effect.Effect<number, ErrnoError> =>
+  Effect.suspend(() => {
+    const m = k.memmap;
+    const clean = new FolioList(m.lru);
+    for (const head of [...list]) {
+      if (
+        !m.test(head, PG_hugetlb) &&
+        !m.test(head, PG_swapbacked) &&
+        !m.test(head, PG_dirty) &&
+        !pageHasMovableOps(k, head) &&
+        !m.test(head, PG_unevictable)
+      ) {
+        m.clear(head, PG_active);
+        list.del(head);
+        clean.addTail(head);
+      }
+    }
+    const sc: ScanControl = {
+      nrToReclaim: 0,
+      order: 0,
+      compactionReady: false,
+      priority: 0,
+      nrScanned: 0,
+      nrReclaimed: 0,
+      kswapd: false,
+      maySwap: true,
+      current,
+    };
+    return withMemallocNoreclaim(current, shrinkFolioList(k, clean, nid, sc, true)).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          // list_splice(): what is left goes to the head of the caller's list.
+          const rest = [...list];
+          for (const head of rest) list.del(head);
+          list.spliceTail(clean);
+          for (const head of rest) list.addTail(head);
+          clean.release();
+        }),
+      ),
+    );
   });
 
 /**

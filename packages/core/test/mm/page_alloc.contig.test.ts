@@ -14,6 +14,7 @@
  * - alloc_contig_pages() does not even try a range with a hugetlb folio in it
  *   (pfn_range_valid_contig(), since Linux 6.3; 6.19 relaxes it for smaller hugetlb folios).
  */
+import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   __GFP_COMP,
@@ -23,6 +24,7 @@ import {
   dissolveFreeHugetlbFolio,
   ERRNO,
   FolioList,
+  folioGet,
   folioPut,
   GFP_KERNEL,
   htlbAllocMask,
@@ -39,7 +41,9 @@ import {
   PG_buddy,
   PG_hugetlb,
   PG_hwpoison,
+  PG_lru,
   PROT_READ,
+  PROT_WRITE,
   replaceFreeHugepageFolios,
   startIsolatePageRange,
   undoIsolatePageRange,
@@ -126,6 +130,42 @@ describe("alloc_contig_range() over hugetlb folios and balloon pages (Linux 6.16
     expect(k.vmstat.get("balloon_migrate")).toBe(0);
     expect(k.pageAlloc.nodeFreePages(1)).toBe(free);
     expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("ENOMEM midway (isolate_migratepages_range()): the balloon pageblock's 8 pages were isolated and counted in compact_isolated, then put back; the failing scan ends at the folio's last page", async () => {
+    const { k, balloon, last, freeHuge, inUse } = await setup();
+    const head = Math.min(...freeHuge);
+    expect(head).toBeLessThan(inUse);
+    const balloonBlock = Math.min(...balloon.vbDevInfo.pages);
+    expect(balloonBlock % 512).toBe(0);
+    expect([...balloon.vbDevInfo.pages].every((pfn) => pfn < balloonBlock + 512)).toBe(true);
+    const isolatedBefore = k.vmstat.get("compact_isolated");
+    const scans: [number, number, number, number][] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_compaction_isolate_migratepages")
+        scans.push([e.startPfn, e.endPfn, e.nrScanned, e.nrTaken]);
+    });
+    expect(await errnoOf(allocContigRange(k, last, ORDER, GFP_KERNEL))).toBe("ENOMEM");
+    // One isolate_migratepages_range() call: 8 pages are under COMPACT_CLUSTER_MAX, so it goes
+    // on pageblock by pageblock up to the free huge page. The first pageblock starts an order-10
+    // free block, counted whole (1024 pages); the second scans that block's other half page by
+    // page. The replacement's slow path compacts node 1 meanwhile (its own scans come between);
+    // the hugetlb pageblock's scan then ends with -ENOMEM at the folio's last page, the break
+    // skipping the loop's increment: 512 scanned, nothing taken.
+    const expected: [number, number, number, number][] = [];
+    for (let b = last; b < head; b += 512)
+      expected.push([b, b + 512, b === last ? 1024 : 512, b === balloonBlock ? 8 : 0]);
+    expect(scans.slice(0, expected.length)).toEqual(expected);
+    expect(scans.at(-1)).toEqual([head, head + 511, 512, 0]);
+    // The balloon pages were counted when their pageblock was scanned (count_compact_events());
+    // the slow path's compaction took nothing.
+    expect(scans.reduce((s, e) => s + e[3], 0)).toBe(8);
+    expect(k.vmstat.get("compact_isolated") - isolatedBefore).toBe(8);
+    // __alloc_contig_migrate_range() put them back (ret < 0): not migrated.
+    expect(balloon.vbDevInfo.isolatedPages).toBe(0);
+    expect(k.vmstat.get("balloon_migrate")).toBe(0);
+    expect(pool1(k)).toEqual(["4", "3", "0"]);
     expectConsistent(k);
   });
 
@@ -386,6 +426,166 @@ describe("a hugetlb replacement page takes the slow path on the folio's node (Li
     expect(d("pgmigrate_success")).toBe(512);
     expectConsistent(k);
     folioPut(k, inUse);
+    expectConsistent(k);
+  });
+});
+
+// __alloc_contig_migrate_range() (mm/page_alloc.c, Linux 6.16) migrates a range in batches: while
+// the range is not scanned or the list not empty, an empty list is refilled by
+// isolate_migratepages_range(cc, pfn, end) (mm/compaction.c), which scans pageblock by pageblock
+// from cc->migrate_pfn and stops once cc->nr_migratepages reaches COMPACT_CLUSTER_MAX (32), the
+// block scan ending just past that folio (isolate_migratepages_block(): `++low_pfn; break`), each
+// block scan counting compact_isolated and emitting one mm_compaction_isolate_migratepages; the
+// batch goes to migrate_pages(). `tries` counts only rounds that left folios on the list in a row,
+// reset by each new batch: the fifth is -EBUSY, which alloc_contig_range() lets through to
+// test_pages_isolated(), EBUSY there.
+describe("alloc_contig_range() migrates in batches of COMPACT_CLUSTER_MAX, pageblock by pageblock (Linux 6.16)", () => {
+  const PAGE = 4096;
+  /**
+   * Node 1 (64 MiB) with `n` anonymous pages of a task bound to node 1, written with their index;
+   * on a fresh node they are one run of PFNs starting on an order-10 boundary.
+   */
+  const anon = (n: number) => {
+    const k = boot({ nodes: ["64M", "64M"] });
+    const p = run(k.createProcess({ node: 1 }));
+    run(p.setMempolicy(MPOL_BIND, [1]));
+    const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    for (let i = 0; i < n; i++) run(p.write(addr + i * PAGE, new Uint8Array([i & 0xff])));
+    const first = folioAt(p, addr).pfn;
+    expect(first % 1024).toBe(0);
+    for (let i = 0; i < n; i++) expect(folioAt(p, addr + i * PAGE).pfn).toBe(first + i);
+    expect(k.memmap.folioNrPages(first)).toBe(1);
+    return { k, p, addr, first };
+  };
+  type Ev = [startPfn: number, endPfn: number, nrScanned: number, nrTaken: number];
+  /** The scans (`mm_compaction_isolate_migratepages`) and the `migrate_pages()` rounds, in order. */
+  const record = (k: Kernel) => {
+    const scans: Ev[] = [];
+    const rounds: [succeeded: number, failed: number][] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_compaction_isolate_migratepages")
+        scans.push([e.startPfn, e.endPfn, e.nrScanned, e.nrTaken]);
+      if (e.event === "mm_migrate_pages") rounds.push([e.succeeded, e.failed]);
+    });
+    return { scans, rounds };
+  };
+
+  it("600 pages over two pageblocks: 19 scans of 32 pages, 32, ..., then 24 and the free rest; 19 migrate_pages() rounds; compact_isolated 600", async () => {
+    const { k, p, addr, first } = await anon(600);
+    const isolatedBefore = k.vmstat.get("compact_isolated");
+    const { scans, rounds } = record(k);
+    expect(await runP(allocContigRange(k, first, 10, GFP_KERNEL | __GFP_COMP))).toBe(first);
+    // Pageblock 0 holds pages 0..511: 16 batches of 32, the 16th ending at the block's end; the
+    // next call starts pageblock 1 (pages 512..599): two batches of 32, then 24 pages and the
+    // block's free pages to its end, 448 scanned.
+    const expected: Ev[] = [];
+    for (let i = 0; i < 18; i++) expected.push([first + 32 * i, first + 32 * (i + 1), 32, 32]);
+    expected.push([first + 576, first + 1024, 448, 24]);
+    expect(scans).toEqual(expected);
+    // One migrate_pages() per batch: 19 rounds, more than five, none failed.
+    expect(rounds).toEqual([...Array(18).fill([32, 0]), [24, 0]]);
+    expect(k.vmstat.get("compact_isolated") - isolatedBefore).toBe(600);
+    for (let i = 0; i < 600; i += 37) {
+      expect(
+        folioAt(p, addr + i * PAGE).pfn >= first + 1024 || folioAt(p, addr + i * PAGE).pfn < first,
+      ).toBe(true);
+      expect([...run(p.read(addr + i * PAGE, 1))]).toEqual([i & 0xff]);
+    }
+    expectConsistent(k);
+    folioPut(k, first);
+    expectConsistent(k);
+  });
+
+  it("clean page cache in a batch is freed, not migrated (reclaim_clean_pages_from_list()); a dirty page is migrated", async () => {
+    const k = boot({ nodes: ["64M", "64M"] });
+    const p = run(k.createProcess({ node: 1 }));
+    run(p.setMempolicy(MPOL_BIND, [1]));
+    const file = run(k.createFile("cache"));
+    const c = run(p.mmap(40 * PAGE, { flags: MAP_SHARED, prot: PROT_READ | PROT_WRITE, file }));
+    await runP(p.read(c, 40 * PAGE));
+    run(p.write(c + 5 * PAGE, new Uint8Array([7])));
+    const first = folioAt(p, c).pfn;
+    expect(first % 1024).toBe(0);
+    for (let i = 0; i < 40; i++) expect(folioAt(p, c + i * PAGE).pfn).toBe(first + i);
+    const migrated = k.vmstat.get("pgmigrate_success");
+    const isolatedBefore = k.vmstat.get("compact_isolated");
+    const { scans, rounds } = record(k);
+    expect(await runP(allocContigRange(k, first, 10, GFP_KERNEL | __GFP_COMP))).toBe(first);
+    // Two batches: 32 pages, then 8 and the rest of the range. Of the first, the 31 clean pages
+    // are unmapped and dropped from the page cache (shrink_folio_list() with
+    // ignore_references), the dirty one migrated; the second is all clean: migrate_pages() of an
+    // empty list.
+    expect(scans).toEqual([
+      [first, first + 32, 32, 32],
+      [first + 32, first + 512, 480, 8],
+      [first + 512, first + 1024, 512, 0],
+    ]);
+    expect(rounds).toEqual([
+      [1, 0],
+      [0, 0],
+    ]);
+    expect(k.vmstat.get("pgmigrate_success") - migrated).toBe(1);
+    expect(k.vmstat.get("compact_isolated") - isolatedBefore).toBe(40);
+    // The dirty page moved with its byte; a clean one reads back from the file (zeros) into a
+    // new page cache page outside the range.
+    expect([...run(p.read(c + 5 * PAGE, 1))]).toEqual([7]);
+    expect([...run(p.read(c + 6 * PAGE, 1))]).toEqual([0]);
+    for (const i of [5, 6, 39]) {
+      const pfn = folioAt(p, c + i * PAGE).pfn;
+      expect(pfn < first || pfn >= first + 1024).toBe(true);
+    }
+    expectConsistent(k);
+    folioPut(k, first);
+    expectConsistent(k);
+  });
+
+  it("a fatal signal between batches (the kernel shutting down): -EINTR, the next batch never isolated, the range's pageblocks movable again", async () => {
+    const { k, p, addr, first } = await anon(100);
+    const { scans, rounds } = record(k);
+    let down: Fiber.Fiber<void, unknown> | null = null;
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_pages" && !down) down = Effect.runFork(k.shutdown());
+    });
+    // __alloc_contig_migrate_range() checks fatal_signal_pending() before each batch; -EINTR is
+    // not -EBUSY, so alloc_contig_range() returns it.
+    expect(await errnoOf(allocContigRange(k, first, 10, GFP_KERNEL | __GFP_COMP))).toBe("EINTR");
+    expect(scans).toEqual([[first, first + 32, 32, 32]]);
+    expect(rounds).toEqual([[32, 0]]);
+    for (let i = 32; i < 100; i++) expect(folioAt(p, addr + i * PAGE).pfn).toBe(first + i);
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    await runP(Fiber.join(down!));
+    expect(k.state).toBe("down");
+  });
+
+  it("a page pinned after isolation fails its batch five rounds in a row: -EBUSY, the rest of the range not scanned, alloc_contig_range() EBUSY", async () => {
+    const { k, p, addr, first } = await anon(100);
+    const isolatedBefore = k.vmstat.get("compact_isolated");
+    const { scans, rounds } = record(k);
+    // A reference taken once the first batch is isolated (a racing get_user_pages()):
+    // folio_migrate_mapping() finds more references than it expects, -EAGAIN every time.
+    const pinned = first + 6;
+    let pins = 0;
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_compaction_isolate_migratepages" && !pins++) folioGet(k, pinned);
+    });
+    expect(await errnoOf(allocContigRange(k, first, 10, GFP_KERNEL | __GFP_COMP))).toBe("EBUSY");
+    // One scan: the first 32 pages. The batch: 31 moved, the pinned one failed, then four more
+    // rounds (tries 1..4) of the pinned page alone; the fifth try is -EBUSY.
+    expect(scans).toEqual([[first, first + 32, 32, 32]]);
+    expect(rounds).toEqual([
+      [31, 1],
+      [0, 1],
+      [0, 1],
+      [0, 1],
+      [0, 1],
+    ]);
+    expect(k.vmstat.get("compact_isolated") - isolatedBefore).toBe(32);
+    // The pinned page went back to the LRU; pages 32..99 were never isolated and stay put.
+    expect(k.memmap.test(pinned, PG_lru)).toBe(true);
+    expect(folioAt(p, addr + 6 * PAGE).pfn).toBe(pinned);
+    for (let i = 32; i < 100; i++) expect(folioAt(p, addr + i * PAGE).pfn).toBe(first + i);
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    folioPut(k, pinned);
     expectConsistent(k);
   });
 });
