@@ -18,7 +18,7 @@ import type { File } from "../include/fs";
 import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty, PG_writeback } from "../include/page_flags";
-import { filemapGetFolio, filemapWriteFolio } from "../mm/filemap";
+import { filemapGetFolio, filemapWriteFolio, folioEndWriteback } from "../mm/filemap";
 import { truncateInodePages } from "../mm/mmap";
 import { folioMkclean } from "../mm/rmap";
 
@@ -57,12 +57,10 @@ export class Inode implements File {
     return true;
   }
 
-  /** Completes writeback of the folio at `pgoff` (`folio_end_writeback`). */
+  /** Completes writeback of the folio at `pgoff` ({@link folioEndWriteback}). */
   endWriteback(pgoff: number): boolean {
     const head = filemapGetFolio(this.mapping, pgoff);
-    if (head < 0 || !this.kernel.memmap.testAndClear(head, PG_writeback)) return false;
-    this.kernel.folioWaiters.wake(head);
-    return true;
+    return head >= 0 && folioEndWriteback(this.kernel, head);
   }
 
   /** The write-back error state this file has seen (`file->f_wb_err`, `errseq_sample()`). */
@@ -97,9 +95,12 @@ export class Inode implements File {
   /**
    * Truncates the file to nothing: drops the whole page cache, unmapping it first
    * (`truncate_pagecache(inode, 0)`), and frees its blocks on the storage, which then read as
-   * zeros.
+   * zeros. A folio under writeback is waited for first (`truncate_inode_pages_range()`'s
+   * `folio_wait_writeback()`); its bytes reached the storage when the writeback started, so the
+   * wait ends it ({@link folioEndWriteback}), waking whoever else waits on it.
    */
   truncate(): void {
+    for (const head of new Set(this.mapping.pages.values())) folioEndWriteback(this.kernel, head);
     truncateInodePages(this.kernel, this.mapping);
     this.mapping.backing?.discard();
   }

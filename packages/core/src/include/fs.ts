@@ -58,7 +58,9 @@ export interface File extends MmapFile {
   /**
    * Truncates the file to nothing: drops the whole page cache, unmapping it first
    * (`truncate_pagecache(inode, 0)`, `mm/truncate.c`), and frees the file's blocks on its
-   * storage, which then read as zeros.
+   * storage, which then read as zeros. A folio under writeback is waited for first
+   * (`folio_wait_writeback()` in `truncate_inode_pages_range()`): its writeback ends, and a
+   * migration or memory failure waiting on it goes on.
    */
   truncate(): void;
 }
