@@ -70,13 +70,17 @@ export class Inode implements File {
    * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back to the file's storage
    * ({@link filemapWriteFolio}) and reports `EIO` once for write-back errors recorded on the file
    * since the last call (`file_check_and_advance_wb_err()`, `mm/filemap.c`), such as a dirty page
-   * lost to a memory error. Writeback already in flight is not waited for.
+   * lost to a memory error. A folio under writeback is waited for first, as `WB_SYNC_ALL`
+   * writeback does (`folio_prepare_writeback()`, `mm/page-writeback.c`, then
+   * `file_fdatawait_range()`): its bytes reached the storage when it started, so the wait ends
+   * it ({@link folioEndWriteback}), and a folio dirtied again since is written too.
    */
   fsync(): Effect.Effect<void, ErrnoError> {
     return syscall(() => {
       const m = this.kernel.memmap;
       for (const head of new Set(this.mapping.pages.values())) {
-        if (m.test(head, PG_writeback) || !m.test(head, PG_dirty)) continue;
+        folioEndWriteback(this.kernel, head);
+        if (!m.test(head, PG_dirty)) continue;
         folioMkclean(this.kernel, head);
         m.clear(head, PG_dirty);
         filemapWriteFolio(this.kernel, this.mapping, head);

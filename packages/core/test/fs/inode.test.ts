@@ -114,6 +114,30 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     expectConsistent(k);
   });
 
+  // fsync() is WB_SYNC_ALL writeback (file_write_and_wait_range(), mm/filemap.c, Linux 6.16): a
+  // folio under writeback is waited for (folio_prepare_writeback(), mm/page-writeback.c) and, if
+  // dirtied again meanwhile, written once more; so what was written before fsync() returned 0 is
+  // on the storage, and a memory error on the now clean page loses nothing (no EIO).
+  it("fsync() waits for writeback in flight and writes a folio dirtied under it", async () => {
+    const { k, file, p } = setup();
+    const addr = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(PAGE, 1)));
+    expect(file.startWriteback(0)).toBe(true);
+    run(p.write(addr, pattern(PAGE, 2)));
+    run(file.fsync());
+    const pfn = file.folioAt(0)!.pfn;
+    expect(k.memmap.test(pfn, PG_writeback)).toBe(false);
+    expect(file.endWriteback(0)).toBe(false);
+    const stored = new Uint8Array(PAGE);
+    file.mapping.backing!.read(0, stored);
+    expectBytes(stored, pattern(PAGE, 2));
+    run(p.munmap(addr, PAGE));
+    await runP(k.memoryFailure(pfn));
+    run(file.fsync());
+    withMap(p, file, 1, (at) => expectBytes(run(p.read(at, PAGE)), pattern(PAGE, 2)));
+    expectConsistent(k);
+  });
+
   // truncate_inode_pages_range() (mm/truncate.c, Linux 6.16) waits for each folio's writeback
   // (folio_wait_writeback()) before it drops the folio, and folio_end_writeback() wakes everyone
   // else waiting on it: a move_pages() (MIGRATE_SYNC, migrate_folio_unmap()) and a
