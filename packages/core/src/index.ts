@@ -31,7 +31,7 @@ export {
   syscall,
 } from "./errno";
 // fs/libfs.c, include/linux/debugfs.h, fs/debugfs/file.c
-export { debugfsAttribute, debugfsCreateU32 } from "./fs/debugfs";
+export { debugfsAttribute, debugfsCreateU32, debugfsInit } from "./fs/debugfs";
 // fs/kernfs
 export { KernFs } from "./fs/kernfs";
 export { SIMPLE_ATTR_BUF_SIZE, simpleAttrWrite } from "./fs/libfs";

@@ -9,7 +9,24 @@
  * @module
  */
 import type { ErrnoError } from "../errno";
-import type { Attribute } from "../include/kernfs";
+import type { Attribute, KernfsRoot } from "../include/kernfs";
+
+/**
+ * `DEBUGFS_DEFAULT_MODE` (`fs/debugfs/inode.c`, Linux 6.16): the mode of debugfs's root
+ * directory, 0700, so only root (or a task with `CAP_DAC_READ_SEARCH` or `CAP_DAC_OVERRIDE`) can
+ * walk into it, whatever its files' own modes say.
+ */
+const DEBUGFS_DEFAULT_MODE = 0o700;
+
+/**
+ * Mounts debugfs at `/sys/kernel/debug` (`debugfs_init()` with the mount point sysfs makes,
+ * `fs/debugfs/inode.c`): the directory, root-owned, with mode `DEBUGFS_DEFAULT_MODE` (0700).
+ *
+ * @category sysfs and procfs
+ */
+export const debugfsInit = (fs: KernfsRoot): void => {
+  fs.mkdir("/sys/kernel/debug").mode = DEBUGFS_DEFAULT_MODE;
+};
 
 /**
  * `DEFINE_DEBUGFS_ATTRIBUTE(fops, get, set, "%llu\n")` as `debugfs_create_file_unsafe()` creates

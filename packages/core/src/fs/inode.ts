@@ -18,7 +18,7 @@ import type { File } from "../include/fs";
 import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty, PG_writeback } from "../include/page_flags";
-import { filemapGetFolio, filemapWriteFolio } from "../mm/filemap";
+import { filemapGetFolio, filemapWriteFolio, folioEndWriteback } from "../mm/filemap";
 import { truncateInodePages } from "../mm/mmap";
 import { folioMkclean } from "../mm/rmap";
 
@@ -57,12 +57,10 @@ export class Inode implements File {
     return true;
   }
 
-  /** Completes writeback of the folio at `pgoff` (`folio_end_writeback`). */
+  /** Completes writeback of the folio at `pgoff` ({@link folioEndWriteback}). */
   endWriteback(pgoff: number): boolean {
     const head = filemapGetFolio(this.mapping, pgoff);
-    if (head < 0 || !this.kernel.memmap.testAndClear(head, PG_writeback)) return false;
-    this.kernel.folioWaiters.wake(head);
-    return true;
+    return head >= 0 && folioEndWriteback(this.kernel, head);
   }
 
   /** The write-back error state this file has seen (`file->f_wb_err`, `errseq_sample()`). */
@@ -72,13 +70,17 @@ export class Inode implements File {
    * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back to the file's storage
    * ({@link filemapWriteFolio}) and reports `EIO` once for write-back errors recorded on the file
    * since the last call (`file_check_and_advance_wb_err()`, `mm/filemap.c`), such as a dirty page
-   * lost to a memory error. Writeback already in flight is not waited for.
+   * lost to a memory error. A folio under writeback is waited for first, as `WB_SYNC_ALL`
+   * writeback does (`folio_prepare_writeback()`, `mm/page-writeback.c`, then
+   * `file_fdatawait_range()`): its bytes reached the storage when it started, so the wait ends
+   * it ({@link folioEndWriteback}), and a folio dirtied again since is written too.
    */
   fsync(): Effect.Effect<void, ErrnoError> {
     return syscall(() => {
       const m = this.kernel.memmap;
       for (const head of new Set(this.mapping.pages.values())) {
-        if (m.test(head, PG_writeback) || !m.test(head, PG_dirty)) continue;
+        folioEndWriteback(this.kernel, head);
+        if (!m.test(head, PG_dirty)) continue;
         folioMkclean(this.kernel, head);
         m.clear(head, PG_dirty);
         filemapWriteFolio(this.kernel, this.mapping, head);
@@ -97,9 +99,12 @@ export class Inode implements File {
   /**
    * Truncates the file to nothing: drops the whole page cache, unmapping it first
    * (`truncate_pagecache(inode, 0)`), and frees its blocks on the storage, which then read as
-   * zeros.
+   * zeros. A folio under writeback is waited for first (`truncate_inode_pages_range()`'s
+   * `folio_wait_writeback()`); its bytes reached the storage when the writeback started, so the
+   * wait ends it ({@link folioEndWriteback}), waking whoever else waits on it.
    */
   truncate(): void {
+    for (const head of new Set(this.mapping.pages.values())) folioEndWriteback(this.kernel, head);
     truncateInodePages(this.kernel, this.mapping);
     this.mapping.backing?.discard();
   }

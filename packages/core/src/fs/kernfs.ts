@@ -233,6 +233,22 @@ export class KernFs implements KernfsRoot {
   }
 
   /**
+   * `may_lookup()` (`fs/namei.c`) for each directory a walk to the file `parts` names passes:
+   * `generic_permission()` with `MAY_EXEC` on the root-owned directory (`KObject.mode`), so a
+   * task that may not search debugfs's 0700 mount root reaches none of its files. Null when
+   * every step is allowed.
+   */
+  private mayLookup(parts: readonly string[], current: TaskStruct | null): ErrnoError | null {
+    let dir: KObject | undefined = this.root;
+    for (const part of parts.slice(0, -1)) {
+      dir = dir.children.get(part)!;
+      const denied = genericPermission(dir.path, dir.mode, "search", current);
+      if (denied) return denied;
+    }
+    return null;
+  }
+
+  /**
    * The file at `path`, if its `show` (for a read) or `store` (for a write) may be called by
    * `current`: by `generic_permission()` on the root-owned inode (`genericPermission()`,
    * `fs/namei.c`: the bits of the task's class, or `CAP_DAC_OVERRIDE` / `CAP_DAC_READ_SEARCH`),
@@ -250,6 +266,8 @@ export class KernFs implements KernfsRoot {
     if (this.lookupDir(parts)) return errno("EISDIR", `${path}: is a directory`);
     const attr = this.lookupFile(parts);
     if (!attr) return this.missing(path, op);
+    const walk = this.mayLookup(parts, current);
+    if (walk) return walk;
     const call = attr[handler];
     if (attr.sysctl && call) return sysctlPerm(path, attr.mode, op, current) ?? attr;
     // may_open(): generic_permission() first, then kernfs_fop_open()'s own test.
@@ -329,7 +347,9 @@ export class KernFs implements KernfsRoot {
     return syscall(() => {
       const bad = writeArgs(path, text, current);
       if (bad) return bad;
-      const denied = genericPermission(path, attr.mode, "write", current, attr.owner?.());
+      const denied =
+        this.mayLookup(split(path), current) ??
+        genericPermission(path, attr.mode, "write", current, attr.owner?.());
       if (denied) return denied;
       if (!(attr.mode & 0o222)) return errno("EACCES", `${path}: permission denied (write)`);
       return simpleAttrWrite(path, attr.set!, text);

@@ -11,7 +11,11 @@ import { type ErrnoError, errno } from "../errno";
 import { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH } from "../include/capability";
 import type { TaskStruct } from "../include/sched";
 
-/** `MAY_WRITE` and `MAY_READ` (`include/linux/fs.h`): the permission bits an access asks for. */
+/**
+ * `MAY_EXEC`, `MAY_WRITE` and `MAY_READ` (`include/linux/fs.h`): the permission bits an access
+ * asks for (`MAY_EXEC` on a directory: search it).
+ */
+const MAY_EXEC = 1;
 const MAY_WRITE = 2;
 const MAY_READ = 4;
 
@@ -32,8 +36,9 @@ export const inodeModeBits = (
   owner: { readonly uid: number; readonly gid: number } = ROOT_OWNER,
 ): number => (uid === owner.uid ? mode >> 6 : gid === owner.gid ? mode >> 3 : mode);
 
-/** The `MAY_*` bit of a `read` or a `write`. */
-export const mayMask = (op: "read" | "write"): number => (op === "read" ? MAY_READ : MAY_WRITE);
+/** The `MAY_*` bit of a `read`, a `write` or a directory `search`. */
+export const mayMask = (op: "read" | "write" | "search"): number =>
+  op === "read" ? MAY_READ : op === "write" ? MAY_WRITE : MAY_EXEC;
 
 /** Who a task with these ids is, for an `EACCES` message. */
 export const permissionSubject = (uid: number, gid: number): string =>
@@ -44,14 +49,15 @@ export const permissionSubject = (uid: number, gid: number): string =>
  * `owner` (root's by default), for a `read` (`MAY_READ`) or `write` (`MAY_WRITE`) open by
  * `current`: allowed when the bits of `current`'s class grant it (the owner's for the owner's
  * fsuid, the group's for its fsgid, else the others'), or else when `current` holds
- * `CAP_DAC_OVERRIDE` (either access), or `CAP_DAC_READ_SEARCH` for a read. Null when allowed,
- * else `EACCES` naming the file, the access, who asked and the mode. No task (`current` null) is
- * root with every capability.
+ * `CAP_DAC_OVERRIDE` (either access), or `CAP_DAC_READ_SEARCH` for a read. A `search` is
+ * `MAY_EXEC` on a directory (a path walk through it, `may_lookup()`), which `CAP_DAC_READ_SEARCH`
+ * also allows. Null when allowed, else `EACCES` naming the file, the access, who asked and the
+ * mode. No task (`current` null) is root with every capability.
  */
 export const genericPermission = (
   path: string,
   mode: number,
-  op: "read" | "write",
+  op: "read" | "write" | "search",
   current: TaskStruct | null,
   owner: { readonly uid: number; readonly gid: number } = ROOT_OWNER,
 ): ErrnoError | null => {
@@ -60,7 +66,7 @@ export const genericPermission = (
   if (inodeModeBits(mode, fsuid, fsgid, owner) & mayMask(op)) return null;
   const caps = current?.cred.capEffective;
   if (!caps || caps.has(CAP_DAC_OVERRIDE)) return null;
-  if (op === "read" && caps.has(CAP_DAC_READ_SEARCH)) return null;
+  if (op !== "write" && caps.has(CAP_DAC_READ_SEARCH)) return null;
   return errno(
     "EACCES",
     `${path}: permission denied (${op} by ${permissionSubject(fsuid, fsgid)}, mode 0${mode.toString(8)})`,

@@ -50,7 +50,8 @@ export interface File extends MmapFile {
    * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back to the file's storage
    * ({@link AddressSpace.backing}) and fails with `EIO`, once, when a write-back error was recorded
    * on the file since the last call (`file_check_and_advance_wb_err()`, `mm/filemap.c`): for
-   * example a dirty page lost to `memory_failure()`.
+   * example a dirty page lost to `memory_failure()`. Writeback in flight is waited for
+   * (`WB_SYNC_ALL`): it ends, and a folio written again under it is written back too.
    */
   fsync(): Effect.Effect<void, ErrnoError>;
   /** Folios in the page cache. */
@@ -58,7 +59,9 @@ export interface File extends MmapFile {
   /**
    * Truncates the file to nothing: drops the whole page cache, unmapping it first
    * (`truncate_pagecache(inode, 0)`, `mm/truncate.c`), and frees the file's blocks on its
-   * storage, which then read as zeros.
+   * storage, which then read as zeros. A folio under writeback is waited for first
+   * (`folio_wait_writeback()` in `truncate_inode_pages_range()`): its writeback ends, and a
+   * migration or memory failure waiting on it goes on.
    */
   truncate(): void;
 }

@@ -83,6 +83,12 @@ export class KObject {
   readonly children = new Map<string, KObject>();
   /** Attribute files by name. */
   readonly attributes = new Map<string, Attribute>();
+  /**
+   * The directory's permission bits (`kernfs_node` mode; root-owned): 0755, as sysfs makes its
+   * directories, unless a filesystem's mount root says otherwise (debugfs's 0700). A path walk
+   * through it needs search permission (`may_lookup()`, `fs/namei.c`).
+   */
+  mode = 0o755;
   constructor(
     readonly name: string,
     readonly parent: KObject | null,

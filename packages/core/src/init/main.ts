@@ -15,6 +15,7 @@ import { Cause, Context, Deferred, Effect, type Scope } from "effect";
 import { createMemoryBlocks, memoryDevInit } from "../drivers/base/memory";
 import { createNodeSysfs } from "../drivers/base/node";
 import { type ErrnoError, errno, syscall } from "../errno";
+import { debugfsInit } from "../fs/debugfs";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
@@ -319,6 +320,7 @@ class Machine implements KernelInterface {
       plan.pageSize,
       plan.pageSize << maxOrder,
     );
+    debugfsInit(this.fs);
     this.pageAlloc = new BuddyAllocator(
       this.mem,
       this.memmap,

@@ -33,6 +33,16 @@ export const folioUnlock = (k: Kernel, head: number): void => {
   k.folioWaiters.wake(head);
 };
 
+/**
+ * `folio_end_writeback()` (`mm/filemap.c`): clears `PG_writeback` and wakes the folio's waiters
+ * (`folio_wake_bit()`); false when the folio was not under writeback.
+ */
+export const folioEndWriteback = (k: Kernel, head: number): boolean => {
+  if (!k.memmap.testAndClear(head, PG_writeback)) return false;
+  k.folioWaiters.wake(head);
+  return true;
+};
+
 /** `filemap_get_folio()`: the head PFN caching `pgoff`, or -1. */
 export const filemapGetFolio = (mapping: AddressSpace, pgoff: number): number =>
   mapping.pages.get(pgoff) ?? -1;

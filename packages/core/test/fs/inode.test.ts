@@ -7,7 +7,13 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { File } from "../../src/include/fs";
 import type { Kernel, Task } from "../../src/include/kernel";
-import { BackingStore, isErrnoError, MAP_ANONYMOUS, MAP_SHARED } from "../../src/index";
+import {
+  BackingStore,
+  isErrnoError,
+  MAP_ANONYMOUS,
+  MAP_SHARED,
+  PG_writeback,
+} from "../../src/index";
 import {
   boot,
   expectBytes,
@@ -15,6 +21,7 @@ import {
   expectErrno,
   pattern,
   run,
+  runP,
 } from "../../src/testing/index";
 
 const PAGE = 4096;
@@ -104,6 +111,57 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     withMap(p, file, 2, (addr) =>
       expectBytes(run(p.read(addr, 2 * PAGE)), new Uint8Array(2 * PAGE)),
     );
+    expectConsistent(k);
+  });
+
+  // fsync() is WB_SYNC_ALL writeback (file_write_and_wait_range(), mm/filemap.c, Linux 6.16): a
+  // folio under writeback is waited for (folio_prepare_writeback(), mm/page-writeback.c) and, if
+  // dirtied again meanwhile, written once more; so what was written before fsync() returned 0 is
+  // on the storage, and a memory error on the now clean page loses nothing (no EIO).
+  it("fsync() waits for writeback in flight and writes a folio dirtied under it", async () => {
+    const { k, file, p } = setup();
+    const addr = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(PAGE, 1)));
+    expect(file.startWriteback(0)).toBe(true);
+    run(p.write(addr, pattern(PAGE, 2)));
+    run(file.fsync());
+    const pfn = file.folioAt(0)!.pfn;
+    expect(k.memmap.test(pfn, PG_writeback)).toBe(false);
+    expect(file.endWriteback(0)).toBe(false);
+    const stored = new Uint8Array(PAGE);
+    file.mapping.backing!.read(0, stored);
+    expectBytes(stored, pattern(PAGE, 2));
+    run(p.munmap(addr, PAGE));
+    await runP(k.memoryFailure(pfn));
+    run(file.fsync());
+    withMap(p, file, 1, (at) => expectBytes(run(p.read(at, PAGE)), pattern(PAGE, 2)));
+    expectConsistent(k);
+  });
+
+  // truncate_inode_pages_range() (mm/truncate.c, Linux 6.16) waits for each folio's writeback
+  // (folio_wait_writeback()) before it drops the folio, and folio_end_writeback() wakes everyone
+  // else waiting on it: a move_pages() (MIGRATE_SYNC, migrate_folio_unmap()) and a
+  // memory_failure() (folio_wait_writeback()) waiting on the folio finish.
+  it("truncation waits for writeback: a move_pages() and a memory_failure() waiting on it finish", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(2 * PAGE, 6)));
+    expect(file.startWriteback(0)).toBe(true);
+    expect(file.startWriteback(1)).toBe(true);
+    const pfn = file.folioAt(1)!.pfn;
+    const moved = runP(p.movePages(0, [addr], [1]));
+    const failed = runP(k.memoryFailure(pfn));
+    await new Promise((resolve) => setImmediate(resolve));
+    file.truncate();
+    // The migration finished before the truncation dropped its new folio: status is node 1.
+    expect([...(await moved).status]).toEqual([1]);
+    await failed;
+    expect(k.memmap.test(pfn, PG_writeback)).toBe(false);
+    expect(file.cachedFolios).toBe(0);
+    expect(file.mapping.backing!.nrPages).toBe(0);
+    expectBytes(run(p.read(addr, 2 * PAGE)), new Uint8Array(2 * PAGE));
     expectConsistent(k);
   });
 

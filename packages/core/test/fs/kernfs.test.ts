@@ -276,4 +276,28 @@ describe("who may open a sysfs or procfs file: generic_permission()", () => {
     );
     run(k.shutdown());
   });
+
+  // debugfs's root is DEBUGFS_DEFAULT_MODE 0700 (fs/debugfs/inode.c, Linux 6.16): may_lookup()
+  // (fs/namei.c) needs MAY_EXEC on it, which generic_permission() gives the owner, root, and
+  // otherwise CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE; a 0644 file below it is out of a user's
+  // reach.
+  it("a user cannot walk into debugfs (0700): its 0644 files are EACCES; CAP_DAC_READ_SEARCH reads them", () => {
+    const k = boot();
+    const FAULT_AROUND = "/sys/kernel/debug/fault_around_bytes"; // 0644
+    const user = run(k.createProcess({ uid: 1000 }));
+    expect(expectErrno(k.fs.read(FAULT_AROUND, user), "EACCES").message).toMatch(
+      /\/sys\/kernel\/debug: .*search by uid 1000, mode 0700/,
+    );
+    expectErrno(k.fs.write(FAULT_AROUND, "4096", user), "EACCES");
+    expect(k.faultAroundPages).toBe(16);
+    const search = run(k.createProcess({ uid: 1000, capabilities: [CAP_DAC_READ_SEARCH] }));
+    expect(run(k.fs.read(FAULT_AROUND, search))).toBe("65536\n");
+    expectErrno(k.fs.write(FAULT_AROUND, "4096", search), "EACCES");
+    const override = run(k.createProcess({ uid: 1000, capabilities: [CAP_DAC_OVERRIDE] }));
+    expect(run(k.fs.write(FAULT_AROUND, "4096", override))).toBe(4);
+    expect(k.faultAroundPages).toBe(1);
+    const bare = run(k.createProcess({ uid: 0, capabilities: [] }));
+    expect(run(k.fs.read(FAULT_AROUND, bare))).toBe("4096\n");
+    run(k.shutdown());
+  });
 });

@@ -1,8 +1,16 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { File } from "../../src/include/fs";
-import type { Task } from "../../src/include/kernel";
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MPOL_BIND } from "../../src/index";
+import type { Kernel, Task } from "../../src/include/kernel";
+import {
+  GFP_KERNEL,
+  MADV_DONTNEED,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MPOL_BIND,
+  tryToFreePages,
+} from "../../src/index";
 import { shrinkHugeZeroFolioScan } from "../../src/mm/huge_memory";
 import { boot, expectBytes, expectConsistent, pattern, run } from "../../src/testing/index";
 
@@ -97,9 +105,80 @@ const op = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant("exit" as const), proc: fc.nat() }) },
 );
 
-type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
+/**
+ * Steps on the life cycle of pages after they are mapped: `madvise(MADV_DONTNEED)` of part of a
+ * region, writeback (left in flight or ended) and `fsync()` of a file, truncation of a file,
+ * direct reclaim of a node, and a write of a whole region (memory pressure, OOM kills).
+ */
+const lifeOp = fc.oneof(
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant("dontneed" as const),
+      proc: fc.nat(),
+      region: fc.nat(),
+      from: fc.nat(),
+      pages: fc.oneof(fc.integer({ min: 1, max: 16 }), fc.constant(256), fc.constant(512)),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant("writeback" as const),
+      file: fc.nat(1),
+      pgoff: fc.nat(48),
+      end: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("fsync" as const), file: fc.nat(1) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("truncate" as const), file: fc.nat(1) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("reclaim" as const), nid: fc.nat(1) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant("fill" as const),
+      proc: fc.nat(),
+      region: fc.nat(),
+      seed: fc.nat(255),
+    }),
+  },
+);
 
-const apply = (model: Model, files: File[], o: Op) => {
+type Op =
+  | (typeof op extends fc.Arbitrary<infer T> ? T : never)
+  | (typeof lifeOp extends fc.Arbitrary<infer T> ? T : never);
+
+/** The private pages of `proc` in `[from, from + pages)` of `region` are gone. */
+const dropPrivate = (proc: ModelProcess, region: Region, from: number, pages: number): void => {
+  for (let vpn = region.start / PAGE + from; vpn < region.start / PAGE + from + pages; vpn++)
+    proc.privatePages.delete(vpn);
+};
+
+const apply = (k: Kernel, model: Model, files: File[], o: Op) => {
+  switch (o.t) {
+    case "writeback": {
+      const file = files[o.file]!;
+      if (file.startWriteback(o.pgoff) && o.end) expect(file.endWriteback(o.pgoff)).toBe(true);
+      return;
+    }
+    case "fsync":
+      run(files[o.file]!.fsync());
+      return;
+    case "truncate": {
+      // truncate_pagecache() unmaps private copies too (unmap_mapping_range() with even_cows).
+      const file = files[o.file]!;
+      file.truncate();
+      const object = `file:${file.name}`;
+      model.objects.get(object)?.clear();
+      for (const proc of model.procs)
+        for (const region of proc.regions)
+          if (region.object === object) dropPrivate(proc, region, 0, region.pages);
+      return;
+    }
+    case "reclaim":
+      run(tryToFreePages(k, GFP_KERNEL, 0, o.nid, null));
+      return;
+  }
   if (model.procs.length === 0) return;
   const proc = model.procs[o.proc % model.procs.length]!;
   const p = proc.task;
@@ -134,12 +213,13 @@ const apply = (model: Model, files: File[], o: Op) => {
       proc.regions.push({ start, pages: o.pages, kind, object, pgoff: isFile ? o.fileOffset : 0 });
       return;
     }
-    case "write": {
+    case "write":
+    case "fill": {
       if (proc.regions.length === 0) return;
       const region = proc.regions[o.region % proc.regions.length]!;
       const bytes = region.pages * PAGE;
-      const offset = o.offset % bytes;
-      const length = Math.min(o.length, bytes - offset);
+      const offset = o.t === "fill" ? 0 : o.offset % bytes;
+      const length = o.t === "fill" ? bytes : Math.min(o.length, bytes - offset);
       const data = pattern(length, o.seed);
       run(p.write(region.start + offset, data));
       for (let done = 0; done < length; ) {
@@ -178,8 +258,18 @@ const apply = (model: Model, files: File[], o: Op) => {
         });
       }
       proc.regions.splice(i, 1, ...parts);
-      for (let vpn = region.start / PAGE + from; vpn < region.start / PAGE + from + pages; vpn++)
-        proc.privatePages.delete(vpn);
+      dropPrivate(proc, region, from, pages);
+      return;
+    }
+    case "dontneed": {
+      // madvise_dontneed_free(): private pages are gone (zeros, or the file's page again); shared
+      // ones come back from shmem, the page cache or the file's storage.
+      if (proc.regions.length === 0) return;
+      const region = proc.regions[o.region % proc.regions.length]!;
+      const from = o.from % region.pages;
+      const pages = Math.min(o.pages, region.pages - from);
+      run(p.madvise(region.start + from * PAGE, pages * PAGE, MADV_DONTNEED));
+      dropPrivate(proc, region, from, pages);
       return;
     }
     case "exit": {
@@ -197,14 +287,16 @@ const apply = (model: Model, files: File[], o: Op) => {
  * was written.
  */
 const checkContents = (model: Model) => {
-  for (const proc of model.procs) {
+  procs: for (const proc of model.procs) {
     for (const region of proc.regions) {
       for (let i = 0; i < region.pages; i++) {
+        // A read's allocation may have made the OOM killer kill this process: nothing to read.
+        if (proc.task.exited) continue procs;
         let actual: Uint8Array;
         try {
           actual = run(proc.task.read(region.start + i * PAGE, PAGE));
         } catch (error) {
-          expect((error as { errno?: string }).errno).toBe("ENOMEM");
+          expect((error as { errno?: string }).errno).toBe(proc.task.exited ? "ESRCH" : "ENOMEM");
           continue;
         }
         expectBytes(actual, model.pageOf(proc, region, region.start / PAGE + i, false));
@@ -213,83 +305,120 @@ const checkContents = (model: Model) => {
   }
 };
 
+/**
+ * One run of the address-space property on two nodes of `nodeSize`: two processes, each starting
+ * with one mapping of each kind (`anonPages` pages for the anonymous one), take `ops`; the
+ * kernel stays consistent after every step, every byte reads back as the model says, and
+ * everything is freed at the end. A step may run out of memory (`ENOMEM` ends the run), and a
+ * fault may make the OOM killer kill a process: the model forgets it, and a step it was taking
+ * fails with `ESRCH`.
+ */
+const addressSpaces =
+  (nodeSize: "4M" | "16M", anonPages: number) =>
+  (ops: Op[], thp: string, mthp: boolean, shmem: string, useZeroPage: boolean): void => {
+    const k = boot({
+      nodes: [nodeSize, nodeSize],
+      thp: {
+        enabled: thp as "always",
+        sizes: mthp ? { "16kB": "always", "64kB": "madvise" } : {},
+      },
+    });
+    // shmem_enabled: PMD-size shmem folios, mapped by huge PMDs where aligned (do_set_pmd()).
+    run(k.fs.write("/sys/kernel/mm/transparent_hugepage/shmem_enabled", shmem));
+    run(k.fs.write("/sys/kernel/mm/transparent_hugepage/use_zero_page", useZeroPage ? "1" : "0"));
+    const free = k.pageAlloc.totalFreePages();
+    const files = [run(k.createFile("a")), run(k.createFile("b"))];
+    const model = new Model();
+    model.procs.push({
+      task: run(k.createProcess({ node: 0 })),
+      regions: [],
+      privatePages: new Map(),
+    });
+    model.procs.push({
+      task: run(k.createProcess({ node: 1 })),
+      regions: [],
+      privatePages: new Map(),
+    });
+    // Every process starts with one mapping of each kind, so that random steps meet them.
+    for (const proc of [0, 1]) {
+      for (const kind of ["anon", "shared", "file-shared", "file-private"] as const) {
+        apply(k, model, files, {
+          t: "mmap",
+          proc,
+          kind,
+          pages: kind === "anon" ? anonPages : 8,
+          hugepage: true,
+          bind: undefined,
+          fileOffset: 0,
+        });
+      }
+    }
+    let failed = false;
+    for (const o of ops) {
+      try {
+        apply(k, model, files, o);
+      } catch (error) {
+        // Memory can run out in a small machine, or the OOM killer pick the caller. The step may
+        // have written part of its bytes: the model no longer knows the contents.
+        const name = (error as { errno?: string }).errno;
+        if (name !== "ENOMEM") {
+          expect(name).toBe("ESRCH");
+          expect(model.procs.some((proc) => proc.task.exited)).toBe(true);
+        }
+        failed = true;
+      }
+      for (const proc of model.procs.filter((proc) => proc.task.exited))
+        model.procs.splice(model.procs.indexOf(proc), 1);
+      expectConsistent(k);
+      if (failed) break;
+    }
+    if (!failed) checkContents(model);
+    for (const proc of model.procs) if (!proc.task.exited) run(proc.task.exit());
+    for (const file of files) file.truncate();
+    expectConsistent(k);
+    // The huge zero folio that reads mapped outlives its users until its shrinker runs
+    // (shrink_huge_zero_folio_scan(), mm/huge_memory.c).
+    const zeroPages = k.hugeZero.pfn >= 0 ? 512 : 0;
+    expect(shrinkHugeZeroFolioScan(k)).toBe(zeroPages);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expect(k.anonVmas.size).toBe(0);
+  };
+
+const thpSettings = [
+  fc.constantFrom("always", "madvise", "never"),
+  fc.boolean(),
+  fc.constantFrom("never", "advise", "always"),
+  fc.boolean(),
+] as const;
+
 describe("address spaces (property)", () => {
   it("reads back every byte written through any mapping; page tables, rmap and counts stay consistent; nothing leaks", () => {
     fc.assert(
       fc.property(
         fc.array(op, { minLength: 1, maxLength: 30 }),
-        fc.constantFrom("always", "madvise", "never"),
-        fc.boolean(),
-        fc.constantFrom("never", "advise", "always"),
-        fc.boolean(),
-        (ops, thp, mthp, shmem, useZeroPage) => {
-          const k = boot({
-            nodes: ["16M", "16M"],
-            thp: {
-              enabled: thp as "always",
-              sizes: mthp ? { "16kB": "always", "64kB": "madvise" } : {},
-            },
-          });
-          // shmem_enabled: PMD-size shmem folios, mapped by huge PMDs where aligned (do_set_pmd()).
-          run(k.fs.write("/sys/kernel/mm/transparent_hugepage/shmem_enabled", shmem));
-          run(
-            k.fs.write(
-              "/sys/kernel/mm/transparent_hugepage/use_zero_page",
-              useZeroPage ? "1" : "0",
-            ),
-          );
-          const free = k.pageAlloc.totalFreePages();
-          const files = [run(k.createFile("a")), run(k.createFile("b"))];
-          const model = new Model();
-          model.procs.push({
-            task: run(k.createProcess({ node: 0 })),
-            regions: [],
-            privatePages: new Map(),
-          });
-          model.procs.push({
-            task: run(k.createProcess({ node: 1 })),
-            regions: [],
-            privatePages: new Map(),
-          });
-          // Every process starts with one mapping of each kind, so that random steps meet them.
-          for (const proc of [0, 1]) {
-            for (const kind of ["anon", "shared", "file-shared", "file-private"] as const) {
-              apply(model, files, {
-                t: "mmap",
-                proc,
-                kind,
-                pages: kind === "anon" ? 1024 : 8,
-                hugepage: true,
-                bind: undefined,
-                fileOffset: 0,
-              });
-            }
-          }
-          for (const o of ops) {
-            try {
-              apply(model, files, o);
-            } catch (error) {
-              // Memory can run out in a small machine; that is the only error these steps may meet.
-              expect((error as { errno?: string }).errno).toBe("ENOMEM");
-              return;
-            }
-            expectConsistent(k);
-          }
-          checkContents(model);
-          for (const proc of [...model.procs]) run(proc.task.exit());
-          for (const file of files) file.truncate();
-          expectConsistent(k);
-          // The huge zero folio that reads mapped outlives its users until its shrinker runs
-          // (shrink_huge_zero_folio_scan(), mm/huge_memory.c).
-          const zeroPages = k.hugeZero.pfn >= 0 ? 512 : 0;
-          expect(shrinkHugeZeroFolioScan(k)).toBe(zeroPages);
-          expect(k.pageAlloc.totalFreePages()).toBe(free);
-          expect(k.anonVmas.size).toBe(0);
-        },
+        ...thpSettings,
+        addressSpaces("16M", 1024),
       ),
       { numRuns: 80 },
     );
   }, 60_000);
+
+  // madvise_dontneed_free() (mm/madvise.c), writeback and fsync() (mm/page-writeback.c,
+  // fs/sync.c), truncate_pagecache() (mm/truncate.c), try_to_free_pages() (mm/vmscan.c) and the
+  // OOM killer (mm/oom_kill.c) of Linux 6.16, on nodes small enough for it to run.
+  it("the same with MADV_DONTNEED, writeback, fsync, truncation, reclaim and OOM kills on small nodes", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof({ weight: 3, arbitrary: op }, { weight: 2, arbitrary: lifeOp }), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        ...thpSettings,
+        addressSpaces("4M", 256),
+      ),
+      { numRuns: 80 },
+    );
+  }, 120_000);
 });
 
 // do_fault_around() → filemap_map_pages() (mm/memory.c, mm/filemap.c, Linux 6.16): a read fault
