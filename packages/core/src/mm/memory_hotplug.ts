@@ -67,12 +67,13 @@ const checkRange = (k: Kernel, what: string, start: number, nrPages: number): Er
 };
 
 /**
- * The nodes with memory (`node_states[N_MEMORY]`): those whose zone still has present pages.
+ * The nodes with memory (`node_states[N_MEMORY]`): those whose zone still has present pages
+ * ({@link Kernel.nodeHasMemory}).
  *
  * @category Memory hotplug
  */
 export const nodesWithMemory = (k: Kernel): number[] =>
-  k.pageAlloc.zones.filter((z) => z.presentPages > 0).map((z) => z.nid);
+  k.mem.nodes.map((n) => n.nid).filter((nid) => k.nodeHasMemory(nid));
 
 /**
  * `scan_movable_pages()` (`mm/memory_hotplug.c`): the first PFN of `[start, end)` holding a
