@@ -255,6 +255,27 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expectConsistent(k);
   });
 
+  it("/proc/pagetypeinfo counts no pageblock of an offline block: pagetypeinfo_showblockcount_print() skips pfns pfn_to_online_page() finds offline (mm/vmstat.c)", async () => {
+    const k = bootBlocks();
+    const blockCounts = (nid: number) =>
+      read(k, "/proc/pagetypeinfo")
+        .split("Number of blocks type")[1]!
+        .split("\n")
+        .find((line) => line.startsWith(`Node ${nid}, zone`))!
+        .split(/\s+/)
+        .slice(4, 9)
+        .map(Number);
+    // Unmovable, Movable, Reclaimable, HighAtomic, Isolate: 64 MiB of 2 MiB pageblocks.
+    expect(blockCounts(1)).toEqual([0, 32, 0, 0, 0]);
+    await write(k, `${ROOT}/memory5/state`, "offline");
+    // The block's 8 pageblocks stay MIGRATE_ISOLATE in the zone, but its section is offline.
+    expect(k.pageAlloc.zones[1]!.pageblockType.filter((t) => t === MIGRATE_ISOLATE).length).toBe(8);
+    expect(blockCounts(1)).toEqual([0, 24, 0, 0, 0]);
+    await write(k, `${ROOT}/memory5/state`, "online");
+    expect(blockCounts(1)).toEqual([0, 32, 0, 0, 0]);
+    expectConsistent(k);
+  });
+
   it("migrates hugetlb folios in use (isolate_hugetlb()), which stay hugetlb folios", async () => {
     const k = bootBlocks();
     // The pool starts empty, as the kernel's: two huge pages on node 1 and two on node 0 for the
