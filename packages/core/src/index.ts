@@ -530,6 +530,7 @@ export {
   nodesWithMemory,
   offlinePages,
   onlinePages,
+  pfnToOnlinePage,
   scanMovablePages,
 } from "./mm/memory_hotplug";
 // mm/mempolicy.c

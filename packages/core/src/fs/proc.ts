@@ -10,6 +10,7 @@ import type { Kernel } from "../include/kernel";
 import { MIGRATE_TYPES, MIGRATETYPE_NAMES, type Zone } from "../include/mmzone";
 import { LRU_UNEVICTABLE } from "../include/swap";
 import { hugetlbReportMeminfo } from "../mm/hugetlb";
+import { pfnToOnlinePage } from "../mm/memory_hotplug";
 
 /** The zone's name as `/proc` prints it, `%8s`: the model's one zone per node is `Normal`. */
 const ZONE_NAME = "Normal".padStart(8);
@@ -29,7 +30,8 @@ const buddyinfo = (zones: readonly Zone[]): string =>
 /**
  * `/proc/pagetypeinfo` (`pagetypeinfo_show()`, `mm/vmstat.c`): the pageblock order, then free
  * blocks per order and migrate type (`pagetypeinfo_showfree_print()`, counts above 100000 shown
- * as `>100000`), then pageblocks per type (`pagetypeinfo_showblockcount_print()`).
+ * as `>100000`), then pageblocks per type (`pagetypeinfo_showblockcount_print()`, online
+ * sections only: `pfn_to_online_page()`).
  */
 const pagetypeinfo = (k: Kernel): string => {
   const zones = k.pageAlloc.zones.filter((z) => z.managedPages > 0);
@@ -54,8 +56,12 @@ const pagetypeinfo = (k: Kernel): string => {
   for (let mt = 0; mt < MIGRATE_TYPES; mt++) out += `${MIGRATETYPE_NAMES[mt]!.padStart(12)} `;
   out += "\n";
   for (const z of zones) {
+    // pagetypeinfo_showblockcount_print(): offline sections' pageblocks are not counted.
     const count = new Array<number>(MIGRATE_TYPES).fill(0);
-    for (const mt of z.pageblockType) count[mt]!++;
+    const perBlock = 2 ** k.pageAlloc.pageblockOrder;
+    z.pageblockType.forEach((mt, i) => {
+      if (pfnToOnlinePage(k, z.startPfn + i * perBlock) !== null) count[mt]!++;
+    });
     out += `Node ${z.nid}, zone ${ZONE_NAME} ${count.map((c) => `${c.toString().padStart(12)} `).join("")}\n`;
   }
   return out;

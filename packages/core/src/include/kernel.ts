@@ -263,7 +263,9 @@ export interface Kernel {
   nodeExists(nid: number): boolean;
   /**
    * True when `nid` names a node with memory (`node_state(nid, N_MEMORY)`,
-   * `include/linux/nodemask.h`).
+   * `include/linux/nodemask.h`): its zone has present pages. Offlining a node's last present
+   * page clears the state (`node_states_clear_node()`, `mm/memory_hotplug.c`); onlining sets it
+   * again (`node_states_set_node()`).
    */
   nodeHasMemory(nid: number): boolean;
   /**

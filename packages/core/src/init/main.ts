@@ -490,7 +490,9 @@ class Machine implements KernelInterface {
   }
 
   nodeHasMemory(nid: number): boolean {
-    return this.nodeExists(nid) && this.mem.nodes[nid]!.presentPages > 0;
+    // N_MEMORY follows the zone's present pages: offline_pages() clears it with the last present
+    // page (node_states_clear_node()), online_pages() sets it again (node_states_set_node()).
+    return this.nodeExists(nid) && this.pageAlloc.zones[nid]!.presentPages > 0;
   }
 
   folio(pfn: number): Folio {
@@ -503,7 +505,8 @@ class Machine implements KernelInterface {
     const nid = options.node ?? 0;
     // The top cpuset's mems are the nodes with memory (`node_states[N_MEMORY]`).
     const memsAllowed =
-      options.memsAllowed ?? this.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
+      options.memsAllowed ??
+      this.mem.nodes.map((n) => n.nid).filter((nid) => this.nodeHasMemory(nid));
     const pid = ++this.lastPid;
     const layout = archPickMmapLayout(this.mem.pageSize);
     const task = new Process(

@@ -16,6 +16,7 @@ import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import { __GFP_MOVABLE, __GFP_RETRY_MAYFAIL, GFP_KERNEL } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
+import { MEM_OFFLINE } from "../include/memory";
 import { MIGRATE_SYNC, MR_MEMORY_HOTPLUG } from "../include/migrate_mode";
 import type { AllocContext } from "../include/mmzone";
 import {
@@ -67,12 +68,27 @@ const checkRange = (k: Kernel, what: string, start: number, nrPages: number): Er
 };
 
 /**
- * The nodes with memory (`node_states[N_MEMORY]`): those whose zone still has present pages.
+ * The nodes with memory (`node_states[N_MEMORY]`): those whose zone still has present pages
+ * ({@link Kernel.nodeHasMemory}).
  *
  * @category Memory hotplug
  */
 export const nodesWithMemory = (k: Kernel): number[] =>
-  k.pageAlloc.zones.filter((z) => z.presentPages > 0).map((z) => z.nid);
+  k.mem.nodes.map((n) => n.nid).filter((nid) => k.nodeHasMemory(nid));
+
+/**
+ * `pfn_to_online_page()` (`mm/memory_hotplug.c`): `pfn` when it is a valid page of an online
+ * section, null when there is no page or its section is offline (the section's memory block is
+ * `MEM_OFFLINE`: `offline_pages()` took it out, `offline_mem_sections()`). Walkers of physical
+ * memory use it to pass over offline memory, whose `struct page` holds nothing to read.
+ *
+ * @category Memory hotplug
+ */
+export const pfnToOnlinePage = (k: Kernel, pfn: number): number | null => {
+  if (!k.mem.pfnValid(pfn)) return null;
+  const block = k.memoryBlocks.find((b) => pfn >= b.startPfn && pfn < b.startPfn + b.nrPages);
+  return block && block.state === MEM_OFFLINE ? null : pfn;
+};
 
 /**
  * `scan_movable_pages()` (`mm/memory_hotplug.c`): the first PFN of `[start, end)` holding a

@@ -94,11 +94,11 @@ export const oomBadness = (k: Kernel, p: TaskStruct, totalpages: number): number
 export const constrainedAlloc = (k: Kernel, oc: OomControl): OomConstraint => {
   oc.totalpages = oomTotalPages(k);
   if (oc.gfpMask & __GFP_THISNODE) return OomConstraint.NONE;
-  const memory = k.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
   const mask = oc.nodemask;
-  if (mask && !memory.every((nid) => mask.includes(nid))) {
+  if (mask && !k.mem.nodes.every((n) => !k.nodeHasMemory(n.nid) || mask.includes(n.nid))) {
     oc.totalpages = 0;
-    for (const nid of new Set(mask)) oc.totalpages += k.mem.nodes[nid]?.presentPages ?? 0;
+    // node_present_pages(): what offlining left present.
+    for (const nid of new Set(mask)) oc.totalpages += k.pageAlloc.zones[nid]?.presentPages ?? 0;
     return OomConstraint.MEMORY_POLICY;
   }
   return OomConstraint.NONE;

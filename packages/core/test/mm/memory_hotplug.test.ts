@@ -10,6 +10,7 @@ import {
   __GFP_THISNODE,
   allocContigRange,
   CAP_SYS_ADMIN,
+  constrainedAlloc,
   GFP_KERNEL,
   type Kernel,
   MADV_SOFT_OFFLINE,
@@ -21,6 +22,8 @@ import {
   MPOL_BIND,
   MR_MEMORY_HOTPLUG,
   MR_SYSCALL,
+  OomConstraint,
+  oomTotalPages,
   PG_buddy,
   PG_hugetlb,
   PG_hwpoison,
@@ -202,6 +205,75 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expect(await runP(frag.intact())).toBe(true);
     expectConsistent(k);
     await runP(frag.release());
+  });
+
+  it("offlining a node's last block clears N_MEMORY (node_states_clear_node()); onlining one sets it again (node_states_set_node())", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 0 }));
+    const addr = run(proc.mmap(4 * k.mem.pageSize, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(proc.write(addr, new Uint8Array([1])));
+    const oc = (nodemask: number[]) => ({
+      nodemask,
+      gfpMask: GFP_KERNEL,
+      order: 0,
+      totalpages: 0,
+      constraint: OomConstraint.NONE,
+      chosen: null,
+      chosenPoints: 0,
+    });
+    for (const id of [4, 5, 6]) await write(k, `${ROOT}/memory${id}/state`, "offline");
+    // Three of four blocks offline: node 1 still has present pages, so it keeps N_MEMORY.
+    expect(read(k, "/sys/devices/system/node/has_memory")).toBe("0-1\n");
+    await write(k, `${ROOT}/memory7/state`, "offline");
+    expect(k.pageAlloc.zones[1]!.presentPages).toBe(0);
+    expect(k.nodeHasMemory(1)).toBe(false);
+    expect(read(k, "/sys/devices/system/node/has_memory")).toBe("0\n");
+    expect(read(k, "/sys/devices/system/node/has_normal_memory")).toBe("0\n");
+    // do_pages_move(): a node without N_MEMORY fails the whole call with -ENODEV.
+    expect(await errnoOf(proc.movePages(0, [addr], [1]))).toBe("ENODEV");
+    expect(run(proc.nodeOf(addr))).toBe(0);
+    // mpol_set_nodemask(): the nodes and'ed with N_MEMORY leave none, -EINVAL.
+    expect(await errnoOf(proc.setMempolicy(MPOL_BIND, [1]))).toBe("EINVAL");
+    expect(await errnoOf(proc.mbind(addr, 4 * k.mem.pageSize, MPOL_BIND, [1]))).toBe("EINVAL");
+    // A task created now gets the top cpuset's mems, N_MEMORY: node 0 only.
+    expect(run(k.createProcess({})).memsAllowed).toEqual([0]);
+    expect(await errnoOf(k.createProcess({ memsAllowed: [1] }))).toBe("EINVAL");
+    // constrained_alloc(): a mask holding every N_MEMORY node is no constraint.
+    const only0 = oc([0]);
+    expect(constrainedAlloc(k, only0)).toBe(OomConstraint.NONE);
+    expect(only0.totalpages).toBe(oomTotalPages(k));
+
+    await write(k, `${ROOT}/memory7/state`, "online");
+    expect(k.nodeHasMemory(1)).toBe(true);
+    expect(read(k, "/sys/devices/system/node/has_memory")).toBe("0-1\n");
+    expect((await runP(proc.movePages(0, [addr], [1]))).status[0]).toBe(1);
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    // node_present_pages() of the mask: node 1's one online block.
+    const only1 = oc([1]);
+    expect(constrainedAlloc(k, only1)).toBe(OomConstraint.MEMORY_POLICY);
+    expect(only1.totalpages).toBe(4096);
+    expectConsistent(k);
+  });
+
+  it("/proc/pagetypeinfo counts no pageblock of an offline block: pagetypeinfo_showblockcount_print() skips pfns pfn_to_online_page() finds offline (mm/vmstat.c)", async () => {
+    const k = bootBlocks();
+    const blockCounts = (nid: number) =>
+      read(k, "/proc/pagetypeinfo")
+        .split("Number of blocks type")[1]!
+        .split("\n")
+        .find((line) => line.startsWith(`Node ${nid}, zone`))!
+        .split(/\s+/)
+        .slice(4, 9)
+        .map(Number);
+    // Unmovable, Movable, Reclaimable, HighAtomic, Isolate: 64 MiB of 2 MiB pageblocks.
+    expect(blockCounts(1)).toEqual([0, 32, 0, 0, 0]);
+    await write(k, `${ROOT}/memory5/state`, "offline");
+    // The block's 8 pageblocks stay MIGRATE_ISOLATE in the zone, but its section is offline.
+    expect(k.pageAlloc.zones[1]!.pageblockType.filter((t) => t === MIGRATE_ISOLATE).length).toBe(8);
+    expect(blockCounts(1)).toEqual([0, 24, 0, 0, 0]);
+    await write(k, `${ROOT}/memory5/state`, "online");
+    expect(blockCounts(1)).toEqual([0, 32, 0, 0, 0]);
+    expectConsistent(k);
   });
 
   it("migrates hugetlb folios in use (isolate_hugetlb()), which stay hugetlb folios", async () => {

@@ -11,15 +11,21 @@ import { showValKb } from "../../fs/proc";
 import type { Kernel } from "../../include/kernel";
 import { formatNodeList } from "../../lib/nodemask";
 import { hugetlbReportNodeMeminfo } from "../../mm/hugetlb";
+import { nodesWithMemory } from "../../mm/memory_hotplug";
 
 /** Registers every node device and the node state masks (`register_one_node()`, `node_dev_init()`). */
 export const createNodeSysfs = (k: Kernel): void => {
   const all = k.mem.nodes.map((n) => n.nid);
-  const withMemory = k.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid);
-  const list = (nodes: number[]) => ({ mode: 0o444, show: () => `${formatNodeList(nodes)}\n` });
+  // has_memory and has_normal_memory follow N_MEMORY (one zone per node), which offlining a
+  // node's last memory clears and onlining sets again (node_states_clear_node()).
+  const withMemory = () => nodesWithMemory(k);
+  const list = (nodes: () => number[]) => ({
+    mode: 0o444,
+    show: () => `${formatNodeList(nodes())}\n`,
+  });
   k.fs.addAttributes("/sys/devices/system/node", {
-    possible: list(all),
-    online: list(all),
+    possible: list(() => all),
+    online: list(() => all),
     has_memory: list(withMemory),
     has_normal_memory: list(withMemory),
   });
