@@ -230,13 +230,17 @@ describe("memory_failure(): anonymous pages", () => {
 describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux 6.16)", () => {
   const hugeFree = (k: Kernel): string =>
     run(k.fs.read("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"));
-
-  it("dissolves a free huge page and keeps the poisoned page out: MF_MSG_FREE_HUGE, MF_RECOVERED, 0", () => {
+  /** A kernel with one free 2 MiB huge page (`head`, on node `nid`), its events recorded. */
+  const onePool = () => {
     const k = boot();
     const seen = events(k);
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const head = k.hstate.hugepageFreelists.flatMap((l) => [...l])[0]!;
-    const nid = k.mem.pfnToNid(head);
+    return { k, seen, head, nid: k.mem.pfnToNid(head) };
+  };
+
+  it("dissolves a free huge page and keeps the poisoned page out: MF_MSG_FREE_HUGE, MF_RECOVERED, 0", () => {
+    const { k, seen, head, nid } = onePool();
     const pfn = head + 7;
     const free = k.pageAlloc.nodeFreePages(nid);
     // action_result() returns 0 for MF_RECOVERED.
@@ -267,11 +271,7 @@ describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux
   });
 
   it("fails when every free huge page is reserved: MF_MSG_FREE_HUGE, MF_FAILED, EBUSY; the page stays in its pool, never handed out", () => {
-    const k = boot();
-    const seen = events(k);
-    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
-    const head = k.hstate.hugepageFreelists.flatMap((l) => [...l])[0]!;
-    const nid = k.mem.pfnToNid(head);
+    const { k, seen, head, nid } = onePool();
     const p = run(k.createProcess());
     const HUGE = 2 * 2 ** 20;
     const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
