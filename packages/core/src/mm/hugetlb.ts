@@ -515,11 +515,12 @@ export class HugetlbPool implements Hstate {
       for (let i = 0; i < nodes.length; i++) {
         const nid = self.nextNode("alloc", nodes);
         // alloc_buddy_hugetlb_folio(): __GFP_RETRY_MAYFAIL, or __GFP_NORETRY for a node that
-        // failed already in this request (node_alloc_noretry).
+        // failed already in this request (node_alloc_noretry). alloc_gigantic_folio() adds
+        // neither: alloc_contig_range() refuses __GFP_NORETRY.
         const gfp =
           htlbAllocMask(self) |
           __GFP_THISNODE |
-          (noretry.has(nid) ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL);
+          (self.gigantic ? 0 : noretry.has(nid) ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL);
         // alloc_gigantic_folio(): a gigantic page from alloc_contig_pages(), which migrates what
         // is in the way.
         let head = self.gigantic

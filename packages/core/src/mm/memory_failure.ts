@@ -22,7 +22,10 @@
  *   page from its file (a shmem page stays cached, poisoned) and an anonymous page is left to be
  *   freed; a page someone else still holds is "failed".
  * - a hugetlb folio is unmapped whole with hwpoison entries (`me_huge_page()`): anonymous, it is
- *   freed and dissolved, its good pages going back to the allocator.
+ *   freed and dissolved, its good pages going back to the allocator;
+ * - a free huge page of a pool is dissolved and the poisoned page taken off the buddy allocator
+ *   (`__page_handle_poison()`): "free huge page", recovered; failed when it cannot be dissolved
+ *   (every free huge page is reserved), when it stays in its pool, poisoned, never handed out.
  *
  * Processes are killed late, as with `vm.memory_failure_early_kill` 0: none is signalled until it
  * touches the page. There is no swap, so the swap-cache states never occur.
@@ -81,6 +84,7 @@ export type MfResult = MemoryFailureEvent["result"];
  */
 export type MfActionPageType =
   | "MF_MSG_HUGE"
+  | "MF_MSG_FREE_HUGE"
   | "MF_MSG_GET_HWPOISON"
   | "MF_MSG_UNMAP_FAILED"
   | "MF_MSG_DIRTY_MLOCKED_LRU"
@@ -110,6 +114,13 @@ const inUse = (k: Kernel, pfn: number): boolean => {
   const m = k.memmap;
   return m.refcount[m.folioOf(pfn)]! > 0;
 };
+
+/**
+ * `folio_test_hugetlb_freed()`: the hugetlb folio `head` is a free page of its pool, on a free
+ * list with no reference.
+ */
+const hugetlbFreed = (k: Kernel, head: number): boolean =>
+  k.memmap.refcount[head] === 0 && k.memmap.lru.isLinked(head);
 
 /**
  * `action_result()`: reports the outcome (the `memory_failure_event` tracepoint) and, unless the
@@ -265,6 +276,16 @@ export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, Errno
       actionResult(k, pfn, "MF_MSG_ALREADY_POISONED", "MF_FAILED");
       return yield* errno("EHWPOISON", `pfn ${pfn} is already poisoned`);
     }
+    let head = m.folioOf(pfn);
+    if (m.test(head, PG_hugetlb) && hugetlbFreed(k, head)) {
+      // try_memory_failure_hugetlb() on a free huge page (folio_test_hugetlb_freed()): dissolved,
+      // the poisoned page taken off the buddy allocator and held for good.
+      if (pageHandlePoison(k, pfn, true, false))
+        return yield* result(actionResult(k, pfn, "MF_MSG_FREE_HUGE", "MF_RECOVERED"));
+      // It stays in its pool, poisoned: dequeue_hugetlb_folio_node_exact() skips it.
+      setHwpoison(k, pfn);
+      return yield* result(actionResult(k, pfn, "MF_MSG_FREE_HUGE", "MF_FAILED"));
+    }
     setHwpoison(k, pfn);
     if (!inUse(k, pfn)) {
       // get_hwpoison_page() found no user: a free buddy page is taken off the free lists.
@@ -272,7 +293,6 @@ export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, Errno
         return yield* result(actionResult(k, pfn, "MF_MSG_BUDDY", "MF_RECOVERED"));
       return yield* result(actionResult(k, pfn, "MF_MSG_GET_HWPOISON", "MF_IGNORED"));
     }
-    let head = m.folioOf(pfn);
     if (m.test(head, PG_hugetlb)) {
       // try_memory_failure_hugetlb(): under the folio lock, the whole folio is unmapped with
       // hwpoison entries.
@@ -410,7 +430,7 @@ const getAnyPage = (k: Kernel, pfn: number, countIncreased: boolean): number => 
   if (countIncreased) return hugetlb || hwpoisonHandlable(k, pfn) ? 1 : -ERRNO.EIO;
   if (hugetlb) {
     // get_hwpoison_hugetlb_folio(): free in the pool, migratable, or busy.
-    if (m.refcount[head] === 0 && m.lru.isLinked(head)) return 0;
+    if (hugetlbFreed(k, head)) return 0;
     return m.test(head, PG_hugetlb_migratable) ? 1 : -ERRNO.EIO;
   }
   if (!hwpoisonHandlable(k, pfn)) return -ERRNO.EIO;

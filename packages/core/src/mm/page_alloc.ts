@@ -12,6 +12,7 @@ import {
   __GFP_NORETRY,
   __GFP_NOWARN,
   __GFP_RECLAIM,
+  __GFP_RECLAIMABLE,
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   __GFP_ZERO,
@@ -1511,16 +1512,41 @@ export const pageAllocInitSysctl = (k: Kernel, alloc: BuddyAllocator): void => {
   });
 };
 
+/** The flags of the model `__alloc_contig_verify_gfp_mask()` refuses, with their names. */
+const CONTIG_REFUSED_GFP: readonly (readonly [number, string])[] = [
+  [__GFP_NORETRY, "__GFP_NORETRY"],
+  [__GFP_HIGH, "__GFP_HIGH"],
+  [__GFP_MEMALLOC, "__GFP_MEMALLOC"],
+  [__GFP_NOMEMALLOC, "__GFP_NOMEMALLOC"],
+];
+
 /**
- * `__alloc_contig_verify_gfp_mask()` (`mm/page_alloc.c`): the flags `alloc_contig_range()`
- * migrates with: the caller's reclaim modifiers, `__GFP_RETRY_MAYFAIL` and `__GFP_NOWARN`, plus
- * `__GFP_MOVABLE | __GFP_RETRY_MAYFAIL`; node hints (`__GFP_THISNODE`) are dropped, so a moved
- * folio may land on another node when the range's node is full.
+ * `__alloc_contig_verify_gfp_mask()` (`mm/page_alloc.c`, Linux 6.16): the flags
+ * `alloc_contig_range()` migrates with, or `EINVAL` naming the flags it does not take. Placement
+ * and mobility hints (`__GFP_THISNODE`, `__GFP_MOVABLE`, `__GFP_RECLAIMABLE`) are ignored: a
+ * moved folio may land on another node when the range's node is full. Allowed are the reclaim
+ * modifiers and the action modifiers `__GFP_COMP`, `__GFP_RETRY_MAYFAIL`, `__GFP_NOWARN` and
+ * `__GFP_ZERO`; anything else (`__GFP_NORETRY`, `__GFP_HIGH`, `__GFP_MEMALLOC`,
+ * `__GFP_NOMEMALLOC`, or bits outside `__GFP_BITS_MASK`) is `EINVAL`. The migration flags are the
+ * reclaim modifiers, `__GFP_RETRY_MAYFAIL` and `__GFP_NOWARN` given, plus
+ * `__GFP_MOVABLE | __GFP_RETRY_MAYFAIL`.
  */
-const contigMigrateGfp = (gfp: number): number =>
-  (gfp & (__GFP_RECLAIM | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)) |
-  __GFP_MOVABLE |
-  __GFP_RETRY_MAYFAIL;
+const allocContigVerifyGfpMask = (gfp: number): number | ErrnoError => {
+  const invalid = checkGfpMask(gfp);
+  if (invalid) return invalid;
+  const mask = gfp & ~(__GFP_RECLAIMABLE | __GFP_THISNODE | __GFP_MOVABLE);
+  const refused =
+    mask & ~(__GFP_RECLAIM | __GFP_COMP | __GFP_RETRY_MAYFAIL | __GFP_NOWARN | __GFP_ZERO);
+  if (refused) {
+    const names = CONTIG_REFUSED_GFP.filter(([flag]) => refused & flag).map(([, name]) => name);
+    return errno("EINVAL", `alloc_contig_range: gfp flags not allowed: ${names.join(" | ")}`);
+  }
+  return (
+    (mask & (__GFP_RECLAIM | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)) |
+    __GFP_MOVABLE |
+    __GFP_RETRY_MAYFAIL
+  );
+};
 
 /** A failed `alloc_contig_range()` step's negative errno as the model's error. */
 const contigError = (rc: number, what: string): ErrnoError =>
@@ -1530,6 +1556,9 @@ const contigError = (rc: number, what: string): ErrnoError =>
  * `alloc_contig_range()` (`mm/page_alloc.c`, Linux 6.16): makes `[start, start + nrPages)` of one
  * node an allocated block of `order` (`nrPages` is `1 << order`, `start` aligned to it):
  *
+ * 0. checks `gfp` (`__alloc_contig_verify_gfp_mask()`): `EINVAL`, naming the flags, for
+ *    `__GFP_NORETRY`, `__GFP_HIGH`, `__GFP_MEMALLOC`, `__GFP_NOMEMALLOC` or bits outside
+ *    `__GFP_BITS_MASK`, with nothing changed; the placement hints are ignored;
  * 1. isolates the range's pageblocks (`start_isolate_page_range()` without `MEMORY_OFFLINE`):
  *    `EBUSY` when one is isolated already or holds a page `has_unmovable_pages()` cannot move
  *    (kernel memory, a reserved, hwpoisoned or `PageOffline` page);
@@ -1570,11 +1599,13 @@ export const allocContigRange = (
     const end = start + nr;
     const nid = k.mem.pfnToNid(start);
     const pa = k.pageAlloc;
+    const ccGfp = allocContigVerifyGfpMask(gfp);
+    if (typeof ccGfp !== "number") return yield* Effect.fail(ccGfp);
     const busy = startIsolatePageRange(k, start, end, 0);
     if (busy) return yield* Effect.fail(contigError(-ERRNO.EBUSY, busy.message));
     const restore = () => undoIsolatePageRange(k, start, end);
     const target = allocMigrationTarget(k, nid, {
-      gfp: contigMigrateGfp(gfp),
+      gfp: ccGfp,
       reason: MR_CONTIG_RANGE,
       current,
     });

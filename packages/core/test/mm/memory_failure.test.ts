@@ -227,6 +227,81 @@ describe("memory_failure(): anonymous pages", () => {
   });
 });
 
+describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux 6.16)", () => {
+  const hugeFree = (k: Kernel): string =>
+    run(k.fs.read("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"));
+  /** A kernel with one free 2 MiB huge page (`head`, on node `nid`), its events recorded. */
+  const onePool = () => {
+    const k = boot();
+    const seen = events(k);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const head = k.hstate.hugepageFreelists.flatMap((l) => [...l])[0]!;
+    return { k, seen, head, nid: k.mem.pfnToNid(head) };
+  };
+
+  it("dissolves a free huge page and keeps the poisoned page out: MF_MSG_FREE_HUGE, MF_RECOVERED, 0", () => {
+    const { k, seen, head, nid } = onePool();
+    const pfn = head + 7;
+    const free = k.pageAlloc.nodeFreePages(nid);
+    // action_result() returns 0 for MF_RECOVERED.
+    run(k.memoryFailure(pfn));
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn, type: "MF_MSG_FREE_HUGE", result: "MF_RECOVERED" },
+    ]);
+    expect(nodeStats(k, nid)).toEqual(["1", "0", "0", "0", "1"]);
+    // dissolve_free_hugetlb_folio(): the pool loses the page.
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("0\n");
+    expect(hugeFree(k)).toBe("0\n");
+    // take_page_off_buddy() and page_ref_inc(): the poisoned page is held, the other 511 are free.
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[pfn]).toBe(1);
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 511);
+    expect(k.numPoisonedPages).toBe(1);
+    expect(run(k.fs.read("/proc/meminfo"))).toMatch(/HardwareCorrupted:\s+4 kB/);
+    expectConsistent(k);
+    // The allocator never hands it out: every free page of the node down to its min watermark.
+    const taken: number[] = [];
+    const alloc = () => k.pageAlloc.allocPages(nid, 0, __GFP_THISNODE);
+    for (let got = alloc(); got >= 0; got = alloc()) taken.push(got);
+    expect(taken).toHaveLength(free + 511 - k.pageAlloc.zones[nid]!.watermark[WMARK_MIN]);
+    expect(taken).not.toContain(pfn);
+    // A second error on it: MF_MSG_ALREADY_POISONED, -EHWPOISON, not counted again.
+    expectErrno(k.memoryFailure(pfn), "EHWPOISON");
+    expect(k.numPoisonedPages).toBe(1);
+  });
+
+  it("fails when every free huge page is reserved: MF_MSG_FREE_HUGE, MF_FAILED, EBUSY; the page stays in its pool, never handed out", () => {
+    const { k, seen, head, nid } = onePool();
+    const p = run(k.createProcess());
+    const HUGE = 2 * 2 ** 20;
+    const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    // available_huge_pages() is 0: dissolve_free_hugetlb_folio() is -EBUSY, so
+    // __page_handle_poison() fails.
+    expectErrno(k.memoryFailure(head + 3), "EBUSY");
+    expect(seen).toEqual([
+      {
+        event: "memory_failure_event",
+        pfn: head + 3,
+        type: "MF_MSG_FREE_HUGE",
+        result: "MF_FAILED",
+      },
+    ]);
+    expect(nodeStats(k, nid)).toEqual(["1", "0", "1", "0", "0"]);
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("1\n");
+    expect(hugeFree(k)).toBe("1\n");
+    expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(true);
+    expect(k.numPoisonedPages).toBe(1);
+    expectConsistent(k);
+    // Once the pool shrinks, the huge page is freed with its poisoned page kept out.
+    run(p.munmap(addr, HUGE));
+    const free = k.pageAlloc.nodeFreePages(nid);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "0"));
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 511);
+    expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(true);
+    expectConsistent(k);
+  });
+});
+
 describe("memory_failure(): page cache", () => {
   const mapFile = (dirty: boolean, shared = MAP_SHARED) => {
     const k = boot();

@@ -15,11 +15,22 @@
  *   (pfn_range_valid_contig(), since Linux 6.3; 6.19 relaxes it for smaller hugetlb folios).
  */
 import { Effect, Fiber } from "effect";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  __GFP_BITS_MASK,
   __GFP_COMP,
+  __GFP_HIGH,
+  __GFP_MEMALLOC,
+  __GFP_MOVABLE,
+  __GFP_NOMEMALLOC,
+  __GFP_NORETRY,
+  __GFP_NOWARN,
+  __GFP_RECLAIMABLE,
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
+  __GFP_ZERO,
+  allocContigPages,
   allocContigRange,
   dissolveFreeHugetlbFolio,
   ERRNO,
@@ -586,6 +597,99 @@ describe("alloc_contig_range() migrates in batches of COMPACT_CLUSTER_MAX, pageb
     for (let i = 32; i < 100; i++) expect(folioAt(p, addr + i * PAGE).pfn).toBe(first + i);
     expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
     folioPut(k, pinned);
+    expectConsistent(k);
+  });
+});
+
+describe("alloc_contig_range()'s gfp flags (__alloc_contig_verify_gfp_mask(), mm/page_alloc.c, Linux 6.16)", () => {
+  /** The flags of the model it refuses with -EINVAL: no __GFP_NORETRY, no reserves. */
+  const REFUSED: readonly (readonly [number, string])[] = [
+    [__GFP_NORETRY, "__GFP_NORETRY"],
+    [__GFP_HIGH, "__GFP_HIGH"],
+    [__GFP_MEMALLOC, "__GFP_MEMALLOC"],
+    [__GFP_NOMEMALLOC, "__GFP_NOMEMALLOC"],
+  ];
+  const refusedMask = REFUSED.reduce((m, [flag]) => m | flag, 0);
+
+  /** The error of a call that must fail. */
+  const refusal = (k: Kernel, start: number, gfp: number) =>
+    Effect.runPromise(Effect.flip(allocContigRange(k, start, ORDER, gfp)));
+
+  /** What a refused call must leave as it was. */
+  const snapshot = (k: Kernel, start: number) => ({
+    free: k.pageAlloc.nodeFreePages(1),
+    migrated: k.vmstat.get("pgmigrate_success"),
+    pool: pool1(k),
+    freeHuge: [...k.hstate.hugepageFreelists[1]!],
+    isolated: Array.from({ length: NR / 512 }, (_, i) =>
+      k.pageAlloc.zones[1]!.pageblockMigratetype(start + i * 512),
+    ).filter((mt) => mt === MIGRATE_ISOLATE).length,
+  });
+
+  it("EINVAL naming the flag for __GFP_NORETRY, __GFP_HIGH, __GFP_MEMALLOC, __GFP_NOMEMALLOC; nothing moves", async () => {
+    const { k, last, balloon, inUse } = await setup();
+    const before = snapshot(k, last);
+    for (const [flag, name] of REFUSED) {
+      const err = await refusal(k, last, GFP_KERNEL | flag);
+      expect(err.errno).toBe("EINVAL");
+      expect(err.message).toContain(name);
+    }
+    expect(snapshot(k, last)).toEqual(before);
+    expect(k.memmap.test(inUse, PG_hugetlb)).toBe(true);
+    expect(balloon.vbDevInfo.isolatedPages).toBe(0);
+    expect(k.vmstat.get("balloon_migrate")).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("any mask holding a refused flag is EINVAL and changes nothing (property)", async () => {
+    const { k, last } = await setup();
+    const before = snapshot(k, last);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: __GFP_BITS_MASK }),
+        fc.integer({ min: 1, max: refusedMask }).map((r) => r & refusedMask),
+        async (gfp, refused) => {
+          fc.pre(refused !== 0);
+          const mask = gfp | refused;
+          const err = await refusal(k, last, mask);
+          expect(err.errno).toBe("EINVAL");
+          for (const [flag, name] of REFUSED)
+            expect(err.message.includes(name)).toBe((mask & flag) !== 0);
+        },
+      ),
+      { numRuns: 50 },
+    );
+    expect(snapshot(k, last)).toEqual(before);
+  });
+
+  it("the placement and mobility hints are ignored and the allowed modifiers taken: the range is allocated", async () => {
+    const k = boot({ nodes: ["64M", "64M"] });
+    const base = k.pageAlloc.zones[1]!.startPfn;
+    const gfp =
+      GFP_KERNEL |
+      __GFP_THISNODE |
+      __GFP_MOVABLE |
+      __GFP_RECLAIMABLE |
+      __GFP_COMP |
+      __GFP_NOWARN |
+      __GFP_ZERO |
+      __GFP_RETRY_MAYFAIL;
+    expect(await runP(allocContigRange(k, base, ORDER, gfp))).toBe(base);
+    expect(k.memmap.test(base, PG_buddy)).toBe(false);
+    expectConsistent(k);
+  });
+
+  it("alloc_contig_pages() and folio_alloc_gigantic() get nothing with a refused flag (NULL: ENOMEM), and nothing moves", async () => {
+    const k = boot({ nodes: ["64M", "64M"] });
+    const base = k.pageAlloc.zones[1]!.startPfn;
+    const before = snapshot(k, base);
+    expect(
+      await runP(allocContigPages(k, ORDER, GFP_KERNEL | __GFP_THISNODE | __GFP_HIGH, 1)),
+    ).toBe(-1);
+    expect(await errnoOf(k.allocFolio(1, ORDER, __GFP_THISNODE | __GFP_NORETRY))).toBe("ENOMEM");
+    expect(snapshot(k, base)).toEqual(before);
+    // The same call without it gets the node's first range.
+    expect(await runP(allocContigPages(k, ORDER, GFP_KERNEL | __GFP_THISNODE, 1))).toBe(base);
     expectConsistent(k);
   });
 });
