@@ -65,8 +65,9 @@ export interface MemoryTier {
 
 /**
  * A kernel's memory tiers (`memory_tiers`, `node_demotion[]`, `top_tier_adistance` of
- * `mm/memory-tiers.c`), built once at boot from the nodes' abstract distances as
- * `memory_tier_late_init()` and `establish_demotion_targets()` build them.
+ * `mm/memory-tiers.c`), built at boot from the nodes' abstract distances as
+ * `memory_tier_late_init()` and `establish_demotion_targets()` build them, and changed when a
+ * node's last memory goes offline or its first comes online (`memtier_hotplug_callback()`).
  * `mm/memory_tiers.ts` implements it.
  *
  * @category Memory tiering
@@ -79,7 +80,10 @@ export interface MemoryTiers {
    * instead of evicting. False at boot.
    */
   demotionEnabled: boolean;
-  /** A node's abstract distance (its memory type's `adistance`); -1 for a node with no memory. */
+  /**
+   * A node's abstract distance (its memory type's `adistance`, kept while its memory is
+   * offline); -1 for a node that had no memory at boot.
+   */
   adistance(nid: number): number;
   /** The tier a node is in (`pgdat->memtier`); undefined for a node with no memory. */
   tierOf(nid: number): MemoryTier | undefined;
@@ -105,4 +109,24 @@ export interface MemoryTiers {
    * promoted. A node with no memory counts as top tier.
    */
   nodeIsToptier(nid: number): boolean;
+  /**
+   * `set_node_memory_tier()` (`mm/memory-tiers.c`): puts `nid` in the tier of its memory type,
+   * creating the tier when none covers its abstract distance (`find_create_memory_tier()`).
+   * Returns the tier and whether it was created. The demotion targets are unchanged until
+   * {@link establishDemotionTargets}.
+   */
+  setNodeMemoryTier(nid: number): { tier: MemoryTier; created: boolean };
+  /**
+   * `clear_node_memory_tier()` (`mm/memory-tiers.c`): takes `nid` out of its tier, destroying a
+   * tier it leaves empty (`destroy_memory_tier()`). Returns the tier left and whether it was
+   * destroyed, or null when `nid` was in no tier. The demotion targets are unchanged until
+   * {@link establishDemotionTargets}.
+   */
+  clearNodeMemoryTier(nid: number): { tier: MemoryTier; destroyed: boolean } | null;
+  /**
+   * `establish_demotion_targets()` (`mm/memory-tiers.c`): recomputes every node's preferred
+   * demotion nodes, every tier's `lower_tier_mask` and `top_tier_adistance` from the tiers as
+   * they are now.
+   */
+  establishDemotionTargets(): void;
 }

@@ -16,7 +16,7 @@ import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import { __GFP_MOVABLE, __GFP_RETRY_MAYFAIL, GFP_KERNEL } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
-import { MEM_OFFLINE } from "../include/memory";
+import { MEM_OFFLINE, MEM_ONLINE } from "../include/memory";
 import { MIGRATE_SYNC, MR_MEMORY_HOTPLUG } from "../include/migrate_mode";
 import type { AllocContext } from "../include/mmzone";
 import {
@@ -32,6 +32,7 @@ import {
 import { FolioList } from "../lib/list";
 import { dissolveFreeHugetlbFolio } from "./hugetlb";
 import { unmapPoisonedFolio } from "./memory_failure";
+import { memtierHotplugCallback } from "./memory_tiers";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { allocMigrationTarget } from "./move_pages";
 import {
@@ -209,7 +210,9 @@ export const doMigrateRange = (
  *    waits for calls in flight, is not held up by it.
  * 3. Takes the free pages out of the allocator (`__offline_isolated_pages()`), and out of the
  *    zone's managed and present pages (`adjust_managed_page_count()`,
- *    `adjust_present_page_count()`): `MemTotal` shrinks by the range.
+ *    `adjust_present_page_count()`): `MemTotal` shrinks by the range. When that was the node's
+ *    last memory, the node leaves N_MEMORY and its memory tier
+ *    (`memtier_hotplug_callback()`, `mm/memory_tiers.ts`).
  *
  * On any failure or interruption the pageblocks go back to movable
  * (`undo_isolate_page_range()`): every page is usable again, and what moved stays moved, on
@@ -274,10 +277,13 @@ export const offlinePages = (
         }),
       ),
       Effect.map(() => {
-        const zone = k.pageAlloc.zones[k.mem.pfnToNid(start)]!;
+        const nid = k.mem.pfnToNid(start);
+        const zone = k.pageAlloc.zones[nid]!;
         const taken = k.pageAlloc.offlineIsolatedPages(start, end);
         zone.managedPages -= taken;
         zone.presentPages -= nrPages;
+        // memory_notify(MEM_OFFLINE) with status_change_nid when the node lost N_MEMORY.
+        if (zone.presentPages === 0) memtierHotplugCallback(k, MEM_OFFLINE, nid);
         return taken;
       }),
     );
@@ -288,7 +294,8 @@ export const offlinePages = (
  * back to the allocator: every page but a hwpoisoned one is freed into the still isolated
  * pageblocks (`online_pages_range()`, `generic_online_page()`, `__free_pages_core()`: reserved
  * cleared, managed pages counted back), the zone's present pages grow, and the pageblocks become
- * movable (`undo_isolate_page_range()`). The model has one zone per node, so the range goes back
+ * movable (`undo_isolate_page_range()`). A node that had no memory before joins N_MEMORY and
+ * its memory tier again (`memtier_hotplug_callback()`). The model has one zone per node, so the range goes back
  * into that zone whatever the online type asked (`zone_for_pfn_range()` is not modelled).
  * `EINVAL` for a range that is not whole sections of one node, or that is not offline.
  *
@@ -313,7 +320,10 @@ export const onlinePages = (
         );
     }
     const pa = k.pageAlloc;
-    const zone = pa.zones[k.mem.pfnToNid(start)]!;
+    const nid = k.mem.pfnToNid(start);
+    const zone = pa.zones[nid]!;
+    // status_change_nid: the node had no memory before this range (node_states_check_changes_online()).
+    const statusChange = !k.nodeHasMemory(nid);
     const chunk = 2 ** pa.maxOrder;
     let freed = 0;
     for (let pfn = start; pfn < end; pfn += chunk) {
@@ -335,5 +345,6 @@ export const onlinePages = (
     zone.managedPages += freed;
     zone.presentPages += nrPages;
     undoIsolatePageRange(k, start, end);
+    if (statusChange) memtierHotplugCallback(k, MEM_ONLINE, nid);
     return Effect.succeed(freed);
   });

@@ -9,13 +9,17 @@
  * demotion nodes (the nearest nodes of the next lower tier) and its fallback (every node of the
  * tiers below), and finds the top tiers (`top_tier_adistance`: down to the lowest tier holding a
  * node with CPUs). The sysfs files are `/sys/devices/virtual/memory_tiering/memory_tier<N>/nodelist`
- * (`memory_tier_attrs`) and `/sys/kernel/mm/numa/demotion_enabled` (`numa_attr_group`).
+ * (`memory_tier_attrs`) and `/sys/kernel/mm/numa/demotion_enabled` (`numa_attr_group`). A node
+ * whose last memory goes offline leaves its tier, and comes back to it with its first memory
+ * online (`memtier_hotplug_callback()`); the demotion targets are rebuilt each time.
  *
  * @module
  */
 import { errno } from "../errno";
 import type { Kernel } from "../include/kernel";
+import { MEM_OFFLINE, MEM_ONLINE } from "../include/memory";
 import {
+  MEMTIER_ADISTANCE_DRAM,
   MEMTIER_CHUNK_BITS,
   MEMTIER_CHUNK_SIZE,
   type MemoryTier,
@@ -33,20 +37,33 @@ export interface NodeMemoryType {
   readonly hasCpu: boolean;
 }
 
+/** A tier as the state keeps it: its nodes change as nodes go offline and online. */
+interface Tier {
+  readonly id: number;
+  readonly adistanceStart: number;
+  nodes: number[];
+  lowerTierMask: number[];
+}
+
 /**
- * A kernel's memory tiers, built at boot (`memory_tier_late_init()` then
- * `establish_demotion_targets()`, `mm/memory-tiers.c`).
+ * A kernel's memory tiers (`mm/memory-tiers.c`), built at boot (`memory_tier_late_init()` then
+ * `establish_demotion_targets()`) and rebuilt when a node loses or regains its last memory
+ * ({@link memtierHotplugCallback}).
  *
  * @category Memory tiering
  */
 export class MemoryTierState implements MemoryTiers {
-  readonly tiers: readonly MemoryTier[];
   demotionEnabled = false;
-  private readonly adist: readonly number[];
-  private readonly nodeTier: readonly (MemoryTier | undefined)[];
-  private readonly preferredNodes: readonly (readonly number[])[];
+  /** `memory_tiers`: the tiers, sorted by `adistance_start`. */
+  private tierList: Tier[] = [];
+  /** `node_memory_types[]`: kept while a node is offline, as Linux keeps a node's memtype. */
+  private readonly types: readonly (NodeMemoryType | null)[];
+  /** `pgdat->memtier`. */
+  private readonly nodeTier: (Tier | undefined)[];
+  /** `node_demotion[].preferred`. */
+  private preferredNodes: readonly (readonly number[])[] = [];
   /** `top_tier_adistance`: the last abstract distance of the lowest tier with a CPU node. */
-  private readonly topTierAdistance: number;
+  private topTierAdistance = 0;
   /** Which preferred node {@link nextDemotionNode} gives next, per node. */
   private readonly turn: number[];
 
@@ -56,55 +73,93 @@ export class MemoryTierState implements MemoryTiers {
    */
   constructor(
     types: readonly (NodeMemoryType | null)[],
-    distance: (from: number, to: number) => number,
+    private readonly distance: (from: number, to: number) => number,
   ) {
-    this.adist = types.map((t) => t?.adistance ?? -1);
-    // find_create_memory_tier(): one tier per chunk of abstract distance, sorted.
-    const byStart = new Map<number, number[]>();
+    this.types = types;
+    this.nodeTier = types.map(() => undefined);
+    this.turn = types.map(() => 0);
     types.forEach((t, nid) => {
-      if (!t) return;
-      const start = (t.adistance >> MEMTIER_CHUNK_BITS) << MEMTIER_CHUNK_BITS;
-      byStart.set(start, [...(byStart.get(start) ?? []), nid]);
+      if (t) this.setNodeMemoryTier(nid);
     });
-    const starts = [...byStart.keys()].sort((a, b) => a - b);
-    const memory = types.flatMap((t, nid) => (t ? [nid] : []));
-    // The lower_tier mask of each tier: N_MEMORY less its own and every higher tier's nodes.
-    let lower = memory;
-    this.tiers = starts.map((start) => {
-      const nodes = byStart.get(start)!;
-      lower = lower.filter((n) => !nodes.includes(n));
-      return {
+    this.establishDemotionTargets();
+  }
+
+  get tiers(): readonly MemoryTier[] {
+    return this.tierList;
+  }
+
+  /**
+   * `set_node_memory_tier()` (`mm/memory-tiers.c`): puts `nid` in the tier of its memory type's
+   * abstract distance, creating the tier (`find_create_memory_tier()`) when none covers it.
+   * Returns the tier and whether it is new (its sysfs device is still to register). Call
+   * {@link establishDemotionTargets} after.
+   */
+  setNodeMemoryTier(nid: number): { tier: MemoryTier; created: boolean } {
+    // A node with no memory type yet gets DRAM's (default_dram_type, mt_calc_adistance()).
+    const adist = this.types[nid]?.adistance ?? MEMTIER_ADISTANCE_DRAM;
+    const start = (adist >> MEMTIER_CHUNK_BITS) << MEMTIER_CHUNK_BITS;
+    let tier = this.tierList.find((t) => t.adistanceStart === start);
+    const created = !tier;
+    if (!tier) {
+      tier = {
         id: start >> MEMTIER_CHUNK_BITS,
         adistanceStart: start,
-        nodes,
-        lowerTierMask: lower,
+        nodes: [],
+        lowerTierMask: [],
       };
-    });
-    this.nodeTier = types.map((_, nid) => this.tiers.find((tier) => tier.nodes.includes(nid)));
-    // establish_demotion_targets(): the nearest nodes of the next tier down.
-    this.preferredNodes = types.map((_, nid) => {
-      const tier = this.nodeTier[nid];
+      this.tierList.push(tier);
+      this.tierList.sort((a, b) => a.adistanceStart - b.adistanceStart);
+    }
+    if (!tier.nodes.includes(nid)) tier.nodes = [...tier.nodes, nid].sort((a, b) => a - b);
+    this.nodeTier[nid] = tier;
+    return { tier, created };
+  }
+
+  /**
+   * `clear_node_memory_tier()` (`mm/memory-tiers.c`): takes `nid` out of its tier; a tier left
+   * with no node is destroyed (`destroy_memory_tier()`). Returns the tier `nid` left and whether
+   * it was destroyed, or null when `nid` was in none. Call {@link establishDemotionTargets} after.
+   */
+  clearNodeMemoryTier(nid: number): { tier: MemoryTier; destroyed: boolean } | null {
+    const tier = this.nodeTier[nid];
+    if (!tier) return null;
+    this.nodeTier[nid] = undefined;
+    tier.nodes = tier.nodes.filter((n) => n !== nid);
+    const destroyed = tier.nodes.length === 0;
+    if (destroyed) this.tierList = this.tierList.filter((t) => t !== tier);
+    return { tier, destroyed };
+  }
+
+  /**
+   * `establish_demotion_targets()` (`mm/memory-tiers.c`): gives each node in a tier the nearest
+   * nodes of the next tier down as its preferred demotion targets, each tier the nodes of every
+   * tier below it as its `lower_tier_mask`, and sets `top_tier_adistance` from the lowest tier
+   * holding a node with CPUs (kept as it was when no tier holds one).
+   */
+  establishDemotionTargets(): void {
+    this.preferredNodes = this.nodeTier.map((tier, nid) => {
       if (!tier) return [];
-      const next = this.tiers[this.tiers.indexOf(tier) + 1];
+      const next = this.tierList[this.tierList.indexOf(tier) + 1];
       if (!next) return [];
-      const best = Math.min(...next.nodes.map((n) => distance(nid, n)));
-      return next.nodes.filter((n) => distance(nid, n) === best);
+      const best = Math.min(...next.nodes.map((n) => this.distance(nid, n)));
+      return next.nodes.filter((n) => this.distance(nid, n) === best);
     });
-    // The lowest tier with a node that has CPUs bounds the top tiers; with none,
-    // top_tier_adistance keeps its initial 0 and only a tier starting at 0 is top tier.
-    let top = 0;
-    for (const tier of [...this.tiers].reverse()) {
-      if (tier.nodes.some((n) => types[n]?.hasCpu)) {
-        top = tier.adistanceStart + MEMTIER_CHUNK_SIZE - 1;
+    for (const tier of [...this.tierList].reverse()) {
+      if (tier.nodes.some((n) => this.types[n]?.hasCpu)) {
+        this.topTierAdistance = tier.adistanceStart + MEMTIER_CHUNK_SIZE - 1;
         break;
       }
     }
-    this.topTierAdistance = top;
-    this.turn = types.map(() => 0);
+    // The lower_tier mask of each tier: the tiered nodes less its own and every higher tier's.
+    let lower = this.tierList.flatMap((t) => t.nodes).sort((a, b) => a - b);
+    for (const tier of this.tierList) {
+      lower = lower.filter((n) => !tier.nodes.includes(n));
+      tier.lowerTierMask = lower;
+    }
   }
 
   adistance(nid: number): number {
-    return this.adist[nid] ?? -1;
+    return this.types[nid]?.adistance ?? -1;
   }
 
   tierOf(nid: number): MemoryTier | undefined {
@@ -134,6 +189,43 @@ export class MemoryTierState implements MemoryTiers {
   }
 }
 
+const TIER_ROOT = "/sys/devices/virtual/memory_tiering";
+
+/** `device_register()` of a tier: its directory and `nodelist` (0444). */
+const registerTierDevice = (k: Kernel, tier: MemoryTier): void => {
+  k.fs.addAttributes(`${TIER_ROOT}/memory_tier${tier.id}`, {
+    nodelist: { mode: 0o444, show: () => `${formatNodeList(tier.nodes)}\n` },
+  });
+};
+
+/**
+ * `memtier_hotplug_callback()` (`mm/memory-tiers.c`), the memory hotplug notifier, for a node
+ * whose memory state changed (`status_change_nid`): on `MEM_OFFLINE` (the node's last memory
+ * went offline) it takes the node out of its tier (`clear_node_memory_tier()`), removing the
+ * tier's `memory_tier<N>` directory when it was the tier's last node (`destroy_memory_tier()`);
+ * on `MEM_ONLINE` (its first memory came online) it puts the node back in the tier of its memory
+ * type (`set_node_memory_tier()`, the same abstract distance it had), creating the tier and its
+ * directory when none is there. Either way the demotion targets are rebuilt
+ * (`establish_demotion_targets()`). Another action, or a node not in N_MEMORY on `MEM_ONLINE`,
+ * changes nothing.
+ *
+ * @category Memory tiering
+ */
+export const memtierHotplugCallback = (k: Kernel, action: number, nid: number): void => {
+  const tiers = k.memoryTiers;
+  if (action === MEM_OFFLINE) {
+    const cleared = tiers.clearNodeMemoryTier(nid);
+    if (!cleared) return;
+    if (cleared.destroyed) k.fs.remove(`${TIER_ROOT}/memory_tier${cleared.tier.id}`);
+    tiers.establishDemotionTargets();
+  } else if (action === MEM_ONLINE) {
+    if (!k.nodeHasMemory(nid)) return;
+    const set = tiers.setNodeMemoryTier(nid);
+    if (set.created) registerTierDevice(k, set.tier);
+    tiers.establishDemotionTargets();
+  }
+};
+
 /**
  * Creates the memory tiering files: `/sys/devices/virtual/memory_tiering/memory_tier<N>/nodelist`
  * (0444, the tier's nodes as a list) for every tier, as `find_create_memory_tier()` registers its
@@ -144,12 +236,8 @@ export class MemoryTierState implements MemoryTiers {
  * @category Memory tiering
  */
 export const memoryTierInitSysfs = (k: Kernel, tiers: MemoryTiers): void => {
-  k.fs.mkdir("/sys/devices/virtual/memory_tiering");
-  for (const tier of tiers.tiers) {
-    k.fs.addAttributes(`/sys/devices/virtual/memory_tiering/memory_tier${tier.id}`, {
-      nodelist: { mode: 0o444, show: () => `${formatNodeList(tier.nodes)}\n` },
-    });
-  }
+  k.fs.mkdir(TIER_ROOT);
+  for (const tier of tiers.tiers) registerTierDevice(k, tier);
   k.fs.addAttributes("/sys/kernel/mm/numa", {
     demotion_enabled: {
       mode: 0o644,
