@@ -185,14 +185,16 @@ export const extfragForOrder = (zone: Zone, order: number): number => {
 /**
  * `fragmentation_score_node()` (`mm/compaction.c`): node `nid`'s fragmentation score, 0..100:
  * {@link extfragForOrder} at `COMPACTION_HPAGE_ORDER` (the PMD order) of each zone, weighted by
- * the zone's share of the node (`fragmentation_score_zone_weighted()`). One zone per node here.
+ * the zone's share of the node (`fragmentation_score_zone_weighted()`: the zone's present pages
+ * over the node's, both less what is offline). One zone per node here.
  *
  * @category Compaction
  */
 export const fragmentationScoreNode = (k: Kernel, nid: number): number => {
   const zone = k.pageAlloc.zones[nid];
   if (!zone || zone.managedPages === 0) return 0;
-  const present = k.mem.nodes[nid]!.presentPages;
+  // The zone's present pages over the node's (one zone: the same), both as offlining left them.
+  const present = zone.presentPages;
   return Math.floor((present * extfragForOrder(zone, k.pmdOrder)) / (present + 1));
 };
 

@@ -443,6 +443,19 @@ describe("compaction (mm/compaction.c)", () => {
     expect(fragmentationIndex(k.pageAlloc.zones[1]!, 3)).toBe(-1000);
   });
 
+  it("weighs a zone's score by its present pages as offlining left them (fragmentation_score_zone_weighted(): zone->present_pages / (node_present_pages + 1))", async () => {
+    // Node 1: one 16 MiB block (4096 pages) and a partial one of 64 pages (256 KiB).
+    const k = boot({ nodes: ["16M", "16640K"], sectionSize: "16M" });
+    const zone = k.pageAlloc.zones[1]!;
+    expect(zone.presentPages).toBe(4160);
+    await runP(k.fs.write("/sys/devices/system/memory/memory1/state", "offline"));
+    expect(zone.presentPages).toBe(64);
+    // 64 free pages, no free PMD-order block: extfrag 100; 64 * 100 / 65 = 98 (the pages present
+    // at boot, 4160 * 100 / 4161, would give 99).
+    expect(extfragForOrder(zone, 9)).toBe(100);
+    expect(fragmentationScoreNode(k, 1)).toBe(98);
+  });
+
   it("returns COMPACT_SUCCESS at once when the order is free, and COMPACT_SKIPPED under the watermark (compaction_suitable)", async () => {
     const k = boot();
     const ok = await runP(compactZone(k, 1, { order: 9, mode: MIGRATE_SYNC }));
