@@ -185,14 +185,16 @@ export const extfragForOrder = (zone: Zone, order: number): number => {
 /**
  * `fragmentation_score_node()` (`mm/compaction.c`): node `nid`'s fragmentation score, 0..100:
  * {@link extfragForOrder} at `COMPACTION_HPAGE_ORDER` (the PMD order) of each zone, weighted by
- * the zone's share of the node (`fragmentation_score_zone_weighted()`). One zone per node here.
+ * the zone's share of the node (`fragmentation_score_zone_weighted()`: the zone's present pages
+ * over the node's, both less what is offline). One zone per node here.
  *
  * @category Compaction
  */
 export const fragmentationScoreNode = (k: Kernel, nid: number): number => {
   const zone = k.pageAlloc.zones[nid];
   if (!zone || zone.managedPages === 0) return 0;
-  const present = k.mem.nodes[nid]!.presentPages;
+  // The zone's present pages over the node's (one zone: the same), both as offlining left them.
+  const present = zone.presentPages;
   return Math.floor((present * extfragForOrder(zone, k.pmdOrder)) / (present + 1));
 };
 
@@ -311,8 +313,11 @@ const isolated = (
  * {@link skipIsolationOnOrder} rejects, other pages not on the LRU (kernel memory, isolated
  * folios), pinned folios (more references than mappings, page cache and private data account
  * for), and locked folios in `MIGRATE_ASYNC`. An isolated folio's pages all count as scanned.
+ * Every `COMPACT_CLUSTER_MAX` PFNs (each PFN that is a multiple of it) it looks for a fatal
+ * signal, the kernel shutting down: then it sets `cc.contended` and returns `-EINTR` at that PFN,
+ * what it isolated left on the list, without the trace event.
  * Returns where it stopped (also left in `cc.migratePfn`; after `-ENOMEM`, the hugetlb folio's
- * last page) and 0 or `-ENOMEM`; counts `compact_isolated` and emits
+ * last page) and 0, `-ENOMEM` or `-EINTR`; counts `compact_isolated` and emits
  * `mm_compaction_isolate_migratepages`. With `rep`, a free
  * hugetlb folio's replacement is a whole allocation: when it must wait for its slow path, the scan
  * stops at the folio's page before counting it and returns `stop`; called again from there with
@@ -340,7 +345,18 @@ const isolateMigratepagesBlock = (
     if (m.flags[lowPfn]! & PG_buddy || !m.test(head, PG_hugetlb) || head !== rep.folio)
       hugetlbReplacementRelease(k, rep);
   }
+  // A call resumed after a replacement's slow path has checked its first PFN already.
+  const resumedPfn = stop ? lowPfn : -1;
   for (; lowPfn < endPfn; lowPfn++) {
+    // Every COMPACT_CLUSTER_MAX PFNs, a fatal signal (the kernel shutting down) aborts the scan
+    // (fatal_pending): no trace event, and what this call isolated stays on the list.
+    if (lowPfn % COMPACT_CLUSTER_MAX === 0 && lowPfn !== resumedPfn && k.state !== "running") {
+      cc.contended = true;
+      cc.totalMigrateScanned += nrScanned;
+      if (nrIsolated) k.vmstat.count("compact_isolated", nrIsolated);
+      cc.migratePfn = lowPfn;
+      return { pfn: lowPfn, rc: -ERRNO.EINTR, stop: null };
+    }
     nrScanned++;
     let head = m.folioOf(lowPfn);
     // The base pages taken at this PFN: a hugetlb folio isolated here, or what the checks below
@@ -501,7 +517,9 @@ export const allocContigCompactControl = (
  * emits one `mm_compaction_isolate_migratepages` (a 32-page batch ends it early). Gives 0, or
  * `-ENOMEM` when a hugetlb folio can be neither isolated nor replaced (a gigantic one, or no
  * replacement page): then the list was put back if that pageblock had isolated anything, and what
- * earlier pageblocks isolated is still on it, counted. `cc` is made by
+ * earlier pageblocks isolated is still on it, counted; or `-EINTR` when the kernel starts shutting
+ * down during the scan (a fatal signal, looked for every `COMPACT_CLUSTER_MAX` PFNs), what was
+ * isolated still on the list. `cc` is made by
  * {@link allocContigCompactControl}.
  *
  * @category Compaction
@@ -547,21 +565,24 @@ const suitableMigrationSource = (cc: CompactControl, pfn: number): boolean => {
 
 /**
  * `isolate_migratepages()` (`mm/compaction.c`): from `cc.migratePfn`, finds the next pageblock
- * below the free scanner worth scanning and isolates from it. True when something was isolated
- * (`ISOLATE_SUCCESS`), false for `ISOLATE_NONE`.
+ * below the free scanner worth scanning and isolates from it. `"success"` when something was
+ * isolated (`ISOLATE_SUCCESS`), `"none"` (`ISOLATE_NONE`), or `"abort"` (`ISOLATE_ABORT`) when
+ * the scan stopped for a fatal signal.
  */
-const isolateMigratepages = (k: Kernel, cc: CompactControl): boolean => {
+const isolateMigratepages = (k: Kernel, cc: CompactControl): "success" | "none" | "abort" => {
   const nr = pageblockNr(k);
   let lowPfn = cc.migratePfn;
   let blockStart = Math.max(pageblockStart(k, lowPfn), cc.zone.startPfn);
   let blockEnd = pageblockStart(k, lowPfn) + nr;
   for (; blockEnd <= cc.freePfn; lowPfn = blockEnd, blockStart = blockEnd, blockEnd += nr) {
     if (!suitableMigrationSource(cc, blockStart)) continue;
-    lowPfn = isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, false).pfn;
+    const r = isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, false);
+    if (r.rc) return "abort";
+    lowPfn = r.pfn;
     break;
   }
   cc.migratePfn = lowPfn;
-  return cc.nrMigratepages > 0;
+  return cc.nrMigratepages > 0 ? "success" : "none";
 };
 
 /** `compact_scanners_met()`: the scanners are in the same pageblock, or have crossed. */
@@ -844,7 +865,15 @@ export const compactZone = (
     let migrated = 0;
     try {
       while (ret === CompactResult.CONTINUE) {
-        if (isolateMigratepages(k, cc)) {
+        const isolate = isolateMigratepages(k, cc);
+        if (isolate === "abort") {
+          // A fatal signal in the scan: what it isolated goes back, unmigrated.
+          ret = CompactResult.CONTENDED;
+          cc.nrMigratepages = 0;
+          putbackMovablePages(k, cc.migratepages);
+          break;
+        }
+        if (isolate === "success") {
           const isolated = cc.nrMigratepages;
           const r = yield* Effect.exit(
             migratePages(

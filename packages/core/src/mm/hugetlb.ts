@@ -604,7 +604,8 @@ export class HugetlbPool implements Hstate {
   /**
    * `set_max_huge_pages()`: resizes the persistent pool to `count` huge pages, or, for one node
    * (`nid`), to `count` on that node with the other nodes unchanged. Growing first turns surplus
-   * pages into persistent ones, then allocates round-robin over the nodes until `count` or until
+   * pages into persistent ones, then allocates round-robin over the nodes (without `nid`: those
+   * with memory now, `N_MEMORY`, a node whose memory is all offline left out) until `count` or until
    * no node has a huge page left; shrinking never goes below the pages in use and reserved: it
    * frees free pages and turns the rest into surplus pages. `current` is the task resizing it,
    * the writer of `nr_hugepages`, which allocates the new pages.
@@ -624,9 +625,10 @@ export class HugetlbPool implements Hstate {
           self.persistentHugePages - (self.nrHugePagesNode[nid]! - self.surplusHugePagesNode[nid]!);
         if (count < old) count = Number.MAX_SAFE_INTEGER;
       }
+      // __nr_hugepages_store_common(): every node with memory now (N_MEMORY), or the one node.
       const nodes =
         nid === NUMA_NO_NODE
-          ? k.mem.nodes.filter((n) => n.presentPages > 0).map((n) => n.nid)
+          ? k.mem.nodes.filter((n) => k.nodeHasMemory(n.nid)).map((n) => n.nid)
           : [nid];
       while (self.surplusHugePages && count > self.persistentHugePages) {
         if (!self.adjustPoolSurplus(nodes, -1)) break;

@@ -1548,6 +1548,9 @@ const allocContigVerifyGfpMask = (gfp: number): number | ErrnoError => {
   );
 };
 
+/** Why `alloc_contig_range()` gave up with `EINTR`: the model's fatal signal. */
+const FATAL_SIGNAL = "a fatal signal: the kernel is shutting down";
+
 /** A failed `alloc_contig_range()` step's negative errno as the model's error. */
 const contigError = (rc: number, what: string): ErrnoError =>
   errno(errnoName(rc) ?? "EBUSY", `alloc_contig_range: ${what}`);
@@ -1569,7 +1572,8 @@ const contigError = (rc: number, what: string): ErrnoError =>
  *    `alloc_migration_target()` on the range's node, `MIGRATE_SYNC`, `MR_CONTIG_RANGE`; what a
  *    round leaves on the list is tried again, and the fifth failed round in a row stops the
  *    scan (`-EBUSY`, left for step 3 to report); `-ENOMEM` from `migrate_pages()` fails at once, and
- *    so does a fatal signal before a batch (`EINTR`: the kernel shutting down).
+ *    so does a fatal signal (`EINTR`: the kernel shutting down), looked for before each batch and
+ *    every `COMPACT_CLUSTER_MAX` PFNs the scan passes.
  *    It moves LRU folios, `movable_ops` (balloon) pages, hugetlb
  *    folios in use (to a free huge page of the node, or a temporary one); a free hugetlb folio is
  *    replaced by a fresh huge page of its node and dissolved, and so is a migrated one's source
@@ -1622,13 +1626,13 @@ export const allocContigRange = (
         // (No yield here: callers run it synchronously, as the boot-time gigantic pool does.)
         if (k.state !== "running") {
           ret = -ERRNO.EINTR;
-          what = "a fatal signal: the kernel is shutting down";
+          what = FATAL_SIGNAL;
           break;
         }
         if (list.isEmpty) {
           cc.nrMigratepages = 0;
           ret = yield* isolateMigratepagesRange(k, cc, pfn, end);
-          what = "a hugetlb folio cannot be replaced";
+          what = ret === -ERRNO.EINTR ? FATAL_SIGNAL : "a hugetlb folio cannot be replaced";
           if (ret) break;
           pfn = cc.migratePfn;
           tries = 0;

@@ -1,4 +1,4 @@
-import { Effect } from "effect";
+import { Effect, Fiber } from "effect";
 import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
 import {
@@ -443,6 +443,19 @@ describe("compaction (mm/compaction.c)", () => {
     expect(fragmentationIndex(k.pageAlloc.zones[1]!, 3)).toBe(-1000);
   });
 
+  it("weighs a zone's score by its present pages as offlining left them (fragmentation_score_zone_weighted(): zone->present_pages / (node_present_pages + 1))", async () => {
+    // Node 1: one 16 MiB block (4096 pages) and a partial one of 64 pages (256 KiB).
+    const k = boot({ nodes: ["16M", "16640K"], sectionSize: "16M" });
+    const zone = k.pageAlloc.zones[1]!;
+    expect(zone.presentPages).toBe(4160);
+    await runP(k.fs.write("/sys/devices/system/memory/memory1/state", "offline"));
+    expect(zone.presentPages).toBe(64);
+    // 64 free pages, no free PMD-order block: extfrag 100; 64 * 100 / 65 = 98 (the pages present
+    // at boot, 4160 * 100 / 4161, would give 99).
+    expect(extfragForOrder(zone, 9)).toBe(100);
+    expect(fragmentationScoreNode(k, 1)).toBe(98);
+  });
+
   it("returns COMPACT_SUCCESS at once when the order is free, and COMPACT_SKIPPED under the watermark (compaction_suitable)", async () => {
     const k = boot();
     const ok = await runP(compactZone(k, 1, { order: 9, mode: MIGRATE_SYNC }));
@@ -453,6 +466,32 @@ describe("compaction (mm/compaction.c)", () => {
     const skipped = await runP(compactZone(k, 1, { order: 9, mode: MIGRATE_SYNC }));
     expect(skipped.result).toBe(CompactResult.SKIPPED);
     for (const f of held) k.folioPut(f);
+  });
+
+  it("a fatal signal (the kernel shutting down) found by the migration scanner: COMPACT_CONTENDED, nothing scanned or migrated (isolate_migratepages_block() -EINTR, ISOLATE_ABORT)", async () => {
+    const k = boot();
+    await runP(fragmentNode(k, { nid: 1 }));
+    const events = record(k);
+    let down: Fiber.Fiber<void, unknown> | null = null;
+    // The kernel starts shutting down just after compact_finished() said go on, before the
+    // migration scanner's first PFN: the zone's first, a multiple of COMPACT_CLUSTER_MAX, where
+    // isolate_migratepages_block() looks for a fatal signal, sets cc->contended and returns -EINTR
+    // (fatal_pending: no isolate trace event). isolate_migratepages() gives ISOLATE_ABORT, and
+    // compact_zone() ends COMPACT_CONTENDED without migrating.
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_compaction_finished" && !down) down = Effect.runFork(k.shutdown());
+    });
+    const r = await runP(compactZone(k, 1, { order: -1, mode: MIGRATE_SYNC }));
+    expect(r).toEqual({
+      result: CompactResult.CONTENDED,
+      migrateScanned: 0,
+      freeScanned: 0,
+      migrated: 0,
+    });
+    expect(events.filter((e) => e.event === "mm_compaction_isolate_migratepages")).toEqual([]);
+    expect(events.filter((e) => e.event === "mm_migrate_pages")).toEqual([]);
+    await runP(Fiber.join(down!));
+    expect(k.state).toBe("down");
   });
 
   it("a migrator sees compaction's batches when its reason mask includes compaction, and not otherwise", async () => {

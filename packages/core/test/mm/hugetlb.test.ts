@@ -245,6 +245,23 @@ describe("the hugetlb pool: nr_hugepages (set_max_huge_pages)", () => {
     expect(await runP(frag.intact())).toBe(true);
     expectConsistent(k);
   });
+
+  it("a node whose memory is all offline is not in the pool's nodes: nr_hugepages allocates on node 0 alone, no direct reclaim on node 1 (__nr_hugepages_store_common(): N_MEMORY)", async () => {
+    const k = boot({ nodes: ["64M", "64M"], sectionSize: "16M" });
+    // Node 1's four 16 MiB blocks offline: its zone has no present pages, it leaves N_MEMORY.
+    for (const id of [4, 5, 6, 7]) {
+      await runP(k.fs.write(`/sys/devices/system/memory/memory${id}/state`, "offline"));
+    }
+    expect(k.nodeHasMemory(1)).toBe(false);
+    const stalls = k.vmstat.get("allocstall_normal");
+    await runP(k.fs.write(`${GLOBAL}/nr_hugepages`, "4"));
+    // The round-robin covers node 0 only: no allocation on node 1 goes to its slow path (which
+    // would count an allocstall on the empty node's direct reclaim).
+    expect(run(k.fs.read(`${node(0)}/nr_hugepages`))).toBe("4\n");
+    expect(run(k.fs.read(`${node(1)}/nr_hugepages`))).toBe("0\n");
+    expect(k.vmstat.get("allocstall_normal") - stalls).toBe(0);
+    expectConsistent(k);
+  });
 });
 
 describe("MAP_HUGETLB: reservations (hugetlb_reserve_pages) and faults", () => {

@@ -568,6 +568,39 @@ describe("alloc_contig_range() migrates in batches of COMPACT_CLUSTER_MAX, pageb
     expect(k.state).toBe("down");
   });
 
+  it("a fatal signal during a long scan that isolates little (isolate_migratepages_block() looks every COMPACT_CLUSTER_MAX PFNs): -EINTR at the next pageblock's first PFN, nothing migrated", async () => {
+    // 20 pages in pageblock 0, then 80 in pageblock 1 (pages 20..519 unmapped): pageblock 0's
+    // scan isolates 20, fewer than a batch, so the same isolate_migratepages_range() call goes on
+    // into pageblock 1.
+    const { k, p, addr, first } = await anon(600);
+    run(p.munmap(addr + 20 * PAGE, 500 * PAGE));
+    const isolatedBefore = k.vmstat.get("compact_isolated");
+    const { scans, rounds } = record(k);
+    let down: Fiber.Fiber<void, unknown> | null = null;
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_compaction_isolate_migratepages" && !down)
+        down = Effect.runFork(k.shutdown());
+    });
+    expect(await errnoOf(allocContigRange(k, first, 10, GFP_KERNEL | __GFP_COMP))).toBe("EINTR");
+    // The kernel starts shutting down once pageblock 0 is scanned (512 PFNs, 20 isolated). At
+    // pageblock 1's first PFN (a multiple of COMPACT_CLUSTER_MAX) the scan finds the fatal signal
+    // and stops (fatal_pending: no trace event for it); isolate_migratepages_range() returns
+    // -EINTR, __alloc_contig_migrate_range() breaks out before migrate_pages() and puts the 20
+    // pages back. Looking only before each batch, pageblock 1's scan would have gone on to take 12
+    // more pages and migrated all 32.
+    expect(scans).toEqual([[first, first + 512, 512, 20]]);
+    expect(rounds).toEqual([]);
+    expect(k.vmstat.get("compact_isolated") - isolatedBefore).toBe(20);
+    for (let i = 0; i < 20; i++) {
+      expect(folioAt(p, addr + i * PAGE).pfn).toBe(first + i);
+      expect(k.memmap.test(first + i, PG_lru)).toBe(true);
+    }
+    for (let i = 520; i < 600; i++) expect(folioAt(p, addr + i * PAGE).pfn).toBe(first + i);
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    await runP(Fiber.join(down!));
+    expect(k.state).toBe("down");
+  });
+
   it("a page pinned after isolation fails its batch five rounds in a row: -EBUSY, the rest of the range not scanned, alloc_contig_range() EBUSY", async () => {
     const { k, p, addr, first } = await anon(100);
     const isolatedBefore = k.vmstat.get("compact_isolated");
