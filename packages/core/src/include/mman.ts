@@ -91,6 +91,15 @@ export const MAP_ANONYMOUS = 0x20;
  */
 export const MAP_POPULATE = 0x8000;
 /**
+ * `MAP_NORESERVE` (`include/uapi/asm-generic/mman.h`): no swap space or huge pages are reserved
+ * for the mapping (`VM_NORESERVE`, `do_mmap()`, `mm/mmap.c`): it is not counted against the
+ * overcommit limit (`accountable_mapping()`), and a hugetlb mapping takes no reservation
+ * (`hugetlb_reserve_pages()`), so a fault that then finds no free huge page gets `SIGBUS`.
+ *
+ * @category Address spaces
+ */
+export const MAP_NORESERVE = 0x4000;
+/**
  * `MAP_HUGETLB` (`include/uapi/asm-generic/mman.h`): back the mapping with hugetlb folios, of the
  * default huge page size unless `MAP_HUGE_*` names another.
  *

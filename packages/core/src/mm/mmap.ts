@@ -26,6 +26,7 @@ import {
   VM_HUGETLB,
   VM_LOCKED,
   VM_NOHUGEPAGE,
+  VM_NORESERVE,
   VM_READ,
   VM_SHARED,
   VM_SPECIAL,
@@ -42,6 +43,7 @@ import {
   MAP_HUGE_MASK,
   MAP_HUGE_SHIFT,
   MAP_HUGETLB,
+  MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -82,7 +84,6 @@ const MAP_GROWSDOWN = 0x0100;
 const MAP_DENYWRITE = 0x0800;
 const MAP_EXECUTABLE = 0x1000;
 const MAP_LOCKED = 0x2000;
-const MAP_NORESERVE = 0x4000;
 const MAP_NONBLOCK = 0x10000;
 const MAP_STACK = 0x20000;
 const MAP_UNINITIALIZED = 0x4000000;
@@ -116,10 +117,9 @@ const LEGACY_MAP_MASK =
  * Flags Linux 6.16 honours that the model does not follow: `mmap()` refuses them with `EINVAL`
  * naming them, rather than ignore what the caller asked for (`VM_GROWSDOWN`, `VM_LOCKED` from
  * `calc_vm_flag_bits()`, `MAP_NONBLOCK`'s skipped populate, `MAP_STACK`'s `VM_NOHUGEPAGE`,
- * x86's `MAP_32BIT` placement, `MAP_NORESERVE`'s `VM_NORESERVE`).
+ * x86's `MAP_32BIT` placement).
  */
-const MAP_NOT_MODELLED =
-  MAP_32BIT | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | MAP_NONBLOCK | MAP_STACK;
+const MAP_NOT_MODELLED = MAP_32BIT | MAP_GROWSDOWN | MAP_LOCKED | MAP_NONBLOCK | MAP_STACK;
 
 /**
  * `do_mmap()`'s switch on `flags & MAP_TYPE` (`mm/mmap.c`, Linux 6.16): whether the mapping is
@@ -809,7 +809,8 @@ const roundHintToMin = (hint: number, pageSize: number): number => {
  * changes: `EINVAL` for bad arguments, a map type other than `MAP_SHARED`, `MAP_PRIVATE` and (for
  * a file or a hugetlb mapping) `MAP_SHARED_VALIDATE`, or a flag the model does not follow;
  * `EOPNOTSUPP` for `MAP_SHARED_VALIDATE` with a flag outside `LEGACY_MAP_MASK`, and for
- * `MAP_DROPPABLE`; other unknown flags are ignored, as Linux ignores them. `EOVERFLOW` for a file offset past what it can express,
+ * `MAP_DROPPABLE`; other unknown flags are ignored, as Linux ignores them. `MAP_NORESERVE` gives
+ * the VMA `VM_NORESERVE`: no overcommit charge, and for hugetlb no reservation. `EOVERFLOW` for a file offset past what it can express,
  * `ENOMEM` when no range below `TASK_SIZE` is free (`get_unmapped_area()`), when the overcommit
  * heuristic refuses a private writable or shared anonymous mapping larger than all of memory
  * (`__vm_enough_memory()`), or when the host cannot allocate its page table. With `MAP_FIXED`
@@ -894,7 +895,7 @@ export const doMmap = (
   if (mapType.flags & MAP_NOT_MODELLED) {
     return errno(
       "EINVAL",
-      `mmap flags ${hex(mapType.flags & MAP_NOT_MODELLED)} are not modelled (MAP_32BIT, MAP_GROWSDOWN, MAP_LOCKED, MAP_NORESERVE, MAP_NONBLOCK, MAP_STACK)`,
+      `mmap flags ${hex(mapType.flags & MAP_NOT_MODELLED)} are not modelled (MAP_32BIT, MAP_GROWSDOWN, MAP_LOCKED, MAP_NONBLOCK, MAP_STACK)`,
     );
   }
   // __mmap_prepare(): MAP_FIXED gathers what it replaces first, cutting the VMAs at the range's
@@ -909,9 +910,15 @@ export const doMmap = (
   if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
   if (args.hugepage === true) vmFlags |= VM_HUGEPAGE;
   if (args.hugepage === false) vmFlags |= VM_NOHUGEPAGE;
-  // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared anonymous.
+  // MAP_NORESERVE is honoured while overcommit is not OVERCOMMIT_NEVER (the model's is always
+  // OVERCOMMIT_GUESS), and always for hugetlb.
+  if (mapType.flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
+  // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared
+  // anonymous; neither charges a VM_NORESERVE mapping.
   const accountable =
-    !hugetlb && ((anonymous && shared) || (vmFlags & (VM_SHARED | VM_WRITE)) === VM_WRITE);
+    !hugetlb &&
+    !(vmFlags & VM_NORESERVE) &&
+    ((anonymous && shared) || (vmFlags & (VM_SHARED | VM_WRITE)) === VM_WRITE);
   if (accountable) {
     const refused = vmEnoughMemory(k, len / pageSize);
     if (refused) return refused;
@@ -948,10 +955,11 @@ export const doMmap = (
   const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, ptes);
   vma.hstate = hstate;
   if (hugetlb) {
-    // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
+    // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping,
+    // unless it is VM_NORESERVE (no reservation, and no reservation map of its own).
     // When it fails, a MAP_FIXED mapping leaves the range it replaced empty, as
     // vms_abort_munmap_vmas() does once the old VMAs are closed.
-    const reserved = hugetlbReservePages(k, vma, task, gather);
+    const reserved = vmFlags & VM_NORESERVE ? 0 : hugetlbReservePages(k, vma, task, gather);
     if (reserved !== 0) {
       if (mapping) k.addressSpaces.delete(mapping.id);
       return reserved;

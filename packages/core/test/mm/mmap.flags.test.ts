@@ -12,6 +12,7 @@ import {
   MAP_HUGE_2MB,
   MAP_HUGE_SHIFT,
   MAP_HUGETLB,
+  MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -19,6 +20,7 @@ import {
   MAP_TYPE,
   PROT_READ,
   PROT_WRITE,
+  VM_NORESERVE,
   VM_SHARED,
 } from "../../src/index";
 import { boot, expectConsistent, expectErrno, pattern, run } from "../../src/testing/index";
@@ -154,6 +156,134 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     // MAP_SHARED drops the unknown bit instead.
     run(p.mmap(HUGE, { flags: MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | UNUSED | MAP_SYNC }));
     expect(counters(k)).toEqual([2, 2, 1, 0]);
+    expectConsistent(k);
+  });
+});
+
+describe("MAP_NORESERVE: VM_NORESERVE, no overcommit charge and no hugetlb reservation (Linux 6.16)", () => {
+  /** More than the 32768 pages of RAM boot() gives: the overcommit heuristic refuses it. */
+  const BIG = 2 ** 28;
+
+  it("a private writable or shared anonymous mapping larger than RAM is not charged (accountable_mapping(), shmem_acct_size())", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    for (const type of [MAP_PRIVATE, MAP_SHARED]) {
+      expectErrno(p.mmap(BIG, { flags: type | MAP_ANONYMOUS }), "ENOMEM");
+      const addr = run(p.mmap(BIG, { flags: type | MAP_ANONYMOUS | MAP_NORESERVE }));
+      expect(p.mm!.findVma(addr)!.flags & VM_NORESERVE).toBe(VM_NORESERVE);
+      run(p.write(addr + BIG - 4096, pattern(4096, 4)));
+      expect([...run(p.read(addr + BIG - 4096, 4096))]).toEqual([...pattern(4096, 4)]);
+    }
+    expectConsistent(k);
+  });
+
+  it("mprotect() making a VM_NORESERVE mapping writable charges nothing (mprotect_fixup())", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const plain = run(p.mmap(BIG, { flags: MAP_PRIVATE | MAP_ANONYMOUS, prot: PROT_READ }));
+    expectErrno(p.mprotect(plain, BIG, PROT_READ | PROT_WRITE), "ENOMEM");
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    const addr = run(p.mmap(BIG, { flags, prot: PROT_READ }));
+    run(p.mprotect(addr, BIG, PROT_READ | PROT_WRITE));
+    run(p.write(addr, pattern(4096, 5)));
+  });
+
+  it("hugetlb: no reservation at mmap, free_hugepages drops at each fault, SIGBUS once the pool is empty", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const p = run(k.createProcess());
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+    // Four huge pages cannot be reserved from a pool of two; without reserving, they map.
+    expectErrno(p.mmap(4 * HUGE, { flags }), "ENOMEM");
+    const addr = run(p.mmap(4 * HUGE, { flags: flags | MAP_NORESERVE }));
+    expect(counters(k)).toEqual([2, 2, 0, 0]);
+    run(p.write(addr, pattern(4096, 6)));
+    expect(counters(k)).toEqual([2, 1, 0, 0]);
+    run(p.write(addr + HUGE, pattern(4096, 7)));
+    expect(counters(k)).toEqual([2, 0, 0, 0]);
+    // alloc_hugetlb_folio(): no reserved or free page and no surplus allowed → VM_FAULT_SIGBUS.
+    const e = expectErrno(p.write(addr + 2 * HUGE, pattern(4096, 8)), "EFAULT");
+    expect(e.message).toContain("SIGBUS BUS_ADRERR");
+    expect([...run(p.read(addr, 4096))]).toEqual([...pattern(4096, 6)]);
+    expectConsistent(k);
+    run(p.munmap(addr, 4 * HUGE));
+    expect(counters(k)).toEqual([2, 2, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("hugetlb: a VM_NORESERVE fault takes no page another mapping reserved (vma_has_reserves())", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const p = run(k.createProcess());
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+    const reserving = run(p.mmap(HUGE, { flags }));
+    expect(counters(k)).toEqual([2, 2, 1, 0]);
+    const noresv = run(p.mmap(2 * HUGE, { flags: flags | MAP_NORESERVE }));
+    run(p.write(noresv, pattern(4096, 9)));
+    expect(counters(k)).toEqual([2, 1, 1, 0]);
+    // The last free page is promised to the reserving mapping.
+    expectErrno(p.write(noresv + HUGE, pattern(4096, 10)), "EFAULT");
+    run(p.write(reserving, pattern(4096, 11)));
+    expect(counters(k)).toEqual([2, 0, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("hugetlb: a shared VM_NORESERVE page enters the file's region map, so its release leaves resv_hugepages at 0", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    const p = run(k.createProcess());
+    const flags = MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_NORESERVE;
+    const addr = run(p.mmap(2 * HUGE, { flags }));
+    expect(counters(k)).toEqual([2, 2, 0, 0]);
+    run(p.write(addr, pattern(4096, 12)));
+    expect(counters(k)).toEqual([2, 1, 0, 0]);
+    // A fork child shares the page through the page cache.
+    const child = run(p.fork());
+    expect([...run(child.read(addr, 4096))]).toEqual([...pattern(4096, 12)]);
+    run(child.exit());
+    run(p.munmap(addr, 2 * HUGE));
+    // hugetlb_unreserve_pages(): one region, one page freed: nothing to return.
+    expect(counters(k)).toEqual([2, 2, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("hugetlb: a VM_NORESERVE fault takes a surplus page when nr_overcommit_hugepages allows", () => {
+    const k = boot();
+    run(k.fs.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages", "1"));
+    const p = run(k.createProcess());
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_NORESERVE;
+    const addr = run(p.mmap(2 * HUGE, { flags }));
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    run(p.write(addr, pattern(4096, 13)));
+    expect(counters(k)).toEqual([1, 0, 0, 1]);
+    expectErrno(p.write(addr + HUGE, pattern(4096, 14)), "EFAULT");
+    run(p.munmap(addr, 2 * HUGE));
+    expect(counters(k)).toEqual([0, 0, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("hugetlb fork: a VM_NORESERVE parent is no reservation owner, so its failed copy-on-write is SIGBUS", () => {
+    const k = boot();
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const p = run(k.createProcess());
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_NORESERVE;
+    const addr = run(p.mmap(HUGE, { flags }));
+    run(p.write(addr, pattern(4096, 15)));
+    const child = run(p.fork());
+    // hugetlb_wp(): no page to copy into, and no HPAGE_RESV_OWNER to take it back
+    // (unmap_ref_private()): the parent gets SIGBUS, the child keeps the page.
+    const e = expectErrno(p.write(addr, pattern(4096, 16)), "EFAULT");
+    expect(e.message).toContain("SIGBUS BUS_ADRERR");
+    expect([...run(child.read(addr, 4096))]).toEqual([...pattern(4096, 15)]);
+    expect(counters(k)).toEqual([1, 0, 0, 0]);
+    // With a second page in the pool the child's write copies it.
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
+    run(child.write(addr, pattern(4096, 17)));
+    expect([...run(p.read(addr, 4096))]).toEqual([...pattern(4096, 15)]);
+    expect(counters(k)).toEqual([2, 0, 0, 0]);
+    run(child.exit());
+    run(p.exit());
+    expect(counters(k)).toEqual([2, 2, 0, 0]);
     expectConsistent(k);
   });
 });
