@@ -19,6 +19,7 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MAP_SHARED_VALIDATE,
   type Migrator,
   MPOL_BIND,
   MPOL_DEFAULT,
@@ -182,9 +183,14 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         run: ({ p }) => p.mmap(PAGE, { flags: MAP_ANONYMOUS }),
       },
       {
-        call: "p.mmap(4096, { flags: 0x1000022 })",
+        call: "p.mmap(4096, { flags: MAP_SHARED_VALIDATE | MAP_ANONYMOUS })",
         errno: "EINVAL",
-        run: ({ p }) => p.mmap(PAGE, { flags: 0x1000022 }),
+        run: ({ p }) => p.mmap(PAGE, { flags: MAP_SHARED_VALIDATE | MAP_ANONYMOUS }),
+      },
+      {
+        call: "p.mmap(4096, { flags: MAP_SHARED_VALIDATE | 0x1000000, file })",
+        errno: "EOPNOTSUPP",
+        run: ({ p, file }) => p.mmap(PAGE, { flags: MAP_SHARED_VALIDATE | 0x1000000, file }),
       },
       {
         call: "p.mmap(4096, { prot: 8 })",

@@ -66,6 +66,16 @@ export const VM_DONTEXPAND = 0x4_0000;
  * @category Address spaces
  */
 export const VM_SPECIAL = 0x4000 | VM_DONTEXPAND | 0x400 | 0x1000_0000;
+/**
+ * `VM_NORESERVE` (`include/linux/mm.h`): the mapping reserves nothing. `mmap(MAP_NORESERVE)` sets
+ * it (`do_mmap()`, `mm/mmap.c`, Linux 6.16; always in the model, whose overcommit mode is
+ * `OVERCOMMIT_GUESS`): the mapping is not charged to the overcommit limit
+ * (`accountable_mapping()`, `shmem_acct_size()`, and `mprotect()` making it writable), and a
+ * hugetlb one takes no huge page reservation (`hugetlb_reserve_pages()`).
+ *
+ * @category Address spaces
+ */
+export const VM_NORESERVE = 0x20_0000;
 /** `VM_HUGETLB` (`include/linux/mm.h`): backed by hugetlb folios. @category Address spaces */
 export const VM_HUGETLB = 0x40_0000;
 /** `VM_HUGEPAGE` (`include/linux/mm.h`): `MADV_HUGEPAGE` was given. @category Address spaces */

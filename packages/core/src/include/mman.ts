@@ -38,6 +38,33 @@ export const MAP_SHARED = 0x01;
  */
 export const MAP_PRIVATE = 0x02;
 /**
+ * `MAP_SHARED_VALIDATE` (`include/uapi/linux/mman.h`): {@link MAP_SHARED} that checks its other
+ * flags. For a file (an anonymous hugetlb mapping counts as one: it is backed by a hugetlbfs file)
+ * `mmap()` fails with `EOPNOTSUPP` when any flag lies outside `LEGACY_MAP_MASK`
+ * (`include/linux/mman.h`; the model's files support no `MAP_SYNC`), where plain `MAP_SHARED`
+ * drops such flags; an anonymous mapping of this type is `EINVAL` (`do_mmap()`, `mm/mmap.c`,
+ * Linux 6.16).
+ *
+ * @category Address spaces
+ */
+export const MAP_SHARED_VALIDATE = 0x03;
+/**
+ * `MAP_DROPPABLE` (`include/uapi/linux/mman.h`, Linux 6.11 on): a private anonymous mapping whose
+ * pages the kernel may drop under memory pressure. The model has no `VM_DROPPABLE`: `mmap()`
+ * refuses the type with `EOPNOTSUPP`, as a kernel without `VM_DROPPABLE` does.
+ *
+ * @category Address spaces
+ */
+export const MAP_DROPPABLE = 0x08;
+/**
+ * `MAP_TYPE` (`include/uapi/linux/mman.h`): the bits of the flags that name the mapping's type,
+ * one of {@link MAP_SHARED}, {@link MAP_PRIVATE}, {@link MAP_SHARED_VALIDATE} and
+ * {@link MAP_DROPPABLE}; any other value is `EINVAL`.
+ *
+ * @category Address spaces
+ */
+export const MAP_TYPE = 0x0f;
+/**
  * `MAP_FIXED` (`include/uapi/asm-generic/mman-common.h`): map at exactly the given address,
  * unmapping whatever was there.
  *
@@ -63,6 +90,15 @@ export const MAP_ANONYMOUS = 0x20;
  * @category Address spaces
  */
 export const MAP_POPULATE = 0x8000;
+/**
+ * `MAP_NORESERVE` (`include/uapi/asm-generic/mman.h`): no swap space or huge pages are reserved
+ * for the mapping (`VM_NORESERVE`, `do_mmap()`, `mm/mmap.c`): it is not counted against the
+ * overcommit limit (`accountable_mapping()`), and a hugetlb mapping takes no reservation
+ * (`hugetlb_reserve_pages()`), so a fault that then finds no free huge page gets `SIGBUS`.
+ *
+ * @category Address spaces
+ */
+export const MAP_NORESERVE = 0x4000;
 /**
  * `MAP_HUGETLB` (`include/uapi/asm-generic/mman.h`): back the mapping with hugetlb folios, of the
  * default huge page size unless `MAP_HUGE_*` names another.

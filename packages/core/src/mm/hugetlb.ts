@@ -939,8 +939,9 @@ export const hugetlbEvictInode = (k: Kernel, vma: Vma): void => {
  * page is dequeued from the pool (nearest node first from `nid`, within `nodemask`) and its
  * reservation consumed (`resv_huge_pages` drops; a private owner's map forgets the index, a shared
  * inode's keeps it); an unreserved one only if a free page is not promised to anyone, or as a
- * surplus page when overcommit allows. A private mapping's owner copying a page on write
- * (`cowFromOwner`) never uses a reservation. The folio is zeroed (`folio_zero_user()`) and has one
+ * surplus page when overcommit allows (a `VM_NORESERVE` mapping's every page; a shared one's
+ * index then enters its inode's map, `vma_commit_reservation()`). A private mapping's owner
+ * copying a page on write (`cowFromOwner`) never uses a reservation. The folio is zeroed (`folio_zero_user()`) and has one
  * reference. -1 when there is none. A surplus page is allocated in `current`, the faulting task
  * (null: a kernel thread of `nid`); with `dc` its allocation may ask for the slow path
  * (`HugetlbPool.allocSurplus`).
@@ -972,6 +973,9 @@ export const allocHugetlbFolio = (
   }
   if (head < 0) head = pool.allocSurplus(nid, nodemask, current, dc);
   if (head < 0) return -1;
+  // vma_commit_reservation(): a shared mapping's unreserved page (VM_NORESERVE) enters its
+  // inode's region map, so the file's eviction counts it with the pages it frees.
+  if (shared && !reserved) shared.reserved.add(idx);
   // The fault has its page: its next allocation may take the slow path again.
   if (dc) dc.tried = 0;
   k.mem.clearPages(head, 2 ** pool.order);

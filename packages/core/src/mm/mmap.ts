@@ -26,6 +26,7 @@ import {
   VM_HUGETLB,
   VM_LOCKED,
   VM_NOHUGEPAGE,
+  VM_NORESERVE,
   VM_READ,
   VM_SHARED,
   VM_SPECIAL,
@@ -34,14 +35,20 @@ import {
 } from "../include/mm_types";
 import {
   MAP_ANONYMOUS,
+  MAP_DROPPABLE,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_HUGE_1GB,
+  MAP_HUGE_2MB,
   MAP_HUGE_MASK,
   MAP_HUGE_SHIFT,
   MAP_HUGETLB,
+  MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
+  MAP_SHARED_VALIDATE,
+  MAP_TYPE,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
@@ -69,15 +76,87 @@ import { freePgtables, zapPteRange } from "./memory";
 import { mlockVmaPagesRange } from "./mlock";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
-const KNOWN_MAP_FLAGS =
+// The legacy flags of include/uapi/asm-generic/mman.h, mman-common.h and x86's asm/mman.h that
+// the model does not export: ignored by Linux (MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED
+// without CONFIG_MMU) or honoured in ways the model does not follow (MAP_NOT_MODELLED below).
+const MAP_32BIT = 0x40;
+const MAP_GROWSDOWN = 0x0100;
+const MAP_DENYWRITE = 0x0800;
+const MAP_EXECUTABLE = 0x1000;
+const MAP_LOCKED = 0x2000;
+const MAP_NONBLOCK = 0x10000;
+const MAP_STACK = 0x20000;
+const MAP_UNINITIALIZED = 0x4000000;
+
+/**
+ * `LEGACY_MAP_MASK` (`include/linux/mman.h`, Linux 6.16): the flags every file's `mmap()` takes
+ * without `->mmap_validate`; `MAP_SHARED` of a file drops the others, `MAP_SHARED_VALIDATE`
+ * refuses them with `EOPNOTSUPP`. As in the kernel, `MAP_HUGE_2MB | MAP_HUGE_1GB` and
+ * `MAP_UNINITIALIZED` OR together into bits 26 to 30.
+ */
+const LEGACY_MAP_MASK =
   MAP_SHARED |
   MAP_PRIVATE |
-  MAP_ANONYMOUS |
-  MAP_POPULATE |
-  MAP_HUGETLB |
   MAP_FIXED |
-  MAP_FIXED_NOREPLACE |
-  (MAP_HUGE_MASK << MAP_HUGE_SHIFT);
+  MAP_ANONYMOUS |
+  MAP_DENYWRITE |
+  MAP_EXECUTABLE |
+  MAP_UNINITIALIZED |
+  MAP_GROWSDOWN |
+  MAP_LOCKED |
+  MAP_NORESERVE |
+  MAP_POPULATE |
+  MAP_NONBLOCK |
+  MAP_STACK |
+  MAP_HUGETLB |
+  MAP_32BIT |
+  MAP_HUGE_2MB |
+  MAP_HUGE_1GB;
+
+/**
+ * Flags Linux 6.16 honours that the model does not follow: `mmap()` refuses them with `EINVAL`
+ * naming them, rather than ignore what the caller asked for (`VM_GROWSDOWN`, `VM_LOCKED` from
+ * `calc_vm_flag_bits()`, `MAP_NONBLOCK`'s skipped populate, `MAP_STACK`'s `VM_NOHUGEPAGE`,
+ * x86's `MAP_32BIT` placement).
+ */
+const MAP_NOT_MODELLED = MAP_32BIT | MAP_GROWSDOWN | MAP_LOCKED | MAP_NONBLOCK | MAP_STACK;
+
+/**
+ * `do_mmap()`'s switch on `flags & MAP_TYPE` (`mm/mmap.c`, Linux 6.16): whether the mapping is
+ * shared, and the flags that go on. A file mapping (`fileBacked`: a file, or an anonymous hugetlb
+ * mapping, which `ksys_mmap_pgoff()` backs with a hugetlbfs file) of type `MAP_SHARED` drops the
+ * flags outside `LEGACY_MAP_MASK`, one of type `MAP_SHARED_VALIDATE` is `EOPNOTSUPP` with any
+ * (no file of the model supports `MAP_SYNC`), one of type `MAP_PRIVATE` keeps them all. An
+ * anonymous mapping is `MAP_SHARED` or `MAP_PRIVATE`, with any flags; `MAP_DROPPABLE` is
+ * `EOPNOTSUPP` (the model has no `VM_DROPPABLE`). Every other type is `EINVAL`.
+ */
+const mmapType = (
+  flags: number,
+  fileBacked: boolean,
+): { readonly shared: boolean; readonly flags: number } | ErrnoError => {
+  const type = flags & MAP_TYPE;
+  if (fileBacked && (type === MAP_SHARED || type === MAP_SHARED_VALIDATE)) {
+    const kept = type === MAP_SHARED ? flags & LEGACY_MAP_MASK : flags;
+    if (kept & ~LEGACY_MAP_MASK) {
+      return errno(
+        "EOPNOTSUPP",
+        `MAP_SHARED_VALIDATE: the file does not support mmap flags ${hex((kept & ~LEGACY_MAP_MASK) >>> 0)}`,
+      );
+    }
+    return { shared: true, flags: kept };
+  }
+  if (type === MAP_PRIVATE) return { shared: false, flags };
+  if (!fileBacked && type === MAP_SHARED) return { shared: true, flags };
+  if (!fileBacked && type === MAP_DROPPABLE) {
+    return errno("EOPNOTSUPP", "MAP_DROPPABLE: the model has no VM_DROPPABLE");
+  }
+  return errno(
+    "EINVAL",
+    fileBacked
+      ? `mmap type ${hex(type)} of a file is none of MAP_SHARED, MAP_SHARED_VALIDATE, MAP_PRIVATE`
+      : `mmap type ${hex(type)} of anonymous memory is none of MAP_SHARED, MAP_PRIVATE, MAP_DROPPABLE`,
+  );
+};
 
 /** Arguments of `mmap` beyond the length. */
 export interface MmapArgs {
@@ -727,7 +806,11 @@ const roundHintToMin = (hint: number, pageSize: number): number => {
 
 /**
  * `do_mmap()`: creates a mapping and returns its address. Every check comes before anything
- * changes: `EINVAL` for bad arguments, `EOVERFLOW` for a file offset past what it can express,
+ * changes: `EINVAL` for bad arguments, a map type other than `MAP_SHARED`, `MAP_PRIVATE` and (for
+ * a file or a hugetlb mapping) `MAP_SHARED_VALIDATE`, or a flag the model does not follow;
+ * `EOPNOTSUPP` for `MAP_SHARED_VALIDATE` with a flag outside `LEGACY_MAP_MASK`, and for
+ * `MAP_DROPPABLE`; other unknown flags are ignored, as Linux ignores them. `MAP_NORESERVE` gives
+ * the VMA `VM_NORESERVE`: no overcommit charge, and for hugetlb no reservation. `EOVERFLOW` for a file offset past what it can express,
  * `ENOMEM` when no range below `TASK_SIZE` is free (`get_unmapped_area()`), when the overcommit
  * heuristic refuses a private writable or shared anonymous mapping larger than all of memory
  * (`__vm_enough_memory()`), or when the host cannot allocate its page table. With `MAP_FIXED`
@@ -756,12 +839,6 @@ export const doMmap = (
   if (!Number.isInteger(flags) || !Number.isInteger(prot)) {
     return errno("EINVAL", `mmap flags ${flags} and prot ${prot} must be integers`);
   }
-  const type = flags & (MAP_SHARED | MAP_PRIVATE);
-  if (type !== MAP_SHARED && type !== MAP_PRIVATE) {
-    return errno("EINVAL", "mmap needs exactly one of MAP_SHARED and MAP_PRIVATE");
-  }
-  if (flags & ~KNOWN_MAP_FLAGS)
-    return errno("EINVAL", `unknown mmap flags ${hex(flags & ~KNOWN_MAP_FLAGS)}`);
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
     return errno("EINVAL", `unknown prot bits ${hex(prot)}`);
   if (!Number.isSafeInteger(args.addr) || args.addr < 0) {
@@ -803,13 +880,24 @@ export const doMmap = (
     ? { kind: "hugetlb", size: hstate.size }
     : !anonymous
       ? { kind: "file" }
-      : type === MAP_SHARED
+      : flags & MAP_SHARED
         ? { kind: "shmem" }
         : { kind: "anon" };
   const start = fixed
     ? mmapFixedArea(task, args.addr, len, flags, unit)
     : getUnmappedArea(k, mm, len, roundHintToMin(args.addr, pageSize), how);
   if (typeof start !== "number") return start;
+  // The map type is checked once the range is known, as do_mmap() does after
+  // __get_unmapped_area() and MAP_FIXED_NOREPLACE's EEXIST.
+  const mapType = mmapType(flags, !anonymous || hugetlb);
+  if (mapType instanceof Error) return mapType;
+  const shared = mapType.shared;
+  if (mapType.flags & MAP_NOT_MODELLED) {
+    return errno(
+      "EINVAL",
+      `mmap flags ${hex(mapType.flags & MAP_NOT_MODELLED)} are not modelled (MAP_32BIT, MAP_GROWSDOWN, MAP_LOCKED, MAP_NONBLOCK, MAP_STACK)`,
+    );
+  }
   // __mmap_prepare(): MAP_FIXED gathers what it replaces first, cutting the VMAs at the range's
   // ends; a refusal after that (the overcommit check) leaves them cut, as
   // vms_abort_munmap_vmas() reattaches them.
@@ -817,15 +905,20 @@ export const doMmap = (
   if (replaced instanceof Error) return replaced;
 
   let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
-  if (type === MAP_SHARED) vmFlags |= VM_SHARED;
+  if (shared) vmFlags |= VM_SHARED;
   // hugetlbfs_file_mmap(): a hugetlb mapping may never grow, so it never merges (VM_SPECIAL).
   if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
   if (args.hugepage === true) vmFlags |= VM_HUGEPAGE;
   if (args.hugepage === false) vmFlags |= VM_NOHUGEPAGE;
-  // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared anonymous.
+  // MAP_NORESERVE is honoured while overcommit is not OVERCOMMIT_NEVER (the model's is always
+  // OVERCOMMIT_GUESS), and always for hugetlb.
+  if (mapType.flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
+  // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared
+  // anonymous; neither charges a VM_NORESERVE mapping.
   const accountable =
     !hugetlb &&
-    ((anonymous && type === MAP_SHARED) || (vmFlags & (VM_SHARED | VM_WRITE)) === VM_WRITE);
+    !(vmFlags & VM_NORESERVE) &&
+    ((anonymous && shared) || (vmFlags & (VM_SHARED | VM_WRITE)) === VM_WRITE);
   if (accountable) {
     const refused = vmEnoughMemory(k, len / pageSize);
     if (refused) return refused;
@@ -846,14 +939,14 @@ export const doMmap = (
   if (!anonymous) {
     mapping = file!.mapping;
     pgoff = offset / pageSize;
-  } else if (type === MAP_SHARED && hugetlb) {
+  } else if (shared && hugetlb) {
     // hugetlb_file_setup(): an unlinked hugetlbfs file with its inode's reservation map.
     mapping = new AddressSpace(k.nextId(), "/anon_hugepage (deleted)", false);
     mapping.hugetlbResv = new HugetlbResvMap();
     mapping.size = len;
     k.addressSpaces.set(mapping.id, mapping);
     pgoff = 0;
-  } else if (type === MAP_SHARED) {
+  } else if (shared) {
     mapping = new AddressSpace(k.nextId(), "/dev/zero (deleted)", true);
     mapping.size = len;
     k.addressSpaces.set(mapping.id, mapping);
@@ -862,10 +955,11 @@ export const doMmap = (
   const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, ptes);
   vma.hstate = hstate;
   if (hugetlb) {
-    // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping.
+    // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping,
+    // unless it is VM_NORESERVE (no reservation, and no reservation map of its own).
     // When it fails, a MAP_FIXED mapping leaves the range it replaced empty, as
     // vms_abort_munmap_vmas() does once the old VMAs are closed.
-    const reserved = hugetlbReservePages(k, vma, task, gather);
+    const reserved = vmFlags & VM_NORESERVE ? 0 : hugetlbReservePages(k, vma, task, gather);
     if (reserved !== 0) {
       if (mapping) k.addressSpaces.delete(mapping.id);
       return reserved;

@@ -14,7 +14,14 @@
  */
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel, Task } from "../include/kernel";
-import { VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import {
+  VM_HUGETLB,
+  VM_NORESERVE,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+  type Vma,
+} from "../include/mm_types";
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../include/mman";
 import { TASK_SIZE } from "../include/page_64_types";
 import {
@@ -92,8 +99,8 @@ export const doMprotect = (
     const flags = (vma.flags & ~(VM_READ | VM_WRITE)) | newFlags;
     // mprotect_fixup(): a VMA that keeps its flags is left as it is.
     if (flags === vma.flags) return 0;
-    // Private memory that becomes writable is charged now.
-    if (flags & VM_WRITE && !(vma.flags & (VM_WRITE | VM_SHARED | VM_HUGETLB))) {
+    // Private memory that becomes writable is charged now, unless it is VM_NORESERVE.
+    if (flags & VM_WRITE && !(vma.flags & (VM_WRITE | VM_SHARED | VM_HUGETLB | VM_NORESERVE))) {
       const refused = vmEnoughMemory(k, (to - from) / k.mem.pageSize);
       if (refused) return refused;
     }
