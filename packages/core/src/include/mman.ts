@@ -100,6 +100,29 @@ export const MAP_POPULATE = 0x8000;
  */
 export const MAP_NORESERVE = 0x4000;
 /**
+ * `MAP_LOCKED` (`include/uapi/asm-generic/mman.h`): the mapping is mlocked as it is made
+ * (`VM_LOCKED`, `calc_vm_flag_bits()`, `mm/mmap.c`) and populated (`do_mmap()`'s `*populate`,
+ * errors ignored); a hugetlb mapping is populated but not `VM_LOCKED` (`__mmap_region()` clears
+ * `VM_LOCKED_MASK` for `VM_SPECIAL` and hugetlb VMAs).
+ *
+ * @category Address spaces
+ */
+export const MAP_LOCKED = 0x2000;
+/**
+ * `MAP_NONBLOCK` (`include/uapi/asm-generic/mman.h`): with `MAP_POPULATE`, populate nothing
+ * (`do_mmap()` populates only when `(flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE`).
+ *
+ * @category Address spaces
+ */
+export const MAP_NONBLOCK = 0x10000;
+/**
+ * `MAP_STACK` (`include/uapi/asm-generic/mman.h`): a stack; since Linux 6.7 it maps as
+ * `VM_NOHUGEPAGE` (`calc_vm_flag_bits()`, `mm/mmap.c`), so no THP backs it.
+ *
+ * @category Address spaces
+ */
+export const MAP_STACK = 0x20000;
+/**
  * `MAP_HUGETLB` (`include/uapi/asm-generic/mman.h`): back the mapping with hugetlb folios, of the
  * default huge page size unless `MAP_HUGE_*` names another.
  *

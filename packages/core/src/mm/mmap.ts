@@ -43,11 +43,14 @@ import {
   MAP_HUGE_MASK,
   MAP_HUGE_SHIFT,
   MAP_HUGETLB,
+  MAP_LOCKED,
+  MAP_NONBLOCK,
   MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
+  MAP_STACK,
   MAP_TYPE,
   PROT_EXEC,
   PROT_READ,
@@ -83,9 +86,6 @@ const MAP_32BIT = 0x40;
 const MAP_GROWSDOWN = 0x0100;
 const MAP_DENYWRITE = 0x0800;
 const MAP_EXECUTABLE = 0x1000;
-const MAP_LOCKED = 0x2000;
-const MAP_NONBLOCK = 0x10000;
-const MAP_STACK = 0x20000;
 const MAP_UNINITIALIZED = 0x4000000;
 
 /**
@@ -115,11 +115,10 @@ const LEGACY_MAP_MASK =
 
 /**
  * Flags Linux 6.16 honours that the model does not follow: `mmap()` refuses them with `EINVAL`
- * naming them, rather than ignore what the caller asked for (`VM_GROWSDOWN`, `VM_LOCKED` from
- * `calc_vm_flag_bits()`, `MAP_NONBLOCK`'s skipped populate, `MAP_STACK`'s `VM_NOHUGEPAGE`,
- * x86's `MAP_32BIT` placement).
+ * naming them, rather than ignore what the caller asked for (`VM_GROWSDOWN` from
+ * `calc_vm_flag_bits()`, x86's `MAP_32BIT` placement).
  */
-const MAP_NOT_MODELLED = MAP_32BIT | MAP_GROWSDOWN | MAP_LOCKED | MAP_NONBLOCK | MAP_STACK;
+const MAP_NOT_MODELLED = MAP_32BIT | MAP_GROWSDOWN;
 
 /**
  * `do_mmap()`'s switch on `flags & MAP_TYPE` (`mm/mmap.c`, Linux 6.16): whether the mapping is
@@ -895,7 +894,7 @@ export const doMmap = (
   if (mapType.flags & MAP_NOT_MODELLED) {
     return errno(
       "EINVAL",
-      `mmap flags ${hex(mapType.flags & MAP_NOT_MODELLED)} are not modelled (MAP_32BIT, MAP_GROWSDOWN, MAP_LOCKED, MAP_NONBLOCK, MAP_STACK)`,
+      `mmap flags ${hex(mapType.flags & MAP_NOT_MODELLED)} are not modelled (MAP_32BIT, MAP_GROWSDOWN)`,
     );
   }
   // __mmap_prepare(): MAP_FIXED gathers what it replaces first, cutting the VMAs at the range's
@@ -913,6 +912,10 @@ export const doMmap = (
   // MAP_NORESERVE is honoured while overcommit is not OVERCOMMIT_NEVER (the model's is always
   // OVERCOMMIT_GUESS), and always for hugetlb.
   if (mapType.flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
+  // calc_vm_flag_bits(): MAP_STACK is VM_NOHUGEPAGE (Linux 6.7+); MAP_LOCKED is VM_LOCKED, which
+  // __mmap_region() clears again for a VM_SPECIAL (here: hugetlb) VMA.
+  if (mapType.flags & MAP_STACK) vmFlags |= VM_NOHUGEPAGE;
+  if (mapType.flags & MAP_LOCKED && !hugetlb) vmFlags |= VM_LOCKED;
   // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared
   // anonymous; neither charges a VM_NORESERVE mapping.
   const accountable =
@@ -1275,7 +1278,8 @@ export const applyVmaLockFlags = (
  * The length `do_mmap()` (`mm/mmap.c`, Linux 6.16) asks its caller to populate
  * (`*populate`, run by `mm_populate()` once the mmap lock is dropped) for a mapping of `length`
  * bytes made with `flags`: the length rounded up to the mapping's page size (`hstateSize`, the
- * huge page size of a hugetlb mapping, or the base page size) with `MAP_POPULATE`, else 0.
+ * huge page size of a hugetlb mapping, or the base page size) with `MAP_LOCKED`, or with
+ * `MAP_POPULATE` but not `MAP_NONBLOCK`; else 0.
  */
 export const mmapPopulateLength = (
   k: Kernel,
@@ -1283,7 +1287,7 @@ export const mmapPopulateLength = (
   flags: number,
   hstateSize: number | null,
 ): number => {
-  if (!(flags & MAP_POPULATE)) return 0;
+  if (!(flags & MAP_LOCKED) && (flags & (MAP_POPULATE | MAP_NONBLOCK)) !== MAP_POPULATE) return 0;
   const unit = hstateSize ?? k.mem.pageSize;
   return Math.ceil(length / unit) * unit;
 };

@@ -12,26 +12,39 @@ import {
   MAP_HUGE_2MB,
   MAP_HUGE_SHIFT,
   MAP_HUGETLB,
+  MAP_LOCKED,
+  MAP_NONBLOCK,
   MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
+  MAP_STACK,
   MAP_TYPE,
   PROT_READ,
   PROT_WRITE,
+  VM_LOCKED,
+  VM_NOHUGEPAGE,
   VM_NORESERVE,
   VM_SHARED,
 } from "../../src/index";
-import { boot, expectConsistent, expectErrno, pattern, run } from "../../src/testing/index";
+import {
+  boot,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  pattern,
+  run,
+  runP,
+} from "../../src/testing/index";
 
 const HUGE = 2 ** 21;
 /** A bit no architecture gives a meaning (include/uapi/asm-generic/mman*.h, x86's asm/mman.h). */
 const UNUSED = 0x1000000;
 /** `MAP_SYNC` (include/uapi/asm-generic/mman.h): outside LEGACY_MAP_MASK; no model file has it. */
 const MAP_SYNC = 0x80000;
-/** `MAP_LOCKED` (include/uapi/asm-generic/mman.h), which the model does not follow. */
-const MAP_LOCKED = 0x2000;
+/** `MAP_GROWSDOWN` (include/uapi/asm-generic/mman.h), which the model does not follow. */
+const MAP_GROWSDOWN = 0x0100;
 
 /** nr, free, resv, surplus of the 2 MiB hstate, as sysfs shows them. */
 const counters = (k: Kernel): number[] =>
@@ -118,14 +131,49 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     expect(p.mm!.vmas).toHaveLength(0);
   });
 
-  it("EINVAL naming a flag Linux follows and the model does not (MAP_LOCKED)", () => {
+  it("EINVAL naming a flag Linux follows and the model does not (MAP_GROWSDOWN)", () => {
     const k = boot();
     const p = run(k.createProcess());
     const e = expectErrno(
-      p.mmap(4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED }),
+      p.mmap(4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN }),
       "EINVAL",
     );
-    expect(e.message).toContain("0x2000");
+    expect(e.message).toContain("0x100");
+  });
+
+  it("MAP_LOCKED mlocks and populates the mapping (VM_LOCKED, do_mmap()'s *populate); a hugetlb one is populated, not VM_LOCKED", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const before = k.vmstat.get("nr_mlock");
+    const addr = await runP(
+      p.mmap(4 * 4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, hugepage: false }),
+    );
+    expect(p.mm!.findVma(addr)!.flags & VM_LOCKED).toBe(VM_LOCKED);
+    for (let i = 0; i < 4; i++) expect(folioAt(p, addr + i * 4096).mlocked).toBe(true);
+    expect(k.vmstat.get("nr_mlock") - before).toBe(4);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const huge = await runP(
+      p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_LOCKED }),
+    );
+    expect(p.mm!.findVma(huge)!.flags & VM_LOCKED).toBe(0);
+    expect(counters(k)).toEqual([1, 0, 0, 0]);
+    expectConsistent(k);
+  });
+
+  it("MAP_POPULATE | MAP_NONBLOCK populates nothing; MAP_STACK maps VM_NOHUGEPAGE (Linux 6.7+), so a fault gets a base page", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    const lazy = await runP(p.mmap(2 * 4096, { flags: flags | MAP_POPULATE | MAP_NONBLOCK }));
+    expect(p.mm!.findVma(lazy)!.ptes.every((pte) => pte === 0)).toBe(true);
+    const stack = await runP(p.mmap(2 * HUGE, { flags: flags | MAP_STACK }));
+    expect(p.mm!.findVma(stack)!.flags & VM_NOHUGEPAGE).toBe(VM_NOHUGEPAGE);
+    const thp = k.vmstat.get("thp_fault_alloc");
+    const at = stack + HUGE - (stack % HUGE);
+    run(p.write(at, new Uint8Array([1])));
+    expect(k.memmap.folioOrder(folioAt(p, at).pfn)).toBe(0);
+    expect(k.vmstat.get("thp_fault_alloc")).toBe(thp);
+    expectConsistent(k);
   });
 
   it("anonymous hugetlb goes the file way: MAP_SHARED_VALIDATE maps, with MAP_HUGE_2MB too", () => {
