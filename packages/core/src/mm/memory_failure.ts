@@ -265,7 +265,9 @@ const tryToSplitThpPage = (k: Kernel, head: number): boolean => {
  * before the page's flags are read, and in `folio_wait_writeback()` before the mappings are torn
  * down; a hugetlb folio is locked too (`try_memory_failure_hugetlb()`). The page is unlocked when
  * it has been dealt with. Fails with `ENXIO` for a PFN with no memory, `EHWPOISON` for a page
- * already poisoned or a large folio that cannot be split, and `EBUSY` when the page could not be
+ * already poisoned, for any page of a hugetlb folio already poisoned (the page is then marked and
+ * counted, `folio_set_hugetlb_hwpoison()`, but not handled), or for a large folio that cannot be
+ * split, and `EBUSY` when the page could not be
  * handled (ignored or failed); the page stays poisoned and counted in every case but `ENXIO`.
  */
 export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
@@ -277,6 +279,15 @@ export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, Errno
       return yield* errno("EHWPOISON", `pfn ${pfn} is already poisoned`);
     }
     let head = m.folioOf(pfn);
+    if (m.test(head, PG_hugetlb) && m.test(head, PG_has_hwpoisoned)) {
+      // folio_set_hugetlb_hwpoison() finds the folio poisoned by an earlier error: this page is
+      // recorded (its raw_hwp_list entry, PG_hwpoison in the model) and counted, and
+      // try_memory_failure_hugetlb() reports it already poisoned without handling it again.
+      m.set(pfn, PG_hwpoison);
+      k.numPoisonedPages++;
+      actionResult(k, pfn, "MF_MSG_ALREADY_POISONED", "MF_FAILED");
+      return yield* errno("EHWPOISON", `pfn ${pfn}: its huge page is already poisoned`);
+    }
     if (m.test(head, PG_hugetlb) && hugetlbFreed(k, head)) {
       // try_memory_failure_hugetlb() on a free huge page (folio_test_hugetlb_freed()): dissolved,
       // the poisoned page taken off the buddy allocator and held for good.

@@ -300,6 +300,66 @@ describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux
     expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(true);
     expectConsistent(k);
   });
+
+  it("a second error on another page of a huge page already poisoned: recorded and counted, MF_MSG_ALREADY_POISONED, EHWPOISON (folio_set_hugetlb_hwpoison(), Linux 6.16)", () => {
+    const { k, seen, head, nid } = onePool();
+    const p = run(k.createProcess());
+    const HUGE = 2 * 2 ** 20;
+    const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    expectErrno(k.memoryFailure(head + 3), "EBUSY");
+    seen.length = 0;
+    // folio_test_set_hwpoison() was already set: the new raw page is added to the folio's
+    // raw_hwp_list and num_poisoned_pages_inc()'d; try_memory_failure_hugetlb() gets -EHWPOISON
+    // and reports MF_MSG_ALREADY_POISONED, which action_result() counts nowhere.
+    expectErrno(k.memoryFailure(head + 5), "EHWPOISON");
+    expect(seen).toEqual([
+      {
+        event: "memory_failure_event",
+        pfn: head + 5,
+        type: "MF_MSG_ALREADY_POISONED",
+        result: "MF_FAILED",
+      },
+    ]);
+    expect(k.numPoisonedPages).toBe(2);
+    expect(run(k.fs.read("/proc/meminfo"))).toMatch(/HardwareCorrupted:\s+8 kB/);
+    expect(nodeStats(k, nid)).toEqual(["1", "0", "1", "0", "0"]);
+    // Not handled again: no second dissolve attempt, the page stays in its pool.
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("1\n");
+    expect(hugeFree(k)).toBe("1\n");
+    // The same page again: -EHWPOISON, not counted.
+    expectErrno(k.memoryFailure(head + 5), "EHWPOISON");
+    expect(k.numPoisonedPages).toBe(2);
+    expect(nodeStats(k, nid)).toEqual(["1", "0", "1", "0", "0"]);
+    expectConsistent(k);
+    // When the huge page is freed, both poisoned pages are kept out (folio_clear_hugetlb_hwpoison()).
+    run(p.munmap(addr, HUGE));
+    const free = k.pageAlloc.nodeFreePages(nid);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "0"));
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 510);
+    expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(true);
+    expect(k.memmap.test(head + 5, PG_hwpoison)).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("a second error on another page of an in-use huge page whose unmapping failed: EHWPOISON, not handled again", () => {
+    const k = boot();
+    const seen = events(k);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, new Uint8Array([1])));
+    const head = ptePfn(pteAt(p, addr));
+    k.memmap.refcount[head]!++; // a pin: me_huge_page() finds an extra reference
+    expectErrno(k.memoryFailure(head + 1), "EBUSY");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_FAILED" });
+    expectErrno(k.memoryFailure(head + 2), "EHWPOISON");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_ALREADY_POISONED", result: "MF_FAILED" });
+    expect(seen).toHaveLength(2);
+    expect(k.numPoisonedPages).toBe(2);
+    expect(nodeStats(k, 0)).toEqual(["1", "0", "1", "0", "0"]);
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    k.memmap.refcount[head]!--;
+  });
 });
 
 describe("memory_failure(): page cache", () => {
