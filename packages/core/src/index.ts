@@ -338,6 +338,7 @@ export { TASK_SIZE, TASK_SIZE_MAX } from "./include/page_64_types";
 export {
   FOLIO_CONTENT_COPIED,
   formatPageFlags,
+  MAGIC_HWPOISON,
   PAGE_FLAG_NAMES,
   PG_active,
   PG_buddy,

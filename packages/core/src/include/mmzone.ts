@@ -768,6 +768,12 @@ export interface PageAllocator {
    */
   takePageOffBuddy(pfn: number): boolean;
   /**
+   * `put_page_back_buddy()` (`mm/page_alloc.c`): gives a page {@link PageAllocator.takePageOffBuddy} took (or
+   * one kept out when it was freed poisoned) back to the allocator, its poison cleared; false
+   * when it was not taken off or someone else holds it.
+   */
+  putPageBackBuddy(pfn: number): boolean;
+  /**
    * `__offline_isolated_pages()` (`mm/page_alloc.c`): takes every free block of the isolated
    * range `[start, end)` (one node's) out of the allocator for good, its pages marked reserved, as
    * memory offlining leaves them. Returns the base pages taken.

@@ -60,6 +60,14 @@ export const PG_mlocked = 1 << 7;
  */
 export const PG_hwpoison = 1 << 8;
 /**
+ * `MAGIC_HWPOISON` (`include/linux/page-flags.h`): the `page->private` of a poisoned page taken
+ * out of the buddy allocator for good (`SetPageHWPoisonTakenOff()`), so that `unpoison_memory()`
+ * knows to give it back (`put_page_back_buddy()`). "HWPS" in ASCII.
+ *
+ * @category Page flags
+ */
+export const MAGIC_HWPOISON = 0x48575053;
+/**
  * `PG_reserved` (`include/linux/page-flags.h`): never allocated or freed, such as the shared zero
  * page.
  *

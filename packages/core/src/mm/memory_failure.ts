@@ -42,6 +42,7 @@ import type { Kernel } from "../include/kernel";
 import { MIGRATE_SYNC, MR_MEMORY_FAILURE } from "../include/migrate_mode";
 import type { AllocContext } from "../include/mmzone";
 import {
+  MAGIC_HWPOISON,
   PG_buddy,
   PG_dirty,
   PG_has_hwpoisoned,
@@ -226,14 +227,16 @@ const mePagecache = (k: Kernel, page: number, dirty: boolean): MfResult => {
 };
 
 /**
- * `me_huge_page()` on an unmapped hugetlb folio holding our reference: an anonymous one is freed
- * and dissolved into the buddy allocator, its poisoned pages kept out (`__page_handle_poison()`);
- * one someone else still holds is "failed".
+ * `me_huge_page()` on an unmapped anonymous hugetlb folio holding our reference, the page `pfn`
+ * poisoned: our reference is put, which frees the folio and dissolves it into the buddy
+ * allocator, its poisoned pages kept out (`__page_handle_poison()`), and the poisoned page is held
+ * for good (`page_ref_inc()`). "Failed" when someone else still holds the folio, which then cannot
+ * be dissolved.
  */
-const meHugePage = (k: Kernel, head: number): MfResult => {
-  const m = k.memmap;
-  if (m.refcount[head]! - 1 > 0) return "MF_FAILED";
+const meHugePage = (k: Kernel, pfn: number, head: number): MfResult => {
   folioPut(k, head);
+  if (dissolveFreeHugetlbFolio(k, pfn) !== 0) return "MF_FAILED";
+  k.memmap.refcount[pfn]!++;
   return "MF_RECOVERED";
 };
 
@@ -265,7 +268,9 @@ const tryToSplitThpPage = (k: Kernel, head: number): boolean => {
  * before the page's flags are read, and in `folio_wait_writeback()` before the mappings are torn
  * down; a hugetlb folio is locked too (`try_memory_failure_hugetlb()`). The page is unlocked when
  * it has been dealt with. Fails with `ENXIO` for a PFN with no memory, `EHWPOISON` for a page
- * already poisoned or a large folio that cannot be split, and `EBUSY` when the page could not be
+ * already poisoned, for any page of a hugetlb folio already poisoned (the page is then marked and
+ * counted, `folio_set_hugetlb_hwpoison()`, but not handled), or for a large folio that cannot be
+ * split, and `EBUSY` when the page could not be
  * handled (ignored or failed); the page stays poisoned and counted in every case but `ENXIO`.
  */
 export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
@@ -277,6 +282,15 @@ export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, Errno
       return yield* errno("EHWPOISON", `pfn ${pfn} is already poisoned`);
     }
     let head = m.folioOf(pfn);
+    if (m.test(head, PG_hugetlb) && m.test(head, PG_has_hwpoisoned)) {
+      // folio_set_hugetlb_hwpoison() finds the folio poisoned by an earlier error: this page is
+      // recorded (its raw_hwp_list entry, PG_hwpoison in the model) and counted, and
+      // try_memory_failure_hugetlb() reports it already poisoned without handling it again.
+      m.set(pfn, PG_hwpoison);
+      k.numPoisonedPages++;
+      actionResult(k, pfn, "MF_MSG_ALREADY_POISONED", "MF_FAILED");
+      return yield* errno("EHWPOISON", `pfn ${pfn}: its huge page is already poisoned`);
+    }
     if (m.test(head, PG_hugetlb) && hugetlbFreed(k, head)) {
       // try_memory_failure_hugetlb() on a free huge page (folio_test_hugetlb_freed()): dissolved,
       // the poisoned page taken off the buddy allocator and held for good.
@@ -304,7 +318,7 @@ export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, Errno
         m.refcount[head]!--;
         return yield* result(actionResult(k, pfn, "MF_MSG_UNMAP_FAILED", "MF_FAILED"));
       }
-      return yield* result(actionResult(k, pfn, "MF_MSG_HUGE", meHugePage(k, head)));
+      return yield* result(actionResult(k, pfn, "MF_MSG_HUGE", meHugePage(k, pfn, head)));
     }
     // HWPoisonHandlable(): only LRU pages (and free ones, above) can be handled.
     if (!m.test(head, PG_lru))
@@ -376,16 +390,28 @@ const identifyAndAct = (k: Kernel, pfn: number, head: number, saved: number): 0 
   return actionResult(k, pfn, type, res);
 };
 
-/** `unpoison_memory(pfn)`: clears a page's poison mark. */
+/**
+ * `unpoison_memory(pfn)`: clears a page's poison mark. `EBUSY` while someone else holds the folio
+ * (a second reference), maps it, or it belongs to a file. A page memory failure took out of the
+ * allocator (`PageHWPoisonTakenOff()`, held by its one reference or by none) is given back to it
+ * (`put_page_back_buddy()`); a page in use just loses the mark.
+ */
 export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
   if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
   const m = k.memmap;
   if (!m.test(pfn, PG_hwpoison)) return errno("EINVAL", `pfn ${pfn} is not poisoned`);
-  if (m.test(pfn, PG_buddy) || (m.refcount[m.folioOf(pfn)] === 0 && m.compoundHead[pfn] === 0)) {
-    return errno("EBUSY", `pfn ${pfn} was taken out of service when it was freed`);
+  const head = m.folioOf(pfn);
+  if (m.refcount[head]! > 1) return errno("EBUSY", `pfn ${pfn}: someone grabs the hwpoison page`);
+  if (m.folioMapcount(head) > 0)
+    return errno("EBUSY", `pfn ${pfn}: someone maps the hwpoison page`);
+  if (m.mapping[head] !== 0)
+    return errno("EBUSY", `pfn ${pfn}: the hwpoison page has non-NULL mapping`);
+  if (m.private[pfn] === MAGIC_HWPOISON) {
+    if (!k.pageAlloc.putPageBackBuddy(pfn)) return errno("EBUSY", `pfn ${pfn} is still held`);
+    k.numPoisonedPages--;
+    return 0;
   }
   m.clear(pfn, PG_hwpoison);
-  const head = m.folioOf(pfn);
   const nr = m.folioNrPages(head);
   let any = false;
   for (let i = 0; i < nr; i++) any ||= m.test(head + i, PG_hwpoison);

@@ -48,6 +48,7 @@ import {
 import { OomConstraint, type OomControl } from "../include/oom";
 import {
   FOLIO_CONTENT_COPIED,
+  MAGIC_HWPOISON,
   PG_buddy,
   PG_has_hwpoisoned,
   PG_head,
@@ -964,10 +965,13 @@ export class BuddyAllocator implements PageAllocator {
       for (let at = pfn; at < pfn + nr; at += 1 << piece) this.freeOne(zone, at, piece);
       return true;
     }
-    // A block with a poisoned page: free the good pages one by one, keep the bad ones out.
+    // A block with a poisoned page: free the good pages one by one, keep the bad ones out, as
+    // take_page_off_buddy() leaves them.
     for (let i = 0; i < nr; i++) {
-      if (m.flags[pfn + i]! & PG_hwpoison) zone.poisonedPages++;
-      else this.freeOne(zone, pfn + i, 0);
+      if (m.flags[pfn + i]! & PG_hwpoison) {
+        m.private[pfn + i] = MAGIC_HWPOISON;
+        zone.poisonedPages++;
+      } else this.freeOne(zone, pfn + i, 0);
     }
     return true;
   }
@@ -976,7 +980,9 @@ export class BuddyAllocator implements PageAllocator {
    * `take_page_off_buddy()` (`mm/page_alloc.c`): removes the free page `pfn` from the buddy
    * allocator for good, splitting the free block that holds it and freeing the rest
    * (`break_down_buddy_pages()`). The page keeps only `PG_hwpoison` and counts in the zone's
-   * poisoned pages, as a freed poisoned page does. False when `pfn` is in no free block.
+   * poisoned pages, as a freed poisoned page does, and is marked taken off
+   * (`SetPageHWPoisonTakenOff()`: `private` is `MAGIC_HWPOISON`). False when `pfn` is in no free
+   * block.
    */
   takePageOffBuddy(pfn: number): boolean {
     const m = this.memmap;
@@ -997,10 +1003,29 @@ export class BuddyAllocator implements PageAllocator {
       }
       m.flags[pfn] = PG_hwpoison;
       m.order[pfn] = 0;
+      m.private[pfn] = MAGIC_HWPOISON;
       zone.poisonedPages++;
       return true;
     }
     return false;
+  }
+
+  /**
+   * `put_page_back_buddy()` (`mm/page_alloc.c`): gives a poisoned page taken out of the allocator
+   * back to it. The reference memory failure holds on it is dropped (a page kept out when it was
+   * freed holds none), the taken-off mark and `PG_hwpoison` cleared and the page freed. False,
+   * changing nothing, for a page that was not taken off or that someone else holds.
+   */
+  putPageBackBuddy(pfn: number): boolean {
+    const m = this.memmap;
+    if (m.private[pfn] !== MAGIC_HWPOISON || m.refcount[pfn]! > 1) return false;
+    const zone = this.zones[this.mem.pfnToNid(pfn)]!;
+    m.refcount[pfn] = 0;
+    m.private[pfn] = 0; // ClearPageHWPoisonTakenOff()
+    m.flags[pfn] = 0; // TestClearPageHWPoison()
+    zone.poisonedPages--;
+    this.freeOne(zone, pfn, 0);
+    return true;
   }
 
   /**

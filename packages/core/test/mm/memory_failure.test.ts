@@ -28,6 +28,7 @@ import {
   WMARK_MIN,
 } from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import { folioPut } from "../../src/mm/swap";
 import {
   boot,
   expectBytes,
@@ -54,6 +55,17 @@ const nodeStats = (k: Kernel, nid: number): string[] =>
   ["total", "ignored", "failed", "delayed", "recovered"].map((f) =>
     run(k.fs.read(`/sys/devices/system/node/node${nid}/memory_failure/${f}`)).trim(),
   );
+
+/** A process with one anonymous 2 MiB hugetlb page mapped and written (`head`), events recorded. */
+const mappedHugePage = () => {
+  const k = boot();
+  const seen = events(k);
+  run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+  const p = run(k.createProcess());
+  const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+  run(p.write(addr, new Uint8Array([1])));
+  return { k, seen, p, addr, head: ptePfn(pteAt(p, addr)) };
+};
 
 describe("memory_failure(): free and unhandlable pages", () => {
   it("takes a free buddy page off the free lists: MF_MSG_BUDDY, MF_RECOVERED (take_page_off_buddy)", () => {
@@ -208,13 +220,7 @@ describe("memory_failure(): anonymous pages", () => {
   });
 
   it("unmaps a whole hugetlb folio with hwpoison entries and dissolves it: MF_MSG_HUGE, MF_RECOVERED", () => {
-    const k = boot();
-    const seen = events(k);
-    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
-    const p = run(k.createProcess());
-    const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
-    run(p.write(addr, new Uint8Array([1])));
-    const head = ptePfn(pteAt(p, addr));
+    const { k, seen, p, addr, head } = mappedHugePage();
     const free = k.pageAlloc.nodeFreePages(0);
     run(k.memoryFailure(head + 7));
     expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_RECOVERED" });
@@ -223,6 +229,39 @@ describe("memory_failure(): anonymous pages", () => {
     expect(k.pageAlloc.nodeFreePages(0)).toBe(free + 511);
     // The poisoned huge page left the pool (dissolved, __page_handle_poison()).
     expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("0\n");
+    // me_huge_page(): page_ref_inc() holds the poisoned page for good.
+    expect(k.memmap.refcount[head + 7]).toBe(1);
+    expect(k.numPoisonedPages).toBe(1);
+    expectConsistent(k);
+    // unpoison_memory(): PageHWPoisonTakenOff() -> put_page_back_buddy() drops that reference and
+    // frees the page, 0; num_poisoned_pages_sub().
+    run(k.unpoisonMemory(head + 7));
+    expect(k.memmap.test(head + 7, PG_hwpoison)).toBe(false);
+    expect(k.memmap.refcount[head + 7]).toBe(0);
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free + 512);
+    expect(k.numPoisonedPages).toBe(0);
+    expect(run(k.fs.read("/proc/meminfo"))).toMatch(/HardwareCorrupted:\s+0 kB/);
+    // Already unpoisoned: refused.
+    expectErrno(k.unpoisonMemory(head + 7), "EINVAL");
+    expectConsistent(k);
+  });
+
+  it("me_huge_page() on a huge page someone still holds drops its own reference: MF_MSG_HUGE, MF_FAILED", () => {
+    const { k, seen, p, addr, head } = mappedHugePage();
+    k.memmap.refcount[head]!++; // a pin
+    expectErrno(k.memoryFailure(head + 7), "EBUSY");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_FAILED" });
+    // The folio was unmapped (its mapping's reference put) and memory_failure()'s own reference
+    // put: only the pin is left; dissolve_free_hugetlb_folio() could not dissolve it.
+    expect(k.memmap.refcount[head]).toBe(1);
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
+    // When the pin goes, the folio is dissolved with the poisoned page kept out.
+    const free = k.pageAlloc.nodeFreePages(0);
+    folioPut(k, head);
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free + 511);
+    expect(k.memmap.test(head + 7, PG_hwpoison)).toBe(true);
+    expect(k.numPoisonedPages).toBe(1);
     expectConsistent(k);
   });
 });
@@ -299,6 +338,60 @@ describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux
     expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 511);
     expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(true);
     expectConsistent(k);
+  });
+
+  it("a second error on another page of a huge page already poisoned: recorded and counted, MF_MSG_ALREADY_POISONED, EHWPOISON (folio_set_hugetlb_hwpoison(), Linux 6.16)", () => {
+    const { k, seen, head, nid } = onePool();
+    const p = run(k.createProcess());
+    const HUGE = 2 * 2 ** 20;
+    const addr = run(p.mmap(HUGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    expectErrno(k.memoryFailure(head + 3), "EBUSY");
+    seen.length = 0;
+    // folio_test_set_hwpoison() was already set: the new raw page is added to the folio's
+    // raw_hwp_list and num_poisoned_pages_inc()'d; try_memory_failure_hugetlb() gets -EHWPOISON
+    // and reports MF_MSG_ALREADY_POISONED, which action_result() counts nowhere.
+    expectErrno(k.memoryFailure(head + 5), "EHWPOISON");
+    expect(seen).toEqual([
+      {
+        event: "memory_failure_event",
+        pfn: head + 5,
+        type: "MF_MSG_ALREADY_POISONED",
+        result: "MF_FAILED",
+      },
+    ]);
+    expect(k.numPoisonedPages).toBe(2);
+    expect(run(k.fs.read("/proc/meminfo"))).toMatch(/HardwareCorrupted:\s+8 kB/);
+    expect(nodeStats(k, nid)).toEqual(["1", "0", "1", "0", "0"]);
+    // Not handled again: no second dissolve attempt, the page stays in its pool.
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("1\n");
+    expect(hugeFree(k)).toBe("1\n");
+    // The same page again: -EHWPOISON, not counted.
+    expectErrno(k.memoryFailure(head + 5), "EHWPOISON");
+    expect(k.numPoisonedPages).toBe(2);
+    expect(nodeStats(k, nid)).toEqual(["1", "0", "1", "0", "0"]);
+    expectConsistent(k);
+    // When the huge page is freed, both poisoned pages are kept out (folio_clear_hugetlb_hwpoison()).
+    run(p.munmap(addr, HUGE));
+    const free = k.pageAlloc.nodeFreePages(nid);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "0"));
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 510);
+    expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(true);
+    expect(k.memmap.test(head + 5, PG_hwpoison)).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("a second error on another page of an in-use huge page whose unmapping failed: EHWPOISON, not handled again", () => {
+    const { k, seen, head } = mappedHugePage();
+    k.memmap.refcount[head]!++; // a pin: me_huge_page() finds an extra reference
+    expectErrno(k.memoryFailure(head + 1), "EBUSY");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_FAILED" });
+    expectErrno(k.memoryFailure(head + 2), "EHWPOISON");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_ALREADY_POISONED", result: "MF_FAILED" });
+    expect(seen).toHaveLength(2);
+    expect(k.numPoisonedPages).toBe(2);
+    expect(nodeStats(k, 0)).toEqual(["1", "0", "1", "0", "0"]);
+    expect(k.memmap.folioOrder(head)).toBe(9);
+    k.memmap.refcount[head]!--;
   });
 });
 
