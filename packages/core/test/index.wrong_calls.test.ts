@@ -615,7 +615,7 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         run: ({ k }) => k.allocFolio(2, 0, __GFP_THISNODE),
       },
       { call: "k.memoryFailure(-1)", errno: "ENXIO", run: ({ k }) => k.memoryFailure(-1) },
-      { call: "k.unpoisonMemory(100)", errno: "EINVAL", run: ({ k }) => k.unpoisonMemory(100) },
+      { call: "k.unpoisonMemory(100)", errno: "EBUSY", run: ({ k }) => k.unpoisonMemory(100) },
     ],
   ],
   [

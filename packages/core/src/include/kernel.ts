@@ -442,7 +442,10 @@ export interface Kernel {
    * `ESRCH` when that task has exited.
    */
   softOfflinePage(pfn: number, current?: TaskStruct | null): Effect.Effect<void, ErrnoError>;
-  /** `unpoison_memory()` (`mm/memory-failure.c`): clears the mark again. */
+  /**
+   * `unpoison_memory()` (`mm/memory-failure.c`): clears the mark again. `EBUSY` for a page that
+   * is not poisoned or that someone else holds, maps or caches; `ENXIO` for a PFN without memory.
+   */
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError>;
 
   /** Running, shutting down (no new calls are taken), or shut down. */

@@ -399,7 +399,7 @@ const identifyAndAct = (k: Kernel, pfn: number, head: number, saved: number): 0 
 export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
   if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
   const m = k.memmap;
-  if (!m.test(pfn, PG_hwpoison)) return errno("EINVAL", `pfn ${pfn} is not poisoned`);
+  if (!m.test(pfn, PG_hwpoison)) return errno("EBUSY", `pfn ${pfn} was already unpoisoned`);
   const head = m.folioOf(pfn);
   if (m.refcount[head]! > 1) return errno("EBUSY", `pfn ${pfn}: someone grabs the hwpoison page`);
   if (m.folioMapcount(head) > 0)

@@ -242,7 +242,7 @@ describe("memory_failure(): anonymous pages", () => {
     expect(k.numPoisonedPages).toBe(0);
     expect(run(k.fs.read("/proc/meminfo"))).toMatch(/HardwareCorrupted:\s+0 kB/);
     // Already unpoisoned: refused.
-    expectErrno(k.unpoisonMemory(head + 7), "EINVAL");
+    expectErrno(k.unpoisonMemory(head + 7), "EBUSY");
     expectConsistent(k);
   });
 

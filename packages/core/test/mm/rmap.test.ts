@@ -182,7 +182,7 @@ describe("hardware poison", () => {
     run(k.injectMemoryError(folio.pfn));
     run(k.unpoisonMemory(folio.pfn));
     expect(folio.hwpoisoned).toBe(false);
-    expectErrno(k.unpoisonMemory(folio.pfn), "EINVAL");
+    expectErrno(k.unpoisonMemory(folio.pfn), "EBUSY");
     // A latent error needs a page in use: a free one would be handed out again.
     expectErrno(k.injectMemoryError(k.pageAlloc.zones[1]!.startPfn + 5000), "EBUSY");
   });
