@@ -609,8 +609,8 @@ export class OffloadPolicy {
    */
   correction = 1;
   /**
-   * With `lanesAreCpuThreads`: the bandwidth the offloads' lanes (two or more) reached together
-   * on the bytes of the batches they copied, GB/s (their observed time less the prediction's {@link
+   * With `lanesAreCpuThreads`: the bandwidth the offloads' lanes reached together on the bytes of
+   * the batches they copied, GB/s (their observed time less the prediction's {@link
    * OffloadDecision.fixedNs}), moved halfway to each observation as the correction is; null until
    * an offload has been observed. The CPU's copy of a batch is predicted at no more than this
    * (and no less than an eighth of the profile's `threadGbps`). See {@link observe}.
@@ -751,16 +751,14 @@ export class OffloadPolicy {
    * held within 1/8–8 so that one stall cannot silence the offload for long. The first offload,
    * which starts cold, is not counted.
    *
-   * With `lanesAreCpuThreads`, after an offload on two lanes or more, {@link lanesGbps} moves
-   * halfway to the bandwidth the lanes reached:
+   * With `lanesAreCpuThreads`, {@link lanesGbps} moves halfway to the bandwidth the lanes reached:
    * the batch's bytes over `actualNs` less the prediction's `fixedNs`. A profile measures the
    * initiating CPU's bandwidth over a few MiB in the caches; a batch's bytes come from memory, at
    * a half or a third of that here. The offload's correction learns it from every offload it
    * takes, and without this the CPU's prediction never would: after two offloads at 64 KiB the
    * CPU's copy looked twice as fast as the offload's when both copy the same bytes at the same
-   * speed. Two lanes or more that are CPU threads reach together at least what one thread
-   * reaches, the initiating CPU's copy no more, so the policy holds the CPU's bandwidth to theirs,
-   * and then
+   * speed. Lanes that are CPU threads reach together at least what one of them reaches, the
+   * initiating CPU's copy no more, so the policy holds the CPU's bandwidth to theirs, and then
    * takes a batch when the offload saves more of the CPU's per-folio copy calls than its own
    * fixed costs take (with equal byte rates on both sides).
    */
@@ -774,9 +772,7 @@ export class OffloadPolicy {
     }
     const ratio = Math.min(8, Math.max(1 / 8, actualNs / predicted));
     this.correction = (this.correction + ratio) / 2;
-    // Two lanes or more: one lane is one thread against the initiator's one, and on a loaded
-    // machine it copied a quarter slower than the kernel's own copy (woken late, cache-cold).
-    if (this.lanesAreCpuThreads && d.bytes > 0 && d.lanes >= 2) {
+    if (this.lanesAreCpuThreads && d.bytes > 0) {
       const gbps = d.bytes / Math.max(1, actualNs - d.fixedNs);
       this.lanesGbps = this.lanesGbps === null ? gbps : (this.lanesGbps + gbps) / 2;
     }

@@ -297,7 +297,7 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
     ]);
   });
 
-  it("with lanes that are CPU threads, holds the CPU's bandwidth to what two lanes or more reached on the batch's bytes", async () => {
+  it("with lanes that are CPU threads, holds the CPU's bandwidth to what the lanes reached on the batch's bytes", async () => {
     const kernel = boot({ nodes: ["16M", "16M"] });
     const events: MmMigrateOffloadDecision[] = [];
     kernel.trace.subscribe((e) => {
@@ -306,45 +306,41 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
     const die = () => Effect.die(new Error("a fixed profile is never calibrated"));
     const threads = new OffloadPolicy(kernel, "T", die, PROFILE, { lanesAreCpuThreads: true });
     const other = new OffloadPolicy(kernel, "O", die, PROFILE);
-    // 512 × 64 KiB = 32 MiB. CPU: 512·100 + 33554432/4 = 8439808. Two threads on two CPUs:
-    // 20000 + 2·1000 fixed, then 256 folios · 16384 = 4194304 (= 33554432/8): 4216304, taken.
+    // 512 × 64 KiB = 32 MiB. CPU: 512·100 + 33554432/4 = 8439808. One thread (no idle CPU):
+    // 20000 + 1000 fixed, then 33554432/4 = 8388608: 8409608, taken.
     const b = batch(512, 64 * KiB);
-    const two = { kind: "threads", threads: 2, idleCpus: 1 } as const;
-    const first = await Effect.runPromise(threads.decide(b, two));
+    const one = { kind: "threads", threads: 1, idleCpus: 0 } as const;
+    const first = await Effect.runPromise(threads.decide(b, one));
     expect(first).toMatchObject({
       taken: true,
       cpuNs: 8439808,
-      offloadNs: 4216304,
-      fixedNs: 22000,
+      offloadNs: 8409608,
+      fixedNs: 21000,
     });
     expect(events[0]!.cpuGbps).toBe(4);
-    // The bytes came from memory at 2 GB/s together, not 8: 22000 + 33554432/2 = 16799216 ns.
-    // The first, cold, offload is not counted; the second sets the correction and the lanes'
-    // bandwidth.
+    // The bytes came from memory at 2 GB/s, not 4: 21000 + 33554432/2 = 16798216 ns. The first,
+    // cold, offload is not counted; the second sets both the correction and the lanes' bandwidth.
     for (const p of [threads, other]) {
-      p.observe(first, 16799216);
-      p.observe(first, 16799216);
+      p.observe(first, 16798216);
+      p.observe(first, 16798216);
     }
     expect(threads.lanesGbps).toBe(2);
     expect(other.lanesGbps).toBeNull();
-    expect(threads.correction).toBeCloseTo((1 + 16799216 / 4216304) / 2, 12);
-    // Offload: 4216304 × the correction = (4216304 + 16799216)/2 = 10507760. The CPU copies the
-    // same bytes no faster than the two lanes did together: 51200 + 33554432/2 = 16828416, taken.
-    // At the profile's 4 GB/s (lanes that are not CPU threads) it is 8439808, declined.
-    const second = await Effect.runPromise(threads.decide(b, two));
+    const correction = (1 + 16798216 / 8409608) / 2;
+    expect(threads.correction).toBeCloseTo(correction, 12);
+    // Offload: 8409608 × the correction = 12603912. The CPU copies the same bytes no faster than
+    // the lane did: 51200 + 33554432/2 = 16828416, taken. At the profile's 4 GB/s (lanes that are
+    // not CPU threads) it is 8439808, declined.
+    const second = await Effect.runPromise(threads.decide(b, one));
     expect(second.taken).toBe(true);
     expect(second.cpuNs).toBe(16828416);
-    expect(second.offloadNs).toBeCloseTo(10507760, 6);
+    expect(second.offloadNs).toBeCloseTo(12603912, 6);
     expect(events[1]).toMatchObject({ taken: true, cpuNs: 16828416, cpuGbps: 2 });
-    const declined = await Effect.runPromise(other.decide(b, two));
+    const declined = await Effect.runPromise(other.decide(b, one));
     expect(declined).toMatchObject({ taken: false, cpuNs: 8439808 });
-    // One lane is one thread against the initiator's: what it reached says nothing of the CPU.
-    const one = await Effect.runPromise(threads.decide(b, { ...two, threads: 1, idleCpus: 0 }));
-    threads.observe(one, 100 * 16799216);
-    expect(threads.lanesGbps).toBe(2);
     // A stalled lane lowers the CPU's bandwidth no further than an eighth of the profile's.
-    for (let i = 0; i < 20; i++) threads.observe(second, 100 * 16799216);
-    await Effect.runPromise(threads.decide(b, two));
+    for (let i = 0; i < 20; i++) threads.observe(second, 100 * 16798216);
+    await Effect.runPromise(threads.decide(b, one));
     expect(threads.lanesGbps).toBeLessThan(0.5);
     expect(events.at(-1)!.cpuGbps).toBe(0.5);
   });
