@@ -459,10 +459,10 @@ export const calibratedLaneGbps = (
  * bandwidth (`TypedArray.set` over 4 MiB of `SharedArrayBuffer`, best of 3) and the cost of a
  * folio's copy call beyond its bytes, as the move step makes it (`copyMcPages()`, the body of
  * `folio_mc_copy()`, once per base page of a 2 MiB block from the allocator, best of 3: its
- * page lookups and checks cost several times a bare 4 KiB `TypedArray.set`); then, on a copy
- * engine, one round trip (dispatch and completion), one thread's bandwidth over four copies of a
- * 2 MiB block (no faster than the initiating thread's, {@link calibratedLaneGbps}) and the cost
- * of one more queued copy, each the median of 5: the CPU at its best against the offload at its typical, so that the
+ * page lookups and checks cost 4–5 times a bare 4 KiB `TypedArray.set`); then, on a copy engine, one round trip (dispatch and
+ * completion), one thread's bandwidth over four copies of a 2 MiB block (no faster than the
+ * initiating thread's, {@link calibratedLaneGbps}) and the cost of one more queued copy,
+ * each the median of 5: the CPU at its best against the offload at its typical, so that the
  * policy errs towards the CPU copy. The engine copies between two blocks it takes from the page allocator and
  * gives back, so no page in use is touched.
  *
