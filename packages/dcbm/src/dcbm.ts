@@ -723,10 +723,9 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
       kernel,
       DCBM_MIGRATOR_NAME,
       () => calibrateCopyCost(kernel),
-      // Not `lanesAreCpuThreads`: the memcpy device's engines are CPU threads, but a channel's
-      // bytes pass through its descriptors and the engine's queue, and plain dcbm ran 0.84-0.93 x
-      // serial at 256 KiB-1 MiB where equal byte rates would have it take those batches.
       options.costProfile,
+      // The memcpy DMA device's engines are CPU threads running the initiator's copy.
+      { lanesAreCpuThreads: true },
     ),
     // The skeleton is built from the state; the state's functions reach it only once loaded.
     get module() {

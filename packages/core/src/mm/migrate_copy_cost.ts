@@ -625,8 +625,8 @@ export class OffloadPolicy {
    * @param calibrate - measures a profile on first use, when none was given.
    * @param profile - a fixed or saved profile; none: calibrate on the first decision.
    * @param options - `lanesAreCpuThreads`: the offload's lanes are CPU threads running the
-   *   initiator's very copy (mtcopy's copy threads), so that what they reach on a batch's bytes
-   *   bounds what the initiating CPU would (default false).
+   *   initiator's copy (mtcopy's copy threads, the engines of dcbm's memcpy DMA device), so that
+   *   what they reach on a batch's bytes bounds what the initiating CPU would (default false).
    */
   constructor(
     private readonly kernel: Kernel,
