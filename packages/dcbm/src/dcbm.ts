@@ -724,8 +724,6 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
       DCBM_MIGRATOR_NAME,
       () => calibrateCopyCost(kernel),
       options.costProfile,
-      // The memcpy DMA device's engines are CPU threads running the initiator's copy.
-      { lanesAreCpuThreads: true },
     ),
     // The skeleton is built from the state; the state's functions reach it only once loaded.
     get module() {

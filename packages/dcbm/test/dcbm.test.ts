@@ -607,8 +607,6 @@ describe("dcbm: the adaptive policy (the copy-cost model)", () => {
         offloadNs: 175072,
         initiatorNs: 31600,
         correction: 1,
-        // The profile's threadGbps: no offload observed yet.
-        cpuGbps: 4,
       },
     ]);
     // Declined in should_batch, before the batch was formed: offload_copy never ran, so the

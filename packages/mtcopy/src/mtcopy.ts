@@ -119,9 +119,7 @@ let idleCache = { at: Number.NEGATIVE_INFINITY, idle: 0 };
 
 /**
  * CPUs idle enough for copy threads: the machine's CPUs less its one-minute load average (which
- * counts this process's threads too, the initiating thread busy migrating among them; at least
- * that one), a fraction when the load is one (2 CPUs at load 1.4: 0.6, which `auto` gives a copy
- * thread of its own; the model runs the threads on 1.6 CPUs). The
+ * counts this process's threads too), less the initiating thread, which is busy migrating. The
  * kernel updates the load average every 5 s (`LOAD_FREQ`, `kernel/sched/loadavg.c`), so the answer
  * is read again at most once a second; a batch pays for no system call.
  *
@@ -135,7 +133,7 @@ export const idleCpus = (): number => {
   if (now - idleCache.at >= 1000) {
     idleCache = {
       at: now,
-      idle: Math.max(0, availableParallelism() - Math.max(1, loadavg()[0]!)),
+      idle: Math.max(0, availableParallelism() - Math.max(1, Math.ceil(loadavg()[0]!))),
     };
   }
   return idleCache.idle;
@@ -278,8 +276,6 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     MTCOPY_MIGRATOR_NAME,
     () => calibrateCopyCost(kernel, engine ? { engine } : {}),
     options.costProfile,
-    // The copy threads run the initiator's copy.
-    { lanesAreCpuThreads: true },
   );
 
   const migrator: Omit<Migrator, "owner"> = {
@@ -295,15 +291,12 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         : decideAuto(dst, src),
   };
 
-  /**
-   * `auto`'s copy threads: one per idle CPU or part of one, and the initiator's, if the model says
-   * they pay.
-   */
+  /** `auto`'s copy threads: one per idle CPU and the initiator's, if the model says they pay. */
   const lanes = (): Extract<CopyOffload, { readonly kind: "threads" }> => {
     const idle = probe();
     return {
       kind: "threads",
-      threads: Math.max(1, Math.min(Math.ceil(idle) + 1, MAX_NUM_COPY_THREADS)),
+      threads: Math.max(1, Math.min(idle + 1, MAX_NUM_COPY_THREADS)),
       idleCpus: idle,
     };
   };
@@ -430,9 +423,7 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     // cannot start: copies must never quietly fall back because the threads never ran.
     prepare: () => {
       const e = engineFor(
-        typeof policy === "number"
-          ? policy
-          : Math.max(1, Math.min(Math.ceil(probe()), MAX_NUM_COPY_THREADS)),
+        typeof policy === "number" ? policy : Math.max(1, Math.min(probe(), MAX_NUM_COPY_THREADS)),
       );
       return Effect.tapError(e.ready(), () =>
         Effect.promise(async () => {

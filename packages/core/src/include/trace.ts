@@ -122,12 +122,6 @@ export interface MmMigrateOffloadDecision {
    * model's prediction times this (1 until an offload has been observed).
    */
   readonly correction: number;
-  /**
-   * The initiating CPU's copy bandwidth `cpuNs` was predicted at, GB/s: the profile's
-   * `threadGbps`, or less once the offload's lanes were seen to copy slower (0 while the policy
-   * has no profile).
-   */
-  readonly cpuGbps: number;
 }
 
 /**

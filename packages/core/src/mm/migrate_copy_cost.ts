@@ -39,7 +39,6 @@ import type { Kernel } from "../include/kernel";
 import type { Attribute } from "../include/kernfs";
 import type { CopyBatch } from "../include/migrate_copy_offload";
 import { CopyEngine } from "../kernel/copy_engine";
-import { copyMcPages } from "./copy_mc";
 
 /**
  * A machine's copy costs: the parameters of the copy-cost model. Every field is a finite number
@@ -156,13 +155,6 @@ export interface OffloadDecision {
   readonly offloadNs: number;
   /** Of `offloadNs`, what keeps the initiating CPU busy, ns. */
   readonly initiatorNs: number;
-  /**
-   * Of `offloadNs`, what does not move bytes, ns: `initiatorNs`, and a DMA copy's `completionNs`.
-   * The rest is the lanes moving the batch's bytes.
-   */
-  readonly fixedNs: number;
-  /** The batch's bytes. */
-  readonly bytes: number;
   /** Threads or channels the offload would use. */
   readonly lanes: number;
 }
@@ -208,8 +200,7 @@ export const threadCopyNs = (
   idleCpus: number,
 ): { readonly ns: number; readonly initiatorNs: number } => {
   const t = Math.max(1, threads);
-  // The initiator's CPU and the idle share of the others (a fraction when the load is one).
-  const cpus = Math.max(1, Math.min(t, Math.max(0, idleCpus) + 1));
+  const cpus = Math.max(1, Math.min(t, Math.floor(idleCpus) + 1));
   const together = Math.min(cpus * p.cpu.threadGbps, p.cpu.memGbps);
   const slowest =
     b.folios >= t ? (Math.ceil(b.folios / t) * b.bytes) / b.folios / p.cpu.threadGbps : 0;
@@ -296,14 +287,11 @@ export const offloadDecision = (
           channels: Math.max(1, offload.threads),
         }
       : dmaCopyNs(p, b, offload.channels, offload.descriptors);
-  const completionNs = offload.kind === "dma" && p.dma ? p.dma.completionNs : 0;
   return {
     taken: b.folios > 0 && o.ns <= cpuNs,
     cpuNs,
     offloadNs: o.ns,
     initiatorNs: o.initiatorNs,
-    fixedNs: o.initiatorNs + completionNs,
-    bytes: b.bytes,
     lanes: o.channels,
   };
 };
@@ -457,9 +445,7 @@ export const calibratedLaneGbps = (
 /**
  * Measures this machine's copy costs, in a few milliseconds: the initiating thread's copy
  * bandwidth (`TypedArray.set` over 4 MiB of `SharedArrayBuffer`, best of 3) and the cost of a
- * folio's copy call beyond its bytes, as the move step makes it (`copyMcPages()`, the body of
- * `folio_mc_copy()`, once per base page of a 2 MiB block from the allocator, best of 3: its
- * page lookups and checks cost 4–5 times a bare 4 KiB `TypedArray.set`); then, on a copy engine, one round trip (dispatch and
+ * 4 KiB copy call beyond its bytes; then, on a copy engine, one round trip (dispatch and
  * completion), one thread's bandwidth over four copies of a 2 MiB block (no faster than the
  * initiating thread's, {@link calibratedLaneGbps}) and the cost of one more queued copy,
  * each the median of 5: the CPU at its best against the offload at its typical, so that the
@@ -482,13 +468,18 @@ export const calibrateCopyCost = (
 ): Effect.Effect<CopyCostProfile, ErrnoError> =>
   Effect.gen(function* () {
     const cpus = availableParallelism();
-    // The initiating thread's bandwidth over 4 MiB.
+    // The initiating thread: bandwidth over 4 MiB, and a 4 KiB call's cost beyond its bytes.
     const big = 4 << 20;
     const src = new Uint8Array(new SharedArrayBuffer(big));
     const dst = new Uint8Array(new SharedArrayBuffer(big));
     src.fill(1);
     dst.set(src);
     const threadGbps = big / (best(3, () => dst.set(src)) * 1e6);
+    const calls = 256;
+    const small = best(3, () => {
+      for (let i = 0; i < calls; i++) dst.set(src.subarray(i * 4096, (i + 1) * 4096), i * 4096);
+    });
+    const copyCallNs = Math.max(0, (small * 1e6 - (calls * 4096) / threadGbps) / calls);
     // The engine: pages from the allocator, never a page in use.
     const pageSize = kernel.mem.pageSize;
     let order = Math.min(kernel.pageAlloc.maxOrder, Math.log2((2 << 20) / pageSize));
@@ -508,13 +499,6 @@ export const calibrateCopyCost = (
     }
     if (a < 0 || b < 0) return yield* errno("ENOMEM", "no free blocks to calibrate the copy on");
     const block = pageSize << order;
-    // A folio's copy call as the move step makes it: `copyMcPages()`, the body of
-    // `folio_mc_copy()`, once per base page of the block, beyond the page's bytes.
-    const calls = 1 << order;
-    const perPage = best(3, () => {
-      for (let i = 0; i < calls; i++) copyMcPages(kernel, b + i, a + i, 1);
-    });
-    const copyCallNs = Math.max(0, (perPage * 1e6 - block / threadGbps) / calls);
     const own = options.engine ? null : new CopyEngine(kernel, { threads: 1, maxTags: 64 });
     const engine = options.engine ?? own!;
     // `copies` copies of `length` bytes, each `stride` bytes after the last (0: the same bytes).
@@ -608,35 +592,21 @@ export class OffloadPolicy {
    * more, a hundred or so batches later. Offload predictions are multiplied by it before they are compared with the CPU's.
    */
   correction = 1;
-  /**
-   * With `lanesAreCpuThreads`: the bandwidth the offloads' lanes reached together on the bytes of
-   * the batches they copied, GB/s (their observed time less the prediction's {@link
-   * OffloadDecision.fixedNs}), moved halfway to each observation as the correction is; null until
-   * an offload has been observed. The CPU's copy of a batch is predicted at no more than this
-   * (and no less than an eighth of the profile's `threadGbps`). See {@link observe}.
-   */
-  lanesGbps: number | null = null;
   private profile: CopyCostProfile | null;
-  private readonly lanesAreCpuThreads: boolean;
 
   /**
    * @param kernel - the kernel whose batches it decides, whose tracepoints it emits on.
    * @param migrator - the migrator's name, in the trace event.
    * @param calibrate - measures a profile on first use, when none was given.
    * @param profile - a fixed or saved profile; none: calibrate on the first decision.
-   * @param options - `lanesAreCpuThreads`: the offload's lanes are CPU threads running the
-   *   initiator's copy (mtcopy's copy threads, the engines of dcbm's memcpy DMA device), so that
-   *   what they reach on a batch's bytes bounds what the initiating CPU would (default false).
    */
   constructor(
     private readonly kernel: Kernel,
     private readonly migrator: string,
     private readonly calibrate: () => Effect.Effect<CopyCostProfile, ErrnoError>,
     profile?: CopyCostProfile,
-    options: { readonly lanesAreCpuThreads?: boolean } = {},
   ) {
     this.profile = profile ?? null;
-    this.lanesAreCpuThreads = options.lanesAreCpuThreads ?? false;
   }
 
   /** The profile decisions use; null until calibrated. */
@@ -657,15 +627,7 @@ export class OffloadPolicy {
         const measured = yield* Effect.exit(policy.calibrate());
         if (measured._tag === "Failure") {
           policy.declined++;
-          return {
-            taken: false,
-            cpuNs: 0,
-            offloadNs: 0,
-            initiatorNs: 0,
-            fixedNs: 0,
-            bytes: batch.bytes,
-            lanes: 0,
-          };
+          return { taken: false, cpuNs: 0, offloadNs: 0, initiatorNs: 0, lanes: 0 };
         }
         policy.profile = measured.value;
       }
@@ -688,10 +650,7 @@ export class OffloadPolicy {
     return false;
   }
 
-  /**
-   * The model's decision with the offload's prediction scaled by {@link correction}, and the CPU's
-   * copy at no more than {@link lanesGbps} when the lanes are CPU threads.
-   */
+  /** The model's decision with the offload's prediction scaled by {@link correction}. */
   private predict(
     profile: CopyCostProfile,
     batch: CopyBatch,
@@ -699,21 +658,10 @@ export class OffloadPolicy {
   ): { readonly raw: OffloadDecision; readonly d: OffloadDecision } {
     const raw = offloadDecision(profile, batch, offload);
     const offloadNs = raw.offloadNs * this.correction;
-    const gbps = this.cpuGbps(profile);
-    const cpuNs =
-      gbps < profile.cpu.threadGbps
-        ? cpuCopyNs({ ...profile, cpu: { ...profile.cpu, threadGbps: gbps } }, batch)
-        : raw.cpuNs;
     return {
       raw,
-      d: { ...raw, cpuNs, offloadNs, taken: batch.folios > 0 && offloadNs <= cpuNs },
+      d: { ...raw, offloadNs, taken: batch.folios > 0 && offloadNs <= raw.cpuNs },
     };
-  }
-
-  /** The CPU's copy bandwidth a prediction uses, GB/s: see {@link lanesGbps}. */
-  private cpuGbps(profile: CopyCostProfile): number {
-    const t = profile.cpu.threadGbps;
-    return this.lanesGbps === null ? t : Math.min(t, Math.max(t / 8, this.lanesGbps));
   }
 
   /** Counts a decision, moves the correction towards 1 on a decline, and traces it. */
@@ -740,7 +688,6 @@ export class OffloadPolicy {
         offloadNs: d.offloadNs,
         initiatorNs: d.initiatorNs,
         correction: d.offloadNs / (raw.offloadNs || 1),
-        cpuGbps: this.profile ? this.cpuGbps(this.profile) : 0,
       });
     return d;
   }
@@ -750,17 +697,6 @@ export class OffloadPolicy {
    * correction moves halfway to `actualNs` over the model's prediction for that batch, that ratio
    * held within 1/8–8 so that one stall cannot silence the offload for long. The first offload,
    * which starts cold, is not counted.
-   *
-   * With `lanesAreCpuThreads`, {@link lanesGbps} moves halfway to the bandwidth the lanes reached:
-   * the batch's bytes over `actualNs` less the prediction's `fixedNs`. A profile measures the
-   * initiating CPU's bandwidth over a few MiB in the caches; a batch's bytes come from memory, at
-   * a half or a third of that here. The offload's correction learns it from every offload it
-   * takes, and without this the CPU's prediction never would: after two offloads at 64 KiB the
-   * CPU's copy looked twice as fast as the offload's when both copy the same bytes at the same
-   * speed. Lanes that are CPU threads reach together at least what one of them reaches, the
-   * initiating CPU's copy no more, so the policy holds the CPU's bandwidth to theirs, and then
-   * takes a batch when the offload saves more of the CPU's per-folio copy calls than its own
-   * fixed costs take (with equal byte rates on both sides).
    */
   observe(d: OffloadDecision, actualNs: number): void {
     const predicted = d.offloadNs / this.correction;
@@ -772,10 +708,6 @@ export class OffloadPolicy {
     }
     const ratio = Math.min(8, Math.max(1 / 8, actualNs / predicted));
     this.correction = (this.correction + ratio) / 2;
-    if (this.lanesAreCpuThreads && d.bytes > 0) {
-      const gbps = d.bytes / Math.max(1, actualNs - d.fixedNs);
-      this.lanesGbps = this.lanesGbps === null ? gbps : (this.lanesGbps + gbps) / 2;
-    }
   }
 
   /** Whether an offload has been observed yet (the first, cold one is not counted). */
