@@ -85,6 +85,23 @@ export const MAP_FIXED_NOREPLACE = 0x100000;
  */
 export const MAP_ANONYMOUS = 0x20;
 /**
+ * `MAP_32BIT` (x86's `arch/x86/include/uapi/asm/mman.h`): place the mapping in the first 2 GiB, for
+ * code of the small memory model. `arch_get_unmapped_area_topdown()`
+ * (`arch/x86/kernel/sys_x86_64.c`, Linux 6.16) then searches bottom-up (`arch_get_unmapped_area()`)
+ * in `[0x40000000, 0x80000000)` (`find_start_end()`; the model has no `PF_RANDOMIZE`, so the base is
+ * not randomized): a free hint that ends by 2 GiB is taken, else the lowest free range there; none
+ * is `ENOMEM`. THP, shmem and hugetlb alignment apply inside that window. With `MAP_FIXED` the
+ * address asked for wins.
+ *
+ * @example
+ * ```ts
+ * const a = p.mmap(4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT }); // 0x40000000
+ * ```
+ *
+ * @category Address spaces
+ */
+export const MAP_32BIT = 0x40;
+/**
  * `MAP_POPULATE` (`include/uapi/asm-generic/mman.h`): fault every page in now.
  *
  * @category Address spaces

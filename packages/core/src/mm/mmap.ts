@@ -34,6 +34,7 @@ import {
   Vma,
 } from "../include/mm_types";
 import {
+  MAP_32BIT,
   MAP_ANONYMOUS,
   MAP_DROPPABLE,
   MAP_FIXED,
@@ -79,10 +80,9 @@ import { freePgtables, zapPteRange } from "./memory";
 import { mlockVmaPagesRange } from "./mlock";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
-// The legacy flags of include/uapi/asm-generic/mman.h, mman-common.h and x86's asm/mman.h that
-// the model does not export: ignored by Linux (MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED
-// without CONFIG_MMU) or honoured in ways the model does not follow (MAP_NOT_MODELLED below).
-const MAP_32BIT = 0x40;
+// The legacy flags of include/uapi/asm-generic/mman.h and mman-common.h that the model does not
+// export: ignored by Linux (MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED without CONFIG_MMU)
+// or honoured in ways the model does not follow (MAP_NOT_MODELLED below).
 const MAP_GROWSDOWN = 0x0100;
 const MAP_DENYWRITE = 0x0800;
 const MAP_EXECUTABLE = 0x1000;
@@ -116,9 +116,9 @@ const LEGACY_MAP_MASK =
 /**
  * Flags Linux 6.16 honours that the model does not follow: `mmap()` refuses them with `EINVAL`
  * naming them, rather than ignore what the caller asked for (`VM_GROWSDOWN` from
- * `calc_vm_flag_bits()`, x86's `MAP_32BIT` placement).
+ * `calc_vm_flag_bits()`).
  */
-const MAP_NOT_MODELLED = MAP_32BIT | MAP_GROWSDOWN;
+const MAP_NOT_MODELLED = MAP_GROWSDOWN;
 
 /**
  * `do_mmap()`'s switch on `flags & MAP_TYPE` (`mm/mmap.c`, Linux 6.16): whether the mapping is
@@ -637,11 +637,40 @@ const unmappedAreaTopdown = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): n
 };
 
 /**
- * Whether a hint `addr` is taken for `len` bytes: asked for (not 0), below `TASK_SIZE` with the
- * length, and free (`find_vma()` finds nothing, or a VMA at or past its end).
+ * Whether a hint `addr` is taken for `len` bytes: asked for (not 0), below `end` (`TASK_SIZE`
+ * unless `MAP_32BIT` narrows it) with the length, and free (`find_vma()` finds nothing, or a VMA
+ * at or past its end).
  */
-const hintFree = (mm: MmStruct, addr: number, len: number): boolean =>
-  addr !== 0 && TASK_SIZE - len >= addr && !mm.findVmaIntersection(addr, addr + len);
+const hintFree = (mm: MmStruct, addr: number, len: number, end = TASK_SIZE): boolean =>
+  addr !== 0 && end - len >= addr && !mm.findVmaIntersection(addr, addr + len);
+
+/** `find_start_end()`'s window for a 64-bit task's `MAP_32BIT` mapping: 1 GiB to 2 GiB. */
+const MAP_32BIT_BEGIN = 0x40000000;
+const MAP_32BIT_END = 0x80000000;
+
+/**
+ * `arch_get_unmapped_area()` (`arch/x86/kernel/sys_x86_64.c`, Linux 6.16): the bottom-up layout
+ * in the window `find_start_end()` gives, `[TASK_UNMAPPED_BASE, TASK_SIZE)`, or for `MAP_32BIT`
+ * `[0x40000000, 0x80000000)` (the model has no `PF_RANDOMIZE`, so that base stays put). A `hint`
+ * (page aligned up) free below the window's end is taken, even below its start; else the lowest
+ * free range in the window that fits ({@link unmappedArea}). -1 when nothing fits (`-ENOMEM`).
+ */
+const archGetUnmappedArea = (
+  k: Kernel,
+  mm: MmStruct,
+  hint: number,
+  len: number,
+  align: number,
+  map32bit: boolean,
+): number => {
+  const pageSize = k.mem.pageSize;
+  const begin = map32bit ? MAP_32BIT_BEGIN : mm.mmapLegacyBase;
+  const end = map32bit ? MAP_32BIT_END : TASK_SIZE;
+  if (len > end) return -1;
+  const up = Math.ceil(hint / pageSize) * pageSize;
+  if (hintFree(mm, up, len, end)) return up;
+  return unmappedArea(k, mm, { length: len, lowLimit: begin, highLimit: end, align });
+};
 
 /**
  * `arch_get_unmapped_area_topdown()` (`arch/x86/kernel/sys_x86_64.c`, Linux 6.16), which
@@ -649,8 +678,8 @@ const hintFree = (mm: MmStruct, addr: number, len: number): boolean =>
  * has: a `hint` (page aligned down) that leaves the range free below `TASK_SIZE`
  * (`mmap_address_hint_valid()`), else the highest free range below `mmap_base` that fits
  * ({@link unmappedAreaTopdown}). When none does it falls back to `arch_get_unmapped_area()`, the
- * bottom-up layout: the hint again, page aligned up, else the lowest free range from
- * `TASK_UNMAPPED_BASE` up to `TASK_SIZE` ({@link unmappedArea}). `align` is the page size, or for
+ * bottom-up layout ({@link archGetUnmappedArea}). A `MAP_32BIT` mapping (`map32bit`) goes
+ * straight to the bottom-up layout in `[0x40000000, 0x80000000)`. `align` is the page size, or for
  * a hugetlb mapping its huge page size (`get_align_mask()`). -1 when nothing fits (`-ENOMEM`).
  */
 const archGetUnmappedAreaTopdown = (
@@ -659,9 +688,11 @@ const archGetUnmappedAreaTopdown = (
   hint: number,
   len: number,
   align: number,
+  map32bit: boolean,
 ): number => {
   const pageSize = k.mem.pageSize;
   if (len > TASK_SIZE) return -1;
+  if (map32bit) return archGetUnmappedArea(k, mm, hint, len, align, true);
   const down = hint - (hint % pageSize);
   if (hintFree(mm, down, len)) return down;
   const top = { length: len, lowLimit: pageSize, highLimit: mm.mmapBase, align };
@@ -669,9 +700,7 @@ const archGetUnmappedAreaTopdown = (
   if (addr >= 0) return addr;
   // Rather than fail the mmap(), try the bottom-up layout (a large stack rlimit can leave too
   // little room below mmap_base).
-  const up = Math.ceil(hint / pageSize) * pageSize;
-  if (hintFree(mm, up, len)) return up;
-  return unmappedArea(k, mm, { ...top, lowLimit: mm.mmapLegacyBase, highLimit: TASK_SIZE });
+  return archGetUnmappedArea(k, mm, hint, len, align, false);
 };
 
 /**
@@ -679,10 +708,19 @@ const archGetUnmappedAreaTopdown = (
  * 0) and the PMD size: searches for `len` plus a PMD, then places the mapping at the PMD-aligned
  * address inside that padded range (its top one when the range starts aligned, as under
  * `MMF_TOPDOWN`), so THP can map it whole. -1 when the padded search fails; the caller then
- * searches without the padding (`thp_get_unmapped_area_vmflags()`).
+ * searches without the padding (`thp_get_unmapped_area_vmflags()`). The search keeps the mmap
+ * flags, so a `MAP_32BIT` one (`map32bit`) runs bottom-up from 1 GiB; the mm is still
+ * `MMF_TOPDOWN`, so an aligned start there still moves up by a PMD (`0x40200000`, not
+ * `0x40000000`).
  */
-const thpGetUnmappedArea = (k: Kernel, mm: MmStruct, len: number, pmdSize: number): number => {
-  const ret = archGetUnmappedAreaTopdown(k, mm, 0, len + pmdSize, k.mem.pageSize);
+const thpGetUnmappedArea = (
+  k: Kernel,
+  mm: MmStruct,
+  len: number,
+  pmdSize: number,
+  map32bit: boolean,
+): number => {
+  const ret = archGetUnmappedAreaTopdown(k, mm, 0, len + pmdSize, k.mem.pageSize, map32bit);
   if (ret < 0) return -1;
   const offSub = (pmdSize - (ret % pmdSize)) % pmdSize;
   return offSub === 0 ? ret + pmdSize : ret + offSub;
@@ -696,11 +734,18 @@ const thpGetUnmappedArea = (k: Kernel, mm: MmStruct, len: number, pmdSize: numbe
  * (`always`, `within_size` or `advise`, or `inherit` when `shmem_enabled` is not `never`), the
  * PMD size under `force` or when only `inherit` orders exist; with `shmem_enabled` `never` and no
  * order enabled there is none. A mapping shorter than the huge size, or already aligned, keeps
- * the first answer, as does one the padded search cannot place.
+ * the first answer, as does one the padded search cannot place. Both searches keep the mmap
+ * flags (`map32bit`: `MAP_32BIT`'s bottom-up window).
  */
-const shmemGetUnmappedArea = (k: Kernel, mm: MmStruct, hint: number, len: number): number => {
+const shmemGetUnmappedArea = (
+  k: Kernel,
+  mm: MmStruct,
+  hint: number,
+  len: number,
+  map32bit: boolean,
+): number => {
   const pageSize = k.mem.pageSize;
-  const addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize);
+  const addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize, map32bit);
   const shmem = k.thp.shmemEnabled;
   if (addr < 0 || shmem === "deny" || addr === hint) return addr;
   let hpageSize = hpagePmdSize(k);
@@ -716,7 +761,7 @@ const shmemGetUnmappedArea = (k: Kernel, mm: MmStruct, hint: number, len: number
   if (len < hpageSize || addr % hpageSize === 0) return addr;
   const inflatedLen = len + hpageSize - pageSize;
   if (inflatedLen > TASK_SIZE) return addr;
-  const inflated = archGetUnmappedAreaTopdown(k, mm, hint, inflatedLen, pageSize);
+  const inflated = archGetUnmappedAreaTopdown(k, mm, hint, inflatedLen, pageSize, map32bit);
   if (inflated < 0) return addr;
   const aligned = Math.ceil(inflated / hpageSize) * hpageSize;
   return aligned > TASK_SIZE - len ? addr : aligned;
@@ -746,7 +791,9 @@ export type UnmappedAreaKind =
  * The top-down search ({@link archGetUnmappedAreaTopdown}) takes a free hint, else the highest
  * free range below `mmap_base` ({@link archPickMmapLayout}) that fits, so a new mapping touches
  * the one above it and a hole left by `munmap()` is filled first; when nothing fits there, the
- * bottom-up search from `TASK_UNMAPPED_BASE`. Ranges may touch the mappings around them (only a
+ * bottom-up search from `TASK_UNMAPPED_BASE`. With `map32bit` (`MAP_32BIT`, a 64-bit task) every
+ * kind searches bottom-up in `[0x40000000, 0x80000000)` instead ({@link archGetUnmappedArea}),
+ * keeping its alignment. Ranges may touch the mappings around them (only a
  * stack keeps a guard gap, and the model has no stack VMA). `ENOMEM` for a length past
  * `TASK_SIZE` or when no range is free. Changes nothing.
  */
@@ -756,6 +803,7 @@ export const getUnmappedArea = (
   len: number,
   hint: number,
   how: UnmappedAreaKind,
+  map32bit = false,
 ): number | ErrnoError => {
   if (len > TASK_SIZE) {
     return errno(
@@ -766,16 +814,19 @@ export const getUnmappedArea = (
   const pageSize = k.mem.pageSize;
   const pmdSize = pageSize * (1 << k.pmdOrder);
   let addr: number;
-  if (how.kind === "shmem") addr = shmemGetUnmappedArea(k, mm, hint, len);
+  if (how.kind === "shmem") addr = shmemGetUnmappedArea(k, mm, hint, len, map32bit);
   else if (how.kind === "hugetlb") {
     const addr0 = hint ? Math.ceil(hint / how.size) * how.size : 0;
-    addr = archGetUnmappedAreaTopdown(k, mm, addr0, len, how.size);
+    addr = archGetUnmappedAreaTopdown(k, mm, addr0, len, how.size, map32bit);
   } else if (how.kind === "anon" && !hint && len % pmdSize === 0) {
-    addr = thpGetUnmappedArea(k, mm, len, pmdSize);
-    if (addr < 0) addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize);
-  } else addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize);
+    addr = thpGetUnmappedArea(k, mm, len, pmdSize, map32bit);
+    if (addr < 0) addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize, map32bit);
+  } else addr = archGetUnmappedAreaTopdown(k, mm, hint, len, pageSize, map32bit);
   if (addr < 0 || addr > TASK_SIZE - len) {
-    return errno("ENOMEM", `mmap of ${len} bytes: no free range below TASK_SIZE ${hex(TASK_SIZE)}`);
+    const where = map32bit
+      ? `in the MAP_32BIT window ${hex(MAP_32BIT_BEGIN)}-${hex(MAP_32BIT_END)}`
+      : `below TASK_SIZE ${hex(TASK_SIZE)}`;
+    return errno("ENOMEM", `mmap of ${len} bytes: no free range ${where}`);
   }
   return addr;
 };
@@ -884,7 +935,14 @@ export const doMmap = (
         : { kind: "anon" };
   const start = fixed
     ? mmapFixedArea(task, args.addr, len, flags, unit)
-    : getUnmappedArea(k, mm, len, roundHintToMin(args.addr, pageSize), how);
+    : getUnmappedArea(
+        k,
+        mm,
+        len,
+        roundHintToMin(args.addr, pageSize),
+        how,
+        (flags & MAP_32BIT) !== 0,
+      );
   if (typeof start !== "number") return start;
   // The map type is checked once the range is known, as do_mmap() does after
   // __get_unmapped_area() and MAP_FIXED_NOREPLACE's EEXIST.
@@ -894,7 +952,7 @@ export const doMmap = (
   if (mapType.flags & MAP_NOT_MODELLED) {
     return errno(
       "EINVAL",
-      `mmap flags ${hex(mapType.flags & MAP_NOT_MODELLED)} are not modelled (MAP_32BIT, MAP_GROWSDOWN)`,
+      `mmap flags ${hex(mapType.flags & MAP_NOT_MODELLED)} are not modelled (MAP_GROWSDOWN)`,
     );
   }
   // __mmap_prepare(): MAP_FIXED gathers what it replaces first, cutting the VMAs at the range's
