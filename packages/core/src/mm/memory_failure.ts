@@ -394,7 +394,8 @@ const identifyAndAct = (k: Kernel, pfn: number, head: number, saved: number): 0 
  * `unpoison_memory(pfn)`: clears a page's poison mark. `EBUSY` while someone else holds the folio
  * (a second reference), maps it, or it belongs to a file. A page memory failure took out of the
  * allocator (`PageHWPoisonTakenOff()`, held by its one reference or by none) is given back to it
- * (`put_page_back_buddy()`); a page in use just loses the mark.
+ * (`put_page_back_buddy()`); a page in use just loses the mark. A page of a hugetlb folio clears
+ * every poisoned page of the folio and uncounts them all (`folio_free_raw_hwp()`, Linux 6.16).
  */
 export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
   if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
@@ -411,8 +412,21 @@ export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
     k.numPoisonedPages--;
     return 0;
   }
-  m.clear(pfn, PG_hwpoison);
   const nr = m.folioNrPages(head);
+  if (m.test(head, PG_hugetlb)) {
+    // folio_free_raw_hwp(folio, false): every raw error recorded for the huge page is dropped
+    // and uncounted, whichever of its pages was named, and the folio's hwpoison flag cleared.
+    let count = 0;
+    for (let i = 0; i < nr; i++) {
+      if (!m.test(head + i, PG_hwpoison)) continue;
+      m.clear(head + i, PG_hwpoison);
+      count++;
+    }
+    m.clear(head, PG_has_hwpoisoned);
+    k.numPoisonedPages -= count;
+    return 0;
+  }
+  m.clear(pfn, PG_hwpoison);
   let any = false;
   for (let i = 0; i < nr; i++) any ||= m.test(head + i, PG_hwpoison);
   if (!any) m.clear(head, PG_has_hwpoisoned);
