@@ -444,7 +444,9 @@ export interface Kernel {
   softOfflinePage(pfn: number, current?: TaskStruct | null): Effect.Effect<void, ErrnoError>;
   /**
    * `unpoison_memory()` (`mm/memory-failure.c`): clears the mark again. `EBUSY` for a page that
-   * is not poisoned or that someone else holds, maps or caches; `ENXIO` for a PFN without memory.
+   * is not poisoned, reserved or offline, or that someone else holds, maps or caches; `ENXIO`
+   * for a PFN without memory. A page in use by its one reference is freed: Linux takes that
+   * reference for the poison's.
    */
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError>;
 

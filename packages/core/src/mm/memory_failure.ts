@@ -53,6 +53,8 @@ import {
   PG_locked,
   PG_lru,
   PG_mlocked,
+  PG_offline,
+  PG_reserved,
   PG_unevictable,
   PG_writeback,
 } from "../include/page_flags";
@@ -394,7 +396,10 @@ const identifyAndAct = (k: Kernel, pfn: number, head: number, saved: number): 0 
  * `unpoison_memory(pfn)`: clears a page's poison mark. `EBUSY` while someone else holds the folio
  * (a second reference), maps it, or it belongs to a file. A page memory failure took out of the
  * allocator (`PageHWPoisonTakenOff()`, held by its one reference or by none) is given back to it
- * (`put_page_back_buddy()`); a page in use just loses the mark.
+ * (`put_page_back_buddy()`); a page in use by one reference has it taken for the poison's and is
+ * freed (`folio_put()` twice); a reserved or offline page is refused (`EBUSY`). A page of a
+ * hugetlb folio clears every poisoned page of the folio and uncounts them all
+ * (`folio_free_raw_hwp()`, Linux 6.16).
  */
 export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
   if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
@@ -402,6 +407,8 @@ export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
   if (!m.test(pfn, PG_hwpoison)) return errno("EBUSY", `pfn ${pfn} was already unpoisoned`);
   const head = m.folioOf(pfn);
   if (m.refcount[head]! > 1) return errno("EBUSY", `pfn ${pfn}: someone grabs the hwpoison page`);
+  if (m.flags[head]! & (PG_reserved | PG_offline))
+    return errno("EBUSY", `pfn ${pfn}: a reserved or offline page is not unpoisoned`);
   if (m.folioMapcount(head) > 0)
     return errno("EBUSY", `pfn ${pfn}: someone maps the hwpoison page`);
   if (m.mapping[head] !== 0)
@@ -411,12 +418,30 @@ export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
     k.numPoisonedPages--;
     return 0;
   }
-  m.clear(pfn, PG_hwpoison);
+  // get_hwpoison_page(MF_UNPOISON) > 0: the page is in use by its one reference, which is taken
+  // for the poison's own; both are put and the folio is freed.
+  const held = m.refcount[head] === 1;
   const nr = m.folioNrPages(head);
+  if (m.test(head, PG_hugetlb)) {
+    // folio_free_raw_hwp(folio, false): every raw error recorded for the huge page is dropped
+    // and uncounted, whichever of its pages was named, and the folio's hwpoison flag cleared.
+    let count = 0;
+    for (let i = 0; i < nr; i++) {
+      if (!m.test(head + i, PG_hwpoison)) continue;
+      m.clear(head + i, PG_hwpoison);
+      count++;
+    }
+    m.clear(head, PG_has_hwpoisoned);
+    k.numPoisonedPages -= count;
+    if (held) folioPut(k, head);
+    return 0;
+  }
+  m.clear(pfn, PG_hwpoison);
   let any = false;
   for (let i = 0; i < nr; i++) any ||= m.test(head + i, PG_hwpoison);
   if (!any) m.clear(head, PG_has_hwpoisoned);
   k.numPoisonedPages--;
+  if (held) folioPut(k, head);
   return 0;
 };
 

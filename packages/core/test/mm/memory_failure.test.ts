@@ -128,6 +128,11 @@ describe("memory_failure(): free and unhandlable pages", () => {
     const addr = run(p.mmap(4096));
     run(p.read(addr, 1)); // maps the zero page
     expectErrno(k.memoryFailure(k.zeroPfn), "EBUSY");
+    // unpoison_memory() (Linux 6.16) leaves a reserved page alone: -EBUSY, still poisoned, so
+    // the zero page is never freed.
+    expectErrno(k.unpoisonMemory(k.zeroPfn), "EBUSY");
+    expect(k.memmap.test(k.zeroPfn, PG_hwpoison)).toBe(true);
+    expect(k.numPoisonedPages).toBe(1);
   });
 });
 
@@ -377,6 +382,30 @@ describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux
     expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 510);
     expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(true);
     expect(k.memmap.test(head + 5, PG_hwpoison)).toBe(true);
+    expectConsistent(k);
+  });
+
+  it("unpoisoning one page of a huge page with two errors clears both and uncounts both (unpoison_memory(): folio_free_raw_hwp(), Linux 6.16)", () => {
+    const { k, head, nid } = onePool();
+    const p = run(k.createProcess());
+    run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    expectErrno(k.memoryFailure(head + 3), "EBUSY");
+    expectErrno(k.memoryFailure(head + 5), "EHWPOISON");
+    expect(k.numPoisonedPages).toBe(2);
+    // get_hwpoison_page(MF_UNPOISON) finds the free huge page (0): folio_free_raw_hwp(folio,
+    // false) drops both raw_hwp_list entries, num_poisoned_pages_sub() each, and
+    // folio_test_clear_hwpoison() clears the folio.
+    run(k.unpoisonMemory(head + 5));
+    expect(k.memmap.test(head + 3, PG_hwpoison)).toBe(false);
+    expect(k.memmap.test(head + 5, PG_hwpoison)).toBe(false);
+    expect(k.numPoisonedPages).toBe(0);
+    expect(run(k.fs.read("/proc/meminfo"))).toMatch(/HardwareCorrupted:\s+0 kB/);
+    // Nothing is left to unpoison through the other page: "already unpoisoned".
+    expectErrno(k.unpoisonMemory(head + 3), "EBUSY");
+    // A new error on the huge page is handled again rather than taken for a second one.
+    expectErrno(k.memoryFailure(head + 7), "EBUSY");
+    expect(k.numPoisonedPages).toBe(1);
+    expect(nodeStats(k, nid)).toEqual(["2", "0", "2", "0", "0"]);
     expectConsistent(k);
   });
 

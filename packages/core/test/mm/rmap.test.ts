@@ -176,12 +176,19 @@ describe("hardware poison", () => {
     expectConsistent(k);
   });
 
-  it("unpoisons a page in use", () => {
+  it("unpoisons a page in use by one reference: that reference is taken for the poison's and the page freed (unpoison_memory(), Linux 6.16)", () => {
     const k = boot();
     const folio = run(k.allocFolio(0, 0));
     run(k.injectMemoryError(folio.pfn));
+    const free = k.pageAlloc.nodeFreePages(0);
+    // get_hwpoison_page(MF_UNPOISON) takes a second reference (1): folio_put(), then
+    // TestClearPageHWPoison() and folio_put() again, which frees the page.
     run(k.unpoisonMemory(folio.pfn));
     expect(folio.hwpoisoned).toBe(false);
+    expect(k.memmap.refcount[folio.pfn]).toBe(0);
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(free + 1);
+    expect(k.numPoisonedPages).toBe(0);
+    expectConsistent(k);
     expectErrno(k.unpoisonMemory(folio.pfn), "EBUSY");
     // A latent error needs a page in use: a free one would be handed out again.
     expectErrno(k.injectMemoryError(k.pageAlloc.zones[1]!.startPfn + 5000), "EBUSY");
