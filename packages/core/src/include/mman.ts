@@ -95,7 +95,20 @@ export const MAP_ANONYMOUS = 0x20;
  *
  * @example
  * ```ts
- * const a = p.mmap(4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT }); // 0x40000000
+ * import { Kernel, MAP_32BIT, MAP_ANONYMOUS, MAP_PRIVATE } from "@migrate-offload/core";
+ * import { Effect } from "effect";
+ *
+ * await Effect.runPromise(
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const kernel = yield* Kernel.make({ nodes: ["64M"] });
+ *       const proc = yield* kernel.createProcess();
+ *       const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT;
+ *       const addr = yield* proc.mmap(4096, { flags });
+ *       console.log(addr === 0x40000000); // true
+ *     }),
+ *   ),
+ * );
  * ```
  *
  * @category Address spaces
