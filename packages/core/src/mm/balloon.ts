@@ -31,6 +31,7 @@ import type { Kernel } from "../include/kernel";
 import type { MovableOperations } from "../include/migrate";
 import { PG_movable_ops, PG_offline } from "../include/page_flags";
 import { FolioList } from "../lib/list";
+import { allocTargetSlowpath } from "./migrate";
 import { callMigratePage, setMovableOps } from "./migrate_movable_ops";
 import { folioGet, folioPut } from "./swap";
 
@@ -108,8 +109,8 @@ export const balloonPageAlloc = (k: Kernel, nid = 0): Effect.Effect<number, Errn
   Effect.suspend(() => {
     const page = k.pageAlloc.allocPages(nid, 0, BALLOON_GFP);
     if (page >= 0) return Effect.succeed(page);
-    const req = k.pageAlloc.slowpathRequest({ nid, order: 0, gfp: BALLOON_GFP, nodemask: null });
-    return Effect.map(k.allocPagesSlowpath(req, null), (r) => r.page);
+    // BALLOON_GFP may reclaim directly: the slow path is always there.
+    return allocTargetSlowpath(k, { nid, order: 0, gfp: BALLOON_GFP, nodemask: null }, null)!;
   });
 
 /**

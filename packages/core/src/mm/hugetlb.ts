@@ -41,7 +41,6 @@ import { ERRNO, type ErrnoError, errno } from "../errno";
 import type { DirectCompact } from "../include/compaction";
 import {
   __GFP_COMP,
-  __GFP_DIRECT_RECLAIM,
   __GFP_NORETRY,
   __GFP_NOWARN,
   __GFP_RETRY_MAYFAIL,
@@ -88,6 +87,7 @@ import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
 import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
+import { allocTargetSlowpath } from "./migrate";
 import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
 import { folioPut } from "./swap";
 
@@ -307,16 +307,14 @@ export class HugetlbPool implements Hstate {
     nodemask: readonly number[] | null,
     current: AllocContext | null = null,
   ): Effect.Effect<number, ErrnoError> | null {
-    if (this.gigantic || !(gfp & __GFP_DIRECT_RECLAIM)) return null;
-    return Effect.map(
-      this.k.allocPagesSlowpath(
-        this.k.pageAlloc.slowpathRequest(this.buddyReq(nid, gfp, nodemask, current)),
-        current,
-      ),
-      ({ page }) => {
+    if (this.gigantic) return null;
+    const slow = allocTargetSlowpath(this.k, this.buddyReq(nid, gfp, nodemask, current), current);
+    return (
+      slow &&
+      Effect.map(slow, (page) => {
         if (page >= 0) this.prepNew(page);
         return page;
-      },
+      })
     );
   }
 
@@ -1011,6 +1009,10 @@ export const unmapHugepageRange = (k: Kernel, vma: Vma, from: number, to: number
   const entries = hugeEntries(k, vma);
   const lo = vma.start + from * k.mem.pageSize;
   const hi = vma.start + to * k.mem.pageSize;
+  // A private owner's reservation map, when its zapped anonymous pages restore their reservation
+  // (no surplus pages: the frees below come after this loop).
+  const owner = vma.flags & VM_SHARED ? null : vma.hugetlbResv;
+  const restoreTo = pool.surplusHugePages === 0 ? owner : null;
   const puts: number[] = [];
   for (const [haddr, entry] of [...entries]) {
     if (haddr < lo || haddr >= hi) continue;
@@ -1019,10 +1021,9 @@ export const unmapHugepageRange = (k: Kernel, vma: Vma, from: number, to: number
     const head = ptePfn(entry);
     m.entireMapcount[head]!--;
     if (pteDirty(entry) && m.mapping[head]! > 0) m.set(head, PG_dirty);
-    const owner = vma.flags & VM_SHARED ? null : vma.hugetlbResv;
-    if (owner && pool.surplusHugePages === 0 && m.mapping[head]! < 0) {
+    if (restoreTo && m.mapping[head]! < 0) {
       pool.setRestoreReserve(head);
-      owner.reserved.add(hugeIndex(k, vma, (haddr - vma.start) / k.mem.pageSize));
+      restoreTo.reserved.add(hugeIndex(k, vma, (haddr - vma.start) / k.mem.pageSize));
     }
     puts.push(head);
   }

@@ -169,8 +169,8 @@ const freePgdRange = (
     if (to - 1 > top - 1) to -= size;
   }
   if (from > to - 1) return;
-  for (const haddr of [...mm.pteTables])
-    if (haddr >= from && haddr < to) mm.pteTables.delete(haddr);
+  // Deleting the entry just visited is safe while a Set is iterated.
+  for (const haddr of mm.pteTables) if (haddr >= from && haddr < to) mm.pteTables.delete(haddr);
 };
 
 /**
@@ -1056,7 +1056,7 @@ export const zapPageRangeSingle = (k: Kernel, vma: Vma, from: number, to: number
   const size = hpagePmdSize(k);
   const lo = vma.start + from * k.mem.pageSize;
   const hi = vma.start + to * k.mem.pageSize;
-  for (const haddr of [...vma.mm.pteTables])
+  for (const haddr of vma.mm.pteTables)
     if (haddr >= lo && haddr + size <= hi) vma.mm.pteTables.delete(haddr);
 };
 

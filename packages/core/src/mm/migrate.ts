@@ -742,7 +742,7 @@ interface BatchCall {
  * destination of `b.slowSrc` must take its slow path first, with the pass to start over after
  * either; {@link MIGRATEPAGE_SUCCESS} when done.
  */
-const unmapPasses = (b: BatchCall, out: Int32Array): number => {
+const unmapPasses = (b: BatchCall): number => {
   const { c, from, mode, ret, split, stats } = b;
   const { k } = c;
   const m = k.memmap;
@@ -765,7 +765,7 @@ const unmapPasses = (b: BatchCall, out: Int32Array): number => {
           continue;
         }
       }
-      const rc = migrateFolioUnmap(c, mode, folio, ret, b.tlb, out);
+      const rc = migrateFolioUnmap(c, mode, folio, ret, b.tlb, c.out);
       if (rc === MIGRATEPAGE_WAIT || rc === MIGRATEPAGE_ALLOC) {
         // The same pass starts over once the folio is woken or its destination allocated.
         b.retry = 1;
@@ -773,7 +773,7 @@ const unmapPasses = (b: BatchCall, out: Int32Array): number => {
         return rc;
       }
       if (rc === MIGRATEPAGE_UNMAP) {
-        const dst = out[0]!;
+        const dst = c.out[0]!;
         if (b.doBatch && batchEligible(k, folio)) {
           b.srcBatch.moveTail(folio);
           b.dstBatch.addTail(dst);
@@ -869,11 +869,11 @@ const stepEffect = (step: Step): Effect.Effect<number> =>
  * migrator's copy suspend; everything else runs in one synchronous step, whose result is returned
  * as it is.
  */
-const runBatch = (b: BatchCall, out: Int32Array): Step => {
+const runBatch = (b: BatchCall): Step => {
   const { c } = b;
-  const rc = unmapPasses(b, out);
+  const rc = unmapPasses(b);
   if (rc === MIGRATEPAGE_WAIT || rc === MIGRATEPAGE_ALLOC) {
-    return Effect.flatMap(waitOrSlowAlloc(c, rc, b.slowSrc), () => stepEffect(runBatch(b, out)));
+    return Effect.flatMap(waitOrSlowAlloc(c, rc, b.slowSrc), () => stepEffect(runBatch(b)));
   }
   releaseHeld(c);
   if (!b.lowMemory) {
@@ -933,7 +933,7 @@ const batchStep = (
     lowMemory: false,
     slowSrc: -1,
   };
-  return runBatch(b, c.out);
+  return runBatch(b);
 };
 
 /** One `migrate_pages_sync()` call: its arguments, the list it retries on and its failures. */

@@ -441,7 +441,7 @@ export const reclaimCleanPagesFromList = (
   Effect.suspend(() => {
     const m = k.memmap;
     const clean = new FolioList(m.lru);
-    for (const head of [...list]) {
+    for (const head of list) {
       if (
         !m.test(head, PG_hugetlb) &&
         !m.test(head, PG_swapbacked) &&
@@ -450,8 +450,7 @@ export const reclaimCleanPagesFromList = (
         !m.test(head, PG_unevictable)
       ) {
         m.clear(head, PG_active);
-        list.del(head);
-        clean.addTail(head);
+        clean.moveTail(head);
       }
     }
     const sc: ScanControl = {
@@ -469,10 +468,8 @@ export const reclaimCleanPagesFromList = (
       Effect.ensuring(
         Effect.sync(() => {
           // list_splice(): what is left goes to the head of the caller's list.
-          const rest = [...list];
-          for (const head of rest) list.del(head);
+          clean.spliceTail(list);
           list.spliceTail(clean);
-          for (const head of rest) list.addTail(head);
           clean.release();
         }),
       ),
