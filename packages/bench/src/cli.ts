@@ -614,17 +614,24 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           return fail(`--profile ${path}: ${(e as Error).message}`);
         }
         const tables = file.tables.map((id) =>
-          predictTable(file.profile, seedTable(id), file.fittedOn, file.dmaMapping),
+          predictTable(
+            file.profile,
+            seedTable(id),
+            file.fittedOn,
+            file.dmaMapping,
+            file.sourceCache,
+          ),
         );
         process.stdout.write(`${formatWhatif(file, tables)}\n\n`);
         const copyShare = predictsShare(file, V3_COPY_SHARE)
-          ? predictCopyShare(file.profile, V3_COPY_SHARE, file.fittedOn)
+          ? predictCopyShare(file.profile, V3_COPY_SHARE, file.fittedOn, file.sourceCache)
           : undefined;
         if (copyShare) process.stdout.write(`${formatCopyShare(V3_COPY_SHARE, copyShare)}\n\n`);
         return {
           path,
           profile: file.profile,
           ...(file.dmaMapping ? { dmaMapping: file.dmaMapping } : {}),
+          ...(file.sourceCache ? { sourceCache: file.sourceCache } : {}),
           fittedOn: file.fittedOn,
           parameters: file.parameters,
           tables,

@@ -31,6 +31,7 @@ import { linearRegression } from "simple-statistics";
 import { markdownTable } from "./report";
 import {
   SEED_TABLES,
+  type SeedColumn,
   type SeedCopier,
   type SeedShareCell,
   type SeedShareTable,
@@ -59,6 +60,27 @@ export interface DmaMapping {
   /** `dma_get_seg_boundary()`: no segment crosses a multiple of `mask + 1`. */
   readonly segmentBoundaryMask: number;
 }
+
+/**
+ * The part of a call's source still in the initiating CPU's last-level cache when the call
+ * starts: the benchmark writes its buffer just before it moves it, so the last `bytes` it wrote
+ * (the cache's size) are cache lines the copy finds dirty in the cache rather than in memory.
+ * Each of those bytes costs `byteNs` more than one read from memory, whoever copies it (the CPU,
+ * copy threads or a DMA engine all read the source through the same coherent fabric): above 0
+ * where the dirty lines must first drain through the one link of the cache's core complex (AMD
+ * Zen 3: a CCD's link to the I/O die), below 0 where the cache serves them faster than memory.
+ * The term is per call, up to `bytes`; so it weighs most on calls of about the cache's size and
+ * fades as larger calls amortise it.
+ */
+export interface SourceCache {
+  /** The initiating CPU's last-level cache, bytes (the machine's specification, not fitted). */
+  readonly bytes: number;
+  /** ns each of the call's first `bytes` bytes costs beyond a byte from memory (may be below 0). */
+  readonly byteNs: number;
+}
+
+/** AMD Zen 3 EPYC (Milan): 32 MiB of L3 per core complex die, shared by its eight cores. */
+export const ZEN3_CCD_L3_BYTES = 32 * MiB;
 
 /**
  * A PCI device behind an IOMMU with the limits `pci_device_add()` (`drivers/pci/probe.c`) gives
@@ -118,6 +140,8 @@ export interface ProfileFile {
   readonly profile: CopyCostProfile;
   /** How its DMA device maps a channel's table; absent: a descriptor per folio. */
   readonly dmaMapping?: DmaMapping;
+  /** The source bytes a call finds in the last-level cache; absent: none. */
+  readonly sourceCache?: SourceCache;
   /** Table ids it predicts; all the seeds' tables when the file names none. */
   readonly tables: readonly string[];
   /** Cell ids (`table/row/column`) its numbers were fitted on. */
@@ -130,7 +154,8 @@ export interface ProfileFile {
 
 /**
  * Reads a profile file: a {@link CopyCostProfile} (as `parseCopyCostProfile` reads it) with
- * optional `tables`, `fittedOn` and `source`. Throws, naming what was wrong.
+ * optional `dmaMapping`, `sourceCache`, `tables`, `fittedOn` and `source`. Throws, naming what
+ * was wrong.
  */
 export const readProfileFile = (path: string): ProfileFile => {
   const json = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
@@ -146,9 +171,11 @@ export const readProfileFile = (path: string): ProfileFile => {
   const tables = strings("tables");
   for (const id of tables) seedTable(id);
   const dmaMapping = readDmaMapping(path, json.dmaMapping);
+  const sourceCache = readSourceCache(path, json.sourceCache);
   return {
     profile,
     ...(dmaMapping ? { dmaMapping } : {}),
+    ...(sourceCache ? { sourceCache } : {}),
     tables: tables.length > 0 ? tables : SEED_TABLES.map((t) => t.id),
     fittedOn: strings("fittedOn"),
     parameters: strings("parameters"),
@@ -171,6 +198,21 @@ const readDmaMapping = (path: string, v: unknown): DmaMapping | undefined => {
   if (typeof mask !== "number" || !Number.isInteger(mask) || mask < 0 || !isPow2(mask + 1))
     throw new Error(`${path}: dmaMapping.segmentBoundaryMask must be one less than a power of 2`);
   return { iommu, maxSegmentSize: max, segmentBoundaryMask: mask };
+};
+
+/**
+ * A profile file's `sourceCache`: `bytes` a whole number above 0, `byteNs` a finite number (below
+ * 0 where the cache is faster than memory). Throws, naming the field.
+ */
+const readSourceCache = (path: string, v: unknown): SourceCache | undefined => {
+  if (v === undefined) return undefined;
+  const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+  const { bytes, byteNs } = o;
+  if (typeof bytes !== "number" || !Number.isInteger(bytes) || bytes < 1)
+    throw new Error(`${path}: sourceCache.bytes must be a whole number above 0`);
+  if (typeof byteNs !== "number" || !Number.isFinite(byteNs))
+    throw new Error(`${path}: sourceCache.byteNs must be a finite number`);
+  return { bytes, byteNs };
 };
 
 /** Whether `n` is a power of two (exact for the safe integers). */
@@ -202,7 +244,8 @@ const batchNs = (
  * The predicted GB/s of one `move_pages()` call of `folios` × `folioBytes` by `copier` on a
  * machine with base pages of `pageSize`: bytes over the per-call cost plus every batch's time.
  * Threads are each given an idle CPU, as on the seeds' idle machines; DMA channels take the
- * descriptors the device's `dmaMapping` gives them (absent: one per folio).
+ * descriptors the device's `dmaMapping` gives them (absent: one per folio); the call's first
+ * `sourceCache.bytes` cost `sourceCache.byteNs` each more (absent: nothing).
  */
 export const predictCallGbps = (
   p: CopyCostProfile,
@@ -211,12 +254,15 @@ export const predictCallGbps = (
   pageSize: number,
   copier: SeedCopier,
   dmaMapping?: DmaMapping,
+  sourceCache?: SourceCache,
 ): number =>
-  (folios * folioBytes) / callNs(p, { folios, folioBytes, pageSize, copier, dmaMapping }).ns;
+  (folios * folioBytes) /
+  callNs(p, { folios, folioBytes, pageSize, copier, dmaMapping, sourceCache }).ns;
 
 /**
  * Nanoseconds of one `move_pages()` call, `ns`, and of the copies in it, `copyNs`: the per-call
- * cost plus every batch's kernel work and copy ({@link batchNs}).
+ * cost plus every batch's kernel work and copy ({@link batchNs}), plus the source cache's term on
+ * the call's first bytes ({@link SourceCache}), counted with the copies.
  */
 const callNs = (
   p: CopyCostProfile,
@@ -225,13 +271,15 @@ const callNs = (
     readonly folioBytes: number;
     readonly pageSize: number;
     readonly copier: SeedCopier;
-    readonly dmaMapping?: DmaMapping;
+    readonly dmaMapping?: DmaMapping | undefined;
+    readonly sourceCache?: SourceCache | undefined;
   },
 ): { readonly ns: number; readonly copyNs: number } => {
-  const { folios, folioBytes, pageSize, copier, dmaMapping } = call;
+  const { folios, folioBytes, pageSize, copier, dmaMapping, sourceCache } = call;
   const perBatch = Math.max(1, Math.floor(BATCH_BYTES / folioBytes));
-  let ns = p.kernel.callNs;
-  let copyNs = 0;
+  const cached = cacheNs(sourceCache, folios * folioBytes, copier);
+  let ns = p.kernel.callNs + cached;
+  let copyNs = cached;
   for (let left = folios; left > 0; left -= perBatch) {
     const b = batchNs(p, Math.min(perBatch, left), folioBytes, pageSize, copier, dmaMapping);
     ns += b.ns;
@@ -239,6 +287,28 @@ const callNs = (
   }
   return { ns, copyNs };
 };
+
+/**
+ * Bytes of a call's dirty source written back from the cache while `copier` copies the call's
+ * `bytes`. The cache holds the last `c = min(bytes, cache)` bytes the benchmark wrote. A DMA
+ * engine's reads are coherent: each source line dirty in a CPU's cache is written back for it, so
+ * all `c`. A CPU copy (the initiator's or copy threads') reads them from the cache and writes
+ * back only the ones its own destination lines displace: each line it brings in displaces a
+ * source line with the chance the source holds of the cache, `c / cache` (the cache's
+ * replacement is not strict LRU), so `c² / cache`, the whole cache once the call is its size.
+ */
+export const sourceWritebackBytes = (
+  cache: SourceCache,
+  bytes: number,
+  copier: SeedCopier,
+): number => {
+  const c = Math.min(bytes, cache.bytes);
+  return copier.kind === "dma" ? c : (c * c) / cache.bytes;
+};
+
+/** The source cache's term of a call: `byteNs` per byte written back (0 without a cache). */
+const cacheNs = (cache: SourceCache | undefined, bytes: number, copier: SeedCopier): number =>
+  cache ? cache.byteNs * sourceWritebackBytes(cache, bytes, copier) : 0;
 
 /** One predicted share beside the published one. */
 export interface ShareCell {
@@ -259,16 +329,23 @@ export interface ShareCell {
  * The copy's share of a `move_pages()` call of the serial path, as the model's own terms give
  * it: the copies' time ({@link cpuCopyNs}, folio by folio) over the call's (per-call cost, the
  * kernel's work and the copies), for each cell of a published share table; `fittedOn` marks the
- * cells a profile was fitted on.
+ * cells a profile was fitted on; `sourceCache`, the machine's source cache ({@link SourceCache}),
+ * whose term counts with the copies.
  */
 export const predictCopyShare = (
   p: CopyCostProfile,
   table: SeedShareTable,
   fittedOn: readonly string[] = [],
+  sourceCache?: SourceCache,
 ): ShareCell[] =>
   table.cells.map((cell) => {
     const id = `${table.id}/${cell.folios}/${sizeLabel(cell.folioBytes)}`;
-    const t = callNs(p, { ...cell, pageSize: table.pageSize, copier: { kind: "serial" } });
+    const t = callNs(p, {
+      ...cell,
+      pageSize: table.pageSize,
+      copier: { kind: "serial" },
+      sourceCache,
+    });
     const predicted = t.copyNs / t.ns;
     const bound = cell.percent / 100;
     const error = cell.below
@@ -330,13 +407,15 @@ export interface WhatifTable {
 
 /**
  * Predicts a seed table with a profile; `fittedOn` marks the cells the profile was fitted on;
- * `dmaMapping` is how its DMA device maps a channel's table.
+ * `dmaMapping` is how its DMA device maps a channel's table; `sourceCache` the source bytes a
+ * call finds in the cache.
  */
 export const predictTable = (
   p: CopyCostProfile,
   table: SeedTable,
   fittedOn: readonly string[] = [],
   dmaMapping?: DmaMapping,
+  sourceCache?: SourceCache,
 ): WhatifTable => ({
   table,
   cells: table.rows.map((row) =>
@@ -350,6 +429,7 @@ export const predictTable = (
         table.pageSize,
         row.copier,
         dmaMapping,
+        sourceCache,
       );
       const spread = row.spread?.[i];
       return {
@@ -436,14 +516,26 @@ export const formatWhatif = (file: ProfileFile, tables: readonly WhatifTable[]):
 /** A straight line through points: `{ m, b }` by least squares. */
 const line = (points: Array<[number, number]>) => linearRegression(points);
 
-/** ns one folio of `column` took in a published cell (the call's time over its folios). */
-const perFolioNs = (gbps: number, folioBytes: number) => folioBytes / gbps;
-
 /** ns a published call took. */
 const callNsOf = (table: string, row: string, column: string): number => {
   const t = seedTable(table);
   const c = t.columns.find((x) => x.label === column)!;
   return (c.folios * c.folioBytes) / seedCell(table, row, column);
+};
+
+/** What a call costs beyond its folios: the per-call cost and the source cache's term. */
+interface CallOverhead {
+  readonly callNs: number;
+  readonly sourceCache?: SourceCache;
+}
+
+/** ns a folio of a published cell took: the call's time less its overhead, over its folios. */
+const folioNsOf = (table: string, row: string, column: string, o: CallOverhead): number => {
+  const t = seedTable(table);
+  const c = t.columns.find((x) => x.label === column)!;
+  const copier = t.rows.find((r) => r.label === row)!.copier;
+  const cached = cacheNs(o.sourceCache, c.folios * c.folioBytes, copier);
+  return (callNsOf(table, row, column) - o.callNs - cached) / c.folios;
 };
 
 /**
@@ -463,13 +555,13 @@ const fitPteLine = (points: Array<[number, number]>, pmdBytes: number, pageSize:
 
 /**
  * The kernel's per-folio and per-PTE work and the CPU's bandwidth, from a baseline row by folio
- * size at 1 GB per call ({@link fitPteLine}).
+ * size at 1 GB per call, less each call's overhead `o` ({@link fitPteLine}).
  */
-const fitSerial = (table: string) => {
+const fitSerial = (table: string, o: CallOverhead) => {
   const t = seedTable(table);
   const row = t.rows[0]!;
   const f = fitPteLine(
-    t.columns.map((c, i) => [c.folioBytes, perFolioNs(row.gbps[i]!, c.folioBytes)]),
+    t.columns.map((c) => [c.folioBytes, folioNsOf(table, row.label, c.label, o)]),
     t.pmdBytes,
     t.pageSize,
   );
@@ -478,6 +570,40 @@ const fitSerial = (table: string) => {
     pteNs: f.pteNs,
     threadGbps: f.gbps,
     fittedOn: t.columns.map((c) => `${table}/${row.label}/${c.label}`),
+  };
+};
+
+/**
+ * The per-call cost and the source cache's `byteNs`, from three cells of a count table's row:
+ * the first (one folio), the one whose call is the cache's size, and the last. The last two both
+ * carry the whole cache term, so their difference is the folios' (a folio's time); what the
+ * cache-sized call has beyond its folios, less what the one-folio call has, is the cache term
+ * over the cache less one folio's bytes; the one-folio call's rest is the per-call cost (at
+ * least 0: where it would fall below, the cache-sized call alone sets `byteNs`).
+ */
+const fitCallAndCache = (table: string, row: string, cacheBytes: number) => {
+  const t = seedTable(table);
+  const first = t.columns[0]!;
+  const last = t.columns[t.columns.length - 1]!;
+  const mid = t.columns.find((c) => c.folios * c.folioBytes === cacheBytes)!;
+  const ns = (c: SeedColumn) => callNsOf(table, row, c.label);
+  const folioNs = (ns(last) - ns(mid)) / (last.folios - mid.folios);
+  const beyond = (c: SeedColumn) => ns(c) - c.folios * folioNs;
+  const firstBytes = sourceWritebackBytes(
+    { bytes: cacheBytes, byteNs: 0 },
+    first.folios * first.folioBytes,
+    seedTable(table).rows.find((r) => r.label === row)!.copier,
+  );
+  let byteNs = (beyond(mid) - beyond(first)) / (cacheBytes - firstBytes);
+  let callNs = beyond(first) - byteNs * firstBytes;
+  if (callNs < 0) {
+    callNs = 0;
+    byteNs = beyond(mid) / cacheBytes;
+  }
+  return {
+    callNs,
+    sourceCache: { bytes: cacheBytes, byteNs },
+    fittedOn: [first, mid, last].map((c) => `${table}/${row}/${c.label}`),
   };
 };
 
@@ -512,11 +638,11 @@ const fitDma = (
   table: string,
   kernelNs: (folioBytes: number) => number,
   mapping: DmaMapping,
+  o: CallOverhead,
 ): { dma: NonNullable<CopyCostProfile["dma"]>; fittedOn: string[] } => {
   const t = seedTable(table);
-  const one = t.rows.find((r) => r.label === "dcbm 1")!;
   const onChannel = (i: number) =>
-    perFolioNs(one.gbps[i]!, t.columns[i]!.folioBytes) - kernelNs(t.columns[i]!.folioBytes);
+    folioNsOf(table, "dcbm 1", t.columns[i]!.label, o) - kernelNs(t.columns[i]!.folioBytes);
   const descriptors = dmaDescriptorCount(mapping, t.pageSize)!;
   // A channel's descriptors per folio: one batch holds a column's whole call.
   const perFolio = (i: number) => {
@@ -535,8 +661,7 @@ const fitDma = (
   const last = t.columns.length - 1;
   const big = t.columns[last]!;
   const chanGbps = big.folioBytes / Math.max(1e-9, onChannel(last) - perFolio(last) * descNs);
-  const d16 =
-    perFolioNs(seedCell(table, "dcbm 16", big.label), big.folioBytes) - kernelNs(big.folioBytes);
+  const d16 = folioNsOf(table, "dcbm 16", big.label, o) - kernelNs(big.folioBytes);
   const maxGbps = big.folioBytes / Math.max(1e-9, d16);
   return {
     dma: {
@@ -568,12 +693,13 @@ const leftover = (
   row: string,
   copier: SeedCopier,
   mapping?: DmaMapping,
+  cache?: SourceCache,
 ): number => {
   const t = seedTable(table);
   const c = t.columns[0]!;
   const predicted =
     (c.folios * c.folioBytes) /
-    predictCallGbps(p, c.folios, c.folioBytes, t.pageSize, copier, mapping);
+    predictCallGbps(p, c.folios, c.folioBytes, t.pageSize, copier, mapping, cache);
   return Math.max(0, callNsOf(table, row, c.label) - predicted);
 };
 
@@ -583,7 +709,12 @@ const leftover = (
  * prediction of the two-channel 2 MiB cell is nearest the published number. With one channel
  * and sixteen fitted, two channels are the first cell that tells them apart.
  */
-const fitChannelsPerEngine = (p: CopyCostProfile, table: string, mapping: DmaMapping) => {
+const fitChannelsPerEngine = (
+  p: CopyCostProfile,
+  table: string,
+  mapping: DmaMapping,
+  cache?: SourceCache,
+) => {
   const t = seedTable(table);
   const big = t.columns[t.columns.length - 1]!;
   const published = seedCell(table, "dcbm 2", big.label);
@@ -596,6 +727,7 @@ const fitChannelsPerEngine = (p: CopyCostProfile, table: string, mapping: DmaMap
       t.pageSize,
       { kind: "dma", channels: 2 },
       mapping,
+      cache,
     );
     return Math.abs(g - published) / published;
   };
@@ -612,7 +744,12 @@ const fitChannelsPerEngine = (p: CopyCostProfile, table: string, mapping: DmaMap
  * largest size that still takes a descriptor per segment of `maxSegmentSize` (64 KiB) is nearest
  * the published number (by bisection: more on the CPU, a slower prediction).
  */
-const fitDescriptorSplit = (p: CopyCostProfile, table: string, mapping: DmaMapping) => {
+const fitDescriptorSplit = (
+  p: CopyCostProfile,
+  table: string,
+  mapping: DmaMapping,
+  cache?: SourceCache,
+) => {
   const t = seedTable(table);
   const col = t.columns.find((c) => c.folioBytes === mapping.maxSegmentSize)!;
   const published = seedCell(table, "dcbm 16", col.label);
@@ -628,6 +765,7 @@ const fitDescriptorSplit = (p: CopyCostProfile, table: string, mapping: DmaMappi
         t.pageSize,
         { kind: "dma", channels: 16 },
         mapping,
+        cache,
       ),
     };
   };
@@ -654,6 +792,8 @@ export interface FittedProfile {
   readonly profile: CopyCostProfile;
   /** How the machine's DMA device maps a channel's table; absent: no DMA engine. */
   readonly dmaMapping?: DmaMapping;
+  /** The source bytes a call finds in the cache; absent: none modelled. */
+  readonly sourceCache?: SourceCache;
 }
 
 const assemble = (
@@ -663,6 +803,7 @@ const assemble = (
   fittedOn: string[],
   profile: Omit<CopyCostProfile, "name">,
   dmaMapping?: DmaMapping,
+  sourceCache?: SourceCache,
 ): Omit<FittedProfile, "parameters"> => ({
   name,
   source,
@@ -670,15 +811,17 @@ const assemble = (
   fittedOn,
   profile: { name, ...profile },
   ...(dmaMapping ? { dmaMapping } : {}),
+  ...(sourceCache ? { sourceCache } : {}),
 });
 
 /**
- * The EPYC machine's kernel work and CPU: {@link fitSerial} on a baseline table by folio size,
- * {@link fitCall} on a count table's baseline; 4 KiB pages, 2 MiB PMD.
+ * The EPYC machine's kernel work and CPU: {@link fitCallAndCache} on a count table's baseline
+ * (the per-call cost and the source cache, 32 MiB of a Zen 3 CCD's L3), then {@link fitSerial}
+ * on a baseline table by folio size less each call's overhead; 4 KiB pages, 2 MiB PMD.
  */
 const fitEpycKernel = (bySize: string, byCount: string) => {
-  const serial = fitSerial(bySize);
-  const call = fitCall(byCount, "baseline");
+  const call = fitCallAndCache(byCount, "baseline", ZEN3_CCD_L3_BYTES);
+  const serial = fitSerial(bySize, call);
   const kernel = {
     callNs: call.callNs,
     folioNs: serial.folioNs,
@@ -687,14 +830,14 @@ const fitEpycKernel = (bySize: string, byCount: string) => {
   };
   const kernelNs = (s: number) =>
     kernel.folioNs + (s < kernel.pmdBytes ? kernel.pteNs * (s / 4096) : 0);
-  return { serial, call, kernel, kernelNs };
+  return { serial, call, kernel, kernelNs, cache: call.sourceCache };
 };
 
 /** The v4 machine (AMD Zen 3 EPYC, PTDMA): v4 tables 1a, 1b and 2. */
 const fitV4 = (): Omit<FittedProfile, "parameters"> => {
-  const { serial, call, kernel, kernelNs } = fitEpycKernel("v4-1a", "v4-count");
+  const { serial, call, kernel, kernelNs, cache } = fitEpycKernel("v4-1a", "v4-count");
   const mapping = PCI_IOMMU_DMA_MAPPING;
-  const dma = fitDma("v4-1b", kernelNs, mapping);
+  const dma = fitDma("v4-1b", kernelNs, mapping, call);
   const base: Omit<CopyCostProfile, "name"> = {
     kernel,
     cpu: { threadGbps: serial.threadGbps, memGbps: serial.threadGbps, copyCallNs: 0 },
@@ -707,14 +850,15 @@ const fitV4 = (): Omit<FittedProfile, "parameters"> => {
     "dcbm 1",
     { kind: "dma", channels: 1 },
     mapping,
+    cache,
   );
   const withSetup = { ...base, dma: { ...dma.dma, setupNs } };
-  const sharing = fitChannelsPerEngine({ name: "", ...withSetup }, "v4-1b", mapping);
+  const sharing = fitChannelsPerEngine({ name: "", ...withSetup }, "v4-1b", mapping, cache);
   const shared = {
     ...withSetup,
     dma: { ...withSetup.dma, channelsPerEngine: sharing.channelsPerEngine },
   };
-  const split = fitDescriptorSplit({ name: "", ...shared }, "v4-1b", mapping);
+  const split = fitDescriptorSplit({ name: "", ...shared }, "v4-1b", mapping, cache);
   return assemble(
     "v4-epyc-ptdma",
     "RFC v4 cover letter (001_f5dd2cc87105abe2.txt): AMD Zen 3 EPYC, 2 sockets, 32 cores, PTDMA",
@@ -729,17 +873,17 @@ const fitV4 = (): Omit<FittedProfile, "parameters"> => {
     ],
     { ...shared, dma: split.dma },
     mapping,
+    cache,
   );
 };
 
 /** The v3 machine (the same EPYC, an older kernel): v3 tables 1a, 1b, 1c and 2. */
 const fitV3 = (): Omit<FittedProfile, "parameters"> => {
-  const { serial, call, kernel, kernelNs } = fitEpycKernel("v3-1a", "v3-count");
+  const { serial, call, kernel, kernelNs, cache } = fitEpycKernel("v3-1a", "v3-count");
   const mapping = PCI_IOMMU_DMA_MAPPING;
-  const dma = fitDma("v3-1c", kernelNs, mapping);
+  const dma = fitDma("v3-1c", kernelNs, mapping, call);
   // Memory's bandwidth: the 16-thread 2 MiB cell, all of its copy at that bandwidth.
-  const mem =
-    (2 * MiB) / (perFolioNs(seedCell("v3-1b", "mtcopy 16", "2M"), 2 * MiB) - kernelNs(2 * MiB));
+  const mem = (2 * MiB) / (folioNsOf("v3-1b", "mtcopy 16", "2M", call) - kernelNs(2 * MiB));
   const base: Omit<CopyCostProfile, "name"> = {
     kernel,
     cpu: {
@@ -751,10 +895,22 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
     dma: dma.dma,
   };
   const p0 = { name: "", ...base };
-  const dispatchNs = leftover(p0, "v3-count", "mtcopy 1", { kind: "threads", threads: 1 });
-  const setupNs = leftover(p0, "v3-count", "dcbm 1", { kind: "dma", channels: 1 }, mapping);
+  const dispatchNs = leftover(
+    p0,
+    "v3-count",
+    "mtcopy 1",
+    { kind: "threads", threads: 1 },
+    undefined,
+    cache,
+  );
+  const setupNs = leftover(p0, "v3-count", "dcbm 1", { kind: "dma", channels: 1 }, mapping, cache);
   const dmaFitted = { ...dma.dma, setupNs };
-  const sharing = fitChannelsPerEngine({ name: "", ...base, dma: dmaFitted }, "v3-1c", mapping);
+  const sharing = fitChannelsPerEngine(
+    { name: "", ...base, dma: dmaFitted },
+    "v3-1c",
+    mapping,
+    cache,
+  );
   const split = fitDescriptorSplit(
     {
       name: "",
@@ -764,6 +920,7 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
     },
     "v3-1c",
     mapping,
+    cache,
   );
   return assemble(
     "v3-epyc-ptdma",
@@ -781,6 +938,7 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
     ],
     { ...base, threads: { dispatchNs, threadNs: 0 }, dma: split.dma },
     mapping,
+    cache,
   );
 };
 
@@ -876,6 +1034,7 @@ const EPYC_PARAMETERS = [
   "dma.descCpuNs",
   "dma.pteNs",
   "dma.channelsPerEngine",
+  "sourceCache.byteNs",
 ];
 
 /**
@@ -912,6 +1071,7 @@ export const profileJson = (f: FittedProfile): string =>
     {
       ...f.profile,
       ...(f.dmaMapping ? { dmaMapping: f.dmaMapping } : {}),
+      ...(f.sourceCache ? { sourceCache: f.sourceCache } : {}),
       source: f.source,
       tables: f.tables,
       fittedOn: f.fittedOn,
