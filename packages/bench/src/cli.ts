@@ -43,7 +43,7 @@ import {
   revisionSummary,
   revisionTables,
 } from "./reproducibility";
-import { SEED_TABLES, seedTable, V3_COPY_SHARE } from "./seed_tables";
+import { SEED_TABLES, seedTable, V3_COPY_SHARE, V4_COMPACTION } from "./seed_tables";
 import {
   formatSizes,
   runSizes,
@@ -57,16 +57,19 @@ import { formatSysfsFuzz, runSysfsFuzz, sysfsFuzzClean } from "./sysfs_fuzz";
 import { formatTiering, runTiering, type TieringConfig, tieringChart } from "./tiering";
 import { loadUserMigrator, MigratorModuleError } from "./user_migrator";
 import {
+  dmaDescriptorCount,
   formatCopyShare,
   formatWhatif,
   type ProfileFile,
   predictCopyShare,
+  predictsCompaction,
   predictsShare,
   predictTable,
   readProfileFile,
   SEED_PROFILES,
   whatifSummary,
 } from "./whatif";
+import { formatCompactionPrediction, predictCompactionTable } from "./whatif_compaction";
 
 /** A command line that parsed but asks for something the experiment cannot do. */
 class UsageError extends Error {
@@ -627,6 +630,20 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           ? predictCopyShare(file.profile, V3_COPY_SHARE, file.fittedOn, file.sourceCache)
           : undefined;
         if (copyShare) process.stdout.write(`${formatCopyShare(V3_COPY_SHARE, copyShare)}\n\n`);
+        const compaction =
+          file.compaction && predictsCompaction(file, V4_COMPACTION)
+            ? predictCompactionTable(
+                file.profile,
+                V4_COMPACTION,
+                file.compaction,
+                file.fittedOn,
+                dmaDescriptorCount(file.dmaMapping, V4_COMPACTION.pageSize),
+              )
+            : undefined;
+        if (compaction && file.compaction)
+          process.stdout.write(
+            `${formatCompactionPrediction(V4_COMPACTION, compaction, file.compaction)}\n\n`,
+          );
         return {
           path,
           profile: file.profile,
@@ -637,6 +654,7 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           tables,
           summary: whatifSummary(tables),
           ...(copyShare ? { copyShare } : {}),
+          ...(compaction ? { compaction } : {}),
         };
       });
       const revisions = revisionTables();

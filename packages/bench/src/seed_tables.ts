@@ -356,3 +356,104 @@ export const V3_COPY_SHARE: SeedShareTable = {
     { folios: 512, folioBytes: 2 * MiB, percent: 97, below: false },
   ],
 };
+
+/** One run of a published compaction table: who copied, beside a CPU hog or not, and its figures. */
+export interface SeedCompactionRow {
+  /** The seed's mode: `baseline`, `dma`, `busy-baseline`, `busy-dma`. */
+  readonly label: string;
+  /** Whether dcbm copied the batches (a patched kernel with offloading on). */
+  readonly dma: boolean;
+  /** Whether a CPU hog shared the compacting CPU. */
+  readonly busy: boolean;
+  /** Elapsed time of all the allocations, ms. */
+  readonly wallMs: number;
+  /** Pages migrated (`pgmigrate_success` delta). */
+  readonly migrated: number;
+  /** Folios dcbm copied (its `folios_migrated` counter); absent on the baseline kernel. */
+  readonly dmaCopies?: number;
+  /** The hog's loop count; absent without a hog. */
+  readonly hogIterations?: number;
+  /** The pinned CPU's user, system and idle time, % of the run (`/proc/stat`). */
+  readonly userPercent: number;
+  readonly sysPercent: number;
+  readonly idlePercent: number;
+}
+
+/** A published compaction run: how it was driven and its rows. */
+export interface SeedCompactionTable {
+  /** Short id, used in cell ids `table/row/metric`. */
+  readonly id: string;
+  readonly title: string;
+  readonly source: string;
+  /** The GB/s tables of the same machine: a profile that predicts one of them predicts this. */
+  readonly machine: readonly string[];
+  readonly pageSize: number;
+  /** Bytes of each folio migrated: the fragmenter's base pages. */
+  readonly folioBytes: number;
+  /** Folios per `migrate_pages()` batch: `COMPACT_CLUSTER_MAX`, `SWAP_CLUSTER_MAX` (32). */
+  readonly batchFolios: number;
+  readonly rows: readonly SeedCompactionRow[];
+}
+
+/**
+ * v4's compaction run (the cover letter's reply with the compaction experiment): node 1 of the
+ * EPYC machine fragmented (half of every 2 MiB region's 4 KiB pages freed, evenly spaced), then 16384 order-9 allocations by a module
+ * looping on `alloc_pages_node()` on CPU 32, each compacting (`__alloc_pages_slowpath()` →
+ * `try_to_compact_pages()` → `compact_zone()` → `migrate_pages()`, `MR_COMPACTION`); idle, and
+ * beside a CPU hog pinned to the same CPU.
+ */
+export const V4_COMPACTION: SeedCompactionTable = {
+  id: "v4-compaction",
+  title: "v4 compaction: 16384 order-9 allocations on a fragmented node, idle and beside a CPU hog",
+  source: "001_f5dd2cc87105abe2.txt, the compaction experiment's results",
+  machine: ["v4-1a", "v4-1b", "v4-count"],
+  pageSize: 4096,
+  folioBytes: 4096,
+  batchFolios: 32,
+  rows: [
+    {
+      label: "baseline",
+      dma: false,
+      busy: false,
+      wallMs: 16708,
+      migrated: 4563506,
+      userPercent: 0,
+      sysPercent: 99.4,
+      idlePercent: 0.29,
+    },
+    {
+      label: "dma",
+      dma: true,
+      busy: false,
+      wallMs: 18887,
+      migrated: 4622952,
+      dmaCopies: 4623181,
+      userPercent: 0,
+      sysPercent: 76.65,
+      idlePercent: 22.55,
+    },
+    {
+      label: "busy-baseline",
+      dma: false,
+      busy: true,
+      wallMs: 33256,
+      migrated: 4599846,
+      hogIterations: 62300165085,
+      userPercent: 49.9,
+      sysPercent: 49.75,
+      idlePercent: 0.06,
+    },
+    {
+      label: "busy-dma",
+      dma: true,
+      busy: true,
+      wallMs: 32475,
+      migrated: 4602750,
+      dmaCopies: 4604672,
+      hogIterations: 66022189744,
+      userPercent: 56.32,
+      sysPercent: 42.97,
+      idlePercent: 0.06,
+    },
+  ],
+};

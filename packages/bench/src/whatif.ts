@@ -32,6 +32,7 @@ import { markdownTable } from "./report";
 import {
   SEED_TABLES,
   type SeedColumn,
+  type SeedCompactionTable,
   type SeedCopier,
   type SeedShareCell,
   type SeedShareTable,
@@ -39,7 +40,9 @@ import {
   seedCell,
   seedTable,
   sizeLabel,
+  V4_COMPACTION,
 } from "./seed_tables";
+import { type CompactionTerms, fitCompaction } from "./whatif_compaction";
 
 const GiB = 1 << 30;
 const MiB = 1 << 20;
@@ -142,6 +145,8 @@ export interface ProfileFile {
   readonly dmaMapping?: DmaMapping;
   /** The source bytes a call finds in the last-level cache; absent: none. */
   readonly sourceCache?: SourceCache;
+  /** The compaction terms ({@link CompactionTerms}); absent: no compaction run predicted. */
+  readonly compaction?: CompactionTerms;
   /** Table ids it predicts; all the seeds' tables when the file names none. */
   readonly tables: readonly string[];
   /** Cell ids (`table/row/column`) its numbers were fitted on. */
@@ -154,8 +159,8 @@ export interface ProfileFile {
 
 /**
  * Reads a profile file: a {@link CopyCostProfile} (as `parseCopyCostProfile` reads it) with
- * optional `dmaMapping`, `sourceCache`, `tables`, `fittedOn` and `source`. Throws, naming what
- * was wrong.
+ * optional `dmaMapping`, `sourceCache`, `compaction`, `tables`, `fittedOn` and `source`.
+ * Throws, naming what was wrong.
  */
 export const readProfileFile = (path: string): ProfileFile => {
   const json = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
@@ -172,10 +177,12 @@ export const readProfileFile = (path: string): ProfileFile => {
   for (const id of tables) seedTable(id);
   const dmaMapping = readDmaMapping(path, json.dmaMapping);
   const sourceCache = readSourceCache(path, json.sourceCache);
+  const compaction = readCompactionTerms(path, json.compaction);
   return {
     profile,
     ...(dmaMapping ? { dmaMapping } : {}),
     ...(sourceCache ? { sourceCache } : {}),
+    ...(compaction ? { compaction } : {}),
     tables: tables.length > 0 ? tables : SEED_TABLES.map((t) => t.id),
     fittedOn: strings("fittedOn"),
     parameters: strings("parameters"),
@@ -214,6 +221,25 @@ const readSourceCache = (path: string, v: unknown): SourceCache | undefined => {
     throw new Error(`${path}: sourceCache.byteNs must be a finite number`);
   return { bytes, byteNs };
 };
+
+/**
+ * A profile file's `compaction`: `scanNs` a finite number of at least 0, `hogIterationsPerNs` a
+ * finite number above 0. Throws, naming the field.
+ */
+const readCompactionTerms = (path: string, v: unknown): CompactionTerms | undefined => {
+  if (v === undefined) return undefined;
+  const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+  const { scanNs, hogIterationsPerNs: hog } = o;
+  if (typeof scanNs !== "number" || !Number.isFinite(scanNs) || scanNs < 0)
+    throw new Error(`${path}: compaction.scanNs must be a finite number of at least 0`);
+  if (typeof hog !== "number" || !Number.isFinite(hog) || hog <= 0)
+    throw new Error(`${path}: compaction.hogIterationsPerNs must be a finite number above 0`);
+  return { scanNs, hogIterationsPerNs: hog };
+};
+
+/** Whether a profile file predicts a compaction table: it has the terms and the machine's tables. */
+export const predictsCompaction = (file: ProfileFile, table: SeedCompactionTable): boolean =>
+  file.compaction !== undefined && file.tables.some((id) => table.machine.includes(id));
 
 /** Whether `n` is a power of two (exact for the safe integers). */
 const isPow2 = (n: number): boolean => n >= 1 && 2 ** Math.round(Math.log2(n)) === n;
@@ -504,8 +530,10 @@ export const formatWhatif = (file: ProfileFile, tables: readonly WhatifTable[]):
   }
   const s = whatifSummary(tables);
   const all = tables.reduce((n, t) => n + t.cells.flat().length, 0);
+  // The compaction terms are fitted on the compaction table, which formatCompaction prints.
+  const parameters = file.parameters.filter((x) => !x.startsWith("compaction."));
   out.push(
-    `${file.parameters.length > 0 ? `${file.parameters.length} parameters (${file.parameters.join(", ")}) fitted on ${all - s.cells} of ${all} cells. ` : ""}\\* fitted on. Of ${s.cells} cells not fitted on, ${s.within} are within 15 % of the published number${s.worst ? `; the worst is ${s.worst.id}, ${(s.worst.error * 100).toFixed(0)} %` : ""}.${s.missesWithSpread > 0 ? ` Of the ${s.missesWithSpread} misses where the seed prints a ±, the prediction is within it for ${s.missesWithinSpread}.` : ""}`,
+    `${parameters.length > 0 ? `${parameters.length} parameters (${parameters.join(", ")}) fitted on ${all - s.cells} of ${all} cells. ` : ""}\\* fitted on. Of ${s.cells} cells not fitted on, ${s.within} are within 15 % of the published number${s.worst ? `; the worst is ${s.worst.id}, ${(s.worst.error * 100).toFixed(0)} %` : ""}.${s.missesWithSpread > 0 ? ` Of the ${s.missesWithSpread} misses where the seed prints a ±, the prediction is within it for ${s.missesWithinSpread}.` : ""}`,
   );
   return out.join("\n");
 };
@@ -794,6 +822,8 @@ export interface FittedProfile {
   readonly dmaMapping?: DmaMapping;
   /** The source bytes a call finds in the cache; absent: none modelled. */
   readonly sourceCache?: SourceCache;
+  /** The compaction terms; absent: the machine publishes no compaction run. */
+  readonly compaction?: CompactionTerms;
 }
 
 const assemble = (
@@ -804,6 +834,7 @@ const assemble = (
   profile: Omit<CopyCostProfile, "name">,
   dmaMapping?: DmaMapping,
   sourceCache?: SourceCache,
+  compaction?: CompactionTerms,
 ): Omit<FittedProfile, "parameters"> => ({
   name,
   source,
@@ -812,6 +843,7 @@ const assemble = (
   profile: { name, ...profile },
   ...(dmaMapping ? { dmaMapping } : {}),
   ...(sourceCache ? { sourceCache } : {}),
+  ...(compaction ? { compaction } : {}),
 });
 
 /**
@@ -859,6 +891,8 @@ const fitV4 = (): Omit<FittedProfile, "parameters"> => {
     dma: { ...withSetup.dma, channelsPerEngine: sharing.channelsPerEngine },
   };
   const split = fitDescriptorSplit({ name: "", ...shared }, "v4-1b", mapping, cache);
+  const profile = { ...shared, dma: split.dma };
+  const compaction = fitCompaction({ name: "v4-epyc-ptdma", ...profile }, V4_COMPACTION);
   return assemble(
     "v4-epyc-ptdma",
     "RFC v4 cover letter (001_f5dd2cc87105abe2.txt): AMD Zen 3 EPYC, 2 sockets, 32 cores, PTDMA",
@@ -870,10 +904,12 @@ const fitV4 = (): Omit<FittedProfile, "parameters"> => {
       "v4-count/dcbm 1/1",
       ...sharing.fittedOn,
       ...split.fittedOn,
+      ...compaction.fittedOn,
     ],
-    { ...shared, dma: split.dma },
+    profile,
     mapping,
     cache,
+    compaction.terms,
   );
 };
 
@@ -1043,7 +1079,7 @@ const EPYC_PARAMETERS = [
  * publishes no thread table).
  */
 const FITTED_PARAMETERS: Record<(typeof SEED_PROFILES)[number], readonly string[]> = {
-  "v4-epyc-ptdma": EPYC_PARAMETERS,
+  "v4-epyc-ptdma": [...EPYC_PARAMETERS, "compaction.scanNs", "compaction.hogIterationsPerNs"],
   "v3-epyc-ptdma": [...EPYC_PARAMETERS, "cpu.memGbps", "threads.dispatchNs"],
   grace: [
     "kernel.callNs",
@@ -1072,6 +1108,7 @@ export const profileJson = (f: FittedProfile): string =>
       ...f.profile,
       ...(f.dmaMapping ? { dmaMapping: f.dmaMapping } : {}),
       ...(f.sourceCache ? { sourceCache: f.sourceCache } : {}),
+      ...(f.compaction ? { compaction: f.compaction } : {}),
       source: f.source,
       tables: f.tables,
       fittedOn: f.fittedOn,

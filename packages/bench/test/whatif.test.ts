@@ -41,6 +41,7 @@ describe("the shipped profiles", () => {
     expect(file.fittedOn).toEqual(fitted.fittedOn);
     expect(file.dmaMapping).toEqual(fitted.dmaMapping);
     expect(file.sourceCache).toEqual(fitted.sourceCache);
+    expect(file.compaction).toEqual(fitted.compaction);
     expect(file.parameters).toEqual(fitted.parameters);
     expect(file.tables).toEqual(fitted.tables);
     const raw = JSON.parse(readFileSync(profilePath(name), "utf8"));
@@ -217,10 +218,10 @@ describe("the shipped profiles", () => {
 
   it("reproduces the published tables: 42 of 43 held-out cells within 15 % (v4), 95 of 106 (v3), 80 of 99 (Grace)", () => {
     // The counts docs/benchmarks.md publishes; a change to the model or a fit that loses a cell
-    // fails here. Parameters against cells: v4 12 parameters on 19 of 62 cells, v3 14 on 25 of
-    // 131, Grace 7 on 20 of 119.
+    // fails here. Parameters against cells: v4 12 parameters on 19 of 62 cells (and 2 more on 2
+    // of the compaction run's 15 figures), v3 14 on 25 of 131, Grace 7 on 20 of 119.
     const expected = {
-      "v4-epyc-ptdma": { within: 42, cells: 43, fitted: 19, parameters: 12 },
+      "v4-epyc-ptdma": { within: 42, cells: 43, fitted: 21, parameters: 14 },
       "v3-epyc-ptdma": { within: 95, cells: 106, fitted: 25, parameters: 14 },
       grace: { within: 80, cells: 99, fitted: 20, parameters: 7 },
     };
