@@ -68,17 +68,16 @@ export interface DmaMapping {
  * The part of a call's source still in the initiating CPU's last-level cache when the call
  * starts: the benchmark writes its buffer just before it moves it, so the last `bytes` it wrote
  * (the cache's size) are cache lines the copy finds dirty in the cache rather than in memory.
- * Each of those bytes costs `byteNs` more than one read from memory, whoever copies it (the CPU,
- * copy threads or a DMA engine all read the source through the same coherent fabric): above 0
- * where the dirty lines must first drain through the one link of the cache's core complex (AMD
- * Zen 3: a CCD's link to the I/O die), below 0 where the cache serves them faster than memory.
- * The term is per call, up to `bytes`; so it weighs most on calls of about the cache's size and
- * fades as larger calls amortise it.
+ * Each of them the copy makes the cache write back ({@link sourceWritebackBytes}: all of them for
+ * a DMA engine's coherent reads, those its own fills displace for the initiating CPU's copy)
+ * costs `byteNs`, serially: the dirty lines drain through the one link of the cache's core
+ * complex (AMD Zen 3: a CCD's link to the I/O die). The term is per call, up to the cache's
+ * size; so it weighs most on calls of about that size and fades as larger calls amortise it.
  */
 export interface SourceCache {
   /** The initiating CPU's last-level cache, bytes (the machine's specification, not fitted). */
   readonly bytes: number;
-  /** ns each of the call's first `bytes` bytes costs beyond a byte from memory (may be below 0). */
+  /** ns per byte written back (a finite number; below 0 would be a cache faster than memory). */
   readonly byteNs: number;
 }
 
@@ -315,13 +314,16 @@ const callNs = (
 };
 
 /**
- * Bytes of a call's dirty source written back from the cache while `copier` copies the call's
- * `bytes`. The cache holds the last `c = min(bytes, cache)` bytes the benchmark wrote. A DMA
- * engine's reads are coherent: each source line dirty in a CPU's cache is written back for it, so
- * all `c`. A CPU copy (the initiator's or copy threads') reads them from the cache and writes
- * back only the ones its own destination lines displace: each line it brings in displaces a
+ * Bytes of a call's dirty source written back from the initiating CPU's cache while `copier`
+ * copies the call's `bytes`. The cache holds the last `c = min(bytes, cache)` bytes the
+ * benchmark wrote. A DMA engine's reads are coherent: each source line dirty in a CPU's cache is
+ * written back for it, so all `c`. The initiating CPU's own copy reads them from its cache and
+ * writes back only the ones its destination lines displace: each line it brings in displaces a
  * source line with the chance the source holds of the cache, `c / cache` (the cache's
  * replacement is not strict LRU), so `c² / cache`, the whole cache once the call is its size.
+ * Copy threads run on other CPUs (the unbound workqueue's), whose fills land in their own core
+ * complex's cache and whose reads take a dirty line without writing it back (MOESI's Owned
+ * state): none.
  */
 export const sourceWritebackBytes = (
   cache: SourceCache,
@@ -329,7 +331,8 @@ export const sourceWritebackBytes = (
   copier: SeedCopier,
 ): number => {
   const c = Math.min(bytes, cache.bytes);
-  return copier.kind === "dma" ? c : (c * c) / cache.bytes;
+  if (copier.kind === "dma") return c;
+  return copier.kind === "threads" ? 0 : (c * c) / cache.bytes;
 };
 
 /** The source cache's term of a call: `byteNs` per byte written back (0 without a cache). */
