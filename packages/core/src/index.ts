@@ -607,7 +607,6 @@ export { changeProtNuma } from "./mm/mprotect";
 export {
   constrainedAlloc,
   getMmRss,
-  OomReaperState,
   oomBadness,
   oomKillProcess,
   oomTotalPages,

@@ -13,7 +13,7 @@
  * it had in flight fails with `ESRCH` when it resumes. Its exit drops its reference to its address
  * space (`exit_mm()`); when that was the last, the memory is free when the kill returns. When
  * another task's `move_pages(2)` or `migrate_pages(2)` holds the address space (`get_task_mm()`),
- * the memory stays until that call's `mmput()`, and the `oom_reaper` ({@link OomReaperState})
+ * the memory stays until that call's `mmput()`, and the `oom_reaper` (`OomReaperState`)
  * takes the private memory {@link OOM_REAPER_DELAY} after the kill; until one of them sets
  * `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The model runs no init process
  * (`is_global_init()`): its pid 1 is the first process created, killable as any other.
@@ -270,7 +270,8 @@ const oomReapTaskMm = (k: Kernel, mm: MmStruct): void => {
  * `oom_reap_task_mm()` unless `exit_mmap()` set `MMF_OOM_SKIP` meanwhile, then sets
  * `MMF_OOM_SKIP`. A reap cannot fail in the model (there is no `mmap_lock` for
  * `mmap_read_trylock()` to find taken), so `MAX_OOM_REAP_RETRIES` never comes into play. Kernel
- * shutdown ends the fibers.
+ * shutdown ends the fibers, once the calls in flight have returned (an allocation among them may
+ * be waiting for a reap).
  *
  * @category Memory and folios
  */
@@ -332,7 +333,7 @@ export class OomReaperState implements OomReaper {
   /** `oom_reaper()`: the daemon, forked once, registered so that shutdown ends it and the timers. */
   private startDaemon(): Effect.Effect<Fiber.Fiber<void, never>> {
     const self = this;
-    const loop: Effect.Effect<void, unknown> = Effect.gen(function* () {
+    const loop: Effect.Effect<void> = Effect.gen(function* () {
       for (;;) {
         const task = self.list.pop();
         if (!task) {
@@ -340,15 +341,13 @@ export class OomReaperState implements OomReaper {
           self.wait = Deferred.makeUnsafe<void>();
           continue;
         }
-        yield* self.k.call(
-          "oom_reaper",
-          Effect.sync(() => self.oomReapTask(task)),
-        );
+        // Not a kernel call: an allocation in flight during shutdown may be waiting for this
+        // reap, and shutdown waits for that allocation; the fibers end before memory goes.
+        self.oomReapTask(task);
       }
     });
     return Effect.gen(function* () {
-      // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
-      const fiber = yield* Effect.forkDetach(Effect.catch(loop, () => Effect.void));
+      const fiber = yield* Effect.forkDetach(loop);
       self.k.registerDevice({
         name: "oom_reaper",
         shutdown: () =>
