@@ -518,6 +518,10 @@ export interface TaskStruct {
   prctl(option: number, arg?: number): Effect.Effect<number, ErrnoError>;
   /** `fork()` (`kernel/fork.c`): a child with a copy-on-write copy of this address space. */
   fork(options?: TaskOptions): Effect.Effect<TaskStruct, ErrnoError>;
-  /** `exit()` (`kernel/exit.c`): unmaps everything and leaves the process table. */
+  /**
+   * `exit()` (`kernel/exit.c`): drops the task's reference to its address space (`exit_mm()`),
+   * which unmaps everything unless another task's `move_pages()` or `migrate_pages()` still holds
+   * it (then that call's `mmput()` does), and leaves the process table.
+   */
   exit(): Effect.Effect<void, ErrnoError>;
 }

@@ -625,7 +625,7 @@ export class Process implements Task {
     );
   }
 
-  /** `exit()`: unmaps everything and leaves the process table. */
+  /** `exit()`: drops the address space (`exit_mm()`) and leaves the process table. */
   exit(): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "exit",
