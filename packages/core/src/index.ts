@@ -250,6 +250,7 @@ export {
   VM_LOCKED,
   VM_NOHUGEPAGE,
   VM_NORESERVE,
+  VM_PFNMAP,
   VM_READ,
   VM_SHARED,
   VM_SPECIAL,
@@ -328,10 +329,12 @@ export {
 } from "./include/numa_balancing";
 // include/linux/oom.h, include/uapi/linux/oom.h
 export {
+  OOM_REAPER_DELAY,
   OOM_SCORE_ADJ_MAX,
   OOM_SCORE_ADJ_MIN,
   OomConstraint,
   type OomControl,
+  type OomReaper,
 } from "./include/oom";
 // arch/x86/include/asm/page_64_types.h, processor.h
 export { TASK_SIZE, TASK_SIZE_MAX } from "./include/page_64_types";
@@ -451,6 +454,8 @@ export {
   type CopyEngineOptions,
   type WorkerFault,
 } from "./kernel/copy_engine";
+// kernel/fork.c: the users count of an address space
+export { getTaskMm, mmput } from "./kernel/fork";
 export {
   defineMigratorModule,
   type MigratorModule,

@@ -38,6 +38,7 @@ import type {
 } from "./mmzone";
 import type { Module, ModuleDefinition, ModuleNotifier } from "./module";
 import type { NumaBalancing } from "./numa_balancing";
+import type { OomReaper } from "./oom";
 import type { FolioWaitQueue } from "./pagemap";
 import type { TaskOptions, TaskStruct } from "./sched";
 import type { HugetlbActive, Kswapd, Lru } from "./swap";
@@ -160,6 +161,8 @@ export interface Kernel {
   readonly memoryTiers: MemoryTiers;
   /** The per-node `kswapd` daemons of reclaim (`mm/vmscan.c`). */
   readonly kswapd: Kswapd;
+  /** The `oom_reaper` daemon and its timers (`mm/oom_kill.c`). */
+  readonly oomReaper: OomReaper;
   /** Automatic NUMA balancing and memory tiering promotion (`kernel/sched/fair.c`). */
   readonly numaBalancing: NumaBalancing;
   /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */

@@ -58,6 +58,14 @@ export const VM_LOCKED = 0x2000;
  */
 export const VM_DONTEXPAND = 0x4_0000;
 /**
+ * `VM_PFNMAP` (`include/linux/mm.h`): the VMA maps raw page frames with no `struct page` behind
+ * them (`remap_pfn_range()`), which the `oom_reaper` leaves alone (`__oom_reap_task_mm()`,
+ * `mm/oom_kill.c`). The model maps no such memory, so no VMA has it.
+ *
+ * @category Address spaces
+ */
+export const VM_PFNMAP = 0x400;
+/**
  * `VM_SPECIAL` (`include/linux/mm.h`): `VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP`
  * (`0x4000 | 0x40000 | 0x400 | 0x10000000`), the flags of a VMA that is never merged with a
  * neighbour (`vma_merge_new_range()`, `vma_merge_existing_range()`, `mm/vma.c`). Of the four, the
@@ -65,7 +73,7 @@ export const VM_DONTEXPAND = 0x4_0000;
  *
  * @category Address spaces
  */
-export const VM_SPECIAL = 0x4000 | VM_DONTEXPAND | 0x400 | 0x1000_0000;
+export const VM_SPECIAL = 0x4000 | VM_DONTEXPAND | VM_PFNMAP | 0x1000_0000;
 /**
  * `VM_NORESERVE` (`include/linux/mm.h`): the mapping reserves nothing. `mmap(MAP_NORESERVE)` sets
  * it (`do_mmap()`, `mm/mmap.c`, Linux 6.16; always in the model, whose overcommit mode is
@@ -262,6 +270,25 @@ export class MmStruct {
    * (`mm_put_huge_zero_folio()`).
    */
   hugeZeroPage = false;
+  /**
+   * `mm->mm_users` (`include/linux/mm_types.h`): the users of this address space, in references.
+   * 1 for a new address space (its task's, `mm_init()`); `get_task_mm()` takes one for a caller
+   * that works on another task's memory (`move_pages(2)`, `migrate_pages(2)`) and `mmput()`
+   * (`kernel/fork.ts`) drops it. The last `mmput()` tears the address space down (`exit_mmap()`),
+   * so a task's exit (`exit_mm()`) frees its memory only once no such caller holds it.
+   */
+  mmUsers = 1;
+  /**
+   * `MMF_OOM_SKIP` of `mm->flags`: the OOM killer passes this address space's victim over, as
+   * there is nothing more to free from it. Set when `exit_mmap()` has unmapped everything and
+   * when the `oom_reaper` is done with it (`oom_reap_task()`, `mm/oom_kill.c`).
+   */
+  oomSkip = false;
+  /**
+   * `MMF_OOM_REAP_QUEUED` of `mm->flags`: `queue_oom_reaper()` (`mm/oom_kill.c`) has armed the
+   * `oom_reaper`'s timer for this address space, so it is not armed twice.
+   */
+  oomReapQueued = false;
   /**
    * The VMAs by address (`mm->mm_mt`), in a {@link MapleTree}: found, inserted and removed, and
    * the free gaps between them searched, in O(log n).

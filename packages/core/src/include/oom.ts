@@ -1,13 +1,15 @@
 /**
  * What the OOM killer's callers see: its score bounds, the constraint of an allocation that ran
- * out of memory, and the control block one call of the killer works on.
+ * out of memory, the control block one call of the killer works on, and the `oom_reaper`'s
+ * interface.
  *
  * Models `include/uapi/linux/oom.h` (`OOM_SCORE_ADJ_MIN`, `OOM_SCORE_ADJ_MAX`) and
- * `include/linux/oom.h` (`enum oom_constraint`, `struct oom_control`). The killer itself is
- * `mm/oom_kill.ts`.
+ * `include/linux/oom.h` (`enum oom_constraint`, `struct oom_control`), with `OOM_REAPER_DELAY`
+ * of `mm/oom_kill.c`. The killer and the reaper themselves are `mm/oom_kill.ts`.
  *
  * @module
  */
+import type { Effect } from "effect";
 import type { TaskStruct } from "./sched";
 
 /**
@@ -75,4 +77,43 @@ export interface OomControl {
   chosen: TaskStruct | null;
   /** The chosen task's `oom_badness()` (`oc->chosen_points`). */
   chosenPoints: number;
+}
+
+/**
+ * `OOM_REAPER_DELAY` (`mm/oom_kill.c`, Linux 6.16): `2 * HZ`, 2000 ms. How long
+ * `queue_oom_reaper()` gives an OOM victim to free its memory by exiting before the `oom_reaper`
+ * takes its private memory.
+ *
+ * @category Memory and folios
+ */
+export const OOM_REAPER_DELAY = 2000;
+
+/**
+ * The `oom_reaper` (`mm/oom_kill.c`, Linux 6.16): the daemon that takes the private memory of an
+ * OOM victim whose address space outlives its exit (another task's `move_pages(2)` or
+ * `migrate_pages(2)` holds it, `get_task_mm()`), so that the OOM killer can move on. Its timers
+ * and its thread are fibers on the `Clock` of the fiber whose kill queued the first victim
+ * (`TestClock` in tests); kernel shutdown ends them.
+ *
+ * @category Memory and folios
+ */
+export interface OomReaper {
+  /**
+   * `queue_oom_reaper()`: arms a timer of {@link OOM_REAPER_DELAY} for the victim `task`'s
+   * address space (`signal->oom_mm`), once per address space (`MMF_OOM_REAP_QUEUED`). When it
+   * fires (`wake_oom_reaper()`) and the address space has no `MMF_OOM_SKIP` yet, the daemon reaps
+   * it: every page of its private VMAs (anonymous, or a file's private mapping) is unmapped and
+   * freed unless something else holds it, hugetlb and `VM_PFNMAP` VMAs and shared mappings
+   * staying as they are (`__oom_reap_task_mm()`), then `MMF_OOM_SKIP` is set (`oom_reap_task()`).
+   * An address space `exit_mmap()` already tore down arms nothing: its timer would find
+   * `MMF_OOM_SKIP` and do nothing.
+   */
+  queue(task: TaskStruct): Effect.Effect<void>;
+  /**
+   * The OOM victims queued and not yet done with: their timer pending, or waiting for the daemon
+   * (`oom_reaper_list`). Each has exited; `select_bad_process()` still sees it (on Linux a victim
+   * stays in the process list until its parent reaps it, which the model's processes, with no
+   * parents, never are) and stops the selection while its address space lacks `MMF_OOM_SKIP`.
+   */
+  readonly victims: ReadonlySet<TaskStruct>;
 }

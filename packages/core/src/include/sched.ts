@@ -261,9 +261,16 @@ export interface TaskStruct {
   /**
    * `tsk_is_oom_victim()` (`include/linux/oom.h`): the OOM killer chose this task
    * (`mark_oom_victim()`, `mm/oom_kill.c`), so it has exited; an allocation still in flight in it
-   * may go below the min watermark (`ALLOC_OOM`).
+   * may go below the min watermark (`ALLOC_OOM`). See {@link TaskStruct.oomMm}.
    */
   oomVictim: boolean;
+  /**
+   * `signal->oom_mm` (`include/linux/sched/signal.h`): the address space the task had when the
+   * OOM killer marked it a victim (`mark_oom_victim()`, `mm/oom_kill.c`), kept after its exit
+   * cleared {@link TaskStruct.mm}: the `oom_reaper` reaps it, and `select_bad_process()` reads
+   * its `MMF_OOM_SKIP` ({@link MmStruct.oomSkip}). Null for a task that is no victim.
+   */
+  oomMm: MmStruct | null;
   /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
   readonly migration: MigrationAccounting;
   /** `capable()` (`kernel/capability.c`): whether the task has a capability. */
@@ -511,6 +518,10 @@ export interface TaskStruct {
   prctl(option: number, arg?: number): Effect.Effect<number, ErrnoError>;
   /** `fork()` (`kernel/fork.c`): a child with a copy-on-write copy of this address space. */
   fork(options?: TaskOptions): Effect.Effect<TaskStruct, ErrnoError>;
-  /** `exit()` (`kernel/exit.c`): unmaps everything and leaves the process table. */
+  /**
+   * `exit()` (`kernel/exit.c`): drops the task's reference to its address space (`exit_mm()`),
+   * which unmaps everything unless another task's `move_pages()` or `migrate_pages()` still holds
+   * it (then that call's `mmput()` does), and leaves the process table.
+   */
   exit(): Effect.Effect<void, ErrnoError>;
 }

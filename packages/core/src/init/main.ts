@@ -73,6 +73,7 @@ import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { nrMlock } from "../mm/mlock";
 import { archPickMmapLayout, mmapInitSysctl } from "../mm/mmap";
+import { OomReaperState } from "../mm/oom_kill";
 import {
   allocContigPages,
   allocPagesSlowpath,
@@ -259,6 +260,7 @@ class Machine implements KernelInterface {
   readonly compaction: CompactionState;
   readonly memoryTiers: MemoryTierState;
   readonly kswapd: KswapdState;
+  readonly oomReaper: OomReaperState;
   readonly numaBalancing: NumaBalancingState;
   readonly vmstat: VmStat;
   readonly movableOps = new Map<number, MovableOperations>();
@@ -366,6 +368,7 @@ class Machine implements KernelInterface {
     this.memoryTiers = new MemoryTierState(plan.memtypes, this.distance);
     memoryTierInitSysfs(this, this.memoryTiers);
     this.kswapd = new KswapdState(this);
+    this.oomReaper = new OomReaperState(this);
     this.pageAlloc.wakeupKswapd = (nid, order) => this.kswapd.wakeup(nid, order);
     this.pageAlloc.kswapdRunning = () => this.kswapd.running;
     this.pageAlloc.trace = this.trace;

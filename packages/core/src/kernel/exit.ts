@@ -1,8 +1,9 @@
 /**
  * A process's end.
  *
- * Models the part of `kernel/exit.c` (Linux 6.16) the model has: `do_exit()` tearing the address
- * space down (`exit_mm()`, whose last `mmput()` runs `exit_mmap()`, `mm/mmap.c`) and
+ * Models the part of `kernel/exit.c` (Linux 6.16) the model has: `do_exit()` dropping the task's
+ * reference to its address space (`exit_mm()`, whose `mmput()` runs `exit_mmap()`, `mm/mmap.c`,
+ * when it was the last: not while another task's `move_pages()` or `migrate_pages()` holds it) and
  * `release_task()` taking the task out of the process table and `/proc` (`proc_flush_pid()`).
  * The model has no signals, threads, zombies or parents to notify: a task that exits is gone at
  * once. `exit()` and the OOM killer (`mm/oom_kill.ts`) end a process through here.
@@ -11,7 +12,7 @@
  */
 import type { Kernel } from "../include/kernel";
 import type { TaskStruct } from "../include/sched";
-import { exitMmap } from "../mm/mmap";
+import { mmput } from "./fork";
 
 /**
  * `release_task()` (`kernel/exit.c`): marks `task` exited and takes it out of the process table
@@ -26,12 +27,27 @@ export const releaseTask = (k: Kernel, task: TaskStruct): void => {
 };
 
 /**
- * `do_exit()` (`kernel/exit.c`): unmaps the whole address space, freeing what only it held
- * (`exit_mm()`, `exit_mmap()`), then {@link releaseTask}.
+ * `exit_mm()` (`kernel/exit.c`, Linux 6.16): detaches `task` from its address space
+ * (`task->mm` becomes null) and drops the task's reference to it ({@link mmput}), which tears it
+ * down when nothing else holds it.
+ *
+ * @category Processes
+ */
+export const exitMm = (k: Kernel, task: TaskStruct): void => {
+  const mm = task.mm;
+  if (!mm) return;
+  task.mm = null;
+  mmput(k, mm);
+};
+
+/**
+ * `do_exit()` (`kernel/exit.c`): {@link exitMm}, the task's memory policy put
+ * (`mpol_put_task_policy()`), then {@link releaseTask}.
  *
  * @category Processes
  */
 export const doExit = (k: Kernel, task: TaskStruct): void => {
-  if (task.mm) exitMmap(k, task.mm);
+  exitMm(k, task);
+  task.policy = null;
   releaseTask(k, task);
 };

@@ -156,6 +156,8 @@ export class Process implements Task {
   oomScoreAdjMin = 0;
   /** `tsk_is_oom_victim()`: the OOM killer ended this task. */
   oomVictim = false;
+  /** `signal->oom_mm`: the address space the OOM killer marked, kept past the exit. */
+  oomMm: MmStruct | null = null;
   /** Offloaded migration copies this task initiated (charged to it, not to the copier). */
   readonly migration: MigrationAccounting = {
     offloadBatches: 0,
@@ -623,7 +625,7 @@ export class Process implements Task {
     );
   }
 
-  /** `exit()`: unmaps everything and leaves the process table. */
+  /** `exit()`: drops the address space (`exit_mm()`) and leaves the process table. */
   exit(): Effect.Effect<void, ErrnoError> {
     return this.kernel.call(
       "exit",

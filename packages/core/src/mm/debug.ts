@@ -10,7 +10,7 @@
  * @module
  */
 import type { Kernel } from "../include/kernel";
-import { VM_HUGETLB, type Vma } from "../include/mm_types";
+import { type MmStruct, VM_HUGETLB, type Vma } from "../include/mm_types";
 import { MIGRATE_HIGHATOMIC } from "../include/mmzone";
 import {
   PG_buddy,
@@ -34,6 +34,22 @@ const mappingCounts = new WeakMap<
   Kernel["memmap"],
   { readonly mapcounts: Int32Array; readonly entireMapcounts: Int32Array }
 >();
+
+/**
+ * Every live address space, each with how a report names it: the processes' own (`pid N`), and
+ * those whose process has exited while another task's call still holds them (`get_task_mm()`),
+ * found through the VMAs the reverse map knows (`mm N`).
+ */
+const liveMms = (k: Kernel): Map<MmStruct, string> => {
+  const mms = new Map<MmStruct, string>();
+  for (const task of k.tasks.values()) if (task.mm) mms.set(task.mm, `pid ${task.pid}`);
+  const add = (vma: Vma) => {
+    if (!mms.has(vma.mm)) mms.set(vma.mm, `mm ${vma.mm.id}`);
+  };
+  for (const anonVma of k.anonVmas.values()) for (const vma of anonVma.vmas) add(vma);
+  for (const mapping of k.addressSpaces.values()) for (const vma of mapping.iMmap) add(vma);
+  return mms;
+};
 
 /**
  * Checks that the kernel's memory metadata is consistent; returns one line per violation, empty
@@ -92,10 +108,11 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   // Page tables: every huge PMD covers an aligned PMD range of its VMA with no PTE and no PTE
   // table under it and maps the head of a live PMD-sized folio, every PTE that is not none lies
   // under a PTE table, and every present PTE maps a live page; the reverse map finds each.
-  for (const task of k.tasks.values()) {
-    for (const vma of task.mm?.vmas ?? []) {
+  const mms = liveMms(k);
+  for (const [mm, owner] of mms) {
+    for (const vma of mm.vmas) {
       for (const [haddr, pmd] of vma.pmds) {
-        const where = `pid ${task.pid} pmd 0x${haddr.toString(16)}`;
+        const where = `${owner} pmd 0x${haddr.toString(16)}`;
         const first = (haddr - vma.start) / k.mem.pageSize;
         if (haddr % (pmdNr * k.mem.pageSize) !== 0) {
           report(`${where}: not PMD aligned`);
@@ -107,7 +124,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         }
         if (vma.ptes.subarray(first, first + pmdNr).some((pte) => pte !== 0))
           report(`${where}: PTEs under a huge PMD`);
-        if (task.mm!.pteTables.has(haddr)) report(`${where}: a huge PMD over a PTE table`);
+        if (mm.pteTables.has(haddr)) report(`${where}: a huge PMD over a PTE table`);
         // A poisoned hugetlb page's entry names a page that left the pool.
         if (isHwpoisonEntry(pmd)) continue;
         const head = ptePfn(pmd);
@@ -118,7 +135,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         if (pteSpecial(pmd)) {
           if (head !== k.hugeZero.pfn)
             report(`${where}: special PMD to pfn ${head}, not the huge zero folio`);
-          else if (!task.mm!.hugeZeroPage)
+          else if (!mm.hugeZeroPage)
             report(`${where}: maps the huge zero folio without holding it (MMF_HUGE_ZERO_PAGE)`);
           continue;
         }
@@ -128,7 +145,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           continue;
         }
         entireMapcounts[head]!++;
-        mappedBy(head, task.mm!.id);
+        mappedBy(head, mm.id);
         let found = false;
         rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, pmdNr, (v, a) => {
           if (v === vma && a === haddr) found = true;
@@ -139,7 +156,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       // the reverse map finds.
       const pudNr = 1 << k.pudOrder;
       for (const [haddr, pud] of vma.puds) {
-        const where = `pid ${task.pid} pud 0x${haddr.toString(16)}`;
+        const where = `${owner} pud 0x${haddr.toString(16)}`;
         const first = (haddr - vma.start) / k.mem.pageSize;
         if (haddr % (pudNr * k.mem.pageSize) !== 0 || first < 0 || first + pudNr > vma.nrPages) {
           report(`${where}: not a PUD-aligned range of its VMA`);
@@ -162,10 +179,9 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
         const pte = vma.ptes[slot]!;
         if (pte === 0) continue;
         // Named only for a report: most PTEs have none.
-        const where = () =>
-          `pid ${task.pid} addr 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`;
+        const where = () => `${owner} addr 0x${(vma.start + slot * k.mem.pageSize).toString(16)}`;
         const addr = vma.start + slot * k.mem.pageSize;
-        if (!task.mm!.pteTables.has(addr - (addr % pmdBytes)))
+        if (!mm.pteTables.has(addr - (addr % pmdBytes)))
           report(`${where()}: a PTE with no PTE table (pmd_none())`);
         if (isMigrationEntry(pte) || isHwpoisonEntry(pte)) continue;
         const page = ptePfn(pte);
@@ -180,7 +196,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           continue;
         }
         mapcounts[page]!++;
-        mappedBy(head, task.mm!.id);
+        mappedBy(head, mm.id);
         if (!rmapReaches(head, vma, slot))
           report(`${where()}: pfn ${page} is mapped but the reverse map cannot find it`);
       }
@@ -189,19 +205,17 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
 
   // PTE tables: free_pgtables() leaves one only in a PMD range some VMA still reaches, and never
   // in a hugetlb VMA's.
-  for (const task of k.tasks.values()) {
-    for (const haddr of task.mm?.pteTables ?? []) {
-      const vma = task.mm!.findVmaIntersection(haddr, haddr + pmdBytes);
-      if (!vma) report(`pid ${task.pid} PTE table 0x${haddr.toString(16)}: no VMA reaches it`);
+  for (const [mm, owner] of mms) {
+    for (const haddr of mm.pteTables) {
+      const vma = mm.findVmaIntersection(haddr, haddr + pmdBytes);
+      if (!vma) report(`${owner} PTE table 0x${haddr.toString(16)}: no VMA reaches it`);
       else if (vma.flags & VM_HUGETLB)
-        report(`pid ${task.pid} PTE table 0x${haddr.toString(16)}: in a hugetlb VMA`);
+        report(`${owner} PTE table 0x${haddr.toString(16)}: in a hugetlb VMA`);
     }
   }
 
   // The huge zero folio: huge_zero_refcount is the address spaces holding it plus the shrinker's.
-  const zeroHolders = new Set(
-    [...k.tasks.values()].filter((t) => t.mm?.hugeZeroPage).map((t) => t.mm),
-  );
+  const zeroHolders = new Set([...mms.keys()].filter((mm) => mm.hugeZeroPage));
   const zeroRefs = k.hugeZero.pfn >= 0 ? zeroHolders.size + 1 : 0;
   if (k.hugeZero.refcount !== zeroRefs)
     report(`huge zero folio: refcount ${k.hugeZero.refcount} but ${zeroRefs} expected`);

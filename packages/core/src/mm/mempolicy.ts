@@ -54,6 +54,7 @@ import type { AllocRequest } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
+import { getTaskMm, mmput } from "../kernel/fork";
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES } from "../lib/numa";
@@ -686,9 +687,13 @@ export const kernelMigratePages = (
           `migrate_pages: no node of ${showNodes(wanted)} is in the caller's cpuset ${showNodes(caller.memsAllowed)}`,
         ),
       );
-    if (!target.mm)
-      return Effect.fail(errno("EINVAL", `migrate_pages: process ${target.pid} has no mm`));
-    return doMigratePages(k, caller, target.mm, from, to, nice ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE);
+    // get_task_mm(): the address space is held until mmput(), so the target's exit meanwhile
+    // leaves it mapped.
+    const mm = getTaskMm(target);
+    if (!mm) return Effect.fail(errno("EINVAL", `migrate_pages: process ${target.pid} has no mm`));
+    return doMigratePages(k, caller, mm, from, to, nice ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE).pipe(
+      Effect.ensuring(Effect.sync(() => mmput(k, mm))),
+    );
   });
 
 /**

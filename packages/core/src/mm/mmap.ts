@@ -1249,15 +1249,16 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
 };
 
 /**
- * `exit_mmap()`: unmaps everything and frees every PTE table (`free_pgtables()`); then, as
- * `__mmput()` does, puts the address space's reference to the huge zero folio
+ * `exit_mmap()` (`mm/mmap.c`, Linux 6.16), which the last `mmput()` runs (`kernel/fork.ts`):
+ * unmaps everything (`unmap_vmas()`), sets `MMF_OOM_SKIP` (the OOM killer and the `oom_reaper`
+ * have nothing more to take), removes the VMAs and frees every PTE table (`free_pgtables()`);
+ * then, as `__mmput()` does, puts the address space's reference to the huge zero folio
  * (`mm_put_huge_zero_folio()`).
  */
 export const exitMmap = (k: Kernel, mm: MmStruct): void => {
-  for (const vma of [...mm.vmas]) {
-    zapPteRange(k, vma, 0, vma.nrPages);
-    unlinkVma(k, vma);
-  }
+  for (const vma of mm.vmas) zapPteRange(k, vma, 0, vma.nrPages);
+  mm.oomSkip = true;
+  for (const vma of [...mm.vmas]) unlinkVma(k, vma);
   mm.pteTables.clear(); // free_pgtables() over the whole address space
   mmPutHugeZeroFolio(k, mm);
 };

@@ -43,9 +43,11 @@ import {
   type NewFolioFn,
 } from "../include/migrate";
 import { MIGRATE_SYNC, type MigrateReason, MR_SYSCALL } from "../include/migrate_mode";
+import type { MmStruct } from "../include/mm_types";
 import type { AllocContext, AllocRequest } from "../include/mmzone";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
+import { getTaskMm, mmput } from "../kernel/fork";
 import { PTRACE_MODE_READ_REALCREDS, ptraceMayAccess } from "../kernel/ptrace";
 import { FolioList } from "../lib/list";
 import { MAX_NUMNODES, NUMA_NO_NODE } from "../lib/numa";
@@ -67,9 +69,13 @@ import { kvmalloc } from "./util";
 /** `DO_PAGES_STAT_CHUNK_NR`: `do_pages_stat()` reads addresses and writes statuses 16 at a time. */
 const DO_PAGES_STAT_CHUNK_NR = 16;
 
-/** The page mapped at `addr` (`follow_page` with `FOLL_DUMP`): a PFN, or a negative errno. */
-const followPage = (k: Kernel, task: Task, addr: number): number => {
-  const vma = task.mm!.findVma(addr);
+/**
+ * The page mapped at `addr` of `mm` (`folio_walk_start()` with `FW_ZEROPAGE`): a PFN, or a
+ * negative errno: `-EFAULT` without a VMA, `-ENOENT` for a PTE that maps nothing (never faulted
+ * in, or taken by the `oom_reaper`) or a page under migration.
+ */
+const followPage = (k: Kernel, mm: MmStruct, addr: number): number => {
+  const vma = mm.findVma(addr);
   if (!vma) return -ERRNO.EFAULT;
   const pte = folioWalkEntry(k, vma, Math.floor((addr - vma.start) / k.mem.pageSize));
   if (!ptePresent(pte) || isMigrationEntry(pte)) return -ERRNO.ENOENT;
@@ -144,7 +150,7 @@ const statusFault = (i: number): ErrnoError =>
  */
 const pagesStat = (
   k: Kernel,
-  target: Task,
+  mm: MmStruct,
   nrPages: number,
   pages: ArrayLike<number>,
   status: MovePagesStatus,
@@ -157,7 +163,7 @@ const pagesStat = (
         return errno("EFAULT", `move_pages: pages[${i}] is not an address`);
     }
     for (let j = 0; j < chunkNr; j++) {
-      const pfn = followPage(k, target, pages[start + j]!);
+      const pfn = followPage(k, mm, pages[start + j]!);
       chunk[j] = pfn < 0 ? pfn : k.mem.pfnToNid(pfn);
     }
     for (let j = 0; j < chunkNr; j++) {
@@ -215,13 +221,13 @@ const readEntry = (
  */
 const addFolioForMigration = (
   k: Kernel,
-  target: Task,
+  mm: MmStruct,
   addr: number,
   node: number,
   list: FolioList,
   migrateAll: boolean,
 ): number => {
-  const pfn = followPage(k, target, addr);
+  const pfn = followPage(k, mm, addr);
   if (pfn < 0) return pfn;
   if (k.mem.pfnToNid(pfn) === node) return 0;
   const head = k.memmap.folioOf(pfn);
@@ -291,7 +297,8 @@ export const isolateFoliosToList = (
 ): Effect.Effect<number, ErrnoError> =>
   Effect.suspend(() => {
     const k = task.kernel;
-    if (!task.mm) return Effect.fail(errno("EINVAL", `process ${task.pid} has no memory`));
+    const mm = task.mm;
+    if (!mm) return Effect.fail(errno("EINVAL", `process ${task.pid} has no memory`));
     const added = new FolioList(list.space);
     const queued = new Set<number>();
     const fail = (error: ErrnoError) => {
@@ -302,7 +309,7 @@ export const isolateFoliosToList = (
     for (let i = 0; i < addrs.length; i++) {
       const addr = addrs[i]!;
       const at = `address 0x${addr.toString(16)} of process ${task.pid}`;
-      const pfn = followPage(k, task, addr);
+      const pfn = followPage(k, mm, addr);
       if (pfn === -ERRNO.EFAULT)
         return fail(errno("EFAULT", `${at} is not mapped, or maps the zero page`));
       if (pfn < 0) return fail(errno("ENOENT", `${at} has no page present`));
@@ -406,6 +413,7 @@ const pagesMove = (
   k: Kernel,
   caller: Task,
   target: Task,
+  mm: MmStruct,
   taskNodes: readonly number[],
   nrPages: number,
   pages: ArrayLike<number>,
@@ -470,7 +478,7 @@ const pagesMove = (
           start = i;
           current = entry.node;
         }
-        const err = addFolioForMigration(k, target, entry.addr, current, list, migrateAll);
+        const err = addFolioForMigration(k, mm, entry.addr, current, list, migrateAll);
         if (err > 0) continue;
         if (storeStatus(status, i, err === 0 ? current : err, 1)) {
           failure = statusFault(i);
@@ -517,19 +525,29 @@ export const doMovePages = <S extends MovePagesStatus = Int32Array>(
         return Effect.fail(errno("ENOMEM", `move_pages: no memory for ${nrPages} status entries`));
     }
     const result = out as S;
+    // find_mm_struct(): the call works on the address space, held (get_task_mm()) until its end
+    // (mmput()), so the target's exit meanwhile leaves it mapped.
+    const mm = getTaskMm(target);
+    if (!mm) return Effect.fail(errno("EINVAL", `move_pages: process ${pid} has no mm`));
+    const put = Effect.sync(() => mmput(k, mm));
     if (nodes === null) {
-      const failed = pagesStat(k, target, nrPages, pages, result);
+      const failed = pagesStat(k, mm, nrPages, pages, result);
+      mmput(k, mm);
       return failed ? Effect.fail(failed) : Effect.succeed({ rc: 0, status: result });
     }
     return pagesMove(
       k,
       caller,
       target,
+      mm,
       taskNodes,
       nrPages,
       pages,
       nodes,
       (flags & MPOL_MF_MOVE_ALL) !== 0,
       result,
-    ).pipe(Effect.map((rc) => ({ rc, status: result })));
+    ).pipe(
+      Effect.map((rc) => ({ rc, status: result })),
+      Effect.ensuring(put),
+    );
   });

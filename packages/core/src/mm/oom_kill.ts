@@ -1,5 +1,5 @@
 /**
- * The OOM killer.
+ * The OOM killer and the `oom_reaper`.
  *
  * Models `mm/oom_kill.c` (Linux 6.16): when the page allocator's slow path has reclaimed and
  * compacted in vain, `__alloc_pages_may_oom()` calls {@link outOfMemory}, which picks the process
@@ -8,23 +8,35 @@
  * could free memory the allocation may use ({@link constrainedAlloc}), and kills it. The slow path
  * then tries again.
  *
- * A killed process ends at once: the model has no signals to deliver and no `oom_reaper` to wait
- * for, so the victim's address space is torn down and the task leaves the process table
- * (`do_exit()`, `kernel/exit.ts`) inside the kill, and an access it had in flight fails with
- * `ESRCH` when it resumes. The model runs no init process (`is_global_init()`): its pid 1 is the
- * first process created, killable as any other.
+ * A killed process ends at once: the model has no signals to deliver, so the victim runs its
+ * exit (`do_exit()`, `kernel/exit.ts`) inside the kill and leaves the process table, and an access
+ * it had in flight fails with `ESRCH` when it resumes. Its exit drops its reference to its address
+ * space (`exit_mm()`); when that was the last, the memory is free when the kill returns. When
+ * another task's `move_pages(2)` or `migrate_pages(2)` holds the address space (`get_task_mm()`),
+ * the memory stays until that call's `mmput()`, and the `oom_reaper` (`OomReaperState`)
+ * takes the private memory {@link OOM_REAPER_DELAY} after the kill; until one of them sets
+ * `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The model runs no init process
+ * (`is_global_init()`): its pid 1 is the first process created, killable as any other.
  *
  * @module
  */
+import { Deferred, Duration, Effect, Fiber } from "effect";
 import { __GFP_THISNODE } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MPOL_BIND } from "../include/mempolicy";
-import type { MmStruct } from "../include/mm_types";
+import { type MmStruct, VM_HUGETLB, VM_PFNMAP, VM_SHARED } from "../include/mm_types";
 import type { AllocContext } from "../include/mmzone";
-import { OOM_SCORE_ADJ_MIN, OomConstraint, type OomControl } from "../include/oom";
+import {
+  OOM_REAPER_DELAY,
+  OOM_SCORE_ADJ_MIN,
+  OomConstraint,
+  type OomControl,
+  type OomReaper,
+} from "../include/oom";
 import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
 import type { TaskStruct } from "../include/sched";
 import { doExit } from "../kernel/exit";
+import { zapPteRange } from "./memory";
 
 /** A mapped entry that counts in `get_mm_rss()`: a page, or a page under migration. */
 const countsInRss = (entry: number): boolean =>
@@ -126,12 +138,25 @@ const oomCpusetEligible = (
 };
 
 /**
+ * `oom_evaluate_task()`'s check of an OOM victim (`tsk_is_oom_victim()`): "skip" when its
+ * address space has `MMF_OOM_SKIP` (nothing more to free from it), "abort" otherwise (it is still
+ * freeing memory, so no other task is killed); "candidate" for a task that is no victim.
+ */
+const oomVictimState = (task: TaskStruct): "skip" | "abort" | "candidate" => {
+  if (!task.oomVictim) return "candidate";
+  return task.oomMm?.oomSkip ? "skip" : "abort";
+};
+
+/**
  * `select_bad_process()` with `oom_evaluate_task()` (`mm/oom_kill.c`, Linux 6.16): walks the
  * process table in order (`for_each_process()`, by pid) and leaves in `oc.chosen` the candidate
  * with the highest {@link oomBadness}, a later one winning a tie; null when no task is a
  * candidate. Kernel threads and tasks that cannot hold memory the allocation could use
- * (`oom_cpuset_eligible()`) are passed over. (Linux also aborts the scan while an earlier victim
- * is still exiting; the model's victims are gone when the kill returns.)
+ * (`oom_cpuset_eligible()`) are passed over. An earlier OOM victim whose address space lacks
+ * `MMF_OOM_SKIP` (the victims the `oom_reaper` still has, {@link OomReaper.victims}: held by
+ * another task's call, not yet reaped) aborts the scan: nothing is chosen and the result is true
+ * (the kernel's `oc->chosen = -1`), so {@link outOfMemory} kills no one and the slow path tries
+ * again; a victim with `MMF_OOM_SKIP` is passed over. Returns false when the scan was not aborted.
  *
  * @category Memory and folios
  */
@@ -139,42 +164,65 @@ export const selectBadProcess = (
   k: Kernel,
   oc: OomControl,
   current: AllocContext | null = null,
-): void => {
+): boolean => {
   oc.chosen = null;
   oc.chosenPoints = Number.NEGATIVE_INFINITY; // LONG_MIN
-  for (const task of k.tasks.values()) {
-    if (!task.mm || task.exited) continue; // oom_unkillable_task(): PF_KTHREAD
+  // The victims come first: an abort discards whatever was chosen, so the order is the same.
+  for (const task of [...k.oomReaper.victims, ...k.tasks.values()]) {
+    if (!task.oomVictim && (!task.mm || task.exited)) continue; // oom_unkillable_task(): PF_KTHREAD
     if (!oomCpusetEligible(task, oc, current)) continue;
+    const victim = oomVictimState(task);
+    if (victim === "skip") continue;
+    if (victim === "abort") {
+      oc.chosen = null;
+      return true;
+    }
     const points = oomBadness(k, task, oc.totalpages);
     if (points === null || points < oc.chosenPoints) continue;
     oc.chosen = task;
     oc.chosenPoints = points;
   }
+  return false;
+};
+
+/**
+ * `mark_oom_victim()` (`mm/oom_kill.c`, Linux 6.16): marks `task` a victim (`TIF_MEMDIE`,
+ * {@link TaskStruct.oomVictim}) and keeps its address space in `signal->oom_mm`
+ * ({@link TaskStruct.oomMm}) for the `oom_reaper`. No-op for a task marked already.
+ */
+const markOomVictim = (task: TaskStruct): void => {
+  if (task.oomVictim) return;
+  task.oomVictim = true;
+  task.oomMm ??= task.mm;
 };
 
 /**
  * `oom_kill_process()` with `__oom_kill_process()` (`mm/oom_kill.c`, Linux 6.16): counts
  * `oom_kill` in `/proc/vmstat` (`count_vm_event(OOM_KILL)`), marks `oc.chosen` a victim
- * (`mark_oom_victim()`) and ends it: where Linux sends `SIGKILL` and lets the victim's exit and
- * the `oom_reaper` free its memory, the model runs the exit there and then (`do_exit()`), so the
- * memory only it mapped is free when this returns. No-op while nothing is chosen.
+ * (`mark_oom_victim()`) and ends it: where Linux sends `SIGKILL`, the model runs the exit there
+ * and then (`do_exit()`), so the memory only it mapped is free when this returns unless another
+ * task's call holds its address space; then `queue_oom_reaper()` ({@link OomReaper.queue}), as
+ * no other process shares the address space (`can_oom_reap`). No-op while nothing is chosen.
  *
  * @category Memory and folios
  */
-export const oomKillProcess = (k: Kernel, oc: OomControl): void => {
-  const victim = oc.chosen;
-  if (!victim || victim.exited) return;
-  k.vmstat.count("oom_kill");
-  victim.oomVictim = true;
-  doExit(k, victim);
-};
+export const oomKillProcess = (k: Kernel, oc: OomControl): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const victim = oc.chosen;
+    if (!victim || victim.exited) return Effect.void;
+    k.vmstat.count("oom_kill");
+    markOomVictim(victim);
+    doExit(k, victim);
+    return k.oomReaper.queue(victim);
+  });
 
 /**
  * `out_of_memory()` (`mm/oom_kill.c`, Linux 6.16), as `__alloc_pages_may_oom()` calls it for a
  * global (not memory cgroup) allocation: true when it made progress, so the slow path should try
  * again. An allocating task that is already a victim (`task_will_free_mem(current)`) is progress
  * at once; otherwise {@link constrainedAlloc}, {@link selectBadProcess} and
- * {@link oomKillProcess}. False when no process can be killed: Linux then panics ("System is
+ * {@link oomKillProcess}. An aborted selection (an earlier victim still freeing its memory) is
+ * progress with no kill. False when no process can be killed: Linux then panics ("System is
  * deadlocked on memory"), the model lets the allocation fail. `current` is the allocating task
  * (null: a kernel thread). `vm.panic_on_oom` and `vm.oom_kill_allocating_task` are not modelled
  * (they behave as their default, 0); `oom_notify_list` has no members, and every allocation may
@@ -186,12 +234,131 @@ export const outOfMemory = (
   k: Kernel,
   oc: OomControl,
   current: AllocContext | null = null,
-): boolean => {
-  if (current?.oomVictim) return true;
-  oc.constraint = constrainedAlloc(k, oc);
-  if (oc.constraint !== OomConstraint.MEMORY_POLICY) oc.nodemask = null;
-  selectBadProcess(k, oc, current);
-  if (!oc.chosen) return false;
-  oomKillProcess(k, oc);
-  return true;
+): Effect.Effect<boolean> =>
+  Effect.suspend(() => {
+    if (current?.oomVictim) return Effect.succeed(true);
+    oc.constraint = constrainedAlloc(k, oc);
+    if (oc.constraint !== OomConstraint.MEMORY_POLICY) oc.nodemask = null;
+    if (selectBadProcess(k, oc, current)) return Effect.succeed(true);
+    if (!oc.chosen) return Effect.succeed(false);
+    return Effect.as(oomKillProcess(k, oc), true);
+  });
+
+/**
+ * `__oom_reap_task_mm()` (`mm/oom_kill.c`, Linux 6.16): unmaps every page of the VMAs of `mm`
+ * that only its owner can have wanted, freeing each that nothing else holds
+ * (`unmap_page_range()`): anonymous VMAs and private file mappings (their copied-on-write pages
+ * and the file pages they map). Hugetlb and `VM_PFNMAP` VMAs and shared mappings (shmem, a
+ * file's `MAP_SHARED`) stay; an mlocked VMA is reaped too (since Linux 5.18), its folios
+ * munlocked as they are unmapped. The VMAs and their PTE tables stay, so a look-up finds the VMA
+ * and a PTE that maps nothing (`move_pages(2)`'s `-ENOENT`). A migration entry is cleared like
+ * any other entry: the migration in flight finds no mapping to restore. There are no MMU
+ * notifiers to refuse (`mmu_notifier_invalidate_range_start_nonblock()`), so it never fails.
+ */
+const oomReapTaskMm = (k: Kernel, mm: MmStruct): void => {
+  for (const vma of mm.vmas) {
+    if (vma.flags & (VM_HUGETLB | VM_PFNMAP)) continue;
+    if (vma.isAnonymous || !(vma.flags & VM_SHARED)) zapPteRange(k, vma, 0, vma.nrPages);
+  }
 };
+
+/**
+ * The `oom_reaper` of `mm/oom_kill.c` (Linux 6.16): `queue_oom_reaper()`'s timers, each a fiber
+ * that sleeps {@link OOM_REAPER_DELAY} on the `Clock` of the fiber whose kill queued it, and the
+ * `oom_reaper` thread, a fiber started with the first victim that reaps the victims the timers
+ * hand it (`oom_reaper_list`, last in first out) one at a time: `oom_reap_task()` runs
+ * `oom_reap_task_mm()` unless `exit_mmap()` set `MMF_OOM_SKIP` meanwhile, then sets
+ * `MMF_OOM_SKIP`. A reap cannot fail in the model (there is no `mmap_lock` for
+ * `mmap_read_trylock()` to find taken), so `MAX_OOM_REAP_RETRIES` never comes into play. Kernel
+ * shutdown ends the fibers, once the calls in flight have returned (an allocation among them may
+ * be waiting for a reap).
+ *
+ * @category Memory and folios
+ */
+export class OomReaperState implements OomReaper {
+  private readonly queued = new Set<TaskStruct>();
+  /** `oom_reaper_list`: victims whose timer fired, for the daemon. */
+  private readonly list: TaskStruct[] = [];
+  /** The daemon's wait queue (`oom_reaper_wait`). */
+  private wait = Deferred.makeUnsafe<void>();
+  private daemonFiber: Fiber.Fiber<void, never> | null = null;
+  private readonly timers = new Set<Fiber.Fiber<void, never>>();
+
+  constructor(private readonly k: Kernel) {}
+
+  get victims(): ReadonlySet<TaskStruct> {
+    return this.queued;
+  }
+
+  queue(task: TaskStruct): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const mm = task.oomMm;
+      if (!mm || mm.oomReapQueued) return Effect.void;
+      mm.oomReapQueued = true;
+      // exit_mmap() ran already: wake_oom_reaper() would find MMF_OOM_SKIP and do nothing.
+      if (mm.oomSkip) return Effect.void;
+      this.queued.add(task);
+      const self = this;
+      return Effect.gen(function* () {
+        if (!self.daemonFiber) self.daemonFiber = yield* self.startDaemon();
+        const timer: Fiber.Fiber<void, never> = yield* Effect.forkDetach(
+          Effect.sleep(Duration.millis(OOM_REAPER_DELAY)).pipe(
+            Effect.andThen(Effect.sync(() => self.wakeOomReaper(task))),
+            Effect.ensuring(Effect.sync(() => self.timers.delete(timer))),
+          ),
+        );
+        self.timers.add(timer);
+      });
+    });
+  }
+
+  /** `wake_oom_reaper()`: the timer's end; hands the victim to the daemon unless it is done. */
+  private wakeOomReaper(task: TaskStruct): void {
+    if (task.oomMm!.oomSkip) {
+      this.queued.delete(task); // the victim's exit_mmap() freed everything meanwhile
+      return;
+    }
+    this.list.push(task);
+    Deferred.doneUnsafe(this.wait, Effect.void);
+  }
+
+  /** `oom_reap_task()`: reaps the victim's address space unless it is gone, then `MMF_OOM_SKIP`. */
+  private oomReapTask(task: TaskStruct): void {
+    const mm = task.oomMm!;
+    if (!mm.oomSkip) oomReapTaskMm(this.k, mm);
+    mm.oomSkip = true;
+    this.queued.delete(task);
+  }
+
+  /** `oom_reaper()`: the daemon, forked once, registered so that shutdown ends it and the timers. */
+  private startDaemon(): Effect.Effect<Fiber.Fiber<void, never>> {
+    const self = this;
+    const loop: Effect.Effect<void> = Effect.gen(function* () {
+      for (;;) {
+        const task = self.list.pop();
+        if (!task) {
+          yield* Deferred.await(self.wait);
+          self.wait = Deferred.makeUnsafe<void>();
+          continue;
+        }
+        // Not a kernel call: an allocation in flight during shutdown may be waiting for this
+        // reap, and shutdown waits for that allocation; the fibers end before memory goes.
+        self.oomReapTask(task);
+      }
+    });
+    return Effect.gen(function* () {
+      const fiber = yield* Effect.forkDetach(loop);
+      self.k.registerDevice({
+        name: "oom_reaper",
+        shutdown: () =>
+          Effect.suspend(() => {
+            const fibers = [fiber, ...self.timers];
+            self.timers.clear();
+            self.daemonFiber = null;
+            return Fiber.interruptAll(fibers);
+          }),
+      });
+      return fiber;
+    });
+  }
+}

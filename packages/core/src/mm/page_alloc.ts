@@ -1323,30 +1323,35 @@ const allocPagesMayOom = (
   req: AllocRequest,
   nodemask: readonly number[] | null,
   current: AllocContext | null,
-): SlowpathResult & { readonly progress: boolean } => {
-  const { nid, order, gfp } = req;
-  const page = k.pageAlloc.getPageFromFreelist(
-    nid,
-    order,
-    gfp & ~__GFP_DIRECT_RECLAIM,
-    ALLOC_WMARK_HIGH | ALLOC_CPUSET,
-    nodemask,
-    current,
-  );
-  if (page >= 0) return { page, outOfMemory: false, progress: false };
-  const oom = order <= PAGE_ALLOC_COSTLY_ORDER && !(gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE));
-  if (!oom) return { page: -1, outOfMemory: false, progress: false };
-  const oc: OomControl = {
-    nodemask,
-    gfpMask: gfp,
-    order,
-    totalpages: 0,
-    constraint: OomConstraint.NONE,
-    chosen: null,
-    chosenPoints: 0,
-  };
-  return { page: -1, outOfMemory: true, progress: outOfMemory(k, oc, current) };
-};
+): Effect.Effect<SlowpathResult & { readonly progress: boolean }> =>
+  Effect.suspend((): Effect.Effect<SlowpathResult & { readonly progress: boolean }> => {
+    const { nid, order, gfp } = req;
+    const page = k.pageAlloc.getPageFromFreelist(
+      nid,
+      order,
+      gfp & ~__GFP_DIRECT_RECLAIM,
+      ALLOC_WMARK_HIGH | ALLOC_CPUSET,
+      nodemask,
+      current,
+    );
+    if (page >= 0) return Effect.succeed({ page, outOfMemory: false, progress: false });
+    const oom = order <= PAGE_ALLOC_COSTLY_ORDER && !(gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE));
+    if (!oom) return Effect.succeed({ page: -1, outOfMemory: false, progress: false });
+    const oc: OomControl = {
+      nodemask,
+      gfpMask: gfp,
+      order,
+      totalpages: 0,
+      constraint: OomConstraint.NONE,
+      chosen: null,
+      chosenPoints: 0,
+    };
+    return Effect.map(outOfMemory(k, oc, current), (progress) => ({
+      page: -1,
+      outOfMemory: true,
+      progress,
+    }));
+  });
 
 /**
  * `__alloc_pages_slowpath()` (`mm/page_alloc.c`, Linux 6.16) from where the first tries of
@@ -1497,7 +1502,7 @@ export const allocPagesSlowpath = (
       ) {
         continue;
       }
-      const oom = allocPagesMayOom(k, req, nodemask, current);
+      const oom = yield* allocPagesMayOom(k, req, nodemask, current);
       if (oom.page >= 0) return got(oom.page);
       const failed: SlowpathResult = { page: -1, outOfMemory: oom.outOfMemory };
       // Avoid allocations with no watermarks from looping endlessly.
@@ -1505,6 +1510,10 @@ export const allocPagesSlowpath = (
       // Retry as long as the OOM killer is making progress.
       if (!oom.progress) return failed;
       reclaim.noProgressLoops = 0;
+      // should_reclaim_retry()'s cond_resched() on the next round: while an earlier victim's
+      // memory is still held (the OOM killer chose no one), the holder, the oom_reaper and its
+      // timer run before this allocation tries again.
+      yield* Effect.yieldNow;
     }
   });
 
