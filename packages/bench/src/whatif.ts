@@ -1023,7 +1023,7 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
  * the initiator's kernel work plus its copy split over `t` threads, so a line through
  * (1/t, ns per folio) for mt_1 … mt_16 gives the kernel work (intercept) of each folio size. Two
  * sizes give the per-folio and the per-PTE work (a 2 MiB mTHP is 32 PTEs of 64 KiB, a 64 KiB
- * folio one). The vanilla column at the first and last counts gives the per-call cost; at the
+ * folio one). The 64 KiB vanilla row at its first and last counts gives the per-call cost; at the
  * last count, less the kernel work, the 2 GiB call of 2 MiB folios gives the CPU's bandwidth from
  * memory and the 64 MiB call of 64 KiB folios, which fits the L3, its bandwidth from the cache
  * (the source cache's `byteNs`, {@link sourceCacheBytes}); mt_32 at 256 × 2 MiB gives memory's
@@ -1033,7 +1033,6 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
 const fitGrace = (): Omit<FittedProfile, "parameters"> => {
   const page = 64 * 1024;
   const c64 = fitCall("grace-64k", "vanilla");
-  const c2m = fitCall("grace-2m", "vanilla");
   const last = (table: string) => {
     const t = seedTable(table);
     return t.columns[t.columns.length - 1]!;
@@ -1089,7 +1088,6 @@ const fitGrace = (): Omit<FittedProfile, "parameters"> => {
     [
       ...new Set([
         ...c64.fittedOn,
-        ...c2m.fittedOn,
         ...k64.fittedOn,
         ...k2m.fittedOn,
         "grace-2m/mt_32/256",
