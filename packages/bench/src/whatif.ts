@@ -68,11 +68,13 @@ export interface DmaMapping {
  * The part of a call's source still in the initiating CPU's last-level cache when the call
  * starts: the benchmark writes its buffer just before it moves it, so the last `bytes` it wrote
  * (the cache's size) are cache lines the copy finds dirty in the cache rather than in memory.
- * Each of them the copy makes the cache write back ({@link sourceWritebackBytes}: all of them for
- * a DMA engine's coherent reads, those its own fills displace for the initiating CPU's copy)
- * costs `byteNs`, serially: the dirty lines drain through the one link of the cache's core
- * complex (AMD Zen 3: a CCD's link to the I/O die). The term is per call, up to the cache's
- * size; so it weighs most on calls of about that size and fades as larger calls amortise it.
+ * With the default `effect`, each of them the copy makes the cache write back
+ * ({@link sourceWritebackBytes}: all of them for a DMA engine's coherent reads, those its own
+ * fills displace for the initiating CPU's copy) costs `byteNs`, serially: the dirty lines drain
+ * through the one link of the cache's core complex (AMD Zen 3: a CCD's link to the I/O die). The
+ * term is per call, up to the cache's size; so it weighs most on calls of about that size and
+ * fades as larger calls amortise it. With `"initiatorRead"` (NVIDIA Grace), the initiator's own
+ * copy reads a call that fits from the cache, `byteNs` (below 0) a byte.
  */
 export interface SourceCache {
   /** The initiating CPU's last-level cache, bytes (the machine's specification, not fitted). */
