@@ -68,21 +68,40 @@ export interface DmaMapping {
  * The part of a call's source still in the initiating CPU's last-level cache when the call
  * starts: the benchmark writes its buffer just before it moves it, so the last `bytes` it wrote
  * (the cache's size) are cache lines the copy finds dirty in the cache rather than in memory.
- * Each of them the copy makes the cache write back ({@link sourceWritebackBytes}: all of them for
- * a DMA engine's coherent reads, those its own fills displace for the initiating CPU's copy)
- * costs `byteNs`, serially: the dirty lines drain through the one link of the cache's core
- * complex (AMD Zen 3: a CCD's link to the I/O die). The term is per call, up to the cache's
- * size; so it weighs most on calls of about that size and fades as larger calls amortise it.
+ * With the default `effect`, each of them the copy makes the cache write back
+ * ({@link sourceWritebackBytes}: all of them for a DMA engine's coherent reads, those its own
+ * fills displace for the initiating CPU's copy) costs `byteNs`, serially: the dirty lines drain
+ * through the one link of the cache's core complex (AMD Zen 3: a CCD's link to the I/O die). The
+ * term is per call, up to the cache's size; so it weighs most on calls of about that size and
+ * fades as larger calls amortise it. With `"initiatorRead"` (NVIDIA Grace), the initiator's own
+ * copy reads a call that fits from the cache, `byteNs` (below 0) a byte.
  */
 export interface SourceCache {
   /** The initiating CPU's last-level cache, bytes (the machine's specification, not fitted). */
   readonly bytes: number;
-  /** ns per byte written back (a finite number; below 0 would be a cache faster than memory). */
+  /**
+   * ns per byte the cache acts on (a finite number): written back, or, with `effect`
+   * `"initiatorRead"`, read from the cache rather than memory (below 0: the time a byte saves).
+   */
   readonly byteNs: number;
+  /**
+   * What the cache does to a call (absent: `"writeBack"`). `"writeBack"`: the dirty source lines
+   * are written back ({@link sourceWritebackBytes}), as on the EPYC machines. `"initiatorRead"`:
+   * the initiating CPU's own copy of a call no larger than the cache reads every source byte from
+   * it, and of a larger call none ({@link sourceCacheBytes}), as on Grace.
+   */
+  readonly effect?: "writeBack" | "initiatorRead";
 }
 
 /** AMD Zen 3 EPYC (Milan): 32 MiB of L3 per core complex die, shared by its eight cores. */
 export const ZEN3_CCD_L3_BYTES = 32 * MiB;
+
+/**
+ * NVIDIA Grace: 114 MB of L3 per CPU, shared by its cores (NVIDIA's data sheet; taken as MiB: the
+ * seeds' Grace calls lie at 64 MiB and 128 MiB on either side of it, so both readings predict the
+ * same).
+ */
+export const GRACE_L3_BYTES = 114 * MiB;
 
 /**
  * A PCI device behind an IOMMU with the limits `pci_device_add()` (`drivers/pci/probe.c`) gives
@@ -218,7 +237,10 @@ const readSourceCache = (path: string, v: unknown): SourceCache | undefined => {
     throw new Error(`${path}: sourceCache.bytes must be a whole number above 0`);
   if (typeof byteNs !== "number" || !Number.isFinite(byteNs))
     throw new Error(`${path}: sourceCache.byteNs must be a finite number`);
-  return { bytes, byteNs };
+  const { effect } = o;
+  if (effect !== undefined && effect !== "writeBack" && effect !== "initiatorRead")
+    throw new Error(`${path}: sourceCache.effect must be "writeBack" or "initiatorRead"`);
+  return { bytes, byteNs, ...(effect ? { effect } : {}) };
 };
 
 /**
@@ -335,9 +357,24 @@ export const sourceWritebackBytes = (
   return copier.kind === "threads" ? 0 : (c * c) / cache.bytes;
 };
 
-/** The source cache's term of a call: `byteNs` per byte written back (0 without a cache). */
+/**
+ * Bytes of a call's source the cache acts on while `copier` copies the call's `bytes`: those
+ * written back ({@link sourceWritebackBytes}) for a `"writeBack"` cache. For an
+ * `"initiatorRead"` one, the initiating CPU's own copy of a call no larger than the cache finds
+ * every source byte in it (the benchmark wrote the buffer just before the call), and of a larger
+ * call none: the benchmark wrote the source in the order the copy reads it, so by the time the
+ * copy reaches a byte, the bytes written after it and read before it, the call's size in all,
+ * have passed through the cache since. Copy threads, none: the Grace tables' thread rows show no
+ * such gain (one copy thread is slower than the initiator's own copy at every count).
+ */
+export const sourceCacheBytes = (cache: SourceCache, bytes: number, copier: SeedCopier): number => {
+  if (cache.effect !== "initiatorRead") return sourceWritebackBytes(cache, bytes, copier);
+  return copier.kind === "serial" && bytes <= cache.bytes ? bytes : 0;
+};
+
+/** The source cache's term of a call: `byteNs` per byte it acts on (0 without a cache). */
 const cacheNs = (cache: SourceCache | undefined, bytes: number, copier: SeedCopier): number =>
-  cache ? cache.byteNs * sourceWritebackBytes(cache, bytes, copier) : 0;
+  cache ? cache.byteNs * sourceCacheBytes(cache, bytes, copier) : 0;
 
 /** One predicted share beside the published one. */
 export interface ShareCell {
@@ -988,15 +1025,16 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
  * the initiator's kernel work plus its copy split over `t` threads, so a line through
  * (1/t, ns per folio) for mt_1 … mt_16 gives the kernel work (intercept) of each folio size. Two
  * sizes give the per-folio and the per-PTE work (a 2 MiB mTHP is 32 PTEs of 64 KiB, a 64 KiB
- * folio one). The vanilla column at the first and last counts gives the per-call cost, and at the
- * last count, less the kernel work, the CPU's bandwidth; mt_32 at 256 × 2 MiB gives memory's
+ * folio one). The 64 KiB vanilla row at its first and last counts gives the per-call cost; at the
+ * last count, less the kernel work, the 2 GiB call of 2 MiB folios gives the CPU's bandwidth from
+ * memory and the 64 MiB call of 64 KiB folios, which fits the L3, its bandwidth from the cache
+ * (the source cache's `byteNs`, {@link sourceCacheBytes}); mt_32 at 256 × 2 MiB gives memory's
  * bandwidth; a line through mt_2 … mt_32 at one 2 MiB folio gives the dispatch (intercept) and
  * the per-thread cost (slope).
  */
 const fitGrace = (): Omit<FittedProfile, "parameters"> => {
   const page = 64 * 1024;
   const c64 = fitCall("grace-64k", "vanilla");
-  const c2m = fitCall("grace-2m", "vanilla");
   const last = (table: string) => {
     const t = seedTable(table);
     return t.columns[t.columns.length - 1]!;
@@ -1025,9 +1063,15 @@ const fitGrace = (): Omit<FittedProfile, "parameters"> => {
     pteNs,
     pmdBytes: 512 * MiB,
   };
-  // The CPU's copy: the vanilla folios' time less their kernel work, both sizes together.
-  const byteNs = (k64.vanillaNs - k64.ns + (k2m.vanillaNs - k2m.ns)) / (k64.bytes + k2m.bytes);
+  // The CPU's copy from memory: the 2 GiB vanilla call's folios less their kernel work.
+  const byteNs = (k2m.vanillaNs - k2m.ns) / k2m.bytes;
   const threadGbps = 1 / byteNs;
+  // From the cache: the 64 MiB vanilla call of 64 KiB folios, whose source all fits in the L3.
+  const sourceCache: SourceCache = {
+    bytes: GRACE_L3_BYTES,
+    byteNs: (k64.vanillaNs - k64.ns) / k64.bytes - byteNs,
+    effect: "initiatorRead",
+  };
   const kernelNs2m = kernel.folioNs + kernel.pteNs * ptes2m;
   const mem =
     (2 * MiB) / ((callNsOf("grace-2m", "mt_32", "256") - kernel.callNs) / 256 - kernelNs2m);
@@ -1046,7 +1090,6 @@ const fitGrace = (): Omit<FittedProfile, "parameters"> => {
     [
       ...new Set([
         ...c64.fittedOn,
-        ...c2m.fittedOn,
         ...k64.fittedOn,
         ...k2m.fittedOn,
         "grace-2m/mt_32/256",
@@ -1054,6 +1097,8 @@ const fitGrace = (): Omit<FittedProfile, "parameters"> => {
       ]),
     ],
     { kernel, cpu, threads: { dispatchNs: Math.max(0, b), threadNs: Math.max(0, m) } },
+    undefined,
+    sourceCache,
   );
 };
 
@@ -1092,6 +1137,7 @@ const FITTED_PARAMETERS: Record<(typeof SEED_PROFILES)[number], readonly string[
     "cpu.memGbps",
     "threads.dispatchNs",
     "threads.threadNs",
+    "sourceCache.byteNs",
   ],
 };
 
