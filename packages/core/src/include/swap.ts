@@ -3,7 +3,7 @@
  *
  * Models the LRU calls of `include/linux/swap.h` (`folio_add_lru()`, `folio_isolate_lru()`,
  * `folio_putback_lru()`) over `struct lruvec` and `enum lru_list` (`include/linux/mmzone.h`), the
- * hugetlb counterparts of `include/linux/hugetlb.h` (`isolate_hugetlb()`,
+ * hugetlb counterparts of `include/linux/hugetlb.h` (`folio_isolate_hugetlb()`,
  * `folio_putback_hugetlb()`), and `kswapd`'s interface (`wakeup_kswapd()`, `kswapd_run()`). The
  * lists themselves are `mm/swap.ts`; reclaim is `mm/vmscan.ts`.
  *
@@ -67,7 +67,7 @@ export interface IsolationList {
   add(head: number): void;
   /**
    * Takes a folio off its list with a reference (`folio_isolate_lru()`, `mm/vmscan.c`;
-   * `isolate_hugetlb()`, `mm/hugetlb.c`).
+   * `folio_isolate_hugetlb()`, `mm/hugetlb.c`).
    * False when it is not on one: already isolated, or never added.
    */
   isolate(head: number): boolean;

@@ -3,7 +3,8 @@
  *
  * Models `kernel_move_pages()`, `find_mm_struct()`, `do_pages_move()`,
  * `add_folio_for_migration()`, `move_pages_and_store_status()`, `store_status()` and
- * `do_pages_stat()` from `mm/migrate.c` (Linux 6.12).
+ * `do_pages_stat()` from `mm/migrate.c` (Linux 6.16; the shared-folio test behind `-EACCES` is
+ * `folio_maybe_mapped_shared()`, Linux 6.15 on).
  *
  * Whole-call errors come in the kernel's order. Before anything is read: `EINVAL` for unknown
  * flags and `EPERM` for `MPOL_MF_MOVE_ALL` without `CAP_SYS_NICE` (`kernel_move_pages()`), then

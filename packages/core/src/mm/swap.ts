@@ -53,7 +53,7 @@ abstract class IsolationLists implements IsolationList {
   }
 
   /**
-   * Takes a folio off its list with a reference (`folio_isolate_lru`, `isolate_hugetlb`).
+   * Takes a folio off its list with a reference (`folio_isolate_lru`, `folio_isolate_hugetlb`).
    * False when it is not on one: already isolated, or never added.
    */
   isolate(head: number): boolean {
@@ -142,7 +142,7 @@ export class LruLists extends IsolationLists implements Lru {
 /**
  * The active hugetlb folios (`hstate->hugepage_activelist`), marked by `HPG_migratable`.
  * Hugetlb folios are not on the LRU; migration isolates them from this list instead
- * (`isolate_hugetlb`, `folio_putback_hugetlb`).
+ * (`folio_isolate_hugetlb`, `folio_putback_hugetlb`).
  */
 export class HugetlbActiveList extends IsolationLists implements HugetlbActive {
   /** The list, linked through `folio->lru`. */
