@@ -239,7 +239,7 @@ const addFolioForMigration = (
 /**
  * Isolates the folios mapped at the user addresses `addrs` of `task` onto `list`, for a caller
  * of {@link migratePages}: each address is looked up in the task's page table as
- * `add_page_for_migration()` (`mm/migrate.c`) looks up a `move_pages(2)` page, and its folio is
+ * `add_folio_for_migration()` (`mm/migrate.c`) looks up a `move_pages(2)` page, and its folio is
  * isolated with `isolate_folio_to_list()` (`mm/migrate.c`), as `migrate_folio_add()`
  * (`mm/mempolicy.c`) does for `mbind(2)` and `migrate_pages(2)`. Several addresses in one large
  * folio queue it once. Resolves with the number of folios added; put back what
