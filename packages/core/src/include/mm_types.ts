@@ -48,6 +48,14 @@ export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
 /** `VM_SHARED` (`include/linux/mm.h`): writes are seen by every mapper. @category Address spaces */
 export const VM_SHARED = 0x8;
+/**
+ * `VM_GROWSDOWN` (`include/linux/mm.h`): a stack that a fault just below it extends
+ * (`expand_downwards()`, `mm/vma.c`, Linux 6.16); `mmap(MAP_GROWSDOWN)` sets it. Free-range
+ * searches keep `stack_guard_gap` below such a VMA (`vm_start_gap()`).
+ *
+ * @category Address spaces
+ */
+export const VM_GROWSDOWN = 0x100;
 /** `VM_LOCKED` (`include/linux/mm.h`): mlocked. @category Address spaces */
 export const VM_LOCKED = 0x2000;
 /**

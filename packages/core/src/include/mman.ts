@@ -65,6 +65,16 @@ export const MAP_DROPPABLE = 0x08;
  */
 export const MAP_TYPE = 0x0f;
 /**
+ * `MAP_GROWSDOWN` (`include/uapi/asm-generic/mman.h`, x86's `asm/mman.h`): a stack-like private
+ * anonymous mapping (`VM_GROWSDOWN`, `calc_vm_flag_bits()`, `mm/mmap.c`, Linux 6.16) that a
+ * fault just below it grows down, page by page, as far as the stack rlimit and the
+ * `stack_guard_gap` to the mapping below allow (`expand_downwards()`, `mm/vma.c`). A shared or
+ * file mapping with it is `EINVAL`; so is a hugetlb one (a hugetlbfs file).
+ *
+ * @category Address spaces
+ */
+export const MAP_GROWSDOWN = 0x0100;
+/**
  * `MAP_FIXED` (`include/uapi/asm-generic/mman-common.h`): map at exactly the given address,
  * unmapping whatever was there.
  *
