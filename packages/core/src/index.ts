@@ -244,6 +244,7 @@ export {
   SUID_DUMP_DISABLE,
   SUID_DUMP_ROOT,
   SUID_DUMP_USER,
+  VM_DONTDUMP,
   VM_DONTEXPAND,
   VM_GROWSDOWN,
   VM_HUGEPAGE,
@@ -254,6 +255,7 @@ export {
   VM_READ,
   VM_SHARED,
   VM_SPECIAL,
+  VM_WIPEONFORK,
   VM_WRITE,
   Vma,
 } from "./include/mm_types";

@@ -50,8 +50,11 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_SHARED_VALIDATE = 0x03;
 /**
  * `MAP_DROPPABLE` (`include/uapi/linux/mman.h`, Linux 6.11 on): a private anonymous mapping whose
- * pages the kernel may drop under memory pressure. The model has no `VM_DROPPABLE`: `mmap()`
- * refuses the type with `EOPNOTSUPP`, as a kernel without `VM_DROPPABLE` does.
+ * pages reclaim may drop under memory pressure, dirty or not and without swap; the next touch
+ * reads zeroes (`VM_DROPPABLE`, which x86-64 has; `do_mmap()`, `mm/mmap.c`, Linux 6.16). It also
+ * gets `VM_NORESERVE` (no commit charge), `VM_WIPEONFORK` (a fork child's copy starts empty) and
+ * `VM_DONTDUMP`, and `mlock()` leaves it unlocked. With `MAP_LOCKED`, `MAP_HUGETLB` or
+ * `MAP_GROWSDOWN`, and for a file, it is `EINVAL`.
  *
  * @category Address spaces
  */

@@ -395,10 +395,15 @@ const mapFilePages = (...args: Parameters<typeof mapPages>): void => {
   mlockVmaFolio(k, vma, k.memmap.folioOf(page));
 };
 
-/** `folio_add_new_anon_rmap()`: makes a fresh folio anonymous memory of this VMA at `slot`. */
+/**
+ * `folio_add_new_anon_rmap()` (`mm/rmap.c`, Linux 6.16): makes a fresh folio anonymous memory of
+ * this VMA at `slot`, swap-backed unless the VMA is `VM_DROPPABLE` ({@link Vma.droppable}), whose
+ * folios reclaim drops instead of swapping (and which therefore go on the file LRU lists).
+ */
 const newAnonRmap = (k: Kernel, vma: Vma, head: number, slot: number): void => {
   k.memmap.mapping[head] = -anonVmaPrepare(k, vma).id;
   k.memmap.index[head] = vma.pgoff + slot;
+  if (!vma.droppable) k.memmap.set(head, PG_swapbacked);
 };
 
 const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
@@ -482,7 +487,7 @@ const doAnonymousPage = (
     if (head < 0) continue;
     k.memmap.refcount[head] = 0;
     newAnonRmap(k, vma, head, first);
-    prepNewFolio(k, vma, head, PG_swapbacked);
+    prepNewFolio(k, vma, head, 0);
     const bits = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
     if (order === k.pmdOrder) {
       // do_huge_pmd_anonymous_page(): one huge PMD, one entire mapcount, one reference.
@@ -516,7 +521,7 @@ const cowPage = (
   k.mem.copyPages(head, srcPage, 1);
   k.memmap.refcount[head] = 0;
   newAnonRmap(k, vma, head, slot);
-  prepNewFolio(k, vma, head, PG_swapbacked);
+  prepNewFolio(k, vma, head, 0);
   const old = vma.ptes[slot]!;
   vma.ptes[slot] = 0;
   mapPages(k, vma, slot, head, 1, PTE_WRITE | PTE_DIRTY);
@@ -770,7 +775,7 @@ const doHugePmdWpPage = (
     if (head >= 0) {
       k.memmap.refcount[head] = 0;
       newAnonRmap(k, vma, head, first);
-      prepNewFolio(k, vma, head, PG_swapbacked);
+      prepNewFolio(k, vma, head, 0);
       vma.pmds.delete(haddr);
       vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 1 << k.pmdOrder);
       mapAnonFolioPmd(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
@@ -835,6 +840,10 @@ const doNumaPage = (
 /**
  * `handle_mm_fault()` for the page at `slot` of `vma`. With `dc`, a fault that allocates may
  * stop with `VM_FAULT_RETRY` to ask for the allocator's slow path (see {@link DirectCompact}).
+ * For a `VM_DROPPABLE` VMA Linux 6.16 clears `VM_FAULT_OOM` (the fault is retried without
+ * `pagefault_out_of_memory()`'s warning) and allocates with `__GFP_NOWARN`
+ * (`vma_alloc_folio_noprof()`); the allocator's own OOM kill is unchanged. The model prints
+ * neither warning, so a droppable fault that finds no memory ends as any other does: `ENOMEM`.
  */
 export const handleMmFault = (
   k: Kernel,

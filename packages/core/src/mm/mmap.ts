@@ -21,6 +21,7 @@ import {
   AnonVma,
   MMAP_MIN_ADDR,
   type MmStruct,
+  VM_DONTDUMP,
   VM_DONTEXPAND,
   VM_GROWSDOWN,
   VM_HUGEPAGE,
@@ -31,6 +32,7 @@ import {
   VM_READ,
   VM_SHARED,
   VM_SPECIAL,
+  VM_WIPEONFORK,
   VM_WRITE,
   Vma,
 } from "../include/mm_types";
@@ -121,13 +123,16 @@ const LEGACY_MAP_MASK =
  * flags outside `LEGACY_MAP_MASK`, one of type `MAP_SHARED_VALIDATE` is `EOPNOTSUPP` with any
  * (no file of the model supports `MAP_SYNC`), one of type `MAP_PRIVATE` keeps them all; any file
  * mapping with `MAP_GROWSDOWN` (`VM_GROWSDOWN`) is then `EINVAL`. An anonymous mapping is
- * `MAP_SHARED` (`EINVAL` with `MAP_GROWSDOWN`) or `MAP_PRIVATE`, with any flags; `MAP_DROPPABLE`
- * is `EOPNOTSUPP` (the model has no `VM_DROPPABLE`). Every other type is `EINVAL`.
+ * `MAP_SHARED` (`EINVAL` with `MAP_GROWSDOWN`), `MAP_PRIVATE` with any flags, or `MAP_DROPPABLE`
+ * (`droppable`: private, `EINVAL` with `MAP_LOCKED`, `MAP_HUGETLB` or `MAP_GROWSDOWN`). Every
+ * other type is `EINVAL`.
  */
 const mmapType = (
   flags: number,
   fileBacked: boolean,
-): { readonly shared: boolean; readonly flags: number } | ErrnoError => {
+):
+  | { readonly shared: boolean; readonly flags: number; readonly droppable?: boolean }
+  | ErrnoError => {
   const type = flags & MAP_TYPE;
   const growsdown = errno(
     "EINVAL",
@@ -150,7 +155,15 @@ const mmapType = (
     return flags & MAP_GROWSDOWN ? growsdown : { shared: true, flags };
   }
   if (!fileBacked && type === MAP_DROPPABLE) {
-    return errno("EOPNOTSUPP", "MAP_DROPPABLE: the model has no VM_DROPPABLE");
+    // "A locked or stack area makes no sense to be droppable", nor (for now) a hugetlb one.
+    const refused = flags & (MAP_LOCKED | MAP_HUGETLB | MAP_GROWSDOWN);
+    if (refused) {
+      return errno(
+        "EINVAL",
+        `MAP_DROPPABLE with mmap flags ${hex(refused)} (locked, hugetlb, stack)`,
+      );
+    }
+    return { shared: false, flags, droppable: true };
   }
   return errno(
     "EINVAL",
@@ -239,6 +252,7 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
   upper.policy = vma.policy;
   upper.hugetlbResv = vma.hugetlbResv;
   upper.hstate = vma.hstate;
+  upper.droppable = vma.droppable;
   for (const [haddr, pmd] of vma.pmds) {
     if (haddr < addr) continue;
     upper.pmds.set(haddr, pmd);
@@ -383,13 +397,14 @@ const vmaHadUncowedParents = (vma: Vma): boolean =>
 
 /**
  * `is_mergeable_vma()` and `is_mergeable_anon_vma()` (`mm/vma.c`, Linux 6.16): whether `src`,
- * given `flags` and `policy`, may join its neighbour `tgt`. The same flags, policy
+ * given `flags` and `policy`, may join its neighbour `tgt`. The same flags (`VM_DROPPABLE` too), policy
  * (`mpol_equal()`) and backing object (for a hugetlb mapping, the same reservation map, which
  * stands for its hugetlbfs file); and either the same anon_vma, or one side without one and the
  * other not a fork child (so a merge never widens a parent's anon_vma).
  */
 const isMergeable = (tgt: Vma, src: Vma, flags: number, policy: Mempolicy | null): boolean => {
-  if (tgt.flags !== flags || !mpolEqual(tgt.policy, policy)) return false;
+  if (tgt.flags !== flags || tgt.droppable !== src.droppable || !mpolEqual(tgt.policy, policy))
+    return false;
   if (tgt.mapping !== src.mapping || tgt.hugetlbResv !== src.hugetlbResv) return false;
   if (!tgt.anonVma && src.anonVma) return !vmaHadUncowedParents(src);
   if (tgt.anonVma && !src.anonVma) return !vmaHadUncowedParents(tgt);
@@ -877,11 +892,12 @@ const roundHintToMin = (hint: number, pageSize: number): number => {
  * `do_mmap()`: creates a mapping and returns its address. Every check comes before anything
  * changes: `EINVAL` for bad arguments, a map type other than `MAP_SHARED`, `MAP_PRIVATE` and (for
  * a file or a hugetlb mapping) `MAP_SHARED_VALIDATE`, or `MAP_GROWSDOWN` of a file, hugetlb or
- * shared mapping; `EOPNOTSUPP` for `MAP_SHARED_VALIDATE` with a flag outside `LEGACY_MAP_MASK`, and for
- * `MAP_DROPPABLE`; other unknown flags are ignored, as Linux ignores them. `MAP_NORESERVE` gives
+ * shared mapping; `EOPNOTSUPP` for `MAP_SHARED_VALIDATE` with a flag outside `LEGACY_MAP_MASK`; other unknown flags are ignored, as Linux ignores them. `MAP_NORESERVE` gives
  * the VMA `VM_NORESERVE`: no overcommit charge, and for hugetlb no reservation. `MAP_GROWSDOWN`
  * gives a private anonymous VMA `VM_GROWSDOWN`: a stack, which the task's accesses just below it
- * grow (`expandDownwards`). `EOVERFLOW` for a file offset past what it can express,
+ * grow (`expandDownwards`). `MAP_DROPPABLE` makes a private anonymous VMA that is
+ * `VM_DROPPABLE` ({@link Vma.droppable}), `VM_NORESERVE`, `VM_WIPEONFORK` and `VM_DONTDUMP`;
+ * with `MAP_LOCKED`, `MAP_HUGETLB` or `MAP_GROWSDOWN` it is `EINVAL`. `EOVERFLOW` for a file offset past what it can express,
  * `ENOMEM` when no range below `TASK_SIZE` is free (`get_unmapped_area()`), when the overcommit
  * heuristic refuses a private writable or shared anonymous mapping larger than all of memory
  * (`__vm_enough_memory()`), or when the host cannot allocate its page table. With `MAP_FIXED`
@@ -991,6 +1007,10 @@ export const doMmap = (
   if (mapType.flags & MAP_STACK) vmFlags |= VM_NOHUGEPAGE;
   if (mapType.flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
   if (mapType.flags & MAP_LOCKED && !hugetlb) vmFlags |= VM_LOCKED;
+  // MAP_DROPPABLE: VM_DROPPABLE, and as its pages may go at any time nothing is reserved for
+  // them (VM_NORESERVE), and they survive neither a fork (VM_WIPEONFORK) nor a core dump.
+  const droppable = mapType.droppable === true;
+  if (droppable) vmFlags |= VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
   // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared
   // anonymous; neither charges a VM_NORESERVE mapping.
   const accountable =
@@ -1032,6 +1052,7 @@ export const doMmap = (
   }
   const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, ptes);
   vma.hstate = hstate;
+  vma.droppable = droppable;
   if (hugetlb) {
     // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping,
     // unless it is VM_NORESERVE (no reservation, and no reservation map of its own).
@@ -1185,6 +1206,8 @@ const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
  * PMD is not copied, the child faulting the pages in again. Each private anonymous VMA of the child joins the parent's
  * anon_vmas and gets one of its own (`anon_vma_fork`). A copied VMA's PTE tables are copied,
  * those with no PTE left included (`copy_pte_range()`). `VM_LOCKED` is not inherited.
+ * A `VM_WIPEONFORK` VMA (a `MAP_DROPPABLE` one) is copied empty: no anon_vma, no page table
+ * copied, so the child reads zeroes there.
  * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
  */
 export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | ErrnoError => {
@@ -1207,7 +1230,10 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
     );
     copy.policy = vma.policy;
     copy.hstate = vma.hstate;
-    if (vma.anonVma) {
+    copy.droppable = vma.droppable;
+    // VM_WIPEONFORK: the child's VMA starts clean, its anon_vma prepared at its first fault.
+    const wipe = (vma.flags & VM_WIPEONFORK) !== 0;
+    if (vma.anonVma && !wipe) {
       const own = new AnonVma(k.nextId());
       k.anonVmas.set(own.id, own);
       copy.anonVmaChain = [...vma.anonVmaChain, own];
@@ -1215,7 +1241,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
     }
     linkVma(copy);
     // copy_page_range(): a VMA that vma_needs_copy() refuses is left for the child to fault in.
-    if (!vmaNeedsCopy(vma)) continue;
+    if (!vmaNeedsCopy(vma) || wipe) continue;
     const cow = !(vma.flags & VM_SHARED);
     // copy_hugetlb_page_range() for a hugetlb VMA, whose pages are all mapped by huge entries.
     if (vma.flags & VM_HUGETLB) copyHugetlbPageRange(k, copy, vma);
@@ -1318,7 +1344,8 @@ export const setVmFlags = (
  * length grown by as much (`len = PAGE_ALIGN(len + offset_in_page(start))`), so an unaligned
  * range is not an error. Each VMA of the range gets `VM_LOCKED` set (or cleared) through
  * {@link vmaModify}, and the folios it maps there are mlocked or munlocked
- * (`mlock_vma_pages_range()`); a hugetlb VMA is left as it is (`mlock_fixup()` never locks one).
+ * (`mlock_vma_pages_range()`); a hugetlb or `VM_DROPPABLE` VMA is left as it is (`mlock_fixup()`
+ * never locks one).
  * A hole ends the walk with `ENOMEM`, the VMAs before it staying changed ({@link walkVmaRange}).
  * Returns the page range changed; `mlock()` then faults it in (`__mm_populate(start, len, 0)`,
  * `mmPopulate()`), each new folio mlocked as it is mapped, and returns a fault's error as
@@ -1340,7 +1367,7 @@ export const applyVmaLockFlags = (
   if (end === start) return range;
   const walked = walkVmaRange(task.mm!, start, end, "stop", (vma, from, to) => {
     const flags = lock ? vma.flags | VM_LOCKED : vma.flags & ~VM_LOCKED;
-    if (flags === vma.flags || vma.flags & VM_HUGETLB) return 0;
+    if (flags === vma.flags || vma.flags & VM_HUGETLB || vma.droppable) return 0;
     const piece = vmaModify(k, vma, from, to, flags, vma.policy);
     if (piece instanceof Error) return piece;
     mlockVmaPagesRange(k, piece, from, to);

@@ -124,11 +124,12 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     expect(vmas(p)).toEqual(before);
   });
 
-  it("EOPNOTSUPP for anonymous MAP_DROPPABLE, which the model does not follow", () => {
+  it("anonymous MAP_DROPPABLE maps a private VM_DROPPABLE VMA (x86-64 has VM_DROPPABLE)", () => {
     const k = boot();
     const p = run(k.createProcess());
-    expectErrno(p.mmap(4096, { flags: MAP_DROPPABLE | MAP_ANONYMOUS }), "EOPNOTSUPP");
-    expect(p.mm!.vmas).toHaveLength(0);
+    const addr = run(p.mmap(4096, { flags: MAP_DROPPABLE | MAP_ANONYMOUS }));
+    const vma = p.mm!.findVma(addr)!;
+    expect([vma.droppable, vma.flags & VM_SHARED]).toEqual([true, 0]);
   });
 
   it("MAP_GROWSDOWN of private anonymous memory is followed: VM_GROWSDOWN (calc_vm_flag_bits())", () => {
