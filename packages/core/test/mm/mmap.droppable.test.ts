@@ -16,6 +16,8 @@ import {
   MAP_PRIVATE,
   PG_lru,
   PG_swapbacked,
+  putbackMovablePages,
+  reclaimCleanPagesFromList,
   VM_DONTDUMP,
   VM_LOCKED,
   VM_NORESERVE,
@@ -23,7 +25,15 @@ import {
   VM_WIPEONFORK,
   VM_WRITE,
 } from "../../src/index";
-import { boot, expectConsistent, expectErrno, folioAt, run, runP } from "../../src/testing/index";
+import {
+  boot,
+  expectConsistent,
+  expectErrno,
+  folioAt,
+  isolateRange,
+  run,
+  runP,
+} from "../../src/testing/index";
 
 const PAGE = 4096;
 /** droppable.c maps with exactly these flags: no MAP_PRIVATE, the type is MAP_DROPPABLE. */
@@ -154,4 +164,22 @@ describe("reclaim drops droppable pages without swap (selftests/mm/droppable.c)"
       expectConsistent(k);
     });
   }
+
+  it("a folio someone else holds a reference to stays mapped (try_to_unmap_one(): ref_count != 1 + map_count)", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * PAGE, { flags: DROPPABLE, hugepage: false }));
+    await runP(p.write(addr, fill(4 * PAGE, 0x41)));
+    const pinned = folioAt(p, addr + PAGE).pfn;
+    k.memmap.refcount[pinned]!++; // a reference beyond the mapping and the isolation: a pin
+    // Their PTEs are dirty, their folios not yet: reclaim_clean_pages_from_list() takes them all.
+    const list = isolateRange(p, addr, 4 * PAGE);
+    await runP(reclaimCleanPagesFromList(k, 0, list));
+    putbackMovablePages(k, list);
+    expect(folioAt(p, addr + PAGE).pfn).toBe(pinned);
+    const bytes = run(p.read(addr, 4 * PAGE));
+    expect([0, 1, 2, 3].map((i) => bytes[i * PAGE])).toEqual([0, 0x41, 0, 0]);
+    k.memmap.refcount[pinned]!--;
+    expectConsistent(k);
+  });
 });
