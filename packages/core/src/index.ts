@@ -287,6 +287,8 @@ export {
   MAP_STACK,
   MAP_TYPE,
   PROT_EXEC,
+  PROT_GROWSDOWN,
+  PROT_GROWSUP,
   PROT_READ,
   PROT_WRITE,
 } from "./include/mman";

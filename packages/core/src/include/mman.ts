@@ -26,6 +26,20 @@ export const PROT_WRITE = 0x2;
  */
 export const PROT_EXEC = 0x4;
 /**
+ * `PROT_GROWSDOWN` (`include/uapi/asm-generic/mman-common.h`): `mprotect()` of a range in a
+ * `VM_GROWSDOWN` VMA extends the range down to the VMA's start (`EINVAL` for any other VMA).
+ *
+ * @category Address spaces
+ */
+export const PROT_GROWSDOWN = 0x0100_0000;
+/**
+ * `PROT_GROWSUP` (`include/uapi/asm-generic/mman-common.h`): `mprotect()` up to the end of a
+ * `VM_GROWSUP` VMA; x86-64 has none, so it is `EINVAL` where the range starts in a VMA.
+ *
+ * @category Address spaces
+ */
+export const PROT_GROWSUP = 0x0200_0000;
+/**
  * `MAP_SHARED` (`include/uapi/linux/mman.h`): writes are shared with every mapper.
  *
  * @category Address spaces

@@ -14,7 +14,12 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  PROT_GROWSDOWN,
+  PROT_GROWSUP,
+  PROT_READ,
   VM_GROWSDOWN,
+  VM_READ,
+  VM_WRITE,
 } from "../../src/index";
 import { boot, expectConsistent, expectErrno, pattern, run } from "../../src/testing/index";
 
@@ -217,5 +222,28 @@ describe("free-range searches keep stack_guard_gap below a VM_GROWSDOWN VMA (vm_
     run(p.mmap(PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
     const addr = run(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT }));
     expect(addr).toBe(stack + PAGE);
+  });
+});
+
+describe("mprotect(PROT_GROWSDOWN) (do_mprotect_pkey(), mm/mprotect.c, Linux 6.16)", () => {
+  it("extends the range down to the stack's start; EINVAL for a VMA that does not grow down", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const stack = 0x3000_0000;
+    run(p.mmap(4 * PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
+    run(p.mprotect(stack + 2 * PAGE, PAGE, PROT_READ | PROT_GROWSDOWN));
+    expect(p.mm!.vmas.map((v) => [v.start, v.end, v.flags & (VM_READ | VM_WRITE)])).toEqual([
+      [stack, stack + 3 * PAGE, VM_READ],
+      [stack + 3 * PAGE, stack + 4 * PAGE, VM_READ | VM_WRITE],
+    ]);
+    const plain = run(
+      p.mmap(2 * PAGE, { addr: 0x4000_0000, flags: MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS }),
+    );
+    expectErrno(p.mprotect(plain + PAGE, PAGE, PROT_READ | PROT_GROWSDOWN), "EINVAL");
+    // x86-64 has no VM_GROWSUP; both flags at once are EINVAL; a range that meets no VMA, ENOMEM.
+    expectErrno(p.mprotect(plain, PAGE, PROT_READ | PROT_GROWSUP), "EINVAL");
+    expectErrno(p.mprotect(plain, PAGE, PROT_GROWSDOWN | PROT_GROWSUP), "EINVAL");
+    expectErrno(p.mprotect(0x5000_0000, PAGE, PROT_READ | PROT_GROWSDOWN), "ENOMEM");
+    expect(p.mm!.findVma(plain)!.flags & VM_WRITE).toBe(VM_WRITE);
   });
 });
