@@ -15,6 +15,7 @@
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel, Task } from "../include/kernel";
 import {
+  VM_GROWSDOWN,
   VM_HUGETLB,
   VM_NORESERVE,
   VM_READ,
@@ -22,7 +23,7 @@ import {
   VM_WRITE,
   type Vma,
 } from "../include/mm_types";
-import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../include/mman";
+import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_WRITE } from "../include/mman";
 import { TASK_SIZE } from "../include/page_64_types";
 import {
   isMigrationEntry,
@@ -69,6 +70,11 @@ const writeProtectVma = (vma: Vma): void => {
  * a start inside a huge page leaves that VMA whole, while an end inside one comes after the split
  * at an allowed start, which stays ({@link vmaModify}). A split is also refused, with `ENOMEM`
  * at the same point, once the address space holds `sysctl_max_map_count` VMAs (`split_vma()`).
+ *
+ * `PROT_GROWSDOWN` moves the range's start down to that of the first VMA it meets, which must be
+ * `VM_GROWSDOWN` (`EINVAL` otherwise; `ENOMEM` when the range meets none); `PROT_GROWSUP` is
+ * `EINVAL` where the range starts in a VMA (x86-64 has no `VM_GROWSUP`); both at once are
+ * `EINVAL` before anything else is checked.
  */
 export const doMprotect = (
   k: Kernel,
@@ -77,9 +83,13 @@ export const doMprotect = (
   length: number,
   prot: number,
 ): 0 | ErrnoError => {
+  const grows = Number.isInteger(prot) ? prot & (PROT_GROWSDOWN | PROT_GROWSUP) : 0;
+  if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) {
+    return errno("EINVAL", "mprotect: PROT_GROWSDOWN and PROT_GROWSUP together");
+  }
   const range = pageRange(k, "mprotect", start, length, true);
   if (range instanceof Error) return range;
-  if (!Number.isInteger(prot) || prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) {
+  if (!Number.isInteger(prot) || prot & ~grows & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) {
     return errno(
       "EINVAL",
       `mprotect: unknown prot bits ${typeof prot === "number" ? hex(prot) : prot}`,
@@ -94,8 +104,21 @@ export const doMprotect = (
     );
   }
   const mm = task.mm!;
+  let first = start;
+  if (grows) {
+    const vma = mm.findVmaIntersection(start, end);
+    if (!vma) return errno("ENOMEM", `mprotect: ${hex(start)}-${hex(end)} is not mapped`);
+    if (grows === PROT_GROWSDOWN) {
+      first = vma.start;
+      if (!(vma.flags & VM_GROWSDOWN)) {
+        return errno("EINVAL", `mprotect: PROT_GROWSDOWN of a VMA that does not grow down`);
+      }
+    } else if (vma.start <= start) {
+      return errno("EINVAL", "mprotect: PROT_GROWSUP of a VMA that does not grow up");
+    }
+  }
   const newFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
-  const result = walkVmaRange(mm, start, end, "stop", (vma, from, to) => {
+  const result = walkVmaRange(mm, first, end, "stop", (vma, from, to) => {
     const flags = (vma.flags & ~(VM_READ | VM_WRITE)) | newFlags;
     // mprotect_fixup(): a VMA that keeps its flags is left as it is.
     if (flags === vma.flags) return 0;

@@ -336,7 +336,9 @@ const removeMapping = (k: Kernel, head: number): boolean => {
  * `shrink_folio_list()` (`mm/vmscan.c`): decides the fate of each isolated folio of `list`
  * (oldest first). Referenced folios are activated (`pgactivate`) or kept; cold ones are demoted
  * when the node can demote, then, in a second pass over what did not move, clean page cache is
- * evicted and everything else kept. What is not reclaimed stays on `list` for the caller to put
+ * evicted, a `VM_DROPPABLE` VMA's folios are unmapped and dropped without swap (a dirty one is
+ * freed when it is put back, as Linux frees it in `move_folios_to_lru()`), and everything else
+ * kept. What is not reclaimed stays on `list` for the caller to put
  * back. Returns the pages reclaimed, demoted ones included. With `ignoreReferences` every folio
  * is taken as cold (`folio_check_references()` is not asked).
  */
@@ -392,7 +394,10 @@ const shrinkFolioList = (
             continue;
           }
           if (m.folioMapcount(head) > 0) tryToUnmap(k, head, 0);
-          // A dirty file folio would need writeback first.
+          // A dirty file folio would need writeback first. A lazyfree folio (anonymous, not
+          // swap-backed: a VM_DROPPABLE VMA's), unmapped by now, is a dirty file-LRU folio too
+          // (every one the model makes was written: a read fault maps the zero page): it is
+          // activated, and freed when the caller puts it back with the last reference.
           if (m.folioMapcount(head) > 0 || m.test(head, PG_dirty)) {
             activate(head, nr);
             continue;
