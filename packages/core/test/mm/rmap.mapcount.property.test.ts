@@ -188,6 +188,11 @@ const runSteps = async (steps: Step[], maxProcs: number): Promise<void> => {
       const pages = Math.min(r.pages, PAGES - r.from);
       return { addr: base[r.region]! + r.from * PAGE, len: pages * PAGE, pages };
     };
+    /** The range's span when `p` still maps every page of it, else null. */
+    const mappedSpan = (p: Proc, r: { region: number; from: number; pages: number }) => {
+      const sp = span(r);
+      return p.mapped[r.region]!.slice(r.from, r.from + sp.pages).every(Boolean) ? sp : null;
+    };
     switch (s.t) {
       case "fork":
         if (procs.length >= maxProcs) continue;
@@ -207,26 +212,23 @@ const runSteps = async (steps: Step[], maxProcs: number): Promise<void> => {
         break;
       }
       case "mprotect": {
-        const { addr, len, pages } = span(s.range);
-        const mapped = p.mapped[s.range.region]!;
-        if (mapped.slice(s.range.from, s.range.from + pages).some((x) => !x)) continue;
-        run(p.task.mprotect(addr, len, PROT_READ));
-        run(p.task.mprotect(addr, len, PROT_READ | PROT_WRITE));
+        const sp = mappedSpan(p, s.range);
+        if (!sp) continue;
+        run(p.task.mprotect(sp.addr, sp.len, PROT_READ));
+        run(p.task.mprotect(sp.addr, sp.len, PROT_READ | PROT_WRITE));
         break;
       }
       case "dontneed": {
-        const { addr, len, pages } = span(s.range);
-        const mapped = p.mapped[s.range.region]!;
-        if (mapped.slice(s.range.from, s.range.from + pages).some((x) => !x)) continue;
-        run(p.task.madvise(addr, len, MADV_DONTNEED));
+        const sp = mappedSpan(p, s.range);
+        if (!sp) continue;
+        run(p.task.madvise(sp.addr, sp.len, MADV_DONTNEED));
         break;
       }
       case "touch": {
-        const { addr, len, pages } = span(s.range);
-        const mapped = p.mapped[s.range.region]!;
-        if (mapped.slice(s.range.from, s.range.from + pages).some((x) => !x)) continue;
-        if (s.write) run(p.task.write(addr, new Uint8Array(len).fill(s.range.from & 0xff)));
-        else run(p.task.read(addr, len));
+        const sp = mappedSpan(p, s.range);
+        if (!sp) continue;
+        if (s.write) run(p.task.write(sp.addr, new Uint8Array(sp.len).fill(s.range.from & 0xff)));
+        else run(p.task.read(sp.addr, sp.len));
         break;
       }
       case "move": {
@@ -242,22 +244,25 @@ const runSteps = async (steps: Step[], maxProcs: number): Promise<void> => {
   }
 };
 
-describe("folio->_large_mapcount and the MM id slots against the page tables (include/linux/rmap.h, Linux 6.16)", () => {
-  it("keep folio_mapcount(), the entire and page mapcounts and folio_maybe_mapped_shared() equal to a recount, up to four mms (property)", async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), (steps) =>
-        runSteps(steps, 4),
-      ),
-      { numRuns: 30 },
-    );
-  }, 120_000);
+/** Each property: its name, the most mms alive at once, and its number of runs. */
+const properties = [
+  [
+    "keep folio_mapcount(), the entire and page mapcounts and folio_maybe_mapped_shared() equal to a recount, up to four mms",
+    4,
+    30,
+  ],
+  ["make folio_maybe_mapped_shared() exact while no more than two mms map a folio", 2, 20],
+] as const;
 
-  it("make folio_maybe_mapped_shared() exact while no more than two mms map a folio (property)", async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), (steps) =>
-        runSteps(steps, 2),
-      ),
-      { numRuns: 20 },
-    );
-  }, 120_000);
+describe("folio->_large_mapcount and the MM id slots against the page tables (include/linux/rmap.h, Linux 6.16)", () => {
+  for (const [name, maxProcs, numRuns] of properties) {
+    it(`${name} (property)`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), (steps) =>
+          runSteps(steps, maxProcs),
+        ),
+        { numRuns },
+      );
+    }, 120_000);
+  }
 });
