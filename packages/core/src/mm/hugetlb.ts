@@ -1020,6 +1020,7 @@ export const unmapHugepageRange = (k: Kernel, vma: Vma, from: number, to: number
     if (!ptePresent(entry)) continue;
     const head = ptePfn(entry);
     m.entireMapcount[head]!--;
+    m.largeMapcount[head]!--;
     if (pteDirty(entry) && m.mapping[head]! > 0) m.set(head, PG_dirty);
     if (restoreTo && m.mapping[head]! < 0) {
       pool.setRestoreReserve(head);
@@ -1055,6 +1056,7 @@ export const copyHugetlbPageRange = (k: Kernel, dst: Vma, src: Vma): void => {
     if (!ptePresent(entry)) continue;
     const head = ptePfn(entry);
     m.entireMapcount[head]!++;
+    m.largeMapcount[head]!++;
     m.refcount[head]!++;
   }
 };
@@ -1109,6 +1111,7 @@ const noHugePage = (addr: number, why: string): ErrnoError =>
 const setHugePte = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number): void => {
   hugeEntries(k, vma).set(haddr, mkPte(head, bits | PTE_YOUNG));
   k.memmap.entireMapcount[head]!++;
+  k.memmap.largeMapcount[head]!++;
   k.memmap.refcount[head]!++;
 };
 
@@ -1184,6 +1187,7 @@ const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void 
     if (!ptePresent(entry) || ptePfn(entry) !== old) return;
     hugeEntries(k, v).delete(at);
     m.entireMapcount[old]!--;
+    m.largeMapcount[old]!--;
     v.hugetlbResvUnmapped = true;
     v.mm.tlb.flushRange(at / k.mem.pageSize, m.folioNrPages(old));
     puts.push(old);
@@ -1237,6 +1241,7 @@ const hugetlbWp = (
   prepNewHugetlbFolio(k, head, PG_swapbacked);
   entries.delete(haddr);
   m.entireMapcount[old]!--;
+  m.largeMapcount[old]!--;
   setHugePte(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
   vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
   folioPut(k, old);

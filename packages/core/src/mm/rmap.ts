@@ -199,7 +199,6 @@ export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
 export const folioMaybeMappedShared = (k: Kernel, head: number): boolean => {
   const m = k.memmap;
   if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb)) return m.folioMapcount(head) > 1;
-  // The bit first: it is one lookup, the mapcount of a large folio a sum over its pages.
   return m.folioMmIdsShared(head) && m.folioMapcount(head) > 1;
 };
 
@@ -391,6 +390,7 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): boolean => {
     else map.delete(haddr);
     if (pteDirty(pmd)) m.set(head, PG_dirty);
     m.entireMapcount[head]!--;
+    m.largeMapcount[head]!--;
     m.refcount[head]!--;
     vma.mm.tlb.flushRange(haddr / k.mem.pageSize, m.folioNrPages(head));
   });
