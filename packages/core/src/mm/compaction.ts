@@ -959,7 +959,8 @@ export const compactNode = (
  */
 export const compactNodes = (k: Kernel): Effect.Effect<void, ErrnoError> =>
   Effect.forEach(
-    k.mem.nodes.filter((n) => n.presentPages > 0),
+    // populated_zone(): the nodes with memory now, not at boot.
+    k.mem.nodes.filter((n) => k.nodeHasMemory(n.nid)),
     (n) => compactNode(k, n.nid),
     { discard: true },
   );
@@ -1109,12 +1110,19 @@ export const shouldCompactRetry = (
   return false;
 };
 
-/** One node's `kcompactd` state (`pg_data_t`'s `kcompactd_*` and `proactive_compact_trigger`). */
+/**
+ * One node's `kcompactd` state (`pg_data_t`'s `kcompactd`, `kcompactd_*` and
+ * `proactive_compact_trigger`).
+ */
 interface KcompactdNode {
   maxOrder: number;
   proactiveTrigger: boolean;
   /** Completed to wake the daemon (`kcompactd_wait`); replaced after each wake. */
   wait: Deferred.Deferred<void>;
+  /** The node's daemon (`pgdat->kcompactd`), null when it has none. */
+  fiber: Fiber.Fiber<void, never> | null;
+  /** Set by `kcompactd_stop()` (`kthread_should_stop()`): the daemon ends when it wakes. */
+  stopping: boolean;
 }
 
 /**
@@ -1132,18 +1140,25 @@ export class CompactionState implements Compaction {
    */
   compactMemory = 0;
   private readonly nodes: KcompactdNode[];
-  private fibers: Fiber.Fiber<void, never>[] = [];
+  /** Between {@link run} and shutdown: the model's kernels boot without kcompactd. */
+  private enabled = false;
 
   constructor(private readonly k: Kernel) {
     this.nodes = k.mem.nodes.map(() => ({
       maxOrder: 0,
       proactiveTrigger: false,
       wait: Deferred.makeUnsafe<void>(),
+      fiber: null,
+      stopping: false,
     }));
   }
 
   get running(): boolean {
-    return this.fibers.length > 0;
+    return this.enabled;
+  }
+
+  hasDaemon(nid: number): boolean {
+    return this.nodes[nid]?.fiber != null;
   }
 
   /**
@@ -1172,7 +1187,8 @@ export class CompactionState implements Compaction {
     const node = this.nodes[nid];
     if (!node || order <= 0) return;
     if (node.maxOrder < order) node.maxOrder = order;
-    if (!this.running || !this.nodeSuitable(nid)) return;
+    // wq_has_sleeper(): a node without a daemon is not woken.
+    if (!node.fiber || !this.nodeSuitable(nid)) return;
     if (this.k.trace.enabled) {
       this.k.trace.emit({ event: "mm_compaction_wakeup_kcompactd", nid, order });
     }
@@ -1236,7 +1252,8 @@ export class CompactionState implements Compaction {
           }),
         );
         if (woken) node.wait = Deferred.makeUnsafe<void>();
-        if (k.state !== "running") return;
+        // kthread_should_stop(): kcompactd_stop() woke the daemon to end it.
+        if (k.state !== "running" || node.stopping) return;
         if (woken && (node.maxOrder > 0 || node.proactiveTrigger) && !node.proactiveTrigger) {
           yield* self.doWork(nid);
           timeout = defaultTimeout;
@@ -1255,28 +1272,76 @@ export class CompactionState implements Compaction {
     });
   }
 
+  /**
+   * `kcompactd_run()` for one node: forks its daemon with `kcompactd_max_order` cleared, as
+   * `kcompactd()` starts. A proactive trigger set while the node had no daemon is its work
+   * already requested (`kcompactd_work_requested()`): the first wait ends at once.
+   */
+  private forkDaemon(nid: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const node = this.nodes[nid]!;
+      if (node.fiber) return Effect.void;
+      node.stopping = false;
+      node.maxOrder = 0;
+      node.wait = Deferred.makeUnsafe<void>();
+      if (node.proactiveTrigger) this.wake(nid);
+      // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
+      const loop = Effect.catch(this.daemon(nid), () => Effect.void);
+      return Effect.map(Effect.forkDetach(loop), (fiber) => {
+        node.fiber = fiber;
+      });
+    });
+  }
+
   run(): Effect.Effect<void, ErrnoError> {
     return this.k.call(
       "kcompactd_run",
       Effect.gen({ self: this }, function* () {
-        if (this.running) return yield* Effect.fail(errno("EBUSY", "kcompactd runs already"));
+        if (this.enabled) return yield* Effect.fail(errno("EBUSY", "kcompactd runs already"));
+        this.enabled = true;
         for (const n of this.k.mem.nodes) {
-          if (n.presentPages === 0) continue;
-          // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
-          const loop = Effect.catch(this.daemon(n.nid), () => Effect.void);
-          this.fibers.push(yield* Effect.forkDetach(loop));
+          if (this.k.nodeHasMemory(n.nid)) yield* this.forkDaemon(n.nid);
         }
-        const fibers = this.fibers;
         this.k.registerDevice({
           name: "kcompactd",
           shutdown: () =>
             Effect.suspend(() => {
-              this.fibers = [];
+              this.enabled = false;
+              const fibers: Fiber.Fiber<void, never>[] = [];
+              for (const node of this.nodes) {
+                if (node.fiber) fibers.push(node.fiber);
+                node.fiber = null;
+              }
               return Fiber.interruptAll(fibers);
             }),
         });
       }),
     );
+  }
+
+  runNode(nid: number): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      this.enabled && this.nodes[nid] ? this.forkDaemon(nid) : Effect.void,
+    );
+  }
+
+  stopNode(nid: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const node = this.nodes[nid];
+      const fiber = node?.fiber;
+      if (!node || !fiber) return Effect.void;
+      // kthread_stop(): wake the daemon and wait until it has ended.
+      node.stopping = true;
+      this.wake(nid);
+      return Effect.ensuring(
+        Effect.asVoid(Fiber.await(fiber)),
+        Effect.sync(() => {
+          node.fiber = null;
+          node.stopping = false;
+          node.wait = Deferred.makeUnsafe<void>();
+        }),
+      );
+    });
   }
 }
 

@@ -791,7 +791,10 @@ const kswapdShrinkNode = (
     return Math.max(sc.nrScanned, sc.nrReclaimed - reclaimedBefore) >= sc.nrToReclaim;
   });
 
-/** One node's `kswapd` state (`pg_data_t`'s `kswapd_wait`, `kswapd_order`, `kswapd_failures`). */
+/**
+ * One node's `kswapd` state (`pg_data_t`'s `kswapd`, `kswapd_wait`, `kswapd_order`,
+ * `kswapd_failures`).
+ */
 interface KswapdNode {
   /** The largest order a waker asked for (`kswapd_order`), passed on to `kcompactd`. */
   order: number;
@@ -803,6 +806,10 @@ interface KswapdNode {
   woken: boolean;
   /** Completed to wake the daemon (`kswapd_wait`); replaced after each wake. */
   wait: Deferred.Deferred<void>;
+  /** The node's daemon (`pgdat->kswapd`), null when it has none. */
+  fiber: Fiber.Fiber<void, never> | null;
+  /** Set by `kswapd_stop()` (`kthread_should_stop()`): the daemon ends at its next sleep. */
+  stopping: boolean;
   /**
    * The daemon as the allocator sees it: `PF_MEMALLOC | PF_KSWAPD`, set by `kswapd()` on itself,
    * on a CPU of its node (`set_cpus_allowed_ptr()` to `cpumask_of_node()`).
@@ -811,15 +818,15 @@ interface KswapdNode {
 }
 
 /**
- * A kernel's `kswapd` daemons (`mm/vmscan.c`).
+ * A kernel's `kswapd` daemons (`mm/vmscan.c`): one per node with memory while they run, started
+ * and stopped with the node's memory by hotplug ({@link runNode}, {@link stopNode}).
  *
  * @category Reclaim
  */
 export class KswapdState implements Kswapd {
   private readonly nodes: KswapdNode[];
-  private fibers: Fiber.Fiber<void, never>[] = [];
-  /** Set by {@link stop} (`kthread_should_stop()`): each daemon ends at its next sleep. */
-  private stopping = false;
+  /** Between {@link run} and {@link stop} or shutdown: the model's kernels boot without kswapd. */
+  private enabled = false;
   /** Takes the daemons' device off the kernel's list once {@link stop} ended them. */
   private unregister: (() => void) | null = null;
   /**
@@ -836,11 +843,17 @@ export class KswapdState implements Kswapd {
       sleeping: false,
       woken: false,
       wait: Deferred.makeUnsafe<void>(),
+      fiber: null,
+      stopping: false,
     }));
   }
 
   get running(): boolean {
-    return this.fibers.length > 0;
+    return this.enabled;
+  }
+
+  hasDaemon(nid: number): boolean {
+    return this.nodes[nid]?.fiber != null;
   }
 
   /**
@@ -861,7 +874,8 @@ export class KswapdState implements Kswapd {
   }
 
   sleeping(nid: number): boolean {
-    return this.running && this.nodes[nid]?.sleeping === true;
+    const node = this.nodes[nid];
+    return node?.fiber != null && node.sleeping;
   }
 
   nodeReclaimed(nid: number): void {
@@ -875,9 +889,11 @@ export class KswapdState implements Kswapd {
 
   wakeup(nid: number, order: number): void {
     const node = this.nodes[nid];
-    if (!node || !this.running) return;
+    // managed_zone(): a node whose memory is all offline is passed over.
+    if (!node || !this.enabled || this.k.pageAlloc.zones[nid]!.managedPages === 0) return;
     if (node.order < order) node.order = order;
-    if (!node.sleeping) return;
+    // waitqueue_active(): no daemon, or one at work, is not woken.
+    if (!node.fiber || !node.sleeping) return;
     // A hopeless node, or a balanced one with no boost (pgdat_watermark_boosted()) to reclaim.
     const zone = this.k.pageAlloc.zones[nid]!;
     if (node.failures >= MAX_RECLAIM_RETRIES || (this.balanced(nid) && zone.watermarkBoost === 0))
@@ -899,7 +915,7 @@ export class KswapdState implements Kswapd {
   private sleep(node: KswapdNode, ms: number | null): Effect.Effect<boolean> {
     if (this.takeWake(node)) return Effect.succeed(true);
     // A daemon asked to stop after its wake-up was sent does not nap again.
-    if (this.stopping) return Effect.succeed(false);
+    if (node.stopping) return Effect.succeed(false);
     node.sleeping = true;
     const woken = Deferred.await(node.wait).pipe(Effect.as(true));
     const waited =
@@ -934,7 +950,7 @@ export class KswapdState implements Kswapd {
       if (!wokenEarly && self.mayRest(nid)) {
         node.order = 0;
         // kthread_stop() wakes the daemon; one asked to stop does not go to sleep again.
-        if (!self.stopping) yield* self.sleep(node, null);
+        if (!node.stopping) yield* self.sleep(node, null);
         return;
       }
       self.takeWake(node);
@@ -1003,7 +1019,7 @@ export class KswapdState implements Kswapd {
         if (yield* kswapdShrinkNode(k, nid, sc)) raisePriority = false;
         reclaimed += sc.nrReclaimed;
         // kthread_freezable_should_stop(): a daemon asked to stop ends its run here.
-        if (self.stopping) break;
+        if (node.stopping) break;
         nrBoostReclaim -= Math.min(nrBoostReclaim, sc.nrReclaimed);
         // A boost reclaim that made no progress stops: it could loop for ever otherwise.
         if (nrBoostReclaim && !sc.nrReclaimed) break;
@@ -1022,12 +1038,35 @@ export class KswapdState implements Kswapd {
   private daemon(nid: number): Effect.Effect<void, ErrnoError> {
     const self = this;
     const k = this.k;
+    const node = this.nodes[nid]!;
     return Effect.gen(function* () {
       for (;;) {
         yield* self.tryToSleep(nid);
-        if (k.state !== "running" || self.stopping) return;
+        if (k.state !== "running" || node.stopping) return;
         yield* k.call("kswapd", self.balancePgdat(nid));
       }
+    });
+  }
+
+  /**
+   * `kswapd_run()` for one node: forks its daemon, asleep from the start as kswapd is once booted
+   * (a wake before the fiber first runs is kept for it), with a fresh `kswapd_order` (`kswapd()`
+   * clears it). Nothing when the node has a daemon already.
+   */
+  private forkDaemon(nid: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const node = this.nodes[nid]!;
+      if (node.fiber) return Effect.void;
+      node.stopping = false;
+      node.order = 0;
+      node.woken = false;
+      node.sleeping = true;
+      node.wait = Deferred.makeUnsafe<void>();
+      // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
+      const loop = Effect.catch(this.daemon(nid), () => Effect.void);
+      return Effect.map(Effect.forkDetach(loop), (fiber) => {
+        node.fiber = fiber;
+      });
     });
   }
 
@@ -1035,23 +1074,21 @@ export class KswapdState implements Kswapd {
     return this.k.call(
       "kswapd_run",
       Effect.gen({ self: this }, function* () {
-        if (this.running) return yield* Effect.fail(errno("EBUSY", "kswapd runs already"));
-        this.stopping = false;
+        if (this.enabled) return yield* Effect.fail(errno("EBUSY", "kswapd runs already"));
+        this.enabled = true;
         for (const n of this.k.mem.nodes) {
-          if (n.presentPages === 0) continue;
-          // Asleep from the start, as kswapd is from boot: a wake before the fiber first runs
-          // is kept for it.
-          this.nodes[n.nid]!.sleeping = true;
-          // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
-          const loop = Effect.catch(this.daemon(n.nid), () => Effect.void);
-          this.fibers.push(yield* Effect.forkDetach(loop));
+          if (this.k.nodeHasMemory(n.nid)) yield* this.forkDaemon(n.nid);
         }
-        const fibers = this.fibers;
         this.unregister = this.k.registerDevice({
           name: "kswapd",
           shutdown: () =>
             Effect.suspend(() => {
-              this.fibers = [];
+              this.enabled = false;
+              const fibers: Fiber.Fiber<void, never>[] = [];
+              for (const node of this.nodes) {
+                if (node.fiber) fibers.push(node.fiber);
+                node.fiber = null;
+              }
               return Fiber.interruptAll(fibers);
             }),
         });
@@ -1059,30 +1096,50 @@ export class KswapdState implements Kswapd {
     );
   }
 
-  stop(): Effect.Effect<void> {
+  runNode(nid: number): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      this.enabled && this.nodes[nid] ? this.forkDaemon(nid) : Effect.void,
+    );
+  }
+
+  stopNode(nid: number): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const fibers = this.fibers;
-      if (fibers.length === 0) return Effect.void;
-      this.stopping = true;
-      // kthread_stop(): wake each daemon (a napping one counts kswapd_low_wmark_hit_quickly, as
-      // the kernel's does) and wait until it has ended.
-      for (const node of this.nodes) {
-        if (!node.sleeping) continue;
+      const node = this.nodes[nid];
+      const fiber = node?.fiber;
+      if (!node || !fiber) return Effect.void;
+      node.stopping = true;
+      // kthread_stop(): wake the daemon (a napping one counts kswapd_low_wmark_hit_quickly, as
+      // the kernel's does) and wait until it has ended; pgdat->kswapd is cleared after.
+      if (node.sleeping) {
         node.sleeping = false;
         node.woken = true;
         Deferred.doneUnsafe(node.wait, Effect.void);
       }
       return Effect.ensuring(
-        Effect.asVoid(Fiber.awaitAll(fibers)),
+        Effect.asVoid(Fiber.await(fiber)),
         Effect.sync(() => {
-          this.fibers = [];
+          node.fiber = null;
+          node.stopping = false;
+          node.sleeping = false;
+          node.woken = false;
+          node.wait = Deferred.makeUnsafe<void>();
+        }),
+      );
+    });
+  }
+
+  stop(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (!this.enabled) return Effect.void;
+      this.enabled = false;
+      return Effect.ensuring(
+        Effect.forEach(this.nodes, (_, nid) => this.stopNode(nid), {
+          concurrency: "unbounded",
+          discard: true,
+        }),
+        Effect.sync(() => {
           this.unregister?.();
           this.unregister = null;
-          for (const node of this.nodes) {
-            node.sleeping = false;
-            node.woken = false;
-            node.wait = Deferred.makeUnsafe<void>();
-          }
         }),
       );
     });
