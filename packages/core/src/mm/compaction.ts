@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { Deferred, Duration, Effect, Fiber } from "effect";
+import { Deferred, Duration, Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import {
   COMPACT_CLUSTER_MAX,
@@ -66,6 +66,7 @@ import {
   PG_movable_ops_isolated,
 } from "../include/page_flags";
 import { withMemallocNoreclaim } from "../include/sched";
+import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import {
@@ -1114,15 +1115,11 @@ export const shouldCompactRetry = (
  * One node's `kcompactd` state (`pg_data_t`'s `kcompactd`, `kcompactd_*` and
  * `proactive_compact_trigger`).
  */
-interface KcompactdNode {
+interface KcompactdNode extends KthreadSlot {
   maxOrder: number;
   proactiveTrigger: boolean;
   /** Completed to wake the daemon (`kcompactd_wait`); replaced after each wake. */
   wait: Deferred.Deferred<void>;
-  /** The node's daemon (`pgdat->kcompactd`), null when it has none. */
-  fiber: Fiber.Fiber<void, never> | null;
-  /** Set by `kcompactd_stop()` (`kthread_should_stop()`): the daemon ends when it wakes. */
-  stopping: boolean;
 }
 
 /**
@@ -1140,8 +1137,8 @@ export class CompactionState implements Compaction {
    */
   compactMemory = 0;
   private readonly nodes: KcompactdNode[];
-  /** Between {@link run} and shutdown: the model's kernels boot without kcompactd. */
-  private enabled = false;
+  /** The daemons, one per node with memory while they run. */
+  private readonly threads: NodeKthreads;
 
   constructor(private readonly k: Kernel) {
     this.nodes = k.mem.nodes.map(() => ({
@@ -1151,14 +1148,31 @@ export class CompactionState implements Compaction {
       fiber: null,
       stopping: false,
     }));
+    this.threads = new NodeKthreads(k, this.nodes, {
+      name: "kcompactd",
+      // kcompactd_run(): kcompactd() clears kcompactd_max_order. A proactive trigger set while
+      // the node had no daemon is work already requested (kcompactd_work_requested()): the
+      // first wait ends at once.
+      start: (nid) => {
+        const node = this.nodes[nid]!;
+        node.maxOrder = 0;
+        node.wait = Deferred.makeUnsafe<void>();
+        if (node.proactiveTrigger) this.wake(nid);
+        return this.daemon(nid);
+      },
+      wake: (nid) => this.wake(nid),
+      reset: (nid) => {
+        this.nodes[nid]!.wait = Deferred.makeUnsafe<void>();
+      },
+    });
   }
 
   get running(): boolean {
-    return this.enabled;
+    return this.threads.enabled;
   }
 
   hasDaemon(nid: number): boolean {
-    return this.nodes[nid]?.fiber != null;
+    return this.threads.has(nid);
   }
 
   /**
@@ -1272,76 +1286,16 @@ export class CompactionState implements Compaction {
     });
   }
 
-  /**
-   * `kcompactd_run()` for one node: forks its daemon with `kcompactd_max_order` cleared, as
-   * `kcompactd()` starts. A proactive trigger set while the node had no daemon is its work
-   * already requested (`kcompactd_work_requested()`): the first wait ends at once.
-   */
-  private forkDaemon(nid: number): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const node = this.nodes[nid]!;
-      if (node.fiber) return Effect.void;
-      node.stopping = false;
-      node.maxOrder = 0;
-      node.wait = Deferred.makeUnsafe<void>();
-      if (node.proactiveTrigger) this.wake(nid);
-      // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
-      const loop = Effect.catch(this.daemon(nid), () => Effect.void);
-      return Effect.map(Effect.forkDetach(loop), (fiber) => {
-        node.fiber = fiber;
-      });
-    });
-  }
-
   run(): Effect.Effect<void, ErrnoError> {
-    return this.k.call(
-      "kcompactd_run",
-      Effect.gen({ self: this }, function* () {
-        if (this.enabled) return yield* Effect.fail(errno("EBUSY", "kcompactd runs already"));
-        this.enabled = true;
-        for (const n of this.k.mem.nodes) {
-          if (this.k.nodeHasMemory(n.nid)) yield* this.forkDaemon(n.nid);
-        }
-        this.k.registerDevice({
-          name: "kcompactd",
-          shutdown: () =>
-            Effect.suspend(() => {
-              this.enabled = false;
-              const fibers: Fiber.Fiber<void, never>[] = [];
-              for (const node of this.nodes) {
-                if (node.fiber) fibers.push(node.fiber);
-                node.fiber = null;
-              }
-              return Fiber.interruptAll(fibers);
-            }),
-        });
-      }),
-    );
+    return this.threads.runAll();
   }
 
   runNode(nid: number): Effect.Effect<void> {
-    return Effect.suspend(() =>
-      this.enabled && this.nodes[nid] ? this.forkDaemon(nid) : Effect.void,
-    );
+    return this.threads.runNode(nid);
   }
 
   stopNode(nid: number): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const node = this.nodes[nid];
-      const fiber = node?.fiber;
-      if (!node || !fiber) return Effect.void;
-      // kthread_stop(): wake the daemon and wait until it has ended.
-      node.stopping = true;
-      this.wake(nid);
-      return Effect.ensuring(
-        Effect.asVoid(Fiber.await(fiber)),
-        Effect.sync(() => {
-          node.fiber = null;
-          node.stopping = false;
-          node.wait = Deferred.makeUnsafe<void>();
-        }),
-      );
-    });
+    return this.threads.stopNode(nid);
   }
 }
 

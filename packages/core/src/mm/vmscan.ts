@@ -24,8 +24,8 @@
  *
  * @module
  */
-import { Deferred, Duration, Effect, Fiber } from "effect";
-import { type ErrnoError, errno } from "../errno";
+import { Deferred, Duration, Effect } from "effect";
+import type { ErrnoError } from "../errno";
 import { compactGap, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
 import {
   __GFP_NOMEMALLOC,
@@ -57,6 +57,7 @@ import {
   LRU_INACTIVE_ANON,
   LRU_INACTIVE_FILE,
 } from "../include/swap";
+import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
 import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
 import { filemapRemoveFolio } from "./filemap";
@@ -795,7 +796,7 @@ const kswapdShrinkNode = (
  * One node's `kswapd` state (`pg_data_t`'s `kswapd`, `kswapd_wait`, `kswapd_order`,
  * `kswapd_failures`).
  */
-interface KswapdNode {
+interface KswapdNode extends KthreadSlot {
   /** The largest order a waker asked for (`kswapd_order`), passed on to `kcompactd`. */
   order: number;
   /** `balance_pgdat()` runs in a row that reclaimed nothing (`kswapd_failures`). */
@@ -806,10 +807,6 @@ interface KswapdNode {
   woken: boolean;
   /** Completed to wake the daemon (`kswapd_wait`); replaced after each wake. */
   wait: Deferred.Deferred<void>;
-  /** The node's daemon (`pgdat->kswapd`), null when it has none. */
-  fiber: Fiber.Fiber<void, never> | null;
-  /** Set by `kswapd_stop()` (`kthread_should_stop()`): the daemon ends at its next sleep. */
-  stopping: boolean;
   /**
    * The daemon as the allocator sees it: `PF_MEMALLOC | PF_KSWAPD`, set by `kswapd()` on itself,
    * on a CPU of its node (`set_cpus_allowed_ptr()` to `cpumask_of_node()`).
@@ -825,10 +822,8 @@ interface KswapdNode {
  */
 export class KswapdState implements Kswapd {
   private readonly nodes: KswapdNode[];
-  /** Between {@link run} and {@link stop} or shutdown: the model's kernels boot without kswapd. */
-  private enabled = false;
-  /** Takes the daemons' device off the kernel's list once {@link stop} ended them. */
-  private unregister: (() => void) | null = null;
+  /** The daemons, one per node with memory while they run. */
+  private readonly threads: NodeKthreads;
   /**
    * Which watermark balances a node: `WMARK_HIGH`, or `WMARK_PROMO` while NUMA balancing runs in
    * memory tiering mode (`pgdat_balanced()`).
@@ -846,14 +841,42 @@ export class KswapdState implements Kswapd {
       fiber: null,
       stopping: false,
     }));
+    this.threads = new NodeKthreads(k, this.nodes, {
+      name: "kswapd",
+      // kswapd_run(): asleep from the start, as kswapd is once booted (a wake before the fiber
+      // first runs is kept for it), with kswapd_order cleared (kswapd()).
+      start: (nid) => {
+        const node = this.nodes[nid]!;
+        node.order = 0;
+        node.woken = false;
+        node.sleeping = true;
+        node.wait = Deferred.makeUnsafe<void>();
+        return this.daemon(nid);
+      },
+      // kthread_stop() wakes a sleeping daemon (a napping one counts
+      // kswapd_low_wmark_hit_quickly, as the kernel's does).
+      wake: (nid) => {
+        const node = this.nodes[nid]!;
+        if (!node.sleeping) return;
+        node.sleeping = false;
+        node.woken = true;
+        Deferred.doneUnsafe(node.wait, Effect.void);
+      },
+      reset: (nid) => {
+        const node = this.nodes[nid]!;
+        node.sleeping = false;
+        node.woken = false;
+        node.wait = Deferred.makeUnsafe<void>();
+      },
+    });
   }
 
   get running(): boolean {
-    return this.enabled;
+    return this.threads.enabled;
   }
 
   hasDaemon(nid: number): boolean {
-    return this.nodes[nid]?.fiber != null;
+    return this.threads.has(nid);
   }
 
   /**
@@ -890,7 +913,7 @@ export class KswapdState implements Kswapd {
   wakeup(nid: number, order: number): void {
     const node = this.nodes[nid];
     // managed_zone(): a node whose memory is all offline is passed over.
-    if (!node || !this.enabled || this.k.pageAlloc.zones[nid]!.managedPages === 0) return;
+    if (!node || !this.running || this.k.pageAlloc.zones[nid]!.managedPages === 0) return;
     if (node.order < order) node.order = order;
     // waitqueue_active(): no daemon, or one at work, is not woken.
     if (!node.fiber || !node.sleeping) return;
@@ -1048,100 +1071,19 @@ export class KswapdState implements Kswapd {
     });
   }
 
-  /**
-   * `kswapd_run()` for one node: forks its daemon, asleep from the start as kswapd is once booted
-   * (a wake before the fiber first runs is kept for it), with a fresh `kswapd_order` (`kswapd()`
-   * clears it). Nothing when the node has a daemon already.
-   */
-  private forkDaemon(nid: number): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const node = this.nodes[nid]!;
-      if (node.fiber) return Effect.void;
-      node.stopping = false;
-      node.order = 0;
-      node.woken = false;
-      node.sleeping = true;
-      node.wait = Deferred.makeUnsafe<void>();
-      // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
-      const loop = Effect.catch(this.daemon(nid), () => Effect.void);
-      return Effect.map(Effect.forkDetach(loop), (fiber) => {
-        node.fiber = fiber;
-      });
-    });
-  }
-
   run(): Effect.Effect<void, ErrnoError> {
-    return this.k.call(
-      "kswapd_run",
-      Effect.gen({ self: this }, function* () {
-        if (this.enabled) return yield* Effect.fail(errno("EBUSY", "kswapd runs already"));
-        this.enabled = true;
-        for (const n of this.k.mem.nodes) {
-          if (this.k.nodeHasMemory(n.nid)) yield* this.forkDaemon(n.nid);
-        }
-        this.unregister = this.k.registerDevice({
-          name: "kswapd",
-          shutdown: () =>
-            Effect.suspend(() => {
-              this.enabled = false;
-              const fibers: Fiber.Fiber<void, never>[] = [];
-              for (const node of this.nodes) {
-                if (node.fiber) fibers.push(node.fiber);
-                node.fiber = null;
-              }
-              return Fiber.interruptAll(fibers);
-            }),
-        });
-      }),
-    );
+    return this.threads.runAll();
   }
 
   runNode(nid: number): Effect.Effect<void> {
-    return Effect.suspend(() =>
-      this.enabled && this.nodes[nid] ? this.forkDaemon(nid) : Effect.void,
-    );
+    return this.threads.runNode(nid);
   }
 
   stopNode(nid: number): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const node = this.nodes[nid];
-      const fiber = node?.fiber;
-      if (!node || !fiber) return Effect.void;
-      node.stopping = true;
-      // kthread_stop(): wake the daemon (a napping one counts kswapd_low_wmark_hit_quickly, as
-      // the kernel's does) and wait until it has ended; pgdat->kswapd is cleared after.
-      if (node.sleeping) {
-        node.sleeping = false;
-        node.woken = true;
-        Deferred.doneUnsafe(node.wait, Effect.void);
-      }
-      return Effect.ensuring(
-        Effect.asVoid(Fiber.await(fiber)),
-        Effect.sync(() => {
-          node.fiber = null;
-          node.stopping = false;
-          node.sleeping = false;
-          node.woken = false;
-          node.wait = Deferred.makeUnsafe<void>();
-        }),
-      );
-    });
+    return this.threads.stopNode(nid);
   }
 
   stop(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      if (!this.enabled) return Effect.void;
-      this.enabled = false;
-      return Effect.ensuring(
-        Effect.forEach(this.nodes, (_, nid) => this.stopNode(nid), {
-          concurrency: "unbounded",
-          discard: true,
-        }),
-        Effect.sync(() => {
-          this.unregister?.();
-          this.unregister = null;
-        }),
-      );
-    });
+    return this.threads.stopAll();
   }
 }
