@@ -965,6 +965,8 @@ export class KswapdState implements Kswapd {
     const self = this;
     const node = this.nodes[nid]!;
     return Effect.gen(function* () {
+      // A daemon asked to stop (kthread_should_stop()) does not try to sleep: it counts nothing.
+      if (node.stopping) return;
       let wokenEarly = false;
       if (self.mayRest(nid)) {
         if (node.order > 0) self.k.compaction.wakeup(nid, node.order);
