@@ -64,8 +64,8 @@ export interface File extends MmapFile {
    * migration or memory failure waiting on it goes on. A folio another task holds locked (a
    * migration moving it, a memory failure handling it) is waited for in `folio_lock()`, with a
    * reference held meanwhile, as the kernel's second pass (`find_get_entries()`) holds one: a
-   * migration that finds it fails the folio's move with `-EAGAIN`, a memory failure reports
-   * `MF_FAILED` (`has_extra_refcount()`). The truncation completes once every folio is dropped.
+   * migration that finds it fails the folio's move with `-EAGAIN` and gives the folio back. The
+   * truncation completes once every folio is dropped.
    */
   truncate(): Effect.Effect<void>;
 }

@@ -67,9 +67,8 @@ const cachedFolios = (k: Kernel, mapping: AddressSpace): number[] =>
  * so its writeback ends then ({@link folioEndWriteback}), waking whoever else waits on it. A folio
  * another task holds locked is waited for in `folio_lock()`, holding a reference all the while
  * (`find_get_entries()`): a migration of it meanwhile finds that reference and fails its move with
- * `-EAGAIN` (`__migrate_folio()`), a memory failure on it reports it still referenced
- * (`has_extra_refcount()`); the unlock hands the lock to the truncation, which drops the folio
- * unless it is no longer the file's. The wait is uninterruptible, as `folio_lock()`'s is.
+ * `-EAGAIN` (`__migrate_folio()`); the unlock hands the lock to the truncation, which drops the
+ * folio unless it is no longer the file's. The wait is uninterruptible, as `folio_lock()`'s is.
  */
 export const truncatePagecache = (k: Kernel, mapping: AddressSpace): Effect.Effect<void> =>
   Effect.gen(function* () {
