@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { Deferred, Duration, Effect, Fiber } from "effect";
+import { Deferred, Duration, Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import {
   COMPACT_CLUSTER_MAX,
@@ -66,6 +66,7 @@ import {
   PG_movable_ops_isolated,
 } from "../include/page_flags";
 import { withMemallocNoreclaim } from "../include/sched";
+import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import {
@@ -959,7 +960,8 @@ export const compactNode = (
  */
 export const compactNodes = (k: Kernel): Effect.Effect<void, ErrnoError> =>
   Effect.forEach(
-    k.mem.nodes.filter((n) => n.presentPages > 0),
+    // populated_zone(): the nodes with memory now, not at boot.
+    k.mem.nodes.filter((n) => k.nodeHasMemory(n.nid)),
     (n) => compactNode(k, n.nid),
     { discard: true },
   );
@@ -1109,8 +1111,11 @@ export const shouldCompactRetry = (
   return false;
 };
 
-/** One node's `kcompactd` state (`pg_data_t`'s `kcompactd_*` and `proactive_compact_trigger`). */
-interface KcompactdNode {
+/**
+ * One node's `kcompactd` state (`pg_data_t`'s `kcompactd`, `kcompactd_*` and
+ * `proactive_compact_trigger`).
+ */
+interface KcompactdNode extends KthreadSlot {
   maxOrder: number;
   proactiveTrigger: boolean;
   /** Completed to wake the daemon (`kcompactd_wait`); replaced after each wake. */
@@ -1132,18 +1137,42 @@ export class CompactionState implements Compaction {
    */
   compactMemory = 0;
   private readonly nodes: KcompactdNode[];
-  private fibers: Fiber.Fiber<void, never>[] = [];
+  /** The daemons, one per node with memory while they run. */
+  private readonly threads: NodeKthreads;
 
   constructor(private readonly k: Kernel) {
     this.nodes = k.mem.nodes.map(() => ({
       maxOrder: 0,
       proactiveTrigger: false,
       wait: Deferred.makeUnsafe<void>(),
+      fiber: null,
+      stopping: false,
     }));
+    this.threads = new NodeKthreads(k, this.nodes, {
+      name: "kcompactd",
+      // kcompactd_run(): kcompactd() clears kcompactd_max_order. A proactive trigger set while
+      // the node had no daemon is work already requested (kcompactd_work_requested()): the
+      // first wait ends at once.
+      start: (nid) => {
+        const node = this.nodes[nid]!;
+        node.maxOrder = 0;
+        node.wait = Deferred.makeUnsafe<void>();
+        if (node.proactiveTrigger) this.wake(nid);
+        return this.daemon(nid);
+      },
+      wake: (nid) => this.wake(nid),
+      reset: (nid) => {
+        this.nodes[nid]!.wait = Deferred.makeUnsafe<void>();
+      },
+    });
   }
 
   get running(): boolean {
-    return this.fibers.length > 0;
+    return this.threads.enabled;
+  }
+
+  hasDaemon(nid: number): boolean {
+    return this.threads.has(nid);
   }
 
   /**
@@ -1172,7 +1201,8 @@ export class CompactionState implements Compaction {
     const node = this.nodes[nid];
     if (!node || order <= 0) return;
     if (node.maxOrder < order) node.maxOrder = order;
-    if (!this.running || !this.nodeSuitable(nid)) return;
+    // wq_has_sleeper(): a node without a daemon is not woken.
+    if (!node.fiber || !this.nodeSuitable(nid)) return;
     if (this.k.trace.enabled) {
       this.k.trace.emit({ event: "mm_compaction_wakeup_kcompactd", nid, order });
     }
@@ -1236,7 +1266,8 @@ export class CompactionState implements Compaction {
           }),
         );
         if (woken) node.wait = Deferred.makeUnsafe<void>();
-        if (k.state !== "running") return;
+        // kthread_should_stop(): kcompactd_stop() woke the daemon to end it.
+        if (k.state !== "running" || node.stopping) return;
         if (woken && (node.maxOrder > 0 || node.proactiveTrigger) && !node.proactiveTrigger) {
           yield* self.doWork(nid);
           timeout = defaultTimeout;
@@ -1256,27 +1287,15 @@ export class CompactionState implements Compaction {
   }
 
   run(): Effect.Effect<void, ErrnoError> {
-    return this.k.call(
-      "kcompactd_run",
-      Effect.gen({ self: this }, function* () {
-        if (this.running) return yield* Effect.fail(errno("EBUSY", "kcompactd runs already"));
-        for (const n of this.k.mem.nodes) {
-          if (n.presentPages === 0) continue;
-          // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
-          const loop = Effect.catch(this.daemon(n.nid), () => Effect.void);
-          this.fibers.push(yield* Effect.forkDetach(loop));
-        }
-        const fibers = this.fibers;
-        this.k.registerDevice({
-          name: "kcompactd",
-          shutdown: () =>
-            Effect.suspend(() => {
-              this.fibers = [];
-              return Fiber.interruptAll(fibers);
-            }),
-        });
-      }),
-    );
+    return this.threads.runAll();
+  }
+
+  runNode(nid: number): Effect.Effect<void> {
+    return this.threads.runNode(nid);
+  }
+
+  stopNode(nid: number): Effect.Effect<void> {
+    return this.threads.stopNode(nid);
   }
 }
 

@@ -604,7 +604,7 @@ describe("files and the page cache", () => {
     expect(file.folioAt(0)).toBeNull();
     expect(file.folioAt(1)!.refcount).toBe(1);
     expectConsistent(k);
-    file.truncate();
+    run(file.truncate());
     expect(file.cachedFolios).toBe(0);
     expectConsistent(k);
   });
