@@ -89,7 +89,7 @@ import { NUMA_NO_NODE } from "../lib/numa";
 import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
 import { allocTargetSlowpath } from "./migrate";
 import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
-import { folioPut } from "./swap";
+import { folioPut, putSlowpathPage } from "./swap";
 
 /**
  * `htlb_alloc_mask()` (`include/linux/hugetlb.h`, Linux 6.16): `__GFP_COMP | __GFP_NOWARN` with
@@ -854,8 +854,7 @@ export const surplusGatherRelease = (k: Kernel, gather: SurplusGather): void => 
     k.memmap.refcount[head] = 0;
     poolOfFolio(k, head).freeHugeFolio(head);
   }
-  if (gather.page >= 0) folioPut(k, gather.page);
-  gather.page = -1;
+  putSlowpathPage(k, gather);
 };
 
 /**
@@ -1406,10 +1405,9 @@ export const hugetlbReplacementSlowpath = (
  * @category Hugetlb
  */
 export const hugetlbReplacementRelease = (k: Kernel, rep: HugetlbReplacement): void => {
-  if (rep.page >= 0) folioPut(k, rep.page);
+  putSlowpathPage(k, rep);
   rep.request = null;
   rep.folio = -1;
-  rep.page = -1;
 };
 
 /**

@@ -264,11 +264,18 @@ const faultAllocPages = (
   // The fault has its folio: the next fault of the access may take the slow path again, for any
   // order. (Cleared only then: each retry starts again from the largest order, and an order tried
   // once falls back at once, so a fault runs the slow path at most once per order and request.)
-  if (dc && head >= 0) {
-    dc.tried = 0;
-    dc.thisNode = 0;
-  }
+  if (dc && head >= 0) directCompactFaultDone(dc);
   return head;
+};
+
+/**
+ * A fault of an access is over (it has its folio, or the access goes on past it): the next fault
+ * may take the slow path again for any order, the local-node-first requests included
+ * (`dc.tried` and `dc.thisNode` cleared).
+ */
+export const directCompactFaultDone = (dc: DirectCompact): void => {
+  dc.tried = 0;
+  dc.thisNode = 0;
 };
 
 /**
