@@ -624,10 +624,7 @@ export class HugetlbPool implements Hstate {
         if (count < old) count = Number.MAX_SAFE_INTEGER;
       }
       // __nr_hugepages_store_common(): every node with memory now (N_MEMORY), or the one node.
-      const nodes =
-        nid === NUMA_NO_NODE
-          ? k.mem.nodes.filter((n) => k.nodeHasMemory(n.nid)).map((n) => n.nid)
-          : [nid];
+      const nodes = nid === NUMA_NO_NODE ? k.nodesWithMemory() : [nid];
       while (self.surplusHugePages && count > self.persistentHugePages) {
         if (!self.adjustPoolSurplus(nodes, -1)) break;
       }
