@@ -286,10 +286,13 @@ export class HugetlbPool implements Hstate {
     current: AllocContext | null = null,
   ): number {
     if (this.gigantic) return -1;
-    const req = this.buddyReq(nid, gfp, nodemask, current);
-    const head = this.k.pageAlloc.allocPages(req.nid, req.order, req.gfp, nodemask, current);
-    if (head < 0) return -1;
-    this.prepNew(head);
+    return this.allocBuddy(this.buddyReq(nid, gfp, nodemask, current), current);
+  }
+
+  /** The first tries of a {@link HugetlbPool.buddyReq} request; the page counted in the pool. */
+  private allocBuddy(req: AllocRequest, current: AllocContext | null): number {
+    const head = this.k.pageAlloc.allocPages(req.nid, req.order, req.gfp, req.nodemask, current);
+    if (head >= 0) this.prepNew(head);
     return head;
   }
 
@@ -669,11 +672,11 @@ export class HugetlbPool implements Hstate {
       dc.page = -1;
       this.prepNew(head);
     } else {
-      head = this.allocFresh(nid, htlbAllocMask(this), nodemask, current);
+      // allocFresh()'s first tries, with the request kept for the slow path.
+      const req = this.buddyReq(nid, htlbAllocMask(this), nodemask, current);
+      head = this.allocBuddy(req, current);
       if (head < 0 && dc && !(dc.tried & (1 << this.order))) {
-        dc.request = this.k.pageAlloc.slowpathRequest(
-          this.buddyReq(nid, htlbAllocMask(this), nodemask, current),
-        );
+        dc.request = this.k.pageAlloc.slowpathRequest(req);
         return -1;
       }
     }
