@@ -1131,7 +1131,8 @@ const hugetlbAddNewAnonRmap = (k: Kernel, vma: Vma, head: number, haddr: number)
  * mapping looks in its file's page cache and, on a miss, allocates a huge page and adds it there
  * (`hugetlb_add_to_page_cache()`, which marks it dirty); a private one allocates an anonymous
  * huge page. Either is mapped by one huge entry: writable for a writable shared mapping, and for
- * a write fault of a private one (which would reuse the page it alone maps, `hugetlb_wp()`).
+ * a write fault of a private one (which would reuse the page it alone maps, `hugetlb_wp()`). A
+ * cached folio with a poisoned page is not mapped: `EHWPOISON` (`VM_FAULT_HWPOISON_LARGE`).
  * A private mapping whose owner took its pages back (`HPAGE_RESV_UNMAPPED`), and a fault that
  * gets no page, fail with the model's `SIGBUS` ({@link noHugePage}).
  */
@@ -1150,6 +1151,14 @@ const hugetlbNoPage = (
   }
   const pgoff = vma.pgoff + (haddr - vma.start) / k.mem.pageSize;
   let head = mapping ? filemapGetFolio(mapping, pgoff) : -1;
+  if (head >= 0 && m.test(head, PG_has_hwpoisoned)) {
+    // A cached folio memory_failure() poisoned after this mapping was made: no entry to find
+    // (VM_FAULT_HWPOISON_LARGE).
+    return errno(
+      "EHWPOISON",
+      `address 0x${haddr.toString(16)}: the huge page in the file's page cache (pfn ${head}) is poisoned; SIGBUS BUS_MCEERR_AR`,
+    );
+  }
   if (head < 0) {
     head = hugetlbFaultFolio(k, task, vma, haddr, false, dc);
     if (head < 0 && dc?.request) return VM_FAULT_RETRY;

@@ -22,7 +22,8 @@
  *   page from its file (a shmem page stays cached, poisoned) and an anonymous page is left to be
  *   freed; a page someone else still holds is "failed".
  * - a hugetlb folio is unmapped whole with hwpoison entries (`me_huge_page()`): anonymous, it is
- *   freed and dissolved, its good pages going back to the allocator;
+ *   freed and dissolved, its good pages going back to the allocator; in a hugetlbfs file's page
+ *   cache it stays there, poisoned, and a later fault on it gets `EHWPOISON`;
  * - a free huge page of a pool is dissolved and the poisoned page taken off the buddy allocator
  *   (`__page_handle_poison()`): "free huge page", recovered; failed when it cannot be dissolved
  *   (every free huge page is reserved), when it stays in its pool, poisoned, never handed out.
@@ -229,13 +230,20 @@ const mePagecache = (k: Kernel, page: number, dirty: boolean): MfResult => {
 };
 
 /**
- * `me_huge_page()` on an unmapped anonymous hugetlb folio holding our reference, the page `pfn`
- * poisoned: our reference is put, which frees the folio and dissolves it into the buddy
- * allocator, its poisoned pages kept out (`__page_handle_poison()`), and the poisoned page is held
- * for good (`page_ref_inc()`). "Failed" when someone else still holds the folio, which then cannot
- * be dissolved.
+ * `me_huge_page()` on an unmapped hugetlb folio holding our reference, the page `pfn` poisoned.
+ * In a hugetlbfs file's page cache (`truncate_error_folio()`: `hugetlbfs_error_remove_folio()`
+ * removes nothing, `filemap_release_folio()` has nothing to release) the folio stays cached,
+ * poisoned, and keeps our reference; "failed" when anyone holds it beyond the cache and us
+ * (`has_extra_refcount()` with `extra_pins`). An anonymous one has our reference put, which frees
+ * the folio and dissolves it into the buddy allocator, its poisoned pages kept out
+ * (`__page_handle_poison()`), and the poisoned page is held for good (`page_ref_inc()`). "Failed"
+ * when someone else still holds the folio, which then cannot be dissolved.
  */
 const meHugePage = (k: Kernel, pfn: number, head: number): MfResult => {
+  const m = k.memmap;
+  if (m.mapping[head]! > 0) {
+    return m.refcount[head]! - 1 - m.folioNrPages(head) > 0 ? "MF_FAILED" : "MF_RECOVERED";
+  }
   folioPut(k, head);
   if (dissolveFreeHugetlbFolio(k, pfn) !== 0) return "MF_FAILED";
   k.memmap.refcount[pfn]!++;

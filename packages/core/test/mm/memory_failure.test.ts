@@ -271,6 +271,53 @@ describe("memory_failure(): anonymous pages", () => {
   });
 });
 
+// me_huge_page() (mm/memory-failure.c, Linux 6.16) on a folio in a hugetlbfs file's page cache:
+// truncate_error_folio() calls hugetlbfs_error_remove_folio() (fs/hugetlbfs/inode.c), which
+// removes nothing, and filemap_release_folio() has nothing to release: MF_RECOVERED, the folio
+// kept cached (extra_pins) with memory_failure()'s reference; has_extra_refcount() subtracts that
+// reference and the cache's folio_nr_pages() ones. hugetlb_no_page() (mm/hugetlb.c) then refuses
+// to map the cached folio (folio_test_hwpoison(): VM_FAULT_HWPOISON_LARGE).
+describe("memory_failure(): a huge page in a hugetlbfs file's page cache (me_huge_page(), Linux 6.16)", () => {
+  const sharedHugePage = () => {
+    const k = boot();
+    const seen = events(k);
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(addr, new Uint8Array([1])));
+    // Forked before the error: the child has not faulted the shared page in yet.
+    const child = run(p.fork());
+    return { k, seen, p, child, addr, head: ptePfn(pteAt(p, addr)) };
+  };
+
+  it("keeps the folio cached and poisoned: MF_MSG_HUGE, MF_RECOVERED, 0; a later fault on it gets EHWPOISON", () => {
+    const { k, seen, p, child, addr, head } = sharedHugePage();
+    const mapping = p.mm!.findVma(addr)!.mapping!;
+    run(k.memoryFailure(head + 7));
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_RECOVERED" });
+    expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
+    expectErrno(p.read(addr, 1), "EHWPOISON");
+    // Still in the page cache: its 512 references and memory_failure()'s one.
+    expect(mapping.pages.get(0)).toBe(head);
+    expect(k.memmap.refcount[head]).toBe(512 + 1);
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("1\n");
+    expect(k.numPoisonedPages).toBe(1);
+    // The child's first fault finds the poisoned folio in the cache and maps nothing.
+    expectErrno(child.read(addr, 1), "EHWPOISON");
+    expect(child.mm!.findVma(addr)!.pmds.size).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("a folio held beyond the cache and memory_failure() is failed: MF_MSG_HUGE, MF_FAILED, EBUSY, still cached", () => {
+    const { k, seen, p, addr, head } = sharedHugePage();
+    k.memmap.refcount[head]!++; // a pin
+    expectErrno(k.memoryFailure(head + 7), "EBUSY");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_FAILED" });
+    expect(p.mm!.findVma(addr)!.mapping!.pages.get(0)).toBe(head);
+    expect(k.memmap.refcount[head]).toBe(512 + 1 + 1);
+  });
+});
+
 describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux 6.16)", () => {
   const hugeFree = (k: Kernel): string =>
     run(k.fs.read("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"));
