@@ -20,6 +20,7 @@ import {
   MR_SYSCALL,
   PG_hwpoison,
   PG_locked,
+  PG_lru,
   PROT_READ,
   PROT_WRITE,
   ptePfn,
@@ -699,6 +700,49 @@ describe("soft_offline_page()", () => {
     expect(k.numPoisonedPages).toBe(1);
     const again = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     expectBytes(run(p.read(again, 4096)), pattern(4096, 8));
+    expectConsistent(k);
+  });
+
+  // get_any_page() (mm/memory-failure.c, Linux 6.16) returns 1 with a reference on the folio
+  // (__get_hwpoison_page(): folio_try_get()), held while soft_offline_in_use_page() sleeps in
+  // folio_lock(). The process unmapping the page meanwhile leaves it in use, on the LRU, held by
+  // that reference alone; isolate_folio_to_list() takes its own and the first is put, and
+  // migrate_folio_unmap() finds the folio freed from under it (refcount 1): MIGRATEPAGE_SUCCESS,
+  // and page_handle_poison() keeps the page out. 0, poisoned, one reference.
+  it("holds the page across the folio_lock() sleep (get_any_page()'s reference): a page unmapped meanwhile is still offlined, 0", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4096, 5, false);
+    const pfn = ptePfn(pteAt(p, addr));
+    expect(folioTrylock(k, pfn)).toBe(true);
+    const offline = Effect.runFork(k.softOfflinePage(pfn));
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(pfn)).toBe(1);
+    // The mapping's reference and get_any_page()'s.
+    expect(k.memmap.refcount[pfn]).toBe(2);
+    run(p.munmap(addr, 4096));
+    expect(k.memmap.refcount[pfn]).toBe(1);
+    expect(k.memmap.test(pfn, PG_lru)).toBe(true);
+    folioUnlock(k, pfn);
+    await Effect.runPromise(Fiber.join(offline));
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[pfn]).toBe(1);
+    expect(k.numPoisonedPages).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("madvise(MADV_SOFT_OFFLINE) of an unhandlable page puts its get_user_pages_fast() reference: EIO, the page as it was", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4096, 5, false);
+    const pfn = ptePfn(pteAt(p, addr));
+    // Isolated by a migration: not on the LRU, so HWPoisonHandlable() is false.
+    const list = isolateRange(p, addr, 4096);
+    const before = k.memmap.refcount[pfn];
+    expectErrno(p.madvise(addr, 4096, MADV_SOFT_OFFLINE), "EIO");
+    expect(k.memmap.refcount[pfn]).toBe(before);
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(false);
+    putbackMovablePages(k, list);
     expectConsistent(k);
   });
 
