@@ -57,13 +57,16 @@ const nodeStats = (k: Kernel, nid: number): string[] =>
     run(k.fs.read(`/sys/devices/system/node/node${nid}/memory_failure/${f}`)).trim(),
   );
 
-/** A process with one anonymous 2 MiB hugetlb page mapped and written (`head`), events recorded. */
-const mappedHugePage = () => {
+/**
+ * A process with one 2 MiB hugetlb page mapped and written (`head`), events recorded: anonymous,
+ * or with `MAP_SHARED` in `flags`, in a hugetlbfs file's page cache.
+ */
+const mappedHugePage = (flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB) => {
   const k = boot();
   const seen = events(k);
   run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
   const p = run(k.createProcess());
-  const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+  const addr = run(p.mmap(2 * 2 ** 20, { flags }));
   run(p.write(addr, new Uint8Array([1])));
   return { k, seen, p, addr, head: ptePfn(pteAt(p, addr)) };
 };
@@ -280,15 +283,9 @@ describe("memory_failure(): anonymous pages", () => {
 // to map the cached folio (folio_test_hwpoison(): VM_FAULT_HWPOISON_LARGE).
 describe("memory_failure(): a huge page in a hugetlbfs file's page cache (me_huge_page(), Linux 6.16)", () => {
   const sharedHugePage = () => {
-    const k = boot();
-    const seen = events(k);
-    run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
-    const p = run(k.createProcess());
-    const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB }));
-    run(p.write(addr, new Uint8Array([1])));
+    const page = mappedHugePage(MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB);
     // Forked before the error: the child has not faulted the shared page in yet.
-    const child = run(p.fork());
-    return { k, seen, p, child, addr, head: ptePfn(pteAt(p, addr)) };
+    return { ...page, child: run(page.p.fork()) };
   };
 
   it("keeps the folio cached and poisoned: MF_MSG_HUGE, MF_RECOVERED, 0; a later fault on it gets EHWPOISON", () => {
@@ -635,6 +632,13 @@ describe("soft_offline_page()", () => {
   };
   const store = (k: Kernel, pfn: number) =>
     k.fs.write("/sys/devices/system/memory/soft_offline_page", `0x${(pfn * 4096).toString(16)}`);
+  /** A process with one anonymous page mapped at `addr` (`pfn`), filled with pattern `seed`. */
+  const anonPage = (seed: number) => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4096, seed, false);
+    return { k, p, addr, pfn: ptePfn(pteAt(p, addr)) };
+  };
 
   it("takes a free page off the buddy allocator (soft_offline_free_page)", () => {
     const k = boot();
@@ -710,10 +714,7 @@ describe("soft_offline_page()", () => {
   // migrate_folio_unmap() finds the folio freed from under it (refcount 1): MIGRATEPAGE_SUCCESS,
   // and page_handle_poison() keeps the page out. 0, poisoned, one reference.
   it("holds the page across the folio_lock() sleep (get_any_page()'s reference): a page unmapped meanwhile is still offlined, 0", async () => {
-    const k = boot();
-    const p = run(k.createProcess());
-    const addr = mapPattern(p, 4096, 5, false);
-    const pfn = ptePfn(pteAt(p, addr));
+    const { k, p, addr, pfn } = anonPage(5);
     expect(folioTrylock(k, pfn)).toBe(true);
     const offline = Effect.runFork(k.softOfflinePage(pfn));
     await Effect.runPromise(Effect.yieldNow);
@@ -732,10 +733,7 @@ describe("soft_offline_page()", () => {
   });
 
   it("madvise(MADV_SOFT_OFFLINE) of an unhandlable page puts its get_user_pages_fast() reference: EIO, the page as it was", () => {
-    const k = boot();
-    const p = run(k.createProcess());
-    const addr = mapPattern(p, 4096, 5, false);
-    const pfn = ptePfn(pteAt(p, addr));
+    const { k, p, addr, pfn } = anonPage(5);
     // Isolated by a migration: not on the LRU, so HWPoisonHandlable() is false.
     const list = isolateRange(p, addr, 4096);
     const before = k.memmap.refcount[pfn];
@@ -836,10 +834,7 @@ describe("soft_offline_page()", () => {
   });
 
   it("EBUSY when the migration fails (a pinned page), and the page stays in use", () => {
-    const k = boot();
-    const p = run(k.createProcess());
-    const addr = mapPattern(p, 4096, 2, false);
-    const pfn = ptePfn(pteAt(p, addr));
+    const { k, p, addr, pfn } = anonPage(2);
     k.memmap.refcount[pfn]!++; // a pin: folio_expected_ref_count() does not cover it
     expectErrno(k.softOfflinePage(pfn), "EBUSY");
     expect(ptePfn(pteAt(p, addr))).toBe(pfn);
