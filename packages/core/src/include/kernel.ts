@@ -286,6 +286,11 @@ export interface Kernel {
    */
   nodeHasMemory(nid: number): boolean;
   /**
+   * The nodes with memory (`node_states[N_MEMORY]`, `include/linux/nodemask.h`), in node order:
+   * those for which {@link Kernel.nodeHasMemory} holds.
+   */
+  nodesWithMemory(): number[];
+  /**
    * A handle on the folio that contains `pfn` (`page_folio(pfn_to_page(pfn))`,
    * `include/linux/page-flags.h`).
    */

@@ -512,6 +512,10 @@ class Machine implements KernelInterface {
     return this.nodeExists(nid) && this.pageAlloc.zones[nid]!.presentPages > 0;
   }
 
+  nodesWithMemory(): number[] {
+    return this.mem.nodes.map((n) => n.nid).filter((nid) => this.nodeHasMemory(nid));
+  }
+
   folio(pfn: number): Folio {
     return new Folio(this, this.memmap.folioOf(pfn));
   }
@@ -521,9 +525,7 @@ class Machine implements KernelInterface {
     if (bad) return bad;
     const nid = options.node ?? 0;
     // The top cpuset's mems are the nodes with memory (`node_states[N_MEMORY]`).
-    const memsAllowed =
-      options.memsAllowed ??
-      this.mem.nodes.map((n) => n.nid).filter((nid) => this.nodeHasMemory(nid));
+    const memsAllowed = options.memsAllowed ?? this.nodesWithMemory();
     const pid = ++this.lastPid;
     const layout = archPickMmapLayout(this.mem.pageSize, this.stackGuardGap);
     const task = new Process(

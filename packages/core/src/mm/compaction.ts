@@ -2,7 +2,7 @@
  * Memory compaction: moving movable folios out of the way so that free pages join into
  * high-order blocks.
  *
- * Models `mm/compaction.c` (Linux 6.12): `compact_zone()` runs two scanners over a zone, the
+ * Models `mm/compaction.c` (Linux 6.16): `compact_zone()` runs two scanners over a zone, the
  * migration scanner from the zone's start (`isolate_migratepages()`,
  * `isolate_migratepages_block()`) and the free scanner from its end (`isolate_freepages()`,
  * `isolate_freepages_block()`), until they meet or the wanted order is free
@@ -22,7 +22,10 @@
  * (`fast_isolate_freepages()`, `fast_find_migrateblock()`) and page capture. The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
  * `isolate_movable_ops_page()`); for `alloc_contig_range()` it also takes hugetlb folios
- * (`isolate_or_dissolve_huge_folio()`).
+ * (`isolate_or_dissolve_huge_folio()`). Nor what Linux 6.13–6.16 added for configurations the
+ * model does not have: `vm.defrag_mode` (off by default: `kcompactd` and `__compact_finished()`
+ * then behave as without it) and the check for free non-CMA pages before an asynchronous costly
+ * compaction (there is no CMA).
  *
  * @module
  */
@@ -228,12 +231,33 @@ const trace = (
 };
 
 /**
+ * `__compaction_suitable()` (`mm/compaction.c`, Linux 6.16): are there free pages enough at order
+ * 0 for compaction's migration targets? `watermark` plus `compact_gap(order)`, and for a costly
+ * order the distance from the min to the low watermark on top, whatever watermark the caller
+ * passed (Linux 6.15+). `freePages` defaults to the zone's free pages.
+ */
+const compactionSuitableFree = (
+  k: Kernel,
+  zone: Zone,
+  order: number,
+  watermark: number,
+  freePages?: number,
+): boolean => {
+  let mark = watermark + compactGap(order);
+  if (order > PAGE_ALLOC_COSTLY_ORDER) {
+    mark += zone.wmarkPages(WMARK_LOW) - zone.wmarkPages(WMARK_MIN);
+  }
+  return k.pageAlloc.zoneWatermarkOk(zone.nid, 0, mark, 0, freePages);
+};
+
+/**
  * `compaction_suitable()` (`mm/compaction.c`, Linux 6.16): may compaction help an allocation of
- * `order` in this zone? The zone needs `watermark` plus `compact_gap(order)` free at order 0, so
- * the migration targets exist; for a costly order the fragmentation index must also be above
- * `extfrag_threshold`, or the failure is lack of memory. `watermark` defaults to what
- * `compaction_suit_allocation_order()` passes: the low watermark for a costly order, the min one
- * otherwise; reclaim passes its own (`compaction_ready()`, `should_continue_reclaim()`,
+ * `order` in this zone? The zone needs `watermark` plus `compact_gap(order)` free at order 0 (plus
+ * the low watermark's distance from the min one for a costly order), so the migration targets
+ * exist; for a costly order the fragmentation index must also be above `extfrag_threshold`, or
+ * the failure is lack of memory. `watermark` defaults to what `compaction_suit_allocation_order()`
+ * passes for direct compaction and `kcompactd` (`ALLOC_WMARK_MIN`): the min watermark; reclaim
+ * passes its own (`compaction_ready()`: the high one; `should_continue_reclaim()`: the min one,
  * `mm/vmscan.c`). Emits `mm_compaction_suitable`.
  *
  * @category Compaction
@@ -242,10 +266,9 @@ export const compactionSuitable = (
   k: Kernel,
   zone: Zone,
   order: number,
-  watermark = zone.wmarkPages(order > PAGE_ALLOC_COSTLY_ORDER ? WMARK_LOW : WMARK_MIN),
+  watermark = zone.wmarkPages(WMARK_MIN),
 ): boolean => {
-  const mark = watermark + compactGap(order);
-  let suitable = k.pageAlloc.zoneWatermarkOk(zone.nid, 0, mark);
+  let suitable = compactionSuitableFree(k, zone, order, watermark);
   let ret: number = CompactResult.SKIPPED;
   if (suitable) {
     ret = CompactResult.CONTINUE;
@@ -1050,7 +1073,8 @@ export const MAX_COMPACT_RETRIES = 16;
  * node the allocation may use if reclaim freed more? A node is suitable when its free pages plus
  * its reclaimable ones divided by `order` ({@link zoneReclaimablePages}: not all of them, so as not
  * to thrash for one high-order page) would pass `__compaction_suitable()`: the min watermark plus
- * `compact_gap(order)` at order 0.
+ * `compact_gap(order)` at order 0, and the low watermark's distance from the min one for a costly
+ * order.
  *
  * @category Compaction
  */
@@ -1065,8 +1089,7 @@ export const compactionZonelistSuitable = (
     const zone = k.pageAlloc.zones[n];
     if (!zone) return false;
     const available = Math.floor(zoneReclaimablePages(k, n) / order) + zone.freePages;
-    const mark = zone.wmarkPages(WMARK_MIN) + compactGap(order);
-    return k.pageAlloc.zoneWatermarkOk(n, 0, mark, 0, available);
+    return compactionSuitableFree(k, zone, order, zone.wmarkPages(WMARK_MIN), available);
   });
 
 /**

@@ -266,11 +266,18 @@ const faultAllocPages = (
   // The fault has its folio: the next fault of the access may take the slow path again, for any
   // order. (Cleared only then: each retry starts again from the largest order, and an order tried
   // once falls back at once, so a fault runs the slow path at most once per order and request.)
-  if (dc && head >= 0) {
-    dc.tried = 0;
-    dc.thisNode = 0;
-  }
+  if (dc && head >= 0) directCompactFaultDone(dc);
   return head;
+};
+
+/**
+ * A fault of an access is over (it has its folio, or the access goes on past it): the next fault
+ * may take the slow path again for any order, the local-node-first requests included
+ * (`dc.tried` and `dc.thisNode` cleared).
+ */
+export const directCompactFaultDone = (dc: DirectCompact): void => {
+  dc.tried = 0;
+  dc.thisNode = 0;
 };
 
 /**
@@ -283,6 +290,10 @@ const faultAllocPages = (
  * then returns `VM_FAULT_RETRY`. The retried fault takes the page the slow path got
  * (`dc.page`), or falls back to the next order, as `alloc_anon_folio()` does (`mm/memory.c`):
  * each order is tried, and counted as allocated or fallen back, once per fault.
+ *
+ * The folio is zeroed (`__GFP_ZERO`) unless `zero` is false: a page-cache folio the file's read
+ * fills whole (`filemap_alloc_folio()` asks for no zeroing; `->read_folio()` writes every byte,
+ * zeros for a hole).
  */
 const allocFaultFolio = (
   k: Kernel,
@@ -291,6 +302,7 @@ const allocFaultFolio = (
   pgoff: number,
   orders: readonly number[],
   dc?: DirectCompact,
+  zero = true,
 ): number => {
   for (const order of orders) {
     // An order whose slow path failed before a smaller one was tried fell back (and was counted)
@@ -298,7 +310,7 @@ const allocFaultFolio = (
     if (dc && dc.tried & (1 << order) && dc.tried & ((1 << order) - 1)) continue;
     const gfp =
       (order > 0 ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
-      __GFP_ZERO |
+      (zero ? __GFP_ZERO : 0) |
       (order > 0 ? __GFP_COMP : 0);
     // vma_alloc_folio() / shmem_alloc_folio() → alloc_pages_mpol() at the folio's index.
     const reqs = allocPagesMpolRequests(
@@ -682,7 +694,9 @@ const doFault = (
       let cached = false;
       for (let p = start; p < start + nr && !cached; p++) cached = mapping.pages.has(p);
       if (cached) continue;
-      head = allocFaultFolio(k, task, vma, start, [order], dc);
+      // A file with storage reads every byte of the folio (holes as zeros); one without (shmem)
+      // has its new folio zeroed, as shmem_get_folio_gfp() clears a folio that is not uptodate.
+      head = allocFaultFolio(k, task, vma, start, [order], dc, mapping.backing === null);
       if (dc?.request) return VM_FAULT_RETRY;
       if (head < 0) continue;
       filemapAddFolio(k, mapping, head, start);

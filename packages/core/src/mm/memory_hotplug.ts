@@ -70,12 +70,11 @@ const checkRange = (k: Kernel, what: string, start: number, nrPages: number): Er
 
 /**
  * The nodes with memory (`node_states[N_MEMORY]`): those whose zone still has present pages
- * ({@link Kernel.nodeHasMemory}).
+ * ({@link Kernel.nodesWithMemory}).
  *
  * @category Memory hotplug
  */
-export const nodesWithMemory = (k: Kernel): number[] =>
-  k.mem.nodes.map((n) => n.nid).filter((nid) => k.nodeHasMemory(nid));
+export const nodesWithMemory = (k: Kernel): number[] => k.nodesWithMemory();
 
 /**
  * `pfn_to_online_page()` (`mm/memory_hotplug.c`): `pfn` when it is a valid page of an online

@@ -199,3 +199,16 @@ export const folioPut = (k: Kernel, head: number): void => {
   if (m.mapping[head]! < 0) m.mapping[head] = 0;
   k.pageAlloc.freePages(head, m.folioOrder(head));
 };
+
+/**
+ * Drops the block a slow-path allocation got for a caller that did not take it (`folio_put()`):
+ * the page of a `DirectCompact` (a fault's retry, a reservation's `SurplusGather`) or of a
+ * `HugetlbReplacement`, once the fault, reservation or scan it was for is over or
+ * wants another order. `holder.page` is the block's head pfn, or -1 for none; it is -1 after.
+ *
+ * @category Memory and folios
+ */
+export const putSlowpathPage = (k: Kernel, holder: { page: number }): void => {
+  if (holder.page >= 0) folioPut(k, holder.page);
+  holder.page = -1;
+};

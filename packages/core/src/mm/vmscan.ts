@@ -616,8 +616,9 @@ const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void
 /**
  * `compaction_ready()` (`mm/vmscan.c`, Linux 6.16): for reclaim on behalf of a costly order, is
  * node `nid` fine as it is? Yes when the allocation could already succeed at the min watermark,
- * or when compaction could go ahead with the high watermark plus `compact_gap(order)` free
- * (`compaction_suitable()`): reclaim then leaves the node to compaction.
+ * or when compaction could go ahead with the high watermark plus `compact_gap(order)` free, and
+ * for a costly order the low watermark's distance from the min one on top (`compaction_suitable()`,
+ * Linux 6.15+): reclaim then leaves the node to compaction.
  */
 const compactionReady = (k: Kernel, nid: number, order: number): boolean => {
   const zone = k.pageAlloc.zones[nid]!;

@@ -4,8 +4,12 @@ import { describe, expect, it } from "vitest";
 import {
   __GFP_THISNODE,
   CompactResult,
+  compactGap,
+  compactionSuitable,
+  compactionZonelistSuitable,
   compactZone,
   extfragForOrder,
+  type Folio,
   fragmentationIndex,
   fragmentationScoreNode,
   GFP_HIGHUSER_MOVABLE,
@@ -25,6 +29,9 @@ import {
   PF_MEMALLOC,
   type TraceEvent,
   VirtioBalloon,
+  WMARK_HIGH,
+  WMARK_LOW,
+  WMARK_MIN,
 } from "../../src/index";
 import { isHugeZeroPmd } from "../../src/mm/huge_memory";
 import {
@@ -465,6 +472,43 @@ describe("compaction (mm/compaction.c)", () => {
     expect(k.pageAlloc.largestFreeOrder(1)).toBeLessThan(9);
     const skipped = await runP(compactZone(k, 1, { order: 9, mode: MIGRATE_SYNC }));
     expect(skipped.result).toBe(CompactResult.SKIPPED);
+    for (const f of held) k.folioPut(f);
+  });
+
+  // __compaction_suitable() (mm/compaction.c, Linux 6.15+, "push watermark into
+  // compaction_suitable() callers"): the caller passes the watermark (reclaim's
+  // compaction_ready() the high one, should_continue_reclaim() and compaction_zonelist_suitable()
+  // the min one), and a costly order adds low - min on top of it and compact_gap(order).
+  it("compaction_suitable() and compaction_zonelist_suitable() add low - min to the caller's watermark for a costly order (__compaction_suitable(), Linux 6.15+)", () => {
+    const k = boot();
+    const zone = k.pageAlloc.zones[1]!;
+    const [min, low, high] = [WMARK_MIN, WMARK_LOW, WMARK_HIGH].map((i) => zone.wmarkPages(i));
+    const boost = low! - min!;
+    expect(boost).toBeGreaterThan(2);
+    const gap = compactGap(4);
+    const held: Folio[] = [];
+    /** Holds order-0 pages of node 1 until `free` are left (order-4 blocks stay free). */
+    const fillTo = (free: number) => {
+      while (zone.freePages > free) held.push(run(k.allocFolio(1, 0, __GFP_THISNODE)));
+      while (zone.freePages < free) k.folioPut(held.pop()!);
+      expect(zone.freePages).toBe(free);
+      expect(k.pageAlloc.largestFreeOrder(1)).toBeGreaterThanOrEqual(4);
+    };
+    const GFP = GFP_HIGHUSER_MOVABLE | __GFP_THISNODE;
+    // Between high + gap and high + gap + (low - min): compaction_ready()'s check says no.
+    fillTo(high! + gap + Math.floor(boost / 2));
+    expect(k.compaction.suitable(1, 4, high!)).toBe(false);
+    // A non-costly order has no boost: high + compact_gap(3) is there.
+    expect(k.compaction.suitable(1, 3, high!)).toBe(true);
+    fillTo(high! + gap + boost + 1);
+    expect(k.compaction.suitable(1, 4, high!)).toBe(true);
+    // compaction_zonelist_suitable(): min + gap + (low - min), with nothing reclaimable here.
+    fillTo(min! + gap + Math.floor(boost / 2));
+    expect(compactionZonelistSuitable(k, GFP, 4, 1, null)).toBe(false);
+    expect(compactionSuitable(k, zone, 4)).toBe(false);
+    fillTo(low! + gap + 1);
+    expect(compactionZonelistSuitable(k, GFP, 4, 1, null)).toBe(true);
+    expect(compactionSuitable(k, zone, 4)).toBe(true);
     for (const f of held) k.folioPut(f);
   });
 

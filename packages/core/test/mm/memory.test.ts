@@ -583,6 +583,26 @@ describe("fork", () => {
 });
 
 describe("files and the page cache", () => {
+  // filemap_fault() → filemap_alloc_folio() (mm/filemap.c) allocates without __GFP_ZERO: the
+  // file's ->read_folio() writes every byte, zeros for a hole (brd clears a sector it has no page
+  // for). The frame a process just filled with 0xee and freed is reused for a hole of a file and
+  // reads as zeros; the written-back page beside it reads as written.
+  it("a page-cache folio read from the file's storage is filled whole by the read: a hole reads zeros in a reused frame", () => {
+    const k = boot();
+    const p = run(k.createProcess({ node: 0 }));
+    const file = run(k.createFile("data"));
+    file.mapping.backing!.write(1, new Uint8Array(4096).fill(0x5a));
+    const anon = run(p.mmap(4096));
+    run(p.write(anon, new Uint8Array(4096).fill(0xee)));
+    const frame = ptePfn(pteAt(p, anon));
+    run(p.munmap(anon, 4096));
+    const addr = run(p.mmap(8192, { flags: MAP_SHARED, file }));
+    expectBytes(run(p.read(addr, 4096)), new Uint8Array(4096));
+    expect(ptePfn(pteAt(p, addr))).toBe(frame);
+    expectBytes(run(p.read(addr + 4096, 4096)), new Uint8Array(4096).fill(0x5a));
+    expectConsistent(k);
+  });
+
   it("shares page cache folios between shared mappings and keeps them cached after munmap", () => {
     const k = boot();
     const file = run(k.createFile("data"));
