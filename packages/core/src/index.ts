@@ -291,6 +291,7 @@ export {
   PROT_GROWSDOWN,
   PROT_GROWSUP,
   PROT_READ,
+  PROT_SEM,
   PROT_WRITE,
 } from "./include/mman";
 // include/linux/mmzone.h

@@ -26,6 +26,14 @@ export const PROT_WRITE = 0x2;
  */
 export const PROT_EXEC = 0x4;
 /**
+ * `PROT_SEM` (`include/uapi/asm-generic/mman-common.h`): the page may be used for atomic
+ * operations. `mprotect()` accepts it (`arch_validate_prot()`, `include/linux/mman.h`) and, as on
+ * x86-64, it sets no VMA flag.
+ *
+ * @category Address spaces
+ */
+export const PROT_SEM = 0x8;
+/**
  * `PROT_GROWSDOWN` (`include/uapi/asm-generic/mman-common.h`): `mprotect()` of a range in a
  * `VM_GROWSDOWN` VMA extends the range down to the VMA's start (`EINVAL` for any other VMA).
  *

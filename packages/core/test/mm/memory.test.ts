@@ -17,6 +17,7 @@ import {
   MPOL_PREFERRED,
   PG_locked,
   PROT_READ,
+  PROT_SEM,
   PROT_WRITE,
   policyTarget,
   pteDirty,
@@ -111,6 +112,32 @@ describe("mprotect", () => {
     // do_wp_page() reused the exclusive page: no copy.
     expect(folioAt(p, addr + 2 * 4096).pfn).toBe(pfn);
     expect(k.vmstat.get("cow_fault")).toBe(0);
+    expectConsistent(k);
+  });
+
+  // do_mprotect_pkey() (mm/mprotect.c, Linux 6.16) checks, in order: both grows flags (EINVAL),
+  // an unaligned start (EINVAL), a zero length (returns 0), start + PAGE_ALIGN(len) <= start
+  // (ENOMEM), then arch_validate_prot() (include/linux/mman.h; x86-64 keeps the generic one),
+  // which allows PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM (0x8) and nothing else.
+  it("accepts PROT_SEM, returns 0 for a zero length before it looks at prot, and checks the rest in do_mprotect_pkey()'s order", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 4096, 4, false);
+    const flags = p.mm!.findVma(addr)!.flags;
+    expect(PROT_SEM).toBe(0x8);
+    run(p.mprotect(addr, 2 * 4096, PROT_READ | PROT_WRITE | PROT_SEM));
+    // PROT_SEM sets no VMA flag (calc_vm_prot_bits() has no bit for it).
+    expect(p.mm!.findVma(addr)!.flags).toBe(flags);
+    run(p.mprotect(addr, 4096, PROT_READ | PROT_SEM));
+    expectErrno(p.write(addr, new Uint8Array([1])), "EFAULT");
+    // A zero length returns 0 before the prot bits are checked.
+    run(p.mprotect(addr, 0, 0x10));
+    // ... but after the start is.
+    expectErrno(p.mprotect(addr + 1, 0, PROT_READ), "EINVAL");
+    // A negative length is a size_t that wraps: ENOMEM, before the prot bits are checked.
+    expectErrno(p.mprotect(addr, -4096, 0x10), "ENOMEM");
+    expectErrno(p.mprotect(addr, 4096, 0x10), "EINVAL");
+    expect(p.mm!.findVma(addr + 4096)!.flags).toBe(flags);
     expectConsistent(k);
   });
 
