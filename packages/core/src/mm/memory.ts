@@ -517,7 +517,12 @@ const doAnonymousPage = (
   return noMemory(k, vma, slot);
 };
 
-/** Copies one page into a new anonymous order-0 folio mapped writable at `slot` (`wp_page_copy`). */
+/**
+ * Copies one page into a new anonymous order-0 folio mapped writable at `slot` (`wp_page_copy()`,
+ * `mm/memory.c`, Linux 6.16). `folio_prealloc()` asks for a zeroed page (`__GFP_ZERO`) only when
+ * the source is the zero page, and then copies nothing; any other source is copied whole
+ * (`__wp_page_copy_user()`) into a page allocated without `__GFP_ZERO`.
+ */
 const cowPage = (
   k: Kernel,
   task: Task,
@@ -528,9 +533,10 @@ const cowPage = (
   if (k.memmap.test(srcPage, PG_hwpoison)) {
     return errno("EHWPOISON", `copy-on-write of a poisoned page (pfn ${srcPage})`);
   }
-  const head = allocFaultFolio(k, task, vma, vma.pgoff + slot, [0]);
+  const pfnIsZero = srcPage === k.zeroPfn;
+  const head = allocFaultFolio(k, task, vma, vma.pgoff + slot, [0], undefined, pfnIsZero);
   if (head < 0) return noMemory(k, vma, slot);
-  k.mem.copyPages(head, srcPage, 1);
+  if (!pfnIsZero) k.mem.copyPages(head, srcPage, 1);
   k.memmap.refcount[head] = 0;
   newAnonRmap(k, vma, head, slot);
   prepNewFolio(k, vma, head, 0);

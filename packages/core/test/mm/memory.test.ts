@@ -186,6 +186,54 @@ describe("faults", () => {
     expectConsistent(k);
   });
 
+  // wp_page_copy() (mm/memory.c, Linux 6.16): folio_prealloc(..., pfn_is_zero) zeroes the new
+  // page only for a write to the zero page, and copies nothing then; any other source is copied
+  // whole (__wp_page_copy_user()) into a page allocated without __GFP_ZERO, never cleared first.
+  // The frames here are reused ones a process filled with 0xee and unmapped.
+  it("zeroes a copy-on-write page only when it replaces the zero page (wp_page_copy())", () => {
+    const k = boot();
+    const p = run(k.createProcess({ node: 0 }));
+    const cleared: number[] = [];
+    const clearPages = k.mem.clearPages.bind(k.mem);
+    k.mem.clearPages = (pfn, nrPages) => {
+      for (let i = 0; i < nrPages; i++) cleared.push(pfn + i);
+      clearPages(pfn, nrPages);
+    };
+    const dirtyFrame = (): number => {
+      const scratch = run(p.mmap(4096));
+      run(p.write(scratch, new Uint8Array(4096).fill(0xee)));
+      const frame = ptePfn(pteAt(p, scratch));
+      run(p.munmap(scratch, 4096));
+      return frame;
+    };
+    // A write to the zero page: a zeroed page.
+    const zero = run(p.mmap(4096));
+    run(p.read(zero, 1));
+    expect(folioAt(p, zero).pfn).toBe(k.zeroPfn);
+    let frame = dirtyFrame();
+    cleared.length = 0;
+    run(p.write(zero + 1, new Uint8Array([7])));
+    expect(folioAt(p, zero).pfn).toBe(frame);
+    expect(cleared).toEqual([frame]);
+    const zeroed = new Uint8Array(4096);
+    zeroed[1] = 7;
+    expectBytes(run(p.read(zero, 4096)), zeroed);
+    // A write to a page shared with a fork child: a copy, and no page cleared.
+    const shared = mapPattern(p, 4096, 5, false);
+    const child = run(p.fork());
+    frame = dirtyFrame();
+    cleared.length = 0;
+    run(child.write(shared, new Uint8Array([1])));
+    expect(folioAt(child, shared).pfn).toBe(frame);
+    expect(cleared).toEqual([]);
+    const copied = pattern(4096, 5);
+    copied[0] = 1;
+    expectBytes(run(child.read(shared, 4096)), copied);
+    expectBytes(run(p.read(shared, 4096)), pattern(4096, 5));
+    expect(k.vmstat.get("cow_fault")).toBe(2);
+    expectConsistent(k);
+  });
+
   it("faults in a PMD THP where the range is aligned and THP is allowed", () => {
     const k = boot({ thp: { enabled: "always" } });
     const p = run(k.createProcess());
