@@ -1,7 +1,7 @@
 /**
  * Hardware memory errors.
  *
- * Models `memory_failure()` of `mm/memory-failure.c` (Linux 6.13 and later): a page with an
+ * Models `memory_failure()` of `mm/memory-failure.c` (Linux 6.16): a page with an
  * uncorrected error is marked `PG_hwpoison`, counted in `num_poisoned_pages`, and then handled by
  * its state, each outcome reported through `action_result()` (the `memory_failure_event`
  * tracepoint, the per-node `memory_failure/` counters):
@@ -537,8 +537,9 @@ const mappingEvictFolio = (k: Kernel, head: number): boolean => {
 
 /**
  * `soft_offline_in_use_page()`: a page in use is emptied and taken out of use. A THP is split
- * first (`EBUSY` when it cannot be); a clean unmapped page-cache page is just dropped
- * ("invalidated"); anything else is isolated (`EBUSY` when it cannot be: already isolated by a
+ * first (`EBUSY` when it cannot be); then, the folio locked, any but a hugetlb page waits for
+ * its writeback to end (`folio_wait_writeback()`, Linux 6.16); a clean unmapped page-cache page is
+ * just dropped ("invalidated"); anything else is isolated (`EBUSY` when it cannot be: already isolated by a
  * migration) and migrated away with `alloc_migration_target()` on any node (the page's own
  * first), `MIGRATE_SYNC`, `MR_MEMORY_FAILURE`, then poisoned (`page_handle_poison()`); a hugetlb
  * page is migrated, freed back to its pool and dissolved. A failed migration is `EBUSY` (or the
@@ -566,8 +567,13 @@ const softOfflineInUsePage = (
       }
       head = pfn;
     }
-    // folio_lock(): wait for whoever holds the lock, holding the page.
-    while (m.test(head, PG_locked)) yield* k.folioWaiters.waitUnlocked(head);
+    // folio_lock(): wait for whoever holds the lock, holding the page; then, for any but a
+    // hugetlb folio, folio_wait_writeback() under the lock, so a page cache page written back
+    // meanwhile may be dropped below rather than migrated.
+    while (m.test(head, PG_locked) || (!huge && m.test(head, PG_writeback))) {
+      if (m.test(head, PG_locked)) yield* k.folioWaiters.waitUnlocked(head);
+      else yield* k.folioWaiters.waitBit(head, PG_writeback);
+    }
     if (m.test(pfn, PG_hwpoison)) {
       folioPut(k, head); // "page already poisoned"
       return;

@@ -707,6 +707,35 @@ describe("soft_offline_page()", () => {
     expectConsistent(k);
   });
 
+  // soft_offline_in_use_page() (mm/memory-failure.c, Linux 6.16) waits in folio_wait_writeback()
+  // after folio_lock(), before it tries mapping_evict_folio(): a clean, unmapped page-cache page
+  // under writeback is dropped once written back ("invalidated"), not migrated (as migrate_pages()
+  // with MIGRATE_SYNC would, after its own wait).
+  it("waits for writeback before mapping_evict_folio(): a page written back meanwhile is dropped, not migrated", async () => {
+    const k = boot();
+    const seen = reasons(k);
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(4096, 6)));
+    run(p.munmap(addr, 4096));
+    expect(file.startWriteback(0)).toBe(true);
+    const old = file.folioAt(0)!.pfn;
+    const offline = Effect.runFork(k.softOfflinePage(old));
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(old)).toBe(1);
+    expect(file.folioAt(0)!.pfn).toBe(old);
+    expect(file.endWriteback(0)).toBe(true);
+    await Effect.runPromise(Fiber.join(offline));
+    expect(seen).toEqual([]); // no migration
+    expect(file.folioAt(0)).toBeNull();
+    expect(k.memmap.test(old, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[old]).toBe(1);
+    const again = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+    expectBytes(run(p.read(again, 4096)), pattern(4096, 6));
+    expectConsistent(k);
+  });
+
   // get_any_page() (mm/memory-failure.c, Linux 6.16) returns 1 with a reference on the folio
   // (__get_hwpoison_page(): folio_try_get()), held while soft_offline_in_use_page() sleeps in
   // folio_lock(). The process unmapping the page meanwhile leaves it in use, on the LRU, held by
