@@ -21,6 +21,7 @@
  * run scans the whole zone), deferral (`defer_compaction()`), the fast searches
  * (`fast_isolate_freepages()`, `fast_find_migrateblock()`) and page capture. The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
+ * Linux 6.16's `isolate_movable_page()`, which the model has as 7.0 names it,
  * `isolate_movable_ops_page()`); for `alloc_contig_range()` it also takes hugetlb folios
  * (`isolate_or_dissolve_huge_folio()`). Nor what Linux 6.13–6.16 added for configurations the
  * model does not have: `vm.defrag_mode` (off by default: `kcompactd` and `__compact_finished()`
@@ -329,7 +330,7 @@ const isolated = (
  * `isolate_migratepages_block()` (`mm/compaction.c`, Linux 6.16): scans `[lowPfn, endPfn)` and
  * isolates what can move onto `cc.migratepages`, stopping just past the folio that brings
  * `cc.nrMigratepages` to `COMPACT_CLUSTER_MAX`: LRU folios, and `movable_ops` pages through their owner
- * (`isolate_movable_ops_page()`, {@link isolateMovableOpsPage}). Hugetlb folios are skipped by
+ * (`isolate_movable_page()`; {@link isolateMovableOpsPage} follows its 6.17 name). Hugetlb folios are skipped by
  * compaction (whole, up to `MAX_PAGE_ORDER`); for `alloc_contig_range()` (`allocContig`) they go
  * to `isolate_or_dissolve_huge_folio()`: one in use is isolated, a free one is replaced and
  * dissolved, its pages then free; its `-ENOMEM` (a gigantic folio, no replacement) puts back
@@ -750,15 +751,24 @@ const releaseFreeList = (k: Kernel, cc: CompactControl): void => {
 };
 
 /**
- * `__compact_finished()` (`mm/compaction.c`): is the run done? Complete when the scanners meet;
- * for proactive compaction, when the zone's score is under the low watermark; never early for a
- * full compaction; otherwise, at a pageblock boundary, success when a free block of the order is
- * on the allocation's lists or one it could claim from another type.
+ * `kswapd_is_running()` (`mm/compaction.c`): node `nid` has a `kswapd` that is not waiting on its
+ * wait queue (it reclaims, or a wake-up is pending for it).
+ */
+const kswapdIsRunning = (k: Kernel, nid: number): boolean =>
+  k.kswapd.hasDaemon(nid) && !k.kswapd.sleeping(nid);
+
+/**
+ * `__compact_finished()` (`mm/compaction.c`, Linux 6.16): is the run done? Complete when the
+ * scanners meet; for proactive compaction, partly skipped while the node's `kswapd` runs, and
+ * done when the zone's score is under the low watermark; never early for a full compaction;
+ * otherwise, at a pageblock boundary, success when a free block of the order is on the
+ * allocation's lists or one it could claim from another type.
  */
 const compactFinishedInner = (k: Kernel, cc: CompactControl): number => {
   if (cc.contended || k.state !== "running") return CompactResult.CONTENDED;
   if (compactScannersMet(k, cc)) return CompactResult.COMPLETE;
   if (cc.proactiveCompaction) {
+    if (kswapdIsRunning(k, cc.zone.nid)) return CompactResult.PARTIAL_SKIPPED;
     const score = extfragForOrder(cc.zone, k.pmdOrder);
     return score > fragmentationScoreWmark(k, true)
       ? CompactResult.CONTINUE
@@ -1245,9 +1255,12 @@ export class CompactionState implements Compaction {
     });
   }
 
-  /** `should_proactive_compact_node()`: the score is above the high watermark. */
+  /**
+   * `should_proactive_compact_node()`: proactiveness is not 0, the node's `kswapd` is not
+   * running, and the score is above the high watermark.
+   */
   private shouldProactiveCompactNode(nid: number): boolean {
-    if (!this.proactiveness) return false;
+    if (!this.proactiveness || kswapdIsRunning(this.k, nid)) return false;
     return fragmentationScoreNode(this.k, nid) > fragmentationScoreWmark(this.k, false);
   }
 

@@ -7,6 +7,7 @@ import {
   compactGap,
   compactionSuitable,
   compactionZonelistSuitable,
+  compactNode,
   compactZone,
   extfragForOrder,
   type Folio,
@@ -613,6 +614,41 @@ describe("kcompactd", () => {
     expectErrno(k.fs.write("/proc/sys/vm/compaction_proactiveness", "101"), "EINVAL");
     expectErrno(k.fs.write("/proc/sys/vm/compaction_proactiveness", "-1"), "EINVAL");
     expect(run(k.fs.read("/proc/sys/vm/compaction_proactiveness"))).toBe("20\n");
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    await runP(k.shutdown());
+  });
+
+  // __compact_finished() (mm/compaction.c, Linux 6.16): a proactive run returns
+  // COMPACT_PARTIAL_SKIPPED while kswapd_is_running(pgdat) (the node's kswapd is not waiting on
+  // its queue); should_proactive_compact_node() is false then too. The run here starts from
+  // inside kswapd's reclaim (its mm_vmscan_lru_shrink_inactive event), while kswapd works.
+  it("skips proactive compaction while the node's kswapd runs: COMPACT_PARTIAL_SKIPPED, nothing migrated", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1, pageCacheEvery: 4 }));
+    const zone = k.pageAlloc.zones[1]!;
+    const held: Folio[] = [];
+    while (k.pageAlloc.zoneWatermarkOk(1, 0, zone.wmarkPages(WMARK_HIGH))) {
+      held.push(run(k.allocFolio(1, 0, __GFP_THISNODE)));
+    }
+    expect(fragmentationScoreNode(k, 1)).toBeGreaterThan(80);
+    const seen: [boolean, CompactResult, number][] = [];
+    k.trace.subscribe((e) => {
+      if (e.event !== "mm_vmscan_lru_shrink_inactive" || e.nid !== 1 || seen.length) return;
+      const r = run(compactNode(k, 1, true));
+      seen.push([k.kswapd.sleeping(1), r.result, r.migrated]);
+    });
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        k.kswapd.nodeReclaimed(1);
+        k.kswapd.wakeup(1, 0);
+        yield* waitUntil(() => seen.length > 0);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(seen).toEqual([[false, CompactResult.PARTIAL_SKIPPED, 0]]);
+    expect(k.vmstat.get("compact_daemon_migrate_scanned")).toBe(0);
+    for (const f of held) k.folioPut(f);
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
     await runP(k.shutdown());
