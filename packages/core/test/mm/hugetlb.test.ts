@@ -1227,6 +1227,42 @@ describe("madvise(MADV_DONTNEED) of hugetlb mappings (selftests/mm/hugetlb-madvi
     expectConsistent(k);
   });
 
+  // gather_surplus_pages() computes what it needs from the wrapped unsigned counter (ULONG_MAX + 2
+  // - 1 free: 0, nothing to gather), then hugetlb_acct_memory()'s allowed_mems_nr() check finds
+  // fewer free pages than asked for and gives the reservations back (return_unused_surplus_pages()).
+  it("while resv_hugepages is wrapped below 0, mmap() of more huge pages than are free fails with ENOMEM despite overcommit; as many as are free succeed", () => {
+    const k = boot({ nodes: ["64M"] });
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "4"));
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "40"));
+    const raw = () =>
+      ["nr_hugepages", "free_hugepages", "resv_hugepages", "surplus_hugepages"].map((f) =>
+        read(k, `${GLOBAL}/${f}`),
+      );
+    const ULONG_MAX = "18446744073709551615";
+    const p = run(k.createProcess());
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+    const a = run(p.mmap(HUGE, { flags }));
+    const b = run(p.mmap(HUGE, { flags }));
+    run(p.write(a, new Uint8Array([7])));
+    run(p.write(b, new Uint8Array([8])));
+    const child = run(p.fork());
+    run(p.madvise(a, HUGE, MADV_DONTNEED));
+    expect([...run(p.read(a, 1))]).toEqual([0]);
+    expect(raw()).toEqual(["4", "1", ULONG_MAX, "0"]);
+    expectErrno(p.mmap(2 * HUGE, { flags }), "ENOMEM");
+    expect(raw()).toEqual(["4", "1", ULONG_MAX, "0"]);
+    const c = run(p.mmap(HUGE, { flags }));
+    expect(raw()).toEqual(["4", "1", "0", "0"]);
+    expect([...run(child.read(a, 1))]).toEqual([7]);
+    run(child.exit());
+    expect(raw()).toEqual(["4", "2", "1", "0"]);
+    expect([...run(p.read(c, 1))]).toEqual([0]);
+    expect(raw()).toEqual(["4", "1", "0", "0"]);
+    run(p.exit());
+    expect(raw()).toEqual(["4", "4", "0", "0"]);
+    expectConsistent(k);
+  });
+
   it("a child's DONTNEED of its copy restores nothing (no HPAGE_RESV_OWNER); with surplus pages in the pool the owner's reservation is not restored either, the page leaving the pool", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
