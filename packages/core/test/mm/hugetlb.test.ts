@@ -1171,14 +1171,13 @@ describe("madvise(MADV_DONTNEED) of hugetlb mappings (selftests/mm/hugetlb-madvi
     expectConsistent(k);
   });
 
-  // The owner zaps a page its child maps, then faults the index again: alloc_hugetlb_folio() finds
-  // the reservation in the owner's map (vma_needs_reservation() 0, gbl_chg 0) and drops
-  // resv_huge_pages unconditionally, below 0 while the old folio's HPG_restore_reserve increment
-  // waits for the child; with no free page left the reserved fault takes a surplus page
-  // (alloc_buddy_hugetlb_folio_with_mpol()) and still consumes the reservation. Each folio's free
-  // gives its increment back, and hugetlb_vm_op_close() the owner's restored reservations.
-  it("the owner's refault of a page its children still map consumes the restored reservation (resv_hugepages wraps), a surplus page standing in when none is free; all of it comes back at exit", () => {
-    // One node: free_huge_folio() dissolves a freed folio when its node has a surplus page.
+  const ULONG_MAX = "18446744073709551615";
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+  /**
+   * 4 persistent huge pages, 40 overcommit, on one node (free_huge_folio() dissolves a freed folio
+   * when its node has a surplus page), a process, and the pool counters as sysfs prints them.
+   */
+  const overcommitPool = () => {
     const k = boot({ nodes: ["64M"] });
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "4"));
     run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "40"));
@@ -1186,9 +1185,17 @@ describe("madvise(MADV_DONTNEED) of hugetlb mappings (selftests/mm/hugetlb-madvi
       ["nr_hugepages", "free_hugepages", "resv_hugepages", "surplus_hugepages"].map((f) =>
         read(k, `${GLOBAL}/${f}`),
       );
-    const ULONG_MAX = "18446744073709551615";
-    const p = run(k.createProcess());
-    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+    return { k, raw, p: run(k.createProcess()) };
+  };
+
+  // The owner zaps a page its child maps, then faults the index again: alloc_hugetlb_folio() finds
+  // the reservation in the owner's map (vma_needs_reservation() 0, gbl_chg 0) and drops
+  // resv_huge_pages unconditionally, below 0 while the old folio's HPG_restore_reserve increment
+  // waits for the child; with no free page left the reserved fault takes a surplus page
+  // (alloc_buddy_hugetlb_folio_with_mpol()) and still consumes the reservation. Each folio's free
+  // gives its increment back, and hugetlb_vm_op_close() the owner's restored reservations.
+  it("the owner's refault of a page its children still map consumes the restored reservation (resv_hugepages wraps), a surplus page standing in when none is free; all of it comes back at exit", () => {
+    const { k, raw, p } = overcommitPool();
     const a = run(p.mmap(HUGE, { flags }));
     const b = run(p.mmap(2 * HUGE, { flags }));
     const readAll = (t: Task) => [a, b, b + HUGE].map((addr) => run(t.read(addr, 1))[0]);
@@ -1231,16 +1238,7 @@ describe("madvise(MADV_DONTNEED) of hugetlb mappings (selftests/mm/hugetlb-madvi
   // - 1 free: 0, nothing to gather), then hugetlb_acct_memory()'s allowed_mems_nr() check finds
   // fewer free pages than asked for and gives the reservations back (return_unused_surplus_pages()).
   it("while resv_hugepages is wrapped below 0, mmap() of more huge pages than are free fails with ENOMEM despite overcommit; as many as are free succeed", () => {
-    const k = boot({ nodes: ["64M"] });
-    run(k.fs.write("/proc/sys/vm/nr_hugepages", "4"));
-    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "40"));
-    const raw = () =>
-      ["nr_hugepages", "free_hugepages", "resv_hugepages", "surplus_hugepages"].map((f) =>
-        read(k, `${GLOBAL}/${f}`),
-      );
-    const ULONG_MAX = "18446744073709551615";
-    const p = run(k.createProcess());
-    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+    const { k, raw, p } = overcommitPool();
     const a = run(p.mmap(HUGE, { flags }));
     const b = run(p.mmap(HUGE, { flags }));
     run(p.write(a, new Uint8Array([7])));
