@@ -33,7 +33,8 @@ export interface Hstate {
    * `resv_huge_pages`: free huge pages promised to mappings that have not faulted them yet. An
    * unsigned long in Linux, it goes below 0 (shown wrapped, as 2^64 - n) while a private owner
    * that gave a page's reservation back to its map ({@link Hstate.restoreReserve}) has returned
-   * that reservation at `munmap()` and a forked child still maps the page.
+   * that reservation at `munmap()`, or consumed it by faulting the page again, and a forked child
+   * still maps the old page.
    */
   readonly resvHugePages: number;
   /**

@@ -932,15 +932,20 @@ export const hugetlbEvictInode = (k: Kernel, vma: Vma): void => {
 };
 
 /**
- * `alloc_hugetlb_folio()` (`mm/hugetlb.c`) for a fault at `slot` of a hugetlb VMA: a reserved
- * page is dequeued from the pool (nearest node first from `nid`, within `nodemask`) and its
- * reservation consumed (`resv_huge_pages` drops; a private owner's map forgets the index, a shared
- * inode's keeps it); an unreserved one only if a free page is not promised to anyone, or as a
- * surplus page when overcommit allows (a `VM_NORESERVE` mapping's every page; a shared one's
- * index then enters its inode's map, `vma_commit_reservation()`). A private mapping's owner
- * copying a page on write (`cowFromOwner`) never uses a reservation. The folio is zeroed (`folio_zero_user()`) and has one
- * reference. -1 when there is none. A surplus page is allocated in `current`, the faulting task
- * (null: a kernel thread of `nid`); with `dc` its allocation may ask for the slow path
+ * `alloc_hugetlb_folio()` (`mm/hugetlb.c`, Linux 6.16) for a fault at `slot` of a hugetlb VMA: a
+ * reserved page is dequeued from the pool (nearest node first from `nid`, within `nodemask`), or
+ * allocated as a surplus page when overcommit allows if none is free, and either way its
+ * reservation is consumed (`resv_huge_pages` drops; a private owner's map forgets the index, a
+ * shared inode's keeps it). As in Linux the drop is unconditional: a private owner that zapped a
+ * page a forked child still maps has the index reserved again while the old folio holds back its
+ * `HPG_restore_reserve` increment, so its next fault there can take `resv_huge_pages` below 0
+ * until that folio is freed ({@link unmapHugepageRange}). An unreserved page is dequeued only if a
+ * free page is not promised to anyone, else allocated as a surplus page when overcommit allows (a
+ * `VM_NORESERVE` mapping's every page; a shared one's index then enters its inode's map,
+ * `vma_commit_reservation()`). A private mapping's owner copying a page on write
+ * (`cowFromOwner`) never uses a reservation. The folio is zeroed (`folio_zero_user()`) and has
+ * one reference. -1 when there is none. A surplus page is allocated in `current`, the faulting
+ * task (null: a kernel thread of `nid`); with `dc` its allocation may ask for the slow path
  * (`HugetlbPool.allocSurplus`).
  *
  * @category Hugetlb
@@ -963,13 +968,16 @@ export const allocHugetlbFolio = (
   let head = -1;
   if (reserved || pool.availableHugePages > 0) {
     head = pool.dequeueNodemask(nid, nodemask, htlbAllocMask(pool));
-    if (head >= 0 && reserved) {
-      pool.resvHugePages--;
-      if (!shared) map!.reserved.delete(idx);
-    }
   }
   if (head < 0) head = pool.allocSurplus(nid, nodemask, current, dc);
   if (head < 0) return -1;
+  // A reserved fault consumes its reservation whichever way it got its page: a private owner's
+  // restored reservation can outnumber the free pages (the folio that gives it back is still
+  // mapped by a forked child), and its fault then takes a surplus page.
+  if (reserved) {
+    pool.resvHugePages--;
+    if (!shared) map!.reserved.delete(idx);
+  }
   // vma_commit_reservation(): a shared mapping's unreserved page (VM_NORESERVE) enters its
   // inode's region map, so the file's eviction counts it with the pages it frees.
   if (shared && !reserved) shared.reserved.add(idx);

@@ -1171,6 +1171,96 @@ describe("madvise(MADV_DONTNEED) of hugetlb mappings (selftests/mm/hugetlb-madvi
     expectConsistent(k);
   });
 
+  const ULONG_MAX = "18446744073709551615";
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+  /**
+   * 4 persistent huge pages, 40 overcommit, on one node (free_huge_folio() dissolves a freed folio
+   * when its node has a surplus page), a process, and the pool counters as sysfs prints them.
+   */
+  const overcommitPool = () => {
+    const k = boot({ nodes: ["64M"] });
+    run(k.fs.write("/proc/sys/vm/nr_hugepages", "4"));
+    run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "40"));
+    const raw = () =>
+      ["nr_hugepages", "free_hugepages", "resv_hugepages", "surplus_hugepages"].map((f) =>
+        read(k, `${GLOBAL}/${f}`),
+      );
+    return { k, raw, p: run(k.createProcess()) };
+  };
+
+  // The owner zaps a page its child maps, then faults the index again: alloc_hugetlb_folio() finds
+  // the reservation in the owner's map (vma_needs_reservation() 0, gbl_chg 0) and drops
+  // resv_huge_pages unconditionally, below 0 while the old folio's HPG_restore_reserve increment
+  // waits for the child; with no free page left the reserved fault takes a surplus page
+  // (alloc_buddy_hugetlb_folio_with_mpol()) and still consumes the reservation. Each folio's free
+  // gives its increment back, and hugetlb_vm_op_close() the owner's restored reservations.
+  it("the owner's refault of a page its children still map consumes the restored reservation (resv_hugepages wraps), a surplus page standing in when none is free; all of it comes back at exit", () => {
+    const { k, raw, p } = overcommitPool();
+    const a = run(p.mmap(HUGE, { flags }));
+    const b = run(p.mmap(2 * HUGE, { flags }));
+    const readAll = (t: Task) => [a, b, b + HUGE].map((addr) => run(t.read(addr, 1))[0]);
+    run(p.write(a, new Uint8Array([7])));
+    expect(readAll(p)).toEqual([7, 0, 0]);
+    expect(raw()).toEqual(["4", "1", "0", "0"]);
+    const c1 = run(p.fork());
+    run(p.madvise(a, HUGE, MADV_DONTNEED));
+    expect(raw()).toEqual(["4", "1", "0", "0"]);
+    // The refault dequeues the last free page on the restored reservation.
+    expect(readAll(p)).toEqual([0, 0, 0]);
+    expect(raw()).toEqual(["4", "0", ULONG_MAX, "0"]);
+    expect(hugetlbLines(k)).toContain(`HugePages_Rsvd:    ${ULONG_MAX}`);
+    const c2 = run(p.fork());
+    run(p.madvise(a, HUGE, MADV_DONTNEED));
+    expect(raw()).toEqual(["4", "0", ULONG_MAX, "0"]);
+    // No free page: a surplus one, the reservation consumed all the same.
+    expect(readAll(p)).toEqual([0, 0, 0]);
+    expect(raw()).toEqual(["5", "0", "18446744073709551614", "1"]);
+    expect(k.hstate.restoreReserve.size).toBe(2);
+    expect(readAll(c1)).toEqual([7, 0, 0]);
+    expect(readAll(c2)).toEqual([0, 0, 0]);
+    const c3 = run(p.fork());
+    expectConsistent(k);
+    run(c3.exit());
+    expect(raw()).toEqual(["5", "0", "18446744073709551614", "1"]);
+    // c2's exit frees the first refault's folio: its increment back, and as its node has a
+    // surplus page it leaves the pool (free_huge_folio()).
+    run(c2.exit());
+    expect(raw()).toEqual(["4", "0", ULONG_MAX, "0"]);
+    run(c1.exit());
+    expect(raw()).toEqual(["4", "1", "0", "0"]);
+    expect(k.hstate.restoreReserve.size).toBe(0);
+    run(p.exit());
+    expect(raw()).toEqual(["4", "4", "0", "0"]);
+    expectConsistent(k);
+  });
+
+  // gather_surplus_pages() computes what it needs from the wrapped unsigned counter (ULONG_MAX + 2
+  // - 1 free: 0, nothing to gather), then hugetlb_acct_memory()'s allowed_mems_nr() check finds
+  // fewer free pages than asked for and gives the reservations back (return_unused_surplus_pages()).
+  it("while resv_hugepages is wrapped below 0, mmap() of more huge pages than are free fails with ENOMEM despite overcommit; as many as are free succeed", () => {
+    const { k, raw, p } = overcommitPool();
+    const a = run(p.mmap(HUGE, { flags }));
+    const b = run(p.mmap(HUGE, { flags }));
+    run(p.write(a, new Uint8Array([7])));
+    run(p.write(b, new Uint8Array([8])));
+    const child = run(p.fork());
+    run(p.madvise(a, HUGE, MADV_DONTNEED));
+    expect([...run(p.read(a, 1))]).toEqual([0]);
+    expect(raw()).toEqual(["4", "1", ULONG_MAX, "0"]);
+    expectErrno(p.mmap(2 * HUGE, { flags }), "ENOMEM");
+    expect(raw()).toEqual(["4", "1", ULONG_MAX, "0"]);
+    const c = run(p.mmap(HUGE, { flags }));
+    expect(raw()).toEqual(["4", "1", "0", "0"]);
+    expect([...run(child.read(a, 1))]).toEqual([7]);
+    run(child.exit());
+    expect(raw()).toEqual(["4", "2", "1", "0"]);
+    expect([...run(p.read(c, 1))]).toEqual([0]);
+    expect(raw()).toEqual(["4", "1", "0", "0"]);
+    run(p.exit());
+    expect(raw()).toEqual(["4", "4", "0", "0"]);
+    expectConsistent(k);
+  });
+
   it("a child's DONTNEED of its copy restores nothing (no HPAGE_RESV_OWNER); with surplus pages in the pool the owner's reservation is not restored either, the page leaving the pool", () => {
     const k = boot();
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "2"));
