@@ -995,8 +995,9 @@ export const checkAccess = (addr: number, length: number): ErrnoError | null => 
 /**
  * The bytes from `addr`, at most `length`, that lie in VMAs a read (or a write) may access
  * ({@link vmaAccessAllowed}) without a gap: how far an access can get before it faults with
- * `EFAULT`. A hole just below a `VM_GROWSDOWN` VMA counts as that VMA's, since the fault there
- * may grow it ({@link lockMmAndFindVma}).
+ * `EFAULT`. A hole below a `VM_GROWSDOWN` VMA counts as that VMA's, however far below it starts
+ * (the access may end before it), since the fault there may grow it: `find_vma()` in
+ * {@link lockMmAndFindVma} finds the first VMA above the address.
  */
 export const accessExtent = (
   mm: MmStruct,
@@ -1008,7 +1009,7 @@ export const accessExtent = (
   while (at < addr + length) {
     let vma = mm.findVma(at);
     if (!vma) {
-      const next = mm.findVmaIntersection(at, addr + length);
+      const next = mm.findVmaIntersection(at, TASK_SIZE);
       if (!next || !(next.flags & VM_GROWSDOWN)) break;
       vma = next;
     }

@@ -21,7 +21,14 @@ import {
   VM_READ,
   VM_WRITE,
 } from "../../src/index";
-import { boot, expectConsistent, expectErrno, pattern, run } from "../../src/testing/index";
+import {
+  boot,
+  expectConsistent,
+  expectErrno,
+  pattern,
+  patternIntact,
+  run,
+} from "../../src/testing/index";
 
 const PAGE = 4096;
 /** stack_guard_gap at its default (mm/mmap.c): 256 pages. */
@@ -175,6 +182,38 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     expect(bytes.subarray(0, 2 * PAGE).every((b) => b === 0)).toBe(true);
     expect([...bytes.subarray(2 * PAGE)]).toEqual([...pattern(PAGE, 5)]);
     expect(p.mm!.findVma(stack)!.start).toBe(stack - 2 * PAGE);
+  });
+
+  // find_vma() in lock_mm_and_find_vma() (mm/memory.c) returns the first VMA that ends above the
+  // address, however far above it starts: a load that does not reach the stack grows it too.
+  it("a read wholly below the stack grows it and reads zeroes, as a read in the hole of a split stack grows the half above", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const stack = 0x3000_0000;
+    run(p.mmap(PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
+    expect([...run(p.read(stack - 4 * PAGE, 8))]).toEqual(Array(8).fill(0));
+    expect([p.mm!.findVma(stack)!.start, p.mm!.findVma(stack)!.pgoff]).toEqual([
+      stack - 4 * PAGE,
+      (stack - 4 * PAGE) / PAGE,
+    ]);
+    // munmap() splits the stack; both halves keep VM_GROWSDOWN (split_vma()), so the upper one
+    // grows into the hole up to the lower one without a guard gap, and the two are not merged
+    // (expand_downwards() merges nothing).
+    const base = 0x4000_0000;
+    run(p.mmap(8 * PAGE, { addr: base, flags: MAP_FIXED | GROWS }));
+    run(p.write(base, pattern(8 * PAGE, 4)));
+    run(p.munmap(base + 2 * PAGE, 3 * PAGE));
+    expect([...run(p.read(base + 2 * PAGE, 8))]).toEqual(Array(8).fill(0));
+    const halves = p.mm!.vmas.filter((v) => v.start >= base);
+    expect(halves.map((v) => [v.start, v.end, v.flags & VM_GROWSDOWN])).toEqual([
+      [base, base + 2 * PAGE, VM_GROWSDOWN],
+      [base + 2 * PAGE, base + 8 * PAGE, VM_GROWSDOWN],
+    ]);
+    expect(patternIntact(p, base, 2 * PAGE, 4)).toBe(true);
+    expect([...run(p.read(base + 5 * PAGE, 8))]).toEqual([
+      ...pattern(8 * PAGE, 4).subarray(5 * PAGE, 5 * PAGE + 8),
+    ]);
+    expectConsistent(k);
   });
 
   it("a fork child's stack keeps VM_GROWSDOWN and grows on its own", () => {
