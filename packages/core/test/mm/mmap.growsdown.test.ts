@@ -6,7 +6,9 @@
 import { describe, expect, it } from "vitest";
 import type { Task } from "../../src/include/kernel";
 import {
+  ERRNO,
   Kernel,
+  MADV_DONTNEED,
   MAP_32BIT,
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -14,6 +16,7 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MPOL_MF_MOVE,
   PROT_GROWSDOWN,
   PROT_GROWSUP,
   PROT_READ,
@@ -25,9 +28,11 @@ import {
   boot,
   expectConsistent,
   expectErrno,
+  folioAt,
   pattern,
   patternIntact,
   run,
+  runP,
 } from "../../src/testing/index";
 
 const PAGE = 4096;
@@ -216,6 +221,63 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     expectConsistent(k);
   });
 
+  // x86's do_user_addr_fault() runs lock_mm_and_find_vma(), which grows the stack, before
+  // access_error() looks at the VMA's protection: the piece grows, then the access is SIGSEGV.
+  it("a fault below a PROT_NONE piece of the stack grows that piece, then fails the access check", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const stack = 0x3000_0000;
+    run(p.mmap(4 * PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
+    run(p.mprotect(stack, PAGE, PROT_NONE));
+    expectErrno(p.write(stack - PAGE, pattern(8, 1)), "EFAULT");
+    expect(
+      p.mm!.vmas.map((v) => [v.start, v.end, v.flags & (VM_READ | VM_WRITE | VM_GROWSDOWN)]),
+    ).toEqual([
+      [stack - PAGE, stack + PAGE, VM_GROWSDOWN],
+      [stack + PAGE, stack + 4 * PAGE, VM_READ | VM_WRITE | VM_GROWSDOWN],
+    ]);
+    expectConsistent(k);
+  });
+
+  // get_user_pages() no longer grows stacks (gup_vma_lookup(), Linux 6.5+); move_pages() looks
+  // its VMA up with vma_lookup(); madvise() advises the mapped part and then reports the hole
+  // (madvise_walk_vmas()); mlock() needs a VMA at the start (apply_vma_lock_flags()).
+  it("move_pages(), madvise() and mlock() below the stack do not grow it", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const stack = 0x3000_0000;
+    run(p.mmap(PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
+    run(p.write(stack, pattern(PAGE, 6)));
+    const { status } = await runP(p.movePages(0, [stack - PAGE], [1], MPOL_MF_MOVE));
+    expect(status[0]).toBe(-ERRNO.EFAULT);
+    expectErrno(p.mlock(stack - PAGE, 2 * PAGE), "ENOMEM");
+    expectErrno(p.madvise(stack - PAGE, 2 * PAGE, MADV_DONTNEED), "ENOMEM");
+    expect(p.mm!.vmas.map((v) => [v.start, v.end])).toEqual([[stack, stack + PAGE]]);
+    expect(run(p.read(stack, PAGE)).every((b) => b === 0)).toBe(true); // zapped by MADV_DONTNEED
+    expectConsistent(k);
+  });
+
+  // A fault in a PMD range the grown stack now covers whole, with no page table there yet, maps a
+  // PMD THP (__thp_vma_allowable_orders() has no VM_GROWSDOWN rule; only a temporary exec stack
+  // is refused). The grown VMA then forks, is partly unmapped and exits like any other.
+  it("growth that covers an aligned PMD range gets a PMD THP there with THP enabled always", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const top = 0x3040_0000; // 2 MiB aligned
+    run(p.mmap(PAGE, { addr: top, flags: MAP_FIXED | GROWS }));
+    run(p.write(top, pattern(PAGE, 3)));
+    run(p.write(top - 2 ** 21, pattern(3 * PAGE, 4)));
+    expect(p.mm!.vmas.map((v) => [v.start, v.end])).toEqual([[top - 2 ** 21, top + PAGE]]);
+    expect(folioAt(p, top - 2 ** 21).nrPages).toBe(512);
+    const child = run(p.fork());
+    run(child.write(top - 2 ** 21 + PAGE, pattern(8, 5)));
+    run(p.munmap(top - 2 ** 21 + 8 * PAGE, PAGE));
+    expectConsistent(k);
+    expect(patternIntact(p, top - 2 ** 21, 3 * PAGE, 4)).toBe(true);
+    run(child.exit());
+    expectConsistent(k);
+  });
+
   it("a fork child's stack keeps VM_GROWSDOWN and grows on its own", () => {
     const k = boot();
     const p = run(k.createProcess());
@@ -284,5 +346,22 @@ describe("mprotect(PROT_GROWSDOWN) (do_mprotect_pkey(), mm/mprotect.c, Linux 6.1
     expectErrno(p.mprotect(plain, PAGE, PROT_GROWSDOWN | PROT_GROWSUP), "EINVAL");
     expectErrno(p.mprotect(0x5000_0000, PAGE, PROT_READ | PROT_GROWSDOWN), "ENOMEM");
     expect(p.mm!.findVma(plain)!.flags & VM_WRITE).toBe(VM_WRITE);
+  });
+
+  // do_mprotect_pkey() takes the first VMA the range meets (vma_find(start, end)) and with
+  // PROT_GROWSDOWN starts at its start: a range that begins in the hole below the stack is
+  // accepted, one that ends at or below the stack is ENOMEM, as is the hole without the flag.
+  it("a range from the hole below the stack starts at the stack's start; one ending below it is ENOMEM", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const stack = 0x3000_0000;
+    run(p.mmap(4 * PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
+    expectErrno(p.mprotect(stack - PAGE, 3 * PAGE, PROT_READ), "ENOMEM");
+    expectErrno(p.mprotect(stack - 2 * PAGE, 2 * PAGE, PROT_READ | PROT_GROWSDOWN), "ENOMEM");
+    run(p.mprotect(stack - PAGE, 3 * PAGE, PROT_READ | PROT_GROWSDOWN));
+    expect(p.mm!.vmas.map((v) => [v.start, v.end, v.flags & (VM_READ | VM_WRITE)])).toEqual([
+      [stack, stack + 2 * PAGE, VM_READ],
+      [stack + 2 * PAGE, stack + 4 * PAGE, VM_READ | VM_WRITE],
+    ]);
   });
 });
