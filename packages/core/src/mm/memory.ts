@@ -49,7 +49,6 @@ import {
   VM_HUGETLB,
   VM_LOCKED,
   VM_NOHUGEPAGE,
-  VM_READ,
   VM_SHARED,
   VM_WRITE,
   type Vma,
@@ -95,7 +94,7 @@ import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { mlockNewFolio, mlockVmaFolio, munlockVmaFolio } from "./mlock";
 import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
-import { expandDownwards } from "./vma";
+import { expandDownwards, vmaIsAccessible } from "./vma";
 
 /**
  * The entry that maps one page of a VMA: its PTE, or a huge PMD or PUD narrowed to the page (the same
@@ -915,11 +914,11 @@ const markAccessed = (k: Kernel, vma: Vma, slot: number, write: boolean): void =
 /**
  * Whether a fault of a VMA with `flags` is allowed, as x86's `access_error()`
  * (`arch/x86/mm/fault.c`, Linux 6.16) decides: a write needs `VM_WRITE`; a read needs the VMA to
- * be accessible at all (`vma_is_accessible()`: `VM_READ` or `VM_WRITE`; the model has no
- * `VM_EXEC`), since x86 page tables cannot deny a read where they allow a write.
+ * be accessible at all (`vma_is_accessible()`: `VM_READ`, `VM_WRITE` or `VM_EXEC`), since x86
+ * page tables without protection keys cannot deny a read where they allow a write or an execute.
  */
 export const vmaAccessAllowed = (flags: number, write: boolean): boolean =>
-  (flags & (write ? VM_WRITE : VM_READ | VM_WRITE)) !== 0;
+  write ? (flags & VM_WRITE) !== 0 : vmaIsAccessible(flags);
 
 /**
  * Translates a virtual page for an access, faulting it in if needed. Returns the PFN to access,

@@ -17,9 +17,11 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MPOL_MF_MOVE,
+  PROT_EXEC,
   PROT_GROWSDOWN,
   PROT_GROWSUP,
   PROT_READ,
+  VM_EXEC,
   VM_GROWSDOWN,
   VM_READ,
   VM_WRITE,
@@ -140,6 +142,42 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
       expect(p.mm!.findVma(base + PAGE)!.start).toBe(base + PAGE);
       expect(p.mm!.findVma(base + PAGE)!.end).toBe(stack + PAGE);
     }
+  });
+
+  // vma_is_accessible() is VM_READ, VM_WRITE or VM_EXEC (VM_ACCESS_FLAGS): an execute-only VMA
+  // below keeps its guard gap, and x86's access_error() lets a read fault in it (no pkeys).
+  it("an execute-only VMA below keeps the gap (vma_is_accessible(): VM_EXEC)", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const below = 0x1000_0000;
+    run(
+      p.mmap(PAGE, {
+        addr: below,
+        prot: PROT_EXEC,
+        flags: MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
+      }),
+    );
+    expect(p.mm!.findVma(below)!.flags & (VM_READ | VM_WRITE | VM_EXEC)).toBe(VM_EXEC);
+    const stack = below + PAGE + GAP + 4 * PAGE;
+    run(p.mmap(PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
+    expectErrno(p.write(below + PAGE + GAP - PAGE, pattern(1, 1)), "EFAULT");
+    expect(p.mm!.findVma(stack)!.start).toBe(stack);
+    run(p.write(below + PAGE + GAP, pattern(1, 2)));
+    expect(p.mm!.findVma(stack)!.start).toBe(below + PAGE + GAP);
+    expect([...run(p.read(below, 4))]).toEqual([0, 0, 0, 0]);
+    expectErrno(p.write(below, pattern(1, 3)), "EFAULT");
+    // VM_EXEC is a flag like the others: a PROT_READ neighbour and a PROT_READ | PROT_EXEC one
+    // do not merge (vma_merge_new_range() needs equal flags).
+    const lib = 0x2000_0000;
+    const fixed = MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS;
+    run(p.mmap(PAGE, { addr: lib, prot: PROT_READ, flags: fixed }));
+    run(p.mmap(PAGE, { addr: lib + PAGE, prot: PROT_READ | PROT_EXEC, flags: fixed }));
+    expect(p.mm!.findVma(lib)!.end).toBe(lib + PAGE);
+    // mprotect(PROT_NONE) takes VM_EXEC away: the stack may then grow right up to the VMA.
+    run(p.mprotect(below, PAGE, PROT_NONE));
+    expect(p.mm!.findVma(below)!.flags & VM_EXEC).toBe(0);
+    run(p.write(below + PAGE, pattern(1, 4)));
+    expect(p.mm!.findVma(below + PAGE)!.start).toBe(below + PAGE);
   });
 
   it("stack_guard_gap= at boot sets the gap (cmdline_parse_stack_guard_gap(), in pages)", () => {
