@@ -94,7 +94,7 @@ import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { mlockNewFolio, mlockVmaFolio, munlockVmaFolio } from "./mlock";
 import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
-import { expandDownwards, vmaIsAccessible } from "./vma";
+import { expandDownwards, STK_LIM, vmaIsAccessible } from "./vma";
 
 /**
  * The entry that maps one page of a VMA: its PTE, or a huge PMD or PUD narrowed to the page (the same
@@ -996,7 +996,8 @@ export const checkAccess = (addr: number, length: number): ErrnoError | null => 
  * ({@link vmaAccessAllowed}) without a gap: how far an access can get before it faults with
  * `EFAULT`. A hole below a `VM_GROWSDOWN` VMA counts as that VMA's, however far below it starts
  * (the access may end before it), since the fault there may grow it: `find_vma()` in
- * {@link lockMmAndFindVma} finds the first VMA above the address.
+ * {@link lockMmAndFindVma} finds the first VMA above the address. Not below `RLIMIT_STACK`
+ * ({@link STK_LIM}) from the VMA's end, which no growth reaches.
  */
 export const accessExtent = (
   mm: MmStruct,
@@ -1009,7 +1010,8 @@ export const accessExtent = (
     let vma = mm.findVma(at);
     if (!vma) {
       const next = mm.findVmaIntersection(at, TASK_SIZE);
-      if (!next || !(next.flags & VM_GROWSDOWN)) break;
+      // No stack grows past RLIMIT_STACK (acct_stack_growth()): the fault there is SIGSEGV.
+      if (!next || !(next.flags & VM_GROWSDOWN) || next.end - at > STK_LIM) break;
       vma = next;
     }
     if (!vmaAccessAllowed(vma.flags, write)) break;

@@ -206,6 +206,17 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     expectErrno(p.write(top - STK_LIM - PAGE, pattern(1, 1)), "EFAULT");
   });
 
+  // The read's buffer holds only what the stack could grow to: a read far below it fails where
+  // the growth would pass RLIMIT_STACK (EFAULT), not for a buffer of the whole length (ENOMEM).
+  it("a read of 64 GiB from far below the stack is EFAULT (past RLIMIT_STACK), the stack unchanged", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const top = 0x100_0000_0000;
+    run(p.mmap(PAGE, { addr: top - PAGE, flags: MAP_FIXED | GROWS }));
+    expectErrno(p.read(top - 2 ** 37, 2 ** 36), "EFAULT");
+    expect(p.mm!.findVma(top - PAGE)!.start).toBe(top - PAGE);
+  });
+
   it("mmap_min_addr: a stack does not grow below 0x10000", () => {
     const k = boot();
     const p = run(k.createProcess());
