@@ -65,6 +65,20 @@ const growTo = (p: Task, top: number, bottom: number): void => {
   for (let at = top - PAGE; at >= bottom; at -= PAGE) run(p.write(at, pattern(8, at / PAGE)));
 };
 
+/**
+ * Maps a one-page stack above the one-page VMA at `below`, the guard gap and 4 pages apart, and
+ * checks the gap is exact: `address - prev->vm_end < stack_guard_gap` is refused one page short
+ * of it, and the stack grows to it.
+ */
+const expectExactGap = (p: Task, below: number): void => {
+  const stack = below + PAGE + GAP + 4 * PAGE;
+  run(p.mmap(PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
+  expectErrno(p.write(below + PAGE + GAP - PAGE, pattern(1, 1)), "EFAULT");
+  expect(p.mm!.findVma(stack)!.start).toBe(stack);
+  run(p.write(below + PAGE + GAP, pattern(1, 2)));
+  expect(p.mm!.findVma(stack)!.start).toBe(below + PAGE + GAP);
+};
+
 describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)", () => {
   it("a private anonymous mapping gets VM_GROWSDOWN; shared, file and hugetlb ones are EINVAL", () => {
     const k = boot();
@@ -119,13 +133,7 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     const p = run(k.createProcess());
     const below = 0x1000_0000;
     run(p.mmap(PAGE, { addr: below, flags: MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS }));
-    const stack = below + PAGE + GAP + 4 * PAGE;
-    run(p.mmap(PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
-    // address - prev->vm_end < stack_guard_gap is refused: one page short of the gap.
-    expectErrno(p.write(below + PAGE + GAP - PAGE, pattern(1, 1)), "EFAULT");
-    expect(p.mm!.findVma(stack)!.start).toBe(stack);
-    run(p.write(below + PAGE + GAP, pattern(1, 2)));
-    expect(p.mm!.findVma(stack)!.start).toBe(below + PAGE + GAP);
+    expectExactGap(p, below);
   });
 
   it("no gap is kept from a PROT_NONE VMA or another VM_GROWSDOWN VMA below (vma_is_accessible())", () => {
@@ -158,12 +166,7 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
       }),
     );
     expect(p.mm!.findVma(below)!.flags & (VM_READ | VM_WRITE | VM_EXEC)).toBe(VM_EXEC);
-    const stack = below + PAGE + GAP + 4 * PAGE;
-    run(p.mmap(PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
-    expectErrno(p.write(below + PAGE + GAP - PAGE, pattern(1, 1)), "EFAULT");
-    expect(p.mm!.findVma(stack)!.start).toBe(stack);
-    run(p.write(below + PAGE + GAP, pattern(1, 2)));
-    expect(p.mm!.findVma(stack)!.start).toBe(below + PAGE + GAP);
+    expectExactGap(p, below);
     expect([...run(p.read(below, 4))]).toEqual([0, 0, 0, 0]);
     expectErrno(p.write(below, pattern(1, 3)), "EFAULT");
     // VM_EXEC is a flag like the others: a PROT_READ neighbour and a PROT_READ | PROT_EXEC one
