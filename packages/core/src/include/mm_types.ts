@@ -46,6 +46,14 @@ export const VM_FAULT_RETRY = 0x400;
 export const VM_READ = 0x1;
 /** `VM_WRITE` (`include/linux/mm.h`): the area may be written. @category Address spaces */
 export const VM_WRITE = 0x2;
+/**
+ * `VM_EXEC` (`include/linux/mm.h`): the area may be executed (`PROT_EXEC`). The model runs no
+ * code: the flag only makes the VMA accessible (`vma_is_accessible()`) and keeps it from merging
+ * with a VMA without it.
+ *
+ * @category Address spaces
+ */
+export const VM_EXEC = 0x4;
 /** `VM_SHARED` (`include/linux/mm.h`): writes are seen by every mapper. @category Address spaces */
 export const VM_SHARED = 0x8;
 /**

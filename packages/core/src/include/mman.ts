@@ -20,7 +20,8 @@ export const PROT_READ = 0x1;
  */
 export const PROT_WRITE = 0x2;
 /**
- * `PROT_EXEC` (`include/uapi/asm-generic/mman-common.h`) (accepted, not modelled).
+ * `PROT_EXEC` (`include/uapi/asm-generic/mman-common.h`): the mapping may be executed; its VMA
+ * gets `VM_EXEC` (the model runs no code, but the VMA counts as accessible).
  *
  * @category Address spaces
  */

@@ -49,7 +49,6 @@ import {
   VM_HUGETLB,
   VM_LOCKED,
   VM_NOHUGEPAGE,
-  VM_READ,
   VM_SHARED,
   VM_WRITE,
   type Vma,
@@ -95,7 +94,7 @@ import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { mlockNewFolio, mlockVmaFolio, munlockVmaFolio } from "./mlock";
 import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
-import { expandDownwards } from "./vma";
+import { expandDownwards, STK_LIM, vmaIsAccessible } from "./vma";
 
 /**
  * The entry that maps one page of a VMA: its PTE, or a huge PMD or PUD narrowed to the page (the same
@@ -921,11 +920,11 @@ const markAccessed = (k: Kernel, vma: Vma, slot: number, write: boolean): void =
 /**
  * Whether a fault of a VMA with `flags` is allowed, as x86's `access_error()`
  * (`arch/x86/mm/fault.c`, Linux 6.16) decides: a write needs `VM_WRITE`; a read needs the VMA to
- * be accessible at all (`vma_is_accessible()`: `VM_READ` or `VM_WRITE`; the model has no
- * `VM_EXEC`), since x86 page tables cannot deny a read where they allow a write.
+ * be accessible at all (`vma_is_accessible()`: `VM_READ`, `VM_WRITE` or `VM_EXEC`), since x86
+ * page tables without protection keys cannot deny a read where they allow a write or an execute.
  */
 export const vmaAccessAllowed = (flags: number, write: boolean): boolean =>
-  (flags & (write ? VM_WRITE : VM_READ | VM_WRITE)) !== 0;
+  write ? (flags & VM_WRITE) !== 0 : vmaIsAccessible(flags);
 
 /**
  * Translates a virtual page for an access, faulting it in if needed. Returns the PFN to access,
@@ -1001,8 +1000,10 @@ export const checkAccess = (addr: number, length: number): ErrnoError | null => 
 /**
  * The bytes from `addr`, at most `length`, that lie in VMAs a read (or a write) may access
  * ({@link vmaAccessAllowed}) without a gap: how far an access can get before it faults with
- * `EFAULT`. A hole just below a `VM_GROWSDOWN` VMA counts as that VMA's, since the fault there
- * may grow it ({@link lockMmAndFindVma}).
+ * `EFAULT`. A hole below a `VM_GROWSDOWN` VMA counts as that VMA's, however far below it starts
+ * (the access may end before it), since the fault there may grow it: `find_vma()` in
+ * {@link lockMmAndFindVma} finds the first VMA above the address. Not below `RLIMIT_STACK`
+ * ({@link STK_LIM}) from the VMA's end, which no growth reaches.
  */
 export const accessExtent = (
   mm: MmStruct,
@@ -1014,8 +1015,9 @@ export const accessExtent = (
   while (at < addr + length) {
     let vma = mm.findVma(at);
     if (!vma) {
-      const next = mm.findVmaIntersection(at, addr + length);
-      if (!next || !(next.flags & VM_GROWSDOWN)) break;
+      const next = mm.findVmaIntersection(at, TASK_SIZE);
+      // No stack grows past RLIMIT_STACK (acct_stack_growth()): the fault there is SIGSEGV.
+      if (!next || !(next.flags & VM_GROWSDOWN) || next.end - at > STK_LIM) break;
       vma = next;
     }
     if (!vmaAccessAllowed(vma.flags, write)) break;

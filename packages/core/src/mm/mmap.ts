@@ -23,6 +23,7 @@ import {
   type MmStruct,
   VM_DONTDUMP,
   VM_DONTEXPAND,
+  VM_EXEC,
   VM_GROWSDOWN,
   VM_HUGEPAGE,
   VM_HUGETLB,
@@ -187,6 +188,15 @@ export interface MmapArgs {
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * `calc_vm_prot_bits()` (`include/linux/mman.h`): the `VM_READ`, `VM_WRITE` and `VM_EXEC` flags
+ * of `PROT_READ`, `PROT_WRITE` and `PROT_EXEC` (x86 has no arch bits to add without pkeys).
+ */
+export const calcVmProtBits = (prot: number): number =>
+  (prot & PROT_READ ? VM_READ : 0) |
+  (prot & PROT_WRITE ? VM_WRITE : 0) |
+  (prot & PROT_EXEC ? VM_EXEC : 0);
 
 /** Links a VMA into the structures that find it: its mm, its anon_vmas, its address space. */
 const linkVma = (vma: Vma): void => {
@@ -992,7 +1002,7 @@ export const doMmap = (
   const replaced = fixed ? vmsGatherMunmapVmas(k, mm, start, start + len, "MAP_FIXED mmap") : [];
   if (replaced instanceof Error) return replaced;
 
-  let vmFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
+  let vmFlags = calcVmProtBits(prot);
   if (shared) vmFlags |= VM_SHARED;
   // hugetlbfs_file_mmap(): a hugetlb mapping may never grow, so it never merges (VM_SPECIAL).
   if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;

@@ -15,6 +15,7 @@
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel, Task } from "../include/kernel";
 import {
+  VM_EXEC,
   VM_GROWSDOWN,
   VM_HUGETLB,
   VM_NORESERVE,
@@ -42,7 +43,7 @@ import {
   pteSpecial,
 } from "../include/pgtable";
 import { hpagePmdSize } from "./huge_memory";
-import { pageRange, vmaModify, walkVmaRange } from "./mmap";
+import { calcVmProtBits, pageRange, vmaModify, walkVmaRange } from "./mmap";
 import { vmEnoughMemory } from "./util";
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -133,9 +134,9 @@ export const doMprotect = (
       return errno("EINVAL", "mprotect: PROT_GROWSUP of a VMA that does not grow up");
     }
   }
-  const newFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
+  const newFlags = calcVmProtBits(prot);
   const result = walkVmaRange(mm, first, end, "stop", (vma, from, to) => {
-    const flags = (vma.flags & ~(VM_READ | VM_WRITE)) | newFlags;
+    const flags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newFlags;
     // mprotect_fixup(): a VMA that keeps its flags is left as it is.
     if (flags === vma.flags) return 0;
     // Private memory that becomes writable is charged now, unless it is VM_NORESERVE.

@@ -11,7 +11,14 @@
  */
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
-import { MMAP_MIN_ADDR, VM_GROWSDOWN, VM_READ, VM_WRITE, type Vma } from "../include/mm_types";
+import {
+  MMAP_MIN_ADDR,
+  VM_EXEC,
+  VM_GROWSDOWN,
+  VM_READ,
+  VM_WRITE,
+  type Vma,
+} from "../include/mm_types";
 import { anonVmaPrepare } from "./rmap";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
@@ -42,10 +49,11 @@ export const vmStartGap = (k: Kernel, vma: Vma): number =>
   vma.flags & VM_GROWSDOWN ? Math.max(0, vma.start - k.stackGuardGap) : vma.start;
 
 /**
- * `vma_is_accessible()` (`include/linux/mm.h`): the VMA may be read or written at all (the model
- * has no `VM_EXEC`). A `PROT_NONE` VMA is not, and a stack may grow up to it.
+ * `vma_is_accessible()` (`include/linux/mm.h`): the VMA may be read, written or executed at all
+ * (`VM_ACCESS_FLAGS`). A `PROT_NONE` VMA is not, and a stack may grow up to it.
  */
-const vmaIsAccessible = (vma: Vma): boolean => (vma.flags & (VM_READ | VM_WRITE)) !== 0;
+export const vmaIsAccessible = (flags: number): boolean =>
+  (flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
 
 /**
  * `acct_stack_growth()` (`mm/vma.c`, Linux 6.16): whether a stack may grow by `grow` pages to
@@ -88,7 +96,7 @@ export const expandDownwards = (k: Kernel, vma: Vma, address: number): 0 | Errno
   if (
     prev &&
     !(prev.flags & VM_GROWSDOWN) &&
-    vmaIsAccessible(prev) &&
+    vmaIsAccessible(prev.flags) &&
     addr - prev.end < k.stackGuardGap
   ) {
     return errno(

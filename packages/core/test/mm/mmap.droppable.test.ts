@@ -7,6 +7,7 @@
 // page of it read back as zeroes.
 import { describe, expect, it } from "vitest";
 import {
+  isHwpoisonEntry,
   LRU_INACTIVE_FILE,
   MAP_ANONYMOUS,
   MAP_DROPPABLE,
@@ -14,10 +15,13 @@ import {
   MAP_GROWSDOWN,
   MAP_LOCKED,
   MAP_PRIVATE,
+  MPOL_MF_MOVE,
+  PG_dirty,
   PG_lru,
   PG_swapbacked,
   putbackMovablePages,
   reclaimCleanPagesFromList,
+  type TraceEvent,
   VM_DONTDUMP,
   VM_LOCKED,
   VM_NORESERVE,
@@ -31,6 +35,7 @@ import {
   expectErrno,
   folioAt,
   isolateRange,
+  pteAt,
   run,
   runP,
 } from "../../src/testing/index";
@@ -180,6 +185,62 @@ describe("reclaim drops droppable pages without swap (selftests/mm/droppable.c)"
     const bytes = run(p.read(addr, 4 * PAGE));
     expect([0, 1, 2, 3].map((i) => bytes[i * PAGE])).toEqual([0, 0x41, 0, 0]);
     k.memmap.refcount[pinned]!--;
+    expectConsistent(k);
+  });
+});
+
+// A droppable folio is an anonymous folio that is not swap-backed: migration keeps it so
+// (__folio_migrate_mapping() sets PG_swapbacked on the new folio only when the old one had it),
+// and memory_failure() handles it as any dirty anonymous page.
+describe("migration and memory failure of droppable folios", () => {
+  for (const hugepage of [false, true]) {
+    it(`move_pages() of a ${hugepage ? "PMD THP" : "page"} keeps it droppable on the new node's file LRU, dirty, so reclaim_clean_pages_from_list() leaves it`, async () => {
+      const k = boot({ thp: { enabled: "madvise" } });
+      const p = run(k.createProcess());
+      const size = hugepage ? 2 ** 21 : 4 * PAGE;
+      const nr = hugepage ? 512 : 1;
+      const addr = run(p.mmap(size, { flags: DROPPABLE, hugepage }));
+      await runP(p.write(addr, fill(size, 0x41)));
+      const files = k.lru.size(1, LRU_INACTIVE_FILE);
+      const { status } = await runP(p.movePages(0, [addr], [1], MPOL_MF_MOVE));
+      expect(status[0]).toBe(1);
+      const moved = folioAt(p, addr);
+      expect([moved.nid, moved.nrPages, moved.anon]).toEqual([1, nr, true]);
+      expect(moved.flags & (PG_swapbacked | PG_lru)).toBe(PG_lru);
+      expect(k.lru.size(1, LRU_INACTIVE_FILE)).toBe(files + nr);
+      // try_to_migrate_one() moved the PTE's dirty bit to the folio; folio_migrate_flags() kept it.
+      expect(moved.flags & PG_dirty).toBe(PG_dirty);
+      expectConsistent(k);
+      // reclaim_clean_pages_from_list() takes no dirty folio; the pages not moved have only
+      // dirty PTEs, so it takes and drops them.
+      const list = isolateRange(p, addr, size);
+      await runP(reclaimCleanPagesFromList(k, 0, list));
+      putbackMovablePages(k, list);
+      expect(folioAt(p, addr).pfn).toBe(moved.pfn);
+      const bytes = run(p.read(addr, size));
+      expect(bytes.subarray(0, hugepage ? size : PAGE).every((b) => b === 0x41)).toBe(true);
+      if (!hugepage) expect(bytes.subarray(PAGE).every((b) => b === 0)).toBe(true);
+      expectConsistent(k);
+    });
+  }
+
+  it("memory_failure() of a droppable page: MF_MSG_DIRTY_LRU, MF_RECOVERED, a hwpoison entry (hwpoison_user_mappings())", () => {
+    const k = boot();
+    const seen: TraceEvent[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "memory_failure_event") seen.push(e);
+    });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * PAGE, { flags: DROPPABLE, hugepage: false }));
+    run(p.write(addr, fill(4 * PAGE, 0x41)));
+    const pfn = folioAt(p, addr + PAGE).pfn;
+    run(k.memoryFailure(pfn));
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn, type: "MF_MSG_DIRTY_LRU", result: "MF_RECOVERED" },
+    ]);
+    expect(isHwpoisonEntry(pteAt(p, addr + PAGE))).toBe(true);
+    expectErrno(p.read(addr + PAGE, 1), "EHWPOISON");
+    expect(run(p.read(addr, PAGE)).every((b) => b === 0x41)).toBe(true);
     expectConsistent(k);
   });
 });

@@ -8,7 +8,8 @@
  * `folio_sub_return_large_mapcount()` (`include/linux/rmap.h`) from `__folio_add_rmap()` /
  * `__folio_remove_rmap()` (`mm/rmap.c`). Random map and unmap steps in several address spaces (fork,
  * exit, munmap, mprotect splitting a PMD, MADV_DONTNEED, faults that map a shmem folio again, COW,
- * move_pages) must leave `folio_mapcount()`, `folio_entire_mapcount()`, every page's mapcount and
+ * move_pages, soft offline of a mapped page, the deferred split shrinker) must leave
+ * `folio_mapcount()`, `folio_entire_mapcount()`, every page's mapcount and
  * `folio_maybe_mapped_shared()` what the page tables say.
  */
 import { Effect } from "effect";
@@ -29,6 +30,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../../src/index";
+import { deferredSplitScan } from "../../src/mm/huge_memory";
 import { folioMaybeMappedShared } from "../../src/mm/rmap";
 import { boot, expectConsistent, pattern, run } from "../../src/testing/index";
 
@@ -80,6 +82,23 @@ const step = fc.oneof(
       t: fc.constant("move" as const),
       proc: fc.nat(),
       region: fc.nat(1),
+      page: fc.nat(PAGES - 1),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant("softOffline" as const),
+      proc: fc.nat(),
+      region: fc.nat(1),
+      page: fc.nat(PAGES - 1),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant("deferredSplit" as const),
+      proc: fc.nat(),
       page: fc.nat(PAGES - 1),
     }),
   },
@@ -238,6 +257,33 @@ const runSteps = async (steps: Step[], maxProcs: number): Promise<void> => {
         await Effect.runPromise(p.task.movePages(0, [addr], [1 - node], MPOL_MF_MOVE_ALL));
         break;
       }
+      case "softOffline": {
+        // soft_offline_page() of the page mapped there: a THP is split first, then the page
+        // migrates; either may fail (EBUSY, EIO) and leave the folio where it was.
+        if (!p.mapped[s.region]![s.page]) continue;
+        const addr = base[s.region]! + s.page * PAGE;
+        const vma = p.task.mm!.findVma(addr)!;
+        const haddr = addr - (addr % (NR * PAGE));
+        const pmdEntry = vma.pmds.get(haddr);
+        const pte = vma.ptes[(addr - vma.start) / PAGE]!;
+        const pfn =
+          pmdEntry !== undefined && ptePresent(pmdEntry) && !pteSpecial(pmdEntry)
+            ? ptePfn(pmdEntry) + (addr - haddr) / PAGE
+            : pte !== 0 && ptePresent(pte) && !pteSpecial(pte)
+              ? ptePfn(pte)
+              : -1;
+        if (pfn < 0) continue;
+        await Effect.runPromise(Effect.exit(k.softOfflinePage(pfn)));
+        break;
+      }
+      case "deferredSplit":
+        // MADV_DONTNEED of one anonymous page leaves its THP partly mapped, which queues it
+        // (deferred_split_folio()); the deferred split shrinker (deferred_split_scan()) then
+        // splits every THP queued on either node.
+        if (p.mapped[0]![s.page])
+          run(p.task.madvise(base[0]! + s.page * PAGE, PAGE, MADV_DONTNEED));
+        for (const nid of [0, 1]) deferredSplitScan(k, nid);
+        break;
     }
     expectConsistent(k);
     seen = checkCounters(k, seen, maxProcs <= 2);

@@ -43,6 +43,7 @@ import type { TaskStruct } from "../../include/sched";
 import { NUMA_NO_NODE } from "../../lib/numa";
 import { hpagePmdSize } from "../../mm/huge_memory";
 import { changeProtNuma } from "../../mm/mprotect";
+import { vmaIsAccessible } from "../../mm/vma";
 import { procDointvecMinmax } from "../sysctl";
 
 /**
@@ -132,7 +133,7 @@ export class NumaBalancingState implements NumaBalancing {
    */
   private scannable(vma: Vma): boolean {
     if (vma.flags & VM_HUGETLB) return false;
-    if (!(vma.flags & (VM_READ | VM_WRITE))) return false;
+    if (!vmaIsAccessible(vma.flags)) return false;
     return !(vma.mapping && (vma.flags & (VM_READ | VM_WRITE)) === VM_READ);
   }
 
