@@ -344,7 +344,7 @@ export class Process implements Task {
         // to user space, and what the slow path got for it goes back.
         if (progress.compact.page >= 0) folioPut(this.kernel, progress.compact.page);
         progress.compact.page = -1;
-        const why = this.oomVictim ? "was killed by the OOM killer" : "has exited";
+        const why = this.oomMm ? "was killed by the OOM killer" : "has exited";
         return Effect.fail(errno("ESRCH", `process ${this.pid} ${why}`));
       }
       progress.waitPfn = -1;

@@ -849,6 +849,45 @@ describe("the oom_reaper and mm_users at their edges (Linux 6.16)", () => {
     expect(run(k.fs.read("/proc/meminfo"))).toBe(meminfo0);
     await runP(k.shutdown());
   });
+  it("a task whose exit() ran while its fault waited on a held victim kills no one else (out_of_memory(): task_will_free_mem(current), mark_oom_victim())", async () => {
+    const k = boot({ nodes: ["16M"] });
+    const free0 = freePages(k);
+    // big's memory is all shared: the reaper frees none of it.
+    const big = run(k.createProcess({ name: "big", node: 0 }));
+    const shm = run(big.mmap(64 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(big.write(shm, pattern(64 * PAGE, 31)));
+    const other = withPrivate(k, "other", 8, 32);
+    const small = run(k.createProcess({ name: "small", node: 0 }));
+    const where = run(small.mmap(PAGE));
+    run(writeAdj(k, small, "-1000"));
+    const mm = getTaskMm(big)!;
+    const drained = drain(k);
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const fault = yield* Effect.forkChild(small.write(where, new Uint8Array([9])));
+        yield* waitUntil(() => big.exited);
+        expect(k.vmstat.get("oom_kill")).toBe(1);
+        // The fault retries (the scan aborts on big) while small exits.
+        yield* small.exit();
+        // The reap frees nothing and sets MMF_OOM_SKIP: the next out_of_memory() finds its
+        // allocating task exiting, marks it a victim and kills no one (Linux 6.16).
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        return yield* Effect.result(Fiber.join(fault));
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(Result.isFailure(result) && result.failure.errno).toBe("ESRCH");
+    expect(Result.isFailure(result) && result.failure.message).toBe(
+      `process ${small.pid} has exited`,
+    );
+    expect(k.vmstat.get("oom_kill")).toBe(1);
+    expect(other.p.exited).toBe(false);
+    expectConsistent(k);
+    mmput(k, mm);
+    for (const pfn of drained) k.folioPut(k.folio(pfn));
+    run(other.p.exit());
+    expect(freePages(k)).toBe(free0);
+    await runP(k.shutdown());
+  });
 });
 
 describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (property)", () => {
