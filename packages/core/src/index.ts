@@ -244,7 +244,9 @@ export {
   SUID_DUMP_DISABLE,
   SUID_DUMP_ROOT,
   SUID_DUMP_USER,
+  VM_DONTDUMP,
   VM_DONTEXPAND,
+  VM_GROWSDOWN,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
@@ -254,6 +256,7 @@ export {
   VM_READ,
   VM_SHARED,
   VM_SPECIAL,
+  VM_WIPEONFORK,
   VM_WRITE,
   Vma,
 } from "./include/mm_types";
@@ -269,6 +272,7 @@ export {
   MAP_DROPPABLE,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
   MAP_HUGE_1GB,
   MAP_HUGE_2MB,
   MAP_HUGE_MASK,
@@ -284,7 +288,10 @@ export {
   MAP_STACK,
   MAP_TYPE,
   PROT_EXEC,
+  PROT_GROWSDOWN,
+  PROT_GROWSUP,
   PROT_READ,
+  PROT_SEM,
   PROT_WRITE,
 } from "./include/mman";
 // include/linux/mmzone.h

@@ -266,9 +266,9 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         run: ({ p, addr }) => p.mprotect(addr + 1, PAGE, PROT_READ),
       },
       {
-        call: "p.mprotect(addr, 4096, 8)",
+        call: "p.mprotect(addr, 4096, 0x10)",
         errno: "EINVAL",
-        run: ({ p, addr }) => p.mprotect(addr, PAGE, 8),
+        run: ({ p, addr }) => p.mprotect(addr, PAGE, 0x10),
       },
       {
         call: "p.mprotect(addr, 2 ** 46, PROT_READ)",

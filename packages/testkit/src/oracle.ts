@@ -681,7 +681,7 @@ const runScenarioOnFreshKernel = (
     for (const head of pins) k.memmap.refcount[head]!--;
     if (child) yield* child.exit();
     yield* proc.exit();
-    file.truncate();
+    yield* file.truncate();
     // The huge zero folio that reads mapped stays until its shrinker runs, as on Linux.
     shrinkHugeZeroFolioScan(k);
     // Poisoned pages stay out of service, every one num_poisoned_pages counts: freed ones the

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Effect } from "effect";
+import { Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "../errno";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
@@ -19,8 +19,8 @@ import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty, PG_writeback } from "../include/page_flags";
 import { filemapGetFolio, filemapWriteFolio, folioEndWriteback } from "../mm/filemap";
-import { truncateInodePages } from "../mm/mmap";
 import { folioMkclean } from "../mm/rmap";
+import { truncatePagecache } from "../mm/truncate";
 
 /** A file and its inode: the {@link File} a kernel creates. */
 export class Inode implements File {
@@ -98,14 +98,17 @@ export class Inode implements File {
 
   /**
    * Truncates the file to nothing: drops the whole page cache, unmapping it first
-   * (`truncate_pagecache(inode, 0)`), and frees its blocks on the storage, which then read as
-   * zeros. A folio under writeback is waited for first (`truncate_inode_pages_range()`'s
-   * `folio_wait_writeback()`); its bytes reached the storage when the writeback started, so the
-   * wait ends it ({@link folioEndWriteback}), waking whoever else waits on it.
+   * ({@link truncatePagecache}, `truncate_pagecache(inode, 0)`), and frees its blocks on the
+   * storage, which then read as zeros. A folio under writeback is waited for
+   * (`folio_wait_writeback()`); its bytes reached the storage when the writeback started, so the
+   * wait ends it ({@link folioEndWriteback}), waking whoever else waits on it. A folio another
+   * task holds locked (a migration, a memory failure) is waited for in `folio_lock()`, holding a
+   * reference to it meanwhile.
    */
-  truncate(): void {
-    for (const head of new Set(this.mapping.pages.values())) folioEndWriteback(this.kernel, head);
-    truncateInodePages(this.kernel, this.mapping);
-    this.mapping.backing?.discard();
+  truncate(): Effect.Effect<void> {
+    return Effect.andThen(
+      truncatePagecache(this.kernel, this.mapping),
+      Effect.sync(() => this.mapping.backing?.discard()),
+    );
   }
 }

@@ -177,7 +177,7 @@ export interface Compaction {
   extfragThreshold: number;
   /**
    * `wakeup_kcompactd()` (`mm/compaction.c`): asks node `nid`'s `kcompactd` to compact for
-   * `order`; it wakes when it runs and compaction could help.
+   * `order`; it wakes when the node has a daemon (`wq_has_sleeper()`) and compaction could help.
    */
   wakeup(nid: number, order: number): void;
   /**
@@ -189,11 +189,30 @@ export interface Compaction {
    */
   suitable(nid: number, order: number, watermark: number): boolean;
   /**
-   * `kcompactd_run()` for every node with memory (`kcompactd_init()`, `mm/compaction.c`): forks
-   * one daemon fiber per node, sleeping on the caller's `Clock` (`TestClock` in tests); kernel
-   * shutdown stops them. `EBUSY` when they run already.
+   * `kcompactd_run()` for every node with memory now (`kcompactd_init()`, `mm/compaction.c`):
+   * forks one daemon fiber per node, sleeping on the caller's `Clock` (`TestClock` in tests);
+   * kernel shutdown stops them. `EBUSY` when they run already.
    */
   run(): Effect.Effect<void, ErrnoError>;
-  /** True while the `kcompactd` fibers run. */
+  /**
+   * `kcompactd_run()` (`mm/compaction.c`) for node `nid`, as `online_pages()` calls it: forks the
+   * node's daemon on the caller's `Clock`, with `kcompactd_max_order` cleared (as `kcompactd()`
+   * does); a proactive trigger left from while the node had none wakes it at once. Nothing when
+   * the node has a daemon, or while the daemons do not run ({@link run} starts them).
+   */
+  runNode(nid: number): Effect.Effect<void>;
+  /**
+   * `kcompactd_stop()` (`mm/compaction.c`) for node `nid`, as `offline_pages()` calls it when the
+   * node's last memory went offline: wakes the daemon (`kthread_stop()`), waits until it has
+   * ended (a compaction in flight ends first) and clears `pgdat->kcompactd`. Nothing when the
+   * node has no daemon.
+   */
+  stopNode(nid: number): Effect.Effect<void>;
+  /** Whether node `nid` has a daemon (`pgdat->kcompactd` is not NULL). */
+  hasDaemon(nid: number): boolean;
+  /**
+   * True between {@link run} and kernel shutdown; meanwhile each node with memory has its
+   * daemon ({@link hasDaemon}).
+   */
   readonly running: boolean;
 }

@@ -58,10 +58,14 @@ export interface File extends MmapFile {
   readonly cachedFolios: number;
   /**
    * Truncates the file to nothing: drops the whole page cache, unmapping it first
-   * (`truncate_pagecache(inode, 0)`, `mm/truncate.c`), and frees the file's blocks on its
-   * storage, which then read as zeros. A folio under writeback is waited for first
+   * (`truncate_pagecache(inode, 0)`, `mm/truncate.c`, Linux 6.16), and frees the file's blocks on
+   * its storage, which then read as zeros. A folio under writeback is waited for
    * (`folio_wait_writeback()` in `truncate_inode_pages_range()`): its writeback ends, and a
-   * migration or memory failure waiting on it goes on.
+   * migration or memory failure waiting on it goes on. A folio another task holds locked (a
+   * migration moving it, a memory failure handling it) is waited for in `folio_lock()`, with a
+   * reference held meanwhile, as the kernel's second pass (`find_get_entries()`) holds one: a
+   * migration that finds it fails the folio's move with `-EAGAIN` and gives the folio back. The
+   * truncation completes once every folio is dropped.
    */
-  truncate(): void;
+  truncate(): Effect.Effect<void>;
 }

@@ -83,6 +83,12 @@ export interface KernelConfig {
    */
   readonly distances?: ReadonlyArray<ReadonlyArray<number>>;
   /**
+   * `stack_guard_gap=` on the boot command line (`cmdline_parse_stack_guard_gap()`,
+   * `mm/mmap.c`, Linux 6.16): the gap, in pages, a growing stack keeps from the mapping below it
+   * and free-range searches keep below a stack; default 256. A non-negative integer.
+   */
+  readonly stackGuardGap?: number;
+  /**
    * Where the section buffers come from and go back to at shutdown (a host-side pool, not a
    * firmware input): a harness that boots many kernels one after another saves allocating and
    * clearing their memory each time. Default: a fresh buffer per section, left to the garbage
@@ -232,6 +238,14 @@ export interface Kernel {
    * count has reached it. `/proc/sys/vm/max_map_count` sets it.
    */
   maxMapCount: number;
+  /**
+   * `stack_guard_gap` (`mm/mmap.c`, Linux 6.16), in bytes: 256 pages unless the boot command line
+   * gave `stack_guard_gap=` ({@link KernelConfig.stackGuardGap}). A `VM_GROWSDOWN` VMA grows no
+   * closer than this to an accessible VMA below it (`expand_downwards()`), and a new mapping is
+   * placed no closer than this below one (`vm_start_gap()`); `mmap_base` leaves it below the
+   * stack rlimit (`mmap_base()`, `arch/x86/mm/mmap.c`).
+   */
+  readonly stackGuardGap: number;
   /** The shared zero page (`ZERO_PAGE(0)`, `arch/x86/include/asm/pgtable.h`). */
   readonly zeroPfn: number;
   /** The huge zero folio, allocated on first use (`huge_zero_folio`, `mm/huge_memory.c`). */
@@ -271,6 +285,11 @@ export interface Kernel {
    * again (`node_states_set_node()`).
    */
   nodeHasMemory(nid: number): boolean;
+  /**
+   * The nodes with memory (`node_states[N_MEMORY]`, `include/linux/nodemask.h`), in node order:
+   * those for which {@link Kernel.nodeHasMemory} holds.
+   */
+  nodesWithMemory(): number[];
   /**
    * A handle on the folio that contains `pfn` (`page_folio(pfn_to_page(pfn))`,
    * `include/linux/page-flags.h`).

@@ -76,6 +76,18 @@ export class MemMap {
    */
   readonly mlockCount: Int32Array;
   /**
+   * Per large folio, at its head: every page-table entry that maps it (`folio->_large_mapcount` +
+   * 1, `include/linux/mm_types.h`, Linux 6.16), a PMD or PUD counting one and each PTE one, hugetlb
+   * folios included: the sum of its entire mapcount and its pages' mapcounts, kept as they change
+   * so that {@link MemMap.folioMapcount} is one read. 0 on small folios, whose mapcount is their
+   * page's. The kernel keeps it in the first tail page; it is per folio, and
+   * {@link bytesPerPage} does not count it. Changed only by {@link MemMap.folioAddLargeMapcount},
+   * {@link MemMap.folioSubLargeMapcount} and {@link MemMap.folioResetMmIds}, and by hugetlb's rmap
+   * (`hugetlb_add_file_rmap()`, `hugetlb_remove_rmap()`), which counts its entries beside the
+   * entire mapcount.
+   */
+  readonly largeMapcount: Int32Array;
+  /**
    * A large (not hugetlb) folio's two MM id slots (`folio->_mm_id[2]`, `include/linux/mm_types.h`,
    * Linux 6.16 with `CONFIG_MM_ID`): slot `i` of the folio at `head` is `mmId[head + i]`, the
    * owning `mm`'s id (`mm->mm_id`; 0 is `MM_ID_DUMMY`, a free slot). A large folio has at least
@@ -114,6 +126,7 @@ export class MemMap {
     this.lastCpupid = colouredArray(Float64Array, nrPfns, 9).fill(-1);
     this.lru = new ListSpace(nrPfns, 10);
     this.mlockCount = new Int32Array(nrPfns);
+    this.largeMapcount = new Int32Array(nrPfns);
     this.mmId = new Int32Array(nrPfns);
     this.mmIdMapcount = new Int32Array(nrPfns);
     this.mmIdsShared = new Uint8Array(nrPfns);
@@ -177,33 +190,36 @@ export class MemMap {
 
   /**
    * Every page-table entry that maps the folio (`folio_mapcount()`, `include/linux/mm.h`): its
-   * PMD mappings, one each, plus the PTEs that map any of its pages, one each, as
-   * `folio->_large_mapcount` counts them.
+   * PMD mappings, one each, plus the PTEs that map any of its pages, one each. For a large folio
+   * that is its `folio->_large_mapcount` ({@link MemMap.largeMapcount}), one read; for a small one
+   * its page's mapcount.
    */
   folioMapcount(head: number): number {
-    const nr = this.folioNrPages(head);
-    let total = this.entireMapcount[head]!;
-    for (let i = 0; i < nr; i++) total += this.mapcount[head + i]!;
-    return total;
+    return this.flags[head]! & PG_head ? this.largeMapcount[head]! : this.mapcount[head]!;
   }
 
   /**
    * `folio_add_return_large_mapcount()` (`include/linux/rmap.h`, Linux 6.16), called after the
-   * mapcounts took `diff` new entries (PTEs or one PMD) of the `mm` with id `mmId` (> 0): an `mm`
-   * that holds a slot counts them there; else it takes the first free slot, and sets the
-   * "maybe mapped shared" bit unless these are the folio's only mappings (always for slot 1);
-   * with no free slot the bit stays as it is (set, since two other MMs hold the slots). Small and
-   * hugetlb folios keep no slots.
+   * mapcounts took `diff` new entries (PTEs or one PMD) of the `mm` with id `mmId` (> 0): the
+   * folio's large mapcount takes them; an `mm` that holds a slot counts them there; else it takes
+   * the first free slot, and sets the "maybe mapped shared" bit unless these are the folio's only
+   * mappings (always for slot 1); with no free slot the bit stays as it is (set, since two other
+   * MMs hold the slots). Nothing for a small folio; a hugetlb folio counts the entries and keeps no
+   * slots (`hugetlb_add_file_rmap()`). O(1).
    */
   folioAddLargeMapcount(head: number, diff: number, mmId: number): void {
-    if (!(this.flags[head]! & PG_head) || this.flags[head]! & PG_hugetlb) return;
+    const flags = this.flags[head]!;
+    if (!(flags & PG_head)) return;
+    const total = this.largeMapcount[head]! + diff;
+    this.largeMapcount[head] = total;
+    if (flags & PG_hugetlb) return;
     const ids = this.mmId;
     const slot = ids[head] === mmId ? head : ids[head + 1] === mmId ? head + 1 : -1;
     if (slot !== -1) this.mmIdMapcount[slot]! += diff;
     else if (ids[head] === 0) {
       ids[head] = mmId;
       this.mmIdMapcount[head] = diff;
-      if (this.folioMapcount(head) !== diff) this.mmIdsShared[head] = 1;
+      if (total !== diff) this.mmIdsShared[head] = 1;
     } else if (ids[head + 1] === 0) {
       ids[head + 1] = mmId;
       this.mmIdMapcount[head + 1] = diff;
@@ -213,14 +229,19 @@ export class MemMap {
 
   /**
    * `folio_sub_return_large_mapcount()` (`include/linux/rmap.h`, Linux 6.16), called after the
-   * mapcounts lost `diff` entries of the `mm` with id `mmId`: a slot of that `mm` drops them and
-   * is done unless it is left with none (or fewer, as mappings added while no slot was free can
-   * make it), which frees it; then, or when the `mm` holds no slot, the "maybe mapped shared" bit
-   * is cleared if one slot holds every mapping left (both free when none is left). Nothing for a
-   * folio whose slots are free and bit clear, as a small or hugetlb folio's always are.
+   * mapcounts lost `diff` entries of the `mm` with id `mmId`: the folio's large mapcount drops
+   * them; a slot of that `mm` drops them and is done unless it is left with none (or fewer, as
+   * mappings added while no slot was free can make it), which frees it; then, or when the `mm`
+   * holds no slot, the "maybe mapped shared" bit is cleared if one slot holds every mapping left
+   * (both free when none is left). Nothing for a small folio; a hugetlb folio only drops the
+   * entries (`hugetlb_remove_rmap()`). O(1).
    */
   folioSubLargeMapcount(head: number, diff: number, mmId: number): void {
-    if (!(this.flags[head]! & PG_head) || this.flags[head]! & PG_hugetlb) return;
+    const flags = this.flags[head]!;
+    if (!(flags & PG_head)) return;
+    const left = this.largeMapcount[head]! - diff;
+    this.largeMapcount[head] = left;
+    if (flags & PG_hugetlb) return;
     const ids = this.mmId;
     const counts = this.mmIdMapcount;
     if (ids[head] === 0 && ids[head + 1] === 0 && this.mmIdsShared[head] === 0) return;
@@ -231,17 +252,18 @@ export class MemMap {
       counts[slot] = 0;
       ids[slot] = 0;
     }
-    const left = this.folioMapcount(head);
     if (counts[head] === left || counts[head + 1] === left) this.mmIdsShared[head] = 0;
     if (left === 0) this.folioResetMmIds(head);
   }
 
   /**
-   * Frees both MM id slots of the large folio at `head` and clears its "maybe mapped shared" bit,
-   * as `prep_compound_head()` (`mm/internal.h`) leaves a new large folio: for a folio that no
-   * longer keeps them (unmapped, or split into small folios, whose unmap freed the kernel's).
+   * Zeroes the large mapcount of the large folio at `head`, frees both its MM id slots and clears
+   * its "maybe mapped shared" bit, as `prep_compound_head()` (`mm/internal.h`) leaves a new large
+   * folio: for a folio that no longer keeps them (unmapped, or split into small folios, whose
+   * mappings then count on their own pages).
    */
   folioResetMmIds(head: number): void {
+    this.largeMapcount[head] = 0;
     this.mmId[head] = 0;
     this.mmIdMapcount[head] = 0;
     this.mmIdsShared[head] = 0;
@@ -275,10 +297,7 @@ export class MemMap {
 
   /** True when any page of the folio is mapped (`folio_mapped()`, `include/linux/mm.h`). */
   folioMapped(head: number): boolean {
-    if (this.entireMapcount[head]! > 0) return true;
-    const nr = this.folioNrPages(head);
-    for (let i = 0; i < nr; i++) if (this.mapcount[head + i]! > 0) return true;
-    return false;
+    return this.folioMapcount(head) > 0;
   }
 
   /**

@@ -48,6 +48,14 @@ export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
 /** `VM_SHARED` (`include/linux/mm.h`): writes are seen by every mapper. @category Address spaces */
 export const VM_SHARED = 0x8;
+/**
+ * `VM_GROWSDOWN` (`include/linux/mm.h`): a stack that a fault just below it extends
+ * (`expand_downwards()`, `mm/vma.c`, Linux 6.16); `mmap(MAP_GROWSDOWN)` sets it. Free-range
+ * searches keep `stack_guard_gap` below such a VMA (`vm_start_gap()`).
+ *
+ * @category Address spaces
+ */
+export const VM_GROWSDOWN = 0x100;
 /** `VM_LOCKED` (`include/linux/mm.h`): mlocked. @category Address spaces */
 export const VM_LOCKED = 0x2000;
 /**
@@ -86,6 +94,21 @@ export const VM_SPECIAL = 0x4000 | VM_DONTEXPAND | VM_PFNMAP | 0x1000_0000;
 export const VM_NORESERVE = 0x20_0000;
 /** `VM_HUGETLB` (`include/linux/mm.h`): backed by hugetlb folios. @category Address spaces */
 export const VM_HUGETLB = 0x40_0000;
+/**
+ * `VM_WIPEONFORK` (`include/linux/mm.h`): a fork child's copy of the VMA starts empty, with no
+ * anon_vma and no page copied (`dup_mmap()`, `kernel/fork.c`), so it reads zeroes;
+ * `mmap(MAP_DROPPABLE)` sets it.
+ *
+ * @category Address spaces
+ */
+export const VM_WIPEONFORK = 0x200_0000;
+/**
+ * `VM_DONTDUMP` (`include/linux/mm.h`): left out of a core dump; `mmap(MAP_DROPPABLE)` sets it
+ * (the model writes no core dumps).
+ *
+ * @category Address spaces
+ */
+export const VM_DONTDUMP = 0x400_0000;
 /** `VM_HUGEPAGE` (`include/linux/mm.h`): `MADV_HUGEPAGE` was given. @category Address spaces */
 export const VM_HUGEPAGE = 0x2000_0000;
 /** `VM_NOHUGEPAGE` (`include/linux/mm.h`): `MADV_NOHUGEPAGE` was given. @category Address spaces */
@@ -201,6 +224,15 @@ export class Vma {
    * one are empty.
    */
   puds = new Map<number, number>();
+  /**
+   * `VM_DROPPABLE` (`include/linux/mm.h`, Linux 6.16: bit 40 of `vm_flags` on 64-bit, kept here
+   * beside {@link Vma.flags}, whose bitwise operations are 32 bits wide): a `MAP_DROPPABLE`
+   * mapping. Its anonymous folios are not swap-backed (`folio_add_new_anon_rmap()`), so they sit
+   * on the file LRU lists, and reclaim drops them, dirty or not, without swap
+   * (`try_to_unmap_one()`); the next touch faults in a zeroed page. `mlock()` leaves the VMA
+   * alone (`mlock_fixup()`), and a VMA merges only with another of the same kind.
+   */
+  droppable = false;
 
   constructor(
     readonly mm: MmStruct,

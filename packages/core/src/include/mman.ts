@@ -26,6 +26,28 @@ export const PROT_WRITE = 0x2;
  */
 export const PROT_EXEC = 0x4;
 /**
+ * `PROT_SEM` (`include/uapi/asm-generic/mman-common.h`): the page may be used for atomic
+ * operations. `mprotect()` accepts it (`arch_validate_prot()`, `include/linux/mman.h`) and, as on
+ * x86-64, it sets no VMA flag.
+ *
+ * @category Address spaces
+ */
+export const PROT_SEM = 0x8;
+/**
+ * `PROT_GROWSDOWN` (`include/uapi/asm-generic/mman-common.h`): `mprotect()` of a range in a
+ * `VM_GROWSDOWN` VMA extends the range down to the VMA's start (`EINVAL` for any other VMA).
+ *
+ * @category Address spaces
+ */
+export const PROT_GROWSDOWN = 0x0100_0000;
+/**
+ * `PROT_GROWSUP` (`include/uapi/asm-generic/mman-common.h`): `mprotect()` up to the end of a
+ * `VM_GROWSUP` VMA; x86-64 has none, so it is `EINVAL` where the range starts in a VMA.
+ *
+ * @category Address spaces
+ */
+export const PROT_GROWSUP = 0x0200_0000;
+/**
  * `MAP_SHARED` (`include/uapi/linux/mman.h`): writes are shared with every mapper.
  *
  * @category Address spaces
@@ -50,8 +72,11 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_SHARED_VALIDATE = 0x03;
 /**
  * `MAP_DROPPABLE` (`include/uapi/linux/mman.h`, Linux 6.11 on): a private anonymous mapping whose
- * pages the kernel may drop under memory pressure. The model has no `VM_DROPPABLE`: `mmap()`
- * refuses the type with `EOPNOTSUPP`, as a kernel without `VM_DROPPABLE` does.
+ * pages reclaim may drop under memory pressure, dirty or not and without swap; the next touch
+ * reads zeroes (`VM_DROPPABLE`, which x86-64 has; `do_mmap()`, `mm/mmap.c`, Linux 6.16). It also
+ * gets `VM_NORESERVE` (no commit charge), `VM_WIPEONFORK` (a fork child's copy starts empty) and
+ * `VM_DONTDUMP`, and `mlock()` leaves it unlocked. With `MAP_LOCKED`, `MAP_HUGETLB` or
+ * `MAP_GROWSDOWN`, and for a file, it is `EINVAL`.
  *
  * @category Address spaces
  */
@@ -64,6 +89,16 @@ export const MAP_DROPPABLE = 0x08;
  * @category Address spaces
  */
 export const MAP_TYPE = 0x0f;
+/**
+ * `MAP_GROWSDOWN` (`include/uapi/asm-generic/mman.h`, x86's `asm/mman.h`): a stack-like private
+ * anonymous mapping (`VM_GROWSDOWN`, `calc_vm_flag_bits()`, `mm/mmap.c`, Linux 6.16) that a
+ * fault just below it grows down, page by page, as far as the stack rlimit and the
+ * `stack_guard_gap` to the mapping below allow (`expand_downwards()`, `mm/vma.c`). A shared or
+ * file mapping with it is `EINVAL`; so is a hugetlb one (a hugetlbfs file).
+ *
+ * @category Address spaces
+ */
+export const MAP_GROWSDOWN = 0x0100;
 /**
  * `MAP_FIXED` (`include/uapi/asm-generic/mman-common.h`): map at exactly the given address,
  * unmapping whatever was there.

@@ -18,9 +18,18 @@ import { PG_locked } from "./page_flags";
  * @category Memory and folios
  */
 export class FolioWaitQueue {
-  private readonly waiters = new Map<number, Array<{ bit: number; resume: () => void }>>();
+  private readonly waiters = new Map<number, Waiter[]>();
 
   constructor(private readonly flags: Uint32Array) {}
+
+  private add(head: number, waiter: Waiter): void {
+    let list = this.waiters.get(head);
+    if (!list) {
+      list = [];
+      this.waiters.set(head, list);
+    }
+    list.push(waiter);
+  }
 
   /** Completes once `bit` is clear on `head` (`folio_wait_bit()`, `mm/filemap.c`). */
   waitBit(head: number, bit: number): Effect.Effect<void> {
@@ -29,12 +38,7 @@ export class FolioWaitQueue {
         resume(Effect.void);
         return;
       }
-      let list = this.waiters.get(head);
-      if (!list) {
-        list = [];
-        this.waiters.set(head, list);
-      }
-      list.push({ bit, resume: () => resume(Effect.void) });
+      this.add(head, { bit, exclusive: false, resume: () => resume(Effect.void) });
     });
   }
 
@@ -43,21 +47,68 @@ export class FolioWaitQueue {
     return this.waitBit(head, PG_locked);
   }
 
-  /** Wakes the waiters on `head` whose bit is now clear (`folio_wake_bit()`, `mm/filemap.c`). */
+  /**
+   * The sleep of `folio_lock()` (`__folio_lock()`: `folio_wait_bit_common()` with `EXCLUSIVE`,
+   * `mm/filemap.c`): completes holding `PG_locked` on `head`. It takes the lock at once when it is
+   * free; otherwise it queues behind the other lockers, and the unlock that reaches it sets the
+   * bit on its behalf before waking it (the lock handoff of `wake_page_function()`), so nobody
+   * takes the lock in between. Interrupted before the handoff, it leaves the queue.
+   */
+  lock(head: number): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      if (!(this.flags[head]! & PG_locked)) {
+        this.flags[head]! |= PG_locked;
+        resume(Effect.void);
+        return;
+      }
+      const waiter: Waiter = { bit: PG_locked, exclusive: true, resume: () => resume(Effect.void) };
+      this.add(head, waiter);
+      return Effect.sync(() => {
+        const list = this.waiters.get(head);
+        const at = list?.indexOf(waiter) ?? -1;
+        if (at < 0) return;
+        list!.splice(at, 1);
+        if (list!.length === 0) this.waiters.delete(head);
+      });
+    });
+  }
+
+  /**
+   * Wakes the waiters on `head` whose bit is now clear (`folio_wake_bit()`, `mm/filemap.c`): the
+   * lock, when free, goes to the first locker in the queue ({@link lock}), the others stay queued.
+   */
   wake(head: number): void {
     // No waiter on any folio (the common case): no lookup, as `folio_unlock()` skips the wake-up
     // when `PG_waiters` is clear.
     if (this.waiters.size === 0) return;
     const list = this.waiters.get(head);
     if (!list) return;
-    const still = list.filter((w) => this.flags[head]! & w.bit);
+    const woken: Waiter[] = [];
+    const still: Waiter[] = [];
+    for (const w of list) {
+      if (w.exclusive && !(this.flags[head]! & PG_locked) && !woken.some((o) => o.exclusive)) {
+        this.flags[head]! |= PG_locked;
+        woken.push(w);
+      } else if (!w.exclusive && !(this.flags[head]! & w.bit)) {
+        woken.push(w);
+      } else {
+        still.push(w);
+      }
+    }
     if (still.length > 0) this.waiters.set(head, still);
     else this.waiters.delete(head);
-    for (const w of list) if (!(this.flags[head]! & w.bit)) w.resume();
+    for (const w of woken) w.resume();
   }
 
   /** Waiters on `head`, for tests. */
   waiting(head: number): number {
     return this.waiters.get(head)?.length ?? 0;
   }
+}
+
+/** A task asleep on a folio's bit; an `exclusive` one waits to take `PG_locked` (`folio_lock()`). */
+interface Waiter {
+  readonly bit: number;
+  readonly exclusive: boolean;
+  readonly resume: () => void;
 }

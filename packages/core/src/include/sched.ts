@@ -307,8 +307,9 @@ export interface TaskStruct {
   munmap(addr: number, length: number): Effect.Effect<void, ErrnoError>;
   /**
    * `mprotect()` (`mm/mprotect.c`): sets the protection of a range to `prot` (`PROT_READ`,
-   * `PROT_WRITE`, `PROT_EXEC`, or 0), splitting VMAs, and a huge PMD a cut goes through, at its
-   * ends. See `doMprotect` for every rule.
+   * `PROT_WRITE`, `PROT_EXEC`, or 0; with `PROT_GROWSDOWN`, from the start of the stack VMA the
+   * range meets), splitting VMAs, and a huge PMD a cut goes through, at its ends. See
+   * `doMprotect` for every rule.
    */
   mprotect(addr: number, length: number, prot: number): Effect.Effect<void, ErrnoError>;
   /**

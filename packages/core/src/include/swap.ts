@@ -3,7 +3,7 @@
  *
  * Models the LRU calls of `include/linux/swap.h` (`folio_add_lru()`, `folio_isolate_lru()`,
  * `folio_putback_lru()`) over `struct lruvec` and `enum lru_list` (`include/linux/mmzone.h`), the
- * hugetlb counterparts of `include/linux/hugetlb.h` (`isolate_hugetlb()`,
+ * hugetlb counterparts of `include/linux/hugetlb.h` (`folio_isolate_hugetlb()`,
  * `folio_putback_hugetlb()`), and `kswapd`'s interface (`wakeup_kswapd()`, `kswapd_run()`). The
  * lists themselves are `mm/swap.ts`; reclaim is `mm/vmscan.ts`.
  *
@@ -67,7 +67,7 @@ export interface IsolationList {
   add(head: number): void;
   /**
    * Takes a folio off its list with a reference (`folio_isolate_lru()`, `mm/vmscan.c`;
-   * `isolate_hugetlb()`, `mm/hugetlb.c`).
+   * `folio_isolate_hugetlb()`, `mm/hugetlb.c`).
    * False when it is not on one: already isolated, or never added.
    */
   isolate(head: number): boolean;
@@ -110,24 +110,47 @@ export interface Lru extends IsolationList {
 
 /**
  * A kernel's `kswapd` daemons, one per node with memory (`pgdat->kswapd`, `mm/vmscan.c`), and the
- * state reclaim keeps per node. `mm/vmscan.ts` implements it.
+ * state reclaim keeps per node. Memory hotplug stops a node's daemon when its last memory goes
+ * offline and starts one when memory comes online ({@link stopNode}, {@link runNode}), as
+ * `offline_pages()` and `online_pages()` (`mm/memory_hotplug.c`) do. `mm/vmscan.ts` implements it.
  *
  * @category Reclaim
  */
 export interface Kswapd {
-  /** Whether the daemons run (between {@link run} and kernel shutdown). */
+  /**
+   * Whether kswapd runs: between {@link run} and {@link stop} or kernel shutdown. Meanwhile each
+   * node with memory has its daemon ({@link hasDaemon}); a node whose memory is all offline has
+   * none.
+   */
   readonly running: boolean;
   /**
-   * `kswapd_run()` for every node with memory: starts the daemons as fibers on the `Clock` of the
-   * calling fiber (`TestClock` in tests); kernel shutdown stops them. `EBUSY` when they run
-   * already.
+   * `kswapd_run()` for every node with memory (`node_states[N_MEMORY]` now, not at boot): starts
+   * the daemons as fibers on the `Clock` of the calling fiber (`TestClock` in tests); kernel
+   * shutdown stops them. `EBUSY` when they run already.
    */
   run(): Effect.Effect<void, ErrnoError>;
   /**
+   * `kswapd_run()` (`mm/vmscan.c`) for node `nid`, as `online_pages()` calls it: starts the
+   * node's daemon, asleep, on the `Clock` of the calling fiber, with `kswapd_order` cleared (as
+   * `kswapd()` does). Nothing when the node has a daemon, or while kswapd does not run (the
+   * model's kernels boot without it: {@link run} starts it).
+   */
+  runNode(nid: number): Effect.Effect<void>;
+  /**
+   * `kswapd_stop()` (`mm/vmscan.c`) for node `nid`, as `offline_pages()` calls it when the node's
+   * last memory went offline: wakes the daemon (`kthread_stop()`), waits until it has ended (a
+   * reclaim pass in flight ends first) and clears `pgdat->kswapd`. The node's `kswapd_failures`
+   * stay (they are the node's, not the thread's). Nothing when the node has no daemon.
+   */
+  stopNode(nid: number): Effect.Effect<void>;
+  /** Whether node `nid` has a daemon (`pgdat->kswapd` is not NULL). */
+  hasDaemon(nid: number): boolean;
+  /**
    * `wakeup_kswapd()` (`mm/vmscan.c`): asks node `nid`'s daemon to reclaim until the node is above
    * its high watermark (`WMARK_HIGH`; `WMARK_PROMO` in NUMA balancing's memory tiering mode) for
-   * an allocation of `order`. Nothing happens when the daemons do not run, the node's daemon is
-   * awake already, or the node is balanced.
+   * an allocation of `order`. Nothing happens when the daemons do not run, the node has no
+   * managed memory (`managed_zone()`), its daemon is gone or awake already
+   * (`waitqueue_active()`), or the node is balanced.
    */
   wakeup(nid: number, order: number): void;
   /**
@@ -139,8 +162,8 @@ export interface Kswapd {
    * Node `nid`'s `kswapd_failures` (`pg_data_t`, `include/linux/mmzone.h`): the `balance_pgdat()`
    * runs in a row that reclaimed nothing (`mm/vmscan.c`), reset by any reclaim that makes progress
    * on the node. From `MAX_RECLAIM_RETRIES` (16) on the node is hopeless: kswapd leaves it to
-   * direct reclaim, and `/proc/zoneinfo` reports it `node_unreclaimable`. 0 for a node without a
-   * daemon.
+   * direct reclaim, and `/proc/zoneinfo` reports it `node_unreclaimable`. 0 for a node that does
+   * not exist.
    */
   failures(nid: number): number;
   /**

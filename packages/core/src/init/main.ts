@@ -83,6 +83,7 @@ import {
 } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
+import { STACK_GUARD_GAP_PAGES } from "../mm/vma";
 import { KswapdState } from "../mm/vmscan";
 
 const isPowerOfTwo = (n: number): boolean =>
@@ -97,6 +98,8 @@ interface BootPlan {
   readonly thpOrders: Map<number, MthpMode>;
   /** Each node's memory type (null for a node with no memory). */
   readonly memtypes: (NodeMemoryType | null)[];
+  /** `stack_guard_gap` in bytes. */
+  readonly stackGuardGap: number;
   readonly sectionPool: SectionPool | null;
 }
 
@@ -222,6 +225,14 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
       `thp.enabled ${JSON.stringify(enabled)} is not always, madvise or never`,
     );
   }
+  // cmdline_parse_stack_guard_gap(): a count of pages.
+  const stackGuardGap = config.stackGuardGap ?? STACK_GUARD_GAP_PAGES;
+  if (!Number.isSafeInteger(stackGuardGap) || stackGuardGap < 0) {
+    return errno(
+      "EINVAL",
+      `stackGuardGap ${formatValue(stackGuardGap)} is not a non-negative number of pages`,
+    );
+  }
   if (config.sectionPool !== undefined && !(config.sectionPool instanceof SectionPool)) {
     return errno("EINVAL", "sectionPool must be a SectionPool");
   }
@@ -233,6 +244,7 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
     distances,
     thpOrders,
     memtypes,
+    stackGuardGap: stackGuardGap * pageSize,
     sectionPool: config.sectionPool ?? null,
   };
 };
@@ -274,6 +286,7 @@ class Machine implements KernelInterface {
   nrMaxBatchedMigration: number;
   faultAroundPages: number;
   maxMapCount = DEFAULT_MAX_MAP_COUNT;
+  readonly stackGuardGap: number;
   readonly zeroPfn: number;
   readonly hugeZero = new HugeZeroFolio();
   readonly anonVmas = new Map<number, AnonVma>();
@@ -309,6 +322,7 @@ class Machine implements KernelInterface {
     this.pudOrder = 2 * plan.pmdOrder;
     this.nrMaxBatchedMigration = 2 ** plan.pmdOrder;
     this.faultAroundPages = faultAroundPagesDefault(plan.pageSize);
+    this.stackGuardGap = plan.stackGuardGap;
     this.distances = plan.distances;
     // MAX_PAGE_ORDER: ARCH_FORCE_MAX_ORDER (arch/arm64/Kconfig: 13 with 64 KiB pages, 11 with
     // 16 KiB; x86-64's 10 otherwise), no larger than a section (include/linux/mmzone.h).
@@ -498,6 +512,10 @@ class Machine implements KernelInterface {
     return this.nodeExists(nid) && this.pageAlloc.zones[nid]!.presentPages > 0;
   }
 
+  nodesWithMemory(): number[] {
+    return this.mem.nodes.map((n) => n.nid).filter((nid) => this.nodeHasMemory(nid));
+  }
+
   folio(pfn: number): Folio {
     return new Folio(this, this.memmap.folioOf(pfn));
   }
@@ -507,11 +525,9 @@ class Machine implements KernelInterface {
     if (bad) return bad;
     const nid = options.node ?? 0;
     // The top cpuset's mems are the nodes with memory (`node_states[N_MEMORY]`).
-    const memsAllowed =
-      options.memsAllowed ??
-      this.mem.nodes.map((n) => n.nid).filter((nid) => this.nodeHasMemory(nid));
+    const memsAllowed = options.memsAllowed ?? this.nodesWithMemory();
     const pid = ++this.lastPid;
-    const layout = archPickMmapLayout(this.mem.pageSize);
+    const layout = archPickMmapLayout(this.mem.pageSize, this.stackGuardGap);
     const task = new Process(
       this,
       pid,

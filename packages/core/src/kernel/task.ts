@@ -50,7 +50,7 @@ import {
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
 import { allocPagesSlowpath } from "../mm/page_alloc";
-import { folioPut } from "../mm/swap";
+import { putSlowpathPage } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
 import { doExit, releaseTask } from "./exit";
@@ -342,19 +342,15 @@ export class Process implements Task {
       if (this.exited) {
         // Killed while the access waited (the OOM killer chose this task): it never returns
         // to user space, and what the slow path got for it goes back.
-        if (progress.compact.page >= 0) folioPut(this.kernel, progress.compact.page);
-        progress.compact.page = -1;
+        putSlowpathPage(this.kernel, progress.compact);
         const why = this.oomMm ? "was killed by the OOM killer" : "has exited";
         return Effect.fail(errno("ESRCH", `process ${this.pid} ${why}`));
       }
       progress.waitPfn = -1;
       step();
-      if (progress.compact.page >= 0) {
-        // The retried fault did not take the page compaction or reclaim got (the range changed
-        // meanwhile, or it now wants another order): give it back before anything else is asked.
-        folioPut(this.kernel, progress.compact.page);
-        progress.compact.page = -1;
-      }
+      // The retried fault did not take the page compaction or reclaim got (the range changed
+      // meanwhile, or it now wants another order): give it back before anything else is asked.
+      putSlowpathPage(this.kernel, progress.compact);
       if (progress.compact.misplaced) {
         // do_numa_page() → migrate_misplaced_folio(): move the isolated folio, then access again.
         const { folio, nid } = progress.compact.misplaced;

@@ -2,7 +2,7 @@
  * Memory compaction: moving movable folios out of the way so that free pages join into
  * high-order blocks.
  *
- * Models `mm/compaction.c` (Linux 6.12): `compact_zone()` runs two scanners over a zone, the
+ * Models `mm/compaction.c` (Linux 6.16): `compact_zone()` runs two scanners over a zone, the
  * migration scanner from the zone's start (`isolate_migratepages()`,
  * `isolate_migratepages_block()`) and the free scanner from its end (`isolate_freepages()`,
  * `isolate_freepages_block()`), until they meet or the wanted order is free
@@ -21,12 +21,16 @@
  * run scans the whole zone), deferral (`defer_compaction()`), the fast searches
  * (`fast_isolate_freepages()`, `fast_find_migrateblock()`) and page capture. The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
+ * Linux 6.16's `isolate_movable_page()`, which the model has as 7.0 names it,
  * `isolate_movable_ops_page()`); for `alloc_contig_range()` it also takes hugetlb folios
- * (`isolate_or_dissolve_huge_folio()`).
+ * (`isolate_or_dissolve_huge_folio()`). Nor what Linux 6.13–6.16 added for configurations the
+ * model does not have: `vm.defrag_mode` (off by default: `kcompactd` and `__compact_finished()`
+ * then behave as without it) and the check for free non-CMA pages before an asynchronous costly
+ * compaction (there is no CMA).
  *
  * @module
  */
-import { Deferred, Duration, Effect, Fiber } from "effect";
+import { Deferred, Duration, Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import {
   COMPACT_CLUSTER_MAX,
@@ -66,6 +70,7 @@ import {
   PG_movable_ops_isolated,
 } from "../include/page_flags";
 import { withMemallocNoreclaim } from "../include/sched";
+import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import {
@@ -227,12 +232,33 @@ const trace = (
 };
 
 /**
+ * `__compaction_suitable()` (`mm/compaction.c`, Linux 6.16): are there free pages enough at order
+ * 0 for compaction's migration targets? `watermark` plus `compact_gap(order)`, and for a costly
+ * order the distance from the min to the low watermark on top, whatever watermark the caller
+ * passed (Linux 6.15+). `freePages` defaults to the zone's free pages.
+ */
+const compactionSuitableFree = (
+  k: Kernel,
+  zone: Zone,
+  order: number,
+  watermark: number,
+  freePages?: number,
+): boolean => {
+  let mark = watermark + compactGap(order);
+  if (order > PAGE_ALLOC_COSTLY_ORDER) {
+    mark += zone.wmarkPages(WMARK_LOW) - zone.wmarkPages(WMARK_MIN);
+  }
+  return k.pageAlloc.zoneWatermarkOk(zone.nid, 0, mark, 0, freePages);
+};
+
+/**
  * `compaction_suitable()` (`mm/compaction.c`, Linux 6.16): may compaction help an allocation of
- * `order` in this zone? The zone needs `watermark` plus `compact_gap(order)` free at order 0, so
- * the migration targets exist; for a costly order the fragmentation index must also be above
- * `extfrag_threshold`, or the failure is lack of memory. `watermark` defaults to what
- * `compaction_suit_allocation_order()` passes: the low watermark for a costly order, the min one
- * otherwise; reclaim passes its own (`compaction_ready()`, `should_continue_reclaim()`,
+ * `order` in this zone? The zone needs `watermark` plus `compact_gap(order)` free at order 0 (plus
+ * the low watermark's distance from the min one for a costly order), so the migration targets
+ * exist; for a costly order the fragmentation index must also be above `extfrag_threshold`, or
+ * the failure is lack of memory. `watermark` defaults to what `compaction_suit_allocation_order()`
+ * passes for direct compaction and `kcompactd` (`ALLOC_WMARK_MIN`): the min watermark; reclaim
+ * passes its own (`compaction_ready()`: the high one; `should_continue_reclaim()`: the min one,
  * `mm/vmscan.c`). Emits `mm_compaction_suitable`.
  *
  * @category Compaction
@@ -241,10 +267,9 @@ export const compactionSuitable = (
   k: Kernel,
   zone: Zone,
   order: number,
-  watermark = zone.wmarkPages(order > PAGE_ALLOC_COSTLY_ORDER ? WMARK_LOW : WMARK_MIN),
+  watermark = zone.wmarkPages(WMARK_MIN),
 ): boolean => {
-  const mark = watermark + compactGap(order);
-  let suitable = k.pageAlloc.zoneWatermarkOk(zone.nid, 0, mark);
+  let suitable = compactionSuitableFree(k, zone, order, watermark);
   let ret: number = CompactResult.SKIPPED;
   if (suitable) {
     ret = CompactResult.CONTINUE;
@@ -305,7 +330,7 @@ const isolated = (
  * `isolate_migratepages_block()` (`mm/compaction.c`, Linux 6.16): scans `[lowPfn, endPfn)` and
  * isolates what can move onto `cc.migratepages`, stopping just past the folio that brings
  * `cc.nrMigratepages` to `COMPACT_CLUSTER_MAX`: LRU folios, and `movable_ops` pages through their owner
- * (`isolate_movable_ops_page()`, {@link isolateMovableOpsPage}). Hugetlb folios are skipped by
+ * (`isolate_movable_page()`; {@link isolateMovableOpsPage} follows its 6.17 name). Hugetlb folios are skipped by
  * compaction (whole, up to `MAX_PAGE_ORDER`); for `alloc_contig_range()` (`allocContig`) they go
  * to `isolate_or_dissolve_huge_folio()`: one in use is isolated, a free one is replaced and
  * dissolved, its pages then free; its `-ENOMEM` (a gigantic folio, no replacement) puts back
@@ -726,15 +751,24 @@ const releaseFreeList = (k: Kernel, cc: CompactControl): void => {
 };
 
 /**
- * `__compact_finished()` (`mm/compaction.c`): is the run done? Complete when the scanners meet;
- * for proactive compaction, when the zone's score is under the low watermark; never early for a
- * full compaction; otherwise, at a pageblock boundary, success when a free block of the order is
- * on the allocation's lists or one it could claim from another type.
+ * `kswapd_is_running()` (`mm/compaction.c`): node `nid` has a `kswapd` that is not waiting on its
+ * wait queue (it reclaims, or a wake-up is pending for it).
+ */
+const kswapdIsRunning = (k: Kernel, nid: number): boolean =>
+  k.kswapd.hasDaemon(nid) && !k.kswapd.sleeping(nid);
+
+/**
+ * `__compact_finished()` (`mm/compaction.c`, Linux 6.16): is the run done? Complete when the
+ * scanners meet; for proactive compaction, partly skipped while the node's `kswapd` runs, and
+ * done when the zone's score is under the low watermark; never early for a full compaction;
+ * otherwise, at a pageblock boundary, success when a free block of the order is on the
+ * allocation's lists or one it could claim from another type.
  */
 const compactFinishedInner = (k: Kernel, cc: CompactControl): number => {
   if (cc.contended || k.state !== "running") return CompactResult.CONTENDED;
   if (compactScannersMet(k, cc)) return CompactResult.COMPLETE;
   if (cc.proactiveCompaction) {
+    if (kswapdIsRunning(k, cc.zone.nid)) return CompactResult.PARTIAL_SKIPPED;
     const score = extfragForOrder(cc.zone, k.pmdOrder);
     return score > fragmentationScoreWmark(k, true)
       ? CompactResult.CONTINUE
@@ -959,7 +993,8 @@ export const compactNode = (
  */
 export const compactNodes = (k: Kernel): Effect.Effect<void, ErrnoError> =>
   Effect.forEach(
-    k.mem.nodes.filter((n) => n.presentPages > 0),
+    // populated_zone(): the nodes with memory now, not at boot.
+    k.mem.nodes.filter((n) => k.nodeHasMemory(n.nid)),
     (n) => compactNode(k, n.nid),
     { discard: true },
   );
@@ -1048,7 +1083,8 @@ export const MAX_COMPACT_RETRIES = 16;
  * node the allocation may use if reclaim freed more? A node is suitable when its free pages plus
  * its reclaimable ones divided by `order` ({@link zoneReclaimablePages}: not all of them, so as not
  * to thrash for one high-order page) would pass `__compaction_suitable()`: the min watermark plus
- * `compact_gap(order)` at order 0.
+ * `compact_gap(order)` at order 0, and the low watermark's distance from the min one for a costly
+ * order.
  *
  * @category Compaction
  */
@@ -1063,8 +1099,7 @@ export const compactionZonelistSuitable = (
     const zone = k.pageAlloc.zones[n];
     if (!zone) return false;
     const available = Math.floor(zoneReclaimablePages(k, n) / order) + zone.freePages;
-    const mark = zone.wmarkPages(WMARK_MIN) + compactGap(order);
-    return k.pageAlloc.zoneWatermarkOk(n, 0, mark, 0, available);
+    return compactionSuitableFree(k, zone, order, zone.wmarkPages(WMARK_MIN), available);
   });
 
 /**
@@ -1109,8 +1144,11 @@ export const shouldCompactRetry = (
   return false;
 };
 
-/** One node's `kcompactd` state (`pg_data_t`'s `kcompactd_*` and `proactive_compact_trigger`). */
-interface KcompactdNode {
+/**
+ * One node's `kcompactd` state (`pg_data_t`'s `kcompactd`, `kcompactd_*` and
+ * `proactive_compact_trigger`).
+ */
+interface KcompactdNode extends KthreadSlot {
   maxOrder: number;
   proactiveTrigger: boolean;
   /** Completed to wake the daemon (`kcompactd_wait`); replaced after each wake. */
@@ -1132,18 +1170,42 @@ export class CompactionState implements Compaction {
    */
   compactMemory = 0;
   private readonly nodes: KcompactdNode[];
-  private fibers: Fiber.Fiber<void, never>[] = [];
+  /** The daemons, one per node with memory while they run. */
+  private readonly threads: NodeKthreads;
 
   constructor(private readonly k: Kernel) {
     this.nodes = k.mem.nodes.map(() => ({
       maxOrder: 0,
       proactiveTrigger: false,
       wait: Deferred.makeUnsafe<void>(),
+      fiber: null,
+      stopping: false,
     }));
+    this.threads = new NodeKthreads(k, this.nodes, {
+      name: "kcompactd",
+      // kcompactd_run(): kcompactd() clears kcompactd_max_order. A proactive trigger set while
+      // the node had no daemon is work already requested (kcompactd_work_requested()): the
+      // first wait ends at once.
+      start: (nid) => {
+        const node = this.nodes[nid]!;
+        node.maxOrder = 0;
+        node.wait = Deferred.makeUnsafe<void>();
+        if (node.proactiveTrigger) this.wake(nid);
+        return this.daemon(nid);
+      },
+      wake: (nid) => this.wake(nid),
+      reset: (nid) => {
+        this.nodes[nid]!.wait = Deferred.makeUnsafe<void>();
+      },
+    });
   }
 
   get running(): boolean {
-    return this.fibers.length > 0;
+    return this.threads.enabled;
+  }
+
+  hasDaemon(nid: number): boolean {
+    return this.threads.has(nid);
   }
 
   /**
@@ -1172,7 +1234,8 @@ export class CompactionState implements Compaction {
     const node = this.nodes[nid];
     if (!node || order <= 0) return;
     if (node.maxOrder < order) node.maxOrder = order;
-    if (!this.running || !this.nodeSuitable(nid)) return;
+    // wq_has_sleeper(): a node without a daemon is not woken.
+    if (!node.fiber || !this.nodeSuitable(nid)) return;
     if (this.k.trace.enabled) {
       this.k.trace.emit({ event: "mm_compaction_wakeup_kcompactd", nid, order });
     }
@@ -1192,9 +1255,12 @@ export class CompactionState implements Compaction {
     });
   }
 
-  /** `should_proactive_compact_node()`: the score is above the high watermark. */
+  /**
+   * `should_proactive_compact_node()`: proactiveness is not 0, the node's `kswapd` is not
+   * running, and the score is above the high watermark.
+   */
   private shouldProactiveCompactNode(nid: number): boolean {
-    if (!this.proactiveness) return false;
+    if (!this.proactiveness || kswapdIsRunning(this.k, nid)) return false;
     return fragmentationScoreNode(this.k, nid) > fragmentationScoreWmark(this.k, false);
   }
 
@@ -1236,7 +1302,8 @@ export class CompactionState implements Compaction {
           }),
         );
         if (woken) node.wait = Deferred.makeUnsafe<void>();
-        if (k.state !== "running") return;
+        // kthread_should_stop(): kcompactd_stop() woke the daemon to end it.
+        if (k.state !== "running" || node.stopping) return;
         if (woken && (node.maxOrder > 0 || node.proactiveTrigger) && !node.proactiveTrigger) {
           yield* self.doWork(nid);
           timeout = defaultTimeout;
@@ -1256,27 +1323,15 @@ export class CompactionState implements Compaction {
   }
 
   run(): Effect.Effect<void, ErrnoError> {
-    return this.k.call(
-      "kcompactd_run",
-      Effect.gen({ self: this }, function* () {
-        if (this.running) return yield* Effect.fail(errno("EBUSY", "kcompactd runs already"));
-        for (const n of this.k.mem.nodes) {
-          if (n.presentPages === 0) continue;
-          // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
-          const loop = Effect.catch(this.daemon(n.nid), () => Effect.void);
-          this.fibers.push(yield* Effect.forkDetach(loop));
-        }
-        const fibers = this.fibers;
-        this.k.registerDevice({
-          name: "kcompactd",
-          shutdown: () =>
-            Effect.suspend(() => {
-              this.fibers = [];
-              return Fiber.interruptAll(fibers);
-            }),
-        });
-      }),
-    );
+    return this.threads.runAll();
+  }
+
+  runNode(nid: number): Effect.Effect<void> {
+    return this.threads.runNode(nid);
+  }
+
+  stopNode(nid: number): Effect.Effect<void> {
+    return this.threads.stopNode(nid);
   }
 }
 

@@ -4,7 +4,7 @@
  * Models the assertions of `CONFIG_DEBUG_VM` (`mm/debug.c`, `VM_BUG_ON_FOLIO`, the page-table
  * checker `mm/page_table_check.c`) as one sweep that reports every violation it finds instead of
  * stopping at the first. Property tests call it after every step: page tables (huge PMDs
- * included), mapcounts (per page and entire), references, the reverse map, the page cache, the
+ * included), mapcounts (per page, entire and large, and the MM id slots), references, the reverse map, the page cache, the
  * buddy free lists and the balloons' lists must all agree.
  *
  * @module
@@ -14,6 +14,7 @@ import { type MmStruct, VM_HUGETLB, type Vma } from "../include/mm_types";
 import { MIGRATE_HIGHATOMIC } from "../include/mmzone";
 import {
   PG_buddy,
+  PG_head,
   PG_hugetlb,
   PG_lru,
   PG_movable_ops,
@@ -70,13 +71,14 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   // PTEs (mapcounts) and huge PMDs or PUDs (entireMapcounts) found mapping each page, by PFN:
   // typed arrays, as every free page is looked up in them, kept with the kernel's memmap for its
   // next check.
-  // The address spaces mapping each large (not hugetlb) folio, by head PFN.
-  const mmsOfFolio = new Map<number, Set<number>>();
+  // The address spaces mapping each large (not hugetlb) folio, by head PFN, with the entries
+  // each maps it by.
+  const mmsOfFolio = new Map<number, Map<number, number>>();
   const mappedBy = (head: number, mmId: number) => {
     if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb)) return;
-    const set = mmsOfFolio.get(head);
-    if (set) set.add(mmId);
-    else mmsOfFolio.set(head, new Set([mmId]));
+    const mms = mmsOfFolio.get(head);
+    if (mms) mms.set(mmId, (mms.get(mmId) ?? 0) + 1);
+    else mmsOfFolio.set(head, new Map([[mmId, 1]]));
   };
   let counts = mappingCounts.get(m);
   if (!counts) {
@@ -249,6 +251,7 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
             report(`free pfn ${pfn + i} is mapped`);
           if (m.entireMapcount[pfn + i] !== 0 || entireMapcounts[pfn + i] !== 0)
             report(`free pfn ${pfn + i} has an entire mapcount`);
+          if (m.largeMapcount[pfn + i] !== 0) report(`free pfn ${pfn + i} has a large mapcount`);
         }
         pfn += 2 ** order;
         continue;
@@ -282,7 +285,13 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
           report(`pfn ${head + i}: mapcount ${m.mapcount[head + i]} but ${expected} PTEs map it`);
         }
         sum += expected;
+        if (i > 0 && m.largeMapcount[head + i] !== 0)
+          report(`pfn ${head + i}: a tail page with a large mapcount`);
       }
+      // folio->_large_mapcount: every entry mapping a large folio; a small one keeps none.
+      const large = m.test(head, PG_head) ? sum : 0;
+      if (m.largeMapcount[head] !== large)
+        report(`folio ${head}: large mapcount ${m.largeMapcount[head]} but ${large} expected`);
       const minRefs = sum + (cacheRefs.get(head) ?? 0);
       if (m.refcount[head]! < minRefs && !(m.refcount[head] === 0 && minRefs === 0)) {
         report(
@@ -309,9 +318,28 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     )
       report(`folio ${head}: MM id slots kept for a small, hugetlb or unmapped folio`);
   }
+  // A slot's count never exceeds the entries its mm maps the folio by (mappings an mm added
+  // before it had a slot are dropped from it too), and a folio not maybe mapped shared has one
+  // slot holding every mapping.
   for (const [head, mms] of mmsOfFolio) {
     if (mms.size > 1 && !m.folioMmIdsShared(head))
       report(`folio ${head}: mapped by ${mms.size} mms but not maybe mapped shared`);
+    for (const slot of [head, head + 1]) {
+      const id = m.mmId[slot]!;
+      if (id !== 0 && !(m.mmIdMapcount[slot]! > 0 && m.mmIdMapcount[slot]! <= (mms.get(id) ?? 0)))
+        report(
+          `folio ${head}: MM id slot ${slot - head} counts ${m.mmIdMapcount[slot]} for mm ${id}, which maps it ${mms.get(id) ?? 0} times`,
+        );
+    }
+    const total = m.folioMapcount(head);
+    if (
+      !m.folioMmIdsShared(head) &&
+      m.mmIdMapcount[head] !== total &&
+      m.mmIdMapcount[head + 1] !== total
+    )
+      report(
+        `folio ${head}: not maybe mapped shared, but no MM id slot holds its ${total} mappings`,
+      );
   }
   const freeCounted = zones.reduce((s, z) => s + z.freePages, 0);
   if (freeSeen !== freeCounted)

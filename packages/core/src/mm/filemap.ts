@@ -19,13 +19,14 @@ export const folioTrylock = (k: Kernel, head: number): boolean => {
 };
 
 /**
- * `folio_lock()` (`include/linux/pagemap.h`, `__folio_lock()` in `mm/filemap.c`): sleeps until
- * the folio is unlocked, then locks it.
+ * `folio_lock()` (`include/linux/pagemap.h`, `__folio_lock()` in `mm/filemap.c`): locks the folio,
+ * sleeping while another holds it; the holder's unlock hands the lock over
+ * (`FolioWaitQueue.lock()`). The sleep is uninterruptible (`TASK_UNINTERRUPTIBLE`).
  */
 export const folioLock = (k: Kernel, head: number): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    while (!folioTrylock(k, head)) yield* k.folioWaiters.waitUnlocked(head);
-  });
+  Effect.suspend(() =>
+    folioTrylock(k, head) ? Effect.void : Effect.uninterruptible(k.folioWaiters.lock(head)),
+  );
 
 /** `folio_unlock()`: unlocks and wakes waiters. */
 export const folioUnlock = (k: Kernel, head: number): void => {

@@ -14,8 +14,13 @@
 import { errno } from "../errno";
 import type { Kernel, Task } from "../include/kernel";
 import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
-import { type AccessProgress, translate, VM_FAULT_RETRY_ACCESS } from "./memory";
-import { folioPut } from "./swap";
+import {
+  type AccessProgress,
+  directCompactFaultDone,
+  translate,
+  VM_FAULT_RETRY_ACCESS,
+} from "./memory";
+import { putSlowpathPage } from "./swap";
 
 /**
  * `populate_vma_page_range()` (`mm/gup.c`, Linux 6.16): faults in the pages of `vma` from
@@ -85,11 +90,8 @@ export const mmPopulate = (
     if (!progress.error || !ignoreErrors) return;
     // "continue at next VMA": this fault is over, so is what it asked the slow path for.
     progress.error = null;
-    const dc = progress.compact;
-    if (dc.page >= 0) folioPut(k, dc.page);
-    dc.page = -1;
-    dc.tried = 0;
-    dc.thisNode = 0;
+    putSlowpathPage(k, progress.compact);
+    directCompactFaultDone(progress.compact);
     progress.done = nend - start;
   }
 };

@@ -89,7 +89,7 @@ import { NUMA_NO_NODE } from "../lib/numa";
 import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
 import { allocTargetSlowpath } from "./migrate";
 import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
-import { folioPut } from "./swap";
+import { folioPut, putSlowpathPage } from "./swap";
 
 /**
  * `htlb_alloc_mask()` (`include/linux/hugetlb.h`, Linux 6.16): `__GFP_COMP | __GFP_NOWARN` with
@@ -286,10 +286,13 @@ export class HugetlbPool implements Hstate {
     current: AllocContext | null = null,
   ): number {
     if (this.gigantic) return -1;
-    const req = this.buddyReq(nid, gfp, nodemask, current);
-    const head = this.k.pageAlloc.allocPages(req.nid, req.order, req.gfp, nodemask, current);
-    if (head < 0) return -1;
-    this.prepNew(head);
+    return this.allocBuddy(this.buddyReq(nid, gfp, nodemask, current), current);
+  }
+
+  /** The first tries of a {@link HugetlbPool.buddyReq} request; the page counted in the pool. */
+  private allocBuddy(req: AllocRequest, current: AllocContext | null): number {
+    const head = this.k.pageAlloc.allocPages(req.nid, req.order, req.gfp, req.nodemask, current);
+    if (head >= 0) this.prepNew(head);
     return head;
   }
 
@@ -624,10 +627,7 @@ export class HugetlbPool implements Hstate {
         if (count < old) count = Number.MAX_SAFE_INTEGER;
       }
       // __nr_hugepages_store_common(): every node with memory now (N_MEMORY), or the one node.
-      const nodes =
-        nid === NUMA_NO_NODE
-          ? k.mem.nodes.filter((n) => k.nodeHasMemory(n.nid)).map((n) => n.nid)
-          : [nid];
+      const nodes = nid === NUMA_NO_NODE ? k.nodesWithMemory() : [nid];
       while (self.surplusHugePages && count > self.persistentHugePages) {
         if (!self.adjustPoolSurplus(nodes, -1)) break;
       }
@@ -672,11 +672,11 @@ export class HugetlbPool implements Hstate {
       dc.page = -1;
       this.prepNew(head);
     } else {
-      head = this.allocFresh(nid, htlbAllocMask(this), nodemask, current);
+      // allocFresh()'s first tries, with the request kept for the slow path.
+      const req = this.buddyReq(nid, htlbAllocMask(this), nodemask, current);
+      head = this.allocBuddy(req, current);
       if (head < 0 && dc && !(dc.tried & (1 << this.order))) {
-        dc.request = this.k.pageAlloc.slowpathRequest(
-          this.buddyReq(nid, htlbAllocMask(this), nodemask, current),
-        );
+        dc.request = this.k.pageAlloc.slowpathRequest(req);
         return -1;
       }
     }
@@ -854,8 +854,7 @@ export const surplusGatherRelease = (k: Kernel, gather: SurplusGather): void => 
     k.memmap.refcount[head] = 0;
     poolOfFolio(k, head).freeHugeFolio(head);
   }
-  if (gather.page >= 0) folioPut(k, gather.page);
-  gather.page = -1;
+  putSlowpathPage(k, gather);
 };
 
 /**
@@ -1020,6 +1019,7 @@ export const unmapHugepageRange = (k: Kernel, vma: Vma, from: number, to: number
     if (!ptePresent(entry)) continue;
     const head = ptePfn(entry);
     m.entireMapcount[head]!--;
+    m.largeMapcount[head]!--;
     if (pteDirty(entry) && m.mapping[head]! > 0) m.set(head, PG_dirty);
     if (restoreTo && m.mapping[head]! < 0) {
       pool.setRestoreReserve(head);
@@ -1055,6 +1055,7 @@ export const copyHugetlbPageRange = (k: Kernel, dst: Vma, src: Vma): void => {
     if (!ptePresent(entry)) continue;
     const head = ptePfn(entry);
     m.entireMapcount[head]!++;
+    m.largeMapcount[head]!++;
     m.refcount[head]!++;
   }
 };
@@ -1109,6 +1110,7 @@ const noHugePage = (addr: number, why: string): ErrnoError =>
 const setHugePte = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number): void => {
   hugeEntries(k, vma).set(haddr, mkPte(head, bits | PTE_YOUNG));
   k.memmap.entireMapcount[head]!++;
+  k.memmap.largeMapcount[head]!++;
   k.memmap.refcount[head]!++;
 };
 
@@ -1132,7 +1134,8 @@ const hugetlbAddNewAnonRmap = (k: Kernel, vma: Vma, head: number, haddr: number)
  * mapping looks in its file's page cache and, on a miss, allocates a huge page and adds it there
  * (`hugetlb_add_to_page_cache()`, which marks it dirty); a private one allocates an anonymous
  * huge page. Either is mapped by one huge entry: writable for a writable shared mapping, and for
- * a write fault of a private one (which would reuse the page it alone maps, `hugetlb_wp()`).
+ * a write fault of a private one (which would reuse the page it alone maps, `hugetlb_wp()`). A
+ * cached folio with a poisoned page is not mapped: `EHWPOISON` (`VM_FAULT_HWPOISON_LARGE`).
  * A private mapping whose owner took its pages back (`HPAGE_RESV_UNMAPPED`), and a fault that
  * gets no page, fail with the model's `SIGBUS` ({@link noHugePage}).
  */
@@ -1151,6 +1154,14 @@ const hugetlbNoPage = (
   }
   const pgoff = vma.pgoff + (haddr - vma.start) / k.mem.pageSize;
   let head = mapping ? filemapGetFolio(mapping, pgoff) : -1;
+  if (head >= 0 && m.test(head, PG_has_hwpoisoned)) {
+    // A cached folio memory_failure() poisoned after this mapping was made: no entry to find
+    // (VM_FAULT_HWPOISON_LARGE).
+    return errno(
+      "EHWPOISON",
+      `address 0x${haddr.toString(16)}: the huge page in the file's page cache (pfn ${head}) is poisoned; SIGBUS BUS_MCEERR_AR`,
+    );
+  }
   if (head < 0) {
     head = hugetlbFaultFolio(k, task, vma, haddr, false, dc);
     if (head < 0 && dc?.request) return VM_FAULT_RETRY;
@@ -1184,6 +1195,7 @@ const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void 
     if (!ptePresent(entry) || ptePfn(entry) !== old) return;
     hugeEntries(k, v).delete(at);
     m.entireMapcount[old]!--;
+    m.largeMapcount[old]!--;
     v.hugetlbResvUnmapped = true;
     v.mm.tlb.flushRange(at / k.mem.pageSize, m.folioNrPages(old));
     puts.push(old);
@@ -1237,6 +1249,7 @@ const hugetlbWp = (
   prepNewHugetlbFolio(k, head, PG_swapbacked);
   entries.delete(haddr);
   m.entireMapcount[old]!--;
+  m.largeMapcount[old]!--;
   setHugePte(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
   vma.mm.tlb.flushRange(haddr / k.mem.pageSize, nr);
   folioPut(k, old);
@@ -1406,10 +1419,9 @@ export const hugetlbReplacementSlowpath = (
  * @category Hugetlb
  */
 export const hugetlbReplacementRelease = (k: Kernel, rep: HugetlbReplacement): void => {
-  if (rep.page >= 0) folioPut(k, rep.page);
+  putSlowpathPage(k, rep);
   rep.request = null;
   rep.folio = -1;
-  rep.page = -1;
 };
 
 /**

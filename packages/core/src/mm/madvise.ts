@@ -20,6 +20,7 @@ import { VM_HUGETLB, VM_LOCKED } from "../include/mm_types";
 import { translate, zapPageRangeSingle } from "./memory";
 import { softOfflinePage } from "./memory_failure";
 import { pageRange, walkVmaRange } from "./mmap";
+import { folioGet } from "./swap";
 
 /**
  * `madvise(addr, length, MADV_DONTNEED)` or `MADV_DONTNEED_LOCKED` (`do_madvise()`,
@@ -107,7 +108,10 @@ export const madviseSoftOffline = (
         yield* k.folioWaiters.waitUnlocked(k.memmap.folioOf(-pfn - 1));
         continue;
       }
-      const size = k.memmap.folioNrPages(k.memmap.folioOf(pfn)) * pageSize;
+      // get_user_pages_fast()'s reference, which soft_offline_page() (MF_COUNT_INCREASED) puts.
+      const head = k.memmap.folioOf(pfn);
+      const size = k.memmap.folioNrPages(head) * pageSize;
+      folioGet(k, head);
       yield* softOfflinePage(k, pfn, true, task);
       start += size;
     }

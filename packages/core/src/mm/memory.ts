@@ -44,6 +44,7 @@ import { allocPagesMpolRequests, NO_INTERLEAVE_INDEX } from "../include/mempolic
 import {
   type MmStruct,
   VM_FAULT_RETRY,
+  VM_GROWSDOWN,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
@@ -94,6 +95,7 @@ import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { mlockNewFolio, mlockVmaFolio, munlockVmaFolio } from "./mlock";
 import { anonVmaPrepare, folioMappings } from "./rmap";
 import { folioPut } from "./swap";
+import { expandDownwards } from "./vma";
 
 /**
  * The entry that maps one page of a VMA: its PTE, or a huge PMD or PUD narrowed to the page (the same
@@ -264,11 +266,18 @@ const faultAllocPages = (
   // The fault has its folio: the next fault of the access may take the slow path again, for any
   // order. (Cleared only then: each retry starts again from the largest order, and an order tried
   // once falls back at once, so a fault runs the slow path at most once per order and request.)
-  if (dc && head >= 0) {
-    dc.tried = 0;
-    dc.thisNode = 0;
-  }
+  if (dc && head >= 0) directCompactFaultDone(dc);
   return head;
+};
+
+/**
+ * A fault of an access is over (it has its folio, or the access goes on past it): the next fault
+ * may take the slow path again for any order, the local-node-first requests included
+ * (`dc.tried` and `dc.thisNode` cleared).
+ */
+export const directCompactFaultDone = (dc: DirectCompact): void => {
+  dc.tried = 0;
+  dc.thisNode = 0;
 };
 
 /**
@@ -281,6 +290,10 @@ const faultAllocPages = (
  * then returns `VM_FAULT_RETRY`. The retried fault takes the page the slow path got
  * (`dc.page`), or falls back to the next order, as `alloc_anon_folio()` does (`mm/memory.c`):
  * each order is tried, and counted as allocated or fallen back, once per fault.
+ *
+ * The folio is zeroed (`__GFP_ZERO`) unless `zero` is false: a page-cache folio the file's read
+ * fills whole (`filemap_alloc_folio()` asks for no zeroing; `->read_folio()` writes every byte,
+ * zeros for a hole).
  */
 const allocFaultFolio = (
   k: Kernel,
@@ -289,6 +302,7 @@ const allocFaultFolio = (
   pgoff: number,
   orders: readonly number[],
   dc?: DirectCompact,
+  zero = true,
 ): number => {
   for (const order of orders) {
     // An order whose slow path failed before a smaller one was tried fell back (and was counted)
@@ -296,7 +310,7 @@ const allocFaultFolio = (
     if (dc && dc.tried & (1 << order) && dc.tried & ((1 << order) - 1)) continue;
     const gfp =
       (order > 0 ? vmaThpGfpMask(vma) : GFP_HIGHUSER_MOVABLE) |
-      __GFP_ZERO |
+      (zero ? __GFP_ZERO : 0) |
       (order > 0 ? __GFP_COMP : 0);
     // vma_alloc_folio() / shmem_alloc_folio() → alloc_pages_mpol() at the folio's index.
     const reqs = allocPagesMpolRequests(
@@ -393,10 +407,15 @@ const mapFilePages = (...args: Parameters<typeof mapPages>): void => {
   mlockVmaFolio(k, vma, k.memmap.folioOf(page));
 };
 
-/** `folio_add_new_anon_rmap()`: makes a fresh folio anonymous memory of this VMA at `slot`. */
+/**
+ * `folio_add_new_anon_rmap()` (`mm/rmap.c`, Linux 6.16): makes a fresh folio anonymous memory of
+ * this VMA at `slot`, swap-backed unless the VMA is `VM_DROPPABLE` ({@link Vma.droppable}), whose
+ * folios reclaim drops instead of swapping (and which therefore go on the file LRU lists).
+ */
 const newAnonRmap = (k: Kernel, vma: Vma, head: number, slot: number): void => {
   k.memmap.mapping[head] = -anonVmaPrepare(k, vma).id;
   k.memmap.index[head] = vma.pgoff + slot;
+  if (!vma.droppable) k.memmap.set(head, PG_swapbacked);
 };
 
 const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
@@ -480,7 +499,7 @@ const doAnonymousPage = (
     if (head < 0) continue;
     k.memmap.refcount[head] = 0;
     newAnonRmap(k, vma, head, first);
-    prepNewFolio(k, vma, head, PG_swapbacked);
+    prepNewFolio(k, vma, head, 0);
     const bits = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
     if (order === k.pmdOrder) {
       // do_huge_pmd_anonymous_page(): one huge PMD, one entire mapcount, one reference.
@@ -498,7 +517,12 @@ const doAnonymousPage = (
   return noMemory(k, vma, slot);
 };
 
-/** Copies one page into a new anonymous order-0 folio mapped writable at `slot` (`wp_page_copy`). */
+/**
+ * Copies one page into a new anonymous order-0 folio mapped writable at `slot` (`wp_page_copy()`,
+ * `mm/memory.c`, Linux 6.16). `folio_prealloc()` asks for a zeroed page (`__GFP_ZERO`) only when
+ * the source is the zero page, and then copies nothing; any other source is copied whole
+ * (`__wp_page_copy_user()`) into a page allocated without `__GFP_ZERO`.
+ */
 const cowPage = (
   k: Kernel,
   task: Task,
@@ -509,12 +533,13 @@ const cowPage = (
   if (k.memmap.test(srcPage, PG_hwpoison)) {
     return errno("EHWPOISON", `copy-on-write of a poisoned page (pfn ${srcPage})`);
   }
-  const head = allocFaultFolio(k, task, vma, vma.pgoff + slot, [0]);
+  const pfnIsZero = srcPage === k.zeroPfn;
+  const head = allocFaultFolio(k, task, vma, vma.pgoff + slot, [0], undefined, pfnIsZero);
   if (head < 0) return noMemory(k, vma, slot);
-  k.mem.copyPages(head, srcPage, 1);
+  if (!pfnIsZero) k.mem.copyPages(head, srcPage, 1);
   k.memmap.refcount[head] = 0;
   newAnonRmap(k, vma, head, slot);
-  prepNewFolio(k, vma, head, PG_swapbacked);
+  prepNewFolio(k, vma, head, 0);
   const old = vma.ptes[slot]!;
   vma.ptes[slot] = 0;
   mapPages(k, vma, slot, head, 1, PTE_WRITE | PTE_DIRTY);
@@ -675,7 +700,9 @@ const doFault = (
       let cached = false;
       for (let p = start; p < start + nr && !cached; p++) cached = mapping.pages.has(p);
       if (cached) continue;
-      head = allocFaultFolio(k, task, vma, start, [order], dc);
+      // A file with storage reads every byte of the folio (holes as zeros); one without (shmem)
+      // has its new folio zeroed, as shmem_get_folio_gfp() clears a folio that is not uptodate.
+      head = allocFaultFolio(k, task, vma, start, [order], dc, mapping.backing === null);
       if (dc?.request) return VM_FAULT_RETRY;
       if (head < 0) continue;
       filemapAddFolio(k, mapping, head, start);
@@ -768,7 +795,7 @@ const doHugePmdWpPage = (
     if (head >= 0) {
       k.memmap.refcount[head] = 0;
       newAnonRmap(k, vma, head, first);
-      prepNewFolio(k, vma, head, PG_swapbacked);
+      prepNewFolio(k, vma, head, 0);
       vma.pmds.delete(haddr);
       vma.mm.tlb.flushRange(haddr / k.mem.pageSize, 1 << k.pmdOrder);
       mapAnonFolioPmd(k, vma, haddr, head, PTE_WRITE | PTE_DIRTY);
@@ -833,6 +860,10 @@ const doNumaPage = (
 /**
  * `handle_mm_fault()` for the page at `slot` of `vma`. With `dc`, a fault that allocates may
  * stop with `VM_FAULT_RETRY` to ask for the allocator's slow path (see {@link DirectCompact}).
+ * For a `VM_DROPPABLE` VMA Linux 6.16 clears `VM_FAULT_OOM` (the fault is retried without
+ * `pagefault_out_of_memory()`'s warning) and allocates with `__GFP_NOWARN`
+ * (`vma_alloc_folio_noprof()`); the allocator's own OOM kill is unchanged. The model prints
+ * neither warning, so a droppable fault that finds no memory ends as any other does: `ENOMEM`.
  */
 export const handleMmFault = (
   k: Kernel,
@@ -970,7 +1001,8 @@ export const checkAccess = (addr: number, length: number): ErrnoError | null => 
 /**
  * The bytes from `addr`, at most `length`, that lie in VMAs a read (or a write) may access
  * ({@link vmaAccessAllowed}) without a gap: how far an access can get before it faults with
- * `EFAULT`.
+ * `EFAULT`. A hole just below a `VM_GROWSDOWN` VMA counts as that VMA's, since the fault there
+ * may grow it ({@link lockMmAndFindVma}).
  */
 export const accessExtent = (
   mm: MmStruct,
@@ -980,11 +1012,41 @@ export const accessExtent = (
 ): number => {
   let at = addr;
   while (at < addr + length) {
-    const vma = mm.findVma(at);
-    if (!vma || !vmaAccessAllowed(vma.flags, write)) break;
+    let vma = mm.findVma(at);
+    if (!vma) {
+      const next = mm.findVmaIntersection(at, addr + length);
+      if (!next || !(next.flags & VM_GROWSDOWN)) break;
+      vma = next;
+    }
+    if (!vmaAccessAllowed(vma.flags, write)) break;
     at = vma.end;
   }
   return Math.min(at, addr + length) - addr;
+};
+
+/**
+ * `lock_mm_and_find_vma()` (`mm/memory.c`, Linux 6.16), which x86's `do_user_addr_fault()`
+ * (`arch/x86/mm/fault.c`) runs for a fault of the task's own access at `addr`: the VMA that holds
+ * it; else, when the first VMA above it is `VM_GROWSDOWN`, that VMA grown down to it
+ * (`expand_stack_locked()` → `expand_downwards()`, {@link expandDownwards}). Any other address,
+ * and a growth `expand_downwards()` refuses, is `bad_area_nosemaphore()`: `SIGSEGV`, which the
+ * model reports as `EFAULT` naming the cause. Only the task's own loads and stores grow a stack;
+ * `get_user_pages()` and `__mm_populate()` do not (`gup_vma_lookup()`).
+ */
+export const lockMmAndFindVma = (k: Kernel, mm: MmStruct, addr: number): Vma | ErrnoError => {
+  const at = `address 0x${addr.toString(16)}`;
+  const vma = mm.findVma(addr) ?? mm.findVmaIntersection(addr, TASK_SIZE);
+  if (!vma) return errno("EFAULT", `${at} is not mapped`);
+  if (vma.start <= addr) return vma;
+  if (!(vma.flags & VM_GROWSDOWN)) return errno("EFAULT", `${at} is not mapped`);
+  const grown = expandDownwards(k, vma, addr);
+  if (grown !== 0) {
+    return errno(
+      "EFAULT",
+      `${at} is not mapped (SIGSEGV): the stack at 0x${vma.start.toString(16)} cannot grow to it: ${grown.errno}, ${grown.message}`,
+    );
+  }
+  return vma;
 };
 
 /** How far an access got: bytes done, and why it stopped early. */
@@ -1002,7 +1064,8 @@ export interface AccessProgress {
 /**
  * Copies between `buf` and the task's memory at `addr`, page by page through the page tables.
  * Stops at a migration entry (reporting the folio to wait for) or an error; `done` says how far
- * it got, so the caller can resume. Models `access_remote_vm()`.
+ * it got, so the caller can resume. These are the task's own loads and stores: a fault below a
+ * `VM_GROWSDOWN` VMA grows it ({@link lockMmAndFindVma}).
  */
 export const accessVm = (
   k: Kernel,
@@ -1019,6 +1082,14 @@ export const accessVm = (
     const vpn = Math.floor(at / pageSize);
     const offset = at - vpn * pageSize;
     const n = Math.min(pageSize - offset, len - progress.done);
+    // A TLB miss walks the page tables from the VMA, which a fault below a stack grows first.
+    if (task.mm!.tlb.lookup(vpn) === undefined) {
+      const vma = lockMmAndFindVma(k, task.mm!, at);
+      if (vma instanceof Error) {
+        progress.error = vma;
+        return;
+      }
+    }
     const pfn = translate(k, task, vpn, write, progress.compact);
     if (pfn === VM_FAULT_RETRY_ACCESS) return;
     if (typeof pfn !== "number") {

@@ -1,7 +1,7 @@
 /**
  * Hardware memory errors.
  *
- * Models `memory_failure()` of `mm/memory-failure.c` (Linux 6.13 and later): a page with an
+ * Models `memory_failure()` of `mm/memory-failure.c` (Linux 6.16): a page with an
  * uncorrected error is marked `PG_hwpoison`, counted in `num_poisoned_pages`, and then handled by
  * its state, each outcome reported through `action_result()` (the `memory_failure_event`
  * tracepoint, the per-node `memory_failure/` counters):
@@ -22,7 +22,8 @@
  *   page from its file (a shmem page stays cached, poisoned) and an anonymous page is left to be
  *   freed; a page someone else still holds is "failed".
  * - a hugetlb folio is unmapped whole with hwpoison entries (`me_huge_page()`): anonymous, it is
- *   freed and dissolved, its good pages going back to the allocator;
+ *   freed and dissolved, its good pages going back to the allocator; in a hugetlbfs file's page
+ *   cache it stays there, poisoned, and a later fault on it gets `EHWPOISON`;
  * - a free huge page of a pool is dissolved and the poisoned page taken off the buddy allocator
  *   (`__page_handle_poison()`): "free huge page", recovered; failed when it cannot be dissolved
  *   (every free huge page is reserved), when it stays in its pool, poisoned, never handed out.
@@ -62,13 +63,13 @@ import type { MemoryFailureEvent } from "../include/trace";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { filemapRemoveFolio, folioLock, folioUnlock } from "./filemap";
-import { deferredSplitFolio, splitFolio, splitLruFolio } from "./huge_memory";
+import { deferredSplitFolio, splitLruFolio } from "./huge_memory";
 import { dissolveFreeHugetlbFolio } from "./hugetlb";
 import { isolateFolioToList, migratePages, putbackMovablePages } from "./migrate";
 import { pageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
 import { folioMkclean, TTU_HWPOISON, tryToUnmap } from "./rmap";
-import { folioPut } from "./swap";
+import { folioGet, folioPut } from "./swap";
 
 /**
  * `enum mf_result` (`include/linux/mm.h`): what became of a poisoned page. Ignored: nothing could
@@ -229,37 +230,24 @@ const mePagecache = (k: Kernel, page: number, dirty: boolean): MfResult => {
 };
 
 /**
- * `me_huge_page()` on an unmapped anonymous hugetlb folio holding our reference, the page `pfn`
- * poisoned: our reference is put, which frees the folio and dissolves it into the buddy
- * allocator, its poisoned pages kept out (`__page_handle_poison()`), and the poisoned page is held
- * for good (`page_ref_inc()`). "Failed" when someone else still holds the folio, which then cannot
- * be dissolved.
+ * `me_huge_page()` on an unmapped hugetlb folio holding our reference, the page `pfn` poisoned.
+ * In a hugetlbfs file's page cache (`truncate_error_folio()`: `hugetlbfs_error_remove_folio()`
+ * removes nothing, `filemap_release_folio()` has nothing to release) the folio stays cached,
+ * poisoned, and keeps our reference; "failed" when anyone holds it beyond the cache and us
+ * (`has_extra_refcount()` with `extra_pins`). An anonymous one has our reference put, which frees
+ * the folio and dissolves it into the buddy allocator, its poisoned pages kept out
+ * (`__page_handle_poison()`), and the poisoned page is held for good (`page_ref_inc()`). "Failed"
+ * when someone else still holds the folio, which then cannot be dissolved.
  */
 const meHugePage = (k: Kernel, pfn: number, head: number): MfResult => {
+  const m = k.memmap;
+  if (m.mapping[head]! > 0) {
+    return m.refcount[head]! - 1 - m.folioNrPages(head) > 0 ? "MF_FAILED" : "MF_RECOVERED";
+  }
   folioPut(k, head);
   if (dissolveFreeHugetlbFolio(k, pfn) !== 0) return "MF_FAILED";
   k.memmap.refcount[pfn]!++;
   return "MF_RECOVERED";
-};
-
-/**
- * `try_to_split_thp_page()`: splits the large LRU folio `head` to order 0 under an isolation
- * reference and puts the pieces back on the LRU. False when it could not be split (pinned).
- */
-const tryToSplitThpPage = (k: Kernel, head: number): boolean => {
-  const list = new FolioList(k.memmap.lru);
-  try {
-    k.lru.isolate(head);
-    list.addTail(head);
-    const split = splitFolio(k, head, list);
-    for (let folio = list.first; folio >= 0; folio = list.first) {
-      list.del(folio);
-      k.lru.putback(folio);
-    }
-    return split === 0;
-  } finally {
-    list.release();
-  }
 };
 
 /**
@@ -468,24 +456,37 @@ const hwpoisonHandlable = (k: Kernel, pfn: number): boolean =>
   pageHasMovableOps(k, k.memmap.folioOf(pfn));
 
 /**
- * `get_any_page()` with `MF_SOFT_OFFLINE`: 1 for a page in use that soft offline can handle
- * (with `MF_COUNT_INCREASED`, as `madvise()` calls it, any hugetlb page or handlable page); 0 for
- * a free page (in the buddy allocator, or a free huge page of the pool); `-EIO` for a page it
- * cannot handle ("unhandlable page": kernel memory, the zero page, a folio isolated for
- * migration), and for a hugetlb folio isolated for migration when the count was not raised.
+ * `get_any_page()` with `MF_SOFT_OFFLINE` (`mm/memory-failure.c`, Linux 6.16): 1 for a page in use
+ * that soft offline can handle, with a reference on its folio for the caller: taken here
+ * (`__get_hwpoison_page()`'s `folio_try_get()`, or `get_hwpoison_hugetlb_folio()`'s for a
+ * migratable hugetlb folio), or, with `countIncreased` (`MF_COUNT_INCREASED`, as `madvise()` calls
+ * it), the caller's own, for any hugetlb page or handlable page. 0 for a free page (in the buddy
+ * allocator, or a free huge page of the pool); `-EIO` for a page it cannot handle ("unhandlable
+ * page": kernel memory, the zero page, a folio isolated for migration), and for a hugetlb folio
+ * isolated for migration when the count was not raised. An unhandlable page puts the caller's
+ * reference and is looked at again without it. No reference is held but for 1.
  */
 const getAnyPage = (k: Kernel, pfn: number, countIncreased: boolean): number => {
   const m = k.memmap;
   const head = m.folioOf(pfn);
   const hugetlb = m.test(head, PG_hugetlb);
-  if (countIncreased) return hugetlb || hwpoisonHandlable(k, pfn) ? 1 : -ERRNO.EIO;
+  if (countIncreased) {
+    if (hugetlb || hwpoisonHandlable(k, pfn)) return 1;
+    folioPut(k, head);
+    return getAnyPage(k, pfn, false);
+  }
   if (hugetlb) {
-    // get_hwpoison_hugetlb_folio(): free in the pool, migratable, or busy.
+    // get_hwpoison_hugetlb_folio(): free in the pool, migratable (a reference taken), or busy.
     if (hugetlbFreed(k, head)) return 0;
-    return m.test(head, PG_hugetlb_migratable) ? 1 : -ERRNO.EIO;
+    if (!m.test(head, PG_hugetlb_migratable)) return -ERRNO.EIO;
+    folioGet(k, head);
+    return 1;
   }
   if (!hwpoisonHandlable(k, pfn)) return -ERRNO.EIO;
-  if (m.refcount[head]! > 0) return 1;
+  if (m.refcount[head]! > 0) {
+    folioGet(k, head);
+    return 1;
+  }
   return isFreeBuddyPage(k, pfn) ? 0 : -ERRNO.EIO;
 };
 
@@ -518,9 +519,10 @@ const pageHandlePoison = (
 
 /**
  * `mapping_evict_folio()` as `soft_offline_in_use_page()` tries it first: a clean, unmapped page
- * of a regular file is dropped from its page cache, its data left to the file, which the next
- * fault reads again. True when it was; the page is then held by the reference
- * `get_hwpoison_page()` took, which `page_handle_poison()` drops, and never freed meanwhile.
+ * of a regular file that nobody holds beyond the page cache and the caller is dropped from its
+ * page cache, its data left to the file, which the next fault reads again. True when it was; the
+ * page is then held by the reference `get_any_page()` took, which `page_handle_poison()` drops,
+ * and never freed meanwhile.
  */
 const mappingEvictFolio = (k: Kernel, head: number): boolean => {
   const m = k.memmap;
@@ -528,18 +530,16 @@ const mappingEvictFolio = (k: Kernel, head: number): boolean => {
   if (mapping <= 0 || m.test(head, PG_dirty) || m.folioMapcount(head) > 0) return false;
   const file = k.addressSpaces.get(mapping);
   // shmem has no backing store to read the page back from.
-  if (!file || file.shmem || m.refcount[head]! !== 1) return false;
-  // The model's get_any_page() counts no reference for its caller: take it here, so that
-  // dropping the page cache's leaves the page held rather than freed.
-  m.refcount[head]!++;
+  if (!file || file.shmem || m.refcount[head]! > m.folioNrPages(head) + 1) return false;
   filemapRemoveFolio(k, file, head);
   return true;
 };
 
 /**
  * `soft_offline_in_use_page()`: a page in use is emptied and taken out of use. A THP is split
- * first (`EBUSY` when it cannot be); a clean unmapped page-cache page is just dropped
- * ("invalidated"); anything else is isolated (`EBUSY` when it cannot be: already isolated by a
+ * first (`EBUSY` when it cannot be); then, the folio locked, any but a hugetlb page waits for
+ * its writeback to end (`folio_wait_writeback()`, Linux 6.16); a clean unmapped page-cache page is
+ * just dropped ("invalidated"); anything else is isolated (`EBUSY` when it cannot be: already isolated by a
  * migration) and migrated away with `alloc_migration_target()` on any node (the page's own
  * first), `MIGRATE_SYNC`, `MR_MEMORY_FAILURE`, then poisoned (`page_handle_poison()`); a hugetlb
  * page is migrated, freed back to its pool and dissolved. A failed migration is `EBUSY` (or the
@@ -557,13 +557,27 @@ const softOfflineInUsePage = (
     const huge = m.test(head, PG_hugetlb);
     const at = `soft offline: pfn ${pfn}`;
     if (!huge && m.folioOrder(head) > 0) {
-      if (!m.test(head, PG_lru) || !tryToSplitThpPage(k, head) || m.folioOrder(m.folioOf(pfn)) > 0)
+      // try_to_split_thp_page(page, true): lock_page(), split_huge_page(), unlock_page(); the
+      // reference stays with the page, or is put when the split fails.
+      yield* folioLock(k, head);
+      if (splitLruFolio(k, head, pfn) !== 0) {
+        folioUnlock(k, head);
+        folioPut(k, head);
         return yield* Effect.fail(errno("EBUSY", `${at}: thp split failed`));
-      head = m.folioOf(pfn);
+      }
+      head = pfn;
     }
-    // folio_lock(): wait for whoever holds the lock.
-    while (m.test(head, PG_locked)) yield* k.folioWaiters.waitUnlocked(head);
-    if (m.test(pfn, PG_hwpoison)) return; // "page already poisoned"
+    // folio_lock(): wait for whoever holds the lock, holding the page; then, for any but a
+    // hugetlb folio, folio_wait_writeback() under the lock, so a page cache page written back
+    // meanwhile may be dropped below rather than migrated.
+    while (m.test(head, PG_locked) || (!huge && m.test(head, PG_writeback))) {
+      if (m.test(head, PG_locked)) yield* k.folioWaiters.waitUnlocked(head);
+      else yield* k.folioWaiters.waitBit(head, PG_writeback);
+    }
+    if (m.test(pfn, PG_hwpoison)) {
+      folioPut(k, head); // "page already poisoned"
+      return;
+    }
     if (!huge && m.test(head, PG_lru) && mappingEvictFolio(k, head)) {
       // "invalidated": the page cache's reference is gone; the page is held and poisoned.
       pageHandlePoison(k, pfn, false, true);
@@ -571,7 +585,10 @@ const softOfflineInUsePage = (
     }
     const list = new FolioList(m.lru);
     try {
-      if (!isolateFolioToList(k, head, list)) {
+      // An isolated folio holds the isolation's reference: get_any_page()'s is put either way.
+      const isolated = isolateFolioToList(k, head, list);
+      folioPut(k, head);
+      if (!isolated) {
         return yield* Effect.fail(
           errno("EBUSY", `${at}: ${huge ? "hugepage" : "page"} isolation failed`),
         );
@@ -631,7 +648,11 @@ export const softOfflinePage = (
 ): Effect.Effect<void, ErrnoError> =>
   Effect.suspend(() => {
     if (!k.mem.pfnValid(pfn)) return Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory`));
-    if (k.memmap.test(pfn, PG_hwpoison)) return Effect.void; // "page already poisoned"
+    if (k.memmap.test(pfn, PG_hwpoison)) {
+      // "page already poisoned": put_ref_page() drops the caller's reference.
+      if (countIncreased) folioPut(k, k.memmap.folioOf(pfn));
+      return Effect.void;
+    }
     for (let tryAgain = true; ; tryAgain = false) {
       const ret = getAnyPage(k, pfn, countIncreased);
       if (ret > 0) return softOfflineInUsePage(k, pfn, current);

@@ -70,12 +70,11 @@ const checkRange = (k: Kernel, what: string, start: number, nrPages: number): Er
 
 /**
  * The nodes with memory (`node_states[N_MEMORY]`): those whose zone still has present pages
- * ({@link Kernel.nodeHasMemory}).
+ * ({@link Kernel.nodesWithMemory}).
  *
  * @category Memory hotplug
  */
-export const nodesWithMemory = (k: Kernel): number[] =>
-  k.mem.nodes.map((n) => n.nid).filter((nid) => k.nodeHasMemory(nid));
+export const nodesWithMemory = (k: Kernel): number[] => k.nodesWithMemory();
 
 /**
  * `pfn_to_online_page()` (`mm/memory_hotplug.c`): `pfn` when it is a valid page of an online
@@ -211,7 +210,8 @@ export const doMigrateRange = (
  * 3. Takes the free pages out of the allocator (`__offline_isolated_pages()`), and out of the
  *    zone's managed and present pages (`adjust_managed_page_count()`,
  *    `adjust_present_page_count()`): `MemTotal` shrinks by the range. When that was the node's
- *    last memory, the node leaves N_MEMORY and its memory tier
+ *    last memory, the node's `kcompactd` and `kswapd` end (`kcompactd_stop()`, `kswapd_stop()`:
+ *    each daemon is woken and waited for), and the node leaves N_MEMORY and its memory tier
  *    (`memtier_hotplug_callback()`, `mm/memory_tiers.ts`).
  *
  * On any failure or interruption the pageblocks go back to movable
@@ -276,15 +276,22 @@ export const offlinePages = (
           if (exit._tag === "Failure") undoIsolatePageRange(k, start, end);
         }),
       ),
-      Effect.map(() => {
+      Effect.flatMap(() => {
         const nid = k.mem.pfnToNid(start);
         const zone = k.pageAlloc.zones[nid]!;
         const taken = k.pageAlloc.offlineIsolatedPages(start, end);
         zone.managedPages -= taken;
         zone.presentPages -= nrPages;
-        // memory_notify(MEM_OFFLINE) with status_change_nid when the node lost N_MEMORY.
-        if (zone.presentPages === 0) memtierHotplugCallback(k, MEM_OFFLINE, nid);
-        return taken;
+        if (zone.presentPages > 0) return Effect.succeed(taken);
+        // status_change_nid: the node lost N_MEMORY. Its daemons end (kcompactd_stop(),
+        // kswapd_stop()), then memory_notify(MEM_OFFLINE).
+        return Effect.andThen(
+          Effect.andThen(k.compaction.stopNode(nid), k.kswapd.stopNode(nid)),
+          Effect.sync(() => {
+            memtierHotplugCallback(k, MEM_OFFLINE, nid);
+            return taken;
+          }),
+        );
       }),
     );
   });
@@ -294,8 +301,10 @@ export const offlinePages = (
  * back to the allocator: every page but a hwpoisoned one is freed into the still isolated
  * pageblocks (`online_pages_range()`, `generic_online_page()`, `__free_pages_core()`: reserved
  * cleared, managed pages counted back), the zone's present pages grow, and the pageblocks become
- * movable (`undo_isolate_page_range()`). A node that had no memory before joins N_MEMORY and
- * its memory tier again (`memtier_hotplug_callback()`). The model has one zone per node, so the range goes back
+ * movable (`undo_isolate_page_range()`). The node's daemons start if it has none
+ * (`kswapd_run()`, `kcompactd_run()`: while the daemons run, {@link Kswapd.runNode}), and a node
+ * that had no memory before joins N_MEMORY and its memory tier again
+ * (`memtier_hotplug_callback()`). The model has one zone per node, so the range goes back
  * into that zone whatever the online type asked (`zone_for_pfn_range()` is not modelled).
  * `EINVAL` for a range that is not whole sections of one node, or that is not offline.
  *
@@ -345,6 +354,13 @@ export const onlinePages = (
     zone.managedPages += freed;
     zone.presentPages += nrPages;
     undoIsolatePageRange(k, start, end);
-    if (statusChange) memtierHotplugCallback(k, MEM_ONLINE, nid);
-    return Effect.succeed(freed);
+    // kswapd_run() and kcompactd_run() (each nothing when the node has its daemon), then
+    // memory_notify(MEM_ONLINE).
+    return Effect.andThen(
+      Effect.andThen(k.kswapd.runNode(nid), k.compaction.runNode(nid)),
+      Effect.sync(() => {
+        if (statusChange) memtierHotplugCallback(k, MEM_ONLINE, nid);
+        return freed;
+      }),
+    );
   });

@@ -21,7 +21,9 @@ import {
   AnonVma,
   MMAP_MIN_ADDR,
   type MmStruct,
+  VM_DONTDUMP,
   VM_DONTEXPAND,
+  VM_GROWSDOWN,
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
@@ -30,6 +32,7 @@ import {
   VM_READ,
   VM_SHARED,
   VM_SPECIAL,
+  VM_WIPEONFORK,
   VM_WRITE,
   Vma,
 } from "../include/mm_types";
@@ -39,6 +42,7 @@ import {
   MAP_DROPPABLE,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
   MAP_HUGE_1GB,
   MAP_HUGE_2MB,
   MAP_HUGE_MASK,
@@ -79,11 +83,10 @@ import {
 import { freePgtables, zapPteRange } from "./memory";
 import { mlockVmaPagesRange } from "./mlock";
 import { kvmalloc, vmEnoughMemory } from "./util";
+import { STK_LIM, vmStartGap } from "./vma";
 
 // The legacy flags of include/uapi/asm-generic/mman.h and mman-common.h that the model does not
-// export: ignored by Linux (MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED without CONFIG_MMU)
-// or honoured in ways the model does not follow (MAP_NOT_MODELLED below).
-const MAP_GROWSDOWN = 0x0100;
+// export: ignored by Linux (MAP_DENYWRITE, MAP_EXECUTABLE, MAP_UNINITIALIZED without CONFIG_MMU).
 const MAP_DENYWRITE = 0x0800;
 const MAP_EXECUTABLE = 0x1000;
 const MAP_UNINITIALIZED = 0x4000000;
@@ -114,26 +117,27 @@ const LEGACY_MAP_MASK =
   MAP_HUGE_1GB;
 
 /**
- * Flags Linux 6.16 honours that the model does not follow: `mmap()` refuses them with `EINVAL`
- * naming them, rather than ignore what the caller asked for (`VM_GROWSDOWN` from
- * `calc_vm_flag_bits()`).
- */
-const MAP_NOT_MODELLED = MAP_GROWSDOWN;
-
-/**
  * `do_mmap()`'s switch on `flags & MAP_TYPE` (`mm/mmap.c`, Linux 6.16): whether the mapping is
  * shared, and the flags that go on. A file mapping (`fileBacked`: a file, or an anonymous hugetlb
  * mapping, which `ksys_mmap_pgoff()` backs with a hugetlbfs file) of type `MAP_SHARED` drops the
  * flags outside `LEGACY_MAP_MASK`, one of type `MAP_SHARED_VALIDATE` is `EOPNOTSUPP` with any
- * (no file of the model supports `MAP_SYNC`), one of type `MAP_PRIVATE` keeps them all. An
- * anonymous mapping is `MAP_SHARED` or `MAP_PRIVATE`, with any flags; `MAP_DROPPABLE` is
- * `EOPNOTSUPP` (the model has no `VM_DROPPABLE`). Every other type is `EINVAL`.
+ * (no file of the model supports `MAP_SYNC`), one of type `MAP_PRIVATE` keeps them all; any file
+ * mapping with `MAP_GROWSDOWN` (`VM_GROWSDOWN`) is then `EINVAL`. An anonymous mapping is
+ * `MAP_SHARED` (`EINVAL` with `MAP_GROWSDOWN`), `MAP_PRIVATE` with any flags, or `MAP_DROPPABLE`
+ * (`droppable`: private, `EINVAL` with `MAP_LOCKED`, `MAP_HUGETLB` or `MAP_GROWSDOWN`). Every
+ * other type is `EINVAL`.
  */
 const mmapType = (
   flags: number,
   fileBacked: boolean,
-): { readonly shared: boolean; readonly flags: number } | ErrnoError => {
+):
+  | { readonly shared: boolean; readonly flags: number; readonly droppable?: boolean }
+  | ErrnoError => {
   const type = flags & MAP_TYPE;
+  const growsdown = errno(
+    "EINVAL",
+    `MAP_GROWSDOWN of a ${fileBacked ? "file (or hugetlb)" : "shared anonymous"} mapping`,
+  );
   if (fileBacked && (type === MAP_SHARED || type === MAP_SHARED_VALIDATE)) {
     const kept = type === MAP_SHARED ? flags & LEGACY_MAP_MASK : flags;
     if (kept & ~LEGACY_MAP_MASK) {
@@ -142,12 +146,24 @@ const mmapType = (
         `MAP_SHARED_VALIDATE: the file does not support mmap flags ${hex((kept & ~LEGACY_MAP_MASK) >>> 0)}`,
       );
     }
-    return { shared: true, flags: kept };
+    return kept & MAP_GROWSDOWN ? growsdown : { shared: true, flags: kept };
   }
-  if (type === MAP_PRIVATE) return { shared: false, flags };
-  if (!fileBacked && type === MAP_SHARED) return { shared: true, flags };
+  if (type === MAP_PRIVATE) {
+    return fileBacked && flags & MAP_GROWSDOWN ? growsdown : { shared: false, flags };
+  }
+  if (!fileBacked && type === MAP_SHARED) {
+    return flags & MAP_GROWSDOWN ? growsdown : { shared: true, flags };
+  }
   if (!fileBacked && type === MAP_DROPPABLE) {
-    return errno("EOPNOTSUPP", "MAP_DROPPABLE: the model has no VM_DROPPABLE");
+    // "A locked or stack area makes no sense to be droppable", nor (for now) a hugetlb one.
+    const refused = flags & (MAP_LOCKED | MAP_HUGETLB | MAP_GROWSDOWN);
+    if (refused) {
+      return errno(
+        "EINVAL",
+        `MAP_DROPPABLE with mmap flags ${hex(refused)} (locked, hugetlb, stack)`,
+      );
+    }
+    return { shared: false, flags, droppable: true };
   }
   return errno(
     "EINVAL",
@@ -236,6 +252,7 @@ export const splitVma = (k: Kernel, vma: Vma, addr: number): Vma => {
   upper.policy = vma.policy;
   upper.hugetlbResv = vma.hugetlbResv;
   upper.hstate = vma.hstate;
+  upper.droppable = vma.droppable;
   for (const [haddr, pmd] of vma.pmds) {
     if (haddr < addr) continue;
     upper.pmds.set(haddr, pmd);
@@ -380,13 +397,14 @@ const vmaHadUncowedParents = (vma: Vma): boolean =>
 
 /**
  * `is_mergeable_vma()` and `is_mergeable_anon_vma()` (`mm/vma.c`, Linux 6.16): whether `src`,
- * given `flags` and `policy`, may join its neighbour `tgt`. The same flags, policy
+ * given `flags` and `policy`, may join its neighbour `tgt`. The same flags (`VM_DROPPABLE` too), policy
  * (`mpol_equal()`) and backing object (for a hugetlb mapping, the same reservation map, which
  * stands for its hugetlbfs file); and either the same anon_vma, or one side without one and the
  * other not a fork child (so a merge never widens a parent's anon_vma).
  */
 const isMergeable = (tgt: Vma, src: Vma, flags: number, policy: Mempolicy | null): boolean => {
-  if (tgt.flags !== flags || !mpolEqual(tgt.policy, policy)) return false;
+  if (tgt.flags !== flags || tgt.droppable !== src.droppable || !mpolEqual(tgt.policy, policy))
+    return false;
   if (tgt.mapping !== src.mapping || tgt.hugetlbResv !== src.hugetlbResv) return false;
   if (!tgt.anonVma && src.anonVma) return !vmaHadUncowedParents(src);
   if (tgt.anonVma && !src.anonVma) return !vmaHadUncowedParents(tgt);
@@ -563,10 +581,6 @@ const commitMerge = (piece: Vma, plan: MergePlan): Vma => {
   return target;
 };
 
-/** `_STK_LIM` (`include/uapi/linux/resource.h`): the default `RLIMIT_STACK`, 8 MiB. */
-const STK_LIM = 8 * 2 ** 20;
-/** `stack_guard_gap` (`mm/mmap.c`) at its default: 256 pages. */
-const STACK_GUARD_GAP_PAGES = 256;
 /** `SIZE_128M` (`arch/x86/mm/mmap.c`): the least gap left between the stack and `mmap_base`. */
 const SIZE_128M = 128 * 2 ** 20;
 
@@ -576,19 +590,17 @@ const SIZE_128M = 128 * 2 ** 20;
  * and no randomization (the model has no ASLR: `PF_RANDOMIZE` is never set, so `arch_rnd()` and
  * `stack_maxrandom_size()` are 0). `mmapBase` is `mmap_base()`: `TASK_SIZE` less a gap of the
  * stack rlimit (the default `_STK_LIM`, 8 MiB; the model has no `setrlimit`) plus
- * `stack_guard_gap` (256 pages), kept between 128 MiB and five sixths of `TASK_SIZE`, page
+ * `stackGuardGap` (`stack_guard_gap` in bytes, 256 pages by default), kept between 128 MiB and five sixths of `TASK_SIZE`, page
  * aligned up: `0x7ffff7fff000` with 4 KiB pages. `mmapLegacyBase` is `TASK_UNMAPPED_BASE`
  * (`__TASK_UNMAPPED_BASE()`, `arch/x86/include/asm/processor.h`): a third of `TASK_SIZE`, page
  * aligned up, `0x2aaaaaaab000` with 4 KiB pages. Both in bytes.
  */
 export const archPickMmapLayout = (
   pageSize: number,
+  stackGuardGap: number,
 ): { readonly mmapBase: number; readonly mmapLegacyBase: number } => {
   const pageAlign = (addr: number) => Math.ceil(addr / pageSize) * pageSize;
-  const gap = Math.min(
-    Math.max(STK_LIM + STACK_GUARD_GAP_PAGES * pageSize, SIZE_128M),
-    Math.floor(TASK_SIZE / 6) * 5,
-  );
+  const gap = Math.min(Math.max(STK_LIM + stackGuardGap, SIZE_128M), Math.floor(TASK_SIZE / 6) * 5);
   return {
     mmapBase: pageAlign(TASK_SIZE - gap),
     mmapLegacyBase: pageAlign(Math.floor(TASK_SIZE / 3)),
@@ -610,14 +622,23 @@ interface UnmappedAreaInfo {
  * `[max(lowLimit, mmap_min_addr), highLimit)` that holds `length` plus the worst alignment
  * overhead (`align_mask`); the start of that range, aligned up. -1 when none does (`-ENOMEM`).
  * The free ranges are the gaps of the VMA tree, found in O(log n) (`mas_empty_area()`,
- * `MapleTree.emptyArea`). No VMA of the model grows down or up (there is no stack VMA), so no
- * range keeps a guard gap (`vm_start_gap()`).
+ * `MapleTree.emptyArea`). A range just below a `VM_GROWSDOWN` VMA must also end at or below its
+ * guard gap (`vm_start_gap()`, {@link vmStartGap}); when it does not, the search starts again
+ * above that VMA.
  */
 const unmappedArea = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): number => {
   const need = info.length + info.align - k.mem.pageSize;
-  const lo = Math.max(info.lowLimit, MMAP_MIN_ADDR);
-  const gap = mm.mt.emptyArea(lo, info.highLimit, need);
-  return gap ? Math.ceil(gap.start / info.align) * info.align : -1;
+  let lo = Math.max(info.lowLimit, MMAP_MIN_ADDR);
+  for (;;) {
+    const gap = mm.mt.emptyArea(lo, info.highLimit, need);
+    if (!gap) return -1;
+    const start = Math.ceil(gap.start / info.align) * info.align;
+    const next = mm.findVmaIntersection(gap.start, Number.POSITIVE_INFINITY);
+    if (!next || !(next.flags & VM_GROWSDOWN) || vmStartGap(k, next) >= start + need - 1) {
+      return start;
+    }
+    lo = next.end;
+  }
 };
 
 /**
@@ -626,23 +647,36 @@ const unmappedArea = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): number =
  * overhead; the highest aligned start in it, so the mapping ends at (or just under) the range's
  * top and touches the mapping above. -1 when none does (`-ENOMEM`). The range is the VMA tree's
  * highest gap that fits (`mas_empty_area_rev()`, `MapleTree.emptyAreaRev`), found in O(log n).
+ * When the VMA above the range is `VM_GROWSDOWN`, the range must end at its guard gap
+ * (`vm_start_gap()`, {@link vmStartGap}): the search starts again with that as its top.
  */
 const unmappedAreaTopdown = (k: Kernel, mm: MmStruct, info: UnmappedAreaInfo): number => {
   const need = info.length + info.align - k.mem.pageSize;
   const lo = Math.max(info.lowLimit, MMAP_MIN_ADDR);
-  const gap = mm.mt.emptyAreaRev(lo, info.highLimit, need);
-  if (!gap) return -1;
-  const top = gap.end - info.length;
-  return top - (top % info.align);
+  let hi = info.highLimit;
+  for (;;) {
+    const gap = hi > lo ? mm.mt.emptyAreaRev(lo, hi, need) : null;
+    if (!gap) return -1;
+    const next = mm.findVmaIntersection(gap.end, Number.POSITIVE_INFINITY);
+    if (next && next.flags & VM_GROWSDOWN && vmStartGap(k, next) < gap.end) {
+      hi = vmStartGap(k, next);
+      continue;
+    }
+    const top = gap.end - info.length;
+    return top - (top % info.align);
+  }
 };
 
 /**
  * Whether a hint `addr` is taken for `len` bytes: asked for (not 0), below `end` (`TASK_SIZE`
- * unless `MAP_32BIT` narrows it) with the length, and free (`find_vma()` finds nothing, or a VMA
- * at or past its end).
+ * unless `MAP_32BIT` narrows it) with the length, and free up to the next VMA's guard gap
+ * (`find_vma()` finds nothing, or a VMA whose `vm_start_gap()` is at or past its end).
  */
-const hintFree = (mm: MmStruct, addr: number, len: number, end = TASK_SIZE): boolean =>
-  addr !== 0 && end - len >= addr && !mm.findVmaIntersection(addr, addr + len);
+const hintFree = (k: Kernel, mm: MmStruct, addr: number, len: number, end = TASK_SIZE): boolean => {
+  if (addr === 0 || end - len < addr) return false;
+  const next = mm.findVmaIntersection(addr, Number.POSITIVE_INFINITY);
+  return !next || addr + len <= vmStartGap(k, next);
+};
 
 /** `find_start_end()`'s window for a 64-bit task's `MAP_32BIT` mapping: 1 GiB to 2 GiB. */
 const MAP_32BIT_BEGIN = 0x40000000;
@@ -668,7 +702,7 @@ const archGetUnmappedArea = (
   const end = map32bit ? MAP_32BIT_END : TASK_SIZE;
   if (len > end) return -1;
   const up = Math.ceil(hint / pageSize) * pageSize;
-  if (hintFree(mm, up, len, end)) return up;
+  if (hintFree(k, mm, up, len, end)) return up;
   return unmappedArea(k, mm, { length: len, lowLimit: begin, highLimit: end, align });
 };
 
@@ -694,7 +728,7 @@ const archGetUnmappedAreaTopdown = (
   if (len > TASK_SIZE) return -1;
   if (map32bit) return archGetUnmappedArea(k, mm, hint, len, align, true);
   const down = hint - (hint % pageSize);
-  if (hintFree(mm, down, len)) return down;
+  if (hintFree(k, mm, down, len)) return down;
   const top = { length: len, lowLimit: pageSize, highLimit: mm.mmapBase, align };
   const addr = unmappedAreaTopdown(k, mm, top);
   if (addr >= 0) return addr;
@@ -793,8 +827,8 @@ export type UnmappedAreaKind =
  * the one above it and a hole left by `munmap()` is filled first; when nothing fits there, the
  * bottom-up search from `TASK_UNMAPPED_BASE`. With `map32bit` (`MAP_32BIT`, a 64-bit task) every
  * kind searches bottom-up in `[0x40000000, 0x80000000)` instead ({@link archGetUnmappedArea}),
- * keeping its alignment. Ranges may touch the mappings around them (only a
- * stack keeps a guard gap, and the model has no stack VMA). `ENOMEM` for a length past
+ * keeping its alignment. Ranges may touch the mappings around them, but end no closer than
+ * `stack_guard_gap` below a `VM_GROWSDOWN` one (`vm_start_gap()`). `ENOMEM` for a length past
  * `TASK_SIZE` or when no range is free. Changes nothing.
  */
 export const getUnmappedArea = (
@@ -857,10 +891,13 @@ const roundHintToMin = (hint: number, pageSize: number): number => {
 /**
  * `do_mmap()`: creates a mapping and returns its address. Every check comes before anything
  * changes: `EINVAL` for bad arguments, a map type other than `MAP_SHARED`, `MAP_PRIVATE` and (for
- * a file or a hugetlb mapping) `MAP_SHARED_VALIDATE`, or a flag the model does not follow;
- * `EOPNOTSUPP` for `MAP_SHARED_VALIDATE` with a flag outside `LEGACY_MAP_MASK`, and for
- * `MAP_DROPPABLE`; other unknown flags are ignored, as Linux ignores them. `MAP_NORESERVE` gives
- * the VMA `VM_NORESERVE`: no overcommit charge, and for hugetlb no reservation. `EOVERFLOW` for a file offset past what it can express,
+ * a file or a hugetlb mapping) `MAP_SHARED_VALIDATE`, or `MAP_GROWSDOWN` of a file, hugetlb or
+ * shared mapping; `EOPNOTSUPP` for `MAP_SHARED_VALIDATE` with a flag outside `LEGACY_MAP_MASK`; other unknown flags are ignored, as Linux ignores them. `MAP_NORESERVE` gives
+ * the VMA `VM_NORESERVE`: no overcommit charge, and for hugetlb no reservation. `MAP_GROWSDOWN`
+ * gives a private anonymous VMA `VM_GROWSDOWN`: a stack, which the task's accesses just below it
+ * grow (`expandDownwards`). `MAP_DROPPABLE` makes a private anonymous VMA that is
+ * `VM_DROPPABLE` ({@link Vma.droppable}), `VM_NORESERVE`, `VM_WIPEONFORK` and `VM_DONTDUMP`;
+ * with `MAP_LOCKED`, `MAP_HUGETLB` or `MAP_GROWSDOWN` it is `EINVAL`. `EOVERFLOW` for a file offset past what it can express,
  * `ENOMEM` when no range below `TASK_SIZE` is free (`get_unmapped_area()`), when the overcommit
  * heuristic refuses a private writable or shared anonymous mapping larger than all of memory
  * (`__vm_enough_memory()`), or when the host cannot allocate its page table. With `MAP_FIXED`
@@ -949,12 +986,6 @@ export const doMmap = (
   const mapType = mmapType(flags, !anonymous || hugetlb);
   if (mapType instanceof Error) return mapType;
   const shared = mapType.shared;
-  if (mapType.flags & MAP_NOT_MODELLED) {
-    return errno(
-      "EINVAL",
-      `mmap flags ${hex(mapType.flags & MAP_NOT_MODELLED)} are not modelled (MAP_GROWSDOWN)`,
-    );
-  }
   // __mmap_prepare(): MAP_FIXED gathers what it replaces first, cutting the VMAs at the range's
   // ends; a refusal after that (the overcommit check) leaves them cut, as
   // vms_abort_munmap_vmas() reattaches them.
@@ -970,10 +1001,16 @@ export const doMmap = (
   // MAP_NORESERVE is honoured while overcommit is not OVERCOMMIT_NEVER (the model's is always
   // OVERCOMMIT_GUESS), and always for hugetlb.
   if (mapType.flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
-  // calc_vm_flag_bits(): MAP_STACK is VM_NOHUGEPAGE (Linux 6.7+); MAP_LOCKED is VM_LOCKED, which
-  // __mmap_region() clears again for a VM_SPECIAL (here: hugetlb) VMA.
+  // calc_vm_flag_bits(): MAP_STACK is VM_NOHUGEPAGE (Linux 6.7+), MAP_GROWSDOWN VM_GROWSDOWN;
+  // MAP_LOCKED is VM_LOCKED, which __mmap_region() clears again for a VM_SPECIAL (here: hugetlb)
+  // VMA.
   if (mapType.flags & MAP_STACK) vmFlags |= VM_NOHUGEPAGE;
+  if (mapType.flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
   if (mapType.flags & MAP_LOCKED && !hugetlb) vmFlags |= VM_LOCKED;
+  // MAP_DROPPABLE: VM_DROPPABLE, and as its pages may go at any time nothing is reserved for
+  // them (VM_NORESERVE), and they survive neither a fork (VM_WIPEONFORK) nor a core dump.
+  const droppable = mapType.droppable === true;
+  if (droppable) vmFlags |= VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
   // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared
   // anonymous; neither charges a VM_NORESERVE mapping.
   const accountable =
@@ -1015,6 +1052,7 @@ export const doMmap = (
   }
   const vma = new Vma(mm, start, start + len, vmFlags, pgoff, mapping, ptes);
   vma.hstate = hstate;
+  vma.droppable = droppable;
   if (hugetlb) {
     // hugetlbfs_file_mmap() → hugetlb_reserve_pages(): the pool must cover the whole mapping,
     // unless it is VM_NORESERVE (no reservation, and no reservation map of its own).
@@ -1168,6 +1206,8 @@ const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
  * PMD is not copied, the child faulting the pages in again. Each private anonymous VMA of the child joins the parent's
  * anon_vmas and gets one of its own (`anon_vma_fork`). A copied VMA's PTE tables are copied,
  * those with no PTE left included (`copy_pte_range()`). `VM_LOCKED` is not inherited.
+ * A `VM_WIPEONFORK` VMA (a `MAP_DROPPABLE` one) is copied empty: no anon_vma, no page table
+ * copied, so the child reads zeroes there.
  * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
  */
 export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | ErrnoError => {
@@ -1190,7 +1230,10 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
     );
     copy.policy = vma.policy;
     copy.hstate = vma.hstate;
-    if (vma.anonVma) {
+    copy.droppable = vma.droppable;
+    // VM_WIPEONFORK: the child's VMA starts clean, its anon_vma prepared at its first fault.
+    const wipe = (vma.flags & VM_WIPEONFORK) !== 0;
+    if (vma.anonVma && !wipe) {
       const own = new AnonVma(k.nextId());
       k.anonVmas.set(own.id, own);
       copy.anonVmaChain = [...vma.anonVmaChain, own];
@@ -1198,7 +1241,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
     }
     linkVma(copy);
     // copy_page_range(): a VMA that vma_needs_copy() refuses is left for the child to fault in.
-    if (!vmaNeedsCopy(vma)) continue;
+    if (!vmaNeedsCopy(vma) || wipe) continue;
     const cow = !(vma.flags & VM_SHARED);
     // copy_hugetlb_page_range() for a hugetlb VMA, whose pages are all mapped by huge entries.
     if (vma.flags & VM_HUGETLB) copyHugetlbPageRange(k, copy, vma);
@@ -1302,7 +1345,8 @@ export const setVmFlags = (
  * length grown by as much (`len = PAGE_ALIGN(len + offset_in_page(start))`), so an unaligned
  * range is not an error. Each VMA of the range gets `VM_LOCKED` set (or cleared) through
  * {@link vmaModify}, and the folios it maps there are mlocked or munlocked
- * (`mlock_vma_pages_range()`); a hugetlb VMA is left as it is (`mlock_fixup()` never locks one).
+ * (`mlock_vma_pages_range()`); a hugetlb or `VM_DROPPABLE` VMA is left as it is (`mlock_fixup()`
+ * never locks one).
  * A hole ends the walk with `ENOMEM`, the VMAs before it staying changed ({@link walkVmaRange}).
  * Returns the page range changed; `mlock()` then faults it in (`__mm_populate(start, len, 0)`,
  * `mmPopulate()`), each new folio mlocked as it is mapped, and returns a fault's error as
@@ -1324,7 +1368,7 @@ export const applyVmaLockFlags = (
   if (end === start) return range;
   const walked = walkVmaRange(task.mm!, start, end, "stop", (vma, from, to) => {
     const flags = lock ? vma.flags | VM_LOCKED : vma.flags & ~VM_LOCKED;
-    if (flags === vma.flags || vma.flags & VM_HUGETLB) return 0;
+    if (flags === vma.flags || vma.flags & VM_HUGETLB || vma.droppable) return 0;
     const piece = vmaModify(k, vma, from, to, flags, vma.policy);
     if (piece instanceof Error) return piece;
     mlockVmaPagesRange(k, piece, from, to);

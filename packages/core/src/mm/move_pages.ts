@@ -3,7 +3,8 @@
  *
  * Models `kernel_move_pages()`, `find_mm_struct()`, `do_pages_move()`,
  * `add_folio_for_migration()`, `move_pages_and_store_status()`, `store_status()` and
- * `do_pages_stat()` from `mm/migrate.c` (Linux 6.12).
+ * `do_pages_stat()` from `mm/migrate.c` (Linux 6.16; the shared-folio test behind `-EACCES` is
+ * `folio_maybe_mapped_shared()`, Linux 6.15 on).
  *
  * Whole-call errors come in the kernel's order. Before anything is read: `EINVAL` for unknown
  * flags and `EPERM` for `MPOL_MF_MOVE_ALL` without `CAP_SYS_NICE` (`kernel_move_pages()`), then
@@ -238,7 +239,7 @@ const addFolioForMigration = (
 /**
  * Isolates the folios mapped at the user addresses `addrs` of `task` onto `list`, for a caller
  * of {@link migratePages}: each address is looked up in the task's page table as
- * `add_page_for_migration()` (`mm/migrate.c`) looks up a `move_pages(2)` page, and its folio is
+ * `add_folio_for_migration()` (`mm/migrate.c`) looks up a `move_pages(2)` page, and its folio is
  * isolated with `isolate_folio_to_list()` (`mm/migrate.c`), as `migrate_folio_add()`
  * (`mm/mempolicy.c`) does for `mbind(2)` and `migrate_pages(2)`. Several addresses in one large
  * folio queue it once. Resolves with the number of folios added; put back what

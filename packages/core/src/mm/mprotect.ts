@@ -15,6 +15,7 @@
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel, Task } from "../include/kernel";
 import {
+  VM_GROWSDOWN,
   VM_HUGETLB,
   VM_NORESERVE,
   VM_READ,
@@ -22,7 +23,14 @@ import {
   VM_WRITE,
   type Vma,
 } from "../include/mm_types";
-import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../include/mman";
+import {
+  PROT_EXEC,
+  PROT_GROWSDOWN,
+  PROT_GROWSUP,
+  PROT_READ,
+  PROT_SEM,
+  PROT_WRITE,
+} from "../include/mman";
 import { TASK_SIZE } from "../include/page_64_types";
 import {
   isMigrationEntry,
@@ -58,9 +66,11 @@ const writeProtectVma = (vma: Vma): void => {
 /**
  * `mprotect()` (`do_mprotect_pkey()`, `mm/mprotect.c`, Linux 6.16): sets the protection of every
  * page of `[start, start + length)` to `prot` (`PROT_READ`, `PROT_WRITE`, `PROT_EXEC`, or 0 for
- * `PROT_NONE`). A zero length does nothing. First, changing nothing: `EINVAL` for an unaligned
- * `start`, a bad length or unknown `prot` bits; `ENOMEM` for a range that reaches past
- * `TASK_SIZE`. Then it walks the VMAs of the range in order ({@link walkVmaRange}), and
+ * `PROT_NONE`; `PROT_SEM` is accepted and changes nothing). First, changing nothing and in the
+ * kernel's order: `EINVAL` for an unaligned `start` or a length that is no integer; 0 for a zero
+ * length, whatever `prot` is; `ENOMEM` for a negative length (a `size_t` that wraps past the top);
+ * `EINVAL` for unknown `prot` bits (`arch_validate_prot()`); `ENOMEM` for a range that reaches
+ * past `TASK_SIZE`. Then it walks the VMAs of the range in order ({@link walkVmaRange}), and
  * `mprotect_fixup()` changes each that needs it, so an error leaves the VMAs before it changed,
  * as Linux does: `ENOMEM` at the first hole (a range whose start is not mapped changes nothing),
  * `ENOMEM` where a private VMA that becomes writable would be charged more than the overcommit
@@ -69,6 +79,11 @@ const writeProtectVma = (vma: Vma): void => {
  * a start inside a huge page leaves that VMA whole, while an end inside one comes after the split
  * at an allowed start, which stays ({@link vmaModify}). A split is also refused, with `ENOMEM`
  * at the same point, once the address space holds `sysctl_max_map_count` VMAs (`split_vma()`).
+ *
+ * `PROT_GROWSDOWN` moves the range's start down to that of the first VMA it meets, which must be
+ * `VM_GROWSDOWN` (`EINVAL` otherwise; `ENOMEM` when the range meets none); `PROT_GROWSUP` is
+ * `EINVAL` where the range starts in a VMA (x86-64 has no `VM_GROWSUP`); both at once are
+ * `EINVAL` before anything else is checked.
  */
 export const doMprotect = (
   k: Kernel,
@@ -77,16 +92,27 @@ export const doMprotect = (
   length: number,
   prot: number,
 ): 0 | ErrnoError => {
-  const range = pageRange(k, "mprotect", start, length, true);
+  // The order of do_mprotect_pkey()'s checks: both grows flags, the start, a zero length (done),
+  // the end (a length that wraps past the top of the address space), then the prot bits.
+  const grows = Number.isInteger(prot) ? prot & (PROT_GROWSDOWN | PROT_GROWSUP) : 0;
+  if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) {
+    return errno("EINVAL", "mprotect: PROT_GROWSDOWN and PROT_GROWSUP together");
+  }
+  // A negative length stands for a size_t past the top: start + PAGE_ALIGN(len) wraps below start.
+  const wraps = Number.isSafeInteger(length) && length < 0;
+  const range = pageRange(k, "mprotect", start, wraps ? 0 : length, true);
   if (range instanceof Error) return range;
-  if (!Number.isInteger(prot) || prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) {
+  if (wraps) {
+    return errno("ENOMEM", `mprotect: length ${length} wraps past the top of the address space`);
+  }
+  const { end } = range;
+  if (end === start) return 0;
+  if (!Number.isInteger(prot) || prot & ~grows & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) {
     return errno(
       "EINVAL",
       `mprotect: unknown prot bits ${typeof prot === "number" ? hex(prot) : prot}`,
     );
   }
-  const { end } = range;
-  if (end === start) return 0;
   if (end > TASK_SIZE) {
     return errno(
       "ENOMEM",
@@ -94,8 +120,21 @@ export const doMprotect = (
     );
   }
   const mm = task.mm!;
+  let first = start;
+  if (grows) {
+    const vma = mm.findVmaIntersection(start, end);
+    if (!vma) return errno("ENOMEM", `mprotect: ${hex(start)}-${hex(end)} is not mapped`);
+    if (grows === PROT_GROWSDOWN) {
+      first = vma.start;
+      if (!(vma.flags & VM_GROWSDOWN)) {
+        return errno("EINVAL", `mprotect: PROT_GROWSDOWN of a VMA that does not grow down`);
+      }
+    } else if (vma.start <= start) {
+      return errno("EINVAL", "mprotect: PROT_GROWSUP of a VMA that does not grow up");
+    }
+  }
   const newFlags = (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0);
-  const result = walkVmaRange(mm, start, end, "stop", (vma, from, to) => {
+  const result = walkVmaRange(mm, first, end, "stop", (vma, from, to) => {
     const flags = (vma.flags & ~(VM_READ | VM_WRITE)) | newFlags;
     // mprotect_fixup(): a VMA that keeps its flags is left as it is.
     if (flags === vma.flags) return 0;

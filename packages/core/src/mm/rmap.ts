@@ -23,7 +23,13 @@
  */
 import type { Kernel } from "../include/kernel";
 import { AnonVma, VM_LOCKED, type Vma } from "../include/mm_types";
-import { PG_dirty, PG_has_hwpoisoned, PG_hugetlb, PG_hwpoison } from "../include/page_flags";
+import {
+  PG_dirty,
+  PG_has_hwpoisoned,
+  PG_hugetlb,
+  PG_hwpoison,
+  PG_swapbacked,
+} from "../include/page_flags";
 import {
   isMigrationEntry,
   mkHwpoisonEntry,
@@ -193,7 +199,6 @@ export const folioMappings = (k: Kernel, head: number): RmapMapping[] => {
 export const folioMaybeMappedShared = (k: Kernel, head: number): boolean => {
   const m = k.memmap;
   if (m.folioOrder(head) === 0 || m.test(head, PG_hugetlb)) return m.folioMapcount(head) > 1;
-  // The bit first: it is one lookup, the mapcount of a large folio a sum over its pages.
   return m.folioMmIdsShared(head) && m.folioMapcount(head) > 1;
 };
 
@@ -351,20 +356,41 @@ export const TTU_HWPOISON = 1 << 1;
  * that a later access gets `SIGBUS`; every other entry is cleared, and a later access faults the
  * page in again. Returns true when the walk left an anonymous large folio partially mapped on the
  * way, as {@link tryToMigrate} does, for the caller to queue it for deferred split.
+ *
+ * An anonymous folio that is not swap-backed (lazyfree: in the model, a `VM_DROPPABLE` VMA's,
+ * {@link Vma.droppable}) is discarded, dirty or not, as Linux 6.16's "MADV_FREE page check" does
+ * for a droppable VMA: its entries are cleared, a huge PMD whole
+ * (`__discard_anon_folio_pmd_locked()`), so the next touch faults in a zeroed page. When anything
+ * but its mappings and the caller's isolation holds a reference (`ref_count != 1 + map_count`:
+ * a pin, a migration) it is left mapped.
  */
 export const tryToUnmap = (k: Kernel, head: number, flags: number): boolean => {
   const m = k.memmap;
   let partial = false;
   const hugetlb = m.test(head, PG_hugetlb);
   const poisonedFolio = hugetlb && m.test(head, PG_has_hwpoisoned);
+  const lazyfree =
+    !hugetlb && m.mapping[head]! < 0 && !m.test(head, PG_swapbacked) && !(flags & TTU_HWPOISON);
+  if (lazyfree && m.refcount[head] !== 1 + m.folioMapcount(head)) return false;
   // A hugetlb page's one huge entry (huge_ptep_clear_flush()): a hwpoison entry for the whole page.
   rmapWalkPmds(k, m.mapping[head]!, m.index[head]!, m.folioNrPages(head), (vma, haddr, pmd) => {
+    if (lazyfree && ptePresent(pmd) && ptePfn(pmd) === head) {
+      // unmap_huge_pmd_locked() → __discard_anon_folio_pmd_locked(): the PMD goes whole.
+      vma.pmds.delete(haddr);
+      if (pteDirty(pmd)) m.set(head, PG_dirty);
+      m.entireMapcount[head]!--;
+      m.folioSubLargeMapcount(head, 1, vma.mm.id);
+      m.refcount[head]!--;
+      vma.mm.tlb.flushRange(haddr / k.mem.pageSize, m.folioNrPages(head));
+      return;
+    }
     if (!hugetlb || !ptePresent(pmd) || ptePfn(pmd) !== head) return;
     const map = hugeMap(k, vma, m.folioNrPages(head))!;
     if (flags & TTU_HWPOISON && poisonedFolio) map.set(haddr, mkHwpoisonEntry(head));
     else map.delete(haddr);
     if (pteDirty(pmd)) m.set(head, PG_dirty);
     m.entireMapcount[head]!--;
+    m.largeMapcount[head]!--;
     m.refcount[head]!--;
     vma.mm.tlb.flushRange(haddr / k.mem.pageSize, m.folioNrPages(head));
   });

@@ -53,7 +53,7 @@ abstract class IsolationLists implements IsolationList {
   }
 
   /**
-   * Takes a folio off its list with a reference (`folio_isolate_lru`, `isolate_hugetlb`).
+   * Takes a folio off its list with a reference (`folio_isolate_lru`, `folio_isolate_hugetlb`).
    * False when it is not on one: already isolated, or never added.
    */
   isolate(head: number): boolean {
@@ -142,7 +142,7 @@ export class LruLists extends IsolationLists implements Lru {
 /**
  * The active hugetlb folios (`hstate->hugepage_activelist`), marked by `HPG_migratable`.
  * Hugetlb folios are not on the LRU; migration isolates them from this list instead
- * (`isolate_hugetlb`, `folio_putback_hugetlb`).
+ * (`folio_isolate_hugetlb`, `folio_putback_hugetlb`).
  */
 export class HugetlbActiveList extends IsolationLists implements HugetlbActive {
   /** The list, linked through `folio->lru`. */
@@ -198,4 +198,17 @@ export const folioPut = (k: Kernel, head: number): void => {
   }
   if (m.mapping[head]! < 0) m.mapping[head] = 0;
   k.pageAlloc.freePages(head, m.folioOrder(head));
+};
+
+/**
+ * Drops the block a slow-path allocation got for a caller that did not take it (`folio_put()`):
+ * the page of a `DirectCompact` (a fault's retry, a reservation's `SurplusGather`) or of a
+ * `HugetlbReplacement`, once the fault, reservation or scan it was for is over or
+ * wants another order. `holder.page` is the block's head pfn, or -1 for none; it is -1 after.
+ *
+ * @category Memory and folios
+ */
+export const putSlowpathPage = (k: Kernel, holder: { page: number }): void => {
+  if (holder.page >= 0) folioPut(k, holder.page);
+  holder.page = -1;
 };

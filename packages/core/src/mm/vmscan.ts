@@ -24,8 +24,8 @@
  *
  * @module
  */
-import { Deferred, Duration, Effect, Fiber } from "effect";
-import { type ErrnoError, errno } from "../errno";
+import { Deferred, Duration, Effect } from "effect";
+import type { ErrnoError } from "../errno";
 import { compactGap, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
 import {
   __GFP_NOMEMALLOC,
@@ -57,6 +57,7 @@ import {
   LRU_INACTIVE_ANON,
   LRU_INACTIVE_FILE,
 } from "../include/swap";
+import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
 import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
 import { filemapRemoveFolio } from "./filemap";
@@ -336,7 +337,9 @@ const removeMapping = (k: Kernel, head: number): boolean => {
  * `shrink_folio_list()` (`mm/vmscan.c`): decides the fate of each isolated folio of `list`
  * (oldest first). Referenced folios are activated (`pgactivate`) or kept; cold ones are demoted
  * when the node can demote, then, in a second pass over what did not move, clean page cache is
- * evicted and everything else kept. What is not reclaimed stays on `list` for the caller to put
+ * evicted, a `VM_DROPPABLE` VMA's folios are unmapped and dropped without swap (a dirty one is
+ * freed when it is put back, as Linux frees it in `move_folios_to_lru()`), and everything else
+ * kept. What is not reclaimed stays on `list` for the caller to put
  * back. Returns the pages reclaimed, demoted ones included. With `ignoreReferences` every folio
  * is taken as cold (`folio_check_references()` is not asked).
  */
@@ -392,7 +395,10 @@ const shrinkFolioList = (
             continue;
           }
           if (m.folioMapcount(head) > 0) tryToUnmap(k, head, 0);
-          // A dirty file folio would need writeback first.
+          // A dirty file folio would need writeback first. A lazyfree folio (anonymous, not
+          // swap-backed: a VM_DROPPABLE VMA's), unmapped by now, is a dirty file-LRU folio too
+          // (every one the model makes was written: a read fault maps the zero page): it is
+          // activated, and freed when the caller puts it back with the last reference.
           if (m.folioMapcount(head) > 0 || m.test(head, PG_dirty)) {
             activate(head, nr);
             continue;
@@ -610,8 +616,9 @@ const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void
 /**
  * `compaction_ready()` (`mm/vmscan.c`, Linux 6.16): for reclaim on behalf of a costly order, is
  * node `nid` fine as it is? Yes when the allocation could already succeed at the min watermark,
- * or when compaction could go ahead with the high watermark plus `compact_gap(order)` free
- * (`compaction_suitable()`): reclaim then leaves the node to compaction.
+ * or when compaction could go ahead with the high watermark plus `compact_gap(order)` free, and
+ * for a costly order the low watermark's distance from the min one on top (`compaction_suitable()`,
+ * Linux 6.15+): reclaim then leaves the node to compaction.
  */
 const compactionReady = (k: Kernel, nid: number, order: number): boolean => {
   const zone = k.pageAlloc.zones[nid]!;
@@ -791,8 +798,11 @@ const kswapdShrinkNode = (
     return Math.max(sc.nrScanned, sc.nrReclaimed - reclaimedBefore) >= sc.nrToReclaim;
   });
 
-/** One node's `kswapd` state (`pg_data_t`'s `kswapd_wait`, `kswapd_order`, `kswapd_failures`). */
-interface KswapdNode {
+/**
+ * One node's `kswapd` state (`pg_data_t`'s `kswapd`, `kswapd_wait`, `kswapd_order`,
+ * `kswapd_failures`).
+ */
+interface KswapdNode extends KthreadSlot {
   /** The largest order a waker asked for (`kswapd_order`), passed on to `kcompactd`. */
   order: number;
   /** `balance_pgdat()` runs in a row that reclaimed nothing (`kswapd_failures`). */
@@ -811,17 +821,15 @@ interface KswapdNode {
 }
 
 /**
- * A kernel's `kswapd` daemons (`mm/vmscan.c`).
+ * A kernel's `kswapd` daemons (`mm/vmscan.c`): one per node with memory while they run, started
+ * and stopped with the node's memory by hotplug ({@link runNode}, {@link stopNode}).
  *
  * @category Reclaim
  */
 export class KswapdState implements Kswapd {
   private readonly nodes: KswapdNode[];
-  private fibers: Fiber.Fiber<void, never>[] = [];
-  /** Set by {@link stop} (`kthread_should_stop()`): each daemon ends at its next sleep. */
-  private stopping = false;
-  /** Takes the daemons' device off the kernel's list once {@link stop} ended them. */
-  private unregister: (() => void) | null = null;
+  /** The daemons, one per node with memory while they run. */
+  private readonly threads: NodeKthreads;
   /**
    * Which watermark balances a node: `WMARK_HIGH`, or `WMARK_PROMO` while NUMA balancing runs in
    * memory tiering mode (`pgdat_balanced()`).
@@ -836,11 +844,45 @@ export class KswapdState implements Kswapd {
       sleeping: false,
       woken: false,
       wait: Deferred.makeUnsafe<void>(),
+      fiber: null,
+      stopping: false,
     }));
+    this.threads = new NodeKthreads(k, this.nodes, {
+      name: "kswapd",
+      // kswapd_run(): asleep from the start, as kswapd is once booted (a wake before the fiber
+      // first runs is kept for it), with kswapd_order cleared (kswapd()).
+      start: (nid) => {
+        const node = this.nodes[nid]!;
+        node.order = 0;
+        node.woken = false;
+        node.sleeping = true;
+        node.wait = Deferred.makeUnsafe<void>();
+        return this.daemon(nid);
+      },
+      // kthread_stop() wakes a sleeping daemon (a napping one counts
+      // kswapd_low_wmark_hit_quickly, as the kernel's does).
+      wake: (nid) => {
+        const node = this.nodes[nid]!;
+        if (!node.sleeping) return;
+        node.sleeping = false;
+        node.woken = true;
+        Deferred.doneUnsafe(node.wait, Effect.void);
+      },
+      reset: (nid) => {
+        const node = this.nodes[nid]!;
+        node.sleeping = false;
+        node.woken = false;
+        node.wait = Deferred.makeUnsafe<void>();
+      },
+    });
   }
 
   get running(): boolean {
-    return this.fibers.length > 0;
+    return this.threads.enabled;
+  }
+
+  hasDaemon(nid: number): boolean {
+    return this.threads.has(nid);
   }
 
   /**
@@ -861,7 +903,8 @@ export class KswapdState implements Kswapd {
   }
 
   sleeping(nid: number): boolean {
-    return this.running && this.nodes[nid]?.sleeping === true;
+    const node = this.nodes[nid];
+    return node?.fiber != null && node.sleeping;
   }
 
   nodeReclaimed(nid: number): void {
@@ -875,9 +918,11 @@ export class KswapdState implements Kswapd {
 
   wakeup(nid: number, order: number): void {
     const node = this.nodes[nid];
-    if (!node || !this.running) return;
+    // managed_zone(): a node whose memory is all offline is passed over.
+    if (!node || !this.running || this.k.pageAlloc.zones[nid]!.managedPages === 0) return;
     if (node.order < order) node.order = order;
-    if (!node.sleeping) return;
+    // waitqueue_active(): no daemon, or one at work, is not woken.
+    if (!node.fiber || !node.sleeping) return;
     // A hopeless node, or a balanced one with no boost (pgdat_watermark_boosted()) to reclaim.
     const zone = this.k.pageAlloc.zones[nid]!;
     if (node.failures >= MAX_RECLAIM_RETRIES || (this.balanced(nid) && zone.watermarkBoost === 0))
@@ -899,7 +944,7 @@ export class KswapdState implements Kswapd {
   private sleep(node: KswapdNode, ms: number | null): Effect.Effect<boolean> {
     if (this.takeWake(node)) return Effect.succeed(true);
     // A daemon asked to stop after its wake-up was sent does not nap again.
-    if (this.stopping) return Effect.succeed(false);
+    if (node.stopping) return Effect.succeed(false);
     node.sleeping = true;
     const woken = Deferred.await(node.wait).pipe(Effect.as(true));
     const waited =
@@ -926,6 +971,8 @@ export class KswapdState implements Kswapd {
     const self = this;
     const node = this.nodes[nid]!;
     return Effect.gen(function* () {
+      // A daemon asked to stop (kthread_should_stop()) does not try to sleep: it counts nothing.
+      if (node.stopping) return;
       let wokenEarly = false;
       if (self.mayRest(nid)) {
         if (node.order > 0) self.k.compaction.wakeup(nid, node.order);
@@ -934,7 +981,7 @@ export class KswapdState implements Kswapd {
       if (!wokenEarly && self.mayRest(nid)) {
         node.order = 0;
         // kthread_stop() wakes the daemon; one asked to stop does not go to sleep again.
-        if (!self.stopping) yield* self.sleep(node, null);
+        if (!node.stopping) yield* self.sleep(node, null);
         return;
       }
       self.takeWake(node);
@@ -1003,7 +1050,7 @@ export class KswapdState implements Kswapd {
         if (yield* kswapdShrinkNode(k, nid, sc)) raisePriority = false;
         reclaimed += sc.nrReclaimed;
         // kthread_freezable_should_stop(): a daemon asked to stop ends its run here.
-        if (self.stopping) break;
+        if (node.stopping) break;
         nrBoostReclaim -= Math.min(nrBoostReclaim, sc.nrReclaimed);
         // A boost reclaim that made no progress stops: it could loop for ever otherwise.
         if (nrBoostReclaim && !sc.nrReclaimed) break;
@@ -1022,69 +1069,29 @@ export class KswapdState implements Kswapd {
   private daemon(nid: number): Effect.Effect<void, ErrnoError> {
     const self = this;
     const k = this.k;
+    const node = this.nodes[nid]!;
     return Effect.gen(function* () {
       for (;;) {
         yield* self.tryToSleep(nid);
-        if (k.state !== "running" || self.stopping) return;
+        if (k.state !== "running" || node.stopping) return;
         yield* k.call("kswapd", self.balancePgdat(nid));
       }
     });
   }
 
   run(): Effect.Effect<void, ErrnoError> {
-    return this.k.call(
-      "kswapd_run",
-      Effect.gen({ self: this }, function* () {
-        if (this.running) return yield* Effect.fail(errno("EBUSY", "kswapd runs already"));
-        this.stopping = false;
-        for (const n of this.k.mem.nodes) {
-          if (n.presentPages === 0) continue;
-          // Asleep from the start, as kswapd is from boot: a wake before the fiber first runs
-          // is kept for it.
-          this.nodes[n.nid]!.sleeping = true;
-          // A daemon ends quietly once the kernel stops taking calls (ESHUTDOWN).
-          const loop = Effect.catch(this.daemon(n.nid), () => Effect.void);
-          this.fibers.push(yield* Effect.forkDetach(loop));
-        }
-        const fibers = this.fibers;
-        this.unregister = this.k.registerDevice({
-          name: "kswapd",
-          shutdown: () =>
-            Effect.suspend(() => {
-              this.fibers = [];
-              return Fiber.interruptAll(fibers);
-            }),
-        });
-      }),
-    );
+    return this.threads.runAll();
+  }
+
+  runNode(nid: number): Effect.Effect<void> {
+    return this.threads.runNode(nid);
+  }
+
+  stopNode(nid: number): Effect.Effect<void> {
+    return this.threads.stopNode(nid);
   }
 
   stop(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const fibers = this.fibers;
-      if (fibers.length === 0) return Effect.void;
-      this.stopping = true;
-      // kthread_stop(): wake each daemon (a napping one counts kswapd_low_wmark_hit_quickly, as
-      // the kernel's does) and wait until it has ended.
-      for (const node of this.nodes) {
-        if (!node.sleeping) continue;
-        node.sleeping = false;
-        node.woken = true;
-        Deferred.doneUnsafe(node.wait, Effect.void);
-      }
-      return Effect.ensuring(
-        Effect.asVoid(Fiber.awaitAll(fibers)),
-        Effect.sync(() => {
-          this.fibers = [];
-          this.unregister?.();
-          this.unregister = null;
-          for (const node of this.nodes) {
-            node.sleeping = false;
-            node.woken = false;
-            node.wait = Deferred.makeUnsafe<void>();
-          }
-        }),
-      );
-    });
+    return this.threads.stopAll();
   }
 }

@@ -176,7 +176,7 @@ export const fragmentNode = (
         Effect.gen(function* () {
           yield* keeper.exit();
           // Its page-cache pages outlive the keeper in the file's cache, as a file's do.
-          file?.truncate();
+          if (file) yield* file.truncate();
           for (const folio of unmovable) k.folioPut(folio);
           unmovable.length = 0;
         }),

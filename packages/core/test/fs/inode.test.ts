@@ -3,6 +3,7 @@
 // filemap_read_folio(), mm/filemap.c), and pages never written back read as zeros, like holes.
 // A dirty page lost to a memory error loses what was written since its last writeback
 // (me_pagecache_dirty(), mm/memory-failure.c: mapping_set_error(-EIO), fsync() reports it once).
+import { Deferred, Effect, Fiber } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { File } from "../../src/include/fs";
@@ -12,6 +13,9 @@ import {
   isErrnoError,
   MAP_ANONYMOUS,
   MAP_SHARED,
+  type Migrator,
+  migrateFoliosMcCopy,
+  PG_locked,
   PG_writeback,
 } from "../../src/index";
 import {
@@ -105,7 +109,7 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     const { k, file, p } = setup();
     withMap(p, file, 2, (addr) => run(p.write(addr, pattern(2 * PAGE, 5))));
     run(file.fsync());
-    file.truncate();
+    run(file.truncate());
     expect(file.cachedFolios).toBe(0);
     expect(file.mapping.backing!.nrPages).toBe(0);
     withMap(p, file, 2, (addr) =>
@@ -154,7 +158,7 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     const moved = runP(p.movePages(0, [addr], [1]));
     const failed = runP(k.memoryFailure(pfn));
     await new Promise((resolve) => setImmediate(resolve));
-    file.truncate();
+    await runP(file.truncate());
     // The migration finished before the truncation dropped its new folio: status is node 1.
     expect([...(await moved).status]).toEqual([1]);
     await failed;
@@ -162,6 +166,75 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     expect(file.cachedFolios).toBe(0);
     expect(file.mapping.backing!.nrPages).toBe(0);
     expectBytes(run(p.read(addr, 2 * PAGE)), new Uint8Array(2 * PAGE));
+    expectConsistent(k);
+  });
+
+  // truncate_inode_pages_range() (mm/truncate.c, Linux 6.16) sleeps in folio_lock() on a folio a
+  // migration holds, with the reference find_get_entries() took. The migration's move then finds
+  // that reference (__migrate_folio(): folio_ref_count() != expected, -EAGAIN) and, its passes
+  // spent, gives the folio back (migrate_folios_undo()); the unlock hands the lock to the
+  // truncation, which drops the folio. The migration's synchronous retry finds only its own
+  // reference left (migrate_folio_unmap(): "Folio was freed from under us"), which counts as
+  // migrated: move_pages() reports the node asked for, and the page goes back to the allocator.
+  it("truncation waits for the lock of a folio a migration holds mid-copy, then drops it; the migration finds it freed", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(2 * PAGE, 7)));
+    run(file.fsync());
+    const free = k.pageAlloc.totalFreePages();
+    const src = file.folioAt(0)!.pfn;
+    const other = file.folioAt(1)!.pfn;
+    const gate = run(Deferred.make<void>());
+    let copying = false;
+    const owner = run(k.loadModule({ name: "gated" }));
+    const m: Migrator = {
+      name: "gated",
+      owner,
+      shouldBatch: () => true,
+      offloadCopy: (dst, srcs) =>
+        Effect.andThen(
+          Effect.sync(() => {
+            copying = true;
+          }),
+          Effect.andThen(
+            Deferred.await(gate),
+            Effect.sync(() => migrateFoliosMcCopy(k, dst, srcs)),
+          ),
+        ),
+    };
+    run(k.migrateOffload.register(m));
+    const moved = Effect.runFork(p.movePages(0, [addr], [1]));
+    while (!copying) await runP(Effect.yieldNow);
+    expect(k.memmap.test(src, PG_locked)).toBe(true);
+    const truncation = Effect.runFork(file.truncate());
+    for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+    // The unlocked folio went in the first pass; the locked one waits, referenced, in folio_lock().
+    expect(truncation.pollUnsafe()).toBeUndefined();
+    expect(file.folioAt(1)).toBeNull();
+    expect(k.memmap.refcount[other]).toBe(0);
+    expect(file.folioAt(0)!.pfn).toBe(src);
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    // The page cache's reference, the migration's isolation and the truncation's.
+    expect(k.memmap.refcount[src]).toBe(3);
+    run(Deferred.succeed(gate, undefined));
+    await runP(Fiber.join(truncation));
+    const r = await runP(Fiber.join(moved));
+    expect(r.rc).toBe(0);
+    expect([...r.status]).toEqual([1]);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(1);
+    expect(k.vmstat.get("pgmigrate_fail")).toBe(0);
+    expect(file.cachedFolios).toBe(0);
+    expect(k.memmap.refcount[src]).toBe(0);
+    expect(k.memmap.test(src, PG_locked)).toBe(false);
+    expect(k.folioWaiters.waiting(src)).toBe(0);
+    // The mapping went with the truncation: the file reads as zeros, nothing else moved.
+    expectBytes(run(p.read(addr, 2 * PAGE)), new Uint8Array(2 * PAGE));
+    expect(run(p.nodeOf(addr))).toBe(0);
+    run(p.munmap(addr, 2 * PAGE));
+    run(file.truncate());
+    expect(k.pageAlloc.totalFreePages()).toBe(free + 2);
     expectConsistent(k);
   });
 

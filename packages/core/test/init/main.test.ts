@@ -133,6 +133,8 @@ describe("Kernel.make", () => {
     expect(k.mem.pfnValid(3 * 262144 + 16384)).toBe(false);
     expect(k.nodeHasMemory(2)).toBe(false);
     expect(k.nodeExists(2)).toBe(true);
+    // node_states[N_MEMORY]: the memoryless node 2 is not in it.
+    expect(k.nodesWithMemory()).toEqual([0, 1]);
   });
 
   it("keeps struct page metadata within 64 bytes per base page", () => {

@@ -4,8 +4,13 @@ import { describe, expect, it } from "vitest";
 import {
   __GFP_THISNODE,
   CompactResult,
+  compactGap,
+  compactionSuitable,
+  compactionZonelistSuitable,
+  compactNode,
   compactZone,
   extfragForOrder,
+  type Folio,
   fragmentationIndex,
   fragmentationScoreNode,
   GFP_HIGHUSER_MOVABLE,
@@ -25,6 +30,9 @@ import {
   PF_MEMALLOC,
   type TraceEvent,
   VirtioBalloon,
+  WMARK_HIGH,
+  WMARK_LOW,
+  WMARK_MIN,
 } from "../../src/index";
 import { isHugeZeroPmd } from "../../src/mm/huge_memory";
 import {
@@ -468,6 +476,43 @@ describe("compaction (mm/compaction.c)", () => {
     for (const f of held) k.folioPut(f);
   });
 
+  // __compaction_suitable() (mm/compaction.c, Linux 6.15+, "push watermark into
+  // compaction_suitable() callers"): the caller passes the watermark (reclaim's
+  // compaction_ready() the high one, should_continue_reclaim() and compaction_zonelist_suitable()
+  // the min one), and a costly order adds low - min on top of it and compact_gap(order).
+  it("compaction_suitable() and compaction_zonelist_suitable() add low - min to the caller's watermark for a costly order (__compaction_suitable(), Linux 6.15+)", () => {
+    const k = boot();
+    const zone = k.pageAlloc.zones[1]!;
+    const [min, low, high] = [WMARK_MIN, WMARK_LOW, WMARK_HIGH].map((i) => zone.wmarkPages(i));
+    const boost = low! - min!;
+    expect(boost).toBeGreaterThan(2);
+    const gap = compactGap(4);
+    const held: Folio[] = [];
+    /** Holds order-0 pages of node 1 until `free` are left (order-4 blocks stay free). */
+    const fillTo = (free: number) => {
+      while (zone.freePages > free) held.push(run(k.allocFolio(1, 0, __GFP_THISNODE)));
+      while (zone.freePages < free) k.folioPut(held.pop()!);
+      expect(zone.freePages).toBe(free);
+      expect(k.pageAlloc.largestFreeOrder(1)).toBeGreaterThanOrEqual(4);
+    };
+    const GFP = GFP_HIGHUSER_MOVABLE | __GFP_THISNODE;
+    // Between high + gap and high + gap + (low - min): compaction_ready()'s check says no.
+    fillTo(high! + gap + Math.floor(boost / 2));
+    expect(k.compaction.suitable(1, 4, high!)).toBe(false);
+    // A non-costly order has no boost: high + compact_gap(3) is there.
+    expect(k.compaction.suitable(1, 3, high!)).toBe(true);
+    fillTo(high! + gap + boost + 1);
+    expect(k.compaction.suitable(1, 4, high!)).toBe(true);
+    // compaction_zonelist_suitable(): min + gap + (low - min), with nothing reclaimable here.
+    fillTo(min! + gap + Math.floor(boost / 2));
+    expect(compactionZonelistSuitable(k, GFP, 4, 1, null)).toBe(false);
+    expect(compactionSuitable(k, zone, 4)).toBe(false);
+    fillTo(low! + gap + 1);
+    expect(compactionZonelistSuitable(k, GFP, 4, 1, null)).toBe(true);
+    expect(compactionSuitable(k, zone, 4)).toBe(true);
+    for (const f of held) k.folioPut(f);
+  });
+
   it("a fatal signal (the kernel shutting down) found by the migration scanner: COMPACT_CONTENDED, nothing scanned or migrated (isolate_migratepages_block() -EINTR, ISOLATE_ABORT)", async () => {
     const k = boot();
     await runP(fragmentNode(k, { nid: 1 }));
@@ -569,6 +614,41 @@ describe("kcompactd", () => {
     expectErrno(k.fs.write("/proc/sys/vm/compaction_proactiveness", "101"), "EINVAL");
     expectErrno(k.fs.write("/proc/sys/vm/compaction_proactiveness", "-1"), "EINVAL");
     expect(run(k.fs.read("/proc/sys/vm/compaction_proactiveness"))).toBe("20\n");
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    await runP(k.shutdown());
+  });
+
+  // __compact_finished() (mm/compaction.c, Linux 6.16): a proactive run returns
+  // COMPACT_PARTIAL_SKIPPED while kswapd_is_running(pgdat) (the node's kswapd is not waiting on
+  // its queue); should_proactive_compact_node() is false then too. The run here starts from
+  // inside kswapd's reclaim (its mm_vmscan_lru_shrink_inactive event), while kswapd works.
+  it("skips proactive compaction while the node's kswapd runs: COMPACT_PARTIAL_SKIPPED, nothing migrated", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1, pageCacheEvery: 4 }));
+    const zone = k.pageAlloc.zones[1]!;
+    const held: Folio[] = [];
+    while (k.pageAlloc.zoneWatermarkOk(1, 0, zone.wmarkPages(WMARK_HIGH))) {
+      held.push(run(k.allocFolio(1, 0, __GFP_THISNODE)));
+    }
+    expect(fragmentationScoreNode(k, 1)).toBeGreaterThan(80);
+    const seen: [boolean, CompactResult, number][] = [];
+    k.trace.subscribe((e) => {
+      if (e.event !== "mm_vmscan_lru_shrink_inactive" || e.nid !== 1 || seen.length) return;
+      const r = run(compactNode(k, 1, true));
+      seen.push([k.kswapd.sleeping(1), r.result, r.migrated]);
+    });
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        k.kswapd.nodeReclaimed(1);
+        k.kswapd.wakeup(1, 0);
+        yield* waitUntil(() => seen.length > 0);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(seen).toEqual([[false, CompactResult.PARTIAL_SKIPPED, 0]]);
+    expect(k.vmstat.get("compact_daemon_migrate_scanned")).toBe(0);
+    for (const f of held) k.folioPut(f);
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
     await runP(k.shutdown());

@@ -167,7 +167,7 @@ const apply = (k: Kernel, model: Model, files: File[], o: Op) => {
     case "truncate": {
       // truncate_pagecache() unmaps private copies too (unmap_mapping_range() with even_cows).
       const file = files[o.file]!;
-      file.truncate();
+      run(file.truncate());
       const object = `file:${file.name}`;
       model.objects.get(object)?.clear();
       for (const proc of model.procs)
@@ -374,7 +374,7 @@ const addressSpaces =
     }
     if (!failed) checkContents(model);
     for (const proc of model.procs) if (!proc.task.exited) run(proc.task.exit());
-    for (const file of files) file.truncate();
+    for (const file of files) run(file.truncate());
     expectConsistent(k);
     // The huge zero folio that reads mapped outlives its users until its shrinker runs
     // (shrink_huge_zero_folio_scan(), mm/huge_memory.c).

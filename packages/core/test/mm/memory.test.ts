@@ -17,6 +17,7 @@ import {
   MPOL_PREFERRED,
   PG_locked,
   PROT_READ,
+  PROT_SEM,
   PROT_WRITE,
   policyTarget,
   pteDirty,
@@ -114,6 +115,32 @@ describe("mprotect", () => {
     expectConsistent(k);
   });
 
+  // do_mprotect_pkey() (mm/mprotect.c, Linux 6.16) checks, in order: both grows flags (EINVAL),
+  // an unaligned start (EINVAL), a zero length (returns 0), start + PAGE_ALIGN(len) <= start
+  // (ENOMEM), then arch_validate_prot() (include/linux/mman.h; x86-64 keeps the generic one),
+  // which allows PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM (0x8) and nothing else.
+  it("accepts PROT_SEM, returns 0 for a zero length before it looks at prot, and checks the rest in do_mprotect_pkey()'s order", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 2 * 4096, 4, false);
+    const flags = p.mm!.findVma(addr)!.flags;
+    expect(PROT_SEM).toBe(0x8);
+    run(p.mprotect(addr, 2 * 4096, PROT_READ | PROT_WRITE | PROT_SEM));
+    // PROT_SEM sets no VMA flag (calc_vm_prot_bits() has no bit for it).
+    expect(p.mm!.findVma(addr)!.flags).toBe(flags);
+    run(p.mprotect(addr, 4096, PROT_READ | PROT_SEM));
+    expectErrno(p.write(addr, new Uint8Array([1])), "EFAULT");
+    // A zero length returns 0 before the prot bits are checked.
+    run(p.mprotect(addr, 0, 0x10));
+    // ... but after the start is.
+    expectErrno(p.mprotect(addr + 1, 0, PROT_READ), "EINVAL");
+    // A negative length is a size_t that wraps: ENOMEM, before the prot bits are checked.
+    expectErrno(p.mprotect(addr, -4096, 0x10), "ENOMEM");
+    expectErrno(p.mprotect(addr, 4096, 0x10), "EINVAL");
+    expect(p.mm!.findVma(addr + 4096)!.flags).toBe(flags);
+    expectConsistent(k);
+  });
+
   // do_mprotect_pkey() (mm/mprotect.c, Linux 6.16) changes the VMAs before a hole, then returns
   // -ENOMEM; vma_modify_flags() → split_vma() refuses a cut inside a huge page
   // (hugetlb_vm_op_split(): -EINVAL), leaving that VMA as it was.
@@ -156,6 +183,54 @@ describe("faults", () => {
     expect(folioAt(p, addr).pfn).not.toBe(k.zeroPfn);
     expect([...run(p.read(addr, 2))]).toEqual([7, 0]);
     expect(k.vmstat.get("cow_fault")).toBe(1);
+    expectConsistent(k);
+  });
+
+  // wp_page_copy() (mm/memory.c, Linux 6.16): folio_prealloc(..., pfn_is_zero) zeroes the new
+  // page only for a write to the zero page, and copies nothing then; any other source is copied
+  // whole (__wp_page_copy_user()) into a page allocated without __GFP_ZERO, never cleared first.
+  // The frames here are reused ones a process filled with 0xee and unmapped.
+  it("zeroes a copy-on-write page only when it replaces the zero page (wp_page_copy())", () => {
+    const k = boot();
+    const p = run(k.createProcess({ node: 0 }));
+    const cleared: number[] = [];
+    const clearPages = k.mem.clearPages.bind(k.mem);
+    k.mem.clearPages = (pfn, nrPages) => {
+      for (let i = 0; i < nrPages; i++) cleared.push(pfn + i);
+      clearPages(pfn, nrPages);
+    };
+    const dirtyFrame = (): number => {
+      const scratch = run(p.mmap(4096));
+      run(p.write(scratch, new Uint8Array(4096).fill(0xee)));
+      const frame = ptePfn(pteAt(p, scratch));
+      run(p.munmap(scratch, 4096));
+      return frame;
+    };
+    // A write to the zero page: a zeroed page.
+    const zero = run(p.mmap(4096));
+    run(p.read(zero, 1));
+    expect(folioAt(p, zero).pfn).toBe(k.zeroPfn);
+    let frame = dirtyFrame();
+    cleared.length = 0;
+    run(p.write(zero + 1, new Uint8Array([7])));
+    expect(folioAt(p, zero).pfn).toBe(frame);
+    expect(cleared).toEqual([frame]);
+    const zeroed = new Uint8Array(4096);
+    zeroed[1] = 7;
+    expectBytes(run(p.read(zero, 4096)), zeroed);
+    // A write to a page shared with a fork child: a copy, and no page cleared.
+    const shared = mapPattern(p, 4096, 5, false);
+    const child = run(p.fork());
+    frame = dirtyFrame();
+    cleared.length = 0;
+    run(child.write(shared, new Uint8Array([1])));
+    expect(folioAt(child, shared).pfn).toBe(frame);
+    expect(cleared).toEqual([]);
+    const copied = pattern(4096, 5);
+    copied[0] = 1;
+    expectBytes(run(child.read(shared, 4096)), copied);
+    expectBytes(run(p.read(shared, 4096)), pattern(4096, 5));
+    expect(k.vmstat.get("cow_fault")).toBe(2);
     expectConsistent(k);
   });
 
@@ -583,6 +658,26 @@ describe("fork", () => {
 });
 
 describe("files and the page cache", () => {
+  // filemap_fault() → filemap_alloc_folio() (mm/filemap.c) allocates without __GFP_ZERO: the
+  // file's ->read_folio() writes every byte, zeros for a hole (brd clears a sector it has no page
+  // for). The frame a process just filled with 0xee and freed is reused for a hole of a file and
+  // reads as zeros; the written-back page beside it reads as written.
+  it("a page-cache folio read from the file's storage is filled whole by the read: a hole reads zeros in a reused frame", () => {
+    const k = boot();
+    const p = run(k.createProcess({ node: 0 }));
+    const file = run(k.createFile("data"));
+    file.mapping.backing!.write(1, new Uint8Array(4096).fill(0x5a));
+    const anon = run(p.mmap(4096));
+    run(p.write(anon, new Uint8Array(4096).fill(0xee)));
+    const frame = ptePfn(pteAt(p, anon));
+    run(p.munmap(anon, 4096));
+    const addr = run(p.mmap(8192, { flags: MAP_SHARED, file }));
+    expectBytes(run(p.read(addr, 4096)), new Uint8Array(4096));
+    expect(ptePfn(pteAt(p, addr))).toBe(frame);
+    expectBytes(run(p.read(addr + 4096, 4096)), new Uint8Array(4096).fill(0x5a));
+    expectConsistent(k);
+  });
+
   it("shares page cache folios between shared mappings and keeps them cached after munmap", () => {
     const k = boot();
     const file = run(k.createFile("data"));
@@ -604,7 +699,7 @@ describe("files and the page cache", () => {
     expect(file.folioAt(0)).toBeNull();
     expect(file.folioAt(1)!.refcount).toBe(1);
     expectConsistent(k);
-    file.truncate();
+    run(file.truncate());
     expect(file.cachedFolios).toBe(0);
     expectConsistent(k);
   });

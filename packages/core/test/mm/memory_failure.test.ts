@@ -20,6 +20,7 @@ import {
   MR_SYSCALL,
   PG_hwpoison,
   PG_locked,
+  PG_lru,
   PROT_READ,
   PROT_WRITE,
   ptePfn,
@@ -56,13 +57,16 @@ const nodeStats = (k: Kernel, nid: number): string[] =>
     run(k.fs.read(`/sys/devices/system/node/node${nid}/memory_failure/${f}`)).trim(),
   );
 
-/** A process with one anonymous 2 MiB hugetlb page mapped and written (`head`), events recorded. */
-const mappedHugePage = () => {
+/**
+ * A process with one 2 MiB hugetlb page mapped and written (`head`), events recorded: anonymous,
+ * or with `MAP_SHARED` in `flags`, in a hugetlbfs file's page cache.
+ */
+const mappedHugePage = (flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB) => {
   const k = boot();
   const seen = events(k);
   run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
   const p = run(k.createProcess());
-  const addr = run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+  const addr = run(p.mmap(2 * 2 ** 20, { flags }));
   run(p.write(addr, new Uint8Array([1])));
   return { k, seen, p, addr, head: ptePfn(pteAt(p, addr)) };
 };
@@ -268,6 +272,47 @@ describe("memory_failure(): anonymous pages", () => {
     expect(k.memmap.test(head + 7, PG_hwpoison)).toBe(true);
     expect(k.numPoisonedPages).toBe(1);
     expectConsistent(k);
+  });
+});
+
+// me_huge_page() (mm/memory-failure.c, Linux 6.16) on a folio in a hugetlbfs file's page cache:
+// truncate_error_folio() calls hugetlbfs_error_remove_folio() (fs/hugetlbfs/inode.c), which
+// removes nothing, and filemap_release_folio() has nothing to release: MF_RECOVERED, the folio
+// kept cached (extra_pins) with memory_failure()'s reference; has_extra_refcount() subtracts that
+// reference and the cache's folio_nr_pages() ones. hugetlb_no_page() (mm/hugetlb.c) then refuses
+// to map the cached folio (folio_test_hwpoison(): VM_FAULT_HWPOISON_LARGE).
+describe("memory_failure(): a huge page in a hugetlbfs file's page cache (me_huge_page(), Linux 6.16)", () => {
+  const sharedHugePage = () => {
+    const page = mappedHugePage(MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB);
+    // Forked before the error: the child has not faulted the shared page in yet.
+    return { ...page, child: run(page.p.fork()) };
+  };
+
+  it("keeps the folio cached and poisoned: MF_MSG_HUGE, MF_RECOVERED, 0; a later fault on it gets EHWPOISON", () => {
+    const { k, seen, p, child, addr, head } = sharedHugePage();
+    const mapping = p.mm!.findVma(addr)!.mapping!;
+    run(k.memoryFailure(head + 7));
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_RECOVERED" });
+    expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
+    expectErrno(p.read(addr, 1), "EHWPOISON");
+    // Still in the page cache: its 512 references and memory_failure()'s one.
+    expect(mapping.pages.get(0)).toBe(head);
+    expect(k.memmap.refcount[head]).toBe(512 + 1);
+    expect(run(k.fs.read("/proc/sys/vm/nr_hugepages"))).toBe("1\n");
+    expect(k.numPoisonedPages).toBe(1);
+    // The child's first fault finds the poisoned folio in the cache and maps nothing.
+    expectErrno(child.read(addr, 1), "EHWPOISON");
+    expect(child.mm!.findVma(addr)!.pmds.size).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("a folio held beyond the cache and memory_failure() is failed: MF_MSG_HUGE, MF_FAILED, EBUSY, still cached", () => {
+    const { k, seen, p, addr, head } = sharedHugePage();
+    k.memmap.refcount[head]!++; // a pin
+    expectErrno(k.memoryFailure(head + 7), "EBUSY");
+    expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_FAILED" });
+    expect(p.mm!.findVma(addr)!.mapping!.pages.get(0)).toBe(head);
+    expect(k.memmap.refcount[head]).toBe(512 + 1 + 1);
   });
 });
 
@@ -587,6 +632,13 @@ describe("soft_offline_page()", () => {
   };
   const store = (k: Kernel, pfn: number) =>
     k.fs.write("/sys/devices/system/memory/soft_offline_page", `0x${(pfn * 4096).toString(16)}`);
+  /** A process with one anonymous page mapped at `addr` (`pfn`), filled with pattern `seed`. */
+  const anonPage = (seed: number) => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = mapPattern(p, 4096, seed, false);
+    return { k, p, addr, pfn: ptePfn(pteAt(p, addr)) };
+  };
 
   it("takes a free page off the buddy allocator (soft_offline_free_page)", () => {
     const k = boot();
@@ -652,6 +704,72 @@ describe("soft_offline_page()", () => {
     expect(k.numPoisonedPages).toBe(1);
     const again = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     expectBytes(run(p.read(again, 4096)), pattern(4096, 8));
+    expectConsistent(k);
+  });
+
+  // soft_offline_in_use_page() (mm/memory-failure.c, Linux 6.16) waits in folio_wait_writeback()
+  // after folio_lock(), before it tries mapping_evict_folio(): a clean, unmapped page-cache page
+  // under writeback is dropped once written back ("invalidated"), not migrated (as migrate_pages()
+  // with MIGRATE_SYNC would, after its own wait).
+  it("waits for writeback before mapping_evict_folio(): a page written back meanwhile is dropped, not migrated", async () => {
+    const k = boot();
+    const seen = reasons(k);
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(4096, 6)));
+    run(p.munmap(addr, 4096));
+    expect(file.startWriteback(0)).toBe(true);
+    const old = file.folioAt(0)!.pfn;
+    const offline = Effect.runFork(k.softOfflinePage(old));
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(old)).toBe(1);
+    expect(file.folioAt(0)!.pfn).toBe(old);
+    expect(file.endWriteback(0)).toBe(true);
+    await Effect.runPromise(Fiber.join(offline));
+    expect(seen).toEqual([]); // no migration
+    expect(file.folioAt(0)).toBeNull();
+    expect(k.memmap.test(old, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[old]).toBe(1);
+    const again = run(p.mmap(4096, { flags: MAP_SHARED, file }));
+    expectBytes(run(p.read(again, 4096)), pattern(4096, 6));
+    expectConsistent(k);
+  });
+
+  // get_any_page() (mm/memory-failure.c, Linux 6.16) returns 1 with a reference on the folio
+  // (__get_hwpoison_page(): folio_try_get()), held while soft_offline_in_use_page() sleeps in
+  // folio_lock(). The process unmapping the page meanwhile leaves it in use, on the LRU, held by
+  // that reference alone; isolate_folio_to_list() takes its own and the first is put, and
+  // migrate_folio_unmap() finds the folio freed from under it (refcount 1): MIGRATEPAGE_SUCCESS,
+  // and page_handle_poison() keeps the page out. 0, poisoned, one reference.
+  it("holds the page across the folio_lock() sleep (get_any_page()'s reference): a page unmapped meanwhile is still offlined, 0", async () => {
+    const { k, p, addr, pfn } = anonPage(5);
+    expect(folioTrylock(k, pfn)).toBe(true);
+    const offline = Effect.runFork(k.softOfflinePage(pfn));
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(pfn)).toBe(1);
+    // The mapping's reference and get_any_page()'s.
+    expect(k.memmap.refcount[pfn]).toBe(2);
+    run(p.munmap(addr, 4096));
+    expect(k.memmap.refcount[pfn]).toBe(1);
+    expect(k.memmap.test(pfn, PG_lru)).toBe(true);
+    folioUnlock(k, pfn);
+    await Effect.runPromise(Fiber.join(offline));
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[pfn]).toBe(1);
+    expect(k.numPoisonedPages).toBe(1);
+    expectConsistent(k);
+  });
+
+  it("madvise(MADV_SOFT_OFFLINE) of an unhandlable page puts its get_user_pages_fast() reference: EIO, the page as it was", () => {
+    const { k, p, addr, pfn } = anonPage(5);
+    // Isolated by a migration: not on the LRU, so HWPoisonHandlable() is false.
+    const list = isolateRange(p, addr, 4096);
+    const before = k.memmap.refcount[pfn];
+    expectErrno(p.madvise(addr, 4096, MADV_SOFT_OFFLINE), "EIO");
+    expect(k.memmap.refcount[pfn]).toBe(before);
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(false);
+    putbackMovablePages(k, list);
     expectConsistent(k);
   });
 
@@ -745,10 +863,7 @@ describe("soft_offline_page()", () => {
   });
 
   it("EBUSY when the migration fails (a pinned page), and the page stays in use", () => {
-    const k = boot();
-    const p = run(k.createProcess());
-    const addr = mapPattern(p, 4096, 2, false);
-    const pfn = ptePfn(pteAt(p, addr));
+    const { k, p, addr, pfn } = anonPage(2);
     k.memmap.refcount[pfn]!++; // a pin: folio_expected_ref_count() does not cover it
     expectErrno(k.softOfflinePage(pfn), "EBUSY");
     expect(ptePfn(pteAt(p, addr))).toBe(pfn);

@@ -5,6 +5,7 @@
  * with EBUSY when it holds an unmovable page (the zero page's block), and then is left as it was.
  */
 import { Effect } from "effect";
+import { TestClock } from "effect/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -119,6 +120,60 @@ describe("memory offlining, property", () => {
         const managed = k.pageAlloc.zones.reduce((n, z) => n + z.managedPages, 0);
         expect(managed).toBe(2 * 16384);
         await runP(k.shutdown());
+      }),
+      { numRuns: 25 },
+    );
+  }, 120_000);
+
+  // offline_pages() / online_pages() (mm/memory_hotplug.c, Linux 6.16): kcompactd_stop() and
+  // kswapd_stop() when a node loses N_MEMORY, kswapd_run() and kcompactd_run() when memory comes
+  // online. Whatever the order of offlines, onlines and wake-ups, a node has its daemons exactly
+  // while it has memory, an idle one sleeps, a wake-up of a node without them starts nothing, and
+  // shutdown ends them all.
+  it("any offline/online sequence keeps one kswapd and one kcompactd per node with memory", async () => {
+    type Op = { op: "offline" | "online"; block: number } | { op: "wake"; order: number };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({
+        op: fc.constantFrom("offline" as const, "online" as const),
+        block: fc.integer({ min: 4, max: 7 }),
+      }),
+      fc.record({ op: fc.constant("wake" as const), order: fc.integer({ min: 0, max: 9 }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 16 }), async (ops) => {
+        const k = boot({ nodes: ["64M", "64M"], sectionSize: "16M" });
+        await runP(
+          Effect.gen(function* () {
+            yield* k.kswapd.run();
+            yield* k.compaction.run();
+            const idle = k.vmstat.snapshot();
+            for (const o of ops) {
+              if (o.op === "wake") {
+                k.kswapd.wakeup(1, o.order);
+                k.compaction.wakeup(1, o.order);
+                yield* TestClock.adjust("1 second");
+              } else {
+                const block = k.memoryBlocks[o.block]!;
+                const want = o.op === "offline" ? MEM_ONLINE : MEM_OFFLINE;
+                if (block.state !== want) continue;
+                yield* k.fs.write(`${ROOT}/memory${o.block}/state`, o.op);
+              }
+              for (const nid of [0, 1]) {
+                const has = k.nodeHasMemory(nid);
+                expect([k.kswapd.hasDaemon(nid), k.compaction.hasDaemon(nid)]).toEqual([has, has]);
+                expect(k.kswapd.sleeping(nid)).toBe(has);
+              }
+            }
+            // Nothing to reclaim on an idle machine: no daemon ran a reclaim pass.
+            expect(k.vmstat.get("pageoutrun")).toBe(idle.pageoutrun ?? 0);
+          }).pipe(Effect.provide(TestClock.layer())),
+        );
+        expectConsistent(k);
+        await runP(k.shutdown());
+        expect([k.kswapd.running, k.compaction.running]).toEqual([false, false]);
+        expect([0, 1].map((nid) => k.kswapd.hasDaemon(nid) || k.compaction.hasDaemon(nid))).toEqual(
+          [false, false],
+        );
       }),
       { numRuns: 25 },
     );

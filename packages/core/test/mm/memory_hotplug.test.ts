@@ -5,6 +5,7 @@
  * memory goes offline and comes back online; one with unmovable memory stays online.
  */
 import { Effect, Fiber } from "effect";
+import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
 import {
   __GFP_THISNODE,
@@ -31,6 +32,7 @@ import {
   PG_reserved,
   type TraceEvent,
   VirtioBalloon,
+  WMARK_LOW,
 } from "../../src/index";
 import {
   boot,
@@ -44,6 +46,7 @@ import {
   recordingMigrator,
   run,
   runP,
+  waitUntil,
 } from "../../src/testing/index";
 
 const MiB = 2 ** 20;
@@ -253,6 +256,93 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expect(constrainedAlloc(k, only1)).toBe(OomConstraint.MEMORY_POLICY);
     expect(only1.totalpages).toBe(4096);
     expectConsistent(k);
+  });
+
+  // offline_pages() (mm/memory_hotplug.c, Linux 6.16): when the node loses N_MEMORY
+  // (status_change_nid), kcompactd_stop() and kswapd_stop() end its daemons and clear
+  // pgdat->kcompactd and pgdat->kswapd; a wakeup_kswapd() then returns at managed_zone() and a
+  // wakeup_kcompactd() at wq_has_sleeper(). online_pages() calls kswapd_run() and kcompactd_run(),
+  // which start them again, kswapd asleep until an allocation leaves the node under its low
+  // watermark.
+  it("offlining a node's last block stops its kswapd and kcompactd (kswapd_stop(), kcompactd_stop()); onlining a block starts them (kswapd_run(), kcompactd_run())", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const events = record(k);
+    const daemons = () =>
+      [0, 1].map((nid) => [k.kswapd.hasDaemon(nid), k.compaction.hasDaemon(nid)]);
+    const seen = await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        yield* k.compaction.run();
+        expect(daemons()).toEqual([
+          [true, true],
+          [true, true],
+        ]);
+        for (const id of [4, 5, 6]) yield* k.fs.write(`${ROOT}/memory${id}/state`, "offline");
+        expect(daemons()[1]).toEqual([true, true]); // node 1 still has memory
+        expect(k.kswapd.sleeping(1)).toBe(true);
+        yield* k.fs.write(`${ROOT}/memory7/state`, "offline");
+        expect(daemons()).toEqual([
+          [true, true],
+          [false, false],
+        ]);
+        expect(k.kswapd.running && k.compaction.running).toBe(true);
+        expect(k.kswapd.sleeping(1)).toBe(false);
+        // Wake-ups to the node without daemons are passed over: nothing runs, nothing counts.
+        const offline = k.vmstat.snapshot();
+        events.length = 0;
+        k.kswapd.wakeup(1, 0);
+        k.compaction.wakeup(1, 9);
+        yield* TestClock.adjust("10 seconds");
+        const idle = k.vmstat.snapshot();
+        const wakes = events.filter((e) => e.event === "mm_compaction_wakeup_kcompactd").length;
+        yield* k.fs.write(`${ROOT}/memory7/state`, "online");
+        expect(daemons()[1]).toEqual([true, true]);
+        expect(k.kswapd.sleeping(1)).toBe(true); // asleep from the start
+        // Under node 1's low watermark: the new daemon is woken and balances the node.
+        const zone = k.pageAlloc.zones[1]!;
+        const n = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+        const addr = yield* proc.mmap(n * k.mem.pageSize, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* proc.write(addr, pattern(n * k.mem.pageSize, 3));
+        yield* waitUntil(() => k.vmstat.get("pageoutrun") > idle.pageoutrun!);
+        return { offline, idle, wakes, addr, n };
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    for (const counter of ["pageoutrun", "compact_daemon_wake", "kswapd_low_wmark_hit_quickly"])
+      expect(seen.idle[counter]).toBe(seen.offline[counter]);
+    expect(seen.wakes).toBe(0);
+    expect(patternIntact(proc, seen.addr, seen.n * k.mem.pageSize, 3)).toBe(true);
+    expectConsistent(k);
+    await runP(k.shutdown());
+    expect(k.kswapd.running || k.compaction.running).toBe(false);
+    expect(daemons()).toEqual([
+      [false, false],
+      [false, false],
+    ]);
+  });
+
+  // kswapd_run() and kcompactd_run() start a daemon for a node with memory (N_MEMORY) as it is when
+  // they run: a node offlined before has none until online_pages() starts it.
+  it("daemons started while a node has no memory leave it out; onlining its memory starts them", async () => {
+    const k = bootBlocks();
+    for (const id of [4, 5, 6, 7]) await write(k, `${ROOT}/memory${id}/state`, "offline");
+    await runP(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        yield* k.compaction.run();
+        expect([k.kswapd.hasDaemon(1), k.compaction.hasDaemon(1)]).toEqual([false, false]);
+        expect([k.kswapd.hasDaemon(0), k.compaction.hasDaemon(0)]).toEqual([true, true]);
+        yield* k.fs.write(`${ROOT}/memory5/state`, "online");
+        expect([k.kswapd.hasDaemon(1), k.compaction.hasDaemon(1)]).toEqual([true, true]);
+        expect(k.kswapd.sleeping(1)).toBe(true);
+        // A second block of the same node starts nothing more (pgdat->kswapd is set).
+        yield* k.fs.write(`${ROOT}/memory6/state`, "online");
+        expect(k.kswapd.hasDaemon(1)).toBe(true);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expectConsistent(k);
+    await runP(k.shutdown());
   });
 
   it("/proc/pagetypeinfo counts no pageblock of an offline block: pagetypeinfo_showblockcount_print() skips pfns pfn_to_online_page() finds offline (mm/vmstat.c)", async () => {

@@ -8,6 +8,7 @@ import {
   MAP_ANONYMOUS,
   MAP_DROPPABLE,
   MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
   MAP_HUGE_1GB,
   MAP_HUGE_2MB,
   MAP_HUGE_SHIFT,
@@ -23,6 +24,7 @@ import {
   MAP_TYPE,
   PROT_READ,
   PROT_WRITE,
+  VM_GROWSDOWN,
   VM_LOCKED,
   VM_NOHUGEPAGE,
   VM_NORESERVE,
@@ -43,8 +45,6 @@ const HUGE = 2 ** 21;
 const UNUSED = 0x1000000;
 /** `MAP_SYNC` (include/uapi/asm-generic/mman.h): outside LEGACY_MAP_MASK; no model file has it. */
 const MAP_SYNC = 0x80000;
-/** `MAP_GROWSDOWN` (include/uapi/asm-generic/mman.h), which the model does not follow. */
-const MAP_GROWSDOWN = 0x0100;
 
 /** nr, free, resv, surplus of the 2 MiB hstate, as sysfs shows them. */
 const counters = (k: Kernel): number[] =>
@@ -124,21 +124,19 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     expect(vmas(p)).toEqual(before);
   });
 
-  it("EOPNOTSUPP for anonymous MAP_DROPPABLE, which the model does not follow", () => {
+  it("anonymous MAP_DROPPABLE maps a private VM_DROPPABLE VMA (x86-64 has VM_DROPPABLE)", () => {
     const k = boot();
     const p = run(k.createProcess());
-    expectErrno(p.mmap(4096, { flags: MAP_DROPPABLE | MAP_ANONYMOUS }), "EOPNOTSUPP");
-    expect(p.mm!.vmas).toHaveLength(0);
+    const addr = run(p.mmap(4096, { flags: MAP_DROPPABLE | MAP_ANONYMOUS }));
+    const vma = p.mm!.findVma(addr)!;
+    expect([vma.droppable, vma.flags & VM_SHARED]).toEqual([true, 0]);
   });
 
-  it("EINVAL naming a flag Linux follows and the model does not (MAP_GROWSDOWN)", () => {
+  it("MAP_GROWSDOWN of private anonymous memory is followed: VM_GROWSDOWN (calc_vm_flag_bits())", () => {
     const k = boot();
     const p = run(k.createProcess());
-    const e = expectErrno(
-      p.mmap(4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN }),
-      "EINVAL",
-    );
-    expect(e.message).toContain("0x100");
+    const addr = run(p.mmap(4096, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN }));
+    expect(p.mm!.findVma(addr)!.flags & VM_GROWSDOWN).toBe(VM_GROWSDOWN);
   });
 
   it("MAP_LOCKED mlocks and populates the mapping (VM_LOCKED, do_mmap()'s *populate); a hugetlb one is populated, not VM_LOCKED", async () => {

@@ -1,0 +1,105 @@
+/**
+ * Truncating a file's page cache.
+ *
+ * Models `truncate_pagecache()` and `truncate_inode_pages_range()` (`mm/truncate.c`, Linux 6.16)
+ * for a truncation to size 0: the file's mappings are zapped, then every cached folio is dropped
+ * under its lock. A first pass drops the folios it can lock at once (`find_lock_entries()`); a
+ * second pass takes a reference on each folio left (`find_get_entries()`), sleeps in
+ * `folio_lock()` until the holder (a migration, a memory failure) unlocks it, and drops it if it
+ * is still the file's, until the cache is empty.
+ *
+ * @module
+ */
+import { Effect } from "effect";
+import type { Kernel } from "../include/kernel";
+import type { AddressSpace } from "../include/mm_types";
+import { PG_writeback } from "../include/page_flags";
+import {
+  filemapRemoveFolio,
+  folioEndWriteback,
+  folioLock,
+  folioTrylock,
+  folioUnlock,
+} from "./filemap";
+import { zapPteRange } from "./memory";
+import { folioPut } from "./swap";
+
+/** `PAGEVEC_SIZE` (`include/linux/pagevec.h`): the folios one `struct folio_batch` holds, 31. */
+const PAGEVEC_SIZE = 31;
+
+/**
+ * `unmap_mapping_range()` over the folio's pages, `unmap_mapping_folio()` when `head` is given,
+ * else over the whole file with its private copies (`even_cows`).
+ */
+const unmapMappingRange = (k: Kernel, mapping: AddressSpace, head = -1): void => {
+  const m = k.memmap;
+  const first = head < 0 ? 0 : m.index[head]!;
+  const end = head < 0 ? Number.POSITIVE_INFINITY : first + m.folioNrPages(head);
+  for (const vma of [...mapping.iMmap]) {
+    const from = Math.max(0, first - vma.pgoff);
+    const to = Math.min(vma.nrPages, end - vma.pgoff);
+    if (from < to) zapPteRange(k, vma, from, to);
+  }
+};
+
+/**
+ * `truncate_inode_folio()` (`mm/truncate.c`) on a locked folio: nothing when it is no longer the
+ * file's (the kernel's `-EIO`, which truncation ignores: a migration moved it or a memory failure
+ * dropped it meanwhile); otherwise unmapped again if a fault mapped it since
+ * (`truncate_cleanup_folio()`) and dropped from the page cache with its references.
+ */
+const truncateInodeFolio = (k: Kernel, mapping: AddressSpace, head: number): void => {
+  if (k.memmap.mapping[head] !== mapping.id) return;
+  if (k.memmap.folioMapped(head)) unmapMappingRange(k, mapping, head);
+  filemapRemoveFolio(k, mapping, head);
+};
+
+/** The file's cached folios in page-offset order, as the page cache's walks find them. */
+const cachedFolios = (k: Kernel, mapping: AddressSpace): number[] =>
+  [...new Set(mapping.pages.values())].sort((a, b) => k.memmap.index[a]! - k.memmap.index[b]!);
+
+/**
+ * `truncate_pagecache(inode, 0)` (`mm/truncate.c`, Linux 6.16): zaps every mapping of the file
+ * (`unmap_mapping_range()`), then drops every folio of its page cache
+ * (`truncate_inode_pages_range()`), each under its lock, and zaps again what faulted back meanwhile.
+ *
+ * A folio under writeback is waited for (`folio_wait_writeback()`); the model's I/O takes no time,
+ * so its writeback ends then ({@link folioEndWriteback}), waking whoever else waits on it. A folio
+ * another task holds locked is waited for in `folio_lock()`, holding a reference all the while
+ * (`find_get_entries()`): a migration of it meanwhile finds that reference and fails its move with
+ * `-EAGAIN` (`__migrate_folio()`); the unlock hands the lock to the truncation, which drops the
+ * folio unless it is no longer the file's. The wait is uninterruptible, as `folio_lock()`'s is.
+ */
+export const truncatePagecache = (k: Kernel, mapping: AddressSpace): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const m = k.memmap;
+    unmapMappingRange(k, mapping);
+    // The writeback in flight completes while truncation waits for it.
+    for (const head of cachedFolios(k, mapping)) folioEndWriteback(k, head);
+    // find_lock_entries(): what locks at once and is not under writeback goes now, each folio
+    // referenced until its lock is dropped (folio_batch_release()).
+    for (const head of cachedFolios(k, mapping)) {
+      if (!folioTrylock(k, head)) continue;
+      m.refcount[head]!++;
+      if (!m.test(head, PG_writeback)) truncateInodeFolio(k, mapping, head);
+      folioUnlock(k, head);
+      folioPut(k, head);
+    }
+    // find_get_entries() until the cache is empty: the rest, one batch at a time, each folio
+    // referenced by the batch while truncation sleeps on its lock.
+    for (;;) {
+      const batch = cachedFolios(k, mapping).slice(0, PAGEVEC_SIZE);
+      if (batch.length === 0) break;
+      for (const head of batch) m.refcount[head]!++;
+      for (const head of batch) {
+        yield* folioLock(k, head);
+        // folio_wait_writeback(): written back since the first look, its I/O completes now.
+        folioEndWriteback(k, head);
+        truncateInodeFolio(k, mapping, head);
+        folioUnlock(k, head);
+      }
+      // folio_batch_release()
+      for (const head of batch) folioPut(k, head);
+    }
+    unmapMappingRange(k, mapping);
+  });
