@@ -562,9 +562,16 @@ export interface AllocContext {
   /**
    * `tsk_is_oom_victim()` (`include/linux/oom.h`): the OOM killer chose the task; its
    * allocations may take `ALLOC_OOM` (`oom_reserves_allowed()`, `mm/page_alloc.c`). Absent:
-   * false.
+   * false. `out_of_memory()` (`mm/oom_kill.ts`) sets it for a task that has exited
+   * (`mark_oom_victim()`).
    */
-  readonly oomVictim?: boolean;
+  oomVictim?: boolean;
+  /**
+   * The task has exited while this allocation was in flight (its `exit()` ran meanwhile): what
+   * `task_will_free_mem()` (`mm/oom_kill.c`) sees as a task that is exiting, so the OOM killer
+   * kills no one else for it. Absent: false.
+   */
+  readonly exited?: boolean;
 }
 
 /**

@@ -260,8 +260,9 @@ export interface TaskStruct {
   oomScoreAdjMin: number;
   /**
    * `tsk_is_oom_victim()` (`include/linux/oom.h`): the OOM killer chose this task
-   * (`mark_oom_victim()`, `mm/oom_kill.c`), so it has exited; an allocation still in flight in it
-   * may go below the min watermark (`ALLOC_OOM`). See {@link TaskStruct.oomMm}.
+   * (`mark_oom_victim()`, `mm/oom_kill.c`), so it has exited, or an allocation of the task ran
+   * out of memory after its exit (`task_will_free_mem(current)`); an allocation still in flight
+   * in it may go below the min watermark (`ALLOC_OOM`). See {@link TaskStruct.oomMm}.
    */
   oomVictim: boolean;
   /**

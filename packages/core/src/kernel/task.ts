@@ -343,7 +343,7 @@ export class Process implements Task {
         // Killed while the access waited (the OOM killer chose this task): it never returns
         // to user space, and what the slow path got for it goes back.
         putSlowpathPage(this.kernel, progress.compact);
-        const why = this.oomVictim ? "was killed by the OOM killer" : "has exited";
+        const why = this.oomMm ? "was killed by the OOM killer" : "has exited";
         return Effect.fail(errno("ESRCH", `process ${this.pid} ${why}`));
       }
       progress.waitPfn = -1;

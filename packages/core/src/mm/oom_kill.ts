@@ -220,7 +220,9 @@ export const oomKillProcess = (k: Kernel, oc: OomControl): Effect.Effect<void> =
  * `out_of_memory()` (`mm/oom_kill.c`, Linux 6.16), as `__alloc_pages_may_oom()` calls it for a
  * global (not memory cgroup) allocation: true when it made progress, so the slow path should try
  * again. An allocating task that is already a victim (`task_will_free_mem(current)`) is progress
- * at once; otherwise {@link constrainedAlloc}, {@link selectBadProcess} and
+ * at once, and so is one that has exited meanwhile, which becomes a victim (`mark_oom_victim()`)
+ * so that its next try may take `ALLOC_OOM`, no other process being killed for it; otherwise
+ * {@link constrainedAlloc}, {@link selectBadProcess} and
  * {@link oomKillProcess}. An aborted selection (an earlier victim still freeing its memory) is
  * progress with no kill. False when no process can be killed: Linux then panics ("System is
  * deadlocked on memory"), the model lets the allocation fail. `current` is the allocating task
@@ -237,6 +239,13 @@ export const outOfMemory = (
 ): Effect.Effect<boolean> =>
   Effect.suspend(() => {
     if (current?.oomVictim) return Effect.succeed(true);
+    // task_will_free_mem(current): a task that has exited frees its memory itself; it becomes a
+    // victim (mark_oom_victim(): ALLOC_OOM on the next try, then the allocation fails), and no
+    // one else is killed for it. Its address space is gone, so there is nothing to reap.
+    if (current?.exited) {
+      current.oomVictim = true;
+      return Effect.succeed(true);
+    }
     oc.constraint = constrainedAlloc(k, oc);
     if (oc.constraint !== OomConstraint.MEMORY_POLICY) oc.nodemask = null;
     if (selectBadProcess(k, oc, current)) return Effect.succeed(true);

@@ -2,7 +2,7 @@
 // it: out_of_memory(), constrained_alloc(), select_bad_process() / oom_evaluate_task(),
 // oom_badness() and oom_kill_process(); and /proc/<pid>/oom_score and oom_score_adj
 // (proc_oom_score(), oom_score_adj_write() and __set_oom_adj(), fs/proc/base.c).
-import { Deferred, Effect, Fiber } from "effect";
+import { Deferred, Effect, Fiber, Result } from "effect";
 import { TestClock } from "effect/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import {
   CAP_SYS_RESOURCE,
   constrainedAlloc,
   ERRNO,
+  type ErrnoError,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   getMmRss,
@@ -26,6 +27,8 @@ import {
   type Migrator,
   type MmStruct,
   MPOL_BIND,
+  MPOL_MF_MOVE,
+  MPOL_MF_MOVE_ALL,
   migrateFoliosMcCopy,
   mmput,
   OOM_REAPER_DELAY,
@@ -630,4 +633,451 @@ describe("__oom_reap_task_mm() (mm/oom_kill.c, Linux 6.16)", () => {
     expectConsistent(k);
     await runP(k.shutdown());
   });
+});
+
+// Inputs at the edges of the oom_reaper and mm_users work, each checked against Linux 6.16:
+// mm/oom_kill.c (__oom_kill_process(), queue_oom_reaper(), wake_oom_reaper(), oom_reap_task(),
+// __oom_reap_task_mm()), kernel/fork.c (get_task_mm(), mmput()), kernel/exit.c (exit_mm()) and
+// mm/migrate.c (find_mm_struct(), kernel_move_pages()).
+describe("the oom_reaper and mm_users at their edges (Linux 6.16)", () => {
+  it("a PMD THP of the victim held mid-migration: the reaper clears its PMD migration entry, the migration frees its new folio, nothing leaks", async () => {
+    const MiB = 1 << 20;
+    const k = boot({ nodes: ["16M", "16M"], thp: { enabled: "always" } });
+    const free0 = freePages(k);
+    const p = run(k.createProcess({ name: "victim", node: 0 }));
+    const raw = run(p.mmap(4 * MiB));
+    const addr = Math.ceil(raw / (2 * MiB)) * 2 * MiB;
+    run(p.write(addr, pattern(2 * MiB, 21)));
+    const mm = p.mm!;
+    expect(mm.findVma(addr)!.pmds.size).toBe(1);
+    const mover = run(k.createProcess({ name: "mover", node: 0 }));
+    run(writeAdj(k, mover, "-1000"));
+    const gate = Deferred.makeUnsafe<void>();
+    const reached = { n: 0 };
+    run(k.migrateOffload.register(gatedMigrator(k, gate, reached)));
+    const out = await Effect.runPromise(
+      Effect.gen(function* () {
+        const moving = yield* Effect.forkChild(mover.movePages(p.pid, [addr], [1]));
+        yield* waitUntil(() => reached.n === 1);
+        expect(yield* outOfMemory(k, control(null, GFP_KERNEL))).toBe(true);
+        expect(p.exited).toBe(true);
+        expect([mm.mmUsers, getMmRss(k, mm)]).toEqual([1, 512]); // the PMD migration entry counts
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        yield* waitUntil(() => k.oomReaper.victims.size === 0);
+        expect([mm.oomSkip, getMmRss(k, mm)]).toEqual([true, 0]);
+        expectConsistent(k);
+        yield* Deferred.succeed(gate, undefined);
+        return yield* Fiber.join(moving);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(out.rc).toBe(0);
+    expect([...out.status]).toEqual([1]); // the folio moved; its mapping was gone
+    expect([mm.mmUsers, mm.mapCount]).toEqual([0, 0]);
+    expectConsistent(k);
+    run(mover.exit());
+    expect(freePages(k)).toBe(free0);
+    await runP(k.shutdown());
+  });
+
+  it("move_pages(2) and migrate_pages(2) on a victim killed before the call: ESRCH (find_mm_struct(): find_get_task_by_vpid() finds no task)", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const big = withPrivate(k, "big", 32, 22);
+    const mover = run(k.createProcess({ name: "mover", node: 0 }));
+    run(writeAdj(k, mover, "-1000"));
+    expect(run(outOfMemory(k, control(null, GFP_KERNEL)))).toBe(true);
+    expect(big.p.exited).toBe(true);
+    expect(await errnoOf(mover.movePages(big.p.pid, [big.addr], [1]))).toBe("ESRCH");
+    expect(await errnoOf(mover.movePages(big.p.pid, [big.addr], null))).toBe("ESRCH");
+    expect(await errnoOf(mover.migratePagesSyscall(big.p.pid, 64, [0], [1]))).toBe("ESRCH");
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  it("an mm held twice (move_pages() and a get_task_mm()): the kill and the reap take nothing of the second holder's reference; exit_mmap() runs once, at the last mmput()", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const free0 = freePages(k);
+    const big = withPrivate(k, "big", 48, 23);
+    const mover = run(k.createProcess({ name: "mover", node: 0 }));
+    run(writeAdj(k, mover, "-1000"));
+    const mm = getTaskMm(big.p)!; // the second holder
+    const gate = Deferred.makeUnsafe<void>();
+    const reached = { n: 0 };
+    run(k.migrateOffload.register(gatedMigrator(k, gate, reached)));
+    const out = await Effect.runPromise(
+      Effect.gen(function* () {
+        const moving = yield* Effect.forkChild(
+          mover.movePages(big.p.pid, pagesOf(big.addr, 48), Array(48).fill(1)),
+        );
+        yield* waitUntil(() => reached.n === 1);
+        expect(mm.mmUsers).toBe(3);
+        expect(yield* outOfMemory(k, control(null, GFP_KERNEL))).toBe(true);
+        expect(mm.mmUsers).toBe(2);
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        yield* waitUntil(() => k.oomReaper.victims.size === 0);
+        // Reaped: the 48 pages are unmapped (under migration: their entries cleared), the VMA stays.
+        expect([mm.mmUsers, mm.oomSkip, getMmRss(k, mm), mm.mapCount]).toEqual([2, true, 0, 1]);
+        yield* Deferred.succeed(gate, undefined);
+        return yield* Fiber.join(moving);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(out.rc).toBe(0);
+    // The one run of 48 was isolated before the reap: it migrated, its mappings gone.
+    expect([...out.status]).toEqual(Array(48).fill(1));
+    // move_pages()'s mmput() is not the last: the VMA is still there.
+    expect([mm.mmUsers, mm.mapCount]).toEqual([1, 1]);
+    expectConsistent(k);
+    mmput(k, mm);
+    expect([mm.mmUsers, mm.mapCount]).toEqual([0, 0]);
+    expectConsistent(k);
+    run(mover.exit());
+    expect(freePages(k)).toBe(free0);
+    await runP(k.shutdown());
+  });
+
+  it("two kills in a row, the clock advanced part way: the first victim's timer finds MMF_OOM_SKIP (exit_mmap() ran), the second's reaps at its own OOM_REAPER_DELAY", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const a = withPrivate(k, "a", 300, 24);
+    const b = withPrivate(k, "b", 200, 25);
+    const c = withPrivate(k, "c", 10, 26);
+    const mmA = getTaskMm(a.p)!;
+    const mmB = getTaskMm(b.p)!;
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        // t = 0: a (300 pages) is chosen; its mm is held, so it is queued.
+        expect(yield* outOfMemory(k, control(null, GFP_KERNEL))).toBe(true);
+        expect([a.p.exited, b.p.exited]).toEqual([true, false]);
+        yield* TestClock.adjust("1500 millis");
+        // t = 1500: still unreaped, the scan aborts on a.
+        expect(select(k)).toEqual({ aborted: true, chosen: null });
+        mmput(k, mmA); // exit_mmap(): MMF_OOM_SKIP
+        // b is chosen now, a passed over; b's timer runs from t = 1500.
+        expect(yield* outOfMemory(k, control(null, GFP_KERNEL))).toBe(true);
+        expect(b.p.exited).toBe(true);
+        expect(k.vmstat.get("oom_kill")).toBe(2);
+        expect(new Set(k.oomReaper.victims)).toEqual(new Set([a.p, b.p]));
+        // t = 2000: a's timer finds MMF_OOM_SKIP and lets a go; b is untouched.
+        yield* TestClock.adjust("500 millis");
+        yield* waitUntil(() => !k.oomReaper.victims.has(a.p));
+        expect([mmB.oomSkip, getMmRss(k, mmB)]).toEqual([false, 200]);
+        expect(select(k)).toEqual({ aborted: true, chosen: null });
+        // t = 3499: one millisecond short of b's delay.
+        yield* TestClock.adjust("1499 millis");
+        yield* waitUntil(() => true);
+        expect([mmB.oomSkip, getMmRss(k, mmB), k.oomReaper.victims.has(b.p)]).toEqual([
+          false,
+          200,
+          true,
+        ]);
+        // t = 3500: b reaped; c is next.
+        yield* TestClock.adjust("1 millis");
+        yield* waitUntil(() => k.oomReaper.victims.size === 0);
+        expect([mmB.oomSkip, getMmRss(k, mmB)]).toEqual([true, 0]);
+        expect(select(k)).toEqual({ aborted: false, chosen: c.p });
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    mmput(k, mmB);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  it("kernel shutdown with a reaper timer pending ends the timer: advancing the clock afterwards reaps nothing", async () => {
+    const k = boot({ nodes: ["16M"] });
+    const big = withPrivate(k, "big", 40, 27);
+    const mm = getTaskMm(big.p)!;
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        expect(yield* outOfMemory(k, control(null, GFP_KERNEL))).toBe(true);
+        expect(k.oomReaper.victims.has(big.p)).toBe(true);
+        yield* TestClock.adjust("1000 millis");
+        yield* k.shutdown();
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        yield* waitUntil(() => true);
+        // wake_oom_reaper() never ran: the victim is still queued, its mm unreaped.
+        expect([k.oomReaper.victims.has(big.p), mm.oomSkip]).toEqual([true, false]);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+  });
+
+  it("a victim with mlocked, shmem and hugetlb memory, held mid-migration: the reap munlocks what it unmaps (nr_mlock 0), the hugetlb pages wait for the last mmput(); /proc/meminfo ends as it began", async () => {
+    const k = boot({ nodes: ["32M", "32M"] });
+    run(k.fs.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "2"));
+    const free0 = freePages(k);
+    const meminfo0 = run(k.fs.read("/proc/meminfo"));
+    const p = run(k.createProcess({ name: "victim", node: 0 }));
+    const locked = run(p.mmap(16 * PAGE));
+    run(p.mlock(locked, 16 * PAGE));
+    run(p.write(locked, pattern(16 * PAGE, 28)));
+    const shm = run(p.mmap(8 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(shm, pattern(8 * PAGE, 29)));
+    const huge = run(p.mmap(2 << 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
+    run(p.write(huge, new Uint8Array([30])));
+    expect(k.vmstat.get("nr_mlock")).toBe(16);
+    const mover = run(k.createProcess({ name: "mover", node: 0 }));
+    run(writeAdj(k, mover, "-1000"));
+    const mm = p.mm!;
+    const gate = Deferred.makeUnsafe<void>();
+    const reached = { n: 0 };
+    run(k.migrateOffload.register(gatedMigrator(k, gate, reached)));
+    const pages = [...pagesOf(locked, 16), ...pagesOf(shm, 8)];
+    const out = await Effect.runPromise(
+      Effect.gen(function* () {
+        const moving = yield* Effect.forkChild(
+          mover.movePages(p.pid, pages, Array(pages.length).fill(1)),
+        );
+        yield* waitUntil(() => reached.n === 1);
+        expect(yield* outOfMemory(k, control(null, GFP_KERNEL))).toBe(true);
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        yield* waitUntil(() => k.oomReaper.victims.size === 0);
+        // The mlocked pages' migration entries are cleared; the shmem entries stay (a shared
+        // VMA), and so does the hugetlb page.
+        expect([k.vmstat.get("nr_mlock"), getMmRss(k, mm), mapped(k, mm, shm, 8)]).toEqual([
+          0, 8, 0,
+        ]);
+        expect(run(k.fs.read("/proc/meminfo"))).toMatch(/^HugePages_Free: +1$/m);
+        expectConsistent(k);
+        yield* Deferred.succeed(gate, undefined);
+        return yield* Fiber.join(moving);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(out.rc).toBe(0);
+    expect([...out.status]).toEqual(Array(24).fill(1));
+    // move_pages()'s mmput() was the last: the hugetlb page went back to the pool.
+    expect([mm.mmUsers, k.vmstat.get("nr_mlock")]).toEqual([0, 0]);
+    expectConsistent(k);
+    run(mover.exit());
+    expect(freePages(k)).toBe(free0);
+    expect(run(k.fs.read("/proc/meminfo"))).toBe(meminfo0);
+    await runP(k.shutdown());
+  });
+  it("a task whose exit() ran while its fault waited on a held victim kills no one else (out_of_memory(): task_will_free_mem(current), mark_oom_victim())", async () => {
+    const k = boot({ nodes: ["16M"] });
+    const free0 = freePages(k);
+    // big's memory is all shared: the reaper frees none of it.
+    const big = run(k.createProcess({ name: "big", node: 0 }));
+    const shm = run(big.mmap(64 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(big.write(shm, pattern(64 * PAGE, 31)));
+    const other = withPrivate(k, "other", 8, 32);
+    const small = run(k.createProcess({ name: "small", node: 0 }));
+    const where = run(small.mmap(PAGE));
+    run(writeAdj(k, small, "-1000"));
+    const mm = getTaskMm(big)!;
+    const drained = drain(k);
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const fault = yield* Effect.forkChild(small.write(where, new Uint8Array([9])));
+        yield* waitUntil(() => big.exited);
+        expect(k.vmstat.get("oom_kill")).toBe(1);
+        // The fault retries (the scan aborts on big) while small exits.
+        yield* small.exit();
+        // The reap frees nothing and sets MMF_OOM_SKIP: the next out_of_memory() finds its
+        // allocating task exiting, marks it a victim and kills no one (Linux 6.16).
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        return yield* Effect.result(Fiber.join(fault));
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(Result.isFailure(result) && result.failure.errno).toBe("ESRCH");
+    expect(Result.isFailure(result) && result.failure.message).toBe(
+      `process ${small.pid} has exited`,
+    );
+    expect(k.vmstat.get("oom_kill")).toBe(1);
+    expect(other.p.exited).toBe(false);
+    expectConsistent(k);
+    mmput(k, mm);
+    for (const pfn of drained) k.folioPut(k.folio(pfn));
+    run(other.p.exit());
+    expect(freePages(k)).toBe(free0);
+    await runP(k.shutdown());
+  });
+});
+
+describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (property)", () => {
+  type Op =
+    | { op: "move"; mover: number; target: number; node: number; all: boolean }
+    | { op: "migrate"; mover: number; target: number; node: number }
+    | { op: "open"; which: number }
+    | { op: "oom" }
+    | { op: "tick"; ms: number }
+    | { op: "exit"; target: number }
+    | { op: "write"; target: number; page: number }
+    | { op: "hold"; target: number }
+    | { op: "put"; which: number }
+    | { op: "drain" }
+    | { op: "relieve" };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      op: fc.constant("move" as const),
+      mover: fc.nat(1),
+      target: fc.nat(3),
+      node: fc.nat(1),
+      all: fc.boolean(),
+    }),
+    fc.record({
+      op: fc.constant("migrate" as const),
+      mover: fc.nat(1),
+      target: fc.nat(3),
+      node: fc.nat(1),
+    }),
+    fc.record({ op: fc.constant("open" as const), which: fc.nat(7) }),
+    fc.record({ op: fc.constant("oom" as const) }),
+    fc.record({
+      op: fc.constant("tick" as const),
+      ms: fc.constantFrom(1, 500, OOM_REAPER_DELAY - 1, OOM_REAPER_DELAY, 2500),
+    }),
+    fc.record({ op: fc.constant("exit" as const), target: fc.nat(3) }),
+    fc.record({ op: fc.constant("write" as const), target: fc.nat(3), page: fc.nat(39) }),
+    fc.record({ op: fc.constant("hold" as const), target: fc.nat(3) }),
+    fc.record({ op: fc.constant("put" as const), which: fc.nat(3) }),
+    fc.record({ op: fc.constant("drain" as const) }),
+    fc.record({ op: fc.constant("relieve" as const) }),
+  );
+
+  it("faults, move_pages(2), migrate_pages(2), exits, get_task_mm()/mmput(), kills and clock advances in any interleaving leak no page and tear every mm down exactly once", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.nat(20), { minLength: 4, maxLength: 4 }),
+        fc.array(op, { minLength: 1, maxLength: 25 }),
+        async (sizes, ops) => {
+          const k = boot({ nodes: ["16M", "16M"] });
+          const free0 = freePages(k);
+          // Each offloaded copy waits for its own gate until the end opens them all.
+          let passAll = false;
+          const gates: Deferred.Deferred<void>[] = [];
+          run(
+            k.migrateOffload.register({
+              name: "gated",
+              owner: null,
+              shouldBatch: () => true,
+              offloadCopy: (dst, src) =>
+                Effect.suspend(() => {
+                  const copy = Effect.sync(() => migrateFoliosMcCopy(k, dst, src));
+                  if (passAll) return copy;
+                  const gate = Deferred.makeUnsafe<void>();
+                  gates.push(gate);
+                  return Effect.andThen(Deferred.await(gate), copy);
+                }),
+            }),
+          );
+          const movers = [0, 1].map((i) => {
+            const m = run(k.createProcess({ name: `mover${i}`, node: 0 }));
+            run(writeAdj(k, m, "-1000"));
+            return m;
+          });
+          const mms = new Set<MmStruct>();
+          const targets = sizes.map((n, i) => {
+            const p = run(k.createProcess({ name: `t${i}`, node: 0 }));
+            const addr = run(p.mmap(40 * PAGE));
+            if (n) run(p.write(addr, pattern(n * PAGE, i + 1)));
+            const shm = run(p.mmap(4 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+            if (i % 2) run(p.write(shm, pattern(4 * PAGE, 9)));
+            mms.add(p.mm!);
+            return { p, addr, shm };
+          });
+          const held: MmStruct[] = [];
+          const drained: number[] = [];
+          const relieve = () => {
+            for (const pfn of drained.splice(0)) k.folioPut(k.folio(pfn));
+          };
+          const calls: { fiber: Fiber.Fiber<unknown, ErrnoError>; target: Task; moves: boolean }[] =
+            [];
+          await Effect.runPromise(
+            Effect.gen(function* () {
+              for (const o of ops) {
+                switch (o.op) {
+                  case "move":
+                  case "migrate": {
+                    const t = targets[o.target]!;
+                    const mover = movers[o.mover]!;
+                    const call =
+                      o.op === "move"
+                        ? mover.movePages(
+                            t.p.pid,
+                            [...pagesOf(t.addr, 40), ...pagesOf(t.shm, 4)],
+                            Array(44).fill(o.node),
+                            o.all ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
+                          )
+                        : mover.migratePagesSyscall(t.p.pid, 64, [1 - o.node], [o.node]);
+                    calls.push({ fiber: yield* Effect.forkChild(call), target: t.p, moves: true });
+                    break;
+                  }
+                  case "open":
+                    if (gates.length)
+                      yield* Deferred.succeed(
+                        gates.splice(o.which % gates.length, 1)[0]!,
+                        undefined,
+                      );
+                    break;
+                  case "oom":
+                    yield* outOfMemory(k, control(null, GFP_KERNEL));
+                    break;
+                  case "tick":
+                    yield* TestClock.adjust(`${o.ms} millis`);
+                    break;
+                  case "exit": {
+                    const t = targets[o.target]!;
+                    if (!t.p.exited) yield* t.p.exit();
+                    break;
+                  }
+                  case "write": {
+                    // A write may wait for a page under migration, or for the reaper: a call
+                    // of its own.
+                    const t = targets[o.target]!;
+                    const write = t.p.write(t.addr + o.page * PAGE, new Uint8Array([7]));
+                    calls.push({
+                      fiber: yield* Effect.forkChild(write),
+                      target: t.p,
+                      moves: false,
+                    });
+                    break;
+                  }
+                  case "hold": {
+                    const mm = getTaskMm(targets[o.target]!.p);
+                    if (mm) held.push(mm);
+                    break;
+                  }
+                  case "put":
+                    if (held.length) mmput(k, held.splice(o.which % held.length, 1)[0]!);
+                    break;
+                  case "drain":
+                    drained.push(...drain(k));
+                    break;
+                  case "relieve":
+                    relieve();
+                    break;
+                }
+                yield* waitUntil(() => true);
+                expectConsistent(k);
+              }
+              relieve();
+              passAll = true;
+              for (const gate of gates.splice(0)) yield* Deferred.succeed(gate, undefined);
+              yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+              for (const c of calls) {
+                const result = yield* Effect.result(Fiber.join(c.fiber));
+                if (Result.isSuccess(result)) continue;
+                const code = result.failure.errno;
+                // A call that began after its target's end finds no process (find_mm_struct());
+                // migrate_pages() fails with -ENOMEM where no target folio can be had; a write
+                // of a killed process never returns (ESRCH).
+                if (code === "ESRCH" && c.target.exited) continue;
+                if (code === "ENOMEM" && c.moves) continue;
+                throw new Error(`a call failed: ${code}`);
+              }
+              for (const mm of held.splice(0)) mmput(k, mm);
+              yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+              yield* waitUntil(() => k.oomReaper.victims.size === 0);
+            }).pipe(Effect.provide(TestClock.layer())),
+          );
+          expectConsistent(k);
+          for (const t of targets) if (!t.p.exited) run(t.p.exit());
+          for (const m of movers) run(m.exit());
+          // __mmput() ran once for each: mm_users exactly 0, no VMA left, MMF_OOM_SKIP set.
+          for (const mm of mms) expect([mm.mmUsers, mm.mapCount, mm.oomSkip]).toEqual([0, 0, true]);
+          expect(freePages(k)).toBe(free0);
+          expectConsistent(k);
+          await runP(k.shutdown());
+        },
+      ),
+      { numRuns: 25 },
+    );
+  }, 120_000);
 });
