@@ -29,7 +29,8 @@ export const PROT_EXEC = 0x4;
 /**
  * `PROT_SEM` (`include/uapi/asm-generic/mman-common.h`): the page may be used for atomic
  * operations. `mprotect()` accepts it (`arch_validate_prot()`, `include/linux/mman.h`) and, as on
- * x86-64, it sets no VMA flag.
+ * x86-64, it sets no VMA flag; `mmap()` ignores it, as it ignores every bit but `PROT_READ`,
+ * `PROT_WRITE` and `PROT_EXEC` (`calc_vm_prot_bits()`).
  *
  * @category Address spaces
  */
@@ -37,6 +38,7 @@ export const PROT_SEM = 0x8;
 /**
  * `PROT_GROWSDOWN` (`include/uapi/asm-generic/mman-common.h`): `mprotect()` of a range in a
  * `VM_GROWSDOWN` VMA extends the range down to the VMA's start (`EINVAL` for any other VMA).
+ * `mmap()` ignores it (`MAP_GROWSDOWN` makes a stack).
  *
  * @category Address spaces
  */
@@ -44,6 +46,7 @@ export const PROT_GROWSDOWN = 0x0100_0000;
 /**
  * `PROT_GROWSUP` (`include/uapi/asm-generic/mman-common.h`): `mprotect()` up to the end of a
  * `VM_GROWSUP` VMA; x86-64 has none, so it is `EINVAL` where the range starts in a VMA.
+ * `mmap()` ignores it.
  *
  * @category Address spaces
  */

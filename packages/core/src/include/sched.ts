@@ -60,7 +60,11 @@ export interface MmapOptions {
    * aligned); otherwise a hint, used when the range there is free. Default 0, no hint.
    */
   readonly addr?: number;
-  /** `PROT_*` bits; default read and write. */
+  /**
+   * `PROT_*` bits; default read and write. Only `PROT_READ` and `PROT_WRITE` set VMA flags; any
+   * other bit (`PROT_SEM`, `PROT_GROWSDOWN`, an unknown one) is ignored, as `do_mmap()` ignores
+   * it (`calc_vm_prot_bits()`). `EINVAL` for a value that is not an integer.
+   */
   readonly prot?: number;
   /** `MAP_*` flags; default `MAP_PRIVATE | MAP_ANONYMOUS`. */
   readonly flags?: number;

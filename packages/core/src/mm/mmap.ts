@@ -899,8 +899,11 @@ const roundHintToMin = (hint: number, pageSize: number): number => {
 };
 
 /**
- * `do_mmap()`: creates a mapping and returns its address. Every check comes before anything
- * changes: `EINVAL` for bad arguments, a map type other than `MAP_SHARED`, `MAP_PRIVATE` and (for
+ * `do_mmap()`: creates a mapping and returns its address. `prot` gives the VMA `VM_READ`,
+ * `VM_WRITE` and `VM_EXEC` (`calc_vm_prot_bits()`); its other bits
+ * (`PROT_SEM`, `PROT_GROWSDOWN`, `PROT_GROWSUP`, unknown ones) set nothing and are no error, as in
+ * Linux 6.16. Every check comes
+ * before anything changes: `EINVAL` for bad arguments, a map type other than `MAP_SHARED`, `MAP_PRIVATE` and (for
  * a file or a hugetlb mapping) `MAP_SHARED_VALIDATE`, or `MAP_GROWSDOWN` of a file, hugetlb or
  * shared mapping; `EOPNOTSUPP` for `MAP_SHARED_VALIDATE` with a flag outside `LEGACY_MAP_MASK`; other unknown flags are ignored, as Linux ignores them. `MAP_NORESERVE` gives
  * the VMA `VM_NORESERVE`: no overcommit charge, and for hugetlb no reservation. `MAP_GROWSDOWN`
@@ -936,8 +939,6 @@ export const doMmap = (
   if (!Number.isInteger(flags) || !Number.isInteger(prot)) {
     return errno("EINVAL", `mmap flags ${flags} and prot ${prot} must be integers`);
   }
-  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
-    return errno("EINVAL", `unknown prot bits ${hex(prot)}`);
   if (!Number.isSafeInteger(args.addr) || args.addr < 0) {
     return errno("EINVAL", `mmap address ${args.addr} must be a non-negative integer`);
   }
@@ -1002,6 +1003,9 @@ export const doMmap = (
   const replaced = fixed ? vmsGatherMunmapVmas(k, mm, start, start + len, "MAP_FIXED mmap") : [];
   if (replaced instanceof Error) return replaced;
 
+  // calc_vm_prot_bits(): PROT_READ, PROT_WRITE and PROT_EXEC become VM_READ, VM_WRITE and
+  // VM_EXEC; any other bit (PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP, an unknown one) sets no flag
+  // and is no error.
   let vmFlags = calcVmProtBits(prot);
   if (shared) vmFlags |= VM_SHARED;
   // hugetlbfs_file_mmap(): a hugetlb mapping may never grow, so it never merges (VM_SPECIAL).

@@ -32,7 +32,6 @@ import {
   PROT_SEM,
   PROT_WRITE,
 } from "../include/mman";
-import { TASK_SIZE } from "../include/page_64_types";
 import {
   isMigrationEntry,
   PTE_PROTNONE,
@@ -70,10 +69,11 @@ const writeProtectVma = (vma: Vma): void => {
  * `PROT_NONE`; `PROT_SEM` is accepted and changes nothing). First, changing nothing and in the
  * kernel's order: `EINVAL` for an unaligned `start` or a length that is no integer; 0 for a zero
  * length, whatever `prot` is; `ENOMEM` for a negative length (a `size_t` that wraps past the top);
- * `EINVAL` for unknown `prot` bits (`arch_validate_prot()`); `ENOMEM` for a range that reaches
- * past `TASK_SIZE`. Then it walks the VMAs of the range in order ({@link walkVmaRange}), and
+ * `EINVAL` for unknown `prot` bits (`arch_validate_prot()`), a negative `prot` or one past 32 bits
+ * among them. Then it walks the VMAs of the range in order ({@link walkVmaRange}), and
  * `mprotect_fixup()` changes each that needs it, so an error leaves the VMAs before it changed,
- * as Linux does: `ENOMEM` at the first hole (a range whose start is not mapped changes nothing),
+ * as Linux does: `ENOMEM` at the first hole (a range whose start is not mapped changes nothing;
+ * a range that reaches past `TASK_SIZE` changes the VMAs below it and fails at the hole there),
  * `ENOMEM` where a private VMA that becomes writable would be charged more than the overcommit
  * heuristic allows (`security_vm_enough_memory_mm()`), and `EINVAL` where the range would cut a
  * hugetlb VMA inside a huge page (`hugetlb_vm_op_split()`, when `vma_modify_flags()` splits it):
@@ -108,16 +108,12 @@ export const doMprotect = (
   }
   const { end } = range;
   if (end === start) return 0;
-  if (!Number.isInteger(prot) || prot & ~grows & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) {
+  // prot is an unsigned long: a negative number or one past 32 bits has bits that `&` would drop.
+  const known = PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM;
+  if (!Number.isInteger(prot) || prot < 0 || prot > 0xffffffff || prot & ~grows & ~known) {
     return errno(
       "EINVAL",
       `mprotect: unknown prot bits ${typeof prot === "number" ? hex(prot) : prot}`,
-    );
-  }
-  if (end > TASK_SIZE) {
-    return errno(
-      "ENOMEM",
-      `mprotect of ${hex(start)}+${length} reaches past TASK_SIZE ${hex(TASK_SIZE)}`,
     );
   }
   const mm = task.mm!;

@@ -1,9 +1,11 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
+import { TASK_SIZE } from "../../src/include/page_64_types";
 import {
   folioReferenced,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_HUGETLB,
   MAP_POPULATE,
   MAP_PRIVATE,
@@ -138,6 +140,36 @@ describe("mprotect", () => {
     expectErrno(p.mprotect(addr, -4096, 0x10), "ENOMEM");
     expectErrno(p.mprotect(addr, 4096, 0x10), "EINVAL");
     expect(p.mm!.findVma(addr + 4096)!.flags).toBe(flags);
+    // prot is an unsigned long: a bit past 32, or a negative value, is unknown (EINVAL), not
+    // dropped; with a zero length it is never looked at.
+    expectErrno(p.mprotect(addr, 4096, 2 ** 32 + PROT_READ), "EINVAL");
+    expectErrno(p.mprotect(addr, 4096, -(2 ** 32) + PROT_READ), "EINVAL");
+    expect(p.mm!.findVma(addr + 4096)!.flags).toBe(flags);
+    run(p.mprotect(addr, 0, 2 ** 32));
+    expectConsistent(k);
+  });
+
+  // do_mprotect_pkey() (mm/mprotect.c, Linux 6.16) has no TASK_SIZE check: past the last VMA the
+  // range is a hole like any other (`tmp < end` after the loop), so the VMAs below TASK_SIZE
+  // change and the call returns -ENOMEM.
+  it("changes the VMAs below TASK_SIZE of a range that reaches past it, then returns ENOMEM", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const top = TASK_SIZE - 2 * 4096;
+    run(p.mmap(2 * 4096, { addr: top, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED }));
+    run(p.write(top, pattern(2 * 4096, 6)));
+    const e = expectErrno(p.mprotect(top, 4 * 4096, PROT_READ), "ENOMEM");
+    expect(e.message).toContain(`not mapped at 0x${TASK_SIZE.toString(16)}`);
+    expect(p.mm!.findVma(top)!.flags & VM_WRITE).toBe(0);
+    expectErrno(p.write(top + 4096, new Uint8Array([1])), "EFAULT");
+    expectBytes(run(p.read(top, 2 * 4096)), pattern(2 * 4096, 6));
+    // A range that starts at or past TASK_SIZE meets no VMA: ENOMEM with nothing changed.
+    expectErrno(p.mprotect(TASK_SIZE, 4096, PROT_READ | PROT_WRITE), "ENOMEM");
+    expectErrno(p.mprotect(2 ** 52, 4096, PROT_READ | PROT_WRITE), "ENOMEM");
+    expect(p.mm!.findVma(top)!.flags & VM_WRITE).toBe(0);
+    // Made writable again, the same range changes the VMA back before the hole.
+    expectErrno(p.mprotect(top, 2 ** 47, PROT_READ | PROT_WRITE), "ENOMEM");
+    run(p.write(top + 4096, new Uint8Array([1])));
     expectConsistent(k);
   });
 

@@ -22,13 +22,20 @@ import {
   MAP_SHARED_VALIDATE,
   MAP_STACK,
   MAP_TYPE,
+  PROT_EXEC,
+  PROT_GROWSDOWN,
+  PROT_GROWSUP,
   PROT_READ,
+  PROT_SEM,
   PROT_WRITE,
+  VM_EXEC,
   VM_GROWSDOWN,
   VM_LOCKED,
   VM_NOHUGEPAGE,
   VM_NORESERVE,
+  VM_READ,
   VM_SHARED,
+  VM_WRITE,
 } from "../../src/index";
 import {
   boot,
@@ -203,6 +210,63 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     run(p.mmap(HUGE, { flags: MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | UNUSED | MAP_SYNC }));
     expect(counters(k)).toEqual([2, 2, 1, 0]);
     expectConsistent(k);
+  });
+});
+
+// do_mmap() (mm/mmap.c, Linux 6.16) never checks prot: calc_vm_prot_bits() (include/linux/mman.h)
+// turns PROT_READ, PROT_WRITE and PROT_EXEC into VM_ flags and, on x86-64, adds only protection
+// key bits, so PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP and unknown bits map and set nothing.
+describe("mmap prot: do_mmap() ignores bits calc_vm_prot_bits() does not translate (Linux 6.16)", () => {
+  /** More than the 32768 pages of RAM boot() gives: the overcommit heuristic refuses it. */
+  const BIG = 2 ** 28;
+  const IGNORED = [
+    PROT_SEM,
+    PROT_GROWSDOWN,
+    PROT_GROWSUP,
+    PROT_GROWSDOWN | PROT_GROWSUP,
+    0x10,
+    2 ** 40,
+  ];
+
+  it("maps with PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP or unknown bits, with the flags the rest give", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const none = run(p.mmap(4096, { prot: 0 }));
+    const rwx = run(p.mmap(4096, { prot: PROT_READ | PROT_WRITE | PROT_EXEC }));
+    const noneFlags = p.mm!.findVma(none)!.flags;
+    const rwxFlags = p.mm!.findVma(rwx)!.flags;
+    expect(rwxFlags & (VM_READ | VM_WRITE | VM_EXEC)).toBe(VM_READ | VM_WRITE | VM_EXEC);
+    for (const bits of IGNORED) {
+      // PROT_SEM alone (LTP's mmap tests' 8) maps as PROT_NONE would: no access.
+      const bare = run(p.mmap(4096, { prot: bits }));
+      expect(p.mm!.findVma(bare)!.flags).toBe(noneFlags);
+      expectErrno(p.read(bare, 1), "EFAULT");
+      const addr = run(p.mmap(4096, { prot: PROT_READ | PROT_WRITE | PROT_EXEC | bits }));
+      // PROT_GROWSDOWN gives no VM_GROWSDOWN: only MAP_GROWSDOWN does (calc_vm_flag_bits()).
+      expect(p.mm!.findVma(addr)!.flags).toBe(rwxFlags);
+      run(p.write(addr, pattern(4096, bits % 251)));
+      expect([...run(p.read(addr, 4096))]).toEqual([...pattern(4096, bits % 251)]);
+    }
+    expectConsistent(k);
+  });
+
+  it("an ignored bit changes no overcommit charge: writable private memory is still charged", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    expectErrno(p.mmap(BIG, { prot: PROT_READ | PROT_WRITE | PROT_SEM }), "ENOMEM");
+    expect(p.mm!.vmas).toHaveLength(0);
+    // Without PROT_WRITE there is nothing to charge (accountable_mapping()).
+    const addr = run(p.mmap(BIG, { prot: PROT_SEM | 0x10 }));
+    expect(p.mm!.findVma(addr)!.end - addr).toBe(BIG);
+  });
+
+  it("EINVAL for a prot that is no integer, before anything is mapped", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    for (const prot of [1.5, Number.NaN, "rw" as never]) {
+      expectErrno(p.mmap(4096, { prot }), "EINVAL");
+    }
+    expect(p.mm!.vmas).toHaveLength(0);
   });
 });
 
