@@ -3,7 +3,7 @@
 // filemap_read_folio(), mm/filemap.c), and pages never written back read as zeros, like holes.
 // A dirty page lost to a memory error loses what was written since its last writeback
 // (me_pagecache_dirty(), mm/memory-failure.c: mapping_set_error(-EIO), fsync() reports it once).
-import { Deferred, Effect, Fiber } from "effect";
+import { Effect, Fiber } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { File } from "../../src/include/fs";
@@ -15,9 +15,7 @@ import {
   MAP_ANONYMOUS,
   MAP_SHARED,
   MIGRATE_SYNC,
-  type Migrator,
   MR_SYSCALL,
-  migrateFoliosMcCopy,
   migratePages,
   PG_locked,
   PG_writeback,
@@ -29,6 +27,7 @@ import {
   expectBytes,
   expectConsistent,
   expectErrno,
+  gatedMigrator,
   isolateRange,
   pattern,
   run,
@@ -193,27 +192,10 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     const free = k.pageAlloc.totalFreePages();
     const src = file.folioAt(0)!.pfn;
     const other = file.folioAt(1)!.pfn;
-    const gate = run(Deferred.make<void>());
-    let copying = false;
-    const owner = run(k.loadModule({ name: "gated" }));
-    const m: Migrator = {
-      name: "gated",
-      owner,
-      shouldBatch: () => true,
-      offloadCopy: (dst, srcs) =>
-        Effect.andThen(
-          Effect.sync(() => {
-            copying = true;
-          }),
-          Effect.andThen(
-            Deferred.await(gate),
-            Effect.sync(() => migrateFoliosMcCopy(k, dst, srcs)),
-          ),
-        ),
-    };
-    run(k.migrateOffload.register(m));
+    const gated = gatedMigrator(k, run(k.loadModule({ name: "gated" })));
+    run(k.migrateOffload.register(gated.migrator));
     const moved = Effect.runFork(p.movePages(0, [addr], [1]));
-    while (!copying) await runP(Effect.yieldNow);
+    while (!gated.copying()) await runP(Effect.yieldNow);
     expect(k.memmap.test(src, PG_locked)).toBe(true);
     const truncation = Effect.runFork(file.truncate());
     for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
@@ -225,7 +207,7 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     expect(k.folioWaiters.waiting(src)).toBe(1);
     // The page cache's reference, the migration's isolation and the truncation's.
     expect(k.memmap.refcount[src]).toBe(3);
-    run(Deferred.succeed(gate, undefined));
+    gated.open();
     await runP(Fiber.join(truncation));
     const r = await runP(Fiber.join(moved));
     expect(r.rc).toBe(0);

@@ -4,17 +4,12 @@
 // page cache with shmem_undo_range(): the folios that lock at once first (find_lock_entries()),
 // then each one left, referenced, after folio_lock() (find_get_entries()). The call returns once
 // every folio is gone.
-import { Deferred, Effect, Fiber } from "effect";
+import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
-import {
-  MAP_ANONYMOUS,
-  MAP_SHARED,
-  type Migrator,
-  migrateFoliosMcCopy,
-  PG_locked,
-} from "../../src/index";
+import type { AddressSpace } from "../../src/include/mm_types";
+import { type Kernel, MAP_ANONYMOUS, MAP_SHARED, PG_locked } from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
-import { boot, expectConsistent, pattern, run, runP } from "../../src/testing/index";
+import { boot, expectConsistent, gatedMigrator, pattern, run, runP } from "../../src/testing/index";
 
 const PAGE = 4096;
 
@@ -34,6 +29,23 @@ const shmemPages = () => {
   return { k, p, free, addr, mapping, src: src!, other: other! };
 };
 
+/**
+ * The eviction mid-way: the other folio dropped and freed, `src` still cached in the object, which
+ * is still live, and the eviction asleep in folio_lock() on it.
+ */
+const expectEvictionWaiting = (
+  k: Kernel,
+  mapping: AddressSpace,
+  src: number,
+  other: number,
+): void => {
+  expect(mapping.pages.has(1)).toBe(false);
+  expect(k.memmap.refcount[other]).toBe(0);
+  expect(mapping.pages.get(0)).toBe(src);
+  expect(k.addressSpaces.get(mapping.id)).toBe(mapping);
+  expect(k.folioWaiters.waiting(src)).toBe(1);
+};
+
 describe("shmem_evict_inode(): the last mapping's munmap() or exit", () => {
   // A migration holds the folio mid-copy; the munmap() of the last mapping drops the other folio
   // at once and sleeps in folio_lock() on this one with a reference, so the move fails with
@@ -43,41 +55,20 @@ describe("shmem_evict_inode(): the last mapping's munmap() or exit", () => {
   // node 1, pgmigrate_success 1. munmap() returns once the object is gone.
   it("munmap() waits for the lock of a folio a migration holds mid-copy, then drops it; the migration finds it freed", async () => {
     const { k, p, free, addr, mapping, src, other } = shmemPages();
-    const gate = run(Deferred.make<void>());
-    let copying = false;
-    const owner = run(k.loadModule({ name: "gated" }));
-    const m: Migrator = {
-      name: "gated",
-      owner,
-      shouldBatch: () => true,
-      offloadCopy: (dst, srcs) =>
-        Effect.andThen(
-          Effect.sync(() => {
-            copying = true;
-          }),
-          Effect.andThen(
-            Deferred.await(gate),
-            Effect.sync(() => migrateFoliosMcCopy(k, dst, srcs)),
-          ),
-        ),
-    };
-    run(k.migrateOffload.register(m));
+    const gated = gatedMigrator(k, run(k.loadModule({ name: "gated" })));
+    run(k.migrateOffload.register(gated.migrator));
     const moved = Effect.runFork(p.movePages(0, [addr], [1]));
-    while (!copying) await runP(Effect.yieldNow);
+    while (!gated.copying()) await runP(Effect.yieldNow);
     expect(k.memmap.test(src, PG_locked)).toBe(true);
     const unmapped = Effect.runFork(p.munmap(addr, 2 * PAGE));
     await settle();
     // The unlocked folio went at once; the locked one is waited for, referenced, in folio_lock().
     expect(unmapped.pollUnsafe()).toBeUndefined();
     expect(p.mm!.findVma(addr)).toBeUndefined();
-    expect(mapping.pages.has(1)).toBe(false);
-    expect(k.memmap.refcount[other]).toBe(0);
-    expect(mapping.pages.get(0)).toBe(src);
-    expect(k.addressSpaces.get(mapping.id)).toBe(mapping);
-    expect(k.folioWaiters.waiting(src)).toBe(1);
+    expectEvictionWaiting(k, mapping, src, other);
     // The page cache's reference, the migration's isolation and the eviction's.
     expect(k.memmap.refcount[src]).toBe(3);
-    run(Deferred.succeed(gate, undefined));
+    gated.open();
     await runP(Fiber.join(unmapped));
     const r = await runP(Fiber.join(moved));
     expect(r.rc).toBe(0);
@@ -90,7 +81,7 @@ describe("shmem_evict_inode(): the last mapping's munmap() or exit", () => {
     expect(k.memmap.test(src, PG_locked)).toBe(false);
     expect(k.folioWaiters.waiting(src)).toBe(0);
     expect(k.taskWorks).toHaveLength(0);
-    run(k.migrateOffload.unregister(m));
+    run(k.migrateOffload.unregister(gated.migrator));
     expect(k.pageAlloc.totalFreePages()).toBe(free);
     expectConsistent(k);
   });
@@ -106,11 +97,7 @@ describe("shmem_evict_inode(): the last mapping's munmap() or exit", () => {
     await settle();
     expect(exited.pollUnsafe()).toBeUndefined();
     expect(p.mm).toBeNull();
-    expect(mapping.pages.has(1)).toBe(false);
-    expect(k.memmap.refcount[other]).toBe(0);
-    expect(mapping.pages.get(0)).toBe(src);
-    expect(k.addressSpaces.get(mapping.id)).toBe(mapping);
-    expect(k.folioWaiters.waiting(src)).toBe(1);
+    expectEvictionWaiting(k, mapping, src, other);
     // The page cache's reference and the eviction's.
     expect(k.memmap.refcount[src]).toBe(2);
     folioUnlock(k, src);
