@@ -254,6 +254,12 @@ export interface Kernel {
   readonly anonVmas: Map<number, AnonVma>;
   /** Live address spaces (files and shmem objects) by id. */
   readonly addressSpaces: Map<number, AddressSpace>;
+  /**
+   * Work queued for the return of the system call in progress (`task_work_add()`,
+   * `kernel/task_work.c`): a shmem object's eviction that must sleep on a folio's lock. A system
+   * call run through {@link Kernel.call} runs it, oldest first, before it returns.
+   */
+  readonly taskWorks: Array<Effect.Effect<void>>;
   /** Processes by pid (`init_task.tasks`, `init/init_task.c`). */
   readonly tasks: Map<number, Task>;
   /** Files by name. */
@@ -477,7 +483,9 @@ export interface Kernel {
   /**
    * Runs `effect` as a system call of this kernel: while the kernel is running it is counted in
    * flight, so that shutdown waits for it; once shutdown has begun it fails with `ESHUTDOWN`
-   * without running. Every call of the public API goes through here.
+   * without running. Every call of the public API goes through here. Before a call returns (one
+   * not made from inside another), the work queued for its return runs
+   * ({@link Kernel.taskWorks}).
    */
   call<A, E>(name: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | ErrnoError>;
   /**

@@ -52,7 +52,9 @@ export class FolioWaitQueue {
    * `mm/filemap.c`): completes holding `PG_locked` on `head`. It takes the lock at once when it is
    * free; otherwise it queues behind the other lockers, and the unlock that reaches it sets the
    * bit on its behalf before waking it (the lock handoff of `wake_page_function()`), so nobody
-   * takes the lock in between. Interrupted before the handoff, it leaves the queue.
+   * takes the lock in between; the woken locker runs after the unlocking task's current step, as
+   * a task woken on Linux runs once scheduled while its waker goes on. Interrupted before the
+   * handoff, it leaves the queue.
    */
   lock(head: number): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
@@ -61,7 +63,13 @@ export class FolioWaitQueue {
         resume(Effect.void);
         return;
       }
-      const waiter: Waiter = { bit: PG_locked, exclusive: true, resume: () => resume(Effect.void) };
+      // Woken, it runs once the unlocking task goes on (`try_to_wake_up()` makes it runnable;
+      // the waker keeps its CPU): the rest of the waker's step comes first.
+      const waiter: Waiter = {
+        bit: PG_locked,
+        exclusive: true,
+        resume: () => resume(Effect.yieldNow),
+      };
       this.add(head, waiter);
       return Effect.sync(() => {
         const list = this.waiters.get(head);

@@ -53,6 +53,7 @@ import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
 import { NumaBalancingState, numaBalancingInitSysfs } from "../kernel/sched/fair";
 import { checkTaskOptions, Process, taskCred } from "../kernel/task";
+import { taskWorkRun } from "../kernel/task_work";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
@@ -291,6 +292,7 @@ class Machine implements KernelInterface {
   readonly hugeZero = new HugeZeroFolio();
   readonly anonVmas = new Map<number, AnonVma>();
   readonly addressSpaces = new Map<number, AddressSpace>();
+  readonly taskWorks: Array<Effect.Effect<void>> = [];
   readonly tasks = new Map<number, Task>();
   readonly files = new Map<string, File>();
   readonly badPages: BadPage[] = [];
@@ -414,11 +416,14 @@ class Machine implements KernelInterface {
         const marked = inside.has(this)
           ? effect
           : Effect.provideService(effect, InKernelCall, new Set([...inside, this]));
+        // On the way back to user mode (exit_to_user_mode_loop()): the work the call queued
+        // (task_work_run()), before the call counts as returned.
+        const returned = Effect.sync(() => {
+          if (--this.inFlight === 0) this.drained?.();
+        });
         return Effect.ensuring(
           marked,
-          Effect.sync(() => {
-            if (--this.inFlight === 0) this.drained?.();
-          }),
+          inside.has(this) ? returned : Effect.andThen(taskWorkRun(this), returned),
         );
       },
     );

@@ -73,7 +73,7 @@ import {
 import { TlbFlushBatch } from "../include/tlbflush";
 import { FolioList } from "../lib/list";
 import { folioMcCopy } from "./copy_mc";
-import { filemapReplaceFolio, folioTrylock, folioUnlock } from "./filemap";
+import { filemapReplaceFolio, folioLock, folioTrylock, folioUnlock } from "./filemap";
 import { deferredSplitFolio, splitFolio } from "./huge_memory";
 import {
   isolateMovableOpsPage,
@@ -280,8 +280,9 @@ const isThp = (k: Kernel, head: number): number =>
   k.memmap.folioOrder(head) >= k.pmdOrder && !k.memmap.test(head, PG_hugetlb) ? 1 : 0;
 
 /**
- * Records that a synchronous mode must wait for `bit` to clear on `src`, holding the destination
- * `dst` (and the source's lock when `locked`) across the wait, and says so.
+ * Records that a synchronous mode must wait for `bit` to clear on `src` (for `PG_locked`, to take
+ * the lock: `folio_lock()`), holding the destination `dst` (and the source's lock when `locked`)
+ * across the wait, and says so.
  */
 const mustWait = (
   c: MigrateCall,
@@ -350,10 +351,19 @@ const runSlowAlloc = (c: MigrateCall, src: number): Effect.Effect<void> =>
 /**
  * What a pass that stopped at `src` with `rc` needs before it starts over: the wait for
  * `c.waitOn` ({@link MIGRATEPAGE_WAIT}), or the slow path of `src`'s destination
- * ({@link MIGRATEPAGE_ALLOC}, {@link runSlowAlloc}).
+ * ({@link MIGRATEPAGE_ALLOC}, {@link runSlowAlloc}). A locked source is waited for in
+ * `folio_lock()` (`migrate_folio_unmap()`, `unmap_and_move_huge_page()`), queued behind the
+ * lockers before it: the unlock that reaches it hands it the lock, which the retry then holds.
  */
-const waitOrSlowAlloc = (c: MigrateCall, rc: number, src: number): Effect.Effect<void> =>
-  rc === MIGRATEPAGE_WAIT ? c.k.folioWaiters.waitBit(c.waitOn, c.waitBit) : runSlowAlloc(c, src);
+const waitOrSlowAlloc = (c: MigrateCall, rc: number, src: number): Effect.Effect<void> => {
+  if (rc !== MIGRATEPAGE_WAIT) return runSlowAlloc(c, src);
+  if (c.waitBit !== PG_locked) return c.k.folioWaiters.waitBit(c.waitOn, c.waitBit);
+  return Effect.uninterruptible(
+    Effect.map(folioLock(c.k, c.waitOn), () => {
+      c.heldLocked = true;
+    }),
+  );
+};
 
 /** Gives back a destination held across a wait whose source was not retried. */
 const releaseHeld = (c: MigrateCall): void => {

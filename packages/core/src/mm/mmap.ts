@@ -65,7 +65,6 @@ import {
 import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import { procDointvecMinmax } from "../kernel/sysctl";
-import { filemapRemoveFolio } from "./filemap";
 import {
   hpagePmdSize,
   isHugeZeroPmd,
@@ -83,6 +82,7 @@ import {
 } from "./hugetlb";
 import { freePgtables, zapPteRange } from "./memory";
 import { mlockVmaPagesRange } from "./mlock";
+import { shmemEvictInode } from "./shmem";
 import { kvmalloc, vmEnoughMemory } from "./util";
 import { STK_LIM, vmStartGap } from "./vma";
 
@@ -208,7 +208,10 @@ const linkVma = (vma: Vma): void => {
   }
 };
 
-/** Unlinks a VMA whose pages are already zapped; frees a shmem object with its last user. */
+/**
+ * Unlinks a VMA whose pages are already zapped; evicts a shmem object with its last user
+ * ({@link shmemEvictInode}).
+ */
 const unlinkVma = (k: Kernel, vma: Vma): void => {
   hugetlbVmOpClose(k, vma);
   vma.mm.removeVma(vma);
@@ -220,23 +223,14 @@ const unlinkVma = (k: Kernel, vma: Vma): void => {
   if (mapping) {
     mapping.iMmap.delete(vma);
     if (--mapping.users === 0 && mapping.shmem) {
-      truncateInodePages(k, mapping);
-      k.addressSpaces.delete(mapping.id);
+      // The last fput() of the object: shmem_evict_inode(), its sleep deferred to the call's end.
+      shmemEvictInode(k, mapping);
     } else if (mapping.users === 0 && mapping.hugetlbResv) {
       // The last close of an anonymous hugetlbfs file evicts its inode.
       hugetlbEvictInode(k, vma);
       k.addressSpaces.delete(mapping.id);
     }
   }
-};
-
-/**
- * `truncate_inode_pages()`: drops every folio of an address space from the page cache. Mapped
- * folios are unmapped first (`unmap_mapping_range`).
- */
-export const truncateInodePages = (k: Kernel, mapping: AddressSpace): void => {
-  for (const vma of [...mapping.iMmap]) zapPteRange(k, vma, 0, vma.nrPages);
-  for (const head of new Set(mapping.pages.values())) filemapRemoveFolio(k, mapping, head);
 };
 
 /**

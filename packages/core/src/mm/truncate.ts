@@ -59,34 +59,35 @@ const cachedFolios = (k: Kernel, mapping: AddressSpace): number[] =>
   [...new Set(mapping.pages.values())].sort((a, b) => k.memmap.index[a]! - k.memmap.index[b]!);
 
 /**
- * `truncate_pagecache(inode, 0)` (`mm/truncate.c`, Linux 6.16): zaps every mapping of the file
- * (`unmap_mapping_range()`), then drops every folio of its page cache
- * (`truncate_inode_pages_range()`), each under its lock, and zaps again what faulted back meanwhile.
- *
- * A folio under writeback is waited for (`folio_wait_writeback()`); the model's I/O takes no time,
- * so its writeback ends then ({@link folioEndWriteback}), waking whoever else waits on it. A folio
- * another task holds locked is waited for in `folio_lock()`, holding a reference all the while
- * (`find_get_entries()`): a migration of it meanwhile finds that reference and fails its move with
- * `-EAGAIN` (`__migrate_folio()`); the unlock hands the lock to the truncation, which drops the
- * folio unless it is no longer the file's. The wait is uninterruptible, as `folio_lock()`'s is.
+ * The first loop of `truncate_inode_pages_range()` over the whole file (`mm/truncate.c`, and of
+ * `shmem_undo_range()`, `mm/shmem.c`, Linux 6.16): every cached folio that locks at once
+ * (`find_lock_entries()`) and is not under writeback is dropped, each referenced until its lock
+ * is dropped (`folio_batch_release()`). It never sleeps. Returns whether the cache is empty after
+ * it; what is left, {@link truncateInodePagesWait} drops.
  */
-export const truncatePagecache = (k: Kernel, mapping: AddressSpace): Effect.Effect<void> =>
+export const truncateInodePagesTrylock = (k: Kernel, mapping: AddressSpace): boolean => {
+  const m = k.memmap;
+  for (const head of cachedFolios(k, mapping)) {
+    if (!folioTrylock(k, head)) continue;
+    m.refcount[head]!++;
+    if (!m.test(head, PG_writeback)) truncateInodeFolio(k, mapping, head);
+    folioUnlock(k, head);
+    folioPut(k, head);
+  }
+  return mapping.pages.size === 0;
+};
+
+/**
+ * The second loop of `truncate_inode_pages_range()` over the whole file (`mm/truncate.c`, and of
+ * `shmem_undo_range()`, `mm/shmem.c`, Linux 6.16): until the cache is empty, takes a batch of its
+ * folios (`find_get_entries()`, at most `PAGEVEC_SIZE`), each referenced while the loop sleeps in
+ * `folio_lock()` on it, and drops each that is still the file's once locked; a folio a
+ * migration replaced meanwhile is found in a later batch. A folio under writeback is waited for
+ * (its writeback ends then, the model's I/O taking no time). The sleep is uninterruptible.
+ */
+export const truncateInodePagesWait = (k: Kernel, mapping: AddressSpace): Effect.Effect<void> =>
   Effect.gen(function* () {
     const m = k.memmap;
-    unmapMappingRange(k, mapping);
-    // The writeback in flight completes while truncation waits for it.
-    for (const head of cachedFolios(k, mapping)) folioEndWriteback(k, head);
-    // find_lock_entries(): what locks at once and is not under writeback goes now, each folio
-    // referenced until its lock is dropped (folio_batch_release()).
-    for (const head of cachedFolios(k, mapping)) {
-      if (!folioTrylock(k, head)) continue;
-      m.refcount[head]!++;
-      if (!m.test(head, PG_writeback)) truncateInodeFolio(k, mapping, head);
-      folioUnlock(k, head);
-      folioPut(k, head);
-    }
-    // find_get_entries() until the cache is empty: the rest, one batch at a time, each folio
-    // referenced by the batch while truncation sleeps on its lock.
     for (;;) {
       const batch = cachedFolios(k, mapping).slice(0, PAGEVEC_SIZE);
       if (batch.length === 0) break;
@@ -101,5 +102,27 @@ export const truncatePagecache = (k: Kernel, mapping: AddressSpace): Effect.Effe
       // folio_batch_release()
       for (const head of batch) folioPut(k, head);
     }
+  });
+
+/**
+ * `truncate_pagecache(inode, 0)` (`mm/truncate.c`, Linux 6.16): zaps every mapping of the file
+ * (`unmap_mapping_range()`), then drops every folio of its page cache
+ * (`truncate_inode_pages_range()`: {@link truncateInodePagesTrylock}, then
+ * {@link truncateInodePagesWait}), each under its lock, and zaps again what faulted back meanwhile.
+ *
+ * A folio under writeback is waited for (`folio_wait_writeback()`); the model's I/O takes no time,
+ * so its writeback ends then ({@link folioEndWriteback}), waking whoever else waits on it. A folio
+ * another task holds locked is waited for in `folio_lock()`, holding a reference all the while
+ * (`find_get_entries()`): a migration of it meanwhile finds that reference and fails its move with
+ * `-EAGAIN` (`__migrate_folio()`), a memory failure on it reports it still referenced
+ * (`has_extra_refcount()`); the unlock hands the lock to the truncation, which drops the folio
+ * unless it is no longer the file's. The wait is uninterruptible, as `folio_lock()`'s is.
+ */
+export const truncatePagecache = (k: Kernel, mapping: AddressSpace): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    unmapMappingRange(k, mapping);
+    // The writeback in flight completes while truncation waits for it.
+    for (const head of cachedFolios(k, mapping)) folioEndWriteback(k, head);
+    if (!truncateInodePagesTrylock(k, mapping)) yield* truncateInodePagesWait(k, mapping);
     unmapMappingRange(k, mapping);
   });

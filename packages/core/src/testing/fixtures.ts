@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Effect, Exit } from "effect";
+import { Deferred, Effect, Exit } from "effect";
 import { type ErrnoError, type ErrnoName, isErrnoError } from "../errno";
 import type { Folio } from "../include/folio";
 import type { KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
@@ -16,6 +16,7 @@ import type { MovePagesResult } from "../include/migrate";
 import type { Migrator } from "../include/migrate_copy_offload";
 import type { MigrateReason } from "../include/migrate_mode";
 import { MAP_ANONYMOUS, MAP_PRIVATE } from "../include/mman";
+import type { Module } from "../include/module";
 import { ptePfn } from "../include/pgtable";
 import { Kernel } from "../init/main";
 import { FolioList } from "../lib/list";
@@ -280,4 +281,69 @@ export const recordingMigrator = (
       }),
   };
   return { migrator, reasons, copies: () => copies };
+};
+
+/**
+ * What a {@link gatedMigrator} gives: the migrator to register, whether a copy has started, and
+ * the gate that lets it finish.
+ *
+ * @category Testing
+ */
+export interface GatedMigrator {
+  /** The migrator: accepts every batch offered and copies it on the CPU once the gate opens. */
+  readonly migrator: Migrator;
+  /** Whether `offloadCopy` has been called: a batch is held mid-copy until {@link open}. */
+  readonly copying: () => boolean;
+  /** Opens the gate: the copy held and every later one go on. */
+  readonly open: () => void;
+}
+
+/**
+ * A migrator whose copy waits at a gate, for tests of what happens while a migration holds its
+ * folios locked and unmapped mid-copy (a truncation, a munmap(), a memory failure meanwhile).
+ * Its `offloadCopy` copies with `migrateFoliosMcCopy` once the gate opens.
+ *
+ * @category Testing
+ *
+ * @example
+ * ```ts
+ * import { boot, gatedMigrator, run } from "@migrate-offload/core/testing";
+ *
+ * const kernel = boot();
+ * const gated = gatedMigrator(kernel, run(kernel.loadModule({ name: "gated" })));
+ * run(kernel.migrateOffload.register(gated.migrator));
+ * // ...start a migration, wait until gated.copying(), act, then:
+ * gated.open();
+ * run(kernel.shutdown());
+ * ```
+ */
+export const gatedMigrator = (
+  kernel: KernelInterface,
+  owner: Module | null,
+  name = "gated",
+): GatedMigrator => {
+  const gate = Effect.runSync(Deferred.make<void>());
+  let copying = false;
+  const migrator: Migrator = {
+    name,
+    owner,
+    shouldBatch: () => true,
+    offloadCopy: (dst, src) =>
+      Effect.andThen(
+        Effect.sync(() => {
+          copying = true;
+        }),
+        Effect.andThen(
+          Deferred.await(gate),
+          Effect.sync(() => migrateFoliosMcCopy(kernel, dst, src)),
+        ),
+      ),
+  };
+  return {
+    migrator,
+    copying: () => copying,
+    open: () => {
+      Effect.runSync(Deferred.succeed(gate, undefined));
+    },
+  };
 };

@@ -31,6 +31,8 @@ export {
   expectConsistent,
   expectErrno,
   folioAt,
+  type GatedMigrator,
+  gatedMigrator,
   isolateRange,
   mapPattern,
   moveRange,

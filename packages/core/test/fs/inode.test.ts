@@ -3,26 +3,32 @@
 // filemap_read_folio(), mm/filemap.c), and pages never written back read as zeros, like holes.
 // A dirty page lost to a memory error loses what was written since its last writeback
 // (me_pagecache_dirty(), mm/memory-failure.c: mapping_set_error(-EIO), fsync() reports it once).
-import { Deferred, Effect, Fiber } from "effect";
+import { Effect, Fiber } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { File } from "../../src/include/fs";
 import type { Kernel, Task } from "../../src/include/kernel";
 import {
+  __GFP_THISNODE,
   BackingStore,
   isErrnoError,
   MAP_ANONYMOUS,
   MAP_SHARED,
-  type Migrator,
-  migrateFoliosMcCopy,
+  MIGRATE_SYNC,
+  MR_SYSCALL,
+  migratePages,
   PG_locked,
   PG_writeback,
+  putbackMovablePages,
 } from "../../src/index";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import {
   boot,
   expectBytes,
   expectConsistent,
   expectErrno,
+  gatedMigrator,
+  isolateRange,
   pattern,
   run,
   runP,
@@ -186,27 +192,10 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     const free = k.pageAlloc.totalFreePages();
     const src = file.folioAt(0)!.pfn;
     const other = file.folioAt(1)!.pfn;
-    const gate = run(Deferred.make<void>());
-    let copying = false;
-    const owner = run(k.loadModule({ name: "gated" }));
-    const m: Migrator = {
-      name: "gated",
-      owner,
-      shouldBatch: () => true,
-      offloadCopy: (dst, srcs) =>
-        Effect.andThen(
-          Effect.sync(() => {
-            copying = true;
-          }),
-          Effect.andThen(
-            Deferred.await(gate),
-            Effect.sync(() => migrateFoliosMcCopy(k, dst, srcs)),
-          ),
-        ),
-    };
-    run(k.migrateOffload.register(m));
+    const gated = gatedMigrator(k, run(k.loadModule({ name: "gated" })));
+    run(k.migrateOffload.register(gated.migrator));
     const moved = Effect.runFork(p.movePages(0, [addr], [1]));
-    while (!copying) await runP(Effect.yieldNow);
+    while (!gated.copying()) await runP(Effect.yieldNow);
     expect(k.memmap.test(src, PG_locked)).toBe(true);
     const truncation = Effect.runFork(file.truncate());
     for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
@@ -218,7 +207,7 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     expect(k.folioWaiters.waiting(src)).toBe(1);
     // The page cache's reference, the migration's isolation and the truncation's.
     expect(k.memmap.refcount[src]).toBe(3);
-    run(Deferred.succeed(gate, undefined));
+    gated.open();
     await runP(Fiber.join(truncation));
     const r = await runP(Fiber.join(moved));
     expect(r.rc).toBe(0);
@@ -237,6 +226,66 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     expect(k.pageAlloc.totalFreePages()).toBe(free + 2);
     expectConsistent(k);
   });
+
+  // folio_lock() sleeps as an exclusive waiter (folio_wait_bit_common() with EXCLUSIVE,
+  // mm/filemap.c, Linux 6.16) and folio_unlock() hands the lock to the first one queued
+  // (wake_page_function()); both truncate_inode_pages_range() (mm/truncate.c) and a MIGRATE_SYNC
+  // migrate_folio_unmap() (mm/migrate.c) sleep there, so the first to sleep takes the lock first.
+  // Truncation first: it drops the folio, and the migration's wake-up finds only its isolation
+  // reference ("Folio was freed from under us"), which counts as migrated (pgmigrate_success 1).
+  // Migration first: it takes the lock with the truncation's reference still held, so each of its
+  // NR_MAX_MIGRATE_SYNC_RETRY move passes fails with -EAGAIN (__migrate_folio()) and it gives the
+  // folio back (migrate_folios_undo()): migrate_pages() returns 1, pgmigrate_fail 1; that unlock
+  // hands the lock to the truncation, which drops the folio once it is put back.
+  it.each([
+    { first: "truncation", rc: 0, success: 1, fail: 0 },
+    { first: "migration", rc: 1, success: 0, fail: 1 },
+  ])(
+    "a truncation and a migration waiting on a folio's lock take it in the order they slept: $first first",
+    async ({ first, rc, success, fail }) => {
+      const k = boot({ nodes: ["16M", "16M"] });
+      const file = run(k.createFile("data"));
+      const p = run(k.createProcess({ node: 0 }));
+      const addr = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
+      run(p.write(addr, pattern(PAGE, 3)));
+      run(file.fsync());
+      const free = k.pageAlloc.totalFreePages();
+      const list = isolateRange(p, addr, PAGE);
+      const src = list.first;
+      // Another task holds the folio locked (as a memory failure handling it would).
+      expect(folioTrylock(k, src)).toBe(true);
+      const settle = async () => {
+        for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+      };
+      const toNode1 = (folio: number) =>
+        k.pageAlloc.allocPages(1, k.memmap.folioOrder(folio), __GFP_THISNODE);
+      const startMigration = () =>
+        Effect.runFork(migratePages(k, list, toNode1, null, MIGRATE_SYNC, MR_SYSCALL));
+      const early = first === "migration" ? startMigration() : null;
+      await settle();
+      const truncation = Effect.runFork(file.truncate());
+      await settle();
+      const migration = early ?? startMigration();
+      await settle();
+      expect(k.folioWaiters.waiting(src)).toBe(2);
+      folioUnlock(k, src);
+      const r = await runP(Fiber.join(migration));
+      expect(r.rc).toBe(rc);
+      putbackMovablePages(k, list);
+      await runP(Fiber.join(truncation));
+      expect(k.vmstat.get("pgmigrate_success")).toBe(success);
+      expect(k.vmstat.get("pgmigrate_fail")).toBe(fail);
+      expect(file.cachedFolios).toBe(0);
+      expect(k.memmap.refcount[src]).toBe(0);
+      expect(k.memmap.test(src, PG_locked)).toBe(false);
+      expect(k.folioWaiters.waiting(src)).toBe(0);
+      expectBytes(run(p.read(addr, PAGE)), ZEROS);
+      run(p.munmap(addr, PAGE));
+      run(file.truncate());
+      expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
+      expectConsistent(k);
+    },
+  );
 
   it("EINVAL for a bad page offset, a buffer of part of a page, or a bad page size; nothing stored", () => {
     const store = new BackingStore(PAGE);

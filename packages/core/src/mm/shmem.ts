@@ -1,0 +1,35 @@
+/**
+ * A shmem object's end.
+ *
+ * Models `shmem_evict_inode()` (`mm/shmem.c`, Linux 6.16) for the model's shmem objects (shared
+ * anonymous mappings): when the last mapping goes, the object's page cache is dropped whole
+ * (`shmem_truncate_range(inode, 0, -1)`, `shmem_undo_range()`) under each folio's lock, then
+ * the object is gone.
+ *
+ * @module
+ */
+import { Effect } from "effect";
+import type { Kernel } from "../include/kernel";
+import type { AddressSpace } from "../include/mm_types";
+import { taskWorkAdd } from "../kernel/task_work";
+import { truncateInodePagesTrylock, truncateInodePagesWait } from "./truncate";
+
+/**
+ * `shmem_evict_inode()` (`mm/shmem.c`, Linux 6.16), which the last `fput()` of a shmem object
+ * runs (`__fput()` → `iput()` → `evict()`): drops every folio of its page cache and then the
+ * object (`Kernel.addressSpaces`). Its folios that lock at once go now (`shmem_undo_range()`'s
+ * first loop, {@link truncateInodePagesTrylock}); a folio another task holds locked (a migration
+ * moving it) is waited for in `folio_lock()` with a reference held (the second loop,
+ * {@link truncateInodePagesWait}), which a migration of it finds (`-EAGAIN`) until it gives the
+ * folio back. As on Linux, where `fput()` queues the release with `task_work_add()` for the
+ * return to user mode, that wait runs when the system call that removed the last mapping
+ * (`munmap()`, exit) returns ({@link taskWorkAdd}): the address space's teardown never sleeps,
+ * and the object lives until its last folio is dropped.
+ */
+export const shmemEvictInode = (k: Kernel, mapping: AddressSpace): void => {
+  const evict = (): void => {
+    k.addressSpaces.delete(mapping.id);
+  };
+  if (truncateInodePagesTrylock(k, mapping)) evict();
+  else taskWorkAdd(k, Effect.andThen(truncateInodePagesWait(k, mapping), Effect.sync(evict)));
+};

@@ -1,0 +1,123 @@
+// shmem_evict_inode() (mm/shmem.c, Linux 6.16): the last fput() of a shmem object, which the
+// munmap() or exit that removes its last mapping queues for the return to user mode (fput():
+// task_work_add(), fs/file_table.c; do_exit() runs exit_task_work() after exit_mm()), drops its
+// page cache with shmem_undo_range(): the folios that lock at once first (find_lock_entries()),
+// then each one left, referenced, after folio_lock() (find_get_entries()). The call returns once
+// every folio is gone.
+import { Effect, Fiber } from "effect";
+import { describe, expect, it } from "vitest";
+import type { AddressSpace } from "../../src/include/mm_types";
+import { type Kernel, MAP_ANONYMOUS, MAP_SHARED, PG_locked } from "../../src/index";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import { boot, expectConsistent, gatedMigrator, pattern, run, runP } from "../../src/testing/index";
+
+const PAGE = 4096;
+
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+};
+
+/** Two written pages of a shared anonymous mapping of a process on node 0 of two nodes. */
+const shmemPages = () => {
+  const k = boot({ nodes: ["16M", "16M"] });
+  const p = run(k.createProcess({ node: 0 }));
+  const free = k.pageAlloc.totalFreePages();
+  const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+  run(p.write(addr, pattern(2 * PAGE, 5)));
+  const mapping = p.mm!.findVma(addr)!.mapping!;
+  const [src, other] = [0, 1].map((i) => mapping.pages.get(i)!);
+  return { k, p, free, addr, mapping, src: src!, other: other! };
+};
+
+/**
+ * The eviction mid-way: the other folio dropped and freed, `src` still cached in the object, which
+ * is still live, and the eviction asleep in folio_lock() on it.
+ */
+const expectEvictionWaiting = (
+  k: Kernel,
+  mapping: AddressSpace,
+  src: number,
+  other: number,
+): void => {
+  expect(mapping.pages.has(1)).toBe(false);
+  expect(k.memmap.refcount[other]).toBe(0);
+  expect(mapping.pages.get(0)).toBe(src);
+  expect(k.addressSpaces.get(mapping.id)).toBe(mapping);
+  expect(k.folioWaiters.waiting(src)).toBe(1);
+};
+
+describe("shmem_evict_inode(): the last mapping's munmap() or exit", () => {
+  // A migration holds the folio mid-copy; the munmap() of the last mapping drops the other folio
+  // at once and sleeps in folio_lock() on this one with a reference, so the move fails with
+  // -EAGAIN (__migrate_folio()) until the migration gives the folio back (migrate_folios_undo());
+  // the unlock hands the lock to the eviction, which drops it, and the migration's synchronous
+  // retry finds only its own reference ("Folio was freed from under us"): move_pages() reports
+  // node 1, pgmigrate_success 1. munmap() returns once the object is gone.
+  it("munmap() waits for the lock of a folio a migration holds mid-copy, then drops it; the migration finds it freed", async () => {
+    const { k, p, free, addr, mapping, src, other } = shmemPages();
+    const gated = gatedMigrator(k, run(k.loadModule({ name: "gated" })));
+    run(k.migrateOffload.register(gated.migrator));
+    const moved = Effect.runFork(p.movePages(0, [addr], [1]));
+    while (!gated.copying()) await runP(Effect.yieldNow);
+    expect(k.memmap.test(src, PG_locked)).toBe(true);
+    const unmapped = Effect.runFork(p.munmap(addr, 2 * PAGE));
+    await settle();
+    // The unlocked folio went at once; the locked one is waited for, referenced, in folio_lock().
+    expect(unmapped.pollUnsafe()).toBeUndefined();
+    expect(p.mm!.findVma(addr)).toBeUndefined();
+    expectEvictionWaiting(k, mapping, src, other);
+    // The page cache's reference, the migration's isolation and the eviction's.
+    expect(k.memmap.refcount[src]).toBe(3);
+    gated.open();
+    await runP(Fiber.join(unmapped));
+    const r = await runP(Fiber.join(moved));
+    expect(r.rc).toBe(0);
+    expect([...r.status]).toEqual([1]);
+    expect(k.vmstat.get("pgmigrate_success")).toBe(1);
+    expect(k.vmstat.get("pgmigrate_fail")).toBe(0);
+    expect(mapping.pages.size).toBe(0);
+    expect(k.addressSpaces.has(mapping.id)).toBe(false);
+    expect(k.memmap.refcount[src]).toBe(0);
+    expect(k.memmap.test(src, PG_locked)).toBe(false);
+    expect(k.folioWaiters.waiting(src)).toBe(0);
+    expect(k.taskWorks).toHaveLength(0);
+    run(k.migrateOffload.unregister(gated.migrator));
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  // do_exit(): exit_mm() tears the address space down (the last mmput(), exit_mmap()), and
+  // exit_task_work() then runs the object's release, which sleeps in folio_lock() until the
+  // folio's holder unlocks it.
+  it("exit() of the last user waits for a locked folio, then the object is gone", async () => {
+    const { k, p, free, mapping, src, other } = shmemPages();
+    // Another task holds the folio locked (as a memory failure handling it would).
+    expect(folioTrylock(k, src)).toBe(true);
+    const exited = Effect.runFork(p.exit());
+    await settle();
+    expect(exited.pollUnsafe()).toBeUndefined();
+    expect(p.mm).toBeNull();
+    expectEvictionWaiting(k, mapping, src, other);
+    // The page cache's reference and the eviction's.
+    expect(k.memmap.refcount[src]).toBe(2);
+    folioUnlock(k, src);
+    await runP(Fiber.join(exited));
+    expect(mapping.pages.size).toBe(0);
+    expect(k.addressSpaces.has(mapping.id)).toBe(false);
+    expect(k.memmap.refcount[src]).toBe(0);
+    expect(k.memmap.test(src, PG_locked)).toBe(false);
+    expect(k.taskWorks).toHaveLength(0);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  it("munmap() of the last mapping with nothing locked drops the object before it returns, queueing nothing", () => {
+    const { k, p, free, addr, mapping } = shmemPages();
+    run(p.munmap(addr, 2 * PAGE));
+    expect(mapping.pages.size).toBe(0);
+    expect(k.addressSpaces.has(mapping.id)).toBe(false);
+    expect(k.taskWorks).toHaveLength(0);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+});
