@@ -202,6 +202,7 @@ export {
 // include/linux/migrate_copy_offload.h (the series)
 export {
   type BatchCopier,
+  type BatchOutcome,
   type CopyBatch,
   type CopyInterposer,
   MIGRATE_REASONS_ALL,
