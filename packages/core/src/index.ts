@@ -580,6 +580,12 @@ export {
   threadCopyNs,
 } from "./mm/migrate_copy_cost";
 export {
+  type OffloadBasis,
+  OffloadLearner,
+  type OffloadLearnerOptions,
+  offloadClassOf,
+} from "./mm/migrate_copy_learn";
+export {
   formatReasonMask,
   migratorFromPromise,
   parseReasonMask,

@@ -586,6 +586,10 @@ const dmaMigrator = (dcbm: DcbmState): Omit<Migrator, "owner"> => ({
   name: DCBM_MIGRATOR_NAME,
   offloadCopy: (dst, src, count) => foliosCopyDma(dcbm, dst, src, count),
   shouldBatch: (reason, batch) => dmaShouldBatch(dcbm, reason, batch),
+  // `adaptive` learns what each batch it decided really cost, whoever copied it.
+  batchDone: (outcome) => {
+    if (dcbm.policy === "adaptive") dcbm.offloadPolicy.batchDone(outcome);
+  },
 });
 
 /** `nr_dma_chan_store()`: a number in `1..MAX_DMA_CHANNELS`. */

@@ -289,6 +289,10 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
       typeof policy === "number"
         ? engineLock.withPermit(copyBatch(dst, src, count, policy, null))
         : decideAuto(dst, src),
+    // `auto` learns what each batch it decided really cost, whoever copied it.
+    batchDone: (outcome) => {
+      if (policy === "auto") offloadPolicy.batchDone(outcome);
+    },
   };
 
   /** `auto`'s copy threads: one per idle CPU and the initiator's, if the model says they pay. */

@@ -366,6 +366,7 @@ describe("mtcopy: the auto policy (the copy-cost model)", () => {
       offloadNs: 191072,
       initiatorNs: 60000,
       correction: 1,
+      basis: "model",
     });
     idle = 3;
     // 8 × 4 KiB on 4 threads: 60000 + 2048 ns against 8192: declined.

@@ -127,6 +127,12 @@ export interface MmMigrateOffloadDecision {
    * model's prediction times this (1 until an offload has been observed).
    */
   readonly correction: number;
+  /**
+   * Why: `model`, the predictions above (the policy has measured nothing of batches like this);
+   * `measured`, the cheaper of what such batches really cost each way; `explore`, the other way,
+   * tried to learn what it costs (`OffloadLearner`).
+   */
+  readonly basis: "model" | "measured" | "explore";
 }
 
 /**

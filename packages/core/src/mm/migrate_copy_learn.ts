@@ -1,0 +1,231 @@
+/**
+ * What an adaptive offload policy learns from the batches it decided: per class of batch (folio
+ * size and folio count, each to a power of two), what a byte really cost when the batch was
+ * turned down (the per-folio CPU copy, as with no migrator) and when it was offloaded (the batch
+ * flow with the migrator's copy), each a moving average of the batches' wall times that
+ * `migrate_pages_batch()` reports (`BatchOutcome`). Once a class has both, the cheaper choice wins;
+ * the other is tried again only while what trying it cost beyond the cheaper choice stays within
+ * a small share of the class's time, so that learning costs a policy at most about that share
+ * against always choosing right.
+ *
+ * The series leaves "when does offload pay" open (v3 cover letter; Zi Yan's TODO 3, "a runtime
+ * check to decide when to use multi-threaded folio copy"); the copy-cost model
+ * (`migrate_copy_cost.ts`) predicts the copy step alone, and this learns the whole batch, where a
+ * copy made folio by folio between each folio's other steps can cost more than the model's
+ * bandwidth says. Nothing here reads a clock: the times are what it is told.
+ *
+ * @module
+ */
+import type { BatchOutcome, CopyBatch } from "../include/migrate_copy_offload";
+import type { MmMigrateOffloadDecision } from "../include/trace";
+
+/**
+ * Why a policy chose as it did: `model`, the copy-cost model's prediction (nothing measured yet
+ * for the batch's class); `measured`, the cheaper of what the class's batches cost each way;
+ * `explore`, the other choice, tried to learn (or learn again) what it costs. The
+ * `mm_migrate_offload_decision` event's `basis`.
+ *
+ * @category Copy offload
+ */
+export type OffloadBasis = MmMigrateOffloadDecision["basis"];
+
+/**
+ * Options of {@link OffloadLearner}.
+ *
+ * @category Copy offload
+ */
+export interface OffloadLearnerOptions {
+  /**
+   * The most of a class's batch time that trying the costlier choice may cost beyond the cheaper
+   * one, a fraction (default 1/64): the policy is then at most about that much slower than one
+   * that always chose right. Above 0 and below 1.
+   */
+  readonly share?: number;
+  /**
+   * The moving averages' weight of a batch that cost less than the average (default 1/2); one
+   * that cost more weighs a quarter of it. Above 0, at most 1.
+   */
+  readonly weight?: number;
+  /**
+   * Batches of each choice a class measures before it exploits, whatever they cost (default 2),
+   * so that one noisy batch does not settle a class for good.
+   */
+  readonly minSamples?: number;
+}
+
+/** One choice's record in one class: its average cost per byte and the batches it learned from. */
+interface ArmState {
+  nsPerByte: number;
+  samples: number;
+  /** Explorations of this choice decided and not yet reported. */
+  exploring: number;
+}
+
+/** One class's record. */
+interface ClassState {
+  readonly cpu: ArmState;
+  readonly offload: ArmState;
+  /** Wall time of every batch of the class it was told of, ns. */
+  totalNs: number;
+  /** What the explorations cost beyond the cheaper choice's average, ns. */
+  regretNs: number;
+}
+
+/** A batch that cost more than the average moves it as if it cost at most this many times it. */
+const STEP = 3;
+
+const newArm = (): ArmState => ({ nsPerByte: 0, samples: 0, exploring: 0 });
+
+/**
+ * The class of a batch: its folio size and its folio count, each rounded to a power of two, as
+ * `"<log2 folio bytes>:<log2 folios>"`. For instance, 512 folios of 4 KiB are `"12:9"`, one 2 MiB
+ * folio `"21:0"`, eight `"21:3"`.
+ *
+ * @category Copy offload
+ */
+export const offloadClassOf = (batch: CopyBatch): string => {
+  const folios = Math.max(1, batch.folios);
+  return `${Math.round(Math.log2(Math.max(1, batch.bytes / folios)))}:${Math.floor(Math.log2(folios))}`;
+};
+
+/**
+ * What an adaptive policy learned, per class of batch ({@link offloadClassOf}): the cost per byte
+ * of each choice, a moving average of what the class's batches took, and what trying the costlier
+ * choice cost beyond the cheaper one. The average leans to the batches that ran fast: load only
+ * adds time, so a batch below it weighs `weight` (1/2) and one above a quarter of that, held to 3×
+ * the average (one stall is one stall); it thus follows a low quantile of the costs, the same for
+ * both choices, and the first batches, slow while code warms up, age out within a few batches.
+ *
+ * The choice for a batch ({@link choose}): the cheaper one, by what the class measured once it
+ * measured both, else the model's; but once the cheaper has `minSamples` batches, the other is
+ * tried (`explore`) until it has as many, and after that whenever what the explorations cost
+ * beyond the cheaper choice's average is at most `share` of the class's time. A choice that costs
+ * `r` times the better one is thus tried about once every `(r - 1) / share` batches of the better
+ * one (often when the two are close, which keeps both averages fresh), and the class runs at least
+ * about `1 / (1 + share)` times as fast as always choosing right, on what it measured. The first offloaded batch the learner is
+ * told of starts cold (copy threads waking, code not yet compiled): its time counts, its cost per
+ * byte does not.
+ *
+ * @example
+ * ```ts
+ * import { OffloadLearner } from "@migrate-offload/core";
+ *
+ * const learner = new OffloadLearner();
+ * const batch = { folios: 512, bytes: 512 * 4096, pageSize: 4096 };
+ * learner.choose(batch, false); // { taken: false, basis: "model" }
+ * ```
+ *
+ * @category Copy offload
+ */
+export class OffloadLearner {
+  private readonly classes = new Map<string, ClassState>();
+  private readonly share: number;
+  private readonly weight: number;
+  private readonly minSamples: number;
+  /** Whether an offloaded batch has been reported yet (the first starts cold). */
+  private warm = false;
+
+  /** @param options - see {@link OffloadLearnerOptions}; a value out of range takes the default. */
+  constructor(options: OffloadLearnerOptions = {}) {
+    const { share, weight, minSamples } = options;
+    this.share = share !== undefined && share > 0 && share < 1 ? share : 1 / 64;
+    this.weight = weight !== undefined && weight > 0 && weight <= 1 ? weight : 1 / 2;
+    this.minSamples =
+      minSamples !== undefined && Number.isInteger(minSamples) && minSamples >= 1 ? minSamples : 2;
+  }
+
+  /**
+   * Chooses for one batch: `taken` true to offload it, false for the CPU copy, with the
+   * {@link OffloadBasis} of the choice. `modelTakes` is the copy-cost model's choice, used while
+   * the class has measured nothing. An exploration is remembered until its batch is reported
+   * ({@link learn}), so that what it cost beyond the cheaper choice counts against the share.
+   */
+  choose(
+    batch: CopyBatch,
+    modelTakes: boolean,
+  ): { readonly taken: boolean; readonly basis: OffloadBasis } {
+    const s = this.classes.get(offloadClassOf(batch));
+    if (!s) return { taken: modelTakes, basis: "model" };
+    // The cheaper choice: by what the class measured when it measured both, else the model's.
+    const measured = s.cpu.samples > 0 && s.offload.samples > 0;
+    const cheaper = measured
+      ? s.offload.nsPerByte <= s.cpu.nsPerByte
+        ? s.offload
+        : s.cpu
+      : modelTakes
+        ? s.offload
+        : s.cpu;
+    const other = cheaper === s.offload ? s.cpu : s.offload;
+    // Each choice owes its first samples (one in flight counts), the cheaper first; then the
+    // other is tried while the share allows.
+    const owed = (a: ArmState) => a.samples + a.exploring < this.minSamples;
+    if (!owed(cheaper) && (owed(other) || s.regretNs <= this.share * s.totalNs)) {
+      other.exploring++;
+      return { taken: other === s.offload, basis: "explore" };
+    }
+    return { taken: cheaper === s.offload, basis: measured ? "measured" : "model" };
+  }
+
+  /**
+   * Learns from how a batch ended: a batch turned down in `shouldBatch` (`batched` false) is the
+   * CPU's, one the migrator copied (`copied`) the offload's; a batch that went through the batch
+   * flow and was not copied by the migrator (declined in `offloadCopy`, a failed copy) is neither,
+   * and teaches nothing. Times that are not finite or below 0 are ignored.
+   */
+  learn(outcome: BatchOutcome): void {
+    const { batch, batched, copied, ns } = outcome;
+    if (!(ns >= 0 && Number.isFinite(ns)) || batch.bytes <= 0) return;
+    if (batched && !copied) return;
+    const key = offloadClassOf(batch);
+    let s = this.classes.get(key);
+    if (!s) {
+      s = { cpu: newArm(), offload: newArm(), totalNs: 0, regretNs: 0 };
+      this.classes.set(key, s);
+    }
+    const arm = batched ? s.offload : s.cpu;
+    const base = batched ? s.cpu : s.offload;
+    s.totalNs += ns;
+    if (arm.exploring > 0) {
+      // An exploration costs what it took beyond the other choice's average (all of it while
+      // the other is unmeasured).
+      arm.exploring--;
+      s.regretNs += Math.max(0, ns - (base.samples > 0 ? base.nsPerByte * batch.bytes : 0));
+    }
+    if (batched && !this.warm) {
+      this.warm = true;
+      return;
+    }
+    const nsPerByte = ns / batch.bytes;
+    if (arm.samples === 0) arm.nsPerByte = nsPerByte;
+    else if (nsPerByte <= arm.nsPerByte) arm.nsPerByte += this.weight * (nsPerByte - arm.nsPerByte);
+    else {
+      const held = Math.min(arm.nsPerByte * STEP, nsPerByte);
+      arm.nsPerByte += (this.weight / 4) * (held - arm.nsPerByte);
+    }
+    arm.samples++;
+  }
+
+  /**
+   * What the learner holds for a batch's class: each choice's average cost per byte (ns, null
+   * until measured) and batches measured, the class's time and what its explorations cost beyond
+   * the cheaper choice.
+   */
+  estimate(batch: CopyBatch): {
+    readonly cpuNsPerByte: number | null;
+    readonly offloadNsPerByte: number | null;
+    readonly cpuSamples: number;
+    readonly offloadSamples: number;
+    readonly totalNs: number;
+    readonly regretNs: number;
+  } {
+    const s = this.classes.get(offloadClassOf(batch));
+    return {
+      cpuNsPerByte: s && s.cpu.samples > 0 ? s.cpu.nsPerByte : null,
+      offloadNsPerByte: s && s.offload.samples > 0 ? s.offload.nsPerByte : null,
+      cpuSamples: s?.cpu.samples ?? 0,
+      offloadSamples: s?.offload.samples ?? 0,
+      totalNs: s?.totalNs ?? 0,
+      regretNs: s?.regretNs ?? 0,
+    };
+  }
+}
