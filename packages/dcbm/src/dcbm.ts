@@ -32,8 +32,10 @@
  * Beyond the seed, a policy (`policy`: `always`, the seed's, by default, or `adaptive`): with
  * `adaptive` the driver offloads a batch only when the copy-cost model (`migrate_copy_cost.ts`
  * of the core) predicts its channels finish no later than the CPU copy, and otherwise declines it
- * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows). Each decision is counted
- * (`batches_taken`, `batches_declined`) and traced (`mm_migrate_offload_decision`).
+ * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows); once it has measured batches like it
+ * both ways (each batch's wall time, from `batchDone`), it takes the cheaper instead
+ * (`OffloadLearner` of the core). Each decision is counted (`batches_taken`,
+ * `batches_declined`) and traced (`mm_migrate_offload_decision`).
  *
  * Every channel's resources are scoped: whatever path the batch takes, the channel is terminated,
  * its tables unmapped and freed, and the channel released, in that order, before the copy returns.

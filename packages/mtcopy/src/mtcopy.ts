@@ -23,8 +23,10 @@
  * threads): the `auto` thread policy counts idle CPUs from the load average, uses one thread per
  * idle CPU and the initiator's, and offloads a batch only when the copy-cost model
  * (`migrate_copy_cost.ts` of the core) predicts the threads finish no later than the CPU copy;
- * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). Each decision is counted
- * (`batches_taken`, `batches_declined`) and traced (`mm_migrate_offload_decision`).
+ * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). Once it has measured batches
+ * like it both ways (each batch's wall time, from `batchDone`), it takes the cheaper instead
+ * (`OffloadLearner` of the core). Each decision is counted (`batches_taken`,
+ * `batches_declined`) and traced (`mm_migrate_offload_decision`).
  *
  * @module
  */

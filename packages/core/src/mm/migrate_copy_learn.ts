@@ -2,7 +2,7 @@
  * What an adaptive offload policy learns from the batches it decided: per class of batch (folio
  * size and folio count, each to a power of two), what a byte really cost when the batch was
  * turned down (the per-folio CPU copy, as with no migrator) and when it was offloaded (the batch
- * flow with the migrator's copy), each a moving average of the batches' wall times that
+ * flow with the migrator's copy), each the median of its last batches' wall times that
  * `migrate_pages_batch()` reports (`BatchOutcome`). Once a class has both, the cheaper choice wins;
  * the other is tried again only while what trying it cost beyond the cheaper choice stays within
  * a small share of the class's time, so that learning costs a policy at most about that share
@@ -42,10 +42,10 @@ export interface OffloadLearnerOptions {
    */
   readonly share?: number;
   /**
-   * The moving averages' weight of a batch that cost less than the average (default 1/2); one
-   * that cost more weighs a quarter of it. Above 0, at most 1.
+   * The batches of each choice whose median is its cost (default 5): the newest, so that the
+   * first batches, slow while code warms up, age out. A whole number, at least 1.
    */
-  readonly weight?: number;
+  readonly window?: number;
   /**
    * Batches of each choice a class measures before it exploits, whatever they cost (default 2),
    * so that one noisy batch does not settle a class for good.
@@ -53,9 +53,10 @@ export interface OffloadLearnerOptions {
   readonly minSamples?: number;
 }
 
-/** One choice's record in one class: its average cost per byte and the batches it learned from. */
+/** One choice's record in one class: its latest costs per byte and the batches it learned from. */
 interface ArmState {
-  nsPerByte: number;
+  /** The newest costs per byte, ns, oldest first, at most `window` of them. */
+  readonly recent: number[];
   samples: number;
   /** Explorations of this choice decided and not yet reported. */
   exploring: number;
@@ -67,14 +68,17 @@ interface ClassState {
   readonly offload: ArmState;
   /** Wall time of every batch of the class it was told of, ns. */
   totalNs: number;
-  /** What the explorations cost beyond the cheaper choice's average, ns. */
+  /** What the explorations cost beyond the cheaper choice's median, ns. */
   regretNs: number;
 }
 
-/** A batch that cost more than the average moves it as if it cost at most this many times it. */
-const STEP = 3;
+const newArm = (): ArmState => ({ recent: [], samples: 0, exploring: 0 });
 
-const newArm = (): ArmState => ({ nsPerByte: 0, samples: 0, exploring: 0 });
+/** A choice's cost per byte: the median of its recent batches, the lower middle of an even count. */
+const costOf = (a: ArmState): number => {
+  const sorted = [...a.recent].sort((x, y) => x - y);
+  return sorted[(sorted.length - 1) >> 1] ?? 0;
+};
 
 /**
  * The class of a batch: its folio size and its folio count, each rounded to a power of two, as
@@ -90,18 +94,17 @@ export const offloadClassOf = (batch: CopyBatch): string => {
 
 /**
  * What an adaptive policy learned, per class of batch ({@link offloadClassOf}): the cost per byte
- * of each choice, a moving average of what the class's batches took, and what trying the costlier
- * choice cost beyond the cheaper one. The average leans to the batches that ran fast: load only
- * adds time, so a batch below it weighs `weight` (1/2) and one above a quarter of that, held to 3×
- * the average (one stall is one stall); it thus follows a low quantile of the costs, the same for
- * both choices, and the first batches, slow while code warms up, age out within a few batches.
+ * of each choice, the median of its last `window` (5) batches, and what trying the costlier choice
+ * cost beyond the cheaper one. A median, as the throughput experiments compare (a copier's median
+ * over the serial path's): a stall moves it by one place, a choice whose times spread more is not
+ * favoured, and the first batches, slow while code warms up, age out.
  *
  * The choice for a batch ({@link choose}): the cheaper one, by what the class measured once it
  * measured both, else the model's; but once the cheaper has `minSamples` batches, the other is
  * tried (`explore`) until it has as many, and after that whenever what the explorations cost
- * beyond the cheaper choice's average is at most `share` of the class's time. A choice that costs
+ * beyond the cheaper choice's median is at most `share` of the class's time. A choice that costs
  * `r` times the better one is thus tried about once every `(r - 1) / share` batches of the better
- * one (often when the two are close, which keeps both averages fresh), and the class runs at least
+ * one (often when the two are close, which keeps both medians fresh), and the class runs at least
  * about `1 / (1 + share)` times as fast as always choosing right, on what it measured. The first offloaded batch the learner is
  * told of starts cold (copy threads waking, code not yet compiled): its time counts, its cost per
  * byte does not.
@@ -120,16 +123,16 @@ export const offloadClassOf = (batch: CopyBatch): string => {
 export class OffloadLearner {
   private readonly classes = new Map<string, ClassState>();
   private readonly share: number;
-  private readonly weight: number;
+  private readonly window: number;
   private readonly minSamples: number;
   /** Whether an offloaded batch has been reported yet (the first starts cold). */
   private warm = false;
 
   /** @param options - see {@link OffloadLearnerOptions}; a value out of range takes the default. */
   constructor(options: OffloadLearnerOptions = {}) {
-    const { share, weight, minSamples } = options;
+    const { share, window, minSamples } = options;
     this.share = share !== undefined && share > 0 && share < 1 ? share : 1 / 64;
-    this.weight = weight !== undefined && weight > 0 && weight <= 1 ? weight : 1 / 2;
+    this.window = window !== undefined && Number.isInteger(window) && window >= 1 ? window : 5;
     this.minSamples =
       minSamples !== undefined && Number.isInteger(minSamples) && minSamples >= 1 ? minSamples : 2;
   }
@@ -149,7 +152,7 @@ export class OffloadLearner {
     // The cheaper choice: by what the class measured when it measured both, else the model's.
     const measured = s.cpu.samples > 0 && s.offload.samples > 0;
     const cheaper = measured
-      ? s.offload.nsPerByte <= s.cpu.nsPerByte
+      ? costOf(s.offload) <= costOf(s.cpu)
         ? s.offload
         : s.cpu
       : modelTakes
@@ -186,27 +189,22 @@ export class OffloadLearner {
     const base = batched ? s.cpu : s.offload;
     s.totalNs += ns;
     if (arm.exploring > 0) {
-      // An exploration costs what it took beyond the other choice's average (all of it while
+      // An exploration costs what it took beyond the other choice's median (all of it while
       // the other is unmeasured).
       arm.exploring--;
-      s.regretNs += Math.max(0, ns - (base.samples > 0 ? base.nsPerByte * batch.bytes : 0));
+      s.regretNs += Math.max(0, ns - (base.samples > 0 ? costOf(base) * batch.bytes : 0));
     }
     if (batched && !this.warm) {
       this.warm = true;
       return;
     }
-    const nsPerByte = ns / batch.bytes;
-    if (arm.samples === 0) arm.nsPerByte = nsPerByte;
-    else if (nsPerByte <= arm.nsPerByte) arm.nsPerByte += this.weight * (nsPerByte - arm.nsPerByte);
-    else {
-      const held = Math.min(arm.nsPerByte * STEP, nsPerByte);
-      arm.nsPerByte += (this.weight / 4) * (held - arm.nsPerByte);
-    }
+    arm.recent.push(ns / batch.bytes);
+    if (arm.recent.length > this.window) arm.recent.shift();
     arm.samples++;
   }
 
   /**
-   * What the learner holds for a batch's class: each choice's average cost per byte (ns, null
+   * What the learner holds for a batch's class: each choice's median cost per byte (ns, null
    * until measured) and batches measured, the class's time and what its explorations cost beyond
    * the cheaper choice.
    */
@@ -220,8 +218,8 @@ export class OffloadLearner {
   } {
     const s = this.classes.get(offloadClassOf(batch));
     return {
-      cpuNsPerByte: s && s.cpu.samples > 0 ? s.cpu.nsPerByte : null,
-      offloadNsPerByte: s && s.offload.samples > 0 ? s.offload.nsPerByte : null,
+      cpuNsPerByte: s && s.cpu.samples > 0 ? costOf(s.cpu) : null,
+      offloadNsPerByte: s && s.offload.samples > 0 ? costOf(s.offload) : null,
       cpuSamples: s?.cpu.samples ?? 0,
       offloadSamples: s?.offload.samples ?? 0,
       totalNs: s?.totalNs ?? 0,

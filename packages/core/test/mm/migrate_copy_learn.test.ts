@@ -116,20 +116,25 @@ describe("OffloadLearner: the model first, then what the class measured", () => 
     expect(learner.choose(b, true)).toEqual({ taken: true, basis: "model" });
   });
 
-  it("moves an average half way down to a faster batch, an eighth up to a slower one, held to 3×", () => {
+  it("takes a choice's cost as the median of its last five batches, the lower middle of an even count", () => {
     const learner = new OffloadLearner();
     const b = batch(512, 4 * KiB);
-    const bytes = b.bytes;
-    learner.learn(outcome(b, false, 1000 * bytes));
-    // 2000 per byte: 1000 + (2000 - 1000) / 8 = 1125.
-    learner.learn(outcome(b, false, 2000 * bytes));
-    expect(learner.estimate(b).cpuNsPerByte).toBe(1125);
-    // A stall of 100000 per byte is held to 3 × 1125 = 3375: 1125 + 2250 / 8 = 1406.25.
-    learner.learn(outcome(b, false, 100_000 * bytes));
-    expect(learner.estimate(b).cpuNsPerByte).toBe(1406.25);
-    // 500 per byte: 1406.25 - 906.25 / 2 = 953.125.
-    learner.learn(outcome(b, false, 500 * bytes));
-    expect(learner.estimate(b).cpuNsPerByte).toBe(953.125);
+    const cost = (ns: number) => learner.learn(outcome(b, false, ns * b.bytes));
+    // 3000 (slow while code warms up), then 1000: the lower middle of two, 1000.
+    cost(3000);
+    cost(1000);
+    expect(learner.estimate(b).cpuNsPerByte).toBe(1000);
+    // A stall of 100000 moves it one place: 1000, 3000, 100000: 3000.
+    cost(100_000);
+    expect(learner.estimate(b).cpuNsPerByte).toBe(3000);
+    // 1200, 1100: 1000, 1100, 1200, 3000, 100000: 1200.
+    cost(1200);
+    cost(1100);
+    expect(learner.estimate(b).cpuNsPerByte).toBe(1200);
+    // 900 pushes the first, 3000, out: 1000, 1100, 1200, 100000, 900: 1100.
+    cost(900);
+    expect(learner.estimate(b).cpuNsPerByte).toBe(1100);
+    expect(learner.estimate(b).cpuSamples).toBe(6);
   });
 
   it("keeps classes apart: what one 2 MiB folio taught says nothing of 64", () => {
