@@ -51,6 +51,12 @@ export interface OffloadLearnerOptions {
    * so that one noisy batch does not settle a class for good.
    */
   readonly minSamples?: number;
+  /**
+   * Offloaded batches, the first the learner is told of, whose cost it does not learn (default
+   * 3): they start cold (copy threads waking, their code not yet compiled: a copy thread is a
+   * worker of its own, which compiles its code for itself). A whole number, at least 0.
+   */
+  readonly coldBatches?: number;
 }
 
 /** One choice's record in one class: its latest costs per byte and the batches it learned from. */
@@ -105,9 +111,9 @@ export const offloadClassOf = (batch: CopyBatch): string => {
  * beyond the cheaper choice's median is at most `share` of the class's time. A choice that costs
  * `r` times the better one is thus tried about once every `(r - 1) / share` batches of the better
  * one (often when the two are close, which keeps both medians fresh), and the class runs at least
- * about `1 / (1 + share)` times as fast as always choosing right, on what it measured. The first offloaded batch the learner is
- * told of starts cold (copy threads waking, code not yet compiled): its time counts, its cost per
- * byte does not.
+ * about `1 / (1 + share)` times as fast as always choosing right, on what it measured. The first
+ * offloaded batches the learner is told of (`coldBatches`, 3) start cold (copy threads waking,
+ * their code not yet compiled): their time counts, their cost per byte does not.
  *
  * @example
  * ```ts
@@ -115,7 +121,13 @@ export const offloadClassOf = (batch: CopyBatch): string => {
  *
  * const learner = new OffloadLearner();
  * const batch = { folios: 512, bytes: 512 * 4096, pageSize: 4096 };
- * learner.choose(batch, false); // { taken: false, basis: "model" }
+ * // Nothing measured: the model's choice.
+ * console.log(learner.choose(batch, false)); // { taken: false, basis: "model" }
+ * // Two batches by the CPU's per-folio copy, 2 ms each.
+ * learner.learn({ batch, batched: false, copied: false, ns: 2e6 });
+ * learner.learn({ batch, batched: false, copied: false, ns: 2e6 });
+ * // Now the offload is tried.
+ * console.log(learner.choose(batch, false)); // { taken: true, basis: "explore" }
  * ```
  *
  * @category Copy offload
@@ -125,16 +137,21 @@ export class OffloadLearner {
   private readonly share: number;
   private readonly window: number;
   private readonly minSamples: number;
-  /** Whether an offloaded batch has been reported yet (the first starts cold). */
-  private warm = false;
+  private readonly coldBatches: number;
+  /** Offloaded batches reported so far, up to `coldBatches`. */
+  private offloaded = 0;
 
   /** @param options - see {@link OffloadLearnerOptions}; a value out of range takes the default. */
   constructor(options: OffloadLearnerOptions = {}) {
-    const { share, window, minSamples } = options;
+    const { share, window, minSamples, coldBatches } = options;
     this.share = share !== undefined && share > 0 && share < 1 ? share : 1 / 64;
     this.window = window !== undefined && Number.isInteger(window) && window >= 1 ? window : 5;
     this.minSamples =
       minSamples !== undefined && Number.isInteger(minSamples) && minSamples >= 1 ? minSamples : 2;
+    this.coldBatches =
+      coldBatches !== undefined && Number.isInteger(coldBatches) && coldBatches >= 0
+        ? coldBatches
+        : 3;
   }
 
   /**
@@ -194,8 +211,8 @@ export class OffloadLearner {
       arm.exploring--;
       s.regretNs += Math.max(0, ns - (base.samples > 0 ? costOf(base) * batch.bytes : 0));
     }
-    if (batched && !this.warm) {
-      this.warm = true;
+    if (batched && this.offloaded < this.coldBatches) {
+      this.offloaded++;
       return;
     }
     arm.recent.push(ns / batch.bytes);

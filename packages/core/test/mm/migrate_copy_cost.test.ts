@@ -337,6 +337,8 @@ describe("OffloadPolicy: learning what batches really cost (batchDone)", () => {
       "TEST",
       () => Effect.die(new Error("a fixed profile is never calibrated")),
       PROFILE,
+      // One cold offload, not learned (the default is three).
+      { coldBatches: 1 },
     );
     // One channel, 512 × 4 KiB: 796288 ns predicted against 575488 on the CPU (above): the model
     // declines. The batches report 1 ms by the CPU's per-folio copy, 0.4 ms offloaded (3 ms for
@@ -384,6 +386,7 @@ describe("OffloadPolicy: learning what batches really cost (batchDone)", () => {
       "TEST",
       () => Effect.die(new Error("a fixed profile is never calibrated")),
       PROFILE,
+      { coldBatches: 1 },
     );
     // 16 × 2 MiB on 4 channels: the model takes it (2120552 against 8390208 ns, above); the
     // offloads report 20 ms, the CPU's per-folio copy 8 ms.
