@@ -57,6 +57,12 @@ export interface OffloadLearnerOptions {
    * worker of its own, which compiles its code for itself). A whole number, at least 0.
    */
   readonly coldBatches?: number;
+  /**
+   * How much cheaper the offload must measure to be preferred, a fraction (default 1/10): a
+   * near-tie goes to the CPU copy, the choice that is never slower than today, since one noisy
+   * median must not move a class to the offload. At least 0.
+   */
+  readonly margin?: number;
 }
 
 /** One choice's record in one class: its latest costs per byte and the batches it learned from. */
@@ -106,7 +112,7 @@ export const offloadClassOf = (batch: CopyBatch): string => {
  * favoured, and the first batches, slow while code warms up, age out.
  *
  * The choice for a batch ({@link choose}): the cheaper one, by what the class measured once it
- * measured both, else the model's; but once the cheaper has `minSamples` batches, the other is
+ * measured both (the offload only when it measured `margin`, 1/10, cheaper), else the model's; but once the cheaper has `minSamples` batches, the other is
  * tried (`explore`) until it has as many, and after that whenever what the explorations cost
  * beyond the cheaper choice's median is at most `share` of the class's time. A choice that costs
  * `r` times the better one is thus tried about once every `(r - 1) / share` batches of the better
@@ -138,12 +144,13 @@ export class OffloadLearner {
   private readonly window: number;
   private readonly minSamples: number;
   private readonly coldBatches: number;
+  private readonly margin: number;
   /** Offloaded batches reported so far, up to `coldBatches`. */
   private offloaded = 0;
 
   /** @param options - see {@link OffloadLearnerOptions}; a value out of range takes the default. */
   constructor(options: OffloadLearnerOptions = {}) {
-    const { share, window, minSamples, coldBatches } = options;
+    const { share, window, minSamples, coldBatches, margin } = options;
     this.share = share !== undefined && share > 0 && share < 1 ? share : 1 / 64;
     this.window = window !== undefined && Number.isInteger(window) && window >= 1 ? window : 5;
     this.minSamples =
@@ -152,6 +159,7 @@ export class OffloadLearner {
       coldBatches !== undefined && Number.isInteger(coldBatches) && coldBatches >= 0
         ? coldBatches
         : 3;
+    this.margin = margin !== undefined && margin >= 0 && Number.isFinite(margin) ? margin : 1 / 10;
   }
 
   /**
@@ -166,10 +174,11 @@ export class OffloadLearner {
   ): { readonly taken: boolean; readonly basis: OffloadBasis } {
     const s = this.classes.get(offloadClassOf(batch));
     if (!s) return { taken: modelTakes, basis: "model" };
-    // The cheaper choice: by what the class measured when it measured both, else the model's.
+    // The cheaper choice: by what the class measured when it measured both (the offload by the
+    // margin), else the model's.
     const measured = s.cpu.samples > 0 && s.offload.samples > 0;
     const cheaper = measured
-      ? costOf(s.offload) <= costOf(s.cpu)
+      ? costOf(s.offload) * (1 + this.margin) <= costOf(s.cpu)
         ? s.offload
         : s.cpu
       : modelTakes
@@ -208,8 +217,10 @@ export class OffloadLearner {
     if (arm.exploring > 0) {
       // An exploration costs what it took beyond the other choice's median (all of it while
       // the other is unmeasured).
+      // An offload within the margin of the CPU's median counts as costing more, as it is chosen.
       arm.exploring--;
-      s.regretNs += Math.max(0, ns - (base.samples > 0 ? costOf(base) * batch.bytes : 0));
+      const scaled = batched ? ns * (1 + this.margin) : ns;
+      s.regretNs += Math.max(0, scaled - (base.samples > 0 ? costOf(base) * batch.bytes : 0));
     }
     if (batched && this.offloaded < this.coldBatches) {
       this.offloaded++;
