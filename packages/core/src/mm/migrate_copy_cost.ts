@@ -639,8 +639,9 @@ export class OffloadPolicy {
    * declines the batch, and the next batch tries again), predicts with the model, scales the
    * offload's prediction by {@link correction}, chooses ({@link OffloadLearner.choose}: the
    * model's choice, what the batch's class measured, or an exploration), then counts the decision
-   * and emits `mm_migrate_offload_decision` with its prediction. A batch {@link offers} offered is
-   * taken, as offered. The returned `offloadNs` is the scaled one.
+   * and emits `mm_migrate_offload_decision` with its prediction. A batch {@link offers} offered on
+   * what its class measured, or to explore, is taken as offered. The returned `offloadNs` is the
+   * scaled one.
    */
   decide(batch: CopyBatch, offload: CopyOffload): Effect.Effect<OffloadDecision> {
     const policy = this;
@@ -702,8 +703,10 @@ export class OffloadPolicy {
     const raw = offloadDecision(profile, batch, offload);
     const offloadNs = raw.offloadNs * this.correction;
     const modelTakes = batch.folios > 0 && offloadNs <= raw.cpuNs;
+    // A batch offered as measured or explored is taken as offered; one the model offered is
+    // decided again on what it holds, as with no learning.
     const choice =
-      offered !== undefined
+      offered !== undefined && offered !== "model"
         ? { taken: batch.folios > 0, basis: offered }
         : batch.folios > 0
           ? this.learner.choose(batch, modelTakes)
