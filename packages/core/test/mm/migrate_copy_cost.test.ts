@@ -326,20 +326,23 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
 });
 
 describe("OffloadPolicy: learning what batches really cost (batchDone)", () => {
+  /** A policy on the fixed profile with one cold offload, not learned (the default is three). */
+  const learningPolicy = (kernel: ReturnType<typeof boot>) =>
+    new OffloadPolicy(
+      kernel,
+      "TEST",
+      () => Effect.die(new Error("a fixed profile is never calibrated")),
+      PROFILE,
+      { coldBatches: 1 },
+    );
+
   it("takes, once measured, a batch the model declines where the offloaded batches ran faster", async () => {
     const kernel = boot({ nodes: ["16M", "16M"] });
     const events: MmMigrateOffloadDecision[] = [];
     kernel.trace.subscribe((e) => {
       if (e.event === "mm_migrate_offload_decision") events.push(e);
     });
-    const policy = new OffloadPolicy(
-      kernel,
-      "TEST",
-      () => Effect.die(new Error("a fixed profile is never calibrated")),
-      PROFILE,
-      // One cold offload, not learned (the default is three).
-      { coldBatches: 1 },
-    );
+    const policy = learningPolicy(kernel);
     // One channel, 512 × 4 KiB: 796288 ns predicted against 575488 on the CPU (above): the model
     // declines. The batches report 1 ms by the CPU's per-folio copy, 0.4 ms offloaded (3 ms for
     // the first, cold one).
@@ -380,14 +383,7 @@ describe("OffloadPolicy: learning what batches really cost (batchDone)", () => {
   });
 
   it("keeps declining, once measured, a batch whose offloads ran slower", async () => {
-    const kernel = boot({ nodes: ["16M", "16M"] });
-    const policy = new OffloadPolicy(
-      kernel,
-      "TEST",
-      () => Effect.die(new Error("a fixed profile is never calibrated")),
-      PROFILE,
-      { coldBatches: 1 },
-    );
+    const policy = learningPolicy(boot({ nodes: ["16M", "16M"] }));
     // 16 × 2 MiB on 4 channels: the model takes it (2120552 against 8390208 ns, above); the
     // offloads report 20 ms, the CPU's per-folio copy 8 ms.
     const b = batch(16, 2 * MiB);
