@@ -108,7 +108,7 @@ export const runAmdahl = (runs: number, onProgress: (msg: string) => void) =>
         yield* subject.load(kernel);
         const unprobe = kernel.migrateOffload.interpose(
           (inner): BatchCopier => ({
-            shouldBatch: inner.shouldBatch,
+            ...inner,
             copy: (dst, src, count, caller) =>
               Effect.suspend(() => {
                 const start = performance.now();

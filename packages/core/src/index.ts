@@ -202,6 +202,7 @@ export {
 // include/linux/migrate_copy_offload.h (the series)
 export {
   type BatchCopier,
+  type BatchOutcome,
   type CopyBatch,
   type CopyInterposer,
   MIGRATE_REASONS_ALL,
@@ -591,6 +592,12 @@ export {
   parseCopyCostProfile,
   threadCopyNs,
 } from "./mm/migrate_copy_cost";
+export {
+  type OffloadBasis,
+  OffloadLearner,
+  type OffloadLearnerOptions,
+  offloadClassOf,
+} from "./mm/migrate_copy_learn";
 export {
   formatReasonMask,
   migratorFromPromise,

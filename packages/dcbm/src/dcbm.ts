@@ -32,8 +32,10 @@
  * Beyond the seed, a policy (`policy`: `always`, the seed's, by default, or `adaptive`): with
  * `adaptive` the driver offloads a batch only when the copy-cost model (`migrate_copy_cost.ts`
  * of the core) predicts its channels finish no later than the CPU copy, and otherwise declines it
- * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows). Each decision is counted
- * (`batches_taken`, `batches_declined`) and traced (`mm_migrate_offload_decision`).
+ * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows); with the `learn` option, once it has
+ * measured batches like it both ways (each batch's wall time, from `batchDone`), it takes the
+ * cheaper instead (`OffloadLearner` of the core). Each decision is counted (`batches_taken`,
+ * `batches_declined`) and traced (`mm_migrate_offload_decision`).
  *
  * Every channel's resources are scoped: whatever path the batch takes, the channel is terminated,
  * its tables unmapped and freed, and the channel released, in that order, before the copy returns.
@@ -182,6 +184,13 @@ export interface DcbmOptions {
    * `parseCopyCostProfile` of the core); default: calibrated at the first `adaptive` batch.
    */
   readonly costProfile?: CopyCostProfile;
+  /**
+   * Whether `adaptive` learns from whole batches (`OffloadLearner` of the core: each batch's wall
+   * time, from `batchDone`) and takes the cheaper once measured; default false, the copy-cost
+   * model alone. Measured only on a loaded machine so far (docs/benchmarks.md), so it is not the
+   * default.
+   */
+  readonly learn?: boolean;
 }
 
 /**
@@ -218,6 +227,8 @@ interface DcbmState {
   nrDmaChannels: number;
   /** How the driver learns that descriptors completed. */
   completion: DcbmCompletion;
+  /** Whether `adaptive` learns from whole batches (the `learn` option). */
+  readonly learn: boolean;
   /** How long one batch may wait, in milliseconds. */
   readonly timeoutMs: number;
   /** `folios_migrated`. */
@@ -586,6 +597,10 @@ const dmaMigrator = (dcbm: DcbmState): Omit<Migrator, "owner"> => ({
   name: DCBM_MIGRATOR_NAME,
   offloadCopy: (dst, src, count) => foliosCopyDma(dcbm, dst, src, count),
   shouldBatch: (reason, batch) => dmaShouldBatch(dcbm, reason, batch),
+  // `adaptive` with `learn` learns what each batch it decided really cost, whoever copied it.
+  batchDone: (outcome) => {
+    if (dcbm.policy === "adaptive" && dcbm.learn) dcbm.offloadPolicy.batchDone(outcome);
+  },
 });
 
 /** `nr_dma_chan_store()`: a number in `1..MAX_DMA_CHANNELS`. */
@@ -719,6 +734,7 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
     foliosMigrated: 0,
     foliosFailures: 0,
     policy: options.policy ?? "always",
+    learn: options.learn ?? false,
     offloadPolicy: new OffloadPolicy(
       kernel,
       DCBM_MIGRATOR_NAME,

@@ -607,6 +607,7 @@ describe("dcbm: the adaptive policy (the copy-cost model)", () => {
         offloadNs: 175072,
         initiatorNs: 31600,
         correction: 1,
+        basis: "model",
       },
     ]);
     // Declined in should_batch, before the batch was formed: offload_copy never ran, so the

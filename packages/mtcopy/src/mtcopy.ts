@@ -23,8 +23,10 @@
  * threads): the `auto` thread policy counts idle CPUs from the load average, uses one thread per
  * idle CPU and the initiator's, and offloads a batch only when the copy-cost model
  * (`migrate_copy_cost.ts` of the core) predicts the threads finish no later than the CPU copy;
- * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). Each decision is counted
- * (`batches_taken`, `batches_declined`) and traced (`mm_migrate_offload_decision`).
+ * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). With the `learn` option, once
+ * it has measured batches like it both ways (each batch's wall time, from `batchDone`), it takes
+ * the cheaper instead (`OffloadLearner` of the core). Each decision is counted (`batches_taken`,
+ * `batches_declined`) and traced (`mm_migrate_offload_decision`).
  *
  * @module
  */
@@ -105,6 +107,13 @@ export interface MtcopyOptions {
   readonly deadlineMs?: number;
   /** Idle CPUs, for `auto`; default: measured from the load average (see {@link idleCpus}). */
   readonly idleCpus?: () => number;
+  /**
+   * Whether `auto` learns from whole batches (`OffloadLearner` of the core: each batch's wall
+   * time, from `batchDone`) and takes the cheaper once measured; default false, the copy-cost
+   * model alone. Measured only on a loaded machine so far, where it took batches of 2 MiB folios
+   * that ran slower than the CPU path (docs/benchmarks.md), so it is not the default.
+   */
+  readonly learn?: boolean;
   /** Copies one thread's ring holds per round (default 4096); larger batches run in rounds. */
   readonly ringCapacity?: number;
   /**
@@ -289,6 +298,10 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
       typeof policy === "number"
         ? engineLock.withPermit(copyBatch(dst, src, count, policy, null))
         : decideAuto(dst, src),
+    // `auto` with `learn` learns what each batch it decided really cost, whoever copied it.
+    batchDone: (outcome) => {
+      if (policy === "auto" && options.learn) offloadPolicy.batchDone(outcome);
+    },
   };
 
   /** `auto`'s copy threads: one per idle CPU and the initiator's, if the model says they pay. */

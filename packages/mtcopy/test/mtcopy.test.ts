@@ -366,6 +366,7 @@ describe("mtcopy: the auto policy (the copy-cost model)", () => {
       offloadNs: 191072,
       initiatorNs: 60000,
       correction: 1,
+      basis: "model",
     });
     idle = 3;
     // 8 × 4 KiB on 4 threads: 60000 + 2048 ns against 8192: declined.
@@ -387,6 +388,31 @@ describe("mtcopy: the auto policy (the copy-cost model)", () => {
     // Writing a counter resets it, as dcbm's folios_migrated_store() does.
     await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/batches_declined`, "0"));
     expect(read("batches_declined")).toBe("0\n");
+  });
+
+  it("learns from whole batches only with the learn option: each batch turned down is the CPU's", async () => {
+    for (const learn of [false, true]) {
+      const { kernel, driver } = await boot({
+        threads: "auto",
+        idleCpus: () => 0,
+        costProfile: AUTO_PROFILE,
+        learn,
+      });
+      await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+      const proc = run(kernel.createProcess());
+      const big = mapPattern(proc, 128 * 4096, 8);
+      // 128 × 4 KiB on one thread: declined by the model (above), twice.
+      expect((await moveAll(proc, big, 128 * 4096, 1)).rc).toBe(0);
+      expect((await moveAll(proc, big, 128 * 4096, 0)).rc).toBe(0);
+      const learned = driver.policy.learner.estimate({
+        folios: 128,
+        bytes: 128 * 4096,
+        pageSize: 4096,
+      });
+      expect(learned.cpuSamples).toBe(learn ? 2 : 0);
+      expect(learned.offloadSamples).toBe(0);
+      expect(patternIntact(proc, big, 128 * 4096, 8)).toBe(true);
+    }
   });
 
   it("a fixed thread count offloads every batch, as the seed does, and counts no decision", async () => {

@@ -61,6 +61,30 @@ export interface CopyBatch {
 }
 
 /**
+ * How a batch offered to a migrator's `shouldBatch` ended, for its `batchDone`: whether the batch
+ * flow ran, whether the migrator's `offloadCopy` copied it, and how long it took. A structure of
+ * the model with no kernel symbol: the series gives a migrator no word of a batch's end.
+ *
+ * @category Copy offload
+ */
+export interface BatchOutcome {
+  /** The batch as `shouldBatch` saw it. */
+  readonly batch: CopyBatch;
+  /**
+   * Whether `shouldBatch` took it: the batch flow ran (unmap every folio, offer the batch, move).
+   * False: its folios took the per-folio CPU copy, as with no migrator.
+   */
+  readonly batched: boolean;
+  /** Whether `offloadCopy` was called and completed with 0. */
+  readonly copied: boolean;
+  /**
+   * Wall time from the `shouldBatch` call to the end of `migrate_pages_batch()`'s move passes,
+   * ns: the whole batch, kernel work and copy, whoever copied it.
+   */
+  readonly ns: number;
+}
+
+/**
  * A copy-offload provider. Models `struct migrator` (`include/linux/migrate_copy_offload.h`).
  *
  * @category Copy offload
@@ -84,6 +108,13 @@ export interface Migrator {
    * batch in hand (a tool asking about a reason only).
    */
   readonly shouldBatch?: (reason: MigrateReason, batch?: CopyBatch) => boolean;
+  /**
+   * Beyond the series: told how each batch it was offered with a `batch` in hand ended, once
+   * `migrate_pages_batch()` has moved it (taken or turned down, offloaded or not), so that a
+   * policy can learn what each choice really costs. Optional. One that throws is counted
+   * (`batchDoneFailures`) and traced (`batch_done_failed`); the batch is done either way.
+   */
+  readonly batchDone?: (outcome: BatchOutcome) => void;
   /** `owner`: the module whose code this is, pinned while the migrator is active. */
   readonly owner: Module | null;
 }
@@ -114,6 +145,8 @@ export interface OffloadCounters {
    * batch" for that call.
    */
   shouldBatchFailures: number;
+  /** Calls of `batchDone` that threw. */
+  batchDoneFailures: number;
 }
 
 /**
@@ -135,6 +168,11 @@ export interface BatchCopier {
    * migrator's `shouldBatch` (see {@link Migrator.shouldBatch}).
    */
   readonly shouldBatch: (reason: MigrateReason, batch?: CopyBatch) => boolean;
+  /**
+   * How a batch `shouldBatch` was asked about with a `batch` ended, passed on to the migrator's
+   * `batchDone` (see {@link Migrator.batchDone}). Optional: a copier without it is not told.
+   */
+  readonly batchDone?: (outcome: BatchOutcome) => void;
   /**
    * Models `offload_copy(dst_list, src_list, count)` (`include/linux/migrate_copy_offload.h`):
    * copies the batch, marking each destination it copied `FOLIO_CONTENT_COPIED`; completes with 0

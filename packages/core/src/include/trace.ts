@@ -60,7 +60,7 @@ export interface MmMigratePages {
  * A call into a copy-offload migrator, emitted inside the SRCU read-side section that covers it:
  * `should_batch` and `offload_copy` as the call begins, `offload_copy_done` with its return
  * value as it ends, and `should_batch_failed` when `should_batch` threw or returned something
- * that is not a boolean. The series defines no such tracepoint; it is what a kprobe
+ * that is not a boolean, and `batch_done_failed` when `batchDone` threw. The series defines no such tracepoint; it is what a kprobe
  * (`kernel/kprobes.c`) on the `struct migrator` callbacks (`include/linux/migrate_copy_offload.h`)
  * would show, and the testkit checks registry invariants with it.
  *
@@ -69,18 +69,23 @@ export interface MmMigratePages {
 export interface MmMigrateOffload {
   /** The event's name. */
   readonly event: "mm_migrate_offload";
-  readonly op: "should_batch" | "should_batch_failed" | "offload_copy" | "offload_copy_done";
+  readonly op:
+    | "should_batch"
+    | "should_batch_failed"
+    | "offload_copy"
+    | "offload_copy_done"
+    | "batch_done_failed";
   /** The migrator's name. */
   readonly migrator: string;
   /** Its owner module's name, or null. */
   readonly owner: string | null;
   /**
    * `offload_copy_done`: the return value (`-EIO` for a broken callback);
-   * `should_batch_failed`: `-EIO`; otherwise 0.
+   * `should_batch_failed` and `batch_done_failed`: `-EIO`; otherwise 0.
    */
   readonly rc: number;
   /**
-   * Why the callback is broken, for `should_batch_failed` and for an `offload_copy_done` of a
+   * Why the callback is broken, for `should_batch_failed`, `batch_done_failed` and for an `offload_copy_done` of a
    * callback that threw, returned no Effect, failed or died, or returned garbage: what it threw
    * or returned. Absent when the callback behaved.
    */
@@ -122,6 +127,12 @@ export interface MmMigrateOffloadDecision {
    * model's prediction times this (1 until an offload has been observed).
    */
   readonly correction: number;
+  /**
+   * Why: `model`, the predictions above (the policy has measured nothing of batches like this);
+   * `measured`, the cheaper of what such batches really cost each way; `explore`, the other way,
+   * tried to learn what it costs (`OffloadLearner`).
+   */
+  readonly basis: "model" | "measured" | "explore";
 }
 
 /**

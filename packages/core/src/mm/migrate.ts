@@ -733,6 +733,8 @@ interface BatchCall {
   readonly offload: BatchCopier | null;
   /** Whether the migrator takes this batch (its `shouldBatch`). */
   readonly doBatch: boolean;
+  /** Whether the migrator's copy completed with 0. */
+  copied: boolean;
   nrBatch: number;
   pass: number;
   retry: number;
@@ -894,9 +896,10 @@ const runBatch = (b: BatchCall): Step => {
   }
   b.tlb.flush();
   if (b.srcBatch.isEmpty) return movePasses(b);
-  return Effect.map(b.offload!.copy(b.dstBatch, b.srcBatch, b.nrBatch, c.caller), () =>
-    movePasses(b),
-  );
+  return Effect.map(b.offload!.copy(b.dstBatch, b.srcBatch, b.nrBatch, c.caller), (rc) => {
+    b.copied = rc === 0;
+    return movePasses(b);
+  });
 };
 
 /**
@@ -916,6 +919,10 @@ const batchStep = (
   const { k } = c;
   const space = k.memmap.lru;
   const offload = c.copier ?? k.migrateOffload.copier;
+  // The migrator sees the batch about to be formed, so that one it would decline never
+  // enters the batch flow: its folios take the per-folio copy, exactly as with no migrator.
+  const batch = offload ? batchOf(k, from) : null;
+  const start = offload?.batchDone ? performance.now() : 0;
   const b: BatchCall = {
     c,
     from,
@@ -930,9 +937,8 @@ const batchStep = (
     dstStd: new FolioList(space),
     tlb: new TlbFlushBatch(),
     offload,
-    // The migrator sees the batch about to be formed, so that one it would decline never
-    // enters the batch flow: its folios take the per-folio copy, exactly as with no migrator.
-    doBatch: offload ? offload.shouldBatch(c.reason, batchOf(k, from)) === true : false,
+    doBatch: offload && batch ? offload.shouldBatch(c.reason, batch) === true : false,
+    copied: false,
     nrBatch: 0,
     pass: 0,
     retry: 1,
@@ -943,7 +949,21 @@ const batchStep = (
     lowMemory: false,
     slowSrc: -1,
   };
-  return runBatch(b);
+  const step = runBatch(b);
+  if (!(offload?.batchDone && batch)) return step;
+  // The migrator hears how the batch ended, and how long it took, whoever copied it.
+  const done = () =>
+    offload.batchDone?.({
+      batch,
+      batched: b.doBatch,
+      copied: b.copied,
+      ns: (performance.now() - start) * 1e6,
+    });
+  if (typeof step === "number") {
+    done();
+    return step;
+  }
+  return Effect.tap(step, () => Effect.sync(done));
 };
 
 /** One `migrate_pages_sync()` call: its arguments, the list it retries on and its failures. */

@@ -37,8 +37,13 @@ import { type ErrnoError, errno } from "../errno";
 import { GFP_KERNEL } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import type { Attribute } from "../include/kernfs";
-import type { CopyBatch } from "../include/migrate_copy_offload";
+import type { BatchOutcome, CopyBatch } from "../include/migrate_copy_offload";
 import { CopyEngine } from "../kernel/copy_engine";
+import {
+  type OffloadBasis,
+  OffloadLearner,
+  type OffloadLearnerOptions,
+} from "./migrate_copy_learn";
 
 /**
  * A machine's copy costs: the parameters of the copy-cost model. Every field is a finite number
@@ -575,8 +580,16 @@ export const counterAttribute = (read: () => number, reset: () => void): Attribu
 
 /**
  * A migrator's adaptive policy: the profile it decides with (a fixed or saved one, or one
- * calibrated on first use), its taken and declined counters, and the trace event of each
- * decision. One per driver; both drivers use it.
+ * calibrated on first use), what it learned from the batches it decided ({@link learner}), its
+ * taken and declined counters, and the trace event of each decision. One per driver; both
+ * drivers use it.
+ *
+ * A batch of a class the policy has measured nothing of is decided by the copy-cost model; once
+ * `migrate_pages_batch()` has reported batches of the class both ways ({@link batchDone}), by
+ * what they really cost, whole batches, kernel work included ({@link OffloadLearner}). The model
+ * predicts the copy step alone, at the CPU's bandwidth in the caches, and where the per-folio
+ * copy slows the kernel's other per-folio steps, the batch flow with an offloaded copy can win
+ * although the copy alone does not.
  *
  * @category Copy offload
  */
@@ -592,21 +605,28 @@ export class OffloadPolicy {
    * more, a hundred or so batches later. Offload predictions are multiplied by it before they are compared with the CPU's.
    */
   correction = 1;
+  /** What the policy learned from the batches it decided, per class of batch. */
+  readonly learner: OffloadLearner;
   private profile: CopyCostProfile | null;
+  /** The bases of batches {@link offers} offered, for {@link decide} to take in turn. */
+  private readonly offered: OffloadBasis[] = [];
 
   /**
    * @param kernel - the kernel whose batches it decides, whose tracepoints it emits on.
    * @param migrator - the migrator's name, in the trace event.
    * @param calibrate - measures a profile on first use, when none was given.
    * @param profile - a fixed or saved profile; none: calibrate on the first decision.
+   * @param learning - the learner's options ({@link OffloadLearnerOptions}).
    */
   constructor(
     private readonly kernel: Kernel,
     private readonly migrator: string,
     private readonly calibrate: () => Effect.Effect<CopyCostProfile, ErrnoError>,
     profile?: CopyCostProfile,
+    learning?: OffloadLearnerOptions,
   ) {
     this.profile = profile ?? null;
+    this.learner = new OffloadLearner(learning);
   }
 
   /** The profile decisions use; null until calibrated. */
@@ -617,8 +637,11 @@ export class OffloadPolicy {
   /**
    * Decides one batch: calibrates first when there is no profile yet (a failed calibration
    * declines the batch, and the next batch tries again), predicts with the model, scales the
-   * offload's prediction by {@link correction}, then counts the decision and emits
-   * `mm_migrate_offload_decision` with its prediction. The returned `offloadNs` is the scaled one.
+   * offload's prediction by {@link correction}, chooses ({@link OffloadLearner.choose}: the
+   * model's choice, what the batch's class measured, or an exploration), then counts the decision
+   * and emits `mm_migrate_offload_decision` with its prediction. A batch {@link offers} offered on
+   * what its class measured, or to explore, is taken as offered. The returned `offloadNs` is the
+   * scaled one.
    */
   decide(batch: CopyBatch, offload: CopyOffload): Effect.Effect<OffloadDecision> {
     const policy = this;
@@ -631,44 +654,75 @@ export class OffloadPolicy {
         }
         policy.profile = measured.value;
       }
-      return policy.record(batch, offload, policy.predict(policy.profile, batch, offload));
+      const basis = policy.offered.shift();
+      const p = policy.predict(policy.profile, batch, offload, basis);
+      return policy.record(batch, offload, p);
     });
   }
 
   /**
-   * Decides a batch before it is formed, for the migrator's `shouldBatch`: false when the model
-   * declines it, counted and traced as {@link decide} does, so that the batch never enters the
-   * batch flow; true when it would be taken, or when there is no profile yet (the batch is then
-   * offered, and {@link decide} in `offloadCopy` calibrates, decides and counts it). A batch it
-   * offers is not counted here: `offloadCopy` decides it again with what the batch holds.
+   * Decides a batch before it is formed, for the migrator's `shouldBatch`: false when the policy
+   * declines it ({@link decide}'s choice), counted and traced as {@link decide} does, so that the
+   * batch never enters the batch flow; true when it takes it, or when there is no profile yet (the
+   * batch is then offered, and {@link decide} in `offloadCopy` calibrates, decides and counts it).
+   * A batch it offers is not counted here: `offloadCopy` takes it in {@link decide}.
    */
   offers(batch: CopyBatch, offload: CopyOffload): boolean {
     if (!this.profile) return true;
     const prediction = this.predict(this.profile, batch, offload);
-    if (prediction.d.taken) return true;
+    if (prediction.d.taken) {
+      this.offered.push(prediction.basis);
+      return true;
+    }
     this.record(batch, offload, prediction);
     return false;
   }
 
-  /** The model's decision with the offload's prediction scaled by {@link correction}. */
+  /**
+   * Tells the policy how a batch it was asked about ended (the migrator's `batchDone`): the
+   * learner learns what the batch's choice cost ({@link OffloadLearner.learn}).
+   */
+  batchDone(outcome: BatchOutcome): void {
+    this.learner.learn(outcome);
+  }
+
+  /**
+   * The model's prediction with the offload's scaled by {@link correction}, and the choice: the
+   * learner's, or taken when the batch was offered (`offered`, its basis then).
+   */
   private predict(
     profile: CopyCostProfile,
     batch: CopyBatch,
     offload: CopyOffload,
-  ): { readonly raw: OffloadDecision; readonly d: OffloadDecision } {
+    offered?: OffloadBasis,
+  ): {
+    readonly raw: OffloadDecision;
+    readonly d: OffloadDecision;
+    readonly basis: OffloadBasis;
+  } {
     const raw = offloadDecision(profile, batch, offload);
     const offloadNs = raw.offloadNs * this.correction;
-    return {
-      raw,
-      d: { ...raw, offloadNs, taken: batch.folios > 0 && offloadNs <= raw.cpuNs },
-    };
+    const modelTakes = batch.folios > 0 && offloadNs <= raw.cpuNs;
+    // A batch offered as measured or explored is taken as offered; one the model offered is
+    // decided again on what it holds, as with no learning.
+    const choice =
+      offered !== undefined && offered !== "model"
+        ? { taken: batch.folios > 0, basis: offered }
+        : batch.folios > 0
+          ? this.learner.choose(batch, modelTakes)
+          : { taken: false, basis: "model" as const };
+    return { raw, d: { ...raw, offloadNs, taken: choice.taken }, basis: choice.basis };
   }
 
   /** Counts a decision, moves the correction towards 1 on a decline, and traces it. */
   private record(
     batch: CopyBatch,
     offload: CopyOffload,
-    { raw, d }: { readonly raw: OffloadDecision; readonly d: OffloadDecision },
+    {
+      raw,
+      d,
+      basis,
+    }: { readonly raw: OffloadDecision; readonly d: OffloadDecision; readonly basis: OffloadBasis },
   ): OffloadDecision {
     if (d.taken) this.taken++;
     else {
@@ -688,6 +742,7 @@ export class OffloadPolicy {
         offloadNs: d.offloadNs,
         initiatorNs: d.initiatorNs,
         correction: d.offloadNs / (raw.offloadNs || 1),
+        basis,
       });
     return d;
   }

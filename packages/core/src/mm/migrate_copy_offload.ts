@@ -113,6 +113,9 @@ const checkMigrator = (m: Migrator | null | undefined): ErrnoError | null => {
   if (m.shouldBatch !== undefined && typeof m.shouldBatch !== "function") {
     return errno("EINVAL", `migrator ${m.name}: shouldBatch must be a function`);
   }
+  if (m.batchDone !== undefined && typeof m.batchDone !== "function") {
+    return errno("EINVAL", `migrator ${m.name}: batchDone must be a function`);
+  }
   return null;
 };
 
@@ -204,6 +207,7 @@ const newCounters = (): OffloadCounters => ({
   batchesDeclined: 0,
   copyFailures: 0,
   shouldBatchFailures: 0,
+  batchDoneFailures: 0,
 });
 
 /** `MAX_ERRNO` (`include/linux/err.h`): a negative errno is in `-MAX_ERRNO..-1`. */
@@ -509,6 +513,8 @@ export class MigrateOffloadRegistry implements MigrateOffload {
    * - `shouldBatch` that throws or returns anything but a boolean means "do not batch" for that
    *   call; it is counted (`shouldBatchFailures`) and traced (`should_batch_failed`, with the
    *   reason).
+   * - `batchDone` that throws: the batch is done all the same; it is counted
+   *   (`batchDoneFailures`) and traced (`batch_done_failed`, with what it threw).
    * - `offloadCopy` that throws, returns something that is not an Effect, returns an Effect that
    *   fails, dies or is interrupted, or completes with anything but 0 or a negative errno is a
    *   broken callback: the copy failed with `-EIO`. Its marks are not trusted: every destination
@@ -536,6 +542,28 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           if (typeof answer === "boolean") return answer;
           this.shouldBatchFailed(p, `shouldBatch returned ${formatValue(answer)}, not a boolean`);
           return false;
+        } finally {
+          srcu.readUnlock(idx);
+        }
+      },
+      batchDone: (outcome) => {
+        const idx = srcu.readLock();
+        try {
+          const p = lookup();
+          if (!p?.migrator.batchDone) return;
+          try {
+            p.migrator.batchDone(outcome);
+          } catch (error) {
+            p.counters.batchDoneFailures++;
+            if (k.trace.enabled)
+              traceCall(
+                k,
+                p.migrator,
+                "batch_done_failed",
+                -ERRNO.EIO,
+                `batchDone threw ${formatThrown(error)}`,
+              );
+          }
         } finally {
           srcu.readUnlock(idx);
         }
@@ -632,7 +660,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           [...this.providers.entries()]
             .map(
               ([name, p]) =>
-                `${name} batches_offloaded ${p.counters.batchesOffloaded} folios_copied ${p.counters.foliosCopied} folios_fallen_back ${p.counters.foliosFallenBack} batches_declined ${p.counters.batchesDeclined} copy_failures ${p.counters.copyFailures} should_batch_failures ${p.counters.shouldBatchFailures}\n`,
+                `${name} batches_offloaded ${p.counters.batchesOffloaded} folios_copied ${p.counters.foliosCopied} folios_fallen_back ${p.counters.foliosFallenBack} batches_declined ${p.counters.batchesDeclined} copy_failures ${p.counters.copyFailures} should_batch_failures ${p.counters.shouldBatchFailures} batch_done_failures ${p.counters.batchDoneFailures}\n`,
             )
             .join(""),
       },

@@ -245,7 +245,7 @@ const loadFastCheck = (): Promise<typeof import("fast-check")> =>
 const scheduleCopies = (k: Kernel, s: Scheduler) =>
   k.migrateOffload.interpose(
     (inner): BatchCopier => ({
-      shouldBatch: inner.shouldBatch,
+      ...inner,
       copy: (dst, src, count, caller) =>
         Effect.promise(() => s.schedule(Promise.resolve(), "copy begins")).pipe(
           Effect.andThen(inner.copy(dst, src, count, caller)),

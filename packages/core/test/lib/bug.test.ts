@@ -28,7 +28,9 @@ const PAGES = 8;
 const BYTES = PAGES * 4096;
 
 /** A process with eight written pages on node 0, and a module owning a migrator built by `make`. */
-const setup = (make: (k: Kernel) => Pick<Migrator, "offloadCopy" | "shouldBatch">) => {
+const setup = (
+  make: (k: Kernel) => Pick<Migrator, "offloadCopy" | "shouldBatch" | "batchDone">,
+) => {
   const k = boot({ thp: { enabled: "never" } });
   const p = run(k.createProcess());
   const addr = run(p.mmap(BYTES));
@@ -145,6 +147,7 @@ describe("offloadCopy is a boundary: a broken one is a copy failure with -EIO", 
         batchesDeclined: 0,
         copyFailures: 1,
         shouldBatchFailures: 0,
+        batchDoneFailures: 0,
       });
       expectTracedOnce(events, "offload_copy_done", message);
       expectUsable(k, p, addr);
@@ -230,6 +233,30 @@ describe("shouldBatch is a boundary: a broken one means no batch for that call",
       expectUsable(k, p, addr);
     });
   }
+});
+
+describe("batchDone is a boundary: one that throws leaves the batch done", () => {
+  it("the pages move by the offload, the throw is counted and traced", async () => {
+    const { k, p, addr, events } = setup((k) => ({
+      offloadCopy: (dst, src) => Effect.sync(() => migrateFoliosMcCopy(k, dst, src)),
+      batchDone: () => {
+        throw new RangeError("no outcome");
+      },
+    }));
+    const r = await moveAll(p, addr, 1);
+    expect(r.rc).toBe(0);
+    expect([...r.status]).toEqual(Array(PAGES).fill(1));
+    expect(k.migrateOffload.counters("broken")).toMatchObject({
+      batchesOffloaded: 1,
+      foliosCopied: PAGES,
+      batchDoneFailures: 1,
+    });
+    expectTracedOnce(events, "batch_done_failed", /batchDone threw RangeError: no outcome/);
+    expect(run(k.fs.read("/sys/kernel/mm/migration/offload_stats"))).toContain(
+      "batch_done_failures 1",
+    );
+    expectUsable(k, p, addr);
+  });
 });
 
 describe("a module's init and exit are a boundary", () => {

@@ -325,6 +325,88 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
   });
 });
 
+describe("OffloadPolicy: learning what batches really cost (batchDone)", () => {
+  /** A policy on the fixed profile with one cold offload, not learned (the default is three). */
+  const learningPolicy = (kernel: ReturnType<typeof boot>) =>
+    new OffloadPolicy(
+      kernel,
+      "TEST",
+      () => Effect.die(new Error("a fixed profile is never calibrated")),
+      PROFILE,
+      { coldBatches: 1 },
+    );
+
+  it("takes, once measured, a batch the model declines where the offloaded batches ran faster", async () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const events: MmMigrateOffloadDecision[] = [];
+    kernel.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_offload_decision") events.push(e);
+    });
+    const policy = learningPolicy(kernel);
+    // One channel, 512 × 4 KiB: 796288 ns predicted against 575488 on the CPU (above): the model
+    // declines. The batches report 1 ms by the CPU's per-folio copy, 0.4 ms offloaded (3 ms for
+    // the first, cold one).
+    const b = batch(512, 4 * KiB);
+    const dma = { kind: "dma", channels: 1 } as const;
+    const step = async (ns: (taken: boolean) => number) => {
+      if (!policy.offers(b, dma)) {
+        policy.batchDone({ batch: b, batched: false, copied: false, ns: ns(false) });
+        return false;
+      }
+      const d = await Effect.runPromise(policy.decide(b, dma));
+      policy.batchDone({ batch: b, batched: true, copied: d.taken, ns: ns(d.taken) });
+      return d.taken;
+    };
+    const taken: boolean[] = [];
+    taken.push(await step(() => 1e6));
+    taken.push(await step(() => 1e6));
+    taken.push(await step((t) => (t ? 3e6 : 1e6)));
+    for (let i = 0; i < 3; i++) taken.push(await step((t) => (t ? 0.4e6 : 1e6)));
+    expect(taken).toEqual([false, false, true, true, true, true]);
+    // Declined twice in shouldBatch by the model (the CPU's two first samples), then the offload
+    // tried (cold, then once more), then taken as measured; every offer decided in offloadCopy.
+    expect(events.map((e) => [e.taken, e.basis])).toEqual([
+      [false, "model"],
+      [false, "model"],
+      [true, "explore"],
+      [true, "explore"],
+      [true, "measured"],
+      [true, "measured"],
+    ]);
+    expect([policy.taken, policy.declined]).toEqual([4, 2]);
+    // The model's predictions ride along unchanged.
+    expect(events.every((e) => e.cpuNs === 575488 && e.offloadNs === 796288)).toBe(true);
+    expect(policy.learner.estimate(b)).toMatchObject({
+      cpuNsPerByte: 1e6 / b.bytes,
+      offloadNsPerByte: 0.4e6 / b.bytes,
+    });
+  });
+
+  it("keeps declining, once measured, a batch whose offloads ran slower", async () => {
+    const policy = learningPolicy(boot({ nodes: ["16M", "16M"] }));
+    // 16 × 2 MiB on 4 channels: the model takes it (2120552 against 8390208 ns, above); the
+    // offloads report 20 ms, the CPU's per-folio copy 8 ms.
+    const b = batch(16, 2 * MiB);
+    const dma = { kind: "dma", channels: 4 } as const;
+    const choices: boolean[] = [];
+    for (let i = 0; i < 40; i++) {
+      const offered = policy.offers(b, dma);
+      const d = offered ? await Effect.runPromise(policy.decide(b, dma)) : null;
+      const copied = d?.taken === true;
+      choices.push(copied);
+      policy.batchDone({ batch: b, batched: offered, copied, ns: copied ? 20e6 : 8e6 });
+    }
+    // The model's offload three times (the cold one not learned), the CPU twice (tried, then
+    // measured cheaper), the offload once more (nothing tried had cost more than the CPU yet),
+    // then the CPU: that try cost 12 ms beyond the CPU's 8, counted with the learner's 1/10
+    // margin as 22 - 8 = 14 ms, and the class's 96 ms must grow to 64 × 14 = 896 ms, 100 batches
+    // of 8 ms, before the next.
+    expect(choices.slice(0, 6)).toEqual([true, true, true, false, false, true]);
+    expect(choices.slice(6).every((c) => !c)).toBe(true);
+    expect(policy.learner.estimate(b)).toMatchObject({ totalNs: 96e6 + 34 * 8e6, regretNs: 14e6 });
+  });
+});
+
 describe("calibratedLaneGbps: a copy lane's bandwidth from a calibration's timings", () => {
   it("is the bytes over the copy's round trip less an empty one, no faster than the initiating thread", () => {
     // 8 MiB in 900 µs less a 100 µs trip: 8388608 / 800000 = 10.48576 GB/s, under 25.

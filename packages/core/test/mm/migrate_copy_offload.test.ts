@@ -6,6 +6,7 @@ import { migratorFromTaskEither } from "../../src/fp-ts";
 import type { Task } from "../../src/include/kernel";
 import type { Module } from "../../src/include/module";
 import {
+  type BatchOutcome,
   batchPairs,
   ERRNO,
   FOLIO_CONTENT_COPIED,
@@ -234,6 +235,36 @@ describe("the reason policy", () => {
     expectBytes(run(p.read(addr, bytes)), pattern(bytes, 21));
     expectConsistent(k);
   });
+
+  it("batchDone hears how each batch it was asked about ended: turned down, offloaded, or declined in offloadCopy", async () => {
+    const { k, p, addr, bytes } = setup(16);
+    const outcomes: BatchOutcome[] = [];
+    // The first batch turned down in shouldBatch, the second copied, the third declined in
+    // offloadCopy (-EOPNOTSUPP: the CPU copies it in the batch flow).
+    let asked = 0;
+    let copies = 0;
+    const m: Migrator = {
+      ...copier(k, "told"),
+      shouldBatch: () => ++asked !== 1,
+      offloadCopy: (dst, src) =>
+        Effect.sync(() => (++copies === 1 ? migrateFoliosMcCopy(k, dst, src) : -ERRNO.EOPNOTSUPP)),
+      batchDone: (outcome) => {
+        outcomes.push(outcome);
+      },
+    };
+    run(k.migrateOffload.register(m));
+    for (const nid of [1, 0, 1])
+      expect(await Effect.runPromise(migrate(k, p, addr, bytes, nid))).toMatchObject({ rc: 0 });
+    const batch = { folios: 16, bytes: 16 * 4096, pageSize: 4096 };
+    expect(outcomes.map(({ ns: _, ...o }) => o)).toEqual([
+      { batch, batched: false, copied: false },
+      { batch, batched: true, copied: true },
+      { batch, batched: true, copied: false },
+    ]);
+    for (const o of outcomes) expect(o.ns).toBeGreaterThanOrEqual(0);
+    expectBytes(run(p.read(addr, bytes)), pattern(bytes, 21));
+    expectConsistent(k);
+  });
 });
 
 describe("the control files", () => {
@@ -320,6 +351,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           batchesDeclined: 0,
           copyFailures: 0,
           shouldBatchFailures: 0,
+          batchDoneFailures: 0,
         },
         fail: {
           batchesOffloaded: 0,
@@ -328,6 +360,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           batchesDeclined: 0,
           copyFailures: 1,
           shouldBatchFailures: 0,
+          batchDoneFailures: 0,
         },
         decline: {
           batchesOffloaded: 0,
@@ -336,6 +369,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           batchesDeclined: 1,
           copyFailures: 0,
           shouldBatchFailures: 0,
+          batchDoneFailures: 0,
         },
         partial: {
           batchesOffloaded: 0,
@@ -344,6 +378,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           batchesDeclined: 0,
           copyFailures: 1,
           shouldBatchFailures: 0,
+          batchDoneFailures: 0,
         },
         crash: {
           batchesOffloaded: 0,
@@ -352,6 +387,7 @@ describe("fallback rules and counters (a test migrator)", () => {
           batchesDeclined: 0,
           copyFailures: 1,
           shouldBatchFailures: 0,
+          batchDoneFailures: 0,
         },
       }[behaviour];
       expect(c).toEqual(expected);
