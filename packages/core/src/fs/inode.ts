@@ -103,12 +103,15 @@ export class Inode implements File {
    * (`folio_wait_writeback()`); its bytes reached the storage when the writeback started, so the
    * wait ends it ({@link folioEndWriteback}), waking whoever else waits on it. A folio another
    * task holds locked (a migration, a memory failure) is waited for in `folio_lock()`, holding a
-   * reference to it meanwhile.
+   * reference to it meanwhile. It cannot be interrupted (`TASK_UNINTERRUPTIBLE`): an interrupt
+   * waits until the page cache is empty and the blocks are freed.
    */
   truncate(): Effect.Effect<void> {
-    return Effect.andThen(
-      truncatePagecache(this.kernel, this.mapping),
-      Effect.sync(() => this.mapping.backing?.discard()),
+    return Effect.uninterruptible(
+      Effect.andThen(
+        truncatePagecache(this.kernel, this.mapping),
+        Effect.sync(() => this.mapping.backing?.discard()),
+      ),
     );
   }
 }

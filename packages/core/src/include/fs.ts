@@ -65,7 +65,8 @@ export interface File extends MmapFile {
    * migration moving it, a memory failure handling it) is waited for in `folio_lock()`, with a
    * reference held meanwhile, as the kernel's second pass (`find_get_entries()`) holds one: a
    * migration that finds it fails the folio's move with `-EAGAIN` and gives the folio back. The
-   * truncation completes once every folio is dropped.
+   * truncation completes once every folio is dropped; it cannot be interrupted (the sleep is
+   * `TASK_UNINTERRUPTIBLE`): an interrupt waits for its end.
    */
   truncate(): Effect.Effect<void>;
 }

@@ -83,26 +83,29 @@ export const truncateInodePagesTrylock = (k: Kernel, mapping: AddressSpace): boo
  * folios (`find_get_entries()`, at most `PAGEVEC_SIZE`), each referenced while the loop sleeps in
  * `folio_lock()` on it, and drops each that is still the file's once locked; a folio a
  * migration replaced meanwhile is found in a later batch. A folio under writeback is waited for
- * (its writeback ends then, the model's I/O taking no time). The sleep is uninterruptible.
+ * (its writeback ends then, the model's I/O taking no time). The loop is uninterruptible, as its
+ * sleeps are: an interrupt waits for its end, so no lock or reference is left behind.
  */
 export const truncateInodePagesWait = (k: Kernel, mapping: AddressSpace): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    const m = k.memmap;
-    for (;;) {
-      const batch = cachedFolios(k, mapping).slice(0, PAGEVEC_SIZE);
-      if (batch.length === 0) break;
-      for (const head of batch) m.refcount[head]!++;
-      for (const head of batch) {
-        yield* folioLock(k, head);
-        // folio_wait_writeback(): written back since the first look, its I/O completes now.
-        folioEndWriteback(k, head);
-        truncateInodeFolio(k, mapping, head);
-        folioUnlock(k, head);
+  Effect.uninterruptible(
+    Effect.gen(function* () {
+      const m = k.memmap;
+      for (;;) {
+        const batch = cachedFolios(k, mapping).slice(0, PAGEVEC_SIZE);
+        if (batch.length === 0) break;
+        for (const head of batch) m.refcount[head]!++;
+        for (const head of batch) {
+          yield* folioLock(k, head);
+          // folio_wait_writeback(): written back since the first look, its I/O completes now.
+          folioEndWriteback(k, head);
+          truncateInodeFolio(k, mapping, head);
+          folioUnlock(k, head);
+        }
+        // folio_batch_release()
+        for (const head of batch) folioPut(k, head);
       }
-      // folio_batch_release()
-      for (const head of batch) folioPut(k, head);
-    }
-  });
+    }),
+  );
 
 /**
  * `truncate_pagecache(inode, 0)` (`mm/truncate.c`, Linux 6.16): zaps every mapping of the file
@@ -116,13 +119,16 @@ export const truncateInodePagesWait = (k: Kernel, mapping: AddressSpace): Effect
  * (`find_get_entries()`): a migration of it meanwhile finds that reference and fails its move with
  * `-EAGAIN` (`__migrate_folio()`), a memory failure on it reports it still referenced
  * (`has_extra_refcount()`); the unlock hands the lock to the truncation, which drops the folio
- * unless it is no longer the file's. The wait is uninterruptible, as `folio_lock()`'s is.
+ * unless it is no longer the file's. The wait is uninterruptible, as `folio_lock()`'s is, and so
+ * is the whole truncation: an interrupt waits for its end.
  */
 export const truncatePagecache = (k: Kernel, mapping: AddressSpace): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    unmapMappingRange(k, mapping);
-    // The writeback in flight completes while truncation waits for it.
-    for (const head of cachedFolios(k, mapping)) folioEndWriteback(k, head);
-    if (!truncateInodePagesTrylock(k, mapping)) yield* truncateInodePagesWait(k, mapping);
-    unmapMappingRange(k, mapping);
-  });
+  Effect.uninterruptible(
+    Effect.gen(function* () {
+      unmapMappingRange(k, mapping);
+      // The writeback in flight completes while truncation waits for it.
+      for (const head of cachedFolios(k, mapping)) folioEndWriteback(k, head);
+      if (!truncateInodePagesTrylock(k, mapping)) yield* truncateInodePagesWait(k, mapping);
+      unmapMappingRange(k, mapping);
+    }),
+  );
