@@ -262,8 +262,14 @@ const meHugePage = (k: Kernel, pfn: number, head: number): MfResult => {
  * counted, `folio_set_hugetlb_hwpoison()`, but not handled), or for a large folio that cannot be
  * split, and `EBUSY` when the page could not be
  * handled (ignored or failed); the page stays poisoned and counted in every case but `ENXIO`.
+ * It cannot be interrupted (its sleeps are `TASK_UNINTERRUPTIBLE`): an interrupt waits for its
+ * end, so no lock or reference is left behind.
  */
 export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
+  Effect.uninterruptible(memoryFailureLocked(k, pfn));
+
+/** {@link memoryFailure}'s body, whose sleeps an interrupt must not cut short. */
+const memoryFailureLocked = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
   Effect.gen(function* () {
     if (!k.mem.pfnValid(pfn)) return yield* errno("ENXIO", `pfn ${pfn} has no memory behind it`);
     const m = k.memmap;
@@ -636,7 +642,8 @@ const softOfflineInUsePage = (
  * Succeeds at once for a page already poisoned ("page already poisoned"). Fails with `ENXIO` for
  * a PFN with no memory, `EIO` for a page it cannot handle (kernel memory, the zero page, a page
  * isolated by someone else), and `EBUSY` when the page could not be isolated, migrated, or taken
- * off the free lists.
+ * off the free lists. It cannot be interrupted (its sleeps are `TASK_UNINTERRUPTIBLE`): an
+ * interrupt waits for its end, so no lock or reference is left behind.
  *
  * @category Memory and folios
  */
@@ -646,24 +653,26 @@ export const softOfflinePage = (
   countIncreased = false,
   current: AllocContext | null = null,
 ): Effect.Effect<void, ErrnoError> =>
-  Effect.suspend(() => {
-    if (!k.mem.pfnValid(pfn)) return Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory`));
-    if (k.memmap.test(pfn, PG_hwpoison)) {
-      // "page already poisoned": put_ref_page() drops the caller's reference.
-      if (countIncreased) folioPut(k, k.memmap.folioOf(pfn));
-      return Effect.void;
-    }
-    for (let tryAgain = true; ; tryAgain = false) {
-      const ret = getAnyPage(k, pfn, countIncreased);
-      if (ret > 0) return softOfflineInUsePage(k, pfn, current);
-      if (ret < 0) return Effect.fail(errnoOf(ret, `soft offline: pfn ${pfn}: unhandlable page`));
-      if (pageHandlePoison(k, pfn, true, false)) return Effect.void;
-      if (!tryAgain) {
-        return Effect.fail(errno("EBUSY", `soft offline: pfn ${pfn}: free page not taken off`));
+  Effect.uninterruptible(
+    Effect.suspend(() => {
+      if (!k.mem.pfnValid(pfn)) return Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory`));
+      if (k.memmap.test(pfn, PG_hwpoison)) {
+        // "page already poisoned": put_ref_page() drops the caller's reference.
+        if (countIncreased) folioPut(k, k.memmap.folioOf(pfn));
+        return Effect.void;
       }
-      countIncreased = false;
-    }
-  });
+      for (let tryAgain = true; ; tryAgain = false) {
+        const ret = getAnyPage(k, pfn, countIncreased);
+        if (ret > 0) return softOfflineInUsePage(k, pfn, current);
+        if (ret < 0) return Effect.fail(errnoOf(ret, `soft offline: pfn ${pfn}: unhandlable page`));
+        if (pageHandlePoison(k, pfn, true, false)) return Effect.void;
+        if (!tryAgain) {
+          return Effect.fail(errno("EBUSY", `soft offline: pfn ${pfn}: free page not taken off`));
+        }
+        countIncreased = false;
+      }
+    }),
+  );
 
 /**
  * Creates `/sys/devices/system/memory/soft_offline_page` (0200, root only): writing a physical

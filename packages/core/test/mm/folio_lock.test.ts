@@ -1,0 +1,122 @@
+// The users of a folio's lock against each other (Linux 6.16): folio_lock() (mm/filemap.c)
+// sleeps uninterruptibly (TASK_UNINTERRUPTIBLE) and hands the lock over in the order the lockers
+// slept (wake_page_function()). truncate_inode_pages_range()'s second loop (mm/truncate.c) holds
+// a reference on each folio it waits for (find_get_entries()) and runs to its end, dropping every
+// folio, whatever signal comes; memory_failure() and soft_offline_page() (mm/memory-failure.c)
+// sleep there too, holding get_hwpoison_page()'s / get_any_page()'s reference.
+import { Effect, Fiber } from "effect";
+import { describe, expect, it } from "vitest";
+import { type Kernel, MAP_SHARED, PG_hwpoison, PG_locked, type TraceEvent } from "../../src/index";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import { boot, expectConsistent, pattern, run, runP } from "../../src/testing/index";
+
+const PAGE = 4096;
+
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+};
+
+/** A file of two written pages, written back and unmapped: its page cache alone holds them. */
+const cachedFile = () => {
+  const k = boot({ nodes: ["16M", "16M"] });
+  const file = run(k.createFile("data"));
+  const p = run(k.createProcess({ node: 0 }));
+  const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED, file }));
+  run(p.write(addr, pattern(2 * PAGE, 4)));
+  run(file.fsync());
+  run(p.munmap(addr, 2 * PAGE));
+  const free = k.pageAlloc.totalFreePages();
+  const [src, other] = [file.folioAt(0)!.pfn, file.folioAt(1)!.pfn];
+  return { k, file, free, src: src!, other: other! };
+};
+
+/** The memory_failure_event trace events of `k` from now on. */
+const failureEvents = (k: Kernel): TraceEvent[] => {
+  const seen: TraceEvent[] = [];
+  k.trace.subscribe((e) => {
+    if (e.event === "memory_failure_event") seen.push(e);
+  });
+  return seen;
+};
+
+describe("truncate_pagecache() and the folio lock", () => {
+  // The sleep in folio_lock() is TASK_UNINTERRUPTIBLE and truncate_inode_pages_range() has no
+  // way out of its second loop: an interrupt waits until the truncation is done. Every folio is
+  // dropped and freed, the lock handed to the truncation is released, and its reference put.
+  it("an interrupt of a truncation asleep in folio_lock() waits for its end: nothing leaked", async () => {
+    const { k, file, free, src } = cachedFile();
+    expect(folioTrylock(k, src)).toBe(true);
+    const truncation = Effect.runFork(file.truncate());
+    await settle();
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    const interrupted = Effect.runFork(Fiber.interrupt(truncation));
+    await settle();
+    // Still asleep: the interrupt cannot reach it.
+    expect(interrupted.pollUnsafe()).toBeUndefined();
+    expect(k.memmap.refcount[src]).toBe(2);
+    folioUnlock(k, src);
+    await runP(Fiber.join(interrupted));
+    expect(file.cachedFolios).toBe(0);
+    expect(file.mapping.backing!.nrPages).toBe(0);
+    expect(k.memmap.test(src, PG_locked)).toBe(false);
+    expect(k.memmap.refcount[src]).toBe(0);
+    expect(k.folioWaiters.waiting(src)).toBe(0);
+    expect(k.pageAlloc.totalFreePages()).toBe(free + 2);
+    expectConsistent(k);
+  });
+});
+
+describe("memory_failure() and soft_offline_page() asleep in folio_lock()", () => {
+  // memory_failure() sleeps in folio_lock() (TASK_UNINTERRUPTIBLE) holding get_hwpoison_page()'s
+  // reference: an interrupt waits for its end. The clean, unmapped page-cache page is dropped from
+  // its file (me_pagecache_clean(): MF_MSG_CLEAN_LRU, MF_RECOVERED) and never freed; the lock is
+  // free, and the file truncates.
+  it("an interrupt of memory_failure() asleep in folio_lock() waits for its end: MF_RECOVERED, nothing leaked", async () => {
+    const { k, file, free, src } = cachedFile();
+    const seen = failureEvents(k);
+    expect(folioTrylock(k, src)).toBe(true);
+    const failure = Effect.runFork(k.memoryFailure(src));
+    await settle();
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    const interrupted = Effect.runFork(Fiber.interrupt(failure));
+    await settle();
+    expect(interrupted.pollUnsafe()).toBeUndefined();
+    folioUnlock(k, src);
+    await runP(Fiber.join(interrupted));
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn: src, type: "MF_MSG_CLEAN_LRU", result: "MF_RECOVERED" },
+    ]);
+    expect(k.memmap.test(src, PG_locked)).toBe(false);
+    expect(k.memmap.test(src, PG_hwpoison)).toBe(true);
+    expect(k.folioWaiters.waiting(src)).toBe(0);
+    expect(file.folioAt(0)).toBeNull();
+    run(file.truncate());
+    // The poisoned page is never freed; the other is.
+    expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
+    expectConsistent(k);
+  });
+
+  // soft_offline_in_use_page() sleeps in folio_lock() (TASK_UNINTERRUPTIBLE) holding
+  // get_any_page()'s reference: an interrupt waits for its end. The clean, unmapped page-cache
+  // page is invalidated (mapping_evict_folio(), "invalidated") and poisoned with one reference
+  // held for good (page_handle_poison()); the other page truncates and is freed.
+  it("an interrupt of soft_offline_page() asleep on a locked page waits for its end: invalidated, nothing leaked", async () => {
+    const { k, file, free, src } = cachedFile();
+    expect(folioTrylock(k, src)).toBe(true);
+    const offline = Effect.runFork(k.softOfflinePage(src));
+    await settle();
+    expect(k.memmap.refcount[src]).toBe(2);
+    const interrupted = Effect.runFork(Fiber.interrupt(offline));
+    await settle();
+    expect(interrupted.pollUnsafe()).toBeUndefined();
+    folioUnlock(k, src);
+    await runP(Fiber.join(interrupted));
+    expect(k.memmap.test(src, PG_locked)).toBe(false);
+    expect(k.memmap.test(src, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[src]).toBe(1);
+    expect(file.folioAt(0)).toBeNull();
+    run(file.truncate());
+    expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
+    expectConsistent(k);
+  });
+});
