@@ -54,30 +54,47 @@ export class FolioWaitQueue {
    * bit on its behalf before waking it (the lock handoff of `wake_page_function()`), so nobody
    * takes the lock in between; the woken locker runs after the unlocking task's current step, as
    * a task woken on Linux runs once scheduled while its waker goes on. Interrupted before the
-   * handoff, it leaves the queue.
+   * handoff, it leaves the queue; interrupted after it, before it ran, it passes the lock on as an
+   * unlock would (to the next locker queued, or nobody), so the lock is never left held by a
+   * fiber that is gone.
    */
   lock(head: number): Effect.Effect<void> {
-    return Effect.callback<void>((resume) => {
-      if (!(this.flags[head]! & PG_locked)) {
-        this.flags[head]! |= PG_locked;
-        resume(Effect.void);
-        return;
-      }
-      // Woken, it runs once the unlocking task goes on (`try_to_wake_up()` makes it runnable;
-      // the waker keeps its CPU): the rest of the waker's step comes first.
-      const waiter: Waiter = {
-        bit: PG_locked,
-        exclusive: true,
-        resume: () => resume(Effect.yieldNow),
-      };
-      this.add(head, waiter);
-      return Effect.sync(() => {
-        const list = this.waiters.get(head);
-        const at = list?.indexOf(waiter) ?? -1;
-        if (at < 0) return;
-        list!.splice(at, 1);
-        if (list!.length === 0) this.waiters.delete(head);
+    return Effect.suspend(() => {
+      // Whether PG_locked is this locker's: taken at once, or handed over by an unlock.
+      let owned = false;
+      const sleep = Effect.callback<void>((resume) => {
+        if (!(this.flags[head]! & PG_locked)) {
+          this.flags[head]! |= PG_locked;
+          owned = true;
+          resume(Effect.void);
+          return;
+        }
+        // Woken, it runs once the unlocking task goes on (`try_to_wake_up()` makes it runnable;
+        // the waker keeps its CPU): the rest of the waker's step comes first.
+        const waiter: Waiter = {
+          bit: PG_locked,
+          exclusive: true,
+          resume: () => {
+            owned = true;
+            resume(Effect.yieldNow);
+          },
+        };
+        this.add(head, waiter);
+        return Effect.sync(() => {
+          const list = this.waiters.get(head);
+          const at = list?.indexOf(waiter) ?? -1;
+          if (at < 0) return;
+          list!.splice(at, 1);
+          if (list!.length === 0) this.waiters.delete(head);
+        });
       });
+      return Effect.onInterrupt(sleep, () =>
+        Effect.sync(() => {
+          if (!owned) return;
+          this.flags[head]! &= ~PG_locked;
+          this.wake(head);
+        }),
+      );
     });
   }
 

@@ -67,4 +67,34 @@ describe("FolioWaitQueue (folio_lock(), folio_unlock())", () => {
     folioUnlock(k, head);
     expect(k.memmap.test(head, PG_locked)).toBe(false);
   });
+
+  // folio_wait_bit_common() (mm/filemap.c, Linux 6.16): a locker the unlock handed the lock to
+  // (WQ_FLAG_DONE) owns it, signal or not. One interrupted after the handoff, before it ran,
+  // cannot take it: it passes the lock on as its unlock would, to the next locker queued, so the
+  // lock is neither leaked nor lost to the queue.
+  it("a locker interrupted after the handoff passes the lock to the next one queued", async () => {
+    const k = boot();
+    const head = run(k.allocFolio(0, 0)).pfn;
+    expect(folioTrylock(k, head)).toBe(true);
+    const gone = Effect.runFork(k.folioWaiters.lock(head));
+    const next = Effect.runFork(k.folioWaiters.lock(head));
+    await runP(Effect.yieldNow);
+    expect(k.folioWaiters.waiting(head)).toBe(2);
+    folioUnlock(k, head);
+    // Handed to the first locker, which has not run yet.
+    expect(k.folioWaiters.waiting(head)).toBe(1);
+    await runP(Fiber.interrupt(gone));
+    await runP(Fiber.join(next));
+    expect(k.memmap.test(head, PG_locked)).toBe(true);
+    expect(k.folioWaiters.waiting(head)).toBe(0);
+    folioUnlock(k, head);
+    expect(k.memmap.test(head, PG_locked)).toBe(false);
+    // Nobody queued: interrupted after the handoff, the lock is just free.
+    expect(folioTrylock(k, head)).toBe(true);
+    const alone = Effect.runFork(k.folioWaiters.lock(head));
+    await runP(Effect.yieldNow);
+    folioUnlock(k, head);
+    await runP(Fiber.interrupt(alone));
+    expect(k.memmap.test(head, PG_locked)).toBe(false);
+  });
 });
