@@ -36,7 +36,7 @@
  *
  * @module
  */
-import { Effect } from "effect";
+import { Effect, Semaphore } from "effect";
 import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
 import { __GFP_MOVABLE, __GFP_RETRY_MAYFAIL, GFP_USER } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
@@ -263,15 +263,34 @@ const meHugePage = (k: Kernel, pfn: number, head: number): MfResult => {
  * split, and `EBUSY` when the page could not be
  * handled (ignored or failed); the page stays poisoned and counted in every case but `ENXIO`.
  * It cannot be interrupted (its sleeps are `TASK_UNINTERRUPTIBLE`): an interrupt waits for its
- * end, so no lock or reference is left behind.
+ * end, so no lock or reference is left behind. Past the PFN check it runs under `mf_mutex`, after
+ * any memory failure or soft offline that came first.
  */
 export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
-  Effect.uninterruptible(memoryFailureLocked(k, pfn));
+  Effect.suspend(() =>
+    k.mem.pfnValid(pfn)
+      ? Effect.uninterruptible(mfMutex(k).withPermits(1)(memoryFailureLocked(k, pfn)))
+      : Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory behind it`)),
+  );
 
-/** {@link memoryFailure}'s body, whose sleeps an interrupt must not cut short. */
+/**
+ * `mf_mutex` (`mm/memory-failure.c`, Linux 6.16): one per kernel, held by `memory_failure()` and
+ * `soft_offline_page()` from their first look at the page to their end, sleeps included, so one
+ * handles a page only after the other is done with it. Waiters take it in the order they came.
+ */
+const mfMutexes = new WeakMap<Kernel, Semaphore.Semaphore>();
+const mfMutex = (k: Kernel): Semaphore.Semaphore => {
+  let mutex = mfMutexes.get(k);
+  if (!mutex) {
+    mutex = Semaphore.makeUnsafe(1);
+    mfMutexes.set(k, mutex);
+  }
+  return mutex;
+};
+
+/** {@link memoryFailure}'s body, run under {@link mfMutex}. */
 const memoryFailureLocked = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
   Effect.gen(function* () {
-    if (!k.mem.pfnValid(pfn)) return yield* errno("ENXIO", `pfn ${pfn} has no memory behind it`);
     const m = k.memmap;
     if (m.test(pfn, PG_hwpoison)) {
       actionResult(k, pfn, "MF_MSG_ALREADY_POISONED", "MF_FAILED");
@@ -643,7 +662,8 @@ const softOfflineInUsePage = (
  * a PFN with no memory, `EIO` for a page it cannot handle (kernel memory, the zero page, a page
  * isolated by someone else), and `EBUSY` when the page could not be isolated, migrated, or taken
  * off the free lists. It cannot be interrupted (its sleeps are `TASK_UNINTERRUPTIBLE`): an
- * interrupt waits for its end, so no lock or reference is left behind.
+ * interrupt waits for its end, so no lock or reference is left behind. Past the PFN check it runs
+ * under `mf_mutex`, after any memory failure or soft offline that came first.
  *
  * @category Memory and folios
  */
@@ -653,26 +673,37 @@ export const softOfflinePage = (
   countIncreased = false,
   current: AllocContext | null = null,
 ): Effect.Effect<void, ErrnoError> =>
-  Effect.uninterruptible(
-    Effect.suspend(() => {
-      if (!k.mem.pfnValid(pfn)) return Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory`));
-      if (k.memmap.test(pfn, PG_hwpoison)) {
-        // "page already poisoned": put_ref_page() drops the caller's reference.
-        if (countIncreased) folioPut(k, k.memmap.folioOf(pfn));
-        return Effect.void;
+  Effect.suspend(() => {
+    if (!k.mem.pfnValid(pfn)) return Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory`));
+    return Effect.uninterruptible(
+      mfMutex(k).withPermits(1)(softOfflinePageLocked(k, pfn, countIncreased, current)),
+    );
+  });
+
+/** {@link softOfflinePage}'s body past the PFN check, run under {@link mfMutex}. */
+const softOfflinePageLocked = (
+  k: Kernel,
+  pfn: number,
+  countIncreased: boolean,
+  current: AllocContext | null,
+): Effect.Effect<void, ErrnoError> =>
+  Effect.suspend(() => {
+    if (k.memmap.test(pfn, PG_hwpoison)) {
+      // "page already poisoned": put_ref_page() drops the caller's reference.
+      if (countIncreased) folioPut(k, k.memmap.folioOf(pfn));
+      return Effect.void;
+    }
+    for (let tryAgain = true; ; tryAgain = false) {
+      const ret = getAnyPage(k, pfn, countIncreased);
+      if (ret > 0) return softOfflineInUsePage(k, pfn, current);
+      if (ret < 0) return Effect.fail(errnoOf(ret, `soft offline: pfn ${pfn}: unhandlable page`));
+      if (pageHandlePoison(k, pfn, true, false)) return Effect.void;
+      if (!tryAgain) {
+        return Effect.fail(errno("EBUSY", `soft offline: pfn ${pfn}: free page not taken off`));
       }
-      for (let tryAgain = true; ; tryAgain = false) {
-        const ret = getAnyPage(k, pfn, countIncreased);
-        if (ret > 0) return softOfflineInUsePage(k, pfn, current);
-        if (ret < 0) return Effect.fail(errnoOf(ret, `soft offline: pfn ${pfn}: unhandlable page`));
-        if (pageHandlePoison(k, pfn, true, false)) return Effect.void;
-        if (!tryAgain) {
-          return Effect.fail(errno("EBUSY", `soft offline: pfn ${pfn}: free page not taken off`));
-        }
-        countIncreased = false;
-      }
-    }),
-  );
+      countIncreased = false;
+    }
+  });
 
 /**
  * Creates `/sys/devices/system/memory/soft_offline_page` (0200, root only): writing a physical

@@ -120,3 +120,68 @@ describe("memory_failure() and soft_offline_page() asleep in folio_lock()", () =
     expectConsistent(k);
   });
 });
+
+// memory_failure() and soft_offline_page() (mm/memory-failure.c, Linux 6.16) each run under
+// mf_mutex, which they hold while they sleep in folio_lock(): the second to come waits for the
+// first to end, and marks nothing meanwhile (TestSetPageHWPoison() comes after mutex_lock()).
+describe("mf_mutex: memory_failure() and soft_offline_page() on one locked page", () => {
+  // Soft offline first: it takes the lock once unlocked, invalidates the clean, unmapped
+  // page-cache page (mapping_evict_folio(): "invalidated") and poisons it; memory_failure() then
+  // finds it poisoned: MF_MSG_ALREADY_POISONED, MF_FAILED, EHWPOISON.
+  it("soft offline first: it invalidates the page, memory_failure() finds it poisoned (EHWPOISON)", async () => {
+    const { k, file, free, src } = cachedFile();
+    const seen = failureEvents(k);
+    expect(folioTrylock(k, src)).toBe(true);
+    const offline = Effect.runFork(k.softOfflinePage(src));
+    await settle();
+    const failure = Effect.runFork(Effect.exit(k.memoryFailure(src)));
+    await settle();
+    // memory_failure() waits for mf_mutex, not for the folio: nothing marked yet.
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    expect(k.memmap.test(src, PG_hwpoison)).toBe(false);
+    expect(seen).toEqual([]);
+    folioUnlock(k, src);
+    await runP(Fiber.join(offline));
+    const exit = await runP(Fiber.join(failure));
+    expect(exit._tag).toBe("Failure");
+    expect(JSON.stringify(exit)).toContain("EHWPOISON");
+    expect(seen).toEqual([
+      {
+        event: "memory_failure_event",
+        pfn: src,
+        type: "MF_MSG_ALREADY_POISONED",
+        result: "MF_FAILED",
+      },
+    ]);
+    expect(k.memmap.test(src, PG_hwpoison)).toBe(true);
+    expect(k.memmap.refcount[src]).toBe(1);
+    expect(file.folioAt(0)).toBeNull();
+    run(file.truncate());
+    expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
+    expectConsistent(k);
+  });
+
+  // memory_failure() first: it drops the clean page-cache page (MF_MSG_CLEAN_LRU, MF_RECOVERED);
+  // soft_offline_page() then finds it poisoned ("page already poisoned") and succeeds.
+  it("memory_failure() first: MF_RECOVERED, then soft offline finds the page poisoned and succeeds", async () => {
+    const { k, file, free, src } = cachedFile();
+    const seen = failureEvents(k);
+    expect(folioTrylock(k, src)).toBe(true);
+    const failure = Effect.runFork(k.memoryFailure(src));
+    await settle();
+    const offline = Effect.runFork(k.softOfflinePage(src));
+    await settle();
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    folioUnlock(k, src);
+    await runP(Fiber.join(failure));
+    await runP(Fiber.join(offline));
+    expect(seen).toEqual([
+      { event: "memory_failure_event", pfn: src, type: "MF_MSG_CLEAN_LRU", result: "MF_RECOVERED" },
+    ]);
+    expect(k.memmap.test(src, PG_hwpoison)).toBe(true);
+    expect(file.folioAt(0)).toBeNull();
+    run(file.truncate());
+    expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
+    expectConsistent(k);
+  });
+});
