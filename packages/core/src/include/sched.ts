@@ -249,6 +249,13 @@ export interface TaskStruct {
   /** True once the task has exited. */
   exited: boolean;
   /**
+   * `task->task_works` (`kernel/task_work.c`): work queued for the task's return from its system
+   * call (`task_work_add()`): a shmem object's release (`fput()`) that must sleep on a folio's
+   * lock. Run, oldest first, when a call the task made returns, and at its exit
+   * (`exit_task_work()`), after which it is null (`work_exited`) and takes no more work.
+   */
+  taskWorks: Array<Effect.Effect<void>> | null;
+  /**
    * `signal->oom_score_adj` (`include/linux/sched/signal.h`): added to the task's badness when
    * the OOM killer picks a victim, from `OOM_SCORE_ADJ_MIN` (-1000: never killed) to
    * `OOM_SCORE_ADJ_MAX` (1000), in thousandths of the memory the allocation could have had

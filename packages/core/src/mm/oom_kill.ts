@@ -36,6 +36,7 @@ import {
 import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
 import type { TaskStruct } from "../include/sched";
 import { doExit } from "../kernel/exit";
+import { taskWorkRun } from "../kernel/task_work";
 import { zapPteRange } from "./memory";
 
 /** A mapped entry that counts in `get_mm_rss()`: a page, or a page under migration. */
@@ -201,7 +202,9 @@ const markOomVictim = (task: TaskStruct): void => {
  * `oom_kill` in `/proc/vmstat` (`count_vm_event(OOM_KILL)`), marks `oc.chosen` a victim
  * (`mark_oom_victim()`) and ends it: where Linux sends `SIGKILL`, the model runs the exit there
  * and then (`do_exit()`), so the memory only it mapped is free when this returns unless another
- * task's call holds its address space; then `queue_oom_reaper()` ({@link OomReaper.queue}), as
+ * task's call holds its address space. The rest of the victim's exit, `exit_task_work()` (a
+ * shmem object's release that waits on a folio's lock), runs in a fiber of its own, as the
+ * victim runs it, not in the killer's call; then `queue_oom_reaper()` ({@link OomReaper.queue}), as
  * no other process shares the address space (`can_oom_reap`). No-op while nothing is chosen.
  *
  * @category Memory and folios
@@ -213,7 +216,7 @@ export const oomKillProcess = (k: Kernel, oc: OomControl): Effect.Effect<void> =
     k.vmstat.count("oom_kill");
     markOomVictim(victim);
     doExit(k, victim);
-    return k.oomReaper.queue(victim);
+    return Effect.andThen(Effect.forkDetach(taskWorkRun(victim)), k.oomReaper.queue(victim));
   });
 
 /**

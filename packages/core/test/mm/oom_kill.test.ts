@@ -43,6 +43,7 @@ import {
   selectBadProcess,
   type Task,
 } from "../../src/index";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import {
   boot,
   errnoOf,
@@ -471,6 +472,32 @@ describe("select_bad_process() with an earlier victim (oom_evaluate_task(), Linu
     expect(run(outOfMemory(k, control(null, GFP_KERNEL)))).toBe(true);
     expect([mm.mmUsers, mm.oomSkip, mm.oomReapQueued]).toEqual([0, true, true]);
     expect(k.oomReaper.victims.size).toBe(0);
+  });
+
+  // do_exit() of the victim: exit_mm() drops the last mapping of its shmem object, whose release
+  // (fput() → task_work_add(victim)) the victim runs in exit_task_work() (kernel/exit.c), not the
+  // task whose allocation killed it: the kill returns while the release waits in folio_lock().
+  it("a victim's shmem release waits for a folio another task holds locked in the victim's own exit, not in the kill", async () => {
+    const k = boot({ nodes: ["16M"] });
+    const p = run(k.createProcess({ name: "victim" }));
+    const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(addr, pattern(2 * PAGE, 3)));
+    const mapping = p.mm!.findVma(addr)!.mapping!;
+    const src = mapping.pages.get(0)!;
+    expect(folioTrylock(k, src)).toBe(true);
+    // Synchronous: the kill does not wait for the victim's release.
+    expect(run(outOfMemory(k, control(null, GFP_KERNEL)))).toBe(true);
+    expect(p.exited).toBe(true);
+    for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+    expect(k.addressSpaces.get(mapping.id)).toBe(mapping);
+    expect(mapping.pages.get(0)).toBe(src);
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    folioUnlock(k, src);
+    for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+    expect(k.addressSpaces.has(mapping.id)).toBe(false);
+    expect(k.memmap.refcount[src]).toBe(0);
+    expect(p.taskWorks).toBeNull();
+    expectConsistent(k);
   });
 });
 
