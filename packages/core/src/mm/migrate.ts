@@ -739,6 +739,8 @@ interface BatchCall {
   readonly dstStd: FolioList;
   readonly tlb: TlbFlushBatch;
   readonly offload: BatchCopier | null;
+  /** The batch `shouldBatch` was asked about, handed on to the copy and to `batchDone`. */
+  readonly batch: CopyBatch | undefined;
   /** Whether the migrator takes this batch (its `shouldBatch`). */
   readonly doBatch: boolean;
   /** Whether the migrator's copy completed with 0. */
@@ -909,7 +911,7 @@ const runBatch = (b: BatchCall): Step => {
   // `flush_work()`). An interruption meanwhile takes effect once it is over: the batch is then
   // undone ({@link undoInterruptedBatch}) instead of moved.
   return Effect.map(
-    Effect.uninterruptible(b.offload!.copy(b.dstBatch, b.srcBatch, b.nrBatch, c.caller)),
+    Effect.uninterruptible(b.offload!.copy(b.dstBatch, b.srcBatch, b.nrBatch, c.caller, b.batch)),
     (rc) => {
       b.copied = rc === 0;
       return movePasses(b);
@@ -956,7 +958,7 @@ const batchStep = (
   const offload = c.copier ?? k.migrateOffload.copier;
   // The migrator sees the batch about to be formed, so that one it would decline never
   // enters the batch flow: its folios take the per-folio copy, exactly as with no migrator.
-  const batch = offload ? batchOf(k, from) : null;
+  const batch = offload ? batchOf(k, from) : undefined;
   const start = offload?.batchDone ? performance.now() : 0;
   const b: BatchCall = {
     c,
@@ -972,6 +974,7 @@ const batchStep = (
     dstStd: new FolioList(space),
     tlb: new TlbFlushBatch(),
     offload,
+    batch,
     doBatch: offload && batch ? offload.shouldBatch(c.reason, batch) === true : false,
     copied: false,
     nrBatch: 0,
