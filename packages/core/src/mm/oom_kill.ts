@@ -21,6 +21,7 @@
  * @module
  */
 import { Deferred, Duration, Effect, Fiber } from "effect";
+import { type ErrnoError, errno } from "../errno";
 import { __GFP_THISNODE } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MPOL_BIND } from "../include/mempolicy";
@@ -233,14 +234,20 @@ export const oomKillProcess = (k: Kernel, oc: OomControl): Effect.Effect<void> =
  * (they behave as their default, 0); `oom_notify_list` has no members, and every allocation may
  * enter the file system (`__GFP_FS`).
  *
+ * Fails with `ESHUTDOWN` once the kernel has begun to shut down, as its calls do: it kills
+ * nobody, and starts no `oom_reaper` that shutdown would no longer stop.
+ *
  * @category Memory and folios
  */
 export const outOfMemory = (
   k: Kernel,
   oc: OomControl,
   current: AllocContext | null = null,
-): Effect.Effect<boolean> =>
-  Effect.suspend(() => {
+): Effect.Effect<boolean, ErrnoError> =>
+  Effect.suspend((): Effect.Effect<boolean, ErrnoError> => {
+    if (k.state !== "running") {
+      return Effect.fail(errno("ESHUTDOWN", "out_of_memory: the kernel has shut down"));
+    }
     if (current?.oomVictim) return Effect.succeed(true);
     // task_will_free_mem(current): a task that has exited frees its memory itself; it becomes a
     // victim (mark_oom_victim(): ALLOC_OOM on the next try, then the allocation fails), and no

@@ -1316,7 +1316,9 @@ const checkAllocRequest = (k: Kernel, req: AllocRequest): ErrnoError | null => {
  * order or with `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE` (the OOM killer may not free memory on
  * one node), the OOM killer (`out_of_memory()`, {@link outOfMemory}); `progress` when it killed
  * (`did_some_progress`), `outOfMemory` when it was called. (`PF_DUMPCORE`, lowmem zones and
- * suspended storage do not arise in the model; nor does a busy `oom_lock`.)
+ * suspended storage do not arise in the model; nor does a busy `oom_lock`.) An allocation still
+ * in flight once the kernel has begun to shut down kills nobody: no progress, as when no process
+ * can be killed.
  */
 const allocPagesMayOom = (
   k: Kernel,
@@ -1346,11 +1348,14 @@ const allocPagesMayOom = (
       chosen: null,
       chosenPoints: 0,
     };
-    return Effect.map(outOfMemory(k, oc, current), (progress) => ({
-      page: -1,
-      outOfMemory: true,
-      progress,
-    }));
+    return Effect.map(
+      Effect.orElseSucceed(outOfMemory(k, oc, current), () => false),
+      (progress) => ({
+        page: -1,
+        outOfMemory: true,
+        progress,
+      }),
+    );
   });
 
 /**

@@ -465,6 +465,17 @@ describe("select_bad_process() with an earlier victim (oom_evaluate_task(), Linu
     await runP(k.shutdown());
   });
 
+  it("refuses with ESHUTDOWN once the kernel has shut down: nobody killed, no oom_reaper started", async () => {
+    const k = boot({ nodes: ["16M"] });
+    const big = withPrivate(k, "big", 200, 5);
+    await runP(k.shutdown());
+    expect(k.state).toBe("down");
+    expectErrno(outOfMemory(k, control(null, GFP_KERNEL)), "ESHUTDOWN");
+    expect(big.p.exited).toBe(false);
+    expect(k.oomReaper.victims.size).toBe(0);
+    expect(k.vmstat.get("oom_kill")).toBe(0);
+  });
+
   it("a victim whose mm nothing else holds is torn down in the kill, and arms no reaper timer", () => {
     const k = boot({ nodes: ["16M"] });
     const big = withPrivate(k, "big", 200, 4);
