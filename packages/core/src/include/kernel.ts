@@ -327,7 +327,8 @@ export interface Kernel {
    */
   createProcess(options?: TaskOptions): Effect.Effect<Task, ErrnoError>;
   /**
-   * Creates a kernel thread: a task with no address space (`kthread_create()`, `kernel/kthread.c`).
+   * Creates a kernel thread: a task with no address space and {@link PF_KTHREAD} in its flags
+   * (`kthread_create()`, `kernel/kthread.c`).
    */
   createKernelThread(name: string): Effect.Effect<Task, ErrnoError>;
   /** The task with this pid, if it exists (`find_task_by_vpid()`, `kernel/pid.c`). */

@@ -47,7 +47,7 @@ import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import { PG_reserved } from "../include/page_flags";
 import { FolioWaitQueue } from "../include/pagemap";
 import { PTE_MAX_PFN } from "../include/pgtable";
-import type { TaskOptions, TaskStruct } from "../include/sched";
+import { PF_KTHREAD, type TaskOptions, type TaskStruct } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
@@ -563,7 +563,9 @@ class Machine implements KernelInterface {
       syscall(() => {
         const task = this.addTask({ name });
         if (task instanceof Error) return task;
+        // copy_process() (kernel/fork.c) marks a kthread_create() thread PF_KTHREAD, with no mm.
         task.mm = null;
+        task.flags |= PF_KTHREAD;
         return task;
       }),
     );

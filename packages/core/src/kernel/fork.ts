@@ -13,18 +13,18 @@
  */
 import type { Kernel } from "../include/kernel";
 import type { MmStruct } from "../include/mm_types";
-import type { TaskStruct } from "../include/sched";
+import { PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { exitMmap } from "../mm/mmap";
 
 /**
  * `get_task_mm()` (`kernel/fork.c`, Linux 6.16): the address space of `task` with a reference
  * taken on it (`mmget()`: `mm_users` + 1), which the caller drops with {@link mmput}; null for a
- * kernel thread (`PF_KTHREAD`) and for a task that has exited (`exit_mm()` cleared `task->mm`).
+ * kernel thread ({@link PF_KTHREAD}) and for a task that has exited (`exit_mm()` cleared `task->mm`).
  *
  * @category Processes
  */
 export const getTaskMm = (task: TaskStruct): MmStruct | null => {
-  const mm = task.exited ? null : task.mm;
+  const mm = task.exited || task.flags & PF_KTHREAD ? null : task.mm;
   if (mm) mm.mmUsers++;
   return mm;
 };

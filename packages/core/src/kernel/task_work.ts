@@ -10,7 +10,8 @@
  * `do_exit()` (`exit_task_work()`, after `exit_mm()`), where it may sleep. Another task's call
  * neither runs nor waits for it. Once an exiting task has run its work, its queue is closed
  * (`work_exited`) and `task_work_add()` fails: `fput()` then hands the release to a kernel
- * worker (`delayed_fput()`), as it does when there is no task to queue on.
+ * worker (`delayed_fput()`), as it does when there is no task to queue on and for a kernel
+ * thread (`PF_KTHREAD`), which never returns to user mode.
  *
  * @module
  */

@@ -35,7 +35,7 @@ import {
   type OomReaper,
 } from "../include/oom";
 import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
-import type { TaskStruct } from "../include/sched";
+import { PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { doExit } from "../kernel/exit";
 import { taskWorkRun } from "../kernel/task_work";
 import { zapPteRange } from "./memory";
@@ -87,8 +87,8 @@ export const oomTotalPages = (k: Kernel): number =>
  * @category Memory and folios
  */
 export const oomBadness = (k: Kernel, p: TaskStruct, totalpages: number): number | null => {
-  // oom_unkillable_task(), find_lock_task_mm(): a kernel thread, or a task without its mm.
-  if (!p.mm || p.exited) return null;
+  // oom_unkillable_task(): a kernel thread; find_lock_task_mm(): a task without its mm.
+  if (p.flags & PF_KTHREAD || !p.mm || p.exited) return null;
   const adj = p.oomScoreAdj;
   if (adj === OOM_SCORE_ADJ_MIN) return null;
   return getMmRss(k, p.mm) + adj * Math.floor(totalpages / 1000);
@@ -171,7 +171,8 @@ export const selectBadProcess = (
   oc.chosenPoints = Number.NEGATIVE_INFINITY; // LONG_MIN
   // The victims come first: an abort discards whatever was chosen, so the order is the same.
   for (const task of [...k.oomReaper.victims, ...k.tasks.values()]) {
-    if (!task.oomVictim && (!task.mm || task.exited)) continue; // oom_unkillable_task(): PF_KTHREAD
+    if (task.flags & PF_KTHREAD) continue; // oom_unkillable_task()
+    if (!task.oomVictim && (!task.mm || task.exited)) continue; // oom_badness(): no mm, LONG_MIN
     if (!oomCpusetEligible(task, oc, current)) continue;
     const victim = oomVictimState(task);
     if (victim === "skip") continue;

@@ -11,7 +11,7 @@
 import { Effect } from "effect";
 import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
-import type { TaskStruct } from "../include/sched";
+import { PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { taskWorkAdd } from "../kernel/task_work";
 import { truncateInodePagesTrylock, truncateInodePagesWait } from "./truncate";
 
@@ -27,8 +27,9 @@ import { truncateInodePagesTrylock, truncateInodePagesWait } from "./truncate";
  * removed the last mapping) returns from its call or runs `exit_task_work()`
  * ({@link taskWorkAdd}): the address space's teardown never sleeps, no other task's call runs or
  * waits for it, and the object lives until its last folio is dropped. With no task (`current`
- * null) or one past `exit_task_work()`, the release goes to a kernel worker of its own instead
- * (`delayed_fput()`, `fs/file_table.c`), which nobody's call waits for.
+ * null), a kernel thread ({@link PF_KTHREAD}) or a task past `exit_task_work()`, the release goes
+ * to a kernel worker of its own instead (`delayed_fput()`, `fs/file_table.c`), which nobody's
+ * call waits for.
  */
 export const shmemEvictInode = (
   k: Kernel,
@@ -43,7 +44,8 @@ export const shmemEvictInode = (
     return;
   }
   const release = Effect.andThen(truncateInodePagesWait(k, mapping), Effect.sync(evict));
-  if (current && taskWorkAdd(current, release)) return;
+  // fput(): never on a kernel thread, which does not return to user mode to run it.
+  if (current && !(current.flags & PF_KTHREAD) && taskWorkAdd(current, release)) return;
   // delayed_fput(): a kworker (schedule_delayed_work(&delayed_fput_work)) runs the release.
   Effect.runFork(release);
 };

@@ -37,6 +37,7 @@ import {
   type OomControl,
   oomBadness,
   outOfMemory,
+  PF_KTHREAD,
   PF_MEMALLOC,
   procOomScore,
   ptePresent,
@@ -127,6 +128,28 @@ describe("oom_badness() (mm/oom_kill.c, Linux 6.16)", () => {
     // A kernel thread (no mm) is never a candidate.
     const kthread = run(k.createKernelThread("kworker"));
     expect(oomBadness(k, kthread, total)).toBeNull();
+  });
+
+  // oom_unkillable_task() (mm/oom_kill.c) and get_task_mm() (kernel/fork.c) read PF_KTHREAD, not
+  // task->mm: a kernel thread working in a process's address space (kthread_use_mm(),
+  // kernel/kthread.c) is still never a candidate, and get_task_mm() gives it no mm.
+  it("a kernel thread (PF_KTHREAD) is never chosen, even one using a process's mm (kthread_use_mm())", async () => {
+    const k = bootOne();
+    const total = k.pageAlloc.zones[0]!.managedPages;
+    const { p } = await withResident(k, 100, 1, "a");
+    const kthread = run(k.createKernelThread("kworker"));
+    expect(kthread.flags & PF_KTHREAD).toBe(PF_KTHREAD);
+    kthread.mm = p.mm;
+    expect(oomBadness(k, kthread, total)).toBeNull();
+    expect(getTaskMm(kthread)).toBeNull();
+    expect(p.mm!.mmUsers).toBe(1);
+    const oc = control(null);
+    oc.totalpages = total;
+    expect(selectBadProcess(k, oc)).toBe(false);
+    expect(oc.chosen).toBe(p);
+    expect(oc.chosenPoints).toBe(100);
+    kthread.mm = null; // kthread_unuse_mm()
+    expectConsistent(k);
   });
 
   it("counts a PMD-mapped THP as HPAGE_PMD_NR pages and the zero page as nothing (get_mm_rss())", async () => {

@@ -6,12 +6,12 @@
 // every folio is gone. fput() queues on current (task_work_add(current, ..., TWA_RESUME)), so the
 // release runs in the task that dropped the last mapping, at its return to user mode
 // (resume_user_mode_work(), kernel/entry/common.c) or exit (exit_task_work(), kernel/exit.c); no
-// other task runs or waits for it. Without a task, or after exit_task_work(), fput() hands it to
-// a kworker (delayed_fput(), fs/file_table.c).
+// other task runs or waits for it. Without a task, for a kernel thread (PF_KTHREAD), or after
+// exit_task_work(), fput() hands it to a kworker (delayed_fput(), fs/file_table.c).
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import type { AddressSpace } from "../../src/include/mm_types";
-import { type Kernel, MAP_ANONYMOUS, MAP_SHARED, PG_locked } from "../../src/index";
+import { type Kernel, MAP_ANONYMOUS, MAP_SHARED, PF_KTHREAD, PG_locked } from "../../src/index";
 import { getTaskMm, mmput } from "../../src/kernel/fork";
 import { taskWorkAdd } from "../../src/kernel/task_work";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
@@ -177,6 +177,56 @@ describe("shmem_evict_inode(): the last mapping's munmap() or exit", () => {
     await settle();
     expect(k.addressSpaces.has(mapping.id)).toBe(false);
     expect(k.memmap.refcount[src]).toBe(0);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  // fput() (fs/file_table.c, Linux 6.16) queues with task_work_add() only when current lacks
+  // PF_KTHREAD: a kernel thread (kthread_create(), kernel/kthread.c) never returns to user mode,
+  // so its release goes to delayed_fput(). Here a kernel thread's move_pages() holds the mm of a
+  // process that exits mid-copy; its mmput() drops the last reference (exit_mmap()), and the
+  // shmem release, waiting in folio_lock() for a folio another task holds, runs in the worker.
+  it("a kernel thread's move_pages() that drops the last mm returns at once; the release waits in delayed_fput()", async () => {
+    const { k, p, free, addr, mapping, other } = shmemPages();
+    const kthread = run(k.createKernelThread("kworker"));
+    expect(kthread.flags & PF_KTHREAD).toBe(PF_KTHREAD);
+    const gated = gatedMigrator(k, run(k.loadModule({ name: "gated" })));
+    run(k.migrateOffload.register(gated.migrator));
+    // Another task holds the second folio locked (as a memory failure handling it would).
+    expect(folioTrylock(k, other)).toBe(true);
+    const moved = Effect.runFork(kthread.movePages(p.pid, [addr], [1]));
+    while (!gated.copying()) await runP(Effect.yieldNow);
+    const mm = p.mm!;
+    run(p.exit());
+    // move_pages() holds the last reference (get_task_mm()): the address space is still up.
+    expect(mm.mmUsers).toBe(1);
+    expect(k.addressSpaces.get(mapping.id)).toBe(mapping);
+    gated.open();
+    // move_pages() ends with mmput(), the last: exit_mmap() queues the release as it must.
+    while (mm.mmUsers > 0) await runP(Effect.yieldNow);
+    await settle();
+    // The call returned while the other folio is still locked (it did not wait for the release).
+    expect(moved.pollUnsafe()).toBeDefined();
+    const r = await runP(Fiber.join(moved));
+    expect(r.rc).toBe(0);
+    expect([...r.status]).toEqual([1]);
+    // It returned with the mm torn down, nothing queued on the thread, and the release
+    // asleep in folio_lock() on the locked folio in a worker of its own.
+    expect(mm.mmUsers).toBe(0);
+    expect(mm.vmas.length).toBe(0);
+    expect(kthread.taskWorks).toEqual([]);
+    await settle();
+    expect(mapping.pages.has(0)).toBe(false);
+    expect(mapping.pages.get(1)).toBe(other);
+    expect(k.addressSpaces.get(mapping.id)).toBe(mapping);
+    expect(k.folioWaiters.waiting(other)).toBe(1);
+    folioUnlock(k, other);
+    await settle();
+    expect(mapping.pages.size).toBe(0);
+    expect(k.addressSpaces.has(mapping.id)).toBe(false);
+    expect(k.memmap.refcount[other]).toBe(0);
+    expect(k.memmap.test(other, PG_locked)).toBe(false);
+    run(k.migrateOffload.unregister(gated.migrator));
     expect(k.pageAlloc.totalFreePages()).toBe(free);
     expectConsistent(k);
   });
