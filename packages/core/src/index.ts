@@ -409,6 +409,7 @@ export {
   memallocNoreclaimRestore,
   memallocNoreclaimSave,
   PF_KSWAPD,
+  PF_KTHREAD,
   PF_MEMALLOC,
   PR_GET_DUMPABLE,
   PR_SET_DUMPABLE,

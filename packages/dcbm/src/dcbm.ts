@@ -475,13 +475,15 @@ const dmaWorkComplete = (
  * `folios_copy_dma()`, the migrator's `offload_copy`: copies one batch over up to
  * `min(nr_dma_chan, nr_folios, MAX_DMA_CHANNELS)` channels, channel `i` of `c` taking the folios
  * `[n·i/c, n·(i+1)/c)`. Several migrations may copy through the driver at once; each batch has
- * its own works and scope.
+ * its own works and scope. With `adaptive`, `offered` (the batch `shouldBatch` offered) ties the
+ * decision made there to this copy.
  */
 const foliosCopyDma = (
   dcbm: DcbmState,
   dstList: FolioList,
   srcList: FolioList,
   count: number,
+  offered?: CopyBatch,
 ): Effect.Effect<number> =>
   Effect.suspend(() => {
     const srcs = new Int32Array(count);
@@ -496,10 +498,12 @@ const foliosCopyDma = (
     let bytes = 0;
     for (let i = 0; i < n; i++) bytes += dcbm.kernel.memmap.folioNrPages(srcs[i]!);
     bytes *= dcbm.kernel.mem.pageSize;
+    const now = { folios: n, bytes, pageSize: dcbm.kernel.mem.pageSize };
     return Effect.flatMap(
       dcbm.offloadPolicy.decide(
-        { folios: n, bytes, pageSize: dcbm.kernel.mem.pageSize },
+        now,
         { kind: "dma", channels: want, descriptors: dmaDescriptors(dcbm) },
+        offered ?? now,
       ),
       (d) => {
         if (!d.taken) return Effect.succeed(-ERRNO.EOPNOTSUPP);
@@ -595,7 +599,7 @@ const dmaShouldBatch = (dcbm: DcbmState, reason: MigrateReason, batch?: CopyBatc
 /** `dma_migrator`: the `struct migrator` the module offers; its owner is set at load. */
 const dmaMigrator = (dcbm: DcbmState): Omit<Migrator, "owner"> => ({
   name: DCBM_MIGRATOR_NAME,
-  offloadCopy: (dst, src, count) => foliosCopyDma(dcbm, dst, src, count),
+  offloadCopy: (dst, src, count, batch) => foliosCopyDma(dcbm, dst, src, count, batch),
   shouldBatch: (reason, batch) => dmaShouldBatch(dcbm, reason, batch),
   // `adaptive` with `learn` learns what each batch it decided really cost, whoever copied it.
   batchDone: (outcome) => {

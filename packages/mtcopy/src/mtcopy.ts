@@ -33,6 +33,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import {
   type Attribute,
+  type CopyBatch,
   type CopyCostProfile,
   CopyEngine,
   type CopyOffload,
@@ -294,10 +295,10 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
     shouldBatch: (reason, batch) =>
       mod.allows(reason) &&
       (typeof policy === "number" || batch === undefined || offloadPolicy.offers(batch, lanes())),
-    offloadCopy: (dst, src, count) =>
+    offloadCopy: (dst, src, count, batch) =>
       typeof policy === "number"
         ? engineLock.withPermit(copyBatch(dst, src, count, policy, null))
-        : decideAuto(dst, src),
+        : decideAuto(dst, src, batch),
     // `auto` with `learn` learns what each batch it decided really cost, whoever copied it.
     batchDone: (outcome) => {
       if (policy === "auto" && options.learn) offloadPolicy.batchDone(outcome);
@@ -317,9 +318,14 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
   /**
    * `auto`: decides the batch before it waits for the copy threads, so that a declined batch
    * costs one walk of its list and the model's arithmetic. Only the first decision, which
-   * calibrates on the copy threads, takes the lock.
+   * calibrates on the copy threads, takes the lock. `offered` is the batch `shouldBatch` offered,
+   * whose decision this copy takes.
    */
-  function decideAuto(dst: FolioList, src: FolioList): Effect.Effect<number> {
+  function decideAuto(
+    dst: FolioList,
+    src: FolioList,
+    offered: CopyBatch | undefined,
+  ): Effect.Effect<number> {
     return Effect.suspend(() => {
       let n = 0;
       let bytes = 0;
@@ -328,10 +334,8 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         n++;
       }
       const offload = lanes();
-      const decide = offloadPolicy.decide(
-        { folios: n, bytes, pageSize: kernel.mem.pageSize },
-        offload,
-      );
+      const now = { folios: n, bytes, pageSize: kernel.mem.pageSize };
+      const decide = offloadPolicy.decide(now, offload, offered ?? now);
       return Effect.flatMap(
         offloadPolicy.costProfile ? decide : engineLock.withPermit(decide),
         (d) =>

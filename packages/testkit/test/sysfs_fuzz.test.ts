@@ -78,6 +78,20 @@ describe("fuzzSysfsWrites", () => {
     expect(unwritten).toEqual([]);
   }, 120_000);
 
+  it("lets a procfs handler refuse an empty write: compact_memory after a value other than 1", async () => {
+    // sysctl_compaction_handler() (mm/compaction.c): proc_dointvec() stores nothing for an empty
+    // write, then the handler refuses it with EINVAL while the last value written is not 1. Only
+    // kernfs answers an empty write with 0 itself (sysfs_kf_write()). This seed makes that write.
+    const report = await fuzzSysfsWrites({
+      drivers: [mtcopyConformanceSubject({ threads: 2 }), dcbmConformanceSubject({ engines: 1 })],
+      numRuns: 2,
+      writesPerRun: 10,
+      seed: 523236143,
+    });
+    expect(report.failure).toBeNull();
+    expect(report.refused.EINVAL ?? 0).toBeGreaterThan(0);
+  }, 120_000);
+
   it("reports a store that changes its state before it refuses the value, with the write", async () => {
     const report = await fuzzPlanted("limit", () => {
       let limit = 0;

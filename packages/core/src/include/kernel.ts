@@ -254,12 +254,6 @@ export interface Kernel {
   readonly anonVmas: Map<number, AnonVma>;
   /** Live address spaces (files and shmem objects) by id. */
   readonly addressSpaces: Map<number, AddressSpace>;
-  /**
-   * Work queued for the return of the system call in progress (`task_work_add()`,
-   * `kernel/task_work.c`): a shmem object's eviction that must sleep on a folio's lock. A system
-   * call run through {@link Kernel.call} runs it, oldest first, before it returns.
-   */
-  readonly taskWorks: Array<Effect.Effect<void>>;
   /** Processes by pid (`init_task.tasks`, `init/init_task.c`). */
   readonly tasks: Map<number, Task>;
   /** Files by name. */
@@ -333,7 +327,8 @@ export interface Kernel {
    */
   createProcess(options?: TaskOptions): Effect.Effect<Task, ErrnoError>;
   /**
-   * Creates a kernel thread: a task with no address space (`kthread_create()`, `kernel/kthread.c`).
+   * Creates a kernel thread: a task with no address space and {@link PF_KTHREAD} in its flags
+   * (`kthread_create()`, `kernel/kthread.c`).
    */
   createKernelThread(name: string): Effect.Effect<Task, ErrnoError>;
   /** The task with this pid, if it exists (`find_task_by_vpid()`, `kernel/pid.c`). */
@@ -483,11 +478,17 @@ export interface Kernel {
   /**
    * Runs `effect` as a system call of this kernel: while the kernel is running it is counted in
    * flight, so that shutdown waits for it; once shutdown has begun it fails with `ESHUTDOWN`
-   * without running. Every call of the public API goes through here. Before a call returns (one
-   * not made from inside another), the work queued for its return runs
-   * ({@link Kernel.taskWorks}).
+   * without running. Every call of the public API goes through here. `current` is the task
+   * making the call (a process's system call), or null for a call no task makes (a sysfs write,
+   * a daemon's pass). Before a task's call returns (one not made from inside another), the work
+   * queued on that task runs (`resume_user_mode_work()` → `task_work_run()`,
+   * {@link TaskStruct.taskWorks}); no other task's work is run or waited for.
    */
-  call<A, E>(name: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | ErrnoError>;
+  call<A, E>(
+    name: string,
+    effect: Effect.Effect<A, E>,
+    current?: TaskStruct | null,
+  ): Effect.Effect<A, E | ErrnoError>;
   /**
    * Registers a device that shutdown must stop (`device_register()`, `drivers/base/core.c`);
    * returns the function that unregisters it again (`device_unregister()`).

@@ -39,9 +39,19 @@ export const MIGRATE_REASONS_ALL = (1 << MR_TYPES) - 1;
  * dies, a result that is not 0 or a negative errno) is a broken callback, which the kernel treats
  * as a failed copy with `-EIO`, copying the whole batch on the CPU.
  *
+ * Beyond the series, `batch` is the very object the migrator's `shouldBatch` was handed for this
+ * batch (and its `batchDone` will be), so that a migrator can tie what it decided there to this
+ * copy; `undefined` when the caller had none. The series' `offload_copy(dst, src, count)` has no
+ * such argument; a migrator that ignores it behaves as the series specifies.
+ *
  * @category Copy offload
  */
-export type OffloadCopy = (dst: FolioList, src: FolioList, count: number) => Effect.Effect<number>;
+export type OffloadCopy = (
+  dst: FolioList,
+  src: FolioList,
+  count: number,
+  batch?: CopyBatch,
+) => Effect.Effect<number>;
 
 /**
  * One batch, as the model sees it: its folios, its bytes, and the base page size. What
@@ -176,13 +186,15 @@ export interface BatchCopier {
   /**
    * Models `offload_copy(dst_list, src_list, count)` (`include/linux/migrate_copy_offload.h`):
    * copies the batch, marking each destination it copied `FOLIO_CONTENT_COPIED`; completes with 0
-   * or a negative errno.
+   * or a negative errno. `batch`, the object `shouldBatch` was asked about, is passed on to the
+   * migrator's `offloadCopy` (see {@link OffloadCopy}).
    */
   readonly copy: (
     dst: FolioList,
     src: FolioList,
     count: number,
     caller: TaskStruct | null,
+    batch?: CopyBatch,
   ) => Effect.Effect<number>;
 }
 

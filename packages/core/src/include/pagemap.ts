@@ -31,15 +31,29 @@ export class FolioWaitQueue {
     list.push(waiter);
   }
 
-  /** Completes once `bit` is clear on `head` (`folio_wait_bit()`, `mm/filemap.c`). */
+  /**
+   * Completes once `bit` is clear on `head` (`folio_wait_bit()`, `mm/filemap.c`). Interrupted,
+   * it leaves the queue.
+   */
   waitBit(head: number, bit: number): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
       if (!(this.flags[head]! & bit)) {
         resume(Effect.void);
         return;
       }
-      this.add(head, { bit, exclusive: false, resume: () => resume(Effect.void) });
+      const waiter: Waiter = { bit, exclusive: false, resume: () => resume(Effect.void) };
+      this.add(head, waiter);
+      return Effect.sync(() => this.remove(head, waiter));
     });
+  }
+
+  /** Takes `waiter` off the queue of `head`, if it is still there. */
+  private remove(head: number, waiter: Waiter): void {
+    const list = this.waiters.get(head);
+    const at = list?.indexOf(waiter) ?? -1;
+    if (at < 0) return;
+    list!.splice(at, 1);
+    if (list!.length === 0) this.waiters.delete(head);
   }
 
   /** Completes once `head` is not locked (`folio_wait_locked()`, `include/linux/pagemap.h`). */
@@ -80,13 +94,7 @@ export class FolioWaitQueue {
           },
         };
         this.add(head, waiter);
-        return Effect.sync(() => {
-          const list = this.waiters.get(head);
-          const at = list?.indexOf(waiter) ?? -1;
-          if (at < 0) return;
-          list!.splice(at, 1);
-          if (list!.length === 0) this.waiters.delete(head);
-        });
+        return Effect.sync(() => this.remove(head, waiter));
       });
       return Effect.onInterrupt(sleep, () =>
         Effect.sync(() => {

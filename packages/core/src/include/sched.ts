@@ -128,6 +128,17 @@ export const PF_MEMALLOC = 0x00000800;
 export const PF_KSWAPD = 0x00020000;
 
 /**
+ * `PF_KTHREAD` (`include/linux/sched.h`): the task is a kernel thread, set by `copy_process()`
+ * (`kernel/fork.c`) for one that `kthread_create()` (`kernel/kthread.c`) starts, here
+ * `Kernel.createKernelThread()`. `fput()` (`fs/file_table.c`) never queues a release on such a
+ * task but hands it to `delayed_fput()`, `get_task_mm()` finds no address space in it, and the
+ * OOM killer never picks it (`oom_unkillable_task()`, `mm/oom_kill.c`).
+ *
+ * @category Processes
+ */
+export const PF_KTHREAD = 0x00200000;
+
+/**
  * `memalloc_noreclaim_save()` (`include/linux/sched/mm.h`): sets {@link PF_MEMALLOC} on `task`,
  * as direct reclaim does for the span of `try_to_free_pages()` (`__perform_reclaim()`,
  * `mm/page_alloc.c`), and returns whether it was set already, for
@@ -234,7 +245,8 @@ export interface TaskStruct {
   readonly nid: number;
   /**
    * The per-task flags (`task->flags`, `PF_*` in `include/linux/sched.h`): of them the model
-   * reads {@link PF_MEMALLOC}. 0 for a new process; `fork()` copies them.
+   * reads {@link PF_MEMALLOC} and {@link PF_KTHREAD}. 0 for a new process, {@link PF_KTHREAD}
+   * for a kernel thread; `fork()` copies them.
    */
   flags: number;
   /** The address space; null for a kernel thread (`task->mm`). */
@@ -248,6 +260,13 @@ export interface TaskStruct {
   policy: Mempolicy | null;
   /** True once the task has exited. */
   exited: boolean;
+  /**
+   * `task->task_works` (`kernel/task_work.c`): work queued for the task's return from its system
+   * call (`task_work_add()`): a shmem object's release (`fput()`) that must sleep on a folio's
+   * lock. Run, oldest first, when a call the task made returns, and at its exit
+   * (`exit_task_work()`), after which it is null (`work_exited`) and takes no more work.
+   */
+  taskWorks: Array<Effect.Effect<void>> | null;
   /**
    * `signal->oom_score_adj` (`include/linux/sched/signal.h`): added to the task's badness when
    * the OOM killer picks a victim, from `OOM_SCORE_ADJ_MIN` (-1000: never killed) to

@@ -47,7 +47,7 @@ import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import { PG_reserved } from "../include/page_flags";
 import { FolioWaitQueue } from "../include/pagemap";
 import { PTE_MAX_PFN } from "../include/pgtable";
-import type { TaskOptions, TaskStruct } from "../include/sched";
+import { PF_KTHREAD, type TaskOptions, type TaskStruct } from "../include/sched";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
@@ -292,7 +292,6 @@ class Machine implements KernelInterface {
   readonly hugeZero = new HugeZeroFolio();
   readonly anonVmas = new Map<number, AnonVma>();
   readonly addressSpaces = new Map<number, AddressSpace>();
-  readonly taskWorks: Array<Effect.Effect<void>> = [];
   readonly tasks = new Map<number, Task>();
   readonly files = new Map<string, File>();
   readonly badPages: BadPage[] = [];
@@ -404,7 +403,11 @@ class Machine implements KernelInterface {
   readonly distance = (from: number, to: number): number =>
     this.distances[from]?.[to] ?? (from === to ? LOCAL_DISTANCE : REMOTE_DISTANCE);
 
-  call<A, E>(name: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | ErrnoError> {
+  call<A, E>(
+    name: string,
+    effect: Effect.Effect<A, E>,
+    current: TaskStruct | null = null,
+  ): Effect.Effect<A, E | ErrnoError> {
     return Effect.flatMap(
       Effect.service(InKernelCall),
       (inside): Effect.Effect<A, E | ErrnoError> => {
@@ -416,14 +419,14 @@ class Machine implements KernelInterface {
         const marked = inside.has(this)
           ? effect
           : Effect.provideService(effect, InKernelCall, new Set([...inside, this]));
-        // On the way back to user mode (exit_to_user_mode_loop()): the work the call queued
-        // (task_work_run()), before the call counts as returned.
+        // On the way back to user mode (resume_user_mode_work()): the work queued on the task
+        // that made the call (task_work_run()), before the call counts as returned.
         const returned = Effect.sync(() => {
           if (--this.inFlight === 0) this.drained?.();
         });
         return Effect.ensuring(
           marked,
-          inside.has(this) ? returned : Effect.andThen(taskWorkRun(this), returned),
+          inside.has(this) || !current ? returned : Effect.andThen(taskWorkRun(current), returned),
         );
       },
     );
@@ -560,7 +563,9 @@ class Machine implements KernelInterface {
       syscall(() => {
         const task = this.addTask({ name });
         if (task instanceof Error) return task;
+        // copy_process() (kernel/fork.c) marks a kthread_create() thread PF_KTHREAD, with no mm.
         task.mm = null;
+        task.flags |= PF_KTHREAD;
         return task;
       }),
     );

@@ -37,7 +37,7 @@ export const exitMm = (k: Kernel, task: TaskStruct): void => {
   const mm = task.mm;
   if (!mm) return;
   task.mm = null;
-  mmput(k, mm);
+  mmput(k, mm, task);
 };
 
 /**

@@ -13,18 +13,18 @@
  */
 import type { Kernel } from "../include/kernel";
 import type { MmStruct } from "../include/mm_types";
-import type { TaskStruct } from "../include/sched";
+import { PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { exitMmap } from "../mm/mmap";
 
 /**
  * `get_task_mm()` (`kernel/fork.c`, Linux 6.16): the address space of `task` with a reference
  * taken on it (`mmget()`: `mm_users` + 1), which the caller drops with {@link mmput}; null for a
- * kernel thread (`PF_KTHREAD`) and for a task that has exited (`exit_mm()` cleared `task->mm`).
+ * kernel thread ({@link PF_KTHREAD}) and for a task that has exited (`exit_mm()` cleared `task->mm`).
  *
  * @category Processes
  */
 export const getTaskMm = (task: TaskStruct): MmStruct | null => {
-  const mm = task.exited ? null : task.mm;
+  const mm = task.exited || task.flags & PF_KTHREAD ? null : task.mm;
   if (mm) mm.mmUsers++;
   return mm;
 };
@@ -33,9 +33,12 @@ export const getTaskMm = (task: TaskStruct): MmStruct | null => {
  * `mmput()` (`kernel/fork.c`, Linux 6.16): drops a reference to `mm` (`mm_users` − 1); the last
  * one runs `__mmput()`, which tears the address space down (`exit_mmap()`: every page unmapped
  * and freed unless something else holds it, the VMAs and page tables gone, `MMF_OOM_SKIP` set).
+ * `current` is the task dropping the reference (null: none, as from a kernel worker): the
+ * release of a shmem object whose last mapping goes is queued on it (`fput()` from
+ * `exit_mmap()`).
  *
  * @category Processes
  */
-export const mmput = (k: Kernel, mm: MmStruct): void => {
-  if (--mm.mmUsers === 0) exitMmap(k, mm);
+export const mmput = (k: Kernel, mm: MmStruct, current: TaskStruct | null = null): void => {
+  if (--mm.mmUsers === 0) exitMmap(k, mm, current);
 };

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { Effect, Fiber } from "effect";
-import { type ErrnoError, errno } from "../errno";
+import { Cause, Effect, Fiber } from "effect";
+import { type ErrnoError, errno, isErrnoError } from "../errno";
 import type { Kernel } from "../include/kernel";
 
 /**
@@ -20,14 +20,42 @@ export interface KthreadSlot {
 
 /**
  * `kthread_run()` (`include/linux/kthread.h`): forks `body` as the slot's thread, detached, on the
- * calling fiber's `Clock`. A thread ends quietly on an error (the kernel no longer taking calls,
- * `ESHUTDOWN`).
+ * calling fiber's `Clock`. A thread whose body ends (it returns, or the kernel no longer takes
+ * its calls: `ESHUTDOWN`) leaves the slot empty. Any other failure of the body, typed or a defect,
+ * is the thread's death, as an oops in a kernel thread ends it (`make_task_dead()`,
+ * `kernel/exit.c`) after the oops is printed: the slot is emptied too, so that it no longer claims
+ * a live thread, and `report` gets the failure's text (`Cause.pretty()`), which the daemon keeps
+ * until the kernel shuts down ({@link NodeKthreads}). An interruption ({@link kthreadsInterrupt})
+ * reports nothing.
  */
-export const kthreadRun = (slot: KthreadSlot, body: Effect.Effect<void, unknown>) =>
+export const kthreadRun = (
+  slot: KthreadSlot,
+  body: Effect.Effect<void, unknown>,
+  report: (failure: string) => void,
+): Effect.Effect<void> =>
   Effect.suspend(() => {
     slot.stopping = false;
-    return Effect.map(Effect.forkDetach(Effect.catch(body, () => Effect.void)), (fiber) => {
-      slot.fiber = fiber;
+    let fiber: Fiber.Fiber<void, never> | null = null;
+    let ended = false;
+    const end = (failure: string | null) =>
+      Effect.sync(() => {
+        ended = true;
+        if (fiber !== null && slot.fiber === fiber) {
+          slot.fiber = null;
+          slot.stopping = false;
+        }
+        if (failure !== null) report(failure);
+      });
+    const thread = Effect.catchCause(Effect.andThen(body, end(null)), (cause) => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt;
+      const error = Cause.squash(cause);
+      const shutdown = isErrnoError(error) && error.errno === "ESHUTDOWN";
+      return end(shutdown ? null : Cause.pretty(cause));
+    });
+    return Effect.map(Effect.forkDetach(thread), (forked) => {
+      fiber = forked;
+      // A body that already ended (it failed before the fork returned) claims no slot.
+      if (!ended) slot.fiber = forked;
     });
   });
 
@@ -88,12 +116,17 @@ export interface NodeKthreadOps {
  * One kind of per-node daemon (`kswapd`, `kcompactd`): a thread per node with memory while the
  * daemons run, which memory hotplug stops and starts node by node (`kswapd_stop(nid)`,
  * `kswapd_run(nid)`). The model's kernels boot without them: {@link runAll} starts them, and
- * kernel shutdown interrupts them.
+ * kernel shutdown interrupts them. A thread that dies of a failure ({@link kthreadRun}) leaves
+ * its node without a thread (hotplug's next `runNode` starts a new one) and its failure on record:
+ * kernel shutdown then fails (`EBUSY`, naming `<name><nid> died: <failure>` under the daemon's
+ * device), even after {@link stopAll}.
  */
 export class NodeKthreads {
   /** Between {@link runAll} and {@link stopAll} or kernel shutdown. */
   enabled = false;
   private unregister: (() => void) | null = null;
+  /** What each thread that died of a failure died of, in order, until kernel shutdown. */
+  private readonly failures: string[] = [];
 
   constructor(
     private readonly k: Kernel,
@@ -111,7 +144,9 @@ export class NodeKthreads {
     return Effect.suspend(() => {
       const slot = this.slots[nid];
       if (!this.enabled || !slot || slot.fiber) return Effect.void;
-      return kthreadRun(slot, this.ops.start(nid));
+      return kthreadRun(slot, this.ops.start(nid), (failure) => {
+        this.failures.push(`${this.ops.name}${nid} died: ${failure}`);
+      });
     });
   }
 
@@ -140,19 +175,27 @@ export class NodeKthreads {
         for (let nid = 0; nid < this.slots.length; nid++) {
           if (this.k.nodeHasMemory(nid)) yield* this.runNode(nid);
         }
-        this.unregister = this.k.registerDevice({
+        // Still registered when a stop left a failure to report.
+        this.unregister ??= this.k.registerDevice({
           name,
           shutdown: () =>
             Effect.suspend(() => {
               this.enabled = false;
-              return kthreadsInterrupt(this.slots);
+              const died = this.failures.splice(0);
+              return Effect.andThen(
+                kthreadsInterrupt(this.slots),
+                died.length === 0 ? Effect.void : Effect.fail(errno("EBUSY", died.join("; "))),
+              );
             }),
         });
       }),
     );
   }
 
-  /** Stops every node's thread, waiting for each; nothing when they do not run. */
+  /**
+   * Stops every node's thread, waiting for each; nothing when they do not run. A failure a
+   * thread died of stays on record for kernel shutdown.
+   */
   stopAll(): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (!this.enabled) return Effect.void;
@@ -163,6 +206,7 @@ export class NodeKthreads {
           discard: true,
         }),
         Effect.sync(() => {
+          if (this.failures.length > 0) return;
           this.unregister?.();
           this.unregister = null;
         }),

@@ -54,6 +54,7 @@ import { putSlowpathPage } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
 import { doExit, releaseTask } from "./exit";
+import { taskWorkRun } from "./task_work";
 
 /**
  * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
@@ -150,6 +151,8 @@ export class Process implements Task {
   flags = 0;
   /** True once the task has exited. */
   exited = false;
+  /** `task->task_works`: run on the return of the task's calls; null after `exit_task_work()`. */
+  taskWorks: Array<Effect.Effect<void>> | null = [];
   /** `signal->oom_score_adj`: -1000..1000, 0 for a new process. */
   oomScoreAdj = 0;
   /** `signal->oom_score_adj_min`: the lowest value a writer without `CAP_SYS_RESOURCE` may set. */
@@ -203,7 +206,7 @@ export class Process implements Task {
 
   /** `setuid(2)` (`kernel/sys.c`). */
   setuid(uid: number): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "setuid",
       this.live("setuid", () => sysSetuid(this, uid) || undefined),
     );
@@ -211,7 +214,7 @@ export class Process implements Task {
 
   /** `setresuid(2)` (`kernel/sys.c`). */
   setresuid(ruid: number, euid: number, suid: number): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "setresuid",
       this.live("setresuid", () => sysSetresuid(this, ruid, euid, suid) || undefined),
     );
@@ -219,7 +222,7 @@ export class Process implements Task {
 
   /** `setresgid(2)` (`kernel/sys.c`). */
   setresgid(rgid: number, egid: number, sgid: number): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "setresgid",
       this.live("setresgid", () => sysSetresgid(this, rgid, egid, sgid) || undefined),
     );
@@ -227,10 +230,18 @@ export class Process implements Task {
 
   /** `prctl(2)` with `PR_GET_DUMPABLE` / `PR_SET_DUMPABLE` (`kernel/sys.c`). */
   prctl(option: number, arg = 0): Effect.Effect<number, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "prctl",
       this.live("prctl", () => sysPrctl(this, option, arg)),
     );
+  }
+
+  /**
+   * A system call this task makes ({@link Kernel.call} with the task as `current`): its return
+   * runs the work queued on the task (`task_work_run()`).
+   */
+  private call<A, E>(name: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | ErrnoError> {
+    return this.kernel.call(name, effect, this);
   }
 
   /** A system call of this task: `ESRCH` once it has exited, as no call of a dead task runs. */
@@ -306,12 +317,12 @@ export class Process implements Task {
         return Effect.as(this.populate(addr, addr + len, true), addr);
       });
     });
-    return this.kernel.call("mmap", body);
+    return this.call("mmap", body);
   }
 
   /** `munmap()`. */
   munmap(addr: number, length: number): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "munmap",
       this.withMm("munmap", () => doMunmap(this.kernel, this, addr, length)).pipe(Effect.asVoid),
     );
@@ -319,7 +330,7 @@ export class Process implements Task {
 
   /** `mprotect()`. */
   mprotect(addr: number, length: number, prot: number): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "mprotect",
       this.withMm("mprotect", () => doMprotect(this.kernel, this, addr, length, prot)).pipe(
         Effect.asVoid,
@@ -406,7 +417,7 @@ export class Process implements Task {
    * faulted in); `ENOMEM` when the host cannot allocate a buffer for the bytes read.
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "read",
       this.withMm("read", (mm) => {
         const bad = checkAccess(addr, length);
@@ -437,7 +448,7 @@ export class Process implements Task {
    * first page not mapped writable are written, and the write fails there with `EFAULT`.
    */
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "write",
       this.withMm("write", () => {
         if (!(bytes instanceof Uint8Array))
@@ -461,7 +472,7 @@ export class Process implements Task {
     nodes: readonly number[],
     flags = 0,
   ): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "mbind",
       this.withMm("mbind", () => undefined).pipe(
         Effect.flatMap(() => doMbind(this.kernel, this, addr, length, mode, nodes, flags)),
@@ -471,7 +482,7 @@ export class Process implements Task {
 
   /** `set_mempolicy()`: sets the task's default policy (`mode` may carry the mode flags). */
   setMempolicy(mode: number, nodes: readonly number[]): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "set_mempolicy",
       this.live("set_mempolicy", () => doSetMempolicy(this.kernel, this, mode, nodes)),
     );
@@ -482,7 +493,7 @@ export class Process implements Task {
    * (faulting it in); with `MPOL_F_ADDR`, that VMA's policy; with 0, the task's policy.
    */
   getMempolicy(flags: number, addr = 0): Effect.Effect<number | Mempolicy, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "get_mempolicy",
       this.withMm("get_mempolicy", () => doGetMempolicy(this.kernel, this, flags, addr)),
     );
@@ -499,7 +510,7 @@ export class Process implements Task {
    * is `EAGAIN`). See `applyVmaLockFlags` for every rule.
    */
   mlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "mlock",
       this.withMm("mlock", () => applyVmaLockFlags(this.kernel, this, addr, length, true)).pipe(
         // do_mlock() → __mm_populate(start, len, 0), its error turned for POSIX.
@@ -512,7 +523,7 @@ export class Process implements Task {
 
   /** `munlock()`: unlocks a range and munlocks the folios it maps (`applyVmaLockFlags`). */
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "munlock",
       this.withMm("munlock", () => applyVmaLockFlags(this.kernel, this, addr, length, false)).pipe(
         Effect.asVoid,
@@ -526,14 +537,14 @@ export class Process implements Task {
    */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError> {
     if (advice === MADV_SOFT_OFFLINE) {
-      return this.kernel.call(
+      return this.call(
         "madvise",
         this.withMm("madvise", () => undefined).pipe(
           Effect.flatMap(() => madviseSoftOffline(this.kernel, this, addr, length)),
         ),
       );
     }
-    return this.kernel.call(
+    return this.call(
       "madvise",
       this.withMm("madvise", () => {
         if (advice === MADV_HUGEPAGE)
@@ -561,7 +572,7 @@ export class Process implements Task {
     flags: number = MPOL_MF_MOVE,
     status?: S,
   ): Effect.Effect<MovePagesResult<S>, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "move_pages",
       this.live("move_pages", () => undefined).pipe(
         Effect.flatMap(() => doMovePages(this.kernel, this, pid, pages, nodes, flags, status)),
@@ -580,7 +591,7 @@ export class Process implements Task {
     oldNodes: readonly number[] | null,
     newNodes: readonly number[] | null,
   ): Effect.Effect<number, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "migrate_pages",
       this.live("migrate_pages", () => undefined).pipe(
         Effect.flatMap(() =>
@@ -592,7 +603,7 @@ export class Process implements Task {
 
   /** `fork()`: a child with a copy-on-write copy of this address space. */
   fork(options: TaskOptions = {}): Effect.Effect<Task, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "fork",
       this.withMm("fork", (mm) => {
         if (typeof options !== "object" || options === null)
@@ -623,12 +634,16 @@ export class Process implements Task {
 
   /** `exit()`: drops the address space (`exit_mm()`) and leaves the process table. */
   exit(): Effect.Effect<void, ErrnoError> {
-    return this.kernel.call(
+    return this.call(
       "exit",
       this.live("exit", () => {
         doExit(this.kernel, this);
         return undefined;
-      }),
+      }).pipe(
+        // exit_task_work(): the work exit_mm() queued (a shmem object's release) runs before
+        // the task is gone, and no work is queued on it again.
+        Effect.andThen(taskWorkRun(this)),
+      ),
     );
   }
 }

@@ -1,37 +1,52 @@
 /**
- * Work deferred to the end of a system call.
+ * Work deferred to a task's return from its system call.
  *
  * Models `task_work_add()` and `task_work_run()` (`kernel/task_work.c`, Linux 6.16) as `fput()`
  * uses them (`fs/file_table.c`): the last reference to a file dropped in a context that may not
  * sleep (the `munmap()` or exit that removes a shmem object's last mapping, under the address
- * space's teardown) queues the file's release (`____fput()`), which runs on the way back to user
- * mode (`exit_to_user_mode_loop()`) or in `do_exit()` (`exit_task_work()`), where it may sleep.
- * The model keeps one queue per kernel, run when a system call of the kernel returns
- * ({@link Kernel.call}).
+ * space's teardown) queues the file's release (`____fput()`) on the task that dropped it
+ * (`current->task_works`), which runs it on its way back to user mode
+ * (`resume_user_mode_work()`, `kernel/entry/common.c`: {@link Kernel.call} of that task) or in
+ * `do_exit()` (`exit_task_work()`, after `exit_mm()`), where it may sleep. Another task's call
+ * neither runs nor waits for it. Once an exiting task has run its work, its queue is closed
+ * (`work_exited`) and `task_work_add()` fails: `fput()` then hands the release to a kernel
+ * worker (`delayed_fput()`), as it does when there is no task to queue on and for a kernel
+ * thread (`PF_KTHREAD`), which never returns to user mode.
  *
  * @module
  */
 import { Effect } from "effect";
-import type { Kernel } from "../include/kernel";
+import type { TaskStruct } from "../include/sched";
 
 /**
- * `task_work_add()` (`kernel/task_work.c`, Linux 6.16): queues `work` to run, in the order
- * queued, when the system call in progress returns ({@link taskWorkRun}).
+ * `task_work_add()` (`kernel/task_work.c`, Linux 6.16) with `TWA_RESUME`: queues `work` on
+ * `task` ({@link TaskStruct.taskWorks}) to run, in the order queued, when the task returns from
+ * its system call or exits ({@link taskWorkRun}). False, queueing nothing, when the task has
+ * already run its exit's work (`-ESRCH`: the queue is `work_exited`).
  *
  * @category Processes
  */
-export const taskWorkAdd = (k: Kernel, work: Effect.Effect<void>): void => {
-  k.taskWorks.push(work);
+export const taskWorkAdd = (task: TaskStruct, work: Effect.Effect<void>): boolean => {
+  if (task.taskWorks === null) return false;
+  task.taskWorks.push(work);
+  return true;
 };
 
 /**
- * `task_work_run()` (`kernel/task_work.c`, Linux 6.16): runs the queued work, oldest first, and
- * what that work queues in turn, until the queue is empty.
+ * `task_work_run()` (`kernel/task_work.c`, Linux 6.16): runs `task`'s queued work, oldest first,
+ * and what that work queues in turn, until the queue is empty. For a task that has exited
+ * (`PF_EXITING`, here {@link TaskStruct.exited}) this is `exit_task_work()`: the empty queue is
+ * then closed (`work_exited`, {@link TaskStruct.taskWorks} null), so no work is queued on the
+ * task again. Nothing for a task whose queue is closed.
  *
  * @category Processes
  */
-export const taskWorkRun = (k: Kernel): Effect.Effect<void> =>
+export const taskWorkRun = (task: TaskStruct): Effect.Effect<void> =>
   Effect.suspend(() => {
-    const work = k.taskWorks.shift();
-    return work ? Effect.andThen(work, taskWorkRun(k)) : Effect.void;
+    const works = task.taskWorks;
+    if (works === null) return Effect.void;
+    const work = works.shift();
+    if (work) return Effect.andThen(work, taskWorkRun(task));
+    if (task.exited) task.taskWorks = null;
+    return Effect.void;
   });

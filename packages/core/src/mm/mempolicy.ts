@@ -692,7 +692,7 @@ export const kernelMigratePages = (
     const mm = getTaskMm(target);
     if (!mm) return Effect.fail(errno("EINVAL", `migrate_pages: process ${target.pid} has no mm`));
     return doMigratePages(k, caller, mm, from, to, nice ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE).pipe(
-      Effect.ensuring(Effect.sync(() => mmput(k, mm))),
+      Effect.ensuring(Effect.sync(() => mmput(k, mm, caller))),
     );
   });
 

@@ -336,16 +336,20 @@ const runSlowAlloc = (c: MigrateCall, src: number): Effect.Effect<void> =>
     const slow = c.slowAlloc;
     c.slowAlloc = null;
     if (!slow) return Effect.void;
-    return Effect.map(Effect.orDie(slow), (dst) => {
-      if (dst < 0) {
-        c.slowFailed = src;
-        return;
-      }
-      releaseHeld(c);
-      c.heldSrc = src;
-      c.heldDst = dst;
-      c.heldLocked = false;
-    });
+    // The page it got is held in the same step as it comes: an interruption right after the
+    // allocation finds it held, and the call's end gives it back.
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.map(restore(Effect.orDie(slow)), (dst) => {
+        if (dst < 0) {
+          c.slowFailed = src;
+          return;
+        }
+        releaseHeld(c);
+        c.heldSrc = src;
+        c.heldDst = dst;
+        c.heldLocked = false;
+      }),
+    );
   });
 
 /**
@@ -365,7 +369,11 @@ const waitOrSlowAlloc = (c: MigrateCall, rc: number, src: number): Effect.Effect
   );
 };
 
-/** Gives back a destination held across a wait whose source was not retried. */
+/**
+ * Gives back a destination held across a wait whose source was not retried, and the source's lock
+ * when this call holds it: also what an interrupted call does with what it held across its wait
+ * (`migrate_folio_undo_src()` / `migrate_folio_undo_dst()`).
+ */
 const releaseHeld = (c: MigrateCall): void => {
   if (c.heldSrc < 0) return;
   if (c.heldLocked) folioUnlock(c.k, c.heldSrc);
@@ -731,6 +739,8 @@ interface BatchCall {
   readonly dstStd: FolioList;
   readonly tlb: TlbFlushBatch;
   readonly offload: BatchCopier | null;
+  /** The batch `shouldBatch` was asked about, handed on to the copy and to `batchDone`. */
+  readonly batch: CopyBatch | undefined;
   /** Whether the migrator takes this batch (its `shouldBatch`). */
   readonly doBatch: boolean;
   /** Whether the migrator's copy completed with 0. */
@@ -896,10 +906,37 @@ const runBatch = (b: BatchCall): Step => {
   }
   b.tlb.flush();
   if (b.srcBatch.isEmpty) return movePasses(b);
-  return Effect.map(b.offload!.copy(b.dstBatch, b.srcBatch, b.nrBatch, c.caller), (rc) => {
-    b.copied = rc === 0;
-    return movePasses(b);
-  });
+  // The copy is not cut short: a DMA engine or copy thread may still be writing a destination
+  // (dcbm and mtcopy wait for their copies uninterruptibly, `wait_for_completion()`,
+  // `flush_work()`). An interruption meanwhile takes effect once it is over: the batch is then
+  // undone ({@link undoInterruptedBatch}) instead of moved.
+  return Effect.map(
+    Effect.uninterruptible(b.offload!.copy(b.dstBatch, b.srcBatch, b.nrBatch, c.caller, b.batch)),
+    (rc) => {
+      b.copied = rc === 0;
+      return movePasses(b);
+    },
+  );
+};
+
+/**
+ * What an interrupted `migrate_pages_batch()` leaves: the destination held across its wait is
+ * given back with the source's lock ({@link releaseHeld}), the TLBs are flushed, and every folio
+ * it had unmapped (for the batch or the single list) is restored, unlocked and put on `ret` with
+ * its destination freed, as `migrate_folios_undo()` does for folios that kept failing. Nothing
+ * stays locked, unmapped or allocated.
+ */
+const undoInterruptedBatch = (b: BatchCall): void => {
+  const { c } = b;
+  releaseHeld(c);
+  c.slowAlloc = null;
+  b.tlb.flush();
+  migrateFoliosUndo(c, b.srcBatch, b.dstBatch, b.ret);
+  migrateFoliosUndo(c, b.srcStd, b.dstStd, b.ret);
+  b.srcBatch.release();
+  b.dstBatch.release();
+  b.srcStd.release();
+  b.dstStd.release();
 };
 
 /**
@@ -921,7 +958,7 @@ const batchStep = (
   const offload = c.copier ?? k.migrateOffload.copier;
   // The migrator sees the batch about to be formed, so that one it would decline never
   // enters the batch flow: its folios take the per-folio copy, exactly as with no migrator.
-  const batch = offload ? batchOf(k, from) : null;
+  const batch = offload ? batchOf(k, from) : undefined;
   const start = offload?.batchDone ? performance.now() : 0;
   const b: BatchCall = {
     c,
@@ -937,6 +974,7 @@ const batchStep = (
     dstStd: new FolioList(space),
     tlb: new TlbFlushBatch(),
     offload,
+    batch,
     doBatch: offload && batch ? offload.shouldBatch(c.reason, batch) === true : false,
     copied: false,
     nrBatch: 0,
@@ -949,7 +987,12 @@ const batchStep = (
     lowMemory: false,
     slowSrc: -1,
   };
-  const step = runBatch(b);
+  const ran = runBatch(b);
+  // A batch that suspends can be interrupted there, holding folios: it undoes them.
+  const step =
+    typeof ran === "number"
+      ? ran
+      : Effect.onInterrupt(ran, () => Effect.sync(() => undoInterruptedBatch(b)));
   if (!(offload?.batchDone && batch)) return step;
   // The migrator hears how the batch ended, and how long it took, whoever copied it.
   const done = () =>
@@ -1086,7 +1129,11 @@ const migratePagesSync = (
   }
   return Effect.ensuring(
     step,
-    Effect.sync(() => folios.release()),
+    Effect.sync(() => {
+      // Interrupted: the folios its batches undid are on this list, and go to `ret`.
+      ret.spliceTail(folios);
+      folios.release();
+    }),
   );
 };
 
@@ -1384,6 +1431,7 @@ export const migratePagesBatch = (
         return Effect.fail(errno("EINVAL", `migrate_pages_batch: nr_pass ${nrPass} is not >= 1`));
       }
       const c = newMigrateCall(k, getNewFolio, putNewFolio, reason, extra);
+      // An interrupted batch undoes its folios onto `retFolios` ({@link batchStep}).
       return stepEffect(batchStep(c, from, mode, retFolios, splitFolios, stats, nrPass));
     }),
   );
@@ -1397,15 +1445,46 @@ const migratePagesChecked = (
   reason: MigrateReason,
   extra: Pick<MigrateCall, "errors" | "copier" | "caller">,
 ): Effect.Effect<MigratePagesResult> =>
-  Effect.gen(function* () {
-    const m = k.memmap;
-    const space = m.lru;
-    if (k.trace.enabled) k.trace.emit({ event: "mm_migrate_pages_start", mode, reason });
+  Effect.suspend(() => {
+    const space = k.memmap.lru;
     const c = newMigrateCall(k, getNewFolio, putNewFolio, reason, extra);
-    const stats = newMigratePagesStats();
     const folios = new FolioList(space);
     const retFolios = new FolioList(space);
     const splitFolios = new FolioList(space);
+    return Effect.ensuring(
+      migratePagesLists(k, c, from, mode, reason, folios, retFolios, splitFolios),
+      Effect.sync(() => {
+        // However the call ends. Interrupted (at a wait, a destination's slow path or a
+        // migrator's copy), it gives back what it held across the wait, and every folio it
+        // had not migrated is on `from` again for the caller to put back; its batches have
+        // undone their own folios already.
+        releaseHeld(c);
+        c.slowAlloc = null;
+        from.spliceTail(folios);
+        from.spliceTail(retFolios);
+        from.spliceTail(splitFolios);
+        folios.release();
+        retFolios.release();
+        splitFolios.release();
+      }),
+    );
+  });
+
+/** The body of {@link migratePagesChecked}, over the lists it made. */
+const migratePagesLists = (
+  k: Kernel,
+  c: MigrateCall,
+  from: FolioList,
+  mode: MigrateMode,
+  reason: MigrateReason,
+  folios: FolioList,
+  retFolios: FolioList,
+  splitFolios: FolioList,
+): Effect.Effect<MigratePagesResult> =>
+  Effect.gen(function* () {
+    const m = k.memmap;
+    if (k.trace.enabled) k.trace.emit({ event: "mm_migrate_pages_start", mode, reason });
+    const stats = newMigratePagesStats();
     let rcGather = yield* migrateHugetlbs(c, from, mode, stats, retFolios);
     while (rcGather >= 0) {
       let nrPages = 0;
@@ -1442,9 +1521,6 @@ const migratePagesChecked = (
     retFolios.spliceTail(from);
     from.spliceTail(retFolios);
     if (from.isEmpty) rcGather = 0;
-    folios.release();
-    retFolios.release();
-    splitFolios.release();
 
     k.vmstat.count("pgmigrate_success", stats.nrSucceeded);
     k.vmstat.count("pgmigrate_fail", stats.nrFailedPages);

@@ -608,8 +608,13 @@ export class OffloadPolicy {
   /** What the policy learned from the batches it decided, per class of batch. */
   readonly learner: OffloadLearner;
   private profile: CopyCostProfile | null;
-  /** The bases of batches {@link offers} offered, for {@link decide} to take in turn. */
-  private readonly offered: OffloadBasis[] = [];
+  /**
+   * The basis of each batch {@link offers} offered, by the batch object it was asked about, for
+   * {@link decide} to take when that very batch reaches `offloadCopy`. A batch that ends without
+   * a copy (every folio failed to unmap, or the call was interrupted) leaves its entry to the
+   * garbage collector: no other batch can take it.
+   */
+  private readonly offered = new WeakMap<CopyBatch, OffloadBasis>();
 
   /**
    * @param kernel - the kernel whose batches it decides, whose tracepoints it emits on.
@@ -640,10 +645,16 @@ export class OffloadPolicy {
    * offload's prediction by {@link correction}, chooses ({@link OffloadLearner.choose}: the
    * model's choice, what the batch's class measured, or an exploration), then counts the decision
    * and emits `mm_migrate_offload_decision` with its prediction. A batch {@link offers} offered on
-   * what its class measured, or to explore, is taken as offered. The returned `offloadNs` is the
-   * scaled one.
+   * what its class measured, or to explore, is taken as offered: `offered` is the object
+   * `offers()` was asked about (the `batch` argument of the migrator's `offloadCopy`; by default
+   * `batch` itself), and an offer is taken by its own batch only, once. The returned `offloadNs`
+   * is the scaled one.
    */
-  decide(batch: CopyBatch, offload: CopyOffload): Effect.Effect<OffloadDecision> {
+  decide(
+    batch: CopyBatch,
+    offload: CopyOffload,
+    offered: CopyBatch = batch,
+  ): Effect.Effect<OffloadDecision> {
     const policy = this;
     return Effect.gen(function* () {
       if (!policy.profile) {
@@ -654,8 +665,9 @@ export class OffloadPolicy {
         }
         policy.profile = measured.value;
       }
-      const basis = policy.offered.shift();
-      const p = policy.predict(policy.profile, batch, offload, basis);
+      const basis = policy.offered.get(offered);
+      policy.offered.delete(offered);
+      const p = policy.predict(policy.profile, batch, offload, basis, offered);
       return policy.record(batch, offload, p);
     });
   }
@@ -671,7 +683,7 @@ export class OffloadPolicy {
     if (!this.profile) return true;
     const prediction = this.predict(this.profile, batch, offload);
     if (prediction.d.taken) {
-      this.offered.push(prediction.basis);
+      this.offered.set(batch, prediction.basis);
       return true;
     }
     this.record(batch, offload, prediction);
@@ -688,13 +700,15 @@ export class OffloadPolicy {
 
   /**
    * The model's prediction with the offload's scaled by {@link correction}, and the choice: the
-   * learner's, or taken when the batch was offered (`offered`, its basis then).
+   * learner's (for `learned`, the batch object its outcome will be reported with), or taken when
+   * the batch was offered (`offered`, its basis then).
    */
   private predict(
     profile: CopyCostProfile,
     batch: CopyBatch,
     offload: CopyOffload,
     offered?: OffloadBasis,
+    learned: CopyBatch = batch,
   ): {
     readonly raw: OffloadDecision;
     readonly d: OffloadDecision;
@@ -709,7 +723,7 @@ export class OffloadPolicy {
       offered !== undefined && offered !== "model"
         ? { taken: batch.folios > 0, basis: offered }
         : batch.folios > 0
-          ? this.learner.choose(batch, modelTakes)
+          ? this.learner.choose(learned, modelTakes)
           : { taken: false, basis: "model" as const };
     return { raw, d: { ...raw, offloadNs, taken: choice.taken }, basis: choice.basis };
   }

@@ -147,6 +147,8 @@ export class OffloadLearner {
   private readonly margin: number;
   /** Offloaded batches reported so far, up to `coldBatches`. */
   private offloaded = 0;
+  /** The choice each batch decided to explore is exploring, by the batch object, until reported. */
+  private readonly explorations = new WeakMap<CopyBatch, ArmState>();
 
   /** @param options - see {@link OffloadLearnerOptions}; a value out of range takes the default. */
   constructor(options: OffloadLearnerOptions = {}) {
@@ -165,8 +167,9 @@ export class OffloadLearner {
   /**
    * Chooses for one batch: `taken` true to offload it, false for the CPU copy, with the
    * {@link OffloadBasis} of the choice. `modelTakes` is the copy-cost model's choice, used while
-   * the class has measured nothing. An exploration is remembered until its batch is reported
-   * ({@link learn}), so that what it cost beyond the cheaper choice counts against the share.
+   * the class has measured nothing. An exploration is remembered, by the `batch` object, until
+   * that batch is reported ({@link learn}), so that what it cost beyond the cheaper choice counts
+   * against the share.
    */
   choose(
     batch: CopyBatch,
@@ -190,6 +193,7 @@ export class OffloadLearner {
     const owed = (a: ArmState) => a.samples + a.exploring < this.minSamples;
     if (!owed(cheaper) && (owed(other) || s.regretNs <= this.share * s.totalNs)) {
       other.exploring++;
+      this.explorations.set(batch, other);
       return { taken: other === s.offload, basis: "explore" };
     }
     return { taken: cheaper === s.offload, basis: measured ? "measured" : "model" };
@@ -198,11 +202,18 @@ export class OffloadLearner {
   /**
    * Learns from how a batch ended: a batch turned down in `shouldBatch` (`batched` false) is the
    * CPU's, one the migrator copied (`copied`) the offload's; a batch that went through the batch
-   * flow and was not copied by the migrator (declined in `offloadCopy`, a failed copy) is neither,
-   * and teaches nothing. Times that are not finite or below 0 are ignored.
+   * flow and was not copied by the migrator (declined in `offloadCopy`, a failed copy, or every
+   * folio failed to unmap and nothing reached `offloadCopy`) is neither, and teaches nothing; an
+   * exploration decided for it ({@link choose}, by the same `batch` object) is over all the same.
+   * Times that are not finite or below 0 are ignored.
    */
   learn(outcome: BatchOutcome): void {
     const { batch, batched, copied, ns } = outcome;
+    const explored = this.explorations.get(batch);
+    if (explored) {
+      this.explorations.delete(batch);
+      explored.exploring--;
+    }
     if (!(ns >= 0 && Number.isFinite(ns)) || batch.bytes <= 0) return;
     if (batched && !copied) return;
     const key = offloadClassOf(batch);
@@ -214,11 +225,14 @@ export class OffloadLearner {
     const arm = batched ? s.offload : s.cpu;
     const base = batched ? s.cpu : s.offload;
     s.totalNs += ns;
-    if (arm.exploring > 0) {
+    // A batch chosen to explore this choice; or, told of a batch object it did not choose for,
+    // one of this choice's explorations in flight.
+    const exploration = explored === arm || (explored === undefined && arm.exploring > 0);
+    if (exploration) {
       // An exploration costs what it took beyond the other choice's median (all of it while
       // the other is unmeasured).
       // An offload within the margin of the CPU's median counts as costing more, as it is chosen.
-      arm.exploring--;
+      if (explored === undefined) arm.exploring--;
       const scaled = batched ? ns * (1 + this.margin) : ns;
       s.regretNs += Math.max(0, scaled - (base.samples > 0 ? costOf(base) * batch.bytes : 0));
     }

@@ -570,7 +570,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
       },
       // One uninterruptible region: the read lock is always dropped, however the copy ends
       // (an error, a crash, an interruption), and the exit is accounted in the same step.
-      copy: (dst, src, count, caller) =>
+      copy: (dst, src, count, caller, batch) =>
         Effect.uninterruptibleMask((restore) => {
           const idx = srcu.readLock();
           const p = lookup();
@@ -582,7 +582,9 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           }
           const start = caller ? performance.now() : 0;
           if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy", 0);
-          const call = callEffect("offloadCopy", () => p.migrator.offloadCopy(dst, src, count));
+          const call = callEffect("offloadCopy", () =>
+            p.migrator.offloadCopy(dst, src, count, batch),
+          );
           return Effect.map(Effect.exit(restore(call)), (exit) => {
             const { rc, error } = offloadCopyResult(exit);
             if (error !== null) {

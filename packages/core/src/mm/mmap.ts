@@ -64,6 +64,7 @@ import {
 } from "../include/mman";
 import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
+import type { TaskStruct } from "../include/sched";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import {
   hpagePmdSize,
@@ -210,9 +211,10 @@ const linkVma = (vma: Vma): void => {
 
 /**
  * Unlinks a VMA whose pages are already zapped; evicts a shmem object with its last user
- * ({@link shmemEvictInode}).
+ * ({@link shmemEvictInode}), whose sleeping part `current` (the task unlinking, null for none)
+ * runs on its return.
  */
-const unlinkVma = (k: Kernel, vma: Vma): void => {
+const unlinkVma = (k: Kernel, vma: Vma, current: TaskStruct | null): void => {
   hugetlbVmOpClose(k, vma);
   vma.mm.removeVma(vma);
   for (const anonVma of vma.anonVmaChain) {
@@ -224,7 +226,7 @@ const unlinkVma = (k: Kernel, vma: Vma): void => {
     mapping.iMmap.delete(vma);
     if (--mapping.users === 0 && mapping.shmem) {
       // The last fput() of the object: shmem_evict_inode(), its sleep deferred to the call's end.
-      shmemEvictInode(k, mapping);
+      shmemEvictInode(k, mapping, current);
     } else if (mapping.users === 0 && mapping.hugetlbResv) {
       // The last close of an anonymous hugetlbfs file evicts its inode.
       hugetlbEvictInode(k, vma);
@@ -1038,7 +1040,7 @@ export const doMmap = (
   }
   // __mmap_region(): MAP_FIXED replaces what was there (vms_gather_munmap_vmas(), then
   // vms_clean_up_area() before the new mapping is set up).
-  vmsCompleteMunmapVmas(k, replaced);
+  vmsCompleteMunmapVmas(k, replaced, task);
 
   let mapping: AddressSpace | null = null;
   let pgoff = start / pageSize;
@@ -1097,7 +1099,7 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
   }
   const gathered = vmsGatherMunmapVmas(k, task.mm!, addr, range.end, "munmap");
   if (gathered instanceof Error) return gathered;
-  vmsCompleteMunmapVmas(k, gathered);
+  vmsCompleteMunmapVmas(k, gathered, task);
   return 0;
 };
 
@@ -1143,9 +1145,13 @@ const vmsGatherMunmapVmas = (
 /**
  * `vms_complete_munmap_vmas()` (`mm/vma.c`): zaps and unlinks the VMAs
  * {@link vmsGatherMunmapVmas} gathered, closing each (`remove_vma()`), and frees the PTE tables
- * no VMA left needs (`free_pgtables()`, `freePgtables`).
+ * no VMA left needs (`free_pgtables()`, `freePgtables`). `current` is the task unmapping.
  */
-const vmsCompleteMunmapVmas = (k: Kernel, vmas: readonly Vma[]): void => {
+const vmsCompleteMunmapVmas = (
+  k: Kernel,
+  vmas: readonly Vma[],
+  current: TaskStruct | null,
+): void => {
   if (vmas.length === 0) return;
   const mm = vmas[0]!.mm;
   // vms_clear_ptes(): free_pgtables() between the neighbours the range leaves (vms->unmap_start:
@@ -1154,7 +1160,7 @@ const vmsCompleteMunmapVmas = (k: Kernel, vmas: readonly Vma[]): void => {
   const ceiling = mm.vmaNext(vmas.at(-1)!)?.start ?? 0;
   for (const vma of vmas) {
     zapPteRange(k, vma, 0, vma.nrPages);
-    unlinkVma(k, vma);
+    unlinkVma(k, vma, current);
   }
   freePgtables(k, mm, vmas, floor, ceiling);
 };
@@ -1304,12 +1310,13 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
  * unmaps everything (`unmap_vmas()`), sets `MMF_OOM_SKIP` (the OOM killer and the `oom_reaper`
  * have nothing more to take), removes the VMAs and frees every PTE table (`free_pgtables()`);
  * then, as `__mmput()` does, puts the address space's reference to the huge zero folio
- * (`mm_put_huge_zero_folio()`).
+ * (`mm_put_huge_zero_folio()`). `current` is the task that runs it (the last `mmput()`'s), on
+ * which a shmem object's release is queued ({@link shmemEvictInode}); null for none.
  */
-export const exitMmap = (k: Kernel, mm: MmStruct): void => {
+export const exitMmap = (k: Kernel, mm: MmStruct, current: TaskStruct | null = null): void => {
   for (const vma of mm.vmas) zapPteRange(k, vma, 0, vma.nrPages);
   mm.oomSkip = true;
-  for (const vma of [...mm.vmas]) unlinkVma(k, vma);
+  for (const vma of [...mm.vmas]) unlinkVma(k, vma, current);
   mm.pteTables.clear(); // free_pgtables() over the whole address space
   mmPutHugeZeroFolio(k, mm);
 };

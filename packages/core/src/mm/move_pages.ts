@@ -530,10 +530,11 @@ export const doMovePages = <S extends MovePagesStatus = Int32Array>(
     // (mmput()), so the target's exit meanwhile leaves it mapped.
     const mm = getTaskMm(target);
     if (!mm) return Effect.fail(errno("EINVAL", `move_pages: process ${pid} has no mm`));
-    const put = Effect.sync(() => mmput(k, mm));
+    // The caller's mmput(): a shmem object's release is queued on the caller.
+    const put = Effect.sync(() => mmput(k, mm, caller));
     if (nodes === null) {
       const failed = pagesStat(k, mm, nrPages, pages, result);
-      mmput(k, mm);
+      mmput(k, mm, caller);
       return failed ? Effect.fail(failed) : Effect.succeed({ rc: 0, status: result });
     }
     return pagesMove(

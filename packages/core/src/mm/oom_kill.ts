@@ -21,6 +21,7 @@
  * @module
  */
 import { Deferred, Duration, Effect, Fiber } from "effect";
+import { type ErrnoError, errno } from "../errno";
 import { __GFP_THISNODE } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MPOL_BIND } from "../include/mempolicy";
@@ -34,8 +35,9 @@ import {
   type OomReaper,
 } from "../include/oom";
 import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
-import type { TaskStruct } from "../include/sched";
+import { PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { doExit } from "../kernel/exit";
+import { taskWorkRun } from "../kernel/task_work";
 import { zapPteRange } from "./memory";
 
 /** A mapped entry that counts in `get_mm_rss()`: a page, or a page under migration. */
@@ -85,8 +87,8 @@ export const oomTotalPages = (k: Kernel): number =>
  * @category Memory and folios
  */
 export const oomBadness = (k: Kernel, p: TaskStruct, totalpages: number): number | null => {
-  // oom_unkillable_task(), find_lock_task_mm(): a kernel thread, or a task without its mm.
-  if (!p.mm || p.exited) return null;
+  // oom_unkillable_task(): a kernel thread; find_lock_task_mm(): a task without its mm.
+  if (p.flags & PF_KTHREAD || !p.mm || p.exited) return null;
   const adj = p.oomScoreAdj;
   if (adj === OOM_SCORE_ADJ_MIN) return null;
   return getMmRss(k, p.mm) + adj * Math.floor(totalpages / 1000);
@@ -169,7 +171,8 @@ export const selectBadProcess = (
   oc.chosenPoints = Number.NEGATIVE_INFINITY; // LONG_MIN
   // The victims come first: an abort discards whatever was chosen, so the order is the same.
   for (const task of [...k.oomReaper.victims, ...k.tasks.values()]) {
-    if (!task.oomVictim && (!task.mm || task.exited)) continue; // oom_unkillable_task(): PF_KTHREAD
+    if (task.flags & PF_KTHREAD) continue; // oom_unkillable_task()
+    if (!task.oomVictim && (!task.mm || task.exited)) continue; // oom_badness(): no mm, LONG_MIN
     if (!oomCpusetEligible(task, oc, current)) continue;
     const victim = oomVictimState(task);
     if (victim === "skip") continue;
@@ -201,7 +204,9 @@ const markOomVictim = (task: TaskStruct): void => {
  * `oom_kill` in `/proc/vmstat` (`count_vm_event(OOM_KILL)`), marks `oc.chosen` a victim
  * (`mark_oom_victim()`) and ends it: where Linux sends `SIGKILL`, the model runs the exit there
  * and then (`do_exit()`), so the memory only it mapped is free when this returns unless another
- * task's call holds its address space; then `queue_oom_reaper()` ({@link OomReaper.queue}), as
+ * task's call holds its address space. The rest of the victim's exit, `exit_task_work()` (a
+ * shmem object's release that waits on a folio's lock), runs in a fiber of its own, as the
+ * victim runs it, not in the killer's call; then `queue_oom_reaper()` ({@link OomReaper.queue}), as
  * no other process shares the address space (`can_oom_reap`). No-op while nothing is chosen.
  *
  * @category Memory and folios
@@ -213,7 +218,7 @@ export const oomKillProcess = (k: Kernel, oc: OomControl): Effect.Effect<void> =
     k.vmstat.count("oom_kill");
     markOomVictim(victim);
     doExit(k, victim);
-    return k.oomReaper.queue(victim);
+    return Effect.andThen(Effect.forkDetach(taskWorkRun(victim)), k.oomReaper.queue(victim));
   });
 
 /**
@@ -230,14 +235,20 @@ export const oomKillProcess = (k: Kernel, oc: OomControl): Effect.Effect<void> =
  * (they behave as their default, 0); `oom_notify_list` has no members, and every allocation may
  * enter the file system (`__GFP_FS`).
  *
+ * Fails with `ESHUTDOWN` once the kernel has begun to shut down, as its calls do: it kills
+ * nobody, and starts no `oom_reaper` that shutdown would no longer stop.
+ *
  * @category Memory and folios
  */
 export const outOfMemory = (
   k: Kernel,
   oc: OomControl,
   current: AllocContext | null = null,
-): Effect.Effect<boolean> =>
-  Effect.suspend(() => {
+): Effect.Effect<boolean, ErrnoError> =>
+  Effect.suspend((): Effect.Effect<boolean, ErrnoError> => {
+    if (k.state !== "running") {
+      return Effect.fail(errno("ESHUTDOWN", "out_of_memory: the kernel has shut down"));
+    }
     if (current?.oomVictim) return Effect.succeed(true);
     // task_will_free_mem(current): a task that has exited frees its memory itself; it becomes a
     // victim (mark_oom_victim(): ALLOC_OOM on the next try, then the allocation fails), and no

@@ -11,6 +11,7 @@
 import { Effect } from "effect";
 import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
+import { PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { taskWorkAdd } from "../kernel/task_work";
 import { truncateInodePagesTrylock, truncateInodePagesWait } from "./truncate";
 
@@ -21,15 +22,30 @@ import { truncateInodePagesTrylock, truncateInodePagesWait } from "./truncate";
  * first loop, {@link truncateInodePagesTrylock}); a folio another task holds locked (a migration
  * moving it) is waited for in `folio_lock()` with a reference held (the second loop,
  * {@link truncateInodePagesWait}), which a migration of it finds (`-EAGAIN`) until it gives the
- * folio back. As on Linux, where `fput()` queues the release with `task_work_add()` for the
- * return to user mode, that wait runs when the system call that removed the last mapping
- * (`munmap()`, exit) returns ({@link taskWorkAdd}): the address space's teardown never sleeps,
- * and the object lives until its last folio is dropped.
+ * folio back. As on Linux, where `fput()` queues the release on `current` with
+ * `task_work_add()`, that wait runs when `current` (the task whose `munmap()`, exit or `mmput()`
+ * removed the last mapping) returns from its call or runs `exit_task_work()`
+ * ({@link taskWorkAdd}): the address space's teardown never sleeps, no other task's call runs or
+ * waits for it, and the object lives until its last folio is dropped. With no task (`current`
+ * null), a kernel thread ({@link PF_KTHREAD}) or a task past `exit_task_work()`, the release goes
+ * to a kernel worker of its own instead (`delayed_fput()`, `fs/file_table.c`), which nobody's
+ * call waits for.
  */
-export const shmemEvictInode = (k: Kernel, mapping: AddressSpace): void => {
+export const shmemEvictInode = (
+  k: Kernel,
+  mapping: AddressSpace,
+  current: TaskStruct | null,
+): void => {
   const evict = (): void => {
     k.addressSpaces.delete(mapping.id);
   };
-  if (truncateInodePagesTrylock(k, mapping)) evict();
-  else taskWorkAdd(k, Effect.andThen(truncateInodePagesWait(k, mapping), Effect.sync(evict)));
+  if (truncateInodePagesTrylock(k, mapping)) {
+    evict();
+    return;
+  }
+  const release = Effect.andThen(truncateInodePagesWait(k, mapping), Effect.sync(evict));
+  // fput(): never on a kernel thread, which does not return to user mode to run it.
+  if (current && !(current.flags & PF_KTHREAD) && taskWorkAdd(current, release)) return;
+  // delayed_fput(): a kworker (schedule_delayed_work(&delayed_fput_work)) runs the release.
+  Effect.runFork(release);
 };

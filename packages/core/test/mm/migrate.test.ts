@@ -2,6 +2,7 @@ import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   type BatchCopier,
+  type CopyBatch,
   ERRNO,
   FOLIO_CONTENT_COPIED,
   type Kernel,
@@ -264,6 +265,43 @@ describe("migrate_pages_batch(), called directly", () => {
 });
 
 describe("the batch-copy path", () => {
+  it("hands offloadCopy and batchDone the very batch object shouldBatch was asked about", async () => {
+    const { k, p, addr, bytes } = setup(8);
+    const seen: { should: CopyBatch[]; copy: Array<CopyBatch | undefined>; done: CopyBatch[] } = {
+      should: [],
+      copy: [],
+      done: [],
+    };
+    run(
+      k.migrateOffload.register({
+        name: "same-batch",
+        owner: null,
+        shouldBatch: (_reason, batch) => {
+          if (batch) seen.should.push(batch);
+          return true;
+        },
+        offloadCopy: (dst, src, _count, batch) =>
+          Effect.sync(() => {
+            seen.copy.push(batch);
+            return migrateFoliosMcCopy(k, dst, src);
+          }),
+        batchDone: (outcome) => {
+          seen.done.push(outcome.batch);
+        },
+      }),
+    );
+    const list = isolateRange(p, addr, bytes);
+    const r = await Effect.runPromise(
+      migratePages(k, list, toNode(k, 1), null, MIGRATE_ASYNC, MR_COMPACTION),
+    );
+    expect(r.rc).toBe(0);
+    expect(seen.should).toHaveLength(1);
+    expect(seen.copy[0]).toBe(seen.should[0]);
+    expect(seen.done[0]).toBe(seen.should[0]);
+    list.release();
+    expectConsistent(k);
+  });
+
   it("with no copier installed, batches nothing", async () => {
     const { k, p, addr, bytes } = setup(16);
     expect(k.migrateOffload.copier).toBeNull();

@@ -382,6 +382,46 @@ describe("OffloadPolicy: learning what batches really cost (batchDone)", () => {
     });
   });
 
+  it("ties an offer to its own batch: one that ends without a copy leaves nothing for the next batch's offloadCopy", async () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const events: MmMigrateOffloadDecision[] = [];
+    kernel.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_offload_decision") events.push(e);
+    });
+    const policy = learningPolicy(kernel);
+    const small = { kind: "dma", channels: 1 } as const;
+    const wide = { kind: "dma", channels: 16 } as const;
+    // 512 × 4 KiB on one channel, which the model declines (above): the CPU's two first samples,
+    // fed as batchDone reports them, then the offload is offered to explore.
+    for (let i = 0; i < 2; i++) {
+      const b = batch(512, 4 * KiB);
+      expect(policy.offers(b, small)).toBe(false);
+      policy.batchDone({ batch: b, batched: false, copied: false, ns: 1e6 });
+    }
+    const explored = batch(512, 4 * KiB);
+    expect(policy.offers(explored, small)).toBe(true);
+    // Every folio of it failed to unmap: migrate_pages_batch() never called offloadCopy.
+    policy.batchDone({ batch: explored, batched: true, copied: false, ns: 0.1e6 });
+    // The next batch, 16 × 2 MiB on 16 channels, is offered on the model's word; its copy
+    // decides on that, not on the exploration left behind.
+    const next = batch(16, 2 * MiB);
+    expect(policy.offers(next, wide)).toBe(true);
+    const d = await Effect.runPromise(
+      policy.decide({ folios: 16, bytes: 16 * 2 * MiB, pageSize: 4096 }, wide, next),
+    );
+    expect(d.taken).toBe(true);
+    expect(events.map((e) => [e.folios, e.basis])).toEqual([
+      [512, "model"],
+      [512, "model"],
+      [16, "model"],
+    ]);
+    // The exploration that never copied is over: the offload is still owed its first samples.
+    expect(policy.learner.choose(batch(512, 4 * KiB), false)).toEqual({
+      taken: true,
+      basis: "explore",
+    });
+  });
+
   it("keeps declining, once measured, a batch whose offloads ran slower", async () => {
     const policy = learningPolicy(boot({ nodes: ["16M", "16M"] }));
     // 16 × 2 MiB on 4 channels: the model takes it (2120552 against 8390208 ns, above); the

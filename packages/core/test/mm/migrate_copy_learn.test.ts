@@ -31,6 +31,31 @@ describe("offloadClassOf: folio size and count, each to a power of two", () => {
   });
 });
 
+describe("OffloadLearner: an exploration belongs to its batch", () => {
+  it("a batch explored that ends without a copy (no folio unmapped) is no longer in flight", () => {
+    const learner = new OffloadLearner({ coldBatches: 0 });
+    // Each batch a fresh object, as migrate_pages_batch() makes one per batch.
+    const b = () => batch(512, 4 * KiB);
+    for (let i = 0; i < 2; i++) {
+      const one = b();
+      expect(learner.choose(one, false)).toEqual({ taken: false, basis: "model" });
+      learner.learn(outcome(one, false, 1e6));
+    }
+    // The offload tried once, 10 ms against the CPU's 1: 11 - 1 = 10 ms beyond it, far over 1/64
+    // of the class's 12 ms, so only the offload's owed second sample lets it be tried again.
+    const first = b();
+    expect(learner.choose(first, false)).toEqual({ taken: true, basis: "explore" });
+    learner.learn(outcome(first, true, 10e6));
+    const lost = b();
+    expect(learner.choose(lost, false)).toEqual({ taken: true, basis: "explore" });
+    // Its folios all failed to unmap: batched, never copied, so it teaches nothing.
+    learner.learn(outcome(lost, true, 0.2e6, false));
+    expect(learner.estimate(lost)).toMatchObject({ offloadSamples: 1, regretNs: 10e6 });
+    // The second sample is still owed: the offload is tried again.
+    expect(learner.choose(b(), false)).toEqual({ taken: true, basis: "explore" });
+  });
+});
+
 describe("OffloadLearner: the model first, then what the class measured", () => {
   it("where the offload pays though the model says no, it tries the offload and then keeps it", () => {
     const learner = new OffloadLearner();

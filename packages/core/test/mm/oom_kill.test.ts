@@ -37,12 +37,14 @@ import {
   type OomControl,
   oomBadness,
   outOfMemory,
+  PF_KTHREAD,
   PF_MEMALLOC,
   procOomScore,
   ptePresent,
   selectBadProcess,
   type Task,
 } from "../../src/index";
+import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import {
   boot,
   errnoOf,
@@ -126,6 +128,28 @@ describe("oom_badness() (mm/oom_kill.c, Linux 6.16)", () => {
     // A kernel thread (no mm) is never a candidate.
     const kthread = run(k.createKernelThread("kworker"));
     expect(oomBadness(k, kthread, total)).toBeNull();
+  });
+
+  // oom_unkillable_task() (mm/oom_kill.c) and get_task_mm() (kernel/fork.c) read PF_KTHREAD, not
+  // task->mm: a kernel thread working in a process's address space (kthread_use_mm(),
+  // kernel/kthread.c) is still never a candidate, and get_task_mm() gives it no mm.
+  it("a kernel thread (PF_KTHREAD) is never chosen, even one using a process's mm (kthread_use_mm())", async () => {
+    const k = bootOne();
+    const total = k.pageAlloc.zones[0]!.managedPages;
+    const { p } = await withResident(k, 100, 1, "a");
+    const kthread = run(k.createKernelThread("kworker"));
+    expect(kthread.flags & PF_KTHREAD).toBe(PF_KTHREAD);
+    kthread.mm = p.mm;
+    expect(oomBadness(k, kthread, total)).toBeNull();
+    expect(getTaskMm(kthread)).toBeNull();
+    expect(p.mm!.mmUsers).toBe(1);
+    const oc = control(null);
+    oc.totalpages = total;
+    expect(selectBadProcess(k, oc)).toBe(false);
+    expect(oc.chosen).toBe(p);
+    expect(oc.chosenPoints).toBe(100);
+    kthread.mm = null; // kthread_unuse_mm()
+    expectConsistent(k);
   });
 
   it("counts a PMD-mapped THP as HPAGE_PMD_NR pages and the zero page as nothing (get_mm_rss())", async () => {
@@ -464,6 +488,17 @@ describe("select_bad_process() with an earlier victim (oom_evaluate_task(), Linu
     await runP(k.shutdown());
   });
 
+  it("refuses with ESHUTDOWN once the kernel has shut down: nobody killed, no oom_reaper started", async () => {
+    const k = boot({ nodes: ["16M"] });
+    const big = withPrivate(k, "big", 200, 5);
+    await runP(k.shutdown());
+    expect(k.state).toBe("down");
+    expectErrno(outOfMemory(k, control(null, GFP_KERNEL)), "ESHUTDOWN");
+    expect(big.p.exited).toBe(false);
+    expect(k.oomReaper.victims.size).toBe(0);
+    expect(k.vmstat.get("oom_kill")).toBe(0);
+  });
+
   it("a victim whose mm nothing else holds is torn down in the kill, and arms no reaper timer", () => {
     const k = boot({ nodes: ["16M"] });
     const big = withPrivate(k, "big", 200, 4);
@@ -471,6 +506,32 @@ describe("select_bad_process() with an earlier victim (oom_evaluate_task(), Linu
     expect(run(outOfMemory(k, control(null, GFP_KERNEL)))).toBe(true);
     expect([mm.mmUsers, mm.oomSkip, mm.oomReapQueued]).toEqual([0, true, true]);
     expect(k.oomReaper.victims.size).toBe(0);
+  });
+
+  // do_exit() of the victim: exit_mm() drops the last mapping of its shmem object, whose release
+  // (fput() → task_work_add(victim)) the victim runs in exit_task_work() (kernel/exit.c), not the
+  // task whose allocation killed it: the kill returns while the release waits in folio_lock().
+  it("a victim's shmem release waits for a folio another task holds locked in the victim's own exit, not in the kill", async () => {
+    const k = boot({ nodes: ["16M"] });
+    const p = run(k.createProcess({ name: "victim" }));
+    const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(addr, pattern(2 * PAGE, 3)));
+    const mapping = p.mm!.findVma(addr)!.mapping!;
+    const src = mapping.pages.get(0)!;
+    expect(folioTrylock(k, src)).toBe(true);
+    // Synchronous: the kill does not wait for the victim's release.
+    expect(run(outOfMemory(k, control(null, GFP_KERNEL)))).toBe(true);
+    expect(p.exited).toBe(true);
+    for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+    expect(k.addressSpaces.get(mapping.id)).toBe(mapping);
+    expect(mapping.pages.get(0)).toBe(src);
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    folioUnlock(k, src);
+    for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+    expect(k.addressSpaces.has(mapping.id)).toBe(false);
+    expect(k.memmap.refcount[src]).toBe(0);
+    expect(p.taskWorks).toBeNull();
+    expectConsistent(k);
   });
 });
 

@@ -230,6 +230,59 @@ describe("buddy allocator", () => {
     },
   );
 
+  it("checks every tail of a 2 MiB folio: a bad field on any one of the 511 is reported, naming that page, and a tail's anon mapping is not (free_page_is_bad(), page_bad_reason(); property)", () => {
+    // mm/page_alloc.c: free_pages_prepare() runs free_tail_page_prepare() and free_page_is_bad()
+    // on every tail when the page checks are on; a mapping <= 0 (none, or an anon_vma) passes.
+    const k = boot();
+    const folio = run(k.allocFolio(0, 9));
+    const m = k.memmap;
+    m.refcount[folio.pfn] = 0;
+    const fields = [
+      ["mapcount", "nonzero mapcount"],
+      ["mapping", "non-NULL mapping"],
+      ["locked", "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"],
+      ["buddy", "page is already free (double free)"],
+      ["lru", "still on a list"],
+    ] as const;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 511 }),
+        fc.constantFrom(...fields),
+        fc.option(fc.integer({ min: 1, max: 511 }), { nil: 0 }),
+        (tail, [field, reason], anon) => {
+          const pfn = folio.pfn + tail;
+          const saved = [
+            m.flags[pfn]!,
+            m.mapcount[pfn]!,
+            m.mapping[pfn]!,
+            m.lru.next[pfn]!,
+          ] as const;
+          const savedAnon = m.mapping[folio.pfn + anon]!;
+          if (anon !== 0 && anon !== tail) m.mapping[folio.pfn + anon] = -3;
+          if (field === "mapcount") m.mapcount[pfn] = 1;
+          else if (field === "mapping") m.mapping[pfn] = 7;
+          else if (field === "locked") m.set(pfn, PG_locked);
+          else if (field === "buddy") m.set(pfn, PG_buddy);
+          else m.lru.next[pfn] = pfn + 2;
+          const free = k.pageAlloc.nodeFreePages(0);
+          k.badPages.length = 0;
+          expect(k.pageAlloc.freePages(folio.pfn, 9)).toBe(false);
+          expect(k.badPages).toEqual([{ pfn, reason }]);
+          expect(k.pageAlloc.nodeFreePages(0)).toBe(free);
+          [m.flags[pfn], m.mapcount[pfn], m.mapping[pfn], m.lru.next[pfn]] = saved;
+          m.mapping[folio.pfn + anon] = savedAnon;
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // With every field back, the folio frees; with an anon mapping on a tail too.
+    m.mapping[folio.pfn + 5] = -3;
+    k.badPages.length = 0;
+    expect(k.pageAlloc.freePages(folio.pfn, 9)).toBe(true);
+    expect(k.badPages).toEqual([]);
+    expectConsistent(k);
+  });
+
   it("fragments a node on purpose so no free block exceeds the order, and undoes it", () => {
     const k = boot();
     const before = k.pageAlloc.nodeFreePages(1);

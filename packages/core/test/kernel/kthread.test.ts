@@ -1,0 +1,81 @@
+// kthread_run() (include/linux/kthread.h, kernel/kthread.c, Linux 6.16) for the per-node daemons:
+// a thread that ends leaves pgdat->kswapd / pgdat->kcompactd empty; one that dies of a fault is
+// reported (an oops is printed before make_task_dead(), kernel/exit.c) and claims no live thread.
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import { errno } from "../../src/errno";
+import { type KthreadSlot, NodeKthreads } from "../../src/kernel/kthread";
+import { boot, run, runP } from "../../src/testing/index";
+
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+};
+
+/** A daemon on each of two nodes whose body is `body(nid)`. */
+const daemons = (body: (nid: number) => Effect.Effect<void, unknown>) => {
+  const k = boot({ nodes: ["16M", "16M"] });
+  const slots: KthreadSlot[] = [0, 1].map(() => ({ fiber: null, stopping: false }));
+  const threads = new NodeKthreads(k, slots, {
+    name: "kdaemon",
+    start: body,
+    wake: () => {},
+    reset: () => {},
+  });
+  return { k, slots, threads };
+};
+
+describe("kthreadRun(): how a daemon thread ends", () => {
+  it("a body that fails with an error other than ESHUTDOWN is reported at shutdown and leaves its slot empty", async () => {
+    const { k, threads } = daemons((nid) =>
+      nid === 1 ? Effect.fail(errno("EIO", "the daemon's scan failed")) : Effect.never,
+    );
+    run(threads.runAll());
+    await settle();
+    expect(threads.has(0)).toBe(true);
+    expect(threads.has(1)).toBe(false);
+    const exit = await runP(Effect.exit(k.shutdown()));
+    expect(exit._tag).toBe("Failure");
+    const message = JSON.stringify(exit);
+    expect(message).toContain("EBUSY");
+    expect(message).toContain("kdaemon1 died");
+    expect(message).toContain("the daemon's scan failed");
+  });
+
+  it("a defect is reported as well, even after the daemons were stopped", async () => {
+    const { k, threads } = daemons(() => Effect.die(new Error("bad state")));
+    run(threads.runAll());
+    await settle();
+    expect([threads.has(0), threads.has(1)]).toEqual([false, false]);
+    await runP(threads.stopAll());
+    const exit = await runP(Effect.exit(k.shutdown()));
+    const message = JSON.stringify(exit);
+    expect(message).toContain("kdaemon0 died");
+    expect(message).toContain("bad state");
+  });
+
+  it("a body that ends with ESHUTDOWN ends quietly and leaves its slot empty", async () => {
+    const { k, threads } = daemons(() =>
+      Effect.fail(errno("ESHUTDOWN", "the kernel has shut down")),
+    );
+    run(threads.runAll());
+    await settle();
+    expect([threads.has(0), threads.has(1)]).toEqual([false, false]);
+    await runP(k.shutdown());
+  });
+
+  it("a start after a death (memory onlined again) runs a new thread in the emptied slot", async () => {
+    let starts = 0;
+    const { k, threads } = daemons(() => {
+      starts++;
+      return starts === 1 ? Effect.fail(errno("EIO", "first run failed")) : Effect.never;
+    });
+    run(threads.runAll());
+    await settle();
+    expect([threads.has(0), threads.has(1)]).toEqual([false, true]);
+    run(threads.runNode(0));
+    await settle();
+    expect([threads.has(0), threads.has(1)]).toEqual([true, true]);
+    expect(starts).toBe(3);
+    await expect(runP(k.shutdown())).rejects.toThrow("kdaemon0 died");
+  });
+});
