@@ -66,6 +66,33 @@ describe("truncate_pagecache() and the folio lock", () => {
   });
 });
 
+describe("two truncations of one file", () => {
+  // Both sleep in folio_lock() on the locked folio, each holding find_get_entries()'s reference
+  // (refcount 3 with the page cache's). The unlock hands the lock to the first, which drops the
+  // folio from the cache; its unlock hands it to the second, which finds the folio no longer the
+  // file's (truncate_inode_folio(): -EIO, ignored) and only puts its reference: the page is freed
+  // once, and both return.
+  it("two truncations asleep on one folio: the first drops it, the second finds it gone; freed once", async () => {
+    const { k, file, free, src } = cachedFile();
+    expect(folioTrylock(k, src)).toBe(true);
+    const first = Effect.runFork(file.truncate());
+    await settle();
+    const second = Effect.runFork(file.truncate());
+    await settle();
+    expect(k.folioWaiters.waiting(src)).toBe(2);
+    expect(k.memmap.refcount[src]).toBe(3);
+    folioUnlock(k, src);
+    await runP(Fiber.join(first));
+    await runP(Fiber.join(second));
+    expect(file.cachedFolios).toBe(0);
+    expect(k.memmap.refcount[src]).toBe(0);
+    expect(k.memmap.test(src, PG_locked)).toBe(false);
+    expect(k.folioWaiters.waiting(src)).toBe(0);
+    expect(k.pageAlloc.totalFreePages()).toBe(free + 2);
+    expectConsistent(k);
+  });
+});
+
 describe("memory_failure() and soft_offline_page() asleep in folio_lock()", () => {
   // memory_failure() sleeps in folio_lock() (TASK_UNINTERRUPTIBLE) holding get_hwpoison_page()'s
   // reference: an interrupt waits for its end. The clean, unmapped page-cache page is dropped from
