@@ -39,23 +39,52 @@ const failureEvents = (k: Kernel): TraceEvent[] => {
   return seen;
 };
 
+type Cached = ReturnType<typeof cachedFile>;
+
+/**
+ * Starts `call` while another task holds `src` locked, interrupts it once it sleeps on the page,
+ * and checks that the interrupt cannot reach it; then unlocks the page and waits for the
+ * interrupted call's end.
+ */
+const interruptAsleep = async (
+  { k, src }: Cached,
+  call: Effect.Effect<unknown, unknown>,
+  refcount: number,
+) => {
+  expect(folioTrylock(k, src)).toBe(true);
+  const sleeper = Effect.runFork(call);
+  await settle();
+  expect(k.memmap.refcount[src]).toBe(refcount);
+  const interrupted = Effect.runFork(Fiber.interrupt(sleeper));
+  await settle();
+  // Still asleep: the interrupt cannot reach it.
+  expect(interrupted.pollUnsafe()).toBeUndefined();
+  folioUnlock(k, src);
+  await runP(Fiber.join(interrupted));
+};
+
+/**
+ * `src` poisoned, unlocked and out of the file; the file then truncates, freeing its other page
+ * and never the poisoned one.
+ */
+const expectPoisonedGone = ({ k, file, free, src }: Cached): void => {
+  expect(k.memmap.test(src, PG_locked)).toBe(false);
+  expect(k.memmap.test(src, PG_hwpoison)).toBe(true);
+  expect(k.folioWaiters.waiting(src)).toBe(0);
+  expect(file.folioAt(0)).toBeNull();
+  run(file.truncate());
+  expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
+  expectConsistent(k);
+};
+
 describe("truncate_pagecache() and the folio lock", () => {
   // The sleep in folio_lock() is TASK_UNINTERRUPTIBLE and truncate_inode_pages_range() has no
   // way out of its second loop: an interrupt waits until the truncation is done. Every folio is
   // dropped and freed, the lock handed to the truncation is released, and its reference put.
   it("an interrupt of a truncation asleep in folio_lock() waits for its end: nothing leaked", async () => {
-    const { k, file, free, src } = cachedFile();
-    expect(folioTrylock(k, src)).toBe(true);
-    const truncation = Effect.runFork(file.truncate());
-    await settle();
-    expect(k.folioWaiters.waiting(src)).toBe(1);
-    const interrupted = Effect.runFork(Fiber.interrupt(truncation));
-    await settle();
-    // Still asleep: the interrupt cannot reach it.
-    expect(interrupted.pollUnsafe()).toBeUndefined();
-    expect(k.memmap.refcount[src]).toBe(2);
-    folioUnlock(k, src);
-    await runP(Fiber.join(interrupted));
+    const cached = cachedFile();
+    const { k, file, free, src } = cached;
+    await interruptAsleep(cached, file.truncate(), 2);
     expect(file.cachedFolios).toBe(0);
     expect(file.mapping.backing!.nrPages).toBe(0);
     expect(k.memmap.test(src, PG_locked)).toBe(false);
@@ -99,28 +128,18 @@ describe("memory_failure() and soft_offline_page() asleep in folio_lock()", () =
   // its file (me_pagecache_clean(): MF_MSG_CLEAN_LRU, MF_RECOVERED) and never freed; the lock is
   // free, and the file truncates.
   it("an interrupt of memory_failure() asleep in folio_lock() waits for its end: MF_RECOVERED, nothing leaked", async () => {
-    const { k, file, free, src } = cachedFile();
-    const seen = failureEvents(k);
-    expect(folioTrylock(k, src)).toBe(true);
-    const failure = Effect.runFork(k.memoryFailure(src));
-    await settle();
-    expect(k.folioWaiters.waiting(src)).toBe(1);
-    const interrupted = Effect.runFork(Fiber.interrupt(failure));
-    await settle();
-    expect(interrupted.pollUnsafe()).toBeUndefined();
-    folioUnlock(k, src);
-    await runP(Fiber.join(interrupted));
+    const cached = cachedFile();
+    const seen = failureEvents(cached.k);
+    await interruptAsleep(cached, cached.k.memoryFailure(cached.src), 2);
     expect(seen).toEqual([
-      { event: "memory_failure_event", pfn: src, type: "MF_MSG_CLEAN_LRU", result: "MF_RECOVERED" },
+      {
+        event: "memory_failure_event",
+        pfn: cached.src,
+        type: "MF_MSG_CLEAN_LRU",
+        result: "MF_RECOVERED",
+      },
     ]);
-    expect(k.memmap.test(src, PG_locked)).toBe(false);
-    expect(k.memmap.test(src, PG_hwpoison)).toBe(true);
-    expect(k.folioWaiters.waiting(src)).toBe(0);
-    expect(file.folioAt(0)).toBeNull();
-    run(file.truncate());
-    // The poisoned page is never freed; the other is.
-    expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
-    expectConsistent(k);
+    expectPoisonedGone(cached);
   });
 
   // soft_offline_in_use_page() sleeps in folio_lock() (TASK_UNINTERRUPTIBLE) holding
@@ -128,23 +147,10 @@ describe("memory_failure() and soft_offline_page() asleep in folio_lock()", () =
   // page is invalidated (mapping_evict_folio(), "invalidated") and poisoned with one reference
   // held for good (page_handle_poison()); the other page truncates and is freed.
   it("an interrupt of soft_offline_page() asleep on a locked page waits for its end: invalidated, nothing leaked", async () => {
-    const { k, file, free, src } = cachedFile();
-    expect(folioTrylock(k, src)).toBe(true);
-    const offline = Effect.runFork(k.softOfflinePage(src));
-    await settle();
-    expect(k.memmap.refcount[src]).toBe(2);
-    const interrupted = Effect.runFork(Fiber.interrupt(offline));
-    await settle();
-    expect(interrupted.pollUnsafe()).toBeUndefined();
-    folioUnlock(k, src);
-    await runP(Fiber.join(interrupted));
-    expect(k.memmap.test(src, PG_locked)).toBe(false);
-    expect(k.memmap.test(src, PG_hwpoison)).toBe(true);
-    expect(k.memmap.refcount[src]).toBe(1);
-    expect(file.folioAt(0)).toBeNull();
-    run(file.truncate());
-    expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
-    expectConsistent(k);
+    const cached = cachedFile();
+    await interruptAsleep(cached, cached.k.softOfflinePage(cached.src), 2);
+    expect(cached.k.memmap.refcount[cached.src]).toBe(1);
+    expectPoisonedGone(cached);
   });
 });
 
@@ -156,7 +162,8 @@ describe("mf_mutex: memory_failure() and soft_offline_page() on one locked page"
   // page-cache page (mapping_evict_folio(): "invalidated") and poisons it; memory_failure() then
   // finds it poisoned: MF_MSG_ALREADY_POISONED, MF_FAILED, EHWPOISON.
   it("soft offline first: it invalidates the page, memory_failure() finds it poisoned (EHWPOISON)", async () => {
-    const { k, file, free, src } = cachedFile();
+    const cached = cachedFile();
+    const { k, src } = cached;
     const seen = failureEvents(k);
     expect(folioTrylock(k, src)).toBe(true);
     const offline = Effect.runFork(k.softOfflinePage(src));
@@ -180,18 +187,15 @@ describe("mf_mutex: memory_failure() and soft_offline_page() on one locked page"
         result: "MF_FAILED",
       },
     ]);
-    expect(k.memmap.test(src, PG_hwpoison)).toBe(true);
     expect(k.memmap.refcount[src]).toBe(1);
-    expect(file.folioAt(0)).toBeNull();
-    run(file.truncate());
-    expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
-    expectConsistent(k);
+    expectPoisonedGone(cached);
   });
 
   // memory_failure() first: it drops the clean page-cache page (MF_MSG_CLEAN_LRU, MF_RECOVERED);
   // soft_offline_page() then finds it poisoned ("page already poisoned") and succeeds.
   it("memory_failure() first: MF_RECOVERED, then soft offline finds the page poisoned and succeeds", async () => {
-    const { k, file, free, src } = cachedFile();
+    const cached = cachedFile();
+    const { k, src } = cached;
     const seen = failureEvents(k);
     expect(folioTrylock(k, src)).toBe(true);
     const failure = Effect.runFork(k.memoryFailure(src));
@@ -205,10 +209,6 @@ describe("mf_mutex: memory_failure() and soft_offline_page() on one locked page"
     expect(seen).toEqual([
       { event: "memory_failure_event", pfn: src, type: "MF_MSG_CLEAN_LRU", result: "MF_RECOVERED" },
     ]);
-    expect(k.memmap.test(src, PG_hwpoison)).toBe(true);
-    expect(file.folioAt(0)).toBeNull();
-    run(file.truncate());
-    expect(k.pageAlloc.totalFreePages()).toBe(free + 1);
-    expectConsistent(k);
+    expectPoisonedGone(cached);
   });
 });
