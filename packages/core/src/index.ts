@@ -46,6 +46,7 @@ export {
   CAP_DAC_OVERRIDE,
   CAP_DAC_READ_SEARCH,
   CAP_FULL_SET,
+  CAP_IPC_LOCK,
   CAP_LAST_CAP,
   CAP_SETGID,
   CAP_SETUID,
@@ -402,6 +403,8 @@ export {
   pteWrite,
   pteYoung,
 } from "./include/pgtable";
+// include/uapi/linux/resource.h, include/uapi/asm-generic/resource.h
+export { MLOCK_LIMIT, RLIM_INFINITY } from "./include/resource";
 // include/linux/sched.h
 export {
   type MigrationAccounting,
@@ -612,7 +615,15 @@ export {
   putbackMovableOpsPage,
   setMovableOps,
 } from "./mm/migrate_movable_ops";
-export { mlockFolio, munlockFolio, nrMlock } from "./mm/mlock";
+export {
+  canDoMlock,
+  doMlockCheckLimit,
+  mlockFolio,
+  mmLockedVm,
+  munlockFolio,
+  nrMlock,
+} from "./mm/mlock";
+export { mlockFutureOk } from "./mm/mmap";
 export {
   allocMigrationTarget,
   isolateFoliosToList,

@@ -34,6 +34,13 @@ export const CAP_SETGID = 6;
  */
 export const CAP_SETUID = 7;
 /**
+ * `CAP_IPC_LOCK` (`include/uapi/linux/capability.h`): lock memory past `RLIMIT_MEMLOCK`
+ * (`can_do_mlock()`, `do_mlock()`, `mm/mlock.c`; `mlock_future_ok()`, `mm/mmap.c`).
+ *
+ * @category Processes
+ */
+export const CAP_IPC_LOCK = 14;
+/**
  * `CAP_SYS_RAWIO` (`include/uapi/linux/capability.h`): needed to map below `mmap_min_addr`
  * (`cap_mmap_addr()`, `security/commoncap.c`).
  *

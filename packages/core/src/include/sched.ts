@@ -107,6 +107,12 @@ export interface TaskOptions {
   readonly node?: number;
   /** The nodes its cpuset allows (`cpuset.mems`, `kernel/cgroup/cpuset.c`); default all. */
   readonly memsAllowed?: readonly number[];
+  /**
+   * `RLIMIT_MEMLOCK` in bytes (`signal->rlim[RLIMIT_MEMLOCK].rlim_cur`): a non-negative integer,
+   * or `RLIM_INFINITY` for none; default `MLOCK_LIMIT` (8 MiB). See
+   * {@link TaskStruct.rlimitMemlock}.
+   */
+  readonly rlimitMemlock?: number;
 }
 
 /**
@@ -281,6 +287,15 @@ export interface TaskStruct {
    * process; `fork()` copies it.
    */
   oomScoreAdjMin: number;
+  /**
+   * `rlimit(RLIMIT_MEMLOCK)` (`signal->rlim[RLIMIT_MEMLOCK].rlim_cur`,
+   * `include/linux/sched/signal.h`): the bytes of `VM_LOCKED` mappings (`mm->locked_vm`) a task
+   * without `CAP_IPC_LOCK` may have; 0 forbids it `mlock()` and `MAP_LOCKED` altogether
+   * (`can_do_mlock()`, `mm/mlock.c`). `RLIM_INFINITY` for no limit. Given when the task is made
+   * (`TaskOptions.rlimitMemlock`, default `MLOCK_LIMIT`, 8 MiB); `fork()` copies it
+   * (`copy_signal()`); the model has no `setrlimit()`.
+   */
+  rlimitMemlock: number;
   /**
    * `tsk_is_oom_victim()` (`include/linux/oom.h`): the OOM killer chose this task
    * (`mark_oom_victim()`, `mm/oom_kill.c`), so it has exited, or an allocation of the task ran

@@ -545,6 +545,7 @@ class Machine implements KernelInterface {
       new MmStruct(this.nextId(), layout.mmapBase, layout.mmapLegacyBase),
       memsAllowed,
     );
+    if (options.rlimitMemlock !== undefined) task.rlimitMemlock = options.rlimitMemlock;
     this.tasks.set(pid, task);
     procPidCreate(this, task);
     return task;

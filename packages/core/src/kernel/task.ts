@@ -30,6 +30,7 @@ import {
   MADV_SOFT_OFFLINE,
 } from "../include/mman";
 import type { AllocContext } from "../include/mmzone";
+import { MLOCK_LIMIT, RLIM_INFINITY } from "../include/resource";
 import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
 import { formatValue } from "../lib/bug";
 import { mmPopulate } from "../mm/gup";
@@ -59,7 +60,8 @@ import { taskWorkRun } from "./task_work";
 /**
  * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
  * arguments and `cpuset_can_attach()` / `update_nodemask()` (`kernel/cgroup/cpuset.c`) check the
- * cpuset it joins: `EINVAL` for a missing node, a bad uid, name or capability list, or mems that
+ * cpuset it joins: `EINVAL` for a missing node, a bad uid, name, capability list or
+ * `RLIMIT_MEMLOCK`, or mems that
  * name a node without memory (`cpuset.mems` must be a subset of `N_MEMORY`); `ENOSPC` for empty
  * mems, as a cpuset with no mems cannot hold a task.
  */
@@ -77,6 +79,12 @@ export const checkTaskOptions = (k: Kernel, options: TaskOptions): ErrnoError | 
   for (const id of ["uid", "euid", "suid", "gid", "egid", "sgid"] as const) {
     if (!idValid(cred[id])) return errno("EINVAL", `${id} ${cred[id]} is not a valid id`);
   }
+  const rlim = options.rlimitMemlock;
+  if (rlim !== undefined && !(rlim === RLIM_INFINITY || (Number.isSafeInteger(rlim) && rlim >= 0)))
+    return errno(
+      "EINVAL",
+      `rlimitMemlock must be a non-negative integer or RLIM_INFINITY, not ${formatValue(rlim)}`,
+    );
   const mems = options.memsAllowed;
   if (mems === undefined) return null;
   if (!Array.isArray(mems)) return errno("EINVAL", "memsAllowed must be a list of nodes");
@@ -157,6 +165,8 @@ export class Process implements Task {
   oomScoreAdj = 0;
   /** `signal->oom_score_adj_min`: the lowest value a writer without `CAP_SYS_RESOURCE` may set. */
   oomScoreAdjMin = 0;
+  /** `rlimit(RLIMIT_MEMLOCK)` in bytes: `MLOCK_LIMIT` unless the task was made with another. */
+  rlimitMemlock = MLOCK_LIMIT;
   /** `tsk_is_oom_victim()`: the OOM killer ended this task. */
   oomVictim = false;
   /** `signal->oom_mm`: the address space the OOM killer marked, kept past the exit. */
@@ -627,6 +637,8 @@ export class Process implements Task {
         // copy_signal() (kernel/fork.c): the OOM score adjustment and its floor are inherited.
         child.oomScoreAdj = this.oomScoreAdj;
         child.oomScoreAdjMin = this.oomScoreAdjMin;
+        // copy_signal(): the resource limits are inherited.
+        child.rlimitMemlock = this.rlimitMemlock;
         return child;
       }),
     );

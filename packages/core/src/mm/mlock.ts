@@ -15,13 +15,18 @@
  * pages with `PG_mlocked`, `nr_mlock` in `/proc/vmstat`, `Mlocked:` in `/proc/meminfo`) and the
  * `unevictable_pgs_*` events follow the kernel's.
  *
+ * The locked-memory limit: `can_do_mlock()` and the `RLIMIT_MEMLOCK` check of `do_mlock()`
+ * ({@link canDoMlock}, {@link doMlockCheckLimit}), over `mm->locked_vm` ({@link mmLockedVm}).
+ *
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
+import { CAP_IPC_LOCK } from "../include/capability";
 import type { Kernel } from "../include/kernel";
-import { VM_LOCKED, type Vma } from "../include/mm_types";
+import { type MmStruct, VM_LOCKED, type Vma } from "../include/mm_types";
 import { PG_active, PG_lru, PG_mlocked, PG_unevictable } from "../include/page_flags";
 import { ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
+import type { TaskStruct } from "../include/sched";
 
 /**
  * `mlock_folio()` and `__mlock_folio()` (`mm/mlock.c`, Linux 6.16): marks the folio `PG_mlocked`
@@ -196,4 +201,71 @@ export const mlockPosixErrorReturn = (err: ErrnoError): ErrnoError => {
   if (err.errno === "EFAULT") return errno("ENOMEM", `mlock: ${err.message}`);
   if (err.errno === "ENOMEM") return errno("EAGAIN", `mlock: ${err.message}`);
   return err;
+};
+
+/**
+ * `can_do_mlock()` (`mm/mlock.c`, Linux 6.16): whether `task` may lock memory at all: its
+ * `RLIMIT_MEMLOCK` ({@link TaskStruct.rlimitMemlock}) is not 0, or it has `CAP_IPC_LOCK`.
+ * `mlock()` and `mmap(MAP_LOCKED)` fail with `EPERM` where it may not.
+ *
+ * @category Address spaces
+ */
+export const canDoMlock = (task: TaskStruct): boolean =>
+  task.rlimitMemlock !== 0 || task.capable(CAP_IPC_LOCK);
+
+/**
+ * `mm->locked_vm` (`include/linux/mm_types.h`): the pages of the address space's `VM_LOCKED`
+ * VMAs. The kernel keeps a counter that `mlock_fixup()`, `__mmap_region()`, the unmap and stack
+ * growth adjust; the model counts the flag, which gives the same number (no hugetlb or
+ * `VM_DROPPABLE` VMA is ever `VM_LOCKED`, and the model pins no pages through
+ * `account_locked_vm()`).
+ *
+ * @category Address spaces
+ */
+export const mmLockedVm = (mm: MmStruct): number => {
+  let pages = 0;
+  for (const vma of mm.vmas) if (vma.flags & VM_LOCKED) pages += vma.nrPages;
+  return pages;
+};
+
+/**
+ * `count_mm_mlocked_page_nr()` (`mm/mlock.c`, Linux 6.16): the pages of `[start, end)` (bytes,
+ * page aligned) that `VM_LOCKED` VMAs already cover, which a new `mlock()` of the range does not
+ * count again.
+ */
+const countMmMlockedPageNr = (mm: MmStruct, start: number, end: number, pageSize: number) => {
+  let bytes = 0;
+  for (const vma of mm.vmasIn(start, end)) {
+    if (vma.flags & VM_LOCKED) bytes += Math.min(end, vma.end) - Math.max(start, vma.start);
+  }
+  return bytes / pageSize;
+};
+
+/**
+ * The `RLIMIT_MEMLOCK` check of `do_mlock()` (`mm/mlock.c`, Linux 6.16) for an `mlock()` of
+ * `[start, end)` (bytes, page aligned) by `task`: the range's pages plus `mm->locked_vm`
+ * ({@link mmLockedVm}), less those of the range already locked (`count_mm_mlocked_page_nr()`),
+ * may not exceed the limit in pages (`rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT`, rounded down) unless
+ * the task has `CAP_IPC_LOCK`. `ENOMEM` when they do; null when the range may be locked. A task
+ * that may not lock at all ({@link canDoMlock}) is the caller's `EPERM`.
+ *
+ * @category Address spaces
+ */
+export const doMlockCheckLimit = (
+  k: Kernel,
+  task: TaskStruct,
+  start: number,
+  end: number,
+): ErrnoError | null => {
+  if (task.capable(CAP_IPC_LOCK)) return null;
+  const pageSize = k.mem.pageSize;
+  const mm = task.mm!;
+  const limit = Math.floor(task.rlimitMemlock / pageSize);
+  let locked = (end - start) / pageSize + mmLockedVm(mm);
+  if (locked > limit) locked -= countMmMlockedPageNr(mm, start, end, pageSize);
+  if (locked <= limit) return null;
+  return errno(
+    "ENOMEM",
+    `mlock: ${locked} pages locked would exceed RLIMIT_MEMLOCK (${task.rlimitMemlock} bytes, ${limit} pages) without CAP_IPC_LOCK`,
+  );
 };

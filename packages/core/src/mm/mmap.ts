@@ -11,7 +11,7 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
-import { CAP_SYS_RAWIO } from "../include/capability";
+import { CAP_IPC_LOCK, CAP_SYS_RAWIO } from "../include/capability";
 import type { MmapFile } from "../include/fs";
 import { HugetlbResvMap } from "../include/hugetlb";
 import type { Kernel, Task } from "../include/kernel";
@@ -82,7 +82,7 @@ import {
   type SurplusGather,
 } from "./hugetlb";
 import { freePgtables, zapPteRange } from "./memory";
-import { mlockVmaPagesRange } from "./mlock";
+import { canDoMlock, doMlockCheckLimit, mlockVmaPagesRange, mmLockedVm } from "./mlock";
 import { shmemEvictInode } from "./shmem";
 import { kvmalloc, vmEnoughMemory } from "./util";
 import { STK_LIM, vmStartGap } from "./vma";
@@ -886,6 +886,27 @@ const vmaMergeNewRange = (vma: Vma): Vma =>
   commitMerge(vma, planMerge(vma, vma.flags, vma.policy, vma.pgoff, vma.nrPages, true, true));
 
 /**
+ * `mlock_future_ok()` (`mm/mmap.c`, Linux 6.16): whether `task` may add `bytes` of memory with
+ * the VMA flags `flags` to its locked memory. Always when `flags` lacks `VM_LOCKED` or the task
+ * has `CAP_IPC_LOCK`; otherwise only when `bytes` in whole pages (rounded down) plus
+ * `mm->locked_vm` ({@link mmLockedVm}) stay within `RLIMIT_MEMLOCK` in pages
+ * ({@link TaskStruct.rlimitMemlock}, rounded down). `do_mmap()` fails with `EAGAIN` where not.
+ *
+ * @category Address spaces
+ */
+export const mlockFutureOk = (
+  k: Kernel,
+  task: TaskStruct,
+  flags: number,
+  bytes: number,
+): boolean => {
+  if (!(flags & VM_LOCKED) || task.capable(CAP_IPC_LOCK)) return true;
+  const pageSize = k.mem.pageSize;
+  const locked = Math.floor(bytes / pageSize) + mmLockedVm(task.mm!);
+  return locked <= Math.floor(task.rlimitMemlock / pageSize);
+};
+
+/**
  * `round_hint_to_min()` (`mm/mmap.c`): a hint address page aligned down, and one below
  * `mmap_min_addr` raised to it; 0 (no hint) stays 0.
  */
@@ -912,7 +933,10 @@ const roundHintToMin = (hint: number, pageSize: number): number => {
  * (`__vm_enough_memory()`), or when the host cannot allocate its page table. With `MAP_FIXED`
  * the mapping goes at `args.addr` and replaces what was there; `MAP_FIXED_NOREPLACE` fails with
  * `EEXIST` instead (see `mmapFixedArea` for the checks). Without them `args.addr` is a
- * hint. The new VMA then merges into a matching neighbour (`vmaMergeNewRange`). `MAP_POPULATE`
+ * hint. Once the range is known, `MAP_LOCKED` is `EPERM` when the task may not lock memory at
+ * all (`can_do_mlock()`) and `EAGAIN` when the mapping would take its locked memory past
+ * `RLIMIT_MEMLOCK` ({@link mlockFutureOk}), neither for a task with `CAP_IPC_LOCK`. The new VMA
+ * then merges into a matching neighbour (`vmaMergeNewRange`). `MAP_POPULATE`
  * is not done here: the caller faults the range in once the mapping is made (`mm_populate()`,
  * after `do_mmap()` returns, {@link mmapPopulateLength}). A hugetlb
  * mapping whose reservation fails after `MAP_FIXED` unmapped the range leaves it empty, as
@@ -988,6 +1012,17 @@ export const doMmap = (
         (flags & MAP_32BIT) !== 0,
       );
   if (typeof start !== "number") return start;
+  // MAP_LOCKED: can_do_mlock(), then mlock_future_ok() of the whole length (VM_LOCKED is set
+  // from MAP_LOCKED whatever the mapping; __mmap_region() drops it later for hugetlb).
+  if (flags & MAP_LOCKED && !canDoMlock(task)) {
+    return errno("EPERM", "mmap(MAP_LOCKED): RLIMIT_MEMLOCK is 0 and the task lacks CAP_IPC_LOCK");
+  }
+  if (!mlockFutureOk(k, task, flags & MAP_LOCKED ? VM_LOCKED : 0, len)) {
+    return errno(
+      "EAGAIN",
+      `mmap(MAP_LOCKED) of ${len} bytes would lock more than RLIMIT_MEMLOCK (${task.rlimitMemlock} bytes)`,
+    );
+  }
   // The map type is checked once the range is known, as do_mmap() does after
   // __get_unmapped_area() and MAP_FIXED_NOREPLACE's EEXIST.
   const mapType = mmapType(flags, !anonymous || hugetlb);
@@ -1363,6 +1398,9 @@ export const setVmFlags = (
  * (`mlock_vma_pages_range()`); a hugetlb or `VM_DROPPABLE` VMA is left as it is (`mlock_fixup()`
  * never locks one).
  * A hole ends the walk with `ENOMEM`, the VMAs before it staying changed ({@link walkVmaRange}).
+ * `mlock()` first asks `can_do_mlock()` ({@link canDoMlock}: `EPERM` when `RLIMIT_MEMLOCK` is 0
+ * and the task lacks `CAP_IPC_LOCK`), then checks the range against the limit before anything
+ * changes ({@link doMlockCheckLimit}: `ENOMEM` when the locked pages would exceed it).
  * Returns the page range changed; `mlock()` then faults it in (`__mm_populate(start, len, 0)`,
  * `mmPopulate()`), each new folio mlocked as it is mapped, and returns a fault's error as
  * `__mlock_posix_error_return()` turns it (`mlockPosixErrorReturn()`). `EINVAL` for a bad
@@ -1376,10 +1414,15 @@ export const applyVmaLockFlags = (
   lock: boolean,
 ): PageRange | ErrnoError => {
   const call = lock ? "mlock" : "munlock";
+  if (lock && !canDoMlock(task)) {
+    return errno("EPERM", "mlock: RLIMIT_MEMLOCK is 0 and the task lacks CAP_IPC_LOCK");
+  }
   const offset = Number.isSafeInteger(addr) && addr >= 0 ? addr % k.mem.pageSize : 0;
   const range = pageRange(k, call, addr - offset, length + offset, true);
   if (range instanceof Error) return range;
   const { start, end } = range;
+  const over = lock ? doMlockCheckLimit(k, task, start, end) : null;
+  if (over) return over;
   if (end === start) return range;
   const walked = walkVmaRange(task.mm!, start, end, "stop", (vma, from, to) => {
     const flags = lock ? vma.flags | VM_LOCKED : vma.flags & ~VM_LOCKED;

@@ -59,8 +59,9 @@ export const vmaIsAccessible = (flags: number): boolean =>
  * `acct_stack_growth()` (`mm/vma.c`, Linux 6.16): whether a stack may grow by `grow` pages to
  * `size` bytes. `ENOMEM` when the grown stack is larger than `RLIMIT_STACK` (always
  * {@link STK_LIM} in the model), or when the overcommit heuristic refuses the pages
- * (`security_vm_enough_memory_mm()` → `__vm_enough_memory()`). The address-space and mlock
- * rlimits (`may_expand_vm()`, `mlock_future_ok()`) are unlimited in the model, and x86 has no
+ * (`security_vm_enough_memory_mm()` → `__vm_enough_memory()`). The address-space rlimit
+ * (`may_expand_vm()`) is unlimited in the model, a locked stack's growth is not checked against
+ * `RLIMIT_MEMLOCK` (`mlock_future_ok()`), and x86 has no
  * hugetlb-only range (`is_hugepage_only_range()`).
  */
 const acctStackGrowth = (k: Kernel, size: number, grow: number): ErrnoError | null => {
