@@ -216,3 +216,13 @@ export interface Compaction {
    */
   readonly running: boolean;
 }
+
+/**
+ * A fault of an access is over (it has its folio, or the access goes on past it): the next fault
+ * may take the slow path again for any order, the local-node-first requests included
+ * (`dc.tried` and `dc.thisNode` cleared).
+ */
+export const directCompactFaultDone = (dc: DirectCompact): void => {
+  dc.tried = 0;
+  dc.thisNode = 0;
+};

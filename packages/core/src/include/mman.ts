@@ -96,7 +96,7 @@ export const MAP_TYPE = 0x0f;
 /**
  * `MAP_GROWSDOWN` (`include/uapi/asm-generic/mman.h`, x86's `asm/mman.h`): a stack-like private
  * anonymous mapping (`VM_GROWSDOWN`, `calc_vm_flag_bits()`, `mm/mmap.c`, Linux 6.16) that a
- * fault just below it grows down, page by page, as far as the stack rlimit and the
+ * fault below it grows down to the faulting page, as far as the stack rlimit and the
  * `stack_guard_gap` to the mapping below allow (`expand_downwards()`, `mm/vma.c`). A shared or
  * file mapping with it is `EINVAL`; so is a hugetlb one (a hugetlbfs file).
  *

@@ -21,7 +21,7 @@
  * run scans the whole zone), deferral (`defer_compaction()`), the fast searches
  * (`fast_isolate_freepages()`, `fast_find_migrateblock()`) and page capture. The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
- * Linux 6.16's `isolate_movable_page()`, which the model has as 7.0 names it,
+ * Linux 6.16's `isolate_movable_page()`, which the model has by its 6.17 name,
  * `isolate_movable_ops_page()`); for `alloc_contig_range()` it also takes hugetlb folios
  * (`isolate_or_dissolve_huge_folio()`). Nor what Linux 6.13–6.16 added for configurations the
  * model does not have: `vm.defrag_mode` (off by default: `kcompactd` and `__compact_finished()`

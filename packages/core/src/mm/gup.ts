@@ -12,14 +12,10 @@
  * @module
  */
 import { errno } from "../errno";
+import { directCompactFaultDone } from "../include/compaction";
 import type { Kernel, Task } from "../include/kernel";
 import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
-import {
-  type AccessProgress,
-  directCompactFaultDone,
-  translate,
-  VM_FAULT_RETRY_ACCESS,
-} from "./memory";
+import { type AccessProgress, translate, VM_FAULT_RETRY_ACCESS } from "./memory";
 import { putSlowpathPage } from "./swap";
 
 /**

@@ -38,7 +38,7 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import type { DirectCompact } from "../include/compaction";
+import { type DirectCompact, directCompactFaultDone } from "../include/compaction";
 import {
   __GFP_COMP,
   __GFP_NORETRY,
@@ -982,7 +982,7 @@ export const allocHugetlbFolio = (
   // inode's region map, so the file's eviction counts it with the pages it frees.
   if (shared && !reserved) shared.reserved.add(idx);
   // The fault has its page: its next allocation may take the slow path again.
-  if (dc) dc.tried = 0;
+  if (dc) directCompactFaultDone(dc);
   k.mem.clearPages(head, 2 ** pool.order);
   return head;
 };

@@ -30,7 +30,7 @@
  */
 import { type ErrnoError, errno } from "../errno";
 import { debugfsAttribute } from "../fs/debugfs";
-import type { DirectCompact } from "../include/compaction";
+import { type DirectCompact, directCompactFaultDone } from "../include/compaction";
 import {
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
@@ -267,16 +267,6 @@ const faultAllocPages = (
   // once falls back at once, so a fault runs the slow path at most once per order and request.)
   if (dc && head >= 0) directCompactFaultDone(dc);
   return head;
-};
-
-/**
- * A fault of an access is over (it has its folio, or the access goes on past it): the next fault
- * may take the slow path again for any order, the local-node-first requests included
- * (`dc.tried` and `dc.thisNode` cleared).
- */
-export const directCompactFaultDone = (dc: DirectCompact): void => {
-  dc.tried = 0;
-  dc.thisNode = 0;
 };
 
 /**

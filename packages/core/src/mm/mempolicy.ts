@@ -689,10 +689,14 @@ export const kernelMigratePages = (
       );
     // get_task_mm(): the address space is held until mmput(), so the target's exit meanwhile
     // leaves it mapped.
-    const mm = getTaskMm(target);
-    if (!mm) return Effect.fail(errno("EINVAL", `migrate_pages: process ${target.pid} has no mm`));
-    return doMigratePages(k, caller, mm, from, to, nice ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE).pipe(
-      Effect.ensuring(Effect.sync(() => mmput(k, mm, caller))),
+    // Taken where no interruption can come between it and its release.
+    return Effect.acquireUseRelease(
+      Effect.sync(() => getTaskMm(target)),
+      (mm) =>
+        mm
+          ? doMigratePages(k, caller, mm, from, to, nice ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE)
+          : Effect.fail(errno("EINVAL", `migrate_pages: process ${target.pid} has no mm`)),
+      (mm) => Effect.sync(() => mm && mmput(k, mm, caller)),
     );
   });
 

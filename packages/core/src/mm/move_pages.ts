@@ -528,28 +528,32 @@ export const doMovePages = <S extends MovePagesStatus = Int32Array>(
     const result = out as S;
     // find_mm_struct(): the call works on the address space, held (get_task_mm()) until its end
     // (mmput()), so the target's exit meanwhile leaves it mapped.
-    const mm = getTaskMm(target);
-    if (!mm) return Effect.fail(errno("EINVAL", `move_pages: process ${pid} has no mm`));
-    // The caller's mmput(): a shmem object's release is queued on the caller.
-    const put = Effect.sync(() => mmput(k, mm, caller));
-    if (nodes === null) {
-      const failed = pagesStat(k, mm, nrPages, pages, result);
-      mmput(k, mm, caller);
-      return failed ? Effect.fail(failed) : Effect.succeed({ rc: 0, status: result });
-    }
-    return pagesMove(
-      k,
-      caller,
-      target,
-      mm,
-      taskNodes,
-      nrPages,
-      pages,
-      nodes,
-      (flags & MPOL_MF_MOVE_ALL) !== 0,
-      result,
-    ).pipe(
-      Effect.map((rc) => ({ rc, status: result })),
-      Effect.ensuring(put),
+    // The reference is taken where no interruption can come between it and its release.
+    return Effect.acquireUseRelease(
+      Effect.sync(() => getTaskMm(target)),
+      (mm): Effect.Effect<{ rc: number; status: S }, ErrnoError> => {
+        if (!mm) return Effect.fail(errno("EINVAL", `move_pages: process ${pid} has no mm`));
+        if (nodes === null) {
+          const failed = pagesStat(k, mm, nrPages, pages, result);
+          return failed ? Effect.fail(failed) : Effect.succeed({ rc: 0, status: result });
+        }
+        return Effect.map(
+          pagesMove(
+            k,
+            caller,
+            target,
+            mm,
+            taskNodes,
+            nrPages,
+            pages,
+            nodes,
+            (flags & MPOL_MF_MOVE_ALL) !== 0,
+            result,
+          ),
+          (rc) => ({ rc, status: result }),
+        );
+      },
+      // The caller's mmput(): a shmem object's release is queued on the caller.
+      (mm) => Effect.sync(() => mm && mmput(k, mm, caller)),
     );
   });
