@@ -467,6 +467,23 @@ export class Zone {
    * an allocation that may wake kswapd, and `rmqueue()` has not woken it for that yet.
    */
   boostedWatermark = false;
+  /**
+   * Direct compactions for an order at or above {@link compactOrderFailed} looked at since the
+   * last failure (`zone->compact_considered`, `include/linux/mmzone.h`); `compaction_deferred()`
+   * (`mm/compaction.c`, Linux 6.16) skips them until it reaches `1 << compactDeferShift`.
+   */
+  compactConsidered = 0;
+  /**
+   * How many times in a row compaction failed here, up to `COMPACT_MAX_DEFER_SHIFT` (6)
+   * (`zone->compact_defer_shift`): `1 << compactDeferShift` compactions are skipped after one.
+   */
+  compactDeferShift = 0;
+  /**
+   * The lowest order compaction failed for (`zone->compact_order_failed`): deferral applies to
+   * this order and above. 0 at boot, as Linux leaves it, so the first failure defers every
+   * order until a success raises it past its own order.
+   */
+  compactOrderFailed = 0;
 
   /**
    * `wmark_pages()` (`include/linux/mmzone.h`): watermark `i` (`WMARK_MIN` / `_LOW` / `_HIGH` /

@@ -215,7 +215,8 @@ export interface CopyWorkerEvent {
  * the zone's span and the scanners' positions, `mm_compaction_isolate_migratepages` and
  * `mm_compaction_isolate_freepages` per block scanned, `mm_compaction_migratepages` per
  * `migrate_pages()` call, `mm_compaction_finished` / `mm_compaction_suitable` with the decision,
- * and `mm_compaction_kcompactd_wake` / `mm_compaction_wakeup_kcompactd` for the daemon.
+ * `mm_compaction_kcompactd_wake` / `mm_compaction_wakeup_kcompactd` for the daemon, and the
+ * deferral events `mm_compaction_defer_compaction`, `_deferred` and `_defer_reset`.
  *
  * @category Tracing and statistics
  */
@@ -275,6 +276,28 @@ export type MmCompactionEvent =
       readonly nid: number;
       /** The order asked for; -1 for a proactive trigger. */
       readonly order: number;
+    }
+  | {
+      /**
+       * `mm_compaction_defer_compaction` (`defer_compaction()`), `mm_compaction_deferred`
+       * (`compaction_deferred()` skipping a compaction) or `mm_compaction_defer_reset`
+       * (`compaction_defer_reset()`), with the zone's state after the change
+       * (`mm_compaction_defer_template`).
+       */
+      readonly event:
+        | "mm_compaction_defer_compaction"
+        | "mm_compaction_deferred"
+        | "mm_compaction_defer_reset";
+      /** The zone's node. */
+      readonly nid: number;
+      /** The order compacted for. */
+      readonly order: number;
+      /** `considered`: `zone->compact_considered`. */
+      readonly considered: number;
+      /** `defer_shift`: `zone->compact_defer_shift` (the trace prints `limit`, `1 << defer_shift`). */
+      readonly deferShift: number;
+      /** `order_failed`: `zone->compact_order_failed`. */
+      readonly orderFailed: number;
     };
 
 /**

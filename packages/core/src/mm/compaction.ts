@@ -16,9 +16,12 @@
  * high-order allocation (`try_to_compact_pages()`, counted in `compact_stall`), and `kcompactd`,
  * one daemon fiber per node on Effect's `Clock`, woken by `wakeup_kcompactd()` and every
  * `HPAGE_FRAG_CHECK_INTERVAL_MSEC` for proactive compaction (`compaction_proactiveness`).
+ * Direct compaction and `kcompactd` defer compaction for an order after it fails in a zone
+ * (`defer_compaction()`, `compaction_deferred()`, `compaction_defer_reset()`): 1, 2, 4 … up to
+ * 64 considerations are skipped.
  *
  * Not modelled: the pageblock skip hints (`PG_migrate_skip`), the cached scanner positions (every
- * run scans the whole zone), deferral (`defer_compaction()`), the fast searches
+ * run scans the whole zone), the fast searches
  * (`fast_isolate_freepages()`, `fast_find_migrateblock()`) and page capture. The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
  * Linux 6.16's `isolate_movable_page()`, which the model has by its 6.17 name,
@@ -999,12 +1002,85 @@ export const compactNodes = (k: Kernel): Effect.Effect<void, ErrnoError> =>
     { discard: true },
   );
 
+type DeferEvent =
+  | "mm_compaction_defer_compaction"
+  | "mm_compaction_deferred"
+  | "mm_compaction_defer_reset";
+
+const traceDefer = (k: Kernel, zone: Zone, order: number, event: DeferEvent): void => {
+  if (k.trace.enabled) {
+    k.trace.emit({
+      event,
+      nid: zone.nid,
+      order,
+      considered: zone.compactConsidered,
+      deferShift: zone.compactDeferShift,
+      orderFailed: zone.compactOrderFailed,
+    });
+  }
+};
+
+/**
+ * `defer_compaction()` (`mm/compaction.c`, Linux 6.16): compaction for `order` failed in `zone`.
+ * The count of compactions considered starts again, the shift grows by one up to
+ * `COMPACT_MAX_DEFER_SHIFT`, so the next 1, 3, 7 … 63 compactions for this order or higher are
+ * skipped, and the failed order drops to `order` if it was higher. Emits
+ * `mm_compaction_defer_compaction`.
+ */
+const deferCompaction = (k: Kernel, zone: Zone, order: number): void => {
+  zone.compactConsidered = 0;
+  zone.compactDeferShift = Math.min(zone.compactDeferShift + 1, COMPACT_MAX_DEFER_SHIFT);
+  if (order < zone.compactOrderFailed) zone.compactOrderFailed = order;
+  traceDefer(k, zone, order, "mm_compaction_defer_compaction");
+};
+
+/**
+ * `compaction_deferred()` (`mm/compaction.c`, Linux 6.16): should compaction for `order` be
+ * skipped this time? Never below the failed order; otherwise each call counts one more
+ * consideration, and the compaction is skipped (`mm_compaction_deferred`) until the count
+ * reaches `1 << compact_defer_shift`, where it stays.
+ */
+const compactionDeferred = (k: Kernel, zone: Zone, order: number): boolean => {
+  if (order < zone.compactOrderFailed) return false;
+  const deferLimit = 2 ** zone.compactDeferShift;
+  if (++zone.compactConsidered >= deferLimit) {
+    zone.compactConsidered = deferLimit;
+    return false;
+  }
+  traceDefer(k, zone, order, "mm_compaction_deferred");
+  return true;
+};
+
+/**
+ * `compaction_defer_reset()` (`mm/compaction.c`, Linux 6.16): compaction for `order` succeeded
+ * in `zone`. When the allocation got its page (`allocSuccess`) the deferral ends (considered and
+ * shift back to 0); either way the failed order rises above `order`. Emits
+ * `mm_compaction_defer_reset`.
+ */
+const compactionDeferReset = (
+  k: Kernel,
+  zone: Zone,
+  order: number,
+  allocSuccess: boolean,
+): void => {
+  if (allocSuccess) {
+    zone.compactConsidered = 0;
+    zone.compactDeferShift = 0;
+  }
+  if (order >= zone.compactOrderFailed) zone.compactOrderFailed = order + 1;
+  traceDefer(k, zone, order, "mm_compaction_defer_reset");
+};
+
 /**
  * `try_to_compact_pages()` (`mm/compaction.c`): direct compaction for an allocation of `order`
  * with `gfp`, over the nodes it may use (node `nid` first, then its fallbacks, or `nid` alone
  * with `__GFP_THISNODE`), at priority `prio`: `MIGRATE_ASYNC` for `COMPACT_PRIO_ASYNC`,
- * `MIGRATE_SYNC_LIGHT` otherwise. Stops at the first zone that succeeds; returns the largest
- * result (`COMPACT_SKIPPED` when no zone could be compacted).
+ * `MIGRATE_SYNC_LIGHT` otherwise. Above `COMPACT_PRIO_SYNC_FULL` a zone whose earlier failures
+ * defer compaction for this order (`compaction_deferred()`) is passed over, counting as
+ * `COMPACT_DEFERRED`. Stops at the first zone that succeeds (`compaction_defer_reset()`, the
+ * allocation not yet made); a zone a sync-light run went through without success
+ * (`COMPACT_COMPLETE`, `COMPACT_PARTIAL_SKIPPED`) has compaction deferred (`defer_compaction()`).
+ * Returns the largest result (`COMPACT_SKIPPED` when no zone could be compacted).
  *
  * @category Compaction
  */
@@ -1019,6 +1095,12 @@ export const tryToCompactPages = (
   Effect.gen(function* () {
     let rc: number = CompactResult.SKIPPED;
     for (const node of allocNodes(k, gfp, nid, nodemask)) {
+      const zone = k.pageAlloc.zones[node];
+      // The hardest priority compacts whatever earlier failures say.
+      if (zone && prio > CompactPriority.SYNC_FULL && compactionDeferred(k, zone, order)) {
+        rc = Math.max(rc, CompactResult.DEFERRED);
+        continue;
+      }
       const { result } = yield* compactZone(k, node, {
         order,
         mode: prio === CompactPriority.ASYNC ? MIGRATE_ASYNC : MIGRATE_SYNC_LIGHT,
@@ -1027,7 +1109,19 @@ export const tryToCompactPages = (
         ignoreBlockSuitable: prio === CompactPriority.SYNC_FULL,
       });
       rc = Math.max(rc, result);
-      if (result === CompactResult.SUCCESS) break;
+      if (!zone) continue;
+      if (result === CompactResult.SUCCESS) {
+        // Likely, not certain: the caller resets fully once the page is had.
+        compactionDeferReset(k, zone, order, false);
+        break;
+      }
+      // Asynchronous compaction gives up too easily to count as a failure.
+      if (
+        prio !== CompactPriority.ASYNC &&
+        (result === CompactResult.COMPLETE || result === CompactResult.PARTIAL_SKIPPED)
+      ) {
+        deferCompaction(k, zone, order);
+      }
     }
     return rc as CompactResult;
   });
@@ -1036,7 +1130,10 @@ export const tryToCompactPages = (
  * `__alloc_pages_direct_compact()` (`mm/page_alloc.c`, Linux 6.16): runs {@link tryToCompactPages},
  * then tries the allocation again. Order 0 compacts nothing (`COMPACT_SKIPPED`, no page). Unless
  * compaction was skipped it counts `compact_stall`, then `compact_success` when the allocation
- * got its page or `compact_fail` when it did not. Returns the page (head PFN) or -1, and the
+ * got its page (which ends the deferral of its zone: `compaction_defer_reset()` with
+ * `alloc_success`) or `compact_fail` when it did not. A compaction deferred in every zone
+ * (`COMPACT_DEFERRED`) is not skipped: as in Linux 6.16 it counts `compact_stall` and, without a
+ * page, `compact_fail`, though no zone was compacted. Returns the page (head PFN) or -1, and the
  * compaction result. `current` is the allocating task: it compacts with `PF_MEMALLOC` set
  * (`memalloc_noreclaim_save()`), restored before the allocation, which is made in it; null for a
  * kernel thread of `nid`. The allocation is `get_page_from_freelist()` with the slow path's
@@ -1065,6 +1162,10 @@ export const allocPagesDirectCompact = (
     if (result === CompactResult.SKIPPED) return { page: -1, result };
     k.vmstat.count("compact_stall");
     const page = k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
+    if (page >= 0) {
+      const zone = k.pageAlloc.zones[k.mem.pfnToNid(page)];
+      if (zone) compactionDeferReset(k, zone, order, true);
+    }
     k.vmstat.count(page >= 0 ? "compact_success" : "compact_fail");
     return { page, result };
   });
@@ -1264,7 +1365,12 @@ export class CompactionState implements Compaction {
     return fragmentationScoreNode(this.k, nid) > fragmentationScoreWmark(this.k, false);
   }
 
-  /** `kcompactd_do_work()`: compacts for the order the node was woken for. */
+  /**
+   * `kcompactd_do_work()`: compacts for the order the node was woken for, unless earlier failures
+   * defer it (`compaction_deferred()`); a run that succeeds raises the failed order
+   * (`compaction_defer_reset()`), one that goes through the zone without success defers
+   * compaction (`defer_compaction()`).
+   */
   private doWork(nid: number): Effect.Effect<void, ErrnoError> {
     const k = this.k;
     const node = this.nodes[nid]!;
@@ -1273,11 +1379,23 @@ export class CompactionState implements Compaction {
       if (k.trace.enabled) k.trace.emit({ event: "mm_compaction_kcompactd_wake", nid, order });
       k.vmstat.count("compact_daemon_wake");
       const zone = k.pageAlloc.zones[nid]!;
-      if (compactionSuitAllocationOrder(k, zone, order) === CompactResult.CONTINUE) {
+      if (
+        !compactionDeferred(k, zone, order) &&
+        compactionSuitAllocationOrder(k, zone, order) === CompactResult.CONTINUE
+      ) {
         const r = yield* k.call(
           "kcompactd",
           compactZone(k, nid, { order, mode: MIGRATE_SYNC_LIGHT, gfp: GFP_KERNEL }),
         );
+        // Sync-light, so it defers as sync direct compaction does.
+        if (r.result === CompactResult.SUCCESS) {
+          compactionDeferReset(k, zone, order, false);
+        } else if (
+          r.result === CompactResult.PARTIAL_SKIPPED ||
+          r.result === CompactResult.COMPLETE
+        ) {
+          deferCompaction(k, zone, order);
+        }
         k.vmstat.count("compact_daemon_migrate_scanned", r.migrateScanned);
         k.vmstat.count("compact_daemon_free_scanned", r.freeScanned);
       }
