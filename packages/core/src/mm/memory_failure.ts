@@ -51,7 +51,6 @@ import {
   PG_hugetlb,
   PG_hugetlb_migratable,
   PG_hwpoison,
-  PG_locked,
   PG_lru,
   PG_mlocked,
   PG_offline,
@@ -562,11 +561,13 @@ const mappingEvictFolio = (k: Kernel, head: number): boolean => {
 
 /**
  * `soft_offline_in_use_page()`: a page in use is emptied and taken out of use. A THP is split
- * first (`EBUSY` when it cannot be); then, the folio locked, any but a hugetlb page waits for
- * its writeback to end (`folio_wait_writeback()`, Linux 6.16); a clean unmapped page-cache page is
- * just dropped ("invalidated"); anything else is isolated (`EBUSY` when it cannot be: already isolated by a
- * migration) and migrated away with `alloc_migration_target()` on any node (the page's own
- * first), `MIGRATE_SYNC`, `MR_MEMORY_FAILURE`, then poisoned (`page_handle_poison()`); a hugetlb
+ * first (`EBUSY` when it cannot be); then it locks the folio (`folio_lock()`: asleep in its turn
+ * behind the lock's holder and the lockers queued before it, holding `get_any_page()`'s
+ * reference) and, under the lock, any but a hugetlb page waits for its writeback to end
+ * (`folio_wait_writeback()`, Linux 6.16), and a clean unmapped page-cache page is just dropped
+ * ("invalidated"); the lock is dropped before the rest. Anything else is isolated (`EBUSY` when
+ * it cannot be: already isolated by a migration) and migrated away with
+ * `alloc_migration_target()` on any node (the page's own first), `MIGRATE_SYNC`, `MR_MEMORY_FAILURE`, then poisoned (`page_handle_poison()`); a hugetlb
  * page is migrated, freed back to its pool and dissolved. A failed migration is `EBUSY` (or the
  * negative errno `migrate_pages()` returned). The destination is allocated in `current` (null: a
  * kernel thread of the page's node).
@@ -592,18 +593,22 @@ const softOfflineInUsePage = (
       }
       head = pfn;
     }
-    // folio_lock(): wait for whoever holds the lock, holding the page; then, for any but a
-    // hugetlb folio, folio_wait_writeback() under the lock, so a page cache page written back
-    // meanwhile may be dropped below rather than migrated.
-    while (m.test(head, PG_locked) || (!huge && m.test(head, PG_writeback))) {
-      if (m.test(head, PG_locked)) yield* k.folioWaiters.waitUnlocked(head);
-      else yield* k.folioWaiters.waitBit(head, PG_writeback);
+    // folio_lock(), holding the page: it sleeps in its turn behind whoever holds the lock or
+    // sleeps for it first, and the unlock hands the lock over. Then, for any but a hugetlb folio,
+    // folio_wait_writeback() under the lock, so a page cache page written back meanwhile may be
+    // dropped below rather than migrated.
+    yield* folioLock(k, head);
+    while (!huge && m.test(head, PG_writeback)) {
+      yield* k.folioWaiters.waitBit(head, PG_writeback);
     }
     if (m.test(pfn, PG_hwpoison)) {
+      folioUnlock(k, head);
       folioPut(k, head); // "page already poisoned"
       return;
     }
-    if (!huge && m.test(head, PG_lru) && mappingEvictFolio(k, head)) {
+    const invalidated = !huge && m.test(head, PG_lru) && mappingEvictFolio(k, head);
+    folioUnlock(k, head);
+    if (invalidated) {
       // "invalidated": the page cache's reference is gone; the page is held and poisoned.
       pageHandlePoison(k, pfn, false, true);
       return;
