@@ -37,7 +37,7 @@
  * @module
  */
 import { Effect, Semaphore } from "effect";
-import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
+import { ERRNO, type ErrnoError, errno, errnoName, syscall } from "../errno";
 import { __GFP_MOVABLE, __GFP_RETRY_MAYFAIL, GFP_USER } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_SYNC, MR_MEMORY_FAILURE } from "../include/migrate_mode";
@@ -275,7 +275,7 @@ export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, Errno
 /**
  * `mf_mutex` (`mm/memory-failure.c`, Linux 6.16): one per kernel, held by `memory_failure()` and
  * `soft_offline_page()` from their first look at the page to their end, sleeps included, so one
- * handles a page only after the other is done with it. Waiters take it in the order they came.
+ * handles a page only after the other is done with it; `unpoison_memory()` takes it too. Waiters take it in the order they came.
  */
 const mfMutexes = new WeakMap<Kernel, Semaphore.Semaphore>();
 const mfMutex = (k: Kernel): Semaphore.Semaphore => {
@@ -411,10 +411,23 @@ const identifyAndAct = (k: Kernel, pfn: number, head: number, saved: number): 0 
  * (`put_page_back_buddy()`); a page in use by one reference has it taken for the poison's and is
  * freed (`folio_put()` twice); a reserved or offline page is refused (`EBUSY`). A page of a
  * hugetlb folio clears every poisoned page of the folio and uncounts them all
- * (`folio_free_raw_hwp()`, Linux 6.16).
+ * (`folio_free_raw_hwp()`, Linux 6.16). `ENXIO` for a PFN with no memory. Past the PFN check it
+ * runs under `mf_mutex` (Linux 6.16): it waits for a memory failure or soft offline in progress
+ * (asleep in `folio_lock()`, say) to end, uninterruptibly, as `mutex_lock()` sleeps.
  */
-export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
-  if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
+export const unpoisonMemory = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
+  Effect.suspend(() =>
+    k.mem.pfnValid(pfn)
+      ? Effect.uninterruptible(
+          mfMutex(k).withPermits(1)(
+            syscall(() => unpoisonMemoryLocked(k, pfn)).pipe(Effect.asVoid),
+          ),
+        )
+      : Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory behind it`)),
+  );
+
+/** {@link unpoisonMemory}'s body past the PFN check, run under {@link mfMutex}. */
+const unpoisonMemoryLocked = (k: Kernel, pfn: number): 0 | ErrnoError => {
   const m = k.memmap;
   if (!m.test(pfn, PG_hwpoison)) return errno("EBUSY", `pfn ${pfn} was already unpoisoned`);
   const head = m.folioOf(pfn);

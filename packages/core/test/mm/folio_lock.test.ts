@@ -246,6 +246,37 @@ describe("mf_mutex: memory_failure() and soft_offline_page() on one locked page"
     expectPoisonedGone(cached);
   });
 
+  // unpoison_memory() (mm/memory-failure.c, Linux 6.16) takes mf_mutex past its pfn_valid()
+  // check: while a soft offline sleeps in folio_lock() holding it, an unpoison of another page
+  // (a free page memory_failure() took off the buddy lists, MF_MSG_BUDDY) waits, and clears the
+  // mark only once the soft offline is done; the page then goes back to the allocator
+  // (put_page_back_buddy()).
+  it("unpoison_memory() waits for mf_mutex while a soft offline sleeps in folio_lock()", async () => {
+    const cached = cachedFile();
+    const { k, src } = cached;
+    const zone = k.pageAlloc.zones.find((z) => z.nid === 1 && z.presentPages > 0)!;
+    const freePfn = zone.startPfn + 1000;
+    run(k.memoryFailure(freePfn));
+    const nodeFree = k.pageAlloc.nodeFreePages(1);
+    expect(folioTrylock(k, src)).toBe(true);
+    const offline = Effect.runFork(k.softOfflinePage(src));
+    await settle();
+    const unpoison = Effect.runFork(k.unpoisonMemory(freePfn));
+    await settle();
+    expect(unpoison.pollUnsafe()).toBeUndefined();
+    expect(k.memmap.test(freePfn, PG_hwpoison)).toBe(true);
+    expect(k.numPoisonedPages).toBe(1);
+    folioUnlock(k, src);
+    await runP(Fiber.join(offline));
+    await runP(Fiber.join(unpoison));
+    expect(k.memmap.test(freePfn, PG_hwpoison)).toBe(false);
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(nodeFree + 1);
+    // The soft-offlined page stays poisoned and counted.
+    expect(k.numPoisonedPages).toBe(1);
+    expect(k.memmap.refcount[src]).toBe(1);
+    expectPoisonedGone(cached);
+  });
+
   // memory_failure() first: it drops the clean page-cache page (MF_MSG_CLEAN_LRU, MF_RECOVERED);
   // soft_offline_page() then finds it poisoned ("page already poisoned") and succeeds.
   it("memory_failure() first: MF_RECOVERED, then soft offline finds the page poisoned and succeeds", async () => {
