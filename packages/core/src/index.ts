@@ -378,6 +378,8 @@ export {
 } from "./include/page_flags";
 // include/linux/pagemap.h
 export { FolioWaitQueue } from "./include/pagemap";
+// include/linux/pagevec.h
+export { PAGEVEC_SIZE } from "./include/pagevec";
 // include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h
 export {
   isHwpoisonEntry,

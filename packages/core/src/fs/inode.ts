@@ -19,6 +19,7 @@ import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty, PG_writeback } from "../include/page_flags";
 import { filemapGetFolio, filemapWriteFolio, folioEndWriteback } from "../mm/filemap";
+import { writeCachePages } from "../mm/page_writeback";
 import { folioMkclean } from "../mm/rmap";
 import { truncatePagecache } from "../mm/truncate";
 
@@ -68,27 +69,26 @@ export class Inode implements File {
 
   /**
    * `fsync()` (`vfs_fsync()`, `fs/sync.c`): writes every dirty folio back to the file's storage
-   * ({@link filemapWriteFolio}) and reports `EIO` once for write-back errors recorded on the file
-   * since the last call (`file_check_and_advance_wb_err()`, `mm/filemap.c`), such as a dirty page
-   * lost to a memory error. A folio under writeback is waited for first, as `WB_SYNC_ALL`
-   * writeback does (`folio_prepare_writeback()`, `mm/page-writeback.c`, then
-   * `file_fdatawait_range()`): its bytes reached the storage when it started, so the wait ends
-   * it ({@link folioEndWriteback}), and a folio dirtied again since is written too.
+   * and waits for the writeback in flight ({@link writeCachePages}, `WB_SYNC_ALL`), then reports
+   * `EIO` once for write-back errors recorded on the file since the last call
+   * (`file_check_and_advance_wb_err()`, `mm/filemap.c`), such as a dirty page lost to a memory
+   * error. Each dirty folio is written under its lock: a folio another task holds locked (a
+   * migration mid-copy, a truncation, a memory failure) is waited for in `folio_lock()`, in the
+   * lock's handoff order, and written once it is unlocked, if it is still the file's. A folio
+   * under writeback is waited for first (`folio_prepare_writeback()`, `mm/page-writeback.c`): its
+   * bytes reached the storage when it started, so the wait ends it ({@link folioEndWriteback}),
+   * and a folio dirtied again since is written too. It cannot be interrupted: an interrupt waits
+   * for the writeback's end.
    */
   fsync(): Effect.Effect<void, ErrnoError> {
-    return syscall(() => {
-      const m = this.kernel.memmap;
-      for (const head of new Set(this.mapping.pages.values())) {
-        folioEndWriteback(this.kernel, head);
-        if (!m.test(head, PG_dirty)) continue;
-        folioMkclean(this.kernel, head);
-        m.clear(head, PG_dirty);
-        filemapWriteFolio(this.kernel, this.mapping, head);
-      }
-      if (this.mapping.wbErrSeq === this.wbErrSample) return undefined;
-      this.wbErrSample = this.mapping.wbErrSeq;
-      return errno("EIO", `fsync: a write-back error was recorded on ${this.name}`);
-    });
+    return Effect.andThen(
+      writeCachePages(this.kernel, this.mapping),
+      syscall(() => {
+        if (this.mapping.wbErrSeq === this.wbErrSample) return undefined;
+        this.wbErrSample = this.mapping.wbErrSeq;
+        return errno("EIO", `fsync: a write-back error was recorded on ${this.name}`);
+      }),
+    );
   }
 
   /** Folios in the page cache. */

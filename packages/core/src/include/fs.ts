@@ -51,7 +51,9 @@ export interface File extends MmapFile {
    * ({@link AddressSpace.backing}) and fails with `EIO`, once, when a write-back error was recorded
    * on the file since the last call (`file_check_and_advance_wb_err()`, `mm/filemap.c`): for
    * example a dirty page lost to `memory_failure()`. Writeback in flight is waited for
-   * (`WB_SYNC_ALL`): it ends, and a folio written again under it is written back too.
+   * (`WB_SYNC_ALL`): it ends, and a folio written again under it is written back too. Each folio
+   * is written under its lock (`folio_lock()`): one another task holds locked (a migration
+   * mid-copy, a truncation) is waited for. It cannot be interrupted.
    */
   fsync(): Effect.Effect<void, ErrnoError>;
   /** Folios in the page cache. */

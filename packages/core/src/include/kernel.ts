@@ -469,7 +469,8 @@ export interface Kernel {
    * `unpoison_memory()` (`mm/memory-failure.c`): clears the mark again. `EBUSY` for a page that
    * is not poisoned, reserved or offline, or that someone else holds, maps or caches; `ENXIO`
    * for a PFN without memory. A page in use by its one reference is freed: Linux takes that
-   * reference for the poison's.
+   * reference for the poison's. It waits for a memory failure or soft offline in progress to end
+   * (`mf_mutex`).
    */
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError>;
 

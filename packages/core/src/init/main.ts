@@ -698,10 +698,7 @@ class Machine implements KernelInterface {
   }
 
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError> {
-    return this.call(
-      "unpoison_memory",
-      syscall(() => unpoisonMemory(this, pfn)).pipe(Effect.asVoid),
-    );
+    return this.call("unpoison_memory", unpoisonMemory(this, pfn));
   }
 }
 

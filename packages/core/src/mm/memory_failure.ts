@@ -37,7 +37,7 @@
  * @module
  */
 import { Effect, Semaphore } from "effect";
-import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
+import { ERRNO, type ErrnoError, errno, errnoName, syscall } from "../errno";
 import { __GFP_MOVABLE, __GFP_RETRY_MAYFAIL, GFP_USER } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MIGRATE_SYNC, MR_MEMORY_FAILURE } from "../include/migrate_mode";
@@ -51,7 +51,6 @@ import {
   PG_hugetlb,
   PG_hugetlb_migratable,
   PG_hwpoison,
-  PG_locked,
   PG_lru,
   PG_mlocked,
   PG_offline,
@@ -276,7 +275,7 @@ export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, Errno
 /**
  * `mf_mutex` (`mm/memory-failure.c`, Linux 6.16): one per kernel, held by `memory_failure()` and
  * `soft_offline_page()` from their first look at the page to their end, sleeps included, so one
- * handles a page only after the other is done with it. Waiters take it in the order they came.
+ * handles a page only after the other is done with it; `unpoison_memory()` takes it too. Waiters take it in the order they came.
  */
 const mfMutexes = new WeakMap<Kernel, Semaphore.Semaphore>();
 const mfMutex = (k: Kernel): Semaphore.Semaphore => {
@@ -412,10 +411,23 @@ const identifyAndAct = (k: Kernel, pfn: number, head: number, saved: number): 0 
  * (`put_page_back_buddy()`); a page in use by one reference has it taken for the poison's and is
  * freed (`folio_put()` twice); a reserved or offline page is refused (`EBUSY`). A page of a
  * hugetlb folio clears every poisoned page of the folio and uncounts them all
- * (`folio_free_raw_hwp()`, Linux 6.16).
+ * (`folio_free_raw_hwp()`, Linux 6.16). `ENXIO` for a PFN with no memory. Past the PFN check it
+ * runs under `mf_mutex` (Linux 6.16): it waits for a memory failure or soft offline in progress
+ * (asleep in `folio_lock()`, say) to end, uninterruptibly, as `mutex_lock()` sleeps.
  */
-export const unpoisonMemory = (k: Kernel, pfn: number): 0 | ErrnoError => {
-  if (!k.mem.pfnValid(pfn)) return errno("ENXIO", `pfn ${pfn} has no memory behind it`);
+export const unpoisonMemory = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
+  Effect.suspend(() =>
+    k.mem.pfnValid(pfn)
+      ? Effect.uninterruptible(
+          mfMutex(k).withPermits(1)(
+            syscall(() => unpoisonMemoryLocked(k, pfn)).pipe(Effect.asVoid),
+          ),
+        )
+      : Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory behind it`)),
+  );
+
+/** {@link unpoisonMemory}'s body past the PFN check, run under {@link mfMutex}. */
+const unpoisonMemoryLocked = (k: Kernel, pfn: number): 0 | ErrnoError => {
   const m = k.memmap;
   if (!m.test(pfn, PG_hwpoison)) return errno("EBUSY", `pfn ${pfn} was already unpoisoned`);
   const head = m.folioOf(pfn);
@@ -562,11 +574,13 @@ const mappingEvictFolio = (k: Kernel, head: number): boolean => {
 
 /**
  * `soft_offline_in_use_page()`: a page in use is emptied and taken out of use. A THP is split
- * first (`EBUSY` when it cannot be); then, the folio locked, any but a hugetlb page waits for
- * its writeback to end (`folio_wait_writeback()`, Linux 6.16); a clean unmapped page-cache page is
- * just dropped ("invalidated"); anything else is isolated (`EBUSY` when it cannot be: already isolated by a
- * migration) and migrated away with `alloc_migration_target()` on any node (the page's own
- * first), `MIGRATE_SYNC`, `MR_MEMORY_FAILURE`, then poisoned (`page_handle_poison()`); a hugetlb
+ * first (`EBUSY` when it cannot be); then it locks the folio (`folio_lock()`: asleep in its turn
+ * behind the lock's holder and the lockers queued before it, holding `get_any_page()`'s
+ * reference) and, under the lock, any but a hugetlb page waits for its writeback to end
+ * (`folio_wait_writeback()`, Linux 6.16), and a clean unmapped page-cache page is just dropped
+ * ("invalidated"); the lock is dropped before the rest. Anything else is isolated (`EBUSY` when
+ * it cannot be: already isolated by a migration) and migrated away with
+ * `alloc_migration_target()` on any node (the page's own first), `MIGRATE_SYNC`, `MR_MEMORY_FAILURE`, then poisoned (`page_handle_poison()`); a hugetlb
  * page is migrated, freed back to its pool and dissolved. A failed migration is `EBUSY` (or the
  * negative errno `migrate_pages()` returned). The destination is allocated in `current` (null: a
  * kernel thread of the page's node).
@@ -592,18 +606,22 @@ const softOfflineInUsePage = (
       }
       head = pfn;
     }
-    // folio_lock(): wait for whoever holds the lock, holding the page; then, for any but a
-    // hugetlb folio, folio_wait_writeback() under the lock, so a page cache page written back
-    // meanwhile may be dropped below rather than migrated.
-    while (m.test(head, PG_locked) || (!huge && m.test(head, PG_writeback))) {
-      if (m.test(head, PG_locked)) yield* k.folioWaiters.waitUnlocked(head);
-      else yield* k.folioWaiters.waitBit(head, PG_writeback);
+    // folio_lock(), holding the page: it sleeps in its turn behind whoever holds the lock or
+    // sleeps for it first, and the unlock hands the lock over. Then, for any but a hugetlb folio,
+    // folio_wait_writeback() under the lock, so a page cache page written back meanwhile may be
+    // dropped below rather than migrated.
+    yield* folioLock(k, head);
+    while (!huge && m.test(head, PG_writeback)) {
+      yield* k.folioWaiters.waitBit(head, PG_writeback);
     }
     if (m.test(pfn, PG_hwpoison)) {
+      folioUnlock(k, head);
       folioPut(k, head); // "page already poisoned"
       return;
     }
-    if (!huge && m.test(head, PG_lru) && mappingEvictFolio(k, head)) {
+    const invalidated = !huge && m.test(head, PG_lru) && mappingEvictFolio(k, head);
+    folioUnlock(k, head);
+    if (invalidated) {
       // "invalidated": the page cache's reference is gone; the page is held and poisoned.
       pageHandlePoison(k, pfn, false, true);
       return;

@@ -14,6 +14,7 @@ import { Effect } from "effect";
 import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_writeback } from "../include/page_flags";
+import { PAGEVEC_SIZE } from "../include/pagevec";
 import {
   filemapRemoveFolio,
   folioEndWriteback,
@@ -23,9 +24,6 @@ import {
 } from "./filemap";
 import { zapPteRange } from "./memory";
 import { folioPut } from "./swap";
-
-/** `PAGEVEC_SIZE` (`include/linux/pagevec.h`): the folios one `struct folio_batch` holds, 31. */
-const PAGEVEC_SIZE = 31;
 
 /**
  * `unmap_mapping_range()` over the folio's pages, `unmap_mapping_folio()` when `head` is given,

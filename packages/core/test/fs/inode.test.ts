@@ -17,6 +17,7 @@ import {
   MIGRATE_SYNC,
   MR_SYSCALL,
   migratePages,
+  PG_dirty,
   PG_locked,
   PG_writeback,
   putbackMovablePages,
@@ -224,6 +225,49 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     run(p.munmap(addr, 2 * PAGE));
     run(file.truncate());
     expect(k.pageAlloc.totalFreePages()).toBe(free + 2);
+    expectConsistent(k);
+  });
+
+  // fsync() is WB_SYNC_ALL writeback (writeback_iter(), mm/page-writeback.c, Linux 6.16): it
+  // takes each tagged folio with a reference (filemap_get_folios_tag()) and sleeps in
+  // folio_lock() on it (writeback_get_folio()). A migration holding the folio locked mid-copy
+  // makes it wait; the migration's move then finds fsync's reference (__migrate_folio(): -EAGAIN)
+  // and, its passes spent, gives the folio back unlocked, which hands the lock to fsync. fsync
+  // writes the folio, still the file's and dirty, to the storage and drops its reference; the
+  // migration's synchronous retry then moves it (move_pages() status: node 1).
+  it("fsync() sleeps in folio_lock() on a dirty folio a migration holds mid-copy, then writes it", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const file = run(k.createFile("data"));
+    const p = run(k.createProcess({ node: 0 }));
+    const addr = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(PAGE, 5)));
+    const src = file.folioAt(0)!.pfn;
+    expect(k.memmap.test(src, PG_dirty)).toBe(true);
+    const gated = gatedMigrator(k, run(k.loadModule({ name: "gated" })));
+    run(k.migrateOffload.register(gated.migrator));
+    const moved = Effect.runFork(p.movePages(0, [addr], [1]));
+    while (!gated.copying()) await runP(Effect.yieldNow);
+    expect(k.memmap.test(src, PG_locked)).toBe(true);
+    const synced = Effect.runFork(file.fsync());
+    for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+    // Asleep in folio_lock(), referenced: nothing written yet.
+    expect(synced.pollUnsafe()).toBeUndefined();
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    expect(k.memmap.test(src, PG_dirty)).toBe(true);
+    expect(file.mapping.backing!.nrPages).toBe(0);
+    gated.open();
+    await runP(Fiber.join(synced));
+    const r = await runP(Fiber.join(moved));
+    expect(r.rc).toBe(0);
+    expect([...r.status]).toEqual([1]);
+    // What fsync() wrote is what the page held: the storage reads it back after a truncation.
+    expect(file.mapping.backing!.nrPages).toBe(1);
+    const dst = file.folioAt(0)!.pfn;
+    expect(dst).not.toBe(src);
+    expect(k.memmap.test(dst, PG_dirty)).toBe(false);
+    expect(k.folioWaiters.waiting(src)).toBe(0);
+    expectBytes(run(p.read(addr, PAGE)), pattern(PAGE, 5));
+    run(p.munmap(addr, PAGE));
     expectConsistent(k);
   });
 

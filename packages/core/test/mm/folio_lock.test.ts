@@ -154,6 +154,61 @@ describe("memory_failure() and soft_offline_page() asleep in folio_lock()", () =
   });
 });
 
+// soft_offline_in_use_page() (mm/memory-failure.c, Linux 6.16) sleeps in folio_lock() holding
+// get_any_page()'s reference, as truncate_inode_pages_range()'s second loop (mm/truncate.c) does
+// holding find_get_entries()'s: the unlock hands the lock to whichever slept first
+// (wake_page_function()). Soft offline first: it finds the truncation's reference, so
+// mapping_evict_folio() declines (refcount 3 > 2), and its unlock hands the lock to the
+// truncation, which drops the folio from the file; the soft offline's migration (MIGRATE_SYNC,
+// MR_MEMORY_FAILURE) then finds only its isolation reference ("Folio was freed from under us"),
+// which counts as migrated, and page_handle_poison() keeps the page: 0. Truncation first: it
+// drops the folio before the soft offline runs, which migrates it the same way. Either way the
+// page ends poisoned with the one reference held for good, and the file's other page is freed.
+describe("soft_offline_page() and a truncation asleep on one folio's lock", () => {
+  it.each([
+    { first: "soft offline", cachedAtMigration: null },
+    { first: "truncation", cachedAtMigration: 0 },
+  ])(
+    "they take the lock in the order they slept: $first first; the soft offline succeeds (0), the page poisoned",
+    async ({ first, cachedAtMigration }) => {
+      const cached = cachedFile();
+      const { k, file, src } = cached;
+      const atMigration: number[] = [];
+      const succeeded: number[] = [];
+      k.trace.subscribe((e) => {
+        if (e.event === "mm_migrate_pages_start") atMigration.push(file.cachedFolios);
+        if (e.event === "mm_migrate_pages") succeeded.push(e.succeeded);
+      });
+      expect(folioTrylock(k, src)).toBe(true);
+      const offline = () => Effect.runFork(k.softOfflinePage(src));
+      const early = first === "soft offline" ? offline() : null;
+      await settle();
+      const truncation = Effect.runFork(file.truncate());
+      await settle();
+      const late = early ?? offline();
+      await settle();
+      expect(k.folioWaiters.waiting(src)).toBe(2);
+      // The page cache's reference, get_any_page()'s and the truncation's.
+      expect(k.memmap.refcount[src]).toBe(3);
+      folioUnlock(k, src);
+      await runP(Fiber.join(late));
+      await runP(Fiber.join(truncation));
+      // Handed the lock second, the soft offline migrates a folio the file no longer holds (the
+      // other page's went in the truncation's first pass). Handed it first, it starts migrating
+      // while the truncation, handed the lock by its unlock, may or may not have run.
+      expect(atMigration).toHaveLength(1);
+      if (cachedAtMigration !== null) expect(atMigration).toEqual([cachedAtMigration]);
+      expect(succeeded).toEqual([1]);
+      expect(k.vmstat.get("pgmigrate_success")).toBe(1);
+      expect(k.vmstat.get("pgmigrate_fail")).toBe(0);
+      expect(k.numPoisonedPages).toBe(1);
+      expect(k.memmap.refcount[src]).toBe(1);
+      expect(file.cachedFolios).toBe(0);
+      expectPoisonedGone(cached);
+    },
+  );
+});
+
 // memory_failure() and soft_offline_page() (mm/memory-failure.c, Linux 6.16) each run under
 // mf_mutex, which they hold while they sleep in folio_lock(): the second to come waits for the
 // first to end, and marks nothing meanwhile (TestSetPageHWPoison() comes after mutex_lock()).
@@ -187,6 +242,37 @@ describe("mf_mutex: memory_failure() and soft_offline_page() on one locked page"
         result: "MF_FAILED",
       },
     ]);
+    expect(k.memmap.refcount[src]).toBe(1);
+    expectPoisonedGone(cached);
+  });
+
+  // unpoison_memory() (mm/memory-failure.c, Linux 6.16) takes mf_mutex past its pfn_valid()
+  // check: while a soft offline sleeps in folio_lock() holding it, an unpoison of another page
+  // (a free page memory_failure() took off the buddy lists, MF_MSG_BUDDY) waits, and clears the
+  // mark only once the soft offline is done; the page then goes back to the allocator
+  // (put_page_back_buddy()).
+  it("unpoison_memory() waits for mf_mutex while a soft offline sleeps in folio_lock()", async () => {
+    const cached = cachedFile();
+    const { k, src } = cached;
+    const zone = k.pageAlloc.zones.find((z) => z.nid === 1 && z.presentPages > 0)!;
+    const freePfn = zone.startPfn + 1000;
+    run(k.memoryFailure(freePfn));
+    const nodeFree = k.pageAlloc.nodeFreePages(1);
+    expect(folioTrylock(k, src)).toBe(true);
+    const offline = Effect.runFork(k.softOfflinePage(src));
+    await settle();
+    const unpoison = Effect.runFork(k.unpoisonMemory(freePfn));
+    await settle();
+    expect(unpoison.pollUnsafe()).toBeUndefined();
+    expect(k.memmap.test(freePfn, PG_hwpoison)).toBe(true);
+    expect(k.numPoisonedPages).toBe(1);
+    folioUnlock(k, src);
+    await runP(Fiber.join(offline));
+    await runP(Fiber.join(unpoison));
+    expect(k.memmap.test(freePfn, PG_hwpoison)).toBe(false);
+    expect(k.pageAlloc.nodeFreePages(1)).toBe(nodeFree + 1);
+    // The soft-offlined page stays poisoned and counted.
+    expect(k.numPoisonedPages).toBe(1);
     expect(k.memmap.refcount[src]).toBe(1);
     expectPoisonedGone(cached);
   });
