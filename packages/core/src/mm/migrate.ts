@@ -745,6 +745,11 @@ interface BatchCall {
   readonly doBatch: boolean;
   /** Whether the migrator's copy completed with 0. */
   copied: boolean;
+  /**
+   * Whether the move passes (or the undo of an interruption) have run and released the lists:
+   * an interruption seen later finds nothing to undo.
+   */
+  finished: boolean;
   nrBatch: number;
   pass: number;
   retry: number;
@@ -866,6 +871,8 @@ const movePasses = (b: BatchCall): number => {
   stats.nrFailedPages += counts.nrRetryPages;
   migrateFoliosUndo(c, b.srcBatch, b.dstBatch, ret);
   migrateFoliosUndo(c, b.srcStd, b.dstStd, ret);
+  // From here the batch is over: an interruption seen after this returns has nothing to undo.
+  b.finished = true;
   b.srcBatch.release();
   b.dstBatch.release();
   b.srcStd.release();
@@ -927,6 +934,8 @@ const runBatch = (b: BatchCall): Step => {
  * stays locked, unmapped or allocated.
  */
 const undoInterruptedBatch = (b: BatchCall): void => {
+  if (b.finished) return;
+  b.finished = true;
   const { c } = b;
   releaseHeld(c);
   c.slowAlloc = null;
@@ -977,6 +986,7 @@ const batchStep = (
     batch,
     doBatch: offload && batch ? offload.shouldBatch(c.reason, batch) === true : false,
     copied: false,
+    finished: false,
     nrBatch: 0,
     pass: 0,
     retry: 1,
