@@ -92,6 +92,11 @@ export interface BatchOutcome {
    * ns: the whole batch, kernel work and copy, whoever copied it.
    */
   readonly ns: number;
+  /**
+   * Whether the batch ended without its result: interrupted (or failed) while it waited or
+   * copied, its folios undone. Its time says nothing of what a copy costs; absent means false.
+   */
+  readonly interrupted?: boolean;
 }
 
 /**

@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { Effect } from "effect";
+import { Effect, Exit } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import { __GFP_DIRECT_RECLAIM } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
@@ -1004,19 +1004,22 @@ const batchStep = (
       ? ran
       : Effect.onInterrupt(ran, () => Effect.sync(() => undoInterruptedBatch(b)));
   if (!(offload?.batchDone && batch)) return step;
-  // The migrator hears how the batch ended, and how long it took, whoever copied it.
-  const done = () =>
-    offload.batchDone?.({
+  // The migrator hears how the batch ended, and how long it took, whoever copied it; an
+  // interrupted batch too, so that what was decided for it is over.
+  const done = (interrupted: boolean) => {
+    const outcome = {
       batch,
       batched: b.doBatch,
       copied: b.copied,
       ns: (performance.now() - start) * 1e6,
-    });
+    };
+    offload.batchDone?.(interrupted ? { ...outcome, interrupted } : outcome);
+  };
   if (typeof step === "number") {
-    done();
+    done(false);
     return step;
   }
-  return Effect.tap(step, () => Effect.sync(done));
+  return Effect.onExit(step, (exit) => Effect.sync(() => done(!Exit.isSuccess(exit))));
 };
 
 /** One `migrate_pages_sync()` call: its arguments, the list it retries on and its failures. */
