@@ -31,7 +31,7 @@ import { Effect, Exit, Semaphore } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import type { Attribute } from "../include/kernfs";
-import type { BatchCopier } from "../include/migrate_copy_offload";
+import type { BatchCopier, CopyBatch } from "../include/migrate_copy_offload";
 import {
   type CopyInterposer,
   MIGRATE_REASONS_ALL,
@@ -513,6 +513,9 @@ export class MigrateOffloadRegistry implements MigrateOffload {
    * - `shouldBatch` that throws or returns anything but a boolean means "do not batch" for that
    *   call; it is counted (`shouldBatchFailures`) and traced (`should_batch_failed`, with the
    *   reason).
+   * - `batchDone` is told of a batch only by the provider `shouldBatch` asked about it, and only
+   *   while that provider is still the one looked up: a migrator switched to meanwhile hears
+   *   nothing of a batch it did not see formed.
    * - `batchDone` that throws: the batch is done all the same; it is counted
    *   (`batchDoneFailures`) and traced (`batch_done_failed`, with what it threw).
    * - `offloadCopy` that throws, returns something that is not an Effect, returns an Effect that
@@ -524,11 +527,15 @@ export class MigrateOffloadRegistry implements MigrateOffload {
   private copierOf(lookup: () => Provider | null): BatchCopier {
     const k = this.k;
     const srcu = this.srcu;
+    // The provider each batch was formed under, by the batch object: its end is told to that
+    // one alone, not to one switched to since.
+    const formedUnder = new WeakMap<CopyBatch, Provider>();
     return {
       shouldBatch: (reason, batch) => {
         const idx = srcu.readLock();
         try {
           const p = lookup();
+          if (p && batch) formedUnder.set(batch, p);
           if (!p || !(p.reasonMask & (1 << reason))) return false;
           if (k.trace.enabled) traceCall(k, p.migrator, "should_batch", 0);
           if (p.migrator.shouldBatch === undefined) return false;
@@ -547,10 +554,13 @@ export class MigrateOffloadRegistry implements MigrateOffload {
         }
       },
       batchDone: (outcome) => {
+        const formed = formedUnder.get(outcome.batch);
+        if (!formed?.migrator.batchDone) return;
+        formedUnder.delete(outcome.batch);
         const idx = srcu.readLock();
         try {
           const p = lookup();
-          if (!p?.migrator.batchDone) return;
+          if (p !== formed || !p.migrator.batchDone) return;
           try {
             p.migrator.batchDone(outcome);
           } catch (error) {
