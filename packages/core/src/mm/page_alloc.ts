@@ -1368,15 +1368,15 @@ const checkAllocRequest = (k: Kernel, req: AllocRequest): ErrnoError | null => {
  * (`did_some_progress`), `outOfMemory` when it was called. (`PF_DUMPCORE`, lowmem zones and
  * suspended storage do not arise in the model; nor does a busy `oom_lock`.) An allocation still
  * in flight once the kernel has begun to shut down kills nobody: no progress, as when no process
- * can be killed.
+ * can be killed. Any other failure of the OOM killer fails the allocation with it.
  */
 const allocPagesMayOom = (
   k: Kernel,
   req: AllocRequest,
   nodemask: readonly number[] | null,
   current: AllocContext | null,
-): Effect.Effect<SlowpathResult & { readonly progress: boolean }> =>
-  Effect.suspend((): Effect.Effect<SlowpathResult & { readonly progress: boolean }> => {
+): Effect.Effect<SlowpathResult & { readonly progress: boolean }, ErrnoError> =>
+  Effect.suspend((): Effect.Effect<SlowpathResult & { readonly progress: boolean }, ErrnoError> => {
     const { nid, order, gfp } = req;
     const page = k.pageAlloc.getPageFromFreelist(
       nid,
@@ -1398,14 +1398,17 @@ const allocPagesMayOom = (
       chosen: null,
       chosenPoints: 0,
     };
-    return Effect.map(
-      Effect.orElseSucceed(outOfMemory(k, oc, current), () => false),
-      (progress) => ({
-        page: -1,
-        outOfMemory: true,
-        progress,
-      }),
+    // Only a shutdown is no progress; any other failure is the caller's to see.
+    const killed = Effect.catchIf(
+      outOfMemory(k, oc, current),
+      (e) => e.errno === "ESHUTDOWN",
+      () => Effect.succeed(false),
     );
+    return Effect.map(killed, (progress) => ({
+      page: -1,
+      outOfMemory: true,
+      progress,
+    }));
   });
 
 /**
