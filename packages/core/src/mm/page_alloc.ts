@@ -141,6 +141,15 @@ const fieldsZero = (bytes: Buffer, from: number, to: number): boolean => {
 const bytesOf = (a: Int32Array | Uint32Array): Buffer =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
+/** `view` when it is still over `a`'s bytes, else a new one ({@link bytesOf}). */
+const viewOf = (view: Buffer | undefined, a: Int32Array | Uint32Array): Buffer =>
+  view !== undefined &&
+  view.buffer === a.buffer &&
+  view.byteOffset === a.byteOffset &&
+  view.byteLength === a.byteLength
+    ? view
+    : bytesOf(a);
+
 /**
  * `fallbacks[]` (`mm/page_alloc.c`): the types an allocation may steal from, in order, when its
  * own free lists are empty.
@@ -1092,11 +1101,12 @@ export class BuddyAllocator implements PageAllocator {
       for (let p = pfn + 1; p < end; p++)
         any |= flags[p]! | mapcount[p]! | mapping[p]! | linked[p]!;
     } else {
-      // The LRU links' array is replaced when the list heads outgrow it (ListSpace).
-      if (this.#linkedBytes?.buffer !== linked.buffer) this.#linkedBytes = bytesOf(linked);
-      this.#flagsBytes ??= bytesOf(flags);
-      this.#mapcountBytes ??= bytesOf(mapcount);
-      this.#mappingBytes ??= bytesOf(mapping);
+      // A view is made again whenever its array was replaced: the LRU links' array is when the
+      // list heads outgrow it (ListSpace), and a view of an old array would read stale bytes.
+      this.#linkedBytes = viewOf(this.#linkedBytes, linked);
+      this.#flagsBytes = viewOf(this.#flagsBytes, flags);
+      this.#mapcountBytes = viewOf(this.#mapcountBytes, mapcount);
+      this.#mappingBytes = viewOf(this.#mappingBytes, mapping);
       const zero =
         fieldsZero(this.#flagsBytes, pfn + 1, end) &&
         fieldsZero(this.#mapcountBytes, pfn + 1, end) &&
