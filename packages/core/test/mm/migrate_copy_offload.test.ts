@@ -268,6 +268,20 @@ describe("the reason policy", () => {
 });
 
 describe("batchDone goes to the migrator the batch was formed under", () => {
+  it("the copier has a batchDone only while the active migrator has one", async () => {
+    const k = boot();
+    const quiet = copier(k, "dcbm");
+    const told: Migrator = { ...copier(k, "CPU_MT_COPY"), batchDone: () => {} };
+    run(k.migrateOffload.addProvider(quiet));
+    run(k.migrateOffload.addProvider(told));
+    await Effect.runPromise(k.migrateOffload.switchTo("dcbm"));
+    expect(k.migrateOffload.copier!.batchDone).toBeUndefined();
+    expect(k.migrateOffload.copierFor("dcbm")!.batchDone).toBeUndefined();
+    await Effect.runPromise(k.migrateOffload.switchTo("CPU_MT_COPY"));
+    expect(k.migrateOffload.copier!.batchDone).toBeTypeOf("function");
+    expect(k.migrateOffload.copierFor("CPU_MT_COPY")!.batchDone).toBeTypeOf("function");
+  });
+
   it("a migrator switched to after shouldBatch hears nothing of the batch, nor does the old one", async () => {
     const k = boot();
     const heard: string[] = [];
