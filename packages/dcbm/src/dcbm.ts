@@ -50,6 +50,7 @@
  */
 import {
   type Attribute,
+  type BatchOutcome,
   batchPairs,
   type CopyBatch,
   type CopyCostProfile,
@@ -602,9 +603,14 @@ const dmaMigrator = (dcbm: DcbmState): Omit<Migrator, "owner"> => ({
   offloadCopy: (dst, src, count, batch) => foliosCopyDma(dcbm, dst, src, count, batch),
   shouldBatch: (reason, batch) => dmaShouldBatch(dcbm, reason, batch),
   // `adaptive` with `learn` learns what each batch it decided really cost, whoever copied it.
-  batchDone: (outcome) => {
-    if (dcbm.policy === "adaptive" && dcbm.learn) dcbm.offloadPolicy.batchDone(outcome);
-  },
+  // Without `learn` there is no batchDone: no batch pays to report its end.
+  ...(dcbm.learn
+    ? {
+        batchDone: (outcome: BatchOutcome) => {
+          if (dcbm.policy === "adaptive") dcbm.offloadPolicy.batchDone(outcome);
+        },
+      }
+    : {}),
 });
 
 /** `nr_dma_chan_store()`: a number in `1..MAX_DMA_CHANNELS`. */

@@ -33,6 +33,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import {
   type Attribute,
+  type BatchOutcome,
   type CopyBatch,
   type CopyCostProfile,
   CopyEngine,
@@ -300,9 +301,14 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         ? engineLock.withPermit(copyBatch(dst, src, count, policy, null))
         : decideAuto(dst, src, batch),
     // `auto` with `learn` learns what each batch it decided really cost, whoever copied it.
-    batchDone: (outcome) => {
-      if (policy === "auto" && options.learn) offloadPolicy.batchDone(outcome);
-    },
+    // Without `learn` there is no batchDone: no batch pays to report its end.
+    ...(options.learn
+      ? {
+          batchDone: (outcome: BatchOutcome) => {
+            if (policy === "auto") offloadPolicy.batchDone(outcome);
+          },
+        }
+      : {}),
   };
 
   /** `auto`'s copy threads: one per idle CPU and the initiator's, if the model says they pay. */

@@ -399,6 +399,8 @@ describe("mtcopy: the auto policy (the copy-cost model)", () => {
         learn,
       });
       await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
+      // Without learn no batchDone at all: a batch pays nothing to report its end.
+      expect(kernel.migrateOffload.copier?.batchDone === undefined).toBe(!learn);
       const proc = run(kernel.createProcess());
       const big = mapPattern(proc, 128 * 4096, 8);
       // 128 × 4 KiB on one thread: declined by the model (above), twice.

@@ -92,6 +92,11 @@ export interface BatchOutcome {
    * ns: the whole batch, kernel work and copy, whoever copied it.
    */
   readonly ns: number;
+  /**
+   * Whether the batch ended without its result: interrupted (or failed) while it waited or
+   * copied, its folios undone. Its time says nothing of what a copy costs; absent means false.
+   */
+  readonly interrupted?: boolean;
 }
 
 /**
@@ -123,6 +128,13 @@ export interface Migrator {
    * `migrate_pages_batch()` has moved it (taken or turned down, offloaded or not), so that a
    * policy can learn what each choice really costs. Optional. One that throws is counted
    * (`batchDoneFailures`) and traced (`batch_done_failed`); the batch is done either way.
+   *
+   * Called once for every such batch, however it ends: one interrupted (or failed) while it
+   * waited or copied is reported with `interrupted` set. Not called for a batch `shouldBatch`
+   * was asked about without a `batch`, for one asked of another migrator (this one switched to
+   * since the batch was formed), nor after this migrator was switched away from before the
+   * batch ended. Leave it out when nothing is learned: a migrator without it costs a batch no
+   * timing and no report.
    */
   readonly batchDone?: (outcome: BatchOutcome) => void;
   /** `owner`: the module whose code this is, pinned while the migrator is active. */

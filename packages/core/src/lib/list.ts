@@ -252,8 +252,16 @@ export class FolioList implements Iterable<number> {
     return new ListIterator(this.space, this.head);
   }
 
-  /** Returns the head slot to the space. The list must be empty. */
+  /** Whether {@link release} has run. */
+  #released = false;
+
+  /**
+   * Returns the head slot to the space. The list must be empty. A second call does nothing: the
+   * slot may already be another list's head, and freeing it again would hand it out twice.
+   */
   release(): void {
+    if (this.#released) return;
+    this.#released = true;
     this.space.freeHead(this.head);
   }
 }

@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { Effect } from "effect";
+import { Effect, Exit } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import { __GFP_DIRECT_RECLAIM } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
@@ -745,6 +745,11 @@ interface BatchCall {
   readonly doBatch: boolean;
   /** Whether the migrator's copy completed with 0. */
   copied: boolean;
+  /**
+   * Whether the move passes (or the undo of an interruption) have run and released the lists:
+   * an interruption seen later finds nothing to undo.
+   */
+  finished: boolean;
   nrBatch: number;
   pass: number;
   retry: number;
@@ -866,6 +871,8 @@ const movePasses = (b: BatchCall): number => {
   stats.nrFailedPages += counts.nrRetryPages;
   migrateFoliosUndo(c, b.srcBatch, b.dstBatch, ret);
   migrateFoliosUndo(c, b.srcStd, b.dstStd, ret);
+  // From here the batch is over: an interruption seen after this returns has nothing to undo.
+  b.finished = true;
   b.srcBatch.release();
   b.dstBatch.release();
   b.srcStd.release();
@@ -927,6 +934,8 @@ const runBatch = (b: BatchCall): Step => {
  * stays locked, unmapped or allocated.
  */
 const undoInterruptedBatch = (b: BatchCall): void => {
+  if (b.finished) return;
+  b.finished = true;
   const { c } = b;
   releaseHeld(c);
   c.slowAlloc = null;
@@ -977,6 +986,7 @@ const batchStep = (
     batch,
     doBatch: offload && batch ? offload.shouldBatch(c.reason, batch) === true : false,
     copied: false,
+    finished: false,
     nrBatch: 0,
     pass: 0,
     retry: 1,
@@ -994,19 +1004,22 @@ const batchStep = (
       ? ran
       : Effect.onInterrupt(ran, () => Effect.sync(() => undoInterruptedBatch(b)));
   if (!(offload?.batchDone && batch)) return step;
-  // The migrator hears how the batch ended, and how long it took, whoever copied it.
-  const done = () =>
-    offload.batchDone?.({
+  // The migrator hears how the batch ended, and how long it took, whoever copied it; an
+  // interrupted batch too, so that what was decided for it is over.
+  const done = (interrupted: boolean) => {
+    const outcome = {
       batch,
       batched: b.doBatch,
       copied: b.copied,
       ns: (performance.now() - start) * 1e6,
-    });
+    };
+    offload.batchDone?.(interrupted ? { ...outcome, interrupted } : outcome);
+  };
   if (typeof step === "number") {
-    done();
+    done(false);
     return step;
   }
-  return Effect.tap(step, () => Effect.sync(done));
+  return Effect.onExit(step, (exit) => Effect.sync(() => done(!Exit.isSuccess(exit))));
 };
 
 /** One `migrate_pages_sync()` call: its arguments, the list it retries on and its failures. */

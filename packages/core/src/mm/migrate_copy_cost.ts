@@ -728,7 +728,10 @@ export class OffloadPolicy {
     return { raw, d: { ...raw, offloadNs, taken: choice.taken }, basis: choice.basis };
   }
 
-  /** Counts a decision, moves the correction towards 1 on a decline, and traces it. */
+  /**
+   * Counts a decision, moves the correction towards 1 on a decline the model made (not one the
+   * learner made, as measured or to explore), and traces it.
+   */
   private record(
     batch: CopyBatch,
     offload: CopyOffload,
@@ -741,7 +744,9 @@ export class OffloadPolicy {
     if (d.taken) this.taken++;
     else {
       this.declined++;
-      this.correction = 1 + (this.correction - 1) * 0.99;
+      // Only the model's decline is one the correction may have caused: a learner's says
+      // nothing of the prediction.
+      if (basis === "model") this.correction = 1 + (this.correction - 1) * 0.99;
     }
     if (this.kernel.trace.enabled)
       this.kernel.trace.emit({

@@ -205,15 +205,20 @@ export class OffloadLearner {
    * flow and was not copied by the migrator (declined in `offloadCopy`, a failed copy, or every
    * folio failed to unmap and nothing reached `offloadCopy`) is neither, and teaches nothing; an
    * exploration decided for it ({@link choose}, by the same `batch` object) is over all the same.
-   * Times that are not finite or below 0 are ignored.
+   * An `interrupted` batch teaches nothing either, and its exploration is over too. Only the
+   * batch an exploration was decided for ends it. Times that are not finite or below 0 are
+   * ignored.
    */
   learn(outcome: BatchOutcome): void {
     const { batch, batched, copied, ns } = outcome;
+    // Only the batch an exploration was decided for ends it: a batch it did not choose for
+    // (another learner's, or one decided before this class had a record) is no exploration.
     const explored = this.explorations.get(batch);
     if (explored) {
       this.explorations.delete(batch);
       explored.exploring--;
     }
+    if (outcome.interrupted) return;
     if (!(ns >= 0 && Number.isFinite(ns)) || batch.bytes <= 0) return;
     if (batched && !copied) return;
     const key = offloadClassOf(batch);
@@ -225,14 +230,10 @@ export class OffloadLearner {
     const arm = batched ? s.offload : s.cpu;
     const base = batched ? s.cpu : s.offload;
     s.totalNs += ns;
-    // A batch chosen to explore this choice; or, told of a batch object it did not choose for,
-    // one of this choice's explorations in flight.
-    const exploration = explored === arm || (explored === undefined && arm.exploring > 0);
-    if (exploration) {
+    if (explored === arm) {
       // An exploration costs what it took beyond the other choice's median (all of it while
       // the other is unmeasured).
       // An offload within the margin of the CPU's median counts as costing more, as it is chosen.
-      if (explored === undefined) arm.exploring--;
       const scaled = batched ? ns * (1 + this.margin) : ns;
       s.regretNs += Math.max(0, scaled - (base.samples > 0 ? costOf(base) * batch.bytes : 0));
     }

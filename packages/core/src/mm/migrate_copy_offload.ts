@@ -31,7 +31,7 @@ import { Effect, Exit, Semaphore } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import type { Attribute } from "../include/kernfs";
-import type { BatchCopier } from "../include/migrate_copy_offload";
+import type { BatchCopier, BatchOutcome, CopyBatch } from "../include/migrate_copy_offload";
 import {
   type CopyInterposer,
   MIGRATE_REASONS_ALL,
@@ -245,8 +245,10 @@ export class MigrateOffloadRegistry implements MigrateOffload {
   private readonly providers = new Map<string, Provider>();
   private active: Provider | null = null;
   private readonly mutex = Semaphore.makeUnsafe(1);
-  /** What `migrate_pages_batch()` calls while a migrator is active: reads it under SRCU. */
-  readonly dispatcher: BatchCopier;
+  /** The dispatcher for a migrator with `batchDone`. */
+  private readonly toldDispatcher: BatchCopier;
+  /** The dispatcher for one without: no `batchDone`, so a batch pays nothing to report its end. */
+  private readonly quietDispatcher: BatchCopier;
   /** The static call's target: the dispatcher while a migrator is active, else null. */
   private installed: BatchCopier | null = null;
   /** {@link installed} as the interposer sees it. */
@@ -254,7 +256,8 @@ export class MigrateOffloadRegistry implements MigrateOffload {
   private interposer: CopyInterposer | null = null;
 
   constructor(private readonly k: Kernel) {
-    this.dispatcher = this.copierOf(() => this.active);
+    this.toldDispatcher = this.copierOf(() => this.active, true);
+    this.quietDispatcher = this.copierOf(() => this.active, false);
     k.fs.addAttributes("/sys/kernel/mm/migration", this.attributes());
     registerModuleNotifier(k, (state, module) =>
       state === "going" ? this.moduleGoing(module) : Effect.void,
@@ -280,6 +283,14 @@ export class MigrateOffloadRegistry implements MigrateOffload {
         return dropped > 0 ? this.srcu.synchronize() : Effect.void;
       }),
     );
+  }
+
+  /**
+   * What `migrate_pages_batch()` calls while a migrator is active: reads it under SRCU. It has a
+   * `batchDone` only when the active migrator has one.
+   */
+  get dispatcher(): BatchCopier {
+    return this.active?.migrator.batchDone ? this.toldDispatcher : this.quietDispatcher;
   }
 
   /** The batch copier `migrate_pages_batch()` calls; null when no migrator is active. */
@@ -453,7 +464,8 @@ export class MigrateOffloadRegistry implements MigrateOffload {
    */
   copierFor(name: string): BatchCopier | null {
     if (!this.providers.has(name)) return null;
-    return this.interposed(this.copierOf(() => this.providers.get(name) ?? null));
+    const told = this.providers.get(name)!.migrator.batchDone !== undefined;
+    return this.interposed(this.copierOf(() => this.providers.get(name) ?? null, told));
   }
 
   /** `ESHUTDOWN` once the kernel has begun to shut down: nothing new is offered a migrator. */
@@ -513,6 +525,9 @@ export class MigrateOffloadRegistry implements MigrateOffload {
    * - `shouldBatch` that throws or returns anything but a boolean means "do not batch" for that
    *   call; it is counted (`shouldBatchFailures`) and traced (`should_batch_failed`, with the
    *   reason).
+   * - `batchDone` is told of a batch only by the provider `shouldBatch` asked about it, and only
+   *   while that provider is still the one looked up: a migrator switched to meanwhile hears
+   *   nothing of a batch it did not see formed.
    * - `batchDone` that throws: the batch is done all the same; it is counted
    *   (`batchDoneFailures`) and traced (`batch_done_failed`, with what it threw).
    * - `offloadCopy` that throws, returns something that is not an Effect, returns an Effect that
@@ -520,15 +535,46 @@ export class MigrateOffloadRegistry implements MigrateOffload {
    *   broken callback: the copy failed with `-EIO`. Its marks are not trusted: every destination
    *   of the batch is unmarked, so the whole batch takes the CPU copy. It is counted
    *   (`copyFailures`) and traced (`offload_copy_done` with `-EIO` and the reason).
+   *
+   * `told`: whether the copier has a `batchDone` (its migrator has one).
    */
-  private copierOf(lookup: () => Provider | null): BatchCopier {
+  private copierOf(lookup: () => Provider | null, told: boolean): BatchCopier {
     const k = this.k;
     const srcu = this.srcu;
-    return {
+    // The provider each batch was formed under, by the batch object: its end is told to that
+    // one alone, not to one switched to since.
+    const formedUnder = new WeakMap<CopyBatch, Provider>();
+    const batchDone = (outcome: BatchOutcome): void => {
+      const formed = formedUnder.get(outcome.batch);
+      if (!formed?.migrator.batchDone) return;
+      formedUnder.delete(outcome.batch);
+      const idx = srcu.readLock();
+      try {
+        const p = lookup();
+        if (p !== formed || !p.migrator.batchDone) return;
+        try {
+          p.migrator.batchDone(outcome);
+        } catch (error) {
+          p.counters.batchDoneFailures++;
+          if (k.trace.enabled)
+            traceCall(
+              k,
+              p.migrator,
+              "batch_done_failed",
+              -ERRNO.EIO,
+              `batchDone threw ${formatThrown(error)}`,
+            );
+        }
+      } finally {
+        srcu.readUnlock(idx);
+      }
+    };
+    const copier: BatchCopier = {
       shouldBatch: (reason, batch) => {
         const idx = srcu.readLock();
         try {
           const p = lookup();
+          if (told && p && batch) formedUnder.set(batch, p);
           if (!p || !(p.reasonMask & (1 << reason))) return false;
           if (k.trace.enabled) traceCall(k, p.migrator, "should_batch", 0);
           if (p.migrator.shouldBatch === undefined) return false;
@@ -546,28 +592,8 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           srcu.readUnlock(idx);
         }
       },
-      batchDone: (outcome) => {
-        const idx = srcu.readLock();
-        try {
-          const p = lookup();
-          if (!p?.migrator.batchDone) return;
-          try {
-            p.migrator.batchDone(outcome);
-          } catch (error) {
-            p.counters.batchDoneFailures++;
-            if (k.trace.enabled)
-              traceCall(
-                k,
-                p.migrator,
-                "batch_done_failed",
-                -ERRNO.EIO,
-                `batchDone threw ${formatThrown(error)}`,
-              );
-          }
-        } finally {
-          srcu.readUnlock(idx);
-        }
-      },
+      // No `batchDone` unless the migrator has one: a batch then pays nothing to report its end.
+      ...(told ? { batchDone } : {}),
       // One uninterruptible region: the read lock is always dropped, however the copy ends
       // (an error, a crash, an interruption), and the exit is accounted in the same step.
       copy: (dst, src, count, caller, batch) =>
@@ -598,6 +624,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           });
         }),
     };
+    return copier;
   }
 
   /** Counts and traces a `shouldBatch` that threw or returned garbage. */

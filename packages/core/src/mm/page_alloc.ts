@@ -141,6 +141,15 @@ const fieldsZero = (bytes: Buffer, from: number, to: number): boolean => {
 const bytesOf = (a: Int32Array | Uint32Array): Buffer =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
+/** `view` when it is still over `a`'s bytes, else a new one ({@link bytesOf}). */
+const viewOf = (view: Buffer | undefined, a: Int32Array | Uint32Array): Buffer =>
+  view !== undefined &&
+  view.buffer === a.buffer &&
+  view.byteOffset === a.byteOffset &&
+  view.byteLength === a.byteLength
+    ? view
+    : bytesOf(a);
+
 /**
  * `fallbacks[]` (`mm/page_alloc.c`): the types an allocation may steal from, in order, when its
  * own free lists are empty.
@@ -1092,11 +1101,12 @@ export class BuddyAllocator implements PageAllocator {
       for (let p = pfn + 1; p < end; p++)
         any |= flags[p]! | mapcount[p]! | mapping[p]! | linked[p]!;
     } else {
-      // The LRU links' array is replaced when the list heads outgrow it (ListSpace).
-      if (this.#linkedBytes?.buffer !== linked.buffer) this.#linkedBytes = bytesOf(linked);
-      this.#flagsBytes ??= bytesOf(flags);
-      this.#mapcountBytes ??= bytesOf(mapcount);
-      this.#mappingBytes ??= bytesOf(mapping);
+      // A view is made again whenever its array was replaced: the LRU links' array is when the
+      // list heads outgrow it (ListSpace), and a view of an old array would read stale bytes.
+      this.#linkedBytes = viewOf(this.#linkedBytes, linked);
+      this.#flagsBytes = viewOf(this.#flagsBytes, flags);
+      this.#mapcountBytes = viewOf(this.#mapcountBytes, mapcount);
+      this.#mappingBytes = viewOf(this.#mappingBytes, mapping);
       const zero =
         fieldsZero(this.#flagsBytes, pfn + 1, end) &&
         fieldsZero(this.#mapcountBytes, pfn + 1, end) &&
@@ -1368,15 +1378,15 @@ const checkAllocRequest = (k: Kernel, req: AllocRequest): ErrnoError | null => {
  * (`did_some_progress`), `outOfMemory` when it was called. (`PF_DUMPCORE`, lowmem zones and
  * suspended storage do not arise in the model; nor does a busy `oom_lock`.) An allocation still
  * in flight once the kernel has begun to shut down kills nobody: no progress, as when no process
- * can be killed.
+ * can be killed. Any other failure of the OOM killer fails the allocation with it.
  */
 const allocPagesMayOom = (
   k: Kernel,
   req: AllocRequest,
   nodemask: readonly number[] | null,
   current: AllocContext | null,
-): Effect.Effect<SlowpathResult & { readonly progress: boolean }> =>
-  Effect.suspend((): Effect.Effect<SlowpathResult & { readonly progress: boolean }> => {
+): Effect.Effect<SlowpathResult & { readonly progress: boolean }, ErrnoError> =>
+  Effect.suspend((): Effect.Effect<SlowpathResult & { readonly progress: boolean }, ErrnoError> => {
     const { nid, order, gfp } = req;
     const page = k.pageAlloc.getPageFromFreelist(
       nid,
@@ -1398,14 +1408,17 @@ const allocPagesMayOom = (
       chosen: null,
       chosenPoints: 0,
     };
-    return Effect.map(
-      Effect.orElseSucceed(outOfMemory(k, oc, current), () => false),
-      (progress) => ({
-        page: -1,
-        outOfMemory: true,
-        progress,
-      }),
+    // Only a shutdown is no progress; any other failure is the caller's to see.
+    const killed = Effect.catchIf(
+      outOfMemory(k, oc, current),
+      (e) => e.errno === "ESHUTDOWN",
+      () => Effect.succeed(false),
     );
+    return Effect.map(killed, (progress) => ({
+      page: -1,
+      outOfMemory: true,
+      progress,
+    }));
   });
 
 /**

@@ -62,6 +62,21 @@ describe("FolioList (list_head)", () => {
     expect(space.headsInUse).toBe(1);
   });
 
+  it("frees a head once however often it is released, so no slot is handed out twice", () => {
+    const space = new ListSpace(4);
+    const a = new FolioList(space);
+    a.release();
+    a.release();
+    expect(space.headsInUse).toBe(0);
+    const b = new FolioList(space);
+    const c = new FolioList(space);
+    expect(b.head).not.toBe(c.head);
+    b.addTail(1);
+    c.addTail(2);
+    expect([...b]).toEqual([1]);
+    expect([...c]).toEqual([2]);
+  });
+
   it("stays consistent with an array model under random operations", () => {
     const N = 12;
     const op = fc.oneof(

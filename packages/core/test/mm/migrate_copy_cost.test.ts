@@ -290,6 +290,29 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
     ]);
   });
 
+  it("forgets a hundredth of the correction only on the model's declines, not on a learner's", async () => {
+    const kernel = boot({ nodes: ["16M", "16M"] });
+    const policy = new OffloadPolicy(
+      kernel,
+      "TEST",
+      () => Effect.die(new Error("a fixed profile is never calibrated")),
+      PROFILE,
+      { coldBatches: 0 },
+    );
+    const b = batch(16, 2 * MiB);
+    const dma = { kind: "dma", channels: 4 } as const;
+    // Measured both ways, the offload ten times cheaper: the CPU copy is tried to explore.
+    for (let i = 0; i < 2; i++) {
+      policy.batchDone({ batch: batch(16, 2 * MiB), batched: false, copied: false, ns: 10e6 });
+      policy.batchDone({ batch: batch(16, 2 * MiB), batched: true, copied: true, ns: 1e6 });
+    }
+    policy.correction = 4;
+    const d = await Effect.runPromise(policy.decide(b, dma));
+    expect(d.taken).toBe(false);
+    expect(policy.declined).toBe(1);
+    expect(policy.correction).toBe(4);
+  });
+
   it("offers: turns down a batch the model declines (counted, traced), offers one it would take or has no profile for (not counted)", () => {
     const kernel = boot({ nodes: ["16M", "16M"] });
     const events: MmMigrateOffloadDecision[] = [];

@@ -56,6 +56,49 @@ describe("OffloadLearner: an exploration belongs to its batch", () => {
   });
 });
 
+describe("OffloadLearner: only the batch an exploration was decided for ends it", () => {
+  /** Two CPU batches of 1 ms, so that the next batch explores the offload. */
+  const primed = () => {
+    const learner = new OffloadLearner({ coldBatches: 0 });
+    for (let i = 0; i < 2; i++) {
+      const one = batch(512, 4 * KiB);
+      learner.choose(one, false);
+      learner.learn(outcome(one, false, 1e6));
+    }
+    return learner;
+  };
+
+  it("an interrupted batch teaches nothing, and the exploration decided for it is over", () => {
+    const learner = primed();
+    const first = batch(512, 4 * KiB);
+    expect(learner.choose(first, false)).toEqual({ taken: true, basis: "explore" });
+    learner.learn(outcome(first, true, 10e6));
+    const cut = batch(512, 4 * KiB);
+    expect(learner.choose(cut, false)).toEqual({ taken: true, basis: "explore" });
+    // Interrupted after its copy: its time counts for nothing.
+    learner.learn({ ...outcome(cut, true, 0.1e6), interrupted: true });
+    expect(learner.estimate(cut)).toMatchObject({
+      offloadSamples: 1,
+      totalNs: 12e6,
+      regretNs: 10e6,
+    });
+    // The offload's second sample is still owed: it is tried again.
+    expect(learner.choose(batch(512, 4 * KiB), false)).toEqual({ taken: true, basis: "explore" });
+  });
+
+  it("a batch it did not choose for is no exploration, though one is in flight", () => {
+    const learner = primed();
+    const explored = batch(512, 4 * KiB);
+    expect(learner.choose(explored, false)).toEqual({ taken: true, basis: "explore" });
+    // Another batch of the class, offloaded by a decision this learner did not make, ends first.
+    learner.learn(outcome(batch(512, 4 * KiB), true, 3e6));
+    expect(learner.estimate(explored).regretNs).toBe(0);
+    learner.learn(outcome(explored, true, 3e6));
+    // Only the exploration's cost beyond the CPU's 1 ms median, the offload's scaled by 1.1.
+    expect(learner.estimate(explored).regretNs).toBeCloseTo(3e6 * 1.1 - 1e6, 3);
+  });
+});
+
 describe("OffloadLearner: the model first, then what the class measured", () => {
   it("where the offload pays though the model says no, it tries the offload and then keeps it", () => {
     const learner = new OffloadLearner();

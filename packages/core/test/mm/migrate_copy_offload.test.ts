@@ -267,6 +267,50 @@ describe("the reason policy", () => {
   });
 });
 
+describe("batchDone goes to the migrator the batch was formed under", () => {
+  it("the copier has a batchDone only while the active migrator has one", async () => {
+    const k = boot();
+    const quiet = copier(k, "dcbm");
+    const told: Migrator = { ...copier(k, "CPU_MT_COPY"), batchDone: () => {} };
+    run(k.migrateOffload.addProvider(quiet));
+    run(k.migrateOffload.addProvider(told));
+    await Effect.runPromise(k.migrateOffload.switchTo("dcbm"));
+    expect(k.migrateOffload.copier!.batchDone).toBeUndefined();
+    expect(k.migrateOffload.copierFor("dcbm")!.batchDone).toBeUndefined();
+    await Effect.runPromise(k.migrateOffload.switchTo("CPU_MT_COPY"));
+    expect(k.migrateOffload.copier!.batchDone).toBeTypeOf("function");
+    expect(k.migrateOffload.copierFor("CPU_MT_COPY")!.batchDone).toBeTypeOf("function");
+  });
+
+  it("a migrator switched to after shouldBatch hears nothing of the batch, nor does the old one", async () => {
+    const k = boot();
+    const heard: string[] = [];
+    const told = (name: string): Migrator => ({
+      ...copier(k, name),
+      shouldBatch: () => true,
+      batchDone: () => {
+        heard.push(name);
+      },
+    });
+    const a = told("dcbm");
+    const b = told("CPU_MT_COPY");
+    run(k.migrateOffload.addProvider(a));
+    run(k.migrateOffload.addProvider(b));
+    await Effect.runPromise(k.migrateOffload.switchTo("dcbm"));
+    const batch = { folios: 16, bytes: 16 * 4096, pageSize: 4096 };
+    const outcome = { batch, batched: true, copied: true, ns: 1e6 };
+    // Formed and ended under dcbm: dcbm hears it.
+    k.migrateOffload.copier!.shouldBatch(MR_SYSCALL, batch);
+    k.migrateOffload.copier!.batchDone?.(outcome);
+    // Formed under dcbm, ended after the switch to CPU_MT_COPY: no one hears it.
+    const formed = { ...batch };
+    k.migrateOffload.copier!.shouldBatch(MR_SYSCALL, formed);
+    await Effect.runPromise(k.migrateOffload.switchTo("CPU_MT_COPY"));
+    k.migrateOffload.copier!.batchDone?.({ ...outcome, batch: formed });
+    expect(heard).toEqual(["dcbm"]);
+  });
+});
+
 describe("the control files", () => {
   it("lists providers with the active one in brackets, and switches atomically on write", async () => {
     const k = boot();

@@ -11,6 +11,7 @@ import { Effect, Exit, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   allocMigrationTarget,
+  type BatchOutcome,
   FolioList,
   isolateFolioToList,
   type Kernel,
@@ -151,7 +152,15 @@ describe("an interrupted migration gives back what it holds (migrate_folio_undo_
   it("during a migrator's batch copy: the copy ends first, then the batch is undone, not moved", async () => {
     const { k, p, addr, pfns } = setup(8);
     const gated = gatedMigrator(k, run(k.loadModule({ name: "gated" })));
-    run(k.migrateOffload.register(gated.migrator));
+    const outcomes: BatchOutcome[] = [];
+    run(
+      k.migrateOffload.register({
+        ...gated.migrator,
+        batchDone: (outcome) => {
+          outcomes.push(outcome);
+        },
+      }),
+    );
     const free = k.pageAlloc.totalFreePages();
     const list = isolateRange(p, addr, 8 * PAGE);
     const fiber = Effect.runFork(
@@ -165,6 +174,11 @@ describe("an interrupted migration gives back what it holds (migrate_folio_undo_
     expect(k.memmap.test(pfns[0]!, PG_locked)).toBe(true);
     gated.open();
     expect(Exit.hasInterrupts(await stopped)).toBe(true);
+    // The migrator hears the batch ended interrupted, its folios undone: the interruption took
+    // effect as the copy ended, before its result was taken, so the copy counts for nothing.
+    expect(outcomes.map((o) => [o.batched, o.copied, o.interrupted])).toEqual([
+      [true, false, true],
+    ]);
     expect([...list]).toEqual(pfns);
     expect(k.pageAlloc.totalFreePages()).toBe(free);
     putbackMovablePages(k, list);

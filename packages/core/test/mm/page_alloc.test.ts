@@ -230,6 +230,21 @@ describe("buddy allocator", () => {
     },
   );
 
+  it("reads the tails' current arrays after a per-page array is replaced (free_page_is_bad())", () => {
+    const k = boot();
+    const m = k.memmap;
+    // A first 2 MiB free reads the tails by their bytes, through views it keeps.
+    k.folioPut(run(k.allocFolio(0, 9)));
+    // The flags array replaced by a copy: the check reads the array the memory map holds now.
+    Object.defineProperty(m, "flags", { value: Uint32Array.from(m.flags) });
+    const folio = run(k.allocFolio(0, 9));
+    const tail = folio.pfn + 300;
+    m.refcount[folio.pfn] = 0;
+    m.set(tail, PG_locked);
+    expect(k.pageAlloc.freePages(folio.pfn, 9)).toBe(false);
+    expect(k.badPages).toEqual([{ pfn: tail, reason: "PAGE_FLAGS_CHECK_AT_FREE flag(s) set" }]);
+  });
+
   it("checks every tail of a 2 MiB folio: a bad field on any one of the 511 is reported, naming that page, and a tail's anon mapping is not (free_page_is_bad(), page_bad_reason(); property)", () => {
     // mm/page_alloc.c: free_pages_prepare() runs free_tail_page_prepare() and free_page_is_bad()
     // on every tail when the page checks are on; a mapping <= 0 (none, or an anon_vma) passes.
