@@ -181,6 +181,29 @@ describe("shmem_evict_inode(): the last mapping's munmap() or exit", () => {
     expectConsistent(k);
   });
 
+  // delayed_fput() runs on system_wq (kernel/workqueue.c): power-off flushes it
+  // (flush_workqueue()) before the memory goes, so the release never touches a memory map the
+  // kernel has released; it waits in folio_lock() uninterruptibly, and shutdown with it.
+  it("shutdown waits for a delayed_fput() release asleep in folio_lock(), then finishes", async () => {
+    const { k, p, mapping, src } = shmemPages();
+    const mm = getTaskMm(p)!;
+    run(p.exit());
+    expect(folioTrylock(k, src)).toBe(true);
+    mmput(k, mm);
+    await settle();
+    expect(k.systemWq.pending()).toEqual(["delayed_fput"]);
+    const down = Effect.runFork(k.shutdown());
+    await settle();
+    expect(down.pollUnsafe()).toBeUndefined();
+    expect(k.state).toBe("stopping");
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    folioUnlock(k, src);
+    await runP(Fiber.join(down));
+    expect(k.state).toBe("down");
+    expect(k.systemWq.pending()).toEqual([]);
+    expect(mapping.pages.size).toBe(0);
+  });
+
   // fput() (fs/file_table.c, Linux 6.16) queues with task_work_add() only when current lacks
   // PF_KTHREAD: a kernel thread (kthread_create(), kernel/kthread.c) never returns to user mode,
   // so its release goes to delayed_fput(). Here a kernel thread's move_pages() holds the mm of a
