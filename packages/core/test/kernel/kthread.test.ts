@@ -83,20 +83,28 @@ describe("kthreadRun(): how a daemon thread ends", () => {
 // kthread_stop() (kernel/kthread.c, Linux 6.16) waits in wait_for_completion(&kthread->exited),
 // which no signal ends: the stop returns only once its thread has ended.
 describe("kthreadStop(): the wait for the thread's end", () => {
-  it("an interrupted stop still waits for the thread, then empties the slot and resets once", async () => {
+  /** A slot whose thread runs `body(gate)`, and a stop of it forked, counting its resets. */
+  const stopping = (
+    body: (slot: KthreadSlot, gate: Deferred.Deferred<void>) => Effect.Effect<void>,
+  ) => {
     const slot: KthreadSlot = { fiber: null, stopping: false };
     const gate = Deferred.makeUnsafe<void>();
-    let resets = 0;
-    run(kthreadRun(slot, Deferred.await(gate), () => {}));
+    const resets = { n: 0 };
+    run(kthreadRun(slot, body(slot, gate), () => {}));
     const thread = slot.fiber;
-    expect(thread).not.toBeNull();
     const stop = Effect.runFork(
       kthreadStop(
         slot,
         () => {},
-        () => resets++,
+        () => resets.n++,
       ),
     );
+    return { slot, gate, resets, thread, stop };
+  };
+
+  it("an interrupted stop still waits for the thread, then empties the slot and resets once", async () => {
+    const { slot, gate, resets, thread, stop } = stopping((_, gate) => Deferred.await(gate));
+    expect(thread).not.toBeNull();
     await settle();
     const interrupted = Effect.runFork(Fiber.interrupt(stop));
     await settle();
@@ -108,22 +116,21 @@ describe("kthreadStop(): the wait for the thread's end", () => {
     expect(thread!.pollUnsafe()).toBeDefined();
     expect(slot.fiber).toBeNull();
     expect(slot.stopping).toBe(false);
-    expect(resets).toBe(1);
+    expect(resets.n).toBe(1);
   });
 
   it("a thread started in the slot before the stop returns is left alone", async () => {
-    const slot: KthreadSlot = { fiber: null, stopping: false };
-    const gate = Deferred.makeUnsafe<void>();
-    let resets = 0;
     // The old thread's last act starts the next one in the same slot (as a start racing the stop).
-    const next = kthreadRun(slot, Effect.never, () => {});
-    run(kthreadRun(slot, Effect.andThen(Deferred.await(gate), next), () => {}));
-    const old = slot.fiber;
-    const stop = Effect.runFork(
-      kthreadStop(
-        slot,
-        () => {},
-        () => resets++,
+    const {
+      slot,
+      gate,
+      resets,
+      thread: old,
+      stop,
+    } = stopping((slot, gate) =>
+      Effect.andThen(
+        Deferred.await(gate),
+        kthreadRun(slot, Effect.never, () => {}),
       ),
     );
     await settle();
@@ -132,7 +139,7 @@ describe("kthreadStop(): the wait for the thread's end", () => {
     expect(slot.fiber).not.toBeNull();
     expect(slot.fiber).not.toBe(old);
     expect(slot.stopping).toBe(false);
-    expect(resets).toBe(0);
+    expect(resets.n).toBe(0);
     run(Fiber.interrupt(slot.fiber!));
   });
 });
