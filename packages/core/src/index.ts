@@ -461,6 +461,7 @@ export {
 } from "./include/trace";
 // include/linux/vm_event_item.h, include/linux/vmstat.h
 export { VM_EVENT_ITEMS, type VmEventItem, VmStat, vmEventIndex } from "./include/vmstat";
+export type { Workqueue } from "./include/workqueue";
 // init/main.c
 export { Kernel } from "./init/main";
 // kernel/: copy threads, modules, SRCU

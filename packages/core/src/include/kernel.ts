@@ -10,6 +10,7 @@
  *
  * @module
  */
+
 import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Size } from "../lib/cmdline";
@@ -44,6 +45,7 @@ import type { TaskOptions, TaskStruct } from "./sched";
 import type { HugetlbActive, Kswapd, Lru } from "./swap";
 import type { Tracepoints } from "./trace";
 import type { VmStat } from "./vmstat";
+import type { Workqueue } from "./workqueue";
 
 /**
  * The machine to boot: what firmware tells the kernel, and the boot command line's THP switches.
@@ -169,6 +171,11 @@ export interface Kernel {
   readonly kswapd: Kswapd;
   /** The `oom_reaper` daemon and its timers (`mm/oom_kill.c`). */
   readonly oomReaper: OomReaper;
+  /**
+   * `system_wq` (`kernel/workqueue.c`): work outside any call (`delayed_fput()`, an OOM
+   * victim's exit work), which shutdown waits for.
+   */
+  readonly systemWq: Workqueue;
   /** Automatic NUMA balancing and memory tiering promotion (`kernel/sched/fair.c`). */
   readonly numaBalancing: NumaBalancing;
   /** The LRU lists (`struct lruvec`, `include/linux/mmzone.h`). */

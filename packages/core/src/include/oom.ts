@@ -91,9 +91,10 @@ export const OOM_REAPER_DELAY = 2000;
 /**
  * The `oom_reaper` (`mm/oom_kill.c`, Linux 6.16): the daemon that takes the private memory of an
  * OOM victim whose address space outlives its exit (another task's `move_pages(2)` or
- * `migrate_pages(2)` holds it, `get_task_mm()`), so that the OOM killer can move on. Its timers
- * and its thread are fibers on the `Clock` of the fiber whose kill queued the first victim
- * (`TestClock` in tests); kernel shutdown ends them.
+ * `migrate_pages(2)` holds it, `get_task_mm()`), so that the OOM killer can move on. Each timer
+ * is a fiber forked by the kill that queues its victim, on that fiber's `Clock` (`TestClock` in
+ * tests); the thread is forked by the kill that queues the first victim. Kernel shutdown ends
+ * them.
  *
  * @category Memory and folios
  */

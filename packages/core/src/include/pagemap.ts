@@ -119,7 +119,8 @@ export class FolioWaitQueue {
     const woken: Waiter[] = [];
     const still: Waiter[] = [];
     for (const w of list) {
-      if (w.exclusive && !(this.flags[head]! & PG_locked) && !woken.some((o) => o.exclusive)) {
+      // An exclusive waiter woken takes PG_locked, so no later one in the loop finds it clear.
+      if (w.exclusive && !(this.flags[head]! & PG_locked)) {
         this.flags[head]! |= PG_locked;
         woken.push(w);
       } else if (!w.exclusive && !(this.flags[head]! & w.bit)) {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Effect } from "effect";
+import { type Deferred, Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Cred } from "./cred";
 import type { MmapFile } from "./fs";
@@ -273,6 +273,11 @@ export interface TaskStruct {
    * (`exit_task_work()`), after which it is null (`work_exited`) and takes no more work.
    */
   taskWorks: Array<Effect.Effect<void>> | null;
+  /**
+   * The run of {@link TaskStruct.taskWorks} in progress (`task_work_run()`), settled when it
+   * ends; null while none runs. A second runner waits on it rather than run the queue beside it.
+   */
+  taskWorkActive: Deferred.Deferred<void> | null;
   /**
    * `signal->oom_score_adj` (`include/linux/sched/signal.h`): added to the task's badness when
    * the OOM killer picks a victim, from `OOM_SCORE_ADJ_MIN` (-1000: never killed) to

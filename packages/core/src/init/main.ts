@@ -54,6 +54,7 @@ import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/mod
 import { NumaBalancingState, numaBalancingInitSysfs } from "../kernel/sched/fair";
 import { checkTaskOptions, Process, taskCred } from "../kernel/task";
 import { taskWorkRun } from "../kernel/task_work";
+import { KernelWorkqueue } from "../kernel/workqueue";
 import { formatValue } from "../lib/bug";
 import { parseSize, type Size } from "../lib/cmdline";
 import { LOCAL_DISTANCE, MAX_NUMNODES, REMOTE_DISTANCE } from "../lib/numa";
@@ -274,6 +275,7 @@ class Machine implements KernelInterface {
   readonly memoryTiers: MemoryTierState;
   readonly kswapd: KswapdState;
   readonly oomReaper: OomReaperState;
+  readonly systemWq: KernelWorkqueue;
   readonly numaBalancing: NumaBalancingState;
   readonly vmstat: VmStat;
   readonly movableOps = new Map<number, MovableOperations>();
@@ -347,6 +349,8 @@ class Machine implements KernelInterface {
       this.distance,
       (pfn, reason) => this.reportBadPage(pfn, reason),
     );
+    // Registered first, so flushed last: after every other device has stopped.
+    this.systemWq = new KernelWorkqueue(this, "events");
     this.memoryBlocks = createMemoryBlocks(this);
     this.lru = new LruLists(this);
     this.hugetlbActive = new HugetlbActiveList(this);

@@ -61,8 +61,9 @@ export const kthreadRun = (
 
 /**
  * `kthread_stop()` (`kernel/kthread.c`): sets the thread's `kthread_should_stop()`, wakes it
- * (`wake`) and waits until it has ended; then the slot is empty and `reset` clears what the
- * thread waited on. Nothing when the slot has no thread.
+ * (`wake`) and waits until it has ended, uninterruptibly (`wait_for_completion()`); then the slot
+ * is empty and `reset` clears what the thread waited on, unless a new thread took the slot
+ * meanwhile (it is left alone). Nothing when the slot has no thread.
  */
 export const kthreadStop = (
   slot: KthreadSlot,
@@ -74,13 +75,19 @@ export const kthreadStop = (
     if (!fiber) return Effect.void;
     slot.stopping = true;
     wake();
-    return Effect.ensuring(
-      Effect.asVoid(Fiber.await(fiber)),
-      Effect.sync(() => {
-        slot.fiber = null;
-        slot.stopping = false;
-        reset();
-      }),
+    // wait_for_completion(&kthread->exited): uninterruptible, so the stop never returns, even
+    // interrupted, while its thread still runs; and it empties only its own thread's slot, not
+    // one a new thread took meanwhile.
+    return Effect.uninterruptible(
+      Effect.andThen(
+        Fiber.await(fiber),
+        Effect.sync(() => {
+          if (slot.fiber !== fiber && slot.fiber !== null) return;
+          slot.fiber = null;
+          slot.stopping = false;
+          reset();
+        }),
+      ),
     );
   });
 

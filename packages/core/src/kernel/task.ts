@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { Effect } from "effect";
+import { type Deferred, Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "../errno";
 import { CAP_FULL_SET } from "../include/capability";
 import type { DirectCompact } from "../include/compaction";
@@ -55,7 +55,6 @@ import { putSlowpathPage } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
 import { doExit, releaseTask } from "./exit";
-import { taskWorkRun } from "./task_work";
 
 /**
  * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
@@ -161,6 +160,8 @@ export class Process implements Task {
   exited = false;
   /** `task->task_works`: run on the return of the task's calls; null after `exit_task_work()`. */
   taskWorks: Array<Effect.Effect<void>> | null = [];
+  /** The `task_work_run()` in progress, which another runner waits for; null while none runs. */
+  taskWorkActive: Deferred.Deferred<void> | null = null;
   /** `signal->oom_score_adj`: -1000..1000, 0 for a new process. */
   oomScoreAdj = 0;
   /** `signal->oom_score_adj_min`: the lowest value a writer without `CAP_SYS_RESOURCE` may set. */
@@ -648,14 +649,12 @@ export class Process implements Task {
   exit(): Effect.Effect<void, ErrnoError> {
     return this.call(
       "exit",
+      // exit_task_work(): the work exit_mm() queued (a shmem object's release) runs at the
+      // call's return (Kernel.call runs the task's work, closing its queue once it has exited).
       this.live("exit", () => {
         doExit(this.kernel, this);
         return undefined;
-      }).pipe(
-        // exit_task_work(): the work exit_mm() queued (a shmem object's release) runs before
-        // the task is gone, and no work is queued on it again.
-        Effect.andThen(taskWorkRun(this)),
-      ),
+      }),
     );
   }
 }

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { Effect } from "effect";
+import { Deferred, Effect } from "effect";
 import type { TaskStruct } from "../include/sched";
 
 /**
@@ -39,14 +39,37 @@ export const taskWorkAdd = (task: TaskStruct, work: Effect.Effect<void>): boolea
  * then closed (`work_exited`, {@link TaskStruct.taskWorks} null), so no work is queued on the
  * task again. Nothing for a task whose queue is closed.
  *
+ * One runner at a time, as on Linux, where only the task itself runs its work (`xchg()` takes
+ * the whole list): a second runner (the return of a call the task made while the OOM killer's
+ * exit runs its work) waits for the first ({@link TaskStruct.taskWorkActive}), then runs what was
+ * queued meanwhile; so it returns only once no work taken before it is still running, and only
+ * the runner that finds the queue empty closes it.
+ *
  * @category Processes
  */
 export const taskWorkRun = (task: TaskStruct): Effect.Effect<void> =>
   Effect.suspend(() => {
+    if (task.taskWorks === null) return Effect.void;
+    const active = task.taskWorkActive;
+    if (active) return Effect.andThen(Deferred.await(active), taskWorkRun(task));
+    const done = Deferred.makeUnsafe<void>();
+    task.taskWorkActive = done;
+    return Effect.ensuring(
+      drain(task),
+      Effect.sync(() => {
+        task.taskWorkActive = null;
+        Deferred.doneUnsafe(done, Effect.void);
+      }),
+    );
+  });
+
+/** The active runner's loop: the queue's work until it is empty, then closes an exited one's. */
+const drain = (task: TaskStruct): Effect.Effect<void> =>
+  Effect.suspend(() => {
     const works = task.taskWorks;
     if (works === null) return Effect.void;
     const work = works.shift();
-    if (work) return Effect.andThen(work, taskWorkRun(task));
+    if (work) return Effect.andThen(work, drain(task));
     if (task.exited) task.taskWorks = null;
     return Effect.void;
   });

@@ -214,6 +214,9 @@ export const doMigrateRange = (
  *    each daemon is woken and waited for), and the node leaves N_MEMORY and its memory tier
  *    (`memtier_hotplug_callback()`, `mm/memory_tiers.ts`).
  *
+ * Once the pages are taken (step 3) the rest runs uninterruptibly, so an interruption cannot
+ * leave the node's daemons half stopped or its memory tier unnotified.
+ *
  * On any failure or interruption the pageblocks go back to movable
  * (`undo_isolate_page_range()`): every page is usable again, and what moved stays moved, on
  * other memory. Returns the pages taken out.
@@ -284,13 +287,15 @@ export const offlinePages = (
         zone.presentPages -= nrPages;
         if (zone.presentPages > 0) return Effect.succeed(taken);
         // status_change_nid: the node lost N_MEMORY. Its daemons end (kcompactd_stop(),
-        // kswapd_stop()), then memory_notify(MEM_OFFLINE).
-        return Effect.andThen(
-          Effect.andThen(k.compaction.stopNode(nid), k.kswapd.stopNode(nid)),
-          Effect.sync(() => {
-            memtierHotplugCallback(k, MEM_OFFLINE, nid);
-            return taken;
-          }),
+        // kswapd_stop()), then memory_notify(MEM_OFFLINE): past the commit, no signal stops it.
+        return Effect.uninterruptible(
+          Effect.andThen(
+            Effect.andThen(k.compaction.stopNode(nid), k.kswapd.stopNode(nid)),
+            Effect.sync(() => {
+              memtierHotplugCallback(k, MEM_OFFLINE, nid);
+              return taken;
+            }),
+          ),
         );
       }),
     );
@@ -355,12 +360,14 @@ export const onlinePages = (
     zone.presentPages += nrPages;
     undoIsolatePageRange(k, start, end);
     // kswapd_run() and kcompactd_run() (each nothing when the node has its daemon), then
-    // memory_notify(MEM_ONLINE).
-    return Effect.andThen(
-      Effect.andThen(k.kswapd.runNode(nid), k.compaction.runNode(nid)),
-      Effect.sync(() => {
-        if (statusChange) memtierHotplugCallback(k, MEM_ONLINE, nid);
-        return freed;
-      }),
+    // memory_notify(MEM_ONLINE): past the commit, no signal stops it.
+    return Effect.uninterruptible(
+      Effect.andThen(
+        Effect.andThen(k.kswapd.runNode(nid), k.compaction.runNode(nid)),
+        Effect.sync(() => {
+          if (statusChange) memtierHotplugCallback(k, MEM_ONLINE, nid);
+          return freed;
+        }),
+      ),
     );
   });

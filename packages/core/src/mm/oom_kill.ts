@@ -205,8 +205,9 @@ const markOomVictim = (task: TaskStruct): void => {
  * (`mark_oom_victim()`) and ends it: where Linux sends `SIGKILL`, the model runs the exit there
  * and then (`do_exit()`), so the memory only it mapped is free when this returns unless another
  * task's call holds its address space. The rest of the victim's exit, `exit_task_work()` (a
- * shmem object's release that waits on a folio's lock), runs in a fiber of its own, as the
- * victim runs it, not in the killer's call; then `queue_oom_reaper()` ({@link OomReaper.queue}), as
+ * shmem object's release that waits on a folio's lock), runs in a fiber of its own
+ * ({@link Kernel.systemWq}, which kernel shutdown flushes), as the victim runs it, not in the
+ * killer's call; then `queue_oom_reaper()` ({@link OomReaper.queue}), as
  * no other process shares the address space (`can_oom_reap`). No-op while nothing is chosen.
  *
  * @category Memory and folios
@@ -218,7 +219,9 @@ export const oomKillProcess = (k: Kernel, oc: OomControl): Effect.Effect<void> =
     k.vmstat.count("oom_kill");
     markOomVictim(victim);
     doExit(k, victim);
-    return Effect.andThen(Effect.forkDetach(taskWorkRun(victim)), k.oomReaper.queue(victim));
+    // The victim's exit_task_work(), on the kernel's workqueue, which shutdown flushes.
+    k.systemWq.queue(`exit_task_work of ${victim.pid}`, taskWorkRun(victim));
+    return k.oomReaper.queue(victim);
   });
 
 /**

@@ -28,8 +28,8 @@ import { truncateInodePagesTrylock, truncateInodePagesWait } from "./truncate";
  * ({@link taskWorkAdd}): the address space's teardown never sleeps, no other task's call runs or
  * waits for it, and the object lives until its last folio is dropped. With no task (`current`
  * null), a kernel thread ({@link PF_KTHREAD}) or a task past `exit_task_work()`, the release goes
- * to a kernel worker of its own instead (`delayed_fput()`, `fs/file_table.c`), which nobody's
- * call waits for.
+ * to a kernel worker instead (`delayed_fput()`, `fs/file_table.c`, on {@link Kernel.systemWq}),
+ * which nobody's call waits for and kernel shutdown flushes.
  */
 export const shmemEvictInode = (
   k: Kernel,
@@ -46,6 +46,7 @@ export const shmemEvictInode = (
   const release = Effect.andThen(truncateInodePagesWait(k, mapping), Effect.sync(evict));
   // fput(): never on a kernel thread, which does not return to user mode to run it.
   if (current && !(current.flags & PF_KTHREAD) && taskWorkAdd(current, release)) return;
-  // delayed_fput(): a kworker (schedule_delayed_work(&delayed_fput_work)) runs the release.
-  Effect.runFork(release);
+  // delayed_fput(): a kworker (schedule_delayed_work(&delayed_fput_work)) runs the release, on the
+  // kernel's workqueue, which shutdown flushes.
+  k.systemWq.queue("delayed_fput", release);
 };

@@ -1,10 +1,10 @@
 // kthread_run() (include/linux/kthread.h, kernel/kthread.c, Linux 6.16) for the per-node daemons:
 // a thread that ends leaves pgdat->kswapd / pgdat->kcompactd empty; one that dies of a fault is
 // reported (an oops is printed before make_task_dead(), kernel/exit.c) and claims no live thread.
-import { Effect } from "effect";
+import { Deferred, Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import { errno } from "../../src/errno";
-import { type KthreadSlot, NodeKthreads } from "../../src/kernel/kthread";
+import { type KthreadSlot, kthreadRun, kthreadStop, NodeKthreads } from "../../src/kernel/kthread";
 import { boot, run, runP } from "../../src/testing/index";
 
 const settle = async () => {
@@ -77,5 +77,69 @@ describe("kthreadRun(): how a daemon thread ends", () => {
     expect([threads.has(0), threads.has(1)]).toEqual([true, true]);
     expect(starts).toBe(3);
     await expect(runP(k.shutdown())).rejects.toThrow("kdaemon0 died");
+  });
+});
+
+// kthread_stop() (kernel/kthread.c, Linux 6.16) waits in wait_for_completion(&kthread->exited),
+// which no signal ends: the stop returns only once its thread has ended.
+describe("kthreadStop(): the wait for the thread's end", () => {
+  /** A slot whose thread runs `body(gate)`, and a stop of it forked, counting its resets. */
+  const stopping = (
+    body: (slot: KthreadSlot, gate: Deferred.Deferred<void>) => Effect.Effect<void>,
+  ) => {
+    const slot: KthreadSlot = { fiber: null, stopping: false };
+    const gate = Deferred.makeUnsafe<void>();
+    const resets = { n: 0 };
+    run(kthreadRun(slot, body(slot, gate), () => {}));
+    const thread = slot.fiber;
+    const stop = Effect.runFork(
+      kthreadStop(
+        slot,
+        () => {},
+        () => resets.n++,
+      ),
+    );
+    return { slot, gate, resets, thread, stop };
+  };
+
+  it("an interrupted stop still waits for the thread, then empties the slot and resets once", async () => {
+    const { slot, gate, resets, thread, stop } = stopping((_, gate) => Deferred.await(gate));
+    expect(thread).not.toBeNull();
+    await settle();
+    const interrupted = Effect.runFork(Fiber.interrupt(stop));
+    await settle();
+    expect(interrupted.pollUnsafe()).toBeUndefined();
+    expect(slot.fiber).toBe(thread);
+    expect(slot.stopping).toBe(true);
+    Deferred.doneUnsafe(gate, Effect.void);
+    await runP(Fiber.join(interrupted));
+    expect(thread!.pollUnsafe()).toBeDefined();
+    expect(slot.fiber).toBeNull();
+    expect(slot.stopping).toBe(false);
+    expect(resets.n).toBe(1);
+  });
+
+  it("a thread started in the slot before the stop returns is left alone", async () => {
+    // The old thread's last act starts the next one in the same slot (as a start racing the stop).
+    const {
+      slot,
+      gate,
+      resets,
+      thread: old,
+      stop,
+    } = stopping((slot, gate) =>
+      Effect.andThen(
+        Deferred.await(gate),
+        kthreadRun(slot, Effect.never, () => {}),
+      ),
+    );
+    await settle();
+    Deferred.doneUnsafe(gate, Effect.void);
+    await runP(Fiber.join(stop));
+    expect(slot.fiber).not.toBeNull();
+    expect(slot.fiber).not.toBe(old);
+    expect(slot.stopping).toBe(false);
+    expect(resets.n).toBe(0);
+    run(Fiber.interrupt(slot.fiber!));
   });
 });

@@ -24,6 +24,7 @@ import {
   MR_MEMORY_HOTPLUG,
   MR_SYSCALL,
   OomConstraint,
+  offlinePages,
   oomTotalPages,
   PG_buddy,
   PG_hugetlb,
@@ -320,6 +321,37 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
       [false, false],
       [false, false],
     ]);
+  });
+
+  // offline_pages() (mm/memory_hotplug.c, Linux 6.16): once the pages are taken, nothing checks
+  // for a signal: kcompactd_stop() and kswapd_stop() wait uninterruptibly (kthread_stop()), and
+  // memory_notify(MEM_OFFLINE) runs. An interruption arriving then does not skip either.
+  it("an interruption after the pages are taken still stops both daemons and leaves the node's memory tier", async () => {
+    const k = bootBlocks();
+    const tier = "/sys/devices/virtual/memory_tiering/memory_tier4/nodelist";
+    const daemons = () => [k.kswapd.hasDaemon(1), k.compaction.hasDaemon(1)];
+    // The signal arrives as kcompactd_stop() begins, past the commit: the real stop still runs.
+    let offline: Fiber.Fiber<number, unknown> | null = null;
+    const stopNode = k.compaction.stopNode.bind(k.compaction);
+    k.compaction.stopNode = (nid) =>
+      Effect.andThen(
+        Effect.sync(() => Effect.runFork(Fiber.interrupt(offline!))),
+        stopNode(nid),
+      );
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        yield* k.compaction.run();
+        for (const id of [4, 5, 6]) yield* k.fs.write(`${ROOT}/memory${id}/state`, "offline");
+        const start = 7 * k.mem.pagesPerSection;
+        offline = yield* Effect.forkChild(offlinePages(k, start, k.mem.pagesPerSection));
+        yield* Fiber.await(offline);
+        expect(k.pageAlloc.zones[1]!.presentPages).toBe(0);
+        expect(daemons()).toEqual([false, false]);
+        expect(run(k.fs.read(tier))).toBe("0\n");
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    await runP(k.shutdown());
   });
 
   // kswapd_run() and kcompactd_run() start a daemon for a node with memory (N_MEMORY) as it is when

@@ -533,6 +533,28 @@ describe("select_bad_process() with an earlier victim (oom_evaluate_task(), Linu
     expect(p.taskWorks).toBeNull();
     expectConsistent(k);
   });
+
+  // The victim's exit work sleeps in folio_lock() uninterruptibly (TASK_UNINTERRUPTIBLE): power
+  // off waits for it before the memory goes, so it never touches the memory map afterwards.
+  it("shutdown waits for a victim's exit work asleep in folio_lock()", async () => {
+    const k = boot({ nodes: ["16M"] });
+    const p = run(k.createProcess({ name: "victim" }));
+    const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(p.write(addr, pattern(2 * PAGE, 3)));
+    const src = p.mm!.findVma(addr)!.mapping!.pages.get(0)!;
+    expect(folioTrylock(k, src)).toBe(true);
+    expect(run(outOfMemory(k, control(null, GFP_KERNEL)))).toBe(true);
+    for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+    expect(k.systemWq.pending()).toEqual([`exit_task_work of ${p.pid}`]);
+    const down = Effect.runFork(k.shutdown());
+    for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
+    expect(down.pollUnsafe()).toBeUndefined();
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    folioUnlock(k, src);
+    await runP(Fiber.join(down));
+    expect(k.state).toBe("down");
+    expect(p.taskWorks).toBeNull();
+  });
 });
 
 describe("the oom_reaper (mm/oom_kill.c, Linux 6.16)", () => {

@@ -8,12 +8,12 @@
 // (resume_user_mode_work(), kernel/entry/common.c) or exit (exit_task_work(), kernel/exit.c); no
 // other task runs or waits for it. Without a task, for a kernel thread (PF_KTHREAD), or after
 // exit_task_work(), fput() hands it to a kworker (delayed_fput(), fs/file_table.c).
-import { Effect, Fiber } from "effect";
+import { Deferred, Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import type { AddressSpace } from "../../src/include/mm_types";
 import { type Kernel, MAP_ANONYMOUS, MAP_SHARED, PF_KTHREAD, PG_locked } from "../../src/index";
 import { getTaskMm, mmput } from "../../src/kernel/fork";
-import { taskWorkAdd } from "../../src/kernel/task_work";
+import { taskWorkAdd, taskWorkRun } from "../../src/kernel/task_work";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import { boot, expectConsistent, gatedMigrator, pattern, run, runP } from "../../src/testing/index";
 
@@ -181,6 +181,29 @@ describe("shmem_evict_inode(): the last mapping's munmap() or exit", () => {
     expectConsistent(k);
   });
 
+  // delayed_fput() runs on system_wq (kernel/workqueue.c): power-off flushes it
+  // (flush_workqueue()) before the memory goes, so the release never touches a memory map the
+  // kernel has released; it waits in folio_lock() uninterruptibly, and shutdown with it.
+  it("shutdown waits for a delayed_fput() release asleep in folio_lock(), then finishes", async () => {
+    const { k, p, mapping, src } = shmemPages();
+    const mm = getTaskMm(p)!;
+    run(p.exit());
+    expect(folioTrylock(k, src)).toBe(true);
+    mmput(k, mm);
+    await settle();
+    expect(k.systemWq.pending()).toEqual(["delayed_fput"]);
+    const down = Effect.runFork(k.shutdown());
+    await settle();
+    expect(down.pollUnsafe()).toBeUndefined();
+    expect(k.state).toBe("stopping");
+    expect(k.folioWaiters.waiting(src)).toBe(1);
+    folioUnlock(k, src);
+    await runP(Fiber.join(down));
+    expect(k.state).toBe("down");
+    expect(k.systemWq.pending()).toEqual([]);
+    expect(mapping.pages.size).toBe(0);
+  });
+
   // fput() (fs/file_table.c, Linux 6.16) queues with task_work_add() only when current lacks
   // PF_KTHREAD: a kernel thread (kthread_create(), kernel/kthread.c) never returns to user mode,
   // so its release goes to delayed_fput(). Here a kernel thread's move_pages() holds the mm of a
@@ -237,6 +260,38 @@ describe("shmem_evict_inode(): the last mapping's munmap() or exit", () => {
     run(p.exit());
     expect(p.taskWorks).toBeNull();
     expect(taskWorkAdd(p, Effect.void)).toBe(false);
+  });
+
+  // task_work_run() (kernel/task_work.c) is run by the task alone, so one run takes the queue at a
+  // time. Here a run already in progress (as the OOM killer's exit forks one) sleeps in a work it
+  // took; the exit's exit_task_work() waits for it instead of finding the queue empty and closing
+  // it, and the exit returns only after that work ends.
+  it("a second task_work_run() waits for the run in progress before the queue closes", async () => {
+    const { p } = shmemPages();
+    const gate = Deferred.makeUnsafe<void>();
+    const ran: string[] = [];
+    expect(
+      taskWorkAdd(
+        p,
+        Effect.andThen(
+          Deferred.await(gate),
+          Effect.sync(() => ran.push("W")),
+        ),
+      ),
+    ).toBe(true);
+    const first = Effect.runFork(taskWorkRun(p));
+    await settle();
+    expect(p.taskWorkActive).not.toBeNull();
+    const exited = Effect.runFork(p.exit());
+    await settle();
+    expect(exited.pollUnsafe()).toBeUndefined();
+    expect(p.taskWorks).toEqual([]);
+    Deferred.doneUnsafe(gate, Effect.void);
+    await runP(Fiber.join(exited));
+    await runP(Fiber.join(first));
+    expect(ran).toEqual(["W"]);
+    expect(p.taskWorks).toBeNull();
+    expect(p.taskWorkActive).toBeNull();
   });
 
   // task_work_run() runs current's queue only (resume_user_mode_work(), kernel/entry/common.c).
