@@ -45,6 +45,7 @@ import {
   PG_hugetlb_migratable,
   PG_lru,
   putbackMovablePages,
+  RLIM_INFINITY,
   type SectionPool,
   type Task,
   type TraceEvent,
@@ -379,6 +380,8 @@ const runScenarioOnFreshKernel = (
     const initialFree = k.pageAlloc.totalFreePages();
     const proc = yield* k.createProcess({
       node: 0,
+      // The scenarios mlock whole regions: the process runs as under `ulimit -l unlimited`.
+      rlimitMemlock: RLIM_INFINITY,
       capabilities:
         request.syscall === "move_pages" && request.moveAll
           ? [CAP_SYS_NICE]

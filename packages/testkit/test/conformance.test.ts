@@ -97,6 +97,16 @@ describe("verifyMigrator", () => {
     expect(Object.keys(known.injected).length).toBeGreaterThan(0);
   }, 300_000);
 
+  it("runs a scenario that mlocks more than the default RLIMIT_MEMLOCK: its process is unlimited", async () => {
+    // Three mlocked anonymous regions of 1 + 1024 + 1024 pages (2049 pages, past MLOCK_LIMIT's
+    // 2048): the scenario's process runs as under `ulimit -l unlimited`, so mlock() succeeds.
+    const report = await verifyMigrator(moduleSubject(serialCopyModule, "serial_copy"), {
+      seed: 1,
+      path: "222:0:0:0:0:2:1:1:1:1:3:4:4:4:5:5:6:6:6:7:7:7:7:7:7:7:7:7:7:7:7",
+    });
+    expect(report.runs).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
   it("lets the batch path reorder which folio meets an injected allocation failure, and counts the case", async () => {
     // A pinned file folio (not batch-eligible) and a hwpoisoned anonymous one (batched): the
     // batch path moves the poisoned one first, so the one-by-one sync retry meets the third
