@@ -248,3 +248,33 @@ export const filemapMapPages = (
   }
   return nopage;
 };
+
+/**
+ * The file's cached folios, each once (a large folio is cached under each of its page offsets),
+ * in no particular order: what the page cache's walks (`filemap_get_folios()`) find.
+ */
+export const mappingFolios = (mapping: AddressSpace): Set<number> =>
+  new Set(mapping.pages.values());
+
+/**
+ * A `folio_batch` worked on under each folio's lock (`mm/filemap.c`, Linux 6.16): every folio of
+ * `batch` is referenced first (`find_get_entries()`, `filemap_get_folios_tag()`), then each in turn
+ * is locked with `folio_lock()` (sleeping while another task holds it, taking the lock in its
+ * handoff order), handed to `act` and unlocked; last the batch's references are dropped
+ * (`folio_batch_release()`).
+ */
+export const folioBatchLocked = (
+  k: Kernel,
+  batch: readonly number[],
+  act: (head: number) => void,
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const m = k.memmap;
+    for (const head of batch) m.refcount[head]!++;
+    for (const head of batch) {
+      yield* folioLock(k, head);
+      act(head);
+      folioUnlock(k, head);
+    }
+    for (const head of batch) folioPut(k, head);
+  });

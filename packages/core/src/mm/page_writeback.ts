@@ -12,9 +12,8 @@ import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty } from "../include/page_flags";
 import { PAGEVEC_SIZE } from "../include/pagevec";
-import { filemapWriteFolio, folioEndWriteback, folioLock, folioUnlock } from "./filemap";
+import { filemapWriteFolio, folioBatchLocked, folioEndWriteback, mappingFolios } from "./filemap";
 import { folioMkclean } from "./rmap";
-import { folioPut } from "./swap";
 
 /**
  * `folio_prepare_writeback()` + `folio_clear_dirty_for_io()` and the write (`mm/page-writeback.c`,
@@ -54,7 +53,7 @@ export const writeCachePages = (k: Kernel, mapping: AddressSpace): Effect.Effect
     Effect.gen(function* () {
       const m = k.memmap;
       const tagged: number[] = [];
-      for (const head of new Set(mapping.pages.values())) {
+      for (const head of mappingFolios(mapping)) {
         if (m.test(head, PG_dirty)) tagged.push(m.index[head]!);
       }
       tagged.sort((a, b) => a - b);
@@ -66,15 +65,9 @@ export const writeCachePages = (k: Kernel, mapping: AddressSpace): Effect.Effect
           const head = mapping.pages.get(tagged[at++]!);
           if (head !== undefined && !batch.includes(head)) batch.push(head);
         }
-        for (const head of batch) m.refcount[head]!++;
-        for (const head of batch) {
-          yield* folioLock(k, head);
-          writebackFolio(k, mapping, head);
-          folioUnlock(k, head);
-        }
-        for (const head of batch) folioPut(k, head);
+        yield* folioBatchLocked(k, batch, (head) => writebackFolio(k, mapping, head));
       }
       // file_fdatawait_range(): the writeback in flight completes.
-      for (const head of new Set(mapping.pages.values())) folioEndWriteback(k, head);
+      for (const head of mappingFolios(mapping)) folioEndWriteback(k, head);
     }),
   );

@@ -17,10 +17,11 @@ import { PG_writeback } from "../include/page_flags";
 import { PAGEVEC_SIZE } from "../include/pagevec";
 import {
   filemapRemoveFolio,
+  folioBatchLocked,
   folioEndWriteback,
-  folioLock,
   folioTrylock,
   folioUnlock,
+  mappingFolios,
 } from "./filemap";
 import { zapPteRange } from "./memory";
 import { folioPut } from "./swap";
@@ -33,7 +34,7 @@ const unmapMappingRange = (k: Kernel, mapping: AddressSpace, head = -1): void =>
   const m = k.memmap;
   const first = head < 0 ? 0 : m.index[head]!;
   const end = head < 0 ? Number.POSITIVE_INFINITY : first + m.folioNrPages(head);
-  for (const vma of [...mapping.iMmap]) {
+  for (const vma of mapping.iMmap) {
     const from = Math.max(0, first - vma.pgoff);
     const to = Math.min(vma.nrPages, end - vma.pgoff);
     if (from < to) zapPteRange(k, vma, from, to);
@@ -54,7 +55,7 @@ const truncateInodeFolio = (k: Kernel, mapping: AddressSpace, head: number): voi
 
 /** The file's cached folios in page-offset order, as the page cache's walks find them. */
 const cachedFolios = (k: Kernel, mapping: AddressSpace): number[] =>
-  [...new Set(mapping.pages.values())].sort((a, b) => k.memmap.index[a]! - k.memmap.index[b]!);
+  [...mappingFolios(mapping)].sort((a, b) => k.memmap.index[a]! - k.memmap.index[b]!);
 
 /**
  * The first loop of `truncate_inode_pages_range()` over the whole file (`mm/truncate.c`, and of
@@ -87,20 +88,14 @@ export const truncateInodePagesTrylock = (k: Kernel, mapping: AddressSpace): boo
 export const truncateInodePagesWait = (k: Kernel, mapping: AddressSpace): Effect.Effect<void> =>
   Effect.uninterruptible(
     Effect.gen(function* () {
-      const m = k.memmap;
       for (;;) {
         const batch = cachedFolios(k, mapping).slice(0, PAGEVEC_SIZE);
         if (batch.length === 0) break;
-        for (const head of batch) m.refcount[head]!++;
-        for (const head of batch) {
-          yield* folioLock(k, head);
+        yield* folioBatchLocked(k, batch, (head) => {
           // folio_wait_writeback(): written back since the first look, its I/O completes now.
           folioEndWriteback(k, head);
           truncateInodeFolio(k, mapping, head);
-          folioUnlock(k, head);
-        }
-        // folio_batch_release()
-        for (const head of batch) folioPut(k, head);
+        });
       }
     }),
   );
