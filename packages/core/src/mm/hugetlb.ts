@@ -86,7 +86,7 @@ import { procDoulongvecMinmax } from "../kernel/sysctl";
 import { kstrtoull } from "../lib/kstrtox";
 import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
-import { addToPageCache, filemapGetFolio, filemapRemoveFolio } from "./filemap";
+import { addToPageCache, filemapGetFolio, filemapRemoveFolio, mappingFolios } from "./filemap";
 import { allocTargetSlowpath } from "./migrate";
 import { anonVmaPrepare, rmapWalkPmds } from "./rmap";
 import { folioPut, putSlowpathPage } from "./swap";
@@ -922,7 +922,7 @@ export const hugetlbEvictInode = (k: Kernel, vma: Vma): void => {
   const map = mapping?.hugetlbResv;
   if (!map) return;
   let freed = 0;
-  for (const head of new Set(mapping!.pages.values())) {
+  for (const head of mappingFolios(mapping!)) {
     filemapRemoveFolio(k, mapping!, head);
     freed++;
   }

@@ -136,10 +136,12 @@ const mmapType = (
   | { readonly shared: boolean; readonly flags: number; readonly droppable?: boolean }
   | ErrnoError => {
   const type = flags & MAP_TYPE;
-  const growsdown = errno(
-    "EINVAL",
-    `MAP_GROWSDOWN of a ${fileBacked ? "file (or hugetlb)" : "shared anonymous"} mapping`,
-  );
+  // Built only when returned: an ErrnoError captures a stack.
+  const growsdown = () =>
+    errno(
+      "EINVAL",
+      `MAP_GROWSDOWN of a ${fileBacked ? "file (or hugetlb)" : "shared anonymous"} mapping`,
+    );
   if (fileBacked && (type === MAP_SHARED || type === MAP_SHARED_VALIDATE)) {
     const kept = type === MAP_SHARED ? flags & LEGACY_MAP_MASK : flags;
     if (kept & ~LEGACY_MAP_MASK) {
@@ -148,13 +150,13 @@ const mmapType = (
         `MAP_SHARED_VALIDATE: the file does not support mmap flags ${hex((kept & ~LEGACY_MAP_MASK) >>> 0)}`,
       );
     }
-    return kept & MAP_GROWSDOWN ? growsdown : { shared: true, flags: kept };
+    return kept & MAP_GROWSDOWN ? growsdown() : { shared: true, flags: kept };
   }
   if (type === MAP_PRIVATE) {
-    return fileBacked && flags & MAP_GROWSDOWN ? growsdown : { shared: false, flags };
+    return fileBacked && flags & MAP_GROWSDOWN ? growsdown() : { shared: false, flags };
   }
   if (!fileBacked && type === MAP_SHARED) {
-    return flags & MAP_GROWSDOWN ? growsdown : { shared: true, flags };
+    return flags & MAP_GROWSDOWN ? growsdown() : { shared: true, flags };
   }
   if (!fileBacked && type === MAP_DROPPABLE) {
     // "A locked or stack area makes no sense to be droppable", nor (for now) a hugetlb one.
