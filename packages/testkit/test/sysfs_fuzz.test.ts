@@ -106,6 +106,38 @@ describe("fuzzSysfsWrites", () => {
     expect(report.byFile["/proc/sys/vm/watermark_boost_factor"]?.accepted ?? 0).toBeGreaterThan(0);
   }, 120_000);
 
+  // debugfs_attr_write() → simple_attr_write() (fs/libfs.c): the first 23 bytes are parsed with
+  // kstrtoull() base 0, so an empty write is EINVAL, and a write the set callback accepts returns
+  // its whole length, past PAGE_SIZE too ("claim we got the whole input"). Aimed at the debugfs
+  // files under /sys/kernel/debug, with no driver loaded.
+  const fuzzDebugfs = (seed: number) =>
+    fuzzSysfsWrites({
+      drivers: [],
+      numRuns: 4,
+      writesPerRun: 25,
+      seed,
+      files: (path) => path.startsWith("/sys/kernel/debug/"),
+    });
+
+  it("lets a debugfs file refuse an empty write: simple_attr_write()'s kstrtoull() gives EINVAL", async () => {
+    // This seed's first run writes "" to /sys/kernel/debug/sched/numa_balancing/scan_size_mb.
+    const report = await fuzzDebugfs(5);
+    expect(report.failure).toBeNull();
+    expect(report.runs).toBe(4);
+    expect(report.refused.EINVAL ?? 0).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("lets a debugfs write count past PAGE_SIZE: simple_attr_write() claims the whole input", async () => {
+    // This seed writes 4097 "0"s to /sys/kernel/debug/sched/numa_balancing/scan_size_mb: 0 is
+    // parsed from the first 23 bytes and the write returns 4097.
+    const report = await fuzzDebugfs(3);
+    expect(report.failure).toBeNull();
+    expect(report.runs).toBe(4);
+    expect(
+      report.byFile["/sys/kernel/debug/sched/numa_balancing/scan_size_mb"]?.accepted ?? 0,
+    ).toBeGreaterThan(0);
+  }, 120_000);
+
   it("reports a store that changes its state before it refuses the value, with the write", async () => {
     const report = await fuzzPlanted("limit", () => {
       let limit = 0;
