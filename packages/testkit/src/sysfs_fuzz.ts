@@ -769,10 +769,10 @@ const commandsArb = (
  * `sysfs_kf_write()` (`fs/sysfs/file.c`) → the attribute's store:
  *
  * - every write ends in success with its byte count (its UTF-8 bytes, at most `PAGE_SIZE` for
- *   sysfs; a procfs write may count fewer, as `proc_dointvec()` leaves unconsumed what follows a number
- *   and its whitespace; a debugfs attribute under `/sys/kernel/debug` counts them all, as
- *   `simple_attr_write()` does) or a typed `ErrnoError`: a raw exception, a defect, an untyped failure or a write that never ends
- *   (`hangMs`) breaks the promise;
+ *   sysfs; a procfs write may count fewer, as `proc_dointvec()` leaves unconsumed what follows a
+ *   number and its whitespace; a debugfs attribute under `/sys/kernel/debug` counts them all, as
+ *   `simple_attr_write()` does) or a typed `ErrnoError`: a raw exception, a defect, an untyped
+ *   failure or a write that never ends (`hangMs`) breaks the promise;
  * - an empty write to a sysfs file succeeds with 0 and changes nothing (procfs hands it to the
  *   file's handler, which may refuse it: `sysctl_compaction_handler()` does after a value other
  *   than 1; debugfs to `simple_attr_write()`, whose `kstrtoull()` refuses it with `EINVAL`;

@@ -37,6 +37,15 @@ const fuzzPlanted = (name: string, attribute: () => Attribute, options: { hangMs
     ...options,
   });
 
+/** The fuzz over a kernel with mtcopy and dcbm loaded, 2 runs of 10 writes from `seed`. */
+const fuzzBothDrivers = (seed: number) =>
+  fuzzSysfsWrites({
+    drivers: [mtcopyConformanceSubject({ threads: 2 }), dcbmConformanceSubject({ engines: 1 })],
+    numRuns: 2,
+    writesPerRun: 10,
+    seed,
+  });
+
 describe("fuzzSysfsWrites", () => {
   it("writes every writable file of a kernel with mtcopy and dcbm, and every promise holds", async () => {
     const report = await fuzzSysfsWrites({
@@ -82,12 +91,7 @@ describe("fuzzSysfsWrites", () => {
     // sysctl_compaction_handler() (mm/compaction.c): proc_dointvec() stores nothing for an empty
     // write, then the handler refuses it with EINVAL while the last value written is not 1. Only
     // kernfs answers an empty write with 0 itself (sysfs_kf_write()). This seed makes that write.
-    const report = await fuzzSysfsWrites({
-      drivers: [mtcopyConformanceSubject({ threads: 2 }), dcbmConformanceSubject({ engines: 1 })],
-      numRuns: 2,
-      writesPerRun: 10,
-      seed: 523236143,
-    });
+    const report = await fuzzBothDrivers(523236143);
     expect(report.failure).toBeNull();
     expect(report.refused.EINVAL ?? 0).toBeGreaterThan(0);
   }, 120_000);
@@ -96,12 +100,7 @@ describe("fuzzSysfsWrites", () => {
     // __do_proc_dointvec() (kernel/sysctl.c): after the number, proc_skip_spaces() skips "\n" but
     // not "\0", and *lenp -= left, so "0\n\0" to watermark_boost_factor writes 2 of its 3 bytes.
     // This seed makes that write; a sysfs store must still return its whole count.
-    const report = await fuzzSysfsWrites({
-      drivers: [mtcopyConformanceSubject({ threads: 2 }), dcbmConformanceSubject({ engines: 1 })],
-      numRuns: 2,
-      writesPerRun: 10,
-      seed: 2088768804,
-    });
+    const report = await fuzzBothDrivers(2088768804);
     expect(report.failure).toBeNull();
     expect(report.byFile["/proc/sys/vm/watermark_boost_factor"]?.accepted ?? 0).toBeGreaterThan(0);
   }, 120_000);
