@@ -380,6 +380,8 @@ export {
 export { FolioWaitQueue } from "./include/pagemap";
 // include/linux/pagevec.h
 export { PAGEVEC_SIZE } from "./include/pagevec";
+// include/linux/panic.h
+export { isKernelPanic, KernelPanic, panicText } from "./include/panic";
 // include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h
 export {
   isHwpoisonEntry,
@@ -638,6 +640,7 @@ export {
   constrainedAlloc,
   getMmRss,
   oomBadness,
+  oomInitSysctl,
   oomKillProcess,
   oomTotalPages,
   outOfMemory,

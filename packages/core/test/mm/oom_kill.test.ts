@@ -2,7 +2,7 @@
 // it: out_of_memory(), constrained_alloc(), select_bad_process() / oom_evaluate_task(),
 // oom_badness() and oom_kill_process(); and /proc/<pid>/oom_score and oom_score_adj
 // (proc_oom_score(), oom_score_adj_write() and __set_oom_adj(), fs/proc/base.c).
-import { Deferred, Effect, Fiber, Result } from "effect";
+import { Deferred, Effect, Exit, Fiber, Result } from "effect";
 import { TestClock } from "effect/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -20,6 +20,7 @@ import {
   getTaskMm,
   gfpPfmemallocFlags,
   type Kernel,
+  KernelPanic,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
@@ -223,7 +224,10 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     expectConsistent(k);
   });
 
-  it("with no process to kill the fault fails with ENOMEM as before, and nothing is counted", async () => {
+  // out_of_memory(): select_bad_process() found nothing, and for an allocation at the system
+  // level (not sysrq, not a memory cgroup) Linux 6.16 calls panic("System is deadlocked on
+  // memory\n") rather than loop in the allocator. The model used to fail the fault with ENOMEM.
+  it("with no process to kill the kernel panics (System is deadlocked on memory): the fault's call and every later one fail with ESHUTDOWN naming it; shutdown still releases everything", async () => {
     const k = bootOne();
     const big = await withResident(k, 2000, 7, "big");
     const small = await withResident(k, 10, 8, "small");
@@ -231,10 +235,70 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     run(writeAdj(k, small.p, "-1000"));
     drainToMin(k);
     const where = run(small.p.mmap(PAGE));
-    expectErrno(small.p.write(where, new Uint8Array([1])), "ENOMEM");
+    const err = expectErrno(small.p.write(where, new Uint8Array([1])), "ESHUTDOWN");
+    expect(err.message).toBe("write: Kernel panic - not syncing: System is deadlocked on memory");
+    expect([k.state, k.panicked]).toEqual(["panicked", "System is deadlocked on memory"]);
     expect(k.vmstat.get("oom_kill")).toBe(0);
     expect(big.p.exited || small.p.exited).toBe(false);
+    // The panicking call unwound through its finalizers: the metadata is consistent.
     expectConsistent(k);
+    // Nothing runs any more: a process's call, a kernel call, a procfs read.
+    const panic = "Kernel panic - not syncing: System is deadlocked on memory";
+    expect(expectErrno(big.p.read(big.addr, 1), "ESHUTDOWN").message).toBe(`read: ${panic}`);
+    expect(expectErrno(k.createProcess(), "ESHUTDOWN").message).toBe(`clone: ${panic}`);
+    expectErrno(k.fs.read("/proc/vmstat"), "ESHUTDOWN");
+    expectErrno(k.allocFolio(0, 0), "ESHUTDOWN");
+    await runP(k.shutdown());
+    expect([k.state, k.panicked]).toEqual(["down", "System is deadlocked on memory"]);
+    expect(k.tasks.size).toBe(0);
+    expect(k.mem.sections).toEqual([]);
+    expect(expectErrno(k.createProcess(), "ESHUTDOWN").message).toBe(`clone: ${panic}`);
+  });
+
+  it("a kernel allocation (folio_alloc(GFP_KERNEL)) with no process to kill panics too; the panic is the call's ESHUTDOWN", () => {
+    const k = bootOne();
+    drainToMin(k);
+    const err = expectErrno(k.allocFolio(0, 0, GFP_KERNEL), "ESHUTDOWN");
+    expect(err.message).toBe(
+      "folio_alloc: Kernel panic - not syncing: System is deadlocked on memory",
+    );
+    expect(k.state).toBe("panicked");
+  });
+
+  it("a call in flight when another call panics the kernel fails with the panic when it returns (panic() stops every CPU)", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const mover = run(k.createProcess({ name: "mover", node: 0 }));
+    const addr = run(mover.mmap(8 * PAGE));
+    run(mover.write(addr, pattern(8 * PAGE, 20)));
+    run(writeAdj(k, mover, "-1000"));
+    const small = await withResident(k, 1, 21, "small");
+    run(writeAdj(k, small.p, "-1000"));
+    const gate = Deferred.makeUnsafe<void>();
+    const reached = { n: 0 };
+    run(k.migrateOffload.register(gatedMigrator(k, gate, reached)));
+    const where = run(small.p.mmap(PAGE));
+    const out = await Effect.runPromise(
+      Effect.gen(function* () {
+        const moving = yield* Effect.forkChild(
+          Effect.flip(mover.movePages(0, pagesOf(addr, 8), Array(8).fill(1))),
+        );
+        yield* waitUntil(() => reached.n === 1);
+        drain(k);
+        const fault = yield* Effect.flip(small.p.write(where, new Uint8Array([1])));
+        expect(k.state).toBe("panicked");
+        yield* Deferred.succeed(gate, undefined);
+        return { fault, moved: yield* Fiber.join(moving) };
+      }),
+    );
+    expect(out.fault.message).toBe(
+      "write: Kernel panic - not syncing: System is deadlocked on memory",
+    );
+    expect([out.moved.errno, out.moved.message]).toEqual([
+      "ESHUTDOWN",
+      "move_pages: Kernel panic - not syncing: System is deadlocked on memory",
+    ]);
+    await runP(k.shutdown());
+    expect(k.state).toBe("down");
   });
 
   it("oom_score_adj outranks size: +1000 on the small process makes it the victim of a kernel allocation", async () => {
@@ -249,6 +313,108 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     expect(big.p.exited).toBe(false);
     k.folioPut(folio);
     expectConsistent(k);
+  });
+});
+
+// vm_oom_kill_table[] (mm/oom_kill.c, Linux 6.16): panic_on_oom (proc_dointvec_minmax(),
+// SYSCTL_ZERO..SYSCTL_TWO) read by check_panic_on_oom(), and oom_kill_allocating_task
+// (proc_dointvec()) read by out_of_memory().
+describe("/proc/sys/vm/panic_on_oom and oom_kill_allocating_task (Linux 6.16)", () => {
+  const PANIC_ON_OOM = "/proc/sys/vm/panic_on_oom";
+  const ALLOCATING = "/proc/sys/vm/oom_kill_allocating_task";
+
+  /**
+   * A node at its min watermark after `file` was set to `value`, with "big" (2000 resident pages)
+   * and "small" (10, at `smallAdj`), and an unfaulted page of small's.
+   */
+  const exhausted = async (seed: number, file: string, value: string, smallAdj = "0") => {
+    const k = bootOne();
+    const big = await withResident(k, 2000, seed, "big");
+    const small = await withResident(k, 10, seed + 1, "small");
+    run(writeAdj(k, small.p, smallAdj));
+    run(k.fs.write(file, value));
+    drainToMin(k);
+    return { k, big: big.p, small: small.p, where: run(small.p.mmap(PAGE)) };
+  };
+
+  it("read 0 at boot; panic_on_oom takes 0..2, oom_kill_allocating_task any int; EINVAL otherwise, the value unchanged", () => {
+    const k = bootOne();
+    expect(run(k.fs.read(PANIC_ON_OOM))).toBe("0\n");
+    expect(run(k.fs.read(ALLOCATING))).toBe("0\n");
+    expect(run(k.fs.write(PANIC_ON_OOM, "2\n"))).toBe(2);
+    expect(k.panicOnOom).toBe(2);
+    expectErrno(k.fs.write(PANIC_ON_OOM, "3"), "EINVAL");
+    expectErrno(k.fs.write(PANIC_ON_OOM, "-1"), "EINVAL");
+    expectErrno(k.fs.write(PANIC_ON_OOM, "1x"), "EINVAL");
+    expect(run(k.fs.read(PANIC_ON_OOM))).toBe("2\n");
+    expect(run(k.fs.write(ALLOCATING, "-7"))).toBe(2);
+    expect(run(k.fs.read(ALLOCATING))).toBe("-7\n");
+    expectErrno(k.fs.write(ALLOCATING, "2147483648"), "EINVAL");
+    expect(k.oomKillAllocatingTask).toBe(-7);
+  });
+
+  it("panic_on_oom 1 panics an unconstrained OOM before any kill (Out of memory: system-wide panic_on_oom is enabled); a memory-policy OOM still kills", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const a = run(k.createProcess({ node: 0 }));
+    const b = run(k.createProcess({ node: 1 }));
+    for (const p of [a, b]) {
+      const addr = run(p.mmap(100 * PAGE));
+      await runP(p.write(addr, pattern(100 * PAGE, p.pid)));
+    }
+    run(k.fs.write(PANIC_ON_OOM, "1"));
+    // CONSTRAINT_MEMORY_POLICY: check_panic_on_oom() returns for 1, and the kill goes on.
+    expect(Effect.runSyncExit(outOfMemory(k, control([1])))).toEqual(Exit.succeed(true));
+    expect(k.vmstat.get("oom_kill")).toBe(1);
+    expect(k.state).toBe("running");
+    // CONSTRAINT_NONE: panic, no second kill.
+    expect(Effect.runSyncExit(outOfMemory(k, control(null)))).toEqual(
+      Exit.die(new KernelPanic("Out of memory: system-wide panic_on_oom is enabled\n")),
+    );
+    expect(k.vmstat.get("oom_kill")).toBe(1);
+    expect(k.panicked).toBe("Out of memory: system-wide panic_on_oom is enabled");
+  });
+
+  it("panic_on_oom 2 panics every OOM, a memory-policy one too (Out of memory: compulsory panic_on_oom is enabled); a fault's call fails with ESHUTDOWN naming it", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const a = run(k.createProcess({ node: 0 }));
+    const addr = run(a.mmap(100 * PAGE));
+    await runP(a.write(addr, pattern(100 * PAGE, 1)));
+    run(k.fs.write(PANIC_ON_OOM, "2"));
+    expect(Effect.runSyncExit(outOfMemory(k, control([1])))).toEqual(
+      Exit.die(new KernelPanic("Out of memory: compulsory panic_on_oom is enabled\n")),
+    );
+    expect([k.vmstat.get("oom_kill"), a.exited]).toEqual([0, false]);
+    // Through a fault, on a kernel of its own.
+    const k2 = await exhausted(30, PANIC_ON_OOM, "2");
+    const err = await runP(Effect.flip(k2.small.write(k2.where, new Uint8Array([1]))));
+    expect([err.errno, err.message]).toEqual([
+      "ESHUTDOWN",
+      "write: Kernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled",
+    ]);
+    expect([k2.k.vmstat.get("oom_kill"), k2.big.exited, k2.small.exited]).toEqual([
+      0,
+      false,
+      false,
+    ]);
+  });
+
+  it("oom_kill_allocating_task kills the allocating process, not the one of highest badness; one at OOM_SCORE_ADJ_MIN, or a kernel thread's allocation, is left to select_bad_process()", async () => {
+    const { k, big, small, where } = await exhausted(32, ALLOCATING, "1");
+    const err = await runP(Effect.flip(small.write(where, new Uint8Array([1]))));
+    expect([err.errno, err.message]).toEqual([
+      "ESRCH",
+      `process ${small.pid} was killed by the OOM killer`,
+    ]);
+    expect([small.exited, big.exited, k.vmstat.get("oom_kill")]).toEqual([true, false, 1]);
+    expectConsistent(k);
+    // At OOM_SCORE_ADJ_MIN the allocating process may not be killed: big is chosen as usual.
+    const two = await exhausted(34, ALLOCATING, "1", "-1000");
+    await runP(two.small.write(two.where, new Uint8Array([2])));
+    expect([two.small.exited, two.big.exited]).toEqual([false, true]);
+    // A kernel thread's allocation has no current->mm: select_bad_process() again.
+    const three = await exhausted(36, ALLOCATING, "1");
+    three.k.folioPut(run(three.k.allocFolio(0, 0, GFP_KERNEL)));
+    expect([three.small.exited, three.big.exited]).toEqual([false, true]);
   });
 });
 
@@ -355,7 +521,11 @@ describe("select_bad_process() and oom_kill_process() (property)", () => {
         expect(selectBadProcess(k, oc)).toBe(false);
         expect(oc.chosen).toBe(want < 0 ? null : tasks[want]);
         const free = k.pageAlloc.nodeFreePages(0);
-        expect(run(outOfMemory(k, control(null)))).toBe(want >= 0);
+        // Nothing to kill: panic("System is deadlocked on memory\n"), which never returns.
+        const exit = Effect.runSyncExit(outOfMemory(k, control(null)));
+        if (want >= 0) expect(exit).toEqual(Exit.succeed(true));
+        else expect(exit).toEqual(Exit.die(new KernelPanic("System is deadlocked on memory\n")));
+        expect(k.state).toBe(want >= 0 ? "running" : "panicked");
         expect(k.vmstat.get("oom_kill")).toBe(want < 0 ? 0 : 1);
         expect(tasks.map((t) => t.exited)).toEqual(tasks.map((_, i) => i === want));
         if (want >= 0) expect(k.pageAlloc.nodeFreePages(0) - free).toBe(procs[want]!.pages);
