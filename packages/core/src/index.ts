@@ -411,6 +411,7 @@ export {
 export { MLOCK_LIMIT, RLIM_INFINITY } from "./include/resource";
 // include/linux/sched.h
 export {
+  isGlobalInit,
   type MigrationAccounting,
   type MmapOptions,
   memallocNoreclaimRestore,

@@ -275,7 +275,12 @@ export interface Kernel {
   readonly anonVmas: Map<number, AnonVma>;
   /** Live address spaces (files and shmem objects) by id. */
   readonly addressSpaces: Map<number, AddressSpace>;
-  /** Processes by pid (`init_task.tasks`, `init/init_task.c`). */
+  /**
+   * Processes by pid (`init_task.tasks`, `init/init_task.c`). Boot starts the first, the init
+   * process (`kernel_init()` → `run_init_process()`, `init/main.c`): pid 1, named `init`, root's,
+   * with an empty address space; the OOM killer never kills it (`is_global_init()`), and its
+   * `exit()` panics the kernel. Every process created later has a higher pid.
+   */
   readonly tasks: Map<number, Task>;
   /** Files by name. */
   readonly files: Map<string, File>;

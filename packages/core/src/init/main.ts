@@ -403,6 +403,10 @@ class Machine implements KernelInterface {
       this.numaBalancing.mode & NUMA_BALANCING_MEMORY_TIERING ? WMARK_PROMO : WMARK_HIGH;
     this.migrateOffload = new MigrateOffloadRegistry(this);
     balloonInit(this);
+    // kernel_init() → run_init_process(): the first process, pid 1 (is_global_init()), root's,
+    // with an address space of its own and nothing mapped.
+    const init = this.addTask({ name: "init" });
+    if (init instanceof Error) throw init; // a node 0, no options: nothing to refuse
   }
 
   /**

@@ -18,8 +18,8 @@
  * another task's `move_pages(2)` or `migrate_pages(2)` holds the address space (`get_task_mm()`),
  * the memory stays until that call's `mmput()`, and the `oom_reaper` (`OomReaperState`)
  * takes the private memory {@link OOM_REAPER_DELAY} after the kill; until one of them sets
- * `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The model runs no init process
- * (`is_global_init()`): its pid 1 is the first process created, killable as any other.
+ * `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The init process the kernel starts
+ * at boot (pid 1, `is_global_init()`) is never killed.
  *
  * @module
  */
@@ -38,17 +38,18 @@ import {
   type OomReaper,
 } from "../include/oom";
 import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
-import { PF_KTHREAD, type TaskStruct } from "../include/sched";
+import { isGlobalInit, PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { doExit } from "../kernel/exit";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { taskWorkRun } from "../kernel/task_work";
 import { zapPteRange } from "./memory";
 
 /**
- * `oom_unkillable_task()` (`mm/oom_kill.c`, Linux 6.16): a kernel thread (`PF_KTHREAD`), which the
- * OOM killer never takes.
+ * `oom_unkillable_task()` (`mm/oom_kill.c`, Linux 6.16): the global init (`is_global_init()`)
+ * or a kernel thread (`PF_KTHREAD`), which the OOM killer never takes.
  */
-const oomUnkillableTask = (p: TaskStruct): boolean => (p.flags & PF_KTHREAD) !== 0;
+const oomUnkillableTask = (p: TaskStruct): boolean =>
+  isGlobalInit(p) || (p.flags & PF_KTHREAD) !== 0;
 
 /** A mapped entry that counts in `get_mm_rss()`: a page, or a page under migration. */
 const countsInRss = (entry: number): boolean =>
@@ -87,8 +88,8 @@ export const oomTotalPages = (k: Kernel): number =>
  * `oom_badness()` (`mm/oom_kill.c`, Linux 6.16): how much killing `p` would free, in pages: its
  * resident pages ({@link getMmRss}), swap entries and page-table pages (none in the model, which
  * has no swap and no page-table pages), plus `oom_score_adj` × ⌊`totalpages` / 1000⌋. Null (the
- * kernel's `LONG_MIN`) for a task that is no candidate: a kernel thread, one that has exited, or
- * one whose `oom_score_adj` is `OOM_SCORE_ADJ_MIN`. The result may be 0 or negative, and such a
+ * kernel's `LONG_MIN`) for a task that is no candidate: the global init, a kernel thread, one
+ * that has exited, or one whose `oom_score_adj` is `OOM_SCORE_ADJ_MIN`. The result may be 0 or negative, and such a
  * task is still a candidate.
  *
  * For example, 100 resident pages with `oom_score_adj` 500 out of 16384 pages of memory score

@@ -19,6 +19,7 @@ import {
   getMmRss,
   getTaskMm,
   gfpPfmemallocFlags,
+  isGlobalInit,
   type Kernel,
   KernelPanic,
   MAP_ANONYMOUS,
@@ -92,6 +93,18 @@ const drain = (k: Kernel): number[] => {
 const drainToMin = (k: Kernel): void => {
   drain(k);
   expect(k.pageAlloc.nodeFreePages(0)).toBe(128);
+};
+
+/**
+ * A write fault of `p` at `where` that the OOM killer ends by killing `p` itself: the access
+ * fails with ESRCH, naming the kill.
+ */
+const faultKillsSelf = async (p: Task, where: number): Promise<void> => {
+  const err = await runP(Effect.flip(p.write(where, new Uint8Array([1]))));
+  expect([err.errno, err.message]).toEqual([
+    "ESRCH",
+    `process ${p.pid} was killed by the OOM killer`,
+  ]);
 };
 
 /** The oom_control of an order-0 allocation with `nodemask` (null: none). */
@@ -212,11 +225,7 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     const small = await withResident(k, 10, 6, "small");
     drainToMin(k);
     const where = run(small.p.mmap(PAGE));
-    const err = await runP(Effect.flip(small.p.write(where, new Uint8Array([1]))));
-    expect([err.errno, err.message]).toEqual([
-      "ESRCH",
-      `process ${small.p.pid} was killed by the OOM killer`,
-    ]);
+    await faultKillsSelf(small.p, where);
     expect(k.vmstat.get("oom_kill")).toBe(1);
     expect(small.p.exited).toBe(true);
     expect(big.p.exited).toBe(false);
@@ -400,11 +409,7 @@ describe("/proc/sys/vm/panic_on_oom and oom_kill_allocating_task (Linux 6.16)", 
 
   it("oom_kill_allocating_task kills the allocating process, not the one of highest badness; one at OOM_SCORE_ADJ_MIN, or a kernel thread's allocation, is left to select_bad_process()", async () => {
     const { k, big, small, where } = await exhausted(32, ALLOCATING, "1");
-    const err = await runP(Effect.flip(small.write(where, new Uint8Array([1]))));
-    expect([err.errno, err.message]).toEqual([
-      "ESRCH",
-      `process ${small.pid} was killed by the OOM killer`,
-    ]);
+    await faultKillsSelf(small, where);
     expect([small.exited, big.exited, k.vmstat.get("oom_kill")]).toEqual([true, false, 1]);
     expectConsistent(k);
     // At OOM_SCORE_ADJ_MIN the allocating process may not be killed: big is chosen as usual.
@@ -415,6 +420,70 @@ describe("/proc/sys/vm/panic_on_oom and oom_kill_allocating_task (Linux 6.16)", 
     const three = await exhausted(36, ALLOCATING, "1");
     three.k.folioPut(run(three.k.allocFolio(0, 0, GFP_KERNEL)));
     expect([three.small.exited, three.big.exited]).toEqual([false, true]);
+  });
+});
+
+// The init process: kernel_init() → run_init_process() (init/main.c) starts pid 1; the OOM
+// killer never takes it (oom_unkillable_task(): is_global_init(), mm/oom_kill.c; oom_badness()
+// is LONG_MIN, so proc_oom_score() shows 0), and its exit panics (do_exit(), kernel/exit.c:
+// "Attempted to kill init! exitcode=0x%08x\n"). Linux 6.16.
+describe("the global init (is_global_init(), Linux 6.16)", () => {
+  it("is started at boot: pid 1, named init, root's, with an empty address space; the first process created is pid 2", () => {
+    const k = bootOne();
+    const init = k.findTask(1)!;
+    expect([init.pid, init.comm, init.uid, isGlobalInit(init)]).toEqual([1, "init", 0, true]);
+    expect(init.mm!.vmas).toHaveLength(0);
+    expect(k.fs.exists("/proc/1/oom_score_adj")).toBe(true);
+    const p = run(k.createProcess());
+    expect([p.pid, isGlobalInit(p)]).toEqual([2, false]);
+    expect(run(k.createKernelThread("kt")).pid).toBe(3);
+  });
+
+  it("is never chosen, however much it holds: oom_badness() LONG_MIN, oom_score 0; the allocating process is killed instead, and with oom_kill_allocating_task init's own allocation kills another", async () => {
+    const k = bootOne();
+    const init = k.findTask(1)!;
+    const held = run(init.mmap(2000 * PAGE));
+    await runP(init.write(held, pattern(2000 * PAGE, 40)));
+    expect(oomBadness(k, init, 4096)).toBeNull();
+    expect(run(k.fs.read("/proc/1/oom_score"))).toBe("0\n");
+    const oc = control(null);
+    oc.totalpages = 4096;
+    expect(selectBadProcess(k, oc)).toBe(false);
+    expect(oc.chosen).toBeNull();
+    const small = await withResident(k, 10, 41, "small");
+    drainToMin(k);
+    const where = run(small.p.mmap(PAGE));
+    await faultKillsSelf(small.p, where);
+    expect([init.exited, k.vmstat.get("oom_kill")]).toEqual([false, 1]);
+    expectBytes(run(init.read(held, 2000 * PAGE)), pattern(2000 * PAGE, 40));
+    // oom_kill_allocating_task passes over an allocating init (oom_unkillable_task(current)).
+    const other = await withResident(k, 10, 42, "other");
+    run(k.fs.write("/proc/sys/vm/oom_kill_allocating_task", "1"));
+    drainToMin(k);
+    const more = run(init.mmap(PAGE));
+    await runP(init.write(more, new Uint8Array([3])));
+    expect([init.exited, other.p.exited, k.vmstat.get("oom_kill")]).toEqual([false, true, 2]);
+    expectConsistent(k);
+  });
+
+  it("exiting panics the kernel (Attempted to kill init! exitcode=0x00000000) before anything is released", async () => {
+    const k = bootOne();
+    const init = k.findTask(1)!;
+    const addr = run(init.mmap(PAGE));
+    run(init.write(addr, new Uint8Array([5])));
+    const mm = init.mm!;
+    const err = expectErrno(init.exit(), "ESHUTDOWN");
+    expect(err.message).toBe(
+      "exit: Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000",
+    );
+    expect([k.state, k.panicked]).toEqual([
+      "panicked",
+      "Attempted to kill init! exitcode=0x00000000",
+    ]);
+    expect([init.exited, init.mm]).toEqual([false, mm]);
+    expect(k.findTask(1)).toBe(init);
+    await runP(k.shutdown());
+    expect(k.state).toBe("down");
   });
 });
 
