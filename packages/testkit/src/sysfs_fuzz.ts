@@ -440,10 +440,12 @@ const write = async (
   }
   // kernfs_fop_write_iter() (fs/kernfs/file.c) hands the store at most PAGE_SIZE of the UTF-8
   // bytes, and sysfs_kf_write() (fs/sysfs/file.c) returns 0 for none without calling it;
-  // proc_sys_call_handler() hands its handler the whole count.
+  // proc_sys_call_handler() hands its handler the whole count, and debugfs is no kernfs:
+  // simple_attr_write() (fs/libfs.c) reads what fits its buffer and claims the whole input.
   const procfs = file.startsWith("/proc/");
+  const debugfs = file.startsWith("/sys/kernel/debug/");
   const utf8 = new TextEncoder().encode(value).length;
-  const bytes = procfs ? utf8 : Math.min(utf8, kernel.mem.pageSize);
+  const bytes = procfs || debugfs ? utf8 : Math.min(utf8, kernel.mem.pageSize);
   if (done.kind === "success") {
     // proc_sys_call_handler() (fs/proc/proc_sysctl.c) returns what the handler left in *lenp:
     // proc_dointvec() does not consume what follows the number and its whitespace ("0\n\0"
@@ -465,8 +467,9 @@ const write = async (
   tally.refused.set(errno, (tally.refused.get(errno) ?? 0) + 1);
   count.refused++;
   // Only kernfs answers an empty write itself (sysfs_kf_write()); procfs hands it to the file's
-  // handler, which may refuse it (sysctl_compaction_handler() after a value other than 1).
-  if (bytes === 0 && file.startsWith("/sys/"))
+  // handler, which may refuse it (sysctl_compaction_handler() after a value other than 1), and
+  // debugfs to simple_attr_write(), whose kstrtoull("") refuses it (EINVAL).
+  if (bytes === 0 && file.startsWith("/sys/") && !debugfs)
     throw new FuzzFailure(`${what} was empty but refused with ${errno}`);
   const changed = changes(before, snapshot(kernel, world.tree.readable));
   if (changed.length > 0)
@@ -764,12 +767,14 @@ const commandsArb = (
  * `sysfs_kf_write()` (`fs/sysfs/file.c`) → the attribute's store:
  *
  * - every write ends in success with its byte count (its UTF-8 bytes, at most `PAGE_SIZE` for
- *   sysfs; a procfs write may count fewer, as `proc_dointvec()` leaves unconsumed what follows a number
+ *   sysfs; all of them for debugfs, whose `simple_attr_write()`, `fs/libfs.c`, claims the whole
+ *   input; a procfs write may count fewer, as `proc_dointvec()` leaves unconsumed what follows a number
  *   and its whitespace) or a typed `ErrnoError`: a raw exception, a defect, an untyped failure or a write that never ends
  *   (`hangMs`) breaks the promise;
  * - an empty write to a sysfs file succeeds with 0 and changes nothing (procfs hands it to the
  *   file's handler, which may refuse it: `sysctl_compaction_handler()` does after a value other
- *   than 1; refused or not, it changes nothing);
+ *   than 1; debugfs to `simple_attr_write()`, whose `kstrtoull("")` refuses it; refused or not,
+ *   it changes nothing);
  * - a refused write changes nothing: every readable file of the tree reads as it did before it
  *   (a superset of its own directory);
  * - after every migration every byte of the region reads back as written;

@@ -108,6 +108,25 @@ describe("fuzzSysfsWrites", () => {
     expect(report.byFile["/proc/sys/vm/extfrag_threshold"]?.accepted ?? 0).toBeGreaterThan(0);
   }, 120_000);
 
+  it('lets a debugfs write past PAGE_SIZE count whole and an empty one be refused: simple_attr_write() (fs/libfs.c) claims the whole input, and kstrtoull("") is EINVAL; debugfs is no kernfs', async () => {
+    const fuzz = (seed: number) =>
+      fuzzSysfsWrites({
+        drivers: [mtcopyConformanceSubject({ threads: 2 }), dcbmConformanceSubject({ engines: 1 })],
+        numRuns: 2,
+        writesPerRun: 10,
+        seed,
+      });
+    // This seed writes 4097 characters to fault_around_bytes, which returns 4097, not 4096.
+    const long = await fuzz(761);
+    expect(long.failure).toBeNull();
+    expect(long.byFile["/sys/kernel/debug/fault_around_bytes"]?.accepted ?? 0).toBeGreaterThan(0);
+    // This one writes "" to sched/numa_balancing/hot_threshold_ms, which refuses it (EINVAL).
+    const empty = await fuzz(75);
+    expect(empty.failure).toBeNull();
+    const hot = "/sys/kernel/debug/sched/numa_balancing/hot_threshold_ms";
+    expect(empty.byFile[hot]?.refused ?? 0).toBeGreaterThan(0);
+  }, 240_000);
+
   it("reports a store that changes its state before it refuses the value, with the write", async () => {
     const report = await fuzzPlanted("limit", () => {
       let limit = 0;
