@@ -380,6 +380,8 @@ export {
 export { FolioWaitQueue } from "./include/pagemap";
 // include/linux/pagevec.h
 export { PAGEVEC_SIZE } from "./include/pagevec";
+// include/linux/panic.h
+export { isKernelPanic, KernelPanic, panicText } from "./include/panic";
 // include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h
 export {
   isHwpoisonEntry,
@@ -409,6 +411,7 @@ export {
 export { MLOCK_LIMIT, RLIM_INFINITY } from "./include/resource";
 // include/linux/sched.h
 export {
+  isGlobalInit,
   type MigrationAccounting,
   type MmapOptions,
   memallocNoreclaimRestore,
@@ -638,6 +641,7 @@ export {
   constrainedAlloc,
   getMmRss,
   oomBadness,
+  oomInitSysctl,
   oomKillProcess,
   oomTotalPages,
   outOfMemory,

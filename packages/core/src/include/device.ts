@@ -27,9 +27,11 @@ export interface Device {
 }
 
 /**
- * Where a kernel is in its life: running, shutting down, or shut down; `system_state`
- * (`SYSTEM_RUNNING`, `SYSTEM_POWER_OFF`, `include/linux/kernel.h`) as the model keeps it.
+ * Where a kernel is in its life: running, panicked (halted by `panic()`, `kernel/panic.c`:
+ * it takes no more calls, and waits to be shut down), shutting down, or shut down;
+ * `system_state` (`SYSTEM_RUNNING`, `SYSTEM_POWER_OFF`, `include/linux/kernel.h`) with
+ * `panic_in_progress()` (`include/linux/panic.h`) as the model keeps them.
  *
  * @category Kernel
  */
-export type KernelState = "running" | "stopping" | "down";
+export type KernelState = "running" | "panicked" | "stopping" | "down";

@@ -41,6 +41,7 @@ import type { Module, ModuleDefinition, ModuleNotifier } from "./module";
 import type { NumaBalancing } from "./numa_balancing";
 import type { OomReaper } from "./oom";
 import type { FolioWaitQueue } from "./pagemap";
+import type { KernelPanic } from "./panic";
 import type { TaskOptions, TaskStruct } from "./sched";
 import type { HugetlbActive, Kswapd, Lru } from "./swap";
 import type { Tracepoints } from "./trace";
@@ -246,6 +247,19 @@ export interface Kernel {
    */
   maxMapCount: number;
   /**
+   * `sysctl_panic_on_oom` (`mm/oom_kill.c`, Linux 6.16): 0 at boot. With 1 the OOM killer panics
+   * the kernel instead of killing for an allocation no memory policy constrains
+   * (`CONSTRAINT_NONE`), with 2 for every allocation (`check_panic_on_oom()`).
+   * `/proc/sys/vm/panic_on_oom` sets it (0..2).
+   */
+  panicOnOom: number;
+  /**
+   * `sysctl_oom_kill_allocating_task` (`mm/oom_kill.c`, Linux 6.16): 0 at boot. When not 0 the
+   * OOM killer kills the allocating process, if it may be killed, instead of the one with the
+   * highest `oom_badness()`. `/proc/sys/vm/oom_kill_allocating_task` sets it (any `int`).
+   */
+  oomKillAllocatingTask: number;
+  /**
    * `stack_guard_gap` (`mm/mmap.c`, Linux 6.16), in bytes: 256 pages unless the boot command line
    * gave `stack_guard_gap=` ({@link KernelConfig.stackGuardGap}). A `VM_GROWSDOWN` VMA grows no
    * closer than this to an accessible VMA below it (`expand_downwards()`), and a new mapping is
@@ -261,7 +275,12 @@ export interface Kernel {
   readonly anonVmas: Map<number, AnonVma>;
   /** Live address spaces (files and shmem objects) by id. */
   readonly addressSpaces: Map<number, AddressSpace>;
-  /** Processes by pid (`init_task.tasks`, `init/init_task.c`). */
+  /**
+   * Processes by pid (`init_task.tasks`, `init/init_task.c`). Boot starts the first, the init
+   * process (`kernel_init()` → `run_init_process()`, `init/main.c`): pid 1, named `init`, root's,
+   * with an empty address space; the OOM killer never kills it (`is_global_init()`), and its
+   * `exit()` panics the kernel. Every process created later has a higher pid.
+   */
   readonly tasks: Map<number, Task>;
   /** Files by name. */
   readonly files: Map<string, File>;
@@ -369,7 +388,8 @@ export interface Kernel {
    * `ENOMEM` when no block of that order can be had (on that node, with `__GFP_THISNODE`), after
    * the slow path's direct reclaim and compaction when `gfp` has `__GFP_DIRECT_RECLAIM`
    * (`allocPagesSlowpath()`, whose OOM killer, for an order up to 3 without `__GFP_NORETRY`,
-   * `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE`, kills a process first when one can be killed).
+   * `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE`, kills a process first, and panics the kernel when
+   * none can be killed: the call then fails with `ESHUTDOWN` naming the panic).
    * `current` is the task the allocation is made in: its `PF_MEMALLOC` and the node of its CPU,
    * which `numa_local` and `numa_other` count against (`zone_statistics()`); null or left out for
    * a kernel thread running on node `nid`. `ESRCH` when that task has exited.
@@ -481,16 +501,42 @@ export interface Kernel {
    */
   unpoisonMemory(pfn: number): Effect.Effect<void, ErrnoError>;
 
-  /** Running, shutting down (no new calls are taken), or shut down. */
+  /**
+   * Running, panicked ({@link Kernel.panic}: no new calls are taken), shutting down (no new calls
+   * are taken), or shut down.
+   */
   readonly state: KernelState;
+  /**
+   * The message of the `panic()` that halted this kernel (its trailing newline dropped, as the
+   * console shows it after `Kernel panic - not syncing: `), or null while it never panicked. It
+   * stays through shutdown.
+   */
+  readonly panicked: string | null;
+  /**
+   * `panic()` (`kernel/panic.c`, Linux 6.16): halts the kernel for good. The first panic sets
+   * {@link Kernel.state} to `"panicked"` and keeps `message` in {@link Kernel.panicked} (a later
+   * one, as `panic_try_start()` lets only one CPU panic, changes nothing); the daemons stop at
+   * their next check of the state, and every call from then on fails with `ESHUTDOWN` naming the
+   * panic. The Effect never succeeds: it dies with a {@link KernelPanic}, which no kernel code
+   * handles, so the calling code unwinds through its finalizers alone; the system call it is
+   * part of, and every other call in flight, fails at its return with `ESHUTDOWN` naming the
+   * panic ({@link Kernel.call}). {@link Kernel.shutdown} still powers the machine off and
+   * releases everything. The model has no `panic_timeout` reboot and no kdump: the kernel stays
+   * halted (`panic_timeout` 0, the default).
+   */
+  panic(message: string): Effect.Effect<never>;
   /**
    * Runs `effect` as a system call of this kernel: while the kernel is running it is counted in
    * flight, so that shutdown waits for it; once shutdown has begun it fails with `ESHUTDOWN`
-   * without running. Every call of the public API goes through here. `current` is the task
+   * without running, and so it does once the kernel has panicked, naming the panic. A call
+   * (not made from inside another) that was in flight when the kernel panicked fails with that
+   * `ESHUTDOWN` when it returns, whatever it did meanwhile: on Linux it never returns. Every call
+   * of the public API goes through here. `current` is the task
    * making the call (a process's system call), or null for a call no task makes (a sysfs write,
    * a daemon's pass). Before a task's call returns (one not made from inside another), the work
    * queued on that task runs (`resume_user_mode_work()` → `task_work_run()`,
-   * {@link TaskStruct.taskWorks}); no other task's work is run or waited for.
+   * {@link TaskStruct.taskWorks}), unless the kernel has panicked; no other task's work is run
+   * or waited for.
    */
   call<A, E>(
     name: string,
@@ -508,7 +554,8 @@ export interface Kernel {
    * unloaded in the reverse order of loading, running their exit functions; devices (DMA
    * engines, copy threads) are stopped in the reverse order of registration; processes, files,
    * sysfs and procfs, trace subscribers and every reference to the node memory are dropped.
-   * Calling it again does nothing. Fails with `EBUSY`, after finishing every other step, when a
+   * Calling it again does nothing. A kernel that panicked ({@link Kernel.panic}) is shut down the
+   * same way, once the calls in flight at the panic have returned. Fails with `EBUSY`, after finishing every other step, when a
    * module's exit or a device's shutdown failed, naming each.
    *
    * @example

@@ -625,9 +625,10 @@ export interface SlowpathResult {
    * True when the allocation failed after `__alloc_pages_may_oom()` called `out_of_memory()`
    * (`mm/oom_kill.ts`): reclaim and compaction gave up on an order up to
    * `PAGE_ALLOC_COSTLY_ORDER` asked without `__GFP_NORETRY`, `__GFP_RETRY_MAYFAIL` or
-   * `__GFP_THISNODE`, the last try at the high watermark failed too, and the OOM killer found no
-   * process to kill (or the allocating task was its victim). A fault then returns `ENOMEM`, as
-   * `VM_FAULT_OOM` surfaces.
+   * `__GFP_THISNODE`, the last try at the high watermark failed too, and the allocating task was
+   * the OOM killer's victim, whose allocation with `ALLOC_OOM` failed (where no process can be
+   * killed the kernel panics instead), or the kernel stopped taking calls meanwhile. A fault then
+   * returns `ENOMEM`, as `VM_FAULT_OOM` surfaces.
    */
   readonly outOfMemory: boolean;
 }

@@ -145,6 +145,18 @@ export const PF_KSWAPD = 0x00020000;
 export const PF_KTHREAD = 0x00200000;
 
 /**
+ * `is_global_init()` (`include/linux/sched.h`, Linux 6.16): whether `task` is the init process of
+ * the machine, the one whose thread group id is 1 (`task_tgid_nr(tsk) == 1`). The kernel starts
+ * it at boot (`kernel_init()` → `run_init_process()`, `init/main.c`; in the model
+ * `Kernel.make()`), so every process made later has a higher pid. The OOM killer never picks it
+ * (`oom_unkillable_task()`, `mm/oom_kill.c`), and its exit panics the kernel (`do_exit()`,
+ * `kernel/exit.c`: `Attempted to kill init!`).
+ *
+ * @category Processes
+ */
+export const isGlobalInit = (task: Pick<TaskStruct, "pid">): boolean => task.pid === 1;
+
+/**
  * `memalloc_noreclaim_save()` (`include/linux/sched/mm.h`): sets {@link PF_MEMALLOC} on `task`,
  * as direct reclaim does for the span of `try_to_free_pages()` (`__perform_reclaim()`,
  * `mm/page_alloc.c`), and returns whether it was set already, for

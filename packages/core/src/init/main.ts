@@ -46,6 +46,7 @@ import type { Module, ModuleDefinition, ModuleNotifier } from "../include/module
 import { NUMA_BALANCING_MEMORY_TIERING } from "../include/numa_balancing";
 import { PG_reserved } from "../include/page_flags";
 import { FolioWaitQueue } from "../include/pagemap";
+import { KernelPanic, panicText } from "../include/panic";
 import { PTE_MAX_PFN } from "../include/pgtable";
 import { PF_KTHREAD, type TaskOptions, type TaskStruct } from "../include/sched";
 import { Tracepoints } from "../include/trace";
@@ -75,7 +76,7 @@ import { MemoryTierState, memoryTierInitSysfs, type NodeMemoryType } from "../mm
 import { MigrateOffloadRegistry } from "../mm/migrate_copy_offload";
 import { nrMlock } from "../mm/mlock";
 import { archPickMmapLayout, mmapInitSysctl } from "../mm/mmap";
-import { OomReaperState } from "../mm/oom_kill";
+import { OomReaperState, oomInitSysctl } from "../mm/oom_kill";
 import {
   allocContigPages,
   allocPagesSlowpath,
@@ -289,6 +290,8 @@ class Machine implements KernelInterface {
   nrMaxBatchedMigration: number;
   faultAroundPages: number;
   maxMapCount = DEFAULT_MAX_MAP_COUNT;
+  panicOnOom = 0;
+  oomKillAllocatingTask = 0;
   readonly stackGuardGap: number;
   readonly zeroPfn: number;
   readonly hugeZero = new HugeZeroFolio();
@@ -300,6 +303,7 @@ class Machine implements KernelInterface {
   numPoisonedPages = 0;
   nrBalloonPages = 0;
   state: KernelState = "running";
+  panicked: string | null = null;
   private readonly distances: number[][];
   private lastId = 0;
   private lastPid = 0;
@@ -388,6 +392,7 @@ class Machine implements KernelInterface {
     memoryTierInitSysfs(this, this.memoryTiers);
     this.kswapd = new KswapdState(this);
     this.oomReaper = new OomReaperState(this);
+    oomInitSysctl(this);
     this.pageAlloc.wakeupKswapd = (nid, order) => this.kswapd.wakeup(nid, order);
     this.pageAlloc.kswapdRunning = () => this.kswapd.running;
     this.pageAlloc.trace = this.trace;
@@ -398,6 +403,10 @@ class Machine implements KernelInterface {
       this.numaBalancing.mode & NUMA_BALANCING_MEMORY_TIERING ? WMARK_PROMO : WMARK_HIGH;
     this.migrateOffload = new MigrateOffloadRegistry(this);
     balloonInit(this);
+    // kernel_init() → run_init_process(): the first process, pid 1 (is_global_init()), root's,
+    // with an address space of its own and nothing mapped.
+    const init = this.addTask({ name: "init" });
+    if (init instanceof Error) throw init; // a node 0, no options: nothing to refuse
   }
 
   /**
@@ -415,9 +424,7 @@ class Machine implements KernelInterface {
     return Effect.flatMap(
       Effect.service(InKernelCall),
       (inside): Effect.Effect<A, E | ErrnoError> => {
-        if (this.state !== "running") {
-          return Effect.fail(errno("ESHUTDOWN", `${name}: the kernel has shut down`));
-        }
+        if (this.state !== "running") return Effect.fail(this.halted(name));
         this.inFlight++;
         // A nested call (move_pages calling migrate_pages) is already marked: nothing to add.
         const marked = inside.has(this)
@@ -425,15 +432,55 @@ class Machine implements KernelInterface {
           : Effect.provideService(effect, InKernelCall, new Set([...inside, this]));
         // On the way back to user mode (resume_user_mode_work()): the work queued on the task
         // that made the call (task_work_run()), before the call counts as returned.
+        // A kernel that panicked meanwhile never returns to user mode: no task work runs.
         const returned = Effect.sync(() => {
           if (--this.inFlight === 0) this.drained?.();
         });
-        return Effect.ensuring(
+        const ran = Effect.ensuring(
           marked,
-          inside.has(this) || !current ? returned : Effect.andThen(taskWorkRun(current), returned),
+          inside.has(this) || !current
+            ? returned
+            : Effect.andThen(
+                Effect.suspend(() => (this.panicked === null ? taskWorkRun(current) : Effect.void)),
+                returned,
+              ),
         );
+        if (inside.has(this)) return ran;
+        // The call began on a running kernel: a panic since (this call's, or another's while
+        // this one was in flight) is the end of it, whatever it did meanwhile.
+        const outcome = (): Effect.Effect<never, ErrnoError> | null =>
+          this.panicked === null ? null : Effect.fail(this.halted(name));
+        return Effect.matchCauseEffect(ran, {
+          onFailure: (cause): Effect.Effect<A, E | ErrnoError> =>
+            (!Cause.hasInterruptsOnly(cause) && outcome()) || Effect.failCause(cause),
+          onSuccess: (value): Effect.Effect<A, E | ErrnoError> =>
+            outcome() ?? Effect.succeed(value),
+        });
       },
     );
+  }
+
+  /**
+   * The `ESHUTDOWN` of a call the kernel no longer takes: naming the panic that halted it
+   * (`Kernel panic - not syncing: …`), or saying it has shut down.
+   */
+  private halted(name: string): ErrnoError {
+    return errno(
+      "ESHUTDOWN",
+      this.panicked === null
+        ? `${name}: the kernel has shut down`
+        : `${name}: ${panicText(this.panicked)}`,
+    );
+  }
+
+  panic(message: string): Effect.Effect<never> {
+    return Effect.suspend(() => {
+      const panic = new KernelPanic(message);
+      // panic_try_start(): only the first panic halts the kernel; a later one stops where it is.
+      this.panicked ??= panic.message;
+      if (this.state === "running") this.state = "panicked";
+      return Effect.die(panic);
+    });
   }
 
   registerDevice(device: Device): () => void {
@@ -456,7 +503,7 @@ class Machine implements KernelInterface {
       // The first call powers off, in its own fiber (synchronously when nothing it stops needs to
       // wait); a call made meanwhile or later waits for that one.
       const done =
-        this.state === "running"
+        this.state === "running" || this.state === "panicked"
           ? Effect.tap(
               Effect.provideService(this.powerOff(), InKernelCall, new Set([...inside, this])),
               (error) => Deferred.succeed(this.poweredOff, error),
@@ -656,8 +703,9 @@ class Machine implements KernelInterface {
   }
 
   folioPut(folio: Folio): void {
-    // After shutdown there is nothing to put back: the memory map belongs to no running kernel.
-    if (this.state !== "running") throw errno("ESHUTDOWN", "folio_put: the kernel has shut down");
+    // After shutdown there is nothing to put back: the memory map belongs to no running kernel;
+    // after a panic nothing runs.
+    if (this.state !== "running") throw this.halted("folio_put");
     folioPut(this, folio.pfn);
   }
 

@@ -31,7 +31,12 @@ import {
 } from "../include/mman";
 import type { AllocContext } from "../include/mmzone";
 import { MLOCK_LIMIT, RLIM_INFINITY } from "../include/resource";
-import type { MigrationAccounting, MmapOptions, TaskOptions } from "../include/sched";
+import {
+  isGlobalInit,
+  type MigrationAccounting,
+  type MmapOptions,
+  type TaskOptions,
+} from "../include/sched";
 import { formatValue } from "../lib/bug";
 import { mmPopulate } from "../mm/gup";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
@@ -645,16 +650,25 @@ export class Process implements Task {
     );
   }
 
-  /** `exit()`: drops the address space (`exit_mm()`) and leaves the process table. */
+  /**
+   * `exit()`: drops the address space (`exit_mm()`) and leaves the process table. The global
+   * init's exit panics the kernel instead (`do_exit()`, `kernel/exit.c`: `Attempted to kill init!
+   * exitcode=0x00000000`, the model's `exit()` having no status), before anything is released.
+   */
   exit(): Effect.Effect<void, ErrnoError> {
     return this.call(
       "exit",
-      // exit_task_work(): the work exit_mm() queued (a shmem object's release) runs at the
-      // call's return (Kernel.call runs the task's work, closing its queue once it has exited).
-      this.live("exit", () => {
-        doExit(this.kernel, this);
-        return undefined;
-      }),
+      Effect.suspend(() =>
+        !this.exited && isGlobalInit(this)
+          ? this.kernel.panic("Attempted to kill init! exitcode=0x00000000\n")
+          : // exit_task_work(): the work exit_mm() queued (a shmem object's release) runs at the
+            // call's return (Kernel.call runs the task's work, closing its queue once it has
+            // exited).
+            this.live("exit", () => {
+              doExit(this.kernel, this);
+              return undefined;
+            }),
+      ),
     );
   }
 }

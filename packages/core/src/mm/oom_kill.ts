@@ -6,7 +6,10 @@
  * whose memory is worth most to free ({@link oomBadness}: its resident pages plus its
  * `oom_score_adj` in thousandths of the memory the allocation could have had) among those that
  * could free memory the allocation may use ({@link constrainedAlloc}), and kills it. The slow path
- * then tries again.
+ * then tries again. When no process can be killed the kernel panics (`System is deadlocked on
+ * memory`, `Kernel.panic()`); `vm.panic_on_oom` panics before any kill, and
+ * `vm.oom_kill_allocating_task` kills the allocating process instead of choosing
+ * ({@link oomInitSysctl}).
  *
  * A killed process ends at once: the model has no signals to deliver, so the victim runs its
  * exit (`do_exit()`, `kernel/exit.ts`) inside the kill and leaves the process table, and an access
@@ -15,8 +18,8 @@
  * another task's `move_pages(2)` or `migrate_pages(2)` holds the address space (`get_task_mm()`),
  * the memory stays until that call's `mmput()`, and the `oom_reaper` (`OomReaperState`)
  * takes the private memory {@link OOM_REAPER_DELAY} after the kill; until one of them sets
- * `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The model runs no init process
- * (`is_global_init()`): its pid 1 is the first process created, killable as any other.
+ * `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The init process the kernel starts
+ * at boot (pid 1, `is_global_init()`) is never killed.
  *
  * @module
  */
@@ -35,10 +38,18 @@ import {
   type OomReaper,
 } from "../include/oom";
 import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
-import { PF_KTHREAD, type TaskStruct } from "../include/sched";
+import { isGlobalInit, PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { doExit } from "../kernel/exit";
+import { procDointvecMinmax } from "../kernel/sysctl";
 import { taskWorkRun } from "../kernel/task_work";
 import { zapPteRange } from "./memory";
+
+/**
+ * `oom_unkillable_task()` (`mm/oom_kill.c`, Linux 6.16): the global init (`is_global_init()`)
+ * or a kernel thread (`PF_KTHREAD`), which the OOM killer never takes.
+ */
+const oomUnkillableTask = (p: TaskStruct): boolean =>
+  isGlobalInit(p) || (p.flags & PF_KTHREAD) !== 0;
 
 /** A mapped entry that counts in `get_mm_rss()`: a page, or a page under migration. */
 const countsInRss = (entry: number): boolean =>
@@ -77,8 +88,8 @@ export const oomTotalPages = (k: Kernel): number =>
  * `oom_badness()` (`mm/oom_kill.c`, Linux 6.16): how much killing `p` would free, in pages: its
  * resident pages ({@link getMmRss}), swap entries and page-table pages (none in the model, which
  * has no swap and no page-table pages), plus `oom_score_adj` × ⌊`totalpages` / 1000⌋. Null (the
- * kernel's `LONG_MIN`) for a task that is no candidate: a kernel thread, one that has exited, or
- * one whose `oom_score_adj` is `OOM_SCORE_ADJ_MIN`. The result may be 0 or negative, and such a
+ * kernel's `LONG_MIN`) for a task that is no candidate: the global init, a kernel thread, one
+ * that has exited, or one whose `oom_score_adj` is `OOM_SCORE_ADJ_MIN`. The result may be 0 or negative, and such a
  * task is still a candidate.
  *
  * For example, 100 resident pages with `oom_score_adj` 500 out of 16384 pages of memory score
@@ -88,7 +99,7 @@ export const oomTotalPages = (k: Kernel): number =>
  */
 export const oomBadness = (k: Kernel, p: TaskStruct, totalpages: number): number | null => {
   // oom_unkillable_task(): a kernel thread; find_lock_task_mm(): a task without its mm.
-  if (p.flags & PF_KTHREAD || !p.mm || p.exited) return null;
+  if (oomUnkillableTask(p) || !p.mm || p.exited) return null;
   const adj = p.oomScoreAdj;
   if (adj === OOM_SCORE_ADJ_MIN) return null;
   return getMmRss(k, p.mm) + adj * Math.floor(totalpages / 1000);
@@ -171,7 +182,7 @@ export const selectBadProcess = (
   oc.chosenPoints = Number.NEGATIVE_INFINITY; // LONG_MIN
   // The victims come first: an abort discards whatever was chosen, so the order is the same.
   for (const task of [...k.oomReaper.victims, ...k.tasks.values()]) {
-    if (task.flags & PF_KTHREAD) continue; // oom_unkillable_task()
+    if (oomUnkillableTask(task)) continue;
     if (!task.oomVictim && (!task.mm || task.exited)) continue; // oom_badness(): no mm, LONG_MIN
     if (!oomCpusetEligible(task, oc, current)) continue;
     const victim = oomVictimState(task);
@@ -225,21 +236,57 @@ export const oomKillProcess = (k: Kernel, oc: OomControl): Effect.Effect<void> =
   });
 
 /**
+ * `check_panic_on_oom()` (`mm/oom_kill.c`, Linux 6.16): the panic `vm.panic_on_oom`
+ * ({@link Kernel.panicOnOom}) asks for, or null for none: 0 never panics, 1 panics for an
+ * unconstrained OOM ({@link OomConstraint.NONE}) only, 2 for every OOM. The message names which:
+ * `Out of memory: system-wide panic_on_oom is enabled` (1) or `compulsory` (2). (A sysrq OOM,
+ * which never panics, does not arise in the model.)
+ */
+const checkPanicOnOom = (k: Kernel, oc: OomControl): Effect.Effect<never> | null => {
+  if (!k.panicOnOom) return null;
+  if (k.panicOnOom !== 2 && oc.constraint !== OomConstraint.NONE) return null;
+  const which = k.panicOnOom === 2 ? "compulsory" : "system-wide";
+  return k.panic(`Out of memory: ${which} panic_on_oom is enabled\n`);
+};
+
+/**
+ * The allocating task as the OOM killer reads it (`current`): the process in the process table
+ * that `current` is, or null for a kernel thread's allocation (no `current->mm`).
+ */
+const allocatingProcess = (k: Kernel, current: AllocContext | null): TaskStruct | null => {
+  if (!current) return null;
+  for (const task of k.tasks.values()) if (task === current) return task;
+  return null;
+};
+
+/**
  * `out_of_memory()` (`mm/oom_kill.c`, Linux 6.16), as `__alloc_pages_may_oom()` calls it for a
- * global (not memory cgroup) allocation: true when it made progress, so the slow path should try
- * again. An allocating task that is already a victim (`task_will_free_mem(current)`) is progress
- * at once, and so is one that has exited meanwhile, which becomes a victim (`mark_oom_victim()`)
- * so that its next try may take `ALLOC_OOM`, no other process being killed for it; otherwise
- * {@link constrainedAlloc}, {@link selectBadProcess} and
- * {@link oomKillProcess}. An aborted selection (an earlier victim still freeing its memory) is
- * progress with no kill. False when no process can be killed: Linux then panics ("System is
- * deadlocked on memory"), the model lets the allocation fail. `current` is the allocating task
- * (null: a kernel thread). `vm.panic_on_oom` and `vm.oom_kill_allocating_task` are not modelled
- * (they behave as their default, 0); `oom_notify_list` has no members, and every allocation may
- * enter the file system (`__GFP_FS`).
+ * global (not memory cgroup) allocation: true when the slow path should try again. An allocating
+ * task that is already a victim (`task_will_free_mem(current)`) is progress at once, and so is
+ * one that has exited meanwhile, which becomes a victim (`mark_oom_victim()`) so that its next try
+ * may take `ALLOC_OOM`, no other process being killed for it. Otherwise, after
+ * {@link constrainedAlloc}:
  *
- * Fails with `ESHUTDOWN` once the kernel has begun to shut down, as its calls do: it kills
- * nobody, and starts no `oom_reaper` that shutdown would no longer stop.
+ * 1. `check_panic_on_oom()`: with `vm.panic_on_oom` ({@link Kernel.panicOnOom}) 1 and no
+ *    constraint, or 2, the kernel panics ({@link Kernel.panic}): `Out of memory: system-wide
+ *    panic_on_oom is enabled` (1), `… compulsory …` (2);
+ * 2. with `vm.oom_kill_allocating_task` ({@link Kernel.oomKillAllocatingTask}) set, the
+ *    allocating process itself is killed ({@link oomKillProcess}), when it has an address space,
+ *    is no kernel thread nor the global init, may hold memory the allocation could use and is
+ *    not at `OOM_SCORE_ADJ_MIN`; otherwise
+ * 3. {@link selectBadProcess} and {@link oomKillProcess}. An aborted selection (an earlier victim
+ *    still freeing its memory) is progress with no kill. When no process can be killed, the
+ *    kernel panics: `System is deadlocked on memory`, as Linux bails out of an allocation that
+ *    would otherwise loop for ever.
+ *
+ * A panic never returns: the Effect dies with a `KernelPanic`, and the system call it ends fails
+ * with `ESHUTDOWN` naming it. `current` is the allocating task (null: a kernel thread). Linux
+ * returns false only while the OOM killer is disabled (`oom_killer_disable()`, for suspend),
+ * which the model has not, so the result is never false on a running kernel; `oom_notify_list`
+ * has no members, and every allocation may enter the file system (`__GFP_FS`).
+ *
+ * Fails with `ESHUTDOWN` once the kernel has begun to shut down or has panicked, as its calls
+ * do: it kills nobody, and starts no `oom_reaper` that shutdown would no longer stop.
  *
  * @category Memory and folios
  */
@@ -262,10 +309,60 @@ export const outOfMemory = (
     }
     oc.constraint = constrainedAlloc(k, oc);
     if (oc.constraint !== OomConstraint.MEMORY_POLICY) oc.nodemask = null;
+    const panicOnOom = checkPanicOnOom(k, oc);
+    if (panicOnOom) return panicOnOom;
+    const self = allocatingProcess(k, current);
+    if (
+      k.oomKillAllocatingTask &&
+      self?.mm &&
+      !oomUnkillableTask(self) &&
+      oomCpusetEligible(self, oc, current) &&
+      self.oomScoreAdj !== OOM_SCORE_ADJ_MIN
+    ) {
+      oc.chosen = self;
+      return Effect.as(oomKillProcess(k, oc), true);
+    }
     if (selectBadProcess(k, oc, current)) return Effect.succeed(true);
-    if (!oc.chosen) return Effect.succeed(false);
+    // Found nothing: an allocation at the system level cannot survive this.
+    if (!oc.chosen) return k.panic("System is deadlocked on memory\n");
     return Effect.as(oomKillProcess(k, oc), true);
   });
+
+/**
+ * Creates the OOM killer's files of `/proc/sys/vm` (`vm_oom_kill_table[]`, registered by
+ * `oom_init()`, `mm/oom_kill.c`, Linux 6.16), both 0644 and read as a decimal line:
+ * `panic_on_oom` ({@link Kernel.panicOnOom}), an integer 0..2 (`proc_dointvec_minmax()` with
+ * `SYSCTL_ZERO`, `SYSCTL_TWO`), and `oom_kill_allocating_task`
+ * ({@link Kernel.oomKillAllocatingTask}), any `int` (`proc_dointvec()`). `EINVAL` for anything
+ * else, the value unchanged. (`oom_dump_tasks` is left out: the model logs nothing.)
+ *
+ * @category Memory and folios
+ */
+export const oomInitSysctl = (k: Kernel): void => {
+  const pageSize = k.mem.pageSize;
+  k.fs.registerSysctl("vm", {
+    panic_on_oom: {
+      mode: 0o644,
+      show: () => `${k.panicOnOom}\n`,
+      store: (text, count) => {
+        const v = procDointvecMinmax("panic_on_oom", text, count, pageSize, 0, 2);
+        if (v instanceof Error) return v;
+        if (v) k.panicOnOom = v.value;
+        return v?.consumed ?? 0;
+      },
+    },
+    oom_kill_allocating_task: {
+      mode: 0o644,
+      show: () => `${k.oomKillAllocatingTask}\n`,
+      store: (text, count) => {
+        const v = procDointvecMinmax("oom_kill_allocating_task", text, count, pageSize);
+        if (v instanceof Error) return v;
+        if (v) k.oomKillAllocatingTask = v.value;
+        return v?.consumed ?? 0;
+      },
+    },
+  });
+};
 
 /**
  * `__oom_reap_task_mm()` (`mm/oom_kill.c`, Linux 6.16): unmaps every page of the VMAs of `mm`

@@ -1375,10 +1375,12 @@ const checkAllocRequest = (k: Kernel, req: AllocRequest): ErrnoError | null => {
  * (`ALLOC_WMARK_HIGH | ALLOC_CPUSET`, without `__GFP_DIRECT_RECLAIM`), then, except for a costly
  * order or with `__GFP_RETRY_MAYFAIL` or `__GFP_THISNODE` (the OOM killer may not free memory on
  * one node), the OOM killer (`out_of_memory()`, {@link outOfMemory}); `progress` when it killed
- * (`did_some_progress`), `outOfMemory` when it was called. (`PF_DUMPCORE`, lowmem zones and
- * suspended storage do not arise in the model; nor does a busy `oom_lock`.) An allocation still
- * in flight once the kernel has begun to shut down kills nobody: no progress, as when no process
- * can be killed. Any other failure of the OOM killer fails the allocation with it.
+ * or found a victim still freeing memory (`did_some_progress`), `outOfMemory` when it was
+ * called. When no process can be killed the OOM killer panics the kernel, and the allocation
+ * never returns. (`PF_DUMPCORE`, lowmem zones and suspended storage do not arise in the model;
+ * nor does a busy `oom_lock`.) An allocation still in flight once the kernel has begun to shut
+ * down, or after another call panicked it, kills nobody: no progress. Any other failure of the
+ * OOM killer fails the allocation with it.
  */
 const allocPagesMayOom = (
   k: Kernel,
@@ -1408,7 +1410,8 @@ const allocPagesMayOom = (
       chosen: null,
       chosenPoints: 0,
     };
-    // Only a shutdown is no progress; any other failure is the caller's to see.
+    // Only a kernel that no longer runs (shut down, or panicked by another call) is no progress;
+    // any other failure is the caller's to see, and a panic here is no failure: it never returns.
     const killed = Effect.catchIf(
       outOfMemory(k, oc, current),
       (e) => e.errno === "ESHUTDOWN",
@@ -1453,8 +1456,9 @@ const allocPagesMayOom = (
  * 8. `__alloc_pages_may_oom()`: one try at the high watermark, then the OOM killer
  *    (`out_of_memory()`, `mm/oom_kill.ts`; see {@link SlowpathResult.outOfMemory}): when it
  *    killed a process, back to 3 with `no_progress_loops` reset (an OOM victim's own allocation
- *    that already had `ALLOC_OOM` fails instead); when nothing could be killed, the allocation
- *    fails.
+ *    that already had `ALLOC_OOM` fails instead); when nothing could be killed, the kernel
+ *    panics (`System is deadlocked on memory`): the Effect dies with a `KernelPanic`, and the
+ *    system call it is part of fails with `ESHUTDOWN` naming the panic.
  *
  * Counts what its steps count: `compact_stall` and `compact_success` / `compact_fail` per
  * compaction that ran, `allocstall_normal`, `pgscan_direct` and `pgsteal_direct` per reclaim,
@@ -1474,19 +1478,22 @@ const allocPagesMayOom = (
  *   Effect.scoped(
  *     Effect.gen(function* () {
  *       const k = yield* Kernel.make({ nodes: ["16M"] });
+ *       const app = yield* k.createProcess();
+ *       const addr = yield* app.mmap(100 * 4096);
+ *       yield* app.write(addr, new Uint8Array(100 * 4096)); // 100 resident anonymous pages
  *       // Take every page the fast path and the min watermark allow.
  *       while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
- *       const r = yield* allocPagesSlowpath(k, { nid: 0, order: 0, gfp: GFP_KERNEL, nodemask: null });
- *       // Nothing to reclaim and no process to kill: it fails at the OOM killer...
- *       console.log(r.page, r.outOfMemory); // -1 true
- *       // ...which __GFP_THISNODE never reaches.
+ *       // __GFP_THISNODE never reaches the OOM killer: nothing to reclaim, no page.
  *       const t = yield* allocPagesSlowpath(k, {
  *         nid: 0,
  *         order: 0,
  *         gfp: GFP_KERNEL | __GFP_THISNODE,
  *         nodemask: null,
  *       });
- *       console.log(t.outOfMemory); // false
+ *       console.log(t.page, t.outOfMemory); // -1 false
+ *       // GFP_KERNEL does: it kills the process, and its pages make the next try succeed.
+ *       const r = yield* allocPagesSlowpath(k, { nid: 0, order: 0, gfp: GFP_KERNEL, nodemask: null });
+ *       console.log(r.page >= 0, app.exited); // true true
  *     }),
  *   ),
  * );

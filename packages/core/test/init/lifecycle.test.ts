@@ -1,10 +1,11 @@
-import { Deferred, Effect, Fiber } from "effect";
+import { Deferred, Effect, Exit, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   CopyEngine,
   type ErrnoError,
   FolioList,
   Kernel,
+  KernelPanic,
   MIGRATE_ASYNC,
   type Migrator,
   MPOL_MF_MOVE,
@@ -257,5 +258,37 @@ describe("kernel shutdown", () => {
     ]) {
       expect(touch).toThrow(expect.objectContaining({ _tag: "ErrnoError", errno: "ESHUTDOWN" }));
     }
+  });
+});
+
+// panic() (kernel/panic.c, Linux 6.16): never returns; panic_try_start() lets only the first
+// panic halt the machine; the console line is "Kernel panic - not syncing: <message>" with the
+// message's trailing newline dropped.
+describe("kernel panic (Kernel.panic)", () => {
+  it("halts the kernel with the first panic's message, refuses every later call with ESHUTDOWN naming it, and still shuts down", async () => {
+    const k = run(Kernel.boot({ nodes: ["16M"] }));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4096));
+    run(p.write(addr, new Uint8Array([1])));
+    expect(Effect.runSyncExit(k.panic("first\n"))).toEqual(Exit.die(new KernelPanic("first")));
+    expect(new KernelPanic("first\n").text).toBe("Kernel panic - not syncing: first");
+    expect([k.state, k.panicked]).toEqual(["panicked", "first"]);
+    // A second panic stops where it is; the first one's message stays.
+    expect(Effect.runSyncExit(k.panic("second"))).toEqual(Exit.die(new KernelPanic("second")));
+    expect([k.state, k.panicked]).toEqual(["panicked", "first"]);
+    const refused = Effect.runSync(Effect.flip(p.read(addr, 1))) as ErrnoError;
+    expect([refused.errno, refused.message]).toEqual([
+      "ESHUTDOWN",
+      "read: Kernel panic - not syncing: first",
+    ]);
+    expect(errnoOf(k.createProcess())).toBe("ESHUTDOWN");
+    expect(errnoOf(k.fs.read("/proc/vmstat"))).toBe("ESHUTDOWN");
+    await Effect.runPromise(k.shutdown());
+    expect([k.state, k.panicked]).toEqual(["down", "first"]);
+    expect(k.tasks.size).toBe(0);
+    expect(k.mem.sections).toEqual([]);
+    // Shutting down again does nothing.
+    await Effect.runPromise(k.shutdown());
+    expect(k.state).toBe("down");
   });
 });

@@ -253,17 +253,23 @@ describe("memory tiers across memory hotplug (memtier_hotplug_callback)", () => 
     expect(k.memoryTiers.preferred(0)).toEqual([]);
     const p = run(k.createProcess({ node: 0 }));
     run(p.setMempolicy(MPOL_BIND, [0]));
-    // OOM_SCORE_ADJ_MIN: nothing to kill, so the fault fails instead of ending p.
+    // OOM_SCORE_ADJ_MIN: when reclaim frees nothing the OOM killer passes over p and ends the
+    // victim (8 resident pages on node 0; with no process to kill the kernel would panic,
+    // out_of_memory()), and the writes stop there.
     run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, "-1000"));
+    const victim = run(k.createProcess({ node: 0, name: "victim" }));
+    const v = run(victim.mmap(8 * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    run(victim.write(v, pattern(8 * PAGE, 99)));
     // Two mappings: one of 5000 pages would fail the overcommit heuristic against 4096 pages.
     const half = 2500;
     const maps = [0, 1].map(() => run(p.mmap(half * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS })));
     const at = (i: number) => maps[Math.floor(i / half)]! + (i % half) * PAGE;
     let written = 0;
-    for (; written < 2 * half; written++) {
+    for (; written < 2 * half && !victim.exited; written++) {
       const r = await runP(Effect.exit(p.write(at(written), pattern(PAGE, written))));
       if (r._tag === "Failure") break;
     }
+    expect([victim.exited, k.vmstat.get("oom_kill")]).toEqual([true, 1]);
     expect(written).toBeLessThan(4096);
     // get_scan_count(): anon lists are not scanned when anon pages cannot leave.
     expect(k.vmstat.get("pgscan_anon")).toBe(0);

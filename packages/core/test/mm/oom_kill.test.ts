@@ -2,7 +2,7 @@
 // it: out_of_memory(), constrained_alloc(), select_bad_process() / oom_evaluate_task(),
 // oom_badness() and oom_kill_process(); and /proc/<pid>/oom_score and oom_score_adj
 // (proc_oom_score(), oom_score_adj_write() and __set_oom_adj(), fs/proc/base.c).
-import { Deferred, Effect, Fiber, Result } from "effect";
+import { Deferred, Effect, Exit, Fiber, Result } from "effect";
 import { TestClock } from "effect/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -19,7 +19,9 @@ import {
   getMmRss,
   getTaskMm,
   gfpPfmemallocFlags,
+  isGlobalInit,
   type Kernel,
+  KernelPanic,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
@@ -91,6 +93,18 @@ const drain = (k: Kernel): number[] => {
 const drainToMin = (k: Kernel): void => {
   drain(k);
   expect(k.pageAlloc.nodeFreePages(0)).toBe(128);
+};
+
+/**
+ * A write fault of `p` at `where` that the OOM killer ends by killing `p` itself: the access
+ * fails with ESRCH, naming the kill.
+ */
+const faultKillsSelf = async (p: Task, where: number): Promise<void> => {
+  const err = await runP(Effect.flip(p.write(where, new Uint8Array([1]))));
+  expect([err.errno, err.message]).toEqual([
+    "ESRCH",
+    `process ${p.pid} was killed by the OOM killer`,
+  ]);
 };
 
 /** The oom_control of an order-0 allocation with `nodemask` (null: none). */
@@ -211,11 +225,7 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     const small = await withResident(k, 10, 6, "small");
     drainToMin(k);
     const where = run(small.p.mmap(PAGE));
-    const err = await runP(Effect.flip(small.p.write(where, new Uint8Array([1]))));
-    expect([err.errno, err.message]).toEqual([
-      "ESRCH",
-      `process ${small.p.pid} was killed by the OOM killer`,
-    ]);
+    await faultKillsSelf(small.p, where);
     expect(k.vmstat.get("oom_kill")).toBe(1);
     expect(small.p.exited).toBe(true);
     expect(big.p.exited).toBe(false);
@@ -223,7 +233,10 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     expectConsistent(k);
   });
 
-  it("with no process to kill the fault fails with ENOMEM as before, and nothing is counted", async () => {
+  // out_of_memory(): select_bad_process() found nothing, and for an allocation at the system
+  // level (not sysrq, not a memory cgroup) Linux 6.16 calls panic("System is deadlocked on
+  // memory\n") rather than loop in the allocator. The model used to fail the fault with ENOMEM.
+  it("with no process to kill the kernel panics (System is deadlocked on memory): the fault's call and every later one fail with ESHUTDOWN naming it; shutdown still releases everything", async () => {
     const k = bootOne();
     const big = await withResident(k, 2000, 7, "big");
     const small = await withResident(k, 10, 8, "small");
@@ -231,10 +244,70 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     run(writeAdj(k, small.p, "-1000"));
     drainToMin(k);
     const where = run(small.p.mmap(PAGE));
-    expectErrno(small.p.write(where, new Uint8Array([1])), "ENOMEM");
+    const err = expectErrno(small.p.write(where, new Uint8Array([1])), "ESHUTDOWN");
+    expect(err.message).toBe("write: Kernel panic - not syncing: System is deadlocked on memory");
+    expect([k.state, k.panicked]).toEqual(["panicked", "System is deadlocked on memory"]);
     expect(k.vmstat.get("oom_kill")).toBe(0);
     expect(big.p.exited || small.p.exited).toBe(false);
+    // The panicking call unwound through its finalizers: the metadata is consistent.
     expectConsistent(k);
+    // Nothing runs any more: a process's call, a kernel call, a procfs read.
+    const panic = "Kernel panic - not syncing: System is deadlocked on memory";
+    expect(expectErrno(big.p.read(big.addr, 1), "ESHUTDOWN").message).toBe(`read: ${panic}`);
+    expect(expectErrno(k.createProcess(), "ESHUTDOWN").message).toBe(`clone: ${panic}`);
+    expectErrno(k.fs.read("/proc/vmstat"), "ESHUTDOWN");
+    expectErrno(k.allocFolio(0, 0), "ESHUTDOWN");
+    await runP(k.shutdown());
+    expect([k.state, k.panicked]).toEqual(["down", "System is deadlocked on memory"]);
+    expect(k.tasks.size).toBe(0);
+    expect(k.mem.sections).toEqual([]);
+    expect(expectErrno(k.createProcess(), "ESHUTDOWN").message).toBe(`clone: ${panic}`);
+  });
+
+  it("a kernel allocation (folio_alloc(GFP_KERNEL)) with no process to kill panics too; the panic is the call's ESHUTDOWN", () => {
+    const k = bootOne();
+    drainToMin(k);
+    const err = expectErrno(k.allocFolio(0, 0, GFP_KERNEL), "ESHUTDOWN");
+    expect(err.message).toBe(
+      "folio_alloc: Kernel panic - not syncing: System is deadlocked on memory",
+    );
+    expect(k.state).toBe("panicked");
+  });
+
+  it("a call in flight when another call panics the kernel fails with the panic when it returns (panic() stops every CPU)", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const mover = run(k.createProcess({ name: "mover", node: 0 }));
+    const addr = run(mover.mmap(8 * PAGE));
+    run(mover.write(addr, pattern(8 * PAGE, 20)));
+    run(writeAdj(k, mover, "-1000"));
+    const small = await withResident(k, 1, 21, "small");
+    run(writeAdj(k, small.p, "-1000"));
+    const gate = Deferred.makeUnsafe<void>();
+    const reached = { n: 0 };
+    run(k.migrateOffload.register(gatedMigrator(k, gate, reached)));
+    const where = run(small.p.mmap(PAGE));
+    const out = await Effect.runPromise(
+      Effect.gen(function* () {
+        const moving = yield* Effect.forkChild(
+          Effect.flip(mover.movePages(0, pagesOf(addr, 8), Array(8).fill(1))),
+        );
+        yield* waitUntil(() => reached.n === 1);
+        drain(k);
+        const fault = yield* Effect.flip(small.p.write(where, new Uint8Array([1])));
+        expect(k.state).toBe("panicked");
+        yield* Deferred.succeed(gate, undefined);
+        return { fault, moved: yield* Fiber.join(moving) };
+      }),
+    );
+    expect(out.fault.message).toBe(
+      "write: Kernel panic - not syncing: System is deadlocked on memory",
+    );
+    expect([out.moved.errno, out.moved.message]).toEqual([
+      "ESHUTDOWN",
+      "move_pages: Kernel panic - not syncing: System is deadlocked on memory",
+    ]);
+    await runP(k.shutdown());
+    expect(k.state).toBe("down");
   });
 
   it("oom_score_adj outranks size: +1000 on the small process makes it the victim of a kernel allocation", async () => {
@@ -249,6 +322,168 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     expect(big.p.exited).toBe(false);
     k.folioPut(folio);
     expectConsistent(k);
+  });
+});
+
+// vm_oom_kill_table[] (mm/oom_kill.c, Linux 6.16): panic_on_oom (proc_dointvec_minmax(),
+// SYSCTL_ZERO..SYSCTL_TWO) read by check_panic_on_oom(), and oom_kill_allocating_task
+// (proc_dointvec()) read by out_of_memory().
+describe("/proc/sys/vm/panic_on_oom and oom_kill_allocating_task (Linux 6.16)", () => {
+  const PANIC_ON_OOM = "/proc/sys/vm/panic_on_oom";
+  const ALLOCATING = "/proc/sys/vm/oom_kill_allocating_task";
+
+  /**
+   * A node at its min watermark after `file` was set to `value`, with "big" (2000 resident pages)
+   * and "small" (10, at `smallAdj`), and an unfaulted page of small's.
+   */
+  const exhausted = async (seed: number, file: string, value: string, smallAdj = "0") => {
+    const k = bootOne();
+    const big = await withResident(k, 2000, seed, "big");
+    const small = await withResident(k, 10, seed + 1, "small");
+    run(writeAdj(k, small.p, smallAdj));
+    run(k.fs.write(file, value));
+    drainToMin(k);
+    return { k, big: big.p, small: small.p, where: run(small.p.mmap(PAGE)) };
+  };
+
+  it("read 0 at boot; panic_on_oom takes 0..2, oom_kill_allocating_task any int; EINVAL otherwise, the value unchanged", () => {
+    const k = bootOne();
+    expect(run(k.fs.read(PANIC_ON_OOM))).toBe("0\n");
+    expect(run(k.fs.read(ALLOCATING))).toBe("0\n");
+    expect(run(k.fs.write(PANIC_ON_OOM, "2\n"))).toBe(2);
+    expect(k.panicOnOom).toBe(2);
+    expectErrno(k.fs.write(PANIC_ON_OOM, "3"), "EINVAL");
+    expectErrno(k.fs.write(PANIC_ON_OOM, "-1"), "EINVAL");
+    expectErrno(k.fs.write(PANIC_ON_OOM, "1x"), "EINVAL");
+    expect(run(k.fs.read(PANIC_ON_OOM))).toBe("2\n");
+    expect(run(k.fs.write(ALLOCATING, "-7"))).toBe(2);
+    expect(run(k.fs.read(ALLOCATING))).toBe("-7\n");
+    expectErrno(k.fs.write(ALLOCATING, "2147483648"), "EINVAL");
+    expect(k.oomKillAllocatingTask).toBe(-7);
+  });
+
+  it("panic_on_oom 1 panics an unconstrained OOM before any kill (Out of memory: system-wide panic_on_oom is enabled); a memory-policy OOM still kills", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const a = run(k.createProcess({ node: 0 }));
+    const b = run(k.createProcess({ node: 1 }));
+    for (const p of [a, b]) {
+      const addr = run(p.mmap(100 * PAGE));
+      await runP(p.write(addr, pattern(100 * PAGE, p.pid)));
+    }
+    run(k.fs.write(PANIC_ON_OOM, "1"));
+    // CONSTRAINT_MEMORY_POLICY: check_panic_on_oom() returns for 1, and the kill goes on.
+    expect(Effect.runSyncExit(outOfMemory(k, control([1])))).toEqual(Exit.succeed(true));
+    expect(k.vmstat.get("oom_kill")).toBe(1);
+    expect(k.state).toBe("running");
+    // CONSTRAINT_NONE: panic, no second kill.
+    expect(Effect.runSyncExit(outOfMemory(k, control(null)))).toEqual(
+      Exit.die(new KernelPanic("Out of memory: system-wide panic_on_oom is enabled\n")),
+    );
+    expect(k.vmstat.get("oom_kill")).toBe(1);
+    expect(k.panicked).toBe("Out of memory: system-wide panic_on_oom is enabled");
+  });
+
+  it("panic_on_oom 2 panics every OOM, a memory-policy one too (Out of memory: compulsory panic_on_oom is enabled); a fault's call fails with ESHUTDOWN naming it", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const a = run(k.createProcess({ node: 0 }));
+    const addr = run(a.mmap(100 * PAGE));
+    await runP(a.write(addr, pattern(100 * PAGE, 1)));
+    run(k.fs.write(PANIC_ON_OOM, "2"));
+    expect(Effect.runSyncExit(outOfMemory(k, control([1])))).toEqual(
+      Exit.die(new KernelPanic("Out of memory: compulsory panic_on_oom is enabled\n")),
+    );
+    expect([k.vmstat.get("oom_kill"), a.exited]).toEqual([0, false]);
+    // Through a fault, on a kernel of its own.
+    const k2 = await exhausted(30, PANIC_ON_OOM, "2");
+    const err = await runP(Effect.flip(k2.small.write(k2.where, new Uint8Array([1]))));
+    expect([err.errno, err.message]).toEqual([
+      "ESHUTDOWN",
+      "write: Kernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled",
+    ]);
+    expect([k2.k.vmstat.get("oom_kill"), k2.big.exited, k2.small.exited]).toEqual([
+      0,
+      false,
+      false,
+    ]);
+  });
+
+  it("oom_kill_allocating_task kills the allocating process, not the one of highest badness; one at OOM_SCORE_ADJ_MIN, or a kernel thread's allocation, is left to select_bad_process()", async () => {
+    const { k, big, small, where } = await exhausted(32, ALLOCATING, "1");
+    await faultKillsSelf(small, where);
+    expect([small.exited, big.exited, k.vmstat.get("oom_kill")]).toEqual([true, false, 1]);
+    expectConsistent(k);
+    // At OOM_SCORE_ADJ_MIN the allocating process may not be killed: big is chosen as usual.
+    const two = await exhausted(34, ALLOCATING, "1", "-1000");
+    await runP(two.small.write(two.where, new Uint8Array([2])));
+    expect([two.small.exited, two.big.exited]).toEqual([false, true]);
+    // A kernel thread's allocation has no current->mm: select_bad_process() again.
+    const three = await exhausted(36, ALLOCATING, "1");
+    three.k.folioPut(run(three.k.allocFolio(0, 0, GFP_KERNEL)));
+    expect([three.small.exited, three.big.exited]).toEqual([false, true]);
+  });
+});
+
+// The init process: kernel_init() → run_init_process() (init/main.c) starts pid 1; the OOM
+// killer never takes it (oom_unkillable_task(): is_global_init(), mm/oom_kill.c; oom_badness()
+// is LONG_MIN, so proc_oom_score() shows 0), and its exit panics (do_exit(), kernel/exit.c:
+// "Attempted to kill init! exitcode=0x%08x\n"). Linux 6.16.
+describe("the global init (is_global_init(), Linux 6.16)", () => {
+  it("is started at boot: pid 1, named init, root's, with an empty address space; the first process created is pid 2", () => {
+    const k = bootOne();
+    const init = k.findTask(1)!;
+    expect([init.pid, init.comm, init.uid, isGlobalInit(init)]).toEqual([1, "init", 0, true]);
+    expect(init.mm!.vmas).toHaveLength(0);
+    expect(k.fs.exists("/proc/1/oom_score_adj")).toBe(true);
+    const p = run(k.createProcess());
+    expect([p.pid, isGlobalInit(p)]).toEqual([2, false]);
+    expect(run(k.createKernelThread("kt")).pid).toBe(3);
+  });
+
+  it("is never chosen, however much it holds: oom_badness() LONG_MIN, oom_score 0; the allocating process is killed instead, and with oom_kill_allocating_task init's own allocation kills another", async () => {
+    const k = bootOne();
+    const init = k.findTask(1)!;
+    const held = run(init.mmap(2000 * PAGE));
+    await runP(init.write(held, pattern(2000 * PAGE, 40)));
+    expect(oomBadness(k, init, 4096)).toBeNull();
+    expect(run(k.fs.read("/proc/1/oom_score"))).toBe("0\n");
+    const oc = control(null);
+    oc.totalpages = 4096;
+    expect(selectBadProcess(k, oc)).toBe(false);
+    expect(oc.chosen).toBeNull();
+    const small = await withResident(k, 10, 41, "small");
+    drainToMin(k);
+    const where = run(small.p.mmap(PAGE));
+    await faultKillsSelf(small.p, where);
+    expect([init.exited, k.vmstat.get("oom_kill")]).toEqual([false, 1]);
+    expectBytes(run(init.read(held, 2000 * PAGE)), pattern(2000 * PAGE, 40));
+    // oom_kill_allocating_task passes over an allocating init (oom_unkillable_task(current)).
+    const other = await withResident(k, 10, 42, "other");
+    run(k.fs.write("/proc/sys/vm/oom_kill_allocating_task", "1"));
+    drainToMin(k);
+    const more = run(init.mmap(PAGE));
+    await runP(init.write(more, new Uint8Array([3])));
+    expect([init.exited, other.p.exited, k.vmstat.get("oom_kill")]).toEqual([false, true, 2]);
+    expectConsistent(k);
+  });
+
+  it("exiting panics the kernel (Attempted to kill init! exitcode=0x00000000) before anything is released", async () => {
+    const k = bootOne();
+    const init = k.findTask(1)!;
+    const addr = run(init.mmap(PAGE));
+    run(init.write(addr, new Uint8Array([5])));
+    const mm = init.mm!;
+    const err = expectErrno(init.exit(), "ESHUTDOWN");
+    expect(err.message).toBe(
+      "exit: Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000",
+    );
+    expect([k.state, k.panicked]).toEqual([
+      "panicked",
+      "Attempted to kill init! exitcode=0x00000000",
+    ]);
+    expect([init.exited, init.mm]).toEqual([false, mm]);
+    expect(k.findTask(1)).toBe(init);
+    await runP(k.shutdown());
+    expect(k.state).toBe("down");
   });
 });
 
@@ -355,7 +590,11 @@ describe("select_bad_process() and oom_kill_process() (property)", () => {
         expect(selectBadProcess(k, oc)).toBe(false);
         expect(oc.chosen).toBe(want < 0 ? null : tasks[want]);
         const free = k.pageAlloc.nodeFreePages(0);
-        expect(run(outOfMemory(k, control(null)))).toBe(want >= 0);
+        // Nothing to kill: panic("System is deadlocked on memory\n"), which never returns.
+        const exit = Effect.runSyncExit(outOfMemory(k, control(null)));
+        if (want >= 0) expect(exit).toEqual(Exit.succeed(true));
+        else expect(exit).toEqual(Exit.die(new KernelPanic("System is deadlocked on memory\n")));
+        expect(k.state).toBe(want >= 0 ? "running" : "panicked");
         expect(k.vmstat.get("oom_kill")).toBe(want < 0 ? 0 : 1);
         expect(tasks.map((t) => t.exited)).toEqual(tasks.map((_, i) => i === want));
         if (want >= 0) expect(k.pageAlloc.nodeFreePages(0) - free).toBe(procs[want]!.pages);

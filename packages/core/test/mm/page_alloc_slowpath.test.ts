@@ -3,7 +3,8 @@
 // costly or non-movable order, direct reclaim then compaction at DEF_COMPACT_PRIORITY, the
 // __GFP_NORETRY / costly cuts, should_reclaim_retry() and should_compact_retry(), and
 // __alloc_pages_may_oom(), whose OOM killer (mm/oom_kill.ts) finds no process to kill here, so the
-// allocation fails.
+// kernel panics (out_of_memory(): panic("System is deadlocked on memory\n")).
+import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   __GFP_MEMALLOC,
@@ -17,6 +18,7 @@ import {
   GFP_KERNEL,
   GFP_NOWAIT,
   type Kernel,
+  KernelPanic,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -83,13 +85,24 @@ const slowpath = (
   return runP(allocPagesSlowpath(k, req, current));
 };
 
+/**
+ * Runs the slow path as {@link slowpath} does, for an allocation that reaches the OOM killer with
+ * no process to kill: out_of_memory() panics ("System is deadlocked on memory"), so the Effect
+ * dies with that KernelPanic, and the kernel is left panicked.
+ */
+const slowpathPanics = async (k: Kernel, gfp: number, order: number): Promise<void> => {
+  const req: AllocRequest = { nid: 0, order, gfp, nodemask: null };
+  const exit = await Effect.runPromiseExit(allocPagesSlowpath(k, req));
+  expect(exit).toEqual(Exit.die(new KernelPanic("System is deadlocked on memory\n")));
+  expect([k.state, k.panicked]).toEqual(["panicked", "System is deadlocked on memory"]);
+};
+
 describe("__alloc_pages_slowpath() with nothing to reclaim (Linux 6.16)", () => {
-  it("GFP_KERNEL order 0: one direct reclaim, no compaction (order 0), should_reclaim_retry() says no, then it stops where out_of_memory() would run", async () => {
+  it("GFP_KERNEL order 0: one direct reclaim, no compaction (order 0), should_reclaim_retry() says no, then out_of_memory(), with no process to kill, panics", async () => {
     const k = bootOne();
     drainToMin(k);
     const d = delta(k);
-    const r = await slowpath(k, GFP_KERNEL, 0);
-    expect(r).toEqual({ page: -1, outOfMemory: true });
+    await slowpathPanics(k, GFP_KERNEL, 0);
     expect(d("allocstall_normal")).toBe(1);
     expect(d("pgscan_direct")).toBe(0);
     expect(d("compact_stall")).toBe(0);
@@ -141,13 +154,16 @@ describe("__alloc_pages_slowpath() with nothing to reclaim (Linux 6.16)", () => 
     expect(reserve.page).toBeGreaterThanOrEqual(0);
   });
 
-  it("Kernel.allocFolio reclaims directly before it fails with ENOMEM when its gfp allows, and not otherwise", () => {
+  it("Kernel.allocFolio without __GFP_DIRECT_RECLAIM fails with ENOMEM and reclaims nothing; with GFP_KERNEL it reclaims directly, then the OOM killer, with no process to kill, panics (ESHUTDOWN naming it)", () => {
     const k = bootOne();
     drainToMin(k);
     const d = delta(k);
     expectErrno(k.allocFolio(0, 0), "ENOMEM");
     expect(d("allocstall_normal")).toBe(0);
-    expectErrno(k.allocFolio(0, 0, GFP_KERNEL), "ENOMEM");
+    const err = expectErrno(k.allocFolio(0, 0, GFP_KERNEL), "ESHUTDOWN");
+    expect(err.message).toBe(
+      "folio_alloc: Kernel panic - not syncing: System is deadlocked on memory",
+    );
     expect(d("allocstall_normal")).toBe(1);
   });
 });
@@ -161,10 +177,10 @@ describe("__alloc_pages_slowpath() for a non-costly order on a node compaction c
     return { k, frag };
   };
 
-  it("a movable order-2 allocation skips the initial compaction: one reclaim, one DEF_COMPACT_PRIORITY compaction, then the OOM killer's point", async () => {
+  it("a movable order-2 allocation skips the initial compaction: one reclaim, one DEF_COMPACT_PRIORITY compaction, then the OOM killer's point (a panic: no process to kill)", async () => {
     const { k, frag } = fragmented();
     const d = delta(k);
-    expect(await slowpath(k, GFP_HIGHUSER_MOVABLE, 2)).toEqual({ page: -1, outOfMemory: true });
+    await slowpathPanics(k, GFP_HIGHUSER_MOVABLE, 2);
     expect(d("allocstall_normal")).toBe(1);
     expect(d("compact_stall")).toBe(1);
     expect(d("compact_fail")).toBe(1);
@@ -175,11 +191,16 @@ describe("__alloc_pages_slowpath() for a non-costly order on a node compaction c
   it("an unmovable order-2 allocation compacts first at INIT_COMPACT_PRIORITY, then reclaims and compacts again", async () => {
     const { k, frag } = fragmented();
     const d = delta(k);
-    expect(await slowpath(k, GFP_KERNEL, 2)).toEqual({ page: -1, outOfMemory: true });
+    await slowpathPanics(k, GFP_KERNEL, 2);
     expect(d("compact_stall")).toBe(2);
     expect(d("compact_fail")).toBe(2);
     expect(d("allocstall_normal")).toBe(1);
-    // __GFP_NORETRY cuts a non-costly order only after the retry's reclaim and compaction.
+    frag.release();
+    expectConsistent(k);
+  });
+
+  it("__GFP_NORETRY cuts a non-costly order only after the retry's reclaim and compaction, short of the OOM killer", async () => {
+    const { k, frag } = fragmented();
     const n = delta(k);
     expect(await slowpath(k, GFP_KERNEL | __GFP_NORETRY, 2)).toEqual({
       page: -1,
@@ -194,10 +215,12 @@ describe("__alloc_pages_slowpath() for a non-costly order on a node compaction c
 
 // alloc_anon_folio() (mm/memory.c, Linux 6.16) tries each enabled mTHP order with
 // vma_thp_gfp_mask(): under defrag=madvise GFP_TRANSHUGE for a MADV_HUGEPAGE VMA, whose movable
-// non-costly orders get one reclaim and one compaction each before the OOM killer (which has no
-// process to kill here) and the fallback, and GFP_TRANSHUGE_LIGHT otherwise: no slow path.
+// non-costly orders get one reclaim and one compaction before the OOM killer (GFP_TRANSHUGE has
+// no __GFP_NORETRY, and an order up to PAGE_ALLOC_COSTLY_ORDER reaches __alloc_pages_may_oom()'s
+// out_of_memory(), which with no process to kill here panics), and GFP_TRANSHUGE_LIGHT
+// otherwise: no slow path, and the fault falls back order by order.
 describe("an mTHP fault on a node with no free block above order 1", () => {
-  const mthpFault = async (hugepage: boolean) => {
+  const mthpSetup = () => {
     const k = boot({ nodes: ["16M"], thp: { enabled: "always" } });
     const thp = "/sys/kernel/mm/transparent_hugepage";
     run(k.fs.write(`${thp}/hugepages-2048kB/enabled`, "never"));
@@ -206,14 +229,37 @@ describe("an mTHP fault on a node with no free block above order 1", () => {
     const frag = k.pageAlloc.fragment(0, 1);
     const p = run(k.createProcess({ node: 0 }));
     run(p.setMempolicy(MPOL_BIND, [0]));
-    // OOM_SCORE_ADJ_MIN: an order up to 3 reaches the OOM killer, which then finds no process
-    // to kill (p would otherwise be its only candidate), so the order falls back.
+    // OOM_SCORE_ADJ_MIN: an order up to 3 that reaches the OOM killer finds no process to kill
+    // (p would otherwise be its only candidate).
     run(k.fs.write(`/proc/${p.pid}/oom_score_adj`, "-1000"));
     const size = 256 * 1024;
     const base = run(p.mmap(size, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
-    if (hugepage) run(p.madvise(base, size, MADV_HUGEPAGE));
     // 32 KiB-aligned, so both mTHP sizes fit around it.
     const addr = Math.ceil(base / (32 * 1024)) * 32 * 1024;
+    return { k, frag, p, base, size, addr };
+  };
+
+  it("in a MADV_HUGEPAGE VMA (GFP_TRANSHUGE): the 32 KiB order gets one direct reclaim and one compaction, then the OOM killer, which with no process to kill panics: the fault's call fails with ESHUTDOWN naming it, no order falls back", async () => {
+    const { k, frag, p, base, size, addr } = mthpSetup();
+    run(p.madvise(base, size, MADV_HUGEPAGE));
+    const d = delta(k);
+    const err = await runP(Effect.flip(p.write(addr, new Uint8Array([1]))));
+    expect([err.errno, err.message]).toEqual([
+      "ESHUTDOWN",
+      "write: Kernel panic - not syncing: System is deadlocked on memory",
+    ]);
+    expect(d("allocstall_normal")).toBe(1);
+    expect(d("compact_stall")).toBe(1);
+    expect(d("compact_fail")).toBe(1);
+    // panic() never returns: alloc_anon_folio() counts no fallback.
+    expect(k.thp.mthpStat(3, "anon_fault_fallback")).toBe(0);
+    expect(k.thp.mthpStat(2, "anon_fault_fallback")).toBe(0);
+    frag.release();
+    expectConsistent(k);
+  });
+
+  it("without MADV_HUGEPAGE (GFP_TRANSHUGE_LIGHT): no reclaim, no compaction; each order falls back, and a base page is mapped", async () => {
+    const { k, frag, p, addr } = mthpSetup();
     const d = delta(k);
     await runP(p.write(addr, new Uint8Array([1])));
     expect(folioAt(p, addr).order).toBe(0);
@@ -223,18 +269,6 @@ describe("an mTHP fault on a node with no free block above order 1", () => {
     expect(k.thp.mthpStat(3, "anon_fault_alloc") + k.thp.mthpStat(2, "anon_fault_alloc")).toBe(0);
     frag.release();
     expectConsistent(k);
-    return d;
-  };
-
-  it("in a MADV_HUGEPAGE VMA (GFP_TRANSHUGE): per order one direct reclaim and one compaction, then the next order", async () => {
-    const d = await mthpFault(true);
-    expect(d("allocstall_normal")).toBe(2);
-    expect(d("compact_stall")).toBe(2);
-    expect(d("compact_fail")).toBe(2);
-  });
-
-  it("without MADV_HUGEPAGE (GFP_TRANSHUGE_LIGHT): no reclaim, no compaction", async () => {
-    const d = await mthpFault(false);
     expect(d("allocstall_normal")).toBe(0);
     expect(d("compact_stall")).toBe(0);
   });
@@ -587,10 +621,7 @@ describe("__alloc_pages_slowpath()'s arguments", () => {
     expect(k.pageAlloc.allocPages(0, 0, GFP_KERNEL)).toBe(-1);
     expect(k.pageAlloc.failedByInjection).toBe(true);
     const d = delta(k);
-    // A direct call for an unrelated allocation reclaims and reaches the OOM point...
-    expect(await slowpath(k, GFP_KERNEL, 0)).toEqual({ page: -1, outOfMemory: true });
-    expect(d("allocstall_normal")).toBe(1);
-    // ...while the one whose first tries were failed gives up at once.
+    // The one whose first tries were failed gives up at once...
     const req: AllocRequest = {
       nid: 0,
       order: 0,
@@ -599,6 +630,10 @@ describe("__alloc_pages_slowpath()'s arguments", () => {
       failedByInjection: true,
     };
     expect(await runP(allocPagesSlowpath(k, req))).toEqual({ page: -1, outOfMemory: false });
+    expect(d("allocstall_normal")).toBe(0);
+    // ...while a direct call for an unrelated allocation reclaims and reaches the OOM point
+    // (where, with no process to kill, the kernel panics).
+    await slowpathPanics(k, GFP_KERNEL, 0);
     expect(d("allocstall_normal")).toBe(1);
   });
 });
