@@ -253,6 +253,8 @@ export {
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
+  VM_LOCKED_MASK,
+  VM_LOCKONFAULT,
   VM_NOHUGEPAGE,
   VM_NORESERVE,
   VM_PFNMAP,
@@ -290,6 +292,10 @@ export {
   MAP_SHARED_VALIDATE,
   MAP_STACK,
   MAP_TYPE,
+  MCL_CURRENT,
+  MCL_FUTURE,
+  MCL_ONFAULT,
+  MLOCK_ONFAULT,
   PROT_EXEC,
   PROT_GROWSDOWN,
   PROT_GROWSUP,
@@ -625,11 +631,11 @@ export {
   canDoMlock,
   doMlockCheckLimit,
   mlockFolio,
+  mlockFutureOk,
   mmLockedVm,
   munlockFolio,
   nrMlock,
 } from "./mm/mlock";
-export { mlockFutureOk } from "./mm/mmap";
 export {
   allocMigrationTarget,
   isolateFoliosToList,

@@ -92,6 +92,17 @@ export interface KernelConfig {
    */
   readonly stackGuardGap?: number;
   /**
+   * When the per-node memory daemons start: `"on-demand"` (default), with none running until
+   * `kernel.compaction.run()` and `kernel.kswapd.run()`, so that a test sees no background
+   * reclaim or compaction it did not ask for and no watermark boost is raised
+   * (`boost_watermark()`, `mm/page_alloc.c`); or `"boot"`, as Linux 6.16 starts them: `kcompactd`
+   * (`kcompactd_init()`, `mm/compaction.c`) then `kswapd` (`kswapd_init()`, `mm/vmscan.c`) on
+   * every node with memory, before `Kernel.boot` returns, on the `Clock` of the fiber that boots
+   * the kernel (`TestClock` in tests). Either way hotplug then starts and stops
+   * them with a node's memory, and a second `run()` fails with `EBUSY`.
+   */
+  readonly daemons?: "boot" | "on-demand";
+  /**
    * Where the section buffers come from and go back to at shutdown (a host-side pool, not a
    * firmware input): a harness that boots many kernels one after another saves allocating and
    * clearing their memory each time. Default: a fresh buffer per section, left to the garbage

@@ -67,6 +67,21 @@ export const VM_GROWSDOWN = 0x100;
 /** `VM_LOCKED` (`include/linux/mm.h`): mlocked. @category Address spaces */
 export const VM_LOCKED = 0x2000;
 /**
+ * `VM_LOCKONFAULT` (`include/linux/mm.h`, Linux 6.16), set with {@link VM_LOCKED} by
+ * `mlock2(MLOCK_ONFAULT)` and `mlockall(MCL_ONFAULT)`: the VMA's pages are mlocked as they are
+ * faulted in, not populated ahead (`populate_vma_page_range()`, `mm/gup.c`, does nothing for it).
+ *
+ * @category Address spaces
+ */
+export const VM_LOCKONFAULT = 0x8_0000;
+/**
+ * `VM_LOCKED_MASK` (`include/linux/mm.h`): {@link VM_LOCKED} and {@link VM_LOCKONFAULT}, the
+ * bits `mlock()`, `munlock()` and `mlockall()` replace together and `fork()` does not copy.
+ *
+ * @category Address spaces
+ */
+export const VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT;
+/**
  * `VM_DONTEXPAND` (`include/linux/mm.h`): the area may not grow (`mremap()`); set on every hugetlb
  * mapping (`hugetlbfs_file_mmap()`, `fs/hugetlbfs/inode.c`), so it is part of {@link VM_SPECIAL}.
  *
@@ -329,6 +344,15 @@ export class MmStruct {
    * `oom_reaper`'s timer for this address space, so it is not armed twice.
    */
   oomReapQueued = false;
+  /**
+   * `mm->def_flags` (`include/linux/mm_types.h`): VMA flags every new mapping of this address
+   * space gets (`do_mmap()`, `mm/mmap.c`, Linux 6.16): {@link VM_LOCKED}, with
+   * {@link VM_LOCKONFAULT} for `MCL_ONFAULT`, after `mlockall(MCL_FUTURE)`
+   * (`apply_mlockall_flags()`, `mm/mlock.c`); `munlockall()` and an `mlockall()` without
+   * `MCL_FUTURE` clear them. 0 for a new address space, and after `fork()` (`mm_init()` keeps only
+   * `VM_INIT_DEF_MASK`, `VM_NOHUGEPAGE`, which the model never puts here).
+   */
+  defFlags = 0;
   /**
    * The VMAs by address (`mm->mm_mt`), in a {@link MapleTree}: found, inserted and removed, and
    * the free gaps between them searched, in O(log n).

@@ -178,6 +178,35 @@ export const MAP_NORESERVE = 0x4000;
  */
 export const MAP_LOCKED = 0x2000;
 /**
+ * `MCL_CURRENT` (`include/uapi/asm-generic/mman.h`): `mlockall()` locks every mapping the
+ * address space has now.
+ *
+ * @category Address spaces
+ */
+export const MCL_CURRENT = 1;
+/**
+ * `MCL_FUTURE` (`include/uapi/asm-generic/mman.h`): `mlockall()` locks every mapping made from
+ * now on, and the growth of a locked stack (`mm->def_flags` gets `VM_LOCKED`).
+ *
+ * @category Address spaces
+ */
+export const MCL_FUTURE = 2;
+/**
+ * `MCL_ONFAULT` (`include/uapi/asm-generic/mman.h`): with {@link MCL_CURRENT} or
+ * {@link MCL_FUTURE}, pages are locked as they are faulted in (`VM_LOCKONFAULT`), not populated
+ * ahead. Alone it is `EINVAL`.
+ *
+ * @category Address spaces
+ */
+export const MCL_ONFAULT = 4;
+/**
+ * `MLOCK_ONFAULT` (`include/uapi/asm-generic/mman-common.h`): the one flag of `mlock2()`: lock
+ * the range's pages as they are faulted in (`VM_LOCKONFAULT`), not populated ahead.
+ *
+ * @category Address spaces
+ */
+export const MLOCK_ONFAULT = 1;
+/**
  * `MAP_NONBLOCK` (`include/uapi/asm-generic/mman.h`): with `MAP_POPULATE`, populate nothing
  * (`do_mmap()` populates only when `(flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE`).
  *

@@ -440,6 +440,28 @@ export interface TaskStruct {
   /** `munlock()` (`mm/mlock.c`). */
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError>;
   /**
+   * `mlock2()` (`mm/mlock.c`, Linux 6.16): `mlock()` with `flags` 0; with `MLOCK_ONFAULT` the
+   * range is locked (`VM_LOCKED | VM_LOCKONFAULT`) and its pages are mlocked as they are faulted
+   * in, not populated ahead. `EINVAL` for any other flag bit; otherwise `mlock()`'s errors.
+   */
+  mlock2(addr: number, length: number, flags: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * `mlockall()` (`mm/mlock.c`, Linux 6.16): with `MCL_CURRENT` locks every mapping now and
+   * faults the address space in (errors ignored); with `MCL_FUTURE` every later mapping, and a
+   * locked stack's growth, is locked too (`mm->def_flags`), within `RLIMIT_MEMLOCK`
+   * (`mmap()` then fails with `EAGAIN`, a stack's growth with a fault); `MCL_ONFAULT` locks
+   * pages as they are faulted in instead. `EINVAL` for flags 0, `MCL_ONFAULT` alone or an unknown
+   * bit; `EPERM` when `RLIMIT_MEMLOCK` is 0 without `CAP_IPC_LOCK`; `ENOMEM` for `MCL_CURRENT`
+   * when the address space maps more pages than `RLIMIT_MEMLOCK` allows, without
+   * `CAP_IPC_LOCK`.
+   */
+  mlockall(flags: number): Effect.Effect<void, ErrnoError>;
+  /**
+   * `munlockall()` (`mm/mlock.c`, Linux 6.16): unlocks every mapping and ends `MCL_FUTURE`
+   * (clears `mm->def_flags`).
+   */
+  munlockall(): Effect.Effect<void, ErrnoError>;
+  /**
    * `madvise()` (`mm/madvise.c`) with `MADV_HUGEPAGE` or `MADV_NOHUGEPAGE`, `MADV_DONTNEED` (zaps
    * the range's pages and frees the PTE tables it covers whole; in a hugetlb VMA whole huge
    * pages from an aligned start, the end rounded down; `EINVAL` in an mlocked VMA or from inside a

@@ -236,6 +236,9 @@ const planBoot = (config: KernelConfig): BootPlan | ErrnoError => {
       `stackGuardGap ${formatValue(stackGuardGap)} is not a non-negative number of pages`,
     );
   }
+  if (config.daemons !== undefined && config.daemons !== "boot" && config.daemons !== "on-demand") {
+    return errno("EINVAL", `daemons ${formatValue(config.daemons)} is not "boot" or "on-demand"`);
+  }
   if (config.sectionPool !== undefined && !(config.sectionPool instanceof SectionPool)) {
     return errno("EINVAL", "sectionPool must be a SectionPool");
   }
@@ -802,8 +805,8 @@ export const Kernel = {
    * `init/main.c`): for code that holds a kernel outside a scope, or with `await using`. Fails
    * with `EINVAL`, naming the problem, for a bad config: no config or one that is not an object,
    * no nodes, a node size that is not a multiple of the page size, an unsupported page size, a bad
-   * distance matrix or THP size. Fails with `ENOMEM` when the host cannot allocate the machine's
-   * memory or its `struct page` arrays, as `memblock` allocations fail at boot; nothing of the
+   * distance matrix or THP size, a `daemons` value other than `"boot"` or `"on-demand"`. Fails
+   * with `ENOMEM` when the host cannot allocate the machine's memory or its `struct page` arrays, as `memblock` allocations fail at boot; nothing of the
    * half-built machine stays reachable.
    *
    * @example
@@ -822,7 +825,7 @@ export const Kernel = {
    * ```
    */
   boot(config: KernelConfig): Effect.Effect<Kernel, ErrnoError> {
-    return syscall(() => {
+    const booted = syscall(() => {
       const plan = planBoot(config);
       if (plan instanceof Error) return plan;
       const kernel = kvmalloc(() => new Machine(plan));
@@ -833,5 +836,11 @@ export const Kernel = {
       if (config.thp?.enabled) kernel.thp.enabled = config.thp.enabled;
       return kernel;
     });
+    if (config?.daemons !== "boot") return booted;
+    // do_initcalls(): kcompactd_init() is a subsys_initcall, kswapd_init() a module_init, so
+    // kcompactd starts first. Neither can fail on a fresh kernel (EBUSY needs a second run()).
+    return Effect.flatMap(booted, (kernel) =>
+      kernel.compaction.run().pipe(Effect.andThen(kernel.kswapd.run()), Effect.as(kernel)),
+    );
   },
 };

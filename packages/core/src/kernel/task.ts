@@ -21,15 +21,18 @@ import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
-import { VM_HUGEPAGE, VM_NOHUGEPAGE } from "../include/mm_types";
+import { VM_HUGEPAGE, VM_LOCKED, VM_LOCKONFAULT, VM_NOHUGEPAGE } from "../include/mm_types";
 import {
   MADV_DONTNEED,
   MADV_DONTNEED_LOCKED,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
   MADV_SOFT_OFFLINE,
+  MCL_CURRENT,
+  MLOCK_ONFAULT,
 } from "../include/mman";
 import type { AllocContext } from "../include/mmzone";
+import { TASK_SIZE } from "../include/page_64_types";
 import { MLOCK_LIMIT, RLIM_INFINITY } from "../include/resource";
 import {
   isGlobalInit,
@@ -47,7 +50,9 @@ import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
 import { mlockPosixErrorReturn } from "../mm/mlock";
 import {
   applyVmaLockFlags,
+  doMlockall,
   doMmap,
+  doMunlockall,
   doMunmap,
   dupMmap,
   mmapPopulateLength,
@@ -328,7 +333,13 @@ export class Process implements Task {
       return Effect.flatMap(mapped, (addr) => {
         const flags = options.flags ?? 0x22;
         const hstate = this.mm?.findVma(addr)?.hstate;
-        const len = mmapPopulateLength(this.kernel, length, flags, hstate ? hstate.size : null);
+        const len = mmapPopulateLength(
+          this.kernel,
+          length,
+          flags,
+          hstate ? hstate.size : null,
+          this.mm?.defFlags,
+        );
         if (!len) return Effect.succeed(addr);
         return Effect.as(this.populate(addr, addr + len, true), addr);
       });
@@ -526,9 +537,37 @@ export class Process implements Task {
    * is `EAGAIN`). See `applyVmaLockFlags` for every rule.
    */
   mlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
+    return this.doMlock("mlock", addr, length, VM_LOCKED);
+  }
+
+  /**
+   * `mlock2()`: `mlock()` with `flags` 0; with `MLOCK_ONFAULT` the range is locked
+   * (`VM_LOCKED | VM_LOCKONFAULT`) and the folios it maps mlocked, but nothing more is faulted
+   * in: each page is mlocked when it is. `EINVAL` for any other flag bit.
+   */
+  mlock2(addr: number, length: number, flags: number): Effect.Effect<void, ErrnoError> {
+    if (!Number.isInteger(flags) || flags & ~MLOCK_ONFAULT) {
+      return this.call(
+        "mlock2",
+        Effect.fail(
+          errno("EINVAL", `mlock2: flags ${formatValue(flags)} may only be 0 or MLOCK_ONFAULT`),
+        ),
+      );
+    }
+    const vmFlags = VM_LOCKED | (flags & MLOCK_ONFAULT ? VM_LOCKONFAULT : 0);
+    return this.doMlock("mlock2", addr, length, vmFlags);
+  }
+
+  /** `do_mlock()`: `applyVmaLockFlags`, then `__mm_populate(start, len, 0)`. */
+  private doMlock(
+    call: string,
+    addr: number,
+    length: number,
+    vmFlags: number,
+  ): Effect.Effect<void, ErrnoError> {
     return this.call(
-      "mlock",
-      this.withMm("mlock", () => applyVmaLockFlags(this.kernel, this, addr, length, true)).pipe(
+      call,
+      this.withMm(call, () => applyVmaLockFlags(this.kernel, this, addr, length, vmFlags)).pipe(
         // do_mlock() → __mm_populate(start, len, 0), its error turned for POSIX.
         Effect.flatMap(({ start, end }) =>
           Effect.mapError(this.populate(start, end, false), mlockPosixErrorReturn),
@@ -541,9 +580,32 @@ export class Process implements Task {
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.call(
       "munlock",
-      this.withMm("munlock", () => applyVmaLockFlags(this.kernel, this, addr, length, false)).pipe(
+      this.withMm("munlock", () => applyVmaLockFlags(this.kernel, this, addr, length, 0)).pipe(
         Effect.asVoid,
       ),
+    );
+  }
+
+  /**
+   * `mlockall()`: see `doMlockall` for the checks and what changes; with `MCL_CURRENT` the whole
+   * address space is then faulted in, errors ignored (`mm_populate(0, TASK_SIZE)`).
+   */
+  mlockall(flags: number): Effect.Effect<void, ErrnoError> {
+    return this.call(
+      "mlockall",
+      this.withMm("mlockall", () => doMlockall(this.kernel, this, flags)).pipe(
+        Effect.flatMap(() =>
+          flags & MCL_CURRENT ? this.populate(0, TASK_SIZE, true) : Effect.void,
+        ),
+      ),
+    );
+  }
+
+  /** `munlockall()`: unlocks every VMA and clears `mm->def_flags` (`doMunlockall`). */
+  munlockall(): Effect.Effect<void, ErrnoError> {
+    return this.call(
+      "munlockall",
+      this.withMm("munlockall", () => doMunlockall(this.kernel, this)).pipe(Effect.asVoid),
     );
   }
 

@@ -14,7 +14,7 @@
 import { errno } from "../errno";
 import { directCompactFaultDone } from "../include/compaction";
 import type { Kernel, Task } from "../include/kernel";
-import { VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
+import { VM_LOCKONFAULT, VM_SHARED, VM_WRITE, type Vma } from "../include/mm_types";
 import { type AccessProgress, translate, VM_FAULT_RETRY_ACCESS } from "./memory";
 import { putSlowpathPage } from "./swap";
 
@@ -26,7 +26,8 @@ import { putSlowpathPage } from "./swap";
  * Returns true once the range is done; false when it stopped: for the slow path or a misplaced
  * folio (`progress.compact`), for a folio under migration (`progress.waitPfn`), or at an error
  * (`progress.error`; `EFAULT` where the fault reported a poisoned page, as `vm_fault_to_errno()`
- * does without `FOLL_HWPOISON`).
+ * does without `FOLL_HWPOISON`). A `VM_LOCKONFAULT` VMA (`mlock2(MLOCK_ONFAULT)`,
+ * `mlockall(MCL_ONFAULT)`) is done at once, nothing faulted in.
  */
 export const populateVmaPageRange = (
   k: Kernel,
@@ -36,6 +37,11 @@ export const populateVmaPageRange = (
   end: number,
   progress: AccessProgress,
 ): boolean => {
+  // A VM_LOCKONFAULT VMA is locked page by page as it faults; there is nothing to do here.
+  if (vma.flags & VM_LOCKONFAULT) {
+    progress.done = end - base;
+    return true;
+  }
   const pageSize = k.mem.pageSize;
   const write = (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
   while (base + progress.done < end) {

@@ -1025,13 +1025,14 @@ export const accessExtent = (
  * model reports as `EFAULT` naming the cause. Only the task's own loads and stores grow a stack;
  * `get_user_pages()` and `__mm_populate()` do not (`gup_vma_lookup()`).
  */
-export const lockMmAndFindVma = (k: Kernel, mm: MmStruct, addr: number): Vma | ErrnoError => {
+export const lockMmAndFindVma = (k: Kernel, task: Task, addr: number): Vma | ErrnoError => {
+  const mm = task.mm!;
   const at = `address 0x${addr.toString(16)}`;
   const vma = mm.findVma(addr) ?? mm.findVmaIntersection(addr, TASK_SIZE);
   if (!vma) return errno("EFAULT", `${at} is not mapped`);
   if (vma.start <= addr) return vma;
   if (!(vma.flags & VM_GROWSDOWN)) return errno("EFAULT", `${at} is not mapped`);
-  const grown = expandDownwards(k, vma, addr);
+  const grown = expandDownwards(k, task, vma, addr);
   if (grown !== 0) {
     return errno(
       "EFAULT",
@@ -1076,7 +1077,7 @@ export const accessVm = (
     const n = Math.min(pageSize - offset, len - progress.done);
     // A TLB miss walks the page tables from the VMA, which a fault below a stack grows first.
     if (task.mm!.tlb.lookup(vpn) === undefined) {
-      const vma = lockMmAndFindVma(k, task.mm!, at);
+      const vma = lockMmAndFindVma(k, task, at);
       if (vma instanceof Error) {
         progress.error = vma;
         return;

@@ -16,7 +16,9 @@
  * `unevictable_pgs_*` events follow the kernel's.
  *
  * The locked-memory limit: `can_do_mlock()` and the `RLIMIT_MEMLOCK` check of `do_mlock()`
- * ({@link canDoMlock}, {@link doMlockCheckLimit}), over `mm->locked_vm` ({@link mmLockedVm}).
+ * ({@link canDoMlock}, {@link doMlockCheckLimit}), over `mm->locked_vm` ({@link mmLockedVm}), and
+ * `mlock_future_ok()` (`mm/mmap.c`, {@link mlockFutureOk}) for mappings and stack growth yet to
+ * come.
  *
  * @module
  */
@@ -216,9 +218,9 @@ export const canDoMlock = (task: TaskStruct): boolean =>
 /**
  * `mm->locked_vm` (`include/linux/mm_types.h`): the pages of the address space's `VM_LOCKED`
  * VMAs. The kernel keeps a counter that `mlock_fixup()`, `__mmap_region()`, the unmap and stack
- * growth adjust; the model counts the flag, which gives the same number (no hugetlb or
- * `VM_DROPPABLE` VMA is ever `VM_LOCKED`, and the model pins no pages through
- * `account_locked_vm()`).
+ * growth adjust; the model counts the flag, which gives the same number (no hugetlb VMA is ever
+ * `VM_LOCKED`, a `VM_DROPPABLE` one only from `mm->def_flags` as the kernel counts it, and the
+ * model pins no pages through `account_locked_vm()`).
  *
  * @category Address spaces
  */
@@ -268,4 +270,28 @@ export const doMlockCheckLimit = (
     "ENOMEM",
     `mlock: ${locked} pages locked would exceed RLIMIT_MEMLOCK (${task.rlimitMemlock} bytes, ${limit} pages) without CAP_IPC_LOCK`,
   );
+};
+
+/**
+ * `mlock_future_ok()` (`mm/mmap.c`, Linux 6.16): whether `task` may add `bytes` of memory with
+ * the VMA flags `flags` to its locked memory. Always when `flags` lacks `VM_LOCKED` or the task
+ * has `CAP_IPC_LOCK`; otherwise only when `bytes` in whole pages (rounded down) plus
+ * `mm->locked_vm` ({@link mmLockedVm}) stay within `RLIMIT_MEMLOCK` in pages
+ * ({@link TaskStruct.rlimitMemlock}, rounded down). `do_mmap()` fails with `EAGAIN` where not,
+ * for `MAP_LOCKED` or an address space whose `mm->def_flags` has `VM_LOCKED`
+ * (`mlockall(MCL_FUTURE)`); a locked stack's growth (`acct_stack_growth()`, `mm/vma.c`) with
+ * `ENOMEM`. The kernel keeps it in `mm/mmap.c`; it lives here with the other limit checks.
+ *
+ * @category Address spaces
+ */
+export const mlockFutureOk = (
+  k: Kernel,
+  task: TaskStruct,
+  flags: number,
+  bytes: number,
+): boolean => {
+  if (!(flags & VM_LOCKED) || task.capable(CAP_IPC_LOCK)) return true;
+  const pageSize = k.mem.pageSize;
+  const locked = Math.floor(bytes / pageSize) + mmLockedVm(task.mm!);
+  return locked <= Math.floor(task.rlimitMemlock / pageSize);
 };

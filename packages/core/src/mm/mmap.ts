@@ -28,6 +28,8 @@ import {
   VM_HUGEPAGE,
   VM_HUGETLB,
   VM_LOCKED,
+  VM_LOCKED_MASK,
+  VM_LOCKONFAULT,
   VM_NOHUGEPAGE,
   VM_NORESERVE,
   VM_READ,
@@ -58,6 +60,9 @@ import {
   MAP_SHARED_VALIDATE,
   MAP_STACK,
   MAP_TYPE,
+  MCL_CURRENT,
+  MCL_FUTURE,
+  MCL_ONFAULT,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
@@ -66,6 +71,7 @@ import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import type { TaskStruct } from "../include/sched";
 import { procDointvecMinmax } from "../kernel/sysctl";
+import { formatValue } from "../lib/bug";
 import {
   hpagePmdSize,
   isHugeZeroPmd,
@@ -82,7 +88,7 @@ import {
   type SurplusGather,
 } from "./hugetlb";
 import { freePgtables, zapPteRange } from "./memory";
-import { canDoMlock, doMlockCheckLimit, mlockVmaPagesRange, mmLockedVm } from "./mlock";
+import { canDoMlock, doMlockCheckLimit, mlockFutureOk, mlockVmaPagesRange } from "./mlock";
 import { shmemEvictInode } from "./shmem";
 import { kvmalloc, vmEnoughMemory } from "./util";
 import { STK_LIM, vmStartGap } from "./vma";
@@ -888,27 +894,6 @@ const vmaMergeNewRange = (vma: Vma): Vma =>
   commitMerge(vma, planMerge(vma, vma.flags, vma.policy, vma.pgoff, vma.nrPages, true, true));
 
 /**
- * `mlock_future_ok()` (`mm/mmap.c`, Linux 6.16): whether `task` may add `bytes` of memory with
- * the VMA flags `flags` to its locked memory. Always when `flags` lacks `VM_LOCKED` or the task
- * has `CAP_IPC_LOCK`; otherwise only when `bytes` in whole pages (rounded down) plus
- * `mm->locked_vm` ({@link mmLockedVm}) stay within `RLIMIT_MEMLOCK` in pages
- * ({@link TaskStruct.rlimitMemlock}, rounded down). `do_mmap()` fails with `EAGAIN` where not.
- *
- * @category Address spaces
- */
-export const mlockFutureOk = (
-  k: Kernel,
-  task: TaskStruct,
-  flags: number,
-  bytes: number,
-): boolean => {
-  if (!(flags & VM_LOCKED) || task.capable(CAP_IPC_LOCK)) return true;
-  const pageSize = k.mem.pageSize;
-  const locked = Math.floor(bytes / pageSize) + mmLockedVm(task.mm!);
-  return locked <= Math.floor(task.rlimitMemlock / pageSize);
-};
-
-/**
  * `round_hint_to_min()` (`mm/mmap.c`): a hint address page aligned down, and one below
  * `mmap_min_addr` raised to it; 0 (no hint) stays 0.
  */
@@ -1015,14 +1000,16 @@ export const doMmap = (
       );
   if (typeof start !== "number") return start;
   // MAP_LOCKED: can_do_mlock(), then mlock_future_ok() of the whole length (VM_LOCKED is set
-  // from MAP_LOCKED whatever the mapping; __mmap_region() drops it later for hugetlb).
+  // from MAP_LOCKED or mm->def_flags whatever the mapping; __mmap_region() drops it later for
+  // hugetlb).
   if (flags & MAP_LOCKED && !canDoMlock(task)) {
     return errno("EPERM", "mmap(MAP_LOCKED): RLIMIT_MEMLOCK is 0 and the task lacks CAP_IPC_LOCK");
   }
-  if (!mlockFutureOk(k, task, flags & MAP_LOCKED ? VM_LOCKED : 0, len)) {
+  if (!mlockFutureOk(k, task, (flags & MAP_LOCKED ? VM_LOCKED : 0) | mm.defFlags, len)) {
+    const why = flags & MAP_LOCKED ? "mmap(MAP_LOCKED)" : "mmap after mlockall(MCL_FUTURE)";
     return errno(
       "EAGAIN",
-      `mmap(MAP_LOCKED) of ${len} bytes would lock more than RLIMIT_MEMLOCK (${task.rlimitMemlock} bytes)`,
+      `${why} of ${len} bytes would lock more than RLIMIT_MEMLOCK (${task.rlimitMemlock} bytes)`,
     );
   }
   // The map type is checked once the range is known, as do_mmap() does after
@@ -1053,7 +1040,11 @@ export const doMmap = (
   // VMA.
   if (mapType.flags & MAP_STACK) vmFlags |= VM_NOHUGEPAGE;
   if (mapType.flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
-  if (mapType.flags & MAP_LOCKED && !hugetlb) vmFlags |= VM_LOCKED;
+  if (mapType.flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
+  // mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after mlockall(MCL_FUTURE).
+  vmFlags |= mm.defFlags;
+  // __mmap_complete(): a hugetlb VMA is never locked.
+  if (hugetlb) vmFlags &= ~VM_LOCKED_MASK;
   // MAP_DROPPABLE: VM_DROPPABLE, and as its pages may go at any time nothing is reserved for
   // them (VM_NORESERVE), and they survive neither a fork (VM_WIPEONFORK) nor a core dump.
   const droppable = mapType.droppable === true;
@@ -1256,7 +1247,8 @@ const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
  * folio the child's own reference to it (`mm_get_huge_zero_folio()`); a file or shmem VMA's huge
  * PMD is not copied, the child faulting the pages in again. Each private anonymous VMA of the child joins the parent's
  * anon_vmas and gets one of its own (`anon_vma_fork`). A copied VMA's PTE tables are copied,
- * those with no PTE left included (`copy_pte_range()`). `VM_LOCKED` is not inherited.
+ * those with no PTE left included (`copy_pte_range()`). `VM_LOCKED` and `VM_LOCKONFAULT` are not
+ * inherited, nor `mm->def_flags`.
  * A `VM_WIPEONFORK` VMA (a `MAP_DROPPABLE` one) is copied empty: no anon_vma, no page table
  * copied, so the child reads zeroes there.
  * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
@@ -1274,7 +1266,7 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
       child,
       vma.start,
       vma.end,
-      vma.flags & ~VM_LOCKED,
+      vma.flags & ~VM_LOCKED_MASK,
       vma.pgoff,
       vma.mapping,
       tables[i]!,
@@ -1392,29 +1384,53 @@ export const setVmFlags = (
 };
 
 /**
- * `mlock()` (`lock` true) and `munlock()` (`do_mlock()`, `apply_vma_lock_flags()`,
- * `mlock_fixup()`, `mm/mlock.c`, Linux 6.16). The start is rounded down to its page and the
+ * `mlock_fixup()` (`mm/mlock.c`, Linux 6.16) of `[from, to)` of `vma` to the flags `newflags`:
+ * nothing for flags already so, nor for a hugetlb or `VM_DROPPABLE` VMA (never locked, never
+ * counted). Otherwise the range gets the flags through {@link vmaModify}; a range locked before and
+ * after (only `VM_LOCKONFAULT` changing) just changes its flags, any other has its folios mlocked
+ * or munlocked (`mlock_vma_pages_range()`).
+ */
+const mlockFixup = (
+  k: Kernel,
+  vma: Vma,
+  from: number,
+  to: number,
+  newflags: number,
+): 0 | ErrnoError => {
+  const oldflags = vma.flags;
+  if (newflags === oldflags || oldflags & VM_HUGETLB || vma.droppable) return 0;
+  const piece = vmaModify(k, vma, from, to, newflags, vma.policy);
+  if (piece instanceof Error) return piece;
+  if (!(newflags & oldflags & VM_LOCKED)) mlockVmaPagesRange(k, piece, from, to);
+  return 0;
+};
+
+/**
+ * `mlock()` and `mlock2()` (`vmFlags` {@link VM_LOCKED}, with {@link VM_LOCKONFAULT} for
+ * `MLOCK_ONFAULT`) and `munlock()` (`vmFlags` 0): `do_mlock()`, `apply_vma_lock_flags()` and
+ * `mlock_fixup()` (`mm/mlock.c`, Linux 6.16). The start is rounded down to its page and the
  * length grown by as much (`len = PAGE_ALIGN(len + offset_in_page(start))`), so an unaligned
- * range is not an error. Each VMA of the range gets `VM_LOCKED` set (or cleared) through
- * {@link vmaModify}, and the folios it maps there are mlocked or munlocked
- * (`mlock_vma_pages_range()`); a hugetlb or `VM_DROPPABLE` VMA is left as it is (`mlock_fixup()`
- * never locks one).
+ * range is not an error. Each VMA of the range has its `VM_LOCKED_MASK` bits replaced by
+ * `vmFlags` ({@link mlockFixup}: through {@link vmaModify}, the folios it maps mlocked or
+ * munlocked by `mlock_vma_pages_range()` unless it was locked and stays so); a hugetlb or
+ * `VM_DROPPABLE` VMA is left as it is.
  * A hole ends the walk with `ENOMEM`, the VMAs before it staying changed ({@link walkVmaRange}).
- * `mlock()` first asks `can_do_mlock()` ({@link canDoMlock}: `EPERM` when `RLIMIT_MEMLOCK` is 0
+ * Locking first asks `can_do_mlock()` ({@link canDoMlock}: `EPERM` when `RLIMIT_MEMLOCK` is 0
  * and the task lacks `CAP_IPC_LOCK`), then checks the range against the limit before anything
  * changes ({@link doMlockCheckLimit}: `ENOMEM` when the locked pages would exceed it).
  * Returns the page range changed; `mlock()` then faults it in (`__mm_populate(start, len, 0)`,
- * `mmPopulate()`), each new folio mlocked as it is mapped, and returns a fault's error as
- * `__mlock_posix_error_return()` turns it (`mlockPosixErrorReturn()`). `EINVAL` for a bad
- * address or length.
+ * `mmPopulate()`, which skips a `VM_LOCKONFAULT` VMA), each new folio mlocked as it is mapped,
+ * and returns a fault's error as `__mlock_posix_error_return()` turns it
+ * (`mlockPosixErrorReturn()`). `EINVAL` for a bad address or length.
  */
 export const applyVmaLockFlags = (
   k: Kernel,
   task: Task,
   addr: number,
   length: number,
-  lock: boolean,
+  vmFlags: number,
 ): PageRange | ErrnoError => {
+  const lock = (vmFlags & VM_LOCKED) !== 0;
   const call = lock ? "mlock" : "munlock";
   if (lock && !canDoMlock(task)) {
     return errno("EPERM", "mlock: RLIMIT_MEMLOCK is 0 and the task lacks CAP_IPC_LOCK");
@@ -1426,31 +1442,102 @@ export const applyVmaLockFlags = (
   const over = lock ? doMlockCheckLimit(k, task, start, end) : null;
   if (over) return over;
   if (end === start) return range;
-  const walked = walkVmaRange(task.mm!, start, end, "stop", (vma, from, to) => {
-    const flags = lock ? vma.flags | VM_LOCKED : vma.flags & ~VM_LOCKED;
-    if (flags === vma.flags || vma.flags & VM_HUGETLB || vma.droppable) return 0;
-    const piece = vmaModify(k, vma, from, to, flags, vma.policy);
-    if (piece instanceof Error) return piece;
-    mlockVmaPagesRange(k, piece, from, to);
+  const walked = walkVmaRange(task.mm!, start, end, "stop", (vma, from, to) =>
+    mlockFixup(k, vma, from, to, (vma.flags & ~VM_LOCKED_MASK) | vmFlags),
+  );
+  return walked === 0 ? range : walked;
+};
+
+/**
+ * `apply_mlockall_flags()` (`mm/mlock.c`, Linux 6.16), for `mlockall(flags)` and, with `flags`
+ * 0, `munlockall()`: `mm->def_flags` ({@link MmStruct.defFlags}) loses its `VM_LOCKED_MASK`
+ * bits and, with `MCL_FUTURE`, gets `VM_LOCKED` (and `VM_LOCKONFAULT` with `MCL_ONFAULT`); then,
+ * unless `MCL_FUTURE` came without `MCL_CURRENT`, every VMA has its `VM_LOCKED_MASK` bits
+ * replaced: by `VM_LOCKED` (with `VM_LOCKONFAULT` for `MCL_ONFAULT`) under `MCL_CURRENT`, by
+ * nothing otherwise ({@link mlockFixup}). A VMA that cannot be changed (a split refused for
+ * `sysctl_max_map_count`, or for want of host memory) is left as it is: the kernel ignores the
+ * error.
+ */
+const applyMlockallFlags = (k: Kernel, mm: MmStruct, flags: number): void => {
+  mm.defFlags &= ~VM_LOCKED_MASK;
+  if (flags & MCL_FUTURE) {
+    mm.defFlags |= VM_LOCKED | (flags & MCL_ONFAULT ? VM_LOCKONFAULT : 0);
+    if (!(flags & MCL_CURRENT)) return;
+  }
+  const toAdd = flags & MCL_CURRENT ? VM_LOCKED | (flags & MCL_ONFAULT ? VM_LOCKONFAULT : 0) : 0;
+  walkVmaRange(mm, 0, TASK_SIZE, "pass", (vma) => {
+    mlockFixup(k, vma, vma.start, vma.end, (vma.flags & ~VM_LOCKED_MASK) | toAdd);
     return 0;
   });
-  return walked === 0 ? range : walked;
+};
+
+/**
+ * `mlockall()` (`mm/mlock.c`, Linux 6.16) up to its populate: `EINVAL` for flags that are 0, have
+ * a bit other than `MCL_CURRENT`, `MCL_FUTURE` and `MCL_ONFAULT`, or are `MCL_ONFAULT` alone;
+ * `EPERM` when the task may not lock memory ({@link canDoMlock}); `ENOMEM`, with nothing changed,
+ * when `MCL_CURRENT` is asked by a task without `CAP_IPC_LOCK` whose address space maps more
+ * pages (`mm->total_vm`, every VMA, locked or not) than `RLIMIT_MEMLOCK` in pages (rounded down).
+ * Otherwise {@link applyMlockallFlags}. The caller then, for `MCL_CURRENT`, faults in the whole
+ * address space ignoring errors (`mm_populate(0, TASK_SIZE)`; `VM_LOCKONFAULT` VMAs are skipped).
+ */
+export const doMlockall = (k: Kernel, task: Task, flags: number): 0 | ErrnoError => {
+  if (
+    !Number.isInteger(flags) ||
+    flags === 0 ||
+    flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) ||
+    flags === MCL_ONFAULT
+  ) {
+    return errno(
+      "EINVAL",
+      `mlockall: flags ${formatValue(flags)} must be MCL_CURRENT, MCL_FUTURE or both, optionally with MCL_ONFAULT`,
+    );
+  }
+  if (!canDoMlock(task)) {
+    return errno("EPERM", "mlockall: RLIMIT_MEMLOCK is 0 and the task lacks CAP_IPC_LOCK");
+  }
+  const mm = task.mm!;
+  const limit = Math.floor(task.rlimitMemlock / k.mem.pageSize);
+  if (flags & MCL_CURRENT && !task.capable(CAP_IPC_LOCK)) {
+    let totalVm = 0;
+    for (const vma of mm.vmas) totalVm += vma.nrPages;
+    if (totalVm > limit) {
+      return errno(
+        "ENOMEM",
+        `mlockall(MCL_CURRENT): the address space maps ${totalVm} pages, more than RLIMIT_MEMLOCK (${task.rlimitMemlock} bytes, ${limit} pages) without CAP_IPC_LOCK`,
+      );
+    }
+  }
+  applyMlockallFlags(k, mm, flags);
+  return 0;
+};
+
+/**
+ * `munlockall()` (`mm/mlock.c`, Linux 6.16): {@link applyMlockallFlags} with no flags, so
+ * `mm->def_flags` loses `VM_LOCKED` and `VM_LOCKONFAULT` and every VMA is unlocked, its folios
+ * munlocked. Never fails.
+ */
+export const doMunlockall = (k: Kernel, task: Task): 0 => {
+  applyMlockallFlags(k, task.mm!, 0);
+  return 0;
 };
 
 /**
  * The length `do_mmap()` (`mm/mmap.c`, Linux 6.16) asks its caller to populate
  * (`*populate`, run by `mm_populate()` once the mmap lock is dropped) for a mapping of `length`
- * bytes made with `flags`: the length rounded up to the mapping's page size (`hstateSize`, the
- * huge page size of a hugetlb mapping, or the base page size) with `MAP_LOCKED`, or with
- * `MAP_POPULATE` but not `MAP_NONBLOCK`; else 0.
+ * bytes made with `flags` in an address space whose `mm->def_flags` are `defFlags`: the length
+ * rounded up to the mapping's page size (`hstateSize`, the huge page size of a hugetlb mapping,
+ * or the base page size) with `MAP_LOCKED` or `VM_LOCKED` in `defFlags` (`mlockall(MCL_FUTURE)`),
+ * or with `MAP_POPULATE` but not `MAP_NONBLOCK`; else 0.
  */
 export const mmapPopulateLength = (
   k: Kernel,
   length: number,
   flags: number,
   hstateSize: number | null,
+  defFlags = 0,
 ): number => {
-  if (!(flags & MAP_LOCKED) && (flags & (MAP_POPULATE | MAP_NONBLOCK)) !== MAP_POPULATE) return 0;
+  const locked = flags & MAP_LOCKED || defFlags & VM_LOCKED;
+  if (!locked && (flags & (MAP_POPULATE | MAP_NONBLOCK)) !== MAP_POPULATE) return 0;
   const unit = hstateSize ?? k.mem.pageSize;
   return Math.ceil(length / unit) * unit;
 };

@@ -19,6 +19,8 @@ import {
   VM_WRITE,
   type Vma,
 } from "../include/mm_types";
+import type { TaskStruct } from "../include/sched";
+import { mlockFutureOk } from "./mlock";
 import { anonVmaPrepare } from "./rmap";
 import { kvmalloc, vmEnoughMemory } from "./util";
 
@@ -56,24 +58,38 @@ export const vmaIsAccessible = (flags: number): boolean =>
   (flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
 
 /**
- * `acct_stack_growth()` (`mm/vma.c`, Linux 6.16): whether a stack may grow by `grow` pages to
- * `size` bytes. `ENOMEM` when the grown stack is larger than `RLIMIT_STACK` (always
- * {@link STK_LIM} in the model), or when the overcommit heuristic refuses the pages
+ * `acct_stack_growth()` (`mm/vma.c`, Linux 6.16): whether the stack `vma` of `task` may grow by
+ * `grow` pages to `size` bytes. `ENOMEM` when the grown stack is larger than `RLIMIT_STACK`
+ * (always {@link STK_LIM} in the model); when the stack is `VM_LOCKED` (mlocked, or made after
+ * `mlockall(MCL_FUTURE)`) and the new pages would take the locked memory past `RLIMIT_MEMLOCK`
+ * ({@link mlockFutureOk}); or when the overcommit heuristic refuses the pages
  * (`security_vm_enough_memory_mm()` → `__vm_enough_memory()`). The address-space rlimit
- * (`may_expand_vm()`) is unlimited in the model, a locked stack's growth is not checked against
- * `RLIMIT_MEMLOCK` (`mlock_future_ok()`), and x86 has no
- * hugetlb-only range (`is_hugepage_only_range()`).
+ * (`may_expand_vm()`) is unlimited in the model, and x86 has no hugetlb-only range
+ * (`is_hugepage_only_range()`).
  */
-const acctStackGrowth = (k: Kernel, size: number, grow: number): ErrnoError | null => {
+const acctStackGrowth = (
+  k: Kernel,
+  task: TaskStruct,
+  vma: Vma,
+  size: number,
+  grow: number,
+): ErrnoError | null => {
   if (size > STK_LIM) {
     return errno("ENOMEM", `the stack would be ${size} bytes, more than RLIMIT_STACK ${STK_LIM}`);
+  }
+  if (!mlockFutureOk(k, task, vma.flags, grow * k.mem.pageSize)) {
+    return errno(
+      "ENOMEM",
+      `the locked stack cannot grow by ${grow} pages: more than RLIMIT_MEMLOCK (${task.rlimitMemlock} bytes) would be locked`,
+    );
   }
   return vmEnoughMemory(k, grow);
 };
 
 /**
  * `expand_downwards()` (`mm/vma.c`, Linux 6.16): grows the `VM_GROWSDOWN` VMA `vma` down to the
- * page of `address`, which lies below its start. Refused, with nothing changed: `EFAULT` for a
+ * page of `address`, which lies below its start, for a fault of `task` (`current`, whose limits
+ * apply). Refused, with nothing changed: `EFAULT` for a
  * VMA without `VM_GROWSDOWN`; `EPERM` below `mmap_min_addr`; `ENOMEM` when the new start would be
  * less than `stack_guard_gap` ({@link Kernel.stackGuardGap}) above the end of the VMA below,
  * unless that one is itself `VM_GROWSDOWN` or not accessible (`PROT_NONE`); `ENOMEM` when the
@@ -81,9 +97,15 @@ const acctStackGrowth = (k: Kernel, size: number, grow: number): ErrnoError | nu
  * {@link acctStackGrowth} refuses it, or when the host cannot allocate the longer page table
  * (`vma_iter_prealloc()`). Once past the guard gap check the VMA has its anon_vma
  * (`anon_vma_prepare()`), even when a limit then refuses the growth. On success the VMA starts at
- * that page, its `vm_pgoff` lowered by the pages it grew; the new pages are not yet faulted.
+ * that page, its `vm_pgoff` lowered by the pages it grew (a `VM_LOCKED` stack's new pages count
+ * in `mm->locked_vm`); the new pages are not yet faulted, and are mlocked as they are.
  */
-export const expandDownwards = (k: Kernel, vma: Vma, address: number): 0 | ErrnoError => {
+export const expandDownwards = (
+  k: Kernel,
+  task: TaskStruct,
+  vma: Vma,
+  address: number,
+): 0 | ErrnoError => {
   if (!(vma.flags & VM_GROWSDOWN)) {
     return errno("EFAULT", `VMA ${hex(vma.start)}-${hex(vma.end)} does not grow down`);
   }
@@ -115,7 +137,7 @@ export const expandDownwards = (k: Kernel, vma: Vma, address: number): 0 | Errno
   if (grow > vma.pgoff) {
     return errno("ENOMEM", `the stack cannot grow by ${grow} pages below page offset 0`);
   }
-  const refused = acctStackGrowth(k, size, grow);
+  const refused = acctStackGrowth(k, task, vma, size, grow);
   if (refused) return refused;
   ptes.set(vma.ptes, grow);
   vma.ptes = ptes;

@@ -28,10 +28,32 @@ describe("Kernel.make", () => {
       [{ nodes: ["64M"], thp: { sizes: { "64kB": "sometimes" } } }, /bad mode/],
       [{ nodes: ["64M"], thp: { enabled: "maybe" } }, /thp.enabled/],
       [{ nodes: Array(65).fill("4M") }, /1\.\.64 nodes/],
+      [{ nodes: ["64M"], daemons: "always" }, /daemons "always" is not "boot" or "on-demand"/],
     ];
     for (const [config, message] of bad) {
       const error = expectErrno(Kernel.boot(config as never), "EINVAL");
       expect(error.message).toMatch(message);
+    }
+  });
+
+  it('daemons: "boot" starts kcompactd and kswapd on every node with memory, as kcompactd_init() and kswapd_init() do (Linux 6.16)', () => {
+    const k = boot({ nodes: ["64M", 0, "64M"], daemons: "boot" });
+    expect([k.kswapd.running, k.compaction.running]).toEqual([true, true]);
+    // A memoryless node gets none (kswapd_run() and kcompactd_run() only for N_MEMORY nodes).
+    expect([0, 1, 2].map((nid) => k.kswapd.hasDaemon(nid))).toEqual([true, false, true]);
+    expect([0, 1, 2].map((nid) => k.compaction.hasDaemon(nid))).toEqual([true, false, true]);
+    // They run already: a second start is refused.
+    expect(expectErrno(k.kswapd.run(), "EBUSY").message).toMatch(/kswapd runs already/);
+    expect(expectErrno(k.compaction.run(), "EBUSY").message).toMatch(/kcompactd runs already/);
+    run(k.shutdown());
+  });
+
+  it('boots with no daemon by default and with "on-demand"', () => {
+    for (const config of [{}, { daemons: "on-demand" as const }]) {
+      const k = boot(config);
+      expect([k.kswapd.running, k.compaction.running]).toEqual([false, false]);
+      expect([k.kswapd.hasDaemon(0), k.compaction.hasDaemon(0)]).toEqual([false, false]);
+      run(k.shutdown());
     }
   });
 

@@ -68,6 +68,16 @@ describe("watermark boosting (boost_watermark(), mm/page_alloc.c, Linux 6.16)", 
     expect(k.pageAlloc.zones[0]!.watermarkBoost).toBe(0);
   });
 
+  it('raises the boost from boot on a kernel booted with daemons: "boot", as Linux does', () => {
+    const k = boot({ nodes: ["64M"], daemons: "boot" });
+    run(k.fragment(0, 8));
+    const zone = k.pageAlloc.zones[0]!;
+    expect(zone.watermarkBoost).toBe(0);
+    expect(k.pageAlloc.allocPages(0, 8, MOVABLE)).toBeGreaterThanOrEqual(0);
+    expect(zone.watermarkBoost).toBe(512); // pageblock_nr_pages
+    run(k.shutdown());
+  });
+
   it("no boost with watermark_boost_factor 0, nor on a zone of under four pageblocks", () => {
     const { k } = fragmented();
     const zone = k.pageAlloc.zones[0]!;
