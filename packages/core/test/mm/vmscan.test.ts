@@ -195,7 +195,9 @@ describe("direct reclaim (try_to_free_pages)", () => {
     const p = boundToDram(k);
     const clean = run(k.createFile("clean"));
     const dirty = run(k.createFile("dirty"));
+    run(clean.truncate(1000 * PAGE));
     const c = run(p.mmap(1000 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file: clean }));
+    run(dirty.truncate(100 * PAGE));
     const d = run(p.mmap(100 * PAGE, { flags: MAP_SHARED, file: dirty }));
     run(p.read(c, 1000 * PAGE)); // cached, clean
     run(p.write(d, pattern(100 * PAGE, 7))); // cached, dirty
@@ -224,6 +226,7 @@ describe("direct reclaim (try_to_free_pages)", () => {
     const k = tiered();
     const p = boundToDram(k);
     const file = run(k.createFile("written"));
+    run(file.truncate(1000 * PAGE));
     const f = run(p.mmap(1000 * PAGE, { flags: MAP_SHARED, file }));
     run(p.write(f, pattern(1000 * PAGE, 11)));
     run(file.fsync());
@@ -417,6 +420,7 @@ describe("kswapd", () => {
     const q = run(k.createProcess({ node: 1 }));
     run(q.setMempolicy(MPOL_BIND, [1]));
     const file = run(k.createFile("cache"));
+    run(file.truncate(512 * PAGE));
     const cache = run(q.mmap(512 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
     run(q.madvise(cache, 512 * PAGE, MADV_NOHUGEPAGE));
     run(q.read(cache, 512 * PAGE));
@@ -490,7 +494,9 @@ describe("kswapd", () => {
     const groups = 75;
     const dirty = run(k.createFile("dirty"));
     const clean = run(k.createFile("clean"));
+    run(dirty.truncate(groups * 31 * PAGE));
     const d = run(p.mmap(groups * 31 * PAGE, { flags: MAP_SHARED, file: dirty }));
+    run(clean.truncate(groups * PAGE));
     const c = run(p.mmap(groups * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file: clean }));
     for (let g = 0; g < groups; g++) {
       for (let i = 0; i < 31; i++) run(p.write(d + (g * 31 + i) * PAGE, pattern(8, g)));
