@@ -5,11 +5,12 @@ import {
   PG_dirty,
   PG_hwpoison,
   PG_locked,
+  PG_reclaim,
   PG_swapbacked,
   PG_uptodate,
   PG_writeback,
 } from "../include/page_flags";
-import { folioPut } from "./swap";
+import { folioPut, folioRotateReclaimable } from "./swap";
 
 /** `folio_trylock()`: locks the folio if it is unlocked; true on success. */
 export const folioTrylock = (k: Kernel, head: number): boolean => {
@@ -35,11 +36,15 @@ export const folioUnlock = (k: Kernel, head: number): void => {
 };
 
 /**
- * `folio_end_writeback()` (`mm/filemap.c`): clears `PG_writeback` and wakes the folio's waiters
- * (`folio_wake_bit()`); false when the folio was not under writeback.
+ * `folio_end_writeback()` (`mm/filemap.c`, Linux 6.16): clears `PG_writeback` and wakes the
+ * folio's waiters (`folio_wake_bit()`); false when the folio was not under writeback. A folio
+ * reclaim marked `PG_reclaim` loses the mark and moves to the tail of its inactive list
+ * ({@link folioRotateReclaimable}), for reclaim to free it next.
  */
 export const folioEndWriteback = (k: Kernel, head: number): boolean => {
-  if (!k.memmap.testAndClear(head, PG_writeback)) return false;
+  if (!k.memmap.test(head, PG_writeback)) return false;
+  if (k.memmap.testAndClear(head, PG_reclaim)) folioRotateReclaimable(k, head);
+  k.memmap.clear(head, PG_writeback);
   k.folioWaiters.wake(head);
   return true;
 };
