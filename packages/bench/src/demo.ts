@@ -80,6 +80,7 @@ export const runDemo = (nodeBytes = 512 * 2 ** 20): Effect.Effect<DemoReport, un
     const proc = yield* kernel.createProcess({ name: "demo", node: 0 });
     const file = yield* kernel.createFile("demo.dat");
     const MiB = 2 ** 20;
+    yield* file.truncate(MiB); // ftruncate(): the file mapping below faults within i_size
     const plans: Array<{
       name: string;
       map: Effect.Effect<number, unknown>;

@@ -375,6 +375,7 @@ export {
   PG_movable_ops_isolated,
   PG_offline,
   PG_private,
+  PG_reclaim,
   PG_referenced,
   PG_reserved,
   PG_swapbacked,

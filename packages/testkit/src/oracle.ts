@@ -391,6 +391,11 @@ const runScenarioOnFreshKernel = (
     });
     const file: File = yield* k.createFile("scenario.dat");
     if (scenario.fs !== "migrate_folio") file.mapping.migrateFolio = false;
+    // ftruncate(): sized to hold every file region, as a fault past i_size gets SIGBUS.
+    const filePages = scenario.regions
+      .filter((spec) => spec.kind.startsWith("file"))
+      .reduce((sum, spec) => sum + spec.pages, 0);
+    yield* file.truncate(filePages * PAGE);
     // Regions: file regions take consecutive, disjoint parts of the one file.
     const starts: number[] = [];
     const fileStarts: number[] = [];

@@ -13,11 +13,13 @@
 
 import { Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "../errno";
+import type { BackingStore } from "../include/backing_store";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
 import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty, PG_writeback } from "../include/page_flags";
+import { formatValue } from "../lib/bug";
 import { filemapGetFolio, filemapWriteFolio, folioEndWriteback } from "../mm/filemap";
 import { writeCachePages } from "../mm/page_writeback";
 import { folioMkclean } from "../mm/rmap";
@@ -96,22 +98,45 @@ export class Inode implements File {
     return this.mapping.nrFolios;
   }
 
+  /** The file's size in bytes (`i_size_read()`): 0 at creation, then what {@link truncate} set. */
+  get size(): number {
+    return this.mapping.size;
+  }
+
   /**
-   * Truncates the file to nothing: drops the whole page cache, unmapping it first
-   * ({@link truncatePagecache}, `truncate_pagecache(inode, 0)`), and frees its blocks on the
-   * storage, which then read as zeros. A folio under writeback is waited for
-   * (`folio_wait_writeback()`); its bytes reached the storage when the writeback started, so the
-   * wait ends it ({@link folioEndWriteback}), waking whoever else waits on it. A folio another
-   * task holds locked (a migration, a memory failure) is waited for in `folio_lock()`, holding a
-   * reference to it meanwhile. It cannot be interrupted (`TASK_UNINTERRUPTIBLE`): an interrupt
-   * waits until the page cache is empty and the blocks are freed.
+   * `ftruncate(fd, length)` (`do_truncate()`, `fs/open.c`, with the filesystem's `setattr()`
+   * running `truncate_setsize()`, `mm/truncate.c`, Linux 6.16): sets the file's size to `length`
+   * bytes (`i_size_write()`), then drops the page cache past it, unmapping it first
+   * ({@link truncatePagecache}): folios wholly past the new end go, the one it falls in has its
+   * bytes past it zeroed. Its blocks on the storage past the new end are freed and read as zeros
+   * ({@link BackingStore.truncate}). Growing the file reads zeros in the new part, a hole. A folio
+   * under writeback is waited for (`folio_wait_writeback()`); its bytes reached the storage when
+   * the writeback started, so the wait ends it ({@link folioEndWriteback}), waking whoever else
+   * waits on it. A folio another task holds locked (a migration, a memory failure) is waited for
+   * in `folio_lock()`, holding a reference to it meanwhile. It cannot be interrupted
+   * (`TASK_UNINTERRUPTIBLE`): an interrupt waits until the page cache and the blocks past the end
+   * are gone.
+   *
+   * Fails with `EINVAL` for a length that is not an integer >= 0 (`do_sys_ftruncate()`'s
+   * `length < 0`), changing nothing.
    */
-  truncate(): Effect.Effect<void> {
-    return Effect.uninterruptible(
-      Effect.andThen(
-        truncatePagecache(this.kernel, this.mapping),
-        Effect.sync(() => this.mapping.backing?.discard()),
-      ),
-    );
+  truncate(length = 0): Effect.Effect<void, ErrnoError> {
+    return Effect.suspend(() => {
+      if (!Number.isSafeInteger(length) || length < 0)
+        return Effect.fail(
+          errno(
+            "EINVAL",
+            `ftruncate: the length must be an integer >= 0, not ${formatValue(length)}`,
+          ),
+        );
+      return Effect.uninterruptible(
+        Effect.sync(() => {
+          this.mapping.size = length;
+        }).pipe(
+          Effect.andThen(truncatePagecache(this.kernel, this.mapping, length)),
+          Effect.andThen(Effect.sync(() => this.mapping.backing?.truncate(length))),
+        ),
+      );
+    });
   }
 }

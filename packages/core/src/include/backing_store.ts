@@ -114,4 +114,21 @@ export class BackingStore {
     this.check("discard", from, new Uint8Array(0));
     for (const pgoff of this.pages.keys()) if (pgoff >= from) this.pages.delete(pgoff);
   }
+
+  /**
+   * Cuts the contents to `size` bytes, as a filesystem's block truncation does when
+   * `ftruncate()` shrinks a file (`ext4_truncate()` with `ext4_block_truncate_page()`,
+   * `fs/ext4/inode.c`): the pages wholly past `size` are discarded ({@link discard}) and the
+   * bytes of the page `size` falls in from `size` on are zeroed, so that growing the file again
+   * reads zeros there.
+   *
+   * @throws an `EINVAL` {@link ErrnoError} for a size that is not an integer >= 0; nothing changes
+   *   then
+   */
+  truncate(size: number): void {
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw errno("EINVAL", `truncate: the size must be an integer >= 0, not ${formatValue(size)}`);
+    this.discard(Math.ceil(size / this.pageSize));
+    this.pages.get(Math.floor(size / this.pageSize))?.fill(0, size % this.pageSize);
+  }
 }

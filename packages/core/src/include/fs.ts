@@ -58,17 +58,29 @@ export interface File extends MmapFile {
   fsync(): Effect.Effect<void, ErrnoError>;
   /** Folios in the page cache. */
   readonly cachedFolios: number;
+  /** The file's size in bytes (`i_size_read()`): 0 at creation, then what {@link truncate} set. */
+  readonly size: number;
   /**
-   * Truncates the file to nothing: drops the whole page cache, unmapping it first
-   * (`truncate_pagecache(inode, 0)`, `mm/truncate.c`, Linux 6.16), and frees the file's blocks on
-   * its storage, which then read as zeros. A folio under writeback is waited for
-   * (`folio_wait_writeback()` in `truncate_inode_pages_range()`): its writeback ends, and a
-   * migration or memory failure waiting on it goes on. A folio another task holds locked (a
-   * migration moving it, a memory failure handling it) is waited for in `folio_lock()`, with a
-   * reference held meanwhile, as the kernel's second pass (`find_get_entries()`) holds one: a
-   * migration that finds it fails the folio's move with `-EAGAIN` and gives the folio back. The
-   * truncation completes once every folio is dropped; it cannot be interrupted (the sleep is
+   * `ftruncate(fd, length)` (`do_truncate()`, `fs/open.c`; `truncate_setsize()` and
+   * `truncate_pagecache(inode, length)`, `mm/truncate.c`, Linux 6.16): sets the file's size
+   * (`i_size`) to `length` bytes, 0 by default. A file is created empty: it must be sized before
+   * its pages are faulted, for a fault on a page at or past `DIV_ROUND_UP(i_size, PAGE_SIZE)`
+   * fails with the model's `SIGBUS` (`EFAULT` naming `SIGBUS BUS_ADRERR`, as `filemap_fault()`
+   * returns `VM_FAULT_SIGBUS`); `mmap()` past the end is allowed. Shrinking zaps the mappings past
+   * the new end, drops the cached folios wholly past it and zeroes the bytes past it in the folio
+   * it falls in, then frees the storage's blocks past it, which then read as zeros; growing
+   * leaves a hole that reads as zeros.
+   *
+   * A folio under writeback is waited for (`folio_wait_writeback()` in
+   * `truncate_inode_pages_range()`): its writeback ends, and a migration or memory failure waiting
+   * on it goes on. A folio another task holds locked (a migration moving it, a memory failure
+   * handling it) is waited for in `folio_lock()`, with a reference held meanwhile, as the
+   * kernel's second pass (`find_get_entries()`) holds one: a migration that finds it fails the
+   * folio's move with `-EAGAIN` and gives the folio back. The truncation completes once every
+   * folio past the end is dropped; it cannot be interrupted (the sleep is
    * `TASK_UNINTERRUPTIBLE`): an interrupt waits for its end.
+   *
+   * Fails with `EINVAL` for a length that is not an integer >= 0, changing nothing.
    */
-  truncate(): Effect.Effect<void>;
+  truncate(length?: number): Effect.Effect<void, ErrnoError>;
 }

@@ -371,8 +371,9 @@ export interface Kernel {
   /** The task with this pid, if it exists (`find_task_by_vpid()`, `kernel/pid.c`). */
   findTask(pid: number): Task | undefined;
   /**
-   * Creates an empty file that processes can map. `EEXIST` if the name is taken, `EINVAL` for a
-   * name that is not a non-empty string.
+   * Creates an empty file that processes can map (`creat()`): its size (`i_size`) is 0 until
+   * `File.truncate()` sets it, and a fault on a page past its end gets `SIGBUS`. `EEXIST` if the
+   * name is taken, `EINVAL` for a name that is not a non-empty string.
    */
   createFile(name: string): Effect.Effect<File, ErrnoError>;
   /**

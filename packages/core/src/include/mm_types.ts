@@ -180,8 +180,10 @@ export class AddressSpace {
    */
   wbErrSeq = 0;
   /**
-   * The object's size in bytes (`i_size`): the length of the mapping that created a shmem
-   * object (`shmem_zero_setup()`); 0 for a regular file, whose size the model does not track.
+   * The file's size in bytes (`inode->i_size`, `i_size_read()`): the length of the mapping that
+   * created a shmem object (`shmem_zero_setup()`); for a regular file 0 at creation and what
+   * `ftruncate()` last set (`File.truncate()`). A fault on a page at or past
+   * `DIV_ROUND_UP(size, PAGE_SIZE)` gets `SIGBUS` (`filemap_fault()`, `shmem_fault()`).
    */
   size = 0;
   /**

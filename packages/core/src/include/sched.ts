@@ -348,10 +348,11 @@ export interface TaskStruct {
    *       const heap = yield* proc.mmap(4 << 20, { hugepage: true }); // private anonymous, THP allowed
    *       const shared = yield* proc.mmap(8192, { flags: MAP_SHARED | MAP_ANONYMOUS });
    *       const file = yield* kernel.createFile("data");
+   *       yield* file.truncate(8192); // ftruncate(): a fault past i_size gets SIGBUS
    *       const view = yield* proc.mmap(8192, { flags: MAP_SHARED, file, prot: PROT_READ });
    *       yield* proc.write(heap, new Uint8Array([1, 2, 3])); // faults the first page in
    *       yield* proc.write(shared, new Uint8Array([4]));
-   *       console.log(yield* proc.read(view, 2)); // Uint8Array(2) [ 0, 0 ]: the file is empty
+   *       console.log(yield* proc.read(view, 2)); // Uint8Array(2) [ 0, 0 ]: a hole reads zeros
    *     }),
    *   ),
    * );

@@ -154,6 +154,14 @@ export interface Kswapd {
    */
   wakeup(nid: number, order: number): void;
   /**
+   * The nodes flagged `PGDAT_DIRTY` (`pgdat->flags`, `mm/vmscan.c`, Linux 6.16): a kswapd pass
+   * over the node found every file folio it isolated dirty and not under writeback
+   * (`sc->nr.unqueued_dirty == sc->nr.file_taken` in `shrink_node()`), which lets kswapd write a
+   * dirty file folio back (`pageout()`) when it meets one marked `PG_reclaim`. Cleared when the
+   * node is balanced again (`clear_pgdat_congested()` in `prepare_kswapd_sleep()`).
+   */
+  readonly pgdatDirty: Set<number>;
+  /**
    * What `shrink_node()` (`mm/vmscan.c`) does when it reclaimed something on `nid`: resets the
    * node's `kswapd_failures`, so a daemon that had given the node up works on it again.
    */

@@ -13,7 +13,7 @@
  * `vmstat_text` (`mm/vmstat.c`) prints them, after the NUMA allocation counters of
  * `enum numa_stat_item` (`numa_hit`, `numa_miss`, `numa_foreign`, `numa_local`, `numa_other`;
  * not `numa_interleave`) and the node counters of
- * `enum node_stat_item` (`include/linux/mmzone.h`) that only grow (`pgpromote_*`, `pgdemote_*`). Counters Linux keeps per mTHP size only
+ * `enum node_stat_item` (`include/linux/mmzone.h`) that only grow (`nr_vmscan_write`, `nr_vmscan_immediate_reclaim`, `pgpromote_*`, `pgdemote_*`). Counters Linux keeps per mTHP size only
  * (`count_mthp_stat()`) are not here: they are `ThpSettings.mthpStat` (`include/huge_mm.ts`).
  *
  * @category Tracing and statistics
@@ -26,6 +26,8 @@ export const VM_EVENT_ITEMS = [
   "numa_local",
   "numa_other",
   // Node counters (enum node_stat_item), printed before the events.
+  "nr_vmscan_write",
+  "nr_vmscan_immediate_reclaim",
   "pgpromote_success",
   "pgpromote_candidate",
   "pgdemote_kswapd",
@@ -49,6 +51,7 @@ export const VM_EVENT_ITEMS = [
   "kswapd_low_wmark_hit_quickly",
   "kswapd_high_wmark_hit_quickly",
   "pageoutrun",
+  "pgrotated",
   "oom_kill",
   "numa_pte_updates",
   "numa_hint_faults",

@@ -5,11 +5,12 @@ import {
   PG_dirty,
   PG_hwpoison,
   PG_locked,
+  PG_reclaim,
   PG_swapbacked,
   PG_uptodate,
   PG_writeback,
 } from "../include/page_flags";
-import { folioPut } from "./swap";
+import { folioPut, folioRotateReclaimable } from "./swap";
 
 /** `folio_trylock()`: locks the folio if it is unlocked; true on success. */
 export const folioTrylock = (k: Kernel, head: number): boolean => {
@@ -35,11 +36,15 @@ export const folioUnlock = (k: Kernel, head: number): void => {
 };
 
 /**
- * `folio_end_writeback()` (`mm/filemap.c`): clears `PG_writeback` and wakes the folio's waiters
- * (`folio_wake_bit()`); false when the folio was not under writeback.
+ * `folio_end_writeback()` (`mm/filemap.c`, Linux 6.16): clears `PG_writeback` and wakes the
+ * folio's waiters (`folio_wake_bit()`); false when the folio was not under writeback. A folio
+ * reclaim marked `PG_reclaim` loses the mark and moves to the tail of its inactive list
+ * ({@link folioRotateReclaimable}), for reclaim to free it next.
  */
 export const folioEndWriteback = (k: Kernel, head: number): boolean => {
-  if (!k.memmap.testAndClear(head, PG_writeback)) return false;
+  if (!k.memmap.test(head, PG_writeback)) return false;
+  if (k.memmap.testAndClear(head, PG_reclaim)) folioRotateReclaimable(k, head);
+  k.memmap.clear(head, PG_writeback);
   k.folioWaiters.wake(head);
   return true;
 };
@@ -103,13 +108,31 @@ export const filemapReadFolio = (k: Kernel, mapping: AddressSpace, head: number)
   mapping.backing?.read(k.memmap.index[head]!, folioBytes(k, head));
 
 /**
+ * The page offsets a fault may reach in `mapping`: `DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE)`,
+ * the `max_idx` of `filemap_fault()` (`mm/filemap.c`, Linux 6.16) and the bound of
+ * `shmem_get_folio_gfp()`'s `SGP_CACHE` check (`mm/shmem.c`). A fault at or past it gets `SIGBUS`.
+ */
+export const filemapMaxIndex = (k: Kernel, mapping: AddressSpace): number =>
+  Math.ceil(mapping.size / k.mem.pageSize);
+
+/**
  * The write I/O of writeback (`->writepages()` submitting the folio's blocks, `mm/page-writeback.c`
  * and the filesystem): copies each page of the cached folio `head` to the file's storage
  * ({@link AddressSpace.backing}), which then holds what the page held at this moment. Nothing
- * for memory no device holds.
+ * for memory no device holds. As `block_write_full_folio()` (`fs/buffer.c`) and
+ * `iomap_writepage_handle_eof()` (`fs/iomap/buffered-io.c`, Linux 6.16) do, a folio wholly at or
+ * past `i_size` (a truncation racing with it) is not written, and the part of a folio that
+ * straddles `i_size` past the end of the file is zeroed, in memory and so on the storage: what a
+ * shared mapping stored there never reaches the file.
  */
-export const filemapWriteFolio = (k: Kernel, mapping: AddressSpace, head: number): void =>
-  mapping.backing?.write(k.memmap.index[head]!, folioBytes(k, head));
+export const filemapWriteFolio = (k: Kernel, mapping: AddressSpace, head: number): void => {
+  if (!mapping.backing) return;
+  const pos = k.memmap.index[head]! * k.mem.pageSize;
+  if (pos >= mapping.size) return;
+  const bytes = folioBytes(k, head);
+  if (pos + bytes.length > mapping.size) bytes.fill(0, mapping.size - pos);
+  mapping.backing.write(k.memmap.index[head]!, bytes);
+};
 
 /**
  * Replaces `oldHead` by `newHead` in the page cache, moving the cache's references.
@@ -198,9 +221,8 @@ const nextUptodateFolio = (
  * first (`filemap_map_pmd()`); if that maps it, the fault is done. Otherwise each folio's pages
  * in the range are mapped by PTEs (`filemap_map_folio_range()`,
  * `filemap_map_order0_folio()`), skipping a page with `PG_hwpoison` and any whose PTE is not
- * none. A folio is mapped only as {@link nextUptodateFolio} allows, and nothing past the end of
- * a shmem object (`i_size`); the model does not track a regular file's size, so its range is not
- * cut.
+ * none. A folio is mapped only as {@link nextUptodateFolio} allows, and nothing at or past the
+ * file's last page (`file_end`: `DIV_ROUND_UP(i_size, PAGE_SIZE) - 1`, {@link filemapMaxIndex}).
  *
  * @category Page tables
  */
@@ -213,7 +235,7 @@ export const filemapMapPages = (
   const { vma } = vmf;
   const mapping = vma.mapping!;
   const m = k.memmap;
-  const maxIdx = mapping.shmem ? Math.ceil(mapping.size / k.mem.pageSize) : Infinity;
+  const maxIdx = filemapMaxIndex(k, mapping);
   const end = Math.min(endPgoff, maxIdx - 1);
   const faultPgoff = vma.pgoff + vmf.slot;
   let nopage = false;

@@ -80,7 +80,13 @@ import {
   pteWrite,
   pteYoung,
 } from "../include/pgtable";
-import { filemapAddFolio, filemapGetFolio, filemapMapPages, filemapReadFolio } from "./filemap";
+import {
+  filemapAddFolio,
+  filemapGetFolio,
+  filemapMapPages,
+  filemapMaxIndex,
+  filemapReadFolio,
+} from "./filemap";
 import {
   folioRemoveRmapDeferred,
   hpagePmdSize,
@@ -651,9 +657,27 @@ const finishFault = (k: Kernel, vma: Vma, slot: number, page: number, bits: numb
 };
 
 /**
+ * `VM_FAULT_SIGBUS` for a fault at or past the end of the file: `filemap_fault()`'s
+ * `index >= max_idx` (`mm/filemap.c`, Linux 6.16) and `shmem_fault()`'s `-EINVAL` from
+ * `shmem_get_folio_gfp()` (`mm/shmem.c`), which `vmf_error()` makes `VM_FAULT_SIGBUS`. x86's
+ * `mm_fault_error()` sends `SIGBUS` with `BUS_ADRERR` (`do_sigbus()`, `arch/x86/mm/fault.c`); the
+ * model fails the access with `EFAULT`, the errno `vm_fault_to_errno()` gives it, its message
+ * naming the signal, as a hugetlb fault that gets no page does.
+ */
+const sigbusPastEof = (k: Kernel, vma: Vma, slot: number): ErrnoError => {
+  const mapping = vma.mapping!;
+  return errno(
+    "EFAULT",
+    `fault at 0x${(vma.start + slot * k.mem.pageSize).toString(16)}: page ${vma.pgoff + slot} of ${mapping.name} is past its end (i_size ${mapping.size}); SIGBUS BUS_ADRERR`,
+  );
+};
+
+/**
  * `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. A read
  * fault first maps the cached pages around it ({@link doFaultAround}) and is done if that mapped
- * its own page; otherwise the page cache's folio for the page is found, or allocated and read
+ * its own page; a page at or past the end of the file (`i_size`) then gets `SIGBUS`
+ * ({@link sigbusPastEof}), as `->fault()` returns it for any fault there; otherwise the page
+ * cache's folio for the page is found, or allocated and read
  * from the file ({@link filemapReadFolio}), and {@link finishFault} maps it. With `dc`, a folio
  * of any order the page cache cannot get from the first tries asks for the slow path
  * (`VM_FAULT_RETRY`), as `shmem_alloc_folio()`'s allocation runs it for each order the gfp flags
@@ -673,6 +697,7 @@ const doFault = (
   const protBits = shared && vma.flags & VM_WRITE ? PTE_WRITE : 0;
   // do_read_fault(): map_pages first, ->fault() only if that did not map the page.
   if (!write && shouldFaultAround(k) && doFaultAround(k, vma, slot, protBits)) return 0;
+  if (pgoff >= filemapMaxIndex(k, mapping)) return sigbusPastEof(k, vma, slot);
   let head = filemapGetFolio(mapping, pgoff);
   if (head < 0) {
     // shmem_fault(): the orders shmem_allowable_huge_orders() allows. A regular file's folios

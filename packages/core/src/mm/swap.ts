@@ -13,8 +13,10 @@
 import type { Kernel } from "../include/kernel";
 import {
   PG_active,
+  PG_dirty,
   PG_hugetlb,
   PG_hugetlb_migratable,
+  PG_locked,
   PG_lru,
   PG_mlocked,
   PG_swapbacked,
@@ -138,6 +140,23 @@ export class LruLists extends IsolationLists implements Lru {
     return pages;
   }
 }
+
+/**
+ * `folio_rotate_reclaimable()` and `lru_move_tail()` (`mm/swap.c`, Linux 6.16), which
+ * `folio_end_writeback()` runs on a folio reclaim marked `PG_reclaim`: a folio on the LRU that is
+ * not locked, dirty or unevictable moves to the tail of its inactive list (`PG_active` cleared),
+ * the end reclaim isolates from next, counting `pgrotated`. A folio off the LRU (isolated) stays
+ * where it is.
+ */
+export const folioRotateReclaimable = (k: Kernel, head: number): void => {
+  const m = k.memmap;
+  if (m.test(head, PG_locked) || m.test(head, PG_dirty) || m.test(head, PG_unevictable)) return;
+  if (!m.test(head, PG_lru)) return;
+  m.lru.del(head);
+  m.clear(head, PG_active);
+  k.lru.lists[k.mem.pfnToNid(head)]![folioLruList(m.flags[head]!)]!.addTail(head);
+  k.vmstat.count("pgrotated", m.folioNrPages(head));
+};
 
 /**
  * The active hugetlb folios (`hstate->hugepage_activelist`), marked by `HPG_migratable`.

@@ -13,7 +13,10 @@
  * (`demote_folio_list()`: `migrate_pages()` with `MR_DEMOTION`, `MIGRATE_ASYNC`, destinations from
  * `alloc_demote_folio()`), else evicted when it is clean page cache (unmapped, then dropped from
  * the cache: `__remove_mapping()`), else kept: anonymous memory with no demotion target has
- * nowhere to go, and a dirty file folio would need writeback, which the model does not do. No
+ * nowhere to go (no swap). A dirty file folio is activated with `PG_reclaim` unless kswapd meets
+ * it so marked on a node flagged `PGDAT_DIRTY`, which writes it back to the file's storage
+ * (`pageout()`) and frees it; a folio under writeback is activated with `PG_reclaim`, and its
+ * writeback's end moves it to the tail of the inactive list (`folio_rotate_reclaimable()`). No
  * byte is ever lost.
  *
  * Reclaim runs in two places, as in the kernel: `kswapd`, one daemon fiber per node on Effect's
@@ -44,6 +47,7 @@ import {
   PG_dirty,
   PG_hugetlb,
   PG_mlocked,
+  PG_reclaim,
   PG_referenced,
   PG_swapbacked,
   PG_unevictable,
@@ -60,11 +64,11 @@ import {
 import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
 import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
-import { filemapRemoveFolio } from "./filemap";
+import { filemapRemoveFolio, filemapWriteFolio, folioEndWriteback } from "./filemap";
 import { migratePages } from "./migrate";
 import { pageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
-import { folioReferenced, tryToUnmap } from "./rmap";
+import { folioMkclean, folioReferenced, tryToUnmap } from "./rmap";
 import { shrinkSlab } from "./shrinker";
 import { folioPut } from "./swap";
 
@@ -118,10 +122,21 @@ interface ScanControl {
   readonly kswapd: boolean;
   /**
    * Whether anonymous folios may be reclaimed (`may_swap`): off for kswapd's boosted reclaim,
-   * which takes file folios only. (Its `may_writepage` is off too; the model writes nothing back
-   * in any case.)
+   * which takes file folios only.
    */
   maySwap: boolean;
+  /**
+   * Whether dirty file folios may be written back (`may_writepage`, `!laptop_mode`, which the
+   * model does not have): off for kswapd's boosted reclaim and `reclaim_clean_pages_from_list()`.
+   */
+  readonly mayWritepage: boolean;
+  /**
+   * Pages of file folios isolated that were dirty and not under writeback (`nr.unqueued_dirty`),
+   * reset with {@link nrFileTaken} at each pass of `shrink_node()`.
+   */
+  nrUnqueuedDirty: number;
+  /** Pages isolated from the file lists (`nr.file_taken`). */
+  nrFileTaken: number;
   /**
    * The task reclaiming (`current`), which demotion allocates in: kswapd, or the task in direct
    * reclaim; null when `try_to_free_pages()` is called with none (the demotions are then made as
@@ -223,14 +238,17 @@ enum FolioReferences {
   ACTIVATE,
   KEEP,
   RECLAIM,
+  /** `FOLIOREF_RECLAIM_CLEAN`: reclaim it if it is clean; a dirty one is left to writeback. */
+  RECLAIM_CLEAN,
 }
 
 /**
  * `folio_check_references()` (`mm/vmscan.c`): every mapped folio starts with the accessed bit its
  * first fault set, so one reference only earns `PG_referenced` and another trip around the
  * inactive list; a folio referenced again by then, or through several mappings, is activated. A
- * folio with no accessed bit is reclaimed, whether or not it had `PG_referenced`. A folio whose
- * mlock `folio_referenced()` restored (a `VM_LOCKED` VMA maps it) is kept (`FOLIOREF_ACTIVATE`).
+ * folio with no accessed bit is reclaimed, whether or not it had `PG_referenced`, though a file
+ * folio that had it only if it is clean (`FOLIOREF_RECLAIM_CLEAN`). A folio whose mlock
+ * `folio_referenced()` restored (a `VM_LOCKED` VMA maps it) is kept (`FOLIOREF_ACTIVATE`).
  */
 const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
   const m = k.memmap;
@@ -242,6 +260,7 @@ const folioCheckReferences = (k: Kernel, head: number): FolioReferences => {
     if (referencedFolio || referencedPtes > 1) return FolioReferences.ACTIVATE;
     return FolioReferences.KEEP;
   }
+  if (referencedFolio && !m.test(head, PG_swapbacked)) return FolioReferences.RECLAIM_CLEAN;
   return FolioReferences.RECLAIM;
 };
 
@@ -333,14 +352,60 @@ const removeMapping = (k: Kernel, head: number): boolean => {
   return true;
 };
 
+/** What `pageout()` (`mm/vmscan.c`) returns. */
+enum Pageout {
+  /** `PAGE_KEEP`: not written; the folio stays inactive. */
+  KEEP,
+  /** `PAGE_ACTIVATE`: it cannot be written (no `->writepage`); the folio goes back active. */
+  ACTIVATE,
+  /** `PAGE_SUCCESS`: written. */
+  SUCCESS,
+  /** `PAGE_CLEAN`: it was clean after all; it may be freed. */
+  CLEAN,
+}
+
+/**
+ * `pageout()` (`mm/vmscan.c`, as the stored copy followed has it, with `->writepage`) on an
+ * isolated, unmapped, locked dirty file folio: `PAGE_KEEP` unless only the isolation and the page
+ * cache hold it (`is_page_cache_freeable()`) and it still belongs to a file; `PAGE_ACTIVATE` for
+ * memory no device holds (no `->writepage`); else `folio_clear_dirty_for_io()` (`PAGE_CLEAN`
+ * when it was not dirty after all), `PG_reclaim` and the write to the file's storage
+ * ({@link filemapWriteFolio}), counting `nr_vmscan_write`. The storage takes the bytes at once, as
+ * a RAM disk does (`brd_submit_bio()` completes the bio before it returns), so the writeback ends
+ * within the write ({@link folioEndWriteback}, `PG_reclaim` cleared, the folio being off the
+ * LRU) and the folio comes back clean: `shrink_folio_list()` frees it then ("a synchronous
+ * write").
+ */
+const pageout = (k: Kernel, head: number): Pageout => {
+  const m = k.memmap;
+  const nr = m.folioNrPages(head);
+  if (m.refcount[head] !== 1 + nr) return Pageout.KEEP;
+  const mapping = k.addressSpaces.get(m.mapping[head]!);
+  if (!mapping) return Pageout.KEEP;
+  if (!mapping.backing) return Pageout.ACTIVATE;
+  if (folioMkclean(k, head)) m.set(head, PG_dirty);
+  if (!m.testAndClear(head, PG_dirty)) return Pageout.CLEAN;
+  m.set(head, PG_reclaim | PG_writeback);
+  filemapWriteFolio(k, mapping, head);
+  folioEndWriteback(k, head);
+  k.vmstat.count("nr_vmscan_write", nr);
+  return Pageout.SUCCESS;
+};
+
 /**
  * `shrink_folio_list()` (`mm/vmscan.c`): decides the fate of each isolated folio of `list`
  * (oldest first). Referenced folios are activated (`pgactivate`) or kept; cold ones are demoted
  * when the node can demote, then, in a second pass over what did not move, clean page cache is
  * evicted, a `VM_DROPPABLE` VMA's folios are unmapped and dropped without swap (a dirty one is
  * freed when it is put back, as Linux frees it in `move_folios_to_lru()`), and everything else
- * kept. What is not reclaimed stays on `list` for the caller to put
- * back. Returns the pages reclaimed, demoted ones included. With `ignoreReferences` every folio
+ * kept. A file folio under writeback is activated with `PG_reclaim` (case 2 of the writeback
+ * checks: global reclaim, `writeback_throttling_sane()`); a dirty one, unmapped, is activated
+ * with `PG_reclaim` and counted in `nr_vmscan_immediate_reclaim`, unless kswapd runs, the folio
+ * has `PG_reclaim` already and the node is flagged `PGDAT_DIRTY`: then, unless the folio was
+ * referenced (`FOLIOREF_RECLAIM_CLEAN`) or writeback is not allowed (`may_writepage`), it is
+ * written back ({@link pageout}; `may_enter_fs()` holds, the model having no `GFP_NOFS`) and
+ * freed. Dirty file folios not under writeback add to `sc.nrUnqueuedDirty`. What is not
+ * reclaimed stays on `list` for the caller to put back. Returns the pages reclaimed, demoted ones included. With `ignoreReferences` every folio
  * is taken as cold (`folio_check_references()` is not asked).
  */
 const shrinkFolioList = (
@@ -371,8 +436,18 @@ const shrinkFolioList = (
           const head = list.first;
           list.del(head);
           const nr = m.folioNrPages(head);
-          if (m.test(head, PG_mlocked) || m.test(head, PG_writeback)) {
+          if (m.test(head, PG_mlocked)) {
             ret.addTail(head);
+            continue;
+          }
+          // folio_check_dirty_writeback(): file folios only, not anonymous lazyfree ones.
+          const fileFolio = !m.test(head, PG_swapbacked) && m.mapping[head]! > 0;
+          if (fileFolio && m.test(head, PG_dirty) && !m.test(head, PG_writeback))
+            sc.nrUnqueuedDirty += nr;
+          if (m.test(head, PG_writeback)) {
+            // Marked for immediate reclaim once written back, out of the way meanwhile.
+            m.set(head, PG_reclaim);
+            activate(head, nr);
             continue;
           }
           const refs = ignoreReferences ? FolioReferences.RECLAIM : folioCheckReferences(k, head);
@@ -395,13 +470,35 @@ const shrinkFolioList = (
             continue;
           }
           if (m.folioMapcount(head) > 0) tryToUnmap(k, head, 0);
-          // A dirty file folio would need writeback first. A lazyfree folio (anonymous, not
-          // swap-backed: a VM_DROPPABLE VMA's), unmapped by now, is a dirty file-LRU folio too
-          // (every one the model makes was written: a read fault maps the zero page): it is
-          // activated, and freed when the caller puts it back with the last reference.
-          if (m.folioMapcount(head) > 0 || m.test(head, PG_dirty)) {
+          // A lazyfree folio (anonymous, not swap-backed: a VM_DROPPABLE VMA's), unmapped by now,
+          // is dirty (every one the model makes was written: a read fault maps the zero page): it
+          // is activated, and freed when the caller puts it back with the last reference.
+          if (m.folioMapcount(head) > 0 || (!fileFolio && m.test(head, PG_dirty))) {
             activate(head, nr);
             continue;
+          }
+          if (m.test(head, PG_dirty)) {
+            // Only kswapd writes a file folio, and only one it met before on a node whose
+            // isolated file folios were all dirty (PGDAT_DIRTY).
+            if (!sc.kswapd || !m.test(head, PG_reclaim) || !k.kswapd.pgdatDirty.has(nid)) {
+              k.vmstat.count("nr_vmscan_immediate_reclaim", nr);
+              m.set(head, PG_reclaim);
+              activate(head, nr);
+              continue;
+            }
+            if (refs === FolioReferences.RECLAIM_CLEAN || !sc.mayWritepage) {
+              ret.addTail(head);
+              continue;
+            }
+            const written = pageout(k, head);
+            if (written === Pageout.KEEP) {
+              ret.addTail(head);
+              continue;
+            }
+            if (written === Pageout.ACTIVATE) {
+              activate(head, nr);
+              continue;
+            }
           }
           if (removeMapping(k, head)) reclaimed += nr;
           else ret.addTail(head);
@@ -466,6 +563,9 @@ export const reclaimCleanPagesFromList = (
       priority: 0,
       nrScanned: 0,
       nrReclaimed: 0,
+      mayWritepage: false,
+      nrUnqueuedDirty: 0,
+      nrFileTaken: 0,
       kswapd: false,
       maySwap: true,
       current,
@@ -505,6 +605,7 @@ const shrinkInactiveList = (
       k.vmstat.count(sc.kswapd ? "pgscan_kswapd" : "pgscan_direct", scanned);
       k.vmstat.count(anon ? "pgscan_anon" : "pgscan_file", scanned);
       sc.nrScanned += scanned;
+      if (!anon) sc.nrFileTaken += scanned;
       const reclaimed = yield* shrinkFolioList(k, list, nid, sc);
       k.vmstat.count(sc.kswapd ? "pgsteal_kswapd" : "pgsteal_direct", reclaimed);
       k.vmstat.count(anon ? "pgsteal_anon" : "pgsteal_file", reclaimed);
@@ -587,6 +688,8 @@ const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void
     const reclaimedBefore = sc.nrReclaimed;
     for (;;) {
       const passBefore = sc.nrReclaimed;
+      sc.nrUnqueuedDirty = 0;
+      sc.nrFileTaken = 0;
       // get_scan_count(): SCAN_FILE when anonymous folios may not or cannot be reclaimed.
       const anon = sc.maySwap && canReclaimAnonPages(k, nid);
       const nr = EVICTABLE.map((lru) =>
@@ -608,6 +711,8 @@ const shrinkNode = (k: Kernel, nid: number, sc: ScanControl): Effect.Effect<void
       // free is not reclaimed LRU memory: only slab pages would count (reclaim_state), and the
       // model has none.
       shrinkSlab(k, nid, sc.priority);
+      // Every file folio kswapd isolated was dirty and not queued for writeback: let it write.
+      if (sc.kswapd && sc.nrUnqueuedDirty === sc.nrFileTaken) k.kswapd.pgdatDirty.add(nid);
       if (!shouldContinueReclaim(k, nid, sc.nrReclaimed - passBefore, sc)) break;
     }
     if (sc.nrReclaimed > reclaimedBefore) k.kswapd.nodeReclaimed(nid);
@@ -736,6 +841,9 @@ export const tryToFreePages = (
       priority: DEF_PRIORITY,
       nrScanned: 0,
       nrReclaimed: 0,
+      mayWritepage: true,
+      nrUnqueuedDirty: 0,
+      nrFileTaken: 0,
       kswapd: false,
       current,
     };
@@ -828,6 +936,7 @@ interface KswapdNode extends KthreadSlot {
  */
 export class KswapdState implements Kswapd {
   private readonly nodes: KswapdNode[];
+  readonly pgdatDirty = new Set<number>();
   /** The daemons, one per node with memory while they run. */
   private readonly threads: NodeKthreads;
   /**
@@ -897,9 +1006,15 @@ export class KswapdState implements Kswapd {
     return this.k.pageAlloc.zoneWatermarkOk(nid, 0, zone.wmarkPages(this.balanceMark()));
   }
 
-  /** `prepare_kswapd_sleep()`: balanced, or given up (`kswapd_failures`). */
+  /**
+   * `prepare_kswapd_sleep()`: given up (`kswapd_failures`), or balanced, which clears the node's
+   * `PGDAT_DIRTY` (`clear_pgdat_congested()`).
+   */
   private mayRest(nid: number): boolean {
-    return this.nodes[nid]!.failures >= MAX_RECLAIM_RETRIES || this.balanced(nid);
+    if (this.nodes[nid]!.failures >= MAX_RECLAIM_RETRIES) return true;
+    if (!this.balanced(nid)) return false;
+    this.pgdatDirty.delete(nid);
+    return true;
   }
 
   sleeping(nid: number): boolean {
@@ -1042,6 +1157,9 @@ export class KswapdState implements Kswapd {
           priority,
           nrScanned: 0,
           nrReclaimed: 0,
+          mayWritepage: !nrBoostReclaim,
+          nrUnqueuedDirty: 0,
+          nrFileTaken: 0,
           kswapd: true,
           current: node.current,
           maySwap: !nrBoostReclaim,

@@ -127,6 +127,7 @@ export const fragmentNode = (
     let cacheAddr = 0;
     if (cachePages > 0) {
       file = yield* k.createFile(`fragment-node${nid}-${keeper.pid}`);
+      yield* file.truncate(cachePages * ps);
       cacheAddr = yield* keeper.mmap(cachePages * ps, { flags: MAP_SHARED, file });
     }
     const churnAddr = yield* churn.mmap(Math.max(pairs, 1) * ps, {

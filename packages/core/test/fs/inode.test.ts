@@ -13,6 +13,7 @@ import {
   BackingStore,
   isErrnoError,
   MAP_ANONYMOUS,
+  MAP_PRIVATE,
   MAP_SHARED,
   MIGRATE_SYNC,
   MR_SYSCALL,
@@ -49,8 +50,12 @@ const expectThrownErrno = (f: () => unknown, name: string): void => {
 };
 const ZEROS = new Uint8Array(PAGE);
 
-/** Maps `file`'s first `pages` pages shared in `task`, runs `body` on the address, unmaps. */
+/**
+ * Maps `file`'s first `pages` pages shared in `task`, runs `body` on the address, unmaps. The file
+ * is first grown to cover them (`ftruncate()`), as a fault past `i_size` gets `SIGBUS`.
+ */
 const withMap = <A>(task: Task, file: File, pages: number, body: (addr: number) => A): A => {
+  if (file.size < pages * PAGE) run(file.truncate(pages * PAGE));
   const addr = run(task.mmap(pages * PAGE, { flags: MAP_SHARED, file }));
   try {
     return body(addr);
@@ -131,6 +136,7 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
   // on the storage, and a memory error on the now clean page loses nothing (no EIO).
   it("fsync() waits for writeback in flight and writes a folio dirtied under it", async () => {
     const { k, file, p } = setup();
+    run(file.truncate(PAGE));
     const addr = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
     run(p.write(addr, pattern(PAGE, 1)));
     expect(file.startWriteback(0)).toBe(true);
@@ -157,6 +163,7 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     const k = boot({ nodes: ["16M", "16M"] });
     const file = run(k.createFile("data"));
     const p = run(k.createProcess({ node: 0 }));
+    run(file.truncate(2 * PAGE));
     const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED, file }));
     run(p.write(addr, pattern(2 * PAGE, 6)));
     expect(file.startWriteback(0)).toBe(true);
@@ -172,6 +179,10 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     expect(k.memmap.test(pfn, PG_writeback)).toBe(false);
     expect(file.cachedFolios).toBe(0);
     expect(file.mapping.backing!.nrPages).toBe(0);
+    // i_size is 0 now: a read gets SIGBUS (filemap_fault(), VM_FAULT_SIGBUS); grown again
+    // (ftruncate()), the file reads zeros: its blocks were freed.
+    expectErrno(p.read(addr, 2 * PAGE), "EFAULT");
+    run(file.truncate(2 * PAGE));
     expectBytes(run(p.read(addr, 2 * PAGE)), new Uint8Array(2 * PAGE));
     expectConsistent(k);
   });
@@ -187,6 +198,7 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     const k = boot({ nodes: ["16M", "16M"] });
     const file = run(k.createFile("data"));
     const p = run(k.createProcess({ node: 0 }));
+    run(file.truncate(2 * PAGE));
     const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED, file }));
     run(p.write(addr, pattern(2 * PAGE, 7)));
     run(file.fsync());
@@ -219,7 +231,10 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     expect(k.memmap.refcount[src]).toBe(0);
     expect(k.memmap.test(src, PG_locked)).toBe(false);
     expect(k.folioWaiters.waiting(src)).toBe(0);
-    // The mapping went with the truncation: the file reads as zeros, nothing else moved.
+    // The mapping went with the truncation, and i_size with it: a read gets SIGBUS
+    // (filemap_fault()); grown again (ftruncate()), the file reads as zeros, nothing else moved.
+    expectErrno(p.read(addr, 2 * PAGE), "EFAULT");
+    run(file.truncate(2 * PAGE));
     expectBytes(run(p.read(addr, 2 * PAGE)), new Uint8Array(2 * PAGE));
     expect(run(p.nodeOf(addr))).toBe(0);
     run(p.munmap(addr, 2 * PAGE));
@@ -239,6 +254,7 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
     const k = boot({ nodes: ["16M", "16M"] });
     const file = run(k.createFile("data"));
     const p = run(k.createProcess({ node: 0 }));
+    run(file.truncate(PAGE));
     const addr = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
     run(p.write(addr, pattern(PAGE, 5)));
     const src = file.folioAt(0)!.pfn;
@@ -290,6 +306,7 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
       const k = boot({ nodes: ["16M", "16M"] });
       const file = run(k.createFile("data"));
       const p = run(k.createProcess({ node: 0 }));
+      run(file.truncate(PAGE));
       const addr = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
       run(p.write(addr, pattern(PAGE, 3)));
       run(file.fsync());
@@ -323,6 +340,10 @@ describe("a file's storage (a_ops->read_folio, writeback)", () => {
       expect(k.memmap.refcount[src]).toBe(0);
       expect(k.memmap.test(src, PG_locked)).toBe(false);
       expect(k.folioWaiters.waiting(src)).toBe(0);
+      // i_size is 0 now: a read gets SIGBUS (filemap_fault(), VM_FAULT_SIGBUS); grown again
+      // (ftruncate()), the file reads zeros: its blocks were freed.
+      expectErrno(p.read(addr, PAGE), "EFAULT");
+      run(file.truncate(PAGE));
       expectBytes(run(p.read(addr, PAGE)), ZEROS);
       run(p.munmap(addr, PAGE));
       run(file.truncate());
@@ -441,4 +462,97 @@ describe("a file's storage: property", () => {
     );
     // Forty kernels booted and checked: seconds on a loaded machine.
   }, 60_000);
+});
+
+// A regular file's size (inode->i_size): 0 at creat(), set by ftruncate() (do_truncate(),
+// fs/open.c → truncate_setsize(), mm/truncate.c, Linux 6.16). filemap_fault() (mm/filemap.c)
+// returns VM_FAULT_SIGBUS for a page index >= DIV_ROUND_UP(i_size, PAGE_SIZE), which x86 delivers
+// as SIGBUS BUS_ADRERR and the model reports as EFAULT naming the signal; mmap() past the end is
+// allowed (do_mmap() does not look at i_size).
+describe("a file's size (i_size, ftruncate(), SIGBUS past the end)", () => {
+  const expectSigbus = (effect: Effect.Effect<unknown, unknown>) =>
+    expect(expectErrno(effect, "EFAULT").message).toMatch(/past its end .*SIGBUS BUS_ADRERR/);
+
+  it("an empty file maps but every access gets SIGBUS, a shared write and a private copy-on-write too", () => {
+    const { k, file, p } = setup();
+    expect(file.size).toBe(0);
+    const shared = run(p.mmap(2 * PAGE, { flags: MAP_SHARED, file }));
+    const priv = run(p.mmap(PAGE, { flags: MAP_PRIVATE, file }));
+    expectSigbus(p.read(shared, 1));
+    expectSigbus(p.write(shared + PAGE, new Uint8Array([1])));
+    expectSigbus(p.write(priv, new Uint8Array([1])));
+    expect(file.cachedFolios).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("a fault reaches DIV_ROUND_UP(i_size, PAGE_SIZE) pages: 4196 bytes are 2 pages, page 2 gets SIGBUS", () => {
+    const { k, file, p } = setup();
+    run(file.truncate(PAGE + 100));
+    expect(file.size).toBe(PAGE + 100);
+    const addr = run(p.mmap(3 * PAGE, { flags: MAP_SHARED, file }));
+    expectBytes(run(p.read(addr, 2 * PAGE)), new Uint8Array(2 * PAGE));
+    expectSigbus(p.read(addr + 2 * PAGE, 1));
+    expect(file.cachedFolios).toBe(2);
+    expectConsistent(k);
+  });
+
+  // truncate_pagecache(inode, 4196): unmap_mapping_range() from holebegin = round_up(4196,
+  // PAGE_SIZE) = page 2, with private copies (even_cows); truncate_inode_pages_range() drops the
+  // folio of page 2 and zeroes bytes 100..4095 of page 1 (truncate_inode_partial_folio());
+  // ext4_block_truncate_page() zeroes them on the disk too. Growing back reads zeros there.
+  it("shrinking drops the pages past the end, zeroes the tail of the last page and frees the blocks past it", () => {
+    const { k, file, p } = setup();
+    run(file.truncate(3 * PAGE));
+    const addr = run(p.mmap(3 * PAGE, { flags: MAP_SHARED, file }));
+    const priv = run(p.mmap(3 * PAGE, { flags: MAP_PRIVATE, file }));
+    run(p.write(addr, pattern(3 * PAGE, 5)));
+    run(file.fsync());
+    run(p.write(priv + 2 * PAGE, new Uint8Array([9]))); // a private copy of page 2
+    expect(file.mapping.backing!.nrPages).toBe(3);
+    run(file.truncate(PAGE + 100));
+    expect(file.size).toBe(PAGE + 100);
+    expect(file.cachedFolios).toBe(2);
+    expect(file.mapping.backing!.nrPages).toBe(2);
+    expectSigbus(p.read(addr + 2 * PAGE, 1));
+    expectSigbus(p.read(priv + 2 * PAGE, 1));
+    const kept = pattern(3 * PAGE, 5).slice(0, 2 * PAGE);
+    kept.fill(0, PAGE + 100);
+    expectBytes(run(p.read(addr, 2 * PAGE)), kept);
+    const stored = new Uint8Array(2 * PAGE);
+    file.mapping.backing!.read(0, stored);
+    expectBytes(stored, kept);
+    run(file.truncate(3 * PAGE));
+    const grown = new Uint8Array(2 * PAGE);
+    grown.set(kept.subarray(PAGE));
+    expectBytes(run(p.read(addr + PAGE, 2 * PAGE)), grown);
+    expectConsistent(k);
+  });
+
+  // block_write_full_folio() (fs/buffer.c) and iomap_writepage_handle_eof() (fs/iomap/
+  // buffered-io.c) zero the part of a folio past i_size before writing it: what a shared mapping
+  // stores past the end never reaches the file, and growing the file reads zeros there.
+  it("writeback zeroes the bytes past the end in the last page: growing the file reads zeros there", () => {
+    const { k, file, p } = setup();
+    run(file.truncate(100));
+    const addr = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(addr, pattern(PAGE, 3)));
+    run(file.fsync());
+    const expected = pattern(PAGE, 3);
+    expected.fill(0, 100);
+    const stored = new Uint8Array(PAGE);
+    file.mapping.backing!.read(0, stored);
+    expectBytes(stored, expected);
+    run(file.truncate(PAGE));
+    expectBytes(run(p.read(addr, PAGE)), expected);
+    expectConsistent(k);
+  });
+
+  it("EINVAL for a length that is negative or not an integer; nothing changes", () => {
+    const { k, file } = setup();
+    run(file.truncate(PAGE));
+    for (const length of [-1, 1.5, Number.NaN, 2 ** 53])
+      expectErrno(file.truncate(length), "EINVAL");
+    expect(file.size).toBe(PAGE);
+    expectConsistent(k);
+  });
 });

@@ -369,6 +369,7 @@ describe("compaction (mm/compaction.c)", () => {
     run(reader.setMempolicy(MPOL_BIND, [1]));
     const file = run(k.createFile("cache"));
     const n = zone.freePages - target;
+    run(file.truncate(n * 4096));
     const cache = run(reader.mmap(n * 4096, { flags: MAP_SHARED, file }));
     run(reader.madvise(cache, n * 4096, MADV_NOHUGEPAGE));
     await runP(reader.read(cache, n * 4096));

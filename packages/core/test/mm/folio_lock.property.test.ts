@@ -49,6 +49,7 @@ describe("folio lock users interleaved", () => {
         const file = run(k.createFile("data"));
         const p = run(k.createProcess({ node: 0 }));
         const free = k.pageAlloc.totalFreePages();
+        run(file.truncate(PAGES * PAGE));
         const addr = run(p.mmap(PAGES * PAGE, { flags: MAP_SHARED, file }));
         run(p.write(addr, pattern(PAGES * PAGE, 1)));
         const held = new Set<number>();

@@ -21,6 +21,7 @@ const cachedFile = () => {
   const k = boot({ nodes: ["16M", "16M"] });
   const file = run(k.createFile("data"));
   const p = run(k.createProcess({ node: 0 }));
+  run(file.truncate(2 * PAGE));
   const addr = run(p.mmap(2 * PAGE, { flags: MAP_SHARED, file }));
   run(p.write(addr, pattern(2 * PAGE, 4)));
   run(file.fsync());

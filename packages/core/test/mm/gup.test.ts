@@ -84,6 +84,7 @@ describe("mmap(MAP_POPULATE): mm_populate() → __mm_populate(addr, len, 1) (Lin
       p = run(k.createProcess({ name: "p" }));
       // 256 clean page-cache pages, unmapped: what direct reclaim may take.
       const file = run(k.createFile("cache"));
+      run(file.truncate(256 * PAGE));
       const at = run(p.mmap(256 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
       for (let i = 0; i < 256; i++) run(p.read(at + i * PAGE, 1));
       run(p.munmap(at, 256 * PAGE));

@@ -220,6 +220,7 @@ describe("the hugetlb pool: nr_hugepages (set_max_huge_pages)", () => {
     run(reader.setMempolicy(MPOL_BIND, [1]));
     const file = run(k.createFile("cache"));
     const n = zone.freePages - (needed - 200);
+    run(file.truncate(n * 4096));
     const cache = run(reader.mmap(n * 4096, { flags: MAP_SHARED, file }));
     await runP(reader.read(cache, n * 4096));
     run(reader.munmap(cache, n * 4096));

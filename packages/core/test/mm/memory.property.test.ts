@@ -166,8 +166,12 @@ const apply = (k: Kernel, model: Model, files: File[], o: Op) => {
       return;
     case "truncate": {
       // truncate_pagecache() unmaps private copies too (unmap_mapping_range() with even_cows).
+      // Cut to nothing and grown back (ftruncate() twice): the mappings stay within i_size and
+      // read the hole's zeros.
       const file = files[o.file]!;
+      const size = file.size;
       run(file.truncate());
+      run(file.truncate(size));
       const object = `file:${file.name}`;
       model.objects.get(object)?.clear();
       for (const proc of model.procs)
@@ -195,6 +199,9 @@ const apply = (k: Kernel, model: Model, files: File[], o: Op) => {
               ? MAP_SHARED
               : MAP_PRIVATE;
       const isFile = kind.startsWith("file");
+      // ftruncate(): the file covers what is mapped, as a fault past i_size gets SIGBUS.
+      const end = (o.fileOffset + o.pages) * PAGE;
+      if (isFile && file.size < end) run(file.truncate(end));
       const start = run(
         p.mmap(o.pages * PAGE, {
           flags,
@@ -442,6 +449,7 @@ describe("fault-around (property)", () => {
           const n = k.faultAroundPages;
           const file = run(k.createFile("data"));
           const w = run(k.createProcess());
+          run(file.truncate(300 * PAGE));
           const wAddr = run(w.mmap(300 * PAGE, { flags: MAP_SHARED, file }));
           for (const i of cached) run(w.write(wAddr + i * PAGE, new Uint8Array([1])));
           const r = run(k.createProcess());

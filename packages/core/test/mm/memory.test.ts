@@ -383,6 +383,7 @@ describe("faults", () => {
     run(k.fs.write("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "always"));
     const p = run(k.createProcess());
     const file = run(k.createFile("data"));
+    run(file.truncate(4 * MiB));
     const addr = run(p.mmap(4 * MiB, { flags: MAP_SHARED, file, hugepage: true }));
     run(p.write(addr, new Uint8Array([1])));
     expect(folioAt(p, addr).order).toBe(0);
@@ -621,6 +622,7 @@ describe("fork", () => {
     const p = run(k.createProcess());
     const file = run(k.createFile("data"));
     const shared = run(p.mmap(2 * 4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    run(file.truncate(5 * 4096));
     const readOnly = run(p.mmap(4096, { flags: MAP_PRIVATE, file }));
     const written = run(p.mmap(2 * 4096, { flags: MAP_PRIVATE, file, offset: 3 * 4096 }));
     const zero = run(p.mmap(4096, { hugepage: false }));
@@ -703,6 +705,7 @@ describe("files and the page cache", () => {
     run(p.write(anon, new Uint8Array(4096).fill(0xee)));
     const frame = ptePfn(pteAt(p, anon));
     run(p.munmap(anon, 4096));
+    run(file.truncate(8192));
     const addr = run(p.mmap(8192, { flags: MAP_SHARED, file }));
     expectBytes(run(p.read(addr, 4096)), new Uint8Array(4096));
     expect(ptePfn(pteAt(p, addr))).toBe(frame);
@@ -716,6 +719,7 @@ describe("files and the page cache", () => {
     expectErrno(k.createFile("data"), "EEXIST");
     const a = run(k.createProcess());
     const b = run(k.createProcess());
+    run(file.truncate(8192));
     const x = run(a.mmap(8192, { flags: MAP_SHARED, file }));
     const y = run(b.mmap(4096, { flags: MAP_SHARED, file, offset: 4096 }));
     run(a.write(x + 4096 + 10, new Uint8Array([42])));
@@ -740,6 +744,7 @@ describe("files and the page cache", () => {
     const k = boot();
     const file = run(k.createFile("lib"));
     const w = run(k.createProcess());
+    run(file.truncate(4096));
     const shared = run(w.mmap(4096, { flags: MAP_SHARED, file }));
     run(w.write(shared, new Uint8Array([5])));
     const p = run(k.createProcess());
@@ -757,6 +762,7 @@ describe("files and the page cache", () => {
     const k = boot();
     const file = run(k.createFile("log"));
     const p = run(k.createProcess());
+    run(file.truncate(4096));
     const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     expect(file.startWriteback(0)).toBe(false);
     run(p.write(addr, new Uint8Array([1])));
@@ -804,6 +810,7 @@ describe("fault-around and finish_fault()", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const w = run(k.createProcess());
+    run(file.truncate(2 * MiB));
     const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     // The writer caches the even pages 0..62 and page 33 (write faults: one page each).
     for (const i of [...range(0, 32).map((j) => 2 * j), 33])
@@ -848,6 +855,7 @@ describe("fault-around and finish_fault()", () => {
     const k = boot();
     const file = run(k.createFile("lib"));
     const w = run(k.createProcess());
+    run(file.truncate(2 * MiB));
     const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     run(w.write(wAddr, pattern(16 * PAGE, 3)));
     const p = run(k.createProcess());
@@ -874,6 +882,7 @@ describe("fault-around and finish_fault()", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const w = run(k.createProcess());
+    run(file.truncate(2 * MiB));
     const wAddr = run(w.mmap(2 * MiB, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     run(w.write(wAddr, new Uint8Array(16 * PAGE)));
     const locked = file.folioAt(3)!.pfn;
@@ -901,6 +910,7 @@ describe("fault-around and finish_fault()", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const w = run(k.createProcess());
+    run(file.truncate(16 * PAGE));
     const wAddr = run(w.mmap(16 * PAGE, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     run(w.write(wAddr, new Uint8Array(16 * PAGE)));
     run(w.munmap(wAddr, 16 * PAGE));

@@ -474,6 +474,7 @@ describe("memory_failure(): page cache", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const p = run(k.createProcess());
+    run(file.truncate(2 * 4096));
     const addr = run(p.mmap(2 * 4096, { flags: shared, file, prot: PROT_READ | PROT_WRITE }));
     if (dirty) run(p.write(addr, new Uint8Array([9])));
     else run(p.read(addr, 1));
@@ -560,6 +561,7 @@ describe("memory_failure(): page cache", () => {
     const seen = events(k);
     const file = run(k.createFile("data"));
     const p = run(k.createProcess());
+    run(file.truncate(2 * 4096));
     const addr = run(p.mmap(2 * 4096, { flags: MAP_SHARED, file }));
     run(p.write(addr, pattern(2 * 4096, 5)));
     run(file.fsync());
@@ -582,6 +584,7 @@ describe("memory_failure(): page cache", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const p = run(k.createProcess());
+    run(file.truncate(2 * 4096));
     const addr = run(p.mmap(2 * 4096, { flags: MAP_SHARED, file }));
     run(p.write(addr, pattern(2 * 4096, 5)));
     run(file.fsync());
@@ -689,6 +692,7 @@ describe("soft_offline_page()", () => {
     const seen = reasons(k);
     const file = run(k.createFile("data"));
     const p = run(k.createProcess());
+    run(file.truncate(4096));
     const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     run(p.write(addr, pattern(4096, 8)));
     run(file.fsync());
@@ -716,6 +720,7 @@ describe("soft_offline_page()", () => {
     const seen = reasons(k);
     const file = run(k.createFile("data"));
     const p = run(k.createProcess());
+    run(file.truncate(4096));
     const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     run(p.write(addr, pattern(4096, 6)));
     run(p.munmap(addr, 4096));

@@ -69,6 +69,8 @@ describe("memory offlining, property", () => {
             let addr: number;
             if (s.kind === "file") {
               file ??= run(k.createFile("data"));
+              // ftruncate(): grown to what is mapped, as a fault past i_size gets SIGBUS.
+              run(file.truncate((mapped + s.pages) * PAGE));
               addr = run(task.mmap(bytes, { flags: MAP_SHARED, file, offset: mapped * PAGE }));
             } else {
               addr = run(

@@ -124,6 +124,7 @@ describe("migrate_folio_unmap(): a source under writeback", () => {
     const k = boot();
     const p = run(k.createProcess());
     const file = run(k.createFile("log"));
+    run(file.truncate(4096));
     const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     run(p.write(addr, new Uint8Array([9])));
     expect(file.startWriteback(0)).toBe(true);
@@ -171,6 +172,7 @@ describe("fallback_migrate_folio(): a dirty folio of a filesystem without migrat
       const p = run(k.createProcess());
       const file = run(k.createFile("f"));
       file.mapping.migrateFolio = false;
+      run(file.truncate(4096));
       const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
       run(p.write(addr, new Uint8Array([5])));
       const list = isolateRange(p, addr, 4096);

@@ -122,6 +122,7 @@ describe("faults into a VM_LOCKED VMA", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const w = run(k.createProcess());
+    run(file.truncate(16 * PAGE));
     const wAddr = run(w.mmap(16 * PAGE, { flags: MAP_SHARED, file, addr: PMD_ALIGNED_HINT }));
     run(w.write(wAddr, new Uint8Array(16 * PAGE).fill(5)));
     run(w.munmap(wAddr, 16 * PAGE));
@@ -236,6 +237,7 @@ describe("mlock_count and the unevictable_pgs_* counters", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const p = run(k.createProcess());
+    run(file.truncate(PAGE));
     const a = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
     const b = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
     run(p.write(a, new Uint8Array([9])));
@@ -270,6 +272,7 @@ describe("mlock_count and the unevictable_pgs_* counters", () => {
     const k = boot();
     const file = run(k.createFile("data"));
     const p = run(k.createProcess());
+    run(file.truncate(PAGE));
     const shared = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
     const anon = run(p.mmap(PAGE, { hugepage: false }));
     run(p.mlock(shared, PAGE));
@@ -378,6 +381,7 @@ describe("mlock_count and the unevictable_pgs_* counters", () => {
         const k = boot({ nodes: ["8M"] });
         const file = run(k.createFile("data"));
         const p = run(k.createProcess());
+        run(file.truncate(PAGE));
         const addrs = [0, 1, 2, 3].map(() => run(p.mmap(PAGE, { flags: MAP_SHARED, file })));
         run(p.write(addrs[0]!, new Uint8Array([1])));
         for (const a of addrs) run(p.read(a, 1));

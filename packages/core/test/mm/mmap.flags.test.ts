@@ -68,6 +68,7 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     run(p.write(anon, pattern(8192, 1)));
     expect([...run(p.read(anon, 8192))]).toEqual([...pattern(8192, 1)]);
     const file = run(k.createFile("f"));
+    run(file.truncate(4096));
     run(p.mmap(4096, { flags: MAP_PRIVATE | UNUSED | MAP_SYNC, file, prot: PROT_READ }));
     expectConsistent(k);
   });
@@ -86,6 +87,7 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     const k = boot();
     const p = run(k.createProcess());
     const file = run(k.createFile("f"));
+    run(file.truncate(4096));
     const addr = run(
       p.mmap(4096, { flags: MAP_SHARED | MAP_SYNC | UNUSED, file, prot: PROT_READ | PROT_WRITE }),
     );
@@ -97,6 +99,7 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     const k = boot();
     const p = run(k.createProcess());
     const file = run(k.createFile("f"));
+    run(file.truncate(4096));
     const a = run(p.mmap(4096, { flags: MAP_SHARED_VALIDATE | MAP_POPULATE, file }));
     const b = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     run(p.write(a, pattern(4096, 3)));
@@ -111,6 +114,7 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     const before = vmas(p);
     for (const extra of [MAP_SYNC, UNUSED, MAP_FIXED_NOREPLACE]) {
       const addr = extra === MAP_FIXED_NOREPLACE ? 0x1000_0000 : 0;
+      run(file.truncate(4096));
       expectErrno(p.mmap(4096, { flags: MAP_SHARED_VALIDATE | extra, file, addr }), "EOPNOTSUPP");
     }
     expect(vmas(p)).toEqual(before);
@@ -124,6 +128,7 @@ describe("mmap flags: do_mmap()'s MAP_TYPE switch and LEGACY_MAP_MASK (mm/mmap.c
     expectErrno(p.mmap(4096, { flags: MAP_SHARED_VALIDATE | MAP_ANONYMOUS }), "EINVAL");
     for (const type of [0, 0x04, 0x05, 0x07, 0x09, MAP_TYPE]) {
       expectErrno(p.mmap(4096, { flags: type | MAP_ANONYMOUS }), "EINVAL");
+      run(file.truncate(4096));
       expectErrno(p.mmap(4096, { flags: type, file }), "EINVAL");
     }
     // MAP_DROPPABLE is an anonymous type only: a file's is EINVAL.

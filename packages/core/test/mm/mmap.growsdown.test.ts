@@ -88,6 +88,7 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     const before = p.mm!.vmas.length;
     const file = run(k.createFile("f"));
     expectErrno(p.mmap(PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS | MAP_GROWSDOWN }), "EINVAL");
+    run(file.truncate(PAGE));
     expectErrno(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_GROWSDOWN, file }), "EINVAL");
     expectErrno(p.mmap(PAGE, { flags: MAP_SHARED | MAP_GROWSDOWN, file }), "EINVAL");
     expectErrno(p.mmap(2 ** 21, { flags: GROWS | MAP_HUGETLB }), "EINVAL");

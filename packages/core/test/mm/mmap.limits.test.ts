@@ -190,6 +190,7 @@ describe("mmap: TASK_SIZE, get_unmapped_area() and the overcommit heuristic", ()
     expect(three % (2 * MiB)).not.toBe(0);
     // A file of the model's filesystem (no get_unmapped_area of its own): no alignment.
     const file = run(k.createFile("f"));
+    run(file.truncate(2 * MiB));
     const f = run(p.mmap(2 * MiB, { flags: MAP_SHARED, file, prot: PROT_READ }));
     expect(f).toBe(three - 2 * MiB);
     expect(f % (2 * MiB)).not.toBe(0);

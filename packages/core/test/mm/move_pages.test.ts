@@ -601,6 +601,7 @@ describe("move_pages: per-page status", () => {
     const p = run(k.createProcess());
     const file = run(k.createFile("f"));
     file.mapping.migrateFolio = false;
+    run(file.truncate(4096));
     const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     run(p.write(addr, new Uint8Array([1])));
     // A run that fails is not written back to the statuses (do_pages_move(), Linux 4.17+).
@@ -621,6 +622,7 @@ describe("move_pages: per-page status", () => {
     const k = boot();
     const p = run(k.createProcess());
     const file = run(k.createFile("log"));
+    run(file.truncate(4096));
     const addr = run(p.mmap(4096, { flags: MAP_SHARED, file }));
     run(p.write(addr, new Uint8Array([9])));
     expect(file.startWriteback(0)).toBe(true);
@@ -766,6 +768,7 @@ describe("move_pages: batching, splitting, hugetlb, counters", () => {
     const file = run(k.createFile("shared.dat"));
     const a = run(k.createProcess({ capabilities: [CAP_SYS_NICE] }));
     const b = run(k.createProcess());
+    run(file.truncate(4 * 4096));
     const x = run(a.mmap(4 * 4096, { flags: MAP_SHARED, file }));
     const y = run(b.mmap(4 * 4096, { flags: MAP_SHARED, file }));
     run(a.write(x, pattern(4 * 4096, 9)));

@@ -920,6 +920,7 @@ describe("__oom_reap_task_mm() (mm/oom_kill.c, Linux 6.16)", () => {
     run(p.write(locked, pattern(8 * PAGE, 11)));
     const shm = run(p.mmap(8 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
     run(p.write(shm, pattern(8 * PAGE, 12)));
+    run(file.truncate(8 * PAGE));
     const fshared = run(p.mmap(8 * PAGE, { flags: MAP_SHARED, file }));
     run(p.write(fshared, pattern(8 * PAGE, 13)));
     // A private file mapping: pages 0-3 read (the page cache's), 4-7 written (copied on write).

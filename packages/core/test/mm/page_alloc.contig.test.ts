@@ -293,6 +293,7 @@ describe("a hugetlb replacement page takes the slow path on the folio's node (Li
     if (inUse) run(q.write(addr, pattern(2 * MiB, 9)));
     if (cached) {
       const file = run(k.createFile("cache"));
+      run(file.truncate(cached * PAGE));
       const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
       await runP(q.read(c, cached * PAGE));
     }
@@ -512,6 +513,7 @@ describe("alloc_contig_range() migrates in batches of COMPACT_CLUSTER_MAX, pageb
     const p = run(k.createProcess({ node: 1 }));
     run(p.setMempolicy(MPOL_BIND, [1]));
     const file = run(k.createFile("cache"));
+    run(file.truncate(40 * PAGE));
     const c = run(p.mmap(40 * PAGE, { flags: MAP_SHARED, prot: PROT_READ | PROT_WRITE, file }));
     await runP(p.read(c, 40 * PAGE));
     run(p.write(c + 5 * PAGE, new Uint8Array([7])));

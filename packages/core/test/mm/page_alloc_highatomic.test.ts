@@ -199,6 +199,7 @@ describe("unreserve_highatomic_pageblock() (mm/page_alloc.c, Linux 6.16)", () =>
     // 1000 clean page-cache pages for direct reclaim to free.
     const q = run(k.createProcess({ node: 0 }));
     const file = run(k.createFile("cache"));
+    run(file.truncate(1000 * 4096));
     const c = run(q.mmap(1000 * 4096, { flags: MAP_SHARED, prot: PROT_READ, file }));
     run(q.read(c, 1000 * 4096));
     while (k.pageAlloc.nodeFreePages(0) > 600) {

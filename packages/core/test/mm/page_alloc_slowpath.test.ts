@@ -62,6 +62,7 @@ const fillNode = async (k: Kernel, cached: number): Promise<void> => {
   if (cached) {
     const q = run(k.createProcess());
     const file = run(k.createFile("cache"));
+    run(file.truncate(cached * PAGE));
     const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
     await runP(q.read(c, cached * PAGE));
   }
@@ -284,6 +285,7 @@ describe("a migration target takes the slow path", () => {
       const q = run(k.createProcess({ node: 1 }));
       run(q.setMempolicy(MPOL_BIND, [1]));
       const file = run(k.createFile("cache"));
+      run(file.truncate(cached * PAGE));
       const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
       run(q.read(c, cached * PAGE));
     }
@@ -375,6 +377,7 @@ describe("a hugetlb migration destination from the buddy allocator takes the slo
     run(q.setMempolicy(MPOL_BIND, [1]));
     if (cached) {
       const file = run(k.createFile("cache"));
+      run(file.truncate(cached * PAGE));
       const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
       await runP(q.read(c, cached * PAGE));
     }

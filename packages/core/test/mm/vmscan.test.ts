@@ -2,7 +2,9 @@ import { Effect } from "effect";
 import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
 import {
+  GFP_KERNEL,
   type Kernel,
+  LRU_INACTIVE_FILE,
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
@@ -12,8 +14,11 @@ import {
   MR_COMPACTION,
   MR_DEMOTION,
   PF_MEMALLOC,
+  PG_active,
+  PG_reclaim,
   PROT_READ,
   type Task,
+  tryToFreePages,
   WMARK_HIGH,
   WMARK_LOW,
   WMARK_MIN,
@@ -60,6 +65,25 @@ const nodesOf = (p: Task, addr: number, n: number): number[] =>
   Array.from({ length: n }, (_, i) => run(p.nodeOf(addr + i * PAGE)));
 
 const count = (k: Kernel, name: string) => k.vmstat.get(name);
+
+/**
+ * Starts kswapd, leaves node 0 just under its low watermark with `p`'s anonymous memory, and
+ * returns once kswapd brought it above the high one and went to sleep (its nap over, on a
+ * `TestClock`).
+ */
+const kswapdBalances = (k: Kernel, p: Task): Promise<void> => {
+  const zone = k.pageAlloc.zones[0]!;
+  return Effect.runPromise(
+    Effect.gen(function* () {
+      yield* k.kswapd.run();
+      const n = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+      const a = yield* p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+      yield* p.write(a, pattern(n * PAGE, 1));
+      yield* waitUntil(() => zone.freePages > zone.wmarkPages(WMARK_HIGH));
+      yield* TestClock.adjust("10000 millis");
+    }).pipe(Effect.provide(TestClock.layer())),
+  );
+};
 
 describe("direct reclaim (try_to_free_pages)", () => {
   it("demotes the oldest anonymous pages to the slow tier first, with every byte intact (demote_folio_list)", async () => {
@@ -213,7 +237,9 @@ describe("direct reclaim (try_to_free_pages)", () => {
     const p = boundToDram(k);
     const clean = run(k.createFile("clean"));
     const dirty = run(k.createFile("dirty"));
+    run(clean.truncate(1000 * PAGE));
     const c = run(p.mmap(1000 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file: clean }));
+    run(dirty.truncate(100 * PAGE));
     const d = run(p.mmap(100 * PAGE, { flags: MAP_SHARED, file: dirty }));
     run(p.read(c, 1000 * PAGE)); // cached, clean
     run(p.write(d, pattern(100 * PAGE, 7))); // cached, dirty
@@ -242,6 +268,7 @@ describe("direct reclaim (try_to_free_pages)", () => {
     const k = tiered();
     const p = boundToDram(k);
     const file = run(k.createFile("written"));
+    run(file.truncate(1000 * PAGE));
     const f = run(p.mmap(1000 * PAGE, { flags: MAP_SHARED, file }));
     run(p.write(f, pattern(1000 * PAGE, 11)));
     run(file.fsync());
@@ -435,6 +462,7 @@ describe("kswapd", () => {
     const q = run(k.createProcess({ node: 1 }));
     run(q.setMempolicy(MPOL_BIND, [1]));
     const file = run(k.createFile("cache"));
+    run(file.truncate(512 * PAGE));
     const cache = run(q.mmap(512 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
     run(q.madvise(cache, 512 * PAGE, MADV_NOHUGEPAGE));
     run(q.read(cache, 512 * PAGE));
@@ -503,12 +531,15 @@ describe("kswapd", () => {
     run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
     const zone = k.pageAlloc.zones[0]!;
     const p = run(k.createProcess({ node: 0 }));
-    // 2400 pages of page cache, one clean page in every 32 and the rest dirty (which reclaim
-    // activates: the model writes nothing back), unmapped, oldest first in that order.
+    // 2400 pages of page cache, one clean page in every 32 and the rest dirty (which reclaim marks
+    // PG_reclaim and activates: a pass that isolates a clean one too does not flag the node
+    // PGDAT_DIRTY, so kswapd writes nothing back), unmapped, oldest first in that order.
     const groups = 75;
     const dirty = run(k.createFile("dirty"));
     const clean = run(k.createFile("clean"));
+    run(dirty.truncate(groups * 31 * PAGE));
     const d = run(p.mmap(groups * 31 * PAGE, { flags: MAP_SHARED, file: dirty }));
+    run(clean.truncate(groups * PAGE));
     const c = run(p.mmap(groups * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file: clean }));
     for (let g = 0; g < groups; g++) {
       for (let i = 0; i < 31; i++) run(p.write(d + (g * 31 + i) * PAGE, pattern(8, g)));
@@ -529,16 +560,7 @@ describe("kswapd", () => {
     });
     // kswapd_shrink_node()'s nr_to_reclaim: max(high_wmark_pages(zone), SWAP_CLUSTER_MAX).
     const nrToReclaim = Math.max(zone.wmarkPages(WMARK_HIGH), 32);
-    await Effect.runPromise(
-      Effect.gen(function* () {
-        yield* k.kswapd.run();
-        const n = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
-        const a = yield* p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
-        yield* p.write(a, pattern(n * PAGE, 1));
-        yield* waitUntil(() => zone.freePages > zone.wmarkPages(WMARK_HIGH));
-        yield* TestClock.adjust("10000 millis");
-      }).pipe(Effect.provide(TestClock.layer())),
-    );
+    await kswapdBalances(k, p);
     // One balance_pgdat() run did it all, by kswapd alone.
     expect(count(k, "pageoutrun")).toBe(1);
     expect(count(k, "allocstall_normal")).toBe(0);
@@ -558,5 +580,92 @@ describe("kswapd", () => {
     expect(held.scanned).toBeGreaterThan(filePages >> held.priority);
     expect(count(k, "pgscan_kswapd")).toBe(passes.reduce((sum, x) => sum + x.scanned, 0));
     await runP(k.shutdown());
+  });
+});
+
+// Dirty file folios and reclaim (shrink_folio_list(), pageout(), mm/vmscan.c, as the stored copy
+// followed has it; folio_end_writeback(), mm/filemap.c, and folio_rotate_reclaimable(),
+// mm/swap.c, Linux 6.16).
+describe("reclaim and writeback (pageout(), PG_reclaim)", () => {
+  /** `pages` pages of one file, each written with its own bytes, then unmapped: dirty, cached. */
+  const dirtyFile = (k: Kernel, p: Task, pages: number) => {
+    const file = run(k.createFile("dirty"));
+    run(file.truncate(pages * PAGE));
+    const at = run(p.mmap(pages * PAGE, { flags: MAP_SHARED, file }));
+    run(p.write(at, pattern(pages * PAGE, 21)));
+    run(p.munmap(at, pages * PAGE));
+    return file;
+  };
+  const folios = (file: { folioAt(pgoff: number): { pfn: number } | null }, n: number) =>
+    Array.from({ length: n }, (_, i) => file.folioAt(i)?.pfn ?? -1).filter((pfn) => pfn >= 0);
+
+  // Direct reclaim never writes a file folio: "Only kswapd can writeback filesystem folios". Each
+  // dirty one it meets is marked PG_reclaim, counted in NR_VMSCAN_IMMEDIATE and activated.
+  it("direct reclaim writes no dirty file folio: it marks each PG_reclaim and activates it (nr_vmscan_immediate_reclaim)", () => {
+    const k = boot({ nodes: ["16M"] });
+    const p = run(k.createProcess({ node: 0 }));
+    const file = dirtyFile(k, p, 100);
+    expect(run(tryToFreePages(k, GFP_KERNEL, 0, 0, null))).toBe(0);
+    expect(file.cachedFolios).toBe(100);
+    expect(file.mapping.backing!.nrPages).toBe(0);
+    expect(count(k, "nr_vmscan_write")).toBe(0);
+    expect(count(k, "nr_vmscan_immediate_reclaim")).toBeGreaterThanOrEqual(100);
+    expect(folios(file, 100).every((pfn) => k.memmap.test(pfn, PG_reclaim))).toBe(true);
+    expectConsistent(k);
+  });
+
+  // kswapd's first look at the dirty folios marks them PG_reclaim and activates them; every file
+  // folio it isolated was dirty and not under writeback, so shrink_node() flags the node
+  // PGDAT_DIRTY (sc->nr.unqueued_dirty == sc->nr.file_taken). Aged back to the inactive list,
+  // each is met again with PG_reclaim set: pageout() writes it to the file's storage, which
+  // completes at once, and it is freed clean. Every page reclaimed was written first.
+  it("kswapd writes dirty file folios back once the node is PGDAT_DIRTY and frees them; the file reads them back", async () => {
+    const k = boot({ nodes: ["16M"] });
+    run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
+    const p = run(k.createProcess({ node: 0 }));
+    const pages = 2400;
+    const file = dirtyFile(k, p, pages);
+    await kswapdBalances(k, p);
+    const written = count(k, "nr_vmscan_write");
+    expect(written).toBeGreaterThan(0);
+    expect(count(k, "allocstall_normal")).toBe(0);
+    expect(count(k, "nr_vmscan_immediate_reclaim")).toBeGreaterThan(0);
+    expect(count(k, "pgsteal_kswapd")).toBe(written);
+    expect(file.cachedFolios).toBe(pages - written);
+    expect(file.mapping.backing!.nrPages).toBe(written);
+    // Balanced again: prepare_kswapd_sleep() cleared PGDAT_DIRTY (clear_pgdat_congested()).
+    expect(k.kswapd.pgdatDirty.has(0)).toBe(false);
+    const at = run(p.mmap(pages * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+    expect(sameBytes(run(p.read(at, pages * PAGE)), pattern(pages * PAGE, 21))).toBe(true);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  // A folio under writeback is not waited for (case 2: global reclaim, writeback_throttling_sane()):
+  // it is marked PG_reclaim and activated. folio_end_writeback() then clears the mark and moves it
+  // to the tail of the inactive file list, PG_active cleared (folio_rotate_reclaimable(),
+  // lru_move_tail(): pgrotated), where the next reclaim frees it.
+  it("a folio under writeback is activated with PG_reclaim; its writeback's end rotates it to the inactive tail, and reclaim frees it", () => {
+    const k = boot({ nodes: ["16M"] });
+    const p = run(k.createProcess({ node: 0 }));
+    const file = dirtyFile(k, p, 64);
+    for (let i = 0; i < 64; i++) expect(file.startWriteback(i)).toBe(true);
+    const activated = count(k, "pgactivate");
+    expect(run(tryToFreePages(k, GFP_KERNEL, 0, 0, null))).toBe(0);
+    expect(count(k, "pgactivate")).toBeGreaterThan(activated);
+    const pfns = folios(file, 64);
+    expect(pfns.length).toBe(64);
+    expect(pfns.every((pfn) => k.memmap.test(pfn, PG_reclaim))).toBe(true);
+    for (let i = 0; i < 64; i++) expect(file.endWriteback(i)).toBe(true);
+    expect(count(k, "pgrotated")).toBe(64);
+    expect(pfns.some((pfn) => k.memmap.test(pfn, PG_reclaim | PG_active))).toBe(false);
+    // The last folio whose writeback ended is at the tail, where reclaim isolates first.
+    expect(k.lru.lists[0]![LRU_INACTIVE_FILE]!.last).toBe(pfns[63]);
+    expect(run(tryToFreePages(k, GFP_KERNEL, 0, 0, null))).toBeGreaterThan(0);
+    expect(file.cachedFolios).toBeLessThan(64);
+    expect(count(k, "nr_vmscan_write")).toBe(0);
+    const at = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+    expect(sameBytes(run(p.read(at, 64 * PAGE)), pattern(64 * PAGE, 21))).toBe(true);
+    expectConsistent(k);
   });
 });

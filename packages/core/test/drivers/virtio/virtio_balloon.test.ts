@@ -82,6 +82,7 @@ describe("virtio_balloon", () => {
       if (cached) {
         const p = run(k.createProcess());
         const file = run(k.createFile("cache"));
+        run(file.truncate(cached * PAGE));
         const c = run(p.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
         await runP(p.read(c, cached * PAGE));
       }
