@@ -20,9 +20,15 @@
  * (`defer_compaction()`, `compaction_deferred()`, `compaction_defer_reset()`): 1, 2, 4 … up to
  * 64 considerations are skipped.
  *
- * Not modelled: the pageblock skip hints (`PG_migrate_skip`), the cached scanner positions (every
- * run scans the whole zone), the fast searches
- * (`fast_isolate_freepages()`, `fast_find_migrateblock()`) and page capture. The migration
+ * Runs leave hints for the next: a pageblock scanned without result gets its skip bit
+ * (`PB_migrate_skip`, `isolation_suitable()`), and the scanners start where the last run left
+ * them (`compact_cached_migrate_pfn[]`, `compact_cached_free_pfn`), back at the zone's ends when
+ * they meet; `kswapd` clears the hints before it sleeps (`reset_isolation_suitable()`), and so
+ * does a compaction retried after the longest deferral (`compaction_restarting()`). Full
+ * compactions and `COMPACT_PRIO_SYNC_FULL` ignore both (`ignore_skip_hint`, `whole_zone`).
+ *
+ * Not modelled: the fast searches (`fast_isolate_freepages()`, `fast_find_migrateblock()`), page
+ * capture, and `cc->finish_pageblock` (a block rescanned whole after a failed migration). The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
  * Linux 6.16's `isolate_movable_page()`, which the model has by its 6.17 name,
  * `isolate_movable_ops_page()`); for `alloc_contig_range()` it also takes hugetlb folios
@@ -81,6 +87,7 @@ import {
   hugetlbReplacementSlowpath,
   newHugetlbReplacement,
 } from "./hugetlb";
+import { pfnToOnlinePage } from "./memory_hotplug";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
 import { isolateMovableOpsPage, pageHasMovableOps } from "./migrate_movable_ops";
 import { allocNodes, zoneReclaimablePages } from "./vmscan";
@@ -112,6 +119,19 @@ export interface CompactControl {
   readonly proactiveCompaction: boolean;
   /** Free-scanner targets need not be movable pageblocks (`ignore_block_suitable`). */
   readonly ignoreBlockSuitable: boolean;
+  /** The pageblock skip hints are not consulted (`ignore_skip_hint`). */
+  readonly ignoreSkipHint: boolean;
+  /**
+   * Neither skip hints nor the cached migration scanner position are written
+   * (`no_set_skip_hint`): `alloc_contig_range()` isolates, it does not compact.
+   */
+  readonly noSetSkipHint: boolean;
+  /**
+   * The run scans the whole zone (`whole_zone`): from its first PFN and last pageblock rather
+   * than the cached positions, or it started at or below `compact_init_migrate_pfn`. Its
+   * scanners meeting is `COMPACT_COMPLETE`, otherwise `COMPACT_PARTIAL_SKIPPED`.
+   */
+  wholeZone: boolean;
   /** The folios isolated for migration (`migratepages`). */
   readonly migratepages: FolioList;
   /** Isolated free blocks by order (`freepages[]`), each a head PFN. */
@@ -137,6 +157,172 @@ const isViaCompactMemory = (order: number): boolean => order === -1;
 
 const pageblockNr = (k: Kernel): number => 2 ** k.pageAlloc.pageblockOrder;
 const pageblockStart = (k: Kernel, pfn: number): number => pfn - (pfn % pageblockNr(k));
+/** `pageblock_end_pfn()`: `ALIGN(pfn + 1, pageblock_nr_pages)`, so an aligned PFN gives the next block's end. */
+const pageblockEnd = (k: Kernel, pfn: number): number => pageblockStart(k, pfn) + pageblockNr(k);
+
+/**
+ * `compaction_restarting()` (`mm/compaction.c`, Linux 6.16): compaction for `order` is tried
+ * again after the longest deferral (`compact_defer_shift` at `COMPACT_MAX_DEFER_SHIFT` and all
+ * `1 << 6` considerations used up), so the skip hints are to be cleared first.
+ */
+const compactionRestarting = (zone: Zone, order: number): boolean =>
+  order >= zone.compactOrderFailed &&
+  zone.compactDeferShift === COMPACT_MAX_DEFER_SHIFT &&
+  zone.compactConsidered >= 2 ** zone.compactDeferShift;
+
+/**
+ * `isolation_suitable()` (`mm/compaction.c`): may a scanner look at `pfn`'s pageblock? Not when
+ * its skip hint is set, unless the run ignores the hints.
+ */
+const isolationSuitable = (cc: CompactControl, pfn: number): boolean =>
+  cc.ignoreSkipHint || !cc.zone.getPageblockSkip(pfn);
+
+/** `reset_cached_positions()` (`mm/compaction.c`): the next run starts at the zone's ends. */
+const resetCachedPositions = (k: Kernel, zone: Zone): void => {
+  zone.compactCachedMigratePfn[0] = zone.startPfn;
+  zone.compactCachedMigratePfn[1] = zone.startPfn;
+  zone.compactCachedFreePfn = pageblockStart(k, zone.endPfn - 1);
+};
+
+/**
+ * `pageblock_skip_persistent()` (`mm/compaction.c`): the page at `pfn` belongs to a compound
+ * page (a THP, a hugetlb folio) of `pageblock_order` or more, whose pageblocks hold nothing to
+ * isolate until it is freed: the migration scanner passes them over, and a reset keeps their hint.
+ */
+const pageblockSkipPersistent = (k: Kernel, pfn: number): boolean => {
+  const m = k.memmap;
+  const head = m.folioOf(pfn);
+  return m.test(head, PG_head) && m.folioOrder(head) >= k.pageAlloc.pageblockOrder;
+};
+
+/**
+ * `__reset_isolation_pfn()` (`mm/compaction.c`, Linux 6.16): clears the skip hint of `pfn`'s
+ * pageblock when a sample of it (every `1 << PAGE_ALLOC_COSTLY_ORDER`-th page) finds an LRU page
+ * (`checkSource`) or a free page (`checkTarget`); true when it did, or when both are checked and
+ * the hint is clear already. A target must be a movable pageblock; offline memory and persistent
+ * blocks ({@link pageblockSkipPersistent}) are left alone.
+ */
+const resetIsolationPfn = (
+  k: Kernel,
+  zone: Zone,
+  pfn: number,
+  checkSource: boolean,
+  checkTarget: boolean,
+): boolean => {
+  const m = k.memmap;
+  if (pfnToOnlinePage(k, pfn) === null) return false;
+  if (pageblockSkipPersistent(k, pfn)) return false;
+  if (checkSource && checkTarget && !zone.getPageblockSkip(pfn)) return true;
+  if (!checkSource && checkTarget && zone.pageblockMigratetype(pfn) !== MIGRATE_MOVABLE) {
+    return false;
+  }
+  const blockPfn = Math.max(pageblockStart(k, pfn), zone.startPfn);
+  if (pfnToOnlinePage(k, blockPfn) !== null) pfn = blockPfn;
+  const endPfn = Math.min(pageblockEnd(k, pfn) - 1, zone.endPfn - 1);
+  if (pfnToOnlinePage(k, endPfn) === null) return false;
+  for (; pfn <= endPfn; pfn += 2 ** PAGE_ALLOC_COSTLY_ORDER) {
+    if (
+      (checkSource && m.test(m.folioOf(pfn), PG_lru)) ||
+      (checkTarget && m.flags[pfn]! & PG_buddy)
+    ) {
+      zone.clearPageblockSkip(pfn);
+      return true;
+    }
+  }
+  return false;
+};
+
+/**
+ * `__reset_isolation_suitable()` (`mm/compaction.c`, Linux 6.16): when a direct compaction's
+ * scanners met since the last reset (`compact_blockskip_flush`), walks the zone's pageblocks from
+ * both ends at once, clearing the skip hint of each that a sample shows to be a migration source
+ * (an LRU page) or target (a free page in a movable pageblock), and sets the cached positions and
+ * `compact_init_migrate_pfn` / `compact_init_free_pfn` to the first source from the start and the
+ * first target from the end (the end's walk steps down from the zone's last page, not a
+ * pageblock's first). With no source below a target, both scanners start where the walks met.
+ */
+const resetIsolationSuitableZone = (k: Kernel, zone: Zone): void => {
+  if (!zone.compactBlockskipFlush) return;
+  zone.compactBlockskipFlush = false;
+  const nr = pageblockNr(k);
+  let migratePfn = zone.startPfn;
+  let freePfn = zone.endPfn - 1;
+  let resetMigrate = freePfn;
+  let resetFree = migratePfn;
+  let sourceSet = false;
+  let freeSet = false;
+  for (; migratePfn < freePfn; migratePfn += nr, freePfn -= nr) {
+    if (resetIsolationPfn(k, zone, migratePfn, true, sourceSet) && migratePfn < resetMigrate) {
+      sourceSet = true;
+      resetMigrate = migratePfn;
+      zone.compactInitMigratePfn = resetMigrate;
+      zone.compactCachedMigratePfn[0] = resetMigrate;
+      zone.compactCachedMigratePfn[1] = resetMigrate;
+    }
+    if (resetIsolationPfn(k, zone, freePfn, freeSet, true) && freePfn > resetFree) {
+      freeSet = true;
+      resetFree = freePfn;
+      zone.compactInitFreePfn = resetFree;
+      zone.compactCachedFreePfn = resetFree;
+    }
+  }
+  // No distance left when no suitable block was found.
+  if (resetMigrate >= resetFree) {
+    zone.compactCachedMigratePfn[0] = migratePfn;
+    zone.compactCachedMigratePfn[1] = migratePfn;
+    zone.compactCachedFreePfn = freePfn;
+  }
+};
+
+/**
+ * `reset_isolation_suitable()` (`mm/compaction.c`, Linux 6.16): clears node `nid`'s pageblock skip
+ * hints when a direct compaction's scanners met there since the last reset
+ * (`compact_blockskip_flush`), as `kswapd` does before it sleeps (`kswapd_try_to_sleep()`,
+ * `mm/vmscan.c`). kcompactd's and full compactions' runs do not ask for it.
+ *
+ * @category Compaction
+ */
+export const resetIsolationSuitable = (k: Kernel, nid: number): void => {
+  const zone = k.pageAlloc.zones[nid];
+  if (zone && zone.presentPages > 0 && zone.compactBlockskipFlush) {
+    resetIsolationSuitableZone(k, zone);
+  }
+};
+
+/**
+ * `test_and_set_skip()` (`mm/compaction.c`): sets the skip hint of `pfn`'s pageblock unless the
+ * run ignores or must not set hints; true when it was set already.
+ */
+const testAndSetSkip = (cc: CompactControl, pfn: number): boolean => {
+  if (cc.ignoreSkipHint) return false;
+  const skip = cc.zone.getPageblockSkip(pfn);
+  if (!skip && !cc.noSetSkipHint) cc.zone.setPageblockSkip(pfn);
+  return skip;
+};
+
+/**
+ * `update_cached_migrate()` (`mm/compaction.c`): raises where the next run's migration scanner
+ * starts to `pageblock_end_pfn(pfn)` (a pageblock past `pfn` when `pfn` is aligned, as the
+ * kernel's macro gives), for asynchronous runs and, unless this one is asynchronous, for
+ * synchronous ones.
+ */
+const updateCachedMigrate = (k: Kernel, cc: CompactControl, pfn: number): void => {
+  if (cc.noSetSkipHint) return;
+  const end = pageblockEnd(k, pfn);
+  const cached = cc.zone.compactCachedMigratePfn;
+  if (end > cached[0]) cached[0] = end;
+  if (cc.mode !== MIGRATE_ASYNC && end > cached[1]) cached[1] = end;
+};
+
+/**
+ * `update_pageblock_skip()` (`mm/compaction.c`): the free scanner went through the pageblock at
+ * `blockPfn`: marks it to skip, and lowers where the next run's free scanner starts to `pfn`.
+ */
+const updatePageblockSkip = (cc: CompactControl, blockPfn: number, pfn: number): void => {
+  if (cc.noSetSkipHint) return;
+  cc.zone.setPageblockSkip(blockPfn);
+  if (pfn < cc.zone.compactCachedFreePfn) cc.zone.compactCachedFreePfn = pfn;
+};
 
 /**
  * `fill_contig_page_info()` (`mm/vmstat.c`): free pages, free blocks, and free blocks big enough
@@ -344,6 +530,10 @@ const isolated = (
  * Every `COMPACT_CLUSTER_MAX` PFNs (each PFN that is a multiple of it) it looks for a fatal
  * signal, the kernel shutting down: then it sets `cc.contended` and returns `-EINTR` at that PFN,
  * what it isolated left on the list, without the trace event.
+ * A call that starts at the pageblock's first PFN stops at once when the block is marked skip
+ * (`isolation_suitable()`); its first LRU folio marks the block (`test_and_set_skip()`), and a call
+ * that reaches the block's end having isolated nothing marks it too and moves the zone's cached
+ * migration PFN past it (`update_cached_migrate()`), unless `cc.noSetSkipHint`.
  * Returns where it stopped (also left in `cc.migratePfn`; after `-ENOMEM`, the hugetlb folio's
  * last page) and 0, `-ENOMEM` or `-EINTR`; counts `compact_isolated` and emits
  * `mm_compaction_isolate_migratepages`. With `rep`, a free
@@ -375,6 +565,10 @@ const isolateMigratepagesBlock = (
   }
   // A call resumed after a replacement's slow path has checked its first PFN already.
   const resumedPfn = stop ? lowPfn : -1;
+  // The pageblock's first page when this call started there and its hint let it scan
+  // (valid_page), and whether the hint was set on the first LRU folio (skip_updated).
+  let validPage = -1;
+  let skipUpdated = false;
   for (; lowPfn < endPfn; lowPfn++) {
     // Every COMPACT_CLUSTER_MAX PFNs, a fatal signal (the kernel shutting down) aborts the scan
     // (fatal_pending): no trace event, and what this call isolated stays on the list.
@@ -386,6 +580,15 @@ const isolateMigratepagesBlock = (
       return { pfn: lowPfn, rc: -ERRNO.EINTR, stop: null };
     }
     nrScanned++;
+    // Only a call that starts at the pageblock's first PFN checks its hint: one resumed after a
+    // COMPACT_CLUSTER_MAX batch must not take the hint it set itself for a reason to stop.
+    if (validPage < 0 && (lowPfn % pageblockNr(k) === 0 || lowPfn === cc.zone.startPfn)) {
+      if (!isolationSuitable(cc, lowPfn)) {
+        lowPfn = endPfn;
+        break;
+      }
+      validPage = lowPfn;
+    }
     let head = m.folioOf(lowPfn);
     // The base pages taken at this PFN: a hugetlb folio isolated here, or what the checks below
     // take; 0 until one is.
@@ -463,6 +666,15 @@ const isolateMigratepagesBlock = (
       } else {
         if (m.refcount[head]! > folioExpectedRefCount(k, head)) continue;
         if (cc.mode === MIGRATE_ASYNC && m.test(head, PG_locked)) continue;
+        // The first LRU folio marks the block to skip for other runs; one marked already by
+        // another run ends the scan of the block.
+        if (!skipUpdated && validPage >= 0) {
+          skipUpdated = true;
+          if (testAndSetSkip(cc, validPage)) {
+            lowPfn = endPfn;
+            break;
+          }
+        }
         if (!k.lru.isolate(head)) continue;
       }
       cc.migratepages.addTail(head);
@@ -481,6 +693,12 @@ const isolateMigratepagesBlock = (
     }
   }
   if (lowPfn > endPfn) lowPfn = endPfn;
+  // The block scanned to its end without isolating anything: marked to skip (unless its first
+  // LRU folio marked it), and the next run's migration scanner starts past it.
+  if (lowPfn === endPfn && !nrIsolated) {
+    if (!cc.noSetSkipHint && validPage >= 0 && !skipUpdated) cc.zone.setPageblockSkip(validPage);
+    updateCachedMigrate(k, cc, lowPfn);
+  }
   cc.totalMigrateScanned += nrScanned;
   isolated(k, "mm_compaction_isolate_migratepages", startPfn, lowPfn, nrScanned, nrIsolated);
   cc.migratePfn = lowPfn;
@@ -520,6 +738,9 @@ export const allocContigCompactControl = (
   current,
   proactiveCompaction: false,
   ignoreBlockSuitable: true,
+  ignoreSkipHint: true,
+  noSetSkipHint: true,
+  wholeZone: false,
   migratepages: list,
   freepages: [],
   nrMigratepages: 0,
@@ -583,7 +804,8 @@ export const isolateMigratepagesRange = (
  * pageblocks of the allocation's kind (movable ones for a movable allocation); everything else
  * scans every pageblock.
  */
-const suitableMigrationSource = (cc: CompactControl, pfn: number): boolean => {
+const suitableMigrationSource = (k: Kernel, cc: CompactControl, pfn: number): boolean => {
+  if (pageblockSkipPersistent(k, pfn)) return false;
   if (cc.mode !== MIGRATE_ASYNC || !cc.directCompaction) return true;
   const blockMt = cc.zone.pageblockMigratetype(pfn);
   return cc.migratetype === MIGRATE_MOVABLE
@@ -593,7 +815,8 @@ const suitableMigrationSource = (cc: CompactControl, pfn: number): boolean => {
 
 /**
  * `isolate_migratepages()` (`mm/compaction.c`): from `cc.migratePfn`, finds the next pageblock
- * below the free scanner worth scanning and isolates from it. `"success"` when something was
+ * below the free scanner worth scanning (not marked skip, a suitable source: the cached PFN moves
+ * past an unsuitable one) and isolates from it. `"success"` when something was
  * isolated (`ISOLATE_SUCCESS`), `"none"` (`ISOLATE_NONE`), or `"abort"` (`ISOLATE_ABORT`) when
  * the scan stopped for a fatal signal.
  */
@@ -603,7 +826,16 @@ const isolateMigratepages = (k: Kernel, cc: CompactControl): "success" | "none" 
   let blockStart = Math.max(pageblockStart(k, lowPfn), cc.zone.startPfn);
   let blockEnd = pageblockStart(k, lowPfn) + nr;
   for (; blockEnd <= cc.freePfn; lowPfn = blockEnd, blockStart = blockEnd, blockEnd += nr) {
-    if (!suitableMigrationSource(cc, blockStart)) continue;
+    // The hint is checked once per block, where its scan starts.
+    if ((lowPfn % nr === 0 || lowPfn === cc.zone.startPfn) && !isolationSuitable(cc, blockStart)) {
+      continue;
+    }
+    // The cached position moves past blocks async direct compaction does not scan, in case none
+    // is left between the scanners and they never meet.
+    if (!suitableMigrationSource(k, cc, blockStart)) {
+      updateCachedMigrate(k, cc, blockEnd);
+      continue;
+    }
     const r = isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, false);
     if (r.rc) return "abort";
     lowPfn = r.pfn;
@@ -672,7 +904,8 @@ const isolateFreepagesBlock = (
 
 /**
  * `isolate_freepages()` (`mm/compaction.c`): the free scanner, from `cc.freePfn` down pageblock
- * by pageblock, stopping above the migration scanner's pageblock or once it has isolated as
+ * by pageblock, passing over blocks marked skip and marking each it scans to the end
+ * (`update_pageblock_skip()`, which also lowers the zone's cached free PFN), stopping above the migration scanner's pageblock or once it has isolated as
  * many free pages as there are pages to migrate. It looks at every page: the kernel's
  * asynchronous mode samples every `COMPACT_CLUSTER_MAX`-th page here, but only after
  * `fast_isolate_freepages()` has searched the free lists, which the model does not do; sampling
@@ -687,8 +920,12 @@ const isolateFreepages = (k: Kernel, cc: CompactControl): void => {
   for (; blockStart >= lowPfn; blockEnd = blockStart, blockStart -= nr, isolateStart = blockStart) {
     if (blockStart < cc.zone.startPfn) break;
     if (!suitableMigrationTarget(k, cc, blockStart)) continue;
+    // Isolation failed here lately: do not retry.
+    if (!isolationSuitable(cc, blockStart)) continue;
     const next = isolateFreepagesBlock(k, cc, Math.max(isolateStart, blockStart), blockEnd);
     isolateStart = next;
+    // A block scanned to its end is marked to skip.
+    if (next === blockEnd) updatePageblockSkip(cc, blockStart, blockStart - nr);
     if (cc.nrFreepages >= cc.nrMigratepages) {
       if (isolateStart >= blockEnd) isolateStart = blockStart - nr;
       break;
@@ -744,13 +981,21 @@ const compactionFree =
     cc.nrFreepages += 2 ** order;
   };
 
-/** `release_free_list()`: every isolated free block back to the buddy allocator. */
-const releaseFreeList = (k: Kernel, cc: CompactControl): void => {
+/**
+ * `release_free_list()`: every isolated free block back to the buddy allocator. Returns the
+ * highest PFN released, 0 when there was none.
+ */
+const releaseFreeList = (k: Kernel, cc: CompactControl): number => {
+  let highPfn = 0;
   cc.freepages.forEach((blocks, order) => {
-    for (const pfn of blocks) k.pageAlloc.freePages(pfn, order);
+    for (const pfn of blocks) {
+      k.pageAlloc.freePages(pfn, order);
+      if (pfn > highPfn) highPfn = pfn;
+    }
     blocks.length = 0;
   });
   cc.nrFreepages = 0;
+  return highPfn;
 };
 
 /**
@@ -769,7 +1014,13 @@ const kswapdIsRunning = (k: Kernel, nid: number): boolean =>
  */
 const compactFinishedInner = (k: Kernel, cc: CompactControl): number => {
   if (cc.contended || k.state !== "running") return CompactResult.CONTENDED;
-  if (compactScannersMet(k, cc)) return CompactResult.COMPLETE;
+  if (compactScannersMet(k, cc)) {
+    // The next run starts anew; kswapd clears the skip hints when it next sleeps, if this was
+    // for an allocation (kcompactd's own runs do not ask for it).
+    resetCachedPositions(k, cc.zone);
+    if (cc.directCompaction) cc.zone.compactBlockskipFlush = true;
+    return cc.wholeZone ? CompactResult.COMPLETE : CompactResult.PARTIAL_SKIPPED;
+  }
   if (cc.proactiveCompaction) {
     if (kswapdIsRunning(k, cc.zone.nid)) return CompactResult.PARTIAL_SKIPPED;
     const score = extfragForOrder(cc.zone, k.pmdOrder);
@@ -813,6 +1064,18 @@ export interface CompactZoneOptions {
   readonly proactiveCompaction?: boolean;
   /** `ignore_block_suitable`: `COMPACT_PRIO_SYNC_FULL` sets it. */
   readonly ignoreBlockSuitable?: boolean;
+  /**
+   * `ignore_skip_hint`: the pageblock skip hints are neither consulted nor set on an LRU folio's
+   * isolation. Full compactions (`compact_node()`, proactive ones) and `COMPACT_PRIO_SYNC_FULL`
+   * set it; false by default.
+   */
+  readonly ignoreSkipHint?: boolean;
+  /**
+   * `whole_zone`: the scanners start at the zone's ends, not where the last run left them
+   * (`compact_cached_migrate_pfn[]`, `compact_cached_free_pfn`). Full compactions and
+   * `COMPACT_PRIO_SYNC_FULL` set it; false by default.
+   */
+  readonly wholeZone?: boolean;
 }
 
 /**
@@ -864,6 +1127,28 @@ export const compactZone = (
       const ret = compactionSuitAllocationOrder(k, zone, order);
       if (ret !== CompactResult.CONTINUE) return done(ret);
     }
+    // Retried after the longest deferral: clear the skip hints first.
+    if (compactionRestarting(zone, order)) resetIsolationSuitableZone(k, zone);
+    const sync = mode !== MIGRATE_ASYNC;
+    // Where the scanners start: the zone's ends, or where the last run left them (reset to the
+    // ends when out of the zone).
+    let wholeZone = options.wholeZone ?? false;
+    let migratePfn = zone.startPfn;
+    let freePfn = pageblockStart(k, zone.endPfn - 1);
+    if (!wholeZone) {
+      migratePfn = zone.compactCachedMigratePfn[sync ? 1 : 0];
+      freePfn = zone.compactCachedFreePfn;
+      if (freePfn < zone.startPfn || freePfn >= zone.endPfn) {
+        freePfn = pageblockStart(k, zone.endPfn - 1);
+        zone.compactCachedFreePfn = freePfn;
+      }
+      if (migratePfn < zone.startPfn || migratePfn >= zone.endPfn) {
+        migratePfn = zone.startPfn;
+        zone.compactCachedMigratePfn[0] = migratePfn;
+        zone.compactCachedMigratePfn[1] = migratePfn;
+      }
+      if (migratePfn <= zone.compactInitMigratePfn) wholeZone = true;
+    }
     const cc: CompactControl = {
       zone,
       order,
@@ -873,17 +1158,22 @@ export const compactZone = (
       directCompaction: options.directCompaction ?? false,
       proactiveCompaction: options.proactiveCompaction ?? false,
       ignoreBlockSuitable: options.ignoreBlockSuitable ?? false,
+      ignoreSkipHint: options.ignoreSkipHint ?? false,
+      noSetSkipHint: false,
+      wholeZone,
       migratepages: new FolioList(k.memmap.lru),
       freepages: Array.from({ length: k.pageAlloc.maxOrder + 1 }, () => []),
       nrMigratepages: 0,
       nrFreepages: 0,
-      migratePfn: zone.startPfn,
-      freePfn: pageblockStart(k, zone.endPfn - 1),
+      migratePfn,
+      freePfn,
       totalMigrateScanned: 0,
       totalFreeScanned: 0,
       contended: false,
     };
-    const sync = mode !== MIGRATE_ASYNC;
+    // An async run keeps the sync cached position with its own while the two are equal and it
+    // finds nothing to isolate, so a sync run after it does not scan the same blocks again.
+    let updateCached = !sync && zone.compactCachedMigratePfn[0] === zone.compactCachedMigratePfn[1];
     const edge = (event: "mm_compaction_begin" | "mm_compaction_end", status?: number) => {
       if (!k.trace.enabled) return;
       k.trace.emit({
@@ -910,7 +1200,11 @@ export const compactZone = (
           putbackMovablePages(k, cc.migratepages);
           break;
         }
+        if (isolate === "none" && updateCached) {
+          zone.compactCachedMigratePfn[1] = zone.compactCachedMigratePfn[0];
+        }
         if (isolate === "success") {
+          updateCached = false;
           const isolated = cc.nrMigratepages;
           const r = yield* Effect.exit(
             migratePages(
@@ -944,7 +1238,12 @@ export const compactZone = (
     } finally {
       putbackMovablePages(k, cc.migratepages);
       cc.migratepages.release();
-      releaseFreeList(k, cc);
+      // The next run's free scanner goes back up to the highest block released, so what this
+      // run returned is not left behind; never down (the scanners may have met and reset it).
+      if (cc.nrFreepages > 0) {
+        const freePfn = pageblockStart(k, releaseFreeList(k, cc));
+        if (freePfn > zone.compactCachedFreePfn) zone.compactCachedFreePfn = freePfn;
+      }
     }
     k.vmstat.count("compact_migrate_scanned", cc.totalMigrateScanned);
     k.vmstat.count("compact_free_scanned", cc.totalFreeScanned);
@@ -979,6 +1278,8 @@ export const compactNode = (
         gfp: GFP_KERNEL,
         proactiveCompaction: proactive,
         ignoreBlockSuitable: false,
+        ignoreSkipHint: true,
+        wholeZone: true,
       });
       if (proactive) {
         k.vmstat.count("compact_daemon_migrate_scanned", r.migrateScanned);
@@ -1107,6 +1408,8 @@ export const tryToCompactPages = (
         gfp,
         directCompaction: true,
         ignoreBlockSuitable: prio === CompactPriority.SYNC_FULL,
+        ignoreSkipHint: prio === CompactPriority.SYNC_FULL,
+        wholeZone: prio === CompactPriority.SYNC_FULL,
       });
       rc = Math.max(rc, result);
       if (!zone) continue;
@@ -1341,6 +1644,10 @@ export class CompactionState implements Compaction {
       this.k.trace.emit({ event: "mm_compaction_wakeup_kcompactd", nid, order });
     }
     this.wake(nid);
+  }
+
+  resetIsolationSuitable(nid: number): void {
+    resetIsolationSuitable(this.k, nid);
   }
 
   /** `compaction_proactiveness_sysctl_handler()`: a nonzero write wakes every daemon at once. */
