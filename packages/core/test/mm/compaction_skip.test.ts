@@ -20,6 +20,7 @@ import {
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   type Kernel,
+  MIGRATE_ASYNC,
   MIGRATE_SYNC_LIGHT,
   PG_lru,
   resetIsolationSuitable,
@@ -53,6 +54,14 @@ const begin = (events: TraceEvent[]) => {
   const e = events.find((e) => e.event === "mm_compaction_begin");
   return e && e.event === "mm_compaction_begin" ? [e.migratePfn, e.freePfn] : null;
 };
+
+/** A run's result when nothing could move: only the migration scanner looked. */
+const movedNothing = (result: CompactResult, migrateScanned: number) => ({
+  result,
+  migrateScanned,
+  freeScanned: 0,
+  migrated: 0,
+});
 
 /** The skip hints of node `nid`'s pageblocks as a string of 0s and 1s, lowest block first. */
 const hints = (k: Kernel, nid: number) =>
@@ -146,7 +155,65 @@ describe("cached scanner positions (compact_cached_migrate_pfn[], compact_cached
   });
 });
 
+describe("the asynchronous and synchronous cached migration PFNs", () => {
+  it("an async run moves compact_cached_migrate_pfn[0] only; the sync-light run after it starts at [1] and passes the block the async run marked", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    const events = record(k);
+    const direct = (mode: typeof MIGRATE_ASYNC | typeof MIGRATE_SYNC_LIGHT) =>
+      runP(
+        compactZone(k, 1, { order: 9, mode, gfp: GFP_HIGHUSER_MOVABLE, directCompaction: true }),
+      );
+    const asyncRun = await direct(MIGRATE_ASYNC);
+    expect(asyncRun).toEqual({
+      result: CompactResult.SUCCESS,
+      migrateScanned: 512,
+      freeScanned: 512,
+      migrated: 256,
+    });
+    // update_cached_migrate() raises [1] only for a run that is not MIGRATE_ASYNC.
+    expect(zone.compactCachedMigratePfn).toEqual([263168, 262144]);
+    const taken = run(k.allocFolio(1, 9, GFP_KERNEL | __GFP_THISNODE));
+    expect(taken.pfn).toBe(262144);
+    events.length = 0;
+    const sync = await direct(MIGRATE_SYNC_LIGHT);
+    expect(sync.result).toBe(CompactResult.SUCCESS);
+    // It starts at [1], the zone's start, and passes block 0 (allocated now, its hint set when
+    // the async run isolated its first LRU folio) for block 1.
+    expect(begin(events)).toEqual([262144, 277504]);
+    expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262656]);
+    expect(hints(k, 1)).toBe(`11${"0".repeat(29)}1`);
+    k.folioPut(taken);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+});
+
 describe("pageblock skip hints (PB_migrate_skip)", () => {
+  it("alloc_contig_range() neither heeds nor sets them, and leaves the cached positions (ignore_skip_hint, no_set_skip_hint)", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    // Every block marked, as runs that found nothing would leave them.
+    for (let pfn = zone.startPfn; pfn < zone.endPfn; pfn += 512) zone.setPageblockSkip(pfn);
+    const events = record(k);
+    // Order 11 (8 MiB) is above MAX_PAGE_ORDER: alloc_contig_pages() clears a range by
+    // isolate_migratepages_range() and migrate_pages(MR_CONTIG_RANGE).
+    const folio = await runP(k.allocFolio(1, 11, __GFP_THISNODE));
+    expect(folio.order).toBe(11);
+    expect(blocks(events, "mm_compaction_isolate_migratepages").length).toBeGreaterThan(0);
+    expect(k.vmstat.get("pgmigrate_success")).toBeGreaterThan(0);
+    expect(hints(k, 1)).toBe("11111111");
+    expect(zone.compactCachedMigratePfn).toEqual([262144, 262144]);
+    expect(zone.compactCachedFreePfn).toBe(265728);
+    k.folioPut(folio);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
   it("a block marked skip is not scanned again until reset_isolation_suitable() clears its hint", async () => {
     const { k, zone, release } = await pinnedNode();
     const first = await directRun(k, 1);
@@ -154,23 +221,13 @@ describe("pageblock skip hints (PB_migrate_skip)", () => {
     // isolating, marking each at its end; block 7 is the free scanner's. The scanners meet:
     // COMPACT_COMPLETE (the run started at the zone's start, cc->whole_zone), the cached positions
     // back at the zone's ends, and compact_blockskip_flush set for a direct compaction.
-    expect(first).toEqual({
-      result: CompactResult.COMPLETE,
-      migrateScanned: 3584,
-      freeScanned: 0,
-      migrated: 0,
-    });
+    expect(first).toEqual(movedNothing(CompactResult.COMPLETE, 3584));
     expect(hints(k, 1)).toBe("11111110");
     expect(zone.compactBlockskipFlush).toBe(true);
     expect(zone.compactCachedMigratePfn).toEqual([262144, 262144]);
     // Again: every block is marked, nothing is scanned.
     const second = await directRun(k, 1);
-    expect(second).toEqual({
-      result: CompactResult.COMPLETE,
-      migrateScanned: 0,
-      freeScanned: 0,
-      migrated: 0,
-    });
+    expect(second).toEqual(movedNothing(CompactResult.COMPLETE, 0));
     // kswapd's reset before it sleeps (kswapd_try_to_sleep()). The walk goes from both ends at
     // once and meets in the middle: from the start it samples every 8th page of blocks 0..3,
     // finds the pinned LRU pages (the even PFNs) and clears their hints; from the end it looks at
@@ -191,23 +248,13 @@ describe("pageblock skip hints (PB_migrate_skip)", () => {
     zone.compactCachedFreePfn = 264191;
     // kcompactd starts there, and the scanners have met at once: partly skipped.
     const third = await kcompactdRun(k, 1);
-    expect(third).toEqual({
-      result: CompactResult.PARTIAL_SKIPPED,
-      migrateScanned: 0,
-      freeScanned: 0,
-      migrated: 0,
-    });
+    expect(third).toEqual(movedNothing(CompactResult.PARTIAL_SKIPPED, 0));
     expect(zone.compactBlockskipFlush).toBe(false);
     // The meeting reset the cached positions: the next run scans the four cleared blocks and
     // passes over the three still marked.
     const events = record(k);
     const fourth = await kcompactdRun(k, 1);
-    expect(fourth).toEqual({
-      result: CompactResult.COMPLETE,
-      migrateScanned: 2048,
-      freeScanned: 0,
-      migrated: 0,
-    });
+    expect(fourth).toEqual(movedNothing(CompactResult.COMPLETE, 2048));
     expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([
       262144, 262656, 263168, 263680,
     ]);
