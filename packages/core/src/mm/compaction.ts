@@ -27,8 +27,11 @@
  * does a compaction retried after the longest deferral (`compaction_restarting()`). Full
  * compactions and `COMPACT_PRIO_SYNC_FULL` ignore both (`ignore_skip_hint`, `whole_zone`).
  *
- * Not modelled: the fast searches (`fast_isolate_freepages()`, `fast_find_migrateblock()`), page
- * capture, and `cc->finish_pageblock` (a block rescanned whole after a failed migration). The migration
+ * A run for an order searches the free lists before its scanners walk
+ * (`fast_isolate_freepages()`, `fast_find_migrateblock()`).
+ *
+ * Not modelled: page capture, and `cc->finish_pageblock` (a block rescanned whole after a failed
+ * migration). The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
  * Linux 6.16's `isolate_movable_page()`, which the model has by its 6.17 name,
  * `isolate_movable_ops_page()`); for `alloc_contig_range()` it also takes hugetlb folios
@@ -142,6 +145,16 @@ export interface CompactControl {
   nrFreepages: number;
   /** Where the migration scanner is (`migrate_pfn`). */
   migratePfn: number;
+  /**
+   * The lowest PFN `fast_find_migrateblock()` found a block at (`fast_start_pfn`): 0 until it
+   * finds one, `Number.MAX_SAFE_INTEGER` (the kernel's `ULONG_MAX`) once the linear scan restarted
+   * there.
+   */
+  fastStartPfn: number;
+  /** Fast searches of the free lists that found nothing since the last that did (`fast_search_fail`). */
+  fastSearchFail: number;
+  /** The order `fast_isolate_freepages()` searches first (`search_order`). */
+  searchOrder: number;
   /** Where the free scanner is (`free_pfn`): the start of the next pageblock it scans. */
   freePfn: number;
   /** Pages the migration scanner looked at (`total_migrate_scanned`). */
@@ -505,7 +518,10 @@ const skipIsolationOnOrder = (k: Kernel, order: number, target: number): boolean
  */
 const isolated = (
   k: Kernel,
-  event: "mm_compaction_isolate_migratepages" | "mm_compaction_isolate_freepages",
+  event:
+    | "mm_compaction_isolate_migratepages"
+    | "mm_compaction_isolate_freepages"
+    | "mm_compaction_fast_isolate_freepages",
   startPfn: number,
   endPfn: number,
   nrScanned: number,
@@ -746,6 +762,9 @@ export const allocContigCompactControl = (
   nrMigratepages: 0,
   nrFreepages: 0,
   migratePfn: 0,
+  fastStartPfn: 0,
+  fastSearchFail: 0,
+  searchOrder: 0,
   freePfn: 0,
   totalMigrateScanned: 0,
   totalFreeScanned: 0,
@@ -814,6 +833,104 @@ const suitableMigrationSource = (k: Kernel, cc: CompactControl, pfn: number): bo
 };
 
 /**
+ * `freelist_scan_limit()` (`mm/compaction.c`): how many free-list entries a fast search looks at:
+ * `COMPACT_CLUSTER_MAX` halved for each fast search of this run that failed in a row, plus one.
+ */
+const freelistScanLimit = (cc: CompactControl): number =>
+  Math.floor(COMPACT_CLUSTER_MAX / 2 ** Math.min(63, cc.fastSearchFail)) + 1;
+
+/**
+ * `move_freelist_head()` (`mm/compaction.c`): turns a free list so that `freepage` comes first,
+ * so the next reverse search starts past the entries this one looked at.
+ */
+const moveFreelistHead = (freelist: FolioList, freepage: number): void => {
+  freelist.rotateToFront(freepage);
+};
+
+/**
+ * `move_freelist_tail()` (`mm/compaction.c`): turns a free list so that `freepage` comes last,
+ * so the next forward search starts past it.
+ */
+const moveFreelistTail = (freelist: FolioList, freepage: number): void => {
+  const next = freelist.next(freepage);
+  if (next >= 0) freelist.rotateToFront(next);
+};
+
+/** `update_fast_start_pfn()` (`mm/compaction.c`): the lowest block a fast search found. */
+const updateFastStartPfn = (cc: CompactControl, pfn: number): void => {
+  if (cc.fastStartPfn === Number.MAX_SAFE_INTEGER) return;
+  if (!cc.fastStartPfn) cc.fastStartPfn = pfn;
+  cc.fastStartPfn = Math.min(cc.fastStartPfn, pfn);
+};
+
+/**
+ * `reinit_migrate_pfn()` (`mm/compaction.c`): after a failed fast search, the linear scan goes
+ * back once to the lowest block an earlier fast search found.
+ */
+const reinitMigratePfn = (cc: CompactControl): number => {
+  if (!cc.fastStartPfn || cc.fastStartPfn === Number.MAX_SAFE_INTEGER) return cc.migratePfn;
+  cc.migratePfn = cc.fastStartPfn;
+  cc.fastStartPfn = Number.MAX_SAFE_INTEGER;
+  return cc.migratePfn;
+};
+
+/**
+ * `fast_find_migrateblock()` (`mm/compaction.c`, Linux 6.16): where the migration scanner goes
+ * next. For an order above `PAGE_ALLOC_COSTLY_ORDER` (and, in direct compaction, a movable
+ * allocation), when the scanner is at a pageblock's start and the run heeds the skip hints, it
+ * looks through the movable free lists from `order - 1` down to `PAGE_ALLOC_COSTLY_ORDER`, at
+ * most {@link freelistScanLimit} entries, for a free block in the first half of the distance to
+ * the free scanner (an eighth once the scanner has left the zone's start) whose pageblock is not
+ * marked skip: a block already partly free, so fewer pages must move. The entry found goes to the
+ * list's tail. Otherwise the scan goes on where it was (once back to the lowest block an earlier
+ * search found), counting a failure. The entries looked at count as migration-scanned pages.
+ */
+const fastFindMigrateblock = (k: Kernel, cc: CompactControl): number => {
+  const zone = cc.zone;
+  let pfn = cc.migratePfn;
+  if (cc.ignoreSkipHint) return pfn;
+  if (pfn !== zone.startPfn && pfn !== pageblockStart(k, pfn)) return pfn;
+  if (cc.order <= PAGE_ALLOC_COSTLY_ORDER) return pfn;
+  if (cc.directCompaction && cc.migratetype !== MIGRATE_MOVABLE) return pfn;
+  const limit = freelistScanLimit(cc);
+  let nrScanned = 0;
+  let distance = Math.floor((cc.freePfn - cc.migratePfn) / 2);
+  if (cc.migratePfn !== zone.startPfn) distance = Math.floor(distance / 4);
+  const highPfn = pageblockStart(k, cc.migratePfn + distance);
+  let foundBlock = false;
+  for (
+    let order = cc.order - 1;
+    order >= PAGE_ALLOC_COSTLY_ORDER && !foundBlock && nrScanned < limit;
+    order--
+  ) {
+    if (!zone.nrFree[order]) continue;
+    const freelist = zone.freeArea[order]![MIGRATE_MOVABLE]!;
+    for (let freepage = freelist.first; freepage >= 0; freepage = freelist.next(freepage)) {
+      if (nrScanned++ >= limit) {
+        moveFreelistTail(freelist, freepage);
+        break;
+      }
+      if (freepage < highPfn) {
+        // Skipped lately: passed over, not moved (the walk would lose its place).
+        if (zone.getPageblockSkip(freepage)) continue;
+        moveFreelistTail(freelist, freepage);
+        updateFastStartPfn(cc, freepage);
+        pfn = Math.max(pageblockStart(k, freepage), zone.startPfn);
+        cc.fastSearchFail = 0;
+        foundBlock = true;
+        break;
+      }
+    }
+  }
+  cc.totalMigrateScanned += nrScanned;
+  if (!foundBlock) {
+    cc.fastSearchFail++;
+    pfn = reinitMigratePfn(cc);
+  }
+  return pfn;
+};
+
+/**
  * `isolate_migratepages()` (`mm/compaction.c`): from `cc.migratePfn`, finds the next pageblock
  * below the free scanner worth scanning (not marked skip, a suitable source: the cached PFN moves
  * past an unsuitable one) and isolates from it. `"success"` when something was
@@ -822,12 +939,23 @@ const suitableMigrationSource = (k: Kernel, cc: CompactControl, pfn: number): bo
  */
 const isolateMigratepages = (k: Kernel, cc: CompactControl): "success" | "none" | "abort" => {
   const nr = pageblockNr(k);
-  let lowPfn = cc.migratePfn;
+  // Where the last isolation stopped, or a block the free lists point to.
+  let lowPfn = fastFindMigrateblock(k, cc);
   let blockStart = Math.max(pageblockStart(k, lowPfn), cc.zone.startPfn);
   let blockEnd = pageblockStart(k, lowPfn) + nr;
-  for (; blockEnd <= cc.freePfn; lowPfn = blockEnd, blockStart = blockEnd, blockEnd += nr) {
+  // A block the fast search found is not marked skip: no need to look again.
+  let fastFindBlock = lowPfn !== cc.migratePfn && !cc.fastSearchFail;
+  for (
+    ;
+    blockEnd <= cc.freePfn;
+    fastFindBlock = false, lowPfn = blockEnd, blockStart = blockEnd, blockEnd += nr
+  ) {
     // The hint is checked once per block, where its scan starts.
-    if ((lowPfn % nr === 0 || lowPfn === cc.zone.startPfn) && !isolationSuitable(cc, blockStart)) {
+    if (
+      (lowPfn % nr === 0 || lowPfn === cc.zone.startPfn) &&
+      !fastFindBlock &&
+      !isolationSuitable(cc, blockStart)
+    ) {
       continue;
     }
     // The cached position moves past blocks async direct compaction does not scan, in case none
@@ -875,12 +1003,13 @@ const isolateFreepagesBlock = (
   cc: CompactControl,
   start: number,
   endPfn: number,
+  stride = 1,
 ): number => {
   const m = k.memmap;
   let nrScanned = 0;
   let totalIsolated = 0;
   let pfn = start;
-  for (; pfn < endPfn; pfn++) {
+  for (; pfn < endPfn; pfn += stride) {
     nrScanned++;
     if (!(m.flags[pfn]! & PG_buddy)) continue;
     const order = m.order[pfn]!;
@@ -903,16 +1032,157 @@ const isolateFreepagesBlock = (
 };
 
 /**
+ * `fast_isolate_around()` (`mm/compaction.c`): after the fast search took a free block, the rest of
+ * its pageblock is scanned for more while the run needs them (not in asynchronous direct
+ * compaction), and the block is marked skip when scanned to its end.
+ */
+const fastIsolateAround = (k: Kernel, cc: CompactControl, pfn: number): void => {
+  if (cc.nrFreepages >= cc.nrMigratepages) return;
+  if (cc.directCompaction && cc.mode === MIGRATE_ASYNC) return;
+  const start = Math.max(pageblockStart(k, pfn), cc.zone.startPfn);
+  const end = Math.min(pageblockEnd(k, pfn), cc.zone.endPfn);
+  const next = isolateFreepagesBlock(k, cc, start, end);
+  if (next === end && !cc.noSetSkipHint) cc.zone.setPageblockSkip(start);
+};
+
+/**
+ * `next_search_order()` (`mm/compaction.c`): the orders below `cc.order` round-robin from
+ * `cc.searchOrder` down; -1 once the search came round, the start then moved one order down.
+ */
+const nextSearchOrder = (cc: CompactControl, order: number): number => {
+  order--;
+  if (order < 0) order = cc.order - 1;
+  if (order === cc.searchOrder) {
+    cc.searchOrder--;
+    if (cc.searchOrder < 0) cc.searchOrder = cc.order - 1;
+    return -1;
+  }
+  return order;
+};
+
+/**
+ * `fast_isolate_freepages()` (`mm/compaction.c`, Linux 6.16): before the free scanner walks, a
+ * short search of the movable free lists of the orders below `cc.order` (from `cc.searchOrder`,
+ * round-robin) from their tails for a free block in the top quarter of the space between the
+ * scanners, or failing that the highest one in the top half; at most half of
+ * {@link freelistScanLimit} entries (half a pageblock when the free scanner starts), fewer for
+ * each order and each candidate. The block found is isolated whole and the rest of its pageblock
+ * scanned ({@link fastIsolateAround}); the list is turned so the next search starts past what this
+ * one saw. None for a full compaction. A search that finds nothing counts a failure; when the free
+ * scanner was starting, it moves to the highest block the search saw (or, for direct compaction,
+ * to the bottom of the top half). The entries looked at count as free-scanned pages; emits
+ * `mm_compaction_fast_isolate_freepages`.
+ */
+const fastIsolateFreepages = (k: Kernel, cc: CompactControl): void => {
+  if (cc.order <= 0) return;
+  const zone = cc.zone;
+  const nr = pageblockNr(k);
+  let limit = Math.max(1, freelistScanLimit(cc) >> 1);
+  let nrScanned = 0;
+  let totalIsolated = 0;
+  let highest = 0;
+  let page = -1;
+  let scanStart = false;
+  if (cc.freePfn >= zone.compactInitFreePfn) {
+    limit = nr >> 1;
+    scanStart = true;
+  }
+  const distance = cc.freePfn - cc.migratePfn;
+  let lowPfn = pageblockStart(k, cc.freePfn - (distance >> 2));
+  const minPfn = pageblockStart(k, cc.freePfn - (distance >> 1));
+  if (minPfn > lowPfn) lowPfn = minPfn;
+  cc.searchOrder = Math.min(cc.order - 1, cc.searchOrder);
+  for (let order = cc.searchOrder; page < 0 && order >= 0; order = nextSearchOrder(cc, order)) {
+    if (!zone.nrFree[order]) continue;
+    const freelist = zone.freeArea[order]![MIGRATE_MOVABLE]!;
+    let orderScanned = 0;
+    let highPfn = 0;
+    // The entry the walk stopped at; -1 when it went through the whole list.
+    let freepage = -1;
+    for (let fp = freelist.last; fp >= 0; fp = freelist.prev(fp)) {
+      orderScanned++;
+      nrScanned++;
+      if (fp >= highest) highest = Math.max(pageblockStart(k, fp), zone.startPfn);
+      if (fp >= lowPfn) {
+        cc.fastSearchFail = 0;
+        cc.searchOrder = order;
+        page = fp;
+        freepage = fp;
+        break;
+      }
+      if (fp >= minPfn && fp > highPfn) {
+        highPfn = fp;
+        // A candidate shortens the search.
+        limit >>= 1;
+      }
+      if (orderScanned >= limit) {
+        freepage = fp;
+        break;
+      }
+    }
+    // The highest candidate when none was in the top quarter.
+    if (page < 0 && highPfn) {
+      page = highPfn;
+      freepage = page;
+    }
+    if (freepage >= 0) moveFreelistHead(freelist, freepage);
+    if (page >= 0) {
+      const isolated = k.pageAlloc.isolateFreePage(page, order);
+      if (isolated) {
+        nrScanned += isolated - 1;
+        totalIsolated += isolated;
+        cc.nrFreepages += isolated;
+        cc.freepages[order]!.push(page);
+      } else {
+        // Isolation failed (the watermark): the search ends.
+        order = cc.searchOrder + 1;
+        page = -1;
+      }
+    }
+    if (cc.nrFreepages >= cc.nrMigratepages) break;
+    // A smaller scan of the next order, so the whole search stays near the limit.
+    if (orderScanned >= limit) limit = Math.max(1, limit >> 1);
+  }
+  isolated(k, "mm_compaction_fast_isolate_freepages", minPfn, cc.freePfn, nrScanned, totalIsolated);
+  if (page < 0) {
+    cc.fastSearchFail++;
+    if (scanStart) {
+      // The highest block seen above the top half's bottom, or, for direct compaction, that
+      // bottom: pessimistic.
+      if (highest >= minPfn) {
+        page = highest;
+        cc.freePfn = highest;
+      } else if (cc.directCompaction && k.mem.pfnValid(minPfn) && minPfn >= zone.startPfn) {
+        page = minPfn;
+        cc.freePfn = minPfn;
+      }
+    }
+  }
+  if (highest && highest >= zone.compactCachedFreePfn) {
+    highest -= nr;
+    zone.compactCachedFreePfn = highest;
+  }
+  cc.totalFreeScanned += nrScanned;
+  if (page < 0) return;
+  fastIsolateAround(k, cc, page);
+};
+
+/**
  * `isolate_freepages()` (`mm/compaction.c`): the free scanner, from `cc.freePfn` down pageblock
  * by pageblock, passing over blocks marked skip and marking each it scans to the end
  * (`update_pageblock_skip()`, which also lowers the zone's cached free PFN), stopping above the migration scanner's pageblock or once it has isolated as
- * many free pages as there are pages to migrate. It looks at every page: the kernel's
- * asynchronous mode samples every `COMPACT_CLUSTER_MAX`-th page here, but only after
- * `fast_isolate_freepages()` has searched the free lists, which the model does not do; sampling
- * alone would miss the single free pages a fragmented node is made of.
+ * many free pages as there are pages to migrate. It runs only when {@link fastIsolateFreepages}
+ * isolated nothing. Asynchronous compaction looks at every `COMPACT_CLUSTER_MAX`-th page of a
+ * block, twice as sparsely after each block that yielded nothing (up to that stride), and at every
+ * page again after one that yielded.
  */
 const isolateFreepages = (k: Kernel, cc: CompactControl): void => {
+  // A short search of the free lists first.
+  fastIsolateFreepages(k, cc);
+  if (cc.nrFreepages) return;
   const nr = pageblockNr(k);
+  // Asynchronous compaction samples every COMPACT_CLUSTER_MAX-th page until a block yields.
+  let stride = cc.mode === MIGRATE_ASYNC ? COMPACT_CLUSTER_MAX : 1;
   let isolateStart = cc.freePfn;
   let blockStart = pageblockStart(k, isolateStart);
   let blockEnd = Math.min(blockStart + nr, cc.zone.endPfn);
@@ -922,7 +1192,8 @@ const isolateFreepages = (k: Kernel, cc: CompactControl): void => {
     if (!suitableMigrationTarget(k, cc, blockStart)) continue;
     // Isolation failed here lately: do not retry.
     if (!isolationSuitable(cc, blockStart)) continue;
-    const next = isolateFreepagesBlock(k, cc, Math.max(isolateStart, blockStart), blockEnd);
+    const nrBefore = cc.nrFreepages;
+    const next = isolateFreepagesBlock(k, cc, Math.max(isolateStart, blockStart), blockEnd, stride);
     isolateStart = next;
     // A block scanned to its end is marked to skip.
     if (next === blockEnd) updatePageblockSkip(cc, blockStart, blockStart - nr);
@@ -931,6 +1202,8 @@ const isolateFreepages = (k: Kernel, cc: CompactControl): void => {
       break;
     }
     if (isolateStart < blockEnd) break;
+    // Back to every page once a block yielded, else sample more sparsely.
+    stride = cc.nrFreepages > nrBefore ? 1 : Math.min(COMPACT_CLUSTER_MAX, stride << 1);
   }
   cc.freePfn = isolateStart;
 };
@@ -1166,6 +1439,9 @@ export const compactZone = (
       nrMigratepages: 0,
       nrFreepages: 0,
       migratePfn,
+      fastStartPfn: 0,
+      fastSearchFail: 0,
+      searchOrder: order,
       freePfn,
       totalMigrateScanned: 0,
       totalFreeScanned: 0,

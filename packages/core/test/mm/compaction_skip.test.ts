@@ -15,12 +15,14 @@ import {
   CompactResult,
   compactNode,
   compactZone,
+  type Folio,
   folioGet,
   folioPut,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   type Kernel,
   MIGRATE_ASYNC,
+  MIGRATE_MOVABLE,
   MIGRATE_SYNC_LIGHT,
   PG_lru,
   resetIsolationSuitable,
@@ -63,6 +65,10 @@ const movedNothing = (result: CompactResult, migrateScanned: number) => ({
   migrated: 0,
 });
 
+/** The pages one kind of isolation event says were scanned. */
+const sum = (events: TraceEvent[], event: string): number =>
+  events.reduce((s, e) => (e.event === event && "nrScanned" in e ? s + e.nrScanned : s), 0);
+
 /** The skip hints of node `nid`'s pageblocks as a string of 0s and 1s, lowest block first. */
 const hints = (k: Kernel, nid: number) =>
   Array.from(k.pageAlloc.zones[nid]!.pageblockSkip).join("");
@@ -76,6 +82,21 @@ const directRun = (k: Kernel, nid: number) =>
   runP(compactZone(k, nid, { order: 9, mode: MIGRATE_SYNC_LIGHT, directCompaction: true }));
 
 /**
+ * Takes node `nid`'s free blocks above order 0 as kernel memory (what {@link fragmentNode} leaves
+ * at the end of its churn), so that `fast_find_migrateblock()` finds no partly free pageblock and
+ * the migration scanner goes linearly. Returns the blocks taken, to free.
+ */
+const takeFreeBlocks = (k: Kernel, nid: number): Folio[] => {
+  const zone = k.pageAlloc.zones[nid]!;
+  const taken: Folio[] = [];
+  for (let order = zone.nrFree.length - 1; order > 0; order--) {
+    while (zone.nrFree[order]! > 0)
+      taken.push(run(k.allocFolio(nid, order, GFP_KERNEL | __GFP_THISNODE)));
+  }
+  return taken;
+};
+
+/**
  * A 16 MiB node 1 (8 pageblocks of 512 pages) fragmented by {@link fragmentNode}: every other
  * page in use (the even PFNs, LRU pages), the odd ones free; then every LRU folio gets an extra
  * reference, as a pin would hold, so compaction can move nothing.
@@ -84,6 +105,7 @@ const pinnedNode = async () => {
   const k = boot({ nodes: ["16M", "16M"] });
   const frag = await runP(fragmentNode(k, { nid: 1 }));
   const zone = k.pageAlloc.zones[1]!;
+  const taken = takeFreeBlocks(k, 1);
   const pinned: number[] = [];
   for (let pfn = zone.startPfn; pfn < zone.endPfn; pfn++) {
     if (k.memmap.test(pfn, PG_lru)) {
@@ -93,6 +115,7 @@ const pinnedNode = async () => {
   }
   const release = async () => {
     for (const pfn of pinned) folioPut(k, pfn);
+    for (const folio of taken) k.folioPut(folio);
     await runP(frag.release());
     expectConsistent(k);
   };
@@ -100,46 +123,54 @@ const pinnedNode = async () => {
 };
 
 describe("cached scanner positions (compact_cached_migrate_pfn[], compact_cached_free_pfn)", () => {
-  it("a second run starts where the first stopped: the migration scanner past the block it finished, the free scanner below the block it went through", async () => {
+  it("a second run starts where the first stopped: the migration scanner past the block it finished; the fast free search moves the free scanner's", async () => {
     const k = boot();
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const zone = k.pageAlloc.zones[1]!;
+    const leftovers = takeFreeBlocks(k, 1);
     // Node 1: PFNs 262144..278528, 32 pageblocks; the scanners start at the zone's ends.
     expect([zone.startPfn, zone.endPfn]).toEqual([262144, 278528]);
     expect(zone.compactCachedMigratePfn).toEqual([262144, 262144]);
     expect(zone.compactCachedFreePfn).toBe(278016);
     const events = record(k);
     const first = await kcompactdRun(k, 1);
-    // Block 0's 256 pages went to the last block, which freed block 0: COMPACT_SUCCESS.
+    // Block 0's 256 pages moved, which freed block 0: COMPACT_SUCCESS. Each of the eight batches
+    // found its targets by fast_isolate_freepages(): the tail of the order-0 free list, 277505,
+    // is in the top quarter; fast_isolate_around() then scans block 30 from its start for the
+    // rest: 64, 128 … 512 pages, plus the one list entry each search looked at.
     expect(first).toEqual({
       result: CompactResult.SUCCESS,
       migrateScanned: 512,
-      freeScanned: 512,
+      freeScanned: 8 + 64 * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8),
       migrated: 256,
     });
     expect(begin(events)).toEqual([262144, 278016]);
     expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262144]);
-    expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([278016]);
+    expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([277504]);
     // The last call into block 0 isolated nothing and reached its end (262656):
     // update_cached_migrate() stores pageblock_end_pfn(262656), which for an aligned PFN is the
-    // end of the next block, 263168. The free scanner went through its block to the end:
-    // update_pageblock_skip() lowers the cached free PFN to the block below, 277504.
+    // end of the next block, 263168. The fast search saw nothing at or above the cached free PFN
+    // (its highest block, 277504, is below 278016), so that stays.
     expect(zone.compactCachedMigratePfn).toEqual([263168, 263168]);
-    expect(zone.compactCachedFreePfn).toBe(277504);
-    // Block 0 was marked when its first LRU folio was isolated (test_and_set_skip()), the last
-    // block when the free scanner finished it.
-    expect(hints(k, 1)).toBe(`1${"0".repeat(30)}1`);
+    expect(zone.compactCachedFreePfn).toBe(278016);
+    // Block 0 was marked when its first LRU folio was isolated (test_and_set_skip()), block 30
+    // when fast_isolate_around() scanned it to its end.
+    expect(hints(k, 1)).toBe(`1${"0".repeat(29)}10`);
     // Take the free block so that compaction has work again: a kernel folio of pageblock order.
     const taken = run(k.allocFolio(1, 9, GFP_KERNEL | __GFP_THISNODE));
     expect(taken.pfn).toBe(262144);
     events.length = 0;
     const second = await kcompactdRun(k, 1);
     expect(second.result).toBe(CompactResult.SUCCESS);
-    expect(begin(events)).toEqual([263168, 277504]);
+    // It starts where the first left off: block 2. Its fast searches take from the last block,
+    // whose pages now end the order-0 list; seeing a page at the cached free PFN's block, the
+    // search lowers that to the block below (compact_cached_free_pfn = highest - pageblock).
+    expect(begin(events)).toEqual([263168, 278016]);
     expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([263168]);
-    expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([277504]);
+    expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([278016]);
     expect(zone.compactCachedMigratePfn).toEqual([264192, 264192]);
-    expect(zone.compactCachedFreePfn).toBe(276992);
+    expect(zone.compactCachedFreePfn).toBe(277504);
+    expect(hints(k, 1)).toBe(`101${"0".repeat(27)}11`);
     // A full compaction (compact_node()) ignores the hints and the cached positions: it starts
     // at the zone's ends. The folio of pageblock order in block 0 is passed over without a look
     // (pageblock_skip_persistent(): suitable_migration_source() says no), so the first block
@@ -149,6 +180,7 @@ describe("cached scanner positions (compact_cached_migrate_pfn[], compact_cached
     expect(begin(events)).toEqual([262144, 278016]);
     expect(blocks(events, "mm_compaction_isolate_migratepages")[0]).toBe(262656);
     k.folioPut(taken);
+    for (const folio of leftovers) k.folioPut(folio);
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
     expectConsistent(k);
@@ -160,16 +192,19 @@ describe("the asynchronous and synchronous cached migration PFNs", () => {
     const k = boot();
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const zone = k.pageAlloc.zones[1]!;
+    const leftovers = takeFreeBlocks(k, 1);
     const events = record(k);
     const direct = (mode: typeof MIGRATE_ASYNC | typeof MIGRATE_SYNC_LIGHT) =>
       runP(
         compactZone(k, 1, { order: 9, mode, gfp: GFP_HIGHUSER_MOVABLE, directCompaction: true }),
       );
     const asyncRun = await direct(MIGRATE_ASYNC);
+    // Asynchronous direct compaction takes its targets one by one from the order-0 list's tail
+    // (fast_isolate_around() does not scan on for it): 256 searches of one entry each.
     expect(asyncRun).toEqual({
       result: CompactResult.SUCCESS,
       migrateScanned: 512,
-      freeScanned: 512,
+      freeScanned: 256,
       migrated: 256,
     });
     // update_cached_migrate() raises [1] only for a run that is not MIGRATE_ASYNC.
@@ -180,11 +215,13 @@ describe("the asynchronous and synchronous cached migration PFNs", () => {
     const sync = await direct(MIGRATE_SYNC_LIGHT);
     expect(sync.result).toBe(CompactResult.SUCCESS);
     // It starts at [1], the zone's start, and passes block 0 (allocated now, its hint set when
-    // the async run isolated its first LRU folio) for block 1.
-    expect(begin(events)).toEqual([262144, 277504]);
-    expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262656]);
-    expect(hints(k, 1)).toBe(`11${"0".repeat(29)}1`);
+    // the async run isolated its first LRU folio) for block 1, which the kernel memory taken at
+    // its end keeps from being freed, then block 2.
+    expect(begin(events)).toEqual([262144, 278016]);
+    expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262656, 263168]);
+    expect(hints(k, 1)).toBe(`111${"0".repeat(28)}1`);
     k.folioPut(taken);
+    for (const folio of leftovers) k.folioPut(folio);
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
     expectConsistent(k);
@@ -319,5 +356,50 @@ describe("pageblock skip hints (PB_migrate_skip)", () => {
     expect(scanned[6]).toBe(0);
     expect(hints(k, 1)).toBe("00001110");
     await release();
+  });
+});
+
+describe("the fast searches (fast_find_migrateblock(), fast_isolate_freepages())", () => {
+  it("kcompactd's run starts in the pageblock a free order-7 block points to, and takes its targets from the order-0 list's tail in the top quarter", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    // What the churn left above order 0, all in block 1 (262656..263167).
+    const movable = (order: number) => [...zone.freeArea[order]![MIGRATE_MOVABLE]!];
+    expect([1, 2, 6, 7].map(movable)).toEqual([[262970], [262972], [262976], [263040]]);
+    const events = record(k);
+    const r = await kcompactdRun(k, 1);
+    // fast_find_migrateblock(): order 9 > PAGE_ALLOC_COSTLY_ORDER; from order 8 down to 3 the
+    // first movable free block below the first half of the scanners' distance
+    // (pageblock_start_pfn(262144 + 15872 / 2) = 269824) is the order-7 one at 263040: the scan
+    // starts at its pageblock, 262656, the one entry it looked at counted as scanned. Block 1 has
+    // 157 pages in use; moving them frees it.
+    expect(begin(events)).toEqual([262144, 278016]);
+    expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262656]);
+    expect(r).toEqual({
+      result: CompactResult.SUCCESS,
+      migrateScanned: 1 + 512,
+      freeScanned: 963,
+      migrated: 157,
+    });
+    // fast_isolate_freepages(): from search_order 8 round-robin down, at most 256 entries at the
+    // scan's start; orders 7, 6, 2 and 1 show one entry each below the top half, then the
+    // order-0 list's tail, 277505, is in the top quarter (at or above 273920): taken, 5 looked at.
+    const fast = events.flatMap((e) =>
+      e.event === "mm_compaction_fast_isolate_freepages"
+        ? [[e.startPfn, e.endPfn, e.nrScanned, e.nrTaken]]
+        : [],
+    );
+    expect(fast[0]).toEqual([270336, 278016, 5, 1]);
+    expect(fast.length).toBe(5);
+    // The rest of each batch came from around it, block 30.
+    expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([277504]);
+    expect(k.vmstat.get("compact_free_scanned")).toBe(
+      sum(events, "mm_compaction_isolate_freepages") +
+        sum(events, "mm_compaction_fast_isolate_freepages"),
+    );
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
   });
 });
