@@ -550,6 +550,7 @@ export {
   fragmentationScoreWmark,
   isolateMigratepagesRange,
   MAX_COMPACT_RETRIES,
+  resetIsolationSuitable,
   shouldCompactRetry,
   tryToCompactPages,
 } from "./mm/compaction";

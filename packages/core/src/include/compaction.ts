@@ -181,6 +181,13 @@ export interface Compaction {
    */
   wakeup(nid: number, order: number): void;
   /**
+   * `reset_isolation_suitable()` (`mm/compaction.c`, Linux 6.16), as `kswapd_try_to_sleep()`
+   * (`mm/vmscan.c`) calls it before it naps: clears node `nid`'s pageblock skip hints where a
+   * sample finds pages to move or free pages, and restarts the cached scanner positions, when a
+   * direct compaction's scanners met there since the last reset (`compact_blockskip_flush`).
+   */
+  resetIsolationSuitable(nid: number): void;
+  /**
    * `compaction_suitable()` (`mm/compaction.c`): whether compaction could make a free block of
    * `order` on node `nid` with `watermark` plus `compact_gap(order)` free base pages and, for a
    * costly order, a fragmentation index above `extfrag_threshold`. Reclaim asks it to know when

@@ -484,6 +484,43 @@ export class Zone {
    * order until a success raises it past its own order.
    */
   compactOrderFailed = 0;
+  /**
+   * Where compaction's migration scanner starts its next run that does not scan the whole zone
+   * (`zone->compact_cached_migrate_pfn[]`, `include/linux/mmzone.h`): index 0 for
+   * `MIGRATE_ASYNC`, 1 for the synchronous modes. `update_cached_migrate()` (`mm/compaction.c`,
+   * Linux 6.16) moves them up past each pageblock finished, `reset_cached_positions()` back to
+   * the zone's start when the scanners meet.
+   */
+  readonly compactCachedMigratePfn: [number, number];
+  /**
+   * Where compaction's free scanner starts its next run that does not scan the whole zone
+   * (`zone->compact_cached_free_pfn`): a pageblock's first PFN, moved down by
+   * `update_pageblock_skip()` and up again when a run releases free pages above it.
+   */
+  compactCachedFreePfn: number;
+  /**
+   * The lowest PFN `__reset_isolation_suitable()` found a migration source at
+   * (`zone->compact_init_migrate_pfn`): a run that starts at or below it scans the whole zone
+   * (`cc->whole_zone`), and its scanners meeting is `COMPACT_COMPLETE`.
+   */
+  compactInitMigratePfn: number;
+  /**
+   * The highest PFN `__reset_isolation_suitable()` found a migration target at
+   * (`zone->compact_init_free_pfn`).
+   */
+  compactInitFreePfn: number;
+  /**
+   * `zone->compact_blockskip_flush`: a direct compaction's scanners met, so the pageblock skip
+   * hints are to be cleared when `kswapd` goes to sleep (`reset_isolation_suitable()`) or a
+   * deferred compaction restarts (`compaction_restarting()`).
+   */
+  compactBlockskipFlush = false;
+  /**
+   * The `PB_migrate_skip` bit of each pageblock, from the zone's start (`pageblock_flags`,
+   * `include/linux/pageblock-flags.h`): compaction found nothing to isolate there lately
+   * (`get_pageblock_skip()`, `set_pageblock_skip()`, `clear_pageblock_skip()`).
+   */
+  readonly pageblockSkip: Uint8Array;
 
   /**
    * `wmark_pages()` (`include/linux/mmzone.h`): watermark `i` (`WMARK_MIN` / `_LOW` / `_HIGH` /
@@ -518,6 +555,29 @@ export class Zone {
     this.presentPages = endPfn - startPfn;
     const blocks = Math.ceil((endPfn - startPfn) / 2 ** pageblockOrder);
     this.pageblockType = new Uint8Array(blocks).fill(MIGRATE_MOVABLE);
+    this.pageblockSkip = new Uint8Array(blocks);
+    // Where reset_cached_positions() puts them. Linux leaves a new zone's at 0, which a zone
+    // that does not start at PFN 0 takes for unset and resets on its first run.
+    const lastBlock = endPfn - 1 - ((endPfn - 1) % 2 ** pageblockOrder);
+    this.compactCachedMigratePfn = [startPfn, startPfn];
+    this.compactCachedFreePfn = lastBlock;
+    this.compactInitMigratePfn = startPfn;
+    this.compactInitFreePfn = lastBlock;
+  }
+
+  /** `get_pageblock_skip()` (`include/linux/pageblock-flags.h`): the skip hint of `pfn`'s pageblock. */
+  getPageblockSkip(pfn: number): boolean {
+    return this.pageblockSkip[(pfn - this.startPfn) >> this.pageblockOrder] === 1;
+  }
+
+  /** `set_pageblock_skip()` (`include/linux/pageblock-flags.h`): marks `pfn`'s pageblock to skip. */
+  setPageblockSkip(pfn: number): void {
+    this.pageblockSkip[(pfn - this.startPfn) >> this.pageblockOrder] = 1;
+  }
+
+  /** `clear_pageblock_skip()` (`include/linux/pageblock-flags.h`): clears `pfn`'s skip hint. */
+  clearPageblockSkip(pfn: number): void {
+    this.pageblockSkip[(pfn - this.startPfn) >> this.pageblockOrder] = 0;
   }
 
   /** The migrate type of the pageblock holding `pfn` (`get_pfnblock_migratetype()`). */

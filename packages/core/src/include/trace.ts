@@ -213,7 +213,8 @@ export interface CopyWorkerEvent {
  * The `compaction` trace events (`include/trace/events/compaction.h`) that follow one
  * `compact_zone()` run (`mm/compaction.c`): `mm_compaction_begin` and `mm_compaction_end` with
  * the zone's span and the scanners' positions, `mm_compaction_isolate_migratepages` and
- * `mm_compaction_isolate_freepages` per block scanned, `mm_compaction_migratepages` per
+ * `mm_compaction_isolate_freepages` per block scanned (`mm_compaction_fast_isolate_freepages` per
+ * free-list search), `mm_compaction_migratepages` per
  * `migrate_pages()` call, `mm_compaction_finished` / `mm_compaction_suitable` with the decision,
  * `mm_compaction_kcompactd_wake` / `mm_compaction_wakeup_kcompactd` for the daemon, and the
  * deferral events `mm_compaction_defer_compaction`, `_deferred` and `_defer_reset`.
@@ -240,8 +241,15 @@ export type MmCompactionEvent =
       readonly status?: string;
     }
   | {
-      /** `mm_compaction_isolate_migratepages` or `mm_compaction_isolate_freepages`. */
-      readonly event: "mm_compaction_isolate_migratepages" | "mm_compaction_isolate_freepages";
+      /**
+       * `mm_compaction_isolate_migratepages`, `mm_compaction_isolate_freepages`, or
+       * `mm_compaction_fast_isolate_freepages` (the free-list search: `startPfn` is the lowest PFN
+       * it would take, `endPfn` the free scanner's).
+       */
+      readonly event:
+        | "mm_compaction_isolate_migratepages"
+        | "mm_compaction_isolate_freepages"
+        | "mm_compaction_fast_isolate_freepages";
       /** `start_pfn`: where the block's scan began. */
       readonly startPfn: number;
       /** `end_pfn`: where it stopped. */

@@ -186,6 +186,36 @@ export class FolioList implements Iterable<number> {
     return next === this.head ? -1 : next;
   }
 
+  /**
+   * The entry before `entry` on this list, or -1 before the first one (`list_prev_entry()`, as a
+   * reverse walk uses it, `include/linux/list.h`).
+   */
+  prev(entry: number): number {
+    const prev = this.space.prev[entry]! - 1;
+    return prev === this.head ? -1 : prev;
+  }
+
+  /**
+   * `list_rotate_to_front()` (`include/linux/list.h`): turns the list round so that `entry`, one
+   * of its entries, comes first, the order otherwise kept.
+   */
+  rotateToFront(entry: number): void {
+    if (this.first === entry) return;
+    // list_move_tail() of the head before entry: the head goes between entry's neighbours.
+    const { next, prev } = this.space;
+    const h = this.head;
+    const first = next[h]! - 1;
+    const last = prev[h]! - 1;
+    const before = prev[entry]! - 1;
+    // Close the ring without the head, then open it again before entry.
+    next[last] = first + 1;
+    prev[first] = last + 1;
+    next[before] = h + 1;
+    prev[h] = before + 1;
+    next[h] = entry + 1;
+    prev[entry] = h + 1;
+  }
+
   /** `list_add()` (`include/linux/list.h`): links an unlinked entry at the front. */
   add(entry: number): void {
     this.space.insertBetween(entry, this.head, this.space.next[this.head]! - 1);

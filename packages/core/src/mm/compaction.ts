@@ -20,9 +20,18 @@
  * (`defer_compaction()`, `compaction_deferred()`, `compaction_defer_reset()`): 1, 2, 4 … up to
  * 64 considerations are skipped.
  *
- * Not modelled: the pageblock skip hints (`PG_migrate_skip`), the cached scanner positions (every
- * run scans the whole zone), the fast searches
- * (`fast_isolate_freepages()`, `fast_find_migrateblock()`) and page capture. The migration
+ * Runs leave hints for the next: a pageblock scanned without result gets its skip bit
+ * (`PB_migrate_skip`, `isolation_suitable()`), and the scanners start where the last run left
+ * them (`compact_cached_migrate_pfn[]`, `compact_cached_free_pfn`), back at the zone's ends when
+ * they meet; `kswapd` clears the hints before it sleeps (`reset_isolation_suitable()`), and so
+ * does a compaction retried after the longest deferral (`compaction_restarting()`). Full
+ * compactions and `COMPACT_PRIO_SYNC_FULL` ignore both (`ignore_skip_hint`, `whole_zone`).
+ *
+ * A run for an order searches the free lists before its scanners walk
+ * (`fast_isolate_freepages()`, `fast_find_migrateblock()`).
+ *
+ * Not modelled: page capture, and `cc->finish_pageblock` (a block rescanned whole after a failed
+ * migration). The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
  * Linux 6.16's `isolate_movable_page()`, which the model has by its 6.17 name,
  * `isolate_movable_ops_page()`); for `alloc_contig_range()` it also takes hugetlb folios
@@ -81,6 +90,7 @@ import {
   hugetlbReplacementSlowpath,
   newHugetlbReplacement,
 } from "./hugetlb";
+import { pfnToOnlinePage } from "./memory_hotplug";
 import { folioExpectedRefCount, migratePages, putbackMovablePages } from "./migrate";
 import { isolateMovableOpsPage, pageHasMovableOps } from "./migrate_movable_ops";
 import { allocNodes, zoneReclaimablePages } from "./vmscan";
@@ -112,6 +122,19 @@ export interface CompactControl {
   readonly proactiveCompaction: boolean;
   /** Free-scanner targets need not be movable pageblocks (`ignore_block_suitable`). */
   readonly ignoreBlockSuitable: boolean;
+  /** The pageblock skip hints are not consulted (`ignore_skip_hint`). */
+  readonly ignoreSkipHint: boolean;
+  /**
+   * Neither skip hints nor the cached migration scanner position are written
+   * (`no_set_skip_hint`): `alloc_contig_range()` isolates, it does not compact.
+   */
+  readonly noSetSkipHint: boolean;
+  /**
+   * The run scans the whole zone (`whole_zone`): from its first PFN and last pageblock rather
+   * than the cached positions, or it started at or below `compact_init_migrate_pfn`. Its
+   * scanners meeting is `COMPACT_COMPLETE`, otherwise `COMPACT_PARTIAL_SKIPPED`.
+   */
+  wholeZone: boolean;
   /** The folios isolated for migration (`migratepages`). */
   readonly migratepages: FolioList;
   /** Isolated free blocks by order (`freepages[]`), each a head PFN. */
@@ -122,6 +145,16 @@ export interface CompactControl {
   nrFreepages: number;
   /** Where the migration scanner is (`migrate_pfn`). */
   migratePfn: number;
+  /**
+   * The lowest PFN `fast_find_migrateblock()` found a block at (`fast_start_pfn`): 0 until it
+   * finds one, `Number.MAX_SAFE_INTEGER` (the kernel's `ULONG_MAX`) once the linear scan restarted
+   * there.
+   */
+  fastStartPfn: number;
+  /** Fast searches of the free lists that found nothing since the last that did (`fast_search_fail`). */
+  fastSearchFail: number;
+  /** The order `fast_isolate_freepages()` searches first (`search_order`). */
+  searchOrder: number;
   /** Where the free scanner is (`free_pfn`): the start of the next pageblock it scans. */
   freePfn: number;
   /** Pages the migration scanner looked at (`total_migrate_scanned`). */
@@ -137,6 +170,172 @@ const isViaCompactMemory = (order: number): boolean => order === -1;
 
 const pageblockNr = (k: Kernel): number => 2 ** k.pageAlloc.pageblockOrder;
 const pageblockStart = (k: Kernel, pfn: number): number => pfn - (pfn % pageblockNr(k));
+/** `pageblock_end_pfn()`: `ALIGN(pfn + 1, pageblock_nr_pages)`, so an aligned PFN gives the next block's end. */
+const pageblockEnd = (k: Kernel, pfn: number): number => pageblockStart(k, pfn) + pageblockNr(k);
+
+/**
+ * `compaction_restarting()` (`mm/compaction.c`, Linux 6.16): compaction for `order` is tried
+ * again after the longest deferral (`compact_defer_shift` at `COMPACT_MAX_DEFER_SHIFT` and all
+ * `1 << 6` considerations used up), so the skip hints are to be cleared first.
+ */
+const compactionRestarting = (zone: Zone, order: number): boolean =>
+  order >= zone.compactOrderFailed &&
+  zone.compactDeferShift === COMPACT_MAX_DEFER_SHIFT &&
+  zone.compactConsidered >= 2 ** zone.compactDeferShift;
+
+/**
+ * `isolation_suitable()` (`mm/compaction.c`): may a scanner look at `pfn`'s pageblock? Not when
+ * its skip hint is set, unless the run ignores the hints.
+ */
+const isolationSuitable = (cc: CompactControl, pfn: number): boolean =>
+  cc.ignoreSkipHint || !cc.zone.getPageblockSkip(pfn);
+
+/** `reset_cached_positions()` (`mm/compaction.c`): the next run starts at the zone's ends. */
+const resetCachedPositions = (k: Kernel, zone: Zone): void => {
+  zone.compactCachedMigratePfn[0] = zone.startPfn;
+  zone.compactCachedMigratePfn[1] = zone.startPfn;
+  zone.compactCachedFreePfn = pageblockStart(k, zone.endPfn - 1);
+};
+
+/**
+ * `pageblock_skip_persistent()` (`mm/compaction.c`): the page at `pfn` belongs to a compound
+ * page (a THP, a hugetlb folio) of `pageblock_order` or more, whose pageblocks hold nothing to
+ * isolate until it is freed: the migration scanner passes them over, and a reset keeps their hint.
+ */
+const pageblockSkipPersistent = (k: Kernel, pfn: number): boolean => {
+  const m = k.memmap;
+  const head = m.folioOf(pfn);
+  return m.test(head, PG_head) && m.folioOrder(head) >= k.pageAlloc.pageblockOrder;
+};
+
+/**
+ * `__reset_isolation_pfn()` (`mm/compaction.c`, Linux 6.16): clears the skip hint of `pfn`'s
+ * pageblock when a sample of it (every `1 << PAGE_ALLOC_COSTLY_ORDER`-th page) finds an LRU page
+ * (`checkSource`) or a free page (`checkTarget`); true when it did, or when both are checked and
+ * the hint is clear already. A target must be a movable pageblock; offline memory and persistent
+ * blocks ({@link pageblockSkipPersistent}) are left alone.
+ */
+const resetIsolationPfn = (
+  k: Kernel,
+  zone: Zone,
+  pfn: number,
+  checkSource: boolean,
+  checkTarget: boolean,
+): boolean => {
+  const m = k.memmap;
+  if (pfnToOnlinePage(k, pfn) === null) return false;
+  if (pageblockSkipPersistent(k, pfn)) return false;
+  if (checkSource && checkTarget && !zone.getPageblockSkip(pfn)) return true;
+  if (!checkSource && checkTarget && zone.pageblockMigratetype(pfn) !== MIGRATE_MOVABLE) {
+    return false;
+  }
+  const blockPfn = Math.max(pageblockStart(k, pfn), zone.startPfn);
+  if (pfnToOnlinePage(k, blockPfn) !== null) pfn = blockPfn;
+  const endPfn = Math.min(pageblockEnd(k, pfn) - 1, zone.endPfn - 1);
+  if (pfnToOnlinePage(k, endPfn) === null) return false;
+  for (; pfn <= endPfn; pfn += 2 ** PAGE_ALLOC_COSTLY_ORDER) {
+    if (
+      (checkSource && m.test(m.folioOf(pfn), PG_lru)) ||
+      (checkTarget && m.flags[pfn]! & PG_buddy)
+    ) {
+      zone.clearPageblockSkip(pfn);
+      return true;
+    }
+  }
+  return false;
+};
+
+/**
+ * `__reset_isolation_suitable()` (`mm/compaction.c`, Linux 6.16): when a direct compaction's
+ * scanners met since the last reset (`compact_blockskip_flush`), walks the zone's pageblocks from
+ * both ends at once, clearing the skip hint of each that a sample shows to be a migration source
+ * (an LRU page) or target (a free page in a movable pageblock), and sets the cached positions and
+ * `compact_init_migrate_pfn` / `compact_init_free_pfn` to the first source from the start and the
+ * first target from the end (the end's walk steps down from the zone's last page, not a
+ * pageblock's first). With no source below a target, both scanners start where the walks met.
+ */
+const resetIsolationSuitableZone = (k: Kernel, zone: Zone): void => {
+  if (!zone.compactBlockskipFlush) return;
+  zone.compactBlockskipFlush = false;
+  const nr = pageblockNr(k);
+  let migratePfn = zone.startPfn;
+  let freePfn = zone.endPfn - 1;
+  let resetMigrate = freePfn;
+  let resetFree = migratePfn;
+  let sourceSet = false;
+  let freeSet = false;
+  for (; migratePfn < freePfn; migratePfn += nr, freePfn -= nr) {
+    if (resetIsolationPfn(k, zone, migratePfn, true, sourceSet) && migratePfn < resetMigrate) {
+      sourceSet = true;
+      resetMigrate = migratePfn;
+      zone.compactInitMigratePfn = resetMigrate;
+      zone.compactCachedMigratePfn[0] = resetMigrate;
+      zone.compactCachedMigratePfn[1] = resetMigrate;
+    }
+    if (resetIsolationPfn(k, zone, freePfn, freeSet, true) && freePfn > resetFree) {
+      freeSet = true;
+      resetFree = freePfn;
+      zone.compactInitFreePfn = resetFree;
+      zone.compactCachedFreePfn = resetFree;
+    }
+  }
+  // No distance left when no suitable block was found.
+  if (resetMigrate >= resetFree) {
+    zone.compactCachedMigratePfn[0] = migratePfn;
+    zone.compactCachedMigratePfn[1] = migratePfn;
+    zone.compactCachedFreePfn = freePfn;
+  }
+};
+
+/**
+ * `reset_isolation_suitable()` (`mm/compaction.c`, Linux 6.16): clears node `nid`'s pageblock skip
+ * hints when a direct compaction's scanners met there since the last reset
+ * (`compact_blockskip_flush`), as `kswapd` does before it sleeps (`kswapd_try_to_sleep()`,
+ * `mm/vmscan.c`). kcompactd's and full compactions' runs do not ask for it.
+ *
+ * @category Compaction
+ */
+export const resetIsolationSuitable = (k: Kernel, nid: number): void => {
+  const zone = k.pageAlloc.zones[nid];
+  if (zone && zone.presentPages > 0 && zone.compactBlockskipFlush) {
+    resetIsolationSuitableZone(k, zone);
+  }
+};
+
+/**
+ * `test_and_set_skip()` (`mm/compaction.c`): sets the skip hint of `pfn`'s pageblock unless the
+ * run ignores or must not set hints; true when it was set already.
+ */
+const testAndSetSkip = (cc: CompactControl, pfn: number): boolean => {
+  if (cc.ignoreSkipHint) return false;
+  const skip = cc.zone.getPageblockSkip(pfn);
+  if (!skip && !cc.noSetSkipHint) cc.zone.setPageblockSkip(pfn);
+  return skip;
+};
+
+/**
+ * `update_cached_migrate()` (`mm/compaction.c`): raises where the next run's migration scanner
+ * starts to `pageblock_end_pfn(pfn)` (a pageblock past `pfn` when `pfn` is aligned, as the
+ * kernel's macro gives), for asynchronous runs and, unless this one is asynchronous, for
+ * synchronous ones.
+ */
+const updateCachedMigrate = (k: Kernel, cc: CompactControl, pfn: number): void => {
+  if (cc.noSetSkipHint) return;
+  const end = pageblockEnd(k, pfn);
+  const cached = cc.zone.compactCachedMigratePfn;
+  if (end > cached[0]) cached[0] = end;
+  if (cc.mode !== MIGRATE_ASYNC && end > cached[1]) cached[1] = end;
+};
+
+/**
+ * `update_pageblock_skip()` (`mm/compaction.c`): the free scanner went through the pageblock at
+ * `blockPfn`: marks it to skip, and lowers where the next run's free scanner starts to `pfn`.
+ */
+const updatePageblockSkip = (cc: CompactControl, blockPfn: number, pfn: number): void => {
+  if (cc.noSetSkipHint) return;
+  cc.zone.setPageblockSkip(blockPfn);
+  if (pfn < cc.zone.compactCachedFreePfn) cc.zone.compactCachedFreePfn = pfn;
+};
 
 /**
  * `fill_contig_page_info()` (`mm/vmstat.c`): free pages, free blocks, and free blocks big enough
@@ -319,7 +518,10 @@ const skipIsolationOnOrder = (k: Kernel, order: number, target: number): boolean
  */
 const isolated = (
   k: Kernel,
-  event: "mm_compaction_isolate_migratepages" | "mm_compaction_isolate_freepages",
+  event:
+    | "mm_compaction_isolate_migratepages"
+    | "mm_compaction_isolate_freepages"
+    | "mm_compaction_fast_isolate_freepages",
   startPfn: number,
   endPfn: number,
   nrScanned: number,
@@ -344,6 +546,10 @@ const isolated = (
  * Every `COMPACT_CLUSTER_MAX` PFNs (each PFN that is a multiple of it) it looks for a fatal
  * signal, the kernel shutting down: then it sets `cc.contended` and returns `-EINTR` at that PFN,
  * what it isolated left on the list, without the trace event.
+ * A call that starts at the pageblock's first PFN stops at once when the block is marked skip
+ * (`isolation_suitable()`); its first LRU folio marks the block (`test_and_set_skip()`), and a call
+ * that reaches the block's end having isolated nothing marks it too and moves the zone's cached
+ * migration PFN past it (`update_cached_migrate()`), unless `cc.noSetSkipHint`.
  * Returns where it stopped (also left in `cc.migratePfn`; after `-ENOMEM`, the hugetlb folio's
  * last page) and 0, `-ENOMEM` or `-EINTR`; counts `compact_isolated` and emits
  * `mm_compaction_isolate_migratepages`. With `rep`, a free
@@ -375,6 +581,10 @@ const isolateMigratepagesBlock = (
   }
   // A call resumed after a replacement's slow path has checked its first PFN already.
   const resumedPfn = stop ? lowPfn : -1;
+  // The pageblock's first page when this call started there and its hint let it scan
+  // (valid_page), and whether the hint was set on the first LRU folio (skip_updated).
+  let validPage = -1;
+  let skipUpdated = false;
   for (; lowPfn < endPfn; lowPfn++) {
     // Every COMPACT_CLUSTER_MAX PFNs, a fatal signal (the kernel shutting down) aborts the scan
     // (fatal_pending): no trace event, and what this call isolated stays on the list.
@@ -386,6 +596,15 @@ const isolateMigratepagesBlock = (
       return { pfn: lowPfn, rc: -ERRNO.EINTR, stop: null };
     }
     nrScanned++;
+    // Only a call that starts at the pageblock's first PFN checks its hint: one resumed after a
+    // COMPACT_CLUSTER_MAX batch must not take the hint it set itself for a reason to stop.
+    if (validPage < 0 && (lowPfn % pageblockNr(k) === 0 || lowPfn === cc.zone.startPfn)) {
+      if (!isolationSuitable(cc, lowPfn)) {
+        lowPfn = endPfn;
+        break;
+      }
+      validPage = lowPfn;
+    }
     let head = m.folioOf(lowPfn);
     // The base pages taken at this PFN: a hugetlb folio isolated here, or what the checks below
     // take; 0 until one is.
@@ -463,6 +682,15 @@ const isolateMigratepagesBlock = (
       } else {
         if (m.refcount[head]! > folioExpectedRefCount(k, head)) continue;
         if (cc.mode === MIGRATE_ASYNC && m.test(head, PG_locked)) continue;
+        // The first LRU folio marks the block to skip for other runs; one marked already by
+        // another run ends the scan of the block.
+        if (!skipUpdated && validPage >= 0) {
+          skipUpdated = true;
+          if (testAndSetSkip(cc, validPage)) {
+            lowPfn = endPfn;
+            break;
+          }
+        }
         if (!k.lru.isolate(head)) continue;
       }
       cc.migratepages.addTail(head);
@@ -481,6 +709,12 @@ const isolateMigratepagesBlock = (
     }
   }
   if (lowPfn > endPfn) lowPfn = endPfn;
+  // The block scanned to its end without isolating anything: marked to skip (unless its first
+  // LRU folio marked it), and the next run's migration scanner starts past it.
+  if (lowPfn === endPfn && !nrIsolated) {
+    if (!cc.noSetSkipHint && validPage >= 0 && !skipUpdated) cc.zone.setPageblockSkip(validPage);
+    updateCachedMigrate(k, cc, lowPfn);
+  }
   cc.totalMigrateScanned += nrScanned;
   isolated(k, "mm_compaction_isolate_migratepages", startPfn, lowPfn, nrScanned, nrIsolated);
   cc.migratePfn = lowPfn;
@@ -520,11 +754,17 @@ export const allocContigCompactControl = (
   current,
   proactiveCompaction: false,
   ignoreBlockSuitable: true,
+  ignoreSkipHint: true,
+  noSetSkipHint: true,
+  wholeZone: false,
   migratepages: list,
   freepages: [],
   nrMigratepages: 0,
   nrFreepages: 0,
   migratePfn: 0,
+  fastStartPfn: 0,
+  fastSearchFail: 0,
+  searchOrder: 0,
   freePfn: 0,
   totalMigrateScanned: 0,
   totalFreeScanned: 0,
@@ -583,7 +823,8 @@ export const isolateMigratepagesRange = (
  * pageblocks of the allocation's kind (movable ones for a movable allocation); everything else
  * scans every pageblock.
  */
-const suitableMigrationSource = (cc: CompactControl, pfn: number): boolean => {
+const suitableMigrationSource = (k: Kernel, cc: CompactControl, pfn: number): boolean => {
+  if (pageblockSkipPersistent(k, pfn)) return false;
   if (cc.mode !== MIGRATE_ASYNC || !cc.directCompaction) return true;
   const blockMt = cc.zone.pageblockMigratetype(pfn);
   return cc.migratetype === MIGRATE_MOVABLE
@@ -592,18 +833,137 @@ const suitableMigrationSource = (cc: CompactControl, pfn: number): boolean => {
 };
 
 /**
+ * `freelist_scan_limit()` (`mm/compaction.c`): how many free-list entries a fast search looks at:
+ * `COMPACT_CLUSTER_MAX` halved for each fast search of this run that failed in a row, plus one.
+ */
+const freelistScanLimit = (cc: CompactControl): number =>
+  Math.floor(COMPACT_CLUSTER_MAX / 2 ** Math.min(63, cc.fastSearchFail)) + 1;
+
+/**
+ * `move_freelist_head()` (`mm/compaction.c`): turns a free list so that `freepage` comes first,
+ * so the next reverse search starts past the entries this one looked at.
+ */
+const moveFreelistHead = (freelist: FolioList, freepage: number): void => {
+  freelist.rotateToFront(freepage);
+};
+
+/**
+ * `move_freelist_tail()` (`mm/compaction.c`): turns a free list so that `freepage` comes last,
+ * so the next forward search starts past it.
+ */
+const moveFreelistTail = (freelist: FolioList, freepage: number): void => {
+  const next = freelist.next(freepage);
+  if (next >= 0) freelist.rotateToFront(next);
+};
+
+/** `update_fast_start_pfn()` (`mm/compaction.c`): the lowest block a fast search found. */
+const updateFastStartPfn = (cc: CompactControl, pfn: number): void => {
+  if (cc.fastStartPfn === Number.MAX_SAFE_INTEGER) return;
+  if (!cc.fastStartPfn) cc.fastStartPfn = pfn;
+  cc.fastStartPfn = Math.min(cc.fastStartPfn, pfn);
+};
+
+/**
+ * `reinit_migrate_pfn()` (`mm/compaction.c`): after a failed fast search, the linear scan goes
+ * back once to the lowest block an earlier fast search found.
+ */
+const reinitMigratePfn = (cc: CompactControl): number => {
+  if (!cc.fastStartPfn || cc.fastStartPfn === Number.MAX_SAFE_INTEGER) return cc.migratePfn;
+  cc.migratePfn = cc.fastStartPfn;
+  cc.fastStartPfn = Number.MAX_SAFE_INTEGER;
+  return cc.migratePfn;
+};
+
+/**
+ * `fast_find_migrateblock()` (`mm/compaction.c`, Linux 6.16): where the migration scanner goes
+ * next. For an order above `PAGE_ALLOC_COSTLY_ORDER` (and, in direct compaction, a movable
+ * allocation), when the scanner is at a pageblock's start and the run heeds the skip hints, it
+ * looks through the movable free lists from `order - 1` down to `PAGE_ALLOC_COSTLY_ORDER`, at
+ * most {@link freelistScanLimit} entries, for a free block in the first half of the distance to
+ * the free scanner (an eighth once the scanner has left the zone's start) whose pageblock is not
+ * marked skip: a block already partly free, so fewer pages must move. The entry found goes to the
+ * list's tail. Otherwise the scan goes on where it was (once back to the lowest block an earlier
+ * search found), counting a failure. The entries looked at count as migration-scanned pages.
+ */
+const fastFindMigrateblock = (k: Kernel, cc: CompactControl): number => {
+  const zone = cc.zone;
+  let pfn = cc.migratePfn;
+  if (cc.ignoreSkipHint) return pfn;
+  if (pfn !== zone.startPfn && pfn !== pageblockStart(k, pfn)) return pfn;
+  if (cc.order <= PAGE_ALLOC_COSTLY_ORDER) return pfn;
+  if (cc.directCompaction && cc.migratetype !== MIGRATE_MOVABLE) return pfn;
+  const limit = freelistScanLimit(cc);
+  let nrScanned = 0;
+  let distance = Math.floor((cc.freePfn - cc.migratePfn) / 2);
+  if (cc.migratePfn !== zone.startPfn) distance = Math.floor(distance / 4);
+  const highPfn = pageblockStart(k, cc.migratePfn + distance);
+  let foundBlock = false;
+  for (
+    let order = cc.order - 1;
+    order >= PAGE_ALLOC_COSTLY_ORDER && !foundBlock && nrScanned < limit;
+    order--
+  ) {
+    if (!zone.nrFree[order]) continue;
+    const freelist = zone.freeArea[order]![MIGRATE_MOVABLE]!;
+    for (let freepage = freelist.first; freepage >= 0; freepage = freelist.next(freepage)) {
+      if (nrScanned++ >= limit) {
+        moveFreelistTail(freelist, freepage);
+        break;
+      }
+      if (freepage < highPfn) {
+        // Skipped lately: passed over, not moved (the walk would lose its place).
+        if (zone.getPageblockSkip(freepage)) continue;
+        moveFreelistTail(freelist, freepage);
+        updateFastStartPfn(cc, freepage);
+        pfn = Math.max(pageblockStart(k, freepage), zone.startPfn);
+        cc.fastSearchFail = 0;
+        foundBlock = true;
+        break;
+      }
+    }
+  }
+  cc.totalMigrateScanned += nrScanned;
+  if (!foundBlock) {
+    cc.fastSearchFail++;
+    pfn = reinitMigratePfn(cc);
+  }
+  return pfn;
+};
+
+/**
  * `isolate_migratepages()` (`mm/compaction.c`): from `cc.migratePfn`, finds the next pageblock
- * below the free scanner worth scanning and isolates from it. `"success"` when something was
+ * below the free scanner worth scanning (not marked skip, a suitable source: the cached PFN moves
+ * past an unsuitable one) and isolates from it. `"success"` when something was
  * isolated (`ISOLATE_SUCCESS`), `"none"` (`ISOLATE_NONE`), or `"abort"` (`ISOLATE_ABORT`) when
  * the scan stopped for a fatal signal.
  */
 const isolateMigratepages = (k: Kernel, cc: CompactControl): "success" | "none" | "abort" => {
   const nr = pageblockNr(k);
-  let lowPfn = cc.migratePfn;
+  // Where the last isolation stopped, or a block the free lists point to.
+  let lowPfn = fastFindMigrateblock(k, cc);
   let blockStart = Math.max(pageblockStart(k, lowPfn), cc.zone.startPfn);
   let blockEnd = pageblockStart(k, lowPfn) + nr;
-  for (; blockEnd <= cc.freePfn; lowPfn = blockEnd, blockStart = blockEnd, blockEnd += nr) {
-    if (!suitableMigrationSource(cc, blockStart)) continue;
+  // A block the fast search found is not marked skip: no need to look again.
+  let fastFindBlock = lowPfn !== cc.migratePfn && !cc.fastSearchFail;
+  for (
+    ;
+    blockEnd <= cc.freePfn;
+    fastFindBlock = false, lowPfn = blockEnd, blockStart = blockEnd, blockEnd += nr
+  ) {
+    // The hint is checked once per block, where its scan starts.
+    if (
+      (lowPfn % nr === 0 || lowPfn === cc.zone.startPfn) &&
+      !fastFindBlock &&
+      !isolationSuitable(cc, blockStart)
+    ) {
+      continue;
+    }
+    // The cached position moves past blocks async direct compaction does not scan, in case none
+    // is left between the scanners and they never meet.
+    if (!suitableMigrationSource(k, cc, blockStart)) {
+      updateCachedMigrate(k, cc, blockEnd);
+      continue;
+    }
     const r = isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, false);
     if (r.rc) return "abort";
     lowPfn = r.pfn;
@@ -643,12 +1003,13 @@ const isolateFreepagesBlock = (
   cc: CompactControl,
   start: number,
   endPfn: number,
+  stride = 1,
 ): number => {
   const m = k.memmap;
   let nrScanned = 0;
   let totalIsolated = 0;
   let pfn = start;
-  for (; pfn < endPfn; pfn++) {
+  for (; pfn < endPfn; pfn += stride) {
     nrScanned++;
     if (!(m.flags[pfn]! & PG_buddy)) continue;
     const order = m.order[pfn]!;
@@ -671,15 +1032,157 @@ const isolateFreepagesBlock = (
 };
 
 /**
+ * `fast_isolate_around()` (`mm/compaction.c`): after the fast search took a free block, the rest of
+ * its pageblock is scanned for more while the run needs them (not in asynchronous direct
+ * compaction), and the block is marked skip when scanned to its end.
+ */
+const fastIsolateAround = (k: Kernel, cc: CompactControl, pfn: number): void => {
+  if (cc.nrFreepages >= cc.nrMigratepages) return;
+  if (cc.directCompaction && cc.mode === MIGRATE_ASYNC) return;
+  const start = Math.max(pageblockStart(k, pfn), cc.zone.startPfn);
+  const end = Math.min(pageblockEnd(k, pfn), cc.zone.endPfn);
+  const next = isolateFreepagesBlock(k, cc, start, end);
+  if (next === end && !cc.noSetSkipHint) cc.zone.setPageblockSkip(start);
+};
+
+/**
+ * `next_search_order()` (`mm/compaction.c`): the orders below `cc.order` round-robin from
+ * `cc.searchOrder` down; -1 once the search came round, the start then moved one order down.
+ */
+const nextSearchOrder = (cc: CompactControl, order: number): number => {
+  order--;
+  if (order < 0) order = cc.order - 1;
+  if (order === cc.searchOrder) {
+    cc.searchOrder--;
+    if (cc.searchOrder < 0) cc.searchOrder = cc.order - 1;
+    return -1;
+  }
+  return order;
+};
+
+/**
+ * `fast_isolate_freepages()` (`mm/compaction.c`, Linux 6.16): before the free scanner walks, a
+ * short search of the movable free lists of the orders below `cc.order` (from `cc.searchOrder`,
+ * round-robin) from their tails for a free block in the top quarter of the space between the
+ * scanners, or failing that the highest one in the top half; at most half of
+ * {@link freelistScanLimit} entries (half a pageblock when the free scanner starts), fewer for
+ * each order and each candidate. The block found is isolated whole and the rest of its pageblock
+ * scanned ({@link fastIsolateAround}); the list is turned so the next search starts past what this
+ * one saw. None for a full compaction. A search that finds nothing counts a failure; when the free
+ * scanner was starting, it moves to the highest block the search saw (or, for direct compaction,
+ * to the bottom of the top half). The entries looked at count as free-scanned pages; emits
+ * `mm_compaction_fast_isolate_freepages`.
+ */
+const fastIsolateFreepages = (k: Kernel, cc: CompactControl): void => {
+  if (cc.order <= 0) return;
+  const zone = cc.zone;
+  const nr = pageblockNr(k);
+  let limit = Math.max(1, freelistScanLimit(cc) >> 1);
+  let nrScanned = 0;
+  let totalIsolated = 0;
+  let highest = 0;
+  let page = -1;
+  let scanStart = false;
+  if (cc.freePfn >= zone.compactInitFreePfn) {
+    limit = nr >> 1;
+    scanStart = true;
+  }
+  const distance = cc.freePfn - cc.migratePfn;
+  let lowPfn = pageblockStart(k, cc.freePfn - (distance >> 2));
+  const minPfn = pageblockStart(k, cc.freePfn - (distance >> 1));
+  if (minPfn > lowPfn) lowPfn = minPfn;
+  cc.searchOrder = Math.min(cc.order - 1, cc.searchOrder);
+  for (let order = cc.searchOrder; page < 0 && order >= 0; order = nextSearchOrder(cc, order)) {
+    if (!zone.nrFree[order]) continue;
+    const freelist = zone.freeArea[order]![MIGRATE_MOVABLE]!;
+    let orderScanned = 0;
+    let highPfn = 0;
+    // The entry the walk stopped at; -1 when it went through the whole list.
+    let freepage = -1;
+    for (let fp = freelist.last; fp >= 0; fp = freelist.prev(fp)) {
+      orderScanned++;
+      nrScanned++;
+      if (fp >= highest) highest = Math.max(pageblockStart(k, fp), zone.startPfn);
+      if (fp >= lowPfn) {
+        cc.fastSearchFail = 0;
+        cc.searchOrder = order;
+        page = fp;
+        freepage = fp;
+        break;
+      }
+      if (fp >= minPfn && fp > highPfn) {
+        highPfn = fp;
+        // A candidate shortens the search.
+        limit >>= 1;
+      }
+      if (orderScanned >= limit) {
+        freepage = fp;
+        break;
+      }
+    }
+    // The highest candidate when none was in the top quarter.
+    if (page < 0 && highPfn) {
+      page = highPfn;
+      freepage = page;
+    }
+    if (freepage >= 0) moveFreelistHead(freelist, freepage);
+    if (page >= 0) {
+      const isolated = k.pageAlloc.isolateFreePage(page, order);
+      if (isolated) {
+        nrScanned += isolated - 1;
+        totalIsolated += isolated;
+        cc.nrFreepages += isolated;
+        cc.freepages[order]!.push(page);
+      } else {
+        // Isolation failed (the watermark): the search ends.
+        order = cc.searchOrder + 1;
+        page = -1;
+      }
+    }
+    if (cc.nrFreepages >= cc.nrMigratepages) break;
+    // A smaller scan of the next order, so the whole search stays near the limit.
+    if (orderScanned >= limit) limit = Math.max(1, limit >> 1);
+  }
+  isolated(k, "mm_compaction_fast_isolate_freepages", minPfn, cc.freePfn, nrScanned, totalIsolated);
+  if (page < 0) {
+    cc.fastSearchFail++;
+    if (scanStart) {
+      // The highest block seen above the top half's bottom, or, for direct compaction, that
+      // bottom: pessimistic.
+      if (highest >= minPfn) {
+        page = highest;
+        cc.freePfn = highest;
+      } else if (cc.directCompaction && k.mem.pfnValid(minPfn) && minPfn >= zone.startPfn) {
+        page = minPfn;
+        cc.freePfn = minPfn;
+      }
+    }
+  }
+  if (highest && highest >= zone.compactCachedFreePfn) {
+    highest -= nr;
+    zone.compactCachedFreePfn = highest;
+  }
+  cc.totalFreeScanned += nrScanned;
+  if (page < 0) return;
+  fastIsolateAround(k, cc, page);
+};
+
+/**
  * `isolate_freepages()` (`mm/compaction.c`): the free scanner, from `cc.freePfn` down pageblock
- * by pageblock, stopping above the migration scanner's pageblock or once it has isolated as
- * many free pages as there are pages to migrate. It looks at every page: the kernel's
- * asynchronous mode samples every `COMPACT_CLUSTER_MAX`-th page here, but only after
- * `fast_isolate_freepages()` has searched the free lists, which the model does not do; sampling
- * alone would miss the single free pages a fragmented node is made of.
+ * by pageblock, passing over blocks marked skip and marking each it scans to the end
+ * (`update_pageblock_skip()`, which also lowers the zone's cached free PFN), stopping above the migration scanner's pageblock or once it has isolated as
+ * many free pages as there are pages to migrate. It runs only when {@link fastIsolateFreepages}
+ * isolated nothing. Asynchronous compaction looks at every `COMPACT_CLUSTER_MAX`-th page of a
+ * block, twice as sparsely after each block that yielded nothing (up to that stride), and at every
+ * page again after one that yielded.
  */
 const isolateFreepages = (k: Kernel, cc: CompactControl): void => {
+  // A short search of the free lists first.
+  fastIsolateFreepages(k, cc);
+  if (cc.nrFreepages) return;
   const nr = pageblockNr(k);
+  // Asynchronous compaction samples every COMPACT_CLUSTER_MAX-th page until a block yields.
+  let stride = cc.mode === MIGRATE_ASYNC ? COMPACT_CLUSTER_MAX : 1;
   let isolateStart = cc.freePfn;
   let blockStart = pageblockStart(k, isolateStart);
   let blockEnd = Math.min(blockStart + nr, cc.zone.endPfn);
@@ -687,13 +1190,20 @@ const isolateFreepages = (k: Kernel, cc: CompactControl): void => {
   for (; blockStart >= lowPfn; blockEnd = blockStart, blockStart -= nr, isolateStart = blockStart) {
     if (blockStart < cc.zone.startPfn) break;
     if (!suitableMigrationTarget(k, cc, blockStart)) continue;
-    const next = isolateFreepagesBlock(k, cc, Math.max(isolateStart, blockStart), blockEnd);
+    // Isolation failed here lately: do not retry.
+    if (!isolationSuitable(cc, blockStart)) continue;
+    const nrBefore = cc.nrFreepages;
+    const next = isolateFreepagesBlock(k, cc, Math.max(isolateStart, blockStart), blockEnd, stride);
     isolateStart = next;
+    // A block scanned to its end is marked to skip.
+    if (next === blockEnd) updatePageblockSkip(cc, blockStart, blockStart - nr);
     if (cc.nrFreepages >= cc.nrMigratepages) {
       if (isolateStart >= blockEnd) isolateStart = blockStart - nr;
       break;
     }
     if (isolateStart < blockEnd) break;
+    // Back to every page once a block yielded, else sample more sparsely.
+    stride = cc.nrFreepages > nrBefore ? 1 : Math.min(COMPACT_CLUSTER_MAX, stride << 1);
   }
   cc.freePfn = isolateStart;
 };
@@ -744,13 +1254,21 @@ const compactionFree =
     cc.nrFreepages += 2 ** order;
   };
 
-/** `release_free_list()`: every isolated free block back to the buddy allocator. */
-const releaseFreeList = (k: Kernel, cc: CompactControl): void => {
+/**
+ * `release_free_list()`: every isolated free block back to the buddy allocator. Returns the
+ * highest PFN released, 0 when there was none.
+ */
+const releaseFreeList = (k: Kernel, cc: CompactControl): number => {
+  let highPfn = 0;
   cc.freepages.forEach((blocks, order) => {
-    for (const pfn of blocks) k.pageAlloc.freePages(pfn, order);
+    for (const pfn of blocks) {
+      k.pageAlloc.freePages(pfn, order);
+      if (pfn > highPfn) highPfn = pfn;
+    }
     blocks.length = 0;
   });
   cc.nrFreepages = 0;
+  return highPfn;
 };
 
 /**
@@ -769,7 +1287,13 @@ const kswapdIsRunning = (k: Kernel, nid: number): boolean =>
  */
 const compactFinishedInner = (k: Kernel, cc: CompactControl): number => {
   if (cc.contended || k.state !== "running") return CompactResult.CONTENDED;
-  if (compactScannersMet(k, cc)) return CompactResult.COMPLETE;
+  if (compactScannersMet(k, cc)) {
+    // The next run starts anew; kswapd clears the skip hints when it next sleeps, if this was
+    // for an allocation (kcompactd's own runs do not ask for it).
+    resetCachedPositions(k, cc.zone);
+    if (cc.directCompaction) cc.zone.compactBlockskipFlush = true;
+    return cc.wholeZone ? CompactResult.COMPLETE : CompactResult.PARTIAL_SKIPPED;
+  }
   if (cc.proactiveCompaction) {
     if (kswapdIsRunning(k, cc.zone.nid)) return CompactResult.PARTIAL_SKIPPED;
     const score = extfragForOrder(cc.zone, k.pmdOrder);
@@ -813,6 +1337,18 @@ export interface CompactZoneOptions {
   readonly proactiveCompaction?: boolean;
   /** `ignore_block_suitable`: `COMPACT_PRIO_SYNC_FULL` sets it. */
   readonly ignoreBlockSuitable?: boolean;
+  /**
+   * `ignore_skip_hint`: the pageblock skip hints are neither consulted nor set on an LRU folio's
+   * isolation. Full compactions (`compact_node()`, proactive ones) and `COMPACT_PRIO_SYNC_FULL`
+   * set it; false by default.
+   */
+  readonly ignoreSkipHint?: boolean;
+  /**
+   * `whole_zone`: the scanners start at the zone's ends, not where the last run left them
+   * (`compact_cached_migrate_pfn[]`, `compact_cached_free_pfn`). Full compactions and
+   * `COMPACT_PRIO_SYNC_FULL` set it; false by default.
+   */
+  readonly wholeZone?: boolean;
 }
 
 /**
@@ -864,6 +1400,28 @@ export const compactZone = (
       const ret = compactionSuitAllocationOrder(k, zone, order);
       if (ret !== CompactResult.CONTINUE) return done(ret);
     }
+    // Retried after the longest deferral: clear the skip hints first.
+    if (compactionRestarting(zone, order)) resetIsolationSuitableZone(k, zone);
+    const sync = mode !== MIGRATE_ASYNC;
+    // Where the scanners start: the zone's ends, or where the last run left them (reset to the
+    // ends when out of the zone).
+    let wholeZone = options.wholeZone ?? false;
+    let migratePfn = zone.startPfn;
+    let freePfn = pageblockStart(k, zone.endPfn - 1);
+    if (!wholeZone) {
+      migratePfn = zone.compactCachedMigratePfn[sync ? 1 : 0];
+      freePfn = zone.compactCachedFreePfn;
+      if (freePfn < zone.startPfn || freePfn >= zone.endPfn) {
+        freePfn = pageblockStart(k, zone.endPfn - 1);
+        zone.compactCachedFreePfn = freePfn;
+      }
+      if (migratePfn < zone.startPfn || migratePfn >= zone.endPfn) {
+        migratePfn = zone.startPfn;
+        zone.compactCachedMigratePfn[0] = migratePfn;
+        zone.compactCachedMigratePfn[1] = migratePfn;
+      }
+      if (migratePfn <= zone.compactInitMigratePfn) wholeZone = true;
+    }
     const cc: CompactControl = {
       zone,
       order,
@@ -873,17 +1431,25 @@ export const compactZone = (
       directCompaction: options.directCompaction ?? false,
       proactiveCompaction: options.proactiveCompaction ?? false,
       ignoreBlockSuitable: options.ignoreBlockSuitable ?? false,
+      ignoreSkipHint: options.ignoreSkipHint ?? false,
+      noSetSkipHint: false,
+      wholeZone,
       migratepages: new FolioList(k.memmap.lru),
       freepages: Array.from({ length: k.pageAlloc.maxOrder + 1 }, () => []),
       nrMigratepages: 0,
       nrFreepages: 0,
-      migratePfn: zone.startPfn,
-      freePfn: pageblockStart(k, zone.endPfn - 1),
+      migratePfn,
+      fastStartPfn: 0,
+      fastSearchFail: 0,
+      searchOrder: order,
+      freePfn,
       totalMigrateScanned: 0,
       totalFreeScanned: 0,
       contended: false,
     };
-    const sync = mode !== MIGRATE_ASYNC;
+    // An async run keeps the sync cached position with its own while the two are equal and it
+    // finds nothing to isolate, so a sync run after it does not scan the same blocks again.
+    let updateCached = !sync && zone.compactCachedMigratePfn[0] === zone.compactCachedMigratePfn[1];
     const edge = (event: "mm_compaction_begin" | "mm_compaction_end", status?: number) => {
       if (!k.trace.enabled) return;
       k.trace.emit({
@@ -910,7 +1476,11 @@ export const compactZone = (
           putbackMovablePages(k, cc.migratepages);
           break;
         }
+        if (isolate === "none" && updateCached) {
+          zone.compactCachedMigratePfn[1] = zone.compactCachedMigratePfn[0];
+        }
         if (isolate === "success") {
+          updateCached = false;
           const isolated = cc.nrMigratepages;
           const r = yield* Effect.exit(
             migratePages(
@@ -944,7 +1514,12 @@ export const compactZone = (
     } finally {
       putbackMovablePages(k, cc.migratepages);
       cc.migratepages.release();
-      releaseFreeList(k, cc);
+      // The next run's free scanner goes back up to the highest block released, so what this
+      // run returned is not left behind; never down (the scanners may have met and reset it).
+      if (cc.nrFreepages > 0) {
+        const freePfn = pageblockStart(k, releaseFreeList(k, cc));
+        if (freePfn > zone.compactCachedFreePfn) zone.compactCachedFreePfn = freePfn;
+      }
     }
     k.vmstat.count("compact_migrate_scanned", cc.totalMigrateScanned);
     k.vmstat.count("compact_free_scanned", cc.totalFreeScanned);
@@ -979,6 +1554,8 @@ export const compactNode = (
         gfp: GFP_KERNEL,
         proactiveCompaction: proactive,
         ignoreBlockSuitable: false,
+        ignoreSkipHint: true,
+        wholeZone: true,
       });
       if (proactive) {
         k.vmstat.count("compact_daemon_migrate_scanned", r.migrateScanned);
@@ -1107,6 +1684,8 @@ export const tryToCompactPages = (
         gfp,
         directCompaction: true,
         ignoreBlockSuitable: prio === CompactPriority.SYNC_FULL,
+        ignoreSkipHint: prio === CompactPriority.SYNC_FULL,
+        wholeZone: prio === CompactPriority.SYNC_FULL,
       });
       rc = Math.max(rc, result);
       if (!zone) continue;
@@ -1341,6 +1920,10 @@ export class CompactionState implements Compaction {
       this.k.trace.emit({ event: "mm_compaction_wakeup_kcompactd", nid, order });
     }
     this.wake(nid);
+  }
+
+  resetIsolationSuitable(nid: number): void {
+    resetIsolationSuitable(this.k, nid);
   }
 
   /** `compaction_proactiveness_sysctl_handler()`: a nonzero write wakes every daemon at once. */

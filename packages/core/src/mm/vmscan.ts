@@ -1090,6 +1090,8 @@ export class KswapdState implements Kswapd {
       if (node.stopping) return;
       let wokenEarly = false;
       if (self.mayRest(nid)) {
+        // Pages may be free to compact now: compaction's skip hints are cleared.
+        self.k.compaction.resetIsolationSuitable(nid);
         if (node.order > 0) self.k.compaction.wakeup(nid, node.order);
         wokenEarly = yield* self.sleep(node, KSWAPD_NAP_MS);
       }

@@ -1,0 +1,405 @@
+// Compaction's pageblock skip hints and cached scanner positions (mm/compaction.c, Linux 6.16):
+// isolation_suitable(), test_and_set_skip(), update_pageblock_skip(), update_cached_migrate(),
+// reset_cached_positions(), __reset_isolation_suitable() and compaction_restarting(), with the
+// PB_migrate_skip bit of include/linux/pageblock-flags.h and the zone's
+// compact_cached_migrate_pfn[] / compact_cached_free_pfn (include/linux/mmzone.h).
+import { Effect } from "effect";
+import { TestClock } from "effect/testing";
+import { describe, expect, it } from "vitest";
+import {
+  __GFP_COMP,
+  __GFP_THISNODE,
+  ALLOC_WMARK_MIN,
+  allocPagesDirectCompact,
+  CompactPriority,
+  CompactResult,
+  compactNode,
+  compactZone,
+  type Folio,
+  folioGet,
+  folioPut,
+  GFP_HIGHUSER_MOVABLE,
+  GFP_KERNEL,
+  type Kernel,
+  MIGRATE_ASYNC,
+  MIGRATE_MOVABLE,
+  MIGRATE_SYNC_LIGHT,
+  PG_lru,
+  resetIsolationSuitable,
+  type TraceEvent,
+} from "../../src/index";
+import {
+  boot,
+  expectConsistent,
+  fragmentNode,
+  run,
+  runP,
+  waitUntil,
+} from "../../src/testing/index";
+
+/** Every event of the run. */
+const record = (k: Kernel): TraceEvent[] => {
+  const events: TraceEvent[] = [];
+  k.trace.subscribe((e) => events.push(e));
+  return events;
+};
+
+/** The pageblocks (first PFNs) one scanner's isolation events went through, in order. */
+const blocks = (
+  events: TraceEvent[],
+  event: "mm_compaction_isolate_migratepages" | "mm_compaction_isolate_freepages",
+): number[] => [
+  ...new Set(events.flatMap((e) => (e.event === event ? [e.startPfn - (e.startPfn % 512)] : []))),
+];
+
+const begin = (events: TraceEvent[]) => {
+  const e = events.find((e) => e.event === "mm_compaction_begin");
+  return e && e.event === "mm_compaction_begin" ? [e.migratePfn, e.freePfn] : null;
+};
+
+/** A run's result when nothing could move: only the migration scanner looked. */
+const movedNothing = (result: CompactResult, migrateScanned: number) => ({
+  result,
+  migrateScanned,
+  freeScanned: 0,
+  migrated: 0,
+});
+
+/** The pages one kind of isolation event says were scanned. */
+const sum = (events: TraceEvent[], event: string): number =>
+  events.reduce((s, e) => (e.event === event && "nrScanned" in e ? s + e.nrScanned : s), 0);
+
+/** The skip hints of node `nid`'s pageblocks as a string of 0s and 1s, lowest block first. */
+const hints = (k: Kernel, nid: number) =>
+  Array.from(k.pageAlloc.zones[nid]!.pageblockSkip).join("");
+
+/** kcompactd's run for order 9 (kcompactd_do_work()): sync-light, hints on, cached positions. */
+const kcompactdRun = (k: Kernel, nid: number) =>
+  runP(compactZone(k, nid, { order: 9, mode: MIGRATE_SYNC_LIGHT }));
+
+/** A direct compaction's run at COMPACT_PRIO_SYNC_LIGHT (compact_zone_order()). */
+const directRun = (k: Kernel, nid: number) =>
+  runP(compactZone(k, nid, { order: 9, mode: MIGRATE_SYNC_LIGHT, directCompaction: true }));
+
+/**
+ * Takes node `nid`'s free blocks above order 0 as kernel memory (what {@link fragmentNode} leaves
+ * at the end of its churn), so that `fast_find_migrateblock()` finds no partly free pageblock and
+ * the migration scanner goes linearly. Returns the blocks taken, to free.
+ */
+const takeFreeBlocks = (k: Kernel, nid: number): Folio[] => {
+  const zone = k.pageAlloc.zones[nid]!;
+  const taken: Folio[] = [];
+  for (let order = zone.nrFree.length - 1; order > 0; order--) {
+    while (zone.nrFree[order]! > 0)
+      taken.push(run(k.allocFolio(nid, order, GFP_KERNEL | __GFP_THISNODE)));
+  }
+  return taken;
+};
+
+/**
+ * A 16 MiB node 1 (8 pageblocks of 512 pages) fragmented by {@link fragmentNode}: every other
+ * page in use (the even PFNs, LRU pages), the odd ones free; then every LRU folio gets an extra
+ * reference, as a pin would hold, so compaction can move nothing.
+ */
+const pinnedNode = async () => {
+  const k = boot({ nodes: ["16M", "16M"] });
+  const frag = await runP(fragmentNode(k, { nid: 1 }));
+  const zone = k.pageAlloc.zones[1]!;
+  const taken = takeFreeBlocks(k, 1);
+  const pinned: number[] = [];
+  for (let pfn = zone.startPfn; pfn < zone.endPfn; pfn++) {
+    if (k.memmap.test(pfn, PG_lru)) {
+      folioGet(k, pfn);
+      pinned.push(pfn);
+    }
+  }
+  const release = async () => {
+    for (const pfn of pinned) folioPut(k, pfn);
+    for (const folio of taken) k.folioPut(folio);
+    await runP(frag.release());
+    expectConsistent(k);
+  };
+  return { k, zone, release };
+};
+
+describe("cached scanner positions (compact_cached_migrate_pfn[], compact_cached_free_pfn)", () => {
+  it("a second run starts where the first stopped: the migration scanner past the block it finished; the fast free search moves the free scanner's", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    const leftovers = takeFreeBlocks(k, 1);
+    // Node 1: PFNs 262144..278528, 32 pageblocks; the scanners start at the zone's ends.
+    expect([zone.startPfn, zone.endPfn]).toEqual([262144, 278528]);
+    expect(zone.compactCachedMigratePfn).toEqual([262144, 262144]);
+    expect(zone.compactCachedFreePfn).toBe(278016);
+    const events = record(k);
+    const first = await kcompactdRun(k, 1);
+    // Block 0's 256 pages moved, which freed block 0: COMPACT_SUCCESS. Each of the eight batches
+    // found its targets by fast_isolate_freepages(): the tail of the order-0 free list, 277505,
+    // is in the top quarter; fast_isolate_around() then scans block 30 from its start for the
+    // rest: 64, 128 … 512 pages, plus the one list entry each search looked at.
+    expect(first).toEqual({
+      result: CompactResult.SUCCESS,
+      migrateScanned: 512,
+      freeScanned: 8 + 64 * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8),
+      migrated: 256,
+    });
+    expect(begin(events)).toEqual([262144, 278016]);
+    expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262144]);
+    expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([277504]);
+    // The last call into block 0 isolated nothing and reached its end (262656):
+    // update_cached_migrate() stores pageblock_end_pfn(262656), which for an aligned PFN is the
+    // end of the next block, 263168. The fast search saw nothing at or above the cached free PFN
+    // (its highest block, 277504, is below 278016), so that stays.
+    expect(zone.compactCachedMigratePfn).toEqual([263168, 263168]);
+    expect(zone.compactCachedFreePfn).toBe(278016);
+    // Block 0 was marked when its first LRU folio was isolated (test_and_set_skip()), block 30
+    // when fast_isolate_around() scanned it to its end.
+    expect(hints(k, 1)).toBe(`1${"0".repeat(29)}10`);
+    // Take the free block so that compaction has work again: a kernel folio of pageblock order.
+    const taken = run(k.allocFolio(1, 9, GFP_KERNEL | __GFP_THISNODE));
+    expect(taken.pfn).toBe(262144);
+    events.length = 0;
+    const second = await kcompactdRun(k, 1);
+    expect(second.result).toBe(CompactResult.SUCCESS);
+    // It starts where the first left off: block 2. Its fast searches take from the last block,
+    // whose pages now end the order-0 list; seeing a page at the cached free PFN's block, the
+    // search lowers that to the block below (compact_cached_free_pfn = highest - pageblock).
+    expect(begin(events)).toEqual([263168, 278016]);
+    expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([263168]);
+    expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([278016]);
+    expect(zone.compactCachedMigratePfn).toEqual([264192, 264192]);
+    expect(zone.compactCachedFreePfn).toBe(277504);
+    expect(hints(k, 1)).toBe(`101${"0".repeat(27)}11`);
+    // A full compaction (compact_node()) ignores the hints and the cached positions: it starts
+    // at the zone's ends. The folio of pageblock order in block 0 is passed over without a look
+    // (pageblock_skip_persistent(): suitable_migration_source() says no), so the first block
+    // scanned is block 1, which no run had scanned yet.
+    events.length = 0;
+    await runP(compactNode(k, 1));
+    expect(begin(events)).toEqual([262144, 278016]);
+    expect(blocks(events, "mm_compaction_isolate_migratepages")[0]).toBe(262656);
+    k.folioPut(taken);
+    for (const folio of leftovers) k.folioPut(folio);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+});
+
+describe("the asynchronous and synchronous cached migration PFNs", () => {
+  it("an async run moves compact_cached_migrate_pfn[0] only; the sync-light run after it starts at [1] and passes the block the async run marked", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    const leftovers = takeFreeBlocks(k, 1);
+    const events = record(k);
+    const direct = (mode: typeof MIGRATE_ASYNC | typeof MIGRATE_SYNC_LIGHT) =>
+      runP(
+        compactZone(k, 1, { order: 9, mode, gfp: GFP_HIGHUSER_MOVABLE, directCompaction: true }),
+      );
+    const asyncRun = await direct(MIGRATE_ASYNC);
+    // Asynchronous direct compaction takes its targets one by one from the order-0 list's tail
+    // (fast_isolate_around() does not scan on for it): 256 searches of one entry each.
+    expect(asyncRun).toEqual({
+      result: CompactResult.SUCCESS,
+      migrateScanned: 512,
+      freeScanned: 256,
+      migrated: 256,
+    });
+    // update_cached_migrate() raises [1] only for a run that is not MIGRATE_ASYNC.
+    expect(zone.compactCachedMigratePfn).toEqual([263168, 262144]);
+    const taken = run(k.allocFolio(1, 9, GFP_KERNEL | __GFP_THISNODE));
+    expect(taken.pfn).toBe(262144);
+    events.length = 0;
+    const sync = await direct(MIGRATE_SYNC_LIGHT);
+    expect(sync.result).toBe(CompactResult.SUCCESS);
+    // It starts at [1], the zone's start, and passes block 0 (allocated now, its hint set when
+    // the async run isolated its first LRU folio) for block 1, which the kernel memory taken at
+    // its end keeps from being freed, then block 2.
+    expect(begin(events)).toEqual([262144, 278016]);
+    expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262656, 263168]);
+    expect(hints(k, 1)).toBe(`111${"0".repeat(28)}1`);
+    k.folioPut(taken);
+    for (const folio of leftovers) k.folioPut(folio);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+});
+
+describe("pageblock skip hints (PB_migrate_skip)", () => {
+  it("alloc_contig_range() neither heeds nor sets them, and leaves the cached positions (ignore_skip_hint, no_set_skip_hint)", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    // Every block marked, as runs that found nothing would leave them.
+    for (let pfn = zone.startPfn; pfn < zone.endPfn; pfn += 512) zone.setPageblockSkip(pfn);
+    const events = record(k);
+    // Order 11 (8 MiB) is above MAX_PAGE_ORDER: alloc_contig_pages() clears a range by
+    // isolate_migratepages_range() and migrate_pages(MR_CONTIG_RANGE).
+    const folio = await runP(k.allocFolio(1, 11, __GFP_THISNODE));
+    expect(folio.order).toBe(11);
+    expect(blocks(events, "mm_compaction_isolate_migratepages").length).toBeGreaterThan(0);
+    expect(k.vmstat.get("pgmigrate_success")).toBeGreaterThan(0);
+    expect(hints(k, 1)).toBe("11111111");
+    expect(zone.compactCachedMigratePfn).toEqual([262144, 262144]);
+    expect(zone.compactCachedFreePfn).toBe(265728);
+    k.folioPut(folio);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
+  it("a block marked skip is not scanned again until reset_isolation_suitable() clears its hint", async () => {
+    const { k, zone, release } = await pinnedNode();
+    const first = await directRun(k, 1);
+    // Nothing can move: the migration scanner goes through blocks 0..6 (7 × 512 pages) without
+    // isolating, marking each at its end; block 7 is the free scanner's. The scanners meet:
+    // COMPACT_COMPLETE (the run started at the zone's start, cc->whole_zone), the cached positions
+    // back at the zone's ends, and compact_blockskip_flush set for a direct compaction.
+    expect(first).toEqual(movedNothing(CompactResult.COMPLETE, 3584));
+    expect(hints(k, 1)).toBe("11111110");
+    expect(zone.compactBlockskipFlush).toBe(true);
+    expect(zone.compactCachedMigratePfn).toEqual([262144, 262144]);
+    // Again: every block is marked, nothing is scanned.
+    const second = await directRun(k, 1);
+    expect(second).toEqual(movedNothing(CompactResult.COMPLETE, 0));
+    // kswapd's reset before it sleeps (kswapd_try_to_sleep()). The walk goes from both ends at
+    // once and meets in the middle: from the start it samples every 8th page of blocks 0..3,
+    // finds the pinned LRU pages (the even PFNs) and clears their hints; from the end it looks at
+    // blocks 7..4 for free pages only, and its samples (PFNs zone_end - 1 - k × 512, then every
+    // 8th page from the block's start: all even) miss the free pages, which are the odd PFNs.
+    // With a source but no target, both scanners start where the walks met (the "no distance"
+    // case): 264192 and 264191.
+    resetIsolationSuitable(k, 1);
+    expect(zone.compactBlockskipFlush).toBe(false);
+    expect(hints(k, 1)).toBe("00001110");
+    expect(zone.compactCachedMigratePfn).toEqual([264192, 264192]);
+    expect(zone.compactCachedFreePfn).toBe(264191);
+    expect(zone.compactInitMigratePfn).toBe(262144);
+    // A second reset without a direct compaction's scanners meeting in between does nothing.
+    zone.compactCachedFreePfn = 265728;
+    resetIsolationSuitable(k, 1);
+    expect(zone.compactCachedFreePfn).toBe(265728);
+    zone.compactCachedFreePfn = 264191;
+    // kcompactd starts there, and the scanners have met at once: partly skipped.
+    const third = await kcompactdRun(k, 1);
+    expect(third).toEqual(movedNothing(CompactResult.PARTIAL_SKIPPED, 0));
+    expect(zone.compactBlockskipFlush).toBe(false);
+    // The meeting reset the cached positions: the next run scans the four cleared blocks and
+    // passes over the three still marked.
+    const events = record(k);
+    const fourth = await kcompactdRun(k, 1);
+    expect(fourth).toEqual(movedNothing(CompactResult.COMPLETE, 2048));
+    expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([
+      262144, 262656, 263168, 263680,
+    ]);
+    expect(hints(k, 1)).toBe("11111110");
+    await release();
+  });
+
+  it("kswapd clears them when it goes to sleep on a balanced node (kswapd_try_to_sleep() → reset_isolation_suitable())", async () => {
+    const { k, zone, release } = await pinnedNode();
+    await directRun(k, 1);
+    expect(hints(k, 1)).toBe("11111110");
+    expect(zone.compactBlockskipFlush).toBe(true);
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        // kswapd() starts by trying to sleep: node 1 is balanced, so it resets first.
+        yield* k.kswapd.run();
+        yield* waitUntil(() => !zone.compactBlockskipFlush);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(hints(k, 1)).toBe("00001110");
+    expect(k.vmstat.get("pageoutrun")).toBe(0);
+    await release();
+    await runP(k.shutdown());
+  });
+
+  it("compaction_restarting(): after COMPACT_MAX_DEFER_SHIFT failures the deferred compaction clears the hints first", async () => {
+    const { k, zone, release } = await pinnedNode();
+    const gfp = GFP_HIGHUSER_MOVABLE | __GFP_COMP;
+    const scanned: number[] = [];
+    const results: CompactResult[] = [];
+    const hintsBefore: string[] = [];
+    while (results.length < 7) {
+      const before = k.vmstat.get("compact_migrate_scanned");
+      const marks = hints(k, 1);
+      const { result } = await runP(
+        allocPagesDirectCompact(
+          k,
+          gfp,
+          9,
+          1,
+          [1],
+          CompactPriority.SYNC_LIGHT,
+          null,
+          ALLOC_WMARK_MIN,
+        ),
+      );
+      if (result === CompactResult.DEFERRED) continue;
+      results.push(result);
+      scanned.push(k.vmstat.get("compact_migrate_scanned") - before);
+      hintsBefore.push(marks);
+    }
+    // The first failure marks blocks 0..6; the next five compactions (after 1, 3, 7, 15 and 31
+    // deferred tries) find every block marked and scan nothing.
+    expect(scanned.slice(0, 6)).toEqual([3584, 0, 0, 0, 0, 0]);
+    expect(hintsBefore).toEqual(["00000000", ...Array<string>(6).fill("11111110")]);
+    expect(results.slice(0, 6)).toEqual(Array<CompactResult>(6).fill(CompactResult.COMPLETE));
+    // The seventh, after 63 deferred tries at compact_defer_shift 6, restarts: the reset clears
+    // the hints its samples justify (blocks 0..3, as above), finds no target, and starts both
+    // scanners where its walks met, so they meet at once: COMPACT_PARTIAL_SKIPPED.
+    expect(zone.compactDeferShift).toBe(6);
+    expect(results[6]).toBe(CompactResult.PARTIAL_SKIPPED);
+    expect(scanned[6]).toBe(0);
+    expect(hints(k, 1)).toBe("00001110");
+    await release();
+  });
+});
+
+describe("the fast searches (fast_find_migrateblock(), fast_isolate_freepages())", () => {
+  it("kcompactd's run starts in the pageblock a free order-7 block points to, and takes its targets from the order-0 list's tail in the top quarter", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    // What the churn left above order 0, all in block 1 (262656..263167).
+    const movable = (order: number) => [...zone.freeArea[order]![MIGRATE_MOVABLE]!];
+    expect([1, 2, 6, 7].map(movable)).toEqual([[262970], [262972], [262976], [263040]]);
+    const events = record(k);
+    const r = await kcompactdRun(k, 1);
+    // fast_find_migrateblock(): order 9 > PAGE_ALLOC_COSTLY_ORDER; from order 8 down to 3 the
+    // first movable free block below the first half of the scanners' distance
+    // (pageblock_start_pfn(262144 + 15872 / 2) = 269824) is the order-7 one at 263040: the scan
+    // starts at its pageblock, 262656, the one entry it looked at counted as scanned. Block 1 has
+    // 157 pages in use; moving them frees it.
+    expect(begin(events)).toEqual([262144, 278016]);
+    expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262656]);
+    expect(r).toEqual({
+      result: CompactResult.SUCCESS,
+      migrateScanned: 1 + 512,
+      freeScanned: 963,
+      migrated: 157,
+    });
+    // fast_isolate_freepages(): from search_order 8 round-robin down, at most 256 entries at the
+    // scan's start; orders 7, 6, 2 and 1 show one entry each below the top half, then the
+    // order-0 list's tail, 277505, is in the top quarter (at or above 273920): taken, 5 looked at.
+    const fast = events.flatMap((e) =>
+      e.event === "mm_compaction_fast_isolate_freepages"
+        ? [[e.startPfn, e.endPfn, e.nrScanned, e.nrTaken]]
+        : [],
+    );
+    expect(fast[0]).toEqual([270336, 278016, 5, 1]);
+    expect(fast.length).toBe(5);
+    // The rest of each batch came from around it, block 30.
+    expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([277504]);
+    expect(k.vmstat.get("compact_free_scanned")).toBe(
+      sum(events, "mm_compaction_isolate_freepages") +
+        sum(events, "mm_compaction_fast_isolate_freepages"),
+    );
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+});
