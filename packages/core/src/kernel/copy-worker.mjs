@@ -7,22 +7,23 @@
 // doorbell): it drops every view of that kernel's memory, says so, collects (see below), and
 // waits, idle, for a message with the buffers of its next engine, so that the next kernel need
 // not start a thread.
-import { setFlagsFromString } from "node:v8";
+import { GCProfiler, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 
 // A detached worker sits idle, and an idle thread never collects garbage on its own, so the views
 // of its last kernel's memory it dropped would keep that memory alive. It collects on detach: the
-// young generation at once (a scavenge, a fraction of a millisecond; views made for an engine that
-// served briefly are still there), and the whole heap (several milliseconds) once it has stayed
-// idle for IDLE_COLLECT_MS, or at the MAJOR_EVERY-th detach since the last whole-heap collection,
-// for views an engine that served long enough had promoted. A test suite that boots a kernel per
-// case hands the worker its next engine within milliseconds, and used to pay a whole-heap
-// collection per case and thread.
+// young generation (a scavenge, a fraction of a millisecond), which frees the views unless a
+// collection promoted them; and the whole heap (several milliseconds) instead when one may have:
+// when any collection ran between the worker's last collection and the detach (the views, made
+// from the engine's message, live only in that span), which a GCProfiler over that span says, or
+// at the MAJOR_EVERY-th detach since the last whole-heap collection, a bound that does not rest on
+// that reasoning. A test suite that boots a kernel per case hands the worker an engine per case,
+// whose rounds allocate too little to start a collection, and used to pay a whole-heap collection
+// every few cases.
 setFlagsFromString("--expose-gc");
 const collect = runInNewContext("gc");
-const IDLE_COLLECT_MS = 50;
-const MAJOR_EVERY = 8;
+const MAJOR_EVERY = 64;
 
 // The control words and descriptor width, as copy_engine.ts lays them out and passes them.
 const { DOORBELL, COUNT, DONE, FAULT, PARK, FIELDS, DETACH } = workerData.layout;
@@ -54,12 +55,13 @@ const serve = ({
     return false;
   };
 
-  const where = (pfn, offset) => {
-    const at = pfn + Math.floor(offset / pageSize);
-    return [
-      views[Math.floor(at / pagesPerSection)],
-      (at % pagesPerSection) * pageSize + (offset % pageSize),
-    ];
+  // Where byte `offset` of the memory at `pfn` lies: the index of its section and the byte in it.
+  // Two numbers, not an object, so that a round allocates nothing but the views it copies through.
+  let at = 0;
+  const sectionOf = (pfn, offset) => {
+    const page = pfn + Math.floor(offset / pageSize);
+    at = (page % pagesPerSection) * pageSize + (offset % pageSize);
+    return Math.floor(page / pagesPerSection);
   };
 
   let seen = 0;
@@ -89,9 +91,10 @@ const serve = ({
         Atomics.store(failed, tag, 1);
         continue;
       }
-      const [from, fromAt] = where(src, srcOffset);
-      const [to, toAt] = where(dst, dstOffset);
-      to.set(from.subarray(fromAt, fromAt + length), toAt);
+      const from = views[sectionOf(src, srcOffset)];
+      const fromAt = at;
+      const to = views[sectionOf(dst, dstOffset)];
+      to.set(from.subarray(fromAt, fromAt + length), at);
     }
     Atomics.store(control, DONE, seen);
     Atomics.notify(control, DONE);
@@ -100,27 +103,32 @@ const serve = ({
 
 // Every engine, the first included, sends its buffers by message; between engines the worker
 // is idle and holds none.
-let idle;
-let detaches = 0;
-const collectAll = () => {
-  idle = undefined;
-  detaches = 0;
-  collect();
+const profiled = () => {
+  const profiler = new GCProfiler();
+  profiler.start();
+  return profiler;
 };
+/** Records every collection since the worker's last one; null from a detach to that collection. */
+let collections = profiled();
+let detaches = 0;
 parentPort.on("message", (buffers) => {
-  clearTimeout(idle);
-  idle = undefined;
+  // A message read before the last detach's collection ran: that collection runs after this engine.
+  collections ??= profiled();
   if (!serve(buffers)) return;
+  const collected = collections.stop().statistics.length > 0;
+  collections = null;
   // Detached: it holds no view of the last kernel's memory now, so the engine may let go of it at
-  // once. The collections that free that memory run next, on this thread, once this handler (and
-  // the message holding the buffers) is gone; the engine does not wait for them, and a message
-  // from the next engine is read after the scavenge.
+  // once. The collection that frees that memory runs next, on this thread, once this handler (and
+  // the message holding the buffers) is gone; the engine does not wait for it.
   parentPort.postMessage("detached");
-  if (++detaches >= MAJOR_EVERY) setImmediate(collectAll);
-  else {
-    setImmediate(() => collect({ type: "minor" }));
-    idle = setTimeout(collectAll, IDLE_COLLECT_MS);
-  }
+  const whole = collected || ++detaches >= MAJOR_EVERY;
+  if (whole) detaches = 0;
+  setImmediate(() => {
+    if (whole) collect();
+    else collect({ type: "minor" });
+    collections?.stop();
+    collections = profiled();
+  });
 });
 
 // Running: the engine that started this thread may offer it work.

@@ -1,9 +1,10 @@
 import { Effect, Fiber } from "effect";
 import { TestClock } from "effect/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { CopyEngine } from "../../src/index";
+import { CopyEngine, Kernel } from "../../src/index";
 import {
   boot,
+  collectGarbage,
   drainIdleCopyWorkers,
   expectBytes,
   idleCopyWorkers,
@@ -104,6 +105,40 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
     expect(second.dst.bytes().every((b) => b === 77)).toBe(true);
     expectBytes(first.dst.bytes(), firstDst);
     expect(second.engine.spawned).toBe(2);
+  });
+
+  // A detached worker scavenges, which frees the views of a kernel it served briefly; one whose
+  // heap collected while it served (its views may be old by then) collects the whole heap.
+  it("a kept worker whose heap collected while it served still lets go of that kernel's memory", async () => {
+    const k = run(Kernel.boot({ nodes: ["64M", "64M"] }));
+    const engine = new CopyEngine(k, { threads: 1 });
+    const src = run(k.allocFolio(0, 4));
+    const dst = run(k.allocFolio(1, 4));
+    src.bytes().set(pattern(src.size, 5));
+    // Rounds of 4,096 copies of 16 bytes: each copy makes a view in the worker, enough to fill
+    // its young generation many times over, so the kernel's buffers outlive collections there.
+    const copies = 4096;
+    for (let round = 0; round < 16; round++) {
+      engine.begin(copies);
+      let queued = 0;
+      for (let i = 0; i < copies; i++)
+        if (engine.push(0, src.pfn, dst.pfn, i * 16, 16, i)) queued++;
+      expect(queued).toBe(copies);
+      await Effect.runPromise(engine.run());
+    }
+    expectBytes(dst.bytes(), src.bytes());
+    const nodeBytes = 128 * 2 ** 20;
+    const before = process.memoryUsage().arrayBuffers;
+    expect(before).toBeGreaterThanOrEqual(nodeBytes);
+    await Effect.runPromise(k.shutdown());
+    // The bytes leave the process once both threads have dropped them (see lifecycle.test.ts).
+    let released = 0;
+    for (let round = 0; round < 100 && released < nodeBytes; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      collectGarbage();
+      released = before - process.memoryUsage().arrayBuffers;
+    }
+    expect(released).toBeGreaterThanOrEqual(nodeBytes);
   });
 
   // kernel/workqueue.c: a worker pool keeps an idle worker ready (may_start_working()), and
