@@ -92,6 +92,7 @@ import {
   DMA_TRANS_NOERROR,
   type DmaAsyncTxDescriptor,
   DmaChan,
+  type DmaDeviceOps,
   dmaAsyncIssuePending,
   dmaCapSet,
   dmaengineGetDmaDevice,
@@ -242,6 +243,8 @@ interface DcbmState {
   readonly offloadPolicy: OffloadPolicy;
   /** The module skeleton: `offloading`, the driver lock, the migrator, the reason mask. */
   readonly module: MigratorModule;
+  /** {@link dmaDescriptors}' count and the device it counts for, made once per device. */
+  descriptors: { readonly device: DmaDeviceOps; readonly count: DmaDescriptorCount } | null;
 }
 
 /** One channel's share of a batch. Models the seed's `struct dma_work`. */
@@ -526,11 +529,19 @@ const foliosCopyDma = (
 const dmaDescriptors = (dcbm: DcbmState): DmaDescriptorCount | undefined => {
   const device = dmaEngineCore(dcbm.kernel).devices.find((d) => dmaHasCap(DMA_MEMCPY, d.capMask));
   if (!device) return undefined;
-  return (folios, folioBytes) => {
+  // One count per device, which remembers its last answer: a policy that declines batch after
+  // batch of one shape builds no scratch table and no closure per batch.
+  if (dcbm.descriptors?.device === device) return dcbm.descriptors.count;
+  let last = { folios: 0, folioBytes: 0, segments: 0 };
+  const count: DmaDescriptorCount = (folios, folioBytes) => {
+    if (folios === last.folios && folioBytes === last.folioBytes) return last.segments;
     const bytes = Math.max(1, Math.round(folioBytes / device.pageSize)) * device.pageSize;
-    const segments = dmaMapSgtableSegments(device, folios, bytes);
-    return segments > 0 ? segments : folios;
+    const mapped = dmaMapSgtableSegments(device, folios, bytes);
+    last = { folios, folioBytes, segments: mapped > 0 ? mapped : folios };
+    return last.segments;
   };
+  dcbm.descriptors = { device, count };
+  return count;
 };
 
 /** Copies the batch gathered in `srcs`/`dsts` over up to `want` channels. */
@@ -751,6 +762,7 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
       () => calibrateCopyCost(kernel),
       options.costProfile,
     ),
+    descriptors: null,
     // The skeleton is built from the state; the state's functions reach it only once loaded.
     get module() {
       return module;

@@ -84,6 +84,10 @@ interface ClassState {
   regretNs: number;
 }
 
+/** The model's two choices, shared: {@link OffloadLearner.choose} with nothing learned. */
+const MODEL_TAKES = Object.freeze({ taken: true, basis: "model" as const });
+const MODEL_DECLINES = Object.freeze({ taken: false, basis: "model" as const });
+
 const newArm = (): ArmState => ({ recent: [], samples: 0, exploring: 0 });
 
 /** A choice's cost per byte: the median of its recent batches, the lower middle of an even count. */
@@ -175,6 +179,9 @@ export class OffloadLearner {
     batch: CopyBatch,
     modelTakes: boolean,
   ): { readonly taken: boolean; readonly basis: OffloadBasis } {
+    // Nothing learned at all (a policy without `batchDone`): the model's choice, with no class
+    // key to build, so that a declined batch costs the policy no allocation.
+    if (this.classes.size === 0) return modelTakes ? MODEL_TAKES : MODEL_DECLINES;
     const s = this.classes.get(offloadClassOf(batch));
     if (!s) return { taken: modelTakes, basis: "model" };
     // The cheaper choice: by what the class measured when it measured both (the offload by the
