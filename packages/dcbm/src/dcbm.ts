@@ -32,7 +32,8 @@
  * Beyond the seed, a policy (`policy`: `always`, the seed's, by default, or `adaptive`): with
  * `adaptive` the driver offloads a batch only when the copy-cost model (`migrate_copy_cost.ts`
  * of the core) predicts its channels finish no later than the CPU copy, and otherwise declines it
- * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows); with the `learn` option, once it has
+ * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows); with the `learn` option (on by
+ * default), once it has
  * measured batches like it both ways (each batch's wall time, from `batchDone`), it takes the
  * cheaper instead (`OffloadLearner` of the core). Each decision is counted (`batches_taken`,
  * `batches_declined`) and traced (`mm_migrate_offload_decision`).
@@ -188,9 +189,10 @@ export interface DcbmOptions {
   readonly costProfile?: CopyCostProfile;
   /**
    * Whether `adaptive` learns from whole batches (`OffloadLearner` of the core: each batch's wall
-   * time, from `batchDone`) and takes the cheaper once measured; default false, the copy-cost
-   * model alone. Measured only on a loaded machine so far (docs/benchmarks.md), so it is not the
-   * default.
+   * time, from `batchDone`) and takes the cheaper once measured; default true. False: the
+   * copy-cost model alone, which compares copy steps and declines the batches of small folios
+   * whose batch flow with DMA beats the per-folio path although the copy alone does not
+   * (docs/benchmarks.md).
    */
   readonly learn?: boolean;
 }
@@ -755,7 +757,7 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
     foliosMigrated: 0,
     foliosFailures: 0,
     policy: options.policy ?? "always",
-    learn: options.learn ?? false,
+    learn: options.learn ?? true,
     offloadPolicy: new OffloadPolicy(
       kernel,
       DCBM_MIGRATOR_NAME,

@@ -23,7 +23,8 @@
  * threads): the `auto` thread policy counts idle CPUs from the load average, uses one thread per
  * idle CPU and the initiator's, and offloads a batch only when the copy-cost model
  * (`migrate_copy_cost.ts` of the core) predicts the threads finish no later than the CPU copy;
- * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). With the `learn` option, once
+ * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). With the `learn` option (on by
+ * default), once
  * it has measured batches like it both ways (each batch's wall time, from `batchDone`), it takes
  * the cheaper instead (`OffloadLearner` of the core). Each decision is counted (`batches_taken`,
  * `batches_declined`) and traced (`mm_migrate_offload_decision`).
@@ -111,9 +112,10 @@ export interface MtcopyOptions {
   readonly idleCpus?: () => number;
   /**
    * Whether `auto` learns from whole batches (`OffloadLearner` of the core: each batch's wall
-   * time, from `batchDone`) and takes the cheaper once measured; default false, the copy-cost
-   * model alone. Measured only on a loaded machine so far, where it took batches of 2 MiB folios
-   * that ran slower than the CPU path (docs/benchmarks.md), so it is not the default.
+   * time, from `batchDone`) and takes the cheaper once measured; default true. False: the
+   * copy-cost model alone, which compares copy steps and declines the batches of small folios
+   * whose batch flow with copy threads beats the per-folio path although the copy alone does not
+   * (docs/benchmarks.md).
    */
   readonly learn?: boolean;
   /** Copies one thread's ring holds per round (default 4096); larger batches run in rounds. */
@@ -339,7 +341,7 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         : decideAuto(dst, src, batch),
     // `auto` with `learn` learns what each batch it decided really cost, whoever copied it.
     // Without `learn` there is no batchDone: no batch pays to report its end.
-    ...(options.learn
+    ...((options.learn ?? true)
       ? {
           batchDone: (outcome: BatchOutcome) => {
             if (policy === "auto") offloadPolicy.batchDone(outcome);

@@ -391,13 +391,14 @@ describe("mtcopy: the auto policy (the copy-cost model)", () => {
     expect(read("batches_declined")).toBe("0\n");
   });
 
-  it("learns from whole batches only with the learn option: each batch turned down is the CPU's", async () => {
-    for (const learn of [false, true]) {
+  it("learns from whole batches unless the learn option is false (the default learns): each batch turned down is the CPU's", async () => {
+    for (const option of [false, true, undefined]) {
+      const learn = option ?? true;
       const { kernel, driver } = await boot({
         threads: "auto",
         idleCpus: () => 0,
         costProfile: AUTO_PROFILE,
-        learn,
+        ...(option === undefined ? {} : { learn: option }),
       });
       await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
       // Without learn no batchDone at all: a batch pays nothing to report its end.
