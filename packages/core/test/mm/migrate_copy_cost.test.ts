@@ -249,19 +249,25 @@ describe("offloadDecision: the adaptive policy", () => {
   });
 });
 
+/** A policy on the fixed profile in a fresh kernel, and the decision events it emits. */
+const tracedPolicy = () => {
+  const kernel = boot({ nodes: ["16M", "16M"] });
+  const events: MmMigrateOffloadDecision[] = [];
+  kernel.trace.subscribe((e) => {
+    if (e.event === "mm_migrate_offload_decision") events.push(e);
+  });
+  const policy = new OffloadPolicy(
+    kernel,
+    "TEST",
+    () => Effect.die(new Error("a fixed profile is never calibrated")),
+    PROFILE,
+  );
+  return { events, policy };
+};
+
 describe("OffloadPolicy: decisions, counters, the trace event and the correction", () => {
   it("learns from offloads that cost more than predicted (not the first, cold one), and forgets a hundredth per decline", async () => {
-    const kernel = boot({ nodes: ["16M", "16M"] });
-    const events: MmMigrateOffloadDecision[] = [];
-    kernel.trace.subscribe((e) => {
-      if (e.event === "mm_migrate_offload_decision") events.push(e);
-    });
-    const policy = new OffloadPolicy(
-      kernel,
-      "TEST",
-      () => Effect.die(new Error("a fixed profile is never calibrated")),
-      PROFILE,
-    );
+    const { events, policy } = tracedPolicy();
     const b = batch(16, 2 * MiB);
     const dma = { kind: "dma", channels: 4 } as const;
     // 4 channels: 5000 + 4·1000 + 16·200, 4 descriptors of 300 + 524288 on the slowest, 10000:
@@ -348,17 +354,7 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
   });
 
   it("decides a run of batches of one shape as offloadDecision does, each with the correction of its turn, and a batch of another shape or lanes on its own", () => {
-    const kernel = boot({ nodes: ["16M", "16M"] });
-    const events: MmMigrateOffloadDecision[] = [];
-    kernel.trace.subscribe((e) => {
-      if (e.event === "mm_migrate_offload_decision") events.push(e);
-    });
-    const policy = new OffloadPolicy(
-      kernel,
-      "TEST",
-      () => Effect.die(new Error("a fixed profile is never calibrated")),
-      PROFILE,
-    );
+    const { events, policy } = tracedPolicy();
     const b = batch(512, 4 * KiB);
     const one = { kind: "dma", channels: 1 } as const;
     // 796288 ns on one channel against 575488 on the CPU (above): declined three times, the
