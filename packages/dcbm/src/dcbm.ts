@@ -32,7 +32,8 @@
  * Beyond the seed, a policy (`policy`: `always`, the seed's, by default, or `adaptive`): with
  * `adaptive` the driver offloads a batch only when the copy-cost model (`migrate_copy_cost.ts`
  * of the core) predicts its channels finish no later than the CPU copy, and otherwise declines it
- * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows); with the `learn` option, once it has
+ * (`-EOPNOTSUPP`, the CPU copy at no cost, as v5 allows); with the `learn` option (on by
+ * default), once it has
  * measured batches like it both ways (each batch's wall time, from `batchDone`), it takes the
  * cheaper instead (`OffloadLearner` of the core). Each decision is counted (`batches_taken`,
  * `batches_declined`) and traced (`mm_migrate_offload_decision`).
@@ -92,6 +93,7 @@ import {
   DMA_TRANS_NOERROR,
   type DmaAsyncTxDescriptor,
   DmaChan,
+  type DmaDeviceOps,
   dmaAsyncIssuePending,
   dmaCapSet,
   dmaengineGetDmaDevice,
@@ -187,9 +189,10 @@ export interface DcbmOptions {
   readonly costProfile?: CopyCostProfile;
   /**
    * Whether `adaptive` learns from whole batches (`OffloadLearner` of the core: each batch's wall
-   * time, from `batchDone`) and takes the cheaper once measured; default false, the copy-cost
-   * model alone. Measured only on a loaded machine so far (docs/benchmarks.md), so it is not the
-   * default.
+   * time, from `batchDone`) and takes the cheaper once measured; default true. False: the
+   * copy-cost model alone, which compares copy steps and declines the batches of small folios
+   * whose batch flow with DMA beats the per-folio path although the copy alone does not
+   * (docs/benchmarks.md).
    */
   readonly learn?: boolean;
 }
@@ -242,6 +245,8 @@ interface DcbmState {
   readonly offloadPolicy: OffloadPolicy;
   /** The module skeleton: `offloading`, the driver lock, the migrator, the reason mask. */
   readonly module: MigratorModule;
+  /** {@link dmaDescriptors}' count and the device it counts for, made once per device. */
+  descriptors: { readonly device: DmaDeviceOps; readonly count: DmaDescriptorCount } | null;
 }
 
 /** One channel's share of a batch. Models the seed's `struct dma_work`. */
@@ -526,11 +531,19 @@ const foliosCopyDma = (
 const dmaDescriptors = (dcbm: DcbmState): DmaDescriptorCount | undefined => {
   const device = dmaEngineCore(dcbm.kernel).devices.find((d) => dmaHasCap(DMA_MEMCPY, d.capMask));
   if (!device) return undefined;
-  return (folios, folioBytes) => {
+  // One count per device, which remembers its last answer: a policy that declines batch after
+  // batch of one shape builds no scratch table and no closure per batch.
+  if (dcbm.descriptors?.device === device) return dcbm.descriptors.count;
+  let last = { folios: 0, folioBytes: 0, segments: 0 };
+  const count: DmaDescriptorCount = (folios, folioBytes) => {
+    if (folios === last.folios && folioBytes === last.folioBytes) return last.segments;
     const bytes = Math.max(1, Math.round(folioBytes / device.pageSize)) * device.pageSize;
-    const segments = dmaMapSgtableSegments(device, folios, bytes);
-    return segments > 0 ? segments : folios;
+    const mapped = dmaMapSgtableSegments(device, folios, bytes);
+    last = { folios, folioBytes, segments: mapped > 0 ? mapped : folios };
+    return last.segments;
   };
+  dcbm.descriptors = { device, count };
+  return count;
 };
 
 /** Copies the batch gathered in `srcs`/`dsts` over up to `want` channels. */
@@ -744,13 +757,14 @@ export const dcbmDriver = (kernel: Kernel, options: DcbmOptions = {}): DcbmDrive
     foliosMigrated: 0,
     foliosFailures: 0,
     policy: options.policy ?? "always",
-    learn: options.learn ?? false,
+    learn: options.learn ?? true,
     offloadPolicy: new OffloadPolicy(
       kernel,
       DCBM_MIGRATOR_NAME,
       () => calibrateCopyCost(kernel),
       options.costProfile,
     ),
+    descriptors: null,
     // The skeleton is built from the state; the state's functions reach it only once loaded.
     get module() {
       return module;

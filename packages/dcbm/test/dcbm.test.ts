@@ -577,6 +577,21 @@ describe("dcbm: the adaptive policy (the copy-cost model)", () => {
     expect(read(kernel, "policy")).toBe("always [adaptive]\n");
   });
 
+  it("learns from whole batches by default, and not with learn false (no batchDone then)", async () => {
+    for (const option of [undefined, true, false]) {
+      const { kernel } = await boot(
+        {},
+        {
+          policy: "adaptive",
+          costProfile: dmaProfile(4),
+          ...(option === undefined ? {} : { learn: option }),
+        },
+      );
+      await write(kernel, "offloading", "1");
+      expect(kernel.migrateOffload.copier?.batchDone === undefined).toBe(option === false);
+    }
+  });
+
   it("declines 4 KiB folios on one slow channel and takes them on four fast ones; counts and traces each", async () => {
     const { kernel, dma, driver } = await boot(
       {},

@@ -10,6 +10,7 @@
 // drivers/migoffcopy/mtcopy/copy_pages.c: the CPU_MT_COPY migrator module.
 export {
   idleCpus,
+  idleCpusOf,
   MAX_NUM_COPY_THREADS,
   MTCOPY_MIGRATOR_NAME,
   MTCOPY_MODULE_NAME,

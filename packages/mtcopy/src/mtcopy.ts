@@ -23,7 +23,8 @@
  * threads): the `auto` thread policy counts idle CPUs from the load average, uses one thread per
  * idle CPU and the initiator's, and offloads a batch only when the copy-cost model
  * (`migrate_copy_cost.ts` of the core) predicts the threads finish no later than the CPU copy;
- * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). With the `learn` option, once
+ * otherwise it declines (`-EOPNOTSUPP`, the CPU copy at no cost). With the `learn` option (on by
+ * default), once
  * it has measured batches like it both ways (each batch's wall time, from `batchDone`), it takes
  * the cheaper instead (`OffloadLearner` of the core). Each decision is counted (`batches_taken`,
  * `batches_declined`) and traced (`mm_migrate_offload_decision`).
@@ -111,9 +112,10 @@ export interface MtcopyOptions {
   readonly idleCpus?: () => number;
   /**
    * Whether `auto` learns from whole batches (`OffloadLearner` of the core: each batch's wall
-   * time, from `batchDone`) and takes the cheaper once measured; default false, the copy-cost
-   * model alone. Measured only on a loaded machine so far, where it took batches of 2 MiB folios
-   * that ran slower than the CPU path (docs/benchmarks.md), so it is not the default.
+   * time, from `batchDone`) and takes the cheaper once measured; default true. False: the
+   * copy-cost model alone, which compares copy steps and declines the batches of small folios
+   * whose batch flow with copy threads beats the per-folio path although the copy alone does not
+   * (docs/benchmarks.md).
    */
   readonly learn?: boolean;
   /** Copies one thread's ring holds per round (default 4096); larger batches run in rounds. */
@@ -125,26 +127,63 @@ export interface MtcopyOptions {
   readonly workerUrl?: string | URL;
 }
 
-/** The last {@link idleCpus} answer and when it was read (`performance.now()`, ms). */
-let idleCache = { at: Number.NEGATIVE_INFINITY, idle: 0 };
-
 /**
- * CPUs idle enough for copy threads: the machine's CPUs less its one-minute load average (which
- * counts this process's threads too), less the initiating thread, which is busy migrating. The
- * kernel updates the load average every 5 s (`LOAD_FREQ`, `kernel/sched/loadavg.c`), so the answer
- * is read again at most once a second; a batch pays for no system call.
+ * Idle CPUs for copy threads besides the initiating thread's: the machine's `cpus` less what
+ * other processes keep busy (the load average `load` less this process's own share `ownLoad`,
+ * its threads' CPU time over the same time), less the initiating thread's CPU, to the nearest
+ * whole CPU and at least 0. A CPU other processes keep busy less than half the time counts as
+ * idle. For instance, 2 CPUs at load average 1.6 of which this process's threads make 1.5: the
+ * others 0.1, `round(2 - 0.1 - 1) = 1` idle CPU; at load 12, none.
  *
  * Beyond the seed (Zi Yan's TODO of idle CPUs only): models `num_online_cpus()`
- * (`include/linux/cpumask.h`) less the load average `avenrun` (`kernel/sched/loadavg.c`).
+ * (`include/linux/cpumask.h`) less the load average `avenrun` (`kernel/sched/loadavg.c`) that
+ * other tasks make.
+ *
+ * @param cpus - the machine's CPUs, at least 1.
+ * @param load - the one-minute load average, which counts this process's runnable threads too.
+ * @param ownLoad - this process's threads' CPU time over wall time, averaged as `load` is.
+ * @returns whole CPUs, at least 0 and at most `cpus - 1`.
+ *
+ * @category mtcopy driver
+ */
+export const idleCpusOf = (cpus: number, load: number, ownLoad: number): number =>
+  Math.max(0, Math.min(cpus - 1, Math.round(cpus - Math.max(0, load - ownLoad) - 1)));
+
+/**
+ * The last {@link idleCpus} answer and when it was read (`performance.now()`, ms), with this
+ * process's CPU time then (µs) and its own load, averaged as the one-minute load average is.
+ */
+let idleCache = { at: Number.NEGATIVE_INFINITY, idle: 0, cpuUs: 0, ownLoad: 0 };
+
+/** The one-minute load average's time constant, ms (`EXP_1`, `include/linux/sched/loadavg.h`). */
+const LOAD_WINDOW_MS = 60_000;
+
+/**
+ * CPUs idle enough for copy threads ({@link idleCpusOf}): the machine's CPUs less the one-minute
+ * load average that other processes make (the load average less this process's own CPU time
+ * over the same time, its copy threads included), less the initiating thread, which is busy
+ * migrating. The kernel updates the load average every 5 s (`LOAD_FREQ`,
+ * `kernel/sched/loadavg.c`), so the answer is read again at most once a second; a batch pays for
+ * no system call. This process's share is averaged as the load average is, over a minute: at the
+ * first read, its CPU time since it started over that time.
  *
  * @category mtcopy driver
  */
 export const idleCpus = (): number => {
   const now = performance.now();
   if (now - idleCache.at >= 1000) {
+    const usage = process.cpuUsage();
+    const cpuUs = usage.user + usage.system;
+    const first = idleCache.at === Number.NEGATIVE_INFINITY;
+    const spanMs = first ? process.uptime() * 1000 : now - idleCache.at;
+    const recent = (cpuUs - (first ? 0 : idleCache.cpuUs)) / 1000 / Math.max(1, spanMs);
+    const keep = first ? 0 : Math.exp(-spanMs / LOAD_WINDOW_MS);
+    const ownLoad = idleCache.ownLoad * keep + recent * (1 - keep);
     idleCache = {
       at: now,
-      idle: Math.max(0, availableParallelism() - Math.max(1, Math.ceil(loadavg()[0]!))),
+      cpuUs,
+      ownLoad,
+      idle: idleCpusOf(availableParallelism(), loadavg()[0]!, ownLoad),
     };
   }
   return idleCache.idle;
@@ -302,7 +341,7 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
         : decideAuto(dst, src, batch),
     // `auto` with `learn` learns what each batch it decided really cost, whoever copied it.
     // Without `learn` there is no batchDone: no batch pays to report its end.
-    ...(options.learn
+    ...((options.learn ?? true)
       ? {
           batchDone: (outcome: BatchOutcome) => {
             if (policy === "auto") offloadPolicy.batchDone(outcome);

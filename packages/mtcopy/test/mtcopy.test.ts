@@ -20,6 +20,7 @@ import {
 import { Effect, Fiber } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  idleCpusOf,
   MTCOPY_SYSFS_DIR,
   type MtcopyDriver,
   type MtcopyOptions,
@@ -390,13 +391,14 @@ describe("mtcopy: the auto policy (the copy-cost model)", () => {
     expect(read("batches_declined")).toBe("0\n");
   });
 
-  it("learns from whole batches only with the learn option: each batch turned down is the CPU's", async () => {
-    for (const learn of [false, true]) {
+  it("learns from whole batches unless the learn option is false (the default learns): each batch turned down is the CPU's", async () => {
+    for (const option of [false, true, undefined]) {
+      const learn = option ?? true;
       const { kernel, driver } = await boot({
         threads: "auto",
         idleCpus: () => 0,
         costProfile: AUTO_PROFILE,
-        learn,
+        ...(option === undefined ? {} : { learn: option }),
       });
       await runP(kernel.fs.write(`${MTCOPY_SYSFS_DIR}/offloading`, "1"));
       // Without learn no batchDone at all: a batch pays nothing to report its end.
@@ -442,5 +444,24 @@ describe("mtcopy: the auto policy (the copy-cost model)", () => {
     expect(patternIntact(proc, addr, 64 * 4096, 5)).toBe(true);
     // The 64 pages moved off node 0 came back to it free; calibration's blocks did too.
     expect(kernel.pageAlloc.nodeFreePages(0)).toBe(free + 64);
+  });
+});
+
+describe("idleCpusOf: the CPUs auto's copy threads may use besides the initiator's", () => {
+  it("counts the CPUs other processes leave, this process's own load not among them", () => {
+    // 2 CPUs, load 1.6 of which this process makes 1.5: others 0.1, round(2 - 0.1 - 1) = 1.
+    expect(idleCpusOf(2, 1.6, 1.5)).toBe(1);
+    // The same load made by another process: round(2 - 1.6 - 1) = round(-0.6), none.
+    expect(idleCpusOf(2, 1.6, 0)).toBe(0);
+    // A CPU others keep busy less than half the time is idle: round(2 - 0.4 - 1) = 1; more, not.
+    expect(idleCpusOf(2, 0.4, 0)).toBe(1);
+    expect(idleCpusOf(2, 0.6, 0)).toBe(0);
+    // A loaded machine (load average 12, this process 1.5): none of 2; of 16, round(4.5) = 5.
+    expect(idleCpusOf(2, 12, 1.5)).toBe(0);
+    expect(idleCpusOf(16, 12, 1.5)).toBe(5);
+    // This process busier than the load average says (it lags a minute): the others count 0,
+    // and never more than every CPU but the initiator's.
+    expect(idleCpusOf(4, 1, 3)).toBe(3);
+    expect(idleCpusOf(1, 0, 0)).toBe(0);
   });
 });

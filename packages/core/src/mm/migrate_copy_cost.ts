@@ -563,6 +563,12 @@ export const calibrateCopyCost = (
     };
   });
 
+/** Whether two offloads are the same lanes: threads and idle CPUs, or channels and descriptor count. */
+const sameOffload = (a: CopyOffload, b: CopyOffload): boolean =>
+  a.kind === "threads"
+    ? b.kind === "threads" && a.threads === b.threads && a.idleCpus === b.idleCpus
+    : b.kind === "dma" && a.channels === b.channels && a.descriptors === b.descriptors;
+
 /**
  * A counter as a sysfs file: reads the count; writing anything resets it. Models dcbm's
  * `folios_migrated_show()` / `folios_migrated_store()` (`drivers/migrate_offload/dcbm/dcbm.c`).
@@ -714,7 +720,7 @@ export class OffloadPolicy {
     readonly d: OffloadDecision;
     readonly basis: OffloadBasis;
   } {
-    const raw = offloadDecision(profile, batch, offload);
+    const raw = this.modelDecision(profile, batch, offload);
     const offloadNs = raw.offloadNs * this.correction;
     const modelTakes = batch.folios > 0 && offloadNs <= raw.cpuNs;
     // A batch offered as measured or explored is taken as offered; one the model offered is
@@ -727,6 +733,49 @@ export class OffloadPolicy {
           : { taken: false, basis: "model" as const };
     return { raw, d: { ...raw, offloadNs, taken: choice.taken }, basis: choice.basis };
   }
+
+  /**
+   * {@link offloadDecision} for `batch`, or the last one when the batch and the offload are the
+   * same shape as the last (the same folios, bytes, threads and idle CPUs, or channels and
+   * descriptor count), on the same profile: a run of batches of one shape, declined one after
+   * another, pays for the arithmetic (and dcbm's descriptor count) once.
+   */
+  private modelDecision(
+    profile: CopyCostProfile,
+    batch: CopyBatch,
+    offload: CopyOffload,
+  ): OffloadDecision {
+    const last = this.lastModel;
+    if (
+      last !== null &&
+      last.profile === profile &&
+      last.folios === batch.folios &&
+      last.bytes === batch.bytes &&
+      last.pageSize === batch.pageSize &&
+      sameOffload(last.offload, offload)
+    )
+      return last.raw;
+    const raw = offloadDecision(profile, batch, offload);
+    this.lastModel = {
+      profile,
+      folios: batch.folios,
+      bytes: batch.bytes,
+      pageSize: batch.pageSize,
+      offload,
+      raw,
+    };
+    return raw;
+  }
+
+  /** The last {@link modelDecision} and what it was asked. */
+  private lastModel: {
+    readonly profile: CopyCostProfile;
+    readonly folios: number;
+    readonly bytes: number;
+    readonly pageSize: number;
+    readonly offload: CopyOffload;
+    readonly raw: OffloadDecision;
+  } | null = null;
 
   /**
    * Counts a decision, moves the correction towards 1 on a decline the model made (not one the

@@ -84,6 +84,10 @@ interface ClassState {
   regretNs: number;
 }
 
+/** The model's two choices, shared: {@link OffloadLearner.choose} with nothing learned. */
+const MODEL_TAKES = Object.freeze({ taken: true, basis: "model" as const });
+const MODEL_DECLINES = Object.freeze({ taken: false, basis: "model" as const });
+
 const newArm = (): ArmState => ({ recent: [], samples: 0, exploring: 0 });
 
 /** A choice's cost per byte: the median of its recent batches, the lower middle of an even count. */
@@ -164,6 +168,20 @@ export class OffloadLearner {
     this.margin = margin !== undefined && margin >= 0 && Number.isFinite(margin) ? margin : 1 / 10;
   }
 
+  /** The last batch shape {@link classOf} keyed, and its key. */
+  private lastClass = { folios: -1, bytes: -1, key: "" };
+
+  /**
+   * {@link offloadClassOf}, remembering the last shape's key: a run of batches of one shape, each
+   * chosen for and then learned from, builds its key once.
+   */
+  private classOf(batch: CopyBatch): string {
+    const last = this.lastClass;
+    if (batch.folios !== last.folios || batch.bytes !== last.bytes)
+      this.lastClass = { folios: batch.folios, bytes: batch.bytes, key: offloadClassOf(batch) };
+    return this.lastClass.key;
+  }
+
   /**
    * Chooses for one batch: `taken` true to offload it, false for the CPU copy, with the
    * {@link OffloadBasis} of the choice. `modelTakes` is the copy-cost model's choice, used while
@@ -175,7 +193,10 @@ export class OffloadLearner {
     batch: CopyBatch,
     modelTakes: boolean,
   ): { readonly taken: boolean; readonly basis: OffloadBasis } {
-    const s = this.classes.get(offloadClassOf(batch));
+    // Nothing learned at all (a policy without `batchDone`): the model's choice, with no class
+    // key to build, so that a declined batch costs the policy no allocation.
+    if (this.classes.size === 0) return modelTakes ? MODEL_TAKES : MODEL_DECLINES;
+    const s = this.classes.get(this.classOf(batch));
     if (!s) return { taken: modelTakes, basis: "model" };
     // The cheaper choice: by what the class measured when it measured both (the offload by the
     // margin), else the model's.
@@ -221,7 +242,7 @@ export class OffloadLearner {
     if (outcome.interrupted) return;
     if (!(ns >= 0 && Number.isFinite(ns)) || batch.bytes <= 0) return;
     if (batched && !copied) return;
-    const key = offloadClassOf(batch);
+    const key = this.classOf(batch);
     let s = this.classes.get(key);
     if (!s) {
       s = { cpu: newArm(), offload: newArm(), totalNs: 0, regretNs: 0 };

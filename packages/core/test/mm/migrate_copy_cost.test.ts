@@ -249,19 +249,25 @@ describe("offloadDecision: the adaptive policy", () => {
   });
 });
 
+/** A policy on the fixed profile in a fresh kernel, and the decision events it emits. */
+const tracedPolicy = () => {
+  const kernel = boot({ nodes: ["16M", "16M"] });
+  const events: MmMigrateOffloadDecision[] = [];
+  kernel.trace.subscribe((e) => {
+    if (e.event === "mm_migrate_offload_decision") events.push(e);
+  });
+  const policy = new OffloadPolicy(
+    kernel,
+    "TEST",
+    () => Effect.die(new Error("a fixed profile is never calibrated")),
+    PROFILE,
+  );
+  return { events, policy };
+};
+
 describe("OffloadPolicy: decisions, counters, the trace event and the correction", () => {
   it("learns from offloads that cost more than predicted (not the first, cold one), and forgets a hundredth per decline", async () => {
-    const kernel = boot({ nodes: ["16M", "16M"] });
-    const events: MmMigrateOffloadDecision[] = [];
-    kernel.trace.subscribe((e) => {
-      if (e.event === "mm_migrate_offload_decision") events.push(e);
-    });
-    const policy = new OffloadPolicy(
-      kernel,
-      "TEST",
-      () => Effect.die(new Error("a fixed profile is never calibrated")),
-      PROFILE,
-    );
+    const { events, policy } = tracedPolicy();
     const b = batch(16, 2 * MiB);
     const dma = { kind: "dma", channels: 4 } as const;
     // 4 channels: 5000 + 4·1000 + 16·200, 4 descriptors of 300 + 524288 on the slowest, 10000:
@@ -345,6 +351,35 @@ describe("OffloadPolicy: decisions, counters, the trace event and the correction
     // 16 × 2 MiB on 16 channels (taken, as offloadDecision says): offered, not counted here.
     expect(policy.offers(batch(16, 2 * MiB), { kind: "dma", channels: 16 })).toBe(true);
     expect([policy.taken, policy.declined, events.length]).toEqual([0, 1, 1]);
+  });
+
+  it("decides a run of batches of one shape as offloadDecision does, each with the correction of its turn, and a batch of another shape or lanes on its own", () => {
+    const { events, policy } = tracedPolicy();
+    const b = batch(512, 4 * KiB);
+    const one = { kind: "dma", channels: 1 } as const;
+    // 796288 ns on one channel against 575488 on the CPU (above): declined three times, the
+    // correction of 2 losing a hundredth of its distance from 1 at each, 2 → 1.99 → 1.9801.
+    policy.correction = 2;
+    for (let i = 0; i < 3; i++) expect(policy.offers({ ...b }, one)).toBe(false);
+    expect(events.map((e) => e.offloadNs)).toEqual([
+      796288 * 2,
+      expect.closeTo(796288 * 1.99, 6),
+      expect.closeTo(796288 * 1.9801, 6),
+    ]);
+    expect(events.every((e) => e.cpuNs === 575488)).toBe(true);
+    // The same bytes on 16 channels, then in 16 × 2 MiB on one: each its own prediction.
+    const sixteen = offloadDecision(PROFILE, b, { kind: "dma", channels: 16 });
+    policy.correction = 1;
+    expect(policy.offers({ ...b }, { kind: "dma", channels: 16 })).toBe(sixteen.taken);
+    const big = offloadDecision(PROFILE, batch(16, 2 * MiB), one);
+    expect(policy.offers(batch(16, 2 * MiB), one)).toBe(big.taken);
+    expect(events.slice(3).map((e) => e.offloadNs)).toEqual(
+      [sixteen, big].filter((d) => !d.taken).map((d) => d.offloadNs),
+    );
+    // Threads: the idle CPUs are part of the shape (declined with none, taken with three).
+    const threads = (idleCpus: number) => ({ kind: "threads", threads: 4, idleCpus }) as const;
+    expect(policy.offers(batch(1, 2 * MiB), threads(0))).toBe(false);
+    expect(policy.offers(batch(1, 2 * MiB), threads(3))).toBe(true);
   });
 });
 

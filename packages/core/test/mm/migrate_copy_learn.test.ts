@@ -241,6 +241,23 @@ describe("OffloadLearner: the model first, then what the class measured", () => 
     expect(learner.choose(batch(64, 2 * MiB), true)).toEqual({ taken: true, basis: "model" });
   });
 
+  it("keeps classes apart when batches of two shapes alternate, one after the other", () => {
+    const learner = new OffloadLearner();
+    const one = batch(1, 2 * MiB);
+    const many = batch(64, 2 * MiB);
+    for (let i = 0; i < 3; i++) {
+      learner.learn(outcome(one, false, 150e3));
+      learner.learn(outcome(many, false, 9e6));
+    }
+    learner.learn(outcome(one, false, 150e3));
+    // 4 batches of one folio, 3 of 64, each in its own class at its own cost per byte.
+    expect(learner.estimate(one)).toMatchObject({ cpuSamples: 4, cpuNsPerByte: 150e3 / (2 * MiB) });
+    expect(learner.estimate(many)).toMatchObject({
+      cpuSamples: 3,
+      cpuNsPerByte: 9e6 / (128 * MiB),
+    });
+  });
+
   test.prop([
     fc.double({ min: 1, max: 10_000, noNaN: true }),
     fc.double({ min: 0.1, max: 10, noNaN: true }),
