@@ -343,7 +343,7 @@ export const EXPERIMENTS = {
       "move_pages throughput of mtcopy by thread count and dcbm by channel count (1,2,4,8,16), at 4 KiB and 2 MiB folios, against serial and raw memcpy; on a machine with fewer CPUs than threads it shows oversubscription; Ctrl-C keeps what it measured",
     flags: {
       quick: quick("32M, counts 1,4,16, 3 runs (about a minute)"),
-      total: total("64M; 32M with --quick"),
+      total: total("256M; 32M with --quick"),
       runs: runs("timed samples per cell (default 3)"),
       out,
     },
