@@ -849,6 +849,43 @@ const fitDescriptorSplit = (
   return { dma: at((lo + hi) / 2).q.dma!, fittedOn: [`${table}/dcbm 16/${col.label}`] };
 };
 
+/**
+ * How much a copy thread adds beside another ({@link CopyCostProfile} `threads.scaling`): the
+ * share, from 0 to 1, whose prediction of the two-thread cell at the largest folio size (where
+ * the kernel's work weighs least) is nearest the published number (by bisection: a larger share,
+ * a faster prediction). One thread's row gives the lone thread's bandwidth; two are the first
+ * cell that tells how much a second one adds.
+ */
+const fitThreadScaling = (p: CopyCostProfile, table: string, cache?: SourceCache) => {
+  const t = seedTable(table);
+  const big = t.columns[t.columns.length - 1]!;
+  const published = seedCell(table, "mtcopy 2", big.label);
+  const at = (scaling: number) => {
+    const q = { ...p, threads: { ...p.threads, scaling } };
+    return {
+      q,
+      g: predictCallGbps(
+        q,
+        big.folios,
+        big.folioBytes,
+        t.pageSize,
+        { kind: "threads", threads: 2 },
+        undefined,
+        cache,
+      ),
+    };
+  };
+  let lo = 0;
+  let hi = 1;
+  if (at(1).g <= published) lo = 1;
+  for (let i = 0; i < 60 && hi > lo; i++) {
+    const mid = (lo + hi) / 2;
+    if (at(mid).g < published) lo = mid;
+    else hi = mid;
+  }
+  return { threads: at((lo + hi) / 2).q.threads, fittedOn: [`${table}/mtcopy 2/${big.label}`] };
+};
+
 /** A profile with every number fitted and the cells it was fitted on. */
 export interface FittedProfile {
   readonly name: string;
@@ -979,6 +1016,7 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
     undefined,
     cache,
   );
+  const scaling = fitThreadScaling({ ...p0, threads: { dispatchNs, threadNs: 0 } }, "v3-1b", cache);
   const setupNs = leftover(p0, "v3-count", "dcbm 1", { kind: "dma", channels: 1 }, mapping, cache);
   const dmaFitted = { ...dma.dma, setupNs };
   const sharing = fitChannelsPerEngine(
@@ -1008,11 +1046,12 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
       ...dma.fittedOn,
       "v3-1b/mtcopy 16/2M",
       "v3-count/mtcopy 1/1",
+      ...scaling.fittedOn,
       "v3-count/dcbm 1/1",
       ...sharing.fittedOn,
       ...split.fittedOn,
     ],
-    { ...base, threads: { dispatchNs, threadNs: 0 }, dma: split.dma },
+    { ...base, threads: scaling.threads, dma: split.dma },
     mapping,
     cache,
   );
@@ -1128,7 +1167,7 @@ const EPYC_PARAMETERS = [
  */
 const FITTED_PARAMETERS: Record<(typeof SEED_PROFILES)[number], readonly string[]> = {
   "v4-epyc-ptdma": [...EPYC_PARAMETERS, "compaction.scanNs", "compaction.hogIterationsPerNs"],
-  "v3-epyc-ptdma": [...EPYC_PARAMETERS, "cpu.memGbps", "threads.dispatchNs"],
+  "v3-epyc-ptdma": [...EPYC_PARAMETERS, "cpu.memGbps", "threads.dispatchNs", "threads.scaling"],
   grace: [
     "kernel.callNs",
     "kernel.folioNs",
