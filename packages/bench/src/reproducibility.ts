@@ -372,7 +372,7 @@ export const formatMissEvidence = (evidence: readonly MissEvidence[], within = 0
       ]),
     ),
     "",
-    `Of ${s.misses} misses, ${s.withinSpread} lie within the published ±, ${s.byFall} would be within 15 % had the published numbers not fallen at a neighbour, and ${s.neither.length} neither${s.neither.length > 0 ? ` (${s.neither.join(", ")})` : ""}.`,
+    `Of ${s.misses} ${s.misses === 1 ? "miss" : "misses"}: ${s.withinSpread} within the published ±, ${s.byFall} within 15 % had the published numbers not fallen at a neighbour, ${s.neither.length} neither${s.neither.length > 0 ? ` (${s.neither.join(", ")})` : ""}.`,
   ].join("\n");
 };
 

@@ -314,7 +314,7 @@ describe("the misses against the published numbers", () => {
     expect(grace.byFall).toBe(4);
     expect(grace.neither).toHaveLength(14);
     expect(formatMissEvidence(missEvidence(predictedBy("v4-epyc-ptdma")))).toContain(
-      "Of 1 misses, 1 lie within the published ±",
+      "Of 1 miss: 1 within the published ±, 0 within 15 % had the published numbers not fallen at a neighbour, 0 neither.",
     );
   });
 });
