@@ -37,7 +37,9 @@ import { formatRegistry, runRegistry } from "./registry";
 import { envelope, formatBytes, writeJson } from "./report";
 import {
   countDrops,
+  formatMissEvidence,
   formatReproducibility,
+  missEvidence,
   missesOnDisputedCells,
   REVISION_PAIRS,
   revisionSummary,
@@ -628,6 +630,8 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           ),
         );
         process.stdout.write(`${formatWhatif(file, tables)}\n\n`);
+        const evidence = missEvidence(tables);
+        process.stdout.write(`${formatMissEvidence(evidence)}\n\n`);
         const copyShare = predictsShare(file, V3_COPY_SHARE)
           ? predictCopyShare(file.profile, V3_COPY_SHARE, file.fittedOn, file.sourceCache)
           : undefined;
@@ -655,6 +659,7 @@ const runExperiment = async (invocation: Invocation): Promise<void> => {
           parameters: file.parameters,
           tables,
           summary: whatifSummary(tables),
+          missEvidence: evidence,
           ...(copyShare ? { copyShare } : {}),
           ...(compaction ? { compaction } : {}),
         };

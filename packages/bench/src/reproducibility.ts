@@ -1,7 +1,9 @@
 /**
  * The seeds' own reproducibility: how far the series' two revisions measured on the same machine
  * class (v4 and v3: AMD Zen 3 EPYC, 2 sockets, 32 cores, PTDMA) disagree on the cells both
- * publish, and where a published count row falls where the model's physics says it cannot.
+ * publish, where a published count row falls where the model's physics says it cannot, and, for
+ * each cell a profile misses, its published ± and the neighbouring cells that fall where the
+ * prediction does not.
  *
  * Both are facts about the published numbers, before any model: a cell the two revisions put
  * more than 15 % apart cannot be predicted within 15 % of both, and a model built of per-call,
@@ -222,9 +224,157 @@ export const missesOnDisputedCells = (
   };
 };
 
+/** A published neighbour of a missed cell that moves against the model's prediction. */
+export interface AgainstNeighbour {
+  /** The neighbour's cell id (`table/row/column`). */
+  readonly id: string;
+  /**
+   * Along which axis it neighbours the miss: the next smaller or larger folio size of the row
+   * (`"size"`), folio count of the row (`"count"`), or thread or channel count of the column
+   * (`"lanes"`, rows of one copier).
+   */
+  readonly axis: "size" | "count" | "lanes";
+  /** Published GB/s: the smaller of the two along the axis first. */
+  readonly published: readonly [number, number];
+  /** Predicted GB/s, in the same order. */
+  readonly predicted: readonly [number, number];
+  /**
+   * The miss's prediction against the neighbour's published number, `(predicted − neighbour) /
+   * neighbour`: its error had the published numbers not fallen between the two (the miss
+   * published no higher than its larger neighbour, or no lower than its smaller one).
+   */
+  readonly error: number;
+}
+
+/** Why a cell not fitted on misses by more than 15 %, as far as the published numbers tell. */
+export interface MissEvidence {
+  /** The missed cell (`table/row/column`). */
+  readonly id: string;
+  /** `(predicted − published) / published`. */
+  readonly error: number;
+  /** Whether the prediction lies within the ± the seed prints beside it; absent where none. */
+  readonly withinSpread?: boolean;
+  /**
+   * Its neighbours whose published numbers fall where the prediction does not: a larger folio
+   * size, count or lane count published below a miss predicted low, or a smaller one published
+   * above a miss predicted high. More of any of them only adds work that is shared out, or shares
+   * costs per call, per batch and per folio over more bytes, so the model rises or stays there;
+   * a published fall of the neighbour pulls the miss the way it errs.
+   */
+  readonly against: readonly AgainstNeighbour[];
+}
+
+/**
+ * For every cell of `predicted` not fitted on that misses by more than `within`: whether the
+ * prediction lies within the published ±, and which neighbouring published cells move against
+ * the model (see {@link MissEvidence}). Neighbours are the previous and next column of the row
+ * (a folio count in a count table, a folio size otherwise) and the previous and next row of the
+ * same copier kind (threads or channels) in the column.
+ */
+export const missEvidence = (predicted: readonly WhatifTable[], within = 0.15): MissEvidence[] =>
+  predicted.flatMap((t) =>
+    t.cells.flatMap((row, r) =>
+      row.flatMap((c, col): MissEvidence[] => {
+        if (c.fitted || Math.abs(c.error) <= within) return [];
+        const kind = t.table.rows[r]!.copier.kind;
+        const lanes = (dr: number) => {
+          const other = t.table.rows[r + dr];
+          return kind !== "serial" && other?.copier.kind === kind
+            ? t.cells[r + dr]?.[col]
+            : undefined;
+        };
+        const axis: AgainstNeighbour["axis"] = byCount(t.table) ? "count" : "size";
+        const pairs = [
+          { axis, lo: row[col - 1], hi: c },
+          { axis, lo: c, hi: row[col + 1] },
+          { axis: "lanes" as const, lo: lanes(-1), hi: c },
+          { axis: "lanes" as const, lo: c, hi: lanes(1) },
+        ];
+        const against = pairs.flatMap(({ axis, lo, hi }): AgainstNeighbour[] => {
+          if (!lo || !hi) return [];
+          // The published numbers fall where the prediction does not, on the side that pulls
+          // the miss the way it errs: a cell above its larger neighbour is predicted low, a
+          // cell below its smaller one high.
+          const side = lo === c ? c.error < 0 : c.error > 0;
+          if (!side || hi.published >= lo.published || hi.predicted < lo.predicted) return [];
+          const other = lo === c ? hi : lo;
+          return [
+            {
+              id: other.id,
+              axis,
+              published: [lo.published, hi.published],
+              predicted: [lo.predicted, hi.predicted],
+              error: (c.predicted - other.published) / other.published,
+            },
+          ];
+        });
+        const spread =
+          c.spread === undefined
+            ? {}
+            : { withinSpread: Math.abs(c.predicted - c.published) <= c.spread };
+        return [{ id: c.id, error: c.error, ...spread, against }];
+      }),
+    ),
+  );
+
 const pct = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(0)} %`;
 const gb = (p: Published) =>
   `${p.gbps.toFixed(2)}${p.spread === undefined ? "" : `±${p.spread.toFixed(2)}`}`;
+
+/**
+ * How many misses each kind of evidence covers: within the published ±, accounted for by a
+ * published fall (some neighbour's {@link AgainstNeighbour} `error` within `within`), and the
+ * ids of those that neither covers.
+ */
+export const missEvidenceSummary = (
+  evidence: readonly MissEvidence[],
+  within = 0.15,
+): {
+  misses: number;
+  withinSpread: number;
+  byFall: number;
+  neither: string[];
+} => {
+  const byFall = (m: MissEvidence) => m.against.some((a) => Math.abs(a.error) <= within);
+  return {
+    misses: evidence.length,
+    withinSpread: evidence.filter((m) => m.withinSpread).length,
+    byFall: evidence.filter(byFall).length,
+    neither: evidence.filter((m) => !m.withinSpread && !byFall(m)).map((m) => m.id),
+  };
+};
+
+/**
+ * Markdown: each miss with its error, whether it lies within the published ±, and the published
+ * neighbours that fall where the model does not (with the miss's error against each); then the
+ * summary of {@link missEvidenceSummary}.
+ */
+export const formatMissEvidence = (evidence: readonly MissEvidence[], within = 0.15): string => {
+  if (evidence.length === 0) return "No cell not fitted on misses by more than 15 %.";
+  const s = missEvidenceSummary(evidence, within);
+  return [
+    "**The misses against the published numbers** (a neighbour: the next smaller or larger folio size, count, or thread or channel count, published falling where the model does not; the miss's prediction against the neighbour's published number):",
+    "",
+    markdownTable(
+      ["miss", "error", "within the ±", "published falls where the model does not"],
+      evidence.map((m) => [
+        m.id,
+        pct(m.error),
+        m.withinSpread === undefined ? "–" : m.withinSpread ? "yes" : "no",
+        m.against.length === 0
+          ? "–"
+          : m.against
+              .map(
+                (a) =>
+                  `${a.id}: ${a.published.map((x) => x.toFixed(2)).join(" → ")} (predicted ${a.predicted.map((x) => x.toFixed(2)).join(" → ")}; against it ${pct(a.error)})`,
+              )
+              .join("; "),
+      ]),
+    ),
+    "",
+    `Of ${s.misses} ${s.misses === 1 ? "miss" : "misses"}: ${s.withinSpread} within the published ±, ${s.byFall} within 15 % had the published numbers not fallen at a neighbour, ${s.neither.length} neither${s.neither.length > 0 ? ` (${s.neither.join(", ")})` : ""}.`,
+  ].join("\n");
+};
 
 /**
  * Markdown: each pair of tables as `v4 / v3 (change)`, `†` where the published intervals do not

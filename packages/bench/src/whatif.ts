@@ -751,6 +751,16 @@ const fitDma = (
   };
 };
 
+/** The predicted GB/s of a table's column ({@link predictCallGbps} on its folios and size). */
+const predictColumn = (
+  p: CopyCostProfile,
+  t: SeedTable,
+  col: SeedColumn,
+  copier: SeedCopier,
+  mapping?: DmaMapping,
+  cache?: SourceCache,
+): number => predictCallGbps(p, col.folios, col.folioBytes, t.pageSize, copier, mapping, cache);
+
 /**
  * A per-batch cost the per-folio terms leave over: a count table's one-folio cell less the
  * prediction without it.
@@ -765,9 +775,7 @@ const leftover = (
 ): number => {
   const t = seedTable(table);
   const c = t.columns[0]!;
-  const predicted =
-    (c.folios * c.folioBytes) /
-    predictCallGbps(p, c.folios, c.folioBytes, t.pageSize, copier, mapping, cache);
+  const predicted = (c.folios * c.folioBytes) / predictColumn(p, t, c, copier, mapping, cache);
   return Math.max(0, callNsOf(table, row, c.label) - predicted);
 };
 
@@ -788,19 +796,32 @@ const fitChannelsPerEngine = (
   const published = seedCell(table, "dcbm 2", big.label);
   const error = (k: number) => {
     const q = { ...p, dma: { ...p.dma!, channelsPerEngine: k } };
-    const g = predictCallGbps(
-      q,
-      big.folios,
-      big.folioBytes,
-      t.pageSize,
-      { kind: "dma", channels: 2 },
-      mapping,
-      cache,
-    );
+    const g = predictColumn(q, t, big, { kind: "dma", channels: 2 }, mapping, cache);
     return Math.abs(g - published) / published;
   };
   const k = [0, 1, 2, 4, 8].reduce((best, k) => (error(k) < error(best) ? k : best), 0);
   return { channelsPerEngine: k, fittedOn: [`${table}/dcbm 2/${big.label}`] };
+};
+
+/**
+ * The share, from 0 to 1, at which `gbps(share)` (a prediction, monotone in the share) meets
+ * `published`, by bisection; 0 or 1 where every share's prediction lies on one side of it.
+ */
+const bisectShare = (gbps: (share: number) => number, published: number): number => {
+  const rising = gbps(1) >= gbps(0);
+  // More share is needed while the prediction is below the published number (rising), or
+  // above it (falling).
+  const more = (share: number) => (rising ? gbps(share) < published : gbps(share) > published);
+  if (!more(0)) return 0;
+  if (more(1)) return 1;
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (more(mid)) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
 };
 
 /**
@@ -822,31 +843,43 @@ const fitDescriptorSplit = (
   const col = t.columns.find((c) => c.folioBytes === mapping.maxSegmentSize)!;
   const published = seedCell(table, "dcbm 16", col.label);
   const total = p.dma!.descNs;
-  const at = (share: number) => {
-    const q = { ...p, dma: { ...p.dma!, descNs: total * (1 - share), descCpuNs: total * share } };
-    return {
-      q,
-      g: predictCallGbps(
-        q,
-        col.folios,
-        col.folioBytes,
-        t.pageSize,
-        { kind: "dma", channels: 16 },
-        mapping,
-        cache,
-      ),
-    };
+  const at = (share: number) => ({
+    ...p,
+    dma: { ...p.dma!, descNs: total * (1 - share), descCpuNs: total * share },
+  });
+  const gbps = (share: number) =>
+    predictColumn(at(share), t, col, { kind: "dma", channels: 16 }, mapping, cache);
+  return {
+    dma: at(bisectShare(gbps, published)).dma,
+    fittedOn: [`${table}/dcbm 16/${col.label}`],
   };
-  let lo = 0;
-  let hi = 1;
-  if (at(0).g <= published) hi = 0;
-  else if (at(1).g >= published) lo = 1;
-  for (let i = 0; i < 60 && hi > lo; i++) {
-    const mid = (lo + hi) / 2;
-    if (at(mid).g > published) lo = mid;
-    else hi = mid;
-  }
-  return { dma: at((lo + hi) / 2).q.dma!, fittedOn: [`${table}/dcbm 16/${col.label}`] };
+};
+
+/**
+ * How much a copy thread adds beside another ({@link CopyCostProfile} `threads.scaling`): the
+ * share, from 0 to 1, whose prediction of the two-thread cell at the largest folio size (where
+ * the kernel's work weighs least) is nearest the published number (by bisection: a larger share,
+ * a faster prediction). One thread's row gives the lone thread's bandwidth; two are the first
+ * cell that tells how much a second one adds.
+ */
+const fitThreadScaling = (p: CopyCostProfile, table: string, cache?: SourceCache) => {
+  const t = seedTable(table);
+  const big = t.columns[t.columns.length - 1]!;
+  const published = seedCell(table, "mtcopy 2", big.label);
+  const at = (scaling: number) => ({ ...p.threads, scaling });
+  const gbps = (scaling: number) =>
+    predictColumn(
+      { ...p, threads: at(scaling) },
+      t,
+      big,
+      { kind: "threads", threads: 2 },
+      undefined,
+      cache,
+    );
+  return {
+    threads: at(bisectShare(gbps, published)),
+    fittedOn: [`${table}/mtcopy 2/${big.label}`],
+  };
 };
 
 /** A profile with every number fitted and the cells it was fitted on. */
@@ -979,6 +1012,7 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
     undefined,
     cache,
   );
+  const scaling = fitThreadScaling({ ...p0, threads: { dispatchNs, threadNs: 0 } }, "v3-1b", cache);
   const setupNs = leftover(p0, "v3-count", "dcbm 1", { kind: "dma", channels: 1 }, mapping, cache);
   const dmaFitted = { ...dma.dma, setupNs };
   const sharing = fitChannelsPerEngine(
@@ -1008,11 +1042,12 @@ const fitV3 = (): Omit<FittedProfile, "parameters"> => {
       ...dma.fittedOn,
       "v3-1b/mtcopy 16/2M",
       "v3-count/mtcopy 1/1",
+      ...scaling.fittedOn,
       "v3-count/dcbm 1/1",
       ...sharing.fittedOn,
       ...split.fittedOn,
     ],
-    { ...base, threads: { dispatchNs, threadNs: 0 }, dma: split.dma },
+    { ...base, threads: scaling.threads, dma: split.dma },
     mapping,
     cache,
   );
@@ -1128,7 +1163,7 @@ const EPYC_PARAMETERS = [
  */
 const FITTED_PARAMETERS: Record<(typeof SEED_PROFILES)[number], readonly string[]> = {
   "v4-epyc-ptdma": [...EPYC_PARAMETERS, "compaction.scanNs", "compaction.hogIterationsPerNs"],
-  "v3-epyc-ptdma": [...EPYC_PARAMETERS, "cpu.memGbps", "threads.dispatchNs"],
+  "v3-epyc-ptdma": [...EPYC_PARAMETERS, "cpu.memGbps", "threads.dispatchNs", "threads.scaling"],
   grace: [
     "kernel.callNs",
     "kernel.folioNs",

@@ -5,6 +5,9 @@
 import { describe, expect, it } from "vitest";
 import {
   countDrops,
+  formatMissEvidence,
+  missEvidence,
+  missEvidenceSummary,
   missesOnDisputedCells,
   REVISION_PAIRS,
   revisionSummary,
@@ -12,7 +15,13 @@ import {
   revisionTables,
 } from "../src/reproducibility";
 import { SEED_TABLES, seedTable } from "../src/seed_tables";
-import { fitSeedProfile, predictCallGbps, SEED_PROFILES, type WhatifTable } from "../src/whatif";
+import {
+  fitSeedProfile,
+  predictCallGbps,
+  predictTable,
+  SEED_PROFILES,
+  type WhatifTable,
+} from "../src/whatif";
 
 const cell = (t: ReturnType<typeof revisionTable>, id: string) => {
   const c = t.cells.flat().find((x) => x.id === id);
@@ -184,5 +193,128 @@ describe("misses on disputed cells", () => {
       misses: 2,
       disputed: ["v4-1b/dcbm 16/1M"],
     });
+  });
+});
+
+describe("the misses against the published numbers", () => {
+  const predictedBy = (name: (typeof SEED_PROFILES)[number]) => {
+    const f = fitSeedProfile(name);
+    return f.tables.map((id) =>
+      predictTable(f.profile, seedTable(id), f.fittedOn, f.dmaMapping, f.sourceCache),
+    );
+  };
+
+  it("names a neighbour that falls where the prediction does not, on the side the miss errs", () => {
+    const at = (id: string, published: number, predicted: number, fitted = false) => ({
+      id,
+      published,
+      predicted,
+      error: (predicted - published) / published,
+      fitted,
+    });
+    const t = {
+      table: seedTable("v3-1b"),
+      cells: [
+        // mtcopy 1: 10 at 4K, 13 at 16K (a miss predicted low), 12 at 64K (falls: predicted to
+        // rise to 11), 9 at 128K (a miss predicted high, below 12: the fall accounts for it).
+        [
+          at("a/1/4K", 10, 10),
+          at("a/1/16K", 13, 10.5),
+          at("a/1/64K", 12, 11),
+          at("a/1/128K", 9, 11.5),
+        ],
+        // mtcopy 2: 12 at 16K, below mtcopy 1's 13 while the prediction rises to 10.6.
+        [at("a/2/4K", 10, 10), at("a/2/16K", 12, 10.6), at("a/2/64K", 12, 14.5, true)],
+      ],
+    } as unknown as WhatifTable;
+    const e = missEvidence([t]);
+    expect(e.map((m) => m.id)).toEqual(["a/1/16K", "a/1/128K"]);
+    // 13 at 16K, predicted 10.5 (−19 %): 64K (12) and mtcopy 2 (12) fall below it while the
+    // prediction rises; against 12 it would be −12.5 %. 4K (10, below it) errs the other way.
+    expect(e[0]!.against).toEqual([
+      {
+        id: "a/1/64K",
+        axis: "size",
+        published: [13, 12],
+        predicted: [10.5, 11],
+        error: (10.5 - 12) / 12,
+      },
+      {
+        id: "a/2/16K",
+        axis: "lanes",
+        published: [13, 12],
+        predicted: [10.5, 10.6],
+        error: (10.5 - 12) / 12,
+      },
+    ]);
+    // 9 at 128K, predicted 11.5 (+28 %): 64K published above it (12), predicted below (11);
+    // against 12 it would be −4 %.
+    expect(e[1]!.against).toEqual([
+      {
+        id: "a/1/64K",
+        axis: "size",
+        published: [12, 9],
+        predicted: [11, 11.5],
+        error: (11.5 - 12) / 12,
+      },
+    ]);
+    expect(e[1]!.withinSpread).toBeUndefined();
+    expect(missEvidenceSummary(e)).toEqual({
+      misses: 2,
+      withinSpread: 0,
+      byFall: 2,
+      neither: [],
+    });
+  });
+
+  it("names no neighbour the prediction falls to as well", () => {
+    const at = (id: string, published: number, predicted: number) => ({
+      id,
+      published,
+      predicted,
+      error: (predicted - published) / published,
+      fitted: false,
+    });
+    const t = {
+      table: seedTable("v4-count"),
+      cells: [[at("b/1", 10, 7), at("b/8", 9, 6.5)]],
+    } as unknown as WhatifTable;
+    // 10 → 9 published, 7 → 6.5 predicted: the model falls too, so the fall tells nothing.
+    expect(missEvidence([t]).map((m) => m.against)).toEqual([[], []]);
+  });
+
+  it("tells why each shipped profile misses: v4's one miss within its ±, every v3 miss within the ± or a fall, Grace's four by a fall", () => {
+    // v4 1b, 16 channels at 1 MiB: 18.04±7.11 published, 14.67 predicted.
+    expect(missEvidenceSummary(missEvidence(predictedBy("v4-epyc-ptdma")))).toEqual({
+      misses: 1,
+      withinSpread: 1,
+      byFall: 0,
+      neither: [],
+    });
+    const v3 = missEvidence(predictedBy("v3-epyc-ptdma"));
+    // v3 1b and 1c: seven within the published ± (each 2.6 to 4.4 GB/s wide); the eighth,
+    // 8 threads at 512 KiB, is published above its 1 MiB neighbour.
+    expect(missEvidenceSummary(v3)).toEqual({
+      misses: 8,
+      withinSpread: 7,
+      byFall: 6,
+      neither: [],
+    });
+    // mtcopy 8 at 512 KiB: 14.96±3.29, then 12.84 at 1 MiB; 11.57 predicted is −10 % of 12.84.
+    const m = v3.find((x) => x.id === "v3-1b/mtcopy 8/512K")!;
+    expect(m.withinSpread).toBe(false);
+    expect(m.against[0]!.id).toBe("v3-1b/mtcopy 8/1M");
+    expect(m.against[0]!.published).toEqual([14.96, 12.84]);
+    expect(m.against[0]!.error).toBeCloseTo(-0.099, 3);
+    const grace = missEvidenceSummary(missEvidence(predictedBy("grace")));
+    expect(grace.misses).toBe(18);
+    expect(grace.withinSpread).toBe(0);
+    // mt_1 at 16 and 256 × 2 MiB, mt_16 at 8 (below mt_8's 33.96), mt_32 at 512 (75.21 after
+    // 92.28 at 256, within one batch).
+    expect(grace.byFall).toBe(4);
+    expect(grace.neither).toHaveLength(14);
+    expect(formatMissEvidence(missEvidence(predictedBy("v4-epyc-ptdma")))).toContain(
+      "Of 1 miss: 1 within the published ±, 0 within 15 % had the published numbers not fallen at a neighbour, 0 neither.",
+    );
   });
 });

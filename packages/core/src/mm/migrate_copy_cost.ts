@@ -19,8 +19,9 @@
  *   by PTEs and 0 when one PMD maps it (`s ≥ pmdBytes`);
  * - the CPU copy, folio by folio (`folio_mc_copy()`, `mm/util.c`): `n·copyCallNs + S/threadGbps`;
  * - copy threads (`mtcopy`): `dispatchNs + t·threadNs +` the slowest thread's copy, where the
- *   `t` threads run on at most `idleCpus + 1` CPUs (the initiator sleeps while it waits) and
- *   together copy no faster than `memGbps`;
+ *   `t` threads run on `c ≤ idleCpus + 1` CPUs (the initiator sleeps while it waits), each of
+ *   them at `threadGbps·(1 + scaling·(c − 1))/c` (a lone thread at `threadGbps`, each further one
+ *   adding `scaling` of it), and together copy no faster than `memGbps`;
  * - DMA channels (`dcbm`): `setupNs + c·chanNs + n·folioCpuNs + D·descCpuNs` on the initiating
  *   CPU (`D` every channel's descriptors, prepared and submitted before any starts), then the
  *   slowest channel's work on `c = min(channels, n, nr_chan)` channels served by `engines`
@@ -80,6 +81,14 @@ export interface CopyCostProfile {
     readonly dispatchNs: number;
     /** Per thread used. */
     readonly threadNs: number;
+    /**
+     * Of a lone copy thread's bandwidth (`cpu.threadGbps`), the share each further thread running
+     * beside it adds, above 0 and at most 1 (absent: 1, every thread at `threadGbps` up to
+     * `memGbps`): the threads contend for the memory system before they reach its limit, so `c`
+     * threads together copy at `threadGbps·(1 + scaling·(c − 1))`, each at a `c`-th of it.
+     * Optional.
+     */
+    readonly scaling?: number;
   };
   /** DMA channels (`dcbm`); absent on a machine without a DMA engine, where DMA never pays. */
   readonly dma?: {
@@ -194,7 +203,9 @@ export const cpuCopyNs = (p: CopyCostProfile, b: CopyBatch): number =>
 /**
  * The copy on copy threads, the mtcopy driver's split (`drivers/migoffcopy/mtcopy/copy_pages.c`):
  * fewer folios than threads cuts each folio in one piece per thread, otherwise whole folios are
- * dealt out. Returns the wall time and the initiator's share (the dispatch), ns.
+ * dealt out; the threads running at once share `threadGbps·(1 + scaling·(c − 1))` for `c` of
+ * them (`threads.scaling`, absent: 1), at most `memGbps`. Returns the wall time and the
+ * initiator's share (the dispatch), ns.
  *
  * @category Copy offload
  */
@@ -206,9 +217,12 @@ export const threadCopyNs = (
 ): { readonly ns: number; readonly initiatorNs: number } => {
   const t = Math.max(1, threads);
   const cpus = Math.max(1, Math.min(t, Math.floor(idleCpus) + 1));
-  const together = Math.min(cpus * p.cpu.threadGbps, p.cpu.memGbps);
+  // The threads running at once contend: a lone one copies at threadGbps, each further one adds
+  // `scaling` of it, and each runs at its share of the sum.
+  const running = p.cpu.threadGbps * (1 + (p.threads.scaling ?? 1) * (cpus - 1));
+  const together = Math.min(running, p.cpu.memGbps);
   const slowest =
-    b.folios >= t ? (Math.ceil(b.folios / t) * b.bytes) / b.folios / p.cpu.threadGbps : 0;
+    b.folios >= t ? (Math.ceil(b.folios / t) * b.bytes) / b.folios / (running / cpus) : 0;
   // Oversubscribed threads share their CPUs: the batch takes at least its bytes over them.
   const copy = Math.max(slowest, b.bytes / together);
   const initiatorNs = p.threads.dispatchNs + t * p.threads.threadNs;
@@ -322,14 +336,19 @@ const FIELDS = {
 
 /** Fields a profile may leave out, by section. */
 const OPTIONAL: Partial<Record<keyof typeof FIELDS, readonly string[]>> = {
+  threads: ["scaling"],
   dma: ["channelsPerEngine", "descCpuNs"],
 };
+
+/** Fields that must be at most 1: shares. */
+const AT_MOST_ONE = new Set(["scaling"]);
 
 /** Fields that must be whole numbers. */
 const WHOLE = new Set(["channelsPerEngine"]);
 
 /** Fields that must be above 0, not only at least 0. */
 const POSITIVE = new Set([
+  "scaling",
   "pmdBytes",
   "threadGbps",
   "memGbps",
@@ -342,8 +361,8 @@ const POSITIVE = new Set([
 /**
  * Reads a profile from parsed JSON (a saved profile, `JSON.parse` of its file). Every field of
  * {@link CopyCostProfile} must be present and a finite number, at least 0 (bandwidths and counts
- * above 0), except the whole `dma` section, `dma.channelsPerEngine` (a whole number when present) and
- * `dma.descCpuNs`, which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
+ * above 0), except the whole `dma` section, `dma.channelsPerEngine` (a whole number when present),
+ * `dma.descCpuNs` and `threads.scaling` (above 0 and at most 1 when present), which may be left out; `name` a string. Other keys (a `fittedOn` note, a source) are ignored.
  *
  * @returns the profile, or `EINVAL` naming the first field that is missing or wrong.
  *
@@ -368,11 +387,12 @@ export const parseCopyCostProfile = (json: unknown): CopyCostProfile | ErrnoErro
         !Number.isFinite(v) ||
         v < 0 ||
         (POSITIVE.has(key) && v === 0) ||
-        (WHOLE.has(key) && !Number.isInteger(v))
+        (WHOLE.has(key) && !Number.isInteger(v)) ||
+        (AT_MOST_ONE.has(key) && v > 1)
       )
         return errno(
           "EINVAL",
-          `profile field ${section}.${key} must be a ${WHOLE.has(key) ? "whole" : "finite"} number ${POSITIVE.has(key) ? "above" : "of at least"} 0, not ${JSON.stringify(v)}`,
+          `profile field ${section}.${key} must be a ${WHOLE.has(key) ? "whole" : "finite"} number ${POSITIVE.has(key) ? "above" : "of at least"} 0${AT_MOST_ONE.has(key) ? " and at most 1" : ""}, not ${JSON.stringify(v)}`,
         );
     }
   }

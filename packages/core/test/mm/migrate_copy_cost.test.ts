@@ -216,6 +216,63 @@ describe("threadCopyNs: copy_page_lists_mt(), drivers/migoffcopy/mtcopy/copy_pag
   });
 });
 
+describe("threadCopyNs: threads that contend before memory's limit (threads.scaling)", () => {
+  const at = (scaling: number) => ({ ...PROFILE, threads: { ...PROFILE.threads, scaling } });
+  it("a second thread adds its share of a lone thread's bandwidth, and each runs at half the sum", () => {
+    // 4 × 2 MiB on 2 threads at 0.5: together 4·(1 + 0.5) = 6 GB/s, each 3; the thread with 2
+    // folios: 4194304/3 = 1398101.33 ns; + 20000 + 2·1000.
+    expect(threadCopyNs(at(0.5), batch(4, 2 * MiB), 2, 1).ns).toBeCloseTo(1420101.333, 3);
+    // Without the field, as at 1: each thread at 4 GB/s, 4194304/4 + 22000.
+    expect(threadCopyNs(PROFILE, batch(4, 2 * MiB), 2, 1).ns).toBe(1070576);
+    expect(threadCopyNs(at(1), batch(4, 2 * MiB), 2, 1)).toEqual(
+      threadCopyNs(PROFILE, batch(4, 2 * MiB), 2, 1),
+    );
+  });
+  it("four threads at 0.25 copy at 4·(1 + 3·0.25) = 7 GB/s, below memory's 10", () => {
+    // One folio cut in four pieces: 2097152/7 = 299593.14; + 20000 + 4·1000.
+    expect(threadCopyNs(at(0.25), batch(1, 2 * MiB), 4, 3).ns).toBeCloseTo(323593.143, 3);
+    // Past memory's limit it does not matter: 8 threads at 0.9, 4·(1 + 6.3) = 29.2 > 10.
+    expect(threadCopyNs(at(0.9), batch(1, 2 * MiB), 8, 7).ns).toBeCloseTo(
+      2097152 / 10 + 20000 + 8000,
+      6,
+    );
+  });
+  it("leaves a lone thread, and threads sharing the initiator's one CPU, alone", () => {
+    // One CPU: 2097152/4 + 20000 + 4·1000, as without the field.
+    expect(threadCopyNs(at(0.25), batch(1, 2 * MiB), 4, 0).ns).toBe(548288);
+    expect(threadCopyNs(at(0.25), batch(3, 2 * MiB), 1, 7).ns).toBe(3 * 524288 + 21000);
+  });
+  test.prop([
+    fc.double({ min: 0.01, max: 1, noNaN: true }),
+    fc.double({ min: 0.01, max: 1, noNaN: true }),
+    fc.integer({ min: 1, max: 64 }),
+    fc.integer({ min: 1, max: 32 }),
+    fc.integer({ min: 0, max: 63 }),
+  ])(
+    "a larger share is never slower, and never faster than memory's limit",
+    (a, b, folios, threads, idle) => {
+      const [lo, hi] = a <= b ? [a, b] : [b, a];
+      const slow = threadCopyNs(at(lo), batch(folios, 2 * MiB), threads, idle).ns;
+      const fast = threadCopyNs(at(hi), batch(folios, 2 * MiB), threads, idle).ns;
+      expect(fast).toBeLessThanOrEqual(slow);
+      expect(fast).toBeGreaterThanOrEqual(
+        threadCopyNs(PROFILE, batch(folios, 2 * MiB), threads, idle).ns - 1e-6,
+      );
+    },
+  );
+  it("is optional, above 0 and at most 1", () => {
+    expect(parseCopyCostProfile(JSON.parse(JSON.stringify(at(0.65))))).toEqual(at(0.65));
+    for (const bad of [0, 1.5, -0.1, "x"]) {
+      const e = parseCopyCostProfile({ ...PROFILE, threads: { ...PROFILE.threads, scaling: bad } });
+      expect(e).toBeInstanceOf(ErrnoError);
+      expect((e as ErrnoError).errno).toBe("EINVAL");
+      expect((e as ErrnoError).message).toContain(
+        "threads.scaling must be a finite number above 0 and at most 1",
+      );
+    }
+  });
+});
+
 describe("offloadDecision: the adaptive policy", () => {
   it("declines 4 KiB folios on one channel (v4 table 1b: one channel is slower below 1 MiB)", () => {
     const d = offloadDecision(PROFILE, batch(512, 4 * KiB), { kind: "dma", channels: 1 });
