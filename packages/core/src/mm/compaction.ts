@@ -28,9 +28,11 @@
  * compactions and `COMPACT_PRIO_SYNC_FULL` ignore both (`ignore_skip_hint`, `whole_zone`).
  *
  * A run for an order searches the free lists before its scanners walk
- * (`fast_isolate_freepages()`, `fast_find_migrateblock()`).
+ * (`fast_isolate_freepages()`, `fast_find_migrateblock()`). Direct compaction captures the block
+ * of its order that its own frees make in its zone (`compact_zone_order()`,
+ * `struct capture_control`; `compaction_capture()` in `mm/page_alloc.ts`).
  *
- * Not modelled: page capture, and `cc->finish_pageblock` (a block rescanned whole after a failed
+ * Not modelled: `cc->finish_pageblock` (a block rescanned whole after a failed
  * migration). The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
  * Linux 6.16's `isolate_movable_page()`, which the model has by its 6.17 name,
