@@ -1769,7 +1769,8 @@ export const tryToCompactPages = (
  * allocation again. Order 0 compacts nothing (`COMPACT_SKIPPED`, no page). Unless
  * compaction was skipped it counts `compact_stall`, then `compact_success` when the allocation
  * got its page (which ends the deferral of its zone: `compaction_defer_reset()` with
- * `alloc_success`) or `compact_fail` when it did not. A compaction deferred in every zone
+ * `alloc_success`; and clears its `compact_blockskip_flush`, so `kswapd` keeps the skip hints the
+ * run left) or `compact_fail` when it did not. A compaction deferred in every zone
  * (`COMPACT_DEFERRED`) is not skipped: as in Linux 6.16 it counts `compact_stall` and, without a
  * page, `compact_fail`, though no zone was compacted. Returns the page (head PFN) or -1, and the
  * compaction result. `current` is the allocating task: it compacts with `PF_MEMALLOC` set
@@ -1807,7 +1808,11 @@ export const allocPagesDirectCompact = (
         : k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
     if (page >= 0) {
       const zone = k.pageAlloc.zones[k.mem.pfnToNid(page)];
-      if (zone) compactionDeferReset(k, zone, order, true);
+      if (zone) {
+        // The allocation got its page: kswapd need not clear the skip hints the run left.
+        zone.compactBlockskipFlush = false;
+        compactionDeferReset(k, zone, order, true);
+      }
     }
     k.vmstat.count(page >= 0 ? "compact_success" : "compact_fail");
     return { page, result };

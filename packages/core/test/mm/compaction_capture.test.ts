@@ -212,6 +212,9 @@ describe("what is captured: task_capc() and compaction_capture()", () => {
     ]);
     expect([d("compact_success"), d("compact_fail"), d("pgalloc_normal")]).toEqual([1, 0, 0]);
     expect(k.pageAlloc.zones[1]!.compactDeferShift).toBe(0);
+    // The scanners met (compact_blockskip_flush set for kswapd), but the allocation got its page:
+    // __alloc_pages_direct_compact() clears it again.
+    expect(k.pageAlloc.zones[1]!.compactBlockskipFlush).toBe(false);
     k.folioPut(k.folio(page));
     frag.release();
     expectConsistent(k);
@@ -251,6 +254,8 @@ describe("what is captured: task_capc() and compaction_capture()", () => {
     const other = await direct(k, MOVABLE, 9, CompactPriority.SYNC_LIGHT, proc);
     expect([other.page, other.result]).toEqual([-1, CompactResult.COMPLETE]);
     expect(free9()).toBe(before + 1);
+    // The scanners met and no page came: kswapd is to clear the skip hints when it next sleeps.
+    expect(k.pageAlloc.zones[1]!.compactBlockskipFlush).toBe(true);
     // The order-8 block cannot merge (its buddy is held): it stays order 8, not the 9 asked for.
     const d = delta(k);
     freeAtBegin(k, movable8);
