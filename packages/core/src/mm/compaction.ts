@@ -44,7 +44,7 @@
  *
  * @module
  */
-import { Deferred, Duration, Effect } from "effect";
+import { Deferred, Duration, Effect, Exit } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import {
   COMPACT_CLUSTER_MAX,
@@ -1698,10 +1698,16 @@ const compactZoneOrder = (
       capc,
     );
     k.pageAlloc.setCaptureControl(current, capc);
-    // Hidden again before the captured page is read, whatever ended the run.
-    const { result } = yield* Effect.ensuring(
-      run,
-      Effect.sync(() => k.pageAlloc.setCaptureControl(current, null)),
+    // Hidden again before the captured page is read, whatever ended the run. A run that fails
+    // or is interrupted hands its capture to no one: back to the free lists, so nothing leaks.
+    const { result } = yield* Effect.onExit(run, (exit) =>
+      Effect.sync(() => {
+        k.pageAlloc.setCaptureControl(current, null);
+        if (Exit.isFailure(exit) && capc && capc.page >= 0) {
+          k.pageAlloc.freePages(capc.page, order);
+          capc.page = -1;
+        }
+      }),
     );
     const page = capc?.page ?? -1;
     return { result: page >= 0 ? CompactResult.SUCCESS : result, page };

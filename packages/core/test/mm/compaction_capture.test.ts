@@ -4,7 +4,7 @@
 // (task_capc(), compaction_capture()); compact_zone() stops with COMPACT_SUCCESS once capc->page
 // is set; __alloc_pages_direct_compact() takes the captured page first (prep_new_page()).
 // kcompactd, compact_node() and proactive compaction run compact_zone(cc, NULL).
-import { Effect } from "effect";
+import { Effect, Exit } from "effect";
 import { TestClock } from "effect/testing";
 import { describe, expect, it } from "vitest";
 import {
@@ -240,6 +240,28 @@ describe("what is captured: task_capc() and compaction_capture()", () => {
     });
     expect(d("pgalloc_normal")).toBe(512);
     k.folioPut(k.folio(page));
+    frag.release();
+    expectConsistent(k);
+  });
+
+  // Linux's compact_zone_order() cannot fail; the model's run can die (a defect) or be
+  // interrupted, and then hands its capture to no one: the block goes back to the free lists.
+  it("a run that dies after its capture gives the block back to the free lists", async () => {
+    const { k, frag, unmovable9 } = held();
+    const proc = await runP(k.createProcess({ node: 1 }));
+    freeAtBegin(k, unmovable9);
+    let thrown = false;
+    k.trace.subscribe((e) => {
+      if (thrown || e.event !== "mm_compaction_isolate_migratepages") return;
+      thrown = true;
+      throw new Error("the run dies");
+    });
+    const exit = await Effect.runPromiseExit(
+      allocPagesDirectCompact(k, MOVABLE, 9, 1, [1], CompactPriority.SYNC_LIGHT, proc, 0),
+    );
+    expect([thrown, Exit.isFailure(exit)]).toEqual([true, true]);
+    const list = k.pageAlloc.zones[1]!.freeArea[9]![MIGRATE_UNMOVABLE]!;
+    expect([...list].includes(unmovable9)).toBe(true);
     frag.release();
     expectConsistent(k);
   });
