@@ -308,6 +308,7 @@ export {
   type AllocContext,
   type AllocRequest,
   type BadPageHandler,
+  type CaptureControl,
   type Fragmentation,
   type MemoryRegion,
   MIGRATE_HIGHATOMIC,

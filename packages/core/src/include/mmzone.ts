@@ -652,6 +652,30 @@ export interface AllocContext {
 }
 
 /**
+ * `struct capture_control` (`mm/internal.h`, Linux 6.16): what direct compaction
+ * (`compact_zone_order()`, `mm/compaction.c`) leaves on the compacting task
+ * (`current->capture_control`) so that a block of the order it compacts for, freed by that task
+ * in the zone it compacts, goes to it rather than to the free lists (`compaction_capture()` in
+ * `__free_one_page()`, `mm/page_alloc.c`). Set and cleared with
+ * {@link PageAllocator.setCaptureControl}.
+ *
+ * @category Compaction
+ */
+export interface CaptureControl {
+  /**
+   * `cc`: what of the compaction's `struct compact_control` the capture reads: its zone, its
+   * order and the allocation's pageblock type (`gfp_migratetype()`).
+   */
+  readonly cc: {
+    readonly zone: Zone;
+    readonly order: number;
+    readonly migratetype: MigrateType;
+  };
+  /** `page`: the captured block's first PFN; -1 (the kernel's `NULL`) until one is captured. */
+  page: number;
+}
+
+/**
  * What `__alloc_pages_slowpath()` (`mm/page_alloc.c`) works for: the allocation's preferred node,
  * its order, its GFP flags and its node mask (null for none), as `struct alloc_context` and the
  * slow path's arguments carry them.
@@ -788,6 +812,15 @@ export interface PageAllocator {
    * false then.
    */
   freePages(pfn: number, order: number): boolean;
+  /**
+   * Writes `current->capture_control` (`compact_zone_order()`, `mm/compaction.c`, Linux 6.16):
+   * `capc` for the task compacting now, null when its compaction is over. The model's `current`
+   * in the free path is the running fiber (`Fiber.getCurrent()`), so only the compacting task's
+   * own frees (the folios it migrated away, the free pages it gives back) can be captured, never
+   * another task's meanwhile. `task` is the compacting task as the allocation has it: null for a
+   * kernel thread, which, like a task with `PF_KTHREAD`, never captures (`task_capc()`).
+   */
+  setCaptureControl(task: AllocContext | null, capc: CaptureControl | null): void;
   /**
    * `post_alloc_hook()` and `prep_compound_page()` (`mm/page_alloc.c`): makes a block taken off
    * the free lists an allocated page of `order` with one reference (a large folio with

@@ -28,9 +28,11 @@
  * compactions and `COMPACT_PRIO_SYNC_FULL` ignore both (`ignore_skip_hint`, `whole_zone`).
  *
  * A run for an order searches the free lists before its scanners walk
- * (`fast_isolate_freepages()`, `fast_find_migrateblock()`).
+ * (`fast_isolate_freepages()`, `fast_find_migrateblock()`). Direct compaction captures the block
+ * of its order that its own frees make in its zone (`compact_zone_order()`,
+ * `struct capture_control`; `compaction_capture()` in `mm/page_alloc.ts`).
  *
- * Not modelled: page capture, and `cc->finish_pageblock` (a block rescanned whole after a failed
+ * Not modelled: `cc->finish_pageblock` (a block rescanned whole after a failed
  * migration). The migration
  * scanner isolates LRU folios and `movable_ops` pages (balloon pages, through their owner:
  * Linux 6.16's `isolate_movable_page()`, which the model has by its 6.17 name,
@@ -42,7 +44,7 @@
  *
  * @module
  */
-import { Deferred, Duration, Effect } from "effect";
+import { Deferred, Duration, Effect, Exit } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
 import {
   COMPACT_CLUSTER_MAX,
@@ -67,6 +69,7 @@ import {
 } from "../include/migrate_mode";
 import {
   type AllocContext,
+  type CaptureControl,
   MIGRATE_MOVABLE,
   type MigrateType,
   WMARK_LOW,
@@ -1376,12 +1379,18 @@ export interface CompactZoneResult {
  * `compact_migrate_scanned`, `compact_free_scanned` and `compact_isolated`; emits
  * `mm_compaction_begin`, `_end`, `_migratepages` and the isolation events.
  *
+ * `capc` is direct compaction's capture control (`compact_zone_order()` sets it on the task,
+ * `PageAllocator.setCaptureControl()`); null for every other caller. When a migration step
+ * leaves a block captured for it (`capc->page`), the run stops there with `COMPACT_SUCCESS`,
+ * unless that step ended it as contended.
+ *
  * @category Compaction
  */
 export const compactZone = (
   k: Kernel,
   nid: number,
   options: CompactZoneOptions,
+  capc: CaptureControl | null = null,
 ): Effect.Effect<CompactZoneResult, ErrnoError> =>
   Effect.gen(function* () {
     const zone = k.pageAlloc.zones[nid];
@@ -1508,6 +1517,11 @@ export const compactZone = (
           }
           cc.nrMigratepages = 0;
           putbackMovablePages(k, cc.migratepages);
+          // Stop if a page has been captured (before the drain check, Linux 6.3+).
+          if (capc && capc.page >= 0 && !cc.contended) {
+            ret = CompactResult.SUCCESS;
+            break;
+          }
         }
         ret = compactFinished(k, cc);
       }
@@ -1649,15 +1663,69 @@ const compactionDeferReset = (
 };
 
 /**
- * `try_to_compact_pages()` (`mm/compaction.c`): direct compaction for an allocation of `order`
- * with `gfp`, over the nodes it may use (node `nid` first, then its fallbacks, or `nid` alone
- * with `__GFP_THISNODE`), at priority `prio`: `MIGRATE_ASYNC` for `COMPACT_PRIO_ASYNC`,
- * `MIGRATE_SYNC_LIGHT` otherwise. Above `COMPACT_PRIO_SYNC_FULL` a zone whose earlier failures
- * defer compaction for this order (`compaction_deferred()`) is passed over, counting as
- * `COMPACT_DEFERRED`. Stops at the first zone that succeeds (`compaction_defer_reset()`, the
- * allocation not yet made); a zone a sync-light run went through without success
- * (`COMPACT_COMPLETE`, `COMPACT_PARTIAL_SKIPPED`) has compaction deferred (`defer_compaction()`).
- * Returns the largest result (`COMPACT_SKIPPED` when no zone could be compacted).
+ * `compact_zone_order()` (`mm/compaction.c`, Linux 6.16): direct compaction of node `nid`'s zone
+ * for an allocation of `order` with `gfp` at priority `prio`, by `current` (null: a kernel
+ * thread). For the run's length the task's capture control (`struct capture_control`) is set
+ * (`current->capture_control`), so a block of the order that the task itself frees in the zone
+ * comes to it (`compaction_capture()`); the captured block, -1 when none, comes back with the
+ * result, which a capture makes `COMPACT_SUCCESS` however the run ended.
+ */
+const compactZoneOrder = (
+  k: Kernel,
+  nid: number,
+  order: number,
+  gfp: number,
+  prio: CompactPriority,
+  current: AllocContext | null,
+): Effect.Effect<{ readonly result: CompactResult; readonly page: number }, ErrnoError> =>
+  Effect.gen(function* () {
+    const zone = k.pageAlloc.zones[nid];
+    const capc: CaptureControl | null = zone
+      ? { cc: { zone, order, migratetype: gfpMigratetype(gfp) }, page: -1 }
+      : null;
+    const run = compactZone(
+      k,
+      nid,
+      {
+        order,
+        mode: prio === CompactPriority.ASYNC ? MIGRATE_ASYNC : MIGRATE_SYNC_LIGHT,
+        gfp,
+        directCompaction: true,
+        ignoreBlockSuitable: prio === CompactPriority.SYNC_FULL,
+        ignoreSkipHint: prio === CompactPriority.SYNC_FULL,
+        wholeZone: prio === CompactPriority.SYNC_FULL,
+      },
+      capc,
+    );
+    k.pageAlloc.setCaptureControl(current, capc);
+    // Hidden again before the captured page is read, whatever ended the run. A run that fails
+    // or is interrupted hands its capture to no one: back to the free lists, so nothing leaks.
+    const { result } = yield* Effect.onExit(run, (exit) =>
+      Effect.sync(() => {
+        k.pageAlloc.setCaptureControl(current, null);
+        if (Exit.isFailure(exit) && capc && capc.page >= 0) {
+          k.pageAlloc.freePages(capc.page, order);
+          capc.page = -1;
+        }
+      }),
+    );
+    const page = capc?.page ?? -1;
+    return { result: page >= 0 ? CompactResult.SUCCESS : result, page };
+  });
+
+/**
+ * `try_to_compact_pages()` (`mm/compaction.c`, Linux 6.16): direct compaction for an allocation
+ * of `order` with `gfp`, by `current` (null: a kernel thread of `nid`), over the nodes it may use
+ * (node `nid` first, then its fallbacks, or `nid` alone with `__GFP_THISNODE`), at priority
+ * `prio`: `MIGRATE_ASYNC` for `COMPACT_PRIO_ASYNC`, `MIGRATE_SYNC_LIGHT` otherwise. Above
+ * `COMPACT_PRIO_SYNC_FULL` a zone whose earlier failures defer compaction for this order
+ * (`compaction_deferred()`) is passed over, counting as `COMPACT_DEFERRED`. Each zone is compacted
+ * by `compact_zone_order()`, which may capture a block for the allocation (see
+ * `PageAllocator.setCaptureControl()`). Stops at the first zone that succeeds
+ * (`compaction_defer_reset()`, the allocation not yet made); a zone a sync-light run went
+ * through without success (`COMPACT_COMPLETE`, `COMPACT_PARTIAL_SKIPPED`) has compaction deferred
+ * (`defer_compaction()`). Returns the largest result (`COMPACT_SKIPPED` when no zone could be
+ * compacted) and the captured block's first PFN (`*capture`), -1 when none was captured.
  *
  * @category Compaction
  */
@@ -1668,9 +1736,11 @@ export const tryToCompactPages = (
   nid: number,
   nodemask: readonly number[] | null,
   prio: CompactPriority,
-): Effect.Effect<CompactResult, ErrnoError> =>
+  current: AllocContext | null = null,
+): Effect.Effect<{ readonly result: CompactResult; readonly page: number }, ErrnoError> =>
   Effect.gen(function* () {
     let rc: number = CompactResult.SKIPPED;
+    let capture = -1;
     for (const node of allocNodes(k, gfp, nid, nodemask)) {
       const zone = k.pageAlloc.zones[node];
       // The hardest priority compacts whatever earlier failures say.
@@ -1678,15 +1748,8 @@ export const tryToCompactPages = (
         rc = Math.max(rc, CompactResult.DEFERRED);
         continue;
       }
-      const { result } = yield* compactZone(k, node, {
-        order,
-        mode: prio === CompactPriority.ASYNC ? MIGRATE_ASYNC : MIGRATE_SYNC_LIGHT,
-        gfp,
-        directCompaction: true,
-        ignoreBlockSuitable: prio === CompactPriority.SYNC_FULL,
-        ignoreSkipHint: prio === CompactPriority.SYNC_FULL,
-        wholeZone: prio === CompactPriority.SYNC_FULL,
-      });
+      const { result, page } = yield* compactZoneOrder(k, node, order, gfp, prio, current);
+      capture = page;
       rc = Math.max(rc, result);
       if (!zone) continue;
       if (result === CompactResult.SUCCESS) {
@@ -1702,15 +1765,18 @@ export const tryToCompactPages = (
         deferCompaction(k, zone, order);
       }
     }
-    return rc as CompactResult;
+    return { result: rc as CompactResult, page: capture };
   });
 
 /**
  * `__alloc_pages_direct_compact()` (`mm/page_alloc.c`, Linux 6.16): runs {@link tryToCompactPages},
- * then tries the allocation again. Order 0 compacts nothing (`COMPACT_SKIPPED`, no page). Unless
+ * then takes the block compaction captured for it (`prep_new_page()`: no watermark check, no
+ * `pgalloc_*` or `numa_*` count, as no free list was searched), or when there is none tries the
+ * allocation again. Order 0 compacts nothing (`COMPACT_SKIPPED`, no page). Unless
  * compaction was skipped it counts `compact_stall`, then `compact_success` when the allocation
  * got its page (which ends the deferral of its zone: `compaction_defer_reset()` with
- * `alloc_success`) or `compact_fail` when it did not. A compaction deferred in every zone
+ * `alloc_success`; and clears its `compact_blockskip_flush`, so `kswapd` keeps the skip hints the
+ * run left) or `compact_fail` when it did not. A compaction deferred in every zone
  * (`COMPACT_DEFERRED`) is not skipped: as in Linux 6.16 it counts `compact_stall` and, without a
  * page, `compact_fail`, though no zone was compacted. Returns the page (head PFN) or -1, and the
  * compaction result. `current` is the allocating task: it compacts with `PF_MEMALLOC` set
@@ -1734,16 +1800,25 @@ export const allocPagesDirectCompact = (
     // Order 0 has nothing to compact for.
     if (!order) return { page: -1, result: CompactResult.SKIPPED };
     // memalloc_noreclaim_save(): the task compacts with PF_MEMALLOC, and allocates without it.
-    const result = yield* withMemallocNoreclaim(
+    const { result, page: captured } = yield* withMemallocNoreclaim(
       current,
-      tryToCompactPages(k, gfp, order, nid, nodemask, prio),
+      tryToCompactPages(k, gfp, order, nid, nodemask, prio, current),
     );
     if (result === CompactResult.SKIPPED) return { page: -1, result };
     k.vmstat.count("compact_stall");
-    const page = k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
+    // The captured block first, else the free lists.
+    if (captured >= 0) k.pageAlloc.prepNewPage(captured, order, gfp);
+    const page =
+      captured >= 0
+        ? captured
+        : k.pageAlloc.getPageFromFreelist(nid, order, gfp, allocFlags, nodemask, current);
     if (page >= 0) {
       const zone = k.pageAlloc.zones[k.mem.pfnToNid(page)];
-      if (zone) compactionDeferReset(k, zone, order, true);
+      if (zone) {
+        // The allocation got its page: kswapd need not clear the skip hints the run left.
+        zone.compactBlockskipFlush = false;
+        compactionDeferReset(k, zone, order, true);
+      }
     }
     k.vmstat.count(page >= 0 ? "compact_success" : "compact_fail");
     return { page, result };

@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { Effect } from "effect";
+import { Effect, Fiber } from "effect";
 import { ERRNO, type ErrnoError, errno, errnoName } from "../errno";
 import { CompactPriority, CompactResult, PAGE_ALLOC_COSTLY_ORDER } from "../include/compaction";
 import {
@@ -27,6 +27,7 @@ import type {
   AllocContext,
   AllocRequest,
   BadPageHandler,
+  CaptureControl,
   Fragmentation,
   PageAllocator,
   PhysicalMemory,
@@ -60,7 +61,7 @@ import {
   PG_reserved,
   PG_writeback,
 } from "../include/page_flags";
-import { PF_MEMALLOC } from "../include/sched";
+import { PF_KTHREAD, PF_MEMALLOC } from "../include/sched";
 import type { Tracepoints } from "../include/trace";
 import { vmEventIndex } from "../include/vmstat";
 import { procDointvecMinmax } from "../kernel/sysctl";
@@ -362,6 +363,14 @@ export class BuddyAllocator implements PageAllocator {
   trace: Tracepoints | null = null;
   /** Whether the last {@link allocPages} failed by fault injection (see `PageAllocator`). */
   failedByInjection = false;
+  /**
+   * `current->capture_control` of each task compacting directly now, by its fiber (the model's
+   * `current` in the free path), with the task as its allocation has it.
+   */
+  readonly #captureControls = new WeakMap<
+    object,
+    { readonly task: AllocContext | null; readonly capc: CaptureControl }
+  >();
 
   constructor(
     private readonly mem: PhysicalMemory,
@@ -1147,16 +1156,66 @@ export class BuddyAllocator implements PageAllocator {
     return true;
   }
 
+  setCaptureControl(task: AllocContext | null, capc: CaptureControl | null): void {
+    const current = Fiber.getCurrent();
+    if (!current) return;
+    if (capc) this.#captureControls.set(current, { task, capc });
+    else this.#captureControls.delete(current);
+  }
+
+  /**
+   * `task_capc()` (`mm/page_alloc.c`, Linux 6.16): the running task's capture control, if it may
+   * capture a block freed in `zone`: it is compacting `zone` directly, has captured nothing yet,
+   * and is not a kernel thread (`PF_KTHREAD`; a compaction without a task is one).
+   */
+  private taskCapc(zone: Zone): CaptureControl | null {
+    const current = Fiber.getCurrent();
+    const entry = current ? this.#captureControls.get(current) : undefined;
+    if (!entry?.task || entry.task.flags & PF_KTHREAD) return null;
+    const { capc } = entry;
+    return capc.page < 0 && capc.cc.zone === zone ? capc : null;
+  }
+
+  /**
+   * `compaction_capture()` (`mm/page_alloc.c`, Linux 6.16): takes the free block of `order` at
+   * `pfn`, of pageblock type `mt`, for the compaction `capc` is for, when the order is the one it
+   * compacts for; never an isolated block (nor a CMA one: the model has none), nor, below
+   * `pageblock_order`, a movable block for an allocation that is not movable. A block of another
+   * type than the allocation's is traced as a fallback (`mm_page_alloc_extfrag`, Linux 6.15+).
+   */
+  private compactionCapture(
+    capc: CaptureControl | null,
+    zone: Zone,
+    pfn: number,
+    order: number,
+    mt: MigrateType,
+  ): boolean {
+    if (!capc || order !== capc.cc.order) return false;
+    if (mt === MIGRATE_ISOLATE) return false;
+    if (order < this.pageblockOrder && mt === MIGRATE_MOVABLE) {
+      if (capc.cc.migratetype !== MIGRATE_MOVABLE) return false;
+    }
+    if (mt !== capc.cc.migratetype) {
+      this.traceExtfrag(zone, pfn, capc.cc.order, order, capc.cc.migratetype, mt);
+    }
+    capc.page = pfn;
+    return true;
+  }
+
   /**
    * Puts a block on its free list, merging with free buddies (`__free_one_page`). Above
    * `pageblock_order` a buddy of another mergeable type is retyped to the freed block's type; a
    * pageblock of a type that is not mergeable (`migratetype_is_mergeable()`: isolated or
-   * highatomic) merges with no block of another type.
+   * highatomic) merges with no block of another type. Below `MAX_PAGE_ORDER`, before each merge,
+   * the block as it is may go to the running task's direct compaction instead
+   * ({@link compactionCapture}), and then to no free list.
    */
   private freeOne(zone: Zone, pfn: number, order: number): void {
     const m = this.memmap;
     const mt = zone.pageblockMigratetype(pfn);
+    const capc = this.taskCapc(zone);
     while (order < this.maxOrder) {
+      if (this.compactionCapture(capc, zone, pfn, order, mt)) return;
       const buddy = pfn ^ (1 << order);
       if (buddy < zone.startPfn || buddy + (1 << order) > zone.endPfn) break;
       if (!(m.flags[buddy]! & PG_buddy) || m.order[buddy] !== order) break;
