@@ -907,6 +907,110 @@ describe("the oom_reaper (mm/oom_kill.c, Linux 6.16)", () => {
   });
 });
 
+/**
+ * `big` (64 private pages) held inside a call of its own, a `move_pages()` of 8 of its pages to
+ * node 1 whose copy waits for `gate`, then killed by `small`'s fault with every page taken: runs
+ * `body` with the forked call and fault, and returns what the call and the fault ended with.
+ */
+const killInsideOwnCall = async (
+  body: (s: {
+    k: Kernel;
+    big: { p: Task; addr: number };
+    small: { p: Task; addr: number };
+    where: number;
+    gate: Deferred.Deferred<void>;
+    fault: Fiber.Fiber<void, ErrnoError>;
+  }) => Effect.Effect<void, ErrnoError>,
+) => {
+  const k = boot({ nodes: ["16M", "16M"] });
+  const free0 = freePages(k);
+  const big = withPrivate(k, "big", 64, 5);
+  const small = withPrivate(k, "small", 4, 7);
+  const mm = big.p.mm!;
+  const gate = Deferred.makeUnsafe<void>();
+  const reached = { n: 0 };
+  run(k.migrateOffload.register(gatedMigrator(k, gate, reached)));
+  const where = run(small.p.mmap(PAGE));
+  const out = await Effect.runPromise(
+    Effect.gen(function* () {
+      const moving = yield* Effect.forkChild(
+        Effect.result(big.p.movePages(0, pagesOf(big.addr, 8), Array(8).fill(1))),
+      );
+      yield* waitUntil(() => reached.n === 1);
+      const drained = drain(k);
+      const fault = yield* Effect.forkChild(small.p.write(where, new Uint8Array([9])));
+      yield* waitUntil(() => k.vmstat.get("oom_kill") === 1);
+      // Killed, not yet dead: SIGKILL pending, still in the process table, its pages mapped.
+      expect([big.p.oomVictim, big.p.sigkillPending, big.p.exited]).toEqual([true, true, false]);
+      expect(k.findTask(big.p.pid)).toBe(big.p);
+      expect(getMmRss(k, mm)).toBe(64);
+      expect(k.oomReaper.victims.has(big.p)).toBe(true);
+      // Another call of the dying process (another thread's) fails at once, running nothing.
+      const again = yield* Effect.flip(big.p.read(big.addr, 1));
+      expect([again.errno, again.message]).toEqual([
+        "ESRCH",
+        `process ${big.p.pid} was killed by the OOM killer`,
+      ]);
+      yield* body({ k, big, small, where, gate, fault });
+      const moved = yield* Fiber.join(moving);
+      yield* Fiber.join(fault);
+      return { drained, moved };
+    }).pipe(Effect.provide(TestClock.layer())),
+  );
+  // The call never returns to user space: it fails with ESRCH, and the task exited on its
+  // return (get_signal() → do_group_exit()); the last mmput() tore the mm down.
+  expect(
+    Result.isFailure(out.moved) && [out.moved.failure.errno, out.moved.failure.message],
+  ).toEqual(["ESRCH", `process ${big.p.pid} was killed by the OOM killer`]);
+  expect(big.p.exited).toBe(true);
+  expect(k.findTask(big.p.pid)).toBeUndefined();
+  expect([mm.mmUsers, mm.mapCount, mm.oomSkip]).toEqual([0, 0, true]);
+  expect(k.vmstat.get("oom_kill")).toBe(1);
+  expectBytes(run(small.p.read(where, 1)), new Uint8Array([9]));
+  expectConsistent(k);
+  for (const pfn of out.drained) k.folioPut(k.folio(pfn));
+  run(small.p.exit());
+  expect(freePages(k)).toBe(free0);
+  await runP(k.shutdown());
+};
+
+// __oom_kill_process() (mm/oom_kill.c, Linux 6.16) sends SIGKILL (do_send_sig_info()); a victim
+// inside the kernel dies only on its way back to user mode (exit_to_user_mode_loop() →
+// get_signal() → do_group_exit()), and the oom_reaper exists for the victim that takes long.
+describe("SIGKILL to a victim inside a call of its own (do_send_sig_info(), get_signal(), Linux 6.16)", () => {
+  it("keeps its memory until the call returns: the fault that killed it retries without a second kill, then succeeds once the exit has freed it; the timer finds MMF_OOM_SKIP", async () => {
+    await killInsideOwnCall(({ k, big, gate, fault }) =>
+      Effect.gen(function* () {
+        // Every out_of_memory() aborts on the victim, whose mm lacks MMF_OOM_SKIP.
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow;
+        expect(fault.pollUnsafe()).toBeUndefined();
+        expect([k.vmstat.get("oom_kill"), big.p.exited]).toEqual([1, false]);
+        // The copy ends, move_pages() returns, and the task dies: exit_mmap() frees everything.
+        yield* Deferred.succeed(gate, undefined);
+        yield* Fiber.join(fault);
+        expect(big.p.exited).toBe(true);
+        // wake_oom_reaper() finds MMF_OOM_SKIP and lets the victim go, reaping nothing.
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        yield* waitUntil(() => k.oomReaper.victims.size === 0);
+      }),
+    );
+  });
+
+  it("is reaped OOM_REAPER_DELAY after the kill while its call is still in the kernel: the fault succeeds before the victim dies, which it does when the call returns", async () => {
+    await killInsideOwnCall(({ k, big, gate, fault }) =>
+      Effect.gen(function* () {
+        const mm = big.p.mm!;
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        yield* Fiber.join(fault);
+        // The reaper took the 64 private pages (8 of them migration entries) from a live task.
+        expect([mm.oomSkip, getMmRss(k, mm), big.p.exited]).toEqual([true, 0, false]);
+        expect(big.p.sigkillPending).toBe(true);
+        yield* Deferred.succeed(gate, undefined);
+      }),
+    );
+  });
+});
+
 describe("__oom_reap_task_mm() (mm/oom_kill.c, Linux 6.16)", () => {
   it("reaps anonymous and private file VMAs, mlocked ones too; leaves shared, shmem and hugetlb VMAs", async () => {
     const k = boot({ nodes: ["64M"] });
