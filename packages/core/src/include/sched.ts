@@ -220,7 +220,8 @@ export const withMemallocNoreclaim = <A, E, R>(
  * memory system calls it makes (`include/linux/syscalls.h`); the `Task` of `include/kernel.ts`
  * adds the kernel it runs on. Every call returns
  * an Effect that fails with an `ErrnoError` and changes nothing when its arguments are bad; a
- * call on a task that has exited fails with `ESRCH`.
+ * call on a task that has exited fails with `ESRCH`, and so does every call of a task killed by
+ * `SIGKILL` while it was in flight (`kernel/signal.ts`).
  *
  * @example
  * ```ts
