@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { type ErrnoError, errno } from "../errno";
 import type { AllocContext } from "./mmzone";
 
 /**
@@ -31,3 +32,19 @@ export const SIGKILL = 9;
  */
 export const fatalSignalPending = (task: AllocContext | null): boolean =>
   task?.sigkillPending === true;
+
+/**
+ * The error a call of a task killed by `SIGKILL` ends with, which the task never sees on Linux
+ * (it dies before it returns to user mode): `ESRCH`, the process being gone, naming the OOM
+ * killer when it sent the signal.
+ *
+ * @category Processes
+ */
+export const killedError = (task: {
+  readonly pid: number;
+  readonly oomVictim?: boolean;
+}): ErrnoError =>
+  errno(
+    "ESRCH",
+    `process ${task.pid} ${task.oomVictim ? "was killed by the OOM killer" : "was killed by SIGKILL"}`,
+  );

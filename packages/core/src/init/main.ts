@@ -49,12 +49,12 @@ import { FolioWaitQueue } from "../include/pagemap";
 import { KernelPanic, panicText } from "../include/panic";
 import { PTE_MAX_PFN } from "../include/pgtable";
 import { PF_KTHREAD, type TaskOptions, type TaskStruct } from "../include/sched";
-import { fatalSignalPending } from "../include/signal";
+import { fatalSignalPending, killedError } from "../include/signal";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
 import { NumaBalancingState, numaBalancingInitSysfs } from "../kernel/sched/fair";
-import { getSignal, killedError } from "../kernel/signal";
+import { getSignal } from "../kernel/signal";
 import { checkTaskOptions, Process, taskCred } from "../kernel/task";
 import { taskWorkRun } from "../kernel/task_work";
 import { KernelWorkqueue } from "../kernel/workqueue";
@@ -702,7 +702,10 @@ class Machine implements KernelInterface {
         const bad =
           this.checkAlloc(nid, order, this.pudOrder) ??
           checkGfpMask(gfp) ??
-          (current?.exited ? errno("ESRCH", `folio_alloc: task ${current.pid} has exited`) : null);
+          (current?.exited
+            ? errno("ESRCH", `folio_alloc: task ${current.pid} has exited`)
+            : null) ??
+          (current && fatalSignalPending(current) ? killedError(current) : null);
         if (bad) return yield* Effect.fail(bad);
         let pfn =
           order > this.pageAlloc.maxOrder
@@ -763,7 +766,9 @@ class Machine implements KernelInterface {
       Effect.suspend(() =>
         current?.exited
           ? Effect.fail(errno("ESRCH", `soft_offline_page: task ${current.pid} has exited`))
-          : softOfflinePage(this, pfn, false, current),
+          : current && fatalSignalPending(current)
+            ? Effect.fail(killedError(current))
+            : softOfflinePage(this, pfn, false, current),
       ),
     );
   }

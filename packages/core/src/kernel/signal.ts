@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { type ErrnoError, errno } from "../errno";
 import type { Kernel } from "../include/kernel";
 import type { TaskStruct } from "../include/sched";
 import { doExit } from "./exit";
@@ -56,16 +55,3 @@ export const getSignal = (k: Kernel, task: TaskStruct): boolean => {
   doExit(k, task);
   return true;
 };
-
-/**
- * The error a call of a task killed by `SIGKILL` ends with, which the task never sees on Linux
- * (it dies before it returns to user mode): `ESRCH`, the process being gone, naming the OOM
- * killer when it sent the signal.
- *
- * @category Processes
- */
-export const killedError = (task: TaskStruct): ErrnoError =>
-  errno(
-    "ESRCH",
-    `process ${task.pid} ${task.oomVictim ? "was killed by the OOM killer" : "was killed by SIGKILL"}`,
-  );

@@ -40,7 +40,7 @@ import {
   type MmapOptions,
   type TaskOptions,
 } from "../include/sched";
-import { fatalSignalPending } from "../include/signal";
+import { fatalSignalPending, killedError } from "../include/signal";
 import { formatValue } from "../lib/bug";
 import { mmPopulate } from "../mm/gup";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
@@ -66,7 +66,6 @@ import { putSlowpathPage } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
 import { doExit, releaseTask } from "./exit";
-import { killedError } from "./signal";
 
 /**
  * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
