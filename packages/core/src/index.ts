@@ -433,6 +433,8 @@ export {
   type TaskStruct,
   withMemallocNoreclaim,
 } from "./include/sched";
+// include/linux/sched/signal.h, include/uapi/asm-generic/signal.h
+export { fatalSignalPending, SIGKILL } from "./include/signal";
 // include/linux/srcu.h
 export type { SrcuStruct } from "./include/srcu";
 // include/linux/swap.h

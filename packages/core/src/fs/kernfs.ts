@@ -14,6 +14,7 @@ import { Effect } from "effect";
 import { type ErrnoError, errno, errnoName, isErrnoError, syscall } from "../errno";
 import { type Attribute, type KernfsRoot, KObject } from "../include/kernfs";
 import type { TaskStruct } from "../include/sched";
+import { fatalSignalPending, killedError } from "../include/signal";
 import { callEffect, formatThrown, formatValue, isCallbackBug } from "../lib/bug";
 import { simpleAttrWrite } from "./libfs";
 import { genericPermission } from "./namei";
@@ -46,13 +47,15 @@ const badPointer = (what: string, value: unknown): ErrnoError =>
 
 /**
  * A write's arguments as the kernel meets them before any file's code runs: `EFAULT` for a path
- * or text that is not a string (a bad buffer), `ESRCH` for a writer that has exited; null when
- * they are good.
+ * or text that is not a string (a bad buffer), `ESRCH` for a writer that has exited or has
+ * `SIGKILL` pending; null when they are good.
  */
 const writeArgs = (path: string, text: string, current: TaskStruct | null): ErrnoError | null => {
   if (typeof path !== "string") return badPointer("path", path);
   if (typeof text !== "string") return badPointer("text", text);
   if (current?.exited) return errno("ESRCH", `${path}: the writing task ${current.pid} has exited`);
+  // A writer with SIGKILL pending is inside another call of its own, dying: it writes nothing.
+  if (current && fatalSignalPending(current)) return killedError(current);
   return null;
 };
 
@@ -318,7 +321,7 @@ export class KernFs implements KernfsRoot {
    * naming the file and the value. `EFAULT` for a path or text that is not a string, as a write
    * from a bad buffer is; a broken store is `EIO` (see `callStore`). `ENOENT`, `EISDIR` and
    * `EACCES` come first, as `open()` gives them, even for a zero-length write. `current` is the
-   * writing task, which the store runs in; `ESRCH` when it has exited.
+   * writing task, which the store runs in; `ESRCH` when it has exited or has `SIGKILL` pending.
    */
   write(
     path: string,

@@ -32,7 +32,7 @@ export const CompactResult = {
   COMPLETE: 5,
   /** `COMPACT_PARTIAL_SKIPPED`: the scanners met over part of the zone. */
   PARTIAL_SKIPPED: 6,
-  /** `COMPACT_CONTENDED`: stopped early (a fatal signal; here, the kernel shutting down). */
+  /** `COMPACT_CONTENDED`: stopped early (a fatal signal: `SIGKILL`, the kernel shutting down). */
   CONTENDED: 7,
   /** `COMPACT_SUCCESS`: a free page of the order exists. */
   SUCCESS: 8,

@@ -404,7 +404,8 @@ export interface Kernel {
    * none can be killed: the call then fails with `ESHUTDOWN` naming the panic).
    * `current` is the task the allocation is made in: its `PF_MEMALLOC` and the node of its CPU,
    * which `numa_local` and `numa_other` count against (`zone_statistics()`); null or left out for
-   * a kernel thread running on node `nid`. `ESRCH` when that task has exited.
+   * a kernel thread running on node `nid`. `ESRCH` when that task has exited or has `SIGKILL`
+   * pending.
    */
   allocFolio(
     nid: number,
@@ -501,7 +502,7 @@ export interface Kernel {
    * or take the page. What writing `/sys/devices/system/memory/soft_offline_page` runs.
    * `current` is the task it runs in, which allocates the destination (where it counts
    * `numa_local` or `numa_other`); null or left out for a kernel thread of the page's node.
-   * `ESRCH` when that task has exited.
+   * `ESRCH` when that task has exited or has `SIGKILL` pending.
    */
   softOfflinePage(pfn: number, current?: TaskStruct | null): Effect.Effect<void, ErrnoError>;
   /**

@@ -649,6 +649,12 @@ export interface AllocContext {
    * kills no one else for it. Absent: false.
    */
   readonly exited?: boolean;
+  /**
+   * A `SIGKILL` is pending for the task (`sigismember(&task->pending.signal, SIGKILL)`,
+   * `fatal_signal_pending()`): it dies once what it is doing in the kernel stops, so its slow
+   * path retries no compaction (`should_compact_retry()`). Absent: false.
+   */
+  readonly sigkillPending?: boolean;
 }
 
 /**

@@ -112,9 +112,9 @@ export interface OomReaper {
   queue(task: TaskStruct): Effect.Effect<void>;
   /**
    * The OOM victims queued and not yet done with: their timer pending, or waiting for the daemon
-   * (`oom_reaper_list`). Each has exited; `select_bad_process()` still sees it (on Linux a victim
-   * stays in the process list until its parent reaps it, which the model's processes, with no
-   * parents, never are) and stops the selection while its address space lacks `MMF_OOM_SKIP`.
+   * (`oom_reaper_list`). Each has `SIGKILL` pending or has exited; `select_bad_process()` still
+   * sees one that has exited (on Linux a victim stays in the process list until its parent reaps
+   * it, which the model's processes, with no parents, never are) and stops the selection while its address space lacks `MMF_OOM_SKIP`.
    */
   readonly victims: ReadonlySet<TaskStruct>;
 }

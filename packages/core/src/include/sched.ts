@@ -220,7 +220,8 @@ export const withMemallocNoreclaim = <A, E, R>(
  * memory system calls it makes (`include/linux/syscalls.h`); the `Task` of `include/kernel.ts`
  * adds the kernel it runs on. Every call returns
  * an Effect that fails with an `ErrnoError` and changes nothing when its arguments are bad; a
- * call on a task that has exited fails with `ESRCH`.
+ * call on a task that has exited fails with `ESRCH`, and so does every call of a task killed by
+ * `SIGKILL` while it was in flight (`kernel/signal.ts`).
  *
  * @example
  * ```ts
@@ -279,6 +280,20 @@ export interface TaskStruct {
   /** True once the task has exited. */
   exited: boolean;
   /**
+   * A `SIGKILL` is pending (`sigismember(&task->pending.signal, SIGKILL)`, with
+   * `SIGNAL_GROUP_EXIT`; `fatal_signal_pending()`, `include/linux/sched/signal.h`): the OOM
+   * killer sent it while the task was inside a system call of its own
+   * ({@link TaskStruct.inSyscall}), so the task dies when that call looks for it or returns
+   * (`get_signal()` → `do_group_exit()`, `kernel/signal.ts`), its call failing with `ESRCH`. A
+   * task in user space when the signal comes dies at once. False for a new process.
+   */
+  sigkillPending: boolean;
+  /**
+   * The system calls of the task in flight: 0 while it runs in user space, where a `SIGKILL`
+   * ends it at once. A nested call (`move_pages()` running `migrate_pages()`) counts once.
+   */
+  inSyscall: number;
+  /**
    * `task->task_works` (`kernel/task_work.c`): work queued for the task's return from its system
    * call (`task_work_add()`): a shmem object's release (`fput()`) that must sleep on a folio's
    * lock. Run, oldest first, when a call the task made returns, and at its exit
@@ -315,7 +330,7 @@ export interface TaskStruct {
   rlimitMemlock: number;
   /**
    * `tsk_is_oom_victim()` (`include/linux/oom.h`): the OOM killer chose this task
-   * (`mark_oom_victim()`, `mm/oom_kill.c`), so it has exited, or an allocation of the task ran
+   * (`mark_oom_victim()`, `mm/oom_kill.c`), so it has a `SIGKILL` pending or has exited, or an allocation of the task ran
    * out of memory after its exit (`task_will_free_mem(current)`); an allocation still in flight
    * in it may go below the min watermark (`ALLOC_OOM`). See {@link TaskStruct.oomMm}.
    */

@@ -49,10 +49,12 @@ import { FolioWaitQueue } from "../include/pagemap";
 import { KernelPanic, panicText } from "../include/panic";
 import { PTE_MAX_PFN } from "../include/pgtable";
 import { PF_KTHREAD, type TaskOptions, type TaskStruct } from "../include/sched";
+import { fatalSignalPending, killedError } from "../include/signal";
 import { Tracepoints } from "../include/trace";
 import { VmStat } from "../include/vmstat";
 import { loadModule, unloadModule, unloadModulesAtShutdown } from "../kernel/module";
 import { NumaBalancingState, numaBalancingInitSysfs } from "../kernel/sched/fair";
+import { getSignal } from "../kernel/signal";
 import { checkTaskOptions, Process, taskCred } from "../kernel/task";
 import { taskWorkRun } from "../kernel/task_work";
 import { KernelWorkqueue } from "../kernel/workqueue";
@@ -428,31 +430,52 @@ class Machine implements KernelInterface {
       Effect.service(InKernelCall),
       (inside): Effect.Effect<A, E | ErrnoError> => {
         if (this.state !== "running") return Effect.fail(this.halted(name));
+        // The task's own call (not one nested in another: move_pages calling migrate_pages).
+        const task = inside.has(this) ? null : current;
+        // A task with SIGKILL pending is inside another call, dying: it makes no more.
+        if (task && fatalSignalPending(task) && !task.exited) {
+          return Effect.fail(killedError(task));
+        }
+        // A call of a task that has exited fails on its own (ESRCH); only a live one is killed.
+        const live = task !== null && !task.exited;
         this.inFlight++;
+        if (task) task.inSyscall++;
         // A nested call (move_pages calling migrate_pages) is already marked: nothing to add.
         const marked = inside.has(this)
           ? effect
           : Effect.provideService(effect, InKernelCall, new Set([...inside, this]));
-        // On the way back to user mode (resume_user_mode_work()): the work queued on the task
-        // that made the call (task_work_run()), before the call counts as returned.
-        // A kernel that panicked meanwhile never returns to user mode: no task work runs.
+        // On the way back to user mode (exit_to_user_mode_loop()): a SIGKILL sent meanwhile
+        // ends the task once its last call is out (get_signal()), then the work queued on it runs
+        // (task_work_run(); exit_task_work() for a task that exited), before the call counts as
+        // returned. A kernel that panicked meanwhile never returns to user mode: no signal is
+        // taken and no task work runs.
         const returned = Effect.sync(() => {
           if (--this.inFlight === 0) this.drained?.();
         });
         const ran = Effect.ensuring(
           marked,
-          inside.has(this) || !current
+          !task
             ? returned
             : Effect.andThen(
-                Effect.suspend(() => (this.panicked === null ? taskWorkRun(current) : Effect.void)),
+                Effect.suspend(() => {
+                  task.inSyscall--;
+                  if (this.panicked !== null) return Effect.void;
+                  getSignal(this, task);
+                  return taskWorkRun(task);
+                }),
                 returned,
               ),
         );
         if (inside.has(this)) return ran;
         // The call began on a running kernel: a panic since (this call's, or another's while
-        // this one was in flight) is the end of it, whatever it did meanwhile.
+        // this one was in flight) is the end of it, whatever it did meanwhile. A task killed
+        // by SIGKILL meanwhile never sees what its call did: the call fails with ESRCH.
         const outcome = (): Effect.Effect<never, ErrnoError> | null =>
-          this.panicked === null ? null : Effect.fail(this.halted(name));
+          this.panicked !== null
+            ? Effect.fail(this.halted(name))
+            : live && fatalSignalPending(task)
+              ? Effect.fail(killedError(task))
+              : null;
         return Effect.matchCauseEffect(ran, {
           onFailure: (cause): Effect.Effect<A, E | ErrnoError> =>
             (!Cause.hasInterruptsOnly(cause) && outcome()) || Effect.failCause(cause),
@@ -679,7 +702,10 @@ class Machine implements KernelInterface {
         const bad =
           this.checkAlloc(nid, order, this.pudOrder) ??
           checkGfpMask(gfp) ??
-          (current?.exited ? errno("ESRCH", `folio_alloc: task ${current.pid} has exited`) : null);
+          (current?.exited
+            ? errno("ESRCH", `folio_alloc: task ${current.pid} has exited`)
+            : null) ??
+          (current && fatalSignalPending(current) ? killedError(current) : null);
         if (bad) return yield* Effect.fail(bad);
         let pfn =
           order > this.pageAlloc.maxOrder
@@ -740,7 +766,9 @@ class Machine implements KernelInterface {
       Effect.suspend(() =>
         current?.exited
           ? Effect.fail(errno("ESRCH", `soft_offline_page: task ${current.pid} has exited`))
-          : softOfflinePage(this, pfn, false, current),
+          : current && fatalSignalPending(current)
+            ? Effect.fail(killedError(current))
+            : softOfflinePage(this, pfn, false, current),
       ),
     );
   }

@@ -5,8 +5,9 @@
  * reference to its address space (`exit_mm()`, whose `mmput()` runs `exit_mmap()`, `mm/mmap.c`,
  * when it was the last: not while another task's `move_pages()` or `migrate_pages()` holds it) and
  * `release_task()` taking the task out of the process table and `/proc` (`proc_flush_pid()`).
- * The model has no signals, threads, zombies or parents to notify: a task that exits is gone at
- * once. `exit()` and the OOM killer (`mm/oom_kill.ts`) end a process through here.
+ * The model has no threads, zombies or parents to notify: a task that exits is gone at once.
+ * `exit()` and `SIGKILL` (`kernel/signal.ts`, which the OOM killer, `mm/oom_kill.ts`, sends) end a
+ * process through here.
  *
  * @module
  */

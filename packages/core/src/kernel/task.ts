@@ -40,6 +40,7 @@ import {
   type MmapOptions,
   type TaskOptions,
 } from "../include/sched";
+import { fatalSignalPending, killedError } from "../include/signal";
 import { formatValue } from "../lib/bug";
 import { mmPopulate } from "../mm/gup";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
@@ -168,6 +169,10 @@ export class Process implements Task {
   flags = 0;
   /** True once the task has exited. */
   exited = false;
+  /** `SIGKILL` pending (`fatal_signal_pending()`): the task dies when its calls return. */
+  sigkillPending = false;
+  /** The task's own system calls in flight: 0 while it runs in user space. */
+  inSyscall = 0;
   /** `task->task_works`: run on the return of the task's calls; null after `exit_task_work()`. */
   taskWorks: Array<Effect.Effect<void>> | null = [];
   /** The `task_work_run()` in progress, which another runner waits for; null while none runs. */
@@ -377,12 +382,13 @@ export class Process implements Task {
    */
   private faultLoop(progress: AccessProgress, step: () => void): Effect.Effect<void, ErrnoError> {
     const loop: Effect.Effect<void, ErrnoError> = Effect.suspend(() => {
-      if (this.exited) {
-        // Killed while the access waited (the OOM killer chose this task): it never returns
-        // to user space, and what the slow path got for it goes back.
+      if (this.exited || fatalSignalPending(this)) {
+        // Exited, or killed (SIGKILL pending: the OOM killer chose this task) while the access
+        // waited: it never returns to user space, and what the slow path got for it goes back.
+        // A killed task exits when its call returns (get_signal()).
         putSlowpathPage(this.kernel, progress.compact);
-        const why = this.oomMm ? "was killed by the OOM killer" : "has exited";
-        return Effect.fail(errno("ESRCH", `process ${this.pid} ${why}`));
+        if (fatalSignalPending(this)) return Effect.fail(killedError(this));
+        return Effect.fail(errno("ESRCH", `process ${this.pid} has exited`));
       }
       progress.waitPfn = -1;
       step();

@@ -85,6 +85,7 @@ import {
   PG_movable_ops_isolated,
 } from "../include/page_flags";
 import { withMemallocNoreclaim } from "../include/sched";
+import { fatalSignalPending } from "../include/signal";
 import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
@@ -118,7 +119,9 @@ export interface CompactControl {
   readonly directCompaction: boolean;
   /**
    * The task the run's allocations are made in (`current`): `alloc_contig_range()`'s caller,
-   * whose replacement huge pages it allocates; null for a kernel thread of the zone's node.
+   * whose replacement huge pages it allocates, or the task compacting directly; null for a
+   * kernel thread of the zone's node. A `SIGKILL` pending for it stops the run
+   * (`fatal_signal_pending()`).
    */
   readonly current?: AllocContext | null;
   /** Proactive compaction by `kcompactd` (`proactive_compaction`). */
@@ -164,9 +167,19 @@ export interface CompactControl {
   totalMigrateScanned: number;
   /** Pages the free scanner looked at (`total_free_scanned`). */
   totalFreeScanned: number;
-  /** The run stopped early (`contended`): the kernel is shutting down. */
+  /**
+   * The run stopped early (`contended`): a fatal signal, the kernel shutting down or a `SIGKILL`
+   * pending for the task compacting ({@link CompactControl.current}).
+   */
   contended: boolean;
 }
+
+/**
+ * `fatal_signal_pending(current)` as a compaction run sees it: a `SIGKILL` pending for the task
+ * compacting, or the kernel shutting down (power-off kills every process).
+ */
+const compactFatalSignal = (k: Kernel, cc: CompactControl): boolean =>
+  k.state !== "running" || fatalSignalPending(cc.current ?? null);
 
 /** `is_via_compact_memory()`: a full compaction, from `compact_memory` or a node's `compact`. */
 const isViaCompactMemory = (order: number): boolean => order === -1;
@@ -547,7 +560,7 @@ const isolated = (
  * folios), pinned folios (more references than mappings, page cache and private data account
  * for), and locked folios in `MIGRATE_ASYNC`. An isolated folio's pages all count as scanned.
  * Every `COMPACT_CLUSTER_MAX` PFNs (each PFN that is a multiple of it) it looks for a fatal
- * signal, the kernel shutting down: then it sets `cc.contended` and returns `-EINTR` at that PFN,
+ * signal (a `SIGKILL` pending for `cc.current`, the kernel shutting down): then it sets `cc.contended` and returns `-EINTR` at that PFN,
  * what it isolated left on the list, without the trace event.
  * A call that starts at the pageblock's first PFN stops at once when the block is marked skip
  * (`isolation_suitable()`); its first LRU folio marks the block (`test_and_set_skip()`), and a call
@@ -589,9 +602,10 @@ const isolateMigratepagesBlock = (
   let validPage = -1;
   let skipUpdated = false;
   for (; lowPfn < endPfn; lowPfn++) {
-    // Every COMPACT_CLUSTER_MAX PFNs, a fatal signal (the kernel shutting down) aborts the scan
-    // (fatal_pending): no trace event, and what this call isolated stays on the list.
-    if (lowPfn % COMPACT_CLUSTER_MAX === 0 && lowPfn !== resumedPfn && k.state !== "running") {
+    // Every COMPACT_CLUSTER_MAX PFNs, a fatal signal (SIGKILL pending, the kernel shutting down)
+    // aborts the scan (fatal_pending): no trace event, and what this call isolated stays on the
+    // list.
+    if (lowPfn % COMPACT_CLUSTER_MAX === 0 && lowPfn !== resumedPfn && compactFatalSignal(k, cc)) {
       cc.contended = true;
       cc.totalMigrateScanned += nrScanned;
       if (nrIsolated) k.vmstat.count("compact_isolated", nrIsolated);
@@ -1289,7 +1303,7 @@ const kswapdIsRunning = (k: Kernel, nid: number): boolean =>
  * allocation's lists or one it could claim from another type.
  */
 const compactFinishedInner = (k: Kernel, cc: CompactControl): number => {
-  if (cc.contended || k.state !== "running") return CompactResult.CONTENDED;
+  if (cc.contended || compactFatalSignal(k, cc)) return CompactResult.CONTENDED;
   if (compactScannersMet(k, cc)) {
     // The next run starts anew; kswapd clears the skip hints when it next sleeps, if this was
     // for an allocation (kcompactd's own runs do not ask for it).
@@ -1352,6 +1366,12 @@ export interface CompactZoneOptions {
    * `COMPACT_PRIO_SYNC_FULL` set it; false by default.
    */
   readonly wholeZone?: boolean;
+  /**
+   * The task compacting (`current`), for direct compaction: a `SIGKILL` pending for it
+   * (`fatal_signal_pending()`) ends the run `COMPACT_CONTENDED`, as the kernel shutting down
+   * does. Absent or null: a kernel thread's run (`kcompactd`, a full compaction).
+   */
+  readonly current?: AllocContext | null;
 }
 
 /**
@@ -1455,6 +1475,7 @@ export const compactZone = (
       totalMigrateScanned: 0,
       totalFreeScanned: 0,
       contended: false,
+      current: options.current ?? null,
     };
     // An async run keeps the sync cached position with its own while the two are equal and it
     // finds nothing to isolate, so a sync run after it does not scan the same blocks again.
@@ -1694,6 +1715,7 @@ const compactZoneOrder = (
         ignoreBlockSuitable: prio === CompactPriority.SYNC_FULL,
         ignoreSkipHint: prio === CompactPriority.SYNC_FULL,
         wholeZone: prio === CompactPriority.SYNC_FULL,
+        current,
       },
       capc,
     );
@@ -1724,8 +1746,10 @@ const compactZoneOrder = (
  * `PageAllocator.setCaptureControl()`). Stops at the first zone that succeeds
  * (`compaction_defer_reset()`, the allocation not yet made); a zone a sync-light run went
  * through without success (`COMPACT_COMPLETE`, `COMPACT_PARTIAL_SKIPPED`) has compaction deferred
- * (`defer_compaction()`). Returns the largest result (`COMPACT_SKIPPED` when no zone could be
- * compacted) and the captured block's first PFN (`*capture`), -1 when none was captured.
+ * (`defer_compaction()`). A `SIGKILL` pending for `current` (`fatal_signal_pending()`) stops each
+ * zone's run (`COMPACT_CONTENDED`) and the walk after the zone it stopped in. Returns the largest
+ * result (`COMPACT_SKIPPED` when no zone could be compacted) and the captured block's first PFN
+ * (`*capture`), -1 when none was captured.
  *
  * @category Compaction
  */
@@ -1764,6 +1788,8 @@ export const tryToCompactPages = (
       ) {
         deferCompaction(k, zone, order);
       }
+      // A fatal signal stopped the run: no further zone (need_resched() is not modelled).
+      if (fatalSignalPending(current)) break;
     }
     return { result: rc as CompactResult, page: capture };
   });
@@ -1866,8 +1892,9 @@ export const compactionZonelistSuitable = (
  * `state.retries`. Otherwise the priority is raised one step (`state.priority`, lower is harder),
  * the count reset, and the slow path retries, down to `MIN_COMPACT_COSTLY_PRIORITY`
  * (`COMPACT_PRIO_SYNC_LIGHT`) for a costly order and `MIN_COMPACT_PRIORITY`
- * (`COMPACT_PRIO_SYNC_FULL`) otherwise; there it gives up. The task's fatal signals are not
- * checked: the model's allocating tasks take none while they allocate.
+ * (`COMPACT_PRIO_SYNC_FULL`) otherwise; there it gives up. Never either while a `SIGKILL` is
+ * pending for the allocating task `current` (`fatal_signal_pending()`: an OOM victim inside a
+ * call of its own), which is about to die; null for a kernel thread.
  *
  * @category Compaction
  */
@@ -1879,8 +1906,10 @@ export const shouldCompactRetry = (
   nodemask: readonly number[] | null,
   result: CompactResult,
   state: { priority: CompactPriority; retries: number },
+  current: AllocContext | null = null,
 ): boolean => {
   if (!order) return false;
+  if (fatalSignalPending(current)) return false;
   if (result === CompactResult.SKIPPED) {
     return compactionZonelistSuitable(k, gfp, order, nid, nodemask);
   }

@@ -11,14 +11,15 @@
  * `vm.oom_kill_allocating_task` kills the allocating process instead of choosing
  * ({@link oomInitSysctl}).
  *
- * A killed process ends at once: the model has no signals to deliver, so the victim runs its
- * exit (`do_exit()`, `kernel/exit.ts`) inside the kill and leaves the process table, and an access
- * it had in flight fails with `ESRCH` when it resumes. Its exit drops its reference to its address
- * space (`exit_mm()`); when that was the last, the memory is free when the kill returns. When
- * another task's `move_pages(2)` or `migrate_pages(2)` holds the address space (`get_task_mm()`),
- * the memory stays until that call's `mmput()`, and the `oom_reaper` (`OomReaperState`)
- * takes the private memory {@link OOM_REAPER_DELAY} after the kill; until one of them sets
- * `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The init process the kernel starts
+ * The victim gets `SIGKILL` (`kernel/signal.ts`). One in user space when it comes dies at once:
+ * it runs its exit (`do_exit()`, `kernel/exit.ts`) inside the kill and leaves the process table.
+ * One inside a system call of its own dies when that call stops for the signal
+ * (`fatal_signal_pending()`) or returns, failing with `ESRCH`. The exit drops the victim's
+ * reference to its address space (`exit_mm()`); when that was the last, the memory is free. Until
+ * the victim exits, or while another task's `move_pages(2)` or `migrate_pages(2)` holds the
+ * address space (`get_task_mm()`) until that call's `mmput()`, the memory stays, and the
+ * `oom_reaper` (`OomReaperState`) takes the private memory {@link OOM_REAPER_DELAY} after the
+ * kill; until one of them sets `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The init process the kernel starts
  * at boot (pid 1, `is_global_init()`) is never killed.
  *
  * @module
@@ -39,9 +40,8 @@ import {
 } from "../include/oom";
 import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
 import { isGlobalInit, PF_KTHREAD, type TaskStruct } from "../include/sched";
-import { doExit } from "../kernel/exit";
+import { doSendSigkill } from "../kernel/signal";
 import { procDointvecMinmax } from "../kernel/sysctl";
-import { taskWorkRun } from "../kernel/task_work";
 import { zapPteRange } from "./memory";
 
 /**
@@ -213,13 +213,17 @@ const markOomVictim = (task: TaskStruct): void => {
 /**
  * `oom_kill_process()` with `__oom_kill_process()` (`mm/oom_kill.c`, Linux 6.16): counts
  * `oom_kill` in `/proc/vmstat` (`count_vm_event(OOM_KILL)`), marks `oc.chosen` a victim
- * (`mark_oom_victim()`) and ends it: where Linux sends `SIGKILL`, the model runs the exit there
- * and then (`do_exit()`), so the memory only it mapped is free when this returns unless another
- * task's call holds its address space. The rest of the victim's exit, `exit_task_work()` (a
- * shmem object's release that waits on a folio's lock), runs in a fiber of its own
- * ({@link Kernel.systemWq}, which kernel shutdown flushes), as the victim runs it, not in the
- * killer's call; then `queue_oom_reaper()` ({@link OomReaper.queue}), as
- * no other process shares the address space (`can_oom_reap`). No-op while nothing is chosen.
+ * (`mark_oom_victim()`), sends it `SIGKILL` (`do_send_sig_info()`, `doSendSigkill()` in
+ * `kernel/signal.ts`) and queues the `oom_reaper` (`queue_oom_reaper()`,
+ * {@link OomReaper.queue}), as no other process shares the address space (`can_oom_reap`).
+ * A victim in user space (no system call of its own in flight) dies at once: its exit
+ * (`do_exit()`) runs in this call, so the memory only it mapped is free when this returns unless
+ * another task's call holds its address space, and its `exit_task_work()` (a shmem object's
+ * release that waits on a folio's lock) runs on {@link Kernel.systemWq}, as the victim runs it.
+ * A victim inside a call of its own (its fault's slow path, a wait for a page under migration,
+ * its `move_pages()`) keeps `SIGKILL` pending and dies when that call stops for it
+ * (`fatal_signal_pending()`) or returns; until then its memory stays, unless the `oom_reaper`
+ * takes it {@link OOM_REAPER_DELAY} after the kill. No-op while nothing is chosen.
  *
  * @category Memory and folios
  */
@@ -228,10 +232,10 @@ export const oomKillProcess = (k: Kernel, oc: OomControl): Effect.Effect<void> =
     const victim = oc.chosen;
     if (!victim || victim.exited) return Effect.void;
     k.vmstat.count("oom_kill");
+    // Linux sends SIGKILL before it marks the victim; both happen before the victim runs
+    // again, and the mark must see the address space a victim in user space drops at once.
     markOomVictim(victim);
-    doExit(k, victim);
-    // The victim's exit_task_work(), on the kernel's workqueue, which shutdown flushes.
-    k.systemWq.queue(`exit_task_work of ${victim.pid}`, taskWorkRun(victim));
+    doSendSigkill(k, victim);
     return k.oomReaper.queue(victim);
   });
 

@@ -62,6 +62,7 @@ import {
   PG_writeback,
 } from "../include/page_flags";
 import { PF_KTHREAD, PF_MEMALLOC } from "../include/sched";
+import { fatalSignalPending } from "../include/signal";
 import type { Tracepoints } from "../include/trace";
 import { vmEventIndex } from "../include/vmstat";
 import { procDointvecMinmax } from "../kernel/sysctl";
@@ -1632,7 +1633,7 @@ export const allocPagesSlowpath = (
       }
       if (
         progress > 0 &&
-        shouldCompactRetry(k, gfp, order, nid, nodemask, compactResult, compact)
+        shouldCompactRetry(k, gfp, order, nid, nodemask, compactResult, compact, current)
       ) {
         continue;
       }
@@ -1716,8 +1717,11 @@ const allocContigVerifyGfpMask = (gfp: number): number | ErrnoError => {
   );
 };
 
-/** Why `alloc_contig_range()` gave up with `EINTR`: the model's fatal signal. */
-const FATAL_SIGNAL = "a fatal signal: the kernel is shutting down";
+/** Why `alloc_contig_range()` gave up with `EINTR`: which fatal signal it found. */
+const fatalSignalWhy = (k: Kernel): string =>
+  k.state !== "running"
+    ? "a fatal signal: the kernel is shutting down"
+    : "a fatal signal: SIGKILL is pending for the caller";
 
 /** A failed `alloc_contig_range()` step's negative errno as the model's error. */
 const contigError = (rc: number, what: string): ErrnoError =>
@@ -1740,7 +1744,8 @@ const contigError = (rc: number, what: string): ErrnoError =>
  *    `alloc_migration_target()` on the range's node, `MIGRATE_SYNC`, `MR_CONTIG_RANGE`; what a
  *    round leaves on the list is tried again, and the fifth failed round in a row stops the
  *    scan (`-EBUSY`, left for step 3 to report); `-ENOMEM` from `migrate_pages()` fails at once, and
- *    so does a fatal signal (`EINTR`: the kernel shutting down), looked for before each batch and
+ *    so does a fatal signal (`EINTR`: a `SIGKILL` pending for `current`, the kernel shutting
+ *    down), looked for before each batch and
  *    every `COMPACT_CLUSTER_MAX` PFNs the scan passes.
  *    It moves LRU folios, `movable_ops` (balloon) pages, hugetlb
  *    folios in use (to a free huge page of the node, or a temporary one); a free hugetlb folio is
@@ -1790,17 +1795,18 @@ export const allocContigRange = (
     let what = "";
     try {
       for (let pfn = start, tries = 0; pfn < end || !list.isEmpty; ) {
-        // fatal_signal_pending(): a kernel powering off has sent every process its fatal signal.
-        // (No yield here: callers run it synchronously, as the boot-time gigantic pool does.)
-        if (k.state !== "running") {
+        // fatal_signal_pending(): SIGKILL pending for the caller, or a kernel powering off, which
+        // has sent every process its fatal signal. (No yield here: callers run it synchronously,
+        // as the boot-time gigantic pool does.)
+        if (k.state !== "running" || fatalSignalPending(current)) {
           ret = -ERRNO.EINTR;
-          what = FATAL_SIGNAL;
+          what = fatalSignalWhy(k);
           break;
         }
         if (list.isEmpty) {
           cc.nrMigratepages = 0;
           ret = yield* isolateMigratepagesRange(k, cc, pfn, end);
-          what = ret === -ERRNO.EINTR ? FATAL_SIGNAL : "a hugetlb folio cannot be replaced";
+          what = ret === -ERRNO.EINTR ? fatalSignalWhy(k) : "a hugetlb folio cannot be replaced";
           if (ret) break;
           pfn = cc.migratePfn;
           tries = 0;

@@ -282,21 +282,15 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     run(writeAdj(k, mover, "-1000"));
     const small = await withResident(k, 1, 21, "small");
     run(writeAdj(k, small.p, "-1000"));
-    const gate = Deferred.makeUnsafe<void>();
-    const reached = { n: 0 };
-    run(k.migrateOffload.register(gatedMigrator(k, gate, reached)));
     const where = run(small.p.mmap(PAGE));
     const out = await Effect.runPromise(
       Effect.gen(function* () {
-        const moving = yield* Effect.forkChild(
-          Effect.flip(mover.movePages(0, pagesOf(addr, 8), Array(8).fill(1))),
-        );
-        yield* waitUntil(() => reached.n === 1);
+        const { gate, moving } = yield* holdOwnMove(k, mover, addr);
         drain(k);
         const fault = yield* Effect.flip(small.p.write(where, new Uint8Array([1])));
         expect(k.state).toBe("panicked");
         yield* Deferred.succeed(gate, undefined);
-        return { fault, moved: yield* Fiber.join(moving) };
+        return { fault, moved: yield* Effect.flip(Fiber.join(moving)) };
       }),
     );
     expect(out.fault.message).toBe(
@@ -661,6 +655,20 @@ const gatedMigrator = (k: Kernel, gate: Deferred.Deferred<void>, reached = { n: 
     ),
 });
 
+/**
+ * A `move_pages(2)` of `p`'s 8 pages at `addr` to node 1 (pid 0: itself), forked and held at its
+ * first copy by a {@link gatedMigrator}: its fiber, and the `gate` that lets it go on.
+ */
+const holdOwnMove = (k: Kernel, p: Task, addr: number) =>
+  Effect.gen(function* () {
+    const gate = Deferred.makeUnsafe<void>();
+    const reached = { n: 0 };
+    run(k.migrateOffload.register(gatedMigrator(k, gate, reached)));
+    const moving = yield* Effect.forkChild(p.movePages(0, pagesOf(addr, 8), Array(8).fill(1)));
+    yield* waitUntil(() => reached.n === 1);
+    return { gate, moving };
+  });
+
 /** The pages of `[addr, addr + n pages)` that `mm` maps; a huge PMD counts its base pages. */
 const mapped = (k: Kernel, mm: MmStruct, addr: number, n: number): number => {
   const vma = mm.findVma(addr)!;
@@ -904,6 +912,109 @@ describe("the oom_reaper (mm/oom_kill.c, Linux 6.16)", () => {
     );
     expectConsistent(k);
     await runP(k.shutdown());
+  });
+});
+
+/**
+ * `big` (64 private pages) held inside a call of its own, a `move_pages()` of 8 of its pages to
+ * node 1 whose copy waits for `gate`, then killed by `small`'s fault with every page taken: runs
+ * `body` with the forked call and fault, and returns what the call and the fault ended with.
+ */
+const killInsideOwnCall = async (
+  body: (s: {
+    k: Kernel;
+    big: { p: Task; addr: number };
+    small: { p: Task; addr: number };
+    where: number;
+    gate: Deferred.Deferred<void>;
+    fault: Fiber.Fiber<void, ErrnoError>;
+  }) => Effect.Effect<void, ErrnoError>,
+) => {
+  const k = boot({ nodes: ["16M", "16M"] });
+  const free0 = freePages(k);
+  const big = withPrivate(k, "big", 64, 5);
+  const small = withPrivate(k, "small", 4, 7);
+  const mm = big.p.mm!;
+  const where = run(small.p.mmap(PAGE));
+  const out = await Effect.runPromise(
+    Effect.gen(function* () {
+      const { gate, moving } = yield* holdOwnMove(k, big.p, big.addr);
+      const drained = drain(k);
+      const fault = yield* Effect.forkChild(small.p.write(where, new Uint8Array([9])));
+      yield* waitUntil(() => k.vmstat.get("oom_kill") === 1);
+      // Killed, not yet dead: SIGKILL pending, still in the process table, its pages mapped.
+      expect([big.p.oomVictim, big.p.sigkillPending, big.p.exited]).toEqual([true, true, false]);
+      expect(k.findTask(big.p.pid)).toBe(big.p);
+      expect(getMmRss(k, mm)).toBe(64);
+      expect(k.oomReaper.victims.has(big.p)).toBe(true);
+      // Another call of the dying process (another thread's) fails at once, running nothing.
+      const killed = ["ESRCH", `process ${big.p.pid} was killed by the OOM killer`];
+      const again = yield* Effect.flip(big.p.read(big.addr, 1));
+      expect([again.errno, again.message]).toEqual(killed);
+      // Nor is anything done in its name: an allocation, a write to /proc.
+      const alloc = yield* Effect.flip(k.allocFolio(0, 0, GFP_KERNEL, big.p));
+      expect([alloc.errno, alloc.message]).toEqual(killed);
+      const adj = yield* Effect.flip(writeAdj(k, big.p, "0", big.p));
+      expect([adj.errno, adj.message]).toEqual(killed);
+      expect(big.p.oomScoreAdj).toBe(0);
+      yield* body({ k, big, small, where, gate, fault });
+      const moved = yield* Effect.flip(Fiber.join(moving));
+      yield* Fiber.join(fault);
+      return { drained, moved };
+    }).pipe(Effect.provide(TestClock.layer())),
+  );
+  // The call never returns to user space: it fails with ESRCH, and the task exited on its
+  // return (get_signal() → do_group_exit()); the last mmput() tore the mm down.
+  expect([out.moved.errno, out.moved.message]).toEqual([
+    "ESRCH",
+    `process ${big.p.pid} was killed by the OOM killer`,
+  ]);
+  expect(big.p.exited).toBe(true);
+  expect(k.findTask(big.p.pid)).toBeUndefined();
+  expect([mm.mmUsers, mm.mapCount, mm.oomSkip]).toEqual([0, 0, true]);
+  expect(k.vmstat.get("oom_kill")).toBe(1);
+  expectBytes(run(small.p.read(where, 1)), new Uint8Array([9]));
+  expectConsistent(k);
+  for (const pfn of out.drained) k.folioPut(k.folio(pfn));
+  run(small.p.exit());
+  expect(freePages(k)).toBe(free0);
+  await runP(k.shutdown());
+};
+
+// __oom_kill_process() (mm/oom_kill.c, Linux 6.16) sends SIGKILL (do_send_sig_info()); a victim
+// inside the kernel dies only on its way back to user mode (exit_to_user_mode_loop() →
+// get_signal() → do_group_exit()), and the oom_reaper exists for the victim that takes long.
+describe("SIGKILL to a victim inside a call of its own (do_send_sig_info(), get_signal(), Linux 6.16)", () => {
+  it("keeps its memory until the call returns: the fault that killed it retries without a second kill, then succeeds once the exit has freed it; the timer finds MMF_OOM_SKIP", async () => {
+    await killInsideOwnCall(({ k, big, gate, fault }) =>
+      Effect.gen(function* () {
+        // Every out_of_memory() aborts on the victim, whose mm lacks MMF_OOM_SKIP.
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow;
+        expect(fault.pollUnsafe()).toBeUndefined();
+        expect([k.vmstat.get("oom_kill"), big.p.exited]).toEqual([1, false]);
+        // The copy ends, move_pages() returns, and the task dies: exit_mmap() frees everything.
+        yield* Deferred.succeed(gate, undefined);
+        yield* Fiber.join(fault);
+        expect(big.p.exited).toBe(true);
+        // wake_oom_reaper() finds MMF_OOM_SKIP and lets the victim go, reaping nothing.
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        yield* waitUntil(() => k.oomReaper.victims.size === 0);
+      }),
+    );
+  });
+
+  it("is reaped OOM_REAPER_DELAY after the kill while its call is still in the kernel: the fault succeeds before the victim dies, which it does when the call returns", async () => {
+    await killInsideOwnCall(({ k, big, gate, fault }) =>
+      Effect.gen(function* () {
+        const mm = big.p.mm!;
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        yield* Fiber.join(fault);
+        // The reaper took the 64 private pages (8 of them migration entries) from a live task.
+        expect([mm.oomSkip, getMmRss(k, mm), big.p.exited]).toEqual([true, 0, false]);
+        expect(big.p.sigkillPending).toBe(true);
+        yield* Deferred.succeed(gate, undefined);
+      }),
+    );
   });
 });
 
@@ -1330,14 +1441,22 @@ describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (prop
                       );
                     break;
                   case "oom":
-                    yield* outOfMemory(k, control(null, GFP_KERNEL));
+                    // With every target dead and its mm done with, nothing can be chosen and the
+                    // kernel panics (System is deadlocked on memory): a test of its own.
+                    if (targets.some((t) => !t.p.exited))
+                      yield* outOfMemory(k, control(null, GFP_KERNEL));
                     break;
                   case "tick":
                     yield* TestClock.adjust(`${o.ms} millis`);
                     break;
                   case "exit": {
                     const t = targets[o.target]!;
-                    if (!t.p.exited) yield* t.p.exit();
+                    if (t.p.exited) break;
+                    // Killed inside a call of its own (a write), SIGKILL pending: the process
+                    // is dying and makes no more calls.
+                    if (t.p.sigkillPending) {
+                      expect((yield* Effect.flip(t.p.exit())).errno).toBe("ESRCH");
+                    } else yield* t.p.exit();
                     break;
                   }
                   case "write": {
@@ -1374,8 +1493,16 @@ describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (prop
               passAll = true;
               for (const gate of gates.splice(0)) yield* Deferred.succeed(gate, undefined);
               yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
-              for (const c of calls) {
-                const result = yield* Effect.result(Fiber.join(c.fiber));
+              // Every call returns first: a process killed inside two calls of its own exits
+              // when the last of them returns (get_signal()), not at the first one's ESRCH.
+              const results: {
+                c: (typeof calls)[number];
+                result: Result.Result<unknown, ErrnoError>;
+              }[] = [];
+              for (const c of calls)
+                results.push({ c, result: yield* Effect.result(Fiber.join(c.fiber)) });
+              for (const t of targets) if (t.p.sigkillPending) expect(t.p.exited).toBe(true);
+              for (const { c, result } of results) {
                 if (Result.isSuccess(result)) continue;
                 const code = result.failure.errno;
                 // A call that began after its target's end finds no process (find_mm_struct());

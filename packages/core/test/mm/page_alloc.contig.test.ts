@@ -570,6 +570,28 @@ describe("alloc_contig_range() migrates in batches of COMPACT_CLUSTER_MAX, pageb
     expect(k.state).toBe("down");
   });
 
+  // The caller's own SIGKILL is the same fatal signal (fatal_signal_pending(current), Linux 6.16):
+  // an OOM victim still inside its call stops there too, the kernel running on.
+  it("SIGKILL pending for the caller between batches: -EINTR, the next batch never isolated, the range's pageblocks movable again", async () => {
+    const { k, p, addr, first } = await anon(100);
+    const { scans, rounds } = record(k);
+    const caller = { flags: 0, nid: 1, sigkillPending: false };
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_migrate_pages") caller.sigkillPending = true;
+    });
+    const err = await runP(
+      Effect.flip(allocContigRange(k, first, 10, GFP_KERNEL | __GFP_COMP, caller)),
+    );
+    expect(err.errno).toBe("EINTR");
+    expect(err.message).toContain("a fatal signal: SIGKILL is pending for the caller");
+    expect(scans).toEqual([[first, first + 32, 32, 32]]);
+    expect(rounds).toEqual([[32, 0]]);
+    for (let i = 32; i < 100; i++) expect(folioAt(p, addr + i * PAGE).pfn).toBe(first + i);
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    expect(k.state).toBe("running");
+    expectConsistent(k);
+  });
+
   it("a fatal signal during a long scan that isolates little (isolate_migratepages_block() looks every COMPACT_CLUSTER_MAX PFNs): -EINTR at the next pageblock's first PFN, nothing migrated", async () => {
     // 20 pages in pageblock 0, then 80 in pageblock 1 (pages 20..519 unmapped): pageblock 0's
     // scan isolates 20, fewer than a batch, so the same isolate_migratepages_range() call goes on

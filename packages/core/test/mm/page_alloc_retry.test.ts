@@ -15,6 +15,8 @@ import {
   MPOL_BIND,
   shouldCompactRetry,
   shouldReclaimRetry,
+  type TraceEvent,
+  tryToCompactPages,
   WMARK_MIN,
 } from "../../src/index";
 import { boot, runP } from "../../src/testing/index";
@@ -103,6 +105,56 @@ describe("should_compact_retry()", () => {
         },
       ),
     );
+  });
+});
+
+// should_compact_retry() looks for a fatal signal before anything else, and try_to_compact_pages()
+// stops at the zone whose run one stopped (mm/page_alloc.c, mm/compaction.c, Linux 6.16): an OOM
+// victim still inside its own call, SIGKILL pending, compacts no further.
+describe("fatal_signal_pending() in the slow path's compaction (Linux 6.16)", () => {
+  /** The allocating task as the allocator sees it, with or without SIGKILL pending. */
+  const task = (nid: number, sigkillPending: boolean) => ({ flags: 0, nid, sigkillPending });
+
+  it("should_compact_retry() never retries for a task with SIGKILL pending, whatever the result, leaving the priority and count alone", () => {
+    const k = boot({ nodes: ["16M"] });
+    for (const result of [
+      CompactResult.SKIPPED,
+      CompactResult.DEFERRED,
+      CompactResult.COMPLETE,
+      CompactResult.PARTIAL_SKIPPED,
+      CompactResult.CONTENDED,
+      CompactResult.SUCCESS,
+    ]) {
+      const state = { priority: CompactPriority.ASYNC as CompactPriority, retries: 0 };
+      expect(shouldCompactRetry(k, GFP, 3, 0, null, result, state, task(0, true))).toBe(false);
+      expect(state).toEqual({ priority: CompactPriority.ASYNC, retries: 0 });
+      // The same task without the signal goes round again (a mostly free node: a skip is
+      // compaction_zonelist_suitable(); the others step the priority down or count a success).
+      expect(shouldCompactRetry(k, GFP, 3, 0, null, result, state, task(0, false))).toBe(true);
+    }
+  });
+
+  it("try_to_compact_pages() for a task with SIGKILL pending: the run ends COMPACT_CONTENDED before it scans, and no further zone is tried", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    await runP(fragmentNode(k, { nid: 1 }));
+    const events: TraceEvent[] = [];
+    k.trace.subscribe((e) => events.push(e));
+    const gfp = GFP_HIGHUSER_MOVABLE;
+    // Node 1 first: __compact_finished() sees the signal at once. Node 0, which has a free
+    // order-9 block (COMPACT_SUCCESS, the larger result), is never looked at.
+    const killed = await runP(
+      tryToCompactPages(k, gfp, 9, 1, null, CompactPriority.SYNC_LIGHT, task(1, true)),
+    );
+    expect(killed).toBe(CompactResult.CONTENDED);
+    expect(events.filter((e) => e.event === "mm_compaction_begin")).toHaveLength(1);
+    expect(events.some((e) => e.event === "mm_compaction_isolate_migratepages")).toBe(false);
+    expect(k.vmstat.get("compact_migrate_scanned")).toBe(0);
+    // Without the signal node 1's run scans, and node 0's free block makes it COMPACT_SUCCESS.
+    const alive = await runP(
+      tryToCompactPages(k, gfp, 9, 1, null, CompactPriority.SYNC_LIGHT, task(1, false)),
+    );
+    expect(alive).toBe(CompactResult.SUCCESS);
+    expect(k.vmstat.get("compact_migrate_scanned")).toBeGreaterThan(0);
   });
 });
 
