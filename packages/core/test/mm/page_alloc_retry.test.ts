@@ -145,7 +145,7 @@ describe("fatal_signal_pending() in the slow path's compaction (Linux 6.16)", ()
     const killed = await runP(
       tryToCompactPages(k, gfp, 9, 1, null, CompactPriority.SYNC_LIGHT, task(1, true)),
     );
-    expect(killed).toBe(CompactResult.CONTENDED);
+    expect(killed).toEqual({ result: CompactResult.CONTENDED, page: -1 });
     expect(events.filter((e) => e.event === "mm_compaction_begin")).toHaveLength(1);
     expect(events.some((e) => e.event === "mm_compaction_isolate_migratepages")).toBe(false);
     expect(k.vmstat.get("compact_migrate_scanned")).toBe(0);
@@ -153,7 +153,7 @@ describe("fatal_signal_pending() in the slow path's compaction (Linux 6.16)", ()
     const alive = await runP(
       tryToCompactPages(k, gfp, 9, 1, null, CompactPriority.SYNC_LIGHT, task(1, false)),
     );
-    expect(alive).toBe(CompactResult.SUCCESS);
+    expect(alive.result).toBe(CompactResult.SUCCESS);
     expect(k.vmstat.get("compact_migrate_scanned")).toBeGreaterThan(0);
   });
 });
