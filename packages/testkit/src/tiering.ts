@@ -8,8 +8,9 @@
  *
  * Every step runs alone, so that a run with an offloaded migrator (whose copies wait on threads
  * or a DMA engine) meets the same memory at each step as the serial run: direct reclaim runs in
- * the faulting task with no daemon started; `kswapd` is woken by one allocation and left to
- * reclaim while the task waits for it to sleep again, then stopped (`kswapd_stop()`); the NUMA
+ * the faulting task with no daemon started; `kswapd` is started once one write has left the node
+ * under its low watermark and left to reclaim while the task waits for it to sleep, then
+ * stopped (`kswapd_stop()`); the NUMA
  * scanner marks pages only when the clock reaches a scan, and the task's hint faults promote
  * while nothing else runs. The daemons run on the `TestClock`; the task's own steps run on the
  * live clock, and while `kswapd` reclaims the test clock follows the live one, so that a copy
@@ -26,6 +27,7 @@ import {
   MPOL_BIND,
   MPOL_DEFAULT,
   type Task,
+  WMARK_HIGH,
   WMARK_LOW,
 } from "@migrate-offload/core";
 import { Duration, Effect } from "effect";
@@ -53,8 +55,8 @@ export interface TieringWorkload {
   /** Pages of the scratch set per write. */
   readonly chunkPages: number;
   /**
-   * Whether `kswapd` runs after direct reclaim: woken by an allocation that leaves the node under
-   * its low watermark, it demotes until the node is above its high watermark.
+   * Whether `kswapd` runs after direct reclaim: started once a write has left the node under its
+   * low watermark, it demotes until the node is above its high watermark.
    */
   readonly kswapd: boolean;
   /** `numa_balancing_promote_rate_limit_MBps`, or null for the default (65536). */
@@ -266,23 +268,41 @@ const kswapdSettled = (k: Kernel, nid: number): Effect.Effect<void> =>
   });
 
 /**
- * Wakes node `nid`'s `kswapd` with one allocation that leaves it under its low watermark (pages
- * written from the free ones down to one under the mark, in one write, so no direct reclaim runs
- * beside the daemon), waits until the daemon sleeps for good (each nap of 100 ms passed on the
- * clock), and stops it. Returns the set it wrote.
+ * Waits until node `nid`'s `kswapd`, just started, has reclaimed and sleeps: `kswapd()` tries to
+ * sleep first, and a node under its high watermark keeps it awake (`prepare_kswapd_sleep()`,
+ * `mm/vmscan.c`), so it reclaims at once (`balance_pgdat()`, counted in `pageoutrun`). Until its
+ * fiber first runs it reads as asleep, so the wait is for its first `pageoutrun` (one more than
+ * `pageoutrun`) and then for its sleep ({@link kswapdSettled}). A daemon started on a balanced
+ * node naps without reclaiming: nothing to wait for.
+ */
+const kswapdStarted = (k: Kernel, nid: number, pageoutrun: number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const zone = k.pageAlloc.zones[nid]!;
+    if (k.pageAlloc.zoneWatermarkOk(nid, 0, zone.wmarkPages(WMARK_HIGH))) return;
+    while (k.vmstat.get("pageoutrun") === pageoutrun)
+      yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    yield* kswapdSettled(k, nid);
+  });
+
+/**
+ * Leaves node `nid` under its low watermark with one write (pages written from the free ones down
+ * to one under the mark, with no daemon yet to wake, so no reclaim of any kind runs while the
+ * write allocates), then starts `kswapd`, which finds the node short of its high watermark and
+ * reclaims at once ({@link kswapdStarted}); waits until the daemon sleeps for good (each nap of
+ * 100 ms passed on the clock), and stops it. Returns the set it wrote. Started only once the
+ * write is done, the daemon meets the same node in every run, however the run's fibers are
+ * scheduled: a daemon woken by the write's last allocation would reclaim beside the rest of that
+ * allocation.
  */
 const kswapdPhase = (k: Kernel, task: Task, nid: number) =>
   Effect.gen(function* () {
     const zone = k.pageAlloc.zones[nid]!;
-    yield* k.kswapd.run();
     const low = zone.watermark[WMARK_LOW]!;
+    const wake = yield* writeSet(task, "wake", Math.max(1, zone.freePages - low + 1), SCRATCH + 1);
+    const pageoutrun = k.vmstat.get("pageoutrun");
+    yield* k.kswapd.run();
     const settle = Effect.gen(function* () {
-      const wake = yield* writeSet(
-        task,
-        "wake",
-        Math.max(1, zone.freePages - low + 1),
-        SCRATCH + 1,
-      );
+      yield* kswapdStarted(k, nid, pageoutrun);
       // balance_pgdat(), the 100 ms nap, and balance_pgdat() again while the nap ends
       // unbalanced: each step runs alone. After MAX_RECLAIM_RETRIES (16) runs without progress
       // the node is given up, so twenty rounds see it asleep for good.

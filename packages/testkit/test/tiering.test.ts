@@ -244,6 +244,24 @@ describe("a migrator's reason mask under tiering (mm/migrate.c: only reasons in 
     }, 300_000);
   }
 
+  it("kswapd started on a node under its high watermark reclaims before the wake write, in both runs (mm/vmscan.c kswapd(): prepare_kswapd_sleep() fails, balance_pgdat() at once)", async () => {
+    // Case 3 of seed 4: direct reclaim leaves node 0 between its low and high watermarks (139
+    // free, 130 and 156), so the daemon reclaims as soon as its fiber runs, which the run with
+    // the subject (on a clock of its own, beside the serial run) and the serial run reached at
+    // different points of the wake write until the phase waited for it.
+    const seen = { reasons: new Set<MigrateReason>(), copies: 0 };
+    const report = await verifyMigrator(recordingSubject(0, seen), {
+      seed: 4,
+      path: "3",
+      numRuns: 1,
+      endOnFailure: true,
+      faults: [],
+      scenarios: { callers: ["tiering"], callersOnly: true },
+    });
+    expect(report.compared).toBe(1);
+    expect(seen.copies).toBe(0);
+  }, 60_000);
+
   it("a mask of numa_misplaced alone is offered promotion's batches and no demotion's", async () => {
     const seen = { reasons: new Set<MigrateReason>(), copies: 0 };
     await verifyMigrator(recordingSubject(1 << MR_NUMA_MISPLACED, seen), {

@@ -1194,6 +1194,9 @@ export class KswapdState implements Kswapd {
       for (;;) {
         yield* self.tryToSleep(nid);
         if (k.state !== "running" || node.stopping) return;
+        // At work, off its wait queue (waitqueue_active() is false): so too a daemon started
+        // asleep whose first look found its node short of the mark, and never slept.
+        node.sleeping = false;
         yield* k.call("kswapd", self.balancePgdat(nid));
       }
     });

@@ -28,6 +28,7 @@ import {
   expectConsistent,
   expectErrno,
   folioAt,
+  gatedMigrator,
   pattern,
   recordingMigrator,
   run,
@@ -386,6 +387,44 @@ describe("kswapd", () => {
     );
     await runP(k.shutdown());
     expect(k.kswapd.running).toBe(false);
+  });
+
+  it("a daemon started on a node under its high watermark reclaims at once, awake: a wake-up meanwhile finds no sleeper (kswapd_try_to_sleep(): prepare_kswapd_sleep() false; wakeup_kswapd(): waitqueue_active())", async () => {
+    const k = tiered();
+    run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
+    run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
+    const zone = k.pageAlloc.zones[0]!;
+    // Demotion's copies wait at a gate: the daemon's balance_pgdat() is held mid-run.
+    const gate = gatedMigrator(k, null);
+    run(k.migrateOffload.register(gate.migrator, 1 << MR_DEMOTION));
+    const p = boundToDram(k);
+    // Node 0 one page above its low watermark, short of its high one, before kswapd runs.
+    const n = zone.freePages - zone.watermark[WMARK_LOW]! - 1;
+    const addr = run(p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
+    await runP(p.write(addr, pattern(n * PAGE, 6)));
+    expect(zone.freePages).toBe(zone.watermark[WMARK_LOW]! + 1);
+    const during = await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        yield* waitUntil(gate.copying);
+        const sleeping = k.kswapd.sleeping(0);
+        // Ignored: the daemon is at work, not on its wait queue.
+        k.kswapd.wakeup(0, 0);
+        gate.open();
+        yield* waitUntil(() => k.kswapd.sleeping(0));
+        yield* TestClock.adjust("10000 millis");
+        return sleeping;
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(during).toBe(false);
+    expect(zone.freePages).toBeGreaterThanOrEqual(zone.watermark[WMARK_HIGH]!);
+    expect(count(k, "pgdemote_kswapd")).toBeGreaterThan(0);
+    // Each balance_pgdat() followed a look that found the node short of its high watermark at
+    // once (kswapd_high_wmark_hit_quickly); none followed a wake-up during a nap.
+    expect(count(k, "kswapd_low_wmark_hit_quickly")).toBe(0);
+    expect(count(k, "pageoutrun")).toBe(count(k, "kswapd_high_wmark_hit_quickly"));
+    expect(sameBytes(run(p.read(addr, n * PAGE)), pattern(n * PAGE, 6))).toBe(true);
+    await runP(k.shutdown());
   });
 
   it("kswapd_stop() ends the daemons once they sleep; a later wake-up finds none, and run() starts them again", async () => {
