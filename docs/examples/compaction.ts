@@ -4,7 +4,12 @@ import { Effect } from "effect";
 
 /** Fragments node 1, faults a THP there before and after compact_memory, and counts. */
 export const compactionExample = Effect.gen(function* () {
-  const kernel = yield* Kernel.boot({ nodes: ["64M", "64M"], thp: { enabled: "always" } });
+  // No kcompactd or kswapd: the counts are the faults' and the compact_memory write's alone.
+  const kernel = yield* Kernel.boot({
+    nodes: ["64M", "64M"],
+    thp: { enabled: "always" },
+    daemons: "on-demand",
+  });
   const frag = yield* fragmentNode(kernel, { nid: 1, unmovableEvery: 512, pageCacheEvery: 8 });
   const before = (yield* kernel.fs.read("/proc/buddyinfo")).split("\n")[1];
   const proc = yield* kernel.createProcess({ node: 1 });

@@ -12,6 +12,7 @@ import { Effect } from "effect";
 export const tieringExample = Effect.gen(function* () {
   const kernel = yield* Kernel.boot({
     nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }],
+    daemons: "on-demand", // direct reclaim alone demotes here: no kswapd beside it
   });
   const tiers = "/sys/devices/virtual/memory_tiering";
   const dram = (yield* kernel.fs.read(`${tiers}/memory_tier4/nodelist`)).trim();

@@ -138,7 +138,12 @@ const compactOnce = (
 ): Effect.Effect<Sample, unknown> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const config: KernelConfig = { nodes: [nodeBytes, nodeBytes], thp: { enabled: "never" } };
+      // The written compaction alone: no kcompactd or kswapd beside it.
+      const config: KernelConfig = {
+        nodes: [nodeBytes, nodeBytes],
+        thp: { enabled: "never" },
+        daemons: "on-demand",
+      };
       const k = yield* Kernel.make(config);
       const frag = yield* fragmentNode(k, { nid: 1, unmovableEvery: 512, pageCacheEvery: 8 });
       yield* subject.load(k);

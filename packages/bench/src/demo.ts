@@ -128,7 +128,7 @@ export const runDemo = (nodeBytes = 512 * 2 ** 20): Effect.Effect<DemoReport, un
     const after: RegionReport[] = [];
     for (const p of placed) after.push(yield* check(p));
     const vmstat = kernel.vmstat.snapshot();
-    return {
+    const report = {
       config,
       regions,
       moved: after,
@@ -141,6 +141,9 @@ export const runDemo = (nodeBytes = 512 * 2 ** 20): Effect.Effect<DemoReport, un
       vmstat,
       consistency: checkKernelConsistency(kernel),
     };
+    // The kernel booted its kswapd and kcompactd (as Linux does); shutdown ends them.
+    yield* kernel.shutdown();
+    return report;
   });
 
 const regionRows = (regions: readonly RegionReport[]) =>

@@ -51,7 +51,11 @@ export const memcpyAllThreads = (requested: number, requestedRuns: number, threa
   Effect.gen(function* () {
     const bytes = memcpyBytes(requested);
     const runs = Math.max(requestedRuns, MEMCPY_MIN_RUNS);
-    const kernel = yield* Kernel.boot({ nodes: [bytes + (16 << 20), bytes + (16 << 20)] });
+    // The copies alone: no kswapd or kcompactd in the background of the figure.
+    const kernel = yield* Kernel.boot({
+      nodes: [bytes + (16 << 20), bytes + (16 << 20)],
+      daemons: "on-demand",
+    });
     const src = kernel.mem.nodes[0]!.startPfn + 4096;
     const dst = kernel.mem.nodes[1]!.startPfn;
     kernel.mem.bytes(src, bytes / 4096).fill(3);

@@ -30,7 +30,8 @@ export const runMemModel = (config: KernelConfig, runs: number) =>
       globalThis.gc?.();
       const before = process.memoryUsage().rss;
       const start = performance.now();
-      const kernel = Effect.runSync(Kernel.boot(config));
+      // The memory model's own cost: no daemon, which would outlive the unreleased kernel.
+      const kernel = Effect.runSync(Kernel.boot({ daemons: "on-demand", ...config }));
       times.push(performance.now() - start);
       rss.push(process.memoryUsage().rss - before);
       basePages = kernel.mem.nodes.reduce((s, n) => s + n.presentPages, 0);

@@ -85,7 +85,8 @@ const measure = (
 /** Round trips of a minimal job through the copy engine, per thread count. */
 const dispatchCost = (threadCounts: readonly number[], rounds: number) =>
   Effect.gen(function* () {
-    const kernel = yield* Kernel.boot({ nodes: ["16M", "16M"] });
+    // The copy engine alone: no kswapd or kcompactd in the background of the figure.
+    const kernel = yield* Kernel.boot({ nodes: ["16M", "16M"], daemons: "on-demand" });
     const src = kernel.mem.nodes[0]!.startPfn + 16;
     const dst = kernel.mem.nodes[1]!.startPfn;
     const out: Array<{ threads: number; us: Summary }> = [];

@@ -129,6 +129,8 @@ export const populatedKernel = (
 ): Effect.Effect<PopulatedKernel, ErrnoError> =>
   Effect.gen(function* () {
     const kernel = yield* Kernel.boot({
+      // The copy path alone: no kswapd or kcompactd in the background of the figure.
+      daemons: "on-demand",
       pageSize,
       nodes: [bytes + (64 << 20), bytes + (64 << 20)],
       thp: thpFor(Math.log2(folioBytes / pageSize), pageSize),

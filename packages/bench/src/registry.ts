@@ -39,6 +39,8 @@ const noop: Migrator = {
 const movePages4k = (bytes: number, runs: number, idle: boolean) =>
   Effect.gen(function* () {
     const kernel = yield* Kernel.boot({
+      // The copy path alone: no kswapd or kcompactd in the background of the figure.
+      daemons: "on-demand",
       nodes: [bytes + (32 << 20), bytes + (32 << 20)],
       thp: { enabled: "never" },
     });
@@ -53,7 +55,7 @@ const movePages4k = (bytes: number, runs: number, idle: boolean) =>
 /** Nanoseconds per batch of `iterations` dispatches, `runs` times; and of an empty loop. */
 const dispatch = (iterations: number, runs: number) =>
   Effect.gen(function* () {
-    const kernel = yield* Kernel.boot({ nodes: ["16M"] });
+    const kernel = yield* Kernel.boot({ nodes: ["16M"], daemons: "on-demand" }); // dispatch alone
     yield* kernel.migrateOffload.register(noop, MIGRATE_REASONS_ALL);
     const d = kernel.migrateOffload.copier!;
     const dst = new FolioList(kernel.memmap.lru);

@@ -110,7 +110,11 @@ const round = (
   fault: string | null,
 ): Effect.Effect<{ intact: boolean; peak: MemorySample }, unknown> =>
   Effect.gen(function* () {
-    const kernel = yield* Kernel.boot({ nodes: [config.nodeBytes, config.nodeBytes] });
+    // The migrations alone: no kswapd or kcompactd beside them.
+    const kernel = yield* Kernel.boot({
+      nodes: [config.nodeBytes, config.nodeBytes],
+      daemons: "on-demand",
+    });
     if (subject) yield* subject.load(kernel);
     const proc = yield* kernel.createProcess({ node: 0 });
     const addr = yield* proc.mmap(config.moveBytes);

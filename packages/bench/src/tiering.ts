@@ -178,6 +178,8 @@ const runOnce = (
       const config: KernelConfig = {
         nodes: [c.dramBytes, { memory: c.slowBytes, adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }],
         thp: { enabled: "never" },
+        // kswapd starts below, once demotion is enabled; no kcompactd beside the tiering.
+        daemons: "on-demand",
       };
       const k = yield* Kernel.make(config);
       // The kernel's clock, which the scanner and kswapd run on: the live clock here.

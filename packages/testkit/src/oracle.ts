@@ -292,7 +292,9 @@ export interface ScenarioOptions {
  * Builds the scenario's kernel and process, runs its request, and checks everything: every page
  * reads back its bytes through every mapping, lives where its status says, the counters add up,
  * the kernel's metadata is consistent, no `FOLIO_CONTENT_COPIED` marker outlives the call, and
- * teardown returns every page to the allocator.
+ * teardown returns every page to the allocator. The kernel boots with `daemons: "on-demand"`: no
+ * `kswapd` or `kcompactd` runs unless the scenario starts it, so that an offloaded and a serial
+ * run of one scenario can be compared page by page.
  *
  * @category Oracle
  */
@@ -348,6 +350,10 @@ const runScenarioOnFreshKernel = (
     const request = scenario.request;
     const caller = request.syscall === "caller" ? migrationCaller(request.caller) : null;
     const k = yield* Kernel.make({
+      // No daemon runs unless the scenario starts it: a kswapd or kcompactd woken in the
+      // background would move pages while the request runs, at times that differ between an
+      // offloaded and a serial run, and the two could not be compared page by page.
+      daemons: "on-demand",
       pageSize: PAGE,
       nodes: scenario.nodesMiB.map((m, nid) =>
         scenario.slowTier && nid === scenario.nodesMiB.length - 1

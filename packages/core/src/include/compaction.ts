@@ -198,7 +198,8 @@ export interface Compaction {
   /**
    * `kcompactd_run()` for every node with memory now (`kcompactd_init()`, `mm/compaction.c`):
    * forks one daemon fiber per node, sleeping on the caller's `Clock` (`TestClock` in tests);
-   * kernel shutdown stops them. `EBUSY` when they run already.
+   * kernel shutdown stops them. `EBUSY` when they run already, as they do from boot unless the
+   * kernel was booted with `daemons: "on-demand"` (`KernelConfig.daemons`).
    */
   run(): Effect.Effect<void, ErrnoError>;
   /**

@@ -126,14 +126,15 @@ export interface Kswapd {
   /**
    * `kswapd_run()` for every node with memory (`node_states[N_MEMORY]` now, not at boot): starts
    * the daemons as fibers on the `Clock` of the calling fiber (`TestClock` in tests); kernel
-   * shutdown stops them. `EBUSY` when they run already.
+   * shutdown stops them. `EBUSY` when they run already, as they do from boot unless the kernel
+   * was booted with `daemons: "on-demand"` (`KernelConfig.daemons`) or {@link stop} ended them.
    */
   run(): Effect.Effect<void, ErrnoError>;
   /**
    * `kswapd_run()` (`mm/vmscan.c`) for node `nid`, as `online_pages()` calls it: starts the
    * node's daemon, asleep, on the `Clock` of the calling fiber, with `kswapd_order` cleared (as
-   * `kswapd()` does). Nothing when the node has a daemon, or while kswapd does not run (the
-   * model's kernels boot without it: {@link run} starts it).
+   * `kswapd()` does). Nothing when the node has a daemon, or while kswapd does not run (a
+   * kernel booted with `daemons: "on-demand"` has none until {@link run}).
    */
   runNode(nid: number): Effect.Effect<void>;
   /**

@@ -864,7 +864,8 @@ export const Kernel = {
       if (config.thp?.enabled) kernel.thp.enabled = config.thp.enabled;
       return kernel;
     });
-    if (config?.daemons !== "boot") return booted;
+    // The model's "on-demand" kernels start their daemons at kswapd.run() / compaction.run().
+    if (config?.daemons === "on-demand") return booted;
     // do_initcalls(): kcompactd_init() is a subsys_initcall, kswapd_init() a module_init, so
     // kcompactd starts first. Neither can fail on a fresh kernel (EBUSY needs a second run()).
     return Effect.flatMap(booted, (kernel) =>

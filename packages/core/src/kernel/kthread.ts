@@ -122,8 +122,8 @@ export interface NodeKthreadOps {
 /**
  * One kind of per-node daemon (`kswapd`, `kcompactd`): a thread per node with memory while the
  * daemons run, which memory hotplug stops and starts node by node (`kswapd_stop(nid)`,
- * `kswapd_run(nid)`). The model's kernels boot without them unless booted with
- * `daemons: "boot"`: {@link runAll} starts them, and kernel shutdown interrupts them. A thread that dies of a failure ({@link kthreadRun}) leaves
+ * `kswapd_run(nid)`). The kernels boot with them ({@link runAll}), unless booted
+ * with `daemons: "on-demand"`, and kernel shutdown interrupts them. A thread that dies of a failure ({@link kthreadRun}) leaves
  * its node without a thread (hotplug's next `runNode` starts a new one) and its failure on record:
  * kernel shutdown then fails (`EBUSY`, naming `<name><nid> died: <failure>` under the daemon's
  * device), even after {@link stopAll}.

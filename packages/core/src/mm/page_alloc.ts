@@ -350,8 +350,8 @@ export class BuddyAllocator implements PageAllocator {
   wakeupKswapd: ((nid: number, order: number) => void) | null = null;
   /**
    * Whether the kswapd daemons run (`Kswapd.running`), set once reclaim exists. Linux always runs
-   * them; the model's kernels start without them, and raise no watermark boost then, as nothing
-   * would take it back off ({@link boostWatermark}).
+   * them; a kernel booted with `daemons: "on-demand"` starts without them, and raises no watermark
+   * boost then, as nothing would take it back off ({@link boostWatermark}).
    */
   kswapdRunning: (() => boolean) | null = null;
   /**

@@ -36,25 +36,28 @@ describe("Kernel.make", () => {
     }
   });
 
-  it('daemons: "boot" starts kcompactd and kswapd on every node with memory, as kcompactd_init() and kswapd_init() do (Linux 6.16)', () => {
-    const k = boot({ nodes: ["64M", 0, "64M"], daemons: "boot" });
-    expect([k.kswapd.running, k.compaction.running]).toEqual([true, true]);
-    // A memoryless node gets none (kswapd_run() and kcompactd_run() only for N_MEMORY nodes).
-    expect([0, 1, 2].map((nid) => k.kswapd.hasDaemon(nid))).toEqual([true, false, true]);
-    expect([0, 1, 2].map((nid) => k.compaction.hasDaemon(nid))).toEqual([true, false, true]);
-    // They run already: a second start is refused.
-    expect(expectErrno(k.kswapd.run(), "EBUSY").message).toMatch(/kswapd runs already/);
-    expect(expectErrno(k.compaction.run(), "EBUSY").message).toMatch(/kcompactd runs already/);
-    run(k.shutdown());
-  });
-
-  it('boots with no daemon by default and with "on-demand"', () => {
-    for (const config of [{}, { daemons: "on-demand" as const }]) {
-      const k = boot(config);
-      expect([k.kswapd.running, k.compaction.running]).toEqual([false, false]);
-      expect([k.kswapd.hasDaemon(0), k.compaction.hasDaemon(0)]).toEqual([false, false]);
+  it('by default and with daemons: "boot", starts kcompactd and kswapd on every node with memory, as kcompactd_init() and kswapd_init() do (Linux 6.16)', () => {
+    for (const config of [{}, { daemons: "boot" as const }]) {
+      const k = boot({ nodes: ["64M", 0, "64M"], ...config });
+      expect([k.kswapd.running, k.compaction.running]).toEqual([true, true]);
+      // A memoryless node gets none (kswapd_run() and kcompactd_run() only for N_MEMORY nodes).
+      expect([0, 1, 2].map((nid) => k.kswapd.hasDaemon(nid))).toEqual([true, false, true]);
+      expect([0, 1, 2].map((nid) => k.compaction.hasDaemon(nid))).toEqual([true, false, true]);
+      // They run already: a second start is refused.
+      expect(expectErrno(k.kswapd.run(), "EBUSY").message).toMatch(/kswapd runs already/);
+      expect(expectErrno(k.compaction.run(), "EBUSY").message).toMatch(/kcompactd runs already/);
       run(k.shutdown());
     }
+  });
+
+  it('boots with no daemon with daemons: "on-demand" (the model\'s own setting); run() starts them', () => {
+    const k = boot({ daemons: "on-demand" });
+    expect([k.kswapd.running, k.compaction.running]).toEqual([false, false]);
+    expect([k.kswapd.hasDaemon(0), k.compaction.hasDaemon(0)]).toEqual([false, false]);
+    run(k.compaction.run());
+    run(k.kswapd.run());
+    expect([k.kswapd.hasDaemon(0), k.compaction.hasDaemon(0)]).toEqual([true, true]);
+    run(k.shutdown());
   });
 
   it("answers node_distance from the matrix, and past it as x86 does: local to itself, remote to others", () => {

@@ -412,7 +412,8 @@ describe("compaction (mm/compaction.c)", () => {
   });
 
   it("direct compaction skips a node short of memory by the fragmentation index, unless extfrag_threshold is lowered; then it fails (compact_fail)", async () => {
-    const k = boot({ thp: { enabled: "madvise" } });
+    // No kswapd: the counts are the faults' own direct reclaim and compaction.
+    const k = boot({ thp: { enabled: "madvise" }, daemons: "on-demand" });
     // Unmovable order-8 blocks held in every other place: nothing compaction can move.
     const pinned = run(k.fragment(1, 8));
     const zone = k.pageAlloc.zones[1]!;
@@ -571,7 +572,8 @@ describe("compaction (mm/compaction.c)", () => {
 
 describe("kcompactd", () => {
   it("compacts when woken (wakeup_kcompactd), counting compact_daemon_*, and stops at shutdown", async () => {
-    const k = boot();
+    // The daemons start on the TestClock below.
+    const k = boot({ daemons: "on-demand" });
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const result = await Effect.runPromise(
       Effect.gen(function* () {
@@ -600,7 +602,8 @@ describe("kcompactd", () => {
   });
 
   it("compacts proactively every HPAGE_FRAG_CHECK_INTERVAL_MSEC while the score is above the high watermark", async () => {
-    const k = boot();
+    // The daemons start on the TestClock below.
+    const k = boot({ daemons: "on-demand" });
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     // Proactiveness 20: watermarks 80 and 90 (fragmentation_score_wmark()).
     expect(run(k.fs.read("/proc/sys/vm/compaction_proactiveness"))).toBe("20\n");
@@ -631,7 +634,8 @@ describe("kcompactd", () => {
   // its queue); should_proactive_compact_node() is false then too. The run here starts from
   // inside kswapd's reclaim (its mm_vmscan_lru_shrink_inactive event), while kswapd works.
   it("skips proactive compaction while the node's kswapd runs: COMPACT_PARTIAL_SKIPPED, nothing migrated", async () => {
-    const k = boot();
+    // The daemons start on the TestClock below.
+    const k = boot({ daemons: "on-demand" });
     const frag = await runP(fragmentNode(k, { nid: 1, pageCacheEvery: 4 }));
     const zone = k.pageAlloc.zones[1]!;
     const held: Folio[] = [];
@@ -662,7 +666,8 @@ describe("kcompactd", () => {
   });
 
   it("wakes at once when compaction_proactiveness is written (compaction_proactiveness_sysctl_handler)", async () => {
-    const k = boot();
+    // The daemons start on the TestClock below.
+    const k = boot({ daemons: "on-demand" });
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const events = record(k);
     await Effect.runPromise(

@@ -37,7 +37,8 @@ const deferEvents = (events: TraceEvent[]) =>
  * for a larger order runs there but cannot help. Records every trace event.
  */
 const fragmented = () => {
-  const k = boot({ nodes: ["16M", "16M"] });
+  // kcompactd starts when the test says (compaction.run()), after its set-up.
+  const k = boot({ daemons: "on-demand", nodes: ["16M", "16M"] });
   const frag = run(k.fragment(1, 3));
   const events: TraceEvent[] = [];
   k.trace.subscribe((e) => events.push(e));

@@ -99,10 +99,11 @@ const takeFreeBlocks = (k: Kernel, nid: number): Folio[] => {
 /**
  * A 16 MiB node 1 (8 pageblocks of 512 pages) fragmented by {@link fragmentNode}: every other
  * page in use (the even PFNs, LRU pages), the odd ones free; then every LRU folio gets an extra
- * reference, as a pin would hold, so compaction can move nothing.
+ * reference, as a pin would hold, so compaction can move nothing. No daemon runs until a test
+ * starts one (`kswapd.run()`): the hints stay as the test's own runs leave them.
  */
 const pinnedNode = async () => {
-  const k = boot({ nodes: ["16M", "16M"] });
+  const k = boot({ nodes: ["16M", "16M"], daemons: "on-demand" });
   const frag = await runP(fragmentNode(k, { nid: 1 }));
   const zone = k.pageAlloc.zones[1]!;
   const taken = takeFreeBlocks(k, 1);

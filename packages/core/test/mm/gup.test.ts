@@ -43,7 +43,8 @@ const POPULATE = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
  * left at its min watermark, below which a user fault's first tries fail.
  */
 const bootAtMin = (setup: (k: Kernel) => void) => {
-  const k = boot({ nodes: ["16M"] });
+  // No kswapd: direct reclaim alone frees the page cache the population needs.
+  const k = boot({ nodes: ["16M"], daemons: "on-demand" });
   setup(k);
   while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
   expect(k.pageAlloc.nodeFreePages(0)).toBe(128);

@@ -73,7 +73,9 @@ const mappedHugePage = (flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB) => {
 
 describe("memory_failure(): free and unhandlable pages", () => {
   it("takes a free buddy page off the free lists: MF_MSG_BUDDY, MF_RECOVERED (take_page_off_buddy)", () => {
-    const k = boot();
+    // No kswapd: the pageblocks the allocation loop below claims would boost the watermark it
+    // stops at (boost_watermark()).
+    const k = boot({ daemons: "on-demand" });
     const seen = events(k);
     const pfn = k.pageAlloc.zones[1]!.startPfn + 5000;
     const free = k.pageAlloc.nodeFreePages(1);
@@ -321,7 +323,9 @@ describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux
     run(k.fs.read("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"));
   /** A kernel with one free 2 MiB huge page (`head`, on node `nid`), its events recorded. */
   const onePool = () => {
-    const k = boot();
+    // No kswapd: a test that allocates the node down to its min watermark would stop at a
+    // boosted one (boost_watermark()).
+    const k = boot({ daemons: "on-demand" });
     const seen = events(k);
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const head = k.hstate.hugepageFreelists.flatMap((l) => [...l])[0]!;

@@ -143,7 +143,8 @@ describe("memory offlining, property", () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 16 }), async (ops) => {
-        const k = boot({ nodes: ["64M", "64M"], sectionSize: "16M" });
+        // The daemons start where the sequence says (run()), after its set-up.
+        const k = boot({ daemons: "on-demand", nodes: ["64M", "64M"], sectionSize: "16M" });
         await runP(
           Effect.gen(function* () {
             yield* k.kswapd.run();

@@ -52,9 +52,12 @@ import {
 
 const MiB = 2 ** 20;
 const ROOT = "/sys/devices/system/memory";
-/** Two 64 MiB nodes in 16 MiB sections: memory0-3 on node 0, memory4-7 on node 1. */
+/**
+ * Two 64 MiB nodes in 16 MiB sections: memory0-3 on node 0, memory4-7 on node 1; no daemon until
+ * a test starts them (`kswapd.run()`, `compaction.run()`) where it means to.
+ */
 const bootBlocks = (config: Parameters<typeof boot>[0] = {}) =>
-  boot({ nodes: ["64M", "64M"], sectionSize: "16M", ...config });
+  boot({ daemons: "on-demand", nodes: ["64M", "64M"], sectionSize: "16M", ...config });
 const read = (k: Kernel, path: string) => run(k.fs.read(path));
 const write = (k: Kernel, path: string, text: string) => runP(k.fs.write(path, text));
 const blockOf = (k: Kernel, pfn: number) => Math.floor(pfn / k.mem.pagesPerSection);

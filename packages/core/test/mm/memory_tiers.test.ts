@@ -147,6 +147,7 @@ describe("memory tiers across memory hotplug (memtier_hotplug_callback)", () => 
    */
   const threeNodes = () =>
     boot({
+      daemons: "on-demand", // direct reclaim alone demotes in these tests
       sectionSize: "16M",
       nodes: ["16M", { memory: "32M", adistance: CXL }, { memory: "64M", adistance: CXL }],
       distances: [

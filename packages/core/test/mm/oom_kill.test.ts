@@ -807,7 +807,7 @@ describe("select_bad_process() with an earlier victim (oom_evaluate_task(), Linu
 describe("the oom_reaper (mm/oom_kill.c, Linux 6.16)", () => {
   it("move_pages() holds the victim's mm mid-batch: the fault that killed it retries without a second kill until the reaper, OOM_REAPER_DELAY later, reaps the private pages, which then report -ENOENT; shared pages still move", async () => {
     expect(OOM_REAPER_DELAY).toBe(2000); // 2 * HZ
-    const k = boot({ nodes: ["16M", "16M"] });
+    const k = boot({ daemons: "on-demand", nodes: ["16M", "16M"] });
     const free0 = freePages(k);
     const big = withPrivate(k, "big", 64, 5);
     const shared = run(big.p.mmap(8 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));

@@ -283,7 +283,8 @@ describe("a hugetlb replacement page takes the slow path on the folio's node (Li
    * reclaim can make one.
    */
   const setup = async (cached: number, pool = 1, inUse = false) => {
-    const k = boot({ nodes: ["16M", "16M"] });
+    // No kswapd: the slow path's direct reclaim alone frees node 1's page cache.
+    const k = boot({ nodes: ["16M", "16M"], daemons: "on-demand" });
     run(k.fs.write(`${NODE1_2M}/nr_hugepages`, String(pool)));
     const q = run(k.createProcess({ node: 1 }));
     run(q.setMempolicy(MPOL_BIND, [1]));

@@ -25,12 +25,11 @@ const FACTOR = "/proc/sys/vm/watermark_boost_factor";
 /**
  * One 64 MiB node (16384 pages, pageblock_order 9: 512 pages) fragmented so that no free block
  * is larger than order 8; every free block lies in an unmovable pageblock, so a movable
- * allocation must claim an order-8 block: below a pageblock, which boosts.
+ * allocation must claim an order-8 block: below a pageblock, which boosts. Its kswapd runs from
+ * boot (`kswapd_init()`), unless booted with `daemons: "on-demand"`.
  */
-const fragmented = (): { k: Kernel } => {
-  const k = boot({ nodes: ["64M"] });
-  // Linux always runs kswapd; the model raises no boost while it does not run.
-  run(k.kswapd.run());
+const fragmented = (daemons: "boot" | "on-demand" = "boot"): { k: Kernel } => {
+  const k = boot({ nodes: ["64M"], daemons });
   run(k.fragment(0, 8));
   const zone = k.pageAlloc.zones[0]!;
   expect(new Set(zone.pageblockType)).toEqual(new Set([MIGRATE_UNMOVABLE]));
@@ -68,8 +67,8 @@ describe("watermark boosting (boost_watermark(), mm/page_alloc.c, Linux 6.16)", 
     expect(k.pageAlloc.zones[0]!.watermarkBoost).toBe(0);
   });
 
-  it('raises the boost from boot on a kernel booted with daemons: "boot", as Linux does', () => {
-    const k = boot({ nodes: ["64M"], daemons: "boot" });
+  it("raises the boost from boot, as Linux does (kswapd_init() starts kswapd at boot)", () => {
+    const k = boot({ nodes: ["64M"] });
     run(k.fragment(0, 8));
     const zone = k.pageAlloc.zones[0]!;
     expect(zone.watermarkBoost).toBe(0);
@@ -87,7 +86,6 @@ describe("watermark boosting (boost_watermark(), mm/page_alloc.c, Linux 6.16)", 
     expect(zone.boostedWatermark).toBe(false);
     // A 4 MiB node: 1024 pages < 4 * 512.
     const small = boot({ nodes: ["4M", "4M"] });
-    run(small.kswapd.run());
     run(small.fragment(1, 8));
     expect(small.pageAlloc.allocPages(1, 8, MOVABLE)).toBeGreaterThanOrEqual(0);
     expect(small.pageAlloc.zones[1]!.watermarkBoost).toBe(0);
@@ -125,13 +123,13 @@ describe("watermark boosting (boost_watermark(), mm/page_alloc.c, Linux 6.16)", 
   });
 
   it("rmqueue() wakes kswapd for a boost; its pass takes the boost off and wakes kcompactd at pageblock_order", async () => {
-    const { k } = fragmented();
+    // The daemons start on the TestClock below.
+    const { k } = fragmented("on-demand");
     const zone = k.pageAlloc.zones[0]!;
     const events: TraceEvent[] = [];
     k.trace.subscribe((e) => {
       if (e.event === "mm_compaction_wakeup_kcompactd") events.push(e);
     });
-    run(k.kswapd.stop());
     await Effect.runPromise(
       Effect.gen(function* () {
         yield* k.kswapd.run();

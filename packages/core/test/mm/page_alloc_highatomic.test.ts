@@ -194,7 +194,7 @@ describe("unreserve_highatomic_pageblock() (mm/page_alloc.c, Linux 6.16)", () =>
   });
 
   it("after a direct reclaim that made progress but no page, the slow path gives back one pageblock and keeps the last (__alloc_pages_direct_reclaim(), force=false)", async () => {
-    const k = boot({ nodes: ["256M"] });
+    const k = boot({ daemons: "on-demand", nodes: ["256M"] });
     const zone = k.pageAlloc.zones[0]!;
     // 1000 clean page-cache pages for direct reclaim to free.
     const q = run(k.createProcess({ node: 0 }));

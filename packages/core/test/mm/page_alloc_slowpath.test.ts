@@ -330,6 +330,7 @@ describe("demotion of a THP to a node with no free 2 MiB block", () => {
     const k = boot({
       nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }],
       thp: { enabled: "madvise" },
+      daemons: "on-demand", // no kcompactd or kswapd beside the counted direct compaction
     });
     run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
     // The slow tier's free memory in order-3 blocks between pinned ones: compaction is suitable
@@ -371,7 +372,8 @@ describe("a hugetlb migration destination from the buddy allocator takes the slo
   const HP = "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages";
   /** A huge page on node 0, node 1 with no free 2 MiB block, holding `cached` clean page-cache pages. */
   const setup = async (cached: number) => {
-    const k = boot({ nodes: ["16M", "16M"] });
+    // No kswapd: the slow path's direct reclaim alone frees node 1's page cache.
+    const k = boot({ nodes: ["16M", "16M"], daemons: "on-demand" });
     run(k.fs.write(HP, "1"));
     const q = run(k.createProcess({ node: 1 }));
     run(q.setMempolicy(MPOL_BIND, [1]));
@@ -442,7 +444,8 @@ describe("a surplus huge page for a fault takes the slow path", () => {
   const HUGE = 2 * 1024 * 1024;
   /** A parent's private huge page shared with its child; the node's free memory gone to `cached` page-cache pages and kernel allocations. */
   const setup = async (cached: number) => {
-    const k = boot({ nodes: ["16M"] });
+    // No kswapd: the slow path's direct reclaim alone frees the page cache.
+    const k = boot({ nodes: ["16M"], daemons: "on-demand" });
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", "1"));
     const p = run(k.createProcess());
@@ -502,7 +505,8 @@ describe("a surplus huge page for a reservation at mmap() takes the slow path", 
    * page allocated first and freed back to the buddy allocator at the end).
    */
   const setup = async (cached: number, overcommit: number, spare = false) => {
-    const k = boot({ nodes: ["16M"] });
+    // No kswapd: the slow path's direct reclaim alone frees the page cache.
+    const k = boot({ nodes: ["16M"], daemons: "on-demand" });
     run(k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", String(overcommit)));
     if (spare) run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     await fillNode(k, cached);

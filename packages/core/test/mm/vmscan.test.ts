@@ -38,9 +38,15 @@ import {
 } from "../../src/testing/index";
 
 const PAGE = 4096;
-/** A 16 MiB DRAM node 0 and a 64 MiB CXL node 1 (dax kmem's abstract distance). */
+/**
+ * A 16 MiB DRAM node 0 and a 64 MiB CXL node 1 (dax kmem's abstract distance), with no daemon
+ * until a test starts kswapd (`kswapd.run()`): the others count direct reclaim alone.
+ */
 const tiered = (): Kernel =>
-  boot({ nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }] });
+  boot({
+    daemons: "on-demand",
+    nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }],
+  });
 
 /**
  * A process of 8 resident pages on node 0, for the OOM killer: where reclaim frees nothing, an
@@ -565,7 +571,7 @@ describe("kswapd", () => {
   });
 
   it("holds its priority while a pass scans nr_to_reclaim and reclaims something (balance_pgdat(), kswapd_shrink_node(), Linux 6.16)", async () => {
-    const k = boot({ nodes: ["16M"] });
+    const k = boot({ daemons: "on-demand", nodes: ["16M"] });
     // No watermark boost: the anonymous fill must leave the watermarks where they are.
     run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
     const zone = k.pageAlloc.zones[0]!;
@@ -659,7 +665,7 @@ describe("reclaim and writeback (pageout(), PG_reclaim)", () => {
   // each is met again with PG_reclaim set: pageout() writes it to the file's storage, which
   // completes at once, and it is freed clean. Every page reclaimed was written first.
   it("kswapd writes dirty file folios back once the node is PGDAT_DIRTY and frees them; the file reads them back", async () => {
-    const k = boot({ nodes: ["16M"] });
+    const k = boot({ daemons: "on-demand", nodes: ["16M"] });
     run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
     const p = run(k.createProcess({ node: 0 }));
     const pages = 2400;
@@ -685,7 +691,7 @@ describe("reclaim and writeback (pageout(), PG_reclaim)", () => {
   // to the tail of the inactive file list, PG_active cleared (folio_rotate_reclaimable(),
   // lru_move_tail(): pgrotated), where the next reclaim frees it.
   it("a folio under writeback is activated with PG_reclaim; its writeback's end rotates it to the inactive tail, and reclaim frees it", () => {
-    const k = boot({ nodes: ["16M"] });
+    const k = boot({ daemons: "on-demand", nodes: ["16M"] });
     const p = run(k.createProcess({ node: 0 }));
     const file = dirtyFile(k, p, 64);
     for (let i = 0; i < 64; i++) expect(file.startWriteback(i)).toBe(true);

@@ -237,7 +237,11 @@ describe("memory tiering promotion (NUMA_BALANCING_MEMORY_TIERING)", () => {
   });
 
   it("wakes the top tier's kswapd when it lacks room, which demotes to the promo watermark (migrate_misplaced_folio_prepare)", async () => {
-    const k = boot({ nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }] });
+    // kswapd starts when the test says (kswapd.run()), once the top tier is full.
+    const k = boot({
+      daemons: "on-demand",
+      nodes: ["16M", { memory: "64M", adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }],
+    });
     run(k.fs.write("/sys/kernel/mm/numa/demotion_enabled", "1"));
     const zone = k.pageAlloc.zones[0]!;
     const n = 8;
