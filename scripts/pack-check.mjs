@@ -227,6 +227,7 @@ const sharedState = (dcbm, dcbmTesting, mtcopyTesting) => `{
   if (!(chan instanceof ${dcbm}.DmaChan)) throw new Error("dcbm: no channel after the fault");
   ${dcbm}.dmaReleaseChannel(chan);
   await Effect.runPromise(${dcbm}.dmaAsyncDeviceUnregister(k2, device));
+  await Effect.runPromise(k2.shutdown());
   for (const [subject, name] of [
     [${dcbmTesting}.dcbmConformanceSubject({ channels: 1, engines: 1 }), "DCBM"],
     [${mtcopyTesting}.mtcopyConformanceSubject({ threads: 1 }), "CPU_MT_COPY"],
@@ -236,6 +237,7 @@ const sharedState = (dcbm, dcbmTesting, mtcopyTesting) => `{
     const active = Effect.runSync(k3.fs.read("/sys/kernel/mm/migration/offload_migrator"));
     if (!active.includes(\`[\${name}]\`)) throw new Error(\`\${subject.name}: not active: \${active}\`);
     await Effect.runPromise(subject.unload(k3));
+    await Effect.runPromise(k3.shutdown());
   }
 }`;
 /** The name check.mjs imports a package as. */
@@ -263,6 +265,8 @@ await Effect.runPromise(engine.terminate());
 if (!dst.bytes().every((b) => b === 7)) throw new Error("ESM: the copy workers did not copy");
 const { Kernel } = core;
 ${sharedState(m("@migrate-offload/dcbm"), m("@migrate-offload/dcbm/testing"), m("@migrate-offload/mtcopy/testing"))}
+// kswapd and kcompactd run from boot: a kernel left up keeps the process alive.
+await Effect.runPromise(k.shutdown());
 console.log("ESM import ok, copy workers ok, ./testing shares the drivers:", ${JSON.stringify(packages)}.join(", "));
 `,
 );
@@ -288,6 +292,7 @@ const { CopyEngine } = require("@migrate-offload/core");
   const dcbmTesting = require("@migrate-offload/dcbm/testing");
   const mtcopyTesting = require("@migrate-offload/mtcopy/testing");
   ${sharedState("dcbm", "dcbmTesting", "mtcopyTesting")}
+  await Effect.runPromise(k.shutdown());
   console.log("CJS copy workers ok, ./testing shares the drivers");
 })().catch((e) => { console.error(e); process.exit(1); });
 console.log("CJS require ok:", ${JSON.stringify(packages)}.join(", "));
