@@ -372,6 +372,8 @@ export class BuddyAllocator implements PageAllocator {
     object,
     { readonly task: AllocContext | null; readonly capc: CaptureControl }
   >();
+  /** How many fibers have a capture control set: none, and a free looks no further. */
+  #capturing = 0;
 
   constructor(
     private readonly mem: PhysicalMemory,
@@ -1160,8 +1162,10 @@ export class BuddyAllocator implements PageAllocator {
   setCaptureControl(task: AllocContext | null, capc: CaptureControl | null): void {
     const current = Fiber.getCurrent();
     if (!current) return;
+    const had = this.#captureControls.has(current);
     if (capc) this.#captureControls.set(current, { task, capc });
     else this.#captureControls.delete(current);
+    this.#capturing += Number(capc !== null) - Number(had);
   }
 
   /**
@@ -1170,6 +1174,7 @@ export class BuddyAllocator implements PageAllocator {
    * and is not a kernel thread (`PF_KTHREAD`; a compaction without a task is one).
    */
   private taskCapc(zone: Zone): CaptureControl | null {
+    if (this.#capturing === 0) return null;
     const current = Fiber.getCurrent();
     const entry = current ? this.#captureControls.get(current) : undefined;
     if (!entry?.task || entry.task.flags & PF_KTHREAD) return null;
