@@ -697,7 +697,9 @@ const dcbmAttributes = (dcbm: DcbmState): Record<string, Attribute> => ({
 
 /**
  * `dcbm_init()` / `dcbm_exit()`: what the module skeleton needs to write them. Init creates
- * `/sys/kernel/dcbm` and `/sys/module/dcbm/parameters/reason_mask` and offers the migrator;
+ * `/sys/kernel/dcbm` and the v6 module parameters under `/sys/module/dcbm/parameters/`
+ * (`offloading`, `nr_dma_chan`, `reason_mask`, `folios_migrated`, `folios_failures`: the same
+ * attributes as those of `/sys/kernel/dcbm`) and offers the migrator;
  * `offloading` parses with `kstrtobool()` and registers under the driver lock (`dcbm_mutex`);
  * exit switches offloading off under that lock and removes the directory.
  */
