@@ -53,6 +53,8 @@ export type ShmemMthpMode = "always" | "inherit" | "within_size" | "advise" | "n
  * `hugepages-<size>kB/stats/`: the items of `enum mthp_stat_item` (`include/linux/huge_mm.h`)
  * this model produces, named as `DEFINE_MTHP_STAT_ATTR()` (`mm/huge_memory.c`) names their files,
  * in the kernel's order. Linux keeps these per size only; `/proc/vmstat` has no such items.
+ * Each is an event count but `nr_anon`, a gauge: the anonymous folios of that size that exist
+ * now (Linux 6.12 and later, {@link ThpSettings.modMthpStat}).
  *
  * @category Tracing and statistics
  */
@@ -64,7 +66,15 @@ export const MTHP_STAT_ITEMS = [
   "split",
   "split_failed",
   "split_deferred",
+  "nr_anon",
 ] as const;
+
+/** The statistics only sizes anonymous memory can use show (`anon_stats_attrs`). */
+const ANON_STAT_ITEMS: ReadonlySet<MthpStatItem> = new Set([
+  "anon_fault_alloc",
+  "anon_fault_fallback",
+  "nr_anon",
+]);
 
 /**
  * One per-size mTHP statistic (`enum mthp_stat_item`, `include/linux/huge_mm.h`).
@@ -167,8 +177,19 @@ export class ThpSettings {
    * which ignores order 0 and orders above the PMD order.
    */
   countMthpStat(order: number, item: MthpStatItem): void {
+    this.modMthpStat(order, item, 1);
+  }
+
+  /**
+   * Adds `delta` to one statistic of folios of `order`: `mod_mthp_stat()`
+   * (`include/linux/huge_mm.h`), as the gauge `nr_anon` is kept: +1 for a new anonymous large
+   * folio (`folio_add_new_anon_rmap()`, `__folio_migrate_mapping()` for a migration's
+   * destination), -1 when one is freed (`free_pages_prepare()`) or split (`__split_unmapped_folio()`).
+   * Ignores order 0 and orders above the PMD order, and hugetlb folios are never counted.
+   */
+  modMthpStat(order: number, item: MthpStatItem, delta: number): void {
     if (order <= 0 || order > this.pmdOrder) return;
-    this.mthpStats[order]![MTHP_STAT_ITEMS.indexOf(item)]!++;
+    this.mthpStats[order]![MTHP_STAT_ITEMS.indexOf(item)]! += delta;
   }
 
   /**
@@ -339,7 +360,7 @@ export class ThpSettings {
     for (const order of this.shmemOrderModes.keys()) {
       const stats: Record<string, Attribute> = {};
       for (const item of MTHP_STAT_ITEMS) {
-        if (item.startsWith("anon_") && !this.orderModes.has(order)) continue;
+        if (ANON_STAT_ITEMS.has(item) && !this.orderModes.has(order)) continue;
         stats[item] = { mode: 0o444, show: () => `${this.mthpStat(order, item)}\n` };
       }
       dirs[`${this.sizeName(order)}/stats`] = stats;

@@ -349,6 +349,8 @@ class Machine implements KernelInterface {
       plan.pageSize << maxOrder,
     );
     debugfsInit(this.fs);
+    this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
+    for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);
     this.pageAlloc = new BuddyAllocator(
       this.mem,
       this.memmap,
@@ -357,6 +359,7 @@ class Machine implements KernelInterface {
       Math.min(plan.pmdOrder, maxOrder),
       this.distance,
       (pfn, reason) => this.reportBadPage(pfn, reason),
+      this.thp,
     );
     // Registered first, so flushed last: after every other device has stopped.
     this.systemWq = new KernelWorkqueue(this, "events");
@@ -370,8 +373,6 @@ class Machine implements KernelInterface {
         ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages)]
         : [this.hstate];
     this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
-    this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
-    for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);
     this.vmstat = new VmStat([
       ["nr_free_pages", () => this.pageAlloc.totalFreePages()],
       ["nr_mlock", () => nrMlock(this)],

@@ -241,6 +241,8 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   let freeSeen = 0;
   /** Hugetlb folios by order, then by node. */
   const hugeHeads = new Map<number, number[]>();
+  /** Anonymous large folios (not hugetlb) by order, which each size's `nr_anon` must count. */
+  const anonFolios = new Array<number>(k.pmdOrder + 1).fill(0);
   for (const zone of zones) {
     for (let pfn = zone.startPfn; pfn < zone.endPfn; ) {
       if (m.test(pfn, PG_buddy)) {
@@ -262,6 +264,8 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       const head = pfn;
       const nr = m.folioNrPages(head);
+      if (nr > 1 && m.mapping[head]! < 0 && !m.test(head, PG_hugetlb))
+        anonFolios[m.folioOrder(head)]!++;
       if (m.test(head, PG_hugetlb)) {
         const order = m.folioOrder(head);
         if (!hugeHeads.has(order))
@@ -339,6 +343,13 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     )
       report(
         `folio ${head}: not maybe mapped shared, but no MM id slot holds its ${total} mappings`,
+      );
+  }
+  for (let order = 1; order <= k.pmdOrder; order++) {
+    const counted = k.thp.mthpStat(order, "nr_anon");
+    if (counted !== anonFolios[order])
+      report(
+        `${k.thp.sizeName(order)}/stats/nr_anon is ${counted}, but ${anonFolios[order]} anonymous folios of that size exist`,
       );
   }
   const freeCounted = zones.reduce((s, z) => s + z.freePages, 0);

@@ -324,8 +324,10 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
     if (ptePfn(pmd) === head) splitHugePmd(k, vma, haddr);
   });
   if (mapping > 0) tryToUnmap(k, head, 0);
-  // __folio_split(): off the deferred split queue.
+  // __folio_split(): off the deferred split queue; __split_unmapped_folio(): the old size loses an
+  // anonymous folio (the new ones are small, which nr_anon does not count).
   k.deferredSplitQueue.delete(head);
+  if (anon) k.thp.modMthpStat(order, "nr_anon", -1);
   const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);
   // lru_add_split_folio(): in place, each new folio goes on the LRU beside the head.
   const onLru = list ? 0 : PG_lru;

@@ -405,12 +405,14 @@ const mapFilePages = (...args: Parameters<typeof mapPages>): void => {
 /**
  * `folio_add_new_anon_rmap()` (`mm/rmap.c`, Linux 6.16): makes a fresh folio anonymous memory of
  * this VMA at `slot`, swap-backed unless the VMA is `VM_DROPPABLE` ({@link Vma.droppable}), whose
- * folios reclaim drops instead of swapping (and which therefore go on the file LRU lists).
+ * folios reclaim drops instead of swapping (and which therefore go on the file LRU lists). A
+ * large folio counts in its size's `nr_anon`.
  */
 const newAnonRmap = (k: Kernel, vma: Vma, head: number, slot: number): void => {
   k.memmap.mapping[head] = -anonVmaPrepare(k, vma).id;
   k.memmap.index[head] = vma.pgoff + slot;
   if (!vma.droppable) k.memmap.set(head, PG_swapbacked);
+  k.thp.modMthpStat(k.memmap.folioOrder(head), "nr_anon", 1);
 };
 
 const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>

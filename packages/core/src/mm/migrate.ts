@@ -492,6 +492,9 @@ const migrateMappingAndFlags = (
   const m = k.memmap;
   m.mapping[dst] = m.mapping[src]!;
   m.index[dst] = m.index[src]!;
+  // A new anonymous large folio: its size's nr_anon (hugetlb folios are not counted).
+  if (m.mapping[src]! < 0 && !m.test(src, PG_hugetlb))
+    k.thp.modMthpStat(m.folioOrder(dst), "nr_anon", 1);
   if (cache) filemapReplaceFolio(k, cache, src, dst);
   if (m.testAndClear(src, PG_dirty)) m.set(dst, PG_dirty);
   m.set(dst, m.flags[src]! & MIGRATE_FLAGS);

@@ -20,6 +20,7 @@ import {
   checkGfpMask,
   gfpMigratetype,
 } from "../include/gfp";
+import type { ThpSettings } from "../include/huge_mm";
 import type { Kernel } from "../include/kernel";
 import { type MemMap, pageCpupidResetLast } from "../include/mem_map";
 import { MIGRATE_SYNC, MR_CONTIG_RANGE } from "../include/migrate_mode";
@@ -382,6 +383,8 @@ export class BuddyAllocator implements PageAllocator {
     pageblockOrder: number,
     distance: (from: number, to: number) => number,
     private readonly badPage: BadPageHandler,
+    /** Where a freed anonymous large folio is taken off its size's `nr_anon`. */
+    private readonly thp: ThpSettings,
   ) {
     this.maxOrder = maxOrder;
     this.pageblockOrder = pageblockOrder;
@@ -1085,7 +1088,8 @@ export class BuddyAllocator implements PageAllocator {
 
   /**
    * `free_pages_prepare()` (`mm/page_alloc.c`): checks that 2^order pages at `pfn` may be freed
-   * and clears what an allocated page carries (compound head, mapping, flags but hwpoison, the
+   * and clears what an allocated page carries (an anonymous folio's mapping first, taking it off
+   * its size's `nr_anon`; compound head, mapping, flags but hwpoison, the
    * head's last cpupid: `page_cpupid_reset_last()`), so
    * the block can go back to a free list. False, with the bad page reported and nothing changed,
    * when they must not be freed.
@@ -1094,6 +1098,11 @@ export class BuddyAllocator implements PageAllocator {
     const m = this.memmap;
     const end = pfn + (1 << order);
     const { flags, mapcount, mapping } = m;
+    // An anonymous folio loses its anon_vma here, and its size one nr_anon.
+    if (mapping[pfn]! < 0) {
+      this.thp.modMthpStat(order, "nr_anon", -1);
+      mapping[pfn] = 0;
+    }
     const linked = m.lru.next;
     if (
       !pageExpectedState(flags, mapcount, mapping, linked, pfn) ||

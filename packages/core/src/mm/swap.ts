@@ -215,7 +215,6 @@ export const folioPut = (k: Kernel, head: number): void => {
     k.hstates.find((h) => h.order === m.folioOrder(head))!.freeHugeFolio(head);
     return;
   }
-  if (m.mapping[head]! < 0) m.mapping[head] = 0;
   k.pageAlloc.freePages(head, m.folioOrder(head));
 };
 

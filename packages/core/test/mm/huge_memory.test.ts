@@ -1167,3 +1167,46 @@ describe("PTE tables under a PMD: a huge PMD only where the PMD is none", () => 
     expectConsistent(k);
   });
 });
+
+// The per-size gauge nr_anon (mm/huge_memory.c, Linux 6.12 and later): folio_add_new_anon_rmap()
+// adds one for a new anonymous large folio, __folio_migrate_mapping() one for a migration's
+// destination, free_pages_prepare() takes one off when a folio is freed and
+// __split_unmapped_folio() when it is split. hugetlb folios are never counted.
+describe("hugepages-<size>kB/stats/nr_anon", () => {
+  const nrAnon = (k: Kernel, size: string) =>
+    run(k.fs.read(`${THP}/hugepages-${size}/stats/nr_anon`));
+
+  it("counts the anonymous folios of each size that exist: faults add, migration keeps, unmap and split take off", async () => {
+    const k = boot({ thp: { enabled: "always", sizes: { "64kB": "always" } } });
+    const p = run(k.createProcess());
+    const thp = mapPattern(p, 2 * MiB, 1);
+    expect(folioAt(p, thp).order).toBe(9);
+    expect(nrAnon(k, "2048kB")).toBe("1\n");
+    expect(nrAnon(k, "64kB")).toBe("0\n");
+    // Order 1 holds no anonymous folio: its directory has no nr_anon (anon_stats_attrs).
+    expectErrno(k.fs.read(`${THP}/hugepages-8kB/stats/nr_anon`), "ENOENT");
+    const small = run(p.mmap(256 * 1024));
+    const mthp = Math.ceil(small / 65536) * 65536;
+    run(p.write(mthp, new Uint8Array([7])));
+    expect(folioAt(p, mthp).order).toBe(4);
+    expect(nrAnon(k, "64kB")).toBe("1\n");
+    expectConsistent(k);
+
+    // Migrated: the destination is counted, the freed source taken off.
+    await runP(p.movePages(0, [thp, mthp], [1, 1]));
+    expect(k.mem.pfnToNid(folioAt(p, thp).pfn)).toBe(1);
+    expect(nrAnon(k, "2048kB")).toBe("1\n");
+    expect(nrAnon(k, "64kB")).toBe("1\n");
+    expectConsistent(k);
+
+    // Split (the partly unmapped THP, by the deferred split shrinker): the 2 MiB size loses it.
+    run(p.madvise(thp, 4 * PAGE, MADV_DONTNEED));
+    expect(deferredSplitScan(k, 1, 10)).toBe(1);
+    expect(folioAt(p, thp + 4 * PAGE).order).toBe(0);
+    expect(nrAnon(k, "2048kB")).toBe("0\n");
+    // Unmapped and freed.
+    run(p.munmap(small, 256 * 1024));
+    expect(nrAnon(k, "64kB")).toBe("0\n");
+    expectConsistent(k);
+  });
+});
