@@ -29,6 +29,7 @@ import {
   PG_movable_ops,
   PG_reserved,
 } from "../include/page_flags";
+import { fatalSignalPending } from "../include/signal";
 import { FolioList } from "../lib/list";
 import { dissolveFreeHugetlbFolio } from "./hugetlb";
 import { unmapPoisonedFolio } from "./memory_failure";
@@ -249,12 +250,17 @@ export const offlinePages = (
     const migrateAll = Effect.gen(function* () {
       for (;;) {
         for (let pfn = start; ; ) {
-          // cond_resched() and fatal_signal_pending(): the fiber may be interrupted here, and a
-          // kernel powering off has sent every process its fatal signal (SIGKILL at shutdown).
+          // cond_resched() and fatal_signal_pending(): the fiber may be interrupted here; the
+          // writing task may have been sent SIGKILL (the OOM killer's), and a kernel powering
+          // off has sent every process its fatal signal (SIGKILL at shutdown).
           yield* Effect.yieldNow;
           if (k.state !== "running")
             return yield* Effect.fail(
               errno("EINTR", failed("signal backoff: the kernel is shutting down")),
+            );
+          if (fatalSignalPending(current))
+            return yield* Effect.fail(
+              errno("EINTR", failed("signal backoff: SIGKILL is pending for the writer")),
             );
           pfn = scanMovablePages(k, pfn, end);
           if (pfn < 0) break;

@@ -35,6 +35,7 @@ import {
   VirtioBalloon,
   WMARK_LOW,
 } from "../../src/index";
+import { doSendSigkill } from "../../src/kernel/signal";
 import {
   boot,
   errnoOf,
@@ -586,6 +587,36 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expect(k.memmap.flags[head]! & PG_lru).toBe(PG_lru);
     expect(folioAt(proc, thp).pfn).toBe(head);
     expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  // offline_pages() (mm/memory_hotplug.c, Linux 6.16) checks fatal_signal_pending() on every
+  // pass of its migration loop: "signal backoff", -EINTR, the range given back.
+  it("SIGKILL for the writing task ends a stuck offline with EINTR; the block stays online and nothing is lost", async () => {
+    const k = bootBlocks();
+    const proc = run(k.createProcess({ node: 1 }));
+    run(proc.setMempolicy(MPOL_BIND, [1]));
+    const addr = mapPattern(proc, 64 * 4096, 5);
+    const pinned = folioAt(proc, addr).pfn;
+    k.memmap.refcount[pinned]!++; // migrate_folio() says -EAGAIN forever
+    const id = blockOf(k, pinned);
+    const free = k.pageAlloc.totalFreePages();
+    const writer = run(k.createProcess({ node: 0 }));
+    const fiber = Effect.runFork(k.fs.write(`${ROOT}/memory${id}/state`, "offline", writer));
+    await runP(
+      Effect.gen(function* () {
+        while (k.vmstat.get("pgmigrate_fail") < 5) yield* Effect.yieldNow;
+      }),
+    );
+    doSendSigkill(k, writer);
+    const error = await runP(Effect.flip(Fiber.join(fiber)));
+    expect(error.errno).toBe("EINTR");
+    expect(error.message).toContain("signal backoff");
+    expect(read(k, `${ROOT}/memory${id}/state`)).toBe("online\n");
+    expect(k.pageAlloc.zones[1]!.pageblockType.every((t) => t !== MIGRATE_ISOLATE)).toBe(true);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expect(patternIntact(proc, addr, 64 * 4096, 5)).toBe(true);
+    k.memmap.refcount[pinned]!--;
     expectConsistent(k);
   });
 
