@@ -29,7 +29,6 @@ import { boot, expectConsistent, pteAt, run, runP } from "../../src/testing/inde
 // VM_READAHEAD_PAGES = SZ_128K / PAGE_SIZE = 32 (include/linux/pagemap.h), the ra_pages of a
 // file on the default backing device.
 const PAGE = 4096;
-const MiB = 2 ** 20;
 const RA_PAGES = 32;
 /** A free, PMD-aligned hint, so that fault-around windows count from a PMD boundary. */
 const HINT = 0x7fff_0000_0000;
