@@ -186,11 +186,12 @@ const folioBytes = (k: Kernel, head: number): Uint8Array =>
 
 /**
  * `filemap_read_folio()` (`mm/filemap.c`, Linux 6.16) as `filemap_fault()` calls it on a folio
- * it just added to the page cache: the file's `a_ops->read_folio()` fills each page of the folio
- * from the file's storage ({@link AddressSpace.backing}), with what was last written back there
- * or zeros where nothing was. Memory no device holds (shmem, hugetlbfs) has nothing to read: its
- * new folio stays as allocated, zeroed. The read is synchronous and cannot fail (the model has
- * no I/O errors), and nothing is read ahead: only the faulting folio is read.
+ * it just added to the page cache, and the read of each folio readahead adds (`read_pages()`,
+ * `mm/readahead.c`): the file's `a_ops->read_folio()` fills each page of the folio from the
+ * file's storage ({@link AddressSpace.backing}), with what was last written back there or zeros
+ * where nothing was. Memory no device holds (shmem, hugetlbfs) has nothing to read: its new folio
+ * stays as allocated, zeroed. The read is synchronous and cannot fail (the model has no I/O
+ * errors).
  */
 export const filemapReadFolio = (k: Kernel, mapping: AddressSpace, head: number): void =>
   mapping.backing?.read(k.memmap.index[head]!, folioBytes(k, head));

@@ -714,6 +714,8 @@ const doFault = (
     );
     if (head === null) return dc?.request ? VM_FAULT_RETRY : noMemory(k, vma, slot);
     if (head < 0) return head;
+    // The fault has its folio, cached or allocated: the next fault starts afresh.
+    if (dc) directCompactFaultDone(dc);
     const ret = finishFileFault(k, task, vma, slot, head, write, protBits);
     folioUnlock(k, head);
     folioPut(k, head);
