@@ -2,6 +2,7 @@ import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   type File,
+  GFP_KERNEL,
   getInitRaSize,
   getNextRaSize,
   type Kernel,
@@ -257,6 +258,31 @@ describe("madvise() readahead advice (mm/madvise.c, Linux 6.16)", () => {
 });
 
 describe("filemap_fault()'s folio: placement, lock and reference (mm/filemap.c, Linux 6.16)", () => {
+  it("with the node at its min mark, readahead gets nothing; the fault's own page takes the slow path; one major fault", async () => {
+    const k = boot({ nodes: ["16M"], daemons: "on-demand" });
+    // Clean page cache for direct reclaim to free, unmapped, then GFP_KERNEL's first tries until
+    // they fail: the node sits at its min watermark.
+    const q = run(k.createProcess());
+    const old = run(k.createFile("old"));
+    run(old.truncate(512 * PAGE));
+    const o = run(q.mmap(512 * PAGE, { flags: MAP_SHARED, file: old }));
+    await runP(q.read(o, 512 * PAGE));
+    run(q.munmap(o, 512 * PAGE));
+    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    const file = run(k.createFile("data"));
+    run(file.truncate(64 * PAGE));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, file }));
+    const [major, stalls] = [k.vmstat.get("pgmajfault"), k.vmstat.get("allocstall_normal")];
+    await runP(p.read(addr + 40 * PAGE, 1));
+    // Readahead's allocations (first tries only in the model) fail at once; the faulting page's
+    // allocation runs direct reclaim, and the retried fault neither reads ahead nor counts again.
+    expect(k.vmstat.get("allocstall_normal")).toBe(stalls + 1);
+    expect(k.vmstat.get("pgmajfault")).toBe(major + 1);
+    expect(cached(file, 64)).toEqual([40]);
+    expectConsistent(k);
+  });
+
   it("places page-cache folios by the task's policy, not the VMA's (filemap_alloc_folio())", () => {
     const { k, file, p, addr } = setup(64);
     run(p.mbind(addr, 64 * PAGE, MPOL_BIND, [1]));
