@@ -132,6 +132,22 @@ describe("filemap_fault() read-around (do_sync_mmap_readahead(), mm/filemap.c, L
     expectConsistent(k);
   });
 
+  it("a mark met after another stream moved the window: the cached run after it sizes the next (page_cache_next_miss())", () => {
+    const { k, file, p, addr } = setup(256);
+    run(p.read(addr + 100 * PAGE, 1));
+    run(p.read(addr + 200 * PAGE, 1));
+    expect(file.mapping.ra).toMatchObject({ start: 184, size: 32, asyncSize: 8 });
+    expect(marked(k, file, 256)).toEqual([108, 208]);
+    // 108 is not where the window's mark is (184 + 32 - 8 = 208): page_cache_next_miss(109, 32)
+    // finds 116 uncached, so ra->start = 116 and ra->size = get_next_ra_size(116 - 108 + 32) = 32,
+    // all asynchronous.
+    run(p.read(addr + 108 * PAGE, 1));
+    expect(file.mapping.ra).toMatchObject({ start: 116, size: 32, asyncSize: 32 });
+    expect(cached(file, 256)).toEqual([...range(84, 148), ...range(184, 216)]);
+    expect(marked(k, file, 256)).toEqual([116, 208]);
+    expectConsistent(k);
+  });
+
   it("a mark on a folio under writeback is PG_reclaim: nothing is read", () => {
     const { k, file, p, addr } = setup(256);
     run(p.read(addr + 100 * PAGE, 1));
