@@ -241,6 +241,7 @@ export {
   AddressSpace,
   AnonVma,
   DEFAULT_MAX_MAP_COUNT,
+  FileRaState,
   MMAP_MIN_ADDR,
   MmStruct,
   SUID_DUMP_DISABLE,
@@ -258,7 +259,9 @@ export {
   VM_NOHUGEPAGE,
   VM_NORESERVE,
   VM_PFNMAP,
+  VM_RAND_READ,
   VM_READ,
+  VM_SEQ_READ,
   VM_SHARED,
   VM_SPECIAL,
   VM_WIPEONFORK,
@@ -271,7 +274,11 @@ export {
   MADV_DONTNEED_LOCKED,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
+  MADV_NORMAL,
+  MADV_RANDOM,
+  MADV_SEQUENTIAL,
   MADV_SOFT_OFFLINE,
+  MADV_WILLNEED,
   MAP_32BIT,
   MAP_ANONYMOUS,
   MAP_DROPPABLE,
@@ -376,6 +383,7 @@ export {
   PG_movable_ops_isolated,
   PG_offline,
   PG_private,
+  PG_readahead,
   PG_reclaim,
   PG_referenced,
   PG_reserved,
@@ -559,6 +567,12 @@ export {
 } from "./mm/compaction";
 export { copyMcPages, folioCopy, folioMcCopy } from "./mm/copy_mc";
 export {
+  doAsyncMmapReadahead,
+  doSyncMmapReadahead,
+  filemapFault,
+  MMAP_LOTSAMISS,
+} from "./mm/filemap_fault";
+export {
   allocHugetlbFolioNodemask,
   allocHugetlbFolioNodemaskSlowpath,
   dissolveFreeHugetlbFolio,
@@ -686,6 +700,20 @@ export {
   testPagesIsolated,
   undoIsolatePageRange,
 } from "./mm/page_isolation";
+export {
+  defineReadahead,
+  doPageCacheRa,
+  forcePageCacheRa,
+  forcePageCacheReadahead,
+  getInitRaSize,
+  getNextRaSize,
+  pageCacheAsyncRa,
+  pageCacheRaOrder,
+  pageCacheRaUnbounded,
+  pageCacheSyncRa,
+  READAHEAD_GFP_MASK,
+  type ReadaheadControl,
+} from "./mm/readahead";
 export { folioReferenced } from "./mm/rmap";
 export { folioGet, folioLruList, folioPut } from "./mm/swap";
 export {

@@ -67,6 +67,22 @@ export const VM_GROWSDOWN = 0x100;
 /** `VM_LOCKED` (`include/linux/mm.h`): mlocked. @category Address spaces */
 export const VM_LOCKED = 0x2000;
 /**
+ * `VM_SEQ_READ` (`include/linux/mm.h`): `madvise(MADV_SEQUENTIAL)` was given; a file fault that
+ * misses the page cache reads ahead as a sequential read does (`page_cache_sync_ra()`) instead of
+ * around itself (`do_sync_mmap_readahead()`, `mm/filemap.c`, Linux 6.16).
+ *
+ * @category Address spaces
+ */
+export const VM_SEQ_READ = 0x8000;
+/**
+ * `VM_RAND_READ` (`include/linux/mm.h`): `madvise(MADV_RANDOM)` was given; a file fault reads
+ * only the page it needs, with no readahead (`do_sync_mmap_readahead()`,
+ * `do_async_mmap_readahead()`, `mm/filemap.c`, Linux 6.16).
+ *
+ * @category Address spaces
+ */
+export const VM_RAND_READ = 0x1_0000;
+/**
  * `VM_LOCKONFAULT` (`include/linux/mm.h`, Linux 6.16), set with {@link VM_LOCKED} by
  * `mlock2(MLOCK_ONFAULT)` and `mlockall(MCL_ONFAULT)`: the VMA's pages are mlocked as they are
  * faulted in, not populated ahead (`populate_vma_page_range()`, `mm/gup.c`, does nothing for it).
@@ -151,6 +167,41 @@ export class AnonVma {
 }
 
 /**
+ * The readahead state of an open file. Models `struct file_ra_state` (`include/linux/fs.h`,
+ * Linux 6.16), which `file_ra_state_init()` (`mm/readahead.c`) starts with the backing device's
+ * `ra_pages` and `prev_pos` -1. The fields describe the last readahead: `size` pages from `start`,
+ * of which the last `asyncSize` were read ahead of need, the first of those marked
+ * `PG_readahead`. Counts are in pages.
+ *
+ * @category Address spaces
+ */
+export class FileRaState {
+  /** `start`: the first page offset of the last readahead window. */
+  start = 0;
+  /** `size`: the pages of the last readahead window. */
+  size = 0;
+  /**
+   * `async_size`: how many pages of the window were read ahead of need; the first of them
+   * carries `PG_readahead`, whose fault starts the next readahead.
+   */
+  asyncSize = 0;
+  /**
+   * `mmap_miss`: how many more mmap faults missed the page cache than hit it, saturating at
+   * `MMAP_LOTSAMISS * 10`; above `MMAP_LOTSAMISS` (100) a fault stops reading around itself.
+   */
+  mmapMiss = 0;
+  /**
+   * `prev_pos`: the byte after the last `read()`, -1 for none. The model has no `read()`, so it
+   * stays -1 (`mmap` faults leave it alone in Linux too).
+   */
+  prevPos = -1;
+  constructor(
+    /** `ra_pages`: the most pages one readahead reads (`VM_READAHEAD_PAGES` by default). */
+    public raPages: number,
+  ) {}
+}
+
+/**
  * A page cache: the folios of a file or of a shared anonymous object, by page offset. Models
  * `struct address_space` (`include/linux/fs.h`) with its `i_pages` xarray and its `i_mmap` tree
  * of mapping VMAs.
@@ -192,6 +243,13 @@ export class AddressSpace {
    * space.
    */
   hugetlbResv: HugetlbResvMap | null = null;
+  /**
+   * The readahead state of the file's `struct file` (`file->f_ra`): the model opens each file
+   * once, so every mapping of it shares this one. Null until a fault or `MADV_WILLNEED` first
+   * reads ahead (`fileRaState()`, `mm/readahead.ts`, sets it up); never used for shmem, whose
+   * faults read nothing ahead.
+   */
+  ra: FileRaState | null = null;
   constructor(
     readonly id: number,
     readonly name: string,

@@ -256,6 +256,34 @@ export const MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT;
 export const MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
 
 /**
+ * `MADV_NORMAL` (`include/uapi/asm-generic/mman-common.h`): no special treatment; clears
+ * `VM_RAND_READ` and `VM_SEQ_READ`, so a file fault reads around itself again.
+ *
+ * @category Address spaces
+ */
+export const MADV_NORMAL = 0;
+/**
+ * `MADV_RANDOM` (`include/uapi/asm-generic/mman-common.h`): expect random page references; sets
+ * `VM_RAND_READ`, so a file fault reads only the page it needs.
+ *
+ * @category Address spaces
+ */
+export const MADV_RANDOM = 1;
+/**
+ * `MADV_SEQUENTIAL` (`include/uapi/asm-generic/mman-common.h`): expect sequential page
+ * references; sets `VM_SEQ_READ`, so a file fault reads ahead as a sequential `read()` does.
+ *
+ * @category Address spaces
+ */
+export const MADV_SEQUENTIAL = 2;
+/**
+ * `MADV_WILLNEED` (`include/uapi/asm-generic/mman-common.h`): the range will be needed soon; a
+ * file mapping's pages are read into the page cache now (`force_page_cache_readahead()`).
+ *
+ * @category Address spaces
+ */
+export const MADV_WILLNEED = 3;
+/**
  * `MADV_DONTNEED` (`include/uapi/asm-generic/mman-common.h`): the range's pages are not needed;
  * they are unmapped, and a later access faults in zeros (private anonymous memory) or the page
  * cache's page.

@@ -185,11 +185,24 @@ export const PG_unevictable = 1 << 21;
  * (`mm/filemap.c`) clears it and moves the folio to the tail of its inactive list
  * (`folio_rotate_reclaimable()`, `mm/swap.c`), where reclaim looks next. kswapd writes a dirty
  * file folio back only when it meets it a second time, `PG_reclaim` set, on a node flagged
- * `PGDAT_DIRTY`. Linux aliases it to `PG_readahead`; the model reads nothing ahead.
+ * `PGDAT_DIRTY`. The same bit is {@link PG_readahead}, as in Linux.
  *
  * @category Page flags
  */
 export const PG_reclaim = 1 << 22;
+
+/**
+ * `PG_readahead` (`include/linux/page-flags.h`, Linux 6.16): the same bit as {@link PG_reclaim}
+ * (a folio read ahead is clean and not under writeback, where `PG_reclaim` means something).
+ * Readahead sets it on the first folio of a window's asynchronous part
+ * (`page_cache_ra_unbounded()`, `mm/readahead.c`); a fault that finds it starts the next
+ * readahead (`do_async_mmap_readahead()`, `mm/filemap.c`), which clears it, and fault-around
+ * leaves such a folio unmapped so that the fault comes (`next_uptodate_folio()`). Migration
+ * carries it to the new folio (`folio_migrate_flags()`).
+ *
+ * @category Page flags
+ */
+export const PG_readahead = PG_reclaim;
 
 /**
  * Flag names by bit, for dumps (`%pGp`): `pageflag_names` (`mm/debug.c`), built from

@@ -38,6 +38,7 @@ export const VM_EVENT_ITEMS = [
   "pgactivate",
   "pgdeactivate",
   "pgfault",
+  "pgmajfault",
   "pgrefill",
   "pgsteal_kswapd",
   "pgsteal_direct",

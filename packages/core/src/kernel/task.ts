@@ -21,13 +21,24 @@ import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
-import { VM_HUGEPAGE, VM_LOCKED, VM_LOCKONFAULT, VM_NOHUGEPAGE } from "../include/mm_types";
+import {
+  VM_HUGEPAGE,
+  VM_LOCKED,
+  VM_LOCKONFAULT,
+  VM_NOHUGEPAGE,
+  VM_RAND_READ,
+  VM_SEQ_READ,
+} from "../include/mm_types";
 import {
   MADV_DONTNEED,
   MADV_DONTNEED_LOCKED,
   MADV_HUGEPAGE,
   MADV_NOHUGEPAGE,
+  MADV_NORMAL,
+  MADV_RANDOM,
+  MADV_SEQUENTIAL,
   MADV_SOFT_OFFLINE,
+  MADV_WILLNEED,
   MCL_CURRENT,
   MLOCK_ONFAULT,
 } from "../include/mman";
@@ -44,7 +55,7 @@ import { fatalSignalPending, killedError } from "../include/signal";
 import { formatValue } from "../lib/bug";
 import { mmPopulate } from "../mm/gup";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
-import { madviseDontneed, madviseSoftOffline } from "../mm/madvise";
+import { madviseDontneed, madviseSoftOffline, madviseWillneed } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
@@ -616,8 +627,10 @@ export class Process implements Task {
   }
 
   /**
-   * `madvise()` with `MADV_DONTNEED`, `MADV_DONTNEED_LOCKED`, `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE` or
-   * `MADV_SOFT_OFFLINE`.
+   * `madvise()` with `MADV_NORMAL`, `MADV_RANDOM`, `MADV_SEQUENTIAL` (the readahead flags
+   * `VM_RAND_READ` and `VM_SEQ_READ` of each VMA, `madvise_vma_behavior()`), `MADV_WILLNEED`
+   * (`madviseWillneed`), `MADV_DONTNEED`, `MADV_DONTNEED_LOCKED`, `MADV_HUGEPAGE`,
+   * `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`.
    */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError> {
     if (advice === MADV_SOFT_OFFLINE) {
@@ -631,6 +644,13 @@ export class Process implements Task {
     return this.call(
       "madvise",
       this.withMm("madvise", () => {
+        if (advice === MADV_NORMAL)
+          return setVmFlags(this.kernel, this, addr, length, 0, VM_RAND_READ | VM_SEQ_READ);
+        if (advice === MADV_RANDOM)
+          return setVmFlags(this.kernel, this, addr, length, VM_RAND_READ, VM_SEQ_READ);
+        if (advice === MADV_SEQUENTIAL)
+          return setVmFlags(this.kernel, this, addr, length, VM_SEQ_READ, VM_RAND_READ);
+        if (advice === MADV_WILLNEED) return madviseWillneed(this.kernel, this, addr, length);
         if (advice === MADV_HUGEPAGE)
           return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
         if (advice === MADV_NOHUGEPAGE)

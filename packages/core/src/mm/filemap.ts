@@ -1,10 +1,12 @@
 import { Effect } from "effect";
-import type { Kernel } from "../include/kernel";
-import type { AddressSpace, Vma } from "../include/mm_types";
+import type { Kernel, Task } from "../include/kernel";
+import { allocPagesMpolRequests, NO_INTERLEAVE_INDEX } from "../include/mempolicy";
+import { type AddressSpace, FileRaState, type Vma } from "../include/mm_types";
 import {
   PG_dirty,
   PG_hwpoison,
   PG_locked,
+  PG_readahead,
   PG_reclaim,
   PG_swapbacked,
   PG_uptodate,
@@ -47,6 +49,92 @@ export const folioEndWriteback = (k: Kernel, head: number): boolean => {
   k.memmap.clear(head, PG_writeback);
   k.folioWaiters.wake(head);
   return true;
+};
+
+/**
+ * `VM_READAHEAD_PAGES` (`include/linux/pagemap.h`, Linux 6.16): `SZ_128K / PAGE_SIZE`, the
+ * default `ra_pages` and `io_pages` of a backing device (`bdi_init()`, `mm/backing-dev.c`), so
+ * the most pages one readahead reads: 32 with 4 KiB pages.
+ *
+ * @category Page cache
+ */
+export const vmReadaheadPages = (pageSize: number): number => Math.max(1, (128 * 1024) / pageSize);
+
+/**
+ * The readahead state of `mapping`'s open file (`file->f_ra`, {@link AddressSpace.ra}), set up
+ * on first use as `file_ra_state_init()` (`mm/readahead.c`, Linux 6.16) does at `open()`:
+ * `ra_pages` from the backing device ({@link vmReadaheadPages}), `prev_pos` -1.
+ *
+ * @category Page cache
+ */
+export const fileRaState = (k: Kernel, mapping: AddressSpace): FileRaState => {
+  mapping.ra ??= new FileRaState(vmReadaheadPages(k.mem.pageSize));
+  return mapping.ra;
+};
+
+/**
+ * `filemap_alloc_folio()` (`mm/filemap.c`, Linux 6.16) with `alloc_pages_noprof()`
+ * (`mm/mempolicy.c`): a page-cache folio of `order` with `gfp`, placed by the allocating task's
+ * memory policy (`get_task_policy(current)`, at `NO_INTERLEAVE_INDEX`), never by the policy of a
+ * VMA that maps the file (only shmem's folios follow that). The allocation's first tries
+ * (`PageAllocator.allocPages()`), request after request; the slow path is the caller's. Returns
+ * the head PFN with one reference, or -1. Not zeroed: the read fills it.
+ *
+ * @category Page cache
+ */
+export const filemapAllocFolio = (k: Kernel, task: Task, gfp: number, order: number): number => {
+  const reqs = allocPagesMpolRequests(
+    task.policy,
+    task.nid,
+    NO_INTERLEAVE_INDEX,
+    order,
+    gfp,
+    k.distance,
+    k.pmdOrder,
+  );
+  for (const req of reqs) {
+    const head = k.pageAlloc.allocPages(req.nid, order, req.gfp, req.nodemask, task);
+    if (head >= 0) return head;
+  }
+  return -1;
+};
+
+/**
+ * `page_cache_next_miss()` (`mm/filemap.c`, Linux 6.16): the first page offset from `index` on,
+ * looking at `maxScan` of them, that the page cache does not hold; `index + maxScan` when it
+ * holds them all.
+ *
+ * @category Page cache
+ */
+export const pageCacheNextMiss = (
+  mapping: AddressSpace,
+  index: number,
+  maxScan: number,
+): number => {
+  for (let i = index; i < index + maxScan; i++) if (!mapping.pages.has(i)) return i;
+  return index + maxScan;
+};
+
+/**
+ * `page_cache_prev_miss()` (`mm/filemap.c`, Linux 6.16): the first page offset from `index`
+ * down, looking at `maxScan` of them, that the page cache does not hold; the last one looked at
+ * (`index - maxScan + 1`, cached) when it holds them all; -1 (`ULONG_MAX`) when it holds every
+ * page down to offset 0 with scans left.
+ *
+ * @category Page cache
+ */
+export const pageCachePrevMiss = (
+  mapping: AddressSpace,
+  index: number,
+  maxScan: number,
+): number => {
+  let i = index;
+  for (let n = maxScan; n > 0; n--, i--) {
+    if (i < 0) return -1;
+    if (!mapping.pages.has(i)) return i;
+    if (n === 1) break;
+  }
+  return i;
 };
 
 /** `filemap_get_folio()`: the head PFN caching `pgoff`, or -1. */
@@ -98,11 +186,12 @@ const folioBytes = (k: Kernel, head: number): Uint8Array =>
 
 /**
  * `filemap_read_folio()` (`mm/filemap.c`, Linux 6.16) as `filemap_fault()` calls it on a folio
- * it just added to the page cache: the file's `a_ops->read_folio()` fills each page of the folio
- * from the file's storage ({@link AddressSpace.backing}), with what was last written back there
- * or zeros where nothing was. Memory no device holds (shmem, hugetlbfs) has nothing to read: its
- * new folio stays as allocated, zeroed. The read is synchronous and cannot fail (the model has
- * no I/O errors), and nothing is read ahead: only the faulting folio is read.
+ * it just added to the page cache, and the read of each folio readahead adds (`read_pages()`,
+ * `mm/readahead.c`): the file's `a_ops->read_folio()` fills each page of the folio from the
+ * file's storage ({@link AddressSpace.backing}), with what was last written back there or zeros
+ * where nothing was. Memory no device holds (shmem, hugetlbfs) has nothing to read: its new folio
+ * stays as allocated, zeroed. The read is synchronous and cannot fail (the model has no I/O
+ * errors).
  */
 export const filemapReadFolio = (k: Kernel, mapping: AddressSpace, head: number): void =>
   mapping.backing?.read(k.memmap.index[head]!, folioBytes(k, head));
@@ -196,8 +285,9 @@ export interface MapPagesFault {
  * The head PFN of a folio {@link filemapMapPages} may map at `pgoff`, or -1. Models the checks
  * of `next_uptodate_folio()` (`mm/filemap.c`, Linux 6.16): a folio is cached there, a reference
  * can be had (`folio_try_get()`: the count is not frozen at 0), it is not locked (a folio under
- * migration or being read is), it still belongs to `mapping` and is uptodate, and `pgoff` lies
- * before the end of the file (`maxIdx` pages).
+ * migration or being read is), it is uptodate and not marked `PG_readahead` (its fault must come,
+ * to read further ahead), it still belongs to `mapping`, and `pgoff` lies before the end of the
+ * file (`maxIdx` pages).
  */
 const nextUptodateFolio = (
   k: Kernel,
@@ -208,7 +298,7 @@ const nextUptodateFolio = (
   const head = mapping.pages.get(pgoff);
   if (head === undefined) return -1;
   const m = k.memmap;
-  if (m.refcount[head] === 0 || m.test(head, PG_locked)) return -1;
+  if (m.refcount[head] === 0 || m.test(head, PG_locked) || m.test(head, PG_readahead)) return -1;
   if (m.mapping[head] !== mapping.id || !m.test(head, PG_uptodate)) return -1;
   return pgoff < maxIdx ? head : -1;
 };
@@ -223,6 +313,9 @@ const nextUptodateFolio = (
  * `filemap_map_order0_folio()`), skipping a page with `PG_hwpoison` and any whose PTE is not
  * none. A folio is mapped only as {@link nextUptodateFolio} allows, and nothing at or past the
  * file's last page (`file_end`: `DIV_ROUND_UP(i_size, PAGE_SIZE) - 1`, {@link filemapMaxIndex}).
+ * Every page of a regular file it looks at by PTE (mapped or not, but for a poisoned one) is a
+ * page-cache hit that `mmap_miss` of the file's readahead state gives back, down to 0 (the model
+ * keeps no `PG_workingset`, so no page is held back as recently evicted).
  *
  * @category Page tables
  */
@@ -240,13 +333,17 @@ export const filemapMapPages = (
   const faultPgoff = vma.pgoff + vmf.slot;
   let nopage = false;
   let first = true;
+  let mmapMiss = 0;
   for (let pgoff = startPgoff; pgoff <= end; ) {
     const head = nextUptodateFolio(k, mapping, pgoff, maxIdx);
     if (head < 0) {
       pgoff++;
       continue;
     }
-    if (first && vmf.setPmd(head)) return true;
+    if (first && vmf.setPmd(head)) {
+      nopage = true;
+      break;
+    }
     first = false;
     const folioEnd = m.index[head]! + m.folioNrPages(head) - 1;
     const last = Math.min(folioEnd, end);
@@ -255,7 +352,9 @@ export const filemapMapPages = (
     for (let p = pgoff; p <= last + 1; p++) {
       const slot = p - vma.pgoff;
       const page = head + (p - m.index[head]!);
-      const ok = p <= last && !m.test(page, PG_hwpoison) && vma.ptes[slot] === 0;
+      const poisoned = p <= last && m.test(page, PG_hwpoison);
+      if (p <= last && !poisoned) mmapMiss++;
+      const ok = p <= last && !poisoned && vma.ptes[slot] === 0;
       if (ok) {
         run++;
         continue;
@@ -268,6 +367,9 @@ export const filemapMapPages = (
     }
     pgoff = last + 1;
   }
+  // filemap_map_pages()'s end: the hits it saw are taken off file->f_ra.mmap_miss.
+  if (!mapping.shmem && mapping.ra)
+    mapping.ra.mmapMiss = Math.max(0, mapping.ra.mmapMiss - mmapMiss);
   return nopage;
 };
 

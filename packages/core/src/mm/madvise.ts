@@ -5,6 +5,8 @@
  * Models `madvise_dontneed_free()` of `mm/madvise.c` for `MADV_DONTNEED`: the range's pages are
  * zapped and the PTE tables it covers whole freed (`CONFIG_PT_RECLAIM`); a hugetlb VMA's whole huge
  * pages are zapped. Models
+ * `madvise_willneed()` for `MADV_WILLNEED` on a file mapping: its pages are read into the page
+ * cache (`mm/readahead.ts`). Models
  * `madvise_inject_error()` for `MADV_SOFT_OFFLINE`: for each page of
  * the range, the page is looked up as `get_user_pages_fast()` does (faulting it in for reading
  * when absent, waiting when it is under migration), and soft-offlined with `MF_COUNT_INCREASED`
@@ -20,6 +22,7 @@ import { VM_HUGETLB, VM_LOCKED } from "../include/mm_types";
 import { translate, zapPageRangeSingle } from "./memory";
 import { softOfflinePage } from "./memory_failure";
 import { pageRange, walkVmaRange } from "./mmap";
+import { forcePageCacheReadahead } from "./readahead";
 import { folioGet } from "./swap";
 
 /**
@@ -71,6 +74,40 @@ export const madviseDontneed = (
       return errno("EINVAL", `madvise(MADV_DONTNEED): 0x${from.toString(16)} is mlocked`);
     }
     zapPageRangeSingle(k, vma, (from - vma.start) / pageSize, (to - vma.start) / pageSize);
+    return 0;
+  });
+};
+
+/**
+ * `madvise(addr, length, MADV_WILLNEED)` (`madvise_walk_vmas()` and `madvise_willneed()`,
+ * `mm/madvise.c`, Linux 6.16): for each VMA of `[addr, addr + length)` that maps a regular file,
+ * the file's pages under the range are read into the page cache now, as
+ * `vfs_fadvise(POSIX_FADV_WILLNEED)` does (`generic_fadvise()`, `mm/fadvise.c`): from the page
+ * holding the range's first byte to the one holding its last, through
+ * `force_page_cache_readahead()` ({@link forcePageCacheReadahead}), which reads at most
+ * `max(bdi->io_pages, ra_pages)` pages (32 with 4 KiB pages) per VMA, none past the end of the
+ * file, and maps nothing. Anonymous and shmem memory has nothing to swap in (the model has no
+ * swap), and a hugetlb file's backing device is `noop_backing_dev_info`, whose advice is ignored:
+ * nothing is done for them. The length is rounded up to pages. `EINVAL` for an unaligned `addr`
+ * or a bad length; holes are skipped and give `ENOMEM` at the end, the VMAs after them read.
+ *
+ * @category Address spaces
+ */
+export const madviseWillneed = (
+  k: Kernel,
+  task: Task,
+  addr: number,
+  length: number,
+): 0 | ErrnoError => {
+  const range = pageRange(k, "madvise", addr, length, true);
+  if (range instanceof Error) return range;
+  if (range.end === addr) return 0;
+  const pageSize = k.mem.pageSize;
+  return walkVmaRange(task.mm!, addr, range.end, "skip", (vma, from, to) => {
+    const mapping = vma.mapping;
+    if (!mapping || mapping.shmem || vma.flags & VM_HUGETLB) return 0;
+    const first = vma.pgoff + (from - vma.start) / pageSize;
+    forcePageCacheReadahead(k, task, mapping, first, (to - from) / pageSize);
     return 0;
   });
 };

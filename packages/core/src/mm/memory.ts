@@ -85,8 +85,9 @@ import {
   filemapGetFolio,
   filemapMapPages,
   filemapMaxIndex,
-  filemapReadFolio,
+  folioUnlock,
 } from "./filemap";
+import { filemapFault } from "./filemap_fault";
 import {
   folioRemoveRmapDeferred,
   hpagePmdSize,
@@ -288,7 +289,9 @@ const faultAllocPages = (
  *
  * The folio is zeroed (`__GFP_ZERO`) unless `zero` is false: a page-cache folio the file's read
  * fills whole (`filemap_alloc_folio()` asks for no zeroing; `->read_folio()` writes every byte,
- * zeros for a hole).
+ * zeros for a hole). A regular file's page-cache folio (`pageCache`) is placed by the task's
+ * policy, never the VMA's (`filemap_alloc_folio()` → `alloc_pages()`, `NO_INTERLEAVE_INDEX`);
+ * an anonymous or shmem folio by the VMA's (`vma_alloc_folio()`, `shmem_alloc_folio()`).
  */
 const allocFaultFolio = (
   k: Kernel,
@@ -298,6 +301,7 @@ const allocFaultFolio = (
   orders: readonly number[],
   dc?: DirectCompact,
   zero = true,
+  pageCache = false,
 ): number => {
   for (const order of orders) {
     // An order whose slow path failed before a smaller one was tried fell back (and was counted)
@@ -309,9 +313,9 @@ const allocFaultFolio = (
       (order > 0 ? __GFP_COMP : 0);
     // vma_alloc_folio() / shmem_alloc_folio() → alloc_pages_mpol() at the folio's index.
     const reqs = allocPagesMpolRequests(
-      vma.policy ?? task.policy,
+      pageCache ? task.policy : (vma.policy ?? task.policy),
       task.nid,
-      Math.floor(pgoff / 2 ** order),
+      pageCache ? NO_INTERLEAVE_INDEX : Math.floor(pgoff / 2 ** order),
       order,
       gfp,
       k.distance,
@@ -678,12 +682,15 @@ const sigbusPastEof = (k: Kernel, vma: Vma, slot: number): ErrnoError => {
  * `do_read_fault` / `do_shared_fault` / `do_cow_fault`: a fault on a file or shmem VMA. A read
  * fault first maps the cached pages around it ({@link doFaultAround}) and is done if that mapped
  * its own page; a page at or past the end of the file (`i_size`) then gets `SIGBUS`
- * ({@link sigbusPastEof}), as `->fault()` returns it for any fault there; otherwise the page
- * cache's folio for the page is found, or allocated and read
- * from the file ({@link filemapReadFolio}), and {@link finishFault} maps it. With `dc`, a folio
- * of any order the page cache cannot get from the first tries asks for the slow path
- * (`VM_FAULT_RETRY`), as `shmem_alloc_folio()`'s allocation runs it for each order the gfp flags
- * allow before `shmem_get_folio_gfp()` falls back to the next.
+ * ({@link sigbusPastEof}), as `->fault()` returns it for any fault there. A regular file's page
+ * comes from `filemap_fault()` ({@link filemapFault}: readahead, then the folio locked and
+ * referenced), and is mapped; the folio is then unlocked and the fault's reference dropped. When
+ * another task holds the folio locked, the fault returns `-(pfn + 1)` for the caller to wait for
+ * it and fault again. A shmem page's folio is found, or allocated (zeroed), and
+ * {@link finishFault} maps it. With `dc`, a folio of any order the page cache cannot get from the
+ * first tries asks for the slow path (`VM_FAULT_RETRY`), as `shmem_alloc_folio()`'s allocation
+ * runs it for each order the gfp flags allow before `shmem_get_folio_gfp()` falls back to the
+ * next, and `filemap_fault()`'s allocation of the faulting page.
  */
 const doFault = (
   k: Kernel,
@@ -692,7 +699,7 @@ const doFault = (
   slot: number,
   write: boolean,
   dc?: DirectCompact,
-): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
+): ErrnoError | number => {
   const mapping = vma.mapping!;
   const pgoff = vma.pgoff + slot;
   const shared = (vma.flags & VM_SHARED) !== 0;
@@ -700,14 +707,30 @@ const doFault = (
   // do_read_fault(): map_pages first, ->fault() only if that did not map the page.
   if (!write && shouldFaultAround(k) && doFaultAround(k, vma, slot, protBits)) return 0;
   if (pgoff >= filemapMaxIndex(k, mapping)) return sigbusPastEof(k, vma, slot);
+  if (!mapping.shmem) {
+    // filemap_fault(); the model's files are those of a filesystem without large folio support
+    // (mapping_large_folio_support() false): order 0 only.
+    const retried = dc !== undefined && dc.tried !== 0;
+    const head = filemapFault(k, task, vma, pgoff, retried, (at) =>
+      allocFaultFolio(k, task, vma, at, [0], dc, false, true),
+    );
+    if (head === null) return dc?.request ? VM_FAULT_RETRY : noMemory(k, vma, slot);
+    if (head < 0) return head;
+    // The fault has its folio, cached or allocated: the next fault starts afresh.
+    if (dc) directCompactFaultDone(dc);
+    const ret = finishFileFault(k, task, vma, slot, head, write, protBits);
+    folioUnlock(k, head);
+    folioPut(k, head);
+    return ret;
+  }
   let head = filemapGetFolio(mapping, pgoff);
   if (head < 0) {
-    // shmem_fault(): the orders shmem_allowable_huge_orders() allows. A regular file's folios
-    // come from filemap_fault(), and the model's files are those of a filesystem without large
-    // folio support (mapping_large_folio_support() false): order 0 only.
-    const orders = mapping.shmem
-      ? k.thp.shmemAllowableOrders(vma.flags, pgoff, Math.ceil(mapping.size / k.mem.pageSize))
-      : [];
+    // shmem_fault(): the orders shmem_allowable_huge_orders() allows.
+    const orders = k.thp.shmemAllowableOrders(
+      vma.flags,
+      pgoff,
+      Math.ceil(mapping.size / k.mem.pageSize),
+    );
     for (const order of [...orders, 0]) {
       const nr = 2 ** order;
       const first = order === 0 ? slot : alignedRun(k, vma, slot, order, true);
@@ -716,20 +739,36 @@ const doFault = (
       let cached = false;
       for (let p = start; p < start + nr && !cached; p++) cached = mapping.pages.has(p);
       if (cached) continue;
-      // A file with storage reads every byte of the folio (holes as zeros); one without (shmem)
-      // has its new folio zeroed, as shmem_get_folio_gfp() clears a folio that is not uptodate.
-      head = allocFaultFolio(k, task, vma, start, [order], dc, mapping.backing === null);
+      // shmem_get_folio_gfp() clears a folio that is not uptodate.
+      head = allocFaultFolio(k, task, vma, start, [order], dc, true);
       if (dc?.request) return VM_FAULT_RETRY;
       if (head < 0) continue;
       filemapAddFolio(k, mapping, head, start);
-      filemapReadFolio(k, mapping, head);
       k.memmap.refcount[head]!--;
       break;
     }
     if (head < 0) return noMemory(k, vma, slot);
   }
-  const page = head + (pgoff - k.memmap.index[head]!);
-  if (write && !shared) return cowPage(k, task, vma, slot, page);
+  return finishFileFault(k, task, vma, slot, head, write, protBits);
+};
+
+/**
+ * The end of {@link doFault} once `->fault()` gave the page-cache folio `head` holding the
+ * faulting page: a write to a private mapping copies the page (`do_cow_fault()`); otherwise the
+ * folio is mapped (dirtied for a write), by a huge PMD where {@link doSetPmd} may, else by
+ * {@link finishFault}.
+ */
+const finishFileFault = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  head: number,
+  write: boolean,
+  protBits: number,
+): ErrnoError | 0 => {
+  const page = head + (vma.pgoff + slot - k.memmap.index[head]!);
+  if (write && !(vma.flags & VM_SHARED)) return cowPage(k, task, vma, slot, page);
   let bits = protBits;
   if (write) {
     bits |= PTE_DIRTY;
@@ -798,7 +837,7 @@ const doHugePmdWpPage = (
   haddr: number,
   slot: number,
   dc?: DirectCompact,
-): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
+): ErrnoError | number => {
   const pmd = vma.pmds.get(haddr)!;
   if (vma.mapping) {
     splitHugePmd(k, vma, haddr);
@@ -880,6 +919,9 @@ const doNumaPage = (
  * `pagefault_out_of_memory()`'s warning) and allocates with `__GFP_NOWARN`
  * (`vma_alloc_folio_noprof()`); the allocator's own OOM kill is unchanged. The model prints
  * neither warning, so a droppable fault that finds no memory ends as any other does: `ENOMEM`.
+ * A file fault that finds its folio locked by another task returns `-(pfn + 1)` for its folio's
+ * head `pfn`: the caller waits for it to be unlocked and faults again (`VM_FAULT_RETRY` from
+ * `lock_folio_maybe_drop_mmap()`).
  */
 export const handleMmFault = (
   k: Kernel,
@@ -888,7 +930,7 @@ export const handleMmFault = (
   slot: number,
   write: boolean,
   dc?: DirectCompact,
-): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
+): ErrnoError | number => {
   k.vmstat.count("pgfault");
   // A hugetlb VMA maps its pages by huge entries only (hugetlb_fault()).
   if (vma.flags & VM_HUGETLB) return hugetlbFault(k, task, vma, slot, write, dc);
@@ -987,6 +1029,7 @@ export function translate(
     }
     const fault = handleMmFault(k, task, vma, slot, write, dc);
     if (fault === VM_FAULT_RETRY) return VM_FAULT_RETRY_ACCESS;
+    // A negative fault is a locked page-cache folio to wait for, as a migration entry is.
     if (fault !== 0) return fault;
   }
   return errno("EFAULT", `fault at 0x${addr.toString(16)} did not resolve`);

@@ -64,6 +64,7 @@ import {
   PG_locked,
   PG_mlocked,
   PG_private,
+  PG_readahead,
   PG_referenced,
   PG_swapbacked,
   PG_unevictable,
@@ -127,7 +128,13 @@ const PAGE_WAS_MLOCKED = 2;
  * folio is mlocked again as `remove_migration_ptes()` maps it into each locked VMA.
  */
 const MIGRATE_FLAGS =
-  PG_uptodate | PG_referenced | PG_active | PG_unevictable | PG_swapbacked | PG_private;
+  PG_uptodate |
+  PG_referenced |
+  PG_active |
+  PG_unevictable |
+  PG_swapbacked |
+  PG_private |
+  PG_readahead;
 
 /**
  * `folio_expected_ref_count()` (`include/linux/mm.h`): the references a folio holds for its

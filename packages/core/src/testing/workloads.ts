@@ -17,7 +17,13 @@ import type { File } from "../include/fs";
 import { __GFP_THISNODE, GFP_KERNEL } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import { MPOL_BIND } from "../include/mempolicy";
-import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../include/mman";
+import {
+  MADV_NOHUGEPAGE,
+  MADV_RANDOM,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+} from "../include/mman";
 import { WMARK_MIN } from "../include/mmzone";
 import { pattern, sameBytes } from "./fixtures";
 
@@ -70,7 +76,8 @@ export interface FragmentedNode {
  * Fragments node `nid`: two processes bound to it (`MPOL_BIND`) write order-0 pages in turn
  * until only `reserve` pages above the min watermark are free, with a `GFP_KERNEL` page every `unmovableEvery` pages
  * and, every `pageCacheEvery` pages, a page of a shared file mapping instead of anonymous
- * memory (all `MADV_NOHUGEPAGE`, so order-0 whatever the THP setting); then the second process
+ * memory (all `MADV_NOHUGEPAGE`, so order-0 whatever the THP setting, and the file mapping
+ * `MADV_RANDOM`, so each write reads in its one page, none ahead); then the second process
  * exits. Afterwards half the node is free in single pages. Fails
  * with the errno of the first call that failed.
  *
@@ -135,7 +142,11 @@ export const fragmentNode = (
     });
     // Order-0 pages only, whatever the THP setting: what interleaves them frame by frame.
     yield* keeper.madvise(addr, Math.max(anonPages, 1) * ps, MADV_NOHUGEPAGE);
-    if (cachePages > 0) yield* keeper.madvise(cacheAddr, cachePages * ps, MADV_NOHUGEPAGE);
+    if (cachePages > 0) {
+      yield* keeper.madvise(cacheAddr, cachePages * ps, MADV_NOHUGEPAGE);
+      // VM_RAND_READ: each write faults in its one page, no readahead window.
+      yield* keeper.madvise(cacheAddr, cachePages * ps, MADV_RANDOM);
+    }
     yield* churn.madvise(churnAddr, Math.max(pairs, 1) * ps, MADV_NOHUGEPAGE);
     const anon = pattern(anonPages * ps, seed);
     const cache = pattern(cachePages * ps, seed + 1);

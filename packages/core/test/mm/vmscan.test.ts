@@ -6,6 +6,7 @@ import {
   type Kernel,
   LRU_INACTIVE_FILE,
   MADV_NOHUGEPAGE,
+  MADV_RANDOM,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -586,6 +587,9 @@ describe("kswapd", () => {
     const d = run(p.mmap(groups * 31 * PAGE, { flags: MAP_SHARED, file: dirty }));
     run(clean.truncate(groups * PAGE));
     const c = run(p.mmap(groups * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file: clean }));
+    // MADV_RANDOM: each fault caches its one page (no readahead), keeping that order.
+    run(p.madvise(d, groups * 31 * PAGE, MADV_RANDOM));
+    run(p.madvise(c, groups * PAGE, MADV_RANDOM));
     for (let g = 0; g < groups; g++) {
       for (let i = 0; i < 31; i++) run(p.write(d + (g * 31 + i) * PAGE, pattern(8, g)));
       run(p.read(c + g * PAGE, 1));
