@@ -346,6 +346,8 @@ export {
 } from "./include/numa_balancing";
 // include/linux/oom.h, include/uapi/linux/oom.h
 export {
+  MAX_OOM_REAP_RETRIES,
+  OOM_REAP_RETRY_DELAY,
   OOM_REAPER_DELAY,
   OOM_SCORE_ADJ_MAX,
   OOM_SCORE_ADJ_MIN,
@@ -466,6 +468,7 @@ export {
   type MmMigratePagesStart,
   type MmPageAllocExtfrag,
   type MmVmscanLruShrinkInactive,
+  type OomReapingEvent,
   type RemoveMigrationPte,
   type SetMigrationPte,
   type TestPagesIsolatedEvent,
