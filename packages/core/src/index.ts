@@ -303,6 +303,15 @@ export {
   PROT_SEM,
   PROT_WRITE,
 } from "./include/mman";
+// include/linux/mmap_lock.h
+export {
+  mmapReadLocked,
+  mmapReadTrylock,
+  mmapReadUnlock,
+  mmapWriteLocked,
+  withMmapReadLock,
+  withMmapWriteLock,
+} from "./include/mmap_lock";
 // include/linux/mmzone.h
 export {
   type AllocContext,
@@ -419,6 +428,8 @@ export {
 } from "./include/pgtable";
 // include/uapi/linux/resource.h, include/uapi/asm-generic/resource.h
 export { MLOCK_LIMIT, RLIM_INFINITY } from "./include/resource";
+// include/linux/rwsem.h
+export { RwSemaphore } from "./include/rwsem";
 // include/linux/sched.h
 export {
   isGlobalInit,
