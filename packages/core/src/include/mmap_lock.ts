@@ -12,6 +12,7 @@
  */
 import { Effect } from "effect";
 import type { MmStruct } from "./mm_types";
+import { stopIfPanicked } from "./panic";
 
 /**
  * `mmap_read_trylock()` (`include/linux/mmap_lock.h`): takes `mm->mmap_lock` for reading when
@@ -64,11 +65,16 @@ export const withMmapWriteLock = <A, E, R>(
 /**
  * Runs the synchronous `body` holding `mm->mmap_lock` for reading (`mmap_read_lock()` ...
  * `mmap_read_unlock()`): at once when the lock is free, as most of the model's steps never
- * yield while they hold it; otherwise after the sleep for it.
+ * yield while they hold it; otherwise after the sleep for it, unless the kernel `k` panicked
+ * meanwhile (`smp_send_stop()`: the caller dies with the panic, `body` never runs).
  *
  * @category Address spaces
  */
-export const mmapReadLocked = <A>(mm: MmStruct, body: () => A): Effect.Effect<A> =>
+export const mmapReadLocked = <A>(
+  mm: MmStruct,
+  body: () => A,
+  k: { readonly panicked: string | null } = { panicked: null },
+): Effect.Effect<A> =>
   Effect.suspend(() => {
     if (mm.mmapLock.tryRead()) {
       try {
@@ -77,16 +83,21 @@ export const mmapReadLocked = <A>(mm: MmStruct, body: () => A): Effect.Effect<A>
         mm.mmapLock.releaseRead();
       }
     }
-    return withMmapReadLock(mm, Effect.sync(body));
+    return withMmapReadLock(mm, Effect.andThen(stopIfPanicked(k), Effect.sync(body)));
   });
 
 /**
  * Runs the synchronous `body` holding `mm->mmap_lock` for writing (`mmap_write_lock()` ...
- * `mmap_write_unlock()`), at once when the lock is free.
+ * `mmap_write_unlock()`), at once when the lock is free; after a sleep for it, not once the
+ * kernel `k` has panicked (see {@link mmapReadLocked}).
  *
  * @category Address spaces
  */
-export const mmapWriteLocked = <A>(mm: MmStruct, body: () => A): Effect.Effect<A> =>
+export const mmapWriteLocked = <A>(
+  mm: MmStruct,
+  body: () => A,
+  k: { readonly panicked: string | null } = { panicked: null },
+): Effect.Effect<A> =>
   Effect.suspend(() => {
     if (mm.mmapLock.tryWrite()) {
       try {
@@ -95,5 +106,5 @@ export const mmapWriteLocked = <A>(mm: MmStruct, body: () => A): Effect.Effect<A
         mm.mmapLock.releaseWrite();
       }
     }
-    return withMmapWriteLock(mm, Effect.sync(body));
+    return withMmapWriteLock(mm, Effect.andThen(stopIfPanicked(k), Effect.sync(body)));
   });

@@ -369,7 +369,7 @@ class Machine implements KernelInterface {
       plan.pageSize === 4096
         ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages)]
         : [this.hstate];
-    this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
+    this.folioWaiters = new FolioWaitQueue(this.memmap.flags, this);
     this.thp = new ThpSettings(plan.pageSize, plan.pmdOrder, "madvise");
     for (const [order, mode] of plan.thpOrders) this.thp.orderModes.set(order, mode);
     this.vmstat = new VmStat([

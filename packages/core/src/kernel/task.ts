@@ -34,6 +34,7 @@ import {
 import { withMmapReadLock, withMmapWriteLock } from "../include/mmap_lock";
 import type { AllocContext } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
+import { stopIfPanicked } from "../include/panic";
 import { MLOCK_LIMIT, RLIM_INFINITY } from "../include/resource";
 import {
   isGlobalInit,
@@ -287,7 +288,9 @@ export class Process implements Task {
     return Effect.suspend(() => {
       const mm = this.mm;
       if (!mm) return effect;
-      return write ? withMmapWriteLock(mm, effect) : withMmapReadLock(mm, effect);
+      // A sleep for the lock that ends after a panic goes no further (smp_send_stop()).
+      const body = Effect.andThen(stopIfPanicked(this.kernel), effect);
+      return write ? withMmapWriteLock(mm, body) : withMmapReadLock(mm, body);
     });
   }
 

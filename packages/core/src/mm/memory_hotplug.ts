@@ -29,6 +29,7 @@ import {
   PG_movable_ops,
   PG_reserved,
 } from "../include/page_flags";
+import { stopIfPanicked } from "../include/panic";
 import { FolioList } from "../lib/list";
 import { dissolveFreeHugetlbFolio } from "./hugetlb";
 import { unmapPoisonedFolio } from "./memory_failure";
@@ -252,6 +253,7 @@ export const offlinePages = (
           // cond_resched() and fatal_signal_pending(): the fiber may be interrupted here, and a
           // kernel powering off has sent every process its fatal signal (SIGKILL at shutdown).
           yield* Effect.yieldNow;
+          yield* stopIfPanicked(k);
           if (k.state !== "running")
             return yield* Effect.fail(
               errno("EINTR", failed("signal backoff: the kernel is shutting down")),

@@ -503,11 +503,15 @@ export const doMbind = (
       // The walk and the policy change under mmap_write_lock(); since Linux 6.7 the lock is
       // dropped before the migration ("mempolicy: mmap_lock is not needed while migrating
       // folios").
-      const locked = yield* mmapWriteLocked(mm, () => {
-        const queued = queuePagesRange(k, mm, start, end, nmask, mflags, list, true, !policy);
-        if (queued instanceof Error) return queued;
-        return { queued, modified: mbindRange(k, mm, start, end, policy) };
-      });
+      const locked = yield* mmapWriteLocked(
+        mm,
+        () => {
+          const queued = queuePagesRange(k, mm, start, end, nmask, mflags, list, true, !policy);
+          if (queued instanceof Error) return queued;
+          return { queued, modified: mbindRange(k, mm, start, end, policy) };
+        },
+        k,
+      );
       if (locked instanceof Error) return yield* Effect.fail(locked);
       let nrFailed = locked.queued;
       const { modified } = locked;
@@ -558,8 +562,10 @@ const migrateToNode = (
     const list = new FolioList(k.memmap.lru);
     return Effect.gen(function* () {
       // The walk under mmap_read_lock(), dropped before the migration (Linux 6.7 on).
-      const nrFailed = yield* mmapReadLocked(mm, () =>
-        queuePagesRange(k, mm, first.start, TASK_SIZE, [source], flags, list, false, true),
+      const nrFailed = yield* mmapReadLocked(
+        mm,
+        () => queuePagesRange(k, mm, first.start, TASK_SIZE, [source], flags, list, false, true),
+        k,
       );
       // With MPOL_MF_DISCONTIG_OK and the whole address space, the walk cannot fail.
       if (nrFailed instanceof Error) return yield* Effect.fail(nrFailed);

@@ -484,8 +484,10 @@ const pagesMove = (
         // run migrates.
         const addr = entry.addr;
         const node = current;
-        const err = yield* mmapReadLocked(mm, () =>
-          addFolioForMigration(k, mm, addr, node, list, migrateAll),
+        const err = yield* mmapReadLocked(
+          mm,
+          () => addFolioForMigration(k, mm, addr, node, list, migrateAll),
+          k,
         );
         if (err > 0) continue;
         if (storeStatus(status, i, err === 0 ? current : err, 1)) {
@@ -543,7 +545,7 @@ export const doMovePages = <S extends MovePagesStatus = Int32Array>(
         if (nodes === null) {
           // do_pages_stat(): the look-ups under mmap_read_lock().
           return Effect.flatMap(
-            mmapReadLocked(mm, () => pagesStat(k, mm, nrPages, pages, result)),
+            mmapReadLocked(mm, () => pagesStat(k, mm, nrPages, pages, result), k),
             (failed) => (failed ? Effect.fail(failed) : Effect.succeed({ rc: 0, status: result })),
           );
         }

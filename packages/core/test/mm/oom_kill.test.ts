@@ -20,6 +20,7 @@ import {
   getTaskMm,
   gfpPfmemallocFlags,
   isGlobalInit,
+  isMigrationEntry,
   type Kernel,
   KernelPanic,
   MAP_ANONYMOUS,
@@ -278,7 +279,53 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     expect(k.state).toBe("panicked");
   });
 
-  it("a call in flight when another call panics the kernel fails with the panic when it returns (panic() stops every CPU)", async () => {
+  // panic() → smp_send_stop() (kernel/panic.c, Linux 6.16): every other CPU halts where it is.
+  it("a move_pages() blocked at its copy when another call panics the kernel changes nothing afterwards: its copy's end stops it with the panic (smp_send_stop()), no page moves, no counter or event", async () => {
+    const k = boot({ daemons: "on-demand", nodes: ["16M", "16M"] });
+    const mover = run(k.createProcess({ name: "mover", node: 0 }));
+    const addr = run(mover.mmap(8 * PAGE));
+    run(mover.write(addr, pattern(8 * PAGE, 22)));
+    run(writeAdj(k, mover, "-1000"));
+    const small = await withResident(k, 1, 23, "small");
+    run(writeAdj(k, small.p, "-1000"));
+    const where = run(small.p.mmap(PAGE));
+    const ptes = () => Array.from(mover.mm!.findVma(addr)!.ptes.slice(0, 8));
+    const events: string[] = [];
+    const out = await Effect.runPromise(
+      Effect.gen(function* () {
+        const { gate, moving } = yield* holdOwnMove(k, mover, addr);
+        drain(k);
+        const fault = yield* Effect.flip(small.p.write(where, new Uint8Array([1])));
+        expect(k.state).toBe("panicked");
+        // What the machine looked like when it stopped: the 8 pages under migration.
+        const vmstat = k.vmstat.snapshot();
+        const entries = ptes();
+        expect(entries.every(isMigrationEntry)).toBe(true);
+        k.trace.subscribe((e) => {
+          if (e.event.startsWith("mm_migrate")) events.push(e.event);
+        });
+        yield* Deferred.succeed(gate, undefined);
+        const moved = yield* Effect.flip(Fiber.join(moving));
+        return { fault, moved, vmstat, entries };
+      }),
+    );
+    expect(out.fault.message).toBe(
+      "write: Kernel panic - not syncing: System is deadlocked on memory",
+    );
+    expect([out.moved.errno, out.moved.message]).toEqual([
+      "ESHUTDOWN",
+      "move_pages: Kernel panic - not syncing: System is deadlocked on memory",
+    ]);
+    // The copy's end found the kernel halted: the migration went no further. The PTEs are the
+    // migration entries they were, no page was freed or allocated, nothing counted or traced.
+    expect(ptes()).toEqual(out.entries);
+    expect(k.vmstat.snapshot()).toEqual(out.vmstat);
+    expect(events).toEqual([]);
+    await runP(k.shutdown());
+    expect(k.state).toBe("down");
+  });
+
+  it("a call in flight when another call panics the kernel fails at its boundary with ESHUTDOWN naming the panic (panic() stops every CPU)", async () => {
     const k = boot({ nodes: ["16M", "16M"] });
     const mover = run(k.createProcess({ name: "mover", node: 0 }));
     const addr = run(mover.mmap(8 * PAGE));
