@@ -400,7 +400,7 @@ export { FolioWaitQueue } from "./include/pagemap";
 // include/linux/pagevec.h
 export { PAGEVEC_SIZE } from "./include/pagevec";
 // include/linux/panic.h
-export { isKernelPanic, KernelPanic, panicText } from "./include/panic";
+export { isKernelPanic, KernelPanic, panicText, stopIfPanicked } from "./include/panic";
 // include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h
 export {
   isHwpoisonEntry,
