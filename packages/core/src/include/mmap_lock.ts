@@ -40,11 +40,16 @@ export const withMmapReadLock = <A, E, R>(
   mm: MmStruct,
   body: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E, R> =>
-  Effect.acquireUseRelease(
-    mm.mmapLock.read(),
-    () => body,
-    () => Effect.sync(() => mm.mmapLock.releaseRead()),
-  );
+  Effect.uninterruptibleMask((restore) => {
+    const release = Effect.sync(() => mm.mmapLock.releaseRead());
+    // Free: taken in this step, no interruption between it and the release's registration.
+    if (mm.mmapLock.tryRead()) return Effect.ensuring(restore(body), release);
+    return Effect.acquireUseRelease(
+      mm.mmapLock.read(),
+      () => restore(body),
+      () => release,
+    );
+  });
 
 /**
  * Runs `body` holding `mm->mmap_lock` for writing: `mmap_write_lock()` before,
@@ -56,11 +61,15 @@ export const withMmapWriteLock = <A, E, R>(
   mm: MmStruct,
   body: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E, R> =>
-  Effect.acquireUseRelease(
-    mm.mmapLock.write(),
-    () => body,
-    () => Effect.sync(() => mm.mmapLock.releaseWrite()),
-  );
+  Effect.uninterruptibleMask((restore) => {
+    const release = Effect.sync(() => mm.mmapLock.releaseWrite());
+    if (mm.mmapLock.tryWrite()) return Effect.ensuring(restore(body), release);
+    return Effect.acquireUseRelease(
+      mm.mmapLock.write(),
+      () => restore(body),
+      () => release,
+    );
+  });
 
 /**
  * Runs the synchronous `body` holding `mm->mmap_lock` for reading (`mmap_read_lock()` ...
