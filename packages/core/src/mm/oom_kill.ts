@@ -18,8 +18,10 @@
  * reference to its address space (`exit_mm()`); when that was the last, the memory is free. Until
  * the victim exits, or while another task's `move_pages(2)` or `migrate_pages(2)` holds the
  * address space (`get_task_mm()`) until that call's `mmput()`, the memory stays, and the
- * `oom_reaper` (`OomReaperState`) takes the private memory {@link OOM_REAPER_DELAY} after the
- * kill; until one of them sets `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The init process the kernel starts
+ * `oom_reaper` (`OomReaperState`, a thread from boot) takes the private memory
+ * {@link OOM_REAPER_DELAY} after the kill, once it gets the address space's `mmap_lock` for
+ * reading, or gives up on it after `MAX_OOM_REAP_RETRIES` tries; until one of them sets
+ * `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The init process the kernel starts
  * at boot (pid 1, `is_global_init()`) is never killed.
  *
  * @module
