@@ -310,6 +310,15 @@ export {
   PROT_SEM,
   PROT_WRITE,
 } from "./include/mman";
+// include/linux/mmap_lock.h
+export {
+  mmapReadLocked,
+  mmapReadTrylock,
+  mmapReadUnlock,
+  mmapWriteLocked,
+  withMmapReadLock,
+  withMmapWriteLock,
+} from "./include/mmap_lock";
 // include/linux/mmzone.h
 export {
   type AllocContext,
@@ -353,6 +362,8 @@ export {
 } from "./include/numa_balancing";
 // include/linux/oom.h, include/uapi/linux/oom.h
 export {
+  MAX_OOM_REAP_RETRIES,
+  OOM_REAP_RETRY_DELAY,
   OOM_REAPER_DELAY,
   OOM_SCORE_ADJ_MAX,
   OOM_SCORE_ADJ_MIN,
@@ -397,7 +408,7 @@ export { FolioWaitQueue } from "./include/pagemap";
 // include/linux/pagevec.h
 export { PAGEVEC_SIZE } from "./include/pagevec";
 // include/linux/panic.h
-export { isKernelPanic, KernelPanic, panicText } from "./include/panic";
+export { isKernelPanic, KernelPanic, panicText, stopIfPanicked } from "./include/panic";
 // include/linux/pgtable.h, arch/x86/include/asm/pgtable_types.h
 export {
   isHwpoisonEntry,
@@ -425,6 +436,8 @@ export {
 } from "./include/pgtable";
 // include/uapi/linux/resource.h, include/uapi/asm-generic/resource.h
 export { MLOCK_LIMIT, RLIM_INFINITY } from "./include/resource";
+// include/linux/rwsem.h
+export { RwSemaphore } from "./include/rwsem";
 // include/linux/sched.h
 export {
   isGlobalInit,
@@ -474,6 +487,7 @@ export {
   type MmMigratePagesStart,
   type MmPageAllocExtfrag,
   type MmVmscanLruShrinkInactive,
+  type OomReapingEvent,
   type RemoveMigrationPte,
   type SetMigrationPte,
   type TestPagesIsolatedEvent,

@@ -533,8 +533,11 @@ export interface Kernel {
    * their next check of the state, and every call from then on fails with `ESHUTDOWN` naming the
    * panic. The Effect never succeeds: it dies with a {@link KernelPanic}, which no kernel code
    * handles, so the calling code unwinds through its finalizers alone; the system call it is
-   * part of, and every other call in flight, fails at its return with `ESHUTDOWN` naming the
-   * panic ({@link Kernel.call}). {@link Kernel.shutdown} still powers the machine off and
+   * part of fails with `ESHUTDOWN` naming the panic ({@link Kernel.call}). As `smp_send_stop()`
+   * halts the other CPUs, every other fiber of the kernel (a call in flight, a daemon, the
+   * `oom_reaper`) stops at its next yield point (a folio wait, a copy's end, an `mmap_lock` sleep,
+   * the allocator's `cond_resched()`), dying with the same {@link KernelPanic} and changing
+   * nothing more; a call so stopped fails with that `ESHUTDOWN` too. {@link Kernel.shutdown} still powers the machine off and
    * releases everything. The model has no `panic_timeout` reboot and no kdump: the kernel stays
    * halted (`panic_timeout` 0, the default).
    */

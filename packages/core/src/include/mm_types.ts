@@ -14,6 +14,7 @@ import { MapleTree } from "../lib/maple_tree";
 import type { BackingStore } from "./backing_store";
 import type { Hstate, HugetlbResvMap } from "./hugetlb";
 import type { Mempolicy } from "./mempolicy";
+import { RwSemaphore } from "./rwsem";
 import { Tlb } from "./tlbflush";
 
 /**
@@ -404,6 +405,13 @@ export class MmStruct {
    * `oom_reaper`'s timer for this address space, so it is not armed twice.
    */
   oomReapQueued = false;
+  /**
+   * `mm->mmap_lock` (`include/linux/mm_types.h`, Linux 6.16): the read/write semaphore that
+   * guards the VMAs. Taken through `include/mmap_lock.ts` (`mmap_read_lock()`,
+   * `mmap_write_lock()`, `mmap_read_trylock()`) by the system calls and faults, and tried by the
+   * `oom_reaper`, which gives up on an address space whose lock it cannot get.
+   */
+  readonly mmapLock = new RwSemaphore();
   /**
    * `mm->def_flags` (`include/linux/mm_types.h`): VMA flags every new mapping of this address
    * space gets (`do_mmap()`, `mm/mmap.c`, Linux 6.16): {@link VM_LOCKED}, with

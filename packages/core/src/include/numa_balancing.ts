@@ -73,7 +73,8 @@ export interface NumaBalancing {
   /**
    * `task_numa_work()` (`kernel/sched/fair.c`) for one process, now: marks its next
    * `scan_size_mb` of mapped memory `PROT_NONE` (`change_prot_numa()`), from where its last scan
-   * stopped. Returns the PTEs updated. Nothing while {@link mode} is 0.
+   * stopped. Returns the PTEs updated. Nothing while {@link mode} is 0, nor when the address
+   * space's `mmap_lock` cannot be taken for reading (`mmap_read_trylock()`, Linux 6.16).
    */
   taskNumaWork(task: TaskStruct): number;
   /**

@@ -89,12 +89,31 @@ export interface OomControl {
 export const OOM_REAPER_DELAY = 2000;
 
 /**
+ * `MAX_OOM_REAP_RETRIES` (`mm/oom_kill.c`, Linux 6.16): 10. How many times `oom_reap_task()`
+ * tries a victim's address space (`oom_reap_task_mm()`, which fails while it cannot take the
+ * `mmap_lock` for reading) before it gives up on it: `oom_reaper: unable to reap pid`, and
+ * `MMF_OOM_SKIP` is set all the same so that the OOM killer can move on.
+ *
+ * @category Memory and folios
+ */
+export const MAX_OOM_REAP_RETRIES = 10;
+
+/**
+ * The sleep between two of `oom_reap_task()`'s tries (`schedule_timeout_idle(HZ/10)`,
+ * `mm/oom_kill.c`, Linux 6.16): `HZ / 10`, 100 ms.
+ *
+ * @category Memory and folios
+ */
+export const OOM_REAP_RETRY_DELAY = 100;
+
+/**
  * The `oom_reaper` (`mm/oom_kill.c`, Linux 6.16): the daemon that takes the private memory of an
  * OOM victim whose address space outlives its exit (another task's `move_pages(2)` or
- * `migrate_pages(2)` holds it, `get_task_mm()`), so that the OOM killer can move on. Each timer
- * is a fiber forked by the kill that queues its victim, on that fiber's `Clock` (`TestClock` in
- * tests); the thread is forked by the kill that queues the first victim. Kernel shutdown ends
- * them.
+ * `migrate_pages(2)` holds it, `get_task_mm()`), so that the OOM killer can move on. The thread
+ * starts at boot (`oom_init()`, a `subsys_initcall`) and sleeps on its wait queue until a victim
+ * is handed to it; each timer is a fiber forked by the kill that queues its victim, on that
+ * fiber's `Clock` (`TestClock` in tests), and the thread's sleeps between tries of that victim
+ * run on the same `Clock`. Kernel shutdown ends them.
  *
  * @category Memory and folios
  */
@@ -106,6 +125,9 @@ export interface OomReaper {
    * it: every page of its private VMAs (anonymous, or a file's private mapping) is unmapped and
    * freed unless something else holds it, hugetlb and `VM_PFNMAP` VMAs and shared mappings
    * staying as they are (`__oom_reap_task_mm()`), then `MMF_OOM_SKIP` is set (`oom_reap_task()`).
+   * A try that cannot take the `mmap_lock` for reading is retried {@link OOM_REAP_RETRY_DELAY}
+   * later, {@link MAX_OOM_REAP_RETRIES} tries in all; then the daemon gives up on the address
+   * space, setting `MMF_OOM_SKIP` without reaping it.
    * An address space `exit_mmap()` already tore down arms nothing: its timer would find
    * `MMF_OOM_SKIP` and do nothing.
    */
@@ -117,4 +139,17 @@ export interface OomReaper {
    * it, which the model's processes, with no parents, never are) and stops the selection while its address space lacks `MMF_OOM_SKIP`.
    */
   readonly victims: ReadonlySet<TaskStruct>;
+  /**
+   * `oom_init()`: starts the `oom_reaper` thread, which boot does for every kernel; no-op when it
+   * runs already.
+   */
+  start(): Effect.Effect<void>;
+  /** Whether the `oom_reaper` thread runs: from boot until kernel shutdown. */
+  readonly running: boolean;
+  /**
+   * The victims the thread gave up on after {@link MAX_OOM_REAP_RETRIES} tries, as
+   * `"<pid> (<comm>)"`, in order: what Linux prints as `oom_reaper: unable to reap pid:<pid>
+   * (<comm>)`.
+   */
+  readonly unableToReap: readonly string[];
 }

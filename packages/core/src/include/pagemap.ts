@@ -8,6 +8,7 @@
  */
 import { Effect } from "effect";
 import { PG_locked } from "./page_flags";
+import { KernelPanic } from "./panic";
 
 /**
  * Tasks waiting for a folio flag to clear. Models the folio wait hash table
@@ -20,7 +21,23 @@ import { PG_locked } from "./page_flags";
 export class FolioWaitQueue {
   private readonly waiters = new Map<number, Waiter[]>();
 
-  constructor(private readonly flags: Uint32Array) {}
+  /**
+   * `flags` is the memory map's page flags; `halted` the kernel, by its panic message: a sleeper
+   * woken after a panic stops there (`smp_send_stop()`), dying with the panic, any lock handed to
+   * it passed on.
+   */
+  constructor(
+    private readonly flags: Uint32Array,
+    private readonly halted: { readonly panicked: string | null } = { panicked: null },
+  ) {}
+
+  /** After a sleep: nothing goes on once the kernel has panicked (`smp_send_stop()`). */
+  private resumed(slept: boolean): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const panicked = this.halted.panicked;
+      return !slept || panicked === null ? Effect.void : Effect.die(new KernelPanic(panicked));
+    });
+  }
 
   private add(head: number, waiter: Waiter): void {
     let list = this.waiters.get(head);
@@ -33,17 +50,25 @@ export class FolioWaitQueue {
 
   /**
    * Completes once `bit` is clear on `head` (`folio_wait_bit()`, `mm/filemap.c`). Interrupted,
-   * it leaves the queue.
+   * it leaves the queue; woken after a panic, it dies with it.
    */
   waitBit(head: number, bit: number): Effect.Effect<void> {
-    return Effect.callback<void>((resume) => {
-      if (!(this.flags[head]! & bit)) {
-        resume(Effect.void);
-        return;
-      }
-      const waiter: Waiter = { bit, exclusive: false, resume: () => resume(Effect.void) };
-      this.add(head, waiter);
-      return Effect.sync(() => this.remove(head, waiter));
+    return Effect.suspend(() => {
+      let slept = false;
+      const wait = Effect.callback<void>((resume) => {
+        if (!(this.flags[head]! & bit)) {
+          resume(Effect.void);
+          return;
+        }
+        slept = true;
+        const waiter: Waiter = { bit, exclusive: false, resume: () => resume(Effect.void) };
+        this.add(head, waiter);
+        return Effect.sync(() => this.remove(head, waiter));
+      });
+      return Effect.andThen(
+        wait,
+        Effect.suspend(() => this.resumed(slept)),
+      );
     });
   }
 
@@ -70,12 +95,14 @@ export class FolioWaitQueue {
    * a task woken on Linux runs once scheduled while its waker goes on. Interrupted before the
    * handoff, it leaves the queue; interrupted after it, before it ran, it passes the lock on as an
    * unlock would (to the next locker queued, or nobody), so the lock is never left held by a
-   * fiber that is gone.
+   * fiber that is gone. Woken after a panic, it passes the lock on the same way and dies with
+   * the panic.
    */
   lock(head: number): Effect.Effect<void> {
     return Effect.suspend(() => {
       // Whether PG_locked is this locker's: taken at once, or handed over by an unlock.
       let owned = false;
+      let slept = false;
       const sleep = Effect.callback<void>((resume) => {
         if (!(this.flags[head]! & PG_locked)) {
           this.flags[head]! |= PG_locked;
@@ -85,6 +112,7 @@ export class FolioWaitQueue {
         }
         // Woken, it runs once the unlocking task goes on (`try_to_wake_up()` makes it runnable;
         // the waker keeps its CPU): the rest of the waker's step comes first.
+        slept = true;
         const waiter: Waiter = {
           bit: PG_locked,
           exclusive: true,
@@ -96,12 +124,22 @@ export class FolioWaitQueue {
         this.add(head, waiter);
         return Effect.sync(() => this.remove(head, waiter));
       });
+      const passOn = () => {
+        this.flags[head]! &= ~PG_locked;
+        this.wake(head);
+      };
       return Effect.onInterrupt(sleep, () =>
         Effect.sync(() => {
-          if (!owned) return;
-          this.flags[head]! &= ~PG_locked;
-          this.wake(head);
+          if (owned) passOn();
         }),
+      ).pipe(
+        Effect.andThen(
+          Effect.suspend(() => {
+            if (!slept || this.halted.panicked === null) return Effect.void;
+            passOn();
+            return this.resumed(true);
+          }),
+        ),
       );
     });
   }

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { Effect } from "effect";
 
 /**
  * `panic()`'s message as the console shows it (`pr_emerg("Kernel panic - not syncing: %s\n")`,
@@ -50,3 +51,20 @@ export class KernelPanic {
  * @category Kernel
  */
 export const isKernelPanic = (value: unknown): value is KernelPanic => value instanceof KernelPanic;
+
+/**
+ * A step's look for a panic after it was suspended: `smp_send_stop()` (`panic()`,
+ * `kernel/panic.c`, Linux 6.16) stops every other CPU where it is, so nothing the kernel was
+ * doing elsewhere goes on once the kernel has panicked. In the model the other CPUs' work is the
+ * other fibers, which can only be suspended (waiting for a folio, a copy, a lock, a timer, or
+ * yielding in the allocator's slow path) while the panicking one runs: each wait that resumes
+ * after a panic ends here with the panic's {@link KernelPanic}, running only finalizers (locks
+ * and references given back), as the panicking call does. `k` is the kernel, by its panic
+ * message (`Kernel.panicked`, null while it runs).
+ *
+ * @category Kernel
+ */
+export const stopIfPanicked = (k: { readonly panicked: string | null }): Effect.Effect<void> =>
+  Effect.suspend(() =>
+    k.panicked === null ? Effect.void : Effect.die(new KernelPanic(k.panicked)),
+  );

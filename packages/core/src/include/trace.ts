@@ -399,6 +399,21 @@ export interface MmVmscanLruShrinkInactive {
   readonly file: boolean;
 }
 
+/**
+ * The `oom_reaper`'s events of `include/trace/events/oom.h` (Linux 6.16), each naming the
+ * victim's pid: `skip_task_reaping` for a try that could not take the address space's
+ * `mmap_lock` (`mmap_read_trylock()` failed) or found it torn down already (`MMF_OOM_SKIP`),
+ * `start_task_reaping` and `finish_task_reaping` around a reap (`oom_reap_task_mm()`,
+ * `mm/oom_kill.c`).
+ *
+ * @category Tracing and statistics
+ */
+export interface OomReapingEvent {
+  readonly event: "skip_task_reaping" | "start_task_reaping" | "finish_task_reaping";
+  /** The victim's pid. */
+  readonly pid: number;
+}
+
 /** Every event a kernel's tracepoints emit. @category Tracing and statistics */
 export type TraceEvent =
   | MemoryFailureEvent
@@ -413,6 +428,7 @@ export type TraceEvent =
   | MmCompactionEvent
   | MmPageAllocExtfrag
   | MmVmscanLruShrinkInactive
+  | OomReapingEvent
   | TestPagesIsolatedEvent;
 
 /**

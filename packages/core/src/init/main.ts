@@ -372,7 +372,7 @@ class Machine implements KernelInterface {
       plan.pageSize === 4096
         ? [this.hstate, new HugetlbPool(this, this.pudOrder, allocContigPages)]
         : [this.hstate];
-    this.folioWaiters = new FolioWaitQueue(this.memmap.flags);
+    this.folioWaiters = new FolioWaitQueue(this.memmap.flags, this);
     this.vmstat = new VmStat([
       ["nr_free_pages", () => this.pageAlloc.totalFreePages()],
       ["nr_mlock", () => nrMlock(this)],
@@ -865,11 +865,15 @@ export const Kernel = {
       if (config.thp?.enabled) kernel.thp.enabled = config.thp.enabled;
       return kernel;
     });
+    // do_initcalls(): oom_init() is a subsys_initcall ahead of kcompactd_init() (mm/Makefile
+    // links oom_kill.o before compaction.o). The oom_reaper starts on every kernel: asleep on
+    // its wait queue until a victim comes, it changes nothing and holds no timer.
+    const withReaper = Effect.tap(booted, (kernel) => kernel.oomReaper.start());
     // The model's "on-demand" kernels start their daemons at kswapd.run() / compaction.run().
-    if (config?.daemons === "on-demand") return booted;
-    // do_initcalls(): kcompactd_init() is a subsys_initcall, kswapd_init() a module_init, so
-    // kcompactd starts first. Neither can fail on a fresh kernel (EBUSY needs a second run()).
-    return Effect.flatMap(booted, (kernel) =>
+    if (config?.daemons === "on-demand") return withReaper;
+    // kcompactd_init() is a subsys_initcall, kswapd_init() a module_init, so kcompactd starts
+    // first. Neither can fail on a fresh kernel (EBUSY needs a second run()).
+    return Effect.flatMap(withReaper, (kernel) =>
       kernel.compaction.run().pipe(Effect.andThen(kernel.kswapd.run()), Effect.as(kernel)),
     );
   },

@@ -7,6 +7,7 @@
 import { Cause, Effect, Fiber } from "effect";
 import { type ErrnoError, errno, isErrnoError } from "../errno";
 import type { Kernel } from "../include/kernel";
+import { isKernelPanic } from "../include/panic";
 
 /**
  * A node's slot for one daemon (`pgdat->kswapd`, `pgdat->kcompactd`): the thread's fiber, null
@@ -49,7 +50,8 @@ export const kthreadRun = (
     const thread = Effect.catchCause(Effect.andThen(body, end(null)), (cause) => {
       if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt;
       const error = Cause.squash(cause);
-      const shutdown = isErrnoError(error) && error.errno === "ESHUTDOWN";
+      // A panic stops the thread where it is (smp_send_stop()): no death to report.
+      const shutdown = (isErrnoError(error) && error.errno === "ESHUTDOWN") || isKernelPanic(error);
       return end(shutdown ? null : Cause.pretty(cause));
     });
     return Effect.map(Effect.forkDetach(thread), (forked) => {

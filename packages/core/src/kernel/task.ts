@@ -42,8 +42,10 @@ import {
   MCL_CURRENT,
   MLOCK_ONFAULT,
 } from "../include/mman";
+import { withMmapReadLock, withMmapWriteLock } from "../include/mmap_lock";
 import type { AllocContext } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
+import { stopIfPanicked } from "../include/panic";
 import { MLOCK_LIMIT, RLIM_INFINITY } from "../include/resource";
 import {
   isGlobalInit,
@@ -288,6 +290,21 @@ export class Process implements Task {
     );
   }
 
+  /**
+   * Runs `effect` holding this task's `mm->mmap_lock` (`include/mmap_lock.h`), for writing when
+   * `write` (`mmap_write_lock()`), else for reading (`mmap_read_lock()`); as it is for a task
+   * with no address space.
+   */
+  private mmapLocked<A, E>(write: boolean, effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.suspend(() => {
+      const mm = this.mm;
+      if (!mm) return effect;
+      // A sleep for the lock that ends after a panic goes no further (smp_send_stop()).
+      const body = Effect.andThen(stopIfPanicked(this.kernel), effect);
+      return write ? withMmapWriteLock(mm, body) : withMmapReadLock(mm, body);
+    });
+  }
+
   private withMm<A>(
     call: string,
     body: (mm: MmStruct) => A | ErrnoError,
@@ -341,8 +358,11 @@ export class Process implements Task {
         // doMmap() stopped for a surplus page's slow path (it filled in the request).
         return Effect.flatMap(runDirectCompact(this.kernel, gather, this)!, () => step);
       });
-      const mapped = step.pipe(
-        Effect.ensuring(Effect.sync(() => surplusGatherRelease(this.kernel, gather))),
+      // vm_mmap_pgoff(): do_mmap() under mmap_write_lock(), a surplus page's slow path included;
+      // the populate comes after mmap_write_unlock().
+      const mapped = this.mmapLocked(
+        true,
+        step.pipe(Effect.ensuring(Effect.sync(() => surplusGatherRelease(this.kernel, gather)))),
       );
       // mm_populate() → __mm_populate(addr, len, 1) once the mapping is made: a fault's error
       // leaves the rest of its VMA unpopulated and mmap() still succeeds.
@@ -367,7 +387,10 @@ export class Process implements Task {
   munmap(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.call(
       "munmap",
-      this.withMm("munmap", () => doMunmap(this.kernel, this, addr, length)).pipe(Effect.asVoid),
+      this.mmapLocked(
+        true,
+        this.withMm("munmap", () => doMunmap(this.kernel, this, addr, length)),
+      ).pipe(Effect.asVoid),
     );
   }
 
@@ -375,9 +398,10 @@ export class Process implements Task {
   mprotect(addr: number, length: number, prot: number): Effect.Effect<void, ErrnoError> {
     return this.call(
       "mprotect",
-      this.withMm("mprotect", () => doMprotect(this.kernel, this, addr, length, prot)).pipe(
-        Effect.asVoid,
-      ),
+      this.mmapLocked(
+        true,
+        this.withMm("mprotect", () => doMprotect(this.kernel, this, addr, length, prot)),
+      ).pipe(Effect.asVoid),
     );
   }
 
@@ -449,8 +473,12 @@ export class Process implements Task {
     ignoreErrors: boolean,
   ): Effect.Effect<void, ErrnoError> {
     const progress = newAccessProgress();
-    return this.faultLoop(progress, () =>
-      mmPopulate(this.kernel, this, start, end, ignoreErrors, progress),
+    // __mm_populate() takes mmap_read_lock() itself, after the caller's write lock is gone.
+    return this.mmapLocked(
+      false,
+      this.faultLoop(progress, () =>
+        mmPopulate(this.kernel, this, start, end, ignoreErrors, progress),
+      ),
     );
   }
 
@@ -461,27 +489,32 @@ export class Process implements Task {
    * faulted in); `ENOMEM` when the host cannot allocate a buffer for the bytes read.
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError> {
+    // The faults of the loads: lock_mm_and_find_vma() takes mmap_read_lock() (held here for the
+    // whole access, waits for a migration entry and the allocator's slow path included).
     return this.call(
       "read",
-      this.withMm("read", (mm) => {
-        const bad = checkAccess(addr, length);
-        if (bad) return bad;
-        // The loads reach the first address not mapped readable, faulting pages in on the way,
-        // and fault there: the buffer need only hold what comes before it.
-        const reach = accessExtent(mm, addr, length, false);
-        const buf = kvmalloc(() => new Uint8Array(reach));
-        return buf ?? errno("ENOMEM", `read of ${length} bytes: no memory for the buffer`);
-      }).pipe(
-        Effect.flatMap((buf) => this.access(addr, buf, false)),
-        Effect.flatMap((buf) =>
-          buf.length === length
-            ? Effect.succeed(buf)
-            : Effect.fail(
-                errno(
-                  "EFAULT",
-                  `address 0x${(addr + buf.length).toString(16)} is not mapped readable`,
+      this.mmapLocked(
+        false,
+        this.withMm("read", (mm) => {
+          const bad = checkAccess(addr, length);
+          if (bad) return bad;
+          // The loads reach the first address not mapped readable, faulting pages in on the way,
+          // and fault there: the buffer need only hold what comes before it.
+          const reach = accessExtent(mm, addr, length, false);
+          const buf = kvmalloc(() => new Uint8Array(reach));
+          return buf ?? errno("ENOMEM", `read of ${length} bytes: no memory for the buffer`);
+        }).pipe(
+          Effect.flatMap((buf) => this.access(addr, buf, false)),
+          Effect.flatMap((buf) =>
+            buf.length === length
+              ? Effect.succeed(buf)
+              : Effect.fail(
+                  errno(
+                    "EFAULT",
+                    `address 0x${(addr + buf.length).toString(16)} is not mapped readable`,
+                  ),
                 ),
-              ),
+          ),
         ),
       ),
     );
@@ -494,14 +527,14 @@ export class Process implements Task {
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError> {
     return this.call(
       "write",
-      this.withMm("write", () => {
-        if (!(bytes instanceof Uint8Array))
-          return errno("EFAULT", "write: the bytes are not a Uint8Array");
-        return checkAccess(addr, bytes.length) ?? bytes;
-      }).pipe(
-        Effect.flatMap((buf) => this.access(addr, buf, true)),
-        Effect.asVoid,
-      ),
+      this.mmapLocked(
+        false,
+        this.withMm("write", () => {
+          if (!(bytes instanceof Uint8Array))
+            return errno("EFAULT", "write: the bytes are not a Uint8Array");
+          return checkAccess(addr, bytes.length) ?? bytes;
+        }).pipe(Effect.flatMap((buf) => this.access(addr, buf, true))),
+      ).pipe(Effect.asVoid),
     );
   }
 
@@ -539,7 +572,11 @@ export class Process implements Task {
   getMempolicy(flags: number, addr = 0): Effect.Effect<number | Mempolicy, ErrnoError> {
     return this.call(
       "get_mempolicy",
-      this.withMm("get_mempolicy", () => doGetMempolicy(this.kernel, this, flags, addr)),
+      // do_get_mempolicy(): mmap_read_lock() for MPOL_F_ADDR.
+      this.mmapLocked(
+        false,
+        this.withMm("get_mempolicy", () => doGetMempolicy(this.kernel, this, flags, addr)),
+      ),
     );
   }
 
@@ -584,7 +621,10 @@ export class Process implements Task {
   ): Effect.Effect<void, ErrnoError> {
     return this.call(
       call,
-      this.withMm(call, () => applyVmaLockFlags(this.kernel, this, addr, length, vmFlags)).pipe(
+      this.mmapLocked(
+        true,
+        this.withMm(call, () => applyVmaLockFlags(this.kernel, this, addr, length, vmFlags)),
+      ).pipe(
         // do_mlock() → __mm_populate(start, len, 0), its error turned for POSIX.
         Effect.flatMap(({ start, end }) =>
           Effect.mapError(this.populate(start, end, false), mlockPosixErrorReturn),
@@ -597,9 +637,10 @@ export class Process implements Task {
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.call(
       "munlock",
-      this.withMm("munlock", () => applyVmaLockFlags(this.kernel, this, addr, length, 0)).pipe(
-        Effect.asVoid,
-      ),
+      this.mmapLocked(
+        true,
+        this.withMm("munlock", () => applyVmaLockFlags(this.kernel, this, addr, length, 0)),
+      ).pipe(Effect.asVoid),
     );
   }
 
@@ -610,7 +651,10 @@ export class Process implements Task {
   mlockall(flags: number): Effect.Effect<void, ErrnoError> {
     return this.call(
       "mlockall",
-      this.withMm("mlockall", () => doMlockall(this.kernel, this, flags)).pipe(
+      this.mmapLocked(
+        true,
+        this.withMm("mlockall", () => doMlockall(this.kernel, this, flags)),
+      ).pipe(
         Effect.flatMap(() =>
           flags & MCL_CURRENT ? this.populate(0, TASK_SIZE, true) : Effect.void,
         ),
@@ -622,7 +666,10 @@ export class Process implements Task {
   munlockall(): Effect.Effect<void, ErrnoError> {
     return this.call(
       "munlockall",
-      this.withMm("munlockall", () => doMunlockall(this.kernel, this)).pipe(Effect.asVoid),
+      this.mmapLocked(
+        true,
+        this.withMm("munlockall", () => doMunlockall(this.kernel, this)),
+      ).pipe(Effect.asVoid),
     );
   }
 
@@ -641,26 +688,34 @@ export class Process implements Task {
         ),
       );
     }
+    // madvise_need_mmap_write(): MADV_DONTNEED, MADV_DONTNEED_LOCKED and MADV_WILLNEED in read
+    // mode, the VMA flag changes (MADV_NORMAL, _RANDOM, _SEQUENTIAL, _HUGEPAGE...) in write mode (madvise_lock(), mm/madvise.c); MADV_SOFT_OFFLINE above
+    // takes no mmap_lock.
+    const write =
+      advice !== MADV_DONTNEED && advice !== MADV_DONTNEED_LOCKED && advice !== MADV_WILLNEED;
     return this.call(
       "madvise",
-      this.withMm("madvise", () => {
-        if (advice === MADV_NORMAL)
-          return setVmFlags(this.kernel, this, addr, length, 0, VM_RAND_READ | VM_SEQ_READ);
-        if (advice === MADV_RANDOM)
-          return setVmFlags(this.kernel, this, addr, length, VM_RAND_READ, VM_SEQ_READ);
-        if (advice === MADV_SEQUENTIAL)
-          return setVmFlags(this.kernel, this, addr, length, VM_SEQ_READ, VM_RAND_READ);
-        if (advice === MADV_WILLNEED) return madviseWillneed(this.kernel, this, addr, length);
-        if (advice === MADV_HUGEPAGE)
-          return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
-        if (advice === MADV_NOHUGEPAGE)
-          return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
-        if (advice === MADV_DONTNEED || advice === MADV_DONTNEED_LOCKED) {
-          const locked = advice === MADV_DONTNEED_LOCKED;
-          return madviseDontneed(this.kernel, this, addr, length, locked);
-        }
-        return errno("EINVAL", `madvise advice ${advice} is not modelled`);
-      }).pipe(Effect.asVoid),
+      this.mmapLocked(
+        write,
+        this.withMm("madvise", () => {
+          if (advice === MADV_NORMAL)
+            return setVmFlags(this.kernel, this, addr, length, 0, VM_RAND_READ | VM_SEQ_READ);
+          if (advice === MADV_RANDOM)
+            return setVmFlags(this.kernel, this, addr, length, VM_RAND_READ, VM_SEQ_READ);
+          if (advice === MADV_SEQUENTIAL)
+            return setVmFlags(this.kernel, this, addr, length, VM_SEQ_READ, VM_RAND_READ);
+          if (advice === MADV_WILLNEED) return madviseWillneed(this.kernel, this, addr, length);
+          if (advice === MADV_HUGEPAGE)
+            return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
+          if (advice === MADV_NOHUGEPAGE)
+            return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
+          if (advice === MADV_DONTNEED || advice === MADV_DONTNEED_LOCKED) {
+            const locked = advice === MADV_DONTNEED_LOCKED;
+            return madviseDontneed(this.kernel, this, addr, length, locked);
+          }
+          return errno("EINVAL", `madvise advice ${advice} is not modelled`);
+        }),
+      ).pipe(Effect.asVoid),
     );
   }
 
@@ -707,34 +762,38 @@ export class Process implements Task {
 
   /** `fork()`: a child with a copy-on-write copy of this address space. */
   fork(options: TaskOptions = {}): Effect.Effect<Task, ErrnoError> {
+    // dup_mmap(): mmap_write_lock() of the parent's address space while it is copied.
     return this.call(
       "fork",
-      this.withMm("fork", (mm) => {
-        if (typeof options !== "object" || options === null)
-          return errno("EINVAL", `fork options must be an object, not ${formatValue(options)}`);
-        const child = this.kernel.addTask({
-          name: options.name ?? this.comm,
-          node: options.node ?? this.nid,
-          memsAllowed: this.memsAllowed,
-        });
-        if (child instanceof Error) return child;
-        // copy_creds() (kernel/cred.c): the child shares its parent's credentials.
-        (child as Process).cred = this.cred;
-        const copied = dupMmap(this.kernel, mm, child.mm!);
-        if (copied !== 0) {
-          releaseTask(this.kernel, child);
-          return copied;
-        }
-        child.policy = this.policy;
-        // dup_task_struct() (kernel/fork.c) copies the parent's task flags.
-        child.flags = this.flags;
-        // copy_signal() (kernel/fork.c): the OOM score adjustment and its floor are inherited.
-        child.oomScoreAdj = this.oomScoreAdj;
-        child.oomScoreAdjMin = this.oomScoreAdjMin;
-        // copy_signal(): the resource limits are inherited.
-        child.rlimitMemlock = this.rlimitMemlock;
-        return child;
-      }),
+      this.mmapLocked(
+        true,
+        this.withMm("fork", (mm) => {
+          if (typeof options !== "object" || options === null)
+            return errno("EINVAL", `fork options must be an object, not ${formatValue(options)}`);
+          const child = this.kernel.addTask({
+            name: options.name ?? this.comm,
+            node: options.node ?? this.nid,
+            memsAllowed: this.memsAllowed,
+          });
+          if (child instanceof Error) return child;
+          // copy_creds() (kernel/cred.c): the child shares its parent's credentials.
+          (child as Process).cred = this.cred;
+          const copied = dupMmap(this.kernel, mm, child.mm!);
+          if (copied !== 0) {
+            releaseTask(this.kernel, child);
+            return copied;
+          }
+          child.policy = this.policy;
+          // dup_task_struct() (kernel/fork.c) copies the parent's task flags.
+          child.flags = this.flags;
+          // copy_signal() (kernel/fork.c): the OOM score adjustment and its floor are inherited.
+          child.oomScoreAdj = this.oomScoreAdj;
+          child.oomScoreAdjMin = this.oomScoreAdjMin;
+          // copy_signal(): the resource limits are inherited.
+          child.rlimitMemlock = this.rlimitMemlock;
+          return child;
+        }),
+      ),
     );
   }
 

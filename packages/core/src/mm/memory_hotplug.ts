@@ -29,6 +29,7 @@ import {
   PG_movable_ops,
   PG_reserved,
 } from "../include/page_flags";
+import { stopIfPanicked } from "../include/panic";
 import { fatalSignalPending } from "../include/signal";
 import { FolioList } from "../lib/list";
 import { dissolveFreeHugetlbFolio } from "./hugetlb";
@@ -254,6 +255,7 @@ export const offlinePages = (
           // writing task may have been sent SIGKILL (the OOM killer's), and a kernel powering
           // off has sent every process its fatal signal (SIGKILL at shutdown).
           yield* Effect.yieldNow;
+          yield* stopIfPanicked(k);
           if (k.state !== "running")
             return yield* Effect.fail(
               errno("EINTR", failed("signal backoff: the kernel is shutting down")),

@@ -50,6 +50,7 @@ import {
 import type { NewFolioFn } from "../include/migrate";
 import { MIGRATE_SYNC, MR_MEMPOLICY_MBIND, MR_SYSCALL } from "../include/migrate_mode";
 import type { MmStruct, Vma } from "../include/mm_types";
+import { mmapReadLocked, mmapWriteLocked } from "../include/mmap_lock";
 import type { AllocRequest } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
 import { PG_hugetlb } from "../include/page_flags";
@@ -499,10 +500,21 @@ export const doMbind = (
     if (policy instanceof Error) return Effect.fail(policy);
     const list = new FolioList(k.memmap.lru);
     return Effect.gen(function* () {
-      const queued = queuePagesRange(k, mm, start, end, nmask, mflags, list, true, !policy);
-      if (queued instanceof Error) return yield* Effect.fail(queued);
-      let nrFailed = queued;
-      const modified = mbindRange(k, mm, start, end, policy);
+      // The walk and the policy change under mmap_write_lock(); since Linux 6.7 the lock is
+      // dropped before the migration ("mempolicy: mmap_lock is not needed while migrating
+      // folios").
+      const locked = yield* mmapWriteLocked(
+        mm,
+        () => {
+          const queued = queuePagesRange(k, mm, start, end, nmask, mflags, list, true, !policy);
+          if (queued instanceof Error) return queued;
+          return { queued, modified: mbindRange(k, mm, start, end, policy) };
+        },
+        k,
+      );
+      if (locked instanceof Error) return yield* Effect.fail(locked);
+      let nrFailed = locked.queued;
+      const { modified } = locked;
       if (modified === 0 && !list.isEmpty) {
         const { rc } = yield* migratePages(
           k,
@@ -549,16 +561,11 @@ const migrateToNode = (
     if (!first) return Effect.succeed(0);
     const list = new FolioList(k.memmap.lru);
     return Effect.gen(function* () {
-      const nrFailed = queuePagesRange(
-        k,
+      // The walk under mmap_read_lock(), dropped before the migration (Linux 6.7 on).
+      const nrFailed = yield* mmapReadLocked(
         mm,
-        first.start,
-        TASK_SIZE,
-        [source],
-        flags,
-        list,
-        false,
-        true,
+        () => queuePagesRange(k, mm, first.start, TASK_SIZE, [source], flags, list, false, true),
+        k,
       );
       // With MPOL_MF_DISCONTIG_OK and the whole address space, the walk cannot fail.
       if (nrFailed instanceof Error) return yield* Effect.fail(nrFailed);

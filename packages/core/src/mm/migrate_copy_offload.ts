@@ -43,6 +43,7 @@ import {
 import { MIGRATE_REASON_NAMES } from "../include/migrate_mode";
 import type { Module } from "../include/module";
 import { FOLIO_CONTENT_COPIED } from "../include/page_flags";
+import { KernelPanic } from "../include/panic";
 import type { TaskStruct } from "../include/sched";
 import type { MmMigrateOffload } from "../include/trace";
 import { modulePut, registerModuleNotifier, tryModuleGet } from "../kernel/module";
@@ -611,7 +612,13 @@ export class MigrateOffloadRegistry implements MigrateOffload {
           const call = callEffect("offloadCopy", () =>
             p.migrator.offloadCopy(dst, src, count, batch),
           );
-          return Effect.map(Effect.exit(restore(call)), (exit) => {
+          return Effect.flatMap(Effect.exit(restore(call)), (exit) => {
+            // smp_send_stop(): a copy that completes after a panic leads nowhere; the caller's
+            // migration stops with the panic (its finalizers give back what it held).
+            if (k.panicked !== null) {
+              srcu.readUnlock(idx);
+              return Effect.die(new KernelPanic(k.panicked));
+            }
             const { rc, error } = offloadCopyResult(exit);
             if (error !== null) {
               // Nothing a broken callback marked is trusted: the CPU copies the whole batch.
@@ -620,7 +627,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
             if (k.trace.enabled) traceCall(k, p.migrator, "offload_copy_done", rc, error);
             srcu.readUnlock(idx);
             this.account(p, dst, rc, caller, caller ? performance.now() - start : 0);
-            return rc;
+            return Effect.succeed(rc);
           });
         }),
     };

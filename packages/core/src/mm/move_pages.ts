@@ -45,6 +45,7 @@ import {
 } from "../include/migrate";
 import { MIGRATE_SYNC, type MigrateReason, MR_SYSCALL } from "../include/migrate_mode";
 import type { MmStruct } from "../include/mm_types";
+import { mmapReadLocked } from "../include/mmap_lock";
 import type { AllocContext, AllocRequest } from "../include/mmzone";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
@@ -479,7 +480,15 @@ const pagesMove = (
           start = i;
           current = entry.node;
         }
-        const err = addFolioForMigration(k, mm, entry.addr, current, list, migrateAll);
+        // add_page_for_migration(): each look-up under mmap_read_lock(), dropped before the
+        // run migrates.
+        const addr = entry.addr;
+        const node = current;
+        const err = yield* mmapReadLocked(
+          mm,
+          () => addFolioForMigration(k, mm, addr, node, list, migrateAll),
+          k,
+        );
         if (err > 0) continue;
         if (storeStatus(status, i, err === 0 ? current : err, 1)) {
           failure = statusFault(i);
@@ -534,8 +543,11 @@ export const doMovePages = <S extends MovePagesStatus = Int32Array>(
       (mm): Effect.Effect<{ rc: number; status: S }, ErrnoError> => {
         if (!mm) return Effect.fail(errno("EINVAL", `move_pages: process ${pid} has no mm`));
         if (nodes === null) {
-          const failed = pagesStat(k, mm, nrPages, pages, result);
-          return failed ? Effect.fail(failed) : Effect.succeed({ rc: 0, status: result });
+          // do_pages_stat(): the look-ups under mmap_read_lock().
+          return Effect.flatMap(
+            mmapReadLocked(mm, () => pagesStat(k, mm, nrPages, pages, result), k),
+            (failed) => (failed ? Effect.fail(failed) : Effect.succeed({ rc: 0, status: result })),
+          );
         }
         return Effect.map(
           pagesMove(

@@ -18,26 +18,32 @@
  * reference to its address space (`exit_mm()`); when that was the last, the memory is free. Until
  * the victim exits, or while another task's `move_pages(2)` or `migrate_pages(2)` holds the
  * address space (`get_task_mm()`) until that call's `mmput()`, the memory stays, and the
- * `oom_reaper` (`OomReaperState`) takes the private memory {@link OOM_REAPER_DELAY} after the
- * kill; until one of them sets `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The init process the kernel starts
+ * `oom_reaper` (`OomReaperState`, a thread from boot) takes the private memory
+ * {@link OOM_REAPER_DELAY} after the kill, once it gets the address space's `mmap_lock` for
+ * reading, or gives up on it after `MAX_OOM_REAP_RETRIES` tries; until one of them sets
+ * `MMF_OOM_SKIP`, {@link selectBadProcess} kills no one else. The init process the kernel starts
  * at boot (pid 1, `is_global_init()`) is never killed.
  *
  * @module
  */
-import { Deferred, Duration, Effect, Fiber } from "effect";
+import { Clock, Deferred, Duration, Effect, Fiber } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import { __GFP_THISNODE } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { MPOL_BIND } from "../include/mempolicy";
 import { type MmStruct, VM_HUGETLB, VM_PFNMAP, VM_SHARED } from "../include/mm_types";
+import { mmapReadTrylock, mmapReadUnlock } from "../include/mmap_lock";
 import type { AllocContext } from "../include/mmzone";
 import {
+  MAX_OOM_REAP_RETRIES,
+  OOM_REAP_RETRY_DELAY,
   OOM_REAPER_DELAY,
   OOM_SCORE_ADJ_MIN,
   OomConstraint,
   type OomControl,
   type OomReaper,
 } from "../include/oom";
+import { stopIfPanicked } from "../include/panic";
 import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
 import { isGlobalInit, PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { doSendSigkill } from "../kernel/signal";
@@ -377,9 +383,10 @@ export const oomInitSysctl = (k: Kernel): void => {
  * munlocked as they are unmapped. The VMAs and their PTE tables stay, so a look-up finds the VMA
  * and a PTE that maps nothing (`move_pages(2)`'s `-ENOENT`). A migration entry is cleared like
  * any other entry: the migration in flight finds no mapping to restore. There are no MMU
- * notifiers to refuse (`mmu_notifier_invalidate_range_start_nonblock()`), so it never fails.
+ * notifiers to refuse (`mmu_notifier_invalidate_range_start_nonblock()`), so once the
+ * `mmap_lock` is held it never fails.
  */
-const oomReapTaskMm = (k: Kernel, mm: MmStruct): void => {
+const unmapPrivateVmas = (k: Kernel, mm: MmStruct): void => {
   for (const vma of mm.vmas) {
     if (vma.flags & (VM_HUGETLB | VM_PFNMAP)) continue;
     if (vma.isAnonymous || !(vma.flags & VM_SHARED)) zapPteRange(k, vma, 0, vma.nrPages);
@@ -387,31 +394,79 @@ const oomReapTaskMm = (k: Kernel, mm: MmStruct): void => {
 };
 
 /**
- * The `oom_reaper` of `mm/oom_kill.c` (Linux 6.16): `queue_oom_reaper()`'s timers, each a fiber
- * that sleeps {@link OOM_REAPER_DELAY} on the `Clock` of the fiber whose kill queued it, and the
- * `oom_reaper` thread, a fiber started with the first victim that reaps the victims the timers
- * hand it (`oom_reaper_list`, last in first out) one at a time: `oom_reap_task()` runs
- * `oom_reap_task_mm()` unless `exit_mmap()` set `MMF_OOM_SKIP` meanwhile, then sets
- * `MMF_OOM_SKIP`. A reap cannot fail in the model (there is no `mmap_lock` for
- * `mmap_read_trylock()` to find taken), so `MAX_OOM_REAP_RETRIES` never comes into play. Kernel
- * shutdown ends the fibers, once the calls in flight have returned (an allocation among them may
- * be waiting for a reap).
+ * `oom_reap_task_mm()` (`mm/oom_kill.c`, Linux 6.16): one try at the victim `task`'s address
+ * space `mm`. False when its `mmap_lock` cannot be taken for reading (`mmap_read_trylock()`: a
+ * writer holds it, or someone waits for it), with a `skip_task_reaping` event; otherwise, under
+ * the lock, nothing for an address space `exit_mmap()` tore down (`MMF_OOM_SKIP`,
+ * `skip_task_reaping`), or the reap ({@link unmapPrivateVmas}) between `start_task_reaping` and
+ * `finish_task_reaping`, and true.
+ */
+const oomReapTaskMm = (k: Kernel, task: TaskStruct, mm: MmStruct): boolean => {
+  if (!mmapReadTrylock(mm)) {
+    k.trace.emit({ event: "skip_task_reaping", pid: task.pid });
+    return false;
+  }
+  try {
+    if (mm.oomSkip) {
+      k.trace.emit({ event: "skip_task_reaping", pid: task.pid });
+      return true;
+    }
+    k.trace.emit({ event: "start_task_reaping", pid: task.pid });
+    unmapPrivateVmas(k, mm);
+    k.trace.emit({ event: "finish_task_reaping", pid: task.pid });
+    return true;
+  } finally {
+    mmapReadUnlock(mm);
+  }
+};
+
+/** A victim handed to the `oom_reaper` thread, with the `Clock` its timer ran on. */
+interface ReaperWork {
+  readonly task: TaskStruct;
+  readonly clock: Clock.Clock;
+}
+
+/**
+ * The `oom_reaper` of `mm/oom_kill.c` (Linux 6.16): the `oom_reaper` thread, a fiber started at
+ * boot ({@link OomReaperState.start}, `oom_init()`) that sleeps on its wait queue
+ * (`oom_reaper_wait`) until a victim is handed to it, and `queue_oom_reaper()`'s timers, each a
+ * fiber that sleeps {@link OOM_REAPER_DELAY} on the `Clock` of the fiber whose kill queued it and
+ * then hands the victim to the thread (`oom_reaper_list`, last in first out). The thread reaps the
+ * victims one at a time (`oom_reap_task()`): unless `exit_mmap()` set `MMF_OOM_SKIP` meanwhile, it
+ * tries {@link oomReapTaskMm} up to {@link MAX_OOM_REAP_RETRIES} times, sleeping
+ * {@link OOM_REAP_RETRY_DELAY} (`schedule_timeout_idle(HZ/10)`, on the victim's timer's `Clock`)
+ * after each try that could not take the `mmap_lock`; then it sets `MMF_OOM_SKIP`, reaped or not
+ * (Linux prints `oom_reaper: unable to reap pid:<pid> (<comm>)` when not, which the model, with
+ * no kernel log, keeps in {@link OomReaperState.unableToReap}). Idle, the thread holds no timer,
+ * so it keeps no Node.js process alive. Kernel shutdown ends the fibers, once the calls in flight
+ * have returned (an allocation among them may be waiting for a reap); a panic stops them at their
+ * next step.
  *
  * @category Memory and folios
  */
 export class OomReaperState implements OomReaper {
   private readonly queued = new Set<TaskStruct>();
   /** `oom_reaper_list`: victims whose timer fired, for the daemon. */
-  private readonly list: TaskStruct[] = [];
+  private readonly list: ReaperWork[] = [];
   /** The daemon's wait queue (`oom_reaper_wait`). */
   private wait = Deferred.makeUnsafe<void>();
   private daemonFiber: Fiber.Fiber<void, never> | null = null;
   private readonly timers = new Set<Fiber.Fiber<void, never>>();
+  /**
+   * The victims the thread gave up on (`oom_reaper: unable to reap pid:<pid> (<comm>)`), as
+   * `"<pid> (<comm>)"`, in order.
+   */
+  readonly unableToReap: string[] = [];
 
   constructor(private readonly k: Kernel) {}
 
   get victims(): ReadonlySet<TaskStruct> {
     return this.queued;
+  }
+
+  /** Whether the `oom_reaper` thread runs (`oom_reaper_th`). */
+  get running(): boolean {
+    return this.daemonFiber !== null;
   }
 
   queue(task: TaskStruct): Effect.Effect<void> {
@@ -424,10 +479,10 @@ export class OomReaperState implements OomReaper {
       this.queued.add(task);
       const self = this;
       return Effect.gen(function* () {
-        if (!self.daemonFiber) self.daemonFiber = yield* self.startDaemon();
+        const clock = yield* Clock.clockWith(Effect.succeed);
         const timer: Fiber.Fiber<void, never> = yield* Effect.forkDetach(
           Effect.sleep(Duration.millis(OOM_REAPER_DELAY)).pipe(
-            Effect.andThen(Effect.sync(() => self.wakeOomReaper(task))),
+            Effect.andThen(Effect.sync(() => self.wakeOomReaper(task, clock))),
             Effect.ensuring(Effect.sync(() => self.timers.delete(timer))),
           ),
         );
@@ -437,52 +492,80 @@ export class OomReaperState implements OomReaper {
   }
 
   /** `wake_oom_reaper()`: the timer's end; hands the victim to the daemon unless it is done. */
-  private wakeOomReaper(task: TaskStruct): void {
+  private wakeOomReaper(task: TaskStruct, clock: Clock.Clock): void {
+    // smp_send_stop(): after a panic nothing runs on.
+    if (this.k.panicked !== null) return;
     if (task.oomMm!.oomSkip) {
       this.queued.delete(task); // the victim's exit_mmap() freed everything meanwhile
       return;
     }
-    this.list.push(task);
+    this.list.push({ task, clock });
     Deferred.doneUnsafe(this.wait, Effect.void);
   }
 
-  /** `oom_reap_task()`: reaps the victim's address space unless it is gone, then `MMF_OOM_SKIP`. */
-  private oomReapTask(task: TaskStruct): void {
-    const mm = task.oomMm!;
-    if (!mm.oomSkip) oomReapTaskMm(this.k, mm);
-    mm.oomSkip = true;
-    this.queued.delete(task);
+  /**
+   * `oom_reap_task()`: tries the victim's address space up to {@link MAX_OOM_REAP_RETRIES} times,
+   * {@link OOM_REAP_RETRY_DELAY} apart, then sets `MMF_OOM_SKIP` whatever came of it.
+   */
+  private oomReapTask(task: TaskStruct): Effect.Effect<void> {
+    const self = this;
+    return Effect.gen(function* () {
+      const mm = task.oomMm!;
+      let attempts = 0;
+      while (attempts++ < MAX_OOM_REAP_RETRIES && !oomReapTaskMm(self.k, task, mm)) {
+        yield* Effect.sleep(Duration.millis(OOM_REAP_RETRY_DELAY));
+        yield* stopIfPanicked(self.k);
+      }
+      if (attempts > MAX_OOM_REAP_RETRIES && !mm.oomSkip) {
+        self.unableToReap.push(`${task.pid} (${task.comm})`);
+      }
+      // Reaped, or the lock's holder never let go: hidden from the OOM killer either way.
+      mm.oomSkip = true;
+      self.queued.delete(task);
+    });
   }
 
-  /** `oom_reaper()`: the daemon, forked once, registered so that shutdown ends it and the timers. */
-  private startDaemon(): Effect.Effect<Fiber.Fiber<void, never>> {
+  /**
+   * `oom_init()` (`mm/oom_kill.c`, Linux 6.16, a `subsys_initcall`): starts the `oom_reaper`
+   * thread, which sleeps until a victim is handed to it, and registers its stop (and the
+   * timers') at kernel shutdown. Every kernel boots with it, whatever its `daemons`: asleep on
+   * its wait queue it changes nothing and holds no timer. No-op when it runs already.
+   */
+  start(): Effect.Effect<void> {
     const self = this;
     const loop: Effect.Effect<void> = Effect.gen(function* () {
       for (;;) {
-        const task = self.list.pop();
-        if (!task) {
+        const work = self.list.pop();
+        if (!work) {
           yield* Deferred.await(self.wait);
+          yield* stopIfPanicked(self.k);
           self.wait = Deferred.makeUnsafe<void>();
           continue;
         }
         // Not a kernel call: an allocation in flight during shutdown may be waiting for this
         // reap, and shutdown waits for that allocation; the fibers end before memory goes.
-        self.oomReapTask(task);
+        yield* Effect.provideService(self.oomReapTask(work.task), Clock.Clock, work.clock);
       }
     });
-    return Effect.gen(function* () {
-      const fiber = yield* Effect.forkDetach(loop);
-      self.k.registerDevice({
-        name: "oom_reaper",
-        shutdown: () =>
-          Effect.suspend(() => {
-            const fibers = [fiber, ...self.timers];
-            self.timers.clear();
-            self.daemonFiber = null;
-            return Fiber.interruptAll(fibers);
-          }),
-      });
-      return fiber;
+    return Effect.suspend(() => {
+      if (self.daemonFiber) return Effect.void;
+      return Effect.map(
+        // A panic ends the thread (its defect); nothing waits for it but shutdown.
+        Effect.forkDetach(Effect.catchDefect(loop, () => Effect.void)),
+        (fiber) => {
+          self.daemonFiber = fiber;
+          self.k.registerDevice({
+            name: "oom_reaper",
+            shutdown: () =>
+              Effect.suspend(() => {
+                const fibers = [fiber, ...self.timers];
+                self.timers.clear();
+                self.daemonFiber = null;
+                return Fiber.interruptAll(fibers);
+              }),
+          });
+        },
+      );
     });
   }
 }

@@ -62,6 +62,7 @@ import {
   PG_reserved,
   PG_writeback,
 } from "../include/page_flags";
+import { stopIfPanicked } from "../include/panic";
 import { PF_KTHREAD, PF_MEMALLOC } from "../include/sched";
 import { fatalSignalPending } from "../include/signal";
 import type { Tracepoints } from "../include/trace";
@@ -1661,8 +1662,9 @@ export const allocPagesSlowpath = (
       reclaim.noProgressLoops = 0;
       // should_reclaim_retry()'s cond_resched() on the next round: while an earlier victim's
       // memory is still held (the OOM killer chose no one), the holder, the oom_reaper and its
-      // timer run before this allocation tries again.
+      // timer run before this allocation tries again. After a panic it goes no further.
       yield* Effect.yieldNow;
+      yield* stopIfPanicked(k);
     }
   });
 

@@ -20,12 +20,14 @@ import {
   getTaskMm,
   gfpPfmemallocFlags,
   isGlobalInit,
+  isMigrationEntry,
   type Kernel,
   KernelPanic,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MAX_OOM_REAP_RETRIES,
   type Migrator,
   type MmStruct,
   MPOL_BIND,
@@ -33,6 +35,7 @@ import {
   MPOL_MF_MOVE_ALL,
   migrateFoliosMcCopy,
   mmput,
+  OOM_REAP_RETRY_DELAY,
   OOM_REAPER_DELAY,
   OOM_SCORE_ADJ_MIN,
   OomConstraint,
@@ -45,6 +48,8 @@ import {
   ptePresent,
   selectBadProcess,
   type Task,
+  type TraceEvent,
+  withMmapWriteLock,
 } from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import {
@@ -274,7 +279,53 @@ describe("out_of_memory() from __alloc_pages_may_oom() (Linux 6.16)", () => {
     expect(k.state).toBe("panicked");
   });
 
-  it("a call in flight when another call panics the kernel fails with the panic when it returns (panic() stops every CPU)", async () => {
+  // panic() → smp_send_stop() (kernel/panic.c, Linux 6.16): every other CPU halts where it is.
+  it("a move_pages() blocked at its copy when another call panics the kernel changes nothing afterwards: its copy's end stops it with the panic (smp_send_stop()), no page moves, no counter or event", async () => {
+    const k = boot({ daemons: "on-demand", nodes: ["16M", "16M"] });
+    const mover = run(k.createProcess({ name: "mover", node: 0 }));
+    const addr = run(mover.mmap(8 * PAGE));
+    run(mover.write(addr, pattern(8 * PAGE, 22)));
+    run(writeAdj(k, mover, "-1000"));
+    const small = await withResident(k, 1, 23, "small");
+    run(writeAdj(k, small.p, "-1000"));
+    const where = run(small.p.mmap(PAGE));
+    const ptes = () => Array.from(mover.mm!.findVma(addr)!.ptes.slice(0, 8));
+    const events: string[] = [];
+    const out = await Effect.runPromise(
+      Effect.gen(function* () {
+        const { gate, moving } = yield* holdOwnMove(k, mover, addr);
+        drain(k);
+        const fault = yield* Effect.flip(small.p.write(where, new Uint8Array([1])));
+        expect(k.state).toBe("panicked");
+        // What the machine looked like when it stopped: the 8 pages under migration.
+        const vmstat = k.vmstat.snapshot();
+        const entries = ptes();
+        expect(entries.every(isMigrationEntry)).toBe(true);
+        k.trace.subscribe((e) => {
+          if (e.event.startsWith("mm_migrate")) events.push(e.event);
+        });
+        yield* Deferred.succeed(gate, undefined);
+        const moved = yield* Effect.flip(Fiber.join(moving));
+        return { fault, moved, vmstat, entries };
+      }),
+    );
+    expect(out.fault.message).toBe(
+      "write: Kernel panic - not syncing: System is deadlocked on memory",
+    );
+    expect([out.moved.errno, out.moved.message]).toEqual([
+      "ESHUTDOWN",
+      "move_pages: Kernel panic - not syncing: System is deadlocked on memory",
+    ]);
+    // The copy's end found the kernel halted: the migration went no further. The PTEs are the
+    // migration entries they were, no page was freed or allocated, nothing counted or traced.
+    expect(ptes()).toEqual(out.entries);
+    expect(k.vmstat.snapshot()).toEqual(out.vmstat);
+    expect(events).toEqual([]);
+    await runP(k.shutdown());
+    expect(k.state).toBe("down");
+  });
+
+  it("a call in flight when another call panics the kernel fails at its boundary with ESHUTDOWN naming the panic (panic() stops every CPU)", async () => {
     const k = boot({ nodes: ["16M", "16M"] });
     const mover = run(k.createProcess({ name: "mover", node: 0 }));
     const addr = run(mover.mmap(8 * PAGE));
@@ -1530,4 +1581,112 @@ describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (prop
       { numRuns: 25 },
     );
   }, 120_000);
+});
+
+// oom_reap_task() (mm/oom_kill.c, Linux 6.16): oom_reap_task_mm() takes the victim's mmap_lock
+// with mmap_read_trylock() (include/linux/mmap_lock.h) and, failing, emits skip_task_reaping
+// (include/trace/events/oom.h); the thread tries MAX_OOM_REAP_RETRIES (10) times with
+// schedule_timeout_idle(HZ/10) (100 ms) after each failure, so the tenth failure at 900 ms is
+// followed by one more sleep and the give-up at 1000 ms: "oom_reaper: unable to reap pid", and
+// MMF_OOM_SKIP set all the same. oom_init() (a subsys_initcall) starts the thread at boot.
+describe("oom_reap_task()'s retries on the mmap_lock (mm/oom_kill.c, Linux 6.16)", () => {
+  /**
+   * `big` (200 private pages, its mm held as another task's call would hold it) and `next`
+   * (100), on one node, with a fiber holding `big`'s mmap_lock for writing until `release`.
+   */
+  const heldForWrite = () => {
+    const k = boot({ daemons: "on-demand", nodes: ["16M"] });
+    const big = withPrivate(k, "big", 200, 11);
+    const next = withPrivate(k, "next", 100, 12);
+    const mm = getTaskMm(big.p)!;
+    const events: TraceEvent[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event.endsWith("_task_reaping")) events.push(e);
+    });
+    return { k, big, next, mm, events };
+  };
+
+  it("a writer holds it throughout: 10 tries 100 ms apart fail, and 1000 ms after the timer the reaper gives up unreaped, with MMF_OOM_SKIP; the OOM killer then moves on", async () => {
+    expect([MAX_OOM_REAP_RETRIES, OOM_REAP_RETRY_DELAY]).toEqual([10, 100]); // 10, HZ/10
+    const { k, big, next, mm, events } = heldForWrite();
+    const release = Deferred.makeUnsafe<void>();
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const writer = yield* Effect.forkChild(withMmapWriteLock(mm, Deferred.await(release)));
+        yield* waitUntil(() => mm.mmapLock.writer);
+        expect(yield* outOfMemory(k, control(null, GFP_KERNEL))).toBe(true);
+        expect(big.p.exited).toBe(true);
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY} millis`);
+        yield* waitUntil(() => events.length === 1); // the first try, at the timer's end
+        for (let tries = 2; tries <= MAX_OOM_REAP_RETRIES; tries++) {
+          yield* TestClock.adjust(`${OOM_REAP_RETRY_DELAY} millis`);
+          yield* waitUntil(() => events.length === tries);
+        }
+        expect(events).toEqual(Array(10).fill({ event: "skip_task_reaping", pid: big.p.pid }));
+        // The sleep after the tenth failure: nothing more until it ends.
+        yield* TestClock.adjust(`${OOM_REAP_RETRY_DELAY - 1} millis`);
+        yield* waitUntil(() => true);
+        expect([mm.oomSkip, k.oomReaper.victims.has(big.p)]).toEqual([false, true]);
+        expect(select(k)).toEqual({ aborted: true, chosen: null });
+        yield* TestClock.adjust("1 millis");
+        yield* waitUntil(() => mm.oomSkip);
+        expect(events.length).toBe(10);
+        expect(k.oomReaper.unableToReap).toEqual([`${big.p.pid} (big)`]);
+        expect(k.oomReaper.victims.size).toBe(0);
+        // Not reaped: its 200 pages are still mapped, but the OOM killer passes it over.
+        expect(getMmRss(k, mm)).toBe(200);
+        expect(select(k)).toEqual({ aborted: false, chosen: next.p });
+        yield* Deferred.succeed(release, undefined);
+        yield* Fiber.join(writer);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(mm.mmapLock.writer).toBe(false);
+    mmput(k, mm);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  it("the writer lets go after the second failure: the third try, 200 ms after the timer, takes the lock and reaps", async () => {
+    const { k, big, mm, events } = heldForWrite();
+    const release = Deferred.makeUnsafe<void>();
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const writer = yield* Effect.forkChild(withMmapWriteLock(mm, Deferred.await(release)));
+        yield* waitUntil(() => mm.mmapLock.writer);
+        expect(yield* outOfMemory(k, control(null, GFP_KERNEL))).toBe(true);
+        yield* TestClock.adjust(`${OOM_REAPER_DELAY + OOM_REAP_RETRY_DELAY} millis`);
+        yield* waitUntil(() => events.length === 2);
+        yield* TestClock.adjust(`${OOM_REAP_RETRY_DELAY / 2} millis`);
+        yield* Deferred.succeed(release, undefined);
+        yield* Fiber.join(writer);
+        yield* waitUntil(() => true);
+        expect(mm.oomSkip).toBe(false); // asleep until the next try
+        yield* TestClock.adjust(`${OOM_REAP_RETRY_DELAY / 2} millis`);
+        yield* waitUntil(() => mm.oomSkip);
+        const pid = big.p.pid;
+        expect(events).toEqual([
+          { event: "skip_task_reaping", pid },
+          { event: "skip_task_reaping", pid },
+          { event: "start_task_reaping", pid },
+          { event: "finish_task_reaping", pid },
+        ]);
+        expect(getMmRss(k, mm)).toBe(0);
+        expect(k.oomReaper.unableToReap).toEqual([]);
+        // The reaper's read lock is given back.
+        expect([mm.mmapLock.readers, mm.mmapLock.writer]).toEqual([0, false]);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    mmput(k, mm);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  it("the oom_reaper thread runs from boot (oom_init()), with daemons from boot or on demand, and shutdown stops it", async () => {
+    for (const daemons of ["boot", "on-demand"] as const) {
+      const k = boot({ daemons, nodes: ["16M"] });
+      expect(k.oomReaper.running).toBe(true);
+      await runP(k.shutdown());
+      expect(k.oomReaper.running).toBe(false);
+    }
+  });
 });

@@ -33,6 +33,7 @@ import {
 } from "../../include/mem_map";
 import { MPOL_DEFAULT } from "../../include/mempolicy";
 import { type MmStruct, VM_HUGETLB, VM_READ, VM_WRITE, type Vma } from "../../include/mm_types";
+import { mmapReadTrylock, mmapReadUnlock } from "../../include/mmap_lock";
 import { WMARK_PROMO } from "../../include/mmzone";
 import {
   NUMA_BALANCING_MEMORY_TIERING,
@@ -138,9 +139,20 @@ export class NumaBalancingState implements NumaBalancing {
   }
 
   taskNumaWork(task: TaskStruct): number {
-    const k = this.k;
     const mm = task.mm;
     if (!this.mode || !mm) return 0;
+    // task_numa_work() (Linux 6.16): the scan only when mmap_read_trylock() gets the lock.
+    if (!mmapReadTrylock(mm)) return 0;
+    try {
+      return this.scanMm(mm);
+    } finally {
+      mmapReadUnlock(mm);
+    }
+  }
+
+  /** The scan of `task_numa_work()` over `mm`, under its `mmap_lock`. */
+  private scanMm(mm: MmStruct): number {
+    const k = this.k;
     const shift = k.mem.pageShift;
     let pages = this.scanSizeMb * 2 ** (20 - shift);
     if (pages <= 0) return 0;

@@ -397,6 +397,21 @@ describe("the last cpupid (page->_last_cpupid)", () => {
     expectConsistent(k);
   });
 
+  // task_numa_work() (kernel/sched/fair.c, Linux 6.16) scans only when mmap_read_trylock() gets
+  // the address space's lock: a writer holding it (or waiting for it) skips this round.
+  it("task_numa_work() scans nothing while the mmap_lock is held for writing (mmap_read_trylock())", () => {
+    const k = tiered();
+    run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));
+    const { p } = onSlowTier(k, 1, 8);
+    const lock = p.mm!.mmapLock;
+    expect(lock.tryWrite()).toBe(true);
+    expect(k.numaBalancing.taskNumaWork(p)).toBe(0);
+    lock.releaseWrite();
+    expect(k.numaBalancing.taskNumaWork(p)).toBe(1);
+    expect([lock.readers, lock.writer]).toEqual([0, false]);
+    expectConsistent(k);
+  });
+
   it("in memory tiering mode it holds a slow-tier page's scan time, which a promotion does not carry up", () => {
     const k = tiered();
     run(k.fs.write("/proc/sys/kernel/numa_balancing", "2"));

@@ -1,0 +1,137 @@
+/**
+ * Read/write semaphores.
+ *
+ * Models `struct rw_semaphore` (`include/linux/rwsem.h`, `kernel/locking/rwsem.c`, Linux 6.16):
+ * many readers or one writer; a task that cannot have it sleeps on its wait list, in order, until
+ * a release hands it over. In the model a sleeper is a suspended fiber, so a semaphore only ever
+ * makes a fiber wait where its holder has itself yielded (a wait for a folio, a copy, the
+ * allocator's slow path); taken and released within one synchronous step it costs two counter
+ * updates. The lock type is small and used by the structures of `include/` (`mm->mmap_lock`,
+ * `include/mmap_lock.ts`), so it lives here with its operations.
+ *
+ * @module
+ */
+import { Effect } from "effect";
+
+/** One sleeper on a semaphore's wait list (`struct rwsem_waiter`). */
+interface RwsemWaiter {
+  /** `RWSEM_WAITING_FOR_WRITE` (true) or `RWSEM_WAITING_FOR_READ`. */
+  readonly write: boolean;
+  /** Wakes the sleeper, which then holds the semaphore (the handoff was made for it). */
+  readonly wake: () => void;
+}
+
+/**
+ * A read/write semaphore (`struct rw_semaphore`, `include/linux/rwsem.h`, Linux 6.16): held by
+ * {@link readers} readers or by one writer ({@link writer}). A reader is admitted while no
+ * writer holds it and no one waits (a waiting writer keeps new readers out, as Linux's
+ * `RWSEM_FLAG_WAITERS` makes the fast path of `down_read()` fail); otherwise the task queues.
+ * A release that leaves it free hands it to the first sleeper: a writer alone, or the readers at
+ * the head of the list together (`rwsem_mark_wake()`), each woken holding it, so nobody takes
+ * it in between. The sleeps are uninterruptible (`down_read()`, `down_write()`): an interrupted
+ * fiber leaves the list, or, woken already, releases what was handed to it.
+ *
+ * @category Kernel
+ */
+export class RwSemaphore {
+  /** Readers holding it (the reader count of `sem->count`). */
+  readers = 0;
+  /** Whether a writer holds it (`RWSEM_WRITER_LOCKED`). */
+  writer = false;
+  /** The sleepers, first in first out (`sem->wait_list`). */
+  private readonly waiters: RwsemWaiter[] = [];
+
+  /** Whether anyone sleeps on it (`RWSEM_FLAG_WAITERS`). */
+  get contended(): boolean {
+    return this.waiters.length > 0;
+  }
+
+  /**
+   * `down_read_trylock()`: takes it for reading when no writer holds it and no one waits; true
+   * when taken.
+   */
+  tryRead(): boolean {
+    if (this.writer || this.waiters.length > 0) return false;
+    this.readers++;
+    return true;
+  }
+
+  /** `down_write_trylock()`: takes it for writing when nobody holds it; true when taken. */
+  tryWrite(): boolean {
+    if (this.writer || this.readers > 0 || this.waiters.length > 0) return false;
+    this.writer = true;
+    return true;
+  }
+
+  /** `down_read()`: completes holding it for reading, sleeping while it cannot. */
+  read(): Effect.Effect<void> {
+    return Effect.suspend(() => (this.tryRead() ? Effect.void : this.sleep(false)));
+  }
+
+  /** `down_write()`: completes holding it for writing, sleeping while it cannot. */
+  write(): Effect.Effect<void> {
+    return Effect.suspend(() => (this.tryWrite() ? Effect.void : this.sleep(true)));
+  }
+
+  /** `up_read()`: a reader releases it; the last one hands it to the sleepers. */
+  releaseRead(): void {
+    this.readers--;
+    if (this.readers === 0) this.wake();
+  }
+
+  /** `up_write()`: the writer releases it and hands it to the sleepers. */
+  releaseWrite(): void {
+    this.writer = false;
+    this.wake();
+  }
+
+  /** Queues the caller and suspends it until a release hands the semaphore over. */
+  private sleep(write: boolean): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      let owned = false;
+      let waiter: RwsemWaiter | null = null;
+      const wait = Effect.callback<void>((resume) => {
+        waiter = {
+          write,
+          wake: () => {
+            owned = true;
+            resume(Effect.void);
+          },
+        };
+        this.waiters.push(waiter);
+        return Effect.sync(() => {
+          const at = this.waiters.indexOf(waiter!);
+          if (at >= 0) this.waiters.splice(at, 1);
+          // A writer that leaves the head may let readers in behind it.
+          if (at === 0 && !this.writer) this.wake();
+        });
+      });
+      return Effect.onInterrupt(wait, () =>
+        Effect.sync(() => {
+          if (!owned) return;
+          if (write) this.releaseWrite();
+          else this.releaseRead();
+        }),
+      );
+    });
+  }
+
+  /** `rwsem_wake()`: hands a free semaphore to the writer, or the readers, at the head. */
+  private wake(): void {
+    if (this.writer) return;
+    const first = this.waiters[0];
+    if (!first) return;
+    if (first.write) {
+      if (this.readers > 0) return;
+      this.waiters.shift();
+      this.writer = true;
+      first.wake();
+      return;
+    }
+    while (this.waiters.length > 0 && !this.waiters[0]!.write) {
+      const reader = this.waiters.shift()!;
+      this.readers++;
+      reader.wake();
+    }
+  }
+}
