@@ -15,6 +15,7 @@ import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Size } from "../lib/cmdline";
 import type { SectionPool } from "../lib/section_pool";
+import type { BdiWriteback } from "./backing_dev";
 import type { BalloonDevInfo } from "./balloon";
 import type { Compaction } from "./compaction";
 import type { Device, KernelState } from "./device";
@@ -182,6 +183,11 @@ export interface Kernel {
   readonly memoryTiers: MemoryTiers;
   /** The per-node `kswapd` daemons of reclaim (`mm/vmscan.c`). */
   readonly kswapd: Kswapd;
+  /**
+   * The flusher: the writeback of the files' one `backing_dev_info` and its worker
+   * (`fs/fs-writeback.c`).
+   */
+  readonly writeback: BdiWriteback;
   /** The `oom_reaper` daemon and its timers (`mm/oom_kill.c`). */
   readonly oomReaper: OomReaper;
   /**
