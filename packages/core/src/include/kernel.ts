@@ -93,12 +93,14 @@ export interface KernelConfig {
    */
   readonly stackGuardGap?: number;
   /**
-   * When the per-node memory daemons start: `"boot"` (default), as Linux 6.16 starts them:
+   * When the memory daemons start: `"boot"` (default), as Linux 6.16 starts them:
    * `kcompactd` (`kcompactd_init()`, `mm/compaction.c`) then `kswapd` (`kswapd_init()`,
-   * `mm/vmscan.c`) on every node with memory, before `Kernel.boot` returns, on the `Clock` of the
+   * `mm/vmscan.c`) on every node with memory, then the flusher (the bdi writeback worker,
+   * `fs/fs-writeback.c`), before `Kernel.boot` returns, on the `Clock` of the
    * fiber that boots the kernel (`TestClock` in tests). `"on-demand"` is the model's own setting,
-   * with no Linux counterpart: none runs until `kernel.compaction.run()` and `kernel.kswapd.run()`,
-   * for a test or benchmark that wants no background reclaim or compaction it did not ask for
+   * with no Linux counterpart: none runs until `kernel.compaction.run()`, `kernel.kswapd.run()`
+   * and `kernel.writeback.run()`,
+   * for a test or benchmark that wants no background reclaim, writeback or compaction it did not ask for
    * (and so no watermark boost, `boost_watermark()`, `mm/page_alloc.c`), or that starts them on
    * a clock of its own. Either way hotplug then starts and stops them with a node's memory, and a
    * `run()` while they run fails with `EBUSY`.
