@@ -369,8 +369,9 @@ enum Pageout {
 }
 
 /**
- * `pageout()` (`mm/vmscan.c`, Linux 6.16, since "mm: stop calling ->writepage from reclaim") on
- * an isolated, unmapped, locked dirty file folio: `PAGE_KEEP` unless only the isolation and the
+ * `pageout()` (`mm/vmscan.c`, Linux 6.16: since commit 84798514db50, "mm: Remove
+ * swap_writepage() and shmem_writepage()", it writes only shmem and swap-cache folios) on an
+ * isolated, unmapped, locked dirty file folio: `PAGE_KEEP` unless only the isolation and the
  * page cache hold it (`is_page_cache_freeable()`) and it still belongs to a file; otherwise
  * `PAGE_ACTIVATE`, for reclaim writes no filesystem folio: writeback is the flusher's
  * (`fs/fs_writeback.ts`), which reclaim wakes.
