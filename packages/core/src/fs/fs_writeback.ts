@@ -116,6 +116,12 @@ export class BdiWritebackState implements BdiWriteback {
     if (first) this.wakeupDelayed();
   }
 
+  inodeSynced(mapping: AddressSpace): void {
+    if (!this.dirtyInodes.has(mapping) || mappingDirty(this.k, mapping)) return;
+    this.dirtyInodes.delete(mapping);
+    mapping.dirtiedWhen = null;
+  }
+
   wakeupFlusherThreads(_reason: WbReason): void {
     // __wakeup_flusher_threads_bdi(): only a bdi with dirty I/O; wb_start_writeback(): once.
     if (!this.enabled || this.dirtyInodes.size === 0 || this.startAll) return;

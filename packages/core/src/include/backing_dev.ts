@@ -91,6 +91,13 @@ export interface BdiWriteback {
    */
   markInodeDirty(mapping: AddressSpace): void;
   /**
+   * What `writeback_single_inode()` (`fs/fs-writeback.c`, Linux 6.16) does for a file's
+   * data-integrity writeback (`generic_file_fsync()` → `sync_inode_metadata()`): a file with no
+   * dirty folio left loses `I_DIRTY_PAGES` and leaves the dirty list (`inode_io_list_del()`), so
+   * the flusher has nothing more of it to look at. Nothing for a file still dirty.
+   */
+  inodeSynced(mapping: AddressSpace): void;
+  /**
    * The files with dirty pages as the flusher knows them (`wb->b_dirty`, `b_io`, `b_more_io`),
    * oldest dirtied first.
    */

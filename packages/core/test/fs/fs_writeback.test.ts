@@ -161,6 +161,30 @@ describe("the flusher (wb_workfn())", () => {
     await runP(k.shutdown());
   });
 
+  // generic_file_fsync() → sync_inode_metadata() → writeback_single_inode(): a file fsync left
+  // clean loses I_DIRTY_PAGES and leaves the dirty list; with none left the flusher sleeps with
+  // no timer.
+  it("fsync() of the last dirty file takes it off the dirty list: the flusher sleeps with no timer", async () => {
+    const k = boot({ daemons: "on-demand", nodes: ["64M"] });
+    const p = run(k.createProcess({ node: 0 }));
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.writeback.run();
+        const file = dirtyFile(k, p, "f", 4);
+        expect(k.writeback.dirtyInodes.has(file.mapping)).toBe(true);
+        yield* file.fsync();
+        expect(k.writeback.dirtyInodes.size).toBe(0);
+        expect(file.mapping.dirtiedWhen).toBe(null);
+        expect(file.mapping.backing!.nrPages).toBe(4);
+        // Dirtied again, it is stamped again.
+        yield* advance(7_000);
+        const again = dirtyFile(k, p, "g", 1);
+        expect(again.mapping.dirtiedWhen).toBe(7_000);
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    await runP(k.shutdown());
+  });
+
   it("starts at boot by default, and kernel shutdown stops it", async () => {
     const k = boot({ nodes: ["64M"] });
     expect(k.writeback.running).toBe(true);
