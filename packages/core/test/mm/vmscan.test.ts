@@ -771,7 +771,19 @@ describe("reclaim and writeback (pageout(), PG_reclaim, the flusher)", () => {
     const file = dirtyFile(k, p, 64);
     for (let i = 0; i < 64; i++) expect(file.startWriteback(i)).toBe(true);
     const activated = count(k, "pgactivate");
+    const stats: { nrDirty: number; nrWriteback: number; nrCongested: number }[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_vmscan_lru_shrink_inactive" && e.file) stats.push(e);
+    });
     expect(run(tryToFreePages(k, GFP_KERNEL, 0, 0, null))).toBe(0);
+    // struct reclaim_stat: a folio under writeback counts in nr_dirty and nr_writeback each time
+    // it is met; met again (aged back to the inactive list at a lower priority), it has
+    // PG_reclaim already and counts in nr_congested too.
+    const sum = (key: "nrDirty" | "nrWriteback" | "nrCongested") =>
+      stats.reduce((n, e) => n + e[key], 0);
+    expect(sum("nrWriteback")).toBeGreaterThanOrEqual(64);
+    expect(sum("nrDirty")).toBe(sum("nrWriteback"));
+    expect(sum("nrCongested")).toBe(sum("nrWriteback") - 64);
     expect(count(k, "pgactivate")).toBeGreaterThan(activated);
     const pfns = folios(file, 64);
     expect(pfns.length).toBe(64);
