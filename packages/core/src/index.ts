@@ -32,12 +32,21 @@ export {
 } from "./errno";
 // fs/libfs.c, include/linux/debugfs.h, fs/debugfs/file.c
 export { debugfsAttribute, debugfsCreateU32, debugfsInit } from "./fs/debugfs";
+// fs/fs-writeback.c (the bdi writeback worker), mm/page-writeback.c (its sysctls)
+export { BdiWritebackState, writebackInitSysctl } from "./fs/fs_writeback";
 // fs/kernfs
 export { KernFs } from "./fs/kernfs";
 export { SIMPLE_ATTR_BUF_SIZE, simpleAttrWrite } from "./fs/libfs";
 // fs/proc/base.c
 export { procOomScore } from "./fs/proc_base";
 // include/linux/fs.h (a_ops->read_folio, ->writepages), drivers/block/brd.c (brd_pages)
+// include/linux/backing-dev-defs.h, mm/page-writeback.c
+export {
+  type BdiWriteback,
+  DIRTY_EXPIRE_CENTISECS,
+  DIRTY_WRITEBACK_CENTISECS,
+  type WbReason,
+} from "./include/backing_dev";
 export { BackingStore } from "./include/backing_store";
 // include/linux/balloon.h
 export type { BalloonDevInfo, BalloonMigratepage } from "./include/balloon";

@@ -13,6 +13,7 @@
 
 import { Effect } from "effect";
 import { type ErrnoError, errno, syscall } from "../errno";
+import type { BdiWriteback } from "../include/backing_dev";
 import type { BackingStore } from "../include/backing_store";
 import { Folio } from "../include/folio";
 import type { File } from "../include/fs";
@@ -79,13 +80,15 @@ export class Inode implements File {
    * lock's handoff order, and written once it is unlocked, if it is still the file's. A folio
    * under writeback is waited for first (`folio_prepare_writeback()`, `mm/page-writeback.c`): its
    * bytes reached the storage when it started, so the wait ends it ({@link folioEndWriteback}),
-   * and a folio dirtied again since is written too. It cannot be interrupted: an interrupt waits
-   * for the writeback's end.
+   * and a folio dirtied again since is written too. A file left clean leaves the flusher's dirty
+   * list (`writeback_single_inode()`, {@link BdiWriteback.inodeSynced}). It cannot be
+   * interrupted: an interrupt waits for the writeback's end.
    */
   fsync(): Effect.Effect<void, ErrnoError> {
     return Effect.andThen(
       writeCachePages(this.kernel, this.mapping),
       syscall(() => {
+        this.kernel.writeback.inodeSynced(this.mapping);
         if (this.mapping.wbErrSeq === this.wbErrSample) return undefined;
         this.wbErrSample = this.mapping.wbErrSeq;
         return errno("EIO", `fsync: a write-back error was recorded on ${this.name}`);

@@ -213,16 +213,27 @@ export class KernFs implements KernfsRoot {
   }
 
   /**
-   * Names in a directory, subdirectories and files together, sorted (`readdir`,
-   * `kernfs_fop_readdir()`, `fs/kernfs/dir.c`).
+   * Names in a directory, subdirectories and files together, sorted: `open(path, O_RDONLY |
+   * O_DIRECTORY)` then `getdents64()` (`kernfs_fop_readdir()`, `fs/kernfs/dir.c`), as `ls` lists
+   * it. The open checks what Linux 6.16's does (`fs/namei.c`): the search bit of each directory
+   * on the way (`may_lookup()`: `MAY_EXEC`), then `may_open()`'s `MAY_READ` on the directory
+   * itself; both by `generic_permission()` on the root-owned inode against `current` (the bits of
+   * its class, else `CAP_DAC_OVERRIDE` or `CAP_DAC_READ_SEARCH`). So a user lists neither
+   * debugfs's 0700 root nor anything below it. `EACCES` names the directory refused; `current`
+   * null or left out is a listing by no task of the model, which is root's.
    */
-  list(path: string): Effect.Effect<string[], ErrnoError> {
+  list(path: string, current: TaskStruct | null = null): Effect.Effect<string[], ErrnoError> {
     return this.enter(
       "readdir",
       syscall(() => {
         if (typeof path !== "string") return badPointer("path", path);
-        const dir = this.lookupDir(split(path));
+        const parts = split(path);
+        const dir = this.lookupDir(parts);
         if (!dir) return this.missing(path, "list");
+        const denied =
+          this.mayLookup(parts, current) ??
+          genericPermission(dir.path || "/", dir.mode, "read", current);
+        if (denied) return denied;
         return [...dir.children.keys(), ...dir.attributes.keys()].sort();
       }),
     );

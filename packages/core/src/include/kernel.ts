@@ -15,6 +15,7 @@ import type { Effect } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Size } from "../lib/cmdline";
 import type { SectionPool } from "../lib/section_pool";
+import type { BdiWriteback } from "./backing_dev";
 import type { BalloonDevInfo } from "./balloon";
 import type { Compaction } from "./compaction";
 import type { Device, KernelState } from "./device";
@@ -92,12 +93,14 @@ export interface KernelConfig {
    */
   readonly stackGuardGap?: number;
   /**
-   * When the per-node memory daemons start: `"boot"` (default), as Linux 6.16 starts them:
+   * When the memory daemons start: `"boot"` (default), as Linux 6.16 starts them:
    * `kcompactd` (`kcompactd_init()`, `mm/compaction.c`) then `kswapd` (`kswapd_init()`,
-   * `mm/vmscan.c`) on every node with memory, before `Kernel.boot` returns, on the `Clock` of the
+   * `mm/vmscan.c`) on every node with memory, then the flusher (the bdi writeback worker,
+   * `fs/fs-writeback.c`), before `Kernel.boot` returns, on the `Clock` of the
    * fiber that boots the kernel (`TestClock` in tests). `"on-demand"` is the model's own setting,
-   * with no Linux counterpart: none runs until `kernel.compaction.run()` and `kernel.kswapd.run()`,
-   * for a test or benchmark that wants no background reclaim or compaction it did not ask for
+   * with no Linux counterpart: none runs until `kernel.compaction.run()`, `kernel.kswapd.run()`
+   * and `kernel.writeback.run()`,
+   * for a test or benchmark that wants no background reclaim, writeback or compaction it did not ask for
    * (and so no watermark boost, `boost_watermark()`, `mm/page_alloc.c`), or that starts them on
    * a clock of its own. Either way hotplug then starts and stops them with a node's memory, and a
    * `run()` while they run fails with `EBUSY`.
@@ -182,6 +185,11 @@ export interface Kernel {
   readonly memoryTiers: MemoryTiers;
   /** The per-node `kswapd` daemons of reclaim (`mm/vmscan.c`). */
   readonly kswapd: Kswapd;
+  /**
+   * The flusher: the writeback of the files' one `backing_dev_info` and its worker
+   * (`fs/fs-writeback.c`).
+   */
+  readonly writeback: BdiWriteback;
   /** The `oom_reaper` daemon and its timers (`mm/oom_kill.c`). */
   readonly oomReaper: OomReaper;
   /**

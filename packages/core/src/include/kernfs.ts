@@ -136,10 +136,13 @@ export interface KernfsRoot {
   /** Whether a file or directory exists. */
   exists(path: string): boolean;
   /**
-   * The names in a directory, sorted (`readdir`, through `kernfs_fop_readdir()`,
-   * `fs/kernfs/dir.c`); `ENOENT` or `ENOTDIR`.
+   * The names in a directory, sorted (`open()` of the directory and `readdir`, through
+   * `kernfs_fop_readdir()`, `fs/kernfs/dir.c`); `ENOENT` or `ENOTDIR`, or `EACCES` when
+   * `current` may not search a directory on the way (`may_lookup()`, `MAY_EXEC`) or read the
+   * directory itself (`may_open()`, `MAY_READ`), by `generic_permission()` (`fs/namei.c`,
+   * Linux 6.16). `current` null or left out: a listing by no task of the model (root's).
    */
-  list(path: string): Effect.Effect<string[], ErrnoError>;
+  list(path: string, current?: TaskStruct | null): Effect.Effect<string[], ErrnoError>;
   /**
    * Reads a file (`show`, through `kernfs_fop_read_iter()`, `fs/kernfs/file.c`); `ENOENT`, `EISDIR`
    * or `EACCES`. `current` is the reading task, whose effective ids a `/proc/sys` file's mode is

@@ -232,6 +232,13 @@ export class AddressSpace {
    */
   wbErrSeq = 0;
   /**
+   * When the file last went from clean to dirty (`inode->dirtied_when` with `I_DIRTY_PAGES`,
+   * `__mark_inode_dirty()`, `fs/fs-writeback.c`), in milliseconds of the flusher's clock; null
+   * while the flusher holds it clean. The periodic writeback writes a file once this is
+   * `dirty_expire_centisecs` old.
+   */
+  dirtiedWhen: number | null = null;
+  /**
    * The file's size in bytes (`inode->i_size`, `i_size_read()`): the length of the mapping that
    * created a shmem object (`shmem_zero_setup()`); for a regular file 0 at creation and what
    * `ftruncate()` last set (`File.truncate()`). A fault on a page at or past

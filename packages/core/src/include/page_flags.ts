@@ -181,11 +181,10 @@ export const PG_unevictable = 1 << 21;
 /**
  * `PG_reclaim` (`include/linux/page-flags.h`): reclaim wants the folio freed as soon as its
  * writeback ends. `shrink_folio_list()` (`mm/vmscan.c`) sets it on a folio it met under writeback
- * or dirty and put back active, and `pageout()` on a folio it writes; `folio_end_writeback()`
- * (`mm/filemap.c`) clears it and moves the folio to the tail of its inactive list
- * (`folio_rotate_reclaimable()`, `mm/swap.c`), where reclaim looks next. kswapd writes a dirty
- * file folio back only when it meets it a second time, `PG_reclaim` set, on a node flagged
- * `PGDAT_DIRTY`. The same bit is {@link PG_readahead}, as in Linux.
+ * or dirty and put back active (reclaim writes no file folio in Linux 6.16: the flusher does);
+ * `folio_end_writeback()` (`mm/filemap.c`) clears it and moves the folio to the tail of its
+ * inactive list (`folio_rotate_reclaimable()`, `mm/swap.c`), where reclaim looks next. The same
+ * bit is {@link PG_readahead}, as in Linux.
  *
  * @category Page flags
  */

@@ -157,9 +157,10 @@ export interface Kswapd {
   /**
    * The nodes flagged `PGDAT_DIRTY` (`pgdat->flags`, `mm/vmscan.c`, Linux 6.16): a kswapd pass
    * over the node found every file folio it isolated dirty and not under writeback
-   * (`sc->nr.unqueued_dirty == sc->nr.file_taken` in `shrink_node()`), which lets kswapd write a
-   * dirty file folio back (`pageout()`) when it meets one marked `PG_reclaim`. Cleared when the
-   * node is balanced again (`clear_pgdat_congested()` in `prepare_kswapd_sleep()`).
+   * (`sc->nr.unqueued_dirty == sc->nr.file_taken` in `shrink_node()`), which lets kswapd hand a
+   * dirty file folio it meets marked `PG_reclaim` to `pageout()` (which, in Linux 6.16, writes
+   * no filesystem folio: it activates it). Cleared when the node is balanced again
+   * (`clear_pgdat_congested()` in `prepare_kswapd_sleep()`).
    */
   readonly pgdatDirty: Set<number>;
   /**

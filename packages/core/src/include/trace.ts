@@ -397,6 +397,17 @@ export interface MmVmscanLruShrinkInactive {
   readonly priority: number;
   /** The file list (`RECLAIM_WB_FILE` in `flags`) rather than the anonymous one. */
   readonly file: boolean;
+  /** Pages of the isolated file folios that were dirty or under writeback (`stat->nr_dirty`). */
+  readonly nrDirty: number;
+  /** Pages of them under writeback, marked for immediate reclaim (`stat->nr_writeback`). */
+  readonly nrWriteback: number;
+  /** Pages of them under writeback that had `PG_reclaim` already (`stat->nr_congested`). */
+  readonly nrCongested: number;
+  /**
+   * Pages of them under writeback met by kswapd with `PG_reclaim` on a node flagged
+   * `PGDAT_WRITEBACK` (`stat->nr_immediate`); 0 in the model, which does not flag it.
+   */
+  readonly nrImmediate: number;
 }
 
 /**

@@ -16,6 +16,7 @@ import { createMemoryBlocks, memoryDevInit } from "../drivers/base/memory";
 import { createNodeSysfs } from "../drivers/base/node";
 import { type ErrnoError, errno, syscall } from "../errno";
 import { debugfsInit } from "../fs/debugfs";
+import { BdiWritebackState, writebackInitSysctl } from "../fs/fs_writeback";
 import { Inode } from "../fs/inode";
 import { KernFs } from "../fs/kernfs";
 import { createProcFiles } from "../fs/proc";
@@ -280,6 +281,7 @@ class Machine implements KernelInterface {
   readonly compaction: CompactionState;
   readonly memoryTiers: MemoryTierState;
   readonly kswapd: KswapdState;
+  readonly writeback: BdiWritebackState;
   readonly oomReaper: OomReaperState;
   readonly systemWq: KernelWorkqueue;
   readonly numaBalancing: NumaBalancingState;
@@ -397,6 +399,8 @@ class Machine implements KernelInterface {
     this.memoryTiers = new MemoryTierState(plan.memtypes, this.distance);
     memoryTierInitSysfs(this, this.memoryTiers);
     this.kswapd = new KswapdState(this);
+    this.writeback = new BdiWritebackState(this);
+    writebackInitSysctl(this, this.writeback);
     this.oomReaper = new OomReaperState(this);
     oomInitSysctl(this);
     this.pageAlloc.wakeupKswapd = (nid, order) => this.kswapd.wakeup(nid, order);
@@ -869,12 +873,20 @@ export const Kernel = {
     // links oom_kill.o before compaction.o). The oom_reaper starts on every kernel: asleep on
     // its wait queue until a victim comes, it changes nothing and holds no timer.
     const withReaper = Effect.tap(booted, (kernel) => kernel.oomReaper.start());
-    // The model's "on-demand" kernels start their daemons at kswapd.run() / compaction.run().
+    // The model's "on-demand" kernels start their daemons at kswapd.run() / compaction.run() /
+    // writeback.run().
     if (config?.daemons === "on-demand") return withReaper;
     // kcompactd_init() is a subsys_initcall, kswapd_init() a module_init, so kcompactd starts
-    // first. Neither can fail on a fresh kernel (EBUSY needs a second run()).
+    // first; then the flusher, which sleeps until a file is dirtied. None can fail on a fresh
+    // kernel (EBUSY needs a second run()).
     return Effect.flatMap(withReaper, (kernel) =>
-      kernel.compaction.run().pipe(Effect.andThen(kernel.kswapd.run()), Effect.as(kernel)),
+      kernel.compaction
+        .run()
+        .pipe(
+          Effect.andThen(kernel.kswapd.run()),
+          Effect.andThen(kernel.writeback.run()),
+          Effect.as(kernel),
+        ),
     );
   },
 };

@@ -137,6 +137,24 @@ export const pageCachePrevMiss = (
   return i;
 };
 
+/**
+ * `folio_mark_dirty()` (`mm/page-writeback.c`, Linux 6.16) on a folio whose dirtiness is found
+ * (a write fault, or a dirty page-table entry moved to the folio): sets `PG_dirty`; for a page-cache
+ * folio that was clean, `filemap_dirty_folio()` then marks its inode dirty
+ * (`__mark_inode_dirty(I_DIRTY_PAGES)`, `fs/fs-writeback.c`: {@link BdiWriteback.markInodeDirty}),
+ * which starts the clock of its dirty age and arms the flusher's periodic writeback. Nothing more
+ * for a folio already dirty or one of anonymous memory.
+ */
+export const folioMarkDirty = (k: Kernel, head: number): void => {
+  const m = k.memmap;
+  if (m.test(head, PG_dirty)) return;
+  m.set(head, PG_dirty);
+  const id = m.mapping[head]!;
+  if (id <= 0) return;
+  const mapping = k.addressSpaces.get(id);
+  if (mapping) k.writeback.markInodeDirty(mapping);
+};
+
 /** `filemap_get_folio()`: the head PFN caching `pgoff`, or -1. */
 export const filemapGetFolio = (mapping: AddressSpace, pgoff: number): number =>
   mapping.pages.get(pgoff) ?? -1;
@@ -384,13 +402,14 @@ export const mappingFolios = (mapping: AddressSpace): Set<number> =>
  * A `folio_batch` worked on under each folio's lock (`mm/filemap.c`, Linux 6.16): every folio of
  * `batch` is referenced first (`find_get_entries()`, `filemap_get_folios_tag()`), then each in turn
  * is locked with `folio_lock()` (sleeping while another task holds it, taking the lock in its
- * handoff order), handed to `act` and unlocked; last the batch's references are dropped
- * (`folio_batch_release()`).
+ * handoff order), handed to `act` and unlocked, then handed to `unlocked` if given; last the
+ * batch's references are dropped (`folio_batch_release()`).
  */
 export const folioBatchLocked = (
   k: Kernel,
   batch: readonly number[],
   act: (head: number) => void,
+  unlocked?: (head: number) => void,
 ): Effect.Effect<void> =>
   Effect.gen(function* () {
     const m = k.memmap;
@@ -399,6 +418,7 @@ export const folioBatchLocked = (
       yield* folioLock(k, head);
       act(head);
       folioUnlock(k, head);
+      unlocked?.(head);
     }
     for (const head of batch) folioPut(k, head);
   });

@@ -18,7 +18,6 @@ import { __GFP_MOVABLE, __GFP_ZERO, GFP_TRANSHUGE } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
 import { type MmStruct, VM_LOCKED, type Vma } from "../include/mm_types";
 import {
-  PG_dirty,
   PG_has_hwpoisoned,
   PG_head,
   PG_hugetlb,
@@ -44,7 +43,7 @@ import {
 } from "../include/pgtable";
 import { DEFAULT_SEEKS, SHRINK_STOP, type Shrinker } from "../include/shrinker";
 import type { FolioList } from "../lib/list";
-import { folioTrylock, folioUnlock } from "./filemap";
+import { folioMarkDirty, folioTrylock, folioUnlock } from "./filemap";
 import { mlockVmaFolio, munlockVmaFolio } from "./mlock";
 import { rmapWalkPmds, rmapWalkSlots, tryToUnmap } from "./rmap";
 import { folioPut } from "./swap";
@@ -81,7 +80,7 @@ export const splitHugePmd = (k: Kernel, vma: Vma, haddr: number): void => {
   if (vma.mapping) {
     vma.mm.tlb.flushRange(vpn, nr);
     if (isMigrationEntry(pmd)) return;
-    if (pteDirty(pmd)) m.set(head, PG_dirty);
+    if (pteDirty(pmd)) folioMarkDirty(k, head);
     m.entireMapcount[head]!--;
     m.folioSubLargeMapcount(head, 1, vma.mm.id);
     munlockVmaFolio(k, vma, head);
@@ -266,7 +265,7 @@ export const zapHugePmd = (k: Kernel, vma: Vma, haddr: number): number => {
   const head = ptePfn(pmd);
   m.entireMapcount[head]!--;
   m.folioSubLargeMapcount(head, 1, vma.mm.id);
-  if (pteDirty(pmd) && m.mapping[head]! > 0) m.set(head, PG_dirty);
+  if (pteDirty(pmd) && m.mapping[head]! > 0) folioMarkDirty(k, head);
   return head;
 };
 

@@ -55,13 +55,7 @@ import {
 } from "../include/mm_types";
 import type { AllocRequest } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
-import {
-  PG_dirty,
-  PG_hugetlb,
-  PG_hwpoison,
-  PG_swapbacked,
-  PG_uptodate,
-} from "../include/page_flags";
+import { PG_hugetlb, PG_hwpoison, PG_swapbacked, PG_uptodate } from "../include/page_flags";
 import {
   isHwpoisonEntry,
   isMigrationEntry,
@@ -85,6 +79,7 @@ import {
   filemapGetFolio,
   filemapMapPages,
   filemapMaxIndex,
+  folioMarkDirty,
   folioUnlock,
 } from "./filemap";
 import { filemapFault } from "./filemap_fault";
@@ -772,7 +767,7 @@ const finishFileFault = (
   let bits = protBits;
   if (write) {
     bits |= PTE_DIRTY;
-    k.memmap.set(head, PG_dirty);
+    folioMarkDirty(k, head);
   }
   if (doSetPmd(k, vma, slot, head, bits)) return 0;
   finishFault(k, vma, slot, page, bits);
@@ -879,7 +874,7 @@ const doWpPage = (k: Kernel, task: Task, vma: Vma, slot: number): ErrnoError | 0
   const reuse = vma.flags & VM_SHARED || canReuseAnonFolio(k, vma, head);
   if (!reuse) return cowPage(k, task, vma, slot, page);
   vma.ptes[slot] = pte | PTE_YOUNG | PTE_WRITE | PTE_DIRTY;
-  if (m.mapping[head]! > 0) m.set(head, PG_dirty);
+  if (m.mapping[head]! > 0) folioMarkDirty(k, head);
   vma.mm.tlb.flushPage(vpn);
   return 0;
 };
@@ -973,7 +968,7 @@ const markAccessed = (k: Kernel, vma: Vma, slot: number, write: boolean): void =
     pfn = ptePfn(vma.ptes[slot]!);
   }
   const head = k.memmap.folioOf(pfn);
-  if (write && k.memmap.mapping[head]! > 0) k.memmap.set(head, PG_dirty);
+  if (write && k.memmap.mapping[head]! > 0) folioMarkDirty(k, head);
 };
 
 /**
@@ -1230,7 +1225,7 @@ export const zapPteRange = (k: Kernel, vma: Vma, from: number, to: number): void
     const head = m.folioOf(page);
     m.mapcount[page]!--;
     m.folioSubLargeMapcount(head, 1, vma.mm.id);
-    if (pteDirty(pte) && m.mapping[head]! > 0) m.set(head, PG_dirty);
+    if (pteDirty(pte) && m.mapping[head]! > 0) folioMarkDirty(k, head);
     puts.push(head);
   }
   // __folio_remove_rmap(): a large anonymous folio this zap left partially mapped is queued

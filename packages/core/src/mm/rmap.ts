@@ -45,6 +45,7 @@ import {
   pteYoung,
 } from "../include/pgtable";
 import type { TlbFlushBatch } from "../include/tlbflush";
+import { folioMarkDirty } from "./filemap";
 import { mlockFolio, mlockVmaFolio, munlockVmaFolio } from "./mlock";
 
 /** `anon_vma_prepare()` (`mm/rmap.c`): gives the VMA its anon_vma on its first anonymous folio. */
@@ -215,7 +216,7 @@ const setPmdMigrationEntry = (k: Kernel, vma: Vma, haddr: number, pmd: number): 
   const nr = m.folioNrPages(head);
   const entry = mkMigrationEntry(head, pteWrite(pmd), pteYoung(pmd), pteDirty(pmd));
   hugeMap(k, vma, nr)!.set(haddr, entry);
-  if (pteDirty(pmd)) m.set(head, PG_dirty);
+  if (pteDirty(pmd)) folioMarkDirty(k, head);
   m.entireMapcount[head]!--;
   m.folioSubLargeMapcount(head, 1, vma.mm.id);
   m.refcount[head]!--;
@@ -327,7 +328,7 @@ export const tryToMigrate = (
       const pte = ptes[slot]!;
       if (!ptePresent(pte) || ptePfn(pte) !== page) continue;
       ptes[slot] = mkMigrationEntry(page, pteWrite(pte), pteYoung(pte), pteDirty(pte));
-      if (pteDirty(pte)) m.set(head, PG_dirty);
+      if (pteDirty(pte)) folioMarkDirty(k, head);
       m.mapcount[page]!--;
       m.folioSubLargeMapcount(head, 1, vma.mm.id);
       partial ||= partiallyMappedAfterPte(k, head, page);
@@ -377,7 +378,7 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): boolean => {
     if (lazyfree && ptePresent(pmd) && ptePfn(pmd) === head) {
       // unmap_huge_pmd_locked() → __discard_anon_folio_pmd_locked(): the PMD goes whole.
       vma.pmds.delete(haddr);
-      if (pteDirty(pmd)) m.set(head, PG_dirty);
+      if (pteDirty(pmd)) folioMarkDirty(k, head);
       m.entireMapcount[head]!--;
       m.folioSubLargeMapcount(head, 1, vma.mm.id);
       m.refcount[head]!--;
@@ -388,7 +389,7 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): boolean => {
     const map = hugeMap(k, vma, m.folioNrPages(head))!;
     if (flags & TTU_HWPOISON && poisonedFolio) map.set(haddr, mkHwpoisonEntry(head));
     else map.delete(haddr);
-    if (pteDirty(pmd)) m.set(head, PG_dirty);
+    if (pteDirty(pmd)) folioMarkDirty(k, head);
     m.entireMapcount[head]!--;
     m.largeMapcount[head]!--;
     m.refcount[head]!--;
@@ -401,7 +402,7 @@ export const tryToUnmap = (k: Kernel, head: number, flags: number): boolean => {
     if (!ptePresent(pte) || ptePfn(pte) !== page) return;
     const poisoned = poisonedFolio || m.test(page, PG_hwpoison);
     vma.ptes[slot] = flags & TTU_HWPOISON && poisoned ? mkHwpoisonEntry(page) : 0;
-    if (pteDirty(pte)) m.set(head, PG_dirty);
+    if (pteDirty(pte)) folioMarkDirty(k, head);
     m.mapcount[page]!--;
     m.folioSubLargeMapcount(head, 1, vma.mm.id);
     partial ||= partiallyMappedAfterPte(k, head, page);

@@ -13,11 +13,12 @@
  * (`demote_folio_list()`: `migrate_pages()` with `MR_DEMOTION`, `MIGRATE_ASYNC`, destinations from
  * `alloc_demote_folio()`), else evicted when it is clean page cache (unmapped, then dropped from
  * the cache: `__remove_mapping()`), else kept: anonymous memory with no demotion target has
- * nowhere to go (no swap). A dirty file folio is activated with `PG_reclaim` unless kswapd meets
- * it so marked on a node flagged `PGDAT_DIRTY`, which writes it back to the file's storage
- * (`pageout()`) and frees it; a folio under writeback is activated with `PG_reclaim`, and its
- * writeback's end moves it to the tail of the inactive list (`folio_rotate_reclaimable()`). No
- * byte is ever lost.
+ * nowhere to go (no swap). Reclaim writes no dirty file folio (Linux 6.16: `pageout()` no longer
+ * calls `->writepage`): it activates it with `PG_reclaim`, and when every folio it took was dirty
+ * and not queued for I/O it wakes the flusher (`wakeup_flusher_threads(WB_REASON_VMSCAN)`,
+ * `fs/fs_writeback.ts`), which writes it back; a folio under writeback is activated with
+ * `PG_reclaim`, and its writeback's end moves it to the tail of the inactive list
+ * (`folio_rotate_reclaimable()`), where the next reclaim frees it. No byte is ever lost.
  *
  * Reclaim runs in two places, as in the kernel: `kswapd`, one daemon fiber per node on Effect's
  * `Clock`, woken when an allocation leaves its node under the low watermark (`wakeup_kswapd()`)
@@ -64,11 +65,11 @@ import {
 import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
 import { FolioList } from "../lib/list";
 import { NUMA_NO_NODE } from "../lib/numa";
-import { filemapRemoveFolio, filemapWriteFolio, folioEndWriteback } from "./filemap";
+import { filemapRemoveFolio } from "./filemap";
 import { migratePages } from "./migrate";
 import { pageHasMovableOps } from "./migrate_movable_ops";
 import { allocMigrationTarget } from "./move_pages";
-import { folioMkclean, folioReferenced, tryToUnmap } from "./rmap";
+import { folioReferenced, tryToUnmap } from "./rmap";
 import { shrinkSlab } from "./shrinker";
 import { folioPut } from "./swap";
 
@@ -126,8 +127,10 @@ interface ScanControl {
    */
   maySwap: boolean;
   /**
-   * Whether dirty file folios may be written back (`may_writepage`, `!laptop_mode`, which the
-   * model does not have): off for kswapd's boosted reclaim and `reclaim_clean_pages_from_list()`.
+   * Whether dirty folios may be written back (`may_writepage`, `!laptop_mode`, which the model
+   * does not have): off for kswapd's boosted reclaim and `reclaim_clean_pages_from_list()`. A
+   * dirty file folio is never written by reclaim; this decides only whether kswapd keeps or
+   * activates one it met before (`pageout()`).
    */
   readonly mayWritepage: boolean;
   /**
@@ -352,45 +355,59 @@ const removeMapping = (k: Kernel, head: number): boolean => {
   return true;
 };
 
-/** What `pageout()` (`mm/vmscan.c`) returns. */
+/**
+ * What `pageout()` (`mm/vmscan.c`) returns for a filesystem folio. `PAGE_SUCCESS` and
+ * `PAGE_CLEAN` come only from the writeout of shmem and swap-cache folios
+ * (`shmem_writeout()`, `swap_writeout()`), which the model, having no swap, never hands to it:
+ * shmem without swap would be activated anyway (`AOP_WRITEPAGE_ACTIVATE`).
+ */
 enum Pageout {
   /** `PAGE_KEEP`: not written; the folio stays inactive. */
   KEEP,
-  /** `PAGE_ACTIVATE`: it cannot be written (no `->writepage`); the folio goes back active. */
+  /** `PAGE_ACTIVATE`: it is not written here; the folio goes back active. */
   ACTIVATE,
-  /** `PAGE_SUCCESS`: written. */
-  SUCCESS,
-  /** `PAGE_CLEAN`: it was clean after all; it may be freed. */
-  CLEAN,
 }
 
 /**
- * `pageout()` (`mm/vmscan.c`, as the stored copy followed has it, with `->writepage`) on an
- * isolated, unmapped, locked dirty file folio: `PAGE_KEEP` unless only the isolation and the page
- * cache hold it (`is_page_cache_freeable()`) and it still belongs to a file; `PAGE_ACTIVATE` for
- * memory no device holds (no `->writepage`); else `folio_clear_dirty_for_io()` (`PAGE_CLEAN`
- * when it was not dirty after all), `PG_reclaim` and the write to the file's storage
- * ({@link filemapWriteFolio}), counting `nr_vmscan_write`. The storage takes the bytes at once, as
- * a RAM disk does (`brd_submit_bio()` completes the bio before it returns), so the writeback ends
- * within the write ({@link folioEndWriteback}, `PG_reclaim` cleared, the folio being off the
- * LRU) and the folio comes back clean: `shrink_folio_list()` frees it then ("a synchronous
- * write").
+ * `pageout()` (`mm/vmscan.c`, Linux 6.16: since commit 84798514db50, "mm: Remove
+ * swap_writepage() and shmem_writepage()", it writes only shmem and swap-cache folios) on an
+ * isolated, unmapped, locked dirty file folio: `PAGE_KEEP` unless only the isolation and the
+ * page cache hold it (`is_page_cache_freeable()`) and it still belongs to a file; otherwise
+ * `PAGE_ACTIVATE`, for reclaim writes no filesystem folio: writeback is the flusher's
+ * (`fs/fs_writeback.ts`), which reclaim wakes.
  */
 const pageout = (k: Kernel, head: number): Pageout => {
   const m = k.memmap;
   const nr = m.folioNrPages(head);
   if (m.refcount[head] !== 1 + nr) return Pageout.KEEP;
-  const mapping = k.addressSpaces.get(m.mapping[head]!);
-  if (!mapping) return Pageout.KEEP;
-  if (!mapping.backing) return Pageout.ACTIVATE;
-  if (folioMkclean(k, head)) m.set(head, PG_dirty);
-  if (!m.testAndClear(head, PG_dirty)) return Pageout.CLEAN;
-  m.set(head, PG_reclaim | PG_writeback);
-  filemapWriteFolio(k, mapping, head);
-  folioEndWriteback(k, head);
-  k.vmstat.count("nr_vmscan_write", nr);
-  return Pageout.SUCCESS;
+  if (!k.addressSpaces.has(m.mapping[head]!)) return Pageout.KEEP;
+  return Pageout.ACTIVATE;
 };
+
+/**
+ * `struct reclaim_stat` (`include/linux/vmstat.h`): what one `shrink_folio_list()` found of the
+ * dirty and writeback state of the file folios it was given, in pages.
+ */
+interface ReclaimStat {
+  /** Dirty or under writeback (`nr_dirty`). */
+  nrDirty: number;
+  /** Dirty and not under writeback: not queued for I/O (`nr_unqueued_dirty`). */
+  nrUnqueuedDirty: number;
+  /** Under writeback with `PG_reclaim` already: met again before the I/O ended (`nr_congested`). */
+  nrCongested: number;
+  /** Under writeback, marked `PG_reclaim` and activated (`nr_writeback`). */
+  nrWriteback: number;
+  /** Under writeback and met by kswapd on a `PGDAT_WRITEBACK` node (`nr_immediate`). */
+  nrImmediate: number;
+}
+
+const newReclaimStat = (): ReclaimStat => ({
+  nrDirty: 0,
+  nrUnqueuedDirty: 0,
+  nrCongested: 0,
+  nrWriteback: 0,
+  nrImmediate: 0,
+});
 
 /**
  * `shrink_folio_list()` (`mm/vmscan.c`): decides the fate of each isolated folio of `list`
@@ -398,15 +415,19 @@ const pageout = (k: Kernel, head: number): Pageout => {
  * when the node can demote, then, in a second pass over what did not move, clean page cache is
  * evicted, a `VM_DROPPABLE` VMA's folios are unmapped and dropped without swap (a dirty one is
  * freed when it is put back, as Linux frees it in `move_folios_to_lru()`), and everything else
- * kept. A file folio under writeback is activated with `PG_reclaim` (case 2 of the writeback
- * checks: global reclaim, `writeback_throttling_sane()`); a dirty one, unmapped, is activated
- * with `PG_reclaim` and counted in `nr_vmscan_immediate_reclaim`, unless kswapd runs, the folio
- * has `PG_reclaim` already and the node is flagged `PGDAT_DIRTY`: then, unless the folio was
- * referenced (`FOLIOREF_RECLAIM_CLEAN`) or writeback is not allowed (`may_writepage`), it is
- * written back ({@link pageout}; `may_enter_fs()` holds, the model having no `GFP_NOFS`) and
- * freed. Dirty file folios not under writeback add to `sc.nrUnqueuedDirty`. What is not
- * reclaimed stays on `list` for the caller to put back. Returns the pages reclaimed, demoted ones included. With `ignoreReferences` every folio
- * is taken as cold (`folio_check_references()` is not asked).
+ * kept. A folio under writeback is activated with `PG_reclaim` (case 2 of the writeback
+ * checks: global reclaim, `writeback_throttling_sane()`; case 1, kswapd on a `PGDAT_WRITEBACK`
+ * node, which the model does not flag, would activate it too). A dirty file folio, unmapped, is
+ * not written (Linux 6.16): it is activated with `PG_reclaim` and counted in
+ * `nr_vmscan_immediate_reclaim`, unless kswapd runs, the folio has `PG_reclaim` already and the
+ * node is flagged `PGDAT_DIRTY`; then it is kept when it was referenced
+ * (`FOLIOREF_RECLAIM_CLEAN`) or writeback is not allowed (`may_writepage`), and otherwise
+ * activated by {@link pageout} (`may_enter_fs()` holds, the model having no `GFP_NOFS`). The
+ * flusher writes it; its writeback's end moves it to the tail of the inactive list, where the
+ * next reclaim frees it. The dirty and writeback state of the file folios (not anonymous lazyfree
+ * ones, `folio_check_dirty_writeback()`) is tallied in `stat`. What is not reclaimed stays on
+ * `list` for the caller to put back. Returns the pages reclaimed, demoted ones included. With
+ * `ignoreReferences` every folio is taken as cold (`folio_check_references()` is not asked).
  */
 const shrinkFolioList = (
   k: Kernel,
@@ -414,6 +435,7 @@ const shrinkFolioList = (
   nid: number,
   sc: ScanControl,
   ignoreReferences = false,
+  stat: ReclaimStat = newReclaimStat(),
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
     const m = k.memmap;
@@ -442,11 +464,15 @@ const shrinkFolioList = (
           }
           // folio_check_dirty_writeback(): file folios only, not anonymous lazyfree ones.
           const fileFolio = !m.test(head, PG_swapbacked) && m.mapping[head]! > 0;
-          if (fileFolio && m.test(head, PG_dirty) && !m.test(head, PG_writeback))
-            sc.nrUnqueuedDirty += nr;
+          const dirty = fileFolio && m.test(head, PG_dirty);
+          const writeback = fileFolio && m.test(head, PG_writeback);
+          if (dirty || writeback) stat.nrDirty += nr;
+          if (dirty && !writeback) stat.nrUnqueuedDirty += nr;
+          if (writeback && m.test(head, PG_reclaim)) stat.nrCongested += nr;
           if (m.test(head, PG_writeback)) {
             // Marked for immediate reclaim once written back, out of the way meanwhile.
             m.set(head, PG_reclaim);
+            stat.nrWriteback += nr;
             activate(head, nr);
             continue;
           }
@@ -478,27 +504,25 @@ const shrinkFolioList = (
             continue;
           }
           if (m.test(head, PG_dirty)) {
-            // Only kswapd writes a file folio, and only one it met before on a node whose
-            // isolated file folios were all dirty (PGDAT_DIRTY).
+            // Only kswapd goes on to pageout(), and only with a folio it met before on a node
+            // whose isolated file folios were all dirty (PGDAT_DIRTY): the rest wait for the
+            // flusher, marked for immediate reclaim once written.
             if (!sc.kswapd || !m.test(head, PG_reclaim) || !k.kswapd.pgdatDirty.has(nid)) {
               k.vmstat.count("nr_vmscan_immediate_reclaim", nr);
               m.set(head, PG_reclaim);
               activate(head, nr);
               continue;
             }
-            if (refs === FolioReferences.RECLAIM_CLEAN || !sc.mayWritepage) {
+            if (
+              refs === FolioReferences.RECLAIM_CLEAN ||
+              !sc.mayWritepage ||
+              pageout(k, head) === Pageout.KEEP
+            ) {
               ret.addTail(head);
               continue;
             }
-            const written = pageout(k, head);
-            if (written === Pageout.KEEP) {
-              ret.addTail(head);
-              continue;
-            }
-            if (written === Pageout.ACTIVATE) {
-              activate(head, nr);
-              continue;
-            }
+            activate(head, nr);
+            continue;
           }
           if (removeMapping(k, head)) reclaimed += nr;
           else ret.addTail(head);
@@ -606,10 +630,16 @@ const shrinkInactiveList = (
       k.vmstat.count(anon ? "pgscan_anon" : "pgscan_file", scanned);
       sc.nrScanned += scanned;
       if (!anon) sc.nrFileTaken += scanned;
-      const reclaimed = yield* shrinkFolioList(k, list, nid, sc);
+      const stat = newReclaimStat();
+      const reclaimed = yield* shrinkFolioList(k, list, nid, sc, false, stat);
       k.vmstat.count(sc.kswapd ? "pgsteal_kswapd" : "pgsteal_direct", reclaimed);
       k.vmstat.count(anon ? "pgsteal_anon" : "pgsteal_file", reclaimed);
       sc.nrReclaimed += reclaimed;
+      // Every folio taken was dirty and not queued for I/O: the flushers are not doing their
+      // job (memory pressure pushed dirty folios to the end of the LRU before their data expired,
+      // or they cannot keep up). Nudge them in case they are asleep.
+      if (stat.nrUnqueuedDirty === scanned) k.writeback.wakeupFlusherThreads("vmscan");
+      sc.nrUnqueuedDirty += stat.nrUnqueuedDirty;
       if (k.trace.enabled) {
         k.trace.emit({
           event: "mm_vmscan_lru_shrink_inactive",
@@ -618,6 +648,10 @@ const shrinkInactiveList = (
           nrReclaimed: reclaimed,
           priority: sc.priority,
           file: !anon,
+          nrDirty: stat.nrDirty,
+          nrWriteback: stat.nrWriteback,
+          nrCongested: stat.nrCongested,
+          nrImmediate: stat.nrImmediate,
         });
       }
     } finally {

@@ -300,4 +300,39 @@ describe("who may open a sysfs or procfs file: generic_permission()", () => {
     expect(run(k.fs.read(FAULT_AROUND, bare))).toBe("4096\n");
     run(k.shutdown());
   });
+
+  // Listing a directory opens it (O_RDONLY | O_DIRECTORY) and reads it: may_lookup() (MAY_EXEC)
+  // on each directory on the way, then may_open() → inode_permission(MAY_READ) on the directory
+  // itself (fs/namei.c, Linux 6.16). debugfs's root is 0700 (DEBUGFS_DEFAULT_MODE,
+  // fs/debugfs/inode.c): a user (uid 1000) neither reads it nor searches it; generic_permission()
+  // lets CAP_DAC_READ_SEARCH read and search a directory, and CAP_DAC_OVERRIDE anything; root
+  // without capabilities is the owner (rwx).
+  it("listing debugfs (0700) is EACCES to a user, below it too; CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE lists it", () => {
+    const k = boot();
+    const DEBUG = "/sys/kernel/debug";
+    k.fs.mkdir(`${DEBUG}/demo`);
+    const all = run(k.fs.list(DEBUG));
+    expect(all).toContain("fault_around_bytes");
+    expect(all).toContain("demo");
+    const user = run(k.createProcess({ uid: 1000 }));
+    expect(expectErrno(k.fs.list(DEBUG, user), "EACCES").message).toMatch(
+      /\/sys\/kernel\/debug: .*read by uid 1000, mode 0700/,
+    );
+    expect(expectErrno(k.fs.list(`${DEBUG}/demo`, user), "EACCES").message).toMatch(
+      /\/sys\/kernel\/debug: .*search by uid 1000, mode 0700/,
+    );
+    // A 0755 directory is r-x to others: the user lists /sys/kernel/mm.
+    expect(run(k.fs.list("/sys/kernel/mm", user))).toEqual(run(k.fs.list("/sys/kernel/mm")));
+    // Group root is held to the group's bits of 0700: none.
+    const groupRoot = run(k.createProcess({ uid: 1000, gid: 0 }));
+    expectErrno(k.fs.list(DEBUG, groupRoot), "EACCES");
+    for (const cap of [CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE]) {
+      const p = run(k.createProcess({ uid: 1000, capabilities: [cap] }));
+      expect(run(k.fs.list(DEBUG, p))).toEqual(all);
+      expect(run(k.fs.list(`${DEBUG}/demo`, p))).toEqual([]);
+    }
+    const bare = run(k.createProcess({ uid: 0, capabilities: [] }));
+    expect(run(k.fs.list(DEBUG, bare))).toEqual(all);
+    run(k.shutdown());
+  });
 });

@@ -632,10 +632,11 @@ describe("kswapd", () => {
   });
 });
 
-// Dirty file folios and reclaim (shrink_folio_list(), pageout(), mm/vmscan.c, as the stored copy
-// followed has it; folio_end_writeback(), mm/filemap.c, and folio_rotate_reclaimable(),
-// mm/swap.c, Linux 6.16).
-describe("reclaim and writeback (pageout(), PG_reclaim)", () => {
+// Dirty file folios and reclaim (shrink_folio_list(), pageout() and shrink_inactive_list(),
+// mm/vmscan.c, Linux 6.16, which no longer calls ->writepage from reclaim; the flusher,
+// fs/fs-writeback.c; folio_end_writeback(), mm/filemap.c, and folio_rotate_reclaimable(),
+// mm/swap.c).
+describe("reclaim and writeback (pageout(), PG_reclaim, the flusher)", () => {
   /** `pages` pages of one file, each written with its own bytes, then unmapped: dirty, cached. */
   const dirtyFile = (k: Kernel, p: Task, pages: number) => {
     const file = run(k.createFile("dirty"));
@@ -648,44 +649,118 @@ describe("reclaim and writeback (pageout(), PG_reclaim)", () => {
   const folios = (file: { folioAt(pgoff: number): { pfn: number } | null }, n: number) =>
     Array.from({ length: n }, (_, i) => file.folioAt(i)?.pfn ?? -1).filter((pfn) => pfn >= 0);
 
-  // Direct reclaim never writes a file folio: "Only kswapd can writeback filesystem folios". Each
-  // dirty one it meets is marked PG_reclaim, counted in NR_VMSCAN_IMMEDIATE and activated.
+  // Reclaim writes no filesystem folio ("We no longer attempt to writeback filesystem folios
+  // here", pageout()). Each dirty one direct reclaim meets is marked PG_reclaim, counted in
+  // NR_VMSCAN_IMMEDIATE and activated; with no flusher running, nothing is written.
   it("direct reclaim writes no dirty file folio: it marks each PG_reclaim and activates it (nr_vmscan_immediate_reclaim)", () => {
-    const k = boot({ nodes: ["16M"] });
+    const k = boot({ daemons: "on-demand", nodes: ["16M"] });
     const p = run(k.createProcess({ node: 0 }));
     const file = dirtyFile(k, p, 100);
+    expect(k.writeback.running).toBe(false);
+    const activated = count(k, "pgactivate");
     expect(run(tryToFreePages(k, GFP_KERNEL, 0, 0, null))).toBe(0);
     expect(file.cachedFolios).toBe(100);
     expect(file.mapping.backing!.nrPages).toBe(0);
     expect(count(k, "nr_vmscan_write")).toBe(0);
     expect(count(k, "nr_vmscan_immediate_reclaim")).toBeGreaterThanOrEqual(100);
-    expect(folios(file, 100).every((pfn) => k.memmap.test(pfn, PG_reclaim))).toBe(true);
+    expect(count(k, "pgactivate") - activated).toBeGreaterThanOrEqual(100);
+    expect(folios(file, 100).every((pfn) => k.memmap.test(pfn, PG_reclaim | PG_active))).toBe(true);
     expectConsistent(k);
   });
 
-  // kswapd's first look at the dirty folios marks them PG_reclaim and activates them; every file
-  // folio it isolated was dirty and not under writeback, so shrink_node() flags the node
-  // PGDAT_DIRTY (sc->nr.unqueued_dirty == sc->nr.file_taken). Aged back to the inactive list,
-  // each is met again with PG_reclaim set: pageout() writes it to the file's storage, which
-  // completes at once, and it is freed clean. Every page reclaimed was written first.
-  it("kswapd writes dirty file folios back once the node is PGDAT_DIRTY and frees them; the file reads them back", async () => {
+  // Reclaim marked the dirty folios PG_reclaim and activated them. The flusher, woken, writes
+  // every dirty file back (wb_check_start_all(), write_cache_pages() with WB_SYNC_NONE); each
+  // write's end finds its folio PG_reclaim: it moves to the inactive tail, PG_active cleared
+  // (folio_rotate_reclaimable(), lru_move_tail(): pgrotated), where the next reclaim frees it,
+  // clean, with nothing written by reclaim.
+  it("the flusher writes the folios reclaim marked PG_reclaim; their writeback's end rotates them to the inactive tail, and reclaim frees them", async () => {
+    const k = boot({ daemons: "on-demand", nodes: ["16M"] });
+    const p = run(k.createProcess({ node: 0 }));
+    const file = dirtyFile(k, p, 100);
+    expect(run(tryToFreePages(k, GFP_KERNEL, 0, 0, null))).toBe(0);
+    const pfns = folios(file, 100);
+    expect(pfns.every((pfn) => k.memmap.test(pfn, PG_reclaim | PG_active))).toBe(true);
+    expect(count(k, "pgrotated")).toBe(0);
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.writeback.run();
+        k.writeback.wakeupFlusherThreads("vmscan");
+        yield* waitUntil(() => k.writeback.dirtyInodes.size === 0 && k.writeback.sleeping());
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(file.mapping.backing!.nrPages).toBe(100);
+    expect(count(k, "pgrotated")).toBe(100);
+    expect(pfns.some((pfn) => k.memmap.test(pfn, PG_reclaim | PG_active))).toBe(false);
+    expect(k.lru.lists[0]![LRU_INACTIVE_FILE]!.last).toBe(pfns[99]);
+    expect(run(tryToFreePages(k, GFP_KERNEL, 0, 0, null))).toBeGreaterThan(0);
+    expect(file.cachedFolios).toBeLessThan(100);
+    expect(count(k, "nr_vmscan_write")).toBe(0);
+    const at = run(p.mmap(100 * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
+    expect(sameBytes(run(p.read(at, 100 * PAGE)), pattern(100 * PAGE, 21))).toBe(true);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  // shrink_inactive_list(): a pass whose folios were all dirty and not queued for I/O
+  // (stat.nr_unqueued_dirty == nr_taken) wakes the flusher (wakeup_flusher_threads(
+  // WB_REASON_VMSCAN)), which writes the whole file back; kswapd then frees the clean folios.
+  it("kswapd writes no dirty file folio: it wakes the flusher, which writes the file back, and frees the clean folios; the file reads them back", async () => {
     const k = boot({ daemons: "on-demand", nodes: ["16M"] });
     run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
     const p = run(k.createProcess({ node: 0 }));
     const pages = 2400;
     const file = dirtyFile(k, p, pages);
+    const shrinks: { nrDirty: number; nrWriteback: number; nrCongested: number }[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_vmscan_lru_shrink_inactive" && e.file) shrinks.push(e);
+    });
+    await Effect.runPromise(k.writeback.run().pipe(Effect.provide(TestClock.layer())));
     await kswapdBalances(k, p);
-    const written = count(k, "nr_vmscan_write");
-    expect(written).toBeGreaterThan(0);
+    await Effect.runPromise(waitUntil(() => k.writeback.dirtyInodes.size === 0));
+    expect(count(k, "nr_vmscan_write")).toBe(0);
     expect(count(k, "allocstall_normal")).toBe(0);
+    // The first pass met a dirty folio not yet queued for I/O (stat->nr_dirty, no writeback).
     expect(count(k, "nr_vmscan_immediate_reclaim")).toBeGreaterThan(0);
-    expect(count(k, "pgsteal_kswapd")).toBe(written);
-    expect(file.cachedFolios).toBe(pages - written);
-    expect(file.mapping.backing!.nrPages).toBe(written);
-    // Balanced again: prepare_kswapd_sleep() cleared PGDAT_DIRTY (clear_pgdat_congested()).
-    expect(k.kswapd.pgdatDirty.has(0)).toBe(false);
+    expect(shrinks[0]!.nrDirty).toBeGreaterThan(0);
+    expect(shrinks[0]!.nrWriteback).toBe(0);
+    // The flusher wrote the whole file; kswapd freed clean folios only.
+    expect(file.mapping.backing!.nrPages).toBe(pages);
+    expect(count(k, "pgsteal_kswapd")).toBeGreaterThan(0);
+    expect(file.cachedFolios).toBe(pages - count(k, "pgsteal_kswapd"));
     const at = run(p.mmap(pages * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
     expect(sameBytes(run(p.read(at, pages * PAGE)), pattern(pages * PAGE, 21))).toBe(true);
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  // With no flusher, a kswapd pass that took only dirty file folios flags the node PGDAT_DIRTY
+  // (sc->nr.unqueued_dirty == sc->nr.file_taken); met again with PG_reclaim, pageout() does not
+  // write them either (PAGE_ACTIVATE): they go back active, and kswapd frees nothing of them.
+  it("without a flusher, kswapd on a PGDAT_DIRTY node still writes nothing: pageout() activates the folio (PAGE_ACTIVATE)", async () => {
+    const k = boot({ daemons: "on-demand", nodes: ["16M"] });
+    run(k.fs.write("/proc/sys/vm/watermark_boost_factor", "0"));
+    const p = run(k.createProcess({ node: 0 }));
+    const pages = 2400;
+    const file = dirtyFile(k, p, pages);
+    const victim = oomVictim(k);
+    const zone = k.pageAlloc.zones[0]!;
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* k.kswapd.run();
+        const n = zone.freePages - zone.watermark[WMARK_LOW]! + 1;
+        const a = yield* p.mmap(n * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS });
+        yield* p.write(a, pattern(n * PAGE, 1));
+        yield* waitUntil(() => k.kswapd.failures(0) >= 16 || k.kswapd.sleeping(0));
+        yield* TestClock.adjust("10000 millis");
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(count(k, "nr_vmscan_write")).toBe(0);
+    expect(count(k, "pgsteal_file")).toBe(0);
+    expect(file.cachedFolios).toBe(pages);
+    expect(file.mapping.backing!.nrPages).toBe(0);
+    expect(count(k, "nr_vmscan_immediate_reclaim")).toBeGreaterThanOrEqual(pages);
+    expect(k.kswapd.pgdatDirty.has(0)).toBe(true);
+    expect(victim.pid).toBeGreaterThan(0);
     expectConsistent(k);
     await runP(k.shutdown());
   });
@@ -700,7 +775,19 @@ describe("reclaim and writeback (pageout(), PG_reclaim)", () => {
     const file = dirtyFile(k, p, 64);
     for (let i = 0; i < 64; i++) expect(file.startWriteback(i)).toBe(true);
     const activated = count(k, "pgactivate");
+    const stats: { nrDirty: number; nrWriteback: number; nrCongested: number }[] = [];
+    k.trace.subscribe((e) => {
+      if (e.event === "mm_vmscan_lru_shrink_inactive" && e.file) stats.push(e);
+    });
     expect(run(tryToFreePages(k, GFP_KERNEL, 0, 0, null))).toBe(0);
+    // struct reclaim_stat: a folio under writeback counts in nr_dirty and nr_writeback each time
+    // it is met; met again (aged back to the inactive list at a lower priority), it has
+    // PG_reclaim already and counts in nr_congested too.
+    const sum = (key: "nrDirty" | "nrWriteback" | "nrCongested") =>
+      stats.reduce((n, e) => n + e[key], 0);
+    expect(sum("nrWriteback")).toBeGreaterThanOrEqual(64);
+    expect(sum("nrDirty")).toBe(sum("nrWriteback"));
+    expect(sum("nrCongested")).toBe(sum("nrWriteback") - 64);
     expect(count(k, "pgactivate")).toBeGreaterThan(activated);
     const pfns = folios(file, 64);
     expect(pfns.length).toBe(64);
