@@ -135,7 +135,8 @@ describe("fatal_signal_pending() in the slow path's compaction (Linux 6.16)", ()
   });
 
   it("try_to_compact_pages() for a task with SIGKILL pending: the run ends COMPACT_CONTENDED before it scans, and no further zone is tried", async () => {
-    const k = boot({ nodes: ["16M", "16M"] });
+    // No kcompactd: a daemon's run on the live clock would scan node 1 beside the call.
+    const k = boot({ nodes: ["16M", "16M"], daemons: "on-demand" });
     await runP(fragmentNode(k, { nid: 1 }));
     const events: TraceEvent[] = [];
     k.trace.subscribe((e) => events.push(e));
