@@ -8,7 +8,13 @@ import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { dcbmCopier, mtcopyCopier } from "./copiers";
-import { allThreadLimit, betterReferences, measureReferences, memcpyWarnings } from "./memcpy";
+import {
+  ABOVE_LIMIT_MARK,
+  allThreadLimit,
+  betterReferences,
+  measureReferences,
+  memcpyWarnings,
+} from "./memcpy";
 import { type GridCell, type GridResult, measureGrid, type PolicyDecisions } from "./offload";
 import type { OnProgress } from "./progress";
 import {
@@ -174,7 +180,7 @@ export const runSizes = (
   });
 
 const cell = (c: SizesCell) =>
-  `${formatSummary(c.gbps)} ×${c.vsMemcpyOne.toFixed(2)}/×${c.vsMemcpyAll.toFixed(2)}${c.intact ? "" : " CORRUPT"}`;
+  `${formatSummary(c.gbps)} ×${c.vsMemcpyOne.toFixed(2)}/×${c.vsMemcpyAll.toFixed(2)}${c.vsMemcpyAll > 1 ? ` ${ABOVE_LIMIT_MARK}` : ""}${c.intact ? "" : " CORRUPT"}`;
 
 /**
  * Markdown: one row per copier, one column per folio size; GB/s median (min–max) and the median
@@ -205,6 +211,8 @@ export const formatSizes = (r: SizesResults): string => {
     "",
     `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
     `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
+    // The cells marked above the all-thread line, said beside the table as on stderr.
+    ...sizesWarnings(r).map((line) => line.replace(/^warning: /, `${ABOVE_LIMIT_MARK} `)),
     "",
     `Each copier's median over the serial path's (÷ serial), the serial samples taken in the copier's own kernel between its samples${repeatNote(r.cells.find((c) => c.ratios)?.ratios)}:`,
     "",
