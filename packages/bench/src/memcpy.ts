@@ -128,7 +128,7 @@ export const memcpyWarnings = (
   if (above.length === 0) return [];
   const cached = (c: CopierCell) =>
     c.bytes !== undefined && c.bytes < MEMCPY_MIN_BYTES
-      ? ` (${formatMiB(c.bytes)} a call: within the caches, which the line copies beyond, over ${formatMiB(MEMCPY_MIN_BYTES)} or more)`
+      ? ` (${formatMiB(c.bytes)} a call, less than the line's ${formatMiB(MEMCPY_MIN_BYTES)}: its copy can stay in the caches, the line's cannot)`
       : "";
   return [
     `warning: ${above.length} cell${above.length === 1 ? "" : "s"} beat the line "raw memcpy, ${threads} threads" (best ${limit.toFixed(2)} GB/s), marked ${ABOVE_LIMIT_MARK} in the tables. That line is one measurement of this process, not a bound: a ratio to it above 1 shows its error, or a copy made within the caches, not a copier faster than memory.`,

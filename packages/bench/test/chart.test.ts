@@ -84,7 +84,7 @@ describe("the statistic of every table", () => {
     expect(memcpyWarnings([], one, all, 2)).toEqual([]);
   });
 
-  it("says of a cell above the line whose call moves less than the line copies that it copied within the caches", () => {
+  it("says of a cell above the line whose call moves less than the line copies that its copy can stay in the caches", () => {
     const one = summarize([20, 21]);
     const all = summarize([22, 23.52]);
     const cells = [
@@ -104,7 +104,7 @@ describe("the statistic of every table", () => {
     );
     expect(warnings[0]).toContain(`marked ${ABOVE_LIMIT_MARK} in the tables`);
     expect(warnings[1]).toBe(
-      `  serial at 1: 25.66 GB/s (2 MiB a call: within the caches, which the line copies beyond, over ${MEMCPY_MIN_BYTES / (1 << 20)} MiB or more)`,
+      `  serial at 1: 25.66 GB/s (2 MiB a call, less than the line's ${MEMCPY_MIN_BYTES / (1 << 20)} MiB: its copy can stay in the caches, the line's cannot)`,
     );
     expect(warnings[2]).toBe("  dcbm 1 at 2048: 24.00 GB/s");
     expect(limitRatios(summarize([25.66]), one, all)).toBe(`×1.22/×1.09 ${ABOVE_LIMIT_MARK}`);
@@ -133,7 +133,9 @@ describe("the statistic of every table", () => {
     expect(table).toContain(`25.66 ×1.22/×1.09 ${ABOVE_LIMIT_MARK} |`);
     expect(table).toContain("20.00 ×0.95/×0.85 |");
     expect(table).toContain(`${ABOVE_LIMIT_MARK} 1 cell beat the line "raw memcpy, 2 threads"`);
-    expect(table).toContain("  serial at 1: 25.66 GB/s (2 MiB a call: within the caches");
+    expect(table).toContain(
+      "  serial at 1: 25.66 GB/s (2 MiB a call, less than the line's 128 MiB",
+    );
     // No cell above the line: no mark and no note.
     const below = formatGrid({ ...r, cells: r.cells.slice(1) }, "2 MiB folios");
     expect(below).not.toContain(ABOVE_LIMIT_MARK);
