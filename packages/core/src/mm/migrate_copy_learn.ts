@@ -67,8 +67,13 @@ export interface OffloadLearnerOptions {
 
 /** One choice's record in one class: its latest costs per byte and the batches it learned from. */
 interface ArmState {
-  /** The newest costs per byte, ns, oldest first, at most `window` of them. */
+  /**
+   * The newest costs per byte, ns, at most `window` of them: once full, the oldest is overwritten
+   * in place (at `oldest`), so a cost coming in moves no other.
+   */
   readonly recent: number[];
+  /** Where in a full `recent` the oldest cost is, the next to be overwritten. */
+  oldest: number;
   /**
    * The median of `recent` ({@link medianOf}), kept as each cost comes in: a class's choice reads
    * it for every batch, and a median taken there would sort a copy of `recent` each time.
@@ -93,7 +98,7 @@ interface ClassState {
 const MODEL_TAKES = Object.freeze({ taken: true, basis: "model" as const });
 const MODEL_DECLINES = Object.freeze({ taken: false, basis: "model" as const });
 
-const newArm = (): ArmState => ({ recent: [], cost: 0, samples: 0, exploring: 0 });
+const newArm = (): ArmState => ({ recent: [], oldest: 0, cost: 0, samples: 0, exploring: 0 });
 
 /** Scratch for {@link medianOf}: the costs in order, grown to the largest window seen. */
 let ordered: number[] = [];
@@ -292,8 +297,12 @@ export class OffloadLearner {
       this.offloaded++;
       return;
     }
-    arm.recent.push(ns / batch.bytes);
-    if (arm.recent.length > this.window) arm.recent.shift();
+    const cost = ns / batch.bytes;
+    if (arm.recent.length < this.window) arm.recent.push(cost);
+    else {
+      arm.recent[arm.oldest] = cost;
+      arm.oldest = (arm.oldest + 1) % this.window;
+    }
     arm.cost = medianOf(arm.recent);
     arm.samples++;
   }
