@@ -20,6 +20,7 @@ import {
   memcpyWarnings,
 } from "../src/memcpy";
 import { formatSummary, summarize } from "../src/report";
+import { formatSizes, type SizesResults, sizesWarnings } from "../src/sizes";
 
 const point = (copier: string, x: number, gbps: number): ThroughputPoint => ({
   copier,
@@ -139,6 +140,38 @@ describe("the statistic of every table", () => {
     // No cell above the line: no mark and no note.
     const below = formatGrid({ ...r, cells: r.cells.slice(1) }, "2 MiB folios");
     expect(below).not.toContain(ABOVE_LIMIT_MARK);
+  });
+
+  it("marks the sizes table's cells above the line, and names a small total when it is given", () => {
+    const one = summarize([20, 21]);
+    const all = summarize([22, 23.52]);
+    const cell = (copier: string, median: number) => ({
+      folioBytes: 2 << 20,
+      copier,
+      gbps: summarize([median]),
+      vsSerial: 1,
+      vsMemcpyOne: median / 21,
+      vsMemcpyAll: median / 23.52,
+      intact: true,
+    });
+    const r: SizesResults = {
+      memcpyOneThreadGbps: one,
+      memcpyAllThreadsGbps: all,
+      threadsOfAllThreadMemcpy: 2,
+      cells: [cell("serial", 24), cell("mtcopy 2", 20)],
+      complete: true,
+    };
+    // 64 MiB a call, under the line's 128 MiB.
+    expect(sizesWarnings(r, 64 << 20)[1]).toBe(
+      "  serial at 2 MiB: 24.00 GB/s (64 MiB a call, less than the line's 128 MiB: its copy can stay in the caches, the line's cannot)",
+    );
+    // 1 GiB a call, or no total given: the cell alone.
+    expect(sizesWarnings(r, 1 << 30)[1]).toBe("  serial at 2 MiB: 24.00 GB/s");
+    expect(sizesWarnings(r)[1]).toBe("  serial at 2 MiB: 24.00 GB/s");
+    const table = formatSizes(r, 64 << 20);
+    expect(table).toContain(`24.00 ×1.14/×1.02 ${ABOVE_LIMIT_MARK} |`);
+    expect(table).toContain("20.00 ×0.95/×0.85 |");
+    expect(table).toContain(`${ABOVE_LIMIT_MARK} 1 cell beat the line`);
   });
 
   it("takes the one-thread run as the all-thread limit when one thread copied faster (an oversubscribed machine)", () => {
