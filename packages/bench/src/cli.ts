@@ -218,8 +218,8 @@ const sweepSizes = async (
     Effect.runPromise(runSizes(config, stop, progress, extra, name)),
   );
   const r = result.results;
-  publish(name, result, formatSizes(r));
-  warn(sizesWarnings(r));
+  publish(name, result, formatSizes(r, config.total));
+  warn(sizesWarnings(r, config.total));
   await chart(
     name,
     throughputChart(

@@ -9,7 +9,13 @@ import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { dcbmCopier, mtcopyCopier } from "./copiers";
-import { betterReferences, limitRatios, measureReferences, memcpyWarnings } from "./memcpy";
+import {
+  ABOVE_LIMIT_MARK,
+  betterReferences,
+  limitRatios,
+  measureReferences,
+  memcpyWarnings,
+} from "./memcpy";
 import { type GridCell, type GridResult, measureGrid } from "./offload";
 import type { OnProgress } from "./progress";
 import {
@@ -166,7 +172,7 @@ export const countChartPoints = (r: GridResults): ThroughputPoint[] =>
 /** A grid's cells above raw memcpy on all threads, as warnings. */
 export const gridWarnings = (r: GridResults): string[] =>
   memcpyWarnings(
-    r.cells.map((c) => ({ copier: c.row, where: c.column, gbps: c.gbps })),
+    r.cells.map((c) => ({ copier: c.row, where: c.column, gbps: c.gbps, bytes: c.total })),
     r.memcpyOneThreadGbps,
     r.memcpyAllThreadsGbps,
     r.threadsOfAllThreadMemcpy,
@@ -209,6 +215,8 @@ export const formatGrid = (r: GridResults, firstHeader: string): string => {
     "",
     `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
     `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
+    // The cells marked above the all-thread line, said beside the table as on stderr.
+    ...gridWarnings(r).map((line) => line.replace(/^warning: /, `${ABOVE_LIMIT_MARK} `)),
     "",
     `Each copier's median over ${base ?? "the first copier"}'s, the serial samples taken in the copier's own kernel between its samples${repeatNote(r.cells.find((c) => c.ratios)?.ratios)}:`,
     "",

@@ -92,13 +92,30 @@ export interface CopierCell {
   /** Where in the sweep: a folio size, a folio count. */
   readonly where: string;
   readonly gbps: Summary;
+  /**
+   * Bytes one call moves, when known: a call that moves less than the references copy
+   * ({@link MEMCPY_MIN_BYTES}) can copy within the caches, which the references copy beyond.
+   */
+  readonly bytes?: number;
 }
+
+/**
+ * The mark a table puts after a cell whose median beats raw memcpy on all threads (its best
+ * run); {@link memcpyWarnings} says below the table what it means.
+ */
+export const ABOVE_LIMIT_MARK = "⚠";
+
+/** Whether a cell's median beats raw memcpy on all threads ({@link allThreadLimit}). */
+export const beatsLimit = (gbps: Summary, oneThread: Summary, allThreads: Summary): boolean =>
+  gbps.median > allThreadLimit(oneThread, allThreads);
 
 /**
  * A warning naming each cell whose median beats raw memcpy on all threads (its best run): a first
  * line, then one line per cell; none when no cell does. The reference is measured in this
- * process on a loaded machine: a copier above it says the reference undershot, not that a copier
- * copies faster than memory, and its ratios above 1 read as such.
+ * process on a loaded machine, over at least {@link MEMCPY_MIN_BYTES}: a copier above it says the
+ * reference undershot, or (a cell whose call moves less, `bytes`) that the call copied within the
+ * caches, not that a copier copies faster than memory, and its ratios above 1 read as such. Tables
+ * mark the same cells with {@link ABOVE_LIMIT_MARK}.
  */
 export const memcpyWarnings = (
   cells: readonly CopierCell[],
@@ -107,20 +124,33 @@ export const memcpyWarnings = (
   threads: number,
 ): string[] => {
   const limit = allThreadLimit(oneThread, allThreads);
-  const above = cells.filter((c) => c.gbps.median > limit);
+  const above = cells.filter((c) => beatsLimit(c.gbps, oneThread, allThreads));
   if (above.length === 0) return [];
+  const cached = (c: CopierCell) =>
+    c.bytes !== undefined && c.bytes < MEMCPY_MIN_BYTES
+      ? ` (${formatMiB(c.bytes)} a call, less than the line's ${formatMiB(MEMCPY_MIN_BYTES)}: its copy can stay in the caches, the line's cannot)`
+      : "";
   return [
-    `warning: ${above.length} cell${above.length === 1 ? "" : "s"} beat the line "raw memcpy, ${threads} threads" (best ${limit.toFixed(2)} GB/s). That line is one measurement of this process, not a bound: a ratio to it above 1 shows its error, not a copier faster than memory.`,
-    ...above.map((c) => `  ${c.copier} at ${c.where}: ${c.gbps.median.toFixed(2)} GB/s`),
+    `warning: ${above.length} cell${above.length === 1 ? "" : "s"} beat the line "raw memcpy, ${threads} threads" (best ${limit.toFixed(2)} GB/s), marked ${ABOVE_LIMIT_MARK} in the tables. That line is one measurement of this process, not a bound: a ratio to it above 1 shows its error, or a copy made within the caches, not a copier faster than memory.`,
+    ...above.map(
+      (c) => `  ${c.copier} at ${c.where}: ${c.gbps.median.toFixed(2)} GB/s${cached(c)}`,
+    ),
   ];
+};
+
+/** Bytes as MiB, whole or to two places (`2 MiB`, `0.06 MiB`). */
+const formatMiB = (bytes: number): string => {
+  const mib = bytes / (1 << 20);
+  return `${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB`;
 };
 
 /**
  * A cell's median against both limits: `×a/×b`, a over raw memcpy on one thread, b over raw
- * memcpy on all threads (each limit its best run).
+ * memcpy on all threads (each limit its best run), followed by {@link ABOVE_LIMIT_MARK} when the
+ * median beats the all-thread limit.
  */
 export const limitRatios = (gbps: Summary, oneThread: Summary, allThreads: Summary): string =>
-  `×${(gbps.median / oneThread.max).toFixed(2)}/×${(gbps.median / allThreadLimit(oneThread, allThreads)).toFixed(2)}`;
+  `×${(gbps.median / oneThread.max).toFixed(2)}/×${(gbps.median / allThreadLimit(oneThread, allThreads)).toFixed(2)}${beatsLimit(gbps, oneThread, allThreads) ? ` ${ABOVE_LIMIT_MARK}` : ""}`;
 
 /**
  * The all-thread limit: the best all-thread run, or the best one-thread run when that is faster

@@ -8,7 +8,13 @@ import type { MigratorSubject } from "@migrate-offload/core/testing";
 import { Effect } from "effect";
 import type { ThroughputPoint } from "./chart";
 import { dcbmCopier, mtcopyCopier } from "./copiers";
-import { allThreadLimit, betterReferences, measureReferences, memcpyWarnings } from "./memcpy";
+import {
+  ABOVE_LIMIT_MARK,
+  allThreadLimit,
+  betterReferences,
+  measureReferences,
+  memcpyWarnings,
+} from "./memcpy";
 import { type GridCell, type GridResult, measureGrid, type PolicyDecisions } from "./offload";
 import type { OnProgress } from "./progress";
 import {
@@ -174,14 +180,15 @@ export const runSizes = (
   });
 
 const cell = (c: SizesCell) =>
-  `${formatSummary(c.gbps)} ×${c.vsMemcpyOne.toFixed(2)}/×${c.vsMemcpyAll.toFixed(2)}${c.intact ? "" : " CORRUPT"}`;
+  `${formatSummary(c.gbps)} ×${c.vsMemcpyOne.toFixed(2)}/×${c.vsMemcpyAll.toFixed(2)}${c.vsMemcpyAll > 1 ? ` ${ABOVE_LIMIT_MARK}` : ""}${c.intact ? "" : " CORRUPT"}`;
 
 /**
  * Markdown: one row per copier, one column per folio size; GB/s median (min–max) and the median
  * against raw memcpy on one thread and on all threads; then each copier's median over the
- * serial path's, measured in the same run.
+ * serial path's, measured in the same run. `bytesPerCall` (the sweep's `total`), when given, lets
+ * the note on cells above raw memcpy on all threads say when a call moves less than it copies.
  */
-export const formatSizes = (r: SizesResults): string => {
+export const formatSizes = (r: SizesResults, bytesPerCall?: number): string => {
   const sizes = [...new Set(r.cells.map((c) => c.folioBytes))];
   const names = [...new Set(r.cells.map((c) => c.copier))];
   const rows = names.map((name) => [
@@ -205,6 +212,10 @@ export const formatSizes = (r: SizesResults): string => {
     "",
     `GB/s, median (min–max) of the timed samples; ×a/×b: the median against raw memcpy on 1 thread and on ${r.threadsOfAllThreadMemcpy} threads (each its best run).`,
     `Raw memcpy: ${formatSummary(r.memcpyOneThreadGbps)} GB/s on 1 thread, ${formatSummary(r.memcpyAllThreadsGbps)} GB/s on ${r.threadsOfAllThreadMemcpy}, median (min–max).`,
+    // The cells marked above the all-thread line, said beside the table as on stderr.
+    ...sizesWarnings(r, bytesPerCall).map((line) =>
+      line.replace(/^warning: /, `${ABOVE_LIMIT_MARK} `),
+    ),
     "",
     `Each copier's median over the serial path's (÷ serial), the serial samples taken in the copier's own kernel between its samples${repeatNote(r.cells.find((c) => c.ratios)?.ratios)}:`,
     "",
@@ -224,10 +235,18 @@ export const sizesChartPoints = (r: SizesResults): ThroughputPoint[] =>
     max: c.gbps.max,
   }));
 
-/** The sizes sweep's cells above raw memcpy on all threads, as warnings. */
-export const sizesWarnings = (r: SizesResults): string[] =>
+/**
+ * The sizes sweep's cells above raw memcpy on all threads, as warnings; `bytesPerCall` (the
+ * sweep's `total`), when given, as each cell's bytes a call.
+ */
+export const sizesWarnings = (r: SizesResults, bytesPerCall?: number): string[] =>
   memcpyWarnings(
-    r.cells.map((c) => ({ copier: c.copier, where: formatBytes(c.folioBytes), gbps: c.gbps })),
+    r.cells.map((c) => ({
+      copier: c.copier,
+      where: formatBytes(c.folioBytes),
+      gbps: c.gbps,
+      ...(bytesPerCall === undefined ? {} : { bytes: bytesPerCall }),
+    })),
     r.memcpyOneThreadGbps,
     r.memcpyAllThreadsGbps,
     r.threadsOfAllThreadMemcpy,

@@ -350,14 +350,21 @@ export const mtcopyDriver = (kernel: Kernel, options: MtcopyOptions = {}): Mtcop
       : {}),
   };
 
-  /** `auto`'s copy threads: one per idle CPU and the initiator's, if the model says they pay. */
+  /**
+   * `auto`'s copy threads: one per idle CPU and the initiator's, if the model says they pay. The
+   * same object while the idle count stays the same, so that a run of batches builds it once.
+   */
+  let lastLanes: Extract<CopyOffload, { readonly kind: "threads" }> | null = null;
   const lanes = (): Extract<CopyOffload, { readonly kind: "threads" }> => {
     const idle = probe();
-    return {
-      kind: "threads",
-      threads: Math.max(1, Math.min(idle + 1, MAX_NUM_COPY_THREADS)),
-      idleCpus: idle,
-    };
+    if (lastLanes?.idleCpus !== idle) {
+      lastLanes = {
+        kind: "threads",
+        threads: Math.max(1, Math.min(idle + 1, MAX_NUM_COPY_THREADS)),
+        idleCpus: idle,
+      };
+    }
+    return lastLanes;
   };
 
   /**

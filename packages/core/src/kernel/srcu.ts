@@ -43,7 +43,8 @@ export class Srcu implements SrcuStruct {
    */
   readUnlock(idx: number): void {
     if (idx !== 0 && idx !== 1) throw new RangeError(`srcu_read_unlock: bad index ${idx}`);
-    if (--this.readers[idx] === 0) {
+    if (--this.readers[idx] === 0 && this.drained[idx].length > 0) {
+      // Only a grace period in progress has waiters: a read section alone allocates nothing.
       const waiters = this.drained[idx].splice(0);
       for (const wake of waiters) wake();
     }

@@ -1015,21 +1015,30 @@ const batchStep = (
       : Effect.onInterrupt(ran, () => Effect.sync(() => undoInterruptedBatch(b)));
   if (!(offload?.batchDone && batch)) return step;
   // The migrator hears how the batch ended, and how long it took, whoever copied it; an
-  // interrupted batch too, so that what was decided for it is over.
-  const done = (interrupted: boolean) => {
-    const outcome = {
-      batch,
-      batched: b.doBatch,
-      copied: b.copied,
-      ns: (performance.now() - start) * 1e6,
-    };
-    offload.batchDone?.(interrupted ? { ...outcome, interrupted } : outcome);
-  };
+  // interrupted batch too, so that what was decided for it is over. A batch that ran as plain
+  // code (every declined one) reports with no closure made for it.
   if (typeof step === "number") {
-    done(false);
+    batchDone(b, start, false);
     return step;
   }
-  return Effect.onExit(step, (exit) => Effect.sync(() => done(!Exit.isSuccess(exit))));
+  return Effect.onExit(step, (exit) =>
+    Effect.sync(() => batchDone(b, start, !Exit.isSuccess(exit))),
+  );
+};
+
+/**
+ * Tells the migrator of `b` how its batch ended: whether it was batched and copied, its wall
+ * time since `start` (`performance.now()`, ms) in ns, and `interrupted` when it ended without
+ * its result.
+ */
+const batchDone = (b: BatchCall, start: number, interrupted: boolean): void => {
+  const ns = (performance.now() - start) * 1e6;
+  const batch = b.batch!;
+  b.offload!.batchDone?.(
+    interrupted
+      ? { batch, batched: b.doBatch, copied: b.copied, ns, interrupted }
+      : { batch, batched: b.doBatch, copied: b.copied, ns },
+  );
 };
 
 /** One `migrate_pages_sync()` call: its arguments, the list it retries on and its failures. */

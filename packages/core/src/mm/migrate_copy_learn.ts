@@ -67,8 +67,18 @@ export interface OffloadLearnerOptions {
 
 /** One choice's record in one class: its latest costs per byte and the batches it learned from. */
 interface ArmState {
-  /** The newest costs per byte, ns, oldest first, at most `window` of them. */
+  /**
+   * The newest costs per byte, ns, at most `window` of them: once full, the oldest is overwritten
+   * in place (at `oldest`), so a cost coming in moves no other.
+   */
   readonly recent: number[];
+  /** Where in a full `recent` the oldest cost is, the next to be overwritten. */
+  oldest: number;
+  /**
+   * The median of `recent` ({@link medianOf}), kept as each cost comes in: a class's choice reads
+   * it for every batch, and a median taken there would sort a copy of `recent` each time.
+   */
+  cost: number;
   samples: number;
   /** Explorations of this choice decided and not yet reported. */
   exploring: number;
@@ -88,13 +98,30 @@ interface ClassState {
 const MODEL_TAKES = Object.freeze({ taken: true, basis: "model" as const });
 const MODEL_DECLINES = Object.freeze({ taken: false, basis: "model" as const });
 
-const newArm = (): ArmState => ({ recent: [], samples: 0, exploring: 0 });
+const newArm = (): ArmState => ({ recent: [], oldest: 0, cost: 0, samples: 0, exploring: 0 });
+
+/** Scratch for {@link medianOf}: the costs in order, grown to the largest window seen. */
+let ordered: number[] = [];
+
+/**
+ * The median of `recent`, the lower middle of an even count, 0 when empty: an insertion sort
+ * into a reused array (a window holds a handful of costs), so a batch allocates nothing for it.
+ */
+const medianOf = (recent: readonly number[]): number => {
+  const n = recent.length;
+  if (n === 0) return 0;
+  if (ordered.length < n) ordered = new Array<number>(n).fill(0);
+  for (let i = 0; i < n; i++) {
+    const x = recent[i]!;
+    let j = i;
+    for (; j > 0 && ordered[j - 1]! > x; j--) ordered[j] = ordered[j - 1]!;
+    ordered[j] = x;
+  }
+  return ordered[(n - 1) >> 1]!;
+};
 
 /** A choice's cost per byte: the median of its recent batches, the lower middle of an even count. */
-const costOf = (a: ArmState): number => {
-  const sorted = [...a.recent].sort((x, y) => x - y);
-  return sorted[(sorted.length - 1) >> 1] ?? 0;
-};
+const costOf = (a: ArmState): number => a.cost;
 
 /**
  * The class of a batch: its folio size and its folio count, each rounded to a power of two, as
@@ -153,6 +180,11 @@ export class OffloadLearner {
   private offloaded = 0;
   /** The choice each batch decided to explore is exploring, by the batch object, until reported. */
   private readonly explorations = new WeakMap<CopyBatch, ArmState>();
+  /**
+   * Explorations decided and not yet reported, over every class: while there are none, a batch's
+   * end looks nothing up in {@link explorations}.
+   */
+  private exploringNow = 0;
 
   /** @param options - see {@link OffloadLearnerOptions}; a value out of range takes the default. */
   constructor(options: OffloadLearnerOptions = {}) {
@@ -214,6 +246,8 @@ export class OffloadLearner {
     const owed = (a: ArmState) => a.samples + a.exploring < this.minSamples;
     if (!owed(cheaper) && (owed(other) || s.regretNs <= this.share * s.totalNs)) {
       other.exploring++;
+      // The count is of entries in the map: a batch chosen for again replaces its entry.
+      if (!this.explorations.has(batch)) this.exploringNow++;
       this.explorations.set(batch, other);
       return { taken: other === s.offload, basis: "explore" };
     }
@@ -234,10 +268,11 @@ export class OffloadLearner {
     const { batch, batched, copied, ns } = outcome;
     // Only the batch an exploration was decided for ends it: a batch it did not choose for
     // (another learner's, or one decided before this class had a record) is no exploration.
-    const explored = this.explorations.get(batch);
+    const explored = this.exploringNow > 0 ? this.explorations.get(batch) : undefined;
     if (explored) {
       this.explorations.delete(batch);
       explored.exploring--;
+      this.exploringNow--;
     }
     if (outcome.interrupted) return;
     if (!(ns >= 0 && Number.isFinite(ns)) || batch.bytes <= 0) return;
@@ -262,8 +297,13 @@ export class OffloadLearner {
       this.offloaded++;
       return;
     }
-    arm.recent.push(ns / batch.bytes);
-    if (arm.recent.length > this.window) arm.recent.shift();
+    const cost = ns / batch.bytes;
+    if (arm.recent.length < this.window) arm.recent.push(cost);
+    else {
+      arm.recent[arm.oldest] = cost;
+      arm.oldest = (arm.oldest + 1) % this.window;
+    }
+    arm.cost = medianOf(arm.recent);
     arm.samples++;
   }
 

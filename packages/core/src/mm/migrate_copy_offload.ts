@@ -543,12 +543,32 @@ export class MigrateOffloadRegistry implements MigrateOffload {
     const k = this.k;
     const srcu = this.srcu;
     // The provider each batch was formed under, by the batch object: its end is told to that
-    // one alone, not to one switched to since.
+    // one alone, not to one switched to since. The batch formed last is kept beside the map, and
+    // goes into it only when another is formed before its end: batches of one call run one after
+    // another, and a lookup in the map for each cost more than the rest of a declined batch's
+    // bookkeeping.
     const formedUnder = new WeakMap<CopyBatch, Provider>();
+    let lastBatch: CopyBatch | null = null;
+    let lastProvider: Provider | null = null;
+    const formedAs = (batch: CopyBatch, p: Provider): void => {
+      if (lastBatch !== null && lastBatch !== batch) formedUnder.set(lastBatch, lastProvider!);
+      lastBatch = batch;
+      lastProvider = p;
+    };
+    const takeFormed = (batch: CopyBatch): Provider | undefined => {
+      if (batch === lastBatch) {
+        const p = lastProvider!;
+        lastBatch = null;
+        lastProvider = null;
+        return p;
+      }
+      const p = formedUnder.get(batch);
+      if (p) formedUnder.delete(batch);
+      return p;
+    };
     const batchDone = (outcome: BatchOutcome): void => {
-      const formed = formedUnder.get(outcome.batch);
+      const formed = takeFormed(outcome.batch);
       if (!formed?.migrator.batchDone) return;
-      formedUnder.delete(outcome.batch);
       const idx = srcu.readLock();
       try {
         const p = lookup();
@@ -575,7 +595,7 @@ export class MigrateOffloadRegistry implements MigrateOffload {
         const idx = srcu.readLock();
         try {
           const p = lookup();
-          if (told && p && batch) formedUnder.set(batch, p);
+          if (told && p && batch) formedAs(batch, p);
           if (!p || !(p.reasonMask & (1 << reason))) return false;
           if (k.trace.enabled) traceCall(k, p.migrator, "should_batch", 0);
           if (p.migrator.shouldBatch === undefined) return false;

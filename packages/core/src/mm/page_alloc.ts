@@ -145,15 +145,25 @@ const fieldsZero = (bytes: Buffer, from: number, to: number): boolean => {
 const bytesOf = (a: Int32Array | Uint32Array): Buffer =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-/** `view` when it is still over `a`'s bytes, else a new one ({@link bytesOf}). */
-const viewOf = (view: Buffer | undefined, a: Int32Array | Uint32Array): Buffer =>
-  view !== undefined &&
-  view.buffer === a.buffer &&
-  view.byteOffset === a.byteOffset &&
-  view.byteLength === a.byteLength
-    ? view
-    : bytesOf(a);
+/**
+ * A `Buffer` over a per-page array's bytes ({@link bytesOf}), made again only when the array was
+ * replaced (the LRU links' array is when the list heads outgrow it, `ListSpace`, and a view of
+ * an old array would read stale bytes): the array is compared by identity, with none of the
+ * `Buffer`'s own getters read on a free.
+ */
+class FieldBytes {
+  #of: Int32Array | Uint32Array | null = null;
+  #bytes: Buffer = ZERO_FIELDS;
 
+  /** The view over `a`'s bytes. */
+  of(a: Int32Array | Uint32Array): Buffer {
+    if (a !== this.#of) {
+      this.#of = a;
+      this.#bytes = bytesOf(a);
+    }
+    return this.#bytes;
+  }
+}
 /**
  * `fallbacks[]` (`mm/page_alloc.c`): the types an allocation may steal from, in order, when its
  * own free lists are empty.
@@ -1082,10 +1092,10 @@ export class BuddyAllocator implements PageAllocator {
   }
 
   /** `Buffer`s over the memmap's flags, mapcounts, mappings and LRU links, for `fieldsZero()`. */
-  #flagsBytes: Buffer | undefined;
-  #mapcountBytes: Buffer | undefined;
-  #mappingBytes: Buffer | undefined;
-  #linkedBytes: Buffer | undefined;
+  readonly #flagsBytes = new FieldBytes();
+  readonly #mapcountBytes = new FieldBytes();
+  readonly #mappingBytes = new FieldBytes();
+  readonly #linkedBytes = new FieldBytes();
 
   /**
    * `free_pages_prepare()` (`mm/page_alloc.c`): checks that 2^order pages at `pfn` may be freed
@@ -1123,17 +1133,12 @@ export class BuddyAllocator implements PageAllocator {
       for (let p = pfn + 1; p < end; p++)
         any |= flags[p]! | mapcount[p]! | mapping[p]! | linked[p]!;
     } else {
-      // A view is made again whenever its array was replaced: the LRU links' array is when the
-      // list heads outgrow it (ListSpace), and a view of an old array would read stale bytes.
-      this.#linkedBytes = viewOf(this.#linkedBytes, linked);
-      this.#flagsBytes = viewOf(this.#flagsBytes, flags);
-      this.#mapcountBytes = viewOf(this.#mapcountBytes, mapcount);
-      this.#mappingBytes = viewOf(this.#mappingBytes, mapping);
+      // A view is made again whenever its array was replaced (FieldBytes).
       const zero =
-        fieldsZero(this.#flagsBytes, pfn + 1, end) &&
-        fieldsZero(this.#mapcountBytes, pfn + 1, end) &&
-        fieldsZero(this.#mappingBytes, pfn + 1, end) &&
-        fieldsZero(this.#linkedBytes, pfn + 1, end);
+        fieldsZero(this.#flagsBytes.of(flags), pfn + 1, end) &&
+        fieldsZero(this.#mapcountBytes.of(mapcount), pfn + 1, end) &&
+        fieldsZero(this.#mappingBytes.of(mapping), pfn + 1, end) &&
+        fieldsZero(this.#linkedBytes.of(linked), pfn + 1, end);
       any = zero ? 0 : 1;
     }
     let tailFlags = 0;

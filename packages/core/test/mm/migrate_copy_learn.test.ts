@@ -86,6 +86,23 @@ describe("OffloadLearner: only the batch an exploration was decided for ends it"
     expect(learner.choose(batch(512, 4 * KiB), false)).toEqual({ taken: true, basis: "explore" });
   });
 
+  it("two explorations in flight end each with its own batch, in either order", () => {
+    const learner = primed();
+    const first = batch(512, 4 * KiB);
+    const second = batch(512, 4 * KiB);
+    // The offload owes two samples: both batches explore it.
+    expect(learner.choose(first, false)).toEqual({ taken: true, basis: "explore" });
+    expect(learner.choose(second, false)).toEqual({ taken: true, basis: "explore" });
+    learner.learn(outcome(second, true, 3e6));
+    // The second's exploration cost beyond the CPU's 1 ms median (the offload's scaled by 1.1).
+    expect(learner.estimate(first).regretNs).toBeCloseTo(3e6 * 1.1 - 1e6, 3);
+    learner.learn(outcome(first, true, 3e6));
+    expect(learner.estimate(first).regretNs).toBeCloseTo(2 * (3e6 * 1.1 - 1e6), 3);
+    // Neither is in flight now: a third report of the first is no exploration.
+    learner.learn(outcome(first, true, 3e6));
+    expect(learner.estimate(first).regretNs).toBeCloseTo(2 * (3e6 * 1.1 - 1e6), 3);
+  });
+
   it("a batch it did not choose for is no exploration, though one is in flight", () => {
     const learner = primed();
     const explored = batch(512, 4 * KiB);

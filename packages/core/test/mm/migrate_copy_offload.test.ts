@@ -309,6 +309,40 @@ describe("batchDone goes to the migrator the batch was formed under", () => {
     k.migrateOffload.copier!.batchDone?.({ ...outcome, batch: formed });
     expect(heard).toEqual(["dcbm"]);
   });
+
+  it("batches formed before the earlier ones ended are each told once, in any order of their ends", async () => {
+    const k = boot();
+    const heard: number[] = [];
+    const m: Migrator = {
+      ...copier(k, "CPU_MT_COPY"),
+      shouldBatch: () => true,
+      batchDone: (o) => {
+        heard.push(o.batch.folios);
+      },
+    };
+    run(k.migrateOffload.addProvider(m));
+    await Effect.runPromise(k.migrateOffload.switchTo("CPU_MT_COPY"));
+    const c = k.migrateOffload.copier!;
+    const batches = [1, 2, 3, 4].map((folios) => ({
+      folios,
+      bytes: folios * 4096,
+      pageSize: 4096,
+    }));
+    // Four batches in flight at once (four callers), ending out of order: 2, 4, 1, 3.
+    for (const b of batches) c.shouldBatch(MR_SYSCALL, b);
+    for (const i of [1, 3, 0, 2])
+      c.batchDone?.({ batch: batches[i]!, batched: true, copied: true, ns: 1e6 });
+    // A second report of a batch already told is no one's.
+    c.batchDone?.({ batch: batches[1]!, batched: true, copied: true, ns: 1e6 });
+    // A batch never formed is no one's either.
+    c.batchDone?.({
+      batch: { folios: 9, bytes: 9 * 4096, pageSize: 4096 },
+      batched: false,
+      copied: false,
+      ns: 1e6,
+    });
+    expect(heard).toEqual([2, 4, 1, 3]);
+  });
 });
 
 describe("the control files", () => {
