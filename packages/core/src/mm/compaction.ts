@@ -1519,8 +1519,9 @@ export const compactZone = (
         // An iteration that starts in the block the last one migrated from scans it to its end,
         // so a block whose pages keep failing is marked skip rather than rescanned (with
         // last_migrated_pfn at 0, an iteration in the first block of a zone at PFN 0 does too).
-        cc.finishPageblock = pageblockStart(k, lastMigratedPfn) === pageblockStart(k, cc.migratePfn);
-        rescan: for (;;) {
+        cc.finishPageblock =
+          pageblockStart(k, lastMigratedPfn) === pageblockStart(k, cc.migratePfn);
+        for (;;) {
           const isolate = isolateMigratepages(k, cc);
           if (isolate === "abort") {
             // A fatal signal in the scan: what it isolated goes back, unmigrated.
@@ -1531,7 +1532,7 @@ export const compactZone = (
           }
           if (isolate === "none") {
             if (updateCached) zone.compactCachedMigratePfn[1] = zone.compactCachedMigratePfn[0];
-            break rescan;
+            break;
           }
           updateCached = false;
           lastMigratedPfn = Math.max(zone.startPfn, pageblockStart(k, cc.migratePfn - 1));
@@ -1581,7 +1582,7 @@ export const compactZone = (
               cc.finishPageblock = true;
               // Draining the per-CPU lists cannot help a THP once a page failed.
               if (order === k.pmdOrder) lastMigratedPfn = 0;
-              continue rescan;
+              continue;
             }
           }
           // Stop if a page has been captured (before the drain check, Linux 6.3+).
@@ -1589,7 +1590,7 @@ export const compactZone = (
             ret = CompactResult.SUCCESS;
             break iterations;
           }
-          break rescan;
+          break;
         }
         // check_drain: once the scanner has left the cc.order-aligned block it migrated from,
         // the pages freed there are drained (the model has no per-CPU lists: nothing to do), and

@@ -450,3 +450,113 @@ describe("the fast searches (fast_find_migrateblock(), fast_isolate_freepages())
     expectConsistent(k);
   });
 });
+
+describe("a new zone's cached positions (zeroed struct zone)", () => {
+  // Linux 6.16 sets nothing in compact_cached_*_pfn or compact_init_*_pfn before the first
+  // compaction (Documentation/mm/physical_memory.rst: compact_init_migrate_pfn "initialized to 0
+  // at boot time"). compact_zone() takes a cached PFN outside [zone_start_pfn, zone_end_pfn) for
+  // unset: a zone that starts at PFN 0 has none.
+  it("a zone at PFN 0: the first run finds both scanners at 0, met: COMPACT_COMPLETE with nothing scanned, and the cached positions reset to the zone's ends", async () => {
+    const k = boot({ daemons: "on-demand" });
+    const zone = k.pageAlloc.zones[0]!;
+    expect([zone.startPfn, zone.endPfn]).toEqual([0, 16384]);
+    expect([...zone.compactCachedMigratePfn, zone.compactCachedFreePfn]).toEqual([0, 0, 0]);
+    const frag = await runP(fragmentNode(k, { nid: 0 }));
+    const leftovers = takeFreeBlocks(k, 0);
+    expect([...zone.compactCachedMigratePfn, zone.compactCachedFreePfn]).toEqual([0, 0, 0]);
+    const events = record(k);
+    const first = await kcompactdRun(k, 0);
+    // migrate_pfn 0 and free_pfn 0 are inside the zone, so they stand; 0 <= compact_init_migrate_pfn
+    // (0) makes it a whole-zone run; compact_finished() finds the scanners met
+    // (compact_scanners_met(): free_pfn's block <= migrate_pfn's) before any isolation.
+    expect(begin(events)).toEqual([0, 0]);
+    expect(first).toEqual(movedNothing(CompactResult.COMPLETE, 0));
+    expect(events.filter((e) => e.event === "mm_compaction_finished")).toMatchObject([
+      { ret: "complete" },
+    ]);
+    // reset_cached_positions(): the zone's start and its last pageblock.
+    expect([...zone.compactCachedMigratePfn, zone.compactCachedFreePfn]).toEqual([0, 0, 15872]);
+    // kcompactd's run is not a direct compaction: no compact_blockskip_flush.
+    expect(zone.compactBlockskipFlush).toBe(false);
+    // The next run starts there and compacts.
+    events.length = 0;
+    const second = await kcompactdRun(k, 0);
+    expect(begin(events)).toEqual([0, 15872]);
+    expect(second.result).toBe(CompactResult.SUCCESS);
+    expect(second.migrated).toBeGreaterThan(0);
+    for (const folio of leftovers) k.folioPut(folio);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
+  it("a zone not at PFN 0 (node 1): the first run puts the scanners at its ends and stores them, but is no whole-zone run until a reset sets compact_init_migrate_pfn", async () => {
+    const { k, zone, release } = await pinnedNode();
+    expect([zone.startPfn, zone.endPfn]).toEqual([262144, 266240]);
+    expect([...zone.compactCachedMigratePfn, zone.compactCachedFreePfn]).toEqual([0, 0, 0]);
+    const events = record(k);
+    const first = await kcompactdRun(k, 1);
+    // Both cached PFNs are below zone_start_pfn: migrate_pfn = 262144, free_pfn =
+    // pageblock_start_pfn(266239) = 265728, written back to the zone.
+    expect(begin(events)).toEqual([262144, 265728]);
+    // 262144 > compact_init_migrate_pfn (0): not cc->whole_zone, so the scanners meeting after
+    // blocks 0..6 (nothing could move) is COMPACT_PARTIAL_SKIPPED.
+    expect(first).toEqual(movedNothing(CompactResult.PARTIAL_SKIPPED, 3584));
+    expect([zone.compactInitMigratePfn, zone.compactInitFreePfn]).toEqual([0, 0]);
+    await release();
+  });
+});
+
+describe("cc->finish_pageblock (compact_zone(), Linux 6.16)", () => {
+  // "mm/compaction: finish pageblocks on complete migration failure" (6.2) and its 6.3 fixes: a
+  // failed migration (migrate_pages() > 0) in MIGRATE_ASYNC or MIGRATE_SYNC_LIGHT from a block
+  // the scanner left part way (!pageblock_aligned(migrate_pfn)) rescans the rest of the block at
+  // once (goto rescan: no compact_finished() in between), isolating past COMPACT_CLUSTER_MAX,
+  // and the block ends marked skip with the cached position past it.
+  it("a folio pinned while its batch migrates fails: the rest of the block is isolated in one call before compact_finished() looks again", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    const leftovers = takeFreeBlocks(k, 1);
+    const events = record(k);
+    // The first batch's first folio gets a reference once it is isolated, as a GUP pin racing
+    // with compaction would take: its migration fails (-EAGAIN until the retries run out).
+    let pinned = -1;
+    k.trace.subscribe((e) => {
+      if (pinned < 0 && e.event === "mm_compaction_isolate_migratepages") {
+        pinned = e.startPfn;
+        folioGet(k, pinned);
+      }
+    });
+    const r = await kcompactdRun(k, 1);
+    folioPut(k, pinned);
+    expect(pinned).toBe(262144);
+    const seq = events.flatMap((e) => {
+      if (e.event === "mm_compaction_isolate_migratepages") return [`isolate ${e.nrTaken}`];
+      if (e.event === "mm_compaction_migratepages")
+        return [`migrate ${e.nrMigrated}/${e.nrFailed}`];
+      if (e.event === "mm_compaction_finished") return [`finished ${e.ret}`];
+      return [];
+    });
+    // The first batch: 32 isolated, 31 moved, the pinned one failed. The rescan takes the other
+    // 224 in one call, with no compact_finished() between; block 0 still holds the pinned page,
+    // so the run goes on to block 1 (finish_pageblock false there: last_migrated_pfn was cleared,
+    // pageblock order being COMPACTION_HPAGE_ORDER, then set to block 0).
+    expect(seq.slice(0, 5)).toEqual([
+      "finished no_suitable_page",
+      "isolate 32",
+      "migrate 31/1",
+      "isolate 224",
+      "migrate 224/0",
+    ]);
+    expect(r.result).toBe(CompactResult.SUCCESS);
+    // Block 0 is marked (its first LRU folio's test_and_set_skip()), and the cached position
+    // moved past it at the rescan's end: pageblock_end_pfn(262656) = 263168, at least.
+    expect(zone.getPageblockSkip(262144)).toBe(true);
+    expect(zone.compactCachedMigratePfn[1]).toBeGreaterThanOrEqual(263168);
+    for (const folio of leftovers) k.folioPut(folio);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+});
