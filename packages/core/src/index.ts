@@ -375,6 +375,7 @@ export {
   PG_movable_ops,
   PG_movable_ops_isolated,
   PG_offline,
+  PG_partially_mapped,
   PG_private,
   PG_reclaim,
   PG_referenced,
