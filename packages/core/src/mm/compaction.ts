@@ -1409,7 +1409,11 @@ export interface CompactZoneResult {
  * compaction (`order` -1), first checks {@link compactionSuitable}. Then, until
  * `__compact_finished()` says stop: isolate up to `COMPACT_CLUSTER_MAX` folios, migrate them with
  * `migrate_pages()` (`compaction_alloc()`, `compaction_free()`, the run's mode, `MR_COMPACTION`),
- * put back what did not move. Isolated free pages go back at the end. Counts
+ * put back what did not move. An iteration that starts in the pageblock the last one migrated
+ * from, or a failed asynchronous or sync-light migration from a block the scanner left part way
+ * (rescanned at once), finishes the block (`cc->finish_pageblock`, {@link CompactControl}); a
+ * `-ENOMEM` from `migrate_pages()` before the scanners met ends the run `COMPACT_CONTENDED`.
+ * Isolated free pages go back at the end. Counts
  * `compact_migrate_scanned`, `compact_free_scanned` and `compact_isolated`; emits
  * `mm_compaction_begin`, `_end`, `_migratepages` and the isolation events.
  *
