@@ -402,6 +402,7 @@ export {
   PG_movable_ops,
   PG_movable_ops_isolated,
   PG_offline,
+  PG_partially_mapped,
   PG_private,
   PG_readahead,
   PG_reclaim,

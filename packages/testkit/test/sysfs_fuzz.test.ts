@@ -98,11 +98,17 @@ describe("fuzzSysfsWrites", () => {
 
   it("lets a procfs write be short: proc_dointvec() leaves what follows the number and its whitespace", async () => {
     // __do_proc_dointvec() (kernel/sysctl.c): after the number, proc_skip_spaces() skips "\n" but
-    // not "x", and *lenp -= left, so "0101\nx" to extfrag_threshold writes 5 of its 6 bytes. This
-    // seed makes that write (the seed follows the set of files: a new file, or a process's
-    // /proc/<pid> files under another pid, draws other writes); a sysfs store must still return
-    // its whole count.
-    const report = await fuzzBothDrivers(307);
+    // not ",", and *lenp -= left, so "0x2b\n," to extfrag_threshold writes 5 of its 6 bytes. The
+    // writes go to that file alone, so the seed does not follow the set of files (a new file, or
+    // a process's /proc/<pid> files under another pid, would draw other writes); this seed makes
+    // that write. A sysfs store must still return its whole count.
+    const report = await fuzzSysfsWrites({
+      drivers: [mtcopyConformanceSubject({ threads: 2 }), dcbmConformanceSubject({ engines: 1 })],
+      numRuns: 2,
+      writesPerRun: 10,
+      seed: 6,
+      files: (path) => path === "/proc/sys/vm/extfrag_threshold",
+    });
     expect(report.failure).toBeNull();
     expect(report.byFile["/proc/sys/vm/extfrag_threshold"]?.accepted ?? 0).toBeGreaterThan(0);
   }, 120_000);

@@ -151,6 +151,14 @@ export class ThpSettings {
    * THP maps the huge zero folio instead. On by default, as in Linux.
    */
   useZeroPage = true;
+  /**
+   * `transparent_hugepage/khugepaged/max_ptes_none` (`khugepaged_max_ptes_none`,
+   * `mm/khugepaged.c`, Linux 6.16): how many zero-filled pages a PMD THP may hold and still count
+   * as used. `HPAGE_PMD_NR - 1` (511 with 4 KiB pages) by default (`khugepaged_init()`), which
+   * turns the underused-THP split off (`thp_underused()`). khugepaged itself is not modelled:
+   * nothing collapses, and only the deferred split shrinker reads it.
+   */
+  maxPtesNone: number;
   /** `mthp_stats` (`mm/huge_memory.c`): one row of counters per order, 0 to the PMD order. */
   private readonly mthpStats: Float64Array[];
 
@@ -160,6 +168,7 @@ export class ThpSettings {
     enabled: ThpMode,
   ) {
     this.enabled = enabled;
+    this.maxPtesNone = 2 ** pmdOrder - 1;
     this.mthpStats = Array.from(
       { length: pmdOrder + 1 },
       () => new Float64Array(MTHP_STAT_ITEMS.length),
@@ -309,6 +318,24 @@ export class ThpSettings {
         if (value > 1n) return errno("EINVAL", `use_zero_page: ${value} is neither 0 nor 1`);
         this.useZeroPage = value === 1n;
         return count;
+      },
+    };
+    // max_ptes_none_store() (mm/khugepaged.c): kstrtoul() base 10; any error of it, or a value
+    // above HPAGE_PMD_NR - 1, is EINVAL.
+    dirs.khugepaged = {
+      max_ptes_none: {
+        mode: 0o644,
+        show: () => `${this.maxPtesNone}\n`,
+        store: (text, count) => {
+          const value = kstrtoull(text, 10);
+          const max = 2 ** this.pmdOrder - 1;
+          if (typeof value !== "bigint")
+            return errno("EINVAL", `max_ptes_none: ${JSON.stringify(text)} is not a number`);
+          if (value > BigInt(max))
+            return errno("EINVAL", `max_ptes_none: ${value} is above HPAGE_PMD_NR - 1 (${max})`);
+          this.maxPtesNone = Number(value);
+          return count;
+        },
       },
     };
     dirs[""]!.shmem_enabled = {

@@ -489,24 +489,27 @@ export class Zone {
    * (`zone->compact_cached_migrate_pfn[]`, `include/linux/mmzone.h`): index 0 for
    * `MIGRATE_ASYNC`, 1 for the synchronous modes. `update_cached_migrate()` (`mm/compaction.c`,
    * Linux 6.16) moves them up past each pageblock finished, `reset_cached_positions()` back to
-   * the zone's start when the scanners meet.
+   * the zone's start when the scanners meet. 0 in a new zone, as in Linux's zeroed
+   * `struct zone`: `compact_zone()` takes that for unset in a zone that does not start at PFN 0.
    */
   readonly compactCachedMigratePfn: [number, number];
   /**
    * Where compaction's free scanner starts its next run that does not scan the whole zone
    * (`zone->compact_cached_free_pfn`): a pageblock's first PFN, moved down by
-   * `update_pageblock_skip()` and up again when a run releases free pages above it.
+   * `update_pageblock_skip()` and up again when a run releases free pages above it. 0 in a new
+   * zone: in a zone that starts at PFN 0 the first run that uses it finds the scanners met.
    */
   compactCachedFreePfn: number;
   /**
    * The lowest PFN `__reset_isolation_suitable()` found a migration source at
    * (`zone->compact_init_migrate_pfn`): a run that starts at or below it scans the whole zone
-   * (`cc->whole_zone`), and its scanners meeting is `COMPACT_COMPLETE`.
+   * (`cc->whole_zone`), and its scanners meeting is `COMPACT_COMPLETE`. 0 until the first reset.
    */
   compactInitMigratePfn: number;
   /**
    * The highest PFN `__reset_isolation_suitable()` found a migration target at
-   * (`zone->compact_init_free_pfn`).
+   * (`zone->compact_init_free_pfn`): a free scanner at or above it searches the free lists
+   * deeper (`fast_isolate_freepages()`). 0 until the first reset.
    */
   compactInitFreePfn: number;
   /**
@@ -556,13 +559,11 @@ export class Zone {
     const blocks = Math.ceil((endPfn - startPfn) / 2 ** pageblockOrder);
     this.pageblockType = new Uint8Array(blocks).fill(MIGRATE_MOVABLE);
     this.pageblockSkip = new Uint8Array(blocks);
-    // Where reset_cached_positions() puts them. Linux leaves a new zone's at 0, which a zone
-    // that does not start at PFN 0 takes for unset and resets on its first run.
-    const lastBlock = endPfn - 1 - ((endPfn - 1) % 2 ** pageblockOrder);
-    this.compactCachedMigratePfn = [startPfn, startPfn];
-    this.compactCachedFreePfn = lastBlock;
-    this.compactInitMigratePfn = startPfn;
-    this.compactInitFreePfn = lastBlock;
+    // 0, as in Linux 6.16's zeroed struct zone: nothing sets them before the first compaction.
+    this.compactCachedMigratePfn = [0, 0];
+    this.compactCachedFreePfn = 0;
+    this.compactInitMigratePfn = 0;
+    this.compactInitFreePfn = 0;
   }
 
   /** `get_pageblock_skip()` (`include/linux/pageblock-flags.h`): the skip hint of `pfn`'s pageblock. */

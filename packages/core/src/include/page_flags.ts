@@ -204,6 +204,17 @@ export const PG_reclaim = 1 << 22;
 export const PG_readahead = PG_reclaim;
 
 /**
+ * `PG_partially_mapped` (`include/linux/page-flags.h`, Linux 6.12+, on the folio's second page;
+ * the model keeps it on the head): an anonymous large folio on the deferred split queue that is
+ * partially mapped, queued by `deferred_split_folio(folio, true)`. A folio queued at fault
+ * (`deferred_split_folio(folio, false)`) is queued without it, for the underused-THP split. Cleared
+ * when the folio leaves the queue (split, freed).
+ *
+ * @category Page flags
+ */
+export const PG_partially_mapped = 1 << 23;
+
+/**
  * Flag names by bit, for dumps (`%pGp`): `pageflag_names` (`mm/debug.c`), built from
  * `__def_pageflag_names` (`include/trace/events/mmflags.h`).
  *
@@ -233,6 +244,7 @@ export const PAGE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [PG_active, "active"],
   [PG_unevictable, "unevictable"],
   [PG_reclaim, "reclaim"],
+  [PG_partially_mapped, "partially_mapped"],
 ];
 
 /**

@@ -86,6 +86,7 @@ export const VM_EVENT_ITEMS = [
   "thp_split_page",
   "thp_split_page_failed",
   "thp_deferred_split_page",
+  "thp_underused_split_page",
   "thp_split_pmd",
   "thp_zero_page_alloc",
   "thp_zero_page_alloc_failed",

@@ -141,6 +141,15 @@ export interface CompactControl {
    * scanners meeting is `COMPACT_COMPLETE`, otherwise `COMPACT_PARTIAL_SKIPPED`.
    */
   wholeZone: boolean;
+  /**
+   * The pageblock the migration scanner is in is scanned to its end (`finish_pageblock`, Linux
+   * 6.2+: "mm/compaction: finish pageblocks on complete migration failure", and its 6.3 fixes):
+   * set by {@link compactZone} when an iteration starts in the block it last migrated from, or
+   * when an asynchronous or sync-light migration from a block left partly scanned failed. The
+   * scan then passes no skip hint set since it began, does not stop at `COMPACT_CLUSTER_MAX`, and
+   * marks the block skip and moves the cached position past it at the end, whatever it isolated.
+   */
+  finishPageblock: boolean;
   /** The folios isolated for migration (`migratepages`). */
   readonly migratepages: FolioList;
   /** Isolated free blocks by order (`freepages[]`), each a head PFN. */
@@ -563,9 +572,12 @@ const isolated = (
  * signal (a `SIGKILL` pending for `cc.current`, the kernel shutting down): then it sets `cc.contended` and returns `-EINTR` at that PFN,
  * what it isolated left on the list, without the trace event.
  * A call that starts at the pageblock's first PFN stops at once when the block is marked skip
- * (`isolation_suitable()`); its first LRU folio marks the block (`test_and_set_skip()`), and a call
- * that reaches the block's end having isolated nothing marks it too and moves the zone's cached
- * migration PFN past it (`update_cached_migrate()`), unless `cc.noSetSkipHint`.
+ * (`isolation_suitable()`); its first LRU folio marks the block (`test_and_set_skip()`), which
+ * stops the scan when another had marked it, and a call that reaches the block's end having
+ * isolated nothing marks it too and moves the zone's cached migration PFN past it
+ * (`update_cached_migrate()`), unless `cc.noSetSkipHint`. With `cc.finishPageblock` it neither
+ * stops on a hint found set at the first LRU folio nor at `COMPACT_CLUSTER_MAX`, and marks the
+ * block and moves the cached PFN at its end even when it isolated something.
  * Returns where it stopped (also left in `cc.migratePfn`; after `-ENOMEM`, the hugetlb folio's
  * last page) and 0, `-ENOMEM` or `-EINTR`; counts `compact_isolated` and emits
  * `mm_compaction_isolate_migratepages`. With `rep`, a free
@@ -700,10 +712,10 @@ const isolateMigratepagesBlock = (
         if (m.refcount[head]! > folioExpectedRefCount(k, head)) continue;
         if (cc.mode === MIGRATE_ASYNC && m.test(head, PG_locked)) continue;
         // The first LRU folio marks the block to skip for other runs; one marked already by
-        // another run ends the scan of the block.
+        // another run ends the scan of the block, unless this scan is to finish it.
         if (!skipUpdated && validPage >= 0) {
           skipUpdated = true;
-          if (testAndSetSkip(cc, validPage)) {
+          if (testAndSetSkip(cc, validPage) && !cc.finishPageblock) {
             lowPfn = endPfn;
             break;
           }
@@ -718,17 +730,16 @@ const isolateMigratepagesBlock = (
     cc.nrMigratepages += nr;
     nrIsolated += nr;
     nrScanned += nr - 1;
-    // Enough for one migrate_pages() call: compaction and alloc_contig_range() alike (neither
-    // rescans a pageblock whole here, cc->finish_pageblock).
-    if (cc.nrMigratepages >= COMPACT_CLUSTER_MAX) {
+    // Enough for one migrate_pages() call, unless the block is to be scanned to its end.
+    if (cc.nrMigratepages >= COMPACT_CLUSTER_MAX && !cc.finishPageblock && !cc.contended) {
       lowPfn++;
       break;
     }
   }
   if (lowPfn > endPfn) lowPfn = endPfn;
-  // The block scanned to its end without isolating anything: marked to skip (unless its first
-  // LRU folio marked it), and the next run's migration scanner starts past it.
-  if (lowPfn === endPfn && !nrIsolated) {
+  // The block scanned to its end without isolating anything, or finished: marked to skip (unless
+  // its first LRU folio marked it), and the next run's migration scanner starts past it.
+  if (lowPfn === endPfn && (!nrIsolated || cc.finishPageblock)) {
     if (!cc.noSetSkipHint && validPage >= 0 && !skipUpdated) cc.zone.setPageblockSkip(validPage);
     updateCachedMigrate(k, cc, lowPfn);
   }
@@ -774,6 +785,7 @@ export const allocContigCompactControl = (
   ignoreSkipHint: true,
   noSetSkipHint: true,
   wholeZone: false,
+  finishPageblock: false,
   migratepages: list,
   freepages: [],
   nrMigratepages: 0,
@@ -906,6 +918,8 @@ const fastFindMigrateblock = (k: Kernel, cc: CompactControl): number => {
   const zone = cc.zone;
   let pfn = cc.migratePfn;
   if (cc.ignoreSkipHint) return pfn;
+  // A block to be finished is not left for another.
+  if (cc.finishPageblock) return pfn;
   if (pfn !== zone.startPfn && pfn !== pageblockStart(k, pfn)) return pfn;
   if (cc.order <= PAGE_ALLOC_COSTLY_ORDER) return pfn;
   if (cc.directCompaction && cc.migratetype !== MIGRATE_MOVABLE) return pfn;
@@ -1395,7 +1409,11 @@ export interface CompactZoneResult {
  * compaction (`order` -1), first checks {@link compactionSuitable}. Then, until
  * `__compact_finished()` says stop: isolate up to `COMPACT_CLUSTER_MAX` folios, migrate them with
  * `migrate_pages()` (`compaction_alloc()`, `compaction_free()`, the run's mode, `MR_COMPACTION`),
- * put back what did not move. Isolated free pages go back at the end. Counts
+ * put back what did not move. An iteration that starts in the pageblock the last one migrated
+ * from, or a failed asynchronous or sync-light migration from a block the scanner left part way
+ * (rescanned at once), finishes the block (`cc->finish_pageblock`, {@link CompactControl}); a
+ * `-ENOMEM` from `migrate_pages()` before the scanners met ends the run `COMPACT_CONTENDED`.
+ * Isolated free pages go back at the end. Counts
  * `compact_migrate_scanned`, `compact_free_scanned` and `compact_isolated`; emits
  * `mm_compaction_begin`, `_end`, `_migratepages` and the isolation events.
  *
@@ -1463,6 +1481,7 @@ export const compactZone = (
       ignoreSkipHint: options.ignoreSkipHint ?? false,
       noSetSkipHint: false,
       wholeZone,
+      finishPageblock: false,
       migratepages: new FolioList(k.memmap.lru),
       freepages: Array.from({ length: k.pageAlloc.maxOrder + 1 }, () => []),
       nrMigratepages: 0,
@@ -1496,21 +1515,31 @@ export const compactZone = (
     edge("mm_compaction_begin");
     let ret = compactFinished(k, cc);
     let migrated = 0;
+    // The pageblock the last isolation that found something ended in (`last_migrated_pfn`): 0
+    // until one does, and again once the scanner has left its cc.order-aligned block.
+    let lastMigratedPfn = 0;
     try {
-      while (ret === CompactResult.CONTINUE) {
-        const isolate = isolateMigratepages(k, cc);
-        if (isolate === "abort") {
-          // A fatal signal in the scan: what it isolated goes back, unmigrated.
-          ret = CompactResult.CONTENDED;
-          cc.nrMigratepages = 0;
-          putbackMovablePages(k, cc.migratepages);
-          break;
-        }
-        if (isolate === "none" && updateCached) {
-          zone.compactCachedMigratePfn[1] = zone.compactCachedMigratePfn[0];
-        }
-        if (isolate === "success") {
+      iterations: while (ret === CompactResult.CONTINUE) {
+        // An iteration that starts in the block the last one migrated from scans it to its end,
+        // so a block whose pages keep failing is marked skip rather than rescanned (with
+        // last_migrated_pfn at 0, an iteration in the first block of a zone at PFN 0 does too).
+        cc.finishPageblock =
+          pageblockStart(k, lastMigratedPfn) === pageblockStart(k, cc.migratePfn);
+        for (;;) {
+          const isolate = isolateMigratepages(k, cc);
+          if (isolate === "abort") {
+            // A fatal signal in the scan: what it isolated goes back, unmigrated.
+            ret = CompactResult.CONTENDED;
+            cc.nrMigratepages = 0;
+            putbackMovablePages(k, cc.migratepages);
+            break iterations;
+          }
+          if (isolate === "none") {
+            if (updateCached) zone.compactCachedMigratePfn[1] = zone.compactCachedMigratePfn[0];
+            break;
+          }
           updateCached = false;
+          lastMigratedPfn = Math.max(zone.startPfn, pageblockStart(k, cc.migratePfn - 1));
           const isolated = cc.nrMigratepages;
           const r = yield* Effect.exit(
             migratePages(
@@ -1522,6 +1551,7 @@ export const compactZone = (
               MR_COMPACTION,
             ),
           );
+          let err = 0;
           if (r._tag === "Failure") {
             // The kernel is shutting down: stop as a fatal signal stops compaction.
             cc.contended = true;
@@ -1534,15 +1564,43 @@ export const compactZone = (
                 nrFailed: isolated - r.value.nrSucceeded,
               });
             }
-            if (r.value.rc < 0 && !compactScannersMet(k, cc)) cc.contended = true;
+            err = r.value.rc;
           }
           cc.nrMigratepages = 0;
           putbackMovablePages(k, cc.migratepages);
+          if (err) {
+            // No target page before the scanners met: stop (compact_finished() sees a meeting).
+            if (err === -ERRNO.ENOMEM && !compactScannersMet(k, cc)) {
+              ret = CompactResult.CONTENDED;
+              break iterations;
+            }
+            // An asynchronous or sync-light migration from a block left partly scanned failed:
+            // scan the rest of the block now, so it ends marked skip and the fast search does not
+            // come back to it.
+            if (
+              pageblockStart(k, cc.migratePfn) !== cc.migratePfn &&
+              !cc.ignoreSkipHint &&
+              !cc.finishPageblock &&
+              mode < MIGRATE_SYNC
+            ) {
+              cc.finishPageblock = true;
+              // Draining the per-CPU lists cannot help a THP once a page failed.
+              if (order === k.pmdOrder) lastMigratedPfn = 0;
+              continue;
+            }
+          }
           // Stop if a page has been captured (before the drain check, Linux 6.3+).
           if (capc && capc.page >= 0 && !cc.contended) {
             ret = CompactResult.SUCCESS;
-            break;
+            break iterations;
           }
+          break;
+        }
+        // check_drain: once the scanner has left the cc.order-aligned block it migrated from,
+        // the pages freed there are drained (the model has no per-CPU lists: nothing to do), and
+        // last_migrated_pfn is cleared until the next migration.
+        if (order > 0 && lastMigratedPfn) {
+          if (lastMigratedPfn < cc.migratePfn - (cc.migratePfn % 2 ** order)) lastMigratedPfn = 0;
         }
         ret = compactFinished(k, cc);
       }

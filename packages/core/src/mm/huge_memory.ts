@@ -24,6 +24,7 @@ import {
   PG_hwpoison,
   PG_lru,
   PG_mlocked,
+  PG_partially_mapped,
   PG_unevictable,
 } from "../include/page_flags";
 import {
@@ -323,11 +324,13 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
     if (ptePfn(pmd) === head) splitHugePmd(k, vma, haddr);
   });
   if (mapping > 0) tryToUnmap(k, head, 0);
-  // __folio_split(): off the deferred split queue; __split_unmapped_folio(): the old size loses an
-  // anonymous folio (the new ones are small, which nr_anon does not count).
+  // __folio_split(): off the deferred split queue, no longer partially mapped;
+  // __split_unmapped_folio(): the old size loses an anonymous folio (the new ones are small, which
+  // nr_anon does not count).
   k.deferredSplitQueue.delete(head);
   if (anon) k.thp.modMthpStat(order, "nr_anon", -1);
-  const flags = m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison);
+  const flags =
+    m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison | PG_partially_mapped);
   // lru_add_split_folio(): in place, each new folio goes on the LRU beside the head.
   const onLru = list ? 0 : PG_lru;
   const unevictable = (flags & PG_unevictable) !== 0;
@@ -370,6 +373,14 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
   return 0;
 };
 
+/** The page holds only zero bytes (`!memchr_inv(kaddr, 0, PAGE_SIZE)`). */
+const pageZeroFilled = (k: Kernel, page: number): boolean => {
+  const bytes = k.mem.bytes(page);
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
+};
+
 /**
  * `try_to_map_unused_to_zeropage()` (`mm/migrate.c`, Linux 6.16), as `remap_page()` calls it for
  * each mapping of a page of a split anonymous folio: a page that holds only zeroes, is not
@@ -381,9 +392,7 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
 const tryToMapUnusedToZeropage = (k: Kernel, vma: Vma, page: number, slot: number): boolean => {
   const m = k.memmap;
   if (vma.flags & VM_LOCKED || m.test(page, PG_mlocked | PG_hwpoison)) return false;
-  const bytes = k.mem.bytes(page);
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
-  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  if (!pageZeroFilled(k, page)) return false;
   vma.ptes[slot] = mkPte(k.zeroPfn, PTE_SPECIAL | PTE_YOUNG);
   m.mapcount[page]!--;
   m.folioSubLargeMapcount(m.folioOf(page), 1, vma.mm.id);
@@ -415,17 +424,24 @@ export const splitLruFolio = (k: Kernel, head: number, keep: number): number => 
 };
 
 /**
- * `deferred_split_folio(folio, true)` (`mm/huge_memory.c`, Linux 6.16): queues a partially
- * mapped anonymous folio of order 2 or more for the shrinker, counting `thp_deferred_split_page`
- * (PMD size) and the size's `split_deferred` the first time. Linux also queues every new PMD THP
- * unflagged, for the underused-THP split, which with the default `max_ptes_none` (511) splits
- * none; the model queues partially mapped folios only.
+ * `deferred_split_folio()` (`mm/huge_memory.c`, Linux 6.16): queues an anonymous folio of order 2
+ * or more on the deferred split queue, at its tail, unless it is queued already. With
+ * `partiallyMapped` (a folio that lost some of its mappings: `__folio_remove_rmap()`, migration's
+ * unmap, memory failure's) it marks the folio {@link PG_partially_mapped} and, the first time,
+ * counts `thp_deferred_split_page` (PMD size) and the size's `split_deferred`. Without it (a new
+ * PMD THP at fault, `map_anon_folio_pmd()`) the folio is queued unmarked and counted nowhere,
+ * for the shrinker's underused-THP split (`split_underused_thp`, on by default: "mm: split
+ * underused THPs", 6.12).
  */
-export const deferredSplitFolio = (k: Kernel, head: number): void => {
-  const order = k.memmap.folioOrder(head);
-  if (order <= 1 || k.deferredSplitQueue.has(head)) return;
-  if (order >= k.pmdOrder) k.vmstat.count("thp_deferred_split_page");
-  k.thp.countMthpStat(order, "split_deferred");
+export const deferredSplitFolio = (k: Kernel, head: number, partiallyMapped: boolean): void => {
+  const m = k.memmap;
+  const order = m.folioOrder(head);
+  if (order <= 1) return;
+  if (partiallyMapped && !m.test(head, PG_partially_mapped)) {
+    m.set(head, PG_partially_mapped);
+    if (order >= k.pmdOrder) k.vmstat.count("thp_deferred_split_page");
+    k.thp.countMthpStat(order, "split_deferred");
+  }
   k.deferredSplitQueue.add(head);
 };
 
@@ -437,12 +453,12 @@ export const deferredSplitFolio = (k: Kernel, head: number): void => {
  */
 export const folioRemoveRmapDeferred = (k: Kernel, head: number): void => {
   const m = k.memmap;
-  if (m.mapping[head]! >= 0 || m.folioOrder(head) <= 1 || k.deferredSplitQueue.has(head)) return;
+  if (m.mapping[head]! >= 0 || m.folioOrder(head) <= 1 || m.test(head, PG_partially_mapped)) return;
   if (m.entireMapcount[head]! > 0 || !m.folioMapped(head)) return;
   const nr = m.folioNrPages(head);
   for (let i = 0; i < nr; i++) {
     if (m.mapcount[head + i] === 0) {
-      deferredSplitFolio(k, head);
+      deferredSplitFolio(k, head, true);
       return;
     }
   }
@@ -459,12 +475,38 @@ export const deferredSplitCount = (k: Kernel, nid: number): number => {
 };
 
 /**
+ * `thp_underused()` (`mm/huge_memory.c`, Linux 6.16): does the folio hold more zero-filled pages
+ * than `max_ptes_none` allows? Never while `max_ptes_none` is `HPAGE_PMD_NR - 1` (the default);
+ * otherwise the pages are read in order until more than `max_ptes_none` are zero-filled (true)
+ * or `HPAGE_PMD_NR - max_ptes_none` are not (false).
+ */
+const thpUnderused = (k: Kernel, head: number): boolean => {
+  const maxPtesNone = k.thp.maxPtesNone;
+  const hpagePmdNr = 2 ** k.pmdOrder;
+  if (maxPtesNone === hpagePmdNr - 1) return false;
+  let zero = 0;
+  let filled = 0;
+  const nr = k.memmap.folioNrPages(head);
+  for (let i = 0; i < nr; i++) {
+    if (pageZeroFilled(k, head + i)) {
+      if (++zero > maxPtesNone) return true;
+    } else if (++filled >= hpagePmdNr - maxPtesNone) {
+      return false;
+    }
+  }
+  return false;
+};
+
+/**
  * `deferred_split_scan()` (`mm/huge_memory.c`, Linux 6.16), the deferred split shrinker's
  * `scan_objects`, which reclaim runs under memory pressure: takes up to `nrToScan` folios of node
- * `nid` off the queue, in queue order, and splits each to order 0 (`split_folio()`), its pages
- * that no process maps being freed. A folio being freed is just dropped; one that is locked, or
- * cannot be split (someone else holds a reference), goes back on the queue. Returns the folios
- * split.
+ * `nid` off the queue, in queue order. A partially mapped one ({@link PG_partially_mapped}) is
+ * split to order 0 (`split_folio()`), its pages that no process maps being freed; one that is
+ * locked, or cannot be split (someone else holds a reference), goes back on the queue. One queued
+ * at fault is split only when {@link thpUnderused} says so, counting `thp_underused_split_page`;
+ * the split maps its zero-filled pages to the shared zero page and frees them
+ * (`RMP_USE_SHARED_ZEROPAGE`). Otherwise, or when its split fails, it counts as used and leaves
+ * the queue for good. A folio being freed is just dropped. Returns the folios split.
  */
 export const deferredSplitScan = (
   k: Kernel,
@@ -480,20 +522,25 @@ export const deferredSplitScan = (
     if (m.refcount[head]! > 0) {
       m.refcount[head]!++; // folio_try_get()
       batch.push(head);
+    } else {
+      m.clear(head, PG_partially_mapped);
     }
   }
   let split = 0;
   for (const head of batch) {
-    if (folioTrylock(k, head)) {
+    const partiallyMapped = m.test(head, PG_partially_mapped);
+    const underused = !partiallyMapped && thpUnderused(k, head);
+    if ((partiallyMapped || underused) && folioTrylock(k, head)) {
       if (splitLruFolio(k, head, head) === 0) {
         split++;
+        if (underused) k.vmstat.count("thp_underused_split_page");
         folioPut(k, head);
         continue;
       }
       folioUnlock(k, head);
     }
-    // Not split: back on the queue, still partially mapped.
-    k.deferredSplitQueue.add(head);
+    // Not split: a partially mapped folio goes back on the queue; any other counts as used.
+    if (partiallyMapped) k.deferredSplitQueue.add(head);
     folioPut(k, head);
   }
   return split;

@@ -84,6 +84,7 @@ import {
 } from "./filemap";
 import { filemapFault } from "./filemap_fault";
 import {
+  deferredSplitFolio,
   folioRemoveRmapDeferred,
   hpagePmdSize,
   isHugeZeroPmd,
@@ -420,13 +421,17 @@ const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
 /**
  * `map_anon_folio_pmd()` (`mm/huge_memory.c`): maps a new anonymous PMD-size folio at `haddr`
  * with one huge PMD, young as `mk_huge_pmd()` makes it from x86's `vm_page_prot`, which takes the
- * folio's entire mapcount and one reference.
+ * folio's entire mapcount and one reference, and queues the folio on the deferred split queue,
+ * not partially mapped (`deferred_split_folio(folio, false)`: Linux 6.12+ in
+ * `__do_huge_pmd_anonymous_page()`, moved here by a 6.16 stable fix so that the huge zero folio's
+ * write fault queues its new THP too).
  */
 const mapAnonFolioPmd = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number) => {
   vma.pmds.set(haddr, mkPte(head, bits | PTE_YOUNG));
   k.memmap.entireMapcount[head]!++;
   k.memmap.folioAddLargeMapcount(head, 1, vma.mm.id);
   k.memmap.refcount[head]!++;
+  deferredSplitFolio(k, head, false);
 };
 
 /**

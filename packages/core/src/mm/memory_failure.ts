@@ -192,7 +192,7 @@ export const unmapPoisonedFolio = (k: Kernel, head: number): boolean => {
     else ttu = 0; // "corrupted page was clean: dropped without side effects"
   }
   // try_to_unmap_one() removes PTEs one at a time (a partially mapped folio is queued).
-  if (tryToUnmap(k, head, ttu)) deferredSplitFolio(k, head);
+  if (tryToUnmap(k, head, ttu)) deferredSplitFolio(k, head, true);
   return m.folioMapcount(head) === 0;
 };
 

@@ -63,6 +63,7 @@ import {
   PG_hugetlb,
   PG_locked,
   PG_mlocked,
+  PG_partially_mapped,
   PG_private,
   PG_readahead,
   PG_referenced,
@@ -471,7 +472,7 @@ const migrateFolioUnmap = (
     // try_to_migrate_one() removes PTEs one at a time: a large anonymous folio is partially
     // mapped on the way and __folio_remove_rmap() queues it for deferred split.
     if (tryToMigrate(k, src, mode === MIGRATE_ASYNC ? TTU_BATCH_FLUSH : 0, tlb)) {
-      deferredSplitFolio(k, src);
+      deferredSplitFolio(k, src, true);
     }
     wasMapped = true;
   }
@@ -791,9 +792,15 @@ const unmapPasses = (b: BatchCall): number => {
     for (const folio of from) {
       const thp = isThp(k, folio);
       const nrPages = m.folioNrPages(folio);
-      // The rare folio on the deferred split queue (partially mapped) is split now, counted as a
-      // failure, its pages migrated with the other split folios (Linux 6.10 and later).
-      if (nrPages > 2 && split && k.deferredSplitQueue.has(folio)) {
+      // The rare folio on the deferred split queue that is partially mapped is split now,
+      // counted as a failure, its pages migrated with the other split folios (Linux 6.10 and
+      // later; 6.12+ checks folio_test_partially_mapped(): a THP queued at fault is not split).
+      if (
+        nrPages > 2 &&
+        split &&
+        k.deferredSplitQueue.has(folio) &&
+        m.test(folio, PG_partially_mapped)
+      ) {
         if (splitFolio(k, folio, split) === 0) {
           b.nrFailed++;
           stats.nrThpFailed += thp;

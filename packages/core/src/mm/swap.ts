@@ -19,6 +19,7 @@ import {
   PG_locked,
   PG_lru,
   PG_mlocked,
+  PG_partially_mapped,
   PG_swapbacked,
   PG_unevictable,
 } from "../include/page_flags";
@@ -203,8 +204,12 @@ export const folioPut = (k: Kernel, head: number): void => {
     return;
   }
   if (m.testAndClear(head, PG_lru | PG_hugetlb_migratable)) m.lru.del(head);
-  // folio_unqueue_deferred_split(): a folio of order 0 or 1 is never queued (no _deferred_list).
-  if (m.folioOrder(head) > 1) k.deferredSplitQueue.delete(head);
+  // folio_unqueue_deferred_split(): a folio of order 0 or 1 is never queued (no _deferred_list);
+  // a queued one leaves the queue no longer partially mapped.
+  if (m.folioOrder(head) > 1) {
+    k.deferredSplitQueue.delete(head);
+    m.clear(head, PG_partially_mapped);
+  }
   // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference; an mlocked
   // folio is munlocked here, counted as unevictable_pgs_cleared (__page_cache_release()).
   m.clear(head, PG_active | PG_unevictable);

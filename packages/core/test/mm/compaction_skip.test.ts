@@ -129,29 +129,42 @@ describe("cached scanner positions (compact_cached_migrate_pfn[], compact_cached
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const zone = k.pageAlloc.zones[1]!;
     const leftovers = takeFreeBlocks(k, 1);
-    // Node 1: PFNs 262144..278528, 32 pageblocks; the scanners start at the zone's ends.
+    // Node 1: PFNs 262144..278528, 32 pageblocks. A new zone's cached positions are 0 (a zeroed
+    // struct zone; Documentation/mm/physical_memory.rst: compact_init_migrate_pfn "initialized to
+    // 0 at boot time"); outside the zone, compact_zone() puts the scanners at its ends and stores
+    // those.
     expect([zone.startPfn, zone.endPfn]).toEqual([262144, 278528]);
-    expect(zone.compactCachedMigratePfn).toEqual([262144, 262144]);
-    expect(zone.compactCachedFreePfn).toBe(278016);
+    expect(zone.compactCachedMigratePfn).toEqual([0, 0]);
+    expect(zone.compactCachedFreePfn).toBe(0);
+    expect([zone.compactInitMigratePfn, zone.compactInitFreePfn]).toEqual([0, 0]);
     const events = record(k);
     const first = await kcompactdRun(k, 1);
-    // Block 0's 256 pages moved, which freed block 0: COMPACT_SUCCESS. Each of the eight batches
-    // found its targets by fast_isolate_freepages(): the tail of the order-0 free list, 277505,
-    // is in the top quarter; fast_isolate_around() then scans block 30 from its start for the
-    // rest: 64, 128 … 512 pages, plus the one list entry each search looked at.
+    // Block 0's 256 pages moved, which freed block 0: COMPACT_SUCCESS. The first call isolated
+    // COMPACT_CLUSTER_MAX (32) folios; the next iteration starts in the block it migrated from
+    // (pageblock_start_pfn(last_migrated_pfn) == pageblock_start_pfn(iteration_start_pfn),
+    // compact_zone(), Linux 6.16), so cc->finish_pageblock takes the other 224 in one call. Each
+    // batch found its targets by fast_isolate_freepages(): the tail of the order-0 free list,
+    // 277505, is in the top quarter; fast_isolate_around() then scans block 30 from its start
+    // for the rest: 64 pages for 32 free ones, then the whole block for the other 224, plus the
+    // one list entry each search looked at.
     expect(first).toEqual({
       result: CompactResult.SUCCESS,
       migrateScanned: 512,
-      freeScanned: 8 + 64 * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8),
+      freeScanned: 2 + 64 + 512,
       migrated: 256,
     });
+    const taken0 = events.flatMap((e) =>
+      e.event === "mm_compaction_isolate_migratepages" ? [e.nrTaken] : [],
+    );
+    expect(taken0).toEqual([32, 224]);
     expect(begin(events)).toEqual([262144, 278016]);
     expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262144]);
     expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([277504]);
-    // The last call into block 0 isolated nothing and reached its end (262656):
-    // update_cached_migrate() stores pageblock_end_pfn(262656), which for an aligned PFN is the
-    // end of the next block, 263168. The fast search saw nothing at or above the cached free PFN
-    // (its highest block, 277504, is below 278016), so that stays.
+    // The finishing call reached block 0's end (262656) and, finishing it, moved the cached
+    // position although it isolated something: update_cached_migrate() stores
+    // pageblock_end_pfn(262656), which for an aligned PFN is the end of the next block, 263168.
+    // The fast search saw nothing at or above the cached free PFN (its highest block, 277504, is
+    // below 278016), so that stays.
     expect(zone.compactCachedMigratePfn).toEqual([263168, 263168]);
     expect(zone.compactCachedFreePfn).toBe(278016);
     // Block 0 was marked when its first LRU folio was isolated (test_and_set_skip()), block 30
@@ -244,8 +257,9 @@ describe("pageblock skip hints (PB_migrate_skip)", () => {
     expect(blocks(events, "mm_compaction_isolate_migratepages").length).toBeGreaterThan(0);
     expect(k.vmstat.get("pgmigrate_success")).toBeGreaterThan(0);
     expect(hints(k, 1)).toBe("11111111");
-    expect(zone.compactCachedMigratePfn).toEqual([262144, 262144]);
-    expect(zone.compactCachedFreePfn).toBe(265728);
+    // As the new zone had them: 0 (no compaction ran).
+    expect(zone.compactCachedMigratePfn).toEqual([0, 0]);
+    expect(zone.compactCachedFreePfn).toBe(0);
     k.folioPut(folio);
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
@@ -257,15 +271,18 @@ describe("pageblock skip hints (PB_migrate_skip)", () => {
     const first = await directRun(k, 1);
     // Nothing can move: the migration scanner goes through blocks 0..6 (7 × 512 pages) without
     // isolating, marking each at its end; block 7 is the free scanner's. The scanners meet:
-    // COMPACT_COMPLETE (the run started at the zone's start, cc->whole_zone), the cached positions
-    // back at the zone's ends, and compact_blockskip_flush set for a direct compaction.
-    expect(first).toEqual(movedNothing(CompactResult.COMPLETE, 3584));
+    // COMPACT_PARTIAL_SKIPPED, not COMPLETE: the run started at the zone's start, but a zone not
+    // at PFN 0 has compact_init_migrate_pfn 0 until its first __reset_isolation_suitable(), so
+    // cc->whole_zone stays false (migrate_pfn <= compact_init_migrate_pfn, compact_zone()). The
+    // cached positions go back to the zone's ends, and compact_blockskip_flush is set for a
+    // direct compaction.
+    expect(first).toEqual(movedNothing(CompactResult.PARTIAL_SKIPPED, 3584));
     expect(hints(k, 1)).toBe("11111110");
     expect(zone.compactBlockskipFlush).toBe(true);
     expect(zone.compactCachedMigratePfn).toEqual([262144, 262144]);
     // Again: every block is marked, nothing is scanned.
     const second = await directRun(k, 1);
-    expect(second).toEqual(movedNothing(CompactResult.COMPLETE, 0));
+    expect(second).toEqual(movedNothing(CompactResult.PARTIAL_SKIPPED, 0));
     // kswapd's reset before it sleeps (kswapd_try_to_sleep()). The walk goes from both ends at
     // once and meets in the middle: from the start it samples every 8th page of blocks 0..3,
     // finds the pinned LRU pages (the even PFNs) and clears their hints; from the end it looks at
@@ -348,7 +365,11 @@ describe("pageblock skip hints (PB_migrate_skip)", () => {
     // deferred tries) find every block marked and scan nothing.
     expect(scanned.slice(0, 6)).toEqual([3584, 0, 0, 0, 0, 0]);
     expect(hintsBefore).toEqual(["00000000", ...Array<string>(6).fill("11111110")]);
-    expect(results.slice(0, 6)).toEqual(Array<CompactResult>(6).fill(CompactResult.COMPLETE));
+    // Partly skipped, not complete: node 1's compact_init_migrate_pfn is 0 until a reset, so no
+    // run is a whole-zone one (see above).
+    expect(results.slice(0, 6)).toEqual(
+      Array<CompactResult>(6).fill(CompactResult.PARTIAL_SKIPPED),
+    );
     // The seventh, after 63 deferred tries at compact_defer_shift 6, restarts: the reset clears
     // the hints its samples justify (blocks 0..3, as above), finds no target, and starts both
     // scanners where its walks met, so they meet at once: COMPACT_PARTIAL_SKIPPED.
@@ -374,13 +395,25 @@ describe("the fast searches (fast_find_migrateblock(), fast_isolate_freepages())
     // first movable free block below the first half of the scanners' distance
     // (pageblock_start_pfn(262144 + 15872 / 2) = 269824) is the order-7 one at 263040: the scan
     // starts at its pageblock, 262656, the one entry it looked at counted as scanned. Block 1 has
-    // 157 pages in use; moving them frees it.
+    // 157 pages in use; moving them frees it: 32 in the first batch (COMPACT_CLUSTER_MAX), then
+    // the other 125 in one, as the next iteration starts in the block the first migrated from
+    // and finishes it (cc->finish_pageblock, compact_zone(), Linux 6.16).
     expect(begin(events)).toEqual([262144, 278016]);
     expect(blocks(events, "mm_compaction_isolate_migratepages")).toEqual([262656]);
+    const migrateCalls = events.flatMap((e) =>
+      e.event === "mm_compaction_isolate_migratepages"
+        ? [[e.startPfn, e.endPfn, e.nrScanned, e.nrTaken]]
+        : [],
+    );
+    expect(migrateCalls).toEqual([
+      [262656, 262719, 63, 32],
+      [262719, 263168, 449, 125],
+    ]);
+    // Free pages: 5 + 64 for the first batch, 1 + 314 for the second (below).
     expect(r).toEqual({
       result: CompactResult.SUCCESS,
       migrateScanned: 1 + 512,
-      freeScanned: 963,
+      freeScanned: 5 + 64 + 1 + 314,
       migrated: 157,
     });
     // fast_isolate_freepages(): from search_order 8 round-robin down, at most 256 entries at the
@@ -391,14 +424,137 @@ describe("the fast searches (fast_find_migrateblock(), fast_isolate_freepages())
         ? [[e.startPfn, e.endPfn, e.nrScanned, e.nrTaken]]
         : [],
     );
-    expect(fast[0]).toEqual([270336, 278016, 5, 1]);
-    expect(fast.length).toBe(5);
-    // The rest of each batch came from around it, block 30.
+    // The second batch's search finds the list's new tail at once.
+    expect(fast).toEqual([
+      [270336, 278016, 5, 1],
+      [270336, 278016, 1, 1],
+    ]);
+    // The rest of each batch came from around it, block 30: 31 free pages in its first 64, then
+    // 124 more up to 277818.
+    const around = events.flatMap((e) =>
+      e.event === "mm_compaction_isolate_freepages"
+        ? [[e.startPfn, e.endPfn, e.nrScanned, e.nrTaken]]
+        : [],
+    );
+    expect(around).toEqual([
+      [277504, 277568, 64, 31],
+      [277504, 277818, 314, 124],
+    ]);
     expect(blocks(events, "mm_compaction_isolate_freepages")).toEqual([277504]);
     expect(k.vmstat.get("compact_free_scanned")).toBe(
       sum(events, "mm_compaction_isolate_freepages") +
         sum(events, "mm_compaction_fast_isolate_freepages"),
     );
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+});
+
+describe("a new zone's cached positions (zeroed struct zone)", () => {
+  // Linux 6.16 sets nothing in compact_cached_*_pfn or compact_init_*_pfn before the first
+  // compaction (Documentation/mm/physical_memory.rst: compact_init_migrate_pfn "initialized to 0
+  // at boot time"). compact_zone() takes a cached PFN outside [zone_start_pfn, zone_end_pfn) for
+  // unset: a zone that starts at PFN 0 has none.
+  it("a zone at PFN 0: the first run finds both scanners at 0, met: COMPACT_COMPLETE with nothing scanned, and the cached positions reset to the zone's ends", async () => {
+    const k = boot({ daemons: "on-demand" });
+    const zone = k.pageAlloc.zones[0]!;
+    expect([zone.startPfn, zone.endPfn]).toEqual([0, 16384]);
+    expect([...zone.compactCachedMigratePfn, zone.compactCachedFreePfn]).toEqual([0, 0, 0]);
+    const frag = await runP(fragmentNode(k, { nid: 0 }));
+    const leftovers = takeFreeBlocks(k, 0);
+    expect([...zone.compactCachedMigratePfn, zone.compactCachedFreePfn]).toEqual([0, 0, 0]);
+    const events = record(k);
+    const first = await kcompactdRun(k, 0);
+    // migrate_pfn 0 and free_pfn 0 are inside the zone, so they stand; 0 <= compact_init_migrate_pfn
+    // (0) makes it a whole-zone run; compact_finished() finds the scanners met
+    // (compact_scanners_met(): free_pfn's block <= migrate_pfn's) before any isolation.
+    expect(begin(events)).toEqual([0, 0]);
+    expect(first).toEqual(movedNothing(CompactResult.COMPLETE, 0));
+    expect(events.filter((e) => e.event === "mm_compaction_finished")).toMatchObject([
+      { ret: "complete" },
+    ]);
+    // reset_cached_positions(): the zone's start and its last pageblock.
+    expect([...zone.compactCachedMigratePfn, zone.compactCachedFreePfn]).toEqual([0, 0, 15872]);
+    // kcompactd's run is not a direct compaction: no compact_blockskip_flush.
+    expect(zone.compactBlockskipFlush).toBe(false);
+    // The next run starts there and compacts.
+    events.length = 0;
+    const second = await kcompactdRun(k, 0);
+    expect(begin(events)).toEqual([0, 15872]);
+    expect(second.result).toBe(CompactResult.SUCCESS);
+    expect(second.migrated).toBeGreaterThan(0);
+    for (const folio of leftovers) k.folioPut(folio);
+    expect(await runP(frag.intact())).toBe(true);
+    await runP(frag.release());
+    expectConsistent(k);
+  });
+
+  it("a zone not at PFN 0 (node 1): the first run puts the scanners at its ends and stores them, but is no whole-zone run until a reset sets compact_init_migrate_pfn", async () => {
+    const { k, zone, release } = await pinnedNode();
+    expect([zone.startPfn, zone.endPfn]).toEqual([262144, 266240]);
+    expect([...zone.compactCachedMigratePfn, zone.compactCachedFreePfn]).toEqual([0, 0, 0]);
+    const events = record(k);
+    const first = await kcompactdRun(k, 1);
+    // Both cached PFNs are below zone_start_pfn: migrate_pfn = 262144, free_pfn =
+    // pageblock_start_pfn(266239) = 265728, written back to the zone.
+    expect(begin(events)).toEqual([262144, 265728]);
+    // 262144 > compact_init_migrate_pfn (0): not cc->whole_zone, so the scanners meeting after
+    // blocks 0..6 (nothing could move) is COMPACT_PARTIAL_SKIPPED.
+    expect(first).toEqual(movedNothing(CompactResult.PARTIAL_SKIPPED, 3584));
+    expect([zone.compactInitMigratePfn, zone.compactInitFreePfn]).toEqual([0, 0]);
+    await release();
+  });
+});
+
+describe("cc->finish_pageblock (compact_zone(), Linux 6.16)", () => {
+  // "mm/compaction: finish pageblocks on complete migration failure" (6.2) and its 6.3 fixes: a
+  // failed migration (migrate_pages() > 0) in MIGRATE_ASYNC or MIGRATE_SYNC_LIGHT from a block
+  // the scanner left part way (!pageblock_aligned(migrate_pfn)) rescans the rest of the block at
+  // once (goto rescan: no compact_finished() in between), isolating past COMPACT_CLUSTER_MAX,
+  // and the block ends marked skip with the cached position past it.
+  it("a folio pinned while its batch migrates fails: the rest of the block is isolated in one call before compact_finished() looks again", async () => {
+    const k = boot();
+    const frag = await runP(fragmentNode(k, { nid: 1 }));
+    const zone = k.pageAlloc.zones[1]!;
+    const leftovers = takeFreeBlocks(k, 1);
+    const events = record(k);
+    // The first batch's first folio gets a reference once it is isolated, as a GUP pin racing
+    // with compaction would take: its migration fails (-EAGAIN until the retries run out).
+    let pinned = -1;
+    k.trace.subscribe((e) => {
+      if (pinned < 0 && e.event === "mm_compaction_isolate_migratepages") {
+        pinned = e.startPfn;
+        folioGet(k, pinned);
+      }
+    });
+    const r = await kcompactdRun(k, 1);
+    folioPut(k, pinned);
+    expect(pinned).toBe(262144);
+    const seq = events.flatMap((e) => {
+      if (e.event === "mm_compaction_isolate_migratepages") return [`isolate ${e.nrTaken}`];
+      if (e.event === "mm_compaction_migratepages")
+        return [`migrate ${e.nrMigrated}/${e.nrFailed}`];
+      if (e.event === "mm_compaction_finished") return [`finished ${e.ret}`];
+      return [];
+    });
+    // The first batch: 32 isolated, 31 moved, the pinned one failed. The rescan takes the other
+    // 224 in one call, with no compact_finished() between; block 0 still holds the pinned page,
+    // so the run goes on to block 1 (finish_pageblock false there: last_migrated_pfn was cleared,
+    // pageblock order being COMPACTION_HPAGE_ORDER, then set to block 0).
+    expect(seq.slice(0, 5)).toEqual([
+      "finished no_suitable_page",
+      "isolate 32",
+      "migrate 31/1",
+      "isolate 224",
+      "migrate 224/0",
+    ]);
+    expect(r.result).toBe(CompactResult.SUCCESS);
+    // Block 0 is marked (its first LRU folio's test_and_set_skip()), and the cached position
+    // moved past it at the rescan's end: pageblock_end_pfn(262656) = 263168, at least.
+    expect(zone.getPageblockSkip(262144)).toBe(true);
+    expect(zone.compactCachedMigratePfn[1]).toBeGreaterThanOrEqual(263168);
+    for (const folio of leftovers) k.folioPut(folio);
     expect(await runP(frag.intact())).toBe(true);
     await runP(frag.release());
     expectConsistent(k);

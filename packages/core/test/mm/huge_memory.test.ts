@@ -15,6 +15,7 @@ import {
   MAP_SHARED,
   MPOL_MF_MOVE,
   PG_mlocked,
+  PG_partially_mapped,
   PROT_READ,
   PROT_WRITE,
   pteDirty,
@@ -1208,5 +1209,106 @@ describe("hugepages-<size>kB/stats/nr_anon", () => {
     run(p.munmap(small, 256 * 1024));
     expect(nrAnon(k, "64kB")).toBe("0\n");
     expectConsistent(k);
+  });
+});
+
+// Linux 6.12+ ("mm: introduce a pageflag for partially mapped folios", "mm: split underused
+// THPs"), as in 6.16: every new anonymous PMD THP goes on the deferred split queue at fault
+// (deferred_split_folio(folio, false) from map_anon_folio_pmd()), unmarked and uncounted; the
+// shrinker (deferred_split_scan()) splits one that thp_underused() finds to hold more than
+// khugepaged/max_ptes_none zero-filled pages (Documentation/admin-guide/mm/transhuge.rst,
+// thp_underused_split_page), and drops any other unmarked one from the queue.
+describe("the underused-THP split (thp_underused(), max_ptes_none)", () => {
+  /** A 4 MiB anonymous mapping of two PMD THPs whose first `filled[i]` pages hold 1s. */
+  const twoThps = (k: Kernel, filled: [number, number]) => {
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * MiB, { prot: PROT_READ | PROT_WRITE }));
+    run(p.write(addr, new Uint8Array(filled[0] * PAGE).fill(1)));
+    run(p.write(addr + 2 * MiB, new Uint8Array(filled[1] * PAGE).fill(1)));
+    const heads = [folioAt(p, addr).pfn, folioAt(p, addr + 2 * MiB).pfn] as const;
+    for (const head of heads) expect(k.memmap.folioOrder(head)).toBe(9);
+    return { p, addr, heads, nid: k.mem.pfnToNid(heads[0]) };
+  };
+
+  it("a THP fault queues the new THP unmarked: no thp_deferred_split_page, no split_deferred; with max_ptes_none at its default 511 the shrinker keeps it whole and drops it from the queue", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    expect(run(k.fs.read(`${THP}/khugepaged/max_ptes_none`))).toBe("511\n");
+    const { heads, nid } = twoThps(k, [1, 1]);
+    for (const head of heads) {
+      expect(k.deferredSplitQueue.has(head)).toBe(true);
+      expect(k.memmap.test(head, PG_partially_mapped)).toBe(false);
+    }
+    expect(deferredSplitCount(k, nid)).toBe(2);
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(0);
+    expect(run(k.fs.read(`${THP}/hugepages-2048kB/stats/split_deferred`))).toBe("0\n");
+    // thp_underused() is false at HPAGE_PMD_NR - 1 whatever the pages hold (511 zero-filled
+    // here): neither is split, and both leave the queue as used.
+    expect(deferredSplitScan(k, nid)).toBe(0);
+    for (const head of heads) expect(k.memmap.folioOrder(head)).toBe(9);
+    expect(deferredSplitCount(k, nid)).toBe(0);
+    expect(k.vmstat.get("thp_underused_split_page")).toBe(0);
+    expect(k.vmstat.get("thp_split_page")).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("with max_ptes_none 409, a THP of 410 zero-filled pages is split (thp_underused_split_page) and its zero-filled pages freed to the shared zero page; one of 409 is used and stays whole", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    run(k.fs.write(`${THP}/khugepaged/max_ptes_none`, "409"));
+    // 103 filled pages reach HPAGE_PMD_NR - max_ptes_none (512 - 409): used. 102 filled leave
+    // 410 zero-filled, more than 409: underused.
+    const { p, addr, heads, nid } = twoThps(k, [103, 102]);
+    const free = k.pageAlloc.nodeFreePages(nid);
+    expect(deferredSplitScan(k, nid)).toBe(1);
+    expect(k.memmap.folioOrder(heads[0])).toBe(9);
+    expect(k.memmap.folioOrder(heads[1])).toBe(0);
+    expect(k.vmstat.get("thp_underused_split_page")).toBe(1);
+    expect(k.vmstat.get("thp_split_page")).toBe(1);
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(0);
+    expect(deferredSplitCount(k, nid)).toBe(0);
+    // remap_page() with RMP_USE_SHARED_ZEROPAGE: the 410 zero-filled pages are mapped to the
+    // shared zero page and freed.
+    expect(k.pageAlloc.nodeFreePages(nid)).toBe(free + 410);
+    const zeroPte = pteAt(p, addr + 2 * MiB + 102 * PAGE);
+    expect([pteSpecial(zeroPte), ptePfn(zeroPte), pteWrite(zeroPte)]).toEqual([
+      true,
+      k.zeroPfn,
+      false,
+    ]);
+    expect(ptePfn(pteAt(p, addr + 2 * MiB + 101 * PAGE))).toBe(heads[1] + 101);
+    const want = new Uint8Array(103 * PAGE);
+    want.fill(1, 0, 102 * PAGE);
+    expectBytes(run(p.read(addr + 2 * MiB, 103 * PAGE)), want);
+    expectConsistent(k);
+  });
+
+  it("a partially mapped THP is marked, counted once, and split by the shrinker whatever max_ptes_none says", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const { p, addr, heads, nid } = twoThps(k, [512, 512]);
+    run(p.munmap(addr + 100 * PAGE, PAGE));
+    expect(k.memmap.test(heads[0], PG_partially_mapped)).toBe(true);
+    expect(k.vmstat.get("thp_deferred_split_page")).toBe(1);
+    expect(deferredSplitScan(k, nid)).toBe(1);
+    expect(k.memmap.folioOrder(heads[0])).toBe(0);
+    expect(k.memmap.test(heads[0], PG_partially_mapped)).toBe(false);
+    expect(k.vmstat.get("thp_underused_split_page")).toBe(0);
+    // The other, fully mapped and full: used, off the queue, whole.
+    expect(k.memmap.folioOrder(heads[1])).toBe(9);
+    expect(deferredSplitCount(k, nid)).toBe(0);
+    expectConsistent(k);
+  });
+
+  // max_ptes_none_store() (mm/khugepaged.c, Linux 6.16): kstrtoul() base 10; any error of it,
+  // or a value above HPAGE_PMD_NR - 1, is EINVAL; the show is "%u\n".
+  it("parses khugepaged/max_ptes_none as the kernel's store does", () => {
+    const k = boot();
+    const file = `${THP}/khugepaged/max_ptes_none`;
+    for (const bad of ["512", "-1", "abc", " 1", "0x1", "18446744073709551616"])
+      expectErrno(k.fs.write(file, bad), "EINVAL");
+    expect(run(k.fs.read(file))).toBe("511\n");
+    run(k.fs.write(file, "0\n"));
+    expect(run(k.fs.read(file))).toBe("0\n");
+    expect(k.thp.maxPtesNone).toBe(0);
+    run(k.fs.write(file, "+511"));
+    expect(run(k.fs.read(file))).toBe("511\n");
   });
 });
