@@ -53,8 +53,9 @@ export type ShmemMthpMode = "always" | "inherit" | "within_size" | "advise" | "n
  * `hugepages-<size>kB/stats/`: the items of `enum mthp_stat_item` (`include/linux/huge_mm.h`)
  * this model produces, named as `DEFINE_MTHP_STAT_ATTR()` (`mm/huge_memory.c`) names their files,
  * in the kernel's order. Linux keeps these per size only; `/proc/vmstat` has no such items.
- * Each is an event count but `nr_anon`, a gauge: the anonymous folios of that size that exist
- * now (Linux 6.12 and later, {@link ThpSettings.modMthpStat}).
+ * Each is an event count but `nr_anon` and `nr_anon_partially_mapped`, gauges: the anonymous
+ * folios of that size that exist now, and those of them marked partially mapped on the deferred
+ * split queue (Linux 6.12 and later, {@link ThpSettings.modMthpStat}).
  *
  * @category Tracing and statistics
  */
@@ -67,6 +68,7 @@ export const MTHP_STAT_ITEMS = [
   "split_failed",
   "split_deferred",
   "nr_anon",
+  "nr_anon_partially_mapped",
 ] as const;
 
 /** The statistics only sizes anonymous memory can use show (`anon_stats_attrs`). */
@@ -74,6 +76,7 @@ const ANON_STAT_ITEMS: ReadonlySet<MthpStatItem> = new Set([
   "anon_fault_alloc",
   "anon_fault_fallback",
   "nr_anon",
+  "nr_anon_partially_mapped",
 ]);
 
 /**

@@ -20,6 +20,7 @@ import {
   PG_movable_ops,
   PG_movable_ops_isolated,
   PG_offline,
+  PG_partially_mapped,
 } from "../include/page_flags";
 import {
   isHwpoisonEntry,
@@ -243,6 +244,8 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
   const hugeHeads = new Map<number, number[]>();
   /** Anonymous large folios (not hugetlb) by order, which each size's `nr_anon` must count. */
   const anonFolios = new Array<number>(k.pmdOrder + 1).fill(0);
+  /** Of those, the ones marked partially mapped, which `nr_anon_partially_mapped` must count. */
+  const partiallyMapped = new Array<number>(k.pmdOrder + 1).fill(0);
   for (const zone of zones) {
     for (let pfn = zone.startPfn; pfn < zone.endPfn; ) {
       if (m.test(pfn, PG_buddy)) {
@@ -264,8 +267,10 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
       }
       const head = pfn;
       const nr = m.folioNrPages(head);
-      if (nr > 1 && m.mapping[head]! < 0 && !m.test(head, PG_hugetlb))
+      if (nr > 1 && m.mapping[head]! < 0 && !m.test(head, PG_hugetlb)) {
         anonFolios[m.folioOrder(head)]!++;
+        if (m.test(head, PG_partially_mapped)) partiallyMapped[m.folioOrder(head)]!++;
+      }
       if (m.test(head, PG_hugetlb)) {
         const order = m.folioOrder(head);
         if (!hugeHeads.has(order))
@@ -350,6 +355,11 @@ export const checkKernelConsistency = (k: Kernel): string[] => {
     if (counted !== anonFolios[order])
       report(
         `${k.thp.sizeName(order)}/stats/nr_anon is ${counted}, but ${anonFolios[order]} anonymous folios of that size exist`,
+      );
+    const marked = k.thp.mthpStat(order, "nr_anon_partially_mapped");
+    if (marked !== partiallyMapped[order])
+      report(
+        `${k.thp.sizeName(order)}/stats/nr_anon_partially_mapped is ${marked}, but ${partiallyMapped[order]} folios of that size are marked partially mapped`,
       );
   }
   const freeCounted = zones.reduce((s, z) => s + z.freePages, 0);

@@ -329,6 +329,7 @@ export const splitFolio = (k: Kernel, head: number, list: FolioList | null): num
   // nr_anon does not count).
   k.deferredSplitQueue.delete(head);
   if (anon) k.thp.modMthpStat(order, "nr_anon", -1);
+  if (m.test(head, PG_partially_mapped)) k.thp.modMthpStat(order, "nr_anon_partially_mapped", -1);
   const flags =
     m.flags[head]! & ~(PG_head | PG_has_hwpoisoned | PG_lru | PG_hwpoison | PG_partially_mapped);
   // lru_add_split_folio(): in place, each new folio goes on the LRU beside the head.
@@ -439,6 +440,7 @@ export const deferredSplitFolio = (k: Kernel, head: number, partiallyMapped: boo
   if (order <= 1) return;
   if (partiallyMapped && !m.test(head, PG_partially_mapped)) {
     m.set(head, PG_partially_mapped);
+    k.thp.modMthpStat(order, "nr_anon_partially_mapped", 1);
     if (order >= k.pmdOrder) k.vmstat.count("thp_deferred_split_page");
     k.thp.countMthpStat(order, "split_deferred");
   }
@@ -522,8 +524,8 @@ export const deferredSplitScan = (
     if (m.refcount[head]! > 0) {
       m.refcount[head]!++; // folio_try_get()
       batch.push(head);
-    } else {
-      m.clear(head, PG_partially_mapped);
+    } else if (m.testAndClear(head, PG_partially_mapped)) {
+      k.thp.modMthpStat(m.folioOrder(head), "nr_anon_partially_mapped", -1);
     }
   }
   let split = 0;

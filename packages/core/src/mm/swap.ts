@@ -208,7 +208,8 @@ export const folioPut = (k: Kernel, head: number): void => {
   // a queued one leaves the queue no longer partially mapped.
   if (m.folioOrder(head) > 1) {
     k.deferredSplitQueue.delete(head);
-    m.clear(head, PG_partially_mapped);
+    if (m.testAndClear(head, PG_partially_mapped))
+      k.thp.modMthpStat(m.folioOrder(head), "nr_anon_partially_mapped", -1);
   }
   // __folio_clear_lru_flags(): the LRU flags go with the folio's last reference; an mlocked
   // folio is munlocked here, counted as unevictable_pgs_cleared (__page_cache_release()).

@@ -1173,7 +1173,7 @@ describe("PTE tables under a PMD: a huge PMD only where the PMD is none", () => 
 // adds one for a new anonymous large folio, __folio_migrate_mapping() one for a migration's
 // destination, free_pages_prepare() takes one off when a folio is freed and
 // __split_unmapped_folio() when it is split. hugetlb folios are never counted.
-describe("hugepages-<size>kB/stats/nr_anon", () => {
+describe("hugepages-<size>kB/stats/nr_anon and nr_anon_partially_mapped", () => {
   const nrAnon = (k: Kernel, size: string) =>
     run(k.fs.read(`${THP}/hugepages-${size}/stats/nr_anon`));
 
@@ -1202,7 +1202,11 @@ describe("hugepages-<size>kB/stats/nr_anon", () => {
 
     // Split (the partly unmapped THP, by the deferred split shrinker): the 2 MiB size loses it.
     run(p.madvise(thp, 4 * PAGE, MADV_DONTNEED));
+    // deferred_split_folio(folio, true): marked partially mapped, nr_anon_partially_mapped 1.
+    expect(run(k.fs.read(`${THP}/hugepages-2048kB/stats/nr_anon_partially_mapped`))).toBe("1\n");
+    expectConsistent(k);
     expect(deferredSplitScan(k, 1, 10)).toBe(1);
+    expect(run(k.fs.read(`${THP}/hugepages-2048kB/stats/nr_anon_partially_mapped`))).toBe("0\n");
     expect(folioAt(p, thp + 4 * PAGE).order).toBe(0);
     expect(nrAnon(k, "2048kB")).toBe("0\n");
     // Unmapped and freed.
