@@ -4,6 +4,7 @@
  */
 import {
   type ErrnoError,
+  type SignalError,
   Kernel,
   type KernelConfig,
   type MthpMode,
@@ -126,7 +127,7 @@ export const populatedKernel = (
   bytes: number,
   batchPages: number | undefined,
   pageSize = 4096,
-): Effect.Effect<PopulatedKernel, ErrnoError> =>
+): Effect.Effect<PopulatedKernel, ErrnoError | SignalError> =>
   Effect.gen(function* () {
     const kernel = yield* Kernel.boot({
       // The copy path alone: no kswapd or kcompactd in the background of the figure.

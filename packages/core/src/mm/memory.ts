@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { type ErrnoError, errno } from "../errno";
+import { type ErrnoError, errno, SignalError } from "../errno";
 import { debugfsAttribute } from "../fs/debugfs";
 import { type DirectCompact, directCompactFaultDone } from "../include/compaction";
 import {
@@ -55,6 +55,7 @@ import {
 } from "../include/mm_types";
 import type { AllocRequest } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
+import { forceSigFault, forceSigMceerr } from "../include/signal";
 import {
   PG_dirty,
   PG_hugetlb,
@@ -1046,35 +1047,83 @@ export const accessExtent = (
  * (`arch/x86/mm/fault.c`) runs for a fault of the task's own access at `addr`: the VMA that holds
  * it; else, when the first VMA above it is `VM_GROWSDOWN`, that VMA grown down to it
  * (`expand_stack_locked()` → `expand_downwards()`, {@link expandDownwards}). Any other address,
- * and a growth `expand_downwards()` refuses, is `bad_area_nosemaphore()`: `SIGSEGV`, which the
- * model reports as `EFAULT` naming the cause. Only the task's own loads and stores grow a stack;
- * `get_user_pages()` and `__mm_populate()` do not (`gup_vma_lookup()`).
+ * and a growth `expand_downwards()` refuses, is `bad_area_nosemaphore()`: `SIGSEGV` with
+ * `SEGV_MAPERR` forced on the task ({@link forceSigFault}), returned with a message naming the
+ * cause. Only the task's own loads and stores grow a stack; `get_user_pages()` and
+ * `__mm_populate()` do not (`gup_vma_lookup()`).
  */
-export const lockMmAndFindVma = (k: Kernel, task: Task, addr: number): Vma | ErrnoError => {
+export const lockMmAndFindVma = (k: Kernel, task: Task, addr: number): Vma | SignalError => {
   const mm = task.mm!;
   const at = `address 0x${addr.toString(16)}`;
+  const mapErr = (why: string): SignalError =>
+    forceSigFault(task, "SIGSEGV", "SEGV_MAPERR", addr, `${why}; SIGSEGV SEGV_MAPERR`);
   const vma = mm.findVma(addr) ?? mm.findVmaIntersection(addr, TASK_SIZE);
-  if (!vma) return errno("EFAULT", `${at} is not mapped`);
+  if (!vma) return mapErr(`${at} is not mapped`);
   if (vma.start <= addr) return vma;
-  if (!(vma.flags & VM_GROWSDOWN)) return errno("EFAULT", `${at} is not mapped`);
+  if (!(vma.flags & VM_GROWSDOWN)) return mapErr(`${at} is not mapped`);
   const grown = expandDownwards(k, task, vma, addr);
   if (grown !== 0) {
-    return errno(
-      "EFAULT",
-      `${at} is not mapped (SIGSEGV): the stack at 0x${vma.start.toString(16)} cannot grow to it: ${grown.errno}, ${grown.message}`,
+    return mapErr(
+      `${at} is not mapped: the stack at 0x${vma.start.toString(16)} cannot grow to it: ${grown.errno}, ${grown.message}`,
     );
   }
   return vma;
 };
 
-/** How far an access got: bytes done, and why it stopped early. */
-export interface AccessProgress {
+/**
+ * The end of x86's `do_user_addr_fault()` (`arch/x86/mm/fault.c`, Linux 6.16) for a fault of the
+ * task's own access at `addr` that `handle_mm_fault()` failed with `err`, the errno
+ * `vm_fault_to_errno()` gives its `VM_FAULT_*` code (`include/linux/mm.h`): `ENOMEM`
+ * (`VM_FAULT_OOM`) becomes `"oom"`, for `pagefault_out_of_memory()` and a retry of the fault
+ * ({@link AccessProgress.oom}); `EHWPOISON` (`VM_FAULT_HWPOISON`, or `VM_FAULT_HWPOISON_LARGE` in
+ * a hugetlb VMA) is `do_sigbus()`'s `force_sig_mceerr(BUS_MCEERR_AR)` with `si_addr_lsb`
+ * `PAGE_SHIFT` (the huge page's shift); `EFAULT` (`VM_FAULT_SIGBUS`) is `do_sigbus()`'s
+ * `force_sig_fault(SIGBUS, BUS_ADRERR)`. The signal is forced on `task` and returned, its message
+ * `err`'s. Any other error (a killed task's `ESRCH`) is returned as it is.
+ */
+export const userFaultError = (
+  k: Kernel,
+  task: Task,
+  addr: number,
+  err: ErrnoError,
+): SignalError | ErrnoError | "oom" => {
+  switch (err.errno) {
+    case "ENOMEM":
+      return "oom";
+    case "EHWPOISON":
+      return forceSigMceerr(task, addr, hwpoisonLsb(k, task, addr), err.message);
+    case "EFAULT":
+      return forceSigFault(task, "SIGBUS", "BUS_ADRERR", addr, err.message);
+    default:
+      return err;
+  }
+};
+
+/**
+ * The `si_addr_lsb` of a `BUS_MCEERR_AR` at `addr`: `PAGE_SHIFT`, or in a hugetlb VMA the shift of
+ * its huge page (`hstate_index_to_shift()` of `VM_FAULT_HWPOISON_LARGE`'s index).
+ */
+const hwpoisonLsb = (k: Kernel, task: Task, addr: number): number => {
+  const hstate = task.mm?.findVma(addr)?.hstate;
+  return k.mem.pageShift + (hstate ? hstate.order : 0);
+};
+
+/**
+ * How far an access got: bytes done, and why it stopped early. `E` is the error that may end it:
+ * an {@link ErrnoError}, or for the task's own access also a {@link SignalError}.
+ */
+export interface AccessProgress<E = ErrnoError> {
   /** Bytes transferred. */
   done: number;
   /** The folio to wait for before continuing, or -1. */
   waitPfn: number;
   /** The error that ended the access, or null. */
-  error: ErrnoError | null;
+  error: E | null;
+  /**
+   * A fault of the task's own access ended with `VM_FAULT_OOM`: `pagefault_out_of_memory()` runs
+   * and the fault is retried (x86's `do_user_addr_fault()`). Only {@link accessVm} sets it.
+   */
+  oom: boolean;
   /** The slow path an allocation of a fault asked for before it falls back (see {@link DirectCompact}). */
   readonly compact: DirectCompact;
 }
@@ -1082,8 +1131,14 @@ export interface AccessProgress {
 /**
  * Copies between `buf` and the task's memory at `addr`, page by page through the page tables.
  * Stops at a migration entry (reporting the folio to wait for) or an error; `done` says how far
- * it got, so the caller can resume. These are the task's own loads and stores: a fault below a
- * `VM_GROWSDOWN` VMA grows it ({@link lockMmAndFindVma}).
+ * it got, so the caller can resume. These are the task's own loads and stores, whose faults x86's
+ * `do_user_addr_fault()` (`arch/x86/mm/fault.c`, Linux 6.16) handles: a fault below a
+ * `VM_GROWSDOWN` VMA grows it ({@link lockMmAndFindVma}); an address no VMA maps forces `SIGSEGV`
+ * with `SEGV_MAPERR`, one its VMA does not allow (`access_error()`, {@link vmaAccessAllowed})
+ * `SIGSEGV` with `SEGV_ACCERR`, a fault `handle_mm_fault()` fails `SIGBUS`, or asks for a retry
+ * after `VM_FAULT_OOM` ({@link userFaultError}). A load or store that reaches a poisoned page
+ * still mapped is the machine check's `SIGBUS` with `BUS_MCEERR_AR` (`kill_me_maybe()`,
+ * `arch/x86/kernel/cpu/mce/core.c`), `si_addr_lsb` `PAGE_SHIFT`.
  */
 export const accessVm = (
   k: Kernel,
@@ -1091,7 +1146,7 @@ export const accessVm = (
   addr: number,
   buf: Uint8Array,
   write: boolean,
-  progress: AccessProgress,
+  progress: AccessProgress<ErrnoError | SignalError>,
 ): void => {
   const pageSize = k.mem.pageSize;
   const len = buf.length;
@@ -1100,18 +1155,33 @@ export const accessVm = (
     const vpn = Math.floor(at / pageSize);
     const offset = at - vpn * pageSize;
     const n = Math.min(pageSize - offset, len - progress.done);
-    // A TLB miss walks the page tables from the VMA, which a fault below a stack grows first.
-    if (task.mm!.tlb.lookup(vpn) === undefined) {
+    // A TLB miss (or a store the cached entry does not allow) faults: the page tables are walked
+    // from the VMA, which a fault below a stack grows first, and access_error() checks it.
+    const cached = task.mm!.tlb.lookup(vpn);
+    if (cached === undefined || (write && !(pteWrite(cached) && pteDirty(cached)))) {
       const vma = lockMmAndFindVma(k, task, at);
-      if (vma instanceof Error) {
+      if (vma instanceof SignalError) {
         progress.error = vma;
+        return;
+      }
+      if (!vmaAccessAllowed(vma.flags, write)) {
+        // bad_area_access_error()
+        progress.error = forceSigFault(
+          task,
+          "SIGSEGV",
+          "SEGV_ACCERR",
+          at,
+          `address 0x${at.toString(16)} is not ${write ? "writable" : "accessible"}; SIGSEGV SEGV_ACCERR`,
+        );
         return;
       }
     }
     const pfn = translate(k, task, vpn, write, progress.compact);
     if (pfn === VM_FAULT_RETRY_ACCESS) return;
     if (typeof pfn !== "number") {
-      progress.error = pfn;
+      const fault = userFaultError(k, task, at, pfn);
+      if (fault === "oom") progress.oom = true;
+      else progress.error = fault;
       return;
     }
     if (pfn < 0) {
@@ -1119,7 +1189,12 @@ export const accessVm = (
       return;
     }
     if (k.memmap.test(pfn, PG_hwpoison)) {
-      progress.error = errno("EHWPOISON", `address 0x${at.toString(16)} is in a poisoned page`);
+      progress.error = forceSigMceerr(
+        task,
+        at,
+        hwpoisonLsb(k, task, at),
+        `address 0x${at.toString(16)} is in a poisoned page; SIGBUS BUS_MCEERR_AR`,
+      );
       return;
     }
     const section = k.mem.sectionBytes[pfn >>> k.mem.pfnSectionShift]!;

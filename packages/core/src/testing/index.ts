@@ -30,6 +30,7 @@ export {
   expectBytes,
   expectConsistent,
   expectErrno,
+  expectSignal,
   folioAt,
   type GatedMigrator,
   gatedMigrator,

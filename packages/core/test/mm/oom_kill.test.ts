@@ -14,6 +14,7 @@ import {
   constrainedAlloc,
   ERRNO,
   type ErrnoError,
+  type SignalError,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   getMmRss,
@@ -101,7 +102,7 @@ const drainToMin = (k: Kernel): void => {
  */
 const faultKillsSelf = async (p: Task, where: number): Promise<void> => {
   const err = await runP(Effect.flip(p.write(where, new Uint8Array([1]))));
-  expect([err.errno, err.message]).toEqual([
+  expect([(err as ErrnoError).errno, err.message]).toEqual([
     "ESRCH",
     `process ${p.pid} was killed by the OOM killer`,
   ]);
@@ -390,7 +391,7 @@ describe("/proc/sys/vm/panic_on_oom and oom_kill_allocating_task (Linux 6.16)", 
     // Through a fault, on a kernel of its own.
     const k2 = await exhausted(30, PANIC_ON_OOM, "2");
     const err = await runP(Effect.flip(k2.small.write(k2.where, new Uint8Array([1]))));
-    expect([err.errno, err.message]).toEqual([
+    expect([(err as ErrnoError).errno, err.message]).toEqual([
       "ESHUTDOWN",
       "write: Kernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled",
     ]);
@@ -927,8 +928,8 @@ const killInsideOwnCall = async (
     small: { p: Task; addr: number };
     where: number;
     gate: Deferred.Deferred<void>;
-    fault: Fiber.Fiber<void, ErrnoError>;
-  }) => Effect.Effect<void, ErrnoError>,
+    fault: Fiber.Fiber<void, ErrnoError | SignalError>;
+  }) => Effect.Effect<void, ErrnoError | SignalError>,
 ) => {
   const k = boot({ nodes: ["16M", "16M"] });
   const free0 = freePages(k);
@@ -950,7 +951,7 @@ const killInsideOwnCall = async (
       // Another call of the dying process (another thread's) fails at once, running nothing.
       const killed = ["ESRCH", `process ${big.p.pid} was killed by the OOM killer`];
       const again = yield* Effect.flip(big.p.read(big.addr, 1));
-      expect([again.errno, again.message]).toEqual(killed);
+      expect([(again as ErrnoError).errno, again.message]).toEqual(killed);
       // Nor is anything done in its name: an allocation, a write to /proc.
       const alloc = yield* Effect.flip(k.allocFolio(0, 0, GFP_KERNEL, big.p));
       expect([alloc.errno, alloc.message]).toEqual(killed);
@@ -1309,7 +1310,7 @@ describe("the oom_reaper and mm_users at their edges (Linux 6.16)", () => {
         return yield* Effect.result(Fiber.join(fault));
       }).pipe(Effect.provide(TestClock.layer())),
     );
-    expect(Result.isFailure(result) && result.failure.errno).toBe("ESRCH");
+    expect(Result.isFailure(result) && (result.failure as ErrnoError).errno).toBe("ESRCH");
     expect(Result.isFailure(result) && result.failure.message).toBe(
       `process ${small.pid} has exited`,
     );
@@ -1411,7 +1412,11 @@ describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (prop
           const relieve = () => {
             for (const pfn of drained.splice(0)) k.folioPut(k.folio(pfn));
           };
-          const calls: { fiber: Fiber.Fiber<unknown, ErrnoError>; target: Task; moves: boolean }[] =
+          const calls: {
+            fiber: Fiber.Fiber<unknown, ErrnoError | SignalError>;
+            target: Task;
+            moves: boolean;
+          }[] =
             [];
           await Effect.runPromise(
             Effect.gen(function* () {
@@ -1497,14 +1502,15 @@ describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (prop
               // when the last of them returns (get_signal()), not at the first one's ESRCH.
               const results: {
                 c: (typeof calls)[number];
-                result: Result.Result<unknown, ErrnoError>;
+                result: Result.Result<unknown, ErrnoError | SignalError>;
               }[] = [];
               for (const c of calls)
                 results.push({ c, result: yield* Effect.result(Fiber.join(c.fiber)) });
               for (const t of targets) if (t.p.sigkillPending) expect(t.p.exited).toBe(true);
               for (const { c, result } of results) {
                 if (Result.isSuccess(result)) continue;
-                const code = result.failure.errno;
+                const f = result.failure;
+                const code = f._tag === "ErrnoError" ? f.errno : f.signal;
                 // A call that began after its target's end finds no process (find_mm_struct());
                 // migrate_pages() fails with -ENOMEM where no target folio can be had; a write
                 // of a killed process never returns (ESRCH).

@@ -7,6 +7,7 @@
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
 import {
+  type ErrnoError,
   __GFP_MEMALLOC,
   __GFP_NOMEMALLOC,
   __GFP_NORETRY,
@@ -245,7 +246,7 @@ describe("an mTHP fault on a node with no free block above order 1", () => {
     run(p.madvise(base, size, MADV_HUGEPAGE));
     const d = delta(k);
     const err = await runP(Effect.flip(p.write(addr, new Uint8Array([1]))));
-    expect([err.errno, err.message]).toEqual([
+    expect([(err as ErrnoError).errno, err.message]).toEqual([
       "ESHUTDOWN",
       "write: Kernel panic - not syncing: System is deadlocked on memory",
     ]);
