@@ -90,6 +90,27 @@ export const expectSignal = <A, E>(
 
 
 /**
+ * Runs `access` in a child `fork()`ed from `p` and checks that it dies of `signal` with `si_code`
+ * `reason` (its exit code the signal's number, out of the process table), as an LTP test forks a
+ * child for an access it expects to be killed (`mmap01`'s `SAFE_FORK()` and `WTERMSIG()`), so
+ * that `p` lives on. Returns the {@link SignalError} the access failed with.
+ *
+ * @category Testing
+ */
+export const expectChildSignal = <A, E>(
+  p: Task,
+  access: (child: Task) => Effect.Effect<A, E>,
+  signal: SignalName,
+  reason: SiCodeName,
+): SignalError => {
+  const child = Effect.runSync(p.fork());
+  const error = expectSignal(access(child), signal, reason);
+  if (!child.exited || child.exitCode !== error.signo)
+    throw new Error(`the child did not die of ${signal} (exit code ${child.exitCode})`);
+  return error;
+};
+
+/**
  * Runs a synchronous call that must fail with errno `name`, and returns the error; throws when
  * it succeeds or fails otherwise.
  *

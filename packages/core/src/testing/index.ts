@@ -30,6 +30,7 @@ export {
   expectBytes,
   expectConsistent,
   expectErrno,
+  expectChildSignal,
   expectSignal,
   folioAt,
   type GatedMigrator,
