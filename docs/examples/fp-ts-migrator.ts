@@ -9,12 +9,12 @@ import {
   batchPairs,
   ERRNO,
   type ErrnoError,
-  type SignalError,
   folioMarkContentCopied,
   folioMcCopy,
   Kernel,
   type Migrator,
   MPOL_MF_MOVE,
+  type SignalError,
 } from "@migrate-offload/core";
 import {
   migratorFromTaskEither,

@@ -4,10 +4,10 @@
  */
 import {
   type ErrnoError,
-  type SignalError,
   Kernel,
   type KernelConfig,
   type MthpMode,
+  type SignalError,
   type Task,
 } from "@migrate-offload/core";
 import type { MigratorSubject } from "@migrate-offload/core/testing";

@@ -11,7 +11,6 @@ import {
   __GFP_THISNODE,
   type ErrnoError,
   type ErrnoName,
-  type SignalError,
   type File,
   Kernel,
   MADV_HUGEPAGE,
@@ -35,6 +34,7 @@ import {
   MPOL_MF_MOVE_ALL,
   MPOL_MF_STRICT,
   PROT_READ,
+  type SignalError,
 } from "../src/index";
 import { boot, expectErrno, run } from "../src/testing/index";
 

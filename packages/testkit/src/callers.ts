@@ -25,7 +25,6 @@ import {
   CAP_SYS_NICE,
   ERRNO,
   type ErrnoError,
-  type SignalError,
   type Folio,
   GFP_HIGHUSER_MOVABLE,
   type Kernel,
@@ -53,6 +52,7 @@ import {
   MR_SYSCALL,
   PG_has_hwpoisoned,
   PG_lru,
+  type SignalError,
   type Task,
 } from "@migrate-offload/core";
 import { type FragmentedNode, fragmentNode } from "@migrate-offload/core/testing";

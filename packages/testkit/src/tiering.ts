@@ -21,12 +21,12 @@
  */
 import {
   type ErrnoError,
-  type SignalError,
   type Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MPOL_BIND,
   MPOL_DEFAULT,
+  type SignalError,
   type Task,
   WMARK_HIGH,
   WMARK_LOW,
@@ -216,8 +216,7 @@ const checkSets = (k: Kernel, task: Task, sets: readonly WorkloadSet[]): string[
 /** A step of the task, on the live clock (see the module's description). */
 const live = <A, E extends ErrnoError | SignalError>(
   step: Effect.Effect<A, E>,
-): Effect.Effect<A, E> =>
-  TestClock.withLive(step);
+): Effect.Effect<A, E> => TestClock.withLive(step);
 
 /** Maps and writes a set of `pages` pages (base pages: `MADV_NOHUGEPAGE`). */
 const writeSet = (

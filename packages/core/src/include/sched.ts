@@ -404,21 +404,23 @@ export interface TaskStruct {
   /**
    * Reads `length` bytes at `addr`: the task's own loads, in address order, through its TLB and
    * page tables, each missing page faulted in (`handle_mm_fault()`, `mm/memory.c`). An access
-   * that meets a page under migration waits until the migration finishes. The first address not
-   * mapped readable ends the read with `EFAULT` naming it (the `SIGSEGV` of
-   * `do_user_addr_fault()`, `arch/x86/mm/fault.c`), the pages before it faulted in; a poisoned
-   * page with `EHWPOISON` (`SIGBUS`, `BUS_MCEERR_AR`); a fault Linux answers with `SIGBUS`
-   * (`VM_FAULT_SIGBUS`: a hugetlb fault that gets no huge page) with `EFAULT` whose message names
-   * `SIGBUS`, the errno `vm_fault_to_errno()` gives it. `EFAULT` at once for a range reaching past
-   * `TASK_SIZE` (`access_ok()`).
+   * that meets a page under migration waits until the migration finishes. A fault x86's
+   * `do_user_addr_fault()` (`arch/x86/mm/fault.c`, Linux 6.16) answers with a signal ends the read
+   * with a {@link SignalError}, and the task dies of it (its {@link TaskStruct.exitCode} the
+   * signal's number): `SIGSEGV` with `SEGV_MAPERR` at the first address no VMA maps, or
+   * `SEGV_ACCERR` at one not mapped readable (the pages before it faulted in); `SIGBUS` with
+   * `BUS_ADRERR` for `VM_FAULT_SIGBUS` (a hugetlb fault that gets no huge page, a file page past
+   * `i_size`); `SIGBUS` with `BUS_MCEERR_AR` for a poisoned page. A fault whose allocation fails
+   * (`VM_FAULT_OOM`) is retried (`pagefault_out_of_memory()`). `EFAULT` at once for a range
+   * reaching past `TASK_SIZE` (`access_ok()`), `EINVAL` for a length that is no byte count.
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError | SignalError>;
   /**
    * Writes `bytes` at `addr`: the task's own stores, in address order, as the loads of
    * {@link Task.read} are. The bytes before the first address not mapped writable are written,
-   * and the write fails there with `EFAULT` naming it (the `SIGSEGV`, `SEGV_MAPERR` or
-   * `SEGV_ACCERR`, of `do_user_addr_fault()`), as a store sequence on hardware stops at the first
-   * faulting store.
+   * and the write fails there with the `SIGSEGV` (`SEGV_MAPERR` or `SEGV_ACCERR`) of
+   * `do_user_addr_fault()` the task dies of, as a store sequence on hardware stops at the first
+   * faulting store; `SIGBUS` as for {@link Task.read}.
    */
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError | SignalError>;
   /**

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { type ErrnoError, errno, SIGNO, SignalError, type SiCodeName } from "../errno";
+import { type ErrnoError, errno, SIGNO, type SiCodeName, SignalError } from "../errno";
 import type { AllocContext } from "./mmzone";
 
 /**

@@ -46,7 +46,6 @@ import { mmPopulate } from "../mm/gup";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
 import { madviseDontneed, madviseSoftOffline } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
-import { pagefaultOutOfMemory } from "../mm/oom_kill";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
 import { mlockPosixErrorReturn } from "../mm/mlock";
@@ -62,6 +61,7 @@ import {
 } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
+import { pagefaultOutOfMemory } from "../mm/oom_kill";
 import { allocPagesSlowpath } from "../mm/page_alloc";
 import { putSlowpathPage } from "../mm/swap";
 import { kvmalloc } from "../mm/util";

@@ -55,7 +55,6 @@ import {
 } from "../include/mm_types";
 import type { AllocRequest } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
-import { forceSigFault, forceSigMceerr } from "../include/signal";
 import {
   PG_dirty,
   PG_hugetlb,
@@ -81,6 +80,7 @@ import {
   pteWrite,
   pteYoung,
 } from "../include/pgtable";
+import { forceSigFault, forceSigMceerr } from "../include/signal";
 import {
   filemapAddFolio,
   filemapGetFolio,

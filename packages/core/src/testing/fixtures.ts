@@ -88,7 +88,6 @@ export const expectSignal = <A, E>(
   return error;
 };
 
-
 /**
  * Runs `access` in a child `fork()`ed from `p` and checks that it dies of `signal` with `si_code`
  * `reason` (its exit code the signal's number, out of the process table), as an LTP test forks a

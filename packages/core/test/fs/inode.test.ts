@@ -27,8 +27,8 @@ import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import {
   boot,
   expectBytes,
-  expectConsistent,
   expectChildSignal,
+  expectConsistent,
   expectErrno,
   gatedMigrator,
   isolateRange,
@@ -472,7 +472,11 @@ describe("a file's storage: property", () => {
 // include/uapi/asm-generic/siginfo.h); mmap() past the end is allowed (do_mmap() does not look at
 // i_size). Each access runs in a forked child, which dies of the signal.
 describe("a file's size (i_size, ftruncate(), SIGBUS past the end)", () => {
-  const expectSigbus = (p: Task, at: number, access: (c: Task) => Effect.Effect<unknown, unknown>) => {
+  const expectSigbus = (
+    p: Task,
+    at: number,
+    access: (c: Task) => Effect.Effect<unknown, unknown>,
+  ) => {
     const e = expectChildSignal(p, access, "SIGBUS", "BUS_ADRERR");
     expect([e.signo, e.siCode, e.addr]).toEqual([7, 2, at]);
     expect(e.message).toMatch(/past its end/);

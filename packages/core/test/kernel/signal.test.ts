@@ -54,9 +54,15 @@ describe("a fault of the process's own access (force_sig_fault(), get_signal(), 
     run(p.munmap(addr + 2 * PAGE, 2 * PAGE));
     expect(k.pageAlloc.nodeFreePages(0)).toBeLessThan(free);
     // The store runs in address order: the first two pages are written, the third faults.
-    const e = expectSignal(p.write(addr + PAGE, new Uint8Array(2 * PAGE)), "SIGSEGV", "SEGV_MAPERR");
+    const e = expectSignal(
+      p.write(addr + PAGE, new Uint8Array(2 * PAGE)),
+      "SIGSEGV",
+      "SEGV_MAPERR",
+    );
     expect([e.signo, e.siCode, e.addr, e.addrLsb]).toEqual([11, 1, addr + 2 * PAGE, 0]);
-    expect(e.message).toBe(`address 0x${(addr + 2 * PAGE).toString(16)} is not mapped; SIGSEGV SEGV_MAPERR`);
+    expect(e.message).toBe(
+      `address 0x${(addr + 2 * PAGE).toString(16)} is not mapped; SIGSEGV SEGV_MAPERR`,
+    );
     expect([p.exited, p.exitCode, p.forcedSignal]).toEqual([true, SIGSEGV, e]);
     expect(k.findTask(p.pid)).toBeUndefined();
     expect(k.pageAlloc.nodeFreePages(0)).toBe(free);

@@ -37,8 +37,8 @@ import { folioPut } from "../../src/mm/swap";
 import {
   boot,
   expectBytes,
-  expectConsistent,
   expectChildSignal,
+  expectConsistent,
   expectErrno,
   folioAt,
   mapPattern,

@@ -45,8 +45,8 @@ import {
 import {
   boot,
   expectBytes,
-  expectConsistent,
   expectChildSignal,
+  expectConsistent,
   expectErrno,
   expectSignal,
   folioAt,

@@ -32,8 +32,8 @@ import {
 import {
   boot,
   expectBytes,
-  expectConsistent,
   expectChildSignal,
+  expectConsistent,
   expectErrno,
   folioAt,
   mapPattern,

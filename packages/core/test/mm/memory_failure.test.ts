@@ -179,7 +179,11 @@ describe("memory_failure(): anonymous pages", () => {
     const err = expectSignal(child.read(addr + 4096, 1), "SIGBUS", "BUS_MCEERR_AR");
     expect([err.signo, err.siCode, err.addr, err.addrLsb]).toEqual([7, 4, addr + 4096, 12]);
     expect(err.message).toContain(`0x${(addr + 4096).toString(16)}`);
-    const store = expectSignal(parent.write(addr + 4096 + 10, new Uint8Array([1])), "SIGBUS", "BUS_MCEERR_AR");
+    const store = expectSignal(
+      parent.write(addr + 4096 + 10, new Uint8Array([1])),
+      "SIGBUS",
+      "BUS_MCEERR_AR",
+    );
     expect([store.addr, store.addrLsb]).toEqual([addr + 4096 + 10, 12]);
     expect([child.exitCode, parent.exitCode]).toEqual([7, 7]);
     expect(k.memmap.refcount[pfn]).toBe(0);

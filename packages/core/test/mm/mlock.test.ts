@@ -29,8 +29,8 @@ import {
 } from "../../src/index";
 import {
   boot,
-  expectConsistent,
   expectChildSignal,
+  expectConsistent,
   expectErrno,
   folioAt,
   pteAt,

@@ -39,8 +39,8 @@ import {
 } from "../../src/index";
 import {
   boot,
-  expectConsistent,
   expectChildSignal,
+  expectConsistent,
   expectErrno,
   expectSignal,
   folioAt,

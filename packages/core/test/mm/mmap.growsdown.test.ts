@@ -28,8 +28,8 @@ import {
 } from "../../src/index";
 import {
   boot,
-  expectConsistent,
   expectChildSignal,
+  expectConsistent,
   expectErrno,
   expectSignal,
   folioAt,
@@ -241,12 +241,7 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     const p = run(k.createProcess());
     const top = 0x100_0000_0000;
     run(p.mmap(PAGE, { addr: top - PAGE, flags: MAP_FIXED | GROWS }));
-    const e = expectChildSignal(
-      p,
-      (c) => c.read(top - 2 ** 37, 2 ** 36),
-      "SIGSEGV",
-      "SEGV_MAPERR",
-    );
+    const e = expectChildSignal(p, (c) => c.read(top - 2 ** 37, 2 ** 36), "SIGSEGV", "SEGV_MAPERR");
     expect(e.addr).toBe(top - 2 ** 37);
     expect(p.mm!.findVma(top - PAGE)!.start).toBe(top - PAGE);
   });

@@ -26,8 +26,8 @@ import {
 import {
   boot,
   expectBytes,
-  expectConsistent,
   expectChildSignal,
+  expectConsistent,
   expectErrno,
   pattern,
   run,

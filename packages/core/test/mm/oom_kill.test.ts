@@ -14,7 +14,6 @@ import {
   constrainedAlloc,
   ERRNO,
   type ErrnoError,
-  type SignalError,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   getMmRss,
@@ -44,6 +43,7 @@ import {
   PF_MEMALLOC,
   procOomScore,
   ptePresent,
+  type SignalError,
   selectBadProcess,
   type Task,
 } from "../../src/index";
@@ -1416,8 +1416,7 @@ describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (prop
             fiber: Fiber.Fiber<unknown, ErrnoError | SignalError>;
             target: Task;
             moves: boolean;
-          }[] =
-            [];
+          }[] = [];
           await Effect.runPromise(
             Effect.gen(function* () {
               for (const o of ops) {

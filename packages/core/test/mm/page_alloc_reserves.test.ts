@@ -40,14 +40,7 @@ import {
   WMARK_LOW,
   WMARK_MIN,
 } from "../../src/index";
-import {
-  boot,
-  expectConsistent,
-  expectErrno,
-  run,
-  runP,
-  waitUntil,
-} from "../../src/testing/index";
+import { boot, expectConsistent, expectErrno, run, runP, waitUntil } from "../../src/testing/index";
 
 type Kernel = ReturnType<typeof boot>;
 

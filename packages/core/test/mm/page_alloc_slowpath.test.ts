@@ -7,7 +7,6 @@
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
 import {
-  type ErrnoError,
   __GFP_MEMALLOC,
   __GFP_NOMEMALLOC,
   __GFP_NORETRY,
@@ -15,6 +14,7 @@ import {
   __GFP_THISNODE,
   type AllocRequest,
   allocPagesSlowpath,
+  type ErrnoError,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   GFP_NOWAIT,

@@ -25,8 +25,8 @@ import {
 import {
   boot,
   expectBytes,
-  expectConsistent,
   expectChildSignal,
+  expectConsistent,
   expectErrno,
   mapPattern,
   pattern,
