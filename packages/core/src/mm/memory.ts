@@ -661,9 +661,10 @@ const finishFault = (k: Kernel, vma: Vma, slot: number, page: number, bits: numb
  * `VM_FAULT_SIGBUS` for a fault at or past the end of the file: `filemap_fault()`'s
  * `index >= max_idx` (`mm/filemap.c`, Linux 6.16) and `shmem_fault()`'s `-EINVAL` from
  * `shmem_get_folio_gfp()` (`mm/shmem.c`), which `vmf_error()` makes `VM_FAULT_SIGBUS`. x86's
- * `mm_fault_error()` sends `SIGBUS` with `BUS_ADRERR` (`do_sigbus()`, `arch/x86/mm/fault.c`); the
- * model fails the access with `EFAULT`, the errno `vm_fault_to_errno()` gives it, its message
- * naming the signal, as a hugetlb fault that gets no page does.
+ * `do_user_addr_fault()` sends `SIGBUS` with `BUS_ADRERR` (`do_sigbus()`, `arch/x86/mm/fault.c`,
+ * {@link userFaultError}); the fault returns `EFAULT`, the errno `vm_fault_to_errno()` gives it
+ * where the fault becomes a system call's result (`get_user_pages()`), its message naming the
+ * signal, as a hugetlb fault that gets no page does.
  */
 const sigbusPastEof = (k: Kernel, vma: Vma, slot: number): ErrnoError => {
   const mapping = vma.mapping!;
@@ -878,7 +879,10 @@ const doNumaPage = (
  * For a `VM_DROPPABLE` VMA Linux 6.16 clears `VM_FAULT_OOM` (the fault is retried without
  * `pagefault_out_of_memory()`'s warning) and allocates with `__GFP_NOWARN`
  * (`vma_alloc_folio_noprof()`); the allocator's own OOM kill is unchanged. The model prints
- * neither warning, so a droppable fault that finds no memory ends as any other does: `ENOMEM`.
+ * neither warning, so a droppable fault that finds no memory ends as any other does: `ENOMEM`
+ * (`VM_FAULT_OOM`), which the task's own access retries ({@link userFaultError}). Errors are the
+ * errnos `vm_fault_to_errno()` gives the `VM_FAULT_*` codes: `ENOMEM` for `VM_FAULT_OOM`,
+ * `EFAULT` for `VM_FAULT_SIGBUS`, `EHWPOISON` for `VM_FAULT_HWPOISON(_LARGE)`.
  */
 export const handleMmFault = (
   k: Kernel,
