@@ -982,6 +982,33 @@ const killInsideOwnCall = async (
   await runP(k.shutdown());
 };
 
+// A fault's SIGSEGV is fatal with no handler: get_signal() → do_group_exit(SIGSEGV) kills the
+// process's other threads (zap_other_threads(): SIGKILL) and the process exits with the fault's
+// signal once the last of them is out (kernel/signal.c, kernel/exit.c, Linux 6.16).
+describe("a forced signal while another call of the process is in flight (do_group_exit(), Linux 6.16)", () => {
+  it("the faulting store fails with SIGSEGV at once; the other call is killed (ESRCH) and the process dies when it returns, exit code 11", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const { p, addr } = withPrivate(k, "p", 16, 3);
+    const moved = await Effect.runPromise(
+      Effect.gen(function* () {
+        const { gate, moving } = yield* holdOwnMove(k, p, addr);
+        const e = yield* Effect.flip(p.write(0x10000, new Uint8Array([1])));
+        expect(e).toMatchObject({ _tag: "SignalError", signal: "SIGSEGV", reason: "SEGV_MAPERR" });
+        expect([p.exited, p.sigkillPending, p.forcedSignal]).toEqual([false, true, e]);
+        yield* Deferred.succeed(gate, undefined);
+        return yield* Effect.flip(Fiber.join(moving));
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(moved).toMatchObject({
+      errno: "ESRCH",
+      message: `process ${p.pid} was killed by SIGKILL`,
+    });
+    expect([p.exited, p.exitCode]).toEqual([true, 11]);
+    expect(k.findTask(p.pid)).toBeUndefined();
+    expectConsistent(k);
+  });
+});
+
 // __oom_kill_process() (mm/oom_kill.c, Linux 6.16) sends SIGKILL (do_send_sig_info()); a victim
 // inside the kernel dies only on its way back to user mode (exit_to_user_mode_loop() →
 // get_signal() → do_group_exit()), and the oom_reaper exists for the victim that takes long.
