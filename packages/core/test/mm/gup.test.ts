@@ -135,7 +135,7 @@ describe("mmap(MAP_POPULATE): mm_populate() → __mm_populate(addr, len, 1) (Lin
     const k = boot({ nodes: ["16M"] });
     const small = withResident(k, 10, "small");
     const rss = getMmRss(k, small.mm!);
-    expect(k.pageAlloc.failPageAlloc.arm({ times: -1 })).toBeNull();
+    expect(k.pageAlloc.failPageAlloc.arm({ times: -1, ignoreGfpReclaim: false })).toBeNull();
     // __mm_populate(..., 1): the fault's -ENOMEM ends the VMA's part and is forgotten.
     const addr = await runP(small.mmap(8 * PAGE, { flags: POPULATE, hugepage: false }));
     expect(small.mm!.findVma(addr)!.end).toBe(addr + 8 * PAGE);

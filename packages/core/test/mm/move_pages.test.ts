@@ -301,7 +301,9 @@ describe("move_pages: runs and flushes, as do_pages_move() (mm/migrate.c) makes 
     // The first destination allocation succeeds (run [0]), the second (run [2]) fails: a small
     // folio with no destination makes migrate_pages() return -ENOMEM, and do_pages_move()
     // returns it (move_pages_and_store_status() stores nothing for the run).
-    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 2 })).toBeNull();
+    expect(
+      k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 2, ignoreGfpReclaim: false }),
+    ).toBeNull();
     const status = sentinels(3);
     expect(outcome(p.movePages(0, pagesOf(addr, 3), [1, 0, 1], MPOL_MF_MOVE, status))).toBe(
       "ENOMEM",

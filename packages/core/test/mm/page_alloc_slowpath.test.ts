@@ -419,7 +419,9 @@ describe("a hugetlb migration destination from the buddy allocator takes the slo
   it("an injected failure of the destination's first tries fails its whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, no compaction, ENOMEM, as for every other allocation", async () => {
     const { k, p, addr } = await setup(3900);
     // min-order 9: of the call's allocations only the 2 MiB destination qualifies.
-    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9 })).toBeNull();
+    expect(
+      k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9, ignoreGfpReclaim: false }),
+    ).toBeNull();
     const d = delta(k);
     expectErrno(p.movePages(0, [addr], [1]), "ENOMEM");
     expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
@@ -560,7 +562,9 @@ describe("a surplus huge page for a reservation at mmap() takes the slow path", 
 
   it("an injected failure of the surplus page's first tries fails its whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, ENOMEM, nothing reserved", async () => {
     const { k, p } = await setup(3000, 1);
-    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9 })).toBeNull();
+    expect(
+      k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9, ignoreGfpReclaim: false }),
+    ).toBeNull();
     const d = delta(k);
     expectErrno(p.mmap(HUGE, { flags }), "ENOMEM");
     expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
@@ -627,7 +631,9 @@ describe("__alloc_pages_slowpath()'s arguments", () => {
   it("an injected failure of another allocation does not skip this one's reclaim: the request carries its own first tries' result (should_fail_alloc_page())", async () => {
     const k = bootOne();
     drainToMin(k);
-    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 1 })).toBeNull();
+    expect(
+      k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 1, ignoreGfpReclaim: false }),
+    ).toBeNull();
     expect(k.pageAlloc.allocPages(0, 0, GFP_KERNEL)).toBe(-1);
     expect(k.pageAlloc.failedByInjection).toBe(true);
     const d = delta(k);
