@@ -14,6 +14,7 @@ import {
   Kernel,
   type Migrator,
   MPOL_MF_MOVE,
+  type SignalError,
 } from "@migrate-offload/core";
 import {
   migratorFromTaskEither,
@@ -58,7 +59,7 @@ export const fpTsMigration = pipe(
   TE.bind("proc", ({ kernel }) => taskEitherOf(kernel.createProcess({ node: 0 }))),
   TE.bind("addr", ({ proc }) => taskEitherOf(proc.mmap(SIZE))),
   TE.tap(({ proc, addr }) => taskEitherOf(proc.write(addr, new Uint8Array(SIZE).fill(42)))),
-  TE.bind("moved", ({ proc, addr }) => {
+  TE.bindW("moved", ({ proc, addr }) => {
     const pages = Array.from({ length: SIZE / 4096 }, (_, i) => addr + i * 4096);
     return taskEitherOf(
       proc.movePages(
@@ -79,4 +80,4 @@ export const fpTsMigration = pipe(
     intact: bytes.every((b) => b === 42),
     foliosCopied: copied?.foliosCopied,
   })),
-) satisfies TE.TaskEither<ErrnoError, unknown>;
+) satisfies TE.TaskEither<ErrnoError | SignalError, unknown>;

@@ -7,6 +7,7 @@ import {
   Kernel,
   type KernelConfig,
   type MthpMode,
+  type SignalError,
   type Task,
 } from "@migrate-offload/core";
 import type { MigratorSubject } from "@migrate-offload/core/testing";
@@ -126,7 +127,7 @@ export const populatedKernel = (
   bytes: number,
   batchPages: number | undefined,
   pageSize = 4096,
-): Effect.Effect<PopulatedKernel, ErrnoError> =>
+): Effect.Effect<PopulatedKernel, ErrnoError | SignalError> =>
   Effect.gen(function* () {
     const kernel = yield* Kernel.boot({
       // The copy path alone: no kswapd or kcompactd in the background of the figure.

@@ -121,3 +121,93 @@ export const syscall = <A>(body: () => A | ErrnoError): Effect.Effect<A, ErrnoEr
     const result = body();
     return result instanceof ErrnoError ? Effect.fail(result) : Effect.succeed(result);
   });
+
+/**
+ * The signal numbers this model delivers, by kernel name: the `SIG*` defines of
+ * `include/uapi/asm-generic/signal.h` that x86 uses (`arch/x86/include/uapi/asm/signal.h` has the
+ * same numbers).
+ *
+ * @category Errors
+ */
+export const SIGNO = {
+  SIGBUS: 7,
+  SIGKILL: 9,
+  SIGSEGV: 11,
+} as const;
+
+/**
+ * The kernel name of a signal this model delivers, such as `"SIGSEGV"`: one of {@link SIGNO}'s.
+ *
+ * @category Errors
+ */
+export type SignalName = keyof typeof SIGNO;
+
+/**
+ * The `si_code` values of the faults this model signals, by kernel name
+ * (`include/uapi/asm-generic/siginfo.h`): `SEGV_MAPERR` (no mapping at the address),
+ * `SEGV_ACCERR` (a mapping that does not allow the access), `BUS_ADRERR` (no page behind a
+ * mapped address) and `BUS_MCEERR_AR` (a poisoned page, the access needing it now). Codes are
+ * per signal: `SEGV_ACCERR` and `BUS_ADRERR` are both 2.
+ *
+ * @category Errors
+ */
+export const SI_CODE = {
+  SEGV_MAPERR: 1,
+  SEGV_ACCERR: 2,
+  BUS_ADRERR: 2,
+  BUS_MCEERR_AR: 4,
+} as const;
+
+/**
+ * The kernel name of an `si_code` this model produces, such as `"SEGV_MAPERR"`.
+ *
+ * @category Errors
+ */
+export type SiCodeName = keyof typeof SI_CODE;
+
+/**
+ * A fault of the task's own access that the kernel answers with a signal: what the task's
+ * `siginfo_t` would hold (`include/uapi/asm-generic/siginfo.h`), and a sentence saying why.
+ *
+ * Models `force_sig_fault()` and `force_sig_mceerr()` (`kernel/signal.c`, Linux 6.16) as x86's
+ * page fault handler calls them (`do_user_addr_fault()`, `arch/x86/mm/fault.c`): `SIGSEGV` for an
+ * address no VMA maps (`SEGV_MAPERR`) or one whose VMA does not allow the access (`SEGV_ACCERR`),
+ * `SIGBUS` for a fault that found no page (`VM_FAULT_SIGBUS`: `BUS_ADRERR`) or a poisoned one
+ * (`VM_FAULT_HWPOISON` / `VM_FAULT_HWPOISON_LARGE`: `BUS_MCEERR_AR`). The model's processes
+ * have no handlers, so the default action follows: the process dies of the signal (its exit code
+ * is {@link SignalError.signo}), and the access that faulted fails with this error. An Effect
+ * tagged error like {@link ErrnoError}, matched by `_tag` `"SignalError"`.
+ *
+ * @category Errors
+ */
+export class SignalError extends Data.TaggedError("SignalError")<{
+  /** `si_signo`: the signal's kernel name. */
+  readonly signal: SignalName;
+  /** `si_code`: the code's kernel name. */
+  readonly reason: SiCodeName;
+  /** `si_addr`: the address whose access faulted, in bytes. */
+  readonly addr: number;
+  /**
+   * `si_addr_lsb`: for `BUS_MCEERR_AR`, log2 of the size of the memory lost around `addr` (12 for
+   * a 4 KiB page, 21 for a 2 MiB huge page); 0 for the other codes.
+   */
+  readonly addrLsb: number;
+  readonly message: string;
+}> {
+  /** `si_signo`, the signal number (`SIGSEGV` is 11, `SIGBUS` 7 on x86). */
+  get signo(): number {
+    return SIGNO[this.signal];
+  }
+
+  /** `si_code`, the number (`SEGV_MAPERR` is 1). */
+  get siCode(): number {
+    return SI_CODE[this.reason];
+  }
+}
+
+/**
+ * True when `value` is a {@link SignalError}: the access faulted and the task got the signal.
+ *
+ * @category Errors
+ */
+export const isSignalError = (value: unknown): value is SignalError => value instanceof SignalError;

@@ -21,7 +21,7 @@
 import { Effect } from "effect";
 import * as E from "fp-ts/lib/Either.js";
 import type { TaskEither } from "fp-ts/lib/TaskEither.js";
-import { ERRNO, type ErrnoError } from "./errno";
+import { ERRNO, type ErrnoError, type SignalError } from "./errno";
 import type { Kernel } from "./include/kernel";
 import type { Migrator } from "./include/migrate_copy_offload";
 import type { Module, ModuleDefinition } from "./include/module";
@@ -76,7 +76,8 @@ export const migratorFromTaskEither = (
 
 /**
  * The `TaskEither` view of a kernel call: running the task performs the call and resolves with
- * `Right(value)`, or `Left(error)` with the call's {@link ErrnoError}. A defect (a bug, not an
+ * `Right(value)`, or `Left(error)` with the call's {@link ErrnoError} (a {@link SignalError} for an
+ * access that faulted). A defect (a bug, not an
  * errno) rejects the task's promise, as fp-ts leaves an unexpected throw. An SDK helper with no
  * kernel symbol.
  *
@@ -97,12 +98,14 @@ export const migratorFromTaskEither = (
  * @category Copy offload
  */
 export const taskEitherOf =
-  <A>(call: Effect.Effect<A, ErrnoError>): TaskEither<ErrnoError, A> =>
+  <A, Err extends ErrnoError | SignalError = ErrnoError>(
+    call: Effect.Effect<A, Err>,
+  ): TaskEither<Err, A> =>
   () =>
     Effect.runPromise(
       Effect.match(call, {
-        onFailure: (error): E.Either<ErrnoError, A> => E.left(error),
-        onSuccess: (value): E.Either<ErrnoError, A> => E.right(value),
+        onFailure: (error): E.Either<Err, A> => E.left(error),
+        onSuccess: (value): E.Either<Err, A> => E.right(value),
       }),
     );
 

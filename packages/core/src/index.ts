@@ -20,7 +20,7 @@ export {
   VirtioBalloon,
   type VirtioBalloonOptions,
 } from "./drivers/virtio/virtio_balloon";
-// Errors: include/uapi/asm-generic/errno-base.h, errno.h
+// Errors: include/uapi/asm-generic/errno-base.h, errno.h; signal.h, siginfo.h
 export {
   ERRNO,
   ErrnoError,
@@ -28,6 +28,12 @@ export {
   errno,
   errnoName,
   isErrnoError,
+  isSignalError,
+  SI_CODE,
+  SIGNO,
+  type SiCodeName,
+  SignalError,
+  type SignalName,
   syscall,
 } from "./errno";
 // fs/libfs.c, include/linux/debugfs.h, fs/debugfs/file.c
@@ -465,7 +471,14 @@ export {
   withMemallocNoreclaim,
 } from "./include/sched";
 // include/linux/sched/signal.h, include/uapi/asm-generic/signal.h
-export { fatalSignalPending, SIGKILL } from "./include/signal";
+export {
+  fatalSignalPending,
+  forceSigFault,
+  forceSigMceerr,
+  SIGBUS,
+  SIGKILL,
+  SIGSEGV,
+} from "./include/signal";
 // include/linux/srcu.h
 export type { SrcuStruct } from "./include/srcu";
 // include/linux/swap.h

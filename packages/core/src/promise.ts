@@ -28,15 +28,15 @@
  * @packageDocumentation
  */
 import { Cause, Effect, Exit } from "effect";
-import type { ErrnoError } from "./errno";
+import type { ErrnoError, SignalError } from "./errno";
 import type { KernelConfig } from "./include/kernel";
 import { Kernel } from "./init/main";
 
 /**
  * Performs one kernel call and resolves with its value. An SDK helper with no kernel symbol:
  * `Effect.runPromise` with the failure unwrapped, so that a failed call rejects with its
- * {@link ErrnoError} (the errno the kernel returns, e.g. `EINVAL`, and what was wrong) and a
- * defect with what was thrown.
+ * {@link ErrnoError} (the errno the kernel returns, e.g. `EINVAL`, and what was wrong), an access
+ * that faulted with its {@link SignalError}, and a defect with what was thrown.
  *
  * @example
  * ```ts
@@ -51,7 +51,7 @@ import { Kernel } from "./init/main";
  * ```
  * @category Promise
  */
-export const run = <A>(call: Effect.Effect<A, ErrnoError>): Promise<A> =>
+export const run = <A, E extends ErrnoError | SignalError>(call: Effect.Effect<A, E>): Promise<A> =>
   Effect.runPromiseExit(call).then((exit) =>
     Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause)),
   );

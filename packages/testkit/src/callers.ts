@@ -52,6 +52,7 @@ import {
   MR_SYSCALL,
   PG_has_hwpoisoned,
   PG_lru,
+  type SignalError,
   type Task,
 } from "@migrate-offload/core";
 import { type FragmentedNode, fragmentNode } from "@migrate-offload/core/testing";
@@ -266,9 +267,16 @@ export const diffCallerObservations = (
 /** Free blocks of each order on each node: `/proc/buddyinfo`'s columns. */
 const buddyinfo = (k: Kernel): number[][] => k.pageAlloc.zones.map((z) => [...z.nrFree]);
 
-/** A call's return value: 0, or the negative errno it failed with. */
-const rcOf = (call: Effect.Effect<unknown, ErrnoError>): Effect.Effect<number> =>
-  Effect.match(call, { onFailure: (e) => e.code, onSuccess: () => 0 });
+/**
+ * The return value of a call that failed with `e`: its negative errno; for an access that
+ * faulted, `128 + signo`, the status a shell reports for a process its signal ended.
+ */
+const errorRc = (e: ErrnoError | SignalError): number =>
+  e._tag === "SignalError" ? 128 + e.signo : e.code;
+
+/** A call's return value: 0, or what it failed with ({@link errorRc}). */
+const rcOf = (call: Effect.Effect<unknown, ErrnoError | SignalError>): Effect.Effect<number> =>
+  Effect.match(call, { onFailure: errorRc, onSuccess: () => 0 });
 
 /** The return value of a sysfs or procfs write: 0, or its negative errno. */
 const writeRc = (k: Kernel, path: string, value: string) => rcOf(k.fs.write(path, value));
@@ -299,7 +307,7 @@ const tieringCaller =
     if (!workload)
       return Effect.die(new RangeError(`the ${phases} caller needs a tiering workload`));
     return Effect.match(driveTiering(k, task, request.nid, phases, workload), {
-      onFailure: (e) => ({ rc: e.code, result: null }),
+      onFailure: (e) => ({ rc: errorRc(e), result: null }),
       onSuccess: ({ result, problems }) => ({ rc: 0, result, problems }),
     });
   };
@@ -543,7 +551,7 @@ const hugetlbMove: MigrationCaller = {
       yield* task.mbind(addr, huge, MPOL_BIND, [src]);
       const bytes = new Uint8Array(huge).fill(0x5a);
       const written = yield* rcOf(task.write(addr, bytes));
-      if (written < 0) return { rc: written, result: { grown } };
+      if (written !== 0) return { rc: written, result: { grown } };
       const status = new Int32Array(1);
       const rc = yield* Effect.match(
         task.movePages(0, [addr], [request.nid], MPOL_MF_MOVE, status),

@@ -492,7 +492,15 @@ const runScenarioOnFreshKernel = (
     const unsubscribe = k.trace.subscribe((e) => events.push(e));
     if (options.beforeCall) yield* options.beforeCall(k);
     if (scenario.allocFailure) {
-      const bad = k.pageAlloc.failPageAlloc.arm(scenario.allocFailure);
+      // A system call's destinations (alloc_migration_target()) may reclaim directly, so they
+      // fail only with ignore-gfp-wait off. A caller runs its process's faults meanwhile (the
+      // tiering workloads' stores, a THP fault), which would then fail and retry forever, as
+      // Linux's would: it keeps Linux's default, and its allocations that may not reclaim
+      // directly fail (demotion's and promotion's destinations, a THP fault's first try).
+      const bad = k.pageAlloc.failPageAlloc.arm({
+        ignoreGfpReclaim: request.syscall === "caller",
+        ...scenario.allocFailure,
+      });
       if (bad) return yield* Effect.fail(bad);
     }
     // Writeback completes when a synchronous migration waits for it, and not before: the passes
@@ -623,11 +631,14 @@ const runScenarioOnFreshKernel = (
     }
 
     // Every byte reads back, through the parent and the child, except poisoned pages: one read
-    // per run of pages between poisoned ones, compared page by page.
+    // per run of pages between poisoned ones, compared page by page. A process that died in the
+    // call (the OOM killer's victim, or killed by its fault's signal) has no memory left to read:
+    // its end is the call's rc, and its pages' status -ENOENT.
     const zeroes = Buffer.alloc(PAGE);
+    const alive = (child ? [proc, child] : [proc]).filter((task) => !task.exited);
     for (const [r, spec] of scenario.regions.entries()) {
       const want = expected[r]!;
-      for (const task of child ? [proc, child] : [proc]) {
+      for (const task of alive) {
         let differs = false;
         for (let first = 0; first < spec.pages && !differs; ) {
           if (poisoned[r]!.has(first)) {
@@ -693,8 +704,8 @@ const runScenarioOnFreshKernel = (
     fragmentation?.release();
     if (balloon) deflateBalloon(k, balloon);
     for (const head of pins) k.memmap.refcount[head]!--;
-    if (child) yield* child.exit();
-    yield* proc.exit();
+    if (child && !child.exited) yield* child.exit();
+    if (!proc.exited) yield* proc.exit();
     yield* file.truncate();
     // The huge zero folio that reads mapped stays until its shrinker runs, as on Linux.
     shrinkHugeZeroFolioScan(k);

@@ -45,12 +45,14 @@ export const scenarioRegionBytes = (
 
 /**
  * The page frame the page table of `task` maps at `addr` (a huge PMD's subpage too), or -1 when
- * nothing is present there. A walk of the tables, no fault: nothing changes.
+ * nothing is present there, or the task has no address space any more (it died: a workload's
+ * process the OOM killer chose, or one killed by its fault's signal). A walk of the tables, no
+ * fault: nothing changes.
  *
  * @category Oracle
  */
 export const pfnAt = (task: Task, addr: number): number => {
-  const vma = task.mm!.findVma(addr);
+  const vma = task.mm?.findVma(addr);
   if (!vma) return -1;
   const pte = folioWalkEntry(task.kernel, vma, (addr - vma.start) / task.kernel.mem.pageSize);
   return ptePresent(pte) ? ptePfn(pte) : -1;

@@ -26,6 +26,7 @@ import {
   MAP_PRIVATE,
   MPOL_BIND,
   MPOL_DEFAULT,
+  type SignalError,
   type Task,
   WMARK_HIGH,
   WMARK_LOW,
@@ -213,8 +214,9 @@ const checkSets = (k: Kernel, task: Task, sets: readonly WorkloadSet[]): string[
 };
 
 /** A step of the task, on the live clock (see the module's description). */
-const live = <A>(step: Effect.Effect<A, ErrnoError>): Effect.Effect<A, ErrnoError> =>
-  TestClock.withLive(step);
+const live = <A, E extends ErrnoError | SignalError>(
+  step: Effect.Effect<A, E>,
+): Effect.Effect<A, E> => TestClock.withLive(step);
 
 /** Maps and writes a set of `pages` pages (base pages: `MADV_NOHUGEPAGE`). */
 const writeSet = (
@@ -223,8 +225,8 @@ const writeSet = (
   pages: number,
   tag: number,
   chunk = pages,
-  between: Effect.Effect<unknown, ErrnoError> = Effect.void,
-): Effect.Effect<WorkloadSet, ErrnoError> =>
+  between: Effect.Effect<unknown, ErrnoError | SignalError> = Effect.void,
+): Effect.Effect<WorkloadSet, ErrnoError | SignalError> =>
   Effect.gen(function* () {
     const size = task.kernel.mem.pageSize;
     const addr = yield* task.mmap(pages * size, {
@@ -372,8 +374,7 @@ const promotionPhase = (
  * the node of every page of its sets, the promotions of each scan period, and its own promises
  * (every byte of every set intact, read from the frames). Runs on a `TestClock` of its own;
  * `kswapd` is stopped when it returns, the NUMA scanner sleeps until the clock moves (it never
- * does again). Fails with the errno a step failed with (a fault's `ENOMEM` when reclaim found
- * nothing to free).
+ * does again). Fails with the error a step failed with.
  *
  * @category Oracle
  */
@@ -383,7 +384,10 @@ export const driveTiering = (
   nid: number,
   phases: TieringPhases,
   w: TieringWorkload,
-): Effect.Effect<{ readonly result: TieringResult; readonly problems: string[] }, ErrnoError> =>
+): Effect.Effect<
+  { readonly result: TieringResult; readonly problems: string[] },
+  ErrnoError | SignalError
+> =>
   Effect.gen(function* () {
     const slow = slowNode(k);
     const sets: WorkloadSet[] = [];

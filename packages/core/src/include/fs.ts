@@ -65,8 +65,7 @@ export interface File extends MmapFile {
    * `truncate_pagecache(inode, length)`, `mm/truncate.c`, Linux 6.16): sets the file's size
    * (`i_size`) to `length` bytes, 0 by default. A file is created empty: it must be sized before
    * its pages are faulted, for a fault on a page at or past `DIV_ROUND_UP(i_size, PAGE_SIZE)`
-   * fails with the model's `SIGBUS` (`EFAULT` naming `SIGBUS BUS_ADRERR`, as `filemap_fault()`
-   * returns `VM_FAULT_SIGBUS`); `mmap()` past the end is allowed. Shrinking zaps the mappings past
+   * is `SIGBUS` with `BUS_ADRERR` (`filemap_fault()` returns `VM_FAULT_SIGBUS`); `mmap()` past the end is allowed. Shrinking zaps the mappings past
    * the new end, drops the cached folios wholly past it and zeroes the bytes past it in the folio
    * it falls in, then frees the storage's blocks past it, which then read as zeros; growing
    * leaves a hole that reads as zeros.

@@ -465,8 +465,8 @@ export interface Kernel {
   /**
    * `memory_failure(pfn, 0)` (`mm/memory-failure.c`): handles an uncorrected memory error in the
    * page at `pfn` by its state. A free page leaves the allocator; an anonymous or dirty page is
-   * unmapped from every process, whose later access fails with `EHWPOISON` (`SIGBUS`,
-   * `BUS_MCEERR_AR`); a clean file page is dropped from its file, a dirty one too with `EIO` for
+   * unmapped from every process, whose later access is `SIGBUS` with `BUS_MCEERR_AR` (a
+   * `SignalError`, which kills it); a clean file page is dropped from its file, a dirty one too with `EIO` for
    * the next `fsync()`; a large folio is split first. Fails with `ENXIO` for no memory,
    * `EHWPOISON` when already poisoned or the large folio cannot be split, and `EBUSY` when the
    * page could not be handled (a kernel page, a folio under migration). See
@@ -479,24 +479,24 @@ export interface Kernel {
    * import { Effect } from "effect";
    *
    * const kernel = await Effect.runPromise(Kernel.boot({ nodes: ["16M"] }));
-   * const errno = await Effect.runPromise(
+   * const signal = await Effect.runPromise(
    *   Effect.gen(function* () {
    *     const proc = yield* kernel.createProcess();
    *     const addr = yield* proc.mmap(4096);
    *     yield* proc.write(addr, new Uint8Array([1])); // an anonymous page, mapped once
    *     yield* kernel.memoryFailure(folioAt(proc, addr).pfn); // unmapped: a hwpoison entry
    *     const err = yield* Effect.flip(proc.read(addr, 1));
-   *     return err.errno;
+   *     return err._tag === "SignalError" ? `${err.signal} ${err.reason}` : err.errno;
    *   }),
    * );
-   * console.log(errno); // "EHWPOISON"
+   * console.log(signal); // "SIGBUS BUS_MCEERR_AR": the process died of it
    * await Effect.runPromise(kernel.shutdown());
    * ```
    */
   memoryFailure(pfn: number): Effect.Effect<void, ErrnoError>;
   /**
    * Plants an uncorrected error the kernel has not handled yet: the page at `pfn` is marked
-   * poisoned and counted, and nothing else changes, so reads of it fail with `EHWPOISON` and a
+   * poisoned and counted, and nothing else changes, so reads of it are `SIGBUS` and a
    * machine-check-safe copy from it (a migration) fails. No kernel symbol: the state between the
    * hardware error and `memory_failure()`. `ENXIO` outside memory, `EHWPOISON` when already
    * poisoned, `EBUSY` for a free page.

@@ -8,7 +8,7 @@
  * @module
  */
 import { type Deferred, Effect } from "effect";
-import type { ErrnoError } from "../errno";
+import type { ErrnoError, SignalError } from "../errno";
 import type { Cred } from "./cred";
 import type { MmapFile } from "./fs";
 import type { Mempolicy } from "./mempolicy";
@@ -285,9 +285,27 @@ export interface TaskStruct {
    * killer sent it while the task was inside a system call of its own
    * ({@link TaskStruct.inSyscall}), so the task dies when that call looks for it or returns
    * (`get_signal()` → `do_group_exit()`, `kernel/signal.ts`), its call failing with `ESRCH`. A
-   * task in user space when the signal comes dies at once. False for a new process.
+   * task in user space when the signal comes dies at once. Also set when a forced signal
+   * ({@link TaskStruct.forcedSignal}) ends a task with other calls in flight
+   * (`do_group_exit()` → `zap_other_threads()`). False for a new process.
    */
   sigkillPending: boolean;
+  /**
+   * The `SIGSEGV` or `SIGBUS` a fault of the task's own access forced on it
+   * (`force_sig_fault()` / `force_sig_mceerr()`, `kernel/signal.c`, Linux 6.16; x86's
+   * `do_user_addr_fault()`), with its `siginfo_t`: the task has no handler, so it dies of it when
+   * the access returns (`get_signal()` → `do_group_exit()`, `kernel/signal.ts`). Stays after the
+   * exit, saying what the task died of. Null for a new process.
+   */
+  forcedSignal: SignalError | null;
+  /**
+   * `task->exit_code` (`include/linux/sched.h`) once the task has exited, as `wait()` would
+   * report it: 0 for `exit()` (the model's has no status), the signal's number for a task a
+   * signal ended (`SIGKILL` 9, `SIGSEGV` 11, `SIGBUS` 7; `do_group_exit(signr)`). No core is
+   * dumped (`RLIMIT_CORE` is 0 from boot, `INIT_RLIMITS`), so the `0x80` core bit is never set.
+   * Null while the task is alive.
+   */
+  exitCode: number | null;
   /**
    * The system calls of the task in flight: 0 while it runs in user space, where a `SIGKILL`
    * ends it at once. A nested call (`move_pages()` running `migrate_pages()`) counts once.
@@ -386,23 +404,25 @@ export interface TaskStruct {
   /**
    * Reads `length` bytes at `addr`: the task's own loads, in address order, through its TLB and
    * page tables, each missing page faulted in (`handle_mm_fault()`, `mm/memory.c`). An access
-   * that meets a page under migration waits until the migration finishes. The first address not
-   * mapped readable ends the read with `EFAULT` naming it (the `SIGSEGV` of
-   * `do_user_addr_fault()`, `arch/x86/mm/fault.c`), the pages before it faulted in; a poisoned
-   * page with `EHWPOISON` (`SIGBUS`, `BUS_MCEERR_AR`); a fault Linux answers with `SIGBUS`
-   * (`VM_FAULT_SIGBUS`: a hugetlb fault that gets no huge page) with `EFAULT` whose message names
-   * `SIGBUS`, the errno `vm_fault_to_errno()` gives it. `EFAULT` at once for a range reaching past
-   * `TASK_SIZE` (`access_ok()`).
+   * that meets a page under migration waits until the migration finishes. A fault x86's
+   * `do_user_addr_fault()` (`arch/x86/mm/fault.c`, Linux 6.16) answers with a signal ends the read
+   * with a {@link SignalError}, and the task dies of it (its {@link TaskStruct.exitCode} the
+   * signal's number): `SIGSEGV` with `SEGV_MAPERR` at the first address no VMA maps, or
+   * `SEGV_ACCERR` at one not mapped readable (the pages before it faulted in); `SIGBUS` with
+   * `BUS_ADRERR` for `VM_FAULT_SIGBUS` (a hugetlb fault that gets no huge page, a file page past
+   * `i_size`); `SIGBUS` with `BUS_MCEERR_AR` for a poisoned page. A fault whose allocation fails
+   * (`VM_FAULT_OOM`) is retried (`pagefault_out_of_memory()`). `EFAULT` at once for a range
+   * reaching past `TASK_SIZE` (`access_ok()`), `EINVAL` for a length that is no byte count.
    */
-  read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError>;
+  read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError | SignalError>;
   /**
    * Writes `bytes` at `addr`: the task's own stores, in address order, as the loads of
    * {@link Task.read} are. The bytes before the first address not mapped writable are written,
-   * and the write fails there with `EFAULT` naming it (the `SIGSEGV`, `SEGV_MAPERR` or
-   * `SEGV_ACCERR`, of `do_user_addr_fault()`), as a store sequence on hardware stops at the first
-   * faulting store.
+   * and the write fails there with the `SIGSEGV` (`SEGV_MAPERR` or `SEGV_ACCERR`) of
+   * `do_user_addr_fault()` the task dies of, as a store sequence on hardware stops at the first
+   * faulting store; `SIGBUS` as for {@link Task.read}.
    */
-  write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError>;
+  write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError | SignalError>;
   /**
    * `mbind(2)` (`do_mbind()`, `mm/mempolicy.c`): sets the NUMA policy of a range (`mode` may carry
    * `MPOL_F_STATIC_NODES` / `MPOL_F_RELATIVE_NODES`). With `flags` `MPOL_MF_MOVE` (pages only this

@@ -449,8 +449,9 @@ class Machine implements KernelInterface {
         const marked = inside.has(this)
           ? effect
           : Effect.provideService(effect, InKernelCall, new Set([...inside, this]));
-        // On the way back to user mode (exit_to_user_mode_loop()): a SIGKILL sent meanwhile
-        // ends the task once its last call is out (get_signal()), then the work queued on it runs
+        // On the way back to user mode (exit_to_user_mode_loop()): a SIGKILL sent meanwhile, or
+        // the SIGSEGV / SIGBUS a fault forced, ends the task once its last call is out
+        // (get_signal()), then the work queued on it runs
         // (task_work_run(); exit_task_work() for a task that exited), before the call counts as
         // returned. A kernel that panicked meanwhile never returns to user mode: no signal is
         // taken and no task work runs.
@@ -461,12 +462,11 @@ class Machine implements KernelInterface {
           marked,
           !task
             ? returned
-            : Effect.andThen(
+            : Effect.ensuring(
                 Effect.suspend(() => {
                   task.inSyscall--;
                   if (this.panicked !== null) return Effect.void;
-                  getSignal(this, task);
-                  return taskWorkRun(task);
+                  return Effect.flatMap(getSignal(this, task), () => taskWorkRun(task));
                 }),
                 returned,
               ),
@@ -474,16 +474,22 @@ class Machine implements KernelInterface {
         if (inside.has(this)) return ran;
         // The call began on a running kernel: a panic since (this call's, or another's while
         // this one was in flight) is the end of it, whatever it did meanwhile. A task killed
-        // by SIGKILL meanwhile never sees what its call did: the call fails with ESRCH.
-        const outcome = (): Effect.Effect<never, ErrnoError> | null =>
+        // by SIGKILL meanwhile never sees what its call did: the call fails with ESRCH. The
+        // access whose fault forced the signal the task dies of fails with that signal.
+        const outcome = (signalled = false): Effect.Effect<never, ErrnoError> | null =>
           this.panicked !== null
             ? Effect.fail(this.halted(name))
-            : live && fatalSignalPending(task)
+            : live && fatalSignalPending(task) && !signalled
               ? Effect.fail(killedError(task))
               : null;
+        const forcedHere = (cause: Cause.Cause<E>): boolean => {
+          const error = Cause.findErrorOption(cause);
+          return task !== null && error._tag === "Some" && error.value === task.forcedSignal;
+        };
         return Effect.matchCauseEffect(ran, {
           onFailure: (cause): Effect.Effect<A, E | ErrnoError> =>
-            (!Cause.hasInterruptsOnly(cause) && outcome()) || Effect.failCause(cause),
+            (!Cause.hasInterruptsOnly(cause) && outcome(forcedHere(cause))) ||
+            Effect.failCause(cause),
           onSuccess: (value): Effect.Effect<A, E | ErrnoError> =>
             outcome() ?? Effect.succeed(value),
         });

@@ -6,8 +6,8 @@
  * when it was the last: not while another task's `move_pages()` or `migrate_pages()` holds it) and
  * `release_task()` taking the task out of the process table and `/proc` (`proc_flush_pid()`).
  * The model has no threads, zombies or parents to notify: a task that exits is gone at once.
- * `exit()` and `SIGKILL` (`kernel/signal.ts`, which the OOM killer, `mm/oom_kill.ts`, sends) end a
- * process through here.
+ * `exit()`, `SIGKILL` (`kernel/signal.ts`, which the OOM killer, `mm/oom_kill.ts`, sends) and the
+ * `SIGSEGV` / `SIGBUS` of a fault end a process through here.
  *
  * @module
  */
@@ -42,12 +42,15 @@ export const exitMm = (k: Kernel, task: TaskStruct): void => {
 };
 
 /**
- * `do_exit()` (`kernel/exit.c`): {@link exitMm}, the task's memory policy put
- * (`mpol_put_task_policy()`), then {@link releaseTask}.
+ * `do_exit(code)` (`kernel/exit.c`): records `code` as the task's exit code
+ * ({@link TaskStruct.exitCode}: 0 for `exit()`, the signal's number for a task a signal ended),
+ * then {@link exitMm}, the task's memory policy put (`mpol_put_task_policy()`), then
+ * {@link releaseTask}.
  *
  * @category Processes
  */
-export const doExit = (k: Kernel, task: TaskStruct): void => {
+export const doExit = (k: Kernel, task: TaskStruct, code: number): void => {
+  task.exitCode = code;
   exitMm(k, task);
   task.policy = null;
   releaseTask(k, task);

@@ -13,7 +13,7 @@
  * @module
  */
 import { type Deferred, Effect } from "effect";
-import { type ErrnoError, errno, syscall } from "../errno";
+import { type ErrnoError, errno, type SignalError, syscall } from "../errno";
 import { CAP_FULL_SET } from "../include/capability";
 import type { DirectCompact } from "../include/compaction";
 import { type Cred, idValid } from "../include/cred";
@@ -74,6 +74,7 @@ import {
 } from "../mm/mmap";
 import { doMovePages } from "../mm/move_pages";
 import { doMprotect } from "../mm/mprotect";
+import { pagefaultOutOfMemory } from "../mm/oom_kill";
 import { allocPagesSlowpath } from "../mm/page_alloc";
 import { putSlowpathPage } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
@@ -167,10 +168,11 @@ const runDirectCompact = (
 };
 
 /** A fresh {@link AccessProgress}: nothing done, no wait, no error, no slow path asked for. */
-const newAccessProgress = (): AccessProgress => ({
+const newAccessProgress = <E = ErrnoError>(): AccessProgress<E> => ({
   done: 0,
   waitPfn: -1,
   error: null,
+  oom: false,
   compact: { request: null, tried: 0, thisNode: 0, page: -1, misplaced: null },
 });
 
@@ -184,6 +186,10 @@ export class Process implements Task {
   exited = false;
   /** `SIGKILL` pending (`fatal_signal_pending()`): the task dies when its calls return. */
   sigkillPending = false;
+  /** The `SIGSEGV` / `SIGBUS` a fault of its own access forced on it; null for none. */
+  forcedSignal: SignalError | null = null;
+  /** `task->exit_code` once exited (0 for `exit()`, else the signal); null while alive. */
+  exitCode: number | null = null;
   /** The task's own system calls in flight: 0 while it runs in user space. */
   inSyscall = 0;
   /** `task->task_works`: run on the return of the task's calls; null after `exit_task_work()`. */
@@ -411,12 +417,17 @@ export class Process implements Task {
    * stops where a fault wants something that blocks, then does that and runs it again, until
    * `step` stops for none. A misplaced folio is moved (`migrate_misplaced_folio()`), the slow
    * path runs (`__alloc_pages_slowpath()`: reclaim, compaction, the OOM killer), a folio under
-   * migration is waited for (`migration_entry_wait()`). Fails with `progress.error`, or with
-   * `ESRCH` once the task has been killed meanwhile (an OOM victim never returns to user space),
-   * giving back what the slow path got for it.
+   * migration is waited for (`migration_entry_wait()`), a user fault that ended with
+   * `VM_FAULT_OOM` is retried after `pagefault_out_of_memory()` ({@link pagefaultOutOfMemory}).
+   * Fails with `progress.error` (a {@link SignalError} for a user access the kernel signalled),
+   * or with `ESRCH` once the task has been killed meanwhile (an OOM victim never returns to user
+   * space), giving back what the slow path got for it.
    */
-  private faultLoop(progress: AccessProgress, step: () => void): Effect.Effect<void, ErrnoError> {
-    const loop: Effect.Effect<void, ErrnoError> = Effect.suspend(() => {
+  private faultLoop<E>(
+    progress: AccessProgress<E>,
+    step: () => void,
+  ): Effect.Effect<void, E | ErrnoError> {
+    const loop: Effect.Effect<void, E | ErrnoError> = Effect.suspend(() => {
       if (this.exited || fatalSignalPending(this)) {
         // Exited, or killed (SIGKILL pending: the OOM killer chose this task) while the access
         // waited: it never returns to user space, and what the slow path got for it goes back.
@@ -437,6 +448,14 @@ export class Process implements Task {
         return Effect.flatMap(migrateMisplacedFolio(this.kernel, folio, nid, this), () => loop);
       }
       if (progress.error) return Effect.fail(progress.error);
+      if (progress.oom) {
+        // do_user_addr_fault(): VM_FAULT_OOM from the task's own fault. pagefault_out_of_memory()
+        // lets a task with SIGKILL pending die (the loop's next round fails it); any other goes
+        // back to user space and runs the access again, from the page that faulted.
+        progress.oom = false;
+        pagefaultOutOfMemory(this);
+        return Effect.flatMap(Effect.yieldNow, () => loop);
+      }
       // __alloc_pages_slowpath(): reclaim and compaction as the allocation's flags allow; then
       // fault again with what it got (or fall back: the order is marked tried).
       const slow = runDirectCompact(this.kernel, progress.compact, this);
@@ -454,8 +473,8 @@ export class Process implements Task {
     addr: number,
     buf: Uint8Array,
     write: boolean,
-  ): Effect.Effect<Uint8Array, ErrnoError> {
-    const progress = newAccessProgress();
+  ): Effect.Effect<Uint8Array, ErrnoError | SignalError> {
+    const progress = newAccessProgress<ErrnoError | SignalError>();
     return Effect.as(
       this.faultLoop(progress, () => accessVm(this.kernel, this, addr, buf, write, progress)),
       buf,
@@ -485,46 +504,64 @@ export class Process implements Task {
   /**
    * Reads `length` bytes at `addr` through the page tables, in address order, faulting pages in.
    * An access that meets a page under migration waits until the migration finishes. `EFAULT` for
-   * a range past `TASK_SIZE`, or at the first address not mapped readable (the pages before it
-   * faulted in); `ENOMEM` when the host cannot allocate a buffer for the bytes read.
+   * a range past `TASK_SIZE`; `ENOMEM` when the host cannot allocate a buffer for the bytes read.
+   * The first address not mapped readable faults: the read fails there with the `SIGSEGV` the
+   * task dies of ({@link SignalError}), the pages before it faulted in.
    */
-  read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError> {
+  read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError | SignalError> {
     // The faults of the loads: lock_mm_and_find_vma() takes mmap_read_lock() (held here for the
     // whole access, waits for a migration entry and the allocator's slow path included).
     return this.call(
       "read",
       this.mmapLocked(
         false,
-        this.withMm("read", (mm) => {
-          const bad = checkAccess(addr, length);
-          if (bad) return bad;
-          // The loads reach the first address not mapped readable, faulting pages in on the way,
-          // and fault there: the buffer need only hold what comes before it.
-          const reach = accessExtent(mm, addr, length, false);
-          const buf = kvmalloc(() => new Uint8Array(reach));
-          return buf ?? errno("ENOMEM", `read of ${length} bytes: no memory for the buffer`);
-        }).pipe(
-          Effect.flatMap((buf) => this.access(addr, buf, false)),
-          Effect.flatMap((buf) =>
-            buf.length === length
-              ? Effect.succeed(buf)
-              : Effect.fail(
-                  errno(
-                    "EFAULT",
-                    `address 0x${(addr + buf.length).toString(16)} is not mapped readable`,
-                  ),
-                ),
-          ),
+        this.withMm("read", () => checkAccess(addr, length) ?? undefined).pipe(
+          Effect.flatMap(() => this.readFrom(addr, addr + length, [])),
         ),
       ),
     );
   }
 
   /**
-   * Writes `bytes` at `addr` through the page tables, in address order: the bytes before the
-   * first page not mapped writable are written, and the write fails there with `EFAULT`.
+   * The loads of {@link Process.read} from `at` to `end`, after the `parts` read before. They
+   * reach the first address not mapped readable, faulting pages in on the way, and fault there:
+   * a buffer need only hold what comes before it and the byte that faults. Should that byte have
+   * been mapped meanwhile, the loads go on past it.
    */
-  write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError> {
+  private readFrom(
+    at: number,
+    end: number,
+    parts: Uint8Array[],
+  ): Effect.Effect<Uint8Array, ErrnoError | SignalError> {
+    return this.withMm("read", (mm) => {
+      const reach = accessExtent(mm, at, end - at, false);
+      const n = Math.min(reach + 1, end - at);
+      const buf = kvmalloc(() => new Uint8Array(n));
+      return buf ?? errno("ENOMEM", `read of ${end - at} bytes: no memory for the buffer`);
+    }).pipe(
+      Effect.flatMap((buf) => this.access(at, buf, false)),
+      Effect.flatMap((buf) => {
+        if (at + buf.length < end) return this.readFrom(at + buf.length, end, [...parts, buf]);
+        if (parts.length === 0) return Effect.succeed(buf);
+        const start = at - parts.reduce((bytes, part) => bytes + part.length, 0);
+        const all = kvmalloc(() => new Uint8Array(end - start));
+        if (!all) return Effect.fail(errno("ENOMEM", "read: no memory for the buffer"));
+        let off = 0;
+        for (const part of [...parts, buf]) {
+          all.set(part, off);
+          off += part.length;
+        }
+        return Effect.succeed(all);
+      }),
+    );
+  }
+
+  /**
+   * Writes `bytes` at `addr` through the page tables, in address order: the bytes before the
+   * first page not mapped writable are written, and the write fails there with the `SIGSEGV` the
+   * task dies of ({@link SignalError}).
+   */
+  write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError | SignalError> {
     return this.call(
       "write",
       this.mmapLocked(
@@ -812,7 +849,7 @@ export class Process implements Task {
             // call's return (Kernel.call runs the task's work, closing its queue once it has
             // exited).
             this.live("exit", () => {
-              doExit(this.kernel, this);
+              doExit(this.kernel, this, 0);
               return undefined;
             }),
       ),

@@ -26,6 +26,14 @@ export interface FailPageAllocAttr {
   readonly space?: number;
   /** `min-order`: allocations below this order never fail; default 0. */
   readonly minOrder?: number;
+  /**
+   * `ignore-gfp-wait` (`fail_page_alloc.ignore_gfp_reclaim`): allocations that may reclaim
+   * directly (`__GFP_DIRECT_RECLAIM`: a user fault's, `move_pages()`'s destinations) never fail
+   * and are not counted toward `interval` or `space`; default true, as Linux's debugfs file
+   * starts `Y`. Set false to fail them too: then a user fault's allocation fails with it, and the
+   * fault retries (`VM_FAULT_OOM`, `pagefault_out_of_memory()`) until it is disarmed.
+   */
+  readonly ignoreGfpReclaim?: boolean;
 }
 
 /**
@@ -39,6 +47,7 @@ export class FailPageAlloc {
   private interval = 1;
   private space = 0;
   private minOrder = 0;
+  private ignoreGfpReclaim = true;
   private calls = 0;
   /** Allocations failed since it was last armed. */
   failed = 0;
@@ -47,7 +56,7 @@ export class FailPageAlloc {
 
   /** Arms it with `attr`, or disarms it with `times: 0`. `EINVAL` for an attribute out of range. */
   arm(attr: FailPageAllocAttr): ErrnoError | null {
-    const { times, interval = 1, space = 0, minOrder = 0 } = attr;
+    const { times, interval = 1, space = 0, minOrder = 0, ignoreGfpReclaim = true } = attr;
     if (!Number.isInteger(times) || times < -1)
       return errno("EINVAL", `fail_page_alloc: times ${times} must be -1 or at least 0`);
     if (!Number.isInteger(interval) || interval < 1)
@@ -60,6 +69,7 @@ export class FailPageAlloc {
     this.interval = interval;
     this.space = space;
     this.minOrder = minOrder;
+    this.ignoreGfpReclaim = ignoreGfpReclaim;
     this.calls = 0;
     this.failed = 0;
     return null;
@@ -72,10 +82,12 @@ export class FailPageAlloc {
 
   /**
    * `should_fail_alloc_page()` (`mm/page_alloc.c`, through `__should_fail_alloc_page()` of
-   * `mm/fail_page_alloc.c`): whether this allocation fails.
+   * `mm/fail_page_alloc.c`): whether this allocation fails. `directReclaim`: whether its gfp
+   * flags have `__GFP_DIRECT_RECLAIM`, which `ignore-gfp-wait` leaves alone.
    */
-  shouldFail(order: number): boolean {
+  shouldFail(order: number, directReclaim: boolean): boolean {
     if (this.times === 0 || order < this.minOrder) return false;
+    if (directReclaim && this.ignoreGfpReclaim) return false;
     const size = this.pageSize * 2 ** order;
     if (this.space > size) {
       this.space -= size;

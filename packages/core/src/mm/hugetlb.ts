@@ -1100,10 +1100,10 @@ const hugetlbFaultFolio = (
  * The error of a hugetlb fault that gets no huge page: `alloc_hugetlb_folio()`'s `-ENOSPC` (no
  * reserved or free page and no surplus allowed), which `vmf_error()` turns into
  * `VM_FAULT_SIGBUS`, and `hugetlb_no_page()`'s own `VM_FAULT_SIGBUS` for `HPAGE_RESV_UNMAPPED`.
- * x86's `mm_fault_error()` sends `SIGBUS` with `BUS_ADRERR` (`do_sigbus()`,
- * `arch/x86/mm/fault.c`); the model fails the access with `EFAULT`, the errno
- * `vm_fault_to_errno()` (`include/linux/mm.h`) gives `VM_FAULT_SIGBUS` where a fault's result
- * becomes a system call's (`get_user_pages()`), its message naming the signal. Its `-ENOMEM`
+ * x86's `do_user_addr_fault()` sends `SIGBUS` with `BUS_ADRERR` (`do_sigbus()`,
+ * `arch/x86/mm/fault.c`; `userFaultError()`, `mm/memory.ts`); the fault returns `EFAULT`, the
+ * errno `vm_fault_to_errno()` (`include/linux/mm.h`) gives `VM_FAULT_SIGBUS` where a fault's
+ * result becomes a system call's (`get_user_pages()`), its message naming the signal. Its `-ENOMEM`
  * failures (`VM_FAULT_OOM`: `vma_needs_reservation()`'s region allocation, the memory cgroup
  * charge) do not arise in the model.
  */
@@ -1145,7 +1145,7 @@ const hugetlbAddNewAnonRmap = (k: Kernel, vma: Vma, head: number, haddr: number)
  * a write fault of a private one (which would reuse the page it alone maps, `hugetlb_wp()`). A
  * cached folio with a poisoned page is not mapped: `EHWPOISON` (`VM_FAULT_HWPOISON_LARGE`).
  * A private mapping whose owner took its pages back (`HPAGE_RESV_UNMAPPED`), and a fault that
- * gets no page, fail with the model's `SIGBUS` ({@link noHugePage}).
+ * gets no page, fail with `VM_FAULT_SIGBUS` ({@link noHugePage}).
  */
 const hugetlbNoPage = (
   k: Kernel,
@@ -1216,7 +1216,7 @@ const unmapRefPrivate = (k: Kernel, vma: Vma, old: number, haddr: number): void 
  * entry becomes writable; an anonymous page only this mapping maps is reused; any other is copied
  * whole into a new huge page (`copy_user_large_folio()`), the old one losing this mapping. When
  * the pool has no page for the copy, the mapping's owner takes the page from the others
- * ({@link unmapRefPrivate}) and reuses it; anyone else fails with the model's `SIGBUS`
+ * ({@link unmapRefPrivate}) and reuses it; anyone else fails with `VM_FAULT_SIGBUS`
  * (`vmf_error(-ENOSPC)`, {@link noHugePage}).
  */
 const hugetlbWp = (
@@ -1272,7 +1272,8 @@ const hugetlbWp = (
  * waits for the folio (`migration_entry_wait_huge()`). With `dc`, a surplus page's allocation
  * whose first tries fail stops the fault with `VM_FAULT_RETRY` to ask for the slow path (see
  * `DirectCompact`), as a base page's fault does. A fault that gets no huge page is `EFAULT`
- * whose message names `SIGBUS` (`VM_FAULT_SIGBUS`), not `ENOMEM`.
+ * whose message names `SIGBUS` (`VM_FAULT_SIGBUS`: `SIGBUS` for the task's own access), not
+ * `ENOMEM`.
  *
  * @category Hugetlb
  */

@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { type ErrnoError, errno } from "../errno";
+import { type ErrnoError, errno, SignalError } from "../errno";
 import { debugfsAttribute } from "../fs/debugfs";
 import { type DirectCompact, directCompactFaultDone } from "../include/compaction";
 import {
@@ -74,6 +74,7 @@ import {
   pteWrite,
   pteYoung,
 } from "../include/pgtable";
+import { forceSigFault, forceSigMceerr } from "../include/signal";
 import {
   filemapAddFolio,
   filemapGetFolio,
@@ -666,9 +667,10 @@ const finishFault = (k: Kernel, vma: Vma, slot: number, page: number, bits: numb
  * `VM_FAULT_SIGBUS` for a fault at or past the end of the file: `filemap_fault()`'s
  * `index >= max_idx` (`mm/filemap.c`, Linux 6.16) and `shmem_fault()`'s `-EINVAL` from
  * `shmem_get_folio_gfp()` (`mm/shmem.c`), which `vmf_error()` makes `VM_FAULT_SIGBUS`. x86's
- * `mm_fault_error()` sends `SIGBUS` with `BUS_ADRERR` (`do_sigbus()`, `arch/x86/mm/fault.c`); the
- * model fails the access with `EFAULT`, the errno `vm_fault_to_errno()` gives it, its message
- * naming the signal, as a hugetlb fault that gets no page does.
+ * `do_user_addr_fault()` sends `SIGBUS` with `BUS_ADRERR` (`do_sigbus()`, `arch/x86/mm/fault.c`,
+ * {@link userFaultError}); the fault returns `EFAULT`, the errno `vm_fault_to_errno()` gives it
+ * where the fault becomes a system call's result (`get_user_pages()`), its message naming the
+ * signal, as a hugetlb fault that gets no page does.
  */
 const sigbusPastEof = (k: Kernel, vma: Vma, slot: number): ErrnoError => {
   const mapping = vma.mapping!;
@@ -918,9 +920,12 @@ const doNumaPage = (
  * For a `VM_DROPPABLE` VMA Linux 6.16 clears `VM_FAULT_OOM` (the fault is retried without
  * `pagefault_out_of_memory()`'s warning) and allocates with `__GFP_NOWARN`
  * (`vma_alloc_folio_noprof()`); the allocator's own OOM kill is unchanged. The model prints
- * neither warning, so a droppable fault that finds no memory ends as any other does: `ENOMEM`.
- * A file fault that finds its folio locked by another task returns `-(pfn + 1)` for its folio's
- * head `pfn`: the caller waits for it to be unlocked and faults again (`VM_FAULT_RETRY` from
+ * neither warning, so a droppable fault that finds no memory ends as any other does: `ENOMEM`
+ * (`VM_FAULT_OOM`), which the task's own access retries ({@link userFaultError}). Errors are the
+ * errnos `vm_fault_to_errno()` gives the `VM_FAULT_*` codes: `ENOMEM` for `VM_FAULT_OOM`,
+ * `EFAULT` for `VM_FAULT_SIGBUS`, `EHWPOISON` for `VM_FAULT_HWPOISON(_LARGE)`. A file fault that
+ * finds its folio locked by another task returns `-(pfn + 1)` for its folio's head `pfn`: the
+ * caller waits for it to be unlocked and faults again (`VM_FAULT_RETRY` from
  * `lock_folio_maybe_drop_mmap()`).
  */
 export const handleMmFault = (
@@ -1091,35 +1096,83 @@ export const accessExtent = (
  * (`arch/x86/mm/fault.c`) runs for a fault of the task's own access at `addr`: the VMA that holds
  * it; else, when the first VMA above it is `VM_GROWSDOWN`, that VMA grown down to it
  * (`expand_stack_locked()` → `expand_downwards()`, {@link expandDownwards}). Any other address,
- * and a growth `expand_downwards()` refuses, is `bad_area_nosemaphore()`: `SIGSEGV`, which the
- * model reports as `EFAULT` naming the cause. Only the task's own loads and stores grow a stack;
- * `get_user_pages()` and `__mm_populate()` do not (`gup_vma_lookup()`).
+ * and a growth `expand_downwards()` refuses, is `bad_area_nosemaphore()`: `SIGSEGV` with
+ * `SEGV_MAPERR` forced on the task ({@link forceSigFault}), returned with a message naming the
+ * cause. Only the task's own loads and stores grow a stack; `get_user_pages()` and
+ * `__mm_populate()` do not (`gup_vma_lookup()`).
  */
-export const lockMmAndFindVma = (k: Kernel, task: Task, addr: number): Vma | ErrnoError => {
+export const lockMmAndFindVma = (k: Kernel, task: Task, addr: number): Vma | SignalError => {
   const mm = task.mm!;
   const at = `address 0x${addr.toString(16)}`;
+  const mapErr = (why: string): SignalError =>
+    forceSigFault(task, "SIGSEGV", "SEGV_MAPERR", addr, `${why}; SIGSEGV SEGV_MAPERR`);
   const vma = mm.findVma(addr) ?? mm.findVmaIntersection(addr, TASK_SIZE);
-  if (!vma) return errno("EFAULT", `${at} is not mapped`);
+  if (!vma) return mapErr(`${at} is not mapped`);
   if (vma.start <= addr) return vma;
-  if (!(vma.flags & VM_GROWSDOWN)) return errno("EFAULT", `${at} is not mapped`);
+  if (!(vma.flags & VM_GROWSDOWN)) return mapErr(`${at} is not mapped`);
   const grown = expandDownwards(k, task, vma, addr);
   if (grown !== 0) {
-    return errno(
-      "EFAULT",
-      `${at} is not mapped (SIGSEGV): the stack at 0x${vma.start.toString(16)} cannot grow to it: ${grown.errno}, ${grown.message}`,
+    return mapErr(
+      `${at} is not mapped: the stack at 0x${vma.start.toString(16)} cannot grow to it: ${grown.errno}, ${grown.message}`,
     );
   }
   return vma;
 };
 
-/** How far an access got: bytes done, and why it stopped early. */
-export interface AccessProgress {
+/**
+ * The end of x86's `do_user_addr_fault()` (`arch/x86/mm/fault.c`, Linux 6.16) for a fault of the
+ * task's own access at `addr` that `handle_mm_fault()` failed with `err`, the errno
+ * `vm_fault_to_errno()` gives its `VM_FAULT_*` code (`include/linux/mm.h`): `ENOMEM`
+ * (`VM_FAULT_OOM`) becomes `"oom"`, for `pagefault_out_of_memory()` and a retry of the fault
+ * ({@link AccessProgress.oom}); `EHWPOISON` (`VM_FAULT_HWPOISON`, or `VM_FAULT_HWPOISON_LARGE` in
+ * a hugetlb VMA) is `do_sigbus()`'s `force_sig_mceerr(BUS_MCEERR_AR)` with `si_addr_lsb`
+ * `PAGE_SHIFT` (the huge page's shift); `EFAULT` (`VM_FAULT_SIGBUS`) is `do_sigbus()`'s
+ * `force_sig_fault(SIGBUS, BUS_ADRERR)`. The signal is forced on `task` and returned, its message
+ * `err`'s. Any other error (a killed task's `ESRCH`) is returned as it is.
+ */
+export const userFaultError = (
+  k: Kernel,
+  task: Task,
+  addr: number,
+  err: ErrnoError,
+): SignalError | ErrnoError | "oom" => {
+  switch (err.errno) {
+    case "ENOMEM":
+      return "oom";
+    case "EHWPOISON":
+      return forceSigMceerr(task, addr, hwpoisonLsb(k, task, addr), err.message);
+    case "EFAULT":
+      return forceSigFault(task, "SIGBUS", "BUS_ADRERR", addr, err.message);
+    default:
+      return err;
+  }
+};
+
+/**
+ * The `si_addr_lsb` of a `BUS_MCEERR_AR` at `addr`: `PAGE_SHIFT`, or in a hugetlb VMA the shift of
+ * its huge page (`hstate_index_to_shift()` of `VM_FAULT_HWPOISON_LARGE`'s index).
+ */
+const hwpoisonLsb = (k: Kernel, task: Task, addr: number): number => {
+  const hstate = task.mm?.findVma(addr)?.hstate;
+  return k.mem.pageShift + (hstate ? hstate.order : 0);
+};
+
+/**
+ * How far an access got: bytes done, and why it stopped early. `E` is the error that may end it:
+ * an {@link ErrnoError}, or for the task's own access also a {@link SignalError}.
+ */
+export interface AccessProgress<E = ErrnoError> {
   /** Bytes transferred. */
   done: number;
   /** The folio to wait for before continuing, or -1. */
   waitPfn: number;
   /** The error that ended the access, or null. */
-  error: ErrnoError | null;
+  error: E | null;
+  /**
+   * A fault of the task's own access ended with `VM_FAULT_OOM`: `pagefault_out_of_memory()` runs
+   * and the fault is retried (x86's `do_user_addr_fault()`). Only {@link accessVm} sets it.
+   */
+  oom: boolean;
   /** The slow path an allocation of a fault asked for before it falls back (see {@link DirectCompact}). */
   readonly compact: DirectCompact;
 }
@@ -1127,8 +1180,14 @@ export interface AccessProgress {
 /**
  * Copies between `buf` and the task's memory at `addr`, page by page through the page tables.
  * Stops at a migration entry (reporting the folio to wait for) or an error; `done` says how far
- * it got, so the caller can resume. These are the task's own loads and stores: a fault below a
- * `VM_GROWSDOWN` VMA grows it ({@link lockMmAndFindVma}).
+ * it got, so the caller can resume. These are the task's own loads and stores, whose faults x86's
+ * `do_user_addr_fault()` (`arch/x86/mm/fault.c`, Linux 6.16) handles: a fault below a
+ * `VM_GROWSDOWN` VMA grows it ({@link lockMmAndFindVma}); an address no VMA maps forces `SIGSEGV`
+ * with `SEGV_MAPERR`, one its VMA does not allow (`access_error()`, {@link vmaAccessAllowed})
+ * `SIGSEGV` with `SEGV_ACCERR`, a fault `handle_mm_fault()` fails `SIGBUS`, or asks for a retry
+ * after `VM_FAULT_OOM` ({@link userFaultError}). A load or store that reaches a poisoned page
+ * still mapped is the machine check's `SIGBUS` with `BUS_MCEERR_AR` (`kill_me_maybe()`,
+ * `arch/x86/kernel/cpu/mce/core.c`), `si_addr_lsb` `PAGE_SHIFT`.
  */
 export const accessVm = (
   k: Kernel,
@@ -1136,7 +1195,7 @@ export const accessVm = (
   addr: number,
   buf: Uint8Array,
   write: boolean,
-  progress: AccessProgress,
+  progress: AccessProgress<ErrnoError | SignalError>,
 ): void => {
   const pageSize = k.mem.pageSize;
   const len = buf.length;
@@ -1145,18 +1204,33 @@ export const accessVm = (
     const vpn = Math.floor(at / pageSize);
     const offset = at - vpn * pageSize;
     const n = Math.min(pageSize - offset, len - progress.done);
-    // A TLB miss walks the page tables from the VMA, which a fault below a stack grows first.
-    if (task.mm!.tlb.lookup(vpn) === undefined) {
+    // A TLB miss (or a store the cached entry does not allow) faults: the page tables are walked
+    // from the VMA, which a fault below a stack grows first, and access_error() checks it.
+    const cached = task.mm!.tlb.lookup(vpn);
+    if (cached === undefined || (write && !(pteWrite(cached) && pteDirty(cached)))) {
       const vma = lockMmAndFindVma(k, task, at);
-      if (vma instanceof Error) {
+      if (vma instanceof SignalError) {
         progress.error = vma;
+        return;
+      }
+      if (!vmaAccessAllowed(vma.flags, write)) {
+        // bad_area_access_error()
+        progress.error = forceSigFault(
+          task,
+          "SIGSEGV",
+          "SEGV_ACCERR",
+          at,
+          `address 0x${at.toString(16)} is not ${write ? "writable" : "accessible"}; SIGSEGV SEGV_ACCERR`,
+        );
         return;
       }
     }
     const pfn = translate(k, task, vpn, write, progress.compact);
     if (pfn === VM_FAULT_RETRY_ACCESS) return;
     if (typeof pfn !== "number") {
-      progress.error = pfn;
+      const fault = userFaultError(k, task, at, pfn);
+      if (fault === "oom") progress.oom = true;
+      else progress.error = fault;
       return;
     }
     if (pfn < 0) {
@@ -1164,7 +1238,12 @@ export const accessVm = (
       return;
     }
     if (k.memmap.test(pfn, PG_hwpoison)) {
-      progress.error = errno("EHWPOISON", `address 0x${at.toString(16)} is in a poisoned page`);
+      progress.error = forceSigMceerr(
+        task,
+        at,
+        hwpoisonLsb(k, task, at),
+        `address 0x${at.toString(16)} is in a poisoned page; SIGBUS BUS_MCEERR_AR`,
+      );
       return;
     }
     const section = k.mem.sectionBytes[pfn >>> k.mem.pfnSectionShift]!;

@@ -46,6 +46,7 @@ import {
 import { stopIfPanicked } from "../include/panic";
 import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
 import { isGlobalInit, PF_KTHREAD, type TaskStruct } from "../include/sched";
+import { fatalSignalPending } from "../include/signal";
 import { doSendSigkill } from "../kernel/signal";
 import { procDointvecMinmax } from "../kernel/sysctl";
 import { zapPteRange } from "./memory";
@@ -337,6 +338,22 @@ export const outOfMemory = (
     if (!oc.chosen) return k.panic("System is deadlocked on memory\n");
     return Effect.as(oomKillProcess(k, oc), true);
   });
+
+/**
+ * `pagefault_out_of_memory()` (`mm/oom_kill.c`, Linux 6.16), which x86's `do_user_addr_fault()`
+ * (`arch/x86/mm/fault.c`) calls when a fault of the task's own access ended with `VM_FAULT_OOM`.
+ * It runs no OOM killer (not since Linux 5.16, commit 60e2793d440a "mm, oom: do not trigger
+ * out_of_memory from the #PF"): the allocation that failed had its own chance at it
+ * (`__alloc_pages_may_oom()`). With no memory cgroup OOM to finish
+ * (`mem_cgroup_oom_synchronize()`; the model has no memcg), it returns at once for a task with
+ * `SIGKILL` pending (commit 0b28179a6138), which dies on its way back to user mode; otherwise it
+ * warns (`Huh VM_FAULT_OOM leaked out to the #PF handler. Retrying PF`, rate-limited; the model
+ * has no kernel log) and returns, and back in user space the task runs the access again: the
+ * fault is retried. Returns true when it is, false when the task dies instead.
+ *
+ * @category Memory and folios
+ */
+export const pagefaultOutOfMemory = (task: AllocContext): boolean => !fatalSignalPending(task);
 
 /**
  * Creates the OOM killer's files of `/proc/sys/vm` (`vm_oom_kill_table[]`, registered by

@@ -760,7 +760,9 @@ export class BuddyAllocator implements PageAllocator {
   ): number {
     // should_fail_alloc_page() (prepare_alloc_pages()): the whole allocation fails, slow path
     // included.
-    this.failedByInjection = this.failPageAlloc.armed && this.failPageAlloc.shouldFail(order);
+    this.failedByInjection =
+      this.failPageAlloc.armed &&
+      this.failPageAlloc.shouldFail(order, (gfp & __GFP_DIRECT_RECLAIM) !== 0);
     if (this.failedByInjection) return -1;
     const zonelist = this.candidates(nid, gfp, nodemask);
     if (zonelist.length === 0) return -1;

@@ -9,7 +9,15 @@
  * @module
  */
 import { Deferred, Effect, Exit } from "effect";
-import { type ErrnoError, type ErrnoName, isErrnoError } from "../errno";
+import {
+  type ErrnoError,
+  type ErrnoName,
+  isErrnoError,
+  isSignalError,
+  type SiCodeName,
+  type SignalError,
+  type SignalName,
+} from "../errno";
 import type { Folio } from "../include/folio";
 import type { KernelConfig, Kernel as KernelInterface, Task } from "../include/kernel";
 import type { MovePagesResult } from "../include/migrate";
@@ -53,6 +61,53 @@ export const boot = (config: Partial<KernelConfig> = {}): Kernel =>
  */
 export const errnoOf = <A, E>(effect: Effect.Effect<A, E>): Promise<string | undefined> =>
   runP(Effect.flip(effect)).then((error) => (error as { errno?: string }).errno);
+
+/**
+ * Runs `effect` synchronously and returns the {@link SignalError} it fails with, checking that it
+ * is `signal` with `si_code` `reason`; throws if it succeeds or fails otherwise. For the task's
+ * own accesses, which a fault ends with a signal (x86's `do_user_addr_fault()`).
+ *
+ * @category Testing
+ */
+export const expectSignal = <A, E>(
+  effect: Effect.Effect<A, E>,
+  signal: SignalName,
+  reason: SiCodeName,
+): SignalError => {
+  const exit = Effect.runSyncExit(effect);
+  if (Exit.isSuccess(exit)) throw new Error(`expected ${signal}, but the call succeeded`);
+  const found = Exit.findErrorOption(exit);
+  const error = found._tag === "Some" ? found.value : undefined;
+  if (!isSignalError(error))
+    throw new Error(`expected ${signal}, but the call failed otherwise: ${String(exit.cause)}`);
+  if (error.signal !== signal || error.reason !== reason) {
+    throw new Error(
+      `expected ${signal} ${reason}, but the access got ${error.signal} ${error.reason}: ${error.message}`,
+    );
+  }
+  return error;
+};
+
+/**
+ * Runs `access` in a child `fork()`ed from `p` and checks that it dies of `signal` with `si_code`
+ * `reason` (its exit code the signal's number, out of the process table), as an LTP test forks a
+ * child for an access it expects to be killed (`mmap01`'s `SAFE_FORK()` and `WTERMSIG()`), so
+ * that `p` lives on. Returns the {@link SignalError} the access failed with.
+ *
+ * @category Testing
+ */
+export const expectChildSignal = <A, E>(
+  p: Task,
+  access: (child: Task) => Effect.Effect<A, E>,
+  signal: SignalName,
+  reason: SiCodeName,
+): SignalError => {
+  const child = Effect.runSync(p.fork());
+  const error = expectSignal(access(child), signal, reason);
+  if (!child.exited || child.exitCode !== error.signo)
+    throw new Error(`the child did not die of ${signal} (exit code ${child.exitCode})`);
+  return error;
+};
 
 /**
  * Runs a synchronous call that must fail with errno `name`, and returns the error; throws when

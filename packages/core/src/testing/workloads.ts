@@ -11,7 +11,7 @@
  * @module
  */
 import { Effect } from "effect";
-import type { ErrnoError } from "../errno";
+import type { ErrnoError, SignalError } from "../errno";
 import type { Folio } from "../include/folio";
 import type { File } from "../include/fs";
 import { __GFP_THISNODE, GFP_KERNEL } from "../include/gfp";
@@ -67,7 +67,7 @@ export interface FragmentedNode {
   /** The unmovable kernel pages, in allocation order. */
   readonly unmovable: readonly Folio[];
   /** True while the keeper's anonymous and page-cache bytes are what it wrote. */
-  intact(): Effect.Effect<boolean, ErrnoError>;
+  intact(): Effect.Effect<boolean, ErrnoError | SignalError>;
   /** Ends the keeper, drops its file's page cache and frees the kernel pages. */
   release(): Effect.Effect<void, ErrnoError>;
 }
@@ -108,7 +108,7 @@ export interface FragmentedNode {
 export const fragmentNode = (
   k: Kernel,
   options: FragmentNodeOptions,
-): Effect.Effect<FragmentedNode, ErrnoError> =>
+): Effect.Effect<FragmentedNode, ErrnoError | SignalError> =>
   Effect.gen(function* () {
     const { nid } = options;
     const unmovableEvery = options.unmovableEvery ?? 0;

@@ -1,6 +1,7 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import {
+  __GFP_THISNODE,
   type BatchCopier,
   ERRNO,
   type ErrnoError,
@@ -52,7 +53,9 @@ const setup = (pages: number) => {
 describe("fail_page_alloc", () => {
   it("fails the allocations its attributes select, then stops; the calls fail with ENOMEM", async () => {
     const { k, p, addr, addrs, moveAll, moveEach } = setup(6);
-    expect(k.pageAlloc.failPageAlloc.arm({ times: 2, interval: 2 })).toBeNull();
+    expect(
+      k.pageAlloc.failPageAlloc.arm({ times: 2, interval: 2, ignoreGfpReclaim: false }),
+    ).toBeNull();
     // Every second destination allocation fails, twice: pages 1 and 3.
     expect(await moveEach(1)).toEqual([1, -12, 1, -12, 1, 1]);
     expect(k.pageAlloc.failPageAlloc.failed).toBe(2);
@@ -61,7 +64,7 @@ describe("fail_page_alloc", () => {
     // not yet unmapped are not tried, and move_pages() fails with ENOMEM, as in the kernel
     // (do_pages_move() returns migrate_pages()'s errno). Pages 1 and 3 are on node 0 already;
     // the third allocation, page 4's, fails, so pages 4 and 5 stay on node 1.
-    k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 3 });
+    k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 3, ignoreGfpReclaim: false });
     const failed = Effect.match(moveAll(0), { onFailure: (e) => e.errno, onSuccess: () => "ok" });
     expect(await Effect.runPromise(failed)).toBe("ENOMEM");
     expect(addrs.map((a) => run(p.nodeOf(a)))).toEqual([0, 0, 0, 0, 1, 1]);
@@ -71,13 +74,32 @@ describe("fail_page_alloc", () => {
 
   it("lets `space` bytes through first and spares orders below min-order", async () => {
     const { k, moveEach } = setup(4);
-    k.pageAlloc.failPageAlloc.arm({ times: -1, space: 2 * 4096 + 1 });
+    k.pageAlloc.failPageAlloc.arm({ times: -1, space: 2 * 4096 + 1, ignoreGfpReclaim: false });
     expect(await moveEach(1)).toEqual([1, 1, -12, -12]);
     // Order-0 destinations are below min-order 1, so none fails.
-    k.pageAlloc.failPageAlloc.arm({ times: -1, minOrder: 1 });
+    k.pageAlloc.failPageAlloc.arm({ times: -1, minOrder: 1, ignoreGfpReclaim: false });
     expect(await moveEach(0)).toEqual([0, 0, 0, 0]);
     expect(k.pageAlloc.failPageAlloc.failed).toBe(0);
     k.pageAlloc.failPageAlloc.arm({ times: 0 });
+  });
+
+  // should_fail_alloc_page() (mm/fail_page_alloc.c): with ignore-gfp-wait (Linux's default Y)
+  // an allocation with __GFP_DIRECT_RECLAIM never fails and is not counted; one without it is.
+  it("with ignore-gfp-wait, its default, spares allocations that may reclaim directly: move_pages()'s destinations and a user fault's", async () => {
+    const { k, p, addr, moveEach } = setup(4);
+    k.pageAlloc.failPageAlloc.arm({ times: -1 });
+    // alloc_migration_target(): GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL, so none fails.
+    expect(await moveEach(1)).toEqual([1, 1, 1, 1]);
+    // A store's new page (GFP_HIGHUSER_MOVABLE) neither.
+    const more = run(p.mmap(4 * 4096));
+    run(p.write(more, new Uint8Array(4 * 4096).fill(9)));
+    expect(k.pageAlloc.failPageAlloc.failed).toBe(0);
+    // An allocation that may not reclaim directly fails.
+    expect(k.pageAlloc.allocPages(0, 0, __GFP_THISNODE)).toBe(-1);
+    expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
+    k.pageAlloc.failPageAlloc.arm({ times: 0 });
+    expectBytes(run(p.read(addr, 4 * 4096)), pattern(4 * 4096, 3));
+    expectConsistent(k);
   });
 
   it("rejects attributes out of range with EINVAL and keeps its state", () => {

@@ -10,7 +10,7 @@
 import { Effect, Fiber } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAP_SHARED, PG_hwpoison, PG_locked, PG_writeback } from "../../src/index";
+import { MAP_SHARED, PG_hwpoison, PG_locked, PG_writeback, type TaskStruct } from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import { boot, expectConsistent, pattern, run, runP } from "../../src/testing/index";
 
@@ -56,6 +56,7 @@ describe("folio lock users interleaved", () => {
         const calls: Array<Fiber.Fiber<unknown, unknown>> = [];
         // The calls that cannot be interrupted, as their sleeps are TASK_UNINTERRUPTIBLE.
         const uninterruptible: Array<Fiber.Fiber<unknown, unknown>> = [];
+        const children: TaskStruct[] = [];
         const fork = (e: Effect.Effect<unknown, unknown>) => {
           const call = Effect.runFork(Effect.exit(e));
           calls.push(call);
@@ -82,9 +83,15 @@ describe("folio lock users interleaved", () => {
             case "offline":
               if (head >= 0) uninterruptible.push(fork(k.softOfflinePage(head)));
               break;
-            case "write":
-              fork(p.write(at, pattern(PAGE, 2)));
+            case "write": {
+              // A store that faults past the end after a truncation, or on a poisoned page, is
+              // SIGBUS and kills its process: a child of p stores, through the same shared
+              // mapping of the file.
+              const child = run(p.fork());
+              children.push(child);
+              fork(child.write(at, pattern(PAGE, 2)));
               break;
+            }
             case "writeback":
               file.startWriteback(o.page);
               break;
@@ -107,6 +114,7 @@ describe("folio lock users interleaved", () => {
         // The writeback in flight completes.
         for (let pg = 0; pg < PAGES; pg++) file.endWriteback(pg);
         for (const call of calls) await runP(Fiber.await(call));
+        for (const child of children) if (!child.exited) run(child.exit());
         run(p.munmap(addr, PAGES * PAGE));
         await runP(file.truncate());
         expect(file.cachedFolios).toBe(0);

@@ -38,6 +38,7 @@ import { folioPut } from "../../src/mm/swap";
 import {
   boot,
   expectBytes,
+  expectChildSignal,
   expectConsistent,
   expectErrno,
   folioAt,
@@ -467,13 +468,18 @@ describe("PMD-mapped THPs", () => {
     expect(k.vmstat.get("thp_split_pmd")).toBe(1);
     expect(k.folio(first).order).toBe(9);
     expect(k.folio(first).mapcount).toBe(512);
-    expectErrno(p.write(addr, new Uint8Array([1])), "EFAULT");
+    expectChildSignal(p, (c) => c.write(addr, new Uint8Array([1])), "SIGSEGV", "SEGV_ACCERR");
     run(p.write(addr + MiB, new Uint8Array([1])));
     run(p.mprotect(addr + 2 * MiB, 2 * MiB, PROT_READ));
     expect(k.vmstat.get("thp_split_pmd")).toBe(1);
     const pmd = vmaAt(p, addr + 2 * MiB).pmds.get(addr + 2 * MiB)!;
     expect(ptePresent(pmd) && !pteWrite(pmd)).toBe(true);
-    expectErrno(p.write(addr + 3 * MiB, new Uint8Array([1])), "EFAULT");
+    expectChildSignal(
+      p,
+      (c) => c.write(addr + 3 * MiB, new Uint8Array([1])),
+      "SIGSEGV",
+      "SEGV_ACCERR",
+    );
     // Writable again: the write fault reuses the exclusive THP (do_huge_pmd_wp_page()).
     run(p.mprotect(addr + 2 * MiB, 2 * MiB, PROT_READ | PROT_WRITE));
     run(p.write(addr + 3 * MiB, new Uint8Array([2])));

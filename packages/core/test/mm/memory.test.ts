@@ -33,6 +33,7 @@ import {
 import {
   boot,
   expectBytes,
+  expectChildSignal,
   expectConsistent,
   expectErrno,
   folioAt,
@@ -83,7 +84,8 @@ describe("mmap and munmap", () => {
     run(p.munmap(addr + 4 * 4096, 4 * 4096));
     expect(p.mm!.vmas).toHaveLength(2);
     expect(k.pageAlloc.nodeFreePages(0)).toBe(free - 12);
-    expectErrno(p.read(addr + 5 * 4096, 1), "EFAULT");
+    // A load from the hole: SIGSEGV, SEGV_MAPERR (arch/x86/mm/fault.c, bad_area_nosemaphore()).
+    expectChildSignal(p, (c) => c.read(addr + 5 * 4096, 1), "SIGSEGV", "SEGV_MAPERR");
     expectBytes(
       run(p.read(addr + 8 * 4096, 4096)),
       pattern(16 * 4096, 1).subarray(8 * 4096, 9 * 4096),
@@ -103,11 +105,16 @@ describe("mprotect", () => {
     const pfn = folioAt(p, addr + 2 * 4096).pfn;
     run(p.mprotect(addr + 2 * 4096, 2 * 4096, PROT_READ));
     expect(p.mm!.vmas).toHaveLength(3);
-    // The TLB held a writable translation; it was flushed.
-    expectErrno(p.write(addr + 2 * 4096, new Uint8Array([9])), "EFAULT");
+    // A store to the read-only piece: SIGSEGV, SEGV_ACCERR (bad_area_access_error()).
+    expectChildSignal(
+      p,
+      (c) => c.write(addr + 2 * 4096, new Uint8Array([9])),
+      "SIGSEGV",
+      "SEGV_ACCERR",
+    );
     expectBytes(run(p.read(addr, 8 * 4096)), pattern(8 * 4096, 2));
     run(p.mprotect(addr + 3 * 4096, 4096, 0));
-    expectErrno(p.read(addr + 3 * 4096, 1), "EFAULT");
+    expectChildSignal(p, (c) => c.read(addr + 3 * 4096, 1), "SIGSEGV", "SEGV_ACCERR");
     // A zero length is no call at all (mprotect(2) returns 0).
     run(p.mprotect(addr, 0, 0));
     run(p.mprotect(addr, 8 * 4096, PROT_READ | PROT_WRITE));
@@ -132,7 +139,7 @@ describe("mprotect", () => {
     // PROT_SEM sets no VMA flag (calc_vm_prot_bits() has no bit for it).
     expect(p.mm!.findVma(addr)!.flags).toBe(flags);
     run(p.mprotect(addr, 4096, PROT_READ | PROT_SEM));
-    expectErrno(p.write(addr, new Uint8Array([1])), "EFAULT");
+    expectChildSignal(p, (c) => c.write(addr, new Uint8Array([1])), "SIGSEGV", "SEGV_ACCERR");
     // A zero length returns 0 before the prot bits are checked.
     run(p.mprotect(addr, 0, 0x10));
     // ... but after the start is.
@@ -162,7 +169,7 @@ describe("mprotect", () => {
     const e = expectErrno(p.mprotect(top, 4 * 4096, PROT_READ), "ENOMEM");
     expect(e.message).toContain(`not mapped at 0x${TASK_SIZE.toString(16)}`);
     expect(p.mm!.findVma(top)!.flags & VM_WRITE).toBe(0);
-    expectErrno(p.write(top + 4096, new Uint8Array([1])), "EFAULT");
+    expectChildSignal(p, (c) => c.write(top + 4096, new Uint8Array([1])), "SIGSEGV", "SEGV_ACCERR");
     expectBytes(run(p.read(top, 2 * 4096)), pattern(2 * 4096, 6));
     // A range that starts at or past TASK_SIZE meets no VMA: ENOMEM with nothing changed.
     expectErrno(p.mprotect(TASK_SIZE, 4096, PROT_READ | PROT_WRITE), "ENOMEM");
@@ -189,7 +196,7 @@ describe("mprotect", () => {
     ]);
     expectErrno(p.mprotect(addr, 4 * 4096, PROT_READ), "ENOMEM");
     expect(p.mm!.vmas.map((v) => [v.start, v.end, v.flags])).toEqual(after);
-    expectErrno(p.write(addr, new Uint8Array([1])), "EFAULT");
+    expectChildSignal(p, (c) => c.write(addr, new Uint8Array([1])), "SIGSEGV", "SEGV_ACCERR");
     run(p.write(addr + 3 * 4096, new Uint8Array([1])));
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "1"));
     const huge = run(p.mmap(2 * MiB, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
@@ -514,25 +521,44 @@ describe("faults", () => {
 
   // A store sequence stops at its first faulting store (do_user_addr_fault(), SIGSEGV): the
   // bytes before the fault are written, as copy_to_user() and access_remote_vm() also stop at
-  // the first fault. Linux values: 96 of 200 bytes land, EFAULT at the end of the mapping.
+  // the first fault. Linux values: 96 of 200 bytes land, SIGSEGV (11) at the end of the mapping,
+  // si_code SEGV_ACCERR (2) on a read-only page, SEGV_MAPERR (1) in a hole
+  // (include/uapi/asm-generic/siginfo.h); the child that faulted dies of it.
   it("stops a write at the first page not mapped writable, with the bytes before it written", () => {
     const k = boot();
     const p = run(k.createProcess());
     const ro = run(p.mmap(4096, { prot: PROT_READ }));
-    expectErrno(p.write(ro, new Uint8Array([1])), "EFAULT");
+    const denied = expectChildSignal(
+      p,
+      (c) => c.write(ro, new Uint8Array([1])),
+      "SIGSEGV",
+      "SEGV_ACCERR",
+    );
+    expect([denied.signo, denied.siCode, denied.addr]).toEqual([11, 2, ro]);
     expect(run(p.read(ro, 1))[0]).toBe(0);
-    const rw = run(p.mmap(4096));
-    const error = expectErrno(p.write(rw + 4000, new Uint8Array(200).fill(3)), "EFAULT");
+    // Shared, so that the parent sees what the child wrote before it died.
+    const rw = run(p.mmap(4096, { flags: MAP_SHARED | MAP_ANONYMOUS }));
+    expect(rw + 4096).toBe(ro);
+    const error = expectChildSignal(
+      p,
+      (c) => c.write(rw + 4000, new Uint8Array(200).fill(3)),
+      "SIGSEGV",
+      "SEGV_ACCERR",
+    );
+    expect(error.addr).toBe(rw + 4096);
     expect(error.message).toContain(`0x${(rw + 4096).toString(16)}`);
     expect(run(p.read(rw + 4000, 96)).every((b) => b === 3)).toBe(true);
     // A read of a range with a hole faults the pages before the hole in, then fails there.
     const faults = k.vmstat.get("pgfault");
     const two = run(p.mmap(2 * 4096));
     run(p.munmap(two + 4096, 4096));
-    expectErrno(p.read(two, 2 * 4096), "EFAULT");
+    const hole = expectChildSignal(p, (c) => c.read(two, 2 * 4096), "SIGSEGV", "SEGV_MAPERR");
+    expect([hole.signo, hole.siCode, hole.addr, hole.addrLsb]).toEqual([11, 1, two + 4096, 0]);
     expect(k.vmstat.get("pgfault")).toBe(faults + 1);
+    // Bad arguments are no access at all: errnos, and the process lives.
     expectErrno(p.read(rw, -1), "EINVAL");
     expectErrno(p.read(-5, 1), "EFAULT");
+    expect(p.exited).toBe(false);
   });
 
   it("backs MAP_HUGETLB with PMD-sized hugetlb folios off the LRU, mapped by one huge PMD (hugetlb_fault())", () => {

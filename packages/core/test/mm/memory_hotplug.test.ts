@@ -544,7 +544,6 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     expect(k.memmap.flags[bad]! & (PG_lru | PG_hwpoison)).toBe(PG_hwpoison);
     expect(k.memmap.refcount[bad]).toBe(1);
     expect(k.memmap.folioMapcount(bad)).toBe(0);
-    expect(await errnoOf(proc.read(addr + 4096, 4096))).toBe("EHWPOISON");
     // The other 63 pages moved; test_pages_isolated passed the block on its first check.
     expect(patternIntact(proc, addr, 4096, 5)).toBe(true);
     expect(k.vmstat.get("pgmigrate_success")).toBe(63);
@@ -558,6 +557,10 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
       },
     ]);
     expect(await write(k, `${ROOT}/memory${id}/state`, "online")).toBe(6);
+    // The poisoned page's mapping is a hwpoison entry: a load there is SIGBUS, BUS_MCEERR_AR.
+    const e = await runP(Effect.flip(proc.read(addr + 4096, 4096)));
+    expect(e).toMatchObject({ signal: "SIGBUS", reason: "BUS_MCEERR_AR", addr: addr + 4096 });
+    expect(proc.exitCode).toBe(7);
     expectConsistent(k);
   });
 

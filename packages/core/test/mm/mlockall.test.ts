@@ -29,6 +29,7 @@ import {
   boot,
   expectConsistent,
   expectErrno,
+  expectSignal,
   folioAt,
   pattern,
   pteAt,
@@ -283,24 +284,36 @@ describe("a VM_LOCKED stack grows within RLIMIT_MEMLOCK (acct_stack_growth() →
     const vma = p.mm!.findVma(top)!;
     expect([vma.start, mmLockedVm(p.mm!)]).toEqual([top - 3 * PAGE, 4]);
     expect(folioAt(p, top - 3 * PAGE).mlocked).toBe(true);
-    const e = expectErrno(p.write(top - 4 * PAGE, pattern(1, 5)), "EFAULT");
-    expect(e.message).toMatch(/SIGSEGV.*ENOMEM.*RLIMIT_MEMLOCK/);
-    expect([vma.start, mmLockedVm(p.mm!)]).toEqual([top - 3 * PAGE, 4]);
-    // Unlocked, the same stack grows past the limit.
-    run(p.munlockall());
-    run(p.write(top - 8 * PAGE, pattern(1, 6)));
-    expect(vma.start).toBe(top - 8 * PAGE);
+    // A fork child inherits neither VM_LOCKED nor MCL_FUTURE: p itself faults, and dies.
+    const e = expectSignal(p.write(top - 4 * PAGE, pattern(1, 5)), "SIGSEGV", "SEGV_MAPERR");
+    expect(e.message).toMatch(/ENOMEM.*RLIMIT_MEMLOCK.*SIGSEGV/);
+    expect([e.addr, p.exitCode, vma.start]).toEqual([top - 4 * PAGE, 11, top - 3 * PAGE]);
+    // Unlocked, such a stack grows past the limit.
+    const q = run(k.createProcess({ rlimitMemlock: 4 * PAGE, uid: 1000 }));
+    const qtop = run(q.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN }));
+    run(q.write(qtop - 8 * PAGE, pattern(1, 6)));
+    expect(q.mm!.findVma(qtop)!.start).toBe(qtop - 8 * PAGE);
     expectConsistent(k);
   });
 
-  it("an mlock()ed stack is held to the limit too; CAP_IPC_LOCK lifts it", () => {
+  it("an mlock()ed stack is held to the limit too", () => {
     const k = boot();
     const p = run(k.createProcess({ rlimitMemlock: 2 * PAGE }));
     const top = run(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN }));
     run(p.mlock(top, PAGE));
     seteuid(p, NOBODY);
     run(p.write(top - PAGE, pattern(1, 1)));
-    expectErrno(p.write(top - 2 * PAGE, pattern(1, 2)), "EFAULT");
+    // The child of a fork has no mlock()ed VMA (VM_LOCKED is not inherited): p itself faults.
+    const e = expectSignal(p.write(top - 2 * PAGE, pattern(1, 2)), "SIGSEGV", "SEGV_MAPERR");
+    expect([e.addr, p.exitCode]).toEqual([top - 2 * PAGE, 11]);
+  });
+
+  it("CAP_IPC_LOCK lifts the limit on an mlock()ed stack", () => {
+    const k = boot();
+    const p = run(k.createProcess({ rlimitMemlock: 2 * PAGE }));
+    const top = run(p.mmap(PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN }));
+    run(p.mlock(top, PAGE));
+    run(p.write(top - PAGE, pattern(1, 1)));
     seteuid(p, 0);
     run(p.write(top - 2 * PAGE, pattern(1, 2)));
     expect([p.mm!.findVma(top)!.start, mmLockedVm(p.mm!)]).toEqual([top - 2 * PAGE, 3]);

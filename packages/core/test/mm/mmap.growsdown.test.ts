@@ -28,8 +28,10 @@ import {
 } from "../../src/index";
 import {
   boot,
+  expectChildSignal,
   expectConsistent,
   expectErrno,
+  expectSignal,
   folioAt,
   pattern,
   patternIntact,
@@ -73,7 +75,12 @@ const growTo = (p: Task, top: number, bottom: number): void => {
 const expectExactGap = (p: Task, below: number): void => {
   const stack = below + PAGE + GAP + 4 * PAGE;
   run(p.mmap(PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
-  expectErrno(p.write(below + PAGE + GAP - PAGE, pattern(1, 1)), "EFAULT");
+  expectChildSignal(
+    p,
+    (c) => c.write(below + PAGE + GAP - PAGE, pattern(1, 1)),
+    "SIGSEGV",
+    "SEGV_MAPERR",
+  );
   expect(p.mm!.findVma(stack)!.start).toBe(stack);
   run(p.write(below + PAGE + GAP, pattern(1, 2)));
   expect(p.mm!.findVma(stack)!.start).toBe(below + PAGE + GAP);
@@ -121,8 +128,14 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
       const top = bottom + STACK_SIZE;
       run(p.mmap(PAGE, { addr: bottom, flags: MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS }));
       // The first page below the mapped part is less than 256 pages above that page's end.
-      const e = expectErrno(p.write(top - mapped - PAGE, pattern(8, 1)), "EFAULT");
-      expect(e.message).toContain("SIGSEGV");
+      // mmap18's child dies of SIGSEGV (11), SEGV_MAPERR (1): expand_stack() refused.
+      const e = expectChildSignal(
+        p,
+        (c) => c.write(top - mapped - PAGE, pattern(8, 1)),
+        "SIGSEGV",
+        "SEGV_MAPERR",
+      );
+      expect([e.signo, e.siCode, e.addr]).toEqual([11, 1, top - mapped - PAGE]);
       expect(e.message).toContain("stack_guard_gap");
       expect(p.mm!.findVma(top - 1)!.start).toBe(top - mapped);
       expectConsistent(k);
@@ -169,7 +182,7 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     expect(p.mm!.findVma(below)!.flags & (VM_READ | VM_WRITE | VM_EXEC)).toBe(VM_EXEC);
     expectExactGap(p, below);
     expect([...run(p.read(below, 4))]).toEqual([0, 0, 0, 0]);
-    expectErrno(p.write(below, pattern(1, 3)), "EFAULT");
+    expectChildSignal(p, (c) => c.write(below, pattern(1, 3)), "SIGSEGV", "SEGV_ACCERR");
     // VM_EXEC is a flag like the others: a PROT_READ neighbour and a PROT_READ | PROT_EXEC one
     // do not merge (vma_merge_new_range() needs equal flags).
     const lib = 0x2000_0000;
@@ -190,7 +203,12 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     const p = run(k.createProcess());
     run(p.mmap(PAGE, { addr: 0x1000_0000, flags: MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS }));
     run(p.mmap(PAGE, { addr: 0x1000_0000 + 16 * PAGE, flags: MAP_FIXED | GROWS }));
-    expectErrno(p.write(0x1000_0000 + 4 * PAGE, pattern(1, 1)), "EFAULT");
+    expectChildSignal(
+      p,
+      (c) => c.write(0x1000_0000 + 4 * PAGE, pattern(1, 1)),
+      "SIGSEGV",
+      "SEGV_MAPERR",
+    );
     run(p.write(0x1000_0000 + 5 * PAGE, pattern(1, 1)));
     expect(p.mm!.findVma(0x1000_0000 + 5 * PAGE)!.flags & VM_GROWSDOWN).toBe(VM_GROWSDOWN);
     for (const bad of [-1, 1.5, Number.NaN]) {
@@ -203,21 +221,28 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     const p = run(k.createProcess());
     const top = 0x4000_0000;
     run(p.mmap(PAGE, { addr: top - PAGE, flags: MAP_FIXED | GROWS }));
-    expectErrno(p.write(top - STK_LIM - PAGE, pattern(1, 1)), "EFAULT");
+    expectChildSignal(
+      p,
+      (c) => c.write(top - STK_LIM - PAGE, pattern(1, 1)),
+      "SIGSEGV",
+      "SEGV_MAPERR",
+    );
     expect(p.mm!.findVma(top - PAGE)!.start).toBe(top - PAGE);
     run(p.write(top - STK_LIM, pattern(1, 1)));
     expect(p.mm!.findVma(top - PAGE)!.start).toBe(top - STK_LIM);
-    expectErrno(p.write(top - STK_LIM - PAGE, pattern(1, 1)), "EFAULT");
+    expectSignal(p.write(top - STK_LIM - PAGE, pattern(1, 1)), "SIGSEGV", "SEGV_MAPERR");
+    expect([p.exited, p.exitCode]).toEqual([true, 11]);
   });
 
   // The read's buffer holds only what the stack could grow to: a read far below it fails where
-  // the growth would pass RLIMIT_STACK (EFAULT), not for a buffer of the whole length (ENOMEM).
-  it("a read of 64 GiB from far below the stack is EFAULT (past RLIMIT_STACK), the stack unchanged", () => {
+  // the growth would pass RLIMIT_STACK (SIGSEGV), not for a buffer of the whole length (ENOMEM).
+  it("a read of 64 GiB from far below the stack is SIGSEGV (past RLIMIT_STACK), the stack unchanged", () => {
     const k = boot();
     const p = run(k.createProcess());
     const top = 0x100_0000_0000;
     run(p.mmap(PAGE, { addr: top - PAGE, flags: MAP_FIXED | GROWS }));
-    expectErrno(p.read(top - 2 ** 37, 2 ** 36), "EFAULT");
+    const e = expectChildSignal(p, (c) => c.read(top - 2 ** 37, 2 ** 36), "SIGSEGV", "SEGV_MAPERR");
+    expect(e.addr).toBe(top - 2 ** 37);
     expect(p.mm!.findVma(top - PAGE)!.start).toBe(top - PAGE);
   });
 
@@ -225,7 +250,7 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     const k = boot();
     const p = run(k.createProcess());
     run(p.mmap(PAGE, { addr: 0x1_0000, flags: MAP_FIXED | GROWS }));
-    const e = expectErrno(p.write(0xf000, pattern(1, 1)), "EFAULT");
+    const e = expectChildSignal(p, (c) => c.write(0xf000, pattern(1, 1)), "SIGSEGV", "SEGV_MAPERR");
     expect(e.message).toContain("mmap_min_addr");
     expect(p.mm!.findVma(0x1_0000)!.start).toBe(0x1_0000);
   });
@@ -282,13 +307,11 @@ describe("MAP_GROWSDOWN (do_mmap(), expand_downwards(), Linux 6.16; LTP mmap18)"
     const stack = 0x3000_0000;
     run(p.mmap(4 * PAGE, { addr: stack, flags: MAP_FIXED | GROWS }));
     run(p.mprotect(stack, PAGE, PROT_NONE));
-    expectErrno(p.write(stack - PAGE, pattern(8, 1)), "EFAULT");
-    expect(
-      p.mm!.vmas.map((v) => [v.start, v.end, v.flags & (VM_READ | VM_WRITE | VM_GROWSDOWN)]),
-    ).toEqual([
-      [stack - PAGE, stack + PAGE, VM_GROWSDOWN],
-      [stack + PAGE, stack + 4 * PAGE, VM_READ | VM_WRITE | VM_GROWSDOWN],
-    ]);
+    // SEGV_ACCERR (2), not SEGV_MAPERR: the address was in a VMA, the piece grown to it, when
+    // access_error() refused the store.
+    const e = expectSignal(p.write(stack - PAGE, pattern(8, 1)), "SIGSEGV", "SEGV_ACCERR");
+    expect([e.signo, e.siCode, e.addr]).toEqual([11, 2, stack - PAGE]);
+    expect([p.exited, p.exitCode]).toEqual([true, 11]);
     expectConsistent(k);
   });
 

@@ -46,6 +46,7 @@ import {
   PF_MEMALLOC,
   procOomScore,
   ptePresent,
+  type SignalError,
   selectBadProcess,
   type Task,
   type TraceEvent,
@@ -106,7 +107,7 @@ const drainToMin = (k: Kernel): void => {
  */
 const faultKillsSelf = async (p: Task, where: number): Promise<void> => {
   const err = await runP(Effect.flip(p.write(where, new Uint8Array([1]))));
-  expect([err.errno, err.message]).toEqual([
+  expect([(err as ErrnoError).errno, err.message]).toEqual([
     "ESRCH",
     `process ${p.pid} was killed by the OOM killer`,
   ]);
@@ -441,7 +442,7 @@ describe("/proc/sys/vm/panic_on_oom and oom_kill_allocating_task (Linux 6.16)", 
     // Through a fault, on a kernel of its own.
     const k2 = await exhausted(30, PANIC_ON_OOM, "2");
     const err = await runP(Effect.flip(k2.small.write(k2.where, new Uint8Array([1]))));
-    expect([err.errno, err.message]).toEqual([
+    expect([(err as ErrnoError).errno, err.message]).toEqual([
       "ESHUTDOWN",
       "write: Kernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled",
     ]);
@@ -978,8 +979,8 @@ const killInsideOwnCall = async (
     small: { p: Task; addr: number };
     where: number;
     gate: Deferred.Deferred<void>;
-    fault: Fiber.Fiber<void, ErrnoError>;
-  }) => Effect.Effect<void, ErrnoError>,
+    fault: Fiber.Fiber<void, ErrnoError | SignalError>;
+  }) => Effect.Effect<void, ErrnoError | SignalError>,
 ) => {
   const k = boot({ nodes: ["16M", "16M"] });
   const free0 = freePages(k);
@@ -1001,7 +1002,7 @@ const killInsideOwnCall = async (
       // Another call of the dying process (another thread's) fails at once, running nothing.
       const killed = ["ESRCH", `process ${big.p.pid} was killed by the OOM killer`];
       const again = yield* Effect.flip(big.p.read(big.addr, 1));
-      expect([again.errno, again.message]).toEqual(killed);
+      expect([(again as ErrnoError).errno, again.message]).toEqual(killed);
       // Nor is anything done in its name: an allocation, a write to /proc.
       const alloc = yield* Effect.flip(k.allocFolio(0, 0, GFP_KERNEL, big.p));
       expect([alloc.errno, alloc.message]).toEqual(killed);
@@ -1031,6 +1032,33 @@ const killInsideOwnCall = async (
   expect(freePages(k)).toBe(free0);
   await runP(k.shutdown());
 };
+
+// A fault's SIGSEGV is fatal with no handler: get_signal() → do_group_exit(SIGSEGV) kills the
+// process's other threads (zap_other_threads(): SIGKILL) and the process exits with the fault's
+// signal once the last of them is out (kernel/signal.c, kernel/exit.c, Linux 6.16).
+describe("a forced signal while another call of the process is in flight (do_group_exit(), Linux 6.16)", () => {
+  it("the faulting store fails with SIGSEGV at once; the other call is killed (ESRCH) and the process dies when it returns, exit code 11", async () => {
+    const k = boot({ nodes: ["16M", "16M"] });
+    const { p, addr } = withPrivate(k, "p", 16, 3);
+    const moved = await Effect.runPromise(
+      Effect.gen(function* () {
+        const { gate, moving } = yield* holdOwnMove(k, p, addr);
+        const e = yield* Effect.flip(p.write(0x10000, new Uint8Array([1])));
+        expect(e).toMatchObject({ _tag: "SignalError", signal: "SIGSEGV", reason: "SEGV_MAPERR" });
+        expect([p.exited, p.sigkillPending, p.forcedSignal]).toEqual([false, true, e]);
+        yield* Deferred.succeed(gate, undefined);
+        return yield* Effect.flip(Fiber.join(moving));
+      }).pipe(Effect.provide(TestClock.layer())),
+    );
+    expect(moved).toMatchObject({
+      errno: "ESRCH",
+      message: `process ${p.pid} was killed by SIGKILL`,
+    });
+    expect([p.exited, p.exitCode]).toEqual([true, 11]);
+    expect(k.findTask(p.pid)).toBeUndefined();
+    expectConsistent(k);
+  });
+});
 
 // __oom_kill_process() (mm/oom_kill.c, Linux 6.16) sends SIGKILL (do_send_sig_info()); a victim
 // inside the kernel dies only on its way back to user mode (exit_to_user_mode_loop() →
@@ -1360,7 +1388,7 @@ describe("the oom_reaper and mm_users at their edges (Linux 6.16)", () => {
         return yield* Effect.result(Fiber.join(fault));
       }).pipe(Effect.provide(TestClock.layer())),
     );
-    expect(Result.isFailure(result) && result.failure.errno).toBe("ESRCH");
+    expect(Result.isFailure(result) && (result.failure as ErrnoError).errno).toBe("ESRCH");
     expect(Result.isFailure(result) && result.failure.message).toBe(
       `process ${small.pid} has exited`,
     );
@@ -1462,8 +1490,11 @@ describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (prop
           const relieve = () => {
             for (const pfn of drained.splice(0)) k.folioPut(k.folio(pfn));
           };
-          const calls: { fiber: Fiber.Fiber<unknown, ErrnoError>; target: Task; moves: boolean }[] =
-            [];
+          const calls: {
+            fiber: Fiber.Fiber<unknown, ErrnoError | SignalError>;
+            target: Task;
+            moves: boolean;
+          }[] = [];
           await Effect.runPromise(
             Effect.gen(function* () {
               for (const o of ops) {
@@ -1548,14 +1579,15 @@ describe("OOM kills, the oom_reaper and get_task_mm() holders in any order (prop
               // when the last of them returns (get_signal()), not at the first one's ESRCH.
               const results: {
                 c: (typeof calls)[number];
-                result: Result.Result<unknown, ErrnoError>;
+                result: Result.Result<unknown, ErrnoError | SignalError>;
               }[] = [];
               for (const c of calls)
                 results.push({ c, result: yield* Effect.result(Fiber.join(c.fiber)) });
               for (const t of targets) if (t.p.sigkillPending) expect(t.p.exited).toBe(true);
               for (const { c, result } of results) {
                 if (Result.isSuccess(result)) continue;
-                const code = result.failure.errno;
+                const f = result.failure;
+                const code = f._tag === "ErrnoError" ? f.errno : f.signal;
                 // A call that began after its target's end finds no process (find_mm_struct());
                 // migrate_pages() fails with -ENOMEM where no target folio can be had; a write
                 // of a killed process never returns (ESRCH).

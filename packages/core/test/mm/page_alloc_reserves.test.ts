@@ -1,6 +1,7 @@
 // The page allocator's reserves below the min watermark, as Linux 6.16 has them
 // (mm/page_alloc.c: gfp_to_alloc_flags(), __gfp_pfmemalloc_flags(), __zone_watermark_ok(),
 // __alloc_pages_slowpath(), zone_statistics(); the ALLOC_* values of mm/internal.h).
+import { Effect, Fiber } from "effect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -39,7 +40,7 @@ import {
   WMARK_LOW,
   WMARK_MIN,
 } from "../../src/index";
-import { boot, expectConsistent, expectErrno, run } from "../../src/testing/index";
+import { boot, expectConsistent, expectErrno, run, runP, waitUntil } from "../../src/testing/index";
 
 type Kernel = ReturnType<typeof boot>;
 
@@ -251,7 +252,7 @@ describe("the slow path's reserves (__alloc_pages_slowpath(), Linux 6.16)", () =
     expectConsistent(k);
   });
 
-  it("lets a PF_MEMALLOC task's page fault take a page under the min watermark, and never reclaim", () => {
+  it("lets a PF_MEMALLOC task's page fault take a page under the min watermark, and never reclaim", async () => {
     const k = bootOne();
     const task = run(k.createProcess({ node: 0 }));
     const addr = run(task.mmap(2 * 4096));
@@ -268,12 +269,24 @@ describe("the slow path's reserves (__alloc_pages_slowpath(), Linux 6.16)", () =
     run(task.write(addr, new Uint8Array([7])));
     expect(k.pageAlloc.nodeFreePages(0)).toBe(127);
     expect(run(task.read(addr, 1))[0]).toBe(7);
-    // With nothing free at all, its fault fails at once: a PF_MEMALLOC task does not reclaim
-    // (__alloc_pages_slowpath(): "avoid recursion of direct reclaim").
-    drain(k, 0, 0);
+    // With nothing free at all, its fault's allocation fails at once: a PF_MEMALLOC task does not
+    // reclaim (__alloc_pages_slowpath(): "avoid recursion of direct reclaim"). The fault is
+    // VM_FAULT_OOM, and pagefault_out_of_memory() (Linux 6.16: no OOM kill) sends the store
+    // back to fault again, until a page is free.
+    drain(k, 0, 1);
+    const spare = k.pageAlloc.allocPages(0, 0, __GFP_THISNODE | __GFP_MEMALLOC);
+    expect(k.pageAlloc.nodeFreePages(0)).toBe(0);
     const before = k.vmstat.get("allocstall_normal");
-    expectErrno(task.write(addr + 4096, new Uint8Array([8])), "ENOMEM");
+    const faults = k.vmstat.get("pgfault");
+    const store = Effect.runFork(task.write(addr + 4096, new Uint8Array([8])));
+    await runP(waitUntil(() => k.vmstat.get("pgfault") >= faults + 3));
+    expect(store.pollUnsafe()).toBeUndefined();
     expect(k.vmstat.get("allocstall_normal")).toBe(before);
+    k.memmap.refcount[spare] = 0;
+    expect(k.pageAlloc.freePages(spare, 0)).toBe(true);
+    await runP(Fiber.join(store));
+    expect(run(task.read(addr + 4096, 1))[0]).toBe(8);
+    expect(k.vmstat.get("oom_kill")).toBe(1);
     // A child inherits the flag (dup_task_struct()).
     expect(run(task.fork()).flags & PF_MEMALLOC).toBe(PF_MEMALLOC);
   });

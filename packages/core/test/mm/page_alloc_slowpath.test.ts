@@ -14,6 +14,7 @@ import {
   __GFP_THISNODE,
   type AllocRequest,
   allocPagesSlowpath,
+  type ErrnoError,
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   GFP_NOWAIT,
@@ -34,6 +35,7 @@ import {
   boot,
   expectConsistent,
   expectErrno,
+  expectSignal,
   folioAt,
   pattern,
   run,
@@ -245,7 +247,7 @@ describe("an mTHP fault on a node with no free block above order 1", () => {
     run(p.madvise(base, size, MADV_HUGEPAGE));
     const d = delta(k);
     const err = await runP(Effect.flip(p.write(addr, new Uint8Array([1]))));
-    expect([err.errno, err.message]).toEqual([
+    expect([(err as ErrnoError).errno, err.message]).toEqual([
       "ESHUTDOWN",
       "write: Kernel panic - not syncing: System is deadlocked on memory",
     ]);
@@ -417,7 +419,9 @@ describe("a hugetlb migration destination from the buddy allocator takes the slo
   it("an injected failure of the destination's first tries fails its whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, no compaction, ENOMEM, as for every other allocation", async () => {
     const { k, p, addr } = await setup(3900);
     // min-order 9: of the call's allocations only the 2 MiB destination qualifies.
-    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9 })).toBeNull();
+    expect(
+      k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9, ignoreGfpReclaim: false }),
+    ).toBeNull();
     const d = delta(k);
     expectErrno(p.movePages(0, [addr], [1]), "ENOMEM");
     expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
@@ -472,15 +476,16 @@ describe("a surplus huge page for a fault takes the slow path", () => {
     expectConsistent(k);
   });
 
-  it("with nothing to reclaim: one direct reclaim, no OOM killer (__GFP_RETRY_MAYFAIL), the fault fails (alloc_hugetlb_folio()'s -ENOSPC, VM_FAULT_SIGBUS: the model's EFAULT naming SIGBUS) and the page stays shared", async () => {
+  it("with nothing to reclaim: one direct reclaim, no OOM killer (__GFP_RETRY_MAYFAIL), the fault fails (alloc_hugetlb_folio()'s -ENOSPC, VM_FAULT_SIGBUS: SIGBUS BUS_ADRERR, the child dies of it) and the page stays the parent's", async () => {
     const { k, p, child, addr } = await setup(0);
+    const before = folioAt(p, addr).pfn;
     const d = delta(k);
-    expect(expectErrno(child.write(addr, new Uint8Array([2])), "EFAULT").message).toContain(
-      "SIGBUS",
-    );
+    const e = expectSignal(child.write(addr, new Uint8Array([2])), "SIGBUS", "BUS_ADRERR");
+    expect([e.signo, e.siCode, e.addr]).toEqual([7, 2, addr]);
+    expect([child.exited, child.exitCode]).toEqual([true, 7]);
     expect(surplus(k)).toBe(0);
     expect(d("allocstall_normal")).toBe(1);
-    expect(folioAt(child, addr).pfn).toBe(folioAt(p, addr).pfn);
+    expect(folioAt(p, addr).pfn).toBe(before);
     expectConsistent(k);
   });
 });
@@ -557,7 +562,9 @@ describe("a surplus huge page for a reservation at mmap() takes the slow path", 
 
   it("an injected failure of the surplus page's first tries fails its whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, ENOMEM, nothing reserved", async () => {
     const { k, p } = await setup(3000, 1);
-    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9 })).toBeNull();
+    expect(
+      k.pageAlloc.failPageAlloc.arm({ times: 1, minOrder: 9, ignoreGfpReclaim: false }),
+    ).toBeNull();
     const d = delta(k);
     expectErrno(p.mmap(HUGE, { flags }), "ENOMEM");
     expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
@@ -624,7 +631,9 @@ describe("__alloc_pages_slowpath()'s arguments", () => {
   it("an injected failure of another allocation does not skip this one's reclaim: the request carries its own first tries' result (should_fail_alloc_page())", async () => {
     const k = bootOne();
     drainToMin(k);
-    expect(k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 1 })).toBeNull();
+    expect(
+      k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 1, ignoreGfpReclaim: false }),
+    ).toBeNull();
     expect(k.pageAlloc.allocPages(0, 0, GFP_KERNEL)).toBe(-1);
     expect(k.pageAlloc.failedByInjection).toBe(true);
     const d = delta(k);

@@ -110,7 +110,9 @@ describe("virtio_balloon", () => {
     it("an injected failure of the page's first tries fails the whole allocation (should_fail_alloc_page() in prepare_alloc_pages()): no reclaim, nothing inflated", async () => {
       const k = await full(1000);
       const vb = new VirtioBalloon(k);
-      expect(k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 1 })).toBeNull();
+      expect(
+        k.pageAlloc.failPageAlloc.arm({ times: 1, interval: 1, ignoreGfpReclaim: false }),
+      ).toBeNull();
       const d = delta(k);
       expect(await runP(vb.fillBalloon(1))).toBe(0);
       expect(k.pageAlloc.failPageAlloc.failed).toBe(1);
