@@ -547,7 +547,8 @@ const hugetlbMove: MigrationCaller = {
       );
       // A pool that could not grow leaves nothing to reserve: ENOMEM.
       if (addr < 0) return { rc: addr, result: { grown } };
-      run.release.unshift(() => task.munmap(addr, huge));
+      // A process whose store got SIGBUS (no huge page for its fault) has died: nothing to unmap.
+      run.release.unshift(() => (task.exited ? Effect.void : task.munmap(addr, huge)));
       yield* task.mbind(addr, huge, MPOL_BIND, [src]);
       const bytes = new Uint8Array(huge).fill(0x5a);
       const written = yield* rcOf(task.write(addr, bytes));

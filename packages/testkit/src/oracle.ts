@@ -703,7 +703,9 @@ const runScenarioOnFreshKernel = (
     // Teardown: nothing leaked, nothing freed twice.
     fragmentation?.release();
     if (balloon) deflateBalloon(k, balloon);
-    for (const head of pins) k.memmap.refcount[head]!--;
+    // put_page() of each pin: the last reference frees the folio, as when the workload's process
+    // died in the call and took its mappings with it.
+    for (const head of pins) k.folioPut(k.folio(head));
     if (child && !child.exited) yield* child.exit();
     if (!proc.exited) yield* proc.exit();
     yield* file.truncate();
