@@ -301,3 +301,29 @@ export const policyMbindNodemask = (
   policy?.mode === MPOL_BIND && policy.nodes.some((n) => memsAllowed.includes(n))
     ? policy.nodes
     : null;
+
+/**
+ * The allocations of `folio_alloc()` / `alloc_pages_noprof()` in a task (`mm/mempolicy.c`,
+ * Linux 6.16): {@link allocPagesMpolRequests} with the task's own policy
+ * (`get_task_policy(current)`), from the node of its CPU, at `NO_INTERLEAVE_INDEX`, so with no
+ * local-node-first try for a PMD-sized folio. What the page cache and the huge zero folio
+ * allocate with.
+ *
+ * @category Memory policy
+ */
+export const taskPolicyRequests = (
+  task: { readonly policy: Mempolicy | null; readonly nid: number },
+  order: number,
+  gfp: number,
+  distance: (a: number, b: number) => number,
+  pmdOrder: number,
+): readonly AllocRequest[] =>
+  allocPagesMpolRequests(
+    task.policy,
+    task.nid,
+    NO_INTERLEAVE_INDEX,
+    order,
+    gfp,
+    distance,
+    pmdOrder,
+  );

@@ -1,6 +1,6 @@
 import { Effect } from "effect";
 import type { Kernel, Task } from "../include/kernel";
-import { allocPagesMpolRequests, NO_INTERLEAVE_INDEX } from "../include/mempolicy";
+import { taskPolicyRequests } from "../include/mempolicy";
 import { type AddressSpace, FileRaState, type Vma } from "../include/mm_types";
 import {
   PG_dirty,
@@ -83,15 +83,7 @@ export const fileRaState = (k: Kernel, mapping: AddressSpace): FileRaState => {
  * @category Page cache
  */
 export const filemapAllocFolio = (k: Kernel, task: Task, gfp: number, order: number): number => {
-  const reqs = allocPagesMpolRequests(
-    task.policy,
-    task.nid,
-    NO_INTERLEAVE_INDEX,
-    order,
-    gfp,
-    k.distance,
-    k.pmdOrder,
-  );
+  const reqs = taskPolicyRequests(task, order, gfp, k.distance, k.pmdOrder);
   for (const req of reqs) {
     const head = k.pageAlloc.allocPages(req.nid, order, req.gfp, req.nodemask, task);
     if (head >= 0) return head;

@@ -21,7 +21,7 @@ import type { Kernel, Task } from "../include/kernel";
 import { VM_HUGETLB, VM_LOCKED } from "../include/mm_types";
 import { translate, zapPageRangeSingle } from "./memory";
 import { softOfflinePage } from "./memory_failure";
-import { pageRange, walkVmaRange } from "./mmap";
+import { madviseWalkVmas } from "./mmap";
 import { forcePageCacheReadahead } from "./readahead";
 import { folioGet } from "./swap";
 
@@ -54,11 +54,8 @@ export const madviseDontneed = (
   length: number,
   locked = false,
 ): 0 | ErrnoError => {
-  const range = pageRange(k, "madvise", addr, length, true);
-  if (range instanceof Error) return range;
-  if (range.end === addr) return 0;
   const pageSize = k.mem.pageSize;
-  return walkVmaRange(task.mm!, addr, range.end, "skip", (vma, from, to) => {
+  return madviseWalkVmas(k, task, addr, length, (vma, from, to) => {
     if (vma.flags & VM_HUGETLB) {
       // madvise_dontneed_free_valid_vma(): whole huge pages from an aligned start only.
       const size = vma.hstate!.size;
@@ -99,11 +96,8 @@ export const madviseWillneed = (
   addr: number,
   length: number,
 ): 0 | ErrnoError => {
-  const range = pageRange(k, "madvise", addr, length, true);
-  if (range instanceof Error) return range;
-  if (range.end === addr) return 0;
   const pageSize = k.mem.pageSize;
-  return walkVmaRange(task.mm!, addr, range.end, "skip", (vma, from, to) => {
+  return madviseWalkVmas(k, task, addr, length, (vma, from, to) => {
     const mapping = vma.mapping;
     if (!mapping || mapping.shmem || vma.flags & VM_HUGETLB) return 0;
     const first = vma.pgoff + (from - vma.start) / pageSize;

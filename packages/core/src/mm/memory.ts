@@ -40,7 +40,11 @@ import {
   GFP_TRANSHUGE_LIGHT,
 } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
-import { allocPagesMpolRequests, NO_INTERLEAVE_INDEX } from "../include/mempolicy";
+import {
+  allocPagesMpolRequests,
+  NO_INTERLEAVE_INDEX,
+  taskPolicyRequests,
+} from "../include/mempolicy";
 import {
   type MmStruct,
   VM_FAULT_RETRY,
@@ -470,15 +474,7 @@ const doAnonymousPage = (
       // THP allocation that may reclaim directly. It is folio_alloc(): the task's policy at no
       // interleave index, so no local-node-first try.
       const zero = mmGetHugeZeroFolio(k, vma.mm, (gfp, order) => {
-        const reqs = allocPagesMpolRequests(
-          task.policy,
-          task.nid,
-          NO_INTERLEAVE_INDEX,
-          order,
-          gfp,
-          k.distance,
-          k.pmdOrder,
-        );
+        const reqs = taskPolicyRequests(task, order, gfp, k.distance, k.pmdOrder);
         const pfn = faultAllocPages(k, task, reqs, dc);
         return dc?.request ? null : pfn;
       });

@@ -405,6 +405,25 @@ export const walkVmaRange = (
   return errno("ENOMEM", `range ${hex(start)}-${hex(end)} is not mapped at ${hex(hole)}`);
 };
 
+/**
+ * `madvise_walk_vmas()` (`mm/madvise.c`, Linux 6.16) for one piece of advice: checks the range as
+ * `madvise()` does ({@link pageRange}: `EINVAL` for an unaligned start or a bad length; nothing
+ * to do for an empty one), then visits each VMA of `task`'s address space it meets with
+ * {@link walkVmaRange}, skipping holes and giving `ENOMEM` for them at the end.
+ */
+export const madviseWalkVmas = (
+  k: Kernel,
+  task: Task,
+  start: number,
+  length: number,
+  visit: (vma: Vma, from: number, to: number) => 0 | ErrnoError,
+): 0 | ErrnoError => {
+  const range = pageRange(k, "madvise", start, length, true);
+  if (range instanceof Error) return range;
+  if (range.end === start) return 0;
+  return walkVmaRange(task.mm!, start, range.end, "skip", visit);
+};
+
 /** `vma_had_uncowed_parents()` (`mm/vma.c`): an anon_vma and more links than its own, as a fork child has. */
 const vmaHadUncowedParents = (vma: Vma): boolean =>
   vma.anonVma !== null && vma.anonVmaChain.length !== 1;
@@ -1370,10 +1389,7 @@ export const setVmFlags = (
   set: number,
   clear: number,
 ): 0 | ErrnoError => {
-  const range = pageRange(k, "madvise", start, length, true);
-  if (range instanceof Error) return range;
-  if (range.end === start) return 0;
-  return walkVmaRange(task.mm!, start, range.end, "skip", (vma, from, to) => {
+  return madviseWalkVmas(k, task, start, length, (vma, from, to) => {
     const flags = (vma.flags | set) & ~clear;
     if (flags === vma.flags) return 0;
     const piece = vmaModify(k, vma, from, to, flags, vma.policy);
