@@ -478,6 +478,7 @@ export {
   SIGBUS,
   SIGKILL,
   SIGSEGV,
+  type SignalTarget,
 } from "./include/signal";
 // include/linux/srcu.h
 export type { SrcuStruct } from "./include/srcu";

@@ -42,7 +42,12 @@ export const SIGBUS = SIGNO.SIGBUS;
  */
 export const SIGSEGV = SIGNO.SIGSEGV;
 
-/** The part of a task {@link forceSigFault} and {@link forceSigMceerr} write. */
+/**
+ * The part of a task (`struct task_struct`'s pending signals) that {@link forceSigFault} and
+ * {@link forceSigMceerr} read and write.
+ *
+ * @category Processes
+ */
 export interface SignalTarget {
   /** `SIGKILL` pending: the task is dying already. */
   readonly sigkillPending: boolean;

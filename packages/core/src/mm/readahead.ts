@@ -14,7 +14,7 @@
  * (`mapping_large_folio_support()` false): every readahead folio is order 0, as
  * `page_cache_ra_order()` falls back to `do_page_cache_ra()` for them. Readahead allocates with
  * `readahead_gfp_mask()`: the mapping's `GFP_HIGHUSER_MOVABLE` with `__GFP_NORETRY |
- * __GFP_NOWARN`, placed by the task's memory policy ({@link filemapAllocFolio}). The model's
+ * __GFP_NOWARN`, placed by the task's memory policy (`filemapAllocFolio()`). The model's
  * faults take the allocator's slow path between retries of the fault, not inside it, so a
  * readahead allocation takes only the first tries: where the free lists have nothing, the
  * readahead stops there, as `page_cache_ra_unbounded()` does on a failed allocation, and the
@@ -67,7 +67,7 @@ export interface ReadaheadControl {
 
 /**
  * `DEFINE_READAHEAD()` (`include/linux/pagemap.h`): a readahead request of `task` on `mapping`
- * from page offset `index`, with the file's readahead state ({@link fileRaState}).
+ * from page offset `index`, with the file's readahead state (`fileRaState()`).
  *
  * @category Page cache
  */
@@ -122,9 +122,9 @@ const ractlMaxPages = (rac: ReadaheadControl, reqSize: number): number => {
 /**
  * `page_cache_ra_unbounded()` (`mm/readahead.c`, Linux 6.16): reads `nrToRead` pages from
  * `rac.index` into the page cache, past the end of the file too. A page already cached is
- * skipped; each missing one gets a new order-0 folio ({@link filemapAllocFolio} with
+ * skipped; each missing one gets a new order-0 folio (`filemapAllocFolio()` with
  * {@link READAHEAD_GFP_MASK}), which is added to the page cache and the LRU
- * ({@link filemapAddFolio}) and read from the file ({@link filemapReadFolio}). The folio at
+ * (`filemapAddFolio()`) and read from the file (`filemapReadFolio()`). The folio at
  * `nrToRead - lookaheadSize` from the start, when it is new, is marked `PG_readahead` (none with
  * a `lookaheadSize` of 0 or above `nrToRead`). A failed allocation ends the readahead there.
  * `rac.index` moves past the pages done. Returns the number of folios read.
