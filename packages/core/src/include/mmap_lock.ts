@@ -11,8 +11,10 @@
  * @module
  */
 import { Effect } from "effect";
+import type { ErrnoError } from "../errno";
 import type { MmStruct } from "./mm_types";
 import { stopIfPanicked } from "./panic";
+import type { KillableSleeper } from "./rwsem";
 
 /**
  * `mmap_read_trylock()` (`include/linux/mmap_lock.h`): takes `mm->mmap_lock` for reading when
@@ -116,4 +118,31 @@ export const mmapWriteLocked = <A>(
       }
     }
     return withMmapWriteLock(mm, Effect.andThen(stopIfPanicked(k), Effect.sync(body)));
+  });
+
+/**
+ * `mmap_write_lock_killable()` / `mmap_read_lock_killable()` (`include/linux/mmap_lock.h`,
+ * Linux 6.16) around `body`: as {@link withMmapWriteLock} / {@link withMmapReadLock}, but a
+ * `task` that has `SIGKILL` pending, or gets it while it sleeps for the lock, gives up with
+ * `EINTR` before `body` runs (`RwSemaphore.lockKillable`). What `mmap()`, `munmap()`,
+ * `mprotect()`, `mlock()`, write-mode `madvise()`, `fork()` and a fault's
+ * `lock_mm_and_find_vma()` take.
+ *
+ * @category Address spaces
+ */
+export const withMmapLockKillable = <A, E, R>(
+  mm: MmStruct,
+  write: boolean,
+  task: KillableSleeper,
+  body: Effect.Effect<A, E, R>,
+): Effect.Effect<A, E | ErrnoError, R> =>
+  Effect.uninterruptibleMask((restore) => {
+    const lock = mm.mmapLock;
+    const release = Effect.sync(() => (write ? lock.releaseWrite() : lock.releaseRead()));
+    if (write ? lock.tryWrite() : lock.tryRead()) return Effect.ensuring(restore(body), release);
+    return Effect.acquireUseRelease(
+      lock.lockKillable(write, task),
+      () => restore(body),
+      () => release,
+    );
   });

@@ -12,6 +12,23 @@
  * @module
  */
 import { Effect } from "effect";
+import { type ErrnoError, errno } from "../errno";
+
+/**
+ * A task as a killable sleep sees it: whether it has `SIGKILL` pending
+ * (`fatal_signal_pending()`), and the hook a fatal signal calls to wake it
+ * (`TaskStruct.wakeKillable`).
+ *
+ * @category Kernel
+ */
+export interface KillableSleeper {
+  readonly sigkillPending: boolean;
+  wakeKillable: (() => void) | null;
+}
+
+/** `-EINTR` of a killable sleep a fatal signal ended. */
+const killed = (what: string): ErrnoError =>
+  errno("EINTR", `${what}: SIGKILL is pending for the sleeping task`);
 
 /** One sleeper on a semaphore's wait list (`struct rwsem_waiter`). */
 interface RwsemWaiter {
@@ -73,6 +90,21 @@ export class RwSemaphore {
     return Effect.suspend(() => (this.tryWrite() ? Effect.void : this.sleep(true)));
   }
 
+  /**
+   * `down_read_killable()` / `down_write_killable()`: as {@link read} or {@link write}, but a
+   * task with `SIGKILL` pending does not sleep, and one that gets it while asleep leaves the wait
+   * list: both fail with `EINTR` (`rwsem_down_read_slowpath()` / `rwsem_down_write_slowpath()`
+   * with `TASK_KILLABLE`, `kernel/locking/rwsem.c`, Linux 6.16).
+   */
+  lockKillable(write: boolean, task: KillableSleeper): Effect.Effect<void, ErrnoError> {
+    return Effect.suspend(() => {
+      if (write ? this.tryWrite() : this.tryRead()) return Effect.void;
+      const what = write ? "down_write_killable" : "down_read_killable";
+      if (task.sigkillPending) return Effect.fail(killed(what));
+      return this.sleep(write, task, what);
+    });
+  }
+
   /** `up_read()`: a reader releases it; the last one hands it to the sleepers. */
   releaseRead(): void {
     this.readers--;
@@ -85,25 +117,49 @@ export class RwSemaphore {
     this.wake();
   }
 
-  /** Queues the caller and suspends it until a release hands the semaphore over. */
-  private sleep(write: boolean): Effect.Effect<void> {
+  /**
+   * Queues the caller and suspends it until a release hands the semaphore over; with `task`
+   * (a killable sleep), until `task` gets `SIGKILL`, which fails it with `EINTR`.
+   */
+  private sleep(write: boolean): Effect.Effect<void>;
+  private sleep(
+    write: boolean,
+    task: KillableSleeper,
+    what: string,
+  ): Effect.Effect<void, ErrnoError>;
+  private sleep(
+    write: boolean,
+    task?: KillableSleeper,
+    what = "",
+  ): Effect.Effect<void, ErrnoError> {
     return Effect.suspend(() => {
       let owned = false;
       let waiter: RwsemWaiter | null = null;
-      const wait = Effect.callback<void>((resume) => {
+      const leave = () => {
+        const at = this.waiters.indexOf(waiter!);
+        if (at >= 0) this.waiters.splice(at, 1);
+        // A writer that leaves the head may let readers in behind it.
+        if (at === 0 && !this.writer) this.wake();
+      };
+      const wait = Effect.callback<void, ErrnoError>((resume) => {
         waiter = {
           write,
           wake: () => {
             owned = true;
+            if (task) task.wakeKillable = null;
             resume(Effect.void);
           },
         };
         this.waiters.push(waiter);
+        if (task)
+          task.wakeKillable = () => {
+            task.wakeKillable = null;
+            leave();
+            resume(Effect.fail(killed(what)));
+          };
         return Effect.sync(() => {
-          const at = this.waiters.indexOf(waiter!);
-          if (at >= 0) this.waiters.splice(at, 1);
-          // A writer that leaves the head may let readers in behind it.
-          if (at === 0 && !this.writer) this.wake();
+          if (task) task.wakeKillable = null;
+          leave();
         });
       });
       return Effect.onInterrupt(wait, () =>

@@ -291,6 +291,13 @@ export interface TaskStruct {
    */
   sigkillPending: boolean;
   /**
+   * Wakes the task from the killable sleep it is in (`TASK_KILLABLE`, as `signal_wake_up()` does
+   * for a fatal signal): the sleep gives up with `EINTR`. Set by the sleep
+   * (`mmap_write_lock_killable()`, `mmap_read_lock_killable()`, {@link RwSemaphore}), null
+   * while the task sleeps in none.
+   */
+  wakeKillable: (() => void) | null;
+  /**
    * The `SIGSEGV` or `SIGBUS` a fault of the task's own access forced on it
    * (`force_sig_fault()` / `force_sig_mceerr()`, `kernel/signal.c`, Linux 6.16; x86's
    * `do_user_addr_fault()`), with its `siginfo_t`: the task has no handler, so it dies of it when

@@ -45,6 +45,8 @@ import { taskWorkRun } from "./task_work";
 export const doSendSigkill = (k: Kernel, task: TaskStruct): boolean => {
   if (task.exited) return false;
   task.sigkillPending = true;
+  // signal_wake_up(): a task in a killable sleep wakes, and the sleep gives up (EINTR).
+  task.wakeKillable?.();
   if (task.inSyscall > 0) return false;
   // signal_wake_up(): back in the kernel at once, the task takes the signal and exits.
   doExit(k, task, SIGKILL);

@@ -42,7 +42,7 @@ import {
   MCL_CURRENT,
   MLOCK_ONFAULT,
 } from "../include/mman";
-import { withMmapReadLock, withMmapWriteLock } from "../include/mmap_lock";
+import { withMmapLockKillable, withMmapReadLock, withMmapWriteLock } from "../include/mmap_lock";
 import type { AllocContext } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
 import { stopIfPanicked } from "../include/panic";
@@ -186,6 +186,7 @@ export class Process implements Task {
   exited = false;
   /** `SIGKILL` pending (`fatal_signal_pending()`): the task dies when its calls return. */
   sigkillPending = false;
+  wakeKillable: (() => void) | null = null;
   /** The `SIGSEGV` / `SIGBUS` a fault of its own access forced on it; null for none. */
   forcedSignal: SignalError | null = null;
   /** `task->exit_code` once exited (0 for `exit()`, else the signal); null while alive. */
@@ -311,6 +312,27 @@ export class Process implements Task {
     });
   }
 
+  /**
+   * As {@link mmapLocked}, with `mmap_write_lock_killable()` / `mmap_read_lock_killable()`: a
+   * sleep for the lock that `SIGKILL` ends fails with `EINTR`, and the call then dies at its
+   * return. The calls that take it so in Linux 6.16: `mmap()`, `munmap()`, `mprotect()`,
+   * `mlock()` and its kin, write-mode `madvise()`, `fork()`, and a user access's faults
+   * (`lock_mm_and_find_vma()`). With `killable` false it is {@link mmapLocked} (read-mode
+   * `madvise()` takes a plain `mmap_read_lock()`).
+   */
+  private mmapLockedKillable<A, E>(
+    write: boolean,
+    effect: Effect.Effect<A, E>,
+    killable = true,
+  ): Effect.Effect<A, E | ErrnoError> {
+    return Effect.suspend(() => {
+      const mm = this.mm;
+      if (!mm || !killable) return this.mmapLocked(write, effect);
+      const body = Effect.andThen(stopIfPanicked(this.kernel), effect);
+      return withMmapLockKillable(mm, write, this, body);
+    });
+  }
+
   private withMm<A>(
     call: string,
     body: (mm: MmStruct) => A | ErrnoError,
@@ -366,7 +388,7 @@ export class Process implements Task {
       });
       // vm_mmap_pgoff(): do_mmap() under mmap_write_lock(), a surplus page's slow path included;
       // the populate comes after mmap_write_unlock().
-      const mapped = this.mmapLocked(
+      const mapped = this.mmapLockedKillable(
         true,
         step.pipe(Effect.ensuring(Effect.sync(() => surplusGatherRelease(this.kernel, gather)))),
       );
@@ -393,7 +415,7 @@ export class Process implements Task {
   munmap(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.call(
       "munmap",
-      this.mmapLocked(
+      this.mmapLockedKillable(
         true,
         this.withMm("munmap", () => doMunmap(this.kernel, this, addr, length)),
       ).pipe(Effect.asVoid),
@@ -404,7 +426,7 @@ export class Process implements Task {
   mprotect(addr: number, length: number, prot: number): Effect.Effect<void, ErrnoError> {
     return this.call(
       "mprotect",
-      this.mmapLocked(
+      this.mmapLockedKillable(
         true,
         this.withMm("mprotect", () => doMprotect(this.kernel, this, addr, length, prot)),
       ).pipe(Effect.asVoid),
@@ -513,7 +535,7 @@ export class Process implements Task {
     // whole access, waits for a migration entry and the allocator's slow path included).
     return this.call(
       "read",
-      this.mmapLocked(
+      this.mmapLockedKillable(
         false,
         this.withMm("read", () => checkAccess(addr, length) ?? undefined).pipe(
           Effect.flatMap(() => this.readFrom(addr, addr + length, [])),
@@ -564,7 +586,7 @@ export class Process implements Task {
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError | SignalError> {
     return this.call(
       "write",
-      this.mmapLocked(
+      this.mmapLockedKillable(
         false,
         this.withMm("write", () => {
           if (!(bytes instanceof Uint8Array))
@@ -658,7 +680,7 @@ export class Process implements Task {
   ): Effect.Effect<void, ErrnoError> {
     return this.call(
       call,
-      this.mmapLocked(
+      this.mmapLockedKillable(
         true,
         this.withMm(call, () => applyVmaLockFlags(this.kernel, this, addr, length, vmFlags)),
       ).pipe(
@@ -674,7 +696,7 @@ export class Process implements Task {
   munlock(addr: number, length: number): Effect.Effect<void, ErrnoError> {
     return this.call(
       "munlock",
-      this.mmapLocked(
+      this.mmapLockedKillable(
         true,
         this.withMm("munlock", () => applyVmaLockFlags(this.kernel, this, addr, length, 0)),
       ).pipe(Effect.asVoid),
@@ -688,7 +710,7 @@ export class Process implements Task {
   mlockall(flags: number): Effect.Effect<void, ErrnoError> {
     return this.call(
       "mlockall",
-      this.mmapLocked(
+      this.mmapLockedKillable(
         true,
         this.withMm("mlockall", () => doMlockall(this.kernel, this, flags)),
       ).pipe(
@@ -703,7 +725,7 @@ export class Process implements Task {
   munlockall(): Effect.Effect<void, ErrnoError> {
     return this.call(
       "munlockall",
-      this.mmapLocked(
+      this.mmapLockedKillable(
         true,
         this.withMm("munlockall", () => doMunlockall(this.kernel, this)),
       ).pipe(Effect.asVoid),
@@ -732,7 +754,7 @@ export class Process implements Task {
       advice !== MADV_DONTNEED && advice !== MADV_DONTNEED_LOCKED && advice !== MADV_WILLNEED;
     return this.call(
       "madvise",
-      this.mmapLocked(
+      this.mmapLockedKillable(
         write,
         this.withMm("madvise", () => {
           if (advice === MADV_NORMAL)
@@ -752,6 +774,7 @@ export class Process implements Task {
           }
           return errno("EINVAL", `madvise advice ${advice} is not modelled`);
         }),
+        write,
       ).pipe(Effect.asVoid),
     );
   }
@@ -802,7 +825,7 @@ export class Process implements Task {
     // dup_mmap(): mmap_write_lock() of the parent's address space while it is copied.
     return this.call(
       "fork",
-      this.mmapLocked(
+      this.mmapLockedKillable(
         true,
         this.withMm("fork", (mm) => {
           if (typeof options !== "object" || options === null)

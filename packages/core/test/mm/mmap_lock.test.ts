@@ -7,6 +7,7 @@
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
 import { mmapReadTrylock } from "../../src/index";
+import { doSendSigkill } from "../../src/kernel/signal";
 import {
   boot,
   expectBytes,
@@ -65,6 +66,60 @@ describe("mmap_lock around faults and system calls (Linux 6.16)", () => {
       }),
     );
     expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  // mmap_write_lock_killable() (__vm_munmap(), mm/mmap.c, Linux 6.16): SIGKILL wakes the
+  // sleeper, which gives up with -EINTR; the task dies at the call's return (ESRCH in the model)
+  // while the fault that holds the lock still waits. A non-killable sleeper would wait on.
+  it("SIGKILL ends munmap()'s killable sleep for the write lock at once: the VMA stays, the lock is left to the fault that holds it", async () => {
+    const { k, p, addr, mover, gated, mm } = heldMove();
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const moving = yield* Effect.forkChild(
+          mover.movePages(p.pid, pagesOf(addr, 8), Array(8).fill(1)),
+        );
+        yield* waitUntil(gated.copying);
+        const reading = yield* Effect.forkChild(Effect.result(p.read(addr, PAGE)));
+        yield* waitUntil(() => p.migration.migrationEntryWaits === 1);
+        const unmapping = yield* Effect.forkChild(Effect.result(p.munmap(addr, 8 * PAGE)));
+        yield* waitUntil(() => mm.mmapLock.contended);
+        expect(p.wakeKillable).not.toBeNull();
+        doSendSigkill(k, p);
+        const unmapped = yield* Fiber.join(unmapping);
+        // Woken and off the wait list before the fault let go: the VMA was never unmapped.
+        expect(unmapped._tag).toBe("Failure");
+        expect(mm.mmapLock.contended).toBe(false);
+        expect(mm.mmapLock.readers).toBe(1);
+        expect(mm.findVma(addr)).toBeDefined();
+        expect(p.wakeKillable).toBeNull();
+        gated.open();
+        expect((yield* Fiber.join(moving)).status).toEqual(new Int32Array(8).fill(1));
+        yield* Fiber.join(reading);
+        expect(p.exited).toBe(true);
+      }),
+    );
+    expectConsistent(k);
+    await runP(k.shutdown());
+  });
+
+  it("a task with SIGKILL pending does not sleep for the lock in a killable take (down_write_killable()): EINTR at once", async () => {
+    const { k, p, mm } = heldMove();
+    expect(mm.mmapLock.tryRead()).toBe(true);
+    const task = { sigkillPending: true, wakeKillable: null };
+    const got = await Effect.runPromise(Effect.result(mm.mmapLock.lockKillable(true, task)));
+    expect(got._tag).toBe("Failure");
+    if (got._tag === "Failure") expect(got.failure.errno).toBe("EINTR");
+    expect(mm.mmapLock.contended).toBe(false);
+    // Without the signal the same take sleeps until the reader lets go.
+    const sleeper = { sigkillPending: false, wakeKillable: null as (() => void) | null };
+    const fiber = Effect.runFork(mm.mmapLock.lockKillable(true, sleeper));
+    await runP(waitUntil(() => mm.mmapLock.contended));
+    mm.mmapLock.releaseRead();
+    await Effect.runPromise(Fiber.join(fiber));
+    expect(mm.mmapLock.writer).toBe(true);
+    mm.mmapLock.releaseWrite();
+    expect(p.exited).toBe(false);
     await runP(k.shutdown());
   });
 
