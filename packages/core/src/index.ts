@@ -331,6 +331,7 @@ export {
   mmapReadTrylock,
   mmapReadUnlock,
   mmapWriteLocked,
+  withMmapLockKillable,
   withMmapReadLock,
   withMmapWriteLock,
 } from "./include/mmap_lock";
@@ -453,7 +454,7 @@ export {
 // include/uapi/linux/resource.h, include/uapi/asm-generic/resource.h
 export { MLOCK_LIMIT, RLIM_INFINITY } from "./include/resource";
 // include/linux/rwsem.h
-export { RwSemaphore } from "./include/rwsem";
+export { type KillableSleeper, RwSemaphore } from "./include/rwsem";
 // include/linux/sched.h
 export {
   isGlobalInit,

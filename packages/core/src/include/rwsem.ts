@@ -22,7 +22,9 @@ import { type ErrnoError, errno } from "../errno";
  * @category Kernel
  */
 export interface KillableSleeper {
+  /** `SIGKILL` is pending (`fatal_signal_pending()`): a killable sleep does not begin. */
   readonly sigkillPending: boolean;
+  /** Set while the task sleeps killably: a fatal signal calls it to end the sleep. */
   wakeKillable: (() => void) | null;
 }
 
