@@ -93,7 +93,8 @@ export class RwSemaphore {
   }
 
   /**
-   * `down_read_killable()` / `down_write_killable()`: as {@link read} or {@link write}, but a
+   * `down_read_killable()` / `down_write_killable()`: as {@link RwSemaphore.read} or
+   * {@link RwSemaphore.write}, but a
    * task with `SIGKILL` pending does not sleep, and one that gets it while asleep leaves the wait
    * list: both fail with `EINTR` (`rwsem_down_read_slowpath()` / `rwsem_down_write_slowpath()`
    * with `TASK_KILLABLE`, `kernel/locking/rwsem.c`, Linux 6.16).
