@@ -41,13 +41,25 @@ export const mmapReadUnlock = (mm: MmStruct): void => mm.mmapLock.releaseRead();
 export const withMmapReadLock = <A, E, R>(
   mm: MmStruct,
   body: Effect.Effect<A, E, R>,
-): Effect.Effect<A, E, R> =>
+): Effect.Effect<A, E, R> => withMmapLock(mm, false, mm.mmapLock.read(), body);
+
+/**
+ * Runs `body` holding `mm->mmap_lock` (for writing when `write`): taken at once when it is free,
+ * else by `sleep` (a plain or killable sleep for it); released however `body` ends.
+ */
+const withMmapLock = <A, E, R, E2>(
+  mm: MmStruct,
+  write: boolean,
+  sleep: Effect.Effect<void, E2>,
+  body: Effect.Effect<A, E, R>,
+): Effect.Effect<A, E | E2, R> =>
   Effect.uninterruptibleMask((restore) => {
-    const release = Effect.sync(() => mm.mmapLock.releaseRead());
+    const lock = mm.mmapLock;
+    const release = Effect.sync(() => (write ? lock.releaseWrite() : lock.releaseRead()));
     // Free: taken in this step, no interruption between it and the release's registration.
-    if (mm.mmapLock.tryRead()) return Effect.ensuring(restore(body), release);
+    if (write ? lock.tryWrite() : lock.tryRead()) return Effect.ensuring(restore(body), release);
     return Effect.acquireUseRelease(
-      mm.mmapLock.read(),
+      sleep,
       () => restore(body),
       () => release,
     );
@@ -62,16 +74,7 @@ export const withMmapReadLock = <A, E, R>(
 export const withMmapWriteLock = <A, E, R>(
   mm: MmStruct,
   body: Effect.Effect<A, E, R>,
-): Effect.Effect<A, E, R> =>
-  Effect.uninterruptibleMask((restore) => {
-    const release = Effect.sync(() => mm.mmapLock.releaseWrite());
-    if (mm.mmapLock.tryWrite()) return Effect.ensuring(restore(body), release);
-    return Effect.acquireUseRelease(
-      mm.mmapLock.write(),
-      () => restore(body),
-      () => release,
-    );
-  });
+): Effect.Effect<A, E, R> => withMmapLock(mm, true, mm.mmapLock.write(), body);
 
 /**
  * Runs the synchronous `body` holding `mm->mmap_lock` for reading (`mmap_read_lock()` ...
@@ -85,16 +88,27 @@ export const mmapReadLocked = <A>(
   mm: MmStruct,
   body: () => A,
   k: { readonly panicked: string | null } = { panicked: null },
+): Effect.Effect<A> => mmapLockedSync(mm, false, body, k);
+
+/** {@link mmapReadLocked} and {@link mmapWriteLocked}: `write` picks the mode. */
+const mmapLockedSync = <A>(
+  mm: MmStruct,
+  write: boolean,
+  body: () => A,
+  k: { readonly panicked: string | null },
 ): Effect.Effect<A> =>
   Effect.suspend(() => {
-    if (mm.mmapLock.tryRead()) {
+    const lock = mm.mmapLock;
+    if (write ? lock.tryWrite() : lock.tryRead()) {
       try {
         return Effect.succeed(body());
       } finally {
-        mm.mmapLock.releaseRead();
+        if (write) lock.releaseWrite();
+        else lock.releaseRead();
       }
     }
-    return withMmapReadLock(mm, Effect.andThen(stopIfPanicked(k), Effect.sync(body)));
+    const sleep = write ? lock.write() : lock.read();
+    return withMmapLock(mm, write, sleep, Effect.andThen(stopIfPanicked(k), Effect.sync(body)));
   });
 
 /**
@@ -108,17 +122,7 @@ export const mmapWriteLocked = <A>(
   mm: MmStruct,
   body: () => A,
   k: { readonly panicked: string | null } = { panicked: null },
-): Effect.Effect<A> =>
-  Effect.suspend(() => {
-    if (mm.mmapLock.tryWrite()) {
-      try {
-        return Effect.succeed(body());
-      } finally {
-        mm.mmapLock.releaseWrite();
-      }
-    }
-    return withMmapWriteLock(mm, Effect.andThen(stopIfPanicked(k), Effect.sync(body)));
-  });
+): Effect.Effect<A> => mmapLockedSync(mm, true, body, k);
 
 /**
  * `mmap_write_lock_killable()` / `mmap_read_lock_killable()` (`include/linux/mmap_lock.h`,
@@ -136,13 +140,4 @@ export const withMmapLockKillable = <A, E, R>(
   task: KillableSleeper,
   body: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E | ErrnoError, R> =>
-  Effect.uninterruptibleMask((restore) => {
-    const lock = mm.mmapLock;
-    const release = Effect.sync(() => (write ? lock.releaseWrite() : lock.releaseRead()));
-    if (write ? lock.tryWrite() : lock.tryRead()) return Effect.ensuring(restore(body), release);
-    return Effect.acquireUseRelease(
-      lock.lockKillable(write, task),
-      () => restore(body),
-      () => release,
-    );
-  });
+  withMmapLock(mm, write, mm.mmapLock.lockKillable(write, task), body);
