@@ -161,6 +161,26 @@ export interface DirectCompact {
    * `migrate_misplaced_folio()`), which the caller migrates before faulting again; null when none.
    */
   misplaced: { readonly folio: number; readonly nid: number } | null;
+  /**
+   * The rest of a readahead whose next folio's allocation asked for the slow path (`request`:
+   * `page_cache_ra_unbounded()`'s `__GFP_NORETRY` allocation, `mm/readahead.ts`), which the
+   * caller runs first once the slow path is done: it takes the page the slow path got (`page`)
+   * and reads on, or ends the readahead there when it got none, as the failed allocation does in
+   * Linux. Absent or null when none.
+   */
+  readahead?: (() => void) | null;
+  /**
+   * `fpin` (`maybe_unlock_mmap_for_io()`, `mm/internal.h`): this attempt of a file fault dropped
+   * `mmap_lock` to read ahead, so it ends in `VM_FAULT_RETRY` once its folio is in the page
+   * cache (`filemapFault()`). Cleared with {@link DirectCompact.tried}.
+   */
+  fpin?: boolean;
+  /**
+   * `FAULT_FLAG_TRIED` (`include/linux/mm_types.h`): the fault is being retried after a
+   * `VM_FAULT_RETRY` that dropped the lock; it drops it no more and starts no asynchronous
+   * readahead. Cleared once the access's page is mapped.
+   */
+  faultFlagTried?: boolean;
 }
 
 /**
@@ -226,11 +246,31 @@ export interface Compaction {
 }
 
 /**
+ * A fresh {@link DirectCompact}: no slow path asked for, no order tried, no page kept, nothing
+ * to move, no readahead left.
+ *
+ * @category Compaction
+ */
+export const newDirectCompact = (): DirectCompact => ({
+  request: null,
+  tried: 0,
+  thisNode: 0,
+  page: -1,
+  misplaced: null,
+  readahead: null,
+  fpin: false,
+  faultFlagTried: false,
+});
+
+/**
  * A fault of an access is over (it has its folio, or the access goes on past it): the next fault
  * may take the slow path again for any order, the local-node-first requests included
- * (`dc.tried` and `dc.thisNode` cleared).
+ * (`dc.tried` and `dc.thisNode` cleared), and starts as a first attempt (`dc.fpin` and
+ * `dc.faultFlagTried` cleared).
  */
 export const directCompactFaultDone = (dc: DirectCompact): void => {
   dc.tried = 0;
   dc.thisNode = 0;
+  dc.fpin = false;
+  dc.faultFlagTried = false;
 };

@@ -15,7 +15,7 @@
 import { type Deferred, Effect } from "effect";
 import { type ErrnoError, errno, type SignalError, syscall } from "../errno";
 import { CAP_FULL_SET } from "../include/capability";
-import type { DirectCompact } from "../include/compaction";
+import { type DirectCompact, newDirectCompact } from "../include/compaction";
 import { type Cred, idValid } from "../include/cred";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
@@ -55,7 +55,7 @@ import {
 } from "../include/sched";
 import { fatalSignalPending, killedError } from "../include/signal";
 import { formatValue } from "../lib/bug";
-import { mmPopulate } from "../mm/gup";
+import { faultinPage, mmPopulate } from "../mm/gup";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
 import { madviseDontneed, madviseSoftOffline, madviseWillneed } from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
@@ -161,7 +161,8 @@ const runDirectCompact = (
   const req = dc.request;
   if (!req) return null;
   dc.request = null;
-  dc.tried |= 1 << req.order;
+  // A readahead's allocation is not the fault's own: its order stays untried for the fault.
+  if (!dc.readahead) dc.tried |= 1 << req.order;
   return Effect.map(allocPagesSlowpath(k, req, current), (r) => {
     dc.page = r.page;
   });
@@ -173,7 +174,7 @@ const newAccessProgress = <E = ErrnoError>(): AccessProgress<E> => ({
   waitPfn: -1,
   error: null,
   oom: false,
-  compact: { request: null, tried: 0, thisNode: 0, page: -1, misplaced: null },
+  compact: newDirectCompact(),
 });
 
 /** A process: the {@link Task} a kernel creates. Models `struct task_struct`. */
@@ -463,6 +464,9 @@ export class Process implements Task {
       // The retried fault did not take the page compaction or reclaim got (the range changed
       // meanwhile, or it now wants another order): give it back before anything else is asked.
       putSlowpathPage(this.kernel, progress.compact);
+      // A readahead left for after the slow path that the retried access did not reach (its
+      // page was mapped meanwhile) ends where it stopped.
+      if (!progress.compact.request) progress.compact.readahead = null;
       if (progress.compact.misplaced) {
         // do_numa_page() → migrate_misplaced_folio(): move the isolated folio, then access again.
         const { folio, nid } = progress.compact.misplaced;
@@ -634,9 +638,36 @@ export class Process implements Task {
       // do_get_mempolicy(): mmap_read_lock() for MPOL_F_ADDR.
       this.mmapLocked(
         false,
-        this.withMm("get_mempolicy", () => doGetMempolicy(this.kernel, this, flags, addr)),
+        this.withMm("get_mempolicy", () => doGetMempolicy(this, flags, addr)).pipe(
+          Effect.flatMap(
+            (r): Effect.Effect<number | Mempolicy, ErrnoError> =>
+              "lookupNode" in r
+                ? Effect.map(this.getUserPageFast(r.lookupNode), (pfn) =>
+                    this.kernel.mem.pfnToNid(pfn),
+                  )
+                : Effect.succeed(r),
+          ),
+        ),
       ),
     );
+  }
+
+  /**
+   * `get_user_pages_fast()` of the page at `addr`, read, as a kernel-side look-up makes it
+   * (`lookup_node()`, `madvise_inject_error()`): `__get_user_pages()` faults it in with
+   * `FAULT_FLAG_ALLOW_RETRY` through the fault loop ({@link faultLoop}: the slow path, migration
+   * waits, retries). Resolves to its PFN; fails as the fault does (`EFAULT` where nothing
+   * accessible is mapped, `ENOMEM`, `EHWPOISON`).
+   */
+  private getUserPageFast(addr: number): Effect.Effect<number, ErrnoError> {
+    return Effect.suspend(() => {
+      const progress = newAccessProgress();
+      let pfn = -1;
+      const step = () => {
+        pfn = faultinPage(this.kernel, this, addr, false, progress) ?? -1;
+      };
+      return Effect.map(this.faultLoop(progress, step), () => pfn);
+    });
   }
 
   /** The node holding the page at `addr`: `get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR)`. */
@@ -743,7 +774,21 @@ export class Process implements Task {
       return this.call(
         "madvise",
         this.withMm("madvise", () => undefined).pipe(
-          Effect.flatMap(() => madviseSoftOffline(this.kernel, this, addr, length)),
+          Effect.flatMap(() =>
+            madviseSoftOffline(this.kernel, this, addr, length, (at) => this.getUserPageFast(at)),
+          ),
+        ),
+      );
+    }
+    if (advice === MADV_WILLNEED) {
+      // A read-mode madvise: a plain mmap_read_lock(), held across the read and its slow path.
+      return this.call(
+        "madvise",
+        this.mmapLocked(
+          false,
+          this.withMm("madvise", () => undefined).pipe(
+            Effect.flatMap(() => madviseWillneed(this.kernel, this, addr, length)),
+          ),
         ),
       );
     }
@@ -763,7 +808,6 @@ export class Process implements Task {
             return setVmFlags(this.kernel, this, addr, length, VM_RAND_READ, VM_SEQ_READ);
           if (advice === MADV_SEQUENTIAL)
             return setVmFlags(this.kernel, this, addr, length, VM_SEQ_READ, VM_RAND_READ);
-          if (advice === MADV_WILLNEED) return madviseWillneed(this.kernel, this, addr, length);
           if (advice === MADV_HUGEPAGE)
             return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
           if (advice === MADV_NOHUGEPAGE)

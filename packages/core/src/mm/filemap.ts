@@ -1,4 +1,6 @@
 import { Effect } from "effect";
+import type { DirectCompact } from "../include/compaction";
+import { __GFP_DIRECT_RECLAIM } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import { taskPolicyRequests } from "../include/mempolicy";
 import { type AddressSpace, FileRaState, type Vma } from "../include/mm_types";
@@ -77,16 +79,29 @@ export const fileRaState = (k: Kernel, mapping: AddressSpace): FileRaState => {
  * (`mm/mempolicy.c`): a page-cache folio of `order` with `gfp`, placed by the allocating task's
  * memory policy (`get_task_policy(current)`, at `NO_INTERLEAVE_INDEX`), never by the policy of a
  * VMA that maps the file (only shmem's folios follow that). The allocation's first tries
- * (`PageAllocator.allocPages()`), request after request; the slow path is the caller's. Returns
+ * (`PageAllocator.allocPages()`), request after request. The slow path
+ * (`__alloc_pages_slowpath()`) is the caller's: with `dc`, a request that may reclaim directly
+ * and whose first tries fail fills `dc.request` (`PageAllocator.slowpathRequest()`) and -1 is
+ * returned, for the caller to run it and allocate again with what it got (`dc.page`). Returns
  * the head PFN with one reference, or -1. Not zeroed: the read fills it.
  *
  * @category Page cache
  */
-export const filemapAllocFolio = (k: Kernel, task: Task, gfp: number, order: number): number => {
+export const filemapAllocFolio = (
+  k: Kernel,
+  task: Task,
+  gfp: number,
+  order: number,
+  dc?: DirectCompact,
+): number => {
   const reqs = taskPolicyRequests(task, order, gfp, k.distance, k.pmdOrder);
   for (const req of reqs) {
     const head = k.pageAlloc.allocPages(req.nid, order, req.gfp, req.nodemask, task);
     if (head >= 0) return head;
+    if (dc && req.gfp & __GFP_DIRECT_RECLAIM) {
+      dc.request = k.pageAlloc.slowpathRequest(req);
+      return -1;
+    }
   }
   return -1;
 };

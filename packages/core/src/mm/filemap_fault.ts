@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { type DirectCompact, directCompactFaultDone } from "../include/compaction";
 import type { Kernel, Task } from "../include/kernel";
 import { VM_HUGEPAGE, VM_RAND_READ, VM_SEQ_READ, type Vma } from "../include/mm_types";
 import { PG_readahead } from "../include/page_flags";
@@ -50,11 +51,23 @@ export const MMAP_LOTSAMISS = 100;
  * `ra_pages / 4` asynchronous (with 4 KiB pages: 32 pages from 16 before the fault, the mark on
  * the 25th).
  *
+ * Each of these reads (not the `VM_RAND_READ`, `ra_pages` 0 or {@link MMAP_LOTSAMISS} returns)
+ * first drops `mmap_lock` in a fault that may be retried (`maybe_unlock_mmap_for_io()`, which
+ * returns the pinned file, `fpin`): the return value says so, true when it read. With `dc`, a
+ * readahead allocation whose first tries fail stops the read for the slow path
+ * (`DirectCompact.readahead`, see `mm/readahead.ts`).
+ *
  * @category Page cache
  */
-export const doSyncMmapReadahead = (k: Kernel, task: Task, vma: Vma, pgoff: number): void => {
+export const doSyncMmapReadahead = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  pgoff: number,
+  dc?: DirectCompact,
+): boolean => {
   const mapping = vma.mapping!;
-  const rac = defineReadahead(k, task, mapping, pgoff);
+  const rac = defineReadahead(k, task, mapping, pgoff, dc);
   const ra = rac.ra;
   if (vma.flags & VM_HUGEPAGE) {
     const nr = 2 ** k.pmdOrder;
@@ -62,27 +75,30 @@ export const doSyncMmapReadahead = (k: Kernel, task: Task, vma: Vma, pgoff: numb
     ra.size = vma.flags & VM_RAND_READ ? nr : 2 * nr;
     ra.asyncSize = nr;
     pageCacheRaOrder(rac, ra, k.pmdOrder);
-    return;
+    return true;
   }
-  if (vma.flags & VM_RAND_READ || !ra.raPages) return;
+  if (vma.flags & VM_RAND_READ || !ra.raPages) return false;
   if (vma.flags & VM_SEQ_READ) {
     pageCacheSyncRa(rac, ra.raPages);
-    return;
+    return true;
   }
   if (ra.mmapMiss < MMAP_LOTSAMISS * 10) ra.mmapMiss++;
-  if (ra.mmapMiss > MMAP_LOTSAMISS) return;
+  if (ra.mmapMiss > MMAP_LOTSAMISS) return false;
   ra.start = Math.max(0, pgoff - Math.floor(ra.raPages / 2));
   ra.size = ra.raPages;
   ra.asyncSize = Math.floor(ra.raPages / 4);
   rac.index = ra.start;
   pageCacheRaOrder(rac, ra, 0);
+  return true;
 };
 
 /**
  * `do_async_mmap_readahead()` (`mm/filemap.c`, Linux 6.16): a fault at page offset `pgoff` of
  * `vma`'s file found the folio `head` cached. Nothing for `VM_RAND_READ` or `ra_pages` 0;
  * otherwise the hit takes one off `mmap_miss`, and a folio marked `PG_readahead` starts the next
- * readahead ({@link pageCacheAsyncRa} of `ra_pages` pages), run in `task`.
+ * readahead ({@link pageCacheAsyncRa} of `ra_pages` pages), run in `task` with `dc` (see
+ * {@link doSyncMmapReadahead}), after dropping `mmap_lock` in a fault that may be retried.
+ * Returns true when it read (and so dropped the lock: `fpin`).
  *
  * @category Page cache
  */
@@ -92,23 +108,25 @@ export const doAsyncMmapReadahead = (
   vma: Vma,
   head: number,
   pgoff: number,
-): void => {
+  dc?: DirectCompact,
+): boolean => {
   const mapping = vma.mapping!;
   const ra = fileRaState(k, mapping);
-  if (vma.flags & VM_RAND_READ || !ra.raPages) return;
+  if (vma.flags & VM_RAND_READ || !ra.raPages) return false;
   if (ra.mmapMiss) ra.mmapMiss--;
-  if (k.memmap.test(head, PG_readahead))
-    pageCacheAsyncRa(defineReadahead(k, task, mapping, pgoff), head, ra.raPages);
+  if (!k.memmap.test(head, PG_readahead)) return false;
+  pageCacheAsyncRa(defineReadahead(k, task, mapping, pgoff, dc), head, ra.raPages);
+  return true;
 };
 
 /**
  * `filemap_fault()` (`mm/filemap.c`, Linux 6.16), the `->fault()` of a regular file's VMA, for
  * the page at offset `pgoff` of `vma`'s file, in `task`, after the caller checked `pgoff`
- * against the file's end. A cached folio is referenced and, unless `retried`, offered to
- * {@link doAsyncMmapReadahead}. A miss counts `pgmajfault` and reads ahead
- * ({@link doSyncMmapReadahead}), unless `retried`; then the page cache is looked up again, and
- * what readahead did not bring is allocated by `alloc` (the fault's own allocation, with the
- * fault's GFP flags and slow path; -1 when it got nothing), added to the page cache and read
+ * against the file's end. A cached folio is referenced and, unless the fault is a retry
+ * (`FAULT_FLAG_TRIED`), offered to {@link doAsyncMmapReadahead}. A miss counts `pgmajfault` and
+ * reads ahead ({@link doSyncMmapReadahead}); then the page cache is looked up again, and what
+ * readahead did not bring is allocated by `alloc` (the fault's own allocation, with the fault's
+ * GFP flags and slow path; -1 when it got nothing), added to the page cache and read
  * (`__filemap_get_folio(FGP_CREAT)`, `filemap_read_folio()`).
  *
  * The folio is then locked (`lock_folio_maybe_drop_mmap()`): one another task holds locked is
@@ -116,13 +134,20 @@ export const doAsyncMmapReadahead = (
  * until it is unlocked and fault again (`VM_FAULT_RETRY`). A locked folio no longer in the file
  * (`folio->mapping` changed: truncated or migrated away) is let go and looked up again.
  *
- * `retried` is a fault the model retries after running the allocator's slow path for it: its
- * first pass counted the major fault and read ahead, as Linux's one pass does, so it does
- * neither again.
+ * `dc` is the state of a fault that may be retried (`FAULT_FLAG_ALLOW_RETRY`: a user access's,
+ * a populate's) across the passes the model makes of it (see `DirectCompact`). A fault whose
+ * readahead read dropped `mmap_lock` for it (`fpin`, {@link DirectCompact.fpin}), so once its
+ * folio is in the page cache, locked and checked, it lets the folio go and returns
+ * `VM_FAULT_RETRY`, and the access faults again with `FAULT_FLAG_TRIED`
+ * ({@link DirectCompact.faultFlagTried}), which maps the page then, with its neighbours when
+ * fault-around finds them cached. A pass after the slow path ran for this fault's folio or
+ * readahead counts and reads nothing again. A wait for a locked folio is such a retry too.
+ * Without `dc` nothing is dropped and the fault maps its page at once.
  *
  * Returns the head PFN of the locked folio, on which the fault holds a reference (the caller maps
- * it, then unlocks it and drops the reference); `-(head + 1)` to wait; null when `alloc` got no
- * folio.
+ * it, then unlocks it and drops the reference); `-(head + 1)` to wait; `"retry"`
+ * (`VM_FAULT_RETRY`) to fault again, after the slow path when `dc` asks for it, else at once;
+ * null when `alloc` got no folio.
  *
  * @category Page cache
  */
@@ -131,18 +156,34 @@ export const filemapFault = (
   task: Task,
   vma: Vma,
   pgoff: number,
-  retried: boolean,
   alloc: (pgoff: number) => number,
-): number | null => {
+  dc?: DirectCompact,
+): number | "retry" | null => {
   const mapping = vma.mapping!;
+  // A pass after the slow path ran for this attempt's folio or readahead: the first counted and
+  // read ahead, as Linux's one pass does.
+  const again = dc !== undefined && (dc.tried !== 0 || dc.fpin === true);
+  const tried = dc?.faultFlagTried === true;
   let head = filemapGetFolio(mapping, pgoff);
   if (head >= 0) {
     folioGet(k, head);
-    if (!retried) doAsyncMmapReadahead(k, task, vma, head, pgoff);
-  } else if (!retried) {
+    if (!again && !tried) {
+      const read = doAsyncMmapReadahead(k, task, vma, head, pgoff, dc);
+      if (dc && read) dc.fpin = true;
+      if (dc?.request) {
+        folioPut(k, head);
+        return "retry";
+      }
+    }
+  } else if (!again) {
     k.vmstat.count("pgmajfault");
-    doSyncMmapReadahead(k, task, vma, pgoff);
+    // maybe_unlock_mmap_for_io() drops the lock on a fault's first attempt only.
+    const read = doSyncMmapReadahead(k, task, vma, pgoff, dc);
+    if (dc && read && !tried) dc.fpin = true;
+    if (dc?.request) return "retry";
   }
+  // The allocation below ends this pass's use of dc; whether the lock was dropped is kept here.
+  const dropped = dc?.fpin === true;
   for (;;) {
     if (head < 0) {
       head = filemapGetFolio(mapping, pgoff);
@@ -150,18 +191,37 @@ export const filemapFault = (
         folioGet(k, head);
       } else {
         head = alloc(pgoff);
-        if (head < 0) return null;
+        if (head < 0) return dc?.request ? "retry" : null;
         filemapAddFolio(k, mapping, head, pgoff);
         filemapReadFolio(k, mapping, head);
       }
     }
     if (!folioTrylock(k, head)) {
       folioPut(k, head);
+      if (dc) faultRetryTried(dc);
       return -(head + 1);
     }
-    if (k.memmap.mapping[head] === mapping.id) return head;
+    if (k.memmap.mapping[head] !== mapping.id) {
+      folioUnlock(k, head);
+      folioPut(k, head);
+      head = -1;
+      continue;
+    }
+    if (!dc || !dropped) return head;
+    // The lock was dropped for the readahead: the folio waits in the page cache for the retry.
     folioUnlock(k, head);
     folioPut(k, head);
-    head = -1;
+    faultRetryTried(dc);
+    return "retry";
   }
+};
+
+/**
+ * A fault attempt that returns `VM_FAULT_RETRY` after dropping `mmap_lock` (or waiting for a
+ * folio lock): it is over, and the access faults again with `FAULT_FLAG_TRIED`
+ * (`do_user_addr_fault()`, `faultin_page()`).
+ */
+const faultRetryTried = (dc: DirectCompact): void => {
+  directCompactFaultDone(dc);
+  dc.faultFlagTried = true;
 };

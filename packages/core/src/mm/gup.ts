@@ -45,21 +45,45 @@ export const populateVmaPageRange = (
   const pageSize = k.mem.pageSize;
   const write = (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
   while (base + progress.done < end) {
-    const at = base + progress.done;
-    const pfn = translate(k, task, at / pageSize, write, progress.compact);
-    if (pfn === VM_FAULT_RETRY_ACCESS) return false;
-    if (typeof pfn !== "number") {
-      progress.error =
-        pfn.errno === "EHWPOISON" ? errno("EFAULT", `populate: ${pfn.message}`) : pfn;
-      return false;
-    }
-    if (pfn < 0) {
-      progress.waitPfn = k.memmap.folioOf(-pfn - 1);
+    const pfn = faultinPage(k, task, base + progress.done, write, progress);
+    if (pfn === null) {
+      const error = progress.error;
+      if (error?.errno === "EHWPOISON")
+        progress.error = errno("EFAULT", `populate: ${error.message}`);
       return false;
     }
     progress.done += pageSize;
   }
   return true;
+};
+
+/**
+ * The page at `addr` as `__get_user_pages()` gets it (`follow_page_mask()`, then `faultin_page()`
+ * → `handle_mm_fault()` with `FAULT_FLAG_ALLOW_RETRY`, `mm/gup.c`, Linux 6.16), as a step of the
+ * caller's fault loop: returns the PFN once the page is mapped (for writing with `write`); null
+ * when it stopped for the slow path or a misplaced folio (`progress.compact`), for a folio under
+ * migration (`progress.waitPfn`), or at an error (`progress.error`).
+ *
+ * @category Address spaces
+ */
+export const faultinPage = (
+  k: Kernel,
+  task: Task,
+  addr: number,
+  write: boolean,
+  progress: AccessProgress,
+): number | null => {
+  const pfn = translate(k, task, Math.floor(addr / k.mem.pageSize), write, progress.compact);
+  if (pfn === VM_FAULT_RETRY_ACCESS) return null;
+  if (typeof pfn !== "number") {
+    progress.error = pfn;
+    return null;
+  }
+  if (pfn < 0) {
+    progress.waitPfn = k.memmap.folioOf(-pfn - 1);
+    return null;
+  }
+  return pfn;
 };
 
 /**

@@ -38,7 +38,11 @@
  */
 import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno } from "../errno";
-import { type DirectCompact, directCompactFaultDone } from "../include/compaction";
+import {
+  type DirectCompact,
+  directCompactFaultDone,
+  newDirectCompact,
+} from "../include/compaction";
 import {
   __GFP_COMP,
   __GFP_NORETRY,
@@ -833,14 +837,7 @@ export interface SurplusGather extends DirectCompact {
  *
  * @category Hugetlb
  */
-export const newSurplusGather = (): SurplusGather => ({
-  request: null,
-  tried: 0,
-  thisNode: 0,
-  page: -1,
-  misplaced: null,
-  surplus: [],
-});
+export const newSurplusGather = (): SurplusGather => ({ ...newDirectCompact(), surplus: [] });
 
 /**
  * Gives back what a {@link SurplusGather} still holds once its caller is done (an error or an

@@ -17,13 +17,15 @@
 import { Effect } from "effect";
 import { type ErrnoError, errno } from "../errno";
 import { CAP_SYS_ADMIN } from "../include/capability";
+import { type DirectCompact, newDirectCompact } from "../include/compaction";
 import type { Kernel, Task } from "../include/kernel";
 import { VM_HUGETLB, VM_LOCKED } from "../include/mm_types";
-import { translate, zapPageRangeSingle } from "./memory";
+import { zapPageRangeSingle } from "./memory";
 import { softOfflinePage } from "./memory_failure";
 import { madviseWalkVmas } from "./mmap";
+import { allocPagesSlowpath } from "./page_alloc";
 import { forcePageCacheReadahead } from "./readahead";
-import { folioGet } from "./swap";
+import { folioGet, putSlowpathPage } from "./swap";
 
 /**
  * `madvise(addr, length, MADV_DONTNEED)` or `MADV_DONTNEED_LOCKED` (`do_madvise()`,
@@ -83,10 +85,13 @@ export const madviseDontneed = (
  * holding the range's first byte to the one holding its last, through
  * `force_page_cache_readahead()` ({@link forcePageCacheReadahead}), which reads at most
  * `max(bdi->io_pages, ra_pages)` pages (32 with 4 KiB pages) per VMA, none past the end of the
- * file, and maps nothing. Anonymous and shmem memory has nothing to swap in (the model has no
- * swap), and a hugetlb file's backing device is `noop_backing_dev_info`, whose advice is ignored:
- * nothing is done for them. The length is rounded up to pages. `EINVAL` for an unaligned `addr`
- * or a bad length; holes are skipped and give `ENOMEM` at the end, the VMAs after them read.
+ * file, and maps nothing. A readahead allocation the free lists cannot serve takes the
+ * allocator's slow path (`allocPagesSlowpath()`: `__GFP_NORETRY`, one round of reclaim) and the
+ * read goes on with the page it got, or ends there without one. Anonymous and shmem memory has
+ * nothing to swap in (the model has no swap), and a hugetlb file's backing device is
+ * `noop_backing_dev_info`, whose advice is ignored: nothing is done for them. The length is
+ * rounded up to pages. `EINVAL` for an unaligned `addr` or a bad length; holes are skipped and
+ * give `ENOMEM` at the end, the VMAs after them read.
  *
  * @category Address spaces
  */
@@ -95,15 +100,56 @@ export const madviseWillneed = (
   task: Task,
   addr: number,
   length: number,
-): 0 | ErrnoError => {
-  const pageSize = k.mem.pageSize;
-  return madviseWalkVmas(k, task, addr, length, (vma, from, to) => {
-    const mapping = vma.mapping;
-    if (!mapping || mapping.shmem || vma.flags & VM_HUGETLB) return 0;
-    const first = vma.pgoff + (from - vma.start) / pageSize;
-    forcePageCacheReadahead(k, task, mapping, first, (to - from) / pageSize);
-    return 0;
+): Effect.Effect<void, ErrnoError> =>
+  Effect.suspend(() => {
+    const pageSize = k.mem.pageSize;
+    const reads: Array<(dc: DirectCompact) => void> = [];
+    const walked = madviseWalkVmas(k, task, addr, length, (vma, from, to) => {
+      const mapping = vma.mapping;
+      if (!mapping || mapping.shmem || vma.flags & VM_HUGETLB) return 0;
+      const first = vma.pgoff + (from - vma.start) / pageSize;
+      const nr = (to - from) / pageSize;
+      reads.push((dc) => forcePageCacheReadahead(k, task, mapping, first, nr, dc));
+      return 0;
+    });
+    const readAll = Effect.forEach(reads, (read) => readaheadWithSlowpath(k, task, read), {
+      discard: true,
+    });
+    return walked === 0 ? readAll : Effect.andThen(readAll, Effect.fail(walked));
   });
+
+/**
+ * Runs `read`, a readahead outside a fault, to its end: each time an allocation stops it for the
+ * slow path (`DirectCompact.request`), the slow path runs in `task` (`allocPagesSlowpath()`) and
+ * the rest of the read (`DirectCompact.readahead`) goes on with the page it got. What it got and
+ * the read did not take is given back.
+ */
+const readaheadWithSlowpath = (
+  k: Kernel,
+  task: Task,
+  read: (dc: DirectCompact) => void,
+): Effect.Effect<void, ErrnoError> => {
+  const dc = newDirectCompact();
+  const loop: Effect.Effect<void, ErrnoError> = Effect.suspend(() => {
+    putSlowpathPage(k, dc);
+    const req = dc.request;
+    if (!req) return Effect.void;
+    dc.request = null;
+    return Effect.flatMap(allocPagesSlowpath(k, req, task), (r) => {
+      dc.page = r.page;
+      const rest = dc.readahead;
+      dc.readahead = null;
+      rest?.();
+      return loop;
+    });
+  });
+  return Effect.ensuring(
+    Effect.suspend(() => {
+      read(dc);
+      return loop;
+    }),
+    Effect.sync(() => putSlowpathPage(k, dc)),
+  );
 };
 
 /**
@@ -111,7 +157,9 @@ export const madviseWillneed = (
  * `mm/madvise.c`): soft-offlines every page of `[addr, addr + length)`, stopping at the first
  * failure. `EINVAL` for an unaligned `addr` or a range that wraps; `EPERM` without
  * `CAP_SYS_ADMIN`; `EFAULT` for an address with nothing mapped; then what `soft_offline_page()`
- * returns (`EBUSY`, `EIO`). A zero length does nothing.
+ * returns (`EBUSY`, `EIO`). A zero length does nothing. Each page is looked up with
+ * `getUserPageFast` (the task's `get_user_pages_fast()`, which faults it in with the whole fault
+ * path).
  *
  * @category Memory and folios
  */
@@ -120,6 +168,7 @@ export const madviseSoftOffline = (
   task: Task,
   addr: number,
   length: number,
+  getUserPageFast: (addr: number) => Effect.Effect<number, ErrnoError>,
 ): Effect.Effect<void, ErrnoError> =>
   Effect.gen(function* () {
     const pageSize = k.mem.pageSize;
@@ -132,13 +181,8 @@ export const madviseSoftOffline = (
       return yield* Effect.fail(errno("EPERM", "madvise(MADV_SOFT_OFFLINE) needs CAP_SYS_ADMIN"));
     const end = addr + length;
     for (let start = addr; start < end; ) {
-      // get_user_pages_fast(start, 1, 0): a read fault when absent; wait out a migration.
-      const pfn = translate(k, task, Math.floor(start / pageSize), false);
-      if (typeof pfn !== "number") return yield* Effect.fail(pfn);
-      if (pfn < 0) {
-        yield* k.folioWaiters.waitUnlocked(k.memmap.folioOf(-pfn - 1));
-        continue;
-      }
+      // get_user_pages_fast(start, 1, 0): a read fault when absent; waits out a migration.
+      const pfn = yield* getUserPageFast(start);
       // get_user_pages_fast()'s reference, which soft_offline_page() (MF_COUNT_INCREASED) puts.
       const head = k.memmap.folioOf(pfn);
       const size = k.memmap.folioNrPages(head) * pageSize;

@@ -702,17 +702,30 @@ const doFault = (
   const pgoff = vma.pgoff + slot;
   const shared = (vma.flags & VM_SHARED) !== 0;
   const protBits = shared && vma.flags & VM_WRITE ? PTE_WRITE : 0;
+  if (dc?.readahead) {
+    // This fault's readahead stopped for the slow path: it reads on first, as it would have
+    // before the fault went on in Linux.
+    const rest = dc.readahead;
+    dc.readahead = null;
+    rest();
+    if (dc.request) return VM_FAULT_RETRY;
+  }
   // do_read_fault(): map_pages first, ->fault() only if that did not map the page.
   if (!write && shouldFaultAround(k) && doFaultAround(k, vma, slot, protBits)) return 0;
   if (pgoff >= filemapMaxIndex(k, mapping)) return sigbusPastEof(k, vma, slot);
   if (!mapping.shmem) {
     // filemap_fault(); the model's files are those of a filesystem without large folio support
     // (mapping_large_folio_support() false): order 0 only.
-    const retried = dc !== undefined && dc.tried !== 0;
-    const head = filemapFault(k, task, vma, pgoff, retried, (at) =>
-      allocFaultFolio(k, task, vma, at, [0], dc, false, true),
+    const head = filemapFault(
+      k,
+      task,
+      vma,
+      pgoff,
+      (at) => allocFaultFolio(k, task, vma, at, [0], dc, false, true),
+      dc,
     );
-    if (head === null) return dc?.request ? VM_FAULT_RETRY : noMemory(k, vma, slot);
+    if (head === "retry") return VM_FAULT_RETRY;
+    if (head === null) return noMemory(k, vma, slot);
     if (head < 0) return head;
     // The fault has its folio, cached or allocated: the next fault starts afresh.
     if (dc) directCompactFaultDone(dc);
@@ -932,7 +945,24 @@ export const handleMmFault = (
   write: boolean,
   dc?: DirectCompact,
 ): ErrnoError | number => {
-  k.vmstat.count("pgfault");
+  const ret = handleMmFaultOnce(k, task, vma, slot, write, dc);
+  // mm_account_fault(): a fault that ends in VM_FAULT_RETRY (a folio lock to wait for, a lock
+  // dropped to read ahead) is counted when its retry completes, and so is one the model stops for
+  // the allocator's slow path, which Linux runs inside it; a NUMA move ends the fault.
+  const retry = ret === VM_FAULT_RETRY ? !dc?.misplaced : typeof ret === "number" && ret < 0;
+  if (!retry) k.vmstat.count("pgfault");
+  return ret;
+};
+
+/** {@link handleMmFault} without its accounting. */
+const handleMmFaultOnce = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  write: boolean,
+  dc?: DirectCompact,
+): ErrnoError | number => {
   // A hugetlb VMA maps its pages by huge entries only (hugetlb_fault()).
   if (vma.flags & VM_HUGETLB) return hugetlbFault(k, task, vma, slot, write, dc);
   const haddr = pmdAddress(k, vma.start + slot * k.mem.pageSize);
@@ -1022,14 +1052,25 @@ export function translate(
     }
     const slot = vpn - vma.start / k.mem.pageSize;
     const pte = folioWalkEntry(k, vma, slot);
-    if (isMigrationEntry(pte)) return -(ptePfn(pte) + 1);
+    if (isMigrationEntry(pte)) {
+      // do_swap_page() → migration_entry_wait(): a fault that returns 0 once the wait is over.
+      k.vmstat.count("pgfault");
+      return -(ptePfn(pte) + 1);
+    }
     if (ptePresent(pte) && !pteProtnone(pte) && (!write || pteWrite(pte))) {
       if (!pteYoung(pte) || (write && !pteDirty(pte))) markAccessed(k, vma, slot, write);
       mm.tlb.fill(vpn, pte | PTE_YOUNG | (write ? PTE_DIRTY : 0));
+      // The page is mapped: its fault, if it had one, is over.
+      if (dc) directCompactFaultDone(dc);
       return ptePfn(pte);
     }
     const fault = handleMmFault(k, task, vma, slot, write, dc);
-    if (fault === VM_FAULT_RETRY) return VM_FAULT_RETRY_ACCESS;
+    if (fault === VM_FAULT_RETRY) {
+      // A fault that dropped mmap_lock (fpin) is retried at once with FAULT_FLAG_TRIED; one that
+      // waits for the slow path or a NUMA move returns for its caller to do that first.
+      if (dc?.request || dc?.misplaced) return VM_FAULT_RETRY_ACCESS;
+      continue;
+    }
     // A negative fault is a locked page-cache folio to wait for, as a migration entry is.
     if (fault !== 0) return fault;
   }

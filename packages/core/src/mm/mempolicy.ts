@@ -65,7 +65,6 @@ import {
   folioHstate,
   htlbAllocMask,
 } from "./hugetlb";
-import { translate } from "./memory";
 import {
   allocTargetSlowpath,
   isolateFolioToList,
@@ -708,8 +707,9 @@ export const kernelMigratePages = (
   });
 
 /**
- * `get_mempolicy()` (`do_get_mempolicy()`). With `MPOL_F_NODE | MPOL_F_ADDR` it returns the node
- * of the page at `addr`, faulting it in first as the kernel does; with `MPOL_F_ADDR` the policy
+ * `get_mempolicy()` (`do_get_mempolicy()`). With `MPOL_F_NODE | MPOL_F_ADDR` it asks for the
+ * node of the page at `addr` (`lookup_node()`): it returns `{ lookupNode: addr }`, for the caller
+ * to fault the page in as `get_user_pages_fast()` does and report its node; with `MPOL_F_ADDR` the policy
  * of the VMA at `addr`; with no flags the task's policy; with `MPOL_F_MEMS_ALLOWED` the nodes of
  * the task's cpuset (as the nodes of an `MPOL_DEFAULT` policy). A policy made with a node flag
  * reports the nodes as they were given. `EINVAL` for unknown flags, `MPOL_F_MEMS_ALLOWED` with
@@ -717,11 +717,10 @@ export const kernelMigratePages = (
  * address no VMA maps.
  */
 export const doGetMempolicy = (
-  k: Kernel,
   task: Task,
   flags: number,
   addr: number,
-): number | Mempolicy | ErrnoError => {
+): Mempolicy | { readonly lookupNode: number } | ErrnoError => {
   const known = MPOL_F_NODE | MPOL_F_ADDR | MPOL_F_MEMS_ALLOWED;
   if (!Number.isSafeInteger(flags) || flags < 0 || flags & ~known)
     return errno("EINVAL", `unknown get_mempolicy flags ${flags}`);
@@ -745,7 +744,5 @@ export const doGetMempolicy = (
   const vma = Number.isSafeInteger(addr) ? task.mm!.findVma(addr) : undefined;
   if (!vma) return errno("EFAULT", `address ${addr} is not mapped`);
   if (!(flags & MPOL_F_NODE)) return report(vma.policy);
-  const pfn = translate(k, task, Math.floor(addr / k.mem.pageSize), false);
-  if (typeof pfn !== "number") return pfn;
-  return k.mem.pfnToNid(pfn < 0 ? -pfn - 1 : pfn);
+  return { lookupNode: addr };
 };

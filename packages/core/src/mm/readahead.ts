@@ -14,11 +14,16 @@
  * (`mapping_large_folio_support()` false): every readahead folio is order 0, as
  * `page_cache_ra_order()` falls back to `do_page_cache_ra()` for them. Readahead allocates with
  * `readahead_gfp_mask()`: the mapping's `GFP_HIGHUSER_MOVABLE` with `__GFP_NORETRY |
- * __GFP_NOWARN`, placed by the task's memory policy (`filemapAllocFolio()`). The model's
- * faults take the allocator's slow path between retries of the fault, not inside it, so a
- * readahead allocation takes only the first tries: where the free lists have nothing, the
- * readahead stops there, as `page_cache_ra_unbounded()` does on a failed allocation, and the
- * fault's own folio is allocated (with the slow path) by the fault.
+ * __GFP_NOWARN`, placed by the task's memory policy (`filemapAllocFolio()`). Where the free
+ * lists have nothing, Linux's allocation takes the allocator's slow path, which for
+ * `__GFP_NORETRY` at order 0 reclaims once and neither compacts nor retries nor calls the OOM
+ * killer. The model's faults run the slow path between their passes (see `DirectCompact`), so a
+ * readahead a fault runs stops there: it asks for the slow path (`DirectCompact.request`) and
+ * leaves the rest of its read as `DirectCompact.readahead`, which the fault runs first once the
+ * slow path is done, with the page it got; when it got none the readahead ends there, as
+ * `page_cache_ra_unbounded()` does on a failed allocation. `MADV_WILLNEED` runs its readahead the
+ * same way ({@link forcePageCacheReadahead}). A readahead given no `DirectCompact` takes the
+ * first tries only.
  *
  * The I/O is synchronous in the model: each folio is read from the file's storage as it is added
  * (`read_pages()` then completes at once), so a folio read ahead is uptodate and unlocked when the
@@ -26,6 +31,7 @@
  *
  * @module
  */
+import type { DirectCompact } from "../include/compaction";
 import { __GFP_NORETRY, __GFP_NOWARN, GFP_HIGHUSER_MOVABLE } from "../include/gfp";
 import type { Kernel, Task } from "../include/kernel";
 import type { AddressSpace, FileRaState } from "../include/mm_types";
@@ -63,11 +69,23 @@ export interface ReadaheadControl {
   readonly ra: FileRaState;
   /** `_index`: the page offset the next read starts at; each read moves it past what it did. */
   index: number;
+  /**
+   * The slow-path state of the fault or `madvise()` the readahead runs in: an allocation whose
+   * first tries fail asks for the slow path there and stops the readahead until it is done
+   * (`DirectCompact.readahead`). Absent: the first tries only, and a failure ends the readahead.
+   */
+  readonly dc?: DirectCompact;
+  /**
+   * True while the rest of a readahead that stopped for the slow path runs: its next allocation
+   * is the page the slow path got (`dc.page`), or, with none, its end.
+   */
+  slowpathDone?: boolean;
 }
 
 /**
  * `DEFINE_READAHEAD()` (`include/linux/pagemap.h`): a readahead request of `task` on `mapping`
- * from page offset `index`, with the file's readahead state (`fileRaState()`).
+ * from page offset `index`, with the file's readahead state (`fileRaState()`), run in the fault
+ * or call whose slow-path state is `dc` (see {@link ReadaheadControl.dc}).
  *
  * @category Page cache
  */
@@ -76,7 +94,8 @@ export const defineReadahead = (
   task: Task,
   mapping: AddressSpace,
   index: number,
-): ReadaheadControl => ({ k, task, mapping, ra: fileRaState(k, mapping), index });
+  dc?: DirectCompact,
+): ReadaheadControl => ({ k, task, mapping, ra: fileRaState(k, mapping), index, dc });
 
 /** `roundup_pow_of_two()` (`include/linux/log2.h`) of a positive count. */
 const roundupPowOfTwo = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -120,14 +139,33 @@ const ractlMaxPages = (rac: ReadaheadControl, reqSize: number): number => {
 };
 
 /**
+ * A readahead folio's allocation: `filemapAllocFolio()` with {@link READAHEAD_GFP_MASK} (asking
+ * for the slow path with `rac.dc`), or, right after the slow path ran for it, the page it got
+ * (-1 when it got none).
+ */
+const readaheadAllocFolio = (rac: ReadaheadControl): number => {
+  const dc = rac.dc;
+  if (rac.slowpathDone && dc) {
+    rac.slowpathDone = false;
+    const page = dc.page;
+    dc.page = -1;
+    return page;
+  }
+  return filemapAllocFolio(rac.k, rac.task, READAHEAD_GFP_MASK, 0, dc);
+};
+
+/**
  * `page_cache_ra_unbounded()` (`mm/readahead.c`, Linux 6.16): reads `nrToRead` pages from
  * `rac.index` into the page cache, past the end of the file too. A page already cached is
  * skipped; each missing one gets a new order-0 folio (`filemapAllocFolio()` with
  * {@link READAHEAD_GFP_MASK}), which is added to the page cache and the LRU
  * (`filemapAddFolio()`) and read from the file (`filemapReadFolio()`). The folio at
  * `nrToRead - lookaheadSize` from the start, when it is new, is marked `PG_readahead` (none with
- * a `lookaheadSize` of 0 or above `nrToRead`). A failed allocation ends the readahead there.
- * `rac.index` moves past the pages done. Returns the number of folios read.
+ * a `lookaheadSize` of 0 or above `nrToRead`). A failed allocation ends the readahead there; one
+ * that asked for the slow path (with `rac.dc`) stops it there, the rest left as
+ * `rac.dc.readahead` (cut at the file's end again when it runs, in case the file shrank
+ * meanwhile). `rac.index` moves past the pages done. Returns the number of folios this call
+ * read.
  *
  * @category Page cache
  */
@@ -143,7 +181,7 @@ export const pageCacheRaUnbounded = (
   let i = 0;
   for (; i < nrToRead; i++) {
     if (mapping.pages.has(index + i)) continue;
-    const head = filemapAllocFolio(k, rac.task, READAHEAD_GFP_MASK, 0);
+    const head = readaheadAllocFolio(rac);
     if (head < 0) break;
     filemapAddFolio(k, mapping, head, index + i);
     if (i === mark) k.memmap.set(head, PG_readahead);
@@ -153,7 +191,25 @@ export const pageCacheRaUnbounded = (
     read++;
   }
   rac.index = index + i;
+  rac.slowpathDone = false;
+  const dc = rac.dc;
+  if (i < nrToRead && dc?.request) {
+    // Page i's allocation waits for the slow path; the read goes on from it afterwards.
+    const left = nrToRead - i;
+    dc.readahead = () => {
+      rac.slowpathDone = true;
+      const nr = Math.min(left, pagesToEof(rac));
+      pageCacheRaUnbounded(rac, nr, lookaheadSize - (left - nr));
+    };
+  }
   return read;
+};
+
+/** The pages from `rac.index` to the one that holds the file's last byte (`i_size`), or 0. */
+const pagesToEof = (rac: ReadaheadControl): number => {
+  const isize = rac.mapping.size;
+  if (isize === 0) return 0;
+  return Math.max(0, Math.floor((isize - 1) / rac.k.mem.pageSize) - rac.index + 1);
 };
 
 /**
@@ -168,12 +224,8 @@ export const doPageCacheRa = (
   nrToRead: number,
   lookaheadSize: number,
 ): number => {
-  const isize = rac.mapping.size;
-  if (isize === 0) return 0;
-  const endIndex = Math.floor((isize - 1) / rac.k.mem.pageSize);
-  if (rac.index > endIndex) return 0;
-  const nr = Math.min(nrToRead, endIndex - rac.index + 1);
-  return pageCacheRaUnbounded(rac, nr, lookaheadSize);
+  const nr = Math.min(nrToRead, pagesToEof(rac));
+  return nr > 0 ? pageCacheRaUnbounded(rac, nr, lookaheadSize) : 0;
 };
 
 /**
@@ -190,29 +242,23 @@ export const pageCacheRaOrder = (rac: ReadaheadControl, ra: FileRaState, _newOrd
 /**
  * `force_page_cache_ra()` (`mm/readahead.c`, Linux 6.16): reads `nrToRead` pages from
  * `rac.index`, whatever the readahead state, at most `max(bdi->io_pages, ra->ra_pages)` of them
- * (32 with 4 KiB pages and the default device), in chunks of 2 MiB ({@link doPageCacheRa}, with
- * no `PG_readahead` mark). Returns the number of folios read.
+ * (32 with 4 KiB pages and the default device), with no `PG_readahead` mark
+ * ({@link doPageCacheRa}). Linux reads in chunks of 2 MiB; the model's maximum, 128 KiB, is one
+ * chunk. Returns the number of folios read.
  *
  * @category Page cache
  */
 export const forcePageCacheRa = (rac: ReadaheadControl, nrToRead: number): number => {
-  const pageSize = rac.k.mem.pageSize;
-  const maxPages = Math.max(vmReadaheadPages(pageSize), rac.ra.raPages);
-  const chunk = Math.max(1, (2 * 1024 * 1024) / pageSize);
-  let left = Math.min(nrToRead, maxPages);
-  let read = 0;
-  while (left > 0) {
-    const thisChunk = Math.min(chunk, left);
-    read += doPageCacheRa(rac, thisChunk, 0);
-    left -= thisChunk;
-  }
-  return read;
+  const maxPages = Math.max(vmReadaheadPages(rac.k.mem.pageSize), rac.ra.raPages);
+  return doPageCacheRa(rac, Math.min(nrToRead, maxPages), 0);
 };
 
 /**
  * `force_page_cache_readahead()` (`include/linux/pagemap.h`, Linux 6.16), as
  * `generic_fadvise(POSIX_FADV_WILLNEED)` (`mm/fadvise.c`) calls it for `madvise(MADV_WILLNEED)`:
  * {@link forcePageCacheRa} of `nrToRead` pages of `mapping` from page offset `index`, in `task`.
+ * With `dc` it stops where an allocation asks for the slow path, leaving the rest as
+ * `dc.readahead` (see {@link pageCacheRaUnbounded}).
  *
  * @category Page cache
  */
@@ -222,7 +268,8 @@ export const forcePageCacheReadahead = (
   mapping: AddressSpace,
   index: number,
   nrToRead: number,
-): number => forcePageCacheRa(defineReadahead(k, task, mapping, index), nrToRead);
+  dc?: DirectCompact,
+): number => forcePageCacheRa(defineReadahead(k, task, mapping, index, dc), nrToRead);
 
 /**
  * `page_cache_sync_ra()` (`mm/readahead.c`, Linux 6.16): a page-cache miss at `rac.index` for a

@@ -458,6 +458,9 @@ describe("fault-around (property)", () => {
           const r = run(k.createProcess());
           if (pad > 0) run(r.mmap(pad * PAGE, { flags: MAP_PRIVATE | MAP_ANONYMOUS }));
           const addr = run(r.mmap(len * PAGE, { flags: MAP_PRIVATE, file, offset: offset * PAGE }));
+          // No readahead for the reader either: a miss would read around itself, drop mmap_lock
+          // and retry, and the retry's window would map what that read (readahead.test.ts).
+          run(r.madvise(addr, len * PAGE, MADV_RANDOM));
           const slot = at % len;
           run(r.read(addr + slot * PAGE, 1));
           const start = addr / PAGE;

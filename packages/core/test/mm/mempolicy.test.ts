@@ -6,6 +6,7 @@ import {
   __GFP_THISNODE,
   type Folio,
   FolioList,
+  GFP_KERNEL,
   isolateFoliosToList,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -477,5 +478,29 @@ describe("set_mempolicy(2) and get_mempolicy(2) (kernel_set_mempolicy, do_get_me
     expectErrno(p.getMempolicy(0, addr), "EINVAL");
     run(p.write(addr, new Uint8Array([1])));
     expect(run(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, addr))).toBe(1);
+  });
+
+  it("MPOL_F_NODE | MPOL_F_ADDR faults the page in as get_user_pages_fast() does: the slow path when memory is short (lookup_node())", async () => {
+    const k = boot({ nodes: ["16M"], daemons: "on-demand" });
+    // Clean page cache for direct reclaim to free, then the first tries until they fail.
+    const q = run(k.createProcess());
+    const old = run(k.createFile("old"));
+    run(old.truncate(512 * PAGE));
+    const o = run(q.mmap(512 * PAGE, { flags: MAP_SHARED, file: old }));
+    await runP(q.read(o, 512 * PAGE));
+    run(q.munmap(o, 512 * PAGE));
+    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(PAGE));
+    const stalls = k.vmstat.get("allocstall_normal");
+    // The read fault of an untouched page maps the zero page; a private file page needs a folio.
+    const file = run(k.createFile("data"));
+    run(file.truncate(PAGE));
+    const f = run(p.mmap(PAGE, { flags: MAP_SHARED, file }));
+    expect(await runP(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, f))).toBe(0);
+    expect(k.vmstat.get("allocstall_normal")).toBeGreaterThan(stalls);
+    expect(file.folioAt(0)).not.toBeNull();
+    expect(run(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, addr))).toBe(0);
+    expectConsistent(k);
   });
 });

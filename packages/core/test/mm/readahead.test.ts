@@ -82,10 +82,13 @@ describe("filemap_fault() read-around (do_sync_mmap_readahead(), mm/filemap.c, L
     // 84 + 32 - 8 = 108.
     expect(cached(file, 256)).toEqual(range(84, 116));
     expect(marked(k, file, 256)).toEqual([108]);
-    // Only the faulting page is mapped; the others wait in the page cache, on the LRU.
-    expect(mapped(p, addr, 256)).toEqual([100]);
+    // The first attempt dropped mmap_lock to read (maybe_unlock_mmap_for_io()) and returned
+    // VM_FAULT_RETRY; the retry (FAULT_FLAG_TRIED) maps by fault-around the cached pages of its
+    // fault_around_bytes window (64 KiB: 96..111) but the marked 108, and gives their hits back
+    // to mmap_miss. The rest wait in the page cache, on the LRU.
+    expect(mapped(p, addr, 256)).toEqual(range(96, 112).filter((i) => i !== 108));
     expect(file.folioAt(90)!.refcount).toBe(1);
-    expect(file.mapping.ra).toMatchObject({ start: 84, size: 32, asyncSize: 8, mmapMiss: 1 });
+    expect(file.mapping.ra).toMatchObject({ start: 84, size: 32, asyncSize: 8, mmapMiss: 0 });
     // A fault near the start reads from offset 0.
     run(p.read(addr + 3 * PAGE, 1));
     expect(cached(file, 84)).toEqual(range(0, 32));
@@ -274,7 +277,7 @@ describe("madvise() readahead advice (mm/madvise.c, Linux 6.16)", () => {
 });
 
 describe("filemap_fault()'s folio: placement, lock and reference (mm/filemap.c, Linux 6.16)", () => {
-  it("with the node at its min mark, readahead gets nothing; the fault's own page takes the slow path; one major fault", async () => {
+  it("with the node at its min mark, the read-around reclaims once (__GFP_NORETRY) and reads its whole window; one major fault", async () => {
     const k = boot({ nodes: ["16M"], daemons: "on-demand" });
     // Clean page cache for direct reclaim to free, unmapped, then GFP_KERNEL's first tries until
     // they fail: the node sits at its min watermark.
@@ -291,11 +294,80 @@ describe("filemap_fault()'s folio: placement, lock and reference (mm/filemap.c, 
     const addr = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, file }));
     const [major, stalls] = [k.vmstat.get("pgmajfault"), k.vmstat.get("allocstall_normal")];
     await runP(p.read(addr + 40 * PAGE, 1));
-    // Readahead's allocations (first tries only in the model) fail at once; the faulting page's
-    // allocation runs direct reclaim, and the retried fault neither reads ahead nor counts again.
+    // The read-around's first allocation (__GFP_NORETRY) fails its first tries and reclaims once
+    // (__alloc_pages_direct_reclaim(): one allocstall); what that freed serves the rest of the
+    // window, 40 - 16 = 24 to 55, the faulting page among them. The fault counts one major fault.
     expect(k.vmstat.get("allocstall_normal")).toBe(stalls + 1);
     expect(k.vmstat.get("pgmajfault")).toBe(major + 1);
+    expect(cached(file, 64)).toEqual(range(24, 56));
+    expect(marked(k, file, 64)).toEqual([48]);
+    expectConsistent(k);
+  });
+
+  it("a readahead whose slow path frees nothing ends there without the OOM killer; the fault's own page calls it", async () => {
+    const k = boot({ nodes: ["16M"], daemons: "on-demand" });
+    // Nothing to reclaim (anonymous memory, no swap): a hog, then GFP_KERNEL's first tries until
+    // they fail, so the node sits at its min watermark.
+    const hog = run(k.createProcess());
+    const h = run(hog.mmap(2048 * PAGE));
+    await runP(hog.write(h, new Uint8Array(2048 * PAGE).fill(1)));
+    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    const file = run(k.createFile("data"));
+    run(file.truncate(64 * PAGE));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, file }));
+    const [kills, stalls] = [k.vmstat.get("oom_kill"), k.vmstat.get("allocstall_normal")];
+    await runP(p.read(addr + 40 * PAGE, 1));
+    // The read-around's first folio (__GFP_NORETRY) reclaims once, gets nothing and never calls
+    // the OOM killer (__alloc_pages_slowpath(): `if (gfp_mask & __GFP_NORETRY) goto nopage`): the
+    // readahead ends. The faulting page's own allocation (GFP_HIGHUSER_MOVABLE) reclaims and then
+    // kills the hog (__alloc_pages_may_oom()); only that page is read.
+    expect(k.vmstat.get("oom_kill")).toBe(kills + 1);
+    expect(hog.exited).toBe(true);
+    expect(k.vmstat.get("allocstall_normal")).toBeGreaterThanOrEqual(stalls + 2);
     expect(cached(file, 64)).toEqual([40]);
+    expect(mapped(p, addr, 64)).toEqual([40]);
+    expectConsistent(k);
+  });
+
+  it("MADV_WILLNEED at the min mark reclaims once (__GFP_NORETRY) and reads the range", async () => {
+    const k = boot({ nodes: ["16M"], daemons: "on-demand" });
+    const q = run(k.createProcess());
+    const old = run(k.createFile("old"));
+    run(old.truncate(512 * PAGE));
+    const o = run(q.mmap(512 * PAGE, { flags: MAP_SHARED, file: old }));
+    await runP(q.read(o, 512 * PAGE));
+    run(q.munmap(o, 512 * PAGE));
+    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    const file = run(k.createFile("data"));
+    run(file.truncate(64 * PAGE));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, file }));
+    const stalls = k.vmstat.get("allocstall_normal");
+    await runP(p.madvise(addr + 8 * PAGE, 16 * PAGE, MADV_WILLNEED));
+    expect(k.vmstat.get("allocstall_normal")).toBe(stalls + 1);
+    expect(cached(file, 64)).toEqual(range(8, 24));
+    expect(mapped(p, addr, 64)).toEqual([]);
+    expectConsistent(k);
+  });
+
+  it("counts one pgfault for a major fault that dropped mmap_lock and retried (mm_account_fault())", () => {
+    const { k, p, addr } = setup(64);
+    const [faults, major] = [k.vmstat.get("pgfault"), k.vmstat.get("pgmajfault")];
+    run(p.read(addr + 40 * PAGE, 1));
+    // The first attempt returned VM_FAULT_RETRY (not counted); the retry completed (counted).
+    expect(k.vmstat.get("pgfault")).toBe(faults + 1);
+    expect(k.vmstat.get("pgmajfault")).toBe(major + 1);
+    expect(mapped(p, addr, 64)).toEqual(range(32, 48));
+    // The pages fault-around mapped read with no fault.
+    run(p.read(addr + 33 * PAGE, 1));
+    expect(k.vmstat.get("pgfault")).toBe(faults + 1);
+    // MADV_RANDOM reads no more ahead, so nothing drops the lock and the fault has one attempt:
+    // fault-around maps the cached 49..55 (48 is marked), then ->fault() reads and maps 60.
+    run(p.madvise(addr, 64 * PAGE, MADV_RANDOM));
+    run(p.read(addr + 60 * PAGE, 1));
+    expect(k.vmstat.get("pgfault")).toBe(faults + 2);
+    expect(mapped(p, addr + 48 * PAGE, 16)).toEqual([1, 2, 3, 4, 5, 6, 7, 12]);
     expectConsistent(k);
   });
 
