@@ -62,4 +62,9 @@ export {
   raceOutcome,
   runRegistryRaces,
 } from "./races";
-export { type FragmentedNode, type FragmentNodeOptions, fragmentNode } from "./workloads";
+export {
+  type FragmentedNode,
+  type FragmentNodeOptions,
+  fillNodeToMin,
+  fragmentNode,
+} from "./workloads";

@@ -23,6 +23,7 @@ import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MAP_SHARED,
+  PROT_READ,
 } from "../include/mman";
 import { WMARK_MIN } from "../include/mmzone";
 import { pattern, sameBytes } from "./fixtures";
@@ -193,4 +194,31 @@ export const fragmentNode = (
           unmovable.length = 0;
         }),
     };
+  });
+
+/**
+ * Gives node 0's free memory to `cached` clean page-cache pages (a file of that many pages,
+ * mapped shared and read through by a new process, then unmapped when `unmap` is set), then to
+ * kernel allocations: `GFP_KERNEL`'s first tries until they fail, which leaves the node at its
+ * min watermark with only that page cache for direct reclaim to free (nothing with `cached` 0).
+ * For a one-node kernel.
+ *
+ * @category Testing
+ */
+export const fillNodeToMin = (
+  k: Kernel,
+  cached: number,
+  unmap = false,
+): Effect.Effect<void, ErrnoError | SignalError> =>
+  Effect.gen(function* () {
+    if (cached) {
+      const page = k.mem.pageSize;
+      const q = yield* k.createProcess();
+      const file = yield* k.createFile("cache");
+      yield* file.truncate(cached * page);
+      const c = yield* q.mmap(cached * page, { flags: MAP_SHARED, prot: PROT_READ, file });
+      yield* q.read(c, cached * page);
+      if (unmap) yield* q.munmap(c, cached * page);
+    }
+    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
   });

@@ -6,7 +6,6 @@ import {
   __GFP_THISNODE,
   type Folio,
   FolioList,
-  GFP_KERNEL,
   isolateFoliosToList,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -39,6 +38,7 @@ import {
   boot,
   expectConsistent,
   expectErrno,
+  fillNodeToMin,
   mapPattern,
   pagesOf,
   patternIntact,
@@ -483,13 +483,7 @@ describe("set_mempolicy(2) and get_mempolicy(2) (kernel_set_mempolicy, do_get_me
   it("MPOL_F_NODE | MPOL_F_ADDR faults the page in as get_user_pages_fast() does: the slow path when memory is short (lookup_node())", async () => {
     const k = boot({ nodes: ["16M"], daemons: "on-demand" });
     // Clean page cache for direct reclaim to free, then the first tries until they fail.
-    const q = run(k.createProcess());
-    const old = run(k.createFile("old"));
-    run(old.truncate(512 * PAGE));
-    const o = run(q.mmap(512 * PAGE, { flags: MAP_SHARED, file: old }));
-    await runP(q.read(o, 512 * PAGE));
-    run(q.munmap(o, 512 * PAGE));
-    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    await runP(fillNodeToMin(k, 512, true));
     const p = run(k.createProcess());
     const addr = run(p.mmap(PAGE));
     const stalls = k.vmstat.get("allocstall_normal");

@@ -36,6 +36,7 @@ import {
   expectConsistent,
   expectErrno,
   expectSignal,
+  fillNodeToMin,
   folioAt,
   pattern,
   run,
@@ -60,16 +61,7 @@ const delta = (k: Kernel) => {
  * Gives the node's free memory to `cached` clean page-cache pages (a file mapping read through),
  * then to kernel allocations (`GFP_KERNEL`'s first tries until they fail).
  */
-const fillNode = async (k: Kernel, cached: number): Promise<void> => {
-  if (cached) {
-    const q = run(k.createProcess());
-    const file = run(k.createFile("cache"));
-    run(file.truncate(cached * PAGE));
-    const c = run(q.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
-    await runP(q.read(c, cached * PAGE));
-  }
-  while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
-};
+const fillNode = (k: Kernel, cached: number): Promise<void> => runP(fillNodeToMin(k, cached));
 
 /** Takes base pages with `GFP_KERNEL`'s first tries until they fail: the node at its min mark. */
 const drainToMin = (k: Kernel): void => {

@@ -24,7 +24,7 @@ import {
   VM_SEQ_READ,
 } from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
-import { boot, expectConsistent, pteAt, run, runP } from "../../src/testing/index";
+import { boot, expectConsistent, fillNodeToMin, pteAt, run, runP } from "../../src/testing/index";
 
 // File readahead of Linux 6.16 (mm/readahead.c, mm/filemap.c) with 4 KiB pages:
 // VM_READAHEAD_PAGES = SZ_128K / PAGE_SIZE = 32 (include/linux/pagemap.h), the ra_pages of a
@@ -281,13 +281,7 @@ describe("filemap_fault()'s folio: placement, lock and reference (mm/filemap.c, 
     const k = boot({ nodes: ["16M"], daemons: "on-demand" });
     // Clean page cache for direct reclaim to free, unmapped, then GFP_KERNEL's first tries until
     // they fail: the node sits at its min watermark.
-    const q = run(k.createProcess());
-    const old = run(k.createFile("old"));
-    run(old.truncate(512 * PAGE));
-    const o = run(q.mmap(512 * PAGE, { flags: MAP_SHARED, file: old }));
-    await runP(q.read(o, 512 * PAGE));
-    run(q.munmap(o, 512 * PAGE));
-    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    await runP(fillNodeToMin(k, 512, true));
     const file = run(k.createFile("data"));
     run(file.truncate(64 * PAGE));
     const p = run(k.createProcess());
@@ -332,13 +326,7 @@ describe("filemap_fault()'s folio: placement, lock and reference (mm/filemap.c, 
 
   it("MADV_WILLNEED at the min mark reclaims once (__GFP_NORETRY) and reads the range", async () => {
     const k = boot({ nodes: ["16M"], daemons: "on-demand" });
-    const q = run(k.createProcess());
-    const old = run(k.createFile("old"));
-    run(old.truncate(512 * PAGE));
-    const o = run(q.mmap(512 * PAGE, { flags: MAP_SHARED, file: old }));
-    await runP(q.read(o, 512 * PAGE));
-    run(q.munmap(o, 512 * PAGE));
-    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    await runP(fillNodeToMin(k, 512, true));
     const file = run(k.createFile("data"));
     run(file.truncate(64 * PAGE));
     const p = run(k.createProcess());

@@ -4,17 +4,14 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  GFP_KERNEL,
   type Kernel,
-  MAP_SHARED,
   PG_movable_ops,
   PG_offline,
-  PROT_READ,
   VIRTIO_BALLOON_ARRAY_PFNS_MAX,
   VirtioBalloon,
   WMARK_MIN,
 } from "../../../src/index";
-import { boot, expectConsistent, run, runP } from "../../../src/testing/index";
+import { boot, expectConsistent, fillNodeToMin, run, runP } from "../../../src/testing/index";
 
 describe("virtio_balloon", () => {
   it("fill_balloon() takes pages from the buddy allocator, at most VIRTIO_BALLOON_ARRAY_PFNS_MAX a call", () => {
@@ -75,18 +72,10 @@ describe("virtio_balloon", () => {
   // (Linux 6.16) reclaims directly once, compacts nothing (order 0), and __GFP_NORETRY ends it
   // there: no retry, no OOM killer.
   describe("an inflation on a node at its min watermark takes one round of the slow path", () => {
-    const PAGE = 4096;
     /** One 16 MiB node, `cached` clean page-cache pages on it, the rest taken down to min. */
     const full = async (cached: number) => {
       const k = boot({ nodes: ["16M"] });
-      if (cached) {
-        const p = run(k.createProcess());
-        const file = run(k.createFile("cache"));
-        run(file.truncate(cached * PAGE));
-        const c = run(p.mmap(cached * PAGE, { flags: MAP_SHARED, prot: PROT_READ, file }));
-        await runP(p.read(c, cached * PAGE));
-      }
-      while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+      await runP(fillNodeToMin(k, cached));
       expect(k.pageAlloc.totalFreePages()).toBe(k.pageAlloc.zones[0]!.watermark[WMARK_MIN]);
       return k;
     };
