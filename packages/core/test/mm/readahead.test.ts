@@ -49,6 +49,15 @@ const settle = async () => {
   for (let i = 0; i < 5; i++) await runP(Effect.yieldNow);
 };
 
+/** A file of `pages` pages that a new process maps shared, in `k`. */
+const mapFile = (k: Kernel, pages: number) => {
+  const file = run(k.createFile("data"));
+  run(file.truncate(pages * PAGE));
+  const p = run(k.createProcess());
+  const addr = run(p.mmap(pages * PAGE, { flags: MAP_SHARED, file }));
+  return { file, p, addr };
+};
+
 /** A kernel with a file of `pages` pages mapped shared by a new process. */
 const setup = (pages: number, size = pages * PAGE) => {
   const k = boot();
@@ -282,10 +291,7 @@ describe("filemap_fault()'s folio: placement, lock and reference (mm/filemap.c, 
     // Clean page cache for direct reclaim to free, unmapped, then GFP_KERNEL's first tries until
     // they fail: the node sits at its min watermark.
     await runP(fillNodeToMin(k, 512, true));
-    const file = run(k.createFile("data"));
-    run(file.truncate(64 * PAGE));
-    const p = run(k.createProcess());
-    const addr = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, file }));
+    const { file, p, addr } = mapFile(k, 64);
     const [major, stalls] = [k.vmstat.get("pgmajfault"), k.vmstat.get("allocstall_normal")];
     await runP(p.read(addr + 40 * PAGE, 1));
     // The read-around's first allocation (__GFP_NORETRY) fails its first tries and reclaims once
@@ -306,10 +312,7 @@ describe("filemap_fault()'s folio: placement, lock and reference (mm/filemap.c, 
     const h = run(hog.mmap(2048 * PAGE));
     await runP(hog.write(h, new Uint8Array(2048 * PAGE).fill(1)));
     while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
-    const file = run(k.createFile("data"));
-    run(file.truncate(64 * PAGE));
-    const p = run(k.createProcess());
-    const addr = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, file }));
+    const { file, p, addr } = mapFile(k, 64);
     const [kills, stalls] = [k.vmstat.get("oom_kill"), k.vmstat.get("allocstall_normal")];
     await runP(p.read(addr + 40 * PAGE, 1));
     // The read-around's first folio (__GFP_NORETRY) reclaims once, gets nothing and never calls
@@ -327,10 +330,7 @@ describe("filemap_fault()'s folio: placement, lock and reference (mm/filemap.c, 
   it("MADV_WILLNEED at the min mark reclaims once (__GFP_NORETRY) and reads the range", async () => {
     const k = boot({ nodes: ["16M"], daemons: "on-demand" });
     await runP(fillNodeToMin(k, 512, true));
-    const file = run(k.createFile("data"));
-    run(file.truncate(64 * PAGE));
-    const p = run(k.createProcess());
-    const addr = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, file }));
+    const { file, p, addr } = mapFile(k, 64);
     const stalls = k.vmstat.get("allocstall_normal");
     await runP(p.madvise(addr + 8 * PAGE, 16 * PAGE, MADV_WILLNEED));
     expect(k.vmstat.get("allocstall_normal")).toBe(stalls + 1);
