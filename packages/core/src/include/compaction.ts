@@ -181,6 +181,13 @@ export interface DirectCompact {
    * readahead. Cleared once the access's page is mapped.
    */
   faultFlagTried?: boolean;
+  /**
+   * `VM_FAULT_MAJOR` (`include/linux/mm_types.h`): this attempt of a file fault missed the page
+   * cache, so it counted `pgmajfault` and read ahead (`filemap_fault()`); the passes the model
+   * makes of the same attempt after the slow path do neither again, as Linux's one pass does
+   * them once, a `FAULT_FLAG_TRIED` attempt included. Cleared with {@link DirectCompact.tried}.
+   */
+  faultMajor?: boolean;
 }
 
 /**
@@ -260,17 +267,19 @@ export const newDirectCompact = (): DirectCompact => ({
   readahead: null,
   fpin: false,
   faultFlagTried: false,
+  faultMajor: false,
 });
 
 /**
  * A fault of an access is over (it has its folio, or the access goes on past it): the next fault
  * may take the slow path again for any order, the local-node-first requests included
- * (`dc.tried` and `dc.thisNode` cleared), and starts as a first attempt (`dc.fpin` and
- * `dc.faultFlagTried` cleared).
+ * (`dc.tried` and `dc.thisNode` cleared), and starts as a first attempt (`dc.fpin`,
+ * `dc.faultFlagTried` and `dc.faultMajor` cleared).
  */
 export const directCompactFaultDone = (dc: DirectCompact): void => {
   dc.tried = 0;
   dc.thisNode = 0;
   dc.fpin = false;
   dc.faultFlagTried = false;
+  dc.faultMajor = false;
 };

@@ -141,7 +141,9 @@ export const doAsyncMmapReadahead = (
  * `VM_FAULT_RETRY`, and the access faults again with `FAULT_FLAG_TRIED`
  * ({@link DirectCompact.faultFlagTried}), which maps the page then, with its neighbours when
  * fault-around finds them cached. A pass after the slow path ran for this fault's folio or
- * readahead counts and reads nothing again. A wait for a locked folio is such a retry too.
+ * readahead counts and reads nothing again, a `FAULT_FLAG_TRIED` attempt's included: a miss
+ * marks the attempt {@link DirectCompact.faultMajor}. A wait for a locked folio is such a retry
+ * too.
  * Without `dc` nothing is dropped and the fault maps its page at once.
  *
  * Returns the head PFN of the locked folio, on which the fault holds a reference (the caller maps
@@ -161,8 +163,8 @@ export const filemapFault = (
 ): number | "retry" | null => {
   const mapping = vma.mapping!;
   // A pass after the slow path ran for this attempt's folio or readahead: the first counted and
-  // read ahead, as Linux's one pass does.
-  const again = dc !== undefined && (dc.tried !== 0 || dc.fpin === true);
+  // read ahead, as Linux's one pass does (a FAULT_FLAG_TRIED attempt's too, which sets no fpin).
+  const again = dc !== undefined && (dc.tried !== 0 || dc.fpin === true || dc.faultMajor === true);
   const tried = dc?.faultFlagTried === true;
   let head = filemapGetFolio(mapping, pgoff);
   if (head >= 0) {
@@ -177,6 +179,7 @@ export const filemapFault = (
     }
   } else if (!again) {
     k.vmstat.count("pgmajfault");
+    if (dc) dc.faultMajor = true;
     // maybe_unlock_mmap_for_io() drops the lock on a fault's first attempt only.
     const read = doSyncMmapReadahead(k, task, vma, pgoff, dc);
     if (dc && read && !tried) dc.fpin = true;

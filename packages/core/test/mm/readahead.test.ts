@@ -23,7 +23,8 @@ import {
   VM_RAND_READ,
   VM_SEQ_READ,
 } from "../../src/index";
-import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import { filemapRemoveFolio, folioTrylock, folioUnlock } from "../../src/mm/filemap";
+import { folioGet, folioPut } from "../../src/mm/swap";
 import { boot, expectConsistent, fillNodeToMin, pteAt, run, runP } from "../../src/testing/index";
 
 // File readahead of Linux 6.16 (mm/readahead.c, mm/filemap.c) with 4 KiB pages:
@@ -390,6 +391,60 @@ describe("filemap_fault()'s folio: placement, lock and reference (mm/filemap.c, 
     await runP(Fiber.join(fiber));
     expect(mapped(p, addr, 16)).toEqual(range(0, 16));
     expect(file.folioAt(5)!.refcount).toBe(2);
+    expectConsistent(k);
+  });
+});
+
+describe("a retried fault (FAULT_FLAG_TRIED) that misses the page cache at the min mark", () => {
+  it.each([
+    ["MADV_NORMAL (read-around)", MADV_NORMAL],
+    ["MADV_SEQUENTIAL (page_cache_sync_ra(), no mmap_miss limit)", MADV_SEQUENTIAL],
+    ["MADV_HUGEPAGE (two PMD sizes, no mmap_miss limit)", MADV_HUGEPAGE],
+  ])("%s: counts one major fault and ends, with nothing to reclaim", async (_, advice) => {
+    const k = boot({ nodes: ["16M"], daemons: "on-demand" });
+    const file = run(k.createFile("data"));
+    run(file.truncate(64 * PAGE));
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, file }));
+    // No fault-around: the retry's ->fault() is what maps the page.
+    run(k.fs.write("/sys/kernel/debug/fault_around_bytes", "4096"));
+    run(p.madvise(addr, 64 * PAGE, advice));
+    // Page 40 alone in the page cache (force_page_cache_ra() of one page).
+    run(p.madvise(addr + 40 * PAGE, PAGE, MADV_WILLNEED));
+    // Nothing to reclaim: anonymous memory (no swap), then the first tries until they fail.
+    const hog = run(k.createProcess());
+    const h = run(hog.mmap(2048 * PAGE));
+    await runP(hog.write(h, new Uint8Array(2048 * PAGE).fill(1)));
+    while (k.pageAlloc.allocPages(0, 0, GFP_KERNEL) >= 0);
+    const pfn = file.folioAt(40)!.pfn;
+    expect(folioTrylock(k, pfn)).toBe(true);
+    const major = k.vmstat.get("pgmajfault");
+    const fiber = Effect.runFork(p.read(addr + 40 * PAGE, 1));
+    await settle();
+    // The first attempt found 40 cached but locked: VM_FAULT_RETRY, waiting for the lock.
+    expect(k.folioWaiters.waiting(pfn)).toBe(1);
+    expect(k.vmstat.get("pgmajfault")).toBe(major);
+    // The lock is let go, and before the waiter runs the file is cut and grown again: the
+    // retry (FAULT_FLAG_TRIED) misses the page cache, a major fault that reads around
+    // (do_sync_mmap_readahead(), no mmap_lock dropped on a retry) with __GFP_NORETRY.
+    // (What truncate_inode_pages_range() does under the folio lock, the file size then restored.)
+    folioGet(k, pfn);
+    filemapRemoveFolio(k, file.mapping, pfn);
+    folioUnlock(k, pfn);
+    folioPut(k, pfn);
+    expect(file.folioAt(40)).toBeNull();
+    for (let i = 0; i < 10; i++) await settle();
+    // Linux: one PGMAJFAULT for the retry's miss; the readahead's slow path frees nothing and
+    // the readahead ends (page_cache_ra_unbounded()); the fault's own allocation goes on.
+    const done = fiber.pollUnsafe();
+    const extraMajor = k.vmstat.get("pgmajfault") - major;
+    if (!done) fiber.interruptUnsafe();
+    expect({ done: done !== undefined, extraMajor }).toEqual({ done: true, extraMajor: 1 });
+    // The retry's miss added one to mmap_miss (MADV_NORMAL only), and the
+    // fault's own allocation (GFP_HIGHUSER_MOVABLE) called the OOM killer, which chose the hog.
+    if (advice === MADV_NORMAL) expect(file.mapping.ra!.mmapMiss).toBe(1);
+    expect(hog.exited).toBe(true);
+    expect(file.folioAt(40)).not.toBeNull();
     expectConsistent(k);
   });
 });

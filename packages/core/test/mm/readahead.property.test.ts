@@ -13,8 +13,6 @@ import {
   MAP_SHARED,
   type Task,
 } from "../../src/index";
-import { filemapRemoveFolio, folioTrylock, folioUnlock } from "../../src/mm/filemap";
-import { folioGet, folioPut } from "../../src/mm/swap";
 import { boot, expectConsistent, fillNodeToMin, pteAt, run, runP } from "../../src/testing/index";
 
 // Readahead at the min watermark against Linux 6.16 (mm/filemap.c, mm/readahead.c, mm/memory.c):
@@ -97,7 +95,7 @@ const readOnce = async (
   return null;
 };
 
-describe("readahead near the min watermark, random access (adversarial)", () => {
+describe("readahead near the min watermark, random access", () => {
   it("every read returns the file's bytes; one pgfault per completed fault, one pgmajfault per page-cache miss", async () => {
     let stalled = 0;
     await fc.assert(
@@ -148,61 +146,4 @@ describe("readahead near the min watermark, random access (adversarial)", () => 
     // Some runs took the allocator's slow path for their readahead.
     expect(stalled).toBeGreaterThan(0);
   }, 120_000);
-});
-
-describe("a retried fault (FAULT_FLAG_TRIED) that misses the page cache at the min mark (adversarial)", () => {
-  const settle = async (n = 50) => {
-    for (let i = 0; i < n; i++) await runP(Effect.yieldNow);
-  };
-
-  it.each([
-    ["MADV_NORMAL (read-around)", MADV_NORMAL],
-    ["MADV_SEQUENTIAL (page_cache_sync_ra(), no mmap_miss limit)", MADV_SEQUENTIAL],
-  ])("%s: counts one major fault and ends, with nothing to reclaim", async (_, advice) => {
-    const k = boot({ nodes: ["16M"], daemons: "on-demand" });
-    const file = run(k.createFile("data"));
-    run(file.truncate(64 * PAGE));
-    const p = run(k.createProcess());
-    const addr = run(p.mmap(64 * PAGE, { flags: MAP_SHARED, file }));
-    // No fault-around: the retry's ->fault() is what maps the page.
-    run(k.fs.write("/sys/kernel/debug/fault_around_bytes", "4096"));
-    run(p.madvise(addr, 64 * PAGE, advice));
-    // Page 40 alone in the page cache (force_page_cache_ra() of one page).
-    run(p.madvise(addr + 40 * PAGE, PAGE, MADV_WILLNEED));
-    // Nothing to reclaim: anonymous memory (no swap), then the first tries until they fail.
-    const hog = run(k.createProcess());
-    const h = run(hog.mmap(2048 * PAGE));
-    await runP(hog.write(h, new Uint8Array(2048 * PAGE).fill(1)));
-    while (k.pageAlloc.allocPages(0, 0, 0xcc0 /* GFP_KERNEL */) >= 0);
-    const pfn = file.folioAt(40)!.pfn;
-    expect(folioTrylock(k, pfn)).toBe(true);
-    const major = k.vmstat.get("pgmajfault");
-    const fiber = Effect.runFork(p.read(addr + 40 * PAGE, 1));
-    await settle(5);
-    // The first attempt found 40 cached but locked: VM_FAULT_RETRY, waiting for the lock.
-    expect(k.folioWaiters.waiting(pfn)).toBe(1);
-    expect(k.vmstat.get("pgmajfault")).toBe(major);
-    // The lock is let go, and before the waiter runs the file is cut and grown again: the
-    // retry (FAULT_FLAG_TRIED) misses the page cache, a major fault that reads around
-    // (do_sync_mmap_readahead(), no mmap_lock dropped on a retry) with __GFP_NORETRY.
-    // (What truncate_inode_pages_range() does under the folio lock, the file size then restored.)
-    folioGet(k, pfn);
-    filemapRemoveFolio(k, file.mapping, pfn);
-    folioUnlock(k, pfn);
-    folioPut(k, pfn);
-    expect(file.folioAt(40)).toBeNull();
-    await settle();
-    // Linux: one PGMAJFAULT for the retry's miss; the readahead's slow path frees nothing and
-    // the readahead ends (page_cache_ra_unbounded()); the fault's own allocation goes on.
-    const done = fiber.pollUnsafe();
-    const extraMajor = k.vmstat.get("pgmajfault") - major;
-    if (!done) fiber.interruptUnsafe();
-    expect({ done: done !== undefined, extraMajor }).toEqual({ done: true, extraMajor: 1 });
-    // The retry's miss added one to mmap_miss (MADV_NORMAL only), and the
-    // fault's own allocation (GFP_HIGHUSER_MOVABLE) called the OOM killer, which chose the hog.
-    if (advice === MADV_NORMAL) expect(file.mapping.ra!.mmapMiss).toBe(1);
-    expect(hog.exited).toBe(true);
-    expect(file.folioAt(40)).not.toBeNull();
-    expectConsistent(k);
-  });
 });
