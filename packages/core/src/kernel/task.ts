@@ -27,6 +27,7 @@ import {
   VM_LOCKONFAULT,
   VM_NOHUGEPAGE,
   VM_RAND_READ,
+  VM_READ,
   VM_SEQ_READ,
 } from "../include/mm_types";
 import {
@@ -656,15 +657,25 @@ export class Process implements Task {
    * `get_user_pages_fast()` of the page at `addr`, read, as a kernel-side look-up makes it
    * (`lookup_node()`, `madvise_inject_error()`): `__get_user_pages()` faults it in with
    * `FAULT_FLAG_ALLOW_RETRY` through the fault loop ({@link faultLoop}: the slow path, migration
-   * waits, retries). Resolves to its PFN; fails as the fault does (`EFAULT` where nothing
-   * accessible is mapped, `ENOMEM`, `EHWPOISON`).
+   * waits, retries). Resolves to its PFN. Fails with `EFAULT` where nothing is mapped, for a VMA
+   * without `VM_READ` (`check_vma_flags()` with no `FOLL_FORCE`: a `PROT_WRITE`-only mapping
+   * too, which a user read may access on x86) and for a poisoned page or a file page past the
+   * end (`vm_fault_to_errno()` with no `FOLL_HWPOISON`, which `get_user_pages_fast()` never
+   * takes); `ENOMEM` where the fault got no memory.
    */
   private getUserPageFast(addr: number): Effect.Effect<number, ErrnoError> {
     return Effect.suspend(() => {
       const progress = newAccessProgress();
       let pfn = -1;
       const step = () => {
+        const vma = this.mm?.findVma(addr);
+        if (vma && vma.start <= addr && !(vma.flags & VM_READ)) {
+          progress.error = errno("EFAULT", `address 0x${addr.toString(16)} is not readable`);
+          return;
+        }
         pfn = faultinPage(this.kernel, this, addr, false, progress) ?? -1;
+        const error = progress.error;
+        if (error?.errno === "EHWPOISON") progress.error = errno("EFAULT", error.message);
       };
       return Effect.map(this.faultLoop(progress, step), () => pfn);
     });

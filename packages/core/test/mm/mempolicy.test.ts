@@ -7,6 +7,7 @@ import {
   type Folio,
   FolioList,
   isolateFoliosToList,
+  MADV_SOFT_OFFLINE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
   MAP_PRIVATE,
@@ -31,6 +32,8 @@ import {
   MR_MEMPOLICY_MBIND,
   MR_SYSCALL,
   migrateFoliosMcCopy,
+  PROT_WRITE,
+  ptePfn,
   putbackMovablePages,
   type TraceEvent,
 } from "../../src/index";
@@ -42,6 +45,7 @@ import {
   mapPattern,
   pagesOf,
   patternIntact,
+  pteAt,
   run,
   runP,
 } from "../../src/testing/index";
@@ -495,6 +499,26 @@ describe("set_mempolicy(2) and get_mempolicy(2) (kernel_set_mempolicy, do_get_me
     expect(k.vmstat.get("allocstall_normal")).toBeGreaterThan(stalls);
     expect(file.folioAt(0)).not.toBeNull();
     expect(run(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, addr))).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("MPOL_F_NODE | MPOL_F_ADDR fails with EFAULT where get_user_pages_fast() does: a poisoned page, a VMA without VM_READ", async () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(PAGE));
+    run(p.write(addr, new Uint8Array([1])));
+    run(k.memoryFailure(ptePfn(pteAt(p, addr))));
+    // The fault is VM_FAULT_HWPOISON; vm_fault_to_errno() makes it -EFAULT without FOLL_HWPOISON,
+    // which get_user_pages_fast() never takes (mm/gup.c, include/linux/mm.h, Linux 6.16): so
+    // lookup_node() and madvise_inject_error() return -EFAULT, not -EHWPOISON.
+    expectErrno(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, addr), "EFAULT");
+    expectErrno(p.madvise(addr, PAGE, MADV_SOFT_OFFLINE), "EFAULT");
+    // check_vma_flags(): a read look-up without FOLL_FORCE needs VM_READ, which a PROT_WRITE-only
+    // mapping lacks (a user read of it works on x86).
+    const w = run(p.mmap(PAGE, { prot: PROT_WRITE }));
+    expect(run(p.read(w, 1))).toEqual(new Uint8Array([0]));
+    expectErrno(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, w), "EFAULT");
+    expect(p.exited).toBe(false);
     expectConsistent(k);
   });
 });
