@@ -519,7 +519,9 @@ const doAnonymousPage = (
  * Copies one page into a new anonymous order-0 folio mapped writable at `slot` (`wp_page_copy()`,
  * `mm/memory.c`, Linux 6.16). `folio_prealloc()` asks for a zeroed page (`__GFP_ZERO`) only when
  * the source is the zero page, and then copies nothing; any other source is copied whole
- * (`__wp_page_copy_user()`) into a page allocated without `__GFP_ZERO`.
+ * (`__wp_page_copy_user()`) into a page allocated without `__GFP_ZERO`. With `dc`, an allocation
+ * whose first tries fail asks for the slow path and the fault returns `VM_FAULT_RETRY` (see
+ * {@link allocFaultFolio}); without it a failure is `VM_FAULT_OOM`.
  */
 const cowPage = (
   k: Kernel,
@@ -527,12 +529,15 @@ const cowPage = (
   vma: Vma,
   slot: number,
   srcPage: number,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   if (k.memmap.test(srcPage, PG_hwpoison)) {
     return errno("EHWPOISON", `copy-on-write of a poisoned page (pfn ${srcPage})`);
   }
   const pfnIsZero = srcPage === k.zeroPfn;
-  const head = allocFaultFolio(k, task, vma, vma.pgoff + slot, [0], undefined, pfnIsZero);
+  const head = allocFaultFolio(k, task, vma, vma.pgoff + slot, [0], dc, pfnIsZero);
+  // wp_page_copy()'s allocation takes the slow path (reclaim, the OOM killer) as any fault's.
+  if (dc?.request) return VM_FAULT_RETRY;
   if (head < 0) return noMemory(k, vma, slot);
   if (!pfnIsZero) k.mem.copyPages(head, srcPage, 1);
   k.memmap.refcount[head] = 0;
@@ -729,7 +734,7 @@ const doFault = (
     if (head < 0) return head;
     // The fault has its folio, cached or allocated: the next fault starts afresh.
     if (dc) directCompactFaultDone(dc);
-    const ret = finishFileFault(k, task, vma, slot, head, write, protBits);
+    const ret = finishFileFault(k, task, vma, slot, head, write, protBits, dc);
     folioUnlock(k, head);
     folioPut(k, head);
     return ret;
@@ -760,7 +765,7 @@ const doFault = (
     }
     if (head < 0) return noMemory(k, vma, slot);
   }
-  return finishFileFault(k, task, vma, slot, head, write, protBits);
+  return finishFileFault(k, task, vma, slot, head, write, protBits, dc);
 };
 
 /**
@@ -777,9 +782,10 @@ const finishFileFault = (
   head: number,
   write: boolean,
   protBits: number,
-): ErrnoError | 0 => {
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const page = head + (vma.pgoff + slot - k.memmap.index[head]!);
-  if (write && !(vma.flags & VM_SHARED)) return cowPage(k, task, vma, slot, page);
+  if (write && !(vma.flags & VM_SHARED)) return cowPage(k, task, vma, slot, page, dc);
   let bits = protBits;
   if (write) {
     bits |= PTE_DIRTY;
@@ -880,15 +886,21 @@ const doHugePmdWpPage = (
 };
 
 /** `do_wp_page()`: a write to a present, write-protected PTE in a writable VMA. */
-const doWpPage = (k: Kernel, task: Task, vma: Vma, slot: number): ErrnoError | 0 => {
+const doWpPage = (
+  k: Kernel,
+  task: Task,
+  vma: Vma,
+  slot: number,
+  dc?: DirectCompact,
+): ErrnoError | 0 | typeof VM_FAULT_RETRY => {
   const pte = vma.ptes[slot]!;
   const m = k.memmap;
-  if (pteSpecial(pte)) return cowPage(k, task, vma, slot, k.zeroPfn);
+  if (pteSpecial(pte)) return cowPage(k, task, vma, slot, k.zeroPfn, dc);
   const page = ptePfn(pte);
   const head = m.folioOf(page);
   const vpn = vma.start / k.mem.pageSize + slot;
   const reuse = vma.flags & VM_SHARED || canReuseAnonFolio(k, vma, head);
-  if (!reuse) return cowPage(k, task, vma, slot, page);
+  if (!reuse) return cowPage(k, task, vma, slot, page, dc);
   vma.ptes[slot] = pte | PTE_YOUNG | PTE_WRITE | PTE_DIRTY;
   if (m.mapping[head]! > 0) folioMarkDirty(k, head);
   vma.mm.tlb.flushPage(vpn);
@@ -971,7 +983,7 @@ const handleMmFaultOnce = (
     return write ? doHugePmdWpPage(k, task, vma, haddr, slot, dc) : 0;
   const pte = vma.ptes[slot]!;
   if (ptePresent(pte) && pteProtnone(pte)) return doNumaPage(k, task, vma, slot, dc);
-  if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot) : 0;
+  if (ptePresent(pte)) return write ? doWpPage(k, task, vma, slot, dc) : 0;
   if (isHwpoisonEntry(pte)) {
     // do_swap_page(): VM_FAULT_HWPOISON, which the arch fault handler turns into SIGBUS with
     // BUS_MCEERR_AR and the faulting address.

@@ -36,11 +36,13 @@ import {
   expectChildSignal,
   expectConsistent,
   expectErrno,
+  fillNodeToMin,
   folioAt,
   mapPattern,
   pattern,
   pteAt,
   run,
+  runP,
 } from "../../src/testing/index";
 
 const MiB = 2 ** 20;
@@ -1056,4 +1058,51 @@ describe("fault-around and finish_fault()", () => {
     expect(pteDirty(pteAt(q, qAddr + 40 * PAGE))).toBe(false);
     expectConsistent(k);
   });
+});
+
+describe("wp_page_copy() at the min watermark (mm/memory.c, Linux 6.16)", () => {
+  const PAGE = 4096;
+  /** Runs `effect` in a fiber and lets it go on for a while: its exit, or undefined if not done. */
+  const settled = async <A, E>(effect: Effect.Effect<A, E>) => {
+    const fiber = Effect.runFork(effect);
+    for (let i = 0; i < 200 && !fiber.pollUnsafe(); i++) await runP(Effect.yieldNow);
+    const exit = fiber.pollUnsafe();
+    if (!exit) fiber.interruptUnsafe();
+    return exit;
+  };
+
+  it.each([
+    ["a private file page", true],
+    ["an anonymous page shared with a child (fork)", false],
+  ])(
+    "the copy of %s takes the slow path: direct reclaim frees clean page cache",
+    async (_, file) => {
+      const k = boot({ nodes: ["16M"], daemons: "on-demand" });
+      const p = run(k.createProcess());
+      let addr: number;
+      if (file) {
+        const f = run(k.createFile("data"));
+        run(f.truncate(PAGE));
+        addr = run(p.mmap(PAGE, { flags: MAP_PRIVATE, file: f }));
+        run(p.read(addr, 1));
+      } else {
+        addr = run(p.mmap(PAGE));
+        run(p.write(addr, new Uint8Array([7])));
+        run(p.fork());
+      }
+      // Clean page cache for direct reclaim to free, then the first tries until they fail.
+      await runP(fillNodeToMin(k, 512, true));
+      const [stalls, cows] = [k.vmstat.get("allocstall_normal"), k.vmstat.get("cow_fault")];
+      // The write faults on the read-only PTE (do_wp_page() → wp_page_copy()): its
+      // GFP_HIGHUSER_MOVABLE allocation fails its first tries and reclaims
+      // (__alloc_pages_direct_reclaim(): one allocstall), then the copy is mapped.
+      const exit = await settled(p.write(addr + 1, new Uint8Array([9])));
+      expect(exit?._tag).toBe("Success");
+      expect(k.vmstat.get("allocstall_normal")).toBe(stalls + 1);
+      expect(k.vmstat.get("cow_fault")).toBe(cows + 1);
+      expect(pteWrite(pteAt(p, addr))).toBe(true);
+      expect(run(p.read(addr, 2))).toEqual(new Uint8Array([file ? 0 : 7, 9]));
+      expectConsistent(k);
+    },
+  );
 });

@@ -11,6 +11,7 @@ import {
   MADV_WILLNEED,
   MAP_PRIVATE,
   MAP_SHARED,
+  PTE_WRITE,
   type Task,
 } from "../../src/index";
 import { boot, expectConsistent, fillNodeToMin, pteAt, run, runP } from "../../src/testing/index";
@@ -44,7 +45,8 @@ const ADVICE = [MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_HUGEPAGE] as con
 type Op =
   | { readonly kind: "read"; readonly page: number }
   | { readonly kind: "willneed"; readonly page: number; readonly len: number }
-  | { readonly kind: "advice"; readonly advice: number };
+  | { readonly kind: "advice"; readonly advice: number }
+  | { readonly kind: "write"; readonly page: number; readonly value: number };
 
 const op = (pages: number): fc.Arbitrary<Op> =>
   fc.oneof(
@@ -68,6 +70,12 @@ const op = (pages: number): fc.Arbitrary<Op> =>
       weight: 1,
       arbitrary: fc.constantFrom(...ADVICE).map((advice) => ({ kind: "advice" as const, advice })),
     },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.integer({ min: 0, max: pages - 1 }), fc.integer({ min: 0, max: 255 }))
+        .map(([page, value]) => ({ kind: "write" as const, page, value })),
+    },
   );
 
 const readOnce = async (
@@ -76,6 +84,7 @@ const readOnce = async (
   file: File,
   addr: number,
   page: number,
+  written: ReadonlyMap<number, number>,
 ): Promise<string | null> => {
   const at = addr + page * PAGE;
   const wasMapped = pteAt(p, at) !== 0;
@@ -85,7 +94,8 @@ const readOnce = async (
   if (Exit.isFailure(exit)) return "failed";
   const buf = exit.value;
   for (const off of [0, 1, 100, PAGE - 1])
-    if (buf[off] !== byteOf(page, off)) return `page ${page} byte ${off}: ${buf[off]}`;
+    if (buf[off] !== (off === 1 ? (written.get(page) ?? byteOf(page, off)) : byteOf(page, off)))
+      return `page ${page} byte ${off}: ${buf[off]}`;
   const df = k.vmstat.get("pgfault") - faults;
   const dm = k.vmstat.get("pgmajfault") - major;
   if (df !== (wasMapped ? 0 : 1))
@@ -96,7 +106,7 @@ const readOnce = async (
 };
 
 describe("readahead near the min watermark, random access", () => {
-  it("every read returns the file's bytes; one pgfault per completed fault, one pgmajfault per page-cache miss", async () => {
+  it("every read returns the file's bytes or the bytes written; one pgfault per completed fault, one pgmajfault per page-cache miss", async () => {
     let stalled = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -121,14 +131,25 @@ describe("readahead near the min watermark, random access", () => {
           const p = run(k.createProcess());
           const addr = run(p.mmap(pages * PAGE, { flags: priv ? MAP_PRIVATE : MAP_SHARED, file }));
           const stalls = k.vmstat.get("allocstall_normal");
+          const written = new Map<number, number>();
           const why = JSON.stringify({ pages, cachedPages, priv, fab, ops });
           for (const o of ops) {
             if (p.exited) break;
             if (o.kind === "read") {
-              const bad = await readOnce(k, p, file, addr, o.page);
+              const bad = await readOnce(k, p, file, addr, o.page, written);
               // The OOM killer may choose the reader: it dies, as a task in Linux would.
               if (bad === "failed") break;
               expect(bad, why).toBeNull();
+            } else if (o.kind === "write") {
+              // A write fault: copy-on-write of the file page in a private mapping, the page
+              // cache's folio made dirty in a shared one. One pgfault unless already writable.
+              const at = addr + o.page * PAGE;
+              const faults = k.vmstat.get("pgfault");
+              const writable = (pteAt(p, at) & PTE_WRITE) !== 0;
+              const exit = await Effect.runPromiseExit(p.write(at + 1, new Uint8Array([o.value])));
+              if (Exit.isFailure(exit)) break;
+              written.set(o.page, o.value);
+              expect(k.vmstat.get("pgfault") - faults, why).toBe(writable ? 0 : 1);
             } else if (o.kind === "willneed") {
               await Effect.runPromiseExit(
                 p.madvise(addr + o.page * PAGE, o.len * PAGE, MADV_WILLNEED),
