@@ -19,7 +19,8 @@ import { boot, expectConsistent, fillNodeToMin, pteAt, run, runP } from "../../s
 // Readahead at the min watermark against Linux 6.16 (mm/filemap.c, mm/readahead.c, mm/memory.c):
 // every access reads the file's bytes, filemap_fault() counts PGMAJFAULT once for a fault whose
 // page missed the page cache, and mm_account_fault() counts PGFAULT once per completed fault.
-const PAGE = 4096;
+/** The page size of the run in progress: 4, 16 or 64 KiB (`boot({ pageSize })`). */
+let PAGE = 4096;
 
 /** The byte a page's offset `off` of the test file holds. */
 const byteOf = (page: number, off: number): number => (page * 31 + off * 7 + 1) & 0xff;
@@ -118,8 +119,13 @@ describe("readahead near the min watermark, random access", () => {
         fc.constantFrom(0, 64, 512),
         fc.boolean(),
         fc.constantFrom(4096, 16384, 65536),
-        async ([pages, ops], cachedPages, priv, fab) => {
-          const k = boot({ nodes: ["16M"], daemons: "on-demand" });
+        fc.constantFrom(4096, 16384, 65536),
+        async ([pages, ops], cachedPages0, priv, fab0, ps) => {
+          // The same bytes of clean page cache, and a fault_around_bytes of at least a page.
+          PAGE = ps;
+          const cachedPages = Math.floor((cachedPages0 * 4096) / ps);
+          const fab = Math.max(fab0, ps);
+          const k = boot({ nodes: ["32M"], daemons: "on-demand", pageSize: ps });
           const file = await runP(writeFile(k, pages));
           await runP(fillNodeToMin(k, cachedPages, true));
           // Evict the written file from the page cache: a hog faults in anonymous memory at the
