@@ -134,12 +134,21 @@ describe("readahead near the min watermark, random access", () => {
           const h = run(hog.mmap((pages + 16) * PAGE));
           await Effect.runPromiseExit(hog.write(h, new Uint8Array((pages + 16) * PAGE).fill(3)));
           run(k.fs.write("/sys/kernel/debug/fault_around_bytes", String(fab)));
-          const p = run(k.createProcess());
-          const addr = run(p.mmap(pages * PAGE, { flags: priv ? MAP_PRIVATE : MAP_SHARED, file }));
+          // Two processes map the file, each its own mapping; the ops alternate between them.
+          const procs = [run(k.createProcess()), run(k.createProcess())];
+          const addrs = procs.map((t) =>
+            run(t.mmap(pages * PAGE, { flags: priv ? MAP_PRIVATE : MAP_SHARED, file })),
+          );
+          // The bytes written at offset 1 of a page: per process in private mappings.
+          const writtens = [new Map<number, number>(), new Map<number, number>()];
           const stalls = k.vmstat.get("allocstall_normal");
-          const written = new Map<number, number>();
           const why = JSON.stringify({ pages, cachedPages, priv, fab, ops });
+          let idx = 0;
           for (const o of ops) {
+            const who = (idx++ + ("page" in o ? o.page : 0)) % 2;
+            const p = procs[who]!;
+            const addr = addrs[who]!;
+            const written = priv ? writtens[who]! : writtens[0]!;
             if (p.exited) break;
             if (o.kind === "read") {
               const bad = await readOnce(k, p, file, addr, o.page, written);
