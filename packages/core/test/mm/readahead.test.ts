@@ -424,10 +424,11 @@ describe("a retried fault (FAULT_FLAG_TRIED) that misses the page cache at the m
     // The first attempt found 40 cached but locked: VM_FAULT_RETRY, waiting for the lock.
     expect(k.folioWaiters.waiting(pfn)).toBe(1);
     expect(k.vmstat.get("pgmajfault")).toBe(major);
-    // The lock is let go, and before the waiter runs the file is cut and grown again: the
-    // retry (FAULT_FLAG_TRIED) misses the page cache, a major fault that reads around
-    // (do_sync_mmap_readahead(), no mmap_lock dropped on a retry) with __GFP_NORETRY.
-    // (What truncate_inode_pages_range() does under the folio lock, the file size then restored.)
+    // The folio leaves the page cache under its lock, as truncate_inode_pages_range() takes it
+    // out (the file then grown back to its size), and the lock is let go: the retry
+    // (FAULT_FLAG_TRIED) misses the page cache, a major fault that reads around
+    // (filemap_fault() → do_sync_mmap_readahead(), mm/filemap.c, Linux 6.16; no mmap_lock is
+    // dropped on a retry) with __GFP_NORETRY.
     folioGet(k, pfn);
     filemapRemoveFolio(k, file.mapping, pfn);
     folioUnlock(k, pfn);
@@ -440,8 +441,8 @@ describe("a retried fault (FAULT_FLAG_TRIED) that misses the page cache at the m
     const extraMajor = k.vmstat.get("pgmajfault") - major;
     if (!done) fiber.interruptUnsafe();
     expect({ done: done !== undefined, extraMajor }).toEqual({ done: true, extraMajor: 1 });
-    // The retry's miss added one to mmap_miss (MADV_NORMAL only), and the
-    // fault's own allocation (GFP_HIGHUSER_MOVABLE) called the OOM killer, which chose the hog.
+    // The retry's miss added one to mmap_miss (MADV_NORMAL only), and the fault's own allocation
+    // (GFP_HIGHUSER_MOVABLE) called the OOM killer, which chose the hog.
     if (advice === MADV_NORMAL) expect(file.mapping.ra!.mmapMiss).toBe(1);
     expect(hog.exited).toBe(true);
     expect(file.folioAt(40)).not.toBeNull();
