@@ -73,6 +73,10 @@ export const VM_EVENT_ITEMS = [
   "compact_daemon_migrate_scanned",
   "compact_daemon_free_scanned",
   "unevictable_pgs_culled",
+  // check_move_unevictable_folios() (mm/vmscan.c) counts it when SHM_UNLOCK or a ramfs mapping
+  // going away rescans its folios; nothing in the model marks a mapping unevictable that way,
+  // so it stays 0, as on a machine that never uses them.
+  "unevictable_pgs_scanned",
   "unevictable_pgs_rescued",
   "unevictable_pgs_mlocked",
   "unevictable_pgs_munlocked",

@@ -221,6 +221,7 @@ const stats = (
 ) => ({
   nr_mlock: nrMlockPages,
   unevictable_pgs_culled: culled,
+  unevictable_pgs_scanned: 0,
   unevictable_pgs_rescued: rescued,
   unevictable_pgs_mlocked: mlocked,
   unevictable_pgs_munlocked: munlocked,
