@@ -842,14 +842,28 @@ export class Process implements Task {
             return setVmFlags(this.kernel, this, addr, length, VM_DONTCOPY, 0);
           if (advice === MADV_DOFORK)
             return setVmFlags(this.kernel, this, addr, length, 0, VM_DONTCOPY);
-          if (advice === MADV_WIPEONFORK) {
-            const refuse = madviseWipeonforkRefused;
-            return setVmFlags(this.kernel, this, addr, length, VM_WIPEONFORK, 0, refuse);
-          }
-          if (advice === MADV_KEEPONFORK) {
-            const refuse = madviseKeeponforkRefused;
-            return setVmFlags(this.kernel, this, addr, length, 0, VM_WIPEONFORK, refuse);
-          }
+          // madvise_vma_behavior(): wipe-on-fork for private anonymous memory only, and kept
+          // on a VM_DROPPABLE VMA.
+          if (advice === MADV_WIPEONFORK)
+            return setVmFlags(
+              this.kernel,
+              this,
+              addr,
+              length,
+              VM_WIPEONFORK,
+              0,
+              madviseWipeonforkRefused,
+            );
+          if (advice === MADV_KEEPONFORK)
+            return setVmFlags(
+              this.kernel,
+              this,
+              addr,
+              length,
+              0,
+              VM_WIPEONFORK,
+              madviseKeeponforkRefused,
+            );
           if (advice === MADV_DONTNEED || advice === MADV_DONTNEED_LOCKED) {
             const locked = advice === MADV_DONTNEED_LOCKED;
             return madviseDontneed(this.kernel, this, addr, length, locked);
