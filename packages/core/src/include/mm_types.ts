@@ -84,6 +84,14 @@ export const VM_SEQ_READ = 0x8000;
  */
 export const VM_RAND_READ = 0x1_0000;
 /**
+ * `VM_DONTCOPY` (`include/linux/mm.h`): `fork()` leaves the VMA out of the child's address space
+ * (`dup_mmap()`, `mm/mmap.c`, Linux 6.16), which has a hole there; `madvise(MADV_DONTFORK)` sets
+ * it and `MADV_DOFORK` clears it.
+ *
+ * @category Address spaces
+ */
+export const VM_DONTCOPY = 0x2_0000;
+/**
  * `VM_LOCKONFAULT` (`include/linux/mm.h`, Linux 6.16), set with {@link VM_LOCKED} by
  * `mlock2(MLOCK_ONFAULT)` and `mlockall(MCL_ONFAULT)`: the VMA's pages are mlocked as they are
  * faulted in, not populated ahead (`populate_vma_page_range()`, `mm/gup.c`, does nothing for it).
@@ -136,8 +144,9 @@ export const VM_NORESERVE = 0x20_0000;
 export const VM_HUGETLB = 0x40_0000;
 /**
  * `VM_WIPEONFORK` (`include/linux/mm.h`): a fork child's copy of the VMA starts empty, with no
- * anon_vma and no page copied (`dup_mmap()`, `kernel/fork.c`), so it reads zeroes;
- * `mmap(MAP_DROPPABLE)` sets it.
+ * anon_vma and no page copied (`dup_mmap()`, `mm/mmap.c`, Linux 6.16), so it reads zeroes; the
+ * copy keeps the flag. `mmap(MAP_DROPPABLE)` sets it, and on a private anonymous VMA
+ * `madvise(MADV_WIPEONFORK)` sets it and `MADV_KEEPONFORK` clears it.
  *
  * @category Address spaces
  */

@@ -300,6 +300,36 @@ export const MADV_DONTNEED = 4;
  */
 export const MADV_DONTNEED_LOCKED = 24;
 /**
+ * `MADV_DONTFORK` (`include/uapi/asm-generic/mman-common.h`): leave the range out of a `fork()`
+ * child; sets `VM_DONTCOPY`, so the child has a hole there.
+ *
+ * @category Address spaces
+ */
+export const MADV_DONTFORK = 10;
+/**
+ * `MADV_DOFORK` (`include/uapi/asm-generic/mman-common.h`): undo {@link MADV_DONTFORK}; clears
+ * `VM_DONTCOPY`, so a `fork()` child gets the range again.
+ *
+ * @category Address spaces
+ */
+export const MADV_DOFORK = 11;
+/**
+ * `MADV_WIPEONFORK` (`include/uapi/asm-generic/mman-common.h`, Linux 4.14 on): a `fork()`
+ * child's copy of the range starts empty and reads zeroes; sets `VM_WIPEONFORK`. Private
+ * anonymous memory only: `EINVAL` for a file, shared or hugetlb mapping.
+ *
+ * @category Address spaces
+ */
+export const MADV_WIPEONFORK = 18;
+/**
+ * `MADV_KEEPONFORK` (`include/uapi/asm-generic/mman-common.h`, Linux 4.14 on): undo
+ * {@link MADV_WIPEONFORK}; clears `VM_WIPEONFORK`. `EINVAL` for a `MAP_DROPPABLE` mapping,
+ * whose flag `mmap()` set.
+ *
+ * @category Address spaces
+ */
+export const MADV_KEEPONFORK = 19;
+/**
  * `MADV_HUGEPAGE` (`include/uapi/asm-generic/mman-common.h`): worth backing with huge pages.
  *
  * @category Address spaces

@@ -22,6 +22,7 @@ import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../inclu
 import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
 import type { MmStruct } from "../include/mm_types";
 import {
+  VM_DONTCOPY,
   VM_HUGEPAGE,
   VM_LOCKED,
   VM_LOCKONFAULT,
@@ -29,17 +30,22 @@ import {
   VM_RAND_READ,
   VM_READ,
   VM_SEQ_READ,
+  VM_WIPEONFORK,
 } from "../include/mm_types";
 import {
+  MADV_DOFORK,
+  MADV_DONTFORK,
   MADV_DONTNEED,
   MADV_DONTNEED_LOCKED,
   MADV_HUGEPAGE,
+  MADV_KEEPONFORK,
   MADV_NOHUGEPAGE,
   MADV_NORMAL,
   MADV_RANDOM,
   MADV_SEQUENTIAL,
   MADV_SOFT_OFFLINE,
   MADV_WILLNEED,
+  MADV_WIPEONFORK,
   MCL_CURRENT,
   MLOCK_ONFAULT,
 } from "../include/mman";
@@ -58,7 +64,13 @@ import { fatalSignalPending, killedError } from "../include/signal";
 import { formatValue } from "../lib/bug";
 import { faultinPage, mmPopulate } from "../mm/gup";
 import { newSurplusGather, surplusGatherRelease } from "../mm/hugetlb";
-import { madviseDontneed, madviseSoftOffline, madviseWillneed } from "../mm/madvise";
+import {
+  madviseDontneed,
+  madviseKeeponforkRefused,
+  madviseSoftOffline,
+  madviseWillneed,
+  madviseWipeonforkRefused,
+} from "../mm/madvise";
 import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
@@ -778,7 +790,10 @@ export class Process implements Task {
    * `madvise()` with `MADV_NORMAL`, `MADV_RANDOM`, `MADV_SEQUENTIAL` (the readahead flags
    * `VM_RAND_READ` and `VM_SEQ_READ` of each VMA, `madvise_vma_behavior()`), `MADV_WILLNEED`
    * (`madviseWillneed`), `MADV_DONTNEED`, `MADV_DONTNEED_LOCKED`, `MADV_HUGEPAGE`,
-   * `MADV_NOHUGEPAGE` or `MADV_SOFT_OFFLINE`.
+   * `MADV_NOHUGEPAGE`, `MADV_DONTFORK` and `MADV_DOFORK` (`VM_DONTCOPY`), `MADV_WIPEONFORK` and
+   * `MADV_KEEPONFORK` (`VM_WIPEONFORK`, with `madviseWipeonforkRefused` and
+   * `madviseKeeponforkRefused`), or `MADV_SOFT_OFFLINE`. `MADV_DOFORK`'s `EINVAL` for a `VM_IO`
+   * VMA cannot happen: the model maps no I/O memory.
    */
   madvise(addr: number, length: number, advice: number): Effect.Effect<void, ErrnoError> {
     if (advice === MADV_SOFT_OFFLINE) {
@@ -823,6 +838,32 @@ export class Process implements Task {
             return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
           if (advice === MADV_NOHUGEPAGE)
             return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
+          if (advice === MADV_DONTFORK)
+            return setVmFlags(this.kernel, this, addr, length, VM_DONTCOPY, 0);
+          if (advice === MADV_DOFORK)
+            return setVmFlags(this.kernel, this, addr, length, 0, VM_DONTCOPY);
+          // madvise_vma_behavior(): wipe-on-fork for private anonymous memory only, and kept
+          // on a VM_DROPPABLE VMA.
+          if (advice === MADV_WIPEONFORK)
+            return setVmFlags(
+              this.kernel,
+              this,
+              addr,
+              length,
+              VM_WIPEONFORK,
+              0,
+              madviseWipeonforkRefused,
+            );
+          if (advice === MADV_KEEPONFORK)
+            return setVmFlags(
+              this.kernel,
+              this,
+              addr,
+              length,
+              0,
+              VM_WIPEONFORK,
+              madviseKeeponforkRefused,
+            );
           if (advice === MADV_DONTNEED || advice === MADV_DONTNEED_LOCKED) {
             const locked = advice === MADV_DONTNEED_LOCKED;
             return madviseDontneed(this.kernel, this, addr, length, locked);

@@ -1,6 +1,6 @@
 /**
  * The advice of `madvise(2)` that acts on pages (those that only change VMA flags are
- * `setVmFlags`, `mm/mmap.ts`).
+ * `setVmFlags`, `mm/mmap.ts`, with the checks some of them make of each VMA here).
  *
  * Models `madvise_dontneed_free()` of `mm/madvise.c` for `MADV_DONTNEED`: the range's pages are
  * zapped and the PTE tables it covers whole freed (`CONFIG_PT_RECLAIM`); a hugetlb VMA's whole huge
@@ -19,13 +19,48 @@ import { type ErrnoError, errno } from "../errno";
 import { CAP_SYS_ADMIN } from "../include/capability";
 import { type DirectCompact, newDirectCompact } from "../include/compaction";
 import type { Kernel, Task } from "../include/kernel";
-import { VM_HUGETLB, VM_LOCKED } from "../include/mm_types";
+import { VM_HUGETLB, VM_LOCKED, VM_SHARED, type Vma } from "../include/mm_types";
 import { zapPageRangeSingle } from "./memory";
 import { softOfflinePage } from "./memory_failure";
 import { madviseWalkVmas } from "./mmap";
 import { allocPagesSlowpath } from "./page_alloc";
 import { forcePageCacheReadahead } from "./readahead";
 import { folioGet, putSlowpathPage } from "./swap";
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * `madvise_vma_behavior()`'s check of each VMA for `MADV_WIPEONFORK` (`mm/madvise.c`, Linux
+ * 6.16): wipe-on-fork is for private anonymous memory only, so `EINVAL` for a VMA with a file
+ * behind it (`vma->vm_file`: a file mapping, private or shared; a shared anonymous mapping, whose
+ * shmem object is a file; a hugetlb mapping, which `ksys_mmap_pgoff()` backs with a hugetlbfs
+ * file even when it is private and anonymous) or with `VM_SHARED`; null otherwise, a
+ * `MAP_DROPPABLE` VMA included (it has the flag already).
+ *
+ * @category Address spaces
+ */
+export const madviseWipeonforkRefused = (vma: Vma): ErrnoError | null =>
+  vma.mapping !== null || vma.flags & (VM_SHARED | VM_HUGETLB)
+    ? errno(
+        "EINVAL",
+        `madvise(MADV_WIPEONFORK): the VMA ${hex(vma.start)}-${hex(vma.end)} is not private anonymous memory`,
+      )
+    : null;
+
+/**
+ * `madvise_vma_behavior()`'s check of each VMA for `MADV_KEEPONFORK` (`mm/madvise.c`, Linux
+ * 6.16): `EINVAL` for a `VM_DROPPABLE` VMA ({@link Vma.droppable}), whose `VM_WIPEONFORK` came
+ * with `mmap(MAP_DROPPABLE)` and stays; null otherwise.
+ *
+ * @category Address spaces
+ */
+export const madviseKeeponforkRefused = (vma: Vma): ErrnoError | null =>
+  vma.droppable
+    ? errno(
+        "EINVAL",
+        `madvise(MADV_KEEPONFORK): the VMA ${hex(vma.start)}-${hex(vma.end)} is MAP_DROPPABLE, which always wipes on fork`,
+      )
+    : null;
 
 /**
  * `madvise(addr, length, MADV_DONTNEED)` or `MADV_DONTNEED_LOCKED` (`do_madvise()`,

@@ -21,6 +21,7 @@ import {
   AnonVma,
   MMAP_MIN_ADDR,
   type MmStruct,
+  VM_DONTCOPY,
   VM_DONTDUMP,
   VM_DONTEXPAND,
   VM_EXEC,
@@ -1256,7 +1257,8 @@ const mmapFixedArea = (
 const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
 
 /**
- * `dup_mmap()`: copies a parent's mappings into a child's fresh mm. Every VMA is copied, but
+ * `dup_mmap()` (`mm/mmap.c`, Linux 6.16): copies a parent's mappings into a child's fresh mm.
+ * Every VMA but a `VM_DONTCOPY` one is copied, but
  * its page table only where {@link vmaNeedsCopy} says so (`copy_page_range()`): the child of a
  * VMA without an anon_vma starts with no page mapped and faults them in from the page cache.
  * Shared mappings stay shared.
@@ -1268,19 +1270,24 @@ const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
  * anon_vmas and gets one of its own (`anon_vma_fork`). A copied VMA's PTE tables are copied,
  * those with no PTE left included (`copy_pte_range()`). `VM_LOCKED` and `VM_LOCKONFAULT` are not
  * inherited, nor `mm->def_flags`.
- * A `VM_WIPEONFORK` VMA (a `MAP_DROPPABLE` one) is copied empty: no anon_vma, no page table
- * copied, so the child reads zeroes there.
+ * A `VM_DONTCOPY` VMA (`MADV_DONTFORK`) is not copied at all: the child has a hole there, so
+ * an access to it faults as any unmapped address does; the child's VMA count, its anon_vmas and
+ * the users of its file or shmem object do not count it, and nothing of its page table is
+ * copied. A `VM_WIPEONFORK` VMA (a `MAP_DROPPABLE` one, or one given `MADV_WIPEONFORK`) is copied
+ * empty, the flag kept: no anon_vma, no page table copied, so the child reads zeroes there.
  * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
  */
 export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | ErrnoError => {
   const m = k.memmap;
+  // VM_DONTCOPY: the VMA is left out of the child (vma_iter_clear_gfp() on the duplicated tree).
+  const copied = parent.vmas.filter((vma) => !(vma.flags & VM_DONTCOPY));
   // Every page table first: a fork that cannot have them all fails before anything is shared.
-  const tables = kvmalloc(() => parent.vmas.map((vma) => new Uint32Array(vma.nrPages)));
+  const tables = kvmalloc(() => copied.map((vma) => new Uint32Array(vma.nrPages)));
   if (!tables) return errno("ENOMEM", "fork: no memory for the child's page tables");
   child.mmapBase = parent.mmapBase;
   child.mmapLegacyBase = parent.mmapLegacyBase;
   child.dumpable = parent.dumpable; // mm_init() keeps the MMF_INIT_MASK bits of mm->flags
-  for (const [i, vma] of parent.vmas.entries()) {
+  for (const [i, vma] of copied.entries()) {
     const copy = new Vma(
       child,
       vma.start,
@@ -1380,6 +1387,9 @@ export const exitMmap = (k: Kernel, mm: MmStruct, current: TaskStruct | null = n
  * inside a huge page, after that VMA was split at the range's start ({@link vmaModify}).
  * `EAGAIN` where a split is refused because the address space holds `sysctl_max_map_count`
  * VMAs (`madvise_vma_behavior()` turns that `ENOMEM` into `EAGAIN`), at the same point.
+ * `refuse`, when given, is the advice's own check of each VMA before it changes
+ * (`madvise_vma_behavior()`'s, as for `MADV_WIPEONFORK`): the error it returns for a VMA ends the
+ * walk there, that VMA unchanged and the VMAs before it changed.
  */
 export const setVmFlags = (
   k: Kernel,
@@ -1388,8 +1398,11 @@ export const setVmFlags = (
   length: number,
   set: number,
   clear: number,
+  refuse?: (vma: Vma) => ErrnoError | null,
 ): 0 | ErrnoError => {
   return madviseWalkVmas(k, task, start, length, (vma, from, to) => {
+    const refused = refuse?.(vma);
+    if (refused) return refused;
     const flags = (vma.flags | set) & ~clear;
     if (flags === vma.flags) return 0;
     const piece = vmaModify(k, vma, from, to, flags, vma.policy);
