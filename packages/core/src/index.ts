@@ -262,6 +262,7 @@ export {
   SUID_DUMP_DISABLE,
   SUID_DUMP_ROOT,
   SUID_DUMP_USER,
+  VM_ACCOUNT,
   VM_DONTCOPY,
   VM_DONTDUMP,
   VM_DONTEXPAND,
@@ -323,6 +324,9 @@ export {
   MCL_FUTURE,
   MCL_ONFAULT,
   MLOCK_ONFAULT,
+  OVERCOMMIT_ALWAYS,
+  OVERCOMMIT_GUESS,
+  OVERCOMMIT_NEVER,
   PROT_EXEC,
   PROT_GROWSDOWN,
   PROT_GROWSUP,
@@ -760,6 +764,12 @@ export {
 } from "./mm/readahead";
 export { folioReferenced } from "./mm/rmap";
 export { folioGet, folioLruList, folioPut } from "./mm/swap";
+// mm/util.c: the overcommit policy
+export {
+  utilInitSysctl,
+  vmCommitLimit,
+  vmMemoryCommitted,
+} from "./mm/util";
 export {
   allocNodes,
   canDemote,

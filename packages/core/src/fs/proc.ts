@@ -11,6 +11,7 @@ import { MIGRATE_TYPES, MIGRATETYPE_NAMES, type Zone } from "../include/mmzone";
 import { LRU_UNEVICTABLE } from "../include/swap";
 import { hugetlbReportMeminfo } from "../mm/hugetlb";
 import { pfnToOnlinePage } from "../mm/memory_hotplug";
+import { vmCommitLimit, vmMemoryCommitted } from "../mm/util";
 
 /** The zone's name as `/proc` prints it, `%8s`: the model's one zone per node is `Normal`. */
 const ZONE_NAME = "Normal".padStart(8);
@@ -97,6 +98,11 @@ export const createProcFiles = (k: Kernel): void => {
           `MemFree:        ${showValKb(k, k.pageAlloc.totalFreePages())}\n` +
           `Unevictable:    ${showValKb(k, unevictable)}\n` +
           `Mlocked:        ${showValKb(k, k.vmstat.get("nr_mlock"))}\n` +
+          // vm_commit_limit() is an unsigned long, shifted to KiB as one (wrapping at 64 bits).
+          `CommitLimit:    ${BigInt.asUintN(64, vmCommitLimit(k) * BigInt(k.mem.pageSize / 1024))
+            .toString()
+            .padStart(8)} kB\n` +
+          `Committed_AS:   ${showValKb(k, vmMemoryCommitted(k))}\n` +
           // meminfo_proc_show() prints this one with its own "%5lu kB", not show_val_kb().
           `HardwareCorrupted: ${((k.numPoisonedPages * k.mem.pageSize) / 1024).toString().padStart(5)} kB\n` +
           `Balloon:        ${showValKb(k, k.nrBalloonPages)}\n` +

@@ -267,6 +267,44 @@ export interface Kernel {
    */
   maxMapCount: number;
   /**
+   * `sysctl_overcommit_memory` (`mm/util.c`, Linux 6.16): the overcommit mode,
+   * `OVERCOMMIT_GUESS` (0) at boot, `OVERCOMMIT_ALWAYS` (1) or `OVERCOMMIT_NEVER` (2); what
+   * `__vm_enough_memory()` grants (`vmEnoughMemory`). `/proc/sys/vm/overcommit_memory` sets it.
+   */
+  overcommitMemory: number;
+  /**
+   * `sysctl_overcommit_ratio` (`mm/util.c`): the percentage of RAM, less the hugetlb pools, that
+   * `vm_commit_limit()` allows while {@link Kernel.overcommitKbytes} is 0; 50 at boot, any `int`.
+   * Writing `/proc/sys/vm/overcommit_ratio` sets it and zeroes `overcommitKbytes`.
+   */
+  overcommitRatio: number;
+  /**
+   * `sysctl_overcommit_kbytes` (`mm/util.c`): the commit limit in KiB, in place of the ratio when
+   * not 0; 0 at boot, an `unsigned long`. Writing `/proc/sys/vm/overcommit_kbytes` sets it and
+   * zeroes {@link Kernel.overcommitRatio}.
+   */
+  overcommitKbytes: bigint;
+  /**
+   * `sysctl_user_reserve_kbytes` (`mm/util.c`, set at boot by `init_user_reserve()`,
+   * `mm/mmap.c`): in `OVERCOMMIT_NEVER`, a request leaves up to this much (in KiB, and at most
+   * 1/32 of the address space's `total_vm`) of the commit limit unused. At boot the smaller of
+   * 1/32 of the free memory and 128 MiB; `/proc/sys/vm/user_reserve_kbytes` sets it.
+   */
+  userReserveKbytes: bigint;
+  /**
+   * `sysctl_admin_reserve_kbytes` (`mm/util.c`, set at boot by `init_admin_reserve()`,
+   * `mm/mmap.c`): in `OVERCOMMIT_NEVER`, the KiB of the commit limit only a task with
+   * `CAP_SYS_ADMIN` may commit. At boot the smaller of 1/32 of the free memory and 8 MiB;
+   * `/proc/sys/vm/admin_reserve_kbytes` sets it.
+   */
+  adminReserveKbytes: bigint;
+  /**
+   * `vm_committed_as` (`mm/util.c`): the pages committed, as `Committed_AS` of `/proc/meminfo`
+   * shows them: every `VM_ACCOUNT` VMA's pages, every shmem object's size not made
+   * `VM_NORESERVE`, and every stack growth (`vm_acct_memory()`, `vm_unacct_memory()`).
+   */
+  vmCommittedAs: number;
+  /**
    * `sysctl_panic_on_oom` (`mm/oom_kill.c`, Linux 6.16): 0 at boot. With 1 the OOM killer panics
    * the kernel instead of killing for an allocation no memory policy constrains
    * (`CONSTRAINT_NONE`), with 2 for every allocation (`check_panic_on_oom()`).

@@ -131,11 +131,23 @@ export const VM_PFNMAP = 0x400;
  */
 export const VM_SPECIAL = 0x4000 | VM_DONTEXPAND | VM_PFNMAP | 0x1000_0000;
 /**
+ * `VM_ACCOUNT` (`include/linux/mm.h`): the VMA's pages are charged to the commitment
+ * (`vm_committed_as`, `mm/util.c`). `mmap()` sets it on a private writable mapping that is not
+ * `VM_NORESERVE` (`accountable_mapping()`, `mm/vma.c`, Linux 6.16), and `mprotect()` on a private
+ * VMA it makes writable for the first time (`mprotect_fixup()`); `mprotect()` clears it, giving
+ * the charge back, on a private anonymous VMA made read-only before any page was written (no
+ * anon_vma yet). Unmapping the VMA, or the address space's end, gives its pages back; `fork()`
+ * charges the child's copy again (`dup_mmap()`).
+ *
+ * @category Address spaces
+ */
+export const VM_ACCOUNT = 0x10_0000;
+/**
  * `VM_NORESERVE` (`include/linux/mm.h`): the mapping reserves nothing. `mmap(MAP_NORESERVE)` sets
- * it (`do_mmap()`, `mm/mmap.c`, Linux 6.16; always in the model, whose overcommit mode is
- * `OVERCOMMIT_GUESS`): the mapping is not charged to the overcommit limit
- * (`accountable_mapping()`, `shmem_acct_size()`, and `mprotect()` making it writable), and a
- * hugetlb one takes no huge page reservation (`hugetlb_reserve_pages()`).
+ * it (`do_mmap()`, `mm/mmap.c`, Linux 6.16) unless the overcommit mode is `OVERCOMMIT_NEVER`
+ * (`/proc/sys/vm/overcommit_memory` is not 2), and always for hugetlb: the mapping is not charged to the
+ * commitment (`accountable_mapping()`, `shmem_acct_size()`, and `mprotect()` making it writable),
+ * and a hugetlb one takes no huge page reservation (`hugetlb_reserve_pages()`).
  *
  * @category Address spaces
  */
@@ -254,6 +266,13 @@ export class AddressSpace {
    * `DIV_ROUND_UP(size, PAGE_SIZE)` gets `SIGBUS` (`filemap_fault()`, `shmem_fault()`).
    */
   size = 0;
+  /**
+   * `shmem_inode_info.flags` (`include/linux/shmem_fs.h`) of a shmem object: `VM_NORESERVE` when
+   * it was made without a commit charge (`shmem_zero_setup()` of a `VM_NORESERVE` mapping); else
+   * 0, and its size is charged to the commitment until the object is evicted
+   * (`shmem_acct_size()`, `shmem_unacct_size()`, `mm/shmem.c`).
+   */
+  shmemFlags = 0;
   /**
    * The reservations of a hugetlbfs inode (`inode->i_mapping->i_private_data`, `mm/hugetlb.c`):
    * the huge page indices shared mappings reserved, faulted or not; null for any other address

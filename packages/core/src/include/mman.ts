@@ -348,3 +348,27 @@ export const MADV_NOHUGEPAGE = 15;
  * @category Address spaces
  */
 export const MADV_SOFT_OFFLINE = 101;
+/**
+ * `OVERCOMMIT_GUESS` (`include/uapi/linux/mman.h`): the default overcommit mode
+ * (`/proc/sys/vm/overcommit_memory` 0). `__vm_enough_memory()` (`mm/util.c`) refuses only a
+ * single request of more pages than RAM and swap hold; the commitment is counted all the same.
+ *
+ * @category Address spaces
+ */
+export const OVERCOMMIT_GUESS = 0;
+/**
+ * `OVERCOMMIT_ALWAYS` (`include/uapi/linux/mman.h`): overcommit mode 1; every request is
+ * granted.
+ *
+ * @category Address spaces
+ */
+export const OVERCOMMIT_ALWAYS = 1;
+/**
+ * `OVERCOMMIT_NEVER` (`include/uapi/linux/mman.h`): overcommit mode 2, strict accounting; a
+ * request is granted only while the commitment, with it, stays below the commit limit
+ * (`vm_commit_limit()`, `mm/util.c`) less the admin and user reserves, and `MAP_NORESERVE` is not
+ * honoured (`do_mmap()`, `mm/mmap.c`).
+ *
+ * @category Address spaces
+ */
+export const OVERCOMMIT_NEVER = 2;

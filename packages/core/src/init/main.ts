@@ -34,6 +34,7 @@ import type { MemoryBlock } from "../include/memory";
 import { MEMTIER_ADISTANCE_DRAM } from "../include/memory_tiers";
 import type { MovableOperations } from "../include/migrate";
 import { AddressSpace, type AnonVma, DEFAULT_MAX_MAP_COUNT, MmStruct } from "../include/mm_types";
+import { OVERCOMMIT_GUESS } from "../include/mman";
 import {
   type AllocContext,
   type AllocRequest,
@@ -88,7 +89,7 @@ import {
   pageAllocInitSysctl,
 } from "../mm/page_alloc";
 import { folioPut, HugetlbActiveList, LruLists } from "../mm/swap";
-import { kvmalloc } from "../mm/util";
+import { kvmalloc, utilInitSysctl } from "../mm/util";
 import { STACK_GUARD_GAP_PAGES } from "../mm/vma";
 import { KswapdState } from "../mm/vmscan";
 
@@ -297,6 +298,12 @@ class Machine implements KernelInterface {
   nrMaxBatchedMigration: number;
   faultAroundPages: number;
   maxMapCount = DEFAULT_MAX_MAP_COUNT;
+  overcommitMemory = OVERCOMMIT_GUESS;
+  overcommitRatio = 50;
+  overcommitKbytes = 0n;
+  userReserveKbytes = 0n;
+  adminReserveKbytes = 0n;
+  vmCommittedAs = 0;
   panicOnOom = 0;
   oomKillAllocatingTask = 0;
   readonly stackGuardGap: number;
@@ -392,6 +399,7 @@ class Machine implements KernelInterface {
     softOfflineInitSysfs(this);
     faultAroundDebugfs(this);
     mmapInitSysctl(this);
+    utilInitSysctl(this);
     pageAllocInitSysctl(this, this.pageAlloc);
     createProcFiles(this);
     this.compaction = new CompactionState(this);

@@ -934,7 +934,7 @@ export class Process implements Task {
           if (child instanceof Error) return child;
           // copy_creds() (kernel/cred.c): the child shares its parent's credentials.
           (child as Process).cred = this.cred;
-          const copied = dupMmap(this.kernel, mm, child.mm!);
+          const copied = dupMmap(this.kernel, mm, child.mm!, this);
           if (copied !== 0) {
             releaseTask(this.kernel, child);
             return copied;

@@ -21,6 +21,7 @@ import {
   AnonVma,
   MMAP_MIN_ADDR,
   type MmStruct,
+  VM_ACCOUNT,
   VM_DONTCOPY,
   VM_DONTDUMP,
   VM_DONTEXPAND,
@@ -64,6 +65,7 @@ import {
   MCL_CURRENT,
   MCL_FUTURE,
   MCL_ONFAULT,
+  OVERCOMMIT_NEVER,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
@@ -91,7 +93,7 @@ import {
 import { freePgtables, zapPteRange } from "./memory";
 import { canDoMlock, doMlockCheckLimit, mlockFutureOk, mlockVmaPagesRange } from "./mlock";
 import { shmemEvictInode } from "./shmem";
-import { kvmalloc, vmEnoughMemory } from "./util";
+import { kvmalloc, securityVmEnoughMemoryMm, vmUnacctMemory } from "./util";
 import { STK_LIM, vmStartGap } from "./vma";
 
 // The legacy flags of include/uapi/asm-generic/mman.h and mman-common.h that the model does not
@@ -1052,9 +1054,11 @@ export const doMmap = (
   if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
   if (args.hugepage === true) vmFlags |= VM_HUGEPAGE;
   if (args.hugepage === false) vmFlags |= VM_NOHUGEPAGE;
-  // MAP_NORESERVE is honoured while overcommit is not OVERCOMMIT_NEVER (the model's is always
-  // OVERCOMMIT_GUESS), and always for hugetlb.
-  if (mapType.flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
+  // MAP_NORESERVE is honoured while overcommit is not OVERCOMMIT_NEVER, and always for hugetlb
+  // (which has strict accounting of its own, its reservations).
+  if (mapType.flags & MAP_NORESERVE && (k.overcommitMemory !== OVERCOMMIT_NEVER || hugetlb)) {
+    vmFlags |= VM_NORESERVE;
+  }
   // calc_vm_flag_bits(): MAP_STACK is VM_NOHUGEPAGE (Linux 6.7+), MAP_GROWSDOWN VM_GROWSDOWN;
   // MAP_LOCKED is VM_LOCKED, which __mmap_region() clears again for a VM_SPECIAL (here: hugetlb)
   // VMA.
@@ -1069,26 +1073,31 @@ export const doMmap = (
   // them (VM_NORESERVE), and they survive neither a fork (VM_WIPEONFORK) nor a core dump.
   const droppable = mapType.droppable === true;
   if (droppable) vmFlags |= VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
-  // accountable_mapping() for a private writable mapping, shmem_acct_size() for shared
-  // anonymous; neither charges a VM_NORESERVE mapping.
-  const accountable =
-    !hugetlb &&
-    !(vmFlags & VM_NORESERVE) &&
-    ((anonymous && shared) || (vmFlags & (VM_SHARED | VM_WRITE)) === VM_WRITE);
+  // __mmap_prepare(): accountable_mapping(), a private writable mapping that is not
+  // VM_NORESERVE (nor hugetlb, accounted by its reservations), is charged for its pages less
+  // those of the VM_ACCOUNT VMAs it replaces, which it keeps charged (vms->nr_accounted = 0).
+  const accountable = !hugetlb && (vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE;
+  let charged = 0;
   if (accountable) {
-    const refused = vmEnoughMemory(k, len / pageSize);
-    if (refused) return refused;
+    charged = len / pageSize - nrAccounted(replaced);
+    if (charged) {
+      const refused = securityVmEnoughMemoryMm(k, task, mm, charged);
+      if (refused) return refused;
+    }
+    vmFlags |= VM_ACCOUNT;
   }
   const ptes = kvmalloc(() => new Uint32Array(len / pageSize));
   if (!ptes) {
+    vmUnacctMemory(k, charged);
     return errno(
       "ENOMEM",
       `mmap of ${len} bytes: no memory for a page table of ${len / pageSize} entries`,
     );
   }
   // __mmap_region(): MAP_FIXED replaces what was there (vms_gather_munmap_vmas(), then
-  // vms_clean_up_area() before the new mapping is set up).
-  vmsCompleteMunmapVmas(k, replaced, task);
+  // vms_clean_up_area() before the new mapping is set up); the charge of the VMAs it removes
+  // goes back unless the new mapping took it over.
+  vmsCompleteMunmapVmas(k, replaced, task, !accountable);
 
   let mapping: AddressSpace | null = null;
   let pgoff = start / pageSize;
@@ -1103,7 +1112,15 @@ export const doMmap = (
     k.addressSpaces.set(mapping.id, mapping);
     pgoff = 0;
   } else if (shared) {
+    // shmem_zero_setup() → shmem_acct_size(): the object is charged for its size unless it is
+    // VM_NORESERVE. A refusal comes after MAP_FIXED cleared the range, which stays empty, as
+    // vms_abort_munmap_vmas() leaves it.
+    if (!(vmFlags & VM_NORESERVE)) {
+      const refused = securityVmEnoughMemoryMm(k, task, mm, len / pageSize);
+      if (refused) return refused;
+    }
     mapping = new AddressSpace(k.nextId(), "/dev/zero (deleted)", true);
+    mapping.shmemFlags = vmFlags & VM_NORESERVE;
     mapping.size = len;
     k.addressSpaces.set(mapping.id, mapping);
     pgoff = 0;
@@ -1147,7 +1164,7 @@ export const doMunmap = (k: Kernel, task: Task, addr: number, length: number): 0
   }
   const gathered = vmsGatherMunmapVmas(k, task.mm!, addr, range.end, "munmap");
   if (gathered instanceof Error) return gathered;
-  vmsCompleteMunmapVmas(k, gathered, task);
+  vmsCompleteMunmapVmas(k, gathered, task, true);
   return 0;
 };
 
@@ -1191,16 +1208,27 @@ const vmsGatherMunmapVmas = (
 };
 
 /**
+ * `vms->nr_accounted` (`vms_gather_munmap_vmas()`, `mm/vma.c`): the pages of the `VM_ACCOUNT`
+ * VMAs among `vmas`.
+ */
+const nrAccounted = (vmas: readonly Vma[]): number =>
+  vmas.reduce((sum, vma) => sum + (vma.flags & VM_ACCOUNT ? vma.nrPages : 0), 0);
+
+/**
  * `vms_complete_munmap_vmas()` (`mm/vma.c`): zaps and unlinks the VMAs
- * {@link vmsGatherMunmapVmas} gathered, closing each (`remove_vma()`), and frees the PTE tables
- * no VMA left needs (`free_pgtables()`, `freePgtables`). `current` is the task unmapping.
+ * {@link vmsGatherMunmapVmas} gathered, closing each (`remove_vma()`), frees the PTE tables
+ * no VMA left needs (`free_pgtables()`, `freePgtables`) and, with `unaccount`, gives the
+ * commitment of the `VM_ACCOUNT` ones back (`vm_unacct_memory(vms->nr_accounted)`; a `MAP_FIXED`
+ * mapping that is itself charged keeps it). `current` is the task unmapping.
  */
 const vmsCompleteMunmapVmas = (
   k: Kernel,
   vmas: readonly Vma[],
   current: TaskStruct | null,
+  unaccount: boolean,
 ): void => {
   if (vmas.length === 0) return;
+  if (unaccount) vmUnacctMemory(k, nrAccounted(vmas));
   const mm = vmas[0]!.mm;
   // vms_clear_ptes(): free_pgtables() between the neighbours the range leaves (vms->unmap_start:
   // prev->vm_end or FIRST_USER_ADDRESS; vms->unmap_end: next->vm_start or USER_PGTABLES_CEILING).
@@ -1275,15 +1303,38 @@ const vmaNeedsCopy = (vma: Vma): boolean => vma.anonVma !== null;
  * the users of its file or shmem object do not count it, and nothing of its page table is
  * copied. A `VM_WIPEONFORK` VMA (a `MAP_DROPPABLE` one, or one given `MADV_WIPEONFORK`) is copied
  * empty, the flag kept: no anon_vma, no page table copied, so the child reads zeroes there.
- * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables.
+ * The child's copy of each `VM_ACCOUNT` VMA (not a `VM_DONTCOPY` one) is charged to the
+ * commitment again, with the capabilities of `current`, the forking task, and the parent's
+ * `total_vm` for the user reserve.
+ * `ENOMEM`, with nothing changed, when the host cannot allocate the child's page tables, or when
+ * the overcommit policy refuses a VMA's charge (`security_vm_enough_memory_mm()`, the charges of
+ * the VMAs before it given back).
  */
-export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | ErrnoError => {
+export const dupMmap = (
+  k: Kernel,
+  parent: MmStruct,
+  child: MmStruct,
+  current: TaskStruct,
+): 0 | ErrnoError => {
   const m = k.memmap;
   // VM_DONTCOPY: the VMA is left out of the child (vma_iter_clear_gfp() on the duplicated tree).
   const copied = parent.vmas.filter((vma) => !(vma.flags & VM_DONTCOPY));
   // Every page table first: a fork that cannot have them all fails before anything is shared.
   const tables = kvmalloc(() => copied.map((vma) => new Uint32Array(vma.nrPages)));
   if (!tables) return errno("ENOMEM", "fork: no memory for the child's page tables");
+  // The child's copy of each VM_ACCOUNT VMA is charged, in address order, against the parent's
+  // address space (security_vm_enough_memory_mm(oldmm, len)); a refusal gives back what the
+  // VMAs before it took (the failed child's exit_mmap()).
+  let charged = 0;
+  for (const vma of copied) {
+    if (!(vma.flags & VM_ACCOUNT)) continue;
+    const refused = securityVmEnoughMemoryMm(k, current, parent, vma.nrPages);
+    if (refused) {
+      vmUnacctMemory(k, charged);
+      return errno("ENOMEM", `fork: ${refused.message}`);
+    }
+    charged += vma.nrPages;
+  }
   child.mmapBase = parent.mmapBase;
   child.mmapLegacyBase = parent.mmapLegacyBase;
   child.dumpable = parent.dumpable; // mm_init() keeps the MMF_INIT_MASK bits of mm->flags
@@ -1365,13 +1416,16 @@ export const dupMmap = (k: Kernel, parent: MmStruct, child: MmStruct): 0 | Errno
  * unmaps everything (`unmap_vmas()`), sets `MMF_OOM_SKIP` (the OOM killer and the `oom_reaper`
  * have nothing more to take), removes the VMAs and frees every PTE table (`free_pgtables()`);
  * then, as `__mmput()` does, puts the address space's reference to the huge zero folio
- * (`mm_put_huge_zero_folio()`). `current` is the task that runs it (the last `mmput()`'s), on
+ * (`mm_put_huge_zero_folio()`). The pages of its `VM_ACCOUNT` VMAs leave the commitment
+ * (`vm_unacct_memory(nr_accounted)`). `current` is the task that runs it (the last `mmput()`'s), on
  * which a shmem object's release is queued ({@link shmemEvictInode}); null for none.
  */
 export const exitMmap = (k: Kernel, mm: MmStruct, current: TaskStruct | null = null): void => {
   for (const vma of mm.vmas) zapPteRange(k, vma, 0, vma.nrPages);
   mm.oomSkip = true;
-  for (const vma of [...mm.vmas]) unlinkVma(k, vma, current);
+  const vmas = [...mm.vmas];
+  for (const vma of vmas) unlinkVma(k, vma, current);
+  vmUnacctMemory(k, nrAccounted(vmas));
   mm.pteTables.clear(); // free_pgtables() over the whole address space
   mmPutHugeZeroFolio(k, mm);
 };

@@ -15,6 +15,7 @@
 import { type ErrnoError, errno } from "../errno";
 import type { Kernel, Task } from "../include/kernel";
 import {
+  VM_ACCOUNT,
   VM_EXEC,
   VM_GROWSDOWN,
   VM_HUGETLB,
@@ -43,7 +44,7 @@ import {
 } from "../include/pgtable";
 import { hpagePmdSize } from "./huge_memory";
 import { calcVmProtBits, pageRange, vmaModify, walkVmaRange } from "./mmap";
-import { vmEnoughMemory } from "./util";
+import { securityVmEnoughMemoryMm, vmUnacctMemory } from "./util";
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
@@ -74,9 +75,10 @@ const writeProtectVma = (vma: Vma): void => {
  * `mprotect_fixup()` changes each that needs it, so an error leaves the VMAs before it changed,
  * as Linux does: `ENOMEM` at the first hole (a range whose start is not mapped changes nothing;
  * a range that reaches past `TASK_SIZE` changes the VMAs below it and fails at the hole there),
- * `ENOMEM` where a private VMA that becomes writable would be charged more than the overcommit
- * heuristic allows (`security_vm_enough_memory_mm()`), and `EINVAL` where the range would cut a
- * hugetlb VMA inside a huge page (`hugetlb_vm_op_split()`, when `vma_modify_flags()` splits it):
+ * `ENOMEM` where the overcommit policy refuses the charge of a private VMA that becomes writable
+ * for the first time (`security_vm_enough_memory_mm()`; the VMA then gets `VM_ACCOUNT`; a private
+ * anonymous VMA made read-only before any page of it was written, with no anon_vma, loses it
+ * and gives the charge back), and `EINVAL` where the range would cut a hugetlb VMA inside a huge page (`hugetlb_vm_op_split()`, when `vma_modify_flags()` splits it):
  * a start inside a huge page leaves that VMA whole, while an end inside one comes after the split
  * at an allowed start, which stays ({@link vmaModify}). A split is also refused, with `ENOMEM`
  * at the same point, once the address space holds `sysctl_max_map_count` VMAs (`split_vma()`).
@@ -132,13 +134,24 @@ export const doMprotect = (
   }
   const newFlags = calcVmProtBits(prot);
   const result = walkVmaRange(mm, first, end, "stop", (vma, from, to) => {
-    const flags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newFlags;
+    const oldflags = vma.flags;
+    let flags = (oldflags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newFlags;
     // mprotect_fixup(): a VMA that keeps its flags is left as it is.
-    if (flags === vma.flags) return 0;
-    // Private memory that becomes writable is charged now, unless it is VM_NORESERVE.
-    if (flags & VM_WRITE && !(vma.flags & (VM_WRITE | VM_SHARED | VM_HUGETLB | VM_NORESERVE))) {
-      const refused = vmEnoughMemory(k, (to - from) / k.mem.pageSize);
-      if (refused) return refused;
+    if (flags === oldflags) return 0;
+    const nrpages = (to - from) / k.mem.pageSize;
+    let charged = 0;
+    if (flags & VM_WRITE) {
+      // Private memory that becomes writable for the first time is charged now, unless it is
+      // VM_NORESERVE (hugetlb has its reservations).
+      if (!(oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE))) {
+        charged = nrpages;
+        const refused = securityVmEnoughMemoryMm(k, task, mm, charged);
+        if (refused) return refused;
+        flags |= VM_ACCOUNT;
+      }
+    } else if (oldflags & VM_ACCOUNT && vma.isAnonymous && !vma.anonVma) {
+      // Private anonymous memory never written (no anon_vma yet) gives its charge back.
+      flags &= ~VM_ACCOUNT;
     }
     const piece = vmaModify(
       k,
@@ -149,7 +162,12 @@ export const doMprotect = (
       vma.policy,
       flags & VM_WRITE ? undefined : writeProtectVma,
     );
-    return piece instanceof Error ? errno(piece.errno, `mprotect: ${piece.message}`) : 0;
+    if (piece instanceof Error) {
+      vmUnacctMemory(k, charged);
+      return errno(piece.errno, `mprotect: ${piece.message}`);
+    }
+    if (oldflags & VM_ACCOUNT && !(flags & VM_ACCOUNT)) vmUnacctMemory(k, nrpages);
+    return 0;
   });
   // tlb_finish_mmu(): what changed before an error is flushed too.
   mm.tlb.flushAll();

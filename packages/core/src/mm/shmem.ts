@@ -2,7 +2,8 @@
  * A shmem object's end.
  *
  * Models `shmem_evict_inode()` (`mm/shmem.c`, Linux 6.16) for the model's shmem objects (shared
- * anonymous mappings): when the last mapping goes, the object's page cache is dropped whole
+ * anonymous mappings): when the last mapping goes, the object's commit charge is given back
+ * (`shmem_unacct_size()`), and its page cache is dropped whole
  * (`shmem_truncate_range(inode, 0, -1)`, `shmem_undo_range()`) under each folio's lock, then
  * the object is gone.
  *
@@ -10,15 +11,17 @@
  */
 import { Effect } from "effect";
 import type { Kernel } from "../include/kernel";
-import type { AddressSpace } from "../include/mm_types";
+import { type AddressSpace, VM_NORESERVE } from "../include/mm_types";
 import { PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { taskWorkAdd } from "../kernel/task_work";
 import { truncateInodePagesTrylock, truncateInodePagesWait } from "./truncate";
+import { vmUnacctMemory } from "./util";
 
 /**
  * `shmem_evict_inode()` (`mm/shmem.c`, Linux 6.16), which the last `fput()` of a shmem object
- * runs (`__fput()` → `iput()` → `evict()`): drops every folio of its page cache and then the
- * object (`Kernel.addressSpaces`). Its folios that lock at once go now (`shmem_undo_range()`'s
+ * runs (`__fput()` → `iput()` → `evict()`): gives the object's commit charge back
+ * (`shmem_unacct_size()`, unless it was made `VM_NORESERVE`), drops every folio of its page cache
+ * and then the object (`Kernel.addressSpaces`). Its folios that lock at once go now (`shmem_undo_range()`'s
  * first loop, {@link truncateInodePagesTrylock}); a folio another task holds locked (a migration
  * moving it) is waited for in `folio_lock()` with a reference held (the second loop,
  * {@link truncateInodePagesWait}), which a migration of it finds (`-EAGAIN`) until it gives the
@@ -39,11 +42,22 @@ export const shmemEvictInode = (
   const evict = (): void => {
     k.addressSpaces.delete(mapping.id);
   };
+  // shmem_unacct_size(): the object's size leaves the commitment first, unless it was never
+  // charged (VM_NORESERVE).
+  const unacct = (): void => {
+    if (!(mapping.shmemFlags & VM_NORESERVE)) {
+      vmUnacctMemory(k, Math.ceil(mapping.size / k.mem.pageSize));
+    }
+  };
   if (truncateInodePagesTrylock(k, mapping)) {
+    unacct();
     evict();
     return;
   }
-  const release = Effect.andThen(truncateInodePagesWait(k, mapping), Effect.sync(evict));
+  const release = Effect.andThen(
+    Effect.sync(unacct),
+    Effect.andThen(truncateInodePagesWait(k, mapping), Effect.sync(evict)),
+  );
   // fput(): never on a kernel thread, which does not return to user mode to run it.
   if (current && !(current.flags & PF_KTHREAD) && taskWorkAdd(current, release)) return;
   // delayed_fput(): a kworker (schedule_delayed_work(&delayed_fput_work)) runs the release, on the

@@ -22,7 +22,7 @@ import {
 import type { TaskStruct } from "../include/sched";
 import { mlockFutureOk } from "./mlock";
 import { anonVmaPrepare } from "./rmap";
-import { kvmalloc, vmEnoughMemory } from "./util";
+import { kvmalloc, securityVmEnoughMemoryMm } from "./util";
 
 /**
  * `_STK_LIM` (`include/uapi/linux/resource.h`): the default `RLIMIT_STACK`, 8 MiB, in bytes.
@@ -62,8 +62,10 @@ export const vmaIsAccessible = (flags: number): boolean =>
  * `grow` pages to `size` bytes. `ENOMEM` when the grown stack is larger than `RLIMIT_STACK`
  * (always {@link STK_LIM} in the model); when the stack is `VM_LOCKED` (mlocked, or made after
  * `mlockall(MCL_FUTURE)`) and the new pages would take the locked memory past `RLIMIT_MEMLOCK`
- * ({@link mlockFutureOk}); or when the overcommit heuristic refuses the pages
- * (`security_vm_enough_memory_mm()` → `__vm_enough_memory()`). The address-space rlimit
+ * ({@link mlockFutureOk}); or when the overcommit policy refuses the pages
+ * (`security_vm_enough_memory_mm()` → `__vm_enough_memory()`), which are otherwise committed for
+ * good, `VM_ACCOUNT` or not: only a `VM_ACCOUNT` stack gives them back when it is unmapped. The
+ * address-space rlimit
  * (`may_expand_vm()`) is unlimited in the model, and x86 has no hugetlb-only range
  * (`is_hugepage_only_range()`).
  */
@@ -83,7 +85,7 @@ const acctStackGrowth = (
       `the locked stack cannot grow by ${grow} pages: more than RLIMIT_MEMLOCK (${task.rlimitMemlock} bytes) would be locked`,
     );
   }
-  return vmEnoughMemory(k, grow);
+  return securityVmEnoughMemoryMm(k, task, vma.mm, grow);
 };
 
 /**

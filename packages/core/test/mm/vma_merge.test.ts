@@ -5,6 +5,7 @@ import {
   MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_HUGETLB,
+  MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
   MPOL_BIND,
@@ -31,6 +32,12 @@ import {
 const PAGE = 4096;
 const MiB = 2 ** 20;
 const RW = PROT_READ | PROT_WRITE;
+/**
+ * merge.c maps its mprotect() cases MAP_NORESERVE "so we don't hit merge failure due to lack of
+ * VM_ACCOUNT flag by mistake": an unfaulted anonymous range made read-only loses VM_ACCOUNT
+ * (mprotect_fixup()), a faulted one keeps it, and VMAs whose flags differ never merge.
+ */
+const RW_NORESERVE = { prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE };
 
 /** The process's VMAs as [start, end) pairs, offset from `base`, in pages (or other `unit`s). */
 const maps = (p: Task, base: number, pages: number, unit = PAGE): [number, number][] =>
@@ -43,7 +50,7 @@ describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c
   it("mprotect_unfaulted_left: one VMA of 10 pages", () => {
     const k = boot();
     const p = run(k.createProcess());
-    const ptr = run(p.mmap(10 * PAGE, { prot: RW }));
+    const ptr = run(p.mmap(10 * PAGE, RW_NORESERVE));
     run(p.mprotect(ptr, 5 * PAGE, PROT_READ));
     expect(maps(p, ptr, 10)).toEqual([
       [0, 5],
@@ -65,7 +72,7 @@ describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c
   it("mprotect_unfaulted_right: one VMA of 10 pages", () => {
     const k = boot();
     const p = run(k.createProcess());
-    const ptr = run(p.mmap(10 * PAGE, { prot: RW }));
+    const ptr = run(p.mmap(10 * PAGE, RW_NORESERVE));
     run(p.mprotect(ptr + 5 * PAGE, 5 * PAGE, PROT_READ));
     run(p.write(ptr, new Uint8Array([0x78])));
     run(p.mprotect(ptr, 5 * PAGE, PROT_READ));
@@ -104,7 +111,7 @@ describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c
   ] as const)("%s: one VMA of 9 pages", (_name, steps) => {
     const k = boot();
     const p = run(k.createProcess());
-    const ptr = run(p.mmap(9 * PAGE, { prot: RW }));
+    const ptr = run(p.mmap(9 * PAGE, RW_NORESERVE));
     for (const [step, page] of steps) {
       if (step === "ro") run(p.mprotect(ptr + page * PAGE, 3 * PAGE, PROT_READ));
       else run(p.write(ptr + page * PAGE, new Uint8Array([0x78])));
@@ -224,7 +231,7 @@ describe("vma_modify() merges a changed range with matching neighbours (mm/vma.c
   it("forked_source_vma / forked_target_vma: a fork child's faulted VMA does not merge with an unfaulted one", () => {
     const k = boot();
     const parent = run(k.createProcess());
-    const ptr = run(parent.mmap(10 * PAGE, { prot: RW }));
+    const ptr = run(parent.mmap(10 * PAGE, RW_NORESERVE));
     run(parent.mprotect(ptr + 5 * PAGE, 5 * PAGE, PROT_READ));
     run(parent.write(ptr, new Uint8Array([0x78])));
     const child = run(parent.fork());
