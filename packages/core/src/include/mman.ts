@@ -161,8 +161,9 @@ export const MAP_32BIT = 0x40;
 export const MAP_POPULATE = 0x8000;
 /**
  * `MAP_NORESERVE` (`include/uapi/asm-generic/mman.h`): no swap space or huge pages are reserved
- * for the mapping (`VM_NORESERVE`, `do_mmap()`, `mm/mmap.c`): it is not counted against the
- * overcommit limit (`accountable_mapping()`), and a hugetlb mapping takes no reservation
+ * for the mapping (`VM_NORESERVE`, `do_mmap()`, `mm/mmap.c`): it is not charged to the
+ * commitment (`accountable_mapping()`), unless the overcommit mode is {@link OVERCOMMIT_NEVER},
+ * which ignores the flag but for hugetlb; and a hugetlb mapping takes no reservation
  * (`hugetlb_reserve_pages()`), so a fault that then finds no free huge page gets `SIGBUS`.
  *
  * @category Address spaces

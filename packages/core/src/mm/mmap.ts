@@ -932,14 +932,17 @@ const roundHintToMin = (hint: number, pageSize: number): number => {
  * before anything changes: `EINVAL` for bad arguments, a map type other than `MAP_SHARED`, `MAP_PRIVATE` and (for
  * a file or a hugetlb mapping) `MAP_SHARED_VALIDATE`, or `MAP_GROWSDOWN` of a file, hugetlb or
  * shared mapping; `EOPNOTSUPP` for `MAP_SHARED_VALIDATE` with a flag outside `LEGACY_MAP_MASK`; other unknown flags are ignored, as Linux ignores them. `MAP_NORESERVE` gives
- * the VMA `VM_NORESERVE`: no overcommit charge, and for hugetlb no reservation. `MAP_GROWSDOWN`
+ * the VMA `VM_NORESERVE` unless the overcommit mode is `OVERCOMMIT_NEVER` (always for hugetlb):
+ * no commit charge, and for hugetlb no reservation. `MAP_GROWSDOWN`
  * gives a private anonymous VMA `VM_GROWSDOWN`: a stack, which the task's accesses just below it
  * grow (`expandDownwards`). `MAP_DROPPABLE` makes a private anonymous VMA that is
  * `VM_DROPPABLE` ({@link Vma.droppable}), `VM_NORESERVE`, `VM_WIPEONFORK` and `VM_DONTDUMP`;
  * with `MAP_LOCKED`, `MAP_HUGETLB` or `MAP_GROWSDOWN` it is `EINVAL`. `EOVERFLOW` for a file offset past what it can express,
  * `ENOMEM` when no range below `TASK_SIZE` is free (`get_unmapped_area()`), when the overcommit
- * heuristic refuses a private writable or shared anonymous mapping larger than all of memory
- * (`__vm_enough_memory()`), or when the host cannot allocate its page table. With `MAP_FIXED`
+ * policy refuses the charge of a private writable mapping (which then gets `VM_ACCOUNT`) or of a
+ * shared anonymous one's shmem object (`__vm_enough_memory()`: in the default
+ * `OVERCOMMIT_GUESS` one larger than all of memory; the shmem refusal comes after `MAP_FIXED`
+ * cleared the range, which stays empty), or when the host cannot allocate its page table. With `MAP_FIXED`
  * the mapping goes at `args.addr` and replaces what was there; `MAP_FIXED_NOREPLACE` fails with
  * `EEXIST` instead (see `mmapFixedArea` for the checks). Without them `args.addr` is a
  * hint. Once the range is known, `MAP_LOCKED` is `EPERM` when the task may not lock memory at
