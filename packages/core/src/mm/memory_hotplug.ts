@@ -43,6 +43,7 @@ import {
   testPagesIsolated,
   undoIsolatePageRange,
 } from "./page_isolation";
+import { reserveMemNotifier } from "./util";
 
 /** `[mem 0x…-0x…]`, the range as the kernel's messages print it (`%#010llx`). */
 const memRange = (k: Kernel, start: number, end: number): string => {
@@ -293,6 +294,9 @@ export const offlinePages = (
         const taken = k.pageAlloc.offlineIsolatedPages(start, end);
         zone.managedPages -= taken;
         zone.presentPages -= nrPages;
+        // memory_notify(MEM_OFFLINE)'s reserve_mem_notifier() (the free memory is what the
+        // daemons' stop below leaves it).
+        reserveMemNotifier(k, false);
         if (zone.presentPages > 0) return Effect.succeed(taken);
         // status_change_nid: the node lost N_MEMORY. Its daemons end (kcompactd_stop(),
         // kswapd_stop()), then memory_notify(MEM_OFFLINE): past the commit, no signal stops it.
@@ -374,6 +378,7 @@ export const onlinePages = (
         Effect.andThen(k.kswapd.runNode(nid), k.compaction.runNode(nid)),
         Effect.sync(() => {
           if (statusChange) memtierHotplugCallback(k, MEM_ONLINE, nid);
+          reserveMemNotifier(k, true);
           return freed;
         }),
       ),

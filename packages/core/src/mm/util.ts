@@ -173,10 +173,45 @@ export const securityVmEnoughMemoryMm = (
  * ({@link Kernel.adminReserveKbytes}), both in KiB.
  */
 export const initReserves = (k: Kernel): void => {
-  const freeKbytes = BigInt(k.pageAlloc.totalFreePages()) << kbShift(k);
-  const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
-  k.userReserveKbytes = min(freeKbytes / 32n, 1n << 17n);
-  k.adminReserveKbytes = min(freeKbytes / 32n, 1n << 13n);
+  initUserReserve(k);
+  initAdminReserve(k);
+};
+
+/** `K(global_zone_page_state(NR_FREE_PAGES))`: the free memory in KiB. */
+const freeKbytes = (k: Kernel): bigint => BigInt(k.pageAlloc.totalFreePages()) << kbShift(k);
+
+/** `SZ_128K` KiB: the user reserve's cap. */
+const USER_RESERVE_MAX = 1n << 17n;
+/** `SZ_8K` KiB: the admin reserve's cap. */
+const ADMIN_RESERVE_MAX = 1n << 13n;
+
+/** `init_user_reserve()` (`mm/mmap.c`): the smaller of 1/32 of the free memory and 128 MiB. */
+const initUserReserve = (k: Kernel): void => {
+  const share = freeKbytes(k) / 32n;
+  k.userReserveKbytes = share < USER_RESERVE_MAX ? share : USER_RESERVE_MAX;
+};
+
+/** `init_admin_reserve()` (`mm/mmap.c`): the smaller of 1/32 of the free memory and 8 MiB. */
+const initAdminReserve = (k: Kernel): void => {
+  const share = freeKbytes(k) / 32n;
+  k.adminReserveKbytes = share < ADMIN_RESERVE_MAX ? share : ADMIN_RESERVE_MAX;
+};
+
+/**
+ * `reserve_mem_notifier()` (`mm/mmap.c`, Linux 6.16), which memory hotplug notifies once a memory
+ * block is online (`online`) or offline. Online: a reserve above 0 and below its cap (a value no
+ * operator chose, presumably) is computed again from the free memory ({@link initReserves}'s
+ * rule). Offline: a reserve larger than the free memory left is computed again.
+ */
+export const reserveMemNotifier = (k: Kernel, online: boolean): void => {
+  if (online) {
+    if (k.userReserveKbytes > 0n && k.userReserveKbytes < USER_RESERVE_MAX) initUserReserve(k);
+    if (k.adminReserveKbytes > 0n && k.adminReserveKbytes < ADMIN_RESERVE_MAX) initAdminReserve(k);
+    return;
+  }
+  const free = freeKbytes(k);
+  if (k.userReserveKbytes > free) initUserReserve(k);
+  if (k.adminReserveKbytes > free) initAdminReserve(k);
 };
 
 /**

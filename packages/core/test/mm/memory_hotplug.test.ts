@@ -381,6 +381,36 @@ describe("offline_pages() (mm/memory_hotplug.c)", () => {
     await runP(k.shutdown());
   });
 
+  // reserve_mem_notifier() (mm/mmap.c, Linux 6.16), on memory_notify(MEM_OFFLINE) and
+  // memory_notify(MEM_ONLINE): init_user_reserve() and init_admin_reserve() run again,
+  // min(free kB / 32, cap), for a reserve past the free memory when a block goes offline, and for
+  // one above 0 and below its cap (128 MiB, 8 MiB) when a block comes online.
+  it("reserve_mem_notifier(): offlining recomputes a reserve past the free memory, onlining one below its cap", async () => {
+    const k = bootBlocks();
+    const vm = "/proc/sys/vm";
+    const freeKb = () => Number(/MemFree:\s+(\d+) kB/.exec(read(k, "/proc/meminfo"))![1]);
+    const reserves = () => [
+      read(k, `${vm}/user_reserve_kbytes`),
+      read(k, `${vm}/admin_reserve_kbytes`),
+    ];
+    expect(freeKb()).toBe(131068);
+    expect(reserves()).toEqual(["4095\n", "4095\n"]);
+    run(k.fs.write(`${vm}/user_reserve_kbytes`, "200000"));
+    run(k.fs.write(`${vm}/admin_reserve_kbytes`, "9000"));
+    await write(k, `${ROOT}/memory7/state`, "offline");
+    // 114684 kB free: the user reserve is more, the admin reserve less, than that.
+    expect(freeKb()).toBe(131068 - 16384);
+    expect(reserves()).toEqual([`${Math.floor(114684 / 32)}\n`, "9000\n"]);
+    // The user reserve (3583 kB) is below its cap: computed again; the admin one is past its own.
+    await write(k, `${ROOT}/memory7/state`, "online");
+    expect(reserves()).toEqual(["4095\n", "9000\n"]);
+    run(k.fs.write(`${vm}/user_reserve_kbytes`, "0"));
+    await write(k, `${ROOT}/memory7/state`, "offline");
+    await write(k, `${ROOT}/memory7/state`, "online");
+    // A reserve of 0 is the operator's: neither notification touches it.
+    expect(reserves()).toEqual(["0\n", "9000\n"]);
+  });
+
   it("/proc/pagetypeinfo counts no pageblock of an offline block: pagetypeinfo_showblockcount_print() skips pfns pfn_to_online_page() finds offline (mm/vmstat.c)", async () => {
     const k = bootBlocks();
     const blockCounts = (nid: number) =>
