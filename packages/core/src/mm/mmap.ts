@@ -1097,10 +1097,19 @@ export const doMmap = (
       `mmap of ${len} bytes: no memory for a page table of ${len / pageSize} entries`,
     );
   }
+  // shmem_zero_setup() → shmem_acct_size() for shared anonymous memory: the object is charged
+  // for its size unless it is VM_NORESERVE, while the VMAs MAP_FIXED replaces still count in
+  // total_vm (vms_complete_munmap_vmas() lowers it later).
+  const shmemRefused =
+    anonymous && shared && !hugetlb && !(vmFlags & VM_NORESERVE)
+      ? securityVmEnoughMemoryMm(k, task, mm, len / pageSize)
+      : null;
   // __mmap_region(): MAP_FIXED replaces what was there (vms_gather_munmap_vmas(), then
   // vms_clean_up_area() before the new mapping is set up); the charge of the VMAs it removes
-  // goes back unless the new mapping took it over.
+  // goes back unless the new mapping took it over. A shmem refusal comes after the range was
+  // cleared, so it stays empty, as vms_abort_munmap_vmas() leaves it.
   vmsCompleteMunmapVmas(k, replaced, task, !accountable);
+  if (shmemRefused) return shmemRefused;
 
   let mapping: AddressSpace | null = null;
   let pgoff = start / pageSize;
@@ -1115,13 +1124,7 @@ export const doMmap = (
     k.addressSpaces.set(mapping.id, mapping);
     pgoff = 0;
   } else if (shared) {
-    // shmem_zero_setup() → shmem_acct_size(): the object is charged for its size unless it is
-    // VM_NORESERVE. A refusal comes after MAP_FIXED cleared the range, which stays empty, as
-    // vms_abort_munmap_vmas() leaves it.
-    if (!(vmFlags & VM_NORESERVE)) {
-      const refused = securityVmEnoughMemoryMm(k, task, mm, len / pageSize);
-      if (refused) return refused;
-    }
+    // The shmem object, charged above unless VM_NORESERVE (shmem_inode_info.flags).
     mapping = new AddressSpace(k.nextId(), "/dev/zero (deleted)", true);
     mapping.shmemFlags = vmFlags & VM_NORESERVE;
     mapping.size = len;

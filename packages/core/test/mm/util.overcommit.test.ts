@@ -343,6 +343,24 @@ describe("the overcommit modes (__vm_enough_memory())", () => {
     expect(committed(k)).toBe(0);
   });
 
+  it("NEVER: a shared anonymous MAP_FIXED mapping is charged with the VMAs it replaces still in total_vm; refused, it leaves the range empty", () => {
+    const k = boot();
+    sysctl(k, "overcommit_memory", "2");
+    const p = run(k.createProcess());
+    run(p.mmap(8000 * PAGE, { prot: RW }));
+    const at = 0x10_0000_0000;
+    run(p.mmap(3200 * PAGE, { addr: at, prot: PROT_READ, flags: ANON | MAP_FIXED }));
+    // total_vm 11200 with the 3200 pages replaced: the user reserve is 350 pages, so 8000 + 8034
+    // is not below 16384 - 350 (without them it would be 250, and the mapping would fit).
+    const flags = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED;
+    expectErrno(p.mmap(8034 * PAGE, { addr: at, prot: RW, flags }), "ENOMEM");
+    expect(p.mm!.findVmaIntersection(at, at + 8034 * PAGE)).toBeUndefined();
+    expect(committed(k)).toBe(8000);
+    expect(k.addressSpaces.size).toBe(0);
+    run(p.mmap(8033 * PAGE, { addr: at, prot: RW, flags }));
+    expect(committed(k)).toBe(16033);
+  });
+
   it("NEVER: mprotect(), fork() and a shared anonymous mmap() are ENOMEM past the limit, nothing changed", () => {
     const k = boot();
     sysctl(k, "overcommit_memory", "2");
