@@ -142,6 +142,15 @@ describe("vm_committed_as: who charges it and who gives it back (OVERCOMMIT_GUES
     sysctl(k, "nr_hugepages", "1");
     run(p.mmap(2 * MiB, { prot: RW, flags: ANON | MAP_HUGETLB }));
     expect(committed(k)).toBe(6);
+    // A file: a private writable mapping is charged (its written pages become anonymous), a
+    // shared one is not (its pages are the file's).
+    const file = run(k.createFile("f"));
+    run(file.truncate(4 * PAGE));
+    const fp = run(p.mmap(4 * PAGE, { prot: RW, flags: MAP_PRIVATE, file }));
+    run(p.mmap(4 * PAGE, { prot: RW, flags: MAP_SHARED, file }));
+    expect(committed(k)).toBe(10);
+    run(p.munmap(fp, 4 * PAGE));
+    expect(committed(k)).toBe(6);
     expect(flagsAt(k, p.pid, ro) & VM_ACCOUNT).toBe(0);
     // Shared anonymous memory: shmem_acct_size() charges the object, not the VMA, and its
     // eviction with the last mapping gives it back; MAP_NORESERVE makes it uncharged.
