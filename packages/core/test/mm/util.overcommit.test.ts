@@ -13,6 +13,7 @@
 import { describe, expect, it } from "vitest";
 import type { Kernel } from "../../src/include/kernel";
 import {
+  MADV_DONTFORK,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_GROWSDOWN,
@@ -240,6 +241,11 @@ describe("vm_committed_as: who charges it and who gives it back (OVERCOMMIT_GUES
     expect(committed(k)).toBe(16);
     run(child.exit());
     expect(committed(k)).toBe(10);
+    // dup_mmap() skips a VM_DONTCOPY VMA (MADV_DONTFORK) before its charge.
+    run(p.madvise(a, 4 * PAGE, MADV_DONTFORK));
+    const second = run(p.fork());
+    expect(committed(k)).toBe(16);
+    run(second.exit());
     run(p.exit());
     expect(committed(k)).toBe(0);
   });
