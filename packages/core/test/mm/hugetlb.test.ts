@@ -56,6 +56,19 @@ import {
 } from "../../src/testing/index";
 import { fragmentNode } from "../../src/testing/workloads";
 
+/**
+ * A kernel whose `kcompactd` does no proactive compaction
+ * (`/proc/sys/vm/compaction_proactiveness` 0), for a test of direct compaction on a node it
+ * fragments: the daemons run from boot on the real clock, and every
+ * `HPAGE_FRAG_CHECK_INTERVAL_MSEC` (500 ms) `kcompactd` compacts a fragmented node proactively,
+ * which on a loaded machine could happen before the allocation under test.
+ */
+const bootNoProactive = () => {
+  const k = boot();
+  run(k.fs.write("/proc/sys/vm/compaction_proactiveness", "0"));
+  return k;
+};
+
 const MiB = 2 ** 20;
 const HUGE = 2 * MiB;
 const GLOBAL = "/sys/kernel/mm/hugepages/hugepages-2048kB";
@@ -192,7 +205,7 @@ describe("the hugetlb pool: nr_hugepages (set_max_huge_pages)", () => {
   });
 
   it("compacts directly when the node has no free 2 MiB block (__GFP_RETRY_MAYFAIL), and gets its pages", async () => {
-    const k = boot();
+    const k = bootNoProactive();
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     expect(k.pageAlloc.zones[1]!.nrFree.slice(9).every((n) => n === 0)).toBe(true);
     await runP(k.fs.write(`${node(1)}/nr_hugepages`, "4"));
@@ -211,7 +224,7 @@ describe("the hugetlb pool: nr_hugepages (set_max_huge_pages)", () => {
   // compact_gap(9) is free. The compaction that follows runs and gets the page: one direct
   // reclaim, one compact_stall, one compact_success.
   it("grows the pool through __GFP_RETRY_MAYFAIL's slow path: reclaim goes on until a costly compaction can run (should_continue_reclaim())", async () => {
-    const k = boot();
+    const k = bootNoProactive();
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const zone = k.pageAlloc.zones[1]!;
     const [min, low] = [zone.watermark[0]!, zone.watermark[1]!];
