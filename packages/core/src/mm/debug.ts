@@ -556,6 +556,9 @@ const checkBalloons = (s: Sweep): void => {
       if (m.refcount[page]! < 1) report(s, `balloon ${b.id}: pfn ${page} has no reference`);
     }
   }
+  // Isolated pages are counted for the devices' isolated_pages: with no device there is nothing
+  // to count them for.
+  if (k.balloonDevices.size === 0) return;
   const isolated = new Map<number, number>();
   const flags = m.flags;
   const priv = m.private;
