@@ -831,9 +831,12 @@ export interface PageAllocator {
   /**
    * `post_alloc_hook()` and `prep_compound_page()` (`mm/page_alloc.c`): makes a block taken off
    * the free lists an allocated page of `order` with one reference (a large folio with
-   * `__GFP_COMP`, zeroed with `__GFP_ZERO`).
+   * `__GFP_COMP`, zeroed with `__GFP_ZERO`). `used` false: a block whose holder never reads or
+   * writes its bytes (the host-side fragmenter's, {@link PageAllocator.fragment}); its pages
+   * are not noted as handed out ({@link PhysicalMemory.allocated}), so they keep what the memory
+   * knows of their bytes.
    */
-  prepNewPage(pfn: number, order: number, gfp: number): void;
+  prepNewPage(pfn: number, order: number, gfp: number, used?: boolean): void;
   /**
    * `free_pages_prepare()` (`mm/page_alloc.c`): checks 2^order pages at `pfn` may be freed and
    * clears what an allocated page carries; false, with the bad page reported, when they must not.

@@ -1152,12 +1152,14 @@ export const accessExtent = (
  */
 export const lockMmAndFindVma = (k: Kernel, task: Task, addr: number): Vma | SignalError => {
   const mm = task.mm!;
+  const vma = mm.findVma(addr) ?? mm.findVmaIntersection(addr, TASK_SIZE);
+  if (vma && vma.start <= addr) return vma;
+  // The address as a message names it, made only for a fault that fails: nearly every fault
+  // finds its VMA.
   const at = `address 0x${addr.toString(16)}`;
   const mapErr = (why: string): SignalError =>
     forceSigFault(task, "SIGSEGV", "SEGV_MAPERR", addr, `${why}; SIGSEGV SEGV_MAPERR`);
-  const vma = mm.findVma(addr) ?? mm.findVmaIntersection(addr, TASK_SIZE);
   if (!vma) return mapErr(`${at} is not mapped`);
-  if (vma.start <= addr) return vma;
   if (!(vma.flags & VM_GROWSDOWN)) return mapErr(`${at} is not mapped`);
   const grown = expandDownwards(k, task, vma, addr);
   if (grown !== 0) {

@@ -888,7 +888,13 @@ export class BuddyAllocator implements PageAllocator {
    * highatomic block. An allocation with `ALLOC_KSWAPD` that finds `ZONE_BOOSTED_WATERMARK` set
    * clears it and wakes the node's kswapd for order 0, whether or not it got its block.
    */
-  private allocFromZone(nid: number, order: number, gfp: number, allocFlags: number): number {
+  private allocFromZone(
+    nid: number,
+    order: number,
+    gfp: number,
+    allocFlags: number,
+    used = true,
+  ): number {
     const zone = this.zones[nid];
     if (!zone || zone.freePages < 1 << order || order > this.maxOrder) return -1;
     const mt = gfpMigratetype(gfp);
@@ -908,7 +914,7 @@ export class BuddyAllocator implements PageAllocator {
       this.wakeupKswapd?.(nid, 0);
     }
     if (pfn < 0) return pfn;
-    this.prepNewPage(pfn, order, gfp);
+    this.prepNewPage(pfn, order, gfp, used);
     return pfn;
   }
 
@@ -981,8 +987,11 @@ export class BuddyAllocator implements PageAllocator {
   /**
    * `post_alloc_hook()` and `prep_compound_page()` (`mm/page_alloc.c`): makes a block taken off
    * the free lists (or isolated by compaction) an allocated page of `order` with one reference.
+   * With `used` false (the fragmenter's blocks, whose bytes nothing reads or writes) the memory
+   * does not note the pages as handed out: a pooled buffer's stale page is zeroed when a user gets
+   * it, and a page still zero is not compared with zeroes at shutdown.
    */
-  prepNewPage(pfn: number, order: number, gfp: number): void {
+  prepNewPage(pfn: number, order: number, gfp: number, used = true): void {
     const m = this.memmap;
     const nr = 1 << order;
     m.refcount[pfn] = 1;
@@ -992,7 +1001,7 @@ export class BuddyAllocator implements PageAllocator {
       if (nr < FILL_MIN_PAGES) for (let i = 1; i < nr; i++) m.compoundHead[pfn + i] = pfn + 1;
       else m.compoundHead.fill(pfn + 1, pfn + 1, pfn + nr);
     }
-    this.mem.allocated(pfn, nr, (gfp & __GFP_ZERO) !== 0);
+    if (used) this.mem.allocated(pfn, nr, (gfp & __GFP_ZERO) !== 0);
   }
 
   /**
@@ -1393,9 +1402,12 @@ export class BuddyAllocator implements PageAllocator {
     // A test aid, not an allocation the kernel makes: the boost its fallbacks raise is undone.
     const zone = this.zones[nid];
     const boost = zone?.watermarkBoost ?? 0;
-    for (let pfn = this.allocFromZone(nid, order, 0, 0); pfn >= 0; ) {
+    // Nothing reads or writes the blocks' bytes while they are held: the memory does not count
+    // them as handed out, so that a pooled buffer's stale page is zeroed only when a user gets it,
+    // and a page still zero is not compared with zeroes when the kernel shuts down.
+    for (let pfn = this.allocFromZone(nid, order, 0, 0, false); pfn >= 0; ) {
       held.push(pfn);
-      pfn = this.allocFromZone(nid, order, 0, 0);
+      pfn = this.allocFromZone(nid, order, 0, 0, false);
     }
     if (zone) zone.watermarkBoost = boost;
     const pinned = held.filter((pfn) => (pfn >> order) & 1);

@@ -59,6 +59,26 @@ describe("SectionPool: kernels that boot on the memory of kernels that shut down
     await Effect.runPromise(second.shutdown());
   });
 
+  it("a page the fragmenter held in between (it neither reads nor writes it) still reads as zeroes when a user gets it", async () => {
+    const pool = new SectionPool();
+    const first = boot(pool);
+    const p = Effect.runSync(first.createProcess());
+    const addr = Effect.runSync(p.mmap(256 * 4096));
+    Effect.runSync(p.write(addr, new Uint8Array(256 * 4096).fill(0xa5)));
+    await Effect.runPromise(first.shutdown());
+
+    const second = boot(pool);
+    // Every free page taken by the fragmenter, every other one given back at once and the rest
+    // on release: the stale pages the first kernel wrote among them.
+    const fragmentation = Effect.runSync(second.fragment(0, 0));
+    expect(fragmentation.pinnedPages).toBeGreaterThan(128);
+    fragmentation.release();
+    const { pages, nonZero } = takeEveryFreePage(second);
+    expect(pages.length).toBeGreaterThan(256);
+    expect(nonZero).toEqual([]);
+    await Effect.runPromise(second.shutdown());
+  });
+
   it("__GFP_ZERO still clears a page handed out before in the same kernel (clear_page())", () => {
     const k = boot(new SectionPool());
     const pfn = k.pageAlloc.allocPages(0, 0, 0);
