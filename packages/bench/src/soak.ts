@@ -80,19 +80,27 @@ export interface SoakResults {
   readonly ok: boolean;
 }
 
+/** Readings in a row that must not fall before {@link sample} takes one. */
+const STABLE_READINGS = 4;
+
 /**
  * Memory once what is unreachable has been given back. V8 frees ArrayBuffer memory on a
  * background thread after a collection, and a stopped copy thread's heap goes when the thread
- * has exited, so this collects and waits until two readings 50 ms apart agree (at most 2 s).
+ * has exited, so this collects every 50 ms until the reading has not fallen for
+ * {@link STABLE_READINGS} readings in a row (at most 5 s): on a loaded machine that thread can
+ * miss one 50 ms wait, and two equal readings in a row do not yet mean it is done.
  */
 const sample: Effect.Effect<MemorySample> = Effect.promise(async () => {
-  let last = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < 40; i++) {
+  let lowest = Number.POSITIVE_INFINITY;
+  let stable = 0;
+  for (let i = 0; i < 100 && stable < STABLE_READINGS; i++) {
     collectGarbage();
     await new Promise((resolve) => setTimeout(resolve, 50));
     const now = process.memoryUsage().arrayBuffers;
-    if (now >= last) break;
-    last = now;
+    if (now < lowest) {
+      lowest = now;
+      stable = 0;
+    } else stable++;
   }
   const usage = process.memoryUsage();
   return { arrayBuffers: usage.arrayBuffers, rss: usage.rss };
