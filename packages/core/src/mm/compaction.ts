@@ -84,7 +84,7 @@ import {
   PG_lru,
   PG_movable_ops_isolated,
 } from "../include/page_flags";
-import { withMemallocNoreclaim } from "../include/sched";
+import { PF_MEMALLOC, withMemallocNoreclaim } from "../include/sched";
 import { fatalSignalPending } from "../include/signal";
 import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
 import { procDointvecMinmax } from "../kernel/sysctl";
@@ -1549,6 +1549,13 @@ export const compactZone = (
               compactionFree(k, cc),
               mode,
               MR_COMPACTION,
+              // Direct compaction runs with PF_MEMALLOC (a kernel thread's too): it never sleeps
+              // on a folio's lock.
+              {
+                current:
+                  cc.current ??
+                  (cc.directCompaction ? { flags: PF_MEMALLOC, nid: cc.zone.nid } : null),
+              },
             ),
           );
           let err = 0;

@@ -72,6 +72,7 @@ import {
   PG_uptodate,
   PG_writeback,
 } from "../include/page_flags";
+import { PF_MEMALLOC } from "../include/sched";
 import { TlbFlushBatch } from "../include/tlbflush";
 import { FolioList } from "../lib/list";
 import { folioMcCopy } from "./copy_mc";
@@ -234,6 +235,11 @@ interface MigrateCall {
   readonly copier: BatchCopier | null;
   /** The task that initiated the migration, charged for offloaded copies. */
   readonly caller: Task | null;
+  /**
+   * Linux's `current` while the call runs, whose `PF_MEMALLOC` the source's lock reads; null
+   * for a task without it.
+   */
+  readonly current: AllocContext | null;
   /** The folio a synchronous mode must wait for, and the flag. */
   waitOn: number;
   waitBit: number;
@@ -261,7 +267,7 @@ const newMigrateCall = (
   getNewFolio: NewFolioFn,
   putNewFolio: FreeFolioFn | null,
   reason: MigrateReason,
-  extra: Pick<MigrateCall, "errors" | "copier" | "caller">,
+  extra: Pick<MigrateCall, "errors" | "copier" | "caller" | "current">,
 ): MigrateCall => ({
   k,
   getNewFolio,
@@ -438,7 +444,14 @@ const migrateFolioUnmap = (
   const dst = takeDst(c, src, true);
   if (dst < 0) return c.slowAlloc ? MIGRATEPAGE_ALLOC : -ERRNO.ENOMEM;
   if (!c.takenLocked && !folioTrylock(k, src)) {
-    if (mode === MIGRATE_ASYNC || (mode === MIGRATE_SYNC_LIGHT && !m.test(src, PG_uptodate))) {
+    // Never folio_lock() in a task with PF_MEMALLOC (direct compaction): the folio may be one
+    // the task itself holds locked further up, for a read it is allocating for. In
+    // MIGRATE_SYNC_LIGHT, never wait for a read to complete either.
+    if (
+      mode === MIGRATE_ASYNC ||
+      (c.current !== null && c.current.flags & PF_MEMALLOC) ||
+      (mode === MIGRATE_SYNC_LIGHT && !m.test(src, PG_uptodate))
+    ) {
       undoDst(c, dst);
       return -ERRNO.EAGAIN;
     }
@@ -1294,6 +1307,14 @@ export interface MigratePagesOptions {
   readonly migrator?: string;
   /** The task on whose behalf this runs; offloaded copy time is charged to it. */
   readonly caller?: Task;
+  /**
+   * Linux's `current` while the call runs, when its flags matter: a task that migrates with
+   * `PF_MEMALLOC` set (direct compaction, `memalloc_noreclaim_save()`) never sleeps in
+   * `folio_lock()` for a source another holds locked, in any mode (`migrate_folio_unmap()`,
+   * `mm/migrate.c`): the folio fails with `-EAGAIN` as in `MIGRATE_ASYNC`. Absent: no
+   * `PF_MEMALLOC`.
+   */
+  readonly current?: AllocContext | null;
 }
 
 /**
@@ -1370,7 +1391,7 @@ const checkCall = (
   mode: MigrateMode,
   reason: MigrateReason,
   options: MigratePagesOptions,
-): Pick<MigrateCall, "errors" | "copier" | "caller"> | ErrnoError => {
+): Pick<MigrateCall, "errors" | "copier" | "caller" | "current"> | ErrnoError => {
   if (mode !== MIGRATE_ASYNC && mode !== MIGRATE_SYNC_LIGHT && mode !== MIGRATE_SYNC) {
     return errno("EINVAL", `${fn}: unknown mode ${mode}`);
   }
@@ -1382,7 +1403,12 @@ const checkCall = (
       return errno("EINVAL", `${fn}: no migrator named ${JSON.stringify(options.migrator)}`);
     }
   }
-  return { errors: options.errors ?? null, copier, caller: options.caller ?? null };
+  return {
+    errors: options.errors ?? null,
+    copier,
+    caller: options.caller ?? null,
+    current: options.current ?? null,
+  };
 };
 
 /**
@@ -1482,7 +1508,7 @@ const migratePagesChecked = (
   putNewFolio: FreeFolioFn | null,
   mode: MigrateMode,
   reason: MigrateReason,
-  extra: Pick<MigrateCall, "errors" | "copier" | "caller">,
+  extra: Pick<MigrateCall, "errors" | "copier" | "caller" | "current">,
 ): Effect.Effect<MigratePagesResult> =>
   Effect.suspend(() => {
     const space = k.memmap.lru;

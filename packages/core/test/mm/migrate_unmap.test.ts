@@ -1,6 +1,7 @@
 // migrate_folio_unmap() and fallback_migrate_folio() (mm/migrate.c, Linux 6.16+) in each mode:
 // the destination is allocated (get_new_folio) before the source is locked; a locked source is
-// -EAGAIN in MIGRATE_ASYNC (and in MIGRATE_SYNC_LIGHT when not uptodate), waited for otherwise;
+// -EAGAIN in MIGRATE_ASYNC (and in MIGRATE_SYNC_LIGHT when not uptodate, and in every mode for a
+// task with PF_MEMALLOC: direct compaction), waited for otherwise;
 // writeback is -EBUSY unless MIGRATE_SYNC, which waits; a dirty file folio of a filesystem
 // without migrate_folio is -EBUSY in every mode (writeout() was removed in 6.16).
 import { Effect, Fiber } from "effect";
@@ -14,8 +15,10 @@ import {
   MIGRATE_SYNC,
   MIGRATE_SYNC_LIGHT,
   type MigrateMode,
+  MR_COMPACTION,
   MR_SYSCALL,
   migratePages,
+  PF_MEMALLOC,
   PG_uptodate,
   putbackMovablePages,
   WMARK_MIN,
@@ -100,6 +103,39 @@ describe("migrate_folio_unmap(): a locked source", () => {
     expect(done.rc).toBe(0);
     expect(done.nrSucceeded).toBe(1);
     expectConsistent(k);
+  });
+
+  it("a task with PF_MEMALLOC (direct compaction) never waits for the lock, in any mode: -EAGAIN on every pass", async () => {
+    for (const [, mode] of MODES) {
+      const { k, list, src } = anonFolio();
+      folioTrylock(k, src);
+      const free = k.pageAlloc.nodeFreePages(1);
+      const errors = new Map<number, number>();
+      const current = { flags: PF_MEMALLOC, nid: 0 };
+      const r = await Effect.runPromise(
+        migratePages(k, list, toNode(k, 1), null, mode, MR_COMPACTION, { errors, current }),
+      );
+      expect(r.rc).toBe(1);
+      expect(errors.get(src)).toBe(-ERRNO.EAGAIN);
+      expect(k.pageAlloc.nodeFreePages(1)).toBe(free);
+      // The same task without PF_MEMALLOC (kcompactd, a compact_memory write) waits for it.
+      if (mode !== MIGRATE_ASYNC) {
+        const fiber = Effect.runFork(
+          migratePages(k, list, toNode(k, 1), null, mode, MR_COMPACTION, {
+            current: { flags: 0, nid: 0 },
+          }),
+        );
+        await Effect.runPromise(Effect.yieldNow);
+        expect(k.pageAlloc.nodeFreePages(1)).toBe(free - 1);
+        folioUnlock(k, src);
+        const done = await Effect.runPromise(Fiber.join(fiber));
+        expect(done.nrSucceeded).toBe(1);
+      } else {
+        folioUnlock(k, src);
+        putbackMovablePages(k, list);
+      }
+      expectConsistent(k);
+    }
   });
 
   it("MIGRATE_SYNC holds its destination while it waits for the lock", async () => {

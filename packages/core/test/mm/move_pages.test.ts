@@ -92,6 +92,12 @@ describe("move_pages: whole-call errors, in the kernel's order", () => {
     const addr = run(alice.mmap(4096));
     run(alice.write(addr, new Uint8Array([1])));
     expectErrno(bob.movePages(alice.pid, [addr], [1]), "EPERM");
+    // CAP_SYS_NICE, which the man page still names, does not stand in for ptrace access since
+    // Linux 4.13 (kernel_move_pages() → find_mm_struct() → ptrace_may_access()): refused.
+    const nice = run(k.createProcess({ uid: 1003, capabilities: [CAP_SYS_NICE] }));
+    expectErrno(nice.movePages(alice.pid, [addr], [1]), "EPERM");
+    expectErrno(nice.movePages(alice.pid, [addr], [1], MPOL_MF_MOVE_ALL), "EPERM");
+    expect(run(alice.nodeOf(addr))).toBe(0);
     expect((await move(admin, [addr], null, 0, alice.pid)).status[0]).toBe(0);
     expect((await move(alice2, [addr], [1], MPOL_MF_MOVE, alice.pid)).status[0]).toBe(1);
   });
