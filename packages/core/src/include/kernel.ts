@@ -301,7 +301,7 @@ export interface Kernel {
   /**
    * `vm_committed_as` (`mm/util.c`): the pages committed, as `Committed_AS` of `/proc/meminfo`
    * shows them: every `VM_ACCOUNT` VMA's pages, every shmem object's size not made
-   * `VM_NORESERVE`, and every stack growth (`vm_acct_memory()`, `vm_unacct_memory()`).
+   * `VM_NORESERVE` (and the pages a `VM_NORESERVE` one holds), and every stack growth (`vm_acct_memory()`, `vm_unacct_memory()`).
    */
   vmCommittedAs: number;
   /**

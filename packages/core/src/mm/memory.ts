@@ -101,6 +101,7 @@ import { hugeEntries, hugetlbFault, unmapHugepageRange } from "./hugetlb";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { mlockNewFolio, mlockVmaFolio, munlockVmaFolio } from "./mlock";
 import { anonVmaPrepare, folioMappings } from "./rmap";
+import { shmemInodeAcctBlocks, shmemRecalcInode } from "./shmem_acct";
 import { folioPut } from "./swap";
 import { expandDownwards, STK_LIM, vmaIsAccessible } from "./vma";
 
@@ -747,6 +748,7 @@ const doFault = (
       pgoff,
       Math.ceil(mapping.size / k.mem.pageSize),
     );
+    let refused: ErrnoError | null = null;
     for (const order of [...orders, 0]) {
       const nr = 2 ** order;
       const first = order === 0 ? slot : alignedRun(k, vma, slot, order, true);
@@ -758,10 +760,30 @@ const doFault = (
       // shmem_get_folio_gfp() clears a folio that is not uptodate.
       head = allocFaultFolio(k, task, vma, start, [order], dc, true);
       if (dc?.request) return VM_FAULT_RETRY;
+      refused = null;
       if (head < 0) continue;
+      // shmem_alloc_and_add_folio(): a VM_NORESERVE object commits the folio's pages; when the
+      // policy refuses them, the pages the object lost are given back and the charge tried once
+      // more. Refused again, the folio goes (-ENOSPC) and a smaller order is tried.
+      refused = shmemInodeAcctBlocks(k, task, mapping, nr);
+      if (refused) {
+        shmemRecalcInode(k, mapping, 0);
+        refused = shmemInodeAcctBlocks(k, task, mapping, nr);
+      }
+      if (refused) {
+        folioPut(k, head);
+        head = -1;
+        continue;
+      }
       filemapAddFolio(k, mapping, head, start);
       k.memmap.refcount[head]!--;
+      shmemRecalcInode(k, mapping, nr);
       break;
+    }
+    // shmem_fault(): vmf_error(-ENOSPC) is VM_FAULT_SIGBUS.
+    if (refused) {
+      const at = (vma.start + slot * k.mem.pageSize).toString(16);
+      return errno("EFAULT", `fault at 0x${at}: ${refused.message}; SIGBUS BUS_ADRERR`);
     }
     if (head < 0) return noMemory(k, vma, slot);
   }

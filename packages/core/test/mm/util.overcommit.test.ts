@@ -28,7 +28,14 @@ import {
   VM_NORESERVE,
   VM_WRITE,
 } from "../../src/index";
-import { boot, expectConsistent, expectErrno, pattern, run } from "../../src/testing/index";
+import {
+  boot,
+  expectConsistent,
+  expectErrno,
+  expectSignal,
+  pattern,
+  run,
+} from "../../src/testing/index";
 
 const PAGE = 4096;
 const MiB = 2 ** 20;
@@ -250,6 +257,32 @@ describe("vm_committed_as: who charges it and who gives it back (OVERCOMMIT_GUES
     expect(committed(k)).toBe(0);
   });
 
+  it("a VM_NORESERVE shmem object is charged page by page as it is filled (shmem_acct_blocks()); its eviction gives them back", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const flags = MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE;
+    const s = run(p.mmap(8 * PAGE, { prot: RW, flags }));
+    expect(committed(k)).toBe(0);
+    // shmem_alloc_and_add_folio() → shmem_inode_acct_blocks(): each new page of the object is
+    // committed as it is allocated; a read of a hole allocates it too (shmem_fault()).
+    run(p.write(s, pattern(3 * PAGE, 1)));
+    expect(committed(k)).toBe(3);
+    run(p.read(s + 5 * PAGE, 1));
+    expect(committed(k)).toBe(4);
+    // Pages already in the cache are charged once, whoever maps them.
+    const child = run(p.fork());
+    run(child.write(s, pattern(PAGE, 2)));
+    run(child.write(s + 7 * PAGE, pattern(PAGE, 3)));
+    expect(committed(k)).toBe(5);
+    run(p.munmap(s, 8 * PAGE));
+    expect(committed(k)).toBe(5);
+    // The last mapping's munmap evicts the object: shmem_truncate_range() frees every page and
+    // shmem_recalc_inode() gives their charge back.
+    run(child.munmap(s, 8 * PAGE));
+    expect(committed(k)).toBe(0);
+    expectConsistent(k);
+  });
+
   it("a stack's growth is charged (acct_stack_growth()); only a VM_ACCOUNT stack gives it back", () => {
     const k = boot();
     const p = run(k.createProcess());
@@ -374,6 +407,35 @@ describe("the overcommit modes (__vm_enough_memory())", () => {
     expect(k.addressSpaces.size).toBe(0);
     run(p.mmap(8033 * PAGE, { addr: at, prot: RW, flags }));
     expect(committed(k)).toBe(16033);
+  });
+
+  it("NEVER: a VM_NORESERVE shmem page the policy refuses is SIGBUS (shmem_acct_blocks()'s -ENOSPC), with the faulting mm's user reserve", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    // Made VM_NORESERVE while overcommit is allowed; NEVER then charges its pages one by one.
+    const s = run(
+      p.mmap(4 * PAGE, { prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE }),
+    );
+    const child = run(p.fork());
+    sysctl(k, "overcommit_memory", "2");
+    run(p.mmap(15886 * PAGE, { prot: RW }));
+    // p's total_vm is 15890: its user reserve is 496 pages, so it may commit below 15888.
+    run(p.write(s, pattern(PAGE, 1)));
+    expect(committed(k)).toBe(15887);
+    // The child's total_vm is 4, its reserve 0: its page goes through.
+    run(child.write(s + PAGE, pattern(PAGE, 2)));
+    expect(committed(k)).toBe(15888);
+    // shmem_get_folio_gfp() fails with -ENOSPC, which shmem_fault() turns into VM_FAULT_SIGBUS.
+    const e = expectSignal(p.write(s + 2 * PAGE, pattern(PAGE, 3)), "SIGBUS", "BUS_ADRERR");
+    expect([e.signo, e.addr, p.exitCode]).toEqual([7, s + 2 * PAGE, 7]);
+    expect(committed(k)).toBe(2);
+    expect([...run(child.read(s, 1)), ...run(child.read(s + PAGE, 1))]).toEqual([
+      pattern(1, 1)[0],
+      pattern(1, 2)[0],
+    ]);
+    run(child.exit());
+    expect(committed(k)).toBe(0);
+    expectConsistent(k);
   });
 
   it("NEVER: mprotect(), fork() and a shared anonymous mmap() are ENOMEM past the limit, nothing changed", () => {
