@@ -438,6 +438,33 @@ describe("the overcommit modes (__vm_enough_memory())", () => {
     expectConsistent(k);
   });
 
+  it("NEVER: a VM_NORESERVE shmem THP whose 512 pages are refused falls back to a base page, neither counted (shmem_get_folio_gfp())", () => {
+    const k = boot();
+    run(k.fs.write("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "always"));
+    const p = run(k.createProcess());
+    const at = 0x10_0000_0000;
+    const flags = MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
+    const s = run(p.mmap(4 * MiB, { addr: at, prot: RW, flags }));
+    const mapping = p.mm!.findVma(s)!.mapping!;
+    const orderAt = (pgoff: number) => k.memmap.folioOrder(mapping.pages.get(pgoff)!);
+    run(p.write(s, pattern(8, 1)));
+    expect([orderAt(0), committed(k), k.vmstat.get("thp_file_alloc")]).toEqual([9, 512, 1]);
+    sysctl(k, "overcommit_memory", "2");
+    run(p.mmap(15000 * PAGE, { prot: RW }));
+    // total_vm 16024: the user reserve is 500 pages, so 15512 may grow below 15884: by one page,
+    // not by 512.
+    const fallback = k.vmstat.get("thp_file_fallback");
+    run(p.write(s + 2 * MiB, pattern(8, 2)));
+    expect([orderAt(512), committed(k)]).toEqual([0, 15513]);
+    expect([k.vmstat.get("thp_file_alloc"), k.vmstat.get("thp_file_fallback")]).toEqual([
+      1,
+      fallback,
+    ]);
+    run(p.exit());
+    expect(committed(k)).toBe(0);
+    expectConsistent(k);
+  });
+
   it("NEVER: mprotect(), fork() and a shared anonymous mmap() are ENOMEM past the limit, nothing changed", () => {
     const k = boot();
     sysctl(k, "overcommit_memory", "2");
