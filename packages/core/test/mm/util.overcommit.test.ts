@@ -465,6 +465,22 @@ describe("the overcommit modes (__vm_enough_memory())", () => {
     expectConsistent(k);
   });
 
+  it("NEVER: a fork refused its charge allocates no pid (copy_process(): copy_mm() before alloc_pid())", () => {
+    const k = boot();
+    sysctl(k, "overcommit_memory", "2");
+    const p = run(k.createProcess());
+    const a = run(p.mmap(9000 * PAGE, { prot: RW }));
+    expectErrno(p.fork(), "ENOMEM");
+    expectErrno(p.fork(), "ENOMEM");
+    expect(k.fs.exists(`/proc/${p.pid + 1}`)).toBe(false);
+    run(p.munmap(a + 1000 * PAGE, 8000 * PAGE));
+    const child = run(p.fork());
+    expect(child.pid).toBe(p.pid + 1);
+    expect(run(k.createProcess()).pid).toBe(p.pid + 2);
+    expect(committed(k)).toBe(2000);
+    expectConsistent(k);
+  });
+
   it("NEVER: mprotect(), fork() and a shared anonymous mmap() are ENOMEM past the limit, nothing changed", () => {
     const k = boot();
     sysctl(k, "overcommit_memory", "2");
