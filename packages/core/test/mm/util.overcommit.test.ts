@@ -465,19 +465,27 @@ describe("the overcommit modes (__vm_enough_memory())", () => {
     expectConsistent(k);
   });
 
-  it("NEVER: a fork refused its charge allocates no pid (copy_process(): copy_mm() before alloc_pid())", () => {
+  it("NEVER: a fork refused a later VMA's charge gives back the earlier ones' and allocates no pid (copy_mm() before alloc_pid())", () => {
     const k = boot();
     sysctl(k, "overcommit_memory", "2");
     const p = run(k.createProcess());
-    const a = run(p.mmap(9000 * PAGE, { prot: RW }));
-    expectErrno(p.fork(), "ENOMEM");
+    // Top-down: b lies below the read-only page, which keeps it from merging with a.
+    const a = run(p.mmap(6000 * PAGE, { prot: RW }));
+    run(p.mmap(PAGE, { prot: PROT_READ }));
+    const b = run(p.mmap(4000 * PAGE, { prot: RW }));
+    expect(b + 4001 * PAGE).toBe(a);
+    run(p.write(a, pattern(PAGE, 1)));
+    run(p.write(b, pattern(PAGE, 2)));
+    // total_vm 10001, user reserve 312: dup_mmap() charges b (14000 < 16072), then a is refused.
+    expect(expectErrno(p.fork(), "ENOMEM").message).toMatch(/6000 more pages would commit 20000/);
+    expect(committed(k)).toBe(10000);
     expectErrno(p.fork(), "ENOMEM");
     expect(k.fs.exists(`/proc/${p.pid + 1}`)).toBe(false);
-    run(p.munmap(a + 1000 * PAGE, 8000 * PAGE));
+    run(p.munmap(a + 3000 * PAGE, 3000 * PAGE));
     const child = run(p.fork());
     expect(child.pid).toBe(p.pid + 1);
     expect(run(k.createProcess()).pid).toBe(p.pid + 2);
-    expect(committed(k)).toBe(2000);
+    expect(committed(k)).toBe(14000);
     expectConsistent(k);
   });
 
