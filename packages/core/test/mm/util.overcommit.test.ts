@@ -334,6 +334,18 @@ describe("the overcommit modes (__vm_enough_memory())", () => {
     expect(committed(k)).toBe(0);
   });
 
+  it("GUESS: a read-only shared anonymous mapping is charged all the same (shmem_acct_size() ignores the protection)", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    // Twice RAM: refused as a shmem object, granted as a read-only private mapping.
+    const twiceRam = 65536 * PAGE;
+    expectErrno(p.mmap(twiceRam, { prot: PROT_READ, flags: MAP_SHARED | MAP_ANONYMOUS }), "ENOMEM");
+    expect(k.addressSpaces.size).toBe(0);
+    run(p.mmap(twiceRam, { prot: PROT_READ }));
+    run(p.mmap(8 * PAGE, { prot: PROT_READ, flags: MAP_SHARED | MAP_ANONYMOUS }));
+    expect(committed(k)).toBe(8);
+  });
+
   it("NEVER: the commitment with the request must stay below CommitLimit less the admin and user reserves", () => {
     const k = boot();
     sysctl(k, "overcommit_memory", "2");
