@@ -29,7 +29,7 @@ import type { MemoryBlock } from "./memory";
 import type { MemoryTiers } from "./memory_tiers";
 import type { MovableOperations } from "./migrate";
 import type { MigrateOffload } from "./migrate_copy_offload";
-import type { AddressSpace, AnonVma } from "./mm_types";
+import type { AddressSpace, AnonVma, MmStruct } from "./mm_types";
 import type {
   AllocContext,
   AllocRequest,
@@ -301,7 +301,7 @@ export interface Kernel {
   /**
    * `vm_committed_as` (`mm/util.c`): the pages committed, as `Committed_AS` of `/proc/meminfo`
    * shows them: every `VM_ACCOUNT` VMA's pages, every shmem object's size not made
-   * `VM_NORESERVE`, and every stack growth (`vm_acct_memory()`, `vm_unacct_memory()`).
+   * `VM_NORESERVE` (and the pages a `VM_NORESERVE` one holds), and every stack growth (`vm_acct_memory()`, `vm_unacct_memory()`).
    */
   vmCommittedAs: number;
   /**
@@ -383,9 +383,12 @@ export interface Kernel {
    * Adds a task to the process table (`copy_process()`, `kernel/fork.c`); used by process
    * creation and fork. `EINVAL` for a missing node, a bad uid, name or capability list, or
    * `memsAllowed` naming a node without memory; `ENOSPC` for empty `memsAllowed`, as a cpuset
-   * with no mems cannot hold a task (`cpuset_can_attach()`, `kernel/cgroup/cpuset.c`).
+   * with no mems cannot hold a task (`cpuset_can_attach()`, `kernel/cgroup/cpuset.c`). `copyMm`,
+   * when given, fills the new task's address space first (`copy_mm()`, fork's `dup_mmap()`): an
+   * error it returns is the call's, with no task added and, as `alloc_pid()` comes after
+   * `copy_mm()`, no pid taken.
    */
-  addTask(options: TaskOptions): Task | ErrnoError;
+  addTask(options: TaskOptions, copyMm?: (mm: MmStruct) => 0 | ErrnoError): Task | ErrnoError;
   /**
    * Creates a user process with an empty address space: what `kernel_clone()` (`kernel/fork.c`)
    * followed by `execve()` (`fs/exec.c`) leaves, a task with a fresh `mm_struct` and no mappings.

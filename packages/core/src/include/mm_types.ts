@@ -268,11 +268,19 @@ export class AddressSpace {
   size = 0;
   /**
    * `shmem_inode_info.flags` (`include/linux/shmem_fs.h`) of a shmem object: `VM_NORESERVE` when
-   * it was made without a commit charge (`shmem_zero_setup()` of a `VM_NORESERVE` mapping); else
-   * 0, and its size is charged to the commitment until the object is evicted
-   * (`shmem_acct_size()`, `shmem_unacct_size()`, `mm/shmem.c`).
+   * it was made without a commit charge for its size (`shmem_zero_setup()` of a `VM_NORESERVE`
+   * mapping), its pages then charged one by one as they are allocated
+   * (`shmem_inode_acct_blocks()`, {@link AddressSpace.shmemAlloced}); else 0, and its size is
+   * charged to the commitment until the object is evicted (`shmem_acct_size()`,
+   * `shmem_unacct_size()`, `mm/shmem.c`).
    */
   shmemFlags = 0;
+  /**
+   * `shmem_inode_info.alloced` (`include/linux/shmem_fs.h`) of a shmem object: the pages it has
+   * allocated and counted so far (`shmem_recalc_inode()`, `mm/shmem_acct.ts`); those a
+   * `VM_NORESERVE` object counts are committed, one by one. 0 for a regular file.
+   */
+  shmemAlloced = 0;
   /**
    * The reservations of a hugetlbfs inode (`inode->i_mapping->i_private_data`, `mm/hugetlb.c`):
    * the huge page indices shared mappings reserved, faulted or not; null for any other address

@@ -624,21 +624,25 @@ class Machine implements KernelInterface {
     return new Folio(this, this.memmap.folioOf(pfn));
   }
 
-  addTask(options: TaskOptions): Task | ErrnoError {
+  addTask(options: TaskOptions, copyMm?: (mm: MmStruct) => 0 | ErrnoError): Task | ErrnoError {
     const bad = checkTaskOptions(this, options);
     if (bad) return bad;
     const nid = options.node ?? 0;
     // The top cpuset's mems are the nodes with memory (`node_states[N_MEMORY]`).
     const memsAllowed = options.memsAllowed ?? this.nodesWithMemory();
-    const pid = ++this.lastPid;
     const layout = archPickMmapLayout(this.mem.pageSize, this.stackGuardGap);
+    const mm = new MmStruct(this.nextId(), layout.mmapBase, layout.mmapLegacyBase);
+    // copy_process(): copy_mm() runs before alloc_pid(), so a failed copy takes no pid.
+    const copied = copyMm?.(mm) ?? 0;
+    if (copied !== 0) return copied;
+    const pid = ++this.lastPid;
     const task = new Process(
       this,
       pid,
       options.name ?? `task${pid}`,
       taskCred(options),
       nid,
-      new MmStruct(this.nextId(), layout.mmapBase, layout.mmapLegacyBase),
+      mm,
       memsAllowed,
     );
     if (options.rlimitMemlock !== undefined) task.rlimitMemlock = options.rlimitMemlock;

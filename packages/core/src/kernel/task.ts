@@ -92,7 +92,7 @@ import { allocPagesSlowpath } from "../mm/page_alloc";
 import { putSlowpathPage } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
-import { doExit, releaseTask } from "./exit";
+import { doExit } from "./exit";
 
 /**
  * Checks the options a task is made with, as `copy_process()` (`kernel/fork.c`) checks its
@@ -926,19 +926,19 @@ export class Process implements Task {
         this.withMm("fork", (mm) => {
           if (typeof options !== "object" || options === null)
             return errno("EINVAL", `fork options must be an object, not ${formatValue(options)}`);
-          const child = this.kernel.addTask({
-            name: options.name ?? this.comm,
-            node: options.node ?? this.nid,
-            memsAllowed: this.memsAllowed,
-          });
+          // copy_mm() → dup_mmap() fills the child's address space before alloc_pid(): a
+          // refused copy leaves no task and takes no pid.
+          const child = this.kernel.addTask(
+            {
+              name: options.name ?? this.comm,
+              node: options.node ?? this.nid,
+              memsAllowed: this.memsAllowed,
+            },
+            (childMm) => dupMmap(this.kernel, mm, childMm, this),
+          );
           if (child instanceof Error) return child;
           // copy_creds() (kernel/cred.c): the child shares its parent's credentials.
           (child as Process).cred = this.cred;
-          const copied = dupMmap(this.kernel, mm, child.mm!, this);
-          if (copied !== 0) {
-            releaseTask(this.kernel, child);
-            return copied;
-          }
           child.policy = this.policy;
           // dup_task_struct() (kernel/fork.c) copies the parent's task flags.
           child.flags = this.flags;

@@ -101,6 +101,7 @@ import { hugeEntries, hugetlbFault, unmapHugepageRange } from "./hugetlb";
 import { migrateMisplacedFolioPrepare } from "./migrate_misplaced";
 import { mlockNewFolio, mlockVmaFolio, munlockVmaFolio } from "./mlock";
 import { anonVmaPrepare, folioMappings } from "./rmap";
+import { shmemInodeAcctBlocks, shmemRecalcInode } from "./shmem_acct";
 import { folioPut } from "./swap";
 import { expandDownwards, STK_LIM, vmaIsAccessible } from "./vma";
 
@@ -280,7 +281,8 @@ const faultAllocPages = (
 /**
  * Allocates a folio for a fault at `slot` of `vma`, trying `orders` (largest first) and placing
  * it by NUMA policy. Returns the head PFN, or -1 when every order failed. Counts THP successes
- * and fallbacks in `/proc/vmstat` (PMD size) and in the per-size mTHP statistics.
+ * and fallbacks in `/proc/vmstat` (PMD size) and in the per-size mTHP statistics, but for a shmem
+ * folio's success, which `doFault` counts once the folio's pages are committed.
  *
  * With `dc`, an allocation that may reclaim directly and fails asks for the slow path instead
  * of falling back: it fills `dc.request` and returns -1 without counting anything; the fault
@@ -325,10 +327,13 @@ const allocFaultFolio = (
     const head = faultAllocPages(k, task, reqs, dc);
     if (dc?.request) return -1;
     if (order > 0 && vma.mapping?.shmem) {
-      // shmem_alloc_and_add_folio() (`mm/shmem.c`): thp_file_* for the PMD size, shmem_* in
-      // every size's stats.
-      if (order === k.pmdOrder) k.vmstat.count(head >= 0 ? "thp_file_alloc" : "thp_file_fallback");
-      k.thp.countMthpStat(order, head >= 0 ? "shmem_alloc" : "shmem_fallback");
+      // shmem_alloc_and_add_folio() (`mm/shmem.c`): thp_file_fallback for the PMD size,
+      // shmem_fallback in every size's stats; a folio allocated is counted by the caller once
+      // its pages are committed (`doFault()`).
+      if (head < 0) {
+        if (order === k.pmdOrder) k.vmstat.count("thp_file_fallback");
+        k.thp.countMthpStat(order, "shmem_fallback");
+      }
     } else if (order > 0) {
       // A PMD THP counts in /proc/vmstat and its size's stats (`__do_huge_pmd_anonymous_page()`,
       // `mm/huge_memory.c`); a smaller mTHP only in its size's (`alloc_anon_folio()`,
@@ -747,7 +752,10 @@ const doFault = (
       pgoff,
       Math.ceil(mapping.size / k.mem.pageSize),
     );
+    let refused: ErrnoError | null = null;
     for (const order of [...orders, 0]) {
+      // A large folio whose pages were refused sends shmem_get_folio_gfp() to order 0 directly.
+      if (refused && order > 0) continue;
       const nr = 2 ** order;
       const first = order === 0 ? slot : alignedRun(k, vma, slot, order, true);
       if (first < 0) continue;
@@ -758,10 +766,35 @@ const doFault = (
       // shmem_get_folio_gfp() clears a folio that is not uptodate.
       head = allocFaultFolio(k, task, vma, start, [order], dc, true);
       if (dc?.request) return VM_FAULT_RETRY;
+      refused = null;
       if (head < 0) continue;
+      // shmem_alloc_and_add_folio(): a VM_NORESERVE object commits the folio's pages; when the
+      // policy refuses them, the pages the object lost are given back and the charge tried once
+      // more. Refused again, the folio goes (-ENOSPC): a large one falls back to order 0, with
+      // neither its allocation nor a fallback counted.
+      refused = shmemInodeAcctBlocks(k, task, mapping, nr);
+      if (refused) {
+        shmemRecalcInode(k, mapping, 0);
+        refused = shmemInodeAcctBlocks(k, task, mapping, nr);
+      }
+      if (refused) {
+        folioPut(k, head);
+        head = -1;
+        continue;
+      }
       filemapAddFolio(k, mapping, head, start);
       k.memmap.refcount[head]!--;
+      shmemRecalcInode(k, mapping, nr);
+      // shmem_get_folio_gfp(): thp_file_alloc for the PMD size, shmem_alloc in every large
+      // size's stats.
+      if (order === k.pmdOrder) k.vmstat.count("thp_file_alloc");
+      if (order > 0) k.thp.countMthpStat(order, "shmem_alloc");
       break;
+    }
+    // shmem_fault(): vmf_error(-ENOSPC) is VM_FAULT_SIGBUS.
+    if (refused) {
+      const at = (vma.start + slot * k.mem.pageSize).toString(16);
+      return errno("EFAULT", `fault at 0x${at}: ${refused.message}; SIGBUS BUS_ADRERR`);
     }
     if (head < 0) return noMemory(k, vma, slot);
   }

@@ -3,7 +3,8 @@
  *
  * Models `shmem_evict_inode()` (`mm/shmem.c`, Linux 6.16) for the model's shmem objects (shared
  * anonymous mappings): when the last mapping goes, the object's commit charge is given back
- * (`shmem_unacct_size()`), and its page cache is dropped whole
+ * (`shmem_unacct_size()`, or the charge of its pages for a `VM_NORESERVE` one,
+ * `shmem_recalc_inode()`, `mm/shmem_acct.ts`), and its page cache is dropped whole
  * (`shmem_truncate_range(inode, 0, -1)`, `shmem_undo_range()`) under each folio's lock, then
  * the object is gone.
  *
@@ -14,6 +15,7 @@ import type { Kernel } from "../include/kernel";
 import { type AddressSpace, VM_NORESERVE } from "../include/mm_types";
 import { PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { taskWorkAdd } from "../kernel/task_work";
+import { shmemRecalcInode } from "./shmem_acct";
 import { truncateInodePagesTrylock, truncateInodePagesWait } from "./truncate";
 import { vmUnacctMemory } from "./util";
 
@@ -21,7 +23,8 @@ import { vmUnacctMemory } from "./util";
  * `shmem_evict_inode()` (`mm/shmem.c`, Linux 6.16), which the last `fput()` of a shmem object
  * runs (`__fput()` → `iput()` → `evict()`): gives the object's commit charge back
  * (`shmem_unacct_size()`, unless it was made `VM_NORESERVE`), drops every folio of its page cache
- * and then the object (`Kernel.addressSpaces`). Its folios that lock at once go now (`shmem_undo_range()`'s
+ * and then the object (`Kernel.addressSpaces`), once its pages are gone giving back the charge a
+ * `VM_NORESERVE` object took for them ({@link shmemRecalcInode}). Its folios that lock at once go now (`shmem_undo_range()`'s
  * first loop, {@link truncateInodePagesTrylock}); a folio another task holds locked (a migration
  * moving it) is waited for in `folio_lock()` with a reference held (the second loop,
  * {@link truncateInodePagesWait}), which a migration of it finds (`-EAGAIN`) until it gives the
@@ -40,6 +43,9 @@ export const shmemEvictInode = (
   current: TaskStruct | null,
 ): void => {
   const evict = (): void => {
+    // shmem_undo_range()'s shmem_recalc_inode(): the page cache is empty now, so every page the
+    // object counted leaves it, a VM_NORESERVE object's commitment with them.
+    shmemRecalcInode(k, mapping, 0);
     k.addressSpaces.delete(mapping.id);
   };
   // shmem_unacct_size(): the object's size leaves the commitment first, unless it was never

@@ -28,7 +28,14 @@ import {
   VM_NORESERVE,
   VM_WRITE,
 } from "../../src/index";
-import { boot, expectConsistent, expectErrno, pattern, run } from "../../src/testing/index";
+import {
+  boot,
+  expectConsistent,
+  expectErrno,
+  expectSignal,
+  pattern,
+  run,
+} from "../../src/testing/index";
 
 const PAGE = 4096;
 const MiB = 2 ** 20;
@@ -250,6 +257,32 @@ describe("vm_committed_as: who charges it and who gives it back (OVERCOMMIT_GUES
     expect(committed(k)).toBe(0);
   });
 
+  it("a VM_NORESERVE shmem object is charged page by page as it is filled (shmem_acct_blocks()); its eviction gives them back", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const flags = MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE;
+    const s = run(p.mmap(8 * PAGE, { prot: RW, flags }));
+    expect(committed(k)).toBe(0);
+    // shmem_alloc_and_add_folio() → shmem_inode_acct_blocks(): each new page of the object is
+    // committed as it is allocated; a read of a hole allocates it too (shmem_fault()).
+    run(p.write(s, pattern(3 * PAGE, 1)));
+    expect(committed(k)).toBe(3);
+    run(p.read(s + 5 * PAGE, 1));
+    expect(committed(k)).toBe(4);
+    // Pages already in the cache are charged once, whoever maps them.
+    const child = run(p.fork());
+    run(child.write(s, pattern(PAGE, 2)));
+    run(child.write(s + 7 * PAGE, pattern(PAGE, 3)));
+    expect(committed(k)).toBe(5);
+    run(p.munmap(s, 8 * PAGE));
+    expect(committed(k)).toBe(5);
+    // The last mapping's munmap evicts the object: shmem_truncate_range() frees every page and
+    // shmem_recalc_inode() gives their charge back.
+    run(child.munmap(s, 8 * PAGE));
+    expect(committed(k)).toBe(0);
+    expectConsistent(k);
+  });
+
   it("a stack's growth is charged (acct_stack_growth()); only a VM_ACCOUNT stack gives it back", () => {
     const k = boot();
     const p = run(k.createProcess());
@@ -299,6 +332,18 @@ describe("the overcommit modes (__vm_enough_memory())", () => {
     expect(committed(k)).toBe(65536);
     run(p.munmap(twice, sumTotal * 2));
     expect(committed(k)).toBe(0);
+  });
+
+  it("GUESS: a read-only shared anonymous mapping is charged all the same (shmem_acct_size() ignores the protection)", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    // Twice RAM: refused as a shmem object, granted as a read-only private mapping.
+    const twiceRam = 65536 * PAGE;
+    expectErrno(p.mmap(twiceRam, { prot: PROT_READ, flags: MAP_SHARED | MAP_ANONYMOUS }), "ENOMEM");
+    expect(k.addressSpaces.size).toBe(0);
+    run(p.mmap(twiceRam, { prot: PROT_READ }));
+    run(p.mmap(8 * PAGE, { prot: PROT_READ, flags: MAP_SHARED | MAP_ANONYMOUS }));
+    expect(committed(k)).toBe(8);
   });
 
   it("NEVER: the commitment with the request must stay below CommitLimit less the admin and user reserves", () => {
@@ -374,6 +419,86 @@ describe("the overcommit modes (__vm_enough_memory())", () => {
     expect(k.addressSpaces.size).toBe(0);
     run(p.mmap(8033 * PAGE, { addr: at, prot: RW, flags }));
     expect(committed(k)).toBe(16033);
+  });
+
+  it("NEVER: a VM_NORESERVE shmem page the policy refuses is SIGBUS (shmem_acct_blocks()'s -ENOSPC), with the faulting mm's user reserve", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    // Made VM_NORESERVE while overcommit is allowed; NEVER then charges its pages one by one.
+    const s = run(
+      p.mmap(4 * PAGE, { prot: RW, flags: MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE }),
+    );
+    const child = run(p.fork());
+    sysctl(k, "overcommit_memory", "2");
+    run(p.mmap(15886 * PAGE, { prot: RW }));
+    // p's total_vm is 15890: its user reserve is 496 pages, so it may commit below 15888.
+    run(p.write(s, pattern(PAGE, 1)));
+    expect(committed(k)).toBe(15887);
+    // The child's total_vm is 4, its reserve 0: its page goes through.
+    run(child.write(s + PAGE, pattern(PAGE, 2)));
+    expect(committed(k)).toBe(15888);
+    // shmem_get_folio_gfp() fails with -ENOSPC, which shmem_fault() turns into VM_FAULT_SIGBUS.
+    const e = expectSignal(p.write(s + 2 * PAGE, pattern(PAGE, 3)), "SIGBUS", "BUS_ADRERR");
+    expect([e.signo, e.addr, p.exitCode]).toEqual([7, s + 2 * PAGE, 7]);
+    expect(committed(k)).toBe(2);
+    expect([...run(child.read(s, 1)), ...run(child.read(s + PAGE, 1))]).toEqual([
+      pattern(1, 1)[0],
+      pattern(1, 2)[0],
+    ]);
+    run(child.exit());
+    expect(committed(k)).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("NEVER: a VM_NORESERVE shmem THP whose 512 pages are refused falls back to a base page, neither counted (shmem_get_folio_gfp())", () => {
+    const k = boot();
+    run(k.fs.write("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "always"));
+    const p = run(k.createProcess());
+    const at = 0x10_0000_0000;
+    const flags = MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
+    const s = run(p.mmap(4 * MiB, { addr: at, prot: RW, flags }));
+    const mapping = p.mm!.findVma(s)!.mapping!;
+    const orderAt = (pgoff: number) => k.memmap.folioOrder(mapping.pages.get(pgoff)!);
+    run(p.write(s, pattern(8, 1)));
+    expect([orderAt(0), committed(k), k.vmstat.get("thp_file_alloc")]).toEqual([9, 512, 1]);
+    sysctl(k, "overcommit_memory", "2");
+    run(p.mmap(15000 * PAGE, { prot: RW }));
+    // total_vm 16024: the user reserve is 500 pages, so 15512 may grow below 15884: by one page,
+    // not by 512.
+    const fallback = k.vmstat.get("thp_file_fallback");
+    run(p.write(s + 2 * MiB, pattern(8, 2)));
+    expect([orderAt(512), committed(k)]).toEqual([0, 15513]);
+    expect([k.vmstat.get("thp_file_alloc"), k.vmstat.get("thp_file_fallback")]).toEqual([
+      1,
+      fallback,
+    ]);
+    run(p.exit());
+    expect(committed(k)).toBe(0);
+    expectConsistent(k);
+  });
+
+  it("NEVER: a fork refused a later VMA's charge gives back the earlier ones' and allocates no pid (copy_mm() before alloc_pid())", () => {
+    const k = boot();
+    sysctl(k, "overcommit_memory", "2");
+    const p = run(k.createProcess());
+    // Top-down: b lies below the read-only page, which keeps it from merging with a.
+    const a = run(p.mmap(6000 * PAGE, { prot: RW }));
+    run(p.mmap(PAGE, { prot: PROT_READ }));
+    const b = run(p.mmap(4000 * PAGE, { prot: RW }));
+    expect(b + 4001 * PAGE).toBe(a);
+    run(p.write(a, pattern(PAGE, 1)));
+    run(p.write(b, pattern(PAGE, 2)));
+    // total_vm 10001, user reserve 312: dup_mmap() charges b (14000 < 16072), then a is refused.
+    expect(expectErrno(p.fork(), "ENOMEM").message).toMatch(/6000 more pages would commit 20000/);
+    expect(committed(k)).toBe(10000);
+    expectErrno(p.fork(), "ENOMEM");
+    expect(k.fs.exists(`/proc/${p.pid + 1}`)).toBe(false);
+    run(p.munmap(a + 3000 * PAGE, 3000 * PAGE));
+    const child = run(p.fork());
+    expect(child.pid).toBe(p.pid + 1);
+    expect(run(k.createProcess()).pid).toBe(p.pid + 2);
+    expect(committed(k)).toBe(14000);
+    expectConsistent(k);
   });
 
   it("NEVER: mprotect(), fork() and a shared anonymous mmap() are ENOMEM past the limit, nothing changed", () => {
