@@ -20,7 +20,7 @@ import { type Cred, idValid } from "../include/cred";
 import type { Kernel, Task } from "../include/kernel";
 import { type Mempolicy, MPOL_F_ADDR, MPOL_F_NODE, MPOL_MF_MOVE } from "../include/mempolicy";
 import type { MovePagesResult, MovePagesStatus } from "../include/migrate";
-import type { MmStruct } from "../include/mm_types";
+import type { MmStruct, Vma } from "../include/mm_types";
 import {
   VM_DONTCOPY,
   VM_HUGEPAGE,
@@ -159,6 +159,26 @@ export const taskCred = (options: TaskOptions): Cred => {
     capEffective: new Set(caps),
   };
 };
+
+/**
+ * The `madvise()` advice that only sets and clears VMA flags (`madvise_vma_behavior()`,
+ * `mm/madvise.c`): per advice, the flags set, the flags cleared, and the check each VMA must
+ * pass first (wipe-on-fork for private anonymous memory only; kept on a `VM_DROPPABLE` VMA).
+ */
+const VM_FLAG_ADVICE = new Map<
+  number,
+  readonly [set: number, clear: number, refuse?: (vma: Vma) => ErrnoError | null]
+>([
+  [MADV_NORMAL, [0, VM_RAND_READ | VM_SEQ_READ]],
+  [MADV_RANDOM, [VM_RAND_READ, VM_SEQ_READ]],
+  [MADV_SEQUENTIAL, [VM_SEQ_READ, VM_RAND_READ]],
+  [MADV_HUGEPAGE, [VM_HUGEPAGE, VM_NOHUGEPAGE]],
+  [MADV_NOHUGEPAGE, [VM_NOHUGEPAGE, VM_HUGEPAGE]],
+  [MADV_DONTFORK, [VM_DONTCOPY, 0]],
+  [MADV_DOFORK, [0, VM_DONTCOPY]],
+  [MADV_WIPEONFORK, [VM_WIPEONFORK, 0, madviseWipeonforkRefused]],
+  [MADV_KEEPONFORK, [0, VM_WIPEONFORK, madviseKeeponforkRefused]],
+]);
 
 /**
  * Runs the slow path `dc` asks for, if any (`__alloc_pages_slowpath()` through
@@ -828,42 +848,12 @@ export class Process implements Task {
       this.mmapLockedKillable(
         write,
         this.withMm("madvise", () => {
-          if (advice === MADV_NORMAL)
-            return setVmFlags(this.kernel, this, addr, length, 0, VM_RAND_READ | VM_SEQ_READ);
-          if (advice === MADV_RANDOM)
-            return setVmFlags(this.kernel, this, addr, length, VM_RAND_READ, VM_SEQ_READ);
-          if (advice === MADV_SEQUENTIAL)
-            return setVmFlags(this.kernel, this, addr, length, VM_SEQ_READ, VM_RAND_READ);
-          if (advice === MADV_HUGEPAGE)
-            return setVmFlags(this.kernel, this, addr, length, VM_HUGEPAGE, VM_NOHUGEPAGE);
-          if (advice === MADV_NOHUGEPAGE)
-            return setVmFlags(this.kernel, this, addr, length, VM_NOHUGEPAGE, VM_HUGEPAGE);
-          if (advice === MADV_DONTFORK)
-            return setVmFlags(this.kernel, this, addr, length, VM_DONTCOPY, 0);
-          if (advice === MADV_DOFORK)
-            return setVmFlags(this.kernel, this, addr, length, 0, VM_DONTCOPY);
-          // madvise_vma_behavior(): wipe-on-fork for private anonymous memory only, and kept
-          // on a VM_DROPPABLE VMA.
-          if (advice === MADV_WIPEONFORK)
-            return setVmFlags(
-              this.kernel,
-              this,
-              addr,
-              length,
-              VM_WIPEONFORK,
-              0,
-              madviseWipeonforkRefused,
-            );
-          if (advice === MADV_KEEPONFORK)
-            return setVmFlags(
-              this.kernel,
-              this,
-              addr,
-              length,
-              0,
-              VM_WIPEONFORK,
-              madviseKeeponforkRefused,
-            );
+          // The advice that sets and clears VMA flags (madvise_vma_behavior()).
+          const flags = VM_FLAG_ADVICE.get(advice);
+          if (flags) {
+            const [set, clear, refuse] = flags;
+            return setVmFlags(this.kernel, this, addr, length, set, clear, refuse);
+          }
           if (advice === MADV_DONTNEED || advice === MADV_DONTNEED_LOCKED) {
             const locked = advice === MADV_DONTNEED_LOCKED;
             return madviseDontneed(this.kernel, this, addr, length, locked);
