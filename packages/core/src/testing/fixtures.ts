@@ -55,6 +55,25 @@ export const boot = (config: Partial<KernelConfig> = {}): Kernel =>
   run(Kernel.boot({ nodes: ["64M", "64M"], ...config }));
 
 /**
+ * Boots a kernel as {@link boot} does, then turns proactive compaction off by writing 0 to
+ * `/proc/sys/vm/compaction_proactiveness` (`compaction_proactiveness_sysctl_handler()`,
+ * `mm/compaction.c`), as a kernel tester does before measuring direct compaction. For a test
+ * that fragments a node and then checks what direct compaction, an allocation or a scanner run
+ * of its own does: the daemons run from boot on the real clock, and every
+ * `HPAGE_FRAG_CHECK_INTERVAL_MSEC` (500 ms) `kcompactd` compacts a node whose fragmentation
+ * score is above the high watermark (`should_proactive_compact_node()`), which on a loaded
+ * machine can happen before the test's own compaction. `kcompactd` and `kswapd` still run and
+ * still answer wake-ups (`wakeup_kcompactd()`, `wakeup_kswapd()`). Fails as `boot` does.
+ *
+ * @category Testing
+ */
+export const bootNoProactive = (config: Partial<KernelConfig> = {}): Kernel => {
+  const kernel = boot(config);
+  run(kernel.fs.write("/proc/sys/vm/compaction_proactiveness", "0"));
+  return kernel;
+};
+
+/**
  * The error name a call fails with (`"EINVAL"`, say); rejects when the call succeeds.
  *
  * @category Testing

@@ -6,7 +6,8 @@
  * - Fault injection: `fail_page_alloc` ({@link FailPageAlloc}, `mm/fail_page_alloc.c`).
  * - Checks: the kernel's own consistency check ({@link checkKernelConsistency},
  *   `CONFIG_DEBUG_VM`) and the idle copy-thread pool ({@link idleCopyWorkers}).
- * - Fixtures every package's tests share (`./fixtures`): {@link boot} a kernel, {@link run} its
+ * - Fixtures every package's tests share (`./fixtures`): {@link boot} a kernel (with proactive
+ *   compaction off: {@link bootNoProactive}), {@link run} its
  *   calls, write and check a {@link pattern}, walk a page table ({@link folioAt},
  *   {@link isolateRange}), and checks that throw plain errors ({@link expectErrno},
  *   {@link expectBytes}, {@link expectConsistent}), so that no test framework is needed to run
@@ -26,6 +27,7 @@ export { shrinkHugeZeroFolioCount, shrinkHugeZeroFolioScan } from "../mm/huge_me
 export type { EngineFaults, MigratorSubject } from "./conformance";
 export {
   boot,
+  bootNoProactive,
   errnoOf,
   expectBytes,
   expectChildSignal,

@@ -37,6 +37,7 @@ import {
 import { isHugeZeroPmd } from "../../src/mm/huge_memory";
 import {
   boot,
+  bootNoProactive,
   errnoOf,
   expectConsistent,
   expectErrno,
@@ -147,7 +148,7 @@ describe("the buddy allocator's orders and pageblocks", () => {
   });
 
   it("allocates folios above MAX_PAGE_ORDER with alloc_contig_pages, migrating what is in the way (MR_CONTIG_RANGE)", async () => {
-    const k = boot({ nodes: ["64M", "64M"] });
+    const k = bootNoProactive({ nodes: ["64M", "64M"] });
     const events = record(k);
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const d = delta(k);
@@ -174,7 +175,7 @@ describe("the buddy allocator's orders and pageblocks", () => {
 
 describe("compaction (mm/compaction.c)", () => {
   it("a THP fault on a fragmented node falls back; after compact_memory the next one gets a THP, bytes intact", async () => {
-    const k = boot({ thp: { enabled: "always" } });
+    const k = bootNoProactive({ thp: { enabled: "always" } });
     const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 512, pageCacheEvery: 8 }));
     expect(k.pageAlloc.largestFreeOrder(1)).toBeLessThan(9);
     const { proc, addr } = await runP(thpFaulter(k, 1));
@@ -237,7 +238,7 @@ describe("compaction (mm/compaction.c)", () => {
   });
 
   it("node<N>/compact compacts that node only (sysfs_compact_node)", async () => {
-    const k = boot();
+    const k = bootNoProactive();
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const events = record(k);
     await runP(k.fs.write("/sys/devices/system/node/node0/compact", "1"));
@@ -256,7 +257,7 @@ describe("compaction (mm/compaction.c)", () => {
   });
 
   it("the migration scanner takes balloon pages through their owner (isolate_movable_ops_page()): balloon_migrate counts them", async () => {
-    const k = boot({ nodes: ["64M", "64M"] });
+    const k = bootNoProactive({ nodes: ["64M", "64M"] });
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     // On the fragmented node the balloon's pages fill holes at the zone's low end, where the
     // migration scanner starts.
@@ -285,7 +286,7 @@ describe("compaction (mm/compaction.c)", () => {
   });
 
   it("a THP fault in a MADV_HUGEPAGE VMA compacts directly: compact_stall and compact_success, and gets its THP", async () => {
-    const k = boot({ thp: { enabled: "madvise" } });
+    const k = bootNoProactive({ thp: { enabled: "madvise" } });
     const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 256 }));
     const { proc, addr } = await runP(thpFaulter(k, 1, true));
     const d = delta(k);
@@ -324,7 +325,7 @@ describe("compaction (mm/compaction.c)", () => {
   // (GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE: __GFP_DIRECT_RECLAIM, so the slow path compacts
   // directly for it (an unmovable order-9 allocation), whatever the VMA's defrag flags.
   it("a read fault compacts directly for the huge zero folio (GFP_TRANSHUGE), even where a THP write would not", async () => {
-    const k = boot({ thp: { enabled: "always" } });
+    const k = bootNoProactive({ thp: { enabled: "always" } });
     const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 256 }));
     const { proc, addr } = await runP(thpFaulter(k, 1));
     const d = delta(k);
@@ -365,7 +366,7 @@ describe("compaction (mm/compaction.c)", () => {
   // enough for compaction to run (compaction_suitable() at the low watermark for a costly order)
   // but under the high watermark plus the gap that would let reclaim skip it.
   it("the slow path reclaims between its two compactions where compaction cannot go ahead yet (compaction_ready())", async () => {
-    const k = boot({ thp: { enabled: "always" } });
+    const k = bootNoProactive({ thp: { enabled: "always" } });
     const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 256 }));
     const zone = k.pageAlloc.zones[1]!;
     expect(zone.watermark.slice(0, 3)).toEqual([181, 226, 271]);

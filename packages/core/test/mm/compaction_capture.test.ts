@@ -26,6 +26,7 @@ import {
 } from "../../src/index";
 import {
   boot,
+  bootNoProactive,
   expectConsistent,
   fragmentNode,
   run,
@@ -79,7 +80,7 @@ describe("direct compaction captures the block its migrations free (compaction_c
   // last one to empty a movable pageblock hands the order-9 block to it: MIGRATE_MOVABLE for a
   // movable request, so no extfrag event.
   it("a task's direct compaction gets the pageblock its migration emptied, and no other task can take it first", async () => {
-    const k = boot();
+    const k = bootNoProactive();
     const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 256 }));
     const proc = await runP(k.createProcess({ node: 1 }));
     const events = record(k);
@@ -117,7 +118,7 @@ describe("direct compaction captures the block its migrations free (compaction_c
   // task takes it before get_page_from_freelist() looks: compact_fail.
   it("a kernel thread's direct compaction captures nothing: the block it frees goes to the free list, and the other task takes it", async () => {
     for (const kthread of [null, "kworker"] as const) {
-      const k = boot();
+      const k = bootNoProactive();
       const frag = await runP(fragmentNode(k, { nid: 1, unmovableEvery: 256 }));
       const current = kthread ? await runP(k.createKernelThread(kthread)) : null;
       const events = record(k);

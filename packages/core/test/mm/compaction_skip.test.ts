@@ -30,6 +30,7 @@ import {
 } from "../../src/index";
 import {
   boot,
+  bootNoProactive,
   expectConsistent,
   fragmentNode,
   run,
@@ -125,7 +126,7 @@ const pinnedNode = async () => {
 
 describe("cached scanner positions (compact_cached_migrate_pfn[], compact_cached_free_pfn)", () => {
   it("a second run starts where the first stopped: the migration scanner past the block it finished; the fast free search moves the free scanner's", async () => {
-    const k = boot();
+    const k = bootNoProactive();
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const zone = k.pageAlloc.zones[1]!;
     const leftovers = takeFreeBlocks(k, 1);
@@ -203,7 +204,7 @@ describe("cached scanner positions (compact_cached_migrate_pfn[], compact_cached
 
 describe("the asynchronous and synchronous cached migration PFNs", () => {
   it("an async run moves compact_cached_migrate_pfn[0] only; the sync-light run after it starts at [1] and passes the block the async run marked", async () => {
-    const k = boot();
+    const k = bootNoProactive();
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const zone = k.pageAlloc.zones[1]!;
     const leftovers = takeFreeBlocks(k, 1);
@@ -244,7 +245,7 @@ describe("the asynchronous and synchronous cached migration PFNs", () => {
 
 describe("pageblock skip hints (PB_migrate_skip)", () => {
   it("alloc_contig_range() neither heeds nor sets them, and leaves the cached positions (ignore_skip_hint, no_set_skip_hint)", async () => {
-    const k = boot({ nodes: ["16M", "16M"] });
+    const k = bootNoProactive({ nodes: ["16M", "16M"] });
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const zone = k.pageAlloc.zones[1]!;
     // Every block marked, as runs that found nothing would leave them.
@@ -383,7 +384,7 @@ describe("pageblock skip hints (PB_migrate_skip)", () => {
 
 describe("the fast searches (fast_find_migrateblock(), fast_isolate_freepages())", () => {
   it("kcompactd's run starts in the pageblock a free order-7 block points to, and takes its targets from the order-0 list's tail in the top quarter", async () => {
-    const k = boot();
+    const k = bootNoProactive();
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const zone = k.pageAlloc.zones[1]!;
     // What the churn left above order 0, all in block 1 (262656..263167).
@@ -514,7 +515,7 @@ describe("cc->finish_pageblock (compact_zone(), Linux 6.16)", () => {
   // once (goto rescan: no compact_finished() in between), isolating past COMPACT_CLUSTER_MAX,
   // and the block ends marked skip with the cached position past it.
   it("a folio pinned while its batch migrates fails: the rest of the block is isolated in one call before compact_finished() looks again", async () => {
-    const k = boot();
+    const k = bootNoProactive();
     const frag = await runP(fragmentNode(k, { nid: 1 }));
     const zone = k.pageAlloc.zones[1]!;
     const leftovers = takeFreeBlocks(k, 1);

@@ -44,6 +44,7 @@ import {
 } from "../../src/index";
 import {
   boot,
+  bootNoProactive,
   expectBytes,
   expectChildSignal,
   expectConsistent,
@@ -55,19 +56,6 @@ import {
   runP,
 } from "../../src/testing/index";
 import { fragmentNode } from "../../src/testing/workloads";
-
-/**
- * A kernel whose `kcompactd` does no proactive compaction
- * (`/proc/sys/vm/compaction_proactiveness` 0), for a test of direct compaction on a node it
- * fragments: the daemons run from boot on the real clock, and every
- * `HPAGE_FRAG_CHECK_INTERVAL_MSEC` (500 ms) `kcompactd` compacts a fragmented node proactively,
- * which on a loaded machine could happen before the allocation under test.
- */
-const bootNoProactive = () => {
-  const k = boot();
-  run(k.fs.write("/proc/sys/vm/compaction_proactiveness", "0"));
-  return k;
-};
 
 const MiB = 2 ** 20;
 const HUGE = 2 * MiB;

@@ -541,6 +541,10 @@ describe("memory_failure(): page cache", () => {
   // the page's flags, and in folio_wait_writeback() before it unmaps the page.
   it("sleeps in folio_lock() on a locked page and handles it once the page is unlocked", async () => {
     const { k, p, addr, pfn, seen } = mapFile(true);
+    // No periodic writeback (dirty_writeback_centisecs 0): the flusher runs from boot on the real
+    // clock, and a wait below of dirty_expire_centisecs (30 s) on a loaded machine would let it
+    // queue on the lock and write the page back, which would then be clean.
+    run(k.fs.write("/proc/sys/vm/dirty_writeback_centisecs", "0"));
     expect(folioTrylock(k, pfn)).toBe(true);
     const handler = Effect.runFork(k.memoryFailure(pfn));
     await Effect.runPromise(Effect.yieldNow);

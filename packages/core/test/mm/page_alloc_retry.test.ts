@@ -19,7 +19,7 @@ import {
   tryToCompactPages,
   WMARK_MIN,
 } from "../../src/index";
-import { boot, runP } from "../../src/testing/index";
+import { boot, bootNoProactive, runP } from "../../src/testing/index";
 import { fragmentNode } from "../../src/testing/workloads";
 
 const GFP = GFP_HIGHUSER_MOVABLE | __GFP_THISNODE;
@@ -179,7 +179,7 @@ describe("should_reclaim_retry()", () => {
   });
 
   it("says no when no node could pass the min watermark for the order with its reclaimable pages free", async () => {
-    const k = boot({ nodes: ["16M", "16M"] });
+    const k = bootNoProactive({ nodes: ["16M", "16M"] });
     // Node 1 fragmented by anonymous memory it cannot reclaim: no free order-9 block to hope for.
     await runP(fragmentNode(k, { nid: 1 }));
     expect(shouldReclaimRetry(k, GFP, 9, 1, null, true, { noProgressLoops: 0 })).toBe(false);

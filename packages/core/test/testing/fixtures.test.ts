@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { errno } from "../../src/index";
 import {
   boot,
+  bootNoProactive,
   errnoOf,
   expectBytes,
   expectConsistent,
@@ -32,6 +33,19 @@ describe("the shared test fixtures", () => {
     );
     expect(() => expectErrno(Effect.fail("oops"), "EINVAL")).toThrow("failed otherwise");
     expect(() => expectErrno(Effect.die(new Error("boom")), "EINVAL")).toThrow("boom");
+  });
+
+  it("bootNoProactive boots as boot does, its daemons running, with compaction_proactiveness 0", () => {
+    const k = bootNoProactive({ nodes: ["16M"] });
+    expect(k.mem.nodes.length).toBe(1);
+    expect(run(k.fs.read("/proc/sys/vm/compaction_proactiveness"))).toBe("0\n");
+    // kcompactd and kswapd run from boot: a second run() is EBUSY.
+    expectErrno(k.compaction.run(), "EBUSY");
+    expectErrno(k.kswapd.run(), "EBUSY");
+    run(k.shutdown());
+    const plain = boot({ nodes: ["16M"] });
+    expect(run(plain.fs.read("/proc/sys/vm/compaction_proactiveness"))).toBe("20\n");
+    run(plain.shutdown());
   });
 
   it("errnoOf resolves to the errno name and rejects when the call succeeds", async () => {
