@@ -463,7 +463,7 @@ export {
 // include/uapi/linux/resource.h, include/uapi/asm-generic/resource.h
 export { MLOCK_LIMIT, RLIM_INFINITY } from "./include/resource";
 // include/linux/rwsem.h
-export { type KillableSleeper, RwSemaphore } from "./include/rwsem";
+export { type KillableSleeper, MAX_READERS_WAKEUP, RwSemaphore } from "./include/rwsem";
 // include/linux/sched.h
 export {
   isGlobalInit,

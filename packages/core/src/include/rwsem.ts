@@ -41,13 +41,21 @@ interface RwsemWaiter {
 }
 
 /**
+ * `MAX_READERS_WAKEUP` (`kernel/locking/rwsem.c`): the most readers one release wakes, 0x100.
+ *
+ * @category Kernel
+ */
+export const MAX_READERS_WAKEUP = 0x100;
+
+/**
  * A read/write semaphore (`struct rw_semaphore`, `include/linux/rwsem.h`, Linux 6.16): held by
  * {@link readers} readers or by one writer ({@link writer}). A reader is admitted while no
  * writer holds it and no one waits (a waiting writer keeps new readers out, as Linux's
  * `RWSEM_FLAG_WAITERS` makes the fast path of `down_read()` fail); otherwise the task queues.
- * A release that leaves it free hands it to the first sleeper: a writer alone, or the readers at
- * the head of the list together (`rwsem_mark_wake()`), each woken holding it, so nobody takes
- * it in between. The sleeps are uninterruptible (`down_read()`, `down_write()`): an interrupted
+ * A release that leaves it free hands it to the first sleeper: a writer alone, or, when a reader
+ * is first, the readers of the whole list together, skipping the writers between them, at most
+ * {@link MAX_READERS_WAKEUP} (`rwsem_mark_wake()`, `kernel/locking/rwsem.c`), each woken
+ * holding it, so nobody takes it in between. The sleeps are uninterruptible (`down_read()`, `down_write()`): an interrupted
  * fiber leaves the list, or, woken already, releases what was handed to it.
  *
  * @category Kernel
@@ -63,6 +71,11 @@ export class RwSemaphore {
   /** Whether anyone sleeps on it (`RWSEM_FLAG_WAITERS`). */
   get contended(): boolean {
     return this.waiters.length > 0;
+  }
+
+  /** How many sleep on it (the length of `sem->wait_list`). */
+  get nrWaiting(): number {
+    return this.waiters.length;
   }
 
   /**
@@ -175,7 +188,11 @@ export class RwSemaphore {
     });
   }
 
-  /** `rwsem_wake()`: hands a free semaphore to the writer, or the readers, at the head. */
+  /**
+   * `rwsem_wake()`: hands a free semaphore to the writer at the head, or, when a reader is at
+   * the head, to every queued reader up to {@link MAX_READERS_WAKEUP}, the writers keeping their
+   * places (`rwsem_mark_wake()`).
+   */
   private wake(): void {
     if (this.writer) return;
     const first = this.waiters[0];
@@ -187,10 +204,13 @@ export class RwSemaphore {
       first.wake();
       return;
     }
-    while (this.waiters.length > 0 && !this.waiters[0]!.write) {
-      const reader = this.waiters.shift()!;
-      this.readers++;
-      reader.wake();
+    const woken: RwsemWaiter[] = [];
+    for (let i = 0; i < this.waiters.length && woken.length < MAX_READERS_WAKEUP; ) {
+      const waiter = this.waiters[i]!;
+      if (waiter.write) i++;
+      else woken.push(...this.waiters.splice(i, 1));
     }
+    this.readers += woken.length;
+    for (const reader of woken) reader.wake();
   }
 }
