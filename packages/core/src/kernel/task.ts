@@ -53,6 +53,7 @@ import { withMmapLockKillable, withMmapReadLock, withMmapWriteLock } from "../in
 import type { AllocContext } from "../include/mmzone";
 import { TASK_SIZE } from "../include/page_64_types";
 import { stopIfPanicked } from "../include/panic";
+import { ptePfn, ptePresent, pteProtnone, pteSpecial } from "../include/pgtable";
 import { MLOCK_LIMIT, RLIM_INFINITY } from "../include/resource";
 import {
   isGlobalInit,
@@ -71,7 +72,13 @@ import {
   madviseWillneed,
   madviseWipeonforkRefused,
 } from "../mm/madvise";
-import { type AccessProgress, accessExtent, accessVm, checkAccess } from "../mm/memory";
+import {
+  type AccessProgress,
+  accessExtent,
+  accessVm,
+  checkAccess,
+  folioWalkEntry,
+} from "../mm/memory";
 import { doGetMempolicy, doMbind, doSetMempolicy, kernelMigratePages } from "../mm/mempolicy";
 import { migrateMisplacedFolio } from "../mm/migrate_misplaced";
 import { mlockPosixErrorReturn } from "../mm/mlock";
@@ -91,6 +98,7 @@ import { pagefaultOutOfMemory } from "../mm/oom_kill";
 import { allocPagesSlowpath } from "../mm/page_alloc";
 import { putSlowpathPage } from "../mm/swap";
 import { kvmalloc } from "../mm/util";
+import { vmaIsAccessible } from "../mm/vma";
 import { sysPrctl, sysSetresgid, sysSetresuid, sysSetuid } from "./cred";
 import { doExit } from "./exit";
 
@@ -689,18 +697,34 @@ export class Process implements Task {
    * `get_user_pages_fast()` of the page at `addr`, read, as a kernel-side look-up makes it
    * (`lookup_node()`, `madvise_inject_error()`): `__get_user_pages()` faults it in with
    * `FAULT_FLAG_ALLOW_RETRY` through the fault loop ({@link faultLoop}: the slow path, migration
-   * waits, retries). Resolves to its PFN. Fails with `EFAULT` where nothing is mapped, for a VMA
-   * without `VM_READ` (`check_vma_flags()` with no `FOLL_FORCE`: a `PROT_WRITE`-only mapping
-   * too, which a user read may access on x86) and for a poisoned page or a file page past the
-   * end (`vm_fault_to_errno()` with no `FOLL_HWPOISON`, which `get_user_pages_fast()` never
+   * waits, retries). First the lockless walk (`gup_fast()`): a page mapped by a present entry
+   * that a user read may use (`pte_access_permitted()`: not `PROT_NONE`, not a NUMA hinting
+   * entry; on x86 a `PROT_WRITE`-only mapping's PTE is readable, `protection_map[VM_WRITE]`),
+   * not special (the zero page), is taken as it is, its VMA's flags not looked at. Resolves to its
+   * PFN. The slow path fails with `EFAULT` where nothing is mapped, for a VMA without `VM_READ`
+   * (`check_vma_flags()` with no `FOLL_FORCE`: a `PROT_WRITE`-only mapping too, whose page is
+   * not yet present) and for a poisoned page or a file page past the end (`vm_fault_to_errno()` with no `FOLL_HWPOISON`, which `get_user_pages_fast()` never
    * takes); `ENOMEM` where the fault got no memory.
    */
   private getUserPageFast(addr: number): Effect.Effect<number, ErrnoError> {
     return Effect.suspend(() => {
       const progress = newAccessProgress();
+      const pageSize = this.kernel.mem.pageSize;
       let pfn = -1;
       const step = () => {
         const vma = this.mm?.findVma(addr);
+        if (vma && vma.start <= addr) {
+          const entry = folioWalkEntry(this.kernel, vma, Math.floor((addr - vma.start) / pageSize));
+          if (
+            ptePresent(entry) &&
+            !pteProtnone(entry) &&
+            !pteSpecial(entry) &&
+            vmaIsAccessible(vma.flags)
+          ) {
+            pfn = ptePfn(entry);
+            return;
+          }
+        }
         if (vma && vma.start <= addr && !(vma.flags & VM_READ)) {
           progress.error = errno("EFAULT", `address 0x${addr.toString(16)} is not readable`);
           return;

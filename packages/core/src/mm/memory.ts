@@ -1271,7 +1271,8 @@ export interface AccessProgress<E = ErrnoError> {
  * `SIGSEGV` with `SEGV_ACCERR`, a fault `handle_mm_fault()` fails `SIGBUS`, or asks for a retry
  * after `VM_FAULT_OOM` ({@link userFaultError}). A load or store that reaches a poisoned page
  * still mapped is the machine check's `SIGBUS` with `BUS_MCEERR_AR` (`kill_me_maybe()`,
- * `arch/x86/kernel/cpu/mce/core.c`), `si_addr_lsb` `PAGE_SHIFT`.
+ * `arch/x86/kernel/cpu/mce/core.c`, then `memory_failure()`'s `kill_accessing_process()`),
+ * `si_addr_lsb` `PAGE_SHIFT` (a hugetlb page's shift), `si_addr` the start of that page.
  */
 export const accessVm = (
   k: Kernel,
@@ -1322,10 +1323,15 @@ export const accessVm = (
       return;
     }
     if (k.memmap.test(pfn, PG_hwpoison)) {
+      // memory_failure(MF_ACTION_REQUIRED) finds the page poisoned already and signals the
+      // address of the entry that maps it (kill_accessing_process(): the page's, or a hugetlb
+      // page's start), not the byte the load or store reached.
+      const lsb = hwpoisonLsb(k, task, at);
+      const granule = 2 ** lsb;
       progress.error = forceSigMceerr(
         task,
-        at,
-        hwpoisonLsb(k, task, at),
+        at - (at % granule),
+        lsb,
         `address 0x${at.toString(16)} is in a poisoned page; SIGBUS BUS_MCEERR_AR`,
       );
       return;

@@ -562,6 +562,25 @@ describe("memory_failure(): page cache", () => {
     expectConsistent(k);
   });
 
+  // A load of a page poisoned but still mapped is the machine check's: kill_me_maybe() calls
+  // memory_failure(MF_ACTION_REQUIRED), which finds PG_hwpoison set and signals the address of
+  // the PTE that maps the page (kill_accessing_process(), mm/memory-failure.c, Linux 6.16):
+  // page aligned, not the byte loaded.
+  it("a load of a poisoned page still mapped is SIGBUS BUS_MCEERR_AR at the page's address", async () => {
+    const { k, p, addr, pfn } = mapFile(true);
+    run(k.fs.write("/proc/sys/vm/dirty_writeback_centisecs", "0"));
+    expect(folioTrylock(k, pfn)).toBe(true);
+    const handler = Effect.runFork(k.memoryFailure(pfn));
+    await Effect.runPromise(Effect.yieldNow);
+    expect(k.memmap.test(pfn, PG_hwpoison)).toBe(true);
+    expect(ptePfn(pteAt(p, addr))).toBe(pfn);
+    const e = expectSignal(p.read(addr + 5, 1), "SIGBUS", "BUS_MCEERR_AR");
+    expect(e).toMatchObject({ addr, addrLsb: 12 });
+    folioUnlock(k, pfn);
+    await Effect.runPromise(Fiber.join(handler));
+    expectConsistent(k);
+  });
+
   it("waits in folio_wait_writeback(), holding the lock, then drops the page written back: MF_MSG_CLEAN_LRU", async () => {
     const { k, file, p, addr, pfn, seen } = mapFile(true);
     expect(file.startWriteback(0)).toBe(true);

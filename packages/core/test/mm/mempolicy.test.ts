@@ -518,6 +518,15 @@ describe("set_mempolicy(2) and get_mempolicy(2) (kernel_set_mempolicy, do_get_me
     const w = run(p.mmap(PAGE, { prot: PROT_WRITE }));
     expect(run(p.read(w, 1))).toEqual(new Uint8Array([0]));
     expectErrno(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, w), "EFAULT");
+    // ... but only from the slow path: the read above mapped the zero page, which gup_fast()
+    // leaves to it (pte_special()). Once written, the page's PTE is present and, on x86,
+    // readable (protection_map[VM_WRITE] is PAGE_COPY), so the lockless walk takes it without
+    // looking at the VMA.
+    run(p.write(w, new Uint8Array([2])));
+    expect(run(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, w))).toBe(0);
+    // A PROT_NONE page is not accessible to gup_fast() (pte_access_permitted()): EFAULT again.
+    run(p.mprotect(w, PAGE, 0));
+    expectErrno(p.getMempolicy(MPOL_F_NODE | MPOL_F_ADDR, w), "EFAULT");
     expect(p.exited).toBe(false);
     expectConsistent(k);
   });
