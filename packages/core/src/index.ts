@@ -632,6 +632,7 @@ export {
   replaceFreeHugepageFolios,
 } from "./mm/hugetlb";
 export { folioWalkEntry } from "./mm/memory";
+export { MF_SW_SIMULATED } from "./mm/memory_failure";
 export {
   doMigrateRange,
   nodesWithMemory,

@@ -504,8 +504,10 @@ export interface Kernel {
   /** `delete_module()` (`kernel/module/main.c`): unloads a module; `EBUSY` while pinned. */
   unloadModule(name: string): Effect.Effect<void, ErrnoError>;
   /**
-   * `memory_failure(pfn, 0)` (`mm/memory-failure.c`): handles an uncorrected memory error in the
-   * page at `pfn` by its state. A free page leaves the allocator; an anonymous or dirty page is
+   * `memory_failure(pfn, flags)` (`mm/memory-failure.c`): handles an uncorrected memory error in
+   * the page at `pfn` by its state. `flags` 0 (the default) is an error the hardware reported,
+   * after which `unpoisonMemory()` is refused (`EOPNOTSUPP`) for good; `MF_SW_SIMULATED` is one
+   * software injected (`MADV_HWPOISON`, the hwpoison debugfs), which leaves unpoison working. A free page leaves the allocator; an anonymous or dirty page is
    * unmapped from every process, whose later access is `SIGBUS` with `BUS_MCEERR_AR` (a
    * `SignalError`, which kills it); a clean file page is dropped from its file, a dirty one too with `EIO` for
    * the next `fsync()`; a large folio is split first. Fails with `ENXIO` for no memory,
@@ -534,7 +536,7 @@ export interface Kernel {
    * await Effect.runPromise(kernel.shutdown());
    * ```
    */
-  memoryFailure(pfn: number): Effect.Effect<void, ErrnoError>;
+  memoryFailure(pfn: number, flags?: number): Effect.Effect<void, ErrnoError>;
   /**
    * Plants an uncorrected error the kernel has not handled yet: the page at `pfn` is marked
    * poisoned and counted, and nothing else changes, so reads of it are `SIGBUS` and a

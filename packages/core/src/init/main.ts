@@ -776,10 +776,10 @@ class Machine implements KernelInterface {
     return this.call("delete_module", unloadModule(this, name));
   }
 
-  memoryFailure(pfn: number): Effect.Effect<void, ErrnoError> {
+  memoryFailure(pfn: number, flags = 0): Effect.Effect<void, ErrnoError> {
     return this.call(
       "memory_failure",
-      Effect.suspend(() => memoryFailure(this, pfn)),
+      Effect.suspend(() => memoryFailure(this, pfn, flags)),
     );
   }
 

@@ -431,17 +431,16 @@ const noMemory = (k: Kernel, vma: Vma, slot: number): ErrnoError =>
 /**
  * `map_anon_folio_pmd()` (`mm/huge_memory.c`): maps a new anonymous PMD-size folio at `haddr`
  * with one huge PMD, young as `mk_huge_pmd()` makes it from x86's `vm_page_prot`, which takes the
- * folio's entire mapcount and one reference, and queues the folio on the deferred split queue,
- * not partially mapped (`deferred_split_folio(folio, false)`: Linux 6.12+ in
- * `__do_huge_pmd_anonymous_page()`, moved here by a 6.16 stable fix so that the huge zero folio's
- * write fault queues its new THP too).
+ * folio's entire mapcount and one reference. Queuing it on the deferred split queue is its
+ * caller's: in Linux 6.16 only `__do_huge_pmd_anonymous_page()` does
+ * (`deferred_split_folio(folio, false)`, 6.12+); the huge zero folio's write fault
+ * (`do_huge_zero_wp_pmd()`) does not (it does since commit 2a1351cd4176, after 6.16).
  */
 const mapAnonFolioPmd = (k: Kernel, vma: Vma, haddr: number, head: number, bits: number) => {
   vma.pmds.set(haddr, mkPte(head, bits | PTE_YOUNG));
   k.memmap.entireMapcount[head]!++;
   k.memmap.folioAddLargeMapcount(head, 1, vma.mm.id);
   k.memmap.refcount[head]!++;
-  deferredSplitFolio(k, head, false);
 };
 
 /**
@@ -505,8 +504,10 @@ const doAnonymousPage = (
     prepNewFolio(k, vma, head, 0);
     const bits = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
     if (order === k.pmdOrder) {
-      // do_huge_pmd_anonymous_page(): one huge PMD, one entire mapcount, one reference.
+      // do_huge_pmd_anonymous_page(): one huge PMD, one entire mapcount, one reference, and
+      // the new THP queued for the underused-THP split.
       mapAnonFolioPmd(k, vma, vma.start + first * k.mem.pageSize, head, bits);
+      deferredSplitFolio(k, head, false);
       return 0;
     }
     mapPages(k, vma, first, head, 2 ** order, bits);

@@ -265,12 +265,29 @@ const meHugePage = (k: Kernel, pfn: number, head: number): MfResult => {
  * end, so no lock or reference is left behind. Past the PFN check it runs under `mf_mutex`, after
  * any memory failure or soft offline that came first.
  */
-export const memoryFailure = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
-  Effect.suspend(() =>
-    k.mem.pfnValid(pfn)
+export const memoryFailure = (k: Kernel, pfn: number, flags = 0): Effect.Effect<void, ErrnoError> =>
+  Effect.suspend(() => {
+    // A hardware error (not MF_SW_SIMULATED) disables unpoison_memory() for good.
+    if (!(flags & MF_SW_SIMULATED)) hwMemoryFailure.add(k);
+    return k.mem.pfnValid(pfn)
       ? Effect.uninterruptible(mfMutex(k).withPermits(1)(memoryFailureLocked(k, pfn)))
-      : Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory behind it`)),
-  );
+      : Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory behind it`));
+  });
+
+/**
+ * `MF_SW_SIMULATED` (`enum mf_flags`, `include/linux/mm.h`): the error is injected by software
+ * (`MADV_HWPOISON`, the hwpoison debugfs `corrupt-pfn`), not reported by the hardware, so it
+ * leaves `unpoison_memory()` working. A flag of `memory_failure()` (`Kernel.memoryFailure()`).
+ *
+ * @category Memory and folios
+ */
+export const MF_SW_SIMULATED = 1 << 5;
+
+/**
+ * The kernels that have handled a hardware memory error (`hw_memory_failure`,
+ * `mm/memory-failure.c`): from then on `unpoison_memory()` refuses every page.
+ */
+const hwMemoryFailure = new WeakSet<Kernel>();
 
 /**
  * `mf_mutex` (`mm/memory-failure.c`, Linux 6.16): one per kernel, held by `memory_failure()` and
@@ -405,7 +422,9 @@ const identifyAndAct = (k: Kernel, pfn: number, head: number, saved: number): 0 
 };
 
 /**
- * `unpoison_memory(pfn)`: clears a page's poison mark. `EBUSY` while someone else holds the folio
+ * `unpoison_memory(pfn)`: clears a page's poison mark. `EOPNOTSUPP` once the kernel has handled a
+ * hardware memory error ({@link memoryFailure} without {@link MF_SW_SIMULATED}: Linux 6.16's
+ * `hw_memory_failure`) and for the huge zero folio. `EBUSY` while someone else holds the folio
  * (a second reference), maps it, or it belongs to a file. A page memory failure took out of the
  * allocator (`PageHWPoisonTakenOff()`, held by its one reference or by none) is given back to it
  * (`put_page_back_buddy()`); a page in use by one reference has it taken for the poison's and is
@@ -429,6 +448,10 @@ export const unpoisonMemory = (k: Kernel, pfn: number): Effect.Effect<void, Errn
 /** {@link unpoisonMemory}'s body past the PFN check, run under {@link mfMutex}. */
 const unpoisonMemoryLocked = (k: Kernel, pfn: number): 0 | ErrnoError => {
   const m = k.memmap;
+  if (hwMemoryFailure.has(k))
+    return errno("EOPNOTSUPP", `pfn ${pfn}: unpoison is disabled after a hardware memory failure`);
+  if (m.folioOf(pfn) === k.hugeZero.pfn && k.hugeZero.pfn >= 0)
+    return errno("EOPNOTSUPP", `pfn ${pfn}: the huge zero folio is not unpoisoned`);
   if (!m.test(pfn, PG_hwpoison)) return errno("EBUSY", `pfn ${pfn} was already unpoisoned`);
   const head = m.folioOf(pfn);
   if (m.refcount[head]! > 1) return errno("EBUSY", `pfn ${pfn}: someone grabs the hwpoison page`);

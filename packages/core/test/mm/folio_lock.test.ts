@@ -6,7 +6,14 @@
 // sleep there too, holding get_hwpoison_page()'s / get_any_page()'s reference.
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
-import { type Kernel, MAP_SHARED, PG_hwpoison, PG_locked, type TraceEvent } from "../../src/index";
+import {
+  type Kernel,
+  MAP_SHARED,
+  MF_SW_SIMULATED,
+  PG_hwpoison,
+  PG_locked,
+  type TraceEvent,
+} from "../../src/index";
 import { folioTrylock, folioUnlock } from "../../src/mm/filemap";
 import { boot, expectConsistent, pattern, run, runP } from "../../src/testing/index";
 
@@ -257,7 +264,7 @@ describe("mf_mutex: memory_failure() and soft_offline_page() on one locked page"
     const { k, src } = cached;
     const zone = k.pageAlloc.zones.find((z) => z.nid === 1 && z.presentPages > 0)!;
     const freePfn = zone.startPfn + 1000;
-    run(k.memoryFailure(freePfn));
+    run(k.memoryFailure(freePfn, MF_SW_SIMULATED));
     const nodeFree = k.pageAlloc.nodeFreePages(1);
     expect(folioTrylock(k, src)).toBe(true);
     const offline = Effect.runFork(k.softOfflinePage(src));

@@ -14,6 +14,7 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  MF_SW_SIMULATED,
   MIGRATE_REASON_NAMES,
   MPOL_MF_MOVE,
   MR_MEMORY_FAILURE,
@@ -137,7 +138,7 @@ describe("memory_failure(): free and unhandlable pages", () => {
     const p = run(k.createProcess());
     const addr = run(p.mmap(4096));
     run(p.read(addr, 1)); // maps the zero page
-    expectErrno(k.memoryFailure(k.zeroPfn), "EBUSY");
+    expectErrno(k.memoryFailure(k.zeroPfn, MF_SW_SIMULATED), "EBUSY");
     // unpoison_memory() (Linux 6.16) leaves a reserved page alone: -EBUSY, still poisoned, so
     // the zero page is never freed.
     expectErrno(k.unpoisonMemory(k.zeroPfn), "EBUSY");
@@ -250,7 +251,7 @@ describe("memory_failure(): anonymous pages", () => {
   it("unmaps a whole hugetlb folio with hwpoison entries and dissolves it: MF_MSG_HUGE, MF_RECOVERED", () => {
     const { k, seen, p, addr, head } = mappedHugePage();
     const free = k.pageAlloc.nodeFreePages(0);
-    run(k.memoryFailure(head + 7));
+    run(k.memoryFailure(head + 7, MF_SW_SIMULATED));
     expect(seen.at(-1)).toMatchObject({ type: "MF_MSG_HUGE", result: "MF_RECOVERED" });
     expect(isHwpoisonEntry(pteAt(p, addr))).toBe(true);
     // VM_FAULT_HWPOISON_LARGE: si_addr_lsb the huge page's shift, 21 for 2 MiB.
@@ -456,12 +457,40 @@ describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux
     expectConsistent(k);
   });
 
+  // unpoison_memory() (mm/memory-failure.c, Linux 6.16): once memory_failure() has handled an
+  // error the hardware reported (no MF_SW_SIMULATED: hw_memory_failure), every unpoison is
+  // -EOPNOTSUPP, the page staying poisoned; a software injected one leaves it working.
+  it("unpoison is refused with EOPNOTSUPP after a hardware memory failure, not after a simulated one", () => {
+    const k = boot();
+    const zone = k.pageAlloc.zones.find((z) => z.nid === 1 && z.presentPages > 0)!;
+    const [a, b] = [zone.startPfn + 1000, zone.startPfn + 1001];
+    run(k.memoryFailure(a, MF_SW_SIMULATED));
+    run(k.unpoisonMemory(a));
+    expect(k.memmap.test(a, PG_hwpoison)).toBe(false);
+    run(k.memoryFailure(a, MF_SW_SIMULATED));
+    run(k.memoryFailure(b)); // the hardware's
+    expectErrno(k.unpoisonMemory(a), "EOPNOTSUPP");
+    expectErrno(k.unpoisonMemory(b), "EOPNOTSUPP");
+    expect([k.memmap.test(a, PG_hwpoison), k.memmap.test(b, PG_hwpoison)]).toEqual([true, true]);
+    expect(k.numPoisonedPages).toBe(2);
+    expectConsistent(k);
+  });
+
+  it("unpoison of the huge zero folio is EOPNOTSUPP", () => {
+    const k = boot({ thp: { enabled: "always" } });
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(2 * 2 ** 20));
+    run(p.read(addr, 1)); // maps the huge zero folio
+    expect(k.hugeZero.pfn).toBeGreaterThanOrEqual(0);
+    expectErrno(k.unpoisonMemory(k.hugeZero.pfn + 3), "EOPNOTSUPP");
+  });
+
   it("unpoisoning one page of a huge page with two errors clears both and uncounts both (unpoison_memory(): folio_free_raw_hwp(), Linux 6.16)", () => {
     const { k, head, nid } = onePool();
     const p = run(k.createProcess());
     run(p.mmap(2 * 2 ** 20, { flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB }));
-    expectErrno(k.memoryFailure(head + 3), "EBUSY");
-    expectErrno(k.memoryFailure(head + 5), "EHWPOISON");
+    expectErrno(k.memoryFailure(head + 3, MF_SW_SIMULATED), "EBUSY");
+    expectErrno(k.memoryFailure(head + 5, MF_SW_SIMULATED), "EHWPOISON");
     expect(k.numPoisonedPages).toBe(2);
     // get_hwpoison_page(MF_UNPOISON) finds the free huge page (0): folio_free_raw_hwp(folio,
     // false) drops both raw_hwp_list entries, num_poisoned_pages_sub() each, and
