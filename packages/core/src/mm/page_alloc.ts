@@ -273,7 +273,8 @@ export const ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHAT
  * (`__alloc_pages_slowpath()`) checks the zones with: the min watermark and the cpuset, plus
  * `ALLOC_MIN_RESERVE` for `__GFP_HIGH` and `ALLOC_KSWAPD` for `__GFP_KSWAPD_RECLAIM`. Without
  * `__GFP_DIRECT_RECLAIM` the caller cannot block: `ALLOC_NON_BLOCK` (and `ALLOC_HIGHATOMIC` above
- * order 0 with `__GFP_HIGH`) unless `__GFP_NOMEMALLOC`, and a non-blocking `__GFP_HIGH`
+ * order 0 with `__GFP_HIGH`, as the stable fix 6a204d4b14c9 has it; 6.16 as released set it
+ * without `__GFP_HIGH` too) unless `__GFP_NOMEMALLOC`, and a non-blocking `__GFP_HIGH`
  * allocation drops `ALLOC_CPUSET`. (Linux also gives a blocking allocation of a realtime task
  * `ALLOC_MIN_RESERVE`; the model's tasks have no scheduling class. CMA and `defrag_mode` are not
  * modelled.)
