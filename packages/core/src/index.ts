@@ -561,8 +561,11 @@ export {
 } from "./kernel/ptrace";
 export { Srcu } from "./kernel/srcu";
 export {
+  procDointvecEntry,
   procDointvecMinmax,
+  procDoulongvecEntry,
   procDoulongvecMinmax,
+  type SysctlEntryOptions,
   type SysctlWrite,
 } from "./kernel/sysctl";
 // lib/

@@ -32,7 +32,7 @@ import type { Kernel } from "../include/kernel";
 import type { AddressSpace } from "../include/mm_types";
 import { PG_dirty } from "../include/page_flags";
 import { type KthreadSlot, kthreadRun, kthreadStop, kthreadsInterrupt } from "../kernel/kthread";
-import { procDointvecMinmax } from "../kernel/sysctl";
+import { procDointvecEntry, procDointvecMinmax } from "../kernel/sysctl";
 import { mappingFolios } from "../mm/filemap";
 import { writeCachePages } from "../mm/page_writeback";
 
@@ -309,15 +309,14 @@ export const writebackInitSysctl = (k: Kernel, wb: BdiWriteback): void => {
         return v.consumed;
       },
     },
-    dirty_expire_centisecs: {
-      mode: 0o644,
-      show: () => `${wb.dirtyExpireCentisecs}\n`,
-      store: (text, count) => {
-        const v = procDointvecMinmax("dirty_expire_centisecs", text, count, pageSize, 0);
-        if (v instanceof Error) return v;
-        if (v) wb.dirtyExpireCentisecs = v.value;
-        return v?.consumed ?? 0;
+    dirty_expire_centisecs: procDointvecEntry(
+      "dirty_expire_centisecs",
+      pageSize,
+      () => wb.dirtyExpireCentisecs,
+      (v) => {
+        wb.dirtyExpireCentisecs = v;
       },
-    },
+      { min: 0 },
+    ),
   });
 };

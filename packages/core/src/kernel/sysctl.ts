@@ -12,6 +12,7 @@
  * @module
  */
 import { type ErrnoError, errno } from "../errno";
+import type { Attribute } from "../include/kernfs";
 import { parseInteger, parseIntegerFixupRadix } from "../lib/kstrtox";
 
 /**
@@ -201,3 +202,85 @@ export const procDoulongvecMinmax = (
     if (val < min || val > max) return `is outside ${min}..${max}`;
     return val;
   });
+
+/**
+ * Options of {@link procDointvecEntry} and {@link procDoulongvecEntry}.
+ *
+ * @category sysfs and procfs
+ */
+export interface SysctlEntryOptions<T> {
+  /** The least value the file takes (`extra1`); none for `proc_dointvec()`. */
+  readonly min?: T;
+  /** The greatest value the file takes (`extra2`). */
+  readonly max?: T;
+  /**
+   * Runs after every write that parsed, an empty one included, once the value (if any) is set:
+   * what a handler does beside storing it (`overcommit_ratio_handler()` zeroing
+   * `overcommit_kbytes`, say).
+   */
+  readonly written?: () => void;
+}
+
+/**
+ * A `/proc/sys` file of one `int` (`struct ctl_table` with `proc_dointvec_minmax()`, or
+ * `proc_dointvec()` without bounds, `kernel/sysctl.c`), mode 0644, read as a decimal line:
+ * `get` gives the value, `set` takes a parsed one ({@link procDointvecMinmax}: a refused write is
+ * `EINVAL` and changes nothing; an empty one sets nothing).
+ *
+ * @example
+ * ```ts
+ * import { procDointvecEntry } from "@migrate-offload/core";
+ *
+ * let maxMapCount = 65530;
+ * const entry = procDointvecEntry("max_map_count", 4096, () => maxMapCount, (v) => {
+ *   maxMapCount = v;
+ * }, { min: 0 });
+ * entry.store?.("100\n", 4, null); // 4; maxMapCount is 100
+ * ```
+ * @category sysfs and procfs
+ */
+export const procDointvecEntry = (
+  name: string,
+  pageSize: number,
+  get: () => number,
+  set: (value: number) => void,
+  options: SysctlEntryOptions<number> = {},
+): Attribute =>
+  sysctlEntry(get, set, options.written, (text, count) =>
+    procDointvecMinmax(name, text, count, pageSize, options.min, options.max),
+  );
+
+/**
+ * A `/proc/sys` file of one `unsigned long` (`proc_doulongvec_minmax()`, `kernel/sysctl.c`), as
+ * {@link procDointvecEntry} for {@link procDoulongvecMinmax}'s values.
+ *
+ * @category sysfs and procfs
+ */
+export const procDoulongvecEntry = (
+  name: string,
+  pageSize: number,
+  get: () => bigint,
+  set: (value: bigint) => void,
+  options: SysctlEntryOptions<bigint> = {},
+): Attribute =>
+  sysctlEntry(get, set, options.written, (text, count) =>
+    procDoulongvecMinmax(name, text, count, pageSize, options.min, options.max),
+  );
+
+/** The 0644 entry both entry makers build around their parser. */
+const sysctlEntry = <T>(
+  get: () => T,
+  set: (value: T) => void,
+  written: (() => void) | undefined,
+  parse: (text: string, count: number) => SysctlWrite<T> | null | ErrnoError,
+): Attribute => ({
+  mode: 0o644,
+  show: () => `${get()}\n`,
+  store: (text, count) => {
+    const v = parse(text, count);
+    if (v instanceof Error) return v;
+    if (v) set(v.value);
+    written?.();
+    return v?.consumed ?? 0;
+  },
+});

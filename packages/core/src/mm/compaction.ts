@@ -87,7 +87,7 @@ import {
 import { PF_MEMALLOC, withMemallocNoreclaim } from "../include/sched";
 import { fatalSignalPending } from "../include/signal";
 import { type KthreadSlot, NodeKthreads } from "../kernel/kthread";
-import { procDointvecMinmax } from "../kernel/sysctl";
+import { procDointvecEntry, procDointvecMinmax } from "../kernel/sysctl";
 import { FolioList } from "../lib/list";
 import {
   hugetlbReplacementRelease,
@@ -2253,16 +2253,15 @@ export const compactionInitSysfs = (k: Kernel, state: CompactionState): void => 
         return v?.consumed ?? 0;
       },
     },
-    extfrag_threshold: {
-      mode: 0o644,
-      show: () => `${state.extfragThreshold}\n`,
-      store: (text, count) => {
-        const v = procDointvecMinmax("extfrag_threshold", text, count, k.mem.pageSize, 0, 1000);
-        if (v instanceof Error) return v;
-        if (v) state.extfragThreshold = v.value;
-        return v?.consumed ?? 0;
+    extfrag_threshold: procDointvecEntry(
+      "extfrag_threshold",
+      k.mem.pageSize,
+      () => state.extfragThreshold,
+      (v) => {
+        state.extfragThreshold = v;
       },
-    },
+      { min: 0, max: 1000 },
+    ),
   });
   for (const node of k.mem.nodes) {
     k.fs.addAttributes(`/sys/devices/system/node/node${node.nid}`, {

@@ -73,7 +73,7 @@ import {
 import { TASK_SIZE } from "../include/page_64_types";
 import { isMigrationEntry, PTE_WRITE, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
 import type { TaskStruct } from "../include/sched";
-import { procDointvecMinmax } from "../kernel/sysctl";
+import { procDointvecEntry } from "../kernel/sysctl";
 import { formatValue } from "../lib/bug";
 import {
   hpagePmdSize,
@@ -309,16 +309,15 @@ const mapCountReached = (k: Kernel, mm: MmStruct, what: string): ErrnoError | nu
  */
 export const mmapInitSysctl = (k: Kernel): void => {
   k.fs.registerSysctl("vm", {
-    max_map_count: {
-      mode: 0o644,
-      show: () => `${k.maxMapCount}\n`,
-      store: (text, count) => {
-        const v = procDointvecMinmax("max_map_count", text, count, k.mem.pageSize, 0);
-        if (v instanceof Error) return v;
-        if (v) k.maxMapCount = v.value;
-        return v?.consumed ?? 0;
+    max_map_count: procDointvecEntry(
+      "max_map_count",
+      k.mem.pageSize,
+      () => k.maxMapCount,
+      (v) => {
+        k.maxMapCount = v;
       },
-    },
+      { min: 0 },
+    ),
   });
 };
 

@@ -48,7 +48,7 @@ import { isMigrationEntry, ptePresent, pteSpecial } from "../include/pgtable";
 import { isGlobalInit, PF_KTHREAD, type TaskStruct } from "../include/sched";
 import { fatalSignalPending } from "../include/signal";
 import { doSendSigkill } from "../kernel/signal";
-import { procDointvecMinmax } from "../kernel/sysctl";
+import { procDointvecEntry } from "../kernel/sysctl";
 import { zapPteRange } from "./memory";
 
 /**
@@ -368,26 +368,23 @@ export const pagefaultOutOfMemory = (task: AllocContext): boolean => !fatalSigna
 export const oomInitSysctl = (k: Kernel): void => {
   const pageSize = k.mem.pageSize;
   k.fs.registerSysctl("vm", {
-    panic_on_oom: {
-      mode: 0o644,
-      show: () => `${k.panicOnOom}\n`,
-      store: (text, count) => {
-        const v = procDointvecMinmax("panic_on_oom", text, count, pageSize, 0, 2);
-        if (v instanceof Error) return v;
-        if (v) k.panicOnOom = v.value;
-        return v?.consumed ?? 0;
+    panic_on_oom: procDointvecEntry(
+      "panic_on_oom",
+      pageSize,
+      () => k.panicOnOom,
+      (v) => {
+        k.panicOnOom = v;
       },
-    },
-    oom_kill_allocating_task: {
-      mode: 0o644,
-      show: () => `${k.oomKillAllocatingTask}\n`,
-      store: (text, count) => {
-        const v = procDointvecMinmax("oom_kill_allocating_task", text, count, pageSize);
-        if (v instanceof Error) return v;
-        if (v) k.oomKillAllocatingTask = v.value;
-        return v?.consumed ?? 0;
+      { min: 0, max: 2 },
+    ),
+    oom_kill_allocating_task: procDointvecEntry(
+      "oom_kill_allocating_task",
+      pageSize,
+      () => k.oomKillAllocatingTask,
+      (v) => {
+        k.oomKillAllocatingTask = v;
       },
-    },
+    ),
   });
 };
 

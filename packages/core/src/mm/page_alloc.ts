@@ -67,7 +67,7 @@ import { PF_KTHREAD, PF_MEMALLOC } from "../include/sched";
 import { fatalSignalPending } from "../include/signal";
 import type { Tracepoints } from "../include/trace";
 import { vmEventIndex } from "../include/vmstat";
-import { procDointvecMinmax } from "../kernel/sysctl";
+import { procDointvecEntry } from "../kernel/sysctl";
 import { FailPageAlloc } from "../lib/fault_inject";
 import { FolioList } from "../lib/list";
 import {
@@ -1704,16 +1704,15 @@ const CONTIG_MIGRATE_TRIES = 5;
  */
 export const pageAllocInitSysctl = (k: Kernel, alloc: BuddyAllocator): void => {
   k.fs.registerSysctl("vm", {
-    watermark_boost_factor: {
-      mode: 0o644,
-      show: () => `${alloc.watermarkBoostFactor}\n`,
-      store: (text, count) => {
-        const v = procDointvecMinmax("watermark_boost_factor", text, count, k.mem.pageSize, 0);
-        if (v instanceof Error) return v;
-        if (v) alloc.watermarkBoostFactor = v.value;
-        return v?.consumed ?? 0;
+    watermark_boost_factor: procDointvecEntry(
+      "watermark_boost_factor",
+      k.mem.pageSize,
+      () => alloc.watermarkBoostFactor,
+      (v) => {
+        alloc.watermarkBoostFactor = v;
       },
-    },
+      { min: 0 },
+    ),
   });
 };
 

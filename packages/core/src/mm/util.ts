@@ -21,7 +21,7 @@ import type { Kernel } from "../include/kernel";
 import type { MmStruct } from "../include/mm_types";
 import { OVERCOMMIT_ALWAYS, OVERCOMMIT_GUESS } from "../include/mman";
 import type { TaskStruct } from "../include/sched";
-import { procDointvecMinmax, procDoulongvecMinmax } from "../kernel/sysctl";
+import { procDointvecEntry, procDoulongvecEntry } from "../kernel/sysctl";
 
 /**
  * True when `error` is the host refusing a buffer or typed-array allocation: the `RangeError`
@@ -185,16 +185,20 @@ const USER_RESERVE_MAX = 1n << 17n;
 /** `SZ_8K` KiB: the admin reserve's cap. */
 const ADMIN_RESERVE_MAX = 1n << 13n;
 
+/** The rule of both reserves at boot: 1/32 of the free memory, at most `cap` KiB. */
+const reserveKbytes = (k: Kernel, cap: bigint): bigint => {
+  const share = freeKbytes(k) / 32n;
+  return share < cap ? share : cap;
+};
+
 /** `init_user_reserve()` (`mm/mmap.c`): the smaller of 1/32 of the free memory and 128 MiB. */
 const initUserReserve = (k: Kernel): void => {
-  const share = freeKbytes(k) / 32n;
-  k.userReserveKbytes = share < USER_RESERVE_MAX ? share : USER_RESERVE_MAX;
+  k.userReserveKbytes = reserveKbytes(k, USER_RESERVE_MAX);
 };
 
 /** `init_admin_reserve()` (`mm/mmap.c`): the smaller of 1/32 of the free memory and 8 MiB. */
 const initAdminReserve = (k: Kernel): void => {
-  const share = freeKbytes(k) / 32n;
-  k.adminReserveKbytes = share < ADMIN_RESERVE_MAX ? share : ADMIN_RESERVE_MAX;
+  k.adminReserveKbytes = reserveKbytes(k, ADMIN_RESERVE_MAX);
 };
 
 /**
@@ -236,59 +240,58 @@ export const utilInitSysctl = (k: Kernel): void => {
   initReserves(k);
   const pageSize = k.mem.pageSize;
   k.fs.registerSysctl("vm", {
-    overcommit_memory: {
-      mode: 0o644,
-      show: () => `${k.overcommitMemory}\n`,
-      store: (text, count) => {
-        const v = procDointvecMinmax("overcommit_memory", text, count, pageSize, 0, 2);
-        if (v instanceof Error) return v;
-        // The policy is set last (after mm_compute_batch() and, for OVERCOMMIT_NEVER, the
-        // sync of every CPU's share of vm_committed_as, which the model keeps exact).
-        if (v) k.overcommitMemory = v.value;
-        return v?.consumed ?? 0;
+    // The policy is set last (after mm_compute_batch() and, for OVERCOMMIT_NEVER, the sync of
+    // every CPU's share of vm_committed_as, which the model keeps exact).
+    overcommit_memory: procDointvecEntry(
+      "overcommit_memory",
+      pageSize,
+      () => k.overcommitMemory,
+      (v) => {
+        k.overcommitMemory = v;
       },
-    },
-    overcommit_ratio: {
-      mode: 0o644,
-      show: () => `${k.overcommitRatio}\n`,
-      store: (text, count) => {
-        const v = procDointvecMinmax("overcommit_ratio", text, count, pageSize);
-        if (v instanceof Error) return v;
-        if (v) k.overcommitRatio = v.value;
-        k.overcommitKbytes = 0n;
-        return v?.consumed ?? 0;
+      { min: 0, max: 2 },
+    ),
+    overcommit_ratio: procDointvecEntry(
+      "overcommit_ratio",
+      pageSize,
+      () => k.overcommitRatio,
+      (v) => {
+        k.overcommitRatio = v;
       },
-    },
-    overcommit_kbytes: {
-      mode: 0o644,
-      show: () => `${k.overcommitKbytes}\n`,
-      store: (text, count) => {
-        const v = procDoulongvecMinmax("overcommit_kbytes", text, count, pageSize);
-        if (v instanceof Error) return v;
-        if (v) k.overcommitKbytes = v.value;
-        k.overcommitRatio = 0;
-        return v?.consumed ?? 0;
+      {
+        written: () => {
+          k.overcommitKbytes = 0n;
+        },
       },
-    },
-    user_reserve_kbytes: {
-      mode: 0o644,
-      show: () => `${k.userReserveKbytes}\n`,
-      store: (text, count) => {
-        const v = procDoulongvecMinmax("user_reserve_kbytes", text, count, pageSize);
-        if (v instanceof Error) return v;
-        if (v) k.userReserveKbytes = v.value;
-        return v?.consumed ?? 0;
+    ),
+    overcommit_kbytes: procDoulongvecEntry(
+      "overcommit_kbytes",
+      pageSize,
+      () => k.overcommitKbytes,
+      (v) => {
+        k.overcommitKbytes = v;
       },
-    },
-    admin_reserve_kbytes: {
-      mode: 0o644,
-      show: () => `${k.adminReserveKbytes}\n`,
-      store: (text, count) => {
-        const v = procDoulongvecMinmax("admin_reserve_kbytes", text, count, pageSize);
-        if (v instanceof Error) return v;
-        if (v) k.adminReserveKbytes = v.value;
-        return v?.consumed ?? 0;
+      {
+        written: () => {
+          k.overcommitRatio = 0;
+        },
       },
-    },
+    ),
+    user_reserve_kbytes: procDoulongvecEntry(
+      "user_reserve_kbytes",
+      pageSize,
+      () => k.userReserveKbytes,
+      (v) => {
+        k.userReserveKbytes = v;
+      },
+    ),
+    admin_reserve_kbytes: procDoulongvecEntry(
+      "admin_reserve_kbytes",
+      pageSize,
+      () => k.adminReserveKbytes,
+      (v) => {
+        k.adminReserveKbytes = v;
+      },
+    ),
   });
 };
