@@ -317,7 +317,10 @@ const checkContents = (model: Model) => {
  * One run of the address-space property on two nodes of `nodeSize`: two processes, each starting
  * with one mapping of each kind (`anonPages` pages for the anonymous one), take `ops`; the
  * kernel stays consistent after every step, every byte reads back as the model says, and
- * everything is freed at the end. A step may run out of memory (`ENOMEM` ends the run), and a
+ * everything is freed at the end. The kernel runs no daemon (`daemons: "on-demand"`): every
+ * step is a synchronous call, and a call cannot sleep on a folio lock that a daemon woken by
+ * reclaim (the flusher in the middle of a writeback batch) holds across a reschedule; the steps
+ * themselves write back, sync, reclaim and truncate. A step may run out of memory (`ENOMEM` ends the run), and a
  * fault may make the OOM killer kill a process: the model forgets it, and a step it was taking
  * fails with `ESRCH`.
  */
@@ -326,6 +329,7 @@ const addressSpaces =
   (ops: Op[], thp: string, mthp: boolean, shmem: string, useZeroPage: boolean): void => {
     const k = boot({
       nodes: [nodeSize, nodeSize],
+      daemons: "on-demand",
       thp: {
         enabled: thp as "always",
         sizes: mthp ? { "16kB": "always", "64kB": "madvise" } : {},
