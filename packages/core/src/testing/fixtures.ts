@@ -33,7 +33,12 @@ import { folioWalkEntry } from "../mm/memory";
 import { migrateFoliosMcCopy } from "../mm/migrate";
 
 /**
- * Runs a synchronous kernel call and returns its value; throws what it fails with.
+ * Runs a synchronous kernel call and returns its value; throws what it fails with. A call that
+ * has to sleep (on a lock another fiber holds) throws Effect's `AsyncFiberError` instead: with a
+ * kernel booted with its daemons (the default), a daemon that a call woke (the flusher woken by
+ * reclaim, say) can be rescheduled while it holds a folio lock, and a later call that needs that
+ * lock sleeps, as on Linux. Use {@link runP} for such calls, or boot with
+ * `daemons: "on-demand"` so that nothing runs beside the test's own calls.
  *
  * @category Testing
  */
