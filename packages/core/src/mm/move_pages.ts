@@ -45,7 +45,7 @@ import {
 } from "../include/migrate";
 import { MIGRATE_SYNC, type MigrateReason, MR_SYSCALL } from "../include/migrate_mode";
 import type { MmStruct } from "../include/mm_types";
-import { mmapReadLocked } from "../include/mmap_lock";
+import { mmapReadLocked, mmapReadTrylock, mmapReadUnlock } from "../include/mmap_lock";
 import type { AllocContext, AllocRequest } from "../include/mmzone";
 import { PG_hugetlb } from "../include/page_flags";
 import { isMigrationEntry, ptePfn, ptePresent, pteSpecial } from "../include/pgtable";
@@ -482,13 +482,23 @@ const pagesMove = (
         }
         // add_page_for_migration(): each look-up under mmap_read_lock(), dropped before the
         // run migrates.
+        // The lock free (nearly always), the look-up runs in this step, as mmapReadLocked() would
+        // run it, without an effect and a closure per entry.
         const addr = entry.addr;
         const node = current;
-        const err = yield* mmapReadLocked(
-          mm,
-          () => addFolioForMigration(k, mm, addr, node, list, migrateAll),
-          k,
-        );
+        let err: number;
+        if (mmapReadTrylock(mm)) {
+          try {
+            err = addFolioForMigration(k, mm, addr, node, list, migrateAll);
+          } finally {
+            mmapReadUnlock(mm);
+          }
+        } else
+          err = yield* mmapReadLocked(
+            mm,
+            () => addFolioForMigration(k, mm, addr, node, list, migrateAll),
+            k,
+          );
         if (err > 0) continue;
         if (storeStatus(status, i, err === 0 ? current : err, 1)) {
           failure = statusFault(i);
