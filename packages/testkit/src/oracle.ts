@@ -289,6 +289,30 @@ const regionContents = (scenario: MigrationScenario, r: number): Uint8Array => {
 };
 
 /**
+ * Buffers the oracle reads pages into, kept between runs so that a read faults in no fresh host
+ * memory and leaves no buffer for the collector: a run takes one for its reads and gives it back
+ * when they are done. The two runs of a case go side by side, so each has its own. At most
+ * {@link READ_BUFFERS_KEPT} are kept, none over {@link READ_BUFFER_MAX} bytes (a region is at most
+ * 4 MiB).
+ */
+const readBuffers: Uint8Array[] = [];
+const READ_BUFFERS_KEPT = 4;
+const READ_BUFFER_MAX = 8 * 2 ** 20;
+
+/** A buffer of at least `bytes` bytes, kept or new (a power of two, at least 64 KiB). */
+const takeReadBuffer = (bytes: number): Uint8Array => {
+  const kept = readBuffers.findIndex((buf) => buf.length >= bytes);
+  if (kept >= 0) return readBuffers.splice(kept, 1)[0]!;
+  return new Uint8Array(Math.max(2 ** 16, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1)))));
+};
+
+/** Gives back a buffer from {@link takeReadBuffer} for the next run's reads. */
+const giveReadBuffer = (buf: Uint8Array): void => {
+  if (buf.length <= READ_BUFFER_MAX && readBuffers.length < READ_BUFFERS_KEPT)
+    readBuffers.push(buf);
+};
+
+/**
  * The first PFN whose flags carry `FOLIO_CONTENT_COPIED`, or -1: a loop of its own, which V8
  * optimizes, where the scenario's generator runs it unoptimized.
  */
@@ -436,6 +460,9 @@ const runScenarioOnFreshKernel = (
     // What each region's written pages hold, end to end; the pages after them read as zeroes.
     const expected: Uint8Array[] = [];
     let fileOffset = 0;
+    // What the run reads, the workload's reads here and every page after the call, goes into one
+    // buffer of the largest region's size.
+    const readBuf = takeReadBuffer(Math.max(...scenario.regions.map((spec) => spec.pages)) * PAGE);
     for (const [r, spec] of scenario.regions.entries()) {
       const isFile = spec.kind.startsWith("file");
       const addr = yield* proc.mmap(spec.pages * PAGE, {
@@ -451,7 +478,7 @@ const runScenarioOnFreshKernel = (
       // in one by one, in order, as a write or a read of each page would.
       const contents = regionContents(scenario, r);
       if (spec.written > 0) yield* proc.write(addr, contents);
-      if (spec.read > 0) yield* proc.read(addr, spec.read * PAGE);
+      if (spec.read > 0) yield* proc.readInto(addr, readBuf.subarray(0, spec.read * PAGE));
       if (spec.mlocked) yield* proc.mlock(addr, spec.pages * PAGE);
       expected.push(contents);
     }
@@ -671,8 +698,11 @@ const runScenarioOnFreshKernel = (
           }
           let end = first + 1;
           while (end < spec.pages && !poisoned[r]!.has(end)) end++;
-          const got = yield* task.read(starts[r]! + first * PAGE, (end - first) * PAGE);
-          const read = Buffer.from(got.buffer, got.byteOffset, got.byteLength);
+          yield* task.readInto(
+            starts[r]! + first * PAGE,
+            readBuf.subarray(0, (end - first) * PAGE),
+          );
+          const read = Buffer.from(readBuf.buffer, readBuf.byteOffset, (end - first) * PAGE);
           // The written pages of the run in one comparison, which nearly always finds them all
           // equal; page by page from the first page that may differ.
           const written = Math.min(end, spec.written);
@@ -697,6 +727,7 @@ const runScenarioOnFreshKernel = (
         }
       }
     }
+    giveReadBuffer(readBuf);
     problems.push(...checkKernelConsistency(k));
     const nodesOf = (task: Task) =>
       scenario.regions.map((spec, r) =>
