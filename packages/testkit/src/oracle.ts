@@ -424,6 +424,13 @@ const regionNodes = (
   return nodes;
 };
 
+/** Free base pages per node ({@link Observation.freePages}). */
+const zoneFreePages = (k: Kernel): number[] => {
+  const free: number[] = [];
+  for (const zone of k.pageAlloc.zones) free.push(zone.freePages);
+  return free;
+};
+
 /** The balloon after the call: the statuses of its pages' moves, their nodes, the isolated count. */
 const observeBalloon = (
   k: Kernel,
@@ -789,7 +796,7 @@ function* scenarioRun(
     childNodes: child ? regionNodes(k, child, scenario, starts) : null,
     vmstat: delta,
     stats,
-    freePages: k.pageAlloc.zones.map((z) => z.freePages),
+    freePages: zoneFreePages(k),
     balloon: balloon && observeBalloon(k, balloon, balloonStatus),
     reasons: reasonCounts(events),
     caller:
