@@ -451,9 +451,10 @@ const runScenarioOnFreshKernel = (
 
 /**
  * The body of {@link runScenarioOnFreshKernel}: a generator function of the module, not one made
- * for each run. V8 keeps a function's optimized code only while some closure of it lives, so a
- * generator made for each run lost its optimized code at every whole-heap collection and was
- * compiled again (about 0.8 s of the compiler's time each, for this long function).
+ * for each run, as V8 keeps a function's optimized code only while some closure of it lives. V8
+ * takes about half a second to compile this long function, so the paths only some scenarios take
+ * are in functions of their own ({@link poisonPages}, {@link observeBalloon}, …): a
+ * deoptimization there compiles a small function again, not this one.
  */
 function* scenarioRun(
   scenario: MigrationScenario,
