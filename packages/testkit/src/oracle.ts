@@ -289,6 +289,30 @@ const regionContents = (scenario: MigrationScenario, r: number): Uint8Array => {
 };
 
 /**
+ * Buffers the oracle reads pages into, kept between runs so that a read faults in no fresh host
+ * memory and leaves no buffer for the collector: a run takes one for its reads and gives it back
+ * when they are done. The two runs of a case go side by side, so each has its own. At most
+ * {@link READ_BUFFERS_KEPT} are kept, none over {@link READ_BUFFER_MAX} bytes (a region is at most
+ * 4 MiB).
+ */
+const readBuffers: Uint8Array[] = [];
+const READ_BUFFERS_KEPT = 4;
+const READ_BUFFER_MAX = 8 * 2 ** 20;
+
+/** A buffer of at least `bytes` bytes, kept or new (a power of two, at least 64 KiB). */
+const takeReadBuffer = (bytes: number): Uint8Array => {
+  const kept = readBuffers.findIndex((buf) => buf.length >= bytes);
+  if (kept >= 0) return readBuffers.splice(kept, 1)[0]!;
+  return new Uint8Array(Math.max(2 ** 16, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1)))));
+};
+
+/** Gives back a buffer from {@link takeReadBuffer} for the next run's reads. */
+const giveReadBuffer = (buf: Uint8Array): void => {
+  if (buf.length <= READ_BUFFER_MAX && readBuffers.length < READ_BUFFERS_KEPT)
+    readBuffers.push(buf);
+};
+
+/**
  * The first PFN whose flags carry `FOLIO_CONTENT_COPIED`, or -1: a loop of its own, which V8
  * optimizes, where the scenario's generator runs it unoptimized.
  */
@@ -354,413 +378,470 @@ export const runMigrationScenario = (
   );
 };
 
+/**
+ * Poisons the pages `scenario.poison` names (`k.injectMemoryError()`), and returns, per region,
+ * the pages that were. The zero page and the huge zero folio back every mapping that reads them,
+ * so an error there is no page of the region's own: they are left unpoisoned. A function of its
+ * own, as are {@link regionNodes} and {@link observeBalloon}: the paths only some scenarios take
+ * deoptimize a small function, not the scenario's generator, which V8 takes long to compile.
+ */
+const poisonPages = (
+  k: Kernel,
+  proc: Task,
+  scenario: MigrationScenario,
+  addrOf: (ref: PageRef) => number,
+): Set<number>[] => {
+  const poisoned = scenario.regions.map(() => new Set<number>());
+  for (const ref of scenario.poison) {
+    const pfn = pfnAt(proc, addrOf(ref));
+    const hugeZero = k.hugeZero.pfn;
+    if (pfn < 0 || pfn === k.zeroPfn) continue;
+    if (hugeZero >= 0 && pfn >= hugeZero && pfn < hugeZero + (1 << k.pmdOrder)) continue;
+    if (Effect.runSyncExit(k.injectMemoryError(pfn))._tag === "Success")
+      poisoned[ref.region]!.add(ref.page);
+  }
+  return poisoned;
+};
+
+/** The node of every page of every region through `task`'s page tables (-1 where none). */
+const regionNodes = (
+  k: Kernel,
+  task: Task,
+  scenario: MigrationScenario,
+  starts: readonly number[],
+): number[][] => {
+  // Loops, not callbacks made for each call, whose optimized code V8 would drop at the next
+  // whole-heap collection and compile again.
+  const nodes: number[][] = [];
+  for (let r = 0; r < scenario.regions.length; r++) {
+    const row: number[] = [];
+    for (let i = 0; i < scenario.regions[r]!.pages; i++) {
+      const pfn = pfnAt(task, starts[r]! + i * scenario.pageSize);
+      row.push(pfn < 0 ? -1 : k.mem.pfnToNid(pfn));
+    }
+    nodes.push(row);
+  }
+  return nodes;
+};
+
+/** Free base pages per node ({@link Observation.freePages}). */
+const zoneFreePages = (k: Kernel): number[] => {
+  const free: number[] = [];
+  for (const zone of k.pageAlloc.zones) free.push(zone.freePages);
+  return free;
+};
+
+/** The balloon after the call: the statuses of its pages' moves, their nodes, the isolated count. */
+const observeBalloon = (
+  k: Kernel,
+  balloon: ScenarioBalloon,
+  status: readonly (number | null)[],
+): BalloonObservation => ({
+  status,
+  nodes: [...balloon.b.pages].map((p) => k.mem.pfnToNid(p)).sort((x, y) => x - y),
+  isolated: balloon.b.isolatedPages,
+});
+
 const runScenarioOnFreshKernel = (
   scenario: MigrationScenario,
   options: ScenarioOptions,
   booted: (kernel: Kernel) => void,
 ): Effect.Effect<ScenarioReport, unknown, Scope.Scope> =>
-  Effect.gen(function* () {
-    const outside = scenarioRefs(scenario).find(
-      (ref) =>
-        !Number.isInteger(ref.page) ||
-        ref.page < 0 ||
-        ref.page >= (scenario.regions[ref.region]?.pages ?? 0),
-    );
-    if (outside) {
-      return yield* Effect.fail(
-        new RangeError(
-          `scenario refers to page ${outside.page} of region ${outside.region}; it has ${scenario.regions.length} regions`,
-        ),
-      );
-    }
-    const problems: string[] = [];
-    const PAGE = scenario.pageSize;
-    const request = scenario.request;
-    const caller = request.syscall === "caller" ? migrationCaller(request.caller) : null;
-    const k = yield* Kernel.make({
-      // No daemon runs unless the scenario starts it: a kswapd or kcompactd woken in the
-      // background would move pages while the request runs, at times that differ between an
-      // offloaded and a serial run, and the two could not be compared page by page.
-      daemons: "on-demand",
-      pageSize: PAGE,
-      nodes: scenario.nodesMiB.map((m, nid) =>
-        scenario.slowTier && nid === scenario.nodesMiB.length - 1
-          ? { memory: m * 2 ** 20, adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }
-          : m * 2 ** 20,
+  Effect.gen(() => scenarioRun(scenario, options, booted));
+
+/**
+ * The body of {@link runScenarioOnFreshKernel}: a generator function of the module, not one made
+ * for each run, as V8 keeps a function's optimized code only while some closure of it lives. V8
+ * takes about half a second to compile this long function, so the paths only some scenarios take
+ * are in functions of their own ({@link poisonPages}, {@link observeBalloon}, …): a
+ * deoptimization there compiles a small function again, not this one.
+ */
+function* scenarioRun(
+  scenario: MigrationScenario,
+  options: ScenarioOptions,
+  booted: (kernel: Kernel) => void,
+) {
+  const outside = scenarioRefs(scenario).find(
+    (ref) =>
+      !Number.isInteger(ref.page) ||
+      ref.page < 0 ||
+      ref.page >= (scenario.regions[ref.region]?.pages ?? 0),
+  );
+  if (outside) {
+    return yield* Effect.fail(
+      new RangeError(
+        `scenario refers to page ${outside.page} of region ${outside.region}; it has ${scenario.regions.length} regions`,
       ),
-      // Sections of the smallest node's size (the per-PFN metadata covers the nodes and no
-      // more), or of a PMD for a caller that offlines memory blocks.
-      sectionSize: caller?.pmdSections
-        ? PAGE * (PAGE / 8)
-        : Math.max(PAGE * (PAGE / 8), Math.min(...scenario.nodesMiB) * 2 ** 20),
-      sectionPool: options.sectionPool,
-      thp: {
-        enabled: scenario.thp,
-        sizes: scenario.mthp
-          ? { [`${(PAGE * 4) / 1024}kB`]: "always", [`${(PAGE * 16) / 1024}kB`]: "madvise" }
-          : {},
-      },
-    });
-    booted(k);
-    if (options.prepare) yield* options.prepare(k);
-    // Hugetlb regions take surplus huge pages (overcommit), which go back to the buddy allocator
-    // when the regions do, so the pool is empty again at the end. A forked child holds no
-    // reservations (they stay with the mapping's owner), so its faults need as many again.
-    const hugePages =
-      scenario.regions
-        .filter((r) => r.kind === "hugetlb")
-        .reduce((s, r) => s + Math.ceil(r.pages / 2 ** k.pmdOrder), 0) * (scenario.fork ? 2 : 1);
-    if (hugePages > 0) yield* k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", `${hugePages}`);
-    const initialFree = k.pageAlloc.totalFreePages();
-    const proc = yield* k.createProcess({
-      node: 0,
-      // The scenarios mlock whole regions: the process runs as under `ulimit -l unlimited`.
-      rlimitMemlock: RLIM_INFINITY,
-      capabilities:
-        request.syscall === "move_pages" && request.moveAll
-          ? [CAP_SYS_NICE]
-          : request.syscall === "caller"
-            ? (caller?.capabilities?.(request) ?? [])
-            : [],
-    });
-    const file: File = yield* k.createFile("scenario.dat");
-    if (scenario.fs !== "migrate_folio") file.mapping.migrateFolio = false;
-    // ftruncate(): sized to hold every file region, as a fault past i_size gets SIGBUS.
-    const filePages = scenario.regions
-      .filter((spec) => spec.kind.startsWith("file"))
-      .reduce((sum, spec) => sum + spec.pages, 0);
-    yield* file.truncate(filePages * PAGE);
-    // Regions: file regions take consecutive, disjoint parts of the one file.
-    const starts: number[] = [];
-    const fileStarts: number[] = [];
-    // What each region's written pages hold, end to end; the pages after them read as zeroes.
-    const expected: Uint8Array[] = [];
-    let fileOffset = 0;
-    for (const [r, spec] of scenario.regions.entries()) {
-      const isFile = spec.kind.startsWith("file");
-      const addr = yield* proc.mmap(spec.pages * PAGE, {
-        flags: flagsOf(spec.kind),
-        file: isFile ? file : undefined,
-        offset: isFile ? fileOffset * PAGE : 0,
-        hugepage: spec.kind === "hugetlb" ? undefined : spec.hugepage,
-      });
-      fileStarts.push(isFile ? fileOffset : -1);
-      if (isFile) fileOffset += spec.pages;
-      starts.push(addr);
-      // One write over the written pages and one read over the read ones: each faults its pages
-      // in one by one, in order, as a write or a read of each page would.
-      const contents = regionContents(scenario, r);
-      if (spec.written > 0) yield* proc.write(addr, contents);
-      if (spec.read > 0) yield* proc.read(addr, spec.read * PAGE);
-      if (spec.mlocked) yield* proc.mlock(addr, spec.pages * PAGE);
-      expected.push(contents);
-    }
-    const child = scenario.fork ? yield* proc.fork() : null;
-    // Every reference names a region the scenario has: checked before the kernel booted.
-    const addrOf = (ref: PageRef) => starts[ref.region]! + ref.page * PAGE;
-    const headAt = (ref: PageRef): number => {
-      const pfn = pfnAt(proc, addrOf(ref));
-      return pfn < 0 || pfn === k.zeroPfn ? -1 : k.memmap.folioOf(pfn);
-    };
-    const pins: number[] = [];
-    for (const ref of scenario.pins) {
-      const head = headAt(ref);
-      if (head < 0) continue;
-      k.memmap.refcount[head]!++;
-      pins.push(head);
-    }
-    // The pages of each region that were poisoned.
-    const poisoned = scenario.regions.map(() => new Set<number>());
-    for (const ref of scenario.poison) {
-      const pfn = pfnAt(proc, addrOf(ref));
-      // The zero page and the huge zero folio back every mapping that reads them, so an error
-      // there is no page of this region's own; they are left unpoisoned.
-      const hugeZero = k.hugeZero.pfn;
-      if (pfn < 0 || pfn === k.zeroPfn) continue;
-      if (hugeZero >= 0 && pfn >= hugeZero && pfn < hugeZero + (1 << k.pmdOrder)) continue;
-      if (Effect.runSyncExit(k.injectMemoryError(pfn))._tag === "Success")
-        poisoned[ref.region]!.add(ref.page);
-    }
-    const writeback: number[] = [];
-    for (const ref of scenario.writeback) {
-      const pgoff = fileStarts[ref.region]!;
-      if (pgoff >= 0 && file.startWriteback(pgoff + ref.page)) writeback.push(pgoff + ref.page);
-    }
-    const endWriteback = () => {
-      for (const pgoff of writeback.splice(0)) file.endWriteback(pgoff);
-    };
-
-    const balloon = scenario.balloon ? yield* inflateBalloon(k, scenario.balloon) : null;
-    const fragmentation =
-      scenario.fragmentOrder === undefined ? null : yield* k.fragment(1, scenario.fragmentOrder);
-    const callerRun: CallerRun | null =
-      request.syscall === "caller"
-        ? yield* setupCaller(k, request, {
-            regions: scenario.regions.map((spec, r) => ({
-              start: starts[r]!,
-              length: spec.pages * PAGE,
-            })),
-            entries: scenario.entries.map((e) => ({ region: e.region, addr: addrOf(e) })),
-          })
-        : null;
-    const counters = caller ? [...COUNTERS, ...caller.counters] : COUNTERS;
-    const before = Object.fromEntries(counters.map((c) => [c, k.vmstat.get(c)]));
-    const nodesBefore = scenario.entries.map((e) => {
-      const pfn = pfnAt(proc, addrOf(e));
-      return pfn < 0 ? -1 : k.mem.pfnToNid(pfn);
-    });
-    // A status is true when it is written; a later entry for the same folio may move it again.
-    const foliosBefore = scenario.entries.map((e, i) => {
-      const pfn = pfnAt(proc, addrOf(e));
-      return pfn < 0 ? -1 - i : k.memmap.folioOf(pfn);
-    });
-    const lastForFolio = (i: number) => foliosBefore.lastIndexOf(foliosBefore[i]!) === i;
-    const firstForFolio = (i: number) => foliosBefore.indexOf(foliosBefore[i]!) === i;
-    const events: TraceEvent[] = [];
-    const unsubscribe = k.trace.subscribe((e) => events.push(e));
-    if (options.beforeCall) yield* options.beforeCall(k);
-    if (scenario.allocFailure) {
-      // A system call's destinations (alloc_migration_target()) may reclaim directly, so they
-      // fail only with ignore-gfp-wait off. A caller runs its process's faults meanwhile (the
-      // tiering workloads' stores, a THP fault), which would then fail and retry forever, as
-      // Linux's would: it keeps Linux's default, and its allocations that may not reclaim
-      // directly fail (demotion's and promotion's destinations, a THP fault's first try).
-      const bad = k.pageAlloc.failPageAlloc.arm({
-        ignoreGfpReclaim: request.syscall === "caller",
-        ...scenario.allocFailure,
-      });
-      if (bad) return yield* Effect.fail(bad);
-    }
-    // Writeback completes when a synchronous migration waits for it, and not before: the passes
-    // that meet it first, and the allocations they make, are the same whatever else the event
-    // loop runs meanwhile (an offloaded copy, say). The other modes fail such a folio with
-    // -EBUSY, and its writeback completes after the call.
-    let polling = writeback.length > 0;
-    const completeWaitedWriteback = () => {
-      if (!polling) return;
-      for (let i = writeback.length - 1; i >= 0; i--) {
-        const folio = file.folioAt(writeback[i]!);
-        if (folio && k.folioWaiters.waiting(folio.pfn) > 0) {
-          file.endWriteback(writeback[i]!);
-          writeback.splice(i, 1);
-        }
-      }
-      if (writeback.length) setImmediate(completeWaitedWriteback);
-    };
-    completeWaitedWriteback();
-    let callerResult: unknown = null;
-    const { rc, status, balloonStatus, balloonMoved } =
-      request.syscall === "caller"
-        ? yield* Effect.map(
-            caller!.drive(k, proc, request, callerRun!),
-            ({ rc, result, problems: own }) => {
-              callerResult = result;
-              problems.push(...(own ?? []));
-              // Each entry's status is its page's node after the call (or -ENOENT).
-              const status = scenario.entries.map((e) => {
-                const pfn = pfnAt(proc, addrOf(e));
-                return pfn < 0 ? -ERRNO.ENOENT : k.mem.pfnToNid(pfn);
-              });
-              // A balloon page the caller migrated is on the balloon's list in a new page.
-              const moved = balloon
-                ? [...balloon.b.pages].filter((p) => !balloon.pages.includes(p)).length
-                : 0;
-              return { rc, status, balloonStatus: [], balloonMoved: moved };
-            },
-          )
-        : request.syscall === "move_pages"
-          ? {
-              ...(yield* movePagesOutcome(
-                proc,
-                scenario.entries.map(addrOf),
-                scenario.entries.map((e) => e.node),
-                request.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
-              )),
-              balloonStatus: [],
-              balloonMoved: 0,
-            }
-          : yield* migrateEntries(k, proc, scenario, addrOf, request.mode, request.reason, balloon);
-    k.pageAlloc.failPageAlloc.arm({ times: 0 });
-    polling = false;
-    endWriteback();
-    unsubscribe();
-
-    // Each page lives where its status says; failed pages did not move. A move_pages status
-    // that was never written holds MOVE_PAGES_STATUS_UNWRITTEN and says nothing.
-    const failures = [-11, -16, -12, -5, -22, -133];
-    scenario.entries.forEach((e, i) => {
-      if (!lastForFolio(i)) return;
-      const s = status[i]!;
-      const pfn = pfnAt(proc, addrOf(e));
-      const node = pfn < 0 ? -1 : k.mem.pfnToNid(pfn);
-      // A zero-filled page of a THP the migration split is mapped to the shared zero page and
-      // freed (try_to_map_unused_to_zeropage(), Linux 6.12+) while its run still migrates whole:
-      // do_pages_move() stores the run's node for it, as for the rest of the run.
-      if (s >= 0 && node !== s && pfn !== k.zeroPfn)
-        problems.push(
-          `entry ${i} (${e.region}:${e.page}): status ${s} but the page is on node ${node}`,
-        );
-      // Where an earlier entry named the same folio, it may have moved before this one failed.
-      if (failures.includes(s) && s !== -16 && firstForFolio(i) && node !== nodesBefore[i]) {
-        problems.push(
-          `entry ${i}: status ${s} but the page moved from node ${nodesBefore[i]} to ${node}`,
-        );
-      }
-    });
-    if (request.syscall === "move_pages") {
-      // do_pages_move(): a run that all migrated is stored; one with failures stops the call, and
-      // rc counts its failures (at least one) plus the entries after it, none of them stored.
-      // The only whole-call error a scenario can meet is migrate_pages()'s -ENOMEM.
-      const unwritten = status.filter((s) => s === MOVE_PAGES_STATUS_UNWRITTEN).length;
-      if (rc < 0 && rc !== -ERRNO.ENOMEM) problems.push(`move_pages failed with ${rc}`);
-      if (rc === 0 && unwritten > 0)
-        problems.push(`move_pages returned 0, but ${unwritten} statuses were not written`);
-      if (rc > 0 && rc > unwritten)
-        problems.push(`move_pages returned ${rc}, but only ${unwritten} statuses were not written`);
-      const stray = status.find((s) => failures.includes(s) && s !== -16);
-      if (stray !== undefined)
-        problems.push(`move_pages wrote status ${stray}, a migration failure`);
-    }
-
-    // Counters add up: /proc/vmstat moved by what the trace events reported.
-    const delta = Object.fromEntries(counters.map((c) => [c, k.vmstat.get(c) - before[c]!]));
-    const stats = sumStats(events);
-    if (delta.pgmigrate_success !== stats.nrSucceeded)
-      problems.push(`pgmigrate_success +${delta.pgmigrate_success}, traced ${stats.nrSucceeded}`);
-    if (delta.pgmigrate_fail !== stats.nrFailedPages)
-      problems.push(`pgmigrate_fail +${delta.pgmigrate_fail}, traced ${stats.nrFailedPages}`);
-    // A page that was not present before did not move: a caller may fault it in (soft offline's
-    // madvise door does).
-    const movedEntries = status.filter(
-      (s, i) => s >= 0 && nodesBefore[i]! >= 0 && s !== nodesBefore[i],
-    ).length;
-    if (movedEntries > 0 && delta.pgmigrate_success === 0)
-      problems.push(`${movedEntries} entries moved but pgmigrate_success did not change`);
-    if (balloon) {
-      // Every balloon page that left its isolation for a new page was counted by its owner.
-      if (delta.balloon_migrate !== balloonMoved)
-        problems.push(
-          `balloon_migrate +${delta.balloon_migrate}, but ${balloonMoved} balloon pages moved`,
-        );
-      if (delta.balloon_inflate !== 0 || delta.balloon_deflate !== 0)
-        problems.push("the call inflated or deflated the balloon");
-      checkBalloon(k, balloon, problems);
-    } else if (delta.balloon_migrate !== 0) {
-      problems.push(`balloon_migrate +${delta.balloon_migrate} without a balloon`);
-    }
-
-    // No content-copied marker outlives the call: the move phase consumes every one.
-    const copied = firstContentCopied(k);
-    if (copied >= 0)
-      problems.push(`pfn ${copied} still carries FOLIO_CONTENT_COPIED after the call`);
-
-    // Every byte reads back, through the parent and the child, except poisoned pages: one read
-    // per run of pages between poisoned ones, compared page by page. A process that died in the
-    // call (the OOM killer's victim, or killed by its fault's signal) has no memory left to read:
-    // its end is the call's rc, and its pages' status -ENOENT.
-    const zeroes = Buffer.alloc(PAGE);
-    const alive = (child ? [proc, child] : [proc]).filter((task) => !task.exited);
-    for (const [r, spec] of scenario.regions.entries()) {
-      const want = expected[r]!;
-      for (const task of alive) {
-        let differs = false;
-        for (let first = 0; first < spec.pages && !differs; ) {
-          if (poisoned[r]!.has(first)) {
-            first++;
-            continue;
-          }
-          let end = first + 1;
-          while (end < spec.pages && !poisoned[r]!.has(end)) end++;
-          const got = yield* task.read(starts[r]! + first * PAGE, (end - first) * PAGE);
-          const read = Buffer.from(got.buffer, got.byteOffset, got.byteLength);
-          // The written pages of the run in one comparison, which nearly always finds them all
-          // equal; page by page from the first page that may differ.
-          const written = Math.min(end, spec.written);
-          const from =
-            written > first &&
-            read.compare(want, first * PAGE, written * PAGE, 0, (written - first) * PAGE) === 0
-              ? written
-              : first;
-          for (let i = from; i < end; i++) {
-            // Page i of the read against page i of what was written, or a page of zeroes.
-            const at = (i - first) * PAGE;
-            const same =
-              i < spec.written
-                ? read.compare(want, i * PAGE, (i + 1) * PAGE, at, at + PAGE) === 0
-                : read.compare(zeroes, 0, PAGE, at, at + PAGE) === 0;
-            if (same) continue;
-            problems.push(`pid ${task.pid} region ${r} page ${i}: bytes differ after the call`);
-            differs = true;
-            break;
-          }
-          first = end;
-        }
-      }
-    }
-    problems.push(...checkKernelConsistency(k));
-    const nodesOf = (task: Task) =>
-      scenario.regions.map((spec, r) =>
-        Array.from({ length: spec.pages }, (_, i) => {
-          const pfn = pfnAt(task, starts[r]! + i * PAGE);
-          return pfn < 0 ? -1 : k.mem.pfnToNid(pfn);
-        }),
-      );
-    const observation: Observation = {
-      rc,
-      status: [...status],
-      nodes: nodesOf(proc),
-      childNodes: child ? nodesOf(child) : null,
-      vmstat: delta,
-      stats,
-      freePages: k.pageAlloc.zones.map((z) => z.freePages),
-      balloon: balloon && {
-        status: balloonStatus,
-        nodes: [...balloon.b.pages].map((p) => k.mem.pfnToNid(p)).sort((x, y) => x - y),
-        isolated: balloon.b.isolatedPages,
-      },
-      reasons: reasonCounts(events),
-      caller:
-        request.syscall === "caller"
-          ? {
-              name: request.caller,
-              result: callerResult,
-              pfns: scenario.regions.map((spec, r) =>
-                Array.from({ length: spec.pages }, (_, i) => pfnAt(proc, starts[r]! + i * PAGE)),
-              ),
-            }
-          : null,
-    };
-    if (callerRun) yield* checkAndReleaseCaller(callerRun, problems);
-
-    // Teardown: nothing leaked, nothing freed twice.
-    fragmentation?.release();
-    if (balloon) deflateBalloon(k, balloon);
-    // put_page() of each pin: the last reference frees the folio, as when the workload's process
-    // died in the call and took its mappings with it.
-    for (const head of pins) k.folioPut(k.folio(head));
-    if (child && !child.exited) yield* child.exit();
-    if (!proc.exited) yield* proc.exit();
-    yield* file.truncate();
-    // The huge zero folio that reads mapped stays until its shrinker runs, as on Linux.
-    shrinkHugeZeroFolioScan(k);
-    // Poisoned pages stay out of service, every one num_poisoned_pages counts: freed ones the
-    // allocator keeps out, and ones the kernel holds for good (a soft-offlined page; memory
-    // offlining's isolation of a page with an unhandled error).
-    const outOfService = k.numPoisonedPages;
-    // Free huge pages the pools keep are the pools', not leaked: shrinking a pool while some of
-    // its pages are in use can leave a free surplus page behind (set_max_huge_pages() counts the
-    // pages in use into its floor, and the one it makes surplus may be free), as in Linux.
-    const pooled = k.hstates.reduce((n, h) => n + h.freeHugePages * 2 ** h.order, 0);
-    const free = k.pageAlloc.totalFreePages();
-    if (free + outOfService + pooled !== initialFree) {
-      problems.push(
-        `after teardown ${free} pages are free, ${outOfService} poisoned and ${pooled} in the hugetlb pool's free huge pages, of ${initialFree}: ${initialFree - free - outOfService - pooled} leaked`,
-      );
-    }
-    problems.push(...checkKernelConsistency(k));
-    if (options.cleanup) yield* options.cleanup(k);
-    return { observation, problems };
+    );
+  }
+  const problems: string[] = [];
+  const PAGE = scenario.pageSize;
+  const request = scenario.request;
+  const caller = request.syscall === "caller" ? migrationCaller(request.caller) : null;
+  const k = yield* Kernel.make({
+    // No daemon runs unless the scenario starts it: a kswapd or kcompactd woken in the
+    // background would move pages while the request runs, at times that differ between an
+    // offloaded and a serial run, and the two could not be compared page by page.
+    daemons: "on-demand",
+    pageSize: PAGE,
+    nodes: scenario.nodesMiB.map((m, nid) =>
+      scenario.slowTier && nid === scenario.nodesMiB.length - 1
+        ? { memory: m * 2 ** 20, adistance: MEMTIER_DEFAULT_DAX_ADISTANCE }
+        : m * 2 ** 20,
+    ),
+    // Sections of the smallest node's size (the per-PFN metadata covers the nodes and no
+    // more), or of a PMD for a caller that offlines memory blocks.
+    sectionSize: caller?.pmdSections
+      ? PAGE * (PAGE / 8)
+      : Math.max(PAGE * (PAGE / 8), Math.min(...scenario.nodesMiB) * 2 ** 20),
+    sectionPool: options.sectionPool,
+    thp: {
+      enabled: scenario.thp,
+      sizes: scenario.mthp
+        ? { [`${(PAGE * 4) / 1024}kB`]: "always", [`${(PAGE * 16) / 1024}kB`]: "madvise" }
+        : {},
+    },
   });
+  booted(k);
+  if (options.prepare) yield* options.prepare(k);
+  // Hugetlb regions take surplus huge pages (overcommit), which go back to the buddy allocator
+  // when the regions do, so the pool is empty again at the end. A forked child holds no
+  // reservations (they stay with the mapping's owner), so its faults need as many again.
+  const hugePages =
+    scenario.regions
+      .filter((r) => r.kind === "hugetlb")
+      .reduce((s, r) => s + Math.ceil(r.pages / 2 ** k.pmdOrder), 0) * (scenario.fork ? 2 : 1);
+  if (hugePages > 0) yield* k.fs.write("/proc/sys/vm/nr_overcommit_hugepages", `${hugePages}`);
+  const initialFree = k.pageAlloc.totalFreePages();
+  const proc = yield* k.createProcess({
+    node: 0,
+    // The scenarios mlock whole regions: the process runs as under `ulimit -l unlimited`.
+    rlimitMemlock: RLIM_INFINITY,
+    capabilities:
+      request.syscall === "move_pages" && request.moveAll
+        ? [CAP_SYS_NICE]
+        : request.syscall === "caller"
+          ? (caller?.capabilities?.(request) ?? [])
+          : [],
+  });
+  const file: File = yield* k.createFile("scenario.dat");
+  if (scenario.fs !== "migrate_folio") file.mapping.migrateFolio = false;
+  // ftruncate(): sized to hold every file region, as a fault past i_size gets SIGBUS.
+  const filePages = scenario.regions
+    .filter((spec) => spec.kind.startsWith("file"))
+    .reduce((sum, spec) => sum + spec.pages, 0);
+  yield* file.truncate(filePages * PAGE);
+  // Regions: file regions take consecutive, disjoint parts of the one file.
+  const starts: number[] = [];
+  const fileStarts: number[] = [];
+  // What each region's written pages hold, end to end; the pages after them read as zeroes.
+  const expected: Uint8Array[] = [];
+  let fileOffset = 0;
+  // What the run reads, the workload's reads here and every page after the call, goes into one
+  // buffer of the largest region's size.
+  const readBuf = takeReadBuffer(Math.max(...scenario.regions.map((spec) => spec.pages)) * PAGE);
+  for (const [r, spec] of scenario.regions.entries()) {
+    const isFile = spec.kind.startsWith("file");
+    const addr = yield* proc.mmap(spec.pages * PAGE, {
+      flags: flagsOf(spec.kind),
+      file: isFile ? file : undefined,
+      offset: isFile ? fileOffset * PAGE : 0,
+      hugepage: spec.kind === "hugetlb" ? undefined : spec.hugepage,
+    });
+    fileStarts.push(isFile ? fileOffset : -1);
+    if (isFile) fileOffset += spec.pages;
+    starts.push(addr);
+    // One write over the written pages and one read over the read ones: each faults its pages
+    // in one by one, in order, as a write or a read of each page would.
+    const contents = regionContents(scenario, r);
+    if (spec.written > 0) yield* proc.write(addr, contents);
+    if (spec.read > 0) yield* proc.readInto(addr, readBuf.subarray(0, spec.read * PAGE));
+    if (spec.mlocked) yield* proc.mlock(addr, spec.pages * PAGE);
+    expected.push(contents);
+  }
+  const child = scenario.fork ? yield* proc.fork() : null;
+  // Every reference names a region the scenario has: checked before the kernel booted.
+  const addrOf = (ref: PageRef) => starts[ref.region]! + ref.page * PAGE;
+  const headAt = (ref: PageRef): number => {
+    const pfn = pfnAt(proc, addrOf(ref));
+    return pfn < 0 || pfn === k.zeroPfn ? -1 : k.memmap.folioOf(pfn);
+  };
+  const pins: number[] = [];
+  for (const ref of scenario.pins) {
+    const head = headAt(ref);
+    if (head < 0) continue;
+    k.memmap.refcount[head]!++;
+    pins.push(head);
+  }
+  const poisoned = poisonPages(k, proc, scenario, addrOf);
+  const writeback: number[] = [];
+  for (const ref of scenario.writeback) {
+    const pgoff = fileStarts[ref.region]!;
+    if (pgoff >= 0 && file.startWriteback(pgoff + ref.page)) writeback.push(pgoff + ref.page);
+  }
+  const endWriteback = () => {
+    for (const pgoff of writeback.splice(0)) file.endWriteback(pgoff);
+  };
+
+  const balloon = scenario.balloon ? yield* inflateBalloon(k, scenario.balloon) : null;
+  const fragmentation =
+    scenario.fragmentOrder === undefined ? null : yield* k.fragment(1, scenario.fragmentOrder);
+  const callerRun: CallerRun | null =
+    request.syscall === "caller"
+      ? yield* setupCaller(k, request, {
+          regions: scenario.regions.map((spec, r) => ({
+            start: starts[r]!,
+            length: spec.pages * PAGE,
+          })),
+          entries: scenario.entries.map((e) => ({ region: e.region, addr: addrOf(e) })),
+        })
+      : null;
+  const counters = caller ? [...COUNTERS, ...caller.counters] : COUNTERS;
+  const before = Object.fromEntries(counters.map((c) => [c, k.vmstat.get(c)]));
+  const nodesBefore = scenario.entries.map((e) => {
+    const pfn = pfnAt(proc, addrOf(e));
+    return pfn < 0 ? -1 : k.mem.pfnToNid(pfn);
+  });
+  // A status is true when it is written; a later entry for the same folio may move it again.
+  const foliosBefore = scenario.entries.map((e, i) => {
+    const pfn = pfnAt(proc, addrOf(e));
+    return pfn < 0 ? -1 - i : k.memmap.folioOf(pfn);
+  });
+  const lastForFolio = (i: number) => foliosBefore.lastIndexOf(foliosBefore[i]!) === i;
+  const firstForFolio = (i: number) => foliosBefore.indexOf(foliosBefore[i]!) === i;
+  const events: TraceEvent[] = [];
+  const unsubscribe = k.trace.subscribe((e) => events.push(e));
+  if (options.beforeCall) yield* options.beforeCall(k);
+  if (scenario.allocFailure) {
+    // A system call's destinations (alloc_migration_target()) may reclaim directly, so they
+    // fail only with ignore-gfp-wait off. A caller runs its process's faults meanwhile (the
+    // tiering workloads' stores, a THP fault), which would then fail and retry forever, as
+    // Linux's would: it keeps Linux's default, and its allocations that may not reclaim
+    // directly fail (demotion's and promotion's destinations, a THP fault's first try).
+    const bad = k.pageAlloc.failPageAlloc.arm({
+      ignoreGfpReclaim: request.syscall === "caller",
+      ...scenario.allocFailure,
+    });
+    if (bad) return yield* Effect.fail(bad);
+  }
+  // Writeback completes when a synchronous migration waits for it, and not before: the passes
+  // that meet it first, and the allocations they make, are the same whatever else the event
+  // loop runs meanwhile (an offloaded copy, say). The other modes fail such a folio with
+  // -EBUSY, and its writeback completes after the call.
+  let polling = writeback.length > 0;
+  const completeWaitedWriteback = () => {
+    if (!polling) return;
+    for (let i = writeback.length - 1; i >= 0; i--) {
+      const folio = file.folioAt(writeback[i]!);
+      if (folio && k.folioWaiters.waiting(folio.pfn) > 0) {
+        file.endWriteback(writeback[i]!);
+        writeback.splice(i, 1);
+      }
+    }
+    if (writeback.length) setImmediate(completeWaitedWriteback);
+  };
+  completeWaitedWriteback();
+  let callerResult: unknown = null;
+  const { rc, status, balloonStatus, balloonMoved } =
+    request.syscall === "caller"
+      ? yield* Effect.map(
+          caller!.drive(k, proc, request, callerRun!),
+          ({ rc, result, problems: own }) => {
+            callerResult = result;
+            problems.push(...(own ?? []));
+            // Each entry's status is its page's node after the call (or -ENOENT).
+            const status = scenario.entries.map((e) => {
+              const pfn = pfnAt(proc, addrOf(e));
+              return pfn < 0 ? -ERRNO.ENOENT : k.mem.pfnToNid(pfn);
+            });
+            // A balloon page the caller migrated is on the balloon's list in a new page.
+            const moved = balloon
+              ? [...balloon.b.pages].filter((p) => !balloon.pages.includes(p)).length
+              : 0;
+            return { rc, status, balloonStatus: [], balloonMoved: moved };
+          },
+        )
+      : request.syscall === "move_pages"
+        ? {
+            ...(yield* movePagesOutcome(
+              proc,
+              scenario.entries.map(addrOf),
+              scenario.entries.map((e) => e.node),
+              request.moveAll ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE,
+            )),
+            balloonStatus: [],
+            balloonMoved: 0,
+          }
+        : yield* migrateEntries(k, proc, scenario, addrOf, request.mode, request.reason, balloon);
+  k.pageAlloc.failPageAlloc.arm({ times: 0 });
+  polling = false;
+  endWriteback();
+  unsubscribe();
+
+  // Each page lives where its status says; failed pages did not move. A move_pages status
+  // that was never written holds MOVE_PAGES_STATUS_UNWRITTEN and says nothing.
+  const failures = [-11, -16, -12, -5, -22, -133];
+  scenario.entries.forEach((e, i) => {
+    if (!lastForFolio(i)) return;
+    const s = status[i]!;
+    const pfn = pfnAt(proc, addrOf(e));
+    const node = pfn < 0 ? -1 : k.mem.pfnToNid(pfn);
+    // A zero-filled page of a THP the migration split is mapped to the shared zero page and
+    // freed (try_to_map_unused_to_zeropage(), Linux 6.12+) while its run still migrates whole:
+    // do_pages_move() stores the run's node for it, as for the rest of the run.
+    if (s >= 0 && node !== s && pfn !== k.zeroPfn)
+      problems.push(
+        `entry ${i} (${e.region}:${e.page}): status ${s} but the page is on node ${node}`,
+      );
+    // Where an earlier entry named the same folio, it may have moved before this one failed.
+    if (failures.includes(s) && s !== -16 && firstForFolio(i) && node !== nodesBefore[i]) {
+      problems.push(
+        `entry ${i}: status ${s} but the page moved from node ${nodesBefore[i]} to ${node}`,
+      );
+    }
+  });
+  if (request.syscall === "move_pages") {
+    // do_pages_move(): a run that all migrated is stored; one with failures stops the call, and
+    // rc counts its failures (at least one) plus the entries after it, none of them stored.
+    // The only whole-call error a scenario can meet is migrate_pages()'s -ENOMEM.
+    const unwritten = status.filter((s) => s === MOVE_PAGES_STATUS_UNWRITTEN).length;
+    if (rc < 0 && rc !== -ERRNO.ENOMEM) problems.push(`move_pages failed with ${rc}`);
+    if (rc === 0 && unwritten > 0)
+      problems.push(`move_pages returned 0, but ${unwritten} statuses were not written`);
+    if (rc > 0 && rc > unwritten)
+      problems.push(`move_pages returned ${rc}, but only ${unwritten} statuses were not written`);
+    const stray = status.find((s) => failures.includes(s) && s !== -16);
+    if (stray !== undefined) problems.push(`move_pages wrote status ${stray}, a migration failure`);
+  }
+
+  // Counters add up: /proc/vmstat moved by what the trace events reported.
+  const delta = Object.fromEntries(counters.map((c) => [c, k.vmstat.get(c) - before[c]!]));
+  const stats = sumStats(events);
+  if (delta.pgmigrate_success !== stats.nrSucceeded)
+    problems.push(`pgmigrate_success +${delta.pgmigrate_success}, traced ${stats.nrSucceeded}`);
+  if (delta.pgmigrate_fail !== stats.nrFailedPages)
+    problems.push(`pgmigrate_fail +${delta.pgmigrate_fail}, traced ${stats.nrFailedPages}`);
+  // A page that was not present before did not move: a caller may fault it in (soft offline's
+  // madvise door does).
+  const movedEntries = status.filter(
+    (s, i) => s >= 0 && nodesBefore[i]! >= 0 && s !== nodesBefore[i],
+  ).length;
+  if (movedEntries > 0 && delta.pgmigrate_success === 0)
+    problems.push(`${movedEntries} entries moved but pgmigrate_success did not change`);
+  if (balloon) {
+    // Every balloon page that left its isolation for a new page was counted by its owner.
+    if (delta.balloon_migrate !== balloonMoved)
+      problems.push(
+        `balloon_migrate +${delta.balloon_migrate}, but ${balloonMoved} balloon pages moved`,
+      );
+    if (delta.balloon_inflate !== 0 || delta.balloon_deflate !== 0)
+      problems.push("the call inflated or deflated the balloon");
+    checkBalloon(k, balloon, problems);
+  } else if (delta.balloon_migrate !== 0) {
+    problems.push(`balloon_migrate +${delta.balloon_migrate} without a balloon`);
+  }
+
+  // No content-copied marker outlives the call: the move phase consumes every one.
+  const copied = firstContentCopied(k);
+  if (copied >= 0) problems.push(`pfn ${copied} still carries FOLIO_CONTENT_COPIED after the call`);
+
+  // Every byte reads back, through the parent and the child, except poisoned pages: one read
+  // per run of pages between poisoned ones, compared page by page. A process that died in the
+  // call (the OOM killer's victim, or killed by its fault's signal) has no memory left to read:
+  // its end is the call's rc, and its pages' status -ENOENT.
+  const zeroes = Buffer.alloc(PAGE);
+  const alive = (child ? [proc, child] : [proc]).filter((task) => !task.exited);
+  for (const [r, spec] of scenario.regions.entries()) {
+    const want = expected[r]!;
+    for (const task of alive) {
+      let differs = false;
+      for (let first = 0; first < spec.pages && !differs; ) {
+        if (poisoned[r]!.has(first)) {
+          first++;
+          continue;
+        }
+        let end = first + 1;
+        while (end < spec.pages && !poisoned[r]!.has(end)) end++;
+        yield* task.readInto(starts[r]! + first * PAGE, readBuf.subarray(0, (end - first) * PAGE));
+        const read = Buffer.from(readBuf.buffer, readBuf.byteOffset, (end - first) * PAGE);
+        // The written pages of the run in one comparison, which nearly always finds them all
+        // equal; page by page from the first page that may differ.
+        const written = Math.min(end, spec.written);
+        const from =
+          written > first &&
+          read.compare(want, first * PAGE, written * PAGE, 0, (written - first) * PAGE) === 0
+            ? written
+            : first;
+        for (let i = from; i < end; i++) {
+          // Page i of the read against page i of what was written, or a page of zeroes.
+          const at = (i - first) * PAGE;
+          const same =
+            i < spec.written
+              ? read.compare(want, i * PAGE, (i + 1) * PAGE, at, at + PAGE) === 0
+              : read.compare(zeroes, 0, PAGE, at, at + PAGE) === 0;
+          if (same) continue;
+          problems.push(`pid ${task.pid} region ${r} page ${i}: bytes differ after the call`);
+          differs = true;
+          break;
+        }
+        first = end;
+      }
+    }
+  }
+  giveReadBuffer(readBuf);
+  problems.push(...checkKernelConsistency(k));
+  const observation: Observation = {
+    rc,
+    status: [...status],
+    nodes: regionNodes(k, proc, scenario, starts),
+    childNodes: child ? regionNodes(k, child, scenario, starts) : null,
+    vmstat: delta,
+    stats,
+    freePages: zoneFreePages(k),
+    balloon: balloon && observeBalloon(k, balloon, balloonStatus),
+    reasons: reasonCounts(events),
+    caller:
+      request.syscall === "caller"
+        ? {
+            name: request.caller,
+            result: callerResult,
+            pfns: scenario.regions.map((spec, r) =>
+              Array.from({ length: spec.pages }, (_, i) => pfnAt(proc, starts[r]! + i * PAGE)),
+            ),
+          }
+        : null,
+  };
+  if (callerRun) yield* checkAndReleaseCaller(callerRun, problems);
+
+  // Teardown: nothing leaked, nothing freed twice.
+  fragmentation?.release();
+  if (balloon) deflateBalloon(k, balloon);
+  // put_page() of each pin: the last reference frees the folio, as when the workload's process
+  // died in the call and took its mappings with it.
+  for (const head of pins) k.folioPut(k.folio(head));
+  if (child && !child.exited) yield* child.exit();
+  if (!proc.exited) yield* proc.exit();
+  yield* file.truncate();
+  // The huge zero folio that reads mapped stays until its shrinker runs, as on Linux.
+  shrinkHugeZeroFolioScan(k);
+  // Poisoned pages stay out of service, every one num_poisoned_pages counts: freed ones the
+  // allocator keeps out, and ones the kernel holds for good (a soft-offlined page; memory
+  // offlining's isolation of a page with an unhandled error).
+  const outOfService = k.numPoisonedPages;
+  // Free huge pages the pools keep are the pools', not leaked: shrinking a pool while some of
+  // its pages are in use can leave a free surplus page behind (set_max_huge_pages() counts the
+  // pages in use into its floor, and the one it makes surplus may be free), as in Linux.
+  const pooled = k.hstates.reduce((n, h) => n + h.freeHugePages * 2 ** h.order, 0);
+  const free = k.pageAlloc.totalFreePages();
+  if (free + outOfService + pooled !== initialFree) {
+    problems.push(
+      `after teardown ${free} pages are free, ${outOfService} poisoned and ${pooled} in the hugetlb pool's free huge pages, of ${initialFree}: ${initialFree - free - outOfService - pooled} leaked`,
+    );
+  }
+  problems.push(...checkKernelConsistency(k));
+  if (options.cleanup) yield* options.cleanup(k);
+  return { observation, problems };
+}
 
 /**
  * `move_pages(2)` with a status array of the caller's, initialised to

@@ -240,6 +240,13 @@ export class ThpSettings {
     return orders;
   }
 
+  /** Whether every shmem order's mode is `never` or `inherit`. */
+  private shmemOrdersNeverOrInherit(): boolean {
+    for (const mode of this.shmemOrderModes.values())
+      if (mode !== "never" && mode !== "inherit") return false;
+    return true;
+  }
+
   /** Whether the PMD order, and it alone, has its shmem mode `inherit`. */
   private shmemInheritsPmdOnly(): boolean {
     for (const [order, mode] of this.shmemOrderModes)
@@ -263,6 +270,9 @@ export class ThpSettings {
    */
   shmemAllowableOrders(vmFlags: number, index: number, sizePages: number): number[] {
     if (vmFlags & VM_NOHUGEPAGE || this.shmemEnabled === "deny") return [];
+    // shmem_enabled `never` with no order `always`, `within_size` or `advise` (the boot
+    // settings): no order is allowed, found without building the lists below.
+    if (this.shmemEnabled === "never" && this.shmemOrdersNeverOrInherit()) return [];
     const modes = [...this.shmemOrderModes].sort((a, b) => b[0] - a[0]);
     const having = (wanted: ShmemMthpMode): number[] =>
       modes.filter(([, mode]) => mode === wanted).map(([order]) => order);

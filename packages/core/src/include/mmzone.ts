@@ -73,6 +73,10 @@ const ZERO_BLOCK_CHUNKS = 16;
 /** What those chunks are compared with. */
 const ZERO_BLOCK = Buffer.alloc(ZERO_BLOCK_CHUNKS * SECTION_POOL_CHUNK);
 
+/** Whether the `n` bytes of `bytes` at `at` are all zero (`n` at most {@link ZERO_BLOCK}'s size). */
+const isZero = (bytes: Buffer, at: number, n: number): boolean =>
+  bytes.compare(ZERO_BLOCK, 0, n, at, at + n) === 0;
+
 /**
  * The machine's physical memory. One per kernel. Models SPARSEMEM's sections (`mem_section`,
  * `include/linux/mmzone.h`, set up by `mm/sparse.c`) with real bytes behind each.
@@ -124,34 +128,44 @@ export class PhysicalMemory {
    * may still write the memory (a copy thread, a device) outlived the kernel.
    */
   release(reuse = false): void {
-    if (reuse && this.pool) {
-      this.sections.forEach((buffer, nr) => {
-        if (!buffer || !this.pool!.accepts(buffer.byteLength)) return;
-        const first = nr * this.pagesPerSection;
-        const chunks = this.pageSize / SECTION_POOL_CHUNK;
-        const dirty = new Uint8Array(buffer.byteLength / SECTION_POOL_CHUNK);
-        // Of the pages handed out, only those that hold something else than zeroes are dirty:
-        // many were allocated and never written (a node filled up, or fragmented).
-        // Compared a block of 16 chunks at a time, then chunk by chunk in a block that is not
-        // all zeroes.
-        const bytes = Buffer.from(buffer);
-        const isZero = (at: number, n: number) => bytes.compare(ZERO_BLOCK, 0, n, at, at + n) === 0;
-        for (let b = 0; b < dirty.length; b += ZERO_BLOCK_CHUNKS) {
-          const end = Math.min(b + ZERO_BLOCK_CHUNKS, dirty.length);
-          let handedOut = false;
-          for (let c = b; c < end && !handedOut; c += chunks)
-            handedOut = this.pageState[first + c / chunks] !== PAGE_ZERO;
-          if (!handedOut || isZero(b * SECTION_POOL_CHUNK, (end - b) * SECTION_POOL_CHUNK))
-            continue;
-          for (let c = b; c < end; c++) {
-            if (!isZero(c * SECTION_POOL_CHUNK, SECTION_POOL_CHUNK)) dirty[c] = 1;
-          }
-        }
-        this.pool!.give(buffer, dirty);
-      });
+    // Loops and methods rather than callbacks made for each call: V8 keeps a function's
+    // optimized code only while a closure of it lives, so a callback made anew for each kernel
+    // was compiled again after every whole-heap collection.
+    const pool = this.pool;
+    if (reuse && pool) {
+      for (let nr = 0; nr < this.sections.length; nr++) {
+        const buffer = this.sections[nr];
+        if (buffer && pool.accepts(buffer.byteLength))
+          pool.give(buffer, this.dirtyChunks(nr, buffer));
+      }
     }
     this.sections = [];
     this.sectionBytes = [];
+  }
+
+  /**
+   * The map of section `nr`'s chunks that hold something else than zeroes, for the pool. Of the
+   * pages handed out, only those are dirty: many were allocated and never written (a node filled
+   * up, or fragmented). Compared a block of 16 chunks at a time, then chunk by chunk in a block
+   * that is not all zeroes.
+   */
+  private dirtyChunks(nr: number, buffer: SharedArrayBuffer): Uint8Array {
+    const first = nr * this.pagesPerSection;
+    const chunks = this.pageSize / SECTION_POOL_CHUNK;
+    const dirty = new Uint8Array(buffer.byteLength / SECTION_POOL_CHUNK);
+    const bytes = Buffer.from(buffer);
+    for (let b = 0; b < dirty.length; b += ZERO_BLOCK_CHUNKS) {
+      const end = Math.min(b + ZERO_BLOCK_CHUNKS, dirty.length);
+      let handedOut = false;
+      for (let c = b; c < end && !handedOut; c += chunks)
+        handedOut = this.pageState[first + c / chunks] !== PAGE_ZERO;
+      if (!handedOut || isZero(bytes, b * SECTION_POOL_CHUNK, (end - b) * SECTION_POOL_CHUNK))
+        continue;
+      for (let c = b; c < end; c++) {
+        if (!isZero(bytes, c * SECTION_POOL_CHUNK, SECTION_POOL_CHUNK)) dirty[c] = 1;
+      }
+    }
+    return dirty;
   }
 
   /**
@@ -548,13 +562,19 @@ export class Zone {
     /** `pageblock_order` (`include/linux/pageblock-flags.h`). */
     readonly pageblockOrder: number,
   ) {
-    this.freeArea = Array.from({ length: maxOrder + 1 }, () =>
-      Array.from({ length: MIGRATE_TYPES }, () => new FolioList(memmap.lru)),
-    );
+    // Loops, not callbacks made for each zone (whose optimized code V8 would drop at the next
+    // whole-heap collection and compile again for the next kernel).
+    const freeArea: FolioList[][] = [];
+    const nrFreeByType: number[][] = [];
+    for (let order = 0; order <= maxOrder; order++) {
+      const lists: FolioList[] = [];
+      for (let mt = 0; mt < MIGRATE_TYPES; mt++) lists.push(new FolioList(memmap.lru));
+      freeArea.push(lists);
+      nrFreeByType.push(new Array<number>(MIGRATE_TYPES).fill(0));
+    }
+    this.freeArea = freeArea;
     this.nrFree = new Array<number>(maxOrder + 1).fill(0);
-    this.nrFreeByType = Array.from({ length: maxOrder + 1 }, () =>
-      new Array<number>(MIGRATE_TYPES).fill(0),
-    );
+    this.nrFreeByType = nrFreeByType;
     this.presentPages = endPfn - startPfn;
     const blocks = Math.ceil((endPfn - startPfn) / 2 ** pageblockOrder);
     this.pageblockType = new Uint8Array(blocks).fill(MIGRATE_MOVABLE);

@@ -423,6 +423,13 @@ export interface TaskStruct {
    */
   read(addr: number, length: number): Effect.Effect<Uint8Array, ErrnoError | SignalError>;
   /**
+   * Reads `buf.length` bytes at `addr` into `buf`: the loads, faults, signals and errors of
+   * {@link Task.read}, into a buffer of the caller's rather than a new one, as `read(2)` fills a
+   * user's buffer. Should the read fail, the bytes before the address that faulted are in `buf`.
+   * `EFAULT` when `buf` is not a `Uint8Array` or the range reaches past `TASK_SIZE`.
+   */
+  readInto(addr: number, buf: Uint8Array): Effect.Effect<void, ErrnoError | SignalError>;
+  /**
    * Writes `bytes` at `addr`: the task's own stores, in address order, as the loads of
    * {@link Task.read} are. The bytes before the first address not mapped writable are written,
    * and the write fails there with the `SIGSEGV` (`SEGV_MAPERR` or `SEGV_ACCERR`) of

@@ -265,6 +265,12 @@ const InKernelCall = Context.Reference<ReadonlySet<KernelInterface>>(
   { defaultValue: () => new Set() },
 );
 
+/** Whether a call failed with the signal its own fault forced on `task`. */
+const forcedHere = <E>(task: TaskStruct | null, cause: Cause.Cause<E>): boolean => {
+  const error = Cause.findErrorOption(cause);
+  return task !== null && error._tag === "Some" && error.value === task.forcedSignal;
+};
+
 /** The kernel a {@link Kernel.make} call boots; every other file sees it as a {@link Kernel}. */
 class Machine implements KernelInterface {
   readonly mem: PhysicalMemory;
@@ -484,25 +490,31 @@ class Machine implements KernelInterface {
         // this one was in flight) is the end of it, whatever it did meanwhile. A task killed
         // by SIGKILL meanwhile never sees what its call did: the call fails with ESRCH. The
         // access whose fault forced the signal the task dies of fails with that signal.
-        const outcome = (signalled = false): Effect.Effect<never, ErrnoError> | null =>
-          this.panicked !== null
-            ? Effect.fail(this.halted(name))
-            : live && fatalSignalPending(task) && !signalled
-              ? Effect.fail(killedError(task))
-              : null;
-        const forcedHere = (cause: Cause.Cause<E>): boolean => {
-          const error = Cause.findErrorOption(cause);
-          return task !== null && error._tag === "Some" && error.value === task.forcedSignal;
-        };
         return Effect.matchCauseEffect(ran, {
           onFailure: (cause): Effect.Effect<A, E | ErrnoError> =>
-            (!Cause.hasInterruptsOnly(cause) && outcome(forcedHere(cause))) ||
+            (!Cause.hasInterruptsOnly(cause) &&
+              this.callOutcome(name, live ? task : null, forcedHere(task, cause))) ||
             Effect.failCause(cause),
           onSuccess: (value): Effect.Effect<A, E | ErrnoError> =>
-            outcome() ?? Effect.succeed(value),
+            this.callOutcome(name, live ? task : null, false) ?? Effect.succeed(value),
         });
       },
     );
+  }
+
+  /**
+   * How a call of {@link Machine.call} that returned ends instead, or null when it ends as it
+   * returned: with `ESHUTDOWN` after a panic, or with the `ESRCH` of a task (`live`, the caller
+   * still alive when the call began, else null) killed meanwhile, unless `signalled` (the call
+   * failed with the signal its own fault forced). A method, not a closure made for each call.
+   */
+  private callOutcome(
+    name: string,
+    live: TaskStruct | null,
+    signalled: boolean,
+  ): Effect.Effect<never, ErrnoError> | null {
+    if (this.panicked !== null) return Effect.fail(this.halted(name));
+    return live && fatalSignalPending(live) && !signalled ? Effect.fail(killedError(live)) : null;
   }
 
   /**

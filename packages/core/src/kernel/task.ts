@@ -590,6 +590,27 @@ export class Process implements Task {
   }
 
   /**
+   * Reads `buf.length` bytes at `addr` into `buf`, with the loads and faults of
+   * {@link Process.read}: its buffer is the caller's, so the loads need not stop where the
+   * mapping does to size it, and they fault at the first address not mapped readable as
+   * {@link Process.read}'s do. `EFAULT` for a `buf` that is no `Uint8Array` or a range past
+   * `TASK_SIZE`.
+   */
+  readInto(addr: number, buf: Uint8Array): Effect.Effect<void, ErrnoError | SignalError> {
+    return this.call(
+      "read",
+      this.mmapLockedKillable(
+        false,
+        this.withMm("read", () => {
+          if (!(buf instanceof Uint8Array))
+            return errno("EFAULT", "read: the buffer is not a Uint8Array");
+          return checkAccess(addr, buf.length) ?? buf;
+        }).pipe(Effect.flatMap((into) => this.access(addr, into, false))),
+      ).pipe(Effect.asVoid),
+    );
+  }
+
+  /**
    * The loads of {@link Process.read} from `at` to `end`, after the `parts` read before. They
    * reach the first address not mapped readable, faulting pages in on the way, and fault there:
    * a buffer need only hold what comes before it and the byte that faults. Should that byte have

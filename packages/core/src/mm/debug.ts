@@ -126,8 +126,7 @@ const checkHugePmds = (s: Sweep, mm: MmStruct, owner: string, vma: Vma): void =>
       report(s, `${where}: reaches outside its VMA`);
       continue;
     }
-    if (vma.ptes.subarray(first, first + pmdNr).some((pte) => pte !== 0))
-      report(s, `${where}: PTEs under a huge PMD`);
+    if (anyEntry(vma.ptes, first, first + pmdNr)) report(s, `${where}: PTEs under a huge PMD`);
     if (mm.pteTables.has(haddr)) report(s, `${where}: a huge PMD over a PTE table`);
     // A poisoned hugetlb page's entry names a page that left the pool.
     if (isHwpoisonEntry(pmd)) continue;
@@ -187,6 +186,18 @@ const checkHugePuds = (s: Sweep, owner: string, vma: Vma): void => {
   }
 };
 
+/** Whether any of `entries[from..to)` is not none (a loop, not a callback made for each PMD). */
+const anyEntry = (entries: ArrayLike<number>, from: number, to: number): boolean => {
+  for (let i = from; i < to; i++) if (entries[i] !== 0) return true;
+  return false;
+};
+
+/**
+ * Where a PTE's report points: its owner and address, formatted only for a report (most PTEs have
+ * none). A function of the module, not a closure made for each PTE.
+ */
+const pteWhere = (owner: string, addr: number): string => `${owner} addr 0x${addr.toString(16)}`;
+
 /**
  * The PTEs of `vma`: every PTE that is not none lies under a PTE table, and every present PTE
  * maps a live page the reverse map finds.
@@ -199,27 +210,28 @@ const checkPtes = (s: Sweep, mm: MmStruct, owner: string, vma: Vma): void => {
   for (let slot = 0; slot < vma.nrPages; slot++) {
     const pte = ptes[slot]!;
     if (pte === 0) continue;
-    // Named only for a report: most PTEs have none.
-    const where = () => `${owner} addr 0x${(vma.start + slot * pageSize).toString(16)}`;
     const addr = vma.start + slot * pageSize;
     if (!mm.pteTables.has(addr - (addr % pmdBytes)))
-      report(s, `${where()}: a PTE with no PTE table (pmd_none())`);
+      report(s, `${pteWhere(owner, addr)}: a PTE with no PTE table (pmd_none())`);
     if (isMigrationEntry(pte) || isHwpoisonEntry(pte)) continue;
     const page = ptePfn(pte);
     if (pteSpecial(pte)) {
       if (page !== k.zeroPfn)
-        report(s, `${where()}: special PTE to pfn ${page}, not the zero page`);
+        report(s, `${pteWhere(owner, addr)}: special PTE to pfn ${page}, not the zero page`);
       continue;
     }
     const head = m.folioOf(page);
     if (m.test(head, PG_buddy) || m.refcount[head]! <= 0) {
-      report(s, `${where()}: maps pfn ${page}, which is free`);
+      report(s, `${pteWhere(owner, addr)}: maps pfn ${page}, which is free`);
       continue;
     }
     mapcounts[page]!++;
     mappedBy(s, head, mm.id);
     if (!rmapReaches(s, head, vma, slot))
-      report(s, `${where()}: pfn ${page} is mapped but the reverse map cannot find it`);
+      report(
+        s,
+        `${pteWhere(owner, addr)}: pfn ${page} is mapped but the reverse map cannot find it`,
+      );
   }
 };
 
@@ -454,9 +466,13 @@ const checkFreeLists = (s: Sweep, freeSeen: number): void => {
     report(s, `buddy: ${freeSeen} free pages on the lists, ${freeCounted} counted`);
   for (const zone of zones) {
     let pages = 0;
-    zone.freeArea.forEach((lists, order) => {
+    // Loops, not callbacks made for each zone checked: V8 keeps a function's optimized code only
+    // while a closure of it lives, and compiled such callbacks again after each collection.
+    for (let order = 0; order < zone.freeArea.length; order++) {
+      const lists = zone.freeArea[order]!;
       let blocks = 0;
-      lists.forEach((list, mt) => {
+      for (let mt = 0; mt < lists.length; mt++) {
+        const list = lists[mt]!;
         let typed = 0;
         for (const pfn of list) {
           blocks++;
@@ -478,23 +494,22 @@ const checkFreeLists = (s: Sweep, freeSeen: number): void => {
             s,
             `node ${zone.nid}: free_area[${order}].free_list[${mt}] has ${typed} blocks, ${zone.nrFreeByType[order]![mt]} counted`,
           );
-      });
+      }
       if (blocks !== zone.nrFree[order])
         report(
           s,
           `node ${zone.nid}: free_area[${order}] has ${blocks} blocks, nr_free says ${zone.nrFree[order]}`,
         );
-    });
+    }
     if (pages !== zone.freePages)
       report(
         s,
         `node ${zone.nid}: free lists hold ${pages} pages, freePages says ${zone.freePages}`,
       );
     // nr_free_highatomic counts the pages on the highatomic lists (account_freepages()).
-    const highatomicFree = zone.nrFreeByType.reduce(
-      (sum, byType, order) => sum + byType[MIGRATE_HIGHATOMIC]! * 2 ** order,
-      0,
-    );
+    let highatomicFree = 0;
+    for (let order = 0; order < zone.nrFreeByType.length; order++)
+      highatomicFree += zone.nrFreeByType[order]![MIGRATE_HIGHATOMIC]! << order;
     if (highatomicFree !== zone.nrFreeHighatomic)
       report(
         s,

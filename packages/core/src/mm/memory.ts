@@ -86,6 +86,7 @@ import {
   filemapMaxIndex,
   folioMarkDirty,
   folioUnlock,
+  type MapPagesFault,
 } from "./filemap";
 import { filemapFault } from "./filemap_fault";
 import {
@@ -631,16 +632,32 @@ const doFaultAround = (k: Kernel, vma: Vma, slot: number, bits: number): boolean
   const pgoff = vma.pgoff + slot;
   return filemapMapPages(
     k,
-    {
-      vma,
-      slot,
-      setPmd: (head) => doSetPmd(k, vma, slot, head, bits),
-      setPteRange: (first, page, nr) => mapFilePages(k, vma, first, page, nr, bits),
-    },
+    new FaultAround(k, vma, slot, bits),
     pgoff + fromPte - pteOff,
     pgoff + toPte - pteOff,
   );
 };
+
+/**
+ * The `vm_fault` of {@link doFaultAround}: the fault's VMA, slot and PTE bits, with the helpers
+ * that fill its entries as methods (one shape for every fault, no closures made for each).
+ */
+class FaultAround implements MapPagesFault {
+  constructor(
+    private readonly k: Kernel,
+    readonly vma: Vma,
+    readonly slot: number,
+    private readonly bits: number,
+  ) {}
+
+  setPmd(head: number): boolean {
+    return doSetPmd(this.k, this.vma, this.slot, head, this.bits);
+  }
+
+  setPteRange(first: number, page: number, nr: number): void {
+    mapFilePages(this.k, this.vma, first, page, nr, this.bits);
+  }
+}
 
 /**
  * `finish_fault()` (`mm/memory.c`, Linux 6.16) after `do_set_pmd()` declined: maps the page at

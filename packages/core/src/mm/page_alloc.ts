@@ -1411,19 +1411,27 @@ export class BuddyAllocator implements PageAllocator {
       pfn = this.allocFromZone(nid, order, 0, 0, false);
     }
     if (zone) zone.watermarkBoost = boost;
-    const pinned = held.filter((pfn) => (pfn >> order) & 1);
+    const pinned: number[] = [];
+    for (const pfn of held) if ((pfn >> order) & 1) pinned.push(pfn);
     for (const pfn of held) if (!((pfn >> order) & 1)) this.releaseBlock(pfn, order);
     let released = false;
     return {
       nid,
       order,
       pinnedPages: pinned.length << order,
+      // The loop is a method's: V8 keeps a function's optimized code only while a closure of it
+      // lives, so a loop in this closure, made for each call, was compiled again after every
+      // whole-heap collection.
       release: () => {
         if (released) return;
         released = true;
-        for (const pfn of pinned) this.releaseBlock(pfn, order);
+        this.releaseBlocks(pinned, order);
       },
     };
+  }
+
+  private releaseBlocks(pfns: readonly number[], order: number): void {
+    for (const pfn of pfns) this.releaseBlock(pfn, order);
   }
 
   private releaseBlock(pfn: number, order: number): void {

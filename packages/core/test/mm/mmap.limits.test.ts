@@ -264,6 +264,27 @@ describe("lengths the other calls cannot take", () => {
     expectConsistent(k);
   });
 
+  it("readInto: the bytes read() returns, in the caller's buffer; EFAULT as read(); SIGSEGV at a hole, the bytes before it read", () => {
+    const k = boot();
+    const p = run(k.createProcess());
+    const addr = run(p.mmap(4 * 4096));
+    const bytes = pattern(4 * 4096, 7);
+    run(p.write(addr, bytes));
+    const buf = new Uint8Array(3 * 4096 + 10);
+    run(p.readInto(addr + 100, buf));
+    expectBytes(buf, run(p.read(addr + 100, buf.length)));
+    expectBytes(buf, bytes.subarray(100, 100 + buf.length));
+    expectErrno(p.readInto(TASK_SIZE - 4096, new Uint8Array(8192)), "EFAULT");
+    expectErrno(p.readInto(addr, [1, 2] as never), "EFAULT");
+    // A read that reaches the page after the mapping faults there (SEGV_MAPERR), after the loads
+    // before it: the child's buffer holds the mapping's last page.
+    const into = new Uint8Array(2 * 4096);
+    expectChildSignal(p, (c) => c.readInto(addr + 3 * 4096, into), "SIGSEGV", "SEGV_MAPERR");
+    expectBytes(into.subarray(0, 4096), bytes.subarray(3 * 4096));
+    expect(into.subarray(4096).every((b) => b === 0)).toBe(true);
+    expectConsistent(k);
+  });
+
   // apply_vma_lock_flags() and madvise_walk_vmas() change the VMAs they reach before returning
   // -ENOMEM for the rest (Linux 6.16); do_mbind()'s queue_pages_range() checks the whole range
   // first and returns -EFAULT with nothing changed.
