@@ -597,15 +597,30 @@ export class Process implements Task {
    * `TASK_SIZE`.
    */
   readInto(addr: number, buf: Uint8Array): Effect.Effect<void, ErrnoError | SignalError> {
+    return this.userAccess("read", addr, buf, false, "buffer is");
+  }
+
+  /**
+   * The loads or stores of {@link Process.readInto} and {@link Process.write} (`name`) between
+   * `addr` and `buf`, under `mmap_lock` for read, killable: `EFAULT` for a `buf` that is no
+   * `Uint8Array` (`what` names it in the message) or a range past `TASK_SIZE`.
+   */
+  private userAccess(
+    name: "read" | "write",
+    addr: number,
+    buf: Uint8Array,
+    write: boolean,
+    what: string,
+  ): Effect.Effect<void, ErrnoError | SignalError> {
     return this.call(
-      "read",
+      name,
       this.mmapLockedKillable(
         false,
-        this.withMm("read", () => {
+        this.withMm(name, () => {
           if (!(buf instanceof Uint8Array))
-            return errno("EFAULT", "read: the buffer is not a Uint8Array");
+            return errno("EFAULT", `${name}: the ${what} not a Uint8Array`);
           return checkAccess(addr, buf.length) ?? buf;
-        }).pipe(Effect.flatMap((into) => this.access(addr, into, false))),
+        }).pipe(Effect.flatMap((into) => this.access(addr, into, write))),
       ).pipe(Effect.asVoid),
     );
   }
@@ -650,17 +665,7 @@ export class Process implements Task {
    * task dies of ({@link SignalError}).
    */
   write(addr: number, bytes: Uint8Array): Effect.Effect<void, ErrnoError | SignalError> {
-    return this.call(
-      "write",
-      this.mmapLockedKillable(
-        false,
-        this.withMm("write", () => {
-          if (!(bytes instanceof Uint8Array))
-            return errno("EFAULT", "write: the bytes are not a Uint8Array");
-          return checkAccess(addr, bytes.length) ?? bytes;
-        }).pipe(Effect.flatMap((buf) => this.access(addr, buf, true))),
-      ).pipe(Effect.asVoid),
-    );
+    return this.userAccess("write", addr, bytes, true, "bytes are");
   }
 
   /**
