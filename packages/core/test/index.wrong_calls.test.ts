@@ -427,6 +427,16 @@ const groups: ReadonlyArray<readonly [string, readonly WrongCall[]]> = [
         errno: "EFAULT",
         run: ({ p, addr }) => p.write(addr, "text" as never),
       },
+      {
+        call: "p.readInto(addr, [0, 0])",
+        errno: "EFAULT",
+        run: ({ p, addr }) => p.readInto(addr, [0, 0] as never),
+      },
+      {
+        call: "p.readInto(TASK_SIZE - 4096, new Uint8Array(8192))",
+        errno: "EFAULT",
+        run: ({ p }) => p.readInto(TASK_SIZE - 4096, new Uint8Array(8192)),
+      },
     ],
   ],
   [
