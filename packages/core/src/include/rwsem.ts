@@ -204,12 +204,14 @@ export class RwSemaphore {
       first.wake();
       return;
     }
+    // One pass: the readers woken leave the list, everyone else keeps their order.
     const woken: RwsemWaiter[] = [];
-    for (let i = 0; i < this.waiters.length && woken.length < MAX_READERS_WAKEUP; ) {
-      const waiter = this.waiters[i]!;
-      if (waiter.write) i++;
-      else woken.push(...this.waiters.splice(i, 1));
+    let kept = 0;
+    for (const waiter of this.waiters) {
+      if (!waiter.write && woken.length < MAX_READERS_WAKEUP) woken.push(waiter);
+      else this.waiters[kept++] = waiter;
     }
+    this.waiters.length = kept;
     this.readers += woken.length;
     for (const reader of woken) reader.wake();
   }
