@@ -12,13 +12,7 @@
  */
 import { type ErrnoError, errno } from "../errno";
 import { formatValue } from "../lib/bug";
-
-/**
- * What a read copies where nothing is stored: 64 KiB of zeroes. `Uint8Array.prototype.fill` over
- * a `SharedArrayBuffer` (the page cache's pages) stores a byte at a time in V8, where `set()`
- * copies words.
- */
-const ZEROES = new Uint8Array(64 * 1024);
+import { memzero } from "../lib/string";
 
 /**
  * A file's contents on its storage, by page offset. Models the blocks of an inode
@@ -105,12 +99,9 @@ export class BackingStore {
     const size = this.pageSize;
     for (let i = 0; i * size < dst.length; i++) {
       const page = this.pages.get(pgoff + i);
-      if (page) {
-        dst.set(page, i * size);
-        continue;
-      }
-      for (let at = i * size; at < (i + 1) * size; at += ZEROES.length)
-        dst.set(ZEROES.subarray(0, Math.min(ZEROES.length, (i + 1) * size - at)), at);
+      // A hole reads as zeroes (the page cache's pages are shared memory: memzero(), not fill()).
+      if (page) dst.set(page, i * size);
+      else memzero(dst, i * size, (i + 1) * size);
     }
   }
 
