@@ -121,9 +121,19 @@ export const munlockFolio = (k: Kernel, head: number): void => {
  */
 export const nrMlock = (k: Kernel): number => {
   const m = k.memmap;
+  const { sections, pageSize, pagesPerSection } = k.mem;
   let pages = 0;
-  for (let pfn = 0; pfn < m.nrPfns; pfn++) {
-    if (m.flags[pfn]! & PG_mlocked && m.folioOf(pfn) === pfn) pages += m.folioNrPages(pfn);
+  // The PFNs with memory behind them, section by section (`pfn_valid()`): a section may be larger
+  // than its node's memory (1 GiB sections under 16 MiB nodes by default), and a flag is only
+  // ever set on a page that exists.
+  for (let nr = 0; nr < sections.length; nr++) {
+    const buffer = sections[nr];
+    if (!buffer) continue;
+    const first = nr * pagesPerSection;
+    const end = first + buffer.byteLength / pageSize;
+    for (let pfn = first; pfn < end; pfn++) {
+      if (m.flags[pfn]! & PG_mlocked && m.folioOf(pfn) === pfn) pages += m.folioNrPages(pfn);
+    }
   }
   return pages;
 };
