@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Effect } from "effect";
+import type { Effect, Semaphore } from "effect";
 import type { ErrnoError } from "../errno";
 import type { Size } from "../lib/cmdline";
 import type { SectionPool } from "../lib/section_pool";
@@ -207,6 +207,16 @@ export interface Kernel {
    * order they were queued, waiting for the shrinker (`deferredSplitScan`) to split them.
    */
   readonly deferredSplitQueue: Set<number>;
+  /**
+   * Each shrinker's `nr_deferred` (`struct shrinker`, `include/linux/shrinker.h`; kept by
+   * `xchg_nr_deferred()` and `add_nr_deferred()`, `mm/shrinker.c`), keyed by the shrinker (a
+   * `Shrinker` of `include/shrinker.ts`, typed `object` here as that header imports this one):
+   * per node, the objects a `do_shrink_slab()` pass should have scanned and did not, carried to
+   * the shrinker's next pass on that node. Empty at boot; a shrinker's entry, one count per node,
+   * is made on its first pass. Linux keeps it in the shrinker; the model's shrinkers are shared
+   * by every kernel, so each kernel keeps its own here.
+   */
+  readonly shrinkerNrDeferred: Map<object, number[]>;
   /** The active hugetlb folios (`hstate->hugepage_activelist`, `include/linux/hugetlb.h`). */
   readonly hugetlbActive: HugetlbActive;
   /** The hugetlb pool of the PMD size (`default_hstate`, `mm/hugetlb.c`). */
@@ -353,6 +363,19 @@ export interface Kernel {
   nrBalloonPages: number;
   /** Pages marked hwpoisoned (`num_poisoned_pages`, `mm/memory-failure.c`). */
   numPoisonedPages: number;
+  /**
+   * `hw_memory_failure` (`mm/memory-failure.c`, Linux 6.16): false at boot, true for good once
+   * `memory_failure()` has handled an error the hardware reported (its flags without
+   * `MF_SW_SIMULATED`); from then on `unpoison_memory()` refuses every page with `EOPNOTSUPP`.
+   */
+  hwMemoryFailure: boolean;
+  /**
+   * `mf_mutex` (`mm/memory-failure.c`, Linux 6.16): a mutex (one permit), held by
+   * `memory_failure()` and `soft_offline_page()` from their first look at the page to their end,
+   * sleeps included, so one handles a page only after the other is done with it;
+   * `unpoison_memory()` takes it too. Waiters take it in the order they came.
+   */
+  readonly mfMutex: Semaphore.Semaphore;
 
   /** Distance between two nodes (`node_distance()`, `include/linux/topology.h`). */
   readonly distance: (from: number, to: number) => number;

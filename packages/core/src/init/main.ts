@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Cause, Context, Deferred, Effect, type Scope } from "effect";
+import { Cause, Context, Deferred, Effect, type Scope, Semaphore } from "effect";
 import { createMemoryBlocks, memoryDevInit } from "../drivers/base/memory";
 import { createNodeSysfs } from "../drivers/base/node";
 import { type ErrnoError, errno, syscall } from "../errno";
@@ -298,6 +298,7 @@ class Machine implements KernelInterface {
   readonly fs: KernFs;
   readonly thp: ThpSettings;
   readonly deferredSplitQueue = new Set<number>();
+  readonly shrinkerNrDeferred = new Map<object, number[]>();
   readonly folioWaiters: FolioWaitQueue;
   readonly pmdOrder: number;
   readonly pudOrder: number;
@@ -321,6 +322,8 @@ class Machine implements KernelInterface {
   readonly files = new Map<string, File>();
   readonly badPages: BadPage[] = [];
   numPoisonedPages = 0;
+  hwMemoryFailure = false;
+  readonly mfMutex = Semaphore.makeUnsafe(1);
   nrBalloonPages = 0;
   state: KernelState = "running";
   panicked: string | null = null;

@@ -36,7 +36,7 @@
  *
  * @module
  */
-import { Effect, Semaphore } from "effect";
+import { Effect } from "effect";
 import { ERRNO, type ErrnoError, errno, errnoName, syscall } from "../errno";
 import { __GFP_MOVABLE, __GFP_RETRY_MAYFAIL, GFP_USER } from "../include/gfp";
 import type { Kernel } from "../include/kernel";
@@ -268,9 +268,9 @@ const meHugePage = (k: Kernel, pfn: number, head: number): MfResult => {
 export const memoryFailure = (k: Kernel, pfn: number, flags = 0): Effect.Effect<void, ErrnoError> =>
   Effect.suspend(() => {
     // A hardware error (not MF_SW_SIMULATED) disables unpoison_memory() for good.
-    if (!(flags & MF_SW_SIMULATED)) hwMemoryFailure.add(k);
+    if (!(flags & MF_SW_SIMULATED)) k.hwMemoryFailure = true;
     return k.mem.pfnValid(pfn)
-      ? Effect.uninterruptible(mfMutex(k).withPermits(1)(memoryFailureLocked(k, pfn)))
+      ? Effect.uninterruptible(k.mfMutex.withPermits(1)(memoryFailureLocked(k, pfn)))
       : Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory behind it`));
   });
 
@@ -283,28 +283,7 @@ export const memoryFailure = (k: Kernel, pfn: number, flags = 0): Effect.Effect<
  */
 export const MF_SW_SIMULATED = 1 << 5;
 
-/**
- * The kernels that have handled a hardware memory error (`hw_memory_failure`,
- * `mm/memory-failure.c`): from then on `unpoison_memory()` refuses every page.
- */
-const hwMemoryFailure = new WeakSet<Kernel>();
-
-/**
- * `mf_mutex` (`mm/memory-failure.c`, Linux 6.16): one per kernel, held by `memory_failure()` and
- * `soft_offline_page()` from their first look at the page to their end, sleeps included, so one
- * handles a page only after the other is done with it; `unpoison_memory()` takes it too. Waiters take it in the order they came.
- */
-const mfMutexes = new WeakMap<Kernel, Semaphore.Semaphore>();
-const mfMutex = (k: Kernel): Semaphore.Semaphore => {
-  let mutex = mfMutexes.get(k);
-  if (!mutex) {
-    mutex = Semaphore.makeUnsafe(1);
-    mfMutexes.set(k, mutex);
-  }
-  return mutex;
-};
-
-/** {@link memoryFailure}'s body, run under {@link mfMutex}. */
+/** {@link memoryFailure}'s body, run under `mf_mutex` (`Kernel.mfMutex`). */
 const memoryFailureLocked = (k: Kernel, pfn: number): Effect.Effect<void, ErrnoError> =>
   Effect.gen(function* () {
     const m = k.memmap;
@@ -438,17 +417,15 @@ export const unpoisonMemory = (k: Kernel, pfn: number): Effect.Effect<void, Errn
   Effect.suspend(() =>
     k.mem.pfnValid(pfn)
       ? Effect.uninterruptible(
-          mfMutex(k).withPermits(1)(
-            syscall(() => unpoisonMemoryLocked(k, pfn)).pipe(Effect.asVoid),
-          ),
+          k.mfMutex.withPermits(1)(syscall(() => unpoisonMemoryLocked(k, pfn)).pipe(Effect.asVoid)),
         )
       : Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory behind it`)),
   );
 
-/** {@link unpoisonMemory}'s body past the PFN check, run under {@link mfMutex}. */
+/** {@link unpoisonMemory}'s body past the PFN check, run under `mf_mutex` (`Kernel.mfMutex`). */
 const unpoisonMemoryLocked = (k: Kernel, pfn: number): 0 | ErrnoError => {
   const m = k.memmap;
-  if (hwMemoryFailure.has(k))
+  if (k.hwMemoryFailure)
     return errno("EOPNOTSUPP", `pfn ${pfn}: unpoison is disabled after a hardware memory failure`);
   if (m.folioOf(pfn) === k.hugeZero.pfn && k.hugeZero.pfn >= 0)
     return errno("EOPNOTSUPP", `pfn ${pfn}: the huge zero folio is not unpoisoned`);
@@ -717,11 +694,11 @@ export const softOfflinePage = (
   Effect.suspend(() => {
     if (!k.mem.pfnValid(pfn)) return Effect.fail(errno("ENXIO", `pfn ${pfn} has no memory`));
     return Effect.uninterruptible(
-      mfMutex(k).withPermits(1)(softOfflinePageLocked(k, pfn, countIncreased, current)),
+      k.mfMutex.withPermits(1)(softOfflinePageLocked(k, pfn, countIncreased, current)),
     );
   });
 
-/** {@link softOfflinePage}'s body past the PFN check, run under {@link mfMutex}. */
+/** {@link softOfflinePage}'s body past the PFN check, run under `mf_mutex` (`Kernel.mfMutex`). */
 const softOfflinePageLocked = (
   k: Kernel,
   pfn: number,

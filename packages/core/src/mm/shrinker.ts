@@ -22,22 +22,14 @@ const SHRINK_BATCH = 128;
 const SHRINKERS: readonly Shrinker[] = [deferredSplitShrinker];
 
 /**
- * Each shrinker's `nr_deferred` per node: scan work a pass computed and did not do, carried to
- * the next. The kernel keeps it in the shrinker (or the memcg's `shrinker_info`); the model's
- * shrinkers are shared by every kernel, so it is kept per kernel here.
+ * `shrinker`'s `nr_deferred` on kernel `k`, one count per node ({@link Kernel.shrinkerNrDeferred}),
+ * made at zero on the shrinker's first pass.
  */
-const nrDeferred = new WeakMap<Kernel, Map<Shrinker, number[]>>();
-
 const deferredOf = (k: Kernel, shrinker: Shrinker): number[] => {
-  let byShrinker = nrDeferred.get(k);
-  if (!byShrinker) {
-    byShrinker = new Map();
-    nrDeferred.set(k, byShrinker);
-  }
-  let nodes = byShrinker.get(shrinker);
+  let nodes = k.shrinkerNrDeferred.get(shrinker);
   if (!nodes) {
     nodes = k.mem.nodes.map(() => 0);
-    byShrinker.set(shrinker, nodes);
+    k.shrinkerNrDeferred.set(shrinker, nodes);
   }
   return nodes;
 };

@@ -468,12 +468,20 @@ describe("memory_failure(): free huge pages (try_memory_failure_hugetlb(), Linux
     run(k.unpoisonMemory(a));
     expect(k.memmap.test(a, PG_hwpoison)).toBe(false);
     run(k.memoryFailure(a, MF_SW_SIMULATED));
+    expect(k.hwMemoryFailure).toBe(false);
     run(k.memoryFailure(b)); // the hardware's
+    expect(k.hwMemoryFailure).toBe(true);
     expectErrno(k.unpoisonMemory(a), "EOPNOTSUPP");
     expectErrno(k.unpoisonMemory(b), "EOPNOTSUPP");
     expect([k.memmap.test(a, PG_hwpoison), k.memmap.test(b, PG_hwpoison)]).toEqual([true, true]);
     expect(k.numPoisonedPages).toBe(2);
     expectConsistent(k);
+    // hw_memory_failure is the machine's own: a kernel booted beside it still unpoisons.
+    const other = boot();
+    run(other.memoryFailure(a, MF_SW_SIMULATED));
+    run(other.unpoisonMemory(a));
+    expect([other.hwMemoryFailure, other.memmap.test(a, PG_hwpoison)]).toEqual([false, false]);
+    expect(other.numPoisonedPages).toBe(0);
   });
 
   it("unpoison of the huge zero folio is EOPNOTSUPP", () => {

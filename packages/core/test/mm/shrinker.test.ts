@@ -31,20 +31,31 @@ describe("do_shrink_slab (mm/shrinker.c, Linux 6.16)", () => {
     doShrinkSlab(k, shrinker, 0, 2);
     expect(scans).toEqual([128, 128, 128]);
     expect(k.vmstat.get("slabs_scanned")).toBe(384);
+    expect(k.shrinkerNrDeferred.get(shrinker)).toEqual([116, 0]);
     // Again: total_scan = (116 >> 2) + 500 = 529, four batches; 116 + 500 - 512 = 104 deferred.
     scans.length = 0;
     doShrinkSlab(k, shrinker, 0, 2);
     expect(scans).toEqual([128, 128, 128, 128]);
+    expect(k.shrinkerNrDeferred.get(shrinker)).toEqual([104, 0]);
     // Node 1 has its own nr_deferred, still 0: 500 asked, three batches.
     scans.length = 0;
     doShrinkSlab(k, shrinker, 1, 2);
     expect(scans).toEqual([128, 128, 128]);
+    expect(k.shrinkerNrDeferred.get(shrinker)).toEqual([104, 116]);
     // Node 0's 104 deferred: at priority 0, total_scan = 104 + 2000 capped at 2 * 1000, scanned
     // while a batch is left: 15 batches, 80 left over.
     scans.length = 0;
     doShrinkSlab(k, shrinker, 0, 0);
     expect(scans).toEqual(Array(15).fill(128));
     expect(k.vmstat.get("slabs_scanned")).toBe(384 + 512 + 384 + 1920);
+    // 104 + 2000 - 1920 = 184 deferred on node 0.
+    expect(k.shrinkerNrDeferred.get(shrinker)).toEqual([184, 116]);
+    // nr_deferred is the kernel's own: on a kernel booted beside it the shrinker starts at 0.
+    const other = boot({ nodes: ["16M", "16M"] });
+    scans.length = 0;
+    doShrinkSlab(other, shrinker, 0, 2);
+    expect(scans).toEqual([128, 128, 128]);
+    expect(other.shrinkerNrDeferred.get(shrinker)).toEqual([116, 0]);
   });
 
   it("scans a cache smaller than a batch whole once total_scan reaches freeable, and stops at SHRINK_STOP", () => {
@@ -60,5 +71,9 @@ describe("do_shrink_slab (mm/shrinker.c, Linux 6.16)", () => {
     doShrinkSlab(k, stopping.shrinker, 0, 0);
     expect(stopping.scans).toEqual([128]); // SHRINK_STOP: no more calls, nothing counted
     expect(k.vmstat.get("slabs_scanned")).toBe(6);
+    // Each shrinker has its own nr_deferred, though both are named "busy": the small cache's
+    // 2 + 6 - 6 = 2; the stopped one's 0 + 2000 - 0, at most 2 * 1000.
+    expect(k.shrinkerNrDeferred.get(small.shrinker)).toEqual([2]);
+    expect(k.shrinkerNrDeferred.get(stopping.shrinker)).toEqual([2000]);
   });
 });
