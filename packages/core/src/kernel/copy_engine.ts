@@ -219,6 +219,8 @@ interface Lane {
   online: Promise<ErrnoError | null>;
   /** The round in flight was rung with a `hang` injected: only its deadline ends it. */
   hung: boolean;
+  /** The lane's worker has finished a round: it runs, whether or not its "online" was read. */
+  ran: boolean;
 }
 
 /**
@@ -336,6 +338,16 @@ export class CopyEngine {
       return worker.terminate();
     }
     lane.onExit = null;
+    // A new thread says "online" before it serves, but a round's end is seen through shared
+    // memory, not the message queue: a thread that has finished rounds may have its "online"
+    // still unread. It runs; read that first, so that it is detached and kept, not stopped.
+    if (lane.ran && !onlineWorkers.has(worker)) return lane.online.then(() => this.detach(lane));
+    return this.detach(lane);
+  }
+
+  /** {@link release}'s end for a lane with no round in flight: detach its worker, or stop it. */
+  private detach(lane: Lane): Promise<unknown> {
+    const worker = lane.worker;
     worker.removeAllListeners("error").removeAllListeners("exit").removeAllListeners("message");
     // A worker that never ran, or has exited, is only stopped: it has nothing to detach.
     if (
@@ -389,6 +401,7 @@ export class CopyEngine {
       settle: null,
       online: Promise.resolve(null),
       hung: false,
+      ran: false,
     };
     this.attach(lane);
     return lane;
@@ -397,6 +410,7 @@ export class CopyEngine {
   private attach(lane: Lane): void {
     lane.control.fill(0);
     lane.seq = 0;
+    lane.ran = false;
     lane.worker = this.startWorker(lane);
     const worker = lane.worker;
     let started: (error: ErrnoError | null) => void = () => {};
@@ -634,7 +648,8 @@ export class CopyEngine {
       lane.hung = false;
       if (deadline !== undefined) clearTimeout(deadline);
       lane.onExit = null;
-      if (!ok) this.replace(lane);
+      if (ok) lane.ran = true;
+      else this.replace(lane);
       lane.count = 0;
       onDone(ok);
     };

@@ -166,6 +166,27 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
     expect(idleCopyWorkers()).toBe(0);
   });
 
+  it('keeps a new thread that finished a round before its "online" message was read', async () => {
+    await drainIdleCopyWorkers();
+    const { engine, src, dst } = setup(1);
+    engine.begin(1);
+    expect(engine.push(0, src.pfn, dst.pfn, 0, src.size, 0)).toBe(true);
+    const done: boolean[] = [];
+    engine.startLane(0, (ok) => done.push(ok));
+    // The thread starts, reads its buffers and serves the round while this thread blocks: the
+    // round's end is read from shared memory, and the thread's "online" message stays unread.
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (let waited = 0; !engine.pollLane(0) && waited < 60_000; waited++)
+      Atomics.wait(nap, 0, 0, 1);
+    expect(done).toEqual([true]);
+    expectBytes(dst.bytes(), src.bytes());
+    await Effect.runPromise(engine.terminate());
+    // The thread ran, so it is detached and kept, not stopped; its "online" started the reserve.
+    expect(engine.spawned).toBe(1);
+    expect(idleCopyWorkers()).toBe(2);
+    await drainIdleCopyWorkers();
+  });
+
   it("keeps a job's deadline on Effect's Clock, and says when a hung round is all that is in flight", async () => {
     const { engine, src, dst } = setup(2, { deadlineMs: 60_000 });
     await Effect.runPromise(engine.ready());
