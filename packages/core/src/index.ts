@@ -743,6 +743,7 @@ export {
   allocPagesSlowpath,
   gfpPfmemallocFlags,
   gfpToAllocFlags,
+  maxFolioOrder,
   WATERMARK_BOOST_FACTOR,
 } from "./mm/page_alloc";
 export {

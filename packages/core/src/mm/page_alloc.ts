@@ -1815,6 +1815,14 @@ export const allocContigRange = (
   current: AllocContext | null = null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
+    if (gfp & __GFP_COMP && order > maxFolioOrder(k)) {
+      return yield* Effect.fail(
+        errno(
+          "EINVAL",
+          `alloc_contig_range: order ${order} is above MAX_FOLIO_ORDER ${maxFolioOrder(k)}: a folio may not span memory sections`,
+        ),
+      );
+    }
     const nr = 2 ** order;
     const end = start + nr;
     const nid = k.mem.pfnToNid(start);
@@ -1905,6 +1913,28 @@ export const allocContigRange = (
   });
 
 /**
+ * `MAX_FOLIO_ORDER` (`include/linux/mmzone.h`), the largest folio the kernel makes: the PUD order,
+ * or the order of a memory section when that is smaller, as in a kernel with `SPARSEMEM` and no
+ * `SPARSEMEM_VMEMMAP`, where a folio's `struct page`s (and, in the model, its bytes, one buffer
+ * per section) may not span sections. `alloc_contig_range()` refuses a larger folio (`__GFP_COMP`)
+ * with `EINVAL`, so `alloc_contig_pages()`, and with it a gigantic hugetlb page, finds none; a
+ * range of single pages of any order is still had.
+ *
+ * @category Memory and folios
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect";
+ * import { Kernel, maxFolioOrder } from "@migrate-offload/core";
+ *
+ * const k = await Effect.runPromise(Kernel.boot({ nodes: ["256M"], sectionSize: "128M" }));
+ * console.log(k.pudOrder, maxFolioOrder(k)); // 18 15: no 1 GiB folio in 128 MiB sections
+ * await Effect.runPromise(k.shutdown());
+ * ```
+ */
+export const maxFolioOrder = (k: Kernel): number => Math.min(k.pudOrder, k.mem.pfnSectionShift);
+
+/**
  * `pfn_range_valid_contig()` (`mm/page_alloc.c`, Linux 6.16): whether `alloc_contig_pages()`
  * tries `[start, end)` at all: not when a page in it is reserved or belongs to a hugetlb folio
  * (free or in use: hugetlb pages are left where they are, since 6.3). Anything else (kernel
@@ -1939,6 +1969,8 @@ export const allocContigPages = (
   current: AllocContext | null = null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
+    // Every range of a larger folio is refused (alloc_contig_range()'s EINVAL): none is tried.
+    if (gfp & __GFP_COMP && order > maxFolioOrder(k)) return -1;
     const nr = 2 ** order;
     const nodes = gfp & __GFP_THISNODE ? [nid] : (k.pageAlloc.zonelists[nid] ?? []);
     for (const node of nodes) {

@@ -8,6 +8,8 @@ import { describe, expect, it } from "vitest";
 import {
   __GFP_COMP,
   __GFP_NOWARN,
+  allocContigPages,
+  allocContigRange,
   CAP_SYS_NICE,
   ERRNO,
   GFP_HIGHUSER_MOVABLE,
@@ -29,6 +31,7 @@ import {
   MPOL_BIND,
   MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
+  maxFolioOrder,
   PG_hugetlb,
   PROT_READ,
   pteWrite,
@@ -765,6 +768,30 @@ describe("gigantic pages: the 1 GiB pool (alloc_contig_pages) and huge PUD mappi
     run(k.fs.write(`${GIGA}/nr_hugepages`, "0"));
     run(k.fs.write("/proc/sys/vm/nr_hugepages", "0"));
     expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+
+  // MAX_FOLIO_ORDER (include/linux/mmzone.h) without SPARSEMEM_VMEMMAP is a section's order: a
+  // folio may not span sections, and alloc_contig_range() refuses a larger order with -EINVAL.
+  it("finds no gigantic page in sections smaller than one: the pool stays empty, and alloc_contig_range() refuses the folio", async () => {
+    const k = boot({ nodes: ["2G", "1G"], sectionSize: "128M" });
+    expect([k.pudOrder, maxFolioOrder(k)]).toEqual([18, 15]);
+    const free = k.pageAlloc.totalFreePages();
+    run(k.fs.write(`${gnode(0)}/nr_hugepages`, "1"));
+    expect(read(k, `${gnode(0)}/nr_hugepages`)).toBe("0");
+    expect(giga(k)).toEqual([0, 0, 0, 0]);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    const first = k.mem.nodes[0]!.startPfn;
+    const refused = await runP(Effect.flip(allocContigRange(k, first, 18, GFP_USER | __GFP_COMP)));
+    expect([refused.errno, refused.message]).toEqual([
+      "EINVAL",
+      "alloc_contig_range: order 18 is above MAX_FOLIO_ORDER 15: a folio may not span memory sections",
+    ]);
+    expect(await runP(allocContigPages(k, 18, GFP_USER | __GFP_COMP, 0))).toBe(-1);
+    // A folio of a section's order is still had.
+    const head = await runP(allocContigPages(k, 15, GFP_USER | __GFP_COMP, 0));
+    expect(head).toBeGreaterThanOrEqual(first);
+    expect(head % 2 ** 15).toBe(0);
     expectConsistent(k);
   });
 
