@@ -233,6 +233,8 @@ interface Lane {
  */
 export class CopyEngine {
   private readonly lanes: Lane[] = [];
+  /** Workers of lanes {@link resize} dropped, until each is detached or stopped. */
+  private readonly releasing = new Set<Promise<unknown>>();
   private readonly tags: Int32Array;
   private readonly tagBuffer: SharedArrayBuffer;
   private readonly capacity: number;
@@ -506,10 +508,18 @@ export class CopyEngine {
     );
   }
 
-  /** Grows or shrinks the pool to `threads` workers (at least 1). */
+  /**
+   * Grows or shrinks the pool to `threads` workers (at least 1). A dropped lane's worker is let go
+   * in the background; {@link terminate} waits for it.
+   */
   resize(threads: number): void {
     while (this.lanes.length < threads) this.lanes.push(this.newLane());
-    while (this.lanes.length > Math.max(1, threads)) void this.release(this.lanes.pop()!);
+    while (this.lanes.length > Math.max(1, threads)) {
+      const released = this.release(this.lanes.pop()!);
+      this.releasing.add(released);
+      const done = () => this.releasing.delete(released);
+      released.then(done, done);
+    }
   }
 
   /** Lane `laneIndex`; a `RangeError` for a lane the engine does not have. */
@@ -741,7 +751,8 @@ export class CopyEngine {
     return Effect.promise(async () => {
       this.closed = true;
       this.unregister();
-      await Promise.all(this.lanes.map((lane) => this.release(lane)));
+      // With the workers of lanes a resize dropped, still detaching: none may outlive the engine.
+      await Promise.all([...this.lanes.map((lane) => this.release(lane)), ...this.releasing]);
       this.lanes.length = 0;
     });
   }

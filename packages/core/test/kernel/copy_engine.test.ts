@@ -187,6 +187,24 @@ describe("CopyEngine: worker threads over the shared node buffers", () => {
     await drainIdleCopyWorkers();
   });
 
+  it("lets no copy thread outlive the engine: a lane a resize dropped is let go before terminate() ends", async () => {
+    await drainIdleCopyWorkers();
+    const { engine, src, dst } = setup(2);
+    engine.begin(1);
+    expect(engine.push(1, src.pfn, dst.pfn, 0, src.size, 0)).toBe(true);
+    engine.startLane(1, () => {});
+    // As above: lane 1's new thread serves the round with its "online" still unread, so letting
+    // it go waits for that message first.
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (let waited = 0; !engine.pollLane(1) && waited < 60_000; waited++)
+      Atomics.wait(nap, 0, 0, 1);
+    engine.resize(1);
+    await Effect.runPromise(engine.terminate());
+    // Every thread still running is idle: none serves the stopped engine's kernel.
+    expect(liveCopyWorkers()).toBe(idleCopyWorkers());
+    await drainIdleCopyWorkers();
+  });
+
   it("keeps a job's deadline on Effect's Clock, and says when a hung round is all that is in flight", async () => {
     const { engine, src, dst } = setup(2, { deadlineMs: 60_000 });
     await Effect.runPromise(engine.ready());
