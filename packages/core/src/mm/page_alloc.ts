@@ -1774,6 +1774,9 @@ const contigError = (rc: number, what: string): ErrnoError =>
  * `alloc_contig_range()` (`mm/page_alloc.c`, Linux 6.16): makes `[start, start + nrPages)` of one
  * node an allocated block of `order` (`nrPages` is `1 << order`, `start` aligned to it):
  *
+ * -1. checks the range, with nothing changed: `EINVAL` for an order that is no whole number, a
+ *    folio (`__GFP_COMP`) above {@link maxFolioOrder} or not aligned to its size, a `start` with
+ *    no memory behind it, or a range that leaves `start`'s node;
  * 0. checks `gfp` (`__alloc_contig_verify_gfp_mask()`): `EINVAL`, naming the flags, for
  *    `__GFP_NORETRY`, `__GFP_HIGH`, `__GFP_MEMALLOC`, `__GFP_NOMEMALLOC` or bits outside
  *    `__GFP_BITS_MASK`, with nothing changed; the placement hints are ignored;
@@ -1815,14 +1818,8 @@ export const allocContigRange = (
   current: AllocContext | null = null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
-    if (gfp & __GFP_COMP && order > maxFolioOrder(k)) {
-      return yield* Effect.fail(
-        errno(
-          "EINVAL",
-          `alloc_contig_range: order ${order} is above MAX_FOLIO_ORDER ${maxFolioOrder(k)}: a folio may not span memory sections`,
-        ),
-      );
-    }
+    const bad = contigRangeError(k, start, order, gfp);
+    if (bad) return yield* Effect.fail(bad);
     const nr = 2 ** order;
     const end = start + nr;
     const nid = k.mem.pfnToNid(start);
@@ -1913,6 +1910,41 @@ export const allocContigRange = (
   });
 
 /**
+ * Why `alloc_contig_range()` cannot take `[start, start + 2^order)` at all, or null: an order that
+ * is no whole number, a folio (`__GFP_COMP`) above `MAX_FOLIO_ORDER` or not aligned to its size
+ * (the kernel's own `-EINVAL`s), a start with no memory behind it, or a range that leaves its zone.
+ */
+const contigRangeError = (
+  k: Kernel,
+  start: number,
+  order: number,
+  gfp: number,
+): ErrnoError | null => {
+  const what = "alloc_contig_range";
+  if (!Number.isInteger(order) || order < 0)
+    return errno("EINVAL", `${what}: order ${order} is not a whole number of at least 0`);
+  if (gfp & __GFP_COMP && order > maxFolioOrder(k)) {
+    return errno(
+      "EINVAL",
+      `${what}: order ${order} is above MAX_FOLIO_ORDER ${maxFolioOrder(k)}: a folio may not span memory sections`,
+    );
+  }
+  if (!k.mem.pfnValid(start))
+    return errno("EINVAL", `${what}: pfn ${start} has no memory behind it`);
+  const nr = 2 ** order;
+  if (gfp & __GFP_COMP && start % nr !== 0)
+    return errno("EINVAL", `${what}: pfn ${start} is not aligned to a folio of order ${order}`);
+  const zone = k.pageAlloc.zones[k.mem.pfnToNid(start)]!;
+  if (start + nr > zone.endPfn) {
+    return errno(
+      "EINVAL",
+      `${what}: pfns ${start}-${start + nr - 1} reach past node ${zone.nid}'s last pfn ${zone.endPfn - 1}`,
+    );
+  }
+  return null;
+};
+
+/**
  * `MAX_FOLIO_ORDER` (`include/linux/mmzone.h`), the largest folio the kernel makes: the PUD order,
  * or the order of a memory section when that is smaller, as in a kernel with `SPARSEMEM` and no
  * `SPARSEMEM_VMEMMAP`, where a folio's `struct page`s (and, in the model, its bytes, one buffer
@@ -1969,6 +2001,19 @@ export const allocContigPages = (
   current: AllocContext | null = null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
+    if (!Number.isInteger(order) || order < 0) {
+      return yield* Effect.fail(
+        errno("EINVAL", `alloc_contig_pages: order ${order} is not a whole number of at least 0`),
+      );
+    }
+    if (!Number.isInteger(nid) || nid < 0 || nid >= k.mem.nodes.length) {
+      return yield* Effect.fail(
+        errno(
+          "EINVAL",
+          `alloc_contig_pages: node ${nid} does not exist (${k.mem.nodes.length} nodes)`,
+        ),
+      );
+    }
     // Every range of a larger folio is refused (alloc_contig_range()'s EINVAL): none is tried.
     if (gfp & __GFP_COMP && order > maxFolioOrder(k)) return -1;
     const nr = 2 ** order;

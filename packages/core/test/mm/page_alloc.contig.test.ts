@@ -113,6 +113,51 @@ const setup = async () => {
   return { k, proc, addr, inUse, freeHuge, balloon, last, inLast, pins };
 };
 
+describe("alloc_contig_range() and alloc_contig_pages() refuse what they cannot take", () => {
+  it("refuses a bad order, start, node or alignment with EINVAL, and the buddy lists stay whole", async () => {
+    const k = boot({ nodes: ["32M", "32M"], sectionSize: "32M" });
+    const free = k.pageAlloc.totalFreePages();
+    const first = k.mem.nodes[0]!.startPfn;
+    const last = k.mem.nodes[0]!.startPfn + k.mem.nodes[0]!.presentPages;
+    const COMP = GFP_KERNEL | __GFP_COMP;
+    const refused = async (
+      effect: Effect.Effect<number, { readonly errno: string; readonly message: string }>,
+    ) => {
+      const error = await runP(Effect.flip(effect));
+      return `${error.errno}: ${error.message}`;
+    };
+    expect([
+      await refused(allocContigRange(k, first, Number.NaN, COMP)),
+      await refused(allocContigRange(k, first, -1, GFP_KERNEL)),
+      await refused(allocContigRange(k, first, 2.5, GFP_KERNEL)),
+      await refused(allocContigRange(k, -1, 4, GFP_KERNEL)),
+      await refused(allocContigRange(k, Number.NaN, 4, GFP_KERNEL)),
+      await refused(allocContigRange(k, k.mem.maxPfn, 4, GFP_KERNEL)),
+      await refused(allocContigRange(k, first + 1, 4, COMP)),
+      await refused(allocContigRange(k, last - 8, 4, GFP_KERNEL)),
+      await refused(allocContigRange(k, first, 40, GFP_KERNEL)),
+      await refused(allocContigPages(k, Number.NaN, COMP, 0)),
+      await refused(allocContigPages(k, -1, COMP, 0)),
+      await refused(allocContigPages(k, 4, COMP, 2)),
+    ]).toEqual([
+      "EINVAL: alloc_contig_range: order NaN is not a whole number of at least 0",
+      "EINVAL: alloc_contig_range: order -1 is not a whole number of at least 0",
+      "EINVAL: alloc_contig_range: order 2.5 is not a whole number of at least 0",
+      "EINVAL: alloc_contig_range: pfn -1 has no memory behind it",
+      "EINVAL: alloc_contig_range: pfn NaN has no memory behind it",
+      `EINVAL: alloc_contig_range: pfn ${k.mem.maxPfn} has no memory behind it`,
+      `EINVAL: alloc_contig_range: pfn ${first + 1} is not aligned to a folio of order 4`,
+      `EINVAL: alloc_contig_range: pfns ${last - 8}-${last + 7} reach past node 0's last pfn ${last - 1}`,
+      `EINVAL: alloc_contig_range: pfns ${first}-${first + 2 ** 40 - 1} reach past node 0's last pfn ${last - 1}`,
+      "EINVAL: alloc_contig_pages: order NaN is not a whole number of at least 0",
+      "EINVAL: alloc_contig_pages: order -1 is not a whole number of at least 0",
+      "EINVAL: alloc_contig_pages: node 2 does not exist (2 nodes)",
+    ]);
+    expect(k.pageAlloc.totalFreePages()).toBe(free);
+    expectConsistent(k);
+  });
+});
+
 describe("alloc_contig_range() over hugetlb folios and balloon pages (Linux 6.16)", () => {
   it("alloc_contig_pages() skips a range holding hugetlb folios (pfn_range_valid_contig()): nothing moves", async () => {
     const { k, balloon, inUse, freeHuge } = await setup();
