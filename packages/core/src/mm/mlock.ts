@@ -121,17 +121,11 @@ export const munlockFolio = (k: Kernel, head: number): void => {
  */
 export const nrMlock = (k: Kernel): number => {
   const m = k.memmap;
-  const { sections, pageSize, pagesPerSection } = k.mem;
   let pages = 0;
-  // The PFNs with memory behind them, section by section (`pfn_valid()`): a section may be larger
-  // than its node's memory (1 GiB sections under 16 MiB nodes by default), and a flag is only
-  // ever set on a page that exists.
-  for (let nr = 0; nr < sections.length; nr++) {
-    const buffer = sections[nr];
-    if (!buffer) continue;
-    const first = nr * pagesPerSection;
-    const end = first + buffer.byteLength / pageSize;
-    for (let pfn = first; pfn < end; pfn++) {
+  // Each node's pages, not every PFN its sections span: a section may be larger than its node's
+  // memory (1 GiB sections under 16 MiB nodes by default), and a flag is only set on a page.
+  for (const { startPfn, presentPages } of k.mem.nodes) {
+    for (let pfn = startPfn; pfn < startPfn + presentPages; pfn++) {
       if (m.flags[pfn]! & PG_mlocked && m.folioOf(pfn) === pfn) pages += m.folioNrPages(pfn);
     }
   }
