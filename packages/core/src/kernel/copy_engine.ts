@@ -219,8 +219,6 @@ interface Lane {
   online: Promise<ErrnoError | null>;
   /** The round in flight was rung with a `hang` injected: only its deadline ends it. */
   hung: boolean;
-  /** The lane's worker has finished a round: it runs, whether or not its "online" was read. */
-  ran: boolean;
 }
 
 /**
@@ -341,9 +339,11 @@ export class CopyEngine {
     }
     lane.onExit = null;
     // A new thread says "online" before it serves, but a round's end is seen through shared
-    // memory, not the message queue: a thread that has finished rounds may have its "online"
-    // still unread. It runs; read that first, so that it is detached and kept, not stopped.
-    if (lane.ran && !onlineWorkers.has(worker)) return lane.online.then(() => this.detach(lane));
+    // memory, not the message queue: a thread that has finished a round (its DONE word, zeroed
+    // when the lane took it, is set) may have its "online" still unread. It runs; read that
+    // first, so that it is detached and kept, not stopped.
+    const ran = Atomics.load(lane.control, DONE) !== 0;
+    if (ran && !onlineWorkers.has(worker)) return lane.online.then(() => this.detach(lane));
     return this.detach(lane);
   }
 
@@ -403,7 +403,6 @@ export class CopyEngine {
       settle: null,
       online: Promise.resolve(null),
       hung: false,
-      ran: false,
     };
     this.attach(lane);
     return lane;
@@ -412,7 +411,6 @@ export class CopyEngine {
   private attach(lane: Lane): void {
     lane.control.fill(0);
     lane.seq = 0;
-    lane.ran = false;
     lane.worker = this.startWorker(lane);
     const worker = lane.worker;
     let started: (error: ErrnoError | null) => void = () => {};
@@ -658,8 +656,7 @@ export class CopyEngine {
       lane.hung = false;
       if (deadline !== undefined) clearTimeout(deadline);
       lane.onExit = null;
-      if (ok) lane.ran = true;
-      else this.replace(lane);
+      if (!ok) this.replace(lane);
       lane.count = 0;
       onDone(ok);
     };
