@@ -1909,6 +1909,12 @@ export const allocContigRange = (
     return start;
   });
 
+/** `EINVAL` from `what` for an order that is no whole number of at least 0, or null. */
+const contigOrderError = (what: string, order: number): ErrnoError | null =>
+  Number.isInteger(order) && order >= 0
+    ? null
+    : errno("EINVAL", `${what}: order ${order} is not a whole number of at least 0`);
+
 /**
  * Why `alloc_contig_range()` cannot take `[start, start + 2^order)` at all, or null: an order that
  * is no whole number, a folio (`__GFP_COMP`) above `MAX_FOLIO_ORDER` or not aligned to its size
@@ -1921,8 +1927,8 @@ const contigRangeError = (
   gfp: number,
 ): ErrnoError | null => {
   const what = "alloc_contig_range";
-  if (!Number.isInteger(order) || order < 0)
-    return errno("EINVAL", `${what}: order ${order} is not a whole number of at least 0`);
+  const badOrder = contigOrderError(what, order);
+  if (badOrder) return badOrder;
   if (gfp & __GFP_COMP && order > maxFolioOrder(k)) {
     return errno(
       "EINVAL",
@@ -2001,11 +2007,8 @@ export const allocContigPages = (
   current: AllocContext | null = null,
 ): Effect.Effect<number, ErrnoError> =>
   Effect.gen(function* () {
-    if (!Number.isInteger(order) || order < 0) {
-      return yield* Effect.fail(
-        errno("EINVAL", `alloc_contig_pages: order ${order} is not a whole number of at least 0`),
-      );
-    }
+    const badOrder = contigOrderError("alloc_contig_pages", order);
+    if (badOrder) return yield* Effect.fail(badOrder);
     if (!Number.isInteger(nid) || nid < 0 || nid >= k.mem.nodes.length) {
       return yield* Effect.fail(
         errno(
